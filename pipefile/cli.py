@@ -1,0 +1,171 @@
+"""The `pipe` command line. Thin: parse flags, call `pipeline`, render with `report`,
+map errors to exit codes (0 ok, 1 a step failed, 2 bad usage or Pipefile, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import traceback
+
+import click
+
+from . import __version__, report
+from .errors import INTERRUPTED, OK, STEP_FAILED, USAGE, PipefileError
+from .pipeline import Pipeline, check_forced_names, load_graph, parse_force
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class _State:
+    debug = False
+
+
+def _fail(e: BaseException) -> None:
+    if isinstance(e, PipefileError):
+        click.echo(f"error: {e.render()}" if not e.loc else e.render(), err=True)
+        sys.exit(e.exit_code)
+    if isinstance(e, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        sys.exit(INTERRUPTED)
+    if _State.debug:
+        traceback.print_exc()
+    else:
+        click.echo(f"internal error: {e!r} (run with --debug for the traceback)", err=True)
+    sys.exit(USAGE if isinstance(e, OSError) else 70)
+
+
+def _guard(fn):
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except SystemExit:
+            raise
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except BaseException as e:  # noqa: BLE001 - mapped to exit codes here, once
+            if _State.debug and not isinstance(e, (PipefileError, KeyboardInterrupt)):
+                traceback.print_exc()
+                sys.exit(70)
+            _fail(e)
+
+    return wrapper
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+file_option = click.option("-f", "--file", "pipefile", type=click.Path(dir_okay=False),
+                           help="The Pipefile (default: ./Pipefile).")
+param_option = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
+                            help="Set a pipeline param (repeatable).")
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="pipe")
+@click.option("-C", "--directory", type=click.Path(file_okay=False, exists=True),
+              help="Run as if started in this folder.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def main(directory, debug):
+    """pipe: a make-like pipeline runner for ML that decides by content, not timestamps."""
+    _State.debug = debug
+    if directory:
+        os.chdir(directory)
+    signal.signal(signal.SIGTERM, _sigterm)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1)
+@file_option
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Steps to run at once (default: the number of CPUs).")
+@param_option
+@click.option("--force", "force", is_flag=False, flag_value="*", multiple=True, metavar="[STEP]",
+              help="Run even if up to date: every selected step, or the one named (repeatable).")
+@click.option("-n", "--dry-run", is_flag=True, help="Say what would run; run nothing.")
+@click.option("-k", "--keep-going", is_flag=True, help="After a failure, go on with steps that do not need it.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
+@click.option("--explain", is_flag=True, help="Say why each step runs or is restored.")
+@_guard
+def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain):
+    """Bring TARGETS (steps or output paths; default: all) up to date.
+
+    Runs only the steps whose inputs, params, code or command changed since
+    their outputs were built, restores outputs built before from the store,
+    and runs independent steps in parallel.
+    """
+    graph = load_graph(pipefile, params)
+    forced = parse_force(force)
+    check_forced_names(graph, forced)
+    pipe = Pipeline(graph)
+    reporter = None
+    try:
+        if not dry_run:
+            pipe.lock(on_wait=lambda m: click.echo(m, err=True))
+        plan = pipe.planner(forced).plan(targets)
+        reporter = report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run)
+        summary = pipe.run(targets, forced, jobs or 0, keep_going, dry_run, reporter, plan=plan)
+    finally:
+        if reporter:
+            reporter.close()
+        pipe.close()
+    report.render_summary(summary, graph.pipefile.root)
+    if as_json:
+        report.dump_json(report.run_json(summary))
+    if summary.interrupted:
+        sys.exit(INTERRUPTED)
+    sys.exit(STEP_FAILED if summary.failed else OK)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1)
+@file_option
+@param_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@_guard
+def status(targets, pipefile, params, as_json):
+    """Say, per step, whether it is fresh, must run (and why), will be restored, or waits."""
+    graph = load_graph(pipefile, params)
+    pipe = Pipeline(graph)
+    try:
+        plan = pipe.status(targets)
+    finally:
+        pipe.close()
+    if as_json:
+        report.dump_json(report.status_json(plan))
+    else:
+        report.render_status(plan)
+
+
+@main.command(context_settings=CONTEXT)
+@file_option
+@param_option
+@_guard
+def validate(pipefile, params):
+    """Check the Pipefile and report every problem at once (exit 2 if any)."""
+    graph = load_graph(pipefile, params)
+    n = len(graph.nodes)
+    click.echo(f"{graph.pipefile.display_path}: ok ({n} step{'s' if n != 1 else ''}, "
+               f"{len(graph.pipefile.params)} params, {len(graph.pipefile.assets)} assets)")
+
+
+@main.command(context_settings=CONTEXT)
+@file_option
+@param_option
+@click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text", show_default=True)
+@_guard
+def dag(pipefile, params, fmt):
+    """Draw the pipeline's graph."""
+    graph = load_graph(pipefile, params)
+    click.echo(report.render_dag(graph, fmt), nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

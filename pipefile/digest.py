@@ -1,0 +1,242 @@
+"""Content digests: xxh3-128 of files, folders (Merkle trees) and canonical JSON.
+
+A `StatCache` remembers, per workspace path, the stat signature (size,
+mtime_ns, ctime_ns, inode) under which a digest was computed, so that a file
+whose signature is unchanged is not read again: a no-op costs stats, not
+reads. A digest is only trusted when the file's mtime lies clearly before the
+moment it was hashed ("racy" timestamps: a write in the same clock tick as the
+hash would leave the signature unchanged), otherwise the file is hashed again.
+
+Digests are 32 lowercase hex characters. Trees are described by manifests,
+canonical JSON lists of (name, kind, digest, size) prefixed by TREE_MAGIC;
+a tree's digest is the digest of its manifest bytes, so every object in the
+content store is named by the digest of its own bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat as statmod
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Optional
+
+import xxhash
+
+TREE_MAGIC = b"pipefile-tree-1\n"
+FILE = "file"
+TREE = "tree"
+
+# Entry kinds inside a tree manifest.
+E_FILE, E_EXEC, E_TREE, E_LINK = "f", "x", "d", "l"
+
+_CHUNK = 1 << 20
+_RACY_NS = 100_000_000  # 0.1 s: well above the kernel's coarse clock tick
+_RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second timestamps
+
+
+def hash_bytes(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def hash_json(obj: Any) -> str:
+    return hash_bytes(canonical_json(obj))
+
+
+def hash_file(path: str) -> str:
+    """Stream a file through xxh3-128; memory stays flat whatever its size."""
+    h = xxhash.xxh3_128()
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class PathDigest:
+    """The content of a workspace path: a file or a folder (tree)."""
+
+    kind: str  # FILE or TREE
+    digest: str
+    size: int  # bytes of file content (a tree: the sum over its files)
+
+    def short(self) -> str:
+        return f"{self.digest[:10]}" + ("/" if self.kind == TREE else "")
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "digest": self.digest, "size": self.size}
+
+    @staticmethod
+    def from_json(d: dict) -> "PathDigest":
+        return PathDigest(d["kind"], d["digest"], int(d.get("size", 0)))
+
+
+@dataclass
+class Tree:
+    """A folder's Merkle tree: its digest, the manifest of each sub-folder, every file."""
+
+    digest: str
+    size: int
+    manifests: dict = field(default_factory=dict)  # digest -> manifest bytes
+    files: list = field(default_factory=list)  # (relative path, digest, size, executable)
+    links: list = field(default_factory=list)  # (relative path, target)
+
+
+def parse_manifest(data: bytes) -> list:
+    if not data.startswith(TREE_MAGIC):
+        raise ValueError("not a tree manifest")
+    return json.loads(data[len(TREE_MAGIC):])
+
+
+def _manifest_bytes(entries: list) -> bytes:
+    entries.sort(key=lambda e: e[0])
+    return TREE_MAGIC + canonical_json(entries)
+
+
+# A stat cache entry: (size, mtime_ns, ctime_ns, inode, digest, recorded_ns)
+StatEntry = tuple
+
+
+def signature(st: os.stat_result) -> tuple:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+class StatCache:
+    """path -> digest, valid while the file's stat signature is unchanged.
+
+    Purely in memory; `store.state` loads and saves it. `dirty` holds the
+    entries added since loading, for the owner to persist.
+    """
+
+    def __init__(self, entries: Optional[dict] = None):
+        self.entries: dict = entries if entries is not None else {}
+        self.dirty: dict = {}
+        self.hashed_bytes = 0  # what this cache could not spare us: bytes actually read
+        self._lock = threading.Lock()  # executor threads record while the main thread saves
+
+    def lookup(self, path: str, st: os.stat_result) -> Optional[str]:
+        e = self.entries.get(path)
+        if e is None:
+            return None
+        if e[0] != st.st_size or e[1] != st.st_mtime_ns or e[2] != st.st_ctime_ns or e[3] != st.st_ino:
+            return None
+        window = _RACY_COARSE_NS if st.st_mtime_ns % 1_000_000_000 == 0 else _RACY_NS
+        if e[5] - st.st_mtime_ns <= window:
+            return None
+        return e[4]
+
+    def record(self, path: str, st: os.stat_result, digest: str, recorded_ns: int) -> None:
+        e = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest, recorded_ns)
+        with self._lock:
+            self.entries[path] = e
+            self.dirty[path] = e
+
+    def take_dirty(self) -> dict:
+        """The entries recorded since the last call, for the owner to persist."""
+        with self._lock:
+            out, self.dirty = self.dirty, {}
+        return out
+
+    def file_digest(self, path: str, abspath: str, st: os.stat_result) -> str:
+        d = self.lookup(path, st)
+        if d is not None:
+            return d
+        started = time.time_ns()
+        d = hash_file(abspath)
+        self.hashed_bytes += st.st_size
+        # Hashing may race with a writer: only keep the entry if the file did not move meanwhile.
+        st2 = os.stat(abspath)
+        if signature(st2) == signature(st):
+            self.record(path, st, d, started)
+        return d
+
+
+class Hasher:
+    """Digests of workspace paths, through a StatCache."""
+
+    def __init__(self, root: str, cache: Optional[StatCache] = None):
+        self.root = root
+        self.cache = cache if cache is not None else StatCache()
+
+    def abspath(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    def digest(self, rel: str) -> Optional[PathDigest]:
+        """The content of a workspace path, or None if nothing is there."""
+        ap = self.abspath(rel)
+        try:
+            st = os.stat(ap)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if statmod.S_ISDIR(st.st_mode):
+            t = self.tree(rel)
+            return PathDigest(TREE, t.digest, t.size)
+        return PathDigest(FILE, self.cache.file_digest(rel, ap, st), st.st_size)
+
+    def tree(self, rel: str) -> Tree:
+        tree = Tree("", 0)
+        seen: set = set()
+        tree.digest, tree.size = self._tree(rel, "", tree, seen)
+        return tree
+
+    def _tree(self, rel: str, sub: str, tree: Tree, seen: set) -> tuple:
+        ap = self.abspath(rel)
+        dst = os.stat(ap)
+        ident = (dst.st_dev, dst.st_ino)
+        if ident in seen:  # a symlink loop: record nothing twice
+            raise OSError(f"symlink loop at {rel}")
+        seen.add(ident)
+        entries = []
+        total = 0
+        with os.scandir(ap) as it:
+            items = sorted(it, key=lambda e: e.name)
+        for e in items:
+            crel = f"{rel}/{e.name}"
+            csub = f"{sub}/{e.name}" if sub else e.name
+            try:
+                st = e.stat()  # follows links: a linked file counts as its content
+            except FileNotFoundError:
+                target = os.readlink(e.path)
+                entries.append([e.name, E_LINK, hash_bytes(target.encode()), 0])
+                tree.links.append((csub, target))
+                continue
+            if statmod.S_ISDIR(st.st_mode):
+                d, size = self._tree(crel, csub, tree, seen)
+                entries.append([e.name, E_TREE, d, size])
+            elif statmod.S_ISREG(st.st_mode):
+                d = self.cache.file_digest(crel, e.path, st)
+                exe = bool(st.st_mode & 0o111)
+                entries.append([e.name, E_EXEC if exe else E_FILE, d, st.st_size])
+                tree.files.append((csub, d, st.st_size, exe))
+                size = st.st_size
+            else:
+                continue  # sockets, fifos, devices: not data
+            total += size
+        seen.discard(ident)
+        data = _manifest_bytes(entries)
+        digest = hash_bytes(data)
+        tree.manifests[digest] = data
+        return digest, total
+
+
+def walk_manifest(load, digest: str, prefix: str = "") -> Iterator[tuple]:
+    """(relative path, kind, digest, size) for everything under a stored tree.
+
+    `load(digest) -> bytes` reads a manifest from wherever trees are kept.
+    """
+    for name, kind, d, size in parse_manifest(load(digest)):
+        path = f"{prefix}/{name}" if prefix else name
+        yield path, kind, d, size
+        if kind == E_TREE:
+            yield from walk_manifest(load, d, path)

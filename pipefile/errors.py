@@ -1,0 +1,103 @@
+"""Errors raised deep in pipefile and rendered only by the CLI.
+
+Every user-facing error carries where it happened (a `SourceLoc`, when the
+problem is in a file), what is wrong, and a hint that says how to fix it.
+Exit codes are defined here so that every layer agrees on them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+OK = 0
+STEP_FAILED = 1
+USAGE = 2
+INTERRUPTED = 130
+
+
+@dataclass(frozen=True, order=True)
+class SourceLoc:
+    """A position in a file: 1-based line and column, as editors show them."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        if self.column <= 0:
+            return f"{self.file}:{self.line}"
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+class PipefileError(Exception):
+    """A problem the user can fix: bad Pipefile, bad flag, missing file.
+
+    Exits with USAGE (2) unless a subclass says otherwise.
+    """
+
+    exit_code = USAGE
+
+    def __init__(self, message: str, loc: SourceLoc | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.loc = loc
+        self.hint = hint
+
+    def render(self) -> str:
+        head = f"{self.loc}: {self.message}" if self.loc else self.message
+        return head + (f"\n  hint: {self.hint}" if self.hint else "")
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class PipefileErrors(PipefileError):
+    """Several validation errors, reported together so the user fixes them in one go."""
+
+    def __init__(self, errors: Sequence[PipefileError]):
+        self.errors = sorted(errors, key=lambda e: (e.loc or SourceLoc(""), e.message))
+        super().__init__(f"{len(self.errors)} error(s)")
+
+    def render(self) -> str:
+        lines = [e.render() for e in self.errors]
+        if len(self.errors) > 1:
+            lines.append(f"{len(self.errors)} errors.")
+        return "\n".join(lines)
+
+
+class StepFailed(PipefileError):
+    """A step's command failed, or broke the rules while running."""
+
+    exit_code = STEP_FAILED
+
+
+class Interrupted(PipefileError):
+    exit_code = INTERRUPTED
+
+
+class WorkspaceBusy(PipefileError):
+    exit_code = USAGE
+
+
+def did_you_mean(word: str, choices: Iterable[str], what: str = "") -> str | None:
+    """A hint naming the closest choice, or listing the choices when none is close."""
+    choices = sorted(set(choices))
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    if not choices:
+        return None
+    shown = ", ".join(f"'{c}'" for c in choices[:12])
+    more = ", ..." if len(choices) > 12 else ""
+    return f"known {what + ' ' if what else ''}names: {shown}{more}"
+
+
+def raise_all(errors: list[PipefileError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise PipefileErrors(errors)

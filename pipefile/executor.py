@@ -1,0 +1,338 @@
+"""Runs ONE step, or restores it, keeping the commit protocol.
+
+Running a step:
+  1. Whatever sits at each output path is saved in the store if it is not
+     there already (a hand-edited output is never lost), then moved aside.
+     Output folders are created empty at both the staging path (what
+     `${{outputs.X}}` points to, under `.pipe/stage/STEP/`) and the workspace
+     path (for commands that write the literal path, as in make).
+  2. The command runs in its own process group, output to its log file.
+  3. On failure (exit status, missing or mistyped output, an input it
+     modified, Ctrl-C) what it wrote is removed and the previous outputs are
+     moved back: the workspace is as it was before the step.
+  4. On success the outputs are moved into place, hashed, copied into the
+     ContentStore, and only then is the ActionCache entry written. The caller
+     records the step in the WorkspaceState journal last.
+
+`DryRunExecutor` stands beside it and only says what would happen.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import spec
+from .digest import FILE, TREE, Hasher, PathDigest
+from .errors import PipefileError
+from .graph import Node
+from .keys import render_command
+from .rebuilder import Decision
+from .store import Workspace
+from .store.cas import StoreError, remove_path, replace_path
+
+RAN = "ran"
+RESTORED = "restored"
+FRESH = "fresh"
+FAILED = "failed"
+SKIPPED = "skipped"
+WOULD_RUN = "would-run"
+WOULD_RESTORE = "would-restore"
+
+_TERM_GRACE_SECONDS = 5.0
+
+
+@dataclass
+class StepResult:
+    name: str
+    outcome: str
+    seconds: float = 0.0
+    outputs: Optional[dict] = None  # output name -> PathDigest
+    exit_code: Optional[int] = None
+    log: Optional[str] = None  # workspace-relative
+    error: Optional[str] = None
+    command: Optional[str] = None
+    notes: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome not in (FAILED, SKIPPED)
+
+
+class _StepFailure(Exception):
+    def __init__(self, message: str, exit_code: Optional[int] = None):
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def _has_content(path: str) -> bool:
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            with os.scandir(path) as it:
+                return any(True for _ in it)
+        return os.path.lexists(path)
+    except OSError:
+        return False
+
+
+def command_text(cmd) -> str:
+    return cmd if isinstance(cmd, str) else shlex.join(cmd)
+
+
+def format_seconds(s: float) -> str:
+    if s < 60:
+        return f"{s:.1f}s"
+    m, sec = divmod(int(s), 60)
+    if m < 60:
+        return f"{m}m{sec:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+class LocalExecutor:
+    """Runs steps as local processes in the workspace root."""
+
+    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str):
+        self.ws = ws
+        self.hasher = hasher
+        self.root = ws.root
+        self.run_id = run_id
+        self.log_dir = os.path.join(ws.logs_dir, run_id)
+        os.makedirs(self.log_dir, exist_ok=True)
+        self._procs: dict = {}
+        self._procs_lock = threading.Lock()
+        self.cancelled = threading.Event()
+
+    def abspath(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    # --- saving what would otherwise be overwritten --------------------------------------
+    def preserve(self, rel: str) -> list:
+        """Make sure the store holds whatever is at `rel` now; returns notes for the user."""
+        try:
+            d = self.hasher.digest(rel)
+        except OSError:
+            return []
+        if d is None or self.ws.store.complete(d):
+            return []
+        ap = self.abspath(rel)
+        if d.kind == FILE:
+            self.ws.store.put_file(ap, d.digest)
+        else:
+            self.ws.store.put_tree(self.hasher.tree(rel), ap)
+        with open(os.path.join(self.ws.dir, "saved.log"), "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{rel}\t{d.kind}\t{d.digest}\n")
+        return [f"saved the previous content of '{rel}' in the store as {d.kind} {d.digest} "
+                f"(listed in .pipe/saved.log) before replacing it"]
+
+    # --- restore ------------------------------------------------------------------------
+    def restore(self, node: Node, decision: Decision) -> StepResult:
+        t0 = time.monotonic()
+        notes: list = []
+        try:
+            for name, out in node.outputs.items():
+                want: PathDigest = decision.outputs[name]
+                have = self.hasher.digest(out.path)
+                if have is not None and have.digest == want.digest and have.kind == want.kind:
+                    continue
+                notes += self.preserve(out.path)
+                written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
+                self._record_written(out.path, written)
+        except (StoreError, OSError) as e:
+            msg = e.render() if isinstance(e, PipefileError) else str(e)
+            return StepResult(node.name, FAILED, time.monotonic() - t0, error=f"restore failed: {msg}", notes=notes)
+        return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes)
+
+    def _record_written(self, rel: str, written: list) -> None:
+        now = time.time_ns()
+        for sub, digest in written:
+            p = f"{rel}/{sub}" if sub else rel
+            try:
+                st = os.stat(self.abspath(p))
+            except OSError:
+                continue
+            self.hasher.cache.record(p, st, digest, now)
+
+    # --- run ----------------------------------------------------------------------------
+    def run(self, node: Node, decision: Decision) -> StepResult:
+        name = node.name
+        t0 = time.monotonic()
+        log_abs = os.path.join(self.log_dir, f"{name}.log")
+        log_rel = os.path.relpath(log_abs, self.root)
+        stage = os.path.join(self.ws.stage_dir, name)
+        backups: dict = {}
+        notes: list = []
+        shown = command_text(render_command(node))
+        try:
+            if self.cancelled.is_set():
+                raise _StepFailure("interrupted before it started")
+            shutil.rmtree(stage, ignore_errors=True)
+            staged = {}
+            for oname, out in node.outputs.items():
+                ws_path = self.abspath(out.path)
+                if os.path.lexists(ws_path):
+                    notes += self.preserve(out.path)
+                    aside_dir = tempfile.mkdtemp(dir=self.ws.scratch, prefix="prev-")
+                    backups[oname] = os.path.join(aside_dir, "x")
+                    os.replace(ws_path, backups[oname])
+                st_path = os.path.join(stage, out.path)
+                os.makedirs(os.path.dirname(st_path), exist_ok=True)
+                os.makedirs(os.path.dirname(ws_path) or self.root, exist_ok=True)
+                if out.type == spec.URI_FOLDER:
+                    os.mkdir(st_path)
+                    os.mkdir(ws_path)
+                staged[oname] = os.path.relpath(st_path, self.root)
+            cmd = render_command(node, staged)
+            rc = self._spawn(name, cmd, log_abs)
+            if self.cancelled.is_set():
+                raise _StepFailure("interrupted", rc)
+            if rc != 0:
+                how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+                raise _StepFailure(how, rc)
+            self._collect_outputs(node, stage)
+            self._check_inputs_unchanged(node, decision)
+            outputs = self._commit(node, decision, time.monotonic() - t0)
+        except _StepFailure as f:
+            self._roll_back(node, backups)
+            shutil.rmtree(stage, ignore_errors=True)
+            return StepResult(name, FAILED, time.monotonic() - t0, None, f.exit_code, log_rel, f.message, shown, notes)
+        except (PipefileError, OSError) as e:
+            self._roll_back(node, backups)
+            shutil.rmtree(stage, ignore_errors=True)
+            msg = e.render() if isinstance(e, PipefileError) else f"{e.strerror or e}: {getattr(e, 'filename', '')}"
+            return StepResult(name, FAILED, time.monotonic() - t0, None, None, log_rel, msg, shown, notes)
+        for b in backups.values():
+            shutil.rmtree(os.path.dirname(b), ignore_errors=True)
+        shutil.rmtree(stage, ignore_errors=True)
+        return StepResult(name, RAN, time.monotonic() - t0, outputs, 0, log_rel, None, shown, notes)
+
+    def _spawn(self, name: str, cmd, log_abs: str) -> int:
+        argv = ["/bin/sh", "-ec", cmd] if isinstance(cmd, str) else list(cmd)
+        env = dict(os.environ)
+        env["PIPE_STEP"] = name
+        env["PIPE_RUN_ID"] = self.run_id
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        with open(log_abs, "wb") as log:
+            try:
+                proc = subprocess.Popen(argv, cwd=self.root, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            except OSError as e:
+                raise _StepFailure(f"could not start {argv[0]!r}: {e.strerror}") from None
+            with self._procs_lock:
+                self._procs[name] = proc
+            try:
+                if self.cancelled.is_set():
+                    self._signal(proc, signal.SIGINT)
+                return proc.wait()
+            finally:
+                with self._procs_lock:
+                    self._procs.pop(name, None)
+
+    def _collect_outputs(self, node: Node, stage: str) -> None:
+        for oname, out in node.outputs.items():
+            ws_path = self.abspath(out.path)
+            st_path = os.path.join(stage, out.path)
+            in_stage, in_ws = _has_content(st_path), _has_content(ws_path)
+            if in_stage and in_ws:
+                raise _StepFailure(f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; "
+                                   f"write it once")
+            if in_stage:
+                replace_path(st_path, ws_path, self.ws.scratch)
+            elif not os.path.lexists(ws_path):
+                raise _StepFailure(f"did not write its output '{oname}' ('{out.path}')")
+            is_dir = os.path.isdir(ws_path)
+            if out.type == spec.URI_FILE and is_dir:
+                raise _StepFailure(f"wrote a folder at '{out.path}', but output '{oname}' is a uri_file")
+            if out.type == spec.URI_FOLDER and not is_dir:
+                raise _StepFailure(f"wrote a file at '{out.path}', but output '{oname}' is a uri_folder")
+
+    def _check_inputs_unchanged(self, node: Node, decision: Decision) -> None:
+        m = decision.key.manifest
+        expected = {v["path"]: v["digest"] for v in m["inputs"].values() if "digest" in v}
+        expected.update({p: v["digest"] for p, v in m["code"].items()})
+        for path, digest in expected.items():
+            now = self.hasher.digest(path)
+            if now is None or now.digest != digest:
+                raise _StepFailure(f"modified its own input '{path}' while running; steps must only write "
+                                   f"their declared outputs")
+
+    def _commit(self, node: Node, decision: Decision, seconds: float) -> dict:
+        outputs = {}
+        for oname, out in node.outputs.items():
+            ap = self.abspath(out.path)
+            if os.path.isdir(ap):
+                tree = self.hasher.tree(out.path)
+                self.ws.store.put_tree(tree, ap)
+                outputs[oname] = PathDigest(TREE, tree.digest, tree.size)
+            else:
+                d = self.hasher.digest(out.path)
+                self.ws.store.put_file(ap, d.digest)
+                outputs[oname] = d
+        self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
+        return outputs
+
+    def _roll_back(self, node: Node, backups: dict) -> None:
+        for oname, out in node.outputs.items():
+            ws_path = self.abspath(out.path)
+            try:
+                remove_path(ws_path)
+                if oname in backups:
+                    os.replace(backups[oname], ws_path)
+                    shutil.rmtree(os.path.dirname(backups[oname]), ignore_errors=True)
+            except OSError:
+                pass  # the store holds the previous content; the next run restores it
+
+    # --- Ctrl-C -------------------------------------------------------------------------
+    @staticmethod
+    def _signal(proc, sig) -> None:
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def cancel(self, hard: bool = False) -> None:
+        """Stop every running step: SIGINT, then SIGTERM and SIGKILL if they linger."""
+        self.cancelled.set()
+        with self._procs_lock:
+            procs = list(self._procs.values())
+        for p in procs:
+            self._signal(p, signal.SIGKILL if hard else signal.SIGINT)
+        if hard:
+            return
+
+        def escalate():
+            deadline = time.monotonic() + _TERM_GRACE_SECONDS
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+                    time.sleep(0.05)
+                for p in procs:
+                    if p.poll() is None:
+                        self._signal(p, sig)
+                deadline = time.monotonic() + 2.0
+
+        threading.Thread(target=escalate, daemon=True).start()
+
+
+class DryRunExecutor:
+    """Says what would be done, does nothing."""
+
+    def __init__(self):
+        self.cancelled = threading.Event()
+
+    def restore(self, node: Node, decision: Decision) -> StepResult:
+        return StepResult(node.name, WOULD_RESTORE, 0.0, dict(decision.outputs))
+
+    def run(self, node: Node, decision: Decision) -> StepResult:
+        return StepResult(node.name, WOULD_RUN, 0.0, None, command=command_text(render_command(node)))
+
+    def cancel(self, hard: bool = False) -> None:
+        self.cancelled.set()

@@ -1,0 +1,316 @@
+"""The pipeline as a graph: steps, the paths they read and write, and their order.
+
+`build()` resolves every input binding to a path or a value, links a step to
+the producers of the paths it reads (as in make: a plain path that is, or lies
+inside, another step's output depends on that step), and checks what only the
+whole graph can tell: one producer per path, no output inside another, no
+cycles, inputs that exist or are produced. Steps come out in a stable
+topological order (declaration order where the graph allows).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional
+
+from . import spec, template
+from .errors import PipefileError, SourceLoc, did_you_mean, raise_all
+from .spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE
+
+IN_PATH = "path"
+IN_VALUE = "value"
+IN_NONE = "none"
+
+
+@dataclass(frozen=True)
+class Input:
+    """A step input after binding: a workspace path, a value, or nothing."""
+
+    name: str
+    kind: str  # IN_PATH, IN_VALUE or IN_NONE
+    path: str = ""
+    value: Any = None
+    type: Optional[str] = None  # expected uri_file / uri_folder, when known
+    param: str = ""  # the param it came from, if any
+    loc: SourceLoc = SourceLoc("")
+
+
+@dataclass(frozen=True)
+class Node:
+    step: spec.Step
+    inputs: Mapping[str, Input]
+    deps: tuple  # names of the steps this one reads from, in order
+    params: Mapping[str, Any]  # the params this step uses, with their values
+
+    @property
+    def name(self) -> str:
+        return self.step.name
+
+    @property
+    def outputs(self) -> Mapping[str, spec.StepOutput]:
+        return self.step.outputs
+
+    def read_paths(self) -> list:
+        """Workspace paths whose content feeds this step: inputs, then code."""
+        paths = [i.path for i in self.inputs.values() if i.kind == IN_PATH]
+        return paths + [c.path for c in self.step.code]
+
+
+@dataclass
+class Graph:
+    pipefile: spec.Pipefile
+    params: Mapping[str, Any]
+    nodes: dict  # name -> Node, in topological order
+    producers: dict  # output path -> (step name, output name)
+    dependents: dict = field(default_factory=dict)  # name -> [names]
+
+    def select(self, targets: Iterable[str]) -> list:
+        """The targets and every step they need, in topological order; all steps if none."""
+        targets = list(targets)
+        if not targets:
+            return list(self.nodes)
+        wanted: set = set()
+        errors = []
+        for t in targets:
+            name = self.resolve_target(t)
+            if name is None:
+                errors.append(PipefileError(
+                    f"'{t}' is neither a step nor an output path of {self.pipefile.display_path}",
+                    hint=did_you_mean(t, list(self.nodes) + list(self.producers), "step")))
+                continue
+            stack = [name]
+            while stack:
+                n = stack.pop()
+                if n not in wanted:
+                    wanted.add(n)
+                    stack.extend(self.nodes[n].deps)
+        raise_all(errors)
+        return [n for n in self.nodes if n in wanted]
+
+    def resolve_target(self, t: str) -> Optional[str]:
+        if t in self.nodes:
+            return t
+        norm = os.path.normpath(t).replace("\\", "/")
+        hit = self.producers.get(norm)
+        return hit[0] if hit else None
+
+    def downstream(self, names: Iterable[str]) -> set:
+        out: set = set()
+        stack = list(names)
+        while stack:
+            n = stack.pop()
+            for d in self.dependents.get(n, ()):
+                if d not in out:
+                    out.add(d)
+                    stack.append(d)
+        return out
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path.startswith(folder + "/")
+
+
+def _producer_of(path: str, producers: dict, sorted_outputs: list) -> list:
+    """Producers whose output is `path`, contains it, or lies inside it."""
+    hit = producers.get(path)
+    if hit:
+        return [hit]
+    out = []
+    # An ancestor folder that is an output.
+    parts = path.split("/")
+    for i in range(len(parts) - 1, 0, -1):
+        anc = "/".join(parts[:i])
+        if anc in producers:
+            out.append(producers[anc])
+            break
+    # Outputs inside the path (a folder input that contains generated files).
+    import bisect
+
+    prefix = path + "/"
+    i = bisect.bisect_left(sorted_outputs, prefix)
+    while i < len(sorted_outputs) and sorted_outputs[i].startswith(prefix):
+        out.append(producers[sorted_outputs[i]])
+        i += 1
+    return out
+
+
+def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = True) -> Graph:
+    errors: list[PipefileError] = []
+    producers: dict = {}
+    for st in pf.steps.values():
+        for out in st.outputs.values():
+            prev = producers.get(out.path)
+            if prev:
+                other = pf.steps[prev[0]]
+                errors.append(PipefileError(
+                    f"'{out.path}' is produced by two steps: '{prev[0]}' ({other.outputs[prev[1]].loc}) and '{st.name}'",
+                    out.loc, "give one of them a different output path"))
+                continue
+            producers[out.path] = (st.name, out.name)
+    sorted_outputs = sorted(producers)
+    for a, b in zip(sorted_outputs, sorted_outputs[1:]):
+        if _inside(b, a):
+            sa, sb = producers[a], producers[b]
+            errors.append(PipefileError(
+                f"output '{b}' of step '{sb[0]}' lies inside output '{a}' of step '{sa[0]}'",
+                pf.steps[sb[0]].outputs[sb[1]].loc,
+                "a step owns its whole output folder: write somewhere else, or make it one step"))
+    for asset in pf.assets.values():
+        for hit in _producer_of(asset.path, producers, sorted_outputs):
+            errors.append(PipefileError(
+                f"asset '{asset.name}' ('{asset.path}') overlaps output '{hit[1]}' of step '{hit[0]}'",
+                asset.loc, f"assets are source data; to read a step's output use ${{{{steps.{hit[0]}.outputs.{hit[1]}}}}}"))
+
+    nodes: dict = {}
+    for st in pf.steps.values():
+        inputs = {}
+        deps: list = []
+        used_params: dict = {}
+        for iname, b in st.inputs.items():
+            decl = st.input_decls.get(iname)
+            inp = _resolve(iname, b, pf, params, decl)
+            if inp.param:
+                used_params[inp.param] = params[inp.param]
+            inputs[iname] = inp
+        # Unbound component inputs take their defaults.
+        for iname, decl in st.input_decls.items():
+            if iname not in inputs:
+                if decl.default is spec.MISSING:
+                    inputs[iname] = Input(iname, IN_NONE, loc=decl.loc)
+                elif decl.type in spec.PATH_TYPES:
+                    inputs[iname] = Input(iname, IN_PATH, path=decl.default, type=decl.type, loc=decl.loc)
+                else:
+                    inputs[iname] = Input(iname, IN_VALUE, value=decl.default, loc=decl.loc)
+        for ref in _command_param_refs(st.command):
+            used_params[ref] = params[ref]
+        reads = [(i.path, i.loc, f"input '{i.name}'") for i in inputs.values() if i.kind == IN_PATH]
+        reads += [(c.path, c.loc, "code") for c in st.code]
+        for path, loc, what in reads:
+            hits = _producer_of(path, producers, sorted_outputs)
+            for step_name, out_name in hits:
+                if step_name == st.name:
+                    errors.append(PipefileError(
+                        f"step '{st.name}' reads its own output '{st.outputs[out_name].path}' ({what})", loc,
+                        "a step cannot depend on what it writes; read the previous version from another path"))
+                elif step_name not in deps:
+                    deps.append(step_name)
+            if not hits and check_exists and not os.path.lexists(os.path.join(pf.root, path)):
+                errors.append(_missing_input(st.name, path, loc, producers, pf))
+            elif not hits and check_exists:
+                _check_kind(st.name, path, inputs, pf, errors, loc)
+        nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
+
+    raise_all(errors)
+    order = _toposort(nodes, pf)
+    ordered = {n: nodes[n] for n in order}
+    dependents: dict = {n: [] for n in ordered}
+    for n in ordered.values():
+        for d in n.deps:
+            dependents[d].append(n.name)
+    return Graph(pf, dict(params), ordered, producers, dependents)
+
+
+def _resolve(iname, b: spec.Binding, pf, params, decl) -> Input:
+    dtype = decl.type if decl else None
+    if b.kind == BIND_ASSET:
+        a = pf.assets[b.ref]
+        return Input(iname, IN_PATH, path=a.path, type=a.type or (dtype if dtype in spec.PATH_TYPES else None), loc=b.loc)
+    if b.kind == BIND_STEP_OUTPUT:
+        out = pf.steps[b.ref].outputs[b.output]
+        return Input(iname, IN_PATH, path=out.path, type=out.type, loc=b.loc)
+    if b.kind == BIND_PATH:
+        return Input(iname, IN_PATH, path=b.ref, type=b.type, loc=b.loc)
+    if b.kind == BIND_PARAM:
+        v = params[b.ref]
+        if dtype == spec.NUMBER and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        return Input(iname, IN_VALUE, value=v, param=b.ref, loc=b.loc)
+    if b.kind == BIND_VALUE:
+        return Input(iname, IN_VALUE, value=b.value, loc=b.loc)
+    assert b.kind == BIND_NONE
+    if decl is not None and decl.default is not spec.MISSING:
+        if decl.type in spec.PATH_TYPES:
+            return Input(iname, IN_PATH, path=decl.default, type=decl.type, loc=b.loc)
+        return Input(iname, IN_VALUE, value=decl.default, loc=b.loc)
+    return Input(iname, IN_NONE, loc=b.loc)
+
+
+def _command_param_refs(command) -> list:
+    texts = [command] if isinstance(command, str) else list(command)
+    out = []
+    for t in texts:
+        for ref, _ in template.refs(template.parse_cached(t)):
+            if ref.scope == "params":
+                out.append(ref.name)
+    return out
+
+
+def _check_kind(step, path, inputs, pf, errors, loc):
+    want = None
+    for i in inputs.values():
+        if i.kind == IN_PATH and i.path == path and i.type:
+            want = i.type
+    if want is None:
+        return
+    is_dir = os.path.isdir(os.path.join(pf.root, path))
+    if want == spec.URI_FILE and is_dir:
+        errors.append(PipefileError(f"step '{step}' expects a file at '{path}', but it is a folder", loc,
+                                    "declare it as type: uri_folder, or point at a file"))
+    elif want == spec.URI_FOLDER and not is_dir:
+        errors.append(PipefileError(f"step '{step}' expects a folder at '{path}', but it is a file", loc,
+                                    "declare it as type: uri_file, or point at a folder"))
+
+
+def _missing_input(step, path, loc, producers, pf) -> PipefileError:
+    import difflib
+
+    candidates = list(producers) + [a.path for a in pf.assets.values()]
+    close = difflib.get_close_matches(path, candidates, n=1, cutoff=0.6)
+    hint = None
+    if close:
+        c = close[0]
+        if c in producers:
+            s, o = producers[c]
+            hint = f"did you mean '{c}' (produced by step '{s}' at {pf.steps[s].loc})?"
+        else:
+            hint = f"did you mean '{c}'?"
+    else:
+        hint = "create it, fix the path, or add the step that produces it"
+    return PipefileError(f"step '{step}' reads '{path}', which no step produces and which does not exist", loc, hint)
+
+
+def _toposort(nodes: dict, pf) -> list:
+    """Kahn's algorithm, stable in declaration order; reports one cycle, spelled out."""
+    indeg = {n: len(node.deps) for n, node in nodes.items()}
+    users: dict = {n: [] for n in nodes}
+    for n, node in nodes.items():
+        for d in node.deps:
+            users[d].append(n)
+    position = {n: i for i, n in enumerate(nodes)}
+    import heapq
+
+    ready = [(position[n], n) for n, k in indeg.items() if k == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        _, n = heapq.heappop(ready)
+        order.append(n)
+        for u in users[n]:
+            indeg[u] -= 1
+            if indeg[u] == 0:
+                heapq.heappush(ready, (position[u], u))
+    if len(order) == len(nodes):
+        return order
+    # Walk back along unfinished deps until a step repeats: that is a cycle.
+    left = [n for n in nodes if indeg[n] > 0]
+    path, seen = [], {}
+    n = left[0]
+    while n not in seen:
+        seen[n] = len(path)
+        path.append(n)
+        n = next(d for d in nodes[n].deps if indeg.get(d, 0) > 0)
+    cycle = path[seen[n]:] + [n]
+    cycle = list(reversed(cycle))
+    raise PipefileError(f"dependency cycle: {' -> '.join(cycle)}", SourceLoc(pf.steps[cycle[0]].loc.file),
+                        "a step cannot (even indirectly) read what it writes; break the cycle")

@@ -1,0 +1,103 @@
+"""StepKey: the digest of everything that can change a step's outputs, and nothing else.
+
+    StepKey = xxh3-128(canonical JSON of the key manifest)
+
+The manifest holds KEY_VERSION, the rendered command (with workspace-relative
+paths, so moving the repo keeps every key), the environment identity, the
+params the step uses, the content digest of every input path and `code:` path,
+literal input values, and the output names and types. It is kept beside each
+record so that a later key can be compared with it field by field: that
+comparison is how `pipe status` explains why a step must run.
+
+Bump KEY_VERSION when the manifest's meaning changes; old cache entries then
+simply stop matching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from . import template
+from .digest import PathDigest, hash_json
+from .graph import IN_NONE, IN_PATH, Node
+
+KEY_VERSION = 1
+LOCAL_ENV_IDENTITY = "local"
+
+
+@dataclass(frozen=True)
+class StepKey:
+    digest: str
+    manifest: dict
+
+    def short(self) -> str:
+        return self.digest[:12]
+
+
+def render_command(node: Node, output_paths: Optional[Mapping[str, str]] = None):
+    """The step's command with every `${{...}}` replaced.
+
+    `output_paths` maps output names to the paths the command should write to
+    (staging paths while running); by default the outputs' workspace paths.
+    A string command is shell-quoted; an argv list is not.
+    """
+    graph_params = node.params
+    outputs = output_paths or {n: o.path for n, o in node.outputs.items()}
+
+    def lookup(ref: template.Ref):
+        if ref.scope == "inputs":
+            inp = node.inputs.get(ref.name)
+            if inp is None or inp.kind == IN_NONE:
+                return None
+            return inp.path if inp.kind == IN_PATH else template.format_value(inp.value)
+        if ref.scope == "outputs":
+            return outputs[ref.name]
+        if ref.scope == "params":
+            return template.format_value(graph_params[ref.name])
+        return None  # rejected by the loader
+
+    cmd = node.step.command
+    if isinstance(cmd, str):
+        return template.render(template.parse_cached(cmd), lookup, quote=True) or ""
+    argv = []
+    for part in cmd:
+        text = template.render(template.parse_cached(part), lookup, quote=False)
+        if text is not None:
+            argv.append(text)
+    return argv
+
+
+def key_manifest(
+    node: Node,
+    inputs: Mapping[str, PathDigest],
+    env_identity: str = LOCAL_ENV_IDENTITY,
+) -> dict:
+    """`inputs` maps every path the step reads (inputs and code) to its content."""
+    ins = {}
+    for name, inp in node.inputs.items():
+        if inp.kind == IN_PATH:
+            d = inputs[inp.path]
+            ins[name] = {"path": inp.path, "kind": d.kind, "digest": d.digest}
+        elif inp.kind == IN_NONE:
+            ins[name] = {"none": True}
+        else:
+            ins[name] = {"value": inp.value}
+    code = {}
+    for c in node.step.code:
+        d = inputs[c.path]
+        code[c.path] = {"kind": d.kind, "digest": d.digest}
+    return {
+        "v": KEY_VERSION,
+        "command": render_command(node),
+        "env": env_identity,
+        "params": dict(node.params),
+        "inputs": ins,
+        "code": code,
+        "outputs": {n: o.type or "any" for n, o in node.outputs.items()},
+    }
+
+
+def step_key(node: Node, inputs: Mapping[str, PathDigest], env_identity: str = LOCAL_ENV_IDENTITY) -> StepKey:
+    m = key_manifest(node, inputs, env_identity)
+    return StepKey(hash_json(m), m)

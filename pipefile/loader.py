@@ -1,0 +1,861 @@
+"""Read a Pipefile: YAML -> `spec.Pipefile`, with file:line:column on every error.
+
+The loader checks everything that can be checked from the file alone: its
+shape (no unknown keys), names and references (did-you-mean), types of what is
+connected to what, and command templates. It collects every error it finds
+and raises them together. Questions about the file system and the graph as a
+whole (paths that exist, one producer per path, cycles) belong to `graph`.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from typing import Any, Iterable, Mapping, Optional
+
+import yaml
+
+from . import spec, template
+from .errors import PipefileError, SourceLoc, did_you_mean, raise_all
+from .spec import (
+    BIND_ASSET,
+    BIND_NONE,
+    BIND_PARAM,
+    BIND_PATH,
+    BIND_STEP_OUTPUT,
+    BIND_VALUE,
+    MISSING,
+    Binding,
+    CodeRef,
+    Component,
+    InputDecl,
+    OutputDecl,
+    Param,
+    Resources,
+    Step,
+    StepOutput,
+)
+
+DEFAULT_NAMES = ("Pipefile", "Pipefile.yaml", "Pipefile.yml")
+STATE_DIR = ".pipe"
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_WHOLE_EXPR = re.compile(r"^\s*\$\{\{(.*)\}\}\s*$", re.S)
+_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGTP]?i?B?)?\s*$", re.I)
+_SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
+               "T": 10**12, "TB": 10**12, "KI": 2**10, "KIB": 2**10, "MI": 2**20, "MIB": 2**20,
+               "GI": 2**30, "GIB": 2**30, "TI": 2**40, "TIB": 2**40}
+
+TOP_KEYS = ("version", "name", "description", "params", "assets", "components", "steps")
+PARAM_KEYS = ("type", "default", "description")
+ASSET_KEYS = ("type", "path", "description")
+COMPONENT_KEYS = ("description", "inputs", "outputs", "code", "command", "resources")
+INPUT_DECL_KEYS = ("type", "default", "optional", "description")
+OUTPUT_DECL_KEYS = ("type", "description")
+STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources")
+BINDING_KEYS = ("type", "path", "value", "optional")
+STEP_OUTPUT_KEYS = ("type", "path", "description")
+RESOURCE_KEYS = ("cpus", "memory", "gpus")
+
+try:  # libyaml keeps node positions too, and is several times faster
+    _YamlLoader = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _YamlLoader = yaml.SafeLoader
+
+
+def find_pipefile(start: str) -> str:
+    for name in DEFAULT_NAMES:
+        path = os.path.join(start, name)
+        if os.path.isfile(path):
+            return path
+    raise PipefileError(
+        f"no Pipefile in {os.path.abspath(start)}",
+        hint="create one (see Pipefile.example and docs/pipefile.md), or point at it with -f FILE",
+    )
+
+
+def load(path: str) -> spec.Pipefile:
+    """Load and validate a Pipefile; raises PipefileError(s)."""
+    path = os.path.abspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise PipefileError(f"{path}: no such file", hint="check the -f argument") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PipefileError(f"{path}: cannot read: {e}") from None
+    return loads(text, path)
+
+
+def loads(text: str, path: str) -> spec.Pipefile:
+    return _Loader(text, path).load()
+
+
+def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
+    """(normalised workspace-relative path, None) or (None, what is wrong)."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None, "a path must be a non-empty string"
+    p = raw.strip().replace("\\", "/")
+    if p.startswith("/") or re.match(r"^[A-Za-z]:/", p):
+        return None, f"'{raw}' is an absolute path; paths are relative to the Pipefile's folder"
+    p = posixpath.normpath(p)
+    if p == "." :
+        return None, "the workspace root itself cannot be used here"
+    if p == ".." or p.startswith("../"):
+        return None, f"'{raw}' is outside the workspace (the Pipefile's folder)"
+    if p == STATE_DIR or p.startswith(STATE_DIR + "/"):
+        return None, f"'{raw}' is inside {STATE_DIR}/, which belongs to pipe"
+    return p, None
+
+
+def parse_size(value: Any) -> Optional[int]:
+    """Bytes from 4GB, 512MiB, 1e9 or an int; None when it is not a size."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    m = _SIZE_RE.match(value)
+    if not m:
+        return None
+    unit = (m.group(2) or "").upper()
+    if unit not in _SIZE_UNITS:
+        return None
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+class _Loader:
+    def __init__(self, text: str, path: str):
+        self.text = text
+        self.path = path
+        self.display = _display_path(path)
+        self.errors: list[PipefileError] = []
+        self._construct = yaml.constructor.SafeConstructor()
+
+    # --- small helpers ------------------------------------------------------------------
+    def loc(self, node: yaml.Node, offset: int = 0) -> SourceLoc:
+        mark = node.start_mark
+        line, col = mark.line + 1, mark.column + 1
+        if offset and isinstance(node, yaml.ScalarNode):
+            if node.style in ("|", ">"):
+                value = node.value
+                line += 1 + value.count("\n", 0, offset)
+                col = 0
+            elif "\n" not in self.text[mark.index : node.end_mark.index]:
+                col += offset + (1 if node.style in ("'", '"') else 0)
+        return SourceLoc(self.display, line, col)
+
+    def error(self, node: Optional[yaml.Node], message: str, hint: str | None = None, offset: int = 0):
+        loc = self.loc(node, offset) if node is not None else SourceLoc(self.display)
+        self.errors.append(PipefileError(message, loc, hint))
+
+    def value(self, node: yaml.Node) -> Any:
+        return self._construct.construct_object(node, deep=True)
+
+    def mapping(self, node: yaml.Node, what: str, allowed: Iterable[str] | None = None):
+        """[(key, key_node, value_node)] of a mapping; reports bad shape, duplicates, unknown keys."""
+        if not isinstance(node, yaml.MappingNode):
+            if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
+                return []
+            self.error(node, f"{what} must be a mapping (key: value), not {_kind(node)}")
+            return []
+        seen: dict[str, yaml.Node] = {}
+        out = []
+        allowed = tuple(allowed) if allowed is not None else None
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode):
+                self.error(knode, f"keys of {what} must be plain names")
+                continue
+            key = str(knode.value)
+            if key in seen:
+                self.error(knode, f"'{key}' appears twice in {what} (first at line {seen[key].start_mark.line + 1})",
+                           "remove or rename one of them")
+                continue
+            seen[key] = knode
+            if allowed is not None and key not in allowed:
+                self.error(knode, f"unknown key '{key}' in {what}", did_you_mean(key, allowed, "key"))
+                continue
+            out.append((key, knode, vnode))
+        return out
+
+    def name_ok(self, key: str, knode: yaml.Node, what: str) -> bool:
+        if _NAME_RE.match(key):
+            return True
+        self.error(knode, f"'{key}' is not a valid {what} name",
+                   "use letters, digits, '_' and '-', starting with a letter or '_'")
+        return False
+
+    def string(self, node: yaml.Node, what: str) -> Optional[str]:
+        v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(v, str):
+            self.error(node, f"{what} must be a string, not {_kind(node)}")
+            return None
+        return v
+
+    def path_value(self, node: yaml.Node, what: str) -> Optional[str]:
+        raw = self.string(node, what)
+        if raw is None:
+            return None
+        p, problem = normalize_path(raw)
+        if problem:
+            self.error(node, f"{what}: {problem}")
+        return p
+
+    def type_name(self, node: yaml.Node, allowed: tuple, what: str) -> Optional[str]:
+        t = self.string(node, f"the type of {what}")
+        if t is None:
+            return None
+        if t not in allowed:
+            self.error(node, f"unknown type '{t}' for {what}", did_you_mean(t, allowed, "type"))
+            return None
+        return t
+
+    # --- top level ----------------------------------------------------------------------
+    def load(self) -> spec.Pipefile:
+        try:
+            root = yaml.compose(self.text, Loader=_YamlLoader)
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark or e.context_mark
+            loc = SourceLoc(self.display, mark.line + 1, mark.column + 1) if mark else SourceLoc(self.display)
+            problem = " ".join(filter(None, [e.context, e.problem]))
+            hint = None
+            if "${{" in self.text and "flow" in problem:
+                hint = "inside a flow mapping {...}, quote expressions: {raw: \"${{assets.raw}}\"}"
+            raise PipefileError(f"invalid YAML: {problem}", loc, hint) from None
+        except yaml.YAMLError as e:
+            raise PipefileError(f"invalid YAML: {e}", SourceLoc(self.display)) from None
+        if root is None:
+            raise PipefileError("the Pipefile is empty", SourceLoc(self.display),
+                                "start from Pipefile.example, or see docs/pipefile.md")
+        items = {k: (kn, vn) for k, kn, vn in self.mapping(root, "the Pipefile", TOP_KEYS)}
+        if self.errors and not items:
+            raise_all(self.errors)
+
+        version = spec.PIPEFILE_VERSION
+        if "version" in items:
+            kn, vn = items["version"]
+            v = self.value(vn)
+            if v != spec.PIPEFILE_VERSION:
+                self.error(vn, f"unsupported Pipefile version {v!r}", f"this pipe reads version: {spec.PIPEFILE_VERSION}")
+        name = self.string(items["name"][1], "name") if "name" in items else ""
+        description = self.string(items["description"][1], "description") if "description" in items else ""
+
+        params = self.load_params(items["params"][1]) if "params" in items else {}
+        assets = self.load_assets(items["assets"][1]) if "assets" in items else {}
+        components = self.load_components(items["components"][1], params) if "components" in items else {}
+        self.params, self.assets, self.components = params, assets, components
+        if "steps" not in items:
+            self.error(root, "the Pipefile has no 'steps'", "add a steps: mapping with at least one step")
+            raw_steps = []
+        else:
+            raw_steps = self.mapping(items["steps"][1], "steps")
+            if not raw_steps and not self.errors:
+                self.error(items["steps"][1], "'steps' is empty", "add at least one step")
+        steps = {}
+        for key, knode, vnode in raw_steps:
+            if self.name_ok(key, knode, "step"):
+                st = self.load_step(key, knode, vnode)
+                if st is not None:
+                    steps[key] = st
+        self.check_step_references(steps)
+        raise_all(self.errors)
+        return spec.Pipefile(
+            path=self.path,
+            root=os.path.dirname(self.path),
+            version=version,
+            name=name or "",
+            description=description or "",
+            params=params,
+            assets=assets,
+            components=components,
+            steps=steps,
+        )
+
+    # --- params and assets --------------------------------------------------------------
+    def load_params(self, node) -> dict:
+        out = {}
+        for key, knode, vnode in self.mapping(node, "params"):
+            if not self.name_ok(key, knode, "param"):
+                continue
+            loc = self.loc(knode)
+            if isinstance(vnode, yaml.MappingNode):
+                fields = {k: vn for k, _, vn in self.mapping(vnode, f"param '{key}'", PARAM_KEYS)}
+                default = self.value(fields["default"]) if "default" in fields else MISSING
+                if "type" in fields:
+                    typ = self.type_name(fields["type"], spec.VALUE_TYPES, f"param '{key}'")
+                elif default is not MISSING and default is not None:
+                    typ = spec.type_of_value(default)
+                else:
+                    self.error(vnode, f"param '{key}' needs a type or a default", "e.g. {type: string}")
+                    continue
+                if typ is None:
+                    continue
+                default = self.coerce_default(default, typ, fields.get("default"), f"param '{key}'")
+                desc = self.value(fields["description"]) if "description" in fields else ""
+                out[key] = Param(key, typ, default, str(desc or ""), loc)
+            elif isinstance(vnode, yaml.ScalarNode):
+                v = self.value(vnode)
+                if v is None:
+                    self.error(vnode, f"param '{key}' has no value", "give a default (lr: 0.01) or a type ({type: number})")
+                    continue
+                out[key] = Param(key, spec.type_of_value(v), v, "", loc)
+            else:
+                self.error(vnode, f"param '{key}' must be a value or a mapping, not a list")
+        return out
+
+    def coerce_default(self, default, typ, node, what):
+        if default is MISSING or default is None:
+            return MISSING
+        if typ == spec.NUMBER and spec.value_fits(default, spec.NUMBER):
+            return float(default)
+        if not spec.value_fits(default, typ):
+            self.error(node, f"default of {what} is {default!r}, which is not a {typ}")
+            return MISSING
+        return default
+
+    def load_assets(self, node) -> dict:
+        out = {}
+        for key, knode, vnode in self.mapping(node, "assets"):
+            if not self.name_ok(key, knode, "asset"):
+                continue
+            if isinstance(vnode, yaml.ScalarNode):
+                p = self.path_value(vnode, f"asset '{key}'")
+                if p:
+                    out[key] = spec.Asset(key, p, None, "", self.loc(knode))
+                continue
+            fields = {k: vn for k, _, vn in self.mapping(vnode, f"asset '{key}'", ASSET_KEYS)}
+            typ = self.type_name(fields["type"], spec.PATH_TYPES, f"asset '{key}'") if "type" in fields else None
+            if "path" not in fields:
+                self.error(vnode, f"asset '{key}' has no path", "add path: data/FILE")
+                continue
+            p = self.path_value(fields["path"], f"path of asset '{key}'")
+            desc = self.value(fields["description"]) if "description" in fields else ""
+            if p:
+                out[key] = spec.Asset(key, p, typ, str(desc or ""), self.loc(knode))
+        return out
+
+    # --- components ---------------------------------------------------------------------
+    def load_components(self, node, params) -> dict:
+        out = {}
+        for key, knode, vnode in self.mapping(node, "components"):
+            if not self.name_ok(key, knode, "component"):
+                continue
+            what = f"component '{key}'"
+            fields = {k: (kn, vn) for k, kn, vn in self.mapping(vnode, what, COMPONENT_KEYS)}
+            inputs = {}
+            if "inputs" in fields:
+                for iname, ikn, ivn in self.mapping(fields["inputs"][1], f"inputs of {what}"):
+                    if self.name_ok(iname, ikn, "input"):
+                        decl = self.load_input_decl(iname, ikn, ivn, what)
+                        if decl:
+                            inputs[iname] = decl
+            outputs = {}
+            if "outputs" in fields:
+                for oname, okn, ovn in self.mapping(fields["outputs"][1], f"outputs of {what}"):
+                    if not self.name_ok(oname, okn, "output"):
+                        continue
+                    if oname in inputs:
+                        self.error(okn, f"{what} has an input and an output both named '{oname}'", "rename one")
+                        continue
+                    if isinstance(ovn, yaml.ScalarNode):
+                        t = self.type_name(ovn, spec.OUTPUT_TYPES, f"output '{oname}' of {what}")
+                    else:
+                        of = {k: vn for k, _, vn in self.mapping(ovn, f"output '{oname}' of {what}", OUTPUT_DECL_KEYS)}
+                        t = self.type_name(of["type"], spec.OUTPUT_TYPES, f"output '{oname}'") if "type" in of else None
+                    outputs[oname] = OutputDecl(oname, t, "", self.loc(okn))
+            if "command" not in fields:
+                self.error(vnode, f"{what} has no command", "add command: python src/script.py ...")
+                continue
+            command = self.load_command(fields["command"][1], what)
+            if command is None:
+                continue
+            self.check_command_refs(fields["command"][1], command, what, inputs, outputs, params, in_component=True)
+            code = self.load_code(fields["code"][1], what) if "code" in fields else ()
+            resources = self.load_resources(fields["resources"][1], what) if "resources" in fields else Resources()
+            desc = self.value(fields["description"][1]) if "description" in fields else ""
+            out[key] = Component(key, command, inputs, outputs, code, resources, str(desc or ""),
+                                 self.loc(knode), self.loc(fields["command"][1]))
+        return out
+
+    def load_input_decl(self, name, knode, vnode, what) -> Optional[InputDecl]:
+        if isinstance(vnode, yaml.ScalarNode):
+            t = self.type_name(vnode, spec.INPUT_TYPES, f"input '{name}' of {what}")
+            return InputDecl(name, t, MISSING, False, "", self.loc(knode)) if t else None
+        f = {k: vn for k, _, vn in self.mapping(vnode, f"input '{name}' of {what}", INPUT_DECL_KEYS)}
+        if "type" not in f:
+            self.error(vnode, f"input '{name}' of {what} has no type",
+                       f"add type: one of {', '.join(spec.INPUT_TYPES)}")
+            return None
+        t = self.type_name(f["type"], spec.INPUT_TYPES, f"input '{name}' of {what}")
+        if t is None:
+            return None
+        default = MISSING
+        if "default" in f:
+            raw = self.value(f["default"])
+            if t in spec.PATH_TYPES:
+                if raw is not None:
+                    p = self.path_value(f["default"], f"default of input '{name}'")
+                    default = p if p else MISSING
+            else:
+                default = self.coerce_default(raw, t, f["default"], f"input '{name}' of {what}")
+        optional = False
+        if "optional" in f:
+            optional = self.value(f["optional"])
+            if not isinstance(optional, bool):
+                self.error(f["optional"], "optional must be true or false")
+                optional = False
+        desc = self.value(f["description"]) if "description" in f else ""
+        return InputDecl(name, t, default, optional, str(desc or ""), self.loc(knode))
+
+    def load_command(self, node, what):
+        if isinstance(node, yaml.SequenceNode):
+            parts = []
+            for item in node.value:
+                s = self.string(item, f"each argument of the command of {what}") if isinstance(item, yaml.ScalarNode) else None
+                if s is None:
+                    if not isinstance(item, yaml.ScalarNode):
+                        self.error(item, f"each argument of the command of {what} must be a string")
+                    return None
+                parts.append(str(s) if not isinstance(s, str) else s)
+            if not parts:
+                self.error(node, f"the command of {what} is empty")
+                return None
+            return tuple(parts)
+        if isinstance(node, yaml.ScalarNode):
+            v = self.value(node)
+            if isinstance(v, str) and v.strip():
+                return v
+        self.error(node, f"the command of {what} must be a string or a list of arguments")
+        return None
+
+    def check_command_refs(self, node, command, what, inputs, outputs, params, in_component: bool):
+        items = [(command, node, 0)] if isinstance(command, str) else [
+            (c, node.value[i], 0) for i, c in enumerate(command)
+        ]
+        for text, n, base in items:
+            try:
+                parts = template.parse_cached(text)
+            except template.TemplateError as e:
+                self.error(n, f"in the command of {what}: {e.message}", e.hint, e.offset)
+                continue
+            for ref, optional in template.refs(parts):
+                if ref.scope == "inputs":
+                    if ref.name not in inputs:
+                        self.error(n, f"the command of {what} uses {ref}, but there is no input '{ref.name}'",
+                                   did_you_mean(ref.name, inputs, "input") if inputs else
+                                   "declare it under inputs:", ref.offset)
+                    elif not optional:
+                        decl = inputs[ref.name]
+                        if isinstance(decl, InputDecl) and decl.optional and decl.default is MISSING and in_component:
+                            self.error(n, f"optional input '{ref.name}' of {what} is used outside $[[ ... ]]",
+                                       f"wrap it so it disappears when unset: $[[--{ref.name} {ref}]]", ref.offset)
+                elif ref.scope == "outputs":
+                    if ref.name not in outputs:
+                        self.error(n, f"the command of {what} uses {ref}, but there is no output '{ref.name}'",
+                                   did_you_mean(ref.name, outputs, "output") if outputs else
+                                   "declare it under outputs:", ref.offset)
+                elif ref.scope == "params":
+                    if ref.name not in params:
+                        self.error(n, f"the command of {what} uses {ref}, but there is no param '{ref.name}'",
+                                   did_you_mean(ref.name, params, "param") if params else
+                                   "declare it under params: at the top of the Pipefile", ref.offset)
+                else:
+                    self.error(n, f"the command of {what} cannot use {ref} directly",
+                               "bind it to an input of the step and use ${{inputs.NAME}}: "
+                               f"inputs: {{x: \"{ref}\"}}", ref.offset)
+
+    def load_code(self, node, what) -> tuple:
+        nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out = []
+        for n in nodes:
+            p = self.path_value(n, f"code of {what}")
+            if p:
+                out.append(CodeRef(p, self.loc(n)))
+        return tuple(out)
+
+    def load_resources(self, node, what) -> Resources:
+        f = {k: vn for k, _, vn in self.mapping(node, f"resources of {what}", RESOURCE_KEYS)}
+        cpus, memory, gpus = 1.0, 0, 0
+        if "cpus" in f:
+            v = self.value(f["cpus"])
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                self.error(f["cpus"], f"cpus of {what} must be a positive number, not {v!r}")
+            else:
+                cpus = float(v)
+        if "memory" in f:
+            v = parse_size(self.value(f["memory"]))
+            if v is None:
+                self.error(f["memory"], f"memory of {what} is not a size", "write it like 512MB, 4GB or 2GiB")
+            else:
+                memory = v
+        if "gpus" in f:
+            v = self.value(f["gpus"])
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                self.error(f["gpus"], f"gpus of {what} must be a whole number >= 0, not {v!r}")
+            else:
+                gpus = v
+        return Resources(cpus, memory, gpus)
+
+    # --- steps --------------------------------------------------------------------------
+    def load_step(self, name, knode, vnode) -> Optional[Step]:
+        what = f"step '{name}'"
+        fields = {k: (kn, vn) for k, kn, vn in self.mapping(vnode, what, STEP_KEYS)}
+        comp = None
+        if "component" in fields:
+            cname = self.string(fields["component"][1], f"component of {what}")
+            if cname is None:
+                return None
+            comp = self.components.get(cname)
+            if comp is None:
+                self.error(fields["component"][1], f"{what} uses component '{cname}', which is not defined",
+                           did_you_mean(cname, self.components, "component") if self.components
+                           else "define it under components:")
+                return None
+            if "command" in fields:
+                self.error(fields["command"][0], f"{what} has both a component and a command",
+                           "remove the command: it comes from the component")
+                return None
+        elif "command" not in fields:
+            self.error(vnode, f"{what} has neither a command nor a component",
+                       "add command: ... (or component: NAME)")
+            return None
+
+        # Outputs.
+        outputs: dict[str, StepOutput] = {}
+        out_fields = self.mapping(fields["outputs"][1], f"outputs of {what}") if "outputs" in fields else []
+        for oname, okn, ovn in out_fields:
+            if not self.name_ok(oname, okn, "output"):
+                continue
+            decl_type = None
+            if comp is not None:
+                if oname not in comp.outputs:
+                    self.error(okn, f"component '{comp.name}' has no output '{oname}'",
+                               did_you_mean(oname, comp.outputs, "output"))
+                    continue
+                decl_type = comp.outputs[oname].type
+            out = self.load_step_output(oname, okn, ovn, what, decl_type)
+            if out:
+                outputs[oname] = out
+        if comp is not None:
+            for oname in comp.outputs:
+                if oname not in outputs and oname not in {k for k, _, _ in out_fields}:
+                    self.error(knode, f"{what} does not say where to write output '{oname}' of component '{comp.name}'",
+                               f"add outputs: {{{oname}: build/{name}/{oname}}}")
+
+        # Inputs.
+        decls: Mapping[str, InputDecl] = comp.inputs if comp else {}
+        inputs: dict[str, Binding] = {}
+        in_fields = self.mapping(fields["inputs"][1], f"inputs of {what}") if "inputs" in fields else []
+        inline_decls: dict[str, InputDecl] = {}
+        for iname, ikn, ivn in in_fields:
+            if not self.name_ok(iname, ikn, "input"):
+                continue
+            if comp is not None and iname not in decls:
+                self.error(ikn, f"component '{comp.name}' has no input '{iname}'",
+                           did_you_mean(iname, decls, "input") if decls else "this component takes no inputs")
+                continue
+            if iname in outputs:
+                self.error(ikn, f"{what} has an input and an output both named '{iname}'", "rename one")
+                continue
+            decl = decls.get(iname)
+            b = self.load_binding(iname, ivn, what, decl)
+            if b is None:
+                continue
+            inputs[iname] = b
+            if comp is None:
+                inline_decls[iname] = InputDecl(iname, self.binding_type(b), MISSING, False, "", self.loc(ikn))
+        if comp is not None:
+            for iname, decl in decls.items():
+                bound = inputs.get(iname)
+                unset = bound is None or bound.kind == BIND_NONE
+                if unset and decl.default is MISSING and not decl.optional:
+                    self.error(knode, f"{what} does not connect required input '{iname}' of component '{comp.name}'",
+                               f"add inputs: {{{iname}: ...}} (or give the input a default in the component)")
+            decls_out = decls
+        else:
+            decls_out = inline_decls
+
+        if comp is not None:
+            command, command_loc = comp.command, comp.command_loc
+        else:
+            cnode = fields["command"][1]
+            command = self.load_command(cnode, what)
+            if command is None:
+                return None
+            command_loc = self.loc(cnode)
+            self.check_command_refs(cnode, command, what, inputs, outputs, self.params, in_component=False)
+            for ref, optional in _all_refs(command):
+                b = inputs.get(ref.name) if ref.scope == "inputs" else None
+                if b is not None and b.kind == BIND_NONE and not optional:
+                    self.error(cnode, f"input '{ref.name}' of {what} has no value but is used outside $[[ ... ]]",
+                               f"give it a value, or wrap it: $[[--{ref.name} {ref}]]")
+
+        code = tuple(comp.code) if comp else ()
+        if "code" in fields:
+            code += self.load_code(fields["code"][1], what)
+        resources = comp.resources if comp else Resources()
+        if "resources" in fields:
+            resources = self.load_resources(fields["resources"][1], what)
+        desc = self.value(fields["description"][1]) if "description" in fields else (comp.description if comp else "")
+        return Step(
+            name=name,
+            command=command,
+            inputs=inputs,
+            input_decls=decls_out,
+            outputs=outputs,
+            code=code,
+            resources=resources,
+            component=comp.name if comp else "",
+            description=str(desc or ""),
+            loc=self.loc(knode),
+            command_loc=command_loc,
+        )
+
+    def load_step_output(self, name, knode, vnode, what, decl_type) -> Optional[StepOutput]:
+        typ = decl_type
+        pnode = vnode
+        if isinstance(vnode, yaml.MappingNode):
+            f = {k: vn for k, _, vn in self.mapping(vnode, f"output '{name}' of {what}", STEP_OUTPUT_KEYS)}
+            if "type" in f:
+                t = self.type_name(f["type"], spec.OUTPUT_TYPES, f"output '{name}' of {what}")
+                if t and decl_type and t != decl_type:
+                    self.error(f["type"], f"output '{name}' of {what} is declared {decl_type} by its component, not {t}")
+                typ = t or decl_type
+            if "path" not in f:
+                self.error(vnode, f"output '{name}' of {what} has no path", f"add path: build/{name}")
+                return None
+            pnode = f["path"]
+        if isinstance(pnode, yaml.ScalarNode) and isinstance(pnode.value, str) and "${{" in pnode.value:
+            self.error(pnode, f"output '{name}' of {what} must be a workspace path, not an expression",
+                       "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv")
+            return None
+        p = self.path_value(pnode, f"output '{name}' of {what}")
+        if not p:
+            return None
+        raw = self.value(pnode)
+        if typ is None and isinstance(raw, str) and raw.rstrip().endswith("/"):
+            typ = spec.URI_FOLDER
+        return StepOutput(name, p, typ, self.loc(pnode))
+
+    def load_binding(self, iname, node, what, decl: Optional[InputDecl]) -> Optional[Binding]:
+        loc = self.loc(node)
+        dtype = decl.type if decl else None
+        if isinstance(node, yaml.MappingNode):
+            f = {k: vn for k, _, vn in self.mapping(node, f"input '{iname}' of {what}", BINDING_KEYS)}
+            if ("path" in f) == ("value" in f):
+                self.error(node, f"input '{iname}' of {what} needs exactly one of path: or value:")
+                return None
+            if "type" in f and decl is None:
+                t = self.type_name(f["type"], spec.INPUT_TYPES, f"input '{iname}' of {what}")
+                dtype = t
+            if "path" in f:
+                p = self.path_value(f["path"], f"input '{iname}' of {what}")
+                if not p:
+                    return None
+                if dtype is not None and dtype not in spec.PATH_TYPES:
+                    self.error(node, f"input '{iname}' of {what} expects a {dtype}, not a path")
+                    return None
+                return Binding(BIND_PATH, loc, p, type=dtype)
+            node = f["value"]
+            v = self.value(node)
+            if dtype is not None and not spec.value_fits(v, dtype if dtype not in spec.PATH_TYPES else "x"):
+                self.error(node, f"input '{iname}' of {what} expects a {dtype}, not {v!r}")
+                return None
+            return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
+        if not isinstance(node, yaml.ScalarNode):
+            self.error(node, f"input '{iname}' of {what} must be a value, a path or ${{{{...}}}}, not a list")
+            return None
+        v = self.value(node)
+        if v is None:
+            return Binding(BIND_NONE, loc)
+        if isinstance(v, str) and "${{" in v:
+            m = _WHOLE_EXPR.match(v)
+            if not m or "${{" in m.group(1):
+                self.error(node, f"input '{iname}' of {what} mixes text and ${{{{...}}}}",
+                           "an input binds one thing: a path, a value, or one ${{...}} expression")
+                return None
+            try:
+                ref = template.parse_ref(m.group(1))
+            except template.TemplateError as e:
+                self.error(node, f"input '{iname}' of {what}: {e.message}", e.hint)
+                return None
+            return self.binding_from_ref(iname, ref, node, loc, what, dtype)
+        if isinstance(v, str) and (dtype is None or dtype in spec.PATH_TYPES):
+            p, problem = normalize_path(v)
+            if problem:
+                self.error(node, f"input '{iname}' of {what}: {problem}")
+                return None
+            return Binding(BIND_PATH, loc, p, type=dtype)
+        if dtype in spec.PATH_TYPES:
+            self.error(node, f"input '{iname}' of {what} expects a {dtype} (a path), not {v!r}")
+            return None
+        if dtype is not None and not spec.value_fits(v, dtype):
+            self.error(node, f"input '{iname}' of {what} expects a {dtype}, not {v!r}")
+            return None
+        if isinstance(v, (int, float, str, bool)):
+            return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
+        self.error(node, f"input '{iname}' of {what} has a value of an unsupported kind: {v!r}")
+        return None
+
+    def binding_from_ref(self, iname, ref, node, loc, what, dtype) -> Optional[Binding]:
+        if ref.scope == "assets":
+            asset = self.assets.get(ref.name)
+            if asset is None:
+                self.error(node, f"input '{iname}' of {what} uses asset '{ref.name}', which is not defined",
+                           did_you_mean(ref.name, self.assets, "asset") if self.assets else "define it under assets:")
+                return None
+            if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(asset.type, dtype)):
+                self.error(node, f"input '{iname}' of {what} expects a {dtype}, but asset '{ref.name}' is "
+                                 f"a {asset.type or 'path'}")
+                return None
+            return Binding(BIND_ASSET, loc, ref.name)
+        if ref.scope == "params":
+            param = self.params.get(ref.name)
+            if param is None:
+                self.error(node, f"input '{iname}' of {what} uses param '{ref.name}', which is not defined",
+                           did_you_mean(ref.name, self.params, "param") if self.params else "define it under params:")
+                return None
+            if dtype is not None and not spec.type_fits(param.type, dtype):
+                self.error(node, f"input '{iname}' of {what} expects a {dtype}, but param '{ref.name}' is a {param.type}")
+                return None
+            return Binding(BIND_PARAM, loc, ref.name)
+        if ref.scope == "steps":
+            # Checked once all steps are loaded: see check_step_references.
+            return Binding(BIND_STEP_OUTPUT, loc, ref.name, ref.sub, type=dtype)
+        if ref.scope == "artifacts":
+            self.error(node, f"input '{iname}' of {what} uses {ref}, but artifacts are not supported yet",
+                       "bind the path of the output instead")
+            return None
+        self.error(node, f"input '{iname}' of {what} cannot refer to {ref}",
+                   "a step input binds ${{assets.X}}, ${{params.X}}, ${{steps.S.outputs.X}}, a path or a value")
+        return None
+
+    def binding_type(self, b: Binding) -> Optional[str]:
+        if b.kind == BIND_ASSET:
+            return self.assets[b.ref].type
+        if b.kind == BIND_PARAM:
+            return self.params[b.ref].type
+        if b.kind == BIND_VALUE:
+            return spec.type_of_value(b.value)
+        return None  # a path (file or folder), or a step output resolved later
+
+    def check_step_references(self, steps: dict) -> None:
+        for st in steps.values():
+            for iname, b in st.inputs.items():
+                if b.kind != BIND_STEP_OUTPUT:
+                    continue
+                loc = b.loc
+                other = steps.get(b.ref)
+                if other is None:
+                    self.errors.append(PipefileError(
+                        f"input '{iname}' of step '{st.name}' uses step '{b.ref}', which is not defined", loc,
+                        did_you_mean(b.ref, [s for s in steps if s != st.name], "step")))
+                    continue
+                out = other.outputs.get(b.output)
+                if out is None:
+                    self.errors.append(PipefileError(
+                        f"input '{iname}' of step '{st.name}' uses output '{b.output}' of step '{b.ref}', "
+                        f"which has no such output", loc, did_you_mean(b.output, other.outputs, "output")))
+                    continue
+                dtype = b.type
+                if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(out.type, dtype)):
+                    self.errors.append(PipefileError(
+                        f"input '{iname}' of step '{st.name}' expects a {dtype}, but output '{b.output}' of step "
+                        f"'{b.ref}' is a {out.type or 'path'}", loc))
+
+
+def _all_refs(command) -> list:
+    texts = [command] if isinstance(command, str) else list(command)
+    out = []
+    for t in texts:
+        try:
+            out.extend(template.refs(template.parse_cached(t)))
+        except template.TemplateError:
+            pass
+    return out
+
+
+def _kind(node) -> str:
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag.endswith(":null"):
+        return "empty"
+    return f"'{node.value}'"
+
+
+def _display_path(path: str) -> str:
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else path
+
+
+def parse_param_overrides(pf: spec.Pipefile, pairs: Iterable[str]) -> dict:
+    """Typed values from `-p name=value` flags; raises for unknown names and bad values."""
+    errors: list[PipefileError] = []
+    out: dict = {}
+    for pair in pairs:
+        if "=" not in pair:
+            errors.append(PipefileError(f"-p {pair}: expected name=value", hint="e.g. -p lr=0.01"))
+            continue
+        name, text = pair.split("=", 1)
+        name = name.strip()
+        param = pf.params.get(name)
+        if param is None:
+            errors.append(PipefileError(f"-p {pair}: the Pipefile has no param '{name}'",
+                                        hint=did_you_mean(name, pf.params, "param") if pf.params
+                                        else "declare it under params: in the Pipefile"))
+            continue
+        value = convert_param_text(text, param.type)
+        if value is None:
+            errors.append(PipefileError(f"-p {pair}: param '{name}' is a {param.type}, and {text!r} is not",
+                                        hint=_TYPE_EXAMPLES[param.type]))
+            continue
+        out[name] = value
+    raise_all(errors)
+    return out
+
+
+_TYPE_EXAMPLES = {
+    spec.NUMBER: "give a number, e.g. 0.01",
+    spec.INTEGER: "give a whole number, e.g. 5",
+    spec.BOOLEAN: "give true or false",
+    spec.STRING: "give any text",
+}
+
+
+def convert_param_text(text: str, typ: str):
+    t = text.strip()
+    try:
+        if typ == spec.INTEGER:
+            return int(t)
+        if typ == spec.NUMBER:
+            return float(t)
+    except ValueError:
+        return None
+    if typ == spec.BOOLEAN:
+        low = t.lower()
+        if low in ("true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0"):
+            return False
+        return None
+    return text
+
+
+def resolve_params(pf: spec.Pipefile, overrides: Mapping[str, Any]) -> dict:
+    """Every param's value: the override, else the default; raises for required ones left unset."""
+    values = {}
+    errors = []
+    for name, p in pf.params.items():
+        if name in overrides:
+            values[name] = overrides[name]
+        elif p.default is not MISSING:
+            values[name] = p.default
+        else:
+            errors.append(PipefileError(f"param '{name}' is required and has no value", p.loc,
+                                        f"give it on the command line: -p {name}=..."))
+    raise_all(errors)
+    return values

@@ -1,0 +1,105 @@
+"""A loaded pipeline in its workspace: the glue between the CLI (and later the
+server) and the layers below. Loads and validates the Pipefile, builds the
+graph, opens `.pipe/`, plans, and runs the plan with an executor.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Iterable, Mapping, Optional
+
+from . import graph as graph_mod
+from . import loader
+from .digest import Hasher, StatCache
+from .executor import DryRunExecutor, LocalExecutor
+from .planner import Plan, Planner
+from .scheduler import RunSummary, Scheduler
+from .store import Workspace
+
+KEEP_LOG_RUNS = 50
+
+
+def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:
+    path = pipefile_path or loader.find_pipefile(cwd)
+    pf = loader.load(path)
+    overrides = loader.parse_param_overrides(pf, params)
+    values = loader.resolve_params(pf, overrides)
+    return graph_mod.build(pf, values)
+
+
+class Pipeline:
+    def __init__(self, graph: graph_mod.Graph):
+        self.graph = graph
+        self.root = graph.pipefile.root
+        self.ws = Workspace(self.root)
+        self.cache = StatCache(self.ws.state.load_stats())
+        self.hasher = Hasher(self.root, self.cache)
+
+    def close(self) -> None:
+        self.ws.close()
+
+    def planner(self, forced=frozenset()) -> Planner:
+        return Planner(self.graph, self.hasher, self.ws.state.steps(), self.ws.actions, self.ws.store, forced)
+
+    def status(self, targets: Iterable[str] = ()) -> Plan:
+        plan = self.planner().plan(targets)
+        # Keep what was hashed, unless a run holds the workspace (its own entries win then).
+        try:
+            self.ws.state.save_stats(self.cache.take_dirty())
+        except Exception:  # noqa: BLE001 - a busy database only costs a re-hash next time
+            pass
+        return plan
+
+    def lock(self, on_wait=None) -> None:
+        self.ws.lock.acquire(on_wait=on_wait)
+        self.ws.clean_leftovers()
+
+    def run(self, targets: Iterable[str] = (), forced=frozenset(), jobs: int = 0, keep_going: bool = False,
+            dry_run: bool = False, events=None, plan: Optional[Plan] = None) -> RunSummary:
+        planner = self.planner(forced)
+        plan = plan or planner.plan(targets)
+        if dry_run:
+            executor = DryRunExecutor()
+            state = None
+        else:
+            run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
+            executor = LocalExecutor(self.ws, self.hasher, run_id)
+            state = self.ws.state
+        sched = Scheduler(self.graph, planner, executor, state, jobs, keep_going, events, dry_run=dry_run)
+        summary = sched.execute(plan)
+        if not dry_run:
+            self._prune_logs()
+        return summary
+
+    def _prune_logs(self) -> None:
+        try:
+            runs = sorted(e.name for e in os.scandir(self.ws.logs_dir) if e.is_dir())
+        except OSError:
+            return
+        for old in runs[:-KEEP_LOG_RUNS]:
+            shutil.rmtree(os.path.join(self.ws.logs_dir, old), ignore_errors=True)
+
+
+def parse_force(values: Iterable[str]):
+    """--force given alone forces every selected step; --force STEP forces that step."""
+    values = list(values)
+    if not values:
+        return frozenset()
+    if "*" in values:
+        return True
+    return frozenset(values)
+
+
+def check_forced_names(graph: graph_mod.Graph, forced) -> None:
+    if forced is True:
+        return
+    from .errors import PipefileError, did_you_mean, raise_all
+
+    raise_all([PipefileError(f"--force {n}: no step named '{n}'", hint=did_you_mean(n, graph.nodes, "step"))
+               for n in forced if n not in graph.nodes])
+
+
+def describe_params(graph: graph_mod.Graph) -> Mapping:
+    return dict(graph.params)

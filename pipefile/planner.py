@@ -1,0 +1,121 @@
+"""plan(graph, targets) -> Plan: what each selected step needs, decided purely.
+
+The planner walks the selected steps in topological order, digests what each
+one reads (through the StatCache: stats, not reads, when nothing changed),
+computes its StepKey and asks `rebuilder.decide`. A step that reads the output
+of a step that must run is PENDING; the scheduler calls `Planner.decide` again
+once that output is final, which is where early cutoff happens: an upstream
+rerun that produced byte-identical outputs leaves the downstream key as it was.
+
+`pipe status` and `pipe run` share this module; it never writes to the
+workspace (the StatCache it fills is kept in memory; callers decide whether to
+save it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from .digest import Hasher, PathDigest
+from .errors import PipefileError
+from .graph import Graph, Node
+from .keys import LOCAL_ENV_IDENTITY, step_key
+from .rebuilder import UPSTREAM, Decision, Observation, Prior, Reason, Verdict, decide
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """What a later step may assume about an earlier one's outputs."""
+
+    outputs: Optional[Mapping[str, PathDigest]]  # None: unknown until it has run
+    in_workspace: bool  # False while a restore is still to happen
+
+
+@dataclass
+class Plan:
+    decisions: dict  # step name -> Decision, in topological order
+
+    def count(self, verdict: Verdict) -> int:
+        return sum(1 for d in self.decisions.values() if d.verdict == verdict)
+
+    @property
+    def up_to_date(self) -> bool:
+        return all(d.verdict == Verdict.FRESH for d in self.decisions.values())
+
+
+class Planner:
+    def __init__(self, graph: Graph, hasher: Hasher, records: Mapping, actions, store,
+                 forced=frozenset(), env_identity: str = LOCAL_ENV_IDENTITY):
+        self.graph = graph
+        self.hasher = hasher
+        self.records = records  # step name -> store.state.StepRecord
+        self.actions = actions
+        self.store = store
+        self.forced = forced  # a set of step names, or True for every step
+        self.env_identity = env_identity
+
+    def plan(self, targets=()) -> Plan:
+        selected = self.graph.select(targets)
+        decisions: dict = {}
+        upstream: dict = {}
+        for name in selected:
+            d = self.decide(name, upstream)
+            decisions[name] = d
+            if d.verdict == Verdict.FRESH:
+                upstream[name] = Upstream(d.outputs, True)
+            elif d.verdict == Verdict.RESTORE:
+                upstream[name] = Upstream(d.outputs, False)
+            else:
+                upstream[name] = Upstream(None, False)
+        return Plan(decisions)
+
+    def is_forced(self, name: str) -> bool:
+        return self.forced is True or name in self.forced
+
+    def decide(self, name: str, upstream: Mapping[str, Upstream]) -> Decision:
+        node: Node = self.graph.nodes[name]
+        waiting = [d for d in node.deps if d in upstream and upstream[d].outputs is None]
+        if waiting:
+            return Decision(name, Verdict.PENDING, None, tuple(Reason(UPSTREAM, w) for w in waiting))
+        digests: dict = {}
+        not_there = []
+        for path in node.read_paths():
+            if path in digests:
+                continue
+            exact = self.graph.producers.get(path)
+            if exact and exact[0] in upstream:
+                digests[path] = upstream[exact[0]].outputs[exact[1]]
+                continue
+            # A path inside (or around) an output can only be digested once it is in place.
+            not_there += [d for d in node.deps if d in upstream and not upstream[d].in_workspace]
+            d = self.hasher.digest(path)
+            if d is None:
+                raise PipefileError(f"step '{name}' reads '{path}', which does not exist", node.step.loc,
+                                    "create it, or run the step that produces it")
+            digests[path] = d
+        if not_there:
+            return Decision(name, Verdict.PENDING, None,
+                            tuple(Reason(UPSTREAM, w) for w in dict.fromkeys(not_there)))
+        key = step_key(node, digests, self.env_identity)
+        rec = self.records.get(name)
+        prior = Prior(rec.key, rec.manifest, {n: o.content for n, o in rec.outputs.items()}) if rec else None
+        paths = {n: o.path for n, o in node.outputs.items()}
+        current = {n: self.hasher.digest(p) for n, p in paths.items()}
+        forced = self.is_forced(name)
+        obs = Observation(key, prior, current, paths, None, forced)
+        first = decide(name, obs)
+        if first.verdict == Verdict.FRESH or forced:
+            return first
+        cached = self.cached_outputs(key.digest, set(paths))
+        if cached is None:
+            return first
+        return decide(name, Observation(key, prior, current, paths, cached, forced))
+
+    def cached_outputs(self, key: str, names: set) -> Optional[dict]:
+        outs = self.actions.get(key)
+        if outs is None or set(outs) != names:
+            return None
+        if not all(self.store.complete(d) for d in outs.values()):
+            return None
+        return outs

@@ -1,0 +1,214 @@
+"""The one staleness function: `decide()` says what a step needs, and why.
+
+    FRESH    its key matches the last build here and its outputs are untouched
+             (or the workspace already holds exactly what the cache has for it)
+    RESTORE  its key was built before, here or elsewhere: copy outputs from the store
+    RUN      nothing known matches: run the command
+    PENDING  an input comes from a step that has yet to run: decide again after it
+
+Reasons are data (`Reason`), rendered by `report`; the same objects feed
+`pipe status`, `pipe run`'s progress and `--json`. Pure: reads nothing,
+writes nothing; callers hand in what they looked up.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Mapping, Optional
+
+from .digest import PathDigest
+from .keys import StepKey
+
+
+class Verdict(str, enum.Enum):
+    FRESH = "fresh"
+    RESTORE = "restore"
+    RUN = "run"
+    PENDING = "pending"
+
+
+# Reason kinds.
+NEVER_BUILT = "never_built"
+FORCED = "forced"
+COMMAND_CHANGED = "command_changed"
+ENV_CHANGED = "env_changed"
+PARAM_CHANGED = "param_changed"
+INPUT_CHANGED = "input_changed"
+CODE_CHANGED = "code_changed"
+OUTPUTS_CHANGED = "outputs_changed"
+FORMAT_CHANGED = "format_changed"
+OUTPUT_MISSING = "output_missing"
+OUTPUT_MODIFIED = "output_modified"
+UPSTREAM = "upstream"
+CACHED = "cached"
+
+
+@dataclass(frozen=True)
+class Reason:
+    kind: str
+    subject: str = ""
+    old: Optional[str] = None
+    new: Optional[str] = None
+
+    def message(self) -> str:
+        k, s = self.kind, self.subject
+        arrow = f": {self.old} -> {self.new}" if (self.old is not None or self.new is not None) else ""
+        if k == NEVER_BUILT:
+            return "never built in this workspace"
+        if k == FORCED:
+            return "forced (--force)"
+        if k == COMMAND_CHANGED:
+            return f"command changed{arrow}"
+        if k == ENV_CHANGED:
+            return f"environment changed{arrow}"
+        if k == PARAM_CHANGED:
+            return f"param '{s}' changed{arrow}"
+        if k == INPUT_CHANGED:
+            return f"input '{s}' changed{arrow}"
+        if k == CODE_CHANGED:
+            return f"code '{s}' changed{arrow}"
+        if k == OUTPUTS_CHANGED:
+            return "declared outputs changed"
+        if k == FORMAT_CHANGED:
+            return "pipe's key format changed"
+        if k == OUTPUT_MISSING:
+            return f"output '{s}' is missing"
+        if k == OUTPUT_MODIFIED:
+            return f"output '{s}' was modified{arrow}"
+        if k == UPSTREAM:
+            return f"waits for '{s}', which runs first"
+        if k == CACHED:
+            return "built before with the same key: restore from the store"
+        return f"{k} {s}".strip()
+
+    def to_json(self) -> dict:
+        d = {"kind": self.kind, "message": self.message()}
+        if self.subject:
+            d["subject"] = self.subject
+        if self.old is not None:
+            d["old"] = self.old
+        if self.new is not None:
+            d["new"] = self.new
+        return d
+
+
+@dataclass(frozen=True)
+class Decision:
+    step: str
+    verdict: Verdict
+    key: Optional[StepKey] = None
+    reasons: tuple = ()
+    # FRESH / RESTORE: the outputs the workspace holds (or will hold) afterwards.
+    outputs: Optional[Mapping[str, PathDigest]] = None
+    # FRESH only: the workspace record must be (re)written, e.g. after it was lost.
+    record: bool = False
+
+
+@dataclass(frozen=True)
+class Prior:
+    """What this workspace last recorded for a step."""
+
+    key: str
+    manifest: dict
+    outputs: Mapping[str, PathDigest]  # output name -> content recorded
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything `decide` needs, gathered by the caller."""
+
+    key: StepKey
+    prior: Optional[Prior]
+    current: Mapping[str, Optional[PathDigest]]  # output name -> what is at its path now
+    output_paths: Mapping[str, str] = field(default_factory=dict)
+    cached: Optional[Mapping[str, PathDigest]] = None  # action cache hit, objects all present
+    forced: bool = False
+
+
+def _short(d: Optional[PathDigest]) -> str:
+    return d.short() if d else "missing"
+
+
+def _output_problems(obs: Observation, expected: Mapping[str, PathDigest]) -> list:
+    out = []
+    for name, want in expected.items():
+        have = obs.current.get(name)
+        path = obs.output_paths.get(name, name)
+        if have is None:
+            out.append(Reason(OUTPUT_MISSING, path))
+        elif have.digest != want.digest or have.kind != want.kind:
+            out.append(Reason(OUTPUT_MODIFIED, path, want.short(), have.short()))
+    return out
+
+
+def decide(step: str, obs: Observation) -> Decision:
+    key = obs.key
+    if obs.forced:
+        return Decision(step, Verdict.RUN, key, (Reason(FORCED),))
+    prior = obs.prior
+    if prior is not None and prior.key == key.digest and set(prior.outputs) == set(obs.current):
+        problems = _output_problems(obs, prior.outputs)
+        if not problems:
+            return Decision(step, Verdict.FRESH, key, (), dict(prior.outputs))
+        if obs.cached is not None:
+            return Decision(step, Verdict.RESTORE, key, tuple(problems) + (Reason(CACHED),), dict(obs.cached))
+        return Decision(step, Verdict.RUN, key, tuple(problems))
+    reasons = explain(prior.manifest if prior else None, key.manifest)
+    if obs.cached is not None:
+        if not _output_problems(obs, obs.cached):
+            return Decision(step, Verdict.FRESH, key, (), dict(obs.cached), record=True)
+        return Decision(step, Verdict.RESTORE, key, tuple(reasons) + (Reason(CACHED),), dict(obs.cached))
+    return Decision(step, Verdict.RUN, key, tuple(reasons))
+
+
+def _fmt_input(d: Optional[dict]) -> Optional[str]:
+    if d is None:
+        return None
+    if "digest" in d:
+        return d["digest"][:10] + ("/" if d.get("kind") == "tree" else "")
+    if d.get("none"):
+        return "(unset)"
+    return repr(d.get("value"))
+
+
+def explain(old: Optional[dict], new: dict) -> list:
+    """Why a key differs from the last one recorded: field by field."""
+    if old is None:
+        return [Reason(NEVER_BUILT)]
+    if old.get("v") != new.get("v"):
+        return [Reason(FORMAT_CHANGED)]
+    reasons = []
+    if old.get("command") != new.get("command"):
+        reasons.append(Reason(COMMAND_CHANGED, "", _cmd(old.get("command")), _cmd(new.get("command"))))
+    if old.get("env") != new.get("env"):
+        reasons.append(Reason(ENV_CHANGED, "", str(old.get("env"))[:12], str(new.get("env"))[:12]))
+    op, np_ = old.get("params", {}), new.get("params", {})
+    for name in sorted(set(op) | set(np_)):
+        if op.get(name) != np_.get(name):
+            reasons.append(Reason(PARAM_CHANGED, name, _val(op, name), _val(np_, name)))
+    oi, ni = old.get("inputs", {}), new.get("inputs", {})
+    for name in sorted(set(oi) | set(ni)):
+        a, b = oi.get(name), ni.get(name)
+        if a != b:
+            subject = (b or a or {}).get("path", name)
+            reasons.append(Reason(INPUT_CHANGED, subject, _fmt_input(a), _fmt_input(b)))
+    oc, nc = old.get("code", {}), new.get("code", {})
+    for path in sorted(set(oc) | set(nc)):
+        if oc.get(path) != nc.get(path):
+            reasons.append(Reason(CODE_CHANGED, path, _fmt_input(oc.get(path)), _fmt_input(nc.get(path))))
+    if old.get("outputs") != new.get("outputs"):
+        reasons.append(Reason(OUTPUTS_CHANGED))
+    return reasons or [Reason(COMMAND_CHANGED)]
+
+
+def _val(d: dict, name: str) -> Optional[str]:
+    return repr(d[name]) if name in d else "(unset)"
+
+
+def _cmd(c) -> str:
+    if isinstance(c, list):
+        import shlex
+
+        return shlex.join(c)
+    return str(c)

@@ -1,0 +1,235 @@
+"""Executes a Plan: independent steps in parallel, within CPU and memory limits.
+
+A step starts once every step it reads from has finished. A PENDING step is
+decided again at that moment, with its inputs final: if the upstream rerun
+left them byte-identical the step is FRESH and nothing runs (early cutoff).
+Results are recorded in the WorkspaceState journal from this (the main)
+thread as they arrive, so a run cut short keeps every step that finished.
+
+On a failure the steps that need it are skipped; the rest are skipped too
+unless keep_going. Ctrl-C (or SIGTERM) stops the running steps, whose outputs
+roll back, and keeps everything already committed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import heapq
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Optional, Protocol
+
+from .errors import PipefileError
+from .executor import FAILED, FRESH, RAN, RESTORED, SKIPPED, WOULD_RUN, StepResult
+from .graph import Graph
+from .planner import Plan, Planner, Upstream
+from .rebuilder import Decision, Verdict
+from .store.state import OutputRecord
+
+
+class Events(Protocol):
+    def started(self, name: str, decision: Decision) -> None: ...
+
+    def finished(self, result: StepResult, decision: Optional[Decision]) -> None: ...
+
+    def message(self, text: str) -> None: ...
+
+
+class NoEvents:
+    def started(self, name, decision):
+        pass
+
+    def finished(self, result, decision):
+        pass
+
+    def message(self, text):
+        pass
+
+
+@dataclass
+class RunSummary:
+    results: dict  # name -> StepResult, in topological order
+    decisions: dict  # name -> the final Decision
+    interrupted: bool = False
+    seconds: float = 0.0
+    errors: list = field(default_factory=list)
+
+    @property
+    def failed(self) -> list:
+        return [r for r in self.results.values() if r.outcome == FAILED]
+
+    @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        return "failed" if self.failed else "succeeded"
+
+
+def machine_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 0
+
+
+class Scheduler:
+    def __init__(self, graph: Graph, planner: Planner, executor, state=None, jobs: int = 0,
+                 keep_going: bool = False, events: Optional[Events] = None, memory: Optional[int] = None,
+                 dry_run: bool = False):
+        self.graph = graph
+        self.planner = planner
+        self.executor = executor
+        self.state = state  # WorkspaceState, None for a dry run
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.keep_going = keep_going
+        self.events = events or NoEvents()
+        self.memory = machine_memory() if memory is None else memory
+        self.dry_run = dry_run
+
+    def check_resources(self, plan: Plan) -> None:
+        errors = []
+        for name in plan.decisions:
+            r = self.graph.nodes[name].step.resources
+            if r.memory and self.memory and r.memory > self.memory:
+                errors.append(PipefileError(
+                    f"step '{name}' asks for {r.memory / 1e9:.1f} GB of memory, but this machine has "
+                    f"{self.memory / 1e9:.1f} GB", self.graph.nodes[name].step.loc,
+                    "lower resources.memory for this step"))
+        if errors:
+            from .errors import raise_all
+
+            raise_all(errors)
+
+    def _cost(self, name: str, decision: Decision) -> tuple:
+        if decision.verdict == Verdict.RESTORE:
+            return (1.0, 0)
+        r = self.graph.nodes[name].step.resources
+        return (min(max(r.cpus, 0.01), float(self.jobs)), r.memory)
+
+    def execute(self, plan: Plan) -> RunSummary:
+        self.check_resources(plan)
+        t0 = time.monotonic()
+        decisions: dict = dict(plan.decisions)
+        names = list(decisions)
+        pos = {n: i for i, n in enumerate(names)}
+        selected = set(names)
+        results: dict = {}
+        upstream: dict = {}
+        waiting_on = {n: sum(1 for d in self.graph.nodes[n].deps if d in selected) for n in names}
+        ready: list = []
+        running: dict = {}  # future -> (name, decision, cost)
+        used_cpu, used_mem = 0.0, 0
+        stop = False
+        interrupted = False
+        pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
+
+        def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
+            results[name] = result
+            self.events.finished(result, decision)
+            if result.outcome in (RAN, RESTORED) or (result.outcome == FRESH and decision and decision.record):
+                self._record(name, decision, result.outputs)
+            if result.ok and result.outputs is not None:
+                upstream[name] = Upstream(result.outputs, True)
+            else:
+                upstream[name] = Upstream(None, False)
+            for dep in self.graph.dependents.get(name, ()):
+                if dep in selected:
+                    waiting_on[dep] -= 1
+                    if waiting_on[dep] == 0:
+                        heapq.heappush(ready, (pos[dep], dep))
+
+        def upstream_failed(name: str) -> Optional[str]:
+            for d in self.graph.nodes[name].deps:
+                r = results.get(d)
+                if r is not None and not r.ok:
+                    return d
+            return None
+
+        for n in names:
+            if waiting_on[n] == 0:
+                heapq.heappush(ready, (pos[n], n))
+
+        try:
+            while ready or running:
+                blocked = []
+                while ready and not stop:
+                    _, name = heapq.heappop(ready)
+                    bad = upstream_failed(name)
+                    if bad:
+                        done(name, StepResult(name, SKIPPED, error=f"'{bad}' did not succeed"), decisions[name])
+                        continue
+                    d = decisions[name]
+                    if d.verdict == Verdict.PENDING:
+                        if any(upstream.get(x) is None or upstream[x].outputs is None
+                               for x in self.graph.nodes[name].deps if x in selected):
+                            # Only in a dry run: upstream "ran" without producing anything.
+                            done(name, StepResult(name, WOULD_RUN), d)
+                            continue
+                        d = decisions[name] = self.planner.decide(name, upstream)
+                    if d.verdict == Verdict.FRESH:
+                        done(name, StepResult(name, FRESH, outputs=dict(d.outputs)), d)
+                        continue
+                    cpu, mem = self._cost(name, d)
+                    if running and (used_cpu + cpu > self.jobs + 1e-9 or (mem and used_mem + mem > self.memory)):
+                        blocked.append((pos[name], name))
+                        continue
+                    used_cpu += cpu
+                    used_mem += mem
+                    self.events.started(name, d)
+                    node = self.graph.nodes[name]
+                    fn = self.executor.restore if d.verdict == Verdict.RESTORE else self.executor.run
+                    running[pool.submit(fn, node, d)] = (name, d, (cpu, mem))
+                for item in blocked:
+                    heapq.heappush(ready, item)
+                if not running:
+                    break
+                finished, _ = cf.wait(list(running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                for fut in finished:
+                    name, d, (cpu, mem) = running.pop(fut)
+                    used_cpu -= cpu
+                    used_mem -= mem
+                    try:
+                        result = fut.result()
+                    except Exception as e:  # a bug, not a step failure: still keep going safely
+                        result = StepResult(name, FAILED, error=f"internal error: {e!r}")
+                    done(name, result, d)
+                    if result.outcome == FAILED and not self.keep_going:
+                        stop = True
+        except KeyboardInterrupt:
+            interrupted = True
+            stop = True
+            self.events.message("interrupted: stopping running steps (Ctrl-C again to kill them)...")
+            self.executor.cancel()
+            while running:
+                try:
+                    finished, _ = cf.wait(list(running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
+                except KeyboardInterrupt:
+                    self.executor.cancel(hard=True)
+                    continue
+                for fut in finished:
+                    name, d, _ = running.pop(fut)
+                    try:
+                        result = fut.result()
+                    except Exception as e:
+                        result = StepResult(name, FAILED, error=f"internal error: {e!r}")
+                    done(name, result, d)
+        finally:
+            pool.shutdown(wait=True)
+            if self.state is not None:
+                self.state.save_stats(self.planner.hasher.cache.take_dirty())
+
+        for n in names:
+            if n not in results:
+                why = "interrupted" if interrupted else "the run stopped after a failure (use --keep-going to go on)"
+                results[n] = StepResult(n, SKIPPED, error=why)
+        ordered = {n: results[n] for n in names}
+        return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
+
+    def _record(self, name: str, decision: Optional[Decision], outputs: Optional[dict]) -> None:
+        if self.state is None or decision is None or decision.key is None or outputs is None:
+            return
+        node = self.graph.nodes[name]
+        recs = {n: OutputRecord(node.outputs[n].path, outputs[n]) for n in node.outputs}
+        self.state.record_step(name, decision.key.digest, decision.key.manifest, recs,
+                               stats=self.planner.hasher.cache.take_dirty())

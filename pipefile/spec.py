@@ -1,0 +1,235 @@
+"""The declarations of a Pipefile, as frozen values.
+
+Nothing here touches the file system or runs anything: the loader builds these
+from YAML, and every later layer reads them. Runtime state (digests, outcomes)
+lives elsewhere, so a spec can be shared freely between threads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Union
+
+from .errors import SourceLoc
+
+PIPEFILE_VERSION = 1
+
+# Port types, named as in Azure ML so component definitions read the same.
+URI_FILE = "uri_file"
+URI_FOLDER = "uri_folder"
+NUMBER = "number"
+INTEGER = "integer"
+STRING = "string"
+BOOLEAN = "boolean"
+
+PATH_TYPES = (URI_FILE, URI_FOLDER)
+VALUE_TYPES = (NUMBER, INTEGER, STRING, BOOLEAN)
+INPUT_TYPES = PATH_TYPES + VALUE_TYPES
+OUTPUT_TYPES = PATH_TYPES
+
+
+class _Missing:
+    """Marks a param or input without a default (distinct from an explicit null)."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Any = _Missing()
+
+
+def type_of_value(value: Any) -> str:
+    """The port type a YAML scalar naturally has."""
+    if isinstance(value, bool):
+        return BOOLEAN
+    if isinstance(value, int):
+        return INTEGER
+    if isinstance(value, float):
+        return NUMBER
+    return STRING
+
+
+def value_fits(value: Any, typ: str) -> bool:
+    """True if a literal `value` may be passed where `typ` is expected."""
+    if typ == BOOLEAN:
+        return isinstance(value, bool)
+    if typ == INTEGER:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if typ == NUMBER:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if typ == STRING:
+        return isinstance(value, str)
+    return False
+
+
+def type_fits(source: str | None, target: str | None) -> bool:
+    """True if something of type `source` may feed a port of type `target`.
+
+    None means "not declared": it fits anything of the same family (paths with
+    paths), since the check then happens on disk at plan time.
+    """
+    if source is None or target is None:
+        return True
+    if source == target:
+        return True
+    return source == INTEGER and target == NUMBER
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a step needs while it runs; the scheduler never oversubscribes these."""
+
+    cpus: float = 1.0
+    memory: int = 0  # bytes; 0 = not declared
+    gpus: int = 0
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    default: Any = MISSING  # MISSING: required, must be given with -p
+    description: str = ""
+    loc: SourceLoc = SourceLoc("")
+
+    @property
+    def required(self) -> bool:
+        return self.default is MISSING
+
+
+@dataclass(frozen=True)
+class Asset:
+    name: str
+    path: str  # workspace-relative, normalised
+    type: Optional[str] = None  # uri_file, uri_folder, or None: whatever is on disk
+    description: str = ""
+    loc: SourceLoc = SourceLoc("")
+
+
+@dataclass(frozen=True)
+class InputDecl:
+    """A typed input port of a component."""
+
+    name: str
+    type: Optional[str]
+    default: Any = MISSING
+    optional: bool = False
+    description: str = ""
+    loc: SourceLoc = SourceLoc("")
+
+
+@dataclass(frozen=True)
+class OutputDecl:
+    name: str
+    type: Optional[str]
+    description: str = ""
+    loc: SourceLoc = SourceLoc("")
+
+
+# A command is one shell string, or an argv list run without a shell.
+Command = Union[str, tuple]
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    command: Command
+    inputs: Mapping[str, InputDecl]
+    outputs: Mapping[str, OutputDecl]
+    code: tuple = ()  # tuple[CodeRef, ...]
+    resources: Resources = Resources()
+    description: str = ""
+    loc: SourceLoc = SourceLoc("")
+    command_loc: SourceLoc = SourceLoc("")
+
+
+# Kinds of input binding.
+BIND_ASSET = "asset"  # ${{assets.raw}}
+BIND_STEP_OUTPUT = "step_output"  # ${{steps.prepare.outputs.clean}}
+BIND_PARAM = "param"  # ${{params.lr}}
+BIND_PATH = "path"  # a plain repo path: a file or folder dependency
+BIND_VALUE = "value"  # a literal number, string or boolean
+BIND_NONE = "none"  # explicitly no value (an optional input left empty)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What a step connects to one of its inputs."""
+
+    kind: str
+    loc: SourceLoc
+    ref: str = ""  # asset name, param name, step name or path
+    output: str = ""  # output name, for BIND_STEP_OUTPUT
+    value: Any = None  # for BIND_VALUE
+    type: Optional[str] = None  # the port type it feeds, when declared
+
+    def describe(self) -> str:
+        if self.kind == BIND_ASSET:
+            return f"asset '{self.ref}'"
+        if self.kind == BIND_STEP_OUTPUT:
+            return f"output '{self.output}' of step '{self.ref}'"
+        if self.kind == BIND_PARAM:
+            return f"param '{self.ref}'"
+        if self.kind == BIND_PATH:
+            return f"path '{self.ref}'"
+        return repr(self.value)
+
+
+@dataclass(frozen=True)
+class CodeRef:
+    path: str  # workspace-relative, normalised
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class StepOutput:
+    name: str
+    path: str  # workspace-relative, normalised
+    type: Optional[str]  # uri_file, uri_folder, or None: whatever the step writes
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step with its component (if any) already merged in."""
+
+    name: str
+    command: Command
+    inputs: Mapping[str, Binding]
+    input_decls: Mapping[str, InputDecl]
+    outputs: Mapping[str, StepOutput]
+    code: tuple = ()  # tuple[CodeRef, ...]
+    resources: Resources = Resources()
+    component: str = ""
+    description: str = ""
+    loc: SourceLoc = SourceLoc("")
+    command_loc: SourceLoc = SourceLoc("")
+
+
+@dataclass(frozen=True)
+class Pipefile:
+    path: str  # absolute path of the file
+    root: str  # absolute workspace root: the folder holding the Pipefile
+    version: int = PIPEFILE_VERSION
+    name: str = ""
+    description: str = ""
+    params: Mapping[str, Param] = field(default_factory=dict)
+    assets: Mapping[str, Asset] = field(default_factory=dict)
+    components: Mapping[str, Component] = field(default_factory=dict)
+    steps: Mapping[str, Step] = field(default_factory=dict)
+
+    @property
+    def display_path(self) -> str:
+        import os
+
+        return os.path.relpath(self.path) if not os.path.relpath(self.path).startswith("..") else self.path

@@ -1,0 +1,64 @@
+"""Persistent state under `.pipe/`: the content store, the action cache, the
+workspace state journal and the workspace lock, and where each one lives.
+
+    .pipe/
+      .gitignore        "*": pipe's state never ends up in git
+      lock              WorkspaceLock
+      state.db          WorkspaceState (stat cache + per-step records)
+      store/            ContentStore objects/ and ActionCache actions/
+                        (PIPE_STORE_DIR moves it, e.g. to share it between clones)
+      stage/<step>/     where a running step writes ${{outputs.X}}
+      scratch/          temp space on the workspace's file system
+      logs/<run>/       one log file per step and run
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from .action_cache import ActionCache
+from .cas import ContentStore
+from .lock import WorkspaceLock
+from .state import WorkspaceState
+
+STATE_DIR = ".pipe"
+
+
+class Workspace:
+    """The `.pipe/` folder of one workspace root, opened."""
+
+    def __init__(self, root: str, create: bool = True):
+        self.root = root
+        self.dir = os.path.join(root, STATE_DIR)
+        if create:
+            os.makedirs(self.dir, exist_ok=True)
+            gi = os.path.join(self.dir, ".gitignore")
+            if not os.path.exists(gi):
+                with open(gi, "w") as f:
+                    f.write("# pipe's own state: never commit it\n*\n")
+        store_root = os.environ.get("PIPE_STORE_DIR") or os.path.join(self.dir, "store")
+        self.store_root = os.path.abspath(store_root)
+        self.store = ContentStore(self.store_root)
+        self.actions = ActionCache(self.store_root)
+        self.state = WorkspaceState(os.path.join(self.dir, "state.db"))
+        self.lock = WorkspaceLock(os.path.join(self.dir, "lock"))
+        self.stage_dir = os.path.join(self.dir, "stage")
+        self.scratch = os.path.join(self.dir, "scratch")
+        self.logs_dir = os.path.join(self.dir, "logs")
+        for d in (self.scratch, self.logs_dir):
+            os.makedirs(d, exist_ok=True)
+
+    def clean_leftovers(self) -> None:
+        """With the lock held: whatever a killed run left in stage/ and scratch/ is garbage."""
+        for d in (self.stage_dir, self.scratch):
+            shutil.rmtree(d, ignore_errors=True)
+            os.makedirs(d, exist_ok=True)
+        self.store.sweep_tmp()
+
+    def close(self) -> None:
+        self.state.close()
+        self.lock.release()
+
+
+__all__ = ["ActionCache", "ContentStore", "WorkspaceLock", "WorkspaceState", "Workspace", "STATE_DIR"]

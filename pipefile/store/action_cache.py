@@ -1,0 +1,69 @@
+"""ActionCache: step key -> the outputs that step produced (a constructive trace).
+
+Layout (ACTION_CACHE_VERSION 1), under the store folder:
+
+    actions/ab/cdef....json   {"v": 1, "key": ..., "outputs": {name: {kind, digest, size}},
+                               "manifest": {...the key manifest...}, "seconds": ...,
+                               "created": unix time}
+
+An entry is written (temp file, fsync, rename) only after every object it
+names is in the ContentStore, so an entry never points at a missing object;
+readers still check, since objects can be deleted by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from typing import Optional
+
+from ..digest import PathDigest
+
+ACTION_CACHE_VERSION = 1
+
+
+class ActionCache:
+    def __init__(self, store_root: str):
+        self.dir = os.path.join(store_root, "actions")
+        self.tmp = os.path.join(store_root, "tmp")
+        os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(self.tmp, exist_ok=True)
+
+    def path(self, key: str) -> str:
+        return os.path.join(self.dir, key[:2], key[2:] + ".json")
+
+    def get(self, key: str) -> Optional[dict]:
+        """The entry's outputs as {name: PathDigest}, or None on a miss or an unreadable entry."""
+        try:
+            with open(self.path(key), "rb") as f:
+                entry = json.loads(f.read())
+        except (FileNotFoundError, ValueError, OSError):
+            return None
+        if entry.get("v") != ACTION_CACHE_VERSION or entry.get("key") != key:
+            return None
+        try:
+            return {n: PathDigest.from_json(d) for n, d in entry["outputs"].items()}
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def put(self, key: str, outputs: dict, manifest: dict, seconds: float) -> None:
+        entry = {
+            "v": ACTION_CACHE_VERSION,
+            "key": key,
+            "outputs": {n: d.to_json() for n, d in outputs.items()},
+            "manifest": manifest,
+            "seconds": round(seconds, 3),
+            "created": round(time.time(), 3),
+        }
+        data = json.dumps(entry, sort_keys=True).encode()
+        final = self.path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="ac-")
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)

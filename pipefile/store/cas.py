@@ -1,0 +1,272 @@
+"""ContentStore: immutable objects named by the xxh3-128 digest of their bytes.
+
+Layout (STORE_VERSION 1), under the store folder (`.pipe/store` by default):
+
+    objects/ab/cdef...      one file per object, read-only; a folder's tree
+                            manifest is an object like any other
+    tmp/                    objects being written; never read
+
+An object is written to tmp/, flushed with fsync, checked against its digest,
+made read-only and renamed into place; an object that already exists is kept.
+So a crash leaves at worst a stray temp file, never a wrong or partial object.
+Files are copied in and out (reflinked where the file system allows), never
+hard-linked, so editing a workspace file can never change a stored object.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import shutil
+import stat as statmod
+import tempfile
+import time
+from typing import Optional
+
+import xxhash
+
+from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE, TREE, PathDigest, Tree, parse_manifest
+from ..errors import PipefileError
+
+STORE_VERSION = 1
+_CHUNK = 1 << 20
+_FICLONE = 0x40049409
+_STALE_TMP_SECONDS = 24 * 3600
+
+
+class StoreError(PipefileError):
+    pass
+
+
+class CorruptObject(StoreError):
+    pass
+
+
+def _reflink(src_fd: int, dst_fd: int) -> bool:
+    try:
+        fcntl.ioctl(dst_fd, _FICLONE, src_fd)
+        return True
+    except OSError:
+        return False
+
+
+def copy_file(src: str, dst_fd: int) -> str:
+    """Copy `src` into the open file `dst_fd` and return the digest of what was written."""
+    h = xxhash.xxh3_128()
+    with open(src, "rb", buffering=0) as f:
+        if _reflink(f.fileno(), dst_fd):
+            with open(dst_fd, "rb", buffering=0, closefd=False) as r:
+                r.seek(0)
+                buf = bytearray(_CHUNK)
+                view = memoryview(buf)
+                while n := r.readinto(buf):
+                    h.update(view[:n])
+            return h.hexdigest()
+        buf = bytearray(_CHUNK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+            mv = view[:n]
+            while mv:
+                written = os.write(dst_fd, mv)
+                mv = mv[written:]
+    return h.hexdigest()
+
+
+def _space_error(what: str, e: OSError) -> StoreError:
+    if e.errno == errno.ENOSPC:
+        return StoreError(f"no space left on the device while {what}",
+                          hint="free some space (or run `pipe gc`), then run again; nothing was lost")
+    return StoreError(f"{what} failed: {e.strerror or e}")
+
+
+class ContentStore:
+    def __init__(self, root: str):
+        self.root = root
+        self.objects = os.path.join(root, "objects")
+        self.tmp = os.path.join(root, "tmp")
+        os.makedirs(self.objects, exist_ok=True)
+        os.makedirs(self.tmp, exist_ok=True)
+
+    def path(self, digest: str) -> str:
+        return os.path.join(self.objects, digest[:2], digest[2:])
+
+    def has(self, digest: str) -> bool:
+        return os.path.exists(self.path(digest))
+
+    def sweep_tmp(self) -> None:
+        """Remove temp files left by crashed writers long ago (others may be writing now)."""
+        cutoff = time.time() - _STALE_TMP_SECONDS
+        for e in os.scandir(self.tmp):
+            try:
+                if e.stat(follow_symlinks=False).st_mtime < cutoff:
+                    (shutil.rmtree if e.is_dir(follow_symlinks=False) else os.unlink)(e.path)
+            except OSError:
+                pass
+
+    # --- writing ------------------------------------------------------------------------
+    def _finish(self, tmp_path: str, fd: int, digest: str, expected: Optional[str]) -> str:
+        if expected is not None and digest != expected:
+            os.close(fd)
+            os.unlink(tmp_path)
+            raise CorruptObject(f"content changed while it was being stored (expected {expected[:12]}, got {digest[:12]})",
+                                hint="something else is writing this file; run again when it is done")
+        os.fsync(fd)
+        os.fchmod(fd, 0o444)
+        os.close(fd)
+        final = self.path(digest)
+        if os.path.exists(final):
+            os.unlink(tmp_path)
+            return digest
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        os.replace(tmp_path, final)
+        return digest
+
+    def put_file(self, src: str, expected: Optional[str] = None) -> str:
+        """Store a file's content; returns its digest. Skips the copy if `expected` is stored."""
+        if expected is not None and self.has(expected):
+            return expected
+        fd, tmp_path = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        try:
+            digest = copy_file(src, fd)
+        except OSError as e:
+            os.close(fd)
+            os.unlink(tmp_path)
+            raise _space_error(f"storing {src}", e) from None
+        try:
+            return self._finish(tmp_path, fd, digest, expected)
+        except OSError as e:
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+            raise _space_error(f"storing {src}", e) from None
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = xxhash.xxh3_128_hexdigest(data)
+        if self.has(digest):
+            return digest
+        fd, tmp_path = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            return self._finish(tmp_path, fd, digest, None)
+        except OSError as e:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+            raise _space_error("storing a tree manifest", e) from None
+
+    def put_tree(self, tree: Tree, abspath: str) -> str:
+        """Store every file of a scanned folder, then its manifests (children first)."""
+        for rel, digest, _size, _exe in tree.files:
+            self.put_file(os.path.join(abspath, rel), digest)
+        for digest, data in tree.manifests.items():
+            self.put_bytes(data)
+        return tree.digest
+
+    def read(self, digest: str) -> bytes:
+        try:
+            with open(self.path(digest), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise StoreError(f"object {digest[:12]} is missing from the store at {self.root}") from None
+
+    # --- reading back into the workspace -------------------------------------------------
+    def complete(self, d: PathDigest) -> bool:
+        """True if every object needed to materialise `d` is present."""
+        if not self.has(d.digest):
+            return False
+        if d.kind == FILE:
+            return True
+        try:
+            for _p, kind, digest, _s in self.walk(d.digest):
+                if kind in (E_FILE, E_EXEC, E_TREE) and not self.has(digest):
+                    return False
+        except (StoreError, ValueError):
+            return False
+        return True
+
+    def walk(self, digest: str, prefix: str = ""):
+        for name, kind, d, size in parse_manifest(self.read(digest)):
+            p = f"{prefix}/{name}" if prefix else name
+            yield p, kind, d, size
+            if kind == E_TREE:
+                yield from self.walk(d, p)
+
+    def _copy_out(self, digest: str, dest: str, executable: bool) -> None:
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
+        try:
+            got = copy_file(self.path(digest), fd)
+        finally:
+            os.close(fd)
+        if got != digest:
+            os.unlink(dest)
+            raise CorruptObject(f"object {digest[:12]} in the store is corrupt (its content hashes to {got[:12]})",
+                                hint=f"delete {self.path(digest)}; the step will run again")
+
+    def materialize(self, d: PathDigest, dest: str, scratch: str) -> list:
+        """Write `d` at `dest`, replacing whatever is there, atomically per path.
+
+        The new content is built under `scratch` (a folder on the same file system as
+        `dest`) and renamed into place, so `dest` is never half-written. Returns the
+        files written as (path relative to `dest`, "" for `dest` itself; digest).
+        """
+        written = []
+        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=scratch, prefix="mat-")
+        built = os.path.join(tmp, "x")
+        try:
+            if d.kind == FILE:
+                self._copy_out(d.digest, built, False)
+                written.append(("", d.digest))
+            else:
+                os.mkdir(built)
+                for rel, kind, digest, _size in self.walk(d.digest):
+                    target = os.path.join(built, rel)
+                    if kind == E_TREE:
+                        os.mkdir(target)
+                    elif kind == E_LINK:
+                        continue  # dangling links are recorded but not recreated
+                    else:
+                        self._copy_out(digest, target, kind == E_EXEC)
+                        written.append((rel, digest))
+            replace_path(built, dest, scratch)
+            return written
+        except OSError as e:
+            raise _space_error(f"restoring {dest}", e) from None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_path(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if statmod.S_ISDIR(st.st_mode):
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def replace_path(src: str, dest: str, scratch: str) -> None:
+    """Rename `src` over `dest`, whether each is a file or a folder.
+
+    A folder cannot be renamed over a non-empty folder, so the old one is first
+    moved into `scratch` and deleted after the swap.
+    """
+    try:
+        os.replace(src, dest)
+        return
+    except (IsADirectoryError, NotADirectoryError, OSError) as e:
+        if isinstance(e, OSError) and e.errno not in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    old = tempfile.mkdtemp(dir=scratch, prefix="old-")
+    aside = os.path.join(old, "x")
+    os.replace(dest, aside)
+    os.replace(src, dest)
+    shutil.rmtree(old, ignore_errors=True)

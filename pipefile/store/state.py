@@ -1,0 +1,135 @@
+"""WorkspaceState: what the last build in this workspace left where (a verifying trace).
+
+One SQLite database, `.pipe/state.db` (STATE_VERSION 1), in WAL mode:
+
+    meta(k TEXT PRIMARY KEY, v TEXT)            holds state_version
+    stat(path TEXT PRIMARY KEY, size, mtime_ns, ctime_ns, ino, digest, recorded_ns)
+                                                the StatCache, per workspace path
+    steps(name TEXT PRIMARY KEY, key TEXT, manifest TEXT, outputs TEXT, updated_ns)
+                                                per step: the key it was last built or
+                                                restored with, that key's manifest, and
+                                                its outputs {name: {path, kind, digest, size}}
+
+A step's row is written last, after its outputs are in the store and in place
+in the workspace. Losing a row (or the whole file) is harmless: the step is
+then checked against the action cache and restored or confirmed, never trusted
+blindly. A database of another version is moved aside and started afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from ..digest import PathDigest
+
+STATE_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE IF NOT EXISTS stat(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
+                                ino INTEGER, digest TEXT, recorded_ns INTEGER);
+CREATE TABLE IF NOT EXISTS steps(name TEXT PRIMARY KEY, key TEXT, manifest TEXT, outputs TEXT, updated_ns INTEGER);
+"""
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    path: str
+    content: PathDigest
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    name: str
+    key: str
+    manifest: dict
+    outputs: dict  # output name -> OutputRecord
+
+
+class WorkspaceState:
+    def __init__(self, path: str):
+        self.path = path
+        self.db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            row = db.execute("SELECT v FROM meta WHERE k='state_version'").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            self._move_aside()
+            return self._open()
+        if row is None:
+            db.execute("INSERT OR REPLACE INTO meta VALUES('state_version', ?)", (str(STATE_VERSION),))
+        elif row[0] != str(STATE_VERSION):
+            db.close()
+            self._move_aside()
+            return self._open()
+        return db
+
+    def _move_aside(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(self.path + suffix):
+                os.replace(self.path + suffix, f"{self.path}.old-{stamp}{suffix}")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- stat cache ---------------------------------------------------------------------
+    def load_stats(self) -> dict:
+        rows = self.db.execute("SELECT path, size, mtime_ns, ctime_ns, ino, digest, recorded_ns FROM stat")
+        return {r[0]: r[1:] for r in rows}
+
+    def save_stats(self, entries: dict) -> None:
+        if not entries:
+            return
+        with self._tx():
+            self.db.executemany("INSERT OR REPLACE INTO stat VALUES(?,?,?,?,?,?,?)",
+                                [(p,) + tuple(e) for p, e in entries.items()])
+
+    # --- step records -------------------------------------------------------------------
+    def steps(self) -> dict:
+        out = {}
+        for name, key, manifest, outputs in self.db.execute("SELECT name, key, manifest, outputs FROM steps"):
+            try:
+                outs = {n: OutputRecord(o["path"], PathDigest.from_json(o)) for n, o in json.loads(outputs).items()}
+                out[name] = StepRecord(name, key, json.loads(manifest), outs)
+            except (ValueError, KeyError, TypeError):
+                continue  # an unreadable row is as good as no row
+        return out
+
+    def record_step(self, name: str, key: str, manifest: dict, outputs: dict, stats: Optional[dict] = None) -> None:
+        """Record a finished step (and the stat entries of its outputs) in one transaction."""
+        outs = {n: dict(r.content.to_json(), path=r.path) for n, r in outputs.items()}
+        with self._tx():
+            if stats:
+                self.db.executemany("INSERT OR REPLACE INTO stat VALUES(?,?,?,?,?,?,?)",
+                                    [(p,) + tuple(e) for p, e in stats.items()])
+            self.db.execute("INSERT OR REPLACE INTO steps VALUES(?,?,?,?,?)",
+                            (name, key, json.dumps(manifest, sort_keys=True), json.dumps(outs, sort_keys=True),
+                             time.time_ns()))
+
+    def forget_step(self, name: str) -> None:
+        with self._tx():
+            self.db.execute("DELETE FROM steps WHERE name=?", (name,))
+
+    def _tx(self):
+        db = self.db
+
+        class _Tx:
+            def __enter__(self):
+                db.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, exc_type, *_):
+                db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+        return _Tx()

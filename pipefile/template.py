@@ -1,0 +1,179 @@
+"""The one expression syntax: `${{ scope.name }}`, and `$[[ ... ]]` optional blocks.
+
+A template is parsed once, when the Pipefile is loaded, into literal text,
+references and optional blocks; rendering is then a join. Values substituted
+into a shell command are shell-quoted, so a parameter can never inject shell
+syntax; argv commands (lists) are passed without a shell and need no quoting.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+SCOPES = ("inputs", "outputs", "params", "assets", "steps", "artifacts")
+_NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"
+_EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+_REF_FORMS = {
+    "inputs": re.compile(rf"inputs\.({_NAME})$"),
+    "outputs": re.compile(rf"outputs\.({_NAME})$"),
+    "params": re.compile(rf"params\.({_NAME})$"),
+    "assets": re.compile(rf"assets\.({_NAME})$"),
+    "steps": re.compile(rf"steps\.({_NAME})\.outputs\.({_NAME})$"),
+    "artifacts": re.compile(rf"artifacts\.({_NAME})(?::([0-9]+|latest))?$"),
+}
+_FORM_HELP = {
+    "inputs": "${{inputs.NAME}}",
+    "outputs": "${{outputs.NAME}}",
+    "params": "${{params.NAME}}",
+    "assets": "${{assets.NAME}}",
+    "steps": "${{steps.STEP.outputs.NAME}}",
+    "artifacts": "${{artifacts.NAME}} or ${{artifacts.NAME:VERSION}}",
+}
+
+
+class TemplateError(ValueError):
+    def __init__(self, message: str, offset: int, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A parsed `${{ ... }}`: scope plus one or two names."""
+
+    scope: str
+    name: str
+    sub: str = ""  # output name for steps.S.outputs.O, version for artifacts
+    offset: int = 0  # where `${{` starts in the template text
+    text: str = ""
+
+    def __str__(self) -> str:
+        return "${{" + self.text + "}}"
+
+
+@dataclass(frozen=True)
+class OptionalBlock:
+    parts: tuple  # of str | Ref
+
+
+Part = Union[str, Ref, OptionalBlock]
+
+
+def parse_ref(expr: str, offset: int = 0) -> Ref:
+    text = expr.strip()
+    head = text.split(".", 1)[0]
+    if head not in _REF_FORMS:
+        from .errors import did_you_mean
+
+        raise TemplateError(
+            f"unknown expression '${{{{{text}}}}}'", offset, did_you_mean(head, SCOPES, "scope")
+        )
+    m = _REF_FORMS[head].match(text)
+    if not m:
+        raise TemplateError(
+            f"malformed expression '${{{{{text}}}}}'", offset, f"write it as {_FORM_HELP[head]}"
+        )
+    groups = m.groups()
+    return Ref(head, groups[0], (groups[1] or "") if len(groups) > 1 else "", offset, text)
+
+
+def _parse_refs(text: str, base: int) -> list:
+    parts: list = []
+    pos = 0
+    for m in _EXPR.finditer(text):
+        if m.start() > pos:
+            parts.append(text[pos : m.start()])
+        parts.append(parse_ref(m.group(1), base + m.start()))
+        pos = m.end()
+    rest = text[pos:]
+    if "${{" in rest:
+        raise TemplateError("unclosed '${{'", base + pos + rest.index("${{"), "close it with '}}'")
+    if rest:
+        parts.append(rest)
+    return parts
+
+
+def parse(text: str) -> tuple:
+    """Parse a template into a tuple of str, Ref and OptionalBlock."""
+    parts: list = []
+    pos = 0
+    while True:
+        start = text.find("$[[", pos)
+        if start < 0:
+            parts.extend(_parse_refs(text[pos:], pos))
+            break
+        parts.extend(_parse_refs(text[pos:start], pos))
+        end = text.find("]]", start + 3)
+        if end < 0:
+            raise TemplateError("unclosed '$[['", start, "close the optional block with ']]'")
+        inner = text[start + 3 : end]
+        if "$[[" in inner:
+            raise TemplateError("optional blocks '$[[ ]]' cannot be nested", start + 3 + inner.index("$[["))
+        block = _parse_refs(inner, start + 3)
+        if not any(isinstance(p, Ref) for p in block):
+            raise TemplateError(
+                "an optional block '$[[ ]]' must contain an input", start, "put an ${{inputs.NAME}} inside it"
+            )
+        parts.append(OptionalBlock(tuple(block)))
+        pos = end + 2
+    return tuple(parts)
+
+
+@functools.lru_cache(maxsize=8192)
+def parse_cached(text: str) -> tuple:
+    """`parse`, memoised: templates are parsed at load and again when rendered."""
+    return parse(text)
+
+
+def refs(parts: tuple) -> list:
+    """Every Ref in a parsed template, with whether it sits in an optional block."""
+    out = []
+    for p in parts:
+        if isinstance(p, Ref):
+            out.append((p, False))
+        elif isinstance(p, OptionalBlock):
+            out.extend((r, True) for r in p.parts if isinstance(r, Ref))
+    return out
+
+
+def format_value(value) -> str:
+    """How a value is written into a command: YAML's spelling of booleans, repr of floats."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+Lookup = Callable[[Ref], Optional[str]]
+
+
+def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
+    """Render a parsed template; None when a lone optional block dropped everything.
+
+    `lookup` returns the text for a reference, or None when it has no value.
+    """
+    q = shlex.quote if quote else (lambda s: s)
+    out: list[str] = []
+    only_optional = bool(parts) and all(isinstance(p, OptionalBlock) for p in parts)
+    for p in parts:
+        if isinstance(p, str):
+            out.append(p)
+        elif isinstance(p, Ref):
+            value = lookup(p)
+            out.append(q(value if value is not None else ""))
+        else:
+            values = [lookup(r) if isinstance(r, Ref) else r for r in p.parts]
+            if any(v is None for v in values):
+                continue
+            out.extend(q(v) if isinstance(r, Ref) else v for r, v in zip(p.parts, values))
+    text = "".join(out)
+    if only_optional and not text:
+        return None
+    return text
