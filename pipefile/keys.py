@@ -68,6 +68,10 @@ def render_command(node: Node, output_paths: Optional[Mapping[str, str]] = None)
     return argv
 
 
+def _template_text(cmd):
+    return cmd if isinstance(cmd, str) else list(cmd)
+
+
 def key_manifest(
     node: Node,
     inputs: Mapping[str, PathDigest],
@@ -81,6 +85,8 @@ def key_manifest(
             ins[name] = {"path": inp.path, "kind": d.kind, "digest": d.digest}
         elif inp.kind == IN_NONE:
             ins[name] = {"none": True}
+        elif inp.param:
+            ins[name] = {"value": inp.value, "param": inp.param}
         else:
             ins[name] = {"value": inp.value}
     code = {}
@@ -89,6 +95,7 @@ def key_manifest(
         code[c.path] = {"kind": d.kind, "digest": d.digest}
     return {
         "v": KEY_VERSION,
+        "template": _template_text(node.step.command),
         "command": render_command(node),
         "env": env_identity,
         "params": dict(node.params),

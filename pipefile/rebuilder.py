@@ -179,17 +179,23 @@ def explain(old: Optional[dict], new: dict) -> list:
     if old.get("v") != new.get("v"):
         return [Reason(FORMAT_CHANGED)]
     reasons = []
-    if old.get("command") != new.get("command"):
+    # The rendered command changes with every input and param it uses; only a change of the
+    # template itself is news.
+    if old.get("template") != new.get("template"):
         reasons.append(Reason(COMMAND_CHANGED, "", _cmd(old.get("command")), _cmd(new.get("command"))))
     if old.get("env") != new.get("env"):
         reasons.append(Reason(ENV_CHANGED, "", str(old.get("env"))[:12], str(new.get("env"))[:12]))
     op, np_ = old.get("params", {}), new.get("params", {})
+    changed_params = set()
     for name in sorted(set(op) | set(np_)):
         if op.get(name) != np_.get(name):
+            changed_params.add(name)
             reasons.append(Reason(PARAM_CHANGED, name, _val(op, name), _val(np_, name)))
     oi, ni = old.get("inputs", {}), new.get("inputs", {})
     for name in sorted(set(oi) | set(ni)):
         a, b = oi.get(name), ni.get(name)
+        if a != b and (b or {}).get("param") in changed_params and (a or {}).get("param") == (b or {}).get("param"):
+            continue  # already said: the param it is bound to changed
         if a != b:
             subject = (b or a or {}).get("path", name)
             reasons.append(Reason(INPUT_CHANGED, subject, _fmt_input(a), _fmt_input(b)))
@@ -199,6 +205,8 @@ def explain(old: Optional[dict], new: dict) -> list:
             reasons.append(Reason(CODE_CHANGED, path, _fmt_input(oc.get(path)), _fmt_input(nc.get(path))))
     if old.get("outputs") != new.get("outputs"):
         reasons.append(Reason(OUTPUTS_CHANGED))
+    if not reasons and old.get("command") != new.get("command"):
+        reasons.append(Reason(COMMAND_CHANGED, "", _cmd(old.get("command")), _cmd(new.get("command"))))
     return reasons or [Reason(COMMAND_CHANGED)]
 
 
