@@ -229,6 +229,7 @@ class LocalExecutor:
                 raise _StepFailure(f"could not start {argv[0]!r}: {e.strerror}") from None
             with self._procs_lock:
                 self._procs[name] = proc
+            marker = self.ws.note_running(proc.pid, self.run_id)
             try:
                 if self.cancelled.is_set():
                     self._signal(proc, signal.SIGINT)
@@ -236,6 +237,7 @@ class LocalExecutor:
             finally:
                 with self._procs_lock:
                     self._procs.pop(name, None)
+                self.ws.forget_running(marker)
 
     def _collect_outputs(self, node: Node, stage: str) -> None:
         for oname, out in node.outputs.items():

@@ -10,12 +10,15 @@ workspace state journal and the workspace lock, and where each one lives.
       stage/<step>/     where a running step writes ${{outputs.X}}
       scratch/          temp space on the workspace's file system
       logs/<run>/       one log file per step and run
+      running/<pid>     the run id of each step process running now, so that a
+                        later run can stop the steps of a pipe that was killed
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 
 from .action_cache import ActionCache
 from .cas import ContentStore
@@ -46,11 +49,45 @@ class Workspace:
         self.stage_dir = os.path.join(self.dir, "stage")
         self.scratch = os.path.join(self.dir, "scratch")
         self.logs_dir = os.path.join(self.dir, "logs")
-        for d in (self.scratch, self.logs_dir):
+        self.running_dir = os.path.join(self.dir, "running")
+        for d in (self.scratch, self.logs_dir, self.running_dir):
             os.makedirs(d, exist_ok=True)
+
+    def note_running(self, pid: int, run_id: str) -> str:
+        path = os.path.join(self.running_dir, str(pid))
+        with open(path, "w") as f:
+            f.write(run_id)
+        return path
+
+    @staticmethod
+    def forget_running(marker: str) -> None:
+        try:
+            os.unlink(marker)
+        except FileNotFoundError:
+            pass
+
+    def stop_orphans(self) -> None:
+        """Kill the step processes of a pipe that died (kill -9, crash) before they write more.
+
+        A process is only killed if its environment still carries the run id it was
+        started with, so a recycled pid is never hit.
+        """
+        for e in os.scandir(self.running_dir):
+            try:
+                with open(e.path) as f:
+                    run_id = f.read().strip()
+                pid = int(e.name)
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    environ = f.read().split(b"\0")
+                if f"PIPE_RUN_ID={run_id}".encode() in environ:
+                    os.killpg(pid, signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+            self.forget_running(e.path)
 
     def clean_leftovers(self) -> None:
         """With the lock held: whatever a killed run left in stage/ and scratch/ is garbage."""
+        self.stop_orphans()
         for d in (self.stage_dir, self.scratch):
             shutil.rmtree(d, ignore_errors=True)
             os.makedirs(d, exist_ok=True)
