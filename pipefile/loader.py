@@ -56,7 +56,7 @@ OUTPUT_DECL_KEYS = ("type", "description")
 STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources")
 BINDING_KEYS = ("type", "path", "value", "optional")
 STEP_OUTPUT_KEYS = ("type", "path", "description")
-RESOURCE_KEYS = ("cpus", "memory", "gpus")
+RESOURCE_KEYS = ("cpus", "memory")  # gpus: comes with GPU scheduling (issue 4)
 
 try:  # libyaml keeps node positions too, and is several times faster
     _YamlLoader = yaml.CSafeLoader
@@ -477,7 +477,7 @@ class _Loader:
 
     def load_resources(self, node, what) -> Resources:
         f = {k: vn for k, _, vn in self.mapping(node, f"resources of {what}", RESOURCE_KEYS)}
-        cpus, memory, gpus = 1.0, 0, 0
+        cpus, memory = 1.0, 0
         if "cpus" in f:
             v = self.value(f["cpus"])
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
@@ -490,13 +490,7 @@ class _Loader:
                 self.error(f["memory"], f"memory of {what} is not a size", "write it like 512MB, 4GB or 2GiB")
             else:
                 memory = v
-        if "gpus" in f:
-            v = self.value(f["gpus"])
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                self.error(f["gpus"], f"gpus of {what} must be a whole number >= 0, not {v!r}")
-            else:
-                gpus = v
-        return Resources(cpus, memory, gpus)
+        return Resources(cpus, memory)
 
     # --- steps --------------------------------------------------------------------------
     def load_step(self, name, knode, vnode) -> Optional[Step]:
@@ -810,12 +804,17 @@ def parse_param_overrides(pf: spec.Pipefile, pairs: Iterable[str]) -> dict:
             continue
         value = convert_param_text(text, param.type)
         if value is None:
-            errors.append(PipefileError(f"-p {pair}: param '{name}' is a {param.type}, and {text!r} is not",
+            errors.append(PipefileError(f"-p {pair}: param '{name}' is {_article(param.type)} {param.type}, "
+                                        f"and {text!r} is not",
                                         hint=_TYPE_EXAMPLES[param.type]))
             continue
         out[name] = value
     raise_all(errors)
     return out
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 _TYPE_EXAMPLES = {

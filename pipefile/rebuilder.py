@@ -77,7 +77,7 @@ class Reason:
         if k == OUTPUT_MODIFIED:
             return f"output '{s}' was modified{arrow}"
         if k == UPSTREAM:
-            return f"waits for '{s}', which runs first"
+            return f"waits for '{s}' to finish first"
         if k == CACHED:
             return "built before with the same key: restore from the store"
         return f"{k} {s}".strip()

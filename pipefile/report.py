@@ -80,10 +80,11 @@ def render_status(plan: Plan, stream=None) -> None:
         con.print(_plan_summary(plan))
         return
     for d in plan.decisions.values():
-        stream.write(f"{d.verdict.value:<8} {d.step:<{width}}")
         msgs = [r.message() for r in d.reasons]
-        stream.write(("  " + msgs[0]) if msgs else "")
-        stream.write("\n")
+        if msgs:
+            stream.write(f"{d.verdict.value:<8} {d.step:<{width}}  {msgs[0]}\n")
+        else:
+            stream.write(f"{d.verdict.value:<8} {d.step}\n")
         for m in msgs[1:]:
             stream.write(f"{'':<8} {'':<{width}}  {m}\n")
     stream.write(_plan_summary(plan) + "\n")

@@ -91,7 +91,6 @@ class Resources:
 
     cpus: float = 1.0
     memory: int = 0  # bytes; 0 = not declared
-    gpus: int = 0
 
 
 @dataclass(frozen=True)

@@ -162,15 +162,21 @@ def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
     q = shlex.quote if quote else (lambda s: s)
     out: list[str] = []
     only_optional = bool(parts) and all(isinstance(p, OptionalBlock) for p in parts)
+    dropped = False
     for p in parts:
         if isinstance(p, str):
+            # A dropped block leaves the spaces around it: keep one, not two.
+            if dropped and p.startswith(" ") and out and out[-1].endswith(" "):
+                p = p[1:]
             out.append(p)
+            dropped = False
         elif isinstance(p, Ref):
             value = lookup(p)
             out.append(q(value if value is not None else ""))
         else:
             values = [lookup(r) if isinstance(r, Ref) else r for r in p.parts]
             if any(v is None for v in values):
+                dropped = True
                 continue
             out.extend(q(v) if isinstance(r, Ref) else v for r, v in zip(p.parts, values))
     text = "".join(out)

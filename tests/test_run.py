@@ -89,7 +89,7 @@ def test_status_explains_reasons_with_old_and_new_digests(chain):
     assert reason["old"] != reason["new"]
     assert steps["count"]["state"] == "pending"
     assert steps["count"]["reasons"][0] == {"kind": "upstream", "subject": "upper",
-                                             "message": "waits for 'upper', which runs first"}
+                                             "message": "waits for 'upper' to finish first"}
     plain = chain.pipe("status").out
     assert "input 'data/raw.txt' changed" in plain
 
