@@ -1,0 +1,98 @@
+"""ContentStore, ActionCache, WorkspaceState and WorkspaceLock."""
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from pipefile.digest import FILE, Hasher, PathDigest
+from pipefile.errors import WorkspaceBusy
+from pipefile.store import ActionCache, ContentStore, WorkspaceLock, WorkspaceState
+from pipefile.store.cas import CorruptObject
+
+
+def test_objects_are_named_by_content_read_only_and_deduplicated(tmp_path):
+    store = ContentStore(str(tmp_path / "s"))
+    src = tmp_path / "f"
+    src.write_bytes(b"data")
+    d = store.put_file(str(src))
+    assert store.has(d)
+    mode = os.stat(store.path(d)).st_mode
+    assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+    assert store.put_file(str(src)) == d
+    assert os.listdir(store.tmp) == []
+
+
+def test_put_refuses_content_that_does_not_match_the_expected_digest(tmp_path):
+    store = ContentStore(str(tmp_path / "s"))
+    src = tmp_path / "f"
+    src.write_bytes(b"data")
+    with pytest.raises(CorruptObject):
+        store.put_file(str(src), expected="0" * 32)
+    assert not store.has("0" * 32) and os.listdir(store.tmp) == []
+
+
+def test_tree_round_trip_and_corrupt_object_detected(tmp_path):
+    ws = tmp_path / "ws"
+    (ws / "d/sub").mkdir(parents=True)
+    (ws / "d/a").write_text("A")
+    (ws / "d/sub/run.sh").write_text("#!/bin/sh\n")
+    os.chmod(ws / "d/sub/run.sh", 0o755)
+    store = ContentStore(str(tmp_path / "s"))
+    tree = Hasher(str(ws)).tree("d")
+    store.put_tree(tree, str(ws / "d"))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    pd = PathDigest("tree", tree.digest, tree.size)
+    assert store.complete(pd)
+    store.materialize(pd, str(tmp_path / "out"), str(scratch))
+    assert (tmp_path / "out/a").read_text() == "A"
+    assert os.stat(tmp_path / "out/sub/run.sh").st_mode & stat.S_IXUSR
+    # Corrupt one object: a restore must refuse it rather than write wrong bytes.
+    obj = store.path(tree.files[0][1])
+    os.chmod(obj, 0o644)
+    with open(obj, "w") as f:
+        f.write("evil")
+    with pytest.raises(CorruptObject):
+        store.materialize(pd, str(tmp_path / "out2"), str(scratch))
+    assert not (tmp_path / "out2").exists()
+
+
+def test_action_cache_round_trip_and_garbage_is_a_miss(tmp_path):
+    ac = ActionCache(str(tmp_path))
+    outs = {"o": PathDigest(FILE, "ab" * 16, 3)}
+    ac.put("k" * 32, outs, {"v": 1}, 1.5)
+    assert ac.get("k" * 32) == outs
+    assert ac.get("z" * 32) is None
+    with open(ac.path("k" * 32), "w") as f:
+        f.write("{not json")
+    assert ac.get("k" * 32) is None
+
+
+def test_state_of_another_version_is_moved_aside(tmp_path):
+    path = str(tmp_path / "state.db")
+    st = WorkspaceState(path)
+    st.db.execute("UPDATE meta SET v='999' WHERE k='state_version'")
+    st.close()
+    st = WorkspaceState(path)
+    assert st.steps() == {}
+    assert any(n.startswith("state.db.old-") for n in os.listdir(tmp_path))
+
+
+def test_lock_is_exclusive_and_released_when_its_holder_dies(tmp_path):
+    path = str(tmp_path / "lock")
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR|os.O_CREAT);"
+                               "fcntl.flock(fd, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(60)", path],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "ok"
+    with pytest.raises(WorkspaceBusy):
+        WorkspaceLock(path).acquire(wait=False)
+    holder.kill()
+    holder.wait()
+    holder.stdout.close()
+    lock = WorkspaceLock(path)
+    lock.acquire(wait=False)
+    lock.release()
