@@ -40,9 +40,9 @@ from .spec import (
 DEFAULT_NAMES = ("Pipefile", "Pipefile.yaml", "Pipefile.yml")
 STATE_DIR = ".pipe"
 
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 _WHOLE_EXPR = re.compile(r"^\s*\$\{\{(.*)\}\}\s*$", re.S)
-_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([KMGTP]?i?B?)?\s*$", re.I)
+_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([KMGTP]?i?B?)?\s*$", re.I)
 _SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
                "T": 10**12, "TB": 10**12, "KI": 2**10, "KIB": 2**10, "MI": 2**20, "MIB": 2**20,
                "GI": 2**30, "GIB": 2**30, "TI": 2**40, "TIB": 2**40}
@@ -54,7 +54,7 @@ COMPONENT_KEYS = ("description", "inputs", "outputs", "code", "command", "resour
 INPUT_DECL_KEYS = ("type", "default", "optional", "description")
 OUTPUT_DECL_KEYS = ("type", "description")
 STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources")
-BINDING_KEYS = ("type", "path", "value", "optional")
+BINDING_KEYS = ("type", "path", "value")
 STEP_OUTPUT_KEYS = ("type", "path", "description")
 RESOURCE_KEYS = ("cpus", "memory")  # gpus: comes with GPU scheduling (issue 4)
 
@@ -132,7 +132,7 @@ class _Loader:
         self.path = path
         self.display = _display_path(path)
         self.errors: list[PipefileError] = []
-        self._construct = yaml.constructor.SafeConstructor()
+        self._construct = _Constructor()
 
     # --- small helpers ------------------------------------------------------------------
     def loc(self, node: yaml.Node, offset: int = 0) -> SourceLoc:
@@ -161,6 +161,11 @@ class _Loader:
                 return []
             self.error(node, f"{what} must be a mapping (key: value), not {_kind(node)}")
             return []
+        try:
+            self._construct.flatten_mapping(node)  # YAML merge keys: <<: *defaults
+        except yaml.constructor.ConstructorError as e:
+            self.error(node, f"invalid merge key in {what}: {e.problem}")
+            return []
         seen: dict[str, yaml.Node] = {}
         out = []
         allowed = tuple(allowed) if allowed is not None else None
@@ -181,7 +186,7 @@ class _Loader:
         return out
 
     def name_ok(self, key: str, knode: yaml.Node, what: str) -> bool:
-        if _NAME_RE.match(key):
+        if _NAME_RE.fullmatch(key):
             return True
         self.error(knode, f"'{key}' is not a valid {what} name",
                    "use letters, digits, '_' and '-', starting with a letter or '_'")
@@ -197,6 +202,10 @@ class _Loader:
     def path_value(self, node: yaml.Node, what: str) -> Optional[str]:
         raw = self.string(node, what)
         if raw is None:
+            return None
+        if "${{" in raw:
+            self.error(node, f"{what}: expressions are not evaluated in paths",
+                       "write the path itself, e.g. data/raw.csv")
             return None
         p, problem = normalize_path(raw)
         if problem:
@@ -237,7 +246,7 @@ class _Loader:
         if "version" in items:
             kn, vn = items["version"]
             v = self.value(vn)
-            if v != spec.PIPEFILE_VERSION:
+            if isinstance(v, bool) or v != spec.PIPEFILE_VERSION:
                 self.error(vn, f"unsupported Pipefile version {v!r}", f"this pipe reads version: {spec.PIPEFILE_VERSION}")
         name = self.string(items["name"][1], "name") if "name" in items else ""
         description = self.string(items["description"][1], "description") if "description" in items else ""
@@ -300,6 +309,9 @@ class _Loader:
                 if v is None:
                     self.error(vnode, f"param '{key}' has no value", "give a default (lr: 0.01) or a type ({type: number})")
                     continue
+                if not isinstance(v, (bool, int, float, str)):
+                    self.error(vnode, f"param '{key}' must be a number, a string or a boolean, not {v!r}")
+                    continue
                 out[key] = Param(key, spec.type_of_value(v), v, "", loc)
             else:
                 self.error(vnode, f"param '{key}' must be a value or a mapping, not a list")
@@ -359,12 +371,14 @@ class _Loader:
                     if oname in inputs:
                         self.error(okn, f"{what} has an input and an output both named '{oname}'", "rename one")
                         continue
+                    odesc = ""
                     if isinstance(ovn, yaml.ScalarNode):
                         t = self.type_name(ovn, spec.OUTPUT_TYPES, f"output '{oname}' of {what}")
                     else:
                         of = {k: vn for k, _, vn in self.mapping(ovn, f"output '{oname}' of {what}", OUTPUT_DECL_KEYS)}
                         t = self.type_name(of["type"], spec.OUTPUT_TYPES, f"output '{oname}'") if "type" in of else None
-                    outputs[oname] = OutputDecl(oname, t, "", self.loc(okn))
+                        odesc = str(self.value(of["description"]) or "") if "description" in of else ""
+                    outputs[oname] = OutputDecl(oname, t, odesc, self.loc(okn))
             if "command" not in fields:
                 self.error(vnode, f"{what} has no command", "add command: python src/script.py ...")
                 continue
@@ -543,6 +557,7 @@ class _Loader:
         inputs: dict[str, Binding] = {}
         in_fields = self.mapping(fields["inputs"][1], f"inputs of {what}") if "inputs" in fields else []
         inline_decls: dict[str, InputDecl] = {}
+        attempted: set = set()  # bound, rightly or wrongly: a bad binding is reported once
         for iname, ikn, ivn in in_fields:
             if not self.name_ok(iname, ikn, "input"):
                 continue
@@ -554,6 +569,7 @@ class _Loader:
                 self.error(ikn, f"{what} has an input and an output both named '{iname}'", "rename one")
                 continue
             decl = decls.get(iname)
+            attempted.add(iname)
             b = self.load_binding(iname, ivn, what, decl)
             if b is None:
                 continue
@@ -563,6 +579,8 @@ class _Loader:
         if comp is not None:
             for iname, decl in decls.items():
                 bound = inputs.get(iname)
+                if bound is None and iname in attempted:
+                    continue
                 unset = bound is None or bound.kind == BIND_NONE
                 if unset and decl.default is MISSING and not decl.optional:
                     self.error(knode, f"{what} does not connect required input '{iname}' of component '{comp.name}'",
@@ -629,7 +647,11 @@ class _Loader:
         if not p:
             return None
         raw = self.value(pnode)
-        if typ is None and isinstance(raw, str) and raw.rstrip().endswith("/"):
+        if isinstance(raw, str) and raw.rstrip().endswith("/"):
+            if typ == spec.URI_FILE:
+                self.error(pnode, f"output '{name}' of {what} is a uri_file, but its path ends with '/'",
+                           "drop the '/' or declare the output a uri_folder")
+                return None
             typ = spec.URI_FOLDER
         return StepOutput(name, p, typ, self.loc(pnode))
 
@@ -641,8 +663,14 @@ class _Loader:
             if ("path" in f) == ("value" in f):
                 self.error(node, f"input '{iname}' of {what} needs exactly one of path: or value:")
                 return None
-            if "type" in f and decl is None:
+            if "type" in f:
                 t = self.type_name(f["type"], spec.INPUT_TYPES, f"input '{iname}' of {what}")
+                if t is None:
+                    return None
+                if decl is not None and t != decl.type:
+                    self.error(f["type"], f"input '{iname}' of {what} is declared {decl.type} by its component, "
+                                          f"not {t}", "drop type: here; the component's declaration applies")
+                    return None
                 dtype = t
             if "path" in f:
                 p = self.path_value(f["path"], f"input '{iname}' of {what}")
@@ -654,6 +682,10 @@ class _Loader:
                 return Binding(BIND_PATH, loc, p, type=dtype)
             node = f["value"]
             v = self.value(node)
+            if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                self.error(node, f"input '{iname}' of {what}: a value must be a number, a string or a boolean",
+                           "leave the input out (or write null) to give it no value")
+                return None
             if dtype is not None and not spec.value_fits(v, dtype if dtype not in spec.PATH_TYPES else "x"):
                 self.error(node, f"input '{iname}' of {what} expects a {dtype}, not {v!r}")
                 return None
@@ -758,6 +790,13 @@ class _Loader:
                     self.errors.append(PipefileError(
                         f"input '{iname}' of step '{st.name}' expects a {dtype}, but output '{b.output}' of step "
                         f"'{b.ref}' is a {out.type or 'path'}", loc))
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """Plain YAML values; dates and times stay the strings they were written as."""
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_str)
 
 
 def _all_refs(command) -> list:

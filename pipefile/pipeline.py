@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import Iterable, Mapping, Optional
+from typing import Iterable, Optional
 
 from . import graph as graph_mod
 from . import loader
@@ -36,12 +36,15 @@ class Pipeline:
         self.ws = Workspace(self.root)
         self.cache = StatCache(self.ws.state.load_stats())
         self.hasher = Hasher(self.root, self.cache)
+        self._records = None
 
     def close(self) -> None:
         self.ws.close()
 
     def planner(self, forced=frozenset()) -> Planner:
-        return Planner(self.graph, self.hasher, self.ws.state.steps(), self.ws.actions, self.ws.store, forced)
+        if self._records is None:
+            self._records = self.ws.state.steps()
+        return Planner(self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced)
 
     def status(self, targets: Iterable[str] = ()) -> Plan:
         plan = self.planner().plan(targets)
@@ -99,7 +102,3 @@ def check_forced_names(graph: graph_mod.Graph, forced) -> None:
 
     raise_all([PipefileError(f"--force {n}: no step named '{n}'", hint=did_you_mean(n, graph.nodes, "step"))
                for n in forced if n not in graph.nodes])
-
-
-def describe_params(graph: graph_mod.Graph) -> Mapping:
-    return dict(graph.params)

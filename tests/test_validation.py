@@ -569,6 +569,7 @@ PARAMS = """\
       lr: 0.01
       epochs: {type: integer, default: 5}
       tag: {type: string}
+      flag: false
     steps:
       a:
         command: echo ${{params.lr}} ${{params.epochs}} ${{params.tag}} > ${{outputs.o}}
@@ -615,7 +616,7 @@ def test_p_unknown_param_in_a_pipefile_without_params(repo):
     ("flag=maybe", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
 ])
 def test_p_wrong_type(repo, flag, fragments, hint):
-    repo.pipefile(PARAMS.replace("  tag: {type: string}\n", "  tag: {type: string}\n  flag: false\n"))
+    repo.pipefile(PARAMS)
     r = repo.pipe("run", "-p", "tag=x", "-p", flag)
     find_error(r, None, *fragments, hint=hint)
     assert not repo.exists("build/o.txt")
@@ -635,8 +636,7 @@ def test_several_bad_p_flags_reported_together(repo):
     assert "2 errors" in r.err
 
 
-@pytest.mark.xfail(reason=BUG + "grammar: messages say 'a integer' instead of 'an integer'", strict=True)
-def test_type_names_take_the_right_article(repo):
+def test_p_type_names_take_the_right_article(repo):
     repo.pipefile(PARAMS)
     r = repo.pipe("validate", "-p", "tag=x", "-p", "epochs=abc")
     assert r.code == 2, str(r)
@@ -738,8 +738,6 @@ def test_path_feeding_a_number_input(repo):
     find_error(r, at(text, "{path: raw.csv}"), "input 'x' of step 'a' expects a number, not a path")
 
 
-@pytest.mark.xfail(reason=BUG + "a mistyped input is also reported as 'does not connect required input', a spurious "
-                   "second error at the step's name", strict=True)
 def test_mistyped_input_is_not_also_reported_as_unconnected(repo):
     text = TYPED + """\
       a:
@@ -754,6 +752,23 @@ def test_mistyped_input_is_not_also_reported_as_unconnected(repo):
     find_error(r, at(text, "${{params.name"), "param 'name' is a string")
     assert "does not connect" not in r.err, str(r)
     assert n_errors(r) == 1, str(r)
+
+
+@pytest.mark.xfail(reason=BUG + "grammar: type-mismatch messages say 'expects a integer' instead of 'an integer' "
+                   "(fixed for -p, not in loader.py's binding checks)", strict=True)
+def test_type_mismatch_messages_take_the_right_article(repo):
+    text = TYPED + """\
+      a:
+        component: c
+        inputs:
+          n: ${{params.name}}
+          x: 1.5
+        outputs: {o: build/a.txt}
+    """
+    repo.pipefile(text)
+    r = repo.pipe("validate")
+    find_error(r, at(text, "${{params.name"), "expects an integer", "param 'name' is a string")
+    assert "a integer" not in r.err, str(r)
 
 
 def test_uri_file_input_pointing_at_a_folder(repo):
@@ -1160,7 +1175,7 @@ def test_command_uses_unknown_input_in_an_argv_command(repo):
     repo.write("raw.csv", "1\n")
     repo.pipefile(text)
     r = repo.pipe("validate")
-    e = find_error(r, at(text, '"${{inputs.dta'), "there is no input 'dta'", hint="did you mean 'data'?")
+    find_error(r, at(text, '"${{inputs.dta'), "there is no input 'dta'", hint="did you mean 'data'?")
 
 
 def test_unclosed_expression_in_command(repo):
