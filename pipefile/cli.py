@@ -12,7 +12,7 @@ import traceback
 import click
 
 from . import __version__, report
-from .errors import INTERRUPTED, OK, STEP_FAILED, USAGE, PipefileError
+from .errors import INTERRUPTED, OK, STEP_FAILED, USAGE, PipefileError, PipefileErrors
 from .pipeline import Pipeline, check_forced_names, load_graph, parse_force
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -24,7 +24,8 @@ class _State:
 
 def _fail(e: BaseException) -> None:
     if isinstance(e, PipefileError):
-        click.echo(f"error: {e.render()}" if not e.loc else e.render(), err=True)
+        plain = e.loc is not None or isinstance(e, PipefileErrors)  # lines that start with file:line
+        click.echo(e.render() if plain else f"error: {e.render()}", err=True)
         sys.exit(e.exit_code)
     if isinstance(e, KeyboardInterrupt):
         click.echo("interrupted", err=True)
@@ -151,9 +152,14 @@ def status(targets, pipefile, params, as_json):
 def validate(pipefile, params):
     """Check the Pipefile and report every problem at once (exit 2 if any)."""
     graph = load_graph(pipefile, params)
-    n = len(graph.nodes)
-    click.echo(f"{graph.pipefile.display_path}: ok ({n} step{'s' if n != 1 else ''}, "
-               f"{len(graph.pipefile.params)} params, {len(graph.pipefile.assets)} assets)")
+    pf = graph.pipefile
+    counts = ", ".join(_plural(n, what) for n, what in
+                       ((len(graph.nodes), "step"), (len(pf.params), "param"), (len(pf.assets), "asset")))
+    click.echo(f"{pf.display_path}: ok ({counts})")
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @main.command(context_settings=CONTEXT)

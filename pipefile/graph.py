@@ -10,6 +10,7 @@ topological order (declaration order where the graph allows).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
@@ -77,7 +78,7 @@ class Graph:
             if name is None:
                 errors.append(PipefileError(
                     f"'{t}' is neither a step nor an output path of {self.pipefile.display_path}",
-                    hint=did_you_mean(t, list(self.nodes) + list(self.producers), "step")))
+                    hint=did_you_mean(t, list(self.nodes) + list(self.producers), "step and output")))
                 continue
             stack = [name]
             while stack:
@@ -162,7 +163,15 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
                 f"asset '{asset.name}' ('{asset.path}') overlaps output '{hit[1]}' of step '{hit[0]}'",
                 asset.loc, f"assets are source data; to read a step's output use ${{{{steps.{hit[0]}.outputs.{hit[1]}}}}}"))
 
+    own = os.path.relpath(pf.path, pf.root).replace(os.sep, "/")
+    for st in pf.steps.values():
+        for out in st.outputs.values():
+            if out.path == own or _inside(own, out.path):
+                errors.append(PipefileError(f"output '{out.name}' of step '{st.name}' would overwrite the Pipefile",
+                                            out.loc, "write outputs somewhere else, e.g. build/"))
+
     nodes: dict = {}
+    edge_loc: dict = {}  # (step, dep) -> where the step reads what dep writes
     for st in pf.steps.values():
         inputs = {}
         deps: list = []
@@ -195,14 +204,18 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
                         "a step cannot depend on what it writes; read the previous version from another path"))
                 elif step_name not in deps:
                     deps.append(step_name)
+                    edge_loc[(st.name, step_name)] = loc
             if not hits and check_exists and not os.path.lexists(os.path.join(pf.root, path)):
                 errors.append(_missing_input(st.name, path, loc, producers, pf))
             elif not hits and check_exists:
                 _check_kind(st.name, path, inputs, pf, errors, loc)
         nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
 
+    try:
+        order = _toposort(nodes, pf, edge_loc)
+    except PipefileError as e:
+        errors.append(e)
     raise_all(errors)
-    order = _toposort(nodes, pf)
     ordered = {n: nodes[n] for n in order}
     dependents: dict = {n: [] for n in ordered}
     for n in ordered.values():
@@ -280,7 +293,35 @@ def _missing_input(step, path, loc, producers, pf) -> PipefileError:
     return PipefileError(f"step '{step}' reads '{path}', which no step produces and which does not exist", loc, hint)
 
 
-def _toposort(nodes: dict, pf) -> list:
+def check_partial(pf: spec.Pipefile, params: Mapping[str, Any]) -> list:
+    """The graph errors of the valid part of a Pipefile that also has other errors.
+
+    Steps that refer to something missing (a step, output or param with errors of
+    its own) are left out, so nothing is reported twice.
+    """
+
+    def resolvable(st: spec.Step) -> bool:
+        for b in st.inputs.values():
+            if b.kind == BIND_STEP_OUTPUT and (b.ref not in pf.steps or b.output not in pf.steps[b.ref].outputs):
+                return False
+            if b.kind == BIND_PARAM and b.ref not in params:
+                return False
+        try:
+            return all(r in params for r in _command_param_refs(st.command))
+        except template.TemplateError:
+            return False
+
+    steps = {n: st for n, st in pf.steps.items() if resolvable(st)}
+    try:
+        build(dataclasses.replace(pf, steps=steps), params)
+    except PipefileError as e:
+        return list(getattr(e, "errors", [e]))
+    except Exception:  # noqa: BLE001 - best effort: the other errors are reported anyway
+        return []
+    return []
+
+
+def _toposort(nodes: dict, pf, edge_loc: dict) -> list:
     """Kahn's algorithm, stable in declaration order; reports one cycle, spelled out."""
     indeg = {n: len(node.deps) for n, node in nodes.items()}
     users: dict = {n: [] for n in nodes}
@@ -312,5 +353,7 @@ def _toposort(nodes: dict, pf) -> list:
         n = next(d for d in nodes[n].deps if indeg.get(d, 0) > 0)
     cycle = path[seen[n]:] + [n]
     cycle = list(reversed(cycle))
-    raise PipefileError(f"dependency cycle: {' -> '.join(cycle)}", SourceLoc(pf.steps[cycle[0]].loc.file),
+    # Point at the read that closes the cycle: the last step reading from the one before it.
+    loc = edge_loc.get((cycle[-1], cycle[-2])) or pf.steps[cycle[-1]].loc
+    raise PipefileError(f"dependency cycle: {' -> '.join(cycle)}", loc,
                         "a step cannot (even indirectly) read what it writes; break the cycle")

@@ -9,6 +9,7 @@ whole (paths that exist, one producer per path, cycles) belong to `graph`.
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import re
@@ -77,6 +78,15 @@ def find_pipefile(start: str) -> str:
 
 def load(path: str) -> spec.Pipefile:
     """Load and validate a Pipefile; raises PipefileError(s)."""
+    pf, errors = load_lenient(path)
+    raise_all(errors)
+    return pf
+
+
+def load_lenient(path: str) -> tuple:
+    """(the valid part of the Pipefile, every error found), so that later checks can
+    still run on what is valid and all problems are reported together. Raises only
+    when nothing usable could be read (no file, broken YAML)."""
     path = os.path.abspath(path)
     try:
         with open(path, encoding="utf-8") as f:
@@ -85,11 +95,13 @@ def load(path: str) -> spec.Pipefile:
         raise PipefileError(f"{path}: no such file", hint="check the -f argument") from None
     except (OSError, UnicodeDecodeError) as e:
         raise PipefileError(f"{path}: cannot read: {e}") from None
-    return loads(text, path)
+    return _Loader(text, path).load()
 
 
 def loads(text: str, path: str) -> spec.Pipefile:
-    return _Loader(text, path).load()
+    pf, errors = _Loader(text, path).load()
+    raise_all(errors)
+    return pf
 
 
 def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
@@ -107,6 +119,13 @@ def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
     if p == STATE_DIR or p.startswith(STATE_DIR + "/"):
         return None, f"'{raw}' is inside {STATE_DIR}/, which belongs to pipe"
     return p, None
+
+
+def path_hint(raw: str) -> str:
+    base = posixpath.basename(str(raw).rstrip("/")) or "out"
+    if str(raw).strip().startswith(STATE_DIR):
+        return f"choose a path outside {STATE_DIR}/, e.g. build/{base}"
+    return f"use a path inside the workspace, relative to the Pipefile's folder, e.g. build/{base}"
 
 
 def parse_size(value: Any) -> Optional[int]:
@@ -132,6 +151,7 @@ class _Loader:
         self.path = path
         self.display = _display_path(path)
         self.errors: list[PipefileError] = []
+        self.declared_outputs: dict = {}  # step name -> output names written (None: unknown)
         self._construct = _Constructor()
 
     # --- small helpers ------------------------------------------------------------------
@@ -209,7 +229,7 @@ class _Loader:
             return None
         p, problem = normalize_path(raw)
         if problem:
-            self.error(node, f"{what}: {problem}")
+            self.error(node, f"{what}: {problem}", path_hint(raw))
         return p
 
     def type_name(self, node: yaml.Node, allowed: tuple, what: str) -> Optional[str]:
@@ -222,11 +242,13 @@ class _Loader:
         return t
 
     # --- top level ----------------------------------------------------------------------
-    def load(self) -> spec.Pipefile:
+    def load(self) -> tuple:
         try:
             root = yaml.compose(self.text, Loader=_YamlLoader)
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
+            if e.context_mark is not None and "end of stream" in (e.problem or ""):
+                mark = e.context_mark  # an unclosed quote or bracket: point where it opens
             loc = SourceLoc(self.display, mark.line + 1, mark.column + 1) if mark else SourceLoc(self.display)
             problem = " ".join(filter(None, [e.context, e.problem]))
             hint = None
@@ -269,7 +291,6 @@ class _Loader:
                 if st is not None:
                     steps[key] = st
         self.check_step_references(steps)
-        raise_all(self.errors)
         return spec.Pipefile(
             path=self.path,
             root=os.path.dirname(self.path),
@@ -280,7 +301,7 @@ class _Loader:
             assets=assets,
             components=components,
             steps=steps,
-        )
+        ), self.errors
 
     # --- params and assets --------------------------------------------------------------
     def load_params(self, node) -> dict:
@@ -509,6 +530,8 @@ class _Loader:
     # --- steps --------------------------------------------------------------------------
     def load_step(self, name, knode, vnode) -> Optional[Step]:
         what = f"step '{name}'"
+        self.declared_outputs[name] = None  # unknown until its outputs are read
+        before = len(self.errors)
         fields = {k: (kn, vn) for k, kn, vn in self.mapping(vnode, what, STEP_KEYS)}
         comp = None
         if "component" in fields:
@@ -526,6 +549,8 @@ class _Loader:
                            "remove the command: it comes from the component")
                 return None
         elif "command" not in fields:
+            if len(self.errors) > before:  # a misspelt key was reported already
+                return None
             self.error(vnode, f"{what} has neither a command nor a component",
                        "add command: ... (or component: NAME)")
             return None
@@ -533,6 +558,8 @@ class _Loader:
         # Outputs.
         outputs: dict[str, StepOutput] = {}
         out_fields = self.mapping(fields["outputs"][1], f"outputs of {what}") if "outputs" in fields else []
+        declared = {k for k, _, _ in out_fields}
+        self.declared_outputs[name] = declared
         for oname, okn, ovn in out_fields:
             if not self.name_ok(oname, okn, "output"):
                 continue
@@ -597,7 +624,11 @@ class _Loader:
             if command is None:
                 return None
             command_loc = self.loc(cnode)
-            self.check_command_refs(cnode, command, what, inputs, outputs, self.params, in_component=False)
+            # Inputs and outputs that were declared but had errors are known names: no second error.
+            known_inputs = {**{n: None for n in attempted}, **inputs}
+            known_outputs = {**{n: None for n in declared}, **outputs}
+            self.check_command_refs(cnode, command, what, known_inputs, known_outputs, self.params,
+                                    in_component=False)
             for ref, optional in _all_refs(command):
                 b = inputs.get(ref.name) if ref.scope == "inputs" else None
                 if b is not None and b.kind == BIND_NONE and not optional:
@@ -677,7 +708,8 @@ class _Loader:
                 if not p:
                     return None
                 if dtype is not None and dtype not in spec.PATH_TYPES:
-                    self.error(node, f"input '{iname}' of {what} expects a {dtype}, not a path")
+                    self.error(node, f"input '{iname}' of {what} expects {_a(dtype)}, not a path",
+                               _value_hint(dtype))
                     return None
                 return Binding(BIND_PATH, loc, p, type=dtype)
             node = f["value"]
@@ -687,7 +719,7 @@ class _Loader:
                            "leave the input out (or write null) to give it no value")
                 return None
             if dtype is not None and not spec.value_fits(v, dtype if dtype not in spec.PATH_TYPES else "x"):
-                self.error(node, f"input '{iname}' of {what} expects a {dtype}, not {v!r}")
+                self.error(node, f"input '{iname}' of {what} expects {_a(dtype)}, not {v!r}", _value_hint(dtype))
                 return None
             return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
         if not isinstance(node, yaml.ScalarNode):
@@ -711,14 +743,15 @@ class _Loader:
         if isinstance(v, str) and (dtype is None or dtype in spec.PATH_TYPES):
             p, problem = normalize_path(v)
             if problem:
-                self.error(node, f"input '{iname}' of {what}: {problem}")
+                self.error(node, f"input '{iname}' of {what}: {problem}", path_hint(v))
                 return None
             return Binding(BIND_PATH, loc, p, type=dtype)
         if dtype in spec.PATH_TYPES:
-            self.error(node, f"input '{iname}' of {what} expects a {dtype} (a path), not {v!r}")
+            self.error(node, f"input '{iname}' of {what} expects {_a(dtype)} (a path), not {v!r}",
+                       "bind a path, ${{assets.NAME}} or ${{steps.STEP.outputs.NAME}}")
             return None
         if dtype is not None and not spec.value_fits(v, dtype):
-            self.error(node, f"input '{iname}' of {what} expects a {dtype}, not {v!r}")
+            self.error(node, f"input '{iname}' of {what} expects {_a(dtype)}, not {v!r}", _value_hint(dtype))
             return None
         if isinstance(v, (int, float, str, bool)):
             return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
@@ -733,8 +766,10 @@ class _Loader:
                            did_you_mean(ref.name, self.assets, "asset") if self.assets else "define it under assets:")
                 return None
             if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(asset.type, dtype)):
-                self.error(node, f"input '{iname}' of {what} expects a {dtype}, but asset '{ref.name}' is "
-                                 f"a {asset.type or 'path'}")
+                self.error(node, f"input '{iname}' of {what} expects {_a(dtype)}, but asset '{ref.name}' is "
+                                 f"{_a(asset.type or 'path')}",
+                           _value_hint(dtype) if dtype in spec.VALUE_TYPES else
+                           f"bind {_a(dtype)}, or change the type of the asset or the input")
                 return None
             return Binding(BIND_ASSET, loc, ref.name)
         if ref.scope == "params":
@@ -744,7 +779,9 @@ class _Loader:
                            did_you_mean(ref.name, self.params, "param") if self.params else "define it under params:")
                 return None
             if dtype is not None and not spec.type_fits(param.type, dtype):
-                self.error(node, f"input '{iname}' of {what} expects a {dtype}, but param '{ref.name}' is a {param.type}")
+                self.error(node, f"input '{iname}' of {what} expects {_a(dtype)}, but param '{ref.name}' is "
+                                 f"{_a(param.type)}", f"bind a param of type {dtype}, or change the type of "
+                                                      f"param '{ref.name}' or of the input")
                 return None
             return Binding(BIND_PARAM, loc, ref.name)
         if ref.scope == "steps":
@@ -774,12 +811,17 @@ class _Loader:
                     continue
                 loc = b.loc
                 other = steps.get(b.ref)
+                declared = self.declared_outputs.get(b.ref, set())
+                if other is None and b.ref in self.declared_outputs:
+                    continue  # that step has errors of its own, reported already
                 if other is None:
                     self.errors.append(PipefileError(
                         f"input '{iname}' of step '{st.name}' uses step '{b.ref}', which is not defined", loc,
                         did_you_mean(b.ref, [s for s in steps if s != st.name], "step")))
                     continue
                 out = other.outputs.get(b.output)
+                if out is None and (declared is None or b.output in declared):
+                    continue  # that output has errors of its own, reported already
                 if out is None:
                     self.errors.append(PipefileError(
                         f"input '{iname}' of step '{st.name}' uses output '{b.output}' of step '{b.ref}', "
@@ -788,8 +830,10 @@ class _Loader:
                 dtype = b.type
                 if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(out.type, dtype)):
                     self.errors.append(PipefileError(
-                        f"input '{iname}' of step '{st.name}' expects a {dtype}, but output '{b.output}' of step "
-                        f"'{b.ref}' is a {out.type or 'path'}", loc))
+                        f"input '{iname}' of step '{st.name}' expects {_a(dtype)}, but output '{b.output}' of step "
+                        f"'{b.ref}' is {_a(out.type or 'path')}", loc,
+                        _value_hint(dtype) if dtype in spec.VALUE_TYPES else
+                        f"bind {_a(dtype)}, or change the type of the output or the input"))
 
 
 class _Constructor(yaml.constructor.SafeConstructor):
@@ -825,9 +869,11 @@ def _display_path(path: str) -> str:
     return rel if not rel.startswith("..") else path
 
 
-def parse_param_overrides(pf: spec.Pipefile, pairs: Iterable[str]) -> dict:
-    """Typed values from `-p name=value` flags; raises for unknown names and bad values."""
-    errors: list[PipefileError] = []
+def parse_param_overrides(pf: spec.Pipefile, pairs: Iterable[str], errors: Optional[list] = None) -> dict:
+    """Typed values from `-p name=value` flags; raises for unknown names and bad values
+    unless `errors` is given to collect them."""
+    collect = errors is not None
+    errors = errors if collect else []
     out: dict = {}
     for pair in pairs:
         if "=" not in pair:
@@ -843,17 +889,25 @@ def parse_param_overrides(pf: spec.Pipefile, pairs: Iterable[str]) -> dict:
             continue
         value = convert_param_text(text, param.type)
         if value is None:
-            errors.append(PipefileError(f"-p {pair}: param '{name}' is {_article(param.type)} {param.type}, "
-                                        f"and {text!r} is not",
+            errors.append(PipefileError(f"-p {pair}: param '{name}' is {_a(param.type)}, and {text!r} is not",
                                         hint=_TYPE_EXAMPLES[param.type]))
             continue
         out[name] = value
-    raise_all(errors)
+    if not collect:
+        raise_all(errors)
     return out
 
 
 def _article(word: str) -> str:
-    return "an" if word[:1] in "aeiou" else "a"
+    return "an" if word[:1] in "aeio" else "a"  # "a uri_file": the u is sounded "you"
+
+
+def _a(word: str) -> str:
+    return f"{_article(word)} {word}"
+
+
+def _value_hint(dtype: str) -> str:
+    return f"bind {_a(dtype)}: a literal value or ${{{{params.NAME}}}} of type {dtype}"
 
 
 _TYPE_EXAMPLES = {
@@ -870,7 +924,8 @@ def convert_param_text(text: str, typ: str):
         if typ == spec.INTEGER:
             return int(t)
         if typ == spec.NUMBER:
-            return float(t)
+            v = float(t)
+            return v if math.isfinite(v) else None
     except ValueError:
         return None
     if typ == spec.BOOLEAN:
@@ -883,10 +938,14 @@ def convert_param_text(text: str, typ: str):
     return text
 
 
-def resolve_params(pf: spec.Pipefile, overrides: Mapping[str, Any]) -> dict:
-    """Every param's value: the override, else the default; raises for required ones left unset."""
+def resolve_params(pf: spec.Pipefile, overrides: Mapping[str, Any], errors: Optional[list] = None) -> dict:
+    """Every param's value: the override, else the default.
+
+    Raises for required ones left unset, unless `errors` is given to collect them.
+    """
     values = {}
-    errors = []
+    collect = errors is not None
+    errors = errors if collect else []
     for name, p in pf.params.items():
         if name in overrides:
             values[name] = overrides[name]
@@ -895,5 +954,6 @@ def resolve_params(pf: spec.Pipefile, overrides: Mapping[str, Any]) -> dict:
         else:
             errors.append(PipefileError(f"param '{name}' is required and has no value", p.loc,
                                         f"give it on the command line: -p {name}=..."))
-    raise_all(errors)
+    if not collect:
+        raise_all(errors)
     return values

@@ -13,6 +13,7 @@ from typing import Iterable, Optional
 from . import graph as graph_mod
 from . import loader
 from .digest import Hasher, StatCache
+from .errors import raise_all
 from .executor import DryRunExecutor, LocalExecutor
 from .planner import Plan, Planner
 from .scheduler import RunSummary, Scheduler
@@ -22,11 +23,17 @@ KEEP_LOG_RUNS = 50
 
 
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:
+    """Load, validate and build the graph, reporting every problem found in one go."""
     path = pipefile_path or loader.find_pipefile(cwd)
-    pf = loader.load(path)
-    overrides = loader.parse_param_overrides(pf, params)
-    values = loader.resolve_params(pf, overrides)
-    return graph_mod.build(pf, values)
+    pf, errors = loader.load_lenient(path)
+    overrides = loader.parse_param_overrides(pf, params, errors)
+    values = loader.resolve_params(pf, overrides, errors)
+    if not errors:
+        return graph_mod.build(pf, values)
+    # Check the graph of what is valid too, so one round of fixes is enough.
+    errors += graph_mod.check_partial(pf, values)
+    raise_all(errors)
+    raise AssertionError("unreachable")
 
 
 class Pipeline:

@@ -119,8 +119,6 @@ def test_malformed_yaml_unterminated_quote(repo):
     assert "invalid YAML" in e["msg"] and "quoted scalar" in e["msg"]
 
 
-@pytest.mark.xfail(reason=BUG + "an unterminated quote is reported at the end of the file (one line past the last "
-                   "line), not where the quote opens", strict=True)
 def test_malformed_yaml_unterminated_quote_points_at_the_opening_quote(repo):
     text = """\
         version: 1
@@ -394,8 +392,6 @@ def test_unknown_asset_reference_did_you_mean(repo):
     find_error(r, at(text, "${{assets.rwa"), "uses asset 'rwa', which is not defined", hint="did you mean 'raw'?")
 
 
-@pytest.mark.xfail(reason=BUG + "an input whose binding is invalid is then reported again as missing: the command's "
-                   "${{inputs.data}} gets a spurious \"there is no input 'data'\" error", strict=True)
 def test_bad_binding_is_reported_once_not_again_as_an_unknown_input(repo):
     text = """\
         version: 1
@@ -415,9 +411,6 @@ def test_bad_binding_is_reported_once_not_again_as_an_unknown_input(repo):
     assert n_errors(r) == 1, str(r)
 
 
-@pytest.mark.xfail(reason=BUG + "a step that failed to load (here: unknown component) is then 'not defined' for "
-                   "its readers: a spurious \"uses step 'a', which is not defined\" error with a hint that omits 'a'",
-                   strict=True)
 def test_reference_to_a_step_with_an_error_is_not_reported_as_undefined(repo):
     text = """\
         version: 1
@@ -442,8 +435,6 @@ def test_reference_to_a_step_with_an_error_is_not_reported_as_undefined(repo):
     assert n_errors(r) == 1, str(r)
 
 
-@pytest.mark.xfail(reason=BUG + "an output with a bad path disappears, so a reader of it gets a spurious "
-                   "\"uses output 'o' of step 'b', which has no such output\" (with no hint)", strict=True)
 def test_reference_to_an_output_with_a_bad_path_is_not_reported_as_missing(repo):
     text = """\
         version: 1
@@ -633,7 +624,8 @@ def test_several_bad_p_flags_reported_together(repo):
     r = repo.pipe("validate", "-p", "lr=fast", "-p", "epoch=3")
     find_error(r, None, "-p lr=fast", "'fast'")
     find_error(r, None, "-p epoch=3", hint="did you mean 'epochs'?")
-    assert "2 errors" in r.err
+    find_error(r, "Pipefile:5:3", "param 'tag' is required")  # reported in the same go
+    assert "3 errors" in r.err
 
 
 def test_p_type_names_take_the_right_article(repo):
@@ -754,8 +746,6 @@ def test_mistyped_input_is_not_also_reported_as_unconnected(repo):
     assert n_errors(r) == 1, str(r)
 
 
-@pytest.mark.xfail(reason=BUG + "grammar: type-mismatch messages say 'expects a integer' instead of 'an integer' "
-                   "(fixed for -p, not in loader.py's binding checks)", strict=True)
 def test_type_mismatch_messages_take_the_right_article(repo):
     text = TYPED + """\
       a:
@@ -862,8 +852,6 @@ def test_bad_output_path(repo, path, fragment):
     assert not repo.exists(".pipe/x.txt")
 
 
-@pytest.mark.xfail(reason=BUG + "an output with a bad path is reported twice: also as \"the command uses "
-                   "${{outputs.o}}, but there is no output 'o'\"", strict=True)
 def test_bad_output_path_is_reported_once(repo):
     text = """\
         version: 1
@@ -922,8 +910,6 @@ def test_asset_and_code_paths_outside_the_workspace(repo, where, text):
     find_error(r, at(text, "../raw.csv"), "'../raw.csv' is outside the workspace")
 
 
-@pytest.mark.xfail(reason=BUG + "a step may declare the Pipefile itself as its output (validate says ok); running "
-                   "it would move the Pipefile aside and overwrite it", strict=True)
 def test_output_cannot_be_the_pipefile(repo):
     text = """\
         version: 1
@@ -998,8 +984,6 @@ BAD_PATHS = """\
 """
 
 
-@pytest.mark.xfail(reason=BUG + "path errors (outside the workspace, inside .pipe/, absolute) give no hint on how "
-                   "to fix them; the issue asks every error for a fix", strict=True)
 def test_bad_path_errors_have_a_hint(repo):
     repo.pipefile(BAD_PATHS)
     r = repo.pipe("validate")
@@ -1008,8 +992,6 @@ def test_bad_path_errors_have_a_hint(repo):
     assert all(e["hint"] for e in errs), str(r)
 
 
-@pytest.mark.xfail(reason=BUG + "type-mismatch errors give no hint on how to fix them; the issue asks every error "
-                   "for a fix", strict=True)
 def test_type_mismatch_errors_have_a_hint(repo):
     text = TYPED + """\
       a:
@@ -1081,8 +1063,6 @@ def test_three_step_cycle_prints_every_step(repo):
     assert pairs == edges or pairs == {(y, x) for x, y in edges}, str(r)
 
 
-@pytest.mark.xfail(reason=BUG + "the dependency-cycle error has no line:column (it prints just 'Pipefile: dependency "
-                   "cycle: ...'); it should point at the input that closes the cycle", strict=True)
 def test_dependency_cycle_has_a_position(repo):
     repo.pipefile(CYCLE)
     r = repo.pipe("validate")
@@ -1091,8 +1071,6 @@ def test_dependency_cycle_has_a_position(repo):
     assert re.fullmatch(r"Pipefile:\d+:\d+", e["loc"] or ""), str(r)
 
 
-@pytest.mark.xfail(reason=BUG + "a cycle is not reported together with other graph errors (a missing input file "
-                   "hides it): not all errors in one go", strict=True)
 def test_dependency_cycle_reported_with_other_errors(repo):
     text = CYCLE + """\
       m:
@@ -1404,9 +1382,6 @@ def test_all_graph_errors_reported_in_one_go(repo):
     assert "3 errors." in r.err, str(r)
 
 
-@pytest.mark.xfail(reason=BUG + "errors found while building the graph (missing input file, cycle, two producers) "
-                   "are not reported when the loader found any error: the user fixes a typo, then gets a second "
-                   "batch; not all errors in one go", strict=True)
 def test_loader_and_graph_errors_reported_together(repo):
     text = """\
         version: 1
@@ -1423,9 +1398,6 @@ def test_loader_and_graph_errors_reported_together(repo):
     find_error(r, at(text, "data/missing.txt"), "does not exist")
 
 
-@pytest.mark.xfail(reason=BUG + "with several errors, the first line is prefixed 'error: ' ('error: Pipefile:3:5: "
-                   "...') so it no longer starts with FILE:LINE:COL like the others; editors' problem matchers miss it",
-                   strict=True)
 def test_every_error_line_starts_with_its_position(repo):
     text = """\
         version: 1
