@@ -148,8 +148,11 @@ class LocalExecutor:
                 written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
                 self._record_written(out.path, written)
         except (StoreError, OSError) as e:
+            # A damaged or incomplete cache entry must not fail the build: run the step instead.
             msg = e.render() if isinstance(e, PipefileError) else str(e)
-            return StepResult(node.name, FAILED, time.monotonic() - t0, error=f"restore failed: {msg}", notes=notes)
+            result = self.run(node, decision)
+            result.notes = notes + [f"could not restore ({msg}); ran the step instead"] + result.notes
+            return result
         return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes)
 
     def _record_written(self, rel: str, written: list) -> None:

@@ -5,6 +5,7 @@ Layout (STORE_VERSION 1), under the store folder (`.pipe/store` by default):
     objects/ab/cdef...      one file per object, read-only; a folder's tree
                             manifest is an object like any other
     tmp/                    objects being written; never read
+    corrupt/                objects found not to match their name, moved aside
 
 An object is written to tmp/, flushed with fsync, checked against its digest,
 made read-only and renamed into place; an object that already exists is kept.
@@ -40,7 +41,11 @@ class StoreError(PipefileError):
 
 
 class CorruptObject(StoreError):
-    pass
+    """A stored object whose bytes do not match its name. It is moved to corrupt/."""
+
+
+class ContentChanged(StoreError):
+    """A file changed while it was being stored."""
 
 
 def _reflink(src_fd: int, dst_fd: int) -> bool:
@@ -110,7 +115,7 @@ class ContentStore:
         if expected is not None and digest != expected:
             os.close(fd)
             os.unlink(tmp_path)
-            raise CorruptObject(f"content changed while it was being stored (expected {expected[:12]}, got {digest[:12]})",
+            raise ContentChanged(f"content changed while it was being stored (expected {expected[:12]}, got {digest[:12]})",
                                 hint="something else is writing this file; run again when it is done")
         os.fsync(fd)
         os.fchmod(fd, 0o444)
@@ -205,8 +210,20 @@ class ContentStore:
             os.close(fd)
         if got != digest:
             os.unlink(dest)
-            raise CorruptObject(f"object {digest[:12]} in the store is corrupt (its content hashes to {got[:12]})",
-                                hint=f"delete {self.path(digest)}; the step will run again")
+            where = self.quarantine(digest)
+            raise CorruptObject(f"object {digest[:12]} in the store is corrupt (its content hashes to {got[:12]}); "
+                                f"moved it to {where}")
+
+    def quarantine(self, digest: str) -> str:
+        """Move a bad object out of the way (kept for inspection), so it can be stored again."""
+        dest_dir = os.path.join(self.root, "corrupt")
+        os.makedirs(dest_dir, exist_ok=True)
+        dest = os.path.join(dest_dir, digest)
+        try:
+            os.replace(self.path(digest), dest)
+        except FileNotFoundError:
+            pass
+        return dest
 
     def materialize(self, d: PathDigest, dest: str, scratch: str) -> list:
         """Write `d` at `dest`, replacing whatever is there, atomically per path.

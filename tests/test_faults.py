@@ -1,0 +1,110 @@
+"""Faults: a full disk, a corrupt or missing object in the store, a damaged cache entry."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from conftest import Repo
+
+STEP = """
+version: 1
+steps:
+  make:
+    command: {command}
+    inputs: {{i: in.txt}}
+    outputs: {{o: build/out.bin}}
+"""
+
+
+def _objects(root) -> list:
+    store = root / ".pipe/store/objects"
+    return [p for p in store.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A workspace on a 3 MB tmpfs (needs root, as CI has)."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.decode().strip()}")
+    try:
+        yield Repo(mnt)
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_fails_the_step_keeps_previous_output_and_store_consistent(small_disk):
+    repo = small_disk
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="head -c 1000 /dev/zero > ${{outputs.o}}"))
+    assert repo.outcomes() == {"make": "ran"}
+    objects_before = sorted(_objects(repo.root))
+    # 2 MB fits in the staging area, but not a second time in the store.
+    repo.pipefile(STEP.format(command="head -c 2000000 /dev/urandom > ${{outputs.o}}"))
+    r = repo.pipe("run")
+    assert r.code == 1, r
+    assert "no space left on the device" in r.err, r
+    assert os.path.getsize(repo.root / "build/out.bin") == 1000  # the previous good output
+    assert sorted(_objects(repo.root)) == objects_before  # nothing half-written entered the store
+    assert not list((repo.root / ".pipe/store/tmp").iterdir())
+    assert repo.states() == {"make": "run"}
+    # With the old command back, everything is as it was.
+    repo.pipefile(STEP.format(command="head -c 1000 /dev/zero > ${{outputs.o}}"))
+    assert repo.outcomes() == {"make": "fresh"}
+
+
+def test_corrupt_object_is_quarantined_and_the_step_runs_instead(repo):
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} > ${{outputs.o}}"))
+    assert repo.outcomes() == {"make": "ran"}
+    os.remove(repo.root / "build/out.bin")
+    (obj,) = _objects(repo.root)
+    os.chmod(obj, 0o644)
+    obj.write_text("X")  # same size, wrong content
+    r = repo.pipe("run", "--json")
+    assert r.code == 0, r
+    assert r.json["steps"][0]["outcome"] == "ran"
+    assert "is corrupt" in r.err and "ran the step instead" in r.err
+    assert repo.read("build/out.bin") == "1"
+    assert (repo.root / ".pipe/store/corrupt").is_dir()
+    assert obj.read_text() == "1"  # stored again, correctly
+    os.remove(repo.root / "build/out.bin")
+    assert repo.outcomes() == {"make": "restored"}
+
+
+def test_missing_object_means_run_not_restore(repo):
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} > ${{outputs.o}}"))
+    repo.outcomes()
+    os.remove(repo.root / "build/out.bin")
+    (obj,) = _objects(repo.root)
+    os.chmod(obj, 0o644)
+    obj.unlink()
+    assert repo.states() == {"make": "run"}
+    assert repo.outcomes() == {"make": "ran"}
+
+
+def test_damaged_action_cache_entry_is_a_miss(repo):
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} > ${{outputs.o}}"))
+    repo.outcomes()
+    (entry,) = (repo.root / ".pipe/store/actions").rglob("*.json")
+    entry.write_text("{truncated")
+    os.remove(repo.root / "build/out.bin")
+    assert repo.outcomes() == {"make": "ran"}
+
+
+def test_lost_workspace_state_is_rebuilt_from_the_cache_without_running(repo):
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} > ${{outputs.o}}"))
+    repo.outcomes()
+    for name in os.listdir(repo.root / ".pipe"):
+        if name.startswith("state.db"):
+            os.remove(repo.root / ".pipe" / name)
+    assert repo.outcomes() == {"make": "fresh"}
+    assert repo.states() == {"make": "fresh"}
