@@ -10,7 +10,7 @@ import pytest
 from pipefile.digest import FILE, Hasher, PathDigest
 from pipefile.errors import WorkspaceBusy
 from pipefile.store import ActionCache, ContentStore, WorkspaceLock, WorkspaceState
-from pipefile.store.cas import CorruptObject
+from pipefile.store.cas import ContentChanged, CorruptObject
 
 
 def test_objects_are_named_by_content_read_only_and_deduplicated(tmp_path):
@@ -29,7 +29,7 @@ def test_put_refuses_content_that_does_not_match_the_expected_digest(tmp_path):
     store = ContentStore(str(tmp_path / "s"))
     src = tmp_path / "f"
     src.write_bytes(b"data")
-    with pytest.raises(CorruptObject):
+    with pytest.raises(ContentChanged):
         store.put_file(str(src), expected="0" * 32)
     assert not store.has("0" * 32) and os.listdir(store.tmp) == []
 
