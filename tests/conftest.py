@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 PIPE = [sys.executable, "-m", "pipefile"]
+REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+# Subprocesses run the code of this checkout, whatever copy of pipefile is installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, REPO_ROOT)
 
 
 @dataclass

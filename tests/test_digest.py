@@ -82,3 +82,12 @@ def test_manifest_round_trip(tmp_path):
     tree = Hasher(str(tmp_path)).tree("d")
     entries = digest.parse_manifest(tree.manifests[tree.digest])
     assert entries == [["x", "f", digest.hash_bytes(b"1"), 1]]
+
+
+def test_hash_file_matches_whole_content_hash_at_every_chunk_boundary(tmp_path):
+    import xxhash
+
+    for size in (0, 1, 65535, 65536, 65537, 2 * 65536, (1 << 20) + 65536 + 3):
+        data = os.urandom(size)
+        (tmp_path / "f").write_bytes(data)
+        assert digest.hash_file(str(tmp_path / "f")) == xxhash.xxh3_128_hexdigest(data), size

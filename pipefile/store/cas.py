@@ -27,11 +27,10 @@ from typing import Optional
 
 import xxhash
 
-from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE, TREE, PathDigest, Tree, parse_manifest
+from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE, PathDigest, Tree, parse_manifest, read_chunks
 from ..errors import PipefileError
 
 STORE_VERSION = 1
-_CHUNK = 1 << 20
 _FICLONE = 0x40049409
 _STALE_TMP_SECONDS = 24 * 3600
 
@@ -63,19 +62,14 @@ def copy_file(src: str, dst_fd: int) -> str:
         if _reflink(f.fileno(), dst_fd):
             with open(dst_fd, "rb", buffering=0, closefd=False) as r:
                 r.seek(0)
-                buf = bytearray(_CHUNK)
-                view = memoryview(buf)
-                while n := r.readinto(buf):
-                    h.update(view[:n])
+                for chunk in read_chunks(r):
+                    h.update(chunk)
             return h.hexdigest()
-        buf = bytearray(_CHUNK)
-        view = memoryview(buf)
-        while n := f.readinto(buf):
-            h.update(view[:n])
-            mv = view[:n]
-            while mv:
-                written = os.write(dst_fd, mv)
-                mv = mv[written:]
+        for chunk in read_chunks(f):
+            h.update(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(dst_fd, view):]
     return h.hexdigest()
 
 
