@@ -6,18 +6,21 @@ graph, opens `.pipe/`, plans, and runs the plan with an executor.
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
+import sys
+import tempfile
 import time
 from typing import Iterable, Optional
 
+from . import __version__, loader
 from . import graph as graph_mod
-from . import loader
-from .digest import Hasher, StatCache
+from .digest import Hasher, StatCache, hash_bytes, hash_json
 from .errors import raise_all
 from .executor import DryRunExecutor, LocalExecutor
 from .planner import Plan, Planner
 from .scheduler import RunSummary, Scheduler
-from .store import Workspace
+from .store import STATE_DIR, Workspace
 
 KEEP_LOG_RUNS = 50
 
@@ -25,7 +28,12 @@ KEEP_LOG_RUNS = 50
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:
     """Load, validate and build the graph, reporting every problem found in one go."""
     path = pipefile_path or loader.find_pipefile(cwd)
-    pf, errors = loader.load_lenient(path)
+    pf = _cached_spec(path)
+    errors: list = []
+    if pf is None:
+        pf, errors = loader.load_lenient(path)
+        if not errors:
+            _cache_spec(path, pf)
     overrides = loader.parse_param_overrides(pf, params, errors)
     values = loader.resolve_params(pf, overrides, errors)
     if not errors:
@@ -34,6 +42,51 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
     errors += graph_mod.check_partial(pf, values)
     raise_all(errors)
     raise AssertionError("unreachable")
+
+
+_SPEC_CACHE_VERSION = 1
+_LOADER_SOURCES = ("loader.py", "spec.py", "template.py", "errors.py")
+
+
+def _spec_cache_key(path: str, text: bytes) -> str:
+    """Everything the loaded spec depends on: the text, where it is, who reads it."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = [os.stat(os.path.join(here, f)) for f in _LOADER_SOURCES]
+    return hash_json([_SPEC_CACHE_VERSION, __version__, sys.version, os.path.abspath(path),
+                      os.path.relpath(path), [(s.st_size, s.st_mtime_ns) for s in code], hash_bytes(text)])
+
+
+def _spec_cache_dir(path: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(path)), STATE_DIR, "cache", "specs")
+
+
+def _cached_spec(path: str):
+    """The validated spec of an unchanged Pipefile, without parsing YAML again."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+        with open(os.path.join(_spec_cache_dir(path), _spec_cache_key(path, text)), "rb") as f:
+            return pickle.load(f)
+    except Exception:  # noqa: BLE001 - any problem: parse the file as usual
+        return None
+
+
+def _cache_spec(path: str, pf) -> None:
+    d = _spec_cache_dir(path)
+    if not os.path.isdir(os.path.dirname(os.path.dirname(d))):
+        return  # no .pipe/ yet: `validate` must not create one
+    try:
+        with open(path, "rb") as f:
+            key = _spec_cache_key(path, f.read())
+        os.makedirs(d, exist_ok=True)
+        for old in os.listdir(d):
+            os.unlink(os.path.join(d, old))
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(pf, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, os.path.join(d, key))
+    except OSError:
+        pass
 
 
 class Pipeline:

@@ -23,7 +23,7 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Mapping, Optional
 
 from ..digest import PathDigest
 
@@ -37,6 +37,33 @@ CREATE TABLE IF NOT EXISTS steps(name TEXT PRIMARY KEY, key TEXT, manifest TEXT,
 """
 
 
+class LazyJSON(Mapping):
+    """A JSON object parsed on first use: a no-op reads every record but needs no manifest."""
+
+    __slots__ = ("_text", "_value")
+
+    def __init__(self, text: str):
+        self._text = text
+        self._value = None
+
+    def _get(self) -> dict:
+        if self._value is None:
+            try:
+                self._value = json.loads(self._text)
+            except ValueError:
+                self._value = {}  # unreadable: explained as a format change, never trusted
+        return self._value
+
+    def __getitem__(self, k):
+        return self._get()[k]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 @dataclass(frozen=True)
 class OutputRecord:
     path: str
@@ -47,7 +74,7 @@ class OutputRecord:
 class StepRecord:
     name: str
     key: str
-    manifest: dict
+    manifest: Mapping  # the key manifest, parsed when first read
     outputs: dict  # output name -> OutputRecord
 
 
@@ -102,7 +129,7 @@ class WorkspaceState:
         for name, key, manifest, outputs in self.db.execute("SELECT name, key, manifest, outputs FROM steps"):
             try:
                 outs = {n: OutputRecord(o["path"], PathDigest.from_json(o)) for n, o in json.loads(outputs).items()}
-                out[name] = StepRecord(name, key, json.loads(manifest), outs)
+                out[name] = StepRecord(name, key, LazyJSON(manifest), outs)
             except (ValueError, KeyError, TypeError):
                 continue  # an unreadable row is as good as no row
         return out
