@@ -111,6 +111,13 @@ class LocalExecutor:
         self._procs: dict = {}
         self._procs_lock = threading.Lock()
         self.cancelled = threading.Event()
+        self._base_env = dict(os.environ, PIPE_RUN_ID=run_id)
+        self._base_env.setdefault("PYTHONUNBUFFERED", "1")
+        ws.note_run(run_id)
+
+    def close(self) -> None:
+        """The run is over: no step of it can still be running."""
+        self.ws.end_run(self.run_id)
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)
@@ -220,10 +227,7 @@ class LocalExecutor:
 
     def _spawn(self, name: str, cmd, log_abs: str) -> int:
         argv = ["/bin/sh", "-ec", cmd] if isinstance(cmd, str) else list(cmd)
-        env = dict(os.environ)
-        env["PIPE_STEP"] = name
-        env["PIPE_RUN_ID"] = self.run_id
-        env.setdefault("PYTHONUNBUFFERED", "1")
+        env = dict(self._base_env, PIPE_STEP=name)
         with open(log_abs, "wb") as log:
             try:
                 proc = subprocess.Popen(argv, cwd=self.root, stdin=subprocess.DEVNULL, stdout=log,
@@ -232,7 +236,6 @@ class LocalExecutor:
                 raise _StepFailure(f"could not start {argv[0]!r}: {e.strerror}") from None
             with self._procs_lock:
                 self._procs[name] = proc
-            marker = self.ws.note_running(proc.pid, self.run_id)
             try:
                 if self.cancelled.is_set():
                     self._signal(proc, signal.SIGINT)
@@ -240,7 +243,6 @@ class LocalExecutor:
             finally:
                 with self._procs_lock:
                     self._procs.pop(name, None)
-                self.ws.forget_running(marker)
 
     def _collect_outputs(self, node: Node, stage: str) -> None:
         for oname, out in node.outputs.items():
@@ -332,6 +334,9 @@ class DryRunExecutor:
 
     def __init__(self):
         self.cancelled = threading.Event()
+
+    def close(self) -> None:
+        pass
 
     def restore(self, node: Node, decision: Decision) -> StepResult:
         return StepResult(node.name, WOULD_RESTORE, 0.0, dict(decision.outputs))

@@ -131,7 +131,10 @@ class Pipeline:
             executor = LocalExecutor(self.ws, self.hasher, run_id)
             state = self.ws.state
         sched = Scheduler(self.graph, planner, executor, state, jobs, keep_going, events, dry_run=dry_run)
-        summary = sched.execute(plan)
+        try:
+            summary = sched.execute(plan)
+        finally:
+            executor.close()
         if not dry_run:
             self._prune_logs()
         return summary

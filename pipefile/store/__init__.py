@@ -10,8 +10,8 @@ workspace state journal and the workspace lock, and where each one lives.
       stage/<step>/     where a running step writes ${{outputs.X}}
       scratch/          temp space on the workspace's file system
       logs/<run>/       one log file per step and run
-      running/<pid>     the run id of each step process running now, so that a
-                        later run can stop the steps of a pipe that was killed
+      running/<run>     one file per `pipe run` in progress (holding its pid), so that
+                        a later run can stop the steps of a pipe that was killed
 """
 
 from __future__ import annotations
@@ -53,37 +53,49 @@ class Workspace:
         for d in (self.scratch, self.logs_dir, self.running_dir):
             os.makedirs(d, exist_ok=True)
 
-    def note_running(self, pid: int, run_id: str) -> str:
-        path = os.path.join(self.running_dir, str(pid))
+    def note_run(self, run_id: str) -> str:
+        """Mark a run in progress; its steps carry PIPE_RUN_ID=run_id in their environment."""
+        path = os.path.join(self.running_dir, run_id)
         with open(path, "w") as f:
-            f.write(run_id)
+            f.write(str(os.getpid()))
         return path
 
-    @staticmethod
-    def forget_running(marker: str) -> None:
+    def end_run(self, run_id: str) -> None:
         try:
-            os.unlink(marker)
+            os.unlink(os.path.join(self.running_dir, run_id))
         except FileNotFoundError:
             pass
 
     def stop_orphans(self) -> None:
-        """Kill the step processes of a pipe that died (kill -9, crash) before they write more.
+        """Kill the steps of a pipe that died (kill -9, crash) before they write more.
 
-        A process is only killed if its environment still carries the run id it was
-        started with, so a recycled pid is never hit.
+        Called with the lock held, so any run still marked is dead. A process is only
+        killed if its environment carries that run's id (children of a step inherit
+        it), so nothing else is ever hit.
         """
-        for e in os.scandir(self.running_dir):
+        runs = [e.name for e in os.scandir(self.running_dir)]
+        if not runs:
+            return
+        wanted = {f"PIPE_RUN_ID={r}".encode() for r in runs}
+        try:
+            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+        except OSError:
+            pids = []
+        for pid in pids:
+            if pid == os.getpid():
+                continue
             try:
-                with open(e.path) as f:
-                    run_id = f.read().strip()
-                pid = int(e.name)
                 with open(f"/proc/{pid}/environ", "rb") as f:
-                    environ = f.read().split(b"\0")
-                if f"PIPE_RUN_ID={run_id}".encode() in environ:
-                    os.killpg(pid, signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-            self.forget_running(e.path)
+                    environ = set(f.read().split(b"\0"))
+            except OSError:
+                continue
+            if environ & wanted:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        for r in runs:
+            self.end_run(r)
 
     def clean_leftovers(self) -> None:
         """With the lock held: whatever a killed run left in stage/ and scratch/ is garbage."""
