@@ -105,7 +105,7 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     graph = load_graph(pipefile, params)
     forced = parse_force(force)
     check_forced_names(graph, forced)
-    pipe = Pipeline(graph)
+    pipe = Pipeline(graph, writable=not dry_run)
     reporter = None
     try:
         if not dry_run:
@@ -134,7 +134,7 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
 def status(targets, pipefile, params, as_json):
     """Say, per step, whether it is fresh, must run (and why), will be restored, or waits."""
     graph = load_graph(pipefile, params)
-    pipe = Pipeline(graph)
+    pipe = Pipeline(graph, writable=False)
     try:
         plan = pipe.status(targets)
     finally:

@@ -33,6 +33,10 @@ TREE = "tree"
 E_FILE, E_EXEC, E_TREE, E_LINK = "f", "x", "d", "l"
 
 _CHUNK = 1 << 20
+# Never part of a folder's content: caches and metadata that tools write next to sources
+# (python writes __pycache__ into a `code:` folder while the step runs).
+IGNORED_NAMES = frozenset({"__pycache__", ".ipynb_checkpoints", ".pipe", ".git", ".hg", ".svn", ".DS_Store"})
+IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swo")
 _SMALL = 1 << 16
 _RACY_NS = 100_000_000  # 0.1 s: well above the kernel's coarse clock tick
 _RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second timestamps
@@ -84,16 +88,23 @@ class PathDigest:
     kind: str  # FILE or TREE
     digest: str
     size: int  # bytes of file content (a tree: the sum over its files)
+    executable: bool = False  # a file's exec bit (inside a tree it is in the manifest)
 
     def short(self) -> str:
-        return f"{self.digest[:10]}" + ("/" if self.kind == TREE else "")
+        return f"{self.digest[:10]}" + ("/" if self.kind == TREE else "") + ("*" if self.executable else "")
+
+    def same_content(self, other: "PathDigest") -> bool:
+        return (self.kind, self.digest, self.executable) == (other.kind, other.digest, other.executable)
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "digest": self.digest, "size": self.size}
+        d = {"kind": self.kind, "digest": self.digest, "size": self.size}
+        if self.executable:
+            d["exec"] = True
+        return d
 
     @staticmethod
     def from_json(d: dict) -> "PathDigest":
-        return PathDigest(d["kind"], d["digest"], int(d.get("size", 0)))
+        return PathDigest(d["kind"], d["digest"], int(d.get("size", 0)), bool(d.get("exec", False)))
 
 
 @dataclass
@@ -196,7 +207,7 @@ class Hasher:
         if statmod.S_ISDIR(st.st_mode):
             t = self.tree(rel)
             return PathDigest(TREE, t.digest, t.size)
-        return PathDigest(FILE, self.cache.file_digest(rel, ap, st), st.st_size)
+        return PathDigest(FILE, self.cache.file_digest(rel, ap, st), st.st_size, bool(st.st_mode & 0o111))
 
     def tree(self, rel: str) -> Tree:
         tree = Tree("", 0)
@@ -208,14 +219,19 @@ class Hasher:
         ap = self.abspath(rel)
         dst = os.stat(ap)
         ident = (dst.st_dev, dst.st_ino)
-        if ident in seen:  # a symlink loop: record nothing twice
-            raise OSError(f"symlink loop at {rel}")
+        if ident in seen:
+            from .errors import PipefileError
+
+            raise PipefileError(f"'{rel}' is a symbolic link back into a folder that contains it (a loop)",
+                                hint=f"remove the link, or point it somewhere outside: ls -l {rel}")
         seen.add(ident)
         entries = []
         total = 0
         with os.scandir(ap) as it:
             items = sorted(it, key=lambda e: e.name)
         for e in items:
+            if e.name in IGNORED_NAMES or e.name.endswith(IGNORED_SUFFIXES):
+                continue
             crel = f"{rel}/{e.name}"
             csub = f"{sub}/{e.name}" if sub else e.name
             try:

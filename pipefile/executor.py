@@ -149,7 +149,7 @@ class LocalExecutor:
             for name, out in node.outputs.items():
                 want: PathDigest = decision.outputs[name]
                 have = self.hasher.digest(out.path)
-                if have is not None and have.digest == want.digest and have.kind == want.kind:
+                if have is not None and have.same_content(want):
                     continue
                 notes += self.preserve(out.path)
                 written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
@@ -173,59 +173,83 @@ class LocalExecutor:
             self.hasher.cache.record(p, st, digest, now)
 
     # --- run ----------------------------------------------------------------------------
+    def _same_device(self, folder: str, ref: str) -> bool:
+        try:
+            return os.stat(folder).st_dev == os.stat(ref).st_dev
+        except OSError:
+            return False
+
     def run(self, node: Node, decision: Decision) -> StepResult:
         name = node.name
         t0 = time.monotonic()
         log_abs = os.path.join(self.log_dir, f"{name}.log")
         log_rel = os.path.relpath(log_abs, self.root)
         stage = os.path.join(self.ws.stage_dir, name)
-        backups: dict = {}
+        backups: dict = {}  # output name -> where its previous content waits
+        cleared: set = set()  # outputs whose workspace path this run now owns (moved aside or empty)
+        beside: list = []  # temp folders made next to outputs on other file systems
         notes: list = []
         shown = command_text(render_command(node))
+        staged: dict = {}  # output name -> absolute staging path
         try:
+            if decision.key is None:  # the planner could not even key it (a missing input)
+                raise _StepFailure("cannot run: " + "; ".join(r.message() for r in decision.reasons))
             if self.cancelled.is_set():
                 raise _StepFailure("interrupted before it started")
             shutil.rmtree(stage, ignore_errors=True)
-            staged = {}
             for oname, out in node.outputs.items():
                 ws_path = self.abspath(out.path)
+                parent = os.path.dirname(ws_path) or self.root
+                os.makedirs(parent, exist_ok=True)
+                # Staging and moving aside must stay on the output's file system (renames).
+                if self._same_device(parent, self.ws.scratch):
+                    st_path, scratch = os.path.join(stage, out.path), self.ws.scratch
+                else:
+                    scratch = tempfile.mkdtemp(dir=parent, prefix=f".pipe-{name}-")
+                    beside.append(scratch)
+                    st_path = os.path.join(scratch, "stage", os.path.basename(ws_path))
                 if os.path.lexists(ws_path):
                     notes += self.preserve(out.path)
-                    aside_dir = tempfile.mkdtemp(dir=self.ws.scratch, prefix="prev-")
-                    backups[oname] = os.path.join(aside_dir, "x")
-                    os.replace(ws_path, backups[oname])
-                st_path = os.path.join(stage, out.path)
+                    aside = os.path.join(tempfile.mkdtemp(dir=scratch, prefix="prev-"), "x")
+                    os.replace(ws_path, aside)
+                    backups[oname] = aside
+                cleared.add(oname)
                 os.makedirs(os.path.dirname(st_path), exist_ok=True)
-                os.makedirs(os.path.dirname(ws_path) or self.root, exist_ok=True)
                 if out.type == spec.URI_FOLDER:
                     os.mkdir(st_path)
                     os.mkdir(ws_path)
-                staged[oname] = os.path.relpath(st_path, self.root)
-            cmd = render_command(node, staged)
-            rc = self._spawn(name, cmd, log_abs)
+                staged[oname] = st_path
+            cmd = render_command(node, {n: os.path.relpath(p, self.root) for n, p in staged.items()})
+            rc = self._spawn(name, cmd, log_abs, notes)
             if self.cancelled.is_set():
                 raise _StepFailure("interrupted", rc)
             if rc != 0:
                 how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
                 raise _StepFailure(how, rc)
-            self._collect_outputs(node, stage)
+            self._collect_outputs(node, staged)
             self._check_inputs_unchanged(node, decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
         except _StepFailure as f:
-            self._roll_back(node, backups)
-            shutil.rmtree(stage, ignore_errors=True)
+            self._roll_back(node, backups, cleared)
+            self._clean(stage, beside)
             return StepResult(name, FAILED, time.monotonic() - t0, None, f.exit_code, log_rel, f.message, shown, notes)
         except (PipefileError, OSError) as e:
-            self._roll_back(node, backups)
-            shutil.rmtree(stage, ignore_errors=True)
+            self._roll_back(node, backups, cleared)
+            self._clean(stage, beside)
             msg = e.render() if isinstance(e, PipefileError) else f"{e.strerror or e}: {getattr(e, 'filename', '')}"
             return StepResult(name, FAILED, time.monotonic() - t0, None, None, log_rel, msg, shown, notes)
         for b in backups.values():
             shutil.rmtree(os.path.dirname(b), ignore_errors=True)
-        shutil.rmtree(stage, ignore_errors=True)
+        self._clean(stage, beside)
         return StepResult(name, RAN, time.monotonic() - t0, outputs, 0, log_rel, None, shown, notes)
 
-    def _spawn(self, name: str, cmd, log_abs: str) -> int:
+    @staticmethod
+    def _clean(stage: str, beside: list) -> None:
+        shutil.rmtree(stage, ignore_errors=True)
+        for d in beside:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def _spawn(self, name: str, cmd, log_abs: str, notes: list) -> int:
         argv = ["/bin/sh", "-ec", cmd] if isinstance(cmd, str) else list(cmd)
         env = dict(self._base_env, PIPE_STEP=name)
         with open(log_abs, "wb") as log:
@@ -239,21 +263,29 @@ class LocalExecutor:
             try:
                 if self.cancelled.is_set():
                     self._signal(proc, signal.SIGINT)
-                return proc.wait()
+                rc = proc.wait()
+                # Background children must not outlive their step: they would write
+                # behind pipe's back after the outputs are committed.
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    notes.append("killed processes the step left running in the background")
+                except (ProcessLookupError, PermissionError):
+                    pass
+                return rc
             finally:
                 with self._procs_lock:
                     self._procs.pop(name, None)
 
-    def _collect_outputs(self, node: Node, stage: str) -> None:
+    def _collect_outputs(self, node: Node, staged: dict) -> None:
         for oname, out in node.outputs.items():
             ws_path = self.abspath(out.path)
-            st_path = os.path.join(stage, out.path)
+            st_path = staged[oname]
             in_stage, in_ws = _has_content(st_path), _has_content(ws_path)
             if in_stage and in_ws:
                 raise _StepFailure(f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; "
                                    f"write it once")
             if in_stage:
-                replace_path(st_path, ws_path, self.ws.scratch)
+                replace_path(st_path, ws_path, os.path.dirname(st_path))
             elif not os.path.lexists(ws_path):
                 raise _StepFailure(f"did not write its output '{oname}' ('{out.path}')")
             is_dir = os.path.isdir(ws_path)
@@ -287,8 +319,11 @@ class LocalExecutor:
         self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
         return outputs
 
-    def _roll_back(self, node: Node, backups: dict) -> None:
+    def _roll_back(self, node: Node, backups: dict, cleared: set) -> None:
+        """Undo what the step did to its outputs; never touch an output it did not take over."""
         for oname, out in node.outputs.items():
+            if oname not in cleared:
+                continue
             ws_path = self.abspath(out.path)
             try:
                 remove_path(ws_path)

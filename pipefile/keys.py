@@ -5,7 +5,7 @@
 The manifest holds KEY_VERSION, the rendered command (with workspace-relative
 paths, so moving the repo keeps every key), the environment identity, the
 params the step uses, the content digest of every input path and `code:` path,
-literal input values, and the output names and types. It is kept beside each
+literal input values, and the output names, types and paths. It is kept beside each
 record so that a later key can be compared with it field by field: that
 comparison is how `pipe status` explains why a step must run.
 
@@ -83,6 +83,8 @@ def key_manifest(
         if inp.kind == IN_PATH:
             d = inputs[inp.path]
             ins[name] = {"path": inp.path, "kind": d.kind, "digest": d.digest}
+            if d.executable:
+                ins[name]["exec"] = True
         elif inp.kind == IN_NONE:
             ins[name] = {"none": True}
         elif inp.param:
@@ -93,6 +95,8 @@ def key_manifest(
     for c in node.step.code:
         d = inputs[c.path]
         code[c.path] = {"kind": d.kind, "digest": d.digest}
+        if d.executable:
+            code[c.path]["exec"] = True
     return {
         "v": KEY_VERSION,
         "template": _template_text(node.step.command),
@@ -101,7 +105,9 @@ def key_manifest(
         "params": dict(node.params),
         "inputs": ins,
         "code": code,
-        "outputs": {n: o.type or "any" for n, o in node.outputs.items()},
+        # Paths too: two make-style steps that differ only in where they write must not
+        # share cache entries. Workspace-relative, so moving the repo keeps the key.
+        "outputs": {n: {"type": o.type or "any", "path": o.path} for n, o in node.outputs.items()},
     }
 
 

@@ -90,10 +90,11 @@ def _cache_spec(path: str, pf) -> None:
 
 
 class Pipeline:
-    def __init__(self, graph: graph_mod.Graph):
+    def __init__(self, graph: graph_mod.Graph, writable: bool = True):
+        """writable=False (status, dry runs) never creates `.pipe/`."""
         self.graph = graph
         self.root = graph.pipefile.root
-        self.ws = Workspace(self.root)
+        self.ws = Workspace(self.root, create=writable)
         self.cache = StatCache(self.ws.state.load_stats())
         self.hasher = Hasher(self.root, self.cache)
         self._records = None

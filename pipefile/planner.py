@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from .digest import Hasher, PathDigest
-from .errors import PipefileError
 from .graph import Graph, Node
 from .keys import LOCAL_ENV_IDENTITY, step_key
-from .rebuilder import UPSTREAM, Decision, Observation, Prior, Reason, Verdict, decide
+from .rebuilder import MISSING_INPUT, UPSTREAM, Decision, Observation, Prior, Reason, Verdict, decide
 
 
 @dataclass(frozen=True)
@@ -91,8 +90,8 @@ class Planner:
             not_there += [d for d in node.deps if d in upstream and not upstream[d].in_workspace]
             d = self.hasher.digest(path)
             if d is None:
-                raise PipefileError(f"step '{name}' reads '{path}', which does not exist", node.step.loc,
-                                    "create it, or run the step that produces it")
+                # Not an error for the whole plan: this step cannot run, the others can.
+                return Decision(name, Verdict.RUN, None, (Reason(MISSING_INPUT, path),))
             digests[path] = d
         if not_there:
             return Decision(name, Verdict.PENDING, None,

@@ -41,6 +41,7 @@ FORMAT_CHANGED = "format_changed"
 OUTPUT_MISSING = "output_missing"
 OUTPUT_MODIFIED = "output_modified"
 UPSTREAM = "upstream"
+MISSING_INPUT = "missing_input"
 CACHED = "cached"
 
 
@@ -76,6 +77,8 @@ class Reason:
             return f"output '{s}' is missing"
         if k == OUTPUT_MODIFIED:
             return f"output '{s}' was modified{arrow}"
+        if k == MISSING_INPUT:
+            return f"input '{s}' does not exist (and no step produces it)"
         if k == UPSTREAM:
             return f"waits for '{s}' to finish first"
         if k == CACHED:
@@ -137,7 +140,7 @@ def _output_problems(obs: Observation, expected: Mapping[str, PathDigest]) -> li
         path = obs.output_paths.get(name, name)
         if have is None:
             out.append(Reason(OUTPUT_MISSING, path))
-        elif have.digest != want.digest or have.kind != want.kind:
+        elif not have.same_content(want):
             out.append(Reason(OUTPUT_MODIFIED, path, want.short(), have.short()))
     return out
 

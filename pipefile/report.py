@@ -22,6 +22,7 @@ from .rebuilder import Decision, Verdict
 from .scheduler import RunSummary
 
 LOG_TAIL_LINES = 20
+LOG_LINE_MAX = 400
 
 _STATE_STYLE = {
     "fresh": "green",
@@ -191,11 +192,16 @@ def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> 
             data = f.read().decode("utf-8", "replace")
     except OSError:
         return []
-    return data.splitlines()[-lines:]
+    return [ln if len(ln) <= LOG_LINE_MAX else ln[:LOG_LINE_MAX] + " [...]" for ln in data.splitlines()[-lines:]]
 
 
 def failure_text(result: StepResult, root: str) -> str:
-    head = f"step '{result.name}' {result.error} after {format_seconds(result.seconds)}"
+    took = format_seconds(result.seconds)
+    err = result.error or "failed"
+    if err.startswith(("exited with", "was killed", "interrupted")):
+        head = f"step '{result.name}' {err} after {took}"
+    else:
+        head = f"step '{result.name}' failed after {took}: {err}"
     out = [head]
     if result.command:
         out.append(f"  command: {result.command}")
@@ -281,7 +287,9 @@ def render_dag(graph: Graph, fmt: str = "text") -> str:
             lines.append(f"  {ids[a]} -->|{label}| {ids[b]}" if label else f"  {ids[a]} --> {ids[b]}")
         return "\n".join(lines) + "\n"
     if fmt == "dot":
-        q = json.dumps
+        def q(text: str) -> str:
+            return json.dumps(text, ensure_ascii=False)  # Graphviz reads UTF-8, not \u escapes
+
         lines = ["digraph pipeline {", "  rankdir=LR;", "  node [shape=box];"]
         for n in graph.nodes:
             lines.append(f"  {q(n)};")

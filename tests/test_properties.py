@@ -15,7 +15,6 @@ gives the same result as a clean build.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import tempfile

@@ -1479,7 +1479,8 @@ def test_step_does_not_write_its_declared_output(repo):
         """)
     r = repo.pipe("run")
     assert r.code == 1, str(r)
-    assert "step 'a' did not write its output 'o' ('build/a.txt')" in r.err, str(r)
+    assert "step 'a' failed after" in r.err, str(r)
+    assert "did not write its output 'o' ('build/a.txt')" in r.err, str(r)
     assert "command: echo nothing written" in r.err
     assert not repo.exists("build/a.txt")
     assert repo.states() == {"a": "run"}

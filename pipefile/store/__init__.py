@@ -32,8 +32,12 @@ class Workspace:
     """The `.pipe/` folder of one workspace root, opened."""
 
     def __init__(self, root: str, create: bool = True):
+        """create=False opens it for reading only: where there is no `.pipe/` yet,
+        nothing is created and the state starts empty (in memory)."""
         self.root = root
         self.dir = os.path.join(root, STATE_DIR)
+        exists = os.path.isdir(self.dir)
+        create = create or exists
         if create:
             os.makedirs(self.dir, exist_ok=True)
             gi = os.path.join(self.dir, ".gitignore")
@@ -42,16 +46,17 @@ class Workspace:
                     f.write("# pipe's own state: never commit it\n*\n")
         store_root = os.environ.get("PIPE_STORE_DIR") or os.path.join(self.dir, "store")
         self.store_root = os.path.abspath(store_root)
-        self.store = ContentStore(self.store_root)
-        self.actions = ActionCache(self.store_root)
-        self.state = WorkspaceState(os.path.join(self.dir, "state.db"))
+        self.store = ContentStore(self.store_root, create)
+        self.actions = ActionCache(self.store_root, create)
+        self.state = WorkspaceState(os.path.join(self.dir, "state.db") if create else ":memory:")
         self.lock = WorkspaceLock(os.path.join(self.dir, "lock"))
         self.stage_dir = os.path.join(self.dir, "stage")
         self.scratch = os.path.join(self.dir, "scratch")
         self.logs_dir = os.path.join(self.dir, "logs")
         self.running_dir = os.path.join(self.dir, "running")
-        for d in (self.scratch, self.logs_dir, self.running_dir):
-            os.makedirs(d, exist_ok=True)
+        if create:
+            for d in (self.scratch, self.logs_dir, self.running_dir):
+                os.makedirs(d, exist_ok=True)
 
     def note_run(self, run_id: str) -> str:
         """Mark a run in progress; its steps carry PIPE_RUN_ID=run_id in their environment."""

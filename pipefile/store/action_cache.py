@@ -25,11 +25,12 @@ ACTION_CACHE_VERSION = 1
 
 
 class ActionCache:
-    def __init__(self, store_root: str):
+    def __init__(self, store_root: str, create: bool = True):
         self.dir = os.path.join(store_root, "actions")
         self.tmp = os.path.join(store_root, "tmp")
-        os.makedirs(self.dir, exist_ok=True)
-        os.makedirs(self.tmp, exist_ok=True)
+        if create:
+            os.makedirs(self.dir, exist_ok=True)
+            os.makedirs(self.tmp, exist_ok=True)
 
     def path(self, key: str) -> str:
         return os.path.join(self.dir, key[:2], key[2:] + ".json")

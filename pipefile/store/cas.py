@@ -27,7 +27,7 @@ from typing import Optional
 
 import xxhash
 
-from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE, PathDigest, Tree, parse_manifest, read_chunks
+from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest, Tree, parse_manifest, read_chunks
 from ..errors import PipefileError
 
 STORE_VERSION = 1
@@ -76,17 +76,18 @@ def copy_file(src: str, dst_fd: int) -> str:
 def _space_error(what: str, e: OSError) -> StoreError:
     if e.errno == errno.ENOSPC:
         return StoreError(f"no space left on the device while {what}",
-                          hint="free some space (or run `pipe gc`), then run again; nothing was lost")
+                          hint="free some space, then run again; the previous outputs were kept")
     return StoreError(f"{what} failed: {e.strerror or e}")
 
 
 class ContentStore:
-    def __init__(self, root: str):
+    def __init__(self, root: str, create: bool = True):
         self.root = root
         self.objects = os.path.join(root, "objects")
         self.tmp = os.path.join(root, "tmp")
-        os.makedirs(self.objects, exist_ok=True)
-        os.makedirs(self.tmp, exist_ok=True)
+        if create:
+            os.makedirs(self.objects, exist_ok=True)
+            os.makedirs(self.tmp, exist_ok=True)
 
     def path(self, digest: str) -> str:
         return os.path.join(self.objects, digest[:2], digest[2:])
@@ -163,6 +164,8 @@ class ContentStore:
         """Store every file of a scanned folder, then its manifests (children first)."""
         for rel, digest, _size, _exe in tree.files:
             self.put_file(os.path.join(abspath, rel), digest)
+        for _rel, target in tree.links:
+            self.put_bytes(target.encode())
         for digest, data in tree.manifests.items():
             self.put_bytes(data)
         return tree.digest
@@ -183,7 +186,7 @@ class ContentStore:
             return True
         try:
             for _p, kind, digest, _s in self.walk(d.digest):
-                if kind in (E_FILE, E_EXEC, E_TREE) and not self.has(digest):
+                if not self.has(digest):
                     return False
         except (StoreError, ValueError):
             return False
@@ -227,12 +230,15 @@ class ContentStore:
         files written as (path relative to `dest`, "" for `dest` itself; digest).
         """
         written = []
-        os.makedirs(os.path.dirname(dest) or ".", exist_ok=True)
-        tmp = tempfile.mkdtemp(dir=scratch, prefix="mat-")
+        parent = os.path.dirname(dest) or "."
+        os.makedirs(parent, exist_ok=True)
+        if os.stat(scratch).st_dev != os.stat(parent).st_dev:
+            scratch = parent  # build it where a rename can put it in place
+        tmp = tempfile.mkdtemp(dir=scratch, prefix=".pipe-mat-")
         built = os.path.join(tmp, "x")
         try:
             if d.kind == FILE:
-                self._copy_out(d.digest, built, False)
+                self._copy_out(d.digest, built, d.executable)
                 written.append(("", d.digest))
             else:
                 os.mkdir(built)
@@ -241,7 +247,7 @@ class ContentStore:
                     if kind == E_TREE:
                         os.mkdir(target)
                     elif kind == E_LINK:
-                        continue  # dangling links are recorded but not recreated
+                        os.symlink(self.read(digest).decode(), target)  # a link that pointed nowhere
                     else:
                         self._copy_out(digest, target, kind == E_EXEC)
                         written.append((rel, digest))
@@ -268,15 +274,28 @@ def replace_path(src: str, dest: str, scratch: str) -> None:
     """Rename `src` over `dest`, whether each is a file or a folder.
 
     A folder cannot be renamed over a non-empty folder, so the old one is first
-    moved into `scratch` and deleted after the swap.
+    moved into `scratch` and deleted after the swap. Across file systems (an output
+    folder that is a symlink to another disk) the content is copied next to `dest`
+    first, so the final step is still a rename.
     """
     try:
         os.replace(src, dest)
         return
-    except (IsADirectoryError, NotADirectoryError, OSError) as e:
-        if isinstance(e, OSError) and e.errno not in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST):
+    except OSError as e:
+        if e.errno == errno.EXDEV:
+            near = tempfile.mkdtemp(dir=os.path.dirname(dest) or ".", prefix=".pipe-move-")
+            try:
+                moved = os.path.join(near, "x")
+                shutil.move(src, moved)
+                replace_path(moved, dest, near)
+            finally:
+                shutil.rmtree(near, ignore_errors=True)
+            return
+        if e.errno not in (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST):
             raise
-    old = tempfile.mkdtemp(dir=scratch, prefix="old-")
+    if not os.path.isdir(scratch) or os.stat(scratch).st_dev != os.stat(os.path.dirname(dest) or ".").st_dev:
+        scratch = os.path.dirname(dest) or "."
+    old = tempfile.mkdtemp(dir=scratch, prefix=".pipe-old-")
     aside = os.path.join(old, "x")
     os.replace(dest, aside)
     os.replace(src, dest)

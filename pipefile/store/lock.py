@@ -31,7 +31,7 @@ class WorkspaceLock:
             if not wait:
                 os.close(fd)
                 raise WorkspaceBusy(f"another pipe process{holder} is working in this workspace",
-                                    hint="wait for it to finish, or run again without --no-wait")
+                                    hint="wait for it to finish, then run again")
             if on_wait:
                 on_wait(f"waiting for another pipe process{holder} to finish in this workspace...")
             deadline = None if timeout is None else time.monotonic() + timeout
