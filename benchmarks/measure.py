@@ -144,13 +144,17 @@ def evict(path: str) -> None:
 def hash_throughput(path: str, algorithm: str, cold: bool) -> float:
     """Bytes per second reading `path` in 1 MiB blocks into `algorithm` ('xxh3_128', 'md5' or 'read').
 
-    Warm: the file is read once first, then the median of 3 timed passes. Cold: one pass after evicting it.
+    Warm: the file is read once first, then the median of 3 timed passes. Cold: the median of 3 passes,
+    each after evicting the file from the page cache.
     """
-    if cold:
-        evict(path)
-        return os.path.getsize(path) / _read_all(path, algorithm)
-    _read_all(path, "read")
-    return os.path.getsize(path) / statistics.median(_read_all(path, algorithm) for _ in range(3))
+    if not cold:
+        _read_all(path, "read")
+    passes = []
+    for _ in range(3):
+        if cold:
+            evict(path)
+        passes.append(_read_all(path, algorithm))
+    return os.path.getsize(path) / statistics.median(passes)
 
 
 def _read_all(path: str, algorithm: str) -> float:
@@ -178,7 +182,7 @@ def _hasher(algorithm: str):
     return xxhash.xxh3_128()
 
 
-def reference_costs(scratch: str, stat_files: int, big_mib: int, log=print) -> dict:
+def reference_costs(scratch: str, stat_files: int, big_mib: int, spawns: int = 300, log=print) -> dict:
     """Measure the reference costs on this machine, using `scratch` for temporary files."""
     from benchmarks.generate import folder_file, write_big_file
 
@@ -190,8 +194,8 @@ def reference_costs(scratch: str, stat_files: int, big_mib: int, log=print) -> d
             f.write("x\n")
     step_cmd = f"cat {a} {b} > {os.path.join(scratch, 'c.txt')} && echo s >> {os.path.join(scratch, 'log')}"
     out = {
-        "spawn_sh_true_s": spawn_cost(["sh", "-c", "true"], 300),
-        "spawn_step_s": spawn_cost(["sh", "-c", step_cmd], 300),
+        "spawn_sh_true_s": spawn_cost(["sh", "-c", "true"], spawns),
+        "spawn_step_s": spawn_cost(["sh", "-c", step_cmd], spawns),
     }
     log(f"reference: stat of {stat_files} files")
     paths = [os.path.join(scratch, "files", folder_file(i)) for i in range(stat_files)]

@@ -34,22 +34,24 @@ DEFAULT_OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
 
 PRESETS = {
     "quick": {
-        "shapes": "chain:100,wide:100,lattice:10x10,files:10000,big:2x256",
-        "peer_shapes": "chain:30,files:10000,big:2x256",
+        "shapes": "chain:100,wide:100,lattice:5x10,files:10000,big:2x256",
+        "peer_shapes": "chain:20",
         "scaling": "100,1000",
         "reps": 3,
-        "budget": 4.0,
+        "budget": 2.0,
         "reference_files": 10000,
         "reference_mib": 256,
+        "reference_spawns": 100,
     },
     "full": {
         "shapes": "chain:1000,wide:1000,lattice:30x30,files:10000,files:100000,big:2x1024",
         "peer_shapes": "chain:1000,files:10000,big:2x1024",
         "scaling": "100,1000,10000",
         "reps": 5,
-        "budget": 30.0,
+        "budget": 20.0,
         "reference_files": 100000,
         "reference_mib": 1024,
+        "reference_spawns": 300,
     },
 }
 
@@ -247,7 +249,8 @@ def run_shapes(tools: list[toolmod.Tool], opts, workdir: str, log) -> list[dict]
         these = [t for t in tools if t.name not in PEERS or spec in peer_shapes]
         entry = {"shape": spec, "name": p.name, "steps": len(p.steps), "changed": p.changed,
                  "expected_change": len(p.affected(p.changed)),
-                 "expected_change_min": len(p.affected(p.changed, early_cutoff=True)), "results": {}}
+                 "expected_change_min": len(p.affected(p.changed, early_cutoff=True)),
+                 "data_shape": bool(p.folders or p.big), "results": {}}
         master = prepare_master(p, workdir, log)
         for tool in these:
             entry["results"][tool.name] = bench_tool(tool, p, master, workdir, opts, "scenarios", log)
@@ -306,6 +309,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-reference", action="store_true", help="skip the reference costs (spawn, stat, hashing)")
     ap.add_argument("--reference-files", type=int, help="files to stat for the reference stat cost")
     ap.add_argument("--reference-mib", type=int, help="size of the file hashed for the reference throughput")
+    ap.add_argument("--reference-spawns", type=int, help="processes started to time a spawn")
     ap.add_argument("--pipe-cmd", help="how to start pipe (default: this Python -m pipefile, this checkout first on PYTHONPATH)")
     args = ap.parse_args(argv)
     for key, value in PRESETS["quick" if args.quick else "full"].items():
@@ -341,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not opts.no_reference:
             results["reference"] = measure.reference_costs(os.path.join(workdir, "reference"), opts.reference_files,
-                                                           opts.reference_mib, log)
+                                                           opts.reference_mib, opts.reference_spawns, log)
             shutil.rmtree(os.path.join(workdir, "reference"), ignore_errors=True)
         results["shapes"] = run_shapes(tools, opts, workdir, log)
         results["scaling"] = run_scaling(tools, opts, workdir, log)

@@ -13,7 +13,10 @@ import click
 
 from . import __version__, report
 from .errors import INTERRUPTED, OK, STEP_FAILED, USAGE, PipefileError, PipefileErrors
+from .digest import PathDigest
+from .loader import find_pipefile
 from .pipeline import Pipeline, check_forced_names, load_graph, parse_force
+from .store import Workspace
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -171,6 +174,45 @@ def dag(pipefile, params, fmt):
     """Draw the pipeline's graph."""
     graph = load_graph(pipefile, params)
     click.echo(report.render_dag(graph, fmt), nl=False)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("digest", required=False)
+@file_option
+@click.option("-o", "--output", type=click.Path(), help="Where to write it (default: recovered-DIGEST).")
+@_guard
+def recover(digest, pipefile, output):
+    """Get back content pipe saved before replacing it (a hand-edited output).
+
+    Without DIGEST, lists what was saved; with DIGEST (or a unique prefix of it),
+    writes that file or folder to -o PATH, which must not exist yet.
+    """
+    path = pipefile or find_pipefile(".")
+    ws = Workspace(os.path.dirname(os.path.abspath(path)), create=False)
+    try:
+        saved = ws.saved()
+        if not digest:
+            if not saved:
+                click.echo("nothing was saved in this workspace")
+            for when, rel, kind, d in saved:
+                click.echo(f"{when}  {d[:12]}  {kind:<4}  {rel}")
+            return
+        hits = {(kind, d) for _, _, kind, d in saved if d.startswith(digest)}
+        if len(hits) != 1:
+            raise PipefileError(f"{'no' if not hits else 'more than one'} saved content matches '{digest}'",
+                                hint="run `pipe recover` to list what was saved")
+        (kind, d), = hits
+        dest = output or f"recovered-{d[:12]}"
+        if os.path.lexists(dest):
+            raise PipefileError(f"'{dest}' already exists", hint="choose another path with -o")
+        content = PathDigest(kind, d, 0)
+        if not ws.store.complete(content):
+            raise PipefileError(f"the saved content {d[:12]} is no longer complete in the store at {ws.store_root}")
+        scratch = os.path.dirname(os.path.abspath(dest))
+        ws.store.materialize(content, os.path.abspath(dest), scratch)
+        click.echo(f"wrote {kind} {d[:12]} to {dest}")
+    finally:
+        ws.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -136,10 +136,9 @@ class LocalExecutor:
             self.ws.store.put_file(ap, d.digest)
         else:
             self.ws.store.put_tree(self.hasher.tree(rel), ap)
-        with open(os.path.join(self.ws.dir, "saved.log"), "a") as f:
-            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{rel}\t{d.kind}\t{d.digest}\n")
-        return [f"saved the previous content of '{rel}' in the store as {d.kind} {d.digest} "
-                f"(listed in .pipe/saved.log) before replacing it"]
+        self.ws.note_saved(rel, d)
+        return [f"saved the previous content of '{rel}' in the store before replacing it; "
+                f"get it back with: pipe recover {d.digest[:12]} -o PATH"]
 
     # --- restore ------------------------------------------------------------------------
     def restore(self, node: Node, decision: Decision) -> StepResult:

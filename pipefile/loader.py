@@ -209,7 +209,7 @@ class _Loader:
         if _NAME_RE.fullmatch(key):
             return True
         self.error(knode, f"'{key}' is not a valid {what} name",
-                   "use letters, digits, '_' and '-', starting with a letter or '_'")
+                   "use ASCII letters, digits, '_' and '-', starting with a letter or '_'")
         return False
 
     def string(self, node: yaml.Node, what: str) -> Optional[str]:

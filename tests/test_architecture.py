@@ -15,7 +15,7 @@ LAYERS = {
     "rebuilder": 3, "planner": 3,
     "executor": 4, "scheduler": 4,
     "report": 5, "pipeline": 5,
-    "cli": 6, "__main__": 6, "serve": 6, "__init__": 0,
+    "cli": 6, "entry": 6, "__main__": 6, "serve": 6, "__init__": 0,
 }
 OUTER_ONLY = {"click": {"cli"}, "rich": {"report"}}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -108,3 +109,54 @@ def test_lost_workspace_state_is_rebuilt_from_the_cache_without_running(repo):
             os.remove(repo.root / ".pipe" / name)
     assert repo.outcomes() == {"make": "fresh"}
     assert repo.states() == {"make": "fresh"}
+
+
+@pytest.fixture
+def small_mount(tmp_path):
+    """A 1 MB tmpfs, mounted beside the workspace (needs root, as CI has)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_hand_edit_that_cannot_be_saved_is_left_where_it_is(repo, small_mount):
+    env = {"PIPE_STORE_DIR": str(small_mount / "store")}
+    repo.pipefile("""
+        version: 1
+        params: {n: 1}
+        steps:
+          a: {command: "echo ${{params.n}} > ${{outputs.o}}", outputs: {o: build/a.txt}}
+    """)
+    assert repo.outcomes(env=env) == {"a": "ran"}
+    big = os.urandom(1_500_000)  # too big for the store's disk
+    (repo.root / "build/a.txt").write_bytes(big)
+    r = repo.pipe("run", "-p", "n=2", env=env)
+    assert r.code == 1 and "no space left" in r.err, r
+    assert (repo.root / "build/a.txt").read_bytes() == big  # never deleted unsaved
+
+
+def test_outputs_in_a_folder_on_another_file_system(repo, small_mount):
+    os.symlink(small_mount, repo.root / "build")
+    repo.pipefile("""
+        version: 1
+        steps:
+          staged: {command: "echo A > ${{outputs.o}}", outputs: {o: build/a.txt}}
+          literal: {command: "echo L > build/lit.txt", outputs: {o: build/lit.txt}}
+          folder: {command: "echo F > ${{outputs.d}}/f", outputs: {d: build/dir/}}
+    """)
+    assert set(repo.outcomes().values()) == {"ran"}
+    assert (small_mount / "a.txt").read_text() == "A\n"
+    assert (small_mount / "lit.txt").read_text() == "L\n"
+    assert set(repo.outcomes("--force").values()) == {"ran"}
+    for name in ("a.txt", "lit.txt"):
+        os.remove(small_mount / name)
+    shutil.rmtree(small_mount / "dir")
+    assert set(repo.outcomes().values()) == {"restored"}
+    assert (small_mount / "dir/f").read_text() == "F\n"
+    assert sorted(os.listdir(small_mount)) == ["a.txt", "dir", "lit.txt"]  # no temp folders left

@@ -15,6 +15,7 @@ gives the same result as a clean build.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -39,6 +40,9 @@ class StepSpec:
     sources: tuple  # indexes of source files
     lossy: bool  # output depends only on the input size mod 3: exercises early cutoff
     sleep: float = 0.0
+    # "staged" writes ${{outputs.out}}; "literal" writes its workspace path, as in make;
+    # "folder" writes a file inside an output folder.
+    style: str = "staged"
 
     @property
     def name(self) -> str:
@@ -48,24 +52,39 @@ class StepSpec:
     def param(self) -> str:
         return f"p{self.index % 2}"
 
-    def reads(self) -> list:
-        return [f"data/src{i}.txt" for i in self.sources] + [f"build/s{d}.txt" for d in self.deps]
+    @property
+    def output(self) -> str:
+        """The declared output path."""
+        return f"build/s{self.index}" + ("" if self.style == "folder" else ".txt")
+
+    @property
+    def file(self) -> str:
+        """The file holding the step's result."""
+        return self.output + ("/out.txt" if self.style == "folder" else "")
+
+    def reads(self, steps: list) -> list:
+        """(declared input path, file to read) for each input."""
+        return ([(f"data/src{i}.txt", f"data/src{i}.txt") for i in self.sources]
+                + [(steps[d].output, steps[d].file) for d in self.deps])
 
 
 def pipefile_text(steps: list) -> str:
     lines = ["version: 1", "params:", "  p0: x", "  p1: x", "steps:"]
     for s in steps:
-        ins = {f"i{k}": p for k, p in enumerate(s.reads())}
-        cats = " ".join(f"${{{{inputs.{k}}}}}" for k in ins) + f" code/{s.name}.txt"
+        reads = s.reads(steps)
+        ins = {f"i{k}": declared for k, (declared, _) in enumerate(reads)}
+        cats = " ".join(f"${{{{inputs.i{k}}}}}" + file[len(declared):] for k, (declared, file) in enumerate(reads))
+        cats += f" code/{s.name}.txt"
         pause = f"sleep {s.sleep} && " if s.sleep else ""
+        dest = {"staged": "${{outputs.out}}", "literal": s.file, "folder": "${{outputs.out}}/out.txt"}[s.style]
         if s.lossy:
-            cmd = f"{pause}echo $(( $(cat {cats} | wc -c) % 3 )) > ${{{{outputs.out}}}}"
+            cmd = f"{pause}echo $(( $(cat {cats} | wc -c) % 3 )) > {dest}"
         else:
-            cmd = f"{pause}cat {cats} > ${{{{outputs.out}}}} && printf '%s\\n' ${{{{params.{s.param}}}}} >> ${{{{outputs.out}}}}"
+            cmd = f"{pause}cat {cats} > {dest} && printf '%s\\n' ${{{{params.{s.param}}}}} >> {dest}"
         lines.append(f"  {s.name}:")
         lines.append(f"    command: {cmd!r}".replace("'", "'", 1))
         lines.append("    inputs: {" + ", ".join(f"{k}: {v}" for k, v in ins.items()) + "}")
-        lines.append(f"    outputs: {{out: build/{s.name}.txt}}")
+        lines.append(f"    outputs: {{out: {s.output}{'/' if s.style == 'folder' else ''}}}")
         lines.append(f"    code: [code/{s.name}.txt]")
     return "\n".join(lines) + "\n"
 
@@ -74,14 +93,14 @@ def model(steps: list, files: dict, params: dict) -> tuple:
     """(expected content of every output, key of every step) for a clean build."""
     out, keys = {}, {}
     for s in steps:
-        data = "".join(files[p] if p in files else out[p] for p in s.reads()) + files[f"code/{s.name}.txt"]
+        data = "".join(files[f] if f in files else out[f] for _, f in s.reads(steps)) + files[f"code/{s.name}.txt"]
         if s.lossy:
             content = f"{len(data.encode()) % 3}\n"
             keys[s.name] = (data,)
         else:
             content = data + params[s.param] + "\n"
             keys[s.name] = (data, params[s.param])
-        out[f"build/{s.name}.txt"] = content
+        out[s.file] = content
     return out, keys
 
 
@@ -95,7 +114,8 @@ def pipelines(draw, sleepy: bool = False):
         if not deps and not srcs:
             srcs = (i % SOURCES,)
         sleep = draw(st.sampled_from([0.0, 0.05, 0.2])) if sleepy else 0.0
-        steps.append(StepSpec(i, deps, srcs, draw(st.booleans()), sleep))
+        style = draw(st.sampled_from(["staged", "literal", "folder"]))
+        steps.append(StepSpec(i, deps, srcs, draw(st.booleans()), sleep, style))
     return steps
 
 
@@ -142,7 +162,7 @@ def clean_build(steps, files, params) -> dict:
         write_all(fresh.root, files)
         fresh.write("Pipefile", pipefile_text(steps), dedent=False)
         fresh.outcomes(*param_args(params))
-        return {f"build/{s.name}.txt": fresh.read(f"build/{s.name}.txt") for s in steps}
+        return {s.file: fresh.read(s.file) for s in steps}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -150,6 +170,7 @@ def clean_build(steps, files, params) -> dict:
 def test_random_edits_rebuild_correctly_and_minimally(data):
     steps = data.draw(pipelines(), label="steps")
     sequence = data.draw(st.lists(edits(len(steps)), min_size=1, max_size=6), label="edits")
+    jobs = ["-j", str(data.draw(st.sampled_from([1, 2]), label="jobs"))]
     with tempfile.TemporaryDirectory() as d:
         repo = Repo(Path(d))
         files = initial_files(steps)
@@ -162,7 +183,7 @@ def test_random_edits_rebuild_correctly_and_minimally(data):
         def run_and_check():
             expected, keys = model(steps, files, params)
             should_run = {n for n, k in keys.items() if (n, k) not in seen}
-            got = repo.outcomes(*param_args(params))
+            got = repo.outcomes(*jobs, *param_args(params))
             ran = {n for n, o in got.items() if o == "ran"}
             assert ran == should_run, (got, should_run)
             assert set(got.values()) <= {"ran", "restored", "fresh"}
@@ -187,9 +208,10 @@ def test_random_edits_rebuild_correctly_and_minimally(data):
                 old_files, old_params = history[edit[1] % len(history)]
                 files, params = dict(old_files), dict(old_params)
             elif kind == "delete_output":
-                (repo.root / f"build/s{edit[1]}.txt").unlink()
+                target = repo.root / steps[edit[1]].output
+                shutil.rmtree(target) if target.is_dir() else target.unlink()
             elif kind == "edit_output":
-                (repo.root / f"build/s{edit[1]}.txt").write_text("hand edit: " + edit[2])
+                (repo.root / steps[edit[1]].file).write_text("hand edit: " + edit[2])
             write_all(repo.root, files)
             history.append((dict(files), dict(params)))
             run_and_check()

@@ -412,3 +412,127 @@ def test_second_pipe_waits_for_the_lock(repo):
     assert p.returncode == 0
     assert r.code == 0 and "waiting for another pipe process" in r.err
     assert r.json["steps"][0]["outcome"] == "fresh"
+
+
+def test_recover_gives_back_a_hand_edited_output(chain):
+    chain.outcomes()
+    chain.write("build/upper.txt", "my edit\n")
+    r = chain.pipe("run")
+    assert "pipe recover" in r.err, r
+    listing = chain.pipe("recover").out
+    digest = listing.split()[1]
+    assert "build/upper.txt" in listing
+    assert chain.pipe("recover", digest, "-o", "got.txt").code == 0
+    assert chain.read("got.txt") == "my edit\n"
+    r = chain.pipe("recover", digest, "-o", "got.txt")
+    assert r.code == 2 and "already exists" in r.err
+
+
+def test_make_style_steps_that_differ_only_in_their_output_path_do_not_share_cache_entries(repo):
+    repo.pipefile("""
+        version: 1
+        steps:
+          x: {command: 'mkdir -p build && echo $PIPE_STEP > build/$PIPE_STEP.txt', outputs: {o: build/x.txt}}
+          y: {command: 'mkdir -p build && echo $PIPE_STEP > build/$PIPE_STEP.txt', outputs: {o: build/y.txt}}
+    """)
+    repo.outcomes("-j1")
+    os.remove(repo.root / "build/x.txt")
+    assert repo.outcomes() == {"x": "restored", "y": "fresh"}
+    assert repo.read("build/x.txt") == "x\n"
+
+
+def test_restore_keeps_exec_bits_and_links_like_a_clean_build(repo):
+    repo.pipefile("""
+        version: 1
+        steps:
+          tool:
+            command: printf '#!/bin/sh\\necho hi\\n' > ${{outputs.t}} && chmod +x ${{outputs.t}}
+            outputs: {t: {type: uri_file, path: bin/tool.sh}}
+          tree:
+            command: echo x > ${{outputs.d}}/f && ln -s missing ${{outputs.d}}/dangling
+            outputs: {d: out/}
+    """)
+    repo.outcomes()
+    shutil.rmtree(repo.root / "out")
+    os.remove(repo.root / "bin/tool.sh")
+    assert repo.outcomes() == {"tool": "restored", "tree": "restored"}
+    assert os.access(repo.root / "bin/tool.sh", os.X_OK)
+    assert os.readlink(repo.root / "out/dangling") == "missing"
+    assert set(repo.states().values()) == {"fresh"}
+    os.chmod(repo.root / "bin/tool.sh", 0o644)  # a mode change is a change
+    assert repo.states()["tool"] == "restore"
+
+
+def test_python_bytecode_in_a_code_folder_is_not_content(repo):
+    repo.write("src/util.py", "def f():\n    return 42\n")
+    repo.write("src/main.py", "import sys\nsys.path.insert(0, 'src')\nimport util\n"
+                              "open(sys.argv[1], 'w').write(str(util.f()))\n")
+    repo.pipefile("""
+        version: 1
+        steps:
+          a:
+            command: python src/main.py ${{outputs.o}}
+            code: [src]
+            outputs: {o: build/a.txt}
+    """)
+    env = {"PYTHONDONTWRITEBYTECODE": ""}
+    assert repo.outcomes(env=env) == {"a": "ran"}
+    assert (repo.root / "src/__pycache__").is_dir()
+    assert repo.outcomes(env=env) == {"a": "fresh"}
+    # Another size: Python itself would reuse its bytecode for a same-size edit in the same second.
+    repo.write("src/util.py", "def f():\n    return 4343\n")
+    assert repo.outcomes(env=env) == {"a": "ran"}
+    assert repo.read("build/a.txt") == "4343"
+
+
+def test_background_children_do_not_outlive_their_step(repo):
+    repo.pipefile("""
+        version: 1
+        steps:
+          a:
+            command: (sleep 1; echo late > late.txt) & echo early > ${{outputs.o}}
+            outputs: {o: build/a.txt}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 0, r
+    time.sleep(1.5)
+    assert not repo.exists("late.txt")
+
+
+def test_an_input_missing_inside_an_upstream_output_fails_only_that_step(repo):
+    repo.pipefile("""
+        version: 1
+        steps:
+          a: {command: "echo m > ${{outputs.d}}/model.bin", outputs: {d: build/model/}}
+          b:
+            command: cat build/model/other.bin > ${{outputs.o}}
+            inputs: {m: build/model/other.bin}
+            outputs: {o: build/b.txt}
+          slow: {command: "echo s > ${{outputs.o}}", outputs: {o: build/s.txt}}
+    """)
+    out = repo.run_json("-k", expect=1)
+    got = {s["name"]: s["outcome"] for s in out["steps"]}
+    assert got == {"a": "ran", "b": "failed", "slow": "ran"}
+    r = repo.pipe("status", "--json")
+    assert r.code == 0
+    b = [s for s in r.json["steps"] if s["name"] == "b"][0]
+    assert b["state"] == "run" and b["reasons"][0]["kind"] == "missing_input"
+
+
+def test_status_and_dry_run_create_no_state(repo):
+    repo.write("in.txt", "x")
+    repo.pipefile(SLOW.replace("sleep 30 && ", ""))
+    assert repo.pipe("status").code == 0
+    assert repo.pipe("run", "--dry-run").code == 0
+    assert not repo.exists(".pipe")
+
+
+def test_dot_keeps_unicode_readable(repo):
+    repo.write("données.txt", "x")
+    repo.pipefile("""
+        version: 1
+        steps:
+          etape: {command: "cat ${{inputs.i}} > ${{outputs.o}}", inputs: {i: données.txt}, outputs: {o: build/ö.txt}}
+    """)
+    dot = repo.pipe("dag", "--format", "dot").out
+    assert '"path:données.txt"' in dot and "\\u" not in dot

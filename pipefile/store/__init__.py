@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import time
 
 from .action_cache import ActionCache
 from .cas import ContentStore
@@ -101,6 +102,25 @@ class Workspace:
                     pass
         for r in runs:
             self.end_run(r)
+
+    # --- content saved before pipe replaced it --------------------------------------------
+    @property
+    def saved_log(self) -> str:
+        return os.path.join(self.dir, "saved.log")
+
+    def note_saved(self, rel: str, content) -> None:
+        """Append to saved.log: time, path, kind, digest (tab-separated, one line each)."""
+        with open(self.saved_log, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{rel}\t{content.kind}\t{content.digest}\n")
+
+    def saved(self) -> list:
+        """[(time, path, kind, digest)] of everything saved, oldest first."""
+        try:
+            with open(self.saved_log) as f:
+                rows = [line.rstrip("\n").split("\t") for line in f]
+        except FileNotFoundError:
+            return []
+        return [tuple(r) for r in rows if len(r) == 4]
 
     def clean_leftovers(self) -> None:
         """With the lock held: whatever a killed run left in stage/ and scratch/ is garbage."""
