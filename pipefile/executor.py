@@ -209,7 +209,10 @@ class LocalExecutor:
                     st_path = os.path.join(scratch, "stage", os.path.basename(ws_path))
                 if os.path.lexists(ws_path):
                     notes += self.preserve(out.path)
-                    aside = os.path.join(tempfile.mkdtemp(dir=scratch, prefix="prev-"), "x")
+                    aside_dir = tempfile.mkdtemp(dir=scratch, prefix="prev-")
+                    with open(os.path.join(aside_dir, "origin"), "w") as f:
+                        f.write(out.path)  # so that a run killed now can be rolled back later
+                    aside = os.path.join(aside_dir, "x")
                     os.replace(ws_path, aside)
                     backups[oname] = aside
                 cleared.add(oname)

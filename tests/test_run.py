@@ -402,6 +402,27 @@ def test_kill_9_of_pipe_leaves_a_workspace_the_next_run_fixes(repo):
     assert not _alive(step_pid)  # and its orphaned step was stopped
 
 
+def test_kill_9_mid_step_puts_the_previous_output_back(repo):
+    repo.write("in.txt", "1")
+    repo.pipefile(SLOW.replace("sleep 30 && ", ""))
+    assert repo.outcomes() == {"slow": "ran"}
+    (repo.root / "started").unlink()
+    repo.write("in.txt", "2")
+    repo.pipefile(SLOW.replace("echo partial > ${{outputs.o}}", "echo partial > build/out.txt"))
+    p = _start(repo, "run")
+    _wait_for(repo.root / "started")
+    os.kill(p.pid, signal.SIGKILL)
+    p.communicate()
+    assert repo.read("build/out.txt") == "partial\n"  # the killed step's unfinished output
+    assert repo.pipe("status").code == 0  # status changes nothing
+    repo.write("in.txt", "1")
+    repo.pipefile(SLOW.replace("sleep 30 && ", ""))
+    r = repo.pipe("run", "--json")
+    assert r.json["steps"][0]["outcome"] == "fresh", r  # the old output was put back first
+    assert repo.read("build/out.txt") == "done\n"
+    assert "saved the previous content" not in r.err
+
+
 def test_second_pipe_waits_for_the_lock(repo):
     repo.write("in.txt", "1")
     repo.pipefile(SLOW.replace("sleep 30", "sleep 1"))

@@ -22,7 +22,7 @@ import signal
 import time
 
 from .action_cache import ActionCache
-from .cas import ContentStore
+from .cas import ContentStore, remove_path
 from .lock import WorkspaceLock
 from .state import WorkspaceState
 
@@ -122,9 +122,33 @@ class Workspace:
             return []
         return [tuple(r) for r in rows if len(r) == 4]
 
+    def roll_back_killed_steps(self) -> None:
+        """Put back the outputs a killed run had moved aside for a step it never finished.
+
+        What such a step wrote is unfinished; the content moved aside is the last good one.
+        """
+        try:
+            entries = list(os.scandir(self.scratch))
+        except FileNotFoundError:
+            return
+        for e in entries:
+            if not e.name.startswith("prev-"):
+                continue
+            try:
+                with open(os.path.join(e.path, "origin")) as f:
+                    origin = os.path.join(self.root, f.read())
+                moved = os.path.join(e.path, "x")
+                if os.path.lexists(moved):
+                    remove_path(origin)
+                    os.makedirs(os.path.dirname(origin), exist_ok=True)
+                    os.replace(moved, origin)
+            except OSError:
+                pass  # the store holds the previous content; the next run restores it
+
     def clean_leftovers(self) -> None:
-        """With the lock held: whatever a killed run left in stage/ and scratch/ is garbage."""
+        """With the lock held: undo what a killed run left half done; the rest is garbage."""
         self.stop_orphans()
+        self.roll_back_killed_steps()
         for d in (self.stage_dir, self.scratch):
             shutil.rmtree(d, ignore_errors=True)
             os.makedirs(d, exist_ok=True)
