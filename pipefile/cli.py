@@ -11,7 +11,7 @@ import traceback
 
 import click
 
-from . import __version__, report
+from . import __version__, cli_jobs, report
 from .errors import INTERRUPTED, OK, STEP_FAILED, USAGE, PipefileError, PipefileErrors
 from .digest import PathDigest
 from .loader import find_pipefile
@@ -97,8 +97,9 @@ def main(directory, debug):
 @click.option("-k", "--keep-going", is_flag=True, help="After a failure, go on with steps that do not need it.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--explain", is_flag=True, help="Say why each step runs or is restored.")
+@click.option("-e", "--experiment", help="Record the job under this experiment (default: the Pipefile's name).")
 @_guard
-def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain):
+def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain, experiment):
     """Bring TARGETS (steps or output paths; default: all) up to date.
 
     Runs only the steps whose inputs, params, code or command changed since
@@ -115,14 +116,21 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
             pipe.lock(on_wait=lambda m: click.echo(m, err=True))
         plan = pipe.planner(forced).plan(targets)
         reporter = report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run)
-        summary = pipe.run(targets, forced, jobs or 0, keep_going, dry_run, reporter, plan=plan)
+        summary = pipe.run(targets, forced, jobs or 0, keep_going, dry_run, reporter, plan=plan,
+                           experiment=experiment, argv=sys.argv[1:])
     finally:
         if reporter:
             reporter.close()
         pipe.close()
     report.render_summary(summary, graph.pipefile.root)
+    job = getattr(pipe, "job", None)
+    if job is not None:
+        click.echo(f"job {job.id} ({job.uid}): `pipe jobs show {job.id}`", err=True)
     if as_json:
-        report.dump_json(report.run_json(summary))
+        out = report.run_json(summary)
+        if job is not None:
+            out["job"] = job.id
+        report.dump_json(out)
     if summary.interrupted:
         sys.exit(INTERRUPTED)
     sys.exit(STEP_FAILED if summary.failed else OK)
@@ -213,6 +221,9 @@ def recover(digest, pipefile, output):
         click.echo(f"wrote {kind} {d[:12]} to {dest}")
     finally:
         ws.close()
+
+
+cli_jobs.register(main, _guard, CONTEXT, file_option)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -101,12 +101,12 @@ def format_seconds(s: float) -> str:
 class LocalExecutor:
     """Runs steps as local processes in the workspace root."""
 
-    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str):
+    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str):
         self.ws = ws
         self.hasher = hasher
         self.root = ws.root
         self.run_id = run_id
-        self.log_dir = os.path.join(ws.logs_dir, run_id)
+        self.log_dir = log_dir
         os.makedirs(self.log_dir, exist_ok=True)
         self._procs: dict = {}
         self._procs_lock = threading.Lock()

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import sys
 import tempfile
-import time
 from typing import Iterable, Optional
 
 from . import __version__, loader
@@ -18,11 +16,12 @@ from . import graph as graph_mod
 from .digest import Hasher, StatCache, hash_bytes, hash_json
 from .errors import raise_all
 from .executor import DryRunExecutor, LocalExecutor
+from .jobs import Fanout, JobRecorder, begin_job, job_status
 from .planner import Plan, Planner
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
+from .store.jobs import INTERRUPTED
 
-KEEP_LOG_RUNS = 50
 
 
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:
@@ -121,32 +120,28 @@ class Pipeline:
         self.ws.clean_leftovers()
 
     def run(self, targets: Iterable[str] = (), forced=frozenset(), jobs: int = 0, keep_going: bool = False,
-            dry_run: bool = False, events=None, plan: Optional[Plan] = None) -> RunSummary:
+            dry_run: bool = False, events=None, plan: Optional[Plan] = None, experiment: Optional[str] = None,
+            argv: Iterable[str] = (), cloned_from: Optional[int] = None) -> RunSummary:
+        """Run the plan; unless a dry run, record it as a job (`self.job`)."""
         planner = self.planner(forced)
         plan = plan or planner.plan(targets)
         if dry_run:
-            executor = DryRunExecutor()
-            state = None
-        else:
-            run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-            executor = LocalExecutor(self.ws, self.hasher, run_id)
-            state = self.ws.state
-        sched = Scheduler(self.graph, planner, executor, state, jobs, keep_going, events, dry_run=dry_run)
+            sched = Scheduler(self.graph, planner, DryRunExecutor(), None, jobs, keep_going, events, dry_run=True)
+            return sched.execute(plan)
+        job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from)
+        log_dir = self.ws.job_dir(job.id)
+        os.makedirs(log_dir, exist_ok=True)
+        executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir)
+        listeners = Fanout(events, JobRecorder(self.ws, job, self.graph))
+        sched = Scheduler(self.graph, planner, executor, self.ws.state, jobs, keep_going, listeners)
+        status = INTERRUPTED
         try:
             summary = sched.execute(plan)
+            status = job_status(summary)
         finally:
             executor.close()
-        if not dry_run:
-            self._prune_logs()
+            self.ws.jobs.finish(job.id, status)
         return summary
-
-    def _prune_logs(self) -> None:
-        try:
-            runs = sorted(e.name for e in os.scandir(self.ws.logs_dir) if e.is_dir())
-        except OSError:
-            return
-        for old in runs[:-KEEP_LOG_RUNS]:
-            shutil.rmtree(os.path.join(self.ws.logs_dir, old), ignore_errors=True)
 
 
 def parse_force(values: Iterable[str]):

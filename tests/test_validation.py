@@ -1429,7 +1429,7 @@ def test_command_exits_non_zero(repo):
     assert "step 'a' exited with status 3" in r.err, str(r)
     assert "echo line-one; echo boom-on-stderr >&2; exit 3" in r.err, str(r)
     assert "line-one" in r.err and "boom-on-stderr" in r.err, str(r)
-    assert re.search(r"log: \.pipe/logs/\S+/a\.log", r.err), str(r)
+    assert re.search(r"log: \.pipe/jobs/\d+/a\.log", r.err), str(r)
     j = repo.run_json(expect=1)
     assert j["status"] == "failed"
     assert [s["outcome"] for s in j["steps"]] == ["failed"]

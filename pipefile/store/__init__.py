@@ -9,7 +9,8 @@ workspace state journal and the workspace lock, and where each one lives.
                         (PIPE_STORE_DIR moves it, e.g. to share it between clones)
       stage/<step>/     where a running step writes ${{outputs.X}}
       scratch/          temp space on the workspace's file system
-      logs/<run>/       one log file per step and run
+      jobs.db           JobStore: every run as a job, artifact versions, metrics
+      jobs/<id>/        the log of each step of job <id>
       running/<run>     one file per `pipe run` in progress (holding its pid), so that
                         a later run can stop the steps of a pipe that was killed
 """
@@ -23,6 +24,7 @@ import time
 
 from .action_cache import ActionCache
 from .cas import ContentStore, remove_path
+from .jobs import JobStore
 from .lock import WorkspaceLock
 from .state import WorkspaceState
 
@@ -53,10 +55,11 @@ class Workspace:
         self.lock = WorkspaceLock(os.path.join(self.dir, "lock"))
         self.stage_dir = os.path.join(self.dir, "stage")
         self.scratch = os.path.join(self.dir, "scratch")
-        self.logs_dir = os.path.join(self.dir, "logs")
+        self.jobs_dir = os.path.join(self.dir, "jobs")
         self.running_dir = os.path.join(self.dir, "running")
+        self.jobs = JobStore(os.path.join(self.dir, "jobs.db"), create)
         if create:
-            for d in (self.scratch, self.logs_dir, self.running_dir):
+            for d in (self.scratch, self.jobs_dir, self.running_dir):
                 os.makedirs(d, exist_ok=True)
 
     def note_run(self, run_id: str) -> str:
@@ -154,9 +157,13 @@ class Workspace:
             os.makedirs(d, exist_ok=True)
         self.store.sweep_tmp()
 
+    def job_dir(self, job_id: int) -> str:
+        return os.path.join(self.jobs_dir, str(job_id))
+
     def close(self) -> None:
         self.state.close()
+        self.jobs.close()
         self.lock.release()
 
 
-__all__ = ["ActionCache", "ContentStore", "WorkspaceLock", "WorkspaceState", "Workspace", "STATE_DIR"]
+__all__ = ["ActionCache", "ContentStore", "JobStore", "WorkspaceLock", "WorkspaceState", "Workspace", "STATE_DIR"]

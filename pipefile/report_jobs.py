@@ -1,0 +1,79 @@
+"""Renders job history: the jobs table, one job's steps, logs. Rich tables on a
+terminal, aligned plain text otherwise; JSON is built by the callers from to_json()."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Optional
+
+from .executor import format_seconds
+from .report import is_terminal
+
+_STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "interrupted": "yellow", "running": "cyan"}
+_OUTCOME_STYLE = {"ran": "yellow", "restored": "cyan", "fresh": "green", "failed": "bold red", "skipped": "dim"}
+
+
+def when(ts: Optional[float]) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def duration(job) -> str:
+    end = job.ended or (time.time() if job.status == "running" else None)
+    return format_seconds(end - job.started) if end else "-"
+
+
+def _table(headers: list, rows: list, styles: Optional[list] = None, stream=None) -> None:
+    """A table: rich on a terminal; plain columns otherwise."""
+    stream = stream or sys.stdout
+    if is_terminal(stream):
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(*headers, box=None, header_style="bold", pad_edge=False)
+        for i, row in enumerate(rows):
+            t.add_row(*[str(c) for c in row], style=styles[i] if styles else None)
+        Console(file=stream, highlight=False).print(t)
+        return
+    widths = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
+    for row in [headers] + rows:
+        stream.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+
+
+def git_text(job) -> str:
+    if not job.git_commit:
+        return "-"
+    return job.git_commit[:10] + ("*" if job.git_dirty else "")
+
+
+def render_jobs(jobs: list, counts: dict, stream=None) -> None:
+    if not jobs:
+        (stream or sys.stdout).write("no jobs yet: `pipe run` records one per run\n")
+        return
+    rows, styles = [], []
+    for j in jobs:
+        c = counts.get(j.id, {})
+        steps = ", ".join(f"{n} {o}" for o, n in sorted(c.items())) or "-"
+        rows.append([j.id, j.uid, j.experiment, j.status, when(j.started), duration(j), steps, git_text(j), j.user])
+        styles.append(_STATUS_STYLE.get(j.status))
+    _table(["id", "uid", "experiment", "status", "started", "took", "steps", "git", "user"], rows, styles, stream)
+
+
+def render_job(job, steps: list, stream=None) -> None:
+    stream = stream or sys.stdout
+    stream.write(f"job {job.id} ({job.uid})  experiment {job.experiment}  {job.status}\n")
+    stream.write(f"  started {when(job.started)}, took {duration(job)}, by {job.user}\n")
+    stream.write(f"  pipefile {job.pipefile} ({job.pipefile_digest[:12]})  git {git_text(job)}\n")
+    if job.cloned_from:
+        stream.write(f"  cloned from job {job.cloned_from}\n")
+    if job.params:
+        stream.write("  params: " + ", ".join(f"{k}={v!r}" for k, v in sorted(job.params.items())) + "\n")
+    rows, styles = [], []
+    for s in steps:
+        rows.append([s.step, s.outcome, format_seconds(s.seconds), "-" if s.exit_code is None else s.exit_code,
+                     (s.key or "-")[:12], s.log or "-"])
+        styles.append(_OUTCOME_STYLE.get(s.outcome))
+    _table(["step", "outcome", "took", "exit", "key", "log"], rows, styles, stream)
+    for s in steps:
+        if s.error:
+            stream.write(f"{s.step}: {s.error}\n")

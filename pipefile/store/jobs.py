@@ -1,0 +1,309 @@
+"""JobStore: every `pipe run` as a pipeline job, its steps, artifact versions and metrics.
+
+One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 1), in WAL mode:
+
+    meta(k, v)                 holds jobs_version
+    jobs(id, uid, experiment, status, started, ended, user, pid, git_commit, git_dirty,
+         pipefile, pipefile_digest, code, params, targets, argv, cloned_from)
+                               one row per run; status running -> succeeded | failed |
+                               interrupted; code = {path: {kind, digest}} (objects in the
+                               content store), params = the resolved params
+    job_steps(job_id, step, outcome, key, env, command, inputs, outputs, seconds,
+              exit_code, log, error, finished)
+                               one row per step, written as soon as the step ends, so a
+                               killed run keeps every step that finished
+    artifacts(name, version, kind, digest, size, job_id, step, output, path, created)
+                               versioned named outputs and assets: a new version only for
+                               new content
+    metrics(job_id, step, name, value)
+
+A job left `running` by a process that no longer exists reads as `interrupted`.
+A database written by a newer pipe is refused, never modified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..errors import PipefileError, did_you_mean
+
+JOBS_VERSION = 1
+
+RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE IF NOT EXISTS jobs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, uid TEXT UNIQUE, experiment TEXT, status TEXT,
+  started REAL, ended REAL, user TEXT, pid INTEGER, git_commit TEXT, git_dirty INTEGER,
+  pipefile TEXT, pipefile_digest TEXT, code TEXT, params TEXT, targets TEXT, argv TEXT,
+  cloned_from INTEGER);
+CREATE TABLE IF NOT EXISTS job_steps(
+  job_id INTEGER, step TEXT, outcome TEXT, key TEXT, env TEXT, command TEXT, inputs TEXT,
+  outputs TEXT, seconds REAL, exit_code INTEGER, log TEXT, error TEXT, finished REAL,
+  PRIMARY KEY(job_id, step));
+CREATE TABLE IF NOT EXISTS artifacts(
+  name TEXT, version INTEGER, kind TEXT, digest TEXT, size INTEGER, job_id INTEGER, step TEXT,
+  output TEXT, path TEXT, created REAL, PRIMARY KEY(name, version));
+CREATE INDEX IF NOT EXISTS artifacts_by_digest ON artifacts(name, digest);
+CREATE TABLE IF NOT EXISTS metrics(
+  job_id INTEGER, step TEXT, name TEXT, value REAL, PRIMARY KEY(job_id, step, name));
+"""
+
+
+@dataclass
+class Job:
+    id: int
+    uid: str
+    experiment: str
+    status: str
+    started: float
+    ended: Optional[float]
+    user: str
+    pid: int
+    git_commit: Optional[str]
+    git_dirty: Optional[bool]
+    pipefile: str
+    pipefile_digest: str
+    code: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    targets: list = field(default_factory=list)
+    argv: list = field(default_factory=list)
+    cloned_from: Optional[int] = None
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id, "uid": self.uid, "experiment": self.experiment, "status": self.status,
+            "started": self.started, "ended": self.ended, "user": self.user,
+            "git": {"commit": self.git_commit, "dirty": self.git_dirty} if self.git_commit else None,
+            "pipefile": self.pipefile, "pipefile_digest": self.pipefile_digest, "code": self.code,
+            "params": self.params, "targets": self.targets, "argv": self.argv, "cloned_from": self.cloned_from,
+        }
+
+
+@dataclass
+class JobStep:
+    job_id: int
+    step: str
+    outcome: str
+    key: Optional[str]
+    env: Optional[str]
+    command: Optional[str]
+    inputs: dict
+    outputs: dict
+    seconds: float
+    exit_code: Optional[int]
+    log: Optional[str]
+    error: Optional[str]
+    finished: float
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in ("step", "outcome", "key", "env", "command", "inputs", "outputs",
+                                              "seconds", "exit_code", "log", "error", "finished")}
+
+
+@dataclass
+class ArtifactVersion:
+    name: str
+    version: int
+    kind: str
+    digest: str
+    size: int
+    job_id: Optional[int]
+    step: Optional[str]
+    output: Optional[str]
+    path: str
+    created: float
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "version": self.version, "kind": self.kind, "digest": self.digest,
+                "size": self.size, "job": self.job_id, "step": self.step, "output": self.output,
+                "path": self.path, "created": self.created}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except OSError:
+        return True
+
+
+class JobStore:
+    def __init__(self, path: str, create: bool = True):
+        self.path = path
+        if not create and not os.path.exists(path):
+            self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        else:
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._check_version()
+
+    def _check_version(self) -> None:
+        try:
+            row = self.db.execute("SELECT v FROM meta WHERE k='jobs_version'").fetchone()
+        except sqlite3.OperationalError:
+            row = None  # a new database
+        except sqlite3.DatabaseError as e:
+            raise PipefileError(f"{self.path} is not a readable job database ({e})",
+                                hint="move it aside; pipe starts a new history") from None
+        if row is not None and int(row[0]) > JOBS_VERSION:
+            raise PipefileError(f"{self.path} was written by a newer pipe (job format {row[0]}, this pipe "
+                                f"reads {JOBS_VERSION}); nothing was changed", hint="upgrade pipe")
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+        if row is None:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES('jobs_version', ?)", (str(JOBS_VERSION),))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- writing ------------------------------------------------------------------------
+    def begin(self, experiment: str, pipefile: str, pipefile_digest: str, code: dict, params: dict,
+              targets: list, argv: list, git_commit: Optional[str], git_dirty: Optional[bool], user: str,
+              cloned_from: Optional[int] = None) -> Job:
+        uid = secrets.token_hex(4)
+        now = time.time()
+        cur = self.db.execute(
+            "INSERT INTO jobs(uid, experiment, status, started, user, pid, git_commit, git_dirty, pipefile, "
+            "pipefile_digest, code, params, targets, argv, cloned_from) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (uid, experiment, RUNNING, now, user, os.getpid(), git_commit,
+             None if git_dirty is None else int(git_dirty), pipefile, pipefile_digest,
+             json.dumps(code, sort_keys=True), json.dumps(params, sort_keys=True), json.dumps(list(targets)),
+             json.dumps(list(argv)), cloned_from))
+        return self.get(cur.lastrowid)
+
+    def record_step(self, s: JobStep) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO job_steps VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (s.job_id, s.step, s.outcome, s.key, s.env, s.command, json.dumps(s.inputs, sort_keys=True),
+             json.dumps(s.outputs, sort_keys=True), s.seconds, s.exit_code, s.log, s.error, s.finished))
+
+    def finish(self, job_id: int, status: str) -> None:
+        self.db.execute("UPDATE jobs SET status=?, ended=? WHERE id=?", (status, time.time(), job_id))
+
+    def record_metrics(self, job_id: int, step: str, values: dict) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
+                            [(job_id, step, k, float(v)) for k, v in values.items()])
+
+    def add_version(self, name: str, kind: str, digest: str, size: int, path: str, job_id: Optional[int],
+                    step: Optional[str], output: Optional[str]) -> ArtifactVersion:
+        """The version of `name` with this content: the existing one, or a new one."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.db.execute("SELECT version FROM artifacts WHERE name=? AND digest=? AND kind=? "
+                                  "ORDER BY version LIMIT 1", (name, digest, kind)).fetchone()
+            if row is None:
+                top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
+                version = (top or 0) + 1
+                self.db.execute("INSERT INTO artifacts VALUES(?,?,?,?,?,?,?,?,?,?)",
+                                (name, version, kind, digest, size, job_id, step, output, path, time.time()))
+            else:
+                version = row[0]
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return self.artifact(name, version)
+
+    # --- reading ------------------------------------------------------------------------
+    def _job(self, row) -> Job:
+        (id_, uid, experiment, status, started, ended, user, pid, git_commit, git_dirty, pipefile,
+         pipefile_digest, code, params, targets, argv, cloned_from) = row
+        if status == RUNNING and not _alive(pid):
+            status = INTERRUPTED
+        return Job(id_, uid, experiment or "", status, started, ended, user or "", pid, git_commit,
+                   None if git_dirty is None else bool(git_dirty), pipefile or "", pipefile_digest or "",
+                   json.loads(code or "{}"), json.loads(params or "{}"), json.loads(targets or "[]"),
+                   json.loads(argv or "[]"), cloned_from)
+
+    def get(self, job_id: int) -> Job:
+        row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise PipefileError(f"no job {job_id}", hint="`pipe jobs` lists the jobs")
+        return self._job(row)
+
+    def jobs(self, experiment: Optional[str] = None, status: Optional[str] = None, limit: int = 0) -> list:
+        """Newest first."""
+        rows = [self._job(r) for r in self.db.execute("SELECT * FROM jobs ORDER BY id DESC")]
+        out = [j for j in rows if (experiment is None or j.experiment == experiment)
+               and (status is None or j.status == status)]
+        return out[:limit] if limit else out
+
+    def resolve(self, ref: str) -> Job:
+        """A job from an id, a unique prefix of its uid, `last` or `last~N`."""
+        ref = ref.strip()
+        if ref == "last" or ref.startswith("last~"):
+            back = int(ref[5:] or 0) if ref[5:].isdigit() or not ref[5:] else None
+            if back is None:
+                raise PipefileError(f"'{ref}' is not a job", hint="write last, or last~N for the N-th before it")
+            row = self.db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT 1 OFFSET ?", (back,)).fetchone()
+            if row is None:
+                raise PipefileError("there is no such job yet" if back else "no job has run in this workspace yet",
+                                    hint="run `pipe run` first" if not back else "`pipe jobs` lists the jobs")
+            return self._job(row)
+        if ref.isdigit():
+            row = self.db.execute("SELECT * FROM jobs WHERE id=?", (int(ref),)).fetchone()
+            if row is not None:
+                return self._job(row)
+        rows = self.db.execute("SELECT * FROM jobs WHERE uid LIKE ?", (ref.lower() + "%",)).fetchall()
+        if len(rows) == 1:
+            return self._job(rows[0])
+        if len(rows) > 1:
+            ids = ", ".join(str(r[0]) for r in rows[:8])
+            raise PipefileError(f"'{ref}' matches several jobs ({ids})", hint="give more characters, or the id")
+        known = [str(r[0]) for r in self.db.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 50")]
+        known += [r[0] for r in self.db.execute("SELECT uid FROM jobs ORDER BY id DESC LIMIT 50")]
+        raise PipefileError(f"no job '{ref}'", hint=did_you_mean(ref, known, "job") or "`pipe jobs` lists the jobs")
+
+    def steps(self, job_id: int) -> list:
+        rows = self.db.execute("SELECT * FROM job_steps WHERE job_id=? ORDER BY finished, step", (job_id,))
+        return [JobStep(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "{}"), json.loads(r[7] or "{}"),
+                        r[8] or 0.0, r[9], r[10], r[11], r[12]) for r in rows]
+
+    def outcome_counts(self, job_id: int) -> dict:
+        return dict(self.db.execute("SELECT outcome, COUNT(*) FROM job_steps WHERE job_id=? GROUP BY outcome",
+                                    (job_id,)).fetchall())
+
+    def metrics(self, job_id: int) -> dict:
+        return {f"{step}.{name}" if step else name: value for step, name, value in
+                self.db.execute("SELECT step, name, value FROM metrics WHERE job_id=? ORDER BY step, name",
+                                (job_id,))}
+
+    def artifact(self, name: str, version: Optional[int] = None) -> ArtifactVersion:
+        if version is None:
+            row = self.db.execute("SELECT * FROM artifacts WHERE name=? ORDER BY version DESC LIMIT 1",
+                                  (name,)).fetchone()
+        else:
+            row = self.db.execute("SELECT * FROM artifacts WHERE name=? AND version=?", (name, version)).fetchone()
+        if row is None:
+            names = [r[0] for r in self.db.execute("SELECT DISTINCT name FROM artifacts")]
+            if name not in names:
+                raise PipefileError(f"no artifact '{name}'", hint=did_you_mean(name, names, "artifact")
+                                    or "name an output with name: to version it")
+            top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
+            raise PipefileError(f"artifact '{name}' has no version {version}", hint=f"versions are 1 to {top}")
+        return ArtifactVersion(*row)
+
+    def artifacts(self, name: Optional[str] = None) -> list:
+        q = "SELECT * FROM artifacts" + (" WHERE name=?" if name else "") + " ORDER BY name, version"
+        return [ArtifactVersion(*r) for r in self.db.execute(q, (name,) if name else ())]
+
+    def versions_of(self, digest: str) -> list:
+        return [ArtifactVersion(*r) for r in self.db.execute("SELECT * FROM artifacts WHERE digest=?", (digest,))]
