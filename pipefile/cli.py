@@ -11,7 +11,7 @@ import traceback
 
 import click
 
-from . import __version__, cli_jobs, report
+from . import __version__, cli_artifacts, cli_jobs, cli_metrics, cli_store, report
 from .errors import INTERRUPTED, OK, STEP_FAILED, USAGE, PipefileError, PipefileErrors
 from .digest import PathDigest
 from .loader import find_pipefile
@@ -123,6 +123,8 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
             reporter.close()
         pipe.close()
     report.render_summary(summary, graph.pipefile.root)
+    for warning in getattr(getattr(pipe, "recorder", None), "warnings", []):
+        click.echo(f"warning: {warning}", err=True)
     job = getattr(pipe, "job", None)
     if job is not None:
         click.echo(f"job {job.id} ({job.uid}): `pipe jobs show {job.id}`", err=True)
@@ -223,7 +225,8 @@ def recover(digest, pipefile, output):
         ws.close()
 
 
-cli_jobs.register(main, _guard, CONTEXT, file_option)
+for commands in (cli_jobs, cli_artifacts, cli_metrics, cli_store):
+    commands.register(main, _guard, CONTEXT, file_option)
 
 
 if __name__ == "__main__":  # pragma: no cover

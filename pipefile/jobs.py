@@ -60,19 +60,23 @@ def snapshot(ws: Workspace, hasher: Hasher, graph: Graph) -> tuple:
     code = {}
     for node in graph.nodes.values():
         for c in node.step.code:
-            if c.path in code:
-                continue
-            d = hasher.digest(c.path)
-            if d is None:
-                continue
-            if not ws.store.complete(d):
-                ap = os.path.join(pf.root, c.path)
-                if d.kind == FILE:
-                    ws.store.put_file(ap, d.digest)
-                else:
-                    ws.store.put_tree(hasher.tree(c.path), ap)
-            code[c.path] = d.to_json()
-    return f"{rel}", pf_digest, code
+            if c.path not in code:
+                d = store_path(ws, hasher, c.path)
+                if d is not None:
+                    code[c.path] = d.to_json()
+    return rel, pf_digest, code
+
+
+def store_path(ws: Workspace, hasher: Hasher, rel: str):
+    """The content at a workspace path, made sure to be in the store; None if nothing is there."""
+    d = hasher.digest(rel)
+    if d is not None and not ws.store.complete(d):
+        ap = os.path.join(ws.root, rel)
+        if d.kind == FILE:
+            ws.store.put_file(ap, d.digest)
+        else:
+            ws.store.put_tree(hasher.tree(rel), ap)
+    return d
 
 
 def begin_job(ws: Workspace, hasher: Hasher, graph: Graph, experiment: Optional[str], targets, argv,
@@ -80,8 +84,15 @@ def begin_job(ws: Workspace, hasher: Hasher, graph: Graph, experiment: Optional[
     rel, pf_digest, code = snapshot(ws, hasher, graph)
     commit, dirty = git_state(graph.pipefile.root)
     name = experiment or graph.pipefile.name or os.path.basename(graph.pipefile.root)
-    return ws.jobs.begin(name, rel, pf_digest, code, dict(graph.params), list(targets), list(argv),
-                         commit, dirty, _user(), cloned_from)
+    job = ws.jobs.begin(name, rel, pf_digest, code, dict(graph.params), list(targets), list(argv),
+                        commit, dirty, _user(), cloned_from)
+    # Named assets: each new content is a new version, made by no step.
+    for asset in graph.pipefile.assets.values():
+        if asset.artifact:
+            d = store_path(ws, hasher, asset.path)
+            if d is not None:
+                ws.jobs.add_version(asset.artifact, d.kind, d.digest, d.size, asset.path, job.id, None, None)
+    return job
 
 
 def job_status(summary) -> str:
@@ -97,6 +108,7 @@ class JobRecorder:
         self.ws = ws
         self.job = job
         self.graph = graph
+        self.warnings: list = []  # problems that do not fail a step (a metrics file that does not parse)
 
     def started(self, name: str, decision: Decision) -> None:
         pass
@@ -119,6 +131,61 @@ class JobRecorder:
             self.job.id, result.name, result.outcome, decision.key.digest if decision and decision.key else None,
             manifest.get("env"), command, inputs, outputs, round(result.seconds, 3), result.exit_code,
             result.log, result.error, time.time()))
+        if not result.ok or result.outputs is None:
+            return
+        for oname, out in node.outputs.items():
+            content = result.outputs.get(oname)
+            if out.artifact and content is not None:
+                self.ws.jobs.add_version(out.artifact, content.kind, content.digest, content.size, out.path,
+                                         self.job.id, result.name, oname)
+        for path in node.step.metrics:
+            try:
+                values = read_metrics(os.path.join(self.ws.root, path))
+            except MetricsError as e:
+                self.warnings.append(f"step '{result.name}': metrics file '{path}' {e}")
+                continue
+            self.ws.jobs.record_metrics(self.job.id, result.name, values)
+
+
+class MetricsError(ValueError):
+    pass
+
+
+def flatten(obj, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}; numbers and booleans kept, anything else dropped."""
+    out: dict = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i)))
+    elif isinstance(obj, bool):
+        out[prefix] = float(obj)
+    elif isinstance(obj, (int, float)):
+        out[prefix] = float(obj)
+    return out
+
+
+def read_metrics(path: str) -> dict:
+    """Flattened numeric values of a JSON or YAML metrics file."""
+    import json
+
+    import yaml
+
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise MetricsError(f"cannot be read: {e}") from None
+    try:
+        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        kind = "JSON" if path.endswith(".json") else "YAML"
+        raise MetricsError(f"is not valid {kind}: {str(e).splitlines()[0]}") from None
+    if not isinstance(data, (dict, list)):
+        raise MetricsError("holds no mapping of metric names to numbers")
+    return flatten(data)
 
 
 class Fanout:

@@ -50,13 +50,14 @@ _SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, 
 
 TOP_KEYS = ("version", "name", "description", "params", "assets", "components", "steps")
 PARAM_KEYS = ("type", "default", "description")
-ASSET_KEYS = ("type", "path", "description")
+ASSET_KEYS = ("type", "path", "description", "name")
 COMPONENT_KEYS = ("description", "inputs", "outputs", "code", "command", "resources")
 INPUT_DECL_KEYS = ("type", "default", "optional", "description")
 OUTPUT_DECL_KEYS = ("type", "description")
-STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources")
+STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources", "metrics")
 BINDING_KEYS = ("type", "path", "value")
-STEP_OUTPUT_KEYS = ("type", "path", "description")
+STEP_OUTPUT_KEYS = ("type", "path", "description", "name")
+_ARTIFACT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 RESOURCE_KEYS = ("cpus", "memory")  # gpus: comes with GPU scheduling (issue 4)
 
 try:  # libyaml keeps node positions too, and is several times faster
@@ -365,8 +366,9 @@ class _Loader:
                 continue
             p = self.path_value(fields["path"], f"path of asset '{key}'")
             desc = self.value(fields["description"]) if "description" in fields else ""
+            artifact = self.artifact_name(fields["name"], f"asset '{key}'") if "name" in fields else ""
             if p:
-                out[key] = spec.Asset(key, p, typ, str(desc or ""), self.loc(knode))
+                out[key] = spec.Asset(key, p, typ, str(desc or ""), self.loc(knode), artifact or "")
         return out
 
     # --- components ---------------------------------------------------------------------
@@ -642,6 +644,7 @@ class _Loader:
         if "resources" in fields:
             resources = self.load_resources(fields["resources"][1], what)
         desc = self.value(fields["description"][1]) if "description" in fields else (comp.description if comp else "")
+        metrics = self.load_metrics(fields["metrics"][1], what, outputs) if "metrics" in fields else ()
         return Step(
             name=name,
             command=command,
@@ -654,13 +657,41 @@ class _Loader:
             description=str(desc or ""),
             loc=self.loc(knode),
             command_loc=command_loc,
+            metrics=metrics,
         )
+
+    def artifact_name(self, node, what) -> Optional[str]:
+        n = self.string(node, f"the artifact name of {what}")
+        if n is not None and not _ARTIFACT_NAME_RE.fullmatch(n):
+            self.error(node, f"'{n}' is not a valid artifact name for {what}",
+                       "use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_'")
+            return None
+        return n
+
+    def load_metrics(self, node, what, outputs) -> tuple:
+        """Metrics files: each one of the step's outputs or a file inside one."""
+        nodes = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        out = []
+        for n in nodes:
+            p = self.path_value(n, f"metrics of {what}")
+            if not p:
+                continue
+            if not any(p == o.path or p.startswith(o.path + "/") for o in outputs.values()):
+                self.error(n, f"metrics file '{p}' of {what} is not one of its outputs",
+                           "list it under outputs too (metrics are files the step writes), or write it inside "
+                           "an output folder")
+                continue
+            out.append(p)
+        return tuple(out)
 
     def load_step_output(self, name, knode, vnode, what, decl_type) -> Optional[StepOutput]:
         typ = decl_type
         pnode = vnode
+        artifact = ""
         if isinstance(vnode, yaml.MappingNode):
             f = {k: vn for k, _, vn in self.mapping(vnode, f"output '{name}' of {what}", STEP_OUTPUT_KEYS)}
+            if "name" in f:
+                artifact = self.artifact_name(f["name"], f"output '{name}' of {what}") or ""
             if "type" in f:
                 t = self.type_name(f["type"], spec.OUTPUT_TYPES, f"output '{name}' of {what}")
                 if t and decl_type and t != decl_type:
@@ -684,7 +715,7 @@ class _Loader:
                            "drop the '/' or declare the output a uri_folder")
                 return None
             typ = spec.URI_FOLDER
-        return StepOutput(name, p, typ, self.loc(pnode))
+        return StepOutput(name, p, typ, self.loc(pnode), artifact)
 
     def load_binding(self, iname, node, what, decl: Optional[InputDecl]) -> Optional[Binding]:
         loc = self.loc(node)

@@ -132,7 +132,8 @@ class Pipeline:
         log_dir = self.ws.job_dir(job.id)
         os.makedirs(log_dir, exist_ok=True)
         executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir)
-        listeners = Fanout(events, JobRecorder(self.ws, job, self.graph))
+        self.recorder = JobRecorder(self.ws, job, self.graph)
+        listeners = Fanout(events, self.recorder)
         sched = Scheduler(self.graph, planner, executor, self.ws.state, jobs, keep_going, listeners)
         status = INTERRUPTED
         try:

@@ -113,6 +113,7 @@ class Asset:
     type: Optional[str] = None  # uri_file, uri_folder, or None: whatever is on disk
     description: str = ""
     loc: SourceLoc = SourceLoc("")
+    artifact: str = ""  # `name:`: each new content becomes a new version of this artifact
 
 
 @dataclass(frozen=True)
@@ -196,6 +197,7 @@ class StepOutput:
     path: str  # workspace-relative, normalised
     type: Optional[str]  # uri_file, uri_folder, or None: whatever the step writes
     loc: SourceLoc
+    artifact: str = ""  # `name:`: each new content becomes a new version of this artifact
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,7 @@ class Step:
     description: str = ""
     loc: SourceLoc = SourceLoc("")
     command_loc: SourceLoc = SourceLoc("")
+    metrics: tuple = ()  # workspace paths of JSON/YAML metrics files among its outputs
 
 
 @dataclass(frozen=True)
