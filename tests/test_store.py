@@ -4,11 +4,12 @@ import os
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from pipefile.digest import FILE, Hasher, PathDigest
-from pipefile.errors import WorkspaceBusy
+from pipefile.errors import PipefileError, WorkspaceBusy
 from pipefile.store import ActionCache, ContentStore, WorkspaceLock, WorkspaceState
 from pipefile.store.cas import ContentChanged, CorruptObject
 
@@ -71,14 +72,25 @@ def test_action_cache_round_trip_and_garbage_is_a_miss(tmp_path):
     assert ac.get("k" * 32) is None
 
 
-def test_state_of_another_version_is_moved_aside(tmp_path):
+def test_state_of_an_older_version_is_moved_aside(tmp_path):
     path = str(tmp_path / "state.db")
     st = WorkspaceState(path)
-    st.db.execute("UPDATE meta SET v='999' WHERE k='state_version'")
+    st.db.execute("UPDATE meta SET v='0' WHERE k='state_version'")
     st.close()
     st = WorkspaceState(path)
     assert st.steps() == {}
     assert any(n.startswith("state.db.old-") for n in os.listdir(tmp_path))
+
+
+def test_state_of_a_newer_version_is_refused_and_left_alone(tmp_path):
+    path = str(tmp_path / "state.db")
+    st = WorkspaceState(path)
+    st.db.execute("UPDATE meta SET v='999' WHERE k='state_version'")
+    st.close()
+    before = Path(path).read_bytes()
+    with pytest.raises(PipefileError, match="newer pipe"):
+        WorkspaceState(path)
+    assert Path(path).read_bytes() == before
 
 
 def test_lock_is_exclusive_and_released_when_its_holder_dies(tmp_path):

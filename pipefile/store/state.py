@@ -13,7 +13,8 @@ One SQLite database, `.pipe/state.db` (STATE_VERSION 1), in WAL mode:
 A step's row is written last, after its outputs are in the store and in place
 in the workspace. Losing a row (or the whole file) is harmless: the step is
 then checked against the action cache and restored or confirmed, never trusted
-blindly. A database of another version is moved aside and started afresh.
+blindly. A database of an older version is moved aside and started afresh; one
+written by a newer pipe is refused and left alone.
 """
 
 from __future__ import annotations
@@ -98,7 +99,12 @@ class WorkspaceState:
             db.execute("INSERT OR REPLACE INTO meta VALUES('state_version', ?)", (str(STATE_VERSION),))
         elif row[0] != str(STATE_VERSION):
             db.close()
-            self._move_aside()
+            if row[0].isdigit() and int(row[0]) > STATE_VERSION:
+                from ..errors import PipefileError
+
+                raise PipefileError(f"{self.path} was written by a newer pipe (state format {row[0]}, this pipe "
+                                    f"reads {STATE_VERSION}); nothing was changed", hint="upgrade pipe")
+            self._move_aside()  # an older format: only a cache, rebuilt from the store
             return self._open()
         return db
 

@@ -1,0 +1,150 @@
+"""Every run is a job: recorded as it goes, listed, shown, its logs read back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from conftest import PIPE, Repo
+
+PIPEFILE = """
+version: 1
+name: demo
+params:
+  n: 1
+steps:
+  first:
+    command: echo first ${{params.n}} && echo ${{params.n}} > ${{outputs.o}}
+    outputs: {o: build/first.txt}
+    code: [tool.sh]
+  second:
+    command: sh tool.sh ${{inputs.i}} ${{outputs.o}}
+    inputs: {i: "${{steps.first.outputs.o}}"}
+    outputs: {o: build/second.txt}
+    code: [tool.sh]
+"""
+
+
+@pytest.fixture
+def demo(repo: Repo) -> Repo:
+    repo.write("tool.sh", "echo second-log; cat \"$1\" > \"$2\"\n")
+    repo.pipefile(PIPEFILE)
+    return repo
+
+
+def test_each_run_is_a_job_with_params_snapshot_and_steps(demo):
+    out = demo.run_json()
+    assert out["job"] == 1
+    demo.run_json("-p", "n=2", "--experiment", "tuning")
+    r = demo.pipe("jobs", "--json")
+    jobs = r.json["jobs"]
+    assert [j["id"] for j in jobs] == [2, 1]
+    assert jobs[0]["experiment"] == "tuning" and jobs[1]["experiment"] == "demo"
+    assert jobs[0]["params"] == {"n": 2} and jobs[0]["status"] == "succeeded"
+    assert jobs[1]["steps"] == {"ran": 2}
+    assert "tool.sh" in jobs[0]["code"]
+    show = demo.pipe("jobs", "show", "1", "--json").json
+    steps = {s["step"]: s for s in show["steps"]}
+    assert steps["first"]["outcome"] == "ran" and steps["first"]["exit_code"] == 0
+    assert steps["second"]["inputs"]["i"]["path"] == "build/first.txt"
+    assert steps["second"]["outputs"]["o"]["digest"]
+    assert steps["first"]["key"] and steps["first"]["env"] == "local"
+    assert demo.pipe("jobs", "-e", "tuning", "--json").json["jobs"][0]["id"] == 2
+    assert demo.pipe("jobs", "-s", "failed", "--json").json["jobs"] == []
+
+
+def test_job_refs_id_uid_prefix_last_and_helpful_errors(demo):
+    demo.run_json()
+    demo.run_json()
+    uid = demo.pipe("jobs", "--json").json["jobs"][0]["uid"]
+    assert demo.pipe("jobs", "show", uid[:5], "--json").json["id"] == 2
+    assert demo.pipe("jobs", "show", "last", "--json").json["id"] == 2
+    assert demo.pipe("jobs", "show", "last~1", "--json").json["id"] == 1
+    r = demo.pipe("jobs", "show", "999999999")  # longer than a uid: no prefix can match
+    assert r.code == 2 and "no job '999999999'" in r.err and "hint:" in r.err
+
+
+def test_plain_and_json_logs(demo):
+    demo.run_json()
+    assert "second-log" in demo.pipe("logs", "last", "second").out
+    both = demo.pipe("logs", "last").out
+    assert "==> first <==" in both and "first 1" in both and "second-log" in both
+    assert demo.pipe("logs", "last", "--json").json["second"] == "second-log\n"
+    r = demo.pipe("logs", "last", "secnd")
+    assert r.code == 2 and "did you mean 'second'" in r.err
+
+
+def test_a_killed_run_is_interrupted_and_keeps_finished_steps(demo):
+    demo.write("tool.sh", "touch started; sleep 30; cat \"$1\" > \"$2\"\n")
+    env = dict(os.environ, PIPE_PLAIN="1")
+    p = subprocess.Popen(PIPE + ["run"], cwd=demo.root, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 20
+    while not (demo.root / "started").exists():
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    show = demo.pipe("jobs", "show", "last", "--json").json
+    assert show["status"] == "interrupted"
+    assert [(s["step"], s["outcome"]) for s in show["steps"]] == [("first", "ran")]
+
+
+def test_follow_prints_a_running_jobs_log_until_it_ends(demo):
+    demo.write("tool.sh", "echo one; sleep 1; echo two; cat \"$1\" > \"$2\"\n")
+    env = dict(os.environ, PIPE_PLAIN="1")
+    p = subprocess.Popen(PIPE + ["run"], cwd=demo.root, env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while not (demo.root / ".pipe/jobs/1/second.log").exists():
+        assert time.time() < deadline
+        time.sleep(0.05)
+    r = demo.pipe("logs", "1", "second", "--follow")
+    p.wait()
+    assert r.code == 0 and r.out == "one\ntwo\n"
+
+
+def test_a_failed_run_is_a_failed_job(demo):
+    demo.write("tool.sh", "exit 4\n")
+    demo.run_json(expect=1)
+    show = demo.pipe("jobs", "show", "last", "--json").json
+    assert show["status"] == "failed"
+    second = [s for s in show["steps"] if s["step"] == "second"][0]
+    assert second["outcome"] == "failed" and second["exit_code"] == 4
+
+
+def test_dry_runs_record_no_job(demo):
+    demo.pipe("run", "--dry-run")
+    assert demo.pipe("jobs", "--json").json["jobs"] == []
+
+
+def test_a_job_database_from_a_newer_pipe_is_refused_untouched(demo):
+    demo.run_json()
+    db = sqlite3.connect(demo.root / ".pipe/jobs.db")
+    db.execute("UPDATE meta SET v='99' WHERE k='jobs_version'")
+    db.commit()
+    db.close()
+    before = (demo.root / ".pipe/jobs.db").read_bytes()
+    r = demo.pipe("jobs")
+    assert r.code == 2 and "newer pipe" in r.err
+    assert (demo.root / ".pipe/jobs.db").read_bytes() == before
+
+
+def test_a_metrics_file_that_does_not_parse_keeps_the_step_and_warns(repo):
+    repo.pipefile("""
+        version: 1
+        steps:
+          m:
+            command: echo '{not json' > ${{outputs.m}}
+            outputs: {m: build/metrics.json}
+            metrics: [build/metrics.json]
+    """)
+    r = repo.pipe("run", "--json")
+    assert r.code == 0, r
+    assert "warning: step 'm': metrics file 'build/metrics.json' is not valid JSON" in r.err
+    assert r.json["steps"][0]["outcome"] == "ran"
