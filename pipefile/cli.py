@@ -11,7 +11,7 @@ import traceback
 
 import click
 
-from . import __version__, cli_artifacts, cli_jobs, cli_metrics, cli_store, report
+from . import __version__, cli_artifacts, cli_jobs, cli_metrics, cli_store, mlflow_log, report
 from .errors import INTERRUPTED, OK, STEP_FAILED, USAGE, PipefileError, PipefileErrors
 from .digest import PathDigest
 from .loader import find_pipefile
@@ -98,8 +98,10 @@ def main(directory, debug):
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--explain", is_flag=True, help="Say why each step runs or is restored.")
 @click.option("-e", "--experiment", help="Record the job under this experiment (default: the Pipefile's name).")
+@click.option("--mlflow", "to_mlflow", is_flag=True,
+              help="Log the job as an MLflow run (also done whenever MLFLOW_TRACKING_URI is set).")
 @_guard
-def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain, experiment):
+def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain, experiment, to_mlflow):
     """Bring TARGETS (steps or output paths; default: all) up to date.
 
     Runs only the steps whose inputs, params, code or command changed since
@@ -109,6 +111,8 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     graph = load_graph(pipefile, params)
     forced = parse_force(force)
     check_forced_names(graph, forced)
+    if to_mlflow and not dry_run:
+        mlflow_log.check_installed()  # before the run, not after hours of training
     pipe = Pipeline(graph, writable=not dry_run)
     reporter = None
     try:
@@ -128,6 +132,8 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     job = getattr(pipe, "job", None)
     if job is not None:
         click.echo(f"job {job.id} ({job.uid}): `pipe jobs show {job.id}`", err=True)
+    if job is not None and mlflow_log.wanted(to_mlflow):
+        _log_to_mlflow(graph.pipefile.root, job.id)
     if as_json:
         out = report.run_json(summary)
         if job is not None:
@@ -136,6 +142,18 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     if summary.interrupted:
         sys.exit(INTERRUPTED)
     sys.exit(STEP_FAILED if summary.failed else OK)
+
+
+def _log_to_mlflow(root: str, job_id: int) -> None:
+    """Log a finished job as an MLflow run; a failure is a warning, the job stands."""
+    ws = Workspace(root, create=False)
+    try:
+        run_id = mlflow_log.log_job(ws, job_id)
+        click.echo(f"logged job {job_id} to MLflow: run {run_id}", err=True)
+    except PipefileError as e:
+        click.echo(f"warning: {e.render()}", err=True)
+    finally:
+        ws.close()
 
 
 @main.command(context_settings=CONTEXT)

@@ -2,6 +2,148 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
+import click
+
+from . import report
+from .clone import clone_job
+from .loader import find_pipefile
+from .store import Workspace
+from .store import gc as gc_mod
+
+
+def _workspace(pipefile, create: bool = False) -> Workspace:
+    path = pipefile or find_pipefile(".")
+    return Workspace(os.path.dirname(os.path.abspath(path)), create=create)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _wait(message: str) -> None:
+    click.echo(message, err=True)
+
 
 def register(main, guard, context, file_option) -> None:
     """Add this module's commands to the `pipe` group."""
+
+    @main.command(context_settings=context)
+    @file_option
+    @click.option("--keep-last", type=click.IntRange(min=0), default=None, metavar="N",
+                  help="Keep only the last N jobs (older jobs' records and logs go; artifact versions stay).")
+    @click.option("-n", "--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+    @guard
+    def gc(pipefile, keep_last, dry_run, as_json):
+        """Delete stored objects and run-cache entries that nothing kept needs.
+
+        Kept: every job (or the last N with --keep-last), every artifact version, the
+        current outputs of each workspace that uses this store, and the run-cache
+        entries they use. See docs/store.md.
+        """
+        ws = _workspace(pipefile)
+        others: list = []
+        try:
+            if not os.path.isdir(ws.dir):
+                click.echo("no .pipe/ here yet: nothing to collect")
+                return
+            others = gc_mod.lock_all(ws, lambda root: Workspace(root, create=False, register=False), _wait)
+            plan = gc_mod.plan(ws, others, keep_last)
+            if not dry_run:
+                gc_mod.apply(ws, plan)
+        finally:
+            for o in others:
+                o.close()
+            ws.close()
+        if as_json:
+            report.dump_json(dict(plan.to_json(), dry_run=dry_run))
+            return
+        verb = "would delete" if dry_run else "deleted"
+        parts = [f"{_plural(len(plan.delete_objects), 'object')} ({_size(plan.freed_bytes)})",
+                 _plural(len(plan.prune_entries), "run-cache entry").replace("entrys", "entries")]
+        if keep_last is not None:
+            parts.append(_plural(len(plan.drop_jobs), "job") + " (records and logs)")
+        click.echo(f"gc: {verb} {', '.join(parts)}; kept {_plural(plan.kept_objects, 'object')} "
+                   f"({_size(plan.kept_bytes)})")
+        if len(plan.workspaces) > 1:
+            click.echo(f"  the store is shared: kept what {len(plan.workspaces) - 1} other workspace(s) need too",
+                       err=True)
+
+    @main.command(context_settings=context)
+    @file_option
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+    @guard
+    def verify(pipefile, as_json):
+        """Rehash every stored object; quarantine any that no longer matches its digest.
+
+        Exits 1 if any was corrupt. The steps that need a quarantined object run again
+        on the next `pipe run` instead of being restored.
+        """
+        ws = _workspace(pipefile)
+        try:
+            if not os.path.isdir(ws.store.objects):
+                click.echo("no store here yet: nothing to verify")
+                return
+
+            def bad(digest, actual, where):
+                if not as_json:
+                    click.echo(f"object {digest[:12]} is corrupt (its content hashes to {actual[:12]}); "
+                               f"moved it to {os.path.relpath(where)}", err=True)
+
+            result = gc_mod.verify(ws.store, bad)
+        finally:
+            ws.close()
+        if as_json:
+            report.dump_json(result.to_json())
+        elif result.corrupt:
+            click.echo(f"verify: {_plural(result.checked, 'object')} ({_size(result.bytes)}) checked, "
+                       f"{len(result.corrupt)} corrupt and quarantined; the steps that need them will run again")
+        else:
+            click.echo(f"verify: {_plural(result.checked, 'object')} ({_size(result.bytes)}) checked, all intact")
+        if result.corrupt:
+            sys.exit(1)
+
+    @main.command(context_settings=context)
+    @click.argument("job")
+    @file_option
+    @click.option("-o", "--output", "dest", type=click.Path(file_okay=False),
+                  help="The new folder (default: beside this workspace, named WORKSPACE-jobID); "
+                       "must not exist or be empty.")
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+    @guard
+    def clone(job, pipefile, dest, as_json):
+        """Write JOB's Pipefile, params, code and source data out as a new workspace.
+
+        JOB: an id, a unique uid prefix, or last. Running the clone unchanged restores
+        every step from this workspace's store; its jobs record that they were cloned
+        from JOB.
+        """
+        ws = _workspace(pipefile)
+        try:
+            if os.path.isdir(ws.dir):
+                ws.lock.acquire(on_wait=_wait)  # gc must not delete what is being copied
+            result = clone_job(ws, job, dest)
+        finally:
+            ws.close()
+        if as_json:
+            report.dump_json(result.to_json())
+        else:
+            where = os.path.relpath(result.dest)
+            click.echo(f"cloned job {result.job.id} ({result.job.uid}) into {where}: {result.pipefile}"
+                       + (f" (params {', '.join(result.params_set)} set as defaults)" if result.params_set else "")
+                       + (f", {_plural(len(result.code), 'code path')}" if result.code else "")
+                       + (f", {_plural(len(result.sources), 'data path')}" if result.sources else ""))
+            click.echo(f"  run it: cd {where} && pipe run", err=True)
+        for w in result.warnings:
+            click.echo(f"warning: {w}", err=True)

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from . import spec, template
 from .errors import PipefileError, SourceLoc, did_you_mean, raise_all
-from .spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE
+from .spec import BIND_ARTIFACT, BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE
 
 IN_PATH = "path"
 IN_VALUE = "value"
@@ -35,6 +35,7 @@ class Input:
     type: Optional[str] = None  # expected uri_file / uri_folder, when known
     param: str = ""  # the param it came from, if any
     loc: SourceLoc = SourceLoc("")
+    artifact: str = ""  # the artifact version it reads ("model:3"), if bound to ${{artifacts...}}
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Graph:
     nodes: dict  # name -> Node, in topological order
     producers: dict  # output path -> (step name, output name)
     dependents: dict = field(default_factory=dict)  # name -> [names]
+    # Artifact versions the inputs read: (name, version as written) -> ResolvedArtifact
+    artifacts: dict = field(default_factory=dict)
 
     def select(self, targets: Iterable[str]) -> list:
         """The targets and every step they need, in topological order; all steps if none."""
@@ -108,6 +111,23 @@ class Graph:
         return out
 
 
+@dataclass(frozen=True)
+class ResolvedArtifact:
+    """An `${{artifacts.NAME[:V]}}` binding resolved (at plan time) to a stored version,
+    materialised read-only at `path` (workspace-relative, under .pipe/artifacts/)."""
+
+    name: str
+    version: int
+    kind: str  # file or tree
+    digest: str
+    size: int
+    path: str
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
 def _inside(path: str, folder: str) -> bool:
     return path.startswith(folder + "/")
 
@@ -136,7 +156,11 @@ def _producer_of(path: str, producers: dict, sorted_outputs: list) -> list:
     return out
 
 
-def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = True) -> Graph:
+def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = True,
+          artifacts: Optional[Mapping] = None) -> Graph:
+    """`artifacts` maps each artifact binding, (name, version as written), to the
+    ResolvedArtifact it reads; the caller resolves them (the graph reads no database)."""
+    artifacts = dict(artifacts or {})
     errors: list[PipefileError] = []
     producers: dict = {}
     for st in pf.steps.values():
@@ -178,7 +202,7 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
         used_params: dict = {}
         for iname, b in st.inputs.items():
             decl = st.input_decls.get(iname)
-            inp = _resolve(iname, b, pf, params, decl)
+            inp = _resolve(iname, b, pf, params, decl, artifacts)
             if inp.param:
                 used_params[inp.param] = params[inp.param]
             inputs[iname] = inp
@@ -221,11 +245,19 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
     for n in ordered.values():
         for d in n.deps:
             dependents[d].append(n.name)
-    return Graph(pf, dict(params), ordered, producers, dependents)
+    used = {(b.ref, b.version) for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_ARTIFACT}
+    return Graph(pf, dict(params), ordered, producers, dependents, {k: v for k, v in artifacts.items() if k in used})
 
 
-def _resolve(iname, b: spec.Binding, pf, params, decl) -> Input:
+def _resolve(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping) -> Input:
     dtype = decl.type if decl else None
+    if b.kind == BIND_ARTIFACT:
+        art = artifacts.get((b.ref, b.version))
+        if art is None:
+            raise PipefileError(f"input '{iname}' reads {b.describe()}, which was not resolved to a stored version",
+                                b.loc, "load the graph with pipeline.load_graph, which resolves artifact versions")
+        return Input(iname, IN_PATH, path=art.path, type=b.type or (dtype if dtype in spec.PATH_TYPES else None),
+                     loc=b.loc, artifact=art.ref)
     if b.kind == BIND_ASSET:
         a = pf.assets[b.ref]
         return Input(iname, IN_PATH, path=a.path, type=a.type or (dtype if dtype in spec.PATH_TYPES else None), loc=b.loc)
@@ -293,7 +325,7 @@ def _missing_input(step, path, loc, producers, pf) -> PipefileError:
     return PipefileError(f"step '{step}' reads '{path}', which no step produces and which does not exist", loc, hint)
 
 
-def check_partial(pf: spec.Pipefile, params: Mapping[str, Any]) -> list:
+def check_partial(pf: spec.Pipefile, params: Mapping[str, Any], artifacts: Optional[Mapping] = None) -> list:
     """The graph errors of the valid part of a Pipefile that also has other errors.
 
     Steps that refer to something missing (a step, output or param with errors of
@@ -306,6 +338,8 @@ def check_partial(pf: spec.Pipefile, params: Mapping[str, Any]) -> list:
                 return False
             if b.kind == BIND_PARAM and b.ref not in params:
                 return False
+            if b.kind == BIND_ARTIFACT and (b.ref, b.version) not in (artifacts or {}):
+                return False
         try:
             return all(r in params for r in _command_param_refs(st.command))
         except template.TemplateError:
@@ -313,7 +347,7 @@ def check_partial(pf: spec.Pipefile, params: Mapping[str, Any]) -> list:
 
     steps = {n: st for n, st in pf.steps.items() if resolvable(st)}
     try:
-        build(dataclasses.replace(pf, steps=steps), params)
+        build(dataclasses.replace(pf, steps=steps), params, artifacts=artifacts)
     except PipefileError as e:
         return list(getattr(e, "errors", [e]))
     except Exception:  # noqa: BLE001 - best effort: the other errors are reported anyway

@@ -82,6 +82,8 @@ def store_path(ws: Workspace, hasher: Hasher, rel: str):
 def begin_job(ws: Workspace, hasher: Hasher, graph: Graph, experiment: Optional[str], targets, argv,
               cloned_from: Optional[int] = None) -> Job:
     rel, pf_digest, code = snapshot(ws, hasher, graph)
+    if cloned_from is None:
+        cloned_from = ws.cloned_from  # every run in a workspace made by `pipe clone`
     commit, dirty = git_state(graph.pipefile.root)
     name = experiment or graph.pipefile.name or os.path.basename(graph.pipefile.root)
     job = ws.jobs.begin(name, rel, pf_digest, code, dict(graph.params), list(targets), list(argv),

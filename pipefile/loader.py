@@ -20,6 +20,7 @@ import yaml
 from . import spec, template
 from .errors import PipefileError, SourceLoc, did_you_mean, raise_all
 from .spec import (
+    BIND_ARTIFACT,
     BIND_ASSET,
     BIND_NONE,
     BIND_PARAM,
@@ -64,6 +65,11 @@ try:  # libyaml keeps node positions too, and is several times faster
     _YamlLoader = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover
     _YamlLoader = yaml.SafeLoader
+
+
+def valid_artifact_name(name: str) -> bool:
+    """What `name:` accepts for an output or asset (and `pipe asset add --name`)."""
+    return bool(_ARTIFACT_NAME_RE.fullmatch(name))
 
 
 def find_pipefile(start: str) -> str:
@@ -819,11 +825,16 @@ class _Loader:
             # Checked once all steps are loaded: see check_step_references.
             return Binding(BIND_STEP_OUTPUT, loc, ref.name, ref.sub, type=dtype)
         if ref.scope == "artifacts":
-            self.error(node, f"input '{iname}' of {what} uses {ref}, but artifacts are not supported yet",
-                       "bind the path of the output instead")
-            return None
+            # Which version exists is known only at plan time: see pipeline.resolve_artifacts.
+            if dtype is not None and dtype not in spec.PATH_TYPES:
+                self.error(node, f"input '{iname}' of {what} expects {_a(dtype)}, but {ref} is a file or folder",
+                           _value_hint(dtype))
+                return None
+            version = "" if ref.sub in ("", "latest") else str(int(ref.sub))
+            return Binding(BIND_ARTIFACT, loc, ref.name, type=dtype, version=version)
         self.error(node, f"input '{iname}' of {what} cannot refer to {ref}",
-                   "a step input binds ${{assets.X}}, ${{params.X}}, ${{steps.S.outputs.X}}, a path or a value")
+                   "a step input binds ${{assets.X}}, ${{params.X}}, ${{steps.S.outputs.X}}, ${{artifacts.X}}, "
+                   "a path or a value")
         return None
 
     def binding_type(self, b: Binding) -> Optional[str]:

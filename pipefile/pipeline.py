@@ -11,10 +11,10 @@ import sys
 import tempfile
 from typing import Iterable, Optional
 
-from . import __version__, loader
+from . import __version__, loader, spec
 from . import graph as graph_mod
-from .digest import Hasher, StatCache, hash_bytes, hash_json
-from .errors import raise_all
+from .digest import FILE, TREE, Hasher, PathDigest, StatCache, hash_bytes, hash_json
+from .errors import PipefileError, raise_all
 from .executor import DryRunExecutor, LocalExecutor
 from .jobs import Fanout, JobRecorder, begin_job, job_status
 from .planner import Plan, Planner
@@ -35,10 +35,11 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
             _cache_spec(path, pf)
     overrides = loader.parse_param_overrides(pf, params, errors)
     values = loader.resolve_params(pf, overrides, errors)
+    artifacts = resolve_artifacts(pf, errors)
     if not errors:
-        return graph_mod.build(pf, values)
+        return graph_mod.build(pf, values, artifacts=artifacts)
     # Check the graph of what is valid too, so one round of fixes is enough.
-    errors += graph_mod.check_partial(pf, values)
+    errors += graph_mod.check_partial(pf, values, artifacts)
     raise_all(errors)
     raise AssertionError("unreachable")
 
@@ -97,6 +98,14 @@ class Pipeline:
         self.cache = StatCache(self.ws.state.load_stats())
         self.hasher = Hasher(self.root, self.cache)
         self._records = None
+        self._check_artifacts()
+
+    def _check_artifacts(self) -> None:
+        """Put back an artifact version that was changed where it is materialised (costs stats)."""
+        for art in self.graph.artifacts.values():
+            d = self.hasher.digest(art.path)
+            if d is None or d.kind != art.kind or d.digest != art.digest:
+                materialize_version(self.ws, art, replace=True)
 
     def close(self) -> None:
         self.ws.close()
@@ -143,6 +152,171 @@ class Pipeline:
             executor.close()
             self.ws.jobs.finish(job.id, status)
         return summary
+
+
+# --- artifacts: versions bound to inputs, fetched and registered -------------------------
+ARTIFACTS_DIR = "artifacts"  # .pipe/artifacts/NAME/VERSION: versions read by steps, read-only
+
+
+def artifact_bindings(pf) -> list:
+    """(step, input name, Binding) of every ${{artifacts...}} input, in declaration order."""
+    return [(st, iname, b) for st in pf.steps.values() for iname, b in st.inputs.items()
+            if b.kind == spec.BIND_ARTIFACT]
+
+
+def resolve_artifacts(pf, errors: list) -> dict:
+    """Resolve every artifact binding to a stored version (`latest`: the newest now) and
+    materialise it read-only under .pipe/artifacts/NAME/VERSION; problems go to `errors`.
+
+    Opens the job database only when the Pipefile binds artifacts (the no-op path of
+    other pipelines is untouched)."""
+    bindings = artifact_bindings(pf)
+    if not bindings:
+        return {}
+    out: dict = {}
+    ws = Workspace(pf.root, create=False)
+    try:
+        for st, iname, b in bindings:
+            key = (b.ref, b.version)
+            if key in out:
+                continue
+            what = f"input '{iname}' of step '{st.name}' reads {b.describe()}"
+            try:
+                v = ws.jobs.artifact(b.ref, int(b.version) if b.version else None)
+                out[key] = materialize_version(ws, v)
+            except PipefileError as e:
+                hint = e.hint
+                if "no artifact" in e.message and not ws.jobs.artifact_names():
+                    hint = ("no artifact has been stored in this workspace yet: name an output (name: ...) "
+                            "and run it, or `pipe asset add PATH --name NAME`")
+                errors.append(PipefileError(f"{what}, but {e.message}", b.loc, hint))
+    finally:
+        ws.close()
+    return out
+
+
+def _artifact_rel(name: str, version: int) -> str:
+    return f"{STATE_DIR}/{ARTIFACTS_DIR}/{name}/{version}"
+
+
+def _make_read_only(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        for dirpath, dirnames, filenames in os.walk(path):
+            for f in filenames:
+                fp = os.path.join(dirpath, f)
+                if not os.path.islink(fp):
+                    os.chmod(fp, 0o555 if os.stat(fp).st_mode & 0o111 else 0o444)
+        for dirpath, _dirs, _files in sorted(os.walk(path), key=lambda w: -len(w[0])):
+            os.chmod(dirpath, 0o555)
+    else:
+        os.chmod(path, 0o555 if os.stat(path).st_mode & 0o111 else 0o444)
+
+
+def remove_read_only(path: str) -> None:
+    """Delete a file or folder that `_make_read_only` protected."""
+    import shutil
+
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        for dirpath, _dirs, _files in os.walk(path):
+            os.chmod(dirpath, 0o755)
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+def materialize_version(ws: Workspace, v, replace: bool = False) -> graph_mod.ResolvedArtifact:
+    """Make artifact version `v` readable at .pipe/artifacts/NAME/VERSION (read-only).
+
+    Built aside and renamed into place, so a reader never sees it half-written; an
+    existing copy is kept (its content is checked by `Pipeline`, through the stat cache)."""
+    rel = _artifact_rel(v.name, v.version)
+    dest = os.path.join(ws.root, rel)
+    resolved = graph_mod.ResolvedArtifact(v.name, v.version, v.kind, v.digest, v.size, rel)
+    if os.path.lexists(dest) and not replace:
+        return resolved
+    content = PathDigest(v.kind, v.digest, v.size)
+    if not ws.store.complete(content):
+        raise PipefileError(f"the content of {v.name}:{v.version} ({v.digest[:12]}) is no longer complete in the "
+                            f"store at {ws.store_root}",
+                            hint=f"rerun the step that made it (job {v.job_id}, step '{v.step}')" if v.step
+                            else f"add the data again: pipe asset add {v.path} --name {v.name}")
+    parent = os.path.dirname(dest)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-")
+    try:
+        built = os.path.join(tmp, "x")
+        ws.store.materialize(content, built, tmp)
+        _make_read_only(built)
+        is_dir = os.path.isdir(built)
+        if is_dir:
+            os.chmod(built, 0o755)  # moving a folder to another parent needs write access to it
+        if replace and os.path.lexists(dest):
+            if os.path.isdir(dest) and not os.path.islink(dest):
+                os.chmod(dest, 0o755)
+            os.replace(dest, os.path.join(tmp, "old"))
+        try:
+            os.rename(built, dest)
+        except OSError:
+            if not os.path.lexists(dest):  # another pipe put it there first: keep theirs
+                raise
+        else:
+            if is_dir:
+                os.chmod(dest, 0o555)
+    finally:
+        remove_read_only(tmp)
+    return resolved
+
+
+def get_artifact(ws: Workspace, v, dest: str) -> None:
+    """Write version `v` at `dest` (a new path; never over anything)."""
+    if os.path.lexists(dest):
+        raise PipefileError(f"'{dest}' already exists; nothing was written",
+                            hint="choose another path with -o, or move the existing one away first")
+    content = PathDigest(v.kind, v.digest, v.size)
+    if not ws.store.complete(content):
+        raise PipefileError(f"the content of {v.ref} ({v.digest[:12]}) is no longer complete in the store at "
+                            f"{ws.store_root}",
+                            hint=f"rerun the step that made it (job {v.job_id}, step '{v.step}')" if v.step
+                            else f"add the data again: pipe asset add {v.path} --name {v.name}")
+    dest = os.path.abspath(dest)
+    parent = os.path.dirname(dest)
+    os.makedirs(parent, exist_ok=True)
+    ws.store.materialize(content, dest, parent)
+
+
+def add_asset(ws: Workspace, path: str, name: str) -> tuple:
+    """Store external data (a file or folder) as a version of asset artifact `name`.
+
+    Returns (ArtifactVersion, True if it is a new version)."""
+    if not loader.valid_artifact_name(name):
+        raise PipefileError(f"'{name}' is not a valid artifact name",
+                            hint="use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_'")
+    ap = os.path.abspath(path)
+    if not os.path.exists(ap):
+        raise PipefileError(f"there is no file or folder at '{path}'", hint="give the path of the data to add")
+    inside = os.path.relpath(ap, ws.root)
+    if inside == STATE_DIR or inside.startswith(STATE_DIR + os.sep):
+        raise PipefileError(f"'{path}' is inside {STATE_DIR}/, pipe's own state", hint="add data from elsewhere")
+    made = [v for v in ws.jobs.artifacts(name) if v.step]
+    if made:
+        raise PipefileError(f"artifact '{name}' is an output of step '{made[-1].step}'; an asset needs a name "
+                            f"of its own", hint="choose another --name (pipe artifacts lists the names in use)")
+    hasher = Hasher(ws.root, StatCache())
+    if os.path.isdir(ap):
+        tree = hasher.tree(ap)
+        ws.store.put_tree(tree, ap)
+        kind, digest, size = TREE, tree.digest, tree.size
+    else:
+        d = hasher.digest(ap)
+        ws.store.put_file(ap, d.digest)
+        kind, digest, size = FILE, d.digest, d.size
+    shown = inside.replace(os.sep, "/") if not inside.startswith("..") else ap
+    existing = ws.jobs.find_version(name, kind, digest)
+    if existing is not None:
+        return existing, False
+    return ws.jobs.add_version(name, kind, digest, size, shown, None, None, None), True
 
 
 def parse_force(values: Iterable[str]):

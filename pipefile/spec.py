@@ -160,6 +160,7 @@ BIND_PARAM = "param"  # ${{params.lr}}
 BIND_PATH = "path"  # a plain repo path: a file or folder dependency
 BIND_VALUE = "value"  # a literal number, string or boolean
 BIND_NONE = "none"  # explicitly no value (an optional input left empty)
+BIND_ARTIFACT = "artifact"  # ${{artifacts.model}} (latest) or ${{artifacts.model:3}}
 
 
 @dataclass(frozen=True)
@@ -172,10 +173,13 @@ class Binding:
     output: str = ""  # output name, for BIND_STEP_OUTPUT
     value: Any = None  # for BIND_VALUE
     type: Optional[str] = None  # the port type it feeds, when declared
+    version: str = ""  # for BIND_ARTIFACT: a version number ("3"), or "" for the newest (latest)
 
     def describe(self) -> str:
         if self.kind == BIND_ASSET:
             return f"asset '{self.ref}'"
+        if self.kind == BIND_ARTIFACT:
+            return f"artifact '{self.ref}:{self.version or 'latest'}'"
         if self.kind == BIND_STEP_OUTPUT:
             return f"output '{self.output}' of step '{self.ref}'"
         if self.kind == BIND_PARAM:

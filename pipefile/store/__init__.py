@@ -6,7 +6,12 @@ workspace state journal and the workspace lock, and where each one lives.
       lock              WorkspaceLock
       state.db          WorkspaceState (stat cache + per-step records)
       store/            ContentStore objects/ and ActionCache actions/
-                        (PIPE_STORE_DIR moves it, e.g. to share it between clones)
+                        (PIPE_STORE_DIR moves it, e.g. to share it between clones);
+                        store/workspaces/<h> names each workspace that uses the store,
+                        so that `pipe gc` keeps what every one of them needs
+      clone.json        only in a workspace made by `pipe clone`: {"v", "job", "uid",
+                        "workspace", "store"}: the job it was cloned from, and the
+                        store of the original workspace, which this one uses
       stage/<step>/     where a running step writes ${{outputs.X}}
       scratch/          temp space on the workspace's file system
       jobs.db           JobStore: every run as a job, artifact versions, metrics
@@ -17,11 +22,15 @@ workspace state journal and the workspace lock, and where each one lives.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
+import tempfile
 import time
+from typing import Optional
 
+from ..digest import hash_bytes
 from .action_cache import ActionCache
 from .cas import ContentStore, remove_path
 from .jobs import JobStore
@@ -29,17 +38,76 @@ from .lock import WorkspaceLock
 from .state import WorkspaceState
 
 STATE_DIR = ".pipe"
+CLONE_FILE = "clone.json"
+CLONE_VERSION = 1
+REGISTRY_DIR = "workspaces"
+
+
+def read_origin(state_dir: str) -> Optional[dict]:
+    """The clone.json of a workspace made by `pipe clone`, or None."""
+    try:
+        with open(os.path.join(state_dir, CLONE_FILE)) as f:
+            origin = json.load(f)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        return None  # unreadable: an ordinary workspace with its own store
+    return origin if isinstance(origin, dict) and origin.get("v") == CLONE_VERSION else None
+
+
+def _registry_name(root: str) -> str:
+    return hash_bytes(os.path.realpath(root).encode())[:16]
+
+
+def register_workspace(store_root: str, root: str) -> None:
+    """Note in the store that the workspace at `root` uses it (once; a stat after that)."""
+    reg = os.path.join(store_root, REGISTRY_DIR)
+    path = os.path.join(reg, _registry_name(root))
+    if os.path.exists(path):
+        return
+    try:
+        os.makedirs(reg, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=reg, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            f.write(os.path.realpath(root) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only store: nothing is written there anyway
+
+
+def registered_workspaces(store_root: str) -> list:
+    """[(registry file, workspace root)] of every workspace that noted it uses this store."""
+    reg = os.path.join(store_root, REGISTRY_DIR)
+    out = []
+    try:
+        entries = sorted(os.scandir(reg), key=lambda e: e.name)
+    except FileNotFoundError:
+        return out
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        try:
+            with open(e.path) as f:
+                out.append((e.path, f.read().strip()))
+        except OSError:
+            continue
+    return out
 
 
 class Workspace:
     """The `.pipe/` folder of one workspace root, opened."""
 
-    def __init__(self, root: str, create: bool = True):
+    def __init__(self, root: str, create: bool = True, register: bool = True):
         """create=False opens it for reading only: where there is no `.pipe/` yet,
-        nothing is created and the state starts empty (in memory)."""
+        nothing is created and the state starts empty (in memory). register=False
+        leaves the store's list of workspaces alone (gc opening another workspace).
+
+        The store is PIPE_STORE_DIR if set, else the original workspace's store for a
+        clone (while it exists), else `.pipe/store`."""
         self.root = root
         self.dir = os.path.join(root, STATE_DIR)
         exists = os.path.isdir(self.dir)
+        self.origin = read_origin(self.dir) if exists else None
         create = create or exists
         if create:
             os.makedirs(self.dir, exist_ok=True)
@@ -47,8 +115,10 @@ class Workspace:
             if not os.path.exists(gi):
                 with open(gi, "w") as f:
                     f.write("# pipe's own state: never commit it\n*\n")
-        store_root = os.environ.get("PIPE_STORE_DIR") or os.path.join(self.dir, "store")
-        self.store_root = os.path.abspath(store_root)
+        store_root = os.environ.get("PIPE_STORE_DIR")
+        if not store_root and self.origin and os.path.isdir(str(self.origin.get("store"))):
+            store_root = self.origin["store"]
+        self.store_root = os.path.abspath(store_root or os.path.join(self.dir, "store"))
         self.store = ContentStore(self.store_root, create)
         self.actions = ActionCache(self.store_root, create)
         self.state = WorkspaceState(os.path.join(self.dir, "state.db") if create else ":memory:")
@@ -61,6 +131,14 @@ class Workspace:
         if create:
             for d in (self.scratch, self.jobs_dir, self.running_dir):
                 os.makedirs(d, exist_ok=True)
+            if register:
+                register_workspace(self.store_root, root)
+
+    @property
+    def cloned_from(self) -> Optional[int]:
+        """The job (of the original workspace) this workspace was cloned from, if any."""
+        job = (self.origin or {}).get("job")
+        return job if isinstance(job, int) else None
 
     def note_run(self, run_id: str) -> str:
         """Mark a run in progress; its steps carry PIPE_RUN_ID=run_id in their environment."""
@@ -166,4 +244,5 @@ class Workspace:
         self.lock.release()
 
 
-__all__ = ["ActionCache", "ContentStore", "JobStore", "WorkspaceLock", "WorkspaceState", "Workspace", "STATE_DIR"]
+__all__ = ["ActionCache", "ContentStore", "JobStore", "WorkspaceLock", "WorkspaceState", "Workspace", "STATE_DIR",
+           "CLONE_FILE", "CLONE_VERSION", "read_origin", "register_workspace", "registered_workspaces"]

@@ -307,3 +307,63 @@ class JobStore:
 
     def versions_of(self, digest: str) -> list:
         return [ArtifactVersion(*r) for r in self.db.execute("SELECT * FROM artifacts WHERE digest=?", (digest,))]
+
+    # --- queries for artifacts and lineage ----------------------------------------------------
+    def artifact_names(self) -> list:
+        """Every artifact name, sorted."""
+        return [r[0] for r in self.db.execute("SELECT DISTINCT name FROM artifacts ORDER BY name")]
+
+    def artifact_summary(self) -> list:
+        """(latest ArtifactVersion, number of versions) per artifact name, sorted by name."""
+        rows = self.db.execute(
+            "SELECT a.*, c.n FROM artifacts a JOIN (SELECT name, MAX(version) AS top, COUNT(*) AS n "
+            "FROM artifacts GROUP BY name) c ON a.name = c.name AND a.version = c.top ORDER BY a.name")
+        return [(ArtifactVersion(*r[:10]), r[10]) for r in rows]
+
+    def find_version(self, name: str, kind: str, digest: str) -> Optional[ArtifactVersion]:
+        """The version of `name` that holds this content, if there is one (no error)."""
+        row = self.db.execute("SELECT * FROM artifacts WHERE name=? AND digest=? AND kind=? ORDER BY version "
+                              "LIMIT 1", (name, digest, kind)).fetchone()
+        return ArtifactVersion(*row) if row else None
+
+    def _job_step(self, r) -> JobStep:
+        return JobStep(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "{}"), json.loads(r[7] or "{}"),
+                       r[8] or 0.0, r[9], r[10], r[11], r[12])
+
+    def step_record(self, job_id: int, step: str) -> Optional[JobStep]:
+        """One step of one job, or None if it was not recorded."""
+        row = self.db.execute("SELECT * FROM job_steps WHERE job_id=? AND step=?", (job_id, step)).fetchone()
+        return self._job_step(row) if row else None
+
+    def steps_with_output(self, digest: Optional[str] = None, path: Optional[str] = None) -> list:
+        """Recorded steps with an output of this content and/or at this path, newest job first."""
+        clauses, args = [], []
+        if digest:
+            clauses.append("outputs LIKE ?")
+            args.append(f'%"{digest}"%')
+        if path:
+            clauses.append("outputs LIKE ?")
+            args.append(f'%{json.dumps(path)}%')
+        q = "SELECT * FROM job_steps" + (" WHERE " + " AND ".join(clauses) if clauses else "") + \
+            " ORDER BY job_id DESC, finished DESC"
+        out = []
+        for r in self.db.execute(q, args):
+            s = self._job_step(r)
+            if any((not digest or o.get("digest") == digest) and (not path or o.get("path") == path)
+                   for o in s.outputs.values()):
+                out.append(s)
+        return out
+
+    def output_paths(self) -> list:
+        """Every output path any recorded step wrote, sorted (for did-you-mean hints)."""
+        paths: set = set()
+        for (outputs,) in self.db.execute("SELECT DISTINCT outputs FROM job_steps"):
+            for o in json.loads(outputs or "{}").values():
+                if o.get("path"):
+                    paths.add(o["path"])
+        return sorted(paths)
+
+    def steps_with_key(self, key: str) -> list:
+        """Recorded steps with this step key (the same definition and inputs), newest job first."""
+        rows = self.db.execute("SELECT * FROM job_steps WHERE key=? ORDER BY job_id DESC, finished DESC", (key,))
+        return [self._job_step(r) for r in rows]

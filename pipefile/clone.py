@@ -1,0 +1,269 @@
+"""Cloning a job: its Pipefile, params, code and source data written back out as a new
+workspace that uses the original's store, so that running it unchanged restores
+every step instead of running it.
+
+What a clone holds (see docs/store.md):
+
+- the job's Pipefile, from its snapshot in the content store, with the job's resolved
+  params written in as the params' defaults (so a plain `pipe run` uses them), and a
+  comment line on top saying where it came from;
+- every `code:` file and folder, from the job's snapshot;
+- the source data the Pipefile reads (assets, plain path inputs, path defaults): the
+  content the job read, from the store if it is there (named assets), else copied
+  from the original workspace; where the original has changed since, its current
+  content is copied and a warning says which steps will therefore run;
+- `.pipe/clone.json`: the job it came from and the original's store.
+
+The clone is built in a temporary folder beside the destination and renamed into
+place, so a failure never leaves half a clone, and it never writes into a folder that
+holds anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import yaml
+
+from . import loader, spec
+from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, StatCache, canonical_json
+from .errors import PipefileError
+from .store import CLONE_FILE, CLONE_VERSION, STATE_DIR, Workspace
+from .store.jobs import Job
+
+
+@dataclass
+class CloneResult:
+    job: Job
+    dest: str
+    pipefile: str  # relative to dest
+    code: list = field(default_factory=list)  # code paths written from the snapshot
+    sources: list = field(default_factory=list)  # (path, "store" | "copied" | "changed" | "missing")
+    params_set: list = field(default_factory=list)  # params whose default now is the job's value
+    warnings: list = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"job": self.job.id, "uid": self.job.uid, "dest": self.dest, "pipefile": self.pipefile,
+                "code": self.code, "sources": [{"path": p, "from": how} for p, how in self.sources],
+                "params_set": self.params_set, "warnings": self.warnings}
+
+
+def default_dest(ws: Workspace, job: Job) -> str:
+    """Beside the workspace, named after it and the job: ../proj-job41."""
+    root = os.path.abspath(ws.root)
+    return os.path.join(os.path.dirname(root), f"{os.path.basename(root)}-job{job.id}")
+
+
+def check_dest(dest: str) -> None:
+    if os.path.lexists(dest):
+        if not os.path.isdir(dest) or os.path.islink(dest):
+            raise PipefileError(f"'{dest}' already exists and is not a folder",
+                                hint="choose a new folder with -o DIR; pipe clone never writes over your files")
+        if os.listdir(dest):
+            raise PipefileError(f"'{dest}' already exists and is not empty",
+                                hint="choose a new (or empty) folder with -o DIR; pipe clone never writes over "
+                                     "your files")
+
+
+def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResult:
+    """Write job `ref` of workspace `ws` out as a new workspace at `dest`."""
+    job = ws.jobs.resolve(ref)
+    dest = os.path.abspath(dest or default_dest(ws, job))
+    check_dest(dest)
+    if not job.pipefile_digest:
+        raise PipefileError(f"job {job.id} has no Pipefile snapshot", hint="clone a job recorded by `pipe run`")
+    needed = [(job.pipefile, PathDigest("file", job.pipefile_digest, 0))]
+    needed += [(p, PathDigest.from_json(d)) for p, d in sorted(job.code.items())]
+    for path, d in needed:
+        if not ws.store.complete(d):
+            raise PipefileError(f"job {job.id}'s snapshot of '{path}' is no longer in the store at {ws.store_root}",
+                                hint="it was deleted (by `pipe gc --keep-last`, or by hand); that job cannot be "
+                                     "cloned")
+    result = CloneResult(job, dest, job.pipefile)
+    parent = os.path.dirname(dest)
+    os.makedirs(parent, exist_ok=True)
+    build = tempfile.mkdtemp(dir=parent, prefix=".pipe-clone-")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(build, 0o777 & ~umask)  # an ordinary folder, not mkdtemp's private one
+        _write_pipefile(ws, job, build, result)
+        _copy_sources(ws, job, build, result)
+        for path, d in needed[1:]:
+            ws.store.materialize(d, os.path.join(build, path), build)
+            result.code.append(path)
+        state = os.path.join(build, STATE_DIR)
+        os.makedirs(state, exist_ok=True)
+        with open(os.path.join(state, ".gitignore"), "w") as f:
+            f.write("# pipe's own state: never commit it\n*\n")
+        origin = {"v": CLONE_VERSION, "job": job.id, "uid": job.uid, "experiment": job.experiment,
+                  "workspace": os.path.abspath(ws.root), "store": ws.store_root}
+        with open(os.path.join(state, CLONE_FILE), "w") as f:
+            json.dump(origin, f, indent=2, sort_keys=True)
+            f.write("\n")
+        if os.path.isdir(dest):
+            os.rmdir(dest)  # empty, checked above
+        os.replace(build, dest)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
+    clone = Workspace(dest, create=True)  # registers the clone in the shared store
+    try:
+        for v in ws.jobs.artifacts():
+            # The same version numbers, so ${{artifacts.NAME:N}} reads the same content.
+            clone.jobs.add_version(v.name, v.kind, v.digest, v.size, v.path, None, v.step, v.output)
+    finally:
+        clone.close()
+    return result
+
+
+# --- the Pipefile and its params -------------------------------------------------------------
+def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) -> None:
+    text = ws.store.read(job.pipefile_digest).decode("utf-8")
+    path = os.path.join(build, job.pipefile)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    _write(path, text)
+    pf, _errors = loader.load_lenient(path)
+    changed = {n: job.params[n] for n, p in pf.params.items()
+               if n in job.params and (p.default is spec.MISSING or _same(p.default, job.params[n]) is False)}
+    if changed:
+        text = set_param_defaults(text, changed)
+    root_where = os.path.abspath(ws.root)
+    header = f"# Cloned by `pipe clone` from job {job.id} ({job.uid}) of {root_where}"
+    header += "; params set to that job's values.\n" if changed else ".\n"
+    _write(path, header + text)
+    pf, _errors = loader.load_lenient(path)
+    got = loader.resolve_params(pf, {}, [])
+    want = {n: v for n, v in job.params.items() if n in pf.params}
+    if canonical_json(got) != canonical_json(want):
+        raise PipefileError(f"could not write job {job.id}'s params into the cloned {job.pipefile}",
+                            hint="clone it, then run it with -p NAME=VALUE for each param of "
+                                 f"`pipe jobs show {job.id}`")
+    result.params_set = sorted(changed)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return canonical_json(a) == canonical_json(b)
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _render(value: Any) -> str:
+    """A YAML scalar, valid in block and flow context alike."""
+    out = yaml.safe_dump([value], default_flow_style=True, width=1 << 30, allow_unicode=True).strip()
+    assert out.startswith("[") and out.endswith("]")
+    return out[1:-1]
+
+
+def set_param_defaults(text: str, values: dict) -> str:
+    """The Pipefile text with each param's default set to `values[param]`; everything
+    else (comments, layout, order) stays as written."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        return text
+    params = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "params"), None)
+    if not isinstance(params, yaml.MappingNode):
+        return text
+    edits = []  # (start, end, replacement): spans of the original text
+    for knode, vnode in params.value:
+        name = knode.value
+        if name not in values:
+            continue
+        new = _render(values[name])
+        if isinstance(vnode, yaml.ScalarNode):  # shorthand: NAME: DEFAULT
+            edits.append((vnode.start_mark.index, vnode.end_mark.index, new))
+            continue
+        if not isinstance(vnode, yaml.MappingNode):
+            continue
+        default = next((v for k, v in vnode.value if k.value == "default"), None)
+        if default is not None:
+            edits.append((default.start_mark.index, default.end_mark.index, new))
+        elif vnode.flow_style or not vnode.value:
+            at = text.index("{", vnode.start_mark.index) + 1
+            edits.append((at, at, f"default: {new}, " if vnode.value else f"default: {new}"))
+        else:
+            first = vnode.value[0][0].start_mark
+            line_start = first.index - first.column
+            edits.append((line_start, line_start, " " * first.column + f"default: {new}\n"))
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return text
+
+
+# --- source data -----------------------------------------------------------------------------
+def source_paths(pf: spec.Pipefile) -> list:
+    """Paths the Pipefile reads that no step writes (assets, plain path inputs, path
+    defaults), outermost first; `code:` paths are not among them."""
+    outputs = [o.path for st in pf.steps.values() for o in st.outputs.values()]
+    code = {c.path for st in pf.steps.values() for c in st.code}
+    paths = {a.path for a in pf.assets.values()}
+    for st in pf.steps.values():
+        for b in st.inputs.values():
+            if b.kind == spec.BIND_PATH and b.ref:
+                paths.add(b.ref)
+        for decl in st.input_decls.values():
+            if decl.type in spec.PATH_TYPES and isinstance(decl.default, str) and decl.default:
+                paths.add(decl.default)
+
+    def overlaps(p: str, q: str) -> bool:
+        return p == q or p.startswith(q + "/") or q.startswith(p + "/")
+
+    out: list = []
+    for p in sorted(paths):
+        if p in code or any(overlaps(p, o) for o in outputs):
+            continue
+        if any(p.startswith(q + "/") for q in out):
+            continue  # inside a folder copied whole
+        out.append(p)
+    return out
+
+
+def _copy_sources(ws: Workspace, job: Job, build: str, result: CloneResult) -> None:
+    pf, _errors = loader.load_lenient(os.path.join(build, job.pipefile))
+    recorded: dict = {}
+    for s in ws.jobs.steps(job.id):
+        for name, d in (s.inputs or {}).items():
+            if not name.startswith("code:") and isinstance(d, dict) and d.get("path") and d.get("digest"):
+                recorded[d["path"]] = PathDigest.from_json(d)
+    hasher = Hasher(ws.root, StatCache(ws.state.load_stats()))
+    for path in source_paths(pf):
+        dst = os.path.join(build, path)
+        rec = recorded.get(path)
+        if rec is not None and ws.store.complete(rec):
+            ws.store.materialize(rec, dst, build)
+            result.sources.append((path, "store"))
+            continue
+        src = os.path.join(ws.root, path)
+        if not os.path.lexists(src):
+            result.sources.append((path, "missing"))
+            result.warnings.append(f"'{path}' is not in the original workspace any more; put it in the clone "
+                                   "before running the steps that read it")
+            continue
+        current = hasher.digest(path)
+        _copy(src, dst)
+        if rec is not None and (current is None or not current.same_content(rec)):
+            result.sources.append((path, "changed"))
+            result.warnings.append(f"'{path}' changed since job {job.id} read it (and that content is not in "
+                                   "the store); copied the current one, so the steps that read it will run")
+        else:
+            result.sources.append((path, "copied"))
+
+
+def _ignored(_folder: str, names: list) -> list:
+    return [n for n in names if n in IGNORED_NAMES or n.endswith(IGNORED_SUFFIXES)]
+
+
+def _copy(src: str, dst: str) -> None:
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if os.path.isdir(src):
+        shutil.copytree(src, dst, symlinks=True, ignore=_ignored)
+    else:
+        shutil.copy2(src, dst)

@@ -1,0 +1,177 @@
+"""Logging a finished job to MLflow, for teams who already look at runs there.
+
+One pipe job -> one MLflow run, in the MLflow experiment named like the job's
+experiment: the job's resolved params as params, its recorded metrics (the
+flattened `step.name` keys) as metrics, and tags that lead back to the job
+(`pipe.job_id`, `pipe.job_uid`, status, Pipefile digest, git commit, each step's
+outcome). Logging the same job again updates its run instead of adding one
+(runs are found by the `pipe.job_uid` tag).
+
+mlflow is optional (`pip install 'pipefile[mlflow]'`) and imported only here, only
+when logging is asked for: `pipe run --mlflow`, or MLFLOW_TRACKING_URI set in the
+environment. A failure to log never changes the job or its exit status; the CLI
+reports it as a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import re
+import warnings
+from typing import Optional
+
+from .errors import PipefileError
+from .store import Workspace
+from .store.jobs import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, Job
+
+ENV_URI = "MLFLOW_TRACKING_URI"
+INSTALL_HINT = "pip install 'pipefile[mlflow]'"
+
+_RUN_STATUS = {SUCCEEDED: "FINISHED", FAILED: "FAILED", INTERRUPTED: "KILLED", RUNNING: None}
+_BATCH = 100                        # MLflow's log_batch takes at most 100 params (and 1000 metrics) a call
+_PARAM_MAX = 500                    # the smallest param value limit of MLflow servers still around
+_BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. :/]")  # MLflow keys: alphanumerics, _ - . space : /
+
+
+class MlflowLogError(PipefileError):
+    """Logging to MLflow failed; the job itself is fine."""
+
+
+def wanted(flag: bool) -> bool:
+    """Whether this run should be logged: `--mlflow`, or a tracking URI in the environment."""
+    return bool(flag or os.environ.get(ENV_URI))
+
+
+def check_installed() -> None:
+    """Fail before running anything when logging is asked for and mlflow is missing."""
+    try:
+        import mlflow.tracking  # noqa: F401
+    except ImportError:
+        raise MlflowLogError("--mlflow needs the mlflow package, which is not installed",
+                             hint=INSTALL_HINT) from None
+
+
+def metric_key(name: str) -> str:
+    """A metric or param name MLflow accepts (other characters become '_')."""
+    return _BAD_KEY.sub("_", name)[:250]
+
+
+def param_value(v) -> str:
+    text = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    return text if len(text) <= _PARAM_MAX else text[: _PARAM_MAX - 3] + "..."
+
+
+def tags_of(job: Job, steps: list) -> dict:
+    tags = {
+        "mlflow.runName": f"pipe job {job.id}",
+        "mlflow.user": job.user,
+        "mlflow.source.name": job.pipefile,
+        "pipe.job_id": str(job.id),
+        "pipe.job_uid": job.uid,
+        "pipe.experiment": job.experiment,
+        "pipe.status": job.status,
+        "pipe.pipefile": job.pipefile,
+        "pipe.pipefile_digest": job.pipefile_digest,
+    }
+    if job.git_commit:
+        tags["mlflow.source.git.commit"] = job.git_commit
+        tags["pipe.git_dirty"] = str(bool(job.git_dirty)).lower()
+    if job.cloned_from:
+        tags["pipe.cloned_from"] = str(job.cloned_from)
+    for s in steps:
+        tags[metric_key(f"pipe.step.{s.step}")] = s.outcome
+    return tags
+
+
+# A tracking server that is down must not hold the prompt for minutes after the run
+# (MLflow retries 7 times with backoff by default); the user's own settings win.
+_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+
+
+@contextlib.contextmanager
+def _quiet():
+    """MLflow, SQLAlchemy and alembic talk a lot (INFO lines, deprecation warnings): not our
+    user's business. Call it after importing mlflow, which sets its logger's level on import."""
+    loggers = [logging.getLogger(n) for n in ("mlflow", "alembic", "sqlalchemy")]
+    levels = [lg.level for lg in loggers]
+    added = [k for k in _HTTP_DEFAULTS if k not in os.environ]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    for k in added:
+        os.environ[k] = _HTTP_DEFAULTS[k]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+        for k in added:
+            os.environ.pop(k, None)
+
+
+def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> str:
+    """Log job `job_id` as an MLflow run; returns the run id. tracking_uri None: MLflow's own
+    default (MLFLOW_TRACKING_URI, else its local default store)."""
+    job = ws.jobs.get(job_id)
+    steps = ws.jobs.steps(job_id)
+    metrics = ws.jobs.metrics(job_id)
+    uri = tracking_uri or os.environ.get(ENV_URI)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from mlflow.entities import Metric, Param, RunTag
+            from mlflow.tracking import MlflowClient
+        except ImportError:
+            raise MlflowLogError("cannot log the job to MLflow: the mlflow package is not installed",
+                                 hint=INSTALL_HINT) from None
+    with _quiet():
+        try:
+            client = MlflowClient(tracking_uri=uri)
+            run_id, logged_params = _run_for(client, job)
+            ms = int((job.ended or job.started) * 1000)
+            params = [Param(metric_key(k), param_value(v)) for k, v in sorted(job.params.items())
+                      if metric_key(k) not in logged_params]
+            values = [Metric(metric_key(k), float(v), ms, 0) for k, v in metrics.items()
+                      if isinstance(v, (int, float)) and not math.isinf(v)]
+            tags = [RunTag(k, str(v)) for k, v in tags_of(job, steps).items()]
+            for i in range(0, max(len(params), len(values), len(tags)), _BATCH):
+                client.log_batch(run_id, metrics=values[i:i + _BATCH], params=params[i:i + _BATCH],
+                                 tags=tags[i:i + _BATCH])
+            status = _RUN_STATUS.get(job.status)
+            if status:
+                client.set_terminated(run_id, status, end_time=int((job.ended or job.started) * 1000))
+            return run_id
+        except PipefileError:
+            raise
+        except Exception as e:  # noqa: BLE001 - any MLflow failure (server down, bad URI) is reported, not fatal
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise MlflowLogError(f"could not log job {job.id} to MLflow at {uri or 'its default store'}: {first}",
+                                 hint="the job is recorded; check MLFLOW_TRACKING_URI") from None
+
+
+def _run_for(client, job: Job) -> tuple:
+    """(run id, names of params already logged): the run of this job if logged before, else a new one."""
+    exp = client.get_experiment_by_name(job.experiment)
+    if exp is None:
+        try:
+            exp_id = client.create_experiment(job.experiment)
+        except Exception:  # noqa: BLE001 - another process created it first
+            exp = client.get_experiment_by_name(job.experiment)
+            if exp is None:
+                raise
+            exp_id = exp.experiment_id
+    else:
+        exp_id = exp.experiment_id
+    found = client.search_runs([exp_id], filter_string=f"tags.`pipe.job_uid` = '{job.uid}'", max_results=1)
+    if found:
+        return found[0].info.run_id, set(found[0].data.params)
+    run = client.create_run(exp_id, start_time=int(job.started * 1000),
+                            tags={"pipe.job_uid": job.uid},
+                            run_name=f"pipe job {job.id}")
+    return run.info.run_id, set()

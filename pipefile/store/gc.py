@@ -1,0 +1,340 @@
+"""Store maintenance: what the store must keep (reachability), deleting the rest, and
+checking that every object still matches its name.
+
+What is *live* (never deleted), for every workspace that uses the store (its own
+`.pipe/store`, or one shared through PIPE_STORE_DIR or `pipe clone`; the store lists
+them under workspaces/):
+
+- every kept job: its Pipefile snapshot, its `code:` snapshots, and every input and
+  output digest its steps recorded;
+- every artifact version, whatever became of the job that made it;
+- the current outputs of the workspace (the state journal's step records) and the
+  content `pipe recover` can give back (saved.log);
+- every run-cache entry that is kept, with everything its outputs need.
+
+A run-cache entry is *prunable* when it is unreadable, of another format version, or
+points at an object that is missing (it can never be restored from anyway); with
+`keep_last`, also when no kept job of any workspace and no current workspace state
+uses its key. Without `keep_last` every other entry is kept, so a plain `pipe gc`
+never makes a later run slower.
+
+Order, so that a crash at any point leaves a consistent store: job records first,
+then run-cache entries (and the folders that held them are synced), then objects.
+A cache entry therefore never points at a deleted object. Everything runs with the
+lock of every workspace that uses the store held, so no run writes meanwhile.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator, Optional
+
+import xxhash
+
+from ..digest import E_TREE, TREE, parse_manifest, read_chunks
+from ..errors import PipefileError
+from . import registered_workspaces
+from .action_cache import ACTION_CACHE_VERSION
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _is_digest(name: str) -> bool:
+    return len(name) == 32 and set(name) <= _HEX
+
+
+def objects(store) -> Iterator[tuple]:
+    """(digest, path, size) of every object in the store."""
+    try:
+        shards = [e for e in os.scandir(store.objects) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return
+    for shard in sorted(shards, key=lambda e: e.name):
+        for e in sorted(os.scandir(shard.path), key=lambda e: e.name):
+            digest = shard.name + e.name
+            if not _is_digest(digest):
+                continue  # not an object (a stray file): never touched
+            try:
+                size = e.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                continue
+            yield digest, e.path, size
+
+
+def cache_entries(actions) -> Iterator[tuple]:
+    """(key, path, outputs or None) of every run-cache entry; None: unreadable or of
+    another version (never used, so always prunable)."""
+    try:
+        shards = [e for e in os.scandir(actions.dir) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return
+    for shard in sorted(shards, key=lambda e: e.name):
+        for e in sorted(os.scandir(shard.path), key=lambda e: e.name):
+            if not e.name.endswith(".json"):
+                continue
+            key = shard.name + e.name[:-5]
+            outputs = None
+            try:
+                with open(e.path, "rb") as f:
+                    entry = json.loads(f.read())
+                if entry.get("v") == ACTION_CACHE_VERSION and entry.get("key") == key:
+                    outputs = [(o["kind"], o["digest"]) for o in entry["outputs"].values()]
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                outputs = None
+            yield key, e.path, outputs
+
+
+class Marker:
+    """The set of live objects, closed over tree manifests (each tree walked once)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.live: set = set()
+        self._complete: dict = {}  # tree digest -> every object under it is present
+
+    def complete(self, kind: str, digest: str) -> bool:
+        """True if every object needed to materialise (kind, digest) is present."""
+        if not self.store.has(digest):
+            return False
+        if kind != TREE:
+            return True
+        known = self._complete.get(digest)
+        if known is not None:
+            return known
+        ok = True
+        try:
+            for _name, ekind, d, _size in parse_manifest(self.store.read(digest)):
+                if not (self.complete(TREE, d) if ekind == E_TREE else self.store.has(d)):
+                    ok = False
+                    break
+        except (PipefileError, ValueError, TypeError):
+            ok = False
+        self._complete[digest] = ok
+        return ok
+
+    def mark(self, kind: str, digest: str) -> None:
+        """Mark (kind, digest) live, and for a tree everything under it."""
+        if not isinstance(digest, str) or not _is_digest(digest):
+            return
+        if digest in self.live:
+            return
+        self.live.add(digest)
+        if kind != TREE or not self.store.has(digest):
+            return
+        try:
+            entries = parse_manifest(self.store.read(digest))
+        except (PipefileError, ValueError, TypeError):
+            return  # a missing or broken manifest: nothing under it can be named
+        for _name, ekind, d, _size in entries:
+            self.mark(TREE if ekind == E_TREE else "file", d)
+
+    def mark_record(self, d) -> None:
+        """A recorded {kind, digest, ...} (job snapshot, step input or output), if it is one."""
+        if isinstance(d, dict) and "digest" in d and d.get("kind") in ("file", TREE):
+            self.mark(d["kind"], d["digest"])
+
+
+@dataclass
+class GcPlan:
+    drop_jobs: list = field(default_factory=list)  # ids of this workspace's jobs to delete
+    prune_entries: list = field(default_factory=list)  # (key, path)
+    delete_objects: list = field(default_factory=list)  # (digest, path, size)
+    kept_objects: int = 0
+    kept_bytes: int = 0
+    kept_entries: int = 0
+    workspaces: list = field(default_factory=list)  # roots whose references were kept
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(s for _d, _p, s in self.delete_objects)
+
+    def to_json(self) -> dict:
+        return {"deleted": {"objects": len(self.delete_objects), "bytes": self.freed_bytes,
+                            "cache_entries": len(self.prune_entries), "jobs": list(self.drop_jobs)},
+                "kept": {"objects": self.kept_objects, "bytes": self.kept_bytes, "cache_entries": self.kept_entries},
+                "workspaces": self.workspaces}
+
+
+def _mark_workspace(ws, marker: Marker, keys: set, keep_jobs: Optional[set]) -> None:
+    """Mark what one workspace needs; collect the step keys its kept jobs and state use."""
+    for job in ws.jobs.jobs():
+        if keep_jobs is not None and job.id not in keep_jobs:
+            continue
+        marker.mark("file", job.pipefile_digest)
+        for d in (job.code or {}).values():
+            marker.mark_record(d)
+        for s in ws.jobs.steps(job.id):
+            if s.key:
+                keys.add(s.key)
+            for d in list((s.inputs or {}).values()) + list((s.outputs or {}).values()):
+                marker.mark_record(d)
+    for v in ws.jobs.artifacts():
+        marker.mark(v.kind, v.digest)
+    for rec in ws.state.steps().values():
+        keys.add(rec.key)
+        for out in rec.outputs.values():
+            marker.mark(out.content.kind, out.content.digest)
+    for _when, _rel, kind, digest in ws.saved():
+        marker.mark(kind, digest)
+
+
+def plan(ws, others: Iterable = (), keep_last: Optional[int] = None) -> GcPlan:
+    """What gc would delete (pure: reads only). `others`: the other workspaces that use
+    the store, opened; all their jobs are kept."""
+    p = GcPlan(workspaces=[ws.root] + [o.root for o in others])
+    marker = Marker(ws.store)
+    keys: set = set()
+    keep_jobs = None
+    if keep_last is not None:
+        ordered = [j.id for j in ws.jobs.jobs()]  # newest first
+        keep_jobs = set(ordered[:keep_last])
+        p.drop_jobs = sorted(set(ordered) - keep_jobs)
+    _mark_workspace(ws, marker, keys, keep_jobs)
+    for o in others:
+        _mark_workspace(o, marker, keys, None)
+    for key, path, outputs in cache_entries(ws.actions):
+        keep = outputs is not None and all(marker.complete(k, d) for k, d in outputs)
+        if keep and keep_last is not None:
+            keep = key in keys
+        if keep:
+            p.kept_entries += 1
+            for k, d in outputs:
+                marker.mark(k, d)
+        else:
+            p.prune_entries.append((key, path))
+    for digest, path, size in objects(ws.store):
+        if digest in marker.live:
+            p.kept_objects += 1
+            p.kept_bytes += size
+        else:
+            p.delete_objects.append((digest, path, size))
+    return p
+
+
+def _fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def delete_jobs(ws, ids: list) -> None:
+    """Delete job records (steps, metrics) and logs; artifact versions stay."""
+    if not ids:
+        return
+    db = ws.jobs.db
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column in (("job_steps", "job_id"), ("metrics", "job_id"), ("jobs", "id")):
+            db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    for i in ids:
+        shutil.rmtree(ws.job_dir(i), ignore_errors=True)
+
+
+def apply(ws, p: GcPlan) -> None:
+    """Carry out a plan, in the crash-safe order: jobs, cache entries, objects."""
+    delete_jobs(ws, p.drop_jobs)
+    dirs = set()
+    for _key, path in p.prune_entries:
+        try:
+            os.unlink(path)
+            dirs.add(os.path.dirname(path))
+        except FileNotFoundError:
+            pass
+    for d in sorted(dirs):
+        _fsync_dir(d)  # the entries are gone for good before any object they named goes
+    for _digest, path, _size in p.delete_objects:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+
+def lock_all(ws, open_other: Callable, on_wait=None) -> list:
+    """Take the lock of `ws` and of every other live workspace using its store, in a
+    stable order (two gcs never deadlock). Returns the others, opened and locked; a
+    registration whose workspace is gone is dropped."""
+    others = {}
+    me = os.path.realpath(ws.root)
+    for reg_file, root in registered_workspaces(ws.store_root):
+        real = os.path.realpath(root)
+        if real == me or real in others:
+            continue
+        if not os.path.isdir(os.path.join(real, ".pipe")):
+            try:
+                os.unlink(reg_file)  # that workspace was deleted
+            except OSError:
+                pass
+            continue
+        others[real] = None
+    order = sorted([me] + list(others))
+    opened = []
+    try:
+        for root in order:
+            if root == me:
+                ws.lock.acquire(on_wait=on_wait)
+            else:
+                o = open_other(root)
+                opened.append(o)
+                o.lock.acquire(on_wait=on_wait)
+    except BaseException:
+        for o in opened:
+            o.close()
+        ws.lock.release()
+        raise
+    return opened
+
+
+# --- verify ------------------------------------------------------------------------------
+@dataclass
+class VerifyReport:
+    checked: int = 0
+    bytes: int = 0
+    corrupt: list = field(default_factory=list)  # (digest, actual digest, where it was moved)
+
+    def to_json(self) -> dict:
+        return {"checked": self.checked, "bytes": self.bytes,
+                "corrupt": [{"digest": d, "actual": a, "moved_to": w} for d, a, w in self.corrupt]}
+
+
+def hash_object(path: str) -> str:
+    h = xxhash.xxh3_128()
+    with open(path, "rb", buffering=0) as f:
+        for chunk in read_chunks(f):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify(store, on_bad: Optional[Callable] = None) -> VerifyReport:
+    """Rehash every object (a tree: its manifest bytes); quarantine each one whose content
+    no longer matches its name. Safe beside a running `pipe run`: objects are renamed
+    into place whole, and a quarantined object is simply stored again when needed."""
+    r = VerifyReport()
+    for digest, path, size in objects(store):
+        try:
+            actual = hash_object(path)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            actual = f"unreadable ({e.strerror or e})"
+        r.checked += 1
+        r.bytes += size
+        if actual != digest:
+            where = store.quarantine(digest)
+            r.corrupt.append((digest, actual, where))
+            if on_bad:
+                on_bad(digest, actual, where)
+    return r

@@ -1,0 +1,188 @@
+"""`pipe clone JOB`: the job's Pipefile, params, code and data come back out as a new
+workspace that restores everything from the original's store, and records where it
+came from; bad input is refused with a hint."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+from conftest import Repo
+
+PIPEFILE = """
+version: 1
+name: demo
+params:
+  scale: 2        # how much to repeat
+  tag: {type: string, description: a label}
+  lr:
+    type: number
+    description: the rate
+assets:
+  raw: data/raw.csv
+steps:
+  prep:
+    command: python src/prep.py ${{inputs.d}} ${{params.scale}} ${{outputs.o}}
+    code: [src/prep.py]
+    inputs:
+      d: ${{assets.raw}}
+    outputs:
+      o: build/prep.csv
+  train:
+    command: sh tools/train.sh ${{inputs.p}} ${{params.tag}} ${{params.lr}} > ${{outputs.m}}
+    code: [tools]
+    inputs:
+      p: ${{steps.prep.outputs.o}}
+      extra: data/extra
+    outputs:
+      m: {path: build/model.txt, name: model}
+"""
+
+PREP = "import sys\nopen(sys.argv[3], 'w').write(open(sys.argv[1]).read() * int(sys.argv[2]))\n"
+TRAIN = "cat \"$1\"; echo \"tag=$2 lr=$3\"\n"
+
+
+def _setup(repo: Repo) -> None:
+    repo.pipefile(PIPEFILE)
+    repo.write("src/prep.py", PREP)
+    repo.write("tools/train.sh", TRAIN)
+    os.chmod(repo.root / "tools/train.sh", 0o755)
+    repo.write("data/raw.csv", "1,2\n")
+    repo.write("data/extra/notes.txt", "n\n")
+
+
+def test_clone_round_trip_restores_everything_and_records_cloned_from(repo):
+    _setup(repo)
+    assert repo.outcomes("-p", "tag=a", "-p", "lr=0.1") == {"prep": "ran", "train": "ran"}
+    first_model = repo.read("build/model.txt")
+    repo.write("src/prep.py", PREP + "# edited\n")
+    repo.write("tools/train.sh", TRAIN + "echo v2\n")
+    assert repo.outcomes("-p", "tag=b", "-p", "lr=0.5", "-p", "scale=3") == {"prep": "ran", "train": "ran"}
+
+    dest = repo.root.parent / "clone1"
+    r = repo.pipe("clone", "1", "-o", str(dest))
+    assert r.code == 0, r
+    assert "cloned job 1" in r.out, r
+    clone = Repo(dest)
+    # Job 1's code and Pipefile, not today's.
+    assert clone.read("src/prep.py") == PREP
+    assert clone.read("tools/train.sh") == TRAIN
+    assert os.access(dest / "tools/train.sh", os.X_OK)
+    assert clone.read("data/raw.csv") == "1,2\n" and clone.read("data/extra/notes.txt") == "n\n"
+    text = clone.read("Pipefile")
+    assert text.startswith("# Cloned by `pipe clone` from job 1")
+    assert "# how much to repeat" in text  # comments and layout survive
+    assert "default: a" in text and "default: 0.1" in text
+    assert not (dest / "build").exists()
+    # Unchanged, it restores every step from the original's store.
+    assert clone.outcomes() == {"prep": "restored", "train": "restored"}
+    assert clone.read("build/model.txt") == first_model
+    show = clone.pipe("jobs", "show", "last", "--json").json
+    assert show["cloned_from"] == 1
+    assert show["params"] == {"scale": 2, "tag": "a", "lr": 0.1}
+    assert "cloned from job 1" in clone.pipe("jobs", "show", "last").out
+    # It is the user's to edit: a changed param runs what it touches, nothing in the original moves.
+    assert clone.outcomes("-p", "tag=c") == {"prep": "fresh", "train": "ran"}
+    assert clone.pipe("jobs", "show", "last", "--json").json["cloned_from"] == 1
+    assert repo.read("tools/train.sh") == TRAIN + "echo v2\n"
+
+
+def test_clone_of_the_last_job_into_the_default_folder(repo):
+    _setup(repo)
+    repo.outcomes("-p", "tag=a", "-p", "lr=1")
+    r = repo.pipe("clone", "last")
+    assert r.code == 0, r
+    dest = repo.root.parent / f"{repo.root.name}-job1"
+    assert (dest / "Pipefile").is_file()
+    assert Repo(dest).outcomes() == {"prep": "restored", "train": "restored"}
+    # A second clone of the same job never writes over the first.
+    r = repo.pipe("clone", "last")
+    assert r.code == 2, r
+    assert "already exists and is not empty" in r.err and "-o DIR" in r.err
+
+
+def test_gc_in_the_original_keeps_what_the_clone_needs(repo):
+    _setup(repo)
+    repo.outcomes("-p", "tag=a", "-p", "lr=1")
+    dest = repo.root.parent / "c"
+    assert repo.pipe("clone", "1", "-o", str(dest)).code == 0
+    clone = Repo(dest)
+    assert clone.outcomes("-p", "tag=z") == {"prep": "restored", "train": "ran"}
+    r = repo.pipe("gc", "--keep-last", "0")
+    assert r.code == 0, r
+    os.remove(dest / "build/model.txt")
+    assert clone.outcomes("-p", "tag=z") == {"prep": "fresh", "train": "restored"}
+
+
+def test_clone_copies_current_data_and_warns_when_it_changed(repo):
+    _setup(repo)
+    repo.outcomes("-p", "tag=a", "-p", "lr=1")
+    repo.write("data/raw.csv", "9,9\n")
+    dest = repo.root.parent / "c"
+    r = repo.pipe("clone", "1", "-o", str(dest))
+    assert r.code == 0, r
+    assert "'data/raw.csv' changed since job 1 read it" in r.err, r
+    assert Repo(dest).outcomes() == {"prep": "ran", "train": "ran"}
+
+
+def test_clone_into_an_existing_empty_folder(repo):
+    _setup(repo)
+    repo.outcomes("-p", "tag=a", "-p", "lr=1")
+    dest = repo.root.parent / "empty"
+    dest.mkdir()
+    r = repo.pipe("clone", "1", "-o", str(dest))
+    assert r.code == 0, r
+    assert Repo(dest).outcomes() == {"prep": "restored", "train": "restored"}
+
+
+def test_clone_refuses_a_non_empty_folder_and_leaves_it_alone(repo):
+    _setup(repo)
+    repo.outcomes("-p", "tag=a", "-p", "lr=1")
+    dest = repo.root.parent / "mine"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("mine")
+    r = repo.pipe("clone", "1", "-o", str(dest))
+    assert r.code == 2, r
+    assert f"'{dest}' already exists and is not empty" in r.err
+    assert "hint:" in r.err
+    assert os.listdir(dest) == ["notes.txt"] and (dest / "notes.txt").read_text() == "mine"
+    assert not [n for n in os.listdir(repo.root.parent) if n.startswith(".pipe-clone-")]
+    f = repo.root.parent / "afile"
+    f.write_text("x")
+    r = repo.pipe("clone", "1", "-o", str(f))
+    assert r.code == 2, r
+
+
+def test_clone_of_an_unknown_job_suggests_one(repo):
+    _setup(repo)
+    repo.outcomes("-p", "tag=a", "-p", "lr=1")
+    repo.outcomes("-p", "tag=b", "-p", "lr=1")
+    r = repo.pipe("clone", "12")
+    assert r.code == 2, r
+    assert "no job '12'" in r.err
+    assert "did you mean" in r.err or "known job names" in r.err
+    assert not [n for n in os.listdir(repo.root.parent) if n != repo.root.name]
+
+
+def test_clone_with_an_ambiguous_prefix(repo):
+    _setup(repo)
+    repo.outcomes("-p", "tag=a", "-p", "lr=1")
+    repo.outcomes("-p", "tag=b", "-p", "lr=1")
+    db = sqlite3.connect(repo.root / ".pipe/jobs.db")
+    db.execute("UPDATE jobs SET uid='abc' || id || 'ffff'")
+    db.commit()
+    db.close()
+    r = repo.pipe("clone", "abc")
+    assert r.code == 2, r
+    assert "'abc' matches several jobs (2, 1)" in r.err or "'abc' matches several jobs (1, 2)" in r.err
+    assert "hint:" in r.err
+    r = repo.pipe("clone", "abc2", "-o", str(repo.root.parent / "c"))
+    assert r.code == 0, r
+    assert "cloned job 2" in r.out
+
+
+def test_clone_before_any_run(repo):
+    _setup(repo)
+    r = repo.pipe("clone", "last")
+    assert r.code == 2, r
+    assert "no job has run" in r.err
