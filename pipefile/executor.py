@@ -4,7 +4,7 @@ Running a step:
   1. Whatever sits at each output path is saved in the store if it is not
      there already (a hand-edited output is never lost), then moved aside.
      Output folders are created empty at both the staging path (what
-     `${{outputs.X}}` points to, under `.pipe/stage/STEP/`) and the workspace
+     `${{outputs.X}}` points to: `.pipe/stage/STEP.OUTPUT.NAME`) and the workspace
      path (for commands that write the literal path, as in make).
   2. The command runs in its own process group, output to its log file.
   3. On failure (exit status, missing or mistyped output, an input it
@@ -183,7 +183,6 @@ class LocalExecutor:
         t0 = time.monotonic()
         log_abs = os.path.join(self.log_dir, f"{name}.log")
         log_rel = os.path.relpath(log_abs, self.root)
-        stage = os.path.join(self.ws.stage_dir, name)
         backups: dict = {}  # output name -> where its previous content waits
         cleared: set = set()  # outputs whose workspace path this run now owns (moved aside or empty)
         beside: list = []  # temp folders made next to outputs on other file systems
@@ -195,14 +194,17 @@ class LocalExecutor:
                 raise _StepFailure("cannot run: " + "; ".join(r.message() for r in decision.reasons))
             if self.cancelled.is_set():
                 raise _StepFailure("interrupted before it started")
-            shutil.rmtree(stage, ignore_errors=True)
             for oname, out in node.outputs.items():
                 ws_path = self.abspath(out.path)
                 parent = os.path.dirname(ws_path) or self.root
                 os.makedirs(parent, exist_ok=True)
                 # Staging and moving aside must stay on the output's file system (renames).
                 if self._same_device(parent, self.ws.scratch):
-                    st_path, scratch = os.path.join(stage, out.path), self.ws.scratch
+                    # Flat and deterministic (a tool that records its output path writes the
+                    # same bytes every run), keeping the name's extension for tools that care.
+                    leaf = f"{name}.{oname}.{os.path.basename(ws_path)}"
+                    st_path, scratch = os.path.join(self.ws.stage_dir, leaf), self.ws.scratch
+                    remove_path(st_path)
                 else:
                     scratch = tempfile.mkdtemp(dir=parent, prefix=f".pipe-{name}-")
                     beside.append(scratch)
@@ -233,21 +235,25 @@ class LocalExecutor:
             outputs = self._commit(node, decision, time.monotonic() - t0)
         except _StepFailure as f:
             self._roll_back(node, backups, cleared)
-            self._clean(stage, beside)
+            self._clean(staged, beside)
             return StepResult(name, FAILED, time.monotonic() - t0, None, f.exit_code, log_rel, f.message, shown, notes)
         except (PipefileError, OSError) as e:
             self._roll_back(node, backups, cleared)
-            self._clean(stage, beside)
+            self._clean(staged, beside)
             msg = e.render() if isinstance(e, PipefileError) else f"{e.strerror or e}: {getattr(e, 'filename', '')}"
             return StepResult(name, FAILED, time.monotonic() - t0, None, None, log_rel, msg, shown, notes)
         for b in backups.values():
             shutil.rmtree(os.path.dirname(b), ignore_errors=True)
-        self._clean(stage, beside)
+        self._clean(staged, beside)
         return StepResult(name, RAN, time.monotonic() - t0, outputs, 0, log_rel, None, shown, notes)
 
     @staticmethod
-    def _clean(stage: str, beside: list) -> None:
-        shutil.rmtree(stage, ignore_errors=True)
+    def _clean(staged: dict, beside: list) -> None:
+        for p in staged.values():
+            try:
+                remove_path(p)  # only left there on failure: on success it was moved into place
+            except OSError:
+                pass
         for d in beside:
             shutil.rmtree(d, ignore_errors=True)
 

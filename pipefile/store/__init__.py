@@ -12,7 +12,7 @@ workspace state journal and the workspace lock, and where each one lives.
       clone.json        only in a workspace made by `pipe clone`: {"v", "job", "uid",
                         "workspace", "store"}: the job it was cloned from, and the
                         store of the original workspace, which this one uses
-      stage/<step>/     where a running step writes ${{outputs.X}}
+      stage/            where a running step writes ${{outputs.X}}: STEP.OUTPUT.NAME
       scratch/          temp space on the workspace's file system
       jobs.db           JobStore: every run as a job, artifact versions, metrics
       jobs/<id>/        the log of each step of job <id>

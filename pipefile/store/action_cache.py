@@ -6,9 +6,12 @@ Layout (ACTION_CACHE_VERSION 1), under the store folder:
                                "manifest": {...the key manifest...}, "seconds": ...,
                                "created": unix time}
 
-An entry is written (temp file, fsync, rename) only after every object it
-names is in the ContentStore, so an entry never points at a missing object;
-readers still check, since objects can be deleted by hand.
+An entry is written (temp file, rename) only after every object it names is in
+the ContentStore, so an entry never points at a missing object; readers still
+check, since objects can be deleted by hand. Entries are not fsynced: after a
+power loss an entry is at worst gone or torn, which reads as a miss (the step
+runs again), never as a wrong answer; objects, which may be the only copy of
+something (a saved hand edit), are fsynced.
 """
 
 from __future__ import annotations
@@ -64,7 +67,6 @@ class ActionCache:
         fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="ac-")
         try:
             os.write(fd, data)
-            os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, final)
