@@ -12,7 +12,7 @@ import traceback
 import click
 
 from . import __version__, cli_artifacts, cli_jobs, cli_metrics, cli_store, mlflow_log, report
-from .errors import INTERRUPTED, OK, STEP_FAILED, USAGE, PipefileError, PipefileErrors
+from .errors import INTERRUPTED, OK, STEP_FAILED, PipefileError, PipefileErrors
 from .digest import PathDigest
 from .loader import find_pipefile
 from .pipeline import Pipeline, check_forced_names, load_graph, parse_force
@@ -26,6 +26,11 @@ class _State:
 
 
 def _fail(e: BaseException) -> None:
+    if isinstance(e, BrokenPipeError):  # `pipe jobs | head`: the reader has what it wanted
+        try:
+            sys.stdout = open(os.devnull, "w")
+        finally:
+            sys.exit(OK)
     if isinstance(e, PipefileError):
         plain = e.loc is not None or isinstance(e, PipefileErrors)  # lines that start with file:line
         click.echo(e.render() if plain else f"error: {e.render()}", err=True)
@@ -37,7 +42,7 @@ def _fail(e: BaseException) -> None:
         traceback.print_exc()
     else:
         click.echo(f"internal error: {e!r} (run with --debug for the traceback)", err=True)
-    sys.exit(USAGE if isinstance(e, OSError) else 70)
+    sys.exit(70)
 
 
 def _guard(fn):

@@ -42,7 +42,7 @@ def register(main, guard, context, file_option):
         if as_json:
             report.dump_json({"jobs": [dict(j.to_json(), steps=counts[j.id]) for j in found]})
         else:
-            report_jobs.render_jobs(found, counts)
+            report_jobs.render_jobs(found, counts, filtered=bool(experiment or status))
 
     @jobs.command(context_settings=context)
     @click.argument("job")

@@ -9,6 +9,7 @@ content store, where an unchanged file costs a stat.
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import subprocess
 import time
@@ -164,8 +165,8 @@ def flatten(obj, prefix: str = "") -> dict:
             out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i)))
     elif isinstance(obj, bool):
         out[prefix] = float(obj)
-    elif isinstance(obj, (int, float)):
-        out[prefix] = float(obj)
+    elif isinstance(obj, (int, float)) and math.isfinite(obj):
+        out[prefix] = float(obj)  # inf and nan are not values one can compare or chart
     return out
 
 

@@ -298,6 +298,7 @@ class _Loader:
                 if st is not None:
                     steps[key] = st
         self.check_step_references(steps)
+        self.check_artifact_names(steps, assets)
         return spec.Pipefile(
             path=self.path,
             root=os.path.dirname(self.path),
@@ -845,6 +846,35 @@ class _Loader:
         if b.kind == BIND_VALUE:
             return spec.type_of_value(b.value)
         return None  # a path (file or folder), or a step output resolved later
+
+    def check_artifact_names(self, steps: dict, assets: dict) -> None:
+        """One producer per artifact name; a run cannot read the latest version of what it makes."""
+        producers: dict = {}
+        for a in assets.values():
+            if a.artifact:
+                producers.setdefault(a.artifact, []).append((f"asset '{a.name}'", a.loc, None))
+        for st in steps.values():
+            for o in st.outputs.values():
+                if o.artifact:
+                    producers.setdefault(o.artifact, []).append((f"output '{o.name}' of step '{st.name}'", o.loc,
+                                                                 (st.name, o.name)))
+        for name, made in producers.items():
+            for what, loc, _ in made[1:]:
+                self.errors.append(PipefileError(
+                    f"artifact name '{name}' is given twice: to {made[0][0]} ({made[0][1]}) and to {what}", loc,
+                    "each artifact has one producer: give one of them another name"))
+        for st in steps.values():
+            for iname, b in st.inputs.items():
+                if b.kind != BIND_ARTIFACT or b.version:
+                    continue
+                made_here = [m for m in producers.get(b.ref, []) if m[2] is not None]
+                if made_here:
+                    step, out = made_here[0][2]
+                    self.errors.append(PipefileError(
+                        f"input '{iname}' of step '{st.name}' reads the latest '{b.ref}', which step '{step}' of "
+                        f"this Pipefile makes", b.loc,
+                        f"to use what this run makes, bind ${{{{steps.{step}.outputs.{out}}}}}; to use a stored "
+                        f"version, pin it: ${{{{artifacts.{b.ref}:N}}}}"))
 
     def check_step_references(self, steps: dict) -> None:
         for st in steps.values():

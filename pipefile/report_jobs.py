@@ -46,9 +46,9 @@ def git_text(job) -> str:
     return job.git_commit[:10] + ("*" if job.git_dirty else "")
 
 
-def render_jobs(jobs: list, counts: dict, stream=None) -> None:
+def render_jobs(jobs: list, counts: dict, stream=None, filtered: bool = False) -> None:
     if not jobs:
-        (stream or sys.stdout).write("no jobs yet: `pipe run` records one per run\n")
+        (stream or sys.stdout).write("no jobs match\n" if filtered else "no jobs yet: `pipe run` records one per run\n")
         return
     rows, styles = [], []
     for j in jobs:

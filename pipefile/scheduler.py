@@ -223,6 +223,7 @@ class Scheduler:
             if n not in results:
                 why = "interrupted" if interrupted else "the run stopped after a failure (use --keep-going to go on)"
                 results[n] = StepResult(n, SKIPPED, error=why)
+                self.events.finished(results[n], decisions.get(n))  # the job records every selected step
         ordered = {n: results[n] for n in names}
         return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
 

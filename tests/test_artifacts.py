@@ -222,7 +222,7 @@ def test_a_changed_materialised_version_is_put_back(trained, tmp_path):
     trained.pipefile(TRAIN + """\
   use:
     command: cat ${{inputs.m}}/w > ${{outputs.o}}
-    inputs: {m: "${{artifacts.model}}"}
+    inputs: {m: "${{artifacts.model:1}}"}
     outputs: {o: build/o.txt}
 """)
     r = trained.pipe("run")
@@ -287,3 +287,29 @@ def test_artifact_binding_in_a_fresh_workspace_creates_no_state(repo):
     r = repo.pipe("status")
     assert r.code == 2 and "no artifact 'model'" in r.err and "pipe asset add" in r.err, str(r)
     assert not repo.exists(".pipe")
+
+
+def test_an_artifact_name_has_one_producer(repo):
+    repo.pipefile("""
+        version: 1
+        steps:
+          s: {command: "echo s > ${{outputs.o}}", outputs: {o: {path: build/s.txt, name: dup}}}
+          t: {command: "echo t > ${{outputs.o}}", outputs: {o: {path: build/t.txt, name: dup}}}
+    """)
+    r = repo.pipe("validate")
+    assert r.code == 2 and "artifact name 'dup' is given twice" in r.err
+
+
+def test_reading_the_latest_version_of_what_this_pipefile_makes_says_what_to_bind(repo):
+    repo.pipefile("""
+        version: 1
+        steps:
+          make: {command: "echo m > ${{outputs.m}}", outputs: {m: {path: build/m.txt, name: model}}}
+          use:
+            command: cat ${{inputs.m}} > ${{outputs.r}}
+            inputs: {m: "${{artifacts.model}}"}
+            outputs: {r: build/r.txt}
+    """)
+    r = repo.pipe("run", "make")
+    assert r.code == 2 and "which step 'make' of this Pipefile makes" in r.err
+    assert "${{steps.make.outputs.m}}" in r.err and "${{artifacts.model:N}}" in r.err

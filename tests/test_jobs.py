@@ -148,3 +148,36 @@ def test_a_metrics_file_that_does_not_parse_keeps_the_step_and_warns(repo):
     assert r.code == 0, r
     assert "warning: step 'm': metrics file 'build/metrics.json' is not valid JSON" in r.err
     assert r.json["steps"][0]["outcome"] == "ran"
+
+
+def test_steps_skipped_after_a_failure_are_in_the_job(repo):
+    repo.pipefile("""
+        version: 1
+        steps:
+          a: {command: "echo a > ${{outputs.o}}", outputs: {o: build/a.txt}}
+          b: {command: "exit 3", inputs: {i: build/a.txt}, outputs: {o: build/b.txt}}
+          c: {command: "cat ${{inputs.i}} > ${{outputs.o}}", inputs: {i: build/b.txt}, outputs: {o: build/c.txt}}
+    """)
+    repo.run_json(expect=1)
+    show = repo.pipe("jobs", "show", "last", "--json").json
+    assert {s["step"]: s["outcome"] for s in show["steps"]} == {"a": "ran", "b": "failed", "c": "skipped"}
+
+
+def test_output_piped_into_head_exits_quietly(demo):
+    demo.run_json()
+    p = subprocess.run(f"{' '.join(PIPE)} jobs show 1 | head -1", shell=True, cwd=demo.root,
+                       capture_output=True, text=True)
+    assert "Error" not in p.stderr and "internal error" not in p.stderr
+
+
+def test_infinite_metrics_are_dropped(repo):
+    repo.pipefile("""
+        version: 1
+        steps:
+          m:
+            command: "echo 'good: 1.5\\nhuge: .inf\\nbad: .nan' > ${{outputs.m}}"
+            outputs: {m: build/metrics.yaml}
+            metrics: [build/metrics.yaml]
+    """)
+    repo.run_json()
+    assert repo.pipe("jobs", "show", "last", "--json").json["metrics"] == {"m.good": 1.5}

@@ -262,7 +262,10 @@ class JobStore:
             row = self.db.execute("SELECT * FROM jobs WHERE id=?", (int(ref),)).fetchone()
             if row is not None:
                 return self._job(row)
-        rows = self.db.execute("SELECT * FROM jobs WHERE uid LIKE ?", (ref.lower() + "%",)).fetchall()
+        # A short number is a job id, never a uid prefix: "7" must not find uid 7f3a...
+        short_number = ref.isdigit() and len(ref) < 4
+        rows = [] if short_number else \
+            self.db.execute("SELECT * FROM jobs WHERE uid LIKE ?", (ref.lower() + "%",)).fetchall()
         if len(rows) == 1:
             return self._job(rows[0])
         if len(rows) > 1:
