@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 
 import click
@@ -144,6 +145,8 @@ def register(main, guard, context, file_option) -> None:
                        + (f" (params {', '.join(result.params_set)} set as defaults)" if result.params_set else "")
                        + (f", {_plural(len(result.code), 'code path')}" if result.code else "")
                        + (f", {_plural(len(result.sources), 'data path')}" if result.sources else ""))
-            click.echo(f"  run it: cd {where} && pipe run", err=True)
+            if result.pinned:
+                click.echo(f"  pinned to the versions job {result.job.id} read: {', '.join(result.pinned)}", err=True)
+            click.echo(f"  run it: cd {shlex.quote(where)} && {result.run_command}", err=True)
         for w in result.warnings:
             click.echo(f"warning: {w}", err=True)

@@ -6,13 +6,15 @@ What a clone holds (see docs/store.md):
 
 - the job's Pipefile, from its snapshot in the content store, with the job's resolved
   params written in as the params' defaults (so a plain `pipe run` uses them), and a
-  comment line on top saying where it came from;
+  comment line on top saying where it came from; each `${{artifacts.NAME}}` (latest)
+  binding is pinned to the version that job read (`${{artifacts.NAME:V}}`);
 - every `code:` file and folder, from the job's snapshot;
 - the source data the Pipefile reads (assets, plain path inputs, path defaults): the
   content the job read, from the store if it is there (named assets), else copied
   from the original workspace; where the original has changed since, its current
   content is copied and a warning says which steps will therefore run;
-- `.pipe/clone.json`: the job it came from and the original's store.
+- `.pipe/clone.json`: the job it came from, the original's store, and the original's
+  job of each artifact version copied into the clone (for lineage).
 
 The clone is built in a temporary folder beside the destination and renamed into
 place, so a failure never leaves half a clone, and it never writes into a folder that
@@ -23,6 +25,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -45,12 +49,21 @@ class CloneResult:
     code: list = field(default_factory=list)  # code paths written from the snapshot
     sources: list = field(default_factory=list)  # (path, "store" | "copied" | "changed" | "missing")
     params_set: list = field(default_factory=list)  # params whose default now is the job's value
+    pinned: list = field(default_factory=list)  # "STEP.INPUT=NAME:VERSION": latest bindings pinned
     warnings: list = field(default_factory=list)
+
+    @property
+    def run_command(self) -> str:
+        """The command that runs the clone, from inside it."""
+        if self.pipefile in loader.DEFAULT_NAMES:  # the clone holds no other Pipefile: found by name
+            return "pipe run"
+        return f"pipe run -f {shlex.quote(self.pipefile)}"
 
     def to_json(self) -> dict:
         return {"job": self.job.id, "uid": self.job.uid, "dest": self.dest, "pipefile": self.pipefile,
+                "run": self.run_command,
                 "code": self.code, "sources": [{"path": p, "from": how} for p, how in self.sources],
-                "params_set": self.params_set, "warnings": self.warnings}
+                "params_set": self.params_set, "artifacts_pinned": self.pinned, "warnings": self.warnings}
 
 
 def default_dest(ws: Workspace, job: Job) -> str:
@@ -102,7 +115,9 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
         with open(os.path.join(state, ".gitignore"), "w") as f:
             f.write("# pipe's own state: never commit it\n*\n")
         origin = {"v": CLONE_VERSION, "job": job.id, "uid": job.uid, "experiment": job.experiment,
-                  "workspace": os.path.abspath(ws.root), "store": ws.store_root}
+                  "workspace": os.path.abspath(ws.root), "store": ws.store_root,
+                  # the original's job of each artifact version copied below (there, not here)
+                  "artifacts": {v.ref: v.job_id for v in ws.jobs.artifacts() if v.job_id is not None}}
         with open(os.path.join(state, CLONE_FILE), "w") as f:
             json.dump(origin, f, indent=2, sort_keys=True)
             f.write("\n")
@@ -133,9 +148,14 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
                if n in job.params and (p.default is spec.MISSING or _same(p.default, job.params[n]) is False)}
     if changed:
         text = set_param_defaults(text, changed)
+    pins = artifact_pins(ws, job, pf, result.warnings)
+    if pins:
+        text = pin_artifacts(text, pins)
     root_where = os.path.abspath(ws.root)
+    done = (["params set to that job's values"] if changed else []) + \
+        (["artifacts pinned to the versions it read"] if pins else [])
     header = f"# Cloned by `pipe clone` from job {job.id} ({job.uid}) of {root_where}"
-    header += "; params set to that job's values.\n" if changed else ".\n"
+    header += ("; " + "; ".join(done) + ".\n") if done else ".\n"
     _write(path, header + text)
     pf, _errors = loader.load_lenient(path)
     got = loader.resolve_params(pf, {}, [])
@@ -144,7 +164,63 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
         raise PipefileError(f"could not write job {job.id}'s params into the cloned {job.pipefile}",
                             hint="clone it, then run it with -p NAME=VALUE for each param of "
                                  f"`pipe jobs show {job.id}`")
+    for (step, iname), (name, version) in sorted(pins.items()):
+        st = pf.steps.get(step)
+        b = st.inputs.get(iname) if st is not None else None
+        if b is None or b.kind != spec.BIND_ARTIFACT or b.ref != name or b.version != str(version):
+            raise PipefileError(f"could not pin input '{iname}' of step '{step}' to {name}:{version} in the "
+                                f"cloned {job.pipefile}",
+                                hint=f"clone it, then bind ${{{{artifacts.{name}:{version}}}}} there by hand")
     result.params_set = sorted(changed)
+    result.pinned = [f"{step}.{iname}={name}:{version}" for (step, iname), (name, version) in sorted(pins.items())]
+
+
+_ARTIFACT_PATH = re.compile(r"^" + re.escape(STATE_DIR) + r"/artifacts/(?P<name>[^/]+)/(?P<version>[0-9]+)$")
+
+
+def artifact_pins(ws: Workspace, job: Job, pf: spec.Pipefile, warnings: list) -> dict:
+    """{(step, input): (name, version)}: the version each latest ${{artifacts.NAME}}
+    binding of the Pipefile read in `job` (its step records hold the bound path
+    .pipe/artifacts/NAME/VERSION)."""
+    pins: dict = {}
+    for st in pf.steps.values():
+        for iname, b in st.inputs.items():
+            if b.kind != spec.BIND_ARTIFACT or b.version:
+                continue
+            rec = ws.jobs.step_record(job.id, st.name)
+            inp = (rec.inputs or {}).get(iname) if rec is not None else None
+            m = _ARTIFACT_PATH.match(inp.get("path") or "") if isinstance(inp, dict) else None
+            if m is None or m.group("name") != b.ref:
+                warnings.append(f"input '{iname}' of step '{st.name}' reads the latest '{b.ref}', and job {job.id} "
+                                "has no record of which version it read; left unpinned (it will read the newest)")
+                continue
+            pins[(st.name, iname)] = (b.ref, int(m.group("version")))
+    return pins
+
+
+def _child(node, key: str):
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+
+
+def pin_artifacts(text: str, pins: dict) -> str:
+    """The Pipefile text with each input of `pins` ({(step, input): (name, version)})
+    bound to ${{artifacts.NAME:VERSION}}; everything else stays as written."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    steps = _child(root, "steps")
+    edits = []
+    for (step, iname), (name, version) in pins.items():
+        node = _child(_child(_child(steps, step), "inputs"), iname)
+        if isinstance(node, yaml.MappingNode):
+            node = _child(node, "value")
+        if not isinstance(node, yaml.ScalarNode):
+            continue  # the check after reloading says so
+        new = _render("${{artifacts.%s:%d}}" % (name, version))
+        edits.append((node.start_mark.index, node.end_mark.index, new))
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return text
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -1,12 +1,16 @@
 """Lineage: the tree of recorded steps and data that produced an artifact version or an output.
 
-Reads only the JobStore. An artifact version names the job and step that first made
+Reads the JobStore (and, in a workspace made by `pipe clone`, the original's, for the
+versions copied from it). An artifact version names the job and step that first made
 its content; that step's record holds its command, environment identity, key and the
-content digest of every input and `code:` path. The producer of each input is found
-by content, not by path: the step of the same job that wrote that digest, else the
-step an artifact version of that content names, else the newest earlier job that
-wrote it. Data that no recorded step wrote is a source: a named asset version when
-one holds that content, else a plain file or folder of the workspace.
+content digest of every input and `code:` path. An input bound to an artifact
+(.pipe/artifacts/NAME/VERSION) leads to the step that made that version. The producer
+of any other input is found by content, preferring a step that wrote it at that path:
+the step of the same job, else the step an artifact version of that content names,
+else the newest earlier job that wrote it. A node is labelled NAME:VERSION only when
+it is that version (its step and output, its asset path, or its bound path), never for
+equal content alone. Data that no recorded step wrote is a source: a named asset
+version when one was recorded at that path, else a plain file or folder.
 
 The result is plain data (dicts, ready for JSON): a *data* node
     {"type": "data", "path", "kind", "digest", "size", "artifacts": ["model:3"],
@@ -22,12 +26,16 @@ Content addressing makes the graph acyclic; a step met twice is the same dict ob
 from __future__ import annotations
 
 import json
+import os
 import re
 from typing import Callable, Optional
 
 from .errors import PipefileError, did_you_mean
+from .store import STATE_DIR, read_origin
 from .store.jobs import ArtifactVersion, JobStep, JobStore
 
+# Where a step reads an artifact version it binds (pipeline._artifact_rel).
+_BOUND = re.compile(r"^" + re.escape(STATE_DIR) + r"/artifacts/(?P<name>[^/]+)/(?P<version>[0-9]+)$")
 _REF = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?::(?P<version>[^:]*))?$")
 
 
@@ -76,38 +84,104 @@ class Lineage:
     them): it tells which params the step itself used; without it a step shows its job's
     params."""
 
-    def __init__(self, jobs: JobStore, manifest_of: Optional[Callable] = None):
+    def __init__(self, jobs: JobStore, manifest_of: Optional[Callable] = None, workspace: Optional[str] = None,
+                 _seen: Optional[set] = None):
         self.jobs = jobs
         self.manifest_of = manifest_of
+        self.workspace = workspace  # set when this is the original of a clone: step nodes name it
         self._job_cache: dict = {}
         self._steps: dict = {}  # (job id, step) -> step node
         self._building: set = set()
+        self._origin_lineage: Optional[Lineage] = None
+        self._origin_read = False
+        self._origin: Optional[dict] = None
+        self._seen = _seen if _seen is not None else set()  # workspaces already open (no loops)
+        self._seen.add(os.path.realpath(os.path.dirname(os.path.dirname(os.path.abspath(jobs.path)))))
 
     # --- entry points -----------------------------------------------------------------
-    def of_version(self, v: ArtifactVersion) -> dict:
-        node = self._data(v.path, v.kind, v.digest, v.size, None)
-        if v.ref not in node["artifacts"]:
-            node["artifacts"].insert(0, v.ref)
-        else:
-            node["artifacts"].remove(v.ref)
-            node["artifacts"].insert(0, v.ref)
+    def of_version(self, v: ArtifactVersion, path: Optional[str] = None) -> dict:
+        """The node of artifact version `v` (read at `path`, by default where it was made)."""
+        node = {"type": "data", "path": path or v.path, "kind": v.kind, "digest": v.digest, "size": v.size,
+                "artifacts": [v.ref], "source": True, "asset": False, "produced_by": None}
         if v.step:
-            rec = self.jobs.step_record(v.job_id, v.step) if v.job_id is not None else None
-            if rec is None:
-                node["note"] = f"made by step '{v.step}' of job {v.job_id}, whose record is gone"
-                node["source"] = False
-            else:
-                node["produced_by"] = self._step(rec)
-                node["source"] = False
+            node["source"] = False
+            step, note = self._made(v)
+            node["produced_by"] = step
+            if note:
+                node["note"] = note
         else:
-            node["produced_by"] = None
-            node["source"] = True
             node["asset"] = True
-            if v.job_id is None:
+            job, where = self._version_job(v)
+            if job is None:
                 node["note"] = "added with `pipe asset add`"
             else:
-                node["note"] = f"asset, recorded by job {v.job_id}"
+                node["note"] = f"asset, recorded by job {job}" + (f" of {where}" if where else "")
         return node
+
+    def _version_job(self, v: ArtifactVersion) -> tuple:
+        """(job id, workspace or None) that made `v`: a version copied by `pipe clone` has
+        no job here; clone.json names the original's."""
+        if v.job_id is not None:
+            return v.job_id, self.workspace
+        origin = self._read_origin()
+        job = ((origin or {}).get("artifacts") or {}).get(v.ref)
+        if isinstance(job, int):
+            return job, origin.get("workspace")
+        return None, None
+
+    def _made(self, v: ArtifactVersion) -> tuple:
+        """(step node | None, note | None) of the step that made version `v`."""
+        if v.job_id is not None:
+            rec = self.jobs.step_record(v.job_id, v.step)
+            if rec is not None:
+                return self._step(rec), None
+            return None, f"made by step '{v.step}' of job {v.job_id}, whose record is gone"
+        # Copied into this clone from its original workspace: the record is there.
+        origin = self._read_origin()
+        other = self._origin_builder()
+        if other is not None:
+            ov = other.jobs.find_version(v.name, v.kind, v.digest)
+            if ov is not None and ov.step:
+                step, _note = other._made(ov)
+                if step is not None:
+                    return step, None
+        job, where = self._version_job(v)
+        if origin is None:
+            return None, f"made by step '{v.step}' in another workspace; its record is not here"
+        where = where or origin.get("workspace") or "the original workspace"
+        if job is None:
+            return None, f"made by step '{v.step}' in {where} (copied by `pipe clone`), whose record is not there"
+        return None, f"made by step '{v.step}' in job {job} of {where} (copied by `pipe clone`), whose record " \
+                     "is not there"
+
+    def _read_origin(self) -> Optional[dict]:
+        if not self._origin_read:
+            self._origin_read = True
+            self._origin = read_origin(os.path.dirname(os.path.abspath(self.jobs.path)))
+        return self._origin
+
+    def _origin_builder(self) -> Optional["Lineage"]:
+        """A Lineage over the jobs of the workspace this one was cloned from, if it is still there."""
+        if self._origin_lineage is None:
+            origin = self._read_origin()
+            root = origin.get("workspace") if origin else None
+            if not isinstance(root, str):
+                return None
+            db = os.path.join(root, STATE_DIR, "jobs.db")
+            if os.path.realpath(root) in self._seen or not os.path.isfile(db):
+                return None
+            try:
+                jobs = JobStore(db, create=False)
+            except Exception:  # an unreadable original (newer format, damaged): no lineage from there
+                return None
+            self._origin_lineage = Lineage(jobs, self.manifest_of, workspace=root, _seen=self._seen)
+        return self._origin_lineage
+
+    def close(self) -> None:
+        if self._origin_lineage is not None:
+            self._origin_lineage.close()
+            self._origin_lineage.jobs.close()
+            self._origin_lineage = None
 
     def of_output(self, path: str, content: Optional[dict]) -> dict:
         """Lineage of a workspace path: by its current content when it exists (`content`:
@@ -118,8 +192,14 @@ class Lineage:
                 recs = self.jobs.steps_with_output(content["digest"])
             if not recs:
                 versions = self.jobs.versions_of(content["digest"])
-                if versions:
-                    return self.of_version(versions[0])
+                here = [v for v in versions if v.path == path]
+                if here:
+                    return self.of_version(here[0], path)
+                if versions:  # a copy of a version (`pipe artifacts get`, say): that version's lineage
+                    node = self.of_version(versions[0])
+                    node["note"] = f"'{path}' holds the content of {versions[0].ref}" + \
+                        (f"; {node['note']}" if node.get("note") else "")
+                    return node
                 recorded = self.jobs.steps_with_output(path=path)
                 if recorded:
                     raise PipefileError(
@@ -155,16 +235,20 @@ class Lineage:
                 self._job_cache[job_id] = None
         return self._job_cache[job_id]
 
-    def _producer(self, digest: str, context_job: Optional[int]) -> Optional[JobStep]:
+    def _producer(self, digest: str, context_job: Optional[int], path: str = "") -> Optional[JobStep]:
         recs = [r for r in self.jobs.steps_with_output(digest) if r.outcome not in ("failed", "skipped")]
         if not recs:
             return None
+        here = [r for r in recs if any(o.get("digest") == digest and o.get("path") == path
+                                       for o in r.outputs.values())]
+        if here:  # a step that wrote this content at this path, before one that wrote it elsewhere
+            recs = here
         if context_job is not None:
             for r in recs:
                 if r.job_id == context_job:
                     return r
         for v in self.jobs.versions_of(digest):
-            if v.step and v.job_id is not None:
+            if v.step and v.job_id is not None and (not here or v.path == path):
                 rec = self.jobs.step_record(v.job_id, v.step)
                 if rec is not None:
                     return rec
@@ -176,11 +260,14 @@ class Lineage:
 
     def _data(self, path: str, kind: str, digest: str, size: int, context_job: Optional[int],
               producer: Optional[JobStep] = None) -> dict:
+        bound = self._bound_version(path, digest)
+        if bound is not None:  # an input bound to ${{artifacts.NAME:V}}: the lineage of that version
+            return self.of_version(bound, path)
         versions = self.jobs.versions_of(digest)
+        rec = producer or self._producer(digest, context_job, path)
         node = {"type": "data", "path": path, "kind": kind, "digest": digest, "size": size,
-                "artifacts": [v.ref for v in sorted(versions, key=lambda v: (v.name, v.version))],
+                "artifacts": [v.ref for v in sorted(_named(versions, path, rec), key=lambda v: (v.name, v.version))],
                 "source": True, "asset": False, "produced_by": None}
-        rec = producer or self._producer(digest, context_job)
         if not size:
             size = next((v.size for v in versions), 0)
             if not size and rec is not None:
@@ -189,9 +276,19 @@ class Lineage:
         if rec is not None and (rec.job_id, rec.step) not in self._building:
             node["produced_by"] = self._step(rec)
             node["source"] = False
-        elif versions and all(not v.step for v in versions):
+        elif node["artifacts"] and all(not v.step for v in versions if v.ref in node["artifacts"]):
             node["asset"] = True
         return node
+
+    def _bound_version(self, path: str, digest: str) -> Optional[ArtifactVersion]:
+        m = _BOUND.match(path or "")
+        if not m:
+            return None
+        try:
+            v = self.jobs.artifact(m.group("name"), int(m.group("version")))
+        except PipefileError:
+            return None
+        return v if v.digest == digest else None
 
     def _ran(self, rec: JobStep) -> JobStep:
         """The record of the run that made this content: a fresh or restored step points
@@ -214,6 +311,8 @@ class Lineage:
                 "step": rec.step, "outcome": rec.outcome, "key": rec.key, "command": rec.command, "env": rec.env,
                 "finished": rec.finished, "params": dict(job.params) if job else {}, "params_of": "job",
                 "code": {}, "inputs": {}}
+        if self.workspace:
+            node["workspace"] = self.workspace  # a job of the workspace this one was cloned from
         manifest = self.manifest_of(rec.key) if self.manifest_of and rec.key else None
         if isinstance(manifest, dict) and isinstance(manifest.get("params"), dict):
             node["params"], node["params_of"] = dict(manifest["params"]), "step"
@@ -234,6 +333,21 @@ class Lineage:
         finally:
             self._building.discard(key)
         return node
+
+
+def _named(versions: list, path: str, rec: Optional[JobStep]) -> list:
+    """The versions (of this content) that name this node: made by its producer's step
+    as that output, or (a source) the asset recorded at this path. Equal content alone
+    does not name it."""
+    out = []
+    for v in versions:
+        if v.step:
+            if rec is not None and v.step == rec.step and (
+                    v.path == path or (rec.outputs.get(v.output or "") or {}).get("path") == path):
+                out.append(v)
+        elif v.path == path:
+            out.append(v)
+    return out
 
 
 def _output_of(rec: JobStep, digest: Optional[str], path: str) -> dict:

@@ -23,8 +23,17 @@ def format_size(n) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def _job_text(v) -> str:
+    """A version's job; one copied by `pipe clone` has none here (it was made in the original)."""
+    if v.job_id is not None:
+        return str(v.job_id)
+    return "- (from the original workspace, copied by pipe clone)" if v.step else "-"
+
+
 def _made_by(v) -> str:
     if v.step:
+        if v.job_id is None:
+            return f"step {v.step} in the original workspace (copied by pipe clone)"
         return f"job {v.job_id}, step {v.step}"
     return f"job {v.job_id} (asset)" if v.job_id is not None else "pipe asset add"
 
@@ -55,7 +64,7 @@ def render_version(v, stream=None) -> None:
         f"  digest   {v.digest}",
         f"  kind     {KIND_TEXT.get(v.kind, v.kind)}",
         f"  size     {format_size(v.size)} ({v.size} bytes)",
-        f"  job      {'-' if v.job_id is None else v.job_id}",
+        f"  job      {_job_text(v)}",
         f"  step     {v.step or '- (asset)'}" + (f", output {v.output}" if v.output else ""),
         f"  path     {v.path}",
         f"  created  {when(v.created)}",
@@ -101,7 +110,8 @@ def lineage_text(tree: dict) -> str:
         step(s, tail)
 
     def step(s: dict, indent: str) -> None:
-        job = f"job {s['job']}" + (f" ({s['job_uid']}, experiment {s['experiment']})" if s.get("job_uid") else "")
+        job = f"job {s['job']}" + (f" of {s['workspace']}" if s.get("workspace") else "") + \
+            (f" ({s['job_uid']}, experiment {s['experiment']})" if s.get("job_uid") else "")
         if id(s) in shown:
             out.append(f"{indent}└─ made by step '{s['step']}' in {job}: shown above")
             return
@@ -147,7 +157,7 @@ def _graph(tree: dict):
         return ids[k]
 
     def sid(s: dict) -> str:
-        k = ("s", s["job"], s["step"])
+        k = ("s", s.get("workspace"), s["job"], s["step"])
         if k not in ids:
             ids[k] = f"s{len(ids)}"
             steps[ids[k]] = s
@@ -183,7 +193,7 @@ def _data_short(d: dict) -> str:
 
 
 def _step_short(s: dict) -> str:
-    return f"{s['step']}\njob {s['job']}"
+    return f"{s['step']}\njob {s['job']}" + (f" of {s['workspace']}" if s.get("workspace") else "")
 
 
 def lineage_mermaid(tree: dict) -> str:

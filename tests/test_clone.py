@@ -186,3 +186,92 @@ def test_clone_before_any_run(repo):
     r = repo.pipe("clone", "last")
     assert r.code == 2, r
     assert "no job has run" in r.err
+
+
+PRODUCER = """
+version: 1
+name: prod
+params:
+  v: 1
+steps:
+  make:
+    command: echo model ${{params.v}} > ${{outputs.m}}
+    outputs:
+      m: {path: build/model.txt, name: model}
+"""
+
+CONSUMER = """
+version: 1
+name: cons
+steps:
+  use:
+    command: cat ${{inputs.m}} > ${{outputs.r}}
+    inputs:
+      m: "${{artifacts.model}}"   # the latest
+    outputs:
+      r: out/result.txt
+"""
+
+
+def _producer_and_consumer(repo: Repo) -> None:
+    repo.write("Producer.yaml", PRODUCER)
+    repo.pipefile(CONSUMER)
+    assert repo.outcomes("-f", "Producer.yaml") == {"make": "ran"}  # job 1: model:1
+    assert repo.outcomes() == {"use": "ran"}  # job 2 reads model:1
+    assert repo.outcomes("-f", "Producer.yaml", "-p", "v=2") == {"make": "ran"}  # job 3: model:2
+
+
+def test_clone_pins_latest_artifact_bindings_to_the_version_the_job_read(repo):
+    _producer_and_consumer(repo)
+    dest = repo.root.parent / "c"
+    r = repo.pipe("clone", "2", "-o", str(dest))
+    assert r.code == 0, r
+    assert "use.m=model:1" in r.err, r
+    assert r.err.count("pipe run") == 1 and "pipe run -f" not in r.err, r
+    clone = Repo(dest)
+    text = clone.read("Pipefile")
+    assert "${{artifacts.model:1}}" in text and "${{artifacts.model}}" not in text
+    assert "# the latest" in text  # the rest stays as written
+    assert "artifacts pinned" in text.splitlines()[0]
+    # Exactly job 2: model:1, from the cache, although model:2 is now the latest.
+    assert clone.outcomes() == {"use": "restored"}
+    assert clone.read("out/result.txt") == "model 1\n"
+    j = repo.pipe("clone", "2", "-o", str(repo.root.parent / "c2"), "--json", check=True).json
+    assert j["artifacts_pinned"] == ["use.m=model:1"] and j["run"] == "pipe run"
+
+
+def test_clone_of_a_job_run_with_another_file_says_how_to_run_it(repo):
+    _producer_and_consumer(repo)
+    dest = repo.root.parent / "p"
+    r = repo.pipe("clone", "3", "-o", str(dest))
+    assert r.code == 0, r
+    assert "pipe run -f Producer.yaml" in r.err, r
+    assert (dest / "Producer.yaml").is_file() and not (dest / "Pipefile").exists()
+    clone = Repo(dest)
+    assert clone.outcomes("-f", "Producer.yaml") == {"make": "restored"}
+    assert clone.read("build/model.txt") == "model 2\n"
+
+
+def test_artifacts_copied_into_a_clone_lead_back_to_the_original(repo):
+    _producer_and_consumer(repo)
+    dest = repo.root.parent / "c"
+    repo.pipe("clone", "2", "-o", str(dest), check=True)
+    clone = Repo(dest)
+    clone.outcomes()
+    show = clone.pipe("artifacts", "show", "model:1", check=True).out
+    assert "None" not in show and "pipe clone" in show, show
+    t = clone.pipe("lineage", "out/result.txt", "--json", check=True).json
+    m = t["produced_by"]["inputs"]["m"]
+    assert m["artifacts"] == ["model:1"]
+    made = m["produced_by"]
+    assert made["step"] == "make" and made["job"] == 1 and made["params"] == {"v": 1}
+    assert made["workspace"] == str(repo.root)
+    text = clone.pipe("lineage", "model:2", check=True).out
+    assert f"made by step 'make' in job 3 of {repo.root}" in text and "None" not in text, text
+    # With the original gone, it still says where it came from, without "None".
+    import shutil
+
+    shutil.rmtree(repo.root / ".pipe" / "jobs")
+    (repo.root / ".pipe" / "jobs.db").unlink()
+    text = clone.pipe("lineage", "model:2", check=True).out
+    assert f"job 3 of {repo.root}" in text and "None" not in text, text

@@ -195,3 +195,69 @@ def test_lineage_of_a_removed_output_uses_the_last_record(chain):
     shutil.rmtree(chain.root / "build" / "model")
     t = lineage(chain, "build/model")
     assert t["produced_by"]["step"] == "train" and "not in the workspace" in t["note"]
+
+
+PRODUCER = """
+version: 1
+name: prod
+params:
+  v: 1
+steps:
+  make:
+    command: echo model ${{params.v}} > ${{outputs.m}}
+    outputs:
+      m: {path: build/model.txt, name: model}
+"""
+
+CONSUMER = """
+version: 1
+name: cons
+steps:
+  use:
+    command: cat ${{inputs.m}} > ${{outputs.r}}
+    inputs:
+      m: "${{artifacts.model}}"
+    outputs:
+      r: out/result.txt
+"""
+
+
+def test_lineage_recurses_through_an_artifact_made_by_another_pipeline(repo: Repo):
+    repo.write("Producer.yaml", PRODUCER)
+    repo.pipefile(CONSUMER)
+    repo.outcomes("-f", "Producer.yaml")  # job 1: model:1
+    repo.outcomes()  # job 2 reads model:1 (and writes the same bytes to out/result.txt)
+    repo.outcomes("-f", "Producer.yaml", "-p", "v=2")  # job 3: model:2
+    t = lineage(repo, "out/result.txt")
+    # Equal bytes do not make an unnamed output an artifact.
+    assert t["artifacts"] == [] and t["path"] == "out/result.txt" and not t["source"]
+    use = t["produced_by"]
+    assert (use["step"], use["job"]) == ("use", 2)
+    m = use["inputs"]["m"]
+    assert m["artifacts"] == ["model:1"] and m["path"] == ".pipe/artifacts/model/1" and not m["source"]
+    make = m["produced_by"]
+    assert (make["step"], make["job"], make["params"]) == ("make", 1, {"v": 1})
+    text = repo.pipe("lineage", "out/result.txt", check=True).out
+    assert "(source)" not in text and "made by step 'make' in job 1" in text, text
+    assert not text.startswith("model:1"), text
+
+
+def test_an_input_is_named_by_its_own_version_not_by_equal_content(chain):
+    # build/copy.txt holds the same bytes as clean:1, but is not that artifact.
+    chain.pipefile(CHAIN + """\
+  copy:
+    command: cp ${{inputs.c}} ${{outputs.o}}
+    inputs: {c: "${{steps.prep.outputs.out}}"}
+    outputs: {o: build/copy.txt}
+  use_copy:
+    command: cat ${{inputs.c}} > ${{outputs.o}}
+    inputs: {c: "${{steps.copy.outputs.o}}"}
+    outputs: {o: build/use.txt}
+""")
+    chain.outcomes()
+    t = lineage(chain, "build/use.txt")
+    c = t["produced_by"]["inputs"]["c"]
+    assert c["path"] == "build/copy.txt" and c["artifacts"] == []
+    assert c["produced_by"]["step"] == "copy"
+    assert c["produced_by"]["inputs"]["c"]["artifacts"] == ["clean:1"]
+    assert lineage(chain, "build/copy.txt")["artifacts"] == []
