@@ -23,7 +23,6 @@ from .store import STATE_DIR, Workspace
 from .store.jobs import INTERRUPTED
 
 
-
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:
     """Load, validate and build the graph, reporting every problem found in one go."""
     path = pipefile_path or loader.find_pipefile(cwd)
