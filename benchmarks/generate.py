@@ -9,9 +9,12 @@ output and input), so the runner can count which steps really executed, whatever
 
 Shapes (`parse_shape` reads them from strings such as `chain:1000`):
 
-- `chain:N`      step i reads step i-1's output and its own leaf file `leaves/l<i>.txt`.
-- `wide:N`       one source file -> N independent steps (each also reads its own leaf) -> one merge.
-- `lattice:NxW`  N layers of W steps; step (l, c) reads (l-1, c), (l-1, c+1 mod W) and its own leaf.
+- `chain:N`      step i reads step i-1's output and its own leaf file `leaves/l<i>.txt`
+                 (`tail -q -c 64 prev leaf > out`).
+- `wide:N`       one source file -> N independent steps (each also reads its own leaf) -> one merge
+                 (`cat src leaf > out`; the merge `cat`s them all).
+- `lattice:NxW`  N layers of W steps; step (l, c) reads (l-1, c), (l-1, c+1 mod W) and its own leaf
+                 (`tail -q -c 64 ...`).
 - `files:N`      a folder of N small files (in sub-folders of 1,000) read by one step, then one more step.
 - `big:KxM`      K files of M MiB each; every big file is read by two steps, then a merge.
 
@@ -38,6 +41,9 @@ MIB = 1 << 20
 
 # Command templates: `{in}` is the step's inputs (space-separated), `{out}` its output.
 CAT = "cat {in} > {out}"
+# The last 64 bytes of each input: the output depends on every input's content (a leaf is shorter than
+# 64 bytes and comes last) but stays small, where `cat` would double the size at each layer of a lattice.
+TAIL = "tail -q -c 64 {in} > {out}"
 COUNT = "find {in} -type f | wc -l > {out}"
 HEAD = "head -c 64 {in} > {out}"
 SIZE = "wc -c < {in} > {out}"
@@ -108,12 +114,14 @@ def _leaf(i: int | str) -> str:
 
 
 def chain(n: int) -> Pipeline:
-    """`chain:N`: s_i = cat(s_{i-1}, leaf_i). The changed leaf is the last one (1 step reruns)."""
+    """`chain:N`: s_i = tail64(s_{i-1}) + leaf_i. The changed leaf is the last one (1 step reruns).
+
+    (With `cat`, step i's output would hold i leaves: 500 MB of outputs over a 10,000-step chain.)"""
     steps, files = [], {}
     for i in range(n):
         files[_leaf(i)] = f"leaf {i}\n".encode()
         prev = [f"build/s{i - 1}.txt"] if i else []
-        steps.append(Step(f"s{i}", prev + [_leaf(i)], f"build/s{i}.txt"))
+        steps.append(Step(f"s{i}", prev + [_leaf(i)], f"build/s{i}.txt", TAIL))
     return Pipeline(f"chain-{n}", steps, files=files, changed=_leaf(n - 1))
 
 
@@ -130,15 +138,16 @@ def wide(n: int) -> Pipeline:
 
 
 def lattice(layers: int, width: int) -> Pipeline:
-    """`lattice:NxW`: x_{l,c} = cat(x_{l-1,c}, x_{l-1,c+1 mod W}, leaf_{l,c}). The changed leaf is
-    x_{N-2,0}'s, so 3 steps rerun (1 when N = 1)."""
+    """`lattice:NxW`: x_{l,c} = tail64(x_{l-1,c}) + tail64(x_{l-1,c+1 mod W}) + leaf_{l,c}. The changed
+    leaf is x_{N-2,0}'s, so 3 steps rerun (1 when N = 1)."""
     steps, files = [], {}
     for layer in range(layers):
         for c in range(width):
             leaf = _leaf(f"{layer}_{c}")
             files[leaf] = f"leaf {layer} {c}\n".encode()
-            ups = [] if layer == 0 else sorted({f"build/x{layer - 1}_{c}.txt", f"build/x{layer - 1}_{(c + 1) % width}.txt"})
-            steps.append(Step(f"x{layer}_{c}", ups + [leaf], f"build/x{layer}_{c}.txt"))
+            ups = [] if layer == 0 else sorted({f"build/x{layer - 1}_{c}.txt",
+                                                f"build/x{layer - 1}_{(c + 1) % width}.txt"})
+            steps.append(Step(f"x{layer}_{c}", ups + [leaf], f"build/x{layer}_{c}.txt", TAIL))
     return Pipeline(f"lattice-{layers}x{width}", steps, files=files, changed=_leaf(f"{max(layers - 2, 0)}_0"))
 
 
@@ -298,7 +307,11 @@ def dvc_yaml_text(p: Pipeline) -> str:
 
 def snakefile_text(p: Pipeline) -> str:
     """The pipeline as a Snakefile: `rule all` on the sinks, one rule per step."""
-    lines = ["rule all:", f"    input: {p.sinks!r}", ""]
+    # Snakemake builds its DAG recursively, a few frames per level: a 1,000-step chain passes
+    # Python's default limit of 1,000 frames. The Snakefile is Python, so raise it there.
+    limit = 20 * len(p.steps) + 1000
+    lines = ["import sys", f"sys.setrecursionlimit(max(sys.getrecursionlimit(), {limit}))", "",
+             "rule all:", f"    input: {p.sinks!r}", ""]
     for s in p.steps:
         cmd = _command(s, "{input}", "{output}", f"echo {s.name} >> {STEP_LOG}")
         lines += [f"rule {s.name}:", f"    input: {s.inputs!r}", f"    output: {s.output!r}", f"    shell: {cmd!r}", ""]

@@ -1,10 +1,11 @@
 """Timing whole processes (wall time and peak memory), and the machine's reference costs.
 
-`timed()` starts one command, waits for it with `os.wait4`, and returns its wall time and the peak
-resident memory of the largest process in its tree (Linux folds the peak of every reaped descendant
-into the rusage of its parent). The reference costs say what a tool's overhead should be compared
-with: a process spawn, a `stat`, and hashing a big file with xxh3-128 (and md5) from page cache and
-from disk.
+`timed()` starts one command and returns its wall time and the peak resident memory of the largest
+process in its tree (from GNU time when installed, else from `os.wait4`: Linux folds the peak of
+every reaped descendant into the rusage of its parent). The reference costs say what a tool's
+overhead should be compared with: a process spawn, a `stat`, and hashing a big file with xxh3-128
+(and md5) from page cache and from disk; each is the best of several rounds, the cost without
+interference from other work on the machine.
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ def _read_gnu_time(path: str) -> float:
 
 
 def _wait(proc: subprocess.Popen, deadline: float):
-    """Wait for `proc` with wait4; a timer kills its process group at `deadline`. Returns (status, rusage, timed_out)."""
+    """Wait for `proc` with wait4; a timer kills its process group at `deadline`.
+
+    Returns (status, rusage, timed_out)."""
     fired = threading.Event()
 
     def kill() -> None:
@@ -110,25 +113,25 @@ def median(values: list[float]) -> float | None:
 
 
 def spawn_cost(argv: list[str], count: int) -> float:
-    """Seconds per run of `argv` when started `count` times from Python (fork/exec, wait), median of 3 rounds."""
+    """Seconds per run of `argv` when started `count` times from Python (fork/exec, wait); best of 5 rounds."""
     rounds = []
-    for _ in range(3):
+    for _ in range(5):
         start = time.perf_counter()
         for _ in range(count):
             subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, check=True)
         rounds.append((time.perf_counter() - start) / count)
-    return statistics.median(rounds)
+    return min(rounds)
 
 
 def stat_cost(paths: list[str]) -> float:
-    """Seconds per `os.stat` over `paths` (warm dentry cache), median of 3 passes."""
+    """Seconds per `os.stat` over `paths` (warm dentry cache), best of 3 passes."""
     rounds = []
     for _ in range(3):
         start = time.perf_counter()
         for p in paths:
             os.stat(p)
         rounds.append((time.perf_counter() - start) / len(paths))
-    return statistics.median(rounds)
+    return min(rounds)
 
 
 def evict(path: str) -> None:
@@ -144,7 +147,7 @@ def evict(path: str) -> None:
 def hash_throughput(path: str, algorithm: str, cold: bool) -> float:
     """Bytes per second reading `path` in 1 MiB blocks into `algorithm` ('xxh3_128', 'md5' or 'read').
 
-    Warm: the file is read once first, then the median of 3 timed passes. Cold: the median of 3 passes,
+    Warm: the file is read once first, then the best of 3 timed passes. Cold: the best of 3 passes,
     each after evicting the file from the page cache.
     """
     if not cold:
@@ -154,7 +157,7 @@ def hash_throughput(path: str, algorithm: str, cold: bool) -> float:
         if cold:
             evict(path)
         passes.append(_read_all(path, algorithm))
-    return os.path.getsize(path) / statistics.median(passes)
+    return os.path.getsize(path) / min(passes)
 
 
 def _read_all(path: str, algorithm: str) -> float:
@@ -192,7 +195,7 @@ def reference_costs(scratch: str, stat_files: int, big_mib: int, spawns: int = 3
     for p in (a, b):
         with open(p, "w") as f:
             f.write("x\n")
-    step_cmd = f"cat {a} {b} > {os.path.join(scratch, 'c.txt')} && echo s >> {os.path.join(scratch, 'log')}"
+    step_cmd = f"tail -q -c 64 {a} {b} > {os.path.join(scratch, 'c.txt')} && echo s >> {os.path.join(scratch, 'log')}"
     out = {
         "spawn_sh_true_s": spawn_cost(["sh", "-c", "true"], spawns),
         "spawn_step_s": spawn_cost(["sh", "-c", step_cmd], spawns),

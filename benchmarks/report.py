@@ -9,11 +9,12 @@ import json
 import sys
 
 GIB = 1 << 30
-SCENARIOS = [("full", "full run"), ("noop", "no-op"), ("status", "status"), ("dry-run", "dry-run"),
-             ("change", "change"), ("touch", "touch")]
 STATUS_CMD = {"pipe": "`pipe status`", "make": "`make -n`", "dvc": "`dvc status`", "snakemake": "`snakemake -n`"}
-LINEAR_TOLERANCE = 2.0
-MIN_DATA_COST = 0.05  # below this (s), the extra cost of big files is run-to-run noise, not a throughput  # marginal cost per step may vary this much between intervals and still count as linear
+RATIO_SCENARIOS = ("full", "noop", "status", "change", "touch")
+LINEAR_TOLERANCE = 2.0  # the net cost per step may grow this much between two sizes and still count as linear
+MIN_NET_TIME = 0.1  # s: below this, a time net of the fixed cost is mostly run-to-run noise
+NOISE_S = 0.02  # s: typical run-to-run noise of one whole-process measurement on a busy machine
+MIN_DATA_COST = 0.05  # below this (s), the extra cost of big files is run-to-run noise, not a throughput
 
 
 # --- small formatters ---------------------------------------------------------------------------
@@ -90,7 +91,8 @@ def machine_section(results: dict) -> str:
             f"Each figure is the median of up to {opts.get('reps')} runs of the whole process "
             f"(fewer once a measurement has used {opts.get('budget')} s); `-j {opts.get('jobs')}` for pipe, make and "
             f"Snakemake (DVC runs stages one at a time). Whole run: {results.get('total_s', 0):.0f} s; "
-            f"load average (1/5/15 min) {_load(m.get('load_start'))} at the start, {_load(m.get('load_end'))} at the end "
+            f"load average (1/5/15 min) {_load(m.get('load_start'))} at the start, "
+            f"{_load(m.get('load_end'))} at the end "
             "(other work on the machine inflates absolute times; ratios measured in the same run hold better).")
 
 
@@ -103,7 +105,7 @@ def reference_section(ref: dict | None) -> str:
         return "Reference costs: not measured (--no-reference)."
     rows = [
         ["`sh -c true` started from Python (fork, exec, wait)", f"{ms(ref['spawn_sh_true_s'])} ms"],
-        ["a step's command, `sh -c 'cat a b > c && echo s >> log'`", f"{ms(ref['spawn_step_s'])} ms"],
+        ["a step's command, `sh -c 'tail -q -c 64 a b > c && echo s >> log'`", f"{ms(ref['spawn_step_s'])} ms"],
         [f"`os.stat` per file ({ref['stat_files']:,} files, warm)", f"{us(ref['stat_s'])} µs"],
     ]
     for algo, label in (("xxh3_128", "xxh3-128"), ("md5", "md5"), ("read", "read only")):
@@ -143,7 +145,8 @@ def shape_section(entry: dict) -> str:
     """One shape: absolute times per tool, then ratios of pipe to each other tool and of the peers to make."""
     res_by_tool, n = entry["results"], entry["steps"]
     big = "big_bytes" in entry
-    header = ["tool", "full run s", "per step ms", "no-op s", "status s", "dry-run s", "change s", "touch s", "peak MiB"]
+    header = ["tool", "full run s", "per step ms", "no-op s", "status s", "dry-run s", "change s", "touch s",
+              "peak MiB"]
     if big:
         header[2:2] = ["full, cold cache s", "data cost s", "throughput"]
     header.append("notes")
@@ -189,12 +192,12 @@ def ratio_rows(res_by_tool: dict) -> list[list[str]]:
     for a, b in pairs:
         if a in res_by_tool and b in res_by_tool:
             ra, rb = res_by_tool[a], res_by_tool[b]
-            rows.append([f"{a} / {b}"] + [ratio(med(ra, s), med(rb, s)) for s in ("full", "noop", "status", "change", "touch")])
+            rows.append([f"{a} / {b}"] + [ratio(med(ra, s), med(rb, s)) for s in RATIO_SCENARIOS])
     return rows
 
 
 def scaling_section(scaling: list[dict]) -> str:
-    """Times at each N, and the marginal cost per step between successive N (constant when growth is linear)."""
+    """Times at each N, and the cost per step net of the fixed cost (flat when growth is linear)."""
     if not scaling:
         return ""
     ops = ["full", "noop", "status", "validate", "dry-run"]
@@ -206,36 +209,40 @@ def scaling_section(scaling: list[dict]) -> str:
              table(["tool", "N", "full run s (1 run)", "no-op s", "status s", "validate s", "dry-run s"], rows)]
     lin = linearity_rows(scaling, ops)
     if lin:
-        parts += ["", "Marginal cost per added step (µs) between successive N; growth is linear when it stays "
-                      f"flat (here: the last interval within {LINEAR_TOLERANCE:g}× of the first).", "",
+        parts += ["", "Cost per step in µs, net of the fixed cost: (t(N) - t(1)) / (N - 1). Growth is linear when "
+                      f"it stays flat: the verdict compares the two largest N whose net time is at least "
+                      f"{MIN_NET_TIME:g} s (smaller differences are noise), and allows {LINEAR_TOLERANCE:g}×.", "",
                   table(["tool", "operation", *lin[0][2], "verdict"], [row[:2] + row[3:] for row in lin])]
     return "\n".join(parts)
 
 
 def linearity_rows(scaling: list[dict], ops: list[str]) -> list[list]:
-    """Per tool and operation: marginal µs per step for each interval of N, and a verdict."""
+    """Per tool and operation: [tool, op, labels, net µs per step at each N > 1..., verdict]."""
     rows = []
     for tool in dict.fromkeys(e["tool"] for e in scaling):
         series = sorted((e for e in scaling if e["tool"] == tool), key=lambda e: e["n"])
-        if len(series) < 2:
+        if len(series) < 2 or series[0]["n"] != 1:
             continue
-        labels = [f"{a['n']:,} → {b['n']:,}" for a, b in zip(series, series[1:])]
+        labels = [f"N = {e['n']:,}" for e in series[1:]]
         for op in ops:
             pts = [(e["n"], med(e["results"], op)) for e in series]
             if any(t is None for _, t in pts):
                 continue
-            marg = [(t2 - t1) / (n2 - n1) for (n1, t1), (n2, t2) in zip(pts, pts[1:])]
-            rows.append([tool, op, labels, *[us(m) for m in marg], verdict(marg, pts)])
+            base = pts[0][1]
+            net = [(n, t - base) for n, t in pts[1:]]
+            per_step = [us(d / (n - 1)) if d >= NOISE_S else "(noise)" for n, d in net]
+            rows.append([tool, op, labels, *per_step, verdict(net)])
     return rows
 
 
-def verdict(marginal: list[float], pts: list[tuple[int, float]]) -> str:
-    """'linear' when the marginal cost per step does not grow (beyond noise) as N grows."""
-    first, last = marginal[0], marginal[-1]
-    noise = 0.02 / (pts[1][0] - pts[0][0])  # 20 ms of run-to-run noise, spread over the first interval
-    if last <= max(first, noise) * LINEAR_TOLERANCE:
-        return "linear"
-    return f"**superlinear** (×{last / max(first, 1e-12):.1f})"
+def verdict(net: list[tuple[int, float]]) -> str:
+    """'linear' when the net cost per step at the largest N is within the tolerance of the one before."""
+    usable = [(n, d) for n, d in net if d >= MIN_NET_TIME]
+    if len(usable) < 2:
+        return f"— (needs 2 sizes costing ≥ {MIN_NET_TIME:g} s over N = 1)"
+    (n1, d1), (n2, d2) = usable[-2], usable[-1]
+    growth = (d2 / (n2 - 1)) / (d1 / (n1 - 1))
+    return "linear" if growth <= LINEAR_TOLERANCE else f"**superlinear** (×{growth:.1f} per step)"
 
 
 # --- goals --------------------------------------------------------------------------------------
@@ -320,7 +327,8 @@ def touch_goal_rows(results: dict) -> list[list[str]]:
         if touch is None or noop is None:
             continue
         ran = max(ran_list(pr, "touch") or [0])
-        rows.append([f"touch only, {e['name']}: reruns nothing, ≤ 1.2× no-op",
+        why = " (the touched file must be read again to see that it did not change)" if "big_bytes" in e else ""
+        rows.append([f"touch only, {e['name']}: reruns nothing, ≤ 1.2× no-op{why}",
                      f"{ran} ran, {ratio(touch, noop)} ({secs(touch)} vs {secs(noop)} s)", "0 ran, ≤ 1.2×",
                      check(ran == 0 and touch <= 1.2 * noop)])
     return rows
@@ -332,7 +340,9 @@ def files_goal_rows(results: dict, ref: dict) -> list[list[str]]:
     t = med(e["results"].get("pipe"), "noop") if e else None
     stat = ref.get("stat_s")
     limit = 2 * n * stat if stat else None
-    label = "no-op over a folder of 100,000 files ≤ 2× stat-ing them" + (f" (100,000 × {us(stat)} µs)" if stat else "")
+    label = "no-op over a folder of 100,000 files ≤ 2× stat-ing them"
+    if stat:
+        label += f" (100,000 × {us(stat)} µs)"
     if t is None or limit is None:
         return [[label, f"{NOT_MEASURED}: needs the shape files:100000 and the reference costs", "≤ 2× stat", "—"]]
     return [[label, f"{secs(t)} s ({ratio(t, n * stat)} stat)", f"≤ {secs(limit)} s", check(t <= limit)]]
@@ -356,11 +366,12 @@ def big_goal_rows(results: dict, ref: dict) -> list[list[str]]:
                 rows.append([label, f"data cost {secs(cost)} s: too small to tell, use bigger files", "≥ 80%", "—"])
             else:
                 bps = e["big_bytes"] / cost
-                rows.append([label, f"{gibs(bps)} ({bps / refbps:.0%})", f"≥ {gibs(0.8 * refbps)}", check(bps >= 0.8 * refbps)])
+                rows.append([label, f"{gibs(bps)} ({bps / refbps:.0%})", f"≥ {gibs(0.8 * refbps)}",
+                             check(bps >= 0.8 * refbps)])
         peak, peak0 = (pr.get("full") or {}).get("max_peak_mib"), tiny.get("max_peak_mib")
         if peak and peak0:
-            rows.append([f"memory flat in file size: peak RSS, {e['name']} vs 1-byte files", f"{peak:.0f} vs {peak0:.0f} MiB",
-                         "within 64 MiB", check(peak - peak0 <= 64)])
+            rows.append([f"memory flat in file size: peak RSS, {e['name']} vs 1-byte files",
+                         f"{peak:.0f} vs {peak0:.0f} MiB", "within 64 MiB", check(peak - peak0 <= 64)])
     if not rows:
         rows.append(["first hash of big files ≥ 80% of xxh3; memory flat in file size",
                      f"{NOT_MEASURED}: needs a big:KxM shape", "≥ 80%", "—"])
@@ -373,7 +384,8 @@ def plan_goal_rows(results: dict) -> list[list[str]]:
     pipe = [e for e in results.get("scaling", []) if e["tool"] == "pipe"]
     for lin in linearity_rows(pipe, ["validate", "dry-run"]):
         rows.append([f"`pipe {'validate' if lin[1] == 'validate' else 'run --dry-run'}` linear in N "
-                     f"(µs per step over {', '.join(lin[2])})", " / ".join(lin[3:-1]), "linear", check(lin[-1] == "linear")])
+                     f"(net µs per step at {', '.join(lin[2])})", " / ".join(lin[3:-1]), "linear",
+                     check(None if lin[-1].startswith("—") else lin[-1] == "linear")])
     if not rows:
         rows.append(["load, validate and plan linear in N", f"{NOT_MEASURED}: needs --scaling with 2 or more sizes",
                      "linear", "—"])
@@ -390,6 +402,8 @@ def goals_section(results: dict) -> str:
 def markdown(results: dict) -> str:
     """The whole report."""
     parts = ["## Results", "", machine_section(results), "", reference_section(results.get("reference"))]
+    if not results.get("complete", True):
+        parts[1:1] = ["", "**Incomplete: the run stopped early (see its log); these are the measurements it made.**"]
     for entry in results.get("shapes", []):
         parts += ["", shape_section(entry)]
     scaling = scaling_section(results.get("scaling", []))
@@ -398,8 +412,9 @@ def markdown(results: dict) -> str:
     goals = goals_section(results)
     if goals:
         parts += ["", goals]
-    parts += ["", "Status commands: " + ", ".join(f"{k}: {v}" for k, v in STATUS_CMD.items() if k in results.get("tools", {}))
-              + ". *change*/*touch*: median time and the number of steps that ran (all distinct counts over the runs)."]
+    status = ", ".join(f"{k}: {v}" for k, v in STATUS_CMD.items() if k in results.get("tools", {}))
+    parts += ["", f"Status commands: {status}. *change*/*touch*: median time and the number of steps that ran "
+                  "(all distinct counts over the runs)."]
     return "\n".join(parts) + "\n"
 
 

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -113,12 +114,16 @@ class Bench:
         for i in range(reps or self.opts.reps):
             if i and spent > self.opts.budget:
                 break
-            if before:
-                before(i)
-            open(self.step_log, "w").close()
-            with open(self.out_log, "ab") as f:
-                f.write(f"\n$ {' '.join(argv)}\n".encode())
-            s = measure.timed(argv, self.ws, self.env, self.out_log, self.opts.timeout)
+            try:
+                if before:
+                    before(i)
+                open(self.step_log, "w").close()
+                with open(self.out_log, "ab") as f:
+                    f.write(f"\n$ {' '.join(argv)}\n".encode())
+                s = measure.timed(argv, self.ws, self.env, self.out_log, self.opts.timeout)
+            except OSError as e:  # e.g. a full disk: report it, go on with the next measurement
+                out.error = f"could not run: {e}"
+                break
             spent += s.seconds
             if s.code != 0 or s.timed_out:
                 out.error = self._failure(s)
@@ -211,17 +216,20 @@ def bench_tool(tool: toolmod.Tool, p: generate.Pipeline, master: str, workdir: s
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     ws = os.path.join(root, "ws")
-    generate.create_workspace(p, ws, [], master=master)
     try:
+        generate.create_workspace(p, ws, [], master=master)
         tool.setup(p, ws)
-    except Exception as e:  # a peer that cannot even initialise its workspace
+    except (OSError, subprocess.CalledProcessError) as e:  # a full disk, a peer that cannot initialise
+        log(f"{p.name}: {tool.name} setup failed: {e}")
         return {"setup": Outcome(error=f"setup failed: {e}").summary()}
     bench = Bench(tool, p, root, opts, log)
     start = time.perf_counter()
-    res = getattr(bench, kind)()
+    try:
+        res = getattr(bench, kind)()
+    finally:
+        if not opts.keep:
+            shutil.rmtree(root, ignore_errors=True)
     log(f"{p.name}: {tool.name} done in {time.perf_counter() - start:.1f} s" + _short(res))
-    if not opts.keep:
-        shutil.rmtree(root, ignore_errors=True)
     return {k: v.summary() for k, v in res.items()}
 
 
@@ -241,9 +249,9 @@ def tiny_twin(p: generate.Pipeline) -> generate.Pipeline | None:
     return twin
 
 
-def run_shapes(tools: list[toolmod.Tool], opts, workdir: str, log) -> list[dict]:
-    """All scenarios for every shape: pipe and make on every shape, the peers on --peer-shapes."""
-    out = []
+def run_shapes(tools: list[toolmod.Tool], opts, workdir: str, log, out: list[dict]) -> None:
+    """All scenarios for every shape (appended to `out` as they finish): pipe and make on every shape,
+    the peers on --peer-shapes."""
     shapes, peer_shapes = _split(opts.shapes), _split(opts.peer_shapes)
     if opts.peer_shapes == "all":
         peer_shapes = shapes
@@ -269,21 +277,23 @@ def run_shapes(tools: list[toolmod.Tool], opts, workdir: str, log) -> list[dict]
         if not opts.keep:
             shutil.rmtree(os.path.join(workdir, p.name), ignore_errors=True)
         out.append(entry)
-    return out
 
 
-def run_scaling(tools: list[toolmod.Tool], opts, workdir: str, log) -> list[dict]:
-    """Chain of N steps for each N and each scaling tool: full once, then no-op, status, extras."""
-    out = []
+def run_scaling(tools: list[toolmod.Tool], opts, workdir: str, log, out: list[dict]) -> None:
+    """Chain of N steps for each N (and N = 1) and each scaling tool (appended to `out`): full once,
+    then no-op, status, extras."""
     names = set(_split(opts.scaling_tools))
-    for n in [int(x) for x in _split(opts.scaling)]:
+    sizes = sorted({int(x) for x in _split(opts.scaling)})
+    if sizes:
+        sizes = sorted(set(sizes) | {1})  # N = 1: the fixed cost, subtracted to get the cost per step
+    for n in sizes:
         p = generate.chain(n)
         master = prepare_master(p, workdir, log)
         for tool in [t for t in tools if t.name in names]:
-            out.append({"tool": tool.name, "n": n, "results": bench_tool(tool, p, master, workdir, opts, "scaling", log)})
+            res = bench_tool(tool, p, master, workdir, opts, "scaling", log)
+            out.append({"tool": tool.name, "n": n, "results": res})
         if not opts.keep:
             shutil.rmtree(os.path.join(workdir, p.name), ignore_errors=True)
-    return out
 
 
 def _split(text: str) -> list[str]:
@@ -294,12 +304,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options; unset ones come from the --quick or full preset."""
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="Shapes: chain:N, wide:N, lattice:NxW, files:N, big:KxMiB (see benchmarks/generate.py).")
+                                 epilog="Shapes: chain:N, wide:N, lattice:NxW, files:N, big:KxMiB "
+                                        "(see benchmarks/generate.py). Guide: docs/benchmarks.md.")
     ap.add_argument("--quick", action="store_true", help="small sizes, 3 repetitions: about 2 minutes")
-    ap.add_argument("--tools", default=",".join(ALL_TOOLS), help="comma-separated, from pipe,make,dvc,snakemake (default: all found)")
+    ap.add_argument("--tools", default=",".join(ALL_TOOLS),
+                    help="comma-separated, from pipe,make,dvc,snakemake (default: all found)")
     ap.add_argument("--peers-venv", metavar="DIR", help="a virtualenv whose bin/ holds dvc and/or snakemake")
     ap.add_argument("--shapes", help="comma-separated shapes that pipe and make run")
-    ap.add_argument("--peer-shapes", help="shapes that dvc and snakemake run (pipe and make run them too); 'all': --shapes; '': none")
+    ap.add_argument("--peer-shapes",
+                    help="shapes that dvc and snakemake run (pipe and make run them too); 'all': --shapes; '': none")
     ap.add_argument("--scaling", help="chain sizes for the scaling series, e.g. 100,1000,10000 ('' to skip)")
     ap.add_argument("--scaling-tools", default="pipe,make", help="tools in the scaling series (default: pipe,make)")
     ap.add_argument("--reps", type=int, help="repetitions per measurement (median reported)")
@@ -313,7 +326,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--reference-files", type=int, help="files to stat for the reference stat cost")
     ap.add_argument("--reference-mib", type=int, help="size of the file hashed for the reference throughput")
     ap.add_argument("--reference-spawns", type=int, help="processes started to time a spawn")
-    ap.add_argument("--pipe-cmd", help="how to start pipe (default: this Python -m pipefile, this checkout first on PYTHONPATH)")
+    ap.add_argument("--pipe-cmd",
+                    help="how to start pipe (default: this Python -m pipefile, this checkout first on PYTHONPATH)")
     args = ap.parse_args(argv)
     for key, value in PRESETS["quick" if args.quick else "full"].items():
         if getattr(args, key) is None:
@@ -344,22 +358,23 @@ def main(argv: list[str] | None = None) -> int:
     workdir = opts.workdir or tempfile.mkdtemp(prefix="pipe-bench-")
     os.makedirs(workdir, exist_ok=True)
     results = {"machine": measure.machine(), "tools": {t.name: t.version for t in tools},
-               "options": {k: v for k, v in vars(opts).items()}}
+               "options": {k: v for k, v in vars(opts).items()}, "complete": False, "shapes": [], "scaling": []}
     try:
         if not opts.no_reference:
             results["reference"] = measure.reference_costs(os.path.join(workdir, "reference"), opts.reference_files,
                                                            opts.reference_mib, opts.reference_spawns, log)
             shutil.rmtree(os.path.join(workdir, "reference"), ignore_errors=True)
-        results["shapes"] = run_shapes(tools, opts, workdir, log)
-        results["scaling"] = run_scaling(tools, opts, workdir, log)
-    finally:
+        run_shapes(tools, opts, workdir, log, results["shapes"])
+        run_scaling(tools, opts, workdir, log, results["scaling"])
+        results["complete"] = True
+    finally:  # also after a crash or Ctrl-C: report what was measured
         if not opts.keep and not opts.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
-    results["total_s"] = time.perf_counter() - started
-    results["machine"]["load_end"] = [round(x, 2) for x in os.getloadavg()]
-    text = report.markdown(results)
-    print(text)
-    write_results(results, text, opts.out, log)
+        results["total_s"] = time.perf_counter() - started
+        results["machine"]["load_end"] = [round(x, 2) for x in os.getloadavg()]
+        text = report.markdown(results)
+        print(text)
+        write_results(results, text, opts.out, log)
     return 0
 
 
