@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -30,18 +31,24 @@ def _object_holding(root, content: bytes):
     return obj
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A workspace on a 3 MB tmpfs (needs root, as CI has)."""
-    mnt = tmp_path / "disk"
+@contextlib.contextmanager
+def tmpfs(mnt, size: str):
+    """A small real file system, to fill up (needs root, as CI has)."""
     mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.decode().strip()}")
     try:
-        yield Repo(mnt)
+        yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A workspace on a 3 MB tmpfs."""
+    with tmpfs(tmp_path / "disk", "3m") as mnt:
+        yield Repo(mnt)
 
 
 def test_full_disk_fails_the_step_keeps_previous_output_and_store_consistent(small_disk):
@@ -120,16 +127,9 @@ def test_lost_workspace_state_is_rebuilt_from_the_cache_without_running(repo):
 
 @pytest.fixture
 def small_mount(tmp_path):
-    """A 1 MB tmpfs, mounted beside the workspace (needs root, as CI has)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.decode().strip()}")
-    try:
+    """A 1 MB tmpfs, mounted beside the workspace."""
+    with tmpfs(tmp_path / "small", "1m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_a_hand_edit_that_cannot_be_saved_is_left_where_it_is(repo, small_mount):

@@ -32,9 +32,8 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional
 
-import xxhash
 
-from ..digest import E_TREE, TREE, parse_manifest, read_chunks
+from ..digest import E_TREE, TREE, hash_file, parse_manifest
 from ..errors import PipefileError
 from . import registered_workspaces
 from .action_cache import ACTION_CACHE_VERSION
@@ -310,14 +309,6 @@ class VerifyReport:
                 "corrupt": [{"digest": d, "actual": a, "moved_to": w} for d, a, w in self.corrupt]}
 
 
-def hash_object(path: str) -> str:
-    h = xxhash.xxh3_128()
-    with open(path, "rb", buffering=0) as f:
-        for chunk in read_chunks(f):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def verify(store, on_bad: Optional[Callable] = None) -> VerifyReport:
     """Rehash every object (a tree: its manifest bytes); quarantine each one whose content
     no longer matches its name. Safe beside a running `pipe run`: objects are renamed
@@ -325,7 +316,7 @@ def verify(store, on_bad: Optional[Callable] = None) -> VerifyReport:
     r = VerifyReport()
     for digest, path, size in objects(store):
         try:
-            actual = hash_object(path)
+            actual = hash_file(path)
         except FileNotFoundError:
             continue
         except OSError as e:
