@@ -9,6 +9,7 @@ whole (paths that exist, one producer per path, cycles) belong to `graph`.
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import posixpath
@@ -102,7 +103,15 @@ def load_lenient(path: str) -> tuple:
         raise PipefileError(f"{path}: no such file", hint="check the -f argument") from None
     except (OSError, UnicodeDecodeError) as e:
         raise PipefileError(f"{path}: cannot read: {e}") from None
-    return _Loader(text, path).load()
+    # The YAML node tree of a large Pipefile is hundreds of thousands of objects; the
+    # cyclic GC would walk them over and over while they are built (quadratic time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Loader(text, path).load()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def loads(text: str, path: str) -> spec.Pipefile:

@@ -5,6 +5,7 @@ graph, opens `.pipe/`, plans, and runs the plan with an executor.
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import sys
@@ -36,7 +37,12 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
     values = loader.resolve_params(pf, overrides, errors)
     artifacts = resolve_artifacts(pf, errors)
     if not errors:
-        return graph_mod.build(pf, values, artifacts=artifacts)
+        graph = graph_mod.build(pf, values, artifacts=artifacts)
+        # The spec and graph live as long as the process: keep the cyclic GC from walking
+        # them again and again while the plan and the run allocate (it made large
+        # pipelines quadratic).
+        gc.freeze()
+        return graph
     # Check the graph of what is valid too, so one round of fixes is enough.
     errors += graph_mod.check_partial(pf, values, artifacts)
     raise_all(errors)
