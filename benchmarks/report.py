@@ -12,7 +12,7 @@ GIB = 1 << 30
 STATUS_CMD = {"pipe": "`pipe status`", "make": "`make -n`", "dvc": "`dvc status`", "snakemake": "`snakemake -n`"}
 RATIO_SCENARIOS = ("full", "noop", "status", "change", "touch")
 LINEAR_TOLERANCE = 2.0  # the net cost per step may grow this much between two sizes and still count as linear
-MIN_NET_TIME = 0.1  # s: below this, a time net of the fixed cost is mostly run-to-run noise
+MIN_NET_TIME = 0.05  # s: below this, a time net of the fixed cost is mostly run-to-run noise
 NOISE_S = 0.02  # s: typical run-to-run noise of one whole-process measurement on a busy machine
 MIN_DATA_COST = 0.05  # below this (s), the extra cost of big files is run-to-run noise, not a throughput
 

@@ -49,7 +49,7 @@ PRESETS = {
         # DVC's full run grows quadratically (about 25 minutes for chain:1000 here), so the peers get
         # a 200-step chain by default; --peer-shapes chain:1000 compares at the size.
         "peer_shapes": "chain:200,files:10000,big:2x1024",
-        "scaling": "100,1000,10000",
+        "scaling": "100,1000,3000,10000",  # 3,000: two sizes well above the noise for the linearity verdict
         "reps": 5,
         "budget": 20.0,
         "reference_files": 100000,
