@@ -231,6 +231,17 @@ def remove_read_only(path: str) -> None:
         os.unlink(path)
 
 
+def stored_content(ws: Workspace, v) -> PathDigest:
+    """The content of artifact version `v`, checked to be complete in the store."""
+    content = PathDigest(v.kind, v.digest, v.size)
+    if not ws.store.complete(content):
+        raise PipefileError(f"the content of {v.ref} ({v.digest[:12]}) is no longer complete in the store at "
+                            f"{ws.store_root}",
+                            hint=f"rerun the step that made it (job {v.job_id}, step '{v.step}')" if v.step
+                            else f"add the data again: pipe asset add {v.path} --name {v.name}")
+    return content
+
+
 def materialize_version(ws: Workspace, v, replace: bool = False) -> graph_mod.ResolvedArtifact:
     """Make artifact version `v` readable at .pipe/artifacts/NAME/VERSION (read-only).
 
@@ -241,12 +252,7 @@ def materialize_version(ws: Workspace, v, replace: bool = False) -> graph_mod.Re
     resolved = graph_mod.ResolvedArtifact(v.name, v.version, v.kind, v.digest, v.size, rel)
     if os.path.lexists(dest) and not replace:
         return resolved
-    content = PathDigest(v.kind, v.digest, v.size)
-    if not ws.store.complete(content):
-        raise PipefileError(f"the content of {v.name}:{v.version} ({v.digest[:12]}) is no longer complete in the "
-                            f"store at {ws.store_root}",
-                            hint=f"rerun the step that made it (job {v.job_id}, step '{v.step}')" if v.step
-                            else f"add the data again: pipe asset add {v.path} --name {v.name}")
+    content = stored_content(ws, v)
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix=".tmp-")
@@ -279,12 +285,7 @@ def get_artifact(ws: Workspace, v, dest: str) -> None:
     if os.path.lexists(dest):
         raise PipefileError(f"'{dest}' already exists; nothing was written",
                             hint="choose another path with -o, or move the existing one away first")
-    content = PathDigest(v.kind, v.digest, v.size)
-    if not ws.store.complete(content):
-        raise PipefileError(f"the content of {v.ref} ({v.digest[:12]}) is no longer complete in the store at "
-                            f"{ws.store_root}",
-                            hint=f"rerun the step that made it (job {v.job_id}, step '{v.step}')" if v.step
-                            else f"add the data again: pipe asset add {v.path} --name {v.name}")
+    content = stored_content(ws, v)
     dest = os.path.abspath(dest)
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
