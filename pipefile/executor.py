@@ -46,6 +46,8 @@ FAILED = "failed"
 SKIPPED = "skipped"
 WOULD_RUN = "would-run"
 WOULD_RESTORE = "would-restore"
+# Restorable from a remote, but nothing in this run needs its outputs here: left there.
+LEFT_ON_REMOTE = "on-remote"
 
 _TERM_GRACE_SECONDS = 5.0
 
@@ -101,7 +103,12 @@ def format_seconds(s: float) -> str:
 class LocalExecutor:
     """Runs steps as local processes in the workspace root."""
 
-    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str):
+    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, fetcher=None,
+                 leave_on_remote=frozenset()):
+        """fetcher: a store.remote.RemoteFetcher that downloads what a restore from a remote
+        needs; leave_on_remote: steps whose outputs stay on the remote unless already here."""
+        self.fetcher = fetcher
+        self.leave_on_remote = leave_on_remote
         self.ws = ws
         self.hasher = hasher
         self.root = ws.root
@@ -145,6 +152,12 @@ class LocalExecutor:
         t0 = time.monotonic()
         notes: list = []
         try:
+            if decision.remote is not None and self.fetcher is not None and self.fetcher.needs(decision.outputs):
+                if node.name in self.leave_on_remote:
+                    return StepResult(node.name, LEFT_ON_REMOTE, 0.0, dict(decision.outputs),
+                                      notes=[f"up to date on remote '{decision.remote}'; not downloaded "
+                                             f"(no step that runs reads it)"])
+                self.fetcher.fetch(decision.key.digest, decision.outputs)
             for name, out in node.outputs.items():
                 want: PathDigest = decision.outputs[name]
                 have = self.hasher.digest(out.path)
@@ -153,8 +166,9 @@ class LocalExecutor:
                 notes += self.preserve(out.path)
                 written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
                 self._record_written(out.path, written)
-        except (StoreError, OSError) as e:
-            # A damaged or incomplete cache entry must not fail the build: run the step instead.
+        except (StoreError, OSError, PipefileError) as e:
+            # A damaged or incomplete cache entry, or a remote that fails or sends bad bytes,
+            # must not fail the build: run the step instead.
             msg = e.render() if isinstance(e, PipefileError) else str(e)
             result = self.run(node, decision)
             result.notes = notes + [f"could not restore ({msg}); ran the step instead"] + result.notes

@@ -18,10 +18,11 @@ from .digest import FILE, TREE, Hasher, PathDigest, StatCache, hash_bytes, hash_
 from .errors import PipefileError, raise_all
 from .executor import DryRunExecutor, LocalExecutor
 from .jobs import Fanout, JobRecorder, begin_job, job_status
-from .planner import Plan, Planner
+from .planner import Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
 from .store.jobs import INTERRUPTED
+from .store.remote import Remote, RemoteFetcher, RemoteRunCache
 
 
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:
@@ -95,9 +96,18 @@ def _cache_spec(path: str, pf) -> None:
 
 
 class Pipeline:
-    def __init__(self, graph: graph_mod.Graph, writable: bool = True):
-        """writable=False (status, dry runs) never creates `.pipe/`."""
+    def __init__(self, graph: graph_mod.Graph, writable: bool = True, remote=None, on_remote_error=None):
+        """writable=False (status, dry runs) never creates `.pipe/`. remote: a
+        store.remotes.RemoteSpec whose run cache the planner consults (lazily: a run with
+        nothing to decide never connects); on_remote_error(RemoteError) is told once if it
+        cannot be used, and the run goes on with local work."""
         self.graph = graph
+        self.remote = None
+        self.remote_cache = None
+        self.fetcher = None
+        if remote is not None:
+            self.remote = Remote(remote)
+            self.remote_cache = RemoteRunCache(self.remote, on_remote_error)
         self.root = graph.pipefile.root
         self.ws = Workspace(self.root, create=writable)
         self.cache = StatCache(self.ws.state.load_stats())
@@ -113,12 +123,15 @@ class Pipeline:
                 materialize_version(self.ws, art, replace=True)
 
     def close(self) -> None:
+        if self.remote is not None:
+            self.remote.close()
         self.ws.close()
 
     def planner(self, forced=frozenset()) -> Planner:
         if self._records is None:
             self._records = self.ws.state.steps()
-        return Planner(self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced)
+        return Planner(self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced,
+                       remote=self.remote_cache)
 
     def status(self, targets: Iterable[str] = ()) -> Plan:
         plan = self.planner().plan(targets)
@@ -145,7 +158,11 @@ class Pipeline:
         job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from)
         log_dir = self.ws.job_dir(job.id)
         os.makedirs(log_dir, exist_ok=True)
-        executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir)
+        leave = frozenset()
+        if self.remote_cache is not None:
+            self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
+            leave = frozenset(left_on_remote(self.graph, plan, targets))
+        executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, self.fetcher, leave)
         self.recorder = JobRecorder(self.ws, job, self.graph)
         listeners = Fanout(events, self.recorder)
         sched = Scheduler(self.graph, planner, executor, self.ws.state, jobs, keep_going, listeners)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
 from .errors import PipefileError
-from .executor import FAILED, FRESH, RAN, RESTORED, SKIPPED, WOULD_RUN, StepResult
+from .executor import FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RUN, StepResult
 from .graph import Graph
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
@@ -130,7 +130,7 @@ class Scheduler:
             if result.outcome in (RAN, RESTORED) or (result.outcome == FRESH and decision and decision.record):
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
-                upstream[name] = Upstream(result.outputs, True)
+                upstream[name] = Upstream(result.outputs, result.outcome != LEFT_ON_REMOTE)
             else:
                 upstream[name] = Upstream(None, False)
             for dep in self.graph.dependents.get(name, ()):

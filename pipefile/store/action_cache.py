@@ -70,3 +70,35 @@ class ActionCache:
         finally:
             os.close(fd)
         os.replace(tmp, final)
+
+    def read_raw(self, key: str) -> Optional[bytes]:
+        """The entry file as stored (for copying it to a remote), or None."""
+        try:
+            with open(self.path(key), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def put_raw(self, key: str, data: bytes) -> None:
+        """Write an entry that came from elsewhere (a remote), checked by `parse_entry` first."""
+        parse_entry(key, data)
+        final = self.path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="ac-")
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+
+
+def parse_entry(key: str, data: bytes) -> dict:
+    """The outputs ({name: PathDigest}) of an entry's bytes; ValueError if it is not a valid
+    entry for `key`."""
+    try:
+        entry = json.loads(data)
+        if entry.get("v") != ACTION_CACHE_VERSION or entry.get("key") != key:
+            raise ValueError("not an entry for this key")
+        return {n: PathDigest.from_json(d) for n, d in entry["outputs"].items()}
+    except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
+        raise ValueError(f"malformed entry: {e!r}") from None

@@ -43,6 +43,10 @@ class CorruptObject(StoreError):
     """A stored object whose bytes do not match its name. It is moved to corrupt/."""
 
 
+class DigestMismatch(StoreError):
+    """Bytes from elsewhere that do not hash to the name they came under: never stored."""
+
+
 class ContentChanged(StoreError):
     """A file changed while it was being stored."""
 
@@ -159,6 +163,39 @@ class ContentStore:
             if os.path.exists(tmp_path):
                 os.unlink(tmp_path)
             raise _space_error("storing a tree manifest", e) from None
+
+    def put_verified(self, chunks, expected: str) -> int:
+        """Store bytes that come from elsewhere (a remote) only if they hash to `expected`.
+
+        Returns the number of bytes; raises DigestMismatch (and keeps nothing) otherwise."""
+        if self.has(expected):
+            return 0
+        fd, tmp_path = tempfile.mkstemp(dir=self.tmp, prefix="dl-")
+        h = xxhash.xxh3_128()
+        n = 0
+        try:
+            for chunk in chunks:
+                h.update(chunk)
+                n += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp_path)
+            raise
+        got = h.hexdigest()
+        if got != expected:
+            os.close(fd)
+            os.unlink(tmp_path)
+            raise DigestMismatch(f"content named {expected[:12]} hashes to {got[:12]}")
+        try:
+            self._finish(tmp_path, fd, got, None)
+        except OSError as e:
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+            raise _space_error(f"storing object {expected[:12]}", e) from None
+        return n
 
     def put_tree(self, tree: Tree, abspath: str) -> str:
         """Store every file of a scanned folder, then its manifests (children first)."""

@@ -1,0 +1,637 @@
+"""A remote store reached through fsspec: objects and run-cache entries shared between
+machines, with transfers that move only what is missing and verify what they fetch.
+
+Layout on the remote (REMOTE_VERSION 1), under the remote's URL:
+
+    pipe-remote.json        {"v": 1, "layout": "pipefile-remote"}; written by the first push
+    objects/ab/cdef...      objects named by the xxh3-128 of their bytes, as in the local store
+    actions/ab/cdef....json run-cache entries, byte for byte as in the local ActionCache
+    artifacts/NAME/KIND-DIGEST.json
+                            one artifact version: {"v", "name", "kind", "digest", "size",
+                            "path", "step", "output", "created"} (numbers are per workspace)
+    tmp/                    uploads in progress (file systems with rename only)
+
+Invariants, kept by every writer:
+- An object's bytes hash to its name. Uploads to file systems (local, sftp) go to tmp/
+  and are renamed to their content name, so concurrent pushes of the same object write
+  the same bytes and a reader never sees half an object; object stores (s3, gs, az)
+  make a PUT atomic themselves.
+- A run-cache entry is uploaded only after every object it needs, so an interrupted
+  push leaves objects without entries (pushed again cheaply: only missing ones move),
+  never an entry pointing at nothing.
+- Every downloaded object is hashed as it arrives and enters the local store only if it
+  matches its name; a mismatch is refused and reported (`RemoteError`, kind "corrupt").
+
+Credentials are never printed: messages carry the scrubbed URL, and every error text
+from a transport is scrubbed of the URL's secrets and the AWS secret variables.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import posixpath
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+from ..digest import E_TREE, FILE, PathDigest, parse_manifest
+from ..errors import STEP_FAILED, PipefileError
+from .action_cache import parse_entry
+from .cas import ContentStore, DigestMismatch
+from .remotes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, url_secrets
+
+REMOTE_VERSION = 1
+MARKER = "pipe-remote.json"
+DEFAULT_TRANSFERS = 8
+_CHUNK = 1 << 20
+
+UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt", "read-only", "failed"
+
+
+class RemoteError(PipefileError):
+    """A remote could not be used. Exit status 1: the operation failed, not the usage."""
+
+    exit_code = STEP_FAILED
+
+    def __init__(self, message: str, kind: str = FAILED, hint: Optional[str] = None):
+        super().__init__(message, None, hint)
+        self.kind = kind
+
+
+class Progress:
+    """What a transfer reports; report_remote renders it. This one says nothing."""
+
+    def begin(self, verb: str, count: int, nbytes: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+def _secret_values(spec: RemoteSpec) -> list:
+    vals = url_secrets(spec.url)
+    for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"):
+        v = os.environ.get(var)
+        if v and len(v) >= 4:
+            vals.append(v)
+    for k, v in spec.options.items():
+        if any(w in k.lower() for w in ("secret", "password", "token", "passphrase", "key")) and \
+                isinstance(v, str) and len(v) >= 4 and "filename" not in k.lower():
+            vals.append(v)
+    return vals
+
+
+def _classify(e: BaseException) -> str:
+    name = type(e).__name__
+    text = str(e)
+    if isinstance(e, PermissionError) or "Authentication" in name or "BadAuthentication" in name or any(
+            w in text for w in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden",
+                                "InvalidClientTokenId", "Authentication failed")):
+        return AUTH
+    if isinstance(e, (ConnectionError, TimeoutError)) or any(
+            w in name for w in ("Connect", "Timeout", "NoValidConnections", "SSHException", "EndpointConnection",
+                                "ClientOSError", "ServerDisconnected")):
+        return UNREACHABLE
+    if isinstance(e, OSError) and e.errno is not None and not isinstance(e, FileNotFoundError):
+        return UNREACHABLE if e.errno in (101, 104, 110, 111, 113, -2, -3, -5) else FAILED
+    return FAILED
+
+
+class Remote:
+    """One remote, opened lazily; safe to use from several threads (one connection each)."""
+
+    def __init__(self, spec: RemoteSpec, transfers: int = DEFAULT_TRANSFERS):
+        check_scheme(spec)
+        self.spec = spec
+        self.name = spec.name
+        self.transfers = max(1, transfers)
+        self.read_only = spec.scheme in READ_ONLY_SCHEMES
+        self.atomic_put = spec.scheme in ATOMIC_PUT_SCHEMES
+        self._local = threading.local()
+        self._opened: list = []
+        self._lock = threading.Lock()
+        self._secrets = _secret_values(spec)
+        self.root = ""
+        self._checked = False
+
+    # --- connections and errors -----------------------------------------------------------
+    def scrub(self, text: str) -> str:
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
+
+    def error(self, e: BaseException, doing: str) -> RemoteError:
+        if isinstance(e, RemoteError):
+            return e
+        kind = _classify(e)
+        detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
+        where = self.spec.describe()
+        if kind == AUTH:
+            return RemoteError(f"{where} refused the credentials while {doing} ({detail})", AUTH,
+                               hint=_auth_hint(self.spec.scheme))
+        if kind == UNREACHABLE:
+            return RemoteError(f"{where} is unreachable while {doing} ({detail})", UNREACHABLE,
+                               hint="check the URL, the network and that the server runs: pipe remote list")
+        return RemoteError(f"{where}: {doing} failed ({detail})", FAILED)
+
+    def fs(self):
+        fs = getattr(self._local, "fs", None)
+        if fs is not None:
+            return fs
+        from fsspec.core import url_to_fs
+
+        opts = dict(_default_options(self.spec.scheme))
+        opts.update(self.spec.options)
+        try:
+            fs, root = url_to_fs(self.spec.url, skip_instance_cache=True, **opts)
+        except ImportError as e:  # check_scheme said it is there; a broken install is still possible
+            raise RemoteError(f"{self.spec.describe()}: its fsspec implementation does not import ({e})",
+                              hint=f"reinstall it: pip install --force-reinstall {getattr(e, 'name', '') or 'fsspec'}")
+        except Exception as e:  # noqa: BLE001 - connecting (sftp connects here): mapped to one error type
+            raise self.error(e, "connecting") from None
+        self.root = root.rstrip("/") if root not in ("/", "") else root
+        self._local.fs = fs
+        with self._lock:
+            self._opened.append(fs)
+        return fs
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for fs in opened:
+            client = getattr(fs, "client", None)
+            try:
+                if client is not None and hasattr(client, "close"):
+                    client.close()  # sftp: the ssh connection
+            except Exception:  # noqa: BLE001 - closing: nothing left to save
+                pass
+
+    def path(self, *parts: str) -> str:
+        self.fs()
+        return posixpath.join(self.root, *parts) if self.root else posixpath.join(*parts)
+
+    def object_path(self, digest: str) -> str:
+        return self.path("objects", digest[:2], digest[2:])
+
+    def entry_path(self, key: str) -> str:
+        return self.path("actions", key[:2], key[2:] + ".json")
+
+    def _call(self, doing: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FileNotFoundError:
+            raise
+        except RemoteError:
+            raise
+        except Exception as e:  # noqa: BLE001 - every transport error becomes a RemoteError
+            raise self.error(e, doing) from None
+
+    def check(self) -> None:
+        """Connect and read the layout marker: fails early on a bad URL or credentials, and
+        refuses a remote written by a newer pipe."""
+        if self._checked:
+            return
+        fs = self.fs()
+        try:
+            data = self._call("reading its layout", fs.cat_file, self.path(MARKER))
+        except FileNotFoundError:
+            self._checked = True
+            return  # empty (or not created yet): nothing to read
+        try:
+            v = json.loads(data).get("v")
+        except (ValueError, AttributeError):
+            v = None
+        if v != REMOTE_VERSION:
+            raise RemoteError(f"{self.spec.describe()} has layout version {v!r}, which this pipe does not read "
+                              f"({REMOTE_VERSION})", FAILED, hint="upgrade pipe, or use another remote")
+        self._checked = True
+
+    # --- reading --------------------------------------------------------------------------
+    def list_keys(self) -> Optional[set]:
+        """Every run-cache key on the remote (one listing), or None if it cannot list (http)."""
+        self.check()
+        if self.spec.scheme in READ_ONLY_SCHEMES:
+            return None
+        fs = self.fs()
+        base = self.path("actions")
+        try:
+            found = self._call("listing its run cache", fs.find, base)
+        except FileNotFoundError:
+            return set()
+        keys = set()
+        for p in found:
+            head, leaf = posixpath.split(str(p))
+            if leaf.endswith(".json") and not leaf.startswith("."):
+                keys.add(posixpath.basename(head) + leaf[:-5])
+        return keys
+
+    def read_entry(self, key: str) -> Optional[bytes]:
+        """The entry's bytes, or None if the remote has none (or a malformed one)."""
+        try:
+            data = self._call(f"reading run-cache entry {key[:12]}", self.fs().cat_file, self.entry_path(key))
+        except FileNotFoundError:
+            return None
+        try:
+            parse_entry(key, data)
+        except ValueError:
+            return None
+        return data
+
+    def has_entry(self, key: str) -> bool:
+        try:
+            return bool(self._call("checking a run-cache entry", self.fs().exists, self.entry_path(key)))
+        except FileNotFoundError:
+            return False
+
+    def missing_objects(self, digests: Iterable[str]) -> set:
+        """Those of `digests` the remote lacks (checked in parallel)."""
+        digests = list(dict.fromkeys(digests))
+
+        def lacks(d: str) -> bool:
+            try:
+                return not self._call("checking its objects", self.fs().exists, self.object_path(d))
+            except FileNotFoundError:
+                return True
+
+        return {d for d, missing in zip(digests, self._map(lacks, digests)) if missing}
+
+    def _map(self, fn, items: list) -> list:
+        if len(items) <= 1 or self.transfers == 1:
+            return [fn(x) for x in items]
+        with cf.ThreadPoolExecutor(self.transfers, thread_name_prefix="remote") as pool:
+            return list(pool.map(fn, items))
+
+    # --- moving objects -------------------------------------------------------------------
+    def download(self, store: ContentStore, digests: Iterable[str], progress: Optional[Progress] = None,
+                 verb: str = "download") -> "Transfer":
+        """Fetch the objects the local store lacks, in parallel; each is verified on arrival.
+
+        Returns what moved and what failed; a corrupt object is never stored."""
+        todo = [d for d in dict.fromkeys(digests) if not store.has(d)]
+        progress = progress or Progress()
+        result = Transfer()
+        progress.begin(verb, len(todo), 0)
+
+        def one(d: str) -> None:
+            try:
+                with self._call(f"downloading object {d[:12]}", self.fs().open, self.object_path(d), "rb") as f:
+                    n = store.put_verified(_read_chunks(f, progress), d)
+                result.add(d, n)
+            except FileNotFoundError:
+                result.fail(d, RemoteError(f"{self.spec.describe()} lacks object {d[:12]}", FAILED,
+                                           hint="push it again from a workspace that has it"))
+            except DigestMismatch as e:
+                result.fail(d, RemoteError(
+                    f"{self.spec.describe()}: object {d[:12]} does not match its name ({e.message}); "
+                    f"refused, nothing restored from it", CORRUPT,
+                    hint=f"delete objects/{d[:2]}/{d[2:]} on the remote and push it again from a good copy"))
+            except RemoteError as e:
+                result.fail(d, e)
+            except Exception as e:  # noqa: BLE001 - a transport error mid-stream
+                result.fail(d, self.error(e, f"downloading object {d[:12]}"))
+
+        try:
+            self._run_all(one, todo)
+        finally:
+            progress.end()
+        return result
+
+    def upload(self, store: ContentStore, digests: Iterable[str], progress: Optional[Progress] = None) -> "Transfer":
+        """Put the given objects (all present in `store`) on the remote; callers pass only the
+        missing ones. Each is hashed before it leaves, so a rotten local copy never spreads."""
+        self.require_writable()
+        todo = list(dict.fromkeys(digests))
+        sizes = {}
+        for d in todo:
+            try:
+                sizes[d] = os.path.getsize(store.path(d))
+            except OSError:
+                sizes[d] = 0
+        progress = progress or Progress()
+        result = Transfer()
+        progress.begin("upload", len(todo), sum(sizes.values()))
+        made_dirs: set = set()
+
+        def one(d: str) -> None:
+            from ..digest import hash_file
+
+            local = store.path(d)
+            try:
+                got = hash_file(local)
+            except OSError as e:
+                result.fail(d, RemoteError(f"object {d[:12]} is missing from the local store ({e.strerror})"))
+                return
+            if got != d:
+                where = store.quarantine(d)
+                result.fail(d, RemoteError(f"local object {d[:12]} is corrupt (hashes to {got[:12]}); moved it to "
+                                           f"{where} and did not upload it", CORRUPT,
+                                           hint="run the step that made it again, then push"))
+                return
+            fs = self.fs()
+            final = self.object_path(d)
+            try:
+                if self.atomic_put:
+                    self._call(f"uploading object {d[:12]}", fs.put_file, local, final)
+                else:
+                    parent = posixpath.dirname(final)
+                    if parent not in made_dirs:
+                        self._call("making folders", fs.makedirs, parent, exist_ok=True)
+                        made_dirs.add(parent)
+                    tmp = self.path("tmp", f"{d}.{secrets.token_hex(6)}")
+                    self._call(f"uploading object {d[:12]}", fs.put_file, local, tmp)
+                    self._call(f"renaming object {d[:12]} into place", fs.mv, tmp, final)
+                result.add(d, sizes[d])
+                progress.advance(sizes[d])
+            except FileNotFoundError as e:
+                result.fail(d, self.error(OSError(2, str(e)), f"uploading object {d[:12]}"))
+            except RemoteError as e:
+                result.fail(d, e)
+
+        if not self.atomic_put and todo:
+            self._call("making folders", self.fs().makedirs, self.path("tmp"), exist_ok=True)
+        try:
+            self._run_all(one, todo)
+        finally:
+            progress.end()
+        return result
+
+    def _run_all(self, fn: Callable, items: list) -> None:
+        if len(items) <= 1 or self.transfers == 1:
+            for x in items:
+                fn(x)
+            return
+        pool = cf.ThreadPoolExecutor(self.transfers, thread_name_prefix="remote")
+        try:
+            for fut in [pool.submit(fn, x) for x in items]:
+                fut.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: what finished stays
+            raise
+        pool.shutdown(wait=True)
+
+    # --- entries, artifacts and the layout marker -----------------------------------------
+    def require_writable(self) -> None:
+        if self.read_only:
+            raise RemoteError(f"{self.spec.describe()} is read-only ({self.spec.scheme}://)", READ_ONLY,
+                              hint="push to a writable remote (a path, s3://, sftp://, gs://, az://)")
+
+    def _put_small(self, path: str, data: bytes, doing: str) -> None:
+        fs = self.fs()
+        if self.atomic_put:
+            self._call(doing, fs.pipe_file, path, data)
+            return
+        self._call("making folders", fs.makedirs, posixpath.dirname(path), exist_ok=True)
+        self._call("making folders", fs.makedirs, self.path("tmp"), exist_ok=True)
+        tmp = self.path("tmp", f"{posixpath.basename(path)}.{secrets.token_hex(6)}")
+        self._call(doing, fs.pipe_file, tmp, data)
+        self._call(doing, fs.mv, tmp, path)
+
+    def ensure_layout(self) -> None:
+        self.require_writable()
+        self.check()
+        fs = self.fs()
+        try:
+            self._call("reading its layout", fs.cat_file, self.path(MARKER))
+            return
+        except FileNotFoundError:
+            pass
+        if self.root and not self.atomic_put:
+            self._call("creating it", fs.makedirs, self.root, exist_ok=True)
+        elif self.root and self.spec.scheme in ("s3", "s3a"):
+            bucket = self.root.split("/", 1)[0]
+            try:
+                self._call("checking its bucket", fs.info, bucket)
+            except FileNotFoundError:
+                self._call("creating its bucket", fs.mkdir, bucket)
+        self._put_small(self.path(MARKER), json.dumps({"v": REMOTE_VERSION, "layout": "pipefile-remote"}).encode(),
+                        "writing its layout marker")
+
+    def put_entry(self, key: str, data: bytes) -> None:
+        self.require_writable()
+        self._put_small(self.entry_path(key), data, f"uploading run-cache entry {key[:12]}")
+
+    def artifact_path(self, name: str, kind: str, digest: str) -> str:
+        return self.path("artifacts", name, f"{kind}-{digest}.json")
+
+    def list_artifacts(self) -> list:
+        """Every artifact version record on the remote (dicts, see the layout above)."""
+        self.check()
+        fs = self.fs()
+        try:
+            found = self._call("listing artifacts", fs.find, self.path("artifacts"))
+        except FileNotFoundError:
+            return []
+        out = []
+        paths = [str(p) for p in found if str(p).endswith(".json") and not posixpath.basename(str(p)).startswith(".")]
+
+        def read(p):
+            try:
+                return json.loads(self._call("reading an artifact record", self.fs().cat_file, p))
+            except (FileNotFoundError, ValueError):
+                return None
+
+        for rec in self._map(read, paths):
+            if isinstance(rec, dict) and rec.get("v") == REMOTE_VERSION and {"name", "kind", "digest"} <= set(rec):
+                out.append(rec)
+        return out
+
+    def has_artifact(self, name: str, kind: str, digest: str) -> bool:
+        try:
+            return bool(self._call("checking an artifact", self.fs().exists, self.artifact_path(name, kind, digest)))
+        except FileNotFoundError:
+            return False
+
+    def put_artifact(self, record: dict) -> None:
+        rec = dict(record, v=REMOTE_VERSION)
+        self._put_small(self.artifact_path(rec["name"], rec["kind"], rec["digest"]),
+                        json.dumps(rec, sort_keys=True).encode(), f"uploading artifact {rec['name']}")
+
+
+@dataclass
+class Transfer:
+    """What one batch of transfers did."""
+
+    moved: list = field(default_factory=list)
+    nbytes: int = 0
+    failed: list = field(default_factory=list)  # (digest, RemoteError)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, digest: str, n: int) -> None:
+        with self._lock:
+            self.moved.append(digest)
+            self.nbytes += n
+
+    def fail(self, digest: str, e: RemoteError) -> None:
+        with self._lock:
+            self.failed.append((digest, e))
+
+    def merge(self, other: "Transfer") -> None:
+        self.moved += other.moved
+        self.nbytes += other.nbytes
+        self.failed += other.failed
+
+
+def _read_chunks(f, progress: Progress):
+    while True:
+        chunk = f.read(_CHUNK)
+        if not chunk:
+            return
+        progress.advance(len(chunk))
+        yield chunk
+
+
+def _default_options(scheme: str) -> dict:
+    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
+    if scheme in ("s3", "s3a"):
+        return {"config_kwargs": {"connect_timeout": 5, "read_timeout": 60,
+                                  "retries": {"max_attempts": 2, "mode": "standard"}}, "retries": 2}
+    if scheme in ("sftp", "ssh"):
+        return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
+    return {}
+
+
+def _auth_hint(scheme: str) -> str:
+    if scheme in ("s3", "s3a"):
+        return "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials) to a key " \
+               "that may read and write the bucket"
+    if scheme in ("sftp", "ssh"):
+        return "load your key into ssh-agent, put it in ~/.ssh, or name it: pipe remote add NAME URL -o " \
+               "key_filename=PATH; check the user in the URL"
+    if scheme in ("gs", "gcs"):
+        return "set GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`"
+    if scheme in ("az", "abfs", "abfss"):
+        return "set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
+    return "check the credentials this transport reads"
+
+
+# --- what the planner and executor use ------------------------------------------------------
+class RemoteRunCache:
+    """The remote's run cache as a read-only lookup for the planner: listed once (on the first
+    question, so a run with nothing to decide never connects), entries read on a hit.
+
+    An unusable remote answers "miss" from then on, after telling `on_error` once: the run
+    goes on with local work."""
+
+    def __init__(self, remote: Remote, on_error: Optional[Callable] = None):
+        self.remote = remote
+        self.name = remote.name
+        self.on_error = on_error
+        self.error: Optional[RemoteError] = None
+        self._keys: Optional[set] = None
+        self._listed = False
+        self._entries: dict = {}
+        self._lock = threading.Lock()
+
+    def _fail(self, e: RemoteError) -> None:
+        self.error = e
+        if self.on_error:
+            self.on_error(e)
+
+    def get(self, key: str) -> Optional[dict]:
+        """{output name: PathDigest} if the remote has an entry for `key`."""
+        data = self.entry(key)
+        return parse_entry(key, data) if data is not None else None
+
+    def entry(self, key: str) -> Optional[bytes]:
+        with self._lock:
+            if self.error is not None:
+                return None
+            if key in self._entries:
+                return self._entries[key]
+            try:
+                if not self._listed:
+                    self._keys = self.remote.list_keys()
+                    self._listed = True
+                if self._keys is not None and key not in self._keys:
+                    data = None
+                else:
+                    data = self.remote.read_entry(key)
+            except RemoteError as e:
+                self._fail(e)
+                return None
+            self._entries[key] = data
+            return data
+
+
+class RemoteFetcher:
+    """Downloads what a RESTORE needs into the local store, then writes the local entry."""
+
+    def __init__(self, cache: RemoteRunCache, store: ContentStore, actions):
+        self.cache = cache
+        self.remote = cache.remote
+        self.store = store
+        self.actions = actions
+        self.total = Transfer()
+        self._lock = threading.Lock()
+        self.seconds = 0.0
+
+    def needs(self, outputs: dict) -> bool:
+        return not all(self.store.complete(d) for d in outputs.values())
+
+    def fetch(self, key: str, outputs: dict) -> None:
+        """Make every object of `outputs` present locally (raises RemoteError otherwise)."""
+        t0 = time.monotonic()
+        t = fetch_contents(self.remote, self.store, outputs.values())
+        with self._lock:
+            self.total.merge(t)
+            self.seconds += time.monotonic() - t0
+        if t.failed:
+            raise t.failed[0][1]
+        data = self.cache.entry(key)
+        if data is not None and self.actions.get(key) is None:
+            try:
+                self.actions.put_raw(key, data)
+            except (ValueError, OSError):
+                pass  # the objects are here; a missing local entry only costs a remote lookup
+
+
+def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathDigest],
+                   progress: Optional[Progress] = None) -> Transfer:
+    """Download every object missing locally for these files and folders: the tree manifests
+    level by level (each verified before it is read), then all files at once."""
+    total = Transfer()
+    files: list = []
+    level: list = []
+    for d in contents:
+        if d.kind == FILE:
+            files.append(d.digest)
+        else:
+            level.append(d.digest)
+    seen: set = set()
+    while level:
+        level = [m for m in dict.fromkeys(level) if m not in seen]
+        seen.update(level)
+        t = remote.download(store, level, None, "download")
+        total.merge(t)
+        if t.failed:
+            return total
+        nxt = []
+        for m in level:
+            try:
+                entries = parse_manifest(store.read(m))
+            except (ValueError, PipefileError) as e:
+                total.fail(m, RemoteError(f"{remote.spec.describe()}: object {m[:12]} is not a folder manifest "
+                                          f"({e})", CORRUPT))
+                return total
+            for _name, kind, child, _size in entries:
+                (nxt if kind == E_TREE else files).append(child)
+        level = nxt
+    total.merge(remote.download(store, files, progress, "download"))
+    return total
+
+
+def closure(store: ContentStore, content: PathDigest) -> list:
+    """Every object `content` needs, from the local store (the manifests included)."""
+    if content.kind == FILE:
+        return [content.digest]
+    out = [content.digest]
+    for _p, kind, d, _s in store.walk(content.digest):
+        out.append(d)
+    return out
