@@ -72,6 +72,14 @@ class Planner:
                 upstream[name] = Upstream(None, False)
         return Plan(decisions)
 
+    def _overlaps(self, path: str, step: str) -> bool:
+        """Whether `path` is inside, or holds, an output of `step`."""
+        for out in self.graph.nodes[step].outputs.values():
+            o = out.path
+            if path == o or path.startswith(o + "/") or o.startswith(path + "/") or path in (".", ""):
+                return True
+        return False
+
     def is_forced(self, name: str) -> bool:
         return self.forced is True or name in self.forced
 
@@ -90,7 +98,8 @@ class Planner:
                 digests[path] = upstream[exact[0]].outputs[exact[1]]
                 continue
             # A path inside (or around) an output can only be digested once it is in place.
-            not_there += [d for d in node.deps if d in upstream and not upstream[d].in_workspace]
+            not_there += [d for d in node.deps if d in upstream and not upstream[d].in_workspace
+                          and self._overlaps(path, d)]
             d = self.hasher.digest(path)
             if d is None:
                 # Not an error for the whole plan: this step cannot run, the others can.

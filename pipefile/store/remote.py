@@ -91,9 +91,9 @@ def _secret_values(spec: RemoteSpec) -> list:
 def _classify(e: BaseException) -> str:
     name = type(e).__name__
     text = str(e)
-    if isinstance(e, PermissionError) or "Authentication" in name or "BadAuthentication" in name or any(
+    if isinstance(e, PermissionError) or "Authentication" in name or "Credentials" in name or any(
             w in text for w in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden",
-                                "InvalidClientTokenId", "Authentication failed")):
+                                "InvalidClientTokenId", "Authentication failed", "Unable to locate credentials")):
         return AUTH
     if isinstance(e, (ConnectionError, TimeoutError)) or any(
             w in name for w in ("Connect", "Timeout", "NoValidConnections", "SSHException", "EndpointConnection",
@@ -134,7 +134,7 @@ class Remote:
         detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
         where = self.spec.describe()
         if kind == AUTH:
-            return RemoteError(f"{where} refused the credentials while {doing} ({detail})", AUTH,
+            return RemoteError(f"{where} could not authenticate while {doing} ({detail})", AUTH,
                                hint=_auth_hint(self.spec.scheme))
         if kind == UNREACHABLE:
             return RemoteError(f"{where} is unreachable while {doing} ({detail})", UNREACHABLE,
@@ -491,7 +491,7 @@ def _default_options(scheme: str) -> dict:
     """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
     if scheme in ("s3", "s3a"):
         return {"config_kwargs": {"connect_timeout": 5, "read_timeout": 60,
-                                  "retries": {"max_attempts": 2, "mode": "standard"}}, "retries": 2}
+                                  "retries": {"max_attempts": 2, "mode": "standard"}}}
     if scheme in ("sftp", "ssh"):
         return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
     return {}

@@ -21,6 +21,7 @@ with a password is refused, and URLs are scrubbed before they are shown.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import os
 import re
@@ -135,10 +136,11 @@ def check_scheme(spec: RemoteSpec) -> None:
     """Unknown scheme, or its fsspec implementation not installed: an error with the fix."""
     s = spec.scheme
     if s not in SCHEMES:
+        close = difflib.get_close_matches(s, list(SCHEMES), n=1, cutoff=0.5)  # short words: a looser match
         raise RemoteConfigError(
             f"{spec.describe()}: unknown URL scheme '{s}://'",
-            hint=did_you_mean(s, list(SCHEMES), "scheme")
-            or "use a path, s3://, sftp:// (or ssh://), gs://, az://, or http(s):// (read-only)")
+            hint=(f"did you mean '{close[0]}'? " if close else "")
+            + "use a path, s3://, sftp:// (or ssh://), gs://, az://, or http(s):// (read-only)")
     module, pip_line, extra = SCHEMES[s]
     if module and importlib.util.find_spec(module) is None:
         raise RemoteConfigError(
