@@ -9,6 +9,7 @@ import time
 
 from .report import is_terminal
 from .store.remote import Progress
+from .store.remotes import is_secret_option
 
 
 def size(n: float) -> str:
@@ -113,13 +114,14 @@ def render_remotes(cfg, stream=None) -> None:
     width = max(len(n) for n in cfg.remotes)
     for name, spec in sorted(cfg.remotes.items()):
         mark = "*" if name == cfg.default else " "
-        opts = " ".join(f"{k}={v}" for k, v in sorted(spec.options.items()))
+        opts = " ".join(f"{k}={'***' if is_secret_option(k) else v}" for k, v in sorted(spec.options.items()))
         stream.write(f"{mark} {name:<{width}}  {spec.shown}  ({spec.source}){'  ' + opts if opts else ''}\n")
 
 
 def remotes_json(cfg) -> dict:
     return {"default": cfg.default,
-            "remotes": [{"name": n, "url": s.shown, "options": s.options, "file": s.source,
+            "remotes": [{"name": n, "url": s.shown, "file": s.source,
+                         "options": {k: "***" if is_secret_option(k) else v for k, v in s.options.items()},
                          "default": n == cfg.default} for n, s in sorted(cfg.remotes.items())]}
 
 

@@ -113,6 +113,13 @@ def test_remote_add_list_remove_and_bad_urls(first, tmp_path):
     # A password in a committed URL is refused, and never echoed.
     r = first.pipe("remote", "add", "leak", "sftp://me:hunter2secret@host/path")
     assert r.code == 2 and "hunter2secret" not in r.err + r.out and "me:***@host" in r.err
+    r = first.pipe("remote", "add", "keyed", "s3://b/x", "-o", "secret=abcd1234zz")
+    assert r.code == 2 and "is a credential" in r.err and "abcd1234zz" not in r.err
+    r = first.pipe("remote", "add", "keyed", "s3://b/x", "-o", "secret=abcd1234zz", "--local")
+    assert r.code == 0 and "abcd1234zz" not in r.out + r.err
+    r = first.pipe("remote", "list")
+    assert "secret=***" in r.out and "abcd1234zz" not in r.out
+    first.pipe("remote", "remove", "keyed", check=True)
     r = first.pipe("remote", "add", "odd", "s4://bucket/x")
     assert r.code == 2 and "unknown URL scheme 's4://'" in r.err and "did you mean 's3'" in r.err
     r = first.pipe("push", "--remote", "taem")

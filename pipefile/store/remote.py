@@ -42,7 +42,8 @@ from ..digest import E_TREE, FILE, PathDigest, parse_manifest
 from ..errors import STEP_FAILED, PipefileError
 from .action_cache import parse_entry
 from .cas import ContentStore, DigestMismatch
-from .remotes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, url_secrets
+from .remotes import (ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, is_secret_option,
+                      url_secrets)
 
 REMOTE_VERSION = 1
 MARKER = "pipe-remote.json"
@@ -82,8 +83,7 @@ def _secret_values(spec: RemoteSpec) -> list:
         if v and len(v) >= 4:
             vals.append(v)
     for k, v in spec.options.items():
-        if any(w in k.lower() for w in ("secret", "password", "token", "passphrase", "key")) and \
-                isinstance(v, str) and len(v) >= 4 and "filename" not in k.lower():
+        if is_secret_option(k) and isinstance(v, str) and len(v) >= 4:
             vals.append(v)
     return vals
 

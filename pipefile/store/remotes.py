@@ -132,6 +132,15 @@ def url_secrets(url: str) -> list:
     return out
 
 
+def is_secret_option(key: str) -> bool:
+    """A storage option that carries a credential (s3fs's key/secret, a password, a token)."""
+    k = key.lower()
+    if k.endswith(("filename", "_file", "_path")):
+        return False
+    return k in ("key", "secret") or any(w in k for w in ("password", "secret", "token", "passphrase",
+                                                           "access_key", "account_key", "sas"))
+
+
 def check_scheme(spec: RemoteSpec) -> None:
     """Unknown scheme, or its fsspec implementation not installed: an error with the fix."""
     s = spec.scheme
@@ -218,6 +227,11 @@ def add(root: str, name: str, url: str, options: dict, make_default: bool, local
         raise RemoteConfigError(f"the URL of remote '{name}' carries a password or token ({spec.shown})",
                                 hint="credentials never go into the committed .pipe-remotes.yaml: use an ssh key "
                                      "or agent, AWS_* variables or ~/.aws, or add it with --local")
+    secret = [k for k in options if is_secret_option(k)]
+    if secret and not local:
+        raise RemoteConfigError(f"option '{secret[0]}' of remote '{name}' is a credential",
+                                hint="credentials never go into the committed .pipe-remotes.yaml: use the "
+                                     "environment (AWS_*, ...), ~/.aws, ssh keys, or add it with --local")
     data = _read(path)
     remotes = dict(data.get("remotes") or {})
     if name in remotes and not replace:
