@@ -16,7 +16,7 @@ import time
 from typing import Optional
 
 from .digest import FILE, Hasher
-from .executor import StepResult, command_text
+from .executor import FRESH, SKIPPED, StepResult, command_text
 from .graph import Graph
 from .keys import render_command
 from .rebuilder import Decision
@@ -105,13 +105,30 @@ def job_status(summary) -> str:
 
 
 class JobRecorder:
-    """Scheduler events -> job_steps rows, one per step as soon as it ends."""
+    """Scheduler events -> job_steps rows, one per step as soon as it ends.
+
+    Rows of steps that did nothing (fresh, skipped) wait in a small buffer and are written
+    together, at most FLUSH_SECONDS later: on a no-op over thousands of steps one write per
+    row cost as much as the whole plan. Any other outcome is written at once, with the
+    buffered rows before it, so a killed run keeps every step that did work.
+    """
+
+    FLUSH_SECONDS = 0.5
+    FLUSH_ROWS = 512
 
     def __init__(self, ws: Workspace, job: Job, graph: Graph):
         self.ws = ws
         self.job = job
         self.graph = graph
         self.warnings: list = []  # problems that do not fail a step (a metrics file that does not parse)
+        self._pending: list = []
+        self._since = time.monotonic()
+
+    def flush(self) -> None:
+        if self._pending:
+            self.ws.jobs.record_steps(self._pending)
+            self._pending = []
+        self._since = time.monotonic()
 
     def started(self, name: str, decision: Decision) -> None:
         pass
@@ -129,11 +146,14 @@ class JobRecorder:
         for oname, out in node.outputs.items():
             content = (result.outputs or {}).get(oname)
             outputs[oname] = dict(content.to_json(), path=out.path) if content else {"path": out.path}
-        command = result.command or command_text(render_command(node))
-        self.ws.jobs.record_step(JobStep(
+        command = result.command or command_text(manifest.get("command") or render_command(node))
+        self._pending.append(JobStep(
             self.job.id, result.name, result.outcome, decision.key.digest if decision and decision.key else None,
             manifest.get("env"), command, inputs, outputs, round(result.seconds, 3), result.exit_code,
             result.log, result.error, time.time()))
+        if (result.outcome not in (FRESH, SKIPPED) or len(self._pending) >= self.FLUSH_ROWS
+                or time.monotonic() - self._since >= self.FLUSH_SECONDS):
+            self.flush()
         if not result.ok or result.outputs is None:
             return
         for oname, out in node.outputs.items():
