@@ -161,9 +161,13 @@ class Pipeline:
             summary = sched.execute(plan)
             status = job_status(summary)
         finally:
-            executor.close()
-            self.recorder.flush()
-            self.ws.jobs.finish(job.id, status)
+            try:
+                executor.close()
+            finally:
+                try:
+                    self.recorder.close()
+                finally:
+                    self.ws.jobs.finish(job.id, status)
         return summary
 
 
