@@ -11,8 +11,7 @@ import traceback
 
 import click
 
-from . import __version__, cli_artifacts, cli_jobs, cli_metrics, cli_remote, cli_store, mlflow_log, report, \
-    report_remote, sync
+from . import __version__, mlflow_log, report
 from .errors import INTERRUPTED, OK, STEP_FAILED, PipefileError, PipefileErrors
 from .digest import PathDigest
 from .executor import FRESH, RAN, RESTORED
@@ -80,7 +79,33 @@ param_option = click.option("-p", "--param", "params", multiple=True, metavar="N
                             help="Set a pipeline param (repeatable).")
 
 
-@click.group(context_settings=CONTEXT)
+# Commands that live in other modules, imported only when one of them is asked for (or for
+# --help): `pipe run` and `pipe status` should not pay for loading the rest of the CLI.
+LAZY_COMMANDS = {
+    "jobs": "cli_jobs", "logs": "cli_jobs",
+    "artifacts": "cli_artifacts", "asset": "cli_artifacts", "lineage": "cli_artifacts",
+    "metrics": "cli_metrics", "params": "cli_metrics",
+    "clone": "cli_store", "gc": "cli_store", "verify": "cli_store",
+    "remote": "cli_remote", "push": "cli_remote", "pull": "cli_remote",
+}
+
+
+class CommandGroup(click.Group):
+    """The `pipe` group: the commands of LAZY_COMMANDS are registered on first use."""
+
+    def get_command(self, ctx, name):
+        module = LAZY_COMMANDS.get(name)
+        if name not in self.commands and module:
+            import importlib
+
+            importlib.import_module(f"{__package__}.{module}").register(self, _guard, CONTEXT, file_option)
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+
+@click.group(cls=CommandGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="pipe")
 @click.option("-C", "--directory", type=click.Path(file_okay=False, exists=True),
               help="Run as if started in this folder.")
@@ -174,6 +199,8 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         pipe.close()
     report.render_summary(summary, root)
     fetched = pipe.fetcher.total if pipe.fetcher is not None else None
+    if fetched is not None or pushed is not None:
+        from . import report_remote
     if fetched is not None and fetched.moved:
         click.echo(f"downloaded {report_remote.size_line(fetched)} from '{pipe.remote.name}'", err=True)
     if pushed is not None:
@@ -210,6 +237,8 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
 def _push_built(pipe, summary):
     """Upload the entries of the steps this run built, restored or found fresh (what the
     remote already has is skipped). A failure is reported, not raised: the run stands."""
+    from . import report_remote, sync
+
     keys = [summary.decisions[n].key.digest for n, r in summary.results.items()
             if r.outcome in (RAN, RESTORED, FRESH) and summary.decisions.get(n) is not None
             and summary.decisions[n].key is not None]
@@ -330,10 +359,6 @@ def recover(digest, pipefile, output):
         click.echo(f"wrote {kind} {d[:12]} to {dest}")
     finally:
         ws.close()
-
-
-for commands in (cli_jobs, cli_artifacts, cli_metrics, cli_store, cli_remote):
-    commands.register(main, _guard, CONTEXT, file_option)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,22 +28,29 @@ from .store.remote import Remote, RemoteFetcher, RemoteRunCache
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:
     """Load, validate and build the graph, reporting every problem found in one go."""
     path = pipefile_path or loader.find_pipefile(cwd)
-    pf = _cached_spec(path)
-    errors: list = []
-    if pf is None:
-        pf, errors = loader.load_lenient(path)
+    # Loading allocates tens of thousands of objects that all live on: the cyclic GC
+    # would walk them again and again for nothing, so it waits until they are built.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        pf = _cached_spec(path)
+        errors: list = []
+        if pf is None:
+            pf, errors = loader.load_lenient(path)
+            if not errors:
+                _cache_spec(path, pf)
+        overrides = loader.parse_param_overrides(pf, params, errors)
+        values = loader.resolve_params(pf, overrides, errors)
+        artifacts = resolve_artifacts(pf, errors)
         if not errors:
-            _cache_spec(path, pf)
-    overrides = loader.parse_param_overrides(pf, params, errors)
-    values = loader.resolve_params(pf, overrides, errors)
-    artifacts = resolve_artifacts(pf, errors)
-    if not errors:
-        graph = graph_mod.build(pf, values, artifacts=artifacts)
-        # The spec and graph live as long as the process: keep the cyclic GC from walking
-        # them again and again while the plan and the run allocate (it made large
-        # pipelines quadratic).
-        gc.freeze()
-        return graph
+            graph = graph_mod.build(pf, values, artifacts=artifacts)
+            # The spec and graph live as long as the process: keep the GC from walking
+            # them while the plan and the run allocate (it made large pipelines quadratic).
+            gc.freeze()
+            return graph
+    finally:
+        if enabled:
+            gc.enable()
     # Check the graph of what is valid too, so one round of fixes is enough.
     errors += graph_mod.check_partial(pf, values, artifacts)
     raise_all(errors)
@@ -171,8 +178,13 @@ class Pipeline:
             summary = sched.execute(plan)
             status = job_status(summary)
         finally:
-            executor.close()
-            self.ws.jobs.finish(job.id, status)
+            try:
+                executor.close()
+            finally:
+                try:
+                    self.recorder.close()
+                finally:
+                    self.ws.jobs.finish(job.id, status)
         return summary
 
 
