@@ -22,7 +22,8 @@ from .planner import Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
 from .store.jobs import INTERRUPTED
-from .store.remote import Remote, RemoteFetcher, RemoteRunCache
+from .store.remote import Remote
+from .store.remote_cache import RemoteFetcher, RemoteRunCache
 
 
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:

@@ -167,6 +167,10 @@ class Scheduler:
                             done(name, StepResult(name, WOULD_RUN), d)
                             continue
                         d = decisions[name] = self.planner.decide(name, upstream)
+                    elif not self.dry_run and self._promised_otherwise(name, decisions, upstream):
+                        # An upstream restore fell back to running (a bad or unreachable cache)
+                        # and made other outputs than the cache promised: decide on what is there.
+                        d = decisions[name] = self.planner.decide(name, upstream)
                     if d.verdict == Verdict.FRESH:
                         done(name, StepResult(name, FRESH, outputs=dict(d.outputs)), d)
                         continue
@@ -226,6 +230,17 @@ class Scheduler:
                 self.events.finished(results[n], decisions.get(n))  # the job records every selected step
         ordered = {n: results[n] for n in names}
         return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
+
+    def _promised_otherwise(self, name: str, decisions: dict, upstream: dict) -> bool:
+        """Whether a step read by `name` ended with outputs other than its decision said."""
+        for dep in self.graph.nodes[name].deps:
+            planned = decisions[dep].outputs if dep in decisions else None
+            actual = upstream[dep].outputs if dep in upstream else None
+            if planned is None or actual is None:
+                continue
+            if set(planned) != set(actual) or any(not actual[k].same_content(planned[k]) for k in planned):
+                return True
+        return False
 
     def _record(self, name: str, decision: Optional[Decision], outputs: Optional[dict]) -> None:
         if self.state is None or decision is None or decision.key is None or outputs is None:

@@ -18,7 +18,8 @@ from .errors import PipefileError, did_you_mean
 from .rebuilder import Verdict
 from .store import Workspace
 from .store.action_cache import parse_entry
-from .store.remote import Progress, Remote, RemoteError, closure, fetch_contents
+from .store.remote import Progress, Remote, RemoteError
+from .store.remote_cache import closure, fetch_contents
 
 
 @dataclass

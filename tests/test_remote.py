@@ -6,6 +6,7 @@ object, an interrupted push, two pushes at once, a scheme whose extra is not ins
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -262,6 +263,38 @@ def test_a_tampered_remote_object_is_refused_and_never_restored(first, second, t
     assert got["train"] == "ran" and got["prepare"] == "restored", str(r)
     assert "does not match its name" in r.err and "ran the step instead" in r.err
     assert second.read("build/model/weights.bin").encode() == weights
+
+
+def test_a_remote_folder_that_would_write_outside_its_output_is_refused(first, second, tmp_path):
+    cache = tmp_path / "cache"
+    for ws in (first, second):
+        ws.pipe("remote", "add", "team", str(cache), "--default", check=True)
+    outcomes(first)
+    push(first)
+    key = {s["name"]: s["key"] for s in first.pipe("status", "--json").json["steps"]}["train"]
+    entry_path = cache / "actions" / key[:2] / (key[2:] + ".json")
+    entry = json.loads(entry_path.read_text())
+    tree = entry["outputs"]["model"]["digest"]
+    data = (cache / "objects" / tree[:2] / tree[2:]).read_bytes()
+    magic, listing = data.split(b"\n", 1)
+    entries = json.loads(listing)
+    some_file = next(e for e in entries if e[1] == "f")
+    entries.append(["..", "d", tree, 0])
+    entries.append(["../../escaped.txt", "f", some_file[2], some_file[3]])
+    evil = magic + b"\n" + json.dumps(entries, sort_keys=True, separators=(",", ":")).encode()
+    evil_digest = xxhash.xxh3_128_hexdigest(evil)
+    (cache / "objects" / evil_digest[:2]).mkdir(exist_ok=True)
+    (cache / "objects" / evil_digest[:2] / evil_digest[2:]).write_bytes(evil)
+    entry["outputs"]["model"]["digest"] = evil_digest
+    os.chmod(entry_path, 0o644)
+    entry_path.write_text(json.dumps(entry))
+
+    r = second.pipe("run", "--json")
+    assert r.code == 0, str(r)
+    got = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    assert got["train"] == "ran" and "unsafe entry" in r.err, str(r)
+    assert not list(tmp_path.rglob("escaped.txt"))
+    assert second.read("build/model/weights.bin") == first.read("build/model/weights.bin")
 
 
 def test_an_unreachable_remote_falls_back_to_local_work(first):

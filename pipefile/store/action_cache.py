@@ -22,7 +22,7 @@ import tempfile
 import time
 from typing import Optional
 
-from ..digest import PathDigest
+from ..digest import FILE, TREE, PathDigest
 
 ACTION_CACHE_VERSION = 1
 
@@ -99,6 +99,10 @@ def parse_entry(key: str, data: bytes) -> dict:
         entry = json.loads(data)
         if entry.get("v") != ACTION_CACHE_VERSION or entry.get("key") != key:
             raise ValueError("not an entry for this key")
-        return {n: PathDigest.from_json(d) for n, d in entry["outputs"].items()}
+        outs = {n: PathDigest.from_json(d) for n, d in entry["outputs"].items()}
     except (KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
         raise ValueError(f"malformed entry: {e!r}") from None
+    for d in outs.values():
+        if d.kind not in (FILE, TREE) or len(d.digest) != 32 or not set(d.digest) <= set("0123456789abcdef"):
+            raise ValueError(f"malformed entry: output {d.kind} {d.digest!r}")
+    return outs

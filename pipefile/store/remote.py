@@ -38,7 +38,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from ..digest import E_TREE, FILE, PathDigest, parse_manifest
 from ..errors import STEP_FAILED, PipefileError
 from .action_cache import parse_entry
 from .cas import ContentStore, DigestMismatch
@@ -48,6 +47,7 @@ from .remotes import (ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_s
 REMOTE_VERSION = 1
 MARKER = "pipe-remote.json"
 DEFAULT_TRANSFERS = 8
+STALE_TMP_SECONDS = 24 * 3600
 _CHUNK = 1 << 20
 
 UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt", "read-only", "failed"
@@ -120,6 +120,8 @@ class Remote:
         self._secrets = _secret_values(spec)
         self.root = ""
         self._checked = False
+        self._made: set = set()  # folders known to exist on the remote
+        self._pool: Optional[cf.ThreadPoolExecutor] = None  # one pool: its threads keep their connections
 
     # --- connections and errors -----------------------------------------------------------
     def scrub(self, text: str) -> str:
@@ -163,6 +165,10 @@ class Remote:
         return fs
 
     def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         with self._lock:
             opened, self._opened = self._opened, []
         for fs in opened:
@@ -262,11 +268,23 @@ class Remote:
 
         return {d for d, missing in zip(digests, self._map(lacks, digests)) if missing}
 
+    def _workers(self) -> cf.ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = cf.ThreadPoolExecutor(self.transfers, thread_name_prefix="remote")
+            return self._pool
+
     def _map(self, fn, items: list) -> list:
+        """fn over items on the transfer threads (callers are never transfer threads themselves)."""
         if len(items) <= 1 or self.transfers == 1:
             return [fn(x) for x in items]
-        with cf.ThreadPoolExecutor(self.transfers, thread_name_prefix="remote") as pool:
-            return list(pool.map(fn, items))
+        futs = [self._workers().submit(fn, x) for x in items]
+        try:
+            return [f.result() for f in futs]
+        except BaseException:
+            for f in futs:
+                f.cancel()  # Ctrl-C: what finished stays
+            raise
 
     # --- moving objects -------------------------------------------------------------------
     def download(self, store: ContentStore, digests: Iterable[str], progress: Optional[Progress] = None,
@@ -317,7 +335,6 @@ class Remote:
         progress = progress or Progress()
         result = Transfer()
         progress.begin("upload", len(todo), sum(sizes.values()))
-        made_dirs: set = set()
 
         def one(d: str) -> None:
             from ..digest import hash_file
@@ -340,10 +357,7 @@ class Remote:
                 if self.atomic_put:
                     self._call(f"uploading object {d[:12]}", fs.put_file, local, final)
                 else:
-                    parent = posixpath.dirname(final)
-                    if parent not in made_dirs:
-                        self._call("making folders", fs.makedirs, parent, exist_ok=True)
-                        made_dirs.add(parent)
+                    self.makedirs(posixpath.dirname(final))
                     tmp = self.path("tmp", f"{d}.{secrets.token_hex(6)}")
                     self._call(f"uploading object {d[:12]}", fs.put_file, local, tmp)
                     self._call(f"renaming object {d[:12]} into place", fs.mv, tmp, final)
@@ -355,7 +369,7 @@ class Remote:
                 result.fail(d, e)
 
         if not self.atomic_put and todo:
-            self._call("making folders", self.fs().makedirs, self.path("tmp"), exist_ok=True)
+            self.makedirs(self.path("tmp"))
         try:
             self._run_all(one, todo)
         finally:
@@ -363,20 +377,23 @@ class Remote:
         return result
 
     def _run_all(self, fn: Callable, items: list) -> None:
-        if len(items) <= 1 or self.transfers == 1:
-            for x in items:
-                fn(x)
-            return
-        pool = cf.ThreadPoolExecutor(self.transfers, thread_name_prefix="remote")
-        try:
-            for fut in [pool.submit(fn, x) for x in items]:
-                fut.result()
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: what finished stays
-            raise
-        pool.shutdown(wait=True)
+        self._map(fn, items)
 
     # --- entries, artifacts and the layout marker -----------------------------------------
+    def makedirs(self, path: str) -> None:
+        """Make a folder and its parents; another thread or pusher making it at the same
+        moment is fine (sftp's mkdir fails for the loser of that race)."""
+        if path in self._made:
+            return
+        fs = self.fs()
+        try:
+            self._call("making folders", fs.makedirs, path, exist_ok=True)
+        except RemoteError:
+            if not self._call("making folders", fs.isdir, path):
+                raise
+        with self._lock:
+            self._made.add(path)
+
     def require_writable(self) -> None:
         if self.read_only:
             raise RemoteError(f"{self.spec.describe()} is read-only ({self.spec.scheme}://)", READ_ONLY,
@@ -387,23 +404,25 @@ class Remote:
         if self.atomic_put:
             self._call(doing, fs.pipe_file, path, data)
             return
-        self._call("making folders", fs.makedirs, posixpath.dirname(path), exist_ok=True)
-        self._call("making folders", fs.makedirs, self.path("tmp"), exist_ok=True)
+        self.makedirs(posixpath.dirname(path))
+        self.makedirs(self.path("tmp"))
         tmp = self.path("tmp", f"{posixpath.basename(path)}.{secrets.token_hex(6)}")
         self._call(doing, fs.pipe_file, tmp, data)
         self._call(doing, fs.mv, tmp, path)
 
     def ensure_layout(self) -> None:
+        """Before a push: the layout marker (and the bucket) exist; old temp uploads go."""
         self.require_writable()
         self.check()
         fs = self.fs()
         try:
             self._call("reading its layout", fs.cat_file, self.path(MARKER))
+            self.sweep_tmp()
             return
         except FileNotFoundError:
             pass
         if self.root and not self.atomic_put:
-            self._call("creating it", fs.makedirs, self.root, exist_ok=True)
+            self.makedirs(self.root)
         elif self.root and self.spec.scheme in ("s3", "s3a"):
             bucket = self.root.split("/", 1)[0]
             try:
@@ -412,6 +431,29 @@ class Remote:
                 self._call("creating its bucket", fs.mkdir, bucket)
         self._put_small(self.path(MARKER), json.dumps({"v": REMOTE_VERSION, "layout": "pipefile-remote"}).encode(),
                         "writing its layout marker")
+
+    def sweep_tmp(self, older_than_s: float = STALE_TMP_SECONDS) -> int:
+        """Delete temp uploads left by pushes killed long ago (others may be uploading now)."""
+        if self.atomic_put:
+            return 0
+        fs = self.fs()
+        try:
+            entries = fs.ls(self.path("tmp"), detail=True)
+        except Exception:  # noqa: BLE001 - nothing to sweep, or cannot tell: leave it
+            return 0
+        cutoff = time.time() - older_than_s
+        n = 0
+        for e in entries:
+            mtime = e.get("mtime")
+            if hasattr(mtime, "timestamp"):
+                mtime = mtime.timestamp()
+            if isinstance(mtime, (int, float)) and mtime < cutoff and e.get("type") == "file":
+                try:
+                    fs.rm_file(e["name"])
+                    n += 1
+                except Exception:  # noqa: BLE001 - another push swept it first
+                    pass
+        return n
 
     def put_entry(self, key: str, data: bytes) -> None:
         self.require_writable()
@@ -509,129 +551,3 @@ def _auth_hint(scheme: str) -> str:
     if scheme in ("az", "abfs", "abfss"):
         return "set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
     return "check the credentials this transport reads"
-
-
-# --- what the planner and executor use ------------------------------------------------------
-class RemoteRunCache:
-    """The remote's run cache as a read-only lookup for the planner: listed once (on the first
-    question, so a run with nothing to decide never connects), entries read on a hit.
-
-    An unusable remote answers "miss" from then on, after telling `on_error` once: the run
-    goes on with local work."""
-
-    def __init__(self, remote: Remote, on_error: Optional[Callable] = None):
-        self.remote = remote
-        self.name = remote.name
-        self.on_error = on_error
-        self.error: Optional[RemoteError] = None
-        self._keys: Optional[set] = None
-        self._listed = False
-        self._entries: dict = {}
-        self._lock = threading.Lock()
-
-    def _fail(self, e: RemoteError) -> None:
-        self.error = e
-        if self.on_error:
-            self.on_error(e)
-
-    def get(self, key: str) -> Optional[dict]:
-        """{output name: PathDigest} if the remote has an entry for `key`."""
-        data = self.entry(key)
-        return parse_entry(key, data) if data is not None else None
-
-    def entry(self, key: str) -> Optional[bytes]:
-        with self._lock:
-            if self.error is not None:
-                return None
-            if key in self._entries:
-                return self._entries[key]
-            try:
-                if not self._listed:
-                    self._keys = self.remote.list_keys()
-                    self._listed = True
-                if self._keys is not None and key not in self._keys:
-                    data = None
-                else:
-                    data = self.remote.read_entry(key)
-            except RemoteError as e:
-                self._fail(e)
-                return None
-            self._entries[key] = data
-            return data
-
-
-class RemoteFetcher:
-    """Downloads what a RESTORE needs into the local store, then writes the local entry."""
-
-    def __init__(self, cache: RemoteRunCache, store: ContentStore, actions):
-        self.cache = cache
-        self.remote = cache.remote
-        self.store = store
-        self.actions = actions
-        self.total = Transfer()
-        self._lock = threading.Lock()
-        self.seconds = 0.0
-
-    def needs(self, outputs: dict) -> bool:
-        return not all(self.store.complete(d) for d in outputs.values())
-
-    def fetch(self, key: str, outputs: dict) -> None:
-        """Make every object of `outputs` present locally (raises RemoteError otherwise)."""
-        t0 = time.monotonic()
-        t = fetch_contents(self.remote, self.store, outputs.values())
-        with self._lock:
-            self.total.merge(t)
-            self.seconds += time.monotonic() - t0
-        if t.failed:
-            raise t.failed[0][1]
-        data = self.cache.entry(key)
-        if data is not None and self.actions.get(key) is None:
-            try:
-                self.actions.put_raw(key, data)
-            except (ValueError, OSError):
-                pass  # the objects are here; a missing local entry only costs a remote lookup
-
-
-def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathDigest],
-                   progress: Optional[Progress] = None) -> Transfer:
-    """Download every object missing locally for these files and folders: the tree manifests
-    level by level (each verified before it is read), then all files at once."""
-    total = Transfer()
-    files: list = []
-    level: list = []
-    for d in contents:
-        if d.kind == FILE:
-            files.append(d.digest)
-        else:
-            level.append(d.digest)
-    seen: set = set()
-    while level:
-        level = [m for m in dict.fromkeys(level) if m not in seen]
-        seen.update(level)
-        t = remote.download(store, level, None, "download")
-        total.merge(t)
-        if t.failed:
-            return total
-        nxt = []
-        for m in level:
-            try:
-                entries = parse_manifest(store.read(m))
-            except (ValueError, PipefileError) as e:
-                total.fail(m, RemoteError(f"{remote.spec.describe()}: object {m[:12]} is not a folder manifest "
-                                          f"({e})", CORRUPT))
-                return total
-            for _name, kind, child, _size in entries:
-                (nxt if kind == E_TREE else files).append(child)
-        level = nxt
-    total.merge(remote.download(store, files, progress, "download"))
-    return total
-
-
-def closure(store: ContentStore, content: PathDigest) -> list:
-    """Every object `content` needs, from the local store (the manifests included)."""
-    if content.kind == FILE:
-        return [content.digest]
-    out = [content.digest]
-    for _p, kind, d, _s in store.walk(content.digest):
-        out.append(d)
-    return out

@@ -1,0 +1,161 @@
+"""A remote's run cache as the planner and the executor use it: a read-only lookup that
+answers before anything is downloaded (`RemoteRunCache`), the download of exactly what a
+restore needs (`RemoteFetcher`, `fetch_contents`), and the object closure of an output.
+
+Nothing from a remote is trusted but its bytes' digests: every object is verified on
+arrival (store.remote), and every folder manifest is checked to name only plain entries
+before anything it names is fetched or written.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Iterable, Optional
+
+from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE, PathDigest, parse_manifest
+from ..errors import PipefileError
+from .action_cache import parse_entry
+from .cas import ContentStore
+from .remote import CORRUPT, Progress, Remote, RemoteError, Transfer
+
+
+class RemoteRunCache:
+    """The remote's run cache as a read-only lookup for the planner: listed once (on the first
+    question, so a run with nothing to decide never connects), entries read on a hit.
+
+    An unusable remote answers "miss" from then on, after telling `on_error` once: the run
+    goes on with local work."""
+
+    def __init__(self, remote: Remote, on_error: Optional[Callable] = None):
+        self.remote = remote
+        self.name = remote.name
+        self.on_error = on_error
+        self.error: Optional[RemoteError] = None
+        self._keys: Optional[set] = None
+        self._listed = False
+        self._entries: dict = {}
+        self._lock = threading.Lock()
+
+    def _fail(self, e: RemoteError) -> None:
+        self.error = e
+        if self.on_error:
+            self.on_error(e)
+
+    def get(self, key: str) -> Optional[dict]:
+        """{output name: PathDigest} if the remote has an entry for `key`."""
+        data = self.entry(key)
+        return parse_entry(key, data) if data is not None else None
+
+    def entry(self, key: str) -> Optional[bytes]:
+        with self._lock:
+            if self.error is not None:
+                return None
+            if key in self._entries:
+                return self._entries[key]
+            try:
+                if not self._listed:
+                    self._keys = self.remote.list_keys()
+                    self._listed = True
+                if self._keys is not None and key not in self._keys:
+                    data = None
+                else:
+                    data = self.remote.read_entry(key)
+            except RemoteError as e:
+                self._fail(e)
+                return None
+            self._entries[key] = data
+            return data
+
+
+class RemoteFetcher:
+    """Downloads what a RESTORE needs into the local store, then writes the local entry."""
+
+    def __init__(self, cache: RemoteRunCache, store: ContentStore, actions):
+        self.cache = cache
+        self.remote = cache.remote
+        self.store = store
+        self.actions = actions
+        self.total = Transfer()
+        self._lock = threading.Lock()
+        self.seconds = 0.0
+
+    def needs(self, outputs: dict) -> bool:
+        return not all(self.store.complete(d) for d in outputs.values())
+
+    def fetch(self, key: str, outputs: dict) -> None:
+        """Make every object of `outputs` present locally (raises RemoteError otherwise)."""
+        t0 = time.monotonic()
+        t = fetch_contents(self.remote, self.store, outputs.values())
+        with self._lock:
+            self.total.merge(t)
+            self.seconds += time.monotonic() - t0
+        if t.failed:
+            raise t.failed[0][1]
+        data = self.cache.entry(key)
+        if data is not None and self.actions.get(key) is None:
+            try:
+                self.actions.put_raw(key, data)
+            except (ValueError, OSError):
+                pass  # the objects are here; a missing local entry only costs a remote lookup
+
+
+def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathDigest],
+                   progress: Optional[Progress] = None) -> Transfer:
+    """Download every object missing locally for these files and folders: the tree manifests
+    level by level (each verified before it is read), then all files at once."""
+    total = Transfer()
+    files: list = []
+    level: list = []
+    for d in contents:
+        if d.kind == FILE:
+            files.append(d.digest)
+        else:
+            level.append(d.digest)
+    seen: set = set()
+    while level:
+        level = [m for m in dict.fromkeys(level) if m not in seen]
+        seen.update(level)
+        t = remote.download(store, level, None, "download")
+        total.merge(t)
+        if t.failed:
+            return total
+        nxt = []
+        for m in level:
+            try:
+                entries = parse_manifest(store.read(m))
+            except (ValueError, PipefileError) as e:
+                total.fail(m, RemoteError(f"{remote.spec.describe()}: object {m[:12]} is not a folder manifest "
+                                          f"({e})", CORRUPT))
+                return total
+            for name, kind, child, _size in entries:
+                if not _safe_entry(name, kind, child):
+                    total.fail(m, RemoteError(
+                        f"{remote.spec.describe()}: folder manifest {m[:12]} has an unsafe entry {name!r}; refused, "
+                        f"nothing restored from it", CORRUPT, hint="the remote was written by something other than "
+                                                                   "pipe: check who can write to it"))
+                    return total
+                (nxt if kind == E_TREE else files).append(child)
+        level = nxt
+    total.merge(remote.download(store, files, progress, "download"))
+    return total
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _safe_entry(name, kind, digest) -> bool:
+    """A manifest entry that cannot write outside its folder (a remote is not trusted for that)."""
+    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
+            and kind in (E_FILE, E_EXEC, E_TREE, E_LINK) and isinstance(digest, str) and len(digest) == 32
+            and set(digest) <= _HEX)
+
+
+def closure(store: ContentStore, content: PathDigest) -> list:
+    """Every object `content` needs, from the local store (the manifests included)."""
+    if content.kind == FILE:
+        return [content.digest]
+    out = [content.digest]
+    for _p, kind, d, _s in store.walk(content.digest):
+        out.append(d)
+    return out
