@@ -238,6 +238,28 @@ def test_artifact_versions_travel_with_all_jobs(tmp_path):
     assert b.read("got/w") == "weights\n"
 
 
+def test_an_http_remote_restores_and_refuses_pushes(first, second, tmp_path):
+    servers.need(importlib.util.find_spec("aiohttp") is not None, "aiohttp (fsspec's http) not installed")
+    cache = tmp_path / "cache"
+    first.pipe("remote", "add", "team", str(cache), "--default", check=True)
+    outcomes(first)
+    push(first)
+    port = servers.free_port()
+    log = open(tmp_path / "http.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "-b", "127.0.0.1", str(port)], cwd=cache,
+                              stdout=log, stderr=subprocess.STDOUT)
+    log.close()
+    try:
+        servers.wait_for_port(port, server, "http.server")
+        second.pipe("remote", "add", "web", f"http://127.0.0.1:{port}", "--default", check=True)
+        assert outcomes(second) == {n: "restored" for n in ("prepare", "train", "evaluate")}
+        assert second.read("build/score.txt") == first.read("build/score.txt")
+        r = second.pipe("push")
+        assert r.code == 1 and "is read-only (http://)" in r.err, str(r)
+    finally:
+        servers.stop(server)
+
+
 # --- faults ----------------------------------------------------------------------------------
 def test_a_tampered_remote_object_is_refused_and_never_restored(first, second, tmp_path):
     cache = str(tmp_path / "cache")
