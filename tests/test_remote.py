@@ -186,8 +186,13 @@ def test_a_change_to_evaluation_runs_only_evaluation_and_downloads_only_what_it_
     states = {s["name"]: s["state"] for s in r.json["steps"]}
     assert states == {"prepare": "restore", "train": "restore", "evaluate": "run"}
 
-    r = second.pipe("run", "--json", "--remote=team", "--push", "evaluate")
+    r = second.pipe("run", "--json", "--remote=team", "--push", "--summary", "ci.json", "evaluate")
     assert r.code == 0, str(r)
+    doc = json.loads(second.read("ci.json"))
+    assert doc["remote"]["name"] == "team" and doc["remote"]["error"] is None
+    assert doc["remote"]["downloaded_objects"] > 0 and doc["push"]["entries"] == 1 and doc["push"]["ok"]
+    assert {s["name"]: s.get("remote") for s in doc["steps"]} == {"prepare": "team", "train": "team",
+                                                                  "evaluate": None}
     got = {s["name"]: s["outcome"] for s in r.json["steps"]}
     # train's model is read by evaluate, which runs: downloaded. prepare's output is read by
     # nothing that runs and was not asked for: it stays on the remote.
@@ -330,6 +335,11 @@ def test_an_unreachable_remote_falls_back_to_local_work(first):
     assert r.code == 0 and "unreachable" not in r.err
     r = first.pipe("push")
     assert r.code == 1 and "unreachable" in r.err and "hint:" in r.err, str(r)
+    # A password (allowed only in the local file) never shows, not even in transport errors.
+    first.pipe("remote", "add", "pw", f"sftp://me:Pa55wordXYZ@127.0.0.1:{port}/c", "--local", check=True)
+    for args in (("push", "--remote", "pw"), ("pull", "--remote", "pw"), ("remote", "list")):
+        r = first.pipe(*args)
+        assert "Pa55wordXYZ" not in r.out + r.err and "me:***@127.0.0.1" in r.out + r.err, str(r)
 
 
 def test_an_interrupted_push_is_completed_by_the_next_one(first, tmp_path):
