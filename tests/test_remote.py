@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 import xxhash
@@ -373,17 +374,19 @@ def test_a_push_killed_midway_is_completed_by_the_next_one(first, tmp_path):
     proc = subprocess.Popen(PIPE + ["push", "-j", "1"], cwd=first.root, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        import time
-
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(remote_objects(str(cache))) < 5 and proc.poll() is None:
             time.sleep(0.01)
         proc.kill()
     finally:
         proc.wait()
+    old = cache / "tmp" / "0123.abandoned"
+    old.write_bytes(b"from a push killed two days ago")
+    os.utime(old, (time.time() - 2 * 86400,) * 2)
     rest = push(first)
     assert rest["errors"] == [] and rest["entries"] + rest["already"] == 3
     assert_objects_intact(str(cache), temps_left=True)  # the killed upload's temp: never read
+    assert not old.exists(), "old temp uploads are swept; recent ones may belong to a running push"
     assert len(remote_objects(str(cache))) >= 300
 
 

@@ -288,14 +288,15 @@ class Remote:
 
     # --- moving objects -------------------------------------------------------------------
     def download(self, store: ContentStore, digests: Iterable[str], progress: Optional[Progress] = None,
-                 verb: str = "download") -> "Transfer":
+                 verb: str = "download", sizes: Optional[dict] = None) -> "Transfer":
         """Fetch the objects the local store lacks, in parallel; each is verified on arrival.
+        `sizes` (digest -> bytes, where known) only sizes the progress bar.
 
         Returns what moved and what failed; a corrupt object is never stored."""
         todo = [d for d in dict.fromkeys(digests) if not store.has(d)]
         progress = progress or Progress()
         result = Transfer()
-        progress.begin(verb, len(todo), 0)
+        progress.begin(verb, len(todo), sum((sizes or {}).get(d, 0) for d in todo))
 
         def one(d: str) -> None:
             try:
@@ -370,6 +371,7 @@ class Remote:
 
         if not self.atomic_put and todo:
             self.makedirs(self.path("tmp"))
+            self.makedirs(self.path("objects"))  # the parents once, here: threads only make the leaves
         try:
             self._run_all(one, todo)
         finally:
@@ -386,11 +388,17 @@ class Remote:
         if path in self._made:
             return
         fs = self.fs()
-        try:
-            self._call("making folders", fs.makedirs, path, exist_ok=True)
-        except RemoteError:
-            if not self._call("making folders", fs.isdir, path):
-                raise
+        for attempt in range(4):
+            try:
+                self._call("making folders", fs.makedirs, path, exist_ok=True)
+                break
+            except RemoteError:
+                # Lost a race for this folder or a parent of it: done if it is there now,
+                # else go on from the parent the other one made.
+                if self._call("making folders", fs.isdir, path):
+                    break
+                if attempt == 3:
+                    raise
         with self._lock:
             self._made.add(path)
 

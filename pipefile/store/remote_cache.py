@@ -107,9 +107,11 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
     total = Transfer()
     files: list = []
     level: list = []
+    sizes: dict = {}
     for d in contents:
         if d.kind == FILE:
             files.append(d.digest)
+            sizes[d.digest] = d.size
         else:
             level.append(d.digest)
     seen: set = set()
@@ -128,24 +130,32 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
                 total.fail(m, RemoteError(f"{remote.spec.describe()}: object {m[:12]} is not a folder manifest "
                                           f"({e})", CORRUPT))
                 return total
-            for name, kind, child, _size in entries:
-                if not _safe_entry(name, kind, child):
+            for e in entries if isinstance(entries, list) else [None]:
+                if not _safe_entry(e):
                     total.fail(m, RemoteError(
-                        f"{remote.spec.describe()}: folder manifest {m[:12]} has an unsafe entry {name!r}; refused, "
+                        f"{remote.spec.describe()}: folder manifest {m[:12]} has an unsafe entry {e!r}; refused, "
                         f"nothing restored from it", CORRUPT, hint="the remote was written by something other than "
                                                                    "pipe: check who can write to it"))
                     return total
-                (nxt if kind == E_TREE else files).append(child)
+                _name, kind, child, size = e
+                if kind == E_TREE:
+                    nxt.append(child)
+                else:
+                    files.append(child)
+                    sizes[child] = size
         level = nxt
-    total.merge(remote.download(store, files, progress, "download"))
+    total.merge(remote.download(store, files, progress, "download", sizes))
     return total
 
 
 _HEX = frozenset("0123456789abcdef")
 
 
-def _safe_entry(name, kind, digest) -> bool:
+def _safe_entry(e) -> bool:
     """A manifest entry that cannot write outside its folder (a remote is not trusted for that)."""
+    if not (isinstance(e, list) and len(e) == 4 and isinstance(e[3], int)):
+        return False
+    name, kind, digest, _size = e
     return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
             and kind in (E_FILE, E_EXEC, E_TREE, E_LINK) and isinstance(digest, str) and len(digest) == 32
             and set(digest) <= _HEX)
