@@ -124,7 +124,12 @@ class Scheduler:
         interrupted = False
         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
 
+        fell_back = False  # a restore ran the step instead: what it promised may not hold
+
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
+            nonlocal fell_back
+            if result.outcome == RAN and decision is not None and decision.verdict == Verdict.RESTORE:
+                fell_back = True
             results[name] = result
             self.events.finished(result, decision)
             if result.outcome in (RAN, RESTORED) or (result.outcome == FRESH and decision and decision.record):
@@ -167,7 +172,7 @@ class Scheduler:
                             done(name, StepResult(name, WOULD_RUN), d)
                             continue
                         d = decisions[name] = self.planner.decide(name, upstream)
-                    elif not self.dry_run and self._promised_otherwise(name, decisions, upstream):
+                    elif fell_back and self._promised_otherwise(name, decisions, upstream):
                         # An upstream restore fell back to running (a bad or unreachable cache)
                         # and made other outputs than the cache promised: decide on what is there.
                         d = decisions[name] = self.planner.decide(name, upstream)
