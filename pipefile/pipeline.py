@@ -107,7 +107,7 @@ class Pipeline:
         self.graph = graph
         self.root = graph.pipefile.root
         self.ws = Workspace(self.root, create=writable)
-        self.cache = StatCache(self.ws.state.load_stats())
+        self.cache = self.ws.state.stat_cache()
         self.hasher = Hasher(self.root, self.cache)
         self._records = None
         self._check_artifacts()
