@@ -58,7 +58,8 @@ def snapshot(ws: Workspace, hasher: Hasher, graph: Graph) -> tuple:
     """Store the Pipefile and every code path; returns (pipefile digest, {path: content})."""
     pf = graph.pipefile
     rel = os.path.relpath(pf.path, pf.root)
-    pf_digest = ws.store.put_file(pf.path)
+    d = store_path(ws, hasher, rel)  # through the stat cache: an unchanged Pipefile is not copied again
+    pf_digest = d.digest if d is not None else ws.store.put_file(pf.path)
     code = {}
     for node in graph.nodes.values():
         for c in node.step.code:
