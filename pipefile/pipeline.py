@@ -17,7 +17,7 @@ from . import graph as graph_mod
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache, hash_bytes, hash_json
 from .errors import PipefileError, raise_all
 from .executor import DryRunExecutor, LocalExecutor
-from .jobs import Fanout, JobRecorder, begin_job, job_status
+from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .planner import Plan, Planner
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
@@ -110,6 +110,7 @@ class Pipeline:
         self.cache = self.ws.state.stat_cache()
         self.hasher = Hasher(self.root, self.cache)
         self._records = None
+        self._git = None  # a GitProbe, started by lock()
         self._check_artifacts()
 
     def _check_artifacts(self) -> None:
@@ -139,6 +140,7 @@ class Pipeline:
     def lock(self, on_wait=None) -> None:
         self.ws.lock.acquire(on_wait=on_wait)
         self.ws.clean_leftovers()
+        self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
 
     def run(self, targets: Iterable[str] = (), forced=frozenset(), jobs: int = 0, keep_going: bool = False,
             dry_run: bool = False, events=None, plan: Optional[Plan] = None, experiment: Optional[str] = None,
@@ -149,7 +151,8 @@ class Pipeline:
         if dry_run:
             sched = Scheduler(self.graph, planner, DryRunExecutor(), None, jobs, keep_going, events, dry_run=True)
             return sched.execute(plan)
-        job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from)
+        job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from,
+                                   git=self._git)
         log_dir = self.ws.job_dir(job.id)
         os.makedirs(log_dir, exist_ok=True)
         executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir)
