@@ -252,7 +252,9 @@ def stored_content(ws: Workspace, v) -> PathDigest:
     if not ws.store.complete(content):
         raise PipefileError(f"the content of {v.ref} ({v.digest[:12]}) is no longer complete in the store at "
                             f"{ws.store_root}",
-                            hint=f"rerun the step that made it (job {v.job_id}, step '{v.step}')" if v.step
+                            hint=f"run the step that made it again (job {v.job_id}): pipe run --force {v.step} "
+                                 f"(it may be fresh, so a plain `pipe run` would not); a step that is not "
+                                 f"deterministic gives a new version" if v.step
                             else f"add the data again: pipe asset add {v.path} --name {v.name}")
     return content
 
