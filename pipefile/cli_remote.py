@@ -136,7 +136,6 @@ def register(main, guard, context, file_option) -> None:
         objects move, each verified. `pipe run` then restores them."""
         if steps and all_jobs:
             raise click.UsageError("give STEP names or --all-jobs, not both")
-        progress = None
         if all_jobs:
             root = _root(pipefile)
             rem = open_remote(root, remote_name, transfers)
