@@ -11,7 +11,7 @@ import traceback
 
 import click
 
-from . import __version__, cli_artifacts, cli_jobs, cli_metrics, cli_store, mlflow_log, report
+from . import __version__, cli_artifacts, cli_jobs, cli_metrics, cli_serve, cli_store, mlflow_log, report
 from .errors import INTERRUPTED, OK, STEP_FAILED, PipefileError, PipefileErrors
 from .digest import PathDigest
 from .loader import find_pipefile
@@ -248,7 +248,7 @@ def recover(digest, pipefile, output):
         ws.close()
 
 
-for commands in (cli_jobs, cli_artifacts, cli_metrics, cli_store):
+for commands in (cli_jobs, cli_artifacts, cli_metrics, cli_store, cli_serve):
     commands.register(main, _guard, CONTEXT, file_option)
 
 

@@ -101,7 +101,9 @@ def format_seconds(s: float) -> str:
 class LocalExecutor:
     """Runs steps as local processes in the workspace root."""
 
-    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str):
+    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, base_env: Optional[dict] = None):
+        """`base_env`: the environment steps start from (default: this process's); the
+        server passes a scrubbed one, so steps never see its secrets."""
         self.ws = ws
         self.hasher = hasher
         self.root = ws.root
@@ -111,7 +113,7 @@ class LocalExecutor:
         self._procs: dict = {}
         self._procs_lock = threading.Lock()
         self.cancelled = threading.Event()
-        self._base_env = dict(os.environ, PIPE_RUN_ID=run_id)
+        self._base_env = dict(os.environ if base_env is None else base_env, PIPE_RUN_ID=run_id)
         self._base_env.setdefault("PYTHONUNBUFFERED", "1")
         ws.note_run(run_id)
 
