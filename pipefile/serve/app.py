@@ -214,6 +214,11 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
     async def _api_error(request, e: ApiError):
         return JSONResponse(_error_body(e.message, e.hint, e.field), e.status, headers=e.headers)
 
+    @app.exception_handler(_BodyTooLarge)
+    async def _too_large(request, e):
+        return JSONResponse(_error_body("the request body is over the server's limit",
+                                        "send less, or raise the server's --max-upload / --max-body"), 413)
+
     bearer = HTTPBearer(auto_error=False, description="A token from `pipe token create`.")
 
     def auth(creds: Optional[HTTPAuthorizationCredentials] = Depends(bearer)) -> Token:

@@ -116,7 +116,7 @@ def _unpack_zip(path: str, dest: str, max_unpacked: int) -> None:
             mode = info.external_attr >> 16
             if stat.S_ISLNK(mode):
                 raise UploadError(f"archive member '{info.filename}' is a link; links are not accepted", 400)
-            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 raise UploadError(f"archive member '{info.filename}' is not a regular file or folder", 400)
             if rel in seen and rel:
                 raise UploadError(f"archive member '{info.filename}' appears twice", 400)
