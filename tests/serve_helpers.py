@@ -70,8 +70,8 @@ params:
 steps:
   wait:
     command: >-
-      sleep ${{params.seconds}} & echo $! > ${{params.marker}}; wait;
-      head -c ${{params.spam}} /dev/zero | tr '\\0' x; echo done > ${{outputs.out}}
+      head -c ${{params.spam}} /dev/zero | tr '\\0' x;
+      sleep ${{params.seconds}} & echo $! > ${{params.marker}}; wait; echo done > ${{outputs.out}}
     outputs:
       out: {path: build/out.txt, output: true}
 """
