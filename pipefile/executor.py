@@ -184,7 +184,8 @@ class LocalExecutor:
         name = node.name
         t0 = time.monotonic()
         log_abs = os.path.join(self.log_dir, f"{name}.log")
-        log_rel = os.path.relpath(log_abs, self.root)
+        # Relative to the workspace that holds the job logs (a served job's is not where it runs).
+        log_rel = os.path.relpath(log_abs, os.path.dirname(os.path.dirname(self.ws.jobs_dir)))
         backups: dict = {}  # output name -> where its previous content waits
         cleared: set = set()  # outputs whose workspace path this run now owns (moved aside or empty)
         beside: list = []  # temp folders made next to outputs on other file systems
