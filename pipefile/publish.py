@@ -150,8 +150,10 @@ def _fits(value, typ: str):
     return None
 
 
-def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dict) -> CheckedRequest:
-    """Validate `inputs` against the deployment's input schema; every problem at once."""
+def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dict,
+                  may_read_job=lambda job: True) -> CheckedRequest:
+    """Validate `inputs` against the deployment's input schema; every problem at once.
+    `may_read_job(job)`: whether the caller may read that job's outputs (job_output)."""
     schema = dep.manifest.get("inputs", {})
     if not isinstance(inputs, dict):
         raise RequestError("inputs must be an object of input names to values", field="inputs")
@@ -174,7 +176,7 @@ def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dic
             params[name] = v
         else:
             try:
-                assets[name] = _content_of(ws, serve, name, decl, given)
+                assets[name] = _content_of(ws, serve, name, decl, given, may_read_job)
             except RequestError as e:
                 errors.append(e)
     for name, decl in schema.items():
@@ -199,7 +201,7 @@ _TYPE_HINT = {spec.NUMBER: "give a JSON number, e.g. 0.7", spec.INTEGER: "give a
               spec.BOOLEAN: "give true or false", spec.STRING: "give a JSON string"}
 
 
-def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given) -> dict:
+def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, may_read_job) -> dict:
     field = f"inputs.{name}"
     if not isinstance(given, dict) or len(given) != 1 or next(iter(given)) not in ("upload", "artifact",
                                                                                     "job_output"):
@@ -225,7 +227,7 @@ def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given) 
         source = f"artifact:{v.ref}"
     else:
         job_ref, _, oname = ref.partition("/")
-        content = job_output(ws, serve, job_ref, oname, field)
+        content = job_output(ws, serve, job_ref, oname, field, may_read_job)
         source = f"job_output:{ref}"
     if not ws.store.complete(content):
         raise RequestError(f"input '{name}': the content of {source} is no longer complete in the store",
@@ -238,10 +240,13 @@ def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given) 
     return dict(content.to_json(), source=source)
 
 
-def job_output(ws: Workspace, serve: ServeStore, job_ref: str, oname: str, field: str = "") -> PathDigest:
+def job_output(ws: Workspace, serve: ServeStore, job_ref: str, oname: str, field: str = "",
+               may_read_job=lambda job: True) -> PathDigest:
     """The content of endpoint output `oname` of a completed served job."""
     try:
         job = ws.jobs.get(int(job_ref))
+        if not may_read_job(job):
+            raise PipefileError("not visible")  # answered as if there were no such job
     except (PipefileError, ValueError):
         raise RequestError(f"no job '{job_ref}'", "write JOB/OUTPUT with a job id, e.g. 12/predictions", field) \
             from None

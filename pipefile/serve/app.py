@@ -254,7 +254,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             job = home().jobs.get(job_id)
         except PipefileError:
             job = None
-        if job is None or not job.endpoint or not (tok.can_read_all() or job.token_id == tok.id):
+        if job is None or not _may_read(tok, job):
             raise ApiError(404, f"no job {job_id}", "GET /v1/jobs lists the jobs this token may see")
         return job
 
@@ -374,6 +374,8 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
     @app.head(f"{API}/uploads/{{digest}}", tags=["uploads"])
     def has_upload(digest: str, tok: Token = Depends(auth)) -> Response:
         """200 if this content was uploaded (and is still stored), else 404: skip re-uploading."""
+        if not (tok.admin or tok.invoke_endpoints()):
+            raise ApiError(403, "asking for uploads needs an invoke or admin token")
         up = home().serve.upload(digest)
         if up is None or not home().store.complete(PathDigest(up[0], digest, up[1])):
             return Response(status_code=404)
@@ -401,7 +403,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         if len(json.dumps(body.tags)) > 4096:
             raise ApiError(422, "tags are over 4 KB", field="tags")
         try:
-            checked = check_request(h, h.serve, dep, body.inputs)
+            checked = check_request(h, h.serve, dep, body.inputs, lambda j: _may_read(tok, j))
         except RequestError as e:
             raise ApiError(422, e.message, e.hint, field=e.field) from None
         request = {"inputs": body.inputs, "params": checked.params, "assets": checked.assets, "tags": body.tags,
@@ -458,18 +460,20 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             raise ApiError(409, f"endpoint '{endpoint}' has no enabled deployment")
         dep = get_deployment(endpoint, ep.default_deployment)
         try:
-            checked = check_request(h, h.serve, dep, body.inputs)
+            checked = check_request(h, h.serve, dep, body.inputs, lambda j: _may_read(tok, j))
         except RequestError as e:
             raise ApiError(422, e.message, e.hint, field=e.field) from None
         base = os.path.join(h.dir, "serve", "plan")
         os.makedirs(base, exist_ok=True)
         tmp = tempfile.mkdtemp(dir=base)
+        jws = None
         try:
             pf_path = lay_out(h, dep.manifest, checked.assets, tmp)
             jws = Workspace(tmp, home=h)
             graph = load_graph(pf_path, values=checked.params, freeze=False,
                                pinned=dep.manifest.get("artifacts", {}), workspace=jws)
             pipe = Pipeline(graph, workspace=jws)
+            jws = None  # the pipeline closes it
             try:
                 result = status_json(pipe.planner(True if body.force_rerun else frozenset()).plan(()))
             finally:
@@ -479,6 +483,8 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         finally:
             import shutil
 
+            if jws is not None:
+                jws.close()
             shutil.rmtree(tmp, ignore_errors=True)
         return {"endpoint": endpoint, "deployment": dep.number, **result}
 
@@ -648,6 +654,11 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         return job_json(home().jobs.get(job_id))
 
     return app
+
+
+def _may_read(tok: Token, job) -> bool:
+    """A served job, and this token reads everything or started it."""
+    return bool(job.endpoint) and (tok.can_read_all() or job.token_id == tok.id)
 
 
 def _safe_name(name: str) -> str:

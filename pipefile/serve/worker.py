@@ -177,9 +177,11 @@ class WorkerPool:
             try:
                 pipe.lock()
                 r.pipe = pipe
+                # Canceled while it was being prepared (possibly before this worker had it).
+                if not serve.set_state(job.id, RUNNING) and r.stop_state is None:
+                    r.stop_state, r.stop_reason = CANCELED, serve.jobs.get(job.id).error or "canceled by request"
                 if r.stop_state is not None:
                     pipe.cancel()
-                serve.set_state(job.id, RUNNING)
                 forced = True if request.get("force_rerun") else frozenset()
                 summary = pipe.run(forced=forced, jobs=self.limits.step_jobs, events=_Events(serve, job.id),
                                    experiment=f"{job.endpoint}:{job.deployment}",
