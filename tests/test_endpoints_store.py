@@ -198,3 +198,49 @@ def test_archive_members_are_checked_before_anything_is_written(tmp_path, data, 
         _unpack_tar(str(p), str(dest), 1000)
     assert e.value.status == status
     assert not list(dest.iterdir())
+
+
+def test_deployment_pins_the_artifact_versions_it_read(repo):
+    """A deployment keeps reading the version `latest` meant when it was published; its
+    job runs through the worker pool (in this process, no HTTP)."""
+    from pipefile.publish import check_request
+    from pipefile.serve.worker import Limits, WorkerPool
+    from pipefile.store import Workspace
+
+    repo.write("Pipefile", "steps:\n  a: {command: x, outputs: {o: o.txt}}\n")
+    repo.write("model.txt", "v1\n")
+    repo.pipe("asset", "add", "model.txt", "--name", "model", check=True)
+    repo.write("Pipefile", """\
+steps:
+  use:
+    command: cat ${{inputs.m}} > ${{outputs.o}}
+    inputs: {m: "${{artifacts.model}}"}
+    outputs: {o: {path: out.txt, output: true}}
+""", dedent=False)
+    repo.pipe("publish", "--endpoint", "m", check=True)
+    repo.write("model.txt", "v2\n")
+    repo.pipe("asset", "add", "model.txt", "--name", "model", check=True)
+    ws = Workspace(str(repo.root))
+    pool = WorkerPool(str(repo.root), 1, Limits())
+    try:
+        serve = ServeStore(ws.jobs)
+        dep = serve.deployment("m", 1)
+        assert dep.manifest["artifacts"]["model:latest"]["version"] == 1
+        checked = check_request(ws, serve, dep, {})
+        job = serve.submit("m", dep, None, {"inputs": {}, "params": checked.params, "assets": checked.assets},
+                           checked.digest, None, "test")
+        pool.start()
+        deadline = time.monotonic() + 60
+        while ws.jobs.get(job.id).state not in ("completed", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        done = ws.jobs.get(job.id)
+        assert done.state == "completed", done.error
+        out = ws.jobs.step_record(job.id, "use").outputs["o"]
+        assert ws.store.read(out["digest"]) == b"v1\n"
+        assert [e["data"]["state"] for e in serve.events(job.id) if e["kind"] == "state"] == \
+            ["queued", "preparing", "running", "finalizing", "completed"]
+        assert not (repo.root / ".pipe" / "serve" / "work" / str(job.id)).exists()  # removed after the job
+    finally:
+        pool.stop()
+        ws.close()
