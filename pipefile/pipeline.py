@@ -34,23 +34,33 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
     text. `pinned` {"NAME:VERSION" or "NAME:latest": version record}: artifact bindings
     fixed when a deployment was published, materialised into `workspace`."""
     path = pipefile_path or loader.find_pipefile(cwd)
-    pf = _cached_spec(path)
-    errors: list = []
-    if pf is None:
-        pf, errors = loader.load_lenient(path)
+    # Loading allocates tens of thousands of objects that all live on: the cyclic GC
+    # would walk them again and again for nothing, so it waits until they are built.
+    # (Not in the server, whose threads load specs side by side and let them go.)
+    enabled = gc.isenabled() and freeze
+    if enabled:
+        gc.disable()
+    try:
+        pf = _cached_spec(path)
+        errors: list = []
+        if pf is None:
+            pf, errors = loader.load_lenient(path)
+            if not errors:
+                _cache_spec(path, pf)
+        overrides = loader.parse_param_overrides(pf, params, errors) if values is None else values
+        values = loader.resolve_params(pf, overrides, errors)
+        artifacts = resolve_artifacts(pf, errors) if pinned is None else \
+            pinned_artifacts(pf, pinned, workspace, errors)
         if not errors:
-            _cache_spec(path, pf)
-    overrides = loader.parse_param_overrides(pf, params, errors) if values is None else values
-    values = loader.resolve_params(pf, overrides, errors)
-    artifacts = resolve_artifacts(pf, errors) if pinned is None else pinned_artifacts(pf, pinned, workspace, errors)
-    if not errors:
-        graph = graph_mod.build(pf, values, artifacts=artifacts)
-        if freeze:
-            # The spec and graph live as long as the process: keep the cyclic GC from walking
-            # them again and again while the plan and the run allocate (it made large
-            # pipelines quadratic).
-            gc.freeze()
-        return graph
+            graph = graph_mod.build(pf, values, artifacts=artifacts)
+            if freeze:
+                # The spec and graph live as long as the process: keep the GC from walking
+                # them while the plan and the run allocate (it made large pipelines quadratic).
+                gc.freeze()
+            return graph
+    finally:
+        if enabled:
+            gc.enable()
     # Check the graph of what is valid too, so one round of fixes is enough.
     errors += graph_mod.check_partial(pf, values, artifacts)
     raise_all(errors)
@@ -111,7 +121,7 @@ class Pipeline:
         self.ws = workspace or Workspace(self.root, create=writable)
         self.executor = None
         self._cancel = None
-        self.cache = StatCache(self.ws.state.load_stats())
+        self.cache = self.ws.state.stat_cache()
         self.hasher = Hasher(self.root, self.cache)
         self._records = None
         self._check_artifacts()
@@ -171,8 +181,13 @@ class Pipeline:
             summary = sched.execute(plan)
             status = job_status(summary)
         finally:
-            executor.close()
-            self.ws.jobs.finish(job.id, status)
+            try:
+                executor.close()
+            finally:
+                try:
+                    self.recorder.close()
+                finally:
+                    self.ws.jobs.finish(job.id, status)
         return summary
 
     def cancel(self, hard: bool = False) -> None:
