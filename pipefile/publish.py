@@ -221,7 +221,7 @@ def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, 
         aname, _, ver = ref.partition(":")
         try:
             v = ws.jobs.artifact(aname, int(ver) if ver and ver != "latest" else None)
-        except (PipefileError, ValueError) as e:
+        except (PipefileError, ValueError, OverflowError) as e:
             raise RequestError(f"input '{name}': {getattr(e, 'message', e)}", getattr(e, "hint", None), field) from None
         content = PathDigest(v.kind, v.digest, v.size)
         source = f"artifact:{v.ref}"
@@ -247,7 +247,7 @@ def job_output(ws: Workspace, serve: ServeStore, job_ref: str, oname: str, field
         job = ws.jobs.get(int(job_ref))
         if not may_read_job(job):
             raise PipefileError("not visible")  # answered as if there were no such job
-    except (PipefileError, ValueError):
+    except (PipefileError, ValueError, OverflowError):
         raise RequestError(f"no job '{job_ref}'", "write JOB/OUTPUT with a job id, e.g. 12/predictions", field) \
             from None
     if job.state != COMPLETED or not job.endpoint:

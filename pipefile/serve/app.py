@@ -19,10 +19,10 @@ import tarfile
 import tempfile
 import threading
 import time
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 from urllib.parse import urlsplit
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +39,9 @@ from .uploads import UploadError, archive_kind, store_upload
 from .worker import WorkerPool
 
 API = "/v1"
+MAX_ID = 2**53  # ids and numbers past this are not ones SQLite (or JSON clients) can hold
+JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job id.")]
+Number = Annotated[int, Path(ge=1, le=MAX_ID, description="A deployment number.")]
 
 
 class ServeConfig(BaseModel):
@@ -84,7 +87,7 @@ class JobRequest(BaseModel):
 
 class EndpointPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    default_deployment: int = Field(..., ge=1, description="The deployment that invocations of the endpoint get.")
+    default_deployment: int = Field(..., ge=1, le=MAX_ID, description="The deployment that invocations of the endpoint get.")
 
 
 # --- a guard in front of everything -----------------------------------------------------------
@@ -315,7 +318,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         return out
 
     @app.get(f"{API}/endpoints/{{endpoint}}/deployments/{{number}}", tags=["endpoints"])
-    def show_deployment(endpoint: str, number: int, tok: Token = Depends(auth)) -> dict:
+    def show_deployment(endpoint: str, number: Number, tok: Token = Depends(auth)) -> dict:
         need_read(tok, endpoint)
         return get_deployment(endpoint, number).to_json()
 
@@ -441,7 +444,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         return submit(endpoint, None, body, idempotency_key, tok)
 
     @app.post(f"{API}/endpoints/{{endpoint}}/deployments/{{number}}/jobs", tags=["jobs"], status_code=202)
-    def invoke_deployment(endpoint: str, number: int, body: JobRequest,
+    def invoke_deployment(endpoint: str, number: Number, body: JobRequest,
                           idempotency_key: Optional[str] = Header(None), tok: Token = Depends(auth)):
         """Invoke one deployment of the endpoint."""
         return submit(endpoint, number, body, idempotency_key, tok)
@@ -498,7 +501,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                           "url": f"{API}/jobs/{j.id}"} for j in jobs]}
 
     @app.get(f"{API}/jobs/{{job_id}}", tags=["jobs"])
-    async def show_job(job_id: int, wait: float = Query(0, ge=0, le=300,
+    async def show_job(job_id: JobId, wait: float = Query(0, ge=0, le=300,
                                                          description="Wait up to this many seconds for the job "
                                                                      "to end."),
                        tok: Token = Depends(auth)) -> dict:
@@ -513,11 +516,11 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
 
     @app.get(f"{API}/jobs/{{job_id}}/events", tags=["jobs"],
              responses={200: {"content": {"text/event-stream": {}, "application/json": {}}}})
-    async def job_events(job_id: int, request: Request,
+    async def job_events(job_id: JobId, request: Request,
                          wait: Optional[float] = Query(None, ge=0, le=300, description=(
                              "Long-poll: answer JSON once there are events after `after` or the job "
                              "ended, waiting at most this many seconds. Without it: server-sent events.")),
-                         after: int = Query(0, ge=0, description="Only events after this sequence number."),
+                         after: int = Query(0, ge=0, le=MAX_ID, description="Only events after this sequence number."),
                          tok: Token = Depends(auth)):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, visible_job, job_id, tok)
@@ -562,7 +565,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
 
     @app.get(f"{API}/jobs/{{job_id}}/logs/{{step}}", tags=["jobs"],
              responses={200: {"content": {"text/plain": {}}}})
-    async def job_log(job_id: int, step: str, request: Request,
+    async def job_log(job_id: JobId, step: str, request: Request,
                       follow: bool = Query(False, description="Keep sending as the step writes, until the job "
                                                               "ends."),
                       tok: Token = Depends(auth)):
@@ -605,7 +608,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
 
     @app.get(f"{API}/jobs/{{job_id}}/outputs/{{name}}", tags=["jobs"],
              responses={200: {"content": {"application/octet-stream": {}, "application/x-tar": {}}}})
-    def job_output(job_id: int, name: str, tok: Token = Depends(auth)):
+    def job_output(job_id: JobId, name: str, tok: Token = Depends(auth)):
         """An output: the file, or a tar stream of the folder."""
         job = visible_job(job_id, tok)
         outputs = job_json(job)["outputs"]
@@ -639,7 +642,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             "X-Pipe-Digest": o["digest"], "Content-Disposition": f'attachment; filename="{_safe_name(base)}.tar"'})
 
     @app.post(f"{API}/jobs/{{job_id}}/cancel", tags=["jobs"], status_code=202)
-    def cancel(job_id: int, tok: Token = Depends(auth)) -> dict:
+    def cancel(job_id: JobId, tok: Token = Depends(auth)) -> dict:
         """Cancel a queued or running job (its steps' whole process groups are stopped)."""
         job = visible_job(job_id, tok)
         if not (tok.admin or (job.token_id == tok.id and tok.can_invoke(job.endpoint))):
