@@ -4,10 +4,7 @@ Every route but /v1/health needs a bearer token (`pipe token create`). Scopes:
 `admin` may do anything; `read` may read every endpoint and job; `invoke:EP` may
 upload, invoke EP, read EP, and read only the jobs it started itself.
 
-Before any route runs, `RequestGuard` refuses a Host header that is not on the
-allowlist and an Origin header from anywhere else (DNS rebinding: a web page must
-not reach a server on localhost through the victim's browser), and caps request
-bodies (uploads have their own, larger cap).
+Before any route runs, `guard.RequestGuard` checks Host, Origin and body size.
 """
 
 from __future__ import annotations
@@ -20,7 +17,6 @@ import tempfile
 import threading
 import time
 from typing import Annotated, Any, Optional
-from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -35,10 +31,10 @@ from ..store import STATE_DIR, Workspace
 from ..store.cas import ContentStore
 from ..store.jobs import QUEUED, JobStore
 from ..store.serving import ACTIVE, TERMINAL, ServeStore, Token
+from .guard import API, BodyTooLarge, error_body
 from .uploads import UploadError, archive_kind, store_upload
 from .worker import WorkerPool
 
-API = "/v1"
 MAX_ID = 2**53  # ids and numbers past this are not ones SQLite (or JSON clients) can hold
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job id.")]
 Number = Annotated[int, Path(ge=1, le=MAX_ID, description="A deployment number.")]
@@ -66,15 +62,6 @@ class ApiError(Exception):
         self.status, self.message, self.hint, self.headers, self.field = status, message, hint, headers, field
 
 
-def _error_body(message: str, hint: Optional[str] = None, field: str = "") -> dict:
-    err: dict = {"message": message}
-    if hint:
-        err["hint"] = hint
-    if field:
-        err["field"] = field
-    return {"error": err}
-
-
 # --- request bodies (they make the OpenAPI schema) --------------------------------------------
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -88,85 +75,6 @@ class JobRequest(BaseModel):
 class EndpointPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     default_deployment: int = Field(..., ge=1, le=MAX_ID, description="The deployment that invocations of the endpoint get.")
-
-
-# --- a guard in front of everything -----------------------------------------------------------
-class _BodyTooLarge(Exception):
-    pass
-
-
-def _hostname(value: str) -> str:
-    value = value.strip().lower()
-    if value.startswith("["):  # [::1]:8080
-        return value[1:value.index("]")] if "]" in value else value
-    if value.count(":") == 1:
-        return value.split(":", 1)[0]
-    return value
-
-
-class RequestGuard:
-    """Host allowlist, foreign Origin refusal, body caps (pure ASGI: streams untouched)."""
-
-    def __init__(self, app, allowed_hosts: set, max_body: int, max_upload: int):
-        self.app = app
-        self.allowed = allowed_hosts
-        self.max_body = max_body
-        self.max_upload = max_upload
-
-    async def _refuse(self, send, status: int, message: str, hint: str = "") -> None:
-        body = json.dumps(_error_body(message, hint)).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        host = _hostname(headers.get("host", ""))
-        if host not in self.allowed:
-            return await self._refuse(send, 403, f"host '{headers.get('host', '')}' is not served here",
-                                      "start pipe serve with --allow-host NAME to accept it")
-        origin = headers.get("origin")
-        if origin is not None:
-            o = urlsplit(origin)
-            if origin == "null" or (o.hostname or "").lower() not in self.allowed:
-                return await self._refuse(send, 403, f"requests from origin '{origin}' are refused",
-                                          "call the API from a program, not from a web page of another site")
-        limit = self.max_upload if scope["path"].rstrip("/") == f"{API}/uploads" else self.max_body
-        length = headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > limit
-            except ValueError:
-                return await self._refuse(send, 400, "bad Content-Length")
-            if too_big:
-                return await self._refuse(send, 413, f"the request body is over the limit of {limit} bytes",
-                                          "send less, or raise the server's --max-upload / --max-body")
-        seen = 0
-        started = False
-
-        async def counted_receive():
-            nonlocal seen
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > limit:
-                    raise _BodyTooLarge()
-            return msg
-
-        async def tracked_send(msg):
-            nonlocal started
-            if msg["type"] == "http.response.start":
-                started = True
-            await send(msg)
-
-        try:
-            await self.app(scope, counted_receive, tracked_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._refuse(send, 413, f"the request body is over the limit of {limit} bytes",
-                                   "send less, or raise the server's --max-upload / --max-body")
 
 
 # --- the home workspace, per thread -------------------------------------------------------------
@@ -215,11 +123,11 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
 
     @app.exception_handler(ApiError)
     async def _api_error(request, e: ApiError):
-        return JSONResponse(_error_body(e.message, e.hint, e.field), e.status, headers=e.headers)
+        return JSONResponse(error_body(e.message, e.hint, e.field), e.status, headers=e.headers)
 
-    @app.exception_handler(_BodyTooLarge)
+    @app.exception_handler(BodyTooLarge)
     async def _too_large(request, e):
-        return JSONResponse(_error_body("the request body is over the server's limit",
+        return JSONResponse(error_body("the request body is over the server's limit",
                                         "send less, or raise the server's --max-upload / --max-body"), 413)
 
     bearer = HTTPBearer(auto_error=False, description="A token from `pipe token create`.")

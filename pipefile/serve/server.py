@@ -16,6 +16,7 @@ from ..errors import PipefileError
 from ..store import STATE_DIR, Workspace
 from ..store.serving import ServeStore
 from .app import ServeConfig, create_app
+from .guard import RequestGuard
 from .worker import WORK_DIR, Limits, WorkerPool
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -85,8 +86,6 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
         pool = WorkerPool(config.root, config.workers, Limits(config.job_timeout, config.max_log),
                           config.pass_env)
         app = create_app(config, pool)
-        from .app import RequestGuard
-
         guarded = RequestGuard(app, allowed_hosts(config), config.max_body, config.max_upload)
         if config.host in ("0.0.0.0", "::"):
             log("warning: listening on every network interface; requests are still refused unless their Host "
