@@ -558,3 +558,26 @@ def test_schemathesis_against_the_openapi_spec(site):
         check()
     assert len(tested) >= 15 and set(calls) == set(tested)  # every operation was called
     assert not failures, "\n".join(failures)
+
+
+def test_invoke_cli_uploads_a_folder_once(site, tmp_path):
+    repo, server, toks = site
+    from pipefile.digest import Hasher, StatCache
+
+    d = tmp_path / "imgs"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.txt").write_text("from the cli\n")
+    (d / "sub" / "run.sh").write_text("#!/bin/sh\n")
+    (d / "sub" / "run.sh").chmod(0o755)
+    (d / ".DS_Store").write_text("junk")  # never hashed, never sent
+    (d / "link.txt").symlink_to(d / "a.txt")
+    r = repo.pipe("invoke", "count", "-i", f"images={d}", "--url", server.url, "--out", str(tmp_path / "o"),
+                  "--json", env={"PIPE_TOKEN": toks["slow"]})
+    assert r.code == 0, str(r)
+    assert (tmp_path / "o" / "listing.txt").read_text() == \
+        "./a.txt\n./link.txt\n./sub/run.sh\nfrom the cli\n"
+    # The digest the client computes is the server's: a second invocation skips the upload.
+    digest = Hasher(str(tmp_path), StatCache()).tree("imgs").digest
+    c = server.client(toks["slow"])
+    assert c.head(f"/v1/uploads/{digest}").status_code == 200
+    assert r.json["inputs"]["images"] == {"upload": digest}
