@@ -115,6 +115,9 @@ def register(main, guard, context, file_option) -> None:
         """Store PATH (a file or folder) as a new version of asset NAME when its content is new."""
         ws = _workspace(pipefile, create=True)
         try:
+            # Held while the content goes into the store: a `pipe gc` meanwhile would see
+            # objects that no version names yet, and delete them.
+            ws.lock.acquire(on_wait=lambda m: click.echo(m, err=True))
             v, new = add_asset(ws, path, name)
         finally:
             ws.close()

@@ -40,11 +40,29 @@ def git_state(root: str) -> tuple:
                                 timeout=10)
         if commit.returncode != 0:
             return None, None
-        status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=30)
+        # --no-optional-locks: never take index.lock (another git, or a step, may be using it)
+        status = subprocess.run(["git", "--no-optional-locks", "-C", root, "status", "--porcelain",
+                                 "--untracked-files=no"], capture_output=True, text=True, timeout=30)
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+class GitProbe:
+    """`git_state` on a thread of its own: started before the plan is made, read when the job
+    begins (before any step runs), so that `git status` in a large repository costs no wait."""
+
+    def __init__(self, root: str):
+        self._state: tuple = (None, None)
+        self._thread = threading.Thread(target=self._probe, args=(root,), name="git-probe", daemon=True)
+        self._thread.start()
+
+    def _probe(self, root: str) -> None:
+        self._state = git_state(root)
+
+    def result(self) -> tuple:
+        self._thread.join()
+        return self._state
 
 
 def _user() -> str:
@@ -83,13 +101,17 @@ def store_path(ws: Workspace, hasher: Hasher, rel: str):
 
 
 def begin_job(ws: Workspace, hasher: Hasher, graph: Graph, experiment: Optional[str], targets, argv,
-              cloned_from: Optional[int] = None, job_id: Optional[int] = None) -> Job:
+              cloned_from: Optional[int] = None, git: Optional[GitProbe] = None,
+              job_id: Optional[int] = None) -> Job:
     """Record a run as a job; `job_id`: a queued served job that starts now (its
     deployment, not a git commit, says what code it ran)."""
     rel, pf_digest, code = snapshot(ws, hasher, graph)
     if cloned_from is None:
         cloned_from = ws.cloned_from  # every run in a workspace made by `pipe clone`
-    commit, dirty = git_state(graph.pipefile.root) if job_id is None else (None, None)
+    if job_id is not None:
+        commit, dirty = None, None
+    else:
+        commit, dirty = git.result() if git is not None else git_state(graph.pipefile.root)
     name = experiment or graph.pipefile.name or os.path.basename(graph.pipefile.root)
     job = ws.jobs.begin(name, rel, pf_digest, code, dict(graph.params), list(targets), list(argv),
                         commit, dirty, _user(), cloned_from, job_id)

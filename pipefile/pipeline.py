@@ -17,7 +17,7 @@ from . import graph as graph_mod
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache, hash_bytes, hash_json
 from .errors import PipefileError, raise_all
 from .executor import DryRunExecutor, LocalExecutor
-from .jobs import Fanout, JobRecorder, begin_job, job_status
+from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .planner import Plan, Planner
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
@@ -124,6 +124,7 @@ class Pipeline:
         self.cache = self.ws.state.stat_cache()
         self.hasher = Hasher(self.root, self.cache)
         self._records = None
+        self._git = None  # a GitProbe, started by lock()
         self._check_artifacts()
 
     def _check_artifacts(self) -> None:
@@ -150,9 +151,13 @@ class Pipeline:
             pass
         return plan
 
-    def lock(self, on_wait=None) -> None:
+    def lock(self, on_wait=None, probe_git: bool = True) -> None:
+        """Hold the workspace; probe_git=False for a served job (its deployment, not a
+        git commit, says what code it runs)."""
         self.ws.lock.acquire(on_wait=on_wait)
         self.ws.clean_leftovers()
+        if probe_git:
+            self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
 
     def run(self, targets: Iterable[str] = (), forced=frozenset(), jobs: int = 0, keep_going: bool = False,
             dry_run: bool = False, events=None, plan: Optional[Plan] = None, experiment: Optional[str] = None,
@@ -167,7 +172,8 @@ class Pipeline:
         if dry_run:
             sched = Scheduler(self.graph, planner, DryRunExecutor(), None, jobs, keep_going, events, dry_run=True)
             return sched.execute(plan)
-        job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from, job_id)
+        job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from,
+                                   git=self._git, job_id=job_id)
         log_dir = self.ws.job_dir(job.id)
         os.makedirs(log_dir, exist_ok=True)
         executor = self.executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, step_env)
@@ -323,7 +329,9 @@ def stored_content(ws: Workspace, v) -> PathDigest:
     if not ws.store.complete(content):
         raise PipefileError(f"the content of {v.ref} ({v.digest[:12]}) is no longer complete in the store at "
                             f"{ws.store_root}",
-                            hint=f"rerun the step that made it (job {v.job_id}, step '{v.step}')" if v.step
+                            hint=f"run the step that made it again (job {v.job_id}): pipe run --force {v.step} "
+                                 f"(it may be fresh, so a plain `pipe run` would not); a step that is not "
+                                 f"deterministic gives a new version" if v.step
                             else f"add the data again: pipe asset add {v.path} --name {v.name}")
     return content
 

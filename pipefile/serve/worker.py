@@ -175,7 +175,7 @@ class WorkerPool:
             pipe = Pipeline(graph, workspace=jws)
             jws = None  # the pipeline closes it
             try:
-                pipe.lock()
+                pipe.lock(probe_git=False)
                 r.pipe = pipe
                 # Canceled while it was being prepared (possibly before this worker had it).
                 if not serve.set_state(job.id, RUNNING) and r.stop_state is None:
