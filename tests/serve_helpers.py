@@ -195,3 +195,23 @@ def wait_state(client, job_id: int, states, timeout: float = 30) -> dict:
 
 def upload(client, data: bytes, content_type: str = "application/octet-stream"):
     return client.post("/v1/uploads", content=data, headers={"Content-Type": content_type})
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except OSError:
+        return False
+
+
+def wait_file(p: Path, timeout=20) -> str:
+    deadline = time.monotonic() + timeout
+    while not (p.exists() and p.read_text().strip()):
+        assert time.monotonic() < deadline, f"{p} never appeared"
+        time.sleep(0.05)
+    return p.read_text().strip()

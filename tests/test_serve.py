@@ -9,7 +9,6 @@ import concurrent.futures as cf
 import io
 import json
 import os
-import sqlite3
 import tarfile
 import time
 import zipfile
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Repo
-from serve_helpers import Server, make_endpoints, require_serve_deps, token, upload, wait_job, wait_state
+from serve_helpers import Server, alive, make_endpoints, require_serve_deps, token, upload, wait_file, wait_job
 
 DATA = b"0.1\n0.7\n0.9\n"
 
@@ -467,26 +466,6 @@ def test_request_body_is_capped(site):
 
 
 # --- cancel, queue, restart ------------------------------------------------------------------
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return "\nState:\tZ" not in f.read()
-    except OSError:
-        return False
-
-
-def _wait_file(p: Path, timeout=20) -> str:
-    deadline = time.monotonic() + timeout
-    while not (p.exists() and p.read_text().strip()):
-        assert time.monotonic() < deadline, f"{p} never appeared"
-        time.sleep(0.05)
-    return p.read_text().strip()
-
-
 def test_cancel_kills_the_process_group(site, tmp_path):
     _, server, toks = site
     c = server.client(toks["slow"])
@@ -494,16 +473,16 @@ def test_cancel_kills_the_process_group(site, tmp_path):
     r = _invoke(c, "slow", inputs={"seconds": 300, "marker": str(marker)})
     assert r.status_code == 202, r.text
     job = r.json()
-    bg = int(_wait_file(marker))
-    assert _alive(bg)
+    bg = int(wait_file(marker))
+    assert alive(bg)
     r = c.post(f"/v1/jobs/{job['id']}/cancel")
     assert r.status_code == 202, r.text
     done = wait_job(c, job["id"], timeout=30)
     assert done["state"] == "canceled" and "canceled" in done["error"]
     deadline = time.monotonic() + 10
-    while _alive(bg) and time.monotonic() < deadline:
+    while alive(bg) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(bg), "the step's background process outlived the cancel"
+    assert not alive(bg), "the step's background process outlived the cancel"
     assert c.post(f"/v1/jobs/{job['id']}/cancel").status_code == 409
 
 

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from conftest import Repo
-from serve_helpers import Server, make_endpoints, require_serve_deps, token, wait_job, wait_state
-from test_serve import _alive, _wait_file
+from serve_helpers import Server, alive, make_endpoints, require_serve_deps, token, wait_file, wait_job, wait_state
 
 
 @pytest.fixture
@@ -35,23 +34,23 @@ def test_restart_mid_queue(ws, tmp_path):
         c = server.client(tok)
         a = _slow(c, seconds=120, marker=str(tmp_path / "a.pid")).json()
         wait_state(c, a["id"], ("running",))
-        orphan = int(_wait_file(tmp_path / "a.pid"))
+        orphan = int(wait_file(tmp_path / "a.pid"))
         b = _slow(c, seconds=0, spam=1).json()
         d = _slow(c, seconds=0, spam=2).json()
         assert b["state"] == d["state"] == "queued"
         full = _slow(c, seconds=0, spam=3)
         assert full.status_code == 429 and full.headers["retry-after"]
         server.stop(signal.SIGKILL)  # a crash: nothing is cleaned up
-        assert _alive(orphan)
+        assert alive(orphan)
         server.start()
         c = server.client(tok)
         assert wait_job(c, a["id"])["state"] == "interrupted"
         assert wait_job(c, b["id"])["state"] == "completed"
         assert wait_job(c, d["id"])["state"] == "completed"
         deadline = time.monotonic() + 10
-        while _alive(orphan) and time.monotonic() < deadline:
+        while alive(orphan) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(orphan), "a step of the killed server kept running"
+        assert not alive(orphan), "a step of the killed server kept running"
         assert "interrupted" in server.output()
         # A clean stop (SIGTERM) ends running jobs interrupted too.
         e = _slow(c, seconds=120, spam=4).json()
