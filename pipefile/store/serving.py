@@ -282,10 +282,12 @@ class ServeStore:
         tok = self.token(tid)
         if tok.state() != "active":
             return None
-        try:
-            self.db.execute("UPDATE tokens SET last_used=? WHERE id=?", (time.time(), tid))
-        except sqlite3.OperationalError:
-            pass  # a busy database must not refuse a valid token
+        now = time.time()
+        if tok.last_used is None or now - tok.last_used > 60:  # a write per minute, not per request
+            try:
+                self.db.execute("UPDATE tokens SET last_used=? WHERE id=?", (now, tid))
+            except sqlite3.OperationalError:
+                pass  # a busy database must not refuse a valid token
         return tok
 
     # --- uploads ------------------------------------------------------------------------
