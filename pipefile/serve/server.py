@@ -83,7 +83,9 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                     "create one with `pipe token create --scope admin`")
         finally:
             ws.close()
-        pool = WorkerPool(config.root, config.workers, Limits(config.job_timeout, config.max_log),
+        # The CPUs are shared out between the jobs that run at once.
+        slots = max(1, (os.cpu_count() or 1) // config.workers)
+        pool = WorkerPool(config.root, config.workers, Limits(config.job_timeout, config.max_log, slots),
                           config.pass_env)
         app = create_app(config, pool)
         guarded = RequestGuard(app, allowed_hosts(config), config.max_body, config.max_upload)
