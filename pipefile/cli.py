@@ -87,6 +87,8 @@ LAZY_COMMANDS = {
     "metrics": "cli_metrics", "params": "cli_metrics",
     "clone": "cli_store", "gc": "cli_store", "verify": "cli_store",
     "remote": "cli_remote", "push": "cli_remote", "pull": "cli_remote",
+    "publish": "cli_serve", "endpoints": "cli_serve", "serve": "cli_serve", "invoke": "cli_serve",
+    "token": "cli_serve",
 }
 
 

@@ -103,10 +103,12 @@ def format_seconds(s: float) -> str:
 class LocalExecutor:
     """Runs steps as local processes in the workspace root."""
 
-    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, fetcher=None,
-                 leave_on_remote=frozenset()):
-        """fetcher: a store.remote.RemoteFetcher that downloads what a restore from a remote
-        needs; leave_on_remote: steps whose outputs stay on the remote unless already here."""
+    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, base_env: Optional[dict] = None,
+                 fetcher=None, leave_on_remote=frozenset()):
+        """`base_env`: the environment steps start from (default: this process's); the
+        server passes a scrubbed one, so steps never see its secrets. `fetcher`: a
+        store.remote_cache.RemoteFetcher that downloads what a restore from a remote needs;
+        `leave_on_remote`: steps whose outputs stay on the remote unless already here."""
         self.fetcher = fetcher
         self.leave_on_remote = leave_on_remote
         self.ws = ws
@@ -118,7 +120,7 @@ class LocalExecutor:
         self._procs: dict = {}
         self._procs_lock = threading.Lock()
         self.cancelled = threading.Event()
-        self._base_env = dict(os.environ, PIPE_RUN_ID=run_id)
+        self._base_env = dict(os.environ if base_env is None else base_env, PIPE_RUN_ID=run_id)
         self._base_env.setdefault("PYTHONUNBUFFERED", "1")
         ws.note_run(run_id)
         ws.store.start_background_sync()
@@ -201,7 +203,8 @@ class LocalExecutor:
         name = node.name
         t0 = time.monotonic()
         log_abs = os.path.join(self.log_dir, f"{name}.log")
-        log_rel = os.path.relpath(log_abs, self.root)
+        # Relative to the workspace that holds the job logs (a served job's is not where it runs).
+        log_rel = os.path.relpath(log_abs, os.path.dirname(os.path.dirname(self.ws.jobs_dir)))
         backups: dict = {}  # output name -> where its previous content waits
         cleared: set = set()  # outputs whose workspace path this run now owns (moved aside or empty)
         beside: list = []  # temp folders made next to outputs on other file systems
