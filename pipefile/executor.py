@@ -159,11 +159,13 @@ class LocalExecutor:
         t0 = time.monotonic()
         notes: list = []
         try:
-            if decision.remote is not None and self.fetcher is not None and self.fetcher.needs(decision.outputs):
-                if node.name in self.leave_on_remote:
+            if decision.remote is not None and self.fetcher is not None:
+                if node.name in self.leave_on_remote and self.fetcher.needs(decision.outputs):
                     return StepResult(node.name, LEFT_ON_REMOTE, 0.0, dict(decision.outputs),
                                       notes=[f"up to date on remote '{decision.remote}'; not downloaded "
                                              f"(no step that runs reads it)"])
+                # Even when every object is here already (an earlier pull), the remote's folders
+                # are checked again: a refused one must not be restored from the local copy.
                 self.fetcher.fetch(decision.key.digest, decision.outputs)
             for name, out in node.outputs.items():
                 want: PathDigest = decision.outputs[name]

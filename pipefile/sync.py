@@ -154,8 +154,9 @@ def _fetch_entries(ws: Workspace, remote: Remote, wanted: dict, progress, report
     report.objects += len(t.moved)
     report.nbytes += t.nbytes
     report.errors += [e for _, e in t.failed]
+    failed = {d for d, _ in t.failed}
     for k, data in entries.items():
-        if all(ws.store.complete(d) for d in wanted[k].values()):
+        if _usable(ws, wanted[k].values(), failed):
             if ws.actions.get(k) is None:
                 ws.actions.put_raw(k, data)
                 report.entries += 1
@@ -193,8 +194,9 @@ def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None)
     report.objects += len(extra.moved)
     report.nbytes += extra.nbytes
     report.errors += [e for _, e in extra.failed]
+    failed = {d for d, _ in extra.failed}
     for rec, content in arts:
-        if not ws.store.complete(content):
+        if not _usable(ws, [content], failed):
             continue
         if ws.jobs.find_version(rec["name"], content.kind, content.digest) is not None:
             continue
@@ -202,3 +204,11 @@ def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None)
                             None, rec.get("step"), rec.get("output"))
         report.artifacts += 1
     return report
+
+
+def _usable(ws: Workspace, contents, failed: set) -> bool:
+    """Every object of `contents` is here, and none was refused (an unsafe link, a bad object)."""
+    try:
+        return all(ws.store.complete(d) and not failed.intersection(closure(ws.store, d)) for d in contents)
+    except (PipefileError, ValueError):
+        return False

@@ -325,6 +325,80 @@ def test_a_remote_folder_that_would_write_outside_its_output_is_refused(first, s
     assert second.read("build/model/weights.bin") == first.read("build/model/weights.bin")
 
 
+def _entry_file(cache, repo: Repo, step: str):
+    key = {s["name"]: s["key"] for s in repo.pipe("status", "--json").json["steps"]}[step]
+    return cache / "actions" / key[:2] / (key[2:] + ".json")
+
+
+def _put_object(cache, data: bytes) -> str:
+    digest = xxhash.xxh3_128_hexdigest(data)
+    (cache / "objects" / digest[:2]).mkdir(parents=True, exist_ok=True)
+    (cache / "objects" / digest[:2] / digest[2:]).write_bytes(data)
+    return digest
+
+
+def test_malformed_remote_entries_are_ignored_never_trusted(first, second, tmp_path):
+    cache = tmp_path / "cache"
+    for ws in (first, second):
+        ws.pipe("remote", "add", "team", str(cache), "--default", check=True)
+    outcomes(first)
+    push(first)
+    entry_path = _entry_file(cache, first, "prepare")
+    good = entry_path.read_text()
+    size = json.loads(good)["outputs"]["clean"]["size"]
+    os.chmod(entry_path, 0o644)
+    for bad in (good.replace(f'"size": {size}', '"size": Infinity'), good.replace(f'"size": {size}', '"size": -5'),
+                good.replace(f'"size": {size}', '"size": 1e400'), good.replace(f'"size": {size}', f'"size": "{size}"'),
+                good.replace('"kind": "file", "size"', '"kind": "file", "exec": "yes", "size"'),
+                good.replace(f'"size": {size}', '"size": 100000000000000000000000000000')):
+        assert bad != good
+        entry_path.write_text(bad)
+        r = second.pipe("status", "--remote", "--json")
+        assert r.code == 0 and "internal error" not in r.err, str(r)
+        assert {s["name"]: s["state"] for s in r.json["steps"]}["prepare"] == "run", bad
+    r = second.pipe("run", "--json")
+    assert r.code == 0 and {s["name"]: s["outcome"] for s in r.json["steps"]} == {
+        "prepare": "ran", "train": "restored", "evaluate": "restored"}, str(r)
+    assert second.pipe("verify").code == 0
+
+
+def test_a_pulled_folder_with_unsafe_names_or_links_never_enters_the_run_cache(first, second, tmp_path):
+    cache = tmp_path / "cache"
+    for ws in (first, second):
+        ws.pipe("remote", "add", "team", str(cache), "--default", check=True)
+    outcomes(first)
+    push(first)
+    assert outcomes(second) == {n: "restored" for n in ("prepare", "train", "evaluate")}
+    entry_path = _entry_file(cache, first, "train")
+    entry = json.loads(entry_path.read_text())
+    tree = entry["outputs"]["model"]["digest"]
+    magic, listing = (cache / "objects" / tree[:2] / tree[2:]).read_bytes().split(b"\n", 1)
+    some_file = next(e for e in json.loads(listing) if e[1] == "f")
+    # Every object the evil folders name is already in the second store: only the
+    # manifest itself (and a link's target) would be new.
+    evil_names = [["../../../../escaped.txt", "f", some_file[2], some_file[3]], ["layers", "d", tree, 0]]
+    evil_link = [["escape", "l", _put_object(cache, str(tmp_path / "outside").encode()), 0],
+                 ["up", "l", _put_object(cache, b"../../x"), 0]]
+    os.chmod(entry_path, 0o644)
+    local_entry = _entry_file(second.root / ".pipe" / "store", second, "train")
+    for entries in (evil_names, evil_link):
+        evil = magic + b"\n" + json.dumps(entries).encode()
+        entry["outputs"]["model"]["digest"] = _put_object(cache, evil)
+        entry_path.write_text(json.dumps(entry))
+        local_entry.unlink()  # as after gc: the next pull must fetch the remote's entry
+        second.write("build/model/weights.bin", "edited")  # train must be restored or run
+        r = second.pipe("pull", "--json")
+        assert r.code == 1 and any("refused" in e for e in r.json["errors"]), str(r)
+        assert not local_entry.exists(), "an unsafe folder entered the local run cache"
+        r = second.pipe("run", "--json")
+        assert r.code == 0 and {s["name"]: s["outcome"] for s in r.json["steps"]}["train"] == "ran", str(r)
+        assert "refused" in r.err
+        assert second.read("build/model/weights.bin") == first.read("build/model/weights.bin")
+        assert not list(tmp_path.rglob("escaped.txt")) and not os.path.lexists(second.root / "build/model/escape")
+        assert second.pipe("verify").code == 0
+        second.pipe("run", "--no-remote", check=True)  # the local run cache holds nothing unsafe
+
+
 def test_an_unreachable_remote_falls_back_to_local_work(first):
     port = servers.free_port()  # nothing listens there
     first.pipe("remote", "add", "gone", f"sftp://nobody@127.0.0.1:{port}/cache", "--default", check=True)

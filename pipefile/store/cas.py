@@ -33,7 +33,7 @@ from typing import Optional
 
 import xxhash
 
-from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest, Tree, parse_manifest, read_chunks
+from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE, PathDigest, Tree, parse_manifest, read_chunks
 from ..errors import PipefileError
 
 STORE_VERSION = 1
@@ -299,7 +299,12 @@ class ContentStore:
         return True
 
     def walk(self, digest: str, prefix: str = ""):
-        for name, kind, d, size in parse_manifest(self.read(digest)):
+        for entry in parse_manifest(self.read(digest)):
+            if not safe_manifest_entry(entry):
+                # Never written by pipe; a remote (or anyone with write access to the store)
+                # could have: a name like '..' or 'a/b' would write outside the folder.
+                raise StoreError(f"folder manifest {digest[:12]} has an unsafe entry {entry!r}")
+            name, kind, d, size = entry
             p = f"{prefix}/{name}" if prefix else name
             yield p, kind, d, size
             if kind == E_TREE:
@@ -363,6 +368,20 @@ class ContentStore:
             raise _space_error(f"restoring {dest}", e) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def safe_manifest_entry(e) -> bool:
+    """A tree manifest entry as pipe writes it: [name, kind, digest, size] with a plain name
+    (no '/', not '.' or '..'), so that it cannot write outside its folder."""
+    if not (isinstance(e, list) and len(e) == 4 and type(e[3]) is int and 0 <= e[3] < 1 << 62):
+        return False
+    name, kind, digest, _size = e
+    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
+            and kind in (E_FILE, E_EXEC, E_TREE, E_LINK) and isinstance(digest, str) and len(digest) == 32
+            and set(digest) <= _HEX)
 
 
 def remove_path(path: str) -> None:

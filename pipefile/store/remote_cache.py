@@ -13,10 +13,10 @@ import threading
 import time
 from typing import Callable, Iterable, Optional
 
-from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE, PathDigest, parse_manifest
+from ..digest import E_LINK, E_TREE, FILE, PathDigest, parse_manifest
 from ..errors import PipefileError
 from .action_cache import parse_entry
-from .cas import ContentStore
+from .cas import ContentStore, safe_manifest_entry
 from .remote import CORRUPT, Progress, Remote, RemoteError, Transfer
 
 
@@ -103,27 +103,31 @@ class RemoteFetcher:
 def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathDigest],
                    progress: Optional[Progress] = None) -> Transfer:
     """Download every object missing locally for these files and folders: the tree manifests
-    level by level (each verified before it is read), then all files at once."""
+    level by level (each verified before it is read, and checked to name only plain
+    entries), then all files at once; a link's target must stay inside its folder."""
     total = Transfer()
     files: list = []
-    level: list = []
+    level: dict = {}  # manifest digest -> the depths (folders below its output) it sits at
     sizes: dict = {}
+    links: dict = {}  # link target's digest -> depths
     for d in contents:
         if d.kind == FILE:
             files.append(d.digest)
             sizes[d.digest] = d.size
         else:
-            level.append(d.digest)
-    seen: set = set()
+            level.setdefault(d.digest, set()).add(0)
+    seen: dict = {}
     while level:
-        level = [m for m in dict.fromkeys(level) if m not in seen]
-        seen.update(level)
-        t = remote.download(store, level, None, "download")
+        # A manifest met again at a new depth is checked again there (its links' reach changes).
+        level = {m: ds - seen.get(m, set()) for m, ds in level.items() if ds - seen.get(m, set())}
+        for m, ds in level.items():
+            seen.setdefault(m, set()).update(ds)
+        t = remote.download(store, list(level), None, "download")
         total.merge(t)
         if t.failed:
             return total
-        nxt = []
-        for m in level:
+        nxt: dict = {}
+        for m, depths in level.items():
             try:
                 entries = parse_manifest(store.read(m))
             except (ValueError, PipefileError) as e:
@@ -131,34 +135,47 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
                                           f"({e})", CORRUPT))
                 return total
             for e in entries if isinstance(entries, list) else [None]:
-                if not _safe_entry(e):
-                    total.fail(m, RemoteError(
-                        f"{remote.spec.describe()}: folder manifest {m[:12]} has an unsafe entry {e!r}; refused, "
-                        f"nothing restored from it", CORRUPT, hint="the remote was written by something other than "
-                                                                   "pipe: check who can write to it"))
+                if not safe_manifest_entry(e):
+                    total.fail(m, _unsafe(remote, f"folder manifest {m[:12]} has an unsafe entry {e!r}"))
                     return total
                 _name, kind, child, size = e
                 if kind == E_TREE:
-                    nxt.append(child)
+                    nxt.setdefault(child, set()).update(x + 1 for x in depths)
                 else:
                     files.append(child)
                     sizes[child] = size
+                    if kind == E_LINK:
+                        links.setdefault(child, set()).update(depths)
         level = nxt
     total.merge(remote.download(store, files, progress, "download", sizes))
+    for d, depths in links.items():
+        if store.has(d) and not _link_stays_inside(store.read(d), min(depths)):
+            total.fail(d, _unsafe(remote, f"a folder holds a link to {store.read(d)[:200]!r}, outside it"))
     return total
 
 
-_HEX = frozenset("0123456789abcdef")
+def _unsafe(remote: Remote, what: str) -> RemoteError:
+    return RemoteError(f"{remote.spec.describe()}: {what}; refused, nothing restored from it", CORRUPT,
+                       hint="the remote was written by something other than pipe: check who can write to it")
 
 
-def _safe_entry(e) -> bool:
-    """A manifest entry that cannot write outside its folder (a remote is not trusted for that)."""
-    if not (isinstance(e, list) and len(e) == 4 and isinstance(e[3], int)):
+def _link_stays_inside(target: bytes, depth: int) -> bool:
+    """A relative link target that, from a folder `depth` levels below the output, stays in it."""
+    try:
+        text = target.decode()
+    except UnicodeDecodeError:
         return False
-    name, kind, digest, _size = e
-    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
-            and kind in (E_FILE, E_EXEC, E_TREE, E_LINK) and isinstance(digest, str) and len(digest) == 32
-            and set(digest) <= _HEX)
+    if not text or text.startswith("/") or "\0" in text:
+        return False
+    level = depth
+    for part in text.split("/"):
+        if part == "..":
+            level -= 1
+            if level < 0:
+                return False
+        elif part not in ("", "."):
+            level += 1
+    return True
 
 
 def closure(store: ContentStore, content: PathDigest) -> list:
