@@ -138,6 +138,8 @@ def pull_plan(ws: Workspace, remote: Remote, plan, progress: Optional[Progress] 
     for name, d in plan.decisions.items():
         if d.verdict == Verdict.RESTORE and d.remote is not None:
             wanted[d.key.digest] = (name, d.outputs)
+        elif d.verdict == Verdict.RESTORE:
+            report.already += 1  # in the local store already (an earlier pull, another run)
         elif d.verdict in (Verdict.RUN, Verdict.PENDING):
             report.must_run.append(name)
     return _fetch_entries(ws, remote, {k: outs for k, (_, outs) in wanted.items()}, progress, report)

@@ -237,6 +237,12 @@ def test_artifact_versions_travel_with_all_jobs(tmp_path):
     cache = str(tmp_path / "cache")
     r = a.pipe("push", "--json", "--all-jobs", "--remote", cache)
     assert r.code == 0 and r.json["artifacts"] == 1 and r.json["entries"] == 1, str(r)
+    # Records pipe would never write are ignored, not trusted: a name with '/', a size that
+    # is no number, JSON nested past what the parser takes.
+    rec = json.loads(next((tmp_path / "cache" / "artifacts" / "model").glob("*.json")).read_text())
+    for i, bad in enumerate((dict(rec, name="../../evil"), dict(rec, size="big"), dict(rec, digest="x" * 32))):
+        (tmp_path / "cache" / "artifacts" / "model" / f"bad{i}.json").write_text(json.dumps(bad))
+    (tmp_path / "cache" / "artifacts" / "model" / "deep.json").write_text("[" * 100000 + "]" * 100000)
     r = b.pipe("pull", "--json", "--all-jobs", "--remote", cache)
     assert r.code == 0 and r.json["artifacts"] == 1 and r.json["entries"] == 1, str(r)
     r = b.pipe("artifacts", "get", "model", "-o", "got")
@@ -291,6 +297,23 @@ def test_a_tampered_remote_object_is_refused_and_never_restored(first, second, t
     assert got["train"] == "ran" and got["prepare"] == "restored", str(r)
     assert "does not match its name" in r.err and "ran the step instead" in r.err
     assert second.read("build/model/weights.bin").encode() == weights
+
+
+def test_a_remote_object_larger_than_listed_is_cut_off_and_refused(first, second, tmp_path):
+    cache = str(tmp_path / "cache")
+    for ws in (first, second):
+        ws.pipe("remote", "add", "team", cache, "--default", check=True)
+    outcomes(first)
+    push(first)
+    weights = first.read("build/model/weights.bin").encode()
+    path = remote_objects(cache)[xxhash.xxh3_128_hexdigest(weights)]
+    os.chmod(path, 0o644)
+    with open(path, "ab") as f:  # what a lying remote could stream without end
+        f.write(b"\0" * (4 << 20))
+    r = second.pipe("pull", "--json")
+    assert r.code == 1 and any(f"larger than the {len(weights)} bytes" in e for e in r.json["errors"]), str(r)
+    assert second.pipe("verify").code == 0
+    assert not list((second.root / ".pipe" / "store" / "tmp").glob("dl-*")), "a refused download left a temp file"
 
 
 def test_a_remote_folder_that_would_write_outside_its_output_is_refused(first, second, tmp_path):
@@ -381,8 +404,9 @@ def test_a_pulled_folder_with_unsafe_names_or_links_never_enters_the_run_cache(f
                  ["up", "l", _put_object(cache, b"../../x"), 0]]
     os.chmod(entry_path, 0o644)
     local_entry = _entry_file(second.root / ".pipe" / "store", second, "train")
-    for entries in (evil_names, evil_link):
-        evil = magic + b"\n" + json.dumps(entries).encode()
+    too_deep = b"[" * 100000 + b"]" * 100000
+    for body in (json.dumps(evil_names).encode(), json.dumps(evil_link).encode(), too_deep):
+        evil = magic + b"\n" + body
         entry["outputs"]["model"]["digest"] = _put_object(cache, evil)
         entry_path.write_text(json.dumps(entry))
         local_entry.unlink()  # as after gc: the next pull must fetch the remote's entry

@@ -32,12 +32,14 @@ import concurrent.futures as cf
 import json
 import os
 import posixpath
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
+from ..digest import FILE, TREE
 from ..errors import STEP_FAILED, PipefileError
 from .action_cache import parse_entry
 from .cas import ContentStore, DigestMismatch
@@ -288,9 +290,12 @@ class Remote:
 
     # --- moving objects -------------------------------------------------------------------
     def download(self, store: ContentStore, digests: Iterable[str], progress: Optional[Progress] = None,
-                 verb: str = "download", sizes: Optional[dict] = None) -> "Transfer":
+                 verb: str = "download", sizes: Optional[dict] = None,
+                 limits: Optional[dict] = None) -> "Transfer":
         """Fetch the objects the local store lacks, in parallel; each is verified on arrival.
-        `sizes` (digest -> bytes, where known) only sizes the progress bar.
+        `sizes` (digest -> bytes, where known) only sizes the progress bar; `limits` (digest
+        -> the size it was listed with) stops an object that grows past it, so a lying
+        remote cannot fill the disk before its bytes are found not to match.
 
         Returns what moved and what failed; a corrupt object is never stored."""
         todo = [d for d in dict.fromkeys(digests) if not store.has(d)]
@@ -301,7 +306,7 @@ class Remote:
         def one(d: str) -> None:
             try:
                 with self._call(f"downloading object {d[:12]}", self.fs().open, self.object_path(d), "rb") as f:
-                    n = store.put_verified(_read_chunks(f, progress), d)
+                    n = store.put_verified(_read_chunks(f, progress, (limits or {}).get(d), d), d)
                 result.add(d, n)
             except FileNotFoundError:
                 result.fail(d, RemoteError(f"{self.spec.describe()} lacks object {d[:12]}", FAILED,
@@ -478,19 +483,15 @@ class Remote:
             found = self._call("listing artifacts", fs.find, self.path("artifacts"))
         except FileNotFoundError:
             return []
-        out = []
         paths = [str(p) for p in found if str(p).endswith(".json") and not posixpath.basename(str(p)).startswith(".")]
 
         def read(p):
             try:
                 return json.loads(self._call("reading an artifact record", self.fs().cat_file, p))
-            except (FileNotFoundError, ValueError):
+            except (FileNotFoundError, ValueError, RecursionError):
                 return None
 
-        for rec in self._map(read, paths):
-            if isinstance(rec, dict) and rec.get("v") == REMOTE_VERSION and {"name", "kind", "digest"} <= set(rec):
-                out.append(rec)
-        return out
+        return [rec for rec in self._map(read, paths) if _valid_artifact_record(rec)]
 
     def has_artifact(self, name: str, kind: str, digest: str) -> bool:
         try:
@@ -502,6 +503,22 @@ class Remote:
         rec = dict(record, v=REMOTE_VERSION)
         self._put_small(self.artifact_path(rec["name"], rec["kind"], rec["digest"]),
                         json.dumps(rec, sort_keys=True).encode(), f"uploading artifact {rec['name']}")
+
+
+_ARTIFACT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")  # as the loader accepts for `name:`
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def _valid_artifact_record(rec) -> bool:
+    """An artifact record as pipe writes it (a remote's are not trusted to be)."""
+    if not (isinstance(rec, dict) and rec.get("v") == REMOTE_VERSION):
+        return False
+    name, kind, digest, size = rec.get("name"), rec.get("kind"), rec.get("digest"), rec.get("size", 0)
+    text = (rec.get("path"), rec.get("step"), rec.get("output"))
+    return (isinstance(name, str) and bool(_ARTIFACT_NAME.fullmatch(name)) and kind in (FILE, TREE)
+            and isinstance(digest, str) and bool(_HEX32.fullmatch(digest))
+            and type(size) is int and 0 <= size < 1 << 62
+            and all(t is None or (isinstance(t, str) and len(t) < 4096) for t in text))
 
 
 @dataclass
@@ -528,11 +545,15 @@ class Transfer:
         self.failed += other.failed
 
 
-def _read_chunks(f, progress: Progress):
+def _read_chunks(f, progress: Progress, limit: Optional[int] = None, digest: str = ""):
+    n = 0
     while True:
         chunk = f.read(_CHUNK)
         if not chunk:
             return
+        n += len(chunk)
+        if limit is not None and n > limit:
+            raise DigestMismatch(f"content named {digest[:12]} is larger than the {limit} bytes it was listed with")
         progress.advance(len(chunk))
         yield chunk
 

@@ -110,10 +110,11 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
     level: dict = {}  # manifest digest -> the depths (folders below its output) it sits at
     sizes: dict = {}
     links: dict = {}  # link target's digest -> depths
+    limits: dict = {}  # file digest -> the largest size it is listed with
     for d in contents:
         if d.kind == FILE:
             files.append(d.digest)
-            sizes[d.digest] = d.size
+            sizes[d.digest] = limits[d.digest] = max(d.size, limits.get(d.digest, 0))
         else:
             level.setdefault(d.digest, set()).add(0)
     seen: dict = {}
@@ -131,8 +132,7 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
             try:
                 entries = parse_manifest(store.read(m))
             except (ValueError, PipefileError) as e:
-                total.fail(m, RemoteError(f"{remote.spec.describe()}: object {m[:12]} is not a folder manifest "
-                                          f"({e})", CORRUPT))
+                total.fail(m, _unsafe(remote, f"object {m[:12]} is not a folder manifest ({e})"))
                 return total
             for e in entries if isinstance(entries, list) else [None]:
                 if not safe_manifest_entry(e):
@@ -144,10 +144,14 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
                 else:
                     files.append(child)
                     sizes[child] = size
-                    if kind == E_LINK:
+                    if kind == E_LINK:  # (its size is 0: the target's length is not listed)
                         links.setdefault(child, set()).update(depths)
+                    else:
+                        limits[child] = max(size, limits.get(child, 0))
         level = nxt
-    total.merge(remote.download(store, files, progress, "download", sizes))
+    # A digest that is also a link's target has no listed size: not limited.
+    limits = {d: n for d, n in limits.items() if d not in links}
+    total.merge(remote.download(store, files, progress, "download", sizes, limits))
     for d, depths in links.items():
         if store.has(d) and not _link_stays_inside(store.read(d), min(depths)):
             total.fail(d, _unsafe(remote, f"a folder holds a link to {store.read(d)[:200]!r}, outside it"))

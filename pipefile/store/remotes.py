@@ -126,8 +126,9 @@ def url_secrets(url: str) -> list:
         except ValueError:
             return [url]
         if parts.password:
-            out.append(parts.password)
-            out.append(urllib.parse.quote(parts.password, safe=""))
+            out.append(parts.password)  # as written (percent-encoded), decoded, and re-encoded
+            out.append(urllib.parse.unquote(parts.password))
+            out.append(urllib.parse.quote(urllib.parse.unquote(parts.password), safe=""))
         out += [v for _, v in urllib.parse.parse_qsl(parts.query) if len(v) >= 4]
     return out
 
