@@ -166,7 +166,7 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     root = graph.pipefile.root
     if no_remote and (remote_name is not None or push_after):
         raise click.UsageError("--no-remote cannot go with --remote or --push")
-    spec = None if no_remote else remotes_mod.resolve(root, remote_name)
+    spec = None if no_remote else _resolve_remote(graph, remote_name)
     if push_after and spec is None:
         raise remotes_mod.RemoteConfigError("--push needs a remote, and none is set",
                                             hint="pass --remote NAME, or set one: pipe remote add NAME URL --default")
@@ -236,6 +236,20 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     sys.exit(code)
 
 
+def _resolve_remote(graph, name):
+    """The remote to consult; `--remote STEP` (the step taken as the remote's name) says how
+    to write it instead."""
+    try:
+        return remotes_mod.resolve(graph.pipefile.root, name)
+    except remotes_mod.RemoteConfigError as e:
+        if name and name in graph.nodes:
+            raise remotes_mod.RemoteConfigError(
+                f"no remote '{name}' ('{name}' is a step: --remote takes an optional remote name)",
+                hint=f"for the default remote, put --remote after the steps (... {name} --remote), or name the "
+                     f"remote with = (--remote=NAME {name})") from e
+        raise
+
+
 def _push_built(pipe, summary):
     """Upload the entries of the steps this run built, restored or found fresh (what the
     remote already has is skipped). A failure is reported, not raised: the run stands."""
@@ -278,7 +292,7 @@ def status(targets, pipefile, params, as_json, remote_name, check):
     With --remote, steps the remote's run cache has show as restore (from that remote):
     the plan `pipe run --remote` would follow; nothing is downloaded."""
     graph = load_graph(pipefile, params)
-    spec = remotes_mod.resolve(graph.pipefile.root, remote_name) if remote_name is not None else None
+    spec = _resolve_remote(graph, remote_name) if remote_name is not None else None
 
     def remote_failed(e) -> None:
         click.echo(f"warning: {e.render()}\n  showing the local plan", err=True)

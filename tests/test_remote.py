@@ -126,6 +126,8 @@ def test_remote_add_list_remove_and_bad_urls(first, tmp_path):
     assert r.code == 2 and "unknown URL scheme 's4://'" in r.err and "did you mean 's3'" in r.err
     r = first.pipe("push", "--remote", "taem")
     assert r.code == 2 and "no remote 'taem'" in r.err and "did you mean 'team'" in r.err
+    r = first.pipe("status", "--remote", "train")  # --remote's value is optional: the step was taken
+    assert r.code == 2 and "'train' is a step" in r.err and "train --remote" in r.err, str(r)
 
     r = first.pipe("remote", "remove", "team")
     assert r.code == 0 and ".pipe-remotes.yaml" in r.out
