@@ -194,7 +194,7 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
                            experiment=experiment, argv=sys.argv[1:])
         reporter.close()
         if push_after and not summary.interrupted:
-            pushed = _push_built(pipe, summary)
+            pushed = _push_built(pipe, summary, plain=ci)
     finally:
         if reporter:
             reporter.close()
@@ -250,7 +250,7 @@ def _resolve_remote(graph, name):
         raise
 
 
-def _push_built(pipe, summary):
+def _push_built(pipe, summary, plain: bool = False):
     """Upload the entries of the steps this run built, restored or found fresh (what the
     remote already has is skipped). A failure is reported, not raised: the run stands."""
     from . import report_remote, sync
@@ -260,7 +260,7 @@ def _push_built(pipe, summary):
             and summary.decisions[n].key is not None]
     r = sync.SyncReport("push", pipe.remote.name)
     try:
-        sync.push(pipe.ws, pipe.remote, keys, (), report_remote.TransferProgress(pipe.remote.name), r)
+        sync.push(pipe.ws, pipe.remote, keys, (), report_remote.TransferProgress(pipe.remote.name, plain=plain), r)
     except PipefileError as e:
         r.errors.append(e)
     return r

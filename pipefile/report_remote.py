@@ -30,11 +30,12 @@ class TransferProgress(Progress):
 
     PLAIN_EVERY_S = 5.0
 
-    def __init__(self, remote_name: str, stream=None, quiet: bool = False):
+    def __init__(self, remote_name: str, stream=None, quiet: bool = False, plain: bool = False):
+        """plain: lines only, even on a terminal (`pipe run --ci --push`)."""
         self.stream = stream or sys.stderr
         self.name = remote_name
         self.quiet = quiet
-        self.tty = is_terminal(self.stream) and not quiet
+        self.tty = is_terminal(self.stream) and not quiet and not plain
         self._lock = threading.Lock()
         self._bar = None
         self._task = None

@@ -201,6 +201,10 @@ def test_a_change_to_evaluation_runs_only_evaluation_and_downloads_only_what_it_
     # nothing that runs and was not asked for: it stays on the remote.
     assert got == {"prepare": "on-remote", "train": "restored", "evaluate": "ran"}
     assert not second.exists("build/clean.txt")
+    # Exactly the model moved: its two folder manifests and two files; prepare's output did not.
+    assert doc["remote"]["downloaded_objects"] == 4
+    clean = xxhash.xxh3_128_hexdigest(first.read("build/clean.txt").encode())
+    assert not (second.root / ".pipe" / "store" / "objects" / clean[:2] / clean[2:]).exists()
     assert second.read("build/model/weights.bin") == first.read("build/model/weights.bin")
     assert "pushed 1 run-cache entry, 1 object" in r.err and "1 already in the remote" in r.err
 
