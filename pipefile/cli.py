@@ -11,7 +11,7 @@ import traceback
 
 import click
 
-from . import __version__, cli_artifacts, cli_jobs, cli_metrics, cli_store, mlflow_log, report
+from . import __version__, cli_artifacts, cli_envs, cli_jobs, cli_metrics, cli_store, mlflow_log, report
 from .errors import INTERRUPTED, OK, STEP_FAILED, PipefileError, PipefileErrors
 from .digest import PathDigest
 from .loader import find_pipefile
@@ -105,8 +105,10 @@ def main(directory, debug):
 @click.option("-e", "--experiment", help="Record the job under this experiment (default: the Pipefile's name).")
 @click.option("--mlflow", "to_mlflow", is_flag=True,
               help="Log the job as an MLflow run (also done whenever MLFLOW_TRACKING_URI is set).")
+@click.option("--gpus", "gpus", metavar="IDS",
+              help="The GPUs steps may be given, e.g. 0,1 (or none); default: PIPE_GPUS, else the detected ones.")
 @_guard
-def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain, experiment, to_mlflow):
+def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain, experiment, to_mlflow, gpus):
     """Bring TARGETS (steps or output paths; default: all) up to date.
 
     Runs only the steps whose inputs, params, code or command changed since
@@ -119,10 +121,12 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     if to_mlflow and not dry_run:
         mlflow_log.check_installed()  # before the run, not after hours of training
     pipe = Pipeline(graph, writable=not dry_run)
+    pipe.gpu_override = gpus
     reporter = None
     try:
         if not dry_run:
             pipe.lock(on_wait=lambda m: click.echo(m, err=True))
+        pipe.prepare_run(targets, say=lambda m: click.echo(m, err=True), fetch=not dry_run)
         plan = pipe.planner(forced).plan(targets)
         reporter = report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run)
         summary = pipe.run(targets, forced, jobs or 0, keep_going, dry_run, reporter, plan=plan,
@@ -248,7 +252,7 @@ def recover(digest, pipefile, output):
         ws.close()
 
 
-for commands in (cli_jobs, cli_artifacts, cli_metrics, cli_store):
+for commands in (cli_jobs, cli_artifacts, cli_metrics, cli_store, cli_envs):
     commands.register(main, _guard, CONTEXT, file_option)
 
 

@@ -133,7 +133,8 @@ class JobRecorder:
         self.ws.jobs.record_step(JobStep(
             self.job.id, result.name, result.outcome, decision.key.digest if decision and decision.key else None,
             manifest.get("env"), command, inputs, outputs, round(result.seconds, 3), result.exit_code,
-            result.log, result.error, time.time()))
+            result.log, result.error, time.time(), node.step.environment or None, list(result.gpus),
+            result.gpu_model))
         if not result.ok or result.outputs is None:
             return
         for oname, out in node.outputs.items():
