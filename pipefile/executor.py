@@ -318,8 +318,8 @@ class LocalExecutor:
             with self._procs_lock:
                 self._procs[name] = proc
             try:
-                if self.cancelled.is_set():
-                    proc.signal(signal.SIGINT)
+                if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
+                    self._stop([proc])
                 rc = proc.wait()
                 if proc.finish():
                     notes.append("killed processes the step left running in the background")
@@ -390,18 +390,17 @@ class LocalExecutor:
                 pass  # the store holds the previous content; the next run restores it
 
     # --- Ctrl-C -------------------------------------------------------------------------
-    @staticmethod
-    def _signal(proc, sig) -> None:
-        proc.signal(sig)
-
     def cancel(self, hard: bool = False) -> None:
         """Stop every running step: SIGINT, then SIGTERM and SIGKILL if they linger."""
         self.cancelled.set()
         with self._procs_lock:
             procs = list(self._procs.values())
+        self._stop(procs, hard)
+
+    def _stop(self, procs: list, hard: bool = False) -> None:
         for p in procs:
-            self._signal(p, signal.SIGKILL if hard else signal.SIGINT)
-        if hard:
+            p.signal(signal.SIGKILL if hard else signal.SIGINT)
+        if hard or not procs:
             return
 
         def escalate():
@@ -411,7 +410,7 @@ class LocalExecutor:
                     time.sleep(0.05)
                 for p in procs:
                     if p.poll() is None:
-                        self._signal(p, sig)
+                        p.signal(sig)
                 deadline = time.monotonic() + 2.0
 
         threading.Thread(target=escalate, daemon=True).start()
