@@ -37,8 +37,8 @@ def _nvml() -> Optional[list]:
         return None
     try:
         pynvml.nvmlInit()
-    except Exception:  # noqa: BLE001 - no driver: no GPU
-        return []
+    except Exception:  # noqa: BLE001 - no driver: let nvidia-smi have its say
+        return None
     try:
         out = []
         for i in range(pynvml.nvmlDeviceGetCount()):

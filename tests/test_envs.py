@@ -1,0 +1,318 @@
+"""Environments without services (local, validation, conda's absence) and GPU leasing.
+
+GPU leasing is tested with a simulated pool (PIPE_GPUS=0,1,2: there is no GPU here):
+the devices are names, and the test checks which ones each step was handed. One
+test runs on a machine with a real NVIDIA GPU and checks that CUDA_VISIBLE_DEVICES
+reaches a real CUDA process; it is skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+# --- validation: clear messages, file:line, did-you-mean -------------------------------------
+
+
+@pytest.mark.parametrize("text, message, hint", [
+    ("""
+        environments:
+          train: {type: local}
+        steps:
+          a: {command: x, environment: trian}
+     """, "Pipefile:5:32: step 'a' uses environment 'trian', which is not defined", "did you mean 'train'?"),
+    ("""
+        environments:
+          prep: {type: venv, python: 3.10}
+        steps:
+          a: {command: x, environment: prep}
+     """, "python of environment 'prep' must be a string, not 3.1", 'quote the version, e.g. python: "3.10"'),
+    ("""
+        environments:
+          prep: {type: venv, image: busybox}
+        steps:
+          a: {command: x}
+     """, "'image' does not apply to environment 'prep', which is a venv environment",
+     "a venv environment takes: env, python, requirements, packages"),
+    ("""
+        environments:
+          d: {type: docker, image: busybox, build: envs/d}
+        steps:
+          a: {command: x}
+     """, "environment 'd' needs exactly one of image: or build:", "build: FOLDER builds one"),
+    ("""
+        environments:
+          d: {image: busybox}
+        steps:
+          a: {command: x}
+     """, "environment 'd' has no type", "add type: docker"),
+    ("""
+        environments:
+          d: {type: dcoker}
+        steps:
+          a: {command: x}
+     """, "unknown type 'dcoker' for environment 'd'", "did you mean 'docker'?"),
+    ("""
+        steps:
+          a: {command: x, resources: {gpus: 0.5}}
+     """, "gpus of step 'a' must be a whole number of devices", "never a share of one"),
+    ("""
+        steps:
+          a: {command: x, key_includes: [gpu-model]}
+     """, "key_includes of step 'a': unknown item 'gpu-model'", "did you mean 'gpu_model'?"),
+    ("""
+        environments:
+          e: {type: local, env: {PIPE_STEP: x}}
+        steps:
+          a: {command: x}
+     """, "environment 'e' sets PIPE_STEP, which pipe sets for every step", "remove it"),
+])
+def test_bad_environment_declarations_name_the_line_and_the_fix(repo, text, message, hint):
+    repo.pipefile(text)
+    r = repo.pipe("validate")
+    assert r.code == 2, str(r)
+    assert message in r.err, str(r)
+    assert "hint: " in r.err and hint in r.err.split("hint: ", 1)[1], str(r)
+
+
+def test_a_missing_requirements_file_is_an_error_at_the_environment(repo):
+    repo.pipefile("""
+        environments:
+          prep: {type: venv, requirements: envs/prep.txt}
+        steps:
+          a: {command: x, environment: prep}
+    """)
+    r = repo.pipe("status")
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:3: requirements file 'envs/prep.txt' of environment 'prep' does not exist" in r.err
+
+
+# --- local environments ------------------------------------------------------------------------
+
+
+def test_a_local_environment_sets_variables_and_they_are_part_of_the_key(repo):
+    repo.pipefile("""
+        environments:
+          fast: {type: local, env: {MODE: fast, THREADS: 4}}
+        steps:
+          a: {command: 'echo "$MODE $THREADS" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: fast}
+          b: {command: 'echo "[$MODE]" > ${{outputs.o}}', outputs: {o: out/b.txt}}
+          c: {command: 'echo c > ${{outputs.o}}', outputs: {o: out/c.txt}, environment: local}
+    """)
+    assert repo.outcomes() == {"a": "ran", "b": "ran", "c": "ran"}
+    assert repo.read("out/a.txt") == "fast 4\n" and repo.read("out/b.txt") == "[]\n"
+    text = repo.read("Pipefile").replace("MODE: fast", "MODE: slow")
+    repo.write("Pipefile", text, dedent=False)
+    st = {s["name"]: s for s in repo.pipe("status", "--json").json["steps"]}
+    assert st["a"]["state"] == "run" and st["a"]["reasons"][0]["kind"] == "env_changed"
+    assert st["b"]["state"] == st["c"]["state"] == "fresh"
+
+
+def test_steps_without_an_environment_keep_their_keys(repo):
+    """The calling shell's identity is 'local', as before environments existed."""
+    from pipefile.keys import LOCAL_ENV_IDENTITY
+
+    repo.pipefile("""
+        steps:
+          a: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/a.txt}}
+    """)
+    repo.outcomes()
+    job = repo.pipe("jobs", "show", "last", "--json").json
+    assert job["steps"][0]["env"] == LOCAL_ENV_IDENTITY and job["steps"][0]["environment"] is None
+
+
+# --- conda -------------------------------------------------------------------------------------
+
+
+def test_conda_without_any_conda_installed_says_what_to_install(repo, tmp_path):
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    repo.write("envs/sci.yml", "name: sci\ndependencies: []\n")
+    repo.pipefile("""
+        environments:
+          sci: {type: conda, file: envs/sci.yml}
+        steps:
+          a: {command: echo hi, environment: sci}
+    """)
+    r = repo.pipe("run", env={"PATH": str(empty)})
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:3: environment 'sci' is a conda environment, but none of micromamba, mamba or conda" in r.err
+    assert "hint: install micromamba" in r.err
+
+
+def test_conda_environment_is_created_once_and_used(repo):
+    from pipefile.envs.conda import find_tool
+
+    if find_tool() is None:
+        pytest.skip("no micromamba, mamba or conda on PATH: conda environments cannot be created here")
+    repo.write("envs/sci.yml", "name: sci\nchannels: [conda-forge]\ndependencies: []\n")
+    repo.pipefile("""
+        environments:
+          sci: {type: conda, file: envs/sci.yml}
+        steps:
+          a: {command: 'echo "$CONDA_PREFIX" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: sci}
+    """)
+    assert repo.outcomes(timeout=900) == {"a": "ran"}
+    assert "/envs/builds/conda-" in repo.read("out/a.txt")
+    assert repo.outcomes() == {"a": "fresh"}
+
+
+# --- GPUs (simulated devices) --------------------------------------------------------------------
+
+
+def _gpu_pipefile(repo, steps: dict) -> None:
+    lines = ["steps:"]
+    for name, gpus in steps.items():
+        lines.append(f"  {name}:")
+        lines.append("    command: 'echo \"$CUDA_VISIBLE_DEVICES $(date +%s.%N)\" > ${{outputs.o}}; sleep 0.6; "
+                     "date +%s.%N >> ${{outputs.o}}'")
+        lines.append(f"    outputs: {{o: out/{name}.txt}}")
+        lines.append(f"    resources: {{gpus: {gpus}}}")
+    repo.write("Pipefile", "\n".join(lines) + "\n", dedent=False)
+
+
+def test_simulated_gpus_are_leased_by_id_and_never_shared(repo):
+    wants = {"two": 2, "one_a": 1, "one_b": 1, "one_c": 1, "none": 0}
+    _gpu_pipefile(repo, wants)
+    assert set(repo.outcomes("-j", "5", env={"PIPE_GPUS": "0,1,2"}).values()) == {"ran"}
+    seen = {}
+    for name in wants:
+        first, end = repo.read(f"out/{name}.txt").splitlines()
+        devices, start = first.rsplit(" ", 1) if " " in first else ("", first)
+        seen[name] = (set(filter(None, devices.strip().split(","))), float(start), float(end))
+    for name, n in wants.items():
+        assert len(seen[name][0]) == n, seen
+        assert seen[name][0] <= {"0", "1", "2"}
+    assert seen["none"][0] == set()  # a step that asks for none sees none
+    names = list(wants)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            (da, sa, ea), (db, sb, eb) = seen[a], seen[b]
+            if sa < eb and sb < ea:  # ran at the same time
+                assert not (da & db), f"{a} and {b} shared a GPU: {seen}"
+    job = repo.pipe("jobs", "show", "last", "--json").json
+    recorded = {s["step"]: s["gpus"] for s in job["steps"]}
+    assert {n: set(g) for n, g in recorded.items()} == {n: v[0] for n, v in seen.items()}
+    assert all(s["gpu_model"] == "unknown" for s in job["steps"] if s["gpus"])
+
+
+def test_gpu_requests_that_cannot_be_met_are_errors_before_anything_runs_simulated(repo):
+    repo.pipefile("""
+        steps:
+          ok: {command: 'echo ok > ${{outputs.o}}', outputs: {o: out/ok.txt}}
+          big: {command: 'echo big > ${{outputs.o}}', outputs: {o: out/big.txt}, resources: {gpus: 3}}
+    """)
+    r = repo.pipe("run", env={"PIPE_GPUS": "0,1"})
+    assert r.code == 2, str(r)
+    assert "Pipefile:4:3: step 'big' asks for 3 GPUs, but this machine has 2 (0, 1)" in r.err
+    assert "hint: lower resources.gpus" in r.err
+    r = repo.pipe("run", env={"PIPE_GPUS": "none"})
+    assert r.code == 2 and "step 'big' asks for 3 GPUs, but no GPU was found on this machine" in r.err, str(r)
+    assert "--gpus 0,1 or PIPE_GPUS=0,1" in r.err
+    assert not repo.exists("out/ok.txt")
+    assert repo.pipe("jobs", "--json").json["jobs"] == []  # nothing ran, no job recorded
+    # --gpus overrides PIPE_GPUS.
+    r = repo.pipe("run", "--gpus", "4,5,6", "--json", env={"PIPE_GPUS": "0,1"})
+    assert r.code == 0, str(r)
+    assert {s["name"]: s.get("gpus") for s in r.json["steps"]} == {"ok": None, "big": ["4", "5", "6"]}
+    r = repo.pipe("run", "--gpus", "0,,1")
+    assert r.code == 2 and "--gpus: '' is not a GPU id" in r.err, str(r)
+
+
+def test_a_memory_request_larger_than_the_machine_is_an_error(repo):
+    repo.pipefile("""
+        steps:
+          huge: {command: 'echo x > ${{outputs.o}}', outputs: {o: out/x.txt}, resources: {memory: 1000TB}}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert "step 'huge' asks for 1000000.0 GB of memory, but this machine has" in r.err
+    assert not repo.exists("out/x.txt")
+
+
+def test_gpu_model_is_in_the_key_only_when_the_step_asks_simulated(repo):
+    repo.pipefile("""
+        steps:
+          keyed:
+            command: 'date +%s%N > ${{outputs.o}}'
+            outputs: {o: out/k.txt}
+            resources: {gpus: 1}
+            key_includes: [gpu_model]
+          plain: {command: 'echo p > ${{outputs.o}}', outputs: {o: out/p.txt}, resources: {gpus: 1}}
+    """)
+    assert repo.outcomes(env={"PIPE_GPUS": "0:A100"}) == {"keyed": "ran", "plain": "ran"}
+    job = repo.pipe("jobs", "show", "last", "--json").json
+    assert {s["gpu_model"] for s in job["steps"]} == {"A100"}  # recorded for both
+    r = repo.pipe("status", "--json", env={"PIPE_GPUS": "0:H100"})
+    st = {s["name"]: s for s in r.json["steps"]}
+    assert st["plain"]["state"] == "fresh"
+    assert st["keyed"]["state"] == "run"
+    assert st["keyed"]["reasons"][0]["message"] == "GPU model changed: A100 -> H100"
+    assert repo.outcomes(env={"PIPE_GPUS": "0:H100"}) == {"keyed": "ran", "plain": "fresh"}
+    # Back on an A100: built before, restored.
+    assert repo.outcomes(env={"PIPE_GPUS": "0:A100"}) == {"keyed": "restored", "plain": "fresh"}
+
+
+def test_steps_without_gpus_never_detect_them(repo, tmp_path, monkeypatch):
+    """No step asks for a GPU: nvidia-smi is not even run (the no-op path stays cheap)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    marker = tmp_path / "called"
+    fake = bin_dir / "nvidia-smi"
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\necho '0, Fake GPU'\n")
+    fake.chmod(0o755)
+    repo.pipefile("""
+        steps:
+          a: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/a.txt}}
+    """)
+    path = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
+    env = {"PATH": path}
+    monkeypatch.delenv("PIPE_GPUS", raising=False)
+    assert repo.outcomes(env=env) == {"a": "ran"}
+    assert not marker.exists()
+    # With a step that asks for one, detection finds the (fake) device and its model.
+    repo.pipefile("""
+        steps:
+          g: {command: 'echo "$CUDA_VISIBLE_DEVICES" > ${{outputs.o}}', outputs: {o: out/g.txt}, resources: {gpus: 1}}
+    """)
+    r = repo.pipe("run", "--json", env=env)
+    assert r.code == 0, str(r)
+    assert marker.exists() and repo.read("out/g.txt") == "0\n"
+    assert r.json["steps"][0]["gpu_model"] == "Fake GPU"
+
+
+def _real_gpu() -> bool:
+    if not shutil.which("nvidia-smi"):
+        return False
+    p = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True)
+    return p.returncode == 0 and "GPU 0" in p.stdout
+
+
+@pytest.mark.skipif(not _real_gpu(), reason="no NVIDIA GPU (nvidia-smi -L finds none): runs on a GPU machine")
+def test_cuda_visible_devices_reaches_a_real_cuda_process(repo):
+    pytest.importorskip("torch", reason="torch is needed to start a real CUDA process")
+    probe = ("import json, os, sys, torch; json.dump({'cvd': os.environ.get('CUDA_VISIBLE_DEVICES'), "
+             "'count': torch.cuda.device_count(), 'names': [torch.cuda.get_device_name(i) for i in "
+             "range(torch.cuda.device_count())]}, open(sys.argv[1], 'w'))")
+    repo.write("probe.py", probe + "\n")
+    repo.pipefile(f"""
+        steps:
+          gpu: {{command: [{json.dumps(sys.executable)}, probe.py, "${{{{outputs.o}}}}"], outputs: {{o: out/gpu.json}},
+                resources: {{gpus: 1}}}}
+          cpu: {{command: [{json.dumps(sys.executable)}, probe.py, "${{{{outputs.o}}}}"], outputs: {{o: out/cpu.json}}}}
+    """)
+    r = repo.pipe("run", "--json", timeout=600)
+    assert r.code == 0, str(r)
+    gpu = json.loads(repo.read("out/gpu.json"))
+    cpu = json.loads(repo.read("out/cpu.json"))
+    leased = {s["name"]: s for s in r.json["steps"]}["gpu"]["gpus"]
+    assert len(leased) == 1 and gpu["cvd"] == leased[0]
+    assert gpu["count"] == 1  # CUDA sees exactly the leased device
+    assert cpu["count"] == 0 and cpu["cvd"] == ""  # a step that asked for none sees none
+    model = {s["name"]: s for s in r.json["steps"]}["gpu"]["gpu_model"]
+    assert gpu["names"][0] in model or model in gpu["names"][0]
