@@ -252,8 +252,8 @@ class LocalExecutor:
             writable = {os.path.dirname(p) for p in staged.values()}
             writable |= {self.abspath(o.path) for o in node.outputs.values() if o.type == spec.URI_FOLDER}
             launch = Launch(name, cmd, {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id}, self.root, None,
-                            self.run_id, gpu_ids, tuple(sorted(writable)), node.step.resources.cpus,
-                            node.step.resources.memory)
+                            self.run_id, gpu_ids, tuple(sorted(writable)), self._outside(node) if env.container else (),
+                            node.step.resources.cpus, node.step.resources.memory)
             if devices is not None:
                 # Only the leased devices: a step that asked for none sees none.
                 launch.env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
@@ -287,6 +287,17 @@ class LocalExecutor:
         self._clean(staged, beside, step_stage)
         return StepResult(name, RAN, time.monotonic() - t0, outputs, 0, log_rel, None, shown, notes, env_text, gpu_ids,
                           model)
+
+    def _outside(self, node: Node) -> tuple:
+        """Where the inputs and code that are symlinks out of the workspace really are (a
+        container sees only what is mounted)."""
+        root = os.path.realpath(self.root)
+        out = set()
+        for rel in node.read_paths():
+            real = os.path.realpath(self.abspath(rel))
+            if real != root and not real.startswith(root + os.sep):
+                out.add(real)
+        return tuple(sorted(out))
 
     @staticmethod
     def _clean(staged: dict, beside: list, step_stage: Optional[str] = None) -> None:

@@ -41,11 +41,13 @@ def busybox(docker):
 
 
 def containers_of(docker, step: str) -> list:
-    return docker.containers.list(all=True, filters={"label": f"org.pipefile.step={step}"})
+    return docker.containers.list(all=True, sparse=True, filters={"label": f"org.pipefile.step={step}"})
 
 
-def test_docker_step_runs_as_the_user_with_the_workspace_mounted(repo, docker, busybox):
+def test_docker_step_runs_as_the_user_with_the_workspace_mounted(repo, docker, busybox, tmp_path):
     repo.write("data/in.txt", "hello\n")
+    (tmp_path / "elsewhere.txt").write_text("outside\n")
+    os.symlink(tmp_path / "elsewhere.txt", repo.root / "data/link.txt")
     repo.write("extra/note.txt", "from a mount\n")
     repo.pipefile(f"""
         environments:
@@ -58,11 +60,11 @@ def test_docker_step_runs_as_the_user_with_the_workspace_mounted(repo, docker, b
         steps:
           read:
             command: >-
-              cat ${{{{inputs.i}}}} /extra/note.txt > ${{{{outputs.o}}}};
+              cat ${{{{inputs.i}}}} /extra/note.txt ${{{{inputs.link}}}} > ${{{{outputs.o}}}};
               echo "$GREETING $(id -u):$(id -g) $PIPE_STEP" >> ${{{{outputs.o}}}};
               ls /sys/class/net >> ${{{{outputs.o}}}};
               echo to-the-log
-            inputs: {{i: data/in.txt}}
+            inputs: {{i: data/in.txt, link: data/link.txt}}
             outputs: {{o: out/read.txt}}
             environment: bb
           folder:
@@ -83,7 +85,7 @@ def test_docker_step_runs_as_the_user_with_the_workspace_mounted(repo, docker, b
     r = repo.pipe("run", "-k")
     assert r.code == 1, str(r)
     uid = f"{os.getuid()}:{os.getgid()}"
-    assert repo.read("out/read.txt") == f"hello\nfrom a mount\nhi {uid} read\nlo\n"  # network: none -> only lo
+    assert repo.read("out/read.txt") == f"hello\nfrom a mount\noutside\nhi {uid} read\nlo\n"  # network: none -> only lo
     assert os.stat(repo.root / "out/read.txt").st_uid == os.getuid()
     assert repo.read("out/folder/a.txt") == "a\n" and repo.read("out/staged/b.txt") == "b\n"
     assert "to-the-log" in (repo.root / ".pipe/jobs/1/read.log").read_text()
@@ -181,14 +183,17 @@ def test_an_image_that_does_not_exist_is_an_error_before_anything_runs(repo, doc
     assert not repo.exists("out/l.txt")
 
 
-def _wait_for(predicate, seconds: float = 30.0):
+def _wait_for_container(docker, step: str, p, seconds: float = 60.0):
+    """Until the step's container runs; fails with pipe's output if pipe ends first."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
+        if [c for c in containers_of(docker, step) if c.status == "running"]:
+            return
+        if p.poll() is not None:
+            out, err = p.communicate()
+            raise AssertionError(f"pipe ended (exit {p.returncode}) before the container ran:\n{out}\n{err}")
         time.sleep(0.2)
-    raise AssertionError("timed out")
+    raise AssertionError("timed out waiting for the container")
 
 
 def _start_pipe(repo, *args):
@@ -208,7 +213,7 @@ def test_ctrl_c_and_kill_leave_no_container_behind(repo, docker, busybox):
     """)
     # Ctrl-C: the container is stopped and removed, the run reports interrupted.
     p = _start_pipe(repo, "run")
-    _wait_for(lambda: [c for c in containers_of(docker, step) if c.status == "running"])
+    _wait_for_container(docker, step, p)
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
@@ -217,7 +222,7 @@ def test_ctrl_c_and_kill_leave_no_container_behind(repo, docker, busybox):
 
     # kill -9 of pipe: the container outlives it, and the next run removes it.
     p = _start_pipe(repo, "run")
-    _wait_for(lambda: [c for c in containers_of(docker, step) if c.status == "running"])
+    _wait_for_container(docker, step, p)
     p.kill()
     p.communicate(timeout=30)
     assert len(containers_of(docker, step)) == 1

@@ -29,9 +29,10 @@ from typing import IO, Mapping, Optional, Protocol
 
 from .. import spec
 from ..digest import Hasher, hash_json
-from ..errors import PipefileError, SourceLoc
+from ..errors import PipefileError
 
-LOCAL_IDENTITY = "local"  # the calling shell with no extra variables: keys of such steps never change
+# The calling shell with no extra variables: the keys of such steps are as before environments.
+from ..keys import LOCAL_ENV_IDENTITY as LOCAL_IDENTITY  # noqa: E402
 
 
 class EnvError(PipefileError):
@@ -50,6 +51,7 @@ class Launch:
     run_id: str = ""
     devices: tuple = ()  # leased GPU ids
     writable: tuple = ()  # absolute paths the step may write (staging, folder outputs)
+    readable: tuple = ()  # absolute paths outside the workspace it reads (inputs behind symlinks)
     cpus: float = 0.0
     memory: int = 0
 
@@ -206,10 +208,6 @@ def run_tool(argv: list, log: IO[bytes], cancelled: threading.Event, what: str, 
                        f"log)")
 
 
-def error_loc(env_spec: spec.EnvSpec) -> SourceLoc:
-    return env_spec.loc
-
-
 @dataclass
 class EnvironmentSet:
     """The environments of one pipeline, made on first use and shared by its steps."""
@@ -225,20 +223,6 @@ class EnvironmentSet:
             env = self.made[name] = make(self.pipefile.environments[name], self.pipefile.root, self.hasher,
                                          self.store_root)
         return env
-
-    def identities(self, names) -> dict:
-        """{name: identity} of the named environments (errors of all of them together)."""
-        out, errors = {}, []
-        for n in names:
-            try:
-                out[n] = self.get(n).identity()
-            except PipefileError as e:
-                errors.append(e)
-        if errors:
-            from ..errors import raise_all
-
-            raise_all(errors)
-        return out
 
 
 def make(env_spec: spec.EnvSpec, root: str, hasher: Hasher, store_root: str) -> Environment:

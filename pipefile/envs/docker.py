@@ -260,6 +260,8 @@ class DockerEnvironment(Environment):
         from docker.types import DeviceRequest, Mount  # noqa: PLC0415
 
         mounts = [Mount(self.root, self.root, type="bind", read_only=True)]
+        for p in launch.readable:
+            mounts.append(Mount(p, p, type="bind", read_only=True))
         for p in launch.writable:
             mounts.append(Mount(p, p, type="bind", read_only=False))
         for m in self.spec.mounts:
