@@ -268,6 +268,7 @@ def run_shapes(tools: list[toolmod.Tool], opts, workdir: str, log, out: list[dic
         twin = tiny_twin(p)
         if twin:
             entry["big_bytes"] = sum(p.big.values())
+            entry["changed_bytes"] = p.big.get(p.changed, 0)  # what a touch makes pipe read again
             twin_master = prepare_master(twin, workdir, log)
             entry["tiny_full"] = {}
             for t in these:

@@ -11,7 +11,7 @@ import traceback
 
 import click
 
-from . import __version__, cli_artifacts, cli_envs, cli_jobs, cli_metrics, cli_store, mlflow_log, report
+from . import __version__, mlflow_log, report
 from .errors import INTERRUPTED, OK, STEP_FAILED, PipefileError, PipefileErrors
 from .digest import PathDigest
 from .loader import find_pipefile
@@ -77,7 +77,33 @@ param_option = click.option("-p", "--param", "params", multiple=True, metavar="N
                             help="Set a pipeline param (repeatable).")
 
 
-@click.group(context_settings=CONTEXT)
+# Commands that live in other modules, imported only when one of them is asked for (or for
+# --help): `pipe run` and `pipe status` should not pay for loading the rest of the CLI.
+LAZY_COMMANDS = {
+    "jobs": "cli_jobs", "logs": "cli_jobs",
+    "artifacts": "cli_artifacts", "asset": "cli_artifacts", "lineage": "cli_artifacts",
+    "metrics": "cli_metrics", "params": "cli_metrics",
+    "clone": "cli_store", "gc": "cli_store", "verify": "cli_store",
+    "envs": "cli_envs",
+}
+
+
+class CommandGroup(click.Group):
+    """The `pipe` group: the commands of LAZY_COMMANDS are registered on first use."""
+
+    def get_command(self, ctx, name):
+        module = LAZY_COMMANDS.get(name)
+        if name not in self.commands and module:
+            import importlib
+
+            importlib.import_module(f"{__package__}.{module}").register(self, _guard, CONTEXT, file_option)
+        return super().get_command(ctx, name)
+
+    def list_commands(self, ctx):
+        return sorted(set(self.commands) | set(LAZY_COMMANDS))
+
+
+@click.group(cls=CommandGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="pipe")
 @click.option("-C", "--directory", type=click.Path(file_okay=False, exists=True),
               help="Run as if started in this folder.")
@@ -250,10 +276,6 @@ def recover(digest, pipefile, output):
         click.echo(f"wrote {kind} {d[:12]} to {dest}")
     finally:
         ws.close()
-
-
-for commands in (cli_jobs, cli_artifacts, cli_metrics, cli_store, cli_envs):
-    commands.register(main, _guard, CONTEXT, file_option)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,7 +7,7 @@ import os
 import click
 
 from . import report, report_artifacts
-from .digest import Hasher, StatCache
+from .digest import Hasher
 from .errors import PipefileError, did_you_mean
 from .lineage import Lineage, action_manifest, looks_like_ref, parse_ref
 from .loader import find_pipefile
@@ -115,6 +115,9 @@ def register(main, guard, context, file_option) -> None:
         """Store PATH (a file or folder) as a new version of asset NAME when its content is new."""
         ws = _workspace(pipefile, create=True)
         try:
+            # Held while the content goes into the store: a `pipe gc` meanwhile would see
+            # objects that no version names yet, and delete them.
+            ws.lock.acquire(on_wait=lambda m: click.echo(m, err=True))
             v, new = add_asset(ws, path, name)
         finally:
             ws.close()
@@ -163,7 +166,7 @@ def _lineage(ws: Workspace, target: str) -> dict:
                             else "nothing has been recorded yet: run `pipe run` first")
     content = None
     if os.path.lexists(ap):
-        d = Hasher(ws.root, StatCache(ws.state.load_stats())).digest(rel)
+        d = Hasher(ws.root, ws.state.stat_cache()).digest(rel)
         if d is not None:
             content = {"kind": d.kind, "digest": d.digest, "size": d.size}
     return builder.of_output(rel, content)

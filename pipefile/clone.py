@@ -35,7 +35,7 @@ from typing import Any, Optional
 import yaml
 
 from . import loader, spec
-from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, StatCache, canonical_json
+from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .store import CLONE_FILE, CLONE_VERSION, STATE_DIR, Workspace
 from .store.jobs import Job
@@ -309,7 +309,7 @@ def _copy_sources(ws: Workspace, job: Job, build: str, result: CloneResult) -> N
         for name, d in (s.inputs or {}).items():
             if not name.startswith("code:") and isinstance(d, dict) and d.get("path") and d.get("digest"):
                 recorded[d["path"]] = PathDigest.from_json(d)
-    hasher = Hasher(ws.root, StatCache(ws.state.load_stats()))
+    hasher = Hasher(ws.root, ws.state.stat_cache())
     for path in source_paths(pf):
         dst = os.path.join(build, path)
         rec = recorded.get(path)

@@ -21,7 +21,7 @@ import stat as statmod
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import xxhash
 
@@ -129,8 +129,13 @@ def _manifest_bytes(entries: list) -> bytes:
     return TREE_MAGIC + canonical_json(entries)
 
 
-# A stat cache entry: (size, mtime_ns, ctime_ns, inode, digest, recorded_ns)
+# A stat cache entry: (size, mtime_ns, ctime_ns, inode, digest, recorded_ns, in_folder)
 StatEntry = tuple
+# A folder entry: (listing digest, tree digest, size, recorded_ns). The listing digest covers
+# the name and stat signature of every file directly inside and the digest of every
+# sub-folder, so an unchanged listing means unchanged content; it is trusted under the
+# same racy-timestamp rule as a file, applied to the newest file in the listing.
+FolderEntry = tuple
 
 
 def signature(st: os.stat_result) -> tuple:
@@ -138,16 +143,24 @@ def signature(st: os.stat_result) -> tuple:
 
 
 class StatCache:
-    """path -> digest, valid while the file's stat signature is unchanged.
+    """path -> digest, valid while the file's stat signature is unchanged; and folder ->
+    digest, valid while the folder's listing is unchanged (a no-op over a folder of
+    100,000 files then costs its stats, without a lookup per file).
 
-    Purely in memory; `store.state` loads and saves it. `dirty` holds the
-    entries added since loading, for the owner to persist.
+    Purely in memory; `store.state` loads and saves it. The entries of files inside
+    folders are loaded only when a folder's listing changed (`load_under`). `dirty` holds
+    what was added since loading, for the owner to persist: files by path, folders by
+    path + "/".
     """
 
-    def __init__(self, entries: Optional[dict] = None):
+    def __init__(self, entries: Optional[dict] = None, folders: Optional[dict] = None,
+                 load_under: Optional[Callable[[str], dict]] = None):
         self.entries: dict = entries if entries is not None else {}
+        self.folders: dict = folders if folders is not None else {}
         self.dirty: dict = {}
         self.hashed_bytes = 0  # what this cache could not spare us: bytes actually read
+        self._load_under = load_under
+        self._loaded: set = set()
         self._lock = threading.Lock()  # executor threads record while the main thread saves
 
     def lookup(self, path: str, st: os.stat_result) -> Optional[str]:
@@ -161,11 +174,37 @@ class StatCache:
             return None
         return e[4]
 
-    def record(self, path: str, st: os.stat_result, digest: str, recorded_ns: int) -> None:
-        e = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest, recorded_ns)
+    def record(self, path: str, st: os.stat_result, digest: str, recorded_ns: int, in_folder: bool = False) -> None:
+        e = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, digest, recorded_ns, int(in_folder))
         with self._lock:
             self.entries[path] = e
             self.dirty[path] = e
+
+    def folder(self, rel: str, listing: str, newest_ns: int) -> Optional[tuple]:
+        """(digest, size) of a folder whose listing is unchanged, else None."""
+        e = self.folders.get(rel)
+        if e is None or e[0] != listing or e[3] - newest_ns <= _RACY_COARSE_NS:
+            return None
+        return e[1], e[2]
+
+    def record_folder(self, rel: str, listing: str, digest: str, size: int, recorded_ns: int) -> None:
+        e = (listing, digest, size, recorded_ns)
+        with self._lock:
+            self.folders[rel] = e
+            self.dirty[rel + "/"] = e
+
+    def load_under(self, rel: str) -> None:
+        """Make the stored entries of the files under folder `rel` available."""
+        if self._load_under is None:
+            return
+        parts = rel.split("/")
+        if any("/".join(parts[:i]) in self._loaded for i in range(1, len(parts) + 1)):
+            return
+        rows = self._load_under(rel)
+        with self._lock:
+            self._loaded.add(rel)
+            for p, e in rows.items():
+                self.entries.setdefault(p, e)
 
     def take_dirty(self) -> dict:
         """The entries recorded since the last call, for the owner to persist."""
@@ -173,7 +212,7 @@ class StatCache:
             out, self.dirty = self.dirty, {}
         return out
 
-    def file_digest(self, path: str, abspath: str, st: os.stat_result) -> str:
+    def file_digest(self, path: str, abspath: str, st: os.stat_result, in_folder: bool = False) -> str:
         d = self.lookup(path, st)
         if d is not None:
             return d
@@ -183,7 +222,7 @@ class StatCache:
         # Hashing may race with a writer: only keep the entry if the file did not move meanwhile.
         st2 = os.stat(abspath)
         if signature(st2) == signature(st):
-            self.record(path, st, d, started)
+            self.record(path, st, d, started, in_folder)
         return d
 
 
@@ -205,17 +244,20 @@ class Hasher:
         except (FileNotFoundError, NotADirectoryError):
             return None
         if statmod.S_ISDIR(st.st_mode):
-            t = self.tree(rel)
-            return PathDigest(TREE, t.digest, t.size)
+            d, size = self._folder_digest(rel, set())
+            return PathDigest(TREE, d, size)
         return PathDigest(FILE, self.cache.file_digest(rel, ap, st), st.st_size, bool(st.st_mode & 0o111))
 
     def tree(self, rel: str) -> Tree:
+        """A folder's digest with every file and manifest in it (to store it)."""
         tree = Tree("", 0)
         seen: set = set()
+        self.cache.load_under(rel)
         tree.digest, tree.size = self._tree(rel, "", tree, seen)
         return tree
 
-    def _tree(self, rel: str, sub: str, tree: Tree, seen: set) -> tuple:
+    def _scan(self, rel: str, seen: set, ordered: bool = True) -> tuple:
+        """(identity of the folder, its entries (sorted by name if `ordered`), ignored ones left out)."""
         ap = self.abspath(rel)
         dst = os.stat(ap)
         ident = (dst.st_dev, dst.st_ino)
@@ -224,14 +266,68 @@ class Hasher:
 
             raise PipefileError(f"'{rel}' is a symbolic link back into a folder that contains it (a loop)",
                                 hint=f"remove the link, or point it somewhere outside: ls -l {rel}")
+        with os.scandir(ap) as it:
+            items = [e for e in it if not (e.name in IGNORED_NAMES or e.name.endswith(IGNORED_SUFFIXES))]
+        if ordered:
+            items.sort(key=lambda e: e.name)
+        return ident, items
+
+    def _folder_digest(self, rel: str, seen: set) -> tuple:
+        """(digest, size) of a folder, from its listing when that is unchanged: the same
+        digest as `tree`, without looking up (or even loading) an entry per file."""
+        started = time.time_ns()
+        ident, items = self._scan(rel, seen, ordered=False)  # the listing is sorted instead: cheaper
+        seen.add(ident)
+        listing = []
+        scanned = []  # (entry, stat or None for a dangling link, sub-folder digest and size)
+        newest = 0
+        for e in items:
+            try:
+                st = e.stat()  # follows links: a linked file counts as its content
+            except FileNotFoundError:
+                target = os.readlink(e.path)
+                listing.append(f"{e.name}/l/{target}")
+                scanned.append((e, None, target))
+                continue
+            if statmod.S_ISDIR(st.st_mode):
+                sub = self._folder_digest(f"{rel}/{e.name}", seen)
+                listing.append(f"{e.name}/d/{sub[0]}/{sub[1]}")
+                scanned.append((e, st, sub))
+            elif statmod.S_ISREG(st.st_mode):
+                listing.append(f"{e.name}/f/{st.st_size}/{st.st_mtime_ns}/{st.st_ctime_ns}/{st.st_ino}/"
+                               f"{st.st_mode & 0o111}")
+                scanned.append((e, st, None))
+                if st.st_mtime_ns > newest:
+                    newest = st.st_mtime_ns
+        seen.discard(ident)
+        listing.sort()  # any fixed order will do: names are unique
+        sig = hash_bytes("\0".join(listing).encode())  # names hold no NUL (nor "/")
+        hit = self.cache.folder(rel, sig, newest)
+        if hit is not None:
+            return hit
+        self.cache.load_under(rel)
+        entries = []
+        total = 0
+        for e, st, extra in scanned:
+            if st is None:
+                entries.append([e.name, E_LINK, hash_bytes(extra.encode()), 0])
+            elif extra is not None:
+                entries.append([e.name, E_TREE, extra[0], extra[1]])
+                total += extra[1]
+            else:
+                d = self.cache.file_digest(f"{rel}/{e.name}", e.path, st, in_folder=True)
+                entries.append([e.name, E_EXEC if st.st_mode & 0o111 else E_FILE, d, st.st_size])
+                total += st.st_size
+        digest = hash_bytes(_manifest_bytes(entries))
+        self.cache.record_folder(rel, sig, digest, total, started)
+        return digest, total
+
+    def _tree(self, rel: str, sub: str, tree: Tree, seen: set) -> tuple:
+        ident, items = self._scan(rel, seen)
         seen.add(ident)
         entries = []
         total = 0
-        with os.scandir(ap) as it:
-            items = sorted(it, key=lambda e: e.name)
         for e in items:
-            if e.name in IGNORED_NAMES or e.name.endswith(IGNORED_SUFFIXES):
-                continue
             crel = f"{rel}/{e.name}"
             csub = f"{sub}/{e.name}" if sub else e.name
             try:
@@ -245,7 +341,7 @@ class Hasher:
                 d, size = self._tree(crel, csub, tree, seen)
                 entries.append([e.name, E_TREE, d, size])
             elif statmod.S_ISREG(st.st_mode):
-                d = self.cache.file_digest(crel, e.path, st)
+                d = self.cache.file_digest(crel, e.path, st, in_folder=True)
                 exe = bool(st.st_mode & 0o111)
                 entries.append([e.name, E_EXEC if exe else E_FILE, d, st.st_size])
                 tree.files.append((csub, d, st.st_size, exe))

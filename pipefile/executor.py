@@ -121,10 +121,15 @@ class LocalExecutor:
         self._base_env = dict(os.environ, PIPE_RUN_ID=run_id)
         self._base_env.setdefault("PYTHONUNBUFFERED", "1")
         ws.note_run(run_id)
+        ws.store.start_background_sync()
 
     def close(self) -> None:
-        """The run is over: no step of it can still be running."""
-        self.ws.end_run(self.run_id)
+        """The run is over: no step of it can still be running. Returns once every output
+        it stored is on disk."""
+        try:
+            self.ws.store.stop_background_sync()
+        finally:
+            self.ws.end_run(self.run_id)
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)
@@ -377,11 +382,11 @@ class LocalExecutor:
             ap = self.abspath(out.path)
             if os.path.isdir(ap):
                 tree = self.hasher.tree(out.path)
-                self.ws.store.put_tree(tree, ap)
+                self.ws.store.put_tree(tree, ap, durable=False)
                 outputs[oname] = PathDigest(TREE, tree.digest, tree.size)
             else:
                 d = self.hasher.digest(out.path)
-                self.ws.store.put_file(ap, d.digest)
+                self.ws.store.put_file(ap, d.digest, durable=False)
                 outputs[oname] = d
         self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
         return outputs

@@ -10,7 +10,9 @@ topological order (declaration order where the graph allows).
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
@@ -68,6 +70,14 @@ class Graph:
     dependents: dict = field(default_factory=dict)  # name -> [names]
     # Artifact versions the inputs read: (name, version as written) -> ResolvedArtifact
     artifacts: dict = field(default_factory=dict)
+
+    @functools.cached_property
+    def _sorted_outputs(self) -> list:
+        return sorted(self.producers)
+
+    def is_source(self, path: str) -> bool:
+        """True if no step writes this path, anything inside it, or a folder around it."""
+        return not _producer_of(path, self.producers, self._sorted_outputs)
 
     def select(self, targets: Iterable[str]) -> list:
         """The targets and every step they need, in topological order; all steps if none."""
@@ -146,8 +156,6 @@ def _producer_of(path: str, producers: dict, sorted_outputs: list) -> list:
             out.append(producers[anc])
             break
     # Outputs inside the path (a folder input that contains generated files).
-    import bisect
-
     prefix = path + "/"
     i = bisect.bisect_left(sorted_outputs, prefix)
     while i < len(sorted_outputs) and sorted_outputs[i].startswith(prefix):

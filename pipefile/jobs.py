@@ -12,11 +12,12 @@ import getpass
 import math
 import os
 import subprocess
+import threading
 import time
 from typing import Optional
 
 from .digest import FILE, Hasher
-from .executor import StepResult, command_text
+from .executor import FRESH, SKIPPED, StepResult, command_text
 from .graph import Graph
 from .keys import render_command
 from .rebuilder import Decision
@@ -39,11 +40,29 @@ def git_state(root: str) -> tuple:
                                 timeout=10)
         if commit.returncode != 0:
             return None, None
-        status = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
-                                capture_output=True, text=True, timeout=30)
+        # --no-optional-locks: never take index.lock (another git, or a step, may be using it)
+        status = subprocess.run(["git", "--no-optional-locks", "-C", root, "status", "--porcelain",
+                                 "--untracked-files=no"], capture_output=True, text=True, timeout=30)
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+class GitProbe:
+    """`git_state` on a thread of its own: started before the plan is made, read when the job
+    begins (before any step runs), so that `git status` in a large repository costs no wait."""
+
+    def __init__(self, root: str):
+        self._state: tuple = (None, None)
+        self._thread = threading.Thread(target=self._probe, args=(root,), name="git-probe", daemon=True)
+        self._thread.start()
+
+    def _probe(self, root: str) -> None:
+        self._state = git_state(root)
+
+    def result(self) -> tuple:
+        self._thread.join()
+        return self._state
 
 
 def _user() -> str:
@@ -57,7 +76,8 @@ def snapshot(ws: Workspace, hasher: Hasher, graph: Graph) -> tuple:
     """Store the Pipefile and every code path; returns (pipefile digest, {path: content})."""
     pf = graph.pipefile
     rel = os.path.relpath(pf.path, pf.root)
-    pf_digest = ws.store.put_file(pf.path)
+    d = store_path(ws, hasher, rel)  # through the stat cache: an unchanged Pipefile is not copied again
+    pf_digest = d.digest if d is not None else ws.store.put_file(pf.path)
     code = {}
     for node in graph.nodes.values():
         for c in node.step.code:
@@ -81,11 +101,11 @@ def store_path(ws: Workspace, hasher: Hasher, rel: str):
 
 
 def begin_job(ws: Workspace, hasher: Hasher, graph: Graph, experiment: Optional[str], targets, argv,
-              cloned_from: Optional[int] = None) -> Job:
+              cloned_from: Optional[int] = None, git: Optional[GitProbe] = None) -> Job:
     rel, pf_digest, code = snapshot(ws, hasher, graph)
     if cloned_from is None:
         cloned_from = ws.cloned_from  # every run in a workspace made by `pipe clone`
-    commit, dirty = git_state(graph.pipefile.root)
+    commit, dirty = git.result() if git is not None else git_state(graph.pipefile.root)
     name = experiment or graph.pipefile.name or os.path.basename(graph.pipefile.root)
     job = ws.jobs.begin(name, rel, pf_digest, code, dict(graph.params), list(targets), list(argv),
                         commit, dirty, _user(), cloned_from)
@@ -105,13 +125,64 @@ def job_status(summary) -> str:
 
 
 class JobRecorder:
-    """Scheduler events -> job_steps rows, one per step as soon as it ends."""
+    """Scheduler events -> job_steps rows, written by a thread of its own.
+
+    The scheduler only hands rows over: a commit per row sat between every two steps of a
+    chain, and on a no-op over thousands of steps cost as much as the plan. Rows of steps
+    that did work (ran, restored, failed) are written at once, together with whatever
+    waits; rows of steps that did nothing (fresh, skipped) wait up to FLUSH_SECONDS to be
+    written in one transaction with others. `close()` writes what is left.
+    """
+
+    FLUSH_SECONDS = 0.25
 
     def __init__(self, ws: Workspace, job: Job, graph: Graph):
         self.ws = ws
         self.job = job
         self.graph = graph
         self.warnings: list = []  # problems that do not fail a step (a metrics file that does not parse)
+        self._rows: list = []
+        self._urgent = False
+        self._closed = False
+        self._error: Optional[BaseException] = None
+        self._cond = threading.Condition()
+        self._db = threading.Lock()  # the writer and the run share one connection
+        self._writer = threading.Thread(target=self._write_rows, name="job-writer", daemon=True)
+        self._writer.start()
+
+    def _add_row(self, row: JobStep, urgent: bool) -> None:
+        with self._cond:
+            self._rows.append(row)
+            self._urgent = self._urgent or urgent
+            self._cond.notify()
+
+    def _write_rows(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._rows or self._closed):
+                    self._cond.wait()
+                if not (self._urgent or self._closed):
+                    self._cond.wait(timeout=self.FLUSH_SECONDS)  # gather more; urgent rows wake it
+                rows, self._rows = self._rows, []
+                self._urgent = False
+                closed = self._closed and not self._rows
+            if rows:
+                try:
+                    with self._db:
+                        self.ws.jobs.record_steps(rows)
+                except BaseException as e:  # noqa: BLE001 - raised again by close()
+                    self._error = self._error or e
+            if closed:
+                return
+
+    def close(self) -> None:
+        """Write every row handed over; raises what went wrong writing them."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._writer.join()
+        if self._error is not None:
+            raise self._error
 
     def started(self, name: str, decision: Decision) -> None:
         pass
@@ -129,26 +200,28 @@ class JobRecorder:
         for oname, out in node.outputs.items():
             content = (result.outputs or {}).get(oname)
             outputs[oname] = dict(content.to_json(), path=out.path) if content else {"path": out.path}
-        command = result.command or command_text(render_command(node))
-        self.ws.jobs.record_step(JobStep(
+        command = result.command or command_text(manifest.get("command") or render_command(node))
+        self._add_row(JobStep(
             self.job.id, result.name, result.outcome, decision.key.digest if decision and decision.key else None,
             manifest.get("env"), command, inputs, outputs, round(result.seconds, 3), result.exit_code,
             result.log, result.error, time.time(), node.step.environment or None, list(result.gpus),
-            result.gpu_model))
+            result.gpu_model), urgent=result.outcome not in (FRESH, SKIPPED))
         if not result.ok or result.outputs is None:
             return
         for oname, out in node.outputs.items():
             content = result.outputs.get(oname)
             if out.artifact and content is not None:
-                self.ws.jobs.add_version(out.artifact, content.kind, content.digest, content.size, out.path,
-                                         self.job.id, result.name, oname)
+                with self._db:
+                    self.ws.jobs.add_version(out.artifact, content.kind, content.digest, content.size, out.path,
+                                             self.job.id, result.name, oname)
         for path in node.step.metrics:
             try:
                 values = read_metrics(os.path.join(self.ws.root, path))
             except MetricsError as e:
                 self.warnings.append(f"step '{result.name}': metrics file '{path}' {e}")
                 continue
-            self.ws.jobs.record_metrics(self.job.id, result.name, values)
+            with self._db:
+                self.ws.jobs.record_metrics(self.job.id, result.name, values)
 
 
 class MetricsError(ValueError):

@@ -19,7 +19,7 @@ from .envs import EnvironmentSet
 from .envs import gpus as gpus_mod
 from .errors import PipefileError, raise_all
 from .executor import DryRunExecutor, LocalExecutor
-from .jobs import Fanout, JobRecorder, begin_job, job_status
+from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .planner import Plan, Planner
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
@@ -29,22 +29,29 @@ from .store.jobs import INTERRUPTED
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:
     """Load, validate and build the graph, reporting every problem found in one go."""
     path = pipefile_path or loader.find_pipefile(cwd)
-    pf = _cached_spec(path)
-    errors: list = []
-    if pf is None:
-        pf, errors = loader.load_lenient(path)
+    # Loading allocates tens of thousands of objects that all live on: the cyclic GC
+    # would walk them again and again for nothing, so it waits until they are built.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        pf = _cached_spec(path)
+        errors: list = []
+        if pf is None:
+            pf, errors = loader.load_lenient(path)
+            if not errors:
+                _cache_spec(path, pf)
+        overrides = loader.parse_param_overrides(pf, params, errors)
+        values = loader.resolve_params(pf, overrides, errors)
+        artifacts = resolve_artifacts(pf, errors)
         if not errors:
-            _cache_spec(path, pf)
-    overrides = loader.parse_param_overrides(pf, params, errors)
-    values = loader.resolve_params(pf, overrides, errors)
-    artifacts = resolve_artifacts(pf, errors)
-    if not errors:
-        graph = graph_mod.build(pf, values, artifacts=artifacts)
-        # The spec and graph live as long as the process: keep the cyclic GC from walking
-        # them again and again while the plan and the run allocate (it made large
-        # pipelines quadratic).
-        gc.freeze()
-        return graph
+            graph = graph_mod.build(pf, values, artifacts=artifacts)
+            # The spec and graph live as long as the process: keep the GC from walking
+            # them while the plan and the run allocate (it made large pipelines quadratic).
+            gc.freeze()
+            return graph
+    finally:
+        if enabled:
+            gc.enable()
     # Check the graph of what is valid too, so one round of fixes is enough.
     errors += graph_mod.check_partial(pf, values, artifacts)
     raise_all(errors)
@@ -102,12 +109,13 @@ class Pipeline:
         self.graph = graph
         self.root = graph.pipefile.root
         self.ws = Workspace(self.root, create=writable)
-        self.cache = StatCache(self.ws.state.load_stats())
+        self.cache = self.ws.state.stat_cache()
         self.hasher = Hasher(self.root, self.cache)
         self._records = None
         self.envs = EnvironmentSet(graph.pipefile, self.hasher, self.ws.store_root)
         self._gpus: Optional[list] = None
         self.gpu_override: Optional[str] = None  # `pipe run --gpus`
+        self._git = None  # a GitProbe, started by lock()
         self._check_artifacts()
 
     def _check_artifacts(self) -> None:
@@ -191,6 +199,7 @@ class Pipeline:
 
             remove_containers(stale_runs)
         self.ws.clean_leftovers()
+        self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
 
     def run(self, targets: Iterable[str] = (), forced=frozenset(), jobs: int = 0, keep_going: bool = False,
             dry_run: bool = False, events=None, plan: Optional[Plan] = None, experiment: Optional[str] = None,
@@ -204,7 +213,8 @@ class Pipeline:
                               gpus=gpus)
             return sched.execute(plan)
         Scheduler(self.graph, planner, None, gpus=gpus).check_resources(plan)  # before the job begins
-        job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from)
+        job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from,
+                                   git=self._git)
         if self.envs.made:
             self.note_environments()
         log_dir = self.ws.job_dir(job.id)
@@ -218,8 +228,13 @@ class Pipeline:
             summary = sched.execute(plan)
             status = job_status(summary)
         finally:
-            executor.close()
-            self.ws.jobs.finish(job.id, status)
+            try:
+                executor.close()
+            finally:
+                try:
+                    self.recorder.close()
+                finally:
+                    self.ws.jobs.finish(job.id, status)
         return summary
 
 
@@ -335,7 +350,9 @@ def stored_content(ws: Workspace, v) -> PathDigest:
     if not ws.store.complete(content):
         raise PipefileError(f"the content of {v.ref} ({v.digest[:12]}) is no longer complete in the store at "
                             f"{ws.store_root}",
-                            hint=f"rerun the step that made it (job {v.job_id}, step '{v.step}')" if v.step
+                            hint=f"run the step that made it again (job {v.job_id}): pipe run --force {v.step} "
+                                 f"(it may be fresh, so a plain `pipe run` would not); a step that is not "
+                                 f"deterministic gives a new version" if v.step
                             else f"add the data again: pipe asset add {v.path} --name {v.name}")
     return content
 

@@ -58,21 +58,37 @@ class Planner:
         self.forced = forced  # a set of step names, or True for every step
         self.env_identity = env_identity
         self.gpu_model = gpu_model
+        self._sources: Optional[dict] = None  # source path -> digest, while plan() runs
 
     def plan(self, targets=()) -> Plan:
         selected = self.graph.select(targets)
         decisions: dict = {}
         upstream: dict = {}
-        for name in selected:
-            d = self.decide(name, upstream)
-            decisions[name] = d
-            if d.verdict == Verdict.FRESH:
-                upstream[name] = Upstream(d.outputs, True)
-            elif d.verdict == Verdict.RESTORE:
-                upstream[name] = Upstream(d.outputs, False)
-            else:
-                upstream[name] = Upstream(None, False)
+        # One digest per source path for the whole plan: a plan is a snapshot, and a file
+        # modified a moment ago (not yet trusted by the stat cache) is then read once, not
+        # once per step that reads it. Decisions made later, while the run goes, hash again.
+        self._sources = {}
+        try:
+            for name in selected:
+                d = self.decide(name, upstream)
+                decisions[name] = d
+                if d.verdict == Verdict.FRESH:
+                    upstream[name] = Upstream(d.outputs, True)
+                elif d.verdict == Verdict.RESTORE:
+                    upstream[name] = Upstream(d.outputs, False)
+                else:
+                    upstream[name] = Upstream(None, False)
+        finally:
+            self._sources = None
         return Plan(decisions)
+
+    def _digest(self, path: str) -> Optional[PathDigest]:
+        memo = self._sources
+        if memo is None or not self.graph.is_source(path):
+            return self.hasher.digest(path)
+        if path not in memo:
+            memo[path] = self.hasher.digest(path)
+        return memo[path]
 
     def is_forced(self, name: str) -> bool:
         return self.forced is True or name in self.forced
@@ -93,7 +109,7 @@ class Planner:
                 continue
             # A path inside (or around) an output can only be digested once it is in place.
             not_there += [d for d in node.deps if d in upstream and not upstream[d].in_workspace]
-            d = self.hasher.digest(path)
+            d = self._digest(path)
             if d is None:
                 # Not an error for the whole plan: this step cannot run, the others can.
                 return Decision(name, Verdict.RUN, None, (Reason(MISSING_INPUT, path),))

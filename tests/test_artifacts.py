@@ -313,3 +313,28 @@ def test_reading_the_latest_version_of_what_this_pipefile_makes_says_what_to_bin
     r = repo.pipe("run", "make")
     assert r.code == 2 and "which step 'make' of this Pipefile makes" in r.err
     assert "${{steps.make.outputs.m}}" in r.err and "${{artifacts.model:N}}" in r.err
+
+
+def test_asset_add_waits_for_a_run_or_gc_holding_the_workspace(repo, tmp_path):
+    import subprocess
+    import threading
+
+    from conftest import PIPE
+
+    from pipefile.store import WorkspaceLock
+
+    repo.pipefile("version: 1\nsteps: {}\n")
+    (tmp_path / "raw.csv").write_text("a,b\n1,2\n")
+    (repo.root / ".pipe").mkdir()
+    held = WorkspaceLock(str(repo.root / ".pipe" / "lock"))
+    held.acquire(wait=False)
+    timer = threading.Timer(1.0, held.release)
+    timer.start()
+    try:
+        p = subprocess.run(PIPE + ["asset", "add", str(tmp_path / "raw.csv"), "--name", "raw"], cwd=repo.root,
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        timer.join()
+    assert p.returncode == 0, p.stderr
+    assert "waiting for another pipe process" in p.stderr
+    assert "added raw:1" in p.stdout

@@ -91,3 +91,91 @@ def test_hash_file_matches_whole_content_hash_at_every_chunk_boundary(tmp_path):
         data = os.urandom(size)
         (tmp_path / "f").write_bytes(data)
         assert digest.hash_file(str(tmp_path / "f")) == xxhash.xxh3_128_hexdigest(data), size
+
+
+def _old(path):
+    """Give every file under `path` an mtime well in the past (out of the racy window)."""
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            if not os.path.islink(os.path.join(dirpath, f)):
+                os.utime(os.path.join(dirpath, f), (time.time() - 10, time.time() - 10))
+
+
+def _fresh_hasher(root, state):
+    """A hasher as the next `pipe` process would have it: the cache reloaded from state."""
+    return Hasher(str(root), state.stat_cache())
+
+
+def test_unchanged_folder_is_known_from_its_listing_without_loading_file_entries(tmp_path):
+    from pipefile.store.state import WorkspaceState
+
+    root = tmp_path
+    for i in range(30):
+        (root / f"d/s{i % 3}").mkdir(parents=True, exist_ok=True)
+        (root / f"d/s{i % 3}/f{i}").write_text(str(i))
+    _old(root / "d")
+    state = WorkspaceState(str(tmp_path / "state.db"))
+    h = _fresh_hasher(root, state)
+    first = h.digest("d")
+    assert first.digest == Hasher(str(root)).tree("d").digest  # same digest as the full walk
+    state.save_stats(h.cache.take_dirty())
+
+    h2 = _fresh_hasher(root, state)
+    assert h2.digest("d") == first
+    assert h2.cache.hashed_bytes == 0
+    assert not any(p.startswith("d/") for p in h2.cache.entries)  # per-file entries never loaded
+
+
+def test_every_kind_of_folder_change_is_noticed_through_the_listing(tmp_path):
+    from pipefile.store.state import WorkspaceState
+
+    root = tmp_path
+    (root / "d/sub").mkdir(parents=True)
+    (root / "d/a").write_text("aaaa")
+    (root / "d/sub/b").write_text("bbbb")
+    _old(root / "d")
+    state = WorkspaceState(str(tmp_path / "state.db"))
+
+    def digest_now():
+        h = _fresh_hasher(root, state)
+        d = h.digest("d")
+        assert d.digest == Hasher(str(root)).tree("d").digest, "the listing shortcut disagrees with a full walk"
+        state.save_stats(h.cache.take_dirty())
+        return d.digest
+
+    seen = {digest_now()}
+    edits = [
+        lambda: (root / "d/sub/b").write_text("BBBB"),  # same size, deep inside
+        lambda: (root / "d/c").write_text("new"),  # a new file
+        lambda: os.unlink(root / "d/c"),  # removed again (content as two steps ago)
+        lambda: os.rename(root / "d/a", root / "d/a2"),  # renamed
+        lambda: os.chmod(root / "d/a2", 0o755),  # made executable
+        lambda: os.symlink("nowhere", root / "d/link"),  # a dangling link
+        lambda: (root / "d/sub/deeper").mkdir(),  # an empty sub-folder
+    ]
+    for i, edit in enumerate(edits):
+        edit()
+        _old(root / "d")  # out of the racy window: only the listing can tell that it changed
+        d = digest_now()
+        if i != 2:
+            assert d not in seen, f"edit {i} was not noticed"
+        seen.add(d)
+        assert digest_now() == d  # and then it is stable
+
+
+def test_a_folder_listing_is_not_trusted_while_a_file_in_it_is_racy(tmp_path):
+    from pipefile.store.state import WorkspaceState
+
+    (tmp_path / "d").mkdir()
+    f = tmp_path / "d/a"
+    f.write_text("1111")
+    state = WorkspaceState(str(tmp_path / "state.db"))
+    h = _fresh_hasher(tmp_path, state)
+    h.digest("d")
+    state.save_stats(h.cache.take_dirty())
+    # rewritten within the same tick, stat signature kept: only a re-read can tell
+    st = os.stat(f)
+    f.write_text("2222")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    h2 = _fresh_hasher(tmp_path, state)
+    assert h2.digest("d").digest == Hasher(str(tmp_path)).tree("d").digest

@@ -181,3 +181,18 @@ def test_infinite_metrics_are_dropped(repo):
     """)
     repo.run_json()
     assert repo.pipe("jobs", "show", "last", "--json").json["metrics"] == {"m.good": 1.5}
+
+
+def test_a_job_records_the_git_commit_and_whether_the_tree_was_dirty(demo):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=demo.root, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "Pipefile", "tool.sh")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "one")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=demo.root, capture_output=True, text=True).stdout.strip()
+    demo.pipe("run", check=True)
+    assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head, "dirty": False}
+    demo.write("tool.sh", demo.read("tool.sh") + "# edited\n")
+    demo.pipe("run", check=True)
+    assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head, "dirty": True}

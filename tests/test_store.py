@@ -4,6 +4,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,24 @@ def test_objects_are_named_by_content_read_only_and_deduplicated(tmp_path):
     assert not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     assert store.put_file(str(src)) == d
     assert os.listdir(store.tmp) == []
+
+
+def test_background_sync_stores_outputs_and_waits_for_them_at_the_end(tmp_path):
+    store = ContentStore(str(tmp_path / "store"))
+    store.start_background_sync()
+    src = tmp_path / "out.bin"
+    digests = []
+    for i in range(20):
+        src.write_bytes(os.urandom(100) + bytes([i]))
+        digests.append(store.put_file(str(src), durable=False))
+    store.stop_background_sync()
+    assert all(store.complete(PathDigest(FILE, d, 0)) for d in digests)
+    assert not [t for t in threading.enumerate() if t.name == "store-sync"]
+    assert store.background_sync is None  # later writes are fsynced inline again
+    # an object that vanished before its turn (gc, quarantine) is no error
+    store.start_background_sync()
+    store.background_sync.add(str(tmp_path / "gone"))
+    store.stop_background_sync()
 
 
 def test_put_refuses_content_that_does_not_match_the_expected_digest(tmp_path):

@@ -204,12 +204,24 @@ class JobStore:
         return self.get(cur.lastrowid)
 
     def record_step(self, s: JobStep) -> None:
-        self.db.execute(
-            "INSERT OR REPLACE INTO job_steps(job_id, step, outcome, key, env, command, inputs, outputs, seconds, "
-            "exit_code, log, error, finished, environment, gpus, gpu_model) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (s.job_id, s.step, s.outcome, s.key, s.env, s.command, json.dumps(s.inputs, sort_keys=True),
-             json.dumps(s.outputs, sort_keys=True), s.seconds, s.exit_code, s.log, s.error, s.finished,
-             s.environment, json.dumps(list(s.gpus)) if s.gpus else None, s.gpu_model))
+        self.record_steps([s])
+
+    def record_steps(self, steps: list) -> None:
+        """Several rows in one transaction (one commit, not one per row)."""
+        rows = [(s.job_id, s.step, s.outcome, s.key, s.env, s.command, json.dumps(s.inputs, sort_keys=True),
+                 json.dumps(s.outputs, sort_keys=True), s.seconds, s.exit_code, s.log, s.error, s.finished,
+                 s.environment, json.dumps(list(s.gpus)) if s.gpus else None, s.gpu_model)
+                for s in steps]
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO job_steps(job_id, step, outcome, key, env, command, inputs, outputs, "
+                "seconds, exit_code, log, error, finished, environment, gpus, gpu_model) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def finish(self, job_id: int, status: str) -> None:
         self.db.execute("UPDATE jobs SET status=?, ended=? WHERE id=?", (status, time.time(), job_id))

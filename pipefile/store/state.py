@@ -1,10 +1,14 @@
 """WorkspaceState: what the last build in this workspace left where (a verifying trace).
 
-One SQLite database, `.pipe/state.db` (STATE_VERSION 1), in WAL mode:
+One SQLite database, `.pipe/state.db` (STATE_VERSION 2), in WAL mode:
 
     meta(k TEXT PRIMARY KEY, v TEXT)            holds state_version
-    stat(path TEXT PRIMARY KEY, size, mtime_ns, ctime_ns, ino, digest, recorded_ns)
-                                                the StatCache, per workspace path
+    stat(path TEXT PRIMARY KEY, size, mtime_ns, ctime_ns, ino, digest, recorded_ns, in_folder)
+                                                the StatCache, per workspace path; rows of
+                                                files inside folders (in_folder=1) are read
+                                                only when their folder's listing changed
+    folders(path TEXT PRIMARY KEY, listing, digest, size, recorded_ns)
+                                                the StatCache's folder entries
     steps(name TEXT PRIMARY KEY, key TEXT, manifest TEXT, outputs TEXT, updated_ns)
                                                 per step: the key it was last built or
                                                 restored with, that key's manifest, and
@@ -26,14 +30,16 @@ import time
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from ..digest import PathDigest
+from ..digest import PathDigest, StatCache
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);
 CREATE TABLE IF NOT EXISTS stat(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
-                                ino INTEGER, digest TEXT, recorded_ns INTEGER);
+                                ino INTEGER, digest TEXT, recorded_ns INTEGER, in_folder INTEGER);
+CREATE TABLE IF NOT EXISTS folders(path TEXT PRIMARY KEY, listing TEXT, digest TEXT, size INTEGER,
+                                   recorded_ns INTEGER);
 CREATE TABLE IF NOT EXISTS steps(name TEXT PRIMARY KEY, key TEXT, manifest TEXT, outputs TEXT, updated_ns INTEGER);
 """
 
@@ -119,15 +125,34 @@ class WorkspaceState:
 
     # --- stat cache ---------------------------------------------------------------------
     def load_stats(self) -> dict:
-        rows = self.db.execute("SELECT path, size, mtime_ns, ctime_ns, ino, digest, recorded_ns FROM stat")
+        """The entries of files that are not inside a folder input or output."""
+        rows = self.db.execute("SELECT path, size, mtime_ns, ctime_ns, ino, digest, recorded_ns, in_folder "
+                               "FROM stat WHERE in_folder=0")
         return {r[0]: r[1:] for r in rows}
+
+    def load_under(self, folder: str) -> dict:
+        # "/" sorts just before "0": the range is every path that starts with folder + "/"
+        rows = self.db.execute("SELECT path, size, mtime_ns, ctime_ns, ino, digest, recorded_ns, in_folder "
+                               "FROM stat WHERE path >= ? AND path < ?", (folder + "/", folder + "0"))
+        return {r[0]: r[1:] for r in rows}
+
+    def stat_cache(self) -> StatCache:
+        folders = {r[0]: r[1:] for r in self.db.execute("SELECT path, listing, digest, size, recorded_ns FROM folders")}
+        return StatCache(self.load_stats(), folders, self.load_under)
+
+    def _write_stats(self, entries: dict) -> None:
+        files = [(p,) + tuple(e) for p, e in entries.items() if not p.endswith("/")]
+        folders = [(p[:-1],) + tuple(e) for p, e in entries.items() if p.endswith("/")]
+        if files:
+            self.db.executemany("INSERT OR REPLACE INTO stat VALUES(?,?,?,?,?,?,?,?)", files)
+        if folders:
+            self.db.executemany("INSERT OR REPLACE INTO folders VALUES(?,?,?,?,?)", folders)
 
     def save_stats(self, entries: dict) -> None:
         if not entries:
             return
         with self._tx():
-            self.db.executemany("INSERT OR REPLACE INTO stat VALUES(?,?,?,?,?,?,?)",
-                                [(p,) + tuple(e) for p, e in entries.items()])
+            self._write_stats(entries)
 
     # --- step records -------------------------------------------------------------------
     def steps(self) -> dict:
@@ -145,8 +170,7 @@ class WorkspaceState:
         outs = {n: dict(r.content.to_json(), path=r.path) for n, r in outputs.items()}
         with self._tx():
             if stats:
-                self.db.executemany("INSERT OR REPLACE INTO stat VALUES(?,?,?,?,?,?,?)",
-                                    [(p,) + tuple(e) for p, e in stats.items()])
+                self._write_stats(stats)
             self.db.execute("INSERT OR REPLACE INTO steps VALUES(?,?,?,?,?)",
                             (name, key, json.dumps(manifest, sort_keys=True), json.dumps(outs, sort_keys=True),
                              time.time_ns()))
