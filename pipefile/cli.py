@@ -196,11 +196,14 @@ def _log_to_mlflow(root: str, job_id: int) -> None:
 @file_option
 @param_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@click.option("--gpus", "gpus", metavar="IDS",
+              help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).")
 @_guard
-def status(targets, pipefile, params, as_json):
+def status(targets, pipefile, params, as_json, gpus):
     """Say, per step, whether it is fresh, must run (and why), will be restored, or waits."""
     graph = load_graph(pipefile, params)
     pipe = Pipeline(graph, writable=False)
+    pipe.gpu_override = gpus
     try:
         plan = pipe.status(targets)
     finally:

@@ -248,7 +248,7 @@ def test_gpu_model_is_in_the_key_only_when_the_step_asks_simulated(repo):
     assert repo.outcomes(env={"PIPE_GPUS": "0:A100"}) == {"keyed": "ran", "plain": "ran"}
     job = repo.pipe("jobs", "show", "last", "--json").json
     assert {s["gpu_model"] for s in job["steps"]} == {"A100"}  # recorded for both
-    r = repo.pipe("status", "--json", env={"PIPE_GPUS": "0:H100"})
+    r = repo.pipe("status", "--json", "--gpus", "0:H100", env={"PIPE_GPUS": "0:A100"})
     st = {s["name"]: s for s in r.json["steps"]}
     assert st["plain"]["state"] == "fresh"
     assert st["keyed"]["state"] == "run"

@@ -191,10 +191,9 @@ class DockerEnvironment(Environment):
             return
         docker = sdk()
         say(f"pulling image {self.spec.image} for environment '{self.name}'...")
-        repo, _, tag = self.spec.image.rpartition(":") if ":" in self.spec.image.split("/")[-1] else \
-            (self.spec.image, "", "latest")
         try:
-            client(self.spec.loc).images.pull(repo, tag=tag)
+            # The SDK splits NAME[:TAG][@DIGEST] itself (no tag: latest).
+            client(self.spec.loc).images.pull(self.spec.image)
         except docker.errors.DockerException as e:
             msg = getattr(e, "explanation", None) or str(e)
             raise EnvError(f"image '{self.spec.image}' of environment '{self.name}' is not on this machine and "
