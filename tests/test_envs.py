@@ -316,3 +316,50 @@ def test_cuda_visible_devices_reaches_a_real_cuda_process(repo):
     assert cpu["count"] == 0 and cpu["cvd"] == ""  # a step that asked for none sees none
     model = {s["name"]: s for s in r.json["steps"]}["gpu"]["gpu_model"]
     assert gpu["names"][0] in model or model in gpu["names"][0]
+
+
+def test_a_venv_python_that_is_not_installed_is_an_error_before_anything_runs(repo):
+    if shutil.which("uv"):
+        pytest.skip("uv is on PATH: it would fetch the Python instead")
+    repo.pipefile("""
+        environments:
+          old: {type: venv, python: "2.9", packages: [six]}
+        steps:
+          first: {command: 'echo x > ${{outputs.o}}', outputs: {o: out/x.txt}}
+          a: {command: python -V, environment: old}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:3: environment 'old' asks for Python 2.9, but there is no python2.9 on PATH" in r.err
+    assert "hint: install Python 2.9, or install uv" in r.err
+    assert not repo.exists("out/x.txt")
+
+
+def test_a_half_built_environment_is_never_used_and_is_pruned(repo):
+    """Builds are published by renaming a symlink when complete: an attempt that died before
+    (a crash, Ctrl-C) is invisible, replaced by the next attempt, and removed by prune."""
+    from pipefile.envs.cache import EnvCache
+
+    repo.pipefile("""
+        steps:
+          a: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/a.txt}}
+    """)
+    assert repo.outcomes() == {"a": "ran"}
+    cache = EnvCache(str(repo.root / ".pipe/store"))
+    dead = cache.new_build("venv-0123")
+    (repo.root / dead / "half-written").write_text("x")
+    assert cache.lookup("venv-0123") is None and cache.entries() == []
+    with cache.lock("venv-0123"):
+        retry = cache.new_build("venv-0123")  # the next attempt clears the dead one
+    assert not os.path.exists(dead)
+    r = repo.pipe("envs", "prune", "--json")
+    assert r.code == 0, str(r)
+    assert [b["environment"] for b in r.json["removed"]] == ["(unfinished build)"]
+    assert not os.path.exists(retry)
+    done = cache.new_build("venv-4567")
+    cache.publish("venv-4567", done, {"kind": "venv", "name": "old"})
+    assert cache.lookup("venv-4567") == done
+    listed = repo.pipe("envs", "--json").json["builds"]
+    assert [(b["build"], b["used"]) for b in listed] == [("venv-4567", False)]  # no environment uses it
+    assert "removed 1 unused environment build(s)" in repo.pipe("envs", "prune").out
+    assert cache.lookup("venv-4567") is None and not os.path.exists(done)

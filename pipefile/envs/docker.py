@@ -67,8 +67,18 @@ def client(loc=None):
             c = docker.from_env(timeout=120)
             c.ping()
         except docker.errors.DockerException as e:
-            reason = str(e).split("(")[0].strip().rstrip(":") or type(e).__name__
-            raise EnvError(f"cannot reach the Docker daemon at {where}: {reason}", loc, START_HINT) from None
+            text = str(e)
+            hint = START_HINT
+            if "Permission denied" in text:
+                reason = "permission denied"
+                hint = "add your user to the docker group (then log in again), or run pipe with access to the socket"
+            elif "No such file" in text or "FileNotFoundError" in text:
+                reason = "there is no daemon socket there"
+            elif "refused" in text:
+                reason = "connection refused"
+            else:
+                reason = text.split("(")[0].strip().rstrip(":") or type(e).__name__
+            raise EnvError(f"cannot reach the Docker daemon at {where}: {reason}", loc, hint) from None
         except Exception as e:  # noqa: BLE001 - requests' connection errors and the like
             raise EnvError(f"cannot reach the Docker daemon at {where}: {e}", loc, START_HINT) from None
         _client = c

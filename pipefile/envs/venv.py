@@ -66,6 +66,11 @@ class VenvEnvironment(Environment):
         return dir_size(path) if path else None
 
     # --- building ---------------------------------------------------------------------------
+    def check(self) -> None:
+        """Before a run: the Python it asks for can be had (uv fetches one; venv needs it here)."""
+        if not self.built() and not shutil.which("uv"):
+            self._interpreter()
+
     def _interpreter(self) -> str:
         want = self.spec.python
         if not want:
