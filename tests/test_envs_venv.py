@@ -80,3 +80,34 @@ def test_requirements_that_do_not_resolve_show_pips_error_and_cache_nothing(repo
     builds = repo.root / ".pipe/store/envs/builds"
     assert _store_envs(repo) == [] and (not builds.exists() or os.listdir(builds) == [])
     assert repo.pipe("envs", "--json").json["environments"][0]["built"] is False
+
+
+def test_workspaces_sharing_a_store_share_builds_and_prune_keeps_what_others_use(tmp_path):
+    from conftest import Repo
+
+    store = str(tmp_path / "shared-store")
+    one, two = Repo(tmp_path / "one"), Repo(tmp_path / "two")
+    text = f"""
+        environments:
+          six: {{type: venv, packages: [six==1.16.0]}}
+        steps:
+          a: {{command: '{PROBE}', outputs: {{o: out/a.txt}}, environment: six}}
+    """
+    for ws in (one, two):
+        ws.root.mkdir()
+        ws.pipefile(text)
+    env = {"PIPE_STORE_DIR": store}
+    assert one.outcomes(env=env, timeout=600) == {"a": "ran"}
+    assert two.outcomes(env=env) == {"a": "restored"}  # same key, same store
+    assert two.outcomes("--force", env=env) == {"a": "ran"}
+    assert "building venv" not in (two.root / ".pipe/jobs/2/a.log").read_text()  # the build is shared
+    # `two` stops using it; `one` still does (it said so at its last run): prune keeps it.
+    two.pipefile("""
+        steps:
+          a: {command: 'echo local > ${{outputs.o}}', outputs: {o: out/a.txt}}
+    """)
+    assert two.outcomes(env=env) == {"a": "ran"}
+    r = two.pipe("envs", "prune", "--json", env=env)
+    assert r.code == 0 and r.json["removed"] == [], str(r)
+    builds = two.pipe("envs", "--json", env=env).json["builds"]
+    assert len(builds) == 1 and builds[0]["used"] and builds[0]["used_by"] == [os.path.realpath(one.root)]
