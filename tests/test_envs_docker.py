@@ -32,8 +32,9 @@ def busybox(docker):
     repo = "pipefile-test/busybox"
     docker.api.import_image_from_data(busybox_rootfs(), repository=repo, tag=TAG)
     yield f"{repo}:{TAG}"
-    for im in docker.images.list(name="pipefile-test/*") + docker.images.list(filters={"label": "org.pipefile.env"}):
-        if any(t.endswith(f":{TAG}") for t in im.tags) or (im.labels or {}).get("pipefile-test") == TAG:
+    for im in docker.images.list():
+        ours = any(t.startswith("pipefile-test/") and t.endswith(f":{TAG}") for t in im.tags)
+        if ours or (im.labels or {}).get("pipefile-test") == TAG:
             try:
                 docker.images.remove(im.id, force=True)
             except Exception:  # noqa: BLE001 - in use by a parallel run, or gone already
