@@ -193,7 +193,7 @@ class Pipeline:
     def lock(self, on_wait=None) -> None:
         self.ws.lock.acquire(on_wait=on_wait)
         stale_runs = self.ws.stale_runs()
-        if stale_runs and self.graph.pipefile.environments:
+        if stale_runs and any(e.type == spec.ENV_DOCKER for e in self.graph.pipefile.environments.values()):
             # Containers do not die with the pipe that started them: remove those of a killed run.
             from .envs.docker import remove_containers
 

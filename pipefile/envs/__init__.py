@@ -30,9 +30,7 @@ from typing import IO, Mapping, Optional, Protocol
 from .. import spec
 from ..digest import Hasher, hash_json
 from ..errors import PipefileError
-
-# The calling shell with no extra variables: the keys of such steps are as before environments.
-from ..keys import LOCAL_ENV_IDENTITY as LOCAL_IDENTITY  # noqa: E402
+from ..keys import LOCAL_ENV_IDENTITY as LOCAL_IDENTITY  # the calling shell, no variables: keys as before
 
 
 class EnvError(PipefileError):
