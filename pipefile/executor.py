@@ -330,7 +330,7 @@ class LocalExecutor:
             try:
                 proc = env.start(launch, self._base_env)
             except EnvError as e:
-                raise _StepFailure(e.message) from None
+                raise _StepFailure(e.message + (f" ({e.hint})" if e.hint else "")) from None
             with self._procs_lock:
                 self._procs[name] = proc
             try:

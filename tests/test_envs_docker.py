@@ -254,3 +254,25 @@ def test_no_docker_daemon_says_how_to_start_one(repo):
         assert "hint: start the Docker daemon" in r.err
         assert r.err.count("cannot reach") == 1
     assert json.loads(repo.pipe("jobs", "--json").out)["jobs"] == []  # nothing ran
+
+
+def test_docker_steps_request_exactly_their_leased_gpus_simulated(repo, docker, busybox):
+    """Simulated devices: the daemon here has no NVIDIA runtime, so the device request for the
+    leased id reaches Docker and is refused with a hint; the step fails, nothing is left."""
+    if "nvidia" in json.dumps(docker.info().get("Runtimes", {})):
+        pytest.skip("this daemon has the NVIDIA runtime: the real GPU test covers it")
+    repo.pipefile(f"""
+        environments:
+          bb: {{type: docker, image: "{busybox}"}}
+        steps:
+          gpu{TAG}: {{command: "echo $CUDA_VISIBLE_DEVICES > ${{{{outputs.o}}}}", outputs: {{o: out/g.txt}},
+                     environment: bb, resources: {{gpus: 1}}}}
+          cpu{TAG}: {{command: "echo [$CUDA_VISIBLE_DEVICES] > ${{{{outputs.o}}}}", outputs: {{o: out/c.txt}},
+                     environment: bb}}
+    """)
+    r = repo.pipe("run", "-k", env={"PIPE_GPUS": "3"})
+    assert r.code == 1, str(r)
+    assert f"step 'gpu{TAG}' failed after" in r.err and "GPU 3)" in r.err
+    assert "install the NVIDIA Container Toolkit" in r.err
+    assert repo.read("out/c.txt") == "[]\n"  # no device request, and no GPU visible
+    assert containers_of(docker, f"gpu{TAG}") == []

@@ -301,8 +301,13 @@ class DockerEnvironment(Environment):
             container.start()
         except docker.errors.DockerException as e:
             proc.finish()
-            raise EnvError(f"could not start the container of step '{launch.step}': "
-                           f"{getattr(e, 'explanation', None) or e}", self.spec.loc) from None
+            why = str(getattr(e, "explanation", None) or e)
+            hint = None
+            if launch.devices and ("device driver" in why or "nvidia" in why.lower()):
+                hint = ("Docker cannot hand GPUs to containers here: install the NVIDIA Container Toolkit "
+                        "(nvidia-container-toolkit) and restart dockerd")
+            raise EnvError(f"could not start the container of step '{launch.step}': {why}", self.spec.loc,
+                           hint) from None
         proc.follow()
         return proc
 
