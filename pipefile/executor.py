@@ -153,7 +153,8 @@ class LocalExecutor:
                 f"get it back with: pipe recover {d.digest[:12]} -o PATH"]
 
     # --- restore ------------------------------------------------------------------------
-    def restore(self, node: Node, decision: Decision) -> StepResult:
+    def restore(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
+        """Restore the outputs; `devices` are for running it after all, if the store fails us."""
         t0 = time.monotonic()
         notes: list = []
         try:
@@ -168,7 +169,12 @@ class LocalExecutor:
         except (StoreError, OSError) as e:
             # A damaged or incomplete cache entry must not fail the build: run the step instead.
             msg = e.render() if isinstance(e, PipefileError) else str(e)
-            result = self.run(node, decision)
+            if node.step.resources.gpus and not devices:
+                # It was not leased GPUs (a restore needs none): fail, and the next run runs it with them.
+                return StepResult(node.name, FAILED, time.monotonic() - t0, None, None, None,
+                                  f"could not restore ({msg}); run pipe again to run the step (it needs GPUs)",
+                                  notes=notes)
+            result = self.run(node, decision, devices)
             result.notes = notes + [f"could not restore ({msg}); ran the step instead"] + result.notes
             return result
         return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes)
@@ -441,7 +447,7 @@ class DryRunExecutor:
     def close(self) -> None:
         pass
 
-    def restore(self, node: Node, decision: Decision) -> StepResult:
+    def restore(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
         return StepResult(node.name, WOULD_RESTORE, 0.0, dict(decision.outputs))
 
     def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:

@@ -126,9 +126,9 @@ class Scheduler:
             raise_all(errors)
 
     def _cost(self, name: str, decision: Decision) -> tuple:
-        if decision.verdict == Verdict.RESTORE:
-            return (1.0, 0, 0)
         r = self.graph.nodes[name].step.resources
+        if decision.verdict == Verdict.RESTORE:
+            return (1.0, 0, 0)  # copying from the store needs no GPU (and must not wait for one)
         return (min(max(r.cpus, 0.01), float(self.jobs)), r.memory, r.gpus)
 
     def execute(self, plan: Plan) -> RunSummary:
@@ -206,10 +206,8 @@ class Scheduler:
                     del free_gpus[:gpus]
                     self.events.started(name, d)
                     node = self.graph.nodes[name]
-                    if d.verdict == Verdict.RESTORE:
-                        fut = pool.submit(self.executor.restore, node, d)
-                    else:
-                        fut = pool.submit(self.executor.run, node, d, lease if self.gpus else None)
+                    fn = self.executor.restore if d.verdict == Verdict.RESTORE else self.executor.run
+                    fut = pool.submit(fn, node, d, lease if self.gpus else None)
                     running[fut] = (name, d, (cpu, mem, lease))
                 for item in blocked:
                     heapq.heappush(ready, item)
