@@ -80,16 +80,24 @@ def test_bad_environment_declarations_name_the_line_and_the_fix(repo, text, mess
     assert "hint: " in r.err and hint in r.err.split("hint: ", 1)[1], str(r)
 
 
-def test_a_missing_requirements_file_is_an_error_at_the_environment(repo):
+def test_environment_files_must_be_sources_that_exist(repo):
+    repo.write("envs/trainer", "a file, not a folder\n")
     repo.pipefile("""
         environments:
           prep: {type: venv, requirements: envs/prep.txt}
+          gen: {type: conda, file: build/env.yml}
+          img: {type: docker, build: envs/trainer}
         steps:
           a: {command: x, environment: prep}
+          make_env: {command: x, outputs: {o: build/env.yml}}
     """)
-    r = repo.pipe("status")
-    assert r.code == 2, str(r)
-    assert "Pipefile:3:3: requirements file 'envs/prep.txt' of environment 'prep' does not exist" in r.err
+    for cmd in ("validate", "status"):
+        r = repo.pipe(cmd)
+        assert r.code == 2, str(r)
+        assert "Pipefile:3:3: the requirements file 'envs/prep.txt' of environment 'prep' does not exist" in r.err
+        assert "Pipefile:4:3: the environment file 'build/env.yml' of environment 'gen' is written by step " \
+               "'make_env'" in r.err
+        assert "Pipefile:5:3: the build folder 'envs/trainer' of environment 'img' is a file" in r.err
 
 
 # --- local environments ------------------------------------------------------------------------
