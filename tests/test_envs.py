@@ -371,3 +371,50 @@ def test_a_half_built_environment_is_never_used_and_is_pruned(repo):
     assert [(b["build"], b["used"]) for b in listed] == [("venv-4567", False)]  # no environment uses it
     assert "removed 1 unused environment build(s)" in repo.pipe("envs", "prune").out
     assert cache.lookup("venv-4567") is None and not os.path.exists(done)
+
+
+FAKE_MICROMAMBA = """#!/bin/sh
+# A stand-in for micromamba: records each call, makes a prefix, runs commands "in" it.
+echo "$*" >> "$FAKE_MM_LOG"
+cmd=$1; shift
+case $cmd in
+  create)
+    while [ $# -gt 0 ]; do case $1 in --prefix) prefix=$2; shift;; --file) file=$2; shift;; esac; shift; done
+    mkdir -p "$prefix/bin" && cp "$file" "$prefix/env.yml" && echo "created $prefix" ;;
+  run)
+    [ "$1" = "--prefix" ] && prefix=$2 && shift 2
+    CONDA_PREFIX=$prefix exec "$@" ;;
+  list) echo "@EXPLICIT" ;;
+esac
+"""
+
+
+def test_conda_environment_built_once_and_run_through_the_tool_simulated(repo, tmp_path):
+    """A simulated micromamba (a shell script): pipe's side of conda environments, i.e. which
+    tool it picks, how it creates, publishes, reuses and runs through the prefix."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "micromamba").write_text(FAKE_MICROMAMBA)
+    (bin_dir / "micromamba").chmod(0o755)
+    calls = tmp_path / "calls.log"
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_MM_LOG": str(calls)}
+    repo.write("envs/sci.yml", "name: sci\ndependencies: [numpy=1.26]\n")
+    repo.pipefile("""
+        environments:
+          sci: {type: conda, file: envs/sci.yml}
+        steps:
+          a: {command: 'echo "$CONDA_PREFIX" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: sci}
+          b: {command: 'cat "$CONDA_PREFIX/env.yml" > ${{outputs.o}}', outputs: {o: out/b.txt}, environment: sci}
+    """)
+    assert repo.outcomes("-j", "2", env=env) == {"a": "ran", "b": "ran"}
+    prefix = repo.read("out/a.txt").strip()
+    assert "/.pipe/store/envs/builds/conda-" in prefix
+    assert repo.read("out/b.txt") == repo.read("envs/sci.yml")
+    creates = [c for c in calls.read_text().splitlines() if c.startswith("create")]
+    assert len(creates) == 1 and f"--prefix {prefix} --file" in creates[0]  # built once, for both steps
+    assert repo.outcomes(env=env) == {"a": "fresh", "b": "fresh"}
+    repo.write("envs/sci.yml", "name: sci\ndependencies: [numpy=2.0]\n")
+    assert repo.outcomes(env=env) == {"a": "ran", "b": "ran"}  # new content, new identity
+    assert len([c for c in calls.read_text().splitlines() if c.startswith("create")]) == 2
+    row = repo.pipe("envs", "--json", env=env).json["environments"][0]
+    assert row["built"] is True and row["identity"].startswith("conda:")
