@@ -173,7 +173,8 @@ class RunReporter:
             return
         label = {RAN: "ok", RESTORED: "restored", FRESH: "fresh", FAILED: "FAILED", SKIPPED: "skipped",
                  WOULD_RUN: "would run", WOULD_RESTORE: "would restore"}[o]
-        extra = f" ({format_seconds(result.seconds)})" if o in (RAN, RESTORED, FAILED) else ""
+        gpus = f", GPU {','.join(result.gpus)}" if result.gpus else ""
+        extra = f" ({format_seconds(result.seconds)}{gpus})" if o in (RAN, RESTORED, FAILED) else ""
         if o == SKIPPED and result.error:
             extra = f" ({result.error})"
         if o == WOULD_RUN and result.command:
