@@ -85,6 +85,8 @@ LAZY_COMMANDS = {
     "metrics": "cli_metrics", "params": "cli_metrics",
     "clone": "cli_store", "gc": "cli_store", "verify": "cli_store",
     "envs": "cli_envs",
+    "publish": "cli_serve", "endpoints": "cli_serve", "serve": "cli_serve", "invoke": "cli_serve",
+    "token": "cli_serve",
 }
 
 

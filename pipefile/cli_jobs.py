@@ -11,7 +11,7 @@ import click
 from . import report, report_jobs
 from .loader import find_pipefile
 from .store import Workspace
-from .store.jobs import RUNNING
+from .store.jobs import RUNNING, STATUSES
 
 
 def open_workspace(pipefile) -> Workspace:
@@ -23,7 +23,7 @@ def register(main, guard, context, file_option):
     @main.group(context_settings=context, invoke_without_command=True)
     @file_option
     @click.option("-e", "--experiment", help="Only jobs of this experiment.")
-    @click.option("-s", "--status", type=click.Choice(["running", "succeeded", "failed", "interrupted"]),
+    @click.option("-s", "--status", type=click.Choice(list(STATUSES)),
                   help="Only jobs with this status.")
     @click.option("-n", "--limit", type=int, default=20, show_default=True, help="How many (0: all).")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")

@@ -105,8 +105,11 @@ def format_seconds(s: float) -> str:
 class LocalExecutor:
     """Runs steps as local processes in the workspace root."""
 
-    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str,
+    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, base_env: Optional[dict] = None,
                  environments: Optional[EnvironmentSet] = None):
+        """`base_env`: the environment steps start from (default: this process's); the
+        server passes a scrubbed one, so steps never see its secrets. `environments`: where
+        steps that name one run."""
         self.ws = ws
         self.environments = environments
         self._local = Environment(spec.EnvSpec("local"), ws.root, hasher)
@@ -118,7 +121,7 @@ class LocalExecutor:
         self._procs: dict = {}
         self._procs_lock = threading.Lock()
         self.cancelled = threading.Event()
-        self._base_env = dict(os.environ, PIPE_RUN_ID=run_id)
+        self._base_env = dict(os.environ if base_env is None else base_env, PIPE_RUN_ID=run_id)
         self._base_env.setdefault("PYTHONUNBUFFERED", "1")
         ws.note_run(run_id)
         ws.store.start_background_sync()
@@ -207,7 +210,8 @@ class LocalExecutor:
         name = node.name
         t0 = time.monotonic()
         log_abs = os.path.join(self.log_dir, f"{name}.log")
-        log_rel = os.path.relpath(log_abs, self.root)
+        # Relative to the workspace that holds the job logs (a served job's is not where it runs).
+        log_rel = os.path.relpath(log_abs, os.path.dirname(os.path.dirname(self.ws.jobs_dir)))
         backups: dict = {}  # output name -> where its previous content waits
         cleared: set = set()  # outputs whose workspace path this run now owns (moved aside or empty)
         beside: list = []  # temp folders made next to outputs on other file systems

@@ -101,14 +101,20 @@ def store_path(ws: Workspace, hasher: Hasher, rel: str):
 
 
 def begin_job(ws: Workspace, hasher: Hasher, graph: Graph, experiment: Optional[str], targets, argv,
-              cloned_from: Optional[int] = None, git: Optional[GitProbe] = None) -> Job:
+              cloned_from: Optional[int] = None, git: Optional[GitProbe] = None,
+              job_id: Optional[int] = None) -> Job:
+    """Record a run as a job; `job_id`: a queued served job that starts now (its
+    deployment, not a git commit, says what code it ran)."""
     rel, pf_digest, code = snapshot(ws, hasher, graph)
     if cloned_from is None:
         cloned_from = ws.cloned_from  # every run in a workspace made by `pipe clone`
-    commit, dirty = git.result() if git is not None else git_state(graph.pipefile.root)
+    if job_id is not None:
+        commit, dirty = None, None
+    else:
+        commit, dirty = git.result() if git is not None else git_state(graph.pipefile.root)
     name = experiment or graph.pipefile.name or os.path.basename(graph.pipefile.root)
     job = ws.jobs.begin(name, rel, pf_digest, code, dict(graph.params), list(targets), list(argv),
-                        commit, dirty, _user(), cloned_from)
+                        commit, dirty, _user(), cloned_from, job_id)
     # Named assets: each new content is a new version, made by no step.
     for asset in graph.pipefile.assets.values():
         if asset.artifact:

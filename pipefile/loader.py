@@ -54,14 +54,14 @@ _SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, 
 
 TOP_KEYS = ("version", "name", "description", "params", "assets", "environments", "components", "steps")
 PARAM_KEYS = ("type", "default", "description")
-ASSET_KEYS = ("type", "path", "description", "name")
+ASSET_KEYS = ("type", "path", "description", "name", "input")
 COMPONENT_KEYS = ("description", "inputs", "outputs", "code", "command", "resources", "environment", "key_includes")
 INPUT_DECL_KEYS = ("type", "default", "optional", "description")
 OUTPUT_DECL_KEYS = ("type", "description")
 STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources", "metrics", "environment",
              "key_includes")
 BINDING_KEYS = ("type", "path", "value")
-STEP_OUTPUT_KEYS = ("type", "path", "description", "name")
+STEP_OUTPUT_KEYS = ("type", "path", "description", "name", "output")
 _ARTIFACT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 RESOURCE_KEYS = ("cpus", "memory", "gpus")
 ENVIRONMENT_KEYS = ("type", "description", "env", "python", "requirements", "packages", "file", "image", "build",
@@ -325,6 +325,7 @@ class _Loader:
                     steps[key] = st
         self.check_step_references(steps)
         self.check_artifact_names(steps, assets)
+        self.check_endpoint_names(steps, assets, params)
         return spec.Pipefile(
             path=self.path,
             root=os.path.dirname(self.path),
@@ -337,6 +338,28 @@ class _Loader:
             steps=steps,
             environments=self.environments,
         ), self.errors
+
+    def check_endpoint_names(self, steps, assets, params) -> None:
+        """Endpoint inputs (params and `input: true` assets) and outputs (`output: true`)
+        are addressed by name in requests: each name must mean one thing."""
+        seen: dict = {}
+        for a in assets.values():
+            if a.input and a.name in params:
+                self.errors.append(PipefileError(
+                    f"asset '{a.name}' is an endpoint input, and so is param '{a.name}': an invocation could not "
+                    f"tell them apart", a.loc, "rename the asset or the param"))
+        for st in steps.values():
+            for o in st.outputs.values():
+                if not o.output:
+                    continue
+                if o.name in seen:
+                    other = seen[o.name]
+                    self.errors.append(PipefileError(
+                        f"output '{o.name}' of step '{st.name}' is an endpoint output, and so is output '{o.name}' "
+                        f"of step '{other.name}' ({other.loc}): endpoint outputs need distinct names", o.loc,
+                        "rename one of the two outputs"))
+                    continue
+                seen[o.name] = st
 
     # --- params and assets --------------------------------------------------------------
     def load_params(self, node) -> dict:
@@ -401,8 +424,9 @@ class _Loader:
             p = self.path_value(fields["path"], f"path of asset '{key}'")
             desc = self.value(fields["description"]) if "description" in fields else ""
             artifact = self.artifact_name(fields["name"], f"asset '{key}'") if "name" in fields else ""
+            is_input = self.flag(fields["input"], f"'input' of asset '{key}'") if "input" in fields else False
             if p:
-                out[key] = spec.Asset(key, p, typ, str(desc or ""), self.loc(knode), artifact or "")
+                out[key] = spec.Asset(key, p, typ, str(desc or ""), self.loc(knode), artifact or "", is_input)
         return out
 
     # --- components ---------------------------------------------------------------------
@@ -889,6 +913,13 @@ class _Loader:
             key_includes=key_includes,
         )
 
+    def flag(self, node, what) -> bool:
+        v = self.value(node)
+        if not isinstance(v, bool):
+            self.error(node, f"{what} must be true or false, not {_kind(node)}", "write true or false")
+            return False
+        return v
+
     def artifact_name(self, node, what) -> Optional[str]:
         n = self.string(node, f"the artifact name of {what}")
         if n is not None and not _ARTIFACT_NAME_RE.fullmatch(n):
@@ -917,8 +948,11 @@ class _Loader:
         typ = decl_type
         pnode = vnode
         artifact = ""
+        is_output = False
         if isinstance(vnode, yaml.MappingNode):
             f = {k: vn for k, _, vn in self.mapping(vnode, f"output '{name}' of {what}", STEP_OUTPUT_KEYS)}
+            if "output" in f:
+                is_output = self.flag(f["output"], f"'output' of output '{name}' of {what}")
             if "name" in f:
                 artifact = self.artifact_name(f["name"], f"output '{name}' of {what}") or ""
             if "type" in f:
@@ -944,7 +978,7 @@ class _Loader:
                            "drop the '/' or declare the output a uri_folder")
                 return None
             typ = spec.URI_FOLDER
-        return StepOutput(name, p, typ, self.loc(pnode), artifact)
+        return StepOutput(name, p, typ, self.loc(pnode), artifact, is_output)
 
     def load_binding(self, iname, node, what, decl: Optional[InputDecl]) -> Optional[Binding]:
         loc = self.loc(node)

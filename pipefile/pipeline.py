@@ -26,13 +26,22 @@ from .store import STATE_DIR, Workspace
 from .store.jobs import INTERRUPTED
 
 
-def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".") -> graph_mod.Graph:
-    """Load, validate and build the graph, reporting every problem found in one go."""
+def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".", freeze: bool = True,
+               values: Optional[dict] = None, pinned: Optional[dict] = None,
+               workspace: Optional[Workspace] = None) -> graph_mod.Graph:
+    """Load, validate and build the graph, reporting every problem found in one go.
+
+    freeze=False for a long-lived process (the server), whose specs come and go.
+    `values`: typed param values (the server's, already checked) instead of `params`
+    text. `pinned` {"NAME:VERSION" or "NAME:latest": version record}: artifact bindings
+    fixed when a deployment was published, materialised into `workspace`."""
     path = pipefile_path or loader.find_pipefile(cwd)
     # Loading allocates tens of thousands of objects that all live on: the cyclic GC
     # would walk them again and again for nothing, so it waits until they are built.
-    enabled = gc.isenabled()
-    gc.disable()
+    # (Not in the server, whose threads load specs side by side and let them go.)
+    enabled = gc.isenabled() and freeze
+    if enabled:
+        gc.disable()
     try:
         pf = _cached_spec(path)
         errors: list = []
@@ -40,14 +49,16 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
             pf, errors = loader.load_lenient(path)
             if not errors:
                 _cache_spec(path, pf)
-        overrides = loader.parse_param_overrides(pf, params, errors)
+        overrides = loader.parse_param_overrides(pf, params, errors) if values is None else values
         values = loader.resolve_params(pf, overrides, errors)
-        artifacts = resolve_artifacts(pf, errors)
+        artifacts = resolve_artifacts(pf, errors) if pinned is None else \
+            pinned_artifacts(pf, pinned, workspace, errors)
         if not errors:
             graph = graph_mod.build(pf, values, artifacts=artifacts)
-            # The spec and graph live as long as the process: keep the GC from walking
-            # them while the plan and the run allocate (it made large pipelines quadratic).
-            gc.freeze()
+            if freeze:
+                # The spec and graph live as long as the process: keep the GC from walking
+                # them while the plan and the run allocate (it made large pipelines quadratic).
+                gc.freeze()
             return graph
     finally:
         if enabled:
@@ -104,11 +115,14 @@ def _cache_spec(path: str, pf) -> None:
 
 
 class Pipeline:
-    def __init__(self, graph: graph_mod.Graph, writable: bool = True):
-        """writable=False (status, dry runs) never creates `.pipe/`."""
+    def __init__(self, graph: graph_mod.Graph, writable: bool = True, workspace: Optional[Workspace] = None):
+        """writable=False (status, dry runs) never creates `.pipe/`. `workspace`: one
+        opened already (a served job's), closed with the pipeline."""
         self.graph = graph
         self.root = graph.pipefile.root
-        self.ws = Workspace(self.root, create=writable)
+        self.ws = workspace or Workspace(self.root, create=writable)
+        self.executor = None
+        self._cancel = None
         self.cache = self.ws.state.stat_cache()
         self.hasher = Hasher(self.root, self.cache)
         self._records = None
@@ -190,7 +204,9 @@ class Pipeline:
             pass
         return plan
 
-    def lock(self, on_wait=None) -> None:
+    def lock(self, on_wait=None, probe_git: bool = True) -> None:
+        """Hold the workspace; probe_git=False for a served job (its deployment, not a
+        git commit, says what code it runs)."""
         self.ws.lock.acquire(on_wait=on_wait)
         stale_runs = self.ws.stale_runs()
         if stale_runs and any(e.type == spec.ENV_DOCKER for e in self.graph.pipefile.environments.values()):
@@ -199,12 +215,17 @@ class Pipeline:
 
             remove_containers(stale_runs)
         self.ws.clean_leftovers()
-        self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
+        if probe_git:
+            self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
 
     def run(self, targets: Iterable[str] = (), forced=frozenset(), jobs: int = 0, keep_going: bool = False,
             dry_run: bool = False, events=None, plan: Optional[Plan] = None, experiment: Optional[str] = None,
-            argv: Iterable[str] = (), cloned_from: Optional[int] = None) -> RunSummary:
-        """Run the plan; unless a dry run, record it as a job (`self.job`)."""
+            argv: Iterable[str] = (), cloned_from: Optional[int] = None, job_id: Optional[int] = None,
+            step_env: Optional[dict] = None) -> RunSummary:
+        """Run the plan; unless a dry run, record it as a job (`self.job`).
+
+        `job_id`: a queued served job to run (its row exists); `step_env`: the
+        environment steps start from (default: this process's)."""
         planner = self.planner(forced)
         plan = plan or planner.plan(targets)
         gpus = self.gpu_pool() if self.wants_gpus(plan.decisions) else None
@@ -214,12 +235,15 @@ class Pipeline:
             return sched.execute(plan)
         Scheduler(self.graph, planner, None, gpus=gpus).check_resources(plan)  # before the job begins
         job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from,
-                                   git=self._git)
+                                   git=self._git, job_id=job_id)
         if self.envs.made:
             self.note_environments()
         log_dir = self.ws.job_dir(job.id)
         os.makedirs(log_dir, exist_ok=True)
-        executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, self.envs)
+        executor = self.executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, step_env,
+                                                 self.envs)
+        if self._cancel is not None:
+            executor.cancel(hard=self._cancel)
         self.recorder = JobRecorder(self.ws, job, self.graph)
         listeners = Fanout(events, self.recorder)
         sched = Scheduler(self.graph, planner, executor, self.ws.state, jobs, keep_going, listeners, gpus=gpus)
@@ -236,6 +260,13 @@ class Pipeline:
                 finally:
                     self.ws.jobs.finish(job.id, status)
         return summary
+
+    def cancel(self, hard: bool = False) -> None:
+        """Stop the run from another thread: running steps are signalled (their whole
+        process group), steps not started yet do not start."""
+        self._cancel = hard
+        if self.executor is not None:
+            self.executor.cancel(hard=hard)
 
 
 # --- environments: what each workspace uses, for `pipe envs prune` ------------------------
@@ -310,6 +341,53 @@ def resolve_artifacts(pf, errors: list) -> dict:
                 errors.append(PipefileError(f"{what}, but {e.message}", b.loc, hint))
     finally:
         ws.close()
+    return out
+
+
+def pin_artifacts(pf, errors: list) -> dict:
+    """{"NAME:VERSION" or "NAME:latest": version record} of every artifact binding, as
+    resolved now (a published deployment keeps reading these versions)."""
+    bindings = artifact_bindings(pf)
+    if not bindings:
+        return {}
+    out: dict = {}
+    ws = Workspace(pf.root, create=False)
+    try:
+        for st, iname, b in bindings:
+            key = f"{b.ref}:{b.version or 'latest'}"
+            if key in out:
+                continue
+            try:
+                v = ws.jobs.artifact(b.ref, int(b.version) if b.version else None)
+                stored_content(ws, v)
+            except PipefileError as e:
+                errors.append(PipefileError(f"input '{iname}' of step '{st.name}' reads {b.describe()}, but "
+                                            f"{e.message}", b.loc, e.hint))
+                continue
+            out[key] = v.to_json()
+    finally:
+        ws.close()
+    return out
+
+
+def pinned_artifacts(pf, pinned: dict, ws: Optional[Workspace], errors: list) -> dict:
+    """The artifact bindings of a published deployment, materialised in `ws`."""
+    from .store.jobs import ArtifactVersion
+
+    out: dict = {}
+    for st, iname, b in artifact_bindings(pf):
+        rec = pinned.get(f"{b.ref}:{b.version or 'latest'}")
+        if rec is None or ws is None:
+            errors.append(PipefileError(f"input '{iname}' of step '{st.name}' reads {b.describe()}, which the "
+                                        f"deployment did not pin", b.loc, "publish the pipeline again"))
+            continue
+        v = ArtifactVersion(rec["name"], rec["version"], rec["kind"], rec["digest"], rec["size"], rec.get("job"),
+                            rec.get("step"), rec.get("output"), rec.get("path", ""), rec.get("created", 0.0))
+        try:
+            out[(b.ref, b.version)] = materialize_version(ws, v)
+        except PipefileError as e:
+            errors.append(PipefileError(f"input '{iname}' of step '{st.name}' reads {b.describe()}, but "
+                                        f"{e.message}", b.loc, e.hint))
     return out
 
 

@@ -66,6 +66,9 @@ def render_job(job, steps: list, stream=None) -> None:
     stream.write(f"  pipefile {job.pipefile} ({job.pipefile_digest[:12]})  git {git_text(job)}\n")
     if job.cloned_from:
         stream.write(f"  cloned from job {job.cloned_from}\n")
+    if job.endpoint:
+        stream.write(f"  endpoint {job.endpoint} deployment {job.deployment} ({(job.deployment_digest or '')[:12]}), "
+                     f"token {job.token_id or '-'}, state {job.state}" + (f": {job.error}" if job.error else "") + "\n")
     if job.params:
         stream.write("  params: " + ", ".join(f"{k}={v!r}" for k, v in sorted(job.params.items())) + "\n")
     rows, styles = [], []

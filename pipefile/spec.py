@@ -156,6 +156,7 @@ class Asset:
     description: str = ""
     loc: SourceLoc = SourceLoc("")
     artifact: str = ""  # `name:`: each new content becomes a new version of this artifact
+    input: bool = False  # `input: true`: an endpoint input, given anew by each invocation
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,7 @@ class StepOutput:
     type: Optional[str]  # uri_file, uri_folder, or None: whatever the step writes
     loc: SourceLoc
     artifact: str = ""  # `name:`: each new content becomes a new version of this artifact
+    output: bool = False  # `output: true`: an endpoint output, downloadable from each invocation
 
 
 @dataclass(frozen=True)

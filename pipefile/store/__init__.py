@@ -97,13 +97,16 @@ def registered_workspaces(store_root: str) -> list:
 class Workspace:
     """The `.pipe/` folder of one workspace root, opened."""
 
-    def __init__(self, root: str, create: bool = True, register: bool = True):
+    def __init__(self, root: str, create: bool = True, register: bool = True, home: Optional["Workspace"] = None):
         """create=False opens it for reading only: where there is no `.pipe/` yet,
         nothing is created and the state starts empty (in memory). register=False
         leaves the store's list of workspaces alone (gc opening another workspace).
 
         The store is PIPE_STORE_DIR if set, else the original workspace's store for a
-        clone (while it exists), else `.pipe/store`."""
+        clone (while it exists), else `.pipe/store`.
+
+        `home`: the working folder of a served job (serve/) uses the store, the action
+        cache, the job database and the job logs of the workspace that serves it."""
         self.root = root
         self.dir = os.path.join(root, STATE_DIR)
         exists = os.path.isdir(self.dir)
@@ -118,6 +121,8 @@ class Workspace:
         store_root = os.environ.get("PIPE_STORE_DIR")
         if not store_root and self.origin and os.path.isdir(str(self.origin.get("store"))):
             store_root = self.origin["store"]
+        if home is not None:
+            store_root = home.store_root
         self.store_root = os.path.abspath(store_root or os.path.join(self.dir, "store"))
         self.store = ContentStore(self.store_root, create)
         self.actions = ActionCache(self.store_root, create)
@@ -125,13 +130,13 @@ class Workspace:
         self.lock = WorkspaceLock(os.path.join(self.dir, "lock"))
         self.stage_dir = os.path.join(self.dir, "stage")
         self.scratch = os.path.join(self.dir, "scratch")
-        self.jobs_dir = os.path.join(self.dir, "jobs")
+        self.jobs_dir = os.path.join(self.dir, "jobs") if home is None else home.jobs_dir
         self.running_dir = os.path.join(self.dir, "running")
-        self.jobs = JobStore(os.path.join(self.dir, "jobs.db"), create)
+        self.jobs = JobStore(os.path.join(self.dir, "jobs.db") if home is None else home.jobs.path, create)
         if create:
             for d in (self.scratch, self.jobs_dir, self.running_dir):
                 os.makedirs(d, exist_ok=True)
-            if register:
+            if register and home is None:
                 register_workspace(self.store_root, root)
 
     @property

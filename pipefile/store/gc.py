@@ -178,6 +178,19 @@ def _mark_workspace(ws, marker: Marker, keys: set, keep_jobs: Optional[set]) -> 
             marker.mark(out.content.kind, out.content.digest)
     for _when, _rel, kind, digest in ws.saved():
         marker.mark(kind, digest)
+    _mark_served(ws, marker)
+
+
+def _mark_served(ws, marker: Marker) -> None:
+    """Published deployments (snapshot and files), uploads and the inputs of served jobs."""
+    db = ws.jobs.db
+    for digest, manifest in db.execute("SELECT digest, manifest FROM deployments"):
+        marker.mark("file", digest)
+        m = json.loads(manifest)
+        for d in list(m.get("files", {}).values()) + list(m.get("artifacts", {}).values()):
+            marker.mark(d["kind"], d["digest"])
+    for digest, kind in db.execute("SELECT digest, kind FROM uploads"):
+        marker.mark(kind, digest)
 
 
 def plan(ws, others: Iterable = (), keep_last: Optional[int] = None) -> GcPlan:
@@ -233,7 +246,7 @@ def delete_jobs(ws, ids: list) -> None:
     db = ws.jobs.db
     db.execute("BEGIN IMMEDIATE")
     try:
-        for table, column in (("job_steps", "job_id"), ("metrics", "job_id"), ("jobs", "id")):
+        for table, column in (("job_steps", "job_id"), ("metrics", "job_id"), ("job_events", "job_id"), ("jobs", "id")):
             db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
         db.execute("COMMIT")
     except BaseException:

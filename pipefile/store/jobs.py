@@ -1,28 +1,38 @@
 """JobStore: every `pipe run` as a pipeline job, its steps, artifact versions and metrics.
 
-One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 1), in WAL mode:
+One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
 
     meta(k, v)                 holds jobs_version
     jobs(id, uid, experiment, status, started, ended, user, pid, git_commit, git_dirty,
-         pipefile, pipefile_digest, code, params, targets, argv, cloned_from)
+         pipefile, pipefile_digest, code, params, targets, argv, cloned_from,
+         state, endpoint, deployment, deployment_digest, token_id, request,
+         request_digest, idempotency_key, error, queued)
                                one row per run; status running -> succeeded | failed |
-                               interrupted; code = {path: {kind, digest}} (objects in the
-                               content store), params = the resolved params
+                               interrupted (a served job: queued first, canceled too);
+                               code = {path: {kind, digest}} (objects in the content
+                               store), params = the resolved params. The columns from
+                               `state` on (version 2) belong to jobs invoked through an
+                               endpoint (store/serving.py): the lifecycle state, which
+                               deployment (and its snapshot digest), which token, the
+                               request, its digest (for reuse) and idempotency key
     job_steps(job_id, step, outcome, key, env, command, inputs, outputs, seconds,
               exit_code, log, error, finished, environment, gpus, gpu_model)
                                one row per step, written as soon as the step ends, so a
                                killed run keeps every step that finished; env = the
                                environment's identity (in the key), environment = its name,
                                gpus = JSON list of the device ids leased to it, gpu_model =
-                               their model. The last three columns were added after
-                               JOBS_VERSION 1 first shipped: they are added in place to an
-                               older database (pipes that predate them ignore them)
+                               their model. These three columns are added in place to a
+                               database that lacks them (pipes that predate them ignore them)
     artifacts(name, version, kind, digest, size, job_id, step, output, path, created)
                                versioned named outputs and assets: a new version only for
                                new content
     metrics(job_id, step, name, value)
+    endpoints, deployments, tokens, uploads, job_events
+                               published endpoints and the server's records: see
+                               store/serving.py (created by version 2)
 
-A job left `running` by a process that no longer exists reads as `interrupted`.
+Version 1 databases are migrated in place (new columns and tables; existing jobs get
+the state their status implies). A job left `running` by a process that no longer exists reads as `interrupted`.
 A database written by a newer pipe is refused, never modified.
 """
 
@@ -38,9 +48,16 @@ from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
 
-JOBS_VERSION = 1
+JOBS_VERSION = 2
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+QUEUED, CANCELED = "queued", "canceled"  # served jobs only
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED, CANCELED)
+
+# Columns added by version 2, in table order (a migrated table appends them in this order).
+_V2_JOB_COLUMNS = (("state", "TEXT"), ("endpoint", "TEXT"), ("deployment", "INTEGER"),
+                   ("deployment_digest", "TEXT"), ("token_id", "TEXT"), ("request", "TEXT"),
+                   ("request_digest", "TEXT"), ("idempotency_key", "TEXT"), ("error", "TEXT"), ("queued", "REAL"))
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);
@@ -48,7 +65,9 @@ CREATE TABLE IF NOT EXISTS jobs(
   id INTEGER PRIMARY KEY AUTOINCREMENT, uid TEXT UNIQUE, experiment TEXT, status TEXT,
   started REAL, ended REAL, user TEXT, pid INTEGER, git_commit TEXT, git_dirty INTEGER,
   pipefile TEXT, pipefile_digest TEXT, code TEXT, params TEXT, targets TEXT, argv TEXT,
-  cloned_from INTEGER);
+  cloned_from INTEGER, 
+  state TEXT, endpoint TEXT, deployment INTEGER, deployment_digest TEXT, token_id TEXT, request TEXT,
+  request_digest TEXT, idempotency_key TEXT, error TEXT, queued REAL);
 CREATE TABLE IF NOT EXISTS job_steps(
   job_id INTEGER, step TEXT, outcome TEXT, key TEXT, env TEXT, command TEXT, inputs TEXT,
   outputs TEXT, seconds REAL, exit_code INTEGER, log TEXT, error TEXT, finished REAL,
@@ -82,15 +101,29 @@ class Job:
     targets: list = field(default_factory=list)
     argv: list = field(default_factory=list)
     cloned_from: Optional[int] = None
+    state: Optional[str] = None  # served jobs: queued, preparing, running, finalizing, completed, ...
+    endpoint: Optional[str] = None
+    deployment: Optional[int] = None
+    deployment_digest: Optional[str] = None
+    token_id: Optional[str] = None
+    request: dict = field(default_factory=dict)
+    request_digest: Optional[str] = None
+    idempotency_key: Optional[str] = None
+    error: Optional[str] = None
+    queued: Optional[float] = None
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "id": self.id, "uid": self.uid, "experiment": self.experiment, "status": self.status,
             "started": self.started, "ended": self.ended, "user": self.user,
             "git": {"commit": self.git_commit, "dirty": self.git_dirty} if self.git_commit else None,
             "pipefile": self.pipefile, "pipefile_digest": self.pipefile_digest, "code": self.code,
             "params": self.params, "targets": self.targets, "argv": self.argv, "cloned_from": self.cloned_from,
         }
+        if self.endpoint:
+            out.update(endpoint=self.endpoint, deployment=self.deployment, deployment_digest=self.deployment_digest,
+                       token=self.token_id, state=self.state, error=self.error)
+        return out
 
 
 @dataclass
@@ -177,13 +210,47 @@ class JobStore:
                                 f"reads {JOBS_VERSION}); nothing was changed", hint="upgrade pipe")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
+        if row is not None and int(row[0]) < JOBS_VERSION:
+            self._migrate()
+        from .serving import SCHEMA as SERVING_SCHEMA
+
+        self.db.executescript(_SCHEMA + SERVING_SCHEMA)
+        self._add_step_columns()
+        if row is None:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES('jobs_version', ?)", (str(JOBS_VERSION),))
+
+    def _add_step_columns(self) -> None:
+        """The environment and GPU columns of job_steps, added in place where missing (older
+        databases; pipes that predate them ignore them)."""
         have = {r[1] for r in self.db.execute("PRAGMA table_info(job_steps)")}
         for column in ("environment", "gpus", "gpu_model"):
             if column not in have:
-                self.db.execute(f"ALTER TABLE job_steps ADD COLUMN {column} TEXT")
-        if row is None:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES('jobs_version', ?)", (str(JOBS_VERSION),))
+                try:
+                    self.db.execute(f"ALTER TABLE job_steps ADD COLUMN {column} TEXT")
+                except sqlite3.OperationalError:
+                    pass  # another pipe opening the database added it first
+
+    def _migrate(self) -> None:
+        """Bring an older database up to JOBS_VERSION in place, in one transaction (a
+        second pipe opening it at the same time waits, then finds it migrated)."""
+        from .serving import SCHEMA as SERVING_SCHEMA
+
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(self.db.execute("SELECT v FROM meta WHERE k='jobs_version'").fetchone()[0])
+            if version < 2:
+                have = {r[1] for r in self.db.execute("PRAGMA table_info(jobs)")}
+                for name, typ in _V2_JOB_COLUMNS:
+                    if name not in have:
+                        self.db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {typ}")
+                for stmt in SERVING_SCHEMA.split(";"):
+                    if stmt.strip():
+                        self.db.execute(stmt)
+            self.db.execute("UPDATE meta SET v=? WHERE k='jobs_version'", (str(JOBS_VERSION),))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         self.db.close()
@@ -191,9 +258,19 @@ class JobStore:
     # --- writing ------------------------------------------------------------------------
     def begin(self, experiment: str, pipefile: str, pipefile_digest: str, code: dict, params: dict,
               targets: list, argv: list, git_commit: Optional[str], git_dirty: Optional[bool], user: str,
-              cloned_from: Optional[int] = None) -> Job:
-        uid = secrets.token_hex(4)
+              cloned_from: Optional[int] = None, job_id: Optional[int] = None) -> Job:
+        """A new running job; or, with `job_id`, a queued (served) job that starts now."""
         now = time.time()
+        if job_id is not None:
+            self.db.execute(
+                "UPDATE jobs SET experiment=?, status=?, started=?, user=?, pid=?, git_commit=?, git_dirty=?, "
+                "pipefile=?, pipefile_digest=?, code=?, params=?, targets=?, argv=?, cloned_from=? WHERE id=?",
+                (experiment, RUNNING, now, user, os.getpid(), git_commit,
+                 None if git_dirty is None else int(git_dirty), pipefile, pipefile_digest,
+                 json.dumps(code, sort_keys=True), json.dumps(params, sort_keys=True), json.dumps(list(targets)),
+                 json.dumps(list(argv)), cloned_from, job_id))
+            return self.get(job_id)
+        uid = secrets.token_hex(4)
         cur = self.db.execute(
             "INSERT INTO jobs(uid, experiment, status, started, user, pid, git_commit, git_dirty, pipefile, "
             "pipefile_digest, code, params, targets, argv, cloned_from) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -253,13 +330,17 @@ class JobStore:
     # --- reading ------------------------------------------------------------------------
     def _job(self, row) -> Job:
         (id_, uid, experiment, status, started, ended, user, pid, git_commit, git_dirty, pipefile,
-         pipefile_digest, code, params, targets, argv, cloned_from) = row
+         pipefile_digest, code, params, targets, argv, cloned_from, state, endpoint, deployment,
+         deployment_digest, token_id, request, request_digest, idempotency_key, error, queued) = row
         if status == RUNNING and not _alive(pid):
             status = INTERRUPTED
+            if state is not None:
+                state = INTERRUPTED
         return Job(id_, uid, experiment or "", status, started, ended, user or "", pid, git_commit,
                    None if git_dirty is None else bool(git_dirty), pipefile or "", pipefile_digest or "",
                    json.loads(code or "{}"), json.loads(params or "{}"), json.loads(targets or "[]"),
-                   json.loads(argv or "[]"), cloned_from)
+                   json.loads(argv or "[]"), cloned_from, state, endpoint, deployment, deployment_digest,
+                   token_id, json.loads(request or "{}"), request_digest, idempotency_key, error, queued)
 
     def get(self, job_id: int) -> Job:
         row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()

@@ -1,0 +1,102 @@
+"""What every request passes before any route: `RequestGuard`.
+
+It refuses a Host header that is not on the allowlist and an Origin header from
+anywhere else (DNS rebinding: a web page must not reach a server on localhost through
+the victim's browser), and caps request bodies, with or without Content-Length
+(uploads have their own, larger cap). Pure ASGI, so streamed bodies stay streamed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+from urllib.parse import urlsplit
+
+API = "/v1"
+
+
+def error_body(message: str, hint: Optional[str] = None, field: str = "") -> dict:
+    err: dict = {"message": message}
+    if hint:
+        err["hint"] = hint
+    if field:
+        err["field"] = field
+    return {"error": err}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _hostname(value: str) -> str:
+    value = value.strip().lower()
+    if value.startswith("["):  # [::1]:8080
+        return value[1:value.index("]")] if "]" in value else value
+    if value.count(":") == 1:
+        return value.split(":", 1)[0]
+    return value
+
+
+class RequestGuard:
+    """Host allowlist, foreign Origin refusal, body caps (pure ASGI: streams untouched)."""
+
+    def __init__(self, app, allowed_hosts: set, max_body: int, max_upload: int):
+        self.app = app
+        self.allowed = allowed_hosts
+        self.max_body = max_body
+        self.max_upload = max_upload
+
+    async def _refuse(self, send, status: int, message: str, hint: str = "") -> None:
+        body = json.dumps(error_body(message, hint)).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = _hostname(headers.get("host", ""))
+        if host not in self.allowed:
+            return await self._refuse(send, 403, f"host '{headers.get('host', '')}' is not served here",
+                                      "start pipe serve with --allow-host NAME to accept it")
+        origin = headers.get("origin")
+        if origin is not None:
+            o = urlsplit(origin)
+            if origin == "null" or (o.hostname or "").lower() not in self.allowed:
+                return await self._refuse(send, 403, f"requests from origin '{origin}' are refused",
+                                          "call the API from a program, not from a web page of another site")
+        limit = self.max_upload if scope["path"].rstrip("/") == f"{API}/uploads" else self.max_body
+        length = headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > limit
+            except ValueError:
+                return await self._refuse(send, 400, "bad Content-Length")
+            if too_big:
+                return await self._refuse(send, 413, f"the request body is over the limit of {limit} bytes",
+                                          "send less, or raise the server's --max-upload / --max-body")
+        seen = 0
+        started = False
+
+        async def counted_receive():
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge()
+            return msg
+
+        async def tracked_send(msg):
+            nonlocal started
+            if msg["type"] == "http.response.start":
+                started = True
+            await send(msg)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if not started:
+                await self._refuse(send, 413, f"the request body is over the limit of {limit} bytes",
+                                   "send less, or raise the server's --max-upload / --max-body")

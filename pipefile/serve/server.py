@@ -1,0 +1,104 @@
+"""`pipe serve`: one server per workspace, on uvicorn.
+
+At start it takes `.pipe/serve.lock` (a second server on the same workspace is
+refused), marks the jobs a previous server was running `interrupted` (and stops
+any step process they left behind), and leaves queued jobs queued: the workers
+take them up again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+
+from ..errors import PipefileError
+from ..store import STATE_DIR, Workspace
+from ..store.serving import ServeStore
+from .app import ServeConfig, create_app
+from .guard import RequestGuard
+from .worker import WORK_DIR, Limits, WorkerPool
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def allowed_hosts(config: ServeConfig) -> set:
+    hosts = set(LOOPBACK) | {h.lower() for h in config.allowed_hosts}
+    if config.host not in ("0.0.0.0", "::", ""):
+        hosts.add(config.host.lower())
+    return hosts
+
+
+def _take_lock(root: str) -> int:
+    path = os.path.join(root, STATE_DIR, "serve.lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise PipefileError("another `pipe serve` is serving this workspace",
+                            hint="stop it first, or serve from another workspace") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def recover(root: str) -> tuple:
+    """(interrupted job ids, queued count) after the previous server's end."""
+    ws = Workspace(root)
+    try:
+        serve = ServeStore(ws.jobs)
+        cut = serve.interrupt_active()
+        for job_id in cut:
+            work = os.path.join(ws.dir, WORK_DIR, str(job_id))
+            if os.path.isdir(os.path.join(work, STATE_DIR)):
+                jws = Workspace(work, home=ws)
+                try:
+                    jws.stop_orphans()  # steps of a server killed with -9 must not write on
+                finally:
+                    jws.close()
+        import shutil
+
+        shutil.rmtree(os.path.join(ws.dir, WORK_DIR), ignore_errors=True)
+        return cut, serve.queued_count()
+    finally:
+        ws.close()
+
+
+def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=True)) -> None:
+    import uvicorn
+
+    lock_fd = _take_lock(config.root)
+    try:
+        cut, queued = recover(config.root)
+        if cut:
+            log(f"marked {len(cut)} job(s) the previous server was running as interrupted: "
+                f"{', '.join(map(str, cut))}")
+        if queued:
+            log(f"resuming {queued} queued job(s)")
+        ws = Workspace(config.root)
+        try:
+            if not ServeStore(ws.jobs).tokens():
+                log("no token exists yet: every request but /v1/health will be refused; "
+                    "create one with `pipe token create --scope admin`")
+        finally:
+            ws.close()
+        # The CPUs are shared out between the jobs that run at once.
+        slots = max(1, (os.cpu_count() or 1) // config.workers)
+        pool = WorkerPool(config.root, config.workers, Limits(config.job_timeout, config.max_log, slots),
+                          config.pass_env)
+        app = create_app(config, pool)
+        guarded = RequestGuard(app, allowed_hosts(config), config.max_body, config.max_upload)
+        if config.host in ("0.0.0.0", "::"):
+            log("warning: listening on every network interface; requests are still refused unless their Host "
+                "is allowed (--allow-host)")
+        log(f"serving {os.path.basename(config.root)} at http://{_url_host(config.host)}:{config.port}/v1 "
+            f"({config.workers} worker{'s' if config.workers != 1 else ''}); API: /v1/openapi.json")
+        uvicorn.run(guarded, host=config.host, port=config.port, log_level="warning", lifespan="on",
+                    timeout_graceful_shutdown=10, server_header=False)
+    finally:
+        os.close(lock_fd)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,248 @@
+"""The server's job runners: a pool of threads that take queued jobs from the job
+database, oldest first, and run each with the same runner, environments and caches
+as `pipe run`.
+
+Each job runs in its own working folder (`.pipe/serve/work/JOB/`), laid out from the
+deployment's snapshot and the request's inputs, with the serving workspace's content
+store, action cache, job database and logs: a step already run with the same inputs,
+by any job, is restored instead of run. The folder is removed when the job ends (its
+outputs are in the store).
+
+A watchdog cancels jobs that run past the wall-time limit or write more log than
+allowed. Steps start from a scrubbed environment: nothing of the server's own
+environment but what a program needs to run (PATH, locale, HOME, ...) and the
+names given with --pass-env.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..errors import PipefileError
+from ..executor import FAILED as STEP_FAILED
+from ..pipeline import Pipeline, load_graph
+from ..publish import lay_out
+from ..store import STATE_DIR, Workspace
+from ..store.jobs import CANCELED, FAILED, INTERRUPTED, RUNNING
+from ..store.serving import COMPLETED, FINALIZING, ServeStore
+
+# What a step may see of the server's environment (besides --pass-env names).
+SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SHELL", "TERM",
+            "SYSTEMROOT", "PYTHONUNBUFFERED")
+WORK_DIR = "serve/work"
+
+
+def step_environment(pass_env=()) -> dict:
+    keep = set(SAFE_ENV) | set(pass_env)
+    return {k: v for k, v in os.environ.items() if k in keep or k.startswith("LC_")}
+
+
+@dataclass
+class Limits:
+    job_seconds: float = 3600.0  # per-job wall time
+    log_bytes: int = 100 * 2**20  # per step log
+    step_jobs: int = 0  # steps at once within one job (0: CPUs)
+
+
+@dataclass
+class _Running:
+    job_id: int
+    pipe: Optional[Pipeline] = None
+    started: float = field(default_factory=time.monotonic)
+    stop_state: Optional[str] = None  # CANCELED or FAILED once stopped on purpose
+    stop_reason: Optional[str] = None
+
+
+class _Events:
+    """Scheduler events -> job_events rows (the job's history and event stream)."""
+
+    def __init__(self, serve: ServeStore, job_id: int):
+        self.serve = serve
+        self.job_id = job_id
+
+    def started(self, name, decision) -> None:
+        self.serve.event(self.job_id, "step", {"step": name, "status": "started",
+                                               "verdict": getattr(decision.verdict, "value", None)})
+
+    def finished(self, result, decision) -> None:
+        data = {"step": result.name, "status": "finished", "outcome": result.outcome,
+                "seconds": round(result.seconds, 3)}
+        if result.error:
+            data["error"] = result.error
+        self.serve.event(self.job_id, "step", data)
+
+    def message(self, text) -> None:
+        pass
+
+
+class WorkerPool:
+    def __init__(self, root: str, workers: int, limits: Limits, pass_env=()):
+        self.root = root
+        self.workers = max(1, workers)
+        self.limits = limits
+        self.pass_env = tuple(pass_env)
+        self._running: dict = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._threads: list = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        for i in range(self.workers):
+            t = threading.Thread(target=self._loop, name=f"job-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._watchdog, name="job-watchdog", daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop taking jobs; running ones are stopped and end `interrupted` (a restart
+        does not resume them: their steps may have half run)."""
+        self._stop.set()
+        with self._lock:
+            running = list(self._running.values())
+        for r in running:
+            r.stop_state, r.stop_reason = INTERRUPTED, "the server stopped while the job ran"
+            if r.pipe is not None:
+                r.pipe.cancel()
+        self.notify()
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+
+    def notify(self) -> None:
+        """A job was queued: wake a worker now rather than at its next poll."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def running_ids(self) -> list:
+        with self._lock:
+            return list(self._running)
+
+    def cancel(self, job_id: int, state: str = CANCELED, reason: Optional[str] = None) -> bool:
+        """Stop a job this server runs; False if it runs none with that id."""
+        with self._lock:
+            r = self._running.get(job_id)
+        if r is None:
+            return False
+        if r.stop_state is None:
+            r.stop_state, r.stop_reason = state, reason
+        if r.pipe is not None:
+            r.pipe.cancel()
+        return True
+
+    # --- the workers ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        home = Workspace(self.root)
+        serve = ServeStore(home.jobs)
+        try:
+            while not self._stop.is_set():
+                try:
+                    job = serve.claim(os.getpid())
+                except Exception:  # noqa: BLE001 - a busy database: try again shortly
+                    job = None
+                if job is None:
+                    with self._wake:
+                        self._wake.wait(0.5)
+                    continue
+                self._run(home, serve, job)
+        finally:
+            home.close()
+
+    def _run(self, home: Workspace, serve: ServeStore, job) -> None:
+        r = _Running(job.id)
+        with self._lock:
+            self._running[job.id] = r
+        workdir = os.path.join(home.dir, WORK_DIR, str(job.id))
+        jws = None
+        error: Optional[str] = None
+        final = FAILED
+        try:
+            dep = serve.deployment(job.endpoint, job.deployment)
+            request = job.request
+            shutil.rmtree(workdir, ignore_errors=True)
+            pf_path = lay_out(home, dep.manifest, request.get("assets", {}), workdir)
+            jws = Workspace(workdir, home=home)
+            graph = load_graph(pf_path, values=request.get("params", {}), freeze=False,
+                               pinned=dep.manifest.get("artifacts", {}), workspace=jws)
+            pipe = Pipeline(graph, workspace=jws)
+            jws = None  # the pipeline closes it
+            try:
+                pipe.lock(probe_git=False)
+                pipe.prepare_run()  # its environments usable (a missing image pulled) before it runs
+                r.pipe = pipe
+                # Canceled while it was being prepared (possibly before this worker had it).
+                if not serve.set_state(job.id, RUNNING) and r.stop_state is None:
+                    r.stop_state, r.stop_reason = CANCELED, serve.jobs.get(job.id).error or "canceled by request"
+                if r.stop_state is not None:
+                    pipe.cancel()
+                forced = True if request.get("force_rerun") else frozenset()
+                summary = pipe.run(forced=forced, jobs=self.limits.step_jobs, events=_Events(serve, job.id),
+                                   experiment=f"{job.endpoint}:{job.deployment}",
+                                   argv=["invoke", job.endpoint, str(job.deployment)], job_id=job.id,
+                                   step_env=step_environment(self.pass_env))
+            finally:
+                pipe.close()
+            if r.stop_state is not None:
+                final, error = r.stop_state, r.stop_reason
+            elif summary.interrupted:
+                final, error = INTERRUPTED, "interrupted"
+            elif summary.failed:
+                bad = summary.failed[0]
+                final, error = FAILED, f"step '{bad.name}' failed: {bad.error}"
+            else:
+                serve.set_state(job.id, FINALIZING)
+                missing = [n for n, o in dep.manifest.get("outputs", {}).items()
+                           if summary.results.get(o["step"]) is None
+                           or summary.results[o["step"]].outcome == STEP_FAILED]
+                final = COMPLETED if not missing else FAILED
+                error = f"outputs not made: {', '.join(missing)}" if missing else None
+        except PipefileError as e:
+            final, error = (r.stop_state, r.stop_reason) if r.stop_state else (FAILED, e.render())
+        except Exception as e:  # noqa: BLE001 - one bad job must not take the worker down
+            final, error = FAILED, f"internal error: {e!r}"
+        finally:
+            if jws is not None:
+                jws.close()
+            with self._lock:
+                self._running.pop(job.id, None)
+            shutil.rmtree(workdir, ignore_errors=True)
+        serve.set_state(job.id, final, error)
+
+    # --- limits -----------------------------------------------------------------------------
+    def _watchdog(self) -> None:
+        while not self._stop.wait(0.5):
+            with self._lock:
+                running = list(self._running.values())
+            for r in running:
+                if r.stop_state is not None:
+                    continue
+                if time.monotonic() - r.started > self.limits.job_seconds:
+                    self.cancel(r.job_id, FAILED, f"the job ran longer than the server's limit of "
+                                                  f"{self.limits.job_seconds:g}s (--job-timeout)")
+                    continue
+                big = self._log_over_limit(r.job_id)
+                if big:
+                    self.cancel(r.job_id, FAILED, f"step '{big}' wrote more than {self.limits.log_bytes} bytes of "
+                                                  f"log (--max-log)")
+
+    def _log_over_limit(self, job_id: int) -> Optional[str]:
+        d = os.path.join(self.root, STATE_DIR, "jobs", str(job_id))
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            return None
+        for e in entries:
+            try:
+                if e.name.endswith(".log") and e.stat().st_size > self.limits.log_bytes:
+                    return e.name[:-4]
+            except OSError:
+                continue
+        return None

@@ -1,0 +1,402 @@
+"""ServeStore: published endpoints, access tokens, uploads and the job queue, in the
+job database (`.pipe/jobs.db`, tables created by JOBS_VERSION 2):
+
+    endpoints(name, description, default_deployment, created)
+    deployments(endpoint, number, digest, manifest, description, disabled, created)
+                               number counts from 1 per endpoint; digest names the
+                               deployment's snapshot manifest (a JSON object in the
+                               content store, also kept here as text): immutable
+    tokens(id, sha256, scopes, name, created, expires, revoked, last_used)
+                               only the SHA-256 of a token is kept; scopes is a JSON list
+                               of "admin", "read" or "invoke:ENDPOINT"
+    uploads(digest, kind, size, created)
+                               content received by the server (in the content store)
+    job_events(job_id, seq, time, kind, data)
+                               what happened to a served job, in order: state changes
+                               and steps (the job's history and its event stream)
+
+A served job is a row of `jobs` (store/jobs.py) with `state` set. The queue is the
+set of jobs in state `queued`, taken oldest first by `claim`, so it survives a
+restart of the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import PipefileError, did_you_mean
+from .jobs import CANCELED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED, Job, JobStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS endpoints(
+  name TEXT PRIMARY KEY, description TEXT, default_deployment INTEGER, created REAL);
+CREATE TABLE IF NOT EXISTS deployments(
+  endpoint TEXT, number INTEGER, digest TEXT, manifest TEXT, description TEXT, disabled INTEGER,
+  created REAL, PRIMARY KEY(endpoint, number));
+CREATE TABLE IF NOT EXISTS tokens(
+  id TEXT PRIMARY KEY, sha256 TEXT, scopes TEXT, name TEXT, created REAL, expires REAL, revoked REAL,
+  last_used REAL);
+CREATE TABLE IF NOT EXISTS uploads(digest TEXT PRIMARY KEY, kind TEXT, size INTEGER, created REAL);
+CREATE TABLE IF NOT EXISTS job_events(
+  job_id INTEGER, seq INTEGER, time REAL, kind TEXT, data TEXT, PRIMARY KEY(job_id, seq));
+CREATE INDEX IF NOT EXISTS jobs_by_request ON jobs(request_digest);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
+"""
+
+# The lifecycle of a served job.
+PREPARING, FINALIZING, COMPLETED = "preparing", "finalizing", "completed"
+STATES = (QUEUED, PREPARING, RUNNING, FINALIZING, COMPLETED, FAILED, CANCELED, INTERRUPTED)
+ACTIVE = (PREPARING, RUNNING, FINALIZING)
+TERMINAL = (COMPLETED, FAILED, CANCELED, INTERRUPTED)
+# The `status` column (what `pipe jobs` shows) for each final state.
+STATUS_OF = {COMPLETED: SUCCEEDED, FAILED: FAILED, CANCELED: CANCELED, INTERRUPTED: INTERRUPTED}
+
+TOKEN_PREFIX = "pipe_"
+ADMIN, READ, INVOKE = "admin", "read", "invoke"
+
+
+@dataclass
+class Deployment:
+    endpoint: str
+    number: int
+    digest: str
+    manifest: dict
+    description: str
+    disabled: bool
+    created: float
+
+    def to_json(self, full: bool = True) -> dict:
+        out = {"endpoint": self.endpoint, "number": self.number, "digest": self.digest,
+               "description": self.description, "disabled": self.disabled, "created": self.created}
+        if full:
+            out["inputs"] = self.manifest.get("inputs", {})
+            out["outputs"] = self.manifest.get("outputs", {})
+            out["steps"] = self.manifest.get("steps", [])
+        return out
+
+
+@dataclass
+class Endpoint:
+    name: str
+    description: str
+    default_deployment: Optional[int]
+    created: float
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "default_deployment": self.default_deployment, "created": self.created}
+
+
+@dataclass
+class Token:
+    id: str
+    scopes: list
+    name: str
+    created: float
+    expires: Optional[float]
+    revoked: Optional[float]
+    last_used: Optional[float]
+
+    @property
+    def admin(self) -> bool:
+        return ADMIN in self.scopes
+
+    def can_read_all(self) -> bool:
+        return ADMIN in self.scopes or READ in self.scopes
+
+    def can_invoke(self, endpoint: str) -> bool:
+        return ADMIN in self.scopes or f"{INVOKE}:{endpoint}" in self.scopes
+
+    def invoke_endpoints(self) -> list:
+        return [s.split(":", 1)[1] for s in self.scopes if s.startswith(INVOKE + ":")]
+
+    def state(self, now: Optional[float] = None) -> str:
+        if self.revoked:
+            return "revoked"
+        if self.expires is not None and (now or time.time()) >= self.expires:
+            return "expired"
+        return "active"
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "scopes": self.scopes, "created": self.created,
+                "expires": self.expires, "revoked": self.revoked, "last_used": self.last_used,
+                "state": self.state()}
+
+
+def check_scope(scope: str) -> str:
+    """A valid scope, or an error naming the forms."""
+    if scope in (ADMIN, READ):
+        return scope
+    if scope.startswith(INVOKE + ":"):
+        ep = scope.split(":", 1)[1]
+        if ep and valid_endpoint_name(ep):
+            return scope
+    raise PipefileError(f"'{scope}' is not a token scope",
+                        hint="use admin, read, or invoke:ENDPOINT (repeat --scope for several)")
+
+
+def valid_endpoint_name(name: str) -> bool:
+    import re
+
+    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}", name or ""))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+_DUMMY_HASH = _sha256("no such token")
+
+
+class ServeStore:
+    """Endpoints, deployments, tokens, uploads and the queue, over a JobStore's database."""
+
+    def __init__(self, jobs: JobStore):
+        self.jobs = jobs
+        self.db: sqlite3.Connection = jobs.db
+
+    def _tx(self):
+        return _Transaction(self.db)
+
+    # --- endpoints and deployments ------------------------------------------------------
+    def endpoint(self, name: str) -> Endpoint:
+        row = self.db.execute("SELECT * FROM endpoints WHERE name=?", (name,)).fetchone()
+        if row is None:
+            names = [r[0] for r in self.db.execute("SELECT name FROM endpoints")]
+            raise PipefileError(f"no endpoint '{name}'", hint=did_you_mean(name, names, "endpoint")
+                                or "publish one with `pipe publish --endpoint NAME`")
+        return Endpoint(*row)
+
+    def endpoints(self) -> list:
+        return [Endpoint(*r) for r in self.db.execute("SELECT * FROM endpoints ORDER BY name")]
+
+    def publish(self, endpoint: str, digest: str, manifest: dict, description: str,
+                set_default: bool) -> Deployment:
+        """A new deployment numbered after the last one; the endpoint is created on first
+        publish (its first deployment becomes the default)."""
+        if not valid_endpoint_name(endpoint):
+            raise PipefileError(f"'{endpoint}' is not a valid endpoint name",
+                                hint="use letters, digits, '_' and '-', starting with a letter or '_'")
+        now = time.time()
+        with self._tx():
+            row = self.db.execute("SELECT default_deployment FROM endpoints WHERE name=?", (endpoint,)).fetchone()
+            if row is None:
+                self.db.execute("INSERT INTO endpoints VALUES(?,?,?,?)", (endpoint, description, None, now))
+            top = self.db.execute("SELECT MAX(number) FROM deployments WHERE endpoint=?", (endpoint,)).fetchone()[0]
+            number = (top or 0) + 1
+            self.db.execute("INSERT INTO deployments VALUES(?,?,?,?,?,?,?)",
+                            (endpoint, number, digest, json.dumps(manifest, sort_keys=True), description, 0, now))
+            if row is None or row[0] is None or set_default:
+                self.db.execute("UPDATE endpoints SET default_deployment=? WHERE name=?", (number, endpoint))
+            if description:
+                self.db.execute("UPDATE endpoints SET description=? WHERE name=?", (description, endpoint))
+        return self.deployment(endpoint, number)
+
+    def deployment(self, endpoint: str, number: int) -> Deployment:
+        row = self.db.execute("SELECT * FROM deployments WHERE endpoint=? AND number=?",
+                              (endpoint, number)).fetchone()
+        if row is None:
+            self.endpoint(endpoint)  # names the endpoint when it is the one that is unknown
+            top = self.db.execute("SELECT MAX(number) FROM deployments WHERE endpoint=?", (endpoint,)).fetchone()[0]
+            raise PipefileError(f"endpoint '{endpoint}' has no deployment {number}",
+                                hint=f"its deployments are 1 to {top}" if top else "publish one first")
+        return self._deployment(row)
+
+    @staticmethod
+    def _deployment(row) -> Deployment:
+        return Deployment(row[0], row[1], row[2], json.loads(row[3]), row[4] or "", bool(row[5]), row[6])
+
+    def deployments(self, endpoint: str) -> list:
+        self.endpoint(endpoint)
+        return [self._deployment(r) for r in
+                self.db.execute("SELECT * FROM deployments WHERE endpoint=? ORDER BY number", (endpoint,))]
+
+    def set_default(self, endpoint: str, number: int) -> Deployment:
+        d = self.deployment(endpoint, number)
+        if d.disabled:
+            raise PipefileError(f"deployment {number} of endpoint '{endpoint}' is disabled",
+                                hint="a disabled deployment cannot be the default; publish again instead")
+        self.db.execute("UPDATE endpoints SET default_deployment=? WHERE name=?", (number, endpoint))
+        return d
+
+    def disable(self, endpoint: str, number: int) -> Deployment:
+        self.deployment(endpoint, number)
+        with self._tx():
+            self.db.execute("UPDATE deployments SET disabled=1 WHERE endpoint=? AND number=?", (endpoint, number))
+            ep = self.endpoint(endpoint)
+            if ep.default_deployment == number:
+                # The newest deployment still enabled becomes the default; none left: none.
+                row = self.db.execute("SELECT MAX(number) FROM deployments WHERE endpoint=? AND disabled=0",
+                                      (endpoint,)).fetchone()
+                self.db.execute("UPDATE endpoints SET default_deployment=? WHERE name=?", (row[0], endpoint))
+        return self.deployment(endpoint, number)
+
+    # --- tokens -------------------------------------------------------------------------
+    def create_token(self, scopes: list, name: str = "", expires: Optional[float] = None) -> tuple:
+        """(Token, the secret token text): the text is shown once and never stored."""
+        scopes = sorted({check_scope(s) for s in scopes})
+        if not scopes:
+            raise PipefileError("a token needs at least one scope", hint="--scope admin, read or invoke:ENDPOINT")
+        tid = secrets.token_hex(6)
+        text = f"{TOKEN_PREFIX}{tid}_{secrets.token_urlsafe(32)}"
+        self.db.execute("INSERT INTO tokens VALUES(?,?,?,?,?,?,?,?)",
+                        (tid, _sha256(text), json.dumps(scopes), name, time.time(), expires, None, None))
+        return self.token(tid), text
+
+    def token(self, tid: str) -> Token:
+        row = self.db.execute("SELECT id, scopes, name, created, expires, revoked, last_used FROM tokens "
+                              "WHERE id=?", (tid,)).fetchone()
+        if row is None:
+            ids = [r[0] for r in self.db.execute("SELECT id FROM tokens")]
+            raise PipefileError(f"no token '{tid}'", hint=did_you_mean(tid, ids, "token")
+                                or "`pipe token list` lists the tokens")
+        return Token(row[0], json.loads(row[1]), row[2] or "", row[3], row[4], row[5], row[6])
+
+    def tokens(self) -> list:
+        return [self.token(r[0]) for r in self.db.execute("SELECT id FROM tokens ORDER BY created")]
+
+    def revoke(self, tid: str) -> Token:
+        self.token(tid)
+        self.db.execute("UPDATE tokens SET revoked=? WHERE id=? AND revoked IS NULL", (time.time(), tid))
+        return self.token(tid)
+
+    def authenticate(self, text: str) -> Optional[Token]:
+        """The active token whose SHA-256 matches `text`, or None (unknown, revoked, expired)."""
+        tid = ""
+        if text.startswith(TOKEN_PREFIX) and text.count("_") >= 2:
+            tid = text[len(TOKEN_PREFIX):].split("_", 1)[0]
+        row = self.db.execute("SELECT sha256 FROM tokens WHERE id=?", (tid,)).fetchone() if tid else None
+        stored = row[0] if row else _DUMMY_HASH
+        # Constant time: how much of a guess matches must not show in how long the answer takes.
+        same = hmac.compare_digest(_sha256(text), stored)
+        if not same or row is None:
+            return None
+        tok = self.token(tid)
+        if tok.state() != "active":
+            return None
+        now = time.time()
+        if tok.last_used is None or now - tok.last_used > 60:  # a write per minute, not per request
+            try:
+                self.db.execute("UPDATE tokens SET last_used=? WHERE id=?", (now, tid))
+            except sqlite3.OperationalError:
+                pass  # a busy database must not refuse a valid token
+        return tok
+
+    # --- uploads ------------------------------------------------------------------------
+    def add_upload(self, digest: str, kind: str, size: int) -> None:
+        self.db.execute("INSERT OR IGNORE INTO uploads VALUES(?,?,?,?)", (digest, kind, size, time.time()))
+
+    def upload(self, digest: str) -> Optional[tuple]:
+        """(kind, size) of an upload, or None."""
+        row = self.db.execute("SELECT kind, size FROM uploads WHERE digest=?", (digest,)).fetchone()
+        return (row[0], row[1]) if row else None
+
+    # --- the queue ----------------------------------------------------------------------
+    def submit(self, endpoint: str, dep: Deployment, token_id: Optional[str], request: dict,
+               request_digest: str, idempotency_key: Optional[str], user: str) -> Job:
+        now = time.time()
+        with self._tx():
+            cur = self.db.execute(
+                "INSERT INTO jobs(uid, experiment, status, started, user, pid, pipefile, pipefile_digest, code, "
+                "params, targets, argv, state, endpoint, deployment, deployment_digest, token_id, request, "
+                "request_digest, idempotency_key, queued) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (secrets.token_hex(4), f"{endpoint}:{dep.number}", QUEUED, now, user, os.getpid(),
+                 dep.manifest.get("pipefile", ""), dep.manifest.get("files", {}).get(
+                     dep.manifest.get("pipefile", ""), {}).get("digest", ""), "{}",
+                 json.dumps(request.get("params", {}), sort_keys=True), "[]", "[]", QUEUED, endpoint, dep.number,
+                 dep.digest, token_id, json.dumps(request, sort_keys=True), request_digest, idempotency_key, now))
+            job_id = cur.lastrowid
+            self._event(job_id, "state", {"state": QUEUED})
+        return self.jobs.get(job_id)
+
+    def claim(self, pid: int) -> Optional[Job]:
+        """The oldest queued job, now `preparing` (atomically: two workers never get the same)."""
+        with self._tx():
+            row = self.db.execute("SELECT id FROM jobs WHERE state=? ORDER BY id LIMIT 1", (QUEUED,)).fetchone()
+            if row is None:
+                return None
+            self.db.execute("UPDATE jobs SET state=?, status=?, pid=? WHERE id=?", (PREPARING, RUNNING, pid, row[0]))
+            self._event(row[0], "state", {"state": PREPARING})
+        return self.jobs.get(row[0])
+
+    def set_state(self, job_id: int, state: str, error: Optional[str] = None, only_from=None) -> bool:
+        """Move a job to `state` (with an event); with `only_from`, only from one of those
+        states. Returns whether it moved."""
+        with self._tx():
+            row = self.db.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row is None or (only_from is not None and row[0] not in only_from) or row[0] in TERMINAL:
+                return False
+            if state in TERMINAL:
+                self.db.execute("UPDATE jobs SET state=?, status=?, error=?, ended=? WHERE id=?",
+                                (state, STATUS_OF[state], error, time.time(), job_id))
+            else:
+                self.db.execute("UPDATE jobs SET state=?, status=? WHERE id=?",
+                                (state, QUEUED if state == QUEUED else RUNNING, job_id))
+            self._event(job_id, "state", dict({"state": state}, **({"error": error} if error else {})))
+        return True
+
+    def event(self, job_id: int, kind: str, data: dict) -> None:
+        self._event(job_id, kind, data)
+
+    def _event(self, job_id: int, kind: str, data: dict) -> None:
+        # One statement: the next sequence number and the row together, whoever else writes.
+        self.db.execute("INSERT INTO job_events SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM job_events "
+                        "WHERE job_id=?", (job_id, time.time(), kind, json.dumps(data, sort_keys=True), job_id))
+
+    def events(self, job_id: int, after: int = 0) -> list:
+        return [{"seq": r[0], "time": r[1], "kind": r[2], "data": json.loads(r[3])} for r in self.db.execute(
+            "SELECT seq, time, kind, data FROM job_events WHERE job_id=? AND seq>? ORDER BY seq", (job_id, after))]
+
+    def interrupt_active(self) -> list:
+        """At server start: jobs a previous server was running are cut off (interrupted)."""
+        ids = [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state IN (?,?,?)", ACTIVE)]
+        for job_id in ids:
+            self.set_state(job_id, INTERRUPTED, "the server stopped while the job ran")
+        return ids
+
+    def queued_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM jobs WHERE state=?", (QUEUED,)).fetchone()[0]
+
+    def reusable(self, request_digest: str) -> Optional[Job]:
+        row = self.db.execute("SELECT id FROM jobs WHERE request_digest=? AND state=? ORDER BY id DESC LIMIT 1",
+                              (request_digest, COMPLETED)).fetchone()
+        return self.jobs.get(row[0]) if row else None
+
+    def by_idempotency_key(self, token_id: Optional[str], key: str) -> Optional[Job]:
+        row = self.db.execute("SELECT id FROM jobs WHERE idempotency_key=? AND token_id IS ? ORDER BY id LIMIT 1",
+                              (key, token_id)).fetchone()
+        return self.jobs.get(row[0]) if row else None
+
+    def served_jobs(self, endpoint: Optional[str] = None, token_id: Optional[str] = None, limit: int = 100) -> list:
+        q, args = "SELECT * FROM jobs WHERE state IS NOT NULL", []
+        if endpoint:
+            q += " AND endpoint=?"
+            args.append(endpoint)
+        if token_id:
+            q += " AND token_id=?"
+            args.append(token_id)
+        q += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [self.jobs._job(r) for r in self.db.execute(q, args)]
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): writers queue up instead of failing."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, typ, value, tb):
+        self.db.execute("COMMIT" if typ is None else "ROLLBACK")
+        return False

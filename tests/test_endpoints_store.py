@@ -1,0 +1,246 @@
+"""Without a server: the job database's migration to version 2, the Pipefile keys that
+mark endpoint inputs and outputs, publishing's checks, tokens and archive checks."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import tarfile
+import time
+
+import pytest
+
+from pipefile.store.jobs import JOBS_VERSION, JobStore
+from pipefile.store.serving import ServeStore
+
+V1_SCHEMA = """
+CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE jobs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, uid TEXT UNIQUE, experiment TEXT, status TEXT,
+  started REAL, ended REAL, user TEXT, pid INTEGER, git_commit TEXT, git_dirty INTEGER,
+  pipefile TEXT, pipefile_digest TEXT, code TEXT, params TEXT, targets TEXT, argv TEXT,
+  cloned_from INTEGER);
+CREATE TABLE job_steps(
+  job_id INTEGER, step TEXT, outcome TEXT, key TEXT, env TEXT, command TEXT, inputs TEXT,
+  outputs TEXT, seconds REAL, exit_code INTEGER, log TEXT, error TEXT, finished REAL,
+  PRIMARY KEY(job_id, step));
+CREATE TABLE artifacts(
+  name TEXT, version INTEGER, kind TEXT, digest TEXT, size INTEGER, job_id INTEGER, step TEXT,
+  output TEXT, path TEXT, created REAL, PRIMARY KEY(name, version));
+CREATE TABLE metrics(
+  job_id INTEGER, step TEXT, name TEXT, value REAL, PRIMARY KEY(job_id, step, name));
+INSERT INTO meta VALUES('jobs_version', '1');
+"""
+
+
+def test_version_1_database_is_migrated_in_place(repo):
+    repo.pipefile("""
+        steps:
+          a: {command: "echo hi > out.txt", outputs: {o: out.txt}}
+    """)
+    (repo.root / ".pipe").mkdir()
+    db = sqlite3.connect(repo.root / ".pipe" / "jobs.db")
+    db.executescript(V1_SCHEMA)
+    db.execute("INSERT INTO jobs(uid, experiment, status, started, ended, user, pid, pipefile, pipefile_digest, "
+               "code, params, targets, argv) VALUES('abcd1234', 'old', 'succeeded', ?, ?, 'me', 1, 'Pipefile', "
+               "'x', '{}', '{\"lr\": 1}', '[]', '[]')", (time.time() - 10, time.time() - 5))
+    db.commit()
+    db.close()
+    js = JobStore(str(repo.root / ".pipe" / "jobs.db"))
+    try:
+        assert js.db.execute("SELECT v FROM meta WHERE k='jobs_version'").fetchone()[0] == str(JOBS_VERSION) == "2"
+        old = js.get(1)
+        assert (old.uid, old.status, old.params, old.state, old.endpoint) == ("abcd1234", "succeeded", {"lr": 1},
+                                                                              None, None)
+        cols = {r[1] for r in js.db.execute("PRAGMA table_info(jobs)")}
+        assert {"state", "endpoint", "deployment_digest", "token_id", "request_digest"} <= cols
+        serve = ServeStore(js)
+        tok, text = serve.create_token(["read"])
+        assert serve.authenticate(text).id == tok.id
+    finally:
+        js.close()
+    # Opening it again changes nothing; the CLI reads old and new jobs alike.
+    JobStore(str(repo.root / ".pipe" / "jobs.db")).close()
+    r = repo.pipe("run", check=True)
+    listed = repo.pipe("jobs", "--json", check=True).json["jobs"]
+    assert [j["experiment"] for j in listed][-1] == "old" and len(listed) == 2, r
+
+
+def test_newer_database_is_still_refused(tmp_path):
+    p = tmp_path / "jobs.db"
+    JobStore(str(p)).close()
+    db = sqlite3.connect(p)
+    db.execute("UPDATE meta SET v='3' WHERE k='jobs_version'")
+    db.commit()
+    db.close()
+    from pipefile.errors import PipefileError
+
+    with pytest.raises(PipefileError, match="newer pipe"):
+        JobStore(str(p))
+
+
+def test_tokens(tmp_path):
+    js = JobStore(str(tmp_path / "jobs.db"))
+    try:
+        s = ServeStore(js)
+        tok, text = s.create_token(["invoke:score", "read"], "ci", time.time() + 60)
+        assert text.startswith(f"pipe_{tok.id}_") and len(text) > 40
+        stored = js.db.execute("SELECT sha256 FROM tokens").fetchone()[0]
+        import hashlib
+
+        assert stored == hashlib.sha256(text.encode()).hexdigest() and text not in str(
+            list(js.db.execute("SELECT * FROM tokens")))
+        assert s.authenticate(text).scopes == ["invoke:score", "read"]
+        assert s.authenticate(text + "x") is None and s.authenticate(f"pipe_{tok.id}_") is None
+        assert s.authenticate("") is None and s.authenticate("pipe_nope_x") is None
+        t = s.authenticate(text)
+        assert t.can_invoke("score") and not t.can_invoke("other") and t.can_read_all() and not t.admin
+        s.revoke(tok.id)
+        assert s.authenticate(text) is None
+        _, short = s.create_token(["admin"], expires=time.time() - 1)
+        assert s.authenticate(short) is None
+    finally:
+        js.close()
+
+
+@pytest.mark.parametrize("body, message", [
+    ("assets:\n  d: {path: d.csv, input: yes please}\n", "'input' of asset 'd' must be true or false"),
+    ("steps:\n  a:\n    command: x\n    outputs: {o: {path: o.txt, output: 1}}\n", "must be true or false"),
+    ("steps:\n  a:\n    command: x\n    outputs: {o: {path: o.txt, outptu: true}}\n", "did you mean 'output'"),
+])
+def test_endpoint_keys_are_validated(repo, body, message):
+    text = body if body.startswith("steps") else body + "steps:\n  a: {command: x, outputs: {o: o.txt}}\n"
+    repo.write("Pipefile", text, dedent=False)
+    r = repo.pipe("validate")
+    assert r.code == 2 and message in r.err and "Pipefile:" in r.err, str(r)
+
+
+def test_endpoint_names_must_be_distinct(repo):
+    repo.write("Pipefile", """\
+params:
+  data: 1
+assets:
+  data: {path: d.csv, input: true}
+steps:
+  a:
+    command: x
+    outputs: {pred: {path: a.txt, output: true}}
+  b:
+    command: x
+    outputs: {pred: {path: b.txt, output: true}}
+""", dedent=False)
+    r = repo.pipe("validate")
+    assert r.code == 2
+    assert "Pipefile:11:" in r.err and "endpoint outputs need distinct names" in r.err
+    assert "Pipefile:4:" in r.err and "could not tell them apart" in r.err
+
+
+def test_publish_checks_what_the_deployment_needs(repo):
+    repo.write("Pipefile", """\
+assets:
+  data: {type: uri_file, path: data/in.csv, input: true}
+steps:
+  a:
+    command: python score.py ${{inputs.d}} ${{inputs.m}} > ${{outputs.o}}
+    inputs: {d: "${{assets.data}}", m: models/model.txt}
+    outputs: {o: {path: out.txt, output: true}}
+    code: [score.py]
+""", dedent=False)
+    r = repo.pipe("publish")
+    assert r.code == 2 and "models/model.txt" in r.err and "score.py" in r.err and "Pipefile:6:" in r.err, str(r)
+    repo.write("models/model.txt", "m")
+    repo.write("score.py", "print(1)")
+    r = repo.pipe("publish", "--endpoint", "sc", "--json", check=True).json
+    assert r["number"] == 1 and r["default_deployment"] == 1
+    # The input asset's path is not part of the snapshot (each invocation gives it); the rest is.
+    from pipefile.store import Workspace
+
+    ws = Workspace(str(repo.root), create=False)
+    try:
+        dep = ServeStore(ws.jobs).deployment("sc", 1)
+        assert sorted(dep.manifest["files"]) == ["Pipefile", "models/model.txt", "score.py"]
+        assert dep.manifest["inputs"]["data"]["kind"] == "asset" and dep.manifest["outputs"]["o"]["step"] == "a"
+        assert ws.store.has(dep.digest)
+    finally:
+        ws.close()
+    assert repo.pipe("publish", "--endpoint", "bad name").code == 2
+    # gc keeps what deployments need.
+    repo.pipe("gc", check=True)
+    repo.write("score.py", "print(2)")
+    assert repo.pipe("publish", "--endpoint", "sc", "--json", check=True).json["number"] == 2
+    assert repo.pipe("verify").code == 0
+
+
+def _tar(name, data=b"x", kind=tarfile.REGTYPE, link=""):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        info.linkname = link
+        info.size = len(data) if kind == tarfile.REGTYPE else 0
+        tf.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("data, status", [
+    (_tar("../x"), 400), (_tar("/abs"), 400), (_tar("l", kind=tarfile.SYMTYPE, link="../../etc"), 400),
+    (_tar("fifo", kind=tarfile.FIFOTYPE), 400), (_tar("dev", kind=tarfile.CHRTYPE), 400),
+    (_tar("big", b"x" * 2000), 413), (_tar("C:/windows"), 400),
+])
+def test_archive_members_are_checked_before_anything_is_written(tmp_path, data, status):
+    from pipefile.serve.uploads import UploadError, _unpack_tar
+
+    p = tmp_path / "a.tar"
+    p.write_bytes(data)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(UploadError) as e:
+        _unpack_tar(str(p), str(dest), 1000)
+    assert e.value.status == status
+    assert not list(dest.iterdir())
+
+
+def test_deployment_pins_the_artifact_versions_it_read(repo):
+    """A deployment keeps reading the version `latest` meant when it was published; its
+    job runs through the worker pool (in this process, no HTTP)."""
+    from pipefile.publish import check_request
+    from pipefile.serve.worker import Limits, WorkerPool
+    from pipefile.store import Workspace
+
+    repo.write("Pipefile", "steps:\n  a: {command: x, outputs: {o: o.txt}}\n")
+    repo.write("model.txt", "v1\n")
+    repo.pipe("asset", "add", "model.txt", "--name", "model", check=True)
+    repo.write("Pipefile", """\
+steps:
+  use:
+    command: cat ${{inputs.m}} > ${{outputs.o}}
+    inputs: {m: "${{artifacts.model}}"}
+    outputs: {o: {path: out.txt, output: true}}
+""", dedent=False)
+    repo.pipe("publish", "--endpoint", "m", check=True)
+    repo.write("model.txt", "v2\n")
+    repo.pipe("asset", "add", "model.txt", "--name", "model", check=True)
+    ws = Workspace(str(repo.root))
+    pool = WorkerPool(str(repo.root), 1, Limits())
+    try:
+        serve = ServeStore(ws.jobs)
+        dep = serve.deployment("m", 1)
+        assert dep.manifest["artifacts"]["model:latest"]["version"] == 1
+        checked = check_request(ws, serve, dep, {})
+        job = serve.submit("m", dep, None, {"inputs": {}, "params": checked.params, "assets": checked.assets},
+                           checked.digest, None, "test")
+        pool.start()
+        deadline = time.monotonic() + 60
+        while ws.jobs.get(job.id).state not in ("completed", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        done = ws.jobs.get(job.id)
+        assert done.state == "completed", done.error
+        out = ws.jobs.step_record(job.id, "use").outputs["o"]
+        assert ws.store.read(out["digest"]) == b"v1\n"
+        assert [e["data"]["state"] for e in serve.events(job.id) if e["kind"] == "state"] == \
+            ["queued", "preparing", "running", "finalizing", "completed"]
+        assert not (repo.root / ".pipe" / "serve" / "work" / str(job.id)).exists()  # removed after the job
+    finally:
+        pool.stop()
+        ws.close()

@@ -1,0 +1,562 @@
+"""Batch endpoints end to end: `pipe publish`, a real `pipe serve` on a loopback port
+driven by httpx, and `pipe invoke`. The security tests follow the peers' CVEs: Ray's
+unauthenticated job API (CVE-2023-48022), MLflow's path traversal (CVE-2023-1177,
+CVE-2024-1560), Argo's zip slip (CVE-2025-62156), and DNS rebinding of localhost."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import io
+import json
+import os
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import Repo
+from serve_helpers import Server, alive, make_endpoints, require_serve_deps, token, upload, wait_file, wait_job
+
+DATA = b"0.1\n0.7\n0.9\n"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """One workspace with three endpoints, tokens of every scope, and a server."""
+    require_serve_deps()
+    root = tmp_path_factory.mktemp("site") / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    make_endpoints(repo)
+    toks = {
+        "admin": token(repo, "--scope", "admin"),
+        "read": token(repo, "--scope", "read"),
+        "score": token(repo, "--scope", "invoke:score"),
+        "score2": token(repo, "--scope", "invoke:score"),
+        "slow": token(repo, "--scope", "invoke:slow", "--scope", "invoke:count"),
+    }
+    server = Server(root, "--workers", "3", "--max-upload", "64KiB", "--max-unpacked", "128KiB",
+                    "--max-body", "16KiB", "--max-queue", "60", env={"PIPE_TEST_SECRET": "hunter2"})
+    yield repo, server, toks
+    server.stop()
+
+
+def _invoke(c, endpoint="score", **body):
+    return c.post(f"/v1/endpoints/{endpoint}/jobs", json=body)
+
+
+def _score_job(c, data=DATA, **params):
+    d = upload(c, data).json()["digest"]
+    r = _invoke(c, inputs=dict({"data": {"upload": d}}, **params))
+    assert r.status_code in (200, 202), r.text
+    return r
+
+
+# --- the whole path ---------------------------------------------------------------------------
+def test_publish_upload_invoke_events_download(site):
+    repo, server, toks = site
+    c = server.client(toks["score"])
+    up = upload(c, DATA)
+    assert up.status_code == 201, up.text
+    digest = up.json()["digest"]
+    assert up.json() == {"digest": digest, "kind": "file", "size": len(DATA)}
+    assert c.head(f"/v1/uploads/{digest}").status_code == 200
+    assert c.head("/v1/uploads/" + "0" * 32).status_code == 404
+
+    r = _invoke(c, inputs={"data": {"upload": digest}, "threshold": 0.6, "label": "first"}, tags={"who": "t"})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert r.headers["location"] == f"/v1/jobs/{job['id']}" and job["reused"] is False
+
+    # Server-sent events until the job ends.
+    kinds, states = [], []
+    with c.stream("GET", f"/v1/jobs/{job['id']}/events") as s:
+        assert s.headers["content-type"].startswith("text/event-stream")
+        event = None
+        for line in s.iter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+                kinds.append(event)
+            elif line.startswith("data: ") and event == "state":
+                states.append(json.loads(line[6:])["state"])
+    assert kinds[-1] == "end"
+    assert states == ["queued", "preparing", "running", "finalizing", "completed"]
+    assert kinds.count("step") == 4  # two steps, started and finished
+
+    job = c.get(f"/v1/jobs/{job['id']}").json()
+    assert job["state"] == "completed"
+    assert [h["state"] for h in job["history"]] == states
+    assert {s["step"]: s["outcome"] for s in job["steps"]} == {"score": "ran", "summary": "ran"}
+    assert job["tags"] == {"who": "t"} and job["params"] == {"threshold": 0.6, "label": "first"}
+    pred = c.get(f"/v1/jobs/{job['id']}/outputs/pred")
+    assert pred.status_code == 200 and pred.content == b"0.1,0\n0.7,1\n0.9,1\n"
+    assert pred.headers["x-pipe-digest"] == job["outputs"]["pred"]["digest"]
+    report = c.get(f"/v1/jobs/{job['id']}/outputs/report")
+    assert report.headers["content-type"] == "application/x-tar"
+    with tarfile.open(fileobj=io.BytesIO(report.content)) as tf:
+        files = {m.name: tf.extractfile(m).read() for m in tf if m.isreg()}
+    assert files["count.txt"].strip() == b"3" and files["label.txt"] == b"first\n"
+
+    # Every job records the deployment's digest and the token that submitted it.
+    tid = toks["score"].split("_")[1]
+    show = repo.pipe("jobs", "show", str(job["id"]), "--json", check=True).json
+    dep = c.get("/v1/endpoints/score/deployments/1").json()
+    assert show["endpoint"] == "score" and show["deployment"] == 1 and show["token"] == tid
+    assert show["deployment_digest"] == dep["digest"] == job["deployment_digest"]
+    listed = repo.pipe("jobs", check=True).out
+    assert "score:1" in listed
+
+    # Logs, also followed; only the deployment's steps can be named.
+    assert c.get(f"/v1/jobs/{job['id']}/logs/score").text == "scored 3\n"
+    with c.stream("GET", f"/v1/jobs/{job['id']}/logs/score", params={"follow": 1}) as s:
+        assert b"".join(s.iter_bytes()) == b"scored 3\n"
+    for bad in ("nope", "..%2F..%2Fjobs.db", "../../../jobs.db"):
+        assert c.get(f"/v1/jobs/{job['id']}/logs/{bad}").status_code == 404
+
+
+def test_identical_request_is_reused_and_steps_restore(site):
+    repo, server, toks = site
+    c = server.client(toks["score"])
+    first = wait_job(c, _score_job(c, threshold=0.3, label="reuse").json()["id"])
+    again = _score_job(c, threshold=0.3, label="reuse")
+    assert again.status_code == 200 and again.json()["reused"] is True and again.json()["id"] == first["id"]
+    # force_rerun runs it anew.
+    d = upload(c, DATA).json()["digest"]
+    forced = _invoke(c, inputs={"data": {"upload": d}, "threshold": 0.3, "label": "reuse"}, force_rerun=True)
+    assert forced.status_code == 202 and forced.json()["id"] != first["id"]
+    assert {s["step"]: s["outcome"] for s in wait_job(c, forced.json()["id"])["steps"]} == \
+        {"score": "ran", "summary": "ran"}
+    # Another threshold that scores the same: score runs, summary is restored from the cache.
+    other = wait_job(c, _score_job(c, threshold=0.35, label="reuse").json()["id"])
+    assert {s["step"]: s["outcome"] for s in other["steps"]} == {"score": "ran", "summary": "restored"}
+    # Another token may not be handed the first token's job.
+    c2 = server.client(toks["score2"])
+    mine = _score_job(c2, threshold=0.3, label="reuse")
+    assert mine.status_code == 202 and mine.json()["id"] != first["id"]
+    wait_job(c2, mine.json()["id"])
+
+
+def test_idempotency_key(site):
+    _, server, toks = site
+    c = server.client(toks["score"])
+    d = upload(c, DATA).json()["digest"]
+    body = {"inputs": {"data": {"upload": d}, "threshold": 0.91, "label": "idem"}}
+    key = {"Idempotency-Key": f"k-{time.time()}"}
+    a = c.post("/v1/endpoints/score/jobs", json=body, headers=key)
+    b = c.post("/v1/endpoints/score/jobs", json=body, headers=key)
+    assert a.status_code == 202 and b.status_code == 200 and a.json()["id"] == b.json()["id"]
+    changed = dict(body, inputs=dict(body["inputs"], threshold=0.92))
+    conflict = c.post("/v1/endpoints/score/jobs", json=changed, headers=key)
+    assert conflict.status_code == 409 and "Idempotency-Key" in conflict.json()["error"]["message"]
+    wait_job(c, a.json()["id"])
+
+
+def test_folder_upload_and_job_output_input(site):
+    _, server, toks = site
+    c = server.client(toks["slow"])
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for name, data in (("a.txt", b"hello\n"), ("sub/b.txt", b"b\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    up = upload(c, buf.getvalue(), "application/x-tar")
+    assert up.status_code == 201 and up.json()["kind"] == "tree", up.text
+    job = wait_job(c, _invoke(c, "count", inputs={"images": {"upload": up.json()["digest"]}}).json()["id"])
+    assert job["state"] == "completed", job
+    assert c.get(f"/v1/jobs/{job['id']}/outputs/listing").text == "./a.txt\n./sub/b.txt\nhello\n"
+    # A file where a folder is expected is refused.
+    f = upload(c, b"x").json()["digest"]
+    bad = _invoke(c, "count", inputs={"images": {"upload": f}})
+    assert bad.status_code == 422 and "uri_folder" in bad.json()["error"]["message"]
+    # A zip of the same folder is the same content.
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        zf.writestr("a.txt", "hello\n")
+        zf.writestr("sub/b.txt", "b\n")
+    assert upload(c, zbuf.getvalue(), "application/zip").json()["digest"] == up.json()["digest"]
+
+
+def test_job_output_and_artifact_inputs(site):
+    repo, server, toks = site
+    c = server.client(toks["admin"])
+    first = wait_job(c, _score_job(c, threshold=0.8, label="chain").json()["id"])
+    # The predictions of one job as the data of the next (the csv's first column still parses).
+    r = _invoke(c, inputs={"data": {"job_output": f"{first['id']}/pred"}, "threshold": 0.0, "label": "chain"})
+    assert r.status_code == 202, r.text
+    assert wait_job(c, r.json()["id"])["state"] == "failed"  # "0.1,0" is not a number: the step fails
+    bad = _invoke(c, inputs={"data": {"job_output": f"{first['id']}/prde"}})
+    assert bad.status_code == 422 and "did you mean" in bad.json()["error"].get("hint", "")
+    (repo.root / "asset.csv").write_bytes(b"0.2\n")
+    repo.pipe("asset", "add", "asset.csv", "--name", "sample", check=True)
+    r = _invoke(c, inputs={"data": {"artifact": "sample:1"}, "label": "art"})
+    assert r.status_code == 202, r.text
+    job = wait_job(c, r.json()["id"])
+    assert c.get(f"/v1/jobs/{job['id']}/outputs/pred").text == "0.2,0\n"
+    assert _invoke(c, inputs={"data": {"artifact": "smaple:1"}}).status_code == 422
+
+
+def test_plan_runs_nothing(site):
+    _, server, toks = site
+    c = server.client(toks["score"])
+    done = wait_job(c, _score_job(c, threshold=0.4, label="plan").json()["id"])
+    d = upload(c, DATA).json()["digest"]
+    plan = c.post("/v1/endpoints/score/plan", json={"inputs": {"data": {"upload": d}, "threshold": 0.4,
+                                                               "label": "plan"}})
+    assert plan.status_code == 200, plan.text
+    assert {s["name"]: s["state"] for s in plan.json()["steps"]} == {"score": "restore", "summary": "restore"}
+    plan = c.post("/v1/endpoints/score/plan", json={"inputs": {"data": {"upload": d}, "threshold": 0.45}})
+    assert {s["name"]: s["state"] for s in plan.json()["steps"]}["score"] == "run"
+    jobs = c.get("/v1/jobs").json()["jobs"]
+    assert jobs[0]["id"] == done["id"] or all(j["id"] <= done["id"] or j["state"] != "queued" for j in jobs)
+
+
+def test_invoke_cli_waits_and_downloads(site, tmp_path):
+    repo, server, toks = site
+    (tmp_path / "in.csv").write_bytes(DATA)
+    out = tmp_path / "out"
+    r = repo.pipe("invoke", "score", "-i", f"data={tmp_path / 'in.csv'}", "-p", "threshold=0.75", "-p",
+                  "label=cli", "--url", server.url, "--out", str(out), env={"PIPE_TOKEN": toks["score"]})
+    assert r.code == 0, str(r)
+    assert (out / "pred.csv").read_text() == "0.1,0\n0.7,0\n0.9,1\n"
+    assert (out / "report" / "label.txt").read_text() == "cli\n"
+    bad = repo.pipe("invoke", "score", "-p", "threshold=high", "--url", server.url, env={"PIPE_TOKEN": toks["score"]})
+    assert bad.code == 2 and "threshold" in bad.err
+    fail = repo.pipe("invoke", "slow", "-p", "seconds=x1", "--url", server.url, env={"PIPE_TOKEN": toks["slow"]})
+    assert fail.code == 2
+    none = repo.pipe("invoke", "score", "--url", server.url, env={"PIPE_TOKEN": ""})
+    assert none.code == 2 and "token" in none.err
+
+
+# --- authentication and scopes (CVE-2023-48022: no unauthenticated job API) -------------------
+def test_every_route_but_health_needs_a_token(site):
+    repo, server, toks = site
+    anon = server.client()
+    assert anon.get("/v1/health").json()["status"] == "ok"
+    for method, path in (("GET", "/v1/endpoints"), ("GET", "/v1/endpoints/score"), ("GET", "/v1/jobs"),
+                         ("POST", "/v1/endpoints/score/jobs"), ("POST", "/v1/uploads"), ("GET", "/v1/jobs/1"),
+                         ("POST", "/v1/jobs/1/cancel"), ("PATCH", "/v1/endpoints/score")):
+        r = anon.request(method, path, json={} if method != "GET" else None)
+        assert r.status_code == 401, (method, path, r.status_code)
+        assert r.headers.get("www-authenticate") == "Bearer"
+    wrong = toks["admin"][:-4] + "AAAA"
+    assert server.client(wrong).get("/v1/endpoints").status_code == 401
+    assert server.client("garbage").get("/v1/endpoints").status_code == 401
+    # Only the SHA-256 is stored: the token text is nowhere in the database.
+    db = (repo.root / ".pipe" / "jobs.db").read_bytes()
+    assert toks["admin"].encode() not in db and toks["admin"].split("_")[-1].encode() not in db
+
+
+def test_revoked_and_expired_tokens_are_refused(site):
+    repo, server, _ = site
+    t = token(repo, "--scope", "read")
+    assert server.client(t).get("/v1/endpoints").status_code == 200
+    tid = t.split("_")[1]
+    assert repo.pipe("token", "revoke", tid).code == 0
+    assert server.client(t).get("/v1/endpoints").status_code == 401
+    listed = repo.pipe("token", "list", "--json", check=True).json["tokens"]
+    assert {x["id"]: x["state"] for x in listed}[tid] == "revoked"
+    expired = token(repo, "--scope", "read", "--expires", "0s")
+    assert server.client(expired).get("/v1/endpoints").status_code == 401
+    assert repo.pipe("token", "create", "--scope", "invoke").code == 2
+    assert repo.pipe("token", "create", "--scope", "root").code == 2
+
+
+def test_scopes(site):
+    _, server, toks = site
+    read = server.client(toks["read"])
+    assert read.get("/v1/endpoints").status_code == 200
+    assert _invoke(read, inputs={}).status_code == 403
+    assert upload(read, b"x").status_code == 403
+    assert read.patch("/v1/endpoints/score", json={"default_deployment": 1}).status_code == 403
+    slow = server.client(toks["slow"])
+    assert _invoke(slow, "score", inputs={}).status_code == 403
+    assert slow.get("/v1/endpoints/score").status_code == 403
+    assert [e["name"] for e in slow.get("/v1/endpoints").json()["endpoints"]] == ["count", "slow"]
+    # An invoke token sees only the jobs it started.
+    c1, c2 = server.client(toks["score"]), server.client(toks["score2"])
+    mine = wait_job(c1, _score_job(c1, threshold=0.11, label="scope").json()["id"])
+    assert c2.get(f"/v1/jobs/{mine['id']}").status_code == 404
+    assert c2.get(f"/v1/jobs/{mine['id']}/outputs/pred").status_code == 404
+    assert c2.post(f"/v1/jobs/{mine['id']}/cancel").status_code == 404
+    assert mine["id"] not in [j["id"] for j in c2.get("/v1/jobs").json()["jobs"]]
+    # Nor can it read another token's outputs by feeding them to a job of its own.
+    r = _invoke(c2, inputs={"data": {"job_output": f"{mine['id']}/pred"}})
+    assert r.status_code == 422 and f"no job '{mine['id']}'" in r.json()["error"]["message"]
+    assert read.head("/v1/uploads/" + "0" * 32).status_code == 403
+    assert mine["id"] in [j["id"] for j in read.get("/v1/jobs").json()["jobs"]]
+
+
+# --- requests checked against the deployment's input schema -----------------------------------
+def test_inputs_are_validated(site):
+    _, server, toks = site
+    c = server.client(toks["score"])
+    d = upload(c, DATA).json()["digest"]
+
+    def err(r, status=422):
+        assert r.status_code == status, r.text
+        return r.json()["error"]
+
+    e = err(_invoke(c, inputs={"data": {"upload": d}, "threshold": "0.5"}))
+    assert "threshold" in e["message"] and e["field"] == "inputs.threshold"
+    e = err(_invoke(c, inputs={"data": {"upload": d}, "treshold": 0.5}))
+    assert "did you mean 'threshold'" in e["hint"]
+    assert "required" in err(_invoke(c, inputs={"threshold": 0.5}))["message"]
+    assert "upload" in err(_invoke(c, inputs={"data": "/etc/passwd"}))["message"]
+    assert "no upload" in err(_invoke(c, inputs={"data": {"upload": "f" * 32}}))["message"]
+    assert err(_invoke(c, inputs={"data": {"upload": d}, "threshold": True}))
+    assert c.post("/v1/endpoints/score/jobs", json={"inputs": {}, "evil": 1}).status_code == 422
+    assert c.post("/v1/endpoints/score/jobs", content=b"{not json", headers={
+        "Content-Type": "application/json"}).status_code == 422
+
+
+def test_params_are_shell_quoted(site):
+    _, server, toks = site
+    c = server.client(toks["score"])
+    evil = "x; touch pwned; $(touch pwned2) `touch pwned3`"
+    job = wait_job(c, _score_job(c, threshold=0.12, label=evil).json()["id"])
+    assert job["state"] == "completed", job
+    with tarfile.open(fileobj=io.BytesIO(c.get(f"/v1/jobs/{job['id']}/outputs/report").content)) as tf:
+        assert tf.extractfile("label.txt").read().decode() == evil + "\n"
+    root = Path(site[0].root)
+    assert not list(root.rglob("pwned*"))
+
+
+def test_steps_get_a_scrubbed_environment(site):
+    _, server, toks = site
+    c = server.client(toks["score"])
+    job = wait_job(c, _score_job(c, threshold=0.13, label="env").json()["id"])
+    with tarfile.open(fileobj=io.BytesIO(c.get(f"/v1/jobs/{job['id']}/outputs/report").content)) as tf:
+        env = tf.extractfile("env.txt").read().decode()
+    assert "PATH=" in env and "PIPE_RUN_ID=" in env
+    assert "hunter2" not in env and "PIPE_TEST_SECRET" not in env and "PYTHONPATH" not in env
+
+
+def test_unknown_endpoint_deployment_and_job(site):
+    _, server, toks = site
+    c = server.client(toks["admin"])
+    r = c.get("/v1/endpoints/scroe")
+    assert r.status_code == 404 and "did you mean 'score'" in r.json()["error"]["hint"]
+    assert c.get("/v1/endpoints/score/deployments/9").status_code == 404
+    assert c.post("/v1/endpoints/score/deployments/9/jobs", json={"inputs": {}}).status_code == 404
+    assert c.post("/v1/endpoints/nope/jobs", json={"inputs": {}}).status_code == 404
+    assert c.get("/v1/jobs/999999").status_code == 404
+    # Numbers past what SQLite holds are refused, not a server error.
+    assert c.get("/v1/jobs/99999999999999999999999").status_code == 422
+    assert c.patch("/v1/endpoints/score", json={"default_deployment": 10**30}).status_code == 422
+    for data in ({"job_output": "99999999999999999999999/pred"}, {"artifact": "sample:99999999999999999999"}):
+        r = _invoke(c, inputs={"data": data})
+        assert r.status_code == 422, r.text
+    assert c.get("/v1/jobs/1/outputs/nope").status_code in (404,)
+
+
+def test_deployments_default_and_disable(site):
+    repo, server, toks = site
+    c = server.client(toks["admin"])
+    repo.write("Pipefile.slow", (repo.root / "Pipefile.slow").read_text().replace("seconds: 1", "seconds: 0"),
+               dedent=False)
+    r = repo.pipe("publish", "-f", "Pipefile.slow", "--description", "faster", "--json", check=True).json
+    assert r["number"] == 2 and r["new"] is True and r["default_deployment"] == 1  # the default did not move
+    again = repo.pipe("publish", "-f", "Pipefile.slow", "--json", check=True).json
+    assert again["number"] == 2 and again["new"] is False
+    ep = c.get("/v1/endpoints/slow").json()
+    assert ep["default_deployment"] == 1 and [d["number"] for d in ep["deployments"]] == [1, 2]
+    assert c.patch("/v1/endpoints/slow", json={"default_deployment": 2}).json()["default_deployment"] == 2
+    assert c.patch("/v1/endpoints/slow", json={"default_deployment": 7}).status_code == 404
+    repo.pipe("endpoints", "disable", "slow", "2", check=True)
+    assert c.get("/v1/endpoints/slow").json()["default_deployment"] == 1
+    r = c.post("/v1/endpoints/slow/deployments/2/jobs", json={"inputs": {}})
+    assert r.status_code == 409 and "disabled" in r.json()["error"]["message"]
+    assert c.patch("/v1/endpoints/slow", json={"default_deployment": 2}).status_code == 409
+    shown = repo.pipe("endpoints", "show", "slow", check=True).out
+    assert "(disabled)" in shown and "seconds" in shown
+    assert "slow" in repo.pipe("endpoints", check=True).out
+    assert repo.pipe("endpoints", "set-default", "slow", "5").code == 2
+
+
+# --- DNS rebinding: Host allowlist and foreign Origin -----------------------------------------
+def test_foreign_host_and_origin_are_refused(site):
+    _, server, toks = site
+    c = server.client(toks["admin"])
+    assert c.get("/v1/endpoints", headers={"Host": "evil.example"}).status_code == 403
+    assert c.get("/v1/health", headers={"Host": "attacker.test:80"}).status_code == 403
+    assert c.get("/v1/endpoints", headers={"Origin": "http://evil.example"}).status_code == 403
+    assert c.get("/v1/endpoints", headers={"Origin": "null"}).status_code == 403
+    assert c.get("/v1/endpoints", headers={"Host": f"localhost:{server.port}"}).status_code == 200
+    assert c.get("/v1/endpoints", headers={"Origin": f"http://127.0.0.1:{server.port}"}).status_code == 200
+
+
+# --- uploads: caps, archive members (CVE-2025-62156 zip slip; CVE-2023-1177 traversal) --------
+def _tar(*members) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for m in members:
+            tf.addfile(*m)
+    return buf.getvalue()
+
+
+def _file(name: str, data: bytes = b"x", size: int | None = None):
+    info = tarfile.TarInfo(name)
+    info.size = len(data) if size is None else size
+    return info, io.BytesIO(data)
+
+
+def _link(name: str, target: str, hard: bool = False):
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
+    info.linkname = target
+    return (info,)
+
+
+def test_uploads_are_capped_and_archives_checked(site, tmp_path):
+    repo, server, toks = site
+    c = server.client(toks["slow"])
+    assert upload(c, b"x" * (64 * 1024 + 1)).status_code == 413
+    # Chunked, without Content-Length: counted as it streams.
+    big = c.post("/v1/uploads", content=iter([b"x" * 40000, b"y" * 40000]))
+    assert big.status_code == 413
+
+    def refused(data, ct="application/x-tar", status=400, word=""):
+        r = upload(c, data, ct)
+        assert r.status_code == status, r.text
+        assert word in r.json()["error"]["message"]
+
+    refused(_tar(_file("../evil.txt")), word="outside")
+    refused(_tar(_file("a/../../evil.txt")), word="outside")
+    refused(_tar(_file("/etc/evil")), word="absolute")
+    refused(_tar(_link("ln", "/etc/passwd")), word="link")
+    refused(_tar(_file("ok.txt"), _link("hard", "ok.txt", hard=True)), word="link")
+    refused(_tar(_file("a.txt"), _file("a.txt")), word="twice")
+    # A bomb: members whose declared sizes add up past the unpacked cap (checked before unpacking).
+    bomb = _tar(*[_file(f"f{i}", b"\0" * 40000) for i in range(4)])
+    assert len(bomb) < 200_000
+    c_admin = server.client(toks["admin"])
+    r = c_admin.post("/v1/uploads", content=bomb, headers={"Content-Type": "application/x-tar"})
+    assert r.status_code == 413  # over --max-upload already (64KiB)
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i in range(3):
+            zf.writestr(f"z{i}", b"\0" * 60000)  # 180 KB unpacked from a few hundred bytes
+    refused(zbuf.getvalue(), "application/zip", 413, "unpacks to more")
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        zf.writestr("../../evil.txt", "x")
+    refused(zbuf.getvalue(), "application/zip", word="outside")
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        info = zipfile.ZipInfo("link")
+        info.external_attr = (0o120777 << 16)
+        zf.writestr(info, "/etc/passwd")
+    refused(zbuf.getvalue(), "application/zip", word="link")
+    refused(b"not a tar at all", word="tar")
+    # Nothing escaped, and nothing was stored under a client's name.
+    assert not (repo.root / ".pipe" / "evil.txt").exists() and not (repo.root / "evil.txt").exists()
+    assert not list(repo.root.parent.rglob("evil.txt"))
+    r = c.post("/v1/uploads", params={"kind": "rar"}, content=b"x")
+    assert r.status_code == 400
+
+
+def test_request_body_is_capped(site):
+    _, server, toks = site
+    c = server.client(toks["score"])
+    r = _invoke(c, inputs={"label": "x" * 20000})
+    assert r.status_code == 413
+
+
+# --- cancel, queue, restart ------------------------------------------------------------------
+def test_cancel_kills_the_process_group(site, tmp_path):
+    _, server, toks = site
+    c = server.client(toks["slow"])
+    marker = tmp_path / "bg.pid"
+    r = _invoke(c, "slow", inputs={"seconds": 300, "marker": str(marker)})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    bg = int(wait_file(marker))
+    assert alive(bg)
+    r = c.post(f"/v1/jobs/{job['id']}/cancel")
+    assert r.status_code == 202, r.text
+    done = wait_job(c, job["id"], timeout=30)
+    assert done["state"] == "canceled" and "canceled" in done["error"]
+    deadline = time.monotonic() + 10
+    while alive(bg) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(bg), "the step's background process outlived the cancel"
+    assert c.post(f"/v1/jobs/{job['id']}/cancel").status_code == 409
+
+
+def test_twenty_clients_at_once(site):
+    repo, server, toks = site
+    c = server.client(toks["admin"])
+    d = upload(c, b"0.25\n0.5\n0.75\n").json()["digest"]
+    thresholds = [0.0, 0.3, 0.6, 0.9] * 5
+
+    def one(i):
+        with server.client(toks["admin"]) as cl:
+            r = _invoke(cl, inputs={"data": {"upload": d}, "threshold": thresholds[i], "label": f"c{i % 4}"})
+            assert r.status_code in (200, 202), r.text
+            return thresholds[i], r.json()["id"]
+
+    with cf.ThreadPoolExecutor(20) as ex:
+        jobs = list(ex.map(one, range(20)))
+    for thr, jid in jobs:
+        job = wait_job(c, jid, timeout=120)
+        assert job["state"] == "completed", job
+        want = "".join(f"{v},{int(v > thr)}\n" for v in (0.25, 0.5, 0.75))
+        assert c.get(f"/v1/jobs/{jid}/outputs/pred").text == want
+    v = repo.pipe("verify", "--json")
+    assert v.code == 0, str(v)
+
+
+def test_schemathesis_against_the_openapi_spec(site):
+    schemathesis = pytest.importorskip("schemathesis")
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    _, server, toks = site
+    schema = schemathesis.openapi.from_url(f"{server.url}/v1/openapi.json")
+    spec = server.client(toks["admin"]).get("/v1/openapi.json").json()
+    assert spec["info"]["title"] == "pipe endpoints" and "/v1/endpoints/{endpoint}/jobs" in spec["paths"]
+
+    failures, calls, tested = [], [], []
+    for result in schema.get_all_operations():
+        op = result.ok()
+        if op.method.upper() == "POST" and op.path.endswith("/cancel"):
+            continue  # canceling random jobs would stop the other tests' jobs
+        tested.append(op.label)
+
+        @settings(max_examples=int(os.environ.get("PIPE_SCHEMATHESIS_EXAMPLES", "3")), deadline=None, phases=[Phase.generate],
+                  suppress_health_check=list(HealthCheck), database=None)
+        @given(case=op.as_strategy())
+        def check(case):
+            resp = case.call(headers={"Authorization": f"Bearer {toks['admin']}"}, timeout=30)
+            calls.append(case.operation.label)
+            if resp.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path}: {resp.status_code} {resp.text[:300]}")
+
+        check()
+    assert len(tested) >= 15 and set(calls) == set(tested)  # every operation was called
+    assert not failures, "\n".join(failures)
+
+
+def test_invoke_cli_uploads_a_folder_once(site, tmp_path):
+    repo, server, toks = site
+    from pipefile.digest import Hasher, StatCache
+
+    d = tmp_path / "imgs"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.txt").write_text("from the cli\n")
+    (d / "sub" / "run.sh").write_text("#!/bin/sh\n")
+    (d / "sub" / "run.sh").chmod(0o755)
+    (d / ".DS_Store").write_text("junk")  # never hashed, never sent
+    (d / "link.txt").symlink_to(d / "a.txt")
+    r = repo.pipe("invoke", "count", "-i", f"images={d}", "--url", server.url, "--out", str(tmp_path / "o"),
+                  "--json", env={"PIPE_TOKEN": toks["slow"]})
+    assert r.code == 0, str(r)
+    assert (tmp_path / "o" / "listing.txt").read_text() == \
+        "./a.txt\n./link.txt\n./sub/run.sh\nfrom the cli\n"
+    # The digest the client computes is the server's: a second invocation skips the upload.
+    digest = Hasher(str(tmp_path), StatCache()).tree("imgs").digest
+    c = server.client(toks["slow"])
+    assert c.head(f"/v1/uploads/{digest}").status_code == 200
+    assert r.json["inputs"]["images"] == {"upload": digest}
