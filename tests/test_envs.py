@@ -121,17 +121,31 @@ def test_a_local_environment_sets_variables_and_they_are_part_of_the_key(repo):
     assert st["b"]["state"] == st["c"]["state"] == "fresh"
 
 
-def test_steps_without_an_environment_keep_their_keys(repo):
-    """The calling shell's identity is 'local', as before environments existed."""
-    from pipefile.keys import LOCAL_ENV_IDENTITY
+# A Pipefile without environments, and the keys pipe gave its steps before environments existed
+# (computed with the code of main before issue 4): they must not change, or every existing
+# workspace would rebuild everything after an upgrade.
+KEYS_BEFORE_ENVIRONMENTS = {"a": "5d6fcb61ca5b5b0fa5a14b50b20720c6", "b": "9eb06dcfebda66b9178b691de976b365"}
+PIPEFILE_BEFORE_ENVIRONMENTS = """params: {n: {type: integer, default: 3}}
+steps:
+  a: {command: 'cat ${{inputs.i}} > ${{outputs.o}}; echo ${{params.n}} >> ${{outputs.o}}', inputs: {i: data/in.txt}, outputs: {o: out/a.txt}, resources: {cpus: 1, memory: 1GB}}
+  b: {command: 'mkdir -p ${{outputs.o}}; cat ${{inputs.i}} > ${{outputs.o}}/x', inputs: {i: "${{steps.a.outputs.o}}"}, outputs: {o: out/b/}, code: [Pipefile]}
+"""
 
-    repo.pipefile("""
-        steps:
-          a: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/a.txt}}
-    """)
-    repo.outcomes()
+
+def test_steps_without_an_environment_keep_their_keys(repo):
+    """The calling shell's identity is 'local', and the keys are byte for byte those of before."""
+    from pipefile.keys import KEY_VERSION, LOCAL_ENV_IDENTITY
+
+    repo.write("data/in.txt", "x\n")
+    repo.write("Pipefile", PIPEFILE_BEFORE_ENVIRONMENTS, dedent=False)
+    # GPUs handed out (a pool exists) change nothing for steps that ask for none.
+    assert repo.outcomes(env={"PIPE_GPUS": "0,1"}) == {"a": "ran", "b": "ran"}
+    st = {s["name"]: s["key"] for s in repo.pipe("status", "--json").json["steps"]}
+    assert st == KEYS_BEFORE_ENVIRONMENTS
     job = repo.pipe("jobs", "show", "last", "--json").json
-    assert job["steps"][0]["env"] == LOCAL_ENV_IDENTITY and job["steps"][0]["environment"] is None
+    assert {s["step"]: s["key"] for s in job["steps"]} == KEYS_BEFORE_ENVIRONMENTS
+    assert all(s["env"] == LOCAL_ENV_IDENTITY and s["environment"] is None for s in job["steps"])
+    assert KEY_VERSION == 1
 
 
 # --- conda -------------------------------------------------------------------------------------
