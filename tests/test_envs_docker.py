@@ -102,25 +102,34 @@ def test_docker_step_runs_as_the_user_with_the_workspace_mounted(repo, docker, b
 
 
 def test_docker_build_is_built_once_keyed_by_its_context_and_pruned(repo, docker, busybox):
-    repo.write("envs/bb/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo v1 > /version\n")
+    # The image's own user is not ours (65534 is not the uid running the tests, root or not):
+    # the step must still run as the calling uid:gid, and its outputs belong to the caller.
+    repo.write("envs/bb/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo v1 > /version\n"
+               f"USER 65534:65534\n")
     repo.pipefile("""
         environments:
           built: {type: docker, build: envs/bb}
         steps:
           a: {command: "cat /version > ${{outputs.o}}", outputs: {o: out/a.txt}, environment: built}
-          b: {command: "cat /version > ${{outputs.o}}", outputs: {o: out/b.txt}, environment: built}
+          b: {command: 'cat /version > ${{outputs.o}}/v; echo "$(id -u):$(id -g)" > ${{outputs.o}}/id',
+              outputs: {o: out/b/}, environment: built}
           c: {command: "echo local > ${{outputs.o}}", outputs: {o: out/c.txt}}
     """)
     r = repo.pipe("run", "-j", "2")
     assert r.code == 0, str(r)
-    assert repo.read("out/a.txt") == repo.read("out/b.txt") == "v1\n"
+    assert repo.read("out/a.txt") == repo.read("out/b/v") == "v1\n"
+    assert repo.read("out/b/id") == f"{os.getuid()}:{os.getgid()}\n" and os.getuid() != 65534
+    for p in ("out/a.txt", "out/b", "out/b/id"):
+        st = os.stat(repo.root / p)
+        assert (st.st_uid, st.st_gid) == (os.getuid(), os.getgid()), p
     logs = [(repo.root / f".pipe/jobs/1/{s}.log").read_text() for s in ("a", "b")]
     assert sum("Successfully built" in text for text in logs) == 1  # two steps, one build
     envs = repo.pipe("envs", "--json").json["environments"]
     assert envs[0]["built"] is True and envs[0]["steps"] == ["a", "b"]
     assert repo.outcomes() == {"a": "fresh", "b": "fresh", "c": "fresh"}
 
-    repo.write("envs/bb/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo v2 > /version\n")
+    repo.write("envs/bb/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo v2 > /version\n"
+               f"USER 65534:65534\n")
     st = repo.pipe("status", "--json").json["steps"]
     reasons = {s["name"]: [x["kind"] for x in s["reasons"]] for s in st}
     assert reasons == {"a": ["env_changed"], "b": ["env_changed"], "c": []}
