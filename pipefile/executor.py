@@ -78,6 +78,16 @@ class _StepFailure(Exception):
         self.exit_code = exit_code
 
 
+def _log_says(path: str, text: bytes, tail: int = 8192) -> bool:
+    """Whether the end of a step's log holds `text`."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - tail))
+            return text in f.read()
+    except OSError:
+        return False
+
+
 def _has_content(path: str) -> bool:
     try:
         if os.path.isdir(path) and not os.path.islink(path):
@@ -277,6 +287,9 @@ class LocalExecutor:
                 raise _StepFailure("interrupted", rc)
             if rc != 0:
                 how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+                if env.container and _log_says(log_abs, b"Read-only file system"):
+                    notes.append("in a container the workspace is read-only: write file outputs through "
+                                 "${{outputs.NAME}} (folder outputs are writable at their path)")
                 raise _StepFailure(how, rc)
             self._collect_outputs(node, staged)
             self._check_inputs_unchanged(node, decision)

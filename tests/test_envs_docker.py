@@ -92,6 +92,7 @@ def test_docker_step_runs_as_the_user_with_the_workspace_mounted(repo, docker, b
     assert "to-the-log" in (repo.root / ".pipe/jobs/1/read.log").read_text()
     # Inputs and extra mounts are read-only.
     assert "step 'write_input' exited with status" in r.err and "Read-only file system" in r.err
+    assert "note: write_input: in a container the workspace is read-only: write file outputs through" in r.err
     assert "step 'write_mount' exited with status" in r.err
     assert repo.read("data/in.txt") == "hello\n" and repo.read("extra/note.txt") == "from a mount\n"
     assert "(env bb (docker:" in r.err  # a failure names the environment
