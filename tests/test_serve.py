@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Repo
-from serve_helpers import Server, alive, make_endpoints, require_serve_deps, token, upload, wait_file, wait_job
+from serve_helpers import (Server, alive, make_endpoints, require_serve_deps, token, upload, wait_file, wait_job,
+                           wait_state)
 
 DATA = b"0.1\n0.7\n0.9\n"
 
@@ -151,6 +152,31 @@ def test_idempotency_key(site):
     conflict = c.post("/v1/endpoints/score/jobs", json=changed, headers=key)
     assert conflict.status_code == 409 and "Idempotency-Key" in conflict.json()["error"]["message"]
     wait_job(c, a.json()["id"])
+
+
+def test_identical_request_while_queued_or_running_returns_that_job(site):
+    _, server, toks = site
+    c = server.client(toks["slow"])
+    body = {"inputs": {"seconds": 300, "spam": 7}}
+    first = c.post("/v1/endpoints/slow/jobs", json=body)
+    assert first.status_code == 202 and first.json()["reused"] is False, first.text
+    jid = first.json()["id"]
+    again = c.post("/v1/endpoints/slow/jobs", json=body)  # while it is queued or preparing
+    assert again.status_code == 202 and again.json()["id"] == jid and again.json()["reused"] is True
+    assert again.headers["location"] == first.headers["location"] == f"/v1/jobs/{jid}"
+    wait_state(c, jid, ("running",))
+    admin = server.client(toks["admin"])  # a token that reads every job is handed it too
+    running = admin.post("/v1/endpoints/slow/jobs", json=body)
+    assert running.status_code == 202 and running.json()["id"] == jid and running.json()["state"] == "running"
+    forced = c.post("/v1/endpoints/slow/jobs", json=dict(body, force_rerun=True))
+    assert forced.status_code == 202 and forced.json()["id"] != jid and forced.json()["reused"] is False
+    for j in (jid, forced.json()["id"]):
+        assert c.post(f"/v1/jobs/{j}/cancel").status_code == 202
+        assert wait_job(c, j)["state"] == "canceled"
+    # Ended: an identical request is a new job again (a canceled job is never reused).
+    after = c.post("/v1/endpoints/slow/jobs", json=dict(body, inputs={"seconds": 0, "spam": 7}))
+    assert after.status_code == 202 and after.json()["id"] not in (jid, forced.json()["id"])
+    assert wait_job(c, after.json()["id"])["state"] == "completed"
 
 
 def test_folder_upload_and_job_output_input(site):
@@ -350,6 +376,14 @@ def test_unknown_endpoint_deployment_and_job(site):
         r = _invoke(c, inputs={"data": data})
         assert r.status_code == 422, r.text
     assert c.get("/v1/jobs/1/outputs/nope").status_code in (404,)
+    # FastAPI's own refusals answer in the same error shape as every other error.
+    for r, status in ((c.get("/v1/nope"), 404), (c.delete("/v1/endpoints/score"), 405),
+                      (c.patch("/v1/endpoints/score", json={}), 422),
+                      (c.post("/v1/endpoints/score/jobs", json={"inputs": {}, "tags": {"a": 1}}), 422),
+                      (c.get("/v1/jobs/abc"), 422)):
+        assert r.status_code == status and set(r.json()) == {"error"} and r.json()["error"]["message"], r.text
+    assert c.patch("/v1/endpoints/score", json={}).json()["error"]["field"] == "default_deployment"
+    assert c.post("/v1/endpoints/score/jobs", json={"tags": {"a": 1}}).json()["error"]["field"] == "tags.a"
 
 
 def test_deployments_default_and_disable(site):
@@ -386,6 +420,10 @@ def test_foreign_host_and_origin_are_refused(site):
     assert c.get("/v1/endpoints", headers={"Origin": "null"}).status_code == 403
     assert c.get("/v1/endpoints", headers={"Host": f"localhost:{server.port}"}).status_code == 200
     assert c.get("/v1/endpoints", headers={"Origin": f"http://127.0.0.1:{server.port}"}).status_code == 200
+    # Same host, another port: another local service's page (another origin).
+    assert c.get("/v1/endpoints", headers={"Origin": f"http://127.0.0.1:{server.port + 1}"}).status_code == 403
+    assert c.get("/v1/endpoints", headers={"Origin": f"http://localhost.evil.example:{server.port}"}).status_code == 403
+    assert c.get("/v1/endpoints", headers={"Origin": "file://"}).status_code == 403
 
 
 # --- uploads: caps, archive members (CVE-2025-62156 zip slip; CVE-2023-1177 traversal) --------
@@ -451,6 +489,19 @@ def test_uploads_are_capped_and_archives_checked(site, tmp_path):
         zf.writestr(info, "/etc/passwd")
     refused(zbuf.getvalue(), "application/zip", word="link")
     refused(b"not a tar at all", word="tar")
+    # A file where another member needs a folder, in either order (was a server error).
+    refused(_tar(_file("a"), _file("a/b")), word="which the archive has as a file")
+    refused(_tar(_file("a/b"), _file("a")), word="twice")
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        zf.writestr("a", "x")
+        zf.writestr("a/b", "y")
+    refused(zbuf.getvalue(), "application/zip", word="which the archive has as a file")
+    # Cut off inside a member's compressed data: refused, not a server error.
+    gz = io.BytesIO()
+    with tarfile.open(fileobj=gz, mode="w:gz") as tf:
+        tf.addfile(*_file("big", os.urandom(30000)))
+    refused(gz.getvalue()[:-100], "application/gzip", word="cannot be read")
     # Nothing escaped, and nothing was stored under a client's name.
     assert not (repo.root / ".pipe" / "evil.txt").exists() and not (repo.root / "evil.txt").exists()
     assert not list(repo.root.parent.rglob("evil.txt"))

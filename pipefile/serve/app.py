@@ -19,9 +19,11 @@ import time
 from typing import Annotated, Any, Optional
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest
@@ -29,8 +31,9 @@ from ..errors import PipefileError
 from ..publish import RequestError, check_request, lay_out
 from ..store import STATE_DIR, Workspace
 from ..store.cas import ContentStore
+from ..store.lock import ServeGate
 from ..store.jobs import QUEUED, JobStore
-from ..store.serving import ACTIVE, TERMINAL, ServeStore, Token
+from ..store.serving import ACTIVE, TERMINAL, QueueFull, ServeStore, Token
 from .guard import API, BodyTooLarge, error_body
 from .uploads import UploadError, archive_kind, store_upload
 from .worker import WorkerPool
@@ -91,6 +94,7 @@ class _Home:
         self.store = ContentStore(self.store_root)
         self.jobs = JobStore(os.path.join(self.dir, "jobs.db"))
         self.serve = ServeStore(self.jobs)
+        self.gate = ServeGate(self.dir)  # uploads and submissions write while no `pipe gc` runs
 
     def job_dir(self, job_id: int) -> str:
         return os.path.join(self.jobs_dir, str(job_id))
@@ -124,6 +128,24 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
     @app.exception_handler(ApiError)
     async def _api_error(request, e: ApiError):
         return JSONResponse(error_body(e.message, e.hint, e.field), e.status, headers=e.headers)
+
+    # FastAPI's own answers (unknown route, wrong method, a body or parameter of the wrong
+    # shape) in the same error shape as every other answer.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, e: StarletteHTTPException):
+        hint = {404: "GET /v1/openapi.json lists the routes", 405: "GET /v1/openapi.json lists the methods"}
+        message = e.detail if isinstance(e.detail, str) else "the request was refused"
+        return JSONResponse(error_body(message, hint.get(e.status_code)), e.status_code,
+                            headers=getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, e: RequestValidationError):
+        problems = e.errors()
+        where = [".".join(str(x) for x in p.get("loc", ())[1:]) or str(p.get("loc", ("body",))[0])
+                 for p in problems]
+        message = "; ".join(f"{w}: {p.get('msg', 'invalid')}" for w, p in zip(where, problems)) or "invalid request"
+        return JSONResponse(error_body(message, "GET /v1/openapi.json describes every request",
+                                       ",".join(dict.fromkeys(where))), 422)
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request, e):
@@ -268,9 +290,16 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                         raise ApiError(413, f"the upload is over the limit of {config.max_upload} bytes",
                                        "raise the server's --max-upload")
                     f.write(chunk)
-            loop = asyncio.get_running_loop()
+            def keep():
+                # Stored and recorded with no `pipe gc` in between (it would see an object
+                # that nothing names yet).
+                with h.gate.writer():
+                    got = store_upload(h, tmp, what, scratch, config.max_unpacked)
+                    home().serve.add_upload(got.digest, got.kind, got.size)
+                return got
+
             try:
-                got = await loop.run_in_executor(None, store_upload, h, tmp, what, scratch, config.max_unpacked)
+                got = await asyncio.get_running_loop().run_in_executor(None, keep)
             except UploadError as e:
                 raise ApiError(e.status, e.message, e.hint) from None
         finally:
@@ -278,8 +307,6 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
-        await asyncio.get_running_loop().run_in_executor(None, lambda: home().serve.add_upload(
-            got.digest, got.kind, got.size))
         return {"digest": got.digest, "kind": got.kind, "size": got.size}
 
     @app.head(f"{API}/uploads/{{digest}}", tags=["uploads"])
@@ -294,6 +321,11 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
 
     # --- jobs ---------------------------------------------------------------------------------
     def submit(endpoint: str, number: Optional[int], body: JobRequest, key: Optional[str], tok: Token):
+        # The inputs are checked and the job recorded with no `pipe gc` in between.
+        with home().gate.writer():
+            return _submit(endpoint, number, body, key, tok)
+
+    def _submit(endpoint: str, number: Optional[int], body: JobRequest, key: Optional[str], tok: Token):
         if not tok.can_invoke(endpoint):
             raise ApiError(403, f"this token may not invoke endpoint '{endpoint}'",
                            f"use a token with scope invoke:{endpoint} (pipe token create --scope invoke:{endpoint})")
@@ -319,24 +351,39 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             raise ApiError(422, e.message, e.hint, field=e.field) from None
         request = {"inputs": body.inputs, "params": checked.params, "assets": checked.assets, "tags": body.tags,
                    "force_rerun": body.force_rerun}
+        def same_request(prior) -> bool:
+            return (prior.endpoint, prior.deployment) == (endpoint, dep.number) and \
+                {k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")} == \
+                {k: request[k] for k in ("inputs", "tags", "force_rerun")}
+
+        def answer_key(prior):
+            if not same_request(prior):
+                raise ApiError(409, f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
+                               "use a new key for a new request")
+            return JSONResponse(job_json(prior, reused=False), 200, headers={"Location": f"{API}/jobs/{prior.id}"})
+
         if key is not None:
             prior = h.serve.by_idempotency_key(tok.id, key)
             if prior is not None:
-                same = (prior.endpoint, prior.deployment) == (endpoint, dep.number) and \
-                    {k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")} == \
-                    {k: request[k] for k in ("inputs", "tags", "force_rerun")}
-                if not same:
-                    raise ApiError(409, f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
-                                   "use a new key for a new request")
-                return JSONResponse(job_json(prior, reused=False), 200, headers={"Location": f"{API}/jobs/{prior.id}"})
+                return answer_key(prior)
         if not body.force_rerun:
             prev = h.serve.reusable(checked.digest)
             if prev is not None and (tok.can_read_all() or prev.token_id == tok.id) and _outputs_stored(h, prev):
                 return JSONResponse(job_json(prev, reused=True), 200, headers={"Location": f"{API}/jobs/{prev.id}"})
-        if h.serve.queued_count() >= config.max_queue:
-            raise ApiError(429, f"the queue is full ({config.max_queue} jobs waiting)", "try again later",
-                           {"Retry-After": "10"})
-        job = h.serve.submit(endpoint, dep, tok.id, request, checked.digest, key, f"token:{tok.id}")
+        # One transaction: the key, an identical job still queued or running, the queue's depth
+        # and the insert, so that concurrent submissions never get past each other.
+        try:
+            job, how = h.serve.submit(endpoint, dep, tok.id, request, checked.digest, key, f"token:{tok.id}",
+                                      max_queue=config.max_queue, merge=not body.force_rerun,
+                                      merge_any_token=tok.can_read_all())
+        except QueueFull as e:
+            raise ApiError(429, f"the queue is full ({e.limit} jobs waiting)", "try again later",
+                           {"Retry-After": "10"}) from None
+        if how == "key":
+            return answer_key(job)
+        if how == "active":
+            # The same work is already under way: its job, not a second one.
+            return JSONResponse(job_json(job, reused=True), 202, headers={"Location": f"{API}/jobs/{job.id}"})
         if pool is not None:
             pool.notify()
         return JSONResponse(job_json(job, reused=False), 202, headers={"Location": f"{API}/jobs/{job.id}"})

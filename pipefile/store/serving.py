@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS job_events(
   job_id INTEGER, seq INTEGER, time REAL, kind TEXT, data TEXT, PRIMARY KEY(job_id, seq));
 CREATE INDEX IF NOT EXISTS jobs_by_request ON jobs(request_digest);
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(idempotency_key);
 """
 
 # The lifecycle of a served job.
@@ -60,6 +61,14 @@ TERMINAL = (COMPLETED, FAILED, CANCELED, INTERRUPTED)
 STATUS_OF = {COMPLETED: SUCCEEDED, FAILED: FAILED, CANCELED: CANCELED, INTERRUPTED: INTERRUPTED}
 
 TOKEN_PREFIX = "pipe_"
+
+
+class QueueFull(Exception):
+    """The queue holds `limit` jobs already: the submission is refused (HTTP 429)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the queue is full ({limit} jobs waiting)")
+        self.limit = limit
 ADMIN, READ, INVOKE = "admin", "read", "invoke"
 
 
@@ -301,9 +310,36 @@ class ServeStore:
 
     # --- the queue ----------------------------------------------------------------------
     def submit(self, endpoint: str, dep: Deployment, token_id: Optional[str], request: dict,
-               request_digest: str, idempotency_key: Optional[str], user: str) -> Job:
+               request_digest: str, idempotency_key: Optional[str], user: str, max_queue: Optional[int] = None,
+               merge: bool = False, merge_any_token: bool = False) -> tuple:
+        """Queue a job: (job, how), in one transaction, so that concurrent submissions
+        see each other. `how`:
+
+        - "key": a job was already submitted by this token with this Idempotency-Key
+          (returned as is; the caller compares the requests);
+        - "active": with `merge`, an identical request (same request digest) is still
+          queued or running: that job, not a second one. Only a job of this token, or
+          of any token with `merge_any_token`;
+        - "new": queued now.
+
+        With `max_queue`, a full queue raises QueueFull instead (nothing is written)."""
         now = time.time()
         with self._tx():
+            if idempotency_key is not None:
+                prior = self._by_key(token_id, idempotency_key)
+                if prior is not None:
+                    return self.jobs.get(prior), "key"
+            if merge:
+                q = "SELECT id FROM jobs WHERE request_digest=? AND state IN (?,?,?,?)"
+                args: list = [request_digest, QUEUED, *ACTIVE]
+                if not merge_any_token:
+                    q += " AND token_id IS ?"
+                    args.append(token_id)
+                row = self.db.execute(q + " ORDER BY id LIMIT 1", args).fetchone()
+                if row is not None:
+                    return self.jobs.get(row[0]), "active"
+            if max_queue is not None and self.queued_count() >= max_queue:
+                raise QueueFull(max_queue)
             cur = self.db.execute(
                 "INSERT INTO jobs(uid, experiment, status, started, user, pid, pipefile, pipefile_digest, code, "
                 "params, targets, argv, state, endpoint, deployment, deployment_digest, token_id, request, "
@@ -315,7 +351,7 @@ class ServeStore:
                  dep.digest, token_id, json.dumps(request, sort_keys=True), request_digest, idempotency_key, now))
             job_id = cur.lastrowid
             self._event(job_id, "state", {"state": QUEUED})
-        return self.jobs.get(job_id)
+        return self.jobs.get(job_id), "new"
 
     def claim(self, pid: int) -> Optional[Job]:
         """The oldest queued job, now `preparing` (atomically: two workers never get the same)."""
@@ -371,9 +407,13 @@ class ServeStore:
         return self.jobs.get(row[0]) if row else None
 
     def by_idempotency_key(self, token_id: Optional[str], key: str) -> Optional[Job]:
+        found = self._by_key(token_id, key)
+        return self.jobs.get(found) if found is not None else None
+
+    def _by_key(self, token_id: Optional[str], key: str) -> Optional[int]:
         row = self.db.execute("SELECT id FROM jobs WHERE idempotency_key=? AND token_id IS ? ORDER BY id LIMIT 1",
                               (key, token_id)).fetchone()
-        return self.jobs.get(row[0]) if row else None
+        return row[0] if row else None
 
     def served_jobs(self, endpoint: Optional[str] = None, token_id: Optional[str] = None, limit: int = 100) -> list:
         q, args = "SELECT * FROM jobs WHERE state IS NOT NULL", []
