@@ -4,6 +4,7 @@ server per workspace, loopback by default."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -93,4 +94,95 @@ def test_one_server_per_workspace_on_loopback(ws):
         mine = [f[1] for f in listening if f[3] == "0A" and int(f[1].split(":")[1], 16) == server.port]
         assert mine == [f"0100007F:{server.port:04X}"]
     finally:
+        server.stop()
+
+
+def test_queue_depth_holds_under_concurrent_submissions_and_sigterm_keeps_the_queue(ws, tmp_path):
+    import concurrent.futures as cf
+
+    repo, tok = ws
+    server = Server(repo.root, "--workers", "1", "--max-queue", "3")
+    try:
+        c = server.client(tok)
+        a = _slow(c, seconds=120, marker=str(tmp_path / "a.pid")).json()
+        wait_state(c, a["id"], ("running",))
+        step = int(wait_file(tmp_path / "a.pid"))
+
+        def one(i):
+            with server.client(tok) as cl:
+                r = _slow(cl, seconds=0, spam=10 + i)  # all different: none is merged with another
+                return r.status_code, r.json()
+
+        with cf.ThreadPoolExecutor(12) as ex:
+            answers = list(ex.map(one, range(12)))
+        codes = sorted(code for code, _ in answers)
+        assert codes == [202] * 3 + [429] * 9, codes  # the check and the insert are one transaction
+        queued = [body["id"] for code, body in answers if code == 202]
+        # SIGTERM: the running job ends interrupted (its step stopped), the queued ones stay queued.
+        assert server.stop() == 0
+        assert not alive(step)
+        states = {j: repo.pipe("jobs", "show", str(j), "--json", check=True).json["state"] for j in queued}
+        assert set(states.values()) == {"queued"}, states
+        assert repo.pipe("jobs", "show", str(a["id"]), "--json", check=True).json["state"] == "interrupted"
+        server.start()
+        c = server.client(tok)
+        assert [wait_job(c, j)["state"] for j in queued] == ["completed"] * 3
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+UPPER = """\
+name: upper
+assets:
+  text: {type: uri_file, path: data/text.txt, input: true}
+steps:
+  upper:
+    command: tr a-z A-Z < ${{inputs.t}} > ${{outputs.out}}
+    inputs: {t: "${{assets.text}}"}
+    outputs:
+      out: {path: build/out.txt, output: true}
+"""
+
+
+def test_gc_waits_for_served_jobs_and_never_drops_unfinished_ones(ws, tmp_path):
+    import subprocess
+
+    from conftest import PIPE
+
+    repo, tok = ws
+    repo.write("Pipefile.upper", UPPER, dedent=False)
+    repo.pipe("publish", "-f", "Pipefile.upper", check=True)
+    server = Server(repo.root, "--workers", "1")
+    gc = None
+    try:
+        c = server.client(tok)
+        d = c.post("/v1/uploads", content=b"hello\n").json()["digest"]
+        x = wait_job(c, c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": d}}}).json()["id"])
+        assert x["state"] == "completed"
+        a = _slow(c, seconds=120, spam=5).json()
+        wait_state(c, a["id"], ("running",))
+        # Queued behind it: a job whose input is x's output, which only x's record names.
+        b = c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"job_output": f"{x['id']}/out"}}}).json()
+        assert b["state"] == "queued"
+        gc = subprocess.Popen(PIPE + ["gc", "--keep-last", "0", "--json"], cwd=repo.root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        err = ""
+        while "served jobs" not in err:  # gc says it waits for the running job
+            assert time.monotonic() < deadline and gc.poll() is None, (gc.poll(), err)
+            err += gc.stderr.readline()
+        time.sleep(0.5)
+        assert gc.poll() is None and c.get(f"/v1/jobs/{b['id']}").json()["state"] == "queued"
+        assert c.post(f"/v1/jobs/{a['id']}/cancel").status_code == 202
+        out, rest = gc.communicate(timeout=60)
+        assert gc.returncode == 0, err + rest
+        dropped = json.loads(out)["deleted"]["jobs"]
+        assert x["id"] in dropped and a["id"] in dropped and b["id"] not in dropped
+        done = wait_job(c, b["id"])
+        assert done["state"] == "completed", done
+        assert c.get(f"/v1/jobs/{b['id']}/outputs/out").text == "HELLO\n"
+    finally:
+        if gc is not None and gc.poll() is None:
+            gc.kill()
+            gc.wait()
         server.stop()
