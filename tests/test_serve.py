@@ -333,6 +333,17 @@ def test_inputs_are_validated(site):
     assert "upload" in err(_invoke(c, inputs={"data": "/etc/passwd"}))["message"]
     assert "no upload" in err(_invoke(c, inputs={"data": {"upload": "f" * 32}}))["message"]
     assert err(_invoke(c, inputs={"data": {"upload": d}, "threshold": True}))
+    # Values no command line can carry are refused up front, not failed in the job (or a 500).
+    assert err(_invoke(c, inputs={"data": {"upload": d}, "label": "a\0b"}))["field"] == "inputs.label"
+    huge = err(_invoke(c, inputs={"data": {"upload": d}, "threshold": 10**400}))
+    assert huge["field"] == "inputs.threshold" and len(huge["message"]) < 200
+    for raw in ('"label": "\\ud800"', '"data": {"upload": "\\udcff"}'):
+        r = c.post("/v1/endpoints/score/jobs", content=('{"inputs": {%s}}' % raw).encode(),
+                   headers={"Content-Type": "application/json"})
+        assert "not valid Unicode" in err(r)["message"]
+    r = c.post("/v1/endpoints/score/jobs", content=b'{"inputs": {}, "tags": {"k": "\\ud800"}}',
+               headers={"Content-Type": "application/json"})
+    assert "not valid Unicode" in err(r)["message"]
     assert c.post("/v1/endpoints/score/jobs", json={"inputs": {}, "evil": 1}).status_code == 422
     assert c.post("/v1/endpoints/score/jobs", content=b"{not json", headers={
         "Content-Type": "application/json"}).status_code == 422

@@ -22,7 +22,7 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
@@ -73,6 +73,28 @@ class JobRequest(BaseModel):
         '{"job_output": "JOB/OUTPUT"} (data inputs).'))
     tags: dict[str, str] = Field(default_factory=dict, description="Free labels kept with the job.")
     force_rerun: bool = Field(False, description="Run every step even if an identical job completed.")
+
+    @model_validator(mode="after")
+    def _valid_unicode(self):
+        # JSON may spell a lone surrogate ("\ud800"), which no file, log or command can hold.
+        _check_unicode(self.inputs, "inputs")
+        _check_unicode(self.tags, "tags")
+        return self
+
+
+def _check_unicode(value, where: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where} holds text that is not valid Unicode (a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_unicode(k, where)
+            _check_unicode(v, f"{where}.{k}" if isinstance(k, str) and k.isprintable() and k.isascii() else where)
+    elif isinstance(value, list):
+        for v in value:
+            _check_unicode(v, where)
 
 
 class EndpointPatch(BaseModel):
