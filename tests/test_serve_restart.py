@@ -173,6 +173,10 @@ def test_gc_waits_for_served_jobs_and_never_drops_unfinished_ones(ws, tmp_path):
             err += gc.stderr.readline()
         time.sleep(0.5)
         assert gc.poll() is None and c.get(f"/v1/jobs/{b['id']}").json()["state"] == "queued"
+        # Meanwhile new jobs and uploads are refused, not left hanging.
+        busy = c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": d}}})
+        assert busy.status_code == 503 and busy.headers["retry-after"] and "gc" in busy.json()["error"]["message"]
+        assert c.post("/v1/uploads", content=b"later\n").status_code == 503
         assert c.post(f"/v1/jobs/{a['id']}/cancel").status_code == 202
         out, rest = gc.communicate(timeout=60)
         assert gc.returncode == 0, err + rest

@@ -1,8 +1,8 @@
 """The REST API, versioned under /v1 (OpenAPI at /v1/openapi.json).
 
-Every route but /v1/health needs a bearer token (`pipe token create`). Scopes:
-`admin` may do anything; `read` may read every endpoint and job; `invoke:EP` may
-upload, invoke EP, read EP, and read only the jobs it started itself.
+Every route but /v1/health (and the OpenAPI document) needs a bearer token (`pipe
+token create`). Scopes: `admin` may do anything; `read` may read every endpoint and
+job; `invoke:EP` may upload, invoke EP, read EP, and read only the jobs it started.
 
 Before any route runs, `guard.RequestGuard` checks Host, Origin and body size.
 """
@@ -186,6 +186,15 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                            {"WWW-Authenticate": "Bearer"})
         return tok
 
+    def gc_free(h: _Home):
+        """A writer's hold on the store; while `pipe gc` runs (or waits for the jobs under
+        way) the request is refused rather than left hanging."""
+        w = h.gate.writer(wait=False)
+        if w is None:
+            raise ApiError(503, "pipe gc is collecting this workspace's store: no new job or upload until it is "
+                                "done", "try again shortly", {"Retry-After": "30"})
+        return w
+
     def need_read(tok: Token, endpoint: str) -> None:
         if not (tok.can_read_all() or tok.can_invoke(endpoint)):
             raise ApiError(403, f"this token may not read endpoint '{endpoint}'", f"scopes: {', '.join(tok.scopes)}")
@@ -315,7 +324,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             def keep():
                 # Stored and recorded with no `pipe gc` in between (it would see an object
                 # that nothing names yet).
-                with h.gate.writer():
+                with gc_free(h):
                     got = store_upload(h, tmp, what, scratch, config.max_unpacked)
                     home().serve.add_upload(got.digest, got.kind, got.size)
                 return got
@@ -344,7 +353,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
     # --- jobs ---------------------------------------------------------------------------------
     def submit(endpoint: str, number: Optional[int], body: JobRequest, key: Optional[str], tok: Token):
         # The inputs are checked and the job recorded with no `pipe gc` in between.
-        with home().gate.writer():
+        with gc_free(home()):
             return _submit(endpoint, number, body, key, tok)
 
     def _submit(endpoint: str, number: Optional[int], body: JobRequest, key: Optional[str], tok: Token):

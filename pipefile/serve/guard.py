@@ -1,8 +1,8 @@
 """What every request passes before any route: `RequestGuard`.
 
-It refuses a Host header that is not on the allowlist and an Origin header from
-anywhere else (DNS rebinding: a web page must not reach a server on localhost through
-the victim's browser), and caps request bodies, with or without Content-Length
+It refuses a Host header that is not on the allowlist and an Origin header of any
+origin but the server itself (DNS rebinding and cross-site requests: a web page must
+not reach a server on localhost through the victim's browser), and caps request bodies, with or without Content-Length
 (uploads have their own, larger cap). Pure ASGI, so streamed bodies stay streamed.
 """
 

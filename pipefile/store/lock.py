@@ -90,9 +90,9 @@ class ServeGate:
         self.writers_path = os.path.join(state_dir, "serve-writers")
         self._held: list = []  # gc's fds, while it holds both
 
-    def writer(self, stop: Callable[[], bool] = lambda: False) -> Optional["_Writer"]:
+    def writer(self, stop: Callable[[], bool] = lambda: False, wait: bool = True) -> Optional["_Writer"]:
         """Enter as a writer (a context manager), waiting while gc runs or waits; None
-        if `stop()` became true meanwhile."""
+        if `stop()` became true meanwhile, or at once with wait=False."""
         gate = os.open(self.gate_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             while True:
@@ -100,7 +100,7 @@ class ServeGate:
                     fcntl.flock(gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    if stop():
+                    if not wait or stop():
                         return None
                     time.sleep(0.1)
             fd = os.open(self.writers_path, os.O_RDWR | os.O_CREAT, 0o644)
