@@ -173,6 +173,15 @@ def test_identical_request_while_queued_or_running_returns_that_job(site):
     for j in (jid, forced.json()["id"]):
         assert c.post(f"/v1/jobs/{j}/cancel").status_code == 202
         assert wait_job(c, j)["state"] == "canceled"
+    # Identical requests at once: one transaction each, so exactly one job.
+    def same(_):
+        with server.client(toks["slow"]) as cl:
+            return cl.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 300, "spam": 8}}).json()["id"]
+
+    with cf.ThreadPoolExecutor(8) as ex:
+        ids = set(ex.map(same, range(8)))
+    assert len(ids) == 1, ids
+    assert c.post(f"/v1/jobs/{ids.pop()}/cancel").status_code == 202
     # Ended: an identical request is a new job again (a canceled job is never reused).
     after = c.post("/v1/endpoints/slow/jobs", json=dict(body, inputs={"seconds": 0, "spam": 7}))
     assert after.status_code == 202 and after.json()["id"] not in (jid, forced.json()["id"])
@@ -556,12 +565,13 @@ def test_twenty_clients_at_once(site):
 
     def one(i):
         with server.client(toks["admin"]) as cl:
-            r = _invoke(cl, inputs={"data": {"upload": d}, "threshold": thresholds[i], "label": f"c{i % 4}"})
+            r = _invoke(cl, inputs={"data": {"upload": d}, "threshold": thresholds[i], "label": f"c{i}"})
             assert r.status_code in (200, 202), r.text
             return thresholds[i], r.json()["id"]
 
     with cf.ThreadPoolExecutor(20) as ex:
         jobs = list(ex.map(one, range(20)))
+    assert len({jid for _, jid in jobs}) == 20  # twenty different requests: twenty jobs
     for thr, jid in jobs:
         job = wait_job(c, jid, timeout=120)
         assert job["state"] == "completed", job
