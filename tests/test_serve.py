@@ -632,3 +632,17 @@ def test_invoke_cli_uploads_a_folder_once(site, tmp_path):
     c = server.client(toks["slow"])
     assert c.head(f"/v1/uploads/{digest}").status_code == 200
     assert r.json["inputs"]["images"] == {"upload": digest}
+
+
+def test_tokens_are_never_echoed_or_logged(site):
+    """Last in the module: after every other test has run against the server."""
+    repo, server, toks = site
+    c = server.client(toks["admin"])
+    wait_job(c, _score_job(c, threshold=0.14, label="tokens").json()["id"])
+    jobs = c.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]
+    answers = json.dumps(jobs) + json.dumps(c.get(f"/v1/jobs/{jobs[0]['id']}").json())
+    listed = repo.pipe("token", "list", "--json", check=True).out + repo.pipe("jobs", "--json", check=True).out
+    for t in toks.values():
+        secret = t.split("_", 2)[2]
+        assert secret not in server.output() and secret not in answers and secret not in listed
+    assert {j["token"] for j in jobs} <= {t.split("_")[1] for t in toks.values()}  # ids only
