@@ -152,6 +152,23 @@ def test_idempotency_key(site):
     conflict = c.post("/v1/endpoints/score/jobs", json=changed, headers=key)
     assert conflict.status_code == 409 and "Idempotency-Key" in conflict.json()["error"]["message"]
     wait_job(c, a.json()["id"])
+    # A key answered with a job reused (completed) keeps naming that job.
+    reuse_key = {"Idempotency-Key": f"r-{time.time()}"}
+    r = c.post("/v1/endpoints/score/jobs", json=dict(body, tags={"t": "1"}), headers=reuse_key)
+    assert r.status_code == 200 and r.json()["reused"] is True and r.json()["id"] == a.json()["id"]
+    again = c.post("/v1/endpoints/score/jobs", json=dict(body, tags={"t": "1"}), headers=reuse_key)
+    assert again.status_code == 200 and again.json()["id"] == a.json()["id"]
+    assert c.post("/v1/endpoints/score/jobs", json=body, headers=reuse_key).status_code == 409  # other tags
+    # A key answered with a job under way keeps naming it, even once it was canceled.
+    s = server.client(toks["slow"])
+    plain = s.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 300, "spam": 9}}).json()
+    merge_key = {"Idempotency-Key": f"m-{time.time()}"}
+    merged = s.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 300, "spam": 9}}, headers=merge_key)
+    assert merged.status_code == 202 and merged.json()["id"] == plain["id"]
+    assert s.post(f"/v1/jobs/{plain['id']}/cancel").status_code == 202
+    wait_job(s, plain["id"])
+    retry = s.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 300, "spam": 9}}, headers=merge_key)
+    assert retry.status_code == 200 and retry.json()["id"] == plain["id"] and retry.json()["state"] == "canceled"
 
 
 def test_identical_request_while_queued_or_running_returns_that_job(site):

@@ -382,36 +382,40 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             raise ApiError(422, e.message, e.hint, field=e.field) from None
         request = {"inputs": body.inputs, "params": checked.params, "assets": checked.assets, "tags": body.tags,
                    "force_rerun": body.force_rerun}
-        def same_request(prior) -> bool:
-            return (prior.endpoint, prior.deployment) == (endpoint, dep.number) and \
-                {k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")} == \
-                {k: request[k] for k in ("inputs", "tags", "force_rerun")}
+        summary = {"endpoint": endpoint, "deployment": dep.number, "inputs": body.inputs, "tags": body.tags,
+                   "force_rerun": body.force_rerun}
 
-        def answer_key(prior):
-            if not same_request(prior):
+        def answer_key(prior, recorded: Optional[dict]):
+            if recorded is None:  # keyed before requests were recorded with their key: the job's own
+                recorded = {"endpoint": prior.endpoint, "deployment": prior.deployment,
+                            **{k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")}}
+            if recorded != summary:
                 raise ApiError(409, f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
                                "use a new key for a new request")
             return JSONResponse(job_json(prior, reused=False), 200, headers={"Location": f"{API}/jobs/{prior.id}"})
 
         if key is not None:
-            prior = h.serve.by_idempotency_key(tok.id, key)
-            if prior is not None:
-                return answer_key(prior)
+            found = h.serve.by_idempotency_key(tok.id, key)
+            if found is not None:
+                return answer_key(*found)
         if not body.force_rerun:
             prev = h.serve.reusable(checked.digest)
             if prev is not None and (tok.can_read_all() or prev.token_id == tok.id) and _outputs_stored(h, prev):
+                if key is not None:
+                    h.serve.remember_key(tok.id, key, prev.id, summary)
                 return JSONResponse(job_json(prev, reused=True), 200, headers={"Location": f"{API}/jobs/{prev.id}"})
         # One transaction: the key, an identical job still queued or running, the queue's depth
         # and the insert, so that concurrent submissions never get past each other.
         try:
             job, how = h.serve.submit(endpoint, dep, tok.id, request, checked.digest, key, f"token:{tok.id}",
                                       max_queue=config.max_queue, merge=not body.force_rerun,
-                                      merge_any_token=tok.can_read_all())
+                                      merge_any_token=tok.can_read_all(), key_request=summary)
         except QueueFull as e:
             raise ApiError(429, f"the queue is full ({e.limit} jobs waiting)", "try again later",
                            {"Retry-After": "10"}) from None
         if how == "key":
-            return answer_key(job)
+            found = h.serve.by_idempotency_key(tok.id, key)
+            return answer_key(*(found or (job, None)))
         if how == "active":
             # The same work is already under way: its job, not a second one.
             return JSONResponse(job_json(job, reused=True), 202, headers={"Location": f"{API}/jobs/{job.id}"})

@@ -258,7 +258,8 @@ def delete_jobs(ws, ids: list) -> None:
     db = ws.jobs.db
     db.execute("BEGIN IMMEDIATE")
     try:
-        for table, column in (("job_steps", "job_id"), ("metrics", "job_id"), ("job_events", "job_id"), ("jobs", "id")):
+        for table, column in (("job_steps", "job_id"), ("metrics", "job_id"), ("job_events", "job_id"),
+                              ("idempotency_keys", "job_id"), ("jobs", "id")):
             db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
         db.execute("COMMIT")
     except BaseException:
