@@ -190,3 +190,20 @@ def test_gc_waits_for_served_jobs_and_never_drops_unfinished_ones(ws, tmp_path):
             gc.kill()
             gc.wait()
         server.stop()
+
+
+def test_serve_in_a_new_workspace_and_on_a_busy_port(tmp_path):
+    import socket
+
+    require_serve_deps()
+    repo = Repo(tmp_path)
+    repo.pipefile("""
+        steps:
+          a: {command: "echo hi > out.txt", outputs: {o: out.txt}}
+    """)
+    assert not (tmp_path / ".pipe").exists()  # never run here: serve makes .pipe/ itself
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        r = repo.pipe("serve", "--port", str(busy.getsockname()[1]), timeout=60)
+    assert r.code == 2 and "could not listen" in r.err and "--port" in r.err, str(r)

@@ -30,6 +30,7 @@ def allowed_hosts(config: ServeConfig) -> set:
 
 
 def _take_lock(root: str) -> int:
+    Workspace(root).close()  # a workspace never run in has no .pipe/ yet
     path = os.path.join(root, STATE_DIR, "serve.lock")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -94,8 +95,16 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                 "is allowed (--allow-host)")
         log(f"serving {os.path.basename(config.root)} at http://{_url_host(config.host)}:{config.port}/v1 "
             f"({config.workers} worker{'s' if config.workers != 1 else ''}); API: /v1/openapi.json")
-        uvicorn.run(guarded, host=config.host, port=config.port, log_level="warning", lifespan="on",
-                    timeout_graceful_shutdown=10, server_header=False)
+        try:
+            uvicorn.run(guarded, host=config.host, port=config.port, log_level="warning", lifespan="on",
+                        timeout_graceful_shutdown=10, server_header=False)
+        except SystemExit as e:
+            if e.code in (None, 0):
+                raise
+            # uvicorn exits 3 when it cannot start, having logged why (address in use, ...).
+            raise PipefileError(f"pipe serve could not listen on {_url_host(config.host)}:{config.port}",
+                                hint="is another program using that port? choose another with --port; "
+                                     "--host must be an address of this machine") from None
     finally:
         os.close(lock_fd)
 
