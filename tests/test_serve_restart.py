@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 
 import pytest
@@ -118,8 +119,29 @@ def test_queue_depth_holds_under_concurrent_submissions_and_sigterm_keeps_the_qu
         codes = sorted(code for code, _ in answers)
         assert codes == [202] * 3 + [429] * 9, codes  # the check and the insert are one transaction
         queued = [body["id"] for code, body in answers if code == 202]
+        # Clients following a running and a queued job: the stop does not wait on them.
+        seen: dict = {}
+
+        def follow(job_id):
+            import httpx
+
+            # Its own client: Server.stop() closes the clients it handed out.
+            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tok}"}, timeout=30) as cl, \
+                    cl.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+                seen[job_id] = [line for line in r.iter_lines() if line.startswith(("event:", "data:"))]
+
+        followers = [threading.Thread(target=follow, args=(j,)) for j in (a["id"], queued[0])]
+        for t in followers:
+            t.start()
+        time.sleep(0.5)
         # SIGTERM: the running job ends interrupted (its step stopped), the queued ones stay queued.
+        t0 = time.monotonic()
         assert server.stop() == 0
+        assert time.monotonic() - t0 < 8, "the server waited out its grace period for open streams"
+        for t in followers:
+            t.join(10)
+        assert seen[a["id"]][-2:] == ["event: end", 'data: {"state": "interrupted"}'], seen
+        assert "event: end" not in seen[queued[0]]  # it did not end: the stream was closed
         assert not alive(step)
         states = {j: repo.pipe("jobs", "show", str(j), "--json", check=True).json["state"] for j in queued}
         assert set(states.values()) == {"queued"}, states

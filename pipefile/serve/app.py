@@ -186,6 +186,10 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                            {"WWW-Authenticate": "Bearer"})
         return tok
 
+    def stopping() -> bool:
+        """The server is stopping: waits and streams end now rather than hold it up."""
+        return pool is not None and pool.stopping()
+
     def gc_free(h: _Home):
         """A writer's hold on the store; while `pipe gc` runs (or waits for the jobs under
         way) the request is refused rather than left hanging."""
@@ -499,7 +503,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         loop = asyncio.get_running_loop()
         job = await loop.run_in_executor(None, visible_job, job_id, tok)
         deadline = time.monotonic() + wait
-        while job.state not in TERMINAL and time.monotonic() < deadline:
+        while job.state not in TERMINAL and time.monotonic() < deadline and not stopping():
             await asyncio.sleep(0.2)
             job = await loop.run_in_executor(None, home().jobs.get, job_id)
         return await loop.run_in_executor(None, job_json, job)
@@ -528,7 +532,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             deadline = time.monotonic() + wait
             while True:
                 events, state = await loop.run_in_executor(None, fetch, after)
-                if events or state in TERMINAL or time.monotonic() >= deadline:
+                if events or state in TERMINAL or time.monotonic() >= deadline or stopping():
                     return {"events": events, "state": state, "done": state in TERMINAL}
                 await asyncio.sleep(0.2)
 
@@ -543,8 +547,8 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                 if state in TERMINAL:
                     yield f"event: end\ndata: {json.dumps({'state': state})}\n\n"
                     return
-                if await request.is_disconnected():
-                    return
+                if stopping() or await request.is_disconnected():
+                    return  # the server stops: the client reconnects later (Last-Event-ID)
                 await asyncio.sleep(0.2)
                 quiet = 0.0 if events else quiet + 0.2
                 if quiet >= 15:
@@ -590,7 +594,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                     offset += len(data)
                     yield data
                     continue
-                if state in TERMINAL or offset >= config.max_log or await request.is_disconnected():
+                if state in TERMINAL or offset >= config.max_log or stopping() or await request.is_disconnected():
                     return
                 await asyncio.sleep(0.2)
 

@@ -104,7 +104,7 @@ class WorkerPool:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop taking jobs; running ones are stopped and end `interrupted` (a restart
-        does not resume them: their steps may have half run)."""
+        does not resume them: their steps may have half run). Safe to call again."""
         self._stop.set()
         with self._lock:
             running = list(self._running.values())
@@ -116,6 +116,9 @@ class WorkerPool:
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def notify(self) -> None:
         """A job was queued: wake a worker now rather than at its next poll."""
