@@ -33,6 +33,7 @@ NEVER_BUILT = "never_built"
 FORCED = "forced"
 COMMAND_CHANGED = "command_changed"
 ENV_CHANGED = "env_changed"
+GPU_MODEL_CHANGED = "gpu_model_changed"
 PARAM_CHANGED = "param_changed"
 INPUT_CHANGED = "input_changed"
 CODE_CHANGED = "code_changed"
@@ -63,6 +64,8 @@ class Reason:
             return f"command changed{arrow}"
         if k == ENV_CHANGED:
             return f"environment changed{arrow}"
+        if k == GPU_MODEL_CHANGED:
+            return f"GPU model changed{arrow}"
         if k == PARAM_CHANGED:
             return f"param '{s}' changed{arrow}"
         if k == INPUT_CHANGED:
@@ -82,6 +85,8 @@ class Reason:
         if k == UPSTREAM:
             return f"waits for '{s}' to finish first"
         if k == CACHED:
+            if s:
+                return f"built before with the same key, on remote '{s}': download and restore"
             return "built before with the same key: restore from the store"
         return f"{k} {s}".strip()
 
@@ -106,6 +111,8 @@ class Decision:
     outputs: Optional[Mapping[str, PathDigest]] = None
     # FRESH only: the workspace record must be (re)written, e.g. after it was lost.
     record: bool = False
+    # RESTORE only: the remote whose run cache has the outputs (None: the local store).
+    remote: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,7 @@ class Observation:
     output_paths: Mapping[str, str] = field(default_factory=dict)
     cached: Optional[Mapping[str, PathDigest]] = None  # action cache hit, objects all present
     forced: bool = False
+    cached_on: Optional[str] = None  # the remote whose run cache has the hit (None: the local store)
 
 
 def _short(d: Optional[PathDigest]) -> str:
@@ -155,13 +163,15 @@ def decide(step: str, obs: Observation) -> Decision:
         if not problems:
             return Decision(step, Verdict.FRESH, key, (), dict(prior.outputs))
         if obs.cached is not None:
-            return Decision(step, Verdict.RESTORE, key, tuple(problems) + (Reason(CACHED),), dict(obs.cached))
+            return Decision(step, Verdict.RESTORE, key, tuple(problems) + (Reason(CACHED, obs.cached_on or ""),),
+                            dict(obs.cached), remote=obs.cached_on)
         return Decision(step, Verdict.RUN, key, tuple(problems))
     reasons = explain(prior.manifest if prior else None, key.manifest)
     if obs.cached is not None:
         if not _output_problems(obs, obs.cached):
             return Decision(step, Verdict.FRESH, key, (), dict(obs.cached), record=True)
-        return Decision(step, Verdict.RESTORE, key, tuple(reasons) + (Reason(CACHED),), dict(obs.cached))
+        return Decision(step, Verdict.RESTORE, key, tuple(reasons) + (Reason(CACHED, obs.cached_on or ""),),
+                        dict(obs.cached), remote=obs.cached_on)
     return Decision(step, Verdict.RUN, key, tuple(reasons))
 
 
@@ -187,7 +197,10 @@ def explain(old: Optional[dict], new: dict) -> list:
     if old.get("template") != new.get("template"):
         reasons.append(Reason(COMMAND_CHANGED, "", _cmd(old.get("command")), _cmd(new.get("command"))))
     if old.get("env") != new.get("env"):
-        reasons.append(Reason(ENV_CHANGED, "", str(old.get("env"))[:12], str(new.get("env"))[:12]))
+        reasons.append(Reason(ENV_CHANGED, "", _env(old.get("env")), _env(new.get("env"))))
+    if old.get("gpu_model") != new.get("gpu_model"):
+        reasons.append(Reason(GPU_MODEL_CHANGED, "", str(old.get("gpu_model", "(not in key)")),
+                              str(new.get("gpu_model", "(not in key)"))))
     op, np_ = old.get("params", {}), new.get("params", {})
     changed_params = set()
     for name in sorted(set(op) | set(np_)):
@@ -211,6 +224,13 @@ def explain(old: Optional[dict], new: dict) -> list:
     if not reasons and old.get("command") != new.get("command"):
         reasons.append(Reason(COMMAND_CHANGED, "", _cmd(old.get("command")), _cmd(new.get("command"))))
     return reasons or [Reason(COMMAND_CHANGED)]
+
+
+def _env(identity) -> str:
+    """`venv:3f9c1a2b0c` rather than the whole digest."""
+    text = str(identity)
+    kind, _, digest = text.partition(":")
+    return f"{kind}:{digest[:10]}" if digest else text
 
 
 def _val(d: dict, name: str) -> Optional[str]:
