@@ -255,7 +255,7 @@ def register(main, guard, context, file_option) -> None:
                                         f"deployment {deployment}").json().get("inputs", {})
             inputs = parse_inputs(client, schema, params, data)
             job = client.submit(endpoint, deployment, inputs, force_rerun, idempotency_key)
-            what = "reused completed job" if job.get("reused") else "job"
+            what = "reused job" if job.get("reused") else "job"
             click.echo(f"{what} {job['id']} ({job['state']}): {url.rstrip('/')}{job['url']}", err=True)
             if wait or out_dir:
                 def show(e):

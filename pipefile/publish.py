@@ -140,11 +140,20 @@ class CheckedRequest:
 
 def _fits(value, typ: str):
     """The value as the param's type, or None when it does not fit (JSON is typed: no
-    conversion from text)."""
+    conversion from text). A string must not hold NUL (no command line can carry one);
+    a number must be finite; an integer must fit in 64 bits."""
     if typ == spec.NUMBER and isinstance(value, (int, float)) and not isinstance(value, bool):
         import math
 
-        return float(value) if math.isfinite(float(value)) else None
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past what a float holds
+            return None
+        return number if math.isfinite(number) else None
+    if typ == spec.INTEGER and spec.value_fits(value, typ):
+        return value if -2**63 <= value < 2**63 else None
+    if typ == spec.STRING and spec.value_fits(value, typ):
+        return value if "\0" not in value else None
     if spec.value_fits(value, typ):
         return value
     return None
@@ -170,8 +179,8 @@ def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dic
         if decl["kind"] == "param":
             v = _fits(given, decl["type"])
             if v is None:
-                errors.append(RequestError(f"input '{name}' is a param of type {decl['type']}, and {given!r} is not "
-                                           f"one", _TYPE_HINT.get(decl["type"]), f"inputs.{name}"))
+                errors.append(RequestError(f"input '{name}' is a param of type {decl['type']}, and {_short(given)} is "
+                                           f"not one", _TYPE_HINT.get(decl["type"]), f"inputs.{name}"))
                 continue
             params[name] = v
         else:
@@ -197,8 +206,13 @@ def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dic
     return CheckedRequest(params, assets, digest)
 
 
-_TYPE_HINT = {spec.NUMBER: "give a JSON number, e.g. 0.7", spec.INTEGER: "give a whole JSON number, e.g. 5",
-              spec.BOOLEAN: "give true or false", spec.STRING: "give a JSON string"}
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
+
+
+_TYPE_HINT = {spec.NUMBER: "give a JSON number, e.g. 0.7", spec.INTEGER: "give a whole JSON number (64-bit), e.g. 5",
+              spec.BOOLEAN: "give true or false", spec.STRING: "give a JSON string (without NUL characters)"}
 
 
 def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, may_read_job) -> dict:

@@ -227,8 +227,8 @@ steps:
         dep = serve.deployment("m", 1)
         assert dep.manifest["artifacts"]["model:latest"]["version"] == 1
         checked = check_request(ws, serve, dep, {})
-        job = serve.submit("m", dep, None, {"inputs": {}, "params": checked.params, "assets": checked.assets},
-                           checked.digest, None, "test")
+        job, _how = serve.submit("m", dep, None, {"inputs": {}, "params": checked.params, "assets": checked.assets},
+                                 checked.digest, None, "test")
         pool.start()
         deadline = time.monotonic() + 60
         while ws.jobs.get(job.id).state not in ("completed", "failed"):

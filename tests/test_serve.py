@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Repo
-from serve_helpers import Server, alive, make_endpoints, require_serve_deps, token, upload, wait_file, wait_job
+from serve_helpers import (Server, alive, make_endpoints, require_serve_deps, token, upload, wait_file, wait_job,
+                           wait_state)
 
 DATA = b"0.1\n0.7\n0.9\n"
 
@@ -151,6 +152,57 @@ def test_idempotency_key(site):
     conflict = c.post("/v1/endpoints/score/jobs", json=changed, headers=key)
     assert conflict.status_code == 409 and "Idempotency-Key" in conflict.json()["error"]["message"]
     wait_job(c, a.json()["id"])
+    # A key answered with a job reused (completed) keeps naming that job.
+    reuse_key = {"Idempotency-Key": f"r-{time.time()}"}
+    r = c.post("/v1/endpoints/score/jobs", json=dict(body, tags={"t": "1"}), headers=reuse_key)
+    assert r.status_code == 200 and r.json()["reused"] is True and r.json()["id"] == a.json()["id"]
+    again = c.post("/v1/endpoints/score/jobs", json=dict(body, tags={"t": "1"}), headers=reuse_key)
+    assert again.status_code == 200 and again.json()["id"] == a.json()["id"]
+    assert c.post("/v1/endpoints/score/jobs", json=body, headers=reuse_key).status_code == 409  # other tags
+    # A key answered with a job under way keeps naming it, even once it was canceled.
+    s = server.client(toks["slow"])
+    plain = s.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 300, "spam": 9}}).json()
+    merge_key = {"Idempotency-Key": f"m-{time.time()}"}
+    merged = s.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 300, "spam": 9}}, headers=merge_key)
+    assert merged.status_code == 202 and merged.json()["id"] == plain["id"]
+    assert s.post(f"/v1/jobs/{plain['id']}/cancel").status_code == 202
+    wait_job(s, plain["id"])
+    retry = s.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 300, "spam": 9}}, headers=merge_key)
+    assert retry.status_code == 200 and retry.json()["id"] == plain["id"] and retry.json()["state"] == "canceled"
+
+
+def test_identical_request_while_queued_or_running_returns_that_job(site):
+    _, server, toks = site
+    c = server.client(toks["slow"])
+    body = {"inputs": {"seconds": 300, "spam": 7}}
+    first = c.post("/v1/endpoints/slow/jobs", json=body)
+    assert first.status_code == 202 and first.json()["reused"] is False, first.text
+    jid = first.json()["id"]
+    again = c.post("/v1/endpoints/slow/jobs", json=body)  # while it is queued or preparing
+    assert again.status_code == 202 and again.json()["id"] == jid and again.json()["reused"] is True
+    assert again.headers["location"] == first.headers["location"] == f"/v1/jobs/{jid}"
+    wait_state(c, jid, ("running",))
+    admin = server.client(toks["admin"])  # a token that reads every job is handed it too
+    running = admin.post("/v1/endpoints/slow/jobs", json=body)
+    assert running.status_code == 202 and running.json()["id"] == jid and running.json()["state"] == "running"
+    forced = c.post("/v1/endpoints/slow/jobs", json=dict(body, force_rerun=True))
+    assert forced.status_code == 202 and forced.json()["id"] != jid and forced.json()["reused"] is False
+    for j in (jid, forced.json()["id"]):
+        assert c.post(f"/v1/jobs/{j}/cancel").status_code == 202
+        assert wait_job(c, j)["state"] == "canceled"
+    # Identical requests at once: one transaction each, so exactly one job.
+    def same(_):
+        with server.client(toks["slow"]) as cl:
+            return cl.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 300, "spam": 8}}).json()["id"]
+
+    with cf.ThreadPoolExecutor(8) as ex:
+        ids = set(ex.map(same, range(8)))
+    assert len(ids) == 1, ids
+    assert c.post(f"/v1/jobs/{ids.pop()}/cancel").status_code == 202
+    # Ended: an identical request is a new job again (a canceled job is never reused).
+    after = c.post("/v1/endpoints/slow/jobs", json=dict(body, inputs={"seconds": 0, "spam": 7}))
+    assert after.status_code == 202 and after.json()["id"] not in (jid, forced.json()["id"])
+    assert wait_job(c, after.json()["id"])["state"] == "completed"
 
 
 def test_folder_upload_and_job_output_input(site):
@@ -307,6 +359,17 @@ def test_inputs_are_validated(site):
     assert "upload" in err(_invoke(c, inputs={"data": "/etc/passwd"}))["message"]
     assert "no upload" in err(_invoke(c, inputs={"data": {"upload": "f" * 32}}))["message"]
     assert err(_invoke(c, inputs={"data": {"upload": d}, "threshold": True}))
+    # Values no command line can carry are refused up front, not failed in the job (or a 500).
+    assert err(_invoke(c, inputs={"data": {"upload": d}, "label": "a\0b"}))["field"] == "inputs.label"
+    huge = err(_invoke(c, inputs={"data": {"upload": d}, "threshold": 10**400}))
+    assert huge["field"] == "inputs.threshold" and len(huge["message"]) < 200
+    for raw in ('"label": "\\ud800"', '"data": {"upload": "\\udcff"}'):
+        r = c.post("/v1/endpoints/score/jobs", content=('{"inputs": {%s}}' % raw).encode(),
+                   headers={"Content-Type": "application/json"})
+        assert "not valid Unicode" in err(r)["message"]
+    r = c.post("/v1/endpoints/score/jobs", content=b'{"inputs": {}, "tags": {"k": "\\ud800"}}',
+               headers={"Content-Type": "application/json"})
+    assert "not valid Unicode" in err(r)["message"]
     assert c.post("/v1/endpoints/score/jobs", json={"inputs": {}, "evil": 1}).status_code == 422
     assert c.post("/v1/endpoints/score/jobs", content=b"{not json", headers={
         "Content-Type": "application/json"}).status_code == 422
@@ -350,6 +413,14 @@ def test_unknown_endpoint_deployment_and_job(site):
         r = _invoke(c, inputs={"data": data})
         assert r.status_code == 422, r.text
     assert c.get("/v1/jobs/1/outputs/nope").status_code in (404,)
+    # FastAPI's own refusals answer in the same error shape as every other error.
+    for r, status in ((c.get("/v1/nope"), 404), (c.delete("/v1/endpoints/score"), 405),
+                      (c.patch("/v1/endpoints/score", json={}), 422),
+                      (c.post("/v1/endpoints/score/jobs", json={"inputs": {}, "tags": {"a": 1}}), 422),
+                      (c.get("/v1/jobs/abc"), 422)):
+        assert r.status_code == status and set(r.json()) == {"error"} and r.json()["error"]["message"], r.text
+    assert c.patch("/v1/endpoints/score", json={}).json()["error"]["field"] == "default_deployment"
+    assert c.post("/v1/endpoints/score/jobs", json={"tags": {"a": 1}}).json()["error"]["field"] == "tags.a"
 
 
 def test_deployments_default_and_disable(site):
@@ -386,6 +457,10 @@ def test_foreign_host_and_origin_are_refused(site):
     assert c.get("/v1/endpoints", headers={"Origin": "null"}).status_code == 403
     assert c.get("/v1/endpoints", headers={"Host": f"localhost:{server.port}"}).status_code == 200
     assert c.get("/v1/endpoints", headers={"Origin": f"http://127.0.0.1:{server.port}"}).status_code == 200
+    # Same host, another port: another local service's page (another origin).
+    assert c.get("/v1/endpoints", headers={"Origin": f"http://127.0.0.1:{server.port + 1}"}).status_code == 403
+    assert c.get("/v1/endpoints", headers={"Origin": f"http://localhost.evil.example:{server.port}"}).status_code == 403
+    assert c.get("/v1/endpoints", headers={"Origin": "file://"}).status_code == 403
 
 
 # --- uploads: caps, archive members (CVE-2025-62156 zip slip; CVE-2023-1177 traversal) --------
@@ -451,6 +526,19 @@ def test_uploads_are_capped_and_archives_checked(site, tmp_path):
         zf.writestr(info, "/etc/passwd")
     refused(zbuf.getvalue(), "application/zip", word="link")
     refused(b"not a tar at all", word="tar")
+    # A file where another member needs a folder, in either order (was a server error).
+    refused(_tar(_file("a"), _file("a/b")), word="which the archive has as a file")
+    refused(_tar(_file("a/b"), _file("a")), word="twice")
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        zf.writestr("a", "x")
+        zf.writestr("a/b", "y")
+    refused(zbuf.getvalue(), "application/zip", word="which the archive has as a file")
+    # Cut off inside a member's compressed data: refused, not a server error.
+    gz = io.BytesIO()
+    with tarfile.open(fileobj=gz, mode="w:gz") as tf:
+        tf.addfile(*_file("big", os.urandom(30000)))
+    refused(gz.getvalue()[:-100], "application/gzip", word="cannot be read")
     # Nothing escaped, and nothing was stored under a client's name.
     assert not (repo.root / ".pipe" / "evil.txt").exists() and not (repo.root / "evil.txt").exists()
     assert not list(repo.root.parent.rglob("evil.txt"))
@@ -494,12 +582,13 @@ def test_twenty_clients_at_once(site):
 
     def one(i):
         with server.client(toks["admin"]) as cl:
-            r = _invoke(cl, inputs={"data": {"upload": d}, "threshold": thresholds[i], "label": f"c{i % 4}"})
+            r = _invoke(cl, inputs={"data": {"upload": d}, "threshold": thresholds[i], "label": f"c{i}"})
             assert r.status_code in (200, 202), r.text
             return thresholds[i], r.json()["id"]
 
     with cf.ThreadPoolExecutor(20) as ex:
         jobs = list(ex.map(one, range(20)))
+    assert len({jid for _, jid in jobs}) == 20  # twenty different requests: twenty jobs
     for thr, jid in jobs:
         job = wait_job(c, jid, timeout=120)
         assert job["state"] == "completed", job
@@ -560,3 +649,17 @@ def test_invoke_cli_uploads_a_folder_once(site, tmp_path):
     c = server.client(toks["slow"])
     assert c.head(f"/v1/uploads/{digest}").status_code == 200
     assert r.json["inputs"]["images"] == {"upload": digest}
+
+
+def test_tokens_are_never_echoed_or_logged(site):
+    """Last in the module: after every other test has run against the server."""
+    repo, server, toks = site
+    c = server.client(toks["admin"])
+    wait_job(c, _score_job(c, threshold=0.14, label="tokens").json()["id"])
+    jobs = c.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]
+    answers = json.dumps(jobs) + json.dumps(c.get(f"/v1/jobs/{jobs[0]['id']}").json())
+    listed = repo.pipe("token", "list", "--json", check=True).out + repo.pipe("jobs", "--json", check=True).out
+    for t in toks.values():
+        secret = t.split("_", 2)[2]
+        assert secret not in server.output() and secret not in answers and secret not in listed
+    assert {j["token"] for j in jobs} <= {t.split("_")[1] for t in toks.values()}  # ids only

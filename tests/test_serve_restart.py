@@ -4,7 +4,9 @@ server per workspace, loopback by default."""
 
 from __future__ import annotations
 
+import json
 import signal
+import threading
 import time
 
 import pytest
@@ -94,3 +96,136 @@ def test_one_server_per_workspace_on_loopback(ws):
         assert mine == [f"0100007F:{server.port:04X}"]
     finally:
         server.stop()
+
+
+def test_queue_depth_holds_under_concurrent_submissions_and_sigterm_keeps_the_queue(ws, tmp_path):
+    import concurrent.futures as cf
+
+    repo, tok = ws
+    server = Server(repo.root, "--workers", "1", "--max-queue", "3")
+    try:
+        c = server.client(tok)
+        a = _slow(c, seconds=120, marker=str(tmp_path / "a.pid")).json()
+        wait_state(c, a["id"], ("running",))
+        step = int(wait_file(tmp_path / "a.pid"))
+
+        def one(i):
+            with server.client(tok) as cl:
+                r = _slow(cl, seconds=0, spam=10 + i)  # all different: none is merged with another
+                return r.status_code, r.json()
+
+        with cf.ThreadPoolExecutor(12) as ex:
+            answers = list(ex.map(one, range(12)))
+        codes = sorted(code for code, _ in answers)
+        assert codes == [202] * 3 + [429] * 9, codes  # the check and the insert are one transaction
+        queued = [body["id"] for code, body in answers if code == 202]
+        # Clients following a running and a queued job: the stop does not wait on them.
+        seen: dict = {}
+
+        def follow(job_id):
+            import httpx
+
+            # Its own client: Server.stop() closes the clients it handed out.
+            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tok}"}, timeout=30) as cl, \
+                    cl.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+                seen[job_id] = [line for line in r.iter_lines() if line.startswith(("event:", "data:"))]
+
+        followers = [threading.Thread(target=follow, args=(j,)) for j in (a["id"], queued[0])]
+        for t in followers:
+            t.start()
+        time.sleep(0.5)
+        # SIGTERM: the running job ends interrupted (its step stopped), the queued ones stay queued.
+        t0 = time.monotonic()
+        assert server.stop() == 0
+        assert time.monotonic() - t0 < 8, "the server waited out its grace period for open streams"
+        for t in followers:
+            t.join(10)
+        assert seen[a["id"]][-2:] == ["event: end", 'data: {"state": "interrupted"}'], seen
+        assert "event: end" not in seen[queued[0]]  # it did not end: the stream was closed
+        assert not alive(step)
+        states = {j: repo.pipe("jobs", "show", str(j), "--json", check=True).json["state"] for j in queued}
+        assert set(states.values()) == {"queued"}, states
+        assert repo.pipe("jobs", "show", str(a["id"]), "--json", check=True).json["state"] == "interrupted"
+        server.start()
+        c = server.client(tok)
+        assert [wait_job(c, j)["state"] for j in queued] == ["completed"] * 3
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+UPPER = """\
+name: upper
+assets:
+  text: {type: uri_file, path: data/text.txt, input: true}
+steps:
+  upper:
+    command: tr a-z A-Z < ${{inputs.t}} > ${{outputs.out}}
+    inputs: {t: "${{assets.text}}"}
+    outputs:
+      out: {path: build/out.txt, output: true}
+"""
+
+
+def test_gc_waits_for_served_jobs_and_never_drops_unfinished_ones(ws, tmp_path):
+    import subprocess
+
+    from conftest import PIPE
+
+    repo, tok = ws
+    repo.write("Pipefile.upper", UPPER, dedent=False)
+    repo.pipe("publish", "-f", "Pipefile.upper", check=True)
+    server = Server(repo.root, "--workers", "1")
+    gc = None
+    try:
+        c = server.client(tok)
+        d = c.post("/v1/uploads", content=b"hello\n").json()["digest"]
+        x = wait_job(c, c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": d}}}).json()["id"])
+        assert x["state"] == "completed"
+        a = _slow(c, seconds=120, spam=5).json()
+        wait_state(c, a["id"], ("running",))
+        # Queued behind it: a job whose input is x's output, which only x's record names.
+        b = c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"job_output": f"{x['id']}/out"}}}).json()
+        assert b["state"] == "queued"
+        gc = subprocess.Popen(PIPE + ["gc", "--keep-last", "0", "--json"], cwd=repo.root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        err = ""
+        while "served jobs" not in err:  # gc says it waits for the running job
+            assert time.monotonic() < deadline and gc.poll() is None, (gc.poll(), err)
+            err += gc.stderr.readline()
+        time.sleep(0.5)
+        assert gc.poll() is None and c.get(f"/v1/jobs/{b['id']}").json()["state"] == "queued"
+        # Meanwhile new jobs and uploads are refused, not left hanging.
+        busy = c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": d}}})
+        assert busy.status_code == 503 and busy.headers["retry-after"] and "gc" in busy.json()["error"]["message"]
+        assert c.post("/v1/uploads", content=b"later\n").status_code == 503
+        assert c.post(f"/v1/jobs/{a['id']}/cancel").status_code == 202
+        out, rest = gc.communicate(timeout=60)
+        assert gc.returncode == 0, err + rest
+        dropped = json.loads(out)["deleted"]["jobs"]
+        assert x["id"] in dropped and a["id"] in dropped and b["id"] not in dropped
+        done = wait_job(c, b["id"])
+        assert done["state"] == "completed", done
+        assert c.get(f"/v1/jobs/{b['id']}/outputs/out").text == "HELLO\n"
+    finally:
+        if gc is not None and gc.poll() is None:
+            gc.kill()
+            gc.wait()
+        server.stop()
+
+
+def test_serve_in_a_new_workspace_and_on_a_busy_port(tmp_path):
+    import socket
+
+    require_serve_deps()
+    repo = Repo(tmp_path)
+    repo.pipefile("""
+        steps:
+          a: {command: "echo hi > out.txt", outputs: {o: out.txt}}
+    """)
+    assert not (tmp_path / ".pipe").exists()  # never run here: serve makes .pipe/ itself
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        r = repo.pipe("serve", "--port", str(busy.getsockname()[1]), timeout=60)
+    assert r.code == 2 and "could not listen" in r.err and "--port" in r.err, str(r)

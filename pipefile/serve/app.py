@@ -1,8 +1,8 @@
 """The REST API, versioned under /v1 (OpenAPI at /v1/openapi.json).
 
-Every route but /v1/health needs a bearer token (`pipe token create`). Scopes:
-`admin` may do anything; `read` may read every endpoint and job; `invoke:EP` may
-upload, invoke EP, read EP, and read only the jobs it started itself.
+Every route but /v1/health (and the OpenAPI document) needs a bearer token (`pipe
+token create`). Scopes: `admin` may do anything; `read` may read every endpoint and
+job; `invoke:EP` may upload, invoke EP, read EP, and read only the jobs it started.
 
 Before any route runs, `guard.RequestGuard` checks Host, Origin and body size.
 """
@@ -19,9 +19,11 @@ import time
 from typing import Annotated, Any, Optional
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest
@@ -29,8 +31,9 @@ from ..errors import PipefileError
 from ..publish import RequestError, check_request, lay_out
 from ..store import STATE_DIR, Workspace
 from ..store.cas import ContentStore
+from ..store.lock import ServeGate
 from ..store.jobs import QUEUED, JobStore
-from ..store.serving import ACTIVE, TERMINAL, ServeStore, Token
+from ..store.serving import ACTIVE, TERMINAL, QueueFull, ServeStore, Token
 from .guard import API, BodyTooLarge, error_body
 from .uploads import UploadError, archive_kind, store_upload
 from .worker import WorkerPool
@@ -71,6 +74,28 @@ class JobRequest(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict, description="Free labels kept with the job.")
     force_rerun: bool = Field(False, description="Run every step even if an identical job completed.")
 
+    @model_validator(mode="after")
+    def _valid_unicode(self):
+        # JSON may spell a lone surrogate ("\ud800"), which no file, log or command can hold.
+        _check_unicode(self.inputs, "inputs")
+        _check_unicode(self.tags, "tags")
+        return self
+
+
+def _check_unicode(value, where: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where} holds text that is not valid Unicode (a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_unicode(k, where)
+            _check_unicode(v, f"{where}.{k}" if isinstance(k, str) and k.isprintable() and k.isascii() else where)
+    elif isinstance(value, list):
+        for v in value:
+            _check_unicode(v, where)
+
 
 class EndpointPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -91,6 +116,7 @@ class _Home:
         self.store = ContentStore(self.store_root)
         self.jobs = JobStore(os.path.join(self.dir, "jobs.db"))
         self.serve = ServeStore(self.jobs)
+        self.gate = ServeGate(self.dir)  # uploads and submissions write while no `pipe gc` runs
 
     def job_dir(self, job_id: int) -> str:
         return os.path.join(self.jobs_dir, str(job_id))
@@ -125,6 +151,24 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
     async def _api_error(request, e: ApiError):
         return JSONResponse(error_body(e.message, e.hint, e.field), e.status, headers=e.headers)
 
+    # FastAPI's own answers (unknown route, wrong method, a body or parameter of the wrong
+    # shape) in the same error shape as every other answer.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, e: StarletteHTTPException):
+        hint = {404: "GET /v1/openapi.json lists the routes", 405: "GET /v1/openapi.json lists the methods"}
+        message = e.detail if isinstance(e.detail, str) else "the request was refused"
+        return JSONResponse(error_body(message, hint.get(e.status_code)), e.status_code,
+                            headers=getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, e: RequestValidationError):
+        problems = e.errors()
+        where = [".".join(str(x) for x in p.get("loc", ())[1:]) or str(p.get("loc", ("body",))[0])
+                 for p in problems]
+        message = "; ".join(f"{w}: {p.get('msg', 'invalid')}" for w, p in zip(where, problems)) or "invalid request"
+        return JSONResponse(error_body(message, "GET /v1/openapi.json describes every request",
+                                       ",".join(dict.fromkeys(where))), 422)
+
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request, e):
         return JSONResponse(error_body("the request body is over the server's limit",
@@ -141,6 +185,19 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             raise ApiError(401, "the token is unknown, revoked or expired", "create a new one: pipe token create",
                            {"WWW-Authenticate": "Bearer"})
         return tok
+
+    def stopping() -> bool:
+        """The server is stopping: waits and streams end now rather than hold it up."""
+        return pool is not None and pool.stopping()
+
+    def gc_free(h: _Home):
+        """A writer's hold on the store; while `pipe gc` runs (or waits for the jobs under
+        way) the request is refused rather than left hanging."""
+        w = h.gate.writer(wait=False)
+        if w is None:
+            raise ApiError(503, "pipe gc is collecting this workspace's store: no new job or upload until it is "
+                                "done", "try again shortly", {"Retry-After": "30"})
+        return w
 
     def need_read(tok: Token, endpoint: str) -> None:
         if not (tok.can_read_all() or tok.can_invoke(endpoint)):
@@ -268,9 +325,16 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                         raise ApiError(413, f"the upload is over the limit of {config.max_upload} bytes",
                                        "raise the server's --max-upload")
                     f.write(chunk)
-            loop = asyncio.get_running_loop()
+            def keep():
+                # Stored and recorded with no `pipe gc` in between (it would see an object
+                # that nothing names yet).
+                with gc_free(h):
+                    got = store_upload(h, tmp, what, scratch, config.max_unpacked)
+                    home().serve.add_upload(got.digest, got.kind, got.size)
+                return got
+
             try:
-                got = await loop.run_in_executor(None, store_upload, h, tmp, what, scratch, config.max_unpacked)
+                got = await asyncio.get_running_loop().run_in_executor(None, keep)
             except UploadError as e:
                 raise ApiError(e.status, e.message, e.hint) from None
         finally:
@@ -278,8 +342,6 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
-        await asyncio.get_running_loop().run_in_executor(None, lambda: home().serve.add_upload(
-            got.digest, got.kind, got.size))
         return {"digest": got.digest, "kind": got.kind, "size": got.size}
 
     @app.head(f"{API}/uploads/{{digest}}", tags=["uploads"])
@@ -294,6 +356,11 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
 
     # --- jobs ---------------------------------------------------------------------------------
     def submit(endpoint: str, number: Optional[int], body: JobRequest, key: Optional[str], tok: Token):
+        # The inputs are checked and the job recorded with no `pipe gc` in between.
+        with gc_free(home()):
+            return _submit(endpoint, number, body, key, tok)
+
+    def _submit(endpoint: str, number: Optional[int], body: JobRequest, key: Optional[str], tok: Token):
         if not tok.can_invoke(endpoint):
             raise ApiError(403, f"this token may not invoke endpoint '{endpoint}'",
                            f"use a token with scope invoke:{endpoint} (pipe token create --scope invoke:{endpoint})")
@@ -319,24 +386,43 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             raise ApiError(422, e.message, e.hint, field=e.field) from None
         request = {"inputs": body.inputs, "params": checked.params, "assets": checked.assets, "tags": body.tags,
                    "force_rerun": body.force_rerun}
+        summary = {"endpoint": endpoint, "deployment": dep.number, "inputs": body.inputs, "tags": body.tags,
+                   "force_rerun": body.force_rerun}
+
+        def answer_key(prior, recorded: Optional[dict]):
+            if recorded is None:  # keyed before requests were recorded with their key: the job's own
+                recorded = {"endpoint": prior.endpoint, "deployment": prior.deployment,
+                            **{k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")}}
+            if recorded != summary:
+                raise ApiError(409, f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
+                               "use a new key for a new request")
+            return JSONResponse(job_json(prior, reused=False), 200, headers={"Location": f"{API}/jobs/{prior.id}"})
+
         if key is not None:
-            prior = h.serve.by_idempotency_key(tok.id, key)
-            if prior is not None:
-                same = (prior.endpoint, prior.deployment) == (endpoint, dep.number) and \
-                    {k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")} == \
-                    {k: request[k] for k in ("inputs", "tags", "force_rerun")}
-                if not same:
-                    raise ApiError(409, f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
-                                   "use a new key for a new request")
-                return JSONResponse(job_json(prior, reused=False), 200, headers={"Location": f"{API}/jobs/{prior.id}"})
+            found = h.serve.by_idempotency_key(tok.id, key)
+            if found is not None:
+                return answer_key(*found)
         if not body.force_rerun:
             prev = h.serve.reusable(checked.digest)
             if prev is not None and (tok.can_read_all() or prev.token_id == tok.id) and _outputs_stored(h, prev):
+                if key is not None:
+                    h.serve.remember_key(tok.id, key, prev.id, summary)
                 return JSONResponse(job_json(prev, reused=True), 200, headers={"Location": f"{API}/jobs/{prev.id}"})
-        if h.serve.queued_count() >= config.max_queue:
-            raise ApiError(429, f"the queue is full ({config.max_queue} jobs waiting)", "try again later",
-                           {"Retry-After": "10"})
-        job = h.serve.submit(endpoint, dep, tok.id, request, checked.digest, key, f"token:{tok.id}")
+        # One transaction: the key, an identical job still queued or running, the queue's depth
+        # and the insert, so that concurrent submissions never get past each other.
+        try:
+            job, how = h.serve.submit(endpoint, dep, tok.id, request, checked.digest, key, f"token:{tok.id}",
+                                      max_queue=config.max_queue, merge=not body.force_rerun,
+                                      merge_any_token=tok.can_read_all(), key_request=summary)
+        except QueueFull as e:
+            raise ApiError(429, f"the queue is full ({e.limit} jobs waiting)", "try again later",
+                           {"Retry-After": "10"}) from None
+        if how == "key":
+            found = h.serve.by_idempotency_key(tok.id, key)
+            return answer_key(*(found or (job, None)))
+        if how == "active":
+            # The same work is already under way: its job, not a second one.
+            return JSONResponse(job_json(job, reused=True), 202, headers={"Location": f"{API}/jobs/{job.id}"})
         if pool is not None:
             pool.notify()
         return JSONResponse(job_json(job, reused=False), 202, headers={"Location": f"{API}/jobs/{job.id}"})
@@ -417,7 +503,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         loop = asyncio.get_running_loop()
         job = await loop.run_in_executor(None, visible_job, job_id, tok)
         deadline = time.monotonic() + wait
-        while job.state not in TERMINAL and time.monotonic() < deadline:
+        while job.state not in TERMINAL and time.monotonic() < deadline and not stopping():
             await asyncio.sleep(0.2)
             job = await loop.run_in_executor(None, home().jobs.get, job_id)
         return await loop.run_in_executor(None, job_json, job)
@@ -446,7 +532,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             deadline = time.monotonic() + wait
             while True:
                 events, state = await loop.run_in_executor(None, fetch, after)
-                if events or state in TERMINAL or time.monotonic() >= deadline:
+                if events or state in TERMINAL or time.monotonic() >= deadline or stopping():
                     return {"events": events, "state": state, "done": state in TERMINAL}
                 await asyncio.sleep(0.2)
 
@@ -461,8 +547,8 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                 if state in TERMINAL:
                     yield f"event: end\ndata: {json.dumps({'state': state})}\n\n"
                     return
-                if await request.is_disconnected():
-                    return
+                if stopping() or await request.is_disconnected():
+                    return  # the server stops: the client reconnects later (Last-Event-ID)
                 await asyncio.sleep(0.2)
                 quiet = 0.0 if events else quiet + 0.2
                 if quiet >= 15:
@@ -508,7 +594,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                     offset += len(data)
                     yield data
                     continue
-                if state in TERMINAL or offset >= config.max_log or await request.is_disconnected():
+                if state in TERMINAL or offset >= config.max_log or stopping() or await request.is_disconnected():
                     return
                 await asyncio.sleep(0.2)
 

@@ -1,8 +1,8 @@
 """What every request passes before any route: `RequestGuard`.
 
-It refuses a Host header that is not on the allowlist and an Origin header from
-anywhere else (DNS rebinding: a web page must not reach a server on localhost through
-the victim's browser), and caps request bodies, with or without Content-Length
+It refuses a Host header that is not on the allowlist and an Origin header of any
+origin but the server itself (DNS rebinding and cross-site requests: a web page must
+not reach a server on localhost through the victim's browser), and caps request bodies, with or without Content-Length
 (uploads have their own, larger cap). Pure ASGI, so streamed bodies stay streamed.
 """
 
@@ -37,6 +37,32 @@ def _hostname(value: str) -> str:
     return value
 
 
+def _port(value: str) -> Optional[int]:
+    """The port of a Host header value, or None when it names none."""
+    value = value.strip()
+    tail = value[value.index("]") + 1:] if value.startswith("[") and "]" in value else value
+    if tail.count(":") == 1 and tail.rsplit(":", 1)[1].isdigit():
+        return int(tail.rsplit(":", 1)[1])
+    return None
+
+
+def _same_origin(origin: str, host: str) -> bool:
+    """Whether a browser's Origin is this server itself (same host name and port as the
+    Host header the request was sent to). Another site, another port on the same
+    machine (a different local service) or an opaque "null" origin is foreign."""
+    try:
+        o = urlsplit(origin.strip())
+        oport = o.port or {"http": 80, "https": 443}.get(o.scheme)
+    except ValueError:
+        return False
+    if o.scheme not in ("http", "https") or not o.hostname or o.path not in ("", "/"):
+        return False
+    if o.hostname.lower() != _hostname(host):
+        return False
+    port = _port(host)
+    return port is None or port == oport
+
+
 class RequestGuard:
     """Host allowlist, foreign Origin refusal, body caps (pure ASGI: streams untouched)."""
 
@@ -61,11 +87,9 @@ class RequestGuard:
             return await self._refuse(send, 403, f"host '{headers.get('host', '')}' is not served here",
                                       "start pipe serve with --allow-host NAME to accept it")
         origin = headers.get("origin")
-        if origin is not None:
-            o = urlsplit(origin)
-            if origin == "null" or (o.hostname or "").lower() not in self.allowed:
-                return await self._refuse(send, 403, f"requests from origin '{origin}' are refused",
-                                          "call the API from a program, not from a web page of another site")
+        if origin is not None and not _same_origin(origin, headers.get("host", "")):
+            return await self._refuse(send, 403, f"requests from origin '{origin}' are refused",
+                                      "call the API from a program, not from a web page of another site")
         limit = self.max_upload if scope["path"].rstrip("/") == f"{API}/uploads" else self.max_body
         length = headers.get("content-length")
         if length is not None:

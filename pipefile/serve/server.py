@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+import threading
 
 from ..errors import PipefileError
 from ..store import STATE_DIR, Workspace
@@ -30,6 +31,7 @@ def allowed_hosts(config: ServeConfig) -> set:
 
 
 def _take_lock(root: str) -> int:
+    Workspace(root).close()  # a workspace never run in has no .pipe/ yet
     path = os.path.join(root, STATE_DIR, "serve.lock")
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -94,8 +96,30 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                 "is allowed (--allow-host)")
         log(f"serving {os.path.basename(config.root)} at http://{_url_host(config.host)}:{config.port}/v1 "
             f"({config.workers} worker{'s' if config.workers != 1 else ''}); API: /v1/openapi.json")
-        uvicorn.run(guarded, host=config.host, port=config.port, log_level="warning", lifespan="on",
-                    timeout_graceful_shutdown=10, server_header=False)
+
+        class Server(uvicorn.Server):
+            def handle_exit(self, sig, frame):
+                # SIGTERM / Ctrl-C: stop the jobs at once (they end interrupted), so that
+                # clients following them see that and the open streams end, instead of
+                # uvicorn waiting out its grace period for them.
+                threading.Thread(target=pool.stop, name="pool-stop", daemon=True).start()
+                super().handle_exit(sig, frame)
+
+        uv_config = uvicorn.Config(guarded, host=config.host, port=config.port, log_level="warning", lifespan="on",
+                                   timeout_graceful_shutdown=10, server_header=False)
+        server = Server(uv_config)
+        try:
+            server.run()
+        except KeyboardInterrupt:
+            pass
+        except SystemExit as e:  # uvicorn exits when it cannot bind: answered below
+            if server.started or e.code in (None, 0):
+                raise
+        if not server.started:
+            # uvicorn has logged why it could not start (address in use, ...).
+            raise PipefileError(f"pipe serve could not listen on {_url_host(config.host)}:{config.port}",
+                                hint="is another program using that port? choose another with --port; "
+                                     "--host must be an address of this machine")
     finally:
         os.close(lock_fd)
 

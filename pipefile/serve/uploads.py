@@ -17,6 +17,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 from ..digest import FILE, TREE, Hasher, StatCache, hash_file
@@ -57,6 +58,31 @@ def _member_path(name: str) -> str:
     return posixpath.join(*parts)
 
 
+class _Layout:
+    """The paths an archive's members make, checked before anything is written: no
+    member twice, and no file where another member needs a folder (`a` and `a/b`)."""
+
+    def __init__(self):
+        self.files: set = set()
+        self.dirs: set = set()
+
+    def add(self, name: str, rel: str, is_dir: bool) -> None:
+        if not rel:
+            if is_dir:
+                return  # the archive's own root ("./")
+            raise UploadError(f"archive member '{name}' is a file at the archive's root path", 400,
+                              "archive the folder's contents with relative paths")
+        if rel in self.files or (rel in self.dirs and not is_dir):
+            raise UploadError(f"archive member '{name}' appears twice (or as both a file and a folder)", 400)
+        parents = rel.split("/")[:-1]
+        for i in range(1, len(parents) + 1):
+            p = "/".join(parents[:i])
+            if p in self.files:
+                raise UploadError(f"archive member '{name}' is inside '{p}', which the archive has as a file", 400)
+            self.dirs.add(p)
+        (self.dirs if is_dir else self.files).add(rel)
+
+
 def _check_total(total: int, max_unpacked: int) -> None:
     if total > max_unpacked:
         raise UploadError(f"the archive unpacks to more than {max_unpacked} bytes", 413,
@@ -71,7 +97,7 @@ def _unpack_tar(path: str, dest: str, max_unpacked: int) -> None:
     with tf:
         members = []
         total = 0
-        seen: set = set()
+        layout = _Layout()
         for m in tf:  # streams: a huge member list is refused before it is all read
             if len(members) >= MAX_MEMBERS:
                 raise UploadError(f"the archive has more than {MAX_MEMBERS} members", 413)
@@ -81,9 +107,7 @@ def _unpack_tar(path: str, dest: str, max_unpacked: int) -> None:
                                   "archive the files the link points to instead (tar -h)")
             if not (m.isreg() or m.isdir()):
                 raise UploadError(f"archive member '{m.name}' is not a regular file or folder", 400)
-            if rel in seen and rel:
-                raise UploadError(f"archive member '{m.name}' appears twice", 400)
-            seen.add(rel)
+            layout.add(m.name, rel, m.isdir())
             total += max(m.size, 0)
             _check_total(total, max_unpacked)
             members.append((m, rel))
@@ -109,7 +133,7 @@ def _unpack_zip(path: str, dest: str, max_unpacked: int) -> None:
         if len(infos) > MAX_MEMBERS:
             raise UploadError(f"the archive has more than {MAX_MEMBERS} members", 413)
         total = 0
-        seen: set = set()
+        layout = _Layout()
         checked = []
         for info in infos:
             rel = _member_path(info.filename)
@@ -118,15 +142,14 @@ def _unpack_zip(path: str, dest: str, max_unpacked: int) -> None:
                 raise UploadError(f"archive member '{info.filename}' is a link; links are not accepted", 400)
             if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
                 raise UploadError(f"archive member '{info.filename}' is not a regular file or folder", 400)
-            if rel in seen and rel:
-                raise UploadError(f"archive member '{info.filename}' appears twice", 400)
-            seen.add(rel)
+            is_dir = info.is_dir() or stat.S_ISDIR(mode)
+            layout.add(info.filename, rel, is_dir)
             total += info.file_size  # as declared; the copy below checks what really comes out
             _check_total(total, max_unpacked)
-            checked.append((info, rel, mode))
-        for info, rel, mode in checked:
+            checked.append((info, rel, mode, is_dir))
+        for info, rel, mode, is_dir in checked:
             target = os.path.join(dest, rel) if rel else dest
-            if info.is_dir():
+            if is_dir:
                 os.makedirs(target, exist_ok=True)
                 continue
             os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -177,7 +200,10 @@ def store_upload(ws, received_path: str, kind: str, scratch: str, max_unpacked: 
     try:
         root = os.path.join(tmp, "x")
         os.mkdir(root)
-        (_unpack_tar if kind == "tar" else _unpack_zip)(received_path, root, max_unpacked)
+        try:
+            (_unpack_tar if kind == "tar" else _unpack_zip)(received_path, root, max_unpacked)
+        except (tarfile.TarError, EOFError, zlib.error) as e:  # truncated or corrupt past the headers
+            raise UploadError(f"the {kind} archive cannot be read ({e})", 400) from None
         tree = Hasher(tmp, StatCache()).tree("x")
         ws.store.put_tree(tree, root)
         return Received(TREE, tree.digest, tree.size)

@@ -28,8 +28,8 @@ from ..executor import FAILED as STEP_FAILED
 from ..pipeline import Pipeline, load_graph
 from ..publish import lay_out
 from ..store import STATE_DIR, Workspace
-from ..store.jobs import CANCELED, FAILED, INTERRUPTED, RUNNING
-from ..store.serving import COMPLETED, FINALIZING, ServeStore
+from ..store.jobs import CANCELED, FAILED, INTERRUPTED, QUEUED, RUNNING
+from ..store.serving import COMPLETED, FINALIZING, PREPARING, ServeStore
 
 # What a step may see of the server's environment (besides --pass-env names).
 SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SHELL", "TERM",
@@ -104,7 +104,7 @@ class WorkerPool:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop taking jobs; running ones are stopped and end `interrupted` (a restart
-        does not resume them: their steps may have half run)."""
+        does not resume them: their steps may have half run). Safe to call again."""
         self._stop.set()
         with self._lock:
             running = list(self._running.values())
@@ -116,6 +116,9 @@ class WorkerPool:
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def notify(self) -> None:
         """A job was queued: wake a worker now rather than at its next poll."""
@@ -144,15 +147,25 @@ class WorkerPool:
         serve = ServeStore(home.jobs)
         try:
             while not self._stop.is_set():
-                try:
-                    job = serve.claim(os.getpid())
-                except Exception:  # noqa: BLE001 - a busy database: try again shortly
-                    job = None
-                if job is None:
-                    with self._wake:
-                        self._wake.wait(0.5)
-                    continue
-                self._run(home, serve, job)
+                # A job is claimed and run as a writer of the store: `pipe gc` waits for it,
+                # and while gc runs no job starts.
+                writer = home.serve_gate.writer(self._stop.is_set)
+                if writer is None:
+                    break
+                with writer:
+                    try:
+                        job = serve.claim(os.getpid())
+                    except Exception:  # noqa: BLE001 - a busy database: try again shortly
+                        job = None
+                    if job is not None:
+                        if self._stop.is_set():
+                            # Claimed while the server was stopping: back to the queue, for the next start.
+                            serve.set_state(job.id, QUEUED, only_from=(PREPARING,))
+                            break
+                        self._run(home, serve, job)
+                        continue
+                with self._wake:
+                    self._wake.wait(0.5)
         finally:
             home.close()
 

@@ -18,6 +18,7 @@ workspace state journal and the workspace lock, and where each one lives.
       jobs/<id>/        the log of each step of job <id>
       running/<run>     one file per `pipe run` in progress (holding its pid), so that
                         a later run can stop the steps of a pipe that was killed
+      serve-gate, serve-writers   ServeGate: `pipe gc` against served jobs and uploads
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from ..digest import hash_bytes
 from .action_cache import ActionCache
 from .cas import ContentStore, remove_path
 from .jobs import JobStore
-from .lock import WorkspaceLock
+from .lock import ServeGate, WorkspaceLock
 from .state import WorkspaceState
 
 STATE_DIR = ".pipe"
@@ -128,6 +129,7 @@ class Workspace:
         self.actions = ActionCache(self.store_root, create)
         self.state = WorkspaceState(os.path.join(self.dir, "state.db") if create else ":memory:")
         self.lock = WorkspaceLock(os.path.join(self.dir, "lock"))
+        self.serve_gate = ServeGate(self.dir)  # served jobs and uploads against pipe gc
         self.stage_dir = os.path.join(self.dir, "stage")
         self.scratch = os.path.join(self.dir, "scratch")
         self.jobs_dir = os.path.join(self.dir, "jobs") if home is None else home.jobs_dir
@@ -253,6 +255,7 @@ class Workspace:
     def close(self) -> None:
         self.state.close()
         self.jobs.close()
+        self.serve_gate.release()
         self.lock.release()
 
 

@@ -5,8 +5,9 @@ What is *live* (never deleted), for every workspace that uses the store (its own
 `.pipe/store`, or one shared through PIPE_STORE_DIR or `pipe clone`; the store lists
 them under workspaces/):
 
-- every kept job: its Pipefile snapshot, its `code:` snapshots, and every input and
-  output digest its steps recorded;
+- every kept job: its Pipefile snapshot, its `code:` snapshots, every input and
+  output digest its steps recorded, and a served job's input data; a served job that
+  has not ended (queued or running) is always kept;
 - every artifact version, whatever became of the job that made it;
 - the current outputs of the workspace (the state journal's step records) and the
   content `pipe recover` can give back (saved.log);
@@ -21,7 +22,8 @@ never makes a later run slower.
 Order, so that a crash at any point leaves a consistent store: job records first,
 then run-cache entries (and the folders that held them are synced), then objects.
 A cache entry therefore never points at a deleted object. Everything runs with the
-lock of every workspace that uses the store held, so no run writes meanwhile.
+lock of every workspace that uses the store held, so no run writes meanwhile, and with
+each workspace's ServeGate held, so no served job or upload of a `pipe serve` does.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from . import registered_workspaces
 from .action_cache import ACTION_CACHE_VERSION
 
 _HEX = frozenset("0123456789abcdef")
+# The served-job states (store/serving.py) of a job that has not ended.
+_NOT_ENDED = ("queued", "preparing", "running", "finalizing")
 
 
 def _is_digest(name: str) -> bool:
@@ -163,6 +167,11 @@ def _mark_workspace(ws, marker: Marker, keys: set, keep_jobs: Optional[set]) -> 
         if keep_jobs is not None and job.id not in keep_jobs:
             continue
         marker.mark("file", job.pipefile_digest)
+        # A served job's input data (uploads, artifact versions, other jobs' outputs): what
+        # a queued job will be laid out from.
+        for d in ((job.request or {}).get("assets") or {}).values():
+            if isinstance(d, dict) and d.get("digest"):
+                marker.mark(d.get("kind", "file"), d["digest"])
         for d in (job.code or {}).values():
             marker.mark_record(d)
         for s in ws.jobs.steps(job.id):
@@ -201,8 +210,11 @@ def plan(ws, others: Iterable = (), keep_last: Optional[int] = None) -> GcPlan:
     keys: set = set()
     keep_jobs = None
     if keep_last is not None:
-        ordered = [j.id for j in ws.jobs.jobs()]  # newest first
-        keep_jobs = set(ordered[:keep_last])
+        jobs = ws.jobs.jobs()
+        ordered = [j.id for j in jobs]  # newest first
+        # A served job that has not ended (queued, or running in a `pipe serve`) is never
+        # dropped: the server still needs its record (its request, its queue place).
+        keep_jobs = set(ordered[:keep_last]) | {j.id for j in jobs if j.state and j.state in _NOT_ENDED}
         p.drop_jobs = sorted(set(ordered) - keep_jobs)
     _mark_workspace(ws, marker, keys, keep_jobs)
     for o in others:
@@ -246,7 +258,8 @@ def delete_jobs(ws, ids: list) -> None:
     db = ws.jobs.db
     db.execute("BEGIN IMMEDIATE")
     try:
-        for table, column in (("job_steps", "job_id"), ("metrics", "job_id"), ("job_events", "job_id"), ("jobs", "id")):
+        for table, column in (("job_steps", "job_id"), ("metrics", "job_id"), ("job_events", "job_id"),
+                              ("idempotency_keys", "job_id"), ("jobs", "id")):
             db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
         db.execute("COMMIT")
     except BaseException:
@@ -302,9 +315,14 @@ def lock_all(ws, open_other: Callable, on_wait=None) -> list:
                 o = open_other(root)
                 opened.append(o)
                 o.lock.acquire(on_wait=on_wait)
+        # A `pipe serve` writes without the workspace lock: its jobs and uploads are held off
+        # (and the ones under way waited for) by each workspace's ServeGate.
+        for w in sorted([ws] + opened, key=lambda w: os.path.realpath(w.root)):
+            w.serve_gate.exclusive(on_wait)
     except BaseException:
         for o in opened:
             o.close()
+        ws.serve_gate.release()
         ws.lock.release()
         raise
     return opened

@@ -27,7 +27,7 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                versioned named outputs and assets: a new version only for
                                new content
     metrics(job_id, step, name, value)
-    endpoints, deployments, tokens, uploads, job_events
+    endpoints, deployments, tokens, uploads, job_events, idempotency_keys
                                published endpoints and the server's records: see
                                store/serving.py (created by version 2)
 

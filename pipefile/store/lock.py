@@ -71,3 +71,86 @@ class WorkspaceLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+class ServeGate:
+    """Served jobs and uploads (writers of the store that hold no workspace lock, many at
+    once) against `pipe gc` (alone): gc must never delete an object that a served job
+    has just stored and not yet recorded.
+
+    Two flocks under `.pipe/`: `serve-gate` and `serve-writers`. A writer passes the gate
+    (shared, let go at once) and holds `serve-writers` shared while it works. gc takes
+    the gate exclusively first, so that no new writer starts, then `serve-writers`
+    exclusively, which waits for the writers under way; so a waiting gc is never starved
+    by a busy server. Like WorkspaceLock, a dead holder leaves nothing behind.
+    """
+
+    def __init__(self, state_dir: str):
+        self.gate_path = os.path.join(state_dir, "serve-gate")
+        self.writers_path = os.path.join(state_dir, "serve-writers")
+        self._held: list = []  # gc's fds, while it holds both
+
+    def writer(self, stop: Callable[[], bool] = lambda: False, wait: bool = True) -> Optional["_Writer"]:
+        """Enter as a writer (a context manager), waiting while gc runs or waits; None
+        if `stop()` became true meanwhile, or at once with wait=False."""
+        gate = os.open(self.gate_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            while True:
+                try:
+                    fcntl.flock(gate, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not wait or stop():
+                        return None
+                    time.sleep(0.1)
+            fd = os.open(self.writers_path, os.O_RDWR | os.O_CREAT, 0o644)
+            # gc takes the gate before this lock, so while the gate is held shared it holds
+            # neither: this never waits long.
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            return _Writer(fd)
+        finally:
+            os.close(gate)
+
+    def exclusive(self, on_wait: Optional[Callable[[str], None]] = None) -> None:
+        """For gc: no served job or upload writes until release()."""
+        if self._held:
+            return
+        fds = []
+        try:
+            for path, message in ((self.gate_path, "waiting for another pipe gc..."),
+                                  (self.writers_path, "waiting for the served jobs and uploads under way "
+                                                      "to finish (no new one starts meanwhile)...")):
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                fds.append(fd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if on_wait:
+                        on_wait(message)
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            for fd in reversed(fds):
+                os.close(fd)
+            raise
+        self._held = fds
+
+    def release(self) -> None:
+        for fd in reversed(self._held):  # the writers' lock first, then the gate
+            os.close(fd)
+        self._held = []
+
+
+class _Writer:
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

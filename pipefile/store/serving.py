@@ -14,6 +14,11 @@ job database (`.pipe/jobs.db`, tables created by JOBS_VERSION 2):
     job_events(job_id, seq, time, kind, data)
                                what happened to a served job, in order: state changes
                                and steps (the job's history and its event stream)
+    idempotency_keys(token_id, key, job_id, request)
+                               the job a token's Idempotency-Key was answered with (a new
+                               job, or one reused or under way), and the request it came
+                               with (JSON: endpoint, deployment, inputs, tags, force_rerun);
+                               token_id '' for none
 
 A served job is a row of `jobs` (store/jobs.py) with `state` set. The queue is the
 set of jobs in state `queued`, taken oldest first by `claim`, so it survives a
@@ -49,6 +54,9 @@ CREATE TABLE IF NOT EXISTS job_events(
   job_id INTEGER, seq INTEGER, time REAL, kind TEXT, data TEXT, PRIMARY KEY(job_id, seq));
 CREATE INDEX IF NOT EXISTS jobs_by_request ON jobs(request_digest);
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(idempotency_key);
+CREATE TABLE IF NOT EXISTS idempotency_keys(
+  token_id TEXT, key TEXT, job_id INTEGER, request TEXT, created REAL, PRIMARY KEY(token_id, key));
 """
 
 # The lifecycle of a served job.
@@ -60,6 +68,14 @@ TERMINAL = (COMPLETED, FAILED, CANCELED, INTERRUPTED)
 STATUS_OF = {COMPLETED: SUCCEEDED, FAILED: FAILED, CANCELED: CANCELED, INTERRUPTED: INTERRUPTED}
 
 TOKEN_PREFIX = "pipe_"
+
+
+class QueueFull(Exception):
+    """The queue holds `limit` jobs already: the submission is refused (HTTP 429)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the queue is full ({limit} jobs waiting)")
+        self.limit = limit
 ADMIN, READ, INVOKE = "admin", "read", "invoke"
 
 
@@ -301,9 +317,39 @@ class ServeStore:
 
     # --- the queue ----------------------------------------------------------------------
     def submit(self, endpoint: str, dep: Deployment, token_id: Optional[str], request: dict,
-               request_digest: str, idempotency_key: Optional[str], user: str) -> Job:
+               request_digest: str, idempotency_key: Optional[str], user: str, max_queue: Optional[int] = None,
+               merge: bool = False, merge_any_token: bool = False, key_request: Optional[dict] = None) -> tuple:
+        """Queue a job: (job, how), in one transaction, so that concurrent submissions
+        see each other. `how`:
+
+        - "key": a job was already submitted by this token with this Idempotency-Key
+          (returned as is; the caller compares the requests);
+        - "active": with `merge`, an identical request (same request digest) is still
+          queued or running: that job, not a second one. Only a job of this token, or
+          of any token with `merge_any_token`;
+        - "new": queued now.
+
+        With `max_queue`, a full queue raises QueueFull instead (nothing is written). The
+        key, when given, is remembered with `key_request` for the job answered."""
         now = time.time()
         with self._tx():
+            if idempotency_key is not None:
+                prior = self._by_key(token_id, idempotency_key)
+                if prior is not None:
+                    return self.jobs.get(prior[0]), "key"
+            if merge:
+                q = "SELECT id FROM jobs WHERE request_digest=? AND state IN (?,?,?,?)"
+                args: list = [request_digest, QUEUED, *ACTIVE]
+                if not merge_any_token:
+                    q += " AND token_id IS ?"
+                    args.append(token_id)
+                row = self.db.execute(q + " ORDER BY id LIMIT 1", args).fetchone()
+                if row is not None:
+                    if idempotency_key is not None:
+                        self._remember_key(token_id, idempotency_key, row[0], key_request)
+                    return self.jobs.get(row[0]), "active"
+            if max_queue is not None and self.queued_count() >= max_queue:
+                raise QueueFull(max_queue)
             cur = self.db.execute(
                 "INSERT INTO jobs(uid, experiment, status, started, user, pid, pipefile, pipefile_digest, code, "
                 "params, targets, argv, state, endpoint, deployment, deployment_digest, token_id, request, "
@@ -315,7 +361,9 @@ class ServeStore:
                  dep.digest, token_id, json.dumps(request, sort_keys=True), request_digest, idempotency_key, now))
             job_id = cur.lastrowid
             self._event(job_id, "state", {"state": QUEUED})
-        return self.jobs.get(job_id)
+            if idempotency_key is not None:
+                self._remember_key(token_id, idempotency_key, job_id, key_request)
+        return self.jobs.get(job_id), "new"
 
     def claim(self, pid: int) -> Optional[Job]:
         """The oldest queued job, now `preparing` (atomically: two workers never get the same)."""
@@ -370,10 +418,32 @@ class ServeStore:
                               (request_digest, COMPLETED)).fetchone()
         return self.jobs.get(row[0]) if row else None
 
-    def by_idempotency_key(self, token_id: Optional[str], key: str) -> Optional[Job]:
+    def by_idempotency_key(self, token_id: Optional[str], key: str) -> Optional[tuple]:
+        """(job, the request the key came with, or None if not recorded) or None."""
+        found = self._by_key(token_id, key)
+        if found is None:
+            return None
+        try:
+            return self.jobs.get(found[0]), found[1]
+        except PipefileError:
+            return None  # the job was deleted (pipe gc --keep-last): the key is free again
+
+    def remember_key(self, token_id: Optional[str], key: str, job_id: int, request: Optional[dict]) -> None:
+        self._remember_key(token_id, key, job_id, request)
+
+    def _remember_key(self, token_id, key, job_id, request) -> None:
+        self.db.execute("INSERT OR IGNORE INTO idempotency_keys VALUES(?,?,?,?,?)",
+                        (token_id or "", key, job_id, json.dumps(request, sort_keys=True) if request else None,
+                         time.time()))
+
+    def _by_key(self, token_id: Optional[str], key: str) -> Optional[tuple]:
+        row = self.db.execute("SELECT job_id, request FROM idempotency_keys WHERE token_id=? AND key=?",
+                              (token_id or "", key)).fetchone()
+        if row is not None:
+            return row[0], json.loads(row[1]) if row[1] else None
         row = self.db.execute("SELECT id FROM jobs WHERE idempotency_key=? AND token_id IS ? ORDER BY id LIMIT 1",
                               (key, token_id)).fetchone()
-        return self.jobs.get(row[0]) if row else None
+        return (row[0], None) if row else None
 
     def served_jobs(self, endpoint: Optional[str] = None, token_id: Optional[str] = None, limit: int = 100) -> list:
         q, args = "SELECT * FROM jobs WHERE state IS NOT NULL", []
