@@ -429,6 +429,47 @@ def test_a_pulled_folder_with_unsafe_names_or_links_never_enters_the_run_cache(f
         second.pipe("run", "--no-remote", check=True)  # the local run cache holds nothing unsafe
 
 
+def test_a_step_left_on_the_remote_is_brought_back_when_a_fallback_makes_its_reader_run(tmp_path):
+    """report reads side and model; `pipe run report model` leaves side on the remote. When
+    model's restore fails and its rerun makes other bytes (training is rarely bit-exact),
+    report must run: on side's remote content, never on a stale side.txt in the workspace."""
+    text = """
+        version: 1
+        steps:
+          side:
+            command: python -c "open('build/side.txt', 'w').write('side v2')"
+            outputs: {side: build/side.txt}
+          model:
+            command: python -c "import os; open('build/model.txt', 'w').write(os.urandom(8).hex())"
+            outputs: {model: build/model.txt}
+          report:
+            command: cat build/side.txt build/model.txt > build/report.txt
+            inputs: {side: "${{steps.side.outputs.side}}", model: "${{steps.model.outputs.model}}"}
+            outputs: {report: build/report.txt}
+        """
+    a, b = Repo(tmp_path / "a"), Repo(tmp_path / "b")
+    cache = tmp_path / "cache"
+    for ws in (a, b):
+        ws.root.mkdir()
+        ws.pipefile(text)
+        ws.write("build/.keep", "")
+        ws.pipe("remote", "add", "team", str(cache), "--default", check=True)
+    outcomes(a)
+    push(a)
+    model = xxhash.xxh3_128_hexdigest(a.read("build/model.txt").encode())
+    path = remote_objects(str(cache))[model]
+    os.chmod(path, 0o644)
+    with open(path, "w") as f:
+        f.write("damaged")
+    b.write("build/side.txt", "side v1 (stale)")
+    r = b.pipe("run", "--json", "report", "model")
+    assert r.code == 0, str(r)
+    got = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    assert got["model"] == "ran" and got["report"] == "ran", str(r)
+    assert b.read("build/report.txt") == "side v2" + b.read("build/model.txt")
+    assert b.pipe("status", "--check", "report").code == 0
+
+
 def test_an_unreachable_remote_falls_back_to_local_work(first):
     port = servers.free_port()  # nothing listens there
     first.pipe("remote", "add", "gone", f"sftp://nobody@127.0.0.1:{port}/cache", "--default", check=True)
