@@ -300,12 +300,13 @@ def status(targets, pipefile, params, as_json, remote_name, check):
     pipe = Pipeline(graph, writable=False, remote=spec, on_remote_error=remote_failed)
     try:
         plan = pipe.status(targets)
+        stays = pipe.stays_on_remote(plan, targets)
     finally:
         pipe.close()
     if as_json:
-        report.dump_json(report.status_json(plan))
+        report.dump_json(report.status_json(plan, stays))
     else:
-        report.render_status(plan)
+        report.render_status(plan, stays_on_remote=stays)
     if check and not plan.up_to_date:
         sys.exit(STEP_FAILED)
 

@@ -188,6 +188,10 @@ def test_a_change_to_evaluation_runs_only_evaluation_and_downloads_only_what_it_
     r = second.pipe("status", "--remote=team", "--json")
     states = {s["name"]: s["state"] for s in r.json["steps"]}
     assert states == {"prepare": "restore", "train": "restore", "evaluate": "run"}
+    assert not any(s.get("stays_on_remote") for s in r.json["steps"])  # no targets: all are asked for
+    r = second.pipe("status", "--remote=team", "--json", "evaluate")
+    assert [s["name"] for s in r.json["steps"] if s.get("stays_on_remote")] == ["prepare"], str(r)
+    assert "stays on the remote" in second.pipe("status", "--remote=team", "evaluate").out
 
     r = second.pipe("run", "--json", "--remote=team", "--push", "--summary", "ci.json", "evaluate")
     assert r.code == 0, str(r)
