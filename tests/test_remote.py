@@ -115,6 +115,8 @@ def test_remote_add_list_remove_and_bad_urls(first, tmp_path):
     # A password in a committed URL is refused, and never echoed.
     r = first.pipe("remote", "add", "leak", "sftp://me:hunter2secret@host/path")
     assert r.code == 2 and "hunter2secret" not in r.err + r.out and "me:***@host" in r.err
+    r = first.pipe("pull", "--remote", "s3://AKIAEXAMPLE:hunter3secret@bucket/x")
+    assert r.code == 2 and "never credentials" in r.err and "hunter3secret" not in r.out + r.err, str(r)
     r = first.pipe("remote", "add", "keyed", "s3://b/x", "-o", "secret=abcd1234zz")
     assert r.code == 2 and "is a credential" in r.err and "abcd1234zz" not in r.err
     r = first.pipe("remote", "add", "keyed", "s3://b/x", "-o", "secret=abcd1234zz", "--local")
