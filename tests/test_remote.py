@@ -163,6 +163,12 @@ def test_two_workspaces_sharing_a_remote_second_restores_without_running(first, 
     assert_objects_intact(cache)
     again = push(first)
     assert (again["entries"], again["objects"], again["already"]) == (0, 0, 3)
+    entry = next((tmp_path / "cache" / "actions").rglob("*.json"))
+    good = entry.read_bytes()
+    os.chmod(entry, 0o644)
+    entry.write_bytes(good[:40])  # cut short: the next push puts it back
+    again = push(first)
+    assert (again["entries"], again["already"]) == (1, 2) and entry.read_bytes() == good
 
     r = second.pipe("status", "--remote", "--json")
     states = {s["name"]: (s["state"], s.get("remote")) for s in r.json["steps"]}

@@ -252,12 +252,6 @@ class Remote:
             return None
         return data
 
-    def has_entry(self, key: str) -> bool:
-        try:
-            return bool(self._call("checking a run-cache entry", self.fs().exists, self.entry_path(key)))
-        except FileNotFoundError:
-            return False
-
     def missing_objects(self, digests: Iterable[str]) -> set:
         """Those of `digests` the remote lacks (checked in parallel)."""
         digests = list(dict.fromkeys(digests))
