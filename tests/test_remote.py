@@ -182,7 +182,14 @@ def test_two_workspaces_sharing_a_remote_second_restores_without_running(first, 
     for f in ("build/clean.txt", "build/model/weights.bin", "build/model/layers/one.txt", "build/score.txt"):
         assert second.read(f) == first.read(f)
     assert second.pipe("status", "--check").code == 0
+    # What came from the remote is the workspace's like anything built here: gc keeps it,
+    # verify finds it intact.
+    r = second.pipe("gc", "--json")
+    assert r.code == 0 and r.json["deleted"]["objects"] == 0 and r.json["kept"]["cache_entries"] == 3, str(r)
+    assert second.pipe("verify").code == 0
     assert outcomes(second, "--no-remote") == {n: "fresh" for n in ("prepare", "train", "evaluate")}
+    second.write("build/score.txt", "edited")
+    assert outcomes(second, "--no-remote")["evaluate"] == "restored"  # from the local store now
 
 
 def test_a_change_to_evaluation_runs_only_evaluation_and_downloads_only_what_it_reads(first, second, tmp_path):
