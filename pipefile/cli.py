@@ -191,7 +191,7 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         plan = pipe.planner(forced).plan(targets)
         reporter = report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci)
         summary = pipe.run(targets, forced, jobs or 0, keep_going, dry_run, reporter, plan=plan,
-                           experiment=experiment, argv=sys.argv[1:])
+                           experiment=experiment, argv=_scrubbed_argv(sys.argv[1:]))
         reporter.close()
         if push_after and not summary.interrupted:
             pushed = _push_built(pipe, summary, plain=ci)
@@ -234,6 +234,18 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         report.write_json_file(summary_path, doc)
         click.echo(f"summary: {os.path.relpath(summary_path)}", err=True)
     sys.exit(code)
+
+
+def _scrubbed_argv(argv: list) -> list:
+    """The command line as the job records it: a --remote URL without its password or query
+    (job records are shown, exported and served; credentials must not be)."""
+    out = list(argv)
+    for i, a in enumerate(out):
+        if a.startswith("--remote="):
+            out[i] = "--remote=" + remotes_mod.scrub_url(a[len("--remote="):])
+        elif a == "--remote" and i + 1 < len(out):
+            out[i + 1] = remotes_mod.scrub_url(out[i + 1])
+    return out
 
 
 def _resolve_remote(graph, name):

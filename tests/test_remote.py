@@ -505,6 +505,13 @@ def test_an_unreachable_remote_falls_back_to_local_work(first):
     for args in (("push", "--remote", "pw"), ("pull", "--remote", "pw"), ("remote", "list")):
         r = first.pipe(*args)
         assert "Pa55wordXYZ" not in r.out + r.err and "me:***@127.0.0.1" in r.out + r.err, str(r)
+    # Nor in the job's record of its command line (shown by `pipe jobs show`, served, exported).
+    first.write("src/evaluate.py", EVALUATE + "# changed\n")
+    for flag in (["--remote", f"sftp://me:Pa55wordXYZ@127.0.0.1:{port}/c"], [f"--remote=sftp://me:Pa55wordXYZ@127.0.0.1:{port}/c"]):
+        r = first.pipe("run", "--json", *flag)
+        assert r.code == 0 and "Pa55wordXYZ" not in r.out + r.err, str(r)
+        shown = first.pipe("jobs", "show", str(r.json["job"]), "--json")
+        assert shown.code == 0 and "Pa55wordXYZ" not in shown.out and "me:***@127.0.0.1" in shown.out, str(shown)
 
 
 def test_an_interrupted_push_is_completed_by_the_next_one(first, tmp_path):
