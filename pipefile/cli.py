@@ -87,6 +87,7 @@ LAZY_COMMANDS = {
     "metrics": "cli_metrics", "params": "cli_metrics",
     "clone": "cli_store", "gc": "cli_store", "verify": "cli_store",
     "remote": "cli_remote", "push": "cli_remote", "pull": "cli_remote",
+    "envs": "cli_envs",
     "publish": "cli_serve", "endpoints": "cli_serve", "serve": "cli_serve", "invoke": "cli_serve",
     "token": "cli_serve",
 }
@@ -150,9 +151,11 @@ remote_flag = click.option(
 @click.option("--summary", "summary_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help=f"Write the JSON summary to FILE (with --ci the default is {report.CI_SUMMARY_FILE} in the "
                    "workspace root).")
+@click.option("--gpus", "gpus", metavar="IDS",
+              help="The GPUs steps may be given, e.g. 0,1 (or none); default: PIPE_GPUS, else the detected ones.")
 @_guard
 def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain, experiment, to_mlflow,
-        remote_name, no_remote, push_after, ci, summary_path):
+        remote_name, no_remote, push_after, ci, summary_path, gpus):
     """Bring TARGETS (steps or output paths; default: all) up to date.
 
     Runs only the steps whose inputs, params, code or command changed since
@@ -183,11 +186,13 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         click.echo(f"warning: {e.render()}\n  working locally: steps the remote may have will run here", err=True)
 
     pipe = Pipeline(graph, writable=not dry_run, remote=spec, on_remote_error=remote_failed)
+    pipe.gpu_override = gpus
     reporter = None
     pushed = None
     try:
         if not dry_run:
             pipe.lock(on_wait=lambda m: click.echo(m, err=True))
+        pipe.prepare_run(targets, say=lambda m: click.echo(m, err=True), fetch=not dry_run)
         plan = pipe.planner(forced).plan(targets)
         reporter = report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci)
         summary = pipe.run(targets, forced, jobs or 0, keep_going, dry_run, reporter, plan=plan,
@@ -297,8 +302,10 @@ def _log_to_mlflow(root: str, job_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @remote_flag
 @click.option("--check", is_flag=True, help="Exit 1 unless every step is fresh (the committed outputs are up to date).")
+@click.option("--gpus", "gpus", metavar="IDS",
+              help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).")
 @_guard
-def status(targets, pipefile, params, as_json, remote_name, check):
+def status(targets, pipefile, params, as_json, remote_name, check, gpus):
     """Say, per step, whether it is fresh, must run (and why), will be restored, or waits.
 
     With --remote, steps the remote's run cache has show as restore (from that remote):
@@ -310,6 +317,7 @@ def status(targets, pipefile, params, as_json, remote_name, check):
         click.echo(f"warning: {e.render()}\n  showing the local plan", err=True)
 
     pipe = Pipeline(graph, writable=False, remote=spec, on_remote_error=remote_failed)
+    pipe.gpu_override = gpus
     try:
         plan = pipe.status(targets)
         stays = pipe.stays_on_remote(plan, targets)

@@ -23,7 +23,6 @@ import os
 import shlex
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -32,6 +31,8 @@ from typing import Optional
 
 from . import spec
 from .digest import FILE, TREE, Hasher, PathDigest
+from .envs import Environment, EnvironmentSet, EnvError, Launch
+from .envs.gpus import model_of
 from .errors import PipefileError
 from .graph import Node
 from .keys import render_command
@@ -63,6 +64,9 @@ class StepResult:
     error: Optional[str] = None
     command: Optional[str] = None
     notes: list = field(default_factory=list)
+    environment: Optional[str] = None  # "NAME (identity)" of a step that ran in an environment
+    gpus: tuple = ()  # the GPU ids it was leased
+    gpu_model: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -84,6 +88,16 @@ class _StepFailure(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+
+def _log_says(path: str, text: bytes, tail: int = 8192) -> bool:
+    """Whether the end of a step's log holds `text`."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - tail))
+            return text in f.read()
+    except OSError:
+        return False
 
 
 def _has_content(path: str) -> bool:
@@ -114,16 +128,19 @@ class LocalExecutor:
     """Runs steps as local processes in the workspace root."""
 
     def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, base_env: Optional[dict] = None,
-                 fetcher=None, leave_on_remote=frozenset()):
+                 fetcher=None, leave_on_remote=frozenset(), environments: Optional[EnvironmentSet] = None):
         """`base_env`: the environment steps start from (default: this process's); the
         server passes a scrubbed one, so steps never see its secrets. `fetcher`: a
         store.remote_cache.RemoteFetcher that downloads what a restore from a remote needs;
-        `leave_on_remote`: steps whose outputs stay on the remote unless already here."""
+        `leave_on_remote`: steps whose outputs stay on the remote unless already here.
+        `environments`: where steps that name one run."""
         self.fetcher = fetcher
         self.leave_on_remote = leave_on_remote
         self._left: dict = {}  # step name -> (node, decision): left on the remote by this run
         self._left_lock = threading.Lock()
         self.ws = ws
+        self.environments = environments
+        self._local = Environment(spec.EnvSpec("local"), ws.root, hasher)
         self.hasher = hasher
         self.root = ws.root
         self.run_id = run_id
@@ -167,7 +184,8 @@ class LocalExecutor:
                 f"get it back with: pipe recover {d.digest[:12]} -o PATH"]
 
     # --- restore ------------------------------------------------------------------------
-    def restore(self, node: Node, decision: Decision) -> StepResult:
+    def restore(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
+        """Restore the outputs; `devices` are for running it after all, if the store fails us."""
         t0 = time.monotonic()
         notes: list = []
         try:
@@ -193,7 +211,12 @@ class LocalExecutor:
             # A damaged or incomplete cache entry, or a remote that fails or sends bad bytes,
             # must not fail the build: run the step instead.
             msg = e.render() if isinstance(e, PipefileError) else str(e)
-            result = self.run(node, decision)
+            if node.step.resources.gpus and not devices:
+                # It was not leased GPUs (a restore needs none): fail, and the next run runs it with them.
+                return StepResult(node.name, FAILED, time.monotonic() - t0, None, None, None,
+                                  f"could not restore ({msg}); run pipe again to run the step (it needs GPUs)",
+                                  notes=notes)
+            result = self.run(node, decision, devices)
             result.notes = notes + [f"could not restore ({msg}); ran the step instead"] + result.notes
             return result
         return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes)
@@ -245,7 +268,14 @@ class LocalExecutor:
         except OSError:
             return False
 
-    def run(self, node: Node, decision: Decision) -> StepResult:
+    def environment_of(self, node: Node) -> Environment:
+        name = node.step.environment
+        if not name or self.environments is None:
+            return self._local
+        return self.environments.get(name)
+
+    def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
+        """Run the step; `devices` are the GPUs leased to it (None: this run hands out no GPUs)."""
         name = node.name
         t0 = time.monotonic()
         log_abs = os.path.join(self.log_dir, f"{name}.log")
@@ -257,7 +287,15 @@ class LocalExecutor:
         notes: list = []
         shown = command_text(render_command(node))
         staged: dict = {}  # output name -> absolute staging path
+        gpu_ids = tuple(g.id for g in devices or ())
+        model = model_of(devices) if devices else None
+        env_text = None
+        step_stage = None  # a container step's own staging folder (mounted read-write)
         try:
+            env = self.environment_of(node)
+            if node.step.environment:
+                kind, _, digest = env.identity().partition(":")
+                env_text = f"{env.name} ({kind}:{digest[:12]})" if digest else f"{env.name} ({kind})"
             if decision.key is None:  # the planner could not even key it (a missing input)
                 raise _StepFailure("cannot run: " + "; ".join(r.message() for r in decision.reasons))
             if self.cancelled.is_set():
@@ -273,7 +311,10 @@ class LocalExecutor:
                     # Flat and deterministic (a tool that records its output path writes the
                     # same bytes every run), keeping the name's extension for tools that care.
                     leaf = f"{name}.{oname}.{os.path.basename(ws_path)}"
-                    st_path, scratch = os.path.join(self.ws.stage_dir, leaf), self.ws.scratch
+                    stage_dir = self.ws.stage_dir
+                    if env.container:  # a folder of its own, the only one it may write besides outputs
+                        step_stage = stage_dir = os.path.join(self.ws.stage_dir, name)
+                    st_path, scratch = os.path.join(stage_dir, leaf), self.ws.scratch
                     remove_path(st_path)
                 else:
                     scratch = tempfile.mkdtemp(dir=parent, prefix=f".pipe-{name}-")
@@ -294,62 +335,99 @@ class LocalExecutor:
                     os.mkdir(ws_path)
                 staged[oname] = st_path
             cmd = render_command(node, {n: os.path.relpath(p, self.root) for n, p in staged.items()})
-            rc = self._spawn(name, cmd, log_abs, notes)
+            writable = {os.path.dirname(p) for p in staged.values()}
+            writable |= {self.abspath(o.path) for o in node.outputs.values() if o.type == spec.URI_FOLDER}
+            launch = Launch(name, cmd, {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id}, self.root, None,
+                            self.run_id, gpu_ids, tuple(sorted(writable)), self._outside(node) if env.container else (),
+                            node.step.resources.cpus, node.step.resources.memory)
+            if devices is not None:
+                # Only the leased devices: a step that asked for none sees none.
+                launch.env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
+            rc = self._spawn(env, launch, log_abs, notes)
             if self.cancelled.is_set():
                 raise _StepFailure("interrupted", rc)
             if rc != 0:
                 how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+                if env.container and _log_says(log_abs, b"Read-only file system"):
+                    notes.append("in a container the workspace is read-only: write file outputs through "
+                                 "${{outputs.NAME}} (folder outputs are writable at their path)")
                 raise _StepFailure(how, rc)
             self._collect_outputs(node, staged)
             self._check_inputs_unchanged(node, decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
         except _StepFailure as f:
             self._roll_back(node, backups, cleared)
-            self._clean(staged, beside)
-            return StepResult(name, FAILED, time.monotonic() - t0, None, f.exit_code, log_rel, f.message, shown, notes)
+            self._clean(staged, beside, step_stage)
+            return StepResult(name, FAILED, time.monotonic() - t0, None, f.exit_code, log_rel, f.message, shown, notes,
+                              env_text, gpu_ids, model)
         except (PipefileError, OSError) as e:
             self._roll_back(node, backups, cleared)
-            self._clean(staged, beside)
-            msg = e.render() if isinstance(e, PipefileError) else f"{e.strerror or e}: {getattr(e, 'filename', '')}"
-            return StepResult(name, FAILED, time.monotonic() - t0, None, None, log_rel, msg, shown, notes)
+            self._clean(staged, beside, step_stage)
+            if isinstance(e, EnvError):
+                msg = e.message + (f" ({e.hint})" if e.hint else "")
+            elif isinstance(e, PipefileError):
+                msg = e.render()
+            else:
+                msg = f"{e.strerror or e}: {getattr(e, 'filename', '')}"
+            return StepResult(name, FAILED, time.monotonic() - t0, None, None, log_rel, msg, shown, notes,
+                              env_text, gpu_ids, model)
         for b in backups.values():
             shutil.rmtree(os.path.dirname(b), ignore_errors=True)
-        self._clean(staged, beside)
-        return StepResult(name, RAN, time.monotonic() - t0, outputs, 0, log_rel, None, shown, notes)
+        self._clean(staged, beside, step_stage)
+        return StepResult(name, RAN, time.monotonic() - t0, outputs, 0, log_rel, None, shown, notes, env_text, gpu_ids,
+                          model)
+
+    def _outside(self, node: Node) -> tuple:
+        """Where the inputs and code that are symlinks out of the workspace really are (a
+        container sees only what is mounted)."""
+        root = os.path.realpath(self.root)
+        out = set()
+        for rel in node.read_paths():
+            real = os.path.realpath(self.abspath(rel))
+            if real != root and not real.startswith(root + os.sep):
+                out.add(real)
+        return tuple(sorted(out))
 
     @staticmethod
-    def _clean(staged: dict, beside: list) -> None:
+    def _clean(staged: dict, beside: list, step_stage: Optional[str] = None) -> None:
         for p in staged.values():
             try:
                 remove_path(p)  # only left there on failure: on success it was moved into place
             except OSError:
                 pass
-        for d in beside:
+        for d in beside + ([step_stage] if step_stage else []):
             shutil.rmtree(d, ignore_errors=True)
 
-    def _spawn(self, name: str, cmd, log_abs: str, notes: list) -> int:
-        argv = ["/bin/sh", "-ec", cmd] if isinstance(cmd, str) else list(cmd)
-        env = dict(self._base_env, PIPE_STEP=name)
+    def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list) -> int:
+        name = launch.step
         with open(log_abs, "wb") as log:
+            launch.log = log
             try:
-                proc = subprocess.Popen(argv, cwd=self.root, stdin=subprocess.DEVNULL, stdout=log,
-                                        stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            except OSError as e:
-                raise _StepFailure(f"could not start {argv[0]!r}: {e.strerror}") from None
+                # Building is part of the step: its output goes to the step's log, and a
+                # failed build fails the step (what it built is not kept).
+                env.prepare(log, self.cancelled)
+            except EnvError as e:
+                raise _StepFailure(e.message + (f" ({e.hint})" if e.hint else "")) from None
+            if self.cancelled.is_set():
+                raise _StepFailure("interrupted before it started")
+            log.flush()
+            try:
+                proc = env.start(launch, self._base_env)
+            except EnvError as e:
+                raise _StepFailure(e.message + (f" ({e.hint})" if e.hint else "")) from None
             with self._procs_lock:
                 self._procs[name] = proc
             try:
-                if self.cancelled.is_set():
-                    self._signal(proc, signal.SIGINT)
+                if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
+                    self._stop([proc])
                 rc = proc.wait()
-                # Background children must not outlive their step: they would write
-                # behind pipe's back after the outputs are committed.
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
+                if proc.finish():
                     notes.append("killed processes the step left running in the background")
-                except (ProcessLookupError, PermissionError):
-                    pass
                 return rc
+            except BaseException:
+                proc.signal(signal.SIGKILL)
+                proc.finish()
+                raise
             finally:
                 with self._procs_lock:
                     self._procs.pop(name, None)
@@ -412,21 +490,17 @@ class LocalExecutor:
                 pass  # the store holds the previous content; the next run restores it
 
     # --- Ctrl-C -------------------------------------------------------------------------
-    @staticmethod
-    def _signal(proc, sig) -> None:
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
     def cancel(self, hard: bool = False) -> None:
         """Stop every running step: SIGINT, then SIGTERM and SIGKILL if they linger."""
         self.cancelled.set()
         with self._procs_lock:
             procs = list(self._procs.values())
+        self._stop(procs, hard)
+
+    def _stop(self, procs: list, hard: bool = False) -> None:
         for p in procs:
-            self._signal(p, signal.SIGKILL if hard else signal.SIGINT)
-        if hard:
+            p.signal(signal.SIGKILL if hard else signal.SIGINT)
+        if hard or not procs:
             return
 
         def escalate():
@@ -436,7 +510,7 @@ class LocalExecutor:
                     time.sleep(0.05)
                 for p in procs:
                     if p.poll() is None:
-                        self._signal(p, sig)
+                        p.signal(sig)
                 deadline = time.monotonic() + 2.0
 
         threading.Thread(target=escalate, daemon=True).start()
@@ -451,10 +525,10 @@ class DryRunExecutor:
     def close(self) -> None:
         pass
 
-    def restore(self, node: Node, decision: Decision) -> StepResult:
+    def restore(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
         return StepResult(node.name, WOULD_RESTORE, 0.0, dict(decision.outputs))
 
-    def run(self, node: Node, decision: Decision) -> StepResult:
+    def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
         return StepResult(node.name, WOULD_RUN, 0.0, None, command=command_text(render_command(node)))
 
     def cancel(self, hard: bool = False) -> None:

@@ -195,6 +195,9 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
                 f"asset '{asset.name}' ('{asset.path}') overlaps output '{hit[1]}' of step '{hit[0]}'",
                 asset.loc, f"assets are source data; to read a step's output use ${{{{steps.{hit[0]}.outputs.{hit[1]}}}}}"))
 
+    for env in pf.environments.values():
+        _check_environment_sources(env, pf, producers, sorted_outputs, check_exists, errors)
+
     own = os.path.relpath(pf.path, pf.root).replace(os.sep, "/")
     for st in pf.steps.values():
         for out in st.outputs.values():
@@ -255,6 +258,33 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
             dependents[d].append(n.name)
     used = {(b.ref, b.version) for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_ARTIFACT}
     return Graph(pf, dict(params), ordered, producers, dependents, {k: v for k, v in artifacts.items() if k in used})
+
+
+def _check_environment_sources(env: spec.EnvSpec, pf, producers, sorted_outputs, check_exists: bool,
+                               errors: list) -> None:
+    """An environment's files are sources: they exist, are of the right kind, and no step writes them
+    (its identity is known before anything runs)."""
+    sources = [(env.requirements, "requirements file", False), (env.file, "environment file", False),
+               (env.build, "build folder", True)]
+    for path, what, folder in sources:
+        if not path:
+            continue
+        hit = _producer_of(path, producers, sorted_outputs)
+        if hit:
+            errors.append(PipefileError(
+                f"the {what} '{path}' of environment '{env.name}' is written by step '{hit[0][0]}'", env.loc,
+                "environment files must be source files (an environment is known before any step runs)"))
+            continue
+        if not check_exists:
+            continue
+        ap = os.path.join(pf.root, path)
+        if not os.path.exists(ap):
+            errors.append(PipefileError(f"the {what} '{path}' of environment '{env.name}' does not exist", env.loc,
+                                        "create it, or fix the path (relative to the Pipefile's folder)"))
+        elif os.path.isdir(ap) != folder:
+            errors.append(PipefileError(
+                f"the {what} '{path}' of environment '{env.name}' is a {'file' if folder else 'folder'}", env.loc,
+                f"give the path of a {'folder with a Dockerfile' if folder else 'file'}"))
 
 
 def _resolve(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping) -> Input:

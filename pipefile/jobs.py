@@ -210,7 +210,8 @@ class JobRecorder:
         self._add_row(JobStep(
             self.job.id, result.name, result.outcome, decision.key.digest if decision and decision.key else None,
             manifest.get("env"), command, inputs, outputs, round(result.seconds, 3), result.exit_code,
-            result.log, result.error, time.time()), urgent=result.outcome not in (FRESH, SKIPPED))
+            result.log, result.error, time.time(), node.step.environment or None, list(result.gpus),
+            result.gpu_model), urgent=result.outcome not in (FRESH, SKIPPED))
         if not result.ok or result.outputs is None or result.outcome == LEFT_ON_REMOTE:
             return  # (left on a remote: its files are not here to read metrics from)
         for oname, out in node.outputs.items():

@@ -3,7 +3,8 @@
     StepKey = xxh3-128(canonical JSON of the key manifest)
 
 The manifest holds KEY_VERSION, the rendered command (with workspace-relative
-paths, so moving the repo keeps every key), the environment identity, the
+paths, so moving the repo keeps every key), the environment identity (content:
+see `envs`; "local" for the calling shell), the
 params the step uses, the content digest of every input path and `code:` path,
 literal input values, and the output names, types and paths. It is kept beside each
 record so that a later key can be compared with it field by field: that
@@ -21,6 +22,7 @@ from typing import Mapping, Optional
 from . import template
 from .digest import PathDigest, hash_json
 from .graph import IN_NONE, IN_PATH, Node
+from .spec import KEY_GPU_MODEL
 
 KEY_VERSION = 1
 LOCAL_ENV_IDENTITY = "local"
@@ -76,8 +78,12 @@ def key_manifest(
     node: Node,
     inputs: Mapping[str, PathDigest],
     env_identity: str = LOCAL_ENV_IDENTITY,
+    gpu_model: Optional[str] = None,
 ) -> dict:
-    """`inputs` maps every path the step reads (inputs and code) to its content."""
+    """`inputs` maps every path the step reads (inputs and code) to its content.
+
+    `gpu_model` enters the manifest only for a step with `key_includes: [gpu_model]`,
+    so the keys of every other step stay as they were."""
     ins = {}
     for name, inp in node.inputs.items():
         if inp.kind == IN_PATH:
@@ -97,7 +103,7 @@ def key_manifest(
         code[c.path] = {"kind": d.kind, "digest": d.digest}
         if d.executable:
             code[c.path]["exec"] = True
-    return {
+    m = {
         "v": KEY_VERSION,
         "template": _template_text(node.step.command),
         "command": render_command(node),
@@ -109,8 +115,12 @@ def key_manifest(
         # share cache entries. Workspace-relative, so moving the repo keeps the key.
         "outputs": {n: {"type": o.type or "any", "path": o.path} for n, o in node.outputs.items()},
     }
+    if KEY_GPU_MODEL in node.step.key_includes:
+        m[KEY_GPU_MODEL] = gpu_model or "none"
+    return m
 
 
-def step_key(node: Node, inputs: Mapping[str, PathDigest], env_identity: str = LOCAL_ENV_IDENTITY) -> StepKey:
-    m = key_manifest(node, inputs, env_identity)
+def step_key(node: Node, inputs: Mapping[str, PathDigest], env_identity: str = LOCAL_ENV_IDENTITY,
+             gpu_model: Optional[str] = None) -> StepKey:
+    m = key_manifest(node, inputs, env_identity, gpu_model)
     return StepKey(hash_json(m), m)

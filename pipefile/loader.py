@@ -32,7 +32,9 @@ from .spec import (
     Binding,
     CodeRef,
     Component,
+    EnvSpec,
     InputDecl,
+    Mount,
     OutputDecl,
     Param,
     Resources,
@@ -50,17 +52,31 @@ _SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, 
                "T": 10**12, "TB": 10**12, "KI": 2**10, "KIB": 2**10, "MI": 2**20, "MIB": 2**20,
                "GI": 2**30, "GIB": 2**30, "TI": 2**40, "TIB": 2**40}
 
-TOP_KEYS = ("version", "name", "description", "params", "assets", "components", "steps")
+TOP_KEYS = ("version", "name", "description", "params", "assets", "environments", "components", "steps")
 PARAM_KEYS = ("type", "default", "description")
 ASSET_KEYS = ("type", "path", "description", "name", "input")
-COMPONENT_KEYS = ("description", "inputs", "outputs", "code", "command", "resources")
+COMPONENT_KEYS = ("description", "inputs", "outputs", "code", "command", "resources", "environment", "key_includes")
 INPUT_DECL_KEYS = ("type", "default", "optional", "description")
 OUTPUT_DECL_KEYS = ("type", "description")
-STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources", "metrics")
+STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources", "metrics", "environment",
+             "key_includes")
 BINDING_KEYS = ("type", "path", "value")
 STEP_OUTPUT_KEYS = ("type", "path", "description", "name", "output")
 _ARTIFACT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
-RESOURCE_KEYS = ("cpus", "memory")  # gpus: comes with GPU scheduling (issue 4)
+RESOURCE_KEYS = ("cpus", "memory", "gpus")
+ENVIRONMENT_KEYS = ("type", "description", "env", "python", "requirements", "packages", "file", "image", "build",
+                    "dockerfile", "network", "mounts")
+# The keys each environment type takes (besides type and description).
+ENVIRONMENT_TYPE_KEYS = {
+    spec.ENV_LOCAL: ("env",),
+    spec.ENV_VENV: ("env", "python", "requirements", "packages"),
+    spec.ENV_CONDA: ("env", "file"),
+    spec.ENV_DOCKER: ("env", "image", "build", "dockerfile", "network", "mounts"),
+}
+DOCKER_NETWORKS = ("none", "bridge", "host")
+_ENV_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Set by pipe for every step; an environment cannot override them.
+RESERVED_ENV_VARS = ("PIPE_STEP", "PIPE_RUN_ID", "CUDA_VISIBLE_DEVICES")
 
 try:  # libyaml keeps node positions too, and is several times faster
     _YamlLoader = yaml.CSafeLoader
@@ -291,6 +307,7 @@ class _Loader:
 
         params = self.load_params(items["params"][1]) if "params" in items else {}
         assets = self.load_assets(items["assets"][1]) if "assets" in items else {}
+        self.environments = self.load_environments(items["environments"][1]) if "environments" in items else {}
         components = self.load_components(items["components"][1], params) if "components" in items else {}
         self.params, self.assets, self.components = params, assets, components
         if "steps" not in items:
@@ -319,6 +336,7 @@ class _Loader:
             assets=assets,
             components=components,
             steps=steps,
+            environments=self.environments,
         ), self.errors
 
     def check_endpoint_names(self, steps, assets, params) -> None:
@@ -452,8 +470,10 @@ class _Loader:
             code = self.load_code(fields["code"][1], what) if "code" in fields else ()
             resources = self.load_resources(fields["resources"][1], what) if "resources" in fields else Resources()
             desc = self.value(fields["description"][1]) if "description" in fields else ""
+            env = self.environment_ref(fields["environment"][1], what) if "environment" in fields else ""
+            includes = self.load_key_includes(fields["key_includes"][1], what) if "key_includes" in fields else ()
             out[key] = Component(key, command, inputs, outputs, code, resources, str(desc or ""),
-                                 self.loc(knode), self.loc(fields["command"][1]))
+                                 self.loc(knode), self.loc(fields["command"][1]), env or "", includes)
         return out
 
     def load_input_decl(self, name, knode, vnode, what) -> Optional[InputDecl]:
@@ -554,7 +574,14 @@ class _Loader:
 
     def load_resources(self, node, what) -> Resources:
         f = {k: vn for k, _, vn in self.mapping(node, f"resources of {what}", RESOURCE_KEYS)}
-        cpus, memory = 1.0, 0
+        cpus, memory, gpus = 1.0, 0, 0
+        if "gpus" in f:
+            v = self.value(f["gpus"])
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                self.error(f["gpus"], f"gpus of {what} must be a whole number of devices (0 or more), not {v!r}",
+                           "e.g. gpus: 1; a step gets whole GPUs, never a share of one")
+            else:
+                gpus = v
         if "cpus" in f:
             v = self.value(f["cpus"])
             if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
@@ -567,7 +594,185 @@ class _Loader:
                 self.error(f["memory"], f"memory of {what} is not a size", "write it like 512MB, 4GB or 2GiB")
             else:
                 memory = v
-        return Resources(cpus, memory)
+        return Resources(cpus, memory, gpus)
+
+    # --- environments -------------------------------------------------------------------
+    def load_environments(self, node) -> dict:
+        out = {}
+        for key, knode, vnode in self.mapping(node, "environments"):
+            if not self.name_ok(key, knode, "environment"):
+                continue
+            if key == spec.ENV_LOCAL:
+                self.error(knode, "'local' is the built-in environment (the calling shell) and cannot be redefined",
+                           "choose another name, e.g. local-env: {type: local, env: {...}}")
+                continue
+            env = self.load_environment(key, knode, vnode)
+            if env is not None:
+                out[key] = env
+        return out
+
+    def load_environment(self, name, knode, vnode) -> Optional[EnvSpec]:
+        what = f"environment '{name}'"
+        fields = {k: (kn, vn) for k, kn, vn in self.mapping(vnode, what, ENVIRONMENT_KEYS)}
+        if not isinstance(vnode, yaml.MappingNode):
+            return None
+        if "type" not in fields:
+            guess = ("docker" if "image" in fields or "build" in fields else "venv" if
+                     "requirements" in fields or "packages" in fields else "conda" if "file" in fields else None)
+            self.error(vnode, f"{what} has no type",
+                       f"add type: {guess}" if guess else f"add type: one of {', '.join(spec.ENV_TYPES)}")
+            return None
+        typ = self.type_name(fields["type"][1], spec.ENV_TYPES, what)
+        if typ is None:
+            return None
+        allowed = ENVIRONMENT_TYPE_KEYS[typ]
+        before = len(self.errors)
+        for k, (kn, _) in fields.items():
+            if k not in ("type", "description") and k not in allowed:
+                self.error(kn, f"'{k}' does not apply to {what}, which is {_a(typ)} environment",
+                           f"{_a(typ)} environment takes: {', '.join(allowed)}")
+        if len(self.errors) > before:
+            return None
+        f = {k: vn for k, (_, vn) in fields.items()}
+        env_vars = self.load_env_vars(f["env"], what) if "env" in f else {}
+        kw: dict = {}
+        if typ == spec.ENV_VENV:
+            if "python" in f:
+                v = self.value(f["python"])
+                if not isinstance(v, str) or not v.strip():
+                    self.error(f["python"], f"python of {what} must be a string, not {v!r}",
+                               'quote the version, e.g. python: "3.10" (unquoted, 3.10 is the number 3.1)')
+                else:
+                    kw["python"] = v.strip()
+            if "requirements" in f:
+                kw["requirements"] = self.path_value(f["requirements"], f"requirements of {what}") or ""
+            if "packages" in f:
+                kw["packages"] = self.string_list(f["packages"], f"packages of {what}",
+                                                  "a list of requirements, e.g. [pandas==1.5.3, six]")
+        elif typ == spec.ENV_CONDA:
+            if "file" not in f:
+                self.error(vnode, f"{what} has no file", "add file: envs/NAME.yml (a conda environment file)")
+                return None
+            kw["file"] = self.path_value(f["file"], f"file of {what}") or ""
+        elif typ == spec.ENV_DOCKER:
+            if ("image" in f) == ("build" in f):
+                self.error(vnode, f"{what} needs exactly one of image: or build:",
+                           "image: NAME[:TAG] runs an existing image; build: FOLDER builds one from a Dockerfile")
+                return None
+            if "image" in f:
+                image = self.string(f["image"], f"image of {what}")
+                if image is not None and (not image.strip() or any(c.isspace() for c in image.strip())):
+                    self.error(f["image"], f"image of {what} is not an image name: {image!r}",
+                               "e.g. image: python:3.11-slim")
+                    image = None
+                kw["image"] = (image or "").strip()
+                if "dockerfile" in f:
+                    self.error(fields["dockerfile"][0], f"dockerfile of {what} needs build:",
+                               "dockerfile: names the Dockerfile inside the build: folder")
+            else:
+                kw["build"] = self.path_value(f["build"], f"build of {what}") or ""
+                if "dockerfile" in f:
+                    df = self.string(f["dockerfile"], f"dockerfile of {what}")
+                    p, problem = normalize_path(df) if df is not None else (None, None)
+                    if problem:
+                        self.error(f["dockerfile"], f"dockerfile of {what}: {problem}",
+                                   "a path inside the build folder, e.g. Dockerfile.gpu")
+                    kw["dockerfile"] = p or ""
+            if "network" in f:
+                net = self.string(f["network"], f"network of {what}")
+                if net is not None and net not in DOCKER_NETWORKS:
+                    self.error(f["network"], f"unknown network '{net}' for {what}",
+                               did_you_mean(net, DOCKER_NETWORKS, "network"))
+                elif net is not None:
+                    kw["network"] = net
+            if "mounts" in f:
+                kw["mounts"] = self.load_mounts(f["mounts"], what)
+        if len(self.errors) > before:
+            return None
+        desc = self.value(f["description"]) if "description" in f else ""
+        return EnvSpec(name, typ, env_vars, description=str(desc or ""), loc=self.loc(knode), **kw)
+
+    def string_list(self, node, what: str, hint: str) -> tuple:
+        nodes = node.value if isinstance(node, yaml.SequenceNode) else None
+        if nodes is None:
+            self.error(node, f"{what} must be a list of strings", hint)
+            return ()
+        out = []
+        for n in nodes:
+            v = self.value(n) if isinstance(n, yaml.ScalarNode) else None
+            if not isinstance(v, str) or not v.strip():
+                self.error(n, f"each item of {what} must be a non-empty string", hint)
+                continue
+            out.append(v.strip())
+        return tuple(out)
+
+    def load_env_vars(self, node, what) -> dict:
+        out = {}
+        for k, kn, vn in self.mapping(node, f"env of {what}"):
+            if not _ENV_VAR_RE.fullmatch(k):
+                self.error(kn, f"'{k}' is not a valid environment variable name in {what}",
+                           "use letters, digits and '_', starting with a letter or '_'")
+                continue
+            if k in RESERVED_ENV_VARS:
+                self.error(kn, f"{what} sets {k}, which pipe sets for every step",
+                           "resources: {gpus: N} hands out GPUs (CUDA_VISIBLE_DEVICES); remove it" if
+                           k == "CUDA_VISIBLE_DEVICES" else "remove it")
+                continue
+            v = self.value(vn) if isinstance(vn, yaml.ScalarNode) else None
+            if v is None or not isinstance(v, (str, int, float, bool)):
+                self.error(vn, f"{k} in env of {what} must be a string, a number or a boolean", 'e.g. OMP_NUM_THREADS: "4"')
+                continue
+            out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        return out
+
+    def load_mounts(self, node, what) -> tuple:
+        out = []
+        hint = "write SOURCE:TARGET[:ro|rw], e.g. data/big:/data (read-only unless :rw)"
+        for item in self.string_list(node, f"mounts of {what}", hint):
+            parts = item.split(":")
+            mode = "ro"
+            if len(parts) == 3 and parts[2] in ("ro", "rw"):
+                mode = parts.pop()
+            if len(parts) != 2 or not parts[0] or not parts[1]:
+                self.error(node, f"mount '{item}' of {what} is not SOURCE:TARGET[:ro|rw]", hint)
+                continue
+            src, target = parts
+            if not target.startswith("/"):
+                self.error(node, f"mount '{item}' of {what}: the target '{target}' must be an absolute path "
+                                 f"inside the container", "e.g. data:/data")
+                continue
+            if not src.startswith("/"):
+                p, problem = normalize_path(src)
+                if problem:
+                    self.error(node, f"mount '{item}' of {what}: {problem}",
+                               "a workspace-relative folder, or an absolute path on this machine")
+                    continue
+                src = p
+            out.append(Mount(src, posixpath.normpath(target), mode == "ro"))
+        return tuple(out)
+
+    def environment_ref(self, node, what) -> Optional[str]:
+        """The environment a step or component names, checked against `environments:`."""
+        name = self.string(node, f"environment of {what}")
+        if name is None:
+            return None
+        if name == spec.ENV_LOCAL or name in self.environments:
+            return name
+        known = list(self.environments) + [spec.ENV_LOCAL]
+        self.error(node, f"{what} uses environment '{name}', which is not defined",
+                   did_you_mean(name, known, "environment") if self.environments else
+                   "define it under environments: at the top of the Pipefile")
+        return None
+
+    def load_key_includes(self, node, what) -> tuple:
+        out = []
+        for item in self.string_list(node, f"key_includes of {what}", f"a list of: {', '.join(spec.KEY_INCLUDES)}"):
+            if item not in spec.KEY_INCLUDES:
+                self.error(node, f"key_includes of {what}: unknown item '{item}'",
+                           did_you_mean(item, spec.KEY_INCLUDES, "item"))
+                continue
+            out.append(item)
+        return tuple(dict.fromkeys(out))
 
     # --- steps --------------------------------------------------------------------------
     def load_step(self, name, knode, vnode) -> Optional[Step]:
@@ -683,6 +888,12 @@ class _Loader:
         resources = comp.resources if comp else Resources()
         if "resources" in fields:
             resources = self.load_resources(fields["resources"][1], what)
+        environment = comp.environment if comp else ""
+        if "environment" in fields:
+            environment = self.environment_ref(fields["environment"][1], what) or ""
+        key_includes = comp.key_includes if comp else ()
+        if "key_includes" in fields:
+            key_includes = self.load_key_includes(fields["key_includes"][1], what)
         desc = self.value(fields["description"][1]) if "description" in fields else (comp.description if comp else "")
         metrics = self.load_metrics(fields["metrics"][1], what, outputs) if "metrics" in fields else ()
         return Step(
@@ -698,6 +909,8 @@ class _Loader:
             loc=self.loc(knode),
             command_loc=command_loc,
             metrics=metrics,
+            environment="" if environment == spec.ENV_LOCAL else environment,
+            key_includes=key_includes,
         )
 
     def flag(self, node, what) -> bool:

@@ -15,6 +15,8 @@ from typing import Iterable, Optional
 from . import __version__, loader, spec
 from . import graph as graph_mod
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache, hash_bytes, hash_json
+from .envs import EnvironmentSet
+from .envs import gpus as gpus_mod
 from .errors import PipefileError, raise_all
 from .executor import DryRunExecutor, LocalExecutor
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
@@ -136,6 +138,9 @@ class Pipeline:
         self.cache = self.ws.state.stat_cache()
         self.hasher = Hasher(self.root, self.cache)
         self._records = None
+        self.envs = EnvironmentSet(graph.pipefile, self.hasher, self.ws.store_root)
+        self._gpus: Optional[list] = None
+        self.gpu_override: Optional[str] = None  # `pipe run --gpus`
         self._git = None  # a GitProbe, started by lock()
         self._check_artifacts()
 
@@ -155,7 +160,55 @@ class Pipeline:
         if self._records is None:
             self._records = self.ws.state.steps()
         return Planner(self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced,
+                       env_identity=lambda name: self.envs.get(name).identity(), gpu_model=self.gpu_model,
                        remote=self.remote_cache)
+
+    # --- environments and GPUs ------------------------------------------------------------
+    def gpu_pool(self) -> list:
+        """The GPUs to hand out (--gpus, PIPE_GPUS, or detected); detected once."""
+        if self._gpus is None:
+            self._gpus = gpus_mod.pool(self.gpu_override)
+        return self._gpus
+
+    def gpu_model(self) -> str:
+        return gpus_mod.model_of(self.gpu_pool())
+
+    def wants_gpus(self, names) -> bool:
+        return any(self.graph.nodes[n].step.resources.gpus for n in names)
+
+    def prepare_run(self, targets=(), say=None, fetch: bool = True) -> None:
+        """Before planning a run: every environment the selected steps use can be used (its tool
+        or daemon is there; a missing image is pulled, so that keys hold its ID). Errors of all
+        of them together, before anything runs. Builds happen later, when a step needs them."""
+        names = self.graph.select(targets)
+        used = list(dict.fromkeys(self.graph.nodes[n].step.environment for n in names
+                                  if self.graph.nodes[n].step.environment))
+        errors = []
+        for env_name in used:
+            env = self.envs.get(env_name)
+            try:
+                env.check()
+                if fetch and hasattr(env, "fetch"):
+                    env.fetch(say or (lambda text: None))
+                env.identity()
+            except PipefileError as e:
+                if not any(e.message == x.message for x in errors):  # one unreachable daemon: said once
+                    errors.append(e)
+        raise_all(errors)
+        if self.wants_gpus(names):
+            self.gpu_pool()
+
+    def note_environments(self) -> None:
+        """Write .pipe/environments.json: what this workspace's environments are now, so that
+        `pipe envs prune` (from any workspace sharing the store) keeps them."""
+        out = {}
+        for name, env in self.envs.made.items():
+            try:
+                out[name] = {"kind": env.kind, "identity": env.identity(),
+                             "build": env.build_id() if env.build_identity() is not None else None}
+            except PipefileError:
+                continue
+        write_environments(self.ws, out, keep=self.graph.pipefile.environments)
 
     def status(self, targets: Iterable[str] = ()) -> Plan:
         plan = self.planner().plan(targets)
@@ -178,6 +231,12 @@ class Pipeline:
         """Hold the workspace; probe_git=False for a served job (its deployment, not a
         git commit, says what code it runs)."""
         self.ws.lock.acquire(on_wait=on_wait)
+        stale_runs = self.ws.stale_runs()
+        if stale_runs and any(e.type == spec.ENV_DOCKER for e in self.graph.pipefile.environments.values()):
+            # Containers do not die with the pipe that started them: remove those of a killed run.
+            from .envs.docker import remove_containers
+
+            remove_containers(stale_runs)
         self.ws.clean_leftovers()
         if probe_git:
             self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
@@ -192,11 +251,16 @@ class Pipeline:
         environment steps start from (default: this process's)."""
         planner = self.planner(forced)
         plan = plan or planner.plan(targets)
+        gpus = self.gpu_pool() if self.wants_gpus(plan.decisions) else None
         if dry_run:
-            sched = Scheduler(self.graph, planner, DryRunExecutor(), None, jobs, keep_going, events, dry_run=True)
+            sched = Scheduler(self.graph, planner, DryRunExecutor(), None, jobs, keep_going, events, dry_run=True,
+                              gpus=gpus)
             return sched.execute(plan)
+        Scheduler(self.graph, planner, None, gpus=gpus).check_resources(plan)  # before the job begins
         job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from,
                                    git=self._git, job_id=job_id)
+        if self.envs.made:
+            self.note_environments()
         log_dir = self.ws.job_dir(job.id)
         os.makedirs(log_dir, exist_ok=True)
         leave = frozenset()
@@ -204,12 +268,12 @@ class Pipeline:
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, targets))
         executor = self.executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, step_env,
-                                                 self.fetcher, leave)
+                                                 self.fetcher, leave, environments=self.envs)
         if self._cancel is not None:
             executor.cancel(hard=self._cancel)
         self.recorder = JobRecorder(self.ws, job, self.graph)
         listeners = Fanout(events, self.recorder)
-        sched = Scheduler(self.graph, planner, executor, self.ws.state, jobs, keep_going, listeners)
+        sched = Scheduler(self.graph, planner, executor, self.ws.state, jobs, keep_going, listeners, gpus=gpus)
         status = INTERRUPTED
         try:
             summary = sched.execute(plan)
@@ -230,6 +294,40 @@ class Pipeline:
         self._cancel = hard
         if self.executor is not None:
             self.executor.cancel(hard=hard)
+
+
+# --- environments: what each workspace uses, for `pipe envs prune` ------------------------
+ENVIRONMENTS_FILE = "environments.json"  # .pipe/environments.json: {"v": 1, "environments": {name: {...}}}
+
+
+def write_environments(ws: Workspace, envs: dict, keep=()) -> None:
+    """Record `envs` ({name: {kind, identity, build}}), keeping older entries of the names in `keep`."""
+    import json
+
+    path = os.path.join(ws.dir, ENVIRONMENTS_FILE)
+    try:
+        with open(path) as f:
+            old = json.load(f).get("environments", {})
+    except (OSError, ValueError, AttributeError):
+        old = {}
+    envs = {**{k: v for k, v in old.items() if k in keep}, **envs}
+    if old == envs:
+        return
+    fd, tmp = tempfile.mkstemp(dir=ws.dir, prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"v": 1, "environments": envs}, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_environments(state_dir: str) -> dict:
+    import json
+
+    try:
+        with open(os.path.join(state_dir, ENVIRONMENTS_FILE)) as f:
+            data = json.load(f)
+        return data.get("environments", {}) if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 # --- artifacts: versions bound to inputs, fetched and registered -------------------------

@@ -15,7 +15,7 @@ save it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from .digest import Hasher, PathDigest
 from .graph import Graph, Node
@@ -45,7 +45,11 @@ class Plan:
 
 class Planner:
     def __init__(self, graph: Graph, hasher: Hasher, records: Mapping, actions, store,
-                 forced=frozenset(), env_identity: str = LOCAL_ENV_IDENTITY, remote=None):
+                 forced=frozenset(), env_identity: Optional[Callable[[str], str]] = None,
+                 gpu_model: Optional[Callable[[], str]] = None, remote=None):
+        """`env_identity(name)` gives an environment's identity and `gpu_model()` the GPU model
+        of this machine; both are lookups (no builds, no pulls), asked only for the steps that
+        need them."""
         self.graph = graph
         self.hasher = hasher
         self.records = records  # step name -> store.state.StepRecord
@@ -56,6 +60,7 @@ class Planner:
         # A read-only lookup of a remote run cache (store.remote_cache.RemoteRunCache), asked
         # only when the local store cannot restore a step; it downloads nothing.
         self.remote = remote
+        self.gpu_model = gpu_model
         self._sources: Optional[dict] = None  # source path -> digest, while plan() runs
 
     def plan(self, targets=()) -> Plan:
@@ -90,11 +95,14 @@ class Planner:
 
     def _digest(self, path: str) -> Optional[PathDigest]:
         memo = self._sources
-        if memo is None or not self.graph.is_source(path):
-            return self.hasher.digest(path)
-        if path not in memo:
-            memo[path] = self.hasher.digest(path)
-        return memo[path]
+        if memo is not None and path in memo:
+            return memo[path]
+        before = self.hasher.cache.hashed_bytes
+        d = self.hasher.digest(path)
+        # Only what had to be read is remembered (the stat cache answers the rest at once).
+        if memo is not None and self.hasher.cache.hashed_bytes != before and self.graph.is_source(path):
+            memo[path] = d
+        return d
 
     def is_forced(self, name: str) -> bool:
         return self.forced is True or name in self.forced
@@ -124,7 +132,10 @@ class Planner:
         if not_there:
             return Decision(name, Verdict.PENDING, None,
                             tuple(Reason(UPSTREAM, w) for w in dict.fromkeys(not_there)))
-        key = step_key(node, digests, self.env_identity)
+        env = node.step.environment
+        identity = self.env_identity(env) if env and self.env_identity else LOCAL_ENV_IDENTITY
+        model = self.gpu_model() if node.step.key_includes and self.gpu_model else None
+        key = step_key(node, digests, identity, model)
         rec = self.records.get(name)
         prior = Prior(rec.key, rec.manifest, {n: o.content for n, o in rec.outputs.items()}) if rec else None
         paths = {n: o.path for n, o in node.outputs.items()}

@@ -33,6 +33,7 @@ NEVER_BUILT = "never_built"
 FORCED = "forced"
 COMMAND_CHANGED = "command_changed"
 ENV_CHANGED = "env_changed"
+GPU_MODEL_CHANGED = "gpu_model_changed"
 PARAM_CHANGED = "param_changed"
 INPUT_CHANGED = "input_changed"
 CODE_CHANGED = "code_changed"
@@ -63,6 +64,8 @@ class Reason:
             return f"command changed{arrow}"
         if k == ENV_CHANGED:
             return f"environment changed{arrow}"
+        if k == GPU_MODEL_CHANGED:
+            return f"GPU model changed{arrow}"
         if k == PARAM_CHANGED:
             return f"param '{s}' changed{arrow}"
         if k == INPUT_CHANGED:
@@ -194,7 +197,10 @@ def explain(old: Optional[dict], new: dict) -> list:
     if old.get("template") != new.get("template"):
         reasons.append(Reason(COMMAND_CHANGED, "", _cmd(old.get("command")), _cmd(new.get("command"))))
     if old.get("env") != new.get("env"):
-        reasons.append(Reason(ENV_CHANGED, "", str(old.get("env"))[:12], str(new.get("env"))[:12]))
+        reasons.append(Reason(ENV_CHANGED, "", _env(old.get("env")), _env(new.get("env"))))
+    if old.get("gpu_model") != new.get("gpu_model"):
+        reasons.append(Reason(GPU_MODEL_CHANGED, "", str(old.get("gpu_model", "(not in key)")),
+                              str(new.get("gpu_model", "(not in key)"))))
     op, np_ = old.get("params", {}), new.get("params", {})
     changed_params = set()
     for name in sorted(set(op) | set(np_)):
@@ -218,6 +224,13 @@ def explain(old: Optional[dict], new: dict) -> list:
     if not reasons and old.get("command") != new.get("command"):
         reasons.append(Reason(COMMAND_CHANGED, "", _cmd(old.get("command")), _cmd(new.get("command"))))
     return reasons or [Reason(COMMAND_CHANGED)]
+
+
+def _env(identity) -> str:
+    """`venv:3f9c1a2b0c` rather than the whole digest."""
+    text = str(identity)
+    kind, _, digest = text.partition(":")
+    return f"{kind}:{digest[:10]}" if digest else text
 
 
 def _val(d: dict, name: str) -> Optional[str]:

@@ -185,7 +185,8 @@ class RunReporter:
             return
         label = {RAN: "ok", RESTORED: "restored", FRESH: "fresh", FAILED: "FAILED", SKIPPED: "skipped",
                  WOULD_RUN: "would run", WOULD_RESTORE: "would restore", LEFT_ON_REMOTE: "remote"}[o]
-        extra = f" ({format_seconds(result.seconds)})" if o in (RAN, RESTORED, FAILED) else ""
+        gpus = f", GPU {','.join(result.gpus)}" if result.gpus else ""
+        extra = f" ({format_seconds(result.seconds)}{gpus})" if o in (RAN, RESTORED, FAILED) else ""
         if o == SKIPPED and result.error:
             extra = f" ({result.error})"
         if o == WOULD_RUN and result.command:
@@ -210,6 +211,12 @@ def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> 
 def failure_text(result: StepResult, root: str) -> str:
     took = format_seconds(result.seconds)
     err = result.error or "failed"
+    where = []
+    if result.environment:
+        where.append(f"env {result.environment}")
+    if result.gpus:
+        where.append(f"GPU {','.join(result.gpus)}")
+    took += f" ({', '.join(where)})" if where else ""
     if err.startswith(("exited with", "was killed", "interrupted")):
         head = f"step '{result.name}' {err} after {took}"
     else:
@@ -248,6 +255,8 @@ def run_json(summary: RunSummary) -> dict:
                 "seconds": round(r.seconds, 3),
                 **({"error": r.error} if r.error else {}),
                 **({"log": r.log} if r.log else {}),
+                **({"environment": r.environment} if r.environment else {}),
+                **({"gpus": list(r.gpus), "gpu_model": r.gpu_model} if r.gpus else {}),
             }
             for r in summary.results.values()
         ],

@@ -72,11 +72,20 @@ def render_job(job, steps: list, stream=None) -> None:
     if job.params:
         stream.write("  params: " + ", ".join(f"{k}={v!r}" for k, v in sorted(job.params.items())) + "\n")
     rows, styles = [], []
+    with_env = any(s.environment for s in steps)
+    with_gpus = any(s.gpus for s in steps)
     for s in steps:
-        rows.append([s.step, s.outcome, format_seconds(s.seconds), "-" if s.exit_code is None else s.exit_code,
-                     (s.key or "-")[:12], s.log or "-"])
+        row = [s.step, s.outcome, format_seconds(s.seconds), "-" if s.exit_code is None else s.exit_code,
+               (s.key or "-")[:12]]
+        if with_env:
+            row.append(s.environment or "local")
+        if with_gpus:
+            row.append(",".join(s.gpus) + (f" ({s.gpu_model})" if s.gpu_model else "") if s.gpus else "-")
+        rows.append(row + [s.log or "-"])
         styles.append(_OUTCOME_STYLE.get(s.outcome))
-    _table(["step", "outcome", "took", "exit", "key", "log"], rows, styles, stream)
+    headers = ["step", "outcome", "took", "exit", "key"] + (["env"] if with_env else []) + \
+        (["gpus"] if with_gpus else []) + ["log"]
+    _table(headers, rows, styles, stream)
     for s in steps:
         if s.error:
             stream.write(f"{s.step}: {s.error}\n")

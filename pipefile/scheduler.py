@@ -1,4 +1,9 @@
-"""Executes a Plan: independent steps in parallel, within CPU and memory limits.
+"""Executes a Plan: independent steps in parallel, within CPU, memory and GPU limits.
+
+GPUs are leased by device id: a step that asks for N gets N free devices of the
+pool (never shared with another running step) for as long as it runs, and the
+executor sets CUDA_VISIBLE_DEVICES to exactly those. Requests that can never be
+met (more GPUs or memory than the machine has) are errors before anything runs.
 
 A step starts once every step it reads from has finished. A PENDING step is
 decided again at that moment, with its inputs final: if the upstream rerun
@@ -76,7 +81,8 @@ def machine_memory() -> int:
 class Scheduler:
     def __init__(self, graph: Graph, planner: Planner, executor, state=None, jobs: int = 0,
                  keep_going: bool = False, events: Optional[Events] = None, memory: Optional[int] = None,
-                 dry_run: bool = False):
+                 dry_run: bool = False, gpus: Optional[list] = None):
+        """`gpus`: the devices (envs.gpus.Gpu) to hand out; None when no selected step asks for any."""
         self.graph = graph
         self.planner = planner
         self.executor = executor
@@ -86,11 +92,29 @@ class Scheduler:
         self.events = events or NoEvents()
         self.memory = machine_memory() if memory is None else memory
         self.dry_run = dry_run
+        self.gpus = gpus
+        self._gpu_order = {g.id: i for i, g in enumerate(gpus or [])}
 
     def check_resources(self, plan: Plan) -> None:
+        """Requests no schedule can meet, for the steps that may run (restoring needs nothing)."""
         errors = []
-        for name in plan.decisions:
+        pool = self.gpus or []
+        ids = ", ".join(g.id for g in pool)
+        for name, d in plan.decisions.items():
+            if d.verdict not in (Verdict.RUN, Verdict.PENDING):
+                continue
             r = self.graph.nodes[name].step.resources
+            loc = self.graph.nodes[name].step.loc
+            if r.gpus and not pool:
+                errors.append(PipefileError(
+                    f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but no GPU was found on this machine "
+                    f"(neither NVML nor nvidia-smi sees one)", loc,
+                    "run it where there is an NVIDIA GPU and driver, or name the devices with --gpus 0,1 or "
+                    "PIPE_GPUS=0,1"))
+            elif r.gpus > len(pool):
+                errors.append(PipefileError(
+                    f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but this machine has {len(pool)} ({ids})", loc,
+                    "lower resources.gpus for this step, or run it on a machine with more GPUs"))
             if r.memory and self.memory and r.memory > self.memory:
                 errors.append(PipefileError(
                     f"step '{name}' asks for {r.memory / 1e9:.1f} GB of memory, but this machine has "
@@ -102,13 +126,14 @@ class Scheduler:
             raise_all(errors)
 
     def _cost(self, name: str, decision: Decision) -> tuple:
-        if decision.verdict == Verdict.RESTORE:
-            return (1.0, 0)
         r = self.graph.nodes[name].step.resources
-        return (min(max(r.cpus, 0.01), float(self.jobs)), r.memory)
+        if decision.verdict == Verdict.RESTORE:
+            return (1.0, 0, 0)  # copying from the store needs no GPU (and must not wait for one)
+        return (min(max(r.cpus, 0.01), float(self.jobs)), r.memory, r.gpus)
 
     def execute(self, plan: Plan) -> RunSummary:
         self.check_resources(plan)
+        free_gpus = list(self.gpus or [])
         t0 = time.monotonic()
         decisions: dict = dict(plan.decisions)
         names = list(decisions)
@@ -179,25 +204,31 @@ class Scheduler:
                     if d.verdict == Verdict.FRESH:
                         done(name, StepResult(name, FRESH, outputs=dict(d.outputs)), d)
                         continue
-                    cpu, mem = self._cost(name, d)
-                    if running and (used_cpu + cpu > self.jobs + 1e-9 or (mem and used_mem + mem > self.memory)):
+                    cpu, mem, gpus = self._cost(name, d)
+                    if gpus > len(free_gpus) or (running and (used_cpu + cpu > self.jobs + 1e-9 or
+                                                              (mem and used_mem + mem > self.memory))):
                         blocked.append((pos[name], name))
                         continue
                     used_cpu += cpu
                     used_mem += mem
+                    lease = tuple(free_gpus[:gpus])
+                    del free_gpus[:gpus]
                     self.events.started(name, d)
                     node = self.graph.nodes[name]
                     fn = self.executor.restore if d.verdict == Verdict.RESTORE else self.executor.run
-                    running[pool.submit(fn, node, d)] = (name, d, (cpu, mem))
+                    fut = pool.submit(fn, node, d, lease if self.gpus else None)
+                    running[fut] = (name, d, (cpu, mem, lease))
                 for item in blocked:
                     heapq.heappush(ready, item)
                 if not running:
                     break
                 finished, _ = cf.wait(list(running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
-                    name, d, (cpu, mem) = running.pop(fut)
+                    name, d, (cpu, mem, lease) = running.pop(fut)
                     used_cpu -= cpu
                     used_mem -= mem
+                    free_gpus.extend(lease)
+                    free_gpus.sort(key=lambda g: self._gpu_order[g.id])
                     try:
                         result = fut.result()
                     except Exception as e:  # a bug, not a step failure: still keep going safely
@@ -254,3 +285,7 @@ class Scheduler:
         recs = {n: OutputRecord(node.outputs[n].path, outputs[n]) for n in node.outputs}
         self.state.record_step(name, decision.key.digest, decision.key.manifest, recs,
                                stats=self.planner.hasher.cache.take_dirty())
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -91,6 +91,48 @@ class Resources:
 
     cpus: float = 1.0
     memory: int = 0  # bytes; 0 = not declared
+    gpus: int = 0  # whole devices, leased by id (CUDA_VISIBLE_DEVICES)
+
+
+# Environment types.
+ENV_LOCAL = "local"
+ENV_VENV = "venv"
+ENV_CONDA = "conda"
+ENV_DOCKER = "docker"
+ENV_TYPES = (ENV_LOCAL, ENV_VENV, ENV_CONDA, ENV_DOCKER)
+
+# What `key_includes:` may add to a step's key.
+KEY_GPU_MODEL = "gpu_model"
+KEY_INCLUDES = (KEY_GPU_MODEL,)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """An extra Docker bind mount: `source` is absolute, or relative to the workspace."""
+
+    source: str
+    target: str  # absolute path inside the container
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """A named environment: where a step's command runs (`environments:` in the Pipefile)."""
+
+    name: str
+    type: str = ENV_LOCAL
+    env: Mapping[str, str] = field(default_factory=dict)  # variables set for the step (every type)
+    python: str = ""  # venv: a version ("3.11") or an interpreter; "" = the one running pipe
+    requirements: str = ""  # venv: workspace path of a requirements file
+    packages: tuple = ()  # venv: requirement strings
+    file: str = ""  # conda: workspace path of an environment file
+    image: str = ""  # docker: an image name (resolved to its ID; never pulled by `status`)
+    build: str = ""  # docker: workspace path of a build context (a folder with a Dockerfile)
+    dockerfile: str = ""  # docker build: the Dockerfile's path inside the context (default Dockerfile)
+    network: str = ""  # docker: "none", or "" for Docker's default network
+    mounts: tuple = ()  # docker: tuple[Mount, ...]
+    description: str = ""
+    loc: SourceLoc = SourceLoc("")
 
 
 @dataclass(frozen=True)
@@ -152,6 +194,8 @@ class Component:
     description: str = ""
     loc: SourceLoc = SourceLoc("")
     command_loc: SourceLoc = SourceLoc("")
+    environment: str = ""  # the name of an EnvSpec; "" = local
+    key_includes: tuple = ()  # of KEY_INCLUDES
 
 
 # Kinds of input binding.
@@ -222,6 +266,8 @@ class Step:
     loc: SourceLoc = SourceLoc("")
     command_loc: SourceLoc = SourceLoc("")
     metrics: tuple = ()  # workspace paths of JSON/YAML metrics files among its outputs
+    environment: str = ""  # the name of an EnvSpec; "" = local (the calling shell)
+    key_includes: tuple = ()  # of KEY_INCLUDES: facts added to the step key
 
 
 @dataclass(frozen=True)
@@ -235,6 +281,7 @@ class Pipefile:
     assets: Mapping[str, Asset] = field(default_factory=dict)
     components: Mapping[str, Component] = field(default_factory=dict)
     steps: Mapping[str, Step] = field(default_factory=dict)
+    environments: Mapping[str, EnvSpec] = field(default_factory=dict)
 
     @property
     def display_path(self) -> str:

@@ -56,6 +56,16 @@ def test_schema_keys_match_the_loader(schema):
     assert set(d["bindingLong"]["properties"]) == set(loader.BINDING_KEYS)
     assert set(d["stepOutput"]["oneOf"][1]["properties"]) == set(loader.STEP_OUTPUT_KEYS)
     assert set(d["resources"]["properties"]) == set(loader.RESOURCE_KEYS)
+    assert set(d["environment"]["properties"]) == set(loader.ENVIRONMENT_KEYS)
+    assert d["environment"]["properties"]["type"]["enum"] == list(spec.ENV_TYPES)
+    assert d["environment"]["properties"]["network"]["enum"] == list(loader.DOCKER_NETWORKS)
+    for rule in d["environment"]["allOf"]:
+        if "type" in rule["if"].get("properties", {}):
+            kind = rule["if"]["properties"]["type"]["const"]
+            refused = {r["required"][0] for r in rule["then"]["not"]["anyOf"]}
+            assert refused == set(loader.ENVIRONMENT_KEYS) - set(loader.ENVIRONMENT_TYPE_KEYS[kind]) - \
+                {"type", "description"}, kind
+    assert d["step"]["properties"]["key_includes"]["items"]["enum"] == list(spec.KEY_INCLUDES)
     assert d["inputType"]["enum"] == list(spec.INPUT_TYPES)
     assert d["outputType"]["enum"] == list(spec.OUTPUT_TYPES)
     assert d["valueType"]["enum"] == list(spec.VALUE_TYPES)
@@ -101,6 +111,27 @@ VALID = {
               data: ${{steps.prepare.outputs.clean}}
               lr: ${{params.lr}}
             outputs: {model: build/model}
+    """,
+    "environments_all_forms": """
+        environments:
+          shell: {type: local, env: {OMP_NUM_THREADS: 4, MODE: fast, DEBUG: false}}
+          prep: {type: venv, requirements: envs/prep.txt, python: "3.11", description: data prep}
+          pinned: {type: venv, packages: [pandas==1.5.3, six]}
+          sci: {type: conda, file: envs/sci.yml}
+          train: {type: docker, image: pytorch/pytorch:2.4.0-cuda12.4-cudnn9-runtime, network: none,
+                  mounts: ["data/big:/data", "/scratch:/scratch:rw"], env: {A: "1"}}
+          built: {type: docker, build: envs/trainer, dockerfile: Dockerfile.gpu}
+        components:
+          fit:
+            command: python fit.py
+            environment: train
+            resources: {gpus: 1}
+            key_includes: [gpu_model]
+        steps:
+          a: {command: x, environment: prep, resources: {cpus: 2, memory: 1GB, gpus: 0}}
+          b: {component: fit}
+          c: {component: fit, environment: local}
+          d: {command: x, environment: sci}
     """,
     "params_all_forms": """
         name: params
@@ -460,8 +491,58 @@ INVALID = {
     "bad_memory": """
         steps: {a: {command: x, resources: {memory: 4PB}}}
     """,
-    "gpus_not_supported_yet": """
-        steps: {a: {command: x, resources: {gpus: 1}}}
+    "gpus_negative": """
+        steps: {a: {command: x, resources: {gpus: -1}}}
+    """,
+    "gpus_fraction": """
+        steps: {a: {command: x, resources: {gpus: 0.5}}}
+    """,
+    "environment_without_type": """
+        environments: {e: {image: busybox}}
+        steps: {a: {command: x, environment: e}}
+    """,
+    "environment_unknown_type": """
+        environments: {e: {type: virtualenv}}
+        steps: {a: {command: x}}
+    """,
+    "environment_key_of_another_type": """
+        environments: {e: {type: venv, image: busybox}}
+        steps: {a: {command: x}}
+    """,
+    "docker_image_and_build": """
+        environments: {e: {type: docker, image: busybox, build: envs/e}}
+        steps: {a: {command: x}}
+    """,
+    "docker_neither_image_nor_build": """
+        environments: {e: {type: docker, network: none}}
+        steps: {a: {command: x}}
+    """,
+    "docker_unknown_network": """
+        environments: {e: {type: docker, image: busybox, network: nope}}
+        steps: {a: {command: x}}
+    """,
+    "docker_mount_relative_target": """
+        environments: {e: {type: docker, image: busybox, mounts: ["data:data"]}}
+        steps: {a: {command: x}}
+    """,
+    "conda_without_file": """
+        environments: {e: {type: conda}}
+        steps: {a: {command: x}}
+    """,
+    "venv_python_number": """
+        environments: {e: {type: venv, python: 3.10}}
+        steps: {a: {command: x}}
+    """,
+    "environment_named_local": """
+        environments: {local: {type: venv}}
+        steps: {a: {command: x}}
+    """,
+    "env_var_reserved": """
+        environments: {e: {type: local, env: {CUDA_VISIBLE_DEVICES: "0"}}}
+        steps: {a: {command: x}}
+    """,
+    "key_includes_unknown": """
+        steps: {a: {command: x, key_includes: [hostname]}}
     """,
     "optional_not_boolean": """
         components:

@@ -176,6 +176,7 @@ class WorkerPool:
             jws = None  # the pipeline closes it
             try:
                 pipe.lock(probe_git=False)
+                pipe.prepare_run()  # its environments usable (a missing image pulled) before it runs
                 r.pipe = pipe
                 # Canceled while it was being prepared (possibly before this worker had it).
                 if not serve.set_state(job.id, RUNNING) and r.stop_state is None:

@@ -158,6 +158,13 @@ class Workspace:
         except FileNotFoundError:
             pass
 
+    def stale_runs(self) -> list:
+        """With the lock held: the ids of runs marked in progress, whose pipe is therefore dead."""
+        try:
+            return sorted(e.name for e in os.scandir(self.running_dir))
+        except FileNotFoundError:
+            return []
+
     def stop_orphans(self) -> None:
         """Kill the steps of a pipe that died (kill -9, crash) before they write more.
 

@@ -16,9 +16,13 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                deployment (and its snapshot digest), which token, the
                                request, its digest (for reuse) and idempotency key
     job_steps(job_id, step, outcome, key, env, command, inputs, outputs, seconds,
-              exit_code, log, error, finished)
+              exit_code, log, error, finished, environment, gpus, gpu_model)
                                one row per step, written as soon as the step ends, so a
-                               killed run keeps every step that finished
+                               killed run keeps every step that finished; env = the
+                               environment's identity (in the key), environment = its name,
+                               gpus = JSON list of the device ids leased to it, gpu_model =
+                               their model. These three columns are added in place to a
+                               database that lacks them (pipes that predate them ignore them)
     artifacts(name, version, kind, digest, size, job_id, step, output, path, created)
                                versioned named outputs and assets: a new version only for
                                new content
@@ -67,6 +71,7 @@ CREATE TABLE IF NOT EXISTS jobs(
 CREATE TABLE IF NOT EXISTS job_steps(
   job_id INTEGER, step TEXT, outcome TEXT, key TEXT, env TEXT, command TEXT, inputs TEXT,
   outputs TEXT, seconds REAL, exit_code INTEGER, log TEXT, error TEXT, finished REAL,
+  environment TEXT, gpus TEXT, gpu_model TEXT,
   PRIMARY KEY(job_id, step));
 CREATE TABLE IF NOT EXISTS artifacts(
   name TEXT, version INTEGER, kind TEXT, digest TEXT, size INTEGER, job_id INTEGER, step TEXT,
@@ -136,10 +141,14 @@ class JobStep:
     log: Optional[str]
     error: Optional[str]
     finished: float
+    environment: Optional[str] = None  # the environment's name (None: the calling shell)
+    gpus: list = field(default_factory=list)  # device ids leased to the step
+    gpu_model: Optional[str] = None
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in ("step", "outcome", "key", "env", "command", "inputs", "outputs",
-                                              "seconds", "exit_code", "log", "error", "finished")}
+        return {k: getattr(self, k) for k in ("step", "outcome", "key", "env", "environment", "gpus", "gpu_model",
+                                              "command", "inputs", "outputs", "seconds", "exit_code", "log",
+                                              "error", "finished")}
 
 
 @dataclass
@@ -206,8 +215,20 @@ class JobStore:
         from .serving import SCHEMA as SERVING_SCHEMA
 
         self.db.executescript(_SCHEMA + SERVING_SCHEMA)
+        self._add_step_columns()
         if row is None:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES('jobs_version', ?)", (str(JOBS_VERSION),))
+
+    def _add_step_columns(self) -> None:
+        """The environment and GPU columns of job_steps, added in place where missing (older
+        databases; pipes that predate them ignore them)."""
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(job_steps)")}
+        for column in ("environment", "gpus", "gpu_model"):
+            if column not in have:
+                try:
+                    self.db.execute(f"ALTER TABLE job_steps ADD COLUMN {column} TEXT")
+                except sqlite3.OperationalError:
+                    pass  # another pipe opening the database added it first
 
     def _migrate(self) -> None:
         """Bring an older database up to JOBS_VERSION in place, in one transaction (a
@@ -265,11 +286,15 @@ class JobStore:
     def record_steps(self, steps: list) -> None:
         """Several rows in one transaction (one commit, not one per row)."""
         rows = [(s.job_id, s.step, s.outcome, s.key, s.env, s.command, json.dumps(s.inputs, sort_keys=True),
-                 json.dumps(s.outputs, sort_keys=True), s.seconds, s.exit_code, s.log, s.error, s.finished)
+                 json.dumps(s.outputs, sort_keys=True), s.seconds, s.exit_code, s.log, s.error, s.finished,
+                 s.environment, json.dumps(list(s.gpus)) if s.gpus else None, s.gpu_model)
                 for s in steps]
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            self.db.executemany("INSERT OR REPLACE INTO job_steps VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.executemany(
+                "INSERT OR REPLACE INTO job_steps(job_id, step, outcome, key, env, command, inputs, outputs, "
+                "seconds, exit_code, log, error, finished, environment, gpus, gpu_model) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -361,8 +386,7 @@ class JobStore:
 
     def steps(self, job_id: int) -> list:
         rows = self.db.execute("SELECT * FROM job_steps WHERE job_id=? ORDER BY finished, step", (job_id,))
-        return [JobStep(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "{}"), json.loads(r[7] or "{}"),
-                        r[8] or 0.0, r[9], r[10], r[11], r[12]) for r in rows]
+        return [self._job_step(r) for r in rows]
 
     def outcome_counts(self, job_id: int) -> dict:
         return dict(self.db.execute("SELECT outcome, COUNT(*) FROM job_steps WHERE job_id=? GROUP BY outcome",
@@ -414,8 +438,9 @@ class JobStore:
         return ArtifactVersion(*row) if row else None
 
     def _job_step(self, r) -> JobStep:
+        extra = tuple(r[13:16]) + (None,) * (16 - len(r))
         return JobStep(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "{}"), json.loads(r[7] or "{}"),
-                       r[8] or 0.0, r[9], r[10], r[11], r[12])
+                       r[8] or 0.0, r[9], r[10], r[11], r[12], extra[0], json.loads(extra[1] or "[]"), extra[2])
 
     def step_record(self, job_id: int, step: str) -> Optional[JobStep]:
         """One step of one job, or None if it was not recorded."""

@@ -1,0 +1,116 @@
+"""GPU discovery: which devices this machine has, by id, with their model.
+
+    `pipe run --gpus 0,1`  >  PIPE_GPUS=0,1  >  NVML (pynvml, if installed)  >  nvidia-smi
+
+An override is a comma-separated list of device ids (what CUDA_VISIBLE_DEVICES
+takes), each optionally with its model: `0:A100,1:A100`. `none` (or an empty
+value) means no GPU. An id's model comes from the override, else from detection,
+else "unknown". Detection runs only when a step asks for GPUs or keys on the GPU
+model, so pipelines without GPUs never pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import PipefileError
+
+ENV_VAR = "PIPE_GPUS"
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+
+
+@dataclass(frozen=True)
+class Gpu:
+    id: str  # what CUDA_VISIBLE_DEVICES names: an index, or a UUID
+    model: str = "unknown"
+
+
+def _nvml() -> Optional[list]:
+    try:
+        import pynvml  # noqa: PLC0415 - optional (nvidia-ml-py)
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no driver: let nvidia-smi have its say
+        return None
+    try:
+        out = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))
+            out.append(Gpu(str(i), name.decode() if isinstance(name, bytes) else str(name)))
+        return out
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _nvidia_smi() -> list:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        p = subprocess.run([exe, "--query-gpu=index,name", "--format=csv,noheader"], capture_output=True,
+                           text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if p.returncode != 0:
+        return []
+    out = []
+    for line in p.stdout.splitlines():
+        idx, _, name = line.partition(",")
+        if idx.strip().isdigit():
+            out.append(Gpu(idx.strip(), name.strip() or "unknown"))
+    return out
+
+
+def detect() -> list:
+    """The NVIDIA GPUs of this machine ([] when there are none, or no driver)."""
+    found = _nvml()
+    return found if found is not None else _nvidia_smi()
+
+
+def parse(text: str, what: str) -> list:
+    """[(id, model or None)] from `0,1` or `0:A100,1:A100`; `none` or empty: no GPU."""
+    text = text.strip()
+    if text.lower() in ("", "none"):
+        return []
+    out, seen = [], set()
+    for part in text.split(","):
+        gid, _, model = part.strip().partition(":")
+        gid = gid.strip()
+        if not _ID_RE.fullmatch(gid):
+            raise PipefileError(f"{what}: '{part.strip()}' is not a GPU id",
+                                hint="list device ids separated by commas, e.g. 0,1 (or none)")
+        if gid in seen:
+            raise PipefileError(f"{what}: GPU {gid} is listed twice", hint="list each device once, e.g. 0,1")
+        seen.add(gid)
+        out.append((gid, model.strip() or None))
+    return out
+
+
+def pool(override: Optional[str] = None) -> list:
+    """The GPUs the scheduler may hand out: `--gpus`, else PIPE_GPUS, else detected."""
+    if override is not None:
+        wanted = parse(override, "--gpus")
+    elif os.environ.get(ENV_VAR) is not None:
+        wanted = parse(os.environ[ENV_VAR], ENV_VAR)
+    else:
+        return detect()
+    known = {}
+    if any(model is None for _, model in wanted):
+        known = {g.id: g.model for g in detect()}
+    return [Gpu(gid, model or known.get(gid, "unknown")) for gid, model in wanted]
+
+
+def model_of(gpus) -> str:
+    """One name for a set of GPUs: the model, or the models joined with '+' when mixed."""
+    models = sorted({g.model for g in gpus})
+    return "+".join(models) if models else "none"

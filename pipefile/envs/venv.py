@@ -1,0 +1,153 @@
+"""venv environments: a Python virtual environment built from requirements.
+
+Identity (what the step key holds): the content of the requirements file, the
+package list, the Python version asked for (or the major.minor of the Python
+running pipe) and the platform. It is computed from the Pipefile and the file's
+digest, without resolving anything, so `pipe status` stays cheap and offline.
+Pin versions (`six==1.16.0`, or a lock file) for builds that do not drift: what an
+unpinned requirement resolved to is recorded (`pip freeze`) in the build's
+pipe-env.json, which `pipe envs` shows.
+
+Built with uv when it is on PATH (`uv venv`, `uv pip install`), else with
+`python -m venv` and pip, into the store's environment cache (see `cache`).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+from typing import IO, Mapping, Optional
+
+from .. import spec
+from . import EnvError, Environment, Launch, run_tool
+from .cache import EnvCache, dir_size
+
+
+def platform_tag() -> str:
+    return f"{sys.platform}-{platform.machine()}"
+
+
+def _bin(prefix: str) -> str:
+    return os.path.join(prefix, "Scripts" if os.name == "nt" else "bin")
+
+
+class VenvEnvironment(Environment):
+    kind = spec.ENV_VENV
+
+    def __init__(self, env_spec: spec.EnvSpec, root: str, hasher, store_root: str):
+        super().__init__(env_spec, root, hasher)
+        self.cache = EnvCache(store_root)
+        self.path: Optional[str] = None
+
+    def python_version(self) -> str:
+        return self.spec.python or f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+    def build_identity(self) -> dict:
+        req = self.workspace_file(self.spec.requirements, "requirements file") if self.spec.requirements else None
+        return {"python": self.python_version(), "platform": platform_tag(),
+                "requirements": req and {"digest": req["digest"]}, "packages": list(self.spec.packages)}
+
+    def describe(self) -> str:
+        what = [f"python {self.python_version()}"]
+        if self.spec.requirements:
+            what.append(f"-r {self.spec.requirements}")
+        what += list(self.spec.packages)
+        return " ".join(what)
+
+    def built(self) -> bool:
+        return self.cache.lookup(self.build_id()) is not None
+
+    def size(self) -> Optional[int]:
+        path = self.cache.lookup(self.build_id())
+        return dir_size(path) if path else None
+
+    # --- building ---------------------------------------------------------------------------
+    def check(self) -> None:
+        """Before a run: the Python it asks for can be had (uv fetches one; venv needs it here)."""
+        if not self.built() and not shutil.which("uv"):
+            self._interpreter()
+
+    def _interpreter(self) -> str:
+        want = self.spec.python
+        if not want:
+            return sys.executable
+        if "/" in want:
+            if os.access(want, os.X_OK):
+                return want
+            raise EnvError(f"environment '{self.name}' asks for python '{want}', which is not an executable",
+                           self.spec.loc, "give a version (python: \"3.11\") or the path of an interpreter")
+        found = shutil.which(f"python{want}")
+        if found:
+            return found
+        raise EnvError(f"environment '{self.name}' asks for Python {want}, but there is no python{want} on PATH",
+                       self.spec.loc, f"install Python {want}, or install uv (https://docs.astral.sh/uv/), which "
+                                      f"fetches the Python a venv needs")
+
+    def prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
+        with self._lock:
+            if self.path:
+                return
+            build_id = self.build_id()
+            path = self.cache.lookup(build_id)
+            if path is None:
+                with self.cache.lock(build_id):
+                    path = self.cache.lookup(build_id)  # someone else may have built it meanwhile
+                    if path is None:
+                        path = self._build(build_id, log, cancelled)
+            self.path = path
+
+    def _build(self, build_id: str, log: IO[bytes], cancelled: threading.Event) -> str:
+        what = f"building venv environment '{self.name}'"
+        log.write(f"pipe: {what} ({self.describe()})\n".encode())
+        path = self.cache.new_build(build_id)
+        try:
+            reqs = []
+            if self.spec.requirements:
+                reqs += ["-r", os.path.join(self.root, self.spec.requirements)]
+            reqs += list(self.spec.packages)
+            py = os.path.join(_bin(path), "python")
+            env = _tool_env()
+            uv = shutil.which("uv")
+            if uv:
+                run_tool([uv, "venv", "--quiet", "--python", self.spec.python or sys.executable, path], log,
+                         cancelled, what, self.root, env)
+                if reqs:
+                    run_tool([uv, "pip", "install", "--python", py] + reqs, log, cancelled, what, self.root, env)
+                freeze = [uv, "pip", "freeze", "--python", py]
+            else:
+                run_tool([self._interpreter(), "-m", "venv", path], log, cancelled, what, self.root, env)
+                if reqs:
+                    run_tool([py, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"] + reqs,
+                             log, cancelled, what, self.root, env)
+                freeze = [py, "-m", "pip", "freeze", "--disable-pip-version-check"]
+            resolved = subprocess.run(freeze, capture_output=True, text=True, env=env, cwd=self.root)
+            version = subprocess.run([py, "-c", "import platform; print(platform.python_version())"],
+                                     capture_output=True, text=True, env=env)
+            meta = {"kind": self.kind, "name": self.name, "spec": self.build_identity(),
+                    "python": version.stdout.strip(), "installer": "uv" if uv else "pip",
+                    "resolved": resolved.stdout.splitlines()}
+            self.cache.publish(build_id, path, meta)
+            log.write(f"pipe: built venv environment '{self.name}'\n".encode())
+            return path
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)  # nothing half-built is kept
+            raise
+
+    def process_env(self, base: Mapping[str, str], launch: Launch) -> dict:
+        env = dict(base, **self.spec.env, **launch.env)
+        env.pop("PYTHONHOME", None)
+        env["VIRTUAL_ENV"] = self.path or ""
+        env["PATH"] = _bin(self.path or "") + os.pathsep + env.get("PATH", os.defpath)
+        return env
+
+
+def _tool_env() -> dict:
+    env = dict(os.environ)
+    env.pop("PYTHONHOME", None)
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONPATH", None)  # the builder's own modules must not leak into what it installs
+    return env
