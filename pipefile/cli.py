@@ -169,7 +169,15 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     root = graph.pipefile.root
     if no_remote and (remote_name is not None or push_after):
         raise click.UsageError("--no-remote cannot go with --remote or --push")
-    spec = None if no_remote else _resolve_remote(graph, remote_name)
+    try:
+        spec = None if no_remote else _resolve_remote(graph, remote_name)
+    except remotes_mod.MissingExtra as e:
+        if remote_name is not None or push_after:
+            raise
+        # The committed default remote is an optimisation: a teammate without its package
+        # still works, locally, and is told how to get the cache.
+        click.echo(f"warning: {e.render()}\n  working locally (--no-remote hides this)", err=True)
+        spec = None
     if push_after and spec is None:
         raise remotes_mod.RemoteConfigError("--push needs a remote, and none is set",
                                             hint="pass --remote NAME, or set one: pipe remote add NAME URL --default")

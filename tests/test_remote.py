@@ -146,10 +146,14 @@ def test_a_scheme_whose_extra_is_missing_names_the_pip_line(first):
         pytest.skip("gcsfs and adlfs are both installed: no scheme without its extra to try")
     r = first.pipe("remote", "add", "cloud", f"{scheme}://bucket/cache", "--default")
     assert r.code == 0 and f"pip install {module}" in r.err  # a warning: it can be installed later
-    for args in (("push",), ("pull",), ("run",), ("status", "--remote")):
+    for args in (("push",), ("pull",), ("run", "--remote"), ("run", "--push"), ("status", "--remote")):
         r = first.pipe(*args)
         assert r.code == 2, str(r)
         assert f"needs the '{module}' package" in r.err and f"pip install {module}" in r.err, str(r)
+    # The default remote is only a cache for `pipe run`: without its package, work locally, and say so.
+    r = first.pipe("run")
+    assert r.code == 0 and f"pip install {module}" in r.err and "working locally" in r.err, str(r)
+    assert first.pipe("run", "--no-remote").err.count("warning") == 0
 
 
 # --- a local-path remote ---------------------------------------------------------------------

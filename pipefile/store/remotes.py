@@ -66,6 +66,10 @@ class RemoteConfigError(PipefileError):
     pass
 
 
+class MissingExtra(RemoteConfigError):
+    """The remote's URL needs an fsspec implementation that is not installed."""
+
+
 @dataclass(frozen=True)
 class RemoteSpec:
     name: str
@@ -158,7 +162,7 @@ def check_scheme(spec: RemoteSpec) -> None:
                                      "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials)")
     module, pip_line, extra = SCHEMES[s]
     if module and importlib.util.find_spec(module) is None:
-        raise RemoteConfigError(
+        raise MissingExtra(
             f"{spec.describe()} needs the '{module}' package for {s}:// URLs, and it is not installed",
             hint=f"install it: {pip_line}   (or pipefile's extra: pip install 'pipefile[{extra}]')")
 
