@@ -241,6 +241,8 @@ def test_pull_then_run_restores_from_the_local_store(first, second, tmp_path):
     cache = str(tmp_path / "cache")
     first.pipe("remote", "add", "team", cache, check=True)
     outcomes(first)
+    r = second.pipe("pull", "--remote", str(tmp_path / "typo"))  # nothing there: say so
+    assert r.code == 0 and "holds nothing pushed by pipe" in r.err and "URL is wrong" in r.err, str(r)
     push(first, "--remote", "team", "train")  # only train's entry: prepare is not there
     r = second.pipe("pull", "--json", "--remote", cache)
     assert r.code == 0, str(r)

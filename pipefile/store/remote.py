@@ -122,6 +122,7 @@ class Remote:
         self._secrets = _secret_values(spec)
         self.root = ""
         self._checked = False
+        self.empty = False  # set by check(): no layout marker, so nothing was ever pushed there
         self._made: set = set()  # folders known to exist on the remote
         self._pool: Optional[cf.ThreadPoolExecutor] = None  # one pool: its threads keep their connections
 
@@ -211,7 +212,8 @@ class Remote:
             data = self._call("reading its layout", fs.cat_file, self.path(MARKER))
         except FileNotFoundError:
             self._checked = True
-            return  # empty (or not created yet): nothing to read
+            self.empty = True  # nothing pushed there yet, or a wrong URL: callers may say so
+            return
         try:
             v = json.loads(data).get("v")
         except (ValueError, AttributeError):
