@@ -584,6 +584,26 @@ def test_two_pushes_at_once_to_one_remote_leave_it_intact(first, second, tmp_pat
     assert outcomes(third) == {n: "restored" for n in ("prepare", "train", "evaluate")}
 
 
+def test_two_pulls_at_once_into_one_workspace(first, second, tmp_path):
+    cache = str(tmp_path / "cache")
+    for ws in (first, second):
+        ws.pipe("remote", "add", "team", cache, "--default", check=True)
+    outcomes(first)
+    push(first)
+    env = dict(os.environ, PIPE_PLAIN="1")
+    procs = [subprocess.Popen(PIPE + ["pull", "--json"], cwd=second.root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    got = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        got.append(json.loads(out))
+    # One pulled, the other (which waited for the workspace) found it all here.
+    assert sorted((g["entries"], g["already"]) for g in got) == [(0, 3), (3, 0)], got
+    assert second.pipe("verify").code == 0
+    assert outcomes(second, "--no-remote") == {n: "restored" for n in ("prepare", "train", "evaluate")}
+
+
 # --- SFTP against a real sshd ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sftp():
