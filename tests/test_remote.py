@@ -520,6 +520,16 @@ def test_an_unreachable_remote_falls_back_to_local_work(first):
         assert shown.code == 0 and "Pa55wordXYZ" not in shown.out and "me:***@127.0.0.1" in shown.out, str(shown)
 
 
+def test_a_folder_remote_without_permission_says_so_not_credentials(tmp_path):
+    # (Tests run as root in CI, where chmod cannot deny anything: the mapping is checked directly.)
+    from pipefile.store.remote import Remote
+    from pipefile.store.remotes import RemoteSpec
+
+    remote = Remote(RemoteSpec("team", str(tmp_path)))
+    e = remote.error(PermissionError(13, "Permission denied", str(tmp_path / "objects")), "uploading object ab12")
+    assert "permission denied" in e.message and "authenticate" not in e.message and "may read" in e.hint
+
+
 def test_an_interrupted_push_is_completed_by_the_next_one(first, tmp_path):
     cache = tmp_path / "cache"
     first.pipe("remote", "add", "team", str(cache), "--default", check=True)

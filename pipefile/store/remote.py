@@ -138,6 +138,9 @@ class Remote:
         kind = _classify(e)
         detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
         where = self.spec.describe()
+        if kind == AUTH and self.spec.scheme in ("file", "local"):  # a folder's permissions, not credentials
+            return RemoteError(f"{where}: {doing} failed: permission denied ({detail})", AUTH,
+                               hint="check that this user may read (and, to push, write) that folder")
         if kind == AUTH:
             return RemoteError(f"{where} could not authenticate while {doing} ({detail})", AUTH,
                                hint=_auth_hint(self.spec.scheme))
