@@ -513,7 +513,8 @@ def test_an_unreachable_remote_falls_back_to_local_work(first):
         assert "Pa55wordXYZ" not in r.out + r.err and "me:***@127.0.0.1" in r.out + r.err, str(r)
     # Nor in the job's record of its command line (shown by `pipe jobs show`, served, exported).
     first.write("src/evaluate.py", EVALUATE + "# changed\n")
-    for flag in (["--remote", f"sftp://me:Pa55wordXYZ@127.0.0.1:{port}/c"], [f"--remote=sftp://me:Pa55wordXYZ@127.0.0.1:{port}/c"]):
+    url = f"sftp://me:Pa55wordXYZ@127.0.0.1:{port}/c"
+    for flag in (["--remote", url], [f"--remote={url}"]):
         r = first.pipe("run", "--json", *flag)
         assert r.code == 0 and "Pa55wordXYZ" not in r.out + r.err, str(r)
         shown = first.pipe("jobs", "show", str(r.json["job"]), "--json")
