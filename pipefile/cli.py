@@ -169,7 +169,15 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     root = graph.pipefile.root
     if no_remote and (remote_name is not None or push_after):
         raise click.UsageError("--no-remote cannot go with --remote or --push")
-    spec = None if no_remote else _resolve_remote(graph, remote_name)
+    try:
+        spec = None if no_remote else _resolve_remote(graph, remote_name)
+    except remotes_mod.MissingExtra as e:
+        if remote_name is not None or push_after:
+            raise
+        # The committed default remote is an optimisation: a teammate without its package
+        # still works, locally, and is told how to get the cache.
+        click.echo(f"warning: {e.render()}\n  working locally (--no-remote hides this)", err=True)
+        spec = None
     if push_after and spec is None:
         raise remotes_mod.RemoteConfigError("--push needs a remote, and none is set",
                                             hint="pass --remote NAME, or set one: pipe remote add NAME URL --default")
@@ -196,7 +204,7 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         plan = pipe.planner(forced).plan(targets)
         reporter = report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci)
         summary = pipe.run(targets, forced, jobs or 0, keep_going, dry_run, reporter, plan=plan,
-                           experiment=experiment, argv=sys.argv[1:])
+                           experiment=experiment, argv=_scrubbed_argv(sys.argv[1:]))
         reporter.close()
         if push_after and not summary.interrupted:
             pushed = _push_built(pipe, summary, plain=ci)
@@ -239,6 +247,18 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         report.write_json_file(summary_path, doc)
         click.echo(f"summary: {os.path.relpath(summary_path)}", err=True)
     sys.exit(code)
+
+
+def _scrubbed_argv(argv: list) -> list:
+    """The command line as the job records it: a --remote URL without its password or query
+    (job records are shown, exported and served; credentials must not be)."""
+    out = list(argv)
+    for i, a in enumerate(out):
+        if a.startswith("--remote="):
+            out[i] = "--remote=" + remotes_mod.scrub_url(a[len("--remote="):])
+        elif a == "--remote" and i + 1 < len(out):
+            out[i + 1] = remotes_mod.scrub_url(out[i + 1])
+    return out
 
 
 def _resolve_remote(graph, name):
@@ -308,12 +328,13 @@ def status(targets, pipefile, params, as_json, remote_name, check, gpus):
     pipe.gpu_override = gpus
     try:
         plan = pipe.status(targets)
+        stays = pipe.stays_on_remote(plan, targets)
     finally:
         pipe.close()
     if as_json:
-        report.dump_json(report.status_json(plan))
+        report.dump_json(report.status_json(plan, stays))
     else:
-        report.render_status(plan)
+        report.render_status(plan, stays_on_remote=stays)
     if check and not plan.up_to_date:
         sys.exit(STEP_FAILED)
 

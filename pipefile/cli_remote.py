@@ -13,7 +13,7 @@ from .loader import find_pipefile
 from .pipeline import Pipeline, load_graph
 from .store import Workspace
 from .store import remotes as remotes_mod
-from .store.remote import Remote
+from .store.remote import MARKER, Remote
 
 remote_option = click.option(
     "--remote", "remote_name", metavar="NAME",
@@ -144,6 +144,7 @@ def register(main, guard, context, file_option) -> None:
                 ws.lock.acquire(on_wait=lambda m: click.echo(m, err=True))
                 rem.check()
                 r = sync.pull_all(ws, rem, report_remote.TransferProgress(rem.name, quiet=as_json))
+                _note_empty(rem)
             finally:
                 rem.close()
                 ws.close()
@@ -163,9 +164,16 @@ def register(main, guard, context, file_option) -> None:
                 raise pipe.remote_cache.error
             progress = report_remote.TransferProgress(pipe.remote.name, quiet=as_json)
             r = sync.pull_plan(pipe.ws, pipe.remote, plan, progress)
+            _note_empty(pipe.remote)
         finally:
             pipe.close()
         _finish(r, as_json)
+
+
+def _note_empty(rem: Remote) -> None:
+    if rem.empty:
+        click.echo(f"note: {rem.spec.describe()} holds nothing pushed by pipe (no {MARKER}): "
+                   f"nothing was pushed there yet, or its URL is wrong", err=True)
 
 
 def _finish(r, as_json: bool) -> None:

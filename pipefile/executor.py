@@ -73,6 +73,16 @@ class StepResult:
         return self.outcome not in (FAILED, SKIPPED)
 
 
+@dataclass
+class _Left:
+    """A step this run left on the remote, in case a step that reads it must run after all."""
+
+    node: Node
+    decision: Decision
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    here: bool = False  # put in place since
+
+
 class _StepFailure(Exception):
     def __init__(self, message: str, exit_code: Optional[int] = None):
         super().__init__(message)
@@ -126,6 +136,8 @@ class LocalExecutor:
         `environments`: where steps that name one run."""
         self.fetcher = fetcher
         self.leave_on_remote = leave_on_remote
+        self._left: dict = {}  # step name -> (node, decision): left on the remote by this run
+        self._left_lock = threading.Lock()
         self.ws = ws
         self.environments = environments
         self._local = Environment(spec.EnvSpec("local"), ws.root, hasher)
@@ -179,6 +191,8 @@ class LocalExecutor:
         try:
             if decision.remote is not None and self.fetcher is not None:
                 if node.name in self.leave_on_remote and self.fetcher.needs(decision.outputs):
+                    with self._left_lock:
+                        self._left[node.name] = _Left(node, decision)
                     return StepResult(node.name, LEFT_ON_REMOTE, 0.0, dict(decision.outputs),
                                       notes=[f"up to date on remote '{decision.remote}'; not downloaded "
                                              f"(no step that runs reads it)"])
@@ -206,6 +220,36 @@ class LocalExecutor:
             result.notes = notes + [f"could not restore ({msg}); ran the step instead"] + result.notes
             return result
         return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes)
+
+    def _bring_back(self, node: Node) -> None:
+        """Download and put in place the outputs of the steps `node` reads that this run left
+        on the remote. Needed when a fallback (a restore that ran the step instead, with other
+        bytes) made a step run that the plan expected to restore; its key holds the remote's
+        digests, so running it on anything else would record a lie."""
+        for dep in node.deps:
+            with self._left_lock:
+                left = self._left.get(dep)
+            if left is None:
+                continue
+            with left.lock:  # a second reader waits until the first has put it in place
+                if left.here:
+                    continue
+                d = left.decision
+                try:
+                    self.fetcher.fetch(d.key.digest, d.outputs)
+                    for oname, out in left.node.outputs.items():
+                        have = self.hasher.digest(out.path)
+                        if have is not None and have.same_content(d.outputs[oname]):
+                            continue
+                        self.preserve(out.path)
+                        written = self.ws.store.materialize(d.outputs[oname], self.abspath(out.path),
+                                                            self.ws.scratch)
+                        self._record_written(out.path, written)
+                except (StoreError, OSError, PipefileError) as e:
+                    msg = e.render() if isinstance(e, PipefileError) else str(e)
+                    raise _StepFailure(f"cannot run: the outputs of '{dep}' could not be brought from remote "
+                                       f"'{d.remote}' ({msg})") from None
+                left.here = True
 
     def _record_written(self, rel: str, written: list) -> None:
         now = time.time_ns()
@@ -256,6 +300,8 @@ class LocalExecutor:
                 raise _StepFailure("cannot run: " + "; ".join(r.message() for r in decision.reasons))
             if self.cancelled.is_set():
                 raise _StepFailure("interrupted before it started")
+            if self._left:
+                self._bring_back(node)
             for oname, out in node.outputs.items():
                 ws_path = self.abspath(out.path)
                 parent = os.path.dirname(ws_path) or self.root

@@ -219,6 +219,14 @@ class Pipeline:
             pass
         return plan
 
+    def stays_on_remote(self, plan: Plan, targets: Iterable[str] = ()) -> set:
+        """The steps `pipe run TARGETS --remote` would leave on the remote: restorable only from
+        it, and nothing this run needs reads them (what `pipe status --remote` shows)."""
+        if self.remote_cache is None:
+            return set()
+        left = left_on_remote(self.graph, plan, targets)
+        return {n for n in left if not all(self.ws.store.complete(d) for d in plan.decisions[n].outputs.values())}
+
     def lock(self, on_wait=None, probe_git: bool = True) -> None:
         """Hold the workspace; probe_git=False for a served job (its deployment, not a
         git commit, says what code it runs)."""

@@ -52,7 +52,8 @@ def _console(stream):
 
 
 # --- status ----------------------------------------------------------------------------
-def status_json(plan: Plan) -> dict:
+def status_json(plan: Plan, stays_on_remote=frozenset()) -> dict:
+    """`stays_on_remote`: restorable steps a run would leave on the remote (not downloaded)."""
     return {
         "up_to_date": plan.up_to_date,
         "steps": [
@@ -61,6 +62,7 @@ def status_json(plan: Plan) -> dict:
                 "state": d.verdict.value,
                 "key": d.key.digest if d.key else None,
                 **({"remote": d.remote} if d.remote else {}),
+                **({"stays_on_remote": True} if d.step in stays_on_remote else {}),
                 "reasons": [r.to_json() for r in d.reasons],
             }
             for d in plan.decisions.values()
@@ -68,7 +70,14 @@ def status_json(plan: Plan) -> dict:
     }
 
 
-def render_status(plan: Plan, stream=None) -> None:
+def _status_messages(d: Decision, stays_on_remote) -> list:
+    msgs = [r.message() for r in d.reasons]
+    if d.step in stays_on_remote:
+        msgs.append("nothing asked for here reads it: stays on the remote, not downloaded")
+    return msgs
+
+
+def render_status(plan: Plan, stream=None, stays_on_remote=frozenset()) -> None:
     stream = stream or sys.stdout
     width = max((len(n) for n in plan.decisions), default=4)
     if is_terminal(stream):
@@ -78,12 +87,12 @@ def render_status(plan: Plan, stream=None) -> None:
         for d in plan.decisions.values():
             style = _STATE_STYLE[d.verdict.value]
             con.print(f"[{style}]{d.verdict.value:<8}[/] {escape(d.step)}")
-            for r in d.reasons:
-                con.print(f"           [dim]{escape(r.message())}[/]")
+            for m in _status_messages(d, stays_on_remote):
+                con.print(f"           [dim]{escape(m)}[/]")
         con.print(_plan_summary(plan))
         return
     for d in plan.decisions.values():
-        msgs = [r.message() for r in d.reasons]
+        msgs = _status_messages(d, stays_on_remote)
         if msgs:
             stream.write(f"{d.verdict.value:<8} {d.step:<{width}}  {msgs[0]}\n")
         else:

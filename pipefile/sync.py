@@ -90,7 +90,9 @@ def push(ws: Workspace, remote: Remote, keys: Iterable[str], versions: Iterable 
         for d in outs.values():
             objs += closure(ws.store, d)
         local[k] = (data, objs)
-    present = dict(zip(local, remote._map(remote.has_entry, list(local))))
+    # Read, not just looked for: an entry the remote holds damaged (cut short by a copy made
+    # with other tools, edited by hand) is replaced by this good one.
+    present = dict(zip(local, remote._map(lambda k: remote.read_entry(k) is not None, list(local))))
     todo = [k for k in local if not present[k]]
     report.already += len(local) - len(todo)
     arts = []

@@ -145,7 +145,12 @@ def test_the_ci_docs_workflows_parse_and_use_real_commands():
 
 def test_the_pre_commit_manifest_is_valid_for_pre_commit():
     """Checked by pre-commit's own manifest schema (pre-commit is in the test extra)."""
-    clientlib = pytest.importorskip("pre_commit.clientlib")
+    try:
+        from pre_commit import clientlib
+    except ImportError:
+        if os.environ.get("PIPE_CI_REQUIRE_SERVICES") == "1":
+            pytest.fail("pre-commit is not installed (it is in the test extra; CI must have it)")
+        pytest.skip("pre-commit is not installed (pip install pre-commit)")
     hooks = {h["id"]: h for h in clientlib.load_manifest(str(Path(REPO_ROOT) / ".pre-commit-hooks.yaml"))}
     files = re.compile(hooks["pipe-validate"]["files"])
     for name in ("Pipefile", "Pipefile.yaml", "Pipefile.yml", "pipelines/Pipefile"):

@@ -303,7 +303,7 @@ class ContentStore:
             if not safe_manifest_entry(entry):
                 # Never written by pipe; a remote (or anyone with write access to the store)
                 # could have: a name like '..' or 'a/b' would write outside the folder.
-                raise StoreError(f"folder manifest {digest[:12]} has an unsafe entry {entry!r}")
+                raise StoreError(f"folder manifest {digest[:12]} has an unsafe entry {repr(entry)[:200]}")
             name, kind, d, size = entry
             p = f"{prefix}/{name}" if prefix else name
             yield p, kind, d, size

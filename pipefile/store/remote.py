@@ -122,6 +122,7 @@ class Remote:
         self._secrets = _secret_values(spec)
         self.root = ""
         self._checked = False
+        self.empty = False  # set by check(): no layout marker, so nothing was ever pushed there
         self._made: set = set()  # folders known to exist on the remote
         self._pool: Optional[cf.ThreadPoolExecutor] = None  # one pool: its threads keep their connections
 
@@ -137,6 +138,9 @@ class Remote:
         kind = _classify(e)
         detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
         where = self.spec.describe()
+        if kind == AUTH and self.spec.scheme in ("file", "local"):  # a folder's permissions, not credentials
+            return RemoteError(f"{where}: {doing} failed: permission denied ({detail})", AUTH,
+                               hint="check that this user may read (and, to push, write) that folder")
         if kind == AUTH:
             return RemoteError(f"{where} could not authenticate while {doing} ({detail})", AUTH,
                                hint=_auth_hint(self.spec.scheme))
@@ -211,7 +215,8 @@ class Remote:
             data = self._call("reading its layout", fs.cat_file, self.path(MARKER))
         except FileNotFoundError:
             self._checked = True
-            return  # empty (or not created yet): nothing to read
+            self.empty = True  # nothing pushed there yet, or a wrong URL: callers may say so
+            return
         try:
             v = json.loads(data).get("v")
         except (ValueError, AttributeError):
@@ -251,12 +256,6 @@ class Remote:
         except ValueError:
             return None
         return data
-
-    def has_entry(self, key: str) -> bool:
-        try:
-            return bool(self._call("checking a run-cache entry", self.fs().exists, self.entry_path(key)))
-        except FileNotFoundError:
-            return False
 
     def missing_objects(self, digests: Iterable[str]) -> set:
         """Those of `digests` the remote lacks (checked in parallel)."""

@@ -136,7 +136,7 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
                 return total
             for e in entries if isinstance(entries, list) else [None]:
                 if not safe_manifest_entry(e):
-                    total.fail(m, _unsafe(remote, f"folder manifest {m[:12]} has an unsafe entry {e!r}"))
+                    total.fail(m, _unsafe(remote, f"folder manifest {m[:12]} has an unsafe entry {repr(e)[:200]}"))
                     return total
                 _name, kind, child, size = e
                 if kind == E_TREE:

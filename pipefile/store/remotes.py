@@ -66,6 +66,10 @@ class RemoteConfigError(PipefileError):
     pass
 
 
+class MissingExtra(RemoteConfigError):
+    """The remote's URL needs an fsspec implementation that is not installed."""
+
+
 @dataclass(frozen=True)
 class RemoteSpec:
     name: str
@@ -151,9 +155,14 @@ def check_scheme(spec: RemoteSpec) -> None:
             f"{spec.describe()}: unknown URL scheme '{s}://'",
             hint=(f"did you mean '{close[0]}'? " if close else "")
             + "use a path, s3://, sftp:// (or ssh://), gs://, az://, or http(s):// (read-only)")
+    if s in ("s3", "s3a") and "@" in urllib.parse.urlsplit(spec.url).netloc:
+        # s3fs would take "KEY:SECRET@bucket" for a bucket name and echo it back in its error.
+        raise RemoteConfigError(f"{spec.describe()}: an s3:// URL names a bucket, never credentials",
+                                hint="write s3://BUCKET/PREFIX and put the key in AWS_ACCESS_KEY_ID and "
+                                     "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials)")
     module, pip_line, extra = SCHEMES[s]
     if module and importlib.util.find_spec(module) is None:
-        raise RemoteConfigError(
+        raise MissingExtra(
             f"{spec.describe()} needs the '{module}' package for {s}:// URLs, and it is not installed",
             hint=f"install it: {pip_line}   (or pipefile's extra: pip install 'pipefile[{extra}]')")
 
