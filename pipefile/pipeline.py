@@ -24,8 +24,6 @@ from .planner import Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
 from .store.jobs import INTERRUPTED
-from .store.remote import Remote
-from .store.remote_cache import RemoteFetcher, RemoteRunCache
 
 
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".", freeze: bool = True,
@@ -129,6 +127,9 @@ class Pipeline:
         self.remote_cache = None
         self.fetcher = None
         if remote is not None:
+            from .store.remote import Remote  # only with a remote: a local run does not load it
+            from .store.remote_cache import RemoteRunCache
+
             self.remote = Remote(remote)
             self.remote_cache = RemoteRunCache(self.remote, on_remote_error)
         self.root = graph.pipefile.root
@@ -265,6 +266,8 @@ class Pipeline:
         os.makedirs(log_dir, exist_ok=True)
         leave = frozenset()
         if self.remote_cache is not None:
+            from .store.remote_cache import RemoteFetcher
+
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, targets))
         executor = self.executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, step_env,
