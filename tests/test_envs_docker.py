@@ -225,9 +225,13 @@ def test_ctrl_c_and_kill_leave_no_container_behind(repo, docker, busybox):
     # Ctrl-C: the container is stopped and removed, the run reports interrupted.
     p = _start_pipe(repo, "run")
     _wait_for_container(docker, step, p)
+    t0 = time.monotonic()
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
+    # At once, as a local step: the whole command gets the SIGINT, not only its shell (which
+    # would wait for `sleep` until pipe's SIGTERM/SIGKILL escalation, 5 seconds later).
+    assert time.monotonic() - t0 < 4.0
     assert containers_of(docker, step) == []
     assert not repo.exists("out/s.txt")
 

@@ -279,7 +279,10 @@ class DockerEnvironment(Environment):
                 raise EnvError(f"mount source '{m.source}' of environment '{self.name}' does not exist",
                                self.spec.loc, "create it, or fix the path")
             mounts.append(Mount(m.target, src, type="bind", read_only=m.read_only))
-        env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", **self.spec.env, **launch.env}
+        # TINI_KILL_PROCESS_GROUP: docker-init (tini) passes Ctrl-C to the whole command, not only
+        # its shell: `sh -c "a && b"` stops at once, as a local step does.
+        env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "TINI_KILL_PROCESS_GROUP": "1", **self.spec.env,
+               **launch.env}
         env.pop("CUDA_VISIBLE_DEVICES", None)
         devices = None
         if launch.devices:
