@@ -150,16 +150,19 @@ def test_retagging_an_image_to_new_content_reruns_its_steps(repo, docker, busybo
     repo.pipefile(f"""
         environments:
           img: {{type: docker, image: "{name}"}}
+          other: {{type: docker, image: "{busybox}"}}
         steps:
           a: {{command: "ls /marker > ${{{{outputs.o}}}} 2>&1 || true", outputs: {{o: out/a.txt}}, environment: img}}
+          b: {{command: "echo b > ${{{{outputs.o}}}}", outputs: {{o: out/b.txt}}, environment: other}}
+          c: {{command: "echo c > ${{{{outputs.o}}}}", outputs: {{o: out/c.txt}}}}
     """)
-    assert repo.outcomes() == {"a": "ran"}
-    assert repo.states() == {"a": "fresh"}
+    assert repo.outcomes() == {"a": "ran", "b": "ran", "c": "ran"}
+    assert repo.states() == {"a": "fresh", "b": "fresh", "c": "fresh"}
     repo.write("ctx/Dockerfile", f"FROM {busybox}\nRUN touch /marker\n")
     docker.images.build(path=str(repo.root / "ctx"), tag=name, labels={"pipefile-test": TAG}, rm=True, forcerm=True)
     st = repo.pipe("status", "--json").json["steps"][0]
     assert st["state"] == "run" and st["reasons"][0]["kind"] == "env_changed"
-    assert repo.outcomes() == {"a": "ran"}
+    assert repo.outcomes() == {"a": "ran", "b": "fresh", "c": "fresh"}  # exactly the steps of the re-tagged image
     assert repo.read("out/a.txt") == "/marker\n"
 
 
