@@ -340,6 +340,38 @@ def test_cuda_visible_devices_reaches_a_real_cuda_process(repo):
     assert gpu["names"][0] in model or model in gpu["names"][0]
 
 
+def test_files_a_requirements_file_includes_are_part_of_the_venv_identity(repo):
+    """-r/-c lines pull in other files: editing one of them reruns the steps, as editing the
+    requirements file itself does (checked on keys: nothing is built)."""
+    repo.write("envs/req.txt", "-r base.txt\n--constraint=../constraints.txt\nsix\n")
+    repo.write("envs/base.txt", "-r req.txt\nsix==1.16.0\n")  # a cycle: read once
+    repo.write("constraints.txt", "six<2\n")
+    repo.write("envs/unrelated.txt", "x\n")
+    repo.pipefile("""
+        environments:
+          six: {type: venv, requirements: envs/req.txt}
+          plain: {type: venv, packages: [six]}
+        steps:
+          a: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: six}
+          b: {command: 'echo b > ${{outputs.o}}', outputs: {o: out/b.txt}, environment: plain}
+    """)
+
+    def keys():
+        r = repo.pipe("status", "--json")
+        assert r.code == 0, str(r)
+        return {s["name"]: s["key"] for s in r.json["steps"]}
+
+    first = keys()
+    repo.write("envs/unrelated.txt", "y\n")
+    assert keys() == first
+    repo.write("envs/base.txt", "-r req.txt\nsix==1.15.0\n")
+    second = keys()
+    assert second["a"] != first["a"] and second["b"] == first["b"]
+    repo.write("constraints.txt", "six<1.16\n")
+    third = keys()
+    assert third["a"] not in (first["a"], second["a"]) and third["b"] == first["b"]
+
+
 def test_a_venv_python_that_is_not_installed_is_an_error_before_anything_runs(repo):
     if shutil.which("uv"):
         pytest.skip("uv is on PATH: it would fetch the Python instead")
