@@ -14,9 +14,11 @@ import click
 from . import __version__, mlflow_log, report
 from .errors import INTERRUPTED, OK, STEP_FAILED, PipefileError, PipefileErrors
 from .digest import PathDigest
+from .executor import FRESH, RAN, RESTORED
 from .loader import find_pipefile
 from .pipeline import Pipeline, check_forced_names, load_graph, parse_force
 from .store import Workspace
+from .store import remotes as remotes_mod
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -84,6 +86,7 @@ LAZY_COMMANDS = {
     "artifacts": "cli_artifacts", "asset": "cli_artifacts", "lineage": "cli_artifacts",
     "metrics": "cli_metrics", "params": "cli_metrics",
     "clone": "cli_store", "gc": "cli_store", "verify": "cli_store",
+    "remote": "cli_remote", "push": "cli_remote", "pull": "cli_remote",
     "envs": "cli_envs",
     "publish": "cli_serve", "endpoints": "cli_serve", "serve": "cli_serve", "invoke": "cli_serve",
     "token": "cli_serve",
@@ -118,6 +121,12 @@ def main(directory, debug):
     signal.signal(signal.SIGTERM, _sigterm)
 
 
+remote_flag = click.option(
+    "--remote", "remote_name", is_flag=False, flag_value="", default=None, metavar="[NAME]",
+    help="Consult this remote's run cache before running anything (a name, or a URL; alone: the default "
+         "remote). Write --remote=NAME before step names.")
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @file_option
@@ -133,52 +142,133 @@ def main(directory, debug):
 @click.option("-e", "--experiment", help="Record the job under this experiment (default: the Pipefile's name).")
 @click.option("--mlflow", "to_mlflow", is_flag=True,
               help="Log the job as an MLflow run (also done whenever MLFLOW_TRACKING_URI is set).")
+@remote_flag
+@click.option("--no-remote", is_flag=True, help="Work locally, even if a default remote is set.")
+@click.option("--push", "push_after", is_flag=True, help="Afterwards, upload what was built to the remote.")
+@click.option("--ci", is_flag=True,
+              help="For CI: no live view, plain logs with reasons, a JSON summary written to --summary, "
+                   "exit 1 on any failure (a failed --push included).")
+@click.option("--summary", "summary_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help=f"Write the JSON summary to FILE (with --ci the default is {report.CI_SUMMARY_FILE} in the "
+                   "workspace root).")
 @click.option("--gpus", "gpus", metavar="IDS",
               help="The GPUs steps may be given, e.g. 0,1 (or none); default: PIPE_GPUS, else the detected ones.")
 @_guard
-def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain, experiment, to_mlflow, gpus):
+def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain, experiment, to_mlflow,
+        remote_name, no_remote, push_after, ci, summary_path, gpus):
     """Bring TARGETS (steps or output paths; default: all) up to date.
 
     Runs only the steps whose inputs, params, code or command changed since
-    their outputs were built, restores outputs built before from the store,
-    and runs independent steps in parallel.
+    their outputs were built, restores outputs built before from the store
+    (or from a remote's run cache: the default remote, or --remote), and runs
+    independent steps in parallel.
     """
     graph = load_graph(pipefile, params)
     forced = parse_force(force)
     check_forced_names(graph, forced)
+    root = graph.pipefile.root
+    if no_remote and (remote_name is not None or push_after):
+        raise click.UsageError("--no-remote cannot go with --remote or --push")
+    spec = None if no_remote else _resolve_remote(graph, remote_name)
+    if push_after and spec is None:
+        raise remotes_mod.RemoteConfigError("--push needs a remote, and none is set",
+                                            hint="pass --remote NAME, or set one: pipe remote add NAME URL --default")
+    if push_after and dry_run:
+        raise click.UsageError("--push cannot go with --dry-run")
+    if ci and summary_path is None:
+        summary_path = os.path.join(root, report.CI_SUMMARY_FILE)
     if to_mlflow and not dry_run:
         mlflow_log.check_installed()  # before the run, not after hours of training
-    pipe = Pipeline(graph, writable=not dry_run)
+    remote_problems: list = []
+
+    def remote_failed(e) -> None:
+        remote_problems.append(e)
+        click.echo(f"warning: {e.render()}\n  working locally: steps the remote may have will run here", err=True)
+
+    pipe = Pipeline(graph, writable=not dry_run, remote=spec, on_remote_error=remote_failed)
     pipe.gpu_override = gpus
     reporter = None
+    pushed = None
     try:
         if not dry_run:
             pipe.lock(on_wait=lambda m: click.echo(m, err=True))
         pipe.prepare_run(targets, say=lambda m: click.echo(m, err=True), fetch=not dry_run)
         plan = pipe.planner(forced).plan(targets)
-        reporter = report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run)
+        reporter = report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci)
         summary = pipe.run(targets, forced, jobs or 0, keep_going, dry_run, reporter, plan=plan,
                            experiment=experiment, argv=sys.argv[1:])
+        reporter.close()
+        if push_after and not summary.interrupted:
+            pushed = _push_built(pipe, summary, plain=ci)
     finally:
         if reporter:
             reporter.close()
         pipe.close()
-    report.render_summary(summary, graph.pipefile.root)
+    report.render_summary(summary, root)
+    fetched = pipe.fetcher.total if pipe.fetcher is not None else None
+    if fetched is not None or pushed is not None:
+        from . import report_remote
+    if fetched is not None and fetched.moved:
+        click.echo(f"downloaded {report_remote.size_line(fetched)} from '{pipe.remote.name}'", err=True)
+    if pushed is not None:
+        report_remote.render_sync(pushed)
     for warning in getattr(getattr(pipe, "recorder", None), "warnings", []):
         click.echo(f"warning: {warning}", err=True)
     job = getattr(pipe, "job", None)
     if job is not None:
         click.echo(f"job {job.id} ({job.uid}): `pipe jobs show {job.id}`", err=True)
     if job is not None and mlflow_log.wanted(to_mlflow):
-        _log_to_mlflow(graph.pipefile.root, job.id)
+        _log_to_mlflow(root, job.id)
+    code = INTERRUPTED if summary.interrupted else STEP_FAILED if summary.failed else OK
+    if code == OK and pushed is not None and not pushed.ok:
+        code = STEP_FAILED
     if as_json:
         out = report.run_json(summary)
         if job is not None:
             out["job"] = job.id
         report.dump_json(out)
-    if summary.interrupted:
-        sys.exit(INTERRUPTED)
-    sys.exit(STEP_FAILED if summary.failed else OK)
+    if summary_path:
+        remote_info = None
+        if pipe.remote is not None:
+            remote_info = {"name": pipe.remote.name, "url": pipe.remote.spec.shown,
+                           "error": remote_problems[0].message if remote_problems else None,
+                           "downloaded_objects": len(fetched.moved) if fetched else 0,
+                           "downloaded_bytes": fetched.nbytes if fetched else 0}
+        doc = report.ci_summary(summary, code, job.id if job is not None else None, remote_info,
+                                pushed.to_json() if pushed is not None else None)
+        report.write_json_file(summary_path, doc)
+        click.echo(f"summary: {os.path.relpath(summary_path)}", err=True)
+    sys.exit(code)
+
+
+def _resolve_remote(graph, name):
+    """The remote to consult; `--remote STEP` (the step taken as the remote's name) says how
+    to write it instead."""
+    try:
+        return remotes_mod.resolve(graph.pipefile.root, name)
+    except remotes_mod.RemoteConfigError as e:
+        if name and name in graph.nodes:
+            raise remotes_mod.RemoteConfigError(
+                f"no remote '{name}' ('{name}' is a step: --remote takes an optional remote name)",
+                hint=f"for the default remote, put --remote after the steps (... {name} --remote), or name the "
+                     f"remote with = (--remote=NAME {name})") from e
+        raise
+
+
+def _push_built(pipe, summary, plain: bool = False):
+    """Upload the entries of the steps this run built, restored or found fresh (what the
+    remote already has is skipped). A failure is reported, not raised: the run stands."""
+    from . import report_remote, sync
+
+    keys = [summary.decisions[n].key.digest for n, r in summary.results.items()
+            if r.outcome in (RAN, RESTORED, FRESH) and summary.decisions.get(n) is not None
+            and summary.decisions[n].key is not None]
+    r = sync.SyncReport("push", pipe.remote.name)
+    try:
+        sync.push(pipe.ws, pipe.remote, keys, (), report_remote.TransferProgress(pipe.remote.name, plain=plain), r)
+    except PipefileError as e:
+        r.errors.append(e)
+    return r
 
 
 def _log_to_mlflow(root: str, job_id: int) -> None:
@@ -198,13 +288,23 @@ def _log_to_mlflow(root: str, job_id: int) -> None:
 @file_option
 @param_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@remote_flag
+@click.option("--check", is_flag=True, help="Exit 1 unless every step is fresh (the committed outputs are up to date).")
 @click.option("--gpus", "gpus", metavar="IDS",
               help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).")
 @_guard
-def status(targets, pipefile, params, as_json, gpus):
-    """Say, per step, whether it is fresh, must run (and why), will be restored, or waits."""
+def status(targets, pipefile, params, as_json, remote_name, check, gpus):
+    """Say, per step, whether it is fresh, must run (and why), will be restored, or waits.
+
+    With --remote, steps the remote's run cache has show as restore (from that remote):
+    the plan `pipe run --remote` would follow; nothing is downloaded."""
     graph = load_graph(pipefile, params)
-    pipe = Pipeline(graph, writable=False)
+    spec = _resolve_remote(graph, remote_name) if remote_name is not None else None
+
+    def remote_failed(e) -> None:
+        click.echo(f"warning: {e.render()}\n  showing the local plan", err=True)
+
+    pipe = Pipeline(graph, writable=False, remote=spec, on_remote_error=remote_failed)
     pipe.gpu_override = gpus
     try:
         plan = pipe.status(targets)
@@ -214,6 +314,8 @@ def status(targets, pipefile, params, as_json, gpus):
         report.dump_json(report.status_json(plan))
     else:
         report.render_status(plan)
+    if check and not plan.up_to_date:
+        sys.exit(STEP_FAILED)
 
 
 @main.command(context_settings=CONTEXT)

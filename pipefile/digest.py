@@ -121,7 +121,10 @@ class Tree:
 def parse_manifest(data: bytes) -> list:
     if not data.startswith(TREE_MAGIC):
         raise ValueError("not a tree manifest")
-    return json.loads(data[len(TREE_MAGIC):])
+    try:
+        return json.loads(data[len(TREE_MAGIC):])
+    except RecursionError:  # nested deeper than pipe ever writes (bytes from a remote)
+        raise ValueError("not a tree manifest: nested too deep") from None
 
 
 def _manifest_bytes(entries: list) -> bytes:

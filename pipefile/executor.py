@@ -47,6 +47,8 @@ FAILED = "failed"
 SKIPPED = "skipped"
 WOULD_RUN = "would-run"
 WOULD_RESTORE = "would-restore"
+# Restorable from a remote, but nothing in this run needs its outputs here: left there.
+LEFT_ON_REMOTE = "on-remote"
 
 _TERM_GRACE_SECONDS = 5.0
 
@@ -116,10 +118,14 @@ class LocalExecutor:
     """Runs steps as local processes in the workspace root."""
 
     def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, base_env: Optional[dict] = None,
-                 environments: Optional[EnvironmentSet] = None):
+                 fetcher=None, leave_on_remote=frozenset(), environments: Optional[EnvironmentSet] = None):
         """`base_env`: the environment steps start from (default: this process's); the
-        server passes a scrubbed one, so steps never see its secrets. `environments`: where
-        steps that name one run."""
+        server passes a scrubbed one, so steps never see its secrets. `fetcher`: a
+        store.remote_cache.RemoteFetcher that downloads what a restore from a remote needs;
+        `leave_on_remote`: steps whose outputs stay on the remote unless already here.
+        `environments`: where steps that name one run."""
+        self.fetcher = fetcher
+        self.leave_on_remote = leave_on_remote
         self.ws = ws
         self.environments = environments
         self._local = Environment(spec.EnvSpec("local"), ws.root, hasher)
@@ -171,6 +177,14 @@ class LocalExecutor:
         t0 = time.monotonic()
         notes: list = []
         try:
+            if decision.remote is not None and self.fetcher is not None:
+                if node.name in self.leave_on_remote and self.fetcher.needs(decision.outputs):
+                    return StepResult(node.name, LEFT_ON_REMOTE, 0.0, dict(decision.outputs),
+                                      notes=[f"up to date on remote '{decision.remote}'; not downloaded "
+                                             f"(no step that runs reads it)"])
+                # Even when every object is here already (an earlier pull), the remote's folders
+                # are checked again: a refused one must not be restored from the local copy.
+                self.fetcher.fetch(decision.key.digest, decision.outputs)
             for name, out in node.outputs.items():
                 want: PathDigest = decision.outputs[name]
                 have = self.hasher.digest(out.path)
@@ -179,8 +193,9 @@ class LocalExecutor:
                 notes += self.preserve(out.path)
                 written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
                 self._record_written(out.path, written)
-        except (StoreError, OSError) as e:
-            # A damaged or incomplete cache entry must not fail the build: run the step instead.
+        except (StoreError, OSError, PipefileError) as e:
+            # A damaged or incomplete cache entry, or a remote that fails or sends bad bytes,
+            # must not fail the build: run the step instead.
             msg = e.render() if isinstance(e, PipefileError) else str(e)
             if node.step.resources.gpus and not devices:
                 # It was not leased GPUs (a restore needs none): fail, and the next run runs it with them.

@@ -17,7 +17,7 @@ import time
 from typing import Optional
 
 from .digest import FILE, Hasher
-from .executor import FRESH, SKIPPED, StepResult, command_text
+from .executor import FRESH, LEFT_ON_REMOTE, SKIPPED, StepResult, command_text
 from .graph import Graph
 from .keys import render_command
 from .rebuilder import Decision
@@ -212,8 +212,8 @@ class JobRecorder:
             manifest.get("env"), command, inputs, outputs, round(result.seconds, 3), result.exit_code,
             result.log, result.error, time.time(), node.step.environment or None, list(result.gpus),
             result.gpu_model), urgent=result.outcome not in (FRESH, SKIPPED))
-        if not result.ok or result.outputs is None:
-            return
+        if not result.ok or result.outputs is None or result.outcome == LEFT_ON_REMOTE:
+            return  # (left on a remote: its files are not here to read metrics from)
         for oname, out in node.outputs.items():
             content = result.outputs.get(oname)
             if out.artifact and content is not None:

@@ -20,10 +20,12 @@ from .envs import gpus as gpus_mod
 from .errors import PipefileError, raise_all
 from .executor import DryRunExecutor, LocalExecutor
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
-from .planner import Plan, Planner
+from .planner import Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
 from .store.jobs import INTERRUPTED
+from .store.remote import Remote
+from .store.remote_cache import RemoteFetcher, RemoteRunCache
 
 
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".", freeze: bool = True,
@@ -115,10 +117,20 @@ def _cache_spec(path: str, pf) -> None:
 
 
 class Pipeline:
-    def __init__(self, graph: graph_mod.Graph, writable: bool = True, workspace: Optional[Workspace] = None):
+    def __init__(self, graph: graph_mod.Graph, writable: bool = True, workspace: Optional[Workspace] = None,
+                 remote=None, on_remote_error=None):
         """writable=False (status, dry runs) never creates `.pipe/`. `workspace`: one
-        opened already (a served job's), closed with the pipeline."""
+        opened already (a served job's), closed with the pipeline. `remote`: a
+        store.remotes.RemoteSpec whose run cache the planner consults (lazily: a run with
+        nothing to decide never connects); on_remote_error(RemoteError) is told once if it
+        cannot be used, and the run goes on with local work."""
         self.graph = graph
+        self.remote = None
+        self.remote_cache = None
+        self.fetcher = None
+        if remote is not None:
+            self.remote = Remote(remote)
+            self.remote_cache = RemoteRunCache(self.remote, on_remote_error)
         self.root = graph.pipefile.root
         self.ws = workspace or Workspace(self.root, create=writable)
         self.executor = None
@@ -140,13 +152,16 @@ class Pipeline:
                 materialize_version(self.ws, art, replace=True)
 
     def close(self) -> None:
+        if self.remote is not None:
+            self.remote.close()
         self.ws.close()
 
     def planner(self, forced=frozenset()) -> Planner:
         if self._records is None:
             self._records = self.ws.state.steps()
         return Planner(self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced,
-                       env_identity=lambda name: self.envs.get(name).identity(), gpu_model=self.gpu_model)
+                       env_identity=lambda name: self.envs.get(name).identity(), gpu_model=self.gpu_model,
+                       remote=self.remote_cache)
 
     # --- environments and GPUs ------------------------------------------------------------
     def gpu_pool(self) -> list:
@@ -240,8 +255,12 @@ class Pipeline:
             self.note_environments()
         log_dir = self.ws.job_dir(job.id)
         os.makedirs(log_dir, exist_ok=True)
+        leave = frozenset()
+        if self.remote_cache is not None:
+            self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
+            leave = frozenset(left_on_remote(self.graph, plan, targets))
         executor = self.executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, step_env,
-                                                 self.envs)
+                                                 self.fetcher, leave, environments=self.envs)
         if self._cancel is not None:
             executor.cancel(hard=self._cancel)
         self.recorder = JobRecorder(self.ws, job, self.graph)

@@ -46,7 +46,7 @@ class Plan:
 class Planner:
     def __init__(self, graph: Graph, hasher: Hasher, records: Mapping, actions, store,
                  forced=frozenset(), env_identity: Optional[Callable[[str], str]] = None,
-                 gpu_model: Optional[Callable[[], str]] = None):
+                 gpu_model: Optional[Callable[[], str]] = None, remote=None):
         """`env_identity(name)` gives an environment's identity and `gpu_model()` the GPU model
         of this machine; both are lookups (no builds, no pulls), asked only for the steps that
         need them."""
@@ -57,6 +57,9 @@ class Planner:
         self.store = store
         self.forced = forced  # a set of step names, or True for every step
         self.env_identity = env_identity
+        # A read-only lookup of a remote run cache (store.remote_cache.RemoteRunCache), asked
+        # only when the local store cannot restore a step; it downloads nothing.
+        self.remote = remote
         self.gpu_model = gpu_model
         self._sources: Optional[dict] = None  # source path -> digest, while plan() runs
 
@@ -81,6 +84,14 @@ class Planner:
         finally:
             self._sources = None
         return Plan(decisions)
+
+    def _overlaps(self, path: str, step: str) -> bool:
+        """Whether `path` is inside, or holds, an output of `step`."""
+        for out in self.graph.nodes[step].outputs.values():
+            o = out.path
+            if path == o or path.startswith(o + "/") or o.startswith(path + "/") or path in (".", ""):
+                return True
+        return False
 
     def _digest(self, path: str) -> Optional[PathDigest]:
         memo = self._sources
@@ -108,7 +119,8 @@ class Planner:
                 digests[path] = upstream[exact[0]].outputs[exact[1]]
                 continue
             # A path inside (or around) an output can only be digested once it is in place.
-            not_there += [d for d in node.deps if d in upstream and not upstream[d].in_workspace]
+            not_there += [d for d in node.deps if d in upstream and not upstream[d].in_workspace
+                          and self._overlaps(path, d)]
             d = self._digest(path)
             if d is None:
                 # Not an error for the whole plan: this step cannot run, the others can.
@@ -130,15 +142,33 @@ class Planner:
         first = decide(name, obs)
         if first.verdict == Verdict.FRESH or forced:
             return first
-        cached = self.cached_outputs(key.digest, set(paths))
+        cached, source = self.cached_outputs(key.digest, set(paths))
         if cached is None:
             return first
-        return decide(name, Observation(key, prior, current, paths, cached, forced))
+        return decide(name, Observation(key, prior, current, paths, cached, forced, source))
 
-    def cached_outputs(self, key: str, names: set) -> Optional[dict]:
+    def cached_outputs(self, key: str, names: set) -> tuple:
+        """(outputs, None) from the local store, (outputs, remote name) from the remote's
+        run cache, or (None, None)."""
         outs = self.actions.get(key)
-        if outs is None or set(outs) != names:
-            return None
-        if not all(self.store.complete(d) for d in outs.values()):
-            return None
-        return outs
+        if outs is not None and set(outs) == names and all(self.store.complete(d) for d in outs.values()):
+            return outs, None
+        if self.remote is not None:
+            outs = self.remote.get(key)
+            if outs is not None and set(outs) == names:
+                return outs, self.remote.name
+        return None, None
+
+
+def left_on_remote(graph: Graph, plan: Plan, targets=()) -> set:
+    """Steps restorable only from a remote whose outputs this run does not need here: not
+    asked for (by name or output path; no targets asks for every step), and not read by a
+    step that runs or may run. Their outputs stay on the remote; nothing is downloaded."""
+    targets = list(targets)
+    asked = set(plan.decisions) if not targets else {graph.resolve_target(t) for t in targets}
+    needed = set(asked)
+    for name, d in plan.decisions.items():
+        if d.verdict in (Verdict.RUN, Verdict.PENDING):
+            needed.update(graph.nodes[name].deps)
+    return {n for n, d in plan.decisions.items()
+            if d.verdict == Verdict.RESTORE and d.remote is not None and n not in needed}

@@ -85,6 +85,8 @@ class Reason:
         if k == UPSTREAM:
             return f"waits for '{s}' to finish first"
         if k == CACHED:
+            if s:
+                return f"built before with the same key, on remote '{s}': download and restore"
             return "built before with the same key: restore from the store"
         return f"{k} {s}".strip()
 
@@ -109,6 +111,8 @@ class Decision:
     outputs: Optional[Mapping[str, PathDigest]] = None
     # FRESH only: the workspace record must be (re)written, e.g. after it was lost.
     record: bool = False
+    # RESTORE only: the remote whose run cache has the outputs (None: the local store).
+    remote: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,7 @@ class Observation:
     output_paths: Mapping[str, str] = field(default_factory=dict)
     cached: Optional[Mapping[str, PathDigest]] = None  # action cache hit, objects all present
     forced: bool = False
+    cached_on: Optional[str] = None  # the remote whose run cache has the hit (None: the local store)
 
 
 def _short(d: Optional[PathDigest]) -> str:
@@ -158,13 +163,15 @@ def decide(step: str, obs: Observation) -> Decision:
         if not problems:
             return Decision(step, Verdict.FRESH, key, (), dict(prior.outputs))
         if obs.cached is not None:
-            return Decision(step, Verdict.RESTORE, key, tuple(problems) + (Reason(CACHED),), dict(obs.cached))
+            return Decision(step, Verdict.RESTORE, key, tuple(problems) + (Reason(CACHED, obs.cached_on or ""),),
+                            dict(obs.cached), remote=obs.cached_on)
         return Decision(step, Verdict.RUN, key, tuple(problems))
     reasons = explain(prior.manifest if prior else None, key.manifest)
     if obs.cached is not None:
         if not _output_problems(obs, obs.cached):
             return Decision(step, Verdict.FRESH, key, (), dict(obs.cached), record=True)
-        return Decision(step, Verdict.RESTORE, key, tuple(reasons) + (Reason(CACHED),), dict(obs.cached))
+        return Decision(step, Verdict.RESTORE, key, tuple(reasons) + (Reason(CACHED, obs.cached_on or ""),),
+                        dict(obs.cached), remote=obs.cached_on)
     return Decision(step, Verdict.RUN, key, tuple(reasons))
 
 

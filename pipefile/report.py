@@ -14,8 +14,8 @@ import threading
 import time
 from typing import Optional
 
-from .executor import (FAILED, FRESH, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN, StepResult,
-                       format_seconds)
+from .executor import (FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN,
+                       StepResult, format_seconds)
 from .graph import IN_PATH, Graph
 from .planner import Plan
 from .rebuilder import Decision, Verdict
@@ -35,6 +35,7 @@ _STATE_STYLE = {
     SKIPPED: "dim",
     WOULD_RUN: "yellow",
     WOULD_RESTORE: "cyan",
+    LEFT_ON_REMOTE: "cyan",
 }
 
 
@@ -59,6 +60,7 @@ def status_json(plan: Plan) -> dict:
                 "name": d.step,
                 "state": d.verdict.value,
                 "key": d.key.digest if d.key else None,
+                **({"remote": d.remote} if d.remote else {}),
                 "reasons": [r.to_json() for r in d.reasons],
             }
             for d in plan.decisions.values()
@@ -103,12 +105,13 @@ def _plan_summary(plan: Plan) -> str:
 class RunReporter:
     """Scheduler events -> progress lines; a live view of running steps on a terminal."""
 
-    def __init__(self, total: int, stream=None, quiet: bool = False, explain: bool = False):
+    def __init__(self, total: int, stream=None, quiet: bool = False, explain: bool = False, plain: bool = False):
+        """plain: lines only, never the live view, even on a terminal (`pipe run --ci`)."""
         self.stream = stream or sys.stderr
         self.total = total
         self.quiet = quiet
         self.explain = explain
-        self.tty = is_terminal(self.stream) and not quiet
+        self.tty = is_terminal(self.stream) and not quiet and not plain
         self.running: dict = {}
         self.done = 0
         self.lock = threading.Lock()
@@ -172,7 +175,7 @@ class RunReporter:
         if o == FRESH and not (decision and decision.record):
             return
         label = {RAN: "ok", RESTORED: "restored", FRESH: "fresh", FAILED: "FAILED", SKIPPED: "skipped",
-                 WOULD_RUN: "would run", WOULD_RESTORE: "would restore"}[o]
+                 WOULD_RUN: "would run", WOULD_RESTORE: "would restore", LEFT_ON_REMOTE: "remote"}[o]
         gpus = f", GPU {','.join(result.gpus)}" if result.gpus else ""
         extra = f" ({format_seconds(result.seconds)}{gpus})" if o in (RAN, RESTORED, FAILED) else ""
         if o == SKIPPED and result.error:
@@ -226,7 +229,7 @@ def render_summary(summary: RunSummary, root: str, stream=None) -> None:
     counts: dict = {}
     for r in summary.results.values():
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    order = (RAN, RESTORED, FRESH, FAILED, SKIPPED, WOULD_RUN, WOULD_RESTORE)
+    order = (RAN, RESTORED, LEFT_ON_REMOTE, FRESH, FAILED, SKIPPED, WOULD_RUN, WOULD_RESTORE)
     parts = [f"{counts[o]} {o}" for o in order if counts.get(o)]
     status = summary.status
     stream.write(f"{status}: {', '.join(parts) or 'nothing to do'} in {format_seconds(summary.seconds)}\n")
@@ -249,6 +252,44 @@ def run_json(summary: RunSummary) -> dict:
             for r in summary.results.values()
         ],
     }
+
+
+CI_SUMMARY_FILE = "pipe-summary.json"
+CI_SUMMARY_VERSION = 1
+
+
+def ci_summary(summary: RunSummary, exit_code: int, job: Optional[int], remote: Optional[dict],
+               push: Optional[dict]) -> dict:
+    """The JSON summary of `pipe run --ci` / `--summary FILE` (layout in docs/ci.md)."""
+    counts: dict = {}
+    for r in summary.results.values():
+        counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    steps = []
+    for r in summary.results.values():
+        d = summary.decisions.get(r.name)
+        steps.append({
+            "name": r.name, "outcome": r.outcome, "seconds": round(r.seconds, 3),
+            "key": d.key.digest if d is not None and d.key is not None else None,
+            "reasons": [x.to_json() for x in d.reasons] if d is not None else [],
+            **({"remote": d.remote} if d is not None and d.remote else {}),
+            **({"error": r.error} if r.error else {}),
+            **({"log": r.log} if r.log else {}),
+            **({"notes": list(r.notes)} if r.notes else {}),
+        })
+    return {"version": CI_SUMMARY_VERSION, "status": summary.status, "exit_code": exit_code, "job": job,
+            "seconds": round(summary.seconds, 3), "counts": counts, "remote": remote, "push": push, "steps": steps}
+
+
+def write_json_file(path: str, obj) -> None:
+    """Write JSON whole or not at all (temp file + rename), for CI systems that read it."""
+    import tempfile
+
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 def dump_json(obj, stream=None) -> None:

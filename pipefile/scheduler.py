@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
 from .errors import PipefileError
-from .executor import FAILED, FRESH, RAN, RESTORED, SKIPPED, WOULD_RUN, StepResult
+from .executor import FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RUN, StepResult
 from .graph import Graph
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
@@ -149,13 +149,18 @@ class Scheduler:
         interrupted = False
         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
 
+        fell_back = False  # a restore ran the step instead: what it promised may not hold
+
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
+            nonlocal fell_back
+            if result.outcome == RAN and decision is not None and decision.verdict == Verdict.RESTORE:
+                fell_back = True
             results[name] = result
             self.events.finished(result, decision)
             if result.outcome in (RAN, RESTORED) or (result.outcome == FRESH and decision and decision.record):
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
-                upstream[name] = Upstream(result.outputs, True)
+                upstream[name] = Upstream(result.outputs, result.outcome != LEFT_ON_REMOTE)
             else:
                 upstream[name] = Upstream(None, False)
             for dep in self.graph.dependents.get(name, ()):
@@ -191,6 +196,10 @@ class Scheduler:
                             # Only in a dry run: upstream "ran" without producing anything.
                             done(name, StepResult(name, WOULD_RUN), d)
                             continue
+                        d = decisions[name] = self.planner.decide(name, upstream)
+                    elif fell_back and self._promised_otherwise(name, decisions, upstream):
+                        # An upstream restore fell back to running (a bad or unreachable cache)
+                        # and made other outputs than the cache promised: decide on what is there.
                         d = decisions[name] = self.planner.decide(name, upstream)
                     if d.verdict == Verdict.FRESH:
                         done(name, StepResult(name, FRESH, outputs=dict(d.outputs)), d)
@@ -257,6 +266,17 @@ class Scheduler:
                 self.events.finished(results[n], decisions.get(n))  # the job records every selected step
         ordered = {n: results[n] for n in names}
         return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
+
+    def _promised_otherwise(self, name: str, decisions: dict, upstream: dict) -> bool:
+        """Whether a step read by `name` ended with outputs other than its decision said."""
+        for dep in self.graph.nodes[name].deps:
+            planned = decisions[dep].outputs if dep in decisions else None
+            actual = upstream[dep].outputs if dep in upstream else None
+            if planned is None or actual is None:
+                continue
+            if set(planned) != set(actual) or any(not actual[k].same_content(planned[k]) for k in planned):
+                return True
+        return False
 
     def _record(self, name: str, decision: Optional[Decision], outputs: Optional[dict]) -> None:
         if self.state is None or decision is None or decision.key is None or outputs is None:

@@ -22,7 +22,7 @@ import tempfile
 import time
 from typing import Optional
 
-from ..digest import PathDigest
+from ..digest import FILE, TREE, PathDigest
 
 ACTION_CACHE_VERSION = 1
 
@@ -70,3 +70,57 @@ class ActionCache:
         finally:
             os.close(fd)
         os.replace(tmp, final)
+
+    def read_raw(self, key: str) -> Optional[bytes]:
+        """The entry file as stored (for copying it to a remote), or None."""
+        try:
+            with open(self.path(key), "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def put_raw(self, key: str, data: bytes) -> None:
+        """Write an entry that came from elsewhere (a remote), checked by `parse_entry` first."""
+        parse_entry(key, data)
+        final = self.path(key)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="ac-")
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+
+
+def parse_entry(key: str, data: bytes) -> dict:
+    """The outputs ({name: PathDigest}) of an entry's bytes; ValueError if it is not a valid
+    entry for `key`. Strict: the bytes may come from a remote nobody vouches for, so every
+    field must have the type and range pipe itself writes."""
+    try:
+        entry = json.loads(data, parse_constant=_no_constant)
+        if not isinstance(entry, dict) or entry.get("v") != ACTION_CACHE_VERSION or entry.get("key") != key:
+            raise ValueError("not an entry for this key")
+        raw = entry["outputs"]
+        if not isinstance(raw, dict) or not raw:
+            raise ValueError("malformed entry: no outputs")
+        outs = {}
+        for n, d in raw.items():
+            if not isinstance(d, dict) or set(d) - {"kind", "digest", "size", "exec"}:
+                raise ValueError(f"malformed entry: output {n!r}")
+            kind, digest, size, exe = d.get("kind"), d.get("digest"), d.get("size", 0), d.get("exec", False)
+            if (kind not in (FILE, TREE) or not isinstance(digest, str) or len(digest) != 32
+                    or not set(digest) <= _HEX or type(size) is not int or not 0 <= size < _MAX_SIZE
+                    or not isinstance(exe, bool)):
+                raise ValueError(f"malformed entry: output {n!r} is {d!r}")
+            outs[n] = PathDigest(kind, digest, size, exe)
+    except (KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError) as e:
+        raise ValueError(f"malformed entry: {e!r}") from None
+    return outs
+
+
+_HEX = frozenset("0123456789abcdef")
+_MAX_SIZE = 1 << 62  # far above any real output; refuses sizes that overflow what reads them
+
+
+def _no_constant(name: str):
+    raise ValueError(f"malformed entry: {name} is not a number pipe writes")

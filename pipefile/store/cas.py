@@ -33,7 +33,7 @@ from typing import Optional
 
 import xxhash
 
-from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest, Tree, parse_manifest, read_chunks
+from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE, PathDigest, Tree, parse_manifest, read_chunks
 from ..errors import PipefileError
 
 STORE_VERSION = 1
@@ -47,6 +47,10 @@ class StoreError(PipefileError):
 
 class CorruptObject(StoreError):
     """A stored object whose bytes do not match its name. It is moved to corrupt/."""
+
+
+class DigestMismatch(StoreError):
+    """Bytes from elsewhere that do not hash to the name they came under: never stored."""
 
 
 class ContentChanged(StoreError):
@@ -229,6 +233,39 @@ class ContentStore:
                 os.unlink(tmp_path)
             raise _space_error("storing a tree manifest", e) from None
 
+    def put_verified(self, chunks, expected: str) -> int:
+        """Store bytes that come from elsewhere (a remote) only if they hash to `expected`.
+
+        Returns the number of bytes; raises DigestMismatch (and keeps nothing) otherwise."""
+        if self.has(expected):
+            return 0
+        fd, tmp_path = tempfile.mkstemp(dir=self.tmp, prefix="dl-")
+        h = xxhash.xxh3_128()
+        n = 0
+        try:
+            for chunk in chunks:
+                h.update(chunk)
+                n += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp_path)
+            raise
+        got = h.hexdigest()
+        if got != expected:
+            os.close(fd)
+            os.unlink(tmp_path)
+            raise DigestMismatch(f"content named {expected[:12]} hashes to {got[:12]}")
+        try:
+            self._finish(tmp_path, fd, got, None)
+        except OSError as e:
+            if os.path.exists(tmp_path):
+                os.unlink(tmp_path)
+            raise _space_error(f"storing object {expected[:12]}", e) from None
+        return n
+
     def put_tree(self, tree: Tree, abspath: str, durable: bool = True) -> str:
         """Store every file of a scanned folder, then its manifests (children first)."""
         for rel, digest, _size, _exe in tree.files:
@@ -262,7 +299,12 @@ class ContentStore:
         return True
 
     def walk(self, digest: str, prefix: str = ""):
-        for name, kind, d, size in parse_manifest(self.read(digest)):
+        for entry in parse_manifest(self.read(digest)):
+            if not safe_manifest_entry(entry):
+                # Never written by pipe; a remote (or anyone with write access to the store)
+                # could have: a name like '..' or 'a/b' would write outside the folder.
+                raise StoreError(f"folder manifest {digest[:12]} has an unsafe entry {entry!r}")
+            name, kind, d, size = entry
             p = f"{prefix}/{name}" if prefix else name
             yield p, kind, d, size
             if kind == E_TREE:
@@ -326,6 +368,20 @@ class ContentStore:
             raise _space_error(f"restoring {dest}", e) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def safe_manifest_entry(e) -> bool:
+    """A tree manifest entry as pipe writes it: [name, kind, digest, size] with a plain name
+    (no '/', not '.' or '..'), so that it cannot write outside its folder."""
+    if not (isinstance(e, list) and len(e) == 4 and type(e[3]) is int and 0 <= e[3] < 1 << 62):
+        return False
+    name, kind, digest, _size = e
+    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
+            and kind in (E_FILE, E_EXEC, E_TREE, E_LINK) and isinstance(digest, str) and len(digest) == 32
+            and set(digest) <= _HEX)
 
 
 def remove_path(path: str) -> None:

@@ -479,3 +479,9 @@ class JobStore:
         """Recorded steps with this step key (the same definition and inputs), newest job first."""
         rows = self.db.execute("SELECT * FROM job_steps WHERE key=? ORDER BY job_id DESC, finished DESC", (key,))
         return [self._job_step(r) for r in rows]
+
+    def step_keys(self) -> list:
+        """The step key of every step any job ran or restored (what `pipe push --all-jobs` sends)."""
+        rows = self.db.execute("SELECT DISTINCT key FROM job_steps WHERE key IS NOT NULL AND outcome IN "
+                               "('ran', 'restored', 'fresh') ORDER BY key")
+        return [r[0] for r in rows]

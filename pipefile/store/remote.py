@@ -1,0 +1,582 @@
+"""A remote store reached through fsspec: objects and run-cache entries shared between
+machines, with transfers that move only what is missing and verify what they fetch.
+
+Layout on the remote (REMOTE_VERSION 1), under the remote's URL:
+
+    pipe-remote.json        {"v": 1, "layout": "pipefile-remote"}; written by the first push
+    objects/ab/cdef...      objects named by the xxh3-128 of their bytes, as in the local store
+    actions/ab/cdef....json run-cache entries, byte for byte as in the local ActionCache
+    artifacts/NAME/KIND-DIGEST.json
+                            one artifact version: {"v", "name", "kind", "digest", "size",
+                            "path", "step", "output", "created"} (numbers are per workspace)
+    tmp/                    uploads in progress (file systems with rename only)
+
+Invariants, kept by every writer:
+- An object's bytes hash to its name. Uploads to file systems (local, sftp) go to tmp/
+  and are renamed to their content name, so concurrent pushes of the same object write
+  the same bytes and a reader never sees half an object; object stores (s3, gs, az)
+  make a PUT atomic themselves.
+- A run-cache entry is uploaded only after every object it needs, so an interrupted
+  push leaves objects without entries (pushed again cheaply: only missing ones move),
+  never an entry pointing at nothing.
+- Every downloaded object is hashed as it arrives and enters the local store only if it
+  matches its name; a mismatch is refused and reported (`RemoteError`, kind "corrupt").
+
+Credentials are never printed: messages carry the scrubbed URL, and every error text
+from a transport is scrubbed of the URL's secrets and the AWS secret variables.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import posixpath
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+from ..digest import FILE, TREE
+from ..errors import STEP_FAILED, PipefileError
+from .action_cache import parse_entry
+from .cas import ContentStore, DigestMismatch
+from .remotes import (ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, is_secret_option,
+                      url_secrets)
+
+REMOTE_VERSION = 1
+MARKER = "pipe-remote.json"
+DEFAULT_TRANSFERS = 8
+STALE_TMP_SECONDS = 24 * 3600
+_CHUNK = 1 << 20
+
+UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt", "read-only", "failed"
+
+
+class RemoteError(PipefileError):
+    """A remote could not be used. Exit status 1: the operation failed, not the usage."""
+
+    exit_code = STEP_FAILED
+
+    def __init__(self, message: str, kind: str = FAILED, hint: Optional[str] = None):
+        super().__init__(message, None, hint)
+        self.kind = kind
+
+
+class Progress:
+    """What a transfer reports; report_remote renders it. This one says nothing."""
+
+    def begin(self, verb: str, count: int, nbytes: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+def _secret_values(spec: RemoteSpec) -> list:
+    vals = url_secrets(spec.url)
+    for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"):
+        v = os.environ.get(var)
+        if v and len(v) >= 4:
+            vals.append(v)
+    for k, v in spec.options.items():
+        if is_secret_option(k) and isinstance(v, str) and len(v) >= 4:
+            vals.append(v)
+    return vals
+
+
+def _classify(e: BaseException) -> str:
+    name = type(e).__name__
+    text = str(e)
+    if isinstance(e, PermissionError) or "Authentication" in name or "Credentials" in name or any(
+            w in text for w in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden",
+                                "InvalidClientTokenId", "Authentication failed", "Unable to locate credentials")):
+        return AUTH
+    if isinstance(e, (ConnectionError, TimeoutError)) or any(
+            w in name for w in ("Connect", "Timeout", "NoValidConnections", "SSHException", "EndpointConnection",
+                                "ClientOSError", "ServerDisconnected")):
+        return UNREACHABLE
+    if isinstance(e, OSError) and e.errno is not None and not isinstance(e, FileNotFoundError):
+        return UNREACHABLE if e.errno in (101, 104, 110, 111, 113, -2, -3, -5) else FAILED
+    return FAILED
+
+
+class Remote:
+    """One remote, opened lazily; safe to use from several threads (one connection each)."""
+
+    def __init__(self, spec: RemoteSpec, transfers: int = DEFAULT_TRANSFERS):
+        check_scheme(spec)
+        self.spec = spec
+        self.name = spec.name
+        self.transfers = max(1, transfers)
+        self.read_only = spec.scheme in READ_ONLY_SCHEMES
+        self.atomic_put = spec.scheme in ATOMIC_PUT_SCHEMES
+        self._local = threading.local()
+        self._opened: list = []
+        self._lock = threading.Lock()
+        self._secrets = _secret_values(spec)
+        self.root = ""
+        self._checked = False
+        self._made: set = set()  # folders known to exist on the remote
+        self._pool: Optional[cf.ThreadPoolExecutor] = None  # one pool: its threads keep their connections
+
+    # --- connections and errors -----------------------------------------------------------
+    def scrub(self, text: str) -> str:
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
+
+    def error(self, e: BaseException, doing: str) -> RemoteError:
+        if isinstance(e, RemoteError):
+            return e
+        kind = _classify(e)
+        detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
+        where = self.spec.describe()
+        if kind == AUTH:
+            return RemoteError(f"{where} could not authenticate while {doing} ({detail})", AUTH,
+                               hint=_auth_hint(self.spec.scheme))
+        if kind == UNREACHABLE:
+            return RemoteError(f"{where} is unreachable while {doing} ({detail})", UNREACHABLE,
+                               hint="check the URL, the network and that the server runs: pipe remote list")
+        return RemoteError(f"{where}: {doing} failed ({detail})", FAILED)
+
+    def fs(self):
+        fs = getattr(self._local, "fs", None)
+        if fs is not None:
+            return fs
+        from fsspec.core import url_to_fs
+
+        opts = dict(_default_options(self.spec.scheme))
+        opts.update(self.spec.options)
+        try:
+            fs, root = url_to_fs(self.spec.url, skip_instance_cache=True, **opts)
+        except ImportError as e:  # check_scheme said it is there; a broken install is still possible
+            raise RemoteError(f"{self.spec.describe()}: its fsspec implementation does not import ({e})",
+                              hint=f"reinstall it: pip install --force-reinstall {getattr(e, 'name', '') or 'fsspec'}")
+        except Exception as e:  # noqa: BLE001 - connecting (sftp connects here): mapped to one error type
+            raise self.error(e, "connecting") from None
+        self.root = root.rstrip("/") if root not in ("/", "") else root
+        self._local.fs = fs
+        with self._lock:
+            self._opened.append(fs)
+        return fs
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for fs in opened:
+            client = getattr(fs, "client", None)
+            try:
+                if client is not None and hasattr(client, "close"):
+                    client.close()  # sftp: the ssh connection
+            except Exception:  # noqa: BLE001 - closing: nothing left to save
+                pass
+
+    def path(self, *parts: str) -> str:
+        self.fs()
+        return posixpath.join(self.root, *parts) if self.root else posixpath.join(*parts)
+
+    def object_path(self, digest: str) -> str:
+        return self.path("objects", digest[:2], digest[2:])
+
+    def entry_path(self, key: str) -> str:
+        return self.path("actions", key[:2], key[2:] + ".json")
+
+    def _call(self, doing: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except FileNotFoundError:
+            raise
+        except RemoteError:
+            raise
+        except Exception as e:  # noqa: BLE001 - every transport error becomes a RemoteError
+            raise self.error(e, doing) from None
+
+    def check(self) -> None:
+        """Connect and read the layout marker: fails early on a bad URL or credentials, and
+        refuses a remote written by a newer pipe."""
+        if self._checked:
+            return
+        fs = self.fs()
+        try:
+            data = self._call("reading its layout", fs.cat_file, self.path(MARKER))
+        except FileNotFoundError:
+            self._checked = True
+            return  # empty (or not created yet): nothing to read
+        try:
+            v = json.loads(data).get("v")
+        except (ValueError, AttributeError):
+            v = None
+        if v != REMOTE_VERSION:
+            raise RemoteError(f"{self.spec.describe()} has layout version {v!r}, which this pipe does not read "
+                              f"({REMOTE_VERSION})", FAILED, hint="upgrade pipe, or use another remote")
+        self._checked = True
+
+    # --- reading --------------------------------------------------------------------------
+    def list_keys(self) -> Optional[set]:
+        """Every run-cache key on the remote (one listing), or None if it cannot list (http)."""
+        self.check()
+        if self.spec.scheme in READ_ONLY_SCHEMES:
+            return None
+        fs = self.fs()
+        base = self.path("actions")
+        try:
+            found = self._call("listing its run cache", fs.find, base)
+        except FileNotFoundError:
+            return set()
+        keys = set()
+        for p in found:
+            head, leaf = posixpath.split(str(p))
+            if leaf.endswith(".json") and not leaf.startswith("."):
+                keys.add(posixpath.basename(head) + leaf[:-5])
+        return keys
+
+    def read_entry(self, key: str) -> Optional[bytes]:
+        """The entry's bytes, or None if the remote has none (or a malformed one)."""
+        try:
+            data = self._call(f"reading run-cache entry {key[:12]}", self.fs().cat_file, self.entry_path(key))
+        except FileNotFoundError:
+            return None
+        try:
+            parse_entry(key, data)
+        except ValueError:
+            return None
+        return data
+
+    def has_entry(self, key: str) -> bool:
+        try:
+            return bool(self._call("checking a run-cache entry", self.fs().exists, self.entry_path(key)))
+        except FileNotFoundError:
+            return False
+
+    def missing_objects(self, digests: Iterable[str]) -> set:
+        """Those of `digests` the remote lacks (checked in parallel)."""
+        digests = list(dict.fromkeys(digests))
+
+        def lacks(d: str) -> bool:
+            try:
+                return not self._call("checking its objects", self.fs().exists, self.object_path(d))
+            except FileNotFoundError:
+                return True
+
+        return {d for d, missing in zip(digests, self._map(lacks, digests)) if missing}
+
+    def _workers(self) -> cf.ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = cf.ThreadPoolExecutor(self.transfers, thread_name_prefix="remote")
+            return self._pool
+
+    def _map(self, fn, items: list) -> list:
+        """fn over items on the transfer threads (callers are never transfer threads themselves)."""
+        if len(items) <= 1 or self.transfers == 1:
+            return [fn(x) for x in items]
+        futs = [self._workers().submit(fn, x) for x in items]
+        try:
+            return [f.result() for f in futs]
+        except BaseException:
+            for f in futs:
+                f.cancel()  # Ctrl-C: what finished stays
+            raise
+
+    # --- moving objects -------------------------------------------------------------------
+    def download(self, store: ContentStore, digests: Iterable[str], progress: Optional[Progress] = None,
+                 verb: str = "download", sizes: Optional[dict] = None,
+                 limits: Optional[dict] = None) -> "Transfer":
+        """Fetch the objects the local store lacks, in parallel; each is verified on arrival.
+        `sizes` (digest -> bytes, where known) only sizes the progress bar; `limits` (digest
+        -> the size it was listed with) stops an object that grows past it, so a lying
+        remote cannot fill the disk before its bytes are found not to match.
+
+        Returns what moved and what failed; a corrupt object is never stored."""
+        todo = [d for d in dict.fromkeys(digests) if not store.has(d)]
+        progress = progress or Progress()
+        result = Transfer()
+        progress.begin(verb, len(todo), sum((sizes or {}).get(d, 0) for d in todo))
+
+        def one(d: str) -> None:
+            try:
+                with self._call(f"downloading object {d[:12]}", self.fs().open, self.object_path(d), "rb") as f:
+                    n = store.put_verified(_read_chunks(f, progress, (limits or {}).get(d), d), d)
+                result.add(d, n)
+            except FileNotFoundError:
+                result.fail(d, RemoteError(f"{self.spec.describe()} lacks object {d[:12]}", FAILED,
+                                           hint="push it again from a workspace that has it"))
+            except DigestMismatch as e:
+                result.fail(d, RemoteError(
+                    f"{self.spec.describe()}: object {d[:12]} does not match its name ({e.message}); "
+                    f"refused, nothing restored from it", CORRUPT,
+                    hint=f"delete objects/{d[:2]}/{d[2:]} on the remote and push it again from a good copy"))
+            except RemoteError as e:
+                result.fail(d, e)
+            except Exception as e:  # noqa: BLE001 - a transport error mid-stream
+                result.fail(d, self.error(e, f"downloading object {d[:12]}"))
+
+        try:
+            self._run_all(one, todo)
+        finally:
+            progress.end()
+        return result
+
+    def upload(self, store: ContentStore, digests: Iterable[str], progress: Optional[Progress] = None) -> "Transfer":
+        """Put the given objects (all present in `store`) on the remote; callers pass only the
+        missing ones. Each is hashed before it leaves, so a rotten local copy never spreads."""
+        self.require_writable()
+        todo = list(dict.fromkeys(digests))
+        sizes = {}
+        for d in todo:
+            try:
+                sizes[d] = os.path.getsize(store.path(d))
+            except OSError:
+                sizes[d] = 0
+        progress = progress or Progress()
+        result = Transfer()
+        progress.begin("upload", len(todo), sum(sizes.values()))
+
+        def one(d: str) -> None:
+            from ..digest import hash_file
+
+            local = store.path(d)
+            try:
+                got = hash_file(local)
+            except OSError as e:
+                result.fail(d, RemoteError(f"object {d[:12]} is missing from the local store ({e.strerror})"))
+                return
+            if got != d:
+                where = store.quarantine(d)
+                result.fail(d, RemoteError(f"local object {d[:12]} is corrupt (hashes to {got[:12]}); moved it to "
+                                           f"{where} and did not upload it", CORRUPT,
+                                           hint="run the step that made it again, then push"))
+                return
+            fs = self.fs()
+            final = self.object_path(d)
+            try:
+                if self.atomic_put:
+                    self._call(f"uploading object {d[:12]}", fs.put_file, local, final)
+                else:
+                    self.makedirs(posixpath.dirname(final))
+                    tmp = self.path("tmp", f"{d}.{secrets.token_hex(6)}")
+                    self._call(f"uploading object {d[:12]}", fs.put_file, local, tmp)
+                    self._call(f"renaming object {d[:12]} into place", fs.mv, tmp, final)
+                result.add(d, sizes[d])
+                progress.advance(sizes[d])
+            except FileNotFoundError as e:
+                result.fail(d, self.error(OSError(2, str(e)), f"uploading object {d[:12]}"))
+            except RemoteError as e:
+                result.fail(d, e)
+
+        if not self.atomic_put and todo:
+            self.makedirs(self.path("tmp"))
+            self.makedirs(self.path("objects"))  # the parents once, here: threads only make the leaves
+        try:
+            self._run_all(one, todo)
+        finally:
+            progress.end()
+        return result
+
+    def _run_all(self, fn: Callable, items: list) -> None:
+        self._map(fn, items)
+
+    # --- entries, artifacts and the layout marker -----------------------------------------
+    def makedirs(self, path: str) -> None:
+        """Make a folder and its parents; another thread or pusher making it at the same
+        moment is fine (sftp's mkdir fails for the loser of that race)."""
+        if path in self._made:
+            return
+        fs = self.fs()
+        for attempt in range(4):
+            try:
+                self._call("making folders", fs.makedirs, path, exist_ok=True)
+                break
+            except RemoteError:
+                # Lost a race for this folder or a parent of it: done if it is there now,
+                # else go on from the parent the other one made.
+                if self._call("making folders", fs.isdir, path):
+                    break
+                if attempt == 3:
+                    raise
+        with self._lock:
+            self._made.add(path)
+
+    def require_writable(self) -> None:
+        if self.read_only:
+            raise RemoteError(f"{self.spec.describe()} is read-only ({self.spec.scheme}://)", READ_ONLY,
+                              hint="push to a writable remote (a path, s3://, sftp://, gs://, az://)")
+
+    def _put_small(self, path: str, data: bytes, doing: str) -> None:
+        fs = self.fs()
+        if self.atomic_put:
+            self._call(doing, fs.pipe_file, path, data)
+            return
+        self.makedirs(posixpath.dirname(path))
+        self.makedirs(self.path("tmp"))
+        tmp = self.path("tmp", f"{posixpath.basename(path)}.{secrets.token_hex(6)}")
+        self._call(doing, fs.pipe_file, tmp, data)
+        self._call(doing, fs.mv, tmp, path)
+
+    def ensure_layout(self) -> None:
+        """Before a push: the layout marker (and the bucket) exist; old temp uploads go."""
+        self.require_writable()
+        self.check()
+        fs = self.fs()
+        try:
+            self._call("reading its layout", fs.cat_file, self.path(MARKER))
+            self.sweep_tmp()
+            return
+        except FileNotFoundError:
+            pass
+        if self.root and not self.atomic_put:
+            self.makedirs(self.root)
+        elif self.root and self.spec.scheme in ("s3", "s3a"):
+            bucket = self.root.split("/", 1)[0]
+            try:
+                self._call("checking its bucket", fs.info, bucket)
+            except FileNotFoundError:
+                self._call("creating its bucket", fs.mkdir, bucket)
+        self._put_small(self.path(MARKER), json.dumps({"v": REMOTE_VERSION, "layout": "pipefile-remote"}).encode(),
+                        "writing its layout marker")
+
+    def sweep_tmp(self, older_than_s: float = STALE_TMP_SECONDS) -> int:
+        """Delete temp uploads left by pushes killed long ago (others may be uploading now)."""
+        if self.atomic_put:
+            return 0
+        fs = self.fs()
+        try:
+            entries = fs.ls(self.path("tmp"), detail=True)
+        except Exception:  # noqa: BLE001 - nothing to sweep, or cannot tell: leave it
+            return 0
+        cutoff = time.time() - older_than_s
+        n = 0
+        for e in entries:
+            mtime = e.get("mtime")
+            if hasattr(mtime, "timestamp"):
+                mtime = mtime.timestamp()
+            if isinstance(mtime, (int, float)) and mtime < cutoff and e.get("type") == "file":
+                try:
+                    fs.rm_file(e["name"])
+                    n += 1
+                except Exception:  # noqa: BLE001 - another push swept it first
+                    pass
+        return n
+
+    def put_entry(self, key: str, data: bytes) -> None:
+        self.require_writable()
+        self._put_small(self.entry_path(key), data, f"uploading run-cache entry {key[:12]}")
+
+    def artifact_path(self, name: str, kind: str, digest: str) -> str:
+        return self.path("artifacts", name, f"{kind}-{digest}.json")
+
+    def list_artifacts(self) -> list:
+        """Every artifact version record on the remote (dicts, see the layout above)."""
+        self.check()
+        fs = self.fs()
+        try:
+            found = self._call("listing artifacts", fs.find, self.path("artifacts"))
+        except FileNotFoundError:
+            return []
+        paths = [str(p) for p in found if str(p).endswith(".json") and not posixpath.basename(str(p)).startswith(".")]
+
+        def read(p):
+            try:
+                return json.loads(self._call("reading an artifact record", self.fs().cat_file, p))
+            except (FileNotFoundError, ValueError, RecursionError):
+                return None
+
+        return [rec for rec in self._map(read, paths) if _valid_artifact_record(rec)]
+
+    def has_artifact(self, name: str, kind: str, digest: str) -> bool:
+        try:
+            return bool(self._call("checking an artifact", self.fs().exists, self.artifact_path(name, kind, digest)))
+        except FileNotFoundError:
+            return False
+
+    def put_artifact(self, record: dict) -> None:
+        rec = dict(record, v=REMOTE_VERSION)
+        self._put_small(self.artifact_path(rec["name"], rec["kind"], rec["digest"]),
+                        json.dumps(rec, sort_keys=True).encode(), f"uploading artifact {rec['name']}")
+
+
+_ARTIFACT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")  # as the loader accepts for `name:`
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def _valid_artifact_record(rec) -> bool:
+    """An artifact record as pipe writes it (a remote's are not trusted to be)."""
+    if not (isinstance(rec, dict) and rec.get("v") == REMOTE_VERSION):
+        return False
+    name, kind, digest, size = rec.get("name"), rec.get("kind"), rec.get("digest"), rec.get("size", 0)
+    text = (rec.get("path"), rec.get("step"), rec.get("output"))
+    return (isinstance(name, str) and bool(_ARTIFACT_NAME.fullmatch(name)) and kind in (FILE, TREE)
+            and isinstance(digest, str) and bool(_HEX32.fullmatch(digest))
+            and type(size) is int and 0 <= size < 1 << 62
+            and all(t is None or (isinstance(t, str) and len(t) < 4096) for t in text))
+
+
+@dataclass
+class Transfer:
+    """What one batch of transfers did."""
+
+    moved: list = field(default_factory=list)
+    nbytes: int = 0
+    failed: list = field(default_factory=list)  # (digest, RemoteError)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, digest: str, n: int) -> None:
+        with self._lock:
+            self.moved.append(digest)
+            self.nbytes += n
+
+    def fail(self, digest: str, e: RemoteError) -> None:
+        with self._lock:
+            self.failed.append((digest, e))
+
+    def merge(self, other: "Transfer") -> None:
+        self.moved += other.moved
+        self.nbytes += other.nbytes
+        self.failed += other.failed
+
+
+def _read_chunks(f, progress: Progress, limit: Optional[int] = None, digest: str = ""):
+    n = 0
+    while True:
+        chunk = f.read(_CHUNK)
+        if not chunk:
+            return
+        n += len(chunk)
+        if limit is not None and n > limit:
+            raise DigestMismatch(f"content named {digest[:12]} is larger than the {limit} bytes it was listed with")
+        progress.advance(len(chunk))
+        yield chunk
+
+
+def _default_options(scheme: str) -> dict:
+    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
+    if scheme in ("s3", "s3a"):
+        return {"config_kwargs": {"connect_timeout": 5, "read_timeout": 60,
+                                  "retries": {"max_attempts": 2, "mode": "standard"}}}
+    if scheme in ("sftp", "ssh"):
+        return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
+    return {}
+
+
+def _auth_hint(scheme: str) -> str:
+    if scheme in ("s3", "s3a"):
+        return "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials) to a key " \
+               "that may read and write the bucket"
+    if scheme in ("sftp", "ssh"):
+        return "load your key into ssh-agent, put it in ~/.ssh, or name it: pipe remote add NAME URL -o " \
+               "key_filename=PATH; check the user in the URL"
+    if scheme in ("gs", "gcs"):
+        return "set GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`"
+    if scheme in ("az", "abfs", "abfss"):
+        return "set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
+    return "check the credentials this transport reads"

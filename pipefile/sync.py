@@ -1,0 +1,216 @@
+"""`pipe push` and `pipe pull`: run-cache entries, their objects and artifact versions moved
+between the workspace's store and a remote (store.remote), only what the other side lacks.
+
+Push: objects first (in parallel, each hashed before it leaves), then the entry of every
+step whose objects all arrived; so an interrupted push leaves no entry behind and the next
+push moves only the objects still missing. Pull: decided by the planner against the
+remote's run cache, so keys of later steps follow from the outputs of earlier ones
+without downloading anything; then every object is fetched, verified, and only then the
+entry is written locally. Artifact versions travel with --all-jobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Optional
+
+from .errors import PipefileError, did_you_mean
+from .rebuilder import Verdict
+from .store import Workspace
+from .store.action_cache import parse_entry
+from .store.remote import Progress, Remote, RemoteError
+from .store.remote_cache import closure, fetch_contents
+
+
+@dataclass
+class SyncReport:
+    direction: str  # "push" or "pull"
+    remote: str  # the remote's name (a scrubbed URL if it has none)
+    entries: int = 0  # run-cache entries moved
+    already: int = 0  # entries the other side had
+    objects: int = 0
+    nbytes: int = 0
+    artifacts: int = 0
+    skipped: list = field(default_factory=list)  # (what, why): nothing to move for it
+    must_run: list = field(default_factory=list)  # pull: steps the remote cannot provide
+    errors: list = field(default_factory=list)  # RemoteError, one per thing that failed
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def to_json(self) -> dict:
+        return {"direction": self.direction, "remote": self.remote, "entries": self.entries,
+                "already": self.already, "objects": self.objects, "bytes": self.nbytes,
+                "artifacts": self.artifacts, "skipped": [{"what": w, "why": y} for w, y in self.skipped],
+                "must_run": self.must_run, "errors": [e.message for e in self.errors], "ok": self.ok}
+
+
+# --- what to push ---------------------------------------------------------------------------
+def step_keys(ws: Workspace, step_names: Iterable[str], report: SyncReport, known: Iterable[str]) -> list:
+    """The key each named step was last built with here (every recorded step if none named)."""
+    records = ws.state.steps()
+    names = list(step_names)
+    known = list(known)
+    if names:
+        bad = [n for n in names if n not in known]
+        if bad:
+            raise PipefileError(f"no step named '{bad[0]}'", hint=did_you_mean(bad[0], known, "step"))
+    else:
+        names = [n for n in known if n in records] + [n for n in records if n not in known]
+    keys = []
+    for n in names:
+        rec = records.get(n)
+        if rec is None:
+            report.skipped.append((n, "never built in this workspace"))
+        else:
+            keys.append(rec.key)
+    return list(dict.fromkeys(keys))
+
+
+def push(ws: Workspace, remote: Remote, keys: Iterable[str], versions: Iterable = (),
+         progress: Optional[Progress] = None, report: Optional[SyncReport] = None) -> SyncReport:
+    """Upload the entries for `keys` and the artifact `versions` (store.jobs.ArtifactVersion)
+    that the remote lacks, with every object they need."""
+    from .digest import PathDigest
+
+    report = report or SyncReport("push", remote.name)
+    remote.ensure_layout()
+    local: dict = {}  # key -> (entry bytes, objects)
+    for k in dict.fromkeys(keys):
+        data = ws.actions.read_raw(k)
+        if data is None:
+            report.skipped.append((k[:12], "no run-cache entry here (collected by gc?)"))
+            continue
+        outs = parse_entry(k, data)
+        if not all(ws.store.complete(d) for d in outs.values()):
+            report.skipped.append((k[:12], "its outputs are no longer complete in the local store"))
+            continue
+        objs = []
+        for d in outs.values():
+            objs += closure(ws.store, d)
+        local[k] = (data, objs)
+    present = dict(zip(local, remote._map(remote.has_entry, list(local))))
+    todo = [k for k in local if not present[k]]
+    report.already += len(local) - len(todo)
+    arts = []
+    for v in versions:
+        content = PathDigest(v.kind, v.digest, v.size)
+        if not ws.store.complete(content):
+            report.skipped.append((v.ref, "its content is no longer complete in the local store"))
+            continue
+        if remote.has_artifact(v.name, v.kind, v.digest):
+            continue
+        arts.append((v, closure(ws.store, content)))
+    wanted = [d for k in todo for d in local[k][1]] + [d for _, objs in arts for d in objs]
+    missing = remote.missing_objects(wanted)
+    t = remote.upload(ws.store, sorted(missing), progress)
+    report.objects += len(t.moved)
+    report.nbytes += t.nbytes
+    failed = {d for d, _ in t.failed}
+    report.errors += [e for _, e in t.failed]
+    for k in todo:
+        if failed.intersection(local[k][1]):
+            continue  # an entry never goes up before all of its objects
+        try:
+            remote.put_entry(k, local[k][0])
+            report.entries += 1
+        except RemoteError as e:
+            report.errors.append(e)
+    for v, objs in arts:
+        if failed.intersection(objs):
+            continue
+        try:
+            remote.put_artifact({"name": v.name, "kind": v.kind, "digest": v.digest, "size": v.size,
+                                 "path": v.path, "step": v.step, "output": v.output, "created": v.created})
+            report.artifacts += 1
+        except RemoteError as e:
+            report.errors.append(e)
+    return report
+
+
+# --- pull -----------------------------------------------------------------------------------
+def pull_plan(ws: Workspace, remote: Remote, plan, progress: Optional[Progress] = None,
+              report: Optional[SyncReport] = None) -> SyncReport:
+    """Fetch what the remote has for the plan's RESTORE-from-remote decisions."""
+    report = report or SyncReport("pull", remote.name)
+    wanted = {}
+    for name, d in plan.decisions.items():
+        if d.verdict == Verdict.RESTORE and d.remote is not None:
+            wanted[d.key.digest] = (name, d.outputs)
+        elif d.verdict == Verdict.RESTORE:
+            report.already += 1  # in the local store already (an earlier pull, another run)
+        elif d.verdict in (Verdict.RUN, Verdict.PENDING):
+            report.must_run.append(name)
+    return _fetch_entries(ws, remote, {k: outs for k, (_, outs) in wanted.items()}, progress, report)
+
+
+def _fetch_entries(ws: Workspace, remote: Remote, wanted: dict, progress, report: SyncReport) -> SyncReport:
+    entries = {}
+    for k in wanted:
+        data = remote.read_entry(k)
+        if data is not None:
+            entries[k] = data
+    contents = [d for k in entries for d in wanted[k].values()]
+    t = fetch_contents(remote, ws.store, contents, progress)
+    report.objects += len(t.moved)
+    report.nbytes += t.nbytes
+    report.errors += [e for _, e in t.failed]
+    failed = {d for d, _ in t.failed}
+    for k, data in entries.items():
+        if _usable(ws, wanted[k].values(), failed):
+            if ws.actions.get(k) is None:
+                ws.actions.put_raw(k, data)
+                report.entries += 1
+            else:
+                report.already += 1
+    return report
+
+
+def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None) -> SyncReport:
+    """Every run-cache entry and artifact version on the remote that this store lacks."""
+    report = SyncReport("pull", remote.name)
+    keys = remote.list_keys()
+    if keys is None:
+        raise RemoteError(f"{remote.spec.describe()} cannot be listed, so --all-jobs cannot see what it holds",
+                          hint="pull named steps instead: pipe pull STEP...")
+    wanted = {}
+    have = 0
+    for k in sorted(keys):
+        if ws.actions.get(k) is not None:
+            have += 1
+            continue
+        data = remote.read_entry(k)
+        if data is not None:
+            wanted[k] = parse_entry(k, data)
+    report.already += have
+    from .digest import PathDigest
+
+    records = remote.list_artifacts()
+    arts = []
+    for rec in records:
+        content = PathDigest(rec["kind"], rec["digest"], int(rec.get("size") or 0))
+        arts.append((rec, content))
+    _fetch_entries(ws, remote, wanted, progress, report)
+    extra = fetch_contents(remote, ws.store, [c for _, c in arts], progress)
+    report.objects += len(extra.moved)
+    report.nbytes += extra.nbytes
+    report.errors += [e for _, e in extra.failed]
+    failed = {d for d, _ in extra.failed}
+    for rec, content in arts:
+        if not _usable(ws, [content], failed):
+            continue
+        if ws.jobs.find_version(rec["name"], content.kind, content.digest) is not None:
+            continue
+        ws.jobs.add_version(rec["name"], content.kind, content.digest, content.size, rec.get("path") or "",
+                            None, rec.get("step"), rec.get("output"))
+        report.artifacts += 1
+    return report
+
+
+def _usable(ws: Workspace, contents, failed: set) -> bool:
+    """Every object of `contents` is here, and none was refused (an unsafe link, a bad object)."""
+    try:
+        return all(ws.store.complete(d) and not failed.intersection(closure(ws.store, d)) for d in contents)
+    except (PipefileError, ValueError):
+        return False
