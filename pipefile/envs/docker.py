@@ -29,7 +29,7 @@ from typing import IO, Mapping, Optional
 
 from .. import spec
 from ..digest import hash_json
-from . import EnvError, Environment, Launch, shell_argv
+from . import EnvError, Environment, Launch, build_lock, shell_argv
 from .cache import EnvCache
 
 RUN_LABEL = "org.pipefile.run"
@@ -229,7 +229,8 @@ class DockerEnvironment(Environment):
                 return
             image = self._built_image()
             if image is None:
-                with self.cache.lock("docker-" + hash_json(self.build_identity())):
+                with build_lock(self.cache, "docker-" + hash_json(self.build_identity()), log, cancelled,
+                                f"the image of environment '{self.name}'"):
                     image = self._built_image()
                     if image is None:
                         image = self._build(log, cancelled)

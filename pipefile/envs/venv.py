@@ -25,7 +25,7 @@ from typing import IO, Mapping, Optional
 
 from .. import spec
 from ..digest import hash_bytes
-from . import EnvError, Environment, Launch, run_tool
+from . import EnvError, Environment, Launch, build_lock, run_tool
 from .cache import EnvCache, dir_size
 
 
@@ -138,7 +138,7 @@ class VenvEnvironment(Environment):
             build_id = self.build_id()
             path = self.cache.lookup(build_id)
             if path is None:
-                with self.cache.lock(build_id):
+                with build_lock(self.cache, build_id, log, cancelled, f"venv environment '{self.name}'"):
                     path = self.cache.lookup(build_id)  # someone else may have built it meanwhile
                     if path is None:
                         path = self._build(build_id, log, cancelled)
