@@ -256,6 +256,41 @@ def test_ctrl_c_and_kill_leave_no_container_behind(repo, docker, busybox):
     assert repo.read("out/s.txt") == "done\n"
 
 
+def test_ctrl_c_during_a_silent_docker_build_stops_at_once(repo, docker, busybox):
+    """A RUN that prints nothing for a long time: Ctrl-C does not wait for it, and the daemon,
+    seeing pipe go, cancels the build (no image, no build container left)."""
+    repo.write("envs/slow/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN sleep 120 # {TAG}\n")
+    repo.pipefile("""
+        environments:
+          slow: {type: docker, build: envs/slow}
+        steps:
+          a: {command: "echo never > ${{outputs.o}}", outputs: {o: out/a.txt}, environment: slow}
+    """)
+    p = _start_pipe(repo, "run")
+    try:
+        log = repo.root / ".pipe/jobs/1/a.log"
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "Running in" in log.read_text()):
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.1)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()  # its connection closes: the daemon cancels the build
+            p.communicate()
+    assert p.returncode == 130, err
+    assert time.monotonic() - t0 < 4.0, err
+    assert "building image for environment 'slow': interrupted" in err
+    base = docker.images.get(busybox).id
+    deadline = time.monotonic() + 30
+    while docker.containers.list(all=True, filters={"ancestor": base}):
+        assert time.monotonic() < deadline, "the build's container outlived the cancelled build"
+        time.sleep(0.2)
+    assert not docker.images.list(filters={"label": "org.pipefile.env=slow"})
+
+
 def test_no_docker_daemon_says_how_to_start_one(repo):
     pytest.importorskip("docker")
     repo.pipefile("""

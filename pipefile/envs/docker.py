@@ -23,6 +23,7 @@ This is the only module that imports the `docker` package.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 from typing import IO, Mapping, Optional
@@ -243,22 +244,44 @@ class DockerEnvironment(Environment):
         log.write(f"pipe: building image {tag} for environment '{self.name}' from {self.spec.build}\n".encode())
         log.flush()
         error = None
-        try:
-            for chunk in c.api.build(path=os.path.join(self.root, self.spec.build), tag=tag, rm=True, forcerm=True,
-                                     decode=True, dockerfile=self.spec.dockerfile or None,
-                                     labels={BUILD_LABEL: hash_json(self.build_identity()), ENV_LABEL: self.name,
-                                             STORE_LABEL: store_label(self.cache.dir)}):
-                if "stream" in chunk:
-                    log.write(chunk["stream"].encode("utf-8", "replace"))
-                    log.flush()
-                if "error" in chunk:
-                    error = chunk["error"].strip()
-                    log.write((error + "\n").encode("utf-8", "replace"))
-                if cancelled.is_set():
-                    raise EnvError(f"building image for environment '{self.name}': interrupted")
-        except docker.errors.APIError as e:
-            error = str(e.explanation or e)
-            log.write((error + "\n").encode("utf-8", "replace"))
+        # The build streams on a thread of its own: a RUN that prints nothing for minutes must
+        # not keep Ctrl-C waiting. An abandoned build ends with pipe (the daemon sees the client
+        # go), or completes and tags what it built, which is then as good as any other build.
+        chunks: queue.Queue = queue.Queue()
+
+        def stream():
+            try:
+                for chunk in c.api.build(path=os.path.join(self.root, self.spec.build), tag=tag, rm=True,
+                                         forcerm=True, decode=True, dockerfile=self.spec.dockerfile or None,
+                                         labels={BUILD_LABEL: hash_json(self.build_identity()),
+                                                 ENV_LABEL: self.name, STORE_LABEL: store_label(self.cache.dir)}):
+                    chunks.put(chunk)
+            except Exception as e:  # noqa: BLE001 - handed to the step's thread
+                chunks.put(e)
+            chunks.put(None)
+
+        threading.Thread(target=stream, daemon=True, name=f"build-{self.name}").start()
+        while True:
+            try:
+                chunk = chunks.get(timeout=0.2)
+            except queue.Empty:
+                chunk = {}
+            if cancelled.is_set():
+                raise EnvError(f"building image for environment '{self.name}': interrupted")
+            if chunk is None:
+                break
+            if isinstance(chunk, docker.errors.APIError):
+                error = str(chunk.explanation or chunk)
+                log.write((error + "\n").encode("utf-8", "replace"))
+                break
+            if isinstance(chunk, Exception):
+                raise EnvError(f"docker build of environment '{self.name}' failed: {chunk}", self.spec.loc)
+            if "stream" in chunk:
+                log.write(chunk["stream"].encode("utf-8", "replace"))
+                log.flush()
+            if "error" in chunk:
+                error = chunk["error"].strip()
+                log.write((error + "\n").encode("utf-8", "replace"))
         log.flush()
         if error:
             raise EnvError(f"docker build of environment '{self.name}' failed: {error.splitlines()[-1]}",
