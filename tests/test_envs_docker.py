@@ -195,6 +195,21 @@ def test_an_image_that_does_not_exist_is_an_error_before_anything_runs(repo, doc
     assert "Pipefile:3:3: image 'pipefile-test/no-such-image" in r.err and "could not be pulled" in r.err
     assert "hint: fix the image name" in r.err
     assert not repo.exists("out/l.txt")
+    # The same for the base image of a build: pulled (here: tried) before planning, never by the build.
+    repo.write("envs/b/Dockerfile", f"FROM pipefile-test/no-such-base:{TAG}\nRUN true\n")
+    repo.pipefile("""
+        environments:
+          built: {type: docker, build: envs/b}
+        steps:
+          local: {command: "echo hi > ${{outputs.o}}", outputs: {o: out/l.txt}}
+          a: {command: echo never, environment: built}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert (f"Pipefile:3:3: image 'pipefile-test/no-such-base:{TAG}' (FROM in envs/b/Dockerfile) of environment "
+            f"'built' is not on this machine and could not be pulled") in r.err, str(r)
+    assert not repo.exists("out/l.txt")
+    assert repo.pipe("status").code == 0  # status pulls nothing, and does not fail for it
 
 
 def _wait_for_container(docker, step: str, p, seconds: float = 60.0):

@@ -7,7 +7,8 @@ Identity (what the step key holds, with the variables, network and mounts):
   build: DIR    the content of the build folder (a Merkle digest, as for inputs), the
                 Dockerfile's name and the IDs of its FROM images. The image is built
                 when a step needs it, tagged pipefile-env/NAME:DIGEST and labelled with
-                that digest, and reused while the digest matches.
+                that digest, and reused while the digest matches. `pipe run` pulls
+                missing FROM images before planning, as it pulls a missing `image:`.
 
 The container runs as the calling uid:gid (outputs belong to the user), with the
 workspace bind-mounted at its own path read-only, the step's staging folder and
@@ -197,20 +198,29 @@ class DockerEnvironment(Environment):
         client(self.spec.loc)
 
     def fetch(self, say) -> None:
-        """Pull a missing `image:` (before planning, so the key holds the pulled image's ID)."""
-        if not self.spec.image or self._local_image_id(self.spec.image) is not None:
+        """Pull a missing `image:`, or the missing FROM images of a `build:` (before planning, so
+        that the key holds the pulled images' IDs: a build that pulled its base itself would
+        change the identity after the fact, and its steps would run again at the next run)."""
+        if self.spec.image:
+            missing = [(self.spec.image, "")] if self._local_image_id(self.spec.image) is None else []
+        else:
+            rel = os.path.relpath(self.dockerfile(), self.root)
+            missing = [(b, f" (FROM in {rel})") for b in _from_images(self.dockerfile())
+                       if self._local_image_id(b) is None]
+        if not missing:
             return
         docker = sdk()
-        say(f"pulling image {self.spec.image} for environment '{self.name}'...")
-        try:
-            # The SDK splits NAME[:TAG][@DIGEST] itself (no tag: latest).
-            client(self.spec.loc).images.pull(self.spec.image)
-        except docker.errors.DockerException as e:
-            msg = getattr(e, "explanation", None) or str(e)
-            raise EnvError(f"image '{self.spec.image}' of environment '{self.name}' is not on this machine and "
-                           f"could not be pulled: {msg}", self.spec.loc,
-                           "fix the image name, or make the image here first (docker build, docker load or "
-                           "docker import)") from None
+        for image, where in missing:
+            say(f"pulling image {image} for environment '{self.name}'...")
+            try:
+                # The SDK splits NAME[:TAG][@DIGEST] itself (no tag: latest).
+                client(self.spec.loc).images.pull(image)
+            except docker.errors.DockerException as e:
+                msg = getattr(e, "explanation", None) or str(e)
+                raise EnvError(f"image '{image}'{where} of environment '{self.name}' is not on this machine and "
+                               f"could not be pulled: {msg}", self.spec.loc,
+                               "fix the image name, or make the image here first (docker build, docker load or "
+                               "docker import)") from None
         self._identity = self._build_ident = None
 
     def prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
