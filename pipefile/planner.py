@@ -95,11 +95,14 @@ class Planner:
 
     def _digest(self, path: str) -> Optional[PathDigest]:
         memo = self._sources
-        if memo is None or not self.graph.is_source(path):
-            return self.hasher.digest(path)
-        if path not in memo:
-            memo[path] = self.hasher.digest(path)
-        return memo[path]
+        if memo is not None and path in memo:
+            return memo[path]
+        before = self.hasher.cache.hashed_bytes
+        d = self.hasher.digest(path)
+        # Only what had to be read is remembered (the stat cache answers the rest at once).
+        if memo is not None and self.hasher.cache.hashed_bytes != before and self.graph.is_source(path):
+            memo[path] = d
+        return d
 
     def is_forced(self, name: str) -> bool:
         return self.forced is True or name in self.forced
