@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -340,6 +342,38 @@ def test_cuda_visible_devices_reaches_a_real_cuda_process(repo):
     assert gpu["names"][0] in model or model in gpu["names"][0]
 
 
+def test_files_a_requirements_file_includes_are_part_of_the_venv_identity(repo):
+    """-r/-c lines pull in other files: editing one of them reruns the steps, as editing the
+    requirements file itself does (checked on keys: nothing is built)."""
+    repo.write("envs/req.txt", "-r base.txt\n--constraint=../constraints.txt\nsix\n")
+    repo.write("envs/base.txt", "-r req.txt\nsix==1.16.0\n")  # a cycle: read once
+    repo.write("constraints.txt", "six<2\n")
+    repo.write("envs/unrelated.txt", "x\n")
+    repo.pipefile("""
+        environments:
+          six: {type: venv, requirements: envs/req.txt}
+          plain: {type: venv, packages: [six]}
+        steps:
+          a: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: six}
+          b: {command: 'echo b > ${{outputs.o}}', outputs: {o: out/b.txt}, environment: plain}
+    """)
+
+    def keys():
+        r = repo.pipe("status", "--json")
+        assert r.code == 0, str(r)
+        return {s["name"]: s["key"] for s in r.json["steps"]}
+
+    first = keys()
+    repo.write("envs/unrelated.txt", "y\n")
+    assert keys() == first
+    repo.write("envs/base.txt", "-r req.txt\nsix==1.15.0\n")
+    second = keys()
+    assert second["a"] != first["a"] and second["b"] == first["b"]
+    repo.write("constraints.txt", "six<1.16\n")
+    third = keys()
+    assert third["a"] not in (first["a"], second["a"]) and third["b"] == first["b"]
+
+
 def test_a_venv_python_that_is_not_installed_is_an_error_before_anything_runs(repo):
     if shutil.which("uv"):
         pytest.skip("uv is on PATH: it would fetch the Python instead")
@@ -394,6 +428,7 @@ cmd=$1; shift
 case $cmd in
   create)
     while [ $# -gt 0 ]; do case $1 in --prefix) prefix=$2; shift;; --file) file=$2; shift;; esac; shift; done
+    [ -n "$FAKE_MM_SLEEP" ] && sleep "$FAKE_MM_SLEEP"
     mkdir -p "$prefix/bin" && cp "$file" "$prefix/env.yml" && echo "created $prefix" ;;
   run)
     [ "$1" = "--prefix" ] && prefix=$2 && shift 2
@@ -432,3 +467,66 @@ def test_conda_environment_built_once_and_run_through_the_tool_simulated(repo, t
     assert len([c for c in calls.read_text().splitlines() if c.startswith("create")]) == 2
     row = repo.pipe("envs", "--json", env=env).json["environments"][0]
     assert row["built"] is True and row["identity"].startswith("conda:")
+
+
+def _wait_for(predicate, what: str, proc, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"pipe ended (exit {proc.returncode}) before {what}: {proc.communicate()}")
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_ctrl_c_while_another_pipe_builds_the_environment_stops_at_once_simulated(tmp_path):
+    """Two workspaces share a store; one pipe builds a (simulated, slow) conda environment,
+    the other waits for that build: Ctrl-C stops the waiting one at once, not after the build."""
+    from conftest import PIPE, Repo
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "micromamba").write_text(FAKE_MICROMAMBA)
+    (bin_dir / "micromamba").chmod(0o755)
+    calls = tmp_path / "calls.log"
+    calls.write_text("")
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", FAKE_MM_LOG=str(calls),
+               FAKE_MM_SLEEP="60", PIPE_STORE_DIR=str(tmp_path / "store"), PIPE_PLAIN="1")
+    one, two = Repo(tmp_path / "one"), Repo(tmp_path / "two")
+    for ws in (one, two):
+        ws.root.mkdir()
+        ws.write("envs/sci.yml", "name: sci\n")
+        ws.pipefile("""
+            environments:
+              sci: {type: conda, file: envs/sci.yml}
+            steps:
+              a: {command: 'echo "$CONDA_PREFIX" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: sci}
+        """)
+
+    def start(ws):
+        return subprocess.Popen(PIPE + ["run"], cwd=ws.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    builder = start(one)
+    try:
+        _wait_for(lambda: "create" in calls.read_text(), "the build began", builder)
+        waiter = start(two)
+        log = two.root / ".pipe/jobs/1/a.log"
+        _wait_for(lambda: log.exists() and "waiting for another pipe" in log.read_text(), "the wait", waiter)
+        t0 = time.monotonic()
+        waiter.send_signal(signal.SIGINT)
+        out, err = waiter.communicate(timeout=30)
+        assert waiter.returncode == 130, err
+        assert time.monotonic() - t0 < 4.0, err
+        assert "interrupted while another pipe was building it" in err
+        assert builder.poll() is None  # the build goes on
+    finally:
+        builder.send_signal(signal.SIGINT)
+        builder.communicate(timeout=30)
+    assert builder.returncode == 130
+    # Neither left anything half-built that a later run would use.
+    env["FAKE_MM_SLEEP"] = ""
+    r = subprocess.run(PIPE + ["run"], cwd=two.root, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "/envs/builds/conda-" in two.read("out/a.txt")

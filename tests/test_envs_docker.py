@@ -150,16 +150,19 @@ def test_retagging_an_image_to_new_content_reruns_its_steps(repo, docker, busybo
     repo.pipefile(f"""
         environments:
           img: {{type: docker, image: "{name}"}}
+          other: {{type: docker, image: "{busybox}"}}
         steps:
           a: {{command: "ls /marker > ${{{{outputs.o}}}} 2>&1 || true", outputs: {{o: out/a.txt}}, environment: img}}
+          b: {{command: "echo b > ${{{{outputs.o}}}}", outputs: {{o: out/b.txt}}, environment: other}}
+          c: {{command: "echo c > ${{{{outputs.o}}}}", outputs: {{o: out/c.txt}}}}
     """)
-    assert repo.outcomes() == {"a": "ran"}
-    assert repo.states() == {"a": "fresh"}
+    assert repo.outcomes() == {"a": "ran", "b": "ran", "c": "ran"}
+    assert repo.states() == {"a": "fresh", "b": "fresh", "c": "fresh"}
     repo.write("ctx/Dockerfile", f"FROM {busybox}\nRUN touch /marker\n")
     docker.images.build(path=str(repo.root / "ctx"), tag=name, labels={"pipefile-test": TAG}, rm=True, forcerm=True)
     st = repo.pipe("status", "--json").json["steps"][0]
     assert st["state"] == "run" and st["reasons"][0]["kind"] == "env_changed"
-    assert repo.outcomes() == {"a": "ran"}
+    assert repo.outcomes() == {"a": "ran", "b": "fresh", "c": "fresh"}  # exactly the steps of the re-tagged image
     assert repo.read("out/a.txt") == "/marker\n"
 
 
@@ -192,6 +195,21 @@ def test_an_image_that_does_not_exist_is_an_error_before_anything_runs(repo, doc
     assert "Pipefile:3:3: image 'pipefile-test/no-such-image" in r.err and "could not be pulled" in r.err
     assert "hint: fix the image name" in r.err
     assert not repo.exists("out/l.txt")
+    # The same for the base image of a build: pulled (here: tried) before planning, never by the build.
+    repo.write("envs/b/Dockerfile", f"FROM pipefile-test/no-such-base:{TAG}\nRUN true\n")
+    repo.pipefile("""
+        environments:
+          built: {type: docker, build: envs/b}
+        steps:
+          local: {command: "echo hi > ${{outputs.o}}", outputs: {o: out/l.txt}}
+          a: {command: echo never, environment: built}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert (f"Pipefile:3:3: image 'pipefile-test/no-such-base:{TAG}' (FROM in envs/b/Dockerfile) of environment "
+            f"'built' is not on this machine and could not be pulled") in r.err, str(r)
+    assert not repo.exists("out/l.txt")
+    assert repo.pipe("status").code == 0  # status pulls nothing, and does not fail for it
 
 
 def _wait_for_container(docker, step: str, p, seconds: float = 60.0):
@@ -225,9 +243,13 @@ def test_ctrl_c_and_kill_leave_no_container_behind(repo, docker, busybox):
     # Ctrl-C: the container is stopped and removed, the run reports interrupted.
     p = _start_pipe(repo, "run")
     _wait_for_container(docker, step, p)
+    t0 = time.monotonic()
     p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, err
+    # At once, as a local step: the whole command gets the SIGINT, not only its shell (which
+    # would wait for `sleep` until pipe's SIGTERM/SIGKILL escalation, 5 seconds later).
+    assert time.monotonic() - t0 < 4.0
     assert containers_of(docker, step) == []
     assert not repo.exists("out/s.txt")
 
@@ -247,6 +269,41 @@ def test_ctrl_c_and_kill_leave_no_container_behind(repo, docker, busybox):
     assert r.code == 0, str(r)
     assert containers_of(docker, step) == []
     assert repo.read("out/s.txt") == "done\n"
+
+
+def test_ctrl_c_during_a_silent_docker_build_stops_at_once(repo, docker, busybox):
+    """A RUN that prints nothing for a long time: Ctrl-C does not wait for it, and the daemon,
+    seeing pipe go, cancels the build (no image, no build container left)."""
+    repo.write("envs/slow/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN sleep 120 # {TAG}\n")
+    repo.pipefile("""
+        environments:
+          slow: {type: docker, build: envs/slow}
+        steps:
+          a: {command: "echo never > ${{outputs.o}}", outputs: {o: out/a.txt}, environment: slow}
+    """)
+    p = _start_pipe(repo, "run")
+    try:
+        log = repo.root / ".pipe/jobs/1/a.log"
+        deadline = time.monotonic() + 60
+        while not (log.exists() and "Running in" in log.read_text()):
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()
+            time.sleep(0.1)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()  # its connection closes: the daemon cancels the build
+            p.communicate()
+    assert p.returncode == 130, err
+    assert time.monotonic() - t0 < 4.0, err
+    assert "building image for environment 'slow': interrupted" in err
+    base = docker.images.get(busybox).id
+    deadline = time.monotonic() + 30
+    while docker.containers.list(all=True, filters={"ancestor": base}):
+        assert time.monotonic() < deadline, "the build's container outlived the cancelled build"
+        time.sleep(0.2)
+    assert not docker.images.list(filters={"label": "org.pipefile.env=slow"})
 
 
 def test_no_docker_daemon_says_how_to_start_one(repo):

@@ -7,8 +7,11 @@ Needs PyPI (or PIP_INDEX_URL); skipped without it, failed in CI
 from __future__ import annotations
 
 import os
+import subprocess
 
 import pytest
+
+from conftest import PIPE
 
 from envsupport import need, pypi_reachable
 
@@ -97,10 +100,17 @@ def test_workspaces_sharing_a_store_share_builds_and_prune_keeps_what_others_use
         ws.root.mkdir()
         ws.pipefile(text)
     env = {"PIPE_STORE_DIR": store}
-    assert one.outcomes(env=env, timeout=600) == {"a": "ran"}
-    assert two.outcomes(env=env) == {"a": "restored"}  # same key, same store
-    assert two.outcomes("--force", env=env) == {"a": "ran"}
-    assert "building venv" not in (two.root / ".pipe/jobs/2/a.log").read_text()  # the build is shared
+    # Two `pipe run` processes at once need the same new venv: it is built once, by one of them.
+    procs = [subprocess.Popen(PIPE + ["run"], cwd=ws.root, env=dict(os.environ, PIPE_PLAIN="1", **env),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for ws in (one, two)]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    logs = [(ws.root / ".pipe/jobs/1/a.log").read_text() for ws in (one, two)]
+    assert sum("pipe: building venv environment 'six'" in text for text in logs) == 1, logs
+    assert one.read("out/a.txt") == two.read("out/a.txt")  # the same build: same prefix
+    assert len(os.listdir(os.path.join(store, "envs", "builds"))) == 1
+    assert two.outcomes(env=env) == {"a": "fresh"}
     # `two` stops using it; `one` still does (it said so at its last run): prune keeps it.
     two.pipefile("""
         steps:

@@ -19,6 +19,7 @@ Only `docker.py` imports the Docker SDK, and only when a Docker environment is u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -204,6 +205,22 @@ def run_tool(argv: list, log: IO[bytes], cancelled: threading.Event, what: str, 
     if rc != 0:
         raise EnvError(f"{what}: {os.path.basename(argv[0])} exited with status {rc} (its output is in the step's "
                        f"log)")
+
+
+@contextlib.contextmanager
+def build_lock(cache, build_id: str, log: IO[bytes], cancelled: threading.Event, what: str):
+    """Hold the lock of a build (see `cache`): say in the step's log when another pipe holds
+    it, and stop waiting (EnvError) when the run is cancelled."""
+    def waiting():
+        log.write(f"pipe: waiting for another pipe, which is building {what}\n".encode())
+        log.flush()
+
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(cache.lock(build_id, cancelled, waiting))
+        except InterruptedError:
+            raise EnvError(f"{what}: interrupted while another pipe was building it") from None
+        yield
 
 
 @dataclass

@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
 from typing import Optional
 
@@ -59,11 +60,27 @@ class EnvCache:
         return path if os.path.isfile(os.path.join(path, META_FILE)) else None
 
     @contextlib.contextmanager
-    def lock(self, build_id: str):
+    def lock(self, build_id: str, cancelled: Optional[threading.Event] = None, on_wait=None):
+        """Hold the build's lock. With `cancelled`, waiting for another builder (another pipe)
+        ends when the run is cancelled (InterruptedError), so Ctrl-C never waits for their build;
+        `on_wait()` is called once if the lock is busy."""
         os.makedirs(self.locks, exist_ok=True)
         fd = os.open(os.path.join(self.locks, build_id + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if cancelled is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                waited = False
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if not waited and on_wait is not None:
+                            on_wait()
+                        waited = True
+                        if cancelled.wait(0.2):
+                            raise InterruptedError(f"interrupted while waiting for the build of {build_id}")
             yield
         finally:
             os.close(fd)  # releases the lock; a dead holder's lock goes with its process

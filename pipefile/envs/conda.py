@@ -17,7 +17,7 @@ import threading
 from typing import IO, Optional
 
 from .. import spec
-from . import EnvError, Environment, Launch, shell_argv, run_tool
+from . import EnvError, Environment, Launch, build_lock, run_tool, shell_argv
 from .cache import EnvCache, dir_size
 from .venv import platform_tag
 
@@ -71,7 +71,7 @@ class CondaEnvironment(Environment):
             build_id = self.build_id()
             path = self.cache.lookup(build_id)
             if path is None:
-                with self.cache.lock(build_id):
+                with build_lock(self.cache, build_id, log, cancelled, f"conda environment '{self.name}'"):
                     path = self.cache.lookup(build_id)
                     if path is None:
                         path = self._build(build_id, log, cancelled)

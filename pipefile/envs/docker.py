@@ -7,7 +7,8 @@ Identity (what the step key holds, with the variables, network and mounts):
   build: DIR    the content of the build folder (a Merkle digest, as for inputs), the
                 Dockerfile's name and the IDs of its FROM images. The image is built
                 when a step needs it, tagged pipefile-env/NAME:DIGEST and labelled with
-                that digest, and reused while the digest matches.
+                that digest, and reused while the digest matches. `pipe run` pulls
+                missing FROM images before planning, as it pulls a missing `image:`.
 
 The container runs as the calling uid:gid (outputs belong to the user), with the
 workspace bind-mounted at its own path read-only, the step's staging folder and
@@ -23,13 +24,14 @@ This is the only module that imports the `docker` package.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 from typing import IO, Mapping, Optional
 
 from .. import spec
 from ..digest import hash_json
-from . import EnvError, Environment, Launch, shell_argv
+from . import EnvError, Environment, Launch, build_lock, shell_argv
 from .cache import EnvCache
 
 RUN_LABEL = "org.pipefile.run"
@@ -196,20 +198,29 @@ class DockerEnvironment(Environment):
         client(self.spec.loc)
 
     def fetch(self, say) -> None:
-        """Pull a missing `image:` (before planning, so the key holds the pulled image's ID)."""
-        if not self.spec.image or self._local_image_id(self.spec.image) is not None:
+        """Pull a missing `image:`, or the missing FROM images of a `build:` (before planning, so
+        that the key holds the pulled images' IDs: a build that pulled its base itself would
+        change the identity after the fact, and its steps would run again at the next run)."""
+        if self.spec.image:
+            missing = [(self.spec.image, "")] if self._local_image_id(self.spec.image) is None else []
+        else:
+            rel = os.path.relpath(self.dockerfile(), self.root)
+            missing = [(b, f" (FROM in {rel})") for b in _from_images(self.dockerfile())
+                       if self._local_image_id(b) is None]
+        if not missing:
             return
         docker = sdk()
-        say(f"pulling image {self.spec.image} for environment '{self.name}'...")
-        try:
-            # The SDK splits NAME[:TAG][@DIGEST] itself (no tag: latest).
-            client(self.spec.loc).images.pull(self.spec.image)
-        except docker.errors.DockerException as e:
-            msg = getattr(e, "explanation", None) or str(e)
-            raise EnvError(f"image '{self.spec.image}' of environment '{self.name}' is not on this machine and "
-                           f"could not be pulled: {msg}", self.spec.loc,
-                           "fix the image name, or make the image here first (docker build, docker load or "
-                           "docker import)") from None
+        for image, where in missing:
+            say(f"pulling image {image} for environment '{self.name}'...")
+            try:
+                # The SDK splits NAME[:TAG][@DIGEST] itself (no tag: latest).
+                client(self.spec.loc).images.pull(image)
+            except docker.errors.DockerException as e:
+                msg = getattr(e, "explanation", None) or str(e)
+                raise EnvError(f"image '{image}'{where} of environment '{self.name}' is not on this machine and "
+                               f"could not be pulled: {msg}", self.spec.loc,
+                               "fix the image name, or make the image here first (docker build, docker load or "
+                               "docker import)") from None
         self._identity = self._build_ident = None
 
     def prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
@@ -229,7 +240,8 @@ class DockerEnvironment(Environment):
                 return
             image = self._built_image()
             if image is None:
-                with self.cache.lock("docker-" + hash_json(self.build_identity())):
+                with build_lock(self.cache, "docker-" + hash_json(self.build_identity()), log, cancelled,
+                                f"the image of environment '{self.name}'"):
                     image = self._built_image()
                     if image is None:
                         image = self._build(log, cancelled)
@@ -242,22 +254,44 @@ class DockerEnvironment(Environment):
         log.write(f"pipe: building image {tag} for environment '{self.name}' from {self.spec.build}\n".encode())
         log.flush()
         error = None
-        try:
-            for chunk in c.api.build(path=os.path.join(self.root, self.spec.build), tag=tag, rm=True, forcerm=True,
-                                     decode=True, dockerfile=self.spec.dockerfile or None,
-                                     labels={BUILD_LABEL: hash_json(self.build_identity()), ENV_LABEL: self.name,
-                                             STORE_LABEL: store_label(self.cache.dir)}):
-                if "stream" in chunk:
-                    log.write(chunk["stream"].encode("utf-8", "replace"))
-                    log.flush()
-                if "error" in chunk:
-                    error = chunk["error"].strip()
-                    log.write((error + "\n").encode("utf-8", "replace"))
-                if cancelled.is_set():
-                    raise EnvError(f"building image for environment '{self.name}': interrupted")
-        except docker.errors.APIError as e:
-            error = str(e.explanation or e)
-            log.write((error + "\n").encode("utf-8", "replace"))
+        # The build streams on a thread of its own: a RUN that prints nothing for minutes must
+        # not keep Ctrl-C waiting. An abandoned build ends with pipe (the daemon sees the client
+        # go), or completes and tags what it built, which is then as good as any other build.
+        chunks: queue.Queue = queue.Queue()
+
+        def stream():
+            try:
+                for chunk in c.api.build(path=os.path.join(self.root, self.spec.build), tag=tag, rm=True,
+                                         forcerm=True, decode=True, dockerfile=self.spec.dockerfile or None,
+                                         labels={BUILD_LABEL: hash_json(self.build_identity()),
+                                                 ENV_LABEL: self.name, STORE_LABEL: store_label(self.cache.dir)}):
+                    chunks.put(chunk)
+            except Exception as e:  # noqa: BLE001 - handed to the step's thread
+                chunks.put(e)
+            chunks.put(None)
+
+        threading.Thread(target=stream, daemon=True, name=f"build-{self.name}").start()
+        while True:
+            try:
+                chunk = chunks.get(timeout=0.2)
+            except queue.Empty:
+                chunk = {}
+            if cancelled.is_set():
+                raise EnvError(f"building image for environment '{self.name}': interrupted")
+            if chunk is None:
+                break
+            if isinstance(chunk, docker.errors.APIError):
+                error = str(chunk.explanation or chunk)
+                log.write((error + "\n").encode("utf-8", "replace"))
+                break
+            if isinstance(chunk, Exception):
+                raise EnvError(f"docker build of environment '{self.name}' failed: {chunk}", self.spec.loc)
+            if "stream" in chunk:
+                log.write(chunk["stream"].encode("utf-8", "replace"))
+                log.flush()
+            if "error" in chunk:
+                error = chunk["error"].strip()
+                log.write((error + "\n").encode("utf-8", "replace"))
         log.flush()
         if error:
             raise EnvError(f"docker build of environment '{self.name}' failed: {error.splitlines()[-1]}",
@@ -279,7 +313,10 @@ class DockerEnvironment(Environment):
                 raise EnvError(f"mount source '{m.source}' of environment '{self.name}' does not exist",
                                self.spec.loc, "create it, or fix the path")
             mounts.append(Mount(m.target, src, type="bind", read_only=m.read_only))
-        env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", **self.spec.env, **launch.env}
+        # TINI_KILL_PROCESS_GROUP: docker-init (tini) passes Ctrl-C to the whole command, not only
+        # its shell: `sh -c "a && b"` stops at once, as a local step does.
+        env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "TINI_KILL_PROCESS_GROUP": "1", **self.spec.env,
+               **launch.env}
         env.pop("CUDA_VISIBLE_DEVICES", None)
         devices = None
         if launch.devices:

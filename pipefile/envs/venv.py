@@ -1,7 +1,7 @@
 """venv environments: a Python virtual environment built from requirements.
 
-Identity (what the step key holds): the content of the requirements file, the
-package list, the Python version asked for (or the major.minor of the Python
+Identity (what the step key holds): the content of the requirements file (and of
+the files it names with -r/-c), the package list, the Python version asked for (or the major.minor of the Python
 running pipe) and the platform. It is computed from the Pipefile and the file's
 digest, without resolving anything, so `pipe status` stays cheap and offline.
 Pin versions (`six==1.16.0`, or a lock file) for builds that do not drift: what an
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -23,8 +24,25 @@ import threading
 from typing import IO, Mapping, Optional
 
 from .. import spec
-from . import EnvError, Environment, Launch, run_tool
+from ..digest import hash_bytes
+from . import EnvError, Environment, Launch, build_lock, run_tool
 from .cache import EnvCache, dir_size
+
+
+# A line of a requirements file that names another one: -r FILE, -c FILE, --requirement=FILE...
+_INCLUDE_RE = re.compile(r"\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)?(\S+)")
+
+
+def _file_digest(hasher, root: str, rel: str) -> Optional[str]:
+    """The content digest of a file inside the workspace or outside it (None: not there)."""
+    if not rel.startswith(".." + os.sep) and rel != "..":
+        d = hasher.digest(rel)
+        return d.digest if d is not None else None
+    try:
+        with open(os.path.join(root, rel), "rb") as f:
+            return hash_bytes(f.read())
+    except OSError:
+        return None
 
 
 def platform_tag() -> str:
@@ -48,8 +66,34 @@ class VenvEnvironment(Environment):
 
     def build_identity(self) -> dict:
         req = self.workspace_file(self.spec.requirements, "requirements file") if self.spec.requirements else None
-        return {"python": self.python_version(), "platform": platform_tag(),
-                "requirements": req and {"digest": req["digest"]}, "packages": list(self.spec.packages)}
+        ident = {"python": self.python_version(), "platform": platform_tag(),
+                 "requirements": req and {"digest": req["digest"]}, "packages": list(self.spec.packages)}
+        included = self._included(self.spec.requirements, set()) if req else []
+        if included:  # only then: the identity of a file without -r/-c lines stays what it was
+            ident["included"] = included
+        return ident
+
+    def _included(self, rel: str, seen: set) -> list:
+        """[[path, digest]] of the files a requirements file pulls in with -r/-c, recursively
+        (pip reads them relative to the file that names them): editing one reruns its steps too."""
+        seen.add(rel)
+        try:
+            with open(os.path.join(self.root, rel), encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return []
+        out = []
+        for line in lines:
+            m = _INCLUDE_RE.match(line)
+            if not m or "://" in m.group(1):
+                continue
+            target = os.path.normpath(os.path.join(os.path.dirname(os.path.join(self.root, rel)), m.group(1)))
+            inc = os.path.relpath(target, self.root)
+            if inc in seen:
+                continue
+            out.append([inc, _file_digest(self.hasher, self.root, inc)])
+            out += self._included(inc, seen)
+        return out
 
     def describe(self) -> str:
         what = [f"python {self.python_version()}"]
@@ -94,7 +138,7 @@ class VenvEnvironment(Environment):
             build_id = self.build_id()
             path = self.cache.lookup(build_id)
             if path is None:
-                with self.cache.lock(build_id):
+                with build_lock(self.cache, build_id, log, cancelled, f"venv environment '{self.name}'"):
                     path = self.cache.lookup(build_id)  # someone else may have built it meanwhile
                     if path is None:
                         path = self._build(build_id, log, cancelled)
