@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 
 import click
 
@@ -41,6 +40,8 @@ def _fail(e: BaseException) -> None:
         click.echo("interrupted", err=True)
         sys.exit(INTERRUPTED)
     if _State.debug:
+        import traceback
+
         traceback.print_exc()
     else:
         click.echo(f"internal error: {e!r} (run with --debug for the traceback)", err=True)
@@ -62,6 +63,8 @@ def _guard(fn):
             raise
         except BaseException as e:  # noqa: BLE001 - mapped to exit codes here, once
             if _State.debug and not isinstance(e, (PipefileError, KeyboardInterrupt)):
+                import traceback
+
                 traceback.print_exc()
                 sys.exit(70)
             _fail(e)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import math
 import os
 import re
@@ -97,6 +96,8 @@ _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_B
 def _quiet():
     """MLflow, SQLAlchemy and alembic talk a lot (INFO lines, deprecation warnings): not our
     user's business. Call it after importing mlflow, which sets its logger's level on import."""
+    import logging
+
     loggers = [logging.getLogger(n) for n in ("mlflow", "alembic", "sqlalchemy")]
     levels = [lg.level for lg in loggers]
     added = [k for k in _HTTP_DEFAULTS if k not in os.environ]

@@ -196,3 +196,38 @@ def test_a_job_records_the_git_commit_and_whether_the_tree_was_dirty(demo):
     demo.write("tool.sh", demo.read("tool.sh") + "# edited\n")
     demo.pipe("run", check=True)
     assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head, "dirty": True}
+
+
+def test_schema_revision_is_bumped_with_the_schema():
+    """A database stamped with SCHEMA_REVISION skips creating tables on open: any change to the
+    schema must come with a new revision (then update the digest below)."""
+    import inspect
+
+    import xxhash
+
+    from pipefile.store import jobs as jobs_store
+    from pipefile.store import serving
+
+    text = jobs_store._SCHEMA + serving.SCHEMA + inspect.getsource(jobs_store.JobStore._add_step_columns)
+    known = {"2.1": "ba5d3d21f92e53f3"}
+    assert known.get(jobs_store.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
+        "the job database schema changed: bump SCHEMA_REVISION in pipefile/store/jobs.py and record "
+        "the new digest here")
+
+
+def test_a_database_of_an_older_schema_revision_gets_the_missing_tables(tmp_path):
+    import sqlite3
+
+    from pipefile.store.jobs import JobStore
+
+    path = str(tmp_path / "jobs.db")
+    JobStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE idempotency_keys")
+    db.execute("UPDATE meta SET v='0' WHERE k='schema_revision'")
+    db.commit()
+    db.close()
+    JobStore(path).close()
+    db = sqlite3.connect(path)
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "idempotency_keys" in names

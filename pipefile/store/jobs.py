@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -49,6 +48,11 @@ from typing import Optional
 from ..errors import PipefileError, did_you_mean
 
 JOBS_VERSION = 2
+# Bump when a table, index or column is added (here, in serving.SCHEMA or in
+# _add_step_columns): a database stamped with this revision skips creating them on open, so a
+# run does not pay for the whole schema (nor for importing the serving module) every time.
+# tests/test_jobs.py keeps it honest.
+SCHEMA_REVISION = "2.1"
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
 QUEUED, CANCELED = "queued", "canceled"  # served jobs only
@@ -210,6 +214,10 @@ class JobStore:
                                 f"reads {JOBS_VERSION}); nothing was changed", hint="upgrade pipe")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        if row is not None and int(row[0]) == JOBS_VERSION:
+            stamp = self.db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()
+            if stamp is not None and stamp[0] == SCHEMA_REVISION:
+                return
         if row is not None and int(row[0]) < JOBS_VERSION:
             self._migrate()
         from .serving import SCHEMA as SERVING_SCHEMA
@@ -218,6 +226,7 @@ class JobStore:
         self._add_step_columns()
         if row is None:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES('jobs_version', ?)", (str(JOBS_VERSION),))
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES('schema_revision', ?)", (SCHEMA_REVISION,))
 
     def _add_step_columns(self) -> None:
         """The environment and GPU columns of job_steps, added in place where missing (older
@@ -270,7 +279,7 @@ class JobStore:
                  json.dumps(code, sort_keys=True), json.dumps(params, sort_keys=True), json.dumps(list(targets)),
                  json.dumps(list(argv)), cloned_from, job_id))
             return self.get(job_id)
-        uid = secrets.token_hex(4)
+        uid = os.urandom(4).hex()
         cur = self.db.execute(
             "INSERT INTO jobs(uid, experiment, status, started, user, pid, git_commit, git_dirty, pipefile, "
             "pipefile_digest, code, params, targets, argv, cloned_from) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
