@@ -61,7 +61,9 @@ class ActionCache:
             "seconds": round(seconds, 3),
             "created": round(time.time(), 3),
         }
-        data = json.dumps(entry, sort_keys=True).encode()
+        self._write(key, json.dumps(entry, sort_keys=True).encode())
+
+    def _write(self, key: str, data: bytes) -> None:
         final = self.path(key)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="ac-")
@@ -82,14 +84,7 @@ class ActionCache:
     def put_raw(self, key: str, data: bytes) -> None:
         """Write an entry that came from elsewhere (a remote), checked by `parse_entry` first."""
         parse_entry(key, data)
-        final = self.path(key)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="ac-")
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
+        self._write(key, data)
 
 
 def parse_entry(key: str, data: bytes) -> dict:
