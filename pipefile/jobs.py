@@ -158,9 +158,11 @@ class JobRecorder:
 
     def _add_row(self, row: JobStep, urgent: bool) -> None:
         with self._cond:
+            first = not self._rows
             self._rows.append(row)
             self._urgent = self._urgent or urgent
-            self._cond.notify()
+            if first or urgent:  # not every row: a fresh one must not cut the gathering short
+                self._cond.notify()
 
     def _write_rows(self) -> None:
         while True:
