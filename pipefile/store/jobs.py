@@ -199,12 +199,24 @@ class JobStore:
             self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         else:
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._check_version()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._check_version()
+                return
+            except sqlite3.OperationalError as e:
+                # Another pipe is creating or migrating it (two commands starting at once in a
+                # new workspace): some of those steps answer "locked" without waiting.
+                if time.monotonic() > deadline or not any(w in str(e) for w in ("locked", "busy")):
+                    raise
+                time.sleep(0.05)
 
     def _check_version(self) -> None:
         try:
             row = self.db.execute("SELECT v FROM meta WHERE k='jobs_version'").fetchone()
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as e:
+            if "no such table" not in str(e):
+                raise  # locked or busy: the caller waits and tries again
             row = None  # a new database
         except sqlite3.DatabaseError as e:
             raise PipefileError(f"{self.path} is not a readable job database ({e})",

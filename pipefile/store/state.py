@@ -91,16 +91,27 @@ class WorkspaceState:
         self.db = self._open()
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_SCHEMA)
-            row = db.execute("SELECT v FROM meta WHERE k='state_version'").fetchone()
-        except sqlite3.DatabaseError:
-            db.close()
-            self._move_aside()
-            return self._open()
+        deadline = time.monotonic() + 30
+        while True:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+                row = db.execute("SELECT v FROM meta WHERE k='state_version'").fetchone()
+                break
+            except sqlite3.OperationalError as e:
+                # Busy or locked: another pipe is creating or using it (two `pipe` commands
+                # starting at once in a new workspace). Wait; moving its files aside under it
+                # would corrupt its database.
+                db.close()
+                if time.monotonic() > deadline or not any(w in str(e) for w in ("locked", "busy")):
+                    raise
+                time.sleep(0.05)
+            except sqlite3.DatabaseError:  # not a database (damaged): only a cache, start again
+                db.close()
+                self._move_aside()
+                return self._open()
         if row is None:
             db.execute("INSERT OR REPLACE INTO meta VALUES('state_version', ?)", (str(STATE_VERSION),))
         elif row[0] != str(STATE_VERSION):
