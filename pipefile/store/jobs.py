@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
+from .lock import while_database_busy
 
 JOBS_VERSION = 2
 # Bump when a table, index or column is added (here, in serving.SCHEMA or in
@@ -199,17 +200,7 @@ class JobStore:
             self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         else:
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                self._check_version()
-                return
-            except sqlite3.OperationalError as e:
-                # Another pipe is creating or migrating it (two commands starting at once in a
-                # new workspace): some of those steps answer "locked" without waiting.
-                if time.monotonic() > deadline or not any(w in str(e) for w in ("locked", "busy")):
-                    raise
-                time.sleep(0.05)
+        while_database_busy(self._check_version)  # another pipe may be creating or migrating it
 
     def _check_version(self) -> None:
         try:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from ..digest import PathDigest, StatCache
+from .lock import while_database_busy
 
 STATE_VERSION = 2
 
@@ -90,28 +91,28 @@ class WorkspaceState:
         self.path = path
         self.db = self._open()
 
+    def _connect(self) -> tuple:
+        """(connection, version row); (None, None) when the file is not a database."""
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            return db, db.execute("SELECT v FROM meta WHERE k='state_version'").fetchone()
+        except sqlite3.OperationalError:
+            db.close()
+            raise  # locked or busy: waited for by the caller, never taken for damage
+        except sqlite3.DatabaseError:
+            db.close()
+            return None, None
+
     def _open(self) -> sqlite3.Connection:
-        deadline = time.monotonic() + 30
-        while True:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
-                db.executescript(_SCHEMA)
-                row = db.execute("SELECT v FROM meta WHERE k='state_version'").fetchone()
-                break
-            except sqlite3.OperationalError as e:
-                # Busy or locked: another pipe is creating or using it (two `pipe` commands
-                # starting at once in a new workspace). Wait; moving its files aside under it
-                # would corrupt its database.
-                db.close()
-                if time.monotonic() > deadline or not any(w in str(e) for w in ("locked", "busy")):
-                    raise
-                time.sleep(0.05)
-            except sqlite3.DatabaseError:  # not a database (damaged): only a cache, start again
-                db.close()
-                self._move_aside()
-                return self._open()
+        # Another pipe may be creating or using it: moving its files aside under it would
+        # corrupt its database, so a locked one is waited for.
+        db, row = while_database_busy(self._connect)
+        if db is None:  # damaged: only a cache, start again
+            self._move_aside()
+            return self._open()
         if row is None:
             db.execute("INSERT OR REPLACE INTO meta VALUES('state_version', ?)", (str(STATE_VERSION),))
         elif row[0] != str(STATE_VERSION):
