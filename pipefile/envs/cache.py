@@ -27,6 +27,9 @@ import threading
 import time
 from typing import Optional
 
+from .. import spec
+from . import Environment
+
 ENV_CACHE_VERSION = 1
 ENVS_DIR = "envs"
 META_FILE = "pipe-env.json"
@@ -147,3 +150,19 @@ class EnvCache:
             return []
         live = {os.path.basename(p) for _, p, _ in self.entries()}
         return [os.path.join(self.builds, n) for n in names if n not in live]
+
+
+class CachedEnvironment(Environment):
+    """An environment built into a folder of the EnvCache, named by its build_id (venv, conda)."""
+
+    def __init__(self, env_spec: spec.EnvSpec, root: str, hasher, store_root: str):
+        super().__init__(env_spec, root, hasher)
+        self.cache = EnvCache(store_root)
+        self.path: Optional[str] = None
+
+    def built(self) -> bool:
+        return self.cache.lookup(self.build_id()) is not None
+
+    def size(self) -> Optional[int]:
+        path = self.cache.lookup(self.build_id())
+        return dir_size(path) if path else None

@@ -17,8 +17,8 @@ import threading
 from typing import IO, Optional
 
 from .. import spec
-from . import EnvError, Environment, Launch, build_lock, run_tool, shell_argv
-from .cache import EnvCache, dir_size
+from . import EnvError, Launch, build_lock, run_tool, shell_argv
+from .cache import CachedEnvironment
 from .venv import platform_tag
 
 TOOLS = ("micromamba", "mamba", "conda")
@@ -32,13 +32,11 @@ def find_tool() -> Optional[str]:
     return None
 
 
-class CondaEnvironment(Environment):
+class CondaEnvironment(CachedEnvironment):
     kind = spec.ENV_CONDA
 
     def __init__(self, env_spec: spec.EnvSpec, root: str, hasher, store_root: str):
-        super().__init__(env_spec, root, hasher)
-        self.cache = EnvCache(store_root)
-        self.path: Optional[str] = None
+        super().__init__(env_spec, root, hasher, store_root)
         self.tool: Optional[str] = None
 
     def build_identity(self) -> dict:
@@ -47,13 +45,6 @@ class CondaEnvironment(Environment):
 
     def describe(self) -> str:
         return f"-f {self.spec.file}"
-
-    def built(self) -> bool:
-        return self.cache.lookup(self.build_id()) is not None
-
-    def size(self) -> Optional[int]:
-        path = self.cache.lookup(self.build_id())
-        return dir_size(path) if path else None
 
     def check(self) -> None:
         self.tool = find_tool()

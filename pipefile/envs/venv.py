@@ -25,8 +25,8 @@ from typing import IO, Mapping, Optional
 
 from .. import spec
 from ..digest import hash_bytes
-from . import EnvError, Environment, Launch, build_lock, run_tool
-from .cache import EnvCache, dir_size
+from . import EnvError, Launch, build_lock, run_tool
+from .cache import CachedEnvironment
 
 
 # A line of a requirements file that names another one: -r FILE, -c FILE, --requirement=FILE...
@@ -53,13 +53,8 @@ def _bin(prefix: str) -> str:
     return os.path.join(prefix, "Scripts" if os.name == "nt" else "bin")
 
 
-class VenvEnvironment(Environment):
+class VenvEnvironment(CachedEnvironment):
     kind = spec.ENV_VENV
-
-    def __init__(self, env_spec: spec.EnvSpec, root: str, hasher, store_root: str):
-        super().__init__(env_spec, root, hasher)
-        self.cache = EnvCache(store_root)
-        self.path: Optional[str] = None
 
     def python_version(self) -> str:
         return self.spec.python or f"{sys.version_info[0]}.{sys.version_info[1]}"
@@ -102,12 +97,6 @@ class VenvEnvironment(Environment):
         what += list(self.spec.packages)
         return " ".join(what)
 
-    def built(self) -> bool:
-        return self.cache.lookup(self.build_id()) is not None
-
-    def size(self) -> Optional[int]:
-        path = self.cache.lookup(self.build_id())
-        return dir_size(path) if path else None
 
     # --- building ---------------------------------------------------------------------------
     def check(self) -> None:
