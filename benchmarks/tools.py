@@ -7,6 +7,7 @@ make is used when it is on PATH; dvc and snakemake when found on PATH, in `--pee
 
 from __future__ import annotations
 
+import compileall
 import importlib.util
 import os
 import shutil
@@ -145,6 +146,10 @@ def _find_peer(name: str, module: str, peers_venv: str | None) -> list[str] | No
 def pipe_tool(jobs: int, pipe_cmd: list[str] | None = None) -> Pipe:
     """pipe from this checkout (or `pipe_cmd`), run with plain output."""
     exe = pipe_cmd or [sys.executable, "-m", "pipefile"]
+    if pipe_cmd is None:
+        # As `pip install` does: without it, every run of a module edited since its .pyc was
+        # written compiles it again (always, where PYTHONDONTWRITEBYTECODE is set).
+        compileall.compile_dir(os.path.join(REPO_ROOT, "pipefile"), quiet=1)
     env = {"PIPE_PLAIN": "1", "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
     tool = Pipe("pipe", exe, jobs=jobs, env=env, state=(".pipe",))
     tool.version = _version(exe, tool.environ()) or "pipe (this checkout)"

@@ -7,7 +7,6 @@ Exit codes are defined here so that every layer agrees on them.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -85,6 +84,8 @@ class WorkspaceBusy(PipefileError):
 
 def did_you_mean(word: str, choices: Iterable[str], what: str = "") -> str | None:
     """A hint naming the closest choice, or listing the choices when none is close."""
+    import difflib  # only when there is something to suggest
+
     choices = sorted(set(choices))
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     if close:

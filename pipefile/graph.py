@@ -55,10 +55,49 @@ class Node:
     def outputs(self) -> Mapping[str, spec.StepOutput]:
         return self.step.outputs
 
+    @functools.cached_property
+    def command(self):
+        """The command as the key holds it: every `${{...}}` filled in, outputs at their
+        workspace paths. Computed once (and kept with the graph in the spec cache)."""
+        return render_command(self)
+
     def read_paths(self) -> list:
         """Workspace paths whose content feeds this step: inputs, then code."""
         paths = [i.path for i in self.inputs.values() if i.kind == IN_PATH]
         return paths + [c.path for c in self.step.code]
+
+
+def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None):
+    """The step's command with every `${{...}}` replaced.
+
+    `output_paths` maps output names to the paths the command should write to
+    (staging paths while running); by default the outputs' workspace paths.
+    A string command is shell-quoted; an argv list is not.
+    """
+    graph_params = node.params
+    outputs = output_paths or {n: o.path for n, o in node.outputs.items()}
+
+    def lookup(ref: template.Ref):
+        if ref.scope == "inputs":
+            inp = node.inputs.get(ref.name)
+            if inp is None or inp.kind == IN_NONE:
+                return None
+            return inp.path if inp.kind == IN_PATH else template.format_value(inp.value)
+        if ref.scope == "outputs":
+            return outputs[ref.name]
+        if ref.scope == "params":
+            return template.format_value(graph_params[ref.name])
+        return None  # rejected by the loader
+
+    cmd = node.step.command
+    if isinstance(cmd, str):
+        return template.render(template.parse_cached(cmd), lookup, quote=True) or ""
+    argv = []
+    for part in cmd:
+        text = template.render(template.parse_cached(part), lookup, quote=False)
+        if text is not None:
+            argv.append(text)
+    return argv
 
 
 @dataclass
@@ -240,10 +279,8 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
                 elif step_name not in deps:
                     deps.append(step_name)
                     edge_loc[(st.name, step_name)] = loc
-            if not hits and check_exists and not os.path.lexists(os.path.join(pf.root, path)):
-                errors.append(_missing_input(st.name, path, loc, producers, pf))
-            elif not hits and check_exists:
-                _check_kind(st.name, path, inputs, pf, errors, loc)
+            if not hits and check_exists:
+                _check_source(st.name, path, loc, inputs, pf, producers, errors)
         nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
 
     try:
@@ -252,12 +289,39 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
         errors.append(e)
     raise_all(errors)
     ordered = {n: nodes[n] for n in order}
+    for node in ordered.values():
+        node.command  # rendered once here; a graph kept in the spec cache carries it
     dependents: dict = {n: [] for n in ordered}
     for n in ordered.values():
         for d in n.deps:
             dependents[d].append(n.name)
     used = {(b.ref, b.version) for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_ARTIFACT}
     return Graph(pf, dict(params), ordered, producers, dependents, {k: v for k, v in artifacts.items() if k in used})
+
+
+def source_errors(graph: Graph) -> list:
+    """What only the file system can say about a graph built before (the spec cache keeps
+    one): every source input and environment file exists and is of the declared kind.
+    `build` checks the same as it goes."""
+    pf = graph.pipefile
+    errors: list = []
+    sorted_outputs = graph._sorted_outputs
+    for env in pf.environments.values():
+        _check_environment_sources(env, pf, graph.producers, sorted_outputs, True, errors)
+    for node in graph.nodes.values():
+        reads = [(i.path, i.loc) for i in node.inputs.values() if i.kind == IN_PATH]
+        reads += [(c.path, c.loc) for c in node.step.code]
+        for path, loc in reads:
+            if path not in graph.producers and graph.is_source(path):
+                _check_source(node.name, path, loc, node.inputs, pf, graph.producers, errors)
+    return errors
+
+
+def _check_source(step: str, path: str, loc, inputs, pf, producers, errors: list) -> None:
+    if not os.path.lexists(os.path.join(pf.root, path)):
+        errors.append(_missing_input(step, path, loc, producers, pf))
+    else:
+        _check_kind(step, path, inputs, pf, errors, loc)
 
 
 def _check_environment_sources(env: spec.EnvSpec, pf, producers, sorted_outputs, check_exists: bool,

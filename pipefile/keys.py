@@ -19,9 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
-from . import template
 from .digest import PathDigest, hash_json
-from .graph import IN_NONE, IN_PATH, Node
+from .graph import IN_NONE, IN_PATH, Node, render_command  # noqa: F401 - render_command: used from here
 from .spec import KEY_GPU_MODEL
 
 KEY_VERSION = 1
@@ -35,39 +34,6 @@ class StepKey:
 
     def short(self) -> str:
         return self.digest[:12]
-
-
-def render_command(node: Node, output_paths: Optional[Mapping[str, str]] = None):
-    """The step's command with every `${{...}}` replaced.
-
-    `output_paths` maps output names to the paths the command should write to
-    (staging paths while running); by default the outputs' workspace paths.
-    A string command is shell-quoted; an argv list is not.
-    """
-    graph_params = node.params
-    outputs = output_paths or {n: o.path for n, o in node.outputs.items()}
-
-    def lookup(ref: template.Ref):
-        if ref.scope == "inputs":
-            inp = node.inputs.get(ref.name)
-            if inp is None or inp.kind == IN_NONE:
-                return None
-            return inp.path if inp.kind == IN_PATH else template.format_value(inp.value)
-        if ref.scope == "outputs":
-            return outputs[ref.name]
-        if ref.scope == "params":
-            return template.format_value(graph_params[ref.name])
-        return None  # rejected by the loader
-
-    cmd = node.step.command
-    if isinstance(cmd, str):
-        return template.render(template.parse_cached(cmd), lookup, quote=True) or ""
-    argv = []
-    for part in cmd:
-        text = template.render(template.parse_cached(part), lookup, quote=False)
-        if text is not None:
-            argv.append(text)
-    return argv
 
 
 def _template_text(cmd):
@@ -106,7 +72,7 @@ def key_manifest(
     m = {
         "v": KEY_VERSION,
         "template": _template_text(node.step.command),
-        "command": render_command(node),
+        "command": list(node.command) if isinstance(node.command, list) else node.command,
         "env": env_identity,
         "params": dict(node.params),
         "inputs": ins,

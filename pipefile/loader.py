@@ -16,8 +16,6 @@ import posixpath
 import re
 from typing import Any, Iterable, Mapping, Optional
 
-import yaml
-
 from . import spec, template
 from .errors import PipefileError, SourceLoc, did_you_mean, raise_all
 from .spec import (
@@ -78,10 +76,28 @@ _ENV_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Set by pipe for every step; an environment cannot override them.
 RESERVED_ENV_VARS = ("PIPE_STEP", "PIPE_RUN_ID", "CUDA_VISIBLE_DEVICES")
 
-try:  # libyaml keeps node positions too, and is several times faster
-    _YamlLoader = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover
-    _YamlLoader = yaml.SafeLoader
+# PyYAML is imported when a Pipefile is first parsed (`_import_yaml`), not with this module:
+# a run whose Pipefile is unchanged reads the validated spec from .pipe/cache and never
+# parses, and the import is a measurable part of a no-op's start-up.
+yaml: Any = None
+_YamlLoader: Any = None
+_Constructor: Any = None
+
+
+def _import_yaml() -> None:
+    global yaml, _YamlLoader, _Constructor
+    if yaml is not None:
+        return
+    import yaml as module
+
+    # libyaml keeps node positions too, and is several times faster
+    loader_class = getattr(module, "CSafeLoader", module.SafeLoader)
+
+    class Constructor(module.constructor.SafeConstructor):
+        """Plain YAML values; dates and times stay the strings they were written as."""
+
+    Constructor.add_constructor("tag:yaml.org,2002:timestamp", Constructor.construct_yaml_str)
+    yaml, _YamlLoader, _Constructor = module, loader_class, Constructor
 
 
 def valid_artifact_name(name: str) -> bool:
@@ -179,6 +195,7 @@ def parse_size(value: Any) -> Optional[int]:
 
 class _Loader:
     def __init__(self, text: str, path: str):
+        _import_yaml()
         self.text = text
         self.path = path
         self.display = _display_path(path)
@@ -1162,13 +1179,6 @@ class _Loader:
                         f"'{b.ref}' is {_a(out.type or 'path')}", loc,
                         _value_hint(dtype) if dtype in spec.VALUE_TYPES else
                         f"bind {_a(dtype)}, or change the type of the output or the input"))
-
-
-class _Constructor(yaml.constructor.SafeConstructor):
-    """Plain YAML values; dates and times stay the strings they were written as."""
-
-
-_Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_str)
 
 
 def _all_refs(command) -> list:

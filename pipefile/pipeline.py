@@ -43,18 +43,28 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
     if enabled:
         gc.disable()
     try:
-        pf = _cached_spec(path)
+        pf, built = _cached_spec(path)
         errors: list = []
         if pf is None:
             pf, errors = loader.load_lenient(path)
             if not errors:
-                _cache_spec(path, pf)
+                _cache_spec(path, pf)  # (again below, with the graph, once that is built)
         overrides = loader.parse_param_overrides(pf, params, errors) if values is None else values
         values = loader.resolve_params(pf, overrides, errors)
         artifacts = resolve_artifacts(pf, errors) if pinned is None else \
             pinned_artifacts(pf, pinned, workspace, errors)
         if not errors:
-            graph = graph_mod.build(pf, values, artifacts=artifacts)
+            # The graph of the same spec and param values is kept beside the spec; only what the
+            # file system says (sources exist) is checked again. Not with artifact versions:
+            # those are resolved from the job database each time.
+            sig = _values_signature(values) if not artifacts else None
+            graph = None
+            if sig is not None and built is not None and built[0] == sig and not graph_mod.source_errors(built[1]):
+                graph = built[1]
+            if graph is None:
+                graph = graph_mod.build(pf, values, artifacts=artifacts)
+                if sig is not None:
+                    _cache_spec(path, pf, (sig, graph))
             if freeze:
                 # The spec and graph live as long as the process: keep the GC from walking
                 # them while the plan and the run allocate (it made large pipelines quadratic).
@@ -69,8 +79,8 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
     raise AssertionError("unreachable")
 
 
-_SPEC_CACHE_VERSION = 1
-_LOADER_SOURCES = ("loader.py", "spec.py", "template.py", "errors.py")
+_SPEC_CACHE_VERSION = 2
+_LOADER_SOURCES = ("loader.py", "spec.py", "template.py", "errors.py", "graph.py")
 
 
 def _spec_cache_key(path: str, text: bytes) -> str:
@@ -81,22 +91,31 @@ def _spec_cache_key(path: str, text: bytes) -> str:
                       os.path.relpath(path), [(s.st_size, s.st_mtime_ns) for s in code], hash_bytes(text)])
 
 
+def _values_signature(values: dict) -> Optional[str]:
+    try:
+        return hash_json(values)
+    except (TypeError, ValueError):
+        return None
+
+
 def _spec_cache_dir(path: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(path)), STATE_DIR, "cache", "specs")
 
 
-def _cached_spec(path: str):
-    """The validated spec of an unchanged Pipefile, without parsing YAML again."""
+def _cached_spec(path: str) -> tuple:
+    """(the validated spec of an unchanged Pipefile, (param values' signature, its graph) or
+    None), without parsing YAML again; (None, None) when there is none."""
     try:
         with open(path, "rb") as f:
             text = f.read()
         with open(os.path.join(_spec_cache_dir(path), _spec_cache_key(path, text)), "rb") as f:
-            return pickle.load(f)
+            entry = pickle.load(f)
+        return entry["spec"], entry["graph"]
     except Exception:  # noqa: BLE001 - any problem: parse the file as usual
-        return None
+        return None, None
 
 
-def _cache_spec(path: str, pf) -> None:
+def _cache_spec(path: str, pf, graph: Optional[tuple] = None) -> None:
     d = _spec_cache_dir(path)
     if not os.path.isdir(os.path.dirname(os.path.dirname(d))):
         return  # no .pipe/ yet: `validate` must not create one
@@ -105,10 +124,11 @@ def _cache_spec(path: str, pf) -> None:
             key = _spec_cache_key(path, f.read())
         os.makedirs(d, exist_ok=True)
         for old in os.listdir(d):
-            os.unlink(os.path.join(d, old))
+            if old != key:
+                os.unlink(os.path.join(d, old))
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(pf, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump({"spec": pf, "graph": graph}, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, os.path.join(d, key))
     except OSError:
         pass

@@ -18,7 +18,6 @@ roll back, and keeps everything already committed.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import heapq
 import os
 import time
@@ -147,7 +146,7 @@ class Scheduler:
         used_cpu, used_mem = 0.0, 0
         stop = False
         interrupted = False
-        pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
+        pool = None  # started with the first step that runs: a no-op needs no threads
 
         fell_back = False  # a restore ran the step instead: what it promised may not hold
 
@@ -216,6 +215,10 @@ class Scheduler:
                     self.events.started(name, d)
                     node = self.graph.nodes[name]
                     fn = self.executor.restore if d.verdict == Verdict.RESTORE else self.executor.run
+                    if pool is None:
+                        import concurrent.futures as cf  # (bound from here on: `running` needs the pool)
+
+                        pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
                     fut = pool.submit(fn, node, d, lease if self.gpus else None)
                     running[fut] = (name, d, (cpu, mem, lease))
                 for item in blocked:
@@ -255,7 +258,8 @@ class Scheduler:
                         result = StepResult(name, FAILED, error=f"internal error: {e!r}")
                     done(name, result, d)
         finally:
-            pool.shutdown(wait=True)
+            if pool is not None:
+                pool.shutdown(wait=True)
             if self.state is not None:
                 self.state.save_stats(self.planner.hasher.cache.take_dirty())
 

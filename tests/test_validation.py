@@ -1314,6 +1314,65 @@ def test_missing_code_file(repo):
     find_error(r, at(text, "src/trian.py"), "'src/trian.py'", "does not exist")
 
 
+
+# A run keeps the validated spec and its graph in .pipe/cache; what only the file system can
+# say must still be checked on every run, not remembered from the run before.
+CACHED = """\
+    version: 1
+    environments:
+      prep: {type: venv, requirements: envs/prep.txt}
+    steps:
+      fit:
+        command: cat ${{inputs.x}} ${{inputs.y}} > ${{outputs.o}}
+        inputs:
+          x: {type: uri_file, path: data/x.txt}
+          y: data/y.txt
+        outputs: {o: build/fit.txt}
+        code: [src/fit.py]
+      other:
+        command: echo > ${{outputs.o}}
+        outputs: {o: build/other.txt}
+        environment: prep
+    """
+
+
+@pytest.fixture
+def cached(repo):
+    repo.write("data/x.txt", "x\n")
+    repo.write("data/y.txt", "y\n")
+    repo.write("src/fit.py", "print(1)\n")
+    repo.write("envs/prep.txt", "")
+    repo.pipefile(CACHED)
+    assert repo.pipe("status").code == 0
+    assert repo.outcomes("fit") == {"fit": "ran"}
+    assert repo.outcomes("fit") == {"fit": "fresh"}  # from the cached spec and graph
+    assert list((repo.root / ".pipe/cache/specs").iterdir())
+    return repo
+
+
+@pytest.mark.parametrize("path, needle, fragment", [
+    ("data/x.txt", "{type: uri_file", "reads 'data/x.txt'"),
+    ("data/y.txt", "data/y.txt", "reads 'data/y.txt'"),
+    ("src/fit.py", "src/fit.py", "reads 'src/fit.py'"),
+    ("envs/prep.txt", "prep: {", "'envs/prep.txt' of environment 'prep' does not exist"),
+])
+def test_source_removed_after_a_run_is_reported_as_before(cached, path, needle, fragment):
+    (cached.root / path).unlink()
+    for command in ("run", "status", "validate"):
+        r = cached.pipe(command)
+        find_error(r, at(CACHED, needle), fragment, "does not exist")
+
+
+def test_typed_source_turned_into_a_folder_after_a_run(cached):
+    (cached.root / "data/x.txt").unlink()
+    cached.write("data/x.txt/inside.txt", "x\n")
+    r = cached.pipe("run")
+    find_error(r, at(CACHED, "{type: uri_file"), "expects a file at 'data/x.txt', but it is a folder")
+    (cached.root / "data/x.txt/inside.txt").unlink()
+    (cached.root / "data/x.txt").rmdir()
+    cached.write("data/x.txt", "x2\n")
+    assert cached.outcomes("fit") == {"fit": "ran"}
+
 # --- several errors in one go -------------------------------------------------------------
 def test_all_loader_errors_reported_in_one_go(repo):
     text = """\

@@ -30,8 +30,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Optional
 
-import yaml
-
 from ..errors import PipefileError, did_you_mean
 
 REMOTES_VERSION = 1
@@ -171,10 +169,16 @@ def check_scheme(spec: RemoteSpec) -> None:
 def _read(path: str) -> dict:
     try:
         with open(path) as f:
-            data = yaml.safe_load(f) or {}
+            text = f.read()
     except FileNotFoundError:
         return {}
-    except (OSError, yaml.YAMLError) as e:
+    except (OSError, UnicodeDecodeError) as e:
+        raise RemoteConfigError(f"{path}: cannot be read: {e}", hint="fix or delete the file") from None
+    import yaml  # here: a workspace without remotes never loads it
+
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
         raise RemoteConfigError(f"{path}: cannot be read: {e}", hint="fix or delete the file") from None
     if not isinstance(data, dict):
         raise RemoteConfigError(f"{path}: expected a mapping with 'remotes:'", hint="fix or delete the file")
@@ -212,6 +216,8 @@ def load(root: str) -> RemoteConfig:
 
 
 def _write(path: str, data: dict) -> None:
+    import yaml
+
     header = ("# pipe remotes: edit with `pipe remote add/remove`. "
               + ("Commit this file; " if os.path.basename(path) == SHARED_FILE else "This workspace only; ")
               + "never put credentials here.\n")
@@ -316,6 +322,8 @@ def resolve(root: str, wanted: Optional[str]) -> Optional[RemoteSpec]:
 
 def parse_options(items) -> dict:
     """KEY=VALUE pairs; values read as YAML scalars (2222 is a number, true a boolean)."""
+    import yaml
+
     out: dict = {}
     for item in items:
         if "=" not in item:
