@@ -6,7 +6,9 @@ One SQLite database, `.pipe/state.db` (STATE_VERSION 2), in WAL mode:
     stat(path TEXT PRIMARY KEY, size, mtime_ns, ctime_ns, ino, digest, recorded_ns, in_folder)
                                                 the StatCache, per workspace path; rows of
                                                 files inside folders (in_folder=1) are read
-                                                only when their folder's listing changed
+                                                only when their folder's listing changed (the
+                                                others, through a partial index: a workspace
+                                                with a folder of 100,000 files loads no row of it)
     folders(path TEXT PRIMARY KEY, listing, digest, size, recorded_ns)
                                                 the StatCache's folder entries
     steps(name TEXT PRIMARY KEY, key TEXT, manifest TEXT, outputs TEXT, updated_ns)
@@ -39,6 +41,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT);
 CREATE TABLE IF NOT EXISTS stat(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
                                 ino INTEGER, digest TEXT, recorded_ns INTEGER, in_folder INTEGER);
+CREATE INDEX IF NOT EXISTS stat_outside_folders ON stat(path) WHERE in_folder=0;
 CREATE TABLE IF NOT EXISTS folders(path TEXT PRIMARY KEY, listing TEXT, digest TEXT, size INTEGER,
                                    recorded_ns INTEGER);
 CREATE TABLE IF NOT EXISTS steps(name TEXT PRIMARY KEY, key TEXT, manifest TEXT, outputs TEXT, updated_ns INTEGER);
