@@ -48,6 +48,7 @@ from typing import Optional
 from ..errors import PipefileError, did_you_mean
 from .lock import while_database_busy
 
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
 JOBS_VERSION = 2
 # Bump when a table, index or column is added (here, in serving.SCHEMA or in
 # _add_step_columns): a database stamped with this revision skips creating them on open, so a
@@ -297,8 +298,9 @@ class JobStore:
 
     def record_steps(self, steps: list) -> None:
         """Several rows in one transaction (one commit, not one per row)."""
-        rows = [(s.job_id, s.step, s.outcome, s.key, s.env, s.command, json.dumps(s.inputs, sort_keys=True),
-                 json.dumps(s.outputs, sort_keys=True), s.seconds, s.exit_code, s.log, s.error, s.finished,
+        encode = _SORTED_JSON.encode  # one encoder for every row: json.dumps makes one per call
+        rows = [(s.job_id, s.step, s.outcome, s.key, s.env, s.command, encode(s.inputs),
+                 encode(s.outputs), s.seconds, s.exit_code, s.log, s.error, s.finished,
                  s.environment, json.dumps(list(s.gpus)) if s.gpus else None, s.gpu_model)
                 for s in steps]
         self.db.execute("BEGIN IMMEDIATE")
