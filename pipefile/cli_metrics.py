@@ -51,16 +51,7 @@ def register(main, guard, context, file_option) -> None:
 
         JOB_A, JOB_B: an id, a unique uid prefix, last, or last~N.
         """
-        ws = open_workspace(pipefile)
-        try:
-            a, b = ws.jobs.resolve(job_a), ws.jobs.resolve(job_b)
-            rows = report_metrics.diff_rows(ws.jobs.metrics(a.id), ws.jobs.metrics(b.id))
-        finally:
-            ws.close()
-        if as_json:
-            report.dump_json(report_metrics.diff_json(a, b, rows))
-        else:
-            report_metrics.render_diff("metric", a, b, rows)
+        _compare(pipefile, job_a, job_b, "metric", lambda ws, job: ws.jobs.metrics(job.id), as_json)
 
     @metrics.command(context_settings=context)
     @click.argument("name")
@@ -117,16 +108,21 @@ def register(main, guard, context, file_option) -> None:
 
         JOB_A, JOB_B: an id, a unique uid prefix, last, or last~N.
         """
-        ws = open_workspace(pipefile)
-        try:
-            a, b = ws.jobs.resolve(job_a), ws.jobs.resolve(job_b)
-        finally:
-            ws.close()
-        rows = report_metrics.diff_rows(dict(sorted(a.params.items())), dict(sorted(b.params.items())))
-        if as_json:
-            report.dump_json(report_metrics.diff_json(a, b, rows))
-        else:
-            report_metrics.render_diff("param", a, b, rows)
+        _compare(pipefile, job_a, job_b, "param", lambda ws, job: dict(sorted(job.params.items())), as_json)
+
+
+def _compare(pipefile, job_a: str, job_b: str, what: str, values, as_json: bool) -> None:
+    """`pipe metrics diff` and `pipe params diff`: `values(ws, job)` gives {name: value} of a job."""
+    ws = open_workspace(pipefile)
+    try:
+        a, b = ws.jobs.resolve(job_a), ws.jobs.resolve(job_b)
+        rows = report_metrics.diff_rows(values(ws, a), values(ws, b))
+    finally:
+        ws.close()
+    if as_json:
+        report.dump_json(report_metrics.diff_json(a, b, rows))
+    else:
+        report_metrics.render_diff(what, a, b, rows)
 
 
 def _unique(jobs: list) -> list:
