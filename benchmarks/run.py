@@ -187,13 +187,22 @@ class Bench:
         res["touch"] = self.repeat(self.tool.run_cmd(), self.touch_leaf)
         return res
 
+    def drop_caches(self, _i: int) -> None:
+        """Forget what the tool keeps of its parsed pipeline file (pipe: the spec and graph)."""
+        for rel in self.tool.caches:
+            shutil.rmtree(os.path.join(self.ws, rel), ignore_errors=True)
+
     def scaling(self) -> dict[str, Outcome]:
-        """One full run, then the no-op, status and the tool's read-only extras."""
+        """One full run, then the no-op, status and the tool's read-only extras; the extras
+        once more from a cold load (the pipeline file parsed and checked again) when the
+        tool caches it."""
         res = {"full": self.repeat(self.tool.run_cmd(), self.reset, expected=len(self.p.steps), reps=1)}
         res["noop"] = self.repeat(self.tool.run_cmd())
         res["status"] = self.repeat(self.tool.status_cmd())
         for name, argv in self.tool.extra_cmds().items():
             res[name] = self.repeat(argv)
+            if self.tool.caches:
+                res[f"{name}-cold"] = self.repeat(argv, self.drop_caches)
         return res
 
     def full_only(self) -> dict[str, Outcome]:

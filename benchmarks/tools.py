@@ -30,6 +30,7 @@ class Tool:
     jobs: int = 2
     env: dict[str, str] = field(default_factory=dict)
     state: tuple[str, ...] = ()  # workspace paths holding the tool's own state (removed by `reset`)
+    caches: tuple[str, ...] = ()  # workspace paths of what it keeps of a parsed pipeline file (dropped for a cold load)
 
     def run_cmd(self) -> list[str]:
         """Bring everything up to date."""
@@ -151,7 +152,7 @@ def pipe_tool(jobs: int, pipe_cmd: list[str] | None = None) -> Pipe:
         # written compiles it again (always, where PYTHONDONTWRITEBYTECODE is set).
         compileall.compile_dir(os.path.join(REPO_ROOT, "pipefile"), quiet=1)
     env = {"PIPE_PLAIN": "1", "PYTHONPATH": os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))}
-    tool = Pipe("pipe", exe, jobs=jobs, env=env, state=(".pipe",))
+    tool = Pipe("pipe", exe, jobs=jobs, env=env, state=(".pipe",), caches=(".pipe/cache",))
     tool.version = _version(exe, tool.environ()) or "pipe (this checkout)"
     return tool
 

@@ -313,21 +313,18 @@ class Hasher:
             listing = [f"{name}/f/{st.st_size}/{st.st_mtime_ns}/{st.st_ctime_ns}/{st.st_ino}/{st.st_mode & 0o111}"
                        for name, st in files]
             newest = max([st.st_mtime_ns for _, st in files], default=0)
-            links = []  # (name, target) of dangling links
-            subs = []  # (name, (digest, size)) of sub-folders
             others = [] if len(files) == len(items) else [(e, st) for e, st in zip(items, stats)
                                                             if st is None or not statmod.S_ISREG(st.st_mode)]
-            for e, st in others:
-                if st is None:
-                    target = os.readlink(e.name, dir_fd=fd)
-                    listing.append(f"{e.name}/l/{target}")
-                    links.append((e.name, target))
-                elif statmod.S_ISDIR(st.st_mode):
-                    sub = self._folder_digest(f"{rel}/{e.name}", seen)
-                    listing.append(f"{e.name}/d/{sub[0]}/{sub[1]}")
-                    subs.append((e.name, sub))
+            links = [(e.name, os.readlink(e.name, dir_fd=fd)) for e, st in others if st is None]  # dangling
+            folders = [e.name for e, st in others if st is not None and statmod.S_ISDIR(st.st_mode)]
         finally:
-            os.close(fd)
+            os.close(fd)  # before going down: one open folder at a time, however deep the tree
+        listing += [f"{name}/l/{target}" for name, target in links]
+        subs = []  # (name, (digest, size)) of sub-folders
+        for name in folders:
+            sub = self._folder_digest(f"{rel}/{name}", seen)
+            listing.append(f"{name}/d/{sub[0]}/{sub[1]}")
+            subs.append((name, sub))
         seen.discard(ident)
         listing.sort()  # any fixed order will do: names are unique
         sig = hash_bytes("\0".join(listing).encode())  # names hold no NUL (nor "/")

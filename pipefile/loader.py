@@ -10,6 +10,7 @@ whole (paths that exist, one producer per path, cycles) belong to `graph`.
 from __future__ import annotations
 
 import gc
+import io
 import math
 import os
 import posixpath
@@ -123,14 +124,20 @@ def load(path: str) -> spec.Pipefile:
     return pf
 
 
-def load_lenient(path: str) -> tuple:
+def load_lenient(path: str, data: Optional[bytes] = None) -> tuple:
     """(the valid part of the Pipefile, every error found), so that later checks can
     still run on what is valid and all problems are reported together. Raises only
-    when nothing usable could be read (no file, broken YAML)."""
+    when nothing usable could be read (no file, broken YAML).
+
+    `data`: the file's bytes, read already by the caller (what it caches must be what
+    was parsed, even if the file is saved again meanwhile)."""
     path = os.path.abspath(path)
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read()
+        # As open(path, encoding="utf-8") reads it: newlines translated.
+        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
     except FileNotFoundError:
         raise PipefileError(f"{path}: no such file", hint="check the -f argument") from None
     except (OSError, UnicodeDecodeError) as e:

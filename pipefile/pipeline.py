@@ -42,13 +42,17 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
     enabled = gc.isenabled() and freeze
     if enabled:
         gc.disable()
+    # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
+    data = _read_bytes(path) if freeze else None
+    key = _spec_cache_key(path, data) if data is not None else None
+    pf, built = _cached_spec(path, key)
+    new_spec = None  # a spec parsed now, to keep in the cache (with its graph when there is one)
     try:
-        pf, built = _cached_spec(path)
         errors: list = []
         if pf is None:
-            pf, errors = loader.load_lenient(path)
-            if not errors:
-                _cache_spec(path, pf)  # (again below, with the graph, once that is built)
+            pf, errors = loader.load_lenient(path, data)
+            if not errors and key is not None:
+                new_spec = pf
         overrides = loader.parse_param_overrides(pf, params, errors) if values is None else values
         values = loader.resolve_params(pf, overrides, errors)
         artifacts = resolve_artifacts(pf, errors) if pinned is None else \
@@ -57,20 +61,23 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
             # The graph of the same spec and param values is kept beside the spec; only what the
             # file system says (sources exist) is checked again. Not with artifact versions:
             # those are resolved from the job database each time.
-            sig = _values_signature(values) if not artifacts else None
+            sig = _values_signature(values) if key is not None and not artifacts else None
             graph = None
             if sig is not None and built is not None and built[0] == sig and not graph_mod.source_errors(built[1]):
                 graph = built[1]
             if graph is None:
                 graph = graph_mod.build(pf, values, artifacts=artifacts)
                 if sig is not None:
-                    _cache_spec(path, pf, (sig, graph))
+                    _cache_spec(path, key, pf, (sig, graph))
+                    new_spec = None
             if freeze:
                 # The spec and graph live as long as the process: keep the GC from walking
                 # them while the plan and the run allocate (it made large pipelines quadratic).
                 gc.freeze()
             return graph
     finally:
+        if new_spec is not None:  # valid, but no graph to keep with it (bad params, graph errors)
+            _cache_spec(path, key, new_spec)
         if enabled:
             gc.enable()
     # Check the graph of what is valid too, so one round of fixes is enough.
@@ -102,26 +109,33 @@ def _spec_cache_dir(path: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(path)), STATE_DIR, "cache", "specs")
 
 
-def _cached_spec(path: str) -> tuple:
-    """(the validated spec of an unchanged Pipefile, (param values' signature, its graph) or
-    None), without parsing YAML again; (None, None) when there is none."""
+def _read_bytes(path: str) -> Optional[bytes]:
     try:
         with open(path, "rb") as f:
-            text = f.read()
-        with open(os.path.join(_spec_cache_dir(path), _spec_cache_key(path, text)), "rb") as f:
+            return f.read()
+    except OSError:
+        return None  # the loader says what is wrong
+
+
+def _cached_spec(path: str, key: Optional[str]) -> tuple:
+    """(the validated spec of the Pipefile whose bytes give `key`, (param values' signature,
+    its graph) or None), without parsing YAML again; (None, None) when there is none."""
+    if key is None:
+        return None, None
+    try:
+        with open(os.path.join(_spec_cache_dir(path), key), "rb") as f:
             entry = pickle.load(f)
         return entry["spec"], entry["graph"]
     except Exception:  # noqa: BLE001 - any problem: parse the file as usual
         return None, None
 
 
-def _cache_spec(path: str, pf, graph: Optional[tuple] = None) -> None:
+def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:
+    """Keep `pf` (parsed from the bytes that give `key`) and its graph for the next run."""
     d = _spec_cache_dir(path)
     if not os.path.isdir(os.path.dirname(os.path.dirname(d))):
         return  # no .pipe/ yet: `validate` must not create one
     try:
-        with open(path, "rb") as f:
-            key = _spec_cache_key(path, f.read())
         os.makedirs(d, exist_ok=True)
         for old in os.listdir(d):
             if old != key:

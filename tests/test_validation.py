@@ -1363,6 +1363,35 @@ def test_source_removed_after_a_run_is_reported_as_before(cached, path, needle, 
         find_error(r, at(CACHED, needle), fragment, "does not exist")
 
 
+def test_a_pipefile_saved_while_it_is_loaded_is_not_cached_as_the_new_text(repo, monkeypatch):
+    """The cache keeps what was parsed under the key of the bytes that were parsed: a save
+    between parsing and caching must not make later runs use the old steps."""
+    from pipefile import graph as graph_mod
+    from pipefile import pipeline
+
+    repo.pipefile("""\
+        version: 1
+        steps:
+          s: {command: "echo one > ${{outputs.o}}", outputs: {o: out.txt}}
+        """)
+    (repo.root / ".pipe").mkdir()
+    monkeypatch.chdir(repo.root)
+    monkeypatch.setattr(pipeline.gc, "freeze", lambda: None)
+    build = graph_mod.build
+
+    def build_then_save(*args, **kwargs):
+        g = build(*args, **kwargs)
+        text = (repo.root / "Pipefile").read_text()
+        (repo.root / "Pipefile").write_text(text.replace("echo one", "echo two"))
+        return g
+
+    monkeypatch.setattr(graph_mod, "build", build_then_save)
+    assert pipeline.load_graph(None).nodes["s"].command == "echo one > out.txt"
+    monkeypatch.setattr(graph_mod, "build", build)
+    for _ in range(2):  # parsed again, then from the cache
+        assert pipeline.load_graph(None).nodes["s"].command == "echo two > out.txt"
+
+
 def test_typed_source_turned_into_a_folder_after_a_run(cached):
     (cached.root / "data/x.txt").unlink()
     cached.write("data/x.txt/inside.txt", "x\n")
