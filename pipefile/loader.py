@@ -98,7 +98,8 @@ def _import_yaml() -> None:
         """Plain YAML values; dates and times stay the strings they were written as."""
 
     Constructor.add_constructor("tag:yaml.org,2002:timestamp", Constructor.construct_yaml_str)
-    yaml, _YamlLoader, _Constructor = module, loader_class, Constructor
+    _YamlLoader, _Constructor = loader_class, Constructor
+    yaml = module  # last: another thread that sees it set finds the rest set too
 
 
 def valid_artifact_name(name: str) -> bool:
