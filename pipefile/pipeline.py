@@ -42,12 +42,12 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
     enabled = gc.isenabled() and freeze
     if enabled:
         gc.disable()
-    # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
-    data = _read_bytes(path) if freeze else None
-    key = _spec_cache_key(path, data) if data is not None else None
-    pf, built = _cached_spec(path, key)
     new_spec = None  # a spec parsed now, to keep in the cache (with its graph when there is one)
     try:
+        # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
+        data = _read_bytes(path) if freeze else None
+        key = _spec_cache_key(path, data) if data is not None else None
+        pf, built = _cached_spec(path, key)
         errors: list = []
         if pf is None:
             pf, errors = loader.load_lenient(path, data)
