@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import time
 
 import click
 
@@ -43,16 +44,23 @@ def register(main, guard, context, file_option) -> None:
     @file_option
     @click.option("--keep-last", type=click.IntRange(min=0), default=None, metavar="N",
                   help="Keep only the last N jobs (older jobs' records and logs go; artifact versions stay).")
+    @click.option("--uploads-older-than", "uploads_age", metavar="DURATION",
+                  help="Forget what `pipe serve` received more than DURATION ago (e.g. 30d, 12h): its content "
+                       "goes unless a kept job reads it (default: keep every upload).")
     @click.option("-n", "--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
     @guard
-    def gc(pipefile, keep_last, dry_run, as_json):
+    def gc(pipefile, keep_last, uploads_age, dry_run, as_json):
         """Delete stored objects and run-cache entries that nothing kept needs.
 
         Kept: every job (or the last N with --keep-last), every artifact version, the
-        current outputs of each workspace that uses this store, and the run-cache
-        entries they use. See docs/store.md.
+        current outputs of each workspace that uses this store, published deployments,
+        uploads (or those newer than --uploads-older-than), and the run-cache entries
+        they use. See docs/store.md.
         """
+        from .cli_serve import parse_duration
+
+        uploads_before = time.time() - parse_duration(uploads_age) if uploads_age else None
         ws = _workspace(pipefile)
         others: list = []
         try:
@@ -60,7 +68,7 @@ def register(main, guard, context, file_option) -> None:
                 click.echo("no .pipe/ here yet: nothing to collect")
                 return
             others = gc_mod.lock_all(ws, lambda root: Workspace(root, create=False, register=False), _wait)
-            plan = gc_mod.plan(ws, others, keep_last)
+            plan = gc_mod.plan(ws, others, keep_last, uploads_before)
             if not dry_run:
                 gc_mod.apply(ws, plan)
         finally:
@@ -75,6 +83,8 @@ def register(main, guard, context, file_option) -> None:
                  _plural(len(plan.prune_entries), "run-cache entry").replace("entrys", "entries")]
         if keep_last is not None:
             parts.append(_plural(len(plan.drop_jobs), "job") + " (records and logs)")
+        if uploads_before is not None:
+            parts.append(_plural(len(plan.forget_uploads), "upload") + " (records)")
         click.echo(f"gc: {verb} {', '.join(parts)}; kept {_plural(plan.kept_objects, 'object')} "
                    f"({_size(plan.kept_bytes)})")
         if len(plan.workspaces) > 1:

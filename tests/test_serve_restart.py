@@ -214,6 +214,54 @@ def test_gc_waits_for_served_jobs_and_never_drops_unfinished_ones(ws, tmp_path):
         server.stop()
 
 
+def test_gc_forgets_old_uploads_but_keeps_what_a_kept_job_reads(ws):
+    import sqlite3
+
+    from pipefile.store import Workspace
+
+    repo, tok = ws
+    repo.write("Pipefile.upper", UPPER, dedent=False)
+    repo.pipe("publish", "-f", "Pipefile.upper", check=True)
+    bad = repo.pipe("gc", "--uploads-older-than", "soon")
+    assert bad.code == 2 and "'soon' is not a duration" in bad.err and "30d" in bad.err, str(bad)
+    server = Server(repo.root, "--workers", "1")
+    try:
+        c = server.client(tok)
+        used = c.post("/v1/uploads", content=b"used\n").json()["digest"]
+        unused = c.post("/v1/uploads", content=b"never used\n").json()["digest"]
+        job = wait_job(c, c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": used}}}).json()["id"])
+        assert job["state"] == "completed", job
+        db = sqlite3.connect(repo.root / ".pipe/jobs.db")
+        db.execute("UPDATE uploads SET created=created-3*86400")  # both received three days ago
+        db.commit()
+        db.close()
+        recent = c.post("/v1/uploads", content=b"recent\n").json()["digest"]
+
+        dry = repo.pipe("gc", "--uploads-older-than", "2d", "--dry-run", "--json", check=True).json
+        assert sorted(dry["deleted"]["uploads"]) == sorted([used, unused]) and dry["dry_run"]
+        assert c.head(f"/v1/uploads/{unused}").status_code == 200, "a dry run forgets nothing"
+        done = repo.pipe("gc", "--uploads-older-than", "2d", "--json", check=True).json
+        assert sorted(done["deleted"]["uploads"]) == sorted([used, unused])
+        assert [c.head(f"/v1/uploads/{d}").status_code for d in (used, unused, recent)] == [404, 404, 200]
+        w = Workspace(str(repo.root), create=False)
+        try:
+            assert not w.store.has(unused), "content nothing reads goes"
+            assert w.store.has(used), "content a kept job read stays"
+        finally:
+            w.close()
+        assert c.get(f"/v1/jobs/{job['id']}/outputs/out").text == "USED\n"
+        # A forgotten upload is sent again before it is used again (the client asks HEAD first);
+        # sending it again makes it recent.
+        refused = c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": used}}})
+        assert 400 <= refused.status_code < 500 and "upload" in refused.text, refused.text
+        assert c.post("/v1/uploads", content=b"used\n").json()["digest"] == used
+        assert repo.pipe("gc", "--uploads-older-than", "1d", "--json", check=True).json["deleted"]["uploads"] == []
+        text = repo.pipe("gc", "--uploads-older-than", "1d", check=True).out
+        assert "0 uploads (records)" in text, text
+    finally:
+        server.stop()
+
+
 def test_serve_in_a_new_workspace_and_on_a_busy_port(tmp_path):
     import socket
 

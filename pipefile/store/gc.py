@@ -9,6 +9,8 @@ them under workspaces/):
   output digest its steps recorded, and a served job's input data; a served job that
   has not ended (queued or running) is always kept;
 - every artifact version, whatever became of the job that made it;
+- every published deployment, and every upload of a `pipe serve` (with an age limit,
+  only those received since; an older one stays while a kept job reads it);
 - the current outputs of the workspace (the state journal's step records) and the
   content `pipe recover` can give back (saved.log);
 - every run-cache entry that is kept, with everything its outputs need.
@@ -149,6 +151,7 @@ class GcPlan:
     kept_bytes: int = 0
     kept_entries: int = 0
     workspaces: list = field(default_factory=list)  # roots whose references were kept
+    forget_uploads: list = field(default_factory=list)  # digests of this workspace's expired uploads
 
     @property
     def freed_bytes(self) -> int:
@@ -156,13 +159,16 @@ class GcPlan:
 
     def to_json(self) -> dict:
         return {"deleted": {"objects": len(self.delete_objects), "bytes": self.freed_bytes,
-                            "cache_entries": len(self.prune_entries), "jobs": list(self.drop_jobs)},
+                            "cache_entries": len(self.prune_entries), "jobs": list(self.drop_jobs),
+                            "uploads": list(self.forget_uploads)},
                 "kept": {"objects": self.kept_objects, "bytes": self.kept_bytes, "cache_entries": self.kept_entries},
                 "workspaces": self.workspaces}
 
 
-def _mark_workspace(ws, marker: Marker, keys: set, keep_jobs: Optional[set]) -> None:
-    """Mark what one workspace needs; collect the step keys its kept jobs and state use."""
+def _mark_workspace(ws, marker: Marker, keys: set, keep_jobs: Optional[set],
+                    uploads_before: Optional[float] = None) -> list:
+    """Mark what one workspace needs; collect the step keys its kept jobs and state use.
+    Returns the digests of its uploads last received before `uploads_before` (not marked)."""
     for job in ws.jobs.jobs():
         if keep_jobs is not None and job.id not in keep_jobs:
             continue
@@ -187,24 +193,33 @@ def _mark_workspace(ws, marker: Marker, keys: set, keep_jobs: Optional[set]) -> 
             marker.mark(out.content.kind, out.content.digest)
     for _when, _rel, kind, digest in ws.saved():
         marker.mark(kind, digest)
-    _mark_served(ws, marker)
+    return _mark_served(ws, marker, uploads_before)
 
 
-def _mark_served(ws, marker: Marker) -> None:
-    """Published deployments (snapshot and files), uploads and the inputs of served jobs."""
+def _mark_served(ws, marker: Marker, uploads_before: Optional[float]) -> list:
+    """Published deployments (snapshot and files) and uploads (those received since
+    `uploads_before`; the others are returned). A served job's inputs are its own."""
     db = ws.jobs.db
     for digest, manifest in db.execute("SELECT digest, manifest FROM deployments"):
         marker.mark("file", digest)
         m = json.loads(manifest)
         for d in list(m.get("files", {}).values()) + list(m.get("artifacts", {}).values()):
             marker.mark(d["kind"], d["digest"])
-    for digest, kind in db.execute("SELECT digest, kind FROM uploads"):
-        marker.mark(kind, digest)
+    expired = []
+    for digest, kind, created in db.execute("SELECT digest, kind, created FROM uploads"):
+        if uploads_before is not None and (created or 0) < uploads_before:
+            expired.append(digest)  # kept all the same if a kept job (or anything else) reads it
+        else:
+            marker.mark(kind, digest)
+    return expired
 
 
-def plan(ws, others: Iterable = (), keep_last: Optional[int] = None) -> GcPlan:
+def plan(ws, others: Iterable = (), keep_last: Optional[int] = None,
+         uploads_before: Optional[float] = None) -> GcPlan:
     """What gc would delete (pure: reads only). `others`: the other workspaces that use
-    the store, opened; all their jobs are kept."""
+    the store, opened; all their jobs and uploads are kept. `uploads_before`: a time;
+    this workspace's uploads last received before it are forgotten (their records go;
+    their content too, unless something kept still reads it)."""
     p = GcPlan(workspaces=[ws.root] + [o.root for o in others])
     marker = Marker(ws.store)
     keys: set = set()
@@ -216,7 +231,7 @@ def plan(ws, others: Iterable = (), keep_last: Optional[int] = None) -> GcPlan:
         # dropped: the server still needs its record (its request, its queue place).
         keep_jobs = set(ordered[:keep_last]) | {j.id for j in jobs if j.state and j.state in _NOT_ENDED}
         p.drop_jobs = sorted(set(ordered) - keep_jobs)
-    _mark_workspace(ws, marker, keys, keep_jobs)
+    p.forget_uploads = _mark_workspace(ws, marker, keys, keep_jobs, uploads_before)
     for o in others:
         _mark_workspace(o, marker, keys, None)
     for key, path, outputs in cache_entries(ws.actions):
@@ -270,8 +285,11 @@ def delete_jobs(ws, ids: list) -> None:
 
 
 def apply(ws, p: GcPlan) -> None:
-    """Carry out a plan, in the crash-safe order: jobs, cache entries, objects."""
+    """Carry out a plan, in the crash-safe order: jobs and upload records, cache entries,
+    objects."""
     delete_jobs(ws, p.drop_jobs)
+    if p.forget_uploads:
+        ws.jobs.db.executemany("DELETE FROM uploads WHERE digest=?", [(d,) for d in p.forget_uploads])
     dirs = set()
     for _key, path in p.prune_entries:
         try:

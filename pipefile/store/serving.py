@@ -10,7 +10,8 @@ job database (`.pipe/jobs.db`, tables created by JOBS_VERSION 2):
                                only the SHA-256 of a token is kept; scopes is a JSON list
                                of "admin", "read" or "invoke:ENDPOINT"
     uploads(digest, kind, size, created)
-                               content received by the server (in the content store)
+                               content received by the server (in the content store);
+                               created: when that content was last uploaded
     job_events(job_id, seq, time, kind, data)
                                what happened to a served job, in order: state changes
                                and steps (the job's history and its event stream)
@@ -308,7 +309,10 @@ class ServeStore:
 
     # --- uploads ------------------------------------------------------------------------
     def add_upload(self, digest: str, kind: str, size: int) -> None:
-        self.db.execute("INSERT OR IGNORE INTO uploads VALUES(?,?,?,?)", (digest, kind, size, time.time()))
+        """Record an upload; `created` is when this content was last uploaded (what
+        `pipe gc --uploads-older-than` goes by)."""
+        self.db.execute("INSERT INTO uploads VALUES(?,?,?,?) ON CONFLICT(digest) DO UPDATE SET created=excluded.created",
+                        (digest, kind, size, time.time()))
 
     def upload(self, digest: str) -> Optional[tuple]:
         """(kind, size) of an upload, or None."""
