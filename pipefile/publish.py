@@ -160,9 +160,10 @@ def _fits(value, typ: str):
 
 
 def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dict,
-                  may_read_job=lambda job: True) -> CheckedRequest:
+                  may_read_job=lambda job: True, uploader: Optional[str] = None) -> CheckedRequest:
     """Validate `inputs` against the deployment's input schema; every problem at once.
-    `may_read_job(job)`: whether the caller may read that job's outputs (job_output)."""
+    `may_read_job(job)`: whether the caller may read that job's outputs (job_output);
+    `uploader`: the token whose uploads the caller may name (None: any upload)."""
     schema = dep.manifest.get("inputs", {})
     if not isinstance(inputs, dict):
         raise RequestError("inputs must be an object of input names to values", field="inputs")
@@ -185,7 +186,7 @@ def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dic
             params[name] = v
         else:
             try:
-                assets[name] = _content_of(ws, serve, name, decl, given, may_read_job)
+                assets[name] = _content_of(ws, serve, name, decl, given, may_read_job, uploader)
             except RequestError as e:
                 errors.append(e)
     for name, decl in schema.items():
@@ -215,7 +216,8 @@ _TYPE_HINT = {spec.NUMBER: "give a JSON number, e.g. 0.7", spec.INTEGER: "give a
               spec.BOOLEAN: "give true or false", spec.STRING: "give a JSON string (without NUL characters)"}
 
 
-def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, may_read_job) -> dict:
+def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, may_read_job,
+                uploader: Optional[str] = None) -> dict:
     field = f"inputs.{name}"
     if not isinstance(given, dict) or len(given) != 1 or next(iter(given)) not in ("upload", "artifact",
                                                                                     "job_output"):
@@ -226,8 +228,8 @@ def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, 
     if not isinstance(ref, str) or not ref:
         raise RequestError(f"input '{name}': {how} must be a non-empty string", None, field)
     if how == "upload":
-        up = serve.upload(ref)
-        if up is None:
+        up = serve.upload(ref, uploader)
+        if up is None:  # (also when another token sent it: the answer tells nothing of theirs)
             raise RequestError(f"input '{name}': no upload {ref}", "upload the data first: POST /v1/uploads", field)
         content = PathDigest(up[0], ref, up[1])
         source = f"upload:{ref}"

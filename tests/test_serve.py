@@ -205,6 +205,22 @@ def test_identical_request_while_queued_or_running_returns_that_job(site):
     assert wait_job(c, after.json()["id"])["state"] == "completed"
 
 
+def test_a_token_names_and_learns_of_only_the_uploads_it_sent(site):
+    """Uploads are no oracle: whether the server holds some content is answered only to a
+    token that sent it (or an admin), and only such a token can name it in a job."""
+    _repo, server, toks = site
+    a, b, admin = (server.client(toks[k]) for k in ("score", "score2", "admin"))
+    data = b"0.11\n0.77\n"  # sent by no other test
+    d = upload(a, data).json()["digest"]
+    assert [c.head(f"/v1/uploads/{d}").status_code for c in (a, b, admin)] == [200, 404, 200]
+    refused = _invoke(b, inputs={"data": {"upload": d}})
+    assert refused.status_code == 422 and f"no upload {d}" in refused.text, refused.text
+    assert upload(b, data).json()["digest"] == d  # sending it is how b may use it
+    assert b.head(f"/v1/uploads/{d}").status_code == 200
+    assert _invoke(b, inputs={"data": {"upload": d}}).status_code in (200, 202)
+    assert _invoke(a, inputs={"data": {"upload": d}}).status_code in (200, 202)
+
+
 def test_folder_upload_and_job_output_input(site):
     _, server, toks = site
     c = server.client(toks["slow"])

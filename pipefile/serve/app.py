@@ -330,7 +330,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                 # that nothing names yet).
                 with gc_free(h):
                     got = store_upload(h, tmp, what, scratch, config.max_unpacked)
-                    home().serve.add_upload(got.digest, got.kind, got.size)
+                    home().serve.add_upload(got.digest, got.kind, got.size, tok.id)
                 return got
 
             try:
@@ -346,10 +346,11 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
 
     @app.head(f"{API}/uploads/{{digest}}", tags=["uploads"])
     def has_upload(digest: str, tok: Token = Depends(auth)) -> Response:
-        """200 if this content was uploaded (and is still stored), else 404: skip re-uploading."""
+        """200 if this token uploaded this content (and it is still stored), else 404: skip
+        re-uploading. An admin token sees every upload; others only their own."""
         if not (tok.admin or tok.invoke_endpoints()):
             raise ApiError(403, "asking for uploads needs an invoke or admin token")
-        up = home().serve.upload(digest)
+        up = home().serve.upload(digest, _upload_view(tok))
         if up is None or not home().store.complete(PathDigest(up[0], digest, up[1])):
             return Response(status_code=404)
         return Response(status_code=200, headers={"X-Pipe-Kind": up[0], "X-Pipe-Size": str(up[1])})
@@ -381,7 +382,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         if len(json.dumps(body.tags)) > 4096:
             raise ApiError(422, "tags are over 4 KB", field="tags")
         try:
-            checked = check_request(h, h.serve, dep, body.inputs, lambda j: _may_read(tok, j))
+            checked = check_request(h, h.serve, dep, body.inputs, lambda j: _may_read(tok, j), _upload_view(tok))
         except RequestError as e:
             raise ApiError(422, e.message, e.hint, field=e.field) from None
         request = {"inputs": body.inputs, "params": checked.params, "assets": checked.assets, "tags": body.tags,
@@ -457,7 +458,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             raise ApiError(409, f"endpoint '{endpoint}' has no enabled deployment")
         dep = get_deployment(endpoint, ep.default_deployment)
         try:
-            checked = check_request(h, h.serve, dep, body.inputs, lambda j: _may_read(tok, j))
+            checked = check_request(h, h.serve, dep, body.inputs, lambda j: _may_read(tok, j), _upload_view(tok))
         except RequestError as e:
             raise ApiError(422, e.message, e.hint, field=e.field) from None
         base = os.path.join(h.dir, "serve", "plan")
@@ -651,6 +652,11 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         return job_json(home().jobs.get(job_id))
 
     return app
+
+
+def _upload_view(tok: Token) -> Optional[str]:
+    """Whose uploads a token may name or ask about: an admin's, all (None); else its own."""
+    return None if tok.admin else tok.id
 
 
 def _may_read(tok: Token, job) -> bool:

@@ -289,7 +289,9 @@ def apply(ws, p: GcPlan) -> None:
     objects."""
     delete_jobs(ws, p.drop_jobs)
     if p.forget_uploads:
-        ws.jobs.db.executemany("DELETE FROM uploads WHERE digest=?", [(d,) for d in p.forget_uploads])
+        from .serving import ServeStore
+
+        ServeStore(ws.jobs).forget_uploads(p.forget_uploads)
     dirs = set()
     for _key, path in p.prune_entries:
         try:

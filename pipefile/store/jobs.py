@@ -54,7 +54,7 @@ JOBS_VERSION = 2
 # _add_step_columns): a database stamped with this revision skips creating them on open, so a
 # run does not pay for the whole schema (nor for importing the serving module) every time.
 # tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.1"
+SCHEMA_REVISION = "2.2"
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
 QUEUED, CANCELED = "queued", "canceled"  # served jobs only

@@ -12,6 +12,10 @@ job database (`.pipe/jobs.db`, tables created by JOBS_VERSION 2):
     uploads(digest, kind, size, created)
                                content received by the server (in the content store);
                                created: when that content was last uploaded
+    upload_senders(digest, token_id)
+                               which tokens sent it: a token may name (and learn of) only
+                               uploads it sent itself, so an upload is no oracle of what
+                               others sent
     job_events(job_id, seq, time, kind, data)
                                what happened to a served job, in order: state changes
                                and steps (the job's history and its event stream)
@@ -51,6 +55,7 @@ CREATE TABLE IF NOT EXISTS tokens(
   id TEXT PRIMARY KEY, sha256 TEXT, scopes TEXT, name TEXT, created REAL, expires REAL, revoked REAL,
   last_used REAL);
 CREATE TABLE IF NOT EXISTS uploads(digest TEXT PRIMARY KEY, kind TEXT, size INTEGER, created REAL);
+CREATE TABLE IF NOT EXISTS upload_senders(digest TEXT, token_id TEXT, PRIMARY KEY(digest, token_id));
 CREATE TABLE IF NOT EXISTS job_events(
   job_id INTEGER, seq INTEGER, time REAL, kind TEXT, data TEXT, PRIMARY KEY(job_id, seq));
 CREATE INDEX IF NOT EXISTS jobs_by_request ON jobs(request_digest);
@@ -308,16 +313,30 @@ class ServeStore:
         return tok
 
     # --- uploads ------------------------------------------------------------------------
-    def add_upload(self, digest: str, kind: str, size: int) -> None:
-        """Record an upload; `created` is when this content was last uploaded (what
-        `pipe gc --uploads-older-than` goes by)."""
-        self.db.execute("INSERT INTO uploads VALUES(?,?,?,?) ON CONFLICT(digest) DO UPDATE SET created=excluded.created",
-                        (digest, kind, size, time.time()))
+    def add_upload(self, digest: str, kind: str, size: int, token_id: Optional[str] = None) -> None:
+        """Record an upload sent with token `token_id`; `created` is when this content was
+        last uploaded (what `pipe gc --uploads-older-than` goes by)."""
+        with self._tx():
+            self.db.execute("INSERT INTO uploads VALUES(?,?,?,?) "
+                            "ON CONFLICT(digest) DO UPDATE SET created=excluded.created",
+                            (digest, kind, size, time.time()))
+            if token_id is not None:
+                self.db.execute("INSERT OR IGNORE INTO upload_senders VALUES(?,?)", (digest, token_id))
 
-    def upload(self, digest: str) -> Optional[tuple]:
-        """(kind, size) of an upload, or None."""
-        row = self.db.execute("SELECT kind, size FROM uploads WHERE digest=?", (digest,)).fetchone()
+    def upload(self, digest: str, token_id: Optional[str] = None) -> Optional[tuple]:
+        """(kind, size) of an upload, or None; with `token_id`, only one that token sent."""
+        if token_id is None:
+            row = self.db.execute("SELECT kind, size FROM uploads WHERE digest=?", (digest,)).fetchone()
+        else:
+            row = self.db.execute("SELECT u.kind, u.size FROM uploads u JOIN upload_senders s ON s.digest=u.digest "
+                                  "WHERE u.digest=? AND s.token_id=?", (digest, token_id)).fetchone()
         return (row[0], row[1]) if row else None
+
+    def forget_uploads(self, digests: list) -> None:
+        """Drop the records of these uploads (their content is gc's to judge)."""
+        with self._tx():
+            for table in ("uploads", "upload_senders"):
+                self.db.executemany(f"DELETE FROM {table} WHERE digest=?", [(d,) for d in digests])
 
     # --- the queue ----------------------------------------------------------------------
     def submit(self, endpoint: str, dep: Deployment, token_id: Optional[str], request: dict,
