@@ -229,7 +229,9 @@ def test_gc_forgets_old_uploads_but_keeps_what_a_kept_job_reads(ws):
         c = server.client(tok)
         used = c.post("/v1/uploads", content=b"used\n").json()["digest"]
         unused = c.post("/v1/uploads", content=b"never used\n").json()["digest"]
-        job = wait_job(c, c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": used}}}).json()["id"])
+        keyed = {"Idempotency-Key": "first"}
+        job = wait_job(c, c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": used}}},
+                                 headers=keyed).json()["id"])
         assert job["state"] == "completed", job
         db = sqlite3.connect(repo.root / ".pipe/jobs.db")
         db.execute("UPDATE uploads SET created=created-3*86400")  # both received three days ago
@@ -254,6 +256,8 @@ def test_gc_forgets_old_uploads_but_keeps_what_a_kept_job_reads(ws):
         # sending it again makes it recent.
         refused = c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": used}}})
         assert 400 <= refused.status_code < 500 and "upload" in refused.text, refused.text
+        retry = c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": used}}}, headers=keyed)
+        assert retry.status_code == 200 and retry.json()["id"] == job["id"], "a keyed retry gets its job"
         assert c.post("/v1/uploads", content=b"used\n").json()["digest"] == used
         assert repo.pipe("gc", "--uploads-older-than", "1d", "--json", check=True).json["deleted"]["uploads"] == []
         text = repo.pipe("gc", "--uploads-older-than", "1d", check=True).out

@@ -381,12 +381,6 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             raise ApiError(400, "Idempotency-Key must be 1 to 200 characters")
         if len(json.dumps(body.tags)) > 4096:
             raise ApiError(422, "tags are over 4 KB", field="tags")
-        try:
-            checked = check_request(h, h.serve, dep, body.inputs, lambda j: _may_read(tok, j), _upload_view(tok))
-        except RequestError as e:
-            raise ApiError(422, e.message, e.hint, field=e.field) from None
-        request = {"inputs": body.inputs, "params": checked.params, "assets": checked.assets, "tags": body.tags,
-                   "force_rerun": body.force_rerun}
         summary = {"endpoint": endpoint, "deployment": dep.number, "inputs": body.inputs, "tags": body.tags,
                    "force_rerun": body.force_rerun}
 
@@ -399,10 +393,16 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
                                "use a new key for a new request")
             return JSONResponse(job_json(prior, reused=False), 200, headers={"Location": f"{API}/jobs/{prior.id}"})
 
-        if key is not None:
+        if key is not None:  # before the inputs are checked: a retry gets its job even if gc forgot an upload since
             found = h.serve.by_idempotency_key(tok.id, key)
             if found is not None:
                 return answer_key(*found)
+        try:
+            checked = check_request(h, h.serve, dep, body.inputs, lambda j: _may_read(tok, j), _upload_view(tok))
+        except RequestError as e:
+            raise ApiError(422, e.message, e.hint, field=e.field) from None
+        request = {"inputs": body.inputs, "params": checked.params, "assets": checked.assets, "tags": body.tags,
+                   "force_rerun": body.force_rerun}
         if not body.force_rerun:
             prev = h.serve.reusable(checked.digest)
             if prev is not None and (tok.can_read_all() or prev.token_id == tok.id) and _outputs_stored(h, prev):
