@@ -233,6 +233,11 @@ class StatCache:
         return d
 
 
+def _content_entries(entries) -> list:
+    """The entries of a folder listing that are content (caches and editor files are not)."""
+    return [e for e in entries if not (e.name in IGNORED_NAMES or e.name.endswith(IGNORED_SUFFIXES))]
+
+
 def _stat_or_none(entry: os.DirEntry) -> Optional[os.stat_result]:
     try:
         return entry.stat()
@@ -287,7 +292,7 @@ class Hasher:
         ap = self.abspath(rel)
         ident = self._enter(rel, os.stat(ap), seen)
         with os.scandir(ap) as it:
-            items = [e for e in it if not (e.name in IGNORED_NAMES or e.name.endswith(IGNORED_SUFFIXES))]
+            items = _content_entries(it)
         items.sort(key=lambda e: e.name)
         return ident, items
 
@@ -304,7 +309,7 @@ class Hasher:
         try:
             ident = self._enter(rel, os.fstat(fd), seen)
             with os.scandir(fd) as it:
-                items = [e for e in it if not (e.name in IGNORED_NAMES or e.name.endswith(IGNORED_SUFFIXES))]
+                items = _content_entries(it)
             try:
                 stats = [e.stat() for e in items]  # follows links: a linked file counts as its content
             except FileNotFoundError:  # a dangling link: one at a time, then

@@ -267,8 +267,7 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
                     inputs[iname] = Input(iname, IN_VALUE, value=decl.default, loc=decl.loc)
         for ref in _command_param_refs(st.command):
             used_params[ref] = params[ref]
-        reads = [(i.path, i.loc, f"input '{i.name}'") for i in inputs.values() if i.kind == IN_PATH]
-        reads += [(c.path, c.loc, "code") for c in st.code]
+        reads = _reads(inputs, st.code)
         for path, loc, what in reads:
             hits = _producer_of(path, producers, sorted_outputs)
             for step_name, out_name in hits:
@@ -309,12 +308,16 @@ def source_errors(graph: Graph) -> list:
     for env in pf.environments.values():
         _check_environment_sources(env, pf, graph.producers, sorted_outputs, True, errors)
     for node in graph.nodes.values():
-        reads = [(i.path, i.loc) for i in node.inputs.values() if i.kind == IN_PATH]
-        reads += [(c.path, c.loc) for c in node.step.code]
-        for path, loc in reads:
-            if path not in graph.producers and graph.is_source(path):
+        for path, loc, _what in _reads(node.inputs, node.step.code):
+            if graph.is_source(path):
                 _check_source(node.name, path, loc, node.inputs, pf, graph.producers, errors)
     return errors
+
+
+def _reads(inputs: Mapping[str, Input], code) -> list:
+    """(path, where, what) of every path a step reads: its path inputs, then its code."""
+    reads = [(i.path, i.loc, f"input '{i.name}'") for i in inputs.values() if i.kind == IN_PATH]
+    return reads + [(c.path, c.loc, "code") for c in code]
 
 
 def _check_source(step: str, path: str, loc, inputs, pf, producers, errors: list) -> None:

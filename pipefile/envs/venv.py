@@ -97,7 +97,6 @@ class VenvEnvironment(CachedEnvironment):
         what += list(self.spec.packages)
         return " ".join(what)
 
-
     # --- building ---------------------------------------------------------------------------
     def check(self) -> None:
         """Before a run: the Python it asks for can be had (uv fetches one; venv needs it here)."""

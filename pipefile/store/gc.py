@@ -198,7 +198,7 @@ def _mark_workspace(ws, marker: Marker, keys: set, keep_jobs: Optional[set],
 
 def _mark_served(ws, marker: Marker, uploads_before: Optional[float]) -> list:
     """Published deployments (snapshot and files) and uploads (those received since
-    `uploads_before`; the others are returned). A served job's inputs are its own."""
+    `uploads_before`; the others are returned). A served job's inputs are marked with the job."""
     db = ws.jobs.db
     for digest, manifest in db.execute("SELECT digest, manifest FROM deployments"):
         marker.mark("file", digest)
