@@ -28,7 +28,7 @@ import time
 from typing import Optional
 
 from .. import spec
-from . import Environment
+from .base import Environment
 
 ENV_CACHE_VERSION = 1
 ENVS_DIR = "envs"

@@ -17,7 +17,8 @@ import threading
 from typing import IO, Optional
 
 from .. import spec
-from . import EnvError, Launch, build_lock, run_tool, shell_argv
+from .base import EnvError, Launch, shell_argv
+from .build import build_lock, run_tool
 from .cache import CachedEnvironment
 from .venv import platform_tag
 

@@ -31,7 +31,8 @@ from typing import IO, Mapping, Optional
 
 from .. import spec
 from ..digest import hash_json
-from . import EnvError, Environment, Launch, build_lock, shell_argv
+from .base import EnvError, Environment, Launch, shell_argv
+from .build import build_lock
 from .cache import EnvCache
 
 RUN_LABEL = "org.pipefile.run"

@@ -25,7 +25,8 @@ from typing import IO, Mapping, Optional
 
 from .. import spec
 from ..digest import hash_bytes
-from . import EnvError, Launch, build_lock, run_tool
+from .base import EnvError, Launch
+from .build import build_lock, run_tool
 from .cache import CachedEnvironment
 
 

@@ -1,0 +1,158 @@
+"""The environment base: what starting one step's command takes (Launch), the process it
+gives back (StepProcess), and `Environment` itself, which is also the local one (the
+calling shell plus the variables the spec sets). Every kind in this package subclasses it.
+
+Invariant: `identity()` is content, never a name, and computing it has no side effects.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import IO, Mapping, Optional, Protocol
+
+from .. import spec
+from ..digest import Hasher, hash_json
+from ..errors import PipefileError
+from ..keys import LOCAL_ENV_IDENTITY as LOCAL_IDENTITY  # the calling shell, no variables: keys as before
+
+
+class EnvError(PipefileError):
+    """An environment that cannot be used: a missing tool or daemon, a failed build."""
+
+
+@dataclass
+class Launch:
+    """Everything needed to start one step's command."""
+
+    step: str
+    command: object  # a shell string, or an argv list
+    env: dict  # the variables pipe sets for the step (PIPE_STEP, PIPE_RUN_ID, CUDA_VISIBLE_DEVICES)
+    cwd: str  # the workspace root
+    log: IO[bytes]  # the step's log file, opened for appending
+    run_id: str = ""
+    devices: tuple = ()  # leased GPU ids
+    writable: tuple = ()  # absolute paths the step may write (staging, folder outputs)
+    readable: tuple = ()  # absolute paths outside the workspace it reads (inputs behind symlinks)
+    cpus: float = 0.0
+    memory: int = 0
+
+
+class StepProcess(Protocol):
+    def wait(self) -> int: ...
+
+    def poll(self) -> Optional[int]: ...
+
+    def signal(self, sig: int) -> None: ...
+
+    def finish(self) -> bool:
+        """After wait(): remove what the step left behind; True if something was still running."""
+        ...
+
+
+class LocalProcess:
+    """A command run as a local process group (what every non-container environment starts)."""
+
+    def __init__(self, argv: list, env: dict, cwd: str, log: IO[bytes]):
+        try:
+            self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        except OSError as e:
+            raise EnvError(f"could not start {argv[0]!r}: {e.strerror}") from None
+
+    def wait(self) -> int:
+        return self.proc.wait()
+
+    def poll(self) -> Optional[int]:
+        return self.proc.poll()
+
+    def signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def finish(self) -> bool:
+        # Background children must not outlive their step: they would write behind
+        # pipe's back after the outputs are committed.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            return True
+        except (ProcessLookupError, PermissionError):
+            return False
+
+
+def shell_argv(command) -> list:
+    return ["/bin/sh", "-ec", command] if isinstance(command, str) else list(command)
+
+
+class Environment:
+    """The base: the calling shell (type local), plus the variables the spec sets."""
+
+    kind = spec.ENV_LOCAL
+    container = False  # True: the step runs in a container and sees only what is mounted
+
+    def __init__(self, env_spec: spec.EnvSpec, root: str, hasher: Hasher):
+        self.spec = env_spec
+        self.name = env_spec.name
+        self.root = root
+        self.hasher = hasher
+        self._identity: Optional[str] = None
+        self._lock = threading.Lock()
+
+    # --- identity -------------------------------------------------------------------------
+    def build_identity(self) -> Optional[dict]:
+        """What is built (and cached) for this environment, as JSON-able content; None: nothing."""
+        return None
+
+    def identity(self) -> str:
+        if self._identity is None:
+            built = self.build_identity()
+            if built is None and not self.spec.env:
+                self._identity = LOCAL_IDENTITY if self.kind == spec.ENV_LOCAL else self.kind
+            else:
+                self._identity = f"{self.kind}:{hash_json({'build': built, 'env': dict(self.spec.env)})}"
+        return self._identity
+
+    def build_id(self) -> str:
+        """The name of the built thing in the cache: kind and digest of build_identity()."""
+        return f"{self.kind}-{hash_json(self.build_identity())}"
+
+    def describe(self) -> str:
+        """What it is, for `pipe envs` (a detail beside the identity)."""
+        return "the calling shell"
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def check(self) -> None:
+        pass
+
+    def prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
+        pass
+
+    def built(self) -> Optional[bool]:
+        """Whether it is built already (None: nothing to build)."""
+        return None
+
+    def size(self) -> Optional[int]:
+        return None
+
+    def process_env(self, base: Mapping[str, str], launch: Launch) -> dict:
+        return dict(base, **self.spec.env, **launch.env)
+
+    def argv(self, launch: Launch) -> list:
+        return shell_argv(launch.command)
+
+    def start(self, launch: Launch, base_env: Mapping[str, str]) -> StepProcess:
+        return LocalProcess(self.argv(launch), self.process_env(base_env, launch), launch.cwd, launch.log)
+
+    # --- helpers for subclasses -------------------------------------------------------------
+    def workspace_file(self, rel: str, what: str) -> dict:
+        """{path, digest} of a file the spec names, or an EnvError at the spec's line."""
+        d = self.hasher.digest(rel)
+        if d is None:
+            raise EnvError(f"{what} '{rel}' of environment '{self.name}' does not exist", self.spec.loc,
+                           "create it, or fix the path (relative to the Pipefile's folder)")
+        return {"path": rel, "kind": d.kind, "digest": d.digest}
