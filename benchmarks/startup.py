@@ -1,0 +1,141 @@
+"""Start-up: what a user of a wheel install pays before pipe does any work.
+
+    python -m benchmarks.startup                 # builds a wheel, installs it in a fresh venv, times
+    python -m benchmarks.startup --venv DIR      # reuse (or create) the venv at DIR
+
+An editable install adds an import hook to every interpreter start, so the figures that users
+feel are taken from a wheel installed into a venv of its own (no system site-packages: their
+.pth files would slow `python -c pass` too). Bytecode is compiled before timing, since this
+machine may set PYTHONDONTWRITEBYTECODE. Timed, alternating, as whole processes:
+
+    python -c pass          the floor: the interpreter's own start
+    pipe --version          parsing the command line and nothing else
+    pipe run (no-op)        a 4-step pipeline already up to date
+    pipe status             the same pipeline's plan
+
+The goal (issue 12) is each pipe figure within 5x of `python -c pass`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+if __package__ in (None, ""):  # run as `python benchmarks/startup.py`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import measure, report  # noqa: E402
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOAL_RATIO = 5.0
+
+PIPELINE = """\
+version: 1
+steps:
+  a: {command: "echo a > a.txt", outputs: {out: a.txt}}
+  b: {command: "cat a.txt > b.txt", inputs: {a: a.txt}, outputs: {out: b.txt}}
+  c: {command: "cat b.txt > c.txt", inputs: {b: b.txt}, outputs: {out: c.txt}}
+  d: {command: "cat c.txt > d.txt", inputs: {c: c.txt}, outputs: {out: d.txt}}
+"""
+
+
+def install_wheel(venv: str, log=print) -> str:
+    """A venv at `venv` with this checkout installed from a freshly built wheel; returns its bin/."""
+    bin_dir = os.path.join(venv, "bin")
+    if not os.path.exists(os.path.join(bin_dir, "python")):
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    with tempfile.TemporaryDirectory(prefix="pipe-wheel-") as out:
+        log("building a wheel of this checkout")
+        subprocess.run([os.path.join(bin_dir, "python"), "-m", "pip", "wheel", "-q", "--no-deps", "-w", out,
+                        REPO_ROOT], check=True)
+        wheel, = glob.glob(os.path.join(out, "pipefile-*.whl"))
+        log("installing it (and its dependencies) into " + venv)
+        subprocess.run([os.path.join(bin_dir, "python"), "-m", "pip", "install", "-q", "--force-reinstall",
+                        wheel], check=True)
+    compileall.compile_dir(venv, quiet=1)
+    return bin_dir
+
+
+def time_commands(commands: dict[str, list[str]], cwd: str, reps: int) -> dict[str, list[float]]:
+    """Wall seconds of each command, `reps` times, in turn (A B C A B C ...) after one warm-up each,
+    so a drift of the machine's speed touches every command alike."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPE_")}
+    env.pop("PYTHONPATH", None)
+    env["PIPE_PLAIN"] = "1"
+    seconds: dict[str, list[float]] = {name: [] for name in commands}
+    for rep in range(reps + 1):
+        for name, argv in commands.items():
+            t0 = time.perf_counter()
+            p = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            elapsed = time.perf_counter() - t0
+            if p.returncode != 0:
+                raise RuntimeError(f"{' '.join(argv)} exited {p.returncode}: {p.stderr.decode()[-500:]}")
+            if rep:
+                seconds[name].append(elapsed)
+    return seconds
+
+
+def measure_startup(venv: str | None = None, reps: int = 21, log=print) -> dict:
+    """Install, set up the 4-step workspace, time; the results as JSON-ready data."""
+    own = venv is None
+    venv = venv or tempfile.mkdtemp(prefix="pipe-startup-venv-")
+    ws = tempfile.mkdtemp(prefix="pipe-startup-ws-")
+    try:
+        bin_dir = install_wheel(venv, log)
+        python, pipe = os.path.join(bin_dir, "python"), os.path.join(bin_dir, "pipe")
+        with open(os.path.join(ws, "Pipefile"), "w") as f:
+            f.write(PIPELINE)
+        subprocess.run([pipe, "run"], cwd=ws, check=True, capture_output=True)
+        commands = {
+            "python -c pass": [python, "-c", "pass"],
+            "pipe --version": [pipe, "--version"],
+            "pipe run (no-op, 4 steps)": [pipe, "run"],
+            "pipe status (4 steps)": [pipe, "status"],
+        }
+        log(f"timing {len(commands)} commands, {reps} runs each")
+        samples = time_commands(commands, ws, reps)
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+        if own:
+            shutil.rmtree(venv, ignore_errors=True)
+    medians = {name: measure.median(s) for name, s in samples.items()}
+    floor = medians["python -c pass"]
+    return {"samples": samples, "median_s": medians,
+            "ratio_to_python": {name: m / floor for name, m in medians.items()},
+            "goal_ratio": GOAL_RATIO}
+
+
+def startup_section(res: dict) -> str:
+    rows = []
+    for name, m in res["median_s"].items():
+        r = res["ratio_to_python"][name]
+        verdict = "" if name == "python -c pass" else ("met" if r <= res["goal_ratio"] else "not met")
+        rows.append([name, report.ms(m), f"{r:.1f}x", verdict])
+    return ("### Start-up from a wheel install\n\n"
+            + report.table(["command", "median", "/ python -c pass", f"goal <= {res['goal_ratio']:.0f}x"], rows))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--venv", help="reuse or create the venv here (default: a temporary one, removed after)")
+    ap.add_argument("--reps", type=int, default=21, help="timed runs of each command (default 21)")
+    ap.add_argument("--json", dest="json_path", help="also write the results as JSON to this file")
+    opts = ap.parse_args(argv)
+    res = measure_startup(opts.venv, opts.reps, log=lambda m: print(m, file=sys.stderr))
+    print(startup_section(res))
+    if opts.json_path:
+        with open(opts.json_path, "w") as f:
+            json.dump(res, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
