@@ -36,6 +36,7 @@ def site(tmp_path_factory):
         "read": token(repo, "--scope", "read"),
         "score": token(repo, "--scope", "invoke:score"),
         "score2": token(repo, "--scope", "invoke:score"),
+        "shared": token(repo, "--scope", "invoke:score", "--share-cache"),
         "slow": token(repo, "--scope", "invoke:slow", "--scope", "invoke:count"),
     }
     server = Server(root, "--workers", "3", "--max-upload", "64KiB", "--max-unpacked", "128KiB",
@@ -259,12 +260,13 @@ def test_the_run_cache_is_no_oracle_between_tokens(site):
     assert {n: v[0] for n, v in plan(a, private).items()} == {"score": "restore", "summary": "restore"}
 
     # What an admin or a sharing token ran, every token may restore.
-    shared = server.client(token(repo, "--scope", "invoke:score", "--share-cache"))
+    shared = server.client(toks["shared"])
     for who, data in ((admin, b"0.22\n0.44\n"), (shared, b"0.23\n0.45\n")):
         assert outcomes(who, data) == ran
         assert {n: v[0] for n, v in plan(b, data).items()} == {"score": "restore", "summary": "restore"}
         assert outcomes(b, data) == restored
-    assert repo.pipe("token", "list", "--json", check=True).json["tokens"][-1]["share_cache"] is True
+    listed = repo.pipe("token", "list", "--json", check=True).json["tokens"]
+    assert [t["share_cache"] for t in listed if t["id"] == toks["shared"].split("_")[1]] == [True]
 
 
 def test_folder_upload_and_job_output_input(site):
