@@ -62,7 +62,11 @@ def make_private(root: str) -> list:
         store_root = os.path.realpath(ws.store_root)
     finally:
         ws.close()
-    os.chmod(state, 0o700)
+    try:
+        os.chmod(state, 0o700)
+    except OSError as e:
+        raise PipefileError(f"cannot make {state} private ({e.strerror})",
+                            hint="run pipe serve as the user who owns the workspace") from None
     real_state = os.path.realpath(state)
     for dirpath, dirnames, filenames in os.walk(state):
         if os.path.realpath(dirpath) == store_root:
