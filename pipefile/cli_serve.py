@@ -30,6 +30,15 @@ def parse_duration(text: str) -> float:
     return n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}[m.group(2)]
 
 
+def positive_duration(text: str, flag: str) -> float:
+    """parse_duration, refusing zero (a token expired at birth, a job timed out at start)."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise PipefileError(f"{flag} {text}: the duration must be above zero",
+                            hint=f"write e.g. {flag} 30d, 12h, 90m or 45s")
+    return seconds
+
+
 def _size_option(text: str, what: str) -> int:
     n = parse_size(text)
     if n is None or n <= 0:
@@ -220,7 +229,8 @@ def register(main, guard, context, file_option) -> None:
                              allowed_hosts=list(allow_host), max_upload=_size_option(max_upload, "--max-upload"),
                              max_unpacked=_size_option(max_unpacked, "--max-unpacked"),
                              max_body=_size_option(max_body, "--max-body"), max_queue=max_queue,
-                             max_log=_size_option(max_log, "--max-log"), job_timeout=parse_duration(job_timeout),
+                             max_log=_size_option(max_log, "--max-log"),
+                             job_timeout=positive_duration(job_timeout, "--job-timeout"),
                              pass_env=list(pass_env))
         run_server(config, log=lambda m: click.echo(m, err=True))
 
@@ -288,22 +298,27 @@ def register(main, guard, context, file_option) -> None:
                   help="admin, read, or invoke:ENDPOINT (repeatable; default: admin).")
     @click.option("--expires", metavar="DURATION", help="Expire after e.g. 30d, 12h (default: never).")
     @click.option("--name", default="", help="A label for `pipe token list`.")
+    @click.option("--share-cache", is_flag=True,
+                  help="Every token's jobs may restore the steps this token's jobs run (default: only its own).")
     @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the token) on stdout.")
     @guard
-    def token_create(pipefile, scopes, expires, name, as_json):
+    def token_create(pipefile, scopes, expires, name, share_cache, as_json):
         """Make a token; it is shown this once (only its SHA-256 is kept)."""
+        # Checked before the workspace is opened: a refused token leaves nothing behind.
+        lifetime = positive_duration(expires, "--expires") if expires is not None else None
         ws = _workspace(pipefile, create=True)
         try:
             tok, text = ServeStore(ws.jobs).create_token(list(scopes) or ["admin"], name,
-                                                         time.time() + parse_duration(expires) if expires else None)
+                                                         time.time() + lifetime if lifetime else None, share_cache)
         finally:
             ws.close()
         if as_json:
             report.dump_json(dict(tok.to_json(), token=text))
             return
         click.echo(text)
-        click.echo(f"token {tok.id} ({', '.join(tok.scopes)}; expires {_when(tok.expires) if tok.expires else 'never'})"
-                   f": copy it now, it is not shown again", err=True)
+        click.echo(f"token {tok.id} ({', '.join(tok.scopes)}; expires {_when(tok.expires) if tok.expires else 'never'}"
+                   f"{'; shares its run cache' if tok.share_cache else ''}): copy it now, it is not shown again",
+                   err=True)
 
     @token.command("list", context_settings=context)
     @file_option
@@ -325,7 +340,8 @@ def register(main, guard, context, file_option) -> None:
         click.echo(f"{'ID':<14} {'STATE':<8} {'CREATED':<16} {'EXPIRES':<16} {'LAST USED':<16} SCOPES")
         for t in toks:
             click.echo(f"{t.id:<14} {t.state():<8} {_when(t.created):<16} {_when(t.expires):<16} "
-                       f"{_when(t.last_used):<16} {', '.join(t.scopes)}" + (f"  ({t.name})" if t.name else ""))
+                       f"{_when(t.last_used):<16} {', '.join(t.scopes)}" + (f"  ({t.name})" if t.name else "")
+                       + ("  [shares run cache]" if t.share_cache else ""))
 
     @token.command("revoke", context_settings=context)
     @click.argument("token_id")

@@ -103,6 +103,103 @@ def test_tokens(tmp_path):
         js.close()
 
 
+def test_run_cache_entries_are_visible_by_who_made_them(tmp_path):
+    """An entry no token's job made (the owner's runs) is every token's; one a token's job
+    made is that token's, unless the token is admin or shares its cache."""
+    from pipefile.serve.worker import token_actions
+    from pipefile.store.action_cache import ActionCache
+
+    js = JobStore(str(tmp_path / "jobs.db"))
+    try:
+        s = ServeStore(js)
+        a, _ = s.create_token(["invoke:score"])
+        b, _ = s.create_token(["invoke:score"])
+        admin, _ = s.create_token(["admin"])
+        shared, _ = s.create_token(["invoke:score"], share_cache=True)
+        assert shared.share_cache and shared.to_json()["share_cache"] is True and not a.share_cache
+        assert s.entry_is_public("k-owner")
+        s.note_producer("k-a", a.id)
+        s.note_producer("k-admin", admin.id)
+        s.note_producer("k-shared", shared.id)
+        s.note_producer("k-gone", "000000000000")  # a token with no record
+        seen = {t.id: {k for k in ("k-owner", "k-a", "k-admin", "k-shared", "k-gone") if s.may_use_entry(k, t)}
+                for t in (a, b, admin)}
+        assert seen[a.id] == {"k-owner", "k-a", "k-admin", "k-shared"}
+        assert seen[b.id] == {"k-owner", "k-admin", "k-shared"}
+        assert seen[admin.id] == {"k-owner", "k-a", "k-admin", "k-shared", "k-gone"}
+
+        # Through the cache a job of b sees: a's entry is a miss; b writing the same key
+        # records b first; an entry everyone may use stays everyone's when b writes it again.
+        from pipefile.digest import FILE, PathDigest
+
+        cache = ActionCache(str(tmp_path / "store"))
+        out = {"o": PathDigest(FILE, "0" * 32, 1)}
+        cache.put("k-a", out, {}, 0.1)
+        cache.put("k-owner", out, {}, 0.1)
+        seen_by_b = token_actions(cache, s, b.id)
+        assert seen_by_b.get("k-a") is None and seen_by_b.read_raw("k-a") is None
+        assert seen_by_b.get("k-owner") == out
+        seen_by_b.put("k-a", out, {}, 0.2)
+        assert seen_by_b.get("k-a") == out and s.may_use_entry("k-a", a)
+        seen_by_b.put("k-owner", out, {}, 0.2)
+        assert s.entry_is_public("k-owner")
+        seen_by_b.put("k-new", out, {}, 0.2)
+        assert not s.may_use_entry("k-new", a) and s.may_use_entry("k-new", b)
+    finally:
+        js.close()
+
+
+def test_a_revision_2_2_database_learns_who_made_the_entries_from_its_jobs(tmp_path):
+    """Upgrading: the entries served jobs made before they were recorded are theirs (read
+    from the steps each job ran); tokens get the share_cache column."""
+    path = str(tmp_path / "jobs.db")
+    js = JobStore(path)
+    s = ServeStore(js)
+    tok, text = s.create_token(["invoke:score"])
+    js.close()
+    db = sqlite3.connect(path)
+    # What a 2.2 pipe left: no action_producers, tokens without share_cache.
+    db.execute("DROP TABLE action_producers")
+    db.execute("ALTER TABLE tokens RENAME TO tokens_new")
+    db.execute("CREATE TABLE tokens(id TEXT PRIMARY KEY, sha256 TEXT, scopes TEXT, name TEXT, created REAL, "
+               "expires REAL, revoked REAL, last_used REAL)")
+    db.execute("INSERT INTO tokens SELECT id, sha256, scopes, name, created, expires, revoked, last_used "
+               "FROM tokens_new")
+    db.execute("DROP TABLE tokens_new")
+    db.execute("UPDATE meta SET v='2.2' WHERE k='schema_revision'")
+    db.execute("INSERT INTO jobs(id, uid, experiment, status, started, state, endpoint, token_id) "
+               "VALUES(1, 'served01', 'score:1', 'succeeded', 1, 'completed', 'score', ?)", (tok.id,))
+    db.execute("INSERT INTO jobs(id, uid, experiment, status, started) VALUES(2, 'local002', 'x', 'succeeded', 1)")
+    for job, step, outcome, key in ((1, "ran", "ran", "k-ran"), (1, "restored", "restored", "k-restored"),
+                                    (1, "both", "ran", "k-both"), (2, "both", "ran", "k-both")):
+        db.execute("INSERT INTO job_steps(job_id, step, outcome, key, inputs, outputs, seconds, finished) "
+                   "VALUES(?,?,?,?,'{}','{}',0,1)", (job, step, outcome, key))
+    db.commit()
+    db.close()
+    js = JobStore(path)
+    try:
+        assert js.db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == "2.3"
+        assert js.db.execute("SELECT key, token_id FROM action_producers").fetchall() == [("k-ran", tok.id)]
+        s = ServeStore(js)
+        assert s.authenticate(text).share_cache is False
+        assert not s.entry_is_public("k-ran") and s.entry_is_public("k-restored") and s.entry_is_public("k-both")
+    finally:
+        js.close()
+
+
+def test_token_create_refuses_a_lifetime_of_zero(repo):
+    repo.pipefile("steps:\n  a: {command: 'echo hi > o.txt', outputs: {o: o.txt}}\n")
+    for bad in ("0s", "0", "0.0h", "0d"):
+        r = repo.pipe("token", "create", "--expires", bad)
+        assert r.code == 2 and "--expires" in r.err and "above zero" in r.err and "hint" in r.err.lower(), str(r)
+    assert repo.pipe("token", "create", "--expires", "-5s").code == 2
+    assert repo.pipe("token", "list", "--json", check=True).json["tokens"] == []  # nothing was made
+    made = repo.pipe("token", "create", "--expires", "1h", "--share-cache", "--scope", "invoke:x", "--json",
+                     check=True).json
+    assert made["share_cache"] is True and made["expires"] > time.time() + 3500
+    assert "shares run cache" in repo.pipe("token", "list", check=True).out
+
+
 @pytest.mark.parametrize("body, message", [
     ("assets:\n  d: {path: d.csv, input: yes please}\n", "'input' of asset 'd' must be true or false"),
     ("steps:\n  a:\n    command: x\n    outputs: {o: {path: o.txt, output: 1}}\n", "must be true or false"),
@@ -182,11 +279,35 @@ def _tar(name, data=b"x", kind=tarfile.REGTYPE, link=""):
     return buf.getvalue()
 
 
+def _two_members(mode="w"):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=mode) as tf:
+        for name in ("a", "b"):
+            info = tarfile.TarInfo(name)
+            info.size = 300
+            tf.addfile(info, io.BytesIO(b"x" * 300))
+    return buf.getvalue()
+
+
+MEMBER = 512 + 512  # a header block and one data block
+
+
+def _gz(data):
+    import gzip
+
+    return gzip.compress(data)
+
+
 @pytest.mark.parametrize("data, status", [
+    # Cut short, or followed by garbage, where a header starts: tarfile alone would stop
+    # there quietly and take it for a smaller folder.
+    (_two_members()[:MEMBER], 400), (_two_members()[:2 * MEMBER], 400),
+    (_two_members()[:MEMBER + 100], 400), (_two_members()[:MEMBER] + b"g" * 1024, 400),
+    (_gz(_two_members()[:MEMBER]), 400),
     (_tar("../x"), 400), (_tar("/abs"), 400), (_tar("l", kind=tarfile.SYMTYPE, link="../../etc"), 400),
     (_tar("fifo", kind=tarfile.FIFOTYPE), 400), (_tar("dev", kind=tarfile.CHRTYPE), 400),
     (_tar("big", b"x" * 2000), 413), (_tar("C:/windows"), 400),
-])
+], ids=lambda v: "" if isinstance(v, bytes) else str(v))
 def test_archive_members_are_checked_before_anything_is_written(tmp_path, data, status):
     from pipefile.serve.uploads import UploadError, _unpack_tar
 
@@ -244,3 +365,15 @@ steps:
     finally:
         pool.stop()
         ws.close()
+
+
+def test_a_whole_tar_unpacks_with_or_without_compression(tmp_path):
+    from pipefile.serve.uploads import _unpack_tar
+
+    for i, data in enumerate((_two_members(), _two_members("w:gz"), _two_members()[:2 * MEMBER + 512])):
+        p = tmp_path / f"{i}.tar"
+        p.write_bytes(data)
+        dest = tmp_path / f"dest{i}"
+        dest.mkdir()
+        _unpack_tar(str(p), str(dest), 10_000)  # the last: one block of zeros ends it, as tarfile reads it
+        assert sorted(x.name for x in dest.iterdir()) == ["a", "b"] and (dest / "b").read_bytes() == b"x" * 300

@@ -36,6 +36,7 @@ def site(tmp_path_factory):
         "read": token(repo, "--scope", "read"),
         "score": token(repo, "--scope", "invoke:score"),
         "score2": token(repo, "--scope", "invoke:score"),
+        "shared": token(repo, "--scope", "invoke:score", "--share-cache"),
         "slow": token(repo, "--scope", "invoke:slow", "--scope", "invoke:count"),
     }
     server = Server(root, "--workers", "3", "--max-upload", "64KiB", "--max-unpacked", "128KiB",
@@ -221,6 +222,53 @@ def test_a_token_names_and_learns_of_only_the_uploads_it_sent(site):
     assert _invoke(a, inputs={"data": {"upload": d}}).status_code in (200, 202)
 
 
+def test_the_run_cache_is_no_oracle_between_tokens(site):
+    """A token learns nothing of what another token ran: a step another token's job ran with
+    the same data and params plans as `run` and runs (never `restored`), exactly as one
+    nobody ran. Its own jobs', an admin's and a --share-cache token's runs it does restore."""
+    repo, server, toks = site
+    a, b, admin = (server.client(toks[k]) for k in ("score", "score2", "admin"))
+
+    def inputs(c, data):
+        return {"data": {"upload": upload(c, data).json()["digest"]}, "threshold": 0.5, "label": "oracle"}
+
+    def plan(c, data):
+        r = c.post("/v1/endpoints/score/plan", json={"inputs": inputs(c, data)})
+        assert r.status_code == 200, r.text
+        return {s["name"]: (s["state"], [x["kind"] for x in s["reasons"]]) for s in r.json()["steps"]}
+
+    def outcomes(c, data):
+        r = _invoke(c, inputs=inputs(c, data))
+        assert r.status_code == 202 and r.json()["reused"] is False, r.text
+        job = wait_job(c, r.json()["id"])
+        assert job["state"] == "completed", job
+        return {s["step"]: s["outcome"] for s in job["steps"]}
+
+    ran = {"score": "ran", "summary": "ran"}
+    restored = {"score": "restored", "summary": "restored"}
+    # Data sent by no other test.
+    unseen = plan(b, b"0.29\n")
+    assert {n: v[0] for n, v in unseen.items()} == {"score": "run", "summary": "pending"}
+    private = b"0.21\n0.43\n"
+    assert outcomes(a, private) == ran
+    assert {n: v[0] for n, v in plan(a, private).items()} == {"score": "restore", "summary": "restore"}
+    assert {n: v[0] for n, v in plan(admin, private).items()} == {"score": "restore", "summary": "restore"}
+    # b sent the same content with the same params: for b nobody ran it.
+    assert plan(b, private) == unseen
+    assert outcomes(b, private) == ran
+    assert {n: v[0] for n, v in plan(b, private).items()} == {"score": "restore", "summary": "restore"}
+    assert {n: v[0] for n, v in plan(a, private).items()} == {"score": "restore", "summary": "restore"}
+
+    # What an admin or a sharing token ran, every token may restore.
+    shared = server.client(toks["shared"])
+    for who, data in ((admin, b"0.22\n0.44\n"), (shared, b"0.23\n0.45\n")):
+        assert outcomes(who, data) == ran
+        assert {n: v[0] for n, v in plan(b, data).items()} == {"score": "restore", "summary": "restore"}
+        assert outcomes(b, data) == restored
+    listed = repo.pipe("token", "list", "--json", check=True).json["tokens"]
+    assert [t["share_cache"] for t in listed if t["id"] == toks["shared"].split("_")[1]] == [True]
+
+
 def test_folder_upload_and_job_output_input(site):
     _, server, toks = site
     c = server.client(toks["slow"])
@@ -326,8 +374,11 @@ def test_revoked_and_expired_tokens_are_refused(site):
     assert server.client(t).get("/v1/endpoints").status_code == 401
     listed = repo.pipe("token", "list", "--json", check=True).json["tokens"]
     assert {x["id"]: x["state"] for x in listed}[tid] == "revoked"
-    expired = token(repo, "--scope", "read", "--expires", "0s")
+    expired = token(repo, "--scope", "read", "--expires", "1s")
+    time.sleep(1.1)
     assert server.client(expired).get("/v1/endpoints").status_code == 401
+    born_expired = repo.pipe("token", "create", "--scope", "admin", "--expires", "0s")
+    assert born_expired.code == 2 and "above zero" in born_expired.err and "hint:" in born_expired.err
     assert repo.pipe("token", "create", "--scope", "invoke").code == 2
     assert repo.pipe("token", "create", "--scope", "root").code == 2
 
@@ -555,6 +606,13 @@ def test_uploads_are_capped_and_archives_checked(site, tmp_path):
     with tarfile.open(fileobj=gz, mode="w:gz") as tf:
         tf.addfile(*_file("big", os.urandom(30000)))
     refused(gz.getvalue()[:-100], "application/gzip", word="cannot be read")
+    # Cut short where a member's header would start (or garbage there): refused, never taken
+    # for a smaller folder.
+    whole = _tar(_file("a.txt", b"a" * 100), _file("b.txt", b"b" * 100))
+    assert upload(c, whole, "application/x-tar").status_code == 201
+    for cut in (whole[:1024], whole[:2048], whole[:1024 + 200], whole[:1024] + b"junk" * 256):
+        refused(cut, word="cut short")
+    refused(whole[:1024 + 512 + 50], word="cannot be read")  # inside b's data
     # Nothing escaped, and nothing was stored under a client's name.
     assert not (repo.root / ".pipe" / "evil.txt").exists() and not (repo.root / "evil.txt").exists()
     assert not list(repo.root.parent.rglob("evil.txt"))
@@ -567,6 +625,16 @@ def test_request_body_is_capped(site):
     c = server.client(toks["score"])
     r = _invoke(c, inputs={"label": "x" * 20000})
     assert r.status_code == 413
+    # Chunked (no Content-Length): counted as it arrives, and the same 413, not a parse error.
+    body = json.dumps({"inputs": {"label": "x" * 20000}}).encode()
+    for route in ("/v1/endpoints/score/jobs", "/v1/endpoints/score/plan", "/v1/endpoints/score"):
+        r = c.post(route, content=iter([body[:9000], body[9000:]]), headers={"Content-Type": "application/json"})
+        assert r.status_code == 413, (route, r.text)
+        assert "over the limit" in r.json()["error"]["message"] and r.json()["error"]["hint"]
+    small = json.dumps({"inputs": {"threshold": 0.5}}).encode()
+    r = c.post("/v1/endpoints/score/jobs", content=iter([small[:5], small[5:]]),
+               headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "inputs.data", r.text  # read and checked
 
 
 # --- cancel, queue, restart ------------------------------------------------------------------
@@ -679,3 +747,42 @@ def test_tokens_are_never_echoed_or_logged(site):
         secret = t.split("_", 2)[2]
         assert secret not in server.output() and secret not in answers and secret not in listed
     assert {j["token"] for j in jobs} <= {t.split("_")[1] for t in toks.values()}  # ids only
+
+
+def test_serving_makes_the_state_folder_private(repo):
+    """On a shared host, what the server holds (every token's uploads, params, logs and
+    outputs; the job database) is readable by its owner only, even under umask 022."""
+    import stat
+
+    from serve_helpers import SCORE, SCORE_PY
+
+    require_serve_deps()
+    old = os.umask(0o022)
+    try:
+        repo.write("Pipefile", SCORE, dedent=False)
+        repo.write("src/score.py", SCORE_PY, dedent=False)
+        repo.pipe("publish", check=True)
+        tok = token(repo, "--scope", "admin")
+        state = repo.root / ".pipe"
+        assert (state / "jobs.db").stat().st_mode & 0o077  # as the umask made it
+        server = Server(repo.root)
+    finally:
+        os.umask(old)
+    try:
+        c = server.client(tok)
+        job = wait_job(c, _score_job(c, threshold=0.5).json()["id"])
+        assert job["state"] == "completed", job
+        assert stat.S_IMODE(state.stat().st_mode) == 0o700
+        exposed = []
+        for dirpath, dirnames, filenames in os.walk(state):
+            if Path(dirpath) == state / "store":
+                dirnames[:] = []  # behind the 0700 .pipe/; objects are read-only by design
+                continue
+            for name in dirnames + filenames:
+                p = Path(dirpath) / name
+                if not p.is_symlink() and p.stat().st_mode & 0o077:
+                    exposed.append(f"{p.relative_to(state)} {oct(stat.S_IMODE(p.stat().st_mode))}")
+        assert not exposed, exposed
+        assert (state / "jobs" / str(job["id"]) / "score.log").exists()  # written since, and covered above
+    finally:
+        server.stop()

@@ -36,7 +36,7 @@ from ..store.jobs import QUEUED, JobStore
 from ..store.serving import ACTIVE, TERMINAL, QueueFull, ServeStore, Token
 from .guard import API, BodyTooLarge, error_body
 from .uploads import UploadError, archive_kind, store_upload
-from .worker import WorkerPool
+from .worker import WorkerPool, token_actions
 
 MAX_ID = 2**53  # ids and numbers past this are not ones SQLite (or JSON clients) can hold
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job id.")]
@@ -468,6 +468,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         try:
             pf_path = lay_out(h, dep.manifest, checked.assets, tmp)
             jws = Workspace(tmp, home=h)
+            jws.actions = token_actions(jws.actions, h.serve, tok.id)  # what this token's job would see
             graph = load_graph(pf_path, values=checked.params, freeze=False,
                                pinned=dep.manifest.get("artifacts", {}), workspace=jws)
             pipe = Pipeline(graph, workspace=jws)

@@ -3,7 +3,9 @@
 It refuses a Host header that is not on the allowlist and an Origin header of any
 origin but the server itself (DNS rebinding and cross-site requests: a web page must
 not reach a server on localhost through the victim's browser), and caps request bodies, with or without Content-Length
-(uploads have their own, larger cap). Pure ASGI, so streamed bodies stay streamed.
+(uploads have their own, larger cap): an upload is counted as it streams through, any other body
+(at most --max-body) is read whole first, so that going over answers 413 however it was sent. Pure
+ASGI, so uploads stay streamed.
 """
 
 from __future__ import annotations
@@ -78,6 +80,34 @@ class RequestGuard:
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
+    @staticmethod
+    async def _read_body(receive, limit: int):
+        """(the body, None) once all of it came; (b"", the disconnect message) if the client
+        went away first; (None, None) as soon as it passes `limit` bytes."""
+        parts, size = [], 0
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                return b"", msg
+            chunk = msg.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None, None
+            parts.append(chunk)
+            if not msg.get("more_body", False):
+                return b"".join(parts), None
+
+    @staticmethod
+    def _replay(body: bytes, first, receive):
+        """A receive that gives the body read already, then whatever comes next (a
+        disconnect) from the real one."""
+        pending = [first or {"type": "http.request", "body": body, "more_body": False}]
+
+        async def replay():
+            return pending.pop() if pending else await receive()
+
+        return replay
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -90,7 +120,8 @@ class RequestGuard:
         if origin is not None and not _same_origin(origin, headers.get("host", "")):
             return await self._refuse(send, 403, f"requests from origin '{origin}' are refused",
                                       "call the API from a program, not from a web page of another site")
-        limit = self.max_upload if scope["path"].rstrip("/") == f"{API}/uploads" else self.max_body
+        is_upload = scope["path"].rstrip("/") == f"{API}/uploads"
+        limit = self.max_upload if is_upload else self.max_body
         length = headers.get("content-length")
         if length is not None:
             try:
@@ -100,6 +131,15 @@ class RequestGuard:
             if too_big:
                 return await self._refuse(send, 413, f"the request body is over the limit of {limit} bytes",
                                           "send less, or raise the server's --max-upload / --max-body")
+        if not is_upload:
+            # A body of this size is read whole here, counted as it arrives whatever the
+            # transfer encoding, and refused before the app sees it: a framework that parses
+            # the body itself would turn the error raised while reading into a 400.
+            body, rest = await self._read_body(receive, limit)
+            if body is None:
+                return await self._refuse(send, 413, f"the request body is over the limit of {limit} bytes",
+                                          "send less, or raise the server's --max-upload / --max-body")
+            receive = self._replay(body, rest, receive)
         seen = 0
         started = False
 

@@ -1,8 +1,9 @@
 """`pipe serve`: one server per workspace, on uvicorn.
 
-At start it takes `.pipe/serve.lock` (a second server on the same workspace is
-refused), marks the jobs a previous server was running `interrupted` (and stops
-any step process they left behind), and leaves queued jobs queued: the workers
+At start it makes `.pipe/` private (served jobs hold every token's uploads, params and
+outputs: see `make_private`), takes `.pipe/serve.lock` (a second server on the same
+workspace is refused), marks the jobs a previous server was running `interrupted` (and
+stops any step process they left behind), and leaves queued jobs queued: the workers
 take them up again.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import sys
 import threading
 
@@ -45,6 +47,46 @@ def _take_lock(root: str) -> int:
     return fd
 
 
+def make_private(root: str) -> list:
+    """Keep other users of this machine out of what the server holds: from now on this
+    process creates files 0600 and folders 0700 (umask 077; the steps of served jobs
+    inherit it), `.pipe/` itself becomes 0700, and what is already in it loses its group
+    and other permissions (the content store's objects aside: read-only by design, and
+    out of reach behind `.pipe/`). Returns warnings for what it could not make private."""
+    os.umask(0o077)
+    state = os.path.join(root, STATE_DIR)
+    os.makedirs(state, exist_ok=True)
+    warnings = []
+    ws = Workspace(root)
+    try:
+        store_root = os.path.realpath(ws.store_root)
+    finally:
+        ws.close()
+    try:
+        os.chmod(state, 0o700)
+    except OSError as e:
+        raise PipefileError(f"cannot make {state} private ({e.strerror})",
+                            hint="run pipe serve as the user who owns the workspace") from None
+    real_state = os.path.realpath(state)
+    for dirpath, dirnames, filenames in os.walk(state):
+        if os.path.realpath(dirpath) == store_root:
+            dirnames[:] = []  # objects stay as the store made them; .pipe/ (0700) guards them
+            continue
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+                if st.st_mode & 0o077 and not stat.S_ISLNK(st.st_mode):
+                    os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+            except OSError:
+                pass  # gone meanwhile, or not ours: the 0700 .pipe/ still guards it
+    if not store_root.startswith(real_state + os.sep):
+        warnings.append(f"the content store ({store_root}) is outside .pipe/ (PIPE_STORE_DIR or a clone's): "
+                        f"served uploads and outputs are kept there; make its folder private "
+                        f"(chmod 700) if others use this machine")
+    return warnings
+
+
 def recover(root: str) -> tuple:
     """(interrupted job ids, queued count) after the previous server's end."""
     ws = Workspace(root)
@@ -70,6 +112,8 @@ def recover(root: str) -> tuple:
 def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=True)) -> None:
     import uvicorn
 
+    for warning in make_private(config.root):
+        log(f"warning: {warning}")
     lock_fd = _take_lock(config.root)
     try:
         cut, queued = recover(config.root)

@@ -3,7 +3,9 @@
 A plain upload is one file. A tar or zip archive is a folder: it is unpacked into a
 fresh temporary folder with every member checked first (regular files and folders
 only: no links, devices or fifos; no absolute paths, no `..`, no member twice; the
-unpacked total and the member count capped), so an archive can never write outside
+unpacked total and the member count capped; a tar must end with its end-of-archive
+marker and every member hold the bytes it declares, so a cut archive is refused, never
+taken for a smaller folder), so an archive can never write outside
 that folder (zip slip) or fill the disk (zip bomb). The result goes into the content
 store and the temporary files are removed.
 """
@@ -111,6 +113,7 @@ def _unpack_tar(path: str, dest: str, max_unpacked: int) -> None:
             total += max(m.size, 0)
             _check_total(total, max_unpacked)
             members.append((m, rel))
+        _check_tar_end(tf)
         for m, rel in members:
             target = os.path.join(dest, rel) if rel else dest
             if m.isdir():
@@ -121,6 +124,21 @@ def _unpack_tar(path: str, dest: str, max_unpacked: int) -> None:
             if src is None:
                 raise UploadError(f"archive member '{m.name}' cannot be read", 400)
             _copy_capped(src, target, m.size, bool(m.mode & 0o111))
+
+
+def _check_tar_end(tf: tarfile.TarFile) -> None:
+    """The archive must end with its end-of-archive marker (a block of zeros) where the
+    member list stops: tarfile also stops quietly at the end of the data, or at a header cut
+    short or garbled, which would take a damaged archive for a smaller folder."""
+    try:
+        tf.fileobj.seek(tf.offset)
+        block = tf.fileobj.read(tarfile.BLOCKSIZE)
+    except (OSError, EOFError) as e:
+        raise UploadError(f"the tar archive cannot be read to its end ({e})", 400) from None
+    if len(block) != tarfile.BLOCKSIZE or block.count(0) != tarfile.BLOCKSIZE:
+        raise UploadError("the tar archive is cut short or damaged: it does not end with the end-of-archive "
+                          "marker after its last member", 400,
+                          "send the whole archive, as tar writes it (it ends with blocks of zeros)")
 
 
 def _unpack_zip(path: str, dest: str, max_unpacked: int) -> None:
@@ -172,6 +190,10 @@ def _copy_capped(src, target: str, declared: int, executable: bool) -> None:
             if written > declared:
                 raise UploadError(f"archive member '{target.rsplit(os.sep, 1)[-1]}' holds more than it declares", 400)
             out.write(chunk)
+    if written < declared:  # its data cut short: never a smaller file
+        raise UploadError(f"archive member '{target.rsplit(os.sep, 1)[-1]}' holds less than it declares "
+                          f"({written} of {declared} bytes): the archive is cut short or damaged", 400,
+                          "send the whole archive")
     if executable:
         os.chmod(target, 0o755)
 

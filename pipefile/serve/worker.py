@@ -4,9 +4,11 @@ as `pipe run`.
 
 Each job runs in its own working folder (`.pipe/serve/work/JOB/`), laid out from the
 deployment's snapshot and the request's inputs, with the serving workspace's content
-store, action cache, job database and logs: a step already run with the same inputs,
-by any job, is restored instead of run. The folder is removed when the job ends (its
-outputs are in the store).
+store, action cache, job database and logs: a step already run with the same inputs
+is restored instead of run, if the job's token may see that run (`token_actions`: its
+own jobs', the owner's, an admin's or a sharing token's; else it runs, exactly as if it
+had never been built, so the cache tells no token what another ran). The folder is
+removed when the job ends (its outputs are in the store).
 
 A watchdog cancels jobs that run past the wall-time limit or write more log than
 allowed. Steps start from a scrubbed environment: nothing of the server's own
@@ -28,6 +30,7 @@ from ..executor import FAILED as STEP_FAILED
 from ..pipeline import Pipeline, load_graph
 from ..publish import lay_out
 from ..store import STATE_DIR, Workspace
+from ..store.action_cache import ActionCache, FilteredActionCache
 from ..store.jobs import CANCELED, FAILED, INTERRUPTED, QUEUED, RUNNING
 from ..store.serving import COMPLETED, FINALIZING, PREPARING, ServeStore
 
@@ -40,6 +43,27 @@ WORK_DIR = "serve/work"
 def step_environment(pass_env=()) -> dict:
     keep = set(SAFE_ENV) | set(pass_env)
     return {k: v for k, v in os.environ.items() if k in keep or k.startswith("LC_")}
+
+
+def token_actions(actions: ActionCache, serve: ServeStore, token_id: Optional[str]) -> FilteredActionCache:
+    """The action cache as the jobs (and plans) of token `token_id` see it: entries that
+    token may use (ServeStore.may_use_entry), and every entry its jobs write recorded as
+    theirs before it is written. An entry every token may already use stays everyone's
+    (a forced rerun does not take it away from the others)."""
+    try:
+        tok = serve.token(token_id) if token_id else None
+    except PipefileError:
+        tok = None  # its record is gone: it sees what every token sees, and no more
+    if tok is not None:
+        may_use = lambda key: serve.may_use_entry(key, tok)  # noqa: E731
+    else:
+        may_use = serve.entry_is_public
+
+    def before_put(key: str) -> None:
+        if token_id and not (actions.get(key) is not None and serve.entry_is_public(key)):
+            serve.note_producer(key, token_id)
+
+    return FilteredActionCache(actions, may_use, before_put)
 
 
 @dataclass
@@ -183,6 +207,7 @@ class WorkerPool:
             shutil.rmtree(workdir, ignore_errors=True)
             pf_path = lay_out(home, dep.manifest, request.get("assets", {}), workdir)
             jws = Workspace(workdir, home=home)
+            jws.actions = token_actions(jws.actions, serve, job.token_id)
             graph = load_graph(pf_path, values=request.get("params", {}), freeze=False,
                                pinned=dep.manifest.get("artifacts", {}), workspace=jws)
             pipe = Pipeline(graph, workspace=jws)

@@ -119,3 +119,34 @@ _MAX_SIZE = 1 << 62  # far above any real output; refuses sizes that overflow wh
 
 def _no_constant(name: str):
     raise ValueError(f"malformed entry: {name} is not a number pipe writes")
+
+
+class FilteredActionCache:
+    """An ActionCache as one reader may see it: an entry `may_use(key)` refuses reads as a
+    miss (the step runs, as if it had never been built), and `before_put(key)` is told of
+    an entry before it is written. What `pipe serve` hands a token's jobs (serve/worker.py):
+    the planner and the executor use it as they would the cache itself."""
+
+    def __init__(self, inner: ActionCache, may_use, before_put):
+        self.inner = inner
+        self.dir, self.tmp = inner.dir, inner.tmp
+        self.may_use = may_use
+        self.before_put = before_put
+
+    def path(self, key: str) -> str:
+        return self.inner.path(key)
+
+    def get(self, key: str) -> Optional[dict]:
+        return self.inner.get(key) if self.may_use(key) else None
+
+    def read_raw(self, key: str) -> Optional[bytes]:
+        return self.inner.read_raw(key) if self.may_use(key) else None
+
+    def put(self, key: str, outputs: dict, manifest: dict, seconds: float) -> None:
+        self.before_put(key)
+        self.inner.put(key, outputs, manifest, seconds)
+
+    def put_raw(self, key: str, data: bytes) -> None:
+        parse_entry(key, data)
+        self.before_put(key)
+        self.inner.put_raw(key, data)

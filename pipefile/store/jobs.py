@@ -27,9 +27,10 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                versioned named outputs and assets: a new version only for
                                new content
     metrics(job_id, step, name, value)
-    endpoints, deployments, tokens, uploads, job_events, idempotency_keys
-                               published endpoints and the server's records: see
-                               store/serving.py (created by version 2)
+    endpoints, deployments, tokens, uploads, upload_senders, action_producers, job_events,
+    idempotency_keys           published endpoints and the server's records: see
+                               store/serving.py (created by version 2; what a newer
+                               revision adds to an older database: serving.upgrade_schema)
 
 Version 1 databases are migrated in place (new columns and tables; existing jobs get
 the state their status implies). A job left `running` by a process that no longer exists reads as `interrupted`.
@@ -50,11 +51,11 @@ from .lock import while_database_busy
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
 JOBS_VERSION = 2
-# Bump when a table, index or column is added (here, in serving.SCHEMA or in
-# _add_step_columns): a database stamped with this revision skips creating them on open, so a
+# Bump when a table, index or column is added (here, in serving.SCHEMA, in
+# _add_step_columns or in serving.upgrade_schema): a database stamped with this revision skips creating them on open, so a
 # run does not pay for the whole schema (nor for importing the serving module) every time.
 # tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.2"
+SCHEMA_REVISION = "2.3"
 
 RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
 QUEUED, CANCELED = "queued", "canceled"  # served jobs only
@@ -225,9 +226,11 @@ class JobStore:
         if row is not None and int(row[0]) < JOBS_VERSION:
             self._migrate()
         from .serving import SCHEMA as SERVING_SCHEMA
+        from .serving import upgrade_schema
 
         self.db.executescript(_SCHEMA + SERVING_SCHEMA)
         self._add_step_columns()
+        upgrade_schema(self.db)
         if row is None:
             self.db.execute("INSERT OR REPLACE INTO meta VALUES('jobs_version', ?)", (str(JOBS_VERSION),))
         self.db.execute("INSERT OR REPLACE INTO meta VALUES('schema_revision', ?)", (SCHEMA_REVISION,))

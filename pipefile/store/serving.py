@@ -6,9 +6,10 @@ job database (`.pipe/jobs.db`, tables created by JOBS_VERSION 2):
                                number counts from 1 per endpoint; digest names the
                                deployment's snapshot manifest (a JSON object in the
                                content store, also kept here as text): immutable
-    tokens(id, sha256, scopes, name, created, expires, revoked, last_used)
+    tokens(id, sha256, scopes, name, created, expires, revoked, last_used, share_cache)
                                only the SHA-256 of a token is kept; scopes is a JSON list
-                               of "admin", "read" or "invoke:ENDPOINT"
+                               of "admin", "read" or "invoke:ENDPOINT"; share_cache 1: the
+                               run-cache entries its jobs made are every token's (revision 2.3)
     uploads(digest, kind, size, created)
                                content received by the server (in the content store);
                                created: when that content was last uploaded
@@ -16,6 +17,12 @@ job database (`.pipe/jobs.db`, tables created by JOBS_VERSION 2):
                                which tokens sent it: a token may name (and learn of) only
                                uploads it sent itself, so an upload is no oracle of what
                                others sent
+    action_producers(key, token_id)
+                               which tokens' served jobs ran the step with this key (and
+                               so wrote its action-cache entry): a served job restores only
+                               an entry no token's job made (the workspace owner's own
+                               runs), one its own token made, or one an admin or sharing
+                               token made, so the run cache is no oracle either (2.3)
     job_events(job_id, seq, time, kind, data)
                                what happened to a served job, in order: state changes
                                and steps (the job's history and its event stream)
@@ -53,9 +60,10 @@ CREATE TABLE IF NOT EXISTS deployments(
   created REAL, PRIMARY KEY(endpoint, number));
 CREATE TABLE IF NOT EXISTS tokens(
   id TEXT PRIMARY KEY, sha256 TEXT, scopes TEXT, name TEXT, created REAL, expires REAL, revoked REAL,
-  last_used REAL);
+  last_used REAL, share_cache INTEGER);
 CREATE TABLE IF NOT EXISTS uploads(digest TEXT PRIMARY KEY, kind TEXT, size INTEGER, created REAL);
 CREATE TABLE IF NOT EXISTS upload_senders(digest TEXT, token_id TEXT, PRIMARY KEY(digest, token_id));
+CREATE TABLE IF NOT EXISTS action_producers(key TEXT, token_id TEXT, PRIMARY KEY(key, token_id));
 CREATE TABLE IF NOT EXISTS job_events(
   job_id INTEGER, seq INTEGER, time REAL, kind TEXT, data TEXT, PRIMARY KEY(job_id, seq));
 CREATE INDEX IF NOT EXISTS jobs_by_request ON jobs(request_digest);
@@ -64,6 +72,27 @@ CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(idempotency_key);
 CREATE TABLE IF NOT EXISTS idempotency_keys(
   token_id TEXT, key TEXT, job_id INTEGER, request TEXT, created REAL, PRIMARY KEY(token_id, key));
 """
+
+
+
+def upgrade_schema(db: sqlite3.Connection) -> None:
+    """What CREATE TABLE IF NOT EXISTS cannot do for an older database (run while its
+    revision is not the current one): the tokens.share_cache column, and the producers of
+    the entries served jobs wrote before they were recorded, read from the job history (the
+    steps a token's job ran), so that upgrading does not hand them to every token."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(tokens)")}
+    if "share_cache" not in have:
+        try:
+            db.execute("ALTER TABLE tokens ADD COLUMN share_cache INTEGER")
+        except sqlite3.OperationalError:
+            pass  # another pipe opening the database added it first
+    # An entry a local run (the owner's) also made stays everyone's, as it is when made now.
+    db.execute("INSERT OR IGNORE INTO action_producers(key, token_id) "
+               "SELECT s.key, j.token_id FROM job_steps s JOIN jobs j ON j.id = s.job_id "
+               "WHERE j.endpoint IS NOT NULL AND j.token_id IS NOT NULL AND s.key IS NOT NULL AND s.outcome = 'ran' "
+               "AND s.key NOT IN (SELECT s2.key FROM job_steps s2 JOIN jobs j2 ON j2.id = s2.job_id "
+               "WHERE j2.endpoint IS NULL AND s2.outcome = 'ran' AND s2.key IS NOT NULL)")
+
 
 # The lifecycle of a served job.
 PREPARING, FINALIZING, COMPLETED = "preparing", "finalizing", "completed"
@@ -126,6 +155,7 @@ class Token:
     expires: Optional[float]
     revoked: Optional[float]
     last_used: Optional[float]
+    share_cache: bool = False  # the run-cache entries its jobs make are usable by every token
 
     @property
     def admin(self) -> bool:
@@ -150,7 +180,7 @@ class Token:
     def to_json(self) -> dict:
         return {"id": self.id, "name": self.name, "scopes": self.scopes, "created": self.created,
                 "expires": self.expires, "revoked": self.revoked, "last_used": self.last_used,
-                "state": self.state()}
+                "state": self.state(), "share_cache": self.share_cache}
 
 
 def check_scope(scope: str) -> str:
@@ -262,25 +292,28 @@ class ServeStore:
         return self.deployment(endpoint, number)
 
     # --- tokens -------------------------------------------------------------------------
-    def create_token(self, scopes: list, name: str = "", expires: Optional[float] = None) -> tuple:
+    def create_token(self, scopes: list, name: str = "", expires: Optional[float] = None,
+                     share_cache: bool = False) -> tuple:
         """(Token, the secret token text): the text is shown once and never stored."""
         scopes = sorted({check_scope(s) for s in scopes})
         if not scopes:
             raise PipefileError("a token needs at least one scope", hint="--scope admin, read or invoke:ENDPOINT")
+        now = time.time()
         tid = secrets.token_hex(6)
         text = f"{TOKEN_PREFIX}{tid}_{secrets.token_urlsafe(32)}"
-        self.db.execute("INSERT INTO tokens VALUES(?,?,?,?,?,?,?,?)",
-                        (tid, _sha256(text), json.dumps(scopes), name, time.time(), expires, None, None))
+        self.db.execute("INSERT INTO tokens(id, sha256, scopes, name, created, expires, revoked, last_used, "
+                        "share_cache) VALUES(?,?,?,?,?,?,?,?,?)",
+                        (tid, _sha256(text), json.dumps(scopes), name, now, expires, None, None, int(share_cache)))
         return self.token(tid), text
 
     def token(self, tid: str) -> Token:
-        row = self.db.execute("SELECT id, scopes, name, created, expires, revoked, last_used FROM tokens "
+        row = self.db.execute("SELECT id, scopes, name, created, expires, revoked, last_used, share_cache FROM tokens "
                               "WHERE id=?", (tid,)).fetchone()
         if row is None:
             ids = [r[0] for r in self.db.execute("SELECT id FROM tokens")]
             raise PipefileError(f"no token '{tid}'", hint=did_you_mean(tid, ids, "token")
                                 or "`pipe token list` lists the tokens")
-        return Token(row[0], json.loads(row[1]), row[2] or "", row[3], row[4], row[5], row[6])
+        return Token(row[0], json.loads(row[1]), row[2] or "", row[3], row[4], row[5], row[6], bool(row[7]))
 
     def tokens(self) -> list:
         return [self.token(r[0]) for r in self.db.execute("SELECT id FROM tokens ORDER BY created")]
@@ -337,6 +370,32 @@ class ServeStore:
         with self._tx():
             for table in ("uploads", "upload_senders"):
                 self.db.executemany(f"DELETE FROM {table} WHERE digest=?", [(d,) for d in digests])
+
+    # --- who made each run-cache entry ---------------------------------------------------
+    def note_producer(self, key: str, token_id: str) -> None:
+        """A served job of `token_id` is about to write the action-cache entry `key`:
+        recorded first, so that no other token ever sees the entry unattributed."""
+        self.db.execute("INSERT OR IGNORE INTO action_producers VALUES(?,?)", (key, token_id))
+
+    def entry_is_public(self, key: str) -> bool:
+        """Whether every token may use this entry: no token's job made it (the owner's own
+        runs, a pull from a remote), or an admin or sharing token's job did."""
+        return self._entry_visible(key, None)
+
+    def may_use_entry(self, key: str, tok: Token) -> bool:
+        """Whether a job of `tok` may restore the entry `key`: an admin token any; another
+        token a public one (entry_is_public) or one a job of its own made."""
+        return tok.admin or self._entry_visible(key, tok.id)
+
+    def _entry_visible(self, key: str, token_id: Optional[str]) -> bool:
+        rows = self.db.execute("SELECT p.token_id, t.scopes, t.share_cache FROM action_producers p "
+                               "LEFT JOIN tokens t ON t.id = p.token_id WHERE p.key=?", (key,)).fetchall()
+        if not rows:
+            return True
+        for producer, scopes, share in rows:
+            if producer == token_id or share or (scopes and ADMIN in json.loads(scopes)):
+                return True
+        return False
 
     # --- the queue ----------------------------------------------------------------------
     def submit(self, endpoint: str, dep: Deployment, token_id: Optional[str], request: dict,
