@@ -6,109 +6,116 @@ import difflib
 
 import click
 
-from . import report, report_metrics
-from .cli_jobs import open_workspace
-from .errors import PipefileError, did_you_mean
+from ..errors import PipefileError, did_you_mean
+from ..report import metrics as report_metrics
+from ..report.text import dump_json
+from .guard import guard
+from .options import CONTEXT, file_option, open_workspace
 
 
-def register(main, guard, context, file_option) -> None:
-    """Add this module's commands to the `pipe` group."""
-    json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+"""Add this module's commands to the `pipe` group."""
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 
-    @main.group(context_settings=context)
-    def metrics():
-        """The metrics that steps recorded (`metrics: [FILE]`), per job and across jobs."""
 
-    @metrics.command(context_settings=context)
-    @click.argument("jobs", nargs=-1)
-    @file_option
-    @json_option
-    @guard
-    def show(jobs, pipefile, as_json):
-        """The metrics of each JOB (default: last), one column per job.
+@click.group(context_settings=CONTEXT)
+def metrics():
+    """The metrics that steps recorded (`metrics: [FILE]`), per job and across jobs."""
 
-        JOB: an id, a unique uid prefix, last, or last~N.
-        """
-        ws = open_workspace(pipefile)
-        try:
-            found = _unique([ws.jobs.resolve(ref) for ref in (jobs or ("last",))])
-            values = {j.id: ws.jobs.metrics(j.id) for j in found}
-        finally:
-            ws.close()
-        if as_json:
-            report.dump_json(report_metrics.show_json(found, values))
-        else:
-            report_metrics.render_show(found, values)
 
-    @metrics.command(context_settings=context)
-    @click.argument("job_a")
-    @click.argument("job_b")
-    @file_option
-    @json_option
-    @guard
-    def diff(job_a, job_b, pipefile, as_json):
-        """Each metric of JOB_A and JOB_B side by side, and the change from A to B.
+@metrics.command(context_settings=CONTEXT)
+@click.argument("jobs", nargs=-1)
+@file_option
+@json_option
+@guard
+def show(jobs, pipefile, as_json):
+    """The metrics of each JOB (default: last), one column per job.
 
-        JOB_A, JOB_B: an id, a unique uid prefix, last, or last~N.
-        """
-        _compare(pipefile, job_a, job_b, "metric", lambda ws, job: ws.jobs.metrics(job.id), as_json)
+    JOB: an id, a unique uid prefix, last, or last~N.
+    """
+    ws = open_workspace(pipefile)
+    try:
+        found = _unique([ws.jobs.resolve(ref) for ref in (jobs or ("last",))])
+        values = {j.id: ws.jobs.metrics(j.id) for j in found}
+    finally:
+        ws.close()
+    if as_json:
+        dump_json(report_metrics.show_json(found, values))
+    else:
+        report_metrics.render_show(found, values)
 
-    @metrics.command(context_settings=context)
-    @click.argument("name")
-    @click.option("-e", "--experiment", help="The experiment (default: the one of the last job).")
-    @click.option("-n", "--limit", type=click.IntRange(min=0), default=0, help="Only the newest N jobs (0: all).")
-    @click.option("--png", "png", type=click.Path(dir_okay=False), metavar="FILE",
-                  help="Also save the chart as a PNG (needs pipefile[plots]).")
-    @file_option
-    @json_option
-    @guard
-    def history(name, experiment, limit, png, pipefile, as_json):
-        """One metric across the jobs of an experiment: a table and a chart, oldest job first.
 
-        NAME is a metric as `pipe metrics show` lists it (`train.acc`), or its unique ending
-        (`acc`).
-        """
-        ws = open_workspace(pipefile)
-        try:
-            if experiment is None:
-                experiment = ws.jobs.resolve("last").experiment
-            jobs = ws.jobs.jobs(experiment)
-            if not jobs:
-                known = sorted({j.experiment for j in ws.jobs.jobs()})
-                raise PipefileError(f"no job in experiment '{experiment}'",
-                                    hint=did_you_mean(experiment, known, "experiment"))
-            values = {j.id: ws.jobs.metrics(j.id) for j in jobs}
-        finally:
-            ws.close()
-        full = _metric_name(name, experiment, values)
-        points = report_metrics.history_points(jobs, values, full)
-        if limit:
-            points = points[-limit:]
-        if png:
-            report_metrics.write_png(png, experiment, full, points)
-        if as_json:
-            report.dump_json(dict(report_metrics.history_json(experiment, full, points), png=png))
-            return
-        report_metrics.render_history(experiment, full, points)
-        if png:
-            click.echo(f"wrote {png}", err=True)
+@metrics.command(context_settings=CONTEXT)
+@click.argument("job_a")
+@click.argument("job_b")
+@file_option
+@json_option
+@guard
+def diff(job_a, job_b, pipefile, as_json):
+    """Each metric of JOB_A and JOB_B side by side, and the change from A to B.
 
-    @main.group(context_settings=context)
-    def params():
-        """The params that jobs ran with."""
+    JOB_A, JOB_B: an id, a unique uid prefix, last, or last~N.
+    """
+    _compare(pipefile, job_a, job_b, "metric", lambda ws, job: ws.jobs.metrics(job.id), as_json)
 
-    @params.command("diff", context_settings=context)
-    @click.argument("job_a")
-    @click.argument("job_b")
-    @file_option
-    @json_option
-    @guard
-    def params_diff(job_a, job_b, pipefile, as_json):
-        """Each param of JOB_A and JOB_B side by side, and what changed.
 
-        JOB_A, JOB_B: an id, a unique uid prefix, last, or last~N.
-        """
-        _compare(pipefile, job_a, job_b, "param", lambda ws, job: dict(sorted(job.params.items())), as_json)
+@metrics.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-e", "--experiment", help="The experiment (default: the one of the last job).")
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=0, help="Only the newest N jobs (0: all).")
+@click.option("--png", "png", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also save the chart as a PNG (needs pipefile[plots]).")
+@file_option
+@json_option
+@guard
+def history(name, experiment, limit, png, pipefile, as_json):
+    """One metric across the jobs of an experiment: a table and a chart, oldest job first.
+
+    NAME is a metric as `pipe metrics show` lists it (`train.acc`), or its unique ending
+    (`acc`).
+    """
+    ws = open_workspace(pipefile)
+    try:
+        if experiment is None:
+            experiment = ws.jobs.resolve("last").experiment
+        jobs = ws.jobs.jobs(experiment)
+        if not jobs:
+            known = sorted({j.experiment for j in ws.jobs.jobs()})
+            raise PipefileError(f"no job in experiment '{experiment}'",
+                                hint=did_you_mean(experiment, known, "experiment"))
+        values = {j.id: ws.jobs.metrics(j.id) for j in jobs}
+    finally:
+        ws.close()
+    full = _metric_name(name, experiment, values)
+    points = report_metrics.history_points(jobs, values, full)
+    if limit:
+        points = points[-limit:]
+    if png:
+        report_metrics.write_png(png, experiment, full, points)
+    if as_json:
+        dump_json(dict(report_metrics.history_json(experiment, full, points), png=png))
+        return
+    report_metrics.render_history(experiment, full, points)
+    if png:
+        click.echo(f"wrote {png}", err=True)
+
+
+@click.group(context_settings=CONTEXT)
+def params():
+    """The params that jobs ran with."""
+
+
+@params.command("diff", context_settings=CONTEXT)
+@click.argument("job_a")
+@click.argument("job_b")
+@file_option
+@json_option
+@guard
+def params_diff(job_a, job_b, pipefile, as_json):
+    """Each param of JOB_A and JOB_B side by side, and what changed.
+
+    JOB_A, JOB_B: an id, a unique uid prefix, last, or last~N.
+    """
+    _compare(pipefile, job_a, job_b, "param", lambda ws, job: dict(sorted(job.params.items())), as_json)
 
 
 def _compare(pipefile, job_a: str, job_b: str, what: str, values, as_json: bool) -> None:
@@ -120,7 +127,7 @@ def _compare(pipefile, job_a: str, job_b: str, what: str, values, as_json: bool)
     finally:
         ws.close()
     if as_json:
-        report.dump_json(report_metrics.diff_json(a, b, rows))
+        dump_json(report_metrics.diff_json(a, b, rows))
     else:
         report_metrics.render_diff(what, a, b, rows)
 
