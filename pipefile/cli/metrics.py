@@ -12,8 +12,6 @@ from ..report.text import dump_json
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace
 
-
-"""Add this module's commands to the `pipe` group."""
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from .text import size as size_text, table
+from .text import size as size_text
+from .text import table
 
 
 def _short(identity) -> str:
