@@ -9,7 +9,7 @@ import time
 
 import click
 
-from . import report
+from .report import text as report  # report.dump_json
 from .errors import PipefileError
 from .loader import find_pipefile, parse_size
 from .store import Workspace

@@ -6,7 +6,7 @@ import sys
 
 def main() -> None:
     try:
-        from .cli import main as cli_main
+        from .cli.app import main as cli_main
     except KeyboardInterrupt:
         sys.exit(130)
     cli_main()

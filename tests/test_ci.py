@@ -104,7 +104,7 @@ def _check_command(argv: list) -> None:
     """The subcommand exists and takes every option given (checked against the real CLI)."""
     import click
 
-    from pipefile.cli import main
+    from pipefile.cli.app import main
 
     assert argv[0] == "pipe", argv
     ctx = click.Context(main)

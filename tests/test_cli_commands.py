@@ -1,35 +1,65 @@
-"""The `pipe` group loads most command modules only when one of their commands is used:
-the table that says which module holds which command must stay true."""
+"""The `pipe` group loads a command's module only when that command is used: the table
+that says which module holds which command must stay true."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 
-from pipefile import cli
+from pipefile.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout these tests belong to
 
 
-def test_lazy_command_table_matches_what_each_module_registers():
-    modules = set(cli.LAZY_COMMANDS.values())
-    for module in modules:
-        group = click.Group()
-        importlib.import_module(f"pipefile.{module}").register(group, cli._guard, cli.CONTEXT, cli.file_option)
-        listed = {name for name, m in cli.LAZY_COMMANDS.items() if m == module}
-        assert set(group.commands) == listed, f"LAZY_COMMANDS is out of date for {module}"
+def _top_level_commands(module) -> dict:
+    """{attribute name: command} for the click commands a module defines at its top level
+    (a group's subcommands are not top level)."""
+    public = {k: v for k, v in vars(module).items() if isinstance(v, click.Command) and not k.startswith("_")}
+    inside = {id(c) for g in public.values() if isinstance(g, click.Group) for c in g.commands.values()}
+    return {k: v for k, v in public.items() if id(v) not in inside}
+
+
+def test_lazy_command_table_matches_what_each_module_defines():
+    for module in set(app.LAZY_COMMANDS.values()):
+        found = _top_level_commands(importlib.import_module(f"pipefile.cli.{module}"))
+        listed = {name for name, m in app.LAZY_COMMANDS.items() if m == module}
+        assert set(found) == listed, f"LAZY_COMMANDS is out of date for pipefile.cli.{module}"
+        for name, cmd in found.items():  # the group finds a command by its name
+            assert cmd.name == name, f"pipefile.cli.{module}.{name} is the command '{cmd.name}'"
 
 
 def test_every_command_is_listed_and_has_help():
-    names = cli.main.list_commands(click.Context(cli.main))
-    assert {"run", "status", "jobs", "gc", "metrics"} <= set(names)
+    names = app.main.list_commands(click.Context(app.main))
+    assert {"run", "status", "jobs", "gc", "metrics", "recover", "serve"} <= set(names)
     for name in names:
-        assert cli.main.get_command(click.Context(cli.main), name) is not None, name
+        cmd = app.main.get_command(click.Context(app.main), name)
+        assert cmd is not None and cmd.help, name
 
 
-def test_run_does_not_import_the_other_command_modules():
-    code = ("import sys, pipefile.cli; "
-            "print(sorted(m for m in sys.modules if m.startswith('pipefile.cli_')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+def _cli_modules_loaded_by(command: str) -> list:
+    code = ("import sys, click; from pipefile.cli.app import main; "
+            f"main.get_command(click.Context(main), {command!r}); "
+            "print(sorted(m for m in sys.modules if m.startswith(('pipefile.cli', 'pipefile.report'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT).stdout
+    return ast.literal_eval(out)
+
+
+def test_run_and_status_do_not_import_the_other_command_modules():
+    shared = {"pipefile.cli", "pipefile.cli.app", "pipefile.cli.guard", "pipefile.cli.options",
+              "pipefile.report", "pipefile.report.text"}
+    run = set(_cli_modules_loaded_by("run")) - shared
+    assert run == {"pipefile.cli.run", "pipefile.report.run", "pipefile.report.plan"}, run
+    status = set(_cli_modules_loaded_by("status")) - shared
+    assert status == {"pipefile.cli.plan", "pipefile.report.plan", "pipefile.report.dag"}, status
+
+
+def test_the_entry_points_start_the_cli():
+    for argv in (["-m", "pipefile"], ["-m", "pipefile.cli"], ["-c", "from pipefile.entry import main; main()"]):
+        r = subprocess.run([sys.executable, *argv, "--version"], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode == 0 and "version" in r.stdout, (argv, r.stdout, r.stderr)

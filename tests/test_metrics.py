@@ -8,7 +8,7 @@ import warnings
 
 import pytest
 
-from pipefile import report_metrics
+from pipefile.report import metrics as report_metrics
 
 TRAIN = """\
 import json, sys

@@ -448,7 +448,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
     def plan(endpoint: str, body: JobRequest, tok: Token = Depends(auth)) -> dict:
         """Which steps an invocation would run or restore; nothing is started."""
         from ..pipeline import Pipeline, load_graph
-        from ..report import status_json
+        from ..report.plan import status_json
 
         if not tok.can_invoke(endpoint):
             raise ApiError(403, f"this token may not invoke endpoint '{endpoint}'")

@@ -5,39 +5,17 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Optional
 
-from .executor import format_seconds
-from .report import is_terminal
+from ..executor import format_seconds
+from .text import table, when
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "interrupted": "yellow", "running": "cyan"}
 _OUTCOME_STYLE = {"ran": "yellow", "restored": "cyan", "fresh": "green", "failed": "bold red", "skipped": "dim"}
 
 
-def when(ts: Optional[float]) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
-
-
 def duration(job) -> str:
     end = job.ended or (time.time() if job.status == "running" else None)
     return format_seconds(end - job.started) if end else "-"
-
-
-def _table(headers: list, rows: list, styles: Optional[list] = None, stream=None) -> None:
-    """A table: rich on a terminal; plain columns otherwise."""
-    stream = stream or sys.stdout
-    if is_terminal(stream):
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table(*headers, box=None, header_style="bold", pad_edge=False)
-        for i, row in enumerate(rows):
-            t.add_row(*[str(c) for c in row], style=styles[i] if styles else None)
-        Console(file=stream, highlight=False).print(t)
-        return
-    widths = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
-    for row in [headers] + rows:
-        stream.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
 
 
 def git_text(job) -> str:
@@ -56,7 +34,7 @@ def render_jobs(jobs: list, counts: dict, stream=None, filtered: bool = False) -
         steps = ", ".join(f"{n} {o}" for o, n in sorted(c.items())) or "-"
         rows.append([j.id, j.uid, j.experiment, j.status, when(j.started), duration(j), steps, git_text(j), j.user])
         styles.append(_STATUS_STYLE.get(j.status))
-    _table(["id", "uid", "experiment", "status", "started", "took", "steps", "git", "user"], rows, styles, stream)
+    table(["id", "uid", "experiment", "status", "started", "took", "steps", "git", "user"], rows, styles, stream)
 
 
 def render_job(job, steps: list, stream=None) -> None:
@@ -85,7 +63,7 @@ def render_job(job, steps: list, stream=None) -> None:
         styles.append(_OUTCOME_STYLE.get(s.outcome))
     headers = ["step", "outcome", "took", "exit", "key"] + (["env"] if with_env else []) + \
         (["gpus"] if with_gpus else []) + ["log"]
-    _table(headers, rows, styles, stream)
+    table(headers, rows, styles, stream)
     for s in steps:
         if s.error:
             stream.write(f"{s.step}: {s.error}\n")

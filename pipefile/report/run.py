@@ -1,116 +1,31 @@
-"""Renders plans, decisions, progress and failures: rich on a terminal, plain lines otherwise.
+"""Renders a run: progress lines (a live view of the running steps on a terminal), failures
+with the tail of their logs, the summary line, and the JSON of `pipe run --json` and
+`pipe run --ci` (the CI summary).
 
 Everything here reads the data objects of the lower layers (Decision, Reason,
 StepResult) and writes text; nothing here decides anything. Progress and
-diagnostics go to stderr, answers (status tables, JSON) to stdout.
+diagnostics go to stderr, answers (JSON) to stdout.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
 import time
 from typing import Optional
 
-from .executor import (FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN,
-                       StepResult, format_seconds)
-from .graph import IN_PATH, Graph
-from .planner import Plan
-from .rebuilder import Decision, Verdict
-from .scheduler import RunSummary
+from ..executor import (FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN,
+                        StepResult, format_seconds)
+from ..rebuilder import Decision, Verdict
+from ..scheduler import RunSummary
+from .plan import STATE_STYLE
+from .text import console, is_terminal
 
 LOG_TAIL_LINES = 20
 LOG_LINE_MAX = 400
 
-_STATE_STYLE = {
-    "fresh": "green",
-    "run": "yellow",
-    "restore": "cyan",
-    "pending": "magenta",
-    RAN: "yellow",
-    RESTORED: "cyan",
-    FAILED: "bold red",
-    SKIPPED: "dim",
-    WOULD_RUN: "yellow",
-    WOULD_RESTORE: "cyan",
-    LEFT_ON_REMOTE: "cyan",
-}
 
-
-def is_terminal(stream) -> bool:
-    if os.environ.get("PIPE_PLAIN") or os.environ.get("CI"):
-        return False
-    return hasattr(stream, "isatty") and stream.isatty()
-
-
-def _console(stream):
-    from rich.console import Console
-
-    return Console(file=stream, highlight=False, soft_wrap=True)
-
-
-# --- status ----------------------------------------------------------------------------
-def status_json(plan: Plan, stays_on_remote=frozenset()) -> dict:
-    """`stays_on_remote`: restorable steps a run would leave on the remote (not downloaded)."""
-    return {
-        "up_to_date": plan.up_to_date,
-        "steps": [
-            {
-                "name": d.step,
-                "state": d.verdict.value,
-                "key": d.key.digest if d.key else None,
-                **({"remote": d.remote} if d.remote else {}),
-                **({"stays_on_remote": True} if d.step in stays_on_remote else {}),
-                "reasons": [r.to_json() for r in d.reasons],
-            }
-            for d in plan.decisions.values()
-        ],
-    }
-
-
-def _status_messages(d: Decision, stays_on_remote) -> list:
-    msgs = [r.message() for r in d.reasons]
-    if d.step in stays_on_remote:
-        msgs.append("nothing asked for here reads it: stays on the remote, not downloaded")
-    return msgs
-
-
-def render_status(plan: Plan, stream=None, stays_on_remote=frozenset()) -> None:
-    stream = stream or sys.stdout
-    width = max((len(n) for n in plan.decisions), default=4)
-    if is_terminal(stream):
-        from rich.markup import escape
-
-        con = _console(stream)
-        for d in plan.decisions.values():
-            style = _STATE_STYLE[d.verdict.value]
-            con.print(f"[{style}]{d.verdict.value:<8}[/] {escape(d.step)}")
-            for m in _status_messages(d, stays_on_remote):
-                con.print(f"           [dim]{escape(m)}[/]")
-        con.print(_plan_summary(plan))
-        return
-    for d in plan.decisions.values():
-        msgs = _status_messages(d, stays_on_remote)
-        if msgs:
-            stream.write(f"{d.verdict.value:<8} {d.step:<{width}}  {msgs[0]}\n")
-        else:
-            stream.write(f"{d.verdict.value:<8} {d.step}\n")
-        for m in msgs[1:]:
-            stream.write(f"{'':<8} {'':<{width}}  {m}\n")
-    stream.write(_plan_summary(plan) + "\n")
-
-
-def _plan_summary(plan: Plan) -> str:
-    if plan.up_to_date:
-        return f"all {len(plan.decisions)} step(s) up to date"
-    parts = [f"{plan.count(v)} {v.value}" for v in (Verdict.RUN, Verdict.PENDING, Verdict.RESTORE, Verdict.FRESH)
-             if plan.count(v)]
-    return ", ".join(parts)
-
-
-# --- run progress ----------------------------------------------------------------------
 class RunReporter:
     """Scheduler events -> progress lines; a live view of running steps on a terminal."""
 
@@ -128,7 +43,7 @@ class RunReporter:
         if self.tty:
             from rich.live import Live
 
-            self.console = _console(self.stream)
+            self.console = console(self.stream)
             self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True,
                              get_renderable=self._render)
             self.live.start()
@@ -191,7 +106,7 @@ class RunReporter:
             extra = f" ({result.error})"
         if o == WOULD_RUN and result.command:
             extra = f": {result.command}"
-        self._line(f"{label:<8} {result.name}{extra}", _STATE_STYLE.get(o, ""))
+        self._line(f"{label:<8} {result.name}{extra}", STATE_STYLE.get(o, ""))
 
 
 def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> list:
@@ -287,86 +202,3 @@ def ci_summary(summary: RunSummary, exit_code: int, job: Optional[int], remote: 
         })
     return {"version": CI_SUMMARY_VERSION, "status": summary.status, "exit_code": exit_code, "job": job,
             "seconds": round(summary.seconds, 3), "counts": counts, "remote": remote, "push": push, "steps": steps}
-
-
-def write_json_file(path: str, obj) -> None:
-    """Write JSON whole or not at all (temp file + rename), for CI systems that read it."""
-    import tempfile
-
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def dump_json(obj, stream=None) -> None:
-    stream = stream or sys.stdout
-    stream.write(json.dumps(obj, indent=2) + "\n")
-    stream.flush()
-
-
-# --- dag -------------------------------------------------------------------------------
-def _dag_edges(graph: Graph):
-    """(source, target, label) edges, with assets and plain source paths as sources."""
-    edges = []
-    sources = {}
-    for node in graph.nodes.values():
-        for inp in node.inputs.values():
-            if inp.kind != IN_PATH:
-                continue
-            prod = graph.producers.get(inp.path)
-            if prod:
-                edges.append((prod[0], node.name, inp.path))
-        for dep in node.deps:
-            if not any(e[0] == dep and e[1] == node.name for e in edges):
-                edges.append((dep, node.name, ""))
-        for p in node.read_paths():
-            if p not in graph.producers and not any(p.startswith(o + "/") or o.startswith(p + "/")
-                                                     for o in graph.producers):
-                sources.setdefault(p, []).append(node.name)
-    return edges, sources
-
-
-def render_dag(graph: Graph, fmt: str = "text") -> str:
-    edges, sources = _dag_edges(graph)
-    asset_names = {a.path: a.name for a in graph.pipefile.assets.values()}
-    if fmt == "mermaid":
-        ids = {n: f"s{i}" for i, n in enumerate(graph.nodes)}
-        lines = ["graph TD"]
-        for n, i in ids.items():
-            lines.append(f'  {i}["{n}"]')
-        for j, (p, users) in enumerate(sorted(sources.items())):
-            label = asset_names.get(p, p)
-            lines.append(f'  d{j}[("{label}")]')
-            for u in users:
-                lines.append(f"  d{j} --> {ids[u]}")
-        for a, b, label in edges:
-            lines.append(f"  {ids[a]} -->|{label}| {ids[b]}" if label else f"  {ids[a]} --> {ids[b]}")
-        return "\n".join(lines) + "\n"
-    if fmt == "dot":
-        def q(text: str) -> str:
-            return json.dumps(text, ensure_ascii=False)  # Graphviz reads UTF-8, not \u escapes
-
-        lines = ["digraph pipeline {", "  rankdir=LR;", "  node [shape=box];"]
-        for n in graph.nodes:
-            lines.append(f"  {q(n)};")
-        for p, users in sorted(sources.items()):
-            label = asset_names.get(p, p)
-            lines.append(f"  {q('path:' + p)} [shape=ellipse, label={q(label)}];")
-            for u in users:
-                lines.append(f"  {q('path:' + p)} -> {q(u)};")
-        for a, b, label in edges:
-            lines.append(f"  {q(a)} -> {q(b)}" + (f" [label={q(label)}]" if label else "") + ";")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
-    out = []
-    for node in graph.nodes.values():
-        deps = ", ".join(node.deps)
-        srcs = [asset_names.get(p, p) for p, users in sources.items() if node.name in users]
-        left = " <- " + ", ".join(filter(None, [deps, ", ".join(srcs)])) if (deps or srcs) else ""
-        out.append(f"{node.name}{left}")
-        for o in node.outputs.values():
-            out.append(f"    -> {o.path}")
-    return "\n".join(out) + "\n"

@@ -4,17 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from .report_jobs import _table
-
-
-def size_text(n) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
+from .text import size as size_text
+from .text import table
 
 
 def _short(identity) -> str:
@@ -29,19 +20,19 @@ def render_envs(rows: list, builds: list, notes: list, stream=None) -> None:
     if not rows:
         stream.write("this Pipefile declares no environments (every step runs in the calling shell)\n")
     else:
-        table = []
+        lines = []
         for r in rows:
             built = "error" if r.error else {True: "yes", False: "no", None: "-"}[r.built]
-            table.append([r.name, r.kind, _short(r.identity), built, size_text(r.size),
+            lines.append([r.name, r.kind, _short(r.identity), built, size_text(r.size),
                           ", ".join(r.steps) or "(no step)", r.error or r.detail])
-        _table(["environment", "type", "identity", "built", "size", "steps", "what"], table, None, stream)
+        table(["environment", "type", "identity", "built", "size", "steps", "what"], lines, None, stream)
     unused = [b for b in builds if not b.used]
     if unused:
         total = sum(b.size or 0 for b in unused)
         stream.write(f"\n{len(unused)} unused build(s) in the store ({size_text(total)}): `pipe envs prune` "
                      f"removes them\n")
-        _table(["build", "type", "built for", "size"],
-               [[b.build_id[:24], b.kind, b.name, size_text(b.size)] for b in unused], None, stream)
+        table(["build", "type", "built for", "size"],
+              [[b.build_id[:24], b.kind, b.name, size_text(b.size)] for b in unused], None, stream)
     for n in notes:
         stream.write(f"note: {n}\n")
 

@@ -1,13 +1,13 @@
 """Renders artifacts and lineage: the artifacts table, an artifact's versions, one version,
 and a lineage tree as text, Mermaid or Graphviz dot. Tables are rich on a terminal and
-plain columns otherwise (report_jobs._table); JSON is built by the callers."""
+plain columns otherwise (text.table); JSON is built by the callers."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from .report_jobs import _table, when
+from .text import table, when
 
 KIND_TEXT = {"file": "file", "tree": "folder"}
 
@@ -30,14 +30,6 @@ def _job_text(v) -> str:
     return "- (from the original workspace, copied by pipe clone)" if v.step else "-"
 
 
-def _made_by(v) -> str:
-    if v.step:
-        if v.job_id is None:
-            return f"step {v.step} in the original workspace (copied by pipe clone)"
-        return f"job {v.job_id}, step {v.step}"
-    return f"job {v.job_id} (asset)" if v.job_id is not None else "pipe asset add"
-
-
 def render_artifacts(summary: list, stream=None) -> None:
     """summary: [(latest ArtifactVersion, number of versions)]."""
     stream = stream or sys.stdout
@@ -47,14 +39,14 @@ def render_artifacts(summary: list, stream=None) -> None:
         return
     rows = [[v.name, n, v.version, KIND_TEXT.get(v.kind, v.kind), format_size(v.size),
              "asset" if not v.step else v.step, when(v.created)] for v, n in summary]
-    _table(["name", "versions", "latest", "kind", "size", "made by", "latest created"], rows, stream=stream)
+    table(["name", "versions", "latest", "kind", "size", "made by", "latest created"], rows, stream=stream)
 
 
 def render_versions(name: str, versions: list, stream=None) -> None:
     stream = stream or sys.stdout
     rows = [[f"{v.name}:{v.version}", v.digest[:12], KIND_TEXT.get(v.kind, v.kind), format_size(v.size),
              "-" if v.job_id is None else v.job_id, v.step or "-", v.path, when(v.created)] for v in versions]
-    _table(["version", "digest", "kind", "size", "job", "step", "path", "created"], rows, stream=stream)
+    table(["version", "digest", "kind", "size", "job", "step", "path", "created"], rows, stream=stream)
 
 
 def render_version(v, stream=None) -> None:

@@ -7,21 +7,9 @@ import sys
 import threading
 import time
 
-from .report import is_terminal
-from .store.remote import Progress
-from .store.remotes import is_secret_option
-
-
-def size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-def _plural(n: int, word: str, many: str = "") -> str:
-    return f"{n} {word if n == 1 else (many or word + 's')}"
+from ..store.remote import Progress
+from ..store.remotes import is_secret_option
+from .text import is_terminal, plural, size
 
 
 class TransferProgress(Progress):
@@ -48,7 +36,7 @@ class TransferProgress(Progress):
         self._done_bytes = 0
         if self.quiet or count == 0:
             return
-        what = f"{verb} {_plural(count, 'object')}" + (f" ({size(nbytes)})" if nbytes else "") + \
+        what = f"{verb} {plural(count, 'object')}" + (f" ({size(nbytes)})" if nbytes else "") + \
             f" {'to' if verb == 'upload' else 'from'} '{self.name}'"
         if self.tty:
             from rich.console import Console
@@ -83,10 +71,10 @@ def sync_summary(r) -> str:
     """One line for a sync.SyncReport."""
     verb = "pushed" if r.direction == "push" else "pulled"
     where = "to" if r.direction == "push" else "from"
-    parts = [_plural(r.entries, "run-cache entry", "run-cache entries"), f"{_plural(r.objects, 'object')} "
+    parts = [plural(r.entries, "run-cache entry", "run-cache entries"), f"{plural(r.objects, 'object')} "
              f"({size(r.nbytes)})"]
     if r.artifacts:
-        parts.append(_plural(r.artifacts, "artifact version"))
+        parts.append(plural(r.artifacts, "artifact version"))
     line = f"{verb} {', '.join(parts)} {where} '{r.remote}'"
     if r.already:
         other = "the remote" if r.direction == "push" else "this store"
@@ -102,7 +90,7 @@ def render_sync(r, stream=None) -> None:
         stream.write(f"skipped {what}: {why}\n")
     if r.must_run:
         stream.write(f"not on the remote (must run): {', '.join(r.must_run)}\n")
-    stream.write(sync_summary(r) + ("" if r.ok else f" ({_plural(len(r.errors), 'error')})") + "\n")
+    stream.write(sync_summary(r) + ("" if r.ok else f" ({plural(len(r.errors), 'error')})") + "\n")
     stream.flush()
 
 
@@ -128,4 +116,4 @@ def remotes_json(cfg) -> dict:
 
 def size_line(t) -> str:
     """'N objects (SIZE)' for a store.remote.Transfer."""
-    return f"{_plural(len(t.moved), 'object')} ({size(t.nbytes)})"
+    return f"{plural(len(t.moved), 'object')} ({size(t.nbytes)})"

@@ -15,9 +15,8 @@ import os
 import sys
 from typing import Optional
 
-from .errors import PipefileError
-from .report import is_terminal
-from .report_jobs import _table, when
+from ..errors import PipefileError
+from .text import is_terminal, plural, table, when
 
 MISSING = "-"
 CHART_ROWS = 10
@@ -95,11 +94,11 @@ def render_show(jobs: list, metrics: dict, stream=None) -> None:
     if len(jobs) == 1:
         j = jobs[0]
         stream.write(f"job {j.id} ({j.uid})  experiment {j.experiment}  {j.status}\n")
-        _table(["metric", "value"], [[n, fmt_number(metrics[j.id].get(n))] for n in names], stream=stream)
+        table(["metric", "value"], [[n, fmt_number(metrics[j.id].get(n))] for n in names], stream=stream)
         return
     headers = ["metric"] + [f"job {j.id}" for j in jobs]
     rows = [[n] + [fmt_number(metrics[j.id].get(n)) for j in jobs] for n in names]
-    _table(headers, rows, stream=stream)
+    table(headers, rows, stream=stream)
 
 
 def _union(dicts) -> list:
@@ -144,9 +143,9 @@ def render_diff(what: str, job_a, job_b, rows: list, stream=None, only_changed: 
         stream.write(f"no {what} differs between job {job_a.id} and job {job_b.id}\n")
         return
     text = fmt_number if what == "metric" else _param_text
-    table = [[r["name"], text(r["a"]), text(r["b"]), _change_text(r, what)] for r in shown]
+    cells = [[r["name"], text(r["a"]), text(r["b"]), _change_text(r, what)] for r in shown]
     styles = [None if r["a"] == r["b"] else "yellow" for r in shown]
-    _table([what, f"job {job_a.id}", f"job {job_b.id}", "change"], table, styles, stream)
+    table([what, f"job {job_a.id}", f"job {job_b.id}", "change"], cells, styles, stream)
 
 
 def _change_text(row: dict, what: str) -> str:
@@ -187,8 +186,8 @@ def render_history(experiment: str, name: str, points: list, stream=None, chart:
                      "" if prev is None else fmt_change(prev, v)] + [_param_text(j.params.get(p)) for p in params])
         styles.append(None if j.status == "succeeded" else "dim")
         prev = v
-    stream.write(f"{name} across {len(points)} job{'' if len(points) == 1 else 's'} of experiment {experiment}\n")
-    _table(["job", "uid", "started", "status", name, "change"] + params, rows, styles, stream)
+    stream.write(f"{name} across {plural(len(points), 'job')} of experiment {experiment}\n")
+    table(["job", "uid", "started", "status", name, "change"] + params, rows, styles, stream)
     if chart and len(points) > 1:
         stream.write("\n")
         stream.write(text_chart([j.id for j, _ in points], [v for _, v in points], name,

@@ -1,0 +1,176 @@
+"""`pipe artifacts`, `pipe asset add`, `pipe lineage`: versioned artifacts and where they came from."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from ..digest import Hasher
+from ..errors import PipefileError, did_you_mean
+from ..lineage import Lineage, action_manifest, looks_like_ref, parse_ref
+from ..pipeline import add_asset, get_artifact
+from ..report import artifacts as report_artifacts
+from ..report.text import dump_json
+from ..store import Workspace
+from .guard import guard
+from .options import CONTEXT, file_option, open_workspace
+
+
+def _workspace(pipefile, create: bool = False) -> Workspace:
+    """`pipe artifacts -f FILE show ...` works too: a subcommand without -f takes the group's."""
+    if pipefile is None:
+        parent = click.get_current_context().parent
+        pipefile = parent.params.get("pipefile") if parent is not None else None
+    return open_workspace(pipefile, create)
+
+
+def _version(ws: Workspace, ref: str):
+    name, version = parse_ref(ref)
+    return ws.jobs.artifact(name, version)
+
+
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@file_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@click.pass_context
+@guard
+def artifacts(ctx, pipefile, as_json):
+    """List the versioned artifacts: outputs and assets with a `name:`, and `pipe asset add`."""
+    if ctx.invoked_subcommand:
+        return
+    ws = _workspace(pipefile)
+    try:
+        summary = ws.jobs.artifact_summary()
+    finally:
+        ws.close()
+    if as_json:
+        dump_json({"artifacts": [
+            {"name": v.name, "versions": n, "latest": v.version, "kind": v.kind, "size": v.size,
+             "digest": v.digest, "job": v.job_id, "step": v.step, "created": v.created} for v, n in summary]})
+    else:
+        report_artifacts.render_artifacts(summary)
+
+
+@artifacts.command(context_settings=CONTEXT)
+@click.argument("artifact", metavar="NAME[:VERSION]")
+@file_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@guard
+def show(artifact, pipefile, as_json):
+    """Every version of an artifact, or one version (NAME:VERSION)."""
+    ws = _workspace(pipefile)
+    try:
+        name, version = parse_ref(artifact)
+        if version is None and ":" not in artifact:
+            ws.jobs.artifact(name)  # an unknown name: the error, with did-you-mean
+            versions = ws.jobs.artifacts(name)
+            one = None
+        else:
+            one = ws.jobs.artifact(name, version)
+    finally:
+        ws.close()
+    if one is not None:
+        if as_json:
+            dump_json(one.to_json())
+        else:
+            report_artifacts.render_version(one)
+    elif as_json:
+        dump_json({"name": name, "versions": [v.to_json() for v in versions]})
+    else:
+        report_artifacts.render_versions(name, versions)
+
+
+@artifacts.command(context_settings=CONTEXT)
+@click.argument("artifact", metavar="NAME[:VERSION]")
+@click.option("-o", "--output", "dest", required=True, type=click.Path(),
+              help="Where to write it: a path that does not exist yet.")
+@file_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@guard
+def get(artifact, dest, pipefile, as_json):
+    """Write a version (default: the latest) to -o PATH, from the store; runs nothing."""
+    ws = _workspace(pipefile)
+    try:
+        v = _version(ws, artifact)
+        get_artifact(ws, v, dest)
+    finally:
+        ws.close()
+    if as_json:
+        dump_json(dict(v.to_json(), written=dest))
+    else:
+        click.echo(f"wrote {v.ref} ({report_artifacts.KIND_TEXT.get(v.kind, v.kind)}, "
+                   f"{report_artifacts.format_size(v.size)}) to {dest}")
+
+
+@click.group(context_settings=CONTEXT)
+def asset():
+    """Register external data as versioned assets."""
+
+
+@asset.command(context_settings=CONTEXT)
+@click.argument("path", type=click.Path())
+@click.option("--name", "name", required=True, help="The artifact name: NAME:1, NAME:2, ...")
+@file_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@guard
+def add(path, name, pipefile, as_json):
+    """Store PATH (a file or folder) as a new version of asset NAME when its content is new."""
+    ws = _workspace(pipefile, create=True)
+    try:
+        # Held while the content goes into the store: a `pipe gc` meanwhile would see
+        # objects that no version names yet, and delete them.
+        ws.lock.acquire(on_wait=lambda m: click.echo(m, err=True))
+        v, new = add_asset(ws, path, name)
+    finally:
+        ws.close()
+    if as_json:
+        dump_json(dict(v.to_json(), new=new))
+    elif new:
+        click.echo(f"added {v.ref} ({report_artifacts.KIND_TEXT.get(v.kind, v.kind)}, "
+                   f"{report_artifacts.format_size(v.size)}, {v.digest[:12]}) from {path}")
+    else:
+        click.echo(f"{v.ref} already holds this content ({v.digest[:12]}); no new version")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("target", metavar="NAME[:VERSION] | OUTPUT_PATH")
+@file_option
+@click.option("--json", "as_json", is_flag=True, help="Print the lineage tree as JSON.")
+@click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text",
+              show_default=True, help="How to draw it.")
+@guard
+def lineage(target, pipefile, as_json, fmt):
+    """Show what produced an artifact version or an output: each step's job, command,
+    params, environment and code, and each input's version or digest, down to the sources."""
+    ws = _workspace(pipefile)
+    try:
+        tree = _lineage(ws, target)
+    finally:
+        ws.close()
+    if as_json:
+        dump_json(tree)
+    else:
+        click.echo(report_artifacts.render_lineage(tree, fmt), nl=False)
+
+
+def _lineage(ws: Workspace, target: str) -> dict:
+    builder = Lineage(ws.jobs, action_manifest(ws.actions))
+    if looks_like_ref(ws.jobs, target) and not (":" in target and os.path.lexists(target)):
+        return builder.of_version(_version(ws, target))
+    ap = os.path.abspath(target)
+    rel = os.path.relpath(ap, ws.root).replace(os.sep, "/")
+    if rel == ".." or rel.startswith("../"):
+        raise PipefileError(f"'{target}' lies outside the workspace {ws.root}",
+                            hint="give an output path of this workspace, or an artifact NAME[:VERSION]")
+    if not os.path.lexists(ap) and "/" not in target and not ws.jobs.steps_with_output(path=rel):
+        choices = ws.jobs.artifact_names() + ws.jobs.output_paths()
+        raise PipefileError(f"no artifact or output '{target}'",
+                            hint=did_you_mean(target, choices, "artifact and output") if choices
+                            else "nothing has been recorded yet: run `pipe run` first")
+    content = None
+    if os.path.lexists(ap):
+        d = Hasher(ws.root, ws.state.stat_cache()).digest(rel)
+        if d is not None:
+            content = {"kind": d.kind, "digest": d.digest, "size": d.size}
+    return builder.of_output(rel, content)

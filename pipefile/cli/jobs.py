@@ -1,0 +1,136 @@
+"""`pipe jobs`, `pipe jobs show`, `pipe logs`: the history of runs in this workspace."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from ..report import jobs as report_jobs
+from ..report.text import dump_json
+from ..store import Workspace
+from ..store.jobs import RUNNING, STATUSES
+from .guard import guard
+from .options import CONTEXT, file_option, open_workspace
+
+
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@file_option
+@click.option("-e", "--experiment", help="Only jobs of this experiment.")
+@click.option("-s", "--status", type=click.Choice(list(STATUSES)),
+              help="Only jobs with this status.")
+@click.option("-n", "--limit", type=int, default=20, show_default=True, help="How many (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@click.pass_context
+@guard
+def jobs(ctx, pipefile, experiment, status, limit, as_json):
+    """List recent jobs (every `pipe run` is one), newest first."""
+    if ctx.invoked_subcommand:
+        return
+    ws = open_workspace(pipefile)
+    try:
+        found = ws.jobs.jobs(experiment, status, limit)
+        counts = {j.id: ws.jobs.outcome_counts(j.id) for j in found}
+    finally:
+        ws.close()
+    if as_json:
+        dump_json({"jobs": [dict(j.to_json(), steps=counts[j.id]) for j in found]})
+    else:
+        report_jobs.render_jobs(found, counts, filtered=bool(experiment or status))
+
+
+@jobs.command(context_settings=CONTEXT)
+@click.argument("job")
+@file_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@guard
+def show(job, pipefile, as_json):
+    """One job: what it ran with, and each step's outcome. JOB: an id, a unique uid prefix, or last."""
+    ws = open_workspace(pipefile)
+    try:
+        j = ws.jobs.resolve(job)
+        steps = ws.jobs.steps(j.id)
+        metrics = ws.jobs.metrics(j.id)
+    finally:
+        ws.close()
+    if as_json:
+        dump_json(dict(j.to_json(), steps=[s.to_json() for s in steps], metrics=metrics))
+    else:
+        report_jobs.render_job(j, steps)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("job")
+@click.argument("step", required=False)
+@file_option
+@click.option("--follow", is_flag=True, help="Keep printing as the job writes, until it ends.")
+@click.option("--json", "as_json", is_flag=True, help="Print {step: log text} as JSON.")
+@guard
+def logs(job, step, pipefile, follow, as_json):
+    """Print the logs of a job's steps (or of one STEP)."""
+    ws = open_workspace(pipefile)
+    try:
+        j = ws.jobs.resolve(job)
+        steps = [s.step for s in ws.jobs.steps(j.id)]
+        log_dir = ws.job_dir(j.id)
+        if step is not None and step not in steps and not os.path.exists(os.path.join(log_dir, f"{step}.log")):
+            from ..errors import PipefileError, did_you_mean
+
+            raise PipefileError(f"job {j.id} has no step '{step}'", hint=did_you_mean(step, steps, "step"))
+        if as_json:
+            names = [step] if step else steps
+            dump_json({n: _read(os.path.join(log_dir, f"{n}.log")) for n in names})
+            return
+        if follow:
+            _follow(ws, j.id, log_dir, step)
+            return
+        names = [step] if step else steps
+        for n in names:
+            text = _read(os.path.join(log_dir, f"{n}.log"))
+            if step is None:
+                click.echo(f"==> {n} <==")
+            click.echo(text, nl=False)
+            if step is None and text and not text.endswith("\n"):
+                click.echo()
+    finally:
+        ws.close()
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
+    """Print new log lines as they come, until the job is over and nothing more arrives."""
+    offsets: dict = {}
+    current = None
+    while True:
+        running = ws.jobs.get(job_id).status == RUNNING
+        names = [step] if step else sorted(f[:-4] for f in os.listdir(log_dir) if f.endswith(".log")) \
+            if os.path.isdir(log_dir) else []
+        wrote = False
+        for n in names:
+            path = os.path.join(log_dir, f"{n}.log")
+            try:
+                with open(path, "rb") as f:
+                    f.seek(offsets.get(n, 0))
+                    data = f.read()
+            except FileNotFoundError:
+                continue
+            if data:
+                if step is None and current != n:
+                    sys.stdout.write(f"==> {n} <==\n")
+                    current = n
+                sys.stdout.write(data.decode("utf-8", "replace"))
+                sys.stdout.flush()
+                offsets[n] = offsets.get(n, 0) + len(data)
+                wrote = True
+        if not running and not wrote:
+            return
+        time.sleep(0.2)

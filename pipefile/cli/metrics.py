@@ -1,0 +1,164 @@
+"""`pipe metrics show/diff/history`, `pipe params diff`: comparing jobs."""
+
+from __future__ import annotations
+
+import difflib
+
+import click
+
+from ..errors import PipefileError, did_you_mean
+from ..report import metrics as report_metrics
+from ..report.text import dump_json
+from .guard import guard
+from .options import CONTEXT, file_option, open_workspace
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+
+
+@click.group(context_settings=CONTEXT)
+def metrics():
+    """The metrics that steps recorded (`metrics: [FILE]`), per job and across jobs."""
+
+
+@metrics.command(context_settings=CONTEXT)
+@click.argument("jobs", nargs=-1)
+@file_option
+@json_option
+@guard
+def show(jobs, pipefile, as_json):
+    """The metrics of each JOB (default: last), one column per job.
+
+    JOB: an id, a unique uid prefix, last, or last~N.
+    """
+    ws = open_workspace(pipefile)
+    try:
+        found = _unique([ws.jobs.resolve(ref) for ref in (jobs or ("last",))])
+        values = {j.id: ws.jobs.metrics(j.id) for j in found}
+    finally:
+        ws.close()
+    if as_json:
+        dump_json(report_metrics.show_json(found, values))
+    else:
+        report_metrics.render_show(found, values)
+
+
+@metrics.command(context_settings=CONTEXT)
+@click.argument("job_a")
+@click.argument("job_b")
+@file_option
+@json_option
+@guard
+def diff(job_a, job_b, pipefile, as_json):
+    """Each metric of JOB_A and JOB_B side by side, and the change from A to B.
+
+    JOB_A, JOB_B: an id, a unique uid prefix, last, or last~N.
+    """
+    _compare(pipefile, job_a, job_b, "metric", lambda ws, job: ws.jobs.metrics(job.id), as_json)
+
+
+@metrics.command(context_settings=CONTEXT)
+@click.argument("name")
+@click.option("-e", "--experiment", help="The experiment (default: the one of the last job).")
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=0, help="Only the newest N jobs (0: all).")
+@click.option("--png", "png", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also save the chart as a PNG (needs pipefile[plots]).")
+@file_option
+@json_option
+@guard
+def history(name, experiment, limit, png, pipefile, as_json):
+    """One metric across the jobs of an experiment: a table and a chart, oldest job first.
+
+    NAME is a metric as `pipe metrics show` lists it (`train.acc`), or its unique ending
+    (`acc`).
+    """
+    ws = open_workspace(pipefile)
+    try:
+        if experiment is None:
+            experiment = ws.jobs.resolve("last").experiment
+        jobs = ws.jobs.jobs(experiment)
+        if not jobs:
+            known = sorted({j.experiment for j in ws.jobs.jobs()})
+            raise PipefileError(f"no job in experiment '{experiment}'",
+                                hint=did_you_mean(experiment, known, "experiment"))
+        values = {j.id: ws.jobs.metrics(j.id) for j in jobs}
+    finally:
+        ws.close()
+    full = _metric_name(name, experiment, values)
+    points = report_metrics.history_points(jobs, values, full)
+    if limit:
+        points = points[-limit:]
+    if png:
+        report_metrics.write_png(png, experiment, full, points)
+    if as_json:
+        dump_json(dict(report_metrics.history_json(experiment, full, points), png=png))
+        return
+    report_metrics.render_history(experiment, full, points)
+    if png:
+        click.echo(f"wrote {png}", err=True)
+
+
+@click.group(context_settings=CONTEXT)
+def params():
+    """The params that jobs ran with."""
+
+
+@params.command("diff", context_settings=CONTEXT)
+@click.argument("job_a")
+@click.argument("job_b")
+@file_option
+@json_option
+@guard
+def params_diff(job_a, job_b, pipefile, as_json):
+    """Each param of JOB_A and JOB_B side by side, and what changed.
+
+    JOB_A, JOB_B: an id, a unique uid prefix, last, or last~N.
+    """
+    _compare(pipefile, job_a, job_b, "param", lambda ws, job: dict(sorted(job.params.items())), as_json)
+
+
+def _compare(pipefile, job_a: str, job_b: str, what: str, values, as_json: bool) -> None:
+    """`pipe metrics diff` and `pipe params diff`: `values(ws, job)` gives {name: value} of a job."""
+    ws = open_workspace(pipefile)
+    try:
+        a, b = ws.jobs.resolve(job_a), ws.jobs.resolve(job_b)
+        rows = report_metrics.diff_rows(values(ws, a), values(ws, b))
+    finally:
+        ws.close()
+    if as_json:
+        dump_json(report_metrics.diff_json(a, b, rows))
+    else:
+        report_metrics.render_diff(what, a, b, rows)
+
+
+def _unique(jobs: list) -> list:
+    seen, out = set(), []
+    for j in jobs:
+        if j.id not in seen:
+            seen.add(j.id)
+            out.append(j)
+    return out
+
+
+def _metric_name(name: str, experiment: str, values: dict) -> str:
+    """The full name of a metric of this experiment: exact, or the one name ending in `.NAME`."""
+    known = sorted({n for per_job in values.values() for n in per_job})
+    if name in known:
+        return name
+    ends = [n for n in known if n.endswith("." + name)]
+    if len(ends) == 1:
+        return ends[0]
+    if len(ends) > 1:
+        raise PipefileError(f"metric '{name}' is ambiguous in experiment '{experiment}': "
+                            + ", ".join(ends[:8]), hint="give the full name, with its step")
+    if not known:
+        raise PipefileError(f"no job of experiment '{experiment}' recorded any metric",
+                            hint="a step records metrics with `metrics: [FILE.json]` (one of its outputs)")
+    inside = [n for n in known if f".{name}." in f".{n}."]  # 'loss' -> train.loss.train, train.loss.val
+    if inside:
+        raise PipefileError(f"no metric '{name}' in experiment '{experiment}'",
+                            hint="did you mean one of " + ", ".join(f"'{n}'" for n in inside[:8]) + "?")
+    # compare with the endings too, so that 'accc' finds 'train.acc'
+    endings = {n.rsplit(".", 1)[-1]: n for n in reversed(known)}
+    close = difflib.get_close_matches(name, list(endings), n=1, cutoff=0.6)
+    hint = f"did you mean '{endings[close[0]]}'?" if close else did_you_mean(name, known, "metric")
+    raise PipefileError(f"no metric '{name}' in experiment '{experiment}'", hint=hint)

@@ -1,0 +1,76 @@
+"""`pipe status`, `pipe validate`, `pipe dag`: the pipeline as declared and as it would run,
+without running anything."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import STEP_FAILED
+from ..pipeline import Pipeline, load_graph
+from ..report.dag import render_dag
+from ..report.plan import render_status, status_json
+from ..report.text import dump_json, plural
+from .guard import guard
+from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("targets", nargs=-1)
+@file_option
+@param_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@remote_flag
+@click.option("--check", is_flag=True, help="Exit 1 unless every step is fresh (the committed outputs are up to date).")
+@click.option("--gpus", "gpus", metavar="IDS",
+              help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).")
+@guard
+def status(targets, pipefile, params, as_json, remote_name, check, gpus):
+    """Say, per step, whether it is fresh, must run (and why), will be restored, or waits.
+
+    With --remote, steps the remote's run cache has show as restore (from that remote):
+    the plan `pipe run --remote` would follow; nothing is downloaded."""
+    graph = load_graph(pipefile, params)
+    spec = resolve_remote(graph, remote_name) if remote_name is not None else None
+
+    def remote_failed(e) -> None:
+        click.echo(f"warning: {e.render()}\n  showing the local plan", err=True)
+
+    pipe = Pipeline(graph, writable=False, remote=spec, on_remote_error=remote_failed)
+    pipe.gpu_override = gpus
+    try:
+        plan = pipe.status(targets)
+        stays = pipe.stays_on_remote(plan, targets)
+    finally:
+        pipe.close()
+    if as_json:
+        dump_json(status_json(plan, stays))
+    else:
+        render_status(plan, stays_on_remote=stays)
+    if check and not plan.up_to_date:
+        sys.exit(STEP_FAILED)
+
+
+@click.command(context_settings=CONTEXT)
+@file_option
+@param_option
+@guard
+def validate(pipefile, params):
+    """Check the Pipefile and report every problem at once (exit 2 if any)."""
+    graph = load_graph(pipefile, params)
+    pf = graph.pipefile
+    counts = ", ".join(plural(n, what) for n, what in
+                       ((len(graph.nodes), "step"), (len(pf.params), "param"), (len(pf.assets), "asset")))
+    click.echo(f"{pf.display_path}: ok ({counts})")
+
+
+@click.command(context_settings=CONTEXT)
+@file_option
+@param_option
+@click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text", show_default=True)
+@guard
+def dag(pipefile, params, fmt):
+    """Draw the pipeline's graph."""
+    graph = load_graph(pipefile, params)
+    click.echo(render_dag(graph, fmt), nl=False)

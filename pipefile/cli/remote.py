@@ -1,0 +1,187 @@
+"""`pipe remote add/list/remove`, `pipe push`, `pipe pull`: sharing the store through remotes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import sync
+from ..errors import OK, STEP_FAILED
+from ..pipeline import Pipeline, load_graph
+from ..report import remote as report_remote
+from ..report.text import dump_json
+from ..store import Workspace
+from ..store import remotes as remotes_mod
+from ..store.remote import MARKER, Remote
+from .guard import guard
+from .options import CONTEXT, file_option, workspace_root
+
+remote_option = click.option(
+    "--remote", "remote_name", metavar="NAME",
+    help="A remote's name, or a URL or path used as is (default: the default remote).")
+jobs_option = click.option("-j", "--jobs", "transfers", type=click.IntRange(min=1), default=8, show_default=True,
+                           help="Transfers at once.")
+
+
+def open_remote(root: str, name, transfers: int = 8) -> Remote:
+    spec = remotes_mod.resolve(root, name)
+    if spec is None:
+        raise remotes_mod.RemoteConfigError("no remote given and no default remote is set",
+                                            hint="pass --remote NAME, or set one: pipe remote add NAME URL --default")
+    return Remote(spec, transfers)
+
+
+@click.group(context_settings=CONTEXT)
+def remote():
+    """Manage remotes: stores shared between machines (s3, sftp, gs, az, a path, http read-only).
+
+    Remotes live in .pipe-remotes.yaml beside the Pipefile (commit it), or in
+    .pipe/remotes.yaml for this workspace only (--local). Never credentials: those
+    come from the environment, ~/.aws, the ssh agent or ~/.ssh.
+    """
+
+
+@remote.command("add", context_settings=CONTEXT)
+@click.argument("name")
+@click.argument("url")
+@click.option("--default", "make_default", is_flag=True, help="Make it the default remote.")
+@click.option("--local", is_flag=True, help="Only for this workspace (.pipe/remotes.yaml), not committed.")
+@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="An fsspec storage option, e.g. endpoint_url=http://host:9000 or key_filename=~/.ssh/ci "
+                   "(repeatable).")
+@click.option("--force", is_flag=True, help="Replace a remote of the same name.")
+@file_option
+@guard
+def remote_add(name, url, make_default, local, options, force, pipefile):
+    """Add remote NAME at URL (a path, s3://bucket/prefix, sftp://user@host/path, ...)."""
+    root = workspace_root(pipefile)
+    spec = remotes_mod.add(root, name, url, remotes_mod.parse_options(options), make_default, local, force)
+    click.echo(f"added {spec.describe()} to {spec.source}" + (" as the default" if make_default else ""))
+    try:
+        remotes_mod.check_scheme(spec)
+    except remotes_mod.RemoteConfigError as e:
+        click.echo(f"warning: {e.render()}", err=True)
+
+
+@remote.command("list", context_settings=CONTEXT)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@file_option
+@guard
+def remote_list(as_json, pipefile):
+    """List the remotes (* marks the default)."""
+    cfg = remotes_mod.load(workspace_root(pipefile))
+    if as_json:
+        dump_json(report_remote.remotes_json(cfg))
+    else:
+        report_remote.render_remotes(cfg)
+
+
+@remote.command("remove", context_settings=CONTEXT)
+@click.argument("name")
+@file_option
+@guard
+def remote_remove(name, pipefile):
+    """Forget remote NAME (its content stays where it is)."""
+    files = remotes_mod.remove(workspace_root(pipefile), name)
+    click.echo(f"removed remote '{name}' from {', '.join(files)}")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("steps", nargs=-1)
+@remote_option
+@click.option("--all-jobs", is_flag=True,
+              help="Every step any job ran or restored here, and every artifact version.")
+@jobs_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@file_option
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a pipeline param.")
+@guard
+def push(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
+    """Upload the outputs and run-cache entries of STEPS (default: every step built
+    here) that the remote lacks. Only missing objects move; rerun an interrupted push
+    to finish it."""
+    if steps and all_jobs:
+        raise click.UsageError("give STEP names or --all-jobs, not both")
+    graph = load_graph(pipefile, params)
+    root = graph.pipefile.root
+    rem = open_remote(root, remote_name, transfers)
+    ws = Workspace(root, create=False)
+    try:
+        r = sync.SyncReport("push", rem.name)
+        keys = sync.step_keys(ws, steps, r, graph.nodes)
+        versions = []
+        if all_jobs:
+            keys = list(dict.fromkeys(keys + ws.jobs.step_keys()))
+            versions = ws.jobs.artifacts()
+        sync.push(ws, rem, keys, versions, report_remote.TransferProgress(rem.name, quiet=as_json), r)
+    finally:
+        rem.close()
+        ws.close()
+    _finish(r, as_json)
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("steps", nargs=-1)
+@remote_option
+@click.option("--all-jobs", is_flag=True, help="Everything the remote holds: every run-cache entry and "
+                                                "artifact version.")
+@jobs_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@file_option
+@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a pipeline param.")
+@guard
+def pull(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
+    """Download into the store what the remote has for STEPS (default: every step) as
+    they are now: decided against the remote's run cache first, then only the missing
+    objects move, each verified. `pipe run` then restores them."""
+    if steps and all_jobs:
+        raise click.UsageError("give STEP names or --all-jobs, not both")
+    if all_jobs:
+        root = workspace_root(pipefile)
+        rem = open_remote(root, remote_name, transfers)
+        ws = Workspace(root, create=True)
+        try:
+            ws.lock.acquire(on_wait=lambda m: click.echo(m, err=True))
+            rem.check()
+            r = sync.pull_all(ws, rem, report_remote.TransferProgress(rem.name, quiet=as_json))
+            _note_empty(rem)
+        finally:
+            rem.close()
+            ws.close()
+        _finish(r, as_json)
+        return
+    graph = load_graph(pipefile, params)
+    spec = remotes_mod.resolve(graph.pipefile.root, remote_name)
+    if spec is None:
+        open_remote(graph.pipefile.root, None)  # raises: no remote
+    pipe = Pipeline(graph, writable=True, remote=spec)
+    pipe.remote.transfers = transfers
+    try:
+        pipe.lock(on_wait=lambda m: click.echo(m, err=True))
+        pipe.remote.check()  # a bad URL or credentials: say so, do not plan as if it were empty
+        plan = pipe.planner().plan(steps)
+        if pipe.remote_cache.error is not None:
+            raise pipe.remote_cache.error
+        progress = report_remote.TransferProgress(pipe.remote.name, quiet=as_json)
+        r = sync.pull_plan(pipe.ws, pipe.remote, plan, progress)
+        _note_empty(pipe.remote)
+    finally:
+        pipe.close()
+    _finish(r, as_json)
+
+
+def _note_empty(rem: Remote) -> None:
+    if rem.empty:
+        click.echo(f"note: {rem.spec.describe()} holds nothing pushed by pipe (no {MARKER}): "
+                   f"nothing was pushed there yet, or its URL is wrong", err=True)
+
+
+def _finish(r, as_json: bool) -> None:
+    if as_json:
+        dump_json(r.to_json())
+        for e in r.errors:
+            click.echo(f"error: {e.render()}", err=True)
+    else:
+        report_remote.render_sync(r)
+    sys.exit(OK if r.ok else STEP_FAILED)

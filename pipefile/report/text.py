@@ -1,0 +1,80 @@
+"""The text helpers every renderer shares: whether a stream is a terminal, a rich console,
+tables (rich on a terminal, aligned plain columns otherwise), plurals, times, sizes, JSON.
+
+Renderers import these from here and from nowhere else: no renderer reaches into
+another's private helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Optional
+
+
+def is_terminal(stream) -> bool:
+    if os.environ.get("PIPE_PLAIN") or os.environ.get("CI"):
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def console(stream):
+    from rich.console import Console
+
+    return Console(file=stream, highlight=False, soft_wrap=True)
+
+
+def table(headers: list, rows: list, styles: Optional[list] = None, stream=None) -> None:
+    """A table: rich on a terminal; plain columns otherwise."""
+    stream = stream or sys.stdout
+    if is_terminal(stream):
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(*headers, box=None, header_style="bold", pad_edge=False)
+        for i, row in enumerate(rows):
+            t.add_row(*[str(c) for c in row], style=styles[i] if styles else None)
+        Console(file=stream, highlight=False).print(t)
+        return
+    widths = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
+    for row in [headers] + rows:
+        stream.write("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+
+
+def plural(n: int, word: str, many: str = "") -> str:
+    """'1 object', '2 objects'; `many` where adding an s is wrong ('entries')."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def when(ts: Optional[float]) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def size(n) -> str:
+    """Bytes in decimal units (12.3 MB), as the store and environment commands show them; '-' if unknown."""
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{int(n)} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def dump_json(obj, stream=None) -> None:
+    stream = stream or sys.stdout
+    stream.write(json.dumps(obj, indent=2) + "\n")
+    stream.flush()
+
+
+def write_json_file(path: str, obj) -> None:
+    """Write JSON whole or not at all (temp file + rename), for CI systems that read it."""
+    import tempfile
+
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
