@@ -246,13 +246,13 @@ def register(main, guard, context, file_option) -> None:
         """Run ENDPOINT on a `pipe serve` server with these inputs."""
         from .serve.client import Client, job_failed, parse_inputs
 
-        client = Client(url, token)
+        client = Client(url, token, warn=lambda m: click.echo(m, err=True))
         try:
             ep = client.endpoint(endpoint)
             schema = ep.get("inputs", {})
             if deployment:
-                schema = client.request("GET", f"/v1/endpoints/{endpoint}/deployments/{deployment}",
-                                        f"deployment {deployment}").json().get("inputs", {})
+                schema = client.request_json("GET", f"/v1/endpoints/{endpoint}/deployments/{deployment}",
+                                             f"deployment {deployment}").get("inputs", {})
             inputs = parse_inputs(client, schema, params, data)
             job = client.submit(endpoint, deployment, inputs, force_rerun, idempotency_key)
             what = "reused job" if job.get("reused") else "job"
