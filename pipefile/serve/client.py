@@ -30,8 +30,6 @@ from ..errors import PipefileError, StepFailed
 from ..loader import convert_param_text
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-
-
 DEFAULT_PORTS = {"http": 80, "https": 443}
 NAME_MAX_BYTES = 200  # an output's name; with its extension and a temporary suffix it stays under 255
 TREE_SLACK = 1 << 20  # tar bytes allowed besides file content: the first headers...
@@ -61,23 +59,21 @@ class OffOrigin(PipefileError):
     """A request to somewhere other than the --url server: never sent."""
 
 
-class _Bearer:
+def _bearer_auth(token: str, origin: tuple, on_send: Callable[[], None]):
     """The token as `Authorization: Bearer`, added only to requests to the server's origin.
 
     Requests elsewhere are refused before they are sent anyway (Client._only_origin); this
     keeps the token off them even if that check were bypassed."""
+    import httpx  # here, not at the top: `pipe` starts without importing httpx
 
-    def __init__(self, token: str, origin: tuple, on_send: Callable[[], None]):
-        import httpx
+    class Bearer(httpx.Auth):
+        def auth_flow(self, request):
+            if origin_of(request.url) == origin:
+                on_send()
+                request.headers["Authorization"] = f"Bearer {token}"
+            yield request
 
-        class Auth(httpx.Auth):
-            def auth_flow(auth, request):
-                if origin_of(request.url) == origin:
-                    on_send()
-                    request.headers["Authorization"] = f"Bearer {token}"
-                yield request
-
-        self.auth = Auth()
+    return Bearer()
 
 
 @dataclass
@@ -103,7 +99,7 @@ class Client:
         self._warn = warn or (lambda m: print(m, file=sys.stderr))
         self._warned = False
         # Redirects are followed per request (GETs only), each hop checked by _only_origin.
-        self.http = httpx.Client(base_url=self.base, auth=_Bearer(token, self.origin, self._on_token_sent).auth,
+        self.http = httpx.Client(base_url=self.base, auth=_bearer_auth(token, self.origin, self._on_token_sent),
                                  event_hooks={"request": [self._only_origin]}, follow_redirects=False,
                                  timeout=timeout)
 
@@ -323,14 +319,15 @@ class Client:
         if os.path.realpath(os.path.dirname(dest)) != real_out:  # a name that is no plain component slipped by
             raise PipefileError(f"{what}: '{shown}' is not inside the --out folder")
         prefix, suffix = f".{o.filename[:40]}.", ".part"
-        fd = None
-        if o.kind == FILE:
-            fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=real_out)  # O_EXCL: never a planted link
-            os.fchmod(fd, 0o666 & ~_umask())
-        else:
-            tmp = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=real_out)
-            os.chmod(tmp, 0o777 & ~_umask())
+        fd = tmp = None
         try:
+            # A fresh name of its own (O_EXCL), so nothing planted in --out is written through.
+            if o.kind == FILE:
+                fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=real_out)
+                os.fchmod(fd, 0o666 & ~_umask())
+            else:
+                tmp = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=real_out)
+                os.chmod(tmp, 0o777 & ~_umask())
             with self._stream(o.url, what) as r:
                 if o.kind == FILE:
                     with os.fdopen(fd, "wb") as f:
@@ -353,7 +350,9 @@ class Client:
         finally:
             if fd is not None:
                 os.close(fd)
-            _remove(tmp)
+            if tmp is not None:
+                _remove(tmp)
+
 
 def _safe_ext(ext: str) -> bool:
     return bool(ext) and len(ext) <= 16 and all(c.isalnum() or c == "." for c in ext) and ext.count(".") == 1
@@ -421,7 +420,8 @@ def _receive_file(r, f, o: "_Output", what: str) -> None:
     if announced is not None and r.headers.get("content-encoding", "identity") == "identity":
         if not announced.isdigit() or int(announced) != o.size:
             raise PipefileError(f"{what}: the server announces {announced[:40]} bytes, and the job says {o.size}; "
-                                f"refused, nothing of it was kept", hint="the server is not answering as `pipe serve` does")
+                                f"refused, nothing of it was kept",
+                                hint="the server is not answering as `pipe serve` does")
     got = 0
     for chunk in r.iter_bytes():
         got += len(chunk)
