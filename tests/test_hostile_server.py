@@ -453,3 +453,29 @@ def test_a_download_is_renamed_into_place_only_when_complete(servers, tmp_path):
     assert len(seen_during) == 1 and len(seen_during[0]) == 1 and seen_during[0][0].endswith(".part")
     assert "pred.csv" not in seen_during[0]
     assert sorted(os.listdir(out)) == ["pred.csv"]
+
+
+# --- what is printed ------------------------------------------------------------------------
+def test_events_of_the_wrong_shape_and_terminal_escapes(repo, servers, tmp_path):
+    """While --wait follows a job, what the server says is printed as text, and answers of
+    the wrong shape are errors (exit 2), never crashes (70)."""
+    hostile, _foreign = servers
+    hostile.serve_job({})
+    queued = {"id": 1, "state": "queued\x1b[2J", "url": "/v1/jobs/1\x1b]0;owned\x07", "outputs": {}}
+    hostile.routes[("POST", "/v1/endpoints/ep/jobs")] = lambda h: send_json(h, queued, 202)
+    events = {"events": [{"seq": 1, "kind": "step", "data": {"status": "finished", "step": "s\x1b[31m"}},
+                         {"seq": 2, "kind": "state", "data": {"error": "\x1b[1mbad"}}], "done": True}
+    hostile.routes[("GET", "/v1/jobs/1/events")] = lambda h: send_json(h, events)
+    hostile.routes[("GET", "/v1/jobs/1")] = lambda h: send_json(h, {"id": 1, "state": "failed", "error": "\x1b[0m!"})
+    r = repo.pipe("invoke", "ep", "--url", hostile.url, "--wait", env={"PIPE_TOKEN": TOKEN})
+    assert r.code == 1 and "\x1b" not in r.err and "\\x1b[2J" in r.err, str(r)
+    for bad in ({"events": [{"seq": "1"}], "done": False}, {"events": None}, ["not", "an", "object"]):
+        hostile.routes[("GET", "/v1/jobs/1/events")] = lambda h, b=bad: send_json(h, b)
+        r = repo.pipe("invoke", "ep", "--url", hostile.url, "--wait", env={"PIPE_TOKEN": TOKEN})
+        assert r.code == 2 and ("wrong shape" in r.err or "not a JSON object" in r.err), str(r)
+    hostile.routes[("POST", "/v1/endpoints/ep/jobs")] = lambda h: send_json(h, {"id": "1"}, 202)
+    r = repo.pipe("invoke", "ep", "--url", hostile.url, env={"PIPE_TOKEN": TOKEN})
+    assert r.code == 2 and "wrong shape" in r.err, str(r)
+    hostile.routes[("GET", "/v1/endpoints/ep")] = lambda h: send_json(h, {"inputs": {"x": "param"}})
+    r = repo.pipe("invoke", "ep", "-p", "x=1", "--url", hostile.url, env={"PIPE_TOKEN": TOKEN})
+    assert r.code == 2 and "describes input 'x'" in r.err, str(r)

@@ -216,8 +216,9 @@ class Client:
                idempotency_key: Optional[str] = None) -> dict:
         path = f"/v1/endpoints/{endpoint}" + (f"/deployments/{deployment}" if deployment else "") + "/jobs"
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return self.request_json("POST", path, f"invoking '{endpoint}'", headers=headers,
-                                 json={"inputs": inputs, "force_rerun": force_rerun})
+        return _checked_job(self.request_json("POST", path, f"invoking '{endpoint}'", headers=headers,
+                                              json={"inputs": inputs, "force_rerun": force_rerun}),
+                            f"invoking '{endpoint}'")
 
     def wait(self, job_id: int, on_event: Callable[[dict], None], timeout: Optional[float] = None) -> dict:
         after = 0
@@ -225,11 +226,16 @@ class Client:
         while True:
             got = self.request_json("GET", f"/v1/jobs/{job_id}/events", f"job {job_id}",
                                     params={"wait": 30, "after": after})
-            for e in got["events"]:
+            events = got.get("events")
+            if not isinstance(events, list) or not all(
+                    isinstance(e, dict) and _is_int(e.get("seq")) and isinstance(e.get("kind"), str)
+                    and isinstance(e.get("data"), dict) for e in events):
+                raise PipefileError(f"job {job_id}: the server's events are of the wrong shape: {str(events)[:200]}")
+            for e in events:
                 after = e["seq"]
                 on_event(e)
-            if got["done"]:
-                return self.request_json("GET", f"/v1/jobs/{job_id}", f"job {job_id}")
+            if got.get("done"):
+                return _checked_job(self.request_json("GET", f"/v1/jobs/{job_id}", f"job {job_id}"), f"job {job_id}")
             if deadline is not None and time.monotonic() > deadline:
                 raise PipefileError(f"job {job_id} did not end within {timeout:g}s; it goes on on the server",
                                     hint=f"check later: GET /v1/jobs/{job_id}")
@@ -566,6 +572,24 @@ def unsafe_name(name) -> Optional[str]:
     return None
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _checked_job(job: dict, what: str) -> dict:
+    """A job as the server describes it: what pipe invoke reads of it has the right types."""
+    if not (_is_int(job.get("id")) and isinstance(job.get("state"), str) and isinstance(job.get("url", ""), str)
+            and isinstance(job.get("error") or "", str)):
+        raise PipefileError(f"{what}: the server's job is of the wrong shape: {str(job)[:200]}")
+    return job
+
+
+def printable(value) -> str:
+    """Text from the server, safe to print: control characters (terminal escapes) shown escaped."""
+    text = value if isinstance(value, str) else str(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _shown(value) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -584,7 +608,11 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
         if "=" not in pair:
             raise PipefileError(f"{what} {pair}: expected NAME=VALUE")
         name, text = pair.split("=", 1)
-        decl = schema.get(name)
+        decl = schema.get(name) if isinstance(schema, dict) else None
+        if decl is not None and not (isinstance(decl, dict) and isinstance(decl.get("kind"), str)
+                                     and (decl["kind"] != "param" or isinstance(decl.get("type"), str))):
+            raise PipefileError(f"{what} {pair}: the server describes input '{name}' as {str(decl)[:200]}",
+                                hint="is --url the address of a `pipe serve` server?")
         if decl is None:
             raise PipefileError(f"{what} {pair}: the endpoint has no input '{name}'",
                                 hint=did_you_mean(name, schema, "input") or "it takes no inputs")
@@ -610,6 +638,7 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
 def job_failed(job: dict) -> Optional[StepFailed]:
     if job["state"] == "completed":
         return None
-    return StepFailed(f"job {job['id']} ended {job['state']}" + (f": {job['error']}" if job.get("error") else ""),
+    return StepFailed(f"job {job['id']} ended {printable(job['state'])}" +
+                      (f": {printable(job['error'])}" if job.get("error") else ""),
                       hint=f"logs: GET /v1/jobs/{job['id']}/logs/STEP")
 
