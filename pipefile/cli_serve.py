@@ -255,32 +255,34 @@ def register(main, guard, context, file_option) -> None:
                as_json):
         """Run ENDPOINT on a `pipe serve` server with these inputs."""
         from .serve.client import Client, job_failed, parse_inputs
+        from .serve.client import printable as pr
 
-        client = Client(url, token)
+        client = Client(url, token, warn=lambda m: click.echo(m, err=True))
         try:
             ep = client.endpoint(endpoint)
             schema = ep.get("inputs", {})
             if deployment:
-                schema = client.request("GET", f"/v1/endpoints/{endpoint}/deployments/{deployment}",
-                                        f"deployment {deployment}").json().get("inputs", {})
+                schema = client.request_json("GET", f"/v1/endpoints/{endpoint}/deployments/{deployment}",
+                                             f"deployment {deployment}").get("inputs", {})
             inputs = parse_inputs(client, schema, params, data)
             job = client.submit(endpoint, deployment, inputs, force_rerun, idempotency_key)
             what = "reused job" if job.get("reused") else "job"
-            click.echo(f"{what} {job['id']} ({job['state']}): {url.rstrip('/')}{job['url']}", err=True)
+            click.echo(f"{what} {job['id']} ({pr(job['state'])}): {url.rstrip('/')}{pr(job.get('url', ''))}", err=True)
             if wait or out_dir:
-                def show(e):
+                def show(e):  # what the server says, printed as text (no terminal escapes), missing parts as ?
                     d = e["data"]
                     if e["kind"] == "step" and d.get("status") == "finished":
-                        click.echo(f"  {d['outcome']:<9} {d['step']}" + (f"  {d['error']}" if d.get("error") else ""),
-                                   err=True)
+                        click.echo(f"  {pr(d.get('outcome', '?')):<9} {pr(d.get('step', '?'))}" +
+                                   (f"  {pr(d['error'])}" if d.get("error") else ""), err=True)
                     elif e["kind"] == "state":
-                        click.echo(f"  state: {d['state']}" + (f" ({d['error']})" if d.get("error") else ""), err=True)
+                        click.echo(f"  state: {pr(d.get('state', '?'))}" +
+                                   (f" ({pr(d['error'])})" if d.get("error") else ""), err=True)
                 job = client.wait(job["id"], show) if job["state"] not in ("completed", "failed", "canceled",
                                                                           "interrupted") else job
                 failed = job_failed(job)
                 if failed is None and out_dir:
                     for p in client.download(job, out_dir):
-                        click.echo(f"wrote {p}", err=True)
+                        click.echo(f"wrote {pr(p)}", err=True)
             if as_json:
                 report.dump_json(job)
             if (wait or out_dir) and job_failed(job) is not None:
