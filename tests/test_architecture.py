@@ -18,9 +18,8 @@ LAYERS = {
     "mlflow_log": 5,
     "cli": 6, "entry": 6, "__main__": 6, "serve": 6, "__init__": 0,
     # the serving commands, still outside the cli package (cli/serve.py adapts them) until they move there
-    "cli_serve": 6,
 }
-OUTER_ONLY = {"click": {"cli", "cli_serve"}, "rich": {"report"}}
+OUTER_ONLY = {"click": {"cli"}, "rich": {"report"}}
 # names imported from the package itself that are not modules: `from pipefile import __version__`
 PACKAGE_ATTRIBUTES = {"__version__"}
 

@@ -6,9 +6,11 @@ group in `app`, so nothing here imports a command."""
 from __future__ import annotations
 
 import os
+import re
 
 import click
 
+from ..errors import PipefileError
 from ..loader import find_pipefile
 from ..store import Workspace
 from ..store import remotes as remotes_mod
@@ -47,3 +49,21 @@ def resolve_remote(graph, name):
                 hint=f"for the default remote, put --remote after the steps (... {name} --remote), or name the "
                      f"remote with = (--remote=NAME {name})") from e
         raise
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in '30d', '12h', '90m', '45s' (or a plain number of days)."""
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*", text or "")
+    if not m:
+        raise PipefileError(f"'{text}' is not a duration", hint="write e.g. 30d, 12h, 90m or 45s")
+    n = float(m.group(1))
+    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}[m.group(2)]
+
+
+def positive_duration(text: str, flag: str) -> float:
+    """parse_duration, refusing zero (a token expired at birth, a job timed out at start)."""
+    seconds = parse_duration(text)
+    if seconds <= 0:
+        raise PipefileError(f"{flag} {text}: the duration must be above zero",
+                            hint=f"write e.g. {flag} 30d, 12h, 90m or 45s")
+    return seconds

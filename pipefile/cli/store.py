@@ -42,7 +42,7 @@ def gc(pipefile, keep_last, uploads_age, dry_run, as_json):
     uploads (or those newer than --uploads-older-than), and the run-cache entries
     they use. See docs/store.md.
     """
-    from ..cli_serve import parse_duration
+    from .options import parse_duration
 
     uploads_before = time.time() - parse_duration(uploads_age) if uploads_age else None
     ws = open_workspace(pipefile)
