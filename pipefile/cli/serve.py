@@ -57,7 +57,7 @@ def publish(pipefile, endpoint, description, set_default, as_json):
 
     path = pipefile or find_pipefile(".")
     name = endpoint or _default_endpoint_name(path)
-    ws = open_workspace(path)
+    ws = open_workspace(path, create=True)
     try:
         dep, new = do_publish(ws, path, name, description, set_default)
         ep = ServeStore(ws.jobs).endpoint(name)
