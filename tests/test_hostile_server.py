@@ -144,6 +144,12 @@ def client_for(server, warnings: list | None = None, url: str | None = None, tim
                   warn=(warnings.append if warnings is not None else lambda m: None))
 
 
+def download_outputs(client, job, out_dir):
+    from pipefile.serve.download import download_outputs
+
+    return download_outputs(client, job, out_dir)
+
+
 def job_of(outputs: dict) -> dict:
     return {"id": 1, "state": "completed", "outputs": outputs}
 
@@ -182,7 +188,7 @@ def test_client_refuses_every_unsafe_name(servers, tmp_path, name):
     c = client_for(hostile)
     try:
         with pytest.raises(PipefileError, match="the server named an output"):
-            c.download(job_of({name: file_output()}), str(tmp_path / "out"))
+            download_outputs(c, job_of({name: file_output()}), str(tmp_path / "out"))
     finally:
         c.close()
     assert hostile.seen == [] and tree_listing(tmp_path) == []
@@ -197,13 +203,13 @@ def test_names_that_collide_and_descriptions_that_lie_are_refused(servers, tmp_p
         # pred (a file pred.csv) and pred.csv (a folder): both would be out/pred.csv.
         both = {"pred": file_output(), "PRED.csv": dict(file_output(), kind="tree", filename="x")}
         with pytest.raises(PipefileError, match="would both be written"):
-            c.download(job_of(both), str(tmp_path / "out"))
+            download_outputs(c, job_of(both), str(tmp_path / "out"))
         for bad in ({"kind": "link"}, {"size": -1}, {"size": "12"}, {"size": True}, {"url": None},
                     {"digest": "../.."}):
             with pytest.raises(PipefileError):
-                c.download(job_of({"pred": dict(file_output(), **bad)}), str(tmp_path / "out"))
+                download_outputs(c, job_of({"pred": dict(file_output(), **bad)}), str(tmp_path / "out"))
         with pytest.raises(PipefileError, match="wrong shape"):
-            c.download({"outputs": ["pred"]}, str(tmp_path / "out"))
+            download_outputs(c, {"outputs": ["pred"]}, str(tmp_path / "out"))
     finally:
         c.close()
     assert hostile.seen == [] and tree_listing(tmp_path) == []
@@ -255,7 +261,7 @@ def test_redirects_to_another_origin_are_not_followed(repo, servers, tmp_path):
                 hostile.routes[("GET", "/v1/jobs/1/outputs/pred")] = \
                     lambda h, s=status, t=target: send(h, s, b"", {"Location": t})
                 with pytest.raises(PipefileError, match="not the server"):
-                    c.download(job_of({"pred": file_output()}), str(tmp_path / "out"))
+                    download_outputs(c, job_of({"pred": file_output()}), str(tmp_path / "out"))
     finally:
         c.close()
     hostile.routes[("GET", "/v1/jobs/1/outputs/pred")] = lambda h: send(h, 302, b"", {"Location": f"{foreign.url}/"})
@@ -446,7 +452,7 @@ def test_a_download_is_renamed_into_place_only_when_complete(servers, tmp_path):
     hostile.routes[("GET", "/v1/jobs/1/outputs/pred")] = slow
     c = client_for(hostile)
     try:
-        written = c.download(job_of({"pred": file_output()}), str(out))
+        written = download_outputs(c, job_of({"pred": file_output()}), str(out))
     finally:
         c.close()
     assert written == [str(out / "pred.csv")] and (out / "pred.csv").read_bytes() == DATA

@@ -238,6 +238,7 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
            as_json):
     """Run ENDPOINT on a `pipe serve` server with these inputs."""
     from ..serve.client import Client, job_failed, parse_inputs
+    from ..serve.download import download_outputs
     from ..serve.client import printable as pr
 
     client = Client(url, token, warn=lambda m: click.echo(m, err=True))
@@ -264,7 +265,7 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
                                                                       "interrupted") else job
             failed = job_failed(job)
             if failed is None and out_dir:
-                for p in client.download(job, out_dir):
+                for p in download_outputs(client, job, out_dir):
                     click.echo(f"wrote {pr(p)}", err=True)
         if as_json:
             report.dump_json(job)
