@@ -52,10 +52,14 @@ def install_wheel(venv: str, log=print) -> str:
     bin_dir = os.path.join(venv, "bin")
     if not os.path.exists(os.path.join(bin_dir, "python")):
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    build_dir = os.path.join(REPO_ROOT, "build")
+    had_build_dir = os.path.exists(build_dir)
     with tempfile.TemporaryDirectory(prefix="pipe-wheel-") as out:
         log("building a wheel of this checkout")
         subprocess.run([os.path.join(bin_dir, "python"), "-m", "pip", "wheel", "-q", "--no-deps", "-w", out,
                         REPO_ROOT], check=True)
+        if not had_build_dir:  # setuptools builds in the checkout: leave it as it was
+            shutil.rmtree(build_dir, ignore_errors=True)
         wheel, = glob.glob(os.path.join(out, "pipefile-*.whl"))
         log("installing it (and its dependencies) into " + venv)
         subprocess.run([os.path.join(bin_dir, "python"), "-m", "pip", "install", "-q", "--force-reinstall",
