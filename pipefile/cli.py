@@ -18,6 +18,7 @@ from .loader import find_pipefile
 from .pipeline import Pipeline, check_forced_names, load_graph, parse_force
 from .store import Workspace
 from .store import remotes as remotes_mod
+from .store.lock import disk_error, is_disk_error
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -62,6 +63,8 @@ def _guard(fn):
         except click.ClickException:
             raise
         except BaseException as e:  # noqa: BLE001 - mapped to exit codes here, once
+            if is_disk_error(e):  # pipe's own files could not be written: the user's to fix, not a bug
+                e = disk_error(e)
             if _State.debug and not isinstance(e, (PipefileError, KeyboardInterrupt)):
                 import traceback
 

@@ -34,7 +34,7 @@ from .digest import FILE, TREE, Hasher, PathDigest
 from .envs import Environment, EnvironmentSet, EnvError, Launch
 from .envs.gpus import model_of
 from .errors import PipefileError
-from .graph import Node
+from .graph import Node, first_link, forbidden_landing, landing
 from .keys import render_command
 from .rebuilder import Decision
 from .store import Workspace
@@ -128,12 +128,14 @@ class LocalExecutor:
     """Runs steps as local processes in the workspace root."""
 
     def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, base_env: Optional[dict] = None,
-                 fetcher=None, leave_on_remote=frozenset(), environments: Optional[EnvironmentSet] = None):
+                 fetcher=None, leave_on_remote=frozenset(), environments: Optional[EnvironmentSet] = None,
+                 outputs: Optional[dict] = None):
         """`base_env`: the environment steps start from (default: this process's); the
         server passes a scrubbed one, so steps never see its secrets. `fetcher`: a
         store.remote_cache.RemoteFetcher that downloads what a restore from a remote needs;
         `leave_on_remote`: steps whose outputs stay on the remote unless already here.
-        `environments`: where steps that name one run."""
+        `environments`: where steps that name one run. `outputs`: every output path of the
+        graph (path -> step name), whose links are noted before the first step starts."""
         self.fetcher = fetcher
         self.leave_on_remote = leave_on_remote
         self._left: dict = {}  # step name -> (node, decision): left on the remote by this run
@@ -151,6 +153,9 @@ class LocalExecutor:
         self.cancelled = threading.Event()
         self._base_env = dict(os.environ if base_env is None else base_env, PIPE_RUN_ID=run_id)
         self._base_env.setdefault("PYTHONUNBUFFERED", "1")
+        self._outputs = outputs or {}  # output path -> its step's name, for the link checks
+        self._landings: Optional[dict] = None  # output path -> where it lands, as the first step starts
+        self._landings_lock = threading.Lock()
         ws.note_run(run_id)
         ws.store.start_background_sync()
 
@@ -164,6 +169,33 @@ class LocalExecutor:
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)
+
+    # --- where outputs land: links made during the run ------------------------------------
+    def _planned_landings(self) -> dict:
+        """Where every output landed when the run's first step started (validated before the
+        run by graph.link_errors). Taken then, not before: a no-op costs nothing."""
+        with self._landings_lock:  # every step waits here before it touches anything
+            if self._landings is None:
+                memo: dict = {}
+                self._landings = {p: landing(self.root, p, memo) for p in self._outputs}
+            return self._landings
+
+    def check_landing(self, path: str) -> None:
+        """Refuse to write output `path` if a link on the way now sends it elsewhere than when
+        the run began (a step made it), or into pipe's own state. Called right before
+        anything is moved or written there."""
+        planned = self._planned_landings().get(path)
+        now = landing(self.root, path)
+        why = forbidden_landing(self.root, path, now, [self.ws.store_root])
+        if why is None and (planned is None or now == planned):
+            return
+        link = first_link(self.root, path)
+        via = f" through the link '{link[0]}' -> '{link[1]}'" if link else ""
+        if why is None:
+            why = f"that link was made during this run (it was to land at '{planned}')"
+        raise _StepFailure(f"will not write output '{path}': it would land at '{now}'{via}, and {why}; nothing "
+                           f"was written there. Remove the link (a step that made it wrote outside its declared "
+                           f"outputs) and run again")
 
     # --- saving what would otherwise be overwritten --------------------------------------
     def preserve(self, rel: str) -> list:
@@ -199,6 +231,8 @@ class LocalExecutor:
                 # Even when every object is here already (an earlier pull), the remote's folders
                 # are checked again: a refused one must not be restored from the local copy.
                 self.fetcher.fetch(decision.key.digest, decision.outputs)
+            for out in node.outputs.values():
+                self.check_landing(out.path)
             for name, out in node.outputs.items():
                 want: PathDigest = decision.outputs[name]
                 have = self.hasher.digest(out.path)
@@ -207,6 +241,8 @@ class LocalExecutor:
                 notes += self.preserve(out.path)
                 written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
                 self._record_written(out.path, written)
+        except _StepFailure as f:  # a link sends an output where it must not go: running would not help
+            return StepResult(node.name, FAILED, time.monotonic() - t0, None, None, None, f.message, notes=notes)
         except (StoreError, OSError, PipefileError) as e:
             # A damaged or incomplete cache entry, or a remote that fails or sends bad bytes,
             # must not fail the build: run the step instead.
@@ -238,6 +274,7 @@ class LocalExecutor:
                 try:
                     self.fetcher.fetch(d.key.digest, d.outputs)
                     for oname, out in left.node.outputs.items():
+                        self.check_landing(out.path)
                         have = self.hasher.digest(out.path)
                         if have is not None and have.same_content(d.outputs[oname]):
                             continue
@@ -302,6 +339,8 @@ class LocalExecutor:
                 raise _StepFailure("interrupted before it started")
             if self._left:
                 self._bring_back(node)
+            for out in node.outputs.values():  # before anything is moved aside or created
+                self.check_landing(out.path)
             for oname, out in node.outputs.items():
                 ws_path = self.abspath(out.path)
                 parent = os.path.dirname(ws_path) or self.root
@@ -433,6 +472,8 @@ class LocalExecutor:
                     self._procs.pop(name, None)
 
     def _collect_outputs(self, node: Node, staged: dict) -> None:
+        for out in node.outputs.values():  # the command (or a step beside it) may have made a link
+            self.check_landing(out.path)
         for oname, out in node.outputs.items():
             ws_path = self.abspath(out.path)
             st_path = staged[oname]
@@ -481,6 +522,15 @@ class LocalExecutor:
             if oname not in cleared:
                 continue
             ws_path = self.abspath(out.path)
+            try:
+                self.check_landing(out.path)
+            except _StepFailure:
+                # A link made meanwhile sends the path elsewhere (maybe into .pipe/): touch nothing
+                # there. The previous content was saved in the store before it was moved aside;
+                # the next run restores it once the link is gone.
+                if oname in backups:
+                    shutil.rmtree(os.path.dirname(backups[oname]), ignore_errors=True)
+                continue
             try:
                 remove_path(ws_path)
                 if oname in backups:
