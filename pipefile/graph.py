@@ -359,6 +359,16 @@ def first_link(root: str, rel: str) -> Optional[tuple]:
     return None
 
 
+def _dangling_link(root: str, rel: str) -> Optional[tuple]:
+    """(folder, target) of a link among the folders of `rel` that points to nothing."""
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        ap = os.path.join(root, *parts[:i])
+        if os.path.islink(ap) and not os.path.exists(ap):
+            return "/".join(parts[:i]), os.readlink(ap)
+    return None
+
+
 def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
@@ -414,8 +424,12 @@ def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden
         real = landing(root, path, memo)
         why = forbidden_landing(root, path, real, forbidden, root_real)
         if why is None and real != os.path.join(root_real, *path.split("/")):
-            moved[path] = real
-            continue
+            dangling = _dangling_link(root, path)
+            if dangling is None:
+                moved[path] = real
+                continue
+            why = (f"'{dangling[0]}' is a link to '{dangling[1]}', which does not exist (pipe does not create "
+                   f"what a link points to: a disk that is not mounted would be written instead)")
         if why is not None:
             errors.append(_link_error(root, step, oname, out, real, why))
     if not moved:
