@@ -23,6 +23,7 @@ import os
 import shlex
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -67,6 +68,10 @@ class StepResult:
     environment: Optional[str] = None  # "NAME (identity)" of a step that ran in an environment
     gpus: tuple = ()  # the GPU ids it was leased
     gpu_model: Optional[str] = None
+    # (start, end) in time.time_ns() of its command: tells which step wrote over another's output
+    window: tuple = ()
+    # output path -> its stat signature right after it was put in place (see output_signature)
+    signatures: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -108,6 +113,51 @@ def _has_content(path: str) -> bool:
         return os.path.lexists(path)
     except OSError:
         return False
+
+
+def output_signature(ap: str) -> Optional[int]:
+    """A cheap fingerprint of what is at `ap` now: the stat signature of the file, or of every
+    file and folder in the folder (names, sizes, times, inodes, modes). Stats only, nothing
+    read; equal fingerprints mean nothing was written. None: nothing is there."""
+    try:
+        st = os.stat(ap)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return hash((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode))
+    parts = [(st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
+    for dirpath, dirnames, filenames in os.walk(ap, followlinks=True):
+        dirnames.sort()
+        for name in sorted(dirnames) + sorted(filenames):
+            try:
+                s = os.stat(os.path.join(dirpath, name))
+            except OSError:
+                s = None
+            parts.append((dirpath, name) + ((s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, s.st_mode)
+                                             if s else ()))
+    return hash(tuple(parts))
+
+
+def changed_at(ap: str) -> int:
+    """When what is at `ap` last changed (newest ctime within; a removed one: its folder's)."""
+    while True:
+        try:
+            st = os.stat(ap)
+            break
+        except OSError:
+            up = os.path.dirname(ap)
+            if up == ap:
+                return 0
+            ap = up
+    newest = st.st_ctime_ns
+    if stat.S_ISDIR(st.st_mode):
+        for dirpath, dirnames, filenames in os.walk(ap, followlinks=True):
+            for name in dirnames + filenames:
+                try:
+                    newest = max(newest, os.stat(os.path.join(dirpath, name)).st_ctime_ns)
+                except OSError:
+                    pass
+    return newest
 
 
 def command_text(cmd) -> str:
@@ -255,7 +305,8 @@ class LocalExecutor:
             result = self.run(node, decision, devices)
             result.notes = notes + [f"could not restore ({msg}); ran the step instead"] + result.notes
             return result
-        return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes)
+        return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes,
+                          signatures=self._signatures(node))
 
     def _bring_back(self, node: Node) -> None:
         """Download and put in place the outputs of the steps `node` reads that this run left
@@ -287,6 +338,29 @@ class LocalExecutor:
                     raise _StepFailure(f"cannot run: the outputs of '{dep}' could not be brought from remote "
                                        f"'{d.remote}' ({msg})") from None
                 left.here = True
+
+    def _signatures(self, node: Node) -> dict:
+        return {o.path: output_signature(self.abspath(o.path)) for o in node.outputs.values()}
+
+    def signature(self, rel: str) -> Optional[int]:
+        return output_signature(self.abspath(rel))
+
+    def changed_at(self, rel: str) -> int:
+        return changed_at(self.abspath(rel))
+
+    def put_back(self, rel: str, want: PathDigest) -> tuple:
+        """Write the content a step committed at `rel` back from the store, after another step
+        wrote over it; what was there is saved first (never lost). (ok, notes)."""
+        try:
+            self.check_landing(rel)
+            notes = self.preserve(rel)
+            if not self.ws.store.complete(want):
+                return False, notes
+            written = self.ws.store.materialize(want, self.abspath(rel), self.ws.scratch)
+            self._record_written(rel, written)
+            return True, notes
+        except (_StepFailure, StoreError, OSError, PipefileError):
+            return False, []
 
     def _record_written(self, rel: str, written: list) -> None:
         now = time.time_ns()
@@ -382,7 +456,11 @@ class LocalExecutor:
             if devices is not None:
                 # Only the leased devices: a step that asked for none sees none.
                 launch.env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
-            rc = self._spawn(env, launch, log_abs, notes)
+            started_ns = time.time_ns()
+            try:
+                rc = self._spawn(env, launch, log_abs, notes)
+            finally:
+                window = (started_ns, time.time_ns())
             if self.cancelled.is_set():
                 raise _StepFailure("interrupted", rc)
             if rc != 0:
@@ -394,6 +472,7 @@ class LocalExecutor:
             self._collect_outputs(node, staged)
             self._check_inputs_unchanged(node, decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
+            sigs = self._signatures(node)
         except _StepFailure as f:
             self._roll_back(node, backups, cleared)
             self._clean(staged, beside, step_stage)
@@ -414,7 +493,7 @@ class LocalExecutor:
             shutil.rmtree(os.path.dirname(b), ignore_errors=True)
         self._clean(staged, beside, step_stage)
         return StepResult(name, RAN, time.monotonic() - t0, outputs, 0, log_rel, None, shown, notes, env_text, gpu_ids,
-                          model)
+                          model, window, sigs)
 
     def _outside(self, node: Node) -> tuple:
         """Where the inputs and code that are symlinks out of the workspace really are (a
