@@ -206,6 +206,9 @@ class LocalExecutor:
         self._outputs = outputs or {}  # output path -> its step's name, for the link checks
         self._landings: Optional[dict] = None  # output path -> where it lands, as the first step starts
         self._landings_lock = threading.Lock()
+        self.commands_started = False  # set by the scheduler before the first command of the run
+        self._root_real = os.path.realpath(ws.root)
+        self._store_real = [os.path.realpath(ws.store_root)]
         ws.note_run(run_id)
         ws.store.start_background_sync()
 
@@ -235,8 +238,8 @@ class LocalExecutor:
         the run began (a step made it), or into pipe's own state. Called right before
         anything is moved or written there."""
         planned = self._planned_landings().get(path)
-        now = landing(self.root, path)
-        why = forbidden_landing(self.root, path, now, [self.ws.store_root])
+        now = landing(self.root, path, {"": self._root_real})
+        why = forbidden_landing(self.root, path, now, self._store_real, self._root_real)
         if why is None and (planned is None or now == planned):
             return
         link = first_link(self.root, path)
@@ -305,8 +308,9 @@ class LocalExecutor:
             result = self.run(node, decision, devices)
             result.notes = notes + [f"could not restore ({msg}); ran the step instead"] + result.notes
             return result
+        # Signed only once a command has run in this run: until then nothing can write over them.
         return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes,
-                          signatures=self._signatures(node))
+                          signatures=self._signatures(node) if self.commands_started else {})
 
     def _bring_back(self, node: Node) -> None:
         """Download and put in place the outputs of the steps `node` reads that this run left

@@ -419,9 +419,17 @@ def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden
     root_real = _real_folder(root, "", memo)
     errors: list = []
     moved: dict = {}  # output path -> where it really lands, for those a link sends elsewhere
+    prefix, islink = root_real + os.sep, os.path.islink
     for path, (step, oname) in producers.items():
+        parent, _, leaf = path.rpartition("/")
+        folder = memo.get(parent) or _real_folder(root, parent, memo)
+        real = folder + os.sep + leaf
+        # The usual case, kept to string work and one lstat: no link on the way, none at the
+        # path, nothing named .pipe (the loader refuses .pipe/ itself).
+        if real == prefix + path and not forbidden and "/.pipe/" not in "/" + path \
+                and not islink(prefix + path):
+            continue
         out = pf.steps[step].outputs[oname]
-        real = landing(root, path, memo)
         why = forbidden_landing(root, path, real, forbidden, root_real)
         if why is None and real != os.path.join(root_real, *path.split("/")):
             dangling = _dangling_link(root, path)

@@ -363,9 +363,9 @@ class _Watch:
         why = self.blame.pop(name, None)
         if why is not None and result.outcome == RAN:
             return self._fail(name, result, decision, why)
-        if result.outcome in (RAN, RESTORED) and result.outputs is not None:
+        if result.outcome in (RAN, RESTORED) and result.outputs is not None and result.signatures:
             self._add(name, result.outputs, result.signatures)
-        elif result.outcome == FRESH and result.outputs is not None:
+        elif result.outcome in (FRESH, RESTORED) and result.outputs is not None:
             if self.commands:
                 self._add(name, result.outputs, None)
             else:
@@ -386,7 +386,7 @@ class _Watch:
         if not self.active:
             return
         if not self.commands:
-            self.commands = True
+            self.commands = self.sched.executor.commands_started = True
             for fresh, outputs in self.fresh:
                 self._add(fresh, outputs, None)
             self.fresh = []
