@@ -245,3 +245,30 @@ def test_restore_through_a_link_made_during_the_run(repo):
     (b,) = [s for s in r.json["steps"] if s["name"] == "b"]
     assert b["outcome"] == "failed" and "will not write output 'out/jobs.db'" in b["error"], r
     _history_intact(repo, 2)
+
+
+def test_a_killed_run_is_never_rolled_back_through_a_link_it_made(repo):
+    """A run killed after its step made a link: the next run's roll-back of what that step had
+    moved aside must not follow the link into .pipe/."""
+    repo.pipefile("""
+        version: 1
+        params: {kill: false}
+        steps:
+          s:
+            command: >-
+              if [ ${{params.kill}} = true ]; then rm -rf out && ln -s .pipe out && kill -9 $(cat .pipe/running/*);
+              sleep 5; fi; echo S > ${{outputs.o}}
+            outputs: {o: out/jobs.db}
+    """)
+    assert repo.outcomes() == {"s": "ran"}
+    r = repo.pipe("run", "-p", "kill=true")
+    assert r.code == -9, r
+    assert os.path.islink(repo.root / "out")
+    # The next run (the output moved elsewhere meanwhile) cleans up after the killed one.
+    repo.pipefile("""
+        version: 1
+        steps:
+          s: {command: "echo S > ${{outputs.o}}", outputs: {o: other.txt}}
+    """)
+    assert repo.outcomes() == {"s": "ran"}
+    _history_intact(repo, 3)

@@ -32,6 +32,7 @@ import time
 from typing import Optional
 
 from ..digest import hash_bytes
+from ..graph import forbidden_landing, landing
 from .action_cache import ActionCache
 from .cas import ContentStore, remove_path
 from .jobs import JobStore
@@ -242,8 +243,13 @@ class Workspace:
                 continue
             try:
                 with open(os.path.join(e.path, "origin")) as f:
-                    origin = os.path.join(self.root, f.read())
+                    rel = f.read()
+                origin = os.path.join(self.root, rel)
                 moved = os.path.join(e.path, "x")
+                # Never through a link (made by a step of that run) into pipe's own state; the
+                # store holds that content, and the next run restores it once the link is gone.
+                if forbidden_landing(self.root, rel, landing(self.root, rel), [self.store_root]):
+                    continue
                 if os.path.lexists(moved):
                     remove_path(origin)
                     os.makedirs(os.path.dirname(origin), exist_ok=True)
