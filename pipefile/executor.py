@@ -126,15 +126,16 @@ def output_signature(ap: str) -> Optional[int]:
     if not stat.S_ISDIR(st.st_mode):
         return hash((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode))
     parts = [(st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
-    for dirpath, dirnames, filenames in os.walk(ap, followlinks=True):
+    # Not into linked folders: a step could have made a link loop, and a walk must end.
+    for dirpath, dirnames, filenames in os.walk(ap):
         dirnames.sort()
-        for name in sorted(dirnames) + sorted(filenames):
+        for name in dirnames + sorted(filenames):
             try:
-                s = os.stat(os.path.join(dirpath, name))
+                e = os.stat(os.path.join(dirpath, name))
             except OSError:
-                s = None
-            parts.append((dirpath, name) + ((s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino, s.st_mode)
-                                             if s else ()))
+                e = None
+            parts.append((dirpath, name) + ((e.st_size, e.st_mtime_ns, e.st_ctime_ns, e.st_ino, e.st_mode)
+                                             if e else ()))
     return hash(tuple(parts))
 
 
@@ -151,7 +152,7 @@ def changed_at(ap: str) -> int:
             ap = up
     newest = st.st_ctime_ns
     if stat.S_ISDIR(st.st_mode):
-        for dirpath, dirnames, filenames in os.walk(ap, followlinks=True):
+        for dirpath, dirnames, filenames in os.walk(ap):
             for name in dirnames + filenames:
                 try:
                     newest = max(newest, os.stat(os.path.join(dirpath, name)).st_ctime_ns)
