@@ -23,6 +23,7 @@ import os
 import shlex
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -34,7 +35,7 @@ from .digest import FILE, TREE, Hasher, PathDigest
 from .envs import Environment, EnvironmentSet, EnvError, Launch
 from .envs.gpus import model_of
 from .errors import PipefileError
-from .graph import Node
+from .graph import Node, first_link, forbidden_landing, landing
 from .keys import render_command
 from .rebuilder import Decision
 from .store import Workspace
@@ -67,6 +68,10 @@ class StepResult:
     environment: Optional[str] = None  # "NAME (identity)" of a step that ran in an environment
     gpus: tuple = ()  # the GPU ids it was leased
     gpu_model: Optional[str] = None
+    # (start, end) in time.time_ns() of its command: tells which step wrote over another's output
+    window: tuple = ()
+    # output path -> its stat signature right after it was put in place (see output_signature)
+    signatures: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -110,6 +115,52 @@ def _has_content(path: str) -> bool:
         return False
 
 
+def output_signature(ap: str) -> Optional[int]:
+    """A cheap fingerprint of what is at `ap` now: the stat signature of the file, or of every
+    file and folder in the folder (names, sizes, times, inodes, modes). Stats only, nothing
+    read; equal fingerprints mean nothing was written. None: nothing is there."""
+    try:
+        st = os.stat(ap)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return hash((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode))
+    parts = [(st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
+    # Not into linked folders: a step could have made a link loop, and a walk must end.
+    for dirpath, dirnames, filenames in os.walk(ap):
+        dirnames.sort()
+        for name in dirnames + sorted(filenames):
+            try:
+                e = os.stat(os.path.join(dirpath, name))
+            except OSError:
+                e = None
+            parts.append((dirpath, name) + ((e.st_size, e.st_mtime_ns, e.st_ctime_ns, e.st_ino, e.st_mode)
+                                             if e else ()))
+    return hash(tuple(parts))
+
+
+def changed_at(ap: str) -> int:
+    """When what is at `ap` last changed (newest ctime within; a removed one: its folder's)."""
+    while True:
+        try:
+            st = os.stat(ap)
+            break
+        except OSError:
+            up = os.path.dirname(ap)
+            if up == ap:
+                return 0
+            ap = up
+    newest = st.st_ctime_ns
+    if stat.S_ISDIR(st.st_mode):
+        for dirpath, dirnames, filenames in os.walk(ap):
+            for name in dirnames + filenames:
+                try:
+                    newest = max(newest, os.stat(os.path.join(dirpath, name)).st_ctime_ns)
+                except OSError:
+                    pass
+    return newest
+
+
 def command_text(cmd) -> str:
     return cmd if isinstance(cmd, str) else shlex.join(cmd)
 
@@ -128,12 +179,14 @@ class LocalExecutor:
     """Runs steps as local processes in the workspace root."""
 
     def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, base_env: Optional[dict] = None,
-                 fetcher=None, leave_on_remote=frozenset(), environments: Optional[EnvironmentSet] = None):
+                 fetcher=None, leave_on_remote=frozenset(), environments: Optional[EnvironmentSet] = None,
+                 outputs: Optional[dict] = None):
         """`base_env`: the environment steps start from (default: this process's); the
         server passes a scrubbed one, so steps never see its secrets. `fetcher`: a
         store.remote_cache.RemoteFetcher that downloads what a restore from a remote needs;
         `leave_on_remote`: steps whose outputs stay on the remote unless already here.
-        `environments`: where steps that name one run."""
+        `environments`: where steps that name one run. `outputs`: every output path of the
+        graph (path -> step name), whose links are noted before the first step starts."""
         self.fetcher = fetcher
         self.leave_on_remote = leave_on_remote
         self._left: dict = {}  # step name -> (node, decision): left on the remote by this run
@@ -151,6 +204,12 @@ class LocalExecutor:
         self.cancelled = threading.Event()
         self._base_env = dict(os.environ if base_env is None else base_env, PIPE_RUN_ID=run_id)
         self._base_env.setdefault("PYTHONUNBUFFERED", "1")
+        self._outputs = outputs or {}  # output path -> its step's name, for the link checks
+        self._landings: Optional[dict] = None  # output path -> where it lands, as the first step starts
+        self._landings_lock = threading.Lock()
+        self.commands_started = False  # set by the scheduler before the first command of the run
+        self._root_real = os.path.realpath(ws.root)
+        self._store_real = [os.path.realpath(ws.store_root)]
         ws.note_run(run_id)
         ws.store.start_background_sync()
 
@@ -164,6 +223,33 @@ class LocalExecutor:
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)
+
+    # --- where outputs land: links made during the run ------------------------------------
+    def _planned_landings(self) -> dict:
+        """Where every output landed when the run's first step started (validated before the
+        run by graph.link_errors). Taken then, not before: a no-op costs nothing."""
+        with self._landings_lock:  # every step waits here before it touches anything
+            if self._landings is None:
+                memo: dict = {}
+                self._landings = {p: landing(self.root, p, memo) for p in self._outputs}
+            return self._landings
+
+    def check_landing(self, path: str) -> None:
+        """Refuse to write output `path` if a link on the way now sends it elsewhere than when
+        the run began (a step made it), or into pipe's own state. Called right before
+        anything is moved or written there."""
+        planned = self._planned_landings().get(path)
+        now = landing(self.root, path, {"": self._root_real})
+        why = forbidden_landing(self.root, path, now, self._store_real, self._root_real)
+        if why is None and (planned is None or now == planned):
+            return
+        link = first_link(self.root, path)
+        via = f" through the link '{link[0]}' -> '{link[1]}'" if link else ""
+        if why is None:
+            why = f"that link was made during this run (it was to land at '{planned}')"
+        raise _StepFailure(f"will not write output '{path}': it would land at '{now}'{via}, and {why}; nothing "
+                           f"was written there. Remove the link (a step that made it wrote outside its declared "
+                           f"outputs) and run again")
 
     # --- saving what would otherwise be overwritten --------------------------------------
     def preserve(self, rel: str) -> list:
@@ -199,6 +285,8 @@ class LocalExecutor:
                 # Even when every object is here already (an earlier pull), the remote's folders
                 # are checked again: a refused one must not be restored from the local copy.
                 self.fetcher.fetch(decision.key.digest, decision.outputs)
+            for out in node.outputs.values():
+                self.check_landing(out.path)
             for name, out in node.outputs.items():
                 want: PathDigest = decision.outputs[name]
                 have = self.hasher.digest(out.path)
@@ -207,6 +295,8 @@ class LocalExecutor:
                 notes += self.preserve(out.path)
                 written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
                 self._record_written(out.path, written)
+        except _StepFailure as f:  # a link sends an output where it must not go: running would not help
+            return StepResult(node.name, FAILED, time.monotonic() - t0, None, None, None, f.message, notes=notes)
         except (StoreError, OSError, PipefileError) as e:
             # A damaged or incomplete cache entry, or a remote that fails or sends bad bytes,
             # must not fail the build: run the step instead.
@@ -219,7 +309,9 @@ class LocalExecutor:
             result = self.run(node, decision, devices)
             result.notes = notes + [f"could not restore ({msg}); ran the step instead"] + result.notes
             return result
-        return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes)
+        # Signed only once a command has run in this run: until then nothing can write over them.
+        return StepResult(node.name, RESTORED, time.monotonic() - t0, dict(decision.outputs), notes=notes,
+                          signatures=self._signatures(node) if self.commands_started else {})
 
     def _bring_back(self, node: Node) -> None:
         """Download and put in place the outputs of the steps `node` reads that this run left
@@ -238,6 +330,7 @@ class LocalExecutor:
                 try:
                     self.fetcher.fetch(d.key.digest, d.outputs)
                     for oname, out in left.node.outputs.items():
+                        self.check_landing(out.path)
                         have = self.hasher.digest(out.path)
                         if have is not None and have.same_content(d.outputs[oname]):
                             continue
@@ -250,6 +343,29 @@ class LocalExecutor:
                     raise _StepFailure(f"cannot run: the outputs of '{dep}' could not be brought from remote "
                                        f"'{d.remote}' ({msg})") from None
                 left.here = True
+
+    def _signatures(self, node: Node) -> dict:
+        return {o.path: output_signature(self.abspath(o.path)) for o in node.outputs.values()}
+
+    def signature(self, rel: str) -> Optional[int]:
+        return output_signature(self.abspath(rel))
+
+    def changed_at(self, rel: str) -> int:
+        return changed_at(self.abspath(rel))
+
+    def put_back(self, rel: str, want: PathDigest) -> tuple:
+        """Write the content a step committed at `rel` back from the store, after another step
+        wrote over it; what was there is saved first (never lost). (ok, notes)."""
+        try:
+            self.check_landing(rel)
+            notes = self.preserve(rel)
+            if not self.ws.store.complete(want):
+                return False, notes
+            written = self.ws.store.materialize(want, self.abspath(rel), self.ws.scratch)
+            self._record_written(rel, written)
+            return True, notes
+        except (_StepFailure, StoreError, OSError, PipefileError):
+            return False, []
 
     def _record_written(self, rel: str, written: list) -> None:
         now = time.time_ns()
@@ -302,6 +418,8 @@ class LocalExecutor:
                 raise _StepFailure("interrupted before it started")
             if self._left:
                 self._bring_back(node)
+            for out in node.outputs.values():  # before anything is moved aside or created
+                self.check_landing(out.path)
             for oname, out in node.outputs.items():
                 ws_path = self.abspath(out.path)
                 parent = os.path.dirname(ws_path) or self.root
@@ -343,7 +461,11 @@ class LocalExecutor:
             if devices is not None:
                 # Only the leased devices: a step that asked for none sees none.
                 launch.env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
-            rc = self._spawn(env, launch, log_abs, notes)
+            started_ns = time.time_ns()
+            try:
+                rc = self._spawn(env, launch, log_abs, notes)
+            finally:
+                window = (started_ns, time.time_ns())
             if self.cancelled.is_set():
                 raise _StepFailure("interrupted", rc)
             if rc != 0:
@@ -355,6 +477,7 @@ class LocalExecutor:
             self._collect_outputs(node, staged)
             self._check_inputs_unchanged(node, decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
+            sigs = self._signatures(node)
         except _StepFailure as f:
             self._roll_back(node, backups, cleared)
             self._clean(staged, beside, step_stage)
@@ -375,7 +498,7 @@ class LocalExecutor:
             shutil.rmtree(os.path.dirname(b), ignore_errors=True)
         self._clean(staged, beside, step_stage)
         return StepResult(name, RAN, time.monotonic() - t0, outputs, 0, log_rel, None, shown, notes, env_text, gpu_ids,
-                          model)
+                          model, window, sigs)
 
     def _outside(self, node: Node) -> tuple:
         """Where the inputs and code that are symlinks out of the workspace really are (a
@@ -433,6 +556,8 @@ class LocalExecutor:
                     self._procs.pop(name, None)
 
     def _collect_outputs(self, node: Node, staged: dict) -> None:
+        for out in node.outputs.values():  # the command (or a step beside it) may have made a link
+            self.check_landing(out.path)
         for oname, out in node.outputs.items():
             ws_path = self.abspath(out.path)
             st_path = staged[oname]
@@ -481,6 +606,15 @@ class LocalExecutor:
             if oname not in cleared:
                 continue
             ws_path = self.abspath(out.path)
+            try:
+                self.check_landing(out.path)
+            except _StepFailure:
+                # A link made meanwhile sends the path elsewhere (maybe into .pipe/): touch nothing
+                # there. The previous content was saved in the store before it was moved aside;
+                # the next run restores it once the link is gone.
+                if oname in backups:
+                    shutil.rmtree(os.path.dirname(backups[oname]), ignore_errors=True)
+                continue
             try:
                 remove_path(ws_path)
                 if oname in backups:

@@ -24,6 +24,7 @@ from .planner import Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
 from .store.jobs import INTERRUPTED
+from .store.lock import disk_errors
 
 
 def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".", freeze: bool = True,
@@ -292,8 +293,10 @@ class Pipeline:
                               gpus=gpus)
             return sched.execute(plan)
         Scheduler(self.graph, planner, None, gpus=gpus).check_resources(plan)  # before the job begins
-        job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from,
-                                   git=self._git, job_id=job_id)
+        self.check_store_links()
+        with disk_errors(self.ws.jobs.path):
+            job = self.job = begin_job(self.ws, self.hasher, self.graph, experiment, targets, argv, cloned_from,
+                                       git=self._git, job_id=job_id)
         if self.envs.made:
             self.note_environments()
         log_dir = self.ws.job_dir(job.id)
@@ -305,7 +308,8 @@ class Pipeline:
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, targets))
         executor = self.executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, step_env,
-                                                 self.fetcher, leave, environments=self.envs)
+                                                 self.fetcher, leave, environments=self.envs,
+                                                 outputs={p: s for p, (s, _) in self.graph.producers.items()})
         if self._cancel is not None:
             executor.cancel(hard=self._cancel)
         self.recorder = JobRecorder(self.ws, job, self.graph)
@@ -324,6 +328,15 @@ class Pipeline:
                 finally:
                     self.ws.jobs.finish(job.id, status)
         return summary
+
+    def check_store_links(self) -> None:
+        """No output may land in a store kept outside .pipe/ (PIPE_STORE_DIR, a clone's): the
+        graph checked .pipe/ itself; only such a store costs this second look."""
+        store = os.path.realpath(self.ws.store_root)
+        if store.startswith(os.path.realpath(self.ws.dir) + os.sep):
+            return
+        pf = self.graph.pipefile
+        raise_all(graph_mod.link_errors(pf, self.graph.producers, self.graph.nodes, forbidden=[store]))
 
     def cancel(self, hard: bool = False) -> None:
         """Stop the run from another thread: running steps are signalled (their whole

@@ -29,6 +29,7 @@ from .executor import FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOU
 from .graph import Graph
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
+from .store.lock import is_disk_error
 from .store.state import OutputRecord
 
 
@@ -150,10 +151,13 @@ class Scheduler:
 
         fell_back = False  # a restore ran the step instead: what it promised may not hold
 
+        watch = _Watch(self, results, decisions)
+
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
             nonlocal fell_back
             if result.outcome == RAN and decision is not None and decision.verdict == Verdict.RESTORE:
                 fell_back = True
+            result = watch.finished(name, result, decision)
             results[name] = result
             self.events.finished(result, decision)
             if result.outcome in (RAN, RESTORED) or (result.outcome == FRESH and decision and decision.record):
@@ -212,9 +216,22 @@ class Scheduler:
                     used_mem += mem
                     lease = tuple(free_gpus[:gpus])
                     del free_gpus[:gpus]
-                    self.events.started(name, d)
                     node = self.graph.nodes[name]
                     fn = self.executor.restore if d.verdict == Verdict.RESTORE else self.executor.run
+                    if fn == self.executor.run and not self.dry_run:
+                        watch.before_command(name)
+                        bad = upstream_failed(name)  # the check may have failed a step it reads
+                        if bad or (watch.blamed and not self.keep_going):
+                            used_cpu -= cpu
+                            used_mem -= mem
+                            free_gpus.extend(lease)
+                            free_gpus.sort(key=lambda g: self._gpu_order[g.id])
+                            if bad:
+                                done(name, StepResult(name, SKIPPED, error=f"'{bad}' did not succeed"), d)
+                            else:
+                                stop = True  # a step failed: start nothing more (it is skipped)
+                            continue
+                    self.events.started(name, d)
                     if pool is None:
                         import concurrent.futures as cf  # (bound from here on: `running` needs the pool)
 
@@ -237,8 +254,11 @@ class Scheduler:
                     except Exception as e:  # a bug, not a step failure: still keep going safely
                         result = StepResult(name, FAILED, error=f"internal error: {e!r}")
                     done(name, result, d)
-                    if result.outcome == FAILED and not self.keep_going:
+                    if results[name].outcome == FAILED and not self.keep_going:
                         stop = True
+                if watch.blamed and not self.keep_going:
+                    stop = True
+            watch.at_end()  # (not after Ctrl-C: the user wants out, the next run repairs)
         except KeyboardInterrupt:
             interrupted = True
             stop = True
@@ -261,7 +281,11 @@ class Scheduler:
             if pool is not None:
                 pool.shutdown(wait=True)
             if self.state is not None:
-                self.state.save_stats(self.planner.hasher.cache.take_dirty())
+                try:
+                    self.state.save_stats(self.planner.hasher.cache.take_dirty())
+                except Exception as e:  # noqa: BLE001 - only a cache: losing it costs a re-hash
+                    if not is_disk_error(e):
+                        raise
 
         for n in names:
             if n not in results:
@@ -287,8 +311,161 @@ class Scheduler:
             return
         node = self.graph.nodes[name]
         recs = {n: OutputRecord(node.outputs[n].path, outputs[n]) for n in node.outputs}
-        self.state.record_step(name, decision.key.digest, decision.key.manifest, recs,
-                               stats=self.planner.hasher.cache.take_dirty())
+        try:
+            self.state.record_step(name, decision.key.digest, decision.key.manifest, recs,
+                                   stats=self.planner.hasher.cache.take_dirty())
+        except Exception as e:  # noqa: BLE001
+            if not is_disk_error(e):
+                raise
+            # A lost record is harmless (the next run checks the step against the run cache);
+            # the disk being full will fail the next step that writes, with its own message.
+            self.events.message(f"warning: could not record step '{name}' in .pipe/state.db ({e}); "
+                                f"the next run checks it again")
+
+
+# A file's ctime comes from the kernel's coarse clock, up to a tick behind time.time_ns().
+_CLOCK_SLACK_NS = 20_000_000
+
+
+class _Watch:
+    """Outputs put in place (or found fresh) during this run, re-checked by stat so that a step
+    that writes over another step's declared output (a literal path in its command) is caught
+    in the same run: it fails, and the other step's content is put back from the store.
+
+    Checked: the outputs a step reads, just before its command starts, and everything at the
+    end of the run. Nothing at all until a command has started (a no-op or a restore costs
+    nothing); then one stat per file output (a walk of stats per folder output). The culprit is
+    the step whose command ran when the output changed (its ctime)."""
+
+    def __init__(self, sched: "Scheduler", results: dict, decisions: dict):
+        self.sched = sched
+        self.results = results
+        self.decisions = decisions
+        self.entries: dict = {}  # output path -> (step, output name, PathDigest, signature)
+        self.fresh: list = []  # steps found fresh before any command started: signed when one does
+        self.windows: dict = {}  # step -> (start, end) of its command; end None while it runs
+        self.blame: dict = {}  # running step -> why it fails when it ends
+        self.blamed: bool = False
+        self.commands = False
+
+    @property
+    def active(self) -> bool:
+        ex = self.sched.executor
+        return self.sched.state is not None and hasattr(ex, "signature")
+
+    def finished(self, name: str, result: StepResult, decision) -> StepResult:
+        if not self.active:
+            return result
+        if result.window:
+            self.windows[name] = result.window
+        elif name in self.windows:
+            self.windows[name] = (self.windows[name][0], time.time_ns())
+        why = self.blame.pop(name, None)
+        if why is not None and result.outcome == RAN:
+            return self._fail(name, result, decision, why)
+        if result.outcome in (RAN, RESTORED) and result.outputs is not None and result.signatures:
+            self._add(name, result.outputs, result.signatures)
+        elif result.outcome in (FRESH, RESTORED) and result.outputs is not None:
+            if self.commands:
+                self._add(name, result.outputs, None)
+            else:
+                self.fresh.append((name, result.outputs))
+        return result
+
+    def _add(self, name: str, outputs: dict, sigs) -> None:
+        node = self.sched.graph.nodes[name]
+        for oname, out in node.outputs.items():
+            if oname not in outputs:
+                continue
+            sig = sigs.get(out.path) if sigs else self.sched.executor.signature(out.path)
+            if sig is not None:
+                self.entries[out.path] = (name, oname, outputs[oname], sig)
+
+    def before_command(self, name: str) -> None:
+        """`name` is about to run: check what it reads (it must read what was committed)."""
+        if not self.active:
+            return
+        if not self.commands:
+            self.commands = self.sched.executor.commands_started = True
+            for fresh, outputs in self.fresh:
+                self._add(fresh, outputs, None)
+            self.fresh = []
+        self.windows[name] = (time.time_ns(), None)
+        paths = []
+        for read in self.sched.graph.nodes[name].read_paths():
+            parts = read.split("/")
+            # The output it reads, or the output folder that holds what it reads.
+            hit = next(("/".join(parts[:i]) for i in range(len(parts), 0, -1) if "/".join(parts[:i]) in self.entries),
+                       None)
+            if hit is not None and hit not in paths:
+                paths.append(hit)
+        self._check(paths, exclude=name)
+
+    def at_end(self) -> None:
+        if self.active and self.commands:
+            self._check(list(self.entries))
+
+    def _check(self, paths: list, exclude: str = "") -> None:
+        ex = self.sched.executor
+        for path in paths:
+            producer, oname, content, sig = self.entries[path]
+            if ex.signature(path) == sig:
+                continue
+            when = ex.changed_at(path)
+            suspects = self._suspects(when, producer, exclude)
+            ok, notes = ex.put_back(path, content)
+            if ok:
+                self.entries[path] = (producer, oname, content, ex.signature(path))
+            else:
+                del self.entries[path]
+                if self.sched.state is not None:  # the record no longer holds: decide it again next time
+                    self.sched.state.forget_step(producer)
+            fixed = ("pipe put its content back from the store" if ok else
+                     "its content could not be put back (the next run restores or runs it)")
+            saved = "".join(f"; {n}" for n in notes)
+            if not suspects:
+                self.sched.events.message(
+                    f"warning: output '{oname}' of step '{producer}' ('{path}') changed during the run, while no "
+                    f"step ran (another program?); {fixed}{saved}")
+                continue
+            for s in suspects:
+                also = [o for o in suspects if o != s]
+                who = f" (or by {', '.join(repr(o) for o in also)}, which ran at the same time)" if also else ""
+                why = (f"wrote over '{path}', output '{oname}' of step '{producer}', which it does not declare"
+                       f"{who}; {fixed}{saved}. A step must write only its own outputs: declare the path as "
+                       f"an output of one step only")
+                if s not in self.results:
+                    self.blame[s] = why  # still running: it fails when it ends
+                    self.blamed = True
+                elif self.results[s].outcome == RAN:
+                    self.results[s] = self._fail(s, self.results[s], self.decisions.get(s), why, again=True)
+                    self.blamed = True
+                # (one that failed already, e.g. for writing its own input, keeps its own message)
+
+    def _suspects(self, when: int, producer: str, exclude: str) -> list:
+        """The steps whose command ran at time `when`: strictly first, then within the clock's slack."""
+        now = time.time_ns()
+        spans = {s: (a, b if b is not None else now) for s, (a, b) in self.windows.items()
+                 if s not in (producer, exclude)}
+        for slack in (0, _CLOCK_SLACK_NS):
+            hit = [s for s, (a, b) in spans.items() if a - slack <= when <= b + slack]
+            if hit:
+                return sorted(hit)
+        return []
+
+    def _fail(self, name: str, result: StepResult, decision, why: str, again: bool = False) -> StepResult:
+        """`name` broke the rules: it fails, is not recorded, and its run-cache entry goes (so it
+        runs, and fails, again rather than being restored)."""
+        import dataclasses
+
+        failed = dataclasses.replace(result, outcome=FAILED, error=why, exit_code=result.exit_code)
+        if decision is not None and decision.key is not None:
+            self.sched.executor.ws.actions.forget(decision.key.digest)
+        if again:  # it was reported and recorded as done: say it again, as failed
+            if self.sched.state is not None:
+                self.sched.state.forget_step(name)
+            self.sched.events.finished(failed, decision)
+        return failed
 
 
 def _n(n: int, word: str) -> str:

@@ -167,3 +167,46 @@ def test_outputs_in_a_folder_on_another_file_system(repo, small_mount):
     assert set(repo.outcomes().values()) == {"restored"}
     assert (small_mount / "dir/f").read_text() == "F\n"
     assert sorted(os.listdir(small_mount)) == ["a.txt", "dir", "lit.txt"]  # no temp folders left
+
+
+def _fill(mnt) -> None:
+    """Take every free block of the file system at `mnt` (file `filler`)."""
+    fd = os.open(mnt / "filler", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for chunk in (65536, 4096, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_full_disk_before_any_step_is_a_user_error_and_loses_nothing(small_disk):
+    repo = small_disk
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} > ${{outputs.o}}"))
+    # A new workspace on a full disk: .pipe/ cannot even be made.
+    _fill(repo.root)
+    r = repo.pipe("run")
+    assert r.code == 2, r
+    assert "no space left on the device" in r.err and "PIPE_STORE_DIR" in r.err and "internal error" not in r.err, r
+    os.remove(repo.root / "filler")
+    shutil.rmtree(repo.root / ".pipe")
+    assert repo.outcomes() == {"make": "ran"}
+    # A used workspace: opening the state database (its -wal and -shm files) fails.
+    for name in os.listdir(repo.root / ".pipe"):
+        if name.endswith(("-wal", "-shm")):
+            os.remove(repo.root / ".pipe" / name)
+    _fill(repo.root)
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} ${{inputs.i}} > ${{outputs.o}}"))
+    r = repo.pipe("run")
+    assert r.code == 2, r
+    assert "no space left on the device to write" in r.err and "state.db" in r.err, r
+    os.remove(repo.root / "filler")
+    assert repo.read("build/out.bin") == "1"  # nothing ran, nothing lost
+    r = repo.pipe("jobs", "--json")
+    assert r.code == 0 and len(r.json) == 1, r  # the history is intact
+    assert repo.outcomes() == {"make": "ran"}
+    assert repo.read("build/out.bin") == "11"

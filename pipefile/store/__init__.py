@@ -32,10 +32,11 @@ import time
 from typing import Optional
 
 from ..digest import hash_bytes
+from ..graph import forbidden_landing, landing
 from .action_cache import ActionCache
 from .cas import ContentStore, remove_path
 from .jobs import JobStore
-from .lock import ServeGate, WorkspaceLock
+from .lock import ServeGate, WorkspaceLock, disk_errors
 from .state import WorkspaceState
 
 STATE_DIR = ".pipe"
@@ -114,32 +115,43 @@ class Workspace:
         self.origin = read_origin(self.dir) if exists else None
         create = create or exists
         if create:
-            os.makedirs(self.dir, exist_ok=True)
-            gi = os.path.join(self.dir, ".gitignore")
-            if not os.path.exists(gi):
-                with open(gi, "w") as f:
-                    f.write("# pipe's own state: never commit it\n*\n")
+            with disk_errors(self.dir):  # a full disk is the user's to fix, named, not a crash
+                os.makedirs(self.dir, exist_ok=True)
+                gi = os.path.join(self.dir, ".gitignore")
+                if not os.path.exists(gi):
+                    with open(gi, "w") as f:
+                        f.write("# pipe's own state: never commit it\n*\n")
         store_root = os.environ.get("PIPE_STORE_DIR")
         if not store_root and self.origin and os.path.isdir(str(self.origin.get("store"))):
             store_root = self.origin["store"]
         if home is not None:
             store_root = home.store_root
         self.store_root = os.path.abspath(store_root or os.path.join(self.dir, "store"))
-        self.store = ContentStore(self.store_root, create)
-        self.actions = ActionCache(self.store_root, create)
-        self.state = WorkspaceState(os.path.join(self.dir, "state.db") if create else ":memory:")
+        with disk_errors(self.store_root):
+            self.store = ContentStore(self.store_root, create)
+            self.actions = ActionCache(self.store_root, create)
+        state_path = os.path.join(self.dir, "state.db")
+        with disk_errors(state_path):
+            self.state = WorkspaceState(state_path if create else ":memory:")
         self.lock = WorkspaceLock(os.path.join(self.dir, "lock"))
         self.serve_gate = ServeGate(self.dir)  # served jobs and uploads against pipe gc
         self.stage_dir = os.path.join(self.dir, "stage")
         self.scratch = os.path.join(self.dir, "scratch")
         self.jobs_dir = os.path.join(self.dir, "jobs") if home is None else home.jobs_dir
         self.running_dir = os.path.join(self.dir, "running")
-        self.jobs = JobStore(os.path.join(self.dir, "jobs.db") if home is None else home.jobs.path, create)
-        if create:
-            for d in (self.scratch, self.jobs_dir, self.running_dir):
-                os.makedirs(d, exist_ok=True)
-            if register and home is None:
-                register_workspace(self.store_root, root)
+        jobs_path = os.path.join(self.dir, "jobs.db") if home is None else home.jobs.path
+        try:
+            with disk_errors(jobs_path):
+                self.jobs = JobStore(jobs_path, create)
+            if create:
+                with disk_errors(self.dir):
+                    for d in (self.scratch, self.jobs_dir, self.running_dir):
+                        os.makedirs(d, exist_ok=True)
+        except BaseException:
+            self.state.close()  # (and the caller never gets a half-open workspace to close)
+            raise
+        if create and register and home is None:
+            register_workspace(self.store_root, root)
 
     @property
     def cloned_from(self) -> Optional[int]:
@@ -150,7 +162,7 @@ class Workspace:
     def note_run(self, run_id: str) -> str:
         """Mark a run in progress; its steps carry PIPE_RUN_ID=run_id in their environment."""
         path = os.path.join(self.running_dir, run_id)
-        with open(path, "w") as f:
+        with disk_errors(path), open(path, "w") as f:
             f.write(str(os.getpid()))
         return path
 
@@ -231,8 +243,13 @@ class Workspace:
                 continue
             try:
                 with open(os.path.join(e.path, "origin")) as f:
-                    origin = os.path.join(self.root, f.read())
+                    rel = f.read()
+                origin = os.path.join(self.root, rel)
                 moved = os.path.join(e.path, "x")
+                # Never through a link (made by a step of that run) into pipe's own state; the
+                # store holds that content, and the next run restores it once the link is gone.
+                if forbidden_landing(self.root, rel, landing(self.root, rel), [self.store_root]):
+                    continue
                 if os.path.lexists(moved):
                     remove_path(origin)
                     os.makedirs(os.path.dirname(origin), exist_ok=True)
@@ -244,9 +261,10 @@ class Workspace:
         """With the lock held: undo what a killed run left half done; the rest is garbage."""
         self.stop_orphans()
         self.roll_back_killed_steps()
-        for d in (self.stage_dir, self.scratch):
-            shutil.rmtree(d, ignore_errors=True)
-            os.makedirs(d, exist_ok=True)
+        with disk_errors(self.dir):
+            for d in (self.stage_dir, self.scratch):
+                shutil.rmtree(d, ignore_errors=True)
+                os.makedirs(d, exist_ok=True)
         self.store.sweep_tmp()
 
     def job_dir(self, job_id: int) -> str:

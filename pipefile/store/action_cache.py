@@ -63,6 +63,13 @@ class ActionCache:
         }
         self._write(key, json.dumps(entry, sort_keys=True).encode())
 
+    def forget(self, key: str) -> None:
+        """Drop an entry (its step broke the rules: it must run, and fail, again)."""
+        try:
+            os.unlink(self.path(key))
+        except FileNotFoundError:
+            pass
+
     def _write(self, key: str, data: bytes) -> None:
         final = self.path(key)
         os.makedirs(os.path.dirname(final), exist_ok=True)

@@ -8,15 +8,71 @@ written into the file only to name it in the waiting message.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import os
 import sqlite3
 import time
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Iterator, Optional, TypeVar
 
-from ..errors import WorkspaceBusy
+from ..errors import PipefileError, WorkspaceBusy
 
 T = TypeVar("T")
+
+# What SQLite says when it cannot write (SQLITE_FULL, SQLITE_IOERR: a full disk shows as either,
+# the latter when the -wal or -shm file cannot be grown), and the errnos of a full disk or quota.
+_SQLITE_DISK = ("database or disk is full", "disk i/o error")
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskError(PipefileError):
+    """pipe's own files (.pipe/) cannot be written: a full disk, or one that fails (exit 2:
+    the fix is in the environment, not the Pipefile; SQLite rolled the write back)."""
+
+
+def is_disk_error(e: BaseException) -> bool:
+    if isinstance(e, sqlite3.OperationalError):
+        return any(w in str(e).lower() for w in _SQLITE_DISK)
+    return isinstance(e, OSError) and e.errno in _FULL_ERRNOS
+
+
+def _no_space(path: Optional[str]) -> bool:
+    """Whether the file system that holds `path` has (next to) no room left."""
+    folder = path or "."
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        st = os.statvfs(folder or ".")
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < 1 << 20
+
+
+def disk_error(e: BaseException, path: Optional[str] = None) -> DiskError:
+    """The user error for a full (or failing) disk met while writing `path`."""
+    path = path or (getattr(e, "filename", None) if isinstance(e, OSError) else None)
+    where = f" {path}" if path else " pipe's files"
+    detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+    # SQLite says "disk I/O error" both for a full disk (growing its -wal/-shm file) and for a
+    # failing one: only the free space tells them apart.
+    if isinstance(e, OSError) or "full" in detail or _no_space(path):
+        return DiskError(f"no space left on the device to write{where} ({detail}); nothing was changed",
+                         hint="free space on that disk (`pipe gc` frees what the store no longer needs), or "
+                              "set PIPE_STORE_DIR to keep the store on another disk; then run again")
+    return DiskError(f"cannot write{where}: {detail}; nothing was changed",
+                     hint="check that disk (its health, permissions and free space), then run again")
+
+
+@contextlib.contextmanager
+def disk_errors(path: str) -> Iterator[None]:
+    """Turn a full disk met while opening or writing `path` into a DiskError that names it."""
+    try:
+        yield
+    except (sqlite3.OperationalError, OSError) as e:
+        if is_disk_error(e):
+            raise disk_error(e, path) from None
+        raise
 
 
 def while_database_busy(attempt: Callable[[], T], seconds: float = 30.0) -> T:
@@ -61,8 +117,11 @@ class WorkspaceLock:
                         os.close(fd)
                         raise WorkspaceBusy(f"another pipe process{holder} kept this workspace busy") from None
                     time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass  # (a full disk) the pid only names the holder in messages; the flock is what counts
         self.fd = fd
 
     @staticmethod
