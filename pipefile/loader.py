@@ -107,6 +107,10 @@ def find_pipefile(start: str) -> str:
         path = os.path.join(start, name)
         if os.path.isfile(path):
             return path
+    for name in DEFAULT_NAMES:
+        path = os.path.join(start, name)
+        if os.path.lexists(path):  # a folder, a FIFO, a device or a broken link by that name: say so
+            return path  # reading it says what it is
     raise PipefileError(
         f"no Pipefile in {os.path.abspath(start)}",
         hint="create one (see Pipefile.example and docs/pipefile.md), or point at it with -f FILE",
@@ -148,6 +152,9 @@ def read_bytes(path: str) -> bytes:
     try:
         return yamlsafe.read_file(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise PipefileError(f"{path}: is a link to {os.readlink(path)}, which does not exist",
+                                hint="point the link at the Pipefile, or replace it with the file") from None
         raise PipefileError(f"{path}: no such file", hint="check the -f argument") from None
     except IsADirectoryError:
         raise PipefileError(f"{path}: is a directory, not a regular file", hint="give the Pipefile's path") from None
@@ -239,19 +246,31 @@ class _Loader:
                 return []
             self.error(node, f"{what} must be a mapping (key: value), not {_kind(node)}")
             return []
+        explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
         try:
             self._construct.flatten_mapping(node)  # YAML merge keys: <<: *defaults
         except yaml.constructor.ConstructorError as e:
             self.error(node, f"invalid merge key in {what}: {e.problem}")
             return []
+        if len(node.value) != explicit:
+            # The pairs merged in come first: a key written here, or a later merged one, overrides them.
+            # Kept on the node: a node reached through another alias is flattened already.
+            node.merged_pairs = len(node.value) - explicit
+        merged = getattr(node, "merged_pairs", 0)
+        last = {str(k.value): i for i, (k, _) in enumerate(node.value[:merged]) if isinstance(k, yaml.ScalarNode)}
+        for k, _ in node.value[merged:]:
+            if isinstance(k, yaml.ScalarNode):
+                last[str(k.value)] = merged
         seen: dict[str, yaml.Node] = {}
         out = []
         allowed = tuple(allowed) if allowed is not None else None
-        for knode, vnode in node.value:
+        for i, (knode, vnode) in enumerate(node.value):
             if not isinstance(knode, yaml.ScalarNode):
                 self.error(knode, f"keys of {what} must be plain names")
                 continue
             key = str(knode.value)
+            if i < merged and last[key] != i:
+                continue  # merged in, and overridden
             if key in seen:
                 self.error(knode, f"'{key}' appears twice in {what} (first at line {seen[key].start_mark.line + 1})",
                            "remove or rename one of them")
