@@ -30,6 +30,11 @@ MAX_DEPTH = 100  # a Pipefile needs about 6; leaves room below Python's recursio
 MAX_ALIASES = 100_000  # alias uses in one file
 MAX_ALIAS_NODES = 200_000  # nodes that alias uses stand for, all together (expanded)
 MAX_FILE_BYTES = 64 << 20
+# Tags a file may write (!!str 5): plain data. Others (!!python/..., !!binary, !!set, !local) would
+# reach code that expects plain values, or fail in the constructor.
+_CORE = "tag:yaml.org,2002:"
+_INT = _CORE + "int"
+TAGS = frozenset(_CORE + t for t in ("null", "bool", "int", "float", "str", "seq", "map", "merge", "timestamp"))
 
 _yaml: Any = None
 _parser_class: Any = None
@@ -164,6 +169,11 @@ class _Composer:
                 tag = e.tag
                 if tag is None or tag == "!":
                     tag = resolve(ScalarNode, e.value, e.implicit)
+                elif tag not in TAGS:
+                    self.bad_tag(e)
+                if tag == _INT and len(e.value) > 64:  # past what a float holds; 4300 digits raise in int()
+                    self.fail(e.start_mark, f"the number {e.value[:20]}... has {len(e.value)} characters, more than "
+                                            f"pipe reads", "quote it if it is text, or write a smaller number")
                 node = ScalarNode(tag, e.value, e.start_mark, e.end_mark, style=e.style)
                 count += 1
                 if e.anchor is not None:
@@ -196,6 +206,8 @@ class _Composer:
                 tag = e.tag
                 if tag is None or tag == "!":
                     tag = resolve(cls, None, e.implicit)
+                elif tag not in TAGS:
+                    self.bad_tag(e)
                 node = cls(tag, [], e.start_mark, None, flow_style=e.flow_style)
                 if e.anchor is not None:
                     self.anchor(anchors, e, node, None)
@@ -232,6 +244,11 @@ class _Composer:
                                            "but found another document", e.start_mark)
         get_event()
         return root
+
+    def bad_tag(self, e) -> None:
+        shown = "!!" + e.tag[len(_CORE):] if e.tag.startswith(_CORE) else e.tag
+        self.fail(e.start_mark, f"the tag {shown} is not one pipe reads: only plain values, lists and mappings",
+                  "remove the tag (write the value itself)")
 
     def anchor(self, anchors: dict, e, node, size) -> None:
         if e.anchor in anchors:
