@@ -87,7 +87,7 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
 
 
 _SPEC_CACHE_VERSION = 2
-_LOADER_SOURCES = ("loader.py", "spec.py", "template.py", "errors.py", "graph.py")
+_LOADER_SOURCES = ("loader.py", "spec.py", "template.py", "errors.py", "graph.py", "yamlsafe.py")
 
 
 def _spec_cache_key(path: str, text: bytes) -> str:

@@ -228,6 +228,10 @@ def test_mutated_pipefiles_through_the_cli(tmp_path_factory, text):
     "version: 1\nsteps:\n  s: {command: !!python/object:os.system echo}\n",
     "version: 1\nparams:\n  p: 1" + "0" * 5000 + "\nsteps:\n  s: {command: echo}\n",
     "version: 1\nparams:\n  p: {default: .inf}\nsteps:\n  s: {command: 'echo ${{params.p}}'}\n",
-])
+    # merge keys of merge keys: flattening them recursed once per link
+    "version: 1\nsteps:\n  s0: &m0 {command: echo}\n"
+    + "".join(f"  s{i}: &m{i} {{<<: *m{i - 1}, description: x}}\n" for i in range(1, 2000)),
+], ids=["deep-description", "self-merge", "cycle", "binary", "set-and-local-tags", "python-tag", "5000-digits",
+        "inf", "merge-chain"])
 def test_known_hostile_inputs(tmp_path_factory, text):
     _load_in_process(_write(tmp_path_factory, text))
