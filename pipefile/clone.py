@@ -34,7 +34,7 @@ from typing import Any, Optional
 
 import yaml
 
-from . import loader, spec
+from . import loader, spec, yamlsafe
 from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .store import CLONE_FILE, CLONE_VERSION, STATE_DIR, Workspace
@@ -207,7 +207,7 @@ def _child(node, key: str):
 def pin_artifacts(text: str, pins: dict) -> str:
     """The Pipefile text with each input of `pins` ({(step, input): (name, version)})
     bound to ${{artifacts.NAME:VERSION}}; everything else stays as written."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yamlsafe.compose(text, "Pipefile")
     steps = _child(root, "steps")
     edits = []
     for (step, iname), (name, version) in pins.items():
@@ -242,7 +242,7 @@ def _render(value: Any) -> str:
 def set_param_defaults(text: str, values: dict) -> str:
     """The Pipefile text with each param's default set to `values[param]`; everything
     else (comments, layout, order) stays as written."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    root = yamlsafe.compose(text, "Pipefile")
     if not isinstance(root, yaml.MappingNode):
         return text
     params = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "params"), None)

@@ -17,6 +17,7 @@ import time
 from typing import Optional
 
 from .digest import FILE, Hasher
+from .errors import PipefileError
 from .executor import FRESH, LEFT_ON_REMOTE, SKIPPED, StepResult, command_text
 from .graph import Graph
 from .keys import render_command
@@ -258,19 +259,30 @@ def read_metrics(path: str) -> dict:
 
     import yaml
 
+    from . import yamlsafe
+
     try:
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
+        # a step wrote it: it may be anything, a FIFO or a link to /dev/zero included
+        text = yamlsafe.read_file(path).decode("utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise MetricsError(f"cannot be read: {e}") from None
+    except PipefileError as e:
+        raise MetricsError(f"cannot be read: {e.message}") from None
     try:
-        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+        data = json.loads(text) if path.endswith(".json") else yamlsafe.load(text, path)
     except (ValueError, yaml.YAMLError) as e:
         kind = "JSON" if path.endswith(".json") else "YAML"
         raise MetricsError(f"is not valid {kind}: {str(e).splitlines()[0]}") from None
+    except PipefileError as e:  # YAML past the bounds of yamlsafe (aliases, depth)
+        raise MetricsError(f"is not usable YAML: {e.message}") from None
+    except RecursionError:  # JSON nested deeper than Python parses
+        raise MetricsError("is nested too deeply to be read as metrics") from None
     if not isinstance(data, (dict, list)):
         raise MetricsError("holds no mapping of metric names to numbers")
-    return flatten(data)
+    try:
+        return flatten(data)
+    except RecursionError:  # JSON that json.loads read, nested deeper than flatten walks
+        raise MetricsError("is nested too deeply to be read as metrics") from None
 
 
 class Fanout:

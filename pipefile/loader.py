@@ -10,14 +10,13 @@ whole (paths that exist, one producer per path, cycles) belong to `graph`.
 from __future__ import annotations
 
 import gc
-import io
 import math
 import os
 import posixpath
 import re
 from typing import Any, Iterable, Mapping, Optional
 
-from . import spec, template
+from . import spec, template, yamlsafe
 from .errors import PipefileError, SourceLoc, did_you_mean, raise_all
 from .spec import (
     BIND_ARTIFACT,
@@ -81,24 +80,20 @@ RESERVED_ENV_VARS = ("PIPE_STEP", "PIPE_RUN_ID", "CUDA_VISIBLE_DEVICES")
 # a run whose Pipefile is unchanged reads the validated spec from .pipe/cache and never
 # parses, and the import is a measurable part of a no-op's start-up.
 yaml: Any = None
-_YamlLoader: Any = None
 _Constructor: Any = None
 
 
 def _import_yaml() -> None:
-    global yaml, _YamlLoader, _Constructor
+    global yaml, _Constructor
     if yaml is not None:
         return
     import yaml as module
-
-    # libyaml keeps node positions too, and is several times faster
-    loader_class = getattr(module, "CSafeLoader", module.SafeLoader)
 
     class Constructor(module.constructor.SafeConstructor):
         """Plain YAML values; dates and times stay the strings they were written as."""
 
     Constructor.add_constructor("tag:yaml.org,2002:timestamp", Constructor.construct_yaml_str)
-    _YamlLoader, _Constructor = loader_class, Constructor
+    _Constructor = Constructor
     yaml = module  # last: another thread that sees it set finds the rest set too
 
 
@@ -112,6 +107,10 @@ def find_pipefile(start: str) -> str:
         path = os.path.join(start, name)
         if os.path.isfile(path):
             return path
+    for name in DEFAULT_NAMES:
+        path = os.path.join(start, name)
+        if os.path.lexists(path):  # a folder, a FIFO, a device or a broken link by that name: say so
+            return path  # reading it says what it is
     raise PipefileError(
         f"no Pipefile in {os.path.abspath(start)}",
         hint="create one (see Pipefile.example and docs/pipefile.md), or point at it with -f FILE",
@@ -133,16 +132,9 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple:
     `data`: the file's bytes, read already by the caller (what it caches must be what
     was parsed, even if the file is saved again meanwhile)."""
     path = os.path.abspath(path)
-    try:
-        if data is None:
-            with open(path, "rb") as f:
-                data = f.read()
-        # As open(path, encoding="utf-8") reads it: newlines translated.
-        text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8").read()
-    except FileNotFoundError:
-        raise PipefileError(f"{path}: no such file", hint="check the -f argument") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PipefileError(f"{path}: cannot read: {e}") from None
+    if data is None:
+        data = read_bytes(path)
+    text = yamlsafe.decode(data, _display_path(path))
     # The YAML node tree of a large Pipefile is hundreds of thousands of objects; the
     # cyclic GC would walk them over and over while they are built (quadratic time).
     enabled = gc.isenabled()
@@ -152,6 +144,22 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple:
     finally:
         if enabled:
             gc.enable()
+
+
+def read_bytes(path: str) -> bytes:
+    """The Pipefile's bytes: a regular file only, of bounded size (not /dev/zero, a FIFO)."""
+    path = os.path.abspath(path)
+    try:
+        return yamlsafe.read_file(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise PipefileError(f"{path}: is a link to {os.readlink(path)}, which does not exist",
+                                hint="point the link at the Pipefile, or replace it with the file") from None
+        raise PipefileError(f"{path}: no such file", hint="check the -f argument") from None
+    except IsADirectoryError:
+        raise PipefileError(f"{path}: is a directory, not a regular file", hint="give the Pipefile's path") from None
+    except OSError as e:
+        raise PipefileError(f"{path}: cannot read: {e.strerror or e}", hint="check the file's permissions") from None
 
 
 def loads(text: str, path: str) -> spec.Pipefile:
@@ -238,19 +246,31 @@ class _Loader:
                 return []
             self.error(node, f"{what} must be a mapping (key: value), not {_kind(node)}")
             return []
+        explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
         try:
             self._construct.flatten_mapping(node)  # YAML merge keys: <<: *defaults
         except yaml.constructor.ConstructorError as e:
             self.error(node, f"invalid merge key in {what}: {e.problem}")
             return []
+        if len(node.value) != explicit:
+            # The pairs merged in come first: a key written here, or a later merged one, overrides them.
+            # Kept on the node: a node reached through another alias is flattened already.
+            node.merged_pairs = len(node.value) - explicit
+        merged = getattr(node, "merged_pairs", 0)
+        last = {str(k.value): i for i, (k, _) in enumerate(node.value[:merged]) if isinstance(k, yaml.ScalarNode)}
+        for k, _ in node.value[merged:]:
+            if isinstance(k, yaml.ScalarNode):
+                last[str(k.value)] = merged
         seen: dict[str, yaml.Node] = {}
         out = []
         allowed = tuple(allowed) if allowed is not None else None
-        for knode, vnode in node.value:
+        for i, (knode, vnode) in enumerate(node.value):
             if not isinstance(knode, yaml.ScalarNode):
                 self.error(knode, f"keys of {what} must be plain names")
                 continue
             key = str(knode.value)
+            if i < merged and last[key] != i:
+                continue  # merged in, and overridden
             if key in seen:
                 self.error(knode, f"'{key}' appears twice in {what} (first at line {seen[key].start_mark.line + 1})",
                            "remove or rename one of them")
@@ -301,7 +321,7 @@ class _Loader:
     # --- top level ----------------------------------------------------------------------
     def load(self) -> tuple:
         try:
-            root = yaml.compose(self.text, Loader=_YamlLoader)
+            root = yamlsafe.compose(self.text, self.display, forbid_nul=True)
         except yaml.MarkedYAMLError as e:
             mark = e.problem_mark or e.context_mark
             if e.context_mark is not None and "end of stream" in (e.problem or ""):
@@ -1294,6 +1314,11 @@ def resolve_params(pf: spec.Pipefile, overrides: Mapping[str, Any], errors: Opti
     errors = errors if collect else []
     for name, p in pf.params.items():
         if name in overrides:
+            if isinstance(overrides[name], str) and "\0" in overrides[name]:
+                # It would end in a command, a path or an environment value, none of which can hold one.
+                errors.append(PipefileError(f"the value of param '{name}' holds a NUL character (\\0)",
+                                            hint="give a value without it"))
+                continue
             values[name] = overrides[name]
         elif p.default is not MISSING:
             values[name] = p.default

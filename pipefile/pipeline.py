@@ -46,7 +46,7 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
     new_spec = None  # a spec parsed now, to keep in the cache (with its graph when there is one)
     try:
         # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
-        data = _read_bytes(path) if freeze else None
+        data = loader.read_bytes(path) if freeze else None
         key = _spec_cache_key(path, data) if data is not None else None
         pf, built = _cached_spec(path, key)
         errors: list = []
@@ -88,7 +88,7 @@ def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: st
 
 
 _SPEC_CACHE_VERSION = 2
-_LOADER_SOURCES = ("loader.py", "spec.py", "template.py", "errors.py", "graph.py")
+_LOADER_SOURCES = ("loader.py", "spec.py", "template.py", "errors.py", "graph.py", "yamlsafe.py")
 
 
 def _spec_cache_key(path: str, text: bytes) -> str:
@@ -108,14 +108,6 @@ def _values_signature(values: dict) -> Optional[str]:
 
 def _spec_cache_dir(path: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(path)), STATE_DIR, "cache", "specs")
-
-
-def _read_bytes(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None  # the loader says what is wrong
 
 
 def _cached_spec(path: str, key: Optional[str]) -> tuple:

@@ -167,19 +167,24 @@ def check_scheme(spec: RemoteSpec) -> None:
 
 # --- reading and writing the files ---------------------------------------------------------
 def _read(path: str) -> dict:
+    from .. import yamlsafe
+
     try:
-        with open(path) as f:
-            text = f.read()
+        text = yamlsafe.decode(yamlsafe.read_file(path), path)
     except FileNotFoundError:
         return {}
-    except (OSError, UnicodeDecodeError) as e:
+    except OSError as e:
         raise RemoteConfigError(f"{path}: cannot be read: {e}", hint="fix or delete the file") from None
+    except PipefileError as e:  # not a regular file, too big, not UTF-8
+        raise RemoteConfigError(e.message, e.loc, e.hint) from None
     import yaml  # here: a workspace without remotes never loads it
 
     try:
-        data = yaml.safe_load(text) or {}
+        data = yamlsafe.load(text, path, forbid_nul=True) or {}
     except yaml.YAMLError as e:
         raise RemoteConfigError(f"{path}: cannot be read: {e}", hint="fix or delete the file") from None
+    except PipefileError as e:  # aliases expanding too far, too deep, a NUL
+        raise RemoteConfigError(e.message, e.loc, e.hint or "fix or delete the file") from None
     if not isinstance(data, dict):
         raise RemoteConfigError(f"{path}: expected a mapping with 'remotes:'", hint="fix or delete the file")
     v = data.get("version", REMOTES_VERSION)
@@ -324,13 +329,17 @@ def parse_options(items) -> dict:
     """KEY=VALUE pairs; values read as YAML scalars (2222 is a number, true a boolean)."""
     import yaml
 
+    from .. import yamlsafe
+
     out: dict = {}
     for item in items:
         if "=" not in item:
             raise RemoteConfigError(f"option '{item}' is not KEY=VALUE", hint="e.g. -o endpoint_url=http://host:9000")
         k, v = item.split("=", 1)
         try:
-            out[k.strip()] = yaml.safe_load(v) if v else ""
+            out[k.strip()] = yamlsafe.load(v, f"option {k.strip()}") if v else ""
         except yaml.YAMLError:
             out[k.strip()] = v
+        except PipefileError as e:
+            raise RemoteConfigError(f"option '{item}': {e.message}", hint=e.hint) from None
     return out
