@@ -9,9 +9,9 @@ import time
 import click
 
 from . import report, report_jobs
+from .jobdb.records import RUNNING, STATUSES
 from .loader import find_pipefile
 from .store import Workspace
-from .store.jobs import RUNNING, STATUSES
 
 
 def open_workspace(pipefile) -> Workspace:

@@ -11,9 +11,9 @@ import click
 
 from . import report
 from .errors import PipefileError
+from .jobdb.serving import ServeStore
 from .loader import find_pipefile, parse_size
 from .store import Workspace
-from .store.serving import ServeStore
 
 
 def _workspace(pipefile, create: bool = False) -> Workspace:

@@ -19,10 +19,10 @@ from typing import Optional
 from .digest import FILE, Hasher
 from .executor import FRESH, LEFT_ON_REMOTE, SKIPPED, StepResult, command_text
 from .graph import Graph
+from .jobdb.records import FAILED, INTERRUPTED, SUCCEEDED, Job, JobStep
 from .keys import render_command
 from .rebuilder import Decision
 from .store import Workspace
-from .store.jobs import FAILED, INTERRUPTED, SUCCEEDED, Job, JobStep
 
 
 def git_state(root: str) -> tuple:

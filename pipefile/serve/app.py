@@ -28,12 +28,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest
 from ..errors import PipefileError
+from ..jobdb.jobs import JobStore
+from ..jobdb.records import ACTIVE, QUEUED, TERMINAL
+from ..jobdb.serving import QueueFull, ServeStore, Token
 from ..publish import RequestError, check_request, lay_out
 from ..store import STATE_DIR, Workspace
 from ..store.cas import ContentStore
 from ..store.lock import ServeGate
-from ..store.jobs import QUEUED, JobStore
-from ..store.serving import ACTIVE, TERMINAL, QueueFull, ServeStore, Token
 from .guard import API, BodyTooLarge, error_body
 from .uploads import UploadError, archive_kind, store_upload
 from .worker import WorkerPool, token_actions

@@ -32,9 +32,9 @@ import time
 from typing import Optional
 
 from ..digest import hash_bytes
+from ..jobdb.jobs import JobStore
 from .action_cache import ActionCache
 from .cas import ContentStore, remove_path
-from .jobs import JobStore
 from .lock import ServeGate, WorkspaceLock
 from .state import WorkspaceState
 
