@@ -117,3 +117,39 @@ _KNOWN_KNOTS = [["pipefile.envs", "pipefile.envs.build", "pipefile.envs.cache", 
 def test_no_import_cycles_lazy_imports_included():
     cycles = [c for c in _cycles(_import_graph()) if c not in _KNOWN_KNOTS]
     assert not cycles, "import cycles (a lazy import is an edge too):\n" + "\n".join(" <-> ".join(c) for c in cycles)
+
+
+def _imports_of(path: Path) -> set:
+    """The top-level names of every package the module imports, at any depth of its code."""
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            out.update(a.name.split(".")[0] for a in node.names)
+    return out
+
+
+def test_only_the_http_layer_of_serve_imports_the_http_framework():
+    """The logic a request triggers takes and returns plain data; FastAPI and Starlette are
+    for the routers (serve/http/) and the app that assembles them (serve/app.py), uvicorn
+    for the process that runs it (serve/server.py)."""
+    # cli_serve.py only checks that the `serve` extra is installed, to say so plainly.
+    allowed = {"fastapi": ("pipefile.serve.http", "pipefile.serve.app", "pipefile.cli_serve"),
+               "starlette": ("pipefile.serve.http", "pipefile.serve.app"),
+               "uvicorn": ("pipefile.serve.server", "pipefile.cli_serve")}
+    bad = []
+    for name, path in _modules().items():
+        for framework in _imports_of(path) & set(allowed):
+            if not any(name == a or name.startswith(a + ".") for a in allowed[framework]):
+                bad.append(f"{path.relative_to(PKG)} imports {framework}")
+    assert not bad, "\n".join(bad)
+    for logic in ("access", "endpoints_view", "jobs_view", "receiving", "submission"):
+        assert f"pipefile.serve.{logic}" in _modules()
+
+
+def test_the_reshaped_packages_keep_one_concept_per_module():
+    """~500 lines is where a module usually holds two concepts (ARCHITECTURE.md)."""
+    long = [f"{p.relative_to(PKG)}: {n} lines" for name, p in _modules().items()
+            if name.startswith(("pipefile.jobdb", "pipefile.serve")) and (n := len(p.read_text().splitlines())) > 500]
+    assert not long, "\n".join(long)
