@@ -65,13 +65,13 @@ def _submit(home: Home, tok: Token, endpoint: str, number: Optional[int], body: 
     if not tok.can_invoke(endpoint):
         raise Forbidden(f"this token may not invoke endpoint '{endpoint}'",
                         f"use a token with scope invoke:{endpoint} (pipe token create --scope invoke:{endpoint})")
-    h = home
-    ep = find_endpoint(h, endpoint)
+    ep = find_endpoint(home, endpoint)
     if number is None:
         number = ep.default_deployment
         if number is None:
-            raise Conflict(f"endpoint '{endpoint}' has no enabled deployment", "publish the pipeline again: pipe publish")
-    dep = find_deployment(h, endpoint, number)
+            raise Conflict(f"endpoint '{endpoint}' has no enabled deployment",
+                           "publish the pipeline again: pipe publish")
+    dep = find_deployment(home, endpoint, number)
     if dep.disabled:
         raise Conflict(f"deployment {number} of endpoint '{endpoint}' is disabled",
                        f"invoke the default deployment ({ep.default_deployment})" if ep.default_deployment
@@ -90,38 +90,38 @@ def _submit(home: Home, tok: Token, endpoint: str, number: Optional[int], body: 
         if recorded != summary:
             raise Conflict(f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
                            "use a new key for a new request")
-        return Submitted(job_json(h, prior, reused=False), under_way=False)
+        return Submitted(job_json(home, prior, reused=False), under_way=False)
 
     if key is not None:  # before the inputs are checked: a retry gets its job even if gc forgot an upload since
-        found = h.serve.by_idempotency_key(tok.id, key)
+        found = home.serve.by_idempotency_key(tok.id, key)
         if found is not None:
             return answer_key(*found)
-    checked = _check_inputs(h, tok, dep, body)
+    checked = _check_inputs(home, tok, dep, body)
     request = {"inputs": body.inputs, "params": checked.params, "assets": checked.assets, "tags": body.tags,
                "force_rerun": body.force_rerun}
     if not body.force_rerun:
-        prev = h.serve.reusable(checked.digest)
-        if prev is not None and (tok.can_read_all() or prev.token_id == tok.id) and outputs_stored(h, prev):
+        prev = home.serve.reusable(checked.digest)
+        if prev is not None and (tok.can_read_all() or prev.token_id == tok.id) and outputs_stored(home, prev):
             if key is not None:
-                h.serve.remember_key(tok.id, key, prev.id, summary)
-            return Submitted(job_json(h, prev, reused=True), under_way=False)
+                home.serve.remember_key(tok.id, key, prev.id, summary)
+            return Submitted(job_json(home, prev, reused=True), under_way=False)
     # One transaction: the key, an identical job still queued or running, the queue's depth
     # and the insert, so that concurrent submissions never get past each other.
     try:
-        job, how = h.serve.submit(endpoint, dep, tok.id, request, checked.digest, key, f"token:{tok.id}",
+        job, how = home.serve.submit(endpoint, dep, tok.id, request, checked.digest, key, f"token:{tok.id}",
                                   max_queue=max_queue, merge=not body.force_rerun,
                                   merge_any_token=tok.can_read_all(), key_request=summary)
     except QueueFull as e:
         raise Busy(f"the queue is full ({e.limit} jobs waiting)", "try again later", retry_after=10) from None
     if how == "key":
-        found = h.serve.by_idempotency_key(tok.id, key)
+        found = home.serve.by_idempotency_key(tok.id, key)
         return answer_key(*(found or (job, None)))
     if how == "active":
         # The same work is already under way: its job, not a second one.
-        return Submitted(job_json(h, job, reused=True), under_way=True)
+        return Submitted(job_json(home, job, reused=True), under_way=True)
     if pool is not None:
         pool.notify()
-    return Submitted(job_json(h, job, reused=False), under_way=True)
+    return Submitted(job_json(home, job, reused=False), under_way=True)
 
 
 def _check_inputs(home: Home, tok: Token, dep: Deployment, body: Invocation):
@@ -140,20 +140,19 @@ def plan(home: Home, tok: Token, endpoint: str, body: Invocation) -> dict:
 
     if not tok.can_invoke(endpoint):
         raise Forbidden(f"this token may not invoke endpoint '{endpoint}'")
-    h = home
-    ep = find_endpoint(h, endpoint)
+    ep = find_endpoint(home, endpoint)
     if ep.default_deployment is None:
         raise Conflict(f"endpoint '{endpoint}' has no enabled deployment")
-    dep = find_deployment(h, endpoint, ep.default_deployment)
-    checked = _check_inputs(h, tok, dep, body)
-    base = os.path.join(h.dir, "serve", "plan")
+    dep = find_deployment(home, endpoint, ep.default_deployment)
+    checked = _check_inputs(home, tok, dep, body)
+    base = os.path.join(home.dir, "serve", "plan")
     os.makedirs(base, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=base)
     jws = None
     try:
-        pf_path = lay_out(h, dep.manifest, checked.assets, tmp)
-        jws = Workspace(tmp, home=h)
-        jws.actions = token_actions(jws.actions, h.serve, tok.id)  # what this token's job would see
+        pf_path = lay_out(home, dep.manifest, checked.assets, tmp)
+        jws = Workspace(tmp, home=home)
+        jws.actions = token_actions(jws.actions, home.serve, tok.id)  # what this token's job would see
         graph = load_graph(pf_path, values=checked.params, freeze=False,
                            pinned=dep.manifest.get("artifacts", {}), workspace=jws)
         pipe = Pipeline(graph, workspace=jws)
