@@ -20,10 +20,10 @@ from .digest import FILE, Hasher
 from .errors import PipefileError
 from .executor import FRESH, LEFT_ON_REMOTE, SKIPPED, StepResult, command_text
 from .graph import Graph
+from .jobdb.records import FAILED, INTERRUPTED, SUCCEEDED, Job, JobStep
 from .keys import render_command
 from .rebuilder import Decision
 from .store import Workspace
-from .store.jobs import FAILED, INTERRUPTED, SUCCEEDED, Job, JobStep
 
 
 def git_state(root: str) -> tuple:

@@ -31,8 +31,10 @@ import re
 from typing import Callable, Optional
 
 from .errors import PipefileError, did_you_mean
+from .jobdb.artifacts import ArtifactVersion
+from .jobdb.jobs import JobStore
+from .jobdb.records import JobStep
 from .store import STATE_DIR, read_origin
-from .store.jobs import ArtifactVersion, JobStep, JobStore
 
 # Where a step reads an artifact version it binds (pipeline._artifact_rel).
 _BOUND = re.compile(r"^" + re.escape(STATE_DIR) + r"/artifacts/(?P<name>[^/]+)/(?P<version>[0-9]+)$")

@@ -24,8 +24,8 @@ import warnings
 from typing import Optional
 
 from .errors import PipefileError
+from .jobdb.records import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, Job
 from .store import Workspace
-from .store.jobs import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, Job
 
 ENV_URI = "MLFLOW_TRACKING_URI"
 INSTALL_HINT = "pip install 'pipefile[mlflow]'"

@@ -19,11 +19,11 @@ from .envs import EnvironmentSet
 from .envs import gpus as gpus_mod
 from .errors import PipefileError, raise_all
 from .executor import DryRunExecutor, LocalExecutor
+from .jobdb.records import INTERRUPTED
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .planner import Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
 from .store import STATE_DIR, Workspace
-from .store.jobs import INTERRUPTED
 from .store.lock import disk_errors
 
 
@@ -441,7 +441,7 @@ def pin_artifacts(pf, errors: list) -> dict:
 
 def pinned_artifacts(pf, pinned: dict, ws: Optional[Workspace], errors: list) -> dict:
     """The artifact bindings of a published deployment, materialised in `ws`."""
-    from .store.jobs import ArtifactVersion
+    from .jobdb.artifacts import ArtifactVersion
 
     out: dict = {}
     for st, iname, b in artifact_bindings(pf):

@@ -70,7 +70,7 @@ def step_keys(ws: Workspace, step_names: Iterable[str], report: SyncReport, know
 
 def push(ws: Workspace, remote: Remote, keys: Iterable[str], versions: Iterable = (),
          progress: Optional[Progress] = None, report: Optional[SyncReport] = None) -> SyncReport:
-    """Upload the entries for `keys` and the artifact `versions` (store.jobs.ArtifactVersion)
+    """Upload the entries for `keys` and the artifact `versions` (jobdb.artifacts.ArtifactVersion)
     that the remote lacks, with every object they need."""
     from .digest import PathDigest
 

@@ -10,8 +10,9 @@ import time
 
 import pytest
 
-from pipefile.store.jobs import JOBS_VERSION, JobStore
-from pipefile.store.serving import ServeStore
+from pipefile.jobdb.jobs import JobStore
+from pipefile.jobdb.schema import JOBS_VERSION
+from pipefile.jobdb.serving import ServeStore
 
 V1_SCHEMA = """
 CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);

@@ -205,22 +205,23 @@ def test_schema_revision_is_bumped_with_the_schema():
 
     import xxhash
 
-    from pipefile.store import jobs as jobs_store
-    from pipefile.store import serving
+    from pipefile.jobdb import schema
 
-    text = jobs_store._SCHEMA + serving.SCHEMA + inspect.getsource(jobs_store.JobStore._add_step_columns)
-    if jobs_store.SCHEMA_REVISION not in ("2.1", "2.2"):  # from 2.3 on, the in-place upgrades count too
-        text += inspect.getsource(serving.upgrade_schema)
-    known = {"2.1": "ba5d3d21f92e53f3", "2.2": "dfcb6ee25c0e1785", "2.3": "17ae61490503fe80"}
-    assert known.get(jobs_store.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
-        "the job database schema changed: bump SCHEMA_REVISION in pipefile/store/jobs.py and record "
+    text = (schema.JOBS_DDL + schema.SERVING_DDL + inspect.getsource(schema.add_step_columns)
+            + inspect.getsource(schema.upgrade_schema))
+    # Digests of 2.3 on: over jobdb/schema.py (those of 2.1 and 2.2 were over the store/jobs.py
+    # and store/serving.py of their day). The move to jobdb/ changed no table:
+    # test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded checks the files.
+    known = {"2.3": "d2ae0eb4c83ca6b2"}
+    assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
+        "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
         "the new digest here")
 
 
 def test_a_database_of_an_older_schema_revision_gets_the_missing_tables(tmp_path):
     import sqlite3
 
-    from pipefile.store.jobs import JobStore
+    from pipefile.jobdb.jobs import JobStore
 
     path = str(tmp_path / "jobs.db")
     JobStore(path).close()
@@ -233,3 +234,78 @@ def test_a_database_of_an_older_schema_revision_gets_the_missing_tables(tmp_path
     db = sqlite3.connect(path)
     names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert "idempotency_keys" in names
+
+
+# What a jobs.db is on disk, for a new database, one migrated from version 1 and one upgraded
+# from revision 2.2: written through the CLI, so that it does not depend on where the schema
+# code lives. A change here is a change of format (bump JOBS_VERSION or SCHEMA_REVISION).
+_V1_TABLES = """
+CREATE TABLE meta(k TEXT PRIMARY KEY, v TEXT);
+CREATE TABLE jobs(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, uid TEXT UNIQUE, experiment TEXT, status TEXT,
+  started REAL, ended REAL, user TEXT, pid INTEGER, git_commit TEXT, git_dirty INTEGER,
+  pipefile TEXT, pipefile_digest TEXT, code TEXT, params TEXT, targets TEXT, argv TEXT,
+  cloned_from INTEGER);
+CREATE TABLE job_steps(
+  job_id INTEGER, step TEXT, outcome TEXT, key TEXT, env TEXT, command TEXT, inputs TEXT,
+  outputs TEXT, seconds REAL, exit_code INTEGER, log TEXT, error TEXT, finished REAL,
+  PRIMARY KEY(job_id, step));
+CREATE TABLE artifacts(
+  name TEXT, version INTEGER, kind TEXT, digest TEXT, size INTEGER, job_id INTEGER, step TEXT,
+  output TEXT, path TEXT, created REAL, PRIMARY KEY(name, version));
+CREATE TABLE metrics(
+  job_id INTEGER, step TEXT, name TEXT, value REAL, PRIMARY KEY(job_id, step, name));
+INSERT INTO meta VALUES('jobs_version', '1');
+"""
+
+
+def _layout(path) -> str:
+    import hashlib
+    import json
+
+    db = sqlite3.connect(path)
+    try:
+        tables = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        meta = db.execute("SELECT k, v FROM meta ORDER BY k").fetchall()
+    finally:
+        db.close()
+    return hashlib.sha256(json.dumps([tables, meta]).encode()).hexdigest()[:16]
+
+
+def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
+    db_path = demo.root / ".pipe" / "jobs.db"
+    demo.pipe("run", check=True)
+    layouts = {"new": _layout(db_path)}
+
+    # A revision 2.2 database: no action_producers, tokens without share_cache, and
+    # job_steps without the environment and GPU columns.
+    db = sqlite3.connect(db_path)
+    db.executescript("""
+        DROP TABLE action_producers;
+        CREATE TABLE tokens_22(id TEXT PRIMARY KEY, sha256 TEXT, scopes TEXT, name TEXT, created REAL,
+          expires REAL, revoked REAL, last_used REAL);
+        DROP TABLE tokens;
+        ALTER TABLE tokens_22 RENAME TO tokens;
+        CREATE TABLE job_steps_22(
+          job_id INTEGER, step TEXT, outcome TEXT, key TEXT, env TEXT, command TEXT, inputs TEXT,
+          outputs TEXT, seconds REAL, exit_code INTEGER, log TEXT, error TEXT, finished REAL,
+          PRIMARY KEY(job_id, step));
+        DROP TABLE job_steps;
+        ALTER TABLE job_steps_22 RENAME TO job_steps;
+        UPDATE meta SET v='2.2' WHERE k='schema_revision';
+    """)
+    db.close()
+    demo.pipe("run", check=True)
+    layouts["upgraded"] = _layout(db_path)
+
+    os.remove(db_path)
+    for extra in ("-wal", "-shm"):
+        if os.path.exists(str(db_path) + extra):
+            os.remove(str(db_path) + extra)
+    db = sqlite3.connect(db_path)
+    db.executescript(_V1_TABLES)
+    db.close()
+    demo.pipe("run", check=True)
+    layouts["migrated"] = _layout(db_path)
+    assert layouts == {"new": "1bdcf0ccf2280345", "upgraded": "da2999a816dd8bf2", "migrated": "44b2db0283a8c269"}, (
+        "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring")

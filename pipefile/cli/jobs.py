@@ -11,7 +11,7 @@ import click
 from ..report import jobs as report_jobs
 from ..report.text import dump_json
 from ..store import Workspace
-from ..store.jobs import RUNNING, STATUSES
+from ..jobdb.records import RUNNING, STATUSES
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace
 

@@ -12,7 +12,7 @@ import click
 from ..report import text as report  # report.dump_json
 from ..errors import PipefileError
 from ..loader import find_pipefile, parse_size
-from ..store.serving import ServeStore
+from ..jobdb.serving import ServeStore
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace, positive_duration
 

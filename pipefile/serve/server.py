@@ -16,8 +16,8 @@ import sys
 import threading
 
 from ..errors import PipefileError
+from ..jobdb.serving import ServeStore
 from ..store import STATE_DIR, Workspace
-from ..store.serving import ServeStore
 from .app import ServeConfig, create_app
 from .guard import RequestGuard
 from .worker import WORK_DIR, Limits, WorkerPool

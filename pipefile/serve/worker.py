@@ -27,12 +27,12 @@ from typing import Optional
 
 from ..errors import PipefileError
 from ..executor import FAILED as STEP_FAILED
+from ..jobdb.records import CANCELED, COMPLETED, FAILED, FINALIZING, INTERRUPTED, PREPARING, QUEUED, RUNNING
+from ..jobdb.serving import ServeStore
 from ..pipeline import Pipeline, load_graph
 from ..publish import lay_out
 from ..store import STATE_DIR, Workspace
 from ..store.action_cache import ActionCache, FilteredActionCache
-from ..store.jobs import CANCELED, FAILED, INTERRUPTED, QUEUED, RUNNING
-from ..store.serving import COMPLETED, FINALIZING, PREPARING, ServeStore
 
 # What a step may see of the server's environment (besides --pass-env names).
 SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SHELL", "TERM",

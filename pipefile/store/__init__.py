@@ -33,9 +33,9 @@ from typing import Optional
 
 from ..digest import hash_bytes
 from ..graph import forbidden_landing, landing
+from ..jobdb.jobs import JobStore
 from .action_cache import ActionCache
 from .cas import ContentStore, remove_path
-from .jobs import JobStore
 from .lock import ServeGate, WorkspaceLock, disk_errors
 from .state import WorkspaceState
 

@@ -43,7 +43,7 @@ from . import registered_workspaces
 from .action_cache import ACTION_CACHE_VERSION
 
 _HEX = frozenset("0123456789abcdef")
-# The served-job states (store/serving.py) of a job that has not ended.
+# The served-job states (jobdb/records.py) of a job that has not ended.
 _NOT_ENDED = ("queued", "preparing", "running", "finalizing")
 
 
@@ -289,7 +289,7 @@ def apply(ws, p: GcPlan) -> None:
     objects."""
     delete_jobs(ws, p.drop_jobs)
     if p.forget_uploads:
-        from .serving import ServeStore
+        from ..jobdb.serving import ServeStore
 
         ServeStore(ws.jobs).forget_uploads(p.forget_uploads)
     dirs = set()

@@ -14,11 +14,9 @@ import fcntl
 import os
 import sqlite3
 import time
-from typing import Callable, Iterator, Optional, TypeVar
+from typing import Callable, Iterator, Optional
 
 from ..errors import PipefileError, WorkspaceBusy
-
-T = TypeVar("T")
 
 # What SQLite says when it cannot write (SQLITE_FULL, SQLITE_IOERR: a full disk shows as either,
 # the latter when the -wal or -shm file cannot be grown), and the errnos of a full disk or quota.
@@ -73,20 +71,6 @@ def disk_errors(path: str) -> Iterator[None]:
         if is_disk_error(e):
             raise disk_error(e, path) from None
         raise
-
-
-def while_database_busy(attempt: Callable[[], T], seconds: float = 30.0) -> T:
-    """`attempt()`, again while SQLite answers "locked" or "busy": when two pipe commands start
-    at once in a new workspace, some steps of creating a database (switching it to WAL) answer
-    that at once instead of waiting for the other process."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return attempt()
-        except sqlite3.OperationalError as e:
-            if time.monotonic() > deadline or not any(w in str(e) for w in ("locked", "busy")):
-                raise
-            time.sleep(0.05)
 
 
 class WorkspaceLock:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from ..digest import PathDigest, StatCache
-from .lock import while_database_busy
+from ..jobdb.busy import while_database_busy
 
 STATE_VERSION = 2
 

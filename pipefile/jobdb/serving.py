@@ -1,40 +1,11 @@
-"""ServeStore: published endpoints, access tokens, uploads and the job queue, in the
-job database (`.pipe/jobs.db`, tables created by JOBS_VERSION 2):
+"""ServeStore: published endpoints and their deployments, access tokens, uploads, who
+made each run-cache entry, and the job queue with its events and idempotency keys, in
+the job database (`.pipe/jobs.db`; the tables and their layout: jobdb/schema.py).
 
-    endpoints(name, description, default_deployment, created)
-    deployments(endpoint, number, digest, manifest, description, disabled, created)
-                               number counts from 1 per endpoint; digest names the
-                               deployment's snapshot manifest (a JSON object in the
-                               content store, also kept here as text): immutable
-    tokens(id, sha256, scopes, name, created, expires, revoked, last_used, share_cache)
-                               only the SHA-256 of a token is kept; scopes is a JSON list
-                               of "admin", "read" or "invoke:ENDPOINT"; share_cache 1: the
-                               run-cache entries its jobs made are every token's (revision 2.3)
-    uploads(digest, kind, size, created)
-                               content received by the server (in the content store);
-                               created: when that content was last uploaded
-    upload_senders(digest, token_id)
-                               which tokens sent it: a token may name (and learn of) only
-                               uploads it sent itself, so an upload is no oracle of what
-                               others sent
-    action_producers(key, token_id)
-                               which tokens' served jobs ran the step with this key (and
-                               so wrote its action-cache entry): a served job restores only
-                               an entry no token's job made (the workspace owner's own
-                               runs), one its own token made, or one an admin or sharing
-                               token made, so the run cache is no oracle either (2.3)
-    job_events(job_id, seq, time, kind, data)
-                               what happened to a served job, in order: state changes
-                               and steps (the job's history and its event stream)
-    idempotency_keys(token_id, key, job_id, request)
-                               the job a token's Idempotency-Key was answered with (a new
-                               job, or one reused or under way), and the request it came
-                               with (JSON: endpoint, deployment, inputs, tags, force_rerun);
-                               token_id '' for none
-
-A served job is a row of `jobs` (store/jobs.py) with `state` set. The queue is the
+A served job is a row of `jobs` (jobdb/jobs.py) with `state` set. The queue is the
 set of jobs in state `queued`, taken oldest first by `claim`, so it survives a
-restart of the server.
+restart of the server. A ServeStore is handed the JobStore whose database it shares
+(this module does not import jobs.py).
 """
 
 from __future__ import annotations
@@ -50,57 +21,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
-from .jobs import CANCELED, FAILED, INTERRUPTED, QUEUED, RUNNING, SUCCEEDED, Job, JobStore
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS endpoints(
-  name TEXT PRIMARY KEY, description TEXT, default_deployment INTEGER, created REAL);
-CREATE TABLE IF NOT EXISTS deployments(
-  endpoint TEXT, number INTEGER, digest TEXT, manifest TEXT, description TEXT, disabled INTEGER,
-  created REAL, PRIMARY KEY(endpoint, number));
-CREATE TABLE IF NOT EXISTS tokens(
-  id TEXT PRIMARY KEY, sha256 TEXT, scopes TEXT, name TEXT, created REAL, expires REAL, revoked REAL,
-  last_used REAL, share_cache INTEGER);
-CREATE TABLE IF NOT EXISTS uploads(digest TEXT PRIMARY KEY, kind TEXT, size INTEGER, created REAL);
-CREATE TABLE IF NOT EXISTS upload_senders(digest TEXT, token_id TEXT, PRIMARY KEY(digest, token_id));
-CREATE TABLE IF NOT EXISTS action_producers(key TEXT, token_id TEXT, PRIMARY KEY(key, token_id));
-CREATE TABLE IF NOT EXISTS job_events(
-  job_id INTEGER, seq INTEGER, time REAL, kind TEXT, data TEXT, PRIMARY KEY(job_id, seq));
-CREATE INDEX IF NOT EXISTS jobs_by_request ON jobs(request_digest);
-CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
-CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(idempotency_key);
-CREATE TABLE IF NOT EXISTS idempotency_keys(
-  token_id TEXT, key TEXT, job_id INTEGER, request TEXT, created REAL, PRIMARY KEY(token_id, key));
-"""
-
-
-
-def upgrade_schema(db: sqlite3.Connection) -> None:
-    """What CREATE TABLE IF NOT EXISTS cannot do for an older database (run while its
-    revision is not the current one): the tokens.share_cache column, and the producers of
-    the entries served jobs wrote before they were recorded, read from the job history (the
-    steps a token's job ran), so that upgrading does not hand them to every token."""
-    have = {r[1] for r in db.execute("PRAGMA table_info(tokens)")}
-    if "share_cache" not in have:
-        try:
-            db.execute("ALTER TABLE tokens ADD COLUMN share_cache INTEGER")
-        except sqlite3.OperationalError:
-            pass  # another pipe opening the database added it first
-    # An entry a local run (the owner's) also made stays everyone's, as it is when made now.
-    db.execute("INSERT OR IGNORE INTO action_producers(key, token_id) "
-               "SELECT s.key, j.token_id FROM job_steps s JOIN jobs j ON j.id = s.job_id "
-               "WHERE j.endpoint IS NOT NULL AND j.token_id IS NOT NULL AND s.key IS NOT NULL AND s.outcome = 'ran' "
-               "AND s.key NOT IN (SELECT s2.key FROM job_steps s2 JOIN jobs j2 ON j2.id = s2.job_id "
-               "WHERE j2.endpoint IS NULL AND s2.outcome = 'ran' AND s2.key IS NOT NULL)")
-
-
-# The lifecycle of a served job.
-PREPARING, FINALIZING, COMPLETED = "preparing", "finalizing", "completed"
-STATES = (QUEUED, PREPARING, RUNNING, FINALIZING, COMPLETED, FAILED, CANCELED, INTERRUPTED)
-ACTIVE = (PREPARING, RUNNING, FINALIZING)
-TERMINAL = (COMPLETED, FAILED, CANCELED, INTERRUPTED)
-# The `status` column (what `pipe jobs` shows) for each final state.
-STATUS_OF = {COMPLETED: SUCCEEDED, FAILED: FAILED, CANCELED: CANCELED, INTERRUPTED: INTERRUPTED}
+from .records import (ACTIVE, COMPLETED, INTERRUPTED, PREPARING, QUEUED, RUNNING, STATUS_OF, TERMINAL, Job,
+                      job_from_row)
 
 TOKEN_PREFIX = "pipe_"
 
@@ -211,7 +133,9 @@ _DUMMY_HASH = _sha256("no such token")
 class ServeStore:
     """Endpoints, deployments, tokens, uploads and the queue, over a JobStore's database."""
 
-    def __init__(self, jobs: JobStore):
+    def __init__(self, jobs):
+        """`jobs`: the JobStore (jobdb/jobs.py) whose connection this store shares; its
+        `get` answers for the jobs the queue hands out."""
         self.jobs = jobs
         self.db: sqlite3.Connection = jobs.db
 
@@ -537,7 +461,7 @@ class ServeStore:
             args.append(token_id)
         q += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
-        return [self.jobs._job(r) for r in self.db.execute(q, args)]
+        return [job_from_row(r) for r in self.db.execute(q, args)]
 
 
 class _Transaction:

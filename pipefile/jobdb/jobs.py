@@ -1,0 +1,196 @@
+"""JobStore: every `pipe run` as a job, its steps and metrics, in `.pipe/jobs.db`
+(layout and migrations: jobdb/schema.py). Artifact versions are answered by the same
+store (jobdb/artifacts.py, mixed in); the server's records by a ServeStore over it
+(jobdb/serving.py), which this module never imports.
+
+A job left `running` by a process that no longer exists reads as `interrupted`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from typing import Optional
+
+from ..errors import PipefileError, did_you_mean
+from . import schema
+from .artifacts import ArtifactIndex
+from .busy import while_database_busy
+from .records import RUNNING, Job, JobStep, job_from_row, step_from_row
+
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
+
+
+class JobStore(ArtifactIndex):
+    def __init__(self, path: str, create: bool = True):
+        self.path = path
+        if not create and not os.path.exists(path):
+            self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        else:
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        # another pipe may be creating or migrating it
+        while_database_busy(lambda: schema.prepare(self.db, self.path))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # --- writing ------------------------------------------------------------------------
+    def begin(self, experiment: str, pipefile: str, pipefile_digest: str, code: dict, params: dict,
+              targets: list, argv: list, git_commit: Optional[str], git_dirty: Optional[bool], user: str,
+              cloned_from: Optional[int] = None, job_id: Optional[int] = None) -> Job:
+        """A new running job; or, with `job_id`, a queued (served) job that starts now."""
+        now = time.time()
+        if job_id is not None:
+            self.db.execute(
+                "UPDATE jobs SET experiment=?, status=?, started=?, user=?, pid=?, git_commit=?, git_dirty=?, "
+                "pipefile=?, pipefile_digest=?, code=?, params=?, targets=?, argv=?, cloned_from=? WHERE id=?",
+                (experiment, RUNNING, now, user, os.getpid(), git_commit,
+                 None if git_dirty is None else int(git_dirty), pipefile, pipefile_digest,
+                 json.dumps(code, sort_keys=True), json.dumps(params, sort_keys=True), json.dumps(list(targets)),
+                 json.dumps(list(argv)), cloned_from, job_id))
+            return self.get(job_id)
+        uid = os.urandom(4).hex()
+        cur = self.db.execute(
+            "INSERT INTO jobs(uid, experiment, status, started, user, pid, git_commit, git_dirty, pipefile, "
+            "pipefile_digest, code, params, targets, argv, cloned_from) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (uid, experiment, RUNNING, now, user, os.getpid(), git_commit,
+             None if git_dirty is None else int(git_dirty), pipefile, pipefile_digest,
+             json.dumps(code, sort_keys=True), json.dumps(params, sort_keys=True), json.dumps(list(targets)),
+             json.dumps(list(argv)), cloned_from))
+        return self.get(cur.lastrowid)
+
+    def record_step(self, s: JobStep) -> None:
+        self.record_steps([s])
+
+    def record_steps(self, steps: list) -> None:
+        """Several rows in one transaction (one commit, not one per row)."""
+        encode = _SORTED_JSON.encode  # one encoder for every row: json.dumps makes one per call
+        rows = [(s.job_id, s.step, s.outcome, s.key, s.env, s.command, encode(s.inputs),
+                 encode(s.outputs), s.seconds, s.exit_code, s.log, s.error, s.finished,
+                 s.environment, json.dumps(list(s.gpus)) if s.gpus else None, s.gpu_model)
+                for s in steps]
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO job_steps(job_id, step, outcome, key, env, command, inputs, outputs, "
+                "seconds, exit_code, log, error, finished, environment, gpus, gpu_model) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def finish(self, job_id: int, status: str) -> None:
+        self.db.execute("UPDATE jobs SET status=?, ended=? WHERE id=?", (status, time.time(), job_id))
+
+    def record_metrics(self, job_id: int, step: str, values: dict) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
+                            [(job_id, step, k, float(v)) for k, v in values.items()])
+
+    # --- reading ------------------------------------------------------------------------
+    def _job(self, row) -> Job:
+        return job_from_row(row)
+
+    def get(self, job_id: int) -> Job:
+        row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+        if row is None:
+            raise PipefileError(f"no job {job_id}", hint="`pipe jobs` lists the jobs")
+        return self._job(row)
+
+    def jobs(self, experiment: Optional[str] = None, status: Optional[str] = None, limit: int = 0) -> list:
+        """Newest first."""
+        rows = [self._job(r) for r in self.db.execute("SELECT * FROM jobs ORDER BY id DESC")]
+        out = [j for j in rows if (experiment is None or j.experiment == experiment)
+               and (status is None or j.status == status)]
+        return out[:limit] if limit else out
+
+    def resolve(self, ref: str) -> Job:
+        """A job from an id, a unique prefix of its uid, `last` or `last~N`."""
+        ref = ref.strip()
+        if ref == "last" or ref.startswith("last~"):
+            back = int(ref[5:] or 0) if ref[5:].isdigit() or not ref[5:] else None
+            if back is None:
+                raise PipefileError(f"'{ref}' is not a job", hint="write last, or last~N for the N-th before it")
+            row = self.db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT 1 OFFSET ?", (back,)).fetchone()
+            if row is None:
+                raise PipefileError("there is no such job yet" if back else "no job has run in this workspace yet",
+                                    hint="run `pipe run` first" if not back else "`pipe jobs` lists the jobs")
+            return self._job(row)
+        if ref.isdigit():
+            row = self.db.execute("SELECT * FROM jobs WHERE id=?", (int(ref),)).fetchone()
+            if row is not None:
+                return self._job(row)
+        # A short number is a job id, never a uid prefix: "7" must not find uid 7f3a...
+        short_number = ref.isdigit() and len(ref) < 4
+        rows = [] if short_number else \
+            self.db.execute("SELECT * FROM jobs WHERE uid LIKE ?", (ref.lower() + "%",)).fetchall()
+        if len(rows) == 1:
+            return self._job(rows[0])
+        if len(rows) > 1:
+            ids = ", ".join(str(r[0]) for r in rows[:8])
+            raise PipefileError(f"'{ref}' matches several jobs ({ids})", hint="give more characters, or the id")
+        known = [str(r[0]) for r in self.db.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 50")]
+        known += [r[0] for r in self.db.execute("SELECT uid FROM jobs ORDER BY id DESC LIMIT 50")]
+        raise PipefileError(f"no job '{ref}'", hint=did_you_mean(ref, known, "job") or "`pipe jobs` lists the jobs")
+
+    def steps(self, job_id: int) -> list:
+        rows = self.db.execute("SELECT * FROM job_steps WHERE job_id=? ORDER BY finished, step", (job_id,))
+        return [self._job_step(r) for r in rows]
+
+    def outcome_counts(self, job_id: int) -> dict:
+        return dict(self.db.execute("SELECT outcome, COUNT(*) FROM job_steps WHERE job_id=? GROUP BY outcome",
+                                    (job_id,)).fetchall())
+
+    def metrics(self, job_id: int) -> dict:
+        return {f"{step}.{name}" if step else name: value for step, name, value in
+                self.db.execute("SELECT step, name, value FROM metrics WHERE job_id=? ORDER BY step, name",
+                                (job_id,))}
+
+    def _job_step(self, r) -> JobStep:
+        return step_from_row(r)
+
+    def step_record(self, job_id: int, step: str) -> Optional[JobStep]:
+        """One step of one job, or None if it was not recorded."""
+        row = self.db.execute("SELECT * FROM job_steps WHERE job_id=? AND step=?", (job_id, step)).fetchone()
+        return self._job_step(row) if row else None
+
+    def steps_with_output(self, digest: Optional[str] = None, path: Optional[str] = None) -> list:
+        """Recorded steps with an output of this content and/or at this path, newest job first."""
+        clauses, args = [], []
+        if digest:
+            clauses.append("outputs LIKE ?")
+            args.append(f'%"{digest}"%')
+        if path:
+            clauses.append("outputs LIKE ?")
+            args.append(f'%{json.dumps(path)}%')
+        q = "SELECT * FROM job_steps" + (" WHERE " + " AND ".join(clauses) if clauses else "") + \
+            " ORDER BY job_id DESC, finished DESC"
+        out = []
+        for r in self.db.execute(q, args):
+            s = self._job_step(r)
+            if any((not digest or o.get("digest") == digest) and (not path or o.get("path") == path)
+                   for o in s.outputs.values()):
+                out.append(s)
+        return out
+
+    def output_paths(self) -> list:
+        """Every output path any recorded step wrote, sorted (for did-you-mean hints)."""
+        paths: set = set()
+        for (outputs,) in self.db.execute("SELECT DISTINCT outputs FROM job_steps"):
+            for o in json.loads(outputs or "{}").values():
+                if o.get("path"):
+                    paths.add(o["path"])
+        return sorted(paths)
+
+    def steps_with_key(self, key: str) -> list:
+        """Recorded steps with this step key (the same definition and inputs), newest job first."""
+        rows = self.db.execute("SELECT * FROM job_steps WHERE key=? ORDER BY job_id DESC, finished DESC", (key,))
+        return [self._job_step(r) for r in rows]
+
+    def step_keys(self) -> list:
+        """The step key of every step any job ran or restored (what `pipe push --all-jobs` sends)."""
+        rows = self.db.execute("SELECT DISTINCT key FROM job_steps WHERE key IS NOT NULL AND outcome IN "
+                               "('ran', 'restored', 'fresh') ORDER BY key")
+        return [r[0] for r in rows]

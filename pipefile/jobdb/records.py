@@ -1,0 +1,133 @@
+"""The words and rows the job database's stores share: job statuses, the lifecycle states
+of a served job, and a job or step row read back as a dataclass.
+
+jobs.py (JobStore) and serving.py (ServeStore) both build on this module and never
+import each other: a ServeStore is handed the JobStore whose database it shares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+# The `status` of a job (what `pipe jobs` shows).
+RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
+QUEUED, CANCELED = "queued", "canceled"  # served jobs only
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED, CANCELED)
+
+# The lifecycle of a served job (its `state`).
+PREPARING, FINALIZING, COMPLETED = "preparing", "finalizing", "completed"
+STATES = (QUEUED, PREPARING, RUNNING, FINALIZING, COMPLETED, FAILED, CANCELED, INTERRUPTED)
+ACTIVE = (PREPARING, RUNNING, FINALIZING)
+TERMINAL = (COMPLETED, FAILED, CANCELED, INTERRUPTED)
+# The `status` column (what `pipe jobs` shows) for each final state.
+STATUS_OF = {COMPLETED: SUCCEEDED, FAILED: FAILED, CANCELED: CANCELED, INTERRUPTED: INTERRUPTED}
+
+
+@dataclass
+class Job:
+    id: int
+    uid: str
+    experiment: str
+    status: str
+    started: float
+    ended: Optional[float]
+    user: str
+    pid: int
+    git_commit: Optional[str]
+    git_dirty: Optional[bool]
+    pipefile: str
+    pipefile_digest: str
+    code: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    targets: list = field(default_factory=list)
+    argv: list = field(default_factory=list)
+    cloned_from: Optional[int] = None
+    state: Optional[str] = None  # served jobs: queued, preparing, running, finalizing, completed, ...
+    endpoint: Optional[str] = None
+    deployment: Optional[int] = None
+    deployment_digest: Optional[str] = None
+    token_id: Optional[str] = None
+    request: dict = field(default_factory=dict)
+    request_digest: Optional[str] = None
+    idempotency_key: Optional[str] = None
+    error: Optional[str] = None
+    queued: Optional[float] = None
+
+    def to_json(self) -> dict:
+        out = {
+            "id": self.id, "uid": self.uid, "experiment": self.experiment, "status": self.status,
+            "started": self.started, "ended": self.ended, "user": self.user,
+            "git": {"commit": self.git_commit, "dirty": self.git_dirty} if self.git_commit else None,
+            "pipefile": self.pipefile, "pipefile_digest": self.pipefile_digest, "code": self.code,
+            "params": self.params, "targets": self.targets, "argv": self.argv, "cloned_from": self.cloned_from,
+        }
+        if self.endpoint:
+            out.update(endpoint=self.endpoint, deployment=self.deployment, deployment_digest=self.deployment_digest,
+                       token=self.token_id, state=self.state, error=self.error)
+        return out
+
+
+@dataclass
+class JobStep:
+    job_id: int
+    step: str
+    outcome: str
+    key: Optional[str]
+    env: Optional[str]
+    command: Optional[str]
+    inputs: dict
+    outputs: dict
+    seconds: float
+    exit_code: Optional[int]
+    log: Optional[str]
+    error: Optional[str]
+    finished: float
+    environment: Optional[str] = None  # the environment's name (None: the calling shell)
+    gpus: list = field(default_factory=list)  # device ids leased to the step
+    gpu_model: Optional[str] = None
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in ("step", "outcome", "key", "env", "environment", "gpus", "gpu_model",
+                                              "command", "inputs", "outputs", "seconds", "exit_code", "log",
+                                              "error", "finished")}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except OSError:
+        return True
+
+
+def job_from_row(row) -> Job:
+    """A `jobs` row (SELECT *) as a Job; one left running by a process that no longer
+    exists reads as interrupted."""
+    (id_, uid, experiment, status, started, ended, user, pid, git_commit, git_dirty, pipefile,
+     pipefile_digest, code, params, targets, argv, cloned_from, state, endpoint, deployment,
+     deployment_digest, token_id, request, request_digest, idempotency_key, error, queued) = row
+    if status == RUNNING and not _alive(pid):
+        status = INTERRUPTED
+        if state is not None:
+            state = INTERRUPTED
+    return Job(id_, uid, experiment or "", status, started, ended, user or "", pid, git_commit,
+               None if git_dirty is None else bool(git_dirty), pipefile or "", pipefile_digest or "",
+               json.loads(code or "{}"), json.loads(params or "{}"), json.loads(targets or "[]"),
+               json.loads(argv or "[]"), cloned_from, state, endpoint, deployment, deployment_digest,
+               token_id, json.loads(request or "{}"), request_digest, idempotency_key, error, queued)
+
+
+def step_from_row(r) -> JobStep:
+    """A `job_steps` row (SELECT *) as a JobStep (a row without the newer columns reads None)."""
+    extra = tuple(r[13:16]) + (None,) * (16 - len(r))
+    return JobStep(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "{}"), json.loads(r[7] or "{}"),
+                   r[8] or 0.0, r[9], r[10], r[11], r[12], extra[0], json.loads(extra[1] or "[]"), extra[2])

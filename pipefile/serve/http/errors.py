@@ -1,0 +1,67 @@
+"""Every refusal answered in one shape, `{"error": {"message", "hint"?, "field"?}}`
+(guard.error_body): the logic's refusals (serve/refusals.py) and upload errors by their
+kind, and FastAPI's own answers (unknown route, wrong method, a body or parameter of the
+wrong shape, a body over the limit)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..guard import BodyTooLarge, error_body
+from ..refusals import (BadRequest, Busy, Conflict, Forbidden, Gone, Invalid, NotFound, Refused, TooLarge,
+                        Unauthenticated, Unavailable)
+from ..uploads import UploadError
+
+STATUS = {BadRequest: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, Gone: 410,
+          TooLarge: 413, Invalid: 422, Busy: 429, Unavailable: 503}
+
+
+def status_of(e: Refused) -> int:
+    for kind in type(e).__mro__:  # the most specific kind named (Unavailable before Busy)
+        if kind in STATUS:
+            return STATUS[kind]
+    return 400  # a refusal of no named kind: the request's fault
+
+
+def headers_of(e: Refused):
+    if isinstance(e, Unauthenticated):
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(e, Busy):
+        return {"Retry-After": str(e.retry_after)}
+    return None
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(Refused)
+    async def _refused(request, e: Refused):
+        return JSONResponse(error_body(e.message, e.hint, e.field), status_of(e), headers=headers_of(e))
+
+    @app.exception_handler(UploadError)
+    async def _upload_refused(request, e: UploadError):
+        return JSONResponse(error_body(e.message, e.hint), e.status)
+
+    # FastAPI's own answers (unknown route, wrong method, a body or parameter of the wrong
+    # shape) in the same error shape as every other answer.
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request, e: StarletteHTTPException):
+        hint = {404: "GET /v1/openapi.json lists the routes", 405: "GET /v1/openapi.json lists the methods"}
+        message = e.detail if isinstance(e.detail, str) else "the request was refused"
+        return JSONResponse(error_body(message, hint.get(e.status_code)), e.status_code,
+                            headers=getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, e: RequestValidationError):
+        problems = e.errors()
+        where = [".".join(str(x) for x in p.get("loc", ())[1:]) or str(p.get("loc", ("body",))[0])
+                 for p in problems]
+        message = "; ".join(f"{w}: {p.get('msg', 'invalid')}" for w, p in zip(where, problems)) or "invalid request"
+        return JSONResponse(error_body(message, "GET /v1/openapi.json describes every request",
+                                       ",".join(dict.fromkeys(where))), 422)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request, e):
+        return JSONResponse(error_body("the request body is over the server's limit",
+                                       "send less, or raise the server's --max-upload / --max-body"), 413)

@@ -1,0 +1,48 @@
+"""The bookkeeping of uploads: who may send or ask about them, where one is received
+before it is checked (serve/uploads.py checks and stores it), and its record: stored and
+recorded with no `pipe gc` in between (gc would see an object that nothing names yet).
+A token learns only of the uploads it sent itself (an admin token, of all)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Optional
+
+from ..digest import PathDigest
+from ..jobdb.serving import Token
+from .access import upload_view, writer_hold
+from .home import Home
+from .refusals import Forbidden
+from .uploads import Received, store_upload
+
+
+def need_uploader(tok: Token, asking: bool = False) -> None:
+    """Sending (or, `asking`, asking about) uploads needs an invoke or admin token."""
+    if not (tok.admin or tok.invoke_endpoints()):
+        raise Forbidden("asking for uploads needs an invoke or admin token" if asking
+                        else "uploading needs an invoke or admin token")
+
+
+def receive_into(home: Home) -> tuple:
+    """(scratch folder, (fd, path) of a new file in it) for an upload's bytes as they arrive."""
+    scratch = os.path.join(home.dir, "serve", "uploads")
+    os.makedirs(scratch, exist_ok=True)
+    return scratch, tempfile.mkstemp(dir=scratch, prefix="recv-")
+
+
+def keep(home: Home, tok: Token, received: str, what: str, scratch: str, max_unpacked: int) -> Received:
+    """The received file (a file, or an archive `what` to unpack) into the content store,
+    recorded as sent by `tok`. Raises UploadError for an archive it refuses."""
+    with writer_hold(home):
+        got = store_upload(home, received, what, scratch, max_unpacked)
+        home.serve.add_upload(got.digest, got.kind, got.size, tok.id)
+    return got
+
+
+def known_upload(home: Home, tok: Token, digest: str) -> Optional[tuple]:
+    """(kind, size) of an upload this token may know of whose content is still stored, or None."""
+    up = home.serve.upload(digest, upload_view(tok))
+    if up is None or not home.store.complete(PathDigest(up[0], digest, up[1])):
+        return None
+    return up
