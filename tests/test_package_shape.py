@@ -134,10 +134,9 @@ def test_only_the_http_layer_of_serve_imports_the_http_framework():
     """The logic a request triggers takes and returns plain data; FastAPI and Starlette are
     for the routers (serve/http/) and the app that assembles them (serve/app.py), uvicorn
     for the process that runs it (serve/server.py)."""
-    # cli_serve.py only checks that the `serve` extra is installed, to say so plainly.
-    allowed = {"fastapi": ("pipefile.serve.http", "pipefile.serve.app", "pipefile.cli_serve"),
+    allowed = {"fastapi": ("pipefile.serve.http", "pipefile.serve.app"),
                "starlette": ("pipefile.serve.http", "pipefile.serve.app"),
-               "uvicorn": ("pipefile.serve.server", "pipefile.cli_serve")}
+               "uvicorn": ("pipefile.serve.server",)}
     bad = []
     for name, path in _modules().items():
         for framework in _imports_of(path) & set(allowed):

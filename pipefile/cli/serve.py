@@ -197,12 +197,10 @@ def endpoints_disable(name, number, pipefile):
 def serve(pipefile, host, port, workers, allow_host, max_upload, max_unpacked, max_body, max_queue, max_log,
           job_timeout, pass_env):
     """Serve this workspace's endpoints over REST (under /v1; OpenAPI at /v1/openapi.json)."""
-    try:
-        import fastapi  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        raise PipefileError("pipe serve needs FastAPI and uvicorn", hint="pip install 'pipefile[serve]'") \
-            from None
+    import importlib.util
+
+    if importlib.util.find_spec("fastapi") is None or importlib.util.find_spec("uvicorn") is None:
+        raise PipefileError("pipe serve needs FastAPI and uvicorn", hint="pip install 'pipefile[serve]'")
     from ..serve.app import ServeConfig
     from ..serve.server import serve as run_server
 
