@@ -17,8 +17,8 @@ import time
 from typing import Optional
 
 from .digest import FILE, Hasher
-from .executor import FRESH, LEFT_ON_REMOTE, SKIPPED, StepResult, command_text
-from .graph import Graph
+from .outcomes import FRESH, LEFT_ON_REMOTE, SKIPPED, StepResult
+from .graph import Graph, command_text
 from .keys import render_command
 from .rebuilder import Decision
 from .store import Workspace
