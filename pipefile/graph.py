@@ -15,6 +15,7 @@ import dataclasses
 import functools
 import os
 import posixpath
+import shlex
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
@@ -176,6 +177,11 @@ class ResolvedArtifact:
     @property
     def ref(self) -> str:
         return f"{self.name}:{self.version}"
+
+
+def command_text(cmd) -> str:
+    """A rendered command (a shell string or an argv list) as one line of text."""
+    return cmd if isinstance(cmd, str) else shlex.join(cmd)
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -18,9 +18,9 @@ from typing import Optional
 
 from .digest import FILE, Hasher
 from .errors import PipefileError
-from .executor import FRESH, LEFT_ON_REMOTE, SKIPPED, StepResult, command_text
-from .graph import Graph
+from .graph import Graph, command_text
 from .jobdb.records import FAILED, INTERRUPTED, SUCCEEDED, Job, JobStep
+from .outcomes import FRESH, LEFT_ON_REMOTE, SKIPPED, StepResult
 from .keys import render_command
 from .rebuilder import Decision
 from .store import Workspace

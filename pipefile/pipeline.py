@@ -12,13 +12,14 @@ import sys
 import tempfile
 from typing import Iterable, Optional
 
-from . import __version__, loader, spec
+from . import __version__, loader, spec, staging
 from . import graph as graph_mod
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache, hash_bytes, hash_json
 from .envs import EnvironmentSet
 from .envs import gpus as gpus_mod
 from .errors import PipefileError, raise_all
-from .executor import DryRunExecutor, LocalExecutor
+from .executors.dry_run import DryRunExecutor
+from .executors.local import LocalExecutor
 from .jobdb.records import INTERRUPTED
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .planner import Plan, Planner, left_on_remote
@@ -265,7 +266,7 @@ class Pipeline:
             from .envs.docker import remove_containers
 
             remove_containers(stale_runs)
-        self.ws.clean_leftovers()
+        staging.recover(self.ws)
         if probe_git:
             self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
 

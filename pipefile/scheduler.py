@@ -14,19 +14,30 @@ thread as they arrive, so a run cut short keeps every step that finished.
 On a failure the steps that need it are skipped; the rest are skipped too
 unless keep_going. Ctrl-C (or SIGTERM) stops the running steps, whose outputs
 roll back, and keeps everything already committed.
+
+The scheduler alone re-plans. A restore that fails where running would do (a
+damaged cache, a failing remote) comes back as RESTORE_FAILED, and the step is
+queued again to run; a step whose upstream so ran with other bytes than the
+cache promised is decided again. A step that must run reads here what this run
+left on a remote: it is brought in first (once, whichever reader comes first).
+It drives any executors.protocol.Executor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Optional, Protocol
 
 from .errors import PipefileError
-from .executor import FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RUN, StepResult
-from .graph import Graph
+from .executors.protocol import Executor
+from .graph import Graph, Node
+from .outcomes import FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORE_FAILED, RESTORED, SKIPPED, WOULD_RUN, StepResult
+from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
 from .store.lock import is_disk_error
@@ -79,7 +90,7 @@ def machine_memory() -> int:
 
 
 class Scheduler:
-    def __init__(self, graph: Graph, planner: Planner, executor, state=None, jobs: int = 0,
+    def __init__(self, graph: Graph, planner: Planner, executor: Optional[Executor], state=None, jobs: int = 0,
                  keep_going: bool = False, events: Optional[Events] = None, memory: Optional[int] = None,
                  dry_run: bool = False, gpus: Optional[list] = None):
         """`gpus`: the devices (envs.gpus.Gpu) to hand out; None when no selected step asks for any."""
@@ -125,9 +136,9 @@ class Scheduler:
 
             raise_all(errors)
 
-    def _cost(self, name: str, decision: Decision) -> tuple:
+    def _cost(self, name: str, runs: bool) -> tuple:
         r = self.graph.nodes[name].step.resources
-        if decision.verdict == Verdict.RESTORE:
+        if not runs:
             return (1.0, 0, 0)  # copying from the store needs no GPU (and must not wait for one)
         return (min(max(r.cpus, 0.01), float(self.jobs)), r.memory, r.gpus)
 
@@ -150,13 +161,17 @@ class Scheduler:
         pool = None  # started with the first step that runs: a no-op needs no threads
 
         fell_back = False  # a restore ran the step instead: what it promised may not hold
+        instead: dict = {}  # step -> its RESTORE_FAILED result: queued again, to run
+        left: dict = {}  # step -> _Left: its outputs stayed on the remote
 
-        watch = _Watch(self, results, decisions)
+        watch = OverwriteWatch(self, results, decisions)
 
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
             nonlocal fell_back
             if result.outcome == RAN and decision is not None and decision.verdict == Verdict.RESTORE:
                 fell_back = True
+            if result.outcome == LEFT_ON_REMOTE:
+                left[name] = _Left()
             result = watch.finished(name, result, decision)
             results[name] = result
             self.events.finished(result, decision)
@@ -179,6 +194,36 @@ class Scheduler:
                     return d
             return None
 
+        def free(cpu: float, mem: int, lease: tuple) -> None:
+            nonlocal used_cpu, used_mem
+            used_cpu -= cpu
+            used_mem -= mem
+            free_gpus.extend(lease)
+            free_gpus.sort(key=lambda g: self._gpu_order[g.id])
+
+        def arrived(name: str, d: Decision, fut) -> None:
+            try:
+                result = fut.result()
+            except Exception as e:  # a bug, not a step failure: still keep going safely
+                result = StepResult(name=name, outcome=FAILED, error=f"internal error: {e!r}")
+            if result.outcome == RESTORE_FAILED:
+                if interrupted:
+                    done(name, dataclasses.replace(result, outcome=FAILED, error=f"could not restore "
+                                                   f"({result.error}); interrupted before it could run"), d)
+                elif self.graph.nodes[name].step.resources.gpus > len(self.gpus or []):
+                    done(name, dataclasses.replace(result, outcome=FAILED, error=f"could not restore "
+                                                   f"({result.error}); run pipe again to run the step (it needs "
+                                                   f"GPUs)"), d)
+                else:
+                    instead[name] = result  # the cache failed us: run it (when it fits)
+                    heapq.heappush(ready, (pos[name], name))
+                return
+            first = instead.pop(name, None)
+            if first is not None:
+                result = dataclasses.replace(result, notes=first.notes + [
+                    f"could not restore ({first.error}); ran the step instead"] + result.notes)
+            done(name, result, d)
+
         for n in names:
             if waiting_on[n] == 0:
                 heapq.heappush(ready, (pos[n], n))
@@ -190,24 +235,28 @@ class Scheduler:
                     _, name = heapq.heappop(ready)
                     bad = upstream_failed(name)
                     if bad:
-                        done(name, StepResult(name, SKIPPED, error=f"'{bad}' did not succeed"), decisions[name])
+                        done(name, StepResult(name=name, outcome=SKIPPED, error=f"'{bad}' did not succeed"),
+                             decisions[name])
                         continue
                     d = decisions[name]
-                    if d.verdict == Verdict.PENDING:
+                    if name in instead:
+                        pass  # decided already: it runs
+                    elif d.verdict == Verdict.PENDING:
                         if any(upstream.get(x) is None or upstream[x].outputs is None
                                for x in self.graph.nodes[name].deps if x in selected):
                             # Only in a dry run: upstream "ran" without producing anything.
-                            done(name, StepResult(name, WOULD_RUN), d)
+                            done(name, StepResult(name=name, outcome=WOULD_RUN), d)
                             continue
                         d = decisions[name] = self.planner.decide(name, upstream)
                     elif fell_back and self._promised_otherwise(name, decisions, upstream):
                         # An upstream restore fell back to running (a bad or unreachable cache)
                         # and made other outputs than the cache promised: decide on what is there.
                         d = decisions[name] = self.planner.decide(name, upstream)
-                    if d.verdict == Verdict.FRESH:
-                        done(name, StepResult(name, FRESH, outputs=dict(d.outputs)), d)
+                    if d.verdict == Verdict.FRESH and name not in instead:
+                        done(name, StepResult(name=name, outcome=FRESH, outputs=dict(d.outputs)), d)
                         continue
-                    cpu, mem, gpus = self._cost(name, d)
+                    runs = name in instead or d.verdict != Verdict.RESTORE
+                    cpu, mem, gpus = self._cost(name, runs)
                     if gpus > len(free_gpus) or (running and (used_cpu + cpu > self.jobs + 1e-9 or
                                                               (mem and used_mem + mem > self.memory))):
                         blocked.append((pos[name], name))
@@ -217,26 +266,25 @@ class Scheduler:
                     lease = tuple(free_gpus[:gpus])
                     del free_gpus[:gpus]
                     node = self.graph.nodes[name]
-                    fn = self.executor.restore if d.verdict == Verdict.RESTORE else self.executor.run
-                    if fn == self.executor.run and not self.dry_run:
+                    if runs and not self.dry_run:
                         watch.before_command(name)
                         bad = upstream_failed(name)  # the check may have failed a step it reads
                         if bad or (watch.blamed and not self.keep_going):
-                            used_cpu -= cpu
-                            used_mem -= mem
-                            free_gpus.extend(lease)
-                            free_gpus.sort(key=lambda g: self._gpu_order[g.id])
+                            free(cpu, mem, lease)
                             if bad:
-                                done(name, StepResult(name, SKIPPED, error=f"'{bad}' did not succeed"), d)
+                                done(name, StepResult(name=name, outcome=SKIPPED, error=f"'{bad}' did not succeed"),
+                                     d)
                             else:
                                 stop = True  # a step failed: start nothing more (it is skipped)
                             continue
-                    self.events.started(name, d)
+                    if name not in instead:
+                        self.events.started(name, d)
                     if pool is None:
                         import concurrent.futures as cf  # (bound from here on: `running` needs the pool)
 
                         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
-                    fut = pool.submit(fn, node, d, lease if self.gpus else None)
+                    brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
+                    fut = pool.submit(self._task, node, d, runs, lease if self.gpus else None, brought)
                     running[fut] = (name, d, (cpu, mem, lease))
                 for item in blocked:
                     heapq.heappush(ready, item)
@@ -245,16 +293,9 @@ class Scheduler:
                 finished, _ = cf.wait(list(running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     name, d, (cpu, mem, lease) = running.pop(fut)
-                    used_cpu -= cpu
-                    used_mem -= mem
-                    free_gpus.extend(lease)
-                    free_gpus.sort(key=lambda g: self._gpu_order[g.id])
-                    try:
-                        result = fut.result()
-                    except Exception as e:  # a bug, not a step failure: still keep going safely
-                        result = StepResult(name, FAILED, error=f"internal error: {e!r}")
-                    done(name, result, d)
-                    if results[name].outcome == FAILED and not self.keep_going:
+                    free(cpu, mem, lease)
+                    arrived(name, d, fut)
+                    if name in results and results[name].outcome == FAILED and not self.keep_going:
                         stop = True
                 if watch.blamed and not self.keep_going:
                     stop = True
@@ -272,11 +313,7 @@ class Scheduler:
                     continue
                 for fut in finished:
                     name, d, _ = running.pop(fut)
-                    try:
-                        result = fut.result()
-                    except Exception as e:
-                        result = StepResult(name, FAILED, error=f"internal error: {e!r}")
-                    done(name, result, d)
+                    arrived(name, d, fut)
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
@@ -290,10 +327,27 @@ class Scheduler:
         for n in names:
             if n not in results:
                 why = "interrupted" if interrupted else "the run stopped after a failure (use --keep-going to go on)"
-                results[n] = StepResult(n, SKIPPED, error=why)
+                results[n] = StepResult(name=n, outcome=SKIPPED, error=why)
                 self.events.finished(results[n], decisions.get(n))  # the job records every selected step
         ordered = {n: results[n] for n in names}
         return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
+
+    def _task(self, node: Node, decision: Decision, runs: bool, devices: Optional[tuple], brought: list) -> StepResult:
+        """One task, on a worker thread: restore it, or run it once what it reads that this run
+        left on a remote is here."""
+        if not runs:
+            return self.executor.restore(node, decision)
+        for dep, entry, dep_decision in brought:
+            with entry.lock:  # a second reader waits until the first has put it in place
+                if entry.here:
+                    continue
+                r = self.executor.restore(self.graph.nodes[dep], dep_decision, bring=True)
+                if r.outcome != RESTORED:
+                    return StepResult(name=node.name, outcome=FAILED, error=(
+                        f"cannot run: the outputs of '{dep}' could not be brought from remote "
+                        f"'{dep_decision.remote}' ({r.error})"))
+                entry.here = True
+        return self.executor.run(node, decision, devices)
 
     def _promised_otherwise(self, name: str, decisions: dict, upstream: dict) -> bool:
         """Whether a step read by `name` ended with outputs other than its decision said."""
@@ -323,149 +377,14 @@ class Scheduler:
                                 f"the next run checks it again")
 
 
-# A file's ctime comes from the kernel's coarse clock, up to a tick behind time.time_ns().
-_CLOCK_SLACK_NS = 20_000_000
+@dataclass
+class _Left:
+    """A step this run left on the remote, in case a step that reads it must run after all
+    (a restore that ran its step instead, with other bytes, made it run): its key holds the
+    remote's digests, so running it on anything else would record a lie."""
 
-
-class _Watch:
-    """Outputs put in place (or found fresh) during this run, re-checked by stat so that a step
-    that writes over another step's declared output (a literal path in its command) is caught
-    in the same run: it fails, and the other step's content is put back from the store.
-
-    Checked: the outputs a step reads, just before its command starts, and everything at the
-    end of the run. Nothing at all until a command has started (a no-op or a restore costs
-    nothing); then one stat per file output (a walk of stats per folder output). The culprit is
-    the step whose command ran when the output changed (its ctime)."""
-
-    def __init__(self, sched: "Scheduler", results: dict, decisions: dict):
-        self.sched = sched
-        self.results = results
-        self.decisions = decisions
-        self.entries: dict = {}  # output path -> (step, output name, PathDigest, signature)
-        self.fresh: list = []  # steps found fresh before any command started: signed when one does
-        self.windows: dict = {}  # step -> (start, end) of its command; end None while it runs
-        self.blame: dict = {}  # running step -> why it fails when it ends
-        self.blamed: bool = False
-        self.commands = False
-
-    @property
-    def active(self) -> bool:
-        ex = self.sched.executor
-        return self.sched.state is not None and hasattr(ex, "signature")
-
-    def finished(self, name: str, result: StepResult, decision) -> StepResult:
-        if not self.active:
-            return result
-        if result.window:
-            self.windows[name] = result.window
-        elif name in self.windows:
-            self.windows[name] = (self.windows[name][0], time.time_ns())
-        why = self.blame.pop(name, None)
-        if why is not None and result.outcome == RAN:
-            return self._fail(name, result, decision, why)
-        if result.outcome in (RAN, RESTORED) and result.outputs is not None and result.signatures:
-            self._add(name, result.outputs, result.signatures)
-        elif result.outcome in (FRESH, RESTORED) and result.outputs is not None:
-            if self.commands:
-                self._add(name, result.outputs, None)
-            else:
-                self.fresh.append((name, result.outputs))
-        return result
-
-    def _add(self, name: str, outputs: dict, sigs) -> None:
-        node = self.sched.graph.nodes[name]
-        for oname, out in node.outputs.items():
-            if oname not in outputs:
-                continue
-            sig = sigs.get(out.path) if sigs else self.sched.executor.signature(out.path)
-            if sig is not None:
-                self.entries[out.path] = (name, oname, outputs[oname], sig)
-
-    def before_command(self, name: str) -> None:
-        """`name` is about to run: check what it reads (it must read what was committed)."""
-        if not self.active:
-            return
-        if not self.commands:
-            self.commands = self.sched.executor.commands_started = True
-            for fresh, outputs in self.fresh:
-                self._add(fresh, outputs, None)
-            self.fresh = []
-        self.windows[name] = (time.time_ns(), None)
-        paths = []
-        for read in self.sched.graph.nodes[name].read_paths():
-            parts = read.split("/")
-            # The output it reads, or the output folder that holds what it reads.
-            hit = next(("/".join(parts[:i]) for i in range(len(parts), 0, -1) if "/".join(parts[:i]) in self.entries),
-                       None)
-            if hit is not None and hit not in paths:
-                paths.append(hit)
-        self._check(paths, exclude=name)
-
-    def at_end(self) -> None:
-        if self.active and self.commands:
-            self._check(list(self.entries))
-
-    def _check(self, paths: list, exclude: str = "") -> None:
-        ex = self.sched.executor
-        for path in paths:
-            producer, oname, content, sig = self.entries[path]
-            if ex.signature(path) == sig:
-                continue
-            when = ex.changed_at(path)
-            suspects = self._suspects(when, producer, exclude)
-            ok, notes = ex.put_back(path, content)
-            if ok:
-                self.entries[path] = (producer, oname, content, ex.signature(path))
-            else:
-                del self.entries[path]
-                if self.sched.state is not None:  # the record no longer holds: decide it again next time
-                    self.sched.state.forget_step(producer)
-            fixed = ("pipe put its content back from the store" if ok else
-                     "its content could not be put back (the next run restores or runs it)")
-            saved = "".join(f"; {n}" for n in notes)
-            if not suspects:
-                self.sched.events.message(
-                    f"warning: output '{oname}' of step '{producer}' ('{path}') changed during the run, while no "
-                    f"step ran (another program?); {fixed}{saved}")
-                continue
-            for s in suspects:
-                also = [o for o in suspects if o != s]
-                who = f" (or by {', '.join(repr(o) for o in also)}, which ran at the same time)" if also else ""
-                why = (f"wrote over '{path}', output '{oname}' of step '{producer}', which it does not declare"
-                       f"{who}; {fixed}{saved}. A step must write only its own outputs: declare the path as "
-                       f"an output of one step only")
-                if s not in self.results:
-                    self.blame[s] = why  # still running: it fails when it ends
-                    self.blamed = True
-                elif self.results[s].outcome == RAN:
-                    self.results[s] = self._fail(s, self.results[s], self.decisions.get(s), why, again=True)
-                    self.blamed = True
-                # (one that failed already, e.g. for writing its own input, keeps its own message)
-
-    def _suspects(self, when: int, producer: str, exclude: str) -> list:
-        """The steps whose command ran at time `when`: strictly first, then within the clock's slack."""
-        now = time.time_ns()
-        spans = {s: (a, b if b is not None else now) for s, (a, b) in self.windows.items()
-                 if s not in (producer, exclude)}
-        for slack in (0, _CLOCK_SLACK_NS):
-            hit = [s for s, (a, b) in spans.items() if a - slack <= when <= b + slack]
-            if hit:
-                return sorted(hit)
-        return []
-
-    def _fail(self, name: str, result: StepResult, decision, why: str, again: bool = False) -> StepResult:
-        """`name` broke the rules: it fails, is not recorded, and its run-cache entry goes (so it
-        runs, and fails, again rather than being restored)."""
-        import dataclasses
-
-        failed = dataclasses.replace(result, outcome=FAILED, error=why, exit_code=result.exit_code)
-        if decision is not None and decision.key is not None:
-            self.sched.executor.ws.actions.forget(decision.key.digest)
-        if again:  # it was reported and recorded as done: say it again, as failed
-            if self.sched.state is not None:
-                self.sched.state.forget_step(name)
-            self.sched.events.finished(failed, decision)
-        return failed
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    here: bool = False  # brought in since
 
 
 def _n(n: int, word: str) -> str:

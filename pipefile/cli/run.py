@@ -10,7 +10,7 @@ import click
 
 from .. import mlflow_log
 from ..errors import INTERRUPTED, OK, STEP_FAILED, PipefileError
-from ..executor import FRESH, RAN, RESTORED
+from ..outcomes import FRESH, RAN, RESTORED
 from ..pipeline import Pipeline, check_forced_names, load_graph, parse_force
 from ..report import run as run_report
 from ..report.text import dump_json, write_json_file

@@ -6,8 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..executor import format_seconds
-from .text import table, when
+from .text import format_seconds, table, when
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "interrupted": "yellow", "running": "cyan"}
 _OUTCOME_STYLE = {"ran": "yellow", "restored": "cyan", "fresh": "green", "failed": "bold red", "skipped": "dim"}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from ..executor import FAILED, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN
+from ..outcomes import FAILED, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN
 from ..planner import Plan
 from ..rebuilder import Decision, Verdict
 from .text import console, is_terminal

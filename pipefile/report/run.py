@@ -15,12 +15,12 @@ import threading
 import time
 from typing import Optional
 
-from ..executor import (FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN,
-                        StepResult, format_seconds)
+from ..outcomes import (FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN,
+                        StepResult)
 from ..rebuilder import Decision, Verdict
 from ..scheduler import RunSummary
 from .plan import STATE_STYLE
-from .text import console, is_terminal
+from .text import console, format_seconds, is_terminal
 
 LOG_TAIL_LINES = 20
 LOG_LINE_MAX = 400

@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import PipefileError
-from ..executor import FAILED as STEP_FAILED
 from ..jobdb.records import CANCELED, COMPLETED, FAILED, FINALIZING, INTERRUPTED, PREPARING, QUEUED, RUNNING
 from ..jobdb.serving import ServeStore
+from ..outcomes import FAILED as STEP_FAILED
 from ..pipeline import Pipeline, load_graph
 from ..publish import lay_out
 from ..store import STATE_DIR, Workspace
@@ -148,10 +148,6 @@ class WorkerPool:
         """A job was queued: wake a worker now rather than at its next poll."""
         with self._wake:
             self._wake.notify_all()
-
-    def running_ids(self) -> list:
-        with self._lock:
-            return list(self._running)
 
     def cancel(self, job_id: int, state: str = CANCELED, reason: Optional[str] = None) -> bool:
         """Stop a job this server runs; False if it runs none with that id."""

@@ -13,7 +13,9 @@ workspace state journal and the workspace lock, and where each one lives.
                         "workspace", "store"}: the job it was cloned from, and the
                         store of the original workspace, which this one uses
       stage/            where a running step writes ${{outputs.X}}: STEP.OUTPUT.NAME
-      scratch/          temp space on the workspace's file system
+      scratch/          temp space on the workspace's file system (outputs moved aside)
+      beside/<token>    the journal of folders beside outputs on other file systems
+                        (staging.py owns stage/, scratch/ and beside/, and repairs a killed run)
       jobs.db           JobStore: every run as a job, artifact versions, metrics
       jobs/<id>/        the log of each step of job <id>
       running/<run>     one file per `pipe run` in progress (holding its pid), so that
@@ -25,17 +27,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import tempfile
 import time
 from typing import Optional
 
 from ..digest import hash_bytes
-from ..graph import forbidden_landing, landing
 from ..jobdb.jobs import JobStore
 from .action_cache import ActionCache
-from .cas import ContentStore, remove_path
+from .cas import ContentStore
 from .lock import ServeGate, WorkspaceLock, disk_errors
 from .state import WorkspaceState
 
@@ -228,44 +228,6 @@ class Workspace:
         except FileNotFoundError:
             return []
         return [tuple(r) for r in rows if len(r) == 4]
-
-    def roll_back_killed_steps(self) -> None:
-        """Put back the outputs a killed run had moved aside for a step it never finished.
-
-        What such a step wrote is unfinished; the content moved aside is the last good one.
-        """
-        try:
-            entries = list(os.scandir(self.scratch))
-        except FileNotFoundError:
-            return
-        for e in entries:
-            if not e.name.startswith("prev-"):
-                continue
-            try:
-                with open(os.path.join(e.path, "origin")) as f:
-                    rel = f.read()
-                origin = os.path.join(self.root, rel)
-                moved = os.path.join(e.path, "x")
-                # Never through a link (made by a step of that run) into pipe's own state; the
-                # store holds that content, and the next run restores it once the link is gone.
-                if forbidden_landing(self.root, rel, landing(self.root, rel), [self.store_root]):
-                    continue
-                if os.path.lexists(moved):
-                    remove_path(origin)
-                    os.makedirs(os.path.dirname(origin), exist_ok=True)
-                    os.replace(moved, origin)
-            except OSError:
-                pass  # the store holds the previous content; the next run restores it
-
-    def clean_leftovers(self) -> None:
-        """With the lock held: undo what a killed run left half done; the rest is garbage."""
-        self.stop_orphans()
-        self.roll_back_killed_steps()
-        with disk_errors(self.dir):
-            for d in (self.stage_dir, self.scratch):
-                shutil.rmtree(d, ignore_errors=True)
-                os.makedirs(d, exist_ok=True)
-        self.store.sweep_tmp()
 
     def job_dir(self, job_id: int) -> str:
         return os.path.join(self.jobs_dir, str(job_id))

@@ -1,0 +1,392 @@
+"""The local executor: runs or restores ONE task on this machine, keeping the commit protocol.
+
+Running a task:
+  1. Its outputs are staged (staging.Staged: the previous ones saved in the store if
+     needed, then moved aside; the staging paths made).
+  2. Its environment is prepared and its command runs in its own process group, output to
+     its log file.
+  3. Verified: the outputs are collected into place (written once, of the declared type)
+     and no input changed under it. On any failure (exit status, a missing or mistyped
+     output, an input it modified, Ctrl-C) staging rolls back: the workspace is as before.
+  4. Committed: the outputs are hashed and copied into the ContentStore, and only then is
+     the ActionCache entry written. The scheduler records the task in the WorkspaceState
+     journal last.
+
+Restoring a task materialises its cached outputs (downloading them first when they come
+from a remote). A restore that fails where running would do is a result (RESTORE_FAILED):
+the scheduler decides to run the task instead.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import threading
+import time
+from typing import Optional
+
+from .. import spec
+from ..digest import TREE, Hasher, PathDigest
+from ..envs import Environment, EnvironmentSet, EnvError, Launch
+from ..envs.gpus import model_of
+from ..errors import PipefileError
+from ..graph import Node, command_text, render_command
+from ..outcomes import FAILED, LEFT_ON_REMOTE, RAN, RESTORE_FAILED, RESTORED, StepResult
+from ..rebuilder import Decision
+from ..staging import Landings, StepFailure, Staging
+from ..store import Workspace
+from ..store.cas import StoreError
+
+_TERM_GRACE_SECONDS = 5.0
+
+
+def _log_says(path: str, text: bytes, tail: int = 8192) -> bool:
+    """Whether the end of a task's log holds `text`."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - tail))
+            return text in f.read()
+    except OSError:
+        return False
+
+
+def output_signature(ap: str) -> Optional[int]:
+    """A cheap fingerprint of what is at `ap` now: the stat signature of the file, or of every
+    file and folder in the folder (names, sizes, times, inodes, modes). Stats only, nothing
+    read; equal fingerprints mean nothing was written. None: nothing is there."""
+    try:
+        st = os.stat(ap)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        return hash((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode))
+    parts = [(st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
+    # Not into linked folders: a step could have made a link loop, and a walk must end.
+    for dirpath, dirnames, filenames in os.walk(ap):
+        dirnames.sort()
+        for name in dirnames + sorted(filenames):
+            try:
+                e = os.stat(os.path.join(dirpath, name))
+            except OSError:
+                e = None
+            parts.append((dirpath, name) + ((e.st_size, e.st_mtime_ns, e.st_ctime_ns, e.st_ino, e.st_mode)
+                                             if e else ()))
+    return hash(tuple(parts))
+
+
+def changed_at(ap: str) -> int:
+    """When what is at `ap` last changed (newest ctime within; a removed one: its folder's)."""
+    while True:
+        try:
+            st = os.stat(ap)
+            break
+        except OSError:
+            up = os.path.dirname(ap)
+            if up == ap:
+                return 0
+            ap = up
+    newest = st.st_ctime_ns
+    if stat.S_ISDIR(st.st_mode):
+        for dirpath, dirnames, filenames in os.walk(ap):
+            for name in dirnames + filenames:
+                try:
+                    newest = max(newest, os.stat(os.path.join(dirpath, name)).st_ctime_ns)
+                except OSError:
+                    pass
+    return newest
+
+
+def _message(e: Exception) -> str:
+    if isinstance(e, EnvError):
+        return e.message + (f" ({e.hint})" if e.hint else "")
+    if isinstance(e, PipefileError):
+        return e.render()
+    if isinstance(e, OSError):
+        return f"{e.strerror or e}: {getattr(e, 'filename', '')}"
+    return str(e)
+
+
+class LocalExecutor:
+    """Runs tasks as local processes (or in their environment's) in the workspace root."""
+
+    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, base_env: Optional[dict] = None,
+                 fetcher=None, leave_on_remote=frozenset(), environments: Optional[EnvironmentSet] = None,
+                 outputs: Optional[dict] = None):
+        """`base_env`: the environment tasks start from (default: this process's); the
+        server passes a scrubbed one, so tasks never see its secrets. `fetcher`: a
+        store.remote_cache.RemoteFetcher that downloads what a restore from a remote needs;
+        `leave_on_remote`: tasks whose outputs stay on the remote unless already here.
+        `environments`: where tasks that name one run. `outputs`: every output path of the
+        graph (path -> step name), whose links are noted before the first task starts."""
+        self.fetcher = fetcher
+        self.leave_on_remote = leave_on_remote
+        self.ws = ws
+        self.environments = environments
+        self._local = Environment(spec.EnvSpec("local"), ws.root, hasher)
+        self.hasher = hasher
+        self.root = ws.root
+        self.run_id = run_id
+        self.log_dir = log_dir
+        os.makedirs(self.log_dir, exist_ok=True)
+        self._procs: dict = {}
+        self._procs_lock = threading.Lock()
+        self.cancelled = threading.Event()
+        self._base_env = dict(os.environ if base_env is None else base_env, PIPE_RUN_ID=run_id)
+        self._base_env.setdefault("PYTHONUNBUFFERED", "1")
+        self.landings = Landings(ws.root, outputs or {}, ws.store_root)
+        self.staging = Staging(ws, hasher, self.landings)
+        self._commands_started = False
+        ws.note_run(run_id)
+        ws.store.start_background_sync()
+
+    def close(self) -> None:
+        """The run is over: no task of it can still be running. Returns once every output
+        it stored is on disk."""
+        try:
+            self.ws.store.stop_background_sync()
+        finally:
+            self.ws.end_run(self.run_id)
+
+    def abspath(self, rel: str) -> str:
+        return os.path.join(self.root, rel)
+
+    # --- restore ------------------------------------------------------------------------
+    def restore(self, node: Node, decision: Decision, bring: bool = False) -> StepResult:
+        t0 = time.monotonic()
+        notes: list = []
+        try:
+            if decision.remote is not None and self.fetcher is not None:
+                if not bring and node.name in self.leave_on_remote and self.fetcher.needs(decision.outputs):
+                    return StepResult(name=node.name, outcome=LEFT_ON_REMOTE, outputs=dict(decision.outputs),
+                                      notes=[f"up to date on remote '{decision.remote}'; not downloaded "
+                                             f"(no step that runs reads it)"])
+                # Even when every object is here already (an earlier pull), the remote's folders
+                # are checked again: a refused one must not be restored from the local copy.
+                self.fetcher.fetch(decision.key.digest, decision.outputs)
+            for out in node.outputs.values():
+                self.landings.check(out.path)
+            for name, out in node.outputs.items():
+                want: PathDigest = decision.outputs[name]
+                have = self.hasher.digest(out.path)
+                if have is not None and have.same_content(want):
+                    continue
+                notes += self.staging.preserve(out.path)
+                written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
+                self._record_written(out.path, written)
+        except StepFailure as f:  # a link sends an output where it must not go: running would not help
+            return StepResult(name=node.name, outcome=FAILED, seconds=time.monotonic() - t0, error=f.message,
+                              notes=notes)
+        except (StoreError, OSError, PipefileError) as e:
+            # A damaged or incomplete cache entry, or a remote that fails or sends bad bytes:
+            # running the task would do, which the scheduler decides.
+            return StepResult(name=node.name, outcome=RESTORE_FAILED, seconds=time.monotonic() - t0,
+                              error=e.render() if isinstance(e, PipefileError) else str(e), notes=notes)
+        # Signed only once a command has run in this run: until then nothing can write over them.
+        return StepResult(name=node.name, outcome=RESTORED, seconds=time.monotonic() - t0,
+                          outputs=dict(decision.outputs), notes=notes,
+                          signatures=self._signatures(node) if self._commands_started else {})
+
+    # --- outputs watched during the run ---------------------------------------------------
+    def commands_starting(self) -> None:
+        self._commands_started = True
+
+    def _signatures(self, node: Node) -> dict:
+        return {o.path: output_signature(self.abspath(o.path)) for o in node.outputs.values()}
+
+    def signature(self, rel: str) -> Optional[int]:
+        return output_signature(self.abspath(rel))
+
+    def changed_at(self, rel: str) -> int:
+        return changed_at(self.abspath(rel))
+
+    def put_back(self, rel: str, want: PathDigest) -> tuple:
+        """Write the content a task committed at `rel` back from the store, after another task
+        wrote over it; what was there is saved first (never lost). (ok, notes)."""
+        try:
+            self.landings.check(rel)
+            notes = self.staging.preserve(rel)
+            if not self.ws.store.complete(want):
+                return False, notes
+            written = self.ws.store.materialize(want, self.abspath(rel), self.ws.scratch)
+            self._record_written(rel, written)
+            return True, notes
+        except (StepFailure, StoreError, OSError, PipefileError):
+            return False, []
+
+    def forget(self, key: str) -> None:
+        self.ws.actions.forget(key)
+
+    def _record_written(self, rel: str, written: list) -> None:
+        now = time.time_ns()
+        for sub, digest in written:
+            p = f"{rel}/{sub}" if sub else rel
+            try:
+                st = os.stat(self.abspath(p))
+            except OSError:
+                continue
+            self.hasher.cache.record(p, st, digest, now)
+
+    # --- run ----------------------------------------------------------------------------
+    def environment_of(self, node: Node) -> Environment:
+        name = node.step.environment
+        if not name or self.environments is None:
+            return self._local
+        return self.environments.get(name)
+
+    def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
+        name = node.name
+        t0 = time.monotonic()
+        log_abs = os.path.join(self.log_dir, f"{name}.log")
+        # Relative to the workspace that holds the job logs (a served job's is not where it runs).
+        log_rel = os.path.relpath(log_abs, os.path.dirname(os.path.dirname(self.ws.jobs_dir)))
+        notes: list = []
+        shown = command_text(render_command(node))
+        gpu_ids = tuple(g.id for g in devices or ())
+        model = model_of(devices) if devices else None
+        env_text = None
+        staged = None
+        try:
+            env = self.environment_of(node)
+            if node.step.environment:
+                kind, _, digest = env.identity().partition(":")
+                env_text = f"{env.name} ({kind}:{digest[:12]})" if digest else f"{env.name} ({kind})"
+            if decision.key is None:  # the planner could not even key it (a missing input)
+                raise StepFailure("cannot run: " + "; ".join(r.message() for r in decision.reasons))
+            if self.cancelled.is_set():
+                raise StepFailure("interrupted before it started")
+            staged = self.staging.stage(node, container=bool(env.container))
+            staged.prepare()
+            cmd = render_command(node, {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()})
+            launch = Launch(name, cmd, {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id}, self.root, None,
+                            self.run_id, gpu_ids, staged.writable(), self._outside(node) if env.container else (),
+                            node.step.resources.cpus, node.step.resources.memory)
+            if devices is not None:
+                # Only the leased devices: a task that asked for none sees none.
+                launch.env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
+            started_ns = time.time_ns()
+            try:
+                rc = self._spawn(env, launch, log_abs, notes)
+            finally:
+                window = (started_ns, time.time_ns())
+            if self.cancelled.is_set():
+                raise StepFailure("interrupted", rc)
+            if rc != 0:
+                how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
+                if env.container and _log_says(log_abs, b"Read-only file system"):
+                    notes.append("in a container the workspace is read-only: write file outputs through "
+                                 "${{outputs.NAME}} (folder outputs are writable at their path)")
+                raise StepFailure(how, rc)
+            staged.collect()
+            self._check_inputs_unchanged(decision)
+            outputs = self._commit(node, decision, time.monotonic() - t0)
+            sigs = self._signatures(node)
+        except (StepFailure, PipefileError, OSError) as e:
+            if staged is not None:
+                staged.roll_back()
+            failure = isinstance(e, StepFailure)
+            return StepResult(name=name, outcome=FAILED, seconds=time.monotonic() - t0,
+                              exit_code=e.exit_code if failure else None, log=log_rel,
+                              error=e.message if failure else _message(e), command=shown,
+                              notes=(staged.notes if staged else []) + notes, environment=env_text, gpus=gpu_ids,
+                              gpu_model=model)
+        staged.done()
+        return StepResult(name=name, outcome=RAN, seconds=time.monotonic() - t0, outputs=outputs, exit_code=0,
+                          log=log_rel, command=shown, notes=staged.notes + notes, environment=env_text, gpus=gpu_ids,
+                          gpu_model=model, window=window, signatures=sigs)
+
+    def _outside(self, node: Node) -> tuple:
+        """Where the inputs and code that are symlinks out of the workspace really are (a
+        container sees only what is mounted)."""
+        root = os.path.realpath(self.root)
+        out = set()
+        for rel in node.read_paths():
+            real = os.path.realpath(self.abspath(rel))
+            if real != root and not real.startswith(root + os.sep):
+                out.add(real)
+        return tuple(sorted(out))
+
+    def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list) -> int:
+        name = launch.step
+        with open(log_abs, "wb") as log:
+            launch.log = log
+            try:
+                # Building is part of the task: its output goes to the task's log, and a
+                # failed build fails the task (what it built is not kept).
+                env.prepare(log, self.cancelled)
+            except EnvError as e:
+                raise StepFailure(_message(e)) from None
+            if self.cancelled.is_set():
+                raise StepFailure("interrupted before it started")
+            log.flush()
+            try:
+                proc = env.start(launch, self._base_env)
+            except EnvError as e:
+                raise StepFailure(_message(e)) from None
+            with self._procs_lock:
+                self._procs[name] = proc
+            try:
+                if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
+                    self._stop([proc])
+                rc = proc.wait()
+                if proc.finish():
+                    notes.append("killed processes the step left running in the background")
+                return rc
+            except BaseException:
+                proc.signal(signal.SIGKILL)
+                proc.finish()
+                raise
+            finally:
+                with self._procs_lock:
+                    self._procs.pop(name, None)
+
+    def _check_inputs_unchanged(self, decision: Decision) -> None:
+        m = decision.key.manifest
+        expected = {v["path"]: v["digest"] for v in m["inputs"].values() if "digest" in v}
+        expected.update({p: v["digest"] for p, v in m["code"].items()})
+        for path, digest in expected.items():
+            now = self.hasher.digest(path)
+            if now is None or now.digest != digest:
+                raise StepFailure(f"modified its own input '{path}' while running; steps must only write "
+                                  f"their declared outputs")
+
+    def _commit(self, node: Node, decision: Decision, seconds: float) -> dict:
+        outputs = {}
+        for oname, out in node.outputs.items():
+            ap = self.abspath(out.path)
+            if os.path.isdir(ap):
+                tree = self.hasher.tree(out.path)
+                self.ws.store.put_tree(tree, ap, durable=False)
+                outputs[oname] = PathDigest(TREE, tree.digest, tree.size)
+            else:
+                d = self.hasher.digest(out.path)
+                self.ws.store.put_file(ap, d.digest, durable=False)
+                outputs[oname] = d
+        self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
+        return outputs
+
+    # --- Ctrl-C -------------------------------------------------------------------------
+    def cancel(self, hard: bool = False) -> None:
+        """Stop every running task: SIGINT, then SIGTERM and SIGKILL if they linger."""
+        self.cancelled.set()
+        with self._procs_lock:
+            procs = list(self._procs.values())
+        self._stop(procs, hard)
+
+    def _stop(self, procs: list, hard: bool = False) -> None:
+        for p in procs:
+            p.signal(signal.SIGKILL if hard else signal.SIGINT)
+        if hard or not procs:
+            return
+
+        def escalate():
+            deadline = time.monotonic() + _TERM_GRACE_SECONDS
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                while time.monotonic() < deadline and any(p.poll() is None for p in procs):
+                    time.sleep(0.05)
+                for p in procs:
+                    if p.poll() is None:
+                        p.signal(sig)
+                deadline = time.monotonic() + 2.0
+
+        threading.Thread(target=escalate, daemon=True).start()

@@ -1,0 +1,231 @@
+"""The scheduler's contract, in-process: a fake executor (no subprocess, no file written) that
+records what it is asked and answers as scripted drives Scheduler.execute over a small graph.
+
+Order (a step starts once what it reads has finished), the parallelism limit, keep-going, a
+failed restore re-planned as a run, outputs left on a remote brought in for a step that must
+run, and Ctrl-C (cancel)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+
+from pipefile.digest import FILE, PathDigest
+from pipefile.outcomes import FAILED, LEFT_ON_REMOTE, RAN, RESTORE_FAILED, RESTORED, SKIPPED, StepResult
+from pipefile.pipeline import load_graph
+from pipefile.planner import Plan
+from pipefile.rebuilder import Decision, Verdict
+from pipefile.scheduler import Scheduler
+
+# a -> b -> d <- c, and e alone
+GRAPH = """
+version: 1
+steps:
+  a: {command: "true", outputs: {o: a.txt}}
+  b: {command: "true", inputs: {i: a.txt}, outputs: {o: b.txt}}
+  c: {command: "true", outputs: {o: c.txt}}
+  d: {command: "true", inputs: {i: b.txt, j: c.txt}, outputs: {o: d.txt}}
+  e: {command: "true", outputs: {o: e.txt}}
+"""
+
+
+def _content(name: str) -> dict:
+    return {"o": PathDigest(FILE, f"digest-of-{name}", 1)}
+
+
+class FakeExecutor:
+    """An Executor that records calls and answers from `script`: {(kind, step): outcome}, kind
+    "run", "restore" or "bring" (a restore with bring=True) (default: RAN / RESTORED). A step in `gates` waits for its event (or
+    for cancel) before it answers."""
+
+    def __init__(self, script=None, delay: float = 0.0, gates=None):
+        self.script = dict(script or {})
+        self.delay = delay
+        self.gates = dict(gates or {})
+        self.calls: list = []  # (kind, step), in the order they were asked
+        self.finished: list = []  # steps, in the order they answered
+        self.running = 0
+        self.most_at_once = 0
+        self.cancelled = threading.Event()
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def _answer(self, kind: str, node, default: str) -> StepResult:
+        with self._lock:
+            self.calls.append((kind, node.name))
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            gate = self.gates.get(node.name)
+            if gate is not None:
+                gate.wait(10)
+            time.sleep(self.delay)
+            outcome = self.script.get((kind, node.name), default)
+            if self.cancelled.is_set() and kind == "run":
+                outcome = FAILED
+            ok = outcome in (RAN, RESTORED, LEFT_ON_REMOTE)
+            return StepResult(name=node.name, outcome=outcome, outputs=_content(node.name) if ok else None,
+                              error=None if ok else f"{kind} of {node.name} failed", notes=[f"{kind} note"])
+        finally:
+            with self._lock:
+                self.running -= 1
+                self.finished.append(node.name)
+
+    def run(self, node, decision, devices=None):
+        return self._answer("run", node, RAN)
+
+    def restore(self, node, decision, bring=False):
+        return self._answer("bring" if bring else "restore", node, RESTORED)
+
+    def cancel(self, hard=False):
+        self.cancelled.set()
+        for gate in self.gates.values():
+            gate.set()
+
+    def close(self):
+        self.closed = True
+
+    def commands_starting(self):
+        pass
+
+    def signature(self, rel):
+        return None
+
+    def changed_at(self, rel):
+        return 0
+
+    def put_back(self, rel, content):
+        return False, []
+
+    def forget(self, key):
+        pass
+
+
+class FakePlanner:
+    """Decides a PENDING step again: it runs (and says what it saw upstream)."""
+
+    def __init__(self):
+        self.asked: list = []
+
+    def decide(self, name, upstream):
+        self.asked.append((name, sorted(n for n, u in upstream.items() if u.outputs is not None)))
+        return Decision(name, Verdict.RUN)
+
+
+@pytest.fixture
+def graph(tmp_path):
+    (tmp_path / "Pipefile").write_text(GRAPH)
+    return load_graph(str(tmp_path / "Pipefile"), cwd=str(tmp_path))
+
+
+def _plan(graph, verdicts=None, remote=None) -> Plan:
+    verdicts = verdicts or {}
+    out = {}
+    for name in graph.nodes:
+        v = verdicts.get(name, Verdict.RUN)
+        outputs = _content(name) if v in (Verdict.RESTORE, Verdict.FRESH) else None
+        out[name] = Decision(name, v, outputs=outputs, remote=remote if v == Verdict.RESTORE else None)
+    return Plan(out)
+
+
+def _execute(graph, executor, plan=None, **kw):
+    planner = kw.pop("planner", FakePlanner())
+    sched = Scheduler(graph, planner, executor, state=None, memory=0, **kw)
+    return sched.execute(plan or _plan(graph))
+
+
+def _outcomes(summary) -> dict:
+    return {n: r.outcome for n, r in summary.results.items()}
+
+
+def test_every_step_runs_after_what_it_reads_and_a_pending_step_is_decided_then(graph):
+    ex = FakeExecutor()
+    planner = FakePlanner()
+    summary = _execute(graph, ex, _plan(graph, {"d": Verdict.PENDING}), jobs=1, planner=planner)
+    assert _outcomes(summary) == dict.fromkeys("abcde", RAN)
+    assert ex.calls == [("run", n) for n in "abcde"]  # one at a time: in plan order
+    assert planner.asked == [("d", ["a", "b", "c"])]  # with its upstream final
+
+
+def test_no_more_steps_run_at_once_than_jobs_allows(graph):
+    ex = FakeExecutor(delay=0.2)
+    summary = _execute(graph, ex, jobs=2)
+    assert _outcomes(summary) == dict.fromkeys("abcde", RAN)
+    assert ex.most_at_once == 2
+    for before, after in (("a", "b"), ("b", "d"), ("c", "d")):
+        assert ex.finished.index(before) < [n for _, n in ex.calls].index(after)
+
+
+def test_a_failure_stops_the_run_unless_keep_going(graph):
+    ex = FakeExecutor(script={("run", "a"): FAILED})
+    summary = _execute(graph, ex, jobs=1)
+    assert _outcomes(summary) == {"a": FAILED, "b": SKIPPED, "c": SKIPPED, "d": SKIPPED, "e": SKIPPED}
+    assert ex.calls == [("run", "a")]
+    assert "--keep-going" in summary.results["c"].error
+
+    ex = FakeExecutor(script={("run", "a"): FAILED})
+    summary = _execute(graph, ex, jobs=1, keep_going=True)
+    assert _outcomes(summary) == {"a": FAILED, "b": SKIPPED, "c": RAN, "d": SKIPPED, "e": RAN}
+    assert summary.results["b"].error == "'a' did not succeed"
+    assert summary.results["d"].error == "'b' did not succeed"
+    assert summary.status == "failed"
+
+
+def test_a_failed_restore_is_run_instead_by_the_scheduler(graph):
+    ex = FakeExecutor(script={("restore", "a"): RESTORE_FAILED})
+    plan = _plan(graph, {"a": Verdict.RESTORE, "c": Verdict.RESTORE})
+    summary = _execute(graph, ex, plan, jobs=1)
+    assert _outcomes(summary) == {"a": RAN, "b": RAN, "c": RESTORED, "d": RAN, "e": RAN}
+    assert ex.calls[:2] == [("restore", "a"), ("run", "a")]
+    # What the restore said comes first, then why it ran, then what the run said.
+    assert summary.results["a"].notes == ["restore note", "could not restore (restore of a failed); ran the step "
+                                          "instead", "run note"]
+
+
+def test_a_failed_restore_of_a_step_that_needs_gpus_it_cannot_have_fails(graph, tmp_path):
+    (tmp_path / "Pipefile").write_text(GRAPH.replace('a: {command: "true",', 'a: {resources: {gpus: 1}, '
+                                                                           'command: "true",'))
+    graph = load_graph(str(tmp_path / "Pipefile"), cwd=str(tmp_path))
+    ex = FakeExecutor(script={("restore", "a"): RESTORE_FAILED})
+    summary = _execute(graph, ex, _plan(graph, dict.fromkeys("abcde", Verdict.RESTORE)), jobs=1, keep_going=True)
+    assert summary.results["a"].outcome == FAILED
+    assert "could not restore (restore of a failed)" in summary.results["a"].error
+    assert ("run", "a") not in ex.calls
+
+
+def test_outputs_left_on_a_remote_are_brought_in_for_a_step_that_must_run(graph):
+    ex = FakeExecutor(script={("restore", "a"): LEFT_ON_REMOTE, ("restore", "c"): LEFT_ON_REMOTE})
+    plan = _plan(graph, {"a": Verdict.RESTORE, "c": Verdict.RESTORE}, remote="origin")
+    summary = _execute(graph, ex, plan, jobs=1)
+    assert _outcomes(summary) == {"a": LEFT_ON_REMOTE, "b": RAN, "c": LEFT_ON_REMOTE, "d": RAN, "e": RAN}
+    assert ex.calls == [("restore", "a"), ("bring", "a"), ("run", "b"), ("restore", "c"), ("bring", "c"),
+                        ("run", "d"), ("run", "e")]
+
+    # The remote fails when it is asked again: the step that reads it fails, saying why.
+    ex = FakeExecutor(script={("restore", "a"): LEFT_ON_REMOTE, ("bring", "a"): RESTORE_FAILED})
+    summary = _execute(graph, ex, plan, jobs=1, keep_going=True)
+    assert summary.results["b"].outcome == FAILED
+    assert summary.results["b"].error == ("cannot run: the outputs of 'a' could not be brought from remote "
+                                          "'origin' (bring of a failed)")
+    assert ("run", "b") not in ex.calls
+
+
+def test_ctrl_c_cancels_the_running_steps_and_starts_no_more(graph):
+    gate = threading.Event()
+    ex = FakeExecutor(gates={"a": gate})
+    timer = threading.Timer(0.3, signal.raise_signal, (signal.SIGINT,))  # Ctrl-C while 'a' runs
+    timer.start()
+    try:
+        summary = _execute(graph, ex, jobs=1)
+    finally:
+        timer.cancel()
+        gate.set()
+    assert summary.interrupted and summary.status == "interrupted"
+    assert ex.cancelled.is_set()
+    assert ex.calls == [("run", "a")]
+    assert summary.results["a"].outcome == FAILED
+    assert {summary.results[n].outcome for n in "bcde"} == {SKIPPED}
+    assert summary.results["e"].error == "interrupted"
