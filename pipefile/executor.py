@@ -296,8 +296,9 @@ class LocalExecutor:
             if node.step.environment:
                 kind, _, digest = env.identity().partition(":")
                 env_text = f"{env.name} ({kind}:{digest[:12]})" if digest else f"{env.name} ({kind})"
-            if decision.key is None:  # the planner could not even key it (a missing input)
-                raise _StepFailure("cannot run: " + "; ".join(r.message() for r in decision.reasons))
+            if decision.key is None:  # the planner could not key it: its reasons are missing inputs
+                raise _StepFailure("cannot run: " + "; ".join(
+                    f"input '{r.subject}' does not exist (and no step produces it)" for r in decision.reasons))
             if self.cancelled.is_set():
                 raise _StepFailure("interrupted before it started")
             if self._left:

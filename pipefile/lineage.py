@@ -34,7 +34,7 @@ from .errors import PipefileError, did_you_mean
 from .store import STATE_DIR, read_origin
 from .store.jobs import ArtifactVersion, JobStep, JobStore
 
-# Where a step reads an artifact version it binds (pipeline._artifact_rel).
+# Where a step reads an artifact version it binds (artifacts._artifact_rel).
 _BOUND = re.compile(r"^" + re.escape(STATE_DIR) + r"/artifacts/(?P<name>[^/]+)/(?P<version>[0-9]+)$")
 _REF = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?::(?P<version>[^:]*))?$")
 

@@ -447,8 +447,8 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
     @app.post(f"{API}/endpoints/{{endpoint}}/plan", tags=["jobs"])
     def plan(endpoint: str, body: JobRequest, tok: Token = Depends(auth)) -> dict:
         """Which steps an invocation would run or restore; nothing is started."""
-        from ..pipeline import Pipeline, load_graph
         from ..report.plan import status_json
+        from ..session import Session, load_deployed
 
         if not tok.can_invoke(endpoint):
             raise ApiError(403, f"this token may not invoke endpoint '{endpoint}'")
@@ -469,12 +469,11 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             pf_path = lay_out(h, dep.manifest, checked.assets, tmp)
             jws = Workspace(tmp, home=h)
             jws.actions = token_actions(jws.actions, h.serve, tok.id)  # what this token's job would see
-            graph = load_graph(pf_path, values=checked.params, freeze=False,
-                               pinned=dep.manifest.get("artifacts", {}), workspace=jws)
-            pipe = Pipeline(graph, workspace=jws)
-            jws = None  # the pipeline closes it
+            graph = load_deployed(pf_path, checked.params, dep.manifest.get("artifacts", {}), jws)
+            pipe = Session(graph, workspace=jws)
+            jws = None  # the session closes it
             try:
-                result = status_json(pipe.planner(True if body.force_rerun else frozenset()).plan(()))
+                result = status_json(pipe.plan((), True if body.force_rerun else frozenset()))
             finally:
                 pipe.close()
         except PipefileError as e:
