@@ -110,3 +110,36 @@ def test_status_after_a_run_reads_the_caches_it_left(repo: Repo):
                        text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "not from the cache" not in p.stderr
+
+
+def test_the_planner_reads_the_remote_answers_gathered_for_it(repo: Repo):
+    """The planner asks no remote: a key its snapshot has no answer for is a miss, noted in
+    `wanted`; with the answer gathered, the same decision restores from that remote."""
+    from pipefile.digest import FILE, Hasher, PathDigest, StatCache
+    from pipefile.planner import Outside, Planner
+    from pipefile.rebuilder import Verdict
+    from pipefile.speccache import load_graph
+    from pipefile.store import Workspace
+
+    repo.write("in.txt", "x\n")
+    repo.pipefile("""\
+        version: 1
+        steps:
+          s: {command: "cat in.txt > ${{outputs.o}}", inputs: {i: in.txt}, outputs: {o: out.txt}}
+        """)
+    graph = load_graph(str(repo.root / "Pipefile"), freeze=False)
+    ws = Workspace(str(repo.root), create=False)
+    try:
+        planner = Planner(graph, Hasher(str(repo.root), StatCache()), {}, ws.actions, ws.store,
+                          outside=Outside(remote="origin"))
+        first = planner.plan().decisions["s"]
+        assert first.verdict == Verdict.RUN and planner.wanted == {first.key.digest}
+        there = {"o": PathDigest(FILE, "a" * 32, 2)}
+        planner.outside = planner.outside.with_remote_entries({first.key.digest: there})
+        planner.wanted = set()
+        again = planner.plan().decisions["s"]
+        assert (again.verdict, again.remote, dict(again.outputs)) == (Verdict.RESTORE, "origin", there)
+        assert planner.wanted == set()
+    finally:
+        ws.close()
+    assert not (repo.root / ".pipe").exists()
