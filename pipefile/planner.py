@@ -35,7 +35,7 @@ class Upstream:
     in_workspace: bool  # False while a restore is still to happen
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # (never compared: equality would only cost start-up)
 class Outside:
     """What a plan needs from outside the workspace, looked up before planning.
 

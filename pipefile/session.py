@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod
@@ -53,9 +53,9 @@ def load_deployed(path: str, values: dict, pinned: dict, workspace: Workspace) -
                                                                                             errors))
 
 
-@dataclass(frozen=True)
-class RunRequest:
-    """What to run and how: the flags of `pipe run`, or a served job's request."""
+class RunRequest(NamedTuple):
+    """What to run and how: the flags of `pipe run`, or a served job's request. (Immutable:
+    a NamedTuple costs the no-op's start-up a fraction of what a frozen dataclass does.)"""
 
     targets: tuple = ()
     forced: object = frozenset()  # step names, or True: every selected step
@@ -71,7 +71,7 @@ class RunRequest:
     mlflow: bool = False  # log the job to MLflow (also whenever MLFLOW_TRACKING_URI is set)
 
 
-@dataclass
+@dataclass(eq=False)  # (no two records are compared: the methods are not worth their start-up)
 class RunRecord:
     """What a run did, for the face to render."""
 
