@@ -366,7 +366,7 @@ def _resolve(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping) -> In
         art = artifacts.get((b.ref, b.version))
         if art is None:
             raise PipefileError(f"input '{iname}' reads {b.describe()}, which was not resolved to a stored version",
-                                b.loc, "load the graph with pipeline.load_graph, which resolves artifact versions")
+                                b.loc, "load the graph with session.load, which resolves artifact versions")
         return Input(iname, IN_PATH, path=art.path, type=b.type or (dtype if dtype in spec.PATH_TYPES else None),
                      loc=b.loc, artifact=art.ref)
     if b.kind == BIND_ASSET:

@@ -1,6 +1,7 @@
-"""The session's contract through the real CLI: `validate`, `dag` and `status` write nothing
-in the workspace (no spec cache, no artifact versions, no stat cache, no environments.json,
-no job), and still read what `pipe run` left (the spec cache, the stat cache)."""
+"""The session's contract through the real CLI: `validate`, `dag` and `status` (and a dry
+run) write nothing in the workspace (no spec cache, no artifact versions, no stat cache, no
+environments.json, no job), and still read what `pipe run` left (the spec cache, the stat
+cache); and the planner reads what was gathered for it, asking no remote itself."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ steps:
 """
 
 READ_ONLY = (("validate",), ("dag",), ("dag", "--format", "mermaid"), ("status",), ("status", "--json"),
-             ("status", "use"))
+             ("status", "use"), ("run", "--dry-run"))
 
 
 def tree(root) -> dict:
