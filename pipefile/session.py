@@ -235,10 +235,6 @@ class Session:
         follows this plan. on_wait(text): the workspace is busy; say(text): progress
         (an image being pulled)."""
         self.request = request
-        if request.mlflow and not request.dry_run:
-            from . import mlflow_log
-
-            mlflow_log.check_installed()  # before the run, not after hours of training
         if not request.dry_run:
             self.lock(on_wait=on_wait, probe_git=probe_git)
         self.gather(request.targets, say=say, fetch=not request.dry_run)

@@ -77,6 +77,10 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         raise click.UsageError("--push cannot go with --dry-run")
     if ci and summary_path is None:
         summary_path = os.path.join(root, run_report.CI_SUMMARY_FILE)
+    if to_mlflow and not dry_run:
+        from .. import mlflow_log
+
+        mlflow_log.check_installed()  # before the run (and before .pipe/ is made), not after hours of training
     request = RunRequest(tuple(targets), forced, jobs or 0, keep_going, dry_run, experiment,
                          tuple(_scrubbed_argv(sys.argv[1:])), push=push_after, mlflow=to_mlflow)
 
