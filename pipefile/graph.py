@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from . import spec, template
+from .digest import TREE
 from .errors import PipefileError, SourceLoc, did_you_mean, raise_all
 from .spec import BIND_ARTIFACT, BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE
 
@@ -215,6 +216,8 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
     """`artifacts` maps each artifact binding, (name, version as written), to the
     ResolvedArtifact it reads; the caller resolves them (the graph reads no database)."""
     artifacts = dict(artifacts or {})
+    # A bound version's content is known from the job database: it need not be in place yet.
+    bound = {a.path: a.kind for a in artifacts.values()}
     errors: list[PipefileError] = []
     producers: dict = {}
     for st in pf.steps.values():
@@ -285,7 +288,9 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
                 elif step_name not in deps:
                     deps.append(step_name)
                     edge_loc[(st.name, step_name)] = loc
-            if not hits and check_exists:
+            if not hits and path in bound:
+                _check_kind(st.name, path, inputs, pf, errors, loc, bound[path] == TREE)
+            elif not hits and check_exists:
                 _check_source(st.name, path, loc, inputs, pf, producers, errors)
         nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
 
@@ -314,11 +319,12 @@ def source_errors(graph: Graph) -> list:
     pf = graph.pipefile
     errors: list = []
     sorted_outputs = graph._sorted_outputs
+    bound = {a.path for a in graph.artifacts.values()}  # (their kind was checked by `build`)
     for env in pf.environments.values():
         _check_environment_sources(env, pf, graph.producers, sorted_outputs, True, errors)
     for node in graph.nodes.values():
         for path, loc, _what in _reads(node.inputs, node.step.code):
-            if graph.is_source(path):
+            if graph.is_source(path) and path not in bound:
                 _check_source(node.name, path, loc, node.inputs, pf, graph.producers, errors)
     return errors + link_errors(pf, graph.producers, graph.nodes)
 
@@ -526,7 +532,7 @@ def _resolve(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping) -> In
         art = artifacts.get((b.ref, b.version))
         if art is None:
             raise PipefileError(f"input '{iname}' reads {b.describe()}, which was not resolved to a stored version",
-                                b.loc, "load the graph with pipeline.load_graph, which resolves artifact versions")
+                                b.loc, "load the graph with session.load, which resolves artifact versions")
         return Input(iname, IN_PATH, path=art.path, type=b.type or (dtype if dtype in spec.PATH_TYPES else None),
                      loc=b.loc, artifact=art.ref)
     if b.kind == BIND_ASSET:
@@ -562,14 +568,15 @@ def _command_param_refs(command) -> list:
     return out
 
 
-def _check_kind(step, path, inputs, pf, errors, loc):
+def _check_kind(step, path, inputs, pf, errors, loc, is_dir: Optional[bool] = None):
     want = None
     for i in inputs.values():
         if i.kind == IN_PATH and i.path == path and i.type:
             want = i.type
     if want is None:
         return
-    is_dir = os.path.isdir(os.path.join(pf.root, path))
+    if is_dir is None:
+        is_dir = os.path.isdir(os.path.join(pf.root, path))
     if want == spec.URI_FILE and is_dir:
         errors.append(PipefileError(f"step '{step}' expects a file at '{path}', but it is a folder", loc,
                                     "declare it as type: uri_folder, or point at a file"))

@@ -16,13 +16,16 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .envs import EnvError
 from .envs.cache import EnvCache, dir_size
+from .envs.usage import read_environments
 from .errors import PipefileError
-from .pipeline import Pipeline, read_environments
 from .store import STATE_DIR, registered_workspaces
+
+if TYPE_CHECKING:
+    from .session import Session
 
 
 @dataclass
@@ -57,7 +60,7 @@ class BuildRow:
                 "used": self.used, "where": self.path, "created": self.created, "used_by": self.users}
 
 
-def declared(pipe: Pipeline) -> list:
+def declared(pipe: Session) -> list:
     """One row per environment of the Pipefile (errors per row: a missing daemon is not fatal here)."""
     pf = pipe.graph.pipefile
     users: dict = {}
@@ -79,7 +82,7 @@ def declared(pipe: Pipeline) -> list:
     return rows
 
 
-def _kept(pipe: Pipeline) -> dict:
+def _kept(pipe: Session) -> dict:
     """build id -> the workspaces that use it (this one: by its Pipefile now; others: by their record)."""
     keep: dict = {}
     here = os.path.realpath(pipe.root)
@@ -98,7 +101,7 @@ def _kept(pipe: Pipeline) -> dict:
     return keep
 
 
-def builds(pipe: Pipeline, notes: list) -> list:
+def builds(pipe: Session, notes: list) -> list:
     """Every build in the store's cache (and pipe-built Docker images of this store)."""
     keep = _kept(pipe)
     cache = EnvCache(pipe.ws.store_root)
@@ -129,7 +132,7 @@ def _docker_up() -> bool:
         return False
 
 
-def prune(pipe: Pipeline, dry_run: bool = False) -> tuple:
+def prune(pipe: Session, dry_run: bool = False) -> tuple:
     """Remove unused builds and unfinished build folders; returns (removed BuildRows, notes)."""
     notes: list = []
     removed = []

@@ -36,7 +36,7 @@ from .jobdb.jobs import JobStore
 from .jobdb.records import JobStep
 from .store import STATE_DIR, read_origin
 
-# Where a step reads an artifact version it binds (pipeline._artifact_rel).
+# Where a step reads an artifact version it binds (artifacts._artifact_rel).
 _BOUND = re.compile(r"^" + re.escape(STATE_DIR) + r"/artifacts/(?P<name>[^/]+)/(?P<version>[0-9]+)$")
 _REF = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?::(?P<version>[^:]*))?$")
 

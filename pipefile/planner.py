@@ -9,13 +9,17 @@ rerun that produced byte-identical outputs leaves the downstream key as it was.
 
 `pipe status` and `pipe run` share this module; it never writes to the
 workspace (the StatCache it fills is kept in memory; callers decide whether to
-save it).
+save it), and it asks nothing of the world outside the workspace: environment
+identities (Docker image ids), the GPU model and a remote's run cache are
+gathered beforehand into an `Outside` snapshot (session.py), which it reads. A
+run-cache key the snapshot has no answer for (it became known only now) is a
+miss, noted in `Planner.wanted`; the session looks it up and decides again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from dataclasses import dataclass, field, replace
+from typing import Mapping, Optional
 
 from .digest import Hasher, PathDigest
 from .graph import Graph, Node
@@ -29,6 +33,39 @@ class Upstream:
 
     outputs: Optional[Mapping[str, PathDigest]]  # None: unknown until it has run
     in_workspace: bool  # False while a restore is still to happen
+
+
+@dataclass(frozen=True, eq=False)  # (never compared: equality would only cost start-up)
+class Outside:
+    """What a plan needs from outside the workspace, looked up before planning.
+
+    Only what the selected steps need is there: an environment's identity when a step
+    uses it, the GPUs when a step asks for some or keys on their model, the run-cache
+    entries of a remote for the keys asked so far. A lookup that failed holds its error,
+    raised when a decision needs that value (as if it were looked up then)."""
+
+    env_identities: Mapping = field(default_factory=dict)  # env name -> identity, or the PipefileError
+    gpus: Optional[tuple] = None  # the pool (envs.gpus.Gpu) steps are given; None: not gathered
+    gpu_model: Optional[str] = None
+    gpu_error: Optional[Exception] = None  # a bad --gpus / PIPE_GPUS, if one was met
+    remote: Optional[str] = None  # the remote whose run cache `remote_entries` answer for
+    remote_entries: Mapping = field(default_factory=dict)  # key -> {output: PathDigest}, or None: not there
+
+    def identity(self, env: str) -> str:
+        found = self.env_identities[env]  # (a KeyError is a bug: the session gathers every one used)
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def model(self) -> str:
+        if self.gpu_error is not None:
+            raise self.gpu_error
+        if self.gpu_model is None:
+            raise LookupError("the GPU model was not gathered before planning")
+        return self.gpu_model
+
+    def with_remote_entries(self, more: Mapping) -> "Outside":
+        return replace(self, remote_entries={**self.remote_entries, **more})
 
 
 @dataclass
@@ -45,22 +82,21 @@ class Plan:
 
 class Planner:
     def __init__(self, graph: Graph, hasher: Hasher, records: Mapping, actions, store,
-                 forced=frozenset(), env_identity: Optional[Callable[[str], str]] = None,
-                 gpu_model: Optional[Callable[[], str]] = None, remote=None):
-        """`env_identity(name)` gives an environment's identity and `gpu_model()` the GPU model
-        of this machine; both are lookups (no builds, no pulls), asked only for the steps that
-        need them."""
+                 forced=frozenset(), outside: Optional[Outside] = None):
+        """`outside`: what was gathered before planning (the session replaces it with one
+        holding more remote answers, then decides again)."""
         self.graph = graph
         self.hasher = hasher
         self.records = records  # step name -> store.state.StepRecord
         self.actions = actions
         self.store = store
         self.forced = forced  # a set of step names, or True for every step
-        self.env_identity = env_identity
-        # A read-only lookup of a remote run cache (store.remote_cache.RemoteRunCache), asked
-        # only when the local store cannot restore a step; it downloads nothing.
-        self.remote = remote
-        self.gpu_model = gpu_model
+        self.outside = outside or Outside()
+        # Run-cache keys the remote of `outside` may have and it holds no answer for yet.
+        self.wanted: set = set()
+        # The versions artifact bindings read: their content is known (it is what the job
+        # database recorded), whether or not it is materialised yet.
+        self._artifacts = {a.path: PathDigest(a.kind, a.digest, a.size) for a in graph.artifacts.values()}
         self._sources: Optional[dict] = None  # source path -> digest, while plan() runs
 
     def plan(self, targets=()) -> Plan:
@@ -94,6 +130,9 @@ class Planner:
         return False
 
     def _digest(self, path: str) -> Optional[PathDigest]:
+        known = self._artifacts.get(path)
+        if known is not None:
+            return known
         memo = self._sources
         if memo is not None and path in memo:
             return memo[path]
@@ -133,8 +172,8 @@ class Planner:
             return Decision(name, Verdict.PENDING, None,
                             tuple(Reason(UPSTREAM, w) for w in dict.fromkeys(not_there)))
         env = node.step.environment
-        identity = self.env_identity(env) if env and self.env_identity else LOCAL_ENV_IDENTITY
-        model = self.gpu_model() if node.step.key_includes and self.gpu_model else None
+        identity = self.outside.identity(env) if env else LOCAL_ENV_IDENTITY
+        model = self.outside.model() if node.step.key_includes else None
         key = step_key(node, digests, identity, model)
         rec = self.records.get(name)
         prior = Prior(rec.key, rec.manifest, {n: o.content for n, o in rec.outputs.items()}) if rec else None
@@ -156,10 +195,14 @@ class Planner:
         outs = self.actions.get(key)
         if outs is not None and set(outs) == names and all(self.store.complete(d) for d in outs.values()):
             return outs, None
-        if self.remote is not None:
-            outs = self.remote.get(key)
+        outside = self.outside
+        if outside.remote is not None:
+            if key not in outside.remote_entries:
+                self.wanted.add(key)
+                return None, None
+            outs = outside.remote_entries[key]
             if outs is not None and set(outs) == names:
-                return outs, self.remote.name
+                return outs, outside.remote
         return None, None
 
 

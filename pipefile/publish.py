@@ -26,12 +26,12 @@ from typing import Optional
 
 from . import graph as graph_mod
 from . import loader, spec
+from .artifacts import pin_artifacts, resolve_artifacts
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache, canonical_json, hash_json
 from .errors import PipefileError, did_you_mean, raise_all
 from .jobdb.records import COMPLETED
 from .jobdb.serving import Deployment, ServeStore
 from .jobs import store_path
-from .pipeline import pin_artifacts, resolve_artifacts
 from .store import STATE_DIR, Workspace
 
 DEPLOYMENT_VERSION = 1

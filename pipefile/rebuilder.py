@@ -6,7 +6,7 @@
     RUN      nothing known matches: run the command
     PENDING  an input comes from a step that has yet to run: decide again after it
 
-Reasons are data (`Reason`), rendered by `report`; the same objects feed
+Reasons are data (`Reason`), rendered by `report/reasons.py`; the same objects feed
 `pipe status`, `pipe run`'s progress and `--json`. Pure: reads nothing,
 writes nothing; callers hand in what they looked up.
 """
@@ -52,53 +52,6 @@ class Reason:
     subject: str = ""
     old: Optional[str] = None
     new: Optional[str] = None
-
-    def message(self) -> str:
-        k, s = self.kind, self.subject
-        arrow = f": {self.old} -> {self.new}" if (self.old is not None or self.new is not None) else ""
-        if k == NEVER_BUILT:
-            return "never built in this workspace"
-        if k == FORCED:
-            return "forced (--force)"
-        if k == COMMAND_CHANGED:
-            return f"command changed{arrow}"
-        if k == ENV_CHANGED:
-            return f"environment changed{arrow}"
-        if k == GPU_MODEL_CHANGED:
-            return f"GPU model changed{arrow}"
-        if k == PARAM_CHANGED:
-            return f"param '{s}' changed{arrow}"
-        if k == INPUT_CHANGED:
-            return f"input '{s}' changed{arrow}"
-        if k == CODE_CHANGED:
-            return f"code '{s}' changed{arrow}"
-        if k == OUTPUTS_CHANGED:
-            return "declared outputs changed"
-        if k == FORMAT_CHANGED:
-            return "pipe's key format changed"
-        if k == OUTPUT_MISSING:
-            return f"output '{s}' is missing"
-        if k == OUTPUT_MODIFIED:
-            return f"output '{s}' was modified{arrow}"
-        if k == MISSING_INPUT:
-            return f"input '{s}' does not exist (and no step produces it)"
-        if k == UPSTREAM:
-            return f"waits for '{s}' to finish first"
-        if k == CACHED:
-            if s:
-                return f"built before with the same key, on remote '{s}': download and restore"
-            return "built before with the same key: restore from the store"
-        return f"{k} {s}".strip()
-
-    def to_json(self) -> dict:
-        d = {"kind": self.kind, "message": self.message()}
-        if self.subject:
-            d["subject"] = self.subject
-        if self.old is not None:
-            d["old"] = self.old
-        if self.new is not None:
-            d["new"] = self.new
-        return d
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,14 @@ PKG = Path(__file__).resolve().parent.parent / "pipefile"
 
 LAYERS = {
     "errors": 0, "spec": 0, "yamlsafe": 0, "outcomes": 0,
-    "template": 1, "loader": 1, "graph": 1, "digest": 1,
-    "keys": 2, "store": 2, "jobdb": 2, "envs": 2,
+    "template": 1, "loader": 1, "graph": 1, "digest": 1, "speccache": 1,
+    "keys": 2, "store": 2, "jobdb": 2, "envs": 2, "artifacts": 2,
     "rebuilder": 3, "planner": 3,
     "executors": 4, "staging": 4, "scheduler": 4, "overwrites": 4,
-    "report": 5, "pipeline": 5, "inventory": 5, "publish": 5, "sync": 5, "jobs": 5, "lineage": 5, "clone": 5,
+    "report": 5, "inventory": 5, "publish": 5, "sync": 5, "jobs": 5, "lineage": 5, "clone": 5,
     "mlflow_log": 5,
+    # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
+    "session": 5,
     "cli": 6, "entry": 6, "__main__": 6, "serve": 6, "__init__": 0,
     # the serving commands, still outside the cli package (cli/serve.py adapts them) until they move there
 }

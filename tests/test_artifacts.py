@@ -231,7 +231,10 @@ def test_a_changed_materialised_version_is_put_back(trained, tmp_path):
     os.chmod(w.parent, 0o755)
     os.chmod(w, 0o644)
     w.write_text("tampered\n")
+    # Status decides on the version's recorded content and writes nothing; a run puts it back.
     assert trained.states() == {"train": "fresh", "use": "fresh"}
+    assert w.read_text() == "tampered\n"
+    assert trained.outcomes() == {"train": "fresh", "use": "fresh"}
     assert w.read_text() == "a\n0.1\n"
 
 

@@ -60,3 +60,17 @@ def test_forced_runs_even_when_fresh():
 
 def test_explain_names_nothing_when_nothing_changed_but_the_key():
     assert [r.kind for r in explain(None, manifest())] == [NEVER_BUILT]
+
+
+def test_reasons_are_rendered_by_the_face():
+    from pipefile.rebuilder import CACHED, MISSING_INPUT, Reason
+    from pipefile.report.reasons import reason_json, reason_text
+
+    assert reason_text(Reason(PARAM_CHANGED, "lr", "0.1", "0.2")) == "param 'lr' changed: 0.1 -> 0.2"
+    assert reason_text(Reason(NEVER_BUILT)) == "never built in this workspace"
+    assert reason_text(Reason(CACHED, "origin")) == ("built before with the same key, on remote 'origin': "
+                                                     "download and restore")
+    assert reason_text(Reason(MISSING_INPUT, "x")) == "input 'x' does not exist (and no step produces it)"
+    assert reason_json(Reason(OUTPUT_MODIFIED, "o", "a", "b")) == {
+        "kind": OUTPUT_MODIFIED, "message": "output 'o' was modified: a -> b", "subject": "o", "old": "a", "new": "b"}
+    assert not hasattr(Reason, "message")  # the pure layer keeps the data only

@@ -9,7 +9,7 @@ import click
 from ..digest import Hasher
 from ..errors import PipefileError, did_you_mean
 from ..lineage import Lineage, action_manifest, looks_like_ref, parse_ref
-from ..pipeline import add_asset, get_artifact
+from ..artifacts import add_asset, get_artifact
 from ..report import artifacts as report_artifacts
 from ..report.text import dump_json
 from ..store import Workspace

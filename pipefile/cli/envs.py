@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import inventory
-from ..pipeline import Pipeline, load_graph
+from ..session import Session, load
 from ..report import envs as report_envs
 from ..report.text import dump_json
 from .guard import guard
@@ -22,7 +22,7 @@ def envs(ctx, pipefile, as_json):
     and the unused builds in the store."""
     if ctx.invoked_subcommand:
         return
-    pipe = Pipeline(load_graph(pipefile), writable=False)
+    pipe = Session(load(pipefile), writable=False)
     try:
         notes: list = []
         rows = inventory.declared(pipe)
@@ -44,7 +44,7 @@ def envs(ctx, pipefile, as_json):
 def prune(pipefile, dry_run, as_json):
     """Remove environment builds (venvs, conda prefixes, images pipe built) that no environment
     uses: neither this Pipefile's, nor those recorded by other workspaces sharing the store."""
-    pipe = Pipeline(load_graph(pipefile), writable=False)
+    pipe = Session(load(pipefile), writable=False)
     try:
         removed, notes = inventory.prune(pipe, dry_run)
     finally:

@@ -1,5 +1,6 @@
 """`pipe status`, `pipe validate`, `pipe dag`: the pipeline as declared and as it would run,
-without running anything."""
+without running anything, and without writing anything in the workspace (status is a
+read-only session: it plans as `pipe run` would)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 import click
 
 from ..errors import STEP_FAILED
-from ..pipeline import Pipeline, load_graph
+from ..session import Session, load
 from ..report.dag import render_dag
 from ..report.plan import render_status, status_json
 from ..report.text import dump_json, plural
@@ -31,19 +32,18 @@ def status(targets, pipefile, params, as_json, remote_name, check, gpus):
 
     With --remote, steps the remote's run cache has show as restore (from that remote):
     the plan `pipe run --remote` would follow; nothing is downloaded."""
-    graph = load_graph(pipefile, params)
+    graph = load(pipefile, params)
     spec = resolve_remote(graph, remote_name) if remote_name is not None else None
 
     def remote_failed(e) -> None:
         click.echo(f"warning: {e.render()}\n  showing the local plan", err=True)
 
-    pipe = Pipeline(graph, writable=False, remote=spec, on_remote_error=remote_failed)
-    pipe.gpu_override = gpus
+    session = Session(graph, writable=False, remote=spec, gpus=gpus, on_remote_error=remote_failed)
     try:
-        plan = pipe.status(targets)
-        stays = pipe.stays_on_remote(plan, targets)
+        plan = session.plan(targets)
+        stays = session.stays_on_remote(plan, targets)
     finally:
-        pipe.close()
+        session.close()
     if as_json:
         dump_json(status_json(plan, stays))
     else:
@@ -58,7 +58,7 @@ def status(targets, pipefile, params, as_json, remote_name, check, gpus):
 @guard
 def validate(pipefile, params):
     """Check the Pipefile and report every problem at once (exit 2 if any)."""
-    graph = load_graph(pipefile, params)
+    graph = load(pipefile, params)
     pf = graph.pipefile
     counts = ", ".join(plural(n, what) for n, what in
                        ((len(graph.nodes), "step"), (len(pf.params), "param"), (len(pf.assets), "asset")))
@@ -72,5 +72,5 @@ def validate(pipefile, params):
 @guard
 def dag(pipefile, params, fmt):
     """Draw the pipeline's graph."""
-    graph = load_graph(pipefile, params)
+    graph = load(pipefile, params)
     click.echo(render_dag(graph, fmt), nl=False)

@@ -8,7 +8,7 @@ import click
 
 from .. import sync
 from ..errors import OK, STEP_FAILED
-from ..pipeline import Pipeline, load_graph
+from ..session import Session, load
 from ..report import remote as report_remote
 from ..report.text import dump_json
 from ..store import Workspace
@@ -103,7 +103,7 @@ def push(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
     to finish it."""
     if steps and all_jobs:
         raise click.UsageError("give STEP names or --all-jobs, not both")
-    graph = load_graph(pipefile, params)
+    graph = load(pipefile, params)
     root = graph.pipefile.root
     rem = open_remote(root, remote_name, transfers)
     ws = Workspace(root, create=False)
@@ -151,23 +151,23 @@ def pull(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
             ws.close()
         _finish(r, as_json)
         return
-    graph = load_graph(pipefile, params)
+    graph = load(pipefile, params)
     spec = remotes_mod.resolve(graph.pipefile.root, remote_name)
     if spec is None:
         open_remote(graph.pipefile.root, None)  # raises: no remote
-    pipe = Pipeline(graph, writable=True, remote=spec)
-    pipe.remote.transfers = transfers
+    session = Session(graph, writable=True, remote=spec)
+    session.remote.transfers = transfers
     try:
-        pipe.lock(on_wait=lambda m: click.echo(m, err=True))
-        pipe.remote.check()  # a bad URL or credentials: say so, do not plan as if it were empty
-        plan = pipe.planner().plan(steps)
-        if pipe.remote_cache.error is not None:
-            raise pipe.remote_cache.error
-        progress = report_remote.TransferProgress(pipe.remote.name, quiet=as_json)
-        r = sync.pull_plan(pipe.ws, pipe.remote, plan, progress)
-        _note_empty(pipe.remote)
+        session.lock(on_wait=lambda m: click.echo(m, err=True))
+        session.remote.check()  # a bad URL or credentials: say so, do not plan as if it were empty
+        plan = session.plan(steps)
+        if session.remote_problems:
+            raise session.remote_problems[0]
+        progress = report_remote.TransferProgress(session.remote.name, quiet=as_json)
+        r = sync.pull_plan(session.ws, session.remote, plan, progress)
+        _note_empty(session.remote)
     finally:
-        pipe.close()
+        session.close()
     _finish(r, as_json)
 
 

@@ -1,20 +1,19 @@
-"""`pipe run`: bring targets up to date, then report (progress, summary, JSON, the CI
-summary), push what was built (--push) and log to MLflow (--mlflow)."""
+"""`pipe run`: the flags become a session.RunRequest; the session runs it (and pushes what
+was built with --push, logs to MLflow with --mlflow); its RunRecord is rendered here:
+progress, summary, JSON, the CI summary, the exit code."""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Iterable, Optional
 
 import click
 
-from .. import mlflow_log
-from ..errors import INTERRUPTED, OK, STEP_FAILED, PipefileError
-from ..outcomes import FRESH, RAN, RESTORED
-from ..pipeline import Pipeline, check_forced_names, load_graph, parse_force
+from ..errors import PipefileError, did_you_mean, raise_all
 from ..report import run as run_report
 from ..report.text import dump_json, write_json_file
-from ..store import Workspace
+from ..session import RunRequest, Session, load
 from ..store import remotes as remotes_mod
 from .guard import guard
 from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
@@ -56,7 +55,7 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     (or from a remote's run cache: the default remote, or --remote), and runs
     independent steps in parallel.
     """
-    graph = load_graph(pipefile, params)
+    graph = load(pipefile, params, keep=not dry_run)
     forced = parse_force(force)
     check_forced_names(graph, forced)
     root = graph.pipefile.root
@@ -79,50 +78,54 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
     if ci and summary_path is None:
         summary_path = os.path.join(root, run_report.CI_SUMMARY_FILE)
     if to_mlflow and not dry_run:
-        mlflow_log.check_installed()  # before the run, not after hours of training
-    remote_problems: list = []
+        from .. import mlflow_log
+
+        mlflow_log.check_installed()  # before the run (and before .pipe/ is made), not after hours of training
+    request = RunRequest(tuple(targets), forced, jobs or 0, keep_going, dry_run, experiment,
+                         tuple(_scrubbed_argv(sys.argv[1:])), push=push_after, mlflow=to_mlflow)
 
     def remote_failed(e) -> None:
-        remote_problems.append(e)
         click.echo(f"warning: {e.render()}\n  working locally: steps the remote may have will run here", err=True)
 
-    pipe = Pipeline(graph, writable=not dry_run, remote=spec, on_remote_error=remote_failed)
-    pipe.gpu_override = gpus
+    session = Session(graph, writable=not dry_run, remote=spec, gpus=gpus, on_remote_error=remote_failed)
     reporter = None
-    pushed = None
     try:
-        if not dry_run:
-            pipe.lock(on_wait=lambda m: click.echo(m, err=True))
-        pipe.prepare_run(targets, say=lambda m: click.echo(m, err=True), fetch=not dry_run)
-        plan = pipe.planner(forced).plan(targets)
+        plan = session.start(request, on_wait=lambda m: click.echo(m, err=True), say=lambda m: click.echo(m, err=True))
         reporter = run_report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci)
-        summary = pipe.run(targets, forced, jobs or 0, keep_going, dry_run, reporter, plan=plan,
-                           experiment=experiment, argv=_scrubbed_argv(sys.argv[1:]))
+        record = session.run(reporter)
         reporter.close()
-        if push_after and not summary.interrupted:
-            pushed = _push_built(pipe, summary, plain=ci)
+        progress = None
+        if push_after:
+            from ..report import remote as report_remote
+
+            progress = report_remote.TransferProgress(session.remote.name, plain=ci)
+        session.finish(record, progress)
     finally:
         if reporter:
             reporter.close()
-        pipe.close()
+        session.close()
+    _render(record, root, as_json, summary_path)
+    sys.exit(record.exit_code)
+
+
+def _render(record, root: str, as_json: bool, summary_path: Optional[str]) -> None:
+    """The run's record, on stderr (the summary, transfers, warnings, the job) and as JSON."""
+    summary, job, fetched, pushed = record.summary, record.job, record.downloaded, record.pushed
     run_report.render_summary(summary, root)
-    fetched = pipe.fetcher.total if pipe.fetcher is not None else None
     if fetched is not None or pushed is not None:
         from ..report import remote as report_remote
     if fetched is not None and fetched.moved:
-        click.echo(f"downloaded {report_remote.size_line(fetched)} from '{pipe.remote.name}'", err=True)
+        click.echo(f"downloaded {report_remote.size_line(fetched)} from '{record.remote_name}'", err=True)
     if pushed is not None:
         report_remote.render_sync(pushed)
-    for warning in getattr(getattr(pipe, "recorder", None), "warnings", []):
+    for warning in record.warnings:
         click.echo(f"warning: {warning}", err=True)
-    job = getattr(pipe, "job", None)
     if job is not None:
         click.echo(f"job {job.id} ({job.uid}): `pipe jobs show {job.id}`", err=True)
-    if job is not None and mlflow_log.wanted(to_mlflow):
-        _log_to_mlflow(root, job.id)
-    code = INTERRUPTED if summary.interrupted else STEP_FAILED if summary.failed else OK
-    if code == OK and pushed is not None and not pushed.ok:
-        code = STEP_FAILED
+    if record.mlflow_run is not None:
+        click.echo(f"logged job {job.id} to MLflow: run {record.mlflow_run}", err=True)
+    if record.mlflow_error is not None:
+        click.echo(f"warning: {record.mlflow_error.render()}", err=True)
     if as_json:
         out = run_report.run_json(summary)
         if job is not None:
@@ -130,17 +133,33 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         dump_json(out)
     if summary_path:
         remote_info = None
-        if pipe.remote is not None:
-            remote_info = {"name": pipe.remote.name, "url": pipe.remote.spec.shown,
-                           "error": remote_problems[0].message if remote_problems else None,
+        if record.remote_name is not None:
+            problems = record.remote_problems
+            remote_info = {"name": record.remote_name, "url": record.remote_url,
+                           "error": problems[0].message if problems else None,
                            "downloaded_objects": len(fetched.moved) if fetched else 0,
                            "downloaded_bytes": fetched.nbytes if fetched else 0}
-        doc = run_report.ci_summary(summary, code, job.id if job is not None else None, remote_info,
-                                pushed.to_json() if pushed is not None else None)
+        doc = run_report.ci_summary(summary, record.exit_code, job.id if job is not None else None, remote_info,
+                                    pushed.to_json() if pushed is not None else None)
         write_json_file(summary_path, doc)
         click.echo(f"summary: {os.path.relpath(summary_path)}", err=True)
-    sys.exit(code)
 
+
+def parse_force(values: Iterable[str]):
+    """--force given alone forces every selected step; --force STEP forces that step."""
+    values = list(values)
+    if not values:
+        return frozenset()
+    if "*" in values:
+        return True
+    return frozenset(values)
+
+
+def check_forced_names(graph, forced) -> None:
+    if forced is True:
+        return
+    raise_all([PipefileError(f"--force {n}: no step named '{n}'", hint=did_you_mean(n, graph.nodes, "step"))
+               for n in forced if n not in graph.nodes])
 
 
 def _scrubbed_argv(argv: list) -> list:
@@ -153,32 +172,3 @@ def _scrubbed_argv(argv: list) -> list:
         elif a == "--remote" and i + 1 < len(out):
             out[i + 1] = remotes_mod.scrub_url(out[i + 1])
     return out
-
-
-def _push_built(pipe, summary, plain: bool = False):
-    """Upload the entries of the steps this run built, restored or found fresh (what the
-    remote already has is skipped). A failure is reported, not raised: the run stands."""
-    from .. import sync
-    from ..report import remote as report_remote
-
-    keys = [summary.decisions[n].key.digest for n, r in summary.results.items()
-            if r.outcome in (RAN, RESTORED, FRESH) and summary.decisions.get(n) is not None
-            and summary.decisions[n].key is not None]
-    r = sync.SyncReport("push", pipe.remote.name)
-    try:
-        sync.push(pipe.ws, pipe.remote, keys, (), report_remote.TransferProgress(pipe.remote.name, plain=plain), r)
-    except PipefileError as e:
-        r.errors.append(e)
-    return r
-
-
-def _log_to_mlflow(root: str, job_id: int) -> None:
-    """Log a finished job as an MLflow run; a failure is a warning, the job stands."""
-    ws = Workspace(root, create=False)
-    try:
-        run_id = mlflow_log.log_job(ws, job_id)
-        click.echo(f"logged job {job_id} to MLflow: run {run_id}", err=True)
-    except PipefileError as e:
-        click.echo(f"warning: {e.render()}", err=True)
-    finally:
-        ws.close()

@@ -16,7 +16,8 @@ steps and concurrent `pipe` processes build it once.
 
 Modules: `base` (Launch, StepProcess, Environment: the local kind), `build` (build tools and
 the build lock), `cache` (built environments on disk), one module per kind (`venv`, `conda`,
-`docker`), `gpus` (the GPU inventory). This package's face is the factory below, which
+`docker`), `gpus` (the GPU inventory), `usage` (.pipe/environments.json: what a workspace's
+environments are, for prune). This package's face is the factory below, which
 imports a kind's module only when a step uses that kind; the modules import `base`, never
 this package, so there is no cycle.
 

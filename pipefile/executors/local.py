@@ -252,7 +252,8 @@ class LocalExecutor:
                 kind, _, digest = env.identity().partition(":")
                 env_text = f"{env.name} ({kind}:{digest[:12]})" if digest else f"{env.name} ({kind})"
             if decision.key is None:  # the planner could not even key it (a missing input)
-                raise StepFailure("cannot run: " + "; ".join(r.message() for r in decision.reasons))
+                raise StepFailure("cannot run: " + "; ".join(
+                    f"input '{r.subject}' does not exist (and no step produces it)" for r in decision.reasons))
             if self.cancelled.is_set():
                 raise StepFailure("interrupted before it started")
             staged = self.staging.stage(node, container=bool(env.container))

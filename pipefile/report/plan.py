@@ -10,6 +10,7 @@ import sys
 from ..outcomes import FAILED, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN
 from ..planner import Plan
 from ..rebuilder import Decision, Verdict
+from .reasons import reason_json, reason_text
 from .text import console, is_terminal
 
 # The colour of each verdict (status) and outcome (run progress) on a terminal.
@@ -39,7 +40,7 @@ def status_json(plan: Plan, stays_on_remote=frozenset()) -> dict:
                 "key": d.key.digest if d.key else None,
                 **({"remote": d.remote} if d.remote else {}),
                 **({"stays_on_remote": True} if d.step in stays_on_remote else {}),
-                "reasons": [r.to_json() for r in d.reasons],
+                "reasons": [reason_json(r) for r in d.reasons],
             }
             for d in plan.decisions.values()
         ],
@@ -47,7 +48,7 @@ def status_json(plan: Plan, stays_on_remote=frozenset()) -> dict:
 
 
 def _status_messages(d: Decision, stays_on_remote) -> list:
-    msgs = [r.message() for r in d.reasons]
+    msgs = [reason_text(r) for r in d.reasons]
     if d.step in stays_on_remote:
         msgs.append("nothing asked for here reads it: stays on the remote, not downloaded")
     return msgs

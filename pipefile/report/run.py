@@ -20,6 +20,7 @@ from ..outcomes import (FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, W
 from ..rebuilder import Decision, Verdict
 from ..scheduler import RunSummary
 from .plan import STATE_STYLE
+from .reasons import reason_json, reason_text
 from .text import console, format_seconds, is_terminal
 
 LOG_TAIL_LINES = 20
@@ -87,7 +88,7 @@ class RunReporter:
             self._line(f"{verb:<8} {name}")
         if self.explain:
             for r in decision.reasons:
-                self._line(f"         {name}: {r.message()}", "dim")
+                self._line(f"         {name}: {reason_text(r)}", "dim")
 
     def finished(self, result: StepResult, decision: Optional[Decision]) -> None:
         with self.lock:
@@ -194,7 +195,7 @@ def ci_summary(summary: RunSummary, exit_code: int, job: Optional[int], remote: 
         steps.append({
             "name": r.name, "outcome": r.outcome, "seconds": round(r.seconds, 3),
             "key": d.key.digest if d is not None and d.key is not None else None,
-            "reasons": [x.to_json() for x in d.reasons] if d is not None else [],
+            "reasons": [reason_json(x) for x in d.reasons] if d is not None else [],
             **({"remote": d.remote} if d is not None and d.remote else {}),
             **({"error": r.error} if r.error else {}),
             **({"log": r.log} if r.log else {}),

@@ -135,7 +135,7 @@ def _check_inputs(home: Home, tok: Token, dep: Deployment, body: Invocation):
 def plan(home: Home, tok: Token, endpoint: str, body: Invocation) -> dict:
     """Which steps an invocation of the endpoint's default deployment would run or
     restore, as this token's job would see the run cache; nothing is started."""
-    from ..pipeline import Pipeline, load_graph  # the planner's weight only when a plan is asked for
+    from ..session import Session, load_deployed  # the planner's weight only when a plan is asked for
     from ..report.plan import status_json
 
     if not tok.can_invoke(endpoint):
@@ -153,12 +153,11 @@ def plan(home: Home, tok: Token, endpoint: str, body: Invocation) -> dict:
         pf_path = lay_out(home, dep.manifest, checked.assets, tmp)
         jws = Workspace(tmp, home=home)
         jws.actions = token_actions(jws.actions, home.serve, tok.id)  # what this token's job would see
-        graph = load_graph(pf_path, values=checked.params, freeze=False,
-                           pinned=dep.manifest.get("artifacts", {}), workspace=jws)
-        pipe = Pipeline(graph, workspace=jws)
-        jws = None  # the pipeline closes it
+        graph = load_deployed(pf_path, checked.params, dep.manifest.get("artifacts", {}), jws)
+        pipe = Session(graph, workspace=jws)
+        jws = None  # the session closes it
         try:
-            result = status_json(pipe.planner(True if body.force_rerun else frozenset()).plan(()))
+            result = status_json(pipe.plan((), True if body.force_rerun else frozenset()))
         finally:
             pipe.close()
     except PipefileError as e:

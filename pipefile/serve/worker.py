@@ -29,7 +29,7 @@ from ..errors import PipefileError
 from ..jobdb.records import CANCELED, COMPLETED, FAILED, FINALIZING, INTERRUPTED, PREPARING, QUEUED, RUNNING
 from ..jobdb.serving import ServeStore
 from ..outcomes import FAILED as STEP_FAILED
-from ..pipeline import Pipeline, load_graph
+from ..session import RunRequest, Session, load_deployed
 from ..publish import lay_out
 from ..store import STATE_DIR, Workspace
 from ..store.action_cache import ActionCache, FilteredActionCache
@@ -76,7 +76,7 @@ class Limits:
 @dataclass
 class _Running:
     job_id: int
-    pipe: Optional[Pipeline] = None
+    pipe: Optional[Session] = None
     started: float = field(default_factory=time.monotonic)
     stop_state: Optional[str] = None  # CANCELED or FAILED once stopped on purpose
     stop_reason: Optional[str] = None
@@ -204,24 +204,23 @@ class WorkerPool:
             pf_path = lay_out(home, dep.manifest, request.get("assets", {}), workdir)
             jws = Workspace(workdir, home=home)
             jws.actions = token_actions(jws.actions, serve, job.token_id)
-            graph = load_graph(pf_path, values=request.get("params", {}), freeze=False,
-                               pinned=dep.manifest.get("artifacts", {}), workspace=jws)
-            pipe = Pipeline(graph, workspace=jws)
-            jws = None  # the pipeline closes it
+            graph = load_deployed(pf_path, request.get("params", {}), dep.manifest.get("artifacts", {}), jws)
+            pipe = Session(graph, workspace=jws)
+            jws = None  # the session closes it
             try:
-                pipe.lock(probe_git=False)
-                pipe.prepare_run()  # its environments usable (a missing image pulled) before it runs
+                forced = True if request.get("force_rerun") else frozenset()
+                # Locked, its environments usable (a missing image pulled) and planned before it runs.
+                pipe.start(RunRequest(forced=forced, jobs=self.limits.step_jobs,
+                                      experiment=f"{job.endpoint}:{job.deployment}",
+                                      argv=("invoke", job.endpoint, str(job.deployment)), job_id=job.id,
+                                      step_env=step_environment(self.pass_env)), probe_git=False)
                 r.pipe = pipe
                 # Canceled while it was being prepared (possibly before this worker had it).
                 if not serve.set_state(job.id, RUNNING) and r.stop_state is None:
                     r.stop_state, r.stop_reason = CANCELED, serve.jobs.get(job.id).error or "canceled by request"
                 if r.stop_state is not None:
                     pipe.cancel()
-                forced = True if request.get("force_rerun") else frozenset()
-                summary = pipe.run(forced=forced, jobs=self.limits.step_jobs, events=_Events(serve, job.id),
-                                   experiment=f"{job.endpoint}:{job.deployment}",
-                                   argv=["invoke", job.endpoint, str(job.deployment)], job_id=job.id,
-                                   step_env=step_environment(self.pass_env))
+                summary = pipe.run(_Events(serve, job.id)).summary
             finally:
                 pipe.close()
             if r.stop_state is not None:

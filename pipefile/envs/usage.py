@@ -1,0 +1,43 @@
+"""What each workspace's environments are, for `pipe envs prune` in any workspace that
+shares the store.
+
+    .pipe/environments.json   {"v": 1, "environments": {name: {"kind", "identity", "build"}}}
+
+Written by a run (replaced whole, by rename, only when it changes), read by prune: a
+build some workspace recorded is in use, and kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+ENVIRONMENTS_FILE = "environments.json"
+
+
+def write_environments(state_dir: str, envs: dict, keep=()) -> None:
+    """Record `envs` ({name: {kind, identity, build}}) in the workspace whose `.pipe/` is
+    `state_dir`, keeping older entries of the names in `keep`."""
+    path = os.path.join(state_dir, ENVIRONMENTS_FILE)
+    try:
+        with open(path) as f:
+            old = json.load(f).get("environments", {})
+    except (OSError, ValueError, AttributeError):
+        old = {}
+    envs = {**{k: v for k, v in old.items() if k in keep}, **envs}
+    if old == envs:
+        return
+    fd, tmp = tempfile.mkstemp(dir=state_dir, prefix=".tmp-")
+    with os.fdopen(fd, "w") as f:
+        json.dump({"v": 1, "environments": envs}, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def read_environments(state_dir: str) -> dict:
+    try:
+        with open(os.path.join(state_dir, ENVIRONMENTS_FILE)) as f:
+            data = json.load(f)
+        return data.get("environments", {}) if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}

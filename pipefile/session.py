@@ -1,0 +1,374 @@
+"""One `pipe run` (or `pipe status`, or a served job) from a loaded graph to its record:
+
+    load -> lock -> gather the outside (remote, images, GPUs) -> plan -> run -> record
+
+`load` resolves artifact versions through the job database and writes nothing but the
+spec cache (and only when asked). A `Session` opens the workspace (`writable=False`
+creates nothing: status, dry runs), holds it when it will write (`start` locks it,
+clears what a killed run left and puts artifact versions in place), gathers what
+the planner must not ask for itself into an `Outside` snapshot (environment
+identities, a pulled image's id, the GPU pool and model, the remote's run-cache
+answers), plans once, runs the plan through the scheduler and returns a `RunRecord`.
+A run-cache key known only after an upstream step finished is looked up by the
+session as the scheduler decides that step again (`_Redecider`), never by the planner.
+
+`pipe status` is `Session(writable=False).plan()`: the same gathering and planning as a
+run, so it decides as a run decides, and writes nothing. The CLI turns flags into a
+`RunRequest` and renders the `RunRecord`; the server does the same with its requests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, NamedTuple, Optional
+
+from . import artifacts as artifacts_mod
+from . import graph as graph_mod
+from . import speccache, spec, staging
+from .digest import Hasher
+from .envs import EnvironmentSet
+from .envs import gpus as gpus_mod
+from .envs.usage import write_environments
+from .errors import INTERRUPTED, OK, STEP_FAILED, PipefileError, raise_all
+from .executors.dry_run import DryRunExecutor
+from .executors.local import LocalExecutor
+from .jobdb.records import INTERRUPTED as JOB_INTERRUPTED
+from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
+from .outcomes import FRESH, RAN, RESTORED
+from .planner import Outside, Plan, Planner, left_on_remote
+from .scheduler import RunSummary, Scheduler
+from .store import Workspace
+from .store.lock import disk_errors
+
+
+def load(pipefile: Optional[str], params: Iterable[str] = (), keep: bool = False) -> graph_mod.Graph:
+    """The graph of the Pipefile at `pipefile` (default: found from here), its artifact
+    bindings resolved in its workspace. keep=True (a run) writes the spec cache."""
+    return speccache.load_graph(pipefile, params, artifacts=artifacts_mod.resolve_artifacts, keep=keep)
+
+
+def load_deployed(path: str, values: dict, pinned: dict, workspace: Workspace) -> graph_mod.Graph:
+    """The graph of a published deployment laid out at `path`: typed param `values`, the
+    artifact versions it `pinned` (read from the store of `workspace`); no spec cache."""
+    return speccache.load_graph(path, values=values, freeze=False,
+                                artifacts=lambda pf, errors: artifacts_mod.pinned_artifacts(pf, pinned, workspace,
+                                                                                            errors))
+
+
+class RunRequest(NamedTuple):
+    """What to run and how: the flags of `pipe run`, or a served job's request. (Immutable:
+    a NamedTuple costs the no-op's start-up a fraction of what a frozen dataclass does.)"""
+
+    targets: tuple = ()
+    forced: object = frozenset()  # step names, or True: every selected step
+    jobs: int = 0  # steps at once (0: the number of CPUs)
+    keep_going: bool = False
+    dry_run: bool = False
+    experiment: Optional[str] = None
+    argv: tuple = ()  # the command line the job records (already scrubbed of credentials)
+    cloned_from: Optional[int] = None
+    job_id: Optional[int] = None  # a queued served job to run (its row exists)
+    step_env: Optional[dict] = None  # the environment steps start from (default: this process's)
+    push: bool = False  # afterwards, upload what was built to the remote
+    mlflow: bool = False  # log the job to MLflow (also whenever MLFLOW_TRACKING_URI is set)
+
+
+@dataclass(eq=False)  # (no two records are compared: the methods are not worth their start-up)
+class RunRecord:
+    """What a run did, for the face to render."""
+
+    summary: RunSummary
+    job: Optional[object] = None  # jobdb.records.Job (id, uid); None for a dry run
+    warnings: list = field(default_factory=list)  # problems that failed no step
+    downloaded: Optional[object] = None  # store.remote.Transfer from the remote's run cache, if one was used
+    remote_name: Optional[str] = None
+    remote_url: Optional[str] = None  # shown without credentials
+    remote_problems: list = field(default_factory=list)  # RemoteError: the remote could not be used
+    pushed: Optional[object] = None  # sync.SyncReport of --push
+    mlflow_run: Optional[str] = None
+    mlflow_error: Optional[PipefileError] = None
+
+    @property
+    def exit_code(self) -> int:
+        s = self.summary
+        code = INTERRUPTED if s.interrupted else STEP_FAILED if s.failed else OK
+        if code == OK and self.pushed is not None and not self.pushed.ok:
+            code = STEP_FAILED
+        return code
+
+
+class Session:
+    def __init__(self, graph: graph_mod.Graph, writable: bool = True, workspace: Optional[Workspace] = None,
+                 remote=None, gpus: Optional[str] = None, on_remote_error=None):
+        """writable=False (status, dry runs) never creates `.pipe/` and writes nothing.
+        `workspace`: one opened already (a served job's), closed with the session.
+        `remote`: a store.remotes.RemoteSpec whose run cache is consulted (lazily: a run
+        with nothing to decide never connects); on_remote_error(RemoteError) is told once if
+        it cannot be used, and the plan goes on with local work. `gpus`: `--gpus`."""
+        self.graph = graph
+        self.root = graph.pipefile.root
+        self.writable = writable
+        self.remote = None
+        self.remote_cache = None  # store.remote_cache.RemoteRunCache: the gatherer of run-cache answers
+        self.remote_problems: list = []
+        self._on_remote_error = on_remote_error
+        if remote is not None:
+            from .store.remote import Remote  # only with a remote: a local run does not load it
+            from .store.remote_cache import RemoteRunCache
+
+            self.remote = Remote(remote)
+            self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
+        self.ws = workspace or Workspace(self.root, create=writable)
+        self.cache = self.ws.state.stat_cache()
+        self.hasher = Hasher(self.root, self.cache)
+        self.envs = EnvironmentSet(graph.pipefile, self.hasher, self.ws.store_root)
+        self.gpu_override = gpus
+        self.outside: Optional[Outside] = None
+        self.request = RunRequest()
+        self.executor = None
+        self.fetcher = None
+        self._planner: Optional[Planner] = None
+        self._plan: Optional[Plan] = None
+        self._records = None
+        self._cancel = None
+        self._git = None  # a GitProbe, started by lock()
+
+    def _remote_failed(self, e) -> None:
+        self.remote_problems.append(e)
+        if self._on_remote_error:
+            self._on_remote_error(e)
+
+    def close(self) -> None:
+        if self.remote is not None:
+            self.remote.close()
+        self.ws.close()
+
+    # --- lock ------------------------------------------------------------------------------
+    def lock(self, on_wait=None, probe_git: bool = True) -> None:
+        """Hold the workspace, undo what a killed run left, and put the artifact versions the
+        steps read in place; probe_git=False for a served job (its deployment, not a git
+        commit, says what code it runs)."""
+        self.ws.lock.acquire(on_wait=on_wait)
+        stale_runs = self.ws.stale_runs()
+        if stale_runs and any(e.type == spec.ENV_DOCKER for e in self.graph.pipefile.environments.values()):
+            # Containers do not die with the pipe that started them: remove those of a killed run.
+            from .envs.docker import remove_containers
+
+            remove_containers(stale_runs)
+        staging.recover(self.ws)
+        artifacts_mod.materialize_bound(self.ws, self.hasher, self.graph.artifacts.values())
+        if probe_git:
+            self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
+
+    # --- gather the outside ----------------------------------------------------------------
+    def gather(self, targets: Iterable[str] = (), say=None, fetch: bool = True, strict: bool = True) -> Outside:
+        """What the plan of `targets` needs from outside the workspace, before planning.
+
+        strict (a run): every environment the selected steps use can be used (its tool or
+        daemon is there; with `fetch`, a missing image is pulled, so that keys hold its ID),
+        and the GPUs asked for exist; the errors of all of them together, before anything
+        runs. Builds happen later, when a step needs them. Not strict (status): a lookup that
+        fails is kept, and raised only where a decision needs it."""
+        names = self.graph.select(targets)
+        steps = [self.graph.nodes[n].step for n in names]
+        used = list(dict.fromkeys(s.environment for s in steps if s.environment))
+        identities: dict = {}
+        errors: list = []
+        for env_name in used:
+            env = self.envs.get(env_name)
+            try:
+                if strict:
+                    env.check()
+                    if fetch and hasattr(env, "fetch"):
+                        env.fetch(say or (lambda text: None))
+                identities[env_name] = env.identity()
+            except PipefileError as e:
+                identities[env_name] = e
+                if not any(e.message == x.message for x in errors):  # one unreachable daemon: said once
+                    errors.append(e)
+        if strict:
+            raise_all(errors)
+        pool, model, gpu_error = None, None, None
+        if any(s.resources.gpus or s.key_includes for s in steps):  # detection costs: only when asked
+            try:
+                pool = tuple(gpus_mod.pool(self.gpu_override))
+                model = gpus_mod.model_of(pool)
+            except PipefileError as e:
+                if strict and any(s.resources.gpus for s in steps):
+                    raise
+                gpu_error = e
+        self.outside = Outside(identities, pool, model, gpu_error,
+                               self.remote_cache.name if self.remote_cache is not None else None)
+        return self.outside
+
+    # --- plan ------------------------------------------------------------------------------
+    def plan(self, targets: Iterable[str] = (), forced=frozenset()) -> Plan:
+        """Decide every selected step; what the remote's run cache holds for the keys met
+        is looked up between rounds (a round per chain of steps only the remote can restore)."""
+        targets = tuple(targets)
+        if self.outside is None:
+            self.gather(targets, strict=False)
+        if self._records is None:
+            self._records = self.ws.state.steps()
+        planner = self._planner = Planner(self.graph, self.hasher, self._records, self.ws.actions, self.ws.store,
+                                          forced, self.outside)
+        plan = planner.plan(targets)
+        while planner.wanted:
+            self._ask_remote(planner)
+            plan = planner.plan(targets)
+        return plan
+
+    def _ask_remote(self, planner: Planner) -> None:
+        wanted, planner.wanted = planner.wanted, set()
+        self.outside = self.outside.with_remote_entries({k: self.remote_cache.get(k) for k in sorted(wanted)})
+        planner.outside = self.outside
+
+    def stays_on_remote(self, plan: Plan, targets: Iterable[str] = ()) -> set:
+        """The steps `pipe run TARGETS --remote` would leave on the remote: restorable only from
+        it, and nothing this run needs reads them (what `pipe status --remote` shows)."""
+        if self.remote_cache is None:
+            return set()
+        left = left_on_remote(self.graph, plan, targets)
+        return {n for n in left if not all(self.ws.store.complete(d) for d in plan.decisions[n].outputs.values())}
+
+    # --- run -------------------------------------------------------------------------------
+    def start(self, request: RunRequest, on_wait=None, say=None, probe_git: bool = True) -> Plan:
+        """Lock (unless a dry run), gather and plan the run `request` asks for; `run` then
+        follows this plan. on_wait(text): the workspace is busy; say(text): progress
+        (an image being pulled)."""
+        self.request = request
+        if not request.dry_run:
+            self.lock(on_wait=on_wait, probe_git=probe_git)
+        self.gather(request.targets, say=say, fetch=not request.dry_run)
+        self._plan = self.plan(request.targets, request.forced)
+        return self._plan
+
+    def run(self, events=None) -> RunRecord:
+        """Run the plan `start` made; unless a dry run, record it as a job."""
+        req, plan = self.request, self._plan
+        if plan is None:
+            plan = self.start(req)
+        redecide = _Redecider(self)
+        wants = any(self.graph.nodes[n].step.resources.gpus for n in plan.decisions)
+        gpus = list(self.outside.gpus) if wants else None
+        if req.dry_run:
+            sched = Scheduler(self.graph, redecide, DryRunExecutor(), None, req.jobs, req.keep_going, events,
+                              dry_run=True, gpus=gpus)
+            return self._record(sched.execute(plan), None)
+        Scheduler(self.graph, redecide, None, gpus=gpus).check_resources(plan)  # before the job begins
+        self._check_store_links()
+        with disk_errors(self.ws.jobs.path):
+            job = begin_job(self.ws, self.hasher, self.graph, req.experiment, req.targets, req.argv, req.cloned_from,
+                            git=self._git, job_id=req.job_id)
+        if self.envs.made:
+            self._note_environments()
+        log_dir = self.ws.job_dir(job.id)
+        os.makedirs(log_dir, exist_ok=True)
+        leave = frozenset()
+        if self.remote_cache is not None:
+            from .store.remote_cache import RemoteFetcher
+
+            self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
+            leave = frozenset(left_on_remote(self.graph, plan, req.targets))
+        executor = self.executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, req.step_env,
+                                                 self.fetcher, leave, environments=self.envs,
+                                                 outputs={p: s for p, (s, _) in self.graph.producers.items()})
+        if self._cancel is not None:
+            executor.cancel(hard=self._cancel)
+        recorder = JobRecorder(self.ws, job, self.graph)
+        sched = Scheduler(self.graph, redecide, executor, self.ws.state, req.jobs, req.keep_going,
+                          Fanout(events, recorder), gpus=gpus)
+        status = JOB_INTERRUPTED
+        try:
+            summary = sched.execute(plan)
+            status = job_status(summary)
+        finally:
+            try:
+                executor.close()
+            finally:
+                try:
+                    recorder.close()
+                finally:
+                    self.ws.jobs.finish(job.id, status)
+        return self._record(summary, job, recorder.warnings)
+
+    def _check_store_links(self) -> None:
+        """No output may land in a store kept outside .pipe/ (PIPE_STORE_DIR, a clone's): the
+        graph checked .pipe/ itself; only such a store costs this second look."""
+        store = os.path.realpath(self.ws.store_root)
+        if store.startswith(os.path.realpath(self.ws.dir) + os.sep):
+            return
+        pf = self.graph.pipefile
+        raise_all(graph_mod.link_errors(pf, self.graph.producers, self.graph.nodes, forbidden=[store]))
+
+    def _record(self, summary: RunSummary, job, warnings=()) -> RunRecord:
+        return RunRecord(summary, job, list(warnings), self.fetcher.total if self.fetcher is not None else None,
+                         self.remote.name if self.remote is not None else None,
+                         self.remote.spec.shown if self.remote is not None else None, self.remote_problems)
+
+    def finish(self, record: RunRecord, push_progress=None) -> RunRecord:
+        """After the run (its progress view closed): with --push, upload what it built, restored
+        or found fresh (what the remote has is skipped; a failure is reported, not raised: the
+        run stands); log the job to MLflow when asked (a failure is a warning)."""
+        req = self.request
+        if req.push and self.remote is not None and not record.summary.interrupted:
+            record.pushed = self._push_built(record.summary, push_progress)
+        if record.job is not None:
+            from . import mlflow_log
+
+            if mlflow_log.wanted(req.mlflow):
+                try:
+                    record.mlflow_run = mlflow_log.log_job(self.ws, record.job.id)
+                except PipefileError as e:
+                    record.mlflow_error = e
+        return record
+
+    def _push_built(self, summary: RunSummary, progress):
+        from . import sync
+
+        keys = [summary.decisions[n].key.digest for n, r in summary.results.items()
+                if r.outcome in (RAN, RESTORED, FRESH) and summary.decisions.get(n) is not None
+                and summary.decisions[n].key is not None]
+        r = sync.SyncReport("push", self.remote.name)
+        try:
+            sync.push(self.ws, self.remote, keys, (), progress, r)
+        except PipefileError as e:
+            r.errors.append(e)
+        return r
+
+    def _note_environments(self) -> None:
+        """Write .pipe/environments.json: what this workspace's environments are now, so that
+        `pipe envs prune` (from any workspace sharing the store) keeps them."""
+        out = {}
+        for name, env in self.envs.made.items():
+            try:
+                out[name] = {"kind": env.kind, "identity": env.identity(),
+                             "build": env.build_id() if env.build_identity() is not None else None}
+            except PipefileError:
+                continue
+        write_environments(self.ws.dir, out, keep=self.graph.pipefile.environments)
+
+    def cancel(self, hard: bool = False) -> None:
+        """Stop the run from another thread: running steps are signalled (their whole
+        process group), steps not started yet do not start."""
+        self._cancel = hard
+        if self.executor is not None:
+            self.executor.cancel(hard=hard)
+
+
+class _Redecider:
+    """What the scheduler asks to decide a PENDING step again, once its inputs are final:
+    the planner, with the remote's answer for the step's new key gathered first."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self.planner = session._planner
+        self.hasher = self.planner.hasher
+
+    def decide(self, name: str, upstream):
+        d = self.planner.decide(name, upstream)
+        if self.planner.wanted:
+            self.session._ask_remote(self.planner)
+            d = self.planner.decide(name, upstream)
+        return d

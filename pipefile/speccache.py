@@ -1,0 +1,156 @@
+"""Loading a Pipefile into a graph, through the spec cache: the load layer's one entry point.
+
+    .pipe/cache/specs/<key>   pickle {"spec": Pipefile, "graph": (param values' signature, Graph) or None}
+
+The key (`_SPEC_CACHE_VERSION`) holds everything a loaded spec depends on: the Pipefile's
+bytes and where it is, pipe's version, Python's, and the stat of the loader's own sources.
+At most one entry is kept (the others are removed when one is written). Only a caller
+that may write in the workspace (`keep=True`: `pipe run`) writes an entry, never where
+there is no `.pipe/` yet; every caller may read one. Reads nothing else of the workspace:
+artifact versions come from the caller's `artifacts` resolver.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pickle
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+from . import __version__, loader
+from . import graph as graph_mod
+from .digest import hash_bytes, hash_json
+from .errors import raise_all
+
+_SPEC_CACHE_VERSION = 2
+_LOADER_SOURCES = ("loader.py", "spec.py", "template.py", "errors.py", "graph.py", "yamlsafe.py")
+_STATE_DIR = ".pipe"  # (store.STATE_DIR: the store layer sits above this one)
+
+# (Pipefile spec, errors list) -> {(name, version as written): graph.ResolvedArtifact}
+ArtifactResolver = Callable[[object, list], dict]
+
+
+def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".", freeze: bool = True,
+               values: Optional[dict] = None, artifacts: Optional[ArtifactResolver] = None,
+               keep: bool = False) -> graph_mod.Graph:
+    """Load, validate and build the graph, reporting every problem found in one go.
+
+    freeze=False for a long-lived process (the server), whose specs come and go (and
+    which never uses the cache). `values`: typed param values (the server's, already
+    checked) instead of `params` text. `artifacts` resolves the Pipefile's artifact
+    bindings (without one, a binding is an error of the graph). keep=True writes what was
+    parsed to the cache."""
+    path = pipefile_path or loader.find_pipefile(cwd)
+    # Loading allocates tens of thousands of objects that all live on: the cyclic GC
+    # would walk them again and again for nothing, so it waits until they are built.
+    # (Not in the server, whose threads load specs side by side and let them go.)
+    enabled = gc.isenabled() and freeze
+    if enabled:
+        gc.disable()
+    loaded = _Loaded()
+    try:
+        _load(path, params, freeze, values, artifacts, loaded)
+        if loaded.graph is not None and freeze:
+            # The spec and graph live as long as the process: keep the GC from walking
+            # them while the plan and the run allocate (it made large pipelines quadratic).
+            gc.freeze()
+    finally:
+        # Also when building the graph raised: a valid spec is worth keeping on its own.
+        if keep and loaded.keep is not None:
+            _cache_spec(path, *loaded.keep)
+        if enabled:
+            gc.enable()
+    if loaded.graph is None:
+        raise_all(loaded.errors)  # (never empty when there is no graph)
+    return loaded.graph
+
+
+@dataclass
+class _Loaded:
+    graph: Optional[graph_mod.Graph] = None
+    errors: list = field(default_factory=list)
+    keep: Optional[tuple] = None  # (key, spec, (signature, graph) or None): what the cache may keep
+
+
+def _load(path: str, params, freeze: bool, values: Optional[dict], resolve: Optional[ArtifactResolver],
+          out: _Loaded) -> None:
+    # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
+    data = loader.read_bytes(path) if freeze else None
+    key = _spec_cache_key(path, data) if data is not None else None
+    pf, built = _cached_spec(path, key)
+    errors = out.errors
+    if pf is None:
+        pf, found = loader.load_lenient(path, data)
+        errors += found
+        if not errors and key is not None:
+            out.keep = (key, pf, None)
+    overrides = loader.parse_param_overrides(pf, params, errors) if values is None else values
+    values = loader.resolve_params(pf, overrides, errors)
+    artifacts = resolve(pf, errors) if resolve is not None else {}
+    if errors:
+        # Check the graph of what is valid too, so one round of fixes is enough.
+        errors += graph_mod.check_partial(pf, values, artifacts)
+        return
+    # The graph of the same spec and param values is kept beside the spec; only what the
+    # file system says (sources exist) is checked again. Not with artifact versions:
+    # those are resolved from the job database each time.
+    sig = _values_signature(values) if key is not None and not artifacts else None
+    if sig is not None and built is not None and built[0] == sig and not graph_mod.source_errors(built[1]):
+        out.graph = built[1]
+        return
+    out.graph = graph_mod.build(pf, values, artifacts=artifacts)
+    if sig is not None:
+        out.keep = (key, pf, (sig, out.graph))
+
+
+def _spec_cache_key(path: str, text: bytes) -> str:
+    """Everything the loaded spec depends on: the text, where it is, who reads it."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    code = [os.stat(os.path.join(here, f)) for f in _LOADER_SOURCES]
+    return hash_json([_SPEC_CACHE_VERSION, __version__, sys.version, os.path.abspath(path),
+                      os.path.relpath(path), [(s.st_size, s.st_mtime_ns) for s in code], hash_bytes(text)])
+
+
+def _values_signature(values: dict) -> Optional[str]:
+    try:
+        return hash_json(values)
+    except (TypeError, ValueError):
+        return None
+
+
+def _spec_cache_dir(path: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(path)), _STATE_DIR, "cache", "specs")
+
+
+def _cached_spec(path: str, key: Optional[str]) -> tuple:
+    """(the validated spec of the Pipefile whose bytes give `key`, (param values' signature,
+    its graph) or None), without parsing YAML again; (None, None) when there is none."""
+    if key is None:
+        return None, None
+    try:
+        with open(os.path.join(_spec_cache_dir(path), key), "rb") as f:
+            entry = pickle.load(f)
+        return entry["spec"], entry["graph"]
+    except Exception:  # noqa: BLE001 - any problem: parse the file as usual
+        return None, None
+
+
+def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:
+    """Keep `pf` (parsed from the bytes that give `key`) and its graph for the next run."""
+    d = _spec_cache_dir(path)
+    if not os.path.isdir(os.path.dirname(os.path.dirname(d))):
+        return  # no .pipe/ yet: only a workspace that exists gets a cache
+    try:
+        os.makedirs(d, exist_ok=True)
+        for old in os.listdir(d):
+            if old != key:
+                os.unlink(os.path.join(d, old))
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump({"spec": pf, "graph": graph}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, os.path.join(d, key))
+    except OSError:
+        pass
