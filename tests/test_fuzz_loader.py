@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from pipefile import loader
 from pipefile.errors import PipefileError
-from pipefile.pipeline import load_graph
+from pipefile.speccache import load_graph
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("PIPE_FUZZ_EXAMPLES", "800"))

@@ -175,7 +175,7 @@ def test_a_nul_character_is_refused_by_validate_not_at_run(repo, text):
 
 
 def test_a_param_value_with_a_nul_is_refused(repo):
-    from pipefile.pipeline import load_graph
+    from pipefile.speccache import load_graph
 
     repo.pipefile("""\
         version: 1

@@ -15,7 +15,7 @@ import pytest
 
 from pipefile.digest import FILE, PathDigest
 from pipefile.outcomes import FAILED, LEFT_ON_REMOTE, RAN, RESTORE_FAILED, RESTORED, SKIPPED, StepResult
-from pipefile.pipeline import load_graph
+from pipefile.speccache import load_graph
 from pipefile.planner import Plan
 from pipefile.rebuilder import Decision, Verdict
 from pipefile.scheduler import Scheduler
