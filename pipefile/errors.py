@@ -2,7 +2,7 @@
 
 Every user-facing error carries where it happened (a `SourceLoc`, when the
 problem is in a file), what is wrong, and a hint that says how to fix it.
-Exit codes are defined here so that every layer agrees on them.
+Each error class says which exit code it ends in (outcomes.ExitCode).
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-OK = 0
-STEP_FAILED = 1
-USAGE = 2
-INTERRUPTED = 130
+from .outcomes import ExitCode
+
 
 
 @dataclass(frozen=True, order=True)
@@ -38,7 +36,7 @@ class PipefileError(Exception):
     Exits with USAGE (2) unless a subclass says otherwise.
     """
 
-    exit_code = USAGE
+    exit_code = ExitCode.BAD_INPUT
 
     def __init__(self, message: str, loc: SourceLoc | None = None, hint: str | None = None):
         super().__init__(message)
@@ -71,15 +69,15 @@ class PipefileErrors(PipefileError):
 class StepFailed(PipefileError):
     """A step's command failed, or broke the rules while running."""
 
-    exit_code = STEP_FAILED
+    exit_code = ExitCode.STEP_FAILED
 
 
 class Interrupted(PipefileError):
-    exit_code = INTERRUPTED
+    exit_code = ExitCode.INTERRUPTED
 
 
 class WorkspaceBusy(PipefileError):
-    exit_code = USAGE
+    exit_code = ExitCode.BAD_INPUT
 
 
 def did_you_mean(word: str, choices: Iterable[str], what: str = "") -> str | None:

@@ -19,8 +19,8 @@ from typing import Optional
 from .digest import FILE, Hasher
 from .errors import PipefileError
 from .graph import Graph, command_text
-from .jobdb.records import FAILED, INTERRUPTED, SUCCEEDED, Job, JobStep
-from .outcomes import FRESH, LEFT_ON_REMOTE, SKIPPED, StepResult
+from .jobdb.records import Job, JobStep
+from .outcomes import JobStatus, Outcome, StepResult
 from .keys import render_command
 from .rebuilder import Decision
 from .store import Workspace
@@ -127,8 +127,8 @@ def begin_job(ws: Workspace, hasher: Hasher, graph: Graph, experiment: Optional[
 
 def job_status(summary) -> str:
     if summary.interrupted:
-        return INTERRUPTED
-    return FAILED if summary.failed else SUCCEEDED
+        return JobStatus.INTERRUPTED
+    return JobStatus.FAILED if summary.failed else JobStatus.SUCCEEDED
 
 
 class JobRecorder:
@@ -214,8 +214,8 @@ class JobRecorder:
             self.job.id, result.name, result.outcome, decision.key.digest if decision and decision.key else None,
             manifest.get("env"), command, inputs, outputs, round(result.seconds, 3), result.exit_code,
             result.log, result.error, time.time(), node.step.environment or None, list(result.gpus),
-            result.gpu_model), urgent=result.outcome not in (FRESH, SKIPPED))
-        if not result.ok or result.outputs is None or result.outcome == LEFT_ON_REMOTE:
+            result.gpu_model), urgent=result.outcome not in (Outcome.FRESH, Outcome.SKIPPED))
+        if not result.ok or result.outputs is None or result.outcome == Outcome.LEFT_ON_REMOTE:
             return  # (left on a remote: its files are not here to read metrics from)
         for oname, out in node.outputs.items():
             content = result.outputs.get(oname)

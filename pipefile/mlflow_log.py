@@ -24,13 +24,14 @@ import warnings
 from typing import Optional
 
 from .errors import PipefileError
-from .jobdb.records import FAILED, INTERRUPTED, RUNNING, SUCCEEDED, Job
+from .jobdb.records import Job
+from .outcomes import JobStatus
 from .store import Workspace
 
 ENV_URI = "MLFLOW_TRACKING_URI"
 INSTALL_HINT = "pip install 'pipefile[mlflow]'"
 
-_RUN_STATUS = {SUCCEEDED: "FINISHED", FAILED: "FAILED", INTERRUPTED: "KILLED", RUNNING: None}
+_RUN_STATUS = {JobStatus.SUCCEEDED: "FINISHED", JobStatus.FAILED: "FAILED", JobStatus.INTERRUPTED: "KILLED", JobStatus.RUNNING: None}
 _BATCH = 100                        # MLflow's log_batch takes at most 100 params (and 1000 metrics) a call
 _PARAM_MAX = 500                    # the smallest param value limit of MLflow servers still around
 _BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. :/]")  # MLflow keys: alphanumerics, _ - . space : /

@@ -1,4 +1,10 @@
-"""Task outcomes: what became of one task in a run, as every layer above names it.
+"""The words every layer shares for how things ended, each its own type so that one word
+cannot stand for another: a task's `Outcome`, a job's `JobStatus`, a served job's
+`JobState`, and the process's `ExitCode` ("failed" is all four, and they differ).
+
+The string types are `str` subclasses whose value is the word itself: they compare equal
+to the plain strings read back from the job database and JSON, and are written as those
+strings. (docs/concepts.md is the glossary.)
 
 `StepResult` is what an executor returns for a task and what the scheduler, the job
 record and the reports read. It is built by keyword only: it has many optional fields,
@@ -8,26 +14,72 @@ and a positional call silently shifts them when one is added.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum, IntEnum
 from typing import Optional
 
-RAN = "ran"
-RESTORED = "restored"
-FRESH = "fresh"
-FAILED = "failed"
-SKIPPED = "skipped"
-WOULD_RUN = "would-run"
-WOULD_RESTORE = "would-restore"
-# Restorable from a remote, but nothing in this run needs its outputs here: left there.
-LEFT_ON_REMOTE = "on-remote"
-# A restore that failed where running the task would do (a damaged cache, a remote that
-# failed): never final, never shown; the scheduler runs the task instead.
-RESTORE_FAILED = "restore-failed"
+
+class _Word(str, Enum):
+    """A closed set of words: formats and prints as the word (not `Class.NAME`)."""
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+
+class Outcome(_Word):
+    """What became of one task in a run."""
+
+    RAN = "ran"
+    RESTORED = "restored"
+    FRESH = "fresh"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    WOULD_RUN = "would-run"
+    WOULD_RESTORE = "would-restore"
+    # Restorable from a remote, but nothing in this run needs its outputs here: left there.
+    LEFT_ON_REMOTE = "on-remote"
+    # A restore that failed where running the task would do (a damaged cache, a remote that
+    # failed): never final, never shown; the scheduler runs the task instead.
+    RESTORE_FAILED = "restore-failed"
+
+
+class JobStatus(_Word):
+    """Where a job stands (the `status` that `pipe jobs` shows)."""
+
+    QUEUED = "queued"  # served jobs only
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    CANCELED = "canceled"  # served jobs only
+
+
+class JobState(_Word):
+    """The lifecycle of a served job (its `state`, beside its status)."""
+
+    QUEUED = "queued"
+    PREPARING = "preparing"
+    RUNNING = "running"
+    FINALIZING = "finalizing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    INTERRUPTED = "interrupted"
+
+
+class ExitCode(IntEnum):
+    """What `pipe` returns."""
+
+    OK = 0
+    STEP_FAILED = 1  # a task failed (or, with --ci, a push)
+    BAD_INPUT = 2  # bad usage, a bad Pipefile or other input, an environment that cannot be used
+    INTERNAL_ERROR = 70  # a bug in pipe
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 
 @dataclass(kw_only=True)
 class StepResult:
     name: str
-    outcome: str
+    outcome: Outcome
     seconds: float = 0.0
     outputs: Optional[dict] = None  # output name -> PathDigest
     exit_code: Optional[int] = None
@@ -45,4 +97,4 @@ class StepResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome not in (FAILED, SKIPPED, RESTORE_FAILED)
+        return self.outcome not in (Outcome.FAILED, Outcome.SKIPPED, Outcome.RESTORE_FAILED)

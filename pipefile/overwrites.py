@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from .outcomes import FAILED, FRESH, RAN, RESTORED, StepResult
+from .outcomes import Outcome, StepResult
+
 
 # A file's ctime comes from the kernel's coarse clock, up to a tick behind time.time_ns().
 _CLOCK_SLACK_NS = 20_000_000
@@ -48,11 +49,11 @@ class OverwriteWatch:
         elif name in self.windows:
             self.windows[name] = (self.windows[name][0], time.time_ns())
         why = self.blame.pop(name, None)
-        if why is not None and result.outcome == RAN:
+        if why is not None and result.outcome == Outcome.RAN:
             return self._fail(name, result, decision, why)
-        if result.outcome in (RAN, RESTORED) and result.outputs is not None and result.signatures:
+        if result.outcome in (Outcome.RAN, Outcome.RESTORED) and result.outputs is not None and result.signatures:
             self._add(name, result.outputs, result.signatures)
-        elif result.outcome in (FRESH, RESTORED) and result.outputs is not None:
+        elif result.outcome in (Outcome.FRESH, Outcome.RESTORED) and result.outputs is not None:
             if self.commands:
                 self._add(name, result.outputs, None)
             else:
@@ -125,7 +126,7 @@ class OverwriteWatch:
                 if s not in self.results:
                     self.blame[s] = why  # still running: it fails when it ends
                     self.blamed = True
-                elif self.results[s].outcome == RAN:
+                elif self.results[s].outcome == Outcome.RAN:
                     self.results[s] = self._fail(s, self.results[s], self.decisions.get(s), why, again=True)
                     self.blamed = True
                 # (one that failed already, e.g. for writing its own input, keeps its own message)
@@ -144,7 +145,7 @@ class OverwriteWatch:
     def _fail(self, name: str, result: StepResult, decision, why: str, again: bool = False) -> StepResult:
         """`name` broke the rules: it fails, is not recorded, and its run-cache entry goes (so it
         runs, and fails, again rather than being restored)."""
-        failed = dataclasses.replace(result, outcome=FAILED, error=why, exit_code=result.exit_code)
+        failed = dataclasses.replace(result, outcome=Outcome.FAILED, error=why, exit_code=result.exit_code)
         if decision is not None and decision.key is not None:
             self.sched.executor.forget(decision.key.digest)
         if again:  # it was reported and recorded as done: say it again, as failed

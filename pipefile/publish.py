@@ -29,7 +29,7 @@ from . import loader, spec
 from .artifacts import pin_artifacts, resolve_artifacts
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache, canonical_json, hash_json
 from .errors import PipefileError, did_you_mean, raise_all
-from .jobdb.records import COMPLETED
+from .outcomes import JobState
 from .jobdb.serving import Deployment, ServeStore
 from .jobs import store_path
 from .store import STATE_DIR, Workspace
@@ -267,7 +267,7 @@ def job_output(ws: Workspace, serve: ServeStore, job_ref: str, oname: str, field
     except (PipefileError, ValueError, OverflowError):
         raise RequestError(f"no job '{job_ref}'", "write JOB/OUTPUT with a job id, e.g. 12/predictions", field) \
             from None
-    if job.state != COMPLETED or not job.endpoint:
+    if job.state != JobState.COMPLETED or not job.endpoint:
         raise RequestError(f"job {job.id} is not a completed endpoint job (it is {job.state or job.status})",
                            "wait for it to complete", field)
     dep = serve.deployment(job.endpoint, job.deployment)

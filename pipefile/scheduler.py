@@ -36,12 +36,12 @@ from typing import Optional, Protocol
 from .errors import PipefileError
 from .executors.protocol import Executor
 from .graph import Graph, Node
-from .outcomes import FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORE_FAILED, RESTORED, SKIPPED, WOULD_RUN, StepResult
 from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
 from .store.lock import is_disk_error
 from .store.state import OutputRecord
+from .outcomes import Outcome, StepResult
 
 
 class Events(Protocol):
@@ -73,7 +73,7 @@ class RunSummary:
 
     @property
     def failed(self) -> list:
-        return [r for r in self.results.values() if r.outcome == FAILED]
+        return [r for r in self.results.values() if r.outcome == Outcome.FAILED]
 
     @property
     def status(self) -> str:
@@ -168,17 +168,17 @@ class Scheduler:
 
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
             nonlocal fell_back
-            if result.outcome == RAN and decision is not None and decision.verdict == Verdict.RESTORE:
+            if result.outcome == Outcome.RAN and decision is not None and decision.verdict == Verdict.RESTORE:
                 fell_back = True
-            if result.outcome == LEFT_ON_REMOTE:
+            if result.outcome == Outcome.LEFT_ON_REMOTE:
                 left[name] = _Left()
             result = watch.finished(name, result, decision)
             results[name] = result
             self.events.finished(result, decision)
-            if result.outcome in (RAN, RESTORED) or (result.outcome == FRESH and decision and decision.record):
+            if result.outcome in (Outcome.RAN, Outcome.RESTORED) or (result.outcome == Outcome.FRESH and decision and decision.record):
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
-                upstream[name] = Upstream(result.outputs, result.outcome != LEFT_ON_REMOTE)
+                upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
             else:
                 upstream[name] = Upstream(None, False)
             for dep in self.graph.dependents.get(name, ()):
@@ -205,13 +205,13 @@ class Scheduler:
             try:
                 result = fut.result()
             except Exception as e:  # a bug, not a step failure: still keep going safely
-                result = StepResult(name=name, outcome=FAILED, error=f"internal error: {e!r}")
-            if result.outcome == RESTORE_FAILED:
+                result = StepResult(name=name, outcome=Outcome.FAILED, error=f"internal error: {e!r}")
+            if result.outcome == Outcome.RESTORE_FAILED:
                 if interrupted:
-                    done(name, dataclasses.replace(result, outcome=FAILED, error=f"could not restore "
+                    done(name, dataclasses.replace(result, outcome=Outcome.FAILED, error=f"could not restore "
                                                    f"({result.error}); interrupted before it could run"), d)
                 elif self.graph.nodes[name].step.resources.gpus > len(self.gpus or []):
-                    done(name, dataclasses.replace(result, outcome=FAILED, error=f"could not restore "
+                    done(name, dataclasses.replace(result, outcome=Outcome.FAILED, error=f"could not restore "
                                                    f"({result.error}); run pipe again to run the step (it needs "
                                                    f"GPUs)"), d)
                 else:
@@ -235,7 +235,7 @@ class Scheduler:
                     _, name = heapq.heappop(ready)
                     bad = upstream_failed(name)
                     if bad:
-                        done(name, StepResult(name=name, outcome=SKIPPED, error=f"'{bad}' did not succeed"),
+                        done(name, StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
                              decisions[name])
                         continue
                     d = decisions[name]
@@ -245,7 +245,7 @@ class Scheduler:
                         if any(upstream.get(x) is None or upstream[x].outputs is None
                                for x in self.graph.nodes[name].deps if x in selected):
                             # Only in a dry run: upstream "ran" without producing anything.
-                            done(name, StepResult(name=name, outcome=WOULD_RUN), d)
+                            done(name, StepResult(name=name, outcome=Outcome.WOULD_RUN), d)
                             continue
                         d = decisions[name] = self.planner.decide(name, upstream)
                     elif fell_back and self._promised_otherwise(name, decisions, upstream):
@@ -253,7 +253,7 @@ class Scheduler:
                         # and made other outputs than the cache promised: decide on what is there.
                         d = decisions[name] = self.planner.decide(name, upstream)
                     if d.verdict == Verdict.FRESH and name not in instead:
-                        done(name, StepResult(name=name, outcome=FRESH, outputs=dict(d.outputs)), d)
+                        done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
                         continue
                     runs = name in instead or d.verdict != Verdict.RESTORE
                     cpu, mem, gpus = self._cost(name, runs)
@@ -272,7 +272,7 @@ class Scheduler:
                         if bad or (watch.blamed and not self.keep_going):
                             free(cpu, mem, lease)
                             if bad:
-                                done(name, StepResult(name=name, outcome=SKIPPED, error=f"'{bad}' did not succeed"),
+                                done(name, StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
                                      d)
                             else:
                                 stop = True  # a step failed: start nothing more (it is skipped)
@@ -295,7 +295,7 @@ class Scheduler:
                     name, d, (cpu, mem, lease) = running.pop(fut)
                     free(cpu, mem, lease)
                     arrived(name, d, fut)
-                    if name in results and results[name].outcome == FAILED and not self.keep_going:
+                    if name in results and results[name].outcome == Outcome.FAILED and not self.keep_going:
                         stop = True
                 if watch.blamed and not self.keep_going:
                     stop = True
@@ -327,7 +327,7 @@ class Scheduler:
         for n in names:
             if n not in results:
                 why = "interrupted" if interrupted else "the run stopped after a failure (use --keep-going to go on)"
-                results[n] = StepResult(name=n, outcome=SKIPPED, error=why)
+                results[n] = StepResult(name=n, outcome=Outcome.SKIPPED, error=why)
                 self.events.finished(results[n], decisions.get(n))  # the job records every selected step
         ordered = {n: results[n] for n in names}
         return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
@@ -342,8 +342,8 @@ class Scheduler:
                 if entry.here:
                     continue
                 r = self.executor.restore(self.graph.nodes[dep], dep_decision, bring=True)
-                if r.outcome != RESTORED:
-                    return StepResult(name=node.name, outcome=FAILED, error=(
+                if r.outcome != Outcome.RESTORED:
+                    return StepResult(name=node.name, outcome=Outcome.FAILED, error=(
                         f"cannot run: the outputs of '{dep}' could not be brought from remote "
                         f"'{dep_decision.remote}' ({r.error})"))
                 entry.here = True

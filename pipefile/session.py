@@ -30,12 +30,11 @@ from .digest import Hasher
 from .envs import EnvironmentSet
 from .envs import gpus as gpus_mod
 from .envs.usage import write_environments
-from .errors import INTERRUPTED, OK, STEP_FAILED, PipefileError, raise_all
+from .errors import PipefileError, raise_all
 from .executors.dry_run import DryRunExecutor
 from .executors.local import LocalExecutor
-from .jobdb.records import INTERRUPTED as JOB_INTERRUPTED
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
-from .outcomes import FRESH, RAN, RESTORED
+from .outcomes import ExitCode, JobStatus, Outcome
 from .planner import Outside, Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
 from .store import Workspace
@@ -92,9 +91,9 @@ class RunRecord:
     @property
     def exit_code(self) -> int:
         s = self.summary
-        code = INTERRUPTED if s.interrupted else STEP_FAILED if s.failed else OK
-        if code == OK and self.pushed is not None and not self.pushed.ok:
-            code = STEP_FAILED
+        code = ExitCode.INTERRUPTED if s.interrupted else ExitCode.STEP_FAILED if s.failed else ExitCode.OK
+        if code == ExitCode.OK and self.pushed is not None and not self.pushed.ok:
+            code = ExitCode.STEP_FAILED
         return code
 
 
@@ -279,7 +278,7 @@ class Session:
         recorder = JobRecorder(self.ws, job, self.graph)
         sched = Scheduler(self.graph, redecide, executor, self.ws.state, req.jobs, req.keep_going,
                           Fanout(events, recorder), gpus=gpus)
-        status = JOB_INTERRUPTED
+        status = JobStatus.INTERRUPTED
         try:
             summary = sched.execute(plan)
             status = job_status(summary)
@@ -328,7 +327,7 @@ class Session:
         from . import sync
 
         keys = [summary.decisions[n].key.digest for n, r in summary.results.items()
-                if r.outcome in (RAN, RESTORED, FRESH) and summary.decisions.get(n) is not None
+                if r.outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH) and summary.decisions.get(n) is not None
                 and summary.decisions[n].key is not None]
         r = sync.SyncReport("push", self.remote.name)
         try:

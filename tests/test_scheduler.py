@@ -14,7 +14,7 @@ import time
 import pytest
 
 from pipefile.digest import FILE, PathDigest
-from pipefile.outcomes import FAILED, LEFT_ON_REMOTE, RAN, RESTORE_FAILED, RESTORED, SKIPPED, StepResult
+from pipefile.outcomes import Outcome, StepResult
 from pipefile.speccache import load_graph
 from pipefile.planner import Plan
 from pipefile.rebuilder import Decision, Verdict
@@ -65,8 +65,8 @@ class FakeExecutor:
             time.sleep(self.delay)
             outcome = self.script.get((kind, node.name), default)
             if self.cancelled.is_set() and kind == "run":
-                outcome = FAILED
-            ok = outcome in (RAN, RESTORED, LEFT_ON_REMOTE)
+                outcome = Outcome.FAILED
+            ok = outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.LEFT_ON_REMOTE)
             return StepResult(name=node.name, outcome=outcome, outputs=_content(node.name) if ok else None,
                               error=None if ok else f"{kind} of {node.name} failed", notes=[f"{kind} note"])
         finally:
@@ -75,10 +75,10 @@ class FakeExecutor:
                 self.finished.append(node.name)
 
     def run(self, node, decision, devices=None):
-        return self._answer("run", node, RAN)
+        return self._answer("run", node, Outcome.RAN)
 
     def restore(self, node, decision, bring=False):
-        return self._answer("bring" if bring else "restore", node, RESTORED)
+        return self._answer("bring" if bring else "restore", node, Outcome.RESTORED)
 
     def cancel(self, hard=False):
         self.cancelled.set()
@@ -145,7 +145,7 @@ def test_every_step_runs_after_what_it_reads_and_a_pending_step_is_decided_then(
     ex = FakeExecutor()
     planner = FakePlanner()
     summary = _execute(graph, ex, _plan(graph, {"d": Verdict.PENDING}), jobs=1, planner=planner)
-    assert _outcomes(summary) == dict.fromkeys("abcde", RAN)
+    assert _outcomes(summary) == dict.fromkeys("abcde", Outcome.RAN)
     assert ex.calls == [("run", n) for n in "abcde"]  # one at a time: in plan order
     assert planner.asked == [("d", ["a", "b", "c"])]  # with its upstream final
 
@@ -153,32 +153,32 @@ def test_every_step_runs_after_what_it_reads_and_a_pending_step_is_decided_then(
 def test_no_more_steps_run_at_once_than_jobs_allows(graph):
     ex = FakeExecutor(delay=0.2)
     summary = _execute(graph, ex, jobs=2)
-    assert _outcomes(summary) == dict.fromkeys("abcde", RAN)
+    assert _outcomes(summary) == dict.fromkeys("abcde", Outcome.RAN)
     assert ex.most_at_once == 2
     for before, after in (("a", "b"), ("b", "d"), ("c", "d")):
         assert ex.finished.index(before) < [n for _, n in ex.calls].index(after)
 
 
 def test_a_failure_stops_the_run_unless_keep_going(graph):
-    ex = FakeExecutor(script={("run", "a"): FAILED})
+    ex = FakeExecutor(script={("run", "a"): Outcome.FAILED})
     summary = _execute(graph, ex, jobs=1)
-    assert _outcomes(summary) == {"a": FAILED, "b": SKIPPED, "c": SKIPPED, "d": SKIPPED, "e": SKIPPED}
+    assert _outcomes(summary) == {"a": Outcome.FAILED, "b": Outcome.SKIPPED, "c": Outcome.SKIPPED, "d": Outcome.SKIPPED, "e": Outcome.SKIPPED}
     assert ex.calls == [("run", "a")]
     assert "--keep-going" in summary.results["c"].error
 
-    ex = FakeExecutor(script={("run", "a"): FAILED})
+    ex = FakeExecutor(script={("run", "a"): Outcome.FAILED})
     summary = _execute(graph, ex, jobs=1, keep_going=True)
-    assert _outcomes(summary) == {"a": FAILED, "b": SKIPPED, "c": RAN, "d": SKIPPED, "e": RAN}
+    assert _outcomes(summary) == {"a": Outcome.FAILED, "b": Outcome.SKIPPED, "c": Outcome.RAN, "d": Outcome.SKIPPED, "e": Outcome.RAN}
     assert summary.results["b"].error == "'a' did not succeed"
     assert summary.results["d"].error == "'b' did not succeed"
     assert summary.status == "failed"
 
 
 def test_a_failed_restore_is_run_instead_by_the_scheduler(graph):
-    ex = FakeExecutor(script={("restore", "a"): RESTORE_FAILED})
+    ex = FakeExecutor(script={("restore", "a"): Outcome.RESTORE_FAILED})
     plan = _plan(graph, {"a": Verdict.RESTORE, "c": Verdict.RESTORE})
     summary = _execute(graph, ex, plan, jobs=1)
-    assert _outcomes(summary) == {"a": RAN, "b": RAN, "c": RESTORED, "d": RAN, "e": RAN}
+    assert _outcomes(summary) == {"a": Outcome.RAN, "b": Outcome.RAN, "c": Outcome.RESTORED, "d": Outcome.RAN, "e": Outcome.RAN}
     assert ex.calls[:2] == [("restore", "a"), ("run", "a")]
     # What the restore said comes first, then why it ran, then what the run said.
     assert summary.results["a"].notes == ["restore note", "could not restore (restore of a failed); ran the step "
@@ -189,25 +189,25 @@ def test_a_failed_restore_of_a_step_that_needs_gpus_it_cannot_have_fails(graph, 
     (tmp_path / "Pipefile").write_text(GRAPH.replace('a: {command: "true",', 'a: {resources: {gpus: 1}, '
                                                                            'command: "true",'))
     graph = load_graph(str(tmp_path / "Pipefile"), cwd=str(tmp_path))
-    ex = FakeExecutor(script={("restore", "a"): RESTORE_FAILED})
+    ex = FakeExecutor(script={("restore", "a"): Outcome.RESTORE_FAILED})
     summary = _execute(graph, ex, _plan(graph, dict.fromkeys("abcde", Verdict.RESTORE)), jobs=1, keep_going=True)
-    assert summary.results["a"].outcome == FAILED
+    assert summary.results["a"].outcome == Outcome.FAILED
     assert "could not restore (restore of a failed)" in summary.results["a"].error
     assert ("run", "a") not in ex.calls
 
 
 def test_outputs_left_on_a_remote_are_brought_in_for_a_step_that_must_run(graph):
-    ex = FakeExecutor(script={("restore", "a"): LEFT_ON_REMOTE, ("restore", "c"): LEFT_ON_REMOTE})
+    ex = FakeExecutor(script={("restore", "a"): Outcome.LEFT_ON_REMOTE, ("restore", "c"): Outcome.LEFT_ON_REMOTE})
     plan = _plan(graph, {"a": Verdict.RESTORE, "c": Verdict.RESTORE}, remote="origin")
     summary = _execute(graph, ex, plan, jobs=1)
-    assert _outcomes(summary) == {"a": LEFT_ON_REMOTE, "b": RAN, "c": LEFT_ON_REMOTE, "d": RAN, "e": RAN}
+    assert _outcomes(summary) == {"a": Outcome.LEFT_ON_REMOTE, "b": Outcome.RAN, "c": Outcome.LEFT_ON_REMOTE, "d": Outcome.RAN, "e": Outcome.RAN}
     assert ex.calls == [("restore", "a"), ("bring", "a"), ("run", "b"), ("restore", "c"), ("bring", "c"),
                         ("run", "d"), ("run", "e")]
 
     # The remote fails when it is asked again: the step that reads it fails, saying why.
-    ex = FakeExecutor(script={("restore", "a"): LEFT_ON_REMOTE, ("bring", "a"): RESTORE_FAILED})
+    ex = FakeExecutor(script={("restore", "a"): Outcome.LEFT_ON_REMOTE, ("bring", "a"): Outcome.RESTORE_FAILED})
     summary = _execute(graph, ex, plan, jobs=1, keep_going=True)
-    assert summary.results["b"].outcome == FAILED
+    assert summary.results["b"].outcome == Outcome.FAILED
     assert summary.results["b"].error == ("cannot run: the outputs of 'a' could not be brought from remote "
                                           "'origin' (bring of a failed)")
     assert ("run", "b") not in ex.calls
@@ -226,6 +226,6 @@ def test_ctrl_c_cancels_the_running_steps_and_starts_no_more(graph):
     assert summary.interrupted and summary.status == "interrupted"
     assert ex.cancelled.is_set()
     assert ex.calls == [("run", "a")]
-    assert summary.results["a"].outcome == FAILED
-    assert {summary.results[n].outcome for n in "bcde"} == {SKIPPED}
+    assert summary.results["a"].outcome == Outcome.FAILED
+    assert {summary.results[n].outcome for n in "bcde"} == {Outcome.SKIPPED}
     assert summary.results["e"].error == "interrupted"

@@ -10,7 +10,8 @@ import sys
 
 import click
 
-from ..errors import INTERRUPTED, OK, PipefileError, PipefileErrors
+from ..errors import PipefileError, PipefileErrors
+from ..outcomes import ExitCode
 
 
 class State:
@@ -22,21 +23,21 @@ def fail(e: BaseException) -> None:
         try:
             sys.stdout = open(os.devnull, "w")
         finally:
-            sys.exit(OK)
+            sys.exit(ExitCode.OK)
     if isinstance(e, PipefileError):
         plain = e.loc is not None or isinstance(e, PipefileErrors)  # lines that start with file:line
         click.echo(e.render() if plain else f"error: {e.render()}", err=True)
         sys.exit(e.exit_code)
     if isinstance(e, KeyboardInterrupt):
         click.echo("interrupted", err=True)
-        sys.exit(INTERRUPTED)
+        sys.exit(ExitCode.INTERRUPTED)
     if State.debug:
         import traceback
 
         traceback.print_exc()
     else:
         click.echo(f"internal error: {e!r} (run with --debug for the traceback)", err=True)
-    sys.exit(70)
+    sys.exit(ExitCode.INTERNAL_ERROR)
 
 
 def guard(fn):
@@ -59,7 +60,7 @@ def guard(fn):
                 import traceback
 
                 traceback.print_exc()
-                sys.exit(70)
+                sys.exit(ExitCode.INTERNAL_ERROR)
             fail(e)
 
     return wrapper

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from ..errors import STEP_FAILED
+from ..outcomes import ExitCode
 from ..session import Session, load
 from ..report.dag import render_dag
 from ..report.plan import render_status, status_json
@@ -49,7 +49,7 @@ def status(targets, pipefile, params, as_json, remote_name, check, gpus):
     else:
         render_status(plan, stays_on_remote=stays)
     if check and not plan.up_to_date:
-        sys.exit(STEP_FAILED)
+        sys.exit(ExitCode.STEP_FAILED)
 
 
 @click.command(context_settings=CONTEXT)

@@ -7,7 +7,7 @@ import sys
 import click
 
 from .. import sync
-from ..errors import OK, STEP_FAILED
+from ..outcomes import ExitCode
 from ..session import Session, load
 from ..report import remote as report_remote
 from ..report.text import dump_json
@@ -184,4 +184,4 @@ def _finish(r, as_json: bool) -> None:
             click.echo(f"error: {e.render()}", err=True)
     else:
         report_remote.render_sync(r)
-    sys.exit(OK if r.ok else STEP_FAILED)
+    sys.exit(ExitCode.OK if r.ok else ExitCode.STEP_FAILED)

@@ -6,8 +6,8 @@ import threading
 from typing import Optional
 
 from ..graph import Node, command_text, render_command
-from ..outcomes import WOULD_RESTORE, WOULD_RUN, StepResult
 from ..rebuilder import Decision
+from ..outcomes import Outcome, StepResult
 
 
 class DryRunExecutor:
@@ -17,10 +17,10 @@ class DryRunExecutor:
         self.cancelled = threading.Event()
 
     def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
-        return StepResult(name=node.name, outcome=WOULD_RUN, command=command_text(render_command(node)))
+        return StepResult(name=node.name, outcome=Outcome.WOULD_RUN, command=command_text(render_command(node)))
 
     def restore(self, node: Node, decision: Decision, bring: bool = False) -> StepResult:
-        return StepResult(name=node.name, outcome=WOULD_RESTORE, outputs=dict(decision.outputs))
+        return StepResult(name=node.name, outcome=Outcome.WOULD_RESTORE, outputs=dict(decision.outputs))
 
     def cancel(self, hard: bool = False) -> None:
         self.cancelled.set()

@@ -32,11 +32,11 @@ from ..envs import Environment, EnvironmentSet, EnvError, Launch
 from ..envs.gpus import model_of
 from ..errors import PipefileError
 from ..graph import Node, command_text, render_command
-from ..outcomes import FAILED, LEFT_ON_REMOTE, RAN, RESTORE_FAILED, RESTORED, StepResult
 from ..rebuilder import Decision
 from ..staging import Landings, StepFailure, Staging
 from ..store import Workspace
 from ..store.cas import StoreError
+from ..outcomes import Outcome, StepResult
 
 _TERM_GRACE_SECONDS = 5.0
 
@@ -158,7 +158,7 @@ class LocalExecutor:
         try:
             if decision.remote is not None and self.fetcher is not None:
                 if not bring and node.name in self.leave_on_remote and self.fetcher.needs(decision.outputs):
-                    return StepResult(name=node.name, outcome=LEFT_ON_REMOTE, outputs=dict(decision.outputs),
+                    return StepResult(name=node.name, outcome=Outcome.LEFT_ON_REMOTE, outputs=dict(decision.outputs),
                                       notes=[f"up to date on remote '{decision.remote}'; not downloaded "
                                              f"(no step that runs reads it)"])
                 # Even when every object is here already (an earlier pull), the remote's folders
@@ -175,15 +175,15 @@ class LocalExecutor:
                 written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
                 self._record_written(out.path, written)
         except StepFailure as f:  # a link sends an output where it must not go: running would not help
-            return StepResult(name=node.name, outcome=FAILED, seconds=time.monotonic() - t0, error=f.message,
+            return StepResult(name=node.name, outcome=Outcome.FAILED, seconds=time.monotonic() - t0, error=f.message,
                               notes=notes)
         except (StoreError, OSError, PipefileError) as e:
             # A damaged or incomplete cache entry, or a remote that fails or sends bad bytes:
             # running the task would do, which the scheduler decides.
-            return StepResult(name=node.name, outcome=RESTORE_FAILED, seconds=time.monotonic() - t0,
+            return StepResult(name=node.name, outcome=Outcome.RESTORE_FAILED, seconds=time.monotonic() - t0,
                               error=e.render() if isinstance(e, PipefileError) else str(e), notes=notes)
         # Signed only once a command has run in this run: until then nothing can write over them.
-        return StepResult(name=node.name, outcome=RESTORED, seconds=time.monotonic() - t0,
+        return StepResult(name=node.name, outcome=Outcome.RESTORED, seconds=time.monotonic() - t0,
                           outputs=dict(decision.outputs), notes=notes,
                           signatures=self._signatures(node) if self._commands_started else {})
 
@@ -286,13 +286,13 @@ class LocalExecutor:
             if staged is not None:
                 staged.roll_back()
             failure = isinstance(e, StepFailure)
-            return StepResult(name=name, outcome=FAILED, seconds=time.monotonic() - t0,
+            return StepResult(name=name, outcome=Outcome.FAILED, seconds=time.monotonic() - t0,
                               exit_code=e.exit_code if failure else None, log=log_rel,
                               error=e.message if failure else _message(e), command=shown,
                               notes=(staged.notes if staged else []) + notes, environment=env_text, gpus=gpu_ids,
                               gpu_model=model)
         staged.done()
-        return StepResult(name=name, outcome=RAN, seconds=time.monotonic() - t0, outputs=outputs, exit_code=0,
+        return StepResult(name=name, outcome=Outcome.RAN, seconds=time.monotonic() - t0, outputs=outputs, exit_code=0,
                           log=log_rel, command=shown, notes=staged.notes + notes, environment=env_text, gpus=gpu_ids,
                           gpu_model=model, window=window, signatures=sigs)
 

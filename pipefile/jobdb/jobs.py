@@ -18,7 +18,8 @@ from ..errors import PipefileError, did_you_mean
 from . import schema
 from .artifacts import ArtifactIndex
 from .busy import while_database_busy
-from .records import RUNNING, Job, JobStep, job_from_row, step_from_row
+from ..outcomes import JobStatus
+from .records import Job, JobStep, job_from_row, step_from_row
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
 
@@ -46,7 +47,7 @@ class JobStore(ArtifactIndex):
             self.db.execute(
                 "UPDATE jobs SET experiment=?, status=?, started=?, user=?, pid=?, git_commit=?, git_dirty=?, "
                 "pipefile=?, pipefile_digest=?, code=?, params=?, targets=?, argv=?, cloned_from=? WHERE id=?",
-                (experiment, RUNNING, now, user, os.getpid(), git_commit,
+                (experiment, JobStatus.RUNNING, now, user, os.getpid(), git_commit,
                  None if git_dirty is None else int(git_dirty), pipefile, pipefile_digest,
                  json.dumps(code, sort_keys=True), json.dumps(params, sort_keys=True), json.dumps(list(targets)),
                  json.dumps(list(argv)), cloned_from, job_id))
@@ -55,7 +56,7 @@ class JobStore(ArtifactIndex):
         cur = self.db.execute(
             "INSERT INTO jobs(uid, experiment, status, started, user, pid, git_commit, git_dirty, pipefile, "
             "pipefile_digest, code, params, targets, argv, cloned_from) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (uid, experiment, RUNNING, now, user, os.getpid(), git_commit,
+            (uid, experiment, JobStatus.RUNNING, now, user, os.getpid(), git_commit,
              None if git_dirty is None else int(git_dirty), pipefile, pipefile_digest,
              json.dumps(code, sort_keys=True), json.dumps(params, sort_keys=True), json.dumps(list(targets)),
              json.dumps(list(argv)), cloned_from))

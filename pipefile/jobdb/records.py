@@ -12,18 +12,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-# The `status` of a job (what `pipe jobs` shows).
-RUNNING, SUCCEEDED, FAILED, INTERRUPTED = "running", "succeeded", "failed", "interrupted"
-QUEUED, CANCELED = "queued", "canceled"  # served jobs only
-STATUSES = (QUEUED, RUNNING, SUCCEEDED, FAILED, INTERRUPTED, CANCELED)
+from ..outcomes import JobState, JobStatus
 
-# The lifecycle of a served job (its `state`).
-PREPARING, FINALIZING, COMPLETED = "preparing", "finalizing", "completed"
-STATES = (QUEUED, PREPARING, RUNNING, FINALIZING, COMPLETED, FAILED, CANCELED, INTERRUPTED)
-ACTIVE = (PREPARING, RUNNING, FINALIZING)
-TERMINAL = (COMPLETED, FAILED, CANCELED, INTERRUPTED)
-# The `status` column (what `pipe jobs` shows) for each final state.
-STATUS_OF = {COMPLETED: SUCCEEDED, FAILED: FAILED, CANCELED: CANCELED, INTERRUPTED: INTERRUPTED}
+# The words are outcomes.JobStatus (a job's `status`, what `pipe jobs` shows) and
+# outcomes.JobState (a served job's lifecycle, its `state`).
+STATUSES = tuple(JobStatus)
+STATES = tuple(JobState)
+ACTIVE = (JobState.PREPARING, JobState.RUNNING, JobState.FINALIZING)
+TERMINAL = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELED, JobState.INTERRUPTED)
+# The `status` column for each final state.
+STATUS_OF = {JobState.COMPLETED: JobStatus.SUCCEEDED, JobState.FAILED: JobStatus.FAILED,
+             JobState.CANCELED: JobStatus.CANCELED, JobState.INTERRUPTED: JobStatus.INTERRUPTED}
 
 
 @dataclass
@@ -115,10 +114,10 @@ def job_from_row(row) -> Job:
     (id_, uid, experiment, status, started, ended, user, pid, git_commit, git_dirty, pipefile,
      pipefile_digest, code, params, targets, argv, cloned_from, state, endpoint, deployment,
      deployment_digest, token_id, request, request_digest, idempotency_key, error, queued) = row
-    if status == RUNNING and not _alive(pid):
-        status = INTERRUPTED
+    if status == JobStatus.RUNNING and not _alive(pid):
+        status = JobStatus.INTERRUPTED
         if state is not None:
-            state = INTERRUPTED
+            state = JobState.INTERRUPTED
     return Job(id_, uid, experiment or "", status, started, ended, user or "", pid, git_commit,
                None if git_dirty is None else bool(git_dirty), pipefile or "", pipefile_digest or "",
                json.loads(code or "{}"), json.loads(params or "{}"), json.loads(targets or "[]"),

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
-from .records import (ACTIVE, COMPLETED, INTERRUPTED, PREPARING, QUEUED, RUNNING, STATUS_OF, TERMINAL, Job,
-                      job_from_row)
+from ..outcomes import JobState, JobStatus
+from .records import ACTIVE, STATUS_OF, TERMINAL, Job, job_from_row
 
 TOKEN_PREFIX = "pipe_"
 
@@ -345,7 +345,7 @@ class ServeStore:
                     return self.jobs.get(prior[0]), "key"
             if merge:
                 q = "SELECT id FROM jobs WHERE request_digest=? AND state IN (?,?,?,?)"
-                args: list = [request_digest, QUEUED, *ACTIVE]
+                args: list = [request_digest, JobState.QUEUED, *ACTIVE]
                 if not merge_any_token:
                     q += " AND token_id IS ?"
                     args.append(token_id)
@@ -360,13 +360,13 @@ class ServeStore:
                 "INSERT INTO jobs(uid, experiment, status, started, user, pid, pipefile, pipefile_digest, code, "
                 "params, targets, argv, state, endpoint, deployment, deployment_digest, token_id, request, "
                 "request_digest, idempotency_key, queued) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (secrets.token_hex(4), f"{endpoint}:{dep.number}", QUEUED, now, user, os.getpid(),
+                (secrets.token_hex(4), f"{endpoint}:{dep.number}", JobStatus.QUEUED, now, user, os.getpid(),
                  dep.manifest.get("pipefile", ""), dep.manifest.get("files", {}).get(
                      dep.manifest.get("pipefile", ""), {}).get("digest", ""), "{}",
-                 json.dumps(request.get("params", {}), sort_keys=True), "[]", "[]", QUEUED, endpoint, dep.number,
+                 json.dumps(request.get("params", {}), sort_keys=True), "[]", "[]", JobState.QUEUED, endpoint, dep.number,
                  dep.digest, token_id, json.dumps(request, sort_keys=True), request_digest, idempotency_key, now))
             job_id = cur.lastrowid
-            self._event(job_id, "state", {"state": QUEUED})
+            self._event(job_id, "state", {"state": JobState.QUEUED})
             if idempotency_key is not None:
                 self._remember_key(token_id, idempotency_key, job_id, key_request)
         return self.jobs.get(job_id), "new"
@@ -374,11 +374,11 @@ class ServeStore:
     def claim(self, pid: int) -> Optional[Job]:
         """The oldest queued job, now `preparing` (atomically: two workers never get the same)."""
         with self._tx():
-            row = self.db.execute("SELECT id FROM jobs WHERE state=? ORDER BY id LIMIT 1", (QUEUED,)).fetchone()
+            row = self.db.execute("SELECT id FROM jobs WHERE state=? ORDER BY id LIMIT 1", (JobState.QUEUED,)).fetchone()
             if row is None:
                 return None
-            self.db.execute("UPDATE jobs SET state=?, status=?, pid=? WHERE id=?", (PREPARING, RUNNING, pid, row[0]))
-            self._event(row[0], "state", {"state": PREPARING})
+            self.db.execute("UPDATE jobs SET state=?, status=?, pid=? WHERE id=?", (JobState.PREPARING, JobStatus.RUNNING, pid, row[0]))
+            self._event(row[0], "state", {"state": JobState.PREPARING})
         return self.jobs.get(row[0])
 
     def set_state(self, job_id: int, state: str, error: Optional[str] = None, only_from=None) -> bool:
@@ -393,7 +393,7 @@ class ServeStore:
                                 (state, STATUS_OF[state], error, time.time(), job_id))
             else:
                 self.db.execute("UPDATE jobs SET state=?, status=? WHERE id=?",
-                                (state, QUEUED if state == QUEUED else RUNNING, job_id))
+                                (state, JobStatus.QUEUED if state == JobState.QUEUED else JobStatus.RUNNING, job_id))
             self._event(job_id, "state", dict({"state": state}, **({"error": error} if error else {})))
         return True
 
@@ -413,15 +413,15 @@ class ServeStore:
         """At server start: jobs a previous server was running are cut off (interrupted)."""
         ids = [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state IN (?,?,?)", ACTIVE)]
         for job_id in ids:
-            self.set_state(job_id, INTERRUPTED, "the server stopped while the job ran")
+            self.set_state(job_id, JobState.INTERRUPTED, "the server stopped while the job ran")
         return ids
 
     def queued_count(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM jobs WHERE state=?", (QUEUED,)).fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM jobs WHERE state=?", (JobState.QUEUED,)).fetchone()[0]
 
     def reusable(self, request_digest: str) -> Optional[Job]:
         row = self.db.execute("SELECT id FROM jobs WHERE request_digest=? AND state=? ORDER BY id DESC LIMIT 1",
-                              (request_digest, COMPLETED)).fetchone()
+                              (request_digest, JobState.COMPLETED)).fetchone()
         return self.jobs.get(row[0]) if row else None
 
     def by_idempotency_key(self, token_id: Optional[str], key: str) -> Optional[tuple]:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sys
 
-from ..outcomes import FAILED, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN
 from ..planner import Plan
 from ..rebuilder import Decision, Verdict
 from .reasons import reason_json, reason_text
 from .text import console, is_terminal
+from ..outcomes import Outcome
 
 # The colour of each verdict (status) and outcome (run progress) on a terminal.
 STATE_STYLE = {
@@ -19,13 +19,13 @@ STATE_STYLE = {
     "run": "yellow",
     "restore": "cyan",
     "pending": "magenta",
-    RAN: "yellow",
-    RESTORED: "cyan",
-    FAILED: "bold red",
-    SKIPPED: "dim",
-    WOULD_RUN: "yellow",
-    WOULD_RESTORE: "cyan",
-    LEFT_ON_REMOTE: "cyan",
+    Outcome.RAN: "yellow",
+    Outcome.RESTORED: "cyan",
+    Outcome.FAILED: "bold red",
+    Outcome.SKIPPED: "dim",
+    Outcome.WOULD_RUN: "yellow",
+    Outcome.WOULD_RESTORE: "cyan",
+    Outcome.LEFT_ON_REMOTE: "cyan",
 }
 
 

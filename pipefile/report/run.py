@@ -15,13 +15,12 @@ import threading
 import time
 from typing import Optional
 
-from ..outcomes import (FAILED, FRESH, LEFT_ON_REMOTE, RAN, RESTORED, SKIPPED, WOULD_RESTORE, WOULD_RUN,
-                        StepResult)
 from ..rebuilder import Decision, Verdict
 from ..scheduler import RunSummary
 from .plan import STATE_STYLE
 from .reasons import reason_json, reason_text
 from .text import console, format_seconds, is_terminal
+from ..outcomes import Outcome, StepResult
 
 LOG_TAIL_LINES = 20
 LOG_LINE_MAX = 400
@@ -97,15 +96,15 @@ class RunReporter:
         for note in result.notes:
             self._line(f"note: {result.name}: {note}", "yellow")
         o = result.outcome
-        if o == FRESH and not (decision and decision.record):
+        if o == Outcome.FRESH and not (decision and decision.record):
             return
-        label = {RAN: "ok", RESTORED: "restored", FRESH: "fresh", FAILED: "FAILED", SKIPPED: "skipped",
-                 WOULD_RUN: "would run", WOULD_RESTORE: "would restore", LEFT_ON_REMOTE: "remote"}[o]
+        label = {Outcome.RAN: "ok", Outcome.RESTORED: "restored", Outcome.FRESH: "fresh", Outcome.FAILED: "FAILED", Outcome.SKIPPED: "skipped",
+                 Outcome.WOULD_RUN: "would run", Outcome.WOULD_RESTORE: "would restore", Outcome.LEFT_ON_REMOTE: "remote"}[o]
         gpus = f", GPU {','.join(result.gpus)}" if result.gpus else ""
-        extra = f" ({format_seconds(result.seconds)}{gpus})" if o in (RAN, RESTORED, FAILED) else ""
-        if o == SKIPPED and result.error:
+        extra = f" ({format_seconds(result.seconds)}{gpus})" if o in (Outcome.RAN, Outcome.RESTORED, Outcome.FAILED) else ""
+        if o == Outcome.SKIPPED and result.error:
             extra = f" ({result.error})"
-        if o == WOULD_RUN and result.command:
+        if o == Outcome.WOULD_RUN and result.command:
             extra = f": {result.command}"
         self._line(f"{label:<8} {result.name}{extra}", STATE_STYLE.get(o, ""))
 
@@ -154,7 +153,7 @@ def render_summary(summary: RunSummary, root: str, stream=None) -> None:
     counts: dict = {}
     for r in summary.results.values():
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    order = (RAN, RESTORED, LEFT_ON_REMOTE, FRESH, FAILED, SKIPPED, WOULD_RUN, WOULD_RESTORE)
+    order = (Outcome.RAN, Outcome.RESTORED, Outcome.LEFT_ON_REMOTE, Outcome.FRESH, Outcome.FAILED, Outcome.SKIPPED, Outcome.WOULD_RUN, Outcome.WOULD_RESTORE)
     parts = [f"{counts[o]} {o}" for o in order if counts.get(o)]
     status = summary.status
     stream.write(f"{status}: {', '.join(parts) or 'nothing to do'} in {format_seconds(summary.seconds)}\n")

@@ -11,7 +11,8 @@ from typing import Iterator, Optional
 
 from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest
 from ..errors import PipefileError, did_you_mean
-from ..jobdb.records import ACTIVE, QUEUED, TERMINAL
+from ..jobdb.records import ACTIVE, TERMINAL
+from ..outcomes import JobState
 from ..jobdb.serving import Token
 from .access import visible_job
 from .endpoints_view import find_deployment
@@ -41,7 +42,7 @@ def job_json(home: Home, job, reused: Optional[bool] = None) -> dict:
     req = job.request or {}
     out = {"id": job.id, "uid": job.uid, "endpoint": job.endpoint, "deployment": job.deployment,
            "deployment_digest": job.deployment_digest, "state": job.state, "error": job.error,
-           "created": job.queued, "started": job.started if job.state not in (QUEUED,) else None,
+           "created": job.queued, "started": job.started if job.state not in (JobState.QUEUED,) else None,
            "ended": job.ended, "token": job.token_id, "inputs": req.get("inputs", {}),
            "params": req.get("params", {}), "tags": req.get("tags", {}),
            "force_rerun": bool(req.get("force_rerun")), "history": history,
@@ -134,7 +135,7 @@ def cancel(home: Home, pool, tok: Token, job_id: int) -> dict:
     s = home.serve
     if job.state in TERMINAL:
         raise Conflict(f"job {job_id} has already ended ({job.state})")
-    if not s.set_state(job_id, "canceled", "canceled by request", only_from=(QUEUED,)):
+    if not s.set_state(job_id, "canceled", "canceled by request", only_from=(JobState.QUEUED,)):
         if not (pool is not None and pool.cancel(job_id, "canceled", "canceled by request")):
             # Active in the database, but no worker here has it: a stale record.
             s.set_state(job_id, "canceled", "canceled by request", only_from=ACTIVE)

@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import PipefileError
-from ..jobdb.records import CANCELED, COMPLETED, FAILED, FINALIZING, INTERRUPTED, PREPARING, QUEUED, RUNNING
 from ..jobdb.serving import ServeStore
-from ..outcomes import FAILED as STEP_FAILED
+from ..outcomes import JobState, Outcome
 from ..session import RunRequest, Session, load_deployed
 from ..publish import lay_out
 from ..store import STATE_DIR, Workspace
@@ -133,7 +132,7 @@ class WorkerPool:
         with self._lock:
             running = list(self._running.values())
         for r in running:
-            r.stop_state, r.stop_reason = INTERRUPTED, "the server stopped while the job ran"
+            r.stop_state, r.stop_reason = JobState.INTERRUPTED, "the server stopped while the job ran"
             if r.pipe is not None:
                 r.pipe.cancel()
         self.notify()
@@ -149,7 +148,7 @@ class WorkerPool:
         with self._wake:
             self._wake.notify_all()
 
-    def cancel(self, job_id: int, state: str = CANCELED, reason: Optional[str] = None) -> bool:
+    def cancel(self, job_id: int, state: str = JobState.CANCELED, reason: Optional[str] = None) -> bool:
         """Stop a job this server runs; False if it runs none with that id."""
         with self._lock:
             r = self._running.get(job_id)
@@ -180,7 +179,7 @@ class WorkerPool:
                     if job is not None:
                         if self._stop.is_set():
                             # Claimed while the server was stopping: back to the queue, for the next start.
-                            serve.set_state(job.id, QUEUED, only_from=(PREPARING,))
+                            serve.set_state(job.id, JobState.QUEUED, only_from=(JobState.PREPARING,))
                             break
                         self._run(home, serve, job)
                         continue
@@ -196,7 +195,7 @@ class WorkerPool:
         workdir = os.path.join(home.dir, WORK_DIR, str(job.id))
         jws = None
         error: Optional[str] = None
-        final = FAILED
+        final = JobState.FAILED
         try:
             dep = serve.deployment(job.endpoint, job.deployment)
             request = job.request
@@ -216,8 +215,8 @@ class WorkerPool:
                                       step_env=step_environment(self.pass_env)), probe_git=False)
                 r.pipe = pipe
                 # Canceled while it was being prepared (possibly before this worker had it).
-                if not serve.set_state(job.id, RUNNING) and r.stop_state is None:
-                    r.stop_state, r.stop_reason = CANCELED, serve.jobs.get(job.id).error or "canceled by request"
+                if not serve.set_state(job.id, JobState.RUNNING) and r.stop_state is None:
+                    r.stop_state, r.stop_reason = JobState.CANCELED, serve.jobs.get(job.id).error or "canceled by request"
                 if r.stop_state is not None:
                     pipe.cancel()
                 summary = pipe.run(_Events(serve, job.id)).summary
@@ -226,21 +225,21 @@ class WorkerPool:
             if r.stop_state is not None:
                 final, error = r.stop_state, r.stop_reason
             elif summary.interrupted:
-                final, error = INTERRUPTED, "interrupted"
+                final, error = JobState.INTERRUPTED, "interrupted"
             elif summary.failed:
                 bad = summary.failed[0]
-                final, error = FAILED, f"step '{bad.name}' failed: {bad.error}"
+                final, error = JobState.FAILED, f"step '{bad.name}' failed: {bad.error}"
             else:
-                serve.set_state(job.id, FINALIZING)
+                serve.set_state(job.id, JobState.FINALIZING)
                 missing = [n for n, o in dep.manifest.get("outputs", {}).items()
                            if summary.results.get(o["step"]) is None
-                           or summary.results[o["step"]].outcome == STEP_FAILED]
-                final = COMPLETED if not missing else FAILED
+                           or summary.results[o["step"]].outcome == Outcome.FAILED]
+                final = JobState.COMPLETED if not missing else JobState.FAILED
                 error = f"outputs not made: {', '.join(missing)}" if missing else None
         except PipefileError as e:
-            final, error = (r.stop_state, r.stop_reason) if r.stop_state else (FAILED, e.render())
+            final, error = (r.stop_state, r.stop_reason) if r.stop_state else (JobState.FAILED, e.render())
         except Exception as e:  # noqa: BLE001 - one bad job must not take the worker down
-            final, error = FAILED, f"internal error: {e!r}"
+            final, error = JobState.FAILED, f"internal error: {e!r}"
         finally:
             if jws is not None:
                 jws.close()
@@ -258,12 +257,12 @@ class WorkerPool:
                 if r.stop_state is not None:
                     continue
                 if time.monotonic() - r.started > self.limits.job_seconds:
-                    self.cancel(r.job_id, FAILED, f"the job ran longer than the server's limit of "
+                    self.cancel(r.job_id, JobState.FAILED, f"the job ran longer than the server's limit of "
                                                   f"{self.limits.job_seconds:g}s (--job-timeout)")
                     continue
                 big = self._log_over_limit(r.job_id)
                 if big:
-                    self.cancel(r.job_id, FAILED, f"step '{big}' wrote more than {self.limits.log_bytes} bytes of "
+                    self.cancel(r.job_id, JobState.FAILED, f"step '{big}' wrote more than {self.limits.log_bytes} bytes of "
                                                   f"log (--max-log)")
 
     def _log_over_limit(self, job_id: int) -> Optional[str]:

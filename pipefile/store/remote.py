@@ -40,7 +40,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
 from ..digest import FILE, TREE
-from ..errors import STEP_FAILED, PipefileError
+from ..errors import PipefileError
+from ..outcomes import ExitCode
 from .action_cache import parse_entry
 from .cas import ContentStore, DigestMismatch
 from .remotes import (ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, is_secret_option,
@@ -58,7 +59,7 @@ UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt"
 class RemoteError(PipefileError):
     """A remote could not be used. Exit status 1: the operation failed, not the usage."""
 
-    exit_code = STEP_FAILED
+    exit_code = ExitCode.STEP_FAILED
 
     def __init__(self, message: str, kind: str = FAILED, hint: Optional[str] = None):
         super().__init__(message, None, hint)
