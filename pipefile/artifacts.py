@@ -19,7 +19,7 @@ from . import graph as graph_mod
 from . import loader, spec
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache
 from .errors import PipefileError
-from .store import STATE_DIR, Workspace
+from .workspace import STATE_DIR, Workspace
 
 # --- artifacts: versions bound to inputs, fetched and registered -------------------------
 ARTIFACTS_DIR = "artifacts"  # .pipe/artifacts/NAME/VERSION: versions read by steps, read-only

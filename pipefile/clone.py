@@ -38,7 +38,7 @@ from . import loader, spec, yamlsafe
 from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .jobdb.records import Job
-from .store import CLONE_FILE, CLONE_VERSION, STATE_DIR, Workspace
+from .workspace import CLONE_FILE, CLONE_VERSION, STATE_DIR, Workspace
 
 
 @dataclass

@@ -154,7 +154,7 @@ class StatCache:
     digest, valid while the folder's listing is unchanged (a no-op over a folder of
     100,000 files then costs its stats, without a lookup per file).
 
-    Purely in memory; `store.state` loads and saves it. The entries of files inside
+    Purely in memory; `workspace.state` loads and saves it. The entries of files inside
     folders are loaded only when a folder's listing changed (`load_under`). `dirty` holds
     what was added since loading, for the owner to persist: files by path, folders by
     path + "/".

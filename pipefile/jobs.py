@@ -23,7 +23,7 @@ from .jobdb.records import Job, JobStep
 from .outcomes import JobStatus, Outcome, StepResult
 from .keys import render_command
 from .rebuilder import Decision
-from .store import Workspace
+from .workspace import Workspace
 
 
 def git_state(root: str) -> tuple:

@@ -34,7 +34,7 @@ from .errors import PipefileError, did_you_mean
 from .jobdb.artifacts import ArtifactVersion
 from .jobdb.jobs import JobStore
 from .jobdb.records import JobStep
-from .store import STATE_DIR, read_origin
+from .workspace import STATE_DIR, read_origin
 
 # Where a step reads an artifact version it binds (artifacts._artifact_rel).
 _BOUND = re.compile(r"^" + re.escape(STATE_DIR) + r"/artifacts/(?P<name>[^/]+)/(?P<version>[0-9]+)$")

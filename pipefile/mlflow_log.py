@@ -26,7 +26,7 @@ from typing import Optional
 from .errors import PipefileError
 from .jobdb.records import Job
 from .outcomes import JobStatus
-from .store import Workspace
+from .workspace import Workspace
 
 ENV_URI = "MLFLOW_TRACKING_URI"
 INSTALL_HINT = "pip install 'pipefile[mlflow]'"

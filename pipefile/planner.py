@@ -87,7 +87,7 @@ class Planner:
         holding more remote answers, then decides again)."""
         self.graph = graph
         self.hasher = hasher
-        self.records = records  # step name -> store.state.StepRecord
+        self.records = records  # step name -> workspace.state.StepRecord
         self.actions = actions
         self.store = store
         self.forced = forced  # a set of step names, or True for every step

@@ -32,7 +32,7 @@ from .errors import PipefileError, did_you_mean, raise_all
 from .outcomes import JobState
 from .jobdb.serving import Deployment, ServeStore
 from .jobs import store_path
-from .store import STATE_DIR, Workspace
+from .workspace import STATE_DIR, Workspace
 
 DEPLOYMENT_VERSION = 1
 

@@ -39,8 +39,8 @@ from .graph import Graph, Node
 from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
-from .store.lock import is_disk_error
-from .store.state import OutputRecord
+from .workspace.lock import is_disk_error
+from .workspace.state import OutputRecord
 from .outcomes import Outcome, StepResult
 
 

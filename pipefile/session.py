@@ -37,8 +37,8 @@ from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .outcomes import ExitCode, JobStatus, Outcome
 from .planner import Outside, Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
-from .store import Workspace
-from .store.lock import disk_errors
+from .workspace import Workspace
+from .workspace.lock import disk_errors
 
 
 def load(pipefile: Optional[str], params: Iterable[str] = (), keep: bool = False) -> graph_mod.Graph:
@@ -80,7 +80,7 @@ class RunRecord:
     summary: RunSummary
     job: Optional[object] = None  # jobdb.records.Job (id, uid); None for a dry run
     warnings: list = field(default_factory=list)  # problems that failed no step
-    downloaded: Optional[object] = None  # store.remote.Transfer from the remote's run cache, if one was used
+    downloaded: Optional[object] = None  # remote.transport.Transfer from the remote's run cache, if one was used
     remote_name: Optional[str] = None
     remote_url: Optional[str] = None  # shown without credentials
     remote_problems: list = field(default_factory=list)  # RemoteError: the remote could not be used
@@ -102,19 +102,19 @@ class Session:
                  remote=None, gpus: Optional[str] = None, on_remote_error=None):
         """writable=False (status, dry runs) never creates `.pipe/` and writes nothing.
         `workspace`: one opened already (a served job's), closed with the session.
-        `remote`: a store.remotes.RemoteSpec whose run cache is consulted (lazily: a run
+        `remote`: a remote.config.RemoteSpec whose run cache is consulted (lazily: a run
         with nothing to decide never connects); on_remote_error(RemoteError) is told once if
         it cannot be used, and the plan goes on with local work. `gpus`: `--gpus`."""
         self.graph = graph
         self.root = graph.pipefile.root
         self.writable = writable
         self.remote = None
-        self.remote_cache = None  # store.remote_cache.RemoteRunCache: the gatherer of run-cache answers
+        self.remote_cache = None  # remote.run_cache.RemoteRunCache: the gatherer of run-cache answers
         self.remote_problems: list = []
         self._on_remote_error = on_remote_error
         if remote is not None:
-            from .store.remote import Remote  # only with a remote: a local run does not load it
-            from .store.remote_cache import RemoteRunCache
+            from .remote.transport import Remote  # only with a remote: a local run does not load it
+            from .remote.run_cache import RemoteRunCache
 
             self.remote = Remote(remote)
             self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
@@ -266,7 +266,7 @@ class Session:
         os.makedirs(log_dir, exist_ok=True)
         leave = frozenset()
         if self.remote_cache is not None:
-            from .store.remote_cache import RemoteFetcher
+            from .remote.run_cache import RemoteFetcher
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))

@@ -42,9 +42,9 @@ from typing import Optional
 from . import spec
 from .digest import FILE, Hasher
 from .graph import Node, first_link, forbidden_landing, landing
-from .store import Workspace
-from .store.cas import remove_path, replace_path
-from .store.lock import disk_errors
+from .workspace import Workspace
+from .cache.content_store import remove_path, replace_path
+from .workspace.lock import disk_errors
 
 BESIDE_DIR = "beside"
 BESIDE_VERSION = 1

@@ -1,5 +1,5 @@
 """`pipe push` and `pipe pull`: run-cache entries, their objects and artifact versions moved
-between the workspace's store and a remote (store.remote), only what the other side lacks.
+between the workspace's store and a remote (remote/transport.py), only what the other side lacks.
 
 Push: objects first (in parallel, each hashed before it leaves), then the entry of every
 step whose objects all arrived; so an interrupted push leaves no entry behind and the next
@@ -16,10 +16,10 @@ from typing import Iterable, Optional
 
 from .errors import PipefileError, did_you_mean
 from .rebuilder import Verdict
-from .store import Workspace
-from .store.action_cache import parse_entry
-from .store.remote import Progress, Remote, RemoteError
-from .store.remote_cache import closure, fetch_contents
+from .workspace import Workspace
+from .cache.action_cache import parse_entry
+from .remote.transport import Progress, Remote, RemoteError
+from .remote.run_cache import closure, fetch_contents
 
 
 @dataclass

@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parent.parent / "pipefile"
 LAYERS = {
     "errors": 0, "spec": 0, "yamlsafe": 0, "outcomes": 0,
     "template": 1, "loader": 1, "graph": 1, "digest": 1, "speccache": 1,
-    "keys": 2, "store": 2, "jobdb": 2, "envs": 2, "artifacts": 2,
+    "keys": 2, "cache": 2, "workspace": 2, "remote": 2, "jobdb": 2, "envs": 2, "artifacts": 2,
     "rebuilder": 3, "planner": 3,
     "executors": 4, "staging": 4, "scheduler": 4, "overwrites": 4,
     "report": 5, "inventory": 5, "publish": 5, "sync": 5, "jobs": 5, "lineage": 5, "clone": 5,

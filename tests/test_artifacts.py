@@ -324,7 +324,7 @@ def test_asset_add_waits_for_a_run_or_gc_holding_the_workspace(repo, tmp_path):
 
     from conftest import PIPE
 
-    from pipefile.store import WorkspaceLock
+    from pipefile.workspace import WorkspaceLock
 
     repo.pipefile("version: 1\nsteps: {}\n")
     (tmp_path / "raw.csv").write_text("a,b\n1,2\n")

@@ -107,7 +107,7 @@ def _fresh_hasher(root, state):
 
 
 def test_unchanged_folder_is_known_from_its_listing_without_loading_file_entries(tmp_path):
-    from pipefile.store.state import WorkspaceState
+    from pipefile.workspace.state import WorkspaceState
 
     root = tmp_path
     for i in range(30):
@@ -127,7 +127,7 @@ def test_unchanged_folder_is_known_from_its_listing_without_loading_file_entries
 
 
 def test_every_kind_of_folder_change_is_noticed_through_the_listing(tmp_path):
-    from pipefile.store.state import WorkspaceState
+    from pipefile.workspace.state import WorkspaceState
 
     root = tmp_path
     (root / "d/sub").mkdir(parents=True)
@@ -164,7 +164,7 @@ def test_every_kind_of_folder_change_is_noticed_through_the_listing(tmp_path):
 
 
 def test_a_folder_listing_is_not_trusted_while_a_file_in_it_is_racy(tmp_path):
-    from pipefile.store.state import WorkspaceState
+    from pipefile.workspace.state import WorkspaceState
 
     (tmp_path / "d").mkdir()
     f = tmp_path / "d/a"

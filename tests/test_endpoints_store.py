@@ -108,7 +108,7 @@ def test_run_cache_entries_are_visible_by_who_made_them(tmp_path):
     """An entry no token's job made (the owner's runs) is every token's; one a token's job
     made is that token's, unless the token is admin or shares its cache."""
     from pipefile.serve.worker import token_actions
-    from pipefile.store.action_cache import ActionCache
+    from pipefile.cache.action_cache import ActionCache
 
     js = JobStore(str(tmp_path / "jobs.db"))
     try:
@@ -251,7 +251,7 @@ steps:
     r = repo.pipe("publish", "--endpoint", "sc", "--json", check=True).json
     assert r["number"] == 1 and r["default_deployment"] == 1
     # The input asset's path is not part of the snapshot (each invocation gives it); the rest is.
-    from pipefile.store import Workspace
+    from pipefile.workspace import Workspace
 
     ws = Workspace(str(repo.root), create=False)
     try:
@@ -327,7 +327,7 @@ def test_deployment_pins_the_artifact_versions_it_read(repo):
     job runs through the worker pool (in this process, no HTTP)."""
     from pipefile.publish import check_request
     from pipefile.serve.worker import Limits, WorkerPool
-    from pipefile.store import Workspace
+    from pipefile.workspace import Workspace
 
     repo.write("Pipefile", "steps:\n  a: {command: x, outputs: {o: o.txt}}\n")
     repo.write("model.txt", "v1\n")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from conftest import PIPE, Repo
 
 from pipefile.digest import PathDigest
-from pipefile.store import Workspace
+from pipefile.workspace import Workspace
 
 PIPEFILE = """
 version: 1

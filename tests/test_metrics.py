@@ -300,7 +300,7 @@ def test_mlflow_logs_each_job_as_a_run(ws, mlflow_store):
 
 def test_mlflow_flag_and_relogging_the_same_job_updates_its_run(ws, mlflow_store):
     from pipefile import mlflow_log
-    from pipefile.store import Workspace
+    from pipefile.workspace import Workspace
 
     uri, client = mlflow_store
     r = run_ok(ws, "--mlflow", "-e", "relog", env={"MLFLOW_TRACKING_URI": uri})

@@ -88,9 +88,9 @@ def _cycles(edges: dict) -> list:
 
 
 def test_the_job_database_schema_has_one_owner():
-    """Every CREATE/ALTER/DROP of jobs.db is in jobdb/schema.py (store/state.py owns the
+    """Every CREATE/ALTER/DROP of jobs.db is in jobdb/schema.py (workspace/state.py owns the
     workspace state's own database)."""
-    owners = {"pipefile.jobdb.schema", "pipefile.store.state"}
+    owners = {"pipefile.jobdb.schema", "pipefile.workspace.state"}
     bad = []
     for name, path in _modules().items():
         if name in owners:

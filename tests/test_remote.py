@@ -523,8 +523,8 @@ def test_an_unreachable_remote_falls_back_to_local_work(first):
 
 def test_a_folder_remote_without_permission_says_so_not_credentials(tmp_path):
     # (Tests run as root in CI, where chmod cannot deny anything: the mapping is checked directly.)
-    from pipefile.store.remote import Remote
-    from pipefile.store.remotes import RemoteSpec
+    from pipefile.remote.transport import Remote
+    from pipefile.remote.config import RemoteSpec
 
     remote = Remote(RemoteSpec("team", str(tmp_path)))
     e = remote.error(PermissionError(13, "Permission denied", str(tmp_path / "objects")), "uploading object ab12")

@@ -217,7 +217,7 @@ def test_gc_waits_for_served_jobs_and_never_drops_unfinished_ones(ws, tmp_path):
 def test_gc_forgets_old_uploads_but_keeps_what_a_kept_job_reads(ws):
     import sqlite3
 
-    from pipefile.store import Workspace
+    from pipefile.workspace import Workspace
 
     repo, tok = ws
     repo.write("Pipefile.upper", UPPER, dedent=False)

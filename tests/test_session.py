@@ -120,7 +120,7 @@ def test_the_planner_reads_the_remote_answers_gathered_for_it(repo: Repo):
     from pipefile.planner import Outside, Planner
     from pipefile.rebuilder import Verdict
     from pipefile.speccache import load_graph
-    from pipefile.store import Workspace
+    from pipefile.workspace import Workspace
 
     repo.write("in.txt", "x\n")
     repo.pipefile("""\

@@ -11,8 +11,8 @@ import pytest
 
 from pipefile.digest import FILE, Hasher, PathDigest
 from pipefile.errors import PipefileError, WorkspaceBusy
-from pipefile.store import ActionCache, ContentStore, WorkspaceLock, WorkspaceState
-from pipefile.store.cas import ContentChanged, CorruptObject
+from pipefile.workspace import ActionCache, ContentStore, WorkspaceLock, WorkspaceState
+from pipefile.cache.content_store import ContentChanged, CorruptObject
 
 
 def test_objects_are_named_by_content_read_only_and_deduplicated(tmp_path):

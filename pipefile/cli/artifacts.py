@@ -12,7 +12,7 @@ from ..lineage import Lineage, action_manifest, looks_like_ref, parse_ref
 from ..artifacts import add_asset, get_artifact
 from ..report import artifacts as report_artifacts
 from ..report.text import dump_json
-from ..store import Workspace
+from ..workspace import Workspace
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace
 

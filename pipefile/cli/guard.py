@@ -52,7 +52,7 @@ def guard(fn):
         except click.ClickException:
             raise
         except BaseException as e:  # noqa: BLE001 - mapped to exit codes here, once
-            from ..store.lock import disk_error, is_disk_error  # only on this path: start-up pays nothing
+            from ..workspace.lock import disk_error, is_disk_error  # only on this path: start-up pays nothing
 
             if is_disk_error(e):  # pipe's own files could not be written: the user's to fix, not a bug
                 e = disk_error(e)

@@ -10,7 +10,7 @@ import click
 
 from ..report import jobs as report_jobs
 from ..report.text import dump_json
-from ..store import Workspace
+from ..workspace import Workspace
 from ..outcomes import JobStatus
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace

@@ -12,8 +12,8 @@ import click
 
 from ..errors import PipefileError
 from ..loader import find_pipefile
-from ..store import Workspace
-from ..store import remotes as remotes_mod
+from ..workspace import Workspace
+from ..remote import config as remotes_mod
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

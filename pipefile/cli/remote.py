@@ -11,9 +11,9 @@ from ..outcomes import ExitCode
 from ..session import Session, load
 from ..report import remote as report_remote
 from ..report.text import dump_json
-from ..store import Workspace
-from ..store import remotes as remotes_mod
-from ..store.remote import MARKER, Remote
+from ..workspace import Workspace
+from ..remote import config as remotes_mod
+from ..remote.transport import MARKER, Remote
 from .guard import guard
 from .options import CONTEXT, file_option, workspace_root
 

@@ -14,7 +14,7 @@ from ..errors import PipefileError, did_you_mean, raise_all
 from ..report import run as run_report
 from ..report.text import dump_json, write_json_file
 from ..session import RunRequest, Session, load
-from ..store import remotes as remotes_mod
+from ..remote import config as remotes_mod
 from .guard import guard
 from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
 

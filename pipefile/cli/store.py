@@ -14,8 +14,8 @@ from ..clone import clone_job
 from ..digest import PathDigest
 from ..errors import PipefileError
 from ..report.text import dump_json, plural, size
-from ..store import Workspace
-from ..store import gc as gc_mod
+from ..workspace import Workspace
+from ..cache import gc as gc_mod
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace
 

@@ -34,8 +34,8 @@ from ..errors import PipefileError
 from ..graph import Node, command_text, render_command
 from ..rebuilder import Decision
 from ..staging import Landings, StepFailure, Staging
-from ..store import Workspace
-from ..store.cas import StoreError
+from ..workspace import Workspace
+from ..cache.content_store import StoreError
 from ..outcomes import Outcome, StepResult
 
 _TERM_GRACE_SECONDS = 5.0
@@ -115,7 +115,7 @@ class LocalExecutor:
                  outputs: Optional[dict] = None):
         """`base_env`: the environment tasks start from (default: this process's); the
         server passes a scrubbed one, so tasks never see its secrets. `fetcher`: a
-        store.remote_cache.RemoteFetcher that downloads what a restore from a remote needs;
+        remote.run_cache.RemoteFetcher that downloads what a restore from a remote needs;
         `leave_on_remote`: tasks whose outputs stay on the remote unless already here.
         `environments`: where tasks that name one run. `outputs`: every output path of the
         graph (path -> step name), whose links are noted before the first task starts."""

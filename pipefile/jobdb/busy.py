@@ -1,5 +1,5 @@
 """Waiting out another pipe at a SQLite database it is creating or migrating (the job
-database here, the workspace state in store/state.py)."""
+database here, the workspace state in workspace/state.py)."""
 
 from __future__ import annotations
 

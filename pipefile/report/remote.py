@@ -7,8 +7,8 @@ import sys
 import threading
 import time
 
-from ..store.remote import Progress
-from ..store.remotes import is_secret_option
+from ..remote.transport import Progress
+from ..remote.config import is_secret_option
 from .text import is_terminal, plural, size
 
 
@@ -115,5 +115,5 @@ def remotes_json(cfg) -> dict:
 
 
 def size_line(t) -> str:
-    """'N objects (SIZE)' for a store.remote.Transfer."""
+    """'N objects (SIZE)' for a remote.transport.Transfer."""
     return f"{plural(len(t.moved), 'object')} ({size(t.nbytes)})"

@@ -9,9 +9,9 @@ import threading
 
 from ..jobdb.jobs import JobStore
 from ..jobdb.serving import ServeStore
-from ..store import STATE_DIR, Workspace
-from ..store.cas import ContentStore
-from ..store.lock import ServeGate
+from ..workspace import STATE_DIR, Workspace
+from ..cache.content_store import ContentStore
+from ..workspace.lock import ServeGate
 
 
 class Home:

@@ -17,7 +17,7 @@ import threading
 
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
-from ..store import STATE_DIR, Workspace
+from ..workspace import STATE_DIR, Workspace
 from .app import ServeConfig, create_app
 from .guard import RequestGuard
 from .worker import WORK_DIR, Limits, WorkerPool

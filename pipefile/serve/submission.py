@@ -20,7 +20,7 @@ from typing import Optional
 from ..errors import PipefileError
 from ..jobdb.serving import Deployment, QueueFull, Token
 from ..publish import RequestError, check_request, lay_out
-from ..store import Workspace
+from ..workspace import Workspace
 from .access import may_read, upload_view, writer_hold
 from .endpoints_view import find_deployment, find_endpoint
 from .home import Home

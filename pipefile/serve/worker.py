@@ -30,8 +30,8 @@ from ..jobdb.serving import ServeStore
 from ..outcomes import JobState, Outcome
 from ..session import RunRequest, Session, load_deployed
 from ..publish import lay_out
-from ..store import STATE_DIR, Workspace
-from ..store.action_cache import ActionCache, FilteredActionCache
+from ..workspace import STATE_DIR, Workspace
+from ..cache.action_cache import ActionCache, FilteredActionCache
 
 # What a step may see of the server's environment (besides --pass-env names).
 SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SHELL", "TERM",

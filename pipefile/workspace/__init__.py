@@ -34,8 +34,8 @@ from typing import Optional
 
 from ..digest import hash_bytes
 from ..jobdb.jobs import JobStore
-from .action_cache import ActionCache
-from .cas import ContentStore
+from ..cache.action_cache import ActionCache
+from ..cache.content_store import ContentStore
 from .lock import ServeGate, WorkspaceLock, disk_errors
 from .state import WorkspaceState
 

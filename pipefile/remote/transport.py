@@ -42,10 +42,9 @@ from typing import Callable, Iterable, Optional
 from ..digest import FILE, TREE
 from ..errors import PipefileError
 from ..outcomes import ExitCode
-from .action_cache import parse_entry
-from .cas import ContentStore, DigestMismatch
-from .remotes import (ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, is_secret_option,
-                      url_secrets)
+from ..cache.action_cache import parse_entry
+from ..cache.content_store import ContentStore, DigestMismatch
+from .config import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, is_secret_option, url_secrets
 
 REMOTE_VERSION = 1
 MARKER = "pipe-remote.json"

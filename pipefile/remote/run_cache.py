@@ -3,7 +3,7 @@ answers before anything is downloaded (`RemoteRunCache`), the download of exactl
 restore needs (`RemoteFetcher`, `fetch_contents`), and the object closure of an output.
 
 Nothing from a remote is trusted but its bytes' digests: every object is verified on
-arrival (store.remote), and every folder manifest is checked to name only plain entries
+arrival (remote/transport.py), and every folder manifest is checked to name only plain entries
 before anything it names is fetched or written.
 """
 
@@ -15,9 +15,9 @@ from typing import Callable, Iterable, Optional
 
 from ..digest import E_LINK, E_TREE, FILE, PathDigest, parse_manifest
 from ..errors import PipefileError
-from .action_cache import parse_entry
-from .cas import ContentStore, safe_manifest_entry
-from .remote import CORRUPT, Progress, Remote, RemoteError, Transfer
+from ..cache.action_cache import parse_entry
+from ..cache.content_store import ContentStore, safe_manifest_entry
+from .transport import CORRUPT, Progress, Remote, RemoteError, Transfer
 
 
 class RemoteRunCache:
