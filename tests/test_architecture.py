@@ -9,8 +9,8 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "pipefile"
 
 LAYERS = {
-    "errors": 0, "spec": 0, "yamlsafe": 0,
-    "template": 1, "loader": 1, "graph": 1, "digest": 1,
+    "errors": 0, "spec": 0,
+    "template": 1, "load": 1, "graph": 1, "digest": 1,
     "keys": 2, "store": 2, "envs": 2,
     "rebuilder": 3, "planner": 3,
     "executor": 4, "scheduler": 4,

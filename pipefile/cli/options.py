@@ -11,7 +11,7 @@ import re
 import click
 
 from ..errors import PipefileError
-from ..loader import find_pipefile
+from ..load import find_pipefile
 from ..store import Workspace
 from ..store import remotes as remotes_mod
 
