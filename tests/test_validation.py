@@ -744,6 +744,236 @@ CASES = [
             outputs: {o: build/a.txt}
             bogus: 1
         """, E("bogus", "unknown key 'bogus'"), E("data/missing.txt", "does not exist")),
+    # --- params, assets and components: shapes and defaults
+    C("param-without-a-value", ONE_STEP.replace("steps:", "params:\n      lr:\n    steps:"),
+      LINE("lr:", "param 'lr' has no value", hint="give a default"), count=1),
+    C("param-needs-a-type-or-a-default", ONE_STEP.replace("steps:", "params:\n      lr: {description: rate}\n"
+                                                           "    steps:"),
+      E("{description", "param 'lr' needs a type or a default", hint="{type: string}")),
+    C("param-as-a-list", ONE_STEP.replace("steps:", "params:\n      lr: [1, 2]\n    steps:"),
+      E("[1, 2]", "param 'lr' must be a value or a mapping, not a list")),
+    C("param-default-of-the-wrong-type", ONE_STEP.replace("steps:", "params:\n      n: {type: integer, default: x}\n"
+                                                           "    steps:"),
+      E("x}", "default of param 'n' is 'x', which is not a", "integer")),
+    C("asset-without-a-path", ONE_STEP.replace("steps:", "assets:\n      raw: {type: uri_file}\n    steps:"),
+      E("{type: uri_file}", "asset 'raw' has no path", hint="path: data/FILE")),
+    C("asset-input-flag-not-a-boolean", ONE_STEP.replace("steps:", "assets:\n      raw: {path: r.csv, input: 3}\n"
+                                                          "    steps:"),
+      E("3}", "'input' of asset 'raw' must be true or false, not '3'", hint="write true or false")),
+    C("component-checks", """\
+        version: 1
+        components:
+          nocmd:
+            outputs: {o: uri_file}
+          c:
+            inputs:
+              notype: {default: 1}
+              bad: {type: integer, default: x}
+              opt: {type: integer, optional: maybe}
+              path: {type: uri_file, default: ../up.txt}
+              same: integer
+            outputs: {same: uri_file}
+            command: echo ${{inputs.bad}}
+        steps:
+          a:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+        """,
+      E("outputs: {o", "component 'nocmd' has no command", hint="add command:"),
+      E("{default: 1}", "input 'notype' of component 'c' has no type", hint="add type: one of"),
+      E("x}", "default of input 'bad' of component 'c' is 'x', which is not a", "integer"),
+      E("maybe", "optional must be true or false"),
+      E("../up.txt", "default of input 'path'", "outside the workspace"),
+      E("same", "component 'c' has an input and an output both named 'same'", hint="rename one", nth=2)),
+    # --- steps: shapes of outputs and bindings
+    C("step-with-neither-command-nor-component", """\
+        version: 1
+        steps:
+          a:
+            outputs: {o: build/o.txt}
+        """, E("outputs:", "step 'a' has neither a command nor a component", hint="component: NAME"), count=1),
+    C("step-with-a-component-and-a-command", """\
+        version: 1
+        components:
+          c: {outputs: {o: uri_file}, command: "echo > ${{outputs.o}}"}
+        steps:
+          a:
+            component: c
+            command: echo
+            outputs: {o: build/o.txt}
+        """, E("command: echo", "step 'a' has both a component and a command", hint="remove the command")),
+    C("step-output-shapes", """\
+        version: 1
+        components:
+          c: {outputs: {o: uri_folder}, command: "echo > ${{outputs.o}}/f"}
+        steps:
+          a:
+            command: echo > ${{outputs.p}}
+            outputs:
+              p: {type: uri_file}
+              f: {type: uri_file, path: build/f/}
+              n: {path: build/n, name: "bad name", output: 2}
+          b:
+            component: c
+            outputs: {o: {type: uri_file, path: build/b}}
+        """,
+      E("{type: uri_file}", "output 'p' of step 'a' has no path", hint="add path: build/p"),
+      E("build/f/", "output 'f' of step 'a' is a uri_file, but its path ends with '/'", hint="uri_folder"),
+      E('"bad name"', "'bad name' is not a valid artifact name for output 'n' of step 'a'"),
+      E("2}", "'output' of output 'n' of step 'a' must be true or false"),
+      E("uri_file, path: build/b", "output 'o' of step 'b' is declared uri_folder by its component, not uri_file")),
+    C("step-input-shapes", """\
+        version: 1
+        components:
+          c:
+            inputs: {n: integer}
+            outputs: {o: uri_file}
+            command: echo ${{inputs.n}} > ${{outputs.o}}
+        steps:
+          a:
+            command: echo > ${{outputs.o}}
+            inputs:
+              both: {path: x, value: 1}
+              list: [1, 2]
+              mixed: "x ${{params.p}}"
+              self: ${{inputs.other}}
+              badvalue: {value: [1]}
+              same: 1
+            outputs: {o: build/a.txt, same: build/same.txt}
+          b:
+            component: c
+            inputs: {n: {type: number, value: 1}}
+            outputs: {o: build/b.txt}
+          d:
+            component: c
+            inputs: {n: {value: x}}
+            outputs: {o: build/d.txt}
+        """,
+      E("{path: x", "input 'both' of step 'a' needs exactly one of path: or value:"),
+      E("[1, 2]", "input 'list' of step 'a' must be a value, a path or ${{...}}, not a list"),
+      E('"x ${{', "input 'mixed' of step 'a' mixes text and ${{...}}", hint="one ${{...}} expression"),
+      E("${{inputs.other", "input 'self' of step 'a' cannot refer to ${{inputs.other}}", hint="${{assets.X}}"),
+      E("[1]}", "input 'badvalue' of step 'a': a value must be a number, a string or a boolean"),
+      E("same: 1", "step 'a' has an input and an output both named 'same'", hint="rename one"),
+      E("number, value", "input 'n' of step 'b' is declared integer by its component, not number",
+        hint="drop type: here"),
+      E("x}}", "input 'n' of step 'd' expects an integer, not 'x'", hint="bind an integer")),
+    C("input-expecting-a-file-given-a-number", """\
+        version: 1
+        components:
+          c:
+            inputs: {f: uri_file}
+            outputs: {o: uri_file}
+            command: cat ${{inputs.f}} > ${{outputs.o}}
+        steps:
+          a:
+            component: c
+            inputs: {f: 3}
+            outputs: {o: build/a.txt}
+        """, E("3}", "input 'f' of step 'a' expects a uri_file (a path), not 3", hint="bind a path")),
+    C("metrics-that-are-not-an-output", ONE_STEP + "        metrics: [build/m.json]\n",
+      E("build/m.json", "metrics file 'build/m.json' of step 'a' is not one of its outputs", hint="outputs")),
+    # --- commands, code and resources
+    C("command-shapes", """\
+        version: 1
+        steps:
+          a:
+            command: []
+            outputs: {o: build/a.txt}
+          b:
+            command: [echo, [x]]
+            outputs: {o: build/b.txt}
+          c:
+            command: {x: 1}
+            outputs: {o: build/c.txt}
+        """,
+      E("[]", "the command of step 'a' is empty"),
+      E("[x]", "each argument of the command of step 'b' must be a string"),
+      E("{x: 1}", "the command of step 'c' must be a string or a list of arguments")),
+    C("resources-and-key-includes", ONE_STEP + """\
+        resources: {cpus: 0, memory: lots, gpus: 0.5}
+        key_includes: [gpu_modle]
+    """,
+      E("0,", "cpus of step 'a' must be a positive number, not 0"),
+      E("lots", "memory of step 'a' is not a size", hint="512MB"),
+      E("0.5", "gpus of step 'a' must be a whole number of devices (0 or more), not 0.5", hint="gpus: 1"),
+      E("[gpu_modle]", "key_includes of step 'a': unknown item 'gpu_modle'", hint="did you mean 'gpu_model'?")),
+    # --- environments
+    C("environment-shapes", """\
+        version: 1
+        environments:
+          local: {type: local}
+          notype: {image: python:3.11}
+          badtype: {type: vnev}
+          extra: {type: venv, image: x}
+          py: {type: venv, python: 3.10}
+          both: {type: docker, image: x, build: ctx}
+          conda: {type: conda}
+          img: {type: docker, image: "two words"}
+          df: {type: docker, image: x, dockerfile: D}
+          net: {type: docker, image: x, network: hots}
+          mnt: {type: docker, image: x, mounts: ["data", "a:b", "../x:/y"]}
+          vars: {type: local, env: {1X: a, PIPE_STEP: b, CUDA_VISIBLE_DEVICES: 0, L: [1]}}
+          pkgs: {type: venv, packages: six}
+        steps:
+          a:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+            environment: locl
+        """,
+      E("local:", "'local' is the built-in environment", hint="local-env"),
+      E("{image: python", "environment 'notype' has no type", hint="add type: docker"),
+      E("vnev", "unknown type 'vnev' for environment 'badtype'", hint="did you mean 'venv'?"),
+      E("image: x}", "'image' does not apply to environment 'extra', which is a venv environment",
+        hint="a venv environment takes: env, python, requirements, packages"),
+      E("3.10", "python of environment 'py' must be a string, not 3.1", hint='python: "3.10"'),
+      E("{type: docker, image: x, build", "environment 'both' needs exactly one of image: or build:"),
+      E("{type: conda}", "environment 'conda' has no file", hint="envs/NAME.yml"),
+      E('"two words"', "image of environment 'img' is not an image name: 'two words'"),
+      E("dockerfile: D", "dockerfile of environment 'df' needs build:"),
+      E("hots", "unknown network 'hots' for environment 'net'", hint="did you mean 'host'?"),
+      E('["data"', "mount 'data' of environment 'mnt' is not SOURCE:TARGET[:ro|rw]"),
+      E('["data"', "mount 'a:b' of environment 'mnt': the target 'b' must be an absolute path"),
+      E('["data"', "mount '../x:/y' of environment 'mnt': '../x' is outside the workspace"),
+      E("1X", "'1X' is not a valid environment variable name in environment 'vars'"),
+      E("PIPE_STEP", "environment 'vars' sets PIPE_STEP, which pipe sets for every step", hint="remove it"),
+      E("CUDA_VISIBLE_DEVICES", "sets CUDA_VISIBLE_DEVICES", hint="resources: {gpus: N}"),
+      E("[1]}}", "L in env of environment 'vars' must be a string, a number or a boolean"),
+      E("six}", "packages of environment 'pkgs' must be a list of strings"),
+      E("locl", "step 'a' uses environment 'locl', which is not defined")),
+    # --- artifacts and endpoints: names that must mean one thing
+    C("artifact-and-endpoint-names", """\
+        version: 1
+        params:
+          x: 1
+        assets:
+          x: {path: x.csv, input: true}
+          raw: {path: raw.csv, name: model}
+        steps:
+          a:
+            command: echo > ${{outputs.m}} > ${{outputs.r}}
+            outputs:
+              m: {path: build/m, name: model, output: true}
+              r: {path: build/r, output: true}
+          b:
+            command: cat ${{inputs.i}} > ${{outputs.r}}
+            inputs: {i: "${{artifacts.model}}"}
+            outputs: {r: {path: build/b, output: true}}
+        """,
+      E("x: {path", "asset 'x' is an endpoint input, and so is param 'x'", hint="rename the asset or the param"),
+      E("build/m,", "artifact name 'model' is given twice: to asset 'raw'",
+        hint="each artifact has one producer"),
+      E('"${{artifacts.model}}"', "input 'i' of step 'b' reads the latest 'model', which step 'a' of this Pipefile "
+                                  "makes", hint="${{steps.a.outputs.m}}"),
+      E("build/b,", "output 'r' of step 'b' is an endpoint output, and so is output 'r' of step 'a'",
+        hint="rename one of the two outputs")),
+    C("yaml-merge-keys-and-overrides", """\
+        version: 1
+        x-defaults: &d {command: "echo hi > ${{outputs.o}}", outputs: {o: build/o.txt}}
+        steps:
+          a: {<<: *d}
+          b: {<<: *d, outputs: {o: build/b.txt}}
+        """, E("x-defaults", "unknown key 'x-defaults' in the Pipefile"), count=1),
 ]
 
 
