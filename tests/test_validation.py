@@ -1181,6 +1181,25 @@ def test_source_removed_after_a_run_is_reported_as_before(cached, path, needle, 
         find_error(r, at(CACHED, needle), fragment, "does not exist")
 
 
+def test_the_spec_cache_key_covers_every_module_of_the_load_package(tmp_path):
+    """A cached spec must not outlive a change to any part of the code that read it."""
+    import os
+
+    from pipefile import load, pipeline
+
+    (tmp_path / "Pipefile").write_text("version: 1\n")
+    modules = sorted(Path(load.__file__).parent.glob("*.py"))
+    assert len(modules) > 5
+    key = pipeline._spec_cache_key(str(tmp_path / "Pipefile"), b"version: 1\n")
+    for module in modules:
+        st = module.stat()
+        try:
+            os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+            assert pipeline._spec_cache_key(str(tmp_path / "Pipefile"), b"version: 1\n") != key, module.name
+        finally:
+            os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 def test_a_pipefile_saved_while_it_is_loaded_is_not_cached_as_the_new_text(repo, monkeypatch):
     """The cache keeps what was parsed under the key of the bytes that were parsed: a save
     between parsing and caching must not make later runs use the old steps."""
