@@ -6,9 +6,7 @@ fixtures of them (pytest loads it first, so it also points subprocesses at this 
 
 from __future__ import annotations
 
-
 import pytest
-
 from pipehelpers import Repo
 
 

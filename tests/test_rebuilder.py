@@ -2,8 +2,22 @@
 
 from pipefile.digest import FILE, PathDigest
 from pipefile.keys import StepKey
-from pipefile.rebuilder import (CACHED, COMMAND_CHANGED, FORCED, INPUT_CHANGED, NEVER_BUILT, OUTPUT_MISSING,
-                                OUTPUT_MODIFIED, PARAM_CHANGED, Observation, Prior, Reason, Verdict, decide, explain)
+from pipefile.rebuilder import (
+    CACHED,
+    COMMAND_CHANGED,
+    FORCED,
+    INPUT_CHANGED,
+    NEVER_BUILT,
+    OUTPUT_MISSING,
+    OUTPUT_MODIFIED,
+    PARAM_CHANGED,
+    Observation,
+    Prior,
+    Reason,
+    Verdict,
+    decide,
+    explain,
+)
 
 A = PathDigest(FILE, "a" * 32, 1)
 B = PathDigest(FILE, "b" * 32, 1)
