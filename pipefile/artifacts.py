@@ -16,7 +16,8 @@ import tempfile
 from typing import Optional
 
 from . import graph as graph_mod
-from . import loader, spec
+from . import load as loader
+from . import spec
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache
 from .errors import PipefileError
 from .workspace import STATE_DIR, Workspace

@@ -34,7 +34,9 @@ from typing import Any, Optional
 
 import yaml
 
-from . import loader, spec, yamlsafe
+from . import load as loader
+from . import spec
+from .load import yamlsafe
 from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .jobdb.records import Job

@@ -657,7 +657,8 @@ def _toposort(nodes: dict, pf, edge_loc: dict) -> list:
         return order
     # Walk back along unfinished deps until a step repeats: that is a cycle.
     left = [n for n in nodes if indeg[n] > 0]
-    path, seen = [], {}
+    path: list[str] = []
+    seen: dict[str, int] = {}
     n = left[0]
     while n not in seen:
         seen[n] = len(path)

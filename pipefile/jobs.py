@@ -259,7 +259,7 @@ def read_metrics(path: str) -> dict:
 
     import yaml
 
-    from . import yamlsafe
+    from .load import yamlsafe
 
     try:
         # a step wrote it: it may be anything, a FIFO or a link to /dev/zero included

@@ -50,7 +50,7 @@ def key_manifest(
 
     `gpu_model` enters the manifest only for a step with `key_includes: [gpu_model]`,
     so the keys of every other step stay as they were."""
-    ins = {}
+    ins: dict[str, dict] = {}
     for name, inp in node.inputs.items():
         if inp.kind == IN_PATH:
             d = inputs[inp.path]
@@ -63,7 +63,7 @@ def key_manifest(
             ins[name] = {"value": inp.value, "param": inp.param}
         else:
             ins[name] = {"value": inp.value}
-    code = {}
+    code: dict[str, dict] = {}
     for c in node.step.code:
         d = inputs[c.path]
         code[c.path] = {"kind": d.kind, "digest": d.digest}

@@ -158,7 +158,9 @@ class Planner:
                 continue
             exact = self.graph.producers.get(path)
             if exact and exact[0] in upstream:
-                digests[path] = upstream[exact[0]].outputs[exact[1]]
+                outputs = upstream[exact[0]].outputs
+                assert outputs is not None  # its producer is a dep, and no dep is waiting (above)
+                digests[path] = outputs[exact[1]]
                 continue
             # A path inside (or around) an output can only be digested once it is in place.
             not_there += [d for d in node.deps if d in upstream and not upstream[d].in_workspace

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from . import graph as graph_mod
-from . import loader, spec
+from . import load as loader
+from . import spec
 from .artifacts import pin_artifacts, resolve_artifacts
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache, canonical_json, hash_json
 from .errors import PipefileError, did_you_mean, raise_all

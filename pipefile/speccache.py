@@ -20,13 +20,23 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from . import __version__, loader
+from . import __version__
+from . import load as loader
 from . import graph as graph_mod
 from .digest import hash_bytes, hash_json
 from .errors import raise_all
 
 _SPEC_CACHE_VERSION = 2
-_LOADER_SOURCES = ("loader.py", "spec.py", "template.py", "errors.py", "graph.py", "yamlsafe.py")
+_LOADER_SOURCES = ("spec.py", "template.py", "errors.py", "graph.py")  # and every module of load/
+
+
+def _loader_sources() -> list:
+    """The files whose code decides what a Pipefile loads as: listed, not named one by one,
+    so a module added to the load package is covered too."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.abspath(loader.__file__))
+    return [os.path.join(here, f) for f in _LOADER_SOURCES] + \
+        [os.path.join(package, f) for f in sorted(os.listdir(package)) if f.endswith(".py")]
 _STATE_DIR = ".pipe"  # (store.STATE_DIR: the store layer sits above this one)
 
 # (Pipefile spec, errors list) -> {(name, version as written): graph.ResolvedArtifact}
@@ -108,8 +118,7 @@ def _load(path: str, params, freeze: bool, values: Optional[dict], resolve: Opti
 
 def _spec_cache_key(path: str, text: bytes) -> str:
     """Everything the loaded spec depends on: the text, where it is, who reads it."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    code = [os.stat(os.path.join(here, f)) for f in _LOADER_SOURCES]
+    code = [os.stat(f) for f in _loader_sources()]
     return hash_json([_SPEC_CACHE_VERSION, __version__, sys.version, os.path.abspath(path),
                       os.path.relpath(path), [(s.st_size, s.st_mtime_ns) for s in code], hash_bytes(text)])
 

@@ -175,10 +175,11 @@ def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
             out.append(q(value if value is not None else ""))
         else:
             values = [lookup(r) if isinstance(r, Ref) else r for r in p.parts]
-            if any(v is None for v in values):
+            present = [v for v in values if v is not None]
+            if len(present) < len(values):  # a reference without a value drops the whole block
                 dropped = True
                 continue
-            out.extend(q(v) if isinstance(r, Ref) else v for r, v in zip(p.parts, values))
+            out.extend(q(v) if isinstance(r, Ref) else v for r, v in zip(p.parts, present))
     text = "".join(out)
     if only_optional and not text:
         return None

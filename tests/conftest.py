@@ -1,84 +1,13 @@
-"""Shared fixtures: a temporary workspace and a way to drive the real `pipe` CLI in it."""
+"""Shared fixtures: a temporary workspace and a way to drive the real `pipe` CLI in it.
+
+The helpers themselves live in pipehelpers.py, which tests import; this file only makes
+fixtures of them (pytest loads it first, so it also points subprocesses at this checkout).
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
-
-PIPE = [sys.executable, "-m", "pipefile"]
-REPO_ROOT = str(Path(__file__).resolve().parent.parent)
-# Subprocesses run the code of this checkout, whatever copy of pipefile is installed.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))
-sys.path.insert(0, REPO_ROOT)
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self):
-        return json.loads(self.out)
-
-    def __str__(self) -> str:
-        return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
-
-
-class Repo:
-    """A temporary workspace: write files, run `pipe`, read outputs."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def write(self, rel: str, text: str, dedent: bool = True) -> Path:
-        p = self.root / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(textwrap.dedent(text) if dedent else text)
-        return p
-
-    def read(self, rel: str) -> str:
-        return (self.root / rel).read_text()
-
-    def exists(self, rel: str) -> bool:
-        return (self.root / rel).exists()
-
-    def pipefile(self, text: str) -> Path:
-        return self.write("Pipefile", text)
-
-    def pipe(self, *args: str, check: bool | None = None, env: dict | None = None, timeout: float = 120) -> Result:
-        e = dict(os.environ)
-        e.pop("PIPE_STORE_DIR", None)
-        e["PIPE_PLAIN"] = "1"
-        if env:
-            e.update(env)
-        p = subprocess.run(PIPE + list(args), cwd=self.root, capture_output=True, text=True, env=e, timeout=timeout)
-        r = Result(p.returncode, p.stdout, p.stderr)
-        if check is True:
-            assert r.code == 0, str(r)
-        return r
-
-    def run_json(self, *args: str, expect: int = 0, **kw) -> dict:
-        r = self.pipe("run", "--json", *args, **kw)
-        assert r.code == expect, str(r)
-        return r.json
-
-    def outcomes(self, *args: str, **kw) -> dict:
-        """{step: outcome} of a successful `pipe run`."""
-        return {s["name"]: s["outcome"] for s in self.run_json(*args, **kw)["steps"]}
-
-    def states(self, *args: str) -> dict:
-        r = self.pipe("status", "--json", *args)
-        assert r.code == 0, str(r)
-        return {s["name"]: s["state"] for s in r.json["steps"]}
+from pipehelpers import Repo
 
 
 @pytest.fixture

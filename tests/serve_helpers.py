@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PIPE, Repo
+from pipehelpers import PIPE, Repo
 
 SERVE_DEPS = ("fastapi", "uvicorn", "httpx")
 

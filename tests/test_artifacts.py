@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from conftest import Repo
+from pipehelpers import Repo
 
 TRAIN = """
 version: 1
@@ -322,7 +322,7 @@ def test_asset_add_waits_for_a_run_or_gc_holding_the_workspace(repo, tmp_path):
     import subprocess
     import threading
 
-    from conftest import PIPE
+    from pipehelpers import PIPE
 
     from pipefile.workspace import WorkspaceLock
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, Repo
+from pipehelpers import REPO_ROOT, Repo
 
 PIPEFILE = """
 version: 1

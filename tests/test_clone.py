@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from conftest import Repo
+from pipehelpers import Repo
 
 PIPEFILE = """
 version: 1

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import PIPE
+from pipehelpers import PIPE
 from envsupport import busybox_rootfs, docker_client
 
 TAG = f"{os.getpid()}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Repo
+from pipehelpers import Repo
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("sklearn", reason="the examples need scikit-learn: pip install -e '.[examples]'")

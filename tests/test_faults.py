@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import Repo
+from pipehelpers import Repo
 
 STEP = """
 version: 1

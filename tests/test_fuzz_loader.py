@@ -27,7 +27,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipefile import loader
+from pipefile import load
 from pipefile.errors import PipefileError
 from pipefile.speccache import load_graph
 
@@ -197,7 +197,7 @@ def _write(tmp_path_factory, text) -> Path:
 
 def test_the_seeds_load():
     assert len(SEEDS) > 20
-    assert loader.load(str(ROOT / "Pipefile.example"))
+    assert load.load(str(ROOT / "Pipefile.example"))
 
 
 @FUZZ

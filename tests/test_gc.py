@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PIPE, Repo
+from pipehelpers import PIPE, Repo
 
 from pipefile.digest import PathDigest
 from pipefile.workspace import Workspace

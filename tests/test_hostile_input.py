@@ -223,7 +223,7 @@ def test_a_pipefile_that_is_not_a_regular_file_is_refused(repo, tmp_path, target
 
 
 def test_the_size_read_is_capped(tmp_path):
-    from pipefile import yamlsafe
+    from pipefile.load import yamlsafe
 
     (tmp_path / "big.yaml").write_bytes(b"a: 1\n" * 100)
     with pytest.raises(PipefileError, match="larger than"):
@@ -236,9 +236,9 @@ def test_every_yaml_read_goes_through_yamlsafe():
     import pathlib
     import re
 
-    from pipefile import loader
+    import pipefile
 
-    pkg = pathlib.Path(loader.__file__).parent
+    pkg = pathlib.Path(pipefile.__file__).parent
     direct = re.compile(r"yaml\.(safe_load|load|compose|full_load|unsafe_load|load_all|parse)\(|Loader=")
     offenders = [f"{p.relative_to(pkg)}:{n}" for p in pkg.rglob("*.py") if p.name != "yamlsafe.py"
                  for n, line in enumerate(p.read_text().splitlines(), 1) if direct.search(line)]
@@ -248,7 +248,7 @@ def test_every_yaml_read_goes_through_yamlsafe():
 def test_compose_matches_pyyaml_on_ordinary_yaml():
     import yaml
 
-    from pipefile import yamlsafe
+    from pipefile.load import yamlsafe
 
     text = "a: &x [1, {b: c}]\nd: *x\ne: |\n  text\nf: !!str 5\ng: {<<: {h: 1}, i: 2}\n? [k]\n: v\n"
     mine, theirs = yamlsafe.compose(text, "t"), yaml.compose(text, Loader=yaml.SafeLoader)

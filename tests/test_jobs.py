@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import PIPE, Repo
+from pipehelpers import PIPE, Repo
 
 PIPEFILE = """
 version: 1
@@ -119,7 +119,9 @@ def test_a_failed_run_is_a_failed_job(demo):
 
 
 def test_dry_runs_record_no_job(demo):
-    demo.pipe("run", "--dry-run")
+    r = demo.pipe("run", "--dry-run", "--json")
+    assert r.code == 0, str(r)  # a dry run that failed would record nothing either
+    assert {s["outcome"] for s in r.json["steps"]} == {"would-run"}, str(r)
     assert demo.pipe("jobs", "--json").json["jobs"] == []
 
 

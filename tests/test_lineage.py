@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import Repo
+from pipehelpers import Repo
 
 CHAIN = """
 version: 1

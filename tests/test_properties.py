@@ -26,7 +26,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PIPE, Repo
+from pipehelpers import PIPE, Repo
 
 SOURCES = 3
 WORDS = ["a", "bb", "a\nb", "ccc", ""]

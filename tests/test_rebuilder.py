@@ -2,8 +2,22 @@
 
 from pipefile.digest import FILE, PathDigest
 from pipefile.keys import StepKey
-from pipefile.rebuilder import (CACHED, FORCED, INPUT_CHANGED, NEVER_BUILT, OUTPUT_MISSING, OUTPUT_MODIFIED,
-                                PARAM_CHANGED, Observation, Prior, Verdict, decide, explain)
+from pipefile.rebuilder import (
+    CACHED,
+    COMMAND_CHANGED,
+    FORCED,
+    INPUT_CHANGED,
+    NEVER_BUILT,
+    OUTPUT_MISSING,
+    OUTPUT_MODIFIED,
+    PARAM_CHANGED,
+    Observation,
+    Prior,
+    Reason,
+    Verdict,
+    decide,
+    explain,
+)
 
 A = PathDigest(FILE, "a" * 32, 1)
 B = PathDigest(FILE, "b" * 32, 1)
@@ -59,6 +73,12 @@ def test_forced_runs_even_when_fresh():
 
 
 def test_explain_names_nothing_when_nothing_changed_but_the_key():
+    # the manifests agree field by field (the key moved for another reason): a bare
+    # "command changed", naming no subject and no old or new value
+    assert explain(manifest(), manifest()) == [Reason(COMMAND_CHANGED)]
+
+
+def test_explain_without_a_previous_build_says_never_built():
     assert [r.kind for r in explain(None, manifest())] == [NEVER_BUILT]
 
 

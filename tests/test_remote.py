@@ -17,7 +17,7 @@ import pytest
 import xxhash
 
 import servers
-from conftest import PIPE, Repo
+from pipehelpers import PIPE, Repo
 
 PIPEFILE = """
 version: 1

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import PIPE, Repo
+from pipehelpers import PIPE, Repo
 
 CHAIN = """
 version: 1

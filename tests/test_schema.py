@@ -1,6 +1,6 @@
 """The editor schema (pipefile/schema/pipefile.schema.json) agrees with the loader.
 
-Every Pipefile here that the schema accepts, `loader.loads` accepts too, and the
+Every Pipefile here that the schema accepts, `load.loads` accepts too, and the
 invalid ones are rejected by both. `loads` checks the file alone (no file system),
 so the paths named below need not exist.
 """
@@ -15,8 +15,9 @@ import jsonschema
 import pytest
 import yaml
 
-from pipefile import loader, spec
+from pipefile import load, spec
 from pipefile.errors import PipefileError
+from pipefile.load import fields
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -46,24 +47,24 @@ def test_schema_is_a_valid_2020_12_schema(schema):
 
 def test_schema_keys_match_the_loader(schema):
     d = schema["$defs"]
-    assert set(schema["properties"]) == set(loader.TOP_KEYS)
-    assert set(d["paramLong"]["properties"]) == set(loader.PARAM_KEYS)
-    assert set(d["asset"]["oneOf"][1]["properties"]) == set(loader.ASSET_KEYS)
-    assert set(d["component"]["properties"]) == set(loader.COMPONENT_KEYS)
-    assert set(d["inputDecl"]["oneOf"][1]["properties"]) == set(loader.INPUT_DECL_KEYS)
-    assert set(d["outputDecl"]["oneOf"][1]["properties"]) == set(loader.OUTPUT_DECL_KEYS)
-    assert set(d["step"]["properties"]) == set(loader.STEP_KEYS)
-    assert set(d["bindingLong"]["properties"]) == set(loader.BINDING_KEYS)
-    assert set(d["stepOutput"]["oneOf"][1]["properties"]) == set(loader.STEP_OUTPUT_KEYS)
-    assert set(d["resources"]["properties"]) == set(loader.RESOURCE_KEYS)
-    assert set(d["environment"]["properties"]) == set(loader.ENVIRONMENT_KEYS)
+    assert set(schema["properties"]) == set(fields.TOP_KEYS)
+    assert set(d["paramLong"]["properties"]) == set(fields.PARAM_KEYS)
+    assert set(d["asset"]["oneOf"][1]["properties"]) == set(fields.ASSET_KEYS)
+    assert set(d["component"]["properties"]) == set(fields.COMPONENT_KEYS)
+    assert set(d["inputDecl"]["oneOf"][1]["properties"]) == set(fields.INPUT_DECL_KEYS)
+    assert set(d["outputDecl"]["oneOf"][1]["properties"]) == set(fields.OUTPUT_DECL_KEYS)
+    assert set(d["step"]["properties"]) == set(fields.STEP_KEYS)
+    assert set(d["bindingLong"]["properties"]) == set(fields.BINDING_KEYS)
+    assert set(d["stepOutput"]["oneOf"][1]["properties"]) == set(fields.STEP_OUTPUT_KEYS)
+    assert set(d["resources"]["properties"]) == set(fields.RESOURCE_KEYS)
+    assert set(d["environment"]["properties"]) == set(fields.ENVIRONMENT_KEYS)
     assert d["environment"]["properties"]["type"]["enum"] == list(spec.ENV_TYPES)
-    assert d["environment"]["properties"]["network"]["enum"] == list(loader.DOCKER_NETWORKS)
+    assert d["environment"]["properties"]["network"]["enum"] == list(fields.DOCKER_NETWORKS)
     for rule in d["environment"]["allOf"]:
         if "type" in rule["if"].get("properties", {}):
             kind = rule["if"]["properties"]["type"]["const"]
             refused = {r["required"][0] for r in rule["then"]["not"]["anyOf"]}
-            assert refused == set(loader.ENVIRONMENT_KEYS) - set(loader.ENVIRONMENT_TYPE_KEYS[kind]) - \
+            assert refused == set(fields.ENVIRONMENT_KEYS) - set(fields.ENVIRONMENT_TYPE_KEYS[kind]) - \
                 {"type", "description"}, kind
     assert d["step"]["properties"]["key_includes"]["items"]["enum"] == list(spec.KEY_INCLUDES)
     assert d["inputType"]["enum"] == list(spec.INPUT_TYPES)
@@ -329,7 +330,7 @@ def _example_files() -> list:
 def test_valid_pipefile_is_accepted_by_schema_and_loader(validator, name):
     text = textwrap.dedent(VALID[name])
     assert schema_errors(validator, text) == []
-    pf = loader.loads(text, FAKE_PATH)
+    pf = load.loads(text, FAKE_PATH)
     assert pf.steps
 
 
@@ -337,7 +338,7 @@ def test_valid_pipefile_is_accepted_by_schema_and_loader(validator, name):
 def test_shipped_pipefiles_are_accepted_by_schema_and_loader(validator, path):
     text = path.read_text(encoding="utf-8")
     assert schema_errors(validator, text) == []
-    loader.loads(text, str(path))
+    load.loads(text, str(path))
 
 
 def test_shipped_pipefiles_are_looked_for():
@@ -578,18 +579,18 @@ def test_invalid_pipefile_is_rejected_by_schema_and_loader(validator, name):
     text = textwrap.dedent(INVALID[name])
     assert schema_errors(validator, text), f"the schema accepts {name}"
     with pytest.raises(PipefileError):
-        loader.loads(text, FAKE_PATH)
+        load.loads(text, FAKE_PATH)
 
 
 def test_unknown_key_error_names_the_key_and_a_fix():
     text = textwrap.dedent(INVALID["unknown_step_key"])
     with pytest.raises(PipefileError) as e:
-        loader.loads(text, FAKE_PATH)
+        load.loads(text, FAKE_PATH)
     assert "unknown key 'cmd' in step 'a'" in e.value.render()
     assert "did you mean" in e.value.render()
 
 
 def test_bad_type_name_error_suggests_a_known_type():
     with pytest.raises(PipefileError) as e:
-        loader.loads(textwrap.dedent(INVALID["bad_param_type"]), FAKE_PATH)
+        load.loads(textwrap.dedent(INVALID["bad_param_type"]), FAKE_PATH)
     assert "unknown type 'float' for param 'lr'" in e.value.render()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Repo
+from pipehelpers import Repo
 from serve_helpers import (Server, alive, make_endpoints, require_serve_deps, token, upload, wait_file, wait_job,
                            wait_state)
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import Repo
+from pipehelpers import Repo
 from serve_helpers import Server, alive, make_endpoints, require_serve_deps, token, wait_file, wait_job, wait_state
 
 
@@ -169,7 +169,7 @@ steps:
 def test_gc_waits_for_served_jobs_and_never_drops_unfinished_ones(ws, tmp_path):
     import subprocess
 
-    from conftest import PIPE
+    from pipehelpers import PIPE
 
     repo, tok = ws
     repo.write("Pipefile.upper", UPPER, dedent=False)

@@ -1,17 +1,26 @@
-"""Validation and bad input, end to end through the `pipe` CLI (issue 2, "3. Validation" and "Bad input").
+"""Validation and bad input (issue 2, "3. Validation" and "Bad input").
 
 Every invalid Pipefile or bad flag must exit 2 with `FILE:LINE:COLUMN: what is wrong`
 (when the problem is in the Pipefile) and a hint that says how to fix it; every
-failing step must exit 1 and say what failed, how, and show the log tail. Tests
-that pin down a known bug in pipe are marked `xfail(strict=True)` with the reason.
+failing step must exit 1 and say what failed, how, and show the log tail.
+
+What the loader and the graph say about a Pipefile is tested in process, table-driven
+(`CASES`: text -> location, message, hint; about 100 times faster than a `pipe` process).
+End to end through the `pipe` CLI: how errors are rendered, exit codes, that an invalid
+Pipefile runs nothing, the spec cache, targets, and steps that fail while running.
+Tests that pin down a known bug in pipe are marked `xfail(strict=True)` with the reason.
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
 
 import pytest
+from pipehelpers import validation_errors
 
 BUG = "BUG: "
 
@@ -66,25 +75,161 @@ def n_errors(r) -> int:
     return len(parse_errors(r.err))
 
 
-# --- malformed YAML ----------------------------------------------------------------------
-def test_malformed_yaml_bad_indentation_gives_position(repo):
-    text = """\
+# --- in process: a Pipefile's text -> the errors it gets (location, message, hint) --------
+# The loader and graph checks called directly (pipehelpers.validation_errors), as `pipe
+# validate` calls them; rendering and exit codes are tested end to end further down.
+@dataclass(frozen=True)
+class Err:
+    """One error a case expects: where (a needle in the text, an explicit location, or only
+    the line of a needle), every message fragment, and every hint fragment."""
+
+    at: Optional[str] = None
+    msg: tuple = ()
+    hint: tuple = ()
+    nth: int = 1
+    loc: Optional[str] = "at"  # "at": located at the needle; else this location (None: no location)
+    line_only: bool = False
+
+    def where(self, text: str) -> Optional[str]:
+        if self.loc != "at":
+            return self.loc
+        assert self.at is not None
+        return at(text, self.at, self.nth)
+
+    def matches(self, text: str, loc: Optional[str], message: str, hint: Optional[str]) -> bool:
+        where = self.where(text)
+        if self.line_only:
+            placed = loc is not None and where is not None and loc.startswith(where.rsplit(":", 1)[0] + ":")
+        else:
+            placed = loc == where
+        return placed and all(f in message for f in self.msg) and all(h in (hint or "") for h in self.hint)
+
+
+def E(needle: str, *msg: str, hint=(), nth: int = 1) -> Err:
+    """An error located at the nth occurrence of `needle`."""
+    return Err(needle, msg, (hint,) if isinstance(hint, str) else tuple(hint), nth)
+
+
+def L(loc: Optional[str], *msg: str, hint=()) -> Err:
+    """An error at an explicit location ("Pipefile", or None for a flag)."""
+    return Err(None, msg, (hint,) if isinstance(hint, str) else tuple(hint), loc=loc)
+
+
+def LINE(needle: str, *msg: str, hint=()) -> Err:
+    """An error on the line of `needle` (column not pinned)."""
+    return Err(needle, msg, (hint,) if isinstance(hint, str) else tuple(hint), line_only=True)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    text: str
+    errors: tuple
+    files: tuple = ()  # (path, content) written into the workspace
+    params: tuple = ()  # -p flags
+    count: Optional[int] = None  # how many errors in all, when the case pins it
+
+
+def C(id: str, text: str, *errors: Err, files: Optional[dict] = None, params=(), count: Optional[int] = None) -> Case:
+    return Case(id, text, errors, tuple((files or {}).items()), tuple(params), count)
+
+
+def check(tmp_path: Path, text: str, files=(), params=()) -> list:
+    """[(location, message, hint)] of every error `pipe validate` would report for `text`."""
+    root = tmp_path / "ws"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Pipefile").write_text(textwrap.dedent(text))
+    for rel, content in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(content)
+    return [(str(e.loc) if e.loc else None, e.message, e.hint) for e in validation_errors(root, params)]
+
+
+ONE_STEP = """\
+    version: 1
+    steps:
+      a:
+        command: echo hi > ${{outputs.o}}
+        outputs: {o: build/o.txt}
+"""
+
+COMPONENT = """\
+    version: 1
+    components:
+      train:
+        inputs:
+          data: {type: uri_file}
+          lr: {type: number, default: 0.1}
+          seed: {type: integer, optional: true}
+        outputs:
+          model: {type: uri_folder}
+        command: cp ${{inputs.data}} ${{outputs.model}}/m $[[--seed ${{inputs.seed}}]] --lr ${{inputs.lr}}
+    steps:
+"""
+
+PARAMS = """\
+    version: 1
+    params:
+      lr: 0.01
+      epochs: {type: integer, default: 5}
+      tag: {type: string}
+      flag: false
+    steps:
+      a:
+        command: echo ${{params.lr}} ${{params.epochs}} ${{params.tag}} > ${{outputs.o}}
+        outputs: {o: build/o.txt}
+"""
+
+TYPED = """\
+    version: 1
+    params:
+      name: {type: string, default: x}
+    assets:
+      raw: {type: uri_file, path: raw.csv}
+    components:
+      c:
+        inputs:
+          n: {type: integer}
+          x: {type: number}
+        outputs: {o: uri_file}
+        command: echo ${{inputs.n}} ${{inputs.x}} > ${{outputs.o}}
+    steps:
+"""
+
+SAME_PATH = """\
+    version: 1
+    steps:
+      a:
+        command: echo a > ${{outputs.o}}
+        outputs: {o: build/o.txt}
+      b:
+        command: echo b > ${{outputs.o}}
+        outputs: {o: build/o.txt}
+"""
+
+DUPLICATE = """\
+    version: 1
+    steps:
+      a:
+        command: echo hi > ${{outputs.o}}
+        outputs: {o: build/o.txt}
+      a:
+        command: echo ho > ${{outputs.o}}
+        outputs: {o: build/p.txt}
+"""
+
+RAW = {"raw.csv": "1\n"}
+
+CASES = [
+    # --- malformed YAML
+    C("yaml-bad-indentation", """\
         version: 1
         steps:
           a:
             command: echo hi > ${{outputs.o}}
            outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    assert r.code == 2, str(r)
-    e = parse_errors(r.err)[0]
-    assert e["loc"] and e["loc"].startswith(f"Pipefile:{line_of(text, 'outputs:')}:"), str(r)
-    assert "invalid YAML" in e["msg"]
-
-
-def test_malformed_yaml_unquoted_expression_in_flow_mapping_hints_to_quote(repo):
-    text = """\
+        """, LINE("outputs:", "invalid YAML")),
+    C("yaml-unquoted-expression-in-flow-mapping", """\
         version: 1
         assets:
           raw: {type: uri_file, path: raw.csv}
@@ -93,74 +238,18 @@ def test_malformed_yaml_unquoted_expression_in_flow_mapping_hints_to_quote(repo)
             command: cp ${{inputs.raw}} ${{outputs.o}}
             inputs: {raw: ${{assets.raw}}}
             outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("run")
-    assert r.code == 2, str(r)
-    e = parse_errors(r.err)[0]
-    assert e["loc"].startswith(f"Pipefile:{line_of(text, 'inputs: {raw')}:"), str(r)
-    assert "invalid YAML" in e["msg"]
-    assert "quote" in e["hint"] and '"${{assets.raw}}"' in e["hint"]
-    assert not repo.exists("build/o.txt")
-
-
-def test_malformed_yaml_unterminated_quote(repo):
-    repo.pipefile("""\
+        """, LINE("inputs: {raw", "invalid YAML", hint=("quote", '"${{assets.raw}}"'))),
+    C("yaml-unterminated-quote-points-at-the-opening-quote", """\
         version: 1
         steps:
           a:
             command: "echo hi
             outputs: {o: build/o.txt}
-        """)
-    r = repo.pipe("validate")
-    assert r.code == 2, str(r)
-    e = parse_errors(r.err)[0]
-    assert re.fullmatch(r"Pipefile:\d+:\d+", e["loc"] or ""), str(r)
-    assert "invalid YAML" in e["msg"] and "quoted scalar" in e["msg"]
-
-
-def test_malformed_yaml_unterminated_quote_points_at_the_opening_quote(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: "echo hi
-            outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    assert r.code == 2, str(r)
-    e = parse_errors(r.err)[0]
-    assert e["loc"] == at(text, '"echo'), str(r)
-
-
-def test_empty_pipefile(repo):
-    repo.pipefile("# nothing here\n")
-    r = repo.pipe("validate")
-    find_error(r, "Pipefile", "empty", hint="Pipefile.example")
-
-
-def test_no_pipefile_at_all(repo):
-    r = repo.pipe("run")
-    assert r.code == 2, str(r)
-    assert "no Pipefile" in r.err and "hint:" in r.err and "-f" in r.err
-
-
-def test_missing_pipefile_given_with_f(repo):
-    r = repo.pipe("validate", "-f", "Nope.yaml")
-    assert r.code == 2, str(r)
-    assert "Nope.yaml" in r.err and "no such file" in r.err
-
-
-def test_top_level_not_a_mapping(repo):
-    repo.pipefile("- a\n- b\n")
-    r = repo.pipe("validate")
-    find_error(r, "Pipefile:1:1", "must be a mapping")
-
-
-# --- unknown keys --------------------------------------------------------------------------
-def test_unknown_top_level_key_did_you_mean(repo):
-    text = """\
+        """, E('"echo', "invalid YAML", "quoted scalar")),
+    C("empty-pipefile", "# nothing here\n", L("Pipefile", "empty", hint="Pipefile.example")),
+    C("top-level-not-a-mapping", "- a\n- b\n", L("Pipefile:1:1", "must be a mapping")),
+    # --- unknown keys
+    C("unknown-top-level-key", """\
         version: 1
         parms:
           lr: 0.1
@@ -168,56 +257,24 @@ def test_unknown_top_level_key_did_you_mean(repo):
           a:
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "parms"), "unknown key 'parms'", hint="did you mean 'params'?")
-    assert n_errors(r) == 1, str(r)
-
-
-def test_misspelled_steps_key(repo):
-    text = """\
+        """, E("parms", "unknown key 'parms'", hint="did you mean 'params'?"), count=1),
+    C("misspelled-steps-key", """\
         version: 1
         stepz:
           a:
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "stepz"), "unknown key 'stepz'", hint="did you mean 'steps'?")
-
-
-def test_unknown_step_key_did_you_mean(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-            cod: [src/a.py]
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "cod:"), "unknown key 'cod' in step 'a'", hint="did you mean 'code'?")
-    assert n_errors(r) == 1, str(r)
-
-
-def test_misspelled_command_key(repo):
-    text = """\
+        """, E("stepz", "unknown key 'stepz'", hint="did you mean 'steps'?")),
+    C("unknown-step-key", ONE_STEP + "        cod: [src/a.py]\n",
+      E("cod:", "unknown key 'cod' in step 'a'", hint="did you mean 'code'?"), count=1),
+    C("misspelled-command-key", """\
         version: 1
         steps:
           a:
             comand: echo hi > build/o.txt
             outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "comand"), "unknown key 'comand'", hint="did you mean 'command'?")
-
-
-def test_unknown_keys_in_param_asset_component_and_resources(repo):
-    text = """\
+        """, E("comand", "unknown key 'comand'", hint="did you mean 'command'?")),
+    C("unknown-keys-in-param-asset-component-resources", """\
         version: 1
         params:
           lr: {type: number, defualt: 0.1}
@@ -233,60 +290,24 @@ def test_unknown_keys_in_param_asset_component_and_resources(repo):
             component: c
             outputs: {o: build/o.txt}
             resources: {cpu: 2}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "defualt"), "unknown key 'defualt'", hint="did you mean 'default'?")
-    find_error(r, at(text, "pth"), "unknown key 'pth'", hint="did you mean 'path'?")
-    find_error(r, at(text, "optinal"), "unknown key 'optinal'", hint="did you mean 'optional'?")
-    find_error(r, at(text, "cpu:"), "unknown key 'cpu'", hint="did you mean 'cpus'?")
-
-
-def test_duplicate_key(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-          a:
-            command: echo ho > ${{outputs.o}}
-            outputs: {o: build/p.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "a:", 2), "'a' appears twice", f"line {line_of(text, 'a:')}", hint="rename")
-
-
-def test_invalid_step_name(repo):
-    text = """\
+        """,
+      E("defualt", "unknown key 'defualt'", hint="did you mean 'default'?"),
+      E("pth", "unknown key 'pth'", hint="did you mean 'path'?"),
+      E("optinal", "unknown key 'optinal'", hint="did you mean 'optional'?"),
+      E("cpu:", "unknown key 'cpu'", hint="did you mean 'cpus'?")),
+    C("duplicate-key", DUPLICATE, E("a:", "'a' appears twice", f"line {line_of(DUPLICATE, 'a:')}", hint="rename",
+                                    nth=2)),
+    C("invalid-step-name", """\
         version: 1
         steps:
           "my step":
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, '"my step"'), "'my step' is not a valid step name", hint="letters")
-
-
-def test_unsupported_version(repo):
-    text = """\
-        version: 7
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "7"), "unsupported Pipefile version 7", hint="version: 1")
-
-
-# --- unknown references ----------------------------------------------------------------------
-def test_unknown_component_did_you_mean(repo):
-    text = """\
+        """, E('"my step"', "'my step' is not a valid step name", hint="letters")),
+    C("unsupported-version", ONE_STEP.replace("version: 1", "version: 7"),
+      E("7", "unsupported Pipefile version 7", hint="version: 1")),
+    # --- unknown references
+    C("unknown-component", """\
         version: 1
         components:
           train:
@@ -296,15 +317,8 @@ def test_unknown_component_did_you_mean(repo):
           fit:
             component: trian
             outputs: {model: build/model}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "trian"), "step 'fit' uses component 'trian', which is not defined",
-               hint="did you mean 'train'?")
-
-
-def test_unknown_step_reference_did_you_mean(repo):
-    text = """\
+        """, E("trian", "step 'fit' uses component 'trian', which is not defined", hint="did you mean 'train'?")),
+    C("unknown-step-reference", """\
         version: 1
         steps:
           prepare:
@@ -315,15 +329,9 @@ def test_unknown_step_reference_did_you_mean(repo):
             inputs:
               data: ${{steps.prepar.outputs.clean}}
             outputs: {model: build/model.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{steps.prepar"), "input 'data' of step 'fit' uses step 'prepar', which is not defined",
-               hint="did you mean 'prepare'?")
-
-
-def test_unknown_step_output_reference_did_you_mean(repo):
-    text = """\
+        """, E("${{steps.prepar", "input 'data' of step 'fit' uses step 'prepar', which is not defined",
+               hint="did you mean 'prepare'?")),
+    C("unknown-step-output-reference", """\
         version: 1
         steps:
           prepare:
@@ -334,15 +342,9 @@ def test_unknown_step_output_reference_did_you_mean(repo):
             inputs:
               data: ${{steps.prepare.outputs.claen}}
             outputs: {model: build/model.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{steps.prepare"), "output 'claen' of step 'prepare'", "no such output",
-               hint="did you mean 'clean'?")
-
-
-def test_unknown_param_reference_in_binding_did_you_mean(repo):
-    text = """\
+        """, E("${{steps.prepare", "output 'claen' of step 'prepare'", "no such output",
+               hint="did you mean 'clean'?")),
+    C("unknown-param-in-binding", """\
         version: 1
         params:
           lr: 0.01
@@ -352,14 +354,8 @@ def test_unknown_param_reference_in_binding_did_you_mean(repo):
             inputs:
               rate: ${{params.lrr}}
             outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{params.lrr"), "uses param 'lrr', which is not defined", hint="did you mean 'lr'?")
-
-
-def test_unknown_param_reference_in_command_did_you_mean(repo):
-    text = """\
+        """, E("${{params.lrr", "uses param 'lrr', which is not defined", hint="did you mean 'lr'?")),
+    C("unknown-param-in-command", """\
         version: 1
         params:
           epochs: 5
@@ -367,15 +363,9 @@ def test_unknown_param_reference_in_command_did_you_mean(repo):
           fit:
             command: echo ${{params.epoch}} > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{params.epoch}}"), "uses ${{params.epoch}}, but there is no param 'epoch'",
-               hint="did you mean 'epochs'?")
-
-
-def test_unknown_asset_reference_did_you_mean(repo):
-    text = """\
+        """, E("${{params.epoch}}", "uses ${{params.epoch}}, but there is no param 'epoch'",
+               hint="did you mean 'epochs'?")),
+    C("unknown-asset-reported-once", """\
         version: 1
         assets:
           raw: {type: uri_file, path: raw.csv}
@@ -385,34 +375,9 @@ def test_unknown_asset_reference_did_you_mean(repo):
             inputs:
               data: ${{assets.rwa}}
             outputs: {o: build/o.txt}
-        """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{assets.rwa"), "uses asset 'rwa', which is not defined", hint="did you mean 'raw'?")
-
-
-def test_bad_binding_is_reported_once_not_again_as_an_unknown_input(repo):
-    text = """\
-        version: 1
-        assets:
-          raw: {type: uri_file, path: raw.csv}
-        steps:
-          prep:
-            command: cp ${{inputs.data}} ${{outputs.o}}
-            inputs:
-              data: ${{assets.rwa}}
-            outputs: {o: build/o.txt}
-        """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{assets.rwa"), "asset 'rwa'")
-    assert n_errors(r) == 1, str(r)
-
-
-def test_reference_to_a_step_with_an_error_is_not_reported_as_undefined(repo):
-    text = """\
+        """, E("${{assets.rwa", "uses asset 'rwa', which is not defined", hint="did you mean 'raw'?"),
+      files=RAW, count=1),
+    C("reference-to-a-step-with-an-error-is-not-undefined", """\
         version: 1
         components:
           c:
@@ -427,16 +392,8 @@ def test_reference_to_a_step_with_an_error_is_not_reported_as_undefined(repo):
             inputs:
               x: ${{steps.a.outputs.o}}
             outputs: {o: build/d.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "cc"), "component 'cc'", hint="did you mean 'c'?")
-    assert "not defined" not in r.err.replace("component 'cc', which is not defined", ""), str(r)
-    assert n_errors(r) == 1, str(r)
-
-
-def test_reference_to_an_output_with_a_bad_path_is_not_reported_as_missing(repo):
-    text = """\
+        """, E("cc", "component 'cc'", hint="did you mean 'c'?"), count=1),
+    C("reference-to-an-output-with-a-bad-path-is-not-missing", """\
         version: 1
         steps:
           b:
@@ -447,29 +404,10 @@ def test_reference_to_an_output_with_a_bad_path_is_not_reported_as_missing(repo)
             inputs:
               y: ${{steps.b.outputs.o}}
             outputs: {o: build/d.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "../b.txt"), "outside the workspace")
-    assert "no such output" not in r.err, str(r)
-    assert n_errors(r) == 1, str(r)
-
-
-def test_unknown_scope_in_expression(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo ${{param.x}} > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{param.x"), "unknown expression", hint="did you mean 'params'?")
-
-
-def test_command_cannot_use_asset_directly(repo):
-    text = """\
+        """, E("../b.txt", "outside the workspace"), count=1),
+    C("unknown-scope-in-expression", ONE_STEP.replace("echo hi", "echo ${{param.x}}"),
+      E("${{param.x", "unknown expression", hint="did you mean 'params'?")),
+    C("command-cannot-use-an-asset-directly", """\
         version: 1
         assets:
           raw: {type: uri_file, path: raw.csv}
@@ -477,95 +415,696 @@ def test_command_cannot_use_asset_directly(repo):
           a:
             command: cat ${{assets.raw}} > ${{outputs.o}}
             outputs: {o: build/o.txt}
+        """, E("${{assets.raw", "cannot use ${{assets.raw}} directly", hint="inputs:"), files=RAW),
+    # --- component inputs and outputs
+    C("required-component-input-not-connected", COMPONENT + """\
+          fit:
+            component: train
+            inputs: {lr: 0.5}
+            outputs: {model: build/model}
+        """, E("fit:", "step 'fit' does not connect required input 'data' of component 'train'",
+               hint="inputs: {data: ...}"), count=1),
+    C("unknown-component-input-and-output", COMPONENT + """\
+          fit:
+            component: train
+            inputs: {data: raw.csv, lrr: 0.2}
+            outputs: {model: build/model, modle: build/x}
+        """, E("lrr", "component 'train' has no input 'lrr'", hint="did you mean 'lr'?"),
+      E("modle", "component 'train' has no output 'modle'", hint="did you mean 'model'?"), files=RAW),
+    C("component-output-without-a-path", COMPONENT + """\
+          fit:
+            component: train
+            inputs: {data: raw.csv}
+        """, E("fit:", "does not say where to write output 'model'", hint="outputs: {model:"), files=RAW),
+    C("unconnected-optional-input-with-a-default-is-fine", COMPONENT + """\
+          fit:
+            component: train
+            inputs: {data: raw.csv}
+            outputs: {model: build/model}
+        """, files=RAW, count=0),
+    # --- params, and -p flags
+    C("required-param-without-a-value", PARAMS, E("tag:", "param 'tag' is required and has no value",
+                                                  hint="-p tag="), count=1),
+    C("required-param-given-with-p", PARAMS, params=["tag=v1"], count=0),
+    C("p-unknown-param", PARAMS, L(None, "-p lrr=0.1", "no param 'lrr'", hint="did you mean 'lr'?"),
+      params=["tag=x", "lrr=0.1"], count=1),
+    C("p-unknown-param-without-params", ONE_STEP, L(None, "no param 'lr'", hint="params:"), params=["lr=1"]),
+    *[C(f"p-wrong-type-{flag}", PARAMS, L(None, *fragments, hint=hint), params=["tag=x", flag], count=1)
+      for flag, fragments, hint in [
+          ("epochs=abc", ["-p epochs=abc", "param 'epochs'", "is an integer", "'abc'"], "whole number"),
+          ("epochs=2.5", ["-p epochs=2.5", "param 'epochs'", "integer", "'2.5'"], "whole number"),
+          ("lr=fast", ["-p lr=fast", "param 'lr'", "number", "'fast'"], "give a number"),
+          ("lr=", ["-p lr=", "param 'lr'", "number", "''"], "give a number"),
+          ("flag=maybe", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
+      ]],
+    C("p-without-equals", PARAMS, L(None, "-p tag", "expected name=value", hint="-p lr=0.01"), params=["tag"]),
+    C("several-bad-p-flags-together", PARAMS, L(None, "-p lr=fast", "'fast'"),
+      L(None, "-p epoch=3", hint="did you mean 'epochs'?"), E("tag:", "param 'tag' is required"),
+      params=["lr=fast", "epoch=3"], count=3),
+    # --- type mismatches
+    C("uri-file-asset-feeding-a-number", TYPED + """\
+          a:
+            component: c
+            inputs:
+              n: 1
+              x: ${{assets.raw}}
+            outputs: {o: build/a.txt}
+        """, E("${{assets.raw", "input 'x' of step 'a' expects a number", "asset 'raw' is a uri_file", hint="bind"),
+      files=RAW),
+    C("step-output-file-feeding-a-number", TYPED + """\
+          a:
+            component: c
+            inputs: {n: 1, x: 2.5}
+            outputs: {o: build/a.txt}
+          b:
+            component: c
+            inputs:
+              n: 3
+              x: ${{steps.a.outputs.o}}
+            outputs: {o: build/b.txt}
+        """, E("${{steps.a", "input 'x' of step 'b' expects a number", "output 'o' of step 'a'", "uri_file")),
+    C("string-param-feeding-an-integer-once", TYPED + """\
+          a:
+            component: c
+            inputs:
+              n: ${{params.name}}
+              x: 1.5
+            outputs: {o: build/a.txt}
+        """, E("${{params.name", "input 'n' of step 'a' expects an integer", "param 'name' is a string", hint="bind"),
+      count=1),
+    C("literal-string-feeding-an-integer", TYPED + """\
+          a:
+            component: c
+            inputs:
+              n: hello
+              x: 1.5
+            outputs: {o: build/a.txt}
+        """, E("hello", "input 'n' of step 'a' expects an integer", "'hello'")),
+    C("path-feeding-a-number", TYPED + """\
+          a:
+            component: c
+            inputs:
+              n: 1
+              x: {path: raw.csv}
+            outputs: {o: build/a.txt}
+        """, E("{path: raw.csv}", "input 'x' of step 'a' expects a number, not a path"), files=RAW),
+    C("uri-file-input-pointing-at-a-folder", """\
+        version: 1
+        steps:
+          a:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs:
+              x: {type: uri_file, path: data}
+            outputs: {o: build/o.txt}
+        """, E("{type: uri_file", "expects a file at 'data', but it is a folder", hint="uri_folder"),
+      files={"data/f.txt": "1\n"}),
+    # --- outputs: one producer per path, and where outputs may go
+    C("two-steps-produce-the-same-path", SAME_PATH,
+      E("build/o.txt", "'build/o.txt' is produced by two steps", "'a'", "'b'", at(SAME_PATH, "build/o.txt", 1),
+        hint="different output path", nth=2)),
+    C("two-steps-produce-the-same-path-spelled-differently", """\
+        version: 1
+        steps:
+          a:
+            command: echo a > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+          b:
+            command: echo b > ${{outputs.o}}
+            outputs: {o: ./build//o.txt}
+        """, E("./build//o.txt", "'build/o.txt' is produced by two steps")),
+    C("output-inside-another-steps-output-folder", """\
+        version: 1
+        steps:
+          c:
+            command: echo c > ${{outputs.d}}/c.txt
+            outputs: {d: {type: uri_folder, path: build/dir}}
+          e:
+            command: echo e > ${{outputs.o}}
+            outputs: {o: build/dir/e.txt}
+        """, E("build/dir/e.txt", "output 'build/dir/e.txt' of step 'e' lies inside output 'build/dir' of step 'c'",
+               hint="write somewhere else")),
+    *[C(f"bad-output-path-{path}", ONE_STEP.replace("build/o.txt", path),
+        E(path, "output 'o' of step 'a'", f"'{path}'", fragment, hint="build/"), count=1)
+      for path, fragment in [
+          ("../x.txt", "outside the workspace"),
+          ("build/../../x.txt", "outside the workspace"),
+          (".pipe/x.txt", "inside .pipe/"),
+          ("./.pipe/store/x", "inside .pipe/"),
+          ("/tmp/abs.txt", "absolute path"),
+      ]],
+    *[C(f"bad-input-path-{path}", f"""\
+        version: 1
+        steps:
+          a:
+            command: cat ${{{{inputs.x}}}} > ${{{{outputs.o}}}}
+            inputs: {{x: {path}}}
+            outputs: {{o: build/o.txt}}
+        """, E(path, "input 'x' of step 'a'", f"'{path}'", fragment, hint="build/"))
+      for path, fragment in [
+          ("../secret.txt", "outside the workspace"),
+          ("/etc/passwd", "absolute path"),
+          (".pipe/state", "inside .pipe/"),
+      ]],
+    C("asset-path-outside-the-workspace", """\
+        version: 1
+        assets:
+          raw: ../raw.csv
+        steps:
+          a:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+        """, E("../raw.csv", "'../raw.csv' is outside the workspace")),
+    C("code-path-outside-the-workspace", ONE_STEP + "        code: [../raw.csv]\n",
+      E("../raw.csv", "'../raw.csv' is outside the workspace")),
+    C("output-cannot-be-the-pipefile", ONE_STEP.replace("build/o.txt", "Pipefile"), E("Pipefile}", "Pipefile")),
+    C("asset-overlapping-a-step-output", """\
+        version: 1
+        assets:
+          raw: data/raw.csv
+        steps:
+          a:
+            command: mkdir -p ${{outputs.o}} && echo > ${{outputs.o}}/raw.csv
+            outputs: {o: {type: uri_folder, path: data}}
+        """, E("raw:", "asset 'raw' ('data/raw.csv') overlaps output 'o' of step 'a'",
+               hint="${{steps.a.outputs.o}}")),
+    C("output-path-is-the-workspace-root", ONE_STEP.replace("build/o.txt", "."),
+      E(".}", "output 'o' of step 'a'", "workspace root")),
+    C("expression-as-an-output-path", """\
+        version: 1
+        assets:
+          raw: {type: uri_file, path: raw.csv}
+        steps:
+          a:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: "${{assets.raw}}"}
+        """, E('"${{assets.raw}}"', "output 'o' of step 'a' must be a workspace path, not an expression",
+               hint="build/out.csv"), files=RAW),
+    # --- the graph: self-reads (cycles: see the tests below the table)
+    C("step-reading-its-own-output", """\
+        version: 1
+        steps:
+          s:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: build/s.txt}
+            outputs: {o: build/s.txt}
+        """, E("build/s.txt", "step 's' reads its own output 'build/s.txt'", hint="cannot depend")),
+    C("step-reading-inside-its-own-output-folder", """\
+        version: 1
+        steps:
+          s:
+            command: ls ${{inputs.x}} > ${{outputs.d}}/list
+            inputs: {x: build/d/sub}
+            outputs: {d: {type: uri_folder, path: build/d}}
+        """, E("build/d/sub", "step 's' reads its own output 'build/d'")),
+    # --- commands
+    C("command-uses-unknown-input", """\
+        version: 1
+        steps:
+          a:
+            command: echo ${{inputs.nope}} > ${{outputs.o}}
+            inputs: {nop: 1}
+            outputs: {o: build/o.txt}
+        """, E("${{inputs.nope", "uses ${{inputs.nope}}, but there is no input 'nope'", hint="did you mean 'nop'?")),
+    C("command-uses-unknown-output", """\
+        version: 1
+        steps:
+          a:
+            command: echo hi > ${{outputs.model}}
+            outputs: {modle: build/o.txt}
+        """, E("${{outputs.model", "there is no output 'model'", hint="did you mean 'modle'?")),
+    C("argv-command-uses-unknown-input", """\
+        version: 1
+        steps:
+          a:
+            command: [cp, "${{inputs.dta}}", "${{outputs.o}}"]
+            inputs: {data: raw.csv}
+            outputs: {o: build/o.txt}
+        """, E('"${{inputs.dta', "there is no input 'dta'", hint="did you mean 'data'?"), files=RAW),
+    C("unclosed-expression-in-command", ONE_STEP.replace("${{outputs.o}}", "${{outputs.o}"),
+      E("${{outputs.o}", "unclosed '${{'", hint="}}")),
+    C("optional-component-input-outside-an-optional-block", """\
+        version: 1
+        components:
+          c:
+            inputs:
+              seed: {type: integer, optional: true}
+            outputs: {o: uri_file}
+            command: echo --seed ${{inputs.seed}} > ${{outputs.o}}
+        steps:
+          a:
+            component: c
+            outputs: {o: build/a.txt}
+        """, E("${{inputs.seed", "optional input 'seed' of component 'c' is used outside $[[ ... ]]",
+               hint="$[[--seed ${{inputs.seed}}]]")),
+    C("unset-step-input-outside-an-optional-block", """\
+        version: 1
+        steps:
+          b:
+            command: echo ${{inputs.s}} > ${{outputs.o}}
+            inputs: {s: }
+            outputs: {o: build/b.txt}
+        """, LINE("command:", "input 's' of step 'b' has no value but is used outside $[[ ... ]]", hint="$[[")),
+    # --- missing input files
+    C("missing-input-hints-a-close-produced-path", """\
+        version: 1
+        steps:
+          prep:
+            command: echo hi > ${{outputs.clean}}
+            outputs: {clean: build/clean.csv}
+          fit:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: build/clean.cvs}
+            outputs: {o: build/fit.txt}
+        """, E("build/clean.cvs", "step 'fit' reads 'build/clean.cvs'", "does not exist",
+               hint=["did you mean 'build/clean.csv'", "step 'prep'"])),
+    C("missing-input-hints-a-close-asset-path", """\
+        version: 1
+        assets:
+          raw: data/raw.csv
+        steps:
+          fit:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: data/raw.cvs}
+            outputs: {o: build/fit.txt}
+        """, E("data/raw.cvs", "reads 'data/raw.cvs'", hint="did you mean 'data/raw.csv'?"),
+      files={"data/raw.csv": "1\n"}),
+    C("missing-input-without-a-close-match", """\
+        version: 1
+        steps:
+          fit:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: data/zzz.bin}
+            outputs: {o: build/fit.txt}
+        """, E("data/zzz.bin", "reads 'data/zzz.bin'", "does not exist", hint="create it")),
+    C("missing-asset-file", """\
+        version: 1
+        assets:
+          raw: {type: uri_file, path: data/raw.csv}
+        steps:
+          fit:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs:
+              x: ${{assets.raw}}
+            outputs: {o: build/fit.txt}
+        """, E("${{assets.raw", "'data/raw.csv'", "does not exist")),
+    C("missing-code-file", """\
+        version: 1
+        steps:
+          fit:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/fit.txt}
+            code: [src/trian.py]
+        """, E("src/trian.py", "'src/trian.py'", "does not exist"), files={"src/train.py": "print(1)\n"}),
+    # --- several errors in one go
+    C("graph-errors-in-one-go", """\
+        version: 1
+        steps:
+          a:
+            command: echo a > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+          b:
+            command: echo b > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+          s:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: build/s.txt}
+            outputs: {o: build/s.txt}
+          m:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: data/missing.txt}
+            outputs: {o: build/m.txt}
+        """, E("build/o.txt", "produced by two steps", nth=2), E("build/s.txt", "reads its own output"),
+      E("data/missing.txt", "does not exist"), count=3),
+    C("loader-and-graph-errors-together", """\
+        version: 1
+        steps:
+          a:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: data/missing.txt}
+            outputs: {o: build/a.txt}
+            bogus: 1
+        """, E("bogus", "unknown key 'bogus'"), E("data/missing.txt", "does not exist")),
+    # --- params, assets and components: shapes and defaults
+    C("param-without-a-value", ONE_STEP.replace("steps:", "params:\n      lr:\n    steps:"),
+      LINE("lr:", "param 'lr' has no value", hint="give a default"), count=1),
+    C("param-needs-a-type-or-a-default", ONE_STEP.replace("steps:", "params:\n      lr: {description: rate}\n"
+                                                           "    steps:"),
+      E("{description", "param 'lr' needs a type or a default", hint="{type: string}")),
+    C("param-as-a-list", ONE_STEP.replace("steps:", "params:\n      lr: [1, 2]\n    steps:"),
+      E("[1, 2]", "param 'lr' must be a value or a mapping, not a list")),
+    C("param-default-of-the-wrong-type", ONE_STEP.replace("steps:", "params:\n      n: {type: integer, default: x}\n"
+                                                           "    steps:"),
+      E("x}", "default of param 'n' is 'x', which is not a", "integer")),
+    C("asset-without-a-path", ONE_STEP.replace("steps:", "assets:\n      raw: {type: uri_file}\n    steps:"),
+      E("{type: uri_file}", "asset 'raw' has no path", hint="path: data/FILE")),
+    C("asset-input-flag-not-a-boolean", ONE_STEP.replace("steps:", "assets:\n      raw: {path: r.csv, input: 3}\n"
+                                                          "    steps:"),
+      E("3}", "'input' of asset 'raw' must be true or false, not '3'", hint="write true or false")),
+    C("component-checks", """\
+        version: 1
+        components:
+          nocmd:
+            outputs: {o: uri_file}
+          c:
+            inputs:
+              notype: {default: 1}
+              bad: {type: integer, default: x}
+              opt: {type: integer, optional: maybe}
+              path: {type: uri_file, default: ../up.txt}
+              same: integer
+            outputs: {same: uri_file}
+            command: echo ${{inputs.bad}}
+        steps:
+          a:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+        """,
+      E("outputs: {o", "component 'nocmd' has no command", hint="add command:"),
+      E("{default: 1}", "input 'notype' of component 'c' has no type", hint="add type: one of"),
+      E("x}", "default of input 'bad' of component 'c' is 'x', which is not a", "integer"),
+      E("maybe", "optional must be true or false"),
+      E("../up.txt", "default of input 'path'", "outside the workspace"),
+      E("same", "component 'c' has an input and an output both named 'same'", hint="rename one", nth=2)),
+    # --- steps: shapes of outputs and bindings
+    C("step-with-neither-command-nor-component", """\
+        version: 1
+        steps:
+          a:
+            outputs: {o: build/o.txt}
+        """, E("outputs:", "step 'a' has neither a command nor a component", hint="component: NAME"), count=1),
+    C("step-with-a-component-and-a-command", """\
+        version: 1
+        components:
+          c: {outputs: {o: uri_file}, command: "echo > ${{outputs.o}}"}
+        steps:
+          a:
+            component: c
+            command: echo
+            outputs: {o: build/o.txt}
+        """, E("command: echo", "step 'a' has both a component and a command", hint="remove the command")),
+    C("step-output-shapes", """\
+        version: 1
+        components:
+          c: {outputs: {o: uri_folder}, command: "echo > ${{outputs.o}}/f"}
+        steps:
+          a:
+            command: echo > ${{outputs.p}}
+            outputs:
+              p: {type: uri_file}
+              f: {type: uri_file, path: build/f/}
+              n: {path: build/n, name: "bad name", output: 2}
+          b:
+            component: c
+            outputs: {o: {type: uri_file, path: build/b}}
+        """,
+      E("{type: uri_file}", "output 'p' of step 'a' has no path", hint="add path: build/p"),
+      E("build/f/", "output 'f' of step 'a' is a uri_file, but its path ends with '/'", hint="uri_folder"),
+      E('"bad name"', "'bad name' is not a valid artifact name for output 'n' of step 'a'"),
+      E("2}", "'output' of output 'n' of step 'a' must be true or false"),
+      E("uri_file, path: build/b", "output 'o' of step 'b' is declared uri_folder by its component, not uri_file")),
+    C("step-input-shapes", """\
+        version: 1
+        components:
+          c:
+            inputs: {n: integer}
+            outputs: {o: uri_file}
+            command: echo ${{inputs.n}} > ${{outputs.o}}
+        steps:
+          a:
+            command: echo > ${{outputs.o}}
+            inputs:
+              both: {path: x, value: 1}
+              list: [1, 2]
+              mixed: "x ${{params.p}}"
+              self: ${{inputs.other}}
+              badvalue: {value: [1]}
+              same: 1
+            outputs: {o: build/a.txt, same: build/same.txt}
+          b:
+            component: c
+            inputs: {n: {type: number, value: 1}}
+            outputs: {o: build/b.txt}
+          d:
+            component: c
+            inputs: {n: {value: x}}
+            outputs: {o: build/d.txt}
+        """,
+      E("{path: x", "input 'both' of step 'a' needs exactly one of path: or value:"),
+      E("[1, 2]", "input 'list' of step 'a' must be a value, a path or ${{...}}, not a list"),
+      E('"x ${{', "input 'mixed' of step 'a' mixes text and ${{...}}", hint="one ${{...}} expression"),
+      E("${{inputs.other", "input 'self' of step 'a' cannot refer to ${{inputs.other}}", hint="${{assets.X}}"),
+      E("[1]}", "input 'badvalue' of step 'a': a value must be a number, a string or a boolean"),
+      E("same: 1", "step 'a' has an input and an output both named 'same'", hint="rename one"),
+      E("number, value", "input 'n' of step 'b' is declared integer by its component, not number",
+        hint="drop type: here"),
+      E("x}}", "input 'n' of step 'd' expects an integer, not 'x'", hint="bind an integer")),
+    C("input-expecting-a-file-given-a-number", """\
+        version: 1
+        components:
+          c:
+            inputs: {f: uri_file}
+            outputs: {o: uri_file}
+            command: cat ${{inputs.f}} > ${{outputs.o}}
+        steps:
+          a:
+            component: c
+            inputs: {f: 3}
+            outputs: {o: build/a.txt}
+        """, E("3}", "input 'f' of step 'a' expects a uri_file (a path), not 3", hint="bind a path")),
+    C("metrics-that-are-not-an-output", ONE_STEP + "        metrics: [build/m.json]\n",
+      E("build/m.json", "metrics file 'build/m.json' of step 'a' is not one of its outputs", hint="outputs")),
+    # --- commands, code and resources
+    C("command-shapes", """\
+        version: 1
+        steps:
+          a:
+            command: []
+            outputs: {o: build/a.txt}
+          b:
+            command: [echo, [x]]
+            outputs: {o: build/b.txt}
+          c:
+            command: {x: 1}
+            outputs: {o: build/c.txt}
+        """,
+      E("[]", "the command of step 'a' is empty"),
+      E("[x]", "each argument of the command of step 'b' must be a string"),
+      E("{x: 1}", "the command of step 'c' must be a string or a list of arguments")),
+    C("resources-and-key-includes", ONE_STEP + """\
+        resources: {cpus: 0, memory: lots, gpus: 0.5}
+        key_includes: [gpu_modle]
+    """,
+      E("0,", "cpus of step 'a' must be a positive number, not 0"),
+      E("lots", "memory of step 'a' is not a size", hint="512MB"),
+      E("0.5", "gpus of step 'a' must be a whole number of devices (0 or more), not 0.5", hint="gpus: 1"),
+      E("[gpu_modle]", "key_includes of step 'a': unknown item 'gpu_modle'", hint="did you mean 'gpu_model'?")),
+    # --- environments
+    C("environment-shapes", """\
+        version: 1
+        environments:
+          local: {type: local}
+          notype: {image: python:3.11}
+          badtype: {type: vnev}
+          extra: {type: venv, image: x}
+          py: {type: venv, python: 3.10}
+          both: {type: docker, image: x, build: ctx}
+          conda: {type: conda}
+          img: {type: docker, image: "two words"}
+          df: {type: docker, image: x, dockerfile: D}
+          net: {type: docker, image: x, network: hots}
+          mnt: {type: docker, image: x, mounts: ["data", "a:b", "../x:/y"]}
+          vars: {type: local, env: {1X: a, PIPE_STEP: b, CUDA_VISIBLE_DEVICES: 0, L: [1]}}
+          pkgs: {type: venv, packages: six}
+        steps:
+          a:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+            environment: locl
+        """,
+      E("local:", "'local' is the built-in environment", hint="local-env"),
+      E("{image: python", "environment 'notype' has no type", hint="add type: docker"),
+      E("vnev", "unknown type 'vnev' for environment 'badtype'", hint="did you mean 'venv'?"),
+      E("image: x}", "'image' does not apply to environment 'extra', which is a venv environment",
+        hint="a venv environment takes: env, python, requirements, packages"),
+      E("3.10", "python of environment 'py' must be a string, not 3.1", hint='python: "3.10"'),
+      E("{type: docker, image: x, build", "environment 'both' needs exactly one of image: or build:"),
+      E("{type: conda}", "environment 'conda' has no file", hint="envs/NAME.yml"),
+      E('"two words"', "image of environment 'img' is not an image name: 'two words'"),
+      E("dockerfile: D", "dockerfile of environment 'df' needs build:"),
+      E("hots", "unknown network 'hots' for environment 'net'", hint="did you mean 'host'?"),
+      E('["data"', "mount 'data' of environment 'mnt' is not SOURCE:TARGET[:ro|rw]"),
+      E('["data"', "mount 'a:b' of environment 'mnt': the target 'b' must be an absolute path"),
+      E('["data"', "mount '../x:/y' of environment 'mnt': '../x' is outside the workspace"),
+      E("1X", "'1X' is not a valid environment variable name in environment 'vars'"),
+      E("PIPE_STEP", "environment 'vars' sets PIPE_STEP, which pipe sets for every step", hint="remove it"),
+      E("CUDA_VISIBLE_DEVICES", "sets CUDA_VISIBLE_DEVICES", hint="resources: {gpus: N}"),
+      E("[1]}}", "L in env of environment 'vars' must be a string, a number or a boolean"),
+      E("six}", "packages of environment 'pkgs' must be a list of strings"),
+      E("locl", "step 'a' uses environment 'locl', which is not defined")),
+    # --- artifacts and endpoints: names that must mean one thing
+    C("artifact-and-endpoint-names", """\
+        version: 1
+        params:
+          x: 1
+        assets:
+          x: {path: x.csv, input: true}
+          raw: {path: raw.csv, name: model}
+        steps:
+          a:
+            command: echo > ${{outputs.m}} > ${{outputs.r}}
+            outputs:
+              m: {path: build/m, name: model, output: true}
+              r: {path: build/r, output: true}
+          b:
+            command: cat ${{inputs.i}} > ${{outputs.r}}
+            inputs: {i: "${{artifacts.model}}"}
+            outputs: {r: {path: build/b, output: true}}
+        """,
+      E("x: {path", "asset 'x' is an endpoint input, and so is param 'x'", hint="rename the asset or the param"),
+      E("build/m,", "artifact name 'model' is given twice: to asset 'raw'",
+        hint="each artifact has one producer"),
+      E('"${{artifacts.model}}"', "input 'i' of step 'b' reads the latest 'model', which step 'a' of this Pipefile "
+                                  "makes", hint="${{steps.a.outputs.m}}"),
+      E("build/b,", "output 'r' of step 'b' is an endpoint output, and so is output 'r' of step 'a'",
+        hint="rename one of the two outputs")),
+    C("yaml-merge-keys-and-overrides", """\
+        version: 1
+        x-defaults: &d {command: "echo hi > ${{outputs.o}}", outputs: {o: build/o.txt}}
+        steps:
+          a: {<<: *d}
+          b: {<<: *d, outputs: {o: build/b.txt}}
+        """, E("x-defaults", "unknown key 'x-defaults' in the Pipefile"), count=1),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_validation_case(case, tmp_path):
+    got = check(tmp_path, case.text, case.files, case.params)
+    text = textwrap.dedent(case.text)
+    for want in case.errors:
+        assert any(want.matches(text, *g) for g in got), f"expected {want}\n got: " + "\n      ".join(map(str, got))
+    if case.count is not None:
+        assert len(got) == case.count, got
+
+
+def test_case_ids_are_unique():
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+def test_every_path_error_and_type_mismatch_has_a_hint(tmp_path):
+    bad_paths = """\
+        version: 1
+        steps:
+          a:
+            command: echo hi > build/o.txt
+            outputs: {o: ../x.txt}
+          b:
+            command: echo hi > build/p.txt
+            outputs: {o: .pipe/x.txt}
+          c:
+            command: echo hi > build/q.txt
+            outputs: {o: /tmp/abs.txt}
         """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{assets.raw"), "cannot use ${{assets.raw}} directly", hint="inputs:")
+    got = check(tmp_path / "paths", bad_paths)
+    assert len(got) == 3 and all(hint for _, _, hint in got), got
+    mismatches = TYPED + """\
+          a:
+            component: c
+            inputs:
+              n: ${{params.name}}
+              x: ${{assets.raw}}
+            outputs: {o: build/a.txt}
+        """
+    got = [g for g in check(tmp_path / "types", mismatches, RAW.items()) if "expects a" in g[1]]
+    assert len(got) == 2 and all(hint for _, _, hint in got), got
 
 
-# --- component inputs and outputs -----------------------------------------------------------
-COMPONENT = """\
+def test_type_names_take_the_right_article(tmp_path):
+    got = check(tmp_path, PARAMS, params=["tag=x", "epochs=abc"])
+    got += check(tmp_path, TYPED + """\
+          a:
+            component: c
+            inputs:
+              n: ${{params.name}}
+              x: 1.5
+            outputs: {o: build/a.txt}
+        """)
+    messages = " ".join(m for _, m, _ in got)
+    assert "an integer" in messages and "a integer" not in messages, got
+
+
+CYCLE = """\
     version: 1
-    components:
-      train:
-        inputs:
-          data: {type: uri_file}
-          lr: {type: number, default: 0.1}
-          seed: {type: integer, optional: true}
-        outputs:
-          model: {type: uri_folder}
-        command: cp ${{inputs.data}} ${{outputs.model}}/m $[[--seed ${{inputs.seed}}]] --lr ${{inputs.lr}}
-    steps:
-"""
-
-
-def test_required_component_input_not_connected(repo):
-    text = COMPONENT + """\
-      fit:
-        component: train
-        inputs: {lr: 0.5}
-        outputs: {model: build/model}
-    """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "fit:"), "step 'fit' does not connect required input 'data' of component 'train'",
-               hint="inputs: {data: ...}")
-    assert n_errors(r) == 1, str(r)
-
-
-def test_unknown_component_input_and_output_did_you_mean(repo):
-    text = COMPONENT + """\
-      fit:
-        component: train
-        inputs: {data: raw.csv, lrr: 0.2}
-        outputs: {model: build/model, modle: build/x}
-    """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "lrr"), "component 'train' has no input 'lrr'", hint="did you mean 'lr'?")
-    find_error(r, at(text, "modle"), "component 'train' has no output 'modle'", hint="did you mean 'model'?")
-
-
-def test_component_output_without_a_path(repo):
-    text = COMPONENT + """\
-      fit:
-        component: train
-        inputs: {data: raw.csv}
-    """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "fit:"), "does not say where to write output 'model'", hint="outputs: {model:")
-
-
-def test_component_unconnected_optional_input_with_default_is_fine(repo):
-    text = COMPONENT + """\
-      fit:
-        component: train
-        inputs: {data: raw.csv}
-        outputs: {model: build/model}
-    """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    assert r.code == 0, str(r)
-
-
-# --- params -----------------------------------------------------------------------------------
-PARAMS = """\
-    version: 1
-    params:
-      lr: 0.01
-      epochs: {type: integer, default: 5}
-      tag: {type: string}
-      flag: false
     steps:
       a:
-        command: echo ${{params.lr}} ${{params.epochs}} ${{params.tag}} > ${{outputs.o}}
-        outputs: {o: build/o.txt}
+        command: cat ${{inputs.x}} > ${{outputs.o}}
+        inputs: {x: build/b.txt}
+        outputs: {o: build/a.txt}
+      b:
+        command: cat ${{inputs.x}} > ${{outputs.o}}
+        inputs: {x: build/a.txt}
+        outputs: {o: build/b.txt}
 """
+
+
+def test_dependency_cycle_names_its_steps_and_where(tmp_path):
+    got = check(tmp_path, CYCLE)
+    assert len(got) == 1, got
+    loc, message, hint = got[0]
+    assert re.fullmatch(r"dependency cycle: (a -> b -> a|b -> a -> b)", message), got
+    assert re.fullmatch(r"Pipefile:\d+:\d+", loc or "") and hint, got
+
+
+def test_three_step_cycle_names_every_step_along_real_edges(tmp_path):
+    got = check(tmp_path, """\
+        version: 1
+        steps:
+          a:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: build/c.txt}
+            outputs: {o: build/a.txt}
+          b:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: build/a.txt}
+            outputs: {o: build/b.txt}
+          c:
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: build/b.txt}
+            outputs: {o: build/c.txt}
+        """)
+    m = re.search(r"dependency cycle: (\w+) -> (\w+) -> (\w+) -> (\w+)", " ".join(g[1] for g in got))
+    assert m, got
+    names = m.groups()
+    assert names[0] == names[3] and set(names[:3]) == {"a", "b", "c"}, got
+    # each arrow is a real edge: x -> y means y reads x's output (or the reverse, consistently)
+    edges = {("a", "b"), ("b", "c"), ("c", "a")}
+    pairs = set(zip(names, names[1:]))
+    assert pairs == edges or pairs == {(y, x) for x, y in edges}, got
+
+
+def test_dependency_cycle_reported_with_other_errors(tmp_path):
+    text = CYCLE + """\
+      m:
+        command: cat ${{inputs.x}} > ${{outputs.o}}
+        inputs: {x: data/missing.txt}
+        outputs: {o: build/m.txt}
+    """
+    got = check(tmp_path, text)
+    assert any(loc == at(text, "data/missing.txt") and "'data/missing.txt'" in msg for loc, msg, _ in got), got
+    assert any("dependency cycle" in msg for _, msg, _ in got), got
+
+
+# --- end to end: rendering, exit codes, runs ----------------------------------------------
+def test_no_pipefile_at_all(repo):
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert "no Pipefile" in r.err and "hint:" in r.err and "-f" in r.err
+
+
+def test_missing_pipefile_given_with_f(repo):
+    r = repo.pipe("validate", "-f", "Nope.yaml")
+    assert r.code == 2, str(r)
+    assert "Nope.yaml" in r.err and "no such file" in r.err
 
 
 def test_required_param_without_default_and_without_p(repo):
@@ -587,443 +1126,6 @@ def test_p_unknown_param_did_you_mean(repo):
     assert not repo.exists("build/o.txt")
 
 
-def test_p_unknown_param_in_a_pipefile_without_params(repo):
-    repo.pipefile("""\
-        version: 1
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-        """)
-    r = repo.pipe("validate", "-p", "lr=1")
-    find_error(r, None, "no param 'lr'", hint="params:")
-
-
-@pytest.mark.parametrize("flag, fragments, hint", [
-    ("epochs=abc", ["-p epochs=abc", "param 'epochs'", "integer", "'abc'"], "whole number"),
-    ("epochs=2.5", ["-p epochs=2.5", "param 'epochs'", "integer", "'2.5'"], "whole number"),
-    ("lr=fast", ["-p lr=fast", "param 'lr'", "number", "'fast'"], "give a number"),
-    ("lr=", ["-p lr=", "param 'lr'", "number", "''"], "give a number"),
-    ("flag=maybe", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
-])
-def test_p_wrong_type(repo, flag, fragments, hint):
-    repo.pipefile(PARAMS)
-    r = repo.pipe("run", "-p", "tag=x", "-p", flag)
-    find_error(r, None, *fragments, hint=hint)
-    assert not repo.exists("build/o.txt")
-
-
-def test_p_without_equals(repo):
-    repo.pipefile(PARAMS)
-    r = repo.pipe("validate", "-p", "tag")
-    find_error(r, None, "-p tag", "expected name=value", hint="-p lr=0.01")
-
-
-def test_several_bad_p_flags_reported_together(repo):
-    repo.pipefile(PARAMS)
-    r = repo.pipe("validate", "-p", "lr=fast", "-p", "epoch=3")
-    find_error(r, None, "-p lr=fast", "'fast'")
-    find_error(r, None, "-p epoch=3", hint="did you mean 'epochs'?")
-    find_error(r, "Pipefile:5:3", "param 'tag' is required")  # reported in the same go
-    assert "3 errors" in r.err
-
-
-def test_p_type_names_take_the_right_article(repo):
-    repo.pipefile(PARAMS)
-    r = repo.pipe("validate", "-p", "tag=x", "-p", "epochs=abc")
-    assert r.code == 2, str(r)
-    assert "a integer" not in r.err and "an integer" in r.err, str(r)
-
-
-# --- type mismatches ----------------------------------------------------------------------
-TYPED = """\
-    version: 1
-    params:
-      name: {type: string, default: x}
-    assets:
-      raw: {type: uri_file, path: raw.csv}
-    components:
-      c:
-        inputs:
-          n: {type: integer}
-          x: {type: number}
-        outputs: {o: uri_file}
-        command: echo ${{inputs.n}} ${{inputs.x}} > ${{outputs.o}}
-    steps:
-"""
-
-
-def test_uri_file_asset_feeding_a_number_input(repo):
-    text = TYPED + """\
-      a:
-        component: c
-        inputs:
-          n: 1
-          x: ${{assets.raw}}
-        outputs: {o: build/a.txt}
-    """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{assets.raw"), "input 'x' of step 'a' expects a number", "asset 'raw' is a uri_file")
-
-
-def test_step_output_file_feeding_a_number_input(repo):
-    text = TYPED + """\
-      a:
-        component: c
-        inputs: {n: 1, x: 2.5}
-        outputs: {o: build/a.txt}
-      b:
-        component: c
-        inputs:
-          n: 3
-          x: ${{steps.a.outputs.o}}
-        outputs: {o: build/b.txt}
-    """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{steps.a"), "input 'x' of step 'b' expects a number", "output 'o' of step 'a'",
-               "uri_file")
-
-
-def test_string_param_feeding_an_integer_input(repo):
-    text = TYPED + """\
-      a:
-        component: c
-        inputs:
-          n: ${{params.name}}
-          x: 1.5
-        outputs: {o: build/a.txt}
-    """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{params.name"), "input 'n' of step 'a' expects", "integer", "param 'name' is a string")
-
-
-def test_literal_string_feeding_an_integer_input(repo):
-    text = TYPED + """\
-      a:
-        component: c
-        inputs:
-          n: hello
-          x: 1.5
-        outputs: {o: build/a.txt}
-    """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "hello"), "input 'n' of step 'a' expects", "integer", "'hello'")
-
-
-def test_path_feeding_a_number_input(repo):
-    text = TYPED + """\
-      a:
-        component: c
-        inputs:
-          n: 1
-          x: {path: raw.csv}
-        outputs: {o: build/a.txt}
-    """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "{path: raw.csv}"), "input 'x' of step 'a' expects a number, not a path")
-
-
-def test_mistyped_input_is_not_also_reported_as_unconnected(repo):
-    text = TYPED + """\
-      a:
-        component: c
-        inputs:
-          n: ${{params.name}}
-          x: 1.5
-        outputs: {o: build/a.txt}
-    """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{params.name"), "param 'name' is a string")
-    assert "does not connect" not in r.err, str(r)
-    assert n_errors(r) == 1, str(r)
-
-
-def test_type_mismatch_messages_take_the_right_article(repo):
-    text = TYPED + """\
-      a:
-        component: c
-        inputs:
-          n: ${{params.name}}
-          x: 1.5
-        outputs: {o: build/a.txt}
-    """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{params.name"), "expects an integer", "param 'name' is a string")
-    assert "a integer" not in r.err, str(r)
-
-
-def test_uri_file_input_pointing_at_a_folder(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs:
-              x: {type: uri_file, path: data}
-            outputs: {o: build/o.txt}
-        """
-    repo.write("data/f.txt", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "{type: uri_file"), "expects a file at 'data', but it is a folder", hint="uri_folder")
-
-
-# --- outputs: one producer per path, and where outputs may go ----------------------------------
-def test_two_steps_produce_the_same_path(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo a > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-          b:
-            command: echo b > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("run")
-    e = find_error(r, at(text, "build/o.txt", 2), "'build/o.txt' is produced by two steps", "'a'", "'b'",
-                   hint="different output path")
-    assert at(text, "build/o.txt", 1) in e["msg"]
-    assert not repo.exists("build/o.txt")
-
-
-def test_two_steps_produce_the_same_path_spelled_differently(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo a > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-          b:
-            command: echo b > ${{outputs.o}}
-            outputs: {o: ./build//o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "./build//o.txt"), "'build/o.txt' is produced by two steps")
-
-
-def test_output_inside_another_steps_output_folder(repo):
-    text = """\
-        version: 1
-        steps:
-          c:
-            command: echo c > ${{outputs.d}}/c.txt
-            outputs: {d: {type: uri_folder, path: build/dir}}
-          e:
-            command: echo e > ${{outputs.o}}
-            outputs: {o: build/dir/e.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "build/dir/e.txt"), "output 'build/dir/e.txt' of step 'e' lies inside output 'build/dir' "
-               "of step 'c'", hint="write somewhere else")
-
-
-@pytest.mark.parametrize("path, fragment", [
-    ("../x.txt", "outside the workspace"),
-    ("build/../../x.txt", "outside the workspace"),
-    (".pipe/x.txt", "inside .pipe/"),
-    ("./.pipe/store/x", "inside .pipe/"),
-    ("/tmp/abs.txt", "absolute path"),
-])
-def test_bad_output_path(repo, path, fragment):
-    text = f"""\
-        version: 1
-        steps:
-          a:
-            command: echo hi > ${{{{outputs.o}}}}
-            outputs: {{o: {path}}}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("run")
-    find_error(r, at(text, path), f"output 'o' of step 'a'", f"'{path}'", fragment)
-    assert not (repo.root.parent / "x.txt").exists()
-    assert not repo.exists(".pipe/x.txt")
-
-
-def test_bad_output_path_is_reported_once(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: ../x.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "../x.txt"), "outside the workspace")
-    assert n_errors(r) == 1, str(r)
-
-
-@pytest.mark.parametrize("path, fragment", [
-    ("../secret.txt", "outside the workspace"),
-    ("/etc/passwd", "absolute path"),
-    (".pipe/state", "inside .pipe/"),
-])
-def test_bad_input_path(repo, path, fragment):
-    text = f"""\
-        version: 1
-        steps:
-          a:
-            command: cat ${{{{inputs.x}}}} > ${{{{outputs.o}}}}
-            inputs: {{x: {path}}}
-            outputs: {{o: build/o.txt}}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, path), "input 'x' of step 'a'", f"'{path}'", fragment)
-
-
-@pytest.mark.parametrize("where, text", [
-    ("asset", """\
-        version: 1
-        assets:
-          raw: ../raw.csv
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-        """),
-    ("code", """\
-        version: 1
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-            code: [../raw.csv]
-        """),
-])
-def test_asset_and_code_paths_outside_the_workspace(repo, where, text):
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "../raw.csv"), "'../raw.csv' is outside the workspace")
-
-
-def test_output_cannot_be_the_pipefile(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: Pipefile}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "Pipefile}"), "Pipefile")
-
-
-def test_asset_overlapping_a_step_output(repo):
-    text = """\
-        version: 1
-        assets:
-          raw: data/raw.csv
-        steps:
-          a:
-            command: mkdir -p ${{outputs.o}} && echo > ${{outputs.o}}/raw.csv
-            outputs: {o: {type: uri_folder, path: data}}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "raw:"), "asset 'raw' ('data/raw.csv') overlaps output 'o' of step 'a'",
-               hint="${{steps.a.outputs.o}}")
-
-
-def test_output_path_is_the_workspace_root(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo hi > x
-            outputs: {o: .}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, ".}"), "output 'o' of step 'a'", "workspace root")
-
-
-def test_expression_as_an_output_path(repo):
-    text = """\
-        version: 1
-        assets:
-          raw: {type: uri_file, path: raw.csv}
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: "${{assets.raw}}"}
-        """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, '"${{assets.raw}}"'), "output 'o' of step 'a' must be a workspace path, not an expression",
-               hint="build/out.csv")
-
-
-BAD_PATHS = """\
-    version: 1
-    steps:
-      a:
-        command: echo hi > build/o.txt
-        outputs: {o: ../x.txt}
-      b:
-        command: echo hi > build/p.txt
-        outputs: {o: .pipe/x.txt}
-      c:
-        command: echo hi > build/q.txt
-        outputs: {o: /tmp/abs.txt}
-"""
-
-
-def test_bad_path_errors_have_a_hint(repo):
-    repo.pipefile(BAD_PATHS)
-    r = repo.pipe("validate")
-    errs = parse_errors(r.err)
-    assert len(errs) == 3, str(r)
-    assert all(e["hint"] for e in errs), str(r)
-
-
-def test_type_mismatch_errors_have_a_hint(repo):
-    text = TYPED + """\
-      a:
-        component: c
-        inputs:
-          n: ${{params.name}}
-          x: ${{assets.raw}}
-        outputs: {o: build/a.txt}
-    """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    mism = [e for e in parse_errors(r.err) if "expects a" in e["msg"]]
-    assert len(mism) == 2, str(r)
-    assert all(e["hint"] for e in mism), str(r)
-
-
-# --- the graph: cycles and self-reads -----------------------------------------------------
-CYCLE = """\
-    version: 1
-    steps:
-      a:
-        command: cat ${{inputs.x}} > ${{outputs.o}}
-        inputs: {x: build/b.txt}
-        outputs: {o: build/a.txt}
-      b:
-        command: cat ${{inputs.x}} > ${{outputs.o}}
-        inputs: {x: build/a.txt}
-        outputs: {o: build/b.txt}
-"""
-
-
 def test_dependency_cycle_prints_the_cycle(repo):
     repo.pipefile(CYCLE)
     r = repo.pipe("run")
@@ -1033,290 +1135,6 @@ def test_dependency_cycle_prints_the_cycle(repo):
     assert not repo.exists("build")
 
 
-def test_three_step_cycle_prints_every_step(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: build/c.txt}
-            outputs: {o: build/a.txt}
-          b:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: build/a.txt}
-            outputs: {o: build/b.txt}
-          c:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: build/b.txt}
-            outputs: {o: build/c.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    assert r.code == 2, str(r)
-    m = re.search(r"dependency cycle: (\w+) -> (\w+) -> (\w+) -> (\w+)", r.err)
-    assert m, str(r)
-    names = m.groups()
-    assert names[0] == names[3] and set(names[:3]) == {"a", "b", "c"}, str(r)
-    # each arrow is a real edge: x -> y means y reads x's output (or the reverse, consistently)
-    edges = {("a", "b"), ("b", "c"), ("c", "a")}
-    pairs = set(zip(names, names[1:]))
-    assert pairs == edges or pairs == {(y, x) for x, y in edges}, str(r)
-
-
-def test_dependency_cycle_has_a_position(repo):
-    repo.pipefile(CYCLE)
-    r = repo.pipe("validate")
-    assert r.code == 2, str(r)
-    e = [e for e in parse_errors(r.err) if "dependency cycle" in e["msg"]][0]
-    assert re.fullmatch(r"Pipefile:\d+:\d+", e["loc"] or ""), str(r)
-
-
-def test_dependency_cycle_reported_with_other_errors(repo):
-    text = CYCLE + """\
-      m:
-        command: cat ${{inputs.x}} > ${{outputs.o}}
-        inputs: {x: data/missing.txt}
-        outputs: {o: build/m.txt}
-    """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "data/missing.txt"), "'data/missing.txt'")
-    assert "dependency cycle" in r.err, str(r)
-
-
-def test_step_reading_its_own_output(repo):
-    text = """\
-        version: 1
-        steps:
-          s:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: build/s.txt}
-            outputs: {o: build/s.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("run")
-    find_error(r, at(text, "build/s.txt"), "step 's' reads its own output 'build/s.txt'", hint="cannot depend")
-
-
-def test_step_reading_inside_its_own_output_folder(repo):
-    text = """\
-        version: 1
-        steps:
-          s:
-            command: ls ${{inputs.x}} > ${{outputs.d}}/list
-            inputs: {x: build/d/sub}
-            outputs: {d: {type: uri_folder, path: build/d}}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "build/d/sub"), "step 's' reads its own output 'build/d'")
-
-
-# --- commands ---------------------------------------------------------------------------------
-def test_command_uses_unknown_input_did_you_mean(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo ${{inputs.nope}} > ${{outputs.o}}
-            inputs: {nop: 1}
-            outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{inputs.nope"), "uses ${{inputs.nope}}, but there is no input 'nope'",
-               hint="did you mean 'nop'?")
-
-
-def test_command_uses_unknown_output_did_you_mean(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo hi > ${{outputs.model}}
-            outputs: {modle: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{outputs.model"), "there is no output 'model'", hint="did you mean 'modle'?")
-
-
-def test_command_uses_unknown_input_in_an_argv_command(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: [cp, "${{inputs.dta}}", "${{outputs.o}}"]
-            inputs: {data: raw.csv}
-            outputs: {o: build/o.txt}
-        """
-    repo.write("raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, '"${{inputs.dta'), "there is no input 'dta'", hint="did you mean 'data'?")
-
-
-def test_unclosed_expression_in_command(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo hi > ${{outputs.o}
-            outputs: {o: build/o.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{outputs.o}"), "unclosed '${{'", hint="}}")
-
-
-def test_optional_component_input_used_outside_optional_block(repo):
-    text = """\
-        version: 1
-        components:
-          c:
-            inputs:
-              seed: {type: integer, optional: true}
-            outputs: {o: uri_file}
-            command: echo --seed ${{inputs.seed}} > ${{outputs.o}}
-        steps:
-          a:
-            component: c
-            outputs: {o: build/a.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "${{inputs.seed"), "optional input 'seed' of component 'c' is used outside $[[ ... ]]",
-               hint="$[[--seed ${{inputs.seed}}]]")
-
-
-def test_unset_step_input_used_outside_optional_block(repo):
-    text = """\
-        version: 1
-        steps:
-          b:
-            command: echo ${{inputs.s}} > ${{outputs.o}}
-            inputs: {s: }
-            outputs: {o: build/b.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    assert r.code == 2, str(r)
-    e = parse_errors(r.err)[0]
-    assert "input 's' of step 'b' has no value but is used outside $[[ ... ]]" in e["msg"], str(r)
-    assert "$[[" in (e["hint"] or ""), str(r)
-    assert e["loc"].startswith(f"Pipefile:{line_of(text, 'command:')}:"), str(r)
-
-
-def test_optional_block_drops_unset_input_and_keeps_set_one(repo):
-    text = """\
-        version: 1
-        components:
-          c:
-            inputs:
-              seed: {type: integer, optional: true}
-            outputs: {o: uri_file}
-            command: echo run $[[--seed ${{inputs.seed}}]] > ${{outputs.o}}
-        steps:
-          a:
-            component: c
-            outputs: {o: build/a.txt}
-          b:
-            component: c
-            inputs: {seed: 7}
-            outputs: {o: build/b.txt}
-        """
-    repo.pipefile(text)
-    assert repo.outcomes() == {"a": "ran", "b": "ran"}
-    assert repo.read("build/a.txt").split() == ["run"]
-    assert repo.read("build/b.txt").split() == ["run", "--seed", "7"]
-
-
-# --- missing input files ------------------------------------------------------------------
-def test_missing_input_file_hints_a_close_produced_path(repo):
-    text = """\
-        version: 1
-        steps:
-          prep:
-            command: echo hi > ${{outputs.clean}}
-            outputs: {clean: build/clean.csv}
-          fit:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: build/clean.cvs}
-            outputs: {o: build/fit.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("run")
-    find_error(r, at(text, "build/clean.cvs"), "step 'fit' reads 'build/clean.cvs'", "does not exist",
-               hint=["did you mean 'build/clean.csv'", "step 'prep'"])
-    assert not repo.exists("build/clean.csv"), "nothing runs when the Pipefile is invalid"
-
-
-def test_missing_input_file_hints_a_close_asset_path(repo):
-    text = """\
-        version: 1
-        assets:
-          raw: data/raw.csv
-        steps:
-          fit:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: data/raw.cvs}
-            outputs: {o: build/fit.txt}
-        """
-    repo.write("data/raw.csv", "1\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "data/raw.cvs"), "reads 'data/raw.cvs'", hint="did you mean 'data/raw.csv'?")
-
-
-def test_missing_input_file_without_a_close_match(repo):
-    text = """\
-        version: 1
-        steps:
-          fit:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: data/zzz.bin}
-            outputs: {o: build/fit.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "data/zzz.bin"), "reads 'data/zzz.bin'", "does not exist", hint="create it")
-
-
-def test_missing_asset_file(repo):
-    text = """\
-        version: 1
-        assets:
-          raw: {type: uri_file, path: data/raw.csv}
-        steps:
-          fit:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs:
-              x: ${{assets.raw}}
-            outputs: {o: build/fit.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("run")
-    find_error(r, at(text, "${{assets.raw"), "'data/raw.csv'", "does not exist")
-
-
-def test_missing_code_file(repo):
-    text = """\
-        version: 1
-        steps:
-          fit:
-            command: echo hi > ${{outputs.o}}
-            outputs: {o: build/fit.txt}
-            code: [src/trian.py]
-        """
-    repo.write("src/train.py", "print(1)\n")
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "src/trian.py"), "'src/trian.py'", "does not exist")
-
-
-
-# A run keeps the validated spec and its graph in .pipe/cache; what only the file system can
-# say must still be checked on every run, not remembered from the run before.
 CACHED = """\
     version: 1
     environments:
@@ -1363,6 +1181,25 @@ def test_source_removed_after_a_run_is_reported_as_before(cached, path, needle, 
         find_error(r, at(CACHED, needle), fragment, "does not exist")
 
 
+def test_the_spec_cache_key_covers_every_module_of_the_load_package(tmp_path):
+    """A cached spec must not outlive a change to any part of the code that read it."""
+    import os
+
+    from pipefile import load, pipeline
+
+    (tmp_path / "Pipefile").write_text("version: 1\n")
+    modules = sorted(Path(load.__file__).parent.glob("*.py"))
+    assert len(modules) > 5
+    key = pipeline._spec_cache_key(str(tmp_path / "Pipefile"), b"version: 1\n")
+    for module in modules:
+        st = module.stat()
+        try:
+            os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+            assert pipeline._spec_cache_key(str(tmp_path / "Pipefile"), b"version: 1\n") != key, module.name
+        finally:
+            os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
 def test_a_pipefile_saved_while_it_is_loaded_is_not_cached_as_the_new_text(repo, monkeypatch):
     """The cache keeps what was parsed under the key of the bytes that were parsed: a save
     between parsing and caching must not make later runs use the old steps."""
@@ -1402,7 +1239,7 @@ def test_typed_source_turned_into_a_folder_after_a_run(cached):
     cached.write("data/x.txt", "x2\n")
     assert cached.outcomes("fit") == {"fit": "ran"}
 
-# --- several errors in one go -------------------------------------------------------------
+
 def test_all_loader_errors_reported_in_one_go(repo):
     text = """\
         version: 1
@@ -1443,49 +1280,6 @@ def test_all_loader_errors_reported_in_one_go(repo):
     assert keys == sorted(keys), str(r)
 
 
-def test_all_graph_errors_reported_in_one_go(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: echo a > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-          b:
-            command: echo b > ${{outputs.o}}
-            outputs: {o: build/o.txt}
-          s:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: build/s.txt}
-            outputs: {o: build/s.txt}
-          m:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: data/missing.txt}
-            outputs: {o: build/m.txt}
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "build/o.txt", 2), "produced by two steps")
-    find_error(r, at(text, "build/s.txt"), "reads its own output")
-    find_error(r, at(text, "data/missing.txt"), "does not exist")
-    assert "3 errors." in r.err, str(r)
-
-
-def test_loader_and_graph_errors_reported_together(repo):
-    text = """\
-        version: 1
-        steps:
-          a:
-            command: cat ${{inputs.x}} > ${{outputs.o}}
-            inputs: {x: data/missing.txt}
-            outputs: {o: build/a.txt}
-            bogus: 1
-        """
-    repo.pipefile(text)
-    r = repo.pipe("validate")
-    find_error(r, at(text, "bogus"), "unknown key 'bogus'")
-    find_error(r, at(text, "data/missing.txt"), "does not exist")
-
-
 def test_every_error_line_starts_with_its_position(repo):
     text = """\
         version: 1
@@ -1501,6 +1295,7 @@ def test_every_error_line_starts_with_its_position(repo):
     heads = [ln for ln in r.err.splitlines() if ln and not ln.startswith(" ") and not ln.endswith("errors.")]
     assert len(heads) >= 2, str(r)
     assert all(re.match(r"Pipefile:\d+:\d+: ", ln) for ln in heads), str(r)
+
 
 
 # --- steps that fail while running ----------------------------------------------------------

@@ -11,9 +11,9 @@ import re
 import click
 
 from ..errors import PipefileError
-from ..loader import find_pipefile
-from ..workspace import Workspace
+from ..load import find_pipefile
 from ..remote import config as remotes_mod
+from ..workspace import Workspace
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

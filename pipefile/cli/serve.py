@@ -11,8 +11,8 @@ import click
 
 from ..report import text as report  # report.dump_json
 from ..errors import PipefileError
-from ..loader import find_pipefile, parse_size
 from ..jobdb.serving import ServeStore
+from ..load import find_pipefile, parse_size
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace, positive_duration
 
@@ -29,7 +29,7 @@ def _when(t) -> str:
 
 
 def _default_endpoint_name(pipefile) -> str:
-    from ..loader import load
+    from ..load import load
 
     path = pipefile or find_pipefile(".")
     pf = load(path)

@@ -167,7 +167,7 @@ def check_scheme(spec: RemoteSpec) -> None:
 
 # --- reading and writing the files ---------------------------------------------------------
 def _read(path: str) -> dict:
-    from .. import yamlsafe
+    from ..load import yamlsafe
 
     try:
         text = yamlsafe.decode(yamlsafe.read_file(path), path)
@@ -329,7 +329,7 @@ def parse_options(items) -> dict:
     """KEY=VALUE pairs; values read as YAML scalars (2222 is a number, true a boolean)."""
     import yaml
 
-    from .. import yamlsafe
+    from ..load import yamlsafe
 
     out: dict = {}
     for item in items:

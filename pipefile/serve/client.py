@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, StatCache, hash_file
 from ..errors import PipefileError, StepFailed
-from ..loader import convert_param_text
+from ..load import convert_param_text
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -24,7 +24,7 @@ import os
 import stat
 from typing import Any, Optional
 
-from .errors import PipefileError, SourceLoc
+from ..errors import PipefileError, SourceLoc
 
 MAX_DEPTH = 100  # a Pipefile needs about 6; leaves room below Python's recursion limit
 MAX_ALIASES = 100_000  # alias uses in one file
@@ -155,7 +155,7 @@ class _Composer:
         # one frame per open collection: [node, anchor, count when it opened, pending mapping key or None,
         # whether it is a sequence]
         stack: list = []
-        frame = None
+        frame: Optional[list] = None  # the innermost open collection: stack[-1]
         count = 0  # nodes so far, aliases expanded
         aliases = expanded = 0
         root = None
@@ -212,7 +212,7 @@ class _Composer:
                 if e.anchor is not None:
                     self.anchor(anchors, e, node, None)
             else:  # the end of a sequence or mapping: the parser checks the grammar
-                node, anchor, start = frame[0], frame[1], frame[2]
+                node, anchor, start = stack[-1][0], stack[-1][1], stack[-1][2]
                 node.end_mark = e.end_mark
                 if anchor is not None:
                     anchors[anchor][1] = count - start

@@ -1,0 +1,168 @@
+"""A Pipefile as a whole: finding it, reading its bytes, parsing its YAML, and reading
+its top level section by section into a `spec.Pipefile`.
+
+`load_lenient` is the entry point: it returns the valid part of the file and every
+error found (sections, steps, cross-checks) so that later checks (the graph) can still
+run and all problems are reported in one go. It raises only when nothing usable could
+be read (no file, broken YAML, an empty file).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+from typing import Optional
+
+from .. import spec
+from ..errors import PipefileError, SourceLoc, raise_all
+from . import reader, yamlsafe
+from .checks import check_artifact_names, check_endpoint_names, check_step_references
+from .environments import load_environments
+from .fields import TOP_KEYS
+from .reader import NodeReader, display_path
+from .sections import load_assets, load_components, load_params
+from .steps import StepParser
+
+DEFAULT_NAMES = ("Pipefile", "Pipefile.yaml", "Pipefile.yml")
+
+
+def find_pipefile(start: str) -> str:
+    for name in DEFAULT_NAMES:
+        path = os.path.join(start, name)
+        if os.path.isfile(path):
+            return path
+    for name in DEFAULT_NAMES:
+        path = os.path.join(start, name)
+        if os.path.lexists(path):  # a folder, a FIFO, a device or a broken link by that name: say so
+            return path  # reading it says what it is
+    raise PipefileError(
+        f"no Pipefile in {os.path.abspath(start)}",
+        hint="create one (see Pipefile.example and docs/pipefile.md), or point at it with -f FILE",
+    )
+
+
+def load(path: str) -> spec.Pipefile:
+    """Load and validate a Pipefile; raises PipefileError(s)."""
+    pf, errors = load_lenient(path)
+    raise_all(errors)
+    return pf
+
+
+def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile, list[PipefileError]]:
+    """(the valid part of the Pipefile, every error found), so that later checks can
+    still run on what is valid and all problems are reported together. Raises only
+    when nothing usable could be read (no file, broken YAML).
+
+    `data`: the file's bytes, read already by the caller (what it caches must be what
+    was parsed, even if the file is saved again meanwhile)."""
+    path = os.path.abspath(path)
+    if data is None:
+        data = read_bytes(path)
+    text = yamlsafe.decode(data, display_path(path))
+    # The YAML node tree of a large Pipefile is hundreds of thousands of objects; the
+    # cyclic GC would walk them over and over while they are built (quadratic time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return read_text(text, path)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def read_bytes(path: str) -> bytes:
+    """The Pipefile's bytes: a regular file only, of bounded size (not /dev/zero, a FIFO)."""
+    path = os.path.abspath(path)
+    try:
+        return yamlsafe.read_file(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise PipefileError(f"{path}: is a link to {os.readlink(path)}, which does not exist",
+                                hint="point the link at the Pipefile, or replace it with the file") from None
+        raise PipefileError(f"{path}: no such file", hint="check the -f argument") from None
+    except IsADirectoryError:
+        raise PipefileError(f"{path}: is a directory, not a regular file", hint="give the Pipefile's path") from None
+    except OSError as e:
+        raise PipefileError(f"{path}: cannot read: {e.strerror or e}", hint="check the file's permissions") from None
+
+
+def loads(text: str, path: str) -> spec.Pipefile:
+    """Load and validate a Pipefile's text, as if read from `path`; raises PipefileError(s)."""
+    pf, errors = read_text(text, path)
+    raise_all(errors)
+    return pf
+
+
+def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]:
+    """(the valid part, every error) of a Pipefile's text; `path` places it (root, messages)."""
+    r = NodeReader(text, path)
+    root = _compose(r)
+    items = {k: (kn, vn) for k, kn, vn in r.mapping(root, "the Pipefile", TOP_KEYS)}
+    if r.errors and not items:
+        raise_all(r.errors)
+
+    version = spec.PIPEFILE_VERSION
+    if "version" in items:
+        vn = items["version"][1]
+        v = r.value(vn)
+        if isinstance(v, bool) or v != spec.PIPEFILE_VERSION:
+            r.error(vn, f"unsupported Pipefile version {v!r}", f"this pipe reads version: {spec.PIPEFILE_VERSION}")
+    name = r.string(items["name"][1], "name") if "name" in items else ""
+    description = r.string(items["description"][1], "description") if "description" in items else ""
+
+    params = load_params(r, items["params"][1]) if "params" in items else {}
+    assets = load_assets(r, items["assets"][1]) if "assets" in items else {}
+    environments = load_environments(r, items["environments"][1]) if "environments" in items else {}
+    components = load_components(r, items["components"][1], params, environments) if "components" in items else {}
+    if "steps" not in items:
+        r.error(root, "the Pipefile has no 'steps'", "add a steps: mapping with at least one step")
+        raw_steps = []
+    else:
+        raw_steps = r.mapping(items["steps"][1], "steps")
+        if not raw_steps and not r.errors:
+            r.error(items["steps"][1], "'steps' is empty", "add at least one step")
+    parser = StepParser(r, params, assets, environments, components)
+    steps = {}
+    for key, knode, vnode in raw_steps:
+        if r.name_ok(key, knode, "step"):
+            st = parser.load_step(key, knode, vnode)
+            if st is not None:
+                steps[key] = st
+    r.errors += check_step_references(steps, parser.declared_outputs)
+    r.errors += check_artifact_names(steps, assets)
+    r.errors += check_endpoint_names(steps, assets, params)
+    return spec.Pipefile(
+        path=path,
+        root=os.path.dirname(path),
+        version=version,
+        name=name or "",
+        description=description or "",
+        params=params,
+        assets=assets,
+        components=components,
+        steps=steps,
+        environments=environments,
+    ), r.errors
+
+
+def _compose(r: NodeReader):
+    """The YAML node tree of the text; raises a located PipefileError for broken YAML or an empty file."""
+    yaml = reader.yaml
+    try:
+        root = yamlsafe.compose(r.text, r.display, forbid_nul=True)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        if e.context_mark is not None and "end of stream" in (e.problem or ""):
+            mark = e.context_mark  # an unclosed quote or bracket: point where it opens
+        loc = SourceLoc(r.display, mark.line + 1, mark.column + 1) if mark else SourceLoc(r.display)
+        problem = " ".join(filter(None, [e.context, e.problem]))
+        hint = None
+        if "${{" in r.text and "flow" in problem:
+            hint = "inside a flow mapping {...}, quote expressions: {raw: \"${{assets.raw}}\"}"
+        raise PipefileError(f"invalid YAML: {problem}", loc, hint) from None
+    except yaml.YAMLError as e:
+        raise PipefileError(f"invalid YAML: {e}", SourceLoc(r.display)) from None
+    if root is None:
+        raise PipefileError("the Pipefile is empty", SourceLoc(r.display),
+                            "start from Pipefile.example, or see docs/pipefile.md")
+    return root

@@ -1,0 +1,33 @@
+"""The keys each mapping of a Pipefile accepts, and the fixed vocabularies of some values.
+
+One place, so that the section parsers, the editor schema (tests/test_schema.py compares
+them) and the error hints ("did you mean") agree on what a Pipefile may say.
+"""
+
+from __future__ import annotations
+
+from .. import spec
+
+TOP_KEYS = ("version", "name", "description", "params", "assets", "environments", "components", "steps")
+PARAM_KEYS = ("type", "default", "description")
+ASSET_KEYS = ("type", "path", "description", "name", "input")
+COMPONENT_KEYS = ("description", "inputs", "outputs", "code", "command", "resources", "environment", "key_includes")
+INPUT_DECL_KEYS = ("type", "default", "optional", "description")
+OUTPUT_DECL_KEYS = ("type", "description")
+STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources", "metrics", "environment",
+             "key_includes")
+BINDING_KEYS = ("type", "path", "value")
+STEP_OUTPUT_KEYS = ("type", "path", "description", "name", "output")
+RESOURCE_KEYS = ("cpus", "memory", "gpus")
+ENVIRONMENT_KEYS = ("type", "description", "env", "python", "requirements", "packages", "file", "image", "build",
+                    "dockerfile", "network", "mounts")
+# The keys each environment type takes (besides type and description).
+ENVIRONMENT_TYPE_KEYS = {
+    spec.ENV_LOCAL: ("env",),
+    spec.ENV_VENV: ("env", "python", "requirements", "packages"),
+    spec.ENV_CONDA: ("env", "file"),
+    spec.ENV_DOCKER: ("env", "image", "build", "dockerfile", "network", "mounts"),
+}
+DOCKER_NETWORKS = ("none", "bridge", "host")
+# Set by pipe for every step; an environment cannot override them.
+RESERVED_ENV_VARS = ("PIPE_STEP", "PIPE_RUN_ID", "CUDA_VISIBLE_DEVICES")

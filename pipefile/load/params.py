@@ -1,0 +1,122 @@
+"""Param values from outside the Pipefile: `-p name=value` text from the command line (and
+the values a client sends), converted to the param's type, plus every param's final value.
+
+Sizes (`4GB`, `512MiB`) are parsed here too: they come both from the Pipefile (memory of a
+step) and from the command line (`pipe serve --max-upload`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Iterable, Mapping, Optional
+
+from .. import spec
+from ..errors import PipefileError, did_you_mean, raise_all
+from ..spec import MISSING
+from .phrases import a
+
+_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([KMGTP]?i?B?)?\s*$", re.I)
+_SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
+               "T": 10**12, "TB": 10**12, "KI": 2**10, "KIB": 2**10, "MI": 2**20, "MIB": 2**20,
+               "GI": 2**30, "GIB": 2**30, "TI": 2**40, "TIB": 2**40}
+
+_TYPE_EXAMPLES = {
+    spec.NUMBER: "give a number, e.g. 0.01",
+    spec.INTEGER: "give a whole number, e.g. 5",
+    spec.BOOLEAN: "give true or false",
+    spec.STRING: "give any text",
+}
+
+
+def parse_size(value: Any) -> Optional[int]:
+    """Bytes from 4GB, 512MiB, 1e9 or an int; None when it is not a size."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value) if value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    m = _SIZE_RE.match(value)
+    if not m:
+        return None
+    unit = (m.group(2) or "").upper()
+    if unit not in _SIZE_UNITS:
+        return None
+    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+
+
+def parse_param_overrides(pf: spec.Pipefile, pairs: Iterable[str],
+                          errors: Optional[list[PipefileError]] = None) -> dict:
+    """Typed values from `-p name=value` flags; raises for unknown names and bad values
+    unless `errors` is given to collect them."""
+    found: list[PipefileError] = errors if errors is not None else []
+    out: dict = {}
+    for pair in pairs:
+        if "=" not in pair:
+            found.append(PipefileError(f"-p {pair}: expected name=value", hint="e.g. -p lr=0.01"))
+            continue
+        name, text = pair.split("=", 1)
+        name = name.strip()
+        param = pf.params.get(name)
+        if param is None:
+            found.append(PipefileError(f"-p {pair}: the Pipefile has no param '{name}'",
+                                       hint=did_you_mean(name, pf.params, "param") if pf.params
+                                       else "declare it under params: in the Pipefile"))
+            continue
+        value = convert_param_text(text, param.type)
+        if value is None:
+            found.append(PipefileError(f"-p {pair}: param '{name}' is {a(param.type)}, and {text!r} is not",
+                                       hint=_TYPE_EXAMPLES[param.type]))
+            continue
+        out[name] = value
+    if errors is None:
+        raise_all(found)
+    return out
+
+
+def convert_param_text(text: str, typ: str) -> Any:
+    """The value of `text` as a param of type `typ`; None when it is not one."""
+    t = text.strip()
+    try:
+        if typ == spec.INTEGER:
+            return int(t)
+        if typ == spec.NUMBER:
+            v = float(t)
+            return v if math.isfinite(v) else None
+    except ValueError:
+        return None
+    if typ == spec.BOOLEAN:
+        low = t.lower()
+        if low in ("true", "yes", "on", "1"):
+            return True
+        if low in ("false", "no", "off", "0"):
+            return False
+        return None
+    return text
+
+
+def resolve_params(pf: spec.Pipefile, overrides: Mapping[str, Any],
+                   errors: Optional[list[PipefileError]] = None) -> dict:
+    """Every param's value: the override, else the default.
+
+    Raises for required ones left unset, unless `errors` is given to collect them.
+    """
+    values = {}
+    found: list[PipefileError] = errors if errors is not None else []
+    for name, p in pf.params.items():
+        if name in overrides:
+            if isinstance(overrides[name], str) and "\0" in overrides[name]:
+                # It would end in a command, a path or an environment value, none of which can hold one.
+                found.append(PipefileError(f"the value of param '{name}' holds a NUL character (\\0)",
+                                           hint="give a value without it"))
+                continue
+            values[name] = overrides[name]
+        elif p.default is not MISSING:
+            values[name] = p.default
+        else:
+            found.append(PipefileError(f"param '{name}' is required and has no value", p.loc,
+                                       f"give it on the command line: -p {name}=..."))
+    if errors is None:
+        raise_all(found)
+    return values

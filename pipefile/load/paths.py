@@ -1,0 +1,38 @@
+"""Workspace paths as a Pipefile writes them: normalised, and refused (with the reason and
+a fix) when they leave the workspace, are absolute, or reach into pipe's own `.pipe/`.
+
+Invariant: a path this module accepts is relative, normalised (posix separators, no `.`
+or `..` parts), and names something inside the workspace but outside `.pipe/`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Optional
+
+STATE_DIR = ".pipe"
+
+
+def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
+    """(normalised workspace-relative path, None) or (None, what is wrong)."""
+    if not isinstance(raw, str) or not raw.strip():
+        return None, "a path must be a non-empty string"
+    p = raw.strip().replace("\\", "/")
+    if p.startswith("/") or re.match(r"^[A-Za-z]:/", p):
+        return None, f"'{raw}' is an absolute path; paths are relative to the Pipefile's folder"
+    p = posixpath.normpath(p)
+    if p == "." :
+        return None, "the workspace root itself cannot be used here"
+    if p == ".." or p.startswith("../"):
+        return None, f"'{raw}' is outside the workspace (the Pipefile's folder)"
+    if p == STATE_DIR or p.startswith(STATE_DIR + "/"):
+        return None, f"'{raw}' is inside {STATE_DIR}/, which belongs to pipe"
+    return p, None
+
+
+def path_hint(raw: str) -> str:
+    base = posixpath.basename(str(raw).rstrip("/")) or "out"
+    if str(raw).strip().startswith(STATE_DIR):
+        return f"choose a path outside {STATE_DIR}/, e.g. build/{base}"
+    return f"use a path inside the workspace, relative to the Pipefile's folder, e.g. build/{base}"

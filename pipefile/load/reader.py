@@ -1,0 +1,228 @@
+"""Reading YAML nodes of one Pipefile, collecting every problem with its file:line:column.
+
+A `NodeReader` holds the file's text and display name and a list of errors. Its helpers
+(`mapping`, `string`, `path_value`, `type_name`, ...) return what they could read, or
+None / nothing, and record a located `PipefileError` for what they could not: callers
+go on with the rest, so one load reports every problem in the file at once.
+
+Invariant: a helper never raises for a problem in the file; it records it in `errors`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any, Iterable, Optional
+
+from ..errors import PipefileError, SourceLoc, did_you_mean
+from .paths import normalize_path, path_hint
+
+if TYPE_CHECKING:
+    from yaml import Node
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+ARTIFACT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+# PyYAML is imported when a Pipefile is first parsed (`import_yaml`), not with this module:
+# a run whose Pipefile is unchanged reads the validated spec from .pipe/cache and never
+# parses, and the import is a measurable part of a no-op's start-up.
+yaml: Any = None
+_Constructor: Any = None
+
+
+def import_yaml() -> None:
+    global yaml, _Constructor
+    if yaml is not None:
+        return
+    import yaml as module
+
+    class Constructor(module.constructor.SafeConstructor):
+        """Plain YAML values; dates and times stay the strings they were written as."""
+
+    Constructor.add_constructor("tag:yaml.org,2002:timestamp", Constructor.construct_yaml_str)
+    _Constructor = Constructor
+    yaml = module  # last: another thread that sees it set finds the rest set too
+
+
+# The kinds of node, for the modules that read them (PyYAML is imported late: see above).
+def is_mapping(node: Node) -> bool:
+    return isinstance(node, yaml.MappingNode)
+
+
+def is_sequence(node: Node) -> bool:
+    return isinstance(node, yaml.SequenceNode)
+
+
+def is_scalar(node: Node) -> bool:
+    return isinstance(node, yaml.ScalarNode)
+
+
+def valid_artifact_name(name: str) -> bool:
+    """What `name:` accepts for an output or asset (and `pipe asset add --name`)."""
+    return bool(ARTIFACT_NAME_RE.fullmatch(name))
+
+
+def display_path(path: str) -> str:
+    """The path as messages show it: relative to the current folder when it is below it."""
+    rel = os.path.relpath(path)
+    return rel if not rel.startswith("..") else path
+
+
+def kind(node: Node) -> str:
+    """What a node is, as a message says it: 'a mapping', 'a list', 'empty' or its text."""
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    if node.tag.endswith(":null"):
+        return "empty"
+    return f"'{node.value}'"
+
+
+class NodeReader:
+    """Typed access to the nodes of one file; problems go to `errors`, located."""
+
+    def __init__(self, text: str, path: str):
+        import_yaml()
+        self.text = text
+        self.path = path
+        self.display = display_path(path)
+        self.errors: list[PipefileError] = []
+        self._construct = _Constructor()
+
+    def loc(self, node: Node, offset: int = 0) -> SourceLoc:
+        """Where `node` starts; `offset` characters into a scalar's value when it is on one line
+        (or the line `offset` falls on inside a block scalar)."""
+        mark = node.start_mark
+        line, col = mark.line + 1, mark.column + 1
+        if offset and isinstance(node, yaml.ScalarNode):
+            if node.style in ("|", ">"):
+                value = node.value
+                line += 1 + value.count("\n", 0, offset)
+                col = 0
+            elif "\n" not in self.text[mark.index : node.end_mark.index]:
+                col += offset + (1 if node.style in ("'", '"') else 0)
+        return SourceLoc(self.display, line, col)
+
+    def error(self, node: Optional[Node], message: str, hint: str | None = None, offset: int = 0) -> None:
+        loc = self.loc(node, offset) if node is not None else SourceLoc(self.display)
+        self.errors.append(PipefileError(message, loc, hint))
+
+    def value(self, node: Node) -> Any:
+        return self._construct.construct_object(node, deep=True)
+
+    def mapping(self, node: Node, what: str, allowed: Iterable[str] | None = None) -> list[tuple[str, Node, Node]]:
+        """[(key, key_node, value_node)] of a mapping; reports bad shape, duplicates, unknown keys."""
+        if not isinstance(node, yaml.MappingNode):
+            if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
+                return []
+            self.error(node, f"{what} must be a mapping (key: value), not {kind(node)}")
+            return []
+        explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
+        try:
+            self._construct.flatten_mapping(node)  # YAML merge keys: <<: *defaults
+        except yaml.constructor.ConstructorError as e:
+            self.error(node, f"invalid merge key in {what}: {e.problem}")
+            return []
+        if len(node.value) != explicit:
+            # The pairs merged in come first: a key written here, or a later merged one, overrides them.
+            # Kept on the node: a node reached through another alias is flattened already.
+            node.merged_pairs = len(node.value) - explicit
+        merged = getattr(node, "merged_pairs", 0)
+        last = {str(k.value): i for i, (k, _) in enumerate(node.value[:merged]) if isinstance(k, yaml.ScalarNode)}
+        for k, _ in node.value[merged:]:
+            if isinstance(k, yaml.ScalarNode):
+                last[str(k.value)] = merged
+        seen: dict[str, Node] = {}
+        out = []
+        keys = tuple(allowed) if allowed is not None else None
+        for i, (knode, vnode) in enumerate(node.value):
+            if not isinstance(knode, yaml.ScalarNode):
+                self.error(knode, f"keys of {what} must be plain names")
+                continue
+            key = str(knode.value)
+            if i < merged and last[key] != i:
+                continue  # merged in, and overridden
+            if key in seen:
+                self.error(knode, f"'{key}' appears twice in {what} (first at line {seen[key].start_mark.line + 1})",
+                           "remove or rename one of them")
+                continue
+            seen[key] = knode
+            if keys is not None and key not in keys:
+                self.error(knode, f"unknown key '{key}' in {what}", did_you_mean(key, keys, "key"))
+                continue
+            out.append((key, knode, vnode))
+        return out
+
+    def fields(self, node: Node, what: str, allowed: Iterable[str]) -> dict[str, Node]:
+        """{key: value node} of a mapping with known keys (see `mapping`)."""
+        return {k: vn for k, _, vn in self.mapping(node, what, allowed)}
+
+    def name_ok(self, key: str, knode: Node, what: str) -> bool:
+        if NAME_RE.fullmatch(key):
+            return True
+        self.error(knode, f"'{key}' is not a valid {what} name",
+                   "use ASCII letters, digits, '_' and '-', starting with a letter or '_'")
+        return False
+
+    def string(self, node: Node, what: str) -> Optional[str]:
+        v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
+        if not isinstance(v, str):
+            self.error(node, f"{what} must be a string, not {kind(node)}")
+            return None
+        return v
+
+    def path_value(self, node: Node, what: str) -> Optional[str]:
+        raw = self.string(node, what)
+        if raw is None:
+            return None
+        if "${{" in raw:
+            self.error(node, f"{what}: expressions are not evaluated in paths",
+                       "write the path itself, e.g. data/raw.csv")
+            return None
+        p, problem = normalize_path(raw)
+        if problem:
+            self.error(node, f"{what}: {problem}", path_hint(raw))
+        return p
+
+    def type_name(self, node: Node, allowed: tuple, what: str) -> Optional[str]:
+        t = self.string(node, f"the type of {what}")
+        if t is None:
+            return None
+        if t not in allowed:
+            self.error(node, f"unknown type '{t}' for {what}", did_you_mean(t, allowed, "type"))
+            return None
+        return t
+
+    def flag(self, node: Node, what: str) -> bool:
+        v = self.value(node)
+        if not isinstance(v, bool):
+            self.error(node, f"{what} must be true or false, not {kind(node)}", "write true or false")
+            return False
+        return v
+
+    def artifact_name(self, node: Node, what: str) -> Optional[str]:
+        n = self.string(node, f"the artifact name of {what}")
+        if n is not None and not ARTIFACT_NAME_RE.fullmatch(n):
+            self.error(node, f"'{n}' is not a valid artifact name for {what}",
+                       "use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_'")
+            return None
+        return n
+
+    def string_list(self, node: Node, what: str, hint: str) -> tuple:
+        nodes = node.value if isinstance(node, yaml.SequenceNode) else None
+        if nodes is None:
+            self.error(node, f"{what} must be a list of strings", hint)
+            return ()
+        out = []
+        for n in nodes:
+            v = self.value(n) if isinstance(n, yaml.ScalarNode) else None
+            if not isinstance(v, str) or not v.strip():
+                self.error(n, f"each item of {what} must be a non-empty string", hint)
+                continue
+            out.append(v.strip())
+        return tuple(out)
+
+    def description(self, fields: dict, default: str = "") -> str:
+        """The `description:` among `fields` ({key: value node}) as text."""
+        return str(self.value(fields["description"]) or "") if "description" in fields else default

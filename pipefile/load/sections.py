@@ -1,0 +1,294 @@
+"""The top-level sections of a Pipefile: `params:`, `assets:` and `components:`, and the
+parts a component shares with a step (command, code, resources, key_includes).
+
+Each parser takes a `NodeReader` and a section's node and returns what is valid in it
+(name -> spec object); what is not valid is left out and reported in the reader's errors.
+`environments:` has its own module (environments.py), steps theirs (steps.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
+
+from .. import spec, template
+from ..errors import did_you_mean
+from ..spec import MISSING, CodeRef, Component, InputDecl, OutputDecl, Param, Resources
+from .environments import environment_ref
+from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEYS, PARAM_KEYS, RESOURCE_KEYS
+from .params import parse_size
+from .reader import NodeReader, is_mapping, is_scalar, is_sequence
+
+if TYPE_CHECKING:
+    from yaml import Node
+
+Command = Union[str, tuple[str, ...]]
+
+
+# --- params and assets --------------------------------------------------------------------
+def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
+    out = {}
+    for key, knode, vnode in r.mapping(node, "params"):
+        if not r.name_ok(key, knode, "param"):
+            continue
+        loc = r.loc(knode)
+        if is_mapping(vnode):
+            fields = r.fields(vnode, f"param '{key}'", PARAM_KEYS)
+            default = r.value(fields["default"]) if "default" in fields else MISSING
+            typ: Optional[str]
+            if "type" in fields:
+                typ = r.type_name(fields["type"], spec.VALUE_TYPES, f"param '{key}'")
+            elif default is not MISSING and default is not None:
+                typ = spec.type_of_value(default)
+            else:
+                r.error(vnode, f"param '{key}' needs a type or a default", "e.g. {type: string}")
+                continue
+            if typ is None:
+                continue
+            default = coerce_default(r, default, typ, fields.get("default"), f"param '{key}'")
+            out[key] = Param(key, typ, default, r.description(fields), loc)
+        elif is_scalar(vnode):
+            v = r.value(vnode)
+            if v is None:
+                r.error(vnode, f"param '{key}' has no value", "give a default (lr: 0.01) or a type ({type: number})")
+                continue
+            if not isinstance(v, (bool, int, float, str)):
+                r.error(vnode, f"param '{key}' must be a number, a string or a boolean, not {v!r}")
+                continue
+            out[key] = Param(key, spec.type_of_value(v), v, "", loc)
+        else:
+            r.error(vnode, f"param '{key}' must be a value or a mapping, not a list")
+    return out
+
+
+def coerce_default(r: NodeReader, default: Any, typ: str, node: Optional[Node], what: str) -> Any:
+    """The default as a value of `typ` (numbers as floats); MISSING when there is none or it does not fit."""
+    if default is MISSING or default is None:
+        return MISSING
+    if typ == spec.NUMBER and spec.value_fits(default, spec.NUMBER):
+        return float(default)
+    if not spec.value_fits(default, typ):
+        r.error(node, f"default of {what} is {default!r}, which is not a {typ}")
+        return MISSING
+    return default
+
+
+def load_assets(r: NodeReader, node: Node) -> dict[str, spec.Asset]:
+    out = {}
+    for key, knode, vnode in r.mapping(node, "assets"):
+        if not r.name_ok(key, knode, "asset"):
+            continue
+        if is_scalar(vnode):
+            p = r.path_value(vnode, f"asset '{key}'")
+            if p:
+                out[key] = spec.Asset(key, p, None, "", r.loc(knode))
+            continue
+        fields = r.fields(vnode, f"asset '{key}'", ASSET_KEYS)
+        typ = r.type_name(fields["type"], spec.PATH_TYPES, f"asset '{key}'") if "type" in fields else None
+        if "path" not in fields:
+            r.error(vnode, f"asset '{key}' has no path", "add path: data/FILE")
+            continue
+        p = r.path_value(fields["path"], f"path of asset '{key}'")
+        desc = r.description(fields)
+        artifact = r.artifact_name(fields["name"], f"asset '{key}'") if "name" in fields else ""
+        is_input = r.flag(fields["input"], f"'input' of asset '{key}'") if "input" in fields else False
+        if p:
+            out[key] = spec.Asset(key, p, typ, desc, r.loc(knode), artifact or "", is_input)
+    return out
+
+
+# --- components ---------------------------------------------------------------------------
+def load_components(r: NodeReader, node: Node, params: Mapping[str, Param],
+                    environments: Mapping[str, spec.EnvSpec]) -> dict[str, Component]:
+    out = {}
+    for key, knode, vnode in r.mapping(node, "components"):
+        if not r.name_ok(key, knode, "component"):
+            continue
+        comp = load_component(r, key, knode, vnode, params, environments)
+        if comp is not None:
+            out[key] = comp
+    return out
+
+
+def load_component(r: NodeReader, key: str, knode: Node, vnode: Node, params: Mapping[str, Param],
+                   environments: Mapping[str, spec.EnvSpec]) -> Optional[Component]:
+    what = f"component '{key}'"
+    fields = {k: (kn, vn) for k, kn, vn in r.mapping(vnode, what, COMPONENT_KEYS)}
+    inputs = {}
+    if "inputs" in fields:
+        for iname, ikn, ivn in r.mapping(fields["inputs"][1], f"inputs of {what}"):
+            if r.name_ok(iname, ikn, "input"):
+                decl = load_input_decl(r, iname, ikn, ivn, what)
+                if decl:
+                    inputs[iname] = decl
+    outputs = load_output_decls(r, fields["outputs"][1], what, inputs) if "outputs" in fields else {}
+    if "command" not in fields:
+        r.error(vnode, f"{what} has no command", "add command: python src/script.py ...")
+        return None
+    command = load_command(r, fields["command"][1], what)
+    if command is None:
+        return None
+    check_command_refs(r, fields["command"][1], command, what, inputs, outputs, params, in_component=True)
+    code = load_code(r, fields["code"][1], what) if "code" in fields else ()
+    resources = load_resources(r, fields["resources"][1], what) if "resources" in fields else Resources()
+    desc = r.value(fields["description"][1]) if "description" in fields else ""
+    env = environment_ref(r, fields["environment"][1], what, environments) if "environment" in fields else ""
+    includes = load_key_includes(r, fields["key_includes"][1], what) if "key_includes" in fields else ()
+    return Component(key, command, inputs, outputs, code, resources, str(desc or ""),
+                     r.loc(knode), r.loc(fields["command"][1]), env or "", includes)
+
+
+def load_output_decls(r: NodeReader, node: Node, what: str, inputs: Mapping[str, InputDecl]) -> dict[str, OutputDecl]:
+    outputs = {}
+    for oname, okn, ovn in r.mapping(node, f"outputs of {what}"):
+        if not r.name_ok(oname, okn, "output"):
+            continue
+        if oname in inputs:
+            r.error(okn, f"{what} has an input and an output both named '{oname}'", "rename one")
+            continue
+        odesc = ""
+        if is_scalar(ovn):
+            t = r.type_name(ovn, spec.OUTPUT_TYPES, f"output '{oname}' of {what}")
+        else:
+            of = r.fields(ovn, f"output '{oname}' of {what}", OUTPUT_DECL_KEYS)
+            t = r.type_name(of["type"], spec.OUTPUT_TYPES, f"output '{oname}'") if "type" in of else None
+            odesc = r.description(of)
+        outputs[oname] = OutputDecl(oname, t, odesc, r.loc(okn))
+    return outputs
+
+
+def load_input_decl(r: NodeReader, name: str, knode: Node, vnode: Node, what: str) -> Optional[InputDecl]:
+    if is_scalar(vnode):
+        t = r.type_name(vnode, spec.INPUT_TYPES, f"input '{name}' of {what}")
+        return InputDecl(name, t, MISSING, False, "", r.loc(knode)) if t else None
+    f = r.fields(vnode, f"input '{name}' of {what}", INPUT_DECL_KEYS)
+    if "type" not in f:
+        r.error(vnode, f"input '{name}' of {what} has no type",
+                f"add type: one of {', '.join(spec.INPUT_TYPES)}")
+        return None
+    t = r.type_name(f["type"], spec.INPUT_TYPES, f"input '{name}' of {what}")
+    if t is None:
+        return None
+    default: Any = MISSING
+    if "default" in f:
+        raw = r.value(f["default"])
+        if t in spec.PATH_TYPES:
+            if raw is not None:
+                p = r.path_value(f["default"], f"default of input '{name}'")
+                default = p if p else MISSING
+        else:
+            default = coerce_default(r, raw, t, f["default"], f"input '{name}' of {what}")
+    optional = False
+    if "optional" in f:
+        optional = r.value(f["optional"])
+        if not isinstance(optional, bool):
+            r.error(f["optional"], "optional must be true or false")
+            optional = False
+    return InputDecl(name, t, default, optional, r.description(f), r.loc(knode))
+
+
+# --- what components and steps share ------------------------------------------------------
+def load_command(r: NodeReader, node: Node, what: str) -> Optional[Command]:
+    """A shell string or an argument list; None (reported) when it is neither."""
+    if is_sequence(node):
+        parts = []
+        for item in node.value:
+            s = r.string(item, f"each argument of the command of {what}") if is_scalar(item) else None
+            if s is None:
+                if not is_scalar(item):
+                    r.error(item, f"each argument of the command of {what} must be a string")
+                return None
+            parts.append(s)
+        if not parts:
+            r.error(node, f"the command of {what} is empty")
+            return None
+        return tuple(parts)
+    if is_scalar(node):
+        v = r.value(node)
+        if isinstance(v, str) and v.strip():
+            return v
+    r.error(node, f"the command of {what} must be a string or a list of arguments")
+    return None
+
+
+def check_command_refs(r: NodeReader, node: Node, command: Command, what: str, inputs: Mapping[str, Any],
+                       outputs: Mapping[str, Any], params: Mapping[str, Any], in_component: bool) -> None:
+    """Every ${{...}} of the command names an input, output or param that exists, and an
+    optional input of a component appears only inside $[[ ... ]]."""
+    items = [(command, node)] if isinstance(command, str) else [(c, node.value[i]) for i, c in enumerate(command)]
+    for text, n in items:
+        try:
+            parts = template.parse_cached(text)
+        except template.TemplateError as e:
+            r.error(n, f"in the command of {what}: {e.message}", e.hint, e.offset)
+            continue
+        for ref, optional in template.refs(parts):
+            if ref.scope == "inputs":
+                if ref.name not in inputs:
+                    r.error(n, f"the command of {what} uses {ref}, but there is no input '{ref.name}'",
+                            did_you_mean(ref.name, inputs, "input") if inputs else
+                            "declare it under inputs:", ref.offset)
+                elif not optional:
+                    decl = inputs[ref.name]
+                    if isinstance(decl, InputDecl) and decl.optional and decl.default is MISSING and in_component:
+                        r.error(n, f"optional input '{ref.name}' of {what} is used outside $[[ ... ]]",
+                                f"wrap it so it disappears when unset: $[[--{ref.name} {ref}]]", ref.offset)
+            elif ref.scope == "outputs":
+                if ref.name not in outputs:
+                    r.error(n, f"the command of {what} uses {ref}, but there is no output '{ref.name}'",
+                            did_you_mean(ref.name, outputs, "output") if outputs else
+                            "declare it under outputs:", ref.offset)
+            elif ref.scope == "params":
+                if ref.name not in params:
+                    r.error(n, f"the command of {what} uses {ref}, but there is no param '{ref.name}'",
+                            did_you_mean(ref.name, params, "param") if params else
+                            "declare it under params: at the top of the Pipefile", ref.offset)
+            else:
+                r.error(n, f"the command of {what} cannot use {ref} directly",
+                        "bind it to an input of the step and use ${{inputs.NAME}}: "
+                        f"inputs: {{x: \"{ref}\"}}", ref.offset)
+
+
+def load_code(r: NodeReader, node: Node, what: str) -> tuple[CodeRef, ...]:
+    nodes = node.value if is_sequence(node) else [node]
+    out = []
+    for n in nodes:
+        p = r.path_value(n, f"code of {what}")
+        if p:
+            out.append(CodeRef(p, r.loc(n)))
+    return tuple(out)
+
+
+def load_resources(r: NodeReader, node: Node, what: str) -> Resources:
+    f = r.fields(node, f"resources of {what}", RESOURCE_KEYS)
+    cpus, memory, gpus = 1.0, 0, 0
+    if "gpus" in f:
+        v = r.value(f["gpus"])
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            r.error(f["gpus"], f"gpus of {what} must be a whole number of devices (0 or more), not {v!r}",
+                    "e.g. gpus: 1; a step gets whole GPUs, never a share of one")
+        else:
+            gpus = v
+    if "cpus" in f:
+        v = r.value(f["cpus"])
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            r.error(f["cpus"], f"cpus of {what} must be a positive number, not {v!r}")
+        else:
+            cpus = float(v)
+    if "memory" in f:
+        size = parse_size(r.value(f["memory"]))
+        if size is None:
+            r.error(f["memory"], f"memory of {what} is not a size", "write it like 512MB, 4GB or 2GiB")
+        else:
+            memory = size
+    return Resources(cpus, memory, gpus)
+
+
+def load_key_includes(r: NodeReader, node: Node, what: str) -> tuple[str, ...]:
+    out = []
+    for item in r.string_list(node, f"key_includes of {what}", f"a list of: {', '.join(spec.KEY_INCLUDES)}"):
+        if item not in spec.KEY_INCLUDES:
+            r.error(node, f"key_includes of {what}: unknown item '{item}'",
+                    did_you_mean(item, spec.KEY_INCLUDES, "item"))
+            continue
+        out.append(item)
+    return tuple(dict.fromkeys(out))

@@ -1,0 +1,428 @@
+"""The `steps:` section: each step's component or command, its outputs, its input
+bindings (paths, values, ${{assets.X}}, ${{params.X}}, ${{steps.S.outputs.X}},
+${{artifacts.X}}), and the rest (code, resources, environment, metrics, key_includes).
+
+A `StepParser` reads steps once params, assets, environments and components are read,
+since steps refer to them. References to other steps are only recorded here: they are
+checked once every step is read (checks.check_step_references), with `declared_outputs`
+telling a step or output that had errors of its own from one that does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Mapping, Optional
+
+from .. import spec, template
+from ..errors import SourceLoc, did_you_mean
+from ..spec import (
+    BIND_ARTIFACT,
+    BIND_ASSET,
+    BIND_NONE,
+    BIND_PARAM,
+    BIND_PATH,
+    BIND_STEP_OUTPUT,
+    BIND_VALUE,
+    MISSING,
+    Binding,
+    Component,
+    InputDecl,
+    Resources,
+    Step,
+    StepOutput,
+)
+from .environments import environment_ref
+from .fields import BINDING_KEYS, STEP_KEYS, STEP_OUTPUT_KEYS
+from .paths import normalize_path, path_hint
+from .phrases import a, value_hint
+from .reader import NodeReader, is_mapping, is_scalar, is_sequence
+from .sections import Command, check_command_refs, load_code, load_command, load_key_includes, load_resources
+
+if TYPE_CHECKING:
+    from yaml import Node
+
+_WHOLE_EXPR = re.compile(r"^\s*\$\{\{(.*)\}\}\s*$", re.S)
+# The fields of a step: key -> (key node, value node).
+Fields = dict[str, tuple["Node", "Node"]]
+
+
+class StepParser:
+    """Reads steps against the sections read before them; errors go to the reader."""
+
+    def __init__(self, r: NodeReader, params: Mapping[str, spec.Param], assets: Mapping[str, spec.Asset],
+                 environments: Mapping[str, spec.EnvSpec], components: Mapping[str, Component]):
+        self.r = r
+        self.params = params
+        self.assets = assets
+        self.environments = environments
+        self.components = components
+        # step name -> names of the outputs it declares (None: unknown, the step had errors first)
+        self.declared_outputs: dict[str, Optional[set[str]]] = {}
+
+    def load_step(self, name: str, knode: Node, vnode: Node) -> Optional[Step]:
+        r = self.r
+        what = f"step '{name}'"
+        self.declared_outputs[name] = None  # unknown until its outputs are read
+        before = len(r.errors)
+        fields = {k: (kn, vn) for k, kn, vn in r.mapping(vnode, what, STEP_KEYS)}
+        found, comp = self._component(what, vnode, fields, before)
+        if not found:
+            return None
+        outputs, declared = self._outputs(name, knode, what, fields, comp)
+        inputs, decls, attempted = self._inputs(knode, what, fields, comp, outputs)
+        if comp is not None:
+            command, command_loc = comp.command, comp.command_loc
+        else:
+            got = self._command(what, fields["command"][1], inputs, outputs, attempted, declared)
+            if got is None:
+                return None
+            command, command_loc = got
+        return self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
+
+    # --- the parts of a step, in the order they are read ---------------------------------
+    def _component(self, what: str, vnode: Node, fields: Fields, before: int) -> tuple[bool, Optional[Component]]:
+        """(whether the step can be read on, the component it uses or None)."""
+        r = self.r
+        if "component" in fields:
+            cname = r.string(fields["component"][1], f"component of {what}")
+            if cname is None:
+                return False, None
+            comp = self.components.get(cname)
+            if comp is None:
+                r.error(fields["component"][1], f"{what} uses component '{cname}', which is not defined",
+                        did_you_mean(cname, self.components, "component") if self.components
+                        else "define it under components:")
+                return False, None
+            if "command" in fields:
+                r.error(fields["command"][0], f"{what} has both a component and a command",
+                        "remove the command: it comes from the component")
+                return False, None
+            return True, comp
+        if "command" not in fields:
+            if len(r.errors) > before:  # a misspelt key was reported already
+                return False, None
+            r.error(vnode, f"{what} has neither a command nor a component",
+                    "add command: ... (or component: NAME)")
+            return False, None
+        return True, None
+
+    def _outputs(self, name: str, knode: Node, what: str, fields: Fields,
+                 comp: Optional[Component]) -> tuple[dict[str, StepOutput], set[str]]:
+        """(the valid outputs, the names of every output declared, valid or not)."""
+        r = self.r
+        outputs: dict[str, StepOutput] = {}
+        out_fields = r.mapping(fields["outputs"][1], f"outputs of {what}") if "outputs" in fields else []
+        declared = {k for k, _, _ in out_fields}
+        self.declared_outputs[name] = declared
+        for oname, okn, ovn in out_fields:
+            if not r.name_ok(oname, okn, "output"):
+                continue
+            decl_type = None
+            if comp is not None:
+                if oname not in comp.outputs:
+                    r.error(okn, f"component '{comp.name}' has no output '{oname}'",
+                            did_you_mean(oname, comp.outputs, "output"))
+                    continue
+                decl_type = comp.outputs[oname].type
+            out = self.load_step_output(oname, ovn, what, decl_type)
+            if out:
+                outputs[oname] = out
+        if comp is not None:
+            for oname in comp.outputs:
+                if oname not in outputs and oname not in declared:
+                    r.error(knode, f"{what} does not say where to write output '{oname}' of component '{comp.name}'",
+                            f"add outputs: {{{oname}: build/{name}/{oname}}}")
+        return outputs, declared
+
+    def _inputs(self, knode: Node, what: str, fields: Fields, comp: Optional[Component],
+                outputs: Mapping[str, StepOutput]) -> tuple[dict[str, Binding], Mapping[str, InputDecl], set[str]]:
+        """(the valid bindings, the input declarations, the names of every input bound)."""
+        r = self.r
+        decls: Mapping[str, InputDecl] = comp.inputs if comp else {}
+        inputs: dict[str, Binding] = {}
+        in_fields = r.mapping(fields["inputs"][1], f"inputs of {what}") if "inputs" in fields else []
+        inline_decls: dict[str, InputDecl] = {}
+        attempted: set[str] = set()  # bound, rightly or wrongly: a bad binding is reported once
+        for iname, ikn, ivn in in_fields:
+            if not r.name_ok(iname, ikn, "input"):
+                continue
+            if comp is not None and iname not in decls:
+                r.error(ikn, f"component '{comp.name}' has no input '{iname}'",
+                        did_you_mean(iname, decls, "input") if decls else "this component takes no inputs")
+                continue
+            if iname in outputs:
+                r.error(ikn, f"{what} has an input and an output both named '{iname}'", "rename one")
+                continue
+            decl = decls.get(iname)
+            attempted.add(iname)
+            b = self.load_binding(iname, ivn, what, decl)
+            if b is None:
+                continue
+            inputs[iname] = b
+            if comp is None:
+                inline_decls[iname] = InputDecl(iname, self.binding_type(b), MISSING, False, "", r.loc(ikn))
+        if comp is None:
+            return inputs, inline_decls, attempted
+        for iname, decl in decls.items():
+            bound = inputs.get(iname)
+            if bound is None and iname in attempted:
+                continue
+            unset = bound is None or bound.kind == BIND_NONE
+            if unset and decl.default is MISSING and not decl.optional:
+                r.error(knode, f"{what} does not connect required input '{iname}' of component '{comp.name}'",
+                        f"add inputs: {{{iname}: ...}} (or give the input a default in the component)")
+        return inputs, decls, attempted
+
+    def _command(self, what: str, cnode: Node, inputs: Mapping[str, Binding], outputs: Mapping[str, StepOutput],
+                 attempted: set[str], declared: set[str]) -> Optional[tuple[Command, SourceLoc]]:
+        """The step's own command and where it is; None when it is unusable (reported)."""
+        r = self.r
+        command = load_command(r, cnode, what)
+        if command is None:
+            return None
+        # Inputs and outputs that were declared but had errors are known names: no second error.
+        known_inputs = {**{n: None for n in attempted}, **inputs}
+        known_outputs = {**{n: None for n in declared}, **outputs}
+        check_command_refs(r, cnode, command, what, known_inputs, known_outputs, self.params, in_component=False)
+        for ref, optional in _all_refs(command):
+            b = inputs.get(ref.name) if ref.scope == "inputs" else None
+            if b is not None and b.kind == BIND_NONE and not optional:
+                r.error(cnode, f"input '{ref.name}' of {what} has no value but is used outside $[[ ... ]]",
+                        f"give it a value, or wrap it: $[[--{ref.name} {ref}]]")
+        return command, r.loc(cnode)
+
+    def _step(self, name: str, knode: Node, what: str, fields: Fields, comp: Optional[Component], command: Command,
+              command_loc: SourceLoc, inputs: dict[str, Binding], decls: Mapping[str, InputDecl],
+              outputs: dict[str, StepOutput]) -> Step:
+        """The step, with what it sets itself over what its component gives."""
+        r = self.r
+        code = tuple(comp.code) if comp else ()
+        if "code" in fields:
+            code += load_code(r, fields["code"][1], what)
+        resources = comp.resources if comp else Resources()
+        if "resources" in fields:
+            resources = load_resources(r, fields["resources"][1], what)
+        environment = comp.environment if comp else ""
+        if "environment" in fields:
+            environment = environment_ref(r, fields["environment"][1], what, self.environments) or ""
+        key_includes = comp.key_includes if comp else ()
+        if "key_includes" in fields:
+            key_includes = load_key_includes(r, fields["key_includes"][1], what)
+        desc = r.value(fields["description"][1]) if "description" in fields else (comp.description if comp else "")
+        metrics = self.load_metrics(fields["metrics"][1], what, outputs) if "metrics" in fields else ()
+        return Step(
+            name=name,
+            command=command,
+            inputs=inputs,
+            input_decls=decls,
+            outputs=outputs,
+            code=code,
+            resources=resources,
+            component=comp.name if comp else "",
+            description=str(desc or ""),
+            loc=r.loc(knode),
+            command_loc=command_loc,
+            metrics=metrics,
+            environment="" if environment == spec.ENV_LOCAL else environment,
+            key_includes=key_includes,
+        )
+
+    # --- outputs and metrics --------------------------------------------------------------
+    def load_metrics(self, node: Node, what: str, outputs: Mapping[str, StepOutput]) -> tuple[str, ...]:
+        """Metrics files: each one of the step's outputs or a file inside one."""
+        r = self.r
+        nodes = node.value if is_sequence(node) else [node]
+        out = []
+        for n in nodes:
+            p = r.path_value(n, f"metrics of {what}")
+            if not p:
+                continue
+            if not any(p == o.path or p.startswith(o.path + "/") for o in outputs.values()):
+                r.error(n, f"metrics file '{p}' of {what} is not one of its outputs",
+                        "list it under outputs too (metrics are files the step writes), or write it inside "
+                        "an output folder")
+                continue
+            out.append(p)
+        return tuple(out)
+
+    def load_step_output(self, name: str, vnode: Node, what: str, decl_type: Optional[str]) -> Optional[StepOutput]:
+        r = self.r
+        typ = decl_type
+        pnode = vnode
+        artifact = ""
+        is_output = False
+        if is_mapping(vnode):
+            f = r.fields(vnode, f"output '{name}' of {what}", STEP_OUTPUT_KEYS)
+            if "output" in f:
+                is_output = r.flag(f["output"], f"'output' of output '{name}' of {what}")
+            if "name" in f:
+                artifact = r.artifact_name(f["name"], f"output '{name}' of {what}") or ""
+            if "type" in f:
+                t = r.type_name(f["type"], spec.OUTPUT_TYPES, f"output '{name}' of {what}")
+                if t and decl_type and t != decl_type:
+                    r.error(f["type"], f"output '{name}' of {what} is declared {decl_type} by its component, not {t}")
+                typ = t or decl_type
+            if "path" not in f:
+                r.error(vnode, f"output '{name}' of {what} has no path", f"add path: build/{name}")
+                return None
+            pnode = f["path"]
+        if is_scalar(pnode) and isinstance(pnode.value, str) and "${{" in pnode.value:
+            r.error(pnode, f"output '{name}' of {what} must be a workspace path, not an expression",
+                    "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv")
+            return None
+        p = r.path_value(pnode, f"output '{name}' of {what}")
+        if not p:
+            return None
+        raw = r.value(pnode)
+        if isinstance(raw, str) and raw.rstrip().endswith("/"):
+            if typ == spec.URI_FILE:
+                r.error(pnode, f"output '{name}' of {what} is a uri_file, but its path ends with '/'",
+                        "drop the '/' or declare the output a uri_folder")
+                return None
+            typ = spec.URI_FOLDER
+        return StepOutput(name, p, typ, r.loc(pnode), artifact, is_output)
+
+    # --- input bindings -------------------------------------------------------------------
+    def load_binding(self, iname: str, node: Node, what: str, decl: Optional[InputDecl]) -> Optional[Binding]:
+        r = self.r
+        dtype = decl.type if decl else None
+        if is_mapping(node):
+            return self._long_binding(iname, node, what, decl)
+        loc = r.loc(node)
+        if not is_scalar(node):
+            r.error(node, f"input '{iname}' of {what} must be a value, a path or ${{{{...}}}}, not a list")
+            return None
+        v = r.value(node)
+        if v is None:
+            return Binding(BIND_NONE, loc)
+        if isinstance(v, str) and "${{" in v:
+            m = _WHOLE_EXPR.match(v)
+            if not m or "${{" in m.group(1):
+                r.error(node, f"input '{iname}' of {what} mixes text and ${{{{...}}}}",
+                        "an input binds one thing: a path, a value, or one ${{...}} expression")
+                return None
+            try:
+                ref = template.parse_ref(m.group(1))
+            except template.TemplateError as e:
+                r.error(node, f"input '{iname}' of {what}: {e.message}", e.hint)
+                return None
+            return self.binding_from_ref(iname, ref, node, what, dtype)
+        if isinstance(v, str) and (dtype is None or dtype in spec.PATH_TYPES):
+            p, problem = normalize_path(v)
+            if problem or p is None:
+                r.error(node, f"input '{iname}' of {what}: {problem}", path_hint(v))
+                return None
+            return Binding(BIND_PATH, loc, p, type=dtype)
+        if dtype in spec.PATH_TYPES:
+            r.error(node, f"input '{iname}' of {what} expects {a(dtype)} (a path), not {v!r}",
+                    "bind a path, ${{assets.NAME}} or ${{steps.STEP.outputs.NAME}}")
+            return None
+        if dtype is not None and not spec.value_fits(v, dtype):
+            r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, not {v!r}", value_hint(dtype))
+            return None
+        if isinstance(v, (int, float, str, bool)):
+            return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
+        r.error(node, f"input '{iname}' of {what} has a value of an unsupported kind: {v!r}")
+        return None
+
+    def _long_binding(self, iname: str, node: Node, what: str, decl: Optional[InputDecl]) -> Optional[Binding]:
+        """An input written as a mapping: {path: ...} or {value: ...}, with an optional type."""
+        r = self.r
+        loc = r.loc(node)
+        dtype = decl.type if decl else None
+        f = r.fields(node, f"input '{iname}' of {what}", BINDING_KEYS)
+        if ("path" in f) == ("value" in f):
+            r.error(node, f"input '{iname}' of {what} needs exactly one of path: or value:")
+            return None
+        if "type" in f:
+            t = r.type_name(f["type"], spec.INPUT_TYPES, f"input '{iname}' of {what}")
+            if t is None:
+                return None
+            if decl is not None and t != decl.type:
+                r.error(f["type"], f"input '{iname}' of {what} is declared {decl.type} by its component, "
+                                   f"not {t}", "drop type: here; the component's declaration applies")
+                return None
+            dtype = t
+        if "path" in f:
+            p = r.path_value(f["path"], f"input '{iname}' of {what}")
+            if not p:
+                return None
+            if dtype is not None and dtype not in spec.PATH_TYPES:
+                r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, not a path", value_hint(dtype))
+                return None
+            return Binding(BIND_PATH, loc, p, type=dtype)
+        vnode = f["value"]
+        v = r.value(vnode)
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            r.error(vnode, f"input '{iname}' of {what}: a value must be a number, a string or a boolean",
+                    "leave the input out (or write null) to give it no value")
+            return None
+        if dtype is not None and not spec.value_fits(v, dtype if dtype not in spec.PATH_TYPES else "x"):
+            r.error(vnode, f"input '{iname}' of {what} expects {a(dtype)}, not {v!r}", value_hint(dtype))
+            return None
+        return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
+
+    def binding_from_ref(self, iname: str, ref: template.Ref, node: Node, what: str,
+                         dtype: Optional[str]) -> Optional[Binding]:
+        r = self.r
+        loc = r.loc(node)
+        if ref.scope == "assets":
+            asset = self.assets.get(ref.name)
+            if asset is None:
+                r.error(node, f"input '{iname}' of {what} uses asset '{ref.name}', which is not defined",
+                        did_you_mean(ref.name, self.assets, "asset") if self.assets else "define it under assets:")
+                return None
+            if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(asset.type, dtype)):
+                r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, but asset '{ref.name}' is "
+                              f"{a(asset.type or 'path')}",
+                        value_hint(dtype) if dtype in spec.VALUE_TYPES else
+                        f"bind {a(dtype)}, or change the type of the asset or the input")
+                return None
+            return Binding(BIND_ASSET, loc, ref.name)
+        if ref.scope == "params":
+            param = self.params.get(ref.name)
+            if param is None:
+                r.error(node, f"input '{iname}' of {what} uses param '{ref.name}', which is not defined",
+                        did_you_mean(ref.name, self.params, "param") if self.params else "define it under params:")
+                return None
+            if dtype is not None and not spec.type_fits(param.type, dtype):
+                r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, but param '{ref.name}' is "
+                              f"{a(param.type)}", f"bind a param of type {dtype}, or change the type of "
+                                                  f"param '{ref.name}' or of the input")
+                return None
+            return Binding(BIND_PARAM, loc, ref.name)
+        if ref.scope == "steps":
+            # Checked once all steps are loaded: see checks.check_step_references.
+            return Binding(BIND_STEP_OUTPUT, loc, ref.name, ref.sub, type=dtype)
+        if ref.scope == "artifacts":
+            # Which version exists is known only at plan time: see pipeline.resolve_artifacts.
+            if dtype is not None and dtype not in spec.PATH_TYPES:
+                r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, but {ref} is a file or folder",
+                        value_hint(dtype))
+                return None
+            version = "" if ref.sub in ("", "latest") else str(int(ref.sub))
+            return Binding(BIND_ARTIFACT, loc, ref.name, type=dtype, version=version)
+        r.error(node, f"input '{iname}' of {what} cannot refer to {ref}",
+                "a step input binds ${{assets.X}}, ${{params.X}}, ${{steps.S.outputs.X}}, ${{artifacts.X}}, "
+                "a path or a value")
+        return None
+
+    def binding_type(self, b: Binding) -> Optional[str]:
+        if b.kind == BIND_ASSET:
+            return self.assets[b.ref].type
+        if b.kind == BIND_PARAM:
+            return self.params[b.ref].type
+        if b.kind == BIND_VALUE:
+            return spec.type_of_value(b.value)
+        return None  # a path (file or folder), or a step output resolved later
+
+
+def _all_refs(command: Command) -> list[tuple[template.Ref, bool]]:
+    texts = [command] if isinstance(command, str) else list(command)
+    out: list = []
+    for t in texts:
+        try:
+            out.extend(template.refs(template.parse_cached(t)))
+        except template.TemplateError:
+            pass
+    return out

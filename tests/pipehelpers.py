@@ -1,0 +1,105 @@
+"""What tests share, imported as a module (`from pipehelpers import Repo`): a temporary
+workspace that drives the real `pipe` CLI (`Repo`), and the loader and graph called in
+process (`validation_errors`) for the many tests that only need to know what a Pipefile
+is told. conftest.py turns these into fixtures; tests never import conftest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+PIPE = [sys.executable, "-m", "pipefile"]
+REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+# Subprocesses run the code of this checkout, whatever copy of pipefile is installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, REPO_ROOT)
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self):
+        return json.loads(self.out)
+
+    def __str__(self) -> str:
+        return f"exit {self.code}\n--- stdout\n{self.out}\n--- stderr\n{self.err}"
+
+
+class Repo:
+    """A temporary workspace: write files, run `pipe`, read outputs."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def write(self, rel: str, text: str, dedent: bool = True) -> Path:
+        p = self.root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text) if dedent else text)
+        return p
+
+    def read(self, rel: str) -> str:
+        return (self.root / rel).read_text()
+
+    def exists(self, rel: str) -> bool:
+        return (self.root / rel).exists()
+
+    def pipefile(self, text: str) -> Path:
+        return self.write("Pipefile", text)
+
+    def pipe(self, *args: str, check: bool | None = None, env: dict | None = None, timeout: float = 120) -> Result:
+        e = dict(os.environ)
+        e.pop("PIPE_STORE_DIR", None)
+        e["PIPE_PLAIN"] = "1"
+        if env:
+            e.update(env)
+        p = subprocess.run(PIPE + list(args), cwd=self.root, capture_output=True, text=True, env=e, timeout=timeout)
+        r = Result(p.returncode, p.stdout, p.stderr)
+        if check is True:
+            assert r.code == 0, str(r)
+        return r
+
+    def run_json(self, *args: str, expect: int = 0, **kw) -> dict:
+        r = self.pipe("run", "--json", *args, **kw)
+        assert r.code == expect, str(r)
+        return r.json
+
+    def outcomes(self, *args: str, **kw) -> dict:
+        """{step: outcome} of a successful `pipe run`."""
+        return {s["name"]: s["outcome"] for s in self.run_json(*args, **kw)["steps"]}
+
+    def states(self, *args: str) -> dict:
+        r = self.pipe("status", "--json", *args)
+        assert r.code == 0, str(r)
+        return {s["name"]: s["state"] for s in r.json["steps"]}
+
+
+def validation_errors(root: Path, params: Iterable[str] = (), pipefile: str | None = None) -> list:
+    """Every PipefileError that `pipe validate [-f pipefile] [-p ...]` in `root` reports, found
+    in process: the same loading, param and graph checks, without a `pipe` process (about
+    100 times faster). Locations read as the CLI prints them (relative to `root`)."""
+    from pipefile import artifacts, speccache
+    from pipefile.errors import PipefileError, PipefileErrors
+
+    old = os.getcwd()
+    os.chdir(root)  # messages name files relative to the current folder, as the CLI's do
+    try:
+        # freeze=False: no spec cache (each case is parsed), and the GC is left as it is
+        speccache.load_graph(pipefile, list(params), freeze=False, artifacts=artifacts.resolve_artifacts)
+        return []
+    except PipefileErrors as e:
+        return list(e.errors)
+    except PipefileError as e:
+        return [e]
+    finally:
+        os.chdir(old)
