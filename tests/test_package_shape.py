@@ -45,9 +45,13 @@ def _import_graph() -> dict:
                 names = [a.name for a in node.names if a.name.split(".")[0] == "pipefile"]
             for name in names:
                 parts = name.split(".")
-                for i in range(2, len(parts) + 1):  # importing a.b.c runs a.b's __init__ first
+                for i in range(2, len(parts) + 1):  # importing a.b.c runs a.b's __init__ first...
                     dep = ".".join(parts[:i])
-                    if dep in mods and dep != me:
+                    # ...unless a.b is a package this module is in: its __init__ began before this
+                    # module could run, so importing a sibling adds no edge to it (naming the
+                    # package itself, `from . import x` of a name, still does: the loop's last turn).
+                    implied = i < len(parts) and me.startswith(dep + ".")
+                    if dep in mods and dep != me and not implied:
                         edges[me].add(dep)
     return edges
 
