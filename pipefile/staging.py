@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import tempfile
 import threading
@@ -138,7 +137,7 @@ class Staging:
     def make_beside(self, step: str, parent: str) -> tuple:
         """A new folder in `parent` (the output's own file system), named in the journal
         first: (folder, journal entry)."""
-        token = secrets.token_hex(4)
+        token = os.urandom(4).hex()  # (what secrets.token_hex does, without importing hashlib at start-up)
         folder = os.path.join(parent, f"{_BESIDE_PREFIX}{step}-{token}")
         jdir = self._journal_dir()
         os.makedirs(jdir, exist_ok=True)

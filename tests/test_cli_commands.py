@@ -64,3 +64,43 @@ def test_the_entry_points_start_the_cli():
     for argv in (["-m", "pipefile"], ["-m", "pipefile.cli"], ["-c", "from pipefile.entry import main; main()"]):
         r = subprocess.run([sys.executable, *argv, "--version"], capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 0 and "version" in r.stdout, (argv, r.stdout, r.stderr)
+
+
+# What start-up must not pay for where it does not use it (issue 12: `pipe --version` and a
+# no-op within a few times Python's own start).
+HEAVY_FOR_VERSION = ("click", "yaml", "rich", "sqlite3", "inspect", "dataclasses", "pickle", "subprocess",
+                     "pipefile.cli.app", "pipefile.store", "pipefile.loader", "pipefile.session", "pipefile.spec")
+HEAVY_FOR_THE_GROUP = ("yaml", "rich", "sqlite3", "pickle", "tempfile", "urllib.parse", "pipefile.store",
+                       "pipefile.loader", "pipefile.session", "pipefile.spec", "pipefile.jobdb")
+
+
+def _modules_after(code: str) -> tuple:
+    """(the lines `code` printed, the modules it imported beyond what this Python's start-up
+    already has: an editable install's import hook, say)."""
+    def run(code):
+        out = subprocess.run([sys.executable, "-c", code + "; print(repr(sorted(sys.modules)))"],
+                             capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+        return out[:-1], set(ast.literal_eval(out[-1]))
+
+    out, modules = run(code)
+    return out, modules - run("import sys")[1]
+
+
+def _loaded(modules: set, heavy: tuple) -> list:
+    return sorted(m for m in modules if any(m == h or m.startswith(h + ".") for h in heavy))
+
+
+def test_version_imports_nothing_heavy_and_says_what_click_says():
+    out, modules = _modules_after("import sys; sys.argv = ['pipe', '--version']; "
+                                  "from pipefile.entry import main\ntry: main()\nexcept SystemExit: pass\nimport sys")
+    assert _loaded(modules, HEAVY_FOR_VERSION) == []
+    # the same words as the group's click --version option (reached here through --debug)
+    r = subprocess.run([sys.executable, "-m", "pipefile", "--debug", "--version"], capture_output=True, text=True,
+                       cwd=ROOT)
+    assert r.returncode == 0 and out == r.stdout.splitlines() == ["pipe, version " + __import__("pipefile").__version__]
+
+
+def test_the_group_and_shared_options_import_no_store_loader_or_session():
+    # what `pipe --help` and every command module's import pay before a command runs
+    _, modules = _modules_after("import sys, pipefile.cli.app, pipefile.cli.options, pipefile.cli.guard")
+    assert _loaded(modules, HEAVY_FOR_THE_GROUP) == []

@@ -12,6 +12,7 @@ import signal
 import click
 
 from .. import __version__
+from ..entry import VERSION_MESSAGE
 from .guard import State
 from .options import CONTEXT
 
@@ -47,7 +48,7 @@ def _sigterm(signum, frame):
 
 
 @click.group(cls=CommandGroup, context_settings=CONTEXT)
-@click.version_option(__version__, prog_name="pipe")
+@click.version_option(__version__, prog_name="pipe", message=VERSION_MESSAGE)
 @click.option("-C", "--directory", type=click.Path(file_okay=False, exists=True),
               help="Run as if started in this folder.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")

@@ -11,9 +11,9 @@ import re
 import click
 
 from ..errors import PipefileError
-from ..load import find_pipefile
-from ..remote import config as remotes_mod
-from ..workspace import Workspace
+
+# The loader and the store are imported by the functions that use them: `pipe --help` (and
+# every command module's import) declares these options without paying for either.
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -29,17 +29,24 @@ remote_flag = click.option(
 
 def workspace_root(pipefile) -> str:
     """The folder of the Pipefile given with -f (default: the one found from here)."""
+    from ..load import find_pipefile
+
     path = pipefile or find_pipefile(".")
     return os.path.dirname(os.path.abspath(path))
 
 
-def open_workspace(pipefile, create: bool = False) -> Workspace:
+def open_workspace(pipefile, create: bool = False):
+    """The Workspace of the Pipefile given with -f."""
+    from ..workspace import Workspace
+
     return Workspace(workspace_root(pipefile), create=create)
 
 
 def resolve_remote(graph, name):
     """The remote to consult; `--remote STEP` (the step taken as the remote's name) says how
     to write it instead."""
+    from ..remote import config as remotes_mod
+
     try:
         return remotes_mod.resolve(graph.pipefile.root, name)
     except remotes_mod.RemoteConfigError as e:

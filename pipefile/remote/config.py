@@ -21,12 +21,12 @@ with a password is refused, and URLs are scrubbed before they are shown.
 
 from __future__ import annotations
 
-import difflib
-import importlib.util
 import os
 import re
 import tempfile
-import urllib.parse
+
+# urllib.parse, difflib and importlib.util are imported where used: every `pipe run` reads the
+# remotes config, and most have no remote, so the start-up does not pay for them.
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -106,6 +106,8 @@ def scrub_url(url: str) -> str:
     """The URL without a password or query string (tokens live there), for messages."""
     if "://" not in url:
         return url
+    import urllib.parse
+
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
@@ -123,6 +125,8 @@ def url_secrets(url: str) -> list:
     """Strings of a URL that must never be printed (a password, a query's values)."""
     out = []
     if "://" in url:
+        import urllib.parse
+
         try:
             parts = urllib.parse.urlsplit(url)
         except ValueError:
@@ -146,8 +150,13 @@ def is_secret_option(key: str) -> bool:
 
 def check_scheme(spec: RemoteSpec) -> None:
     """Unknown scheme, or its fsspec implementation not installed: an error with the fix."""
+    import importlib.util
+    import urllib.parse
+
     s = spec.scheme
     if s not in SCHEMES:
+        import difflib
+
         close = difflib.get_close_matches(s, list(SCHEMES), n=1, cutoff=0.5)  # short words: a looser match
         raise RemoteConfigError(
             f"{spec.describe()}: unknown URL scheme '{s}://'",
