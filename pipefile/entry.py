@@ -7,14 +7,11 @@ group's --version option is declared with, so the two cannot differ."""
 
 import sys
 
-# What `pipe --version` prints (click's version_option formats the same message).
-VERSION_MESSAGE = "%(prog)s, version %(version)s"
-
 
 def main() -> None:
     try:
         if sys.argv[1:] == ["--version"]:
-            from . import __version__
+            from . import VERSION_MESSAGE, __version__
 
             sys.stdout.write(VERSION_MESSAGE % {"prog": "pipe", "version": __version__} + "\n")
             sys.stdout.flush()

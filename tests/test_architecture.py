@@ -23,7 +23,7 @@ LAYERS = {
 }
 OUTER_ONLY = {"click": {"cli"}, "rich": {"report"}}
 # names imported from the package itself that are not modules: `from pipefile import __version__`
-PACKAGE_ATTRIBUTES = {"__version__"}
+PACKAGE_ATTRIBUTES = {"__version__", "VERSION_MESSAGE"}
 
 
 def _module_of(path: Path) -> str:

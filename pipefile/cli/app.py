@@ -11,8 +11,7 @@ import signal
 
 import click
 
-from .. import __version__
-from ..entry import VERSION_MESSAGE
+from .. import VERSION_MESSAGE, __version__
 from .guard import State
 from .options import CONTEXT
 
