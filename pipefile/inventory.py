@@ -22,7 +22,8 @@ from .envs import EnvError
 from .envs.cache import EnvCache, dir_size
 from .envs.usage import read_environments
 from .errors import PipefileError
-from .workspace import STATE_DIR, registered_workspaces
+from .cache.registry import registered_workspaces
+from .workspace import STATE_DIR
 
 if TYPE_CHECKING:
     from .session import Session

@@ -39,7 +39,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from ..digest import E_TREE, TREE, hash_file, parse_manifest
 from ..errors import PipefileError
-from ..workspace import registered_workspaces
+from .registry import registered_workspaces
 from .action_cache import ACTION_CACHE_VERSION
 
 _HEX = frozenset("0123456789abcdef")

@@ -1,5 +1,5 @@
-"""Persistent state under `.pipe/`: the content store, the action cache, the
-workspace state journal and the workspace lock, and where each one lives.
+"""The workspace: one checkout's `.pipe/` folder, opened: the content store and action
+cache it uses, the workspace state journal and the workspace lock, and where each lives.
 
     .pipe/
       .gitignore        "*": pipe's state never ends up in git
@@ -28,21 +28,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import tempfile
 import time
 from typing import Optional
 
-from ..digest import hash_bytes
 from ..jobdb.jobs import JobStore
 from ..cache.action_cache import ActionCache
 from ..cache.content_store import ContentStore
 from .lock import ServeGate, WorkspaceLock, disk_errors
 from .state import WorkspaceState
+from ..cache.registry import register_workspace
 
 STATE_DIR = ".pipe"
 CLONE_FILE = "clone.json"
 CLONE_VERSION = 1
-REGISTRY_DIR = "workspaces"
 
 
 def read_origin(state_dir: str) -> Optional[dict]:
@@ -55,45 +53,6 @@ def read_origin(state_dir: str) -> Optional[dict]:
     except (OSError, ValueError):
         return None  # unreadable: an ordinary workspace with its own store
     return origin if isinstance(origin, dict) and origin.get("v") == CLONE_VERSION else None
-
-
-def _registry_name(root: str) -> str:
-    return hash_bytes(os.path.realpath(root).encode())[:16]
-
-
-def register_workspace(store_root: str, root: str) -> None:
-    """Note in the store that the workspace at `root` uses it (once; a stat after that)."""
-    reg = os.path.join(store_root, REGISTRY_DIR)
-    path = os.path.join(reg, _registry_name(root))
-    if os.path.exists(path):
-        return
-    try:
-        os.makedirs(reg, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=reg, prefix=".tmp-")
-        with os.fdopen(fd, "w") as f:
-            f.write(os.path.realpath(root) + "\n")
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only store: nothing is written there anyway
-
-
-def registered_workspaces(store_root: str) -> list:
-    """[(registry file, workspace root)] of every workspace that noted it uses this store."""
-    reg = os.path.join(store_root, REGISTRY_DIR)
-    out = []
-    try:
-        entries = sorted(os.scandir(reg), key=lambda e: e.name)
-    except FileNotFoundError:
-        return out
-    for e in entries:
-        if e.name.startswith("."):
-            continue
-        try:
-            with open(e.path) as f:
-                out.append((e.path, f.read().strip()))
-        except OSError:
-            continue
-    return out
 
 
 class Workspace:

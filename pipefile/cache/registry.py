@@ -1,0 +1,54 @@
+"""The store's register of the workspaces that use it: `store/workspaces/<h>` holds the real
+path of one workspace (h: a digest of that path). `pipe gc` keeps what any registered
+workspace still needs; a workspace registers itself once, and after that costs a stat.
+
+Files are written to a temporary name and renamed into place: a reader sees a whole entry or
+none."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ..digest import hash_bytes
+
+REGISTRY_DIR = "workspaces"
+
+
+def _registry_name(root: str) -> str:
+    return hash_bytes(os.path.realpath(root).encode())[:16]
+
+
+def register_workspace(store_root: str, root: str) -> None:
+    """Note in the store that the workspace at `root` uses it (once; a stat after that)."""
+    reg = os.path.join(store_root, REGISTRY_DIR)
+    path = os.path.join(reg, _registry_name(root))
+    if os.path.exists(path):
+        return
+    try:
+        os.makedirs(reg, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=reg, prefix=".tmp-")
+        with os.fdopen(fd, "w") as f:
+            f.write(os.path.realpath(root) + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only store: nothing is written there anyway
+
+
+def registered_workspaces(store_root: str) -> list:
+    """[(registry file, workspace root)] of every workspace that noted it uses this store."""
+    reg = os.path.join(store_root, REGISTRY_DIR)
+    out = []
+    try:
+        entries = sorted(os.scandir(reg), key=lambda e: e.name)
+    except FileNotFoundError:
+        return out
+    for e in entries:
+        if e.name.startswith("."):
+            continue
+        try:
+            with open(e.path) as f:
+                out.append((e.path, f.read().strip()))
+        except OSError:
+            continue
+    return out
