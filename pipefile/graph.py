@@ -14,7 +14,6 @@ import bisect
 import dataclasses
 import functools
 import os
-import posixpath
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
@@ -22,6 +21,7 @@ from typing import Any, Iterable, Mapping, Optional
 from . import spec, template
 from .digest import TREE
 from .errors import PipefileError, SourceLoc, did_you_mean, raise_all
+from .landing import link_errors
 from .spec import BIND_ARTIFACT, BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE
 
 IN_PATH = "path"
@@ -68,6 +68,10 @@ class Node:
         """Workspace paths whose content feeds this step: inputs, then code."""
         paths = [i.path for i in self.inputs.values() if i.kind == IN_PATH]
         return paths + [c.path for c in self.step.code]
+
+    def reads(self) -> list:
+        """(path, where declared, what) of every path this step reads: inputs, then code."""
+        return _reads(self.inputs, self.step.code)
 
 
 def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None):
@@ -330,162 +334,6 @@ def source_errors(graph: Graph) -> list:
 
 
 # --- where outputs really land: symbolic links on the way -----------------------------------
-STATE_DIR = ".pipe"  # pipe's own folder in the workspace (loader.STATE_DIR, store.STATE_DIR)
-
-
-def landing(root: str, rel: str, memo: Optional[dict] = None) -> str:
-    """The real absolute path that writing workspace path `rel` reaches: every symbolic link
-    on the way resolved, but not `rel` itself (a link at an output's own path is replaced by
-    the output, never written through). Folders that do not exist yet count as real.
-    `memo` (folder -> real path) spares the lstat of folders shared by many outputs."""
-    memo = {} if memo is None else memo
-    parent, leaf = posixpath.split(rel)
-    return os.path.join(_real_folder(root, parent, memo), leaf)
-
-
-def _real_folder(root: str, rel: str, memo: dict) -> str:
-    hit = memo.get(rel)
-    if hit is None:
-        if not rel:
-            hit = os.path.realpath(root)
-        elif os.path.islink(os.path.join(root, rel)):
-            hit = os.path.realpath(os.path.join(root, rel))
-        else:
-            up, name = posixpath.split(rel)
-            hit = os.path.join(_real_folder(root, up, memo), name)
-        memo[rel] = hit
-    return hit
-
-
-def first_link(root: str, rel: str) -> Optional[tuple]:
-    """(folder, what it points to) of the outermost symbolic link among the folders of `rel`."""
-    parts = rel.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        folder = "/".join(parts[:i])
-        ap = os.path.join(root, folder)
-        if os.path.islink(ap):
-            try:
-                return folder, os.readlink(ap)
-            except OSError:
-                return folder, "?"
-    return None
-
-
-def _dangling_link(root: str, rel: str) -> Optional[tuple]:
-    """(folder, target) of a link among the folders of `rel` that points to nothing."""
-    parts = rel.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        ap = os.path.join(root, *parts[:i])
-        if os.path.islink(ap) and not os.path.exists(ap):
-            return "/".join(parts[:i]), os.readlink(ap)
-    return None
-
-
-def _under(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def forbidden_landing(root: str, rel: str, real: str, forbidden: Iterable[str] = (),
-                      root_real: Optional[str] = None) -> Optional[str]:
-    """Why output `rel`, which lands at `real`, must not be written there (None: it may).
-
-    Never inside pipe's own state: this workspace's .pipe/, any folder named .pipe (another
-    workspace's), or `forbidden` (real paths: the store, when PIPE_STORE_DIR puts it
-    elsewhere); never at the workspace or a folder around it. A link at the output's own
-    path is replaced, not followed, unless it points into pipe's state: then it is refused
-    too (saving what it points to would copy pipe's databases)."""
-    root_real = root_real or os.path.realpath(root)
-    targets = [real]
-    leaf = os.path.join(root, rel)
-    if os.path.islink(leaf):
-        targets.append(os.path.realpath(leaf))
-    for t in targets:
-        if t.startswith(root_real + os.sep):  # the usual case: inside the workspace
-            inner = t[len(root_real) + 1:].split(os.sep)
-            if inner[0] == STATE_DIR:
-                return f"it is inside {STATE_DIR}/, which belongs to pipe"
-        elif _under(root_real, t):
-            return f"'{t}' is the workspace or a folder around it"
-        else:
-            common = os.path.commonpath([t, root_real])
-            inner = os.path.relpath(t, common).split(os.sep)
-        if STATE_DIR in inner:
-            return f"it is inside another workspace's {STATE_DIR}/ folder ('{t}')"
-        for f in forbidden:
-            if _under(t, f):
-                return f"it is inside pipe's store ('{f}')"
-    return None
-
-
-def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden: Iterable[str] = ()) -> list:
-    """Outputs that a symbolic link on the way sends somewhere they must not go.
-
-    An output's folder may be a link (say `build` -> a scratch disk), so where it lands is
-    where the links point; it must not be pipe's state (see forbidden_landing), and when it
-    lands elsewhere in the workspace, it must not land on, in or around another output or
-    anything a step reads (it would overwrite a source or another step's work). Costs one
-    lstat per output and per output folder, and nothing more when no link is on the way."""
-    root = pf.root
-    forbidden = [os.path.realpath(f) for f in forbidden]
-    memo: dict = {}
-    root_real = _real_folder(root, "", memo)
-    errors: list = []
-    moved: dict = {}  # output path -> where it really lands, for those a link sends elsewhere
-    prefix, islink = root_real + os.sep, os.path.islink
-    for path, (step, oname) in producers.items():
-        parent, _, leaf = path.rpartition("/")
-        folder = memo.get(parent) or _real_folder(root, parent, memo)
-        real = folder + os.sep + leaf
-        # The usual case, kept to string work and one lstat: no link on the way, none at the
-        # path, nothing named .pipe (the loader refuses .pipe/ itself).
-        if real == prefix + path and not forbidden and "/.pipe/" not in "/" + path \
-                and not islink(prefix + path):
-            continue
-        out = pf.steps[step].outputs[oname]
-        why = forbidden_landing(root, path, real, forbidden, root_real)
-        if why is None and real != os.path.join(root_real, *path.split("/")):
-            dangling = _dangling_link(root, path)
-            if dangling is None:
-                moved[path] = real
-                continue
-            why = (f"'{dangling[0]}' is a link to '{dangling[1]}', which does not exist (pipe does not create "
-                   f"what a link points to: a disk that is not mounted would be written instead)")
-        if why is not None:
-            errors.append(_link_error(root, step, oname, out, real, why))
-    if not moved:
-        return errors
-    # Everything else the workspace holds that a redirected output could write over, as real paths.
-    places: list = []  # (real path, what)
-    for path, (step, oname) in producers.items():
-        places.append((landing(root, path, memo), f"output '{oname}' of step '{step}' ('{path}')"))
-    for node in nodes.values():
-        for rel, _loc, what in _reads(node.inputs, node.step.code):
-            places.append((os.path.realpath(os.path.join(root, rel)), f"{what} of step '{node.name}' ('{rel}')"))
-    for asset in pf.assets.values():
-        places.append((os.path.realpath(os.path.join(root, asset.path)), f"asset '{asset.name}' ('{asset.path}')"))
-    places.append((os.path.realpath(pf.path), "the Pipefile"))
-    for path, real in moved.items():
-        step, oname = producers[path]
-        mine = f"output '{oname}' of step '{step}' ('{path}')"
-        for place, what in places:
-            if what != mine and (_under(place, real) or _under(real, place)):
-                errors.append(_link_error(root, step, oname, pf.steps[step].outputs[oname], real,
-                                          f"that is {what}" if place == real else f"that overlaps {what}"))
-                break
-    return errors
-
-
-def _link_error(root: str, step: str, oname: str, out, real: str, why: str) -> PipefileError:
-    link = first_link(root, out.path)
-    via = f" through the link '{link[0]}' -> '{link[1]}'" if link else ""
-    if link is None and os.path.islink(os.path.join(root, out.path)):
-        via = f" (it is a link to '{os.readlink(os.path.join(root, out.path))}')"
-    return PipefileError(f"output '{oname}' of step '{step}' ('{out.path}') would be written at '{real}'{via}: "
-                         f"{why}", out.loc,
-                         "remove or repoint the link, or write the output somewhere else, e.g. build/"
-                         if link or via else "write the output somewhere else, e.g. build/")
-
-
 def _reads(inputs: Mapping[str, Input], code) -> list:
     """(path, where, what) of every path a step reads: its path inputs, then its code."""
     reads = [(i.path, i.loc, f"input '{i.name}'") for i in inputs.values() if i.kind == IN_PATH]

@@ -34,6 +34,7 @@ from .errors import PipefileError, raise_all
 from .executors.dry_run import DryRunExecutor
 from .executors.local import LocalExecutor
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
+from .landing import link_errors
 from .outcomes import ExitCode, JobStatus, Outcome
 from .planner import Outside, Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
@@ -80,7 +81,7 @@ class RunRecord:
     summary: RunSummary
     job: Optional[object] = None  # jobdb.records.Job (id, uid); None for a dry run
     warnings: list = field(default_factory=list)  # problems that failed no step
-    downloaded: Optional[object] = None  # remote.transport.Transfer from the remote's run cache, if one was used
+    downloaded: Optional[object] = None  # remote.transfer.Transfer from the remote's run cache, if one was used
     remote_name: Optional[str] = None
     remote_url: Optional[str] = None  # shown without credentials
     remote_problems: list = field(default_factory=list)  # RemoteError: the remote could not be used
@@ -299,7 +300,7 @@ class Session:
         if store.startswith(os.path.realpath(self.ws.dir) + os.sep):
             return
         pf = self.graph.pipefile
-        raise_all(graph_mod.link_errors(pf, self.graph.producers, self.graph.nodes, forbidden=[store]))
+        raise_all(link_errors(pf, self.graph.producers, self.graph.nodes, forbidden=[store]))
 
     def _record(self, summary: RunSummary, job, warnings=()) -> RunRecord:
         return RunRecord(summary, job, list(warnings), self.fetcher.total if self.fetcher is not None else None,

@@ -40,7 +40,8 @@ from typing import Optional
 
 from . import spec
 from .digest import FILE, Hasher
-from .graph import Node, first_link, forbidden_landing, landing
+from .graph import Node
+from .landing import first_link, forbidden_landing, landing
 from .workspace import Workspace
 from .cache.content_store import remove_path, replace_path
 from .workspace.lock import disk_errors

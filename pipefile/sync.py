@@ -18,7 +18,8 @@ from .errors import PipefileError, did_you_mean
 from .rebuilder import Verdict
 from .workspace import Workspace
 from .cache.action_cache import parse_entry
-from .remote.transport import Progress, Remote, RemoteError
+from .remote.transfer import Progress, RemoteError
+from .remote.transport import Remote
 from .remote.run_cache import closure, fetch_contents
 
 

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from conftest import Repo
+from pipehelpers import Repo
 
 SLOW = """\
 name: slow

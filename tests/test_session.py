@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import Repo
+from pipehelpers import Repo
 
 PIPEFILE = """\
 version: 1

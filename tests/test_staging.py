@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import PIPE, Repo
+from pipehelpers import PIPE, Repo
 
 
 @contextlib.contextmanager

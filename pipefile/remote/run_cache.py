@@ -17,7 +17,8 @@ from ..digest import E_LINK, E_TREE, FILE, PathDigest, parse_manifest
 from ..errors import PipefileError
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, safe_manifest_entry
-from .transport import CORRUPT, Progress, Remote, RemoteError, Transfer
+from .transfer import CORRUPT, Progress, RemoteError, Transfer
+from .transport import Remote
 
 
 class RemoteRunCache:

@@ -36,14 +36,12 @@ import re
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
 from ..digest import FILE, TREE
-from ..errors import PipefileError
-from ..outcomes import ExitCode
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, DigestMismatch
+from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, Progress, RemoteError, Transfer, classify_error
 from .config import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, is_secret_option, url_secrets
 
 REMOTE_VERSION = 1
@@ -51,32 +49,6 @@ MARKER = "pipe-remote.json"
 DEFAULT_TRANSFERS = 8
 STALE_TMP_SECONDS = 24 * 3600
 _CHUNK = 1 << 20
-
-UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt", "read-only", "failed"
-
-
-class RemoteError(PipefileError):
-    """A remote could not be used. Exit status 1: the operation failed, not the usage."""
-
-    exit_code = ExitCode.STEP_FAILED
-
-    def __init__(self, message: str, kind: str = FAILED, hint: Optional[str] = None):
-        super().__init__(message, None, hint)
-        self.kind = kind
-
-
-class Progress:
-    """What a transfer reports; report_remote renders it. This one says nothing."""
-
-    def begin(self, verb: str, count: int, nbytes: int) -> None:
-        pass
-
-    def advance(self, nbytes: int) -> None:
-        pass
-
-    def end(self) -> None:
-        pass
-
 
 def _secret_values(spec: RemoteSpec) -> list:
     vals = url_secrets(spec.url)
@@ -88,22 +60,6 @@ def _secret_values(spec: RemoteSpec) -> list:
         if is_secret_option(k) and isinstance(v, str) and len(v) >= 4:
             vals.append(v)
     return vals
-
-
-def _classify(e: BaseException) -> str:
-    name = type(e).__name__
-    text = str(e)
-    if isinstance(e, PermissionError) or "Authentication" in name or "Credentials" in name or any(
-            w in text for w in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden",
-                                "InvalidClientTokenId", "Authentication failed", "Unable to locate credentials")):
-        return AUTH
-    if isinstance(e, (ConnectionError, TimeoutError)) or any(
-            w in name for w in ("Connect", "Timeout", "NoValidConnections", "SSHException", "EndpointConnection",
-                                "ClientOSError", "ServerDisconnected")):
-        return UNREACHABLE
-    if isinstance(e, OSError) and e.errno is not None and not isinstance(e, FileNotFoundError):
-        return UNREACHABLE if e.errno in (101, 104, 110, 111, 113, -2, -3, -5) else FAILED
-    return FAILED
 
 
 class Remote:
@@ -135,7 +91,7 @@ class Remote:
     def error(self, e: BaseException, doing: str) -> RemoteError:
         if isinstance(e, RemoteError):
             return e
-        kind = _classify(e)
+        kind = classify_error(e)
         detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
         where = self.spec.describe()
         if kind == AUTH and self.spec.scheme in ("file", "local"):  # a folder's permissions, not credentials
@@ -518,30 +474,6 @@ def _valid_artifact_record(rec) -> bool:
             and isinstance(digest, str) and bool(_HEX32.fullmatch(digest))
             and type(size) is int and 0 <= size < 1 << 62
             and all(t is None or (isinstance(t, str) and len(t) < 4096) for t in text))
-
-
-@dataclass
-class Transfer:
-    """What one batch of transfers did."""
-
-    moved: list = field(default_factory=list)
-    nbytes: int = 0
-    failed: list = field(default_factory=list)  # (digest, RemoteError)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, digest: str, n: int) -> None:
-        with self._lock:
-            self.moved.append(digest)
-            self.nbytes += n
-
-    def fail(self, digest: str, e: RemoteError) -> None:
-        with self._lock:
-            self.failed.append((digest, e))
-
-    def merge(self, other: "Transfer") -> None:
-        self.moved += other.moved
-        self.nbytes += other.nbytes
-        self.failed += other.failed
 
 
 def _read_chunks(f, progress: Progress, limit: Optional[int] = None, digest: str = ""):

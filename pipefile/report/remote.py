@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from ..remote.transport import Progress
+from ..remote.transfer import Progress
 from ..remote.config import is_secret_option
 from .text import is_terminal, plural, size
 
@@ -115,5 +115,5 @@ def remotes_json(cfg) -> dict:
 
 
 def size_line(t) -> str:
-    """'N objects (SIZE)' for a remote.transport.Transfer."""
+    """'N objects (SIZE)' for a remote.transfer.Transfer."""
     return f"{plural(len(t.moved), 'object')} ({size(t.nbytes)})"

@@ -1,0 +1,77 @@
+"""What moving content to and from a remote reports: its errors (with a kind the caller can
+act on: unreachable, auth, corrupt, read-only, failed), its progress, and what one batch of
+transfers moved or failed to."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..errors import PipefileError
+from ..outcomes import ExitCode
+
+UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt", "read-only", "failed"
+
+
+class RemoteError(PipefileError):
+    """A remote could not be used. Exit status 1: the operation failed, not the usage."""
+
+    exit_code = ExitCode.STEP_FAILED
+
+    def __init__(self, message: str, kind: str = FAILED, hint: Optional[str] = None):
+        super().__init__(message, None, hint)
+        self.kind = kind
+
+
+class Progress:
+    """What a transfer reports; report/remote.py renders it. This one says nothing."""
+
+    def begin(self, verb: str, count: int, nbytes: int) -> None:
+        pass
+
+    def advance(self, nbytes: int) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+def classify_error(e: BaseException) -> str:
+    name = type(e).__name__
+    text = str(e)
+    if isinstance(e, PermissionError) or "Authentication" in name or "Credentials" in name or any(
+            w in text for w in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden",
+                                "InvalidClientTokenId", "Authentication failed", "Unable to locate credentials")):
+        return AUTH
+    if isinstance(e, (ConnectionError, TimeoutError)) or any(
+            w in name for w in ("Connect", "Timeout", "NoValidConnections", "SSHException", "EndpointConnection",
+                                "ClientOSError", "ServerDisconnected")):
+        return UNREACHABLE
+    if isinstance(e, OSError) and e.errno is not None and not isinstance(e, FileNotFoundError):
+        return UNREACHABLE if e.errno in (101, 104, 110, 111, 113, -2, -3, -5) else FAILED
+    return FAILED
+
+
+@dataclass
+class Transfer:
+    """What one batch of transfers did."""
+
+    moved: list = field(default_factory=list)
+    nbytes: int = 0
+    failed: list = field(default_factory=list)  # (digest, RemoteError)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, digest: str, n: int) -> None:
+        with self._lock:
+            self.moved.append(digest)
+            self.nbytes += n
+
+    def fail(self, digest: str, e: RemoteError) -> None:
+        with self._lock:
+            self.failed.append((digest, e))
+
+    def merge(self, other: "Transfer") -> None:
+        self.moved += other.moved
+        self.nbytes += other.nbytes
+        self.failed += other.failed
