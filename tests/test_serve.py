@@ -618,6 +618,18 @@ def test_uploads_are_capped_and_archives_checked(site, tmp_path):
     assert not list(repo.root.parent.rglob("evil.txt"))
     r = c.post("/v1/uploads", params={"kind": "rar"}, content=b"x")
     assert r.status_code == 400
+    # A pax header read whole by tarfile (a few KB of gzip holding 8 MiB of one record) and a
+    # zip whose end record announces a million members: refused before they are read.
+    gz = io.BytesIO()
+    with tarfile.open(fileobj=gz, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+        info, data = _file("a.txt")
+        info.pax_headers = {"comment": "a" * (8 << 20)}
+        tf.addfile(info, data)
+    assert len(gz.getvalue()) < 64 * 1024
+    refused(gz.getvalue(), "application/gzip", 413, "extended header")
+    from test_endpoints_store import _zip_of_empty_members
+
+    refused(_zip_of_empty_members(3, announce=10**6, zip64=True), "application/zip", 413, "members")
 
 
 def test_request_body_is_capped(site):
