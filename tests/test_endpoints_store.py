@@ -4,6 +4,7 @@ mark endpoint inputs and outputs, publishing's checks, tokens and archive checks
 from __future__ import annotations
 
 import io
+import secrets
 import sqlite3
 import struct
 import tarfile
@@ -13,7 +14,7 @@ import zipfile
 import pytest
 
 from pipefile.jobdb.jobs import JobStore
-from pipefile.jobdb.schema import JOBS_VERSION
+from pipefile.jobdb.schema import JOBS_VERSION, SCHEMA_REVISION
 from pipefile.jobdb.serving import ServeStore
 
 V1_SCHEMA = """
@@ -181,7 +182,7 @@ def test_a_revision_2_2_database_learns_who_made_the_entries_from_its_jobs(tmp_p
     db.close()
     js = JobStore(path)
     try:
-        assert js.db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == "2.3"
+        assert js.db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == SCHEMA_REVISION
         assert js.db.execute("SELECT key, token_id FROM action_producers").fetchall() == [("k-ran", tok.id)]
         s = ServeStore(js)
         assert s.authenticate(text).share_cache is False
@@ -309,6 +310,7 @@ def _gz(data):
     (_gz(_two_members()[:MEMBER]), 400),
     (_tar("../x"), 400), (_tar("/abs"), 400), (_tar("l", kind=tarfile.SYMTYPE, link="../../etc"), 400),
     (_tar("fifo", kind=tarfile.FIFOTYPE), 400), (_tar("dev", kind=tarfile.CHRTYPE), 400),
+    (_tar("sparse", kind=tarfile.GNUTYPE_SPARSE), 400),
     (_tar("big", b"x" * 2000), 413), (_tar("C:/windows"), 400),
 ], ids=lambda v: "" if isinstance(v, bytes) else str(v))
 def test_archive_members_are_checked_before_anything_is_written(tmp_path, data, status):
@@ -532,3 +534,95 @@ def test_a_zip_with_too_many_members_is_refused_before_its_directory_is_parsed(t
     out.mkdir()
     _unpack_zip(str(p), str(out), 1 << 20)
     assert (out / "a.txt").read_text() == "x" * 100
+
+
+def _served_job(serve: ServeStore, token_id) -> int:
+    dep = serve.publish("ep", "d" * 32, {"pipefile": "Pipefile", "files": {}, "inputs": {}, "outputs": {}}, "", False)
+    job, _how = serve.submit("ep", dep, token_id, {"inputs": {}}, secrets.token_hex(8), None, "t")
+    return job.id
+
+
+def test_artifact_versions_are_seen_by_who_made_them(tmp_path):
+    """A version an invoke token's served job made is that token's: another invoke token
+    cannot name it (as if it did not exist: errors list only what it sees), and its own job
+    with the same content gets a version of its own, so a version number tells nobody that
+    someone else holds that content. The owner's versions, an admin's and a --share-cache
+    token's are everyone's; an admin token (and the owner, viewer None) sees all."""
+    from pipefile.errors import PipefileError
+
+    js = JobStore(str(tmp_path / "jobs.db"))
+    try:
+        s = ServeStore(js)
+        a, _ = s.create_token(["invoke:ep"])
+        b, _ = s.create_token(["invoke:ep"])
+        admin, _ = s.create_token(["admin"])
+        shared, _ = s.create_token(["invoke:ep"], share_cache=True)
+        secret = "5" * 32
+        v1 = js.add_version("indata", "file", secret, 5, "data/in.txt", _served_job(s, a.id), None, None)
+        assert v1.version == 1 and js.artifact("indata", 1, viewer=a.id).digest == secret
+        for ref in (("indata", 1), ("indata", None)):
+            with pytest.raises(PipefileError) as e:
+                js.artifact(*ref, viewer=b.id)
+            assert e.value.message == "no artifact 'indata'" and "indata" not in (e.value.hint or ""), e.value
+        js.add_version("result", "file", "6" * 32, 5, "build/out.txt", _served_job(s, a.id), "s", "o")
+        with pytest.raises(PipefileError) as e:
+            js.artifact("resutl", None, viewer=b.id)  # no did-you-mean of a name b cannot see
+        assert "result" not in (e.value.hint or ""), e.value
+        with pytest.raises(PipefileError) as e:
+            js.artifact("resutl", None)  # the owner is told
+        assert "'result'" in e.value.hint, e.value
+
+        # b sends the same content: a version of its own, not a's number.
+        v2 = js.add_version("indata", "file", secret, 5, "data/in.txt", _served_job(s, b.id), None, None)
+        assert v2.version == 2 and js.artifact("indata", None, viewer=b.id).version == 2
+        assert js.add_version("indata", "file", secret, 5, "data/in.txt", _served_job(s, b.id), None,
+                              None).version == 2  # the same content again: the same version
+        with pytest.raises(PipefileError) as e:
+            js.artifact("indata", 1, viewer=b.id)
+        assert "no version 1" in e.value.message and e.value.hint.endswith(": 2"), e.value
+        assert js.artifact("indata", None, viewer=a.id).version == 1  # a's latest is still its own
+
+        # The owner's, an admin's and a sharing token's versions: everyone's.
+        v3 = js.add_version("indata", "file", "7" * 32, 5, "data/in.txt", None, None, None)
+        v4 = js.add_version("indata", "file", "8" * 32, 5, "data/in.txt", _served_job(s, admin.id), None, None)
+        v5 = js.add_version("indata", "file", "9" * 32, 5, "data/in.txt", _served_job(s, shared.id), None, None)
+        for tok in (a, b):
+            assert [js.artifact("indata", v.version, viewer=tok.id).version for v in (v3, v4, v5)] == [3, 4, 5]
+        # An admin's job sees everything: a's content is a's version, not a new one.
+        assert js.add_version("indata", "file", secret, 5, "x", _served_job(s, admin.id), None, None).version == 1
+        # b's own content that is public already: the public version.
+        assert js.add_version("indata", "file", "7" * 32, 5, "x", _served_job(s, b.id), None, None).version == 3
+        assert [v.version for v in js.artifacts("indata")] == [1, 2, 3, 4, 5]  # the owner lists all
+        assert js.artifact("indata", 1).digest == secret
+    finally:
+        js.close()
+
+
+def test_a_revision_2_3_database_learns_who_made_its_artifact_versions(tmp_path):
+    """Upgrading: the versions served jobs made before they were recorded are their tokens'."""
+    path = str(tmp_path / "jobs.db")
+    js = JobStore(path)
+    s = ServeStore(js)
+    tok, _ = s.create_token(["invoke:ep"])
+    other, _ = s.create_token(["invoke:ep"])
+    served = _served_job(s, tok.id)
+    js.add_version("indata", "file", "5" * 32, 5, "data/in.txt", served, None, None)
+    js.add_version("model", "file", "6" * 32, 5, "model.bin", None, None, None)
+    js.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE artifact_producers")  # what a 2.3 pipe left
+    db.execute("UPDATE meta SET v='2.3' WHERE k='schema_revision'")
+    db.commit()
+    db.close()
+    js = JobStore(path)
+    try:
+        assert js.db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == SCHEMA_REVISION
+        assert js.db.execute("SELECT * FROM artifact_producers").fetchall() == [("indata", 1, tok.id)]
+        assert js.artifact("indata", 1, viewer=tok.id).version == 1
+        assert js.artifact("model", 1, viewer=other.id).version == 1
+        from pipefile.errors import PipefileError
+
+        with pytest.raises(PipefileError):
+            js.artifact("indata", 1, viewer=other.id)
+    finally:
+        js.close()
