@@ -511,7 +511,7 @@ def test_a_zip_with_too_many_members_is_refused_before_its_directory_is_parsed(t
     for what, data in cases.items():
         p = tmp_path / "many.zip"
         p.write_bytes(data)
-        got, peak = _peak_bytes(lambda: _unpack_zip(str(p), str(dest), 1 << 20))
+        got, peak = _peak_bytes(lambda p=p: _unpack_zip(str(p), str(dest), 1 << 20))
         assert isinstance(got, UploadError) and got.status == 413 and "members" in got.message, (what, got)
         assert peak < 2 << 20, (what, peak)  # zipfile never built its member list
         assert not list(dest.iterdir())

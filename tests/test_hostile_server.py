@@ -578,11 +578,21 @@ def test_hostile_answers_cannot_crash_or_flood_the_client(repo, servers):
         hostile.routes[route] = answer
         c = client_for(hostile)
         try:
-            got, peak = _peak_bytes(lambda: c.endpoint("ep"))
+            got, peak = _peak_bytes(lambda c=c: c.endpoint("ep"))
         finally:
             c.close()
         assert isinstance(got, PipefileError), (what, type(got))
         assert ("over" in got.message or "answered 500" in got.message) and peak < 48 << 20, (what, got, peak)
+    # A redirect's body is never read (httpx would read it whole before following).
+    moved = {"Location": "/v1/endpoints/moved", "Content-Encoding": "gzip"}
+    hostile.routes[route] = lambda h: send(h, 302, bomb, moved)
+    hostile.routes[("GET", "/v1/endpoints/moved")] = lambda h: send_json(h, {"name": "ep", "inputs": {}})
+    c = client_for(hostile)
+    try:
+        got, peak = _peak_bytes(lambda: c.endpoint("ep"))
+    finally:
+        c.close()
+    assert got == {"name": "ep", "inputs": {}} and peak < 48 << 20, (got, peak)
     twice = _gzip([_gzip([b'{"name": "ep", "inputs": {}}'])])
     hostile.routes[route] = lambda h: send(h, 200, twice, {"Content-Encoding": "gzip, gzip"})
     r = repo.pipe("invoke", "ep", "--url", hostile.url, env={"PIPE_TOKEN": TOKEN})

@@ -161,7 +161,7 @@ class Client:
 
         follow = kw.pop("follow_redirects", method == "GET")
         try:
-            r = self.http.send(self.http.build_request(method, path, **kw), stream=True, follow_redirects=follow)
+            r = self._open(self.http.build_request(method, path, **kw), follow)
         except OffOrigin as e:
             raise PipefileError(f"{what}: {e.message}", hint=e.hint) from None
         except httpx.TooManyRedirects:
@@ -177,6 +177,23 @@ class Client:
                                 hint="run the command again") from None
         finally:
             r.close()
+
+    def _open(self, request, follow: bool):
+        """The streamed response to `request`, redirects followed here when `follow` (each
+        hop checked by _only_origin): httpx itself would read every redirect's body whole
+        before going on, however long or compressed; here it is never read."""
+        import httpx
+
+        hops = 0
+        while True:
+            r = self.http.send(request, stream=True, follow_redirects=False)
+            if not follow or r.next_request is None:
+                return r
+            r.close()
+            hops += 1
+            if hops > self.http.max_redirects:
+                raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+            request = r.next_request
 
     def request(self, method: str, path: str, what: str, **kw) -> "Answer":
         return self._check(self._send(method, path, what, **kw), what)
@@ -258,10 +275,13 @@ class Client:
         import httpx
 
         try:
-            with self.http.stream("GET", url, follow_redirects=True) as r:
+            r = self._open(self.http.build_request("GET", url), True)
+            try:
                 if r.status_code >= 300:
                     self._check(_read_answer(r, what, MAX_ERROR_BODY), what)
                 yield r
+            finally:
+                r.close()
         except OffOrigin as e:
             raise PipefileError(f"{what}: {e.message}", hint=e.hint) from None
         except httpx.TooManyRedirects:
