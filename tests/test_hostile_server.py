@@ -390,6 +390,9 @@ def test_truncated_oversized_and_hostile_folders_leave_nothing(repo, servers, tm
         "absolute": (lambda h: send(h, 200, tar_of([(str(outside), b"0123456789")])), "absolute"),
         "twice": (lambda h: send(h, 200, tar_of(FOLDER + [("b.txt", b"")])), "twice"),
         "garbage": (lambda h: send(h, 200, b"not a tar" * 100), "damaged"),
+        # tarfile reads a chain of extended headers by recursion: a crash (exit 70), not a refusal.
+        "headers in a row": (lambda h: send(h, 200, pax_chain(1000) + good), "in a row"),
+        "sparse": (lambda h: send(h, 200, sparse_member() + good), "not a file or folder"),
     }
     for what, (answer, expect) in cases.items():
         hostile.routes[route] = answer
@@ -400,6 +403,20 @@ def test_truncated_oversized_and_hostile_folders_leave_nothing(repo, servers, tm
     r = invoke(repo, hostile, out)
     assert r.code == 0, str(r)
     assert tree_listing(out) == ["report", "report/b.txt", "report/sub", "report/sub/a.txt"]
+
+
+def pax_chain(n: int) -> bytes:
+    """n pax extended headers in a row (each one block of header and one of data)."""
+    record = b"13 comment=c\n"
+    info = tarfile.TarInfo("x")
+    info.type, info.size = tarfile.XHDTYPE, len(record)
+    return (info.tobuf(tarfile.USTAR_FORMAT) + record + b"\0" * (512 - len(record))) * n
+
+
+def sparse_member() -> bytes:
+    info = tarfile.TarInfo("holes")
+    info.type = tarfile.GNUTYPE_SPARSE
+    return info.tobuf(tarfile.GNU_FORMAT)
 
 
 def test_links_in_out_are_never_written_through(repo, servers, tmp_path):

@@ -245,17 +245,18 @@ def _untar_safely(f, into: str, size: int, what: str, on_member: Optional[Callab
     applied to uploads: regular files and folders only (no links), no absolute path or `..`,
     no member twice or inside a file, at most MAX_MEMBERS members, and files adding up to
     exactly `size` bytes (the job's size of the folder; less means the stream was cut)."""
-    from .uploads import MAX_MEMBERS, UploadError, _Layout, _member_path
+    from .uploads import MAX_MEMBERS, UploadError, _CheckedTarInfo, _Layout, _member_path
 
     layout, total, count = _Layout(), 0, 0
     try:
-        with tarfile.open(fileobj=f, mode="r|") as tf:
+        # Extended headers capped as for uploads (a chain of them is read by recursion).
+        with tarfile.open(fileobj=f, mode="r|", tarinfo=_CheckedTarInfo) as tf:
             for m in tf:
                 count += 1
                 if count > MAX_MEMBERS:
                     raise UploadError(f"the archive has more than {MAX_MEMBERS} members")
                 rel = _member_path(m.name)
-                if not (m.isreg() or m.isdir()):
+                if not (m.isreg() or m.isdir()) or m.issparse():
                     raise UploadError(f"archive member '{m.name}' is not a file or folder (a link, a device...)")
                 layout.add(m.name, rel, m.isdir())
                 if on_member is not None:
