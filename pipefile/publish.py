@@ -162,10 +162,12 @@ def _fits(value, typ: str):
 
 
 def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dict,
-                  may_read_job=lambda job: True, uploader: Optional[str] = None) -> CheckedRequest:
+                  may_read_job=lambda job: True, uploader: Optional[str] = None,
+                  artifact_viewer: Optional[str] = None) -> CheckedRequest:
     """Validate `inputs` against the deployment's input schema; every problem at once.
     `may_read_job(job)`: whether the caller may read that job's outputs (job_output);
-    `uploader`: the token whose uploads the caller may name (None: any upload)."""
+    `uploader`: the token whose uploads the caller may name (None: any upload);
+    `artifact_viewer`: the token whose view of artifact versions applies (None: all)."""
     schema = dep.manifest.get("inputs", {})
     if not isinstance(inputs, dict):
         raise RequestError("inputs must be an object of input names to values", field="inputs")
@@ -188,7 +190,7 @@ def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dic
             params[name] = v
         else:
             try:
-                assets[name] = _content_of(ws, serve, name, decl, given, may_read_job, uploader)
+                assets[name] = _content_of(ws, serve, name, decl, given, may_read_job, uploader, artifact_viewer)
             except RequestError as e:
                 errors.append(e)
     for name, decl in schema.items():
@@ -219,7 +221,7 @@ _TYPE_HINT = {spec.NUMBER: "give a JSON number, e.g. 0.7", spec.INTEGER: "give a
 
 
 def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, may_read_job,
-                uploader: Optional[str] = None) -> dict:
+                uploader: Optional[str] = None, artifact_viewer: Optional[str] = None) -> dict:
     field = f"inputs.{name}"
     if not isinstance(given, dict) or len(given) != 1 or next(iter(given)) not in ("upload", "artifact",
                                                                                     "job_output"):
@@ -238,7 +240,8 @@ def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, 
     elif how == "artifact":
         aname, _, ver = ref.partition(":")
         try:
-            v = ws.jobs.artifact(aname, int(ver) if ver and ver != "latest" else None)
+            # Another token's versions answer as absent, as its uploads do.
+            v = ws.jobs.artifact(aname, int(ver) if ver and ver != "latest" else None, viewer=artifact_viewer)
         except (PipefileError, ValueError, OverflowError) as e:
             raise RequestError(f"input '{name}': {getattr(e, 'message', e)}", getattr(e, "hint", None), field) from None
         content = PathDigest(v.kind, v.digest, v.size)

@@ -69,9 +69,11 @@ def test_the_entry_points_start_the_cli():
 # What start-up must not pay for where it does not use it (issue 12: `pipe --version` and a
 # no-op within a few times Python's own start).
 HEAVY_FOR_VERSION = ("click", "yaml", "rich", "sqlite3", "inspect", "dataclasses", "pickle", "subprocess",
-                     "pipefile.cli.app", "pipefile.store", "pipefile.loader", "pipefile.session", "pipefile.spec")
-HEAVY_FOR_THE_GROUP = ("yaml", "rich", "sqlite3", "pickle", "tempfile", "urllib.parse", "pipefile.store",
-                       "pipefile.loader", "pipefile.session", "pipefile.spec", "pipefile.jobdb")
+                     "pipefile.cli.app", "pipefile.workspace", "pipefile.cache", "pipefile.remote", "pipefile.load",
+                     "pipefile.session", "pipefile.spec")
+HEAVY_FOR_THE_GROUP = ("yaml", "rich", "sqlite3", "pickle", "tempfile", "urllib.parse", "pipefile.workspace",
+                       "pipefile.cache", "pipefile.remote", "pipefile.load", "pipefile.session", "pipefile.spec",
+                       "pipefile.jobdb")
 
 
 def _modules_after(code: str) -> tuple:

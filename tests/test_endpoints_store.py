@@ -4,14 +4,17 @@ mark endpoint inputs and outputs, publishing's checks, tokens and archive checks
 from __future__ import annotations
 
 import io
+import secrets
 import sqlite3
+import struct
 import tarfile
 import time
+import zipfile
 
 import pytest
 
 from pipefile.jobdb.jobs import JobStore
-from pipefile.jobdb.schema import JOBS_VERSION
+from pipefile.jobdb.schema import JOBS_VERSION, SCHEMA_REVISION
 from pipefile.jobdb.serving import ServeStore
 
 V1_SCHEMA = """
@@ -179,7 +182,7 @@ def test_a_revision_2_2_database_learns_who_made_the_entries_from_its_jobs(tmp_p
     db.close()
     js = JobStore(path)
     try:
-        assert js.db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == "2.3"
+        assert js.db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == SCHEMA_REVISION
         assert js.db.execute("SELECT key, token_id FROM action_producers").fetchall() == [("k-ran", tok.id)]
         s = ServeStore(js)
         assert s.authenticate(text).share_cache is False
@@ -307,6 +310,7 @@ def _gz(data):
     (_gz(_two_members()[:MEMBER]), 400),
     (_tar("../x"), 400), (_tar("/abs"), 400), (_tar("l", kind=tarfile.SYMTYPE, link="../../etc"), 400),
     (_tar("fifo", kind=tarfile.FIFOTYPE), 400), (_tar("dev", kind=tarfile.CHRTYPE), 400),
+    (_tar("sparse", kind=tarfile.GNUTYPE_SPARSE), 400),
     (_tar("big", b"x" * 2000), 413), (_tar("C:/windows"), 400),
 ], ids=lambda v: "" if isinstance(v, bytes) else str(v))
 def test_archive_members_are_checked_before_anything_is_written(tmp_path, data, status):
@@ -378,3 +382,247 @@ def test_a_whole_tar_unpacks_with_or_without_compression(tmp_path):
         dest.mkdir()
         _unpack_tar(str(p), str(dest), 10_000)  # the last: one block of zeros ends it, as tarfile reads it
         assert sorted(x.name for x in dest.iterdir()) == ["a", "b"] and (dest / "b").read_bytes() == b"x" * 300
+
+
+def _peak_bytes(call) -> tuple:
+    """(the exception call() raised, or None; the peak of Python allocations while it ran)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            call()
+            got = None
+        except Exception as e:  # noqa: BLE001 - the caller looks at it
+            got = e
+        return got, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _raw_member(name: str, typ: bytes, data: bytes) -> bytes:
+    """One tar member as its header block and padded data, of any type (pax headers in a row)."""
+    info = tarfile.TarInfo(name)
+    info.type, info.size = typ, len(data)
+    return info.tobuf(tarfile.USTAR_FORMAT) + data + b"\0" * (-len(data) % 512)
+
+
+def _pax(records: dict) -> bytes:
+    out = b""
+    for k, v in records.items():
+        body = f" {k}={v}\n".encode()
+        n = len(body) + len(str(len(body)))
+        n = len(body) + len(str(n))  # the length counts its own digits
+        out += str(n).encode() + body
+    return out
+
+
+def _tgz(*members: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(b"".join(members) + b"\0" * 1024, 6)
+
+
+@pytest.mark.parametrize("case", ["pax comment", "GNU long name", "global headers", "headers in a row"])
+def test_tar_headers_are_capped_before_they_are_read(tmp_path, case):
+    """A tar's extended headers (pax, GNU long names) are refused over 1 MiB before tarfile
+    reads one into memory, more than 8 in a row refused, and the decompressed stream is
+    counted: headers and padding beyond 1 MiB plus 64 KiB a member are refused."""
+    from pipefile.serve.uploads import UploadError, _unpack_tar
+
+    ok = _raw_member("ok.txt", tarfile.REGTYPE, b"fine")
+    big = "a" * (8 << 20)
+    data = {
+        "pax comment": _tgz(_raw_member("././@PaxHeader", tarfile.XHDTYPE, _pax({"comment": big})), ok),
+        "GNU long name": _tgz(_raw_member("././@LongLink", tarfile.GNUTYPE_LONGNAME, big.encode() + b"\0"), ok),
+        # Each under the cap, but together far more than a few members' headers.
+        "global headers": _tgz(*[_raw_member("g", tarfile.XGLTYPE, _pax({f"k{i}": "b" * 900_000}))
+                                 + _raw_member(f"ok{i}.txt", tarfile.REGTYPE, b"fine") for i in range(4)]),
+        "headers in a row": _tgz(*[_raw_member("x", tarfile.XHDTYPE, _pax({"comment": "c"})) for _ in range(20)], ok),
+    }[case]
+    assert len(data) < 200_000
+    p = tmp_path / "bomb.tar.gz"
+    p.write_bytes(data)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    got, peak = _peak_bytes(lambda: _unpack_tar(str(p), str(dest), 100 << 20))
+    assert isinstance(got, UploadError) and got.status in (400, 413), (case, got)
+    assert peak < 4 << 20, (case, peak)
+    assert not list(dest.iterdir())
+
+
+def test_ordinary_pax_and_long_names_still_unpack(tmp_path):
+    from pipefile.serve.uploads import _unpack_tar
+
+    long = "d" * 150 + "/" + "f" * 200
+    for fmt, mode in ((tarfile.PAX_FORMAT, "w:gz"), (tarfile.GNU_FORMAT, "w:bz2"), (tarfile.PAX_FORMAT, "w:xz")):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode=mode, format=fmt) as tf:
+            for i in range(50):
+                info = tarfile.TarInfo(f"{long}{i}")
+                info.size = 3
+                info.pax_headers = {"comment": "é" * 100} if fmt == tarfile.PAX_FORMAT else {}
+                tf.addfile(info, io.BytesIO(b"abc"))
+        p = tmp_path / f"ok.{mode[2:]}"
+        p.write_bytes(buf.getvalue())
+        dest = tmp_path / f"dest-{mode[2:]}"
+        dest.mkdir()
+        _unpack_tar(str(p), str(dest), 10_000)
+        assert len(list((dest / ("d" * 150)).iterdir())) == 50
+
+
+def _zip_of_empty_members(n: int, announce=None, zip64: bool = False) -> bytes:
+    """A zip of n empty stored members named by number, its directory written directly (fast);
+    `announce`: the count its end record gives (default n)."""
+    import zlib
+
+    local, central, off = [], [], 0
+    for i in range(n):
+        name = str(i).encode()
+        lh = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, zlib.crc32(b""), 0, 0, len(name), 0) + name
+        central.append(struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, zlib.crc32(b""), 0, 0,
+                                   len(name), 0, 0, 0, 0, 0o100644 << 16, off) + name)
+        local.append(lh)
+        off += len(lh)
+    body, cd = b"".join(local), b"".join(central)
+    count = n if announce is None else announce
+    end = b""
+    if zip64:
+        end += struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(cd), len(body))
+        end += struct.pack("<4sLQL", b"PK\x06\x07", 0, len(body) + len(cd), 1)
+        count = 0xFFFF
+    end += struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, min(count, 0xFFFF), min(count, 0xFFFF), len(cd),
+                       len(body), 0)
+    return body + cd + end
+
+
+def test_a_zip_with_too_many_members_is_refused_before_its_directory_is_parsed(tmp_path):
+    """The member count is read from the end record (zip64 too) and the directory's headers
+    counted as zipfile would walk them, before zipfile builds a ZipInfo of each."""
+    from pipefile.serve.uploads import MAX_MEMBERS, UploadError, _unpack_zip
+
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    cases = {
+        "many": _zip_of_empty_members(MAX_MEMBERS + 50_000),
+        "many, understated": _zip_of_empty_members(MAX_MEMBERS + 50_000, announce=10),
+        "announced, zip64": _zip_of_empty_members(3, announce=10**6, zip64=True),
+    }
+    for what, data in cases.items():
+        p = tmp_path / "many.zip"
+        p.write_bytes(data)
+        got, peak = _peak_bytes(lambda p=p: _unpack_zip(str(p), str(dest), 1 << 20))
+        assert isinstance(got, UploadError) and got.status == 413 and "members" in got.message, (what, got)
+        assert peak < 2 << 20, (what, peak)  # zipfile never built its member list
+        assert not list(dest.iterdir())
+    # Well-formed zips, with a comment, and zip64 records, still unpack.
+    for what, data in {"zip64": _zip_of_empty_members(5, zip64=True),
+                       "plain": _zip_of_empty_members(5)}.items():
+        p = tmp_path / f"{what}.zip"
+        p.write_bytes(data)
+        out = tmp_path / f"out-{what}"
+        out.mkdir()
+        _unpack_zip(str(p), str(out), 1 << 20)
+        assert sorted(x.name for x in out.iterdir()) == ["0", "1", "2", "3", "4"], what
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.comment = b"a comment after the end record"
+        zf.writestr("a.txt", "x" * 100)
+    p = tmp_path / "comment.zip"
+    p.write_bytes(buf.getvalue())
+    out = tmp_path / "out-comment"
+    out.mkdir()
+    _unpack_zip(str(p), str(out), 1 << 20)
+    assert (out / "a.txt").read_text() == "x" * 100
+
+
+def _served_job(serve: ServeStore, token_id) -> int:
+    dep = serve.publish("ep", "d" * 32, {"pipefile": "Pipefile", "files": {}, "inputs": {}, "outputs": {}}, "", False)
+    job, _how = serve.submit("ep", dep, token_id, {"inputs": {}}, secrets.token_hex(8), None, "t")
+    return job.id
+
+
+def test_artifact_versions_are_seen_by_who_made_them(tmp_path):
+    """A version an invoke token's served job made is that token's: another invoke token
+    cannot name it (as if it did not exist: errors list only what it sees), and its own job
+    with the same content gets a version of its own, so a version number tells nobody that
+    someone else holds that content. The owner's versions, an admin's and a --share-cache
+    token's are everyone's; an admin token (and the owner, viewer None) sees all."""
+    from pipefile.errors import PipefileError
+
+    js = JobStore(str(tmp_path / "jobs.db"))
+    try:
+        s = ServeStore(js)
+        a, _ = s.create_token(["invoke:ep"])
+        b, _ = s.create_token(["invoke:ep"])
+        admin, _ = s.create_token(["admin"])
+        shared, _ = s.create_token(["invoke:ep"], share_cache=True)
+        secret = "5" * 32
+        v1 = js.add_version("indata", "file", secret, 5, "data/in.txt", _served_job(s, a.id), None, None)
+        assert v1.version == 1 and js.artifact("indata", 1, viewer=a.id).digest == secret
+        for ref in (("indata", 1), ("indata", None)):
+            with pytest.raises(PipefileError) as e:
+                js.artifact(*ref, viewer=b.id)
+            assert e.value.message == "no artifact 'indata'" and "indata" not in (e.value.hint or ""), e.value
+        js.add_version("result", "file", "6" * 32, 5, "build/out.txt", _served_job(s, a.id), "s", "o")
+        with pytest.raises(PipefileError) as e:
+            js.artifact("resutl", None, viewer=b.id)  # no did-you-mean of a name b cannot see
+        assert "result" not in (e.value.hint or ""), e.value
+        with pytest.raises(PipefileError) as e:
+            js.artifact("resutl", None)  # the owner is told
+        assert "'result'" in e.value.hint, e.value
+
+        # b sends the same content: a version of its own, not a's number.
+        v2 = js.add_version("indata", "file", secret, 5, "data/in.txt", _served_job(s, b.id), None, None)
+        assert v2.version == 2 and js.artifact("indata", None, viewer=b.id).version == 2
+        assert js.add_version("indata", "file", secret, 5, "data/in.txt", _served_job(s, b.id), None,
+                              None).version == 2  # the same content again: the same version
+        with pytest.raises(PipefileError) as e:
+            js.artifact("indata", 1, viewer=b.id)
+        assert "no version 1" in e.value.message and e.value.hint.endswith(": 2"), e.value
+        assert js.artifact("indata", None, viewer=a.id).version == 1  # a's latest is still its own
+
+        # The owner's, an admin's and a sharing token's versions: everyone's.
+        v3 = js.add_version("indata", "file", "7" * 32, 5, "data/in.txt", None, None, None)
+        v4 = js.add_version("indata", "file", "8" * 32, 5, "data/in.txt", _served_job(s, admin.id), None, None)
+        v5 = js.add_version("indata", "file", "9" * 32, 5, "data/in.txt", _served_job(s, shared.id), None, None)
+        for tok in (a, b):
+            assert [js.artifact("indata", v.version, viewer=tok.id).version for v in (v3, v4, v5)] == [3, 4, 5]
+        # An admin's job sees everything: a's content is a's version, not a new one.
+        assert js.add_version("indata", "file", secret, 5, "x", _served_job(s, admin.id), None, None).version == 1
+        # b's own content that is public already: the public version.
+        assert js.add_version("indata", "file", "7" * 32, 5, "x", _served_job(s, b.id), None, None).version == 3
+        assert [v.version for v in js.artifacts("indata")] == [1, 2, 3, 4, 5]  # the owner lists all
+        assert js.artifact("indata", 1).digest == secret
+    finally:
+        js.close()
+
+
+def test_a_revision_2_3_database_learns_who_made_its_artifact_versions(tmp_path):
+    """Upgrading: the versions served jobs made before they were recorded are their tokens'."""
+    path = str(tmp_path / "jobs.db")
+    js = JobStore(path)
+    s = ServeStore(js)
+    tok, _ = s.create_token(["invoke:ep"])
+    other, _ = s.create_token(["invoke:ep"])
+    served = _served_job(s, tok.id)
+    js.add_version("indata", "file", "5" * 32, 5, "data/in.txt", served, None, None)
+    js.add_version("model", "file", "6" * 32, 5, "model.bin", None, None, None)
+    js.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE artifact_producers")  # what a 2.3 pipe left
+    db.execute("UPDATE meta SET v='2.3' WHERE k='schema_revision'")
+    db.commit()
+    db.close()
+    js = JobStore(path)
+    try:
+        assert js.db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == SCHEMA_REVISION
+        assert js.db.execute("SELECT * FROM artifact_producers").fetchall() == [("indata", 1, tok.id)]
+        assert js.artifact("indata", 1, viewer=tok.id).version == 1
+        assert js.artifact("model", 1, viewer=other.id).version == 1
+        from pipefile.errors import PipefileError
+
+        with pytest.raises(PipefileError):
+            js.artifact("indata", 1, viewer=other.id)
+    finally:
+        js.close()

@@ -390,6 +390,9 @@ def test_truncated_oversized_and_hostile_folders_leave_nothing(repo, servers, tm
         "absolute": (lambda h: send(h, 200, tar_of([(str(outside), b"0123456789")])), "absolute"),
         "twice": (lambda h: send(h, 200, tar_of(FOLDER + [("b.txt", b"")])), "twice"),
         "garbage": (lambda h: send(h, 200, b"not a tar" * 100), "damaged"),
+        # tarfile reads a chain of extended headers by recursion: a crash (exit 70), not a refusal.
+        "headers in a row": (lambda h: send(h, 200, pax_chain(1000) + good), "in a row"),
+        "sparse": (lambda h: send(h, 200, sparse_member() + good), "not a file or folder"),
     }
     for what, (answer, expect) in cases.items():
         hostile.routes[route] = answer
@@ -400,6 +403,20 @@ def test_truncated_oversized_and_hostile_folders_leave_nothing(repo, servers, tm
     r = invoke(repo, hostile, out)
     assert r.code == 0, str(r)
     assert tree_listing(out) == ["report", "report/b.txt", "report/sub", "report/sub/a.txt"]
+
+
+def pax_chain(n: int) -> bytes:
+    """n pax extended headers in a row (each one block of header and one of data)."""
+    record = b"13 comment=c\n"
+    info = tarfile.TarInfo("x")
+    info.type, info.size = tarfile.XHDTYPE, len(record)
+    return (info.tobuf(tarfile.USTAR_FORMAT) + record + b"\0" * (512 - len(record))) * n
+
+
+def sparse_member() -> bytes:
+    info = tarfile.TarInfo("holes")
+    info.type = tarfile.GNUTYPE_SPARSE
+    return info.tobuf(tarfile.GNU_FORMAT)
 
 
 def test_links_in_out_are_never_written_through(repo, servers, tmp_path):
@@ -485,3 +502,157 @@ def test_events_of_the_wrong_shape_and_terminal_escapes(repo, servers, tmp_path)
     hostile.routes[("GET", "/v1/endpoints/ep")] = lambda h: send_json(h, {"inputs": {"x": "param"}})
     r = repo.pipe("invoke", "ep", "-p", "x=1", "--url", hostile.url, env={"PIPE_TOKEN": TOKEN})
     assert r.code == 2 and "describes input 'x'" in r.err, str(r)
+
+
+def test_the_servers_errors_are_printed_escaped(repo, servers, tmp_path):
+    """An error's message and hint, a plain-text error page and the input names a hint
+    suggests are the server's text: printed with control characters escaped, so they can
+    neither drive the terminal (ESC, OSC) nor forge lines (newlines)."""
+    hostile, _foreign = servers
+    evil = "\x1b]0;owned\x07\x1b[2J\nerror: forged line\r\x9b1m"
+    route = ("GET", "/v1/endpoints/ep")
+    answers = {
+        "json error": lambda h: send_json(h, {"error": {"message": "bad" + evil, "hint": "try" + evil}}, 422),
+        "text error": lambda h: send(h, 500, ("oops" + evil).encode(), {"Content-Type": "text/plain"}),
+        "error not an object": lambda h: send_json(h, {"error": "bad" + evil}, 400),
+        "suggested name": lambda h: send_json(h, {"name": "ep", "inputs": {"dat" + evil: {"kind": "asset"}}}),
+    }
+    for what, answer in answers.items():
+        hostile.routes[route] = answer
+        r = repo.pipe("invoke", "ep", "-i", "data=x", "--url", hostile.url, env={"PIPE_TOKEN": TOKEN})
+        assert r.code == 2 and "Traceback" not in r.err, (what, str(r))
+        assert not any(c in r.err for c in "\x1b\x07\r\x9b"), (what, r.err)
+        assert ("\\x1b" in r.err or "\\u001b" in r.err) and "forged line" in r.err, (what, r.err)
+        assert not any(line.startswith("error: forged") for line in r.err.splitlines()), (what, r.err)
+
+
+def _chunked(h, pieces, headers: dict | None = None) -> None:
+    """A 200 answer sent with Transfer-Encoding: chunked (no length known in advance)."""
+    h.send_response(200)
+    for k, v in dict({"Content-Type": "application/json"}, **(headers or {})).items():
+        h.send_header(k, v)
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    try:
+        for piece in pieces:
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+        h.wfile.write(b"0\r\n\r\n")
+    except OSError:
+        pass  # the client hung up: what it should do
+    h.close_connection = True
+
+
+def _gzip(pieces, wbits: int = 31) -> bytes:
+    import zlib
+
+    z = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return b"".join(z.compress(p) for p in pieces) + z.flush()
+
+
+def _peak_bytes(call) -> tuple:
+    """(what call() raised or returned, the peak of Python allocations while it ran)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        try:
+            got = call()
+        except Exception as e:  # noqa: BLE001 - the caller looks at it
+            got = e
+        return got, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_hostile_answers_cannot_crash_or_flood_the_client(repo, servers):
+    """An answer nested deeper than any of pipe serve's is refused (exit 2, never 70 from a
+    RecursionError); a long answer, chunked or compressed (a gzip bomb, gzip twice), is
+    refused once what it decodes to passes the cap, without holding it all in memory."""
+    hostile, _foreign = servers
+    from pipefile.errors import PipefileError
+
+    route = ("GET", "/v1/endpoints/ep")
+    deep = {"deep": b"[" * 200_000 + b"]" * 200_000, "deep object": b'{"a":' * 100 + b"1" + b"}" * 100}
+    for what, body in deep.items():
+        hostile.routes[route] = lambda h, b=body: send(h, 200, b, {"Content-Type": "application/json"})
+        r = repo.pipe("invoke", "ep", "--url", hostile.url, env={"PIPE_TOKEN": TOKEN})
+        assert r.code == 2 and "nested" in r.err and "Traceback" not in r.err, (what, str(r))
+    # An error's body that is deep, huge or a bomb is cut, never a crash either.
+    hostile.routes[route] = lambda h: send(h, 500, b"[" * 200_000)
+    r = repo.pipe("invoke", "ep", "--url", hostile.url, env={"PIPE_TOKEN": TOKEN})
+    assert r.code == 2 and "answered 500" in r.err and "Traceback" not in r.err, str(r)
+
+    mib = b"a" * (1 << 20)
+    big_json = [b'{"name": "ep", "inputs": {}, "x": "'] + [mib] * 64 + [b'"}']
+    bomb = _gzip([b'{"name": "ep", "inputs": {}, "x": "'] + [mib] * 256 + [b'"}'])
+    assert len(bomb) < 1 << 20
+    floods = {
+        "chunked": lambda h: _chunked(h, big_json),
+        "gzip bomb": lambda h: send(h, 200, bomb, {"Content-Type": "application/json", "Content-Encoding": "gzip"}),
+        "error bomb": lambda h: send(h, 500, bomb, {"Content-Encoding": "gzip"}),
+    }
+    for what, answer in floods.items():
+        hostile.routes[route] = answer
+        c = client_for(hostile)
+        try:
+            got, peak = _peak_bytes(lambda c=c: c.endpoint("ep"))
+        finally:
+            c.close()
+        assert isinstance(got, PipefileError), (what, type(got))
+        assert ("over" in got.message or "answered 500" in got.message) and peak < 48 << 20, (what, got, peak)
+    # A redirect's body is never read (httpx would read it whole before following).
+    moved = {"Location": "/v1/endpoints/moved", "Content-Encoding": "gzip"}
+    hostile.routes[route] = lambda h: send(h, 302, bomb, moved)
+    hostile.routes[("GET", "/v1/endpoints/moved")] = lambda h: send_json(h, {"name": "ep", "inputs": {}})
+    c = client_for(hostile)
+    try:
+        got, peak = _peak_bytes(lambda: c.endpoint("ep"))
+    finally:
+        c.close()
+    assert got == {"name": "ep", "inputs": {}} and peak < 48 << 20, (got, peak)
+    twice = _gzip([_gzip([b'{"name": "ep", "inputs": {}}'])])
+    hostile.routes[route] = lambda h: send(h, 200, twice, {"Content-Encoding": "gzip, gzip"})
+    r = repo.pipe("invoke", "ep", "--url", hostile.url, env={"PIPE_TOKEN": TOKEN})
+    assert r.code == 2 and "does not read" in r.err, str(r)
+
+
+def test_compressed_answers_within_the_caps_are_read(repo, servers, tmp_path):
+    """gzip and deflate (zlib-wrapped or bare) answers and downloads are decoded."""
+    hostile, _foreign = servers
+    out = tmp_path / "out"
+    hostile.serve_job({"pred": file_output()})
+    endpoint = json.dumps({"name": "ep", "inputs": {}}).encode()
+    for coding, wbits in (("gzip", 31), ("deflate", 15), ("deflate", -15)):
+        hostile.routes[("GET", "/v1/endpoints/ep")] = lambda h, w=wbits, c=coding: send(
+            h, 200, _gzip([endpoint], w), {"Content-Type": "application/json", "Content-Encoding": c})
+        hostile.routes[("GET", "/v1/jobs/1/outputs/pred")] = lambda h, w=wbits, c=coding: send(
+            h, 200, _gzip([DATA], w), {"Content-Encoding": c})
+        r = invoke(repo, hostile, out)
+        assert r.code == 0 and (out / "pred.csv").read_bytes() == DATA, (coding, wbits, str(r))
+        (out / "pred.csv").unlink()
+    # A compressed download that inflates past the output's size is refused early.
+    hostile.routes[("GET", "/v1/endpoints/ep")] = lambda h: send_json(h, {"name": "ep", "inputs": {}})
+    bomb = _gzip([b"\0" * (1 << 20)] * 128)
+    hostile.routes[("GET", "/v1/jobs/1/outputs/pred")] = lambda h: send(h, 200, bomb, {"Content-Encoding": "gzip"})
+    r = invoke(repo, hostile, out)
+    assert r.code == 2 and "more than" in r.err and tree_listing(out) == [], str(r)
+
+
+def test_only_loopback_addresses_and_localhost_itself_count_as_loopback(servers):
+    """`*.localhost` may be resolved through DNS: plain http to it warns like any other host."""
+    from pipefile.serve.client import is_loopback
+
+    assert is_loopback("localhost") and is_loopback("127.0.0.1") and is_loopback("127.8.9.1") and is_loopback("::1")
+    for host in ("evil.localhost", "a.b.localhost", "localhost.example.com", "192.0.2.1", "example.com"):
+        assert not is_loopback(host), host
+    hostile, _foreign = servers
+    from pipefile.errors import PipefileError
+
+    warnings: list = []
+    c = client_for(hostile, warnings, url="http://evil.localhost:9", timeout=0.5)
+    try:
+        with pytest.raises(PipefileError):
+            c.endpoint("ep")
+    finally:
+        c.close()
+    assert len(warnings) == 1 and "evil.localhost" in warnings[0], warnings

@@ -214,7 +214,7 @@ def test_schema_revision_is_bumped_with_the_schema():
     # Digests of 2.3 on: over jobdb/schema.py (those of 2.1 and 2.2 were over the store/jobs.py
     # and store/serving.py of their day). The move to jobdb/ changed no table:
     # test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded checks the files.
-    known = {"2.3": "d2ae0eb4c83ca6b2"}
+    known = {"2.3": "d2ae0eb4c83ca6b2", "2.4": "eda9910aab64058c"}
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
         "the new digest here")
@@ -279,11 +279,12 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     demo.pipe("run", check=True)
     layouts = {"new": _layout(db_path)}
 
-    # A revision 2.2 database: no action_producers, tokens without share_cache, and
-    # job_steps without the environment and GPU columns.
+    # A revision 2.2 database: no action_producers (nor the artifact_producers of 2.4), tokens
+    # without share_cache, and job_steps without the environment and GPU columns.
     db = sqlite3.connect(db_path)
     db.executescript("""
         DROP TABLE action_producers;
+        DROP TABLE artifact_producers;
         CREATE TABLE tokens_22(id TEXT PRIMARY KEY, sha256 TEXT, scopes TEXT, name TEXT, created REAL,
           expires REAL, revoked REAL, last_used REAL);
         DROP TABLE tokens;
@@ -309,5 +310,5 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     db.close()
     demo.pipe("run", check=True)
     layouts["migrated"] = _layout(db_path)
-    assert layouts == {"new": "1bdcf0ccf2280345", "upgraded": "da2999a816dd8bf2", "migrated": "44b2db0283a8c269"}, (
+    assert layouts == {"new": "28334202e240e146", "upgraded": "029402148cef05b0", "migrated": "68e6ef01caf0de9e"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring")

@@ -618,6 +618,18 @@ def test_uploads_are_capped_and_archives_checked(site, tmp_path):
     assert not list(repo.root.parent.rglob("evil.txt"))
     r = c.post("/v1/uploads", params={"kind": "rar"}, content=b"x")
     assert r.status_code == 400
+    # A pax header read whole by tarfile (a few KB of gzip holding 8 MiB of one record) and a
+    # zip whose end record announces a million members: refused before they are read.
+    gz = io.BytesIO()
+    with tarfile.open(fileobj=gz, mode="w:gz", format=tarfile.PAX_FORMAT) as tf:
+        info, data = _file("a.txt")
+        info.pax_headers = {"comment": "a" * (8 << 20)}
+        tf.addfile(info, data)
+    assert len(gz.getvalue()) < 64 * 1024
+    refused(gz.getvalue(), "application/gzip", 413, "extended header")
+    from test_endpoints_store import _zip_of_empty_members
+
+    refused(_zip_of_empty_members(3, announce=10**6, zip64=True), "application/zip", 413, "members")
 
 
 def test_request_body_is_capped(site):
@@ -784,5 +796,82 @@ def test_serving_makes_the_state_folder_private(repo):
                     exposed.append(f"{p.relative_to(state)} {oct(stat.S_IMODE(p.stat().st_mode))}")
         assert not exposed, exposed
         assert (state / "jobs" / str(job["id"]) / "score.log").exists()  # written since, and covered above
+    finally:
+        server.stop()
+
+
+ECHO = """\
+name: echo
+params:
+  msg: {type: string, default: hi}
+assets:
+  data: {type: uri_file, path: data/in.txt, input: true, name: indata}
+steps:
+  copy:
+    command: cp ${{inputs.d}} ${{outputs.o}} && echo ${{params.msg}} >> ${{outputs.o}}
+    inputs: {d: "${{assets.data}}"}
+    outputs:
+      o: {path: build/out.txt, output: true, name: result}
+"""
+
+
+def test_a_token_names_and_learns_of_only_the_artifact_versions_it_may_see(tmp_path):
+    """Served jobs version their named inputs and outputs; another invoke token can neither
+    read those versions through an `artifact` input, nor learn their names or numbers from
+    an error, nor learn from its own version numbers that someone sent the same content.
+    The owner's versions are everyone's; an admin token sees all."""
+    require_serve_deps()
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", ECHO, dedent=False)
+    repo.pipe("publish", check=True)
+    toks = {k: token(repo, *args) for k, args in {
+        "a": ("--scope", "invoke:echo"), "b": ("--scope", "invoke:echo"), "admin": ("--scope", "admin")}.items()}
+    server = Server(root, "--workers", "1")
+    try:
+        a, b, admin = (server.client(toks[k]) for k in ("a", "b", "admin"))
+
+        def run(c, inputs):
+            r = _invoke(c, "echo", inputs=inputs)
+            assert r.status_code in (200, 202), r.text
+            job = wait_job(c, r.json()["id"])
+            assert job["state"] == "completed", job
+            return job
+
+        secret = b"alice secret data\n"
+        run(a, {"data": {"upload": upload(a, secret).json()["digest"]}, "msg": "alice"})
+        for ref in ("indata:1", "indata:latest", "indata", "result:1", "result", "indta:1", "indata:99"):
+            r = _invoke(b, "echo", inputs={"data": {"artifact": ref}, "msg": "bob"})
+            assert r.status_code == 422, (ref, r.text)
+            err = r.json()["error"]
+            said = (err["message"] + (err.get("hint") or "")).replace(f"'{ref.split(':')[0]}'", "")
+            assert not any(w in said for w in ("result", "indata", "versions", "1 to")), (ref, err)
+        # a's own versions and an admin's view.
+        job = run(a, {"data": {"artifact": "result:1"}, "msg": "again"})
+        assert a.get(f"/v1/jobs/{job['id']}/outputs/o").content == secret + b"alice\nagain\n"
+        job = run(admin, {"data": {"artifact": "indata:1"}, "msg": "admin"})
+        assert admin.get(f"/v1/jobs/{job['id']}/outputs/o").content == secret + b"admin\n"
+
+        # b sends the same content: its job versions it anew, never as a's version 1.
+        run(b, {"data": {"upload": upload(b, secret).json()["digest"]}, "msg": "bob"})
+        r = _invoke(b, "echo", inputs={"data": {"artifact": "indata:99"}})
+        mine = r.json()["error"]["hint"]
+        assert r.status_code == 422 and mine.endswith("may use: 3"), mine  # its own (a made 1 and 2)
+        job = run(b, {"data": {"artifact": "indata:latest"}, "msg": "b2"})
+        assert b.get(f"/v1/jobs/{job['id']}/outputs/o").content == secret + b"b2\n"
+        listed = repo.pipe("artifacts", "show", "indata", "--json", check=True).json
+        versions = listed["versions"] if isinstance(listed, dict) else listed
+        first = versions[0]["digest"]
+        assert [v["version"] for v in versions if v["digest"] == first] == [1, 3], listed  # a's and b's
+
+        # The owner's own versions are everyone's.
+        (root / "data").mkdir(exist_ok=True)
+        (root / "data" / "in.txt").write_bytes(b"owner data\n")
+        repo.pipe("run", check=True)
+        owner = repo.pipe("artifacts", "show", "indata", "--json", check=True).json
+        top = max(v["version"] for v in (owner["versions"] if isinstance(owner, dict) else owner))
+        job = run(b, {"data": {"artifact": f"indata:{top}"}, "msg": "b3"})
+        assert b.get(f"/v1/jobs/{job['id']}/outputs/o").content == b"owner data\nb3\n"
     finally:
         server.stop()

@@ -4,6 +4,15 @@ table of the job database (layout: jobdb/schema.py).
 Invariant: a name gets a new version only for new content; the same content keeps the
 version it first got. ArtifactIndex holds the queries; JobStore (jobs.py) mixes it in
 over its connection, so `ws.jobs` answers for jobs and artifacts alike.
+
+Served jobs (`pipe serve`) make versions too (an upload into a named asset, a named
+output). A version an invoke token's job made is that token's (`artifact_producers`): other
+invoke tokens cannot name it, learn of it from an error, or learn from its number that
+someone made that content, as for uploads and the run cache. What a token sees (`viewer`,
+a token id; None: everything, as the workspace's owner and admin tokens see) is its own
+versions and every public one: made by no token (the owner's runs, a pull, a clone), or by
+an admin or `--share-cache` token. For a job of a token, "new content" means new to what
+that token sees: content another token holds privately gets a version of its own.
 """
 
 from __future__ import annotations
@@ -14,6 +23,19 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
+
+# Whether the version `a` is visible to the token bound as the one parameter: no token's job
+# made it, that token's did, or an admin or --share-cache token's did (its scopes are a JSON
+# list of validated scopes, so '"admin"' is found only as the admin scope).
+_VISIBLE = ("(NOT EXISTS (SELECT 1 FROM artifact_producers p WHERE p.name = a.name AND p.version = a.version) "
+            "OR EXISTS (SELECT 1 FROM artifact_producers p LEFT JOIN tokens t ON t.id = p.token_id "
+            "WHERE p.name = a.name AND p.version = a.version "
+            "AND (p.token_id = ? OR t.share_cache = 1 OR instr(t.scopes, '\"admin\"') > 0)))")
+
+
+def _seen_by(viewer: Optional[str]) -> tuple:
+    """(SQL to add to a WHERE over `artifacts a`, its parameters) for what `viewer` sees."""
+    return ("", ()) if viewer is None else (" AND " + _VISIBLE, (viewer,))
 
 
 @dataclass
@@ -46,16 +68,22 @@ class ArtifactIndex:
 
     def add_version(self, name: str, kind: str, digest: str, size: int, path: str, job_id: Optional[int],
                     step: Optional[str], output: Optional[str]) -> ArtifactVersion:
-        """The version of `name` with this content: the existing one, or a new one."""
+        """The version of `name` with this content: the existing one, or a new one. For a
+        served job of a token, only a version that token may see counts as existing, and a
+        new one is recorded as that token's."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            row = self.db.execute("SELECT version FROM artifacts WHERE name=? AND digest=? AND kind=? "
-                                  "ORDER BY version LIMIT 1", (name, digest, kind)).fetchone()
+            maker, viewer = self._maker(job_id)
+            where, args = _seen_by(viewer)
+            row = self.db.execute("SELECT a.version FROM artifacts a WHERE a.name=? AND a.digest=? AND a.kind=?"
+                                  + where + " ORDER BY a.version LIMIT 1", (name, digest, kind, *args)).fetchone()
             if row is None:
                 top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
                 version = (top or 0) + 1
                 self.db.execute("INSERT INTO artifacts VALUES(?,?,?,?,?,?,?,?,?,?)",
                                 (name, version, kind, digest, size, job_id, step, output, path, time.time()))
+                if maker is not None:
+                    self.db.execute("INSERT OR IGNORE INTO artifact_producers VALUES(?,?,?)", (name, version, maker))
             else:
                 version = row[0]
             self.db.execute("COMMIT")
@@ -64,19 +92,42 @@ class ArtifactIndex:
             raise
         return self.artifact(name, version)
 
-    def artifact(self, name: str, version: Optional[int] = None) -> ArtifactVersion:
-        if version is None:
-            row = self.db.execute("SELECT * FROM artifacts WHERE name=? ORDER BY version DESC LIMIT 1",
-                                  (name,)).fetchone()
-        else:
-            row = self.db.execute("SELECT * FROM artifacts WHERE name=? AND version=?", (name, version)).fetchone()
+    def _maker(self, job_id: Optional[int]) -> tuple:
+        """(the token whose served job `job_id` is, or None; what that token sees: its id,
+        or None for an admin token or no token)."""
+        if job_id is None:
+            return None, None
+        row = self.db.execute("SELECT j.token_id, instr(t.scopes, '\"admin\"') > 0 FROM jobs j "
+                              "LEFT JOIN tokens t ON t.id = j.token_id "
+                              "WHERE j.id=? AND j.endpoint IS NOT NULL AND j.token_id IS NOT NULL",
+                              (job_id,)).fetchone()
         if row is None:
-            names = [r[0] for r in self.db.execute("SELECT DISTINCT name FROM artifacts")]
+            return None, None
+        return row[0], (None if row[1] else row[0])
+
+    def artifact(self, name: str, version: Optional[int] = None, viewer: Optional[str] = None) -> ArtifactVersion:
+        """Version `version` of `name` (None: the newest), as `viewer` sees them (a token
+        id; None: all). An error names only names and versions the viewer sees."""
+        where, args = _seen_by(viewer)
+        if version is None:
+            row = self.db.execute("SELECT a.* FROM artifacts a WHERE a.name=?" + where
+                                  + " ORDER BY a.version DESC LIMIT 1", (name, *args)).fetchone()
+        else:
+            row = self.db.execute("SELECT a.* FROM artifacts a WHERE a.name=? AND a.version=?" + where,
+                                  (name, version, *args)).fetchone()
+        if row is None:
+            names = [r[0] for r in self.db.execute("SELECT DISTINCT a.name FROM artifacts a WHERE 1" + where, args)]
             if name not in names:
                 raise PipefileError(f"no artifact '{name}'", hint=did_you_mean(name, names, "artifact")
                                     or "name an output with name: to version it")
-            top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
-            raise PipefileError(f"artifact '{name}' has no version {version}", hint=f"versions are 1 to {top}")
+            if viewer is None:
+                top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
+                raise PipefileError(f"artifact '{name}' has no version {version}", hint=f"versions are 1 to {top}")
+            seen = [r[0] for r in self.db.execute("SELECT a.version FROM artifacts a WHERE a.name=?" + where
+                                                  + " ORDER BY a.version", (name, *args))]
+            shown = ", ".join(str(v) for v in seen[-12:])
+            raise PipefileError(f"artifact '{name}' has no version {version} that this token may use",
+                                hint=f"its versions this token may use: {'..., ' if len(seen) > 12 else ''}{shown}")
         return ArtifactVersion(*row)
 
     def artifacts(self, name: Optional[str] = None) -> list:

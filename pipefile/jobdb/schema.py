@@ -52,6 +52,11 @@ The server's records (jobdb/serving.py), created by version 2:
                                an entry no token's job made (the workspace owner's own
                                runs), one its own token made, or one an admin or sharing
                                token made, so the run cache is no oracle either (2.3)
+    artifact_producers(name, version, token_id)
+                               which token's served job made each artifact version: a
+                               token names (and learns of) only its own versions and
+                               those no token made (the owner's runs, pulls, clones) or
+                               an admin or sharing token made (jobdb/artifacts.py; 2.4)
     job_events(job_id, seq, time, kind, data)
                                what happened to a served job, in order: state changes
                                and steps (the job's history and its event stream)
@@ -77,7 +82,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.3"
+SCHEMA_REVISION = "2.4"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (("state", "TEXT"), ("endpoint", "TEXT"), ("deployment", "INTEGER"),
@@ -120,6 +125,8 @@ CREATE TABLE IF NOT EXISTS tokens(
 CREATE TABLE IF NOT EXISTS uploads(digest TEXT PRIMARY KEY, kind TEXT, size INTEGER, created REAL);
 CREATE TABLE IF NOT EXISTS upload_senders(digest TEXT, token_id TEXT, PRIMARY KEY(digest, token_id));
 CREATE TABLE IF NOT EXISTS action_producers(key TEXT, token_id TEXT, PRIMARY KEY(key, token_id));
+CREATE TABLE IF NOT EXISTS artifact_producers(
+  name TEXT, version INTEGER, token_id TEXT, PRIMARY KEY(name, version, token_id));
 CREATE TABLE IF NOT EXISTS job_events(
   job_id INTEGER, seq INTEGER, time REAL, kind TEXT, data TEXT, PRIMARY KEY(job_id, seq));
 CREATE INDEX IF NOT EXISTS jobs_by_request ON jobs(request_digest);
@@ -199,8 +206,9 @@ def _migrate(db: sqlite3.Connection) -> None:
 def upgrade_schema(db: sqlite3.Connection) -> None:
     """What CREATE TABLE IF NOT EXISTS cannot do for an older database (run while its
     revision is not the current one): the tokens.share_cache column, and the producers of
-    the entries served jobs wrote before they were recorded, read from the job history (the
-    steps a token's job ran), so that upgrading does not hand them to every token."""
+    the entries served jobs wrote and of the artifact versions they made before either was
+    recorded, read from the job history (the steps a token's job ran, the job that made a
+    version), so that upgrading does not hand them to every token."""
     have = {r[1] for r in db.execute("PRAGMA table_info(tokens)")}
     if "share_cache" not in have:
         try:
@@ -213,3 +221,8 @@ def upgrade_schema(db: sqlite3.Connection) -> None:
                "WHERE j.endpoint IS NOT NULL AND j.token_id IS NOT NULL AND s.key IS NOT NULL AND s.outcome = 'ran' "
                "AND s.key NOT IN (SELECT s2.key FROM job_steps s2 JOIN jobs j2 ON j2.id = s2.job_id "
                "WHERE j2.endpoint IS NULL AND s2.outcome = 'ran' AND s2.key IS NOT NULL)")
+    # A version is its first job's: later jobs of other tokens with the same content got the
+    # same version then, and lose sight of it now (they send the data again).
+    db.execute("INSERT OR IGNORE INTO artifact_producers(name, version, token_id) "
+               "SELECT a.name, a.version, j.token_id FROM artifacts a JOIN jobs j ON j.id = a.job_id "
+               "WHERE j.endpoint IS NOT NULL AND j.token_id IS NOT NULL")

@@ -1,6 +1,7 @@
 """Who may do what: the bearer token a request sends, and what its scopes let it read,
-invoke or name. An invoke token sees only its own jobs and uploads; a job it may not
-read is answered as missing, so that it cannot even learn the job exists."""
+invoke or name. An invoke token sees only its own jobs, uploads and artifact versions
+(and public ones); a job it may not read is answered as missing, so that it cannot even
+learn the job exists."""
 
 from __future__ import annotations
 
@@ -34,6 +35,12 @@ def may_read(tok: Token, job) -> bool:
 
 def upload_view(tok: Token) -> Optional[str]:
     """Whose uploads a token may name or ask about: an admin's, all (None); else its own."""
+    return None if tok.admin else tok.id
+
+
+def artifact_view(tok: Token) -> Optional[str]:
+    """Whose artifact versions a token may name: an admin's, all (None); else its own and
+    the public ones (jobdb/artifacts.py), as with uploads and the run cache."""
     return None if tok.admin else tok.id
 
 

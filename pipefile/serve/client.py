@@ -30,6 +30,10 @@ from ..load import convert_param_text
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_ANSWER = 16 << 20  # a JSON answer (a job with its steps, a page of events) is far smaller
+MAX_ERROR_BODY = 64 << 10  # of an error's body only the start is shown
+MAX_NESTING = 64  # JSON of pipe serve is a few levels deep; deeper is refused, never a crash
+DECODED_PIECE = 1 << 16  # a compressed body is inflated this much at a time, never all at once
 
 
 def origin_of(url) -> tuple:
@@ -42,7 +46,10 @@ def origin_of(url) -> tuple:
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
+    """Whether a connection to `host` surely stays on this machine: a loopback address, or
+    the name `localhost` itself. Not `*.localhost`: RFC 6761 asks resolvers to keep those
+    local, but many pass them on to DNS, and then the token would go wherever DNS says."""
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -125,25 +132,36 @@ class Client:
         return url
 
     def _check(self, r, what: str):
+        """The answer `r` (an Answer) if it is not an error; else the server's error, its
+        text escaped (it is the server's, printed on the user's terminal)."""
         if r.status_code < 300:
             return r
         if r.status_code < 400:  # a redirect not followed (not a GET)
             raise PipefileError(f"{what}: the server answered {r.status_code}, a redirect to "
                                 f"{_shown_url(r.headers.get('location', '?'))}",
                                 hint="give --url the address the server answers on")
+        message, hint = None, None
         try:
-            err = r.json().get("error", {})
-            message, hint = err.get("message") or str(r.json()), err.get("hint")
-        except (ValueError, AttributeError):
-            message, hint = r.text[:500], None
-        raise PipefileError(f"{what}: the server answered {r.status_code}: {message}", hint=hint)
+            got = parse_json(r.body)
+        except ValueError:
+            got = None
+        err = got.get("error") if isinstance(got, dict) else None
+        if isinstance(err, dict):
+            message, hint = err.get("message"), err.get("hint")
+        if not message:
+            message = r.text()
+        raise PipefileError(f"{what}: the server answered {r.status_code}: {said(message)}",
+                            hint=said(hint) if hint else None)
 
-    def _send(self, method: str, path: str, what: str, **kw):
+    def _send(self, method: str, path: str, what: str, limit: int = MAX_ANSWER, **kw) -> "Answer":
+        """The answer to one request, its body read whole but never more than `limit`
+        bytes (decompressed: what is counted is what is kept); an error's body only up to
+        MAX_ERROR_BODY (only its start is shown)."""
         import httpx
 
-        kw.setdefault("follow_redirects", method == "GET")
+        follow = kw.pop("follow_redirects", method == "GET")
         try:
-            return self.http.request(method, path, **kw)
+            r = self._open(self.http.build_request(method, path, **kw), follow)
         except OffOrigin as e:
             raise PipefileError(f"{what}: {e.message}", hint=e.hint) from None
         except httpx.TooManyRedirects:
@@ -152,18 +170,43 @@ class Client:
         except httpx.HTTPError as e:
             raise PipefileError(f"{what}: cannot reach {self.base} ({e})",
                                 hint="is `pipe serve` running there? give its address with --url") from None
+        try:
+            return _read_answer(r, what, limit)
+        except httpx.HTTPError as e:
+            raise PipefileError(f"{what}: the answer from {self.base} broke off ({e})",
+                                hint="run the command again") from None
+        finally:
+            r.close()
 
-    def request(self, method: str, path: str, what: str, **kw):
+    def _open(self, request, follow: bool):
+        """The streamed response to `request`, redirects followed here when `follow` (each
+        hop checked by _only_origin): httpx itself would read every redirect's body whole
+        before going on, however long or compressed; here it is never read."""
+        import httpx
+
+        hops = 0
+        while True:
+            r = self.http.send(request, stream=True, follow_redirects=False)
+            if not follow or r.next_request is None:
+                return r
+            r.close()
+            hops += 1
+            if hops > self.http.max_redirects:
+                raise httpx.TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+            request = r.next_request
+
+    def request(self, method: str, path: str, what: str, **kw) -> "Answer":
         return self._check(self._send(method, path, what, **kw), what)
 
     def request_json(self, method: str, path: str, what: str, **kw) -> dict:
         r = self.request(method, path, what, **kw)
         try:
-            got = r.json()
-        except ValueError:
-            got = None
+            got = parse_json(r.body)
+        except ValueError as e:
+            raise PipefileError(f"{what}: the server's answer is not a JSON object ({e}): {r.text()[:200]!r}",
+                                hint="is --url the address of a `pipe serve` server?") from None
         if not isinstance(got, dict):
-            raise PipefileError(f"{what}: the server's answer is not a JSON object: {r.text[:200]!r}",
+            raise PipefileError(f"{what}: the server's answer is not a JSON object: {r.text()[:200]!r}",
                                 hint="is --url the address of a `pipe serve` server?")
         return got
 
@@ -227,15 +270,18 @@ class Client:
 
     @contextlib.contextmanager
     def stream(self, url: str, what: str):
-        """The GET response of url, streamed; a broken connection is a PipefileError."""
+        """The GET response of url, streamed (read it with `body_chunks`); a broken
+        connection is a PipefileError."""
         import httpx
 
         try:
-            with self.http.stream("GET", url, follow_redirects=True) as r:
+            r = self._open(self.http.build_request("GET", url), True)
+            try:
                 if r.status_code >= 300:
-                    r.read()
-                    self._check(r, what)
+                    self._check(_read_answer(r, what, MAX_ERROR_BODY), what)
                 yield r
+            finally:
+                r.close()
         except OffOrigin as e:
             raise PipefileError(f"{what}: {e.message}", hint=e.hint) from None
         except httpx.TooManyRedirects:
@@ -243,6 +289,99 @@ class Client:
         except httpx.HTTPError as e:
             raise PipefileError(f"{what}: the download from {self.base} failed or broke off ({e})",
                                 hint="nothing of it was kept; run the command again") from None
+
+
+# --- reading what the server answers -----------------------------------------------------------
+
+
+class Answer:
+    """An answer read whole (and capped): status, headers and body bytes."""
+
+    def __init__(self, status_code: int, headers, body: bytes):
+        self.status_code = status_code
+        self.headers = headers
+        self.body = body
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def _read_answer(r, what: str, limit: int) -> Answer:
+    """The streamed response `r` read into an Answer: an error's body cut at MAX_ERROR_BODY,
+    any other body refused past `limit` bytes (a server does not get to fill the memory)."""
+    error = r.status_code >= 300
+    if error:
+        limit = min(limit, MAX_ERROR_BODY)
+    body = bytearray()
+    for piece in body_chunks(r, what):
+        body += piece
+        if len(body) > limit:
+            if error:
+                del body[limit:]
+                break
+            raise PipefileError(f"{what}: the server's answer is over {limit} bytes; refused",
+                                hint="the server is not answering as `pipe serve` does")
+    return Answer(r.status_code, r.headers, bytes(body))
+
+
+def body_chunks(r, what: str):
+    """The body of the streamed response `r`, decoded, in pieces of at most DECODED_PIECE
+    bytes: a compressed body (gzip or deflate, one layer) is inflated piece by piece, so a
+    small body that inflates to gigabytes is stopped by whoever counts the pieces, not read
+    into memory first. Other encodings (br, zstd, several layers) are refused."""
+    import zlib
+
+    codings = [c.strip().lower() for c in r.headers.get("content-encoding", "").split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        yield from r.iter_raw()
+        return
+    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
+        raise PipefileError(f"{what}: the server's answer is encoded as {brief_repr(', '.join(codings))}, which "
+                            f"pipe invoke does not read", hint="it asks for gzip or deflate (Accept-Encoding)")
+    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16 if codings[0] != "deflate" else zlib.MAX_WBITS | 32)
+    raw_deflate = None  # deflate is meant zlib-wrapped; some servers send it bare
+    for raw in r.iter_raw():
+        if inflate.eof:
+            break  # what follows the compressed stream is not read (nor kept)
+        data = raw
+        while data and not inflate.eof:
+            try:
+                piece = inflate.decompress(data, DECODED_PIECE)
+            except zlib.error as e:
+                if codings[0] == "deflate" and raw_deflate is None and not inflate.unused_data:
+                    raw_deflate, inflate = True, zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
+                raise PipefileError(f"{what}: the server's answer is not valid {codings[0]} data ({e})",
+                                    hint="the server is not answering as `pipe serve` does") from None
+            raw_deflate = raw_deflate or False
+            data = inflate.unconsumed_tail
+            if piece:
+                yield piece
+
+
+def parse_json(body: bytes):
+    """The JSON of an answer; ValueError for anything that is not JSON, nests deeper than
+    MAX_NESTING levels or is too deep for the parser itself (never a RecursionError)."""
+    import json
+
+    try:
+        got = json.loads(body)
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
+    # Deep nesting (which parses up to Python's recursion limit) is refused here, walked
+    # without recursion, so that printing or walking it later cannot crash either.
+    todo = [(got, 1)]
+    while todo:
+        value, depth = todo.pop()
+        if depth > MAX_NESTING:
+            raise ValueError(f"it is nested deeper than {MAX_NESTING} levels")
+        if isinstance(value, dict):
+            todo.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            todo.extend((v, depth + 1) for v in value)
+    return got
+
 
 def _tar_folder(path: str, f) -> None:
     """The folder as a tar archive of its files and folders (links followed), skipping
@@ -299,6 +438,12 @@ def printable(value) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def said(value, limit: int = 1000) -> str:
+    """What the server said (an error's message or hint), escaped and cut to `limit` characters."""
+    text = printable(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
 def brief_repr(value) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
@@ -324,7 +469,7 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
                                 hint="is --url the address of a `pipe serve` server?")
         if decl is None:
             raise PipefileError(f"{what} {pair}: the endpoint has no input '{name}'",
-                                hint=did_you_mean(name, schema, "input") or "it takes no inputs")
+                                hint=said(did_you_mean(name, schema, "input") or "it takes no inputs"))
         if decl["kind"] == "param":
             if what == "-i":
                 raise PipefileError(f"-i {pair}: '{name}' is a param", hint=f"give it with -p {name}=VALUE")

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 from ..digest import FILE, TREE, hash_file
 from ..errors import PipefileError
-from .client import brief_repr
+from .client import body_chunks, brief_repr
 
 NAME_MAX_BYTES = 200  # an output's name; with its extension and a temporary suffix it stays under 255
 TREE_SLACK = 1 << 20  # tar bytes allowed besides file content: the first headers...
@@ -119,7 +119,7 @@ def _fetch(client, o: _Output, real_out: str, shown: str) -> None:
                     fd = None
                     _receive_file(r, f, o, what)
             else:
-                body = _Body(r.iter_bytes(), TREE_SLACK, what)
+                body = _Body(body_chunks(r, what), TREE_SLACK, what)
                 _untar_safely(body, tmp, o.size, what, on_member=lambda size: body.allow(size + MEMBER_SLACK))
                 body.allow(TRAILER_MAX)
                 body.read()  # the padding after the archive's end; more than that is refused
@@ -185,7 +185,7 @@ def _receive_file(r, f, o: "_Output", what: str) -> None:
                                 f"refused, nothing of it was kept",
                                 hint="the server is not answering as `pipe serve` does")
     got = 0
-    for chunk in r.iter_bytes():
+    for chunk in body_chunks(r, what):  # decoded piece by piece: the count stops a bomb
         got += len(chunk)
         if got > o.size:
             raise PipefileError(f"{what}: the server sends more than the {o.size} bytes the job says; refused, "
@@ -245,17 +245,18 @@ def _untar_safely(f, into: str, size: int, what: str, on_member: Optional[Callab
     applied to uploads: regular files and folders only (no links), no absolute path or `..`,
     no member twice or inside a file, at most MAX_MEMBERS members, and files adding up to
     exactly `size` bytes (the job's size of the folder; less means the stream was cut)."""
-    from .uploads import MAX_MEMBERS, UploadError, _Layout, _member_path
+    from .uploads import MAX_MEMBERS, UploadError, _CheckedTarInfo, _Layout, _member_path
 
     layout, total, count = _Layout(), 0, 0
     try:
-        with tarfile.open(fileobj=f, mode="r|") as tf:
+        # Extended headers capped as for uploads (a chain of them is read by recursion).
+        with tarfile.open(fileobj=f, mode="r|", tarinfo=_CheckedTarInfo) as tf:
             for m in tf:
                 count += 1
                 if count > MAX_MEMBERS:
                     raise UploadError(f"the archive has more than {MAX_MEMBERS} members")
                 rel = _member_path(m.name)
-                if not (m.isreg() or m.isdir()):
+                if not (m.isreg() or m.isdir()) or m.issparse():
                     raise UploadError(f"archive member '{m.name}' is not a file or folder (a link, a device...)")
                 layout.add(m.name, rel, m.isdir())
                 if on_member is not None:

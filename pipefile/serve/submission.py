@@ -21,7 +21,7 @@ from ..errors import PipefileError
 from ..jobdb.serving import Deployment, QueueFull, Token
 from ..publish import RequestError, check_request, lay_out
 from ..workspace import Workspace
-from .access import may_read, upload_view, writer_hold
+from .access import artifact_view, may_read, upload_view, writer_hold
 from .endpoints_view import find_deployment, find_endpoint
 from .home import Home
 from .jobs_view import job_json, outputs_stored
@@ -127,7 +127,8 @@ def _submit(home: Home, tok: Token, endpoint: str, number: Optional[int], body: 
 def _check_inputs(home: Home, tok: Token, dep: Deployment, body: Invocation):
     """The request's inputs checked against the deployment's schema (publish.check_request)."""
     try:
-        return check_request(home, home.serve, dep, body.inputs, lambda j: may_read(tok, j), upload_view(tok))
+        return check_request(home, home.serve, dep, body.inputs, lambda j: may_read(tok, j), upload_view(tok),
+                             artifact_view(tok))
     except RequestError as e:
         raise Invalid(e.message, e.hint, field=e.field) from None
 
