@@ -13,6 +13,25 @@ import time
 from typing import Optional
 
 
+def printable(value) -> str:
+    """Text that came from a file, a remote, a job record or a server, safe to print on one
+    line: every character that is not printable (terminal escapes such as ESC and OSC
+    sequences, newlines that would forge a row, C1 controls, bidi overrides, lone
+    surrogates) shown escaped as Python writes it (\\x1b, \\n). Printable text is unchanged.
+    (serve/client.py's `printable` is its twin for the client.)"""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def printable_lines(value) -> str:
+    """`printable`, keeping the line breaks: for messages made of several lines on purpose
+    (an error and its hint) that may quote such text."""
+    text = value if isinstance(value, str) else str(value)
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def is_terminal(stream) -> bool:
     if os.environ.get("PIPE_PLAIN") or os.environ.get("CI"):
         return False
@@ -26,15 +45,20 @@ def console(stream):
 
 
 def table(headers: list, rows: list, styles: Optional[list] = None, stream=None) -> None:
-    """A table: rich on a terminal; plain columns otherwise."""
+    """A table: rich on a terminal; plain columns otherwise. Cells are data (names from files,
+    records from remotes): printed escaped, never read as rich markup."""
     stream = stream or sys.stdout
+    headers = [printable(h) for h in headers]
+    rows = [[printable(c) for c in row] for row in rows]
     if is_terminal(stream):
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(*headers, box=None, header_style="bold", pad_edge=False)
+        t = Table(*[escape(h) for h in headers], box=None, header_style="bold", pad_edge=False)
         for i, row in enumerate(rows):
-            t.add_row(*[str(c) for c in row], style=styles[i] if styles else None)
+            t.add_row(*[Text(c) for c in row], style=styles[i] if styles else None)
         Console(file=stream, highlight=False).print(t)
         return
     widths = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
