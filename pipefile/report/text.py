@@ -92,13 +92,68 @@ def dump_json(obj, stream=None) -> None:
     stream.flush()
 
 
+def _kind(mode: int) -> str:
+    import stat
+
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
 def write_json_file(path: str, obj) -> None:
-    """Write JSON whole or not at all (temp file + rename), for CI systems that read it."""
+    """Write JSON whole or not at all (temp file + rename), for CI systems that read it.
+
+    The file is replaced by a rename, so only a regular file (or a link to one: then the file
+    it names) may be there already; anything else (a device such as /dev/full, a FIFO, a
+    folder, /dev/stdout, a link to nothing) is refused rather than renamed over. Missing
+    folders on the way are made. Every failure is a PipefileError (exit 2) naming the path."""
+    import stat
     import tempfile
 
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    from ..errors import PipefileError
+
+    shown = printable(path)
+    target = os.path.abspath(path)
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise PipefileError(f"cannot write '{shown}': {e.strerror or e}", hint="choose another file") from None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        target = os.path.realpath(target)  # the file it names is replaced; the link stays
+        try:
+            st = os.stat(target)
+        except OSError:
+            raise PipefileError(f"'{shown}' is a symbolic link to nothing ({printable(target)}); nothing was "
+                                f"written there", hint="remove the link, or choose another file") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise PipefileError(f"'{shown}' is a link to {_kind(st.st_mode)} ({printable(target)}); JSON is written "
+                                f"only to a regular file, which it replaces whole",
+                                hint="choose the path of a file (it is made if missing)")
+    elif st is not None and not stat.S_ISREG(st.st_mode):
+        raise PipefileError(f"'{shown}' is {_kind(st.st_mode)}; JSON is written only to a regular file, which it "
+                            f"replaces whole", hint="choose the path of a file (it is made if missing)")
+    parent = os.path.dirname(target)
+    tmp = None
+    try:
+        os.makedirs(parent, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(obj, indent=2) + "\n")
+        os.replace(tmp, target)
+    except OSError as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        where = f" ({printable(e.filename)})" if getattr(e, "filename", None) and e.filename != tmp else ""
+        raise PipefileError(f"cannot write '{shown}': {e.strerror or e}{where}; nothing was written there",
+                            hint="choose a file in a folder you can write to (and with space left)") from None
