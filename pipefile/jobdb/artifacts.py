@@ -15,6 +15,8 @@ from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
 
+MAX_ID = (1 << 63) - 1  # the largest integer SQLite holds: a job id or version past it names nothing
+
 
 @dataclass
 class ArtifactVersion:
@@ -69,7 +71,8 @@ class ArtifactIndex:
             row = self.db.execute("SELECT * FROM artifacts WHERE name=? ORDER BY version DESC LIMIT 1",
                                   (name,)).fetchone()
         else:
-            row = self.db.execute("SELECT * FROM artifacts WHERE name=? AND version=?", (name, version)).fetchone()
+            row = None if not 0 <= version <= MAX_ID else \
+                self.db.execute("SELECT * FROM artifacts WHERE name=? AND version=?", (name, version)).fetchone()
         if row is None:
             names = [r[0] for r in self.db.execute("SELECT DISTINCT name FROM artifacts")]
             if name not in names:
