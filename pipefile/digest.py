@@ -122,6 +122,27 @@ class Tree:
     links: list = field(default_factory=list)  # (relative path, target)
 
 
+def link_stays_inside(target, depth: int) -> bool:
+    """A link target (text or bytes) that is relative and, read from a folder `depth` levels
+    below the top of a stored folder, never climbs out of it: what a restored link may point at."""
+    if isinstance(target, bytes):
+        try:
+            target = target.decode()
+        except UnicodeDecodeError:
+            return False
+    if not target or target.startswith("/") or "\0" in target:
+        return False
+    level = depth
+    for part in target.split("/"):
+        if part == "..":
+            level -= 1
+            if level < 0:
+                return False
+        elif part not in ("", "."):
+            level += 1
+    return True
+
+
 def parse_manifest(data: bytes) -> list:
     if not data.startswith(TREE_MAGIC):
         raise ValueError("not a tree manifest")
@@ -255,9 +276,16 @@ class Hasher:
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)
 
-    def digest(self, rel: str) -> Optional[PathDigest]:
-        """The content of a workspace path, or None if nothing is there."""
+    def digest(self, rel: str, contained: bool = False) -> Optional[PathDigest]:
+        """The content of a workspace path, or None if nothing is there.
+
+        contained: the path is a step's output, captured after its command ran (see `tree`)."""
         ap = self.abspath(rel)
+        if contained and os.path.lexists(ap):
+            self._outer_link(rel)
+            if os.path.isdir(ap):
+                t = self.tree(rel, contained=True)
+                return PathDigest(TREE, t.digest, t.size)
         try:
             st = os.stat(ap)
         except (FileNotFoundError, NotADirectoryError):
@@ -267,13 +295,46 @@ class Hasher:
             return PathDigest(TREE, d, size)
         return PathDigest(FILE, self.cache.file_digest(rel, ap, st), st.st_size, bool(st.st_mode & 0o111))
 
-    def tree(self, rel: str) -> Tree:
-        """A folder's digest with every file and manifest in it (to store it)."""
+    def tree(self, rel: str, contained: bool = False) -> Tree:
+        """A folder's digest with every file and manifest in it (to store it).
+
+        contained: the folder is a step's output. What a command (or an archive it unpacked)
+        put there is not trusted to point anywhere: a link in it is followed only when it
+        stays inside the folder, a dangling one is kept only when its target would, and any
+        other link is refused (PipefileError naming it), before anything is read through it.
+        Otherwise, as for inputs and code, a link counts as what it points to."""
         tree = Tree("", 0)
         seen: set = set()
+        top = None
+        if contained:
+            self._outer_link(rel)
+            top = (rel, os.path.realpath(self.abspath(rel)))
         self.cache.load_under(rel)
-        tree.digest, tree.size = self._tree(rel, "", tree, seen)
+        tree.digest, tree.size = self._tree(rel, "", tree, seen, top)
         return tree
+
+    def _outer_link(self, rel: str) -> None:
+        """A step's output that is itself a link would store what it points at: refused."""
+        ap = self.abspath(rel)
+        if os.path.islink(ap):
+            raise _link_refused(f"output '{rel}' is itself a symbolic link (-> {os.readlink(ap)!r})")
+
+    @staticmethod
+    def _check_link(sub: str, path: str, top: tuple) -> bool:
+        """For a link at `path` (`sub` inside the output folder top = (its workspace path,
+        its real path)): True to follow it, False to keep it as a dangling link; else refused.
+
+        One message whatever lies outside, so that the refusal says nothing about the
+        machine's files (a served job's invoker chooses the link)."""
+        target = os.readlink(path)
+        if link_stays_inside(target, sub.count("/")):
+            real = os.path.realpath(path)  # through any other link on the way
+            if real == top[1] or real.startswith(top[1] + os.sep):
+                return True  # (the folder itself: a loop, which the walk refuses as such)
+            if not os.path.lexists(real):
+                return False
+        raise _link_refused(f"output '{top[0]}' holds a symbolic link '{top[0]}/{sub}' -> {target!r}, which leads "
+                            f"out of the output folder")
 
     @staticmethod
     def _enter(rel: str, dst: os.stat_result, seen: set) -> tuple:
@@ -348,7 +409,7 @@ class Hasher:
         self.cache.record_folder(rel, sig, digest, total, started)
         return digest, total
 
-    def _tree(self, rel: str, sub: str, tree: Tree, seen: set) -> tuple:
+    def _tree(self, rel: str, sub: str, tree: Tree, seen: set, top: Optional[tuple] = None) -> tuple:
         ident, items = self._scan(rel, seen)
         entries = []
         total = 0
@@ -356,6 +417,8 @@ class Hasher:
             crel = f"{rel}/{e.name}"
             csub = f"{sub}/{e.name}" if sub else e.name
             try:
+                if top is not None and e.is_symlink() and not self._check_link(csub, e.path, top):
+                    raise FileNotFoundError(e.path)  # kept as the dangling link it is
                 st = e.stat()  # follows links: a linked file counts as its content
             except FileNotFoundError:
                 target = os.readlink(e.path)
@@ -363,7 +426,7 @@ class Hasher:
                 tree.links.append((csub, target))
                 continue
             if statmod.S_ISDIR(st.st_mode):
-                d, size = self._tree(crel, csub, tree, seen)
+                d, size = self._tree(crel, csub, tree, seen, top)
                 entries.append([e.name, E_TREE, d, size])
             elif statmod.S_ISREG(st.st_mode):
                 d = self.cache.file_digest(crel, e.path, st, in_folder=True)
@@ -379,6 +442,15 @@ class Hasher:
         digest = hash_bytes(data)
         tree.manifests[digest] = data
         return digest, total
+
+
+def _link_refused(what: str):
+    from .errors import PipefileError
+
+    return PipefileError(f"{what}; pipe does not store what such a link points to, so nothing of the output "
+                         f"was kept",
+                         hint="make the step copy the content into its output instead of linking to it (cp -L, "
+                              "tar --dereference), or use a relative link to something inside the output folder")
 
 
 def walk_manifest(load, digest: str, prefix: str = "") -> Iterator[tuple]:

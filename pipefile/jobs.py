@@ -23,6 +23,7 @@ from .jobdb.records import Job, JobStep
 from .outcomes import JobStatus, Outcome, StepResult
 from .keys import render_command
 from .rebuilder import Decision
+from .report.text import printable
 from .workspace import Workspace
 
 
@@ -224,11 +225,18 @@ class JobRecorder:
                     self.ws.jobs.add_version(out.artifact, content.kind, content.digest, content.size, out.path,
                                              self.job.id, result.name, oname)
         for path in node.step.metrics:
+            skipped: list = []
             try:
-                values = read_metrics(os.path.join(self.ws.root, path))
+                values = read_metrics(os.path.join(self.ws.root, path), skipped)
             except MetricsError as e:
-                self.warnings.append(f"step '{result.name}': metrics file '{path}' {e}")
+                self.warnings.append(printable(f"step '{result.name}': metrics file '{path}' {e}"))
                 continue
+            for name in skipped[:5]:  # names the file chose: shown escaped
+                self.warnings.append(f"step '{result.name}': metrics file '{path}': '{printable(name)}' is a number "
+                                     f"too large for a float; left out")
+            if len(skipped) > 5:
+                self.warnings.append(f"step '{result.name}': metrics file '{path}': {len(skipped) - 5} more such "
+                                     f"numbers left out")
             with self._db:
                 self.ws.jobs.record_metrics(self.job.id, result.name, values)
 
@@ -237,24 +245,35 @@ class MetricsError(ValueError):
     pass
 
 
-def flatten(obj, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}; numbers and booleans kept, anything else dropped."""
+def flatten(obj, prefix: str = "", skipped: Optional[list] = None) -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}; numbers and booleans kept, anything else dropped.
+
+    A number no float can hold (an integer of 400 digits) is left out too, its name added
+    to `skipped` for a warning: the step wrote it, it must not fail the run."""
     out: dict = {}
     if isinstance(obj, dict):
         for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k), skipped))
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i)))
+            out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i), skipped))
     elif isinstance(obj, bool):
         out[prefix] = float(obj)
-    elif isinstance(obj, (int, float)) and math.isfinite(obj):
-        out[prefix] = float(obj)  # inf and nan are not values one can compare or chart
+    elif isinstance(obj, (int, float)):
+        try:
+            value = float(obj)
+        except OverflowError:
+            if skipped is not None:
+                skipped.append(prefix)
+            return out
+        if math.isfinite(value):
+            out[prefix] = value  # inf and nan are not values one can compare or chart
     return out
 
 
-def read_metrics(path: str) -> dict:
-    """Flattened numeric values of a JSON or YAML metrics file."""
+def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
+    """Flattened numeric values of a JSON or YAML metrics file; the names of numbers too
+    large for a float are added to `skipped`."""
     import json
 
     import yaml
@@ -280,7 +299,7 @@ def read_metrics(path: str) -> dict:
     if not isinstance(data, (dict, list)):
         raise MetricsError("holds no mapping of metric names to numbers")
     try:
-        return flatten(data)
+        return flatten(data, skipped=skipped)
     except RecursionError:  # JSON that json.loads read, nested deeper than flatten walks
         raise MetricsError("is nested too deeply to be read as metrics") from None
 

@@ -49,7 +49,7 @@ def parse_ref(text: str) -> tuple:
     version = m.group("version")
     if version is None or version == "latest":
         return m.group("name"), None
-    if not version.isdigit() or int(version) < 1:
+    if not re.fullmatch(r"[0-9]+", version) or int(version) < 1:  # ASCII: '²'.isdigit() is true
         raise PipefileError(f"'{text}': the version must be a number from 1 up, or latest",
                             hint=f"e.g. {m.group('name')}:1; `pipe artifacts show {m.group('name')}` lists them")
     return m.group("name"), int(version)

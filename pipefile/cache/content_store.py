@@ -33,7 +33,8 @@ from typing import Optional
 
 import xxhash
 
-from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE, PathDigest, Tree, parse_manifest, read_chunks
+from ..digest import (E_EXEC, E_FILE, E_LINK, E_TREE, FILE, PathDigest, Tree, link_stays_inside, parse_manifest,
+                      read_chunks)
 from ..errors import PipefileError
 
 STORE_VERSION = 1
@@ -357,8 +358,15 @@ class ContentStore:
                     target = os.path.join(built, rel)
                     if kind == E_TREE:
                         os.mkdir(target)
-                    elif kind == E_LINK:
-                        os.symlink(self.read(digest).decode(), target)  # a link that pointed nowhere
+                    elif kind == E_LINK:  # a link that pointed nowhere
+                        link = self.read(digest)
+                        # Never made by pipe (it refuses such outputs); from an older store or a
+                        # hand edit, a link out of the folder would let what reads it read elsewhere.
+                        if not link_stays_inside(link, rel.count("/")):
+                            raise StoreError(f"the stored folder {d.digest[:12]} holds a link '{rel}' -> "
+                                             f"{link[:200]!r}, which leads out of the folder; not restored",
+                                             hint="remove that content (pipe gc) and run the step that made it again")
+                        os.symlink(link.decode(), target)
                     else:
                         self._copy_out(digest, target, kind == E_EXEC)
                         written.append((rel, digest))

@@ -25,8 +25,11 @@ def fail(e: BaseException) -> None:
         finally:
             sys.exit(ExitCode.OK)
     if isinstance(e, PipefileError):
+        from ..report.text import printable_lines
+
         plain = e.loc is not None or isinstance(e, PipefileErrors)  # lines that start with file:line
-        click.echo(e.render() if plain else f"error: {e.render()}", err=True)
+        # Messages quote names from files, records and remotes: no terminal escape gets through.
+        click.echo(printable_lines(e.render() if plain else f"error: {e.render()}"), err=True)
         sys.exit(e.exit_code)
     if isinstance(e, KeyboardInterrupt):
         click.echo("interrupted", err=True)

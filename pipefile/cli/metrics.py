@@ -8,7 +8,7 @@ import click
 
 from ..errors import PipefileError, did_you_mean
 from ..report import metrics as report_metrics
-from ..report.text import dump_json
+from ..report.text import dump_json, printable
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace
 
@@ -149,16 +149,18 @@ def _metric_name(name: str, experiment: str, values: dict) -> str:
         return ends[0]
     if len(ends) > 1:
         raise PipefileError(f"metric '{name}' is ambiguous in experiment '{experiment}': "
-                            + ", ".join(ends[:8]), hint="give the full name, with its step")
+                            + ", ".join(printable(n) for n in ends[:8]), hint="give the full name, with its step")
     if not known:
         raise PipefileError(f"no job of experiment '{experiment}' recorded any metric",
                             hint="a step records metrics with `metrics: [FILE.json]` (one of its outputs)")
     inside = [n for n in known if f".{name}." in f".{n}."]  # 'loss' -> train.loss.train, train.loss.val
     if inside:
         raise PipefileError(f"no metric '{name}' in experiment '{experiment}'",
-                            hint="did you mean one of " + ", ".join(f"'{n}'" for n in inside[:8]) + "?")
+                            hint="did you mean one of " + ", ".join(f"'{printable(n)}'" for n in inside[:8]) + "?")
     # compare with the endings too, so that 'accc' finds 'train.acc'
     endings = {n.rsplit(".", 1)[-1]: n for n in reversed(known)}
     close = difflib.get_close_matches(name, list(endings), n=1, cutoff=0.6)
-    hint = f"did you mean '{endings[close[0]]}'?" if close else did_you_mean(name, known, "metric")
+    # Names a step's metrics file chose: escaped (a newline in one would forge a line of the hint).
+    hint = f"did you mean '{printable(endings[close[0]])}'?" if close else \
+        did_you_mean(name, [printable(n) for n in known], "metric")
     raise PipefileError(f"no metric '{name}' in experiment '{experiment}'", hint=hint)

@@ -58,18 +58,28 @@ def resolve_remote(graph, name):
         raise
 
 
+MAX_DURATION = 36525 * 86400  # 100 years: past it a time stops being a date anything can store
+
+
 def parse_duration(text: str) -> float:
-    """Seconds in '30d', '12h', '90m', '45s' (or a plain number of days)."""
+    """Seconds in '30d', '12h', '90m', '45s' (or a plain number of days), at most 100 years."""
     m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*", text or "")
     if not m:
         raise PipefileError(f"'{text}' is not a duration", hint="write e.g. 30d, 12h, 90m or 45s")
-    n = float(m.group(1))
-    return n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}[m.group(2)]
+    n = float(m.group(1))  # (a number of 400 digits is inf, refused below)
+    seconds = n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}[m.group(2)]
+    if not seconds <= MAX_DURATION:
+        raise PipefileError(f"'{text[:40]}' is more than 100 years", hint="write a duration of at most 100 years "
+                                                                         "(36525d), e.g. 30d, 12h, 90m or 45s")
+    return seconds
 
 
 def positive_duration(text: str, flag: str) -> float:
     """parse_duration, refusing zero (a token expired at birth, a job timed out at start)."""
-    seconds = parse_duration(text)
+    try:
+        seconds = parse_duration(text)
+    except PipefileError as e:
+        raise PipefileError(f"{flag} {e.message}", hint=e.hint) from None
     if seconds <= 0:
         raise PipefileError(f"{flag} {text}: the duration must be above zero",
                             hint=f"write e.g. {flag} 30d, 12h, 90m or 45s")

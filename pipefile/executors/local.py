@@ -356,11 +356,11 @@ class LocalExecutor:
         for oname, out in node.outputs.items():
             ap = self.abspath(out.path)
             if os.path.isdir(ap):
-                tree = self.hasher.tree(out.path)
+                tree = self.hasher.tree(out.path, contained=True)  # links leaving it: refused, never read
                 self.ws.store.put_tree(tree, ap, durable=False)
                 outputs[oname] = PathDigest(TREE, tree.digest, tree.size)
             else:
-                d = self.hasher.digest(out.path)
+                d = self.hasher.digest(out.path, contained=True)
                 self.ws.store.put_file(ap, d.digest, durable=False)
                 outputs[oname] = d
         self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)

@@ -24,6 +24,8 @@ from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
 
+MAX_ID = (1 << 63) - 1  # the largest integer SQLite holds: a job id or version past it names nothing
+
 # Whether the version `a` is visible to the token bound as the one parameter: no token's job
 # made it, that token's did, or an admin or --share-cache token's did (its scopes are a JSON
 # list of validated scopes, so '"admin"' is found only as the admin scope).
@@ -113,8 +115,9 @@ class ArtifactIndex:
             row = self.db.execute("SELECT a.* FROM artifacts a WHERE a.name=?" + where
                                   + " ORDER BY a.version DESC LIMIT 1", (name, *args)).fetchone()
         else:
-            row = self.db.execute("SELECT a.* FROM artifacts a WHERE a.name=? AND a.version=?" + where,
-                                  (name, version, *args)).fetchone()
+            row = None if not 0 <= version <= MAX_ID else \
+                self.db.execute("SELECT a.* FROM artifacts a WHERE a.name=? AND a.version=?" + where,
+                                (name, version, *args)).fetchone()
         if row is None:
             names = [r[0] for r in self.db.execute("SELECT DISTINCT a.name FROM artifacts a WHERE 1" + where, args)]
             if name not in names:

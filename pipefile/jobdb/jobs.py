@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
 from . import schema
-from .artifacts import ArtifactIndex
+from .artifacts import MAX_ID, ArtifactIndex
 from .busy import while_database_busy
 from ..outcomes import JobStatus
 from .records import Job, JobStep, job_from_row, step_from_row
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
+_NUMBER = re.compile(r"[0-9]+")
 
 
 class JobStore(ArtifactIndex):
@@ -111,20 +113,24 @@ class JobStore(ArtifactIndex):
         """A job from an id, a unique prefix of its uid, `last` or `last~N`."""
         ref = ref.strip()
         if ref == "last" or ref.startswith("last~"):
-            back = int(ref[5:] or 0) if ref[5:].isdigit() or not ref[5:] else None
+            # ASCII digits only ('²'.isdigit() is true, int('²') fails), and no more than SQLite's
+            # integers hold: a larger N is simply further back than any job.
+            back = int(ref[5:] or 0) if _NUMBER.fullmatch(ref[5:]) or not ref[5:] else None
             if back is None:
                 raise PipefileError(f"'{ref}' is not a job", hint="write last, or last~N for the N-th before it")
-            row = self.db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT 1 OFFSET ?", (back,)).fetchone()
+            row = None if back > MAX_ID else \
+                self.db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT 1 OFFSET ?", (back,)).fetchone()
             if row is None:
                 raise PipefileError("there is no such job yet" if back else "no job has run in this workspace yet",
                                     hint="run `pipe run` first" if not back else "`pipe jobs` lists the jobs")
             return self._job(row)
-        if ref.isdigit():
+        number = bool(_NUMBER.fullmatch(ref))
+        if number and int(ref) <= MAX_ID:
             row = self.db.execute("SELECT * FROM jobs WHERE id=?", (int(ref),)).fetchone()
             if row is not None:
                 return self._job(row)
         # A short number is a job id, never a uid prefix: "7" must not find uid 7f3a...
-        short_number = ref.isdigit() and len(ref) < 4
+        short_number = number and len(ref) < 4
         rows = [] if short_number else \
             self.db.execute("SELECT * FROM jobs WHERE uid LIKE ?", (ref.lower() + "%",)).fetchall()
         if len(rows) == 1:

@@ -30,7 +30,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..errors import PipefileError, did_you_mean
+from ..errors import PipefileError, SourceLoc, did_you_mean
 
 REMOTES_VERSION = 1
 SHARED_FILE = ".pipe-remotes.yaml"
@@ -175,11 +175,60 @@ def check_scheme(spec: RemoteSpec) -> None:
 
 
 # --- reading and writing the files ---------------------------------------------------------
+def _display(path: str) -> str:
+    """The file as messages name it: relative to the workspace, as the user sees it."""
+    return LOCAL_FILE if path.endswith(os.sep + LOCAL_FILE) else os.path.basename(path)
+
+
+def _where(text: str, display: str, keys: tuple) -> SourceLoc:
+    """Where the value under `keys` (mapping keys from the top) is written; as deep as found."""
+    from .. import yamlsafe
+
+    loc = SourceLoc(display)
+    try:
+        node = yamlsafe.compose(text, display)
+    except Exception:  # noqa: BLE001 - it loaded once already; a location is a nicety
+        return loc
+    for key in keys:
+        if not isinstance(getattr(node, "value", None), list) or not node.value or \
+                not isinstance(node.value[0], tuple):
+            break
+        hit = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(key)), None)
+        if hit is None:
+            break
+        loc = SourceLoc(display, hit[0].start_mark.line + 1, hit[0].start_mark.column + 1)
+        node = hit[1]
+    return loc
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _odd_value(value, depth: int = 0) -> Optional[str]:
+    """What is wrong with an option's value for fsspec and for --json (None: plain data)."""
+    if isinstance(value, _PLAIN):
+        return None
+    if depth > 20:
+        return "is nested too deep"
+    if isinstance(value, list):
+        return next((w for w in (_odd_value(v, depth + 1) for v in value) if w), None)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"has a key {k!r} that is not text"
+            w = _odd_value(v, depth + 1)
+            if w:
+                return w
+        return None
+    return f"holds a {type(value).__name__} ({str(value)[:40]})"
+
+
 def _read(path: str) -> dict:
     from ..load import yamlsafe
 
+    display = _display(path)
     try:
-        text = yamlsafe.decode(yamlsafe.read_file(path), path)
+        text = yamlsafe.decode(yamlsafe.read_file(path), display)
     except FileNotFoundError:
         return {}
     except OSError as e:
@@ -189,25 +238,51 @@ def _read(path: str) -> dict:
     import yaml  # here: a workspace without remotes never loads it
 
     try:
-        data = yamlsafe.load(text, path, forbid_nul=True) or {}
+        data = yamlsafe.load(text, display, forbid_nul=True) or {}
     except yaml.YAMLError as e:
-        raise RemoteConfigError(f"{path}: cannot be read: {e}", hint="fix or delete the file") from None
+        mark = getattr(e, "problem_mark", None)
+        if mark is None:
+            raise RemoteConfigError(f"{path}: cannot be read: {e}", hint="fix or delete the file") from None
+        what = " ".join(filter(None, (getattr(e, "context", None), getattr(e, "problem", None))))
+        raise RemoteConfigError(f"invalid YAML: {what}", SourceLoc(display, mark.line + 1, mark.column + 1),
+                                hint="fix or delete the file") from None
     except PipefileError as e:  # aliases expanding too far, too deep, a NUL
         raise RemoteConfigError(e.message, e.loc, e.hint or "fix or delete the file") from None
+
+    def bad(message: str, *keys, hint: str = "fix the file, or remove the remote and add it again with "
+                                             "`pipe remote add`"):
+        return RemoteConfigError(message, _where(text, display, keys), hint)
+
+    # Every shape that the code using it could trip over is refused here, located (a committed
+    # file comes with the checkout: an exit 70 deep in a command would be no help).
     if not isinstance(data, dict):
-        raise RemoteConfigError(f"{path}: expected a mapping with 'remotes:'", hint="fix or delete the file")
+        raise bad("expected a mapping with 'remotes:'")
     v = data.get("version", REMOTES_VERSION)
-    if v != REMOTES_VERSION:
-        raise RemoteConfigError(f"{path}: version {v} is not one this pipe reads ({REMOTES_VERSION})",
-                                hint="upgrade pipe, or rewrite the file with `pipe remote add`")
+    if type(v) is not int or v != REMOTES_VERSION:
+        raise bad(f"version {str(v)[:40]} is not one this pipe reads ({REMOTES_VERSION})", "version",
+                  hint="upgrade pipe, or rewrite the file with `pipe remote add`")
+    default = data.get("default")
+    if default is not None and not isinstance(default, (str, int)):
+        raise bad("'default' must be the name of a remote", "default")
     remotes = data.get("remotes") or {}
     if not isinstance(remotes, dict):
-        raise RemoteConfigError(f"{path}: 'remotes' must be a mapping of name -> {{url: ...}}")
+        raise bad("'remotes' must be a mapping of name -> {url: ...}", "remotes")
     for name, r in remotes.items():
-        if not isinstance(r, dict) or not isinstance(r.get("url"), str):
-            raise RemoteConfigError(f"{path}: remote '{name}' needs a 'url' (a string)")
-        if not isinstance(r.get("options", {}) or {}, dict):
-            raise RemoteConfigError(f"{path}: the options of remote '{name}' must be a mapping")
+        if not isinstance(r, dict) or not isinstance(r.get("url"), str) or not r["url"]:
+            raise bad(f"remote '{name}' needs a 'url' (a string)", "remotes", name)
+        options = r.get("options", {}) or {}
+        if not isinstance(options, dict):
+            raise bad(f"the options of remote '{name}' must be a mapping", "remotes", name, "options")
+        for k, value in options.items():
+            if not isinstance(k, str):
+                raise bad(f"option {k!r} of remote '{name}' is not a name (option names are text)"[:200],
+                          "remotes", name, "options", k, hint="write the option's name as text (fsspec's "
+                          "storage options are keyword arguments), or remove it")
+            odd = _odd_value(value)
+            if odd:
+                raise bad(f"option '{k}' of remote '{name}' {odd}: options are plain text, numbers, booleans, "
+                          f"lists and mappings", "remotes", name, "options", k,
+                          hint="quote the value if it is text (\"2024-01-01\"), or remove the option")
     return data
 
 

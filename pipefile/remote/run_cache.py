@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Callable, Iterable, Optional
 
-from ..digest import E_LINK, E_TREE, FILE, PathDigest, parse_manifest
+from ..digest import E_LINK, E_TREE, FILE, PathDigest, link_stays_inside, parse_manifest
 from ..errors import PipefileError
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, safe_manifest_entry
@@ -154,7 +154,7 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
     limits = {d: n for d, n in limits.items() if d not in links}
     total.merge(remote.download(store, files, progress, "download", sizes, limits))
     for d, depths in links.items():
-        if store.has(d) and not _link_stays_inside(store.read(d), min(depths)):
+        if store.has(d) and not link_stays_inside(store.read(d), min(depths)):
             total.fail(d, _unsafe(remote, f"a folder holds a link to {store.read(d)[:200]!r}, outside it"))
     return total
 
@@ -162,25 +162,6 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
 def _unsafe(remote: Remote, what: str) -> RemoteError:
     return RemoteError(f"{remote.spec.describe()}: {what}; refused, nothing restored from it", CORRUPT,
                        hint="the remote was written by something other than pipe: check who can write to it")
-
-
-def _link_stays_inside(target: bytes, depth: int) -> bool:
-    """A relative link target that, from a folder `depth` levels below the output, stays in it."""
-    try:
-        text = target.decode()
-    except UnicodeDecodeError:
-        return False
-    if not text or text.startswith("/") or "\0" in text:
-        return False
-    level = depth
-    for part in text.split("/"):
-        if part == "..":
-            level -= 1
-            if level < 0:
-                return False
-        elif part not in ("", "."):
-            level += 1
-    return True
 
 
 def closure(store: ContentStore, content: PathDigest) -> list:

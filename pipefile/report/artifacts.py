@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .text import table, when
+from .text import printable, table, when
 
 KIND_TEXT = {"file": "file", "tree": "folder"}
 
@@ -62,7 +62,7 @@ def render_version(v, stream=None) -> None:
         f"  created  {when(v.created)}",
         f"  get it:  pipe artifacts get {v.ref} -o PATH",
     ]
-    stream.write("\n".join(lines) + "\n")
+    stream.write("\n".join(printable(line) for line in lines) + "\n")  # records may come from a remote
 
 
 # --- lineage -------------------------------------------------------------------------
@@ -133,7 +133,7 @@ def lineage_text(tree: dict) -> str:
                 out.append(f"{body}{branch}{name}: {_value_text(inp)}")
 
     data(tree, "", "")
-    return "\n".join(out) + "\n"
+    return "\n".join(printable(line) for line in out) + "\n"  # paths, names, commands: from records
 
 
 def _graph(tree: dict):
@@ -192,7 +192,7 @@ def lineage_mermaid(tree: dict) -> str:
     datas, steps, edges = _graph(tree)
 
     def q(text: str) -> str:
-        return text.replace('"', "#quot;").replace("\n", "<br/>")
+        return printable(text.replace('"', "#quot;").replace("\n", "<br/>"))
 
     lines = ["graph TD"]
     for i, d in datas.items():
@@ -209,7 +209,7 @@ def lineage_dot(tree: dict) -> str:
     datas, steps, edges = _graph(tree)
 
     def q(text: str) -> str:
-        return json.dumps(text, ensure_ascii=False)
+        return printable(json.dumps(text, ensure_ascii=False))  # json leaves DEL, C1 and bidi controls
 
     lines = ["digraph lineage {", "  rankdir=BT;"]
     for i, d in datas.items():

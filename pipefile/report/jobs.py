@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 
-from .text import format_seconds, table, when
+from .text import format_seconds, printable, printable_lines, table, when
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "interrupted": "yellow", "running": "cyan"}
 _OUTCOME_STYLE = {"ran": "yellow", "restored": "cyan", "fresh": "green", "failed": "bold red", "skipped": "dim"}
@@ -38,16 +38,21 @@ def render_jobs(jobs: list, counts: dict, stream=None, filtered: bool = False) -
 
 def render_job(job, steps: list, stream=None) -> None:
     stream = stream or sys.stdout
-    stream.write(f"job {job.id} ({job.uid})  experiment {job.experiment}  {job.status}\n")
-    stream.write(f"  started {when(job.started)}, took {duration(job)}, by {job.user}\n")
-    stream.write(f"  pipefile {job.pipefile} ({job.pipefile_digest[:12]})  git {git_text(job)}\n")
+
+    def put(line: str) -> None:  # a job's record holds text others chose (served params, names): escaped
+        stream.write(printable(line) + "\n")
+
+    put(f"job {job.id} ({job.uid})  experiment {job.experiment}  {job.status}")
+    put(f"  started {when(job.started)}, took {duration(job)}, by {job.user}")
+    put(f"  pipefile {job.pipefile} ({job.pipefile_digest[:12]})  git {git_text(job)}")
     if job.cloned_from:
-        stream.write(f"  cloned from job {job.cloned_from}\n")
+        put(f"  cloned from job {job.cloned_from}")
     if job.endpoint:
-        stream.write(f"  endpoint {job.endpoint} deployment {job.deployment} ({(job.deployment_digest or '')[:12]}), "
-                     f"token {job.token_id or '-'}, state {job.state}" + (f": {job.error}" if job.error else "") + "\n")
+        stream.write(printable_lines(f"  endpoint {job.endpoint} deployment {job.deployment} "
+                                     f"({(job.deployment_digest or '')[:12]}), token {job.token_id or '-'}, "
+                                     f"state {job.state}" + (f": {job.error}" if job.error else "")) + "\n")
     if job.params:
-        stream.write("  params: " + ", ".join(f"{k}={v!r}" for k, v in sorted(job.params.items())) + "\n")
+        put("  params: " + ", ".join(f"{k}={v!r}" for k, v in sorted(job.params.items())))
     rows, styles = [], []
     with_env = any(s.environment for s in steps)
     with_gpus = any(s.gpus for s in steps)
@@ -64,5 +69,5 @@ def render_job(job, steps: list, stream=None) -> None:
         (["gpus"] if with_gpus else []) + ["log"]
     table(headers, rows, styles, stream)
     for s in steps:
-        if s.error:
-            stream.write(f"{s.step}: {s.error}\n")
+        if s.error:  # an error and its hint: lines on purpose, what they quote escaped
+            stream.write(printable_lines(f"{s.step}: {s.error}") + "\n")

@@ -16,7 +16,7 @@ import sys
 from typing import Optional
 
 from ..errors import PipefileError
-from .text import is_terminal, plural, table, when
+from .text import is_terminal, plural, printable, table, when
 
 MISSING = "-"
 CHART_ROWS = 10
@@ -93,7 +93,7 @@ def render_show(jobs: list, metrics: dict, stream=None) -> None:
         return
     if len(jobs) == 1:
         j = jobs[0]
-        stream.write(f"job {j.id} ({j.uid})  experiment {j.experiment}  {j.status}\n")
+        stream.write(printable(f"job {j.id} ({j.uid})  experiment {j.experiment}  {j.status}") + "\n")
         table(["metric", "value"], [[n, fmt_number(metrics[j.id].get(n))] for n in names], stream=stream)
         return
     headers = ["metric"] + [f"job {j.id}" for j in jobs]
@@ -186,7 +186,7 @@ def render_history(experiment: str, name: str, points: list, stream=None, chart:
                      "" if prev is None else fmt_change(prev, v)] + [_param_text(j.params.get(p)) for p in params])
         styles.append(None if j.status == "succeeded" else "dim")
         prev = v
-    stream.write(f"{name} across {plural(len(points), 'job')} of experiment {experiment}\n")
+    stream.write(printable(f"{name} across {plural(len(points), 'job')} of experiment {experiment}") + "\n")
     table(["job", "uid", "started", "status", name, "change"] + params, rows, styles, stream)
     if chart and len(points) > 1:
         stream.write("\n")
@@ -228,7 +228,7 @@ def text_chart(labels: list, values: list, title: str, unicode: bool = True, wid
     # the row of each point: 0 at the bottom; all on the middle row when the values are equal
     at = [round((v - bottom) / span * (rows - 1)) if span else (rows - 1) // 2 for _, v in finite]
     dot, line = ("\u25cf", "\u2502") if unicode else ("*", "|")
-    out = [f"{title}{note}"]
+    out = [printable(f"{title}{note}")]
     for r in range(rows - 1, -1, -1):
         if span:
             label = fmt_number(top) if r == rows - 1 else fmt_number(bottom) if r == 0 else ""

@@ -7,9 +7,9 @@ import sys
 import threading
 import time
 
-from ..remote.transfer import Progress
 from ..remote.config import is_secret_option
-from .text import is_terminal, plural, size
+from ..remote.transfer import Progress
+from .text import is_terminal, plural, printable, size
 
 
 class TransferProgress(Progress):
@@ -104,7 +104,9 @@ def render_remotes(cfg, stream=None) -> None:
     for name, spec in sorted(cfg.remotes.items()):
         mark = "*" if name == cfg.default else " "
         opts = " ".join(f"{k}={'***' if is_secret_option(k) else v}" for k, v in sorted(spec.options.items()))
-        stream.write(f"{mark} {name:<{width}}  {spec.shown}  ({spec.source}){'  ' + opts if opts else ''}\n")
+        # From a committed file: escaped, so that a name or value cannot drive the terminal.
+        stream.write(printable(f"{mark} {name:<{width}}  {spec.shown}  ({spec.source}){'  ' + opts if opts else ''}")
+                     + "\n")
 
 
 def remotes_json(cfg) -> dict:

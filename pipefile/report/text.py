@@ -13,6 +13,25 @@ import time
 from typing import Optional
 
 
+def printable(value) -> str:
+    """Text that came from a file, a remote, a job record or a server, safe to print on one
+    line: every character that is not printable (terminal escapes such as ESC and OSC
+    sequences, newlines that would forge a row, C1 controls, bidi overrides, lone
+    surrogates) shown escaped as Python writes it (\\x1b, \\n). Printable text is unchanged.
+    (serve/client.py's `printable` is its twin for the client.)"""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def printable_lines(value) -> str:
+    """`printable`, keeping the line breaks: for messages made of several lines on purpose
+    (an error and its hint) that may quote such text."""
+    text = value if isinstance(value, str) else str(value)
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def is_terminal(stream) -> bool:
     if os.environ.get("PIPE_PLAIN") or os.environ.get("CI"):
         return False
@@ -26,15 +45,20 @@ def console(stream):
 
 
 def table(headers: list, rows: list, styles: Optional[list] = None, stream=None) -> None:
-    """A table: rich on a terminal; plain columns otherwise."""
+    """A table: rich on a terminal; plain columns otherwise. Cells are data (names from files,
+    records from remotes): printed escaped, never read as rich markup."""
     stream = stream or sys.stdout
+    headers = [printable(h) for h in headers]
+    rows = [[printable(c) for c in row] for row in rows]
     if is_terminal(stream):
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table(*headers, box=None, header_style="bold", pad_edge=False)
+        t = Table(*[escape(h) for h in headers], box=None, header_style="bold", pad_edge=False)
         for i, row in enumerate(rows):
-            t.add_row(*[str(c) for c in row], style=styles[i] if styles else None)
+            t.add_row(*[Text(c) for c in row], style=styles[i] if styles else None)
         Console(file=stream, highlight=False).print(t)
         return
     widths = [max([len(str(h))] + [len(str(r[i])) for r in rows]) for i, h in enumerate(headers)]
@@ -78,13 +102,68 @@ def dump_json(obj, stream=None) -> None:
     stream.flush()
 
 
+def _kind(mode: int) -> str:
+    import stat
+
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
 def write_json_file(path: str, obj) -> None:
-    """Write JSON whole or not at all (temp file + rename), for CI systems that read it."""
+    """Write JSON whole or not at all (temp file + rename), for CI systems that read it.
+
+    The file is replaced by a rename, so only a regular file (or a link to one: then the file
+    it names) may be there already; anything else (a device such as /dev/full, a FIFO, a
+    folder, /dev/stdout, a link to nothing) is refused rather than renamed over. Missing
+    folders on the way are made. Every failure is a PipefileError (exit 2) naming the path."""
+    import stat
     import tempfile
 
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
+    from ..errors import PipefileError
+
+    shown = printable(path)
+    target = os.path.abspath(path)
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise PipefileError(f"cannot write '{shown}': {e.strerror or e}", hint="choose another file") from None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        target = os.path.realpath(target)  # the file it names is replaced; the link stays
+        try:
+            st = os.stat(target)
+        except OSError:
+            raise PipefileError(f"'{shown}' is a symbolic link to nothing ({printable(target)}); nothing was "
+                                f"written there", hint="remove the link, or choose another file") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise PipefileError(f"'{shown}' is a link to {_kind(st.st_mode)} ({printable(target)}); JSON is written "
+                                f"only to a regular file, which it replaces whole",
+                                hint="choose the path of a file (it is made if missing)")
+    elif st is not None and not stat.S_ISREG(st.st_mode):
+        raise PipefileError(f"'{shown}' is {_kind(st.st_mode)}; JSON is written only to a regular file, which it "
+                            f"replaces whole", hint="choose the path of a file (it is made if missing)")
+    parent = os.path.dirname(target)
+    tmp = None
+    try:
+        os.makedirs(parent, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(obj, indent=2) + "\n")
+        os.replace(tmp, target)
+    except OSError as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        where = f" ({printable(e.filename)})" if getattr(e, "filename", None) and e.filename != tmp else ""
+        raise PipefileError(f"cannot write '{shown}': {e.strerror or e}{where}; nothing was written there",
+                            hint="choose a file in a folder you can write to (and with space left)") from None
