@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from conftest import Repo
+from pipehelpers import Repo
 
 ESC = "\x1b]0;pwned\x07\x1b[2J"  # an OSC title change and a screen clear
 FORGED = "x\nfake-row 99"

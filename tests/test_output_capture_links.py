@@ -14,7 +14,7 @@ import tarfile
 import pytest
 
 from pipefile.digest import E_LINK, TREE, PathDigest, canonical_json, hash_bytes, TREE_MAGIC
-from pipefile.store.cas import ContentStore, StoreError
+from pipefile.cache.content_store import ContentStore, StoreError
 
 SECRET = "server secret 7f3a\n"
 
