@@ -182,7 +182,7 @@ def _display(path: str) -> str:
 
 def _where(text: str, display: str, keys: tuple) -> SourceLoc:
     """Where the value under `keys` (mapping keys from the top) is written; as deep as found."""
-    from .. import yamlsafe
+    from ..load import yamlsafe
 
     loc = SourceLoc(display)
     try:
