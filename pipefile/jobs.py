@@ -23,7 +23,7 @@ from .jobdb.records import Job, JobStep
 from .outcomes import JobStatus, Outcome, StepResult
 from .keys import render_command
 from .rebuilder import Decision
-from .report.text import printable
+from .printable import printable
 from .workspace import Workspace
 
 

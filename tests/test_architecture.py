@@ -9,7 +9,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "pipefile"
 
 LAYERS = {
-    "errors": 0, "spec": 0, "outcomes": 0,
+    "errors": 0, "spec": 0, "outcomes": 0, "printable": 0,
     "template": 1, "load": 1, "graph": 1, "landing": 1, "digest": 1, "speccache": 1,
     "keys": 2, "cache": 2, "workspace": 2, "remote": 2, "jobdb": 2, "envs": 2, "artifacts": 2,
     "rebuilder": 3, "planner": 3,

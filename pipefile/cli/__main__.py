@@ -1,4 +1,5 @@
-# `python -m pipefile.cli` keeps working now that cli is a package (as `python -m pipefile`).
-from ..entry import main
+# `python -m pipefile.cli` keeps working now that cli is a package (`python -m pipefile` and
+# the `pipe` script go through entry.py, which also answers --version before click loads).
+from .app import main
 
-main()
+main(prog_name="pipe")

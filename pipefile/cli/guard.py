@@ -25,7 +25,7 @@ def fail(e: BaseException) -> None:
         finally:
             sys.exit(ExitCode.OK)
     if isinstance(e, PipefileError):
-        from ..report.text import printable_lines
+        from ..printable import printable_lines
 
         plain = e.loc is not None or isinstance(e, PipefileErrors)  # lines that start with file:line
         # Messages quote names from files, records and remotes: no terminal escape gets through.

@@ -8,7 +8,8 @@ import click
 
 from ..errors import PipefileError, did_you_mean
 from ..report import metrics as report_metrics
-from ..report.text import dump_json, printable
+from ..printable import printable
+from ..report.text import dump_json
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace
 

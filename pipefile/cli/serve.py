@@ -237,7 +237,7 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
     """Run ENDPOINT on a `pipe serve` server with these inputs."""
     from ..serve.client import Client, job_failed, parse_inputs
     from ..serve.download import download_outputs
-    from ..serve.client import printable as pr
+    from ..printable import printable as pr
 
     client = Client(url, token, warn=lambda m: click.echo(m, err=True))
     try:

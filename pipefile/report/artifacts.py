@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .text import printable, table, when
+from ..printable import printable
+from .text import table, when
 
 KIND_TEXT = {"file": "file", "tree": "folder"}
 

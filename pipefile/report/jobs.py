@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 import time
 
-from .text import format_seconds, printable, printable_lines, table, when
+from ..printable import printable, printable_lines
+from .text import format_seconds, table, when
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "interrupted": "yellow", "running": "cyan"}
 _OUTCOME_STYLE = {"ran": "yellow", "restored": "cyan", "fresh": "green", "failed": "bold red", "skipped": "dim"}

@@ -16,7 +16,8 @@ import sys
 from typing import Optional
 
 from ..errors import PipefileError
-from .text import is_terminal, plural, printable, table, when
+from ..printable import printable
+from .text import is_terminal, plural, table, when
 
 MISSING = "-"
 CHART_ROWS = 10

@@ -9,7 +9,8 @@ import time
 
 from ..remote.config import is_secret_option
 from ..remote.transfer import Progress
-from .text import is_terminal, plural, printable, size
+from ..printable import printable
+from .text import is_terminal, plural, size
 
 
 class TransferProgress(Progress):

@@ -26,6 +26,7 @@ from typing import Callable, Optional
 
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, StatCache, hash_file
 from ..errors import PipefileError, StepFailed
+from ..printable import printable
 from ..load import convert_param_text
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -430,12 +431,6 @@ def _checked_job(job: dict, what: str) -> dict:
             and isinstance(job.get("error") or "", str)):
         raise PipefileError(f"{what}: the server's job is of the wrong shape: {str(job)[:200]}")
     return job
-
-
-def printable(value) -> str:
-    """Text from the server, safe to print: control characters (terminal escapes) shown escaped."""
-    text = value if isinstance(value, str) else str(value)
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def said(value, limit: int = 1000) -> str:
