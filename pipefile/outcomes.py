@@ -21,8 +21,11 @@ from typing import Optional
 class _Word(str, Enum):
     """A closed set of words: formats and prints as the word (not `Class.NAME`)."""
 
-    __str__ = str.__str__
-    __format__ = str.__format__
+    def __str__(self) -> str:
+        return str.__str__(self)
+
+    def __format__(self, spec: str) -> str:
+        return str.__format__(self, spec)
 
 
 class Outcome(_Word):
