@@ -145,8 +145,11 @@ def lattice(layers: int, width: int) -> Pipeline:
         for c in range(width):
             leaf = _leaf(f"{layer}_{c}")
             files[leaf] = f"leaf {layer} {c}\n".encode()
-            ups = [] if layer == 0 else sorted({f"build/x{layer - 1}_{c}.txt",
-                                                f"build/x{layer - 1}_{(c + 1) % width}.txt"})
+            ups = (
+                []
+                if layer == 0
+                else sorted({f"build/x{layer - 1}_{c}.txt", f"build/x{layer - 1}_{(c + 1) % width}.txt"})
+            )
             steps.append(Step(f"x{layer}_{c}", ups + [leaf], f"build/x{layer}_{c}.txt", TAIL))
     return Pipeline(f"lattice-{layers}x{width}", steps, files=files, changed=_leaf(f"{max(layers - 2, 0)}_0"))
 
@@ -284,6 +287,7 @@ def pipefile_text(p: Pipeline) -> str:
 
 def makefile_text(p: Pipeline) -> str:
     """The pipeline as a Makefile; a folder input becomes `$(wildcard folder/*/*)` prerequisites."""
+
     def prereqs(s: Step) -> str:
         return " ".join(f"$(wildcard {i}/*/*)" if i in p.folders else i for i in s.inputs)
 
@@ -310,8 +314,14 @@ def snakefile_text(p: Pipeline) -> str:
     # Snakemake builds its DAG recursively, a few frames per level: a 1,000-step chain passes
     # Python's default limit of 1,000 frames. The Snakefile is Python, so raise it there.
     limit = 20 * len(p.steps) + 1000
-    lines = ["import sys", f"sys.setrecursionlimit(max(sys.getrecursionlimit(), {limit}))", "",
-             "rule all:", f"    input: {p.sinks!r}", ""]
+    lines = [
+        "import sys",
+        f"sys.setrecursionlimit(max(sys.getrecursionlimit(), {limit}))",
+        "",
+        "rule all:",
+        f"    input: {p.sinks!r}",
+        "",
+    ]
     for s in p.steps:
         cmd = _command(s, "{input}", "{output}", f"echo {s.name} >> {STEP_LOG}")
         lines += [f"rule {s.name}:", f"    input: {s.inputs!r}", f"    output: {s.output!r}", f"    shell: {cmd!r}", ""]
@@ -332,6 +342,7 @@ def write_tool_file(p: Pipeline, tool: str, root: str) -> str:
 
 def init_dvc_repo(root: str, dvc: list[str], env: dict[str, str] | None = None) -> None:
     """Make `root` a git + DVC repository (no analytics, no auto-staging) with the data committed to git."""
+
     def sh(*argv: str) -> None:
         subprocess.run(argv, cwd=root, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -345,8 +356,14 @@ def init_dvc_repo(root: str, dvc: list[str], env: dict[str, str] | None = None) 
     sh("git", "commit", "-q", "-m", "benchmark workspace")
 
 
-def create_workspace(p: Pipeline, root: str, tools: list[str], master: str | None = None,
-                     dvc: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+def create_workspace(
+    p: Pipeline,
+    root: str,
+    tools: list[str],
+    master: str | None = None,
+    dvc: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
     """Create workspace `root` with the data (linked from `master` when given) and the tools' files."""
     os.makedirs(root, exist_ok=True)
     if master:
@@ -376,8 +393,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"{args.dest} exists")
     tools = args.tool or [t for t in TOOLS if t != "dvc" or shutil.which(args.dvc)]
     create_workspace(p, args.dest, tools, dvc=[args.dvc])
-    print(f"{p.name}: {len(p.steps)} steps for {', '.join(tools)} in {args.dest}; "
-          f"steps append their names to {os.path.normpath(os.path.join(args.dest, STEP_LOG))}")
+    print(
+        f"{p.name}: {len(p.steps)} steps for {', '.join(tools)} in {args.dest}; "
+        f"steps append their names to {os.path.normpath(os.path.join(args.dest, STEP_LOG))}"
+    )
     return 0
 
 

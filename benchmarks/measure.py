@@ -60,8 +60,9 @@ def timed(argv: list[str], cwd: str, env: dict[str, str], log_path: str, timeout
     cmd = [GNU_TIME, "-q", "-f", "%M", "-o", mem_file, *argv] if GNU_TIME else argv
     with open(log_path, "ab") as log:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
         status, usage, timed_out = _wait(proc, start + timeout)
         seconds = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not try to reap it again

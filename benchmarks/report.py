@@ -1,6 +1,6 @@
 """Markdown tables from the results that benchmarks.run collects (also usable on a saved JSON file).
 
-    python -m benchmarks.report benchmarks/out/latest.json
+python -m benchmarks.report benchmarks/out/latest.json
 """
 
 from __future__ import annotations
@@ -86,14 +86,16 @@ def ran_cell(res: dict, scenario: str) -> str:
 def machine_section(results: dict) -> str:
     m, opts = results["machine"], results.get("options", {})
     tools = ", ".join(f"{v}" for v in results.get("tools", {}).values())
-    return (f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, {m['os']}, Python {m['python']}; "
-            f"{m['date']}.  \nTools: {tools}.  \n"
-            f"Each figure is the median of up to {opts.get('reps')} runs of the whole process "
-            f"(fewer once a measurement has used {opts.get('budget')} s); `-j {opts.get('jobs')}` for pipe, make and "
-            f"Snakemake (DVC runs stages one at a time). Whole run: {results.get('total_s', 0):.0f} s; "
-            f"load average (1/5/15 min) {_load(m.get('load_start'))} at the start, "
-            f"{_load(m.get('load_end'))} at the end "
-            "(other work on the machine inflates absolute times; ratios measured in the same run hold better).")
+    return (
+        f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory_gib']} GiB RAM, {m['os']}, Python {m['python']}; "
+        f"{m['date']}.  \nTools: {tools}.  \n"
+        f"Each figure is the median of up to {opts.get('reps')} runs of the whole process "
+        f"(fewer once a measurement has used {opts.get('budget')} s); `-j {opts.get('jobs')}` for pipe, make and "
+        f"Snakemake (DVC runs stages one at a time). Whole run: {results.get('total_s', 0):.0f} s; "
+        f"load average (1/5/15 min) {_load(m.get('load_start'))} at the start, "
+        f"{_load(m.get('load_end'))} at the end "
+        "(other work on the machine inflates absolute times; ratios measured in the same run hold better)."
+    )
 
 
 def _load(values) -> str:
@@ -109,8 +111,12 @@ def reference_section(ref: dict | None) -> str:
         [f"`os.stat` per file ({ref['stat_files']:,} files, warm)", f"{us(ref['stat_s'])} µs"],
     ]
     for algo, label in (("xxh3_128", "xxh3-128"), ("md5", "md5"), ("read", "read only")):
-        rows.append([f"{label} of a {ref['big_mib']} MiB file, page cache / cold (after FADV_DONTNEED)",
-                     f"{gibs(ref[f'{algo}_warm_Bps'])} / {gibs(ref[f'{algo}_cold_Bps'])}"])
+        rows.append(
+            [
+                f"{label} of a {ref['big_mib']} MiB file, page cache / cold (after FADV_DONTNEED)",
+                f"{gibs(ref[f'{algo}_warm_Bps'])} / {gibs(ref[f'{algo}_cold_Bps'])}",
+            ]
+        )
     return "### Reference costs on this machine\n\n" + table(["what", "cost"], rows)
 
 
@@ -145,8 +151,17 @@ def shape_section(entry: dict) -> str:
     """One shape: absolute times per tool, then ratios of pipe to each other tool and of the peers to make."""
     res_by_tool, n = entry["results"], entry["steps"]
     big = "big_bytes" in entry
-    header = ["tool", "full run s", "per step ms", "no-op s", "status s", "dry-run s", "change s", "touch s",
-              "peak MiB"]
+    header = [
+        "tool",
+        "full run s",
+        "per step ms",
+        "no-op s",
+        "status s",
+        "dry-run s",
+        "change s",
+        "touch s",
+        "peak MiB",
+    ]
     if big:
         header[2:2] = ["full, cold cache s", "data cost s", "throughput"]
     header.append("notes")
@@ -155,9 +170,17 @@ def shape_section(entry: dict) -> str:
         full = med(res, "full")
         peak = max((r.get("max_peak_mib") or 0 for r in res.values()), default=0)
         per_step = full / n if full and not entry.get("data_shape") else None  # data shapes: 2-5 steps, moot
-        row = [tool, secs(full), ms(per_step), secs(med(res, "noop")),
-               secs(med(res, "status")), secs(med(res, "dry-run")), ran_cell(res, "change"), ran_cell(res, "touch"),
-               f"{peak:.0f}" if peak else "—"]
+        row = [
+            tool,
+            secs(full),
+            ms(per_step),
+            secs(med(res, "noop")),
+            secs(med(res, "status")),
+            secs(med(res, "dry-run")),
+            ran_cell(res, "change"),
+            ran_cell(res, "touch"),
+            f"{peak:.0f}" if peak else "—",
+        ]
         if big:
             cost = data_cost(res, (entry.get("tiny_full") or {}).get(tool), "full")
             tput = entry["big_bytes"] / cost if cost and cost > MIN_DATA_COST else None
@@ -165,16 +188,21 @@ def shape_section(entry: dict) -> str:
         row.append(notes(tool, res, n))
         rows.append(row)
     expected = expected_text({"expected": entry["expected_change"], "expected_min": entry.get("expected_change_min")})
-    title = (f"### {entry['name']} ({n} steps; the change edits `{entry['changed']}`, "
-             f"after which {expected} step(s) should run)")
+    title = (
+        f"### {entry['name']} ({n} steps; the change edits `{entry['changed']}`, "
+        f"after which {expected} step(s) should run)"
+    )
     parts = [title, "", table(header, rows)]
     ratios = ratio_rows(res_by_tool)
     if ratios:
         parts += ["", table(["ratio", "full run", "no-op", "status", "change", "touch"], ratios)]
     if big:
-        parts += ["", "*data cost*: fastest full run minus the fastest full run of the same steps on 1-byte files "
-                      "(the fastest, because a difference of medians drowns in the noise); "
-                      "*throughput*: size of the big files / data cost."]
+        parts += [
+            "",
+            "*data cost*: fastest full run minus the fastest full run of the same steps on 1-byte files "
+            "(the fastest, because a difference of medians drowns in the noise); "
+            "*throughput*: size of the big files / data cost.",
+        ]
     return "\n".join(parts)
 
 
@@ -205,17 +233,37 @@ def scaling_section(scaling: list[dict]) -> str:
     for e in scaling:
         r = e["results"]
         rows.append([e["tool"], f"{e['n']:,}"] + [secs(med(r, op)) for op in ops])
-    parts = ["### Scaling: chain of N steps", "",
-             table(["tool", "N", "full run s (1 run)", "no-op s", "status s", "validate s", "dry-run s",
-                    "validate, cold s", "dry-run, cold s"], rows), "",
-             "*cold*: with pipe's cache of the parsed Pipefile and its graph (`.pipe/cache`) removed first, "
-             "so the YAML is parsed, checked and built into a graph again (the first run after an edit)."]
+    parts = [
+        "### Scaling: chain of N steps",
+        "",
+        table(
+            [
+                "tool",
+                "N",
+                "full run s (1 run)",
+                "no-op s",
+                "status s",
+                "validate s",
+                "dry-run s",
+                "validate, cold s",
+                "dry-run, cold s",
+            ],
+            rows,
+        ),
+        "",
+        "*cold*: with pipe's cache of the parsed Pipefile and its graph (`.pipe/cache`) removed first, "
+        "so the YAML is parsed, checked and built into a graph again (the first run after an edit).",
+    ]
     lin = linearity_rows(scaling, ops)
     if lin:
-        parts += ["", "Cost per step in µs, net of the fixed cost: (t(N) - t(1)) / (N - 1). Growth is linear when "
-                      f"it stays flat: the verdict compares the two largest N whose net time is at least "
-                      f"{MIN_NET_TIME:g} s (smaller differences are noise), and allows {LINEAR_TOLERANCE:g}×.", "",
-                  table(["tool", "operation", *lin[0][2], "verdict"], [row[:2] + row[3:] for row in lin])]
+        parts += [
+            "",
+            "Cost per step in µs, net of the fixed cost: (t(N) - t(1)) / (N - 1). Growth is linear when "
+            f"it stays flat: the verdict compares the two largest N whose net time is at least "
+            f"{MIN_NET_TIME:g} s (smaller differences are noise), and allows {LINEAR_TOLERANCE:g}×.",
+            "",
+            table(["tool", "operation", *lin[0][2], "verdict"], [row[:2] + row[3:] for row in lin]),
+        ]
     return "\n".join(parts)
 
 
@@ -273,8 +321,14 @@ NOT_MEASURED = "not measured"
 def goal_rows(results: dict) -> list[list[str]]:
     """The issue's goals, checked against whatever this run measured (rows say what is missing)."""
     ref = results.get("reference") or {}
-    return (noop_goal_rows(results) + full_run_goal_rows(results, ref) + touch_goal_rows(results, ref)
-            + files_goal_rows(results, ref) + big_goal_rows(results, ref) + plan_goal_rows(results))
+    return (
+        noop_goal_rows(results)
+        + full_run_goal_rows(results, ref)
+        + touch_goal_rows(results, ref)
+        + files_goal_rows(results, ref)
+        + big_goal_rows(results, ref)
+        + plan_goal_rows(results)
+    )
 
 
 def noop_goal_rows(results: dict) -> list[list[str]]:
@@ -309,11 +363,18 @@ def full_run_goal_rows(results: dict, ref: dict) -> list[list[str]]:
         t = med(e["results"].get("pipe"), "full") if e else None
         if t is None and name == "chain-1000":
             t = med(find_scaling(results, "pipe", 1000), "full")
-        label = (f"full run of {name} (-j {jobs}): wall time per step minus the step's command "
-                 f"({ms(step)} ms" + (f" / {parallel} running at once)" if parallel > 1 else ")"))
+        label = f"full run of {name} (-j {jobs}): wall time per step minus the step's command ({ms(step)} ms" + (
+            f" / {parallel} running at once)" if parallel > 1 else ")"
+        )
         if t is None or step is None:
-            rows.append([label, f"{NOT_MEASURED}: needs the shape {name.replace('-', ':')} and the reference costs",
-                         "≤ 5 ms", "—"])
+            rows.append(
+                [
+                    label,
+                    f"{NOT_MEASURED}: needs the shape {name.replace('-', ':')} and the reference costs",
+                    "≤ 5 ms",
+                    "—",
+                ]
+            )
             continue
         n = e["steps"] if e else 1000
         over = t / n - step / parallel
@@ -340,8 +401,10 @@ def touch_goal_rows(results: dict, ref: dict) -> list[list[str]]:
         reread, bps = e.get("changed_bytes"), ref.get("xxh3_128_warm_Bps")
         if reread and bps:
             floor = noop + reread / bps
-            label += (f" (physically at least no-op + reading the touched {reread // 2**20} MiB again: "
-                      f"{secs(floor)} s = {ratio(floor, noop)} no-op; judged as ≤ 1.2× that)")
+            label += (
+                f" (physically at least no-op + reading the touched {reread // 2**20} MiB again: "
+                f"{secs(floor)} s = {ratio(floor, noop)} no-op; judged as ≤ 1.2× that)"
+            )
             rows.append([label, shown, "0 ran, ≤ 1.2× the floor", check(ran == 0 and touch <= 1.2 * floor)])
             continue
         rows.append([label, shown, "0 ran, ≤ 1.2×", check(ran == 0 and touch <= 1.2 * noop)])
@@ -372,23 +435,37 @@ def big_goal_rows(results: dict, ref: dict) -> list[list[str]]:
         tiny = (e.get("tiny_full") or {}).get("pipe") or {}
         for scen, key in (("full", "xxh3_128_warm_Bps"), ("full-cold", "xxh3_128_cold_Bps")):
             cost, refbps = data_cost(pr, tiny, scen), ref.get(key)
-            label = (f"first hash of {e['name']} ({'page cache' if scen == 'full' else 'cold cache'}) ≥ 80% of xxh3"
-                     + (f" ({gibs(refbps)})" if refbps else ""))
+            label = f"first hash of {e['name']} ({'page cache' if scen == 'full' else 'cold cache'}) ≥ 80% of xxh3" + (
+                f" ({gibs(refbps)})" if refbps else ""
+            )
             if cost is None or not refbps:
                 rows.append([label, NOT_MEASURED, "≥ 80%", "—"])
             elif cost <= MIN_DATA_COST:
                 rows.append([label, f"data cost {secs(cost)} s: too small to tell, use bigger files", "≥ 80%", "—"])
             else:
                 bps = e["big_bytes"] / cost
-                rows.append([label, f"{gibs(bps)} ({bps / refbps:.0%})", f"≥ {gibs(0.8 * refbps)}",
-                             check(bps >= 0.8 * refbps)])
+                rows.append(
+                    [label, f"{gibs(bps)} ({bps / refbps:.0%})", f"≥ {gibs(0.8 * refbps)}", check(bps >= 0.8 * refbps)]
+                )
         peak, peak0 = (pr.get("full") or {}).get("max_peak_mib"), tiny.get("max_peak_mib")
         if peak and peak0:
-            rows.append([f"memory flat in file size: peak RSS, {e['name']} vs 1-byte files",
-                         f"{peak:.0f} vs {peak0:.0f} MiB", "within 64 MiB", check(peak - peak0 <= 64)])
+            rows.append(
+                [
+                    f"memory flat in file size: peak RSS, {e['name']} vs 1-byte files",
+                    f"{peak:.0f} vs {peak0:.0f} MiB",
+                    "within 64 MiB",
+                    check(peak - peak0 <= 64),
+                ]
+            )
     if not rows:
-        rows.append(["first hash of big files ≥ 80% of xxh3; memory flat in file size",
-                     f"{NOT_MEASURED}: needs a big:KxM shape", "≥ 80%", "—"])
+        rows.append(
+            [
+                "first hash of big files ≥ 80% of xxh3; memory flat in file size",
+                f"{NOT_MEASURED}: needs a big:KxM shape",
+                "≥ 80%",
+                "—",
+            ]
+        )
     return rows
 
 
@@ -401,12 +478,23 @@ def plan_goal_rows(results: dict) -> list[list[str]]:
     ops = ["validate-cold", "dry-run-cold"] if cold else ["validate", "dry-run"]
     for lin in linearity_rows(pipe, ops):
         what = "validate" if lin[1].startswith("validate") else "run --dry-run"
-        rows.append([f"`pipe {what}`{', cold' if cold else ''} linear in N "
-                     f"(net µs per step at {', '.join(lin[2])})", " / ".join(lin[3:-1]), "linear",
-                     check(None if lin[-1].startswith("—") else lin[-1] == "linear")])
+        rows.append(
+            [
+                f"`pipe {what}`{', cold' if cold else ''} linear in N (net µs per step at {', '.join(lin[2])})",
+                " / ".join(lin[3:-1]),
+                "linear",
+                check(None if lin[-1].startswith("—") else lin[-1] == "linear"),
+            ]
+        )
     if not rows:
-        rows.append(["load, validate and plan linear in N", f"{NOT_MEASURED}: needs --scaling with 2 or more sizes",
-                     "linear", "—"])
+        rows.append(
+            [
+                "load, validate and plan linear in N",
+                f"{NOT_MEASURED}: needs --scaling with 2 or more sizes",
+                "linear",
+                "—",
+            ]
+        )
     return rows
 
 
@@ -431,8 +519,11 @@ def markdown(results: dict) -> str:
     if goals:
         parts += ["", goals]
     status = ", ".join(f"{k}: {v}" for k, v in STATUS_CMD.items() if k in results.get("tools", {}))
-    parts += ["", f"Status commands: {status}. *change*/*touch*: median time and the number of steps that ran "
-                  "(all distinct counts over the runs)."]
+    parts += [
+        "",
+        f"Status commands: {status}. *change*/*touch*: median time and the number of steps that ran "
+        "(all distinct counts over the runs).",
+    ]
     return "\n".join(parts) + "\n"
 
 

@@ -27,7 +27,8 @@ from dataclasses import asdict, dataclass, field
 if __package__ in (None, ""):  # run as `python benchmarks/run.py`
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks import generate, measure, report, tools as toolmod  # noqa: E402
+from benchmarks import generate, measure, report  # noqa: E402
+from benchmarks import tools as toolmod
 
 ALL_TOOLS = ("pipe", "make", "dvc", "snakemake")
 PEERS = ("dvc", "snakemake")
@@ -103,8 +104,14 @@ class Bench:
         except FileNotFoundError:
             return 0
 
-    def repeat(self, argv: list[str], before=None, expected: int | None = 0, reps: int | None = None,
-               expected_min: int | None = None) -> Outcome:
+    def repeat(
+        self,
+        argv: list[str],
+        before=None,
+        expected: int | None = 0,
+        reps: int | None = None,
+        expected_min: int | None = None,
+    ) -> Outcome:
         """Run `argv` up to `reps` times (fewer once the time budget is spent); `before(i)` runs first each time."""
         out = Outcome(expected=expected, expected_min=expected if expected_min is None else expected_min)
         if self.failed:
@@ -182,8 +189,12 @@ class Bench:
         for name, argv in self.tool.extra_cmds().items():
             res[name] = self.repeat(argv)
         changed = self.p.changed
-        res["change"] = self.repeat(self.tool.run_cmd(), self.change_leaf, expected=len(self.p.affected(changed)),
-                                    expected_min=len(self.p.affected(changed, early_cutoff=True)))
+        res["change"] = self.repeat(
+            self.tool.run_cmd(),
+            self.change_leaf,
+            expected=len(self.p.affected(changed)),
+            expected_min=len(self.p.affected(changed, early_cutoff=True)),
+        )
         res["touch"] = self.repeat(self.tool.run_cmd(), self.touch_leaf)
         return res
 
@@ -267,10 +278,16 @@ def run_shapes(tools: list[toolmod.Tool], opts, workdir: str, log, out: list[dic
     for spec in shapes + [s for s in peer_shapes if s not in shapes]:
         p = generate.parse_shape(spec)
         these = [t for t in tools if t.name not in PEERS or spec in peer_shapes]
-        entry = {"shape": spec, "name": p.name, "steps": len(p.steps), "changed": p.changed,
-                 "expected_change": len(p.affected(p.changed)),
-                 "expected_change_min": len(p.affected(p.changed, early_cutoff=True)),
-                 "data_shape": bool(p.folders or p.big), "results": {}}
+        entry = {
+            "shape": spec,
+            "name": p.name,
+            "steps": len(p.steps),
+            "changed": p.changed,
+            "expected_change": len(p.affected(p.changed)),
+            "expected_change_min": len(p.affected(p.changed, early_cutoff=True)),
+            "data_shape": bool(p.folders or p.big),
+            "results": {},
+        }
         master = prepare_master(p, workdir, log)
         for tool in these:
             entry["results"][tool.name] = bench_tool(tool, p, master, workdir, opts, "scenarios", log)
@@ -312,17 +329,25 @@ def _split(text: str) -> list[str]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options; unset ones come from the --quick or full preset."""
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="Shapes: chain:N, wide:N, lattice:NxW, files:N, big:KxMiB "
-                                        "(see benchmarks/generate.py). Guide: docs/benchmarks.md.")
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Shapes: chain:N, wide:N, lattice:NxW, files:N, big:KxMiB "
+        "(see benchmarks/generate.py). Guide: docs/benchmarks.md.",
+    )
     ap.add_argument("--quick", action="store_true", help="small sizes, 3 repetitions: about 2 minutes")
-    ap.add_argument("--tools", default=",".join(ALL_TOOLS),
-                    help="comma-separated, from pipe,make,dvc,snakemake (default: all found)")
+    ap.add_argument(
+        "--tools",
+        default=",".join(ALL_TOOLS),
+        help="comma-separated, from pipe,make,dvc,snakemake (default: all found)",
+    )
     ap.add_argument("--peers-venv", metavar="DIR", help="a virtualenv whose bin/ holds dvc and/or snakemake")
     ap.add_argument("--shapes", help="comma-separated shapes that pipe and make run")
-    ap.add_argument("--peer-shapes",
-                    help="shapes that dvc and snakemake run (pipe and make run them too); 'all': --shapes; '': none")
+    ap.add_argument(
+        "--peer-shapes",
+        help="shapes that dvc and snakemake run (pipe and make run them too); 'all': --shapes; '': none",
+    )
     ap.add_argument("--scaling", help="chain sizes for the scaling series, e.g. 100,1000,10000 ('' to skip)")
     ap.add_argument("--scaling-tools", default="pipe,make", help="tools in the scaling series (default: pipe,make)")
     ap.add_argument("--reps", type=int, help="repetitions per measurement (median reported)")
@@ -336,8 +361,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--reference-files", type=int, help="files to stat for the reference stat cost")
     ap.add_argument("--reference-mib", type=int, help="size of the file hashed for the reference throughput")
     ap.add_argument("--reference-spawns", type=int, help="processes started to time a spawn")
-    ap.add_argument("--pipe-cmd",
-                    help="how to start pipe (default: this Python -m pipefile, this checkout first on PYTHONPATH)")
+    ap.add_argument(
+        "--pipe-cmd", help="how to start pipe (default: this Python -m pipefile, this checkout first on PYTHONPATH)"
+    )
     args = ap.parse_args(argv)
     for key, value in PRESETS["quick" if args.quick else "full"].items():
         if getattr(args, key) is None:
@@ -362,17 +388,25 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - started:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    tools = toolmod.find_tools(_split(opts.tools), opts.jobs, opts.peers_venv,
-                               opts.pipe_cmd.split() if opts.pipe_cmd else None, log)
+    tools = toolmod.find_tools(
+        _split(opts.tools), opts.jobs, opts.peers_venv, opts.pipe_cmd.split() if opts.pipe_cmd else None, log
+    )
     log("tools: " + ", ".join(f"{t.name} ({t.version})" for t in tools))
     workdir = opts.workdir or tempfile.mkdtemp(prefix="pipe-bench-")
     os.makedirs(workdir, exist_ok=True)
-    results = {"machine": measure.machine(), "tools": {t.name: t.version for t in tools},
-               "options": {k: v for k, v in vars(opts).items()}, "complete": False, "shapes": [], "scaling": []}
+    results = {
+        "machine": measure.machine(),
+        "tools": {t.name: t.version for t in tools},
+        "options": {k: v for k, v in vars(opts).items()},
+        "complete": False,
+        "shapes": [],
+        "scaling": [],
+    }
     try:
         if not opts.no_reference:
-            results["reference"] = measure.reference_costs(os.path.join(workdir, "reference"), opts.reference_files,
-                                                           opts.reference_mib, opts.reference_spawns, log)
+            results["reference"] = measure.reference_costs(
+                os.path.join(workdir, "reference"), opts.reference_files, opts.reference_mib, opts.reference_spawns, log
+            )
             shutil.rmtree(os.path.join(workdir, "reference"), ignore_errors=True)
         run_shapes(tools, opts, workdir, log, results["shapes"])
         run_scaling(tools, opts, workdir, log, results["scaling"])

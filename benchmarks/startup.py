@@ -56,14 +56,16 @@ def install_wheel(venv: str, log=print) -> str:
     had_build_dir = os.path.exists(build_dir)
     with tempfile.TemporaryDirectory(prefix="pipe-wheel-") as out:
         log("building a wheel of this checkout")
-        subprocess.run([os.path.join(bin_dir, "python"), "-m", "pip", "wheel", "-q", "--no-deps", "-w", out,
-                        REPO_ROOT], check=True)
+        subprocess.run(
+            [os.path.join(bin_dir, "python"), "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, REPO_ROOT], check=True
+        )
         if not had_build_dir:  # setuptools builds in the checkout: leave it as it was
             shutil.rmtree(build_dir, ignore_errors=True)
-        wheel, = glob.glob(os.path.join(out, "pipefile-*.whl"))
+        (wheel,) = glob.glob(os.path.join(out, "pipefile-*.whl"))
         log("installing it (and its dependencies) into " + venv)
-        subprocess.run([os.path.join(bin_dir, "python"), "-m", "pip", "install", "-q", "--force-reinstall",
-                        wheel], check=True)
+        subprocess.run(
+            [os.path.join(bin_dir, "python"), "-m", "pip", "install", "-q", "--force-reinstall", wheel], check=True
+        )
     compileall.compile_dir(venv, quiet=1)
     return bin_dir
 
@@ -112,9 +114,12 @@ def measure_startup(venv: str | None = None, reps: int = 21, log=print) -> dict:
             shutil.rmtree(venv, ignore_errors=True)
     medians = {name: measure.median(s) for name, s in samples.items()}
     floor = medians["python -c pass"]
-    return {"samples": samples, "median_s": medians,
-            "ratio_to_python": {name: m / floor for name, m in medians.items()},
-            "goal_ratio": GOAL_RATIO}
+    return {
+        "samples": samples,
+        "median_s": medians,
+        "ratio_to_python": {name: m / floor for name, m in medians.items()},
+        "goal_ratio": GOAL_RATIO,
+    }
 
 
 def startup_section(res: dict) -> str:
@@ -123,8 +128,9 @@ def startup_section(res: dict) -> str:
         r = res["ratio_to_python"][name]
         verdict = "" if name == "python -c pass" else ("met" if r <= res["goal_ratio"] else "not met")
         rows.append([name, report.ms(m), f"{r:.1f}x", verdict])
-    return ("### Start-up from a wheel install\n\n"
-            + report.table(["command", "median", "/ python -c pass", f"goal <= {res['goal_ratio']:.0f}x"], rows))
+    return "### Start-up from a wheel install\n\n" + report.table(
+        ["command", "median", "/ python -c pass", f"goal <= {res['goal_ratio']:.0f}x"], rows
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

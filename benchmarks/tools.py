@@ -157,8 +157,9 @@ def pipe_tool(jobs: int, pipe_cmd: list[str] | None = None) -> Pipe:
     return tool
 
 
-def find_tools(wanted: list[str], jobs: int, peers_venv: str | None, pipe_cmd: list[str] | None = None,
-               log=print) -> list[Tool]:
+def find_tools(
+    wanted: list[str], jobs: int, peers_venv: str | None, pipe_cmd: list[str] | None = None, log=print
+) -> list[Tool]:
     """The tools among `wanted` that are available here, with their versions."""
     tools: list[Tool] = []
     for name in wanted:

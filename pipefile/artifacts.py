@@ -28,8 +28,9 @@ ARTIFACTS_DIR = "artifacts"  # .pipe/artifacts/NAME/VERSION: versions read by st
 
 def artifact_bindings(pf) -> list:
     """(step, input name, Binding) of every ${{artifacts...}} input, in declaration order."""
-    return [(st, iname, b) for st in pf.steps.values() for iname, b in st.inputs.items()
-            if b.kind == spec.BIND_ARTIFACT]
+    return [
+        (st, iname, b) for st in pf.steps.values() for iname, b in st.inputs.items() if b.kind == spec.BIND_ARTIFACT
+    ]
 
 
 def resolve_artifacts(pf, errors: list) -> dict:
@@ -55,8 +56,10 @@ def resolve_artifacts(pf, errors: list) -> dict:
             except PipefileError as e:
                 hint = e.hint
                 if "no artifact" in e.message and not ws.jobs.artifact_names():
-                    hint = ("no artifact has been stored in this workspace yet: name an output (name: ...) "
-                            "and run it, or `pipe asset add PATH --name NAME`")
+                    hint = (
+                        "no artifact has been stored in this workspace yet: name an output (name: ...) "
+                        "and run it, or `pipe asset add PATH --name NAME`"
+                    )
                 errors.append(PipefileError(f"{what}, but {e.message}", b.loc, hint))
     finally:
         ws.close()
@@ -80,8 +83,11 @@ def pin_artifacts(pf, errors: list) -> dict:
                 v = ws.jobs.artifact(b.ref, int(b.version) if b.version else None)
                 stored_content(ws, v)
             except PipefileError as e:
-                errors.append(PipefileError(f"input '{iname}' of step '{st.name}' reads {b.describe()}, but "
-                                            f"{e.message}", b.loc, e.hint))
+                errors.append(
+                    PipefileError(
+                        f"input '{iname}' of step '{st.name}' reads {b.describe()}, but {e.message}", b.loc, e.hint
+                    )
+                )
                 continue
             out[key] = v.to_json()
     finally:
@@ -98,16 +104,34 @@ def pinned_artifacts(pf, pinned: dict, ws: Optional[Workspace], errors: list) ->
     for st, iname, b in artifact_bindings(pf):
         rec = pinned.get(f"{b.ref}:{b.version or 'latest'}")
         if rec is None or ws is None:
-            errors.append(PipefileError(f"input '{iname}' of step '{st.name}' reads {b.describe()}, which the "
-                                        f"deployment did not pin", b.loc, "publish the pipeline again"))
+            errors.append(
+                PipefileError(
+                    f"input '{iname}' of step '{st.name}' reads {b.describe()}, which the deployment did not pin",
+                    b.loc,
+                    "publish the pipeline again",
+                )
+            )
             continue
-        v = ArtifactVersion(rec["name"], rec["version"], rec["kind"], rec["digest"], rec["size"], rec.get("job"),
-                            rec.get("step"), rec.get("output"), rec.get("path", ""), rec.get("created", 0.0))
+        v = ArtifactVersion(
+            rec["name"],
+            rec["version"],
+            rec["kind"],
+            rec["digest"],
+            rec["size"],
+            rec.get("job"),
+            rec.get("step"),
+            rec.get("output"),
+            rec.get("path", ""),
+            rec.get("created", 0.0),
+        )
         try:
             out[(b.ref, b.version)] = _resolved(ws, v)
         except PipefileError as e:
-            errors.append(PipefileError(f"input '{iname}' of step '{st.name}' reads {b.describe()}, but "
-                                        f"{e.message}", b.loc, e.hint))
+            errors.append(
+                PipefileError(
+                    f"input '{iname}' of step '{st.name}' reads {b.describe()}, but {e.message}", b.loc, e.hint
+                )
+            )
     return out
 
 
@@ -136,7 +160,7 @@ def _artifact_rel(name: str, version: int) -> str:
 
 def _make_read_only(path: str) -> None:
     if os.path.isdir(path) and not os.path.islink(path):
-        for dirpath, dirnames, filenames in os.walk(path):
+        for dirpath, _dirnames, filenames in os.walk(path):
             for f in filenames:
                 fp = os.path.join(dirpath, f)
                 if not os.path.islink(fp):
@@ -165,12 +189,14 @@ def stored_content(ws: Workspace, v) -> PathDigest:
     """The content of artifact version `v`, checked to be complete in the store."""
     content = PathDigest(v.kind, v.digest, v.size)
     if not ws.store.complete(content):
-        raise PipefileError(f"the content of {v.ref} ({v.digest[:12]}) is no longer complete in the store at "
-                            f"{ws.store_root}",
-                            hint=f"run the step that made it again (job {v.job_id}): pipe run --force {v.step} "
-                                 f"(it may be fresh, so a plain `pipe run` would not); a step that is not "
-                                 f"deterministic gives a new version" if v.step
-                            else f"add the data again: pipe asset add {v.path} --name {v.name}")
+        raise PipefileError(
+            f"the content of {v.ref} ({v.digest[:12]}) is no longer complete in the store at {ws.store_root}",
+            hint=f"run the step that made it again (job {v.job_id}): pipe run --force {v.step} "
+            f"(it may be fresh, so a plain `pipe run` would not); a step that is not "
+            f"deterministic gives a new version"
+            if v.step
+            else f"add the data again: pipe asset add {v.path} --name {v.name}",
+        )
     return content
 
 
@@ -215,8 +241,10 @@ def materialize_version(ws: Workspace, v, replace: bool = False) -> graph_mod.Re
 def get_artifact(ws: Workspace, v, dest: str) -> None:
     """Write version `v` at `dest` (a new path; never over anything)."""
     if os.path.lexists(dest):
-        raise PipefileError(f"'{dest}' already exists; nothing was written",
-                            hint="choose another path with -o, or move the existing one away first")
+        raise PipefileError(
+            f"'{dest}' already exists; nothing was written",
+            hint="choose another path with -o, or move the existing one away first",
+        )
     content = stored_content(ws, v)
     dest = os.path.abspath(dest)
     parent = os.path.dirname(dest)
@@ -229,8 +257,10 @@ def add_asset(ws: Workspace, path: str, name: str) -> tuple:
 
     Returns (ArtifactVersion, True if it is a new version)."""
     if not loader.valid_artifact_name(name):
-        raise PipefileError(f"'{name}' is not a valid artifact name",
-                            hint="use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_'")
+        raise PipefileError(
+            f"'{name}' is not a valid artifact name",
+            hint="use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_'",
+        )
     ap = os.path.abspath(path)
     if not os.path.exists(ap):
         raise PipefileError(f"there is no file or folder at '{path}'", hint="give the path of the data to add")
@@ -239,8 +269,10 @@ def add_asset(ws: Workspace, path: str, name: str) -> tuple:
         raise PipefileError(f"'{path}' is inside {STATE_DIR}/, pipe's own state", hint="add data from elsewhere")
     made = [v for v in ws.jobs.artifacts(name) if v.step]
     if made:
-        raise PipefileError(f"artifact '{name}' is an output of step '{made[-1].step}'; an asset needs a name "
-                            f"of its own", hint="choose another --name (pipe artifacts lists the names in use)")
+        raise PipefileError(
+            f"artifact '{name}' is an output of step '{made[-1].step}'; an asset needs a name of its own",
+            hint="choose another --name (pipe artifacts lists the names in use)",
+        )
     hasher = Hasher(ws.root, StatCache())
     if os.path.isdir(ap):
         tree = hasher.tree(ap)

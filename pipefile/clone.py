@@ -36,10 +36,10 @@ import yaml
 
 from . import load as loader
 from . import spec
-from .load import yamlsafe
 from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .jobdb.records import Job
+from .load import yamlsafe
 from .workspace import CLONE_FILE, CLONE_VERSION, STATE_DIR, Workspace
 
 
@@ -62,10 +62,18 @@ class CloneResult:
         return f"pipe run -f {shlex.quote(self.pipefile)}"
 
     def to_json(self) -> dict:
-        return {"job": self.job.id, "uid": self.job.uid, "dest": self.dest, "pipefile": self.pipefile,
-                "run": self.run_command,
-                "code": self.code, "sources": [{"path": p, "from": how} for p, how in self.sources],
-                "params_set": self.params_set, "artifacts_pinned": self.pinned, "warnings": self.warnings}
+        return {
+            "job": self.job.id,
+            "uid": self.job.uid,
+            "dest": self.dest,
+            "pipefile": self.pipefile,
+            "run": self.run_command,
+            "code": self.code,
+            "sources": [{"path": p, "from": how} for p, how in self.sources],
+            "params_set": self.params_set,
+            "artifacts_pinned": self.pinned,
+            "warnings": self.warnings,
+        }
 
 
 def default_dest(ws: Workspace, job: Job) -> str:
@@ -77,12 +85,15 @@ def default_dest(ws: Workspace, job: Job) -> str:
 def check_dest(dest: str) -> None:
     if os.path.lexists(dest):
         if not os.path.isdir(dest) or os.path.islink(dest):
-            raise PipefileError(f"'{dest}' already exists and is not a folder",
-                                hint="choose a new folder with -o DIR; pipe clone never writes over your files")
+            raise PipefileError(
+                f"'{dest}' already exists and is not a folder",
+                hint="choose a new folder with -o DIR; pipe clone never writes over your files",
+            )
         if os.listdir(dest):
-            raise PipefileError(f"'{dest}' already exists and is not empty",
-                                hint="choose a new (or empty) folder with -o DIR; pipe clone never writes over "
-                                     "your files")
+            raise PipefileError(
+                f"'{dest}' already exists and is not empty",
+                hint="choose a new (or empty) folder with -o DIR; pipe clone never writes over your files",
+            )
 
 
 def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResult:
@@ -96,9 +107,10 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
     needed += [(p, PathDigest.from_json(d)) for p, d in sorted(job.code.items())]
     for path, d in needed:
         if not ws.store.complete(d):
-            raise PipefileError(f"job {job.id}'s snapshot of '{path}' is no longer in the store at {ws.store_root}",
-                                hint="it was deleted (by `pipe gc --keep-last`, or by hand); that job cannot be "
-                                     "cloned")
+            raise PipefileError(
+                f"job {job.id}'s snapshot of '{path}' is no longer in the store at {ws.store_root}",
+                hint="it was deleted (by `pipe gc --keep-last`, or by hand); that job cannot be cloned",
+            )
     result = CloneResult(job, dest, job.pipefile)
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
@@ -116,10 +128,16 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
         os.makedirs(state, exist_ok=True)
         with open(os.path.join(state, ".gitignore"), "w") as f:
             f.write("# pipe's own state: never commit it\n*\n")
-        origin = {"v": CLONE_VERSION, "job": job.id, "uid": job.uid, "experiment": job.experiment,
-                  "workspace": os.path.abspath(ws.root), "store": ws.store_root,
-                  # the original's job of each artifact version copied below (there, not here)
-                  "artifacts": {v.ref: v.job_id for v in ws.jobs.artifacts() if v.job_id is not None}}
+        origin = {
+            "v": CLONE_VERSION,
+            "job": job.id,
+            "uid": job.uid,
+            "experiment": job.experiment,
+            "workspace": os.path.abspath(ws.root),
+            "store": ws.store_root,
+            # the original's job of each artifact version copied below (there, not here)
+            "artifacts": {v.ref: v.job_id for v in ws.jobs.artifacts() if v.job_id is not None},
+        }
         with open(os.path.join(state, CLONE_FILE), "w") as f:
             json.dump(origin, f, indent=2, sort_keys=True)
             f.write("\n")
@@ -146,16 +164,20 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
     os.makedirs(os.path.dirname(path), exist_ok=True)
     _write(path, text)
     pf, _errors = loader.load_lenient(path)
-    changed = {n: job.params[n] for n, p in pf.params.items()
-               if n in job.params and (p.default is spec.MISSING or _same(p.default, job.params[n]) is False)}
+    changed = {
+        n: job.params[n]
+        for n, p in pf.params.items()
+        if n in job.params and (p.default is spec.MISSING or _same(p.default, job.params[n]) is False)
+    }
     if changed:
         text = set_param_defaults(text, changed)
     pins = artifact_pins(ws, job, pf, result.warnings)
     if pins:
         text = pin_artifacts(text, pins)
     root_where = os.path.abspath(ws.root)
-    done = (["params set to that job's values"] if changed else []) + \
-        (["artifacts pinned to the versions it read"] if pins else [])
+    done = (["params set to that job's values"] if changed else []) + (
+        ["artifacts pinned to the versions it read"] if pins else []
+    )
     header = f"# Cloned by `pipe clone` from job {job.id} ({job.uid}) of {root_where}"
     header += ("; " + "; ".join(done) + ".\n") if done else ".\n"
     _write(path, header + text)
@@ -163,16 +185,18 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
     got = loader.resolve_params(pf, {}, [])
     want = {n: v for n, v in job.params.items() if n in pf.params}
     if canonical_json(got) != canonical_json(want):
-        raise PipefileError(f"could not write job {job.id}'s params into the cloned {job.pipefile}",
-                            hint="clone it, then run it with -p NAME=VALUE for each param of "
-                                 f"`pipe jobs show {job.id}`")
+        raise PipefileError(
+            f"could not write job {job.id}'s params into the cloned {job.pipefile}",
+            hint=f"clone it, then run it with -p NAME=VALUE for each param of `pipe jobs show {job.id}`",
+        )
     for (step, iname), (name, version) in sorted(pins.items()):
         st = pf.steps.get(step)
         b = st.inputs.get(iname) if st is not None else None
         if b is None or b.kind != spec.BIND_ARTIFACT or b.ref != name or b.version != str(version):
-            raise PipefileError(f"could not pin input '{iname}' of step '{step}' to {name}:{version} in the "
-                                f"cloned {job.pipefile}",
-                                hint=f"clone it, then bind ${{{{artifacts.{name}:{version}}}}} there by hand")
+            raise PipefileError(
+                f"could not pin input '{iname}' of step '{step}' to {name}:{version} in the cloned {job.pipefile}",
+                hint=f"clone it, then bind ${{{{artifacts.{name}:{version}}}}} there by hand",
+            )
     result.params_set = sorted(changed)
     result.pinned = [f"{step}.{iname}={name}:{version}" for (step, iname), (name, version) in sorted(pins.items())]
 
@@ -193,8 +217,10 @@ def artifact_pins(ws: Workspace, job: Job, pf: spec.Pipefile, warnings: list) ->
             inp = (rec.inputs or {}).get(iname) if rec is not None else None
             m = _ARTIFACT_PATH.match(inp.get("path") or "") if isinstance(inp, dict) else None
             if m is None or m.group("name") != b.ref:
-                warnings.append(f"input '{iname}' of step '{st.name}' reads the latest '{b.ref}', and job {job.id} "
-                                "has no record of which version it read; left unpinned (it will read the newest)")
+                warnings.append(
+                    f"input '{iname}' of step '{st.name}' reads the latest '{b.ref}', and job {job.id} "
+                    "has no record of which version it read; left unpinned (it will read the newest)"
+                )
                 continue
             pins[(st.name, iname)] = (b.ref, int(m.group("version")))
     return pins
@@ -322,15 +348,19 @@ def _copy_sources(ws: Workspace, job: Job, build: str, result: CloneResult) -> N
         src = os.path.join(ws.root, path)
         if not os.path.lexists(src):
             result.sources.append((path, "missing"))
-            result.warnings.append(f"'{path}' is not in the original workspace any more; put it in the clone "
-                                   "before running the steps that read it")
+            result.warnings.append(
+                f"'{path}' is not in the original workspace any more; put it in the clone "
+                "before running the steps that read it"
+            )
             continue
         current = hasher.digest(path)
         _copy(src, dst)
         if rec is not None and (current is None or not current.same_content(rec)):
             result.sources.append((path, "changed"))
-            result.warnings.append(f"'{path}' changed since job {job.id} read it (and that content is not in "
-                                   "the store); copied the current one, so the steps that read it will run")
+            result.warnings.append(
+                f"'{path}' changed since job {job.id} read it (and that content is not in "
+                "the store); copied the current one, so the steps that read it will run"
+            )
         else:
             result.sources.append((path, "copied"))
 

@@ -147,7 +147,7 @@ def parse_manifest(data: bytes) -> list:
     if not data.startswith(TREE_MAGIC):
         raise ValueError("not a tree manifest")
     try:
-        return json.loads(data[len(TREE_MAGIC):])
+        return json.loads(data[len(TREE_MAGIC) :])
     except RecursionError:  # nested deeper than pipe ever writes (bytes from a remote)
         raise ValueError("not a tree manifest: nested too deep") from None
 
@@ -181,8 +181,12 @@ class StatCache:
     path + "/".
     """
 
-    def __init__(self, entries: Optional[dict] = None, folders: Optional[dict] = None,
-                 load_under: Optional[Callable[[str], dict]] = None):
+    def __init__(
+        self,
+        entries: Optional[dict] = None,
+        folders: Optional[dict] = None,
+        load_under: Optional[Callable[[str], dict]] = None,
+    ):
         self.entries: dict = entries if entries is not None else {}
         self.folders: dict = folders if folders is not None else {}
         self.dirty: dict = {}
@@ -333,8 +337,10 @@ class Hasher:
                 return True  # (the folder itself: a loop, which the walk refuses as such)
             if not os.path.lexists(real):
                 return False
-        raise _link_refused(f"output '{top[0]}' holds a symbolic link '{top[0]}/{sub}' -> {target!r}, which leads "
-                            f"out of the output folder")
+        raise _link_refused(
+            f"output '{top[0]}' holds a symbolic link '{top[0]}/{sub}' -> {target!r}, which leads "
+            f"out of the output folder"
+        )
 
     @staticmethod
     def _enter(rel: str, dst: os.stat_result, seen: set) -> tuple:
@@ -343,8 +349,10 @@ class Hasher:
         if ident in seen:
             from .errors import PipefileError
 
-            raise PipefileError(f"'{rel}' is a symbolic link back into a folder that contains it (a loop)",
-                                hint=f"remove the link, or point it somewhere outside: ls -l {rel}")
+            raise PipefileError(
+                f"'{rel}' is a symbolic link back into a folder that contains it (a loop)",
+                hint=f"remove the link, or point it somewhere outside: ls -l {rel}",
+            )
         seen.add(ident)
         return ident
 
@@ -376,11 +384,16 @@ class Hasher:
             except FileNotFoundError:  # a dangling link: one at a time, then
                 stats = [_stat_or_none(e) for e in items]
             files = [(e.name, st) for e, st in zip(items, stats) if st is not None and statmod.S_ISREG(st.st_mode)]
-            listing = [f"{name}/f/{st.st_size}/{st.st_mtime_ns}/{st.st_ctime_ns}/{st.st_ino}/{st.st_mode & 0o111}"
-                       for name, st in files]
+            listing = [
+                f"{name}/f/{st.st_size}/{st.st_mtime_ns}/{st.st_ctime_ns}/{st.st_ino}/{st.st_mode & 0o111}"
+                for name, st in files
+            ]
             newest = max([st.st_mtime_ns for _, st in files], default=0)
-            others = [] if len(files) == len(items) else [(e, st) for e, st in zip(items, stats)
-                                                            if st is None or not statmod.S_ISREG(st.st_mode)]
+            others = (
+                []
+                if len(files) == len(items)
+                else [(e, st) for e, st in zip(items, stats) if st is None or not statmod.S_ISREG(st.st_mode)]
+            )
             links = [(e.name, os.readlink(e.name, dir_fd=fd)) for e, st in others if st is None]  # dangling
             folders = [e.name for e, st in others if st is not None and statmod.S_ISDIR(st.st_mode)]
         finally:
@@ -447,10 +460,11 @@ class Hasher:
 def _link_refused(what: str):
     from .errors import PipefileError
 
-    return PipefileError(f"{what}; pipe does not store what such a link points to, so nothing of the output "
-                         f"was kept",
-                         hint="make the step copy the content into its output instead of linking to it (cp -L, "
-                              "tar --dereference), or use a relative link to something inside the output folder")
+    return PipefileError(
+        f"{what}; pipe does not store what such a link points to, so nothing of the output was kept",
+        hint="make the step copy the content into its output instead of linking to it (cp -L, "
+        "tar --dereference), or use a relative link to something inside the output folder",
+    )
 
 
 def walk_manifest(load, digest: str, prefix: str = "") -> Iterator[tuple]:

@@ -13,7 +13,6 @@ from typing import Iterable, Sequence
 from .outcomes import ExitCode
 
 
-
 @dataclass(frozen=True, order=True)
 class SourceLoc:
     """A position in a file: 1-based line and column, as editors show them."""

@@ -135,9 +135,12 @@ class Graph:
         for t in targets:
             name = self.resolve_target(t)
             if name is None:
-                errors.append(PipefileError(
-                    f"'{t}' is neither a step nor an output path of {self.pipefile.display_path}",
-                    hint=did_you_mean(t, list(self.nodes) + list(self.producers), "step and output")))
+                errors.append(
+                    PipefileError(
+                        f"'{t}' is neither a step nor an output path of {self.pipefile.display_path}",
+                        hint=did_you_mean(t, list(self.nodes) + list(self.producers), "step and output"),
+                    )
+                )
                 continue
             stack = [name]
             while stack:
@@ -215,8 +218,9 @@ def _producer_of(path: str, producers: dict, sorted_outputs: list) -> list:
     return out
 
 
-def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = True,
-          artifacts: Optional[Mapping] = None) -> Graph:
+def build(
+    pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = True, artifacts: Optional[Mapping] = None
+) -> Graph:
     """`artifacts` maps each artifact binding, (name, version as written), to the
     ResolvedArtifact it reads; the caller resolves them (the graph reads no database)."""
     artifacts = dict(artifacts or {})
@@ -229,24 +233,36 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
             prev = producers.get(out.path)
             if prev:
                 other = pf.steps[prev[0]]
-                errors.append(PipefileError(
-                    f"'{out.path}' is produced by two steps: '{prev[0]}' ({other.outputs[prev[1]].loc}) and '{st.name}'",
-                    out.loc, "give one of them a different output path"))
+                errors.append(
+                    PipefileError(
+                        f"'{out.path}' is produced by two steps: '{prev[0]}' ({other.outputs[prev[1]].loc}) "
+                        f"and '{st.name}'",
+                        out.loc,
+                        "give one of them a different output path",
+                    )
+                )
                 continue
             producers[out.path] = (st.name, out.name)
     sorted_outputs = sorted(producers)
     for a, b in zip(sorted_outputs, sorted_outputs[1:]):
         if _inside(b, a):
             sa, sb = producers[a], producers[b]
-            errors.append(PipefileError(
-                f"output '{b}' of step '{sb[0]}' lies inside output '{a}' of step '{sa[0]}'",
-                pf.steps[sb[0]].outputs[sb[1]].loc,
-                "a step owns its whole output folder: write somewhere else, or make it one step"))
+            errors.append(
+                PipefileError(
+                    f"output '{b}' of step '{sb[0]}' lies inside output '{a}' of step '{sa[0]}'",
+                    pf.steps[sb[0]].outputs[sb[1]].loc,
+                    "a step owns its whole output folder: write somewhere else, or make it one step",
+                )
+            )
     for asset in pf.assets.values():
         for hit in _producer_of(asset.path, producers, sorted_outputs):
-            errors.append(PipefileError(
-                f"asset '{asset.name}' ('{asset.path}') overlaps output '{hit[1]}' of step '{hit[0]}'",
-                asset.loc, f"assets are source data; to read a step's output use ${{{{steps.{hit[0]}.outputs.{hit[1]}}}}}"))
+            errors.append(
+                PipefileError(
+                    f"asset '{asset.name}' ('{asset.path}') overlaps output '{hit[1]}' of step '{hit[0]}'",
+                    asset.loc,
+                    f"assets are source data; to read a step's output use ${{{{steps.{hit[0]}.outputs.{hit[1]}}}}}",
+                )
+            )
 
     for env in pf.environments.values():
         _check_environment_sources(env, pf, producers, sorted_outputs, check_exists, errors)
@@ -255,8 +271,13 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
     for st in pf.steps.values():
         for out in st.outputs.values():
             if out.path == own or _inside(own, out.path):
-                errors.append(PipefileError(f"output '{out.name}' of step '{st.name}' would overwrite the Pipefile",
-                                            out.loc, "write outputs somewhere else, e.g. build/"))
+                errors.append(
+                    PipefileError(
+                        f"output '{out.name}' of step '{st.name}' would overwrite the Pipefile",
+                        out.loc,
+                        "write outputs somewhere else, e.g. build/",
+                    )
+                )
 
     nodes: dict = {}
     edge_loc: dict = {}  # (step, dep) -> where the step reads what dep writes
@@ -286,9 +307,13 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
             hits = _producer_of(path, producers, sorted_outputs)
             for step_name, out_name in hits:
                 if step_name == st.name:
-                    errors.append(PipefileError(
-                        f"step '{st.name}' reads its own output '{st.outputs[out_name].path}' ({what})", loc,
-                        "a step cannot depend on what it writes; read the previous version from another path"))
+                    errors.append(
+                        PipefileError(
+                            f"step '{st.name}' reads its own output '{st.outputs[out_name].path}' ({what})",
+                            loc,
+                            "a step cannot depend on what it writes; read the previous version from another path",
+                        )
+                    )
                 elif step_name not in deps:
                     deps.append(step_name)
                     edge_loc[(st.name, step_name)] = loc
@@ -307,7 +332,7 @@ def build(pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = Tru
     raise_all(errors)
     ordered = {n: nodes[n] for n in order}
     for node in ordered.values():
-        node.command  # rendered once here; a graph kept in the spec cache carries it
+        node.command  # noqa: B018 - rendered once here; a graph kept in the spec cache carries it
     dependents: dict = {n: [] for n in ordered}
     for n in ordered.values():
         for d in n.deps:
@@ -347,31 +372,48 @@ def _check_source(step: str, path: str, loc, inputs, pf, producers, errors: list
         _check_kind(step, path, inputs, pf, errors, loc)
 
 
-def _check_environment_sources(env: spec.EnvSpec, pf, producers, sorted_outputs, check_exists: bool,
-                               errors: list) -> None:
+def _check_environment_sources(
+    env: spec.EnvSpec, pf, producers, sorted_outputs, check_exists: bool, errors: list
+) -> None:
     """An environment's files are sources: they exist, are of the right kind, and no step writes them
     (its identity is known before anything runs)."""
-    sources = [(env.requirements, "requirements file", False), (env.file, "environment file", False),
-               (env.build, "build folder", True)]
+    sources = [
+        (env.requirements, "requirements file", False),
+        (env.file, "environment file", False),
+        (env.build, "build folder", True),
+    ]
     for path, what, folder in sources:
         if not path:
             continue
         hit = _producer_of(path, producers, sorted_outputs)
         if hit:
-            errors.append(PipefileError(
-                f"the {what} '{path}' of environment '{env.name}' is written by step '{hit[0][0]}'", env.loc,
-                "environment files must be source files (an environment is known before any step runs)"))
+            errors.append(
+                PipefileError(
+                    f"the {what} '{path}' of environment '{env.name}' is written by step '{hit[0][0]}'",
+                    env.loc,
+                    "environment files must be source files (an environment is known before any step runs)",
+                )
+            )
             continue
         if not check_exists:
             continue
         ap = os.path.join(pf.root, path)
         if not os.path.exists(ap):
-            errors.append(PipefileError(f"the {what} '{path}' of environment '{env.name}' does not exist", env.loc,
-                                        "create it, or fix the path (relative to the Pipefile's folder)"))
+            errors.append(
+                PipefileError(
+                    f"the {what} '{path}' of environment '{env.name}' does not exist",
+                    env.loc,
+                    "create it, or fix the path (relative to the Pipefile's folder)",
+                )
+            )
         elif os.path.isdir(ap) != folder:
-            errors.append(PipefileError(
-                f"the {what} '{path}' of environment '{env.name}' is a {'file' if folder else 'folder'}", env.loc,
-                f"give the path of a {'folder with a Dockerfile' if folder else 'file'}"))
+            errors.append(
+                PipefileError(
+                    f"the {what} '{path}' of environment '{env.name}' is a {'file' if folder else 'folder'}",
+                    env.loc,
+                    f"give the path of a {'folder with a Dockerfile' if folder else 'file'}",
+                )
+            )
 
 
 def _resolve(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping) -> Input:
@@ -379,13 +421,24 @@ def _resolve(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping) -> In
     if b.kind == BIND_ARTIFACT:
         art = artifacts.get((b.ref, b.version))
         if art is None:
-            raise PipefileError(f"input '{iname}' reads {b.describe()}, which was not resolved to a stored version",
-                                b.loc, "load the graph with session.load, which resolves artifact versions")
-        return Input(iname, IN_PATH, path=art.path, type=b.type or (dtype if dtype in spec.PATH_TYPES else None),
-                     loc=b.loc, artifact=art.ref)
+            raise PipefileError(
+                f"input '{iname}' reads {b.describe()}, which was not resolved to a stored version",
+                b.loc,
+                "load the graph with session.load, which resolves artifact versions",
+            )
+        return Input(
+            iname,
+            IN_PATH,
+            path=art.path,
+            type=b.type or (dtype if dtype in spec.PATH_TYPES else None),
+            loc=b.loc,
+            artifact=art.ref,
+        )
     if b.kind == BIND_ASSET:
         a = pf.assets[b.ref]
-        return Input(iname, IN_PATH, path=a.path, type=a.type or (dtype if dtype in spec.PATH_TYPES else None), loc=b.loc)
+        return Input(
+            iname, IN_PATH, path=a.path, type=a.type or (dtype if dtype in spec.PATH_TYPES else None), loc=b.loc
+        )
     if b.kind == BIND_STEP_OUTPUT:
         out = pf.steps[b.ref].outputs[b.output]
         return Input(iname, IN_PATH, path=out.path, type=out.type, loc=b.loc)
@@ -426,11 +479,21 @@ def _check_kind(step, path, inputs, pf, errors, loc, is_dir: Optional[bool] = No
     if is_dir is None:
         is_dir = os.path.isdir(os.path.join(pf.root, path))
     if want == spec.URI_FILE and is_dir:
-        errors.append(PipefileError(f"step '{step}' expects a file at '{path}', but it is a folder", loc,
-                                    "declare it as type: uri_folder, or point at a file"))
+        errors.append(
+            PipefileError(
+                f"step '{step}' expects a file at '{path}', but it is a folder",
+                loc,
+                "declare it as type: uri_folder, or point at a file",
+            )
+        )
     elif want == spec.URI_FOLDER and not is_dir:
-        errors.append(PipefileError(f"step '{step}' expects a folder at '{path}', but it is a file", loc,
-                                    "declare it as type: uri_file, or point at a folder"))
+        errors.append(
+            PipefileError(
+                f"step '{step}' expects a folder at '{path}', but it is a file",
+                loc,
+                "declare it as type: uri_file, or point at a folder",
+            )
+        )
 
 
 def _missing_input(step, path, loc, producers, pf) -> PipefileError:
@@ -512,9 +575,12 @@ def _toposort(nodes: dict, pf, edge_loc: dict) -> list:
         seen[n] = len(path)
         path.append(n)
         n = next(d for d in nodes[n].deps if indeg.get(d, 0) > 0)
-    cycle = path[seen[n]:] + [n]
+    cycle = path[seen[n] :] + [n]
     cycle = list(reversed(cycle))
     # Point at the read that closes the cycle: the last step reading from the one before it.
     loc = edge_loc.get((cycle[-1], cycle[-2])) or pf.steps[cycle[-1]].loc
-    raise PipefileError(f"dependency cycle: {' -> '.join(cycle)}", loc,
-                        "a step cannot (even indirectly) read what it writes; break the cycle")
+    raise PipefileError(
+        f"dependency cycle: {' -> '.join(cycle)}",
+        loc,
+        "a step cannot (even indirectly) read what it writes; break the cycle",
+    )

@@ -18,11 +18,11 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
+from .cache.registry import registered_workspaces
 from .envs import EnvError
 from .envs.cache import EnvCache, dir_size
 from .envs.usage import read_environments
 from .errors import PipefileError
-from .cache.registry import registered_workspaces
 from .workspace import STATE_DIR
 
 if TYPE_CHECKING:
@@ -41,8 +41,16 @@ class EnvRow:
     error: Optional[str] = None
 
     def to_json(self) -> dict:
-        return {"name": self.name, "type": self.kind, "identity": self.identity, "detail": self.detail,
-                "built": self.built, "size": self.size, "steps": self.steps, "error": self.error}
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "identity": self.identity,
+            "detail": self.detail,
+            "built": self.built,
+            "size": self.size,
+            "steps": self.steps,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -57,8 +65,16 @@ class BuildRow:
     users: list = field(default_factory=list)  # workspace roots that recorded it
 
     def to_json(self) -> dict:
-        return {"build": self.build_id, "type": self.kind, "environment": self.name, "size": self.size,
-                "used": self.used, "where": self.path, "created": self.created, "used_by": self.users}
+        return {
+            "build": self.build_id,
+            "type": self.kind,
+            "environment": self.name,
+            "size": self.size,
+            "used": self.used,
+            "where": self.path,
+            "created": self.created,
+            "used_by": self.users,
+        }
 
 
 def declared(pipe: Session) -> list:
@@ -108,15 +124,35 @@ def builds(pipe: Session, notes: list) -> list:
     cache = EnvCache(pipe.ws.store_root)
     rows = []
     for build_id, path, meta in cache.entries():
-        rows.append(BuildRow(build_id, meta.get("kind", build_id.split("-")[0]), meta.get("name", "?"),
-                             dir_size(path), build_id in keep, path, meta.get("created"), keep.get(build_id, [])))
+        rows.append(
+            BuildRow(
+                build_id,
+                meta.get("kind", build_id.split("-")[0]),
+                meta.get("name", "?"),
+                dir_size(path),
+                build_id in keep,
+                path,
+                meta.get("created"),
+                keep.get(build_id, []),
+            )
+        )
     if any(es.type == "docker" for es in pipe.graph.pipefile.environments.values()) or _docker_up():
         try:
             from .envs import docker as docker_env
 
             for image, build_id, name in docker_env.built_images(cache.dir):
-                rows.append(BuildRow(build_id, "docker", name or "?", image.attrs.get("Size"), build_id in keep,
-                                     image.id, None, keep.get(build_id, [])))
+                rows.append(
+                    BuildRow(
+                        build_id,
+                        "docker",
+                        name or "?",
+                        image.attrs.get("Size"),
+                        build_id in keep,
+                        image.id,
+                        None,
+                        keep.get(build_id, []),
+                    )
+                )
         except EnvError as e:
             notes.append(f"images pipe built were not checked: {e.message}")
     return rows
@@ -157,12 +193,14 @@ def prune(pipe: Session, dry_run: bool = False) -> tuple:
     for path in cache.unfinished():
         build_id = os.path.basename(path).rsplit(".", 1)[0]
         if dry_run:
-            removed.append(BuildRow(build_id, build_id.split("-")[0], "(unfinished build)", dir_size(path), False,
-                                    path))
+            removed.append(
+                BuildRow(build_id, build_id.split("-")[0], "(unfinished build)", dir_size(path), False, path)
+            )
             continue
         with cache.lock(build_id):  # a build in progress holds it: wait, then look again
             if os.path.isdir(path) and path not in {p for _, p, _ in cache.entries()}:
-                removed.append(BuildRow(build_id, build_id.split("-")[0], "(unfinished build)", dir_size(path),
-                                        False, path))
+                removed.append(
+                    BuildRow(build_id, build_id.split("-")[0], "(unfinished build)", dir_size(path), False, path)
+                )
                 shutil.rmtree(path, ignore_errors=True)
     return removed, notes

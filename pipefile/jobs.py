@@ -20,10 +20,10 @@ from .digest import FILE, Hasher
 from .errors import PipefileError
 from .graph import Graph, command_text
 from .jobdb.records import Job, JobStep
-from .outcomes import JobStatus, Outcome, StepResult
 from .keys import render_command
-from .rebuilder import Decision
+from .outcomes import JobStatus, Outcome, StepResult
 from .printable import printable
+from .rebuilder import Decision
 from .workspace import Workspace
 
 
@@ -38,13 +38,16 @@ def git_state(root: str) -> tuple:
             return None, None
         probe = parent
     try:
-        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=10)
+        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return None, None
         # --no-optional-locks: never take index.lock (another git, or a step, may be using it)
-        status = subprocess.run(["git", "--no-optional-locks", "-C", root, "status", "--porcelain",
-                                 "--untracked-files=no"], capture_output=True, text=True, timeout=30)
+        status = subprocess.run(
+            ["git", "--no-optional-locks", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None
@@ -102,9 +105,17 @@ def store_path(ws: Workspace, hasher: Hasher, rel: str):
     return d
 
 
-def begin_job(ws: Workspace, hasher: Hasher, graph: Graph, experiment: Optional[str], targets, argv,
-              cloned_from: Optional[int] = None, git: Optional[GitProbe] = None,
-              job_id: Optional[int] = None) -> Job:
+def begin_job(
+    ws: Workspace,
+    hasher: Hasher,
+    graph: Graph,
+    experiment: Optional[str],
+    targets,
+    argv,
+    cloned_from: Optional[int] = None,
+    git: Optional[GitProbe] = None,
+    job_id: Optional[int] = None,
+) -> Job:
     """Record a run as a job; `job_id`: a queued served job that starts now (its
     deployment, not a git commit, says what code it ran)."""
     rel, pf_digest, code = snapshot(ws, hasher, graph)
@@ -115,8 +126,20 @@ def begin_job(ws: Workspace, hasher: Hasher, graph: Graph, experiment: Optional[
     else:
         commit, dirty = git.result() if git is not None else git_state(graph.pipefile.root)
     name = experiment or graph.pipefile.name or os.path.basename(graph.pipefile.root)
-    job = ws.jobs.begin(name, rel, pf_digest, code, dict(graph.params), list(targets), list(argv),
-                        commit, dirty, _user(), cloned_from, job_id)
+    job = ws.jobs.begin(
+        name,
+        rel,
+        pf_digest,
+        code,
+        dict(graph.params),
+        list(targets),
+        list(argv),
+        commit,
+        dirty,
+        _user(),
+        cloned_from,
+        job_id,
+    )
     # Named assets: each new content is a new version, made by no step.
     for asset in graph.pipefile.assets.values():
         if asset.artifact:
@@ -211,19 +234,43 @@ class JobRecorder:
             content = (result.outputs or {}).get(oname)
             outputs[oname] = dict(content.to_json(), path=out.path) if content else {"path": out.path}
         command = result.command or command_text(manifest.get("command") or render_command(node))
-        self._add_row(JobStep(
-            self.job.id, result.name, result.outcome, decision.key.digest if decision and decision.key else None,
-            manifest.get("env"), command, inputs, outputs, round(result.seconds, 3), result.exit_code,
-            result.log, result.error, time.time(), node.step.environment or None, list(result.gpus),
-            result.gpu_model), urgent=result.outcome not in (Outcome.FRESH, Outcome.SKIPPED))
+        self._add_row(
+            JobStep(
+                self.job.id,
+                result.name,
+                result.outcome,
+                decision.key.digest if decision and decision.key else None,
+                manifest.get("env"),
+                command,
+                inputs,
+                outputs,
+                round(result.seconds, 3),
+                result.exit_code,
+                result.log,
+                result.error,
+                time.time(),
+                node.step.environment or None,
+                list(result.gpus),
+                result.gpu_model,
+            ),
+            urgent=result.outcome not in (Outcome.FRESH, Outcome.SKIPPED),
+        )
         if not result.ok or result.outputs is None or result.outcome == Outcome.LEFT_ON_REMOTE:
             return  # (left on a remote: its files are not here to read metrics from)
         for oname, out in node.outputs.items():
             content = result.outputs.get(oname)
             if out.artifact and content is not None:
                 with self._db:
-                    self.ws.jobs.add_version(out.artifact, content.kind, content.digest, content.size, out.path,
-                                             self.job.id, result.name, oname)
+                    self.ws.jobs.add_version(
+                        out.artifact,
+                        content.kind,
+                        content.digest,
+                        content.size,
+                        out.path,
+                        self.job.id,
+                        result.name,
+                        oname,
+                    )
         for path in node.step.metrics:
             skipped: list = []
             try:
@@ -232,11 +279,14 @@ class JobRecorder:
                 self.warnings.append(printable(f"step '{result.name}': metrics file '{path}' {e}"))
                 continue
             for name in skipped[:5]:  # names the file chose: shown escaped
-                self.warnings.append(f"step '{result.name}': metrics file '{path}': '{printable(name)}' is a number "
-                                     f"too large for a float; left out")
+                self.warnings.append(
+                    f"step '{result.name}': metrics file '{path}': '{printable(name)}' is a number "
+                    f"too large for a float; left out"
+                )
             if len(skipped) > 5:
-                self.warnings.append(f"step '{result.name}': metrics file '{path}': {len(skipped) - 5} more such "
-                                     f"numbers left out")
+                self.warnings.append(
+                    f"step '{result.name}': metrics file '{path}': {len(skipped) - 5} more such numbers left out"
+                )
             with self._db:
                 self.ws.jobs.record_metrics(self.job.id, result.name, values)
 

@@ -86,7 +86,11 @@ def key_manifest(
     return m
 
 
-def step_key(node: Node, inputs: Mapping[str, PathDigest], env_identity: str = LOCAL_ENV_IDENTITY,
-             gpu_model: Optional[str] = None) -> StepKey:
+def step_key(
+    node: Node,
+    inputs: Mapping[str, PathDigest],
+    env_identity: str = LOCAL_ENV_IDENTITY,
+    gpu_model: Optional[str] = None,
+) -> StepKey:
     m = key_manifest(node, inputs, env_identity, gpu_model)
     return StepKey(hash_json(m), m)

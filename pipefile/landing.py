@@ -15,7 +15,6 @@ from typing import Iterable, Mapping, Optional
 from . import spec
 from .errors import PipefileError
 
-
 STATE_DIR = ".pipe"  # pipe's own folder in the workspace (loader.STATE_DIR, store.STATE_DIR)
 
 
@@ -71,8 +70,9 @@ def _under(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def forbidden_landing(root: str, rel: str, real: str, forbidden: Iterable[str] = (),
-                      root_real: Optional[str] = None) -> Optional[str]:
+def forbidden_landing(
+    root: str, rel: str, real: str, forbidden: Iterable[str] = (), root_real: Optional[str] = None
+) -> Optional[str]:
     """Why output `rel`, which lands at `real`, must not be written there (None: it may).
 
     Never inside pipe's own state: this workspace's .pipe/, any folder named .pipe (another
@@ -87,7 +87,7 @@ def forbidden_landing(root: str, rel: str, real: str, forbidden: Iterable[str] =
         targets.append(os.path.realpath(leaf))
     for t in targets:
         if t.startswith(root_real + os.sep):  # the usual case: inside the workspace
-            inner = t[len(root_real) + 1:].split(os.sep)
+            inner = t[len(root_real) + 1 :].split(os.sep)
             if inner[0] == STATE_DIR:
                 return f"it is inside {STATE_DIR}/, which belongs to pipe"
         elif _under(root_real, t):
@@ -124,8 +124,7 @@ def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden
         real = folder + os.sep + leaf
         # The usual case, kept to string work and one lstat: no link on the way, none at the
         # path, nothing named .pipe (the loader refuses .pipe/ itself).
-        if real == prefix + path and not forbidden and "/.pipe/" not in "/" + path \
-                and not islink(prefix + path):
+        if real == prefix + path and not forbidden and "/.pipe/" not in "/" + path and not islink(prefix + path):
             continue
         out = pf.steps[step].outputs[oname]
         why = forbidden_landing(root, path, real, forbidden, root_real)
@@ -134,8 +133,10 @@ def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden
             if dangling is None:
                 moved[path] = real
                 continue
-            why = (f"'{dangling[0]}' is a link to '{dangling[1]}', which does not exist (pipe does not create "
-                   f"what a link points to: a disk that is not mounted would be written instead)")
+            why = (
+                f"'{dangling[0]}' is a link to '{dangling[1]}', which does not exist (pipe does not create "
+                f"what a link points to: a disk that is not mounted would be written instead)"
+            )
         if why is not None:
             errors.append(_link_error(root, step, oname, out, real, why))
     if not moved:
@@ -155,8 +156,16 @@ def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden
         mine = f"output '{oname}' of step '{step}' ('{path}')"
         for place, what in places:
             if what != mine and (_under(place, real) or _under(real, place)):
-                errors.append(_link_error(root, step, oname, pf.steps[step].outputs[oname], real,
-                                          f"that is {what}" if place == real else f"that overlaps {what}"))
+                errors.append(
+                    _link_error(
+                        root,
+                        step,
+                        oname,
+                        pf.steps[step].outputs[oname],
+                        real,
+                        f"that is {what}" if place == real else f"that overlaps {what}",
+                    )
+                )
                 break
     return errors
 
@@ -166,7 +175,10 @@ def _link_error(root: str, step: str, oname: str, out, real: str, why: str) -> P
     via = f" through the link '{link[0]}' -> '{link[1]}'" if link else ""
     if link is None and os.path.islink(os.path.join(root, out.path)):
         via = f" (it is a link to '{os.readlink(os.path.join(root, out.path))}')"
-    return PipefileError(f"output '{oname}' of step '{step}' ('{out.path}') would be written at '{real}'{via}: "
-                         f"{why}", out.loc,
-                         "remove or repoint the link, or write the output somewhere else, e.g. build/"
-                         if link or via else "write the output somewhere else, e.g. build/")
+    return PipefileError(
+        f"output '{oname}' of step '{step}' ('{out.path}') would be written at '{real}'{via}: {why}",
+        out.loc,
+        "remove or repoint the link, or write the output somewhere else, e.g. build/"
+        if link or via
+        else "write the output somewhere else, e.g. build/",
+    )

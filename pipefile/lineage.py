@@ -50,8 +50,10 @@ def parse_ref(text: str) -> tuple:
     if version is None or version == "latest":
         return m.group("name"), None
     if not re.fullmatch(r"[0-9]+", version) or int(version) < 1:  # ASCII: '²'.isdigit() is true
-        raise PipefileError(f"'{text}': the version must be a number from 1 up, or latest",
-                            hint=f"e.g. {m.group('name')}:1; `pipe artifacts show {m.group('name')}` lists them")
+        raise PipefileError(
+            f"'{text}': the version must be a number from 1 up, or latest",
+            hint=f"e.g. {m.group('name')}:1; `pipe artifacts show {m.group('name')}` lists them",
+        )
     return m.group("name"), int(version)
 
 
@@ -86,8 +88,13 @@ class Lineage:
     them): it tells which params the step itself used; without it a step shows its job's
     params."""
 
-    def __init__(self, jobs: JobStore, manifest_of: Optional[Callable] = None, workspace: Optional[str] = None,
-                 _seen: Optional[set] = None):
+    def __init__(
+        self,
+        jobs: JobStore,
+        manifest_of: Optional[Callable] = None,
+        workspace: Optional[str] = None,
+        _seen: Optional[set] = None,
+    ):
         self.jobs = jobs
         self.manifest_of = manifest_of
         self.workspace = workspace  # set when this is the original of a clone: step nodes name it
@@ -103,8 +110,17 @@ class Lineage:
     # --- entry points -----------------------------------------------------------------
     def of_version(self, v: ArtifactVersion, path: Optional[str] = None) -> dict:
         """The node of artifact version `v` (read at `path`, by default where it was made)."""
-        node = {"type": "data", "path": path or v.path, "kind": v.kind, "digest": v.digest, "size": v.size,
-                "artifacts": [v.ref], "source": True, "asset": False, "produced_by": None}
+        node = {
+            "type": "data",
+            "path": path or v.path,
+            "kind": v.kind,
+            "digest": v.digest,
+            "size": v.size,
+            "artifacts": [v.ref],
+            "source": True,
+            "asset": False,
+            "produced_by": None,
+        }
         if v.step:
             node["source"] = False
             step, note = self._made(v)
@@ -153,8 +169,10 @@ class Lineage:
         where = where or origin.get("workspace") or "the original workspace"
         if job is None:
             return None, f"made by step '{v.step}' in {where} (copied by `pipe clone`), whose record is not there"
-        return None, f"made by step '{v.step}' in job {job} of {where} (copied by `pipe clone`), whose record " \
-                     "is not there"
+        return (
+            None,
+            f"made by step '{v.step}' in job {job} of {where} (copied by `pipe clone`), whose record is not there",
+        )
 
     def _read_origin(self) -> Optional[dict]:
         if not self._origin_read:
@@ -199,25 +217,32 @@ class Lineage:
                     return self.of_version(here[0], path)
                 if versions:  # a copy of a version (`pipe artifacts get`, say): that version's lineage
                     node = self.of_version(versions[0])
-                    node["note"] = f"'{path}' holds the content of {versions[0].ref}" + \
-                        (f"; {node['note']}" if node.get("note") else "")
+                    node["note"] = f"'{path}' holds the content of {versions[0].ref}" + (
+                        f"; {node['note']}" if node.get("note") else ""
+                    )
                     return node
                 recorded = self.jobs.steps_with_output(path=path)
                 if recorded:
                     raise PipefileError(
                         f"'{path}' holds content that no recorded job produced (it was changed after job "
                         f"{recorded[0].job_id} wrote it)",
-                        hint="run `pipe run` to rebuild it, or ask for a stored version: pipe lineage NAME:VERSION")
-                raise PipefileError(f"no recorded job produced '{path}'",
-                                    hint=self._path_hint(path) or "lineage covers outputs of `pipe run` and artifacts")
+                        hint="run `pipe run` to rebuild it, or ask for a stored version: pipe lineage NAME:VERSION",
+                    )
+                raise PipefileError(
+                    f"no recorded job produced '{path}'",
+                    hint=self._path_hint(path) or "lineage covers outputs of `pipe run` and artifacts",
+                )
             rec = recs[0]
-            return self._data(path, content["kind"], content["digest"], content.get("size", 0), rec.job_id,
-                              producer=rec)
+            return self._data(
+                path, content["kind"], content["digest"], content.get("size", 0), rec.job_id, producer=rec
+            )
         recs = self.jobs.steps_with_output(path=path)
         recs = [r for r in recs if any(o.get("path") == path and o.get("digest") for o in r.outputs.values())]
         if not recs:
-            raise PipefileError(f"'{path}' does not exist, and no recorded job produced it",
-                                hint=self._path_hint(path) or "give an output path or an artifact NAME[:VERSION]")
+            raise PipefileError(
+                f"'{path}' does not exist, and no recorded job produced it",
+                hint=self._path_hint(path) or "give an output path or an artifact NAME[:VERSION]",
+            )
         rec = recs[0]
         out = _output_of(rec, None, path)
         node = self._data(path, out["kind"], out["digest"], out.get("size", 0), rec.job_id, producer=rec)
@@ -241,8 +266,7 @@ class Lineage:
         recs = [r for r in self.jobs.steps_with_output(digest) if r.outcome not in ("failed", "skipped")]
         if not recs:
             return None
-        here = [r for r in recs if any(o.get("digest") == digest and o.get("path") == path
-                                       for o in r.outputs.values())]
+        here = [r for r in recs if any(o.get("digest") == digest and o.get("path") == path for o in r.outputs.values())]
         if here:  # a step that wrote this content at this path, before one that wrote it elsewhere
             recs = here
         if context_job is not None:
@@ -260,16 +284,31 @@ class Lineage:
                     return r
         return recs[0]
 
-    def _data(self, path: str, kind: str, digest: str, size: int, context_job: Optional[int],
-              producer: Optional[JobStep] = None) -> dict:
+    def _data(
+        self,
+        path: str,
+        kind: str,
+        digest: str,
+        size: int,
+        context_job: Optional[int],
+        producer: Optional[JobStep] = None,
+    ) -> dict:
         bound = self._bound_version(path, digest)
         if bound is not None:  # an input bound to ${{artifacts.NAME:V}}: the lineage of that version
             return self.of_version(bound, path)
         versions = self.jobs.versions_of(digest)
         rec = producer or self._producer(digest, context_job, path)
-        node = {"type": "data", "path": path, "kind": kind, "digest": digest, "size": size,
-                "artifacts": [v.ref for v in sorted(_named(versions, path, rec), key=lambda v: (v.name, v.version))],
-                "source": True, "asset": False, "produced_by": None}
+        node = {
+            "type": "data",
+            "path": path,
+            "kind": kind,
+            "digest": digest,
+            "size": size,
+            "artifacts": [v.ref for v in sorted(_named(versions, path, rec), key=lambda v: (v.name, v.version))],
+            "source": True,
+            "asset": False,
+            "produced_by": None,
+        }
         if not size:
             size = next((v.size for v in versions), 0)
             if not size and rec is not None:
@@ -307,12 +346,23 @@ class Lineage:
         if key in self._steps:
             return self._steps[key]
         job = self._job(rec.job_id)
-        node = {"type": "step", "job": rec.job_id, "job_uid": job.uid if job else None,
-                "experiment": job.experiment if job else None,
-                "git": {"commit": job.git_commit, "dirty": job.git_dirty} if job and job.git_commit else None,
-                "step": rec.step, "outcome": rec.outcome, "key": rec.key, "command": rec.command, "env": rec.env,
-                "finished": rec.finished, "params": dict(job.params) if job else {}, "params_of": "job",
-                "code": {}, "inputs": {}}
+        node = {
+            "type": "step",
+            "job": rec.job_id,
+            "job_uid": job.uid if job else None,
+            "experiment": job.experiment if job else None,
+            "git": {"commit": job.git_commit, "dirty": job.git_dirty} if job and job.git_commit else None,
+            "step": rec.step,
+            "outcome": rec.outcome,
+            "key": rec.key,
+            "command": rec.command,
+            "env": rec.env,
+            "finished": rec.finished,
+            "params": dict(job.params) if job else {},
+            "params_of": "job",
+            "code": {},
+            "inputs": {},
+        }
         if self.workspace:
             node["workspace"] = self.workspace  # a job of the workspace this one was cloned from
         manifest = self.manifest_of(rec.key) if self.manifest_of and rec.key else None
@@ -326,8 +376,9 @@ class Lineage:
                     node["code"][inp.get("path", name[5:])] = {"kind": inp.get("kind"), "digest": inp.get("digest")}
                     continue
                 if "digest" in inp:
-                    node["inputs"][name] = self._data(inp.get("path", ""), inp.get("kind", ""), inp["digest"],
-                                                      inp.get("size", 0), rec.job_id)
+                    node["inputs"][name] = self._data(
+                        inp.get("path", ""), inp.get("kind", ""), inp["digest"], inp.get("size", 0), rec.job_id
+                    )
                 elif inp.get("none"):
                     node["inputs"][name] = {"none": True}
                 else:
@@ -344,8 +395,11 @@ def _named(versions: list, path: str, rec: Optional[JobStep]) -> list:
     out = []
     for v in versions:
         if v.step:
-            if rec is not None and v.step == rec.step and (
-                    v.path == path or (rec.outputs.get(v.output or "") or {}).get("path") == path):
+            if (
+                rec is not None
+                and v.step == rec.step
+                and (v.path == path or (rec.outputs.get(v.output or "") or {}).get("path") == path)
+            ):
                 out.append(v)
         elif v.path == path:
             out.append(v)
@@ -360,4 +414,3 @@ def _output_of(rec: JobStep, digest: Optional[str], path: str) -> dict:
         if digest is not None and o.get("digest") == digest:
             return o
     return {"path": path, "kind": "", "digest": digest or "", "size": 0}
-

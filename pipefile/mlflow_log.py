@@ -31,9 +31,14 @@ from .workspace import Workspace
 ENV_URI = "MLFLOW_TRACKING_URI"
 INSTALL_HINT = "pip install 'pipefile[mlflow]'"
 
-_RUN_STATUS = {JobStatus.SUCCEEDED: "FINISHED", JobStatus.FAILED: "FAILED", JobStatus.INTERRUPTED: "KILLED", JobStatus.RUNNING: None}
-_BATCH = 100                        # MLflow's log_batch takes at most 100 params (and 1000 metrics) a call
-_PARAM_MAX = 500                    # the smallest param value limit of MLflow servers still around
+_RUN_STATUS = {
+    JobStatus.SUCCEEDED: "FINISHED",
+    JobStatus.FAILED: "FAILED",
+    JobStatus.INTERRUPTED: "KILLED",
+    JobStatus.RUNNING: None,
+}
+_BATCH = 100  # MLflow's log_batch takes at most 100 params (and 1000 metrics) a call
+_PARAM_MAX = 500  # the smallest param value limit of MLflow servers still around
 _BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. :/]")  # MLflow keys: alphanumerics, _ - . space : /
 
 
@@ -51,8 +56,7 @@ def check_installed() -> None:
     try:
         import mlflow.tracking  # noqa: F401
     except ImportError:
-        raise MlflowLogError("--mlflow needs the mlflow package, which is not installed",
-                             hint=INSTALL_HINT) from None
+        raise MlflowLogError("--mlflow needs the mlflow package, which is not installed", hint=INSTALL_HINT) from None
 
 
 def metric_key(name: str) -> str:
@@ -89,8 +93,11 @@ def tags_of(job: Job, steps: list) -> dict:
 
 # A tracking server that is down must not hold the prompt for minutes after the run
 # (MLflow retries 7 times with backoff by default); the user's own settings win.
-_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+_HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 @contextlib.contextmanager
@@ -130,21 +137,29 @@ def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> s
             from mlflow.entities import Metric, Param, RunTag
             from mlflow.tracking import MlflowClient
         except ImportError:
-            raise MlflowLogError("cannot log the job to MLflow: the mlflow package is not installed",
-                                 hint=INSTALL_HINT) from None
+            raise MlflowLogError(
+                "cannot log the job to MLflow: the mlflow package is not installed", hint=INSTALL_HINT
+            ) from None
     with _quiet():
         try:
             client = MlflowClient(tracking_uri=uri)
             run_id, logged_params = _run_for(client, job)
             ms = int((job.ended or job.started) * 1000)
-            params = [Param(metric_key(k), param_value(v)) for k, v in sorted(job.params.items())
-                      if metric_key(k) not in logged_params]
-            values = [Metric(metric_key(k), float(v), ms, 0) for k, v in metrics.items()
-                      if isinstance(v, (int, float)) and not math.isinf(v)]
+            params = [
+                Param(metric_key(k), param_value(v))
+                for k, v in sorted(job.params.items())
+                if metric_key(k) not in logged_params
+            ]
+            values = [
+                Metric(metric_key(k), float(v), ms, 0)
+                for k, v in metrics.items()
+                if isinstance(v, (int, float)) and not math.isinf(v)
+            ]
             tags = [RunTag(k, str(v)) for k, v in tags_of(job, steps).items()]
             for i in range(0, max(len(params), len(values), len(tags)), _BATCH):
-                client.log_batch(run_id, metrics=values[i:i + _BATCH], params=params[i:i + _BATCH],
-                                 tags=tags[i:i + _BATCH])
+                client.log_batch(
+                    run_id, metrics=values[i : i + _BATCH], params=params[i : i + _BATCH], tags=tags[i : i + _BATCH]
+                )
             status = _RUN_STATUS.get(job.status)
             if status:
                 client.set_terminated(run_id, status, end_time=int((job.ended or job.started) * 1000))
@@ -153,8 +168,10 @@ def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> s
             raise
         except Exception as e:  # noqa: BLE001 - any MLflow failure (server down, bad URI) is reported, not fatal
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise MlflowLogError(f"could not log job {job.id} to MLflow at {uri or 'its default store'}: {first}",
-                                 hint="the job is recorded; check MLFLOW_TRACKING_URI") from None
+            raise MlflowLogError(
+                f"could not log job {job.id} to MLflow at {uri or 'its default store'}: {first}",
+                hint="the job is recorded; check MLFLOW_TRACKING_URI",
+            ) from None
 
 
 def _run_for(client, job: Job) -> tuple:
@@ -173,7 +190,7 @@ def _run_for(client, job: Job) -> tuple:
     found = client.search_runs([exp_id], filter_string=f"tags.`pipe.job_uid` = '{job.uid}'", max_results=1)
     if found:
         return found[0].info.run_id, set(found[0].data.params)
-    run = client.create_run(exp_id, start_time=int(job.started * 1000),
-                            tags={"pipe.job_uid": job.uid},
-                            run_name=f"pipe job {job.id}")
+    run = client.create_run(
+        exp_id, start_time=int(job.started * 1000), tags={"pipe.job_uid": job.uid}, run_name=f"pipe job {job.id}"
+    )
     return run.info.run_id, set()

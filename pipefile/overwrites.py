@@ -16,7 +16,6 @@ import time
 
 from .outcomes import Outcome, StepResult
 
-
 # A file's ctime comes from the kernel's coarse clock, up to a tick behind time.time_ns().
 _CLOCK_SLACK_NS = 20_000_000
 
@@ -84,8 +83,9 @@ class OverwriteWatch:
         for read in self.sched.graph.nodes[name].read_paths():
             parts = read.split("/")
             # The output it reads, or the output folder that holds what it reads.
-            hit = next(("/".join(parts[:i]) for i in range(len(parts), 0, -1) if "/".join(parts[:i]) in self.entries),
-                       None)
+            hit = next(
+                ("/".join(parts[:i]) for i in range(len(parts), 0, -1) if "/".join(parts[:i]) in self.entries), None
+            )
             if hit is not None and hit not in paths:
                 paths.append(hit)
         self._check(paths, exclude=name)
@@ -109,20 +109,26 @@ class OverwriteWatch:
                 del self.entries[path]
                 if self.sched.state is not None:  # the record no longer holds: decide it again next time
                     self.sched.state.forget_step(producer)
-            fixed = ("pipe put its content back from the store" if ok else
-                     "its content could not be put back (the next run restores or runs it)")
+            fixed = (
+                "pipe put its content back from the store"
+                if ok
+                else "its content could not be put back (the next run restores or runs it)"
+            )
             saved = "".join(f"; {n}" for n in notes)
             if not suspects:
                 self.sched.events.message(
                     f"warning: output '{oname}' of step '{producer}' ('{path}') changed during the run, while no "
-                    f"step ran (another program?); {fixed}{saved}")
+                    f"step ran (another program?); {fixed}{saved}"
+                )
                 continue
             for s in suspects:
                 also = [o for o in suspects if o != s]
                 who = f" (or by {', '.join(repr(o) for o in also)}, which ran at the same time)" if also else ""
-                why = (f"wrote over '{path}', output '{oname}' of step '{producer}', which it does not declare"
-                       f"{who}; {fixed}{saved}. A step must write only its own outputs: declare the path as "
-                       f"an output of one step only")
+                why = (
+                    f"wrote over '{path}', output '{oname}' of step '{producer}', which it does not declare"
+                    f"{who}; {fixed}{saved}. A step must write only its own outputs: declare the path as "
+                    f"an output of one step only"
+                )
                 if s not in self.results:
                     self.blame[s] = why  # still running: it fails when it ends
                     self.blamed = True
@@ -134,8 +140,9 @@ class OverwriteWatch:
     def _suspects(self, when: int, producer: str, exclude: str) -> list:
         """The steps whose command ran at time `when`: strictly first, then within the clock's slack."""
         now = time.time_ns()
-        spans = {s: (a, b if b is not None else now) for s, (a, b) in self.windows.items()
-                 if s not in (producer, exclude)}
+        spans = {
+            s: (a, b if b is not None else now) for s, (a, b) in self.windows.items() if s not in (producer, exclude)
+        }
         for slack in (0, _CLOCK_SLACK_NS):
             hit = [s for s, (a, b) in spans.items() if a - slack <= when <= b + slack]
             if hit:

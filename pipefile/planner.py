@@ -81,8 +81,16 @@ class Plan:
 
 
 class Planner:
-    def __init__(self, graph: Graph, hasher: Hasher, records: Mapping, actions, store,
-                 forced=frozenset(), outside: Optional[Outside] = None):
+    def __init__(
+        self,
+        graph: Graph,
+        hasher: Hasher,
+        records: Mapping,
+        actions,
+        store,
+        forced=frozenset(),
+        outside: Optional[Outside] = None,
+    ):
         """`outside`: what was gathered before planning (the session replaces it with one
         holding more remote answers, then decides again)."""
         self.graph = graph
@@ -163,16 +171,16 @@ class Planner:
                 digests[path] = outputs[exact[1]]
                 continue
             # A path inside (or around) an output can only be digested once it is in place.
-            not_there += [d for d in node.deps if d in upstream and not upstream[d].in_workspace
-                          and self._overlaps(path, d)]
+            not_there += [
+                d for d in node.deps if d in upstream and not upstream[d].in_workspace and self._overlaps(path, d)
+            ]
             d = self._digest(path)
             if d is None:
                 # Not an error for the whole plan: this step cannot run, the others can.
                 return Decision(name, Verdict.RUN, None, (Reason(MISSING_INPUT, path),))
             digests[path] = d
         if not_there:
-            return Decision(name, Verdict.PENDING, None,
-                            tuple(Reason(UPSTREAM, w) for w in dict.fromkeys(not_there)))
+            return Decision(name, Verdict.PENDING, None, tuple(Reason(UPSTREAM, w) for w in dict.fromkeys(not_there)))
         env = node.step.environment
         identity = self.outside.identity(env) if env else LOCAL_ENV_IDENTITY
         model = self.outside.model() if node.step.key_includes else None
@@ -218,5 +226,8 @@ def left_on_remote(graph: Graph, plan: Plan, targets=()) -> set:
     for name, d in plan.decisions.items():
         if d.verdict in (Verdict.RUN, Verdict.PENDING):
             needed.update(graph.nodes[name].deps)
-    return {n for n, d in plan.decisions.items()
-            if d.verdict == Verdict.RESTORE and d.remote is not None and n not in needed}
+    return {
+        n
+        for n, d in plan.decisions.items()
+        if d.verdict == Verdict.RESTORE and d.remote is not None and n not in needed
+    }

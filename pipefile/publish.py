@@ -30,9 +30,9 @@ from . import spec
 from .artifacts import pin_artifacts, resolve_artifacts
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache, canonical_json, hash_json
 from .errors import PipefileError, did_you_mean, raise_all
-from .outcomes import JobState
 from .jobdb.serving import Deployment, ServeStore
 from .jobs import store_path
+from .outcomes import JobState
 from .workspace import STATE_DIR, Workspace
 
 DEPLOYMENT_VERSION = 1
@@ -67,10 +67,13 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
                 continue
             d = store_path(ws, hasher, inp.path)
             if d is None:
-                missing.append(PipefileError(f"step '{node.name}' reads '{inp.path}', which does not exist, and no "
-                                             f"step makes it", inp.loc,
-                                             "create it, or mark the asset that names it input: true so that each "
-                                             "invocation gives it"))
+                missing.append(
+                    PipefileError(
+                        f"step '{node.name}' reads '{inp.path}', which does not exist, and no step makes it",
+                        inp.loc,
+                        "create it, or mark the asset that names it input: true so that each invocation gives it",
+                    )
+                )
                 continue
             files[inp.path] = d.to_json()
         for c in node.step.code:
@@ -91,23 +94,38 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         inputs[p.name] = entry
     for a in pf.assets.values():
         if a.input:
-            inputs[a.name] = {"kind": "asset", "type": a.type, "required": True, "description": a.description,
-                              "path": a.path}
+            inputs[a.name] = {
+                "kind": "asset",
+                "type": a.type,
+                "required": True,
+                "description": a.description,
+                "path": a.path,
+            }
     outputs: dict = {}
     for node in graph.nodes.values():
         for o in node.outputs.values():
             if o.output:
                 outputs[o.name] = {"step": node.name, "output": o.name, "path": o.path, "type": o.type}
-    return {"v": DEPLOYMENT_VERSION, "pipefile": rel_pf, "name": pf.name, "description": pf.description,
-            "files": files, "inputs": inputs, "outputs": outputs, "steps": list(graph.nodes), "artifacts": pins}
+    return {
+        "v": DEPLOYMENT_VERSION,
+        "pipefile": rel_pf,
+        "name": pf.name,
+        "description": pf.description,
+        "files": files,
+        "inputs": inputs,
+        "outputs": outputs,
+        "steps": list(graph.nodes),
+        "artifacts": pins,
+    }
 
 
 def _made_by_steps(path: str, graph) -> bool:
     return bool(graph_mod._producer_of(path, graph.producers, sorted(graph.producers)))
 
 
-def publish(ws: Workspace, pipefile_path: str, endpoint: str, description: str = "",
-            set_default: bool = False) -> tuple:
+def publish(
+    ws: Workspace, pipefile_path: str, endpoint: str, description: str = "", set_default: bool = False
+) -> tuple:
     """(Deployment, True if new): a new deployment, unless the newest one already holds
     exactly this snapshot (then that one, unchanged)."""
     manifest = snapshot_manifest(ws, pipefile_path)
@@ -153,7 +171,7 @@ def _fits(value, typ: str):
             return None
         return number if math.isfinite(number) else None
     if typ == spec.INTEGER and spec.value_fits(value, typ):
-        return value if -2**63 <= value < 2**63 else None
+        return value if -(2**63) <= value < 2**63 else None
     if typ == spec.STRING and spec.value_fits(value, typ):
         return value if "\0" not in value else None
     if spec.value_fits(value, typ):
@@ -161,9 +179,15 @@ def _fits(value, typ: str):
     return None
 
 
-def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dict,
-                  may_read_job=lambda job: True, uploader: Optional[str] = None,
-                  artifact_viewer: Optional[str] = None) -> CheckedRequest:
+def check_request(
+    ws: Workspace,
+    serve: ServeStore,
+    dep: Deployment,
+    inputs: dict,
+    may_read_job=lambda job: True,
+    uploader: Optional[str] = None,
+    artifact_viewer: Optional[str] = None,
+) -> CheckedRequest:
     """Validate `inputs` against the deployment's input schema; every problem at once.
     `may_read_job(job)`: whether the caller may read that job's outputs (job_output);
     `uploader`: the token whose uploads the caller may name (None: any upload);
@@ -177,15 +201,24 @@ def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dic
     for name, given in inputs.items():
         decl = schema.get(name)
         if decl is None:
-            errors.append(RequestError(f"deployment {dep.number} of endpoint '{dep.endpoint}' has no input '{name}'",
-                                       did_you_mean(name, schema, "input") or "it takes no inputs",
-                                       f"inputs.{name}"))
+            errors.append(
+                RequestError(
+                    f"deployment {dep.number} of endpoint '{dep.endpoint}' has no input '{name}'",
+                    did_you_mean(name, schema, "input") or "it takes no inputs",
+                    f"inputs.{name}",
+                )
+            )
             continue
         if decl["kind"] == "param":
             v = _fits(given, decl["type"])
             if v is None:
-                errors.append(RequestError(f"input '{name}' is a param of type {decl['type']}, and {_short(given)} is "
-                                           f"not one", _TYPE_HINT.get(decl["type"]), f"inputs.{name}"))
+                errors.append(
+                    RequestError(
+                        f"input '{name}' is a param of type {decl['type']}, and {_short(given)} is not one",
+                        _TYPE_HINT.get(decl["type"]),
+                        f"inputs.{name}",
+                    )
+                )
                 continue
             params[name] = v
         else:
@@ -199,14 +232,20 @@ def check_request(ws: Workspace, serve: ServeStore, dep: Deployment, inputs: dic
         if decl["kind"] == "param" and "default" in decl:
             params[name] = decl["default"]
         else:
-            how = "a value" if decl["kind"] == "param" else '{"upload": DIGEST}, {"artifact": "NAME:VERSION"} or ' \
-                                                          '{"job_output": "JOB/OUTPUT"}'
-            errors.append(RequestError(f"input '{name}' is required", f"give it: \"{name}\": {how}", f"inputs.{name}"))
+            how = (
+                "a value"
+                if decl["kind"] == "param"
+                else '{"upload": DIGEST}, {"artifact": "NAME:VERSION"} or {"job_output": "JOB/OUTPUT"}'
+            )
+            errors.append(RequestError(f"input '{name}' is required", f'give it: "{name}": {how}', f"inputs.{name}"))
     if errors:
         if len(errors) == 1:
             raise errors[0]
-        raise RequestError("; ".join(e.message for e in errors), "; ".join(e.hint for e in errors if e.hint),
-                           ",".join(e.field for e in errors))
+        raise RequestError(
+            "; ".join(e.message for e in errors),
+            "; ".join(e.hint for e in errors if e.hint),
+            ",".join(e.field for e in errors),
+        )
     digest = hash_json([dep.digest, params, {n: [a["kind"], a["digest"]] for n, a in sorted(assets.items())}])
     return CheckedRequest(params, assets, digest)
 
@@ -216,19 +255,33 @@ def _short(value) -> str:
     return text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
 
 
-_TYPE_HINT = {spec.NUMBER: "give a JSON number, e.g. 0.7", spec.INTEGER: "give a whole JSON number (64-bit), e.g. 5",
-              spec.BOOLEAN: "give true or false", spec.STRING: "give a JSON string (without NUL characters)"}
+_TYPE_HINT = {
+    spec.NUMBER: "give a JSON number, e.g. 0.7",
+    spec.INTEGER: "give a whole JSON number (64-bit), e.g. 5",
+    spec.BOOLEAN: "give true or false",
+    spec.STRING: "give a JSON string (without NUL characters)",
+}
 
 
-def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, may_read_job,
-                uploader: Optional[str] = None, artifact_viewer: Optional[str] = None) -> dict:
+def _content_of(
+    ws: Workspace,
+    serve: ServeStore,
+    name: str,
+    decl: dict,
+    given,
+    may_read_job,
+    uploader: Optional[str] = None,
+    artifact_viewer: Optional[str] = None,
+) -> dict:
     field = f"inputs.{name}"
-    if not isinstance(given, dict) or len(given) != 1 or next(iter(given)) not in ("upload", "artifact",
-                                                                                    "job_output"):
-        raise RequestError(f"input '{name}' is data ({decl['type'] or 'a file or folder'}): give exactly one of "
-                           f"upload, artifact or job_output",
-                           f'e.g. "{name}": {{"upload": "DIGEST"}} (POST /v1/uploads returns the digest)', field)
-    (how, ref), = given.items()
+    if not isinstance(given, dict) or len(given) != 1 or next(iter(given)) not in ("upload", "artifact", "job_output"):
+        raise RequestError(
+            f"input '{name}' is data ({decl['type'] or 'a file or folder'}): give exactly one of "
+            f"upload, artifact or job_output",
+            f'e.g. "{name}": {{"upload": "DIGEST"}} (POST /v1/uploads returns the digest)',
+            field,
+        )
+    ((how, ref),) = given.items()
     if not isinstance(ref, str) or not ref:
         raise RequestError(f"input '{name}': {how} must be a non-empty string", None, field)
     if how == "upload":
@@ -251,34 +304,46 @@ def _content_of(ws: Workspace, serve: ServeStore, name: str, decl: dict, given, 
         content = job_output(ws, serve, job_ref, oname, field, may_read_job)
         source = f"job_output:{ref}"
     if not ws.store.complete(content):
-        raise RequestError(f"input '{name}': the content of {source} is no longer complete in the store",
-                           "upload it again", field)
+        raise RequestError(
+            f"input '{name}': the content of {source} is no longer complete in the store", "upload it again", field
+        )
     want = decl.get("type")
     if (want == spec.URI_FILE and content.kind != FILE) or (want == spec.URI_FOLDER and content.kind != TREE):
         got = "a folder" if content.kind == TREE else "a file"
-        raise RequestError(f"input '{name}' is a {want}, but {source} is {got}",
-                           "upload a tar or zip archive for a folder, a plain file otherwise", field)
+        raise RequestError(
+            f"input '{name}' is a {want}, but {source} is {got}",
+            "upload a tar or zip archive for a folder, a plain file otherwise",
+            field,
+        )
     return dict(content.to_json(), source=source)
 
 
-def job_output(ws: Workspace, serve: ServeStore, job_ref: str, oname: str, field: str = "",
-               may_read_job=lambda job: True) -> PathDigest:
+def job_output(
+    ws: Workspace, serve: ServeStore, job_ref: str, oname: str, field: str = "", may_read_job=lambda job: True
+) -> PathDigest:
     """The content of endpoint output `oname` of a completed served job."""
     try:
         job = ws.jobs.get(int(job_ref))
         if not may_read_job(job):
             raise PipefileError("not visible")  # answered as if there were no such job
     except (PipefileError, ValueError, OverflowError):
-        raise RequestError(f"no job '{job_ref}'", "write JOB/OUTPUT with a job id, e.g. 12/predictions", field) \
-            from None
+        raise RequestError(
+            f"no job '{job_ref}'", "write JOB/OUTPUT with a job id, e.g. 12/predictions", field
+        ) from None
     if job.state != JobState.COMPLETED or not job.endpoint:
-        raise RequestError(f"job {job.id} is not a completed endpoint job (it is {job.state or job.status})",
-                           "wait for it to complete", field)
+        raise RequestError(
+            f"job {job.id} is not a completed endpoint job (it is {job.state or job.status})",
+            "wait for it to complete",
+            field,
+        )
     dep = serve.deployment(job.endpoint, job.deployment)
     out = dep.manifest.get("outputs", {}).get(oname)
     if out is None:
-        raise RequestError(f"job {job.id} has no output '{oname}'",
-                           did_you_mean(oname, dep.manifest.get("outputs", {}), "output"), field)
+        raise RequestError(
+            f"job {job.id} has no output '{oname}'",
+            did_you_mean(oname, dep.manifest.get("outputs", {}), "output"),
+            field,
+        )
     rec = ws.jobs.step_record(job.id, out["step"])
     o = (rec.outputs if rec else {}).get(out["output"], {})
     if "digest" not in o:

@@ -116,15 +116,27 @@ def decide(step: str, obs: Observation) -> Decision:
         if not problems:
             return Decision(step, Verdict.FRESH, key, (), dict(prior.outputs))
         if obs.cached is not None:
-            return Decision(step, Verdict.RESTORE, key, tuple(problems) + (Reason(CACHED, obs.cached_on or ""),),
-                            dict(obs.cached), remote=obs.cached_on)
+            return Decision(
+                step,
+                Verdict.RESTORE,
+                key,
+                tuple(problems) + (Reason(CACHED, obs.cached_on or ""),),
+                dict(obs.cached),
+                remote=obs.cached_on,
+            )
         return Decision(step, Verdict.RUN, key, tuple(problems))
     reasons = explain(prior.manifest if prior else None, key.manifest)
     if obs.cached is not None:
         if not _output_problems(obs, obs.cached):
             return Decision(step, Verdict.FRESH, key, (), dict(obs.cached), record=True)
-        return Decision(step, Verdict.RESTORE, key, tuple(reasons) + (Reason(CACHED, obs.cached_on or ""),),
-                        dict(obs.cached), remote=obs.cached_on)
+        return Decision(
+            step,
+            Verdict.RESTORE,
+            key,
+            tuple(reasons) + (Reason(CACHED, obs.cached_on or ""),),
+            dict(obs.cached),
+            remote=obs.cached_on,
+        )
     return Decision(step, Verdict.RUN, key, tuple(reasons))
 
 
@@ -152,8 +164,14 @@ def explain(old: Optional[dict], new: dict) -> list:
     if old.get("env") != new.get("env"):
         reasons.append(Reason(ENV_CHANGED, "", _env(old.get("env")), _env(new.get("env"))))
     if old.get("gpu_model") != new.get("gpu_model"):
-        reasons.append(Reason(GPU_MODEL_CHANGED, "", str(old.get("gpu_model", "(not in key)")),
-                              str(new.get("gpu_model", "(not in key)"))))
+        reasons.append(
+            Reason(
+                GPU_MODEL_CHANGED,
+                "",
+                str(old.get("gpu_model", "(not in key)")),
+                str(new.get("gpu_model", "(not in key)")),
+            )
+        )
     op, np_ = old.get("params", {}), new.get("params", {})
     changed_params = set()
     for name in sorted(set(op) | set(np_)):

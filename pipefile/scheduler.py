@@ -36,12 +36,12 @@ from typing import Optional, Protocol
 from .errors import PipefileError
 from .executors.protocol import Executor
 from .graph import Graph, Node
+from .outcomes import Outcome, StepResult
 from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
 from .workspace.lock import is_disk_error
 from .workspace.state import OutputRecord
-from .outcomes import Outcome, StepResult
 
 
 class Events(Protocol):
@@ -90,9 +90,19 @@ def machine_memory() -> int:
 
 
 class Scheduler:
-    def __init__(self, graph: Graph, planner: Planner, executor: Optional[Executor], state=None, jobs: int = 0,
-                 keep_going: bool = False, events: Optional[Events] = None, memory: Optional[int] = None,
-                 dry_run: bool = False, gpus: Optional[list] = None):
+    def __init__(
+        self,
+        graph: Graph,
+        planner: Planner,
+        executor: Optional[Executor],
+        state=None,
+        jobs: int = 0,
+        keep_going: bool = False,
+        events: Optional[Events] = None,
+        memory: Optional[int] = None,
+        dry_run: bool = False,
+        gpus: Optional[list] = None,
+    ):
         """`gpus`: the devices (envs.gpus.Gpu) to hand out; None when no selected step asks for any."""
         self.graph = graph
         self.planner = planner
@@ -117,20 +127,32 @@ class Scheduler:
             r = self.graph.nodes[name].step.resources
             loc = self.graph.nodes[name].step.loc
             if r.gpus and not pool:
-                errors.append(PipefileError(
-                    f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but no GPU was found on this machine "
-                    f"(neither NVML nor nvidia-smi sees one)", loc,
-                    "run it where there is an NVIDIA GPU and driver, or name the devices with --gpus 0,1 or "
-                    "PIPE_GPUS=0,1"))
+                errors.append(
+                    PipefileError(
+                        f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but no GPU was found on this machine "
+                        f"(neither NVML nor nvidia-smi sees one)",
+                        loc,
+                        "run it where there is an NVIDIA GPU and driver, or name the devices with --gpus 0,1 or "
+                        "PIPE_GPUS=0,1",
+                    )
+                )
             elif r.gpus > len(pool):
-                errors.append(PipefileError(
-                    f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but this machine has {len(pool)} ({ids})", loc,
-                    "lower resources.gpus for this step, or run it on a machine with more GPUs"))
+                errors.append(
+                    PipefileError(
+                        f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but this machine has {len(pool)} ({ids})",
+                        loc,
+                        "lower resources.gpus for this step, or run it on a machine with more GPUs",
+                    )
+                )
             if r.memory and self.memory and r.memory > self.memory:
-                errors.append(PipefileError(
-                    f"step '{name}' asks for {r.memory / 1e9:.1f} GB of memory, but this machine has "
-                    f"{self.memory / 1e9:.1f} GB", self.graph.nodes[name].step.loc,
-                    "lower resources.memory for this step"))
+                errors.append(
+                    PipefileError(
+                        f"step '{name}' asks for {r.memory / 1e9:.1f} GB of memory, but this machine has "
+                        f"{self.memory / 1e9:.1f} GB",
+                        self.graph.nodes[name].step.loc,
+                        "lower resources.memory for this step",
+                    )
+                )
         if errors:
             from .errors import raise_all
 
@@ -175,7 +197,9 @@ class Scheduler:
             result = watch.finished(name, result, decision)
             results[name] = result
             self.events.finished(result, decision)
-            if result.outcome in (Outcome.RAN, Outcome.RESTORED) or (result.outcome == Outcome.FRESH and decision and decision.record):
+            if result.outcome in (Outcome.RAN, Outcome.RESTORED) or (
+                result.outcome == Outcome.FRESH and decision and decision.record
+            ):
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
@@ -208,20 +232,35 @@ class Scheduler:
                 result = StepResult(name=name, outcome=Outcome.FAILED, error=f"internal error: {e!r}")
             if result.outcome == Outcome.RESTORE_FAILED:
                 if interrupted:
-                    done(name, dataclasses.replace(result, outcome=Outcome.FAILED, error=f"could not restore "
-                                                   f"({result.error}); interrupted before it could run"), d)
+                    done(
+                        name,
+                        dataclasses.replace(
+                            result,
+                            outcome=Outcome.FAILED,
+                            error=f"could not restore ({result.error}); interrupted before it could run",
+                        ),
+                        d,
+                    )
                 elif self.graph.nodes[name].step.resources.gpus > len(self.gpus or []):
-                    done(name, dataclasses.replace(result, outcome=Outcome.FAILED, error=f"could not restore "
-                                                   f"({result.error}); run pipe again to run the step (it needs "
-                                                   f"GPUs)"), d)
+                    done(
+                        name,
+                        dataclasses.replace(
+                            result,
+                            outcome=Outcome.FAILED,
+                            error=f"could not restore ({result.error}); run pipe again to run the step (it needs GPUs)",
+                        ),
+                        d,
+                    )
                 else:
                     instead[name] = result  # the cache failed us: run it (when it fits)
                     heapq.heappush(ready, (pos[name], name))
                 return
             first = instead.pop(name, None)
             if first is not None:
-                result = dataclasses.replace(result, notes=first.notes + [
-                    f"could not restore ({first.error}); ran the step instead"] + result.notes)
+                result = dataclasses.replace(
+                    result,
+                    notes=first.notes + [f"could not restore ({first.error}); ran the step instead"] + result.notes,
+                )
             done(name, result, d)
 
         for n in names:
@@ -235,15 +274,21 @@ class Scheduler:
                     _, name = heapq.heappop(ready)
                     bad = upstream_failed(name)
                     if bad:
-                        done(name, StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
-                             decisions[name])
+                        done(
+                            name,
+                            StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
+                            decisions[name],
+                        )
                         continue
                     d = decisions[name]
                     if name in instead:
                         pass  # decided already: it runs
                     elif d.verdict == Verdict.PENDING:
-                        if any(upstream.get(x) is None or upstream[x].outputs is None
-                               for x in self.graph.nodes[name].deps if x in selected):
+                        if any(
+                            upstream.get(x) is None or upstream[x].outputs is None
+                            for x in self.graph.nodes[name].deps
+                            if x in selected
+                        ):
                             # Only in a dry run: upstream "ran" without producing anything.
                             done(name, StepResult(name=name, outcome=Outcome.WOULD_RUN), d)
                             continue
@@ -257,8 +302,9 @@ class Scheduler:
                         continue
                     runs = name in instead or d.verdict != Verdict.RESTORE
                     cpu, mem, gpus = self._cost(name, runs)
-                    if gpus > len(free_gpus) or (running and (used_cpu + cpu > self.jobs + 1e-9 or
-                                                              (mem and used_mem + mem > self.memory))):
+                    if gpus > len(free_gpus) or (
+                        running and (used_cpu + cpu > self.jobs + 1e-9 or (mem and used_mem + mem > self.memory))
+                    ):
                         blocked.append((pos[name], name))
                         continue
                     used_cpu += cpu
@@ -272,8 +318,11 @@ class Scheduler:
                         if bad or (watch.blamed and not self.keep_going):
                             free(cpu, mem, lease)
                             if bad:
-                                done(name, StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
-                                     d)
+                                done(
+                                    name,
+                                    StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
+                                    d,
+                                )
                             else:
                                 stop = True  # a step failed: start nothing more (it is skipped)
                             continue
@@ -343,9 +392,14 @@ class Scheduler:
                     continue
                 r = self.executor.restore(self.graph.nodes[dep], dep_decision, bring=True)
                 if r.outcome != Outcome.RESTORED:
-                    return StepResult(name=node.name, outcome=Outcome.FAILED, error=(
-                        f"cannot run: the outputs of '{dep}' could not be brought from remote "
-                        f"'{dep_decision.remote}' ({r.error})"))
+                    return StepResult(
+                        name=node.name,
+                        outcome=Outcome.FAILED,
+                        error=(
+                            f"cannot run: the outputs of '{dep}' could not be brought from remote "
+                            f"'{dep_decision.remote}' ({r.error})"
+                        ),
+                    )
                 entry.here = True
         return self.executor.run(node, decision, devices)
 
@@ -366,15 +420,17 @@ class Scheduler:
         node = self.graph.nodes[name]
         recs = {n: OutputRecord(node.outputs[n].path, outputs[n]) for n in node.outputs}
         try:
-            self.state.record_step(name, decision.key.digest, decision.key.manifest, recs,
-                                   stats=self.planner.hasher.cache.take_dirty())
+            self.state.record_step(
+                name, decision.key.digest, decision.key.manifest, recs, stats=self.planner.hasher.cache.take_dirty()
+            )
         except Exception as e:  # noqa: BLE001
             if not is_disk_error(e):
                 raise
             # A lost record is harmless (the next run checks the step against the run cache);
             # the disk being full will fail the next step that writes, with its own message.
-            self.events.message(f"warning: could not record step '{name}' in .pipe/state.db ({e}); "
-                                f"the next run checks it again")
+            self.events.message(
+                f"warning: could not record step '{name}' in .pipe/state.db ({e}); the next run checks it again"
+            )
 
 
 @dataclass

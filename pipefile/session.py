@@ -25,7 +25,7 @@ from typing import Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod
-from . import speccache, spec, staging
+from . import spec, speccache, staging
 from .digest import Hasher
 from .envs import EnvironmentSet
 from .envs import gpus as gpus_mod
@@ -51,9 +51,12 @@ def load(pipefile: Optional[str], params: Iterable[str] = (), keep: bool = False
 def load_deployed(path: str, values: dict, pinned: dict, workspace: Workspace) -> graph_mod.Graph:
     """The graph of a published deployment laid out at `path`: typed param `values`, the
     artifact versions it `pinned` (read from the store of `workspace`); no spec cache."""
-    return speccache.load_graph(path, values=values, freeze=False,
-                                artifacts=lambda pf, errors: artifacts_mod.pinned_artifacts(pf, pinned, workspace,
-                                                                                            errors))
+    return speccache.load_graph(
+        path,
+        values=values,
+        freeze=False,
+        artifacts=lambda pf, errors: artifacts_mod.pinned_artifacts(pf, pinned, workspace, errors),
+    )
 
 
 class RunRequest(NamedTuple):
@@ -99,8 +102,15 @@ class RunRecord:
 
 
 class Session:
-    def __init__(self, graph: graph_mod.Graph, writable: bool = True, workspace: Optional[Workspace] = None,
-                 remote=None, gpus: Optional[str] = None, on_remote_error=None):
+    def __init__(
+        self,
+        graph: graph_mod.Graph,
+        writable: bool = True,
+        workspace: Optional[Workspace] = None,
+        remote=None,
+        gpus: Optional[str] = None,
+        on_remote_error=None,
+    ):
         """writable=False (status, dry runs) never creates `.pipe/` and writes nothing.
         `workspace`: one opened already (a served job's), closed with the session.
         `remote`: a remote.config.RemoteSpec whose run cache is consulted (lazily: a run
@@ -114,8 +124,8 @@ class Session:
         self.remote_problems: list = []
         self._on_remote_error = on_remote_error
         if remote is not None:
-            from .remote.transport import Remote  # only with a remote: a local run does not load it
             from .remote.run_cache import RemoteRunCache
+            from .remote.transport import Remote  # only with a remote: a local run does not load it
 
             self.remote = Remote(remote)
             self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
@@ -198,8 +208,9 @@ class Session:
                 if strict and any(s.resources.gpus for s in steps):
                     raise
                 gpu_error = e
-        self.outside = Outside(identities, pool, model, gpu_error,
-                               self.remote_cache.name if self.remote_cache is not None else None)
+        self.outside = Outside(
+            identities, pool, model, gpu_error, self.remote_cache.name if self.remote_cache is not None else None
+        )
         return self.outside
 
     # --- plan ------------------------------------------------------------------------------
@@ -211,8 +222,9 @@ class Session:
             self.gather(targets, strict=False)
         if self._records is None:
             self._records = self.ws.state.steps()
-        planner = self._planner = Planner(self.graph, self.hasher, self._records, self.ws.actions, self.ws.store,
-                                          forced, self.outside)
+        planner = self._planner = Planner(
+            self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced, self.outside
+        )
         plan = planner.plan(targets)
         while planner.wanted:
             self._ask_remote(planner)
@@ -253,14 +265,24 @@ class Session:
         wants = any(self.graph.nodes[n].step.resources.gpus for n in plan.decisions)
         gpus = list(self.outside.gpus) if wants else None
         if req.dry_run:
-            sched = Scheduler(self.graph, redecide, DryRunExecutor(), None, req.jobs, req.keep_going, events,
-                              dry_run=True, gpus=gpus)
+            sched = Scheduler(
+                self.graph, redecide, DryRunExecutor(), None, req.jobs, req.keep_going, events, dry_run=True, gpus=gpus
+            )
             return self._record(sched.execute(plan), None)
         Scheduler(self.graph, redecide, None, gpus=gpus).check_resources(plan)  # before the job begins
         self._check_store_links()
         with disk_errors(self.ws.jobs.path):
-            job = begin_job(self.ws, self.hasher, self.graph, req.experiment, req.targets, req.argv, req.cloned_from,
-                            git=self._git, job_id=req.job_id)
+            job = begin_job(
+                self.ws,
+                self.hasher,
+                self.graph,
+                req.experiment,
+                req.targets,
+                req.argv,
+                req.cloned_from,
+                git=self._git,
+                job_id=req.job_id,
+            )
         if self.envs.made:
             self._note_environments()
         log_dir = self.ws.job_dir(job.id)
@@ -271,14 +293,23 @@ class Session:
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
-        executor = self.executor = LocalExecutor(self.ws, self.hasher, f"{job.id}-{job.uid}", log_dir, req.step_env,
-                                                 self.fetcher, leave, environments=self.envs,
-                                                 outputs={p: s for p, (s, _) in self.graph.producers.items()})
+        executor = self.executor = LocalExecutor(
+            self.ws,
+            self.hasher,
+            f"{job.id}-{job.uid}",
+            log_dir,
+            req.step_env,
+            self.fetcher,
+            leave,
+            environments=self.envs,
+            outputs={p: s for p, (s, _) in self.graph.producers.items()},
+        )
         if self._cancel is not None:
             executor.cancel(hard=self._cancel)
         recorder = JobRecorder(self.ws, job, self.graph)
-        sched = Scheduler(self.graph, redecide, executor, self.ws.state, req.jobs, req.keep_going,
-                          Fanout(events, recorder), gpus=gpus)
+        sched = Scheduler(
+            self.graph, redecide, executor, self.ws.state, req.jobs, req.keep_going, Fanout(events, recorder), gpus=gpus
+        )
         status = JobStatus.INTERRUPTED
         try:
             summary = sched.execute(plan)
@@ -303,9 +334,15 @@ class Session:
         raise_all(link_errors(pf, self.graph.producers, self.graph.nodes, forbidden=[store]))
 
     def _record(self, summary: RunSummary, job, warnings=()) -> RunRecord:
-        return RunRecord(summary, job, list(warnings), self.fetcher.total if self.fetcher is not None else None,
-                         self.remote.name if self.remote is not None else None,
-                         self.remote.spec.shown if self.remote is not None else None, self.remote_problems)
+        return RunRecord(
+            summary,
+            job,
+            list(warnings),
+            self.fetcher.total if self.fetcher is not None else None,
+            self.remote.name if self.remote is not None else None,
+            self.remote.spec.shown if self.remote is not None else None,
+            self.remote_problems,
+        )
 
     def finish(self, record: RunRecord, push_progress=None) -> RunRecord:
         """After the run (its progress view closed): with --push, upload what it built, restored
@@ -327,9 +364,13 @@ class Session:
     def _push_built(self, summary: RunSummary, progress):
         from . import sync
 
-        keys = [summary.decisions[n].key.digest for n, r in summary.results.items()
-                if r.outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH) and summary.decisions.get(n) is not None
-                and summary.decisions[n].key is not None]
+        keys = [
+            summary.decisions[n].key.digest
+            for n, r in summary.results.items()
+            if r.outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH)
+            and summary.decisions.get(n) is not None
+            and summary.decisions[n].key is not None
+        ]
         r = sync.SyncReport("push", self.remote.name)
         try:
             sync.push(self.ws, self.remote, keys, (), progress, r)
@@ -343,8 +384,11 @@ class Session:
         out = {}
         for name, env in self.envs.made.items():
             try:
-                out[name] = {"kind": env.kind, "identity": env.identity(),
-                             "build": env.build_id() if env.build_identity() is not None else None}
+                out[name] = {
+                    "kind": env.kind,
+                    "identity": env.identity(),
+                    "build": env.build_id() if env.build_identity() is not None else None,
+                }
             except PipefileError:
                 continue
         write_environments(self.ws.dir, out, keep=self.graph.pipefile.environments)

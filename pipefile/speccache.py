@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
 from . import __version__
-from . import load as loader
 from . import graph as graph_mod
+from . import load as loader
 from .digest import hash_bytes, hash_json
 from .errors import raise_all
 
@@ -35,17 +35,26 @@ def _loader_sources() -> list:
     so a module added to the load package is covered too."""
     here = os.path.dirname(os.path.abspath(__file__))
     package = os.path.dirname(os.path.abspath(loader.__file__))
-    return [os.path.join(here, f) for f in _LOADER_SOURCES] + \
-        [os.path.join(package, f) for f in sorted(os.listdir(package)) if f.endswith(".py")]
+    return [os.path.join(here, f) for f in _LOADER_SOURCES] + [
+        os.path.join(package, f) for f in sorted(os.listdir(package)) if f.endswith(".py")
+    ]
+
+
 _STATE_DIR = ".pipe"  # (store.STATE_DIR: the store layer sits above this one)
 
 # (Pipefile spec, errors list) -> {(name, version as written): graph.ResolvedArtifact}
 ArtifactResolver = Callable[[object, list], dict]
 
 
-def load_graph(pipefile_path: Optional[str], params: Iterable[str] = (), cwd: str = ".", freeze: bool = True,
-               values: Optional[dict] = None, artifacts: Optional[ArtifactResolver] = None,
-               keep: bool = False) -> graph_mod.Graph:
+def load_graph(
+    pipefile_path: Optional[str],
+    params: Iterable[str] = (),
+    cwd: str = ".",
+    freeze: bool = True,
+    values: Optional[dict] = None,
+    artifacts: Optional[ArtifactResolver] = None,
+    keep: bool = False,
+) -> graph_mod.Graph:
     """Load, validate and build the graph, reporting every problem found in one go.
 
     freeze=False for a long-lived process (the server), whose specs come and go (and
@@ -85,8 +94,9 @@ class _Loaded:
     keep: Optional[tuple] = None  # (key, spec, (signature, graph) or None): what the cache may keep
 
 
-def _load(path: str, params, freeze: bool, values: Optional[dict], resolve: Optional[ArtifactResolver],
-          out: _Loaded) -> None:
+def _load(
+    path: str, params, freeze: bool, values: Optional[dict], resolve: Optional[ArtifactResolver], out: _Loaded
+) -> None:
     # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
     data = loader.read_bytes(path) if freeze else None
     key = _spec_cache_key(path, data) if data is not None else None
@@ -119,8 +129,17 @@ def _load(path: str, params, freeze: bool, values: Optional[dict], resolve: Opti
 def _spec_cache_key(path: str, text: bytes) -> str:
     """Everything the loaded spec depends on: the text, where it is, who reads it."""
     code = [os.stat(f) for f in _loader_sources()]
-    return hash_json([_SPEC_CACHE_VERSION, __version__, sys.version, os.path.abspath(path),
-                      os.path.relpath(path), [(s.st_size, s.st_mtime_ns) for s in code], hash_bytes(text)])
+    return hash_json(
+        [
+            _SPEC_CACHE_VERSION,
+            __version__,
+            sys.version,
+            os.path.abspath(path),
+            os.path.relpath(path),
+            [(s.st_size, s.st_mtime_ns) for s in code],
+            hash_bytes(text),
+        ]
+    )
 
 
 def _values_signature(values: dict) -> Optional[str]:

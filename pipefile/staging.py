@@ -39,11 +39,11 @@ import threading
 from typing import Optional
 
 from . import spec
+from .cache.content_store import remove_path, replace_path
 from .digest import FILE, Hasher
 from .graph import Node
 from .landing import first_link, forbidden_landing, landing
 from .workspace import Workspace
-from .cache.content_store import remove_path, replace_path
 from .workspace.lock import disk_errors
 
 BESIDE_DIR = "beside"
@@ -95,9 +95,11 @@ class Landings:
         via = f" through the link '{link[0]}' -> '{link[1]}'" if link else ""
         if why is None:
             why = f"that link was made during this run (it was to land at '{planned}')"
-        raise StepFailure(f"will not write output '{path}': it would land at '{now}'{via}, and {why}; nothing "
-                          f"was written there. Remove the link (a step that made it wrote outside its declared "
-                          f"outputs) and run again")
+        raise StepFailure(
+            f"will not write output '{path}': it would land at '{now}'{via}, and {why}; nothing "
+            f"was written there. Remove the link (a step that made it wrote outside its declared "
+            f"outputs) and run again"
+        )
 
 
 class Staging:
@@ -124,8 +126,10 @@ class Staging:
         else:
             self.ws.store.put_tree(self.hasher.tree(rel), ap)
         self.ws.note_saved(rel, d)
-        return [f"saved the previous content of '{rel}' in the store before replacing it; "
-                f"get it back with: pipe recover {d.digest[:12]} -o PATH"]
+        return [
+            f"saved the previous content of '{rel}' in the store before replacing it; "
+            f"get it back with: pipe recover {d.digest[:12]} -o PATH"
+        ]
 
     def stage(self, node: Node, container: bool = False) -> "Staged":
         """The outputs of `node`, about to run, staged (`Staged.prepare` does the moving)."""
@@ -266,8 +270,9 @@ class Staged:
             st_path = self.paths[oname]
             in_stage, in_ws = _has_content(st_path), _has_content(ws_path)
             if in_stage and in_ws:
-                raise StepFailure(f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; "
-                                  f"write it once")
+                raise StepFailure(
+                    f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; write it once"
+                )
             if in_stage:
                 replace_path(st_path, ws_path, os.path.dirname(st_path))
             elif not os.path.lexists(ws_path):
@@ -359,8 +364,11 @@ def _beside_folder(entry: str) -> Optional[str]:
         folder = data["folder"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not isinstance(folder, str) or not os.path.isabs(folder) or \
-            not os.path.basename(folder).startswith(_BESIDE_PREFIX):
+    if (
+        not isinstance(folder, str)
+        or not os.path.isabs(folder)
+        or not os.path.basename(folder).startswith(_BESIDE_PREFIX)
+    ):
         return None  # never remove anything but a beside folder
     return folder
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
+from .cache.action_cache import parse_entry
 from .errors import PipefileError, did_you_mean
 from .rebuilder import Verdict
-from .workspace import Workspace
-from .cache.action_cache import parse_entry
+from .remote.run_cache import closure, fetch_contents
 from .remote.transfer import Progress, RemoteError
 from .remote.transport import Remote
-from .remote.run_cache import closure, fetch_contents
+from .workspace import Workspace
 
 
 @dataclass
@@ -41,10 +41,19 @@ class SyncReport:
         return not self.errors
 
     def to_json(self) -> dict:
-        return {"direction": self.direction, "remote": self.remote, "entries": self.entries,
-                "already": self.already, "objects": self.objects, "bytes": self.nbytes,
-                "artifacts": self.artifacts, "skipped": [{"what": w, "why": y} for w, y in self.skipped],
-                "must_run": self.must_run, "errors": [e.message for e in self.errors], "ok": self.ok}
+        return {
+            "direction": self.direction,
+            "remote": self.remote,
+            "entries": self.entries,
+            "already": self.already,
+            "objects": self.objects,
+            "bytes": self.nbytes,
+            "artifacts": self.artifacts,
+            "skipped": [{"what": w, "why": y} for w, y in self.skipped],
+            "must_run": self.must_run,
+            "errors": [e.message for e in self.errors],
+            "ok": self.ok,
+        }
 
 
 # --- what to push ---------------------------------------------------------------------------
@@ -69,8 +78,14 @@ def step_keys(ws: Workspace, step_names: Iterable[str], report: SyncReport, know
     return list(dict.fromkeys(keys))
 
 
-def push(ws: Workspace, remote: Remote, keys: Iterable[str], versions: Iterable = (),
-         progress: Optional[Progress] = None, report: Optional[SyncReport] = None) -> SyncReport:
+def push(
+    ws: Workspace,
+    remote: Remote,
+    keys: Iterable[str],
+    versions: Iterable = (),
+    progress: Optional[Progress] = None,
+    report: Optional[SyncReport] = None,
+) -> SyncReport:
     """Upload the entries for `keys` and the artifact `versions` (jobdb.artifacts.ArtifactVersion)
     that the remote lacks, with every object they need."""
     from .digest import PathDigest
@@ -124,8 +139,18 @@ def push(ws: Workspace, remote: Remote, keys: Iterable[str], versions: Iterable 
         if failed.intersection(objs):
             continue
         try:
-            remote.put_artifact({"name": v.name, "kind": v.kind, "digest": v.digest, "size": v.size,
-                                 "path": v.path, "step": v.step, "output": v.output, "created": v.created})
+            remote.put_artifact(
+                {
+                    "name": v.name,
+                    "kind": v.kind,
+                    "digest": v.digest,
+                    "size": v.size,
+                    "path": v.path,
+                    "step": v.step,
+                    "output": v.output,
+                    "created": v.created,
+                }
+            )
             report.artifacts += 1
         except RemoteError as e:
             report.errors.append(e)
@@ -133,8 +158,9 @@ def push(ws: Workspace, remote: Remote, keys: Iterable[str], versions: Iterable 
 
 
 # --- pull -----------------------------------------------------------------------------------
-def pull_plan(ws: Workspace, remote: Remote, plan, progress: Optional[Progress] = None,
-              report: Optional[SyncReport] = None) -> SyncReport:
+def pull_plan(
+    ws: Workspace, remote: Remote, plan, progress: Optional[Progress] = None, report: Optional[SyncReport] = None
+) -> SyncReport:
     """Fetch what the remote has for the plan's RESTORE-from-remote decisions."""
     report = report or SyncReport("pull", remote.name)
     wanted = {}
@@ -175,8 +201,10 @@ def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None)
     report = SyncReport("pull", remote.name)
     keys = remote.list_keys()
     if keys is None:
-        raise RemoteError(f"{remote.spec.describe()} cannot be listed, so --all-jobs cannot see what it holds",
-                          hint="pull named steps instead: pipe pull STEP...")
+        raise RemoteError(
+            f"{remote.spec.describe()} cannot be listed, so --all-jobs cannot see what it holds",
+            hint="pull named steps instead: pipe pull STEP...",
+        )
     wanted = {}
     have = 0
     for k in sorted(keys):
@@ -205,8 +233,16 @@ def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None)
             continue
         if ws.jobs.find_version(rec["name"], content.kind, content.digest) is not None:
             continue
-        ws.jobs.add_version(rec["name"], content.kind, content.digest, content.size, rec.get("path") or "",
-                            None, rec.get("step"), rec.get("output"))
+        ws.jobs.add_version(
+            rec["name"],
+            content.kind,
+            content.digest,
+            content.size,
+            rec.get("path") or "",
+            None,
+            rec.get("step"),
+            rec.get("output"),
+        )
         report.artifacts += 1
     return report
 

@@ -72,14 +72,10 @@ def parse_ref(expr: str, offset: int = 0) -> Ref:
     if head not in _REF_FORMS:
         from .errors import did_you_mean
 
-        raise TemplateError(
-            f"unknown expression '${{{{{text}}}}}'", offset, did_you_mean(head, SCOPES, "scope")
-        )
+        raise TemplateError(f"unknown expression '${{{{{text}}}}}'", offset, did_you_mean(head, SCOPES, "scope"))
     m = _REF_FORMS[head].match(text)
     if not m:
-        raise TemplateError(
-            f"malformed expression '${{{{{text}}}}}'", offset, f"write it as {_FORM_HELP[head]}"
-        )
+        raise TemplateError(f"malformed expression '${{{{{text}}}}}'", offset, f"write it as {_FORM_HELP[head]}")
     groups = m.groups()
     return Ref(head, groups[0], (groups[1] or "") if len(groups) > 1 else "", offset, text)
 

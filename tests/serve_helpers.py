@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from pipehelpers import PIPE, Repo
 
 SERVE_DEPS = ("fastapi", "uvicorn", "httpx")
@@ -24,7 +23,9 @@ def require_serve_deps():
     missing = [m for m in SERVE_DEPS if importlib.util.find_spec(m) is None]
     if missing:
         if os.environ.get("PIPE_CI_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"PIPE_CI_REQUIRE_SERVICES=1 but {', '.join(missing)} is not installed (pip install -e .[serve])")
+            pytest.fail(
+                f"PIPE_CI_REQUIRE_SERVICES=1 but {', '.join(missing)} is not installed (pip install -e .[serve])"
+            )
         pytest.skip(f"the serve extra is not installed ({', '.join(missing)})")
 
 
@@ -132,8 +133,14 @@ class Server:
             self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             self.log = open(self.log_path, "ab")
-            self.proc = subprocess.Popen(PIPE + ["serve", "--port", str(self.port), *self.args], cwd=self.root,
-                                         env=e, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                PIPE + ["serve", "--port", str(self.port), *self.args],
+                cwd=self.root,
+                env=e,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:

@@ -75,8 +75,10 @@ class Sftp:
 
 def start_sshd(tmp: str):
     """sshd -D on a random port with a generated host key and client key (for the current user)."""
-    need(SSHD is not None and shutil.which("ssh-keygen") is not None,
-         "OpenSSH server not installed (apt-get install -y openssh-server)")
+    need(
+        SSHD is not None and shutil.which("ssh-keygen") is not None,
+        "OpenSSH server not installed (apt-get install -y openssh-server)",
+    )
     need(importlib.util.find_spec("paramiko") is not None, "paramiko (fsspec's sftp) not installed")
     for name in ("host_key", "client_key", "wrong_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(tmp, name)], check=True)
@@ -118,10 +120,14 @@ class S3:
     secret: str
 
     def env(self, with_credentials: bool = True) -> dict:
-        env = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_CONFIG_FILE": os.devnull,
-               "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
-               "AWS_ACCESS_KEY_ID": self.key if with_credentials else "",
-               "AWS_SECRET_ACCESS_KEY": self.secret if with_credentials else ""}
+        env = {
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": self.key if with_credentials else "",
+            "AWS_SECRET_ACCESS_KEY": self.secret if with_credentials else "",
+        }
         return env
 
     def options(self) -> list:
@@ -131,13 +137,19 @@ class S3:
 def start_moto(tmp: str):
     """moto's S3 server. (Its signature checks, INITIAL_NO_AUTH_ACTION_COUNT, reject valid
     listings with a prefix, so credentials are tested as absent, which is checked client-side.)"""
-    need(importlib.util.find_spec("moto") is not None and importlib.util.find_spec("flask") is not None,
-         "moto[server] not installed (pip install 'moto[server]')")
+    need(
+        importlib.util.find_spec("moto") is not None and importlib.util.find_spec("flask") is not None,
+        "moto[server] not installed (pip install 'moto[server]')",
+    )
     need(importlib.util.find_spec("s3fs") is not None, "s3fs not installed")
     port = free_port()
     log = open(os.path.join(tmp, "moto.log"), "w")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp,
+    )
     log.close()
     wait_for_port(port, proc, "moto server")
     return proc, S3(f"http://127.0.0.1:{port}", "AKIAPIPETESTKEY00001", "pipe/test+Secret0000000000000000000000000")

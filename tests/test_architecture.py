@@ -9,16 +9,44 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parent.parent / "pipefile"
 
 LAYERS = {
-    "errors": 0, "spec": 0, "outcomes": 0, "printable": 0,
-    "template": 1, "load": 1, "graph": 1, "landing": 1, "digest": 1, "speccache": 1,
-    "keys": 2, "cache": 2, "workspace": 2, "remote": 2, "jobdb": 2, "envs": 2, "artifacts": 2,
-    "rebuilder": 3, "planner": 3,
-    "executors": 4, "staging": 4, "scheduler": 4, "overwrites": 4,
-    "report": 5, "inventory": 5, "publish": 5, "sync": 5, "jobs": 5, "lineage": 5, "clone": 5,
+    "errors": 0,
+    "spec": 0,
+    "outcomes": 0,
+    "printable": 0,
+    "template": 1,
+    "load": 1,
+    "graph": 1,
+    "landing": 1,
+    "digest": 1,
+    "speccache": 1,
+    "keys": 2,
+    "cache": 2,
+    "workspace": 2,
+    "remote": 2,
+    "jobdb": 2,
+    "envs": 2,
+    "artifacts": 2,
+    "rebuilder": 3,
+    "planner": 3,
+    "executors": 4,
+    "staging": 4,
+    "scheduler": 4,
+    "overwrites": 4,
+    "report": 5,
+    "inventory": 5,
+    "publish": 5,
+    "sync": 5,
+    "jobs": 5,
+    "lineage": 5,
+    "clone": 5,
     "mlflow_log": 5,
     # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
     "session": 5,
-    "cli": 6, "entry": 6, "__main__": 6, "serve": 6, "__init__": 0,
+    "cli": 6,
+    "entry": 6,
+    "__main__": 6,
+    "serve": 6,
+    "__init__": 0,
     # the serving commands, still outside the cli package (cli/serve.py adapts them) until they move there
 }
 OUTER_ONLY = {"click": {"cli"}, "rich": {"report"}}
@@ -38,7 +66,7 @@ def _imports(path: Path):
             if node.level:  # relative: resolve against the module's package
                 base = path.relative_to(PKG).parent.parts
                 up = base[: len(base) - (node.level - 1)] if node.level > 1 else base
-                target = (list(up) + (node.module.split(".") if node.module else []))
+                target = list(up) + (node.module.split(".") if node.module else [])
                 if not target:  # "from . import x, y"
                     for alias in node.names:
                         yield "pipefile", alias.name
@@ -95,6 +123,9 @@ def test_the_face_imports_no_private_name_from_another_module():
         for path in (PKG / package).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("pipefile")):
-                    bad += [f"{path.relative_to(PKG)} imports {a.name} from {'.' * node.level}{node.module or ''}"
-                            for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+                    bad += [
+                        f"{path.relative_to(PKG)} imports {a.name} from {'.' * node.level}{node.module or ''}"
+                        for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")
+                    ]
     assert not bad, "\n".join(bad)

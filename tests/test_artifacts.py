@@ -7,7 +7,6 @@ import os
 import stat
 
 import pytest
-
 from pipehelpers import Repo
 
 TRAIN = """
@@ -139,8 +138,10 @@ def test_asset_add_versions_external_data_by_content(repo, tmp_path):
     r = repo.pipe("asset", "add", str(ext / "labels.csv"), "--name", "labels")
     assert r.code == 0 and "labels:1 already holds this content" in r.out, str(r)
     (ext / "labels.csv").write_text("x,y\n1,2\n")
-    assert repo.pipe("asset", "add", str(ext / "labels.csv"), "--name", "labels", "--json",
-                     check=True).json["version"] == 2
+    assert (
+        repo.pipe("asset", "add", str(ext / "labels.csv"), "--name", "labels", "--json", check=True).json["version"]
+        == 2
+    )
     # A folder, too; and the store keeps it after the original is gone.
     (ext / "sub").mkdir()
     (ext / "sub" / "f.bin").write_bytes(b"\0\1\2")
@@ -219,12 +220,15 @@ def test_an_input_binds_a_pinned_version_or_the_latest(trained, tmp_path):
 
 
 def test_a_changed_materialised_version_is_put_back(trained, tmp_path):
-    trained.pipefile(TRAIN + """\
+    trained.pipefile(
+        TRAIN
+        + """\
   use:
     command: cat ${{inputs.m}}/w > ${{outputs.o}}
     inputs: {m: "${{artifacts.model:1}}"}
     outputs: {o: build/o.txt}
-""")
+"""
+    )
     r = trained.pipe("run")
     assert r.code == 0, str(r)
     w = trained.root / ".pipe/artifacts/model/1/w"
@@ -239,12 +243,15 @@ def test_a_changed_materialised_version_is_put_back(trained, tmp_path):
 
 
 def test_artifact_binding_bad_input(trained):
-    base = TRAIN + """\
+    base = (
+        TRAIN
+        + """\
   use:
     command: cat ${{inputs.m}}/w > ${{outputs.o}}
     inputs: {m: "%s"}
     outputs: {o: build/o.txt}
 """
+    )
     trained.pipefile(base % "${{artifacts.modle}}")
     r = trained.pipe("run")
     assert r.code == 2, str(r)
@@ -258,22 +265,28 @@ def test_artifact_binding_bad_input(trained):
     r = trained.pipe("validate")
     assert r.code == 2 and "malformed expression" in r.err, str(r)
     # A value-typed component input cannot take an artifact.
-    trained.pipefile(TRAIN + """\
+    trained.pipefile(
+        TRAIN
+        + """\
   use: {component: c, inputs: {n: "${{artifacts.model}}"}, outputs: {o: build/o}}
 components:
   c:
     command: echo ${{inputs.n}} > ${{outputs.o}}
     inputs: {n: number}
     outputs: {o: uri_file}
-""")
+"""
+    )
     r = trained.pipe("validate")
     assert r.code == 2 and "expects a number" in r.err, str(r)
     # Used directly in a command: rejected, with the fix.
-    trained.pipefile(TRAIN + """\
+    trained.pipefile(
+        TRAIN
+        + """\
   use:
     command: cat ${{artifacts.model}}/w > ${{outputs.o}}
     outputs: {o: build/o.txt}
-""")
+"""
+    )
     r = trained.pipe("validate")
     assert r.code == 2 and "${{inputs.NAME}}" in r.err, str(r)
 
@@ -334,8 +347,13 @@ def test_asset_add_waits_for_a_run_or_gc_holding_the_workspace(repo, tmp_path):
     timer = threading.Timer(1.0, held.release)
     timer.start()
     try:
-        p = subprocess.run(PIPE + ["asset", "add", str(tmp_path / "raw.csv"), "--name", "raw"], cwd=repo.root,
-                           capture_output=True, text=True, timeout=60)
+        p = subprocess.run(
+            PIPE + ["asset", "add", str(tmp_path / "raw.csv"), "--name", "raw"],
+            cwd=repo.root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     finally:
         timer.join()
     assert p.returncode == 0, p.stderr

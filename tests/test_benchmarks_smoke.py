@@ -13,10 +13,25 @@ from benchmarks import run
 
 def test_benchmark_runs_at_n10(tmp_path, capsys):
     tools = "pipe,make" if shutil.which("make") else "pipe"
-    code = run.main([
-        "--tools", tools, "--shapes", "chain:10", "--peer-shapes", "", "--scaling", "",
-        "--reps", "1", "--no-reference", "--workdir", str(tmp_path / "work"), "--out", str(tmp_path / "out"),
-    ])
+    code = run.main(
+        [
+            "--tools",
+            tools,
+            "--shapes",
+            "chain:10",
+            "--peer-shapes",
+            "",
+            "--scaling",
+            "",
+            "--reps",
+            "1",
+            "--no-reference",
+            "--workdir",
+            str(tmp_path / "work"),
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0
     assert "### chain-10 (10 steps" in capsys.readouterr().out
 

@@ -4,14 +4,13 @@ and the pre-commit hooks this repository offers."""
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import shlex
 from pathlib import Path
 
 import pytest
 import yaml
-
 from pipehelpers import REPO_ROOT, Repo
 
 PIPEFILE = """
@@ -94,7 +93,7 @@ def _pipe_commands(text: str) -> list:
         line = line.split(" #")[0].strip().lstrip("-").strip()
         for prefix in ("run:", ""):
             if line.startswith(prefix + " pipe ") or line.startswith("pipe "):
-                cmd = line[len(prefix):].strip() if line.startswith(prefix + " ") else line
+                cmd = line[len(prefix) :].strip() if line.startswith(prefix + " ") else line
                 out.append(shlex.split(cmd.split("||")[0].replace("$", "")))
                 break
     return out

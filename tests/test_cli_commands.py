@@ -42,22 +42,30 @@ def test_every_command_is_listed_and_has_help():
 
 
 def _cli_modules_loaded_by(command: str) -> list:
-    code = ("import sys, click; from pipefile.cli.app import main; "
-            f"main.get_command(click.Context(main), {command!r}); "
-            "print(sorted(m for m in sys.modules if m.startswith(('pipefile.cli', 'pipefile.report'))))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=ROOT).stdout
+    code = (
+        "import sys, click; from pipefile.cli.app import main; "
+        f"main.get_command(click.Context(main), {command!r}); "
+        "print(sorted(m for m in sys.modules if m.startswith(('pipefile.cli', 'pipefile.report'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
     return ast.literal_eval(out)
 
 
 def test_run_and_status_do_not_import_the_other_command_modules():
-    shared = {"pipefile.cli", "pipefile.cli.app", "pipefile.cli.guard", "pipefile.cli.options",
-              "pipefile.report", "pipefile.report.text"}
+    shared = {
+        "pipefile.cli",
+        "pipefile.cli.app",
+        "pipefile.cli.guard",
+        "pipefile.cli.options",
+        "pipefile.report",
+        "pipefile.report.text",
+    }
     run = set(_cli_modules_loaded_by("run")) - shared
     assert run == {"pipefile.cli.run", "pipefile.report.run", "pipefile.report.plan", "pipefile.report.reasons"}, run
     status = set(_cli_modules_loaded_by("status")) - shared
-    assert status == {"pipefile.cli.plan", "pipefile.report.plan", "pipefile.report.dag",
-                      "pipefile.report.reasons"}, status
+    assert status == {"pipefile.cli.plan", "pipefile.report.plan", "pipefile.report.dag", "pipefile.report.reasons"}, (
+        status
+    )
 
 
 def test_the_entry_points_start_the_cli():
@@ -68,20 +76,52 @@ def test_the_entry_points_start_the_cli():
 
 # What start-up must not pay for where it does not use it (issue 12: `pipe --version` and a
 # no-op within a few times Python's own start).
-HEAVY_FOR_VERSION = ("click", "yaml", "rich", "sqlite3", "inspect", "dataclasses", "pickle", "subprocess",
-                     "pipefile.cli.app", "pipefile.workspace", "pipefile.cache", "pipefile.remote", "pipefile.load",
-                     "pipefile.session", "pipefile.spec")
-HEAVY_FOR_THE_GROUP = ("yaml", "rich", "sqlite3", "pickle", "tempfile", "urllib.parse", "pipefile.workspace",
-                       "pipefile.cache", "pipefile.remote", "pipefile.load", "pipefile.session", "pipefile.spec",
-                       "pipefile.jobdb")
+HEAVY_FOR_VERSION = (
+    "click",
+    "yaml",
+    "rich",
+    "sqlite3",
+    "inspect",
+    "dataclasses",
+    "pickle",
+    "subprocess",
+    "pipefile.cli.app",
+    "pipefile.workspace",
+    "pipefile.cache",
+    "pipefile.remote",
+    "pipefile.load",
+    "pipefile.session",
+    "pipefile.spec",
+)
+HEAVY_FOR_THE_GROUP = (
+    "yaml",
+    "rich",
+    "sqlite3",
+    "pickle",
+    "tempfile",
+    "urllib.parse",
+    "pipefile.workspace",
+    "pipefile.cache",
+    "pipefile.remote",
+    "pipefile.load",
+    "pipefile.session",
+    "pipefile.spec",
+    "pipefile.jobdb",
+)
 
 
 def _modules_after(code: str) -> tuple:
     """(the lines `code` printed, the modules it imported beyond what this Python's start-up
     already has: an editable install's import hook, say)."""
+
     def run(code):
-        out = subprocess.run([sys.executable, "-c", code + "; print(repr(sorted(sys.modules)))"],
-                             capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+        out = subprocess.run(
+            [sys.executable, "-c", code + "; print(repr(sorted(sys.modules)))"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        ).stdout.splitlines()
         return out[:-1], set(ast.literal_eval(out[-1]))
 
     out, modules = run(code)
@@ -93,12 +133,15 @@ def _loaded(modules: set, heavy: tuple) -> list:
 
 
 def test_version_imports_nothing_heavy_and_says_what_click_says():
-    out, modules = _modules_after("import sys; sys.argv = ['pipe', '--version']; "
-                                  "from pipefile.entry import main\ntry: main()\nexcept SystemExit: pass\nimport sys")
+    out, modules = _modules_after(
+        "import sys; sys.argv = ['pipe', '--version']; "
+        "from pipefile.entry import main\ntry: main()\nexcept SystemExit: pass\nimport sys"
+    )
     assert _loaded(modules, HEAVY_FOR_VERSION) == []
     # the same words as the group's click --version option (reached here through --debug)
-    r = subprocess.run([sys.executable, "-m", "pipefile", "--debug", "--version"], capture_output=True, text=True,
-                       cwd=ROOT)
+    r = subprocess.run(
+        [sys.executable, "-m", "pipefile", "--debug", "--version"], capture_output=True, text=True, cwd=ROOT
+    )
     assert r.returncode == 0 and out == r.stdout.splitlines() == ["pipe, version " + __import__("pipefile").__version__]
 
 

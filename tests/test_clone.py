@@ -39,7 +39,7 @@ steps:
 """
 
 PREP = "import sys\nopen(sys.argv[3], 'w').write(open(sys.argv[1]).read() * int(sys.argv[2]))\n"
-TRAIN = "cat \"$1\"; echo \"tag=$2 lr=$3\"\n"
+TRAIN = 'cat "$1"; echo "tag=$2 lr=$3"\n'
 
 
 def _setup(repo: Repo) -> None:

@@ -45,17 +45,25 @@ def test_version_1_database_is_migrated_in_place(repo):
     (repo.root / ".pipe").mkdir()
     db = sqlite3.connect(repo.root / ".pipe" / "jobs.db")
     db.executescript(V1_SCHEMA)
-    db.execute("INSERT INTO jobs(uid, experiment, status, started, ended, user, pid, pipefile, pipefile_digest, "
-               "code, params, targets, argv) VALUES('abcd1234', 'old', 'succeeded', ?, ?, 'me', 1, 'Pipefile', "
-               "'x', '{}', '{\"lr\": 1}', '[]', '[]')", (time.time() - 10, time.time() - 5))
+    db.execute(
+        "INSERT INTO jobs(uid, experiment, status, started, ended, user, pid, pipefile, pipefile_digest, "
+        "code, params, targets, argv) VALUES('abcd1234', 'old', 'succeeded', ?, ?, 'me', 1, 'Pipefile', "
+        "'x', '{}', '{\"lr\": 1}', '[]', '[]')",
+        (time.time() - 10, time.time() - 5),
+    )
     db.commit()
     db.close()
     js = JobStore(str(repo.root / ".pipe" / "jobs.db"))
     try:
         assert js.db.execute("SELECT v FROM meta WHERE k='jobs_version'").fetchone()[0] == str(JOBS_VERSION) == "2"
         old = js.get(1)
-        assert (old.uid, old.status, old.params, old.state, old.endpoint) == ("abcd1234", "succeeded", {"lr": 1},
-                                                                              None, None)
+        assert (old.uid, old.status, old.params, old.state, old.endpoint) == (
+            "abcd1234",
+            "succeeded",
+            {"lr": 1},
+            None,
+            None,
+        )
         cols = {r[1] for r in js.db.execute("PRAGMA table_info(jobs)")}
         assert {"state", "endpoint", "deployment_digest", "token_id", "request_digest"} <= cols
         serve = ServeStore(js)
@@ -93,7 +101,8 @@ def test_tokens(tmp_path):
         import hashlib
 
         assert stored == hashlib.sha256(text.encode()).hexdigest() and text not in str(
-            list(js.db.execute("SELECT * FROM tokens")))
+            list(js.db.execute("SELECT * FROM tokens"))
+        )
         assert s.authenticate(text).scopes == ["invoke:score", "read"]
         assert s.authenticate(text + "x") is None and s.authenticate(f"pipe_{tok.id}_") is None
         assert s.authenticate("") is None and s.authenticate("pipe_nope_x") is None
@@ -110,8 +119,8 @@ def test_tokens(tmp_path):
 def test_run_cache_entries_are_visible_by_who_made_them(tmp_path):
     """An entry no token's job made (the owner's runs) is every token's; one a token's job
     made is that token's, unless the token is admin or shares its cache."""
-    from pipefile.serve.worker import token_actions
     from pipefile.cache.action_cache import ActionCache
+    from pipefile.serve.worker import token_actions
 
     js = JobStore(str(tmp_path / "jobs.db"))
     try:
@@ -126,8 +135,10 @@ def test_run_cache_entries_are_visible_by_who_made_them(tmp_path):
         s.note_producer("k-admin", admin.id)
         s.note_producer("k-shared", shared.id)
         s.note_producer("k-gone", "000000000000")  # a token with no record
-        seen = {t.id: {k for k in ("k-owner", "k-a", "k-admin", "k-shared", "k-gone") if s.may_use_entry(k, t)}
-                for t in (a, b, admin)}
+        seen = {
+            t.id: {k for k in ("k-owner", "k-a", "k-admin", "k-shared", "k-gone") if s.may_use_entry(k, t)}
+            for t in (a, b, admin)
+        }
         assert seen[a.id] == {"k-owner", "k-a", "k-admin", "k-shared"}
         assert seen[b.id] == {"k-owner", "k-admin", "k-shared"}
         assert seen[admin.id] == {"k-owner", "k-a", "k-admin", "k-shared", "k-gone"}
@@ -165,19 +176,32 @@ def test_a_revision_2_2_database_learns_who_made_the_entries_from_its_jobs(tmp_p
     # What a 2.2 pipe left: no action_producers, tokens without share_cache.
     db.execute("DROP TABLE action_producers")
     db.execute("ALTER TABLE tokens RENAME TO tokens_new")
-    db.execute("CREATE TABLE tokens(id TEXT PRIMARY KEY, sha256 TEXT, scopes TEXT, name TEXT, created REAL, "
-               "expires REAL, revoked REAL, last_used REAL)")
-    db.execute("INSERT INTO tokens SELECT id, sha256, scopes, name, created, expires, revoked, last_used "
-               "FROM tokens_new")
+    db.execute(
+        "CREATE TABLE tokens(id TEXT PRIMARY KEY, sha256 TEXT, scopes TEXT, name TEXT, created REAL, "
+        "expires REAL, revoked REAL, last_used REAL)"
+    )
+    db.execute(
+        "INSERT INTO tokens SELECT id, sha256, scopes, name, created, expires, revoked, last_used FROM tokens_new"
+    )
     db.execute("DROP TABLE tokens_new")
     db.execute("UPDATE meta SET v='2.2' WHERE k='schema_revision'")
-    db.execute("INSERT INTO jobs(id, uid, experiment, status, started, state, endpoint, token_id) "
-               "VALUES(1, 'served01', 'score:1', 'succeeded', 1, 'completed', 'score', ?)", (tok.id,))
+    db.execute(
+        "INSERT INTO jobs(id, uid, experiment, status, started, state, endpoint, token_id) "
+        "VALUES(1, 'served01', 'score:1', 'succeeded', 1, 'completed', 'score', ?)",
+        (tok.id,),
+    )
     db.execute("INSERT INTO jobs(id, uid, experiment, status, started) VALUES(2, 'local002', 'x', 'succeeded', 1)")
-    for job, step, outcome, key in ((1, "ran", "ran", "k-ran"), (1, "restored", "restored", "k-restored"),
-                                    (1, "both", "ran", "k-both"), (2, "both", "ran", "k-both")):
-        db.execute("INSERT INTO job_steps(job_id, step, outcome, key, inputs, outputs, seconds, finished) "
-                   "VALUES(?,?,?,?,'{}','{}',0,1)", (job, step, outcome, key))
+    for job, step, outcome, key in (
+        (1, "ran", "ran", "k-ran"),
+        (1, "restored", "restored", "k-restored"),
+        (1, "both", "ran", "k-both"),
+        (2, "both", "ran", "k-both"),
+    ):
+        db.execute(
+            "INSERT INTO job_steps(job_id, step, outcome, key, inputs, outputs, seconds, finished) "
+            "VALUES(?,?,?,?,'{}','{}',0,1)",
+            (job, step, outcome, key),
+        )
     db.commit()
     db.close()
     js = JobStore(path)
@@ -198,17 +222,21 @@ def test_token_create_refuses_a_lifetime_of_zero(repo):
         assert r.code == 2 and "--expires" in r.err and "above zero" in r.err and "hint" in r.err.lower(), str(r)
     assert repo.pipe("token", "create", "--expires", "-5s").code == 2
     assert repo.pipe("token", "list", "--json", check=True).json["tokens"] == []  # nothing was made
-    made = repo.pipe("token", "create", "--expires", "1h", "--share-cache", "--scope", "invoke:x", "--json",
-                     check=True).json
+    made = repo.pipe(
+        "token", "create", "--expires", "1h", "--share-cache", "--scope", "invoke:x", "--json", check=True
+    ).json
     assert made["share_cache"] is True and made["expires"] > time.time() + 3500
     assert "shares run cache" in repo.pipe("token", "list", check=True).out
 
 
-@pytest.mark.parametrize("body, message", [
-    ("assets:\n  d: {path: d.csv, input: yes please}\n", "'input' of asset 'd' must be true or false"),
-    ("steps:\n  a:\n    command: x\n    outputs: {o: {path: o.txt, output: 1}}\n", "must be true or false"),
-    ("steps:\n  a:\n    command: x\n    outputs: {o: {path: o.txt, outptu: true}}\n", "did you mean 'output'"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("assets:\n  d: {path: d.csv, input: yes please}\n", "'input' of asset 'd' must be true or false"),
+        ("steps:\n  a:\n    command: x\n    outputs: {o: {path: o.txt, output: 1}}\n", "must be true or false"),
+        ("steps:\n  a:\n    command: x\n    outputs: {o: {path: o.txt, outptu: true}}\n", "did you mean 'output'"),
+    ],
+)
 def test_endpoint_keys_are_validated(repo, body, message):
     text = body if body.startswith("steps") else body + "steps:\n  a: {command: x, outputs: {o: o.txt}}\n"
     repo.write("Pipefile", text, dedent=False)
@@ -217,7 +245,9 @@ def test_endpoint_keys_are_validated(repo, body, message):
 
 
 def test_endpoint_names_must_be_distinct(repo):
-    repo.write("Pipefile", """\
+    repo.write(
+        "Pipefile",
+        """\
 params:
   data: 1
 assets:
@@ -229,7 +259,9 @@ steps:
   b:
     command: x
     outputs: {pred: {path: b.txt, output: true}}
-""", dedent=False)
+""",
+        dedent=False,
+    )
     r = repo.pipe("validate")
     assert r.code == 2
     assert "Pipefile:11:" in r.err and "endpoint outputs need distinct names" in r.err
@@ -237,7 +269,9 @@ steps:
 
 
 def test_publish_checks_what_the_deployment_needs(repo):
-    repo.write("Pipefile", """\
+    repo.write(
+        "Pipefile",
+        """\
 assets:
   data: {type: uri_file, path: data/in.csv, input: true}
 steps:
@@ -246,7 +280,9 @@ steps:
     inputs: {d: "${{assets.data}}", m: models/model.txt}
     outputs: {o: {path: out.txt, output: true}}
     code: [score.py]
-""", dedent=False)
+""",
+        dedent=False,
+    )
     r = repo.pipe("publish")
     assert r.code == 2 and "models/model.txt" in r.err and "score.py" in r.err and "Pipefile:6:" in r.err, str(r)
     repo.write("models/model.txt", "m")
@@ -302,17 +338,27 @@ def _gz(data):
     return gzip.compress(data)
 
 
-@pytest.mark.parametrize("data, status", [
-    # Cut short, or followed by garbage, where a header starts: tarfile alone would stop
-    # there quietly and take it for a smaller folder.
-    (_two_members()[:MEMBER], 400), (_two_members()[:2 * MEMBER], 400),
-    (_two_members()[:MEMBER + 100], 400), (_two_members()[:MEMBER] + b"g" * 1024, 400),
-    (_gz(_two_members()[:MEMBER]), 400),
-    (_tar("../x"), 400), (_tar("/abs"), 400), (_tar("l", kind=tarfile.SYMTYPE, link="../../etc"), 400),
-    (_tar("fifo", kind=tarfile.FIFOTYPE), 400), (_tar("dev", kind=tarfile.CHRTYPE), 400),
-    (_tar("sparse", kind=tarfile.GNUTYPE_SPARSE), 400),
-    (_tar("big", b"x" * 2000), 413), (_tar("C:/windows"), 400),
-], ids=lambda v: "" if isinstance(v, bytes) else str(v))
+@pytest.mark.parametrize(
+    "data, status",
+    [
+        # Cut short, or followed by garbage, where a header starts: tarfile alone would stop
+        # there quietly and take it for a smaller folder.
+        (_two_members()[:MEMBER], 400),
+        (_two_members()[: 2 * MEMBER], 400),
+        (_two_members()[: MEMBER + 100], 400),
+        (_two_members()[:MEMBER] + b"g" * 1024, 400),
+        (_gz(_two_members()[:MEMBER]), 400),
+        (_tar("../x"), 400),
+        (_tar("/abs"), 400),
+        (_tar("l", kind=tarfile.SYMTYPE, link="../../etc"), 400),
+        (_tar("fifo", kind=tarfile.FIFOTYPE), 400),
+        (_tar("dev", kind=tarfile.CHRTYPE), 400),
+        (_tar("sparse", kind=tarfile.GNUTYPE_SPARSE), 400),
+        (_tar("big", b"x" * 2000), 413),
+        (_tar("C:/windows"), 400),
+    ],
+    ids=lambda v: "" if isinstance(v, bytes) else str(v),
+)
 def test_archive_members_are_checked_before_anything_is_written(tmp_path, data, status):
     from pipefile.serve.uploads import UploadError, _unpack_tar
 
@@ -336,13 +382,17 @@ def test_deployment_pins_the_artifact_versions_it_read(repo):
     repo.write("Pipefile", "steps:\n  a: {command: x, outputs: {o: o.txt}}\n")
     repo.write("model.txt", "v1\n")
     repo.pipe("asset", "add", "model.txt", "--name", "model", check=True)
-    repo.write("Pipefile", """\
+    repo.write(
+        "Pipefile",
+        """\
 steps:
   use:
     command: cat ${{inputs.m}} > ${{outputs.o}}
     inputs: {m: "${{artifacts.model}}"}
     outputs: {o: {path: out.txt, output: true}}
-""", dedent=False)
+""",
+        dedent=False,
+    )
     repo.pipe("publish", "--endpoint", "m", check=True)
     repo.write("model.txt", "v2\n")
     repo.pipe("asset", "add", "model.txt", "--name", "model", check=True)
@@ -353,8 +403,15 @@ steps:
         dep = serve.deployment("m", 1)
         assert dep.manifest["artifacts"]["model:latest"]["version"] == 1
         checked = check_request(ws, serve, dep, {})
-        job, _how = serve.submit("m", dep, None, {"inputs": {}, "params": checked.params, "assets": checked.assets},
-                                 checked.digest, None, "test")
+        job, _how = serve.submit(
+            "m",
+            dep,
+            None,
+            {"inputs": {}, "params": checked.params, "assets": checked.assets},
+            checked.digest,
+            None,
+            "test",
+        )
         pool.start()
         deadline = time.monotonic() + 60
         while ws.jobs.get(job.id).state not in ("completed", "failed"):
@@ -364,8 +421,13 @@ steps:
         assert done.state == "completed", done.error
         out = ws.jobs.step_record(job.id, "use").outputs["o"]
         assert ws.store.read(out["digest"]) == b"v1\n"
-        assert [e["data"]["state"] for e in serve.events(job.id) if e["kind"] == "state"] == \
-            ["queued", "preparing", "running", "finalizing", "completed"]
+        assert [e["data"]["state"] for e in serve.events(job.id) if e["kind"] == "state"] == [
+            "queued",
+            "preparing",
+            "running",
+            "finalizing",
+            "completed",
+        ]
         assert not (repo.root / ".pipe" / "serve" / "work" / str(job.id)).exists()  # removed after the job
     finally:
         pool.stop()
@@ -375,7 +437,7 @@ steps:
 def test_a_whole_tar_unpacks_with_or_without_compression(tmp_path):
     from pipefile.serve.uploads import _unpack_tar
 
-    for i, data in enumerate((_two_members(), _two_members("w:gz"), _two_members()[:2 * MEMBER + 512])):
+    for i, data in enumerate((_two_members(), _two_members("w:gz"), _two_members()[: 2 * MEMBER + 512])):
         p = tmp_path / f"{i}.tar"
         p.write_bytes(data)
         dest = tmp_path / f"dest{i}"
@@ -436,8 +498,13 @@ def test_tar_headers_are_capped_before_they_are_read(tmp_path, case):
         "pax comment": _tgz(_raw_member("././@PaxHeader", tarfile.XHDTYPE, _pax({"comment": big})), ok),
         "GNU long name": _tgz(_raw_member("././@LongLink", tarfile.GNUTYPE_LONGNAME, big.encode() + b"\0"), ok),
         # Each under the cap, but together far more than a few members' headers.
-        "global headers": _tgz(*[_raw_member("g", tarfile.XGLTYPE, _pax({f"k{i}": "b" * 900_000}))
-                                 + _raw_member(f"ok{i}.txt", tarfile.REGTYPE, b"fine") for i in range(4)]),
+        "global headers": _tgz(
+            *[
+                _raw_member("g", tarfile.XGLTYPE, _pax({f"k{i}": "b" * 900_000}))
+                + _raw_member(f"ok{i}.txt", tarfile.REGTYPE, b"fine")
+                for i in range(4)
+            ]
+        ),
         "headers in a row": _tgz(*[_raw_member("x", tarfile.XHDTYPE, _pax({"comment": "c"})) for _ in range(20)], ok),
     }[case]
     assert len(data) < 200_000
@@ -480,8 +547,31 @@ def _zip_of_empty_members(n: int, announce=None, zip64: bool = False) -> bytes:
     for i in range(n):
         name = str(i).encode()
         lh = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, zlib.crc32(b""), 0, 0, len(name), 0) + name
-        central.append(struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, zlib.crc32(b""), 0, 0,
-                                   len(name), 0, 0, 0, 0, 0o100644 << 16, off) + name)
+        central.append(
+            struct.pack(
+                "<4s4B4HL2L5H2L",
+                b"PK\x01\x02",
+                20,
+                3,
+                20,
+                0,
+                0,
+                0,
+                0,
+                0,
+                zlib.crc32(b""),
+                0,
+                0,
+                len(name),
+                0,
+                0,
+                0,
+                0,
+                0o100644 << 16,
+                off,
+            )
+            + name
+        )
         local.append(lh)
         off += len(lh)
     body, cd = b"".join(local), b"".join(central)
@@ -491,8 +581,7 @@ def _zip_of_empty_members(n: int, announce=None, zip64: bool = False) -> bytes:
         end += struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(cd), len(body))
         end += struct.pack("<4sLQL", b"PK\x06\x07", 0, len(body) + len(cd), 1)
         count = 0xFFFF
-    end += struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, min(count, 0xFFFF), min(count, 0xFFFF), len(cd),
-                       len(body), 0)
+    end += struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, min(count, 0xFFFF), min(count, 0xFFFF), len(cd), len(body), 0)
     return body + cd + end
 
 
@@ -516,8 +605,7 @@ def test_a_zip_with_too_many_members_is_refused_before_its_directory_is_parsed(t
         assert peak < 2 << 20, (what, peak)  # zipfile never built its member list
         assert not list(dest.iterdir())
     # Well-formed zips, with a comment, and zip64 records, still unpack.
-    for what, data in {"zip64": _zip_of_empty_members(5, zip64=True),
-                       "plain": _zip_of_empty_members(5)}.items():
+    for what, data in {"zip64": _zip_of_empty_members(5, zip64=True), "plain": _zip_of_empty_members(5)}.items():
         p = tmp_path / f"{what}.zip"
         p.write_bytes(data)
         out = tmp_path / f"out-{what}"
@@ -575,8 +663,9 @@ def test_artifact_versions_are_seen_by_who_made_them(tmp_path):
         # b sends the same content: a version of its own, not a's number.
         v2 = js.add_version("indata", "file", secret, 5, "data/in.txt", _served_job(s, b.id), None, None)
         assert v2.version == 2 and js.artifact("indata", None, viewer=b.id).version == 2
-        assert js.add_version("indata", "file", secret, 5, "data/in.txt", _served_job(s, b.id), None,
-                              None).version == 2  # the same content again: the same version
+        assert (
+            js.add_version("indata", "file", secret, 5, "data/in.txt", _served_job(s, b.id), None, None).version == 2
+        )  # the same content again: the same version
         with pytest.raises(PipefileError) as e:
             js.artifact("indata", 1, viewer=b.id)
         assert "no version 1" in e.value.message and e.value.hint.endswith(": 2"), e.value

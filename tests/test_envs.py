@@ -21,59 +21,97 @@ import pytest
 # --- validation: clear messages, file:line, did-you-mean -------------------------------------
 
 
-@pytest.mark.parametrize("text, message, hint", [
-    ("""
+@pytest.mark.parametrize(
+    "text, message, hint",
+    [
+        (
+            """
         environments:
           train: {type: local}
         steps:
           a: {command: x, environment: trian}
-     """, "Pipefile:5:32: step 'a' uses environment 'trian', which is not defined", "did you mean 'train'?"),
-    ("""
+     """,
+            "Pipefile:5:32: step 'a' uses environment 'trian', which is not defined",
+            "did you mean 'train'?",
+        ),
+        (
+            """
         environments:
           prep: {type: venv, python: 3.10}
         steps:
           a: {command: x, environment: prep}
-     """, "python of environment 'prep' must be a string, not 3.1", 'quote the version, e.g. python: "3.10"'),
-    ("""
+     """,
+            "python of environment 'prep' must be a string, not 3.1",
+            'quote the version, e.g. python: "3.10"',
+        ),
+        (
+            """
         environments:
           prep: {type: venv, image: busybox}
         steps:
           a: {command: x}
-     """, "'image' does not apply to environment 'prep', which is a venv environment",
-     "a venv environment takes: env, python, requirements, packages"),
-    ("""
+     """,
+            "'image' does not apply to environment 'prep', which is a venv environment",
+            "a venv environment takes: env, python, requirements, packages",
+        ),
+        (
+            """
         environments:
           d: {type: docker, image: busybox, build: envs/d}
         steps:
           a: {command: x}
-     """, "environment 'd' needs exactly one of image: or build:", "build: FOLDER builds one"),
-    ("""
+     """,
+            "environment 'd' needs exactly one of image: or build:",
+            "build: FOLDER builds one",
+        ),
+        (
+            """
         environments:
           d: {image: busybox}
         steps:
           a: {command: x}
-     """, "environment 'd' has no type", "add type: docker"),
-    ("""
+     """,
+            "environment 'd' has no type",
+            "add type: docker",
+        ),
+        (
+            """
         environments:
           d: {type: dcoker}
         steps:
           a: {command: x}
-     """, "unknown type 'dcoker' for environment 'd'", "did you mean 'docker'?"),
-    ("""
+     """,
+            "unknown type 'dcoker' for environment 'd'",
+            "did you mean 'docker'?",
+        ),
+        (
+            """
         steps:
           a: {command: x, resources: {gpus: 0.5}}
-     """, "gpus of step 'a' must be a whole number of devices", "never a share of one"),
-    ("""
+     """,
+            "gpus of step 'a' must be a whole number of devices",
+            "never a share of one",
+        ),
+        (
+            """
         steps:
           a: {command: x, key_includes: [gpu-model]}
-     """, "key_includes of step 'a': unknown item 'gpu-model'", "did you mean 'gpu_model'?"),
-    ("""
+     """,
+            "key_includes of step 'a': unknown item 'gpu-model'",
+            "did you mean 'gpu_model'?",
+        ),
+        (
+            """
         environments:
           e: {type: local, env: {PIPE_STEP: x}}
         steps:
           a: {command: x}
-     """, "environment 'e' sets PIPE_STEP, which pipe sets for every step", "remove it"),
-])
+     """,
+            "environment 'e' sets PIPE_STEP, which pipe sets for every step",
+            "remove it",
+        ),
+    ],
+)
 def test_bad_environment_declarations_name_the_line_and_the_fix(repo, text, message, hint):
     repo.pipefile(text)
     r = repo.pipe("validate")
@@ -97,8 +135,10 @@ def test_environment_files_must_be_sources_that_exist(repo):
         r = repo.pipe(cmd)
         assert r.code == 2, str(r)
         assert "Pipefile:3:3: the requirements file 'envs/prep.txt' of environment 'prep' does not exist" in r.err
-        assert "Pipefile:4:3: the environment file 'build/env.yml' of environment 'gen' is written by step " \
-               "'make_env'" in r.err
+        assert (
+            "Pipefile:4:3: the environment file 'build/env.yml' of environment 'gen' is written by step "
+            "'make_env'" in r.err
+        )
         assert "Pipefile:5:3: the build folder 'envs/trainer' of environment 'img' is a file" in r.err
 
 
@@ -193,8 +233,10 @@ def _gpu_pipefile(repo, steps: dict) -> None:
     lines = ["steps:"]
     for name, gpus in steps.items():
         lines.append(f"  {name}:")
-        lines.append("    command: 'echo \"$CUDA_VISIBLE_DEVICES $(date +%s.%N)\" > ${{outputs.o}}; sleep 0.6; "
-                     "date +%s.%N >> ${{outputs.o}}'")
+        lines.append(
+            '    command: \'echo "$CUDA_VISIBLE_DEVICES $(date +%s.%N)" > ${{outputs.o}}; sleep 0.6; '
+            "date +%s.%N >> ${{outputs.o}}'"
+        )
         lines.append(f"    outputs: {{o: out/{name}.txt}}")
         lines.append(f"    resources: {{gpus: {gpus}}}")
     repo.write("Pipefile", "\n".join(lines) + "\n", dedent=False)
@@ -215,7 +257,7 @@ def test_simulated_gpus_are_leased_by_id_and_never_shared(repo):
     assert seen["none"][0] == set()  # a step that asks for none sees none
     names = list(wants)
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             (da, sa, ea), (db, sb, eb) = seen[a], seen[b]
             if sa < eb and sb < ea:  # ran at the same time
                 assert not (da & db), f"{a} and {b} shared a GPU: {seen}"
@@ -320,9 +362,11 @@ def _real_gpu() -> bool:
 @pytest.mark.skipif(not _real_gpu(), reason="no NVIDIA GPU (nvidia-smi -L finds none): runs on a GPU machine")
 def test_cuda_visible_devices_reaches_a_real_cuda_process(repo):
     pytest.importorskip("torch", reason="torch is needed to start a real CUDA process")
-    probe = ("import json, os, sys, torch; json.dump({'cvd': os.environ.get('CUDA_VISIBLE_DEVICES'), "
-             "'count': torch.cuda.device_count(), 'names': [torch.cuda.get_device_name(i) for i in "
-             "range(torch.cuda.device_count())]}, open(sys.argv[1], 'w'))")
+    probe = (
+        "import json, os, sys, torch; json.dump({'cvd': os.environ.get('CUDA_VISIBLE_DEVICES'), "
+        "'count': torch.cuda.device_count(), 'names': [torch.cuda.get_device_name(i) for i in "
+        "range(torch.cuda.device_count())]}, open(sys.argv[1], 'w'))"
+    )
     repo.write("probe.py", probe + "\n")
     repo.pipefile(f"""
         steps:
@@ -491,8 +535,14 @@ def test_ctrl_c_while_another_pipe_builds_the_environment_stops_at_once_simulate
     (bin_dir / "micromamba").chmod(0o755)
     calls = tmp_path / "calls.log"
     calls.write_text("")
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}", FAKE_MM_LOG=str(calls),
-               FAKE_MM_SLEEP="60", PIPE_STORE_DIR=str(tmp_path / "store"), PIPE_PLAIN="1")
+    env = dict(
+        os.environ,
+        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        FAKE_MM_LOG=str(calls),
+        FAKE_MM_SLEEP="60",
+        PIPE_STORE_DIR=str(tmp_path / "store"),
+        PIPE_PLAIN="1",
+    )
     one, two = Repo(tmp_path / "one"), Repo(tmp_path / "two")
     for ws in (one, two):
         ws.root.mkdir()
@@ -505,8 +555,9 @@ def test_ctrl_c_while_another_pipe_builds_the_environment_stops_at_once_simulate
         """)
 
     def start(ws):
-        return subprocess.Popen(PIPE + ["run"], cwd=ws.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        return subprocess.Popen(
+            PIPE + ["run"], cwd=ws.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
 
     builder = start(one)
     try:

@@ -14,9 +14,8 @@ import subprocess
 import time
 
 import pytest
-
-from pipehelpers import PIPE
 from envsupport import busybox_rootfs, docker_client
+from pipehelpers import PIPE
 
 TAG = f"{os.getpid()}"
 
@@ -105,8 +104,9 @@ def test_docker_step_runs_as_the_user_with_the_workspace_mounted(repo, docker, b
 def test_docker_build_is_built_once_keyed_by_its_context_and_pruned(repo, docker, busybox):
     # The image's own user is not ours (65534 is not the uid running the tests, root or not):
     # the step must still run as the calling uid:gid, and its outputs belong to the caller.
-    repo.write("envs/bb/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo v1 > /version\n"
-               f"USER 65534:65534\n")
+    repo.write(
+        "envs/bb/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo v1 > /version\nUSER 65534:65534\n"
+    )
     repo.pipefile("""
         environments:
           built: {type: docker, build: envs/bb}
@@ -129,8 +129,9 @@ def test_docker_build_is_built_once_keyed_by_its_context_and_pruned(repo, docker
     assert envs[0]["built"] is True and envs[0]["steps"] == ["a", "b"]
     assert repo.outcomes() == {"a": "fresh", "b": "fresh", "c": "fresh"}
 
-    repo.write("envs/bb/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo v2 > /version\n"
-               f"USER 65534:65534\n")
+    repo.write(
+        "envs/bb/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo v2 > /version\nUSER 65534:65534\n"
+    )
     st = repo.pipe("status", "--json").json["steps"]
     reasons = {s["name"]: [x["kind"] for x in s["reasons"]] for s in st}
     assert reasons == {"a": ["env_changed"], "b": ["env_changed"], "c": []}
@@ -206,8 +207,10 @@ def test_an_image_that_does_not_exist_is_an_error_before_anything_runs(repo, doc
     """)
     r = repo.pipe("run")
     assert r.code == 2, str(r)
-    assert (f"Pipefile:3:3: image 'pipefile-test/no-such-base:{TAG}' (FROM in envs/b/Dockerfile) of environment "
-            f"'built' is not on this machine and could not be pulled") in r.err, str(r)
+    assert (
+        f"Pipefile:3:3: image 'pipefile-test/no-such-base:{TAG}' (FROM in envs/b/Dockerfile) of environment "
+        f"'built' is not on this machine and could not be pulled"
+    ) in r.err, str(r)
     assert not repo.exists("out/l.txt")
     assert repo.pipe("status").code == 0  # status pulls nothing, and does not fail for it
 
@@ -228,8 +231,9 @@ def _wait_for_container(docker, step: str, p, seconds: float = 60.0):
 def _start_pipe(repo, *args):
     env = dict(os.environ, PIPE_PLAIN="1")
     env.pop("PIPE_STORE_DIR", None)
-    return subprocess.Popen(PIPE + list(args), cwd=repo.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        PIPE + list(args), cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_ctrl_c_and_kill_leave_no_container_behind(repo, docker, busybox):

@@ -10,10 +10,8 @@ import os
 import subprocess
 
 import pytest
-
-from pipehelpers import PIPE
-
 from envsupport import need, pypi_reachable
+from pipehelpers import PIPE
 
 PROBE = 'python -c "import six, sys; print(six.__version__, sys.prefix)" > ${{outputs.o}}'
 
@@ -101,8 +99,17 @@ def test_workspaces_sharing_a_store_share_builds_and_prune_keeps_what_others_use
         ws.pipefile(text)
     env = {"PIPE_STORE_DIR": store}
     # Two `pipe run` processes at once need the same new venv: it is built once, by one of them.
-    procs = [subprocess.Popen(PIPE + ["run"], cwd=ws.root, env=dict(os.environ, PIPE_PLAIN="1", **env),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for ws in (one, two)]
+    procs = [
+        subprocess.Popen(
+            PIPE + ["run"],
+            cwd=ws.root,
+            env=dict(os.environ, PIPE_PLAIN="1", **env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for ws in (one, two)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from pipehelpers import Repo
 
 ROOT = Path(__file__).resolve().parent.parent

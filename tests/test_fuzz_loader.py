@@ -34,9 +34,13 @@ from pipefile.speccache import load_graph
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = int(os.environ.get("PIPE_FUZZ_EXAMPLES", "800"))
 settings.register_profile(
-    "pipefile-fuzz", max_examples=EXAMPLES, deadline=None, derandomize="PIPE_FUZZ_EXAMPLES" not in os.environ,
+    "pipefile-fuzz",
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize="PIPE_FUZZ_EXAMPLES" not in os.environ,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
-    database=None)
+    database=None,
+)
 FUZZ = settings.get_profile("pipefile-fuzz")
 SECONDS = 10  # per example, on a busy 2-core machine; a real hang or blow-up takes minutes
 PEAK_BYTES = 256 << 20
@@ -60,15 +64,55 @@ def _seeds() -> list:
 
 SEEDS = _seeds()
 
-ODD_SCALARS = [None, True, False, 0, -1, 1.5, float("inf"), float("nan"), 10**400, -(10**30), "", " ", "~", "yes",
-               "no", "1e9", "0x1F", "2024-01-01", "12:30:00", ".nan", "${{", "}}", "${{ params.x }}",
-               "${{ inputs.nope }}", "$[[ x ]]", "${{ steps.a.outputs.b }}", "../outside", "/abs/path", ".pipe/x",
-               "a\0b", "\u202e\u0000", "é" * 50, "\U0001F600", "x" * 3000, "\n\n", "- a", "{a: 1}", "&a", "*a",
-               "!!python/object:os.system", "<<"]
+ODD_SCALARS = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    float("inf"),
+    float("nan"),
+    10**400,
+    -(10**30),
+    "",
+    " ",
+    "~",
+    "yes",
+    "no",
+    "1e9",
+    "0x1F",
+    "2024-01-01",
+    "12:30:00",
+    ".nan",
+    "${{",
+    "}}",
+    "${{ params.x }}",
+    "${{ inputs.nope }}",
+    "$[[ x ]]",
+    "${{ steps.a.outputs.b }}",
+    "../outside",
+    "/abs/path",
+    ".pipe/x",
+    "a\0b",
+    "\u202e\u0000",
+    "é" * 50,
+    "\U0001f600",
+    "x" * 3000,
+    "\n\n",
+    "- a",
+    "{a: 1}",
+    "&a",
+    "*a",
+    "!!python/object:os.system",
+    "<<",
+]
 leaf = st.one_of(st.sampled_from(ODD_SCALARS), st.text(max_size=30), st.integers(), st.floats())
-value = st.recursive(leaf, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                  st.dictionaries(st.text(max_size=8), kids, max_size=4)),
-                     max_leaves=12)
+value = st.recursive(
+    leaf,
+    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(st.text(max_size=8), kids, max_size=4)),
+    max_leaves=12,
+)
 
 
 def _paths(obj):
@@ -132,8 +176,11 @@ def textual(draw):
     text = draw(st.sampled_from(SEEDS))
     lines = text.splitlines()
     for _ in range(draw(st.integers(1, 3))):
-        op = draw(st.sampled_from(["anchor_alias", "laughs", "deep_flow", "dup_line", "insert", "truncate", "bytes",
-                                   "merge", "cycle"]))
+        op = draw(
+            st.sampled_from(
+                ["anchor_alias", "laughs", "deep_flow", "dup_line", "insert", "truncate", "bytes", "merge", "cycle"]
+            )
+        )
         i = draw(st.integers(0, max(len(lines) - 1, 0)))
         line = lines[i] if lines else ""
         indent = line[: len(line) - len(line.lstrip())]
@@ -160,8 +207,28 @@ def textual(draw):
             lines = lines[:i] + ([line[: draw(st.integers(0, len(line)))]] if line else [])
         elif op == "bytes":
             pos = draw(st.integers(0, len(line)))
-            junk = draw(st.sampled_from(['"\\0"', '"\\x00"', "\x01", "\ufeff", "\t", "\r", "'", '"', "%", "@", "`",
-                                         "!!binary", "!custom", "? ", "\u2028", "\udcff"]))
+            junk = draw(
+                st.sampled_from(
+                    [
+                        '"\\0"',
+                        '"\\x00"',
+                        "\x01",
+                        "\ufeff",
+                        "\t",
+                        "\r",
+                        "'",
+                        '"',
+                        "%",
+                        "@",
+                        "`",
+                        "!!binary",
+                        "!custom",
+                        "? ",
+                        "\u2028",
+                        "\udcff",
+                    ]
+                )
+            )
             lines[i] = line[:pos] + junk + line[pos:]
         elif op == "merge" and ": " in line:
             lines.insert(i + 1, f"{indent}<<: {draw(st.sampled_from(['*fz', '[*fz, *fz]', '5', '[1, 2]', '{}']))}")
@@ -211,27 +278,46 @@ def test_mutated_pipefiles_load_or_fail_cleanly(tmp_path_factory, text):
 def test_mutated_pipefiles_through_the_cli(tmp_path_factory, text):
     path = _write(tmp_path_factory, text)
     env = dict(os.environ, PIPE_PLAIN="1")
-    p = subprocess.run([sys.executable, "-m", "pipefile", "validate"], cwd=path.parent, capture_output=True,
-                       text=True, env=env, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-m", "pipefile", "validate"],
+        cwd=path.parent,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert p.returncode in (0, 2), p.stderr[-3000:]
     assert "internal error" not in p.stderr and "Traceback" not in p.stderr, p.stderr[-3000:]
     assert not (path.parent / ".pipe").exists(), "validate writes nothing"
 
 
-@pytest.mark.parametrize("text", [
-    # found by this fuzzer or named in the issue: each a clean error now
-    "version: 1\nsteps:\n  s:\n    command: echo\n    description: " + "[" * 5000 + "]" * 5000 + "\n",
-    "version: 1\nsteps:\n  a: &a {command: echo, <<: *a}\n",
-    "version: 1\nparams:\n  p: {default: &c [1, *c]}\nsteps:\n  s: {command: echo}\n",
-    "version: 1\nsteps: !!binary aGVsbG8=\n",
-    "version: 1\nparams:\n  p: {default: !!set {a, b}}\nsteps:\n  s: {command: echo, description: !local x}\n",
-    "version: 1\nsteps:\n  s: {command: !!python/object:os.system echo}\n",
-    "version: 1\nparams:\n  p: 1" + "0" * 5000 + "\nsteps:\n  s: {command: echo}\n",
-    "version: 1\nparams:\n  p: {default: .inf}\nsteps:\n  s: {command: 'echo ${{params.p}}'}\n",
-    # merge keys of merge keys: flattening them recursed once per link
-    "version: 1\nsteps:\n  s0: &m0 {command: echo}\n"
-    + "".join(f"  s{i}: &m{i} {{<<: *m{i - 1}, description: x}}\n" for i in range(1, 2000)),
-], ids=["deep-description", "self-merge", "cycle", "binary", "set-and-local-tags", "python-tag", "5000-digits",
-        "inf", "merge-chain"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        # found by this fuzzer or named in the issue: each a clean error now
+        "version: 1\nsteps:\n  s:\n    command: echo\n    description: " + "[" * 5000 + "]" * 5000 + "\n",
+        "version: 1\nsteps:\n  a: &a {command: echo, <<: *a}\n",
+        "version: 1\nparams:\n  p: {default: &c [1, *c]}\nsteps:\n  s: {command: echo}\n",
+        "version: 1\nsteps: !!binary aGVsbG8=\n",
+        "version: 1\nparams:\n  p: {default: !!set {a, b}}\nsteps:\n  s: {command: echo, description: !local x}\n",
+        "version: 1\nsteps:\n  s: {command: !!python/object:os.system echo}\n",
+        "version: 1\nparams:\n  p: 1" + "0" * 5000 + "\nsteps:\n  s: {command: echo}\n",
+        "version: 1\nparams:\n  p: {default: .inf}\nsteps:\n  s: {command: 'echo ${{params.p}}'}\n",
+        # merge keys of merge keys: flattening them recursed once per link
+        "version: 1\nsteps:\n  s0: &m0 {command: echo}\n"
+        + "".join(f"  s{i}: &m{i} {{<<: *m{i - 1}, description: x}}\n" for i in range(1, 2000)),
+    ],
+    ids=[
+        "deep-description",
+        "self-merge",
+        "cycle",
+        "binary",
+        "set-and-local-tags",
+        "python-tag",
+        "5000-digits",
+        "inf",
+        "merge-chain",
+    ],
+)
 def test_known_hostile_inputs(tmp_path_factory, text):
     _load_in_process(_write(tmp_path_factory, text))

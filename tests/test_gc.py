@@ -11,7 +11,6 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from pipehelpers import PIPE, Repo
 
 from pipefile.digest import PathDigest
@@ -67,7 +66,7 @@ def _needed(root: Path) -> list:
             if not store.complete(PathDigest(v.kind, v.digest, v.size)):
                 bad.append(f"artifact {v.ref}")
         for rec in ws.state.steps().values():
-            for name, out in rec.outputs.items():
+            for out in rec.outputs.values():
                 if not store.complete(out.content):
                     bad.append(f"current output {out.path}")
         for entry in (root / ".pipe/store/actions").rglob("*.json"):
@@ -162,8 +161,9 @@ def test_gc_waits_for_a_running_pipe(repo):
     ws.lock.acquire()
     env = dict(os.environ, PIPE_PLAIN="1")
     env.pop("PIPE_STORE_DIR", None)
-    p = subprocess.Popen(PIPE + ["gc"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(
+        PIPE + ["gc"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         time.sleep(1.0)
         assert p.poll() is None  # still waiting for the lock

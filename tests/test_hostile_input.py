@@ -28,8 +28,15 @@ def pipe(repo, *args, timeout=60):
     """`pipe ARGS` in the workspace, in at most 1 GiB and `timeout` seconds: (exit code, stderr)."""
     env = dict(os.environ, PIPE_PLAIN="1")
     env.pop("PIPE_STORE_DIR", None)
-    p = subprocess.run([sys.executable, "-m", "pipefile", *args], cwd=repo.root, capture_output=True, text=True,
-                       env=env, timeout=timeout, preexec_fn=_cap_memory)
+    p = subprocess.run(
+        [sys.executable, "-m", "pipefile", *args],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        preexec_fn=_cap_memory,
+    )
     return p.returncode, p.stderr
 
 
@@ -117,8 +124,11 @@ def test_merge_keys_and_aliases_work_and_written_keys_override_merged_ones(repo)
         """)
     code, err = pipe(repo, "run")
     assert code == 0, err
-    assert (repo.read("build/a.txt"), repo.read("build/b.txt"), repo.read("build/c.txt")) == \
-        ("hello\n", "hello\n", "there\n")
+    assert (repo.read("build/a.txt"), repo.read("build/b.txt"), repo.read("build/c.txt")) == (
+        "hello\n",
+        "hello\n",
+        "there\n",
+    )
 
 
 def test_a_key_written_twice_is_still_an_error_beside_a_merge_key(repo):
@@ -137,32 +147,46 @@ def test_a_key_written_twice_is_still_an_error_beside_a_merge_key(repo):
 
 
 # --- nesting, NUL, odd characters (item 5) -----------------------------------------------------
-@pytest.mark.parametrize("value", [
-    "[" * 3000 + "1" + "]" * 3000,  # RecursionError in Python before
-    "{a: " * 200_000 + "1" + "}" * 200_000,  # libyaml's composer recursed in C: a segfault before
-    "\n" + "".join("  " * i + "- \n" for i in range(2, 300)) + "  " * 300 + "- 1",  # block nesting
-], ids=["flow-lists", "flow-mappings-200k", "block-lists"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[" * 3000 + "1" + "]" * 3000,  # RecursionError in Python before
+        "{a: " * 200_000 + "1" + "}" * 200_000,  # libyaml's composer recursed in C: a segfault before
+        "\n" + "".join("  " * i + "- \n" for i in range(2, 300)) + "  " * 300 + "- 1",  # block nesting
+    ],
+    ids=["flow-lists", "flow-mappings-200k", "block-lists"],
+)
 def test_deep_nesting_is_refused_where_it_goes_too_deep(repo, value):
-    repo.write("Pipefile", "version: 1\nparams:\n  p:\n    default: " + value + "\nsteps:\n  s: {command: echo}\n",
-               dedent=False)
+    repo.write(
+        "Pipefile",
+        "version: 1\nparams:\n  p:\n    default: " + value + "\nsteps:\n  s: {command: echo}\n",
+        dedent=False,
+    )
     code, err = pipe(repo, "validate")
     assert_refused(code, err, "Pipefile:", "nested more than 100 deep")
 
 
 def test_nesting_within_the_bound_is_read(repo):
     value = "[" * 90 + "1" + "]" * 90
-    repo.write("Pipefile", f"version: 1\nparams:\n  p: {{type: string, default: {value}}}\nsteps:\n  s: {{command: "
-                           "echo}\n", dedent=False)
+    repo.write(
+        "Pipefile",
+        f"version: 1\nparams:\n  p: {{type: string, default: {value}}}\nsteps:\n  s: {{command: echo}}\n",
+        dedent=False,
+    )
     code, err = pipe(repo, "validate")
     assert code == 2 and "Pipefile:3:" in err and "which is not a string" in err, err
 
 
-@pytest.mark.parametrize("text", [
-    'steps:\n  s:\n    command: "echo a\\0b"\n',
-    'steps:\n  s:\n    command: echo > ${{outputs.o}}\n    outputs: {o: "out\\x00.txt"}\n',
-    'environments:\n  e:\n    type: local\n    env: {A: "x\\u0000y"}\nsteps:\n  s: {command: echo, environment: e}\n',
-    'params:\n  p:\n    default: "\\0"\nsteps:\n  s: {command: echo}\n',
-], ids=["command", "path", "env", "param"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        'steps:\n  s:\n    command: "echo a\\0b"\n',
+        'steps:\n  s:\n    command: echo > ${{outputs.o}}\n    outputs: {o: "out\\x00.txt"}\n',
+        'environments:\n  e:\n    type: local\n    env: {A: "x\\u0000y"}\nsteps:\n  s: {command: echo, environment: e}\n',
+        'params:\n  p:\n    default: "\\0"\nsteps:\n  s: {command: echo}\n',
+    ],
+    ids=["command", "path", "env", "param"],
+)
 def test_a_nul_character_is_refused_by_validate_not_at_run(repo, text):
     text = "version: 1\n" + text
     at = text.rindex('"', 0, text.index("\\"))  # the string that holds the escape
@@ -240,8 +264,13 @@ def test_every_yaml_read_goes_through_yamlsafe():
 
     pkg = pathlib.Path(pipefile.__file__).parent
     direct = re.compile(r"yaml\.(safe_load|load|compose|full_load|unsafe_load|load_all|parse)\(|Loader=")
-    offenders = [f"{p.relative_to(pkg)}:{n}" for p in pkg.rglob("*.py") if p.name != "yamlsafe.py"
-                 for n, line in enumerate(p.read_text().splitlines(), 1) if direct.search(line)]
+    offenders = [
+        f"{p.relative_to(pkg)}:{n}"
+        for p in pkg.rglob("*.py")
+        if p.name != "yamlsafe.py"
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if direct.search(line)
+    ]
     assert not offenders, offenders
 
 

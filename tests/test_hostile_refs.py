@@ -24,22 +24,25 @@ def ran(repo):
     return repo
 
 
-@pytest.mark.parametrize("args, words", [
-    (("jobs", "show", HUGE), f"no job '{HUGE}'"),
-    (("jobs", "show", "9223372036854775808"), "no job '9223372036854775808'"),
-    (("jobs", "show", "last~" + HUGE), "there is no such job yet"),
-    (("jobs", "show", "last~\u00b2"), "'last~\u00b2' is not a job"),
-    (("jobs", "show", "\u00b2"), "no job '\u00b2'"),
-    (("logs", HUGE), f"no job '{HUGE}'"),
-    (("metrics", "show", HUGE, "last~" + HUGE), f"no job '{HUGE}'"),
-    (("metrics", "diff", "last", "last~" + HUGE), "there is no such job yet"),
-    (("params", "diff", HUGE, "last"), f"no job '{HUGE}'"),
-    (("clone", HUGE), f"no job '{HUGE}'"),
-    (("artifacts", "show", "model:" + HUGE), f"artifact 'model' has no version {HUGE}"),
-    (("artifacts", "get", "model:" + HUGE, "-o", "x"), f"artifact 'model' has no version {HUGE}"),
-    (("artifacts", "show", "model:\u00b2"), "the version must be a number from 1 up"),
-    (("lineage", "model:" + HUGE), f"artifact 'model' has no version {HUGE}"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("jobs", "show", HUGE), f"no job '{HUGE}'"),
+        (("jobs", "show", "9223372036854775808"), "no job '9223372036854775808'"),
+        (("jobs", "show", "last~" + HUGE), "there is no such job yet"),
+        (("jobs", "show", "last~\u00b2"), "'last~\u00b2' is not a job"),
+        (("jobs", "show", "\u00b2"), "no job '\u00b2'"),
+        (("logs", HUGE), f"no job '{HUGE}'"),
+        (("metrics", "show", HUGE, "last~" + HUGE), f"no job '{HUGE}'"),
+        (("metrics", "diff", "last", "last~" + HUGE), "there is no such job yet"),
+        (("params", "diff", HUGE, "last"), f"no job '{HUGE}'"),
+        (("clone", HUGE), f"no job '{HUGE}'"),
+        (("artifacts", "show", "model:" + HUGE), f"artifact 'model' has no version {HUGE}"),
+        (("artifacts", "get", "model:" + HUGE, "-o", "x"), f"artifact 'model' has no version {HUGE}"),
+        (("artifacts", "show", "model:\u00b2"), "the version must be a number from 1 up"),
+        (("lineage", "model:" + HUGE), f"artifact 'model' has no version {HUGE}"),
+    ],
+)
 def test_huge_or_odd_numbers_name_nothing(ran, args, words):
     r = ran.pipe(*args)
     assert r.code == 2, str(r)
@@ -48,12 +51,15 @@ def test_huge_or_odd_numbers_name_nothing(ran, args, words):
 
 def test_an_artifact_version_too_long_in_the_pipefile_is_located(ran):
     for version in (HUGE, "9" * 5000):
-        ran.pipefile(PIPEFILE + f"""
+        ran.pipefile(
+            PIPEFILE
+            + f"""
   b:
     command: cat ${{{{inputs.m}}}} > ${{{{outputs.o}}}}
     inputs: {{m: "${{{{artifacts.model:{version}}}}}"}}
     outputs: {{o: b.txt}}
-""")
+"""
+        )
         r = ran.pipe("run")
         assert r.code == 2, str(r)
         assert "Pipefile:10:" in r.err and "internal error" not in r.err, str(r)

@@ -16,7 +16,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from serve_helpers import require_serve_deps
 
 TOKEN = "pipe_0123456789ab_hostile-test-secret"
@@ -129,8 +128,17 @@ def servers():
 
 
 def invoke(repo, server, out: Path, *extra: str, url: str | None = None):
-    return repo.pipe("invoke", "ep", "--url", url or server.url, "--out", str(out), *extra,
-                     env={"PIPE_TOKEN": TOKEN, "PIPE_URL": ""}, timeout=60)
+    return repo.pipe(
+        "invoke",
+        "ep",
+        "--url",
+        url or server.url,
+        "--out",
+        str(out),
+        *extra,
+        env={"PIPE_TOKEN": TOKEN, "PIPE_URL": ""},
+        timeout=60,
+    )
 
 
 def tree_listing(p: Path) -> list:
@@ -140,8 +148,9 @@ def tree_listing(p: Path) -> list:
 def client_for(server, warnings: list | None = None, url: str | None = None, timeout: float = 10):
     from pipefile.serve.client import Client
 
-    return Client(url or server.url, TOKEN, timeout=timeout,
-                  warn=(warnings.append if warnings is not None else lambda m: None))
+    return Client(
+        url or server.url, TOKEN, timeout=timeout, warn=(warnings.append if warnings is not None else lambda m: None)
+    )
 
 
 def download_outputs(client, job, out_dir):
@@ -156,8 +165,22 @@ def job_of(outputs: dict) -> dict:
 
 # --- output names ---------------------------------------------------------------------------
 # "<tmp>" is the test's own temporary folder: a client without the checks writes there, not in /.
-ESCAPING = ["../x", "<tmp>/abs", "a/b", "..", ".", "\\x", "a\\..\\..\\x", "a\0b", "C:x", "c:\\x", "a\nb", "",
-            "x" * 300, "é" * 150]
+ESCAPING = [
+    "../x",
+    "<tmp>/abs",
+    "a/b",
+    "..",
+    ".",
+    "\\x",
+    "a\\..\\..\\x",
+    "a\0b",
+    "C:x",
+    "c:\\x",
+    "a\nb",
+    "",
+    "x" * 300,
+    "é" * 150,
+]
 
 
 def test_escaping_names_are_refused_before_anything_is_written(repo, servers, tmp_path):
@@ -204,8 +227,7 @@ def test_names_that_collide_and_descriptions_that_lie_are_refused(servers, tmp_p
         both = {"pred": file_output(), "PRED.csv": dict(file_output(), kind="tree", filename="x")}
         with pytest.raises(PipefileError, match="would both be written"):
             download_outputs(c, job_of(both), str(tmp_path / "out"))
-        for bad in ({"kind": "link"}, {"size": -1}, {"size": "12"}, {"size": True}, {"url": None},
-                    {"digest": "../.."}):
+        for bad in ({"kind": "link"}, {"size": -1}, {"size": "12"}, {"size": True}, {"url": None}, {"digest": "../.."}):
             with pytest.raises(PipefileError):
                 download_outputs(c, job_of({"pred": dict(file_output(), **bad)}), str(tmp_path / "out"))
         with pytest.raises(PipefileError, match="wrong shape"):
@@ -219,8 +241,12 @@ def test_names_that_collide_and_descriptions_that_lie_are_refused(servers, tmp_p
 def test_foreign_urls_are_refused_and_never_see_the_token(repo, servers, tmp_path):
     hostile, foreign = servers
     port = foreign.url.rsplit(":", 1)[1]
-    for url in (f"{foreign.url}/steal", f"//127.0.0.1:{port}/steal", f"http://localhost:{port}/steal",
-                f"https://{hostile.url[len('http://'):]}/v1/jobs/1/outputs/pred"):
+    for url in (
+        f"{foreign.url}/steal",
+        f"//127.0.0.1:{port}/steal",
+        f"http://localhost:{port}/steal",
+        f"https://{hostile.url[len('http://') :]}/v1/jobs/1/outputs/pred",
+    ):
         hostile.serve_job({"pred": file_output(url)})
         r = invoke(repo, hostile, tmp_path / "out")
         assert r.code == 2, (url, str(r))
@@ -232,9 +258,13 @@ def test_foreign_urls_are_refused_and_never_see_the_token(repo, servers, tmp_pat
 def test_urls_on_the_servers_origin_are_followed(repo, servers, tmp_path):
     hostile, _foreign = servers
     # An absolute URL on the same origin (spelt with upper case and the port) is the server.
-    host = hostile.url[len("http://"):]
-    hostile.serve_job({"pred": file_output(f"HTTP://{host.upper()}/dl/pred"),
-                       "report": {"kind": "tree", "size": 5, "digest": "ab" * 16, "url": "/dl/report"}})
+    host = hostile.url[len("http://") :]
+    hostile.serve_job(
+        {
+            "pred": file_output(f"HTTP://{host.upper()}/dl/pred"),
+            "report": {"kind": "tree", "size": 5, "digest": "ab" * 16, "url": "/dl/report"},
+        }
+    )
     hostile.routes[("GET", "/dl/pred")] = lambda h: send(h, 200, DATA)
     # A redirect on the same origin is followed, with the token.
     hostile.routes[("GET", "/dl/report")] = lambda h: send(h, 302, b"", {"Location": f"{hostile.url}/dl/report2"})
@@ -258,8 +288,9 @@ def test_redirects_to_another_origin_are_not_followed(repo, servers, tmp_path):
     try:
         for status in (301, 302, 303, 307, 308):
             for target in (f"{foreign.url}/steal", f"//127.0.0.1:{port}/steal", f"http://localhost:{port}/steal"):
-                hostile.routes[("GET", "/v1/jobs/1/outputs/pred")] = \
-                    lambda h, s=status, t=target: send(h, s, b"", {"Location": t})
+                hostile.routes[("GET", "/v1/jobs/1/outputs/pred")] = lambda h, s=status, t=target: send(
+                    h, s, b"", {"Location": t}
+                )
                 with pytest.raises(PipefileError, match="not the server"):
                     download_outputs(c, job_of({"pred": file_output()}), str(tmp_path / "out"))
     finally:
@@ -381,8 +412,10 @@ def test_truncated_oversized_and_hostile_folders_leave_nothing(repo, servers, tm
         "cut mid-member": (lambda h: send(h, 200, good[:1200], length=len(good)), "broke off"),
         "cut, closed": (lambda h: send(h, 200, good[:1200], {"Connection": "close"}), "cut short"),
         # Cut after the first file: a valid-looking tar with less than the folder's size.
-        "cut at a member": (lambda h: send(h, 200, tar_of(FOLDER[:2])[:-1024 * 2 - 512], {"Connection": "close"}),
-                            "arrived"),
+        "cut at a member": (
+            lambda h: send(h, 200, tar_of(FOLDER[:2])[: -1024 * 2 - 512], {"Connection": "close"}),
+            "arrived",
+        ),
         "bigger": (lambda h: send(h, 200, tar_of(FOLDER + [("c.txt", b"x" * 100)])), "more than the 10 bytes"),
         "endless": (lambda h: send(h, 200, good + b"\0" * (3 << 20), {"Connection": "close"}), "more than"),
         "link": (lambda h: send(h, 200, tar_of([("l", ("link", str(outside)))] + FOLDER)), "not a file or folder"),
@@ -486,8 +519,13 @@ def test_events_of_the_wrong_shape_and_terminal_escapes(repo, servers, tmp_path)
     hostile.serve_job({})
     queued = {"id": 1, "state": "queued\x1b[2J", "url": "/v1/jobs/1\x1b]0;owned\x07", "outputs": {}}
     hostile.routes[("POST", "/v1/endpoints/ep/jobs")] = lambda h: send_json(h, queued, 202)
-    events = {"events": [{"seq": 1, "kind": "step", "data": {"status": "finished", "step": "s\x1b[31m"}},
-                         {"seq": 2, "kind": "state", "data": {"error": "\x1b[1mbad"}}], "done": True}
+    events = {
+        "events": [
+            {"seq": 1, "kind": "step", "data": {"status": "finished", "step": "s\x1b[31m"}},
+            {"seq": 2, "kind": "state", "data": {"error": "\x1b[1mbad"}},
+        ],
+        "done": True,
+    }
     hostile.routes[("GET", "/v1/jobs/1/events")] = lambda h: send_json(h, events)
     hostile.routes[("GET", "/v1/jobs/1")] = lambda h: send_json(h, {"id": 1, "state": "failed", "error": "\x1b[0m!"})
     r = repo.pipe("invoke", "ep", "--url", hostile.url, "--wait", env={"PIPE_TOKEN": TOKEN})
@@ -624,9 +662,11 @@ def test_compressed_answers_within_the_caps_are_read(repo, servers, tmp_path):
     endpoint = json.dumps({"name": "ep", "inputs": {}}).encode()
     for coding, wbits in (("gzip", 31), ("deflate", 15), ("deflate", -15)):
         hostile.routes[("GET", "/v1/endpoints/ep")] = lambda h, w=wbits, c=coding: send(
-            h, 200, _gzip([endpoint], w), {"Content-Type": "application/json", "Content-Encoding": c})
+            h, 200, _gzip([endpoint], w), {"Content-Type": "application/json", "Content-Encoding": c}
+        )
         hostile.routes[("GET", "/v1/jobs/1/outputs/pred")] = lambda h, w=wbits, c=coding: send(
-            h, 200, _gzip([DATA], w), {"Content-Encoding": c})
+            h, 200, _gzip([DATA], w), {"Content-Encoding": c}
+        )
         r = invoke(repo, hostile, out)
         assert r.code == 0 and (out / "pred.csv").read_bytes() == DATA, (coding, wbits, str(r))
         (out / "pred.csv").unlink()

@@ -11,7 +11,6 @@ import json
 import os
 
 import pytest
-
 from pipehelpers import Repo
 
 ESC = "\x1b]0;pwned\x07\x1b[2J"  # an OSC title change and a screen clear
@@ -31,24 +30,44 @@ steps:
 """
 
 
-@pytest.mark.parametrize("body, line, words", [
-    ("version: 1\nremotes:\n  team:\n    url: /tmp/x\n    options: {auto_mkdir: true, 1: 2}\n", 5,
-     ["option 1 of remote 'team' is not a name"]),
-    ("version: 1\nremotes:\n  team:\n    url: /tmp/x\n    options:\n      [a, b]: 2\n", 6,
-     ["invalid YAML", "unhashable key"]),
-    ("version: 1\nremotes:\n  team:\n    url: /tmp/x\n    options:\n      since: 2024-01-01\n", 6,
-     ["option 'since' of remote 'team' holds a date"]),
-    ("version: 1\nremotes:\n  team:\n    url: /tmp/x\n    options:\n      client_kwargs: {2: x}\n", 6,
-     ["option 'client_kwargs' of remote 'team' has a key 2"]),
-    ("version: 1\ndefault: [team]\nremotes:\n  team: {url: /tmp/x}\n", 2, ["'default' must be the name"]),
-    ("version: [1]\nremotes: {}\n", 1, ["version [1] is not one this pipe reads"]),
-    ("version: 1\nremotes:\n  team: {url: ''}\n", 3, ["remote 'team' needs a 'url'"]),
-])
+@pytest.mark.parametrize(
+    "body, line, words",
+    [
+        (
+            "version: 1\nremotes:\n  team:\n    url: /tmp/x\n    options: {auto_mkdir: true, 1: 2}\n",
+            5,
+            ["option 1 of remote 'team' is not a name"],
+        ),
+        (
+            "version: 1\nremotes:\n  team:\n    url: /tmp/x\n    options:\n      [a, b]: 2\n",
+            6,
+            ["invalid YAML", "unhashable key"],
+        ),
+        (
+            "version: 1\nremotes:\n  team:\n    url: /tmp/x\n    options:\n      since: 2024-01-01\n",
+            6,
+            ["option 'since' of remote 'team' holds a date"],
+        ),
+        (
+            "version: 1\nremotes:\n  team:\n    url: /tmp/x\n    options:\n      client_kwargs: {2: x}\n",
+            6,
+            ["option 'client_kwargs' of remote 'team' has a key 2"],
+        ),
+        ("version: 1\ndefault: [team]\nremotes:\n  team: {url: /tmp/x}\n", 2, ["'default' must be the name"]),
+        ("version: [1]\nremotes: {}\n", 1, ["version [1] is not one this pipe reads"]),
+        ("version: 1\nremotes:\n  team: {url: ''}\n", 3, ["remote 'team' needs a 'url'"]),
+    ],
+)
 def test_a_remotes_file_of_a_bad_shape_is_a_located_exit_2(repo, body, line, words):
     repo.pipefile(ONE)
     repo.write(".pipe-remotes.yaml", body, dedent=False)
-    for args in (("remote", "list"), ("remote", "list", "--json"), ("status", "--remote", "team"),
-                 ("run", "--remote", "team"), ("push", "--remote", "team")):
+    for args in (
+        ("remote", "list"),
+        ("remote", "list", "--json"),
+        ("status", "--remote", "team"),
+        ("run", "--remote", "team"),
+        ("push", "--remote", "team"),
+    ):
         r = repo.pipe(*args)
         assert r.code == 2, (args, str(r))
         assert f".pipe-remotes.yaml:{line}:" in r.err and "hint:" in r.err, (args, str(r))
@@ -58,9 +77,12 @@ def test_a_remotes_file_of_a_bad_shape_is_a_located_exit_2(repo, body, line, wor
 
 def test_nested_options_of_plain_data_still_work(repo, tmp_path):
     repo.pipefile(ONE)
-    repo.write(".pipe-remotes.yaml", f"version: 1\nremotes:\n  team:\n    url: {tmp_path / 'c'}\n"
-                                     "    options: {auto_mkdir: true, client_kwargs: {a: [1, 2.5, null]}}\n",
-               dedent=False)
+    repo.write(
+        ".pipe-remotes.yaml",
+        f"version: 1\nremotes:\n  team:\n    url: {tmp_path / 'c'}\n"
+        "    options: {auto_mkdir: true, client_kwargs: {a: [1, 2.5, null]}}\n",
+        dedent=False,
+    )
     r = repo.pipe("remote", "list", "--json")
     assert r.code == 0, str(r)
     assert r.json["remotes"][0]["options"] == {"auto_mkdir": True, "client_kwargs": {"a": [1, 2.5, None]}}
@@ -68,8 +90,11 @@ def test_nested_options_of_plain_data_still_work(repo, tmp_path):
 
 def test_remote_list_escapes_what_the_file_says(repo, tmp_path):
     repo.pipefile(ONE)
-    repo.write(".pipe-remotes.yaml", "version: 1\nremotes:\n  team:\n    url: /tmp/x\n"
-                                     "    options: {region: \"eu\\e]0;pwned\\a\\nfake-row 99\"}\n", dedent=False)
+    repo.write(
+        ".pipe-remotes.yaml",
+        'version: 1\nremotes:\n  team:\n    url: /tmp/x\n    options: {region: "eu\\e]0;pwned\\a\\nfake-row 99"}\n',
+        dedent=False,
+    )
     r = repo.pipe("remote", "list")
     assert r.code == 0, str(r)
     _clean(r.out)
@@ -93,7 +118,7 @@ def _metrics_step(repo, content: str) -> None:
 
 def test_a_number_no_float_holds_is_a_warning_not_a_crash(repo):
     big = "1" + "0" * 400
-    _metrics_step(repo, json.dumps({"ok": 2}) [:-1] + f', "big": {big}, "deep": {{"neg": -{big}}}, "fine": 1e3}}')
+    _metrics_step(repo, json.dumps({"ok": 2})[:-1] + f', "big": {big}, "deep": {{"neg": -{big}}}, "fine": 1e3}}')
     r = repo.pipe("run")
     assert r.code == 0, str(r)
     assert "warning: step 's': metrics file 'build/m.json': 'big' is a number too large for a float" in r.err
@@ -108,8 +133,13 @@ def test_metric_names_are_printed_escaped(repo):
     _metrics_step(repo, json.dumps({"acc" + ESC: 0.5, FORGED: 1, "[bold]loss": 2}))
     r = repo.pipe("run")
     assert r.code == 0, str(r)
-    for args in (("metrics", "show"), ("metrics", "history", "nope"), ("metrics", "history", "acc"),
-                 ("metrics", "diff", "last", "last"), ("metrics", "history", "s.[bold]loss")):
+    for args in (
+        ("metrics", "show"),
+        ("metrics", "history", "nope"),
+        ("metrics", "history", "acc"),
+        ("metrics", "diff", "last", "last"),
+        ("metrics", "history", "s.[bold]loss"),
+    ):
         r = repo.pipe(*args)
         _clean(r.out + r.err)
     r = repo.pipe("metrics", "show")
@@ -139,9 +169,14 @@ def test_artifact_records_from_a_remote_are_printed_escaped(tmp_path):
     rec_path.write_text(json.dumps(rec))
     r = b.pipe("pull", "--all-jobs", "--remote", str(cache))
     assert r.code == 0, str(r)
-    for args in (("artifacts", "show", "model:1"), ("artifacts", "show", "model"), ("artifacts",),
-                 ("lineage", "model:1"), ("lineage", "model:1", "--format", "mermaid"),
-                 ("lineage", "model:1", "--format", "dot")):
+    for args in (
+        ("artifacts", "show", "model:1"),
+        ("artifacts", "show", "model"),
+        ("artifacts",),
+        ("lineage", "model:1"),
+        ("lineage", "model:1", "--format", "mermaid"),
+        ("lineage", "model:1", "--format", "dot"),
+    ):
         r = b.pipe(*args)
         assert r.code == 0, (args, str(r))
         _clean(r.out + r.err)

@@ -4,7 +4,6 @@ artifact version or an output path, down to the source assets."""
 from __future__ import annotations
 
 import pytest
-
 from pipehelpers import Repo
 
 CHAIN = """
@@ -134,9 +133,20 @@ def test_lineage_of_an_output_path_is_that_of_its_current_content(chain):
 
 def test_text_mermaid_and_dot(chain):
     text = chain.pipe("lineage", "report:1", check=True).out
-    for part in ("report:1", "made by step 'evaluate' in job 1", "model:1", "made by step 'train'",
-                 "command: sh src/train.sh build/clean.txt 0.1 build/model", "params: lr=0.1",
-                 "code: src/train.sh", "clean:1", "raw:1", "source asset", "threshold: 0.5", "env: local"):
+    for part in (
+        "report:1",
+        "made by step 'evaluate' in job 1",
+        "model:1",
+        "made by step 'train'",
+        "command: sh src/train.sh build/clean.txt 0.1 build/model",
+        "params: lr=0.1",
+        "code: src/train.sh",
+        "clean:1",
+        "raw:1",
+        "source asset",
+        "threshold: 0.5",
+        "env: local",
+    ):
         assert part in text, text
     mer = chain.pipe("lineage", "report:1", "--format", "mermaid", check=True).out
     assert mer.startswith("graph TD") and "evaluate" in mer and "raw:1" in mer and "-->|model|" in mer
@@ -148,12 +158,15 @@ def test_text_mermaid_and_dot(chain):
 
 def test_lineage_through_an_artifact_binding(chain):
     chain.outcomes("-p", "lr=0.2")  # model:2
-    chain.pipefile(CHAIN + """\
+    chain.pipefile(
+        CHAIN
+        + """\
   compare:
     command: cat ${{inputs.old}}/w > ${{outputs.o}}
     inputs: {old: "${{artifacts.model:1}}"}
     outputs: {o: {path: build/compare.txt, name: compare}}
-""")
+"""
+    )
     chain.outcomes("-p", "lr=0.2")
     t = lineage(chain, "compare")
     old = t["produced_by"]["inputs"]["old"]
@@ -244,7 +257,9 @@ def test_lineage_recurses_through_an_artifact_made_by_another_pipeline(repo: Rep
 
 def test_an_input_is_named_by_its_own_version_not_by_equal_content(chain):
     # build/copy.txt holds the same bytes as clean:1, but is not that artifact.
-    chain.pipefile(CHAIN + """\
+    chain.pipefile(
+        CHAIN
+        + """\
   copy:
     command: cp ${{inputs.c}} ${{outputs.o}}
     inputs: {c: "${{steps.prep.outputs.out}}"}
@@ -253,7 +268,8 @@ def test_an_input_is_named_by_its_own_version_not_by_equal_content(chain):
     command: cat ${{inputs.c}} > ${{outputs.o}}
     inputs: {c: "${{steps.copy.outputs.o}}"}
     outputs: {o: build/use.txt}
-""")
+"""
+    )
     chain.outcomes()
     t = lineage(chain, "build/use.txt")
     c = t["produced_by"]["inputs"]["c"]

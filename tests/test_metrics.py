@@ -263,7 +263,8 @@ def _mlflow_client(uri):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mlflow_tracking = pytest.importorskip(
-            "mlflow.tracking", reason="mlflow is not installed (pip install 'pipefile[mlflow]')")
+            "mlflow.tracking", reason="mlflow is not installed (pip install 'pipefile[mlflow]')"
+        )
         return mlflow_tracking.MlflowClient(tracking_uri=uri)
 
 

@@ -13,8 +13,8 @@ import tarfile
 
 import pytest
 
-from pipefile.digest import E_LINK, TREE, PathDigest, canonical_json, hash_bytes, TREE_MAGIC
 from pipefile.cache.content_store import ContentStore, StoreError
+from pipefile.digest import E_LINK, TREE, TREE_MAGIC, PathDigest, canonical_json, hash_bytes
 
 SECRET = "server secret 7f3a\n"
 
@@ -59,7 +59,9 @@ def _run(repo, command: str):
 
 
 def test_a_link_out_of_an_output_folder_fails_the_step_and_stores_nothing(repo, secret):
-    repo.pipefile(FOLDER.format(command=f'"echo ok > ${{{{outputs.d}}}}/a.txt && ln -s {secret} ${{{{outputs.d}}}}/host"'))
+    repo.pipefile(
+        FOLDER.format(command=f'"echo ok > ${{{{outputs.d}}}}/a.txt && ln -s {secret} ${{{{outputs.d}}}}/host"')
+    )
     r = _fails(repo, "out/host", repr(str(secret)), "leads out of the output folder", "hint:")
     assert "nothing of the output was kept" in r.err
     assert not _store_holds(repo, SECRET.strip())
@@ -71,8 +73,12 @@ def test_a_link_out_of_an_output_folder_fails_the_step_and_stores_nothing(repo, 
 def test_a_link_into_dot_pipe_by_its_absolute_path_is_refused(repo):
     """As in the review: a link to the workspace's own jobs.db (`/proc/self/cwd/.pipe/jobs.db`)."""
     repo.write("seed.txt", "x")
-    repo.pipefile(FOLDER.format(command='"ln -s \\"$PWD/.pipe/jobs.db\\" ${{outputs.d}}/jdb && '
-                                        'ln -s /proc/self/cwd/.pipe/state.db ${{outputs.d}}/sdb"'))
+    repo.pipefile(
+        FOLDER.format(
+            command='"ln -s \\"$PWD/.pipe/jobs.db\\" ${{outputs.d}}/jdb && '
+            'ln -s /proc/self/cwd/.pipe/state.db ${{outputs.d}}/sdb"'
+        )
+    )
     _fails(repo, "leads out of the output folder")
     assert not repo.exists("out/jdb")
 
@@ -133,10 +139,12 @@ def test_an_output_that_is_itself_a_link_is_refused(repo, secret):
 
 
 def test_links_that_stay_inside_the_folder_still_work(repo):
-    command = ("mkdir ${{outputs.d}}/sub && echo A > ${{outputs.d}}/sub/a.txt && "
-               "ln -s sub/a.txt ${{outputs.d}}/b.txt && ln -s sub ${{outputs.d}}/same && "
-               "ln -s ./sub/../sub/a.txt ${{outputs.d}}/c.txt && ln -s ../a.txt ${{outputs.d}}/sub/d.txt && "
-               "ln -s missing ${{outputs.d}}/dangling")
+    command = (
+        "mkdir ${{outputs.d}}/sub && echo A > ${{outputs.d}}/sub/a.txt && "
+        "ln -s sub/a.txt ${{outputs.d}}/b.txt && ln -s sub ${{outputs.d}}/same && "
+        "ln -s ./sub/../sub/a.txt ${{outputs.d}}/c.txt && ln -s ../a.txt ${{outputs.d}}/sub/d.txt && "
+        "ln -s missing ${{outputs.d}}/dangling"
+    )
     repo.pipefile(FOLDER.format(command=f'"{command}"'))
     assert repo.outcomes() == {"s": "ran"}
     import shutil

@@ -66,8 +66,7 @@ def test_overwriting_a_fresh_output_and_a_folder_output(repo):
     repo.pipefile(OVERWRITE.format(p_out="build/p.txt", write="true"))
     repo.pipe("run", check=True)
     # Now x (its param changed) overwrites the output of p, which is fresh in that run.
-    repo.pipefile(OVERWRITE.format(p_out="build/p.txt", write="echo BAD > build/p.txt").replace(
-        "echo X", "echo X2"))
+    repo.pipefile(OVERWRITE.format(p_out="build/p.txt", write="echo BAD > build/p.txt").replace("echo X", "echo X2"))
     r = repo.pipe("run", "--json", "-j", "1", "--keep-going")
     assert r.code == 1, r
     steps = _steps(r)

@@ -10,8 +10,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "pipefile"
 
-_DDL = re.compile(r"\b(CREATE\s+(TABLE|INDEX|UNIQUE\s+INDEX|VIEW|TRIGGER)|ALTER\s+TABLE|DROP\s+(TABLE|INDEX))\b",
-                  re.I)
+_DDL = re.compile(r"\b(CREATE\s+(TABLE|INDEX|UNIQUE\s+INDEX|VIEW|TRIGGER)|ALTER\s+TABLE|DROP\s+(TABLE|INDEX))\b", re.I)
 
 
 def _module(path: Path) -> str:
@@ -114,8 +113,16 @@ def test_the_job_stores_do_not_import_each_other():
 
 # The envs package's own knot predates this check (its __init__ and its backends import
 # each other); it is left to the reshaping of envs/.
-_KNOWN_KNOTS = [["pipefile.envs", "pipefile.envs.build", "pipefile.envs.cache", "pipefile.envs.conda",
-                 "pipefile.envs.docker", "pipefile.envs.venv"]]
+_KNOWN_KNOTS = [
+    [
+        "pipefile.envs",
+        "pipefile.envs.build",
+        "pipefile.envs.cache",
+        "pipefile.envs.conda",
+        "pipefile.envs.docker",
+        "pipefile.envs.venv",
+    ]
+]
 
 
 def test_no_import_cycles_lazy_imports_included():
@@ -138,9 +145,11 @@ def test_only_the_http_layer_of_serve_imports_the_http_framework():
     """The logic a request triggers takes and returns plain data; FastAPI and Starlette are
     for the routers (serve/http/) and the app that assembles them (serve/app.py), uvicorn
     for the process that runs it (serve/server.py)."""
-    allowed = {"fastapi": ("pipefile.serve.http", "pipefile.serve.app"),
-               "starlette": ("pipefile.serve.http", "pipefile.serve.app"),
-               "uvicorn": ("pipefile.serve.server",)}
+    allowed = {
+        "fastapi": ("pipefile.serve.http", "pipefile.serve.app"),
+        "starlette": ("pipefile.serve.http", "pipefile.serve.app"),
+        "uvicorn": ("pipefile.serve.server",),
+    }
     bad = []
     for name, path in _modules().items():
         for framework in _imports_of(path) & set(allowed):
@@ -153,6 +162,9 @@ def test_only_the_http_layer_of_serve_imports_the_http_framework():
 
 def test_the_reshaped_packages_keep_one_concept_per_module():
     """~500 lines is where a module usually holds two concepts (ARCHITECTURE.md)."""
-    long = [f"{p.relative_to(PKG)}: {n} lines" for name, p in _modules().items()
-            if name.startswith(("pipefile.jobdb", "pipefile.serve")) and (n := len(p.read_text().splitlines())) > 500]
+    long = [
+        f"{p.relative_to(PKG)}: {n} lines"
+        for name, p in _modules().items()
+        if name.startswith(("pipefile.jobdb", "pipefile.serve")) and (n := len(p.read_text().splitlines())) > 500
+    ]
     assert not long, "\n".join(long)

@@ -25,7 +25,6 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from pipehelpers import PIPE, Repo
 
 SOURCES = 3
@@ -64,8 +63,9 @@ class StepSpec:
 
     def reads(self, steps: list) -> list:
         """(declared input path, file to read) for each input."""
-        return ([(f"data/src{i}.txt", f"data/src{i}.txt") for i in self.sources]
-                + [(steps[d].output, steps[d].file) for d in self.deps])
+        return [(f"data/src{i}.txt", f"data/src{i}.txt") for i in self.sources] + [
+            (steps[d].output, steps[d].file) for d in self.deps
+        ]
 
 
 def pipefile_text(steps: list) -> str:
@@ -73,7 +73,7 @@ def pipefile_text(steps: list) -> str:
     for s in steps:
         reads = s.reads(steps)
         ins = {f"i{k}": declared for k, (declared, _) in enumerate(reads)}
-        cats = " ".join(f"${{{{inputs.i{k}}}}}" + file[len(declared):] for k, (declared, file) in enumerate(reads))
+        cats = " ".join(f"${{{{inputs.i{k}}}}}" + file[len(declared) :] for k, (declared, file) in enumerate(reads))
         cats += f" code/{s.name}.txt"
         pause = f"sleep {s.sleep} && " if s.sleep else ""
         dest = {"staged": "${{outputs.out}}", "literal": s.file, "folder": "${{outputs.out}}/out.txt"}[s.style]
@@ -233,8 +233,14 @@ def test_a_run_killed_at_a_random_moment_is_repaired_by_the_next_run(steps, dela
         files["code/s0.txt"] = edit
         write_all(repo.root, files)
         env = dict(os.environ, PIPE_PLAIN="1")
-        p = subprocess.Popen(PIPE + ["run", "-j2"], cwd=repo.root, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, start_new_session=True)
+        p = subprocess.Popen(
+            PIPE + ["run", "-j2"],
+            cwd=repo.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         time.sleep(delay)
         try:
             os.killpg(p.pid, signal.SIGKILL)

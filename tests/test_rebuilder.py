@@ -24,8 +24,16 @@ B = PathDigest(FILE, "b" * 32, 1)
 
 
 def manifest(param=1, data="d1"):
-    return {"v": 1, "template": "t", "command": f"t {param}", "env": "local", "params": {"p": param},
-            "inputs": {"x": {"path": "in.txt", "kind": "file", "digest": data}}, "code": {}, "outputs": {"o": "any"}}
+    return {
+        "v": 1,
+        "template": "t",
+        "command": f"t {param}",
+        "env": "local",
+        "params": {"p": param},
+        "inputs": {"x": {"path": "in.txt", "kind": "file", "digest": data}},
+        "code": {},
+        "outputs": {"o": "any"},
+    }
 
 
 def key(**kw):
@@ -88,9 +96,15 @@ def test_reasons_are_rendered_by_the_face():
 
     assert reason_text(Reason(PARAM_CHANGED, "lr", "0.1", "0.2")) == "param 'lr' changed: 0.1 -> 0.2"
     assert reason_text(Reason(NEVER_BUILT)) == "never built in this workspace"
-    assert reason_text(Reason(CACHED, "origin")) == ("built before with the same key, on remote 'origin': "
-                                                     "download and restore")
+    assert reason_text(Reason(CACHED, "origin")) == (
+        "built before with the same key, on remote 'origin': download and restore"
+    )
     assert reason_text(Reason(MISSING_INPUT, "x")) == "input 'x' does not exist (and no step produces it)"
     assert reason_json(Reason(OUTPUT_MODIFIED, "o", "a", "b")) == {
-        "kind": OUTPUT_MODIFIED, "message": "output 'o' was modified: a -> b", "subject": "o", "old": "a", "new": "b"}
+        "kind": OUTPUT_MODIFIED,
+        "message": "output 'o' was modified: a -> b",
+        "subject": "o",
+        "old": "a",
+        "new": "b",
+    }
     assert not hasattr(Reason, "message")  # the pure layer keeps the data only

@@ -14,9 +14,8 @@ import tempfile
 import time
 
 import pytest
-import xxhash
-
 import servers
+import xxhash
 from pipehelpers import PIPE, Repo
 
 PIPEFILE = """
@@ -38,11 +37,15 @@ steps:
     code: [src/evaluate.py]
 """
 PREPARE = "import sys\nopen(sys.argv[1], 'w').write('clean data\\n' * 50)\n"
-TRAIN = ("import os, sys\nd = sys.argv[2]\nos.makedirs(d + '/layers', exist_ok=True)\n"
-         "data = open(sys.argv[1]).read()\n"
-         "open(d + '/weights.bin', 'wb').write(data.encode() * 3)\n"
-         "open(d + '/layers/one.txt', 'w').write('layer one\\n')\n")
-EVALUATE = "import sys\nopen(sys.argv[2], 'w').write('score %d\\n' % len(open(sys.argv[1] + '/weights.bin', 'rb').read()))\n"
+TRAIN = (
+    "import os, sys\nd = sys.argv[2]\nos.makedirs(d + '/layers', exist_ok=True)\n"
+    "data = open(sys.argv[1]).read()\n"
+    "open(d + '/weights.bin', 'wb').write(data.encode() * 3)\n"
+    "open(d + '/layers/one.txt', 'w').write('layer one\\n')\n"
+)
+EVALUATE = (
+    "import sys\nopen(sys.argv[2], 'w').write('score %d\\n' % len(open(sys.argv[1] + '/weights.bin', 'rb').read()))\n"
+)
 
 
 def make_workspace(root) -> Repo:
@@ -140,8 +143,9 @@ def test_remote_add_list_remove_and_bad_urls(first, tmp_path):
 
 
 def test_a_scheme_whose_extra_is_missing_names_the_pip_line(first):
-    scheme, module = next(((s, m) for s, m in (("gs", "gcsfs"), ("az", "adlfs"))
-                           if importlib.util.find_spec(m) is None), (None, None))
+    scheme, module = next(
+        ((s, m) for s, m in (("gs", "gcsfs"), ("az", "adlfs")) if importlib.util.find_spec(m) is None), (None, None)
+    )
     if scheme is None:
         pytest.skip("gcsfs and adlfs are both installed: no scheme without its extra to try")
     r = first.pipe("remote", "add", "cloud", f"{scheme}://bucket/cache", "--default")
@@ -177,8 +181,9 @@ def test_two_workspaces_sharing_a_remote_second_restores_without_running(first, 
     r = second.pipe("status", "--remote", "--json")
     states = {s["name"]: (s["state"], s.get("remote")) for s in r.json["steps"]}
     assert states == {n: ("restore", "team") for n in ("prepare", "train", "evaluate")}
-    assert not os.path.exists(second.root / ".pipe" / "store" / "objects") or \
-        not os.listdir(second.root / ".pipe" / "store" / "objects"), "status downloaded something"
+    assert not os.path.exists(second.root / ".pipe" / "store" / "objects") or not os.listdir(
+        second.root / ".pipe" / "store" / "objects"
+    ), "status downloaded something"
     r = second.pipe("status", "--remote", "--check")
     assert r.code == 1 and "on remote 'team'" in r.out
 
@@ -217,8 +222,7 @@ def test_a_change_to_evaluation_runs_only_evaluation_and_downloads_only_what_it_
     doc = json.loads(second.read("ci.json"))
     assert doc["remote"]["name"] == "team" and doc["remote"]["error"] is None
     assert doc["remote"]["downloaded_objects"] > 0 and doc["push"]["entries"] == 1 and doc["push"]["ok"]
-    assert {s["name"]: s.get("remote") for s in doc["steps"]} == {"prepare": "team", "train": "team",
-                                                                  "evaluate": None}
+    assert {s["name"]: s.get("remote") for s in doc["steps"]} == {"prepare": "team", "train": "team", "evaluate": None}
     got = {s["name"]: s["outcome"] for s in r.json["steps"]}
     # train's model is read by evaluate, which runs: downloaded. prepare's output is read by
     # nothing that runs and was not asked for: it stays on the remote.
@@ -289,8 +293,12 @@ def test_an_http_remote_restores_and_refuses_pushes(first, second, tmp_path):
     push(first)
     port = servers.free_port()
     log = open(tmp_path / "http.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "-b", "127.0.0.1", str(port)], cwd=cache,
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "-b", "127.0.0.1", str(port)],
+        cwd=cache,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     log.close()
     try:
         servers.wait_for_port(port, server, "http.server")
@@ -401,10 +409,14 @@ def test_malformed_remote_entries_are_ignored_never_trusted(first, second, tmp_p
     good = entry_path.read_text()
     size = json.loads(good)["outputs"]["clean"]["size"]
     os.chmod(entry_path, 0o644)
-    for bad in (good.replace(f'"size": {size}', '"size": Infinity'), good.replace(f'"size": {size}', '"size": -5'),
-                good.replace(f'"size": {size}', '"size": 1e400'), good.replace(f'"size": {size}', f'"size": "{size}"'),
-                good.replace('"kind": "file", "size"', '"kind": "file", "exec": "yes", "size"'),
-                good.replace(f'"size": {size}', '"size": 100000000000000000000000000000')):
+    for bad in (
+        good.replace(f'"size": {size}', '"size": Infinity'),
+        good.replace(f'"size": {size}', '"size": -5'),
+        good.replace(f'"size": {size}', '"size": 1e400'),
+        good.replace(f'"size": {size}', f'"size": "{size}"'),
+        good.replace('"kind": "file", "size"', '"kind": "file", "exec": "yes", "size"'),
+        good.replace(f'"size": {size}', '"size": 100000000000000000000000000000'),
+    ):
         assert bad != good
         entry_path.write_text(bad)
         r = second.pipe("status", "--remote", "--json")
@@ -412,7 +424,10 @@ def test_malformed_remote_entries_are_ignored_never_trusted(first, second, tmp_p
         assert {s["name"]: s["state"] for s in r.json["steps"]}["prepare"] == "run", bad
     r = second.pipe("run", "--json")
     assert r.code == 0 and {s["name"]: s["outcome"] for s in r.json["steps"]} == {
-        "prepare": "ran", "train": "restored", "evaluate": "restored"}, str(r)
+        "prepare": "ran",
+        "train": "restored",
+        "evaluate": "restored",
+    }, str(r)
     assert second.pipe("verify").code == 0
 
 
@@ -431,8 +446,10 @@ def test_a_pulled_folder_with_unsafe_names_or_links_never_enters_the_run_cache(f
     # Every object the evil folders name is already in the second store: only the
     # manifest itself (and a link's target) would be new.
     evil_names = [["../../../../escaped.txt", "f", some_file[2], some_file[3]], ["layers", "d", tree, 0]]
-    evil_link = [["escape", "l", _put_object(cache, str(tmp_path / "outside").encode()), 0],
-                 ["up", "l", _put_object(cache, b"../../x"), 0]]
+    evil_link = [
+        ["escape", "l", _put_object(cache, str(tmp_path / "outside").encode()), 0],
+        ["up", "l", _put_object(cache, b"../../x"), 0],
+    ]
     os.chmod(entry_path, 0o644)
     local_entry = _entry_file(second.root / ".pipe" / "store", second, "train")
     too_deep = b"[" * 100000 + b"]" * 100000
@@ -523,8 +540,8 @@ def test_an_unreachable_remote_falls_back_to_local_work(first):
 
 def test_a_folder_remote_without_permission_says_so_not_credentials(tmp_path):
     # (Tests run as root in CI, where chmod cannot deny anything: the mapping is checked directly.)
-    from pipefile.remote.transport import Remote
     from pipefile.remote.config import RemoteSpec
+    from pipefile.remote.transport import Remote
 
     remote = Remote(RemoteSpec("team", str(tmp_path)))
     e = remote.error(PermissionError(13, "Permission denied", str(tmp_path / "objects")), "uploading object ab12")
@@ -556,11 +573,14 @@ def test_an_interrupted_push_is_completed_by_the_next_one(first, tmp_path):
 def test_a_push_killed_midway_is_completed_by_the_next_one(first, tmp_path):
     cache = tmp_path / "cache"
     first.pipe("remote", "add", "team", str(cache), "--default", check=True)
-    first.write("src/train.py", TRAIN + "for i in range(300):\n    open(d + '/layers/f%d' % i, 'w').write(str(i) * 2000)\n")
+    first.write(
+        "src/train.py", TRAIN + "for i in range(300):\n    open(d + '/layers/f%d' % i, 'w').write(str(i) * 2000)\n"
+    )
     outcomes(first)
     env = dict(os.environ, PIPE_PLAIN="1")
-    proc = subprocess.Popen(PIPE + ["push", "-j", "1"], cwd=first.root, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        PIPE + ["push", "-j", "1"], cwd=first.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(remote_objects(str(cache))) < 5 and proc.poll() is None:
@@ -584,8 +604,12 @@ def test_two_pushes_at_once_to_one_remote_leave_it_intact(first, second, tmp_pat
         ws.pipe("remote", "add", "team", str(cache), "--default", check=True)
         outcomes(ws)
     env = dict(os.environ, PIPE_PLAIN="1")
-    procs = [subprocess.Popen(PIPE + ["push"], cwd=ws.root, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for ws in (first, second)]
+    procs = [
+        subprocess.Popen(
+            PIPE + ["push"], cwd=ws.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for ws in (first, second)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
@@ -602,8 +626,17 @@ def test_two_pulls_at_once_into_one_workspace(first, second, tmp_path):
     outcomes(first)
     push(first)
     env = dict(os.environ, PIPE_PLAIN="1")
-    procs = [subprocess.Popen(PIPE + ["pull", "--json"], cwd=second.root, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            PIPE + ["pull", "--json"],
+            cwd=second.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     got = []
     for p in procs:
         out, err = p.communicate(timeout=120)
@@ -655,8 +688,12 @@ def test_two_pushes_at_once_over_sftp(first, second, sftp):
         ws.pipe("remote", "add", "team", url, "--default", *sftp.options(), check=True)
         outcomes(ws)
     env = dict(os.environ, PIPE_PLAIN="1")
-    procs = [subprocess.Popen(PIPE + ["push"], cwd=ws.root, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for ws in (first, second)]
+    procs = [
+        subprocess.Popen(
+            PIPE + ["push"], cwd=ws.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for ws in (first, second)
+    ]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
@@ -693,5 +730,5 @@ def test_s3_remote_shares_runs_and_never_prints_the_secret(first, second, s3):
 
     r = second.pipe("push", env=s3.env(with_credentials=False))
     assert r.code == 1 and "could not authenticate" in r.err and "AWS_SECRET_ACCESS_KEY" in r.err, str(r)
-    for r in (r, first.pipe("push", "--remote", "s3://pipe-cache/other", env=env)):
-        assert s3.secret not in r.err + r.out and "Traceback" not in r.err
+    for res in (r, first.pipe("push", "--remote", "s3://pipe-cache/other", env=env)):
+        assert s3.secret not in res.err + res.out and "Traceback" not in res.err

@@ -9,7 +9,6 @@ import subprocess
 import time
 
 import pytest
-
 from pipehelpers import PIPE, Repo
 
 CHAIN = """
@@ -86,8 +85,11 @@ def test_status_explains_reasons_with_old_and_new_digests(chain):
     assert reason["kind"] == "input_changed" and reason["subject"] == "data/raw.txt"
     assert reason["old"] != reason["new"]
     assert steps["count"]["state"] == "pending"
-    assert steps["count"]["reasons"][0] == {"kind": "upstream", "subject": "upper",
-                                             "message": "waits for 'upper' to finish first"}
+    assert steps["count"]["reasons"][0] == {
+        "kind": "upstream",
+        "subject": "upper",
+        "message": "waits for 'upper' to finish first",
+    }
     plain = chain.pipe("status").out
     assert "input 'data/raw.txt' changed" in plain
 
@@ -115,7 +117,7 @@ def test_hand_edited_output_is_saved_in_the_store_then_restored(chain):
 
 def test_code_change_reruns_the_step(repo):
     repo.write("data/in.txt", "1\n")
-    repo.write("scripts/double.sh", "sed 's/1/11/' \"$1\" > \"$2\"\n")
+    repo.write("scripts/double.sh", 'sed \'s/1/11/\' "$1" > "$2"\n')
     repo.pipefile("""
         version: 1
         steps:
@@ -127,7 +129,7 @@ def test_code_change_reruns_the_step(repo):
     """)
     assert repo.outcomes() == {"double": "ran"}
     assert repo.read("build/out.txt") == "11\n"
-    repo.write("scripts/double.sh", "sed 's/1/111/' \"$1\" > \"$2\"\n")
+    repo.write("scripts/double.sh", 'sed \'s/1/111/\' "$1" > "$2"\n')
     assert repo.states() == {"double": "run"}
     assert repo.outcomes() == {"double": "ran"}
     assert repo.read("build/out.txt") == "111\n"
@@ -257,9 +259,11 @@ def _parallel_steps(n, cpus=None):
     lines = []
     for i in range(n):
         res = f"\n    resources: {{cpus: {cpus}}}" if cpus else ""
-        lines.append(f"  s{i}:\n    command: python -c \"import time;a=time.time();time.sleep(0.4);"
-                     f"open('${{{{outputs.o}}}}','w').write(f'{{a}} {{time.time()}}')\"\n"
-                     f"    outputs: {{o: build/s{i}.txt}}{res}")
+        lines.append(
+            f'  s{i}:\n    command: python -c "import time;a=time.time();time.sleep(0.4);'
+            f"open('${{{{outputs.o}}}}','w').write(f'{{a}} {{time.time()}}')\"\n"
+            f"    outputs: {{o: build/s{i}.txt}}{res}"
+        )
     return PARALLEL.format(steps="\n".join(lines))
 
 
@@ -340,8 +344,15 @@ def test_optional_block_is_dropped_when_its_input_is_unset(repo):
 
 def _start(repo: Repo, *args):
     env = dict(os.environ, PIPE_PLAIN="1")
-    return subprocess.Popen(PIPE + list(args), cwd=repo.root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        PIPE + list(args),
+        cwd=repo.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 SLOW = """
@@ -486,8 +497,10 @@ def test_restore_keeps_exec_bits_and_links_like_a_clean_build(repo):
 
 def test_python_bytecode_in_a_code_folder_is_not_content(repo):
     repo.write("src/util.py", "def f():\n    return 42\n")
-    repo.write("src/main.py", "import sys\nsys.path.insert(0, 'src')\nimport util\n"
-                              "open(sys.argv[1], 'w').write(str(util.f()))\n")
+    repo.write(
+        "src/main.py",
+        "import sys\nsys.path.insert(0, 'src')\nimport util\nopen(sys.argv[1], 'w').write(str(util.f()))\n",
+    )
     repo.pipefile("""
         version: 1
         steps:

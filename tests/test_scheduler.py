@@ -15,10 +15,10 @@ import pytest
 
 from pipefile.digest import FILE, PathDigest
 from pipefile.outcomes import Outcome, StepResult
-from pipefile.speccache import load_graph
 from pipefile.planner import Plan
 from pipefile.rebuilder import Decision, Verdict
 from pipefile.scheduler import Scheduler
+from pipefile.speccache import load_graph
 
 # a -> b -> d <- c, and e alone
 GRAPH = """
@@ -67,8 +67,13 @@ class FakeExecutor:
             if self.cancelled.is_set() and kind == "run":
                 outcome = Outcome.FAILED
             ok = outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.LEFT_ON_REMOTE)
-            return StepResult(name=node.name, outcome=outcome, outputs=_content(node.name) if ok else None,
-                              error=None if ok else f"{kind} of {node.name} failed", notes=[f"{kind} note"])
+            return StepResult(
+                name=node.name,
+                outcome=outcome,
+                outputs=_content(node.name) if ok else None,
+                error=None if ok else f"{kind} of {node.name} failed",
+                notes=[f"{kind} note"],
+            )
         finally:
             with self._lock:
                 self.running -= 1
@@ -162,13 +167,25 @@ def test_no_more_steps_run_at_once_than_jobs_allows(graph):
 def test_a_failure_stops_the_run_unless_keep_going(graph):
     ex = FakeExecutor(script={("run", "a"): Outcome.FAILED})
     summary = _execute(graph, ex, jobs=1)
-    assert _outcomes(summary) == {"a": Outcome.FAILED, "b": Outcome.SKIPPED, "c": Outcome.SKIPPED, "d": Outcome.SKIPPED, "e": Outcome.SKIPPED}
+    assert _outcomes(summary) == {
+        "a": Outcome.FAILED,
+        "b": Outcome.SKIPPED,
+        "c": Outcome.SKIPPED,
+        "d": Outcome.SKIPPED,
+        "e": Outcome.SKIPPED,
+    }
     assert ex.calls == [("run", "a")]
     assert "--keep-going" in summary.results["c"].error
 
     ex = FakeExecutor(script={("run", "a"): Outcome.FAILED})
     summary = _execute(graph, ex, jobs=1, keep_going=True)
-    assert _outcomes(summary) == {"a": Outcome.FAILED, "b": Outcome.SKIPPED, "c": Outcome.RAN, "d": Outcome.SKIPPED, "e": Outcome.RAN}
+    assert _outcomes(summary) == {
+        "a": Outcome.FAILED,
+        "b": Outcome.SKIPPED,
+        "c": Outcome.RAN,
+        "d": Outcome.SKIPPED,
+        "e": Outcome.RAN,
+    }
     assert summary.results["b"].error == "'a' did not succeed"
     assert summary.results["d"].error == "'b' did not succeed"
     assert summary.status == "failed"
@@ -178,16 +195,26 @@ def test_a_failed_restore_is_run_instead_by_the_scheduler(graph):
     ex = FakeExecutor(script={("restore", "a"): Outcome.RESTORE_FAILED})
     plan = _plan(graph, {"a": Verdict.RESTORE, "c": Verdict.RESTORE})
     summary = _execute(graph, ex, plan, jobs=1)
-    assert _outcomes(summary) == {"a": Outcome.RAN, "b": Outcome.RAN, "c": Outcome.RESTORED, "d": Outcome.RAN, "e": Outcome.RAN}
+    assert _outcomes(summary) == {
+        "a": Outcome.RAN,
+        "b": Outcome.RAN,
+        "c": Outcome.RESTORED,
+        "d": Outcome.RAN,
+        "e": Outcome.RAN,
+    }
     assert ex.calls[:2] == [("restore", "a"), ("run", "a")]
     # What the restore said comes first, then why it ran, then what the run said.
-    assert summary.results["a"].notes == ["restore note", "could not restore (restore of a failed); ran the step "
-                                          "instead", "run note"]
+    assert summary.results["a"].notes == [
+        "restore note",
+        "could not restore (restore of a failed); ran the step instead",
+        "run note",
+    ]
 
 
 def test_a_failed_restore_of_a_step_that_needs_gpus_it_cannot_have_fails(graph, tmp_path):
-    (tmp_path / "Pipefile").write_text(GRAPH.replace('a: {command: "true",', 'a: {resources: {gpus: 1}, '
-                                                                           'command: "true",'))
+    (tmp_path / "Pipefile").write_text(
+        GRAPH.replace('a: {command: "true",', 'a: {resources: {gpus: 1}, command: "true",')
+    )
     graph = load_graph(str(tmp_path / "Pipefile"), cwd=str(tmp_path))
     ex = FakeExecutor(script={("restore", "a"): Outcome.RESTORE_FAILED})
     summary = _execute(graph, ex, _plan(graph, dict.fromkeys("abcde", Verdict.RESTORE)), jobs=1, keep_going=True)
@@ -200,16 +227,30 @@ def test_outputs_left_on_a_remote_are_brought_in_for_a_step_that_must_run(graph)
     ex = FakeExecutor(script={("restore", "a"): Outcome.LEFT_ON_REMOTE, ("restore", "c"): Outcome.LEFT_ON_REMOTE})
     plan = _plan(graph, {"a": Verdict.RESTORE, "c": Verdict.RESTORE}, remote="origin")
     summary = _execute(graph, ex, plan, jobs=1)
-    assert _outcomes(summary) == {"a": Outcome.LEFT_ON_REMOTE, "b": Outcome.RAN, "c": Outcome.LEFT_ON_REMOTE, "d": Outcome.RAN, "e": Outcome.RAN}
-    assert ex.calls == [("restore", "a"), ("bring", "a"), ("run", "b"), ("restore", "c"), ("bring", "c"),
-                        ("run", "d"), ("run", "e")]
+    assert _outcomes(summary) == {
+        "a": Outcome.LEFT_ON_REMOTE,
+        "b": Outcome.RAN,
+        "c": Outcome.LEFT_ON_REMOTE,
+        "d": Outcome.RAN,
+        "e": Outcome.RAN,
+    }
+    assert ex.calls == [
+        ("restore", "a"),
+        ("bring", "a"),
+        ("run", "b"),
+        ("restore", "c"),
+        ("bring", "c"),
+        ("run", "d"),
+        ("run", "e"),
+    ]
 
     # The remote fails when it is asked again: the step that reads it fails, saying why.
     ex = FakeExecutor(script={("restore", "a"): Outcome.LEFT_ON_REMOTE, ("bring", "a"): Outcome.RESTORE_FAILED})
     summary = _execute(graph, ex, plan, jobs=1, keep_going=True)
     assert summary.results["b"].outcome == Outcome.FAILED
-    assert summary.results["b"].error == ("cannot run: the outputs of 'a' could not be brought from remote "
-                                          "'origin' (bring of a failed)")
+    assert summary.results["b"].error == (
+        "cannot run: the outputs of 'a' could not be brought from remote 'origin' (bring of a failed)"
+    )
     assert ("run", "b") not in ex.calls
 
 

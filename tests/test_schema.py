@@ -64,8 +64,10 @@ def test_schema_keys_match_the_loader(schema):
         if "type" in rule["if"].get("properties", {}):
             kind = rule["if"]["properties"]["type"]["const"]
             refused = {r["required"][0] for r in rule["then"]["not"]["anyOf"]}
-            assert refused == set(fields.ENVIRONMENT_KEYS) - set(fields.ENVIRONMENT_TYPE_KEYS[kind]) - \
-                {"type", "description"}, kind
+            assert refused == set(fields.ENVIRONMENT_KEYS) - set(fields.ENVIRONMENT_TYPE_KEYS[kind]) - {
+                "type",
+                "description",
+            }, kind
     assert d["step"]["properties"]["key_includes"]["items"]["enum"] == list(spec.KEY_INCLUDES)
     assert d["inputType"]["enum"] == list(spec.INPUT_TYPES)
     assert d["outputType"]["enum"] == list(spec.OUTPUT_TYPES)

@@ -15,10 +15,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
 from pipehelpers import Repo
-from serve_helpers import (Server, alive, make_endpoints, require_serve_deps, token, upload, wait_file, wait_job,
-                           wait_state)
+from serve_helpers import (
+    Server,
+    alive,
+    make_endpoints,
+    require_serve_deps,
+    token,
+    upload,
+    wait_file,
+    wait_job,
+    wait_state,
+)
 
 DATA = b"0.1\n0.7\n0.9\n"
 
@@ -39,8 +47,20 @@ def site(tmp_path_factory):
         "shared": token(repo, "--scope", "invoke:score", "--share-cache"),
         "slow": token(repo, "--scope", "invoke:slow", "--scope", "invoke:count"),
     }
-    server = Server(root, "--workers", "3", "--max-upload", "64KiB", "--max-unpacked", "128KiB",
-                    "--max-body", "16KiB", "--max-queue", "60", env={"PIPE_TEST_SECRET": "hunter2"})
+    server = Server(
+        root,
+        "--workers",
+        "3",
+        "--max-upload",
+        "64KiB",
+        "--max-unpacked",
+        "128KiB",
+        "--max-body",
+        "16KiB",
+        "--max-queue",
+        "60",
+        env={"PIPE_TEST_SECRET": "hunter2"},
+    )
     yield repo, server, toks
     server.stop()
 
@@ -128,8 +148,10 @@ def test_identical_request_is_reused_and_steps_restore(site):
     d = upload(c, DATA).json()["digest"]
     forced = _invoke(c, inputs={"data": {"upload": d}, "threshold": 0.3, "label": "reuse"}, force_rerun=True)
     assert forced.status_code == 202 and forced.json()["id"] != first["id"]
-    assert {s["step"]: s["outcome"] for s in wait_job(c, forced.json()["id"])["steps"]} == \
-        {"score": "ran", "summary": "ran"}
+    assert {s["step"]: s["outcome"] for s in wait_job(c, forced.json()["id"])["steps"]} == {
+        "score": "ran",
+        "summary": "ran",
+    }
     # Another threshold that scores the same: score runs, summary is restored from the cache.
     other = wait_job(c, _score_job(c, threshold=0.35, label="reuse").json()["id"])
     assert {s["step"]: s["outcome"] for s in other["steps"]} == {"score": "ran", "summary": "restored"}
@@ -191,6 +213,7 @@ def test_identical_request_while_queued_or_running_returns_that_job(site):
     for j in (jid, forced.json()["id"]):
         assert c.post(f"/v1/jobs/{j}/cancel").status_code == 202
         assert wait_job(c, j)["state"] == "canceled"
+
     # Identical requests at once: one transaction each, so exactly one job.
     def same(_):
         with server.client(toks["slow"]) as cl:
@@ -319,8 +342,9 @@ def test_plan_runs_nothing(site):
     c = server.client(toks["score"])
     done = wait_job(c, _score_job(c, threshold=0.4, label="plan").json()["id"])
     d = upload(c, DATA).json()["digest"]
-    plan = c.post("/v1/endpoints/score/plan", json={"inputs": {"data": {"upload": d}, "threshold": 0.4,
-                                                               "label": "plan"}})
+    plan = c.post(
+        "/v1/endpoints/score/plan", json={"inputs": {"data": {"upload": d}, "threshold": 0.4, "label": "plan"}}
+    )
     assert plan.status_code == 200, plan.text
     assert {s["name"]: s["state"] for s in plan.json()["steps"]} == {"score": "restore", "summary": "restore"}
     plan = c.post("/v1/endpoints/score/plan", json={"inputs": {"data": {"upload": d}, "threshold": 0.45}})
@@ -333,8 +357,21 @@ def test_invoke_cli_waits_and_downloads(site, tmp_path):
     repo, server, toks = site
     (tmp_path / "in.csv").write_bytes(DATA)
     out = tmp_path / "out"
-    r = repo.pipe("invoke", "score", "-i", f"data={tmp_path / 'in.csv'}", "-p", "threshold=0.75", "-p",
-                  "label=cli", "--url", server.url, "--out", str(out), env={"PIPE_TOKEN": toks["score"]})
+    r = repo.pipe(
+        "invoke",
+        "score",
+        "-i",
+        f"data={tmp_path / 'in.csv'}",
+        "-p",
+        "threshold=0.75",
+        "-p",
+        "label=cli",
+        "--url",
+        server.url,
+        "--out",
+        str(out),
+        env={"PIPE_TOKEN": toks["score"]},
+    )
     assert r.code == 0, str(r)
     assert (out / "pred.csv").read_text() == "0.1,0\n0.7,0\n0.9,1\n"
     assert (out / "report" / "label.txt").read_text() == "cli\n"
@@ -351,9 +388,16 @@ def test_every_route_but_health_needs_a_token(site):
     repo, server, toks = site
     anon = server.client()
     assert anon.get("/v1/health").json()["status"] == "ok"
-    for method, path in (("GET", "/v1/endpoints"), ("GET", "/v1/endpoints/score"), ("GET", "/v1/jobs"),
-                         ("POST", "/v1/endpoints/score/jobs"), ("POST", "/v1/uploads"), ("GET", "/v1/jobs/1"),
-                         ("POST", "/v1/jobs/1/cancel"), ("PATCH", "/v1/endpoints/score")):
+    for method, path in (
+        ("GET", "/v1/endpoints"),
+        ("GET", "/v1/endpoints/score"),
+        ("GET", "/v1/jobs"),
+        ("POST", "/v1/endpoints/score/jobs"),
+        ("POST", "/v1/uploads"),
+        ("GET", "/v1/jobs/1"),
+        ("POST", "/v1/jobs/1/cancel"),
+        ("PATCH", "/v1/endpoints/score"),
+    ):
         r = anon.request(method, path, json={} if method != "GET" else None)
         assert r.status_code == 401, (method, path, r.status_code)
         assert r.headers.get("www-authenticate") == "Bearer"
@@ -431,15 +475,25 @@ def test_inputs_are_validated(site):
     huge = err(_invoke(c, inputs={"data": {"upload": d}, "threshold": 10**400}))
     assert huge["field"] == "inputs.threshold" and len(huge["message"]) < 200
     for raw in ('"label": "\\ud800"', '"data": {"upload": "\\udcff"}'):
-        r = c.post("/v1/endpoints/score/jobs", content=('{"inputs": {%s}}' % raw).encode(),
-                   headers={"Content-Type": "application/json"})
+        r = c.post(
+            "/v1/endpoints/score/jobs",
+            content=('{"inputs": {%s}}' % raw).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         assert "not valid Unicode" in err(r)["message"]
-    r = c.post("/v1/endpoints/score/jobs", content=b'{"inputs": {}, "tags": {"k": "\\ud800"}}',
-               headers={"Content-Type": "application/json"})
+    r = c.post(
+        "/v1/endpoints/score/jobs",
+        content=b'{"inputs": {}, "tags": {"k": "\\ud800"}}',
+        headers={"Content-Type": "application/json"},
+    )
     assert "not valid Unicode" in err(r)["message"]
     assert c.post("/v1/endpoints/score/jobs", json={"inputs": {}, "evil": 1}).status_code == 422
-    assert c.post("/v1/endpoints/score/jobs", content=b"{not json", headers={
-        "Content-Type": "application/json"}).status_code == 422
+    assert (
+        c.post(
+            "/v1/endpoints/score/jobs", content=b"{not json", headers={"Content-Type": "application/json"}
+        ).status_code
+        == 422
+    )
 
 
 def test_params_are_shell_quoted(site):
@@ -481,10 +535,13 @@ def test_unknown_endpoint_deployment_and_job(site):
         assert r.status_code == 422, r.text
     assert c.get("/v1/jobs/1/outputs/nope").status_code in (404,)
     # FastAPI's own refusals answer in the same error shape as every other error.
-    for r, status in ((c.get("/v1/nope"), 404), (c.delete("/v1/endpoints/score"), 405),
-                      (c.patch("/v1/endpoints/score", json={}), 422),
-                      (c.post("/v1/endpoints/score/jobs", json={"inputs": {}, "tags": {"a": 1}}), 422),
-                      (c.get("/v1/jobs/abc"), 422)):
+    for r, status in (
+        (c.get("/v1/nope"), 404),
+        (c.delete("/v1/endpoints/score"), 405),
+        (c.patch("/v1/endpoints/score", json={}), 422),
+        (c.post("/v1/endpoints/score/jobs", json={"inputs": {}, "tags": {"a": 1}}), 422),
+        (c.get("/v1/jobs/abc"), 422),
+    ):
         assert r.status_code == status and set(r.json()) == {"error"} and r.json()["error"]["message"], r.text
     assert c.patch("/v1/endpoints/score", json={}).json()["error"]["field"] == "default_deployment"
     assert c.post("/v1/endpoints/score/jobs", json={"tags": {"a": 1}}).json()["error"]["field"] == "tags.a"
@@ -493,8 +550,9 @@ def test_unknown_endpoint_deployment_and_job(site):
 def test_deployments_default_and_disable(site):
     repo, server, toks = site
     c = server.client(toks["admin"])
-    repo.write("Pipefile.slow", (repo.root / "Pipefile.slow").read_text().replace("seconds: 1", "seconds: 0"),
-               dedent=False)
+    repo.write(
+        "Pipefile.slow", (repo.root / "Pipefile.slow").read_text().replace("seconds: 1", "seconds: 0"), dedent=False
+    )
     r = repo.pipe("publish", "-f", "Pipefile.slow", "--description", "faster", "--json", check=True).json
     assert r["number"] == 2 and r["new"] is True and r["default_deployment"] == 1  # the default did not move
     again = repo.pipe("publish", "-f", "Pipefile.slow", "--json", check=True).json
@@ -589,7 +647,7 @@ def test_uploads_are_capped_and_archives_checked(site, tmp_path):
     zbuf = io.BytesIO()
     with zipfile.ZipFile(zbuf, "w") as zf:
         info = zipfile.ZipInfo("link")
-        info.external_attr = (0o120777 << 16)
+        info.external_attr = 0o120777 << 16
         zf.writestr(info, "/etc/passwd")
     refused(zbuf.getvalue(), "application/zip", word="link")
     refused(b"not a tar at all", word="tar")
@@ -610,9 +668,9 @@ def test_uploads_are_capped_and_archives_checked(site, tmp_path):
     # for a smaller folder.
     whole = _tar(_file("a.txt", b"a" * 100), _file("b.txt", b"b" * 100))
     assert upload(c, whole, "application/x-tar").status_code == 201
-    for cut in (whole[:1024], whole[:2048], whole[:1024 + 200], whole[:1024] + b"junk" * 256):
+    for cut in (whole[:1024], whole[:2048], whole[: 1024 + 200], whole[:1024] + b"junk" * 256):
         refused(cut, word="cut short")
-    refused(whole[:1024 + 512 + 50], word="cannot be read")  # inside b's data
+    refused(whole[: 1024 + 512 + 50], word="cannot be read")  # inside b's data
     # Nothing escaped, and nothing was stored under a client's name.
     assert not (repo.root / ".pipe" / "evil.txt").exists() and not (repo.root / "evil.txt").exists()
     assert not list(repo.root.parent.rglob("evil.txt"))
@@ -644,8 +702,9 @@ def test_request_body_is_capped(site):
         assert r.status_code == 413, (route, r.text)
         assert "over the limit" in r.json()["error"]["message"] and r.json()["error"]["hint"]
     small = json.dumps({"inputs": {"threshold": 0.5}}).encode()
-    r = c.post("/v1/endpoints/score/jobs", content=iter([small[:5], small[5:]]),
-               headers={"Content-Type": "application/json"})
+    r = c.post(
+        "/v1/endpoints/score/jobs", content=iter([small[:5], small[5:]]), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 422 and r.json()["error"]["field"] == "inputs.data", r.text  # read and checked
 
 
@@ -710,8 +769,13 @@ def test_schemathesis_against_the_openapi_spec(site):
             continue  # canceling random jobs would stop the other tests' jobs
         tested.append(op.label)
 
-        @settings(max_examples=int(os.environ.get("PIPE_SCHEMATHESIS_EXAMPLES", "3")), deadline=None, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck), database=None)
+        @settings(
+            max_examples=int(os.environ.get("PIPE_SCHEMATHESIS_EXAMPLES", "3")),
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
         @given(case=op.as_strategy())
         def check(case):
             resp = case.call(headers={"Authorization": f"Bearer {toks['admin']}"}, timeout=30)
@@ -735,11 +799,20 @@ def test_invoke_cli_uploads_a_folder_once(site, tmp_path):
     (d / "sub" / "run.sh").chmod(0o755)
     (d / ".DS_Store").write_text("junk")  # never hashed, never sent
     (d / "link.txt").symlink_to(d / "a.txt")
-    r = repo.pipe("invoke", "count", "-i", f"images={d}", "--url", server.url, "--out", str(tmp_path / "o"),
-                  "--json", env={"PIPE_TOKEN": toks["slow"]})
+    r = repo.pipe(
+        "invoke",
+        "count",
+        "-i",
+        f"images={d}",
+        "--url",
+        server.url,
+        "--out",
+        str(tmp_path / "o"),
+        "--json",
+        env={"PIPE_TOKEN": toks["slow"]},
+    )
     assert r.code == 0, str(r)
-    assert (tmp_path / "o" / "listing.txt").read_text() == \
-        "./a.txt\n./link.txt\n./sub/run.sh\nfrom the cli\n"
+    assert (tmp_path / "o" / "listing.txt").read_text() == "./a.txt\n./link.txt\n./sub/run.sh\nfrom the cli\n"
     # The digest the client computes is the server's: a second invocation skips the upload.
     digest = Hasher(str(tmp_path), StatCache()).tree("imgs").digest
     c = server.client(toks["slow"])
@@ -826,8 +899,14 @@ def test_a_token_names_and_learns_of_only_the_artifact_versions_it_may_see(tmp_p
     repo = Repo(root)
     repo.write("Pipefile", ECHO, dedent=False)
     repo.pipe("publish", check=True)
-    toks = {k: token(repo, *args) for k, args in {
-        "a": ("--scope", "invoke:echo"), "b": ("--scope", "invoke:echo"), "admin": ("--scope", "admin")}.items()}
+    toks = {
+        k: token(repo, *args)
+        for k, args in {
+            "a": ("--scope", "invoke:echo"),
+            "b": ("--scope", "invoke:echo"),
+            "admin": ("--scope", "admin"),
+        }.items()
+    }
     server = Server(root, "--workers", "1")
     try:
         a, b, admin = (server.client(toks[k]) for k in ("a", "b", "admin"))

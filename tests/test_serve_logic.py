@@ -83,8 +83,9 @@ def test_the_request_logic_runs_without_the_http_framework(repo):
     repo.write("Pipefile", SLOW, dedent=False)
     repo.pipe("publish", check=True)
     toks = [_token(repo, "invoke:slow"), _token(repo, "invoke:slow"), _token(repo, "read")]
-    p = subprocess.run([sys.executable, "-c", SCRIPT, str(repo.root), *toks], capture_output=True, text=True,
-                       timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(repo.root), *toks], capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
     assert out["unknown token"][:2] == ["Unauthenticated", "the token is unknown, revoked or expired"]

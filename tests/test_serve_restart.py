@@ -10,7 +10,6 @@ import threading
 import time
 
 import pytest
-
 from pipehelpers import Repo
 from serve_helpers import Server, alive, make_endpoints, require_serve_deps, token, wait_file, wait_job, wait_state
 
@@ -126,8 +125,10 @@ def test_queue_depth_holds_under_concurrent_submissions_and_sigterm_keeps_the_qu
             import httpx
 
             # Its own client: Server.stop() closes the clients it handed out.
-            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tok}"}, timeout=30) as cl, \
-                    cl.stream("GET", f"/v1/jobs/{job_id}/events") as r:
+            with (
+                httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tok}"}, timeout=30) as cl,
+                cl.stream("GET", f"/v1/jobs/{job_id}/events") as r,
+            ):
                 seen[job_id] = [line for line in r.iter_lines() if line.startswith(("event:", "data:"))]
 
         followers = [threading.Thread(target=follow, args=(j,)) for j in (a["id"], queued[0])]
@@ -186,8 +187,13 @@ def test_gc_waits_for_served_jobs_and_never_drops_unfinished_ones(ws, tmp_path):
         # Queued behind it: a job whose input is x's output, which only x's record names.
         b = c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"job_output": f"{x['id']}/out"}}}).json()
         assert b["state"] == "queued"
-        gc = subprocess.Popen(PIPE + ["gc", "--keep-last", "0", "--json"], cwd=repo.root, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+        gc = subprocess.Popen(
+            PIPE + ["gc", "--keep-last", "0", "--json"],
+            cwd=repo.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         err = ""
         while "served jobs" not in err:  # gc says it waits for the running job
@@ -230,8 +236,10 @@ def test_gc_forgets_old_uploads_but_keeps_what_a_kept_job_reads(ws):
         used = c.post("/v1/uploads", content=b"used\n").json()["digest"]
         unused = c.post("/v1/uploads", content=b"never used\n").json()["digest"]
         keyed = {"Idempotency-Key": "first"}
-        job = wait_job(c, c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": used}}},
-                                 headers=keyed).json()["id"])
+        job = wait_job(
+            c,
+            c.post("/v1/endpoints/upper/jobs", json={"inputs": {"text": {"upload": used}}}, headers=keyed).json()["id"],
+        )
         assert job["state"] == "completed", job
         db = sqlite3.connect(repo.root / ".pipe/jobs.db")
         db.execute("UPDATE uploads SET created=created-3*86400")  # both received three days ago

@@ -28,8 +28,15 @@ steps:
     outputs: {o: build/use.txt}
 """
 
-READ_ONLY = (("validate",), ("dag",), ("dag", "--format", "mermaid"), ("status",), ("status", "--json"),
-             ("status", "use"), ("run", "--dry-run"))
+READ_ONLY = (
+    ("validate",),
+    ("dag",),
+    ("dag", "--format", "mermaid"),
+    ("status",),
+    ("status", "--json"),
+    ("status", "use"),
+    ("run", "--dry-run"),
+)
 
 
 def tree(root) -> dict:
@@ -45,8 +52,9 @@ def tree(root) -> dict:
 
 
 def unchanged(before: dict, after: dict) -> list:
-    return sorted(f"{p}: {before.get(p)} -> {after.get(p)}" for p in set(before) | set(after)
-                  if before.get(p) != after.get(p))
+    return sorted(
+        f"{p}: {before.get(p)} -> {after.get(p)}" for p in set(before) | set(after) if before.get(p) != after.get(p)
+    )
 
 
 def _ran(repo: Repo) -> Repo:
@@ -105,10 +113,17 @@ def test_status_after_a_run_reads_the_caches_it_left(repo: Repo):
         "loader.load_lenient = loader.load = boom\n"
         "digest.hash_file = boom\n"
         "from pipefile.cli.app import main\n"
-        "main(sys.argv[1:], prog_name='pipe')\n")
+        "main(sys.argv[1:], prog_name='pipe')\n"
+    )
     env = dict(os.environ, PIPE_PLAIN="1")
-    p = subprocess.run([sys.executable, "-c", script, "status", "--json"], cwd=repo.root, capture_output=True,
-                       text=True, env=env, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", script, "status", "--json"],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
     assert "not from the cache" not in p.stderr
 
@@ -131,8 +146,9 @@ def test_the_planner_reads_the_remote_answers_gathered_for_it(repo: Repo):
     graph = load_graph(str(repo.root / "Pipefile"), freeze=False)
     ws = Workspace(str(repo.root), create=False)
     try:
-        planner = Planner(graph, Hasher(str(repo.root), StatCache()), {}, ws.actions, ws.store,
-                          outside=Outside(remote="origin"))
+        planner = Planner(
+            graph, Hasher(str(repo.root), StatCache()), {}, ws.actions, ws.store, outside=Outside(remote="origin")
+        )
         first = planner.plan().decisions["s"]
         assert first.verdict == Verdict.RUN and planner.wanted == {first.key.digest}
         there = {"o": PathDigest(FILE, "a" * 32, 2)}

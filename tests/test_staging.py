@@ -11,7 +11,6 @@ import subprocess
 import time
 
 import pytest
-
 from pipehelpers import PIPE, Repo
 
 
@@ -61,8 +60,15 @@ def _kill_mid_step(repo: Repo, *args: str) -> None:
     """Start `pipe run ARGS`, and kill -9 its process group once the step is sleeping."""
     env = dict(os.environ, PIPE_PLAIN="1")
     env.pop("PIPE_STORE_DIR", None)
-    p = subprocess.Popen(PIPE + ["run", *args], cwd=repo.root, env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    p = subprocess.Popen(
+        PIPE + ["run", *args],
+        cwd=repo.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 30
     while not (repo.root / "started").exists():
         assert p.poll() is None, p.communicate()

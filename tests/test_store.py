@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pipefile.cache.content_store import ContentChanged, CorruptObject
 from pipefile.digest import FILE, Hasher, PathDigest
 from pipefile.errors import PipefileError, WorkspaceBusy
 from pipefile.workspace import ActionCache, ContentStore, WorkspaceLock, WorkspaceState
-from pipefile.cache.content_store import ContentChanged, CorruptObject
 
 
 def test_objects_are_named_by_content_read_only_and_deduplicated(tmp_path):
@@ -114,10 +114,17 @@ def test_state_of_a_newer_version_is_refused_and_left_alone(tmp_path):
 
 def test_lock_is_exclusive_and_released_when_its_holder_dies(tmp_path):
     path = str(tmp_path / "lock")
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR|os.O_CREAT);"
-                               "fcntl.flock(fd, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(60)", path],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl,os,sys,time; fd=os.open(sys.argv[1], os.O_RDWR|os.O_CREAT);"
+            "fcntl.flock(fd, fcntl.LOCK_EX); print('ok', flush=True); time.sleep(60)",
+            path,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert holder.stdout.readline().strip() == "ok"
     with pytest.raises(WorkspaceBusy):
         WorkspaceLock(path).acquire(wait=False)

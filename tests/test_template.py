@@ -32,14 +32,17 @@ def test_step_output_and_artifact_refs():
     assert (r.scope, r.name, r.sub) == ("artifacts", "model", "3")
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("${{input.a}}", "did you mean 'inputs'"),
-    ("${{inputs.}}", "write it as ${{inputs.NAME}}"),
-    ("${{steps.a.b}}", "${{steps.STEP.outputs.NAME}}"),
-    ("a ${{inputs.x", "close it with '}}'"),
-    ("$[[ --x ${{inputs.a}}", "close the optional block"),
-    ("$[[ no refs ]]", "must contain an input"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("${{input.a}}", "did you mean 'inputs'"),
+        ("${{inputs.}}", "write it as ${{inputs.NAME}}"),
+        ("${{steps.a.b}}", "${{steps.STEP.outputs.NAME}}"),
+        ("a ${{inputs.x", "close it with '}}'"),
+        ("$[[ --x ${{inputs.a}}", "close the optional block"),
+        ("$[[ no refs ]]", "must contain an input"),
+    ],
+)
 def test_parse_errors_say_how_to_fix(text, fragment):
     with pytest.raises(TemplateError) as e:
         template.parse(text)

@@ -49,9 +49,9 @@ def parse_errors(err: str) -> list:
     out: list = []
     for line in err.splitlines():
         if line.startswith("  hint: ") and out:
-            out[-1]["hint"] = line[len("  hint: "):]
+            out[-1]["hint"] = line[len("  hint: ") :]
         elif line and not line[0].isspace() and not re.fullmatch(r"\d+ errors\.", line):
-            line = line[len("error: "):] if line.startswith("error: ") else line
+            line = line[len("error: ") :] if line.startswith("error: ") else line
             m = _LOC.match(line)
             out.append({"loc": m.group(1) if m else None, "msg": m.group(2) if m else line, "hint": None})
     return out
@@ -222,14 +222,20 @@ RAW = {"raw.csv": "1\n"}
 
 CASES = [
     # --- malformed YAML
-    C("yaml-bad-indentation", """\
+    C(
+        "yaml-bad-indentation",
+        """\
         version: 1
         steps:
           a:
             command: echo hi > ${{outputs.o}}
            outputs: {o: build/o.txt}
-        """, LINE("outputs:", "invalid YAML")),
-    C("yaml-unquoted-expression-in-flow-mapping", """\
+        """,
+        LINE("outputs:", "invalid YAML"),
+    ),
+    C(
+        "yaml-unquoted-expression-in-flow-mapping",
+        """\
         version: 1
         assets:
           raw: {type: uri_file, path: raw.csv}
@@ -238,18 +244,26 @@ CASES = [
             command: cp ${{inputs.raw}} ${{outputs.o}}
             inputs: {raw: ${{assets.raw}}}
             outputs: {o: build/o.txt}
-        """, LINE("inputs: {raw", "invalid YAML", hint=("quote", '"${{assets.raw}}"'))),
-    C("yaml-unterminated-quote-points-at-the-opening-quote", """\
+        """,
+        LINE("inputs: {raw", "invalid YAML", hint=("quote", '"${{assets.raw}}"')),
+    ),
+    C(
+        "yaml-unterminated-quote-points-at-the-opening-quote",
+        """\
         version: 1
         steps:
           a:
             command: "echo hi
             outputs: {o: build/o.txt}
-        """, E('"echo', "invalid YAML", "quoted scalar")),
+        """,
+        E('"echo', "invalid YAML", "quoted scalar"),
+    ),
     C("empty-pipefile", "# nothing here\n", L("Pipefile", "empty", hint="Pipefile.example")),
     C("top-level-not-a-mapping", "- a\n- b\n", L("Pipefile:1:1", "must be a mapping")),
     # --- unknown keys
-    C("unknown-top-level-key", """\
+    C(
+        "unknown-top-level-key",
+        """\
         version: 1
         parms:
           lr: 0.1
@@ -257,24 +271,41 @@ CASES = [
           a:
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """, E("parms", "unknown key 'parms'", hint="did you mean 'params'?"), count=1),
-    C("misspelled-steps-key", """\
+        """,
+        E("parms", "unknown key 'parms'", hint="did you mean 'params'?"),
+        count=1,
+    ),
+    C(
+        "misspelled-steps-key",
+        """\
         version: 1
         stepz:
           a:
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """, E("stepz", "unknown key 'stepz'", hint="did you mean 'steps'?")),
-    C("unknown-step-key", ONE_STEP + "        cod: [src/a.py]\n",
-      E("cod:", "unknown key 'cod' in step 'a'", hint="did you mean 'code'?"), count=1),
-    C("misspelled-command-key", """\
+        """,
+        E("stepz", "unknown key 'stepz'", hint="did you mean 'steps'?"),
+    ),
+    C(
+        "unknown-step-key",
+        ONE_STEP + "        cod: [src/a.py]\n",
+        E("cod:", "unknown key 'cod' in step 'a'", hint="did you mean 'code'?"),
+        count=1,
+    ),
+    C(
+        "misspelled-command-key",
+        """\
         version: 1
         steps:
           a:
             comand: echo hi > build/o.txt
             outputs: {o: build/o.txt}
-        """, E("comand", "unknown key 'comand'", hint="did you mean 'command'?")),
-    C("unknown-keys-in-param-asset-component-resources", """\
+        """,
+        E("comand", "unknown key 'comand'", hint="did you mean 'command'?"),
+    ),
+    C(
+        "unknown-keys-in-param-asset-component-resources",
+        """\
         version: 1
         params:
           lr: {type: number, defualt: 0.1}
@@ -291,23 +322,36 @@ CASES = [
             outputs: {o: build/o.txt}
             resources: {cpu: 2}
         """,
-      E("defualt", "unknown key 'defualt'", hint="did you mean 'default'?"),
-      E("pth", "unknown key 'pth'", hint="did you mean 'path'?"),
-      E("optinal", "unknown key 'optinal'", hint="did you mean 'optional'?"),
-      E("cpu:", "unknown key 'cpu'", hint="did you mean 'cpus'?")),
-    C("duplicate-key", DUPLICATE, E("a:", "'a' appears twice", f"line {line_of(DUPLICATE, 'a:')}", hint="rename",
-                                    nth=2)),
-    C("invalid-step-name", """\
+        E("defualt", "unknown key 'defualt'", hint="did you mean 'default'?"),
+        E("pth", "unknown key 'pth'", hint="did you mean 'path'?"),
+        E("optinal", "unknown key 'optinal'", hint="did you mean 'optional'?"),
+        E("cpu:", "unknown key 'cpu'", hint="did you mean 'cpus'?"),
+    ),
+    C(
+        "duplicate-key",
+        DUPLICATE,
+        E("a:", "'a' appears twice", f"line {line_of(DUPLICATE, 'a:')}", hint="rename", nth=2),
+    ),
+    C(
+        "invalid-step-name",
+        """\
         version: 1
         steps:
           "my step":
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """, E('"my step"', "'my step' is not a valid step name", hint="letters")),
-    C("unsupported-version", ONE_STEP.replace("version: 1", "version: 7"),
-      E("7", "unsupported Pipefile version 7", hint="version: 1")),
+        """,
+        E('"my step"', "'my step' is not a valid step name", hint="letters"),
+    ),
+    C(
+        "unsupported-version",
+        ONE_STEP.replace("version: 1", "version: 7"),
+        E("7", "unsupported Pipefile version 7", hint="version: 1"),
+    ),
     # --- unknown references
-    C("unknown-component", """\
+    C(
+        "unknown-component",
+        """\
         version: 1
         components:
           train:
@@ -317,8 +361,12 @@ CASES = [
           fit:
             component: trian
             outputs: {model: build/model}
-        """, E("trian", "step 'fit' uses component 'trian', which is not defined", hint="did you mean 'train'?")),
-    C("unknown-step-reference", """\
+        """,
+        E("trian", "step 'fit' uses component 'trian', which is not defined", hint="did you mean 'train'?"),
+    ),
+    C(
+        "unknown-step-reference",
+        """\
         version: 1
         steps:
           prepare:
@@ -329,9 +377,16 @@ CASES = [
             inputs:
               data: ${{steps.prepar.outputs.clean}}
             outputs: {model: build/model.txt}
-        """, E("${{steps.prepar", "input 'data' of step 'fit' uses step 'prepar', which is not defined",
-               hint="did you mean 'prepare'?")),
-    C("unknown-step-output-reference", """\
+        """,
+        E(
+            "${{steps.prepar",
+            "input 'data' of step 'fit' uses step 'prepar', which is not defined",
+            hint="did you mean 'prepare'?",
+        ),
+    ),
+    C(
+        "unknown-step-output-reference",
+        """\
         version: 1
         steps:
           prepare:
@@ -342,9 +397,12 @@ CASES = [
             inputs:
               data: ${{steps.prepare.outputs.claen}}
             outputs: {model: build/model.txt}
-        """, E("${{steps.prepare", "output 'claen' of step 'prepare'", "no such output",
-               hint="did you mean 'clean'?")),
-    C("unknown-param-in-binding", """\
+        """,
+        E("${{steps.prepare", "output 'claen' of step 'prepare'", "no such output", hint="did you mean 'clean'?"),
+    ),
+    C(
+        "unknown-param-in-binding",
+        """\
         version: 1
         params:
           lr: 0.01
@@ -354,8 +412,12 @@ CASES = [
             inputs:
               rate: ${{params.lrr}}
             outputs: {o: build/o.txt}
-        """, E("${{params.lrr", "uses param 'lrr', which is not defined", hint="did you mean 'lr'?")),
-    C("unknown-param-in-command", """\
+        """,
+        E("${{params.lrr", "uses param 'lrr', which is not defined", hint="did you mean 'lr'?"),
+    ),
+    C(
+        "unknown-param-in-command",
+        """\
         version: 1
         params:
           epochs: 5
@@ -363,9 +425,12 @@ CASES = [
           fit:
             command: echo ${{params.epoch}} > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """, E("${{params.epoch}}", "uses ${{params.epoch}}, but there is no param 'epoch'",
-               hint="did you mean 'epochs'?")),
-    C("unknown-asset-reported-once", """\
+        """,
+        E("${{params.epoch}}", "uses ${{params.epoch}}, but there is no param 'epoch'", hint="did you mean 'epochs'?"),
+    ),
+    C(
+        "unknown-asset-reported-once",
+        """\
         version: 1
         assets:
           raw: {type: uri_file, path: raw.csv}
@@ -375,9 +440,14 @@ CASES = [
             inputs:
               data: ${{assets.rwa}}
             outputs: {o: build/o.txt}
-        """, E("${{assets.rwa", "uses asset 'rwa', which is not defined", hint="did you mean 'raw'?"),
-      files=RAW, count=1),
-    C("reference-to-a-step-with-an-error-is-not-undefined", """\
+        """,
+        E("${{assets.rwa", "uses asset 'rwa', which is not defined", hint="did you mean 'raw'?"),
+        files=RAW,
+        count=1,
+    ),
+    C(
+        "reference-to-a-step-with-an-error-is-not-undefined",
+        """\
         version: 1
         components:
           c:
@@ -392,8 +462,13 @@ CASES = [
             inputs:
               x: ${{steps.a.outputs.o}}
             outputs: {o: build/d.txt}
-        """, E("cc", "component 'cc'", hint="did you mean 'c'?"), count=1),
-    C("reference-to-an-output-with-a-bad-path-is-not-missing", """\
+        """,
+        E("cc", "component 'cc'", hint="did you mean 'c'?"),
+        count=1,
+    ),
+    C(
+        "reference-to-an-output-with-a-bad-path-is-not-missing",
+        """\
         version: 1
         steps:
           b:
@@ -404,10 +479,18 @@ CASES = [
             inputs:
               y: ${{steps.b.outputs.o}}
             outputs: {o: build/d.txt}
-        """, E("../b.txt", "outside the workspace"), count=1),
-    C("unknown-scope-in-expression", ONE_STEP.replace("echo hi", "echo ${{param.x}}"),
-      E("${{param.x", "unknown expression", hint="did you mean 'params'?")),
-    C("command-cannot-use-an-asset-directly", """\
+        """,
+        E("../b.txt", "outside the workspace"),
+        count=1,
+    ),
+    C(
+        "unknown-scope-in-expression",
+        ONE_STEP.replace("echo hi", "echo ${{param.x}}"),
+        E("${{param.x", "unknown expression", hint="did you mean 'params'?"),
+    ),
+    C(
+        "command-cannot-use-an-asset-directly",
+        """\
         version: 1
         assets:
           raw: {type: uri_file, path: raw.csv}
@@ -415,63 +498,114 @@ CASES = [
           a:
             command: cat ${{assets.raw}} > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """, E("${{assets.raw", "cannot use ${{assets.raw}} directly", hint="inputs:"), files=RAW),
+        """,
+        E("${{assets.raw", "cannot use ${{assets.raw}} directly", hint="inputs:"),
+        files=RAW,
+    ),
     # --- component inputs and outputs
-    C("required-component-input-not-connected", COMPONENT + """\
+    C(
+        "required-component-input-not-connected",
+        COMPONENT
+        + """\
           fit:
             component: train
             inputs: {lr: 0.5}
             outputs: {model: build/model}
-        """, E("fit:", "step 'fit' does not connect required input 'data' of component 'train'",
-               hint="inputs: {data: ...}"), count=1),
-    C("unknown-component-input-and-output", COMPONENT + """\
+        """,
+        E("fit:", "step 'fit' does not connect required input 'data' of component 'train'", hint="inputs: {data: ...}"),
+        count=1,
+    ),
+    C(
+        "unknown-component-input-and-output",
+        COMPONENT
+        + """\
           fit:
             component: train
             inputs: {data: raw.csv, lrr: 0.2}
             outputs: {model: build/model, modle: build/x}
-        """, E("lrr", "component 'train' has no input 'lrr'", hint="did you mean 'lr'?"),
-      E("modle", "component 'train' has no output 'modle'", hint="did you mean 'model'?"), files=RAW),
-    C("component-output-without-a-path", COMPONENT + """\
+        """,
+        E("lrr", "component 'train' has no input 'lrr'", hint="did you mean 'lr'?"),
+        E("modle", "component 'train' has no output 'modle'", hint="did you mean 'model'?"),
+        files=RAW,
+    ),
+    C(
+        "component-output-without-a-path",
+        COMPONENT
+        + """\
           fit:
             component: train
             inputs: {data: raw.csv}
-        """, E("fit:", "does not say where to write output 'model'", hint="outputs: {model:"), files=RAW),
-    C("unconnected-optional-input-with-a-default-is-fine", COMPONENT + """\
+        """,
+        E("fit:", "does not say where to write output 'model'", hint="outputs: {model:"),
+        files=RAW,
+    ),
+    C(
+        "unconnected-optional-input-with-a-default-is-fine",
+        COMPONENT
+        + """\
           fit:
             component: train
             inputs: {data: raw.csv}
             outputs: {model: build/model}
-        """, files=RAW, count=0),
+        """,
+        files=RAW,
+        count=0,
+    ),
     # --- params, and -p flags
-    C("required-param-without-a-value", PARAMS, E("tag:", "param 'tag' is required and has no value",
-                                                  hint="-p tag="), count=1),
+    C(
+        "required-param-without-a-value",
+        PARAMS,
+        E("tag:", "param 'tag' is required and has no value", hint="-p tag="),
+        count=1,
+    ),
     C("required-param-given-with-p", PARAMS, params=["tag=v1"], count=0),
-    C("p-unknown-param", PARAMS, L(None, "-p lrr=0.1", "no param 'lrr'", hint="did you mean 'lr'?"),
-      params=["tag=x", "lrr=0.1"], count=1),
+    C(
+        "p-unknown-param",
+        PARAMS,
+        L(None, "-p lrr=0.1", "no param 'lrr'", hint="did you mean 'lr'?"),
+        params=["tag=x", "lrr=0.1"],
+        count=1,
+    ),
     C("p-unknown-param-without-params", ONE_STEP, L(None, "no param 'lr'", hint="params:"), params=["lr=1"]),
-    *[C(f"p-wrong-type-{flag}", PARAMS, L(None, *fragments, hint=hint), params=["tag=x", flag], count=1)
-      for flag, fragments, hint in [
-          ("epochs=abc", ["-p epochs=abc", "param 'epochs'", "is an integer", "'abc'"], "whole number"),
-          ("epochs=2.5", ["-p epochs=2.5", "param 'epochs'", "integer", "'2.5'"], "whole number"),
-          ("lr=fast", ["-p lr=fast", "param 'lr'", "number", "'fast'"], "give a number"),
-          ("lr=", ["-p lr=", "param 'lr'", "number", "''"], "give a number"),
-          ("flag=maybe", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
-      ]],
+    *[
+        C(f"p-wrong-type-{flag}", PARAMS, L(None, *fragments, hint=hint), params=["tag=x", flag], count=1)
+        for flag, fragments, hint in [
+            ("epochs=abc", ["-p epochs=abc", "param 'epochs'", "is an integer", "'abc'"], "whole number"),
+            ("epochs=2.5", ["-p epochs=2.5", "param 'epochs'", "integer", "'2.5'"], "whole number"),
+            ("lr=fast", ["-p lr=fast", "param 'lr'", "number", "'fast'"], "give a number"),
+            ("lr=", ["-p lr=", "param 'lr'", "number", "''"], "give a number"),
+            ("flag=maybe", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
+        ]
+    ],
     C("p-without-equals", PARAMS, L(None, "-p tag", "expected name=value", hint="-p lr=0.01"), params=["tag"]),
-    C("several-bad-p-flags-together", PARAMS, L(None, "-p lr=fast", "'fast'"),
-      L(None, "-p epoch=3", hint="did you mean 'epochs'?"), E("tag:", "param 'tag' is required"),
-      params=["lr=fast", "epoch=3"], count=3),
+    C(
+        "several-bad-p-flags-together",
+        PARAMS,
+        L(None, "-p lr=fast", "'fast'"),
+        L(None, "-p epoch=3", hint="did you mean 'epochs'?"),
+        E("tag:", "param 'tag' is required"),
+        params=["lr=fast", "epoch=3"],
+        count=3,
+    ),
     # --- type mismatches
-    C("uri-file-asset-feeding-a-number", TYPED + """\
+    C(
+        "uri-file-asset-feeding-a-number",
+        TYPED
+        + """\
           a:
             component: c
             inputs:
               n: 1
               x: ${{assets.raw}}
             outputs: {o: build/a.txt}
-        """, E("${{assets.raw", "input 'x' of step 'a' expects a number", "asset 'raw' is a uri_file", hint="bind"),
-      files=RAW),
-    C("step-output-file-feeding-a-number", TYPED + """\
+        """,
+        E("${{assets.raw", "input 'x' of step 'a' expects a number", "asset 'raw' is a uri_file", hint="bind"),
+        files=RAW,
+    ),
+    C(
+        "step-output-file-feeding-a-number",
+        TYPED
+        + """\
           a:
             component: c
             inputs: {n: 1, x: 2.5}
@@ -482,33 +616,53 @@ CASES = [
               n: 3
               x: ${{steps.a.outputs.o}}
             outputs: {o: build/b.txt}
-        """, E("${{steps.a", "input 'x' of step 'b' expects a number", "output 'o' of step 'a'", "uri_file")),
-    C("string-param-feeding-an-integer-once", TYPED + """\
+        """,
+        E("${{steps.a", "input 'x' of step 'b' expects a number", "output 'o' of step 'a'", "uri_file"),
+    ),
+    C(
+        "string-param-feeding-an-integer-once",
+        TYPED
+        + """\
           a:
             component: c
             inputs:
               n: ${{params.name}}
               x: 1.5
             outputs: {o: build/a.txt}
-        """, E("${{params.name", "input 'n' of step 'a' expects an integer", "param 'name' is a string", hint="bind"),
-      count=1),
-    C("literal-string-feeding-an-integer", TYPED + """\
+        """,
+        E("${{params.name", "input 'n' of step 'a' expects an integer", "param 'name' is a string", hint="bind"),
+        count=1,
+    ),
+    C(
+        "literal-string-feeding-an-integer",
+        TYPED
+        + """\
           a:
             component: c
             inputs:
               n: hello
               x: 1.5
             outputs: {o: build/a.txt}
-        """, E("hello", "input 'n' of step 'a' expects an integer", "'hello'")),
-    C("path-feeding-a-number", TYPED + """\
+        """,
+        E("hello", "input 'n' of step 'a' expects an integer", "'hello'"),
+    ),
+    C(
+        "path-feeding-a-number",
+        TYPED
+        + """\
           a:
             component: c
             inputs:
               n: 1
               x: {path: raw.csv}
             outputs: {o: build/a.txt}
-        """, E("{path: raw.csv}", "input 'x' of step 'a' expects a number, not a path"), files=RAW),
-    C("uri-file-input-pointing-at-a-folder", """\
+        """,
+        E("{path: raw.csv}", "input 'x' of step 'a' expects a number, not a path"),
+        files=RAW,
+    ),
+    C(
+        "uri-file-input-pointing-at-a-folder",
+        """\
         version: 1
         steps:
           a:
@@ -516,13 +670,27 @@ CASES = [
             inputs:
               x: {type: uri_file, path: data}
             outputs: {o: build/o.txt}
-        """, E("{type: uri_file", "expects a file at 'data', but it is a folder", hint="uri_folder"),
-      files={"data/f.txt": "1\n"}),
+        """,
+        E("{type: uri_file", "expects a file at 'data', but it is a folder", hint="uri_folder"),
+        files={"data/f.txt": "1\n"},
+    ),
     # --- outputs: one producer per path, and where outputs may go
-    C("two-steps-produce-the-same-path", SAME_PATH,
-      E("build/o.txt", "'build/o.txt' is produced by two steps", "'a'", "'b'", at(SAME_PATH, "build/o.txt", 1),
-        hint="different output path", nth=2)),
-    C("two-steps-produce-the-same-path-spelled-differently", """\
+    C(
+        "two-steps-produce-the-same-path",
+        SAME_PATH,
+        E(
+            "build/o.txt",
+            "'build/o.txt' is produced by two steps",
+            "'a'",
+            "'b'",
+            at(SAME_PATH, "build/o.txt", 1),
+            hint="different output path",
+            nth=2,
+        ),
+    ),
+    C(
+        "two-steps-produce-the-same-path-spelled-differently",
+        """\
         version: 1
         steps:
           a:
@@ -531,8 +699,12 @@ CASES = [
           b:
             command: echo b > ${{outputs.o}}
             outputs: {o: ./build//o.txt}
-        """, E("./build//o.txt", "'build/o.txt' is produced by two steps")),
-    C("output-inside-another-steps-output-folder", """\
+        """,
+        E("./build//o.txt", "'build/o.txt' is produced by two steps"),
+    ),
+    C(
+        "output-inside-another-steps-output-folder",
+        """\
         version: 1
         steps:
           c:
@@ -541,31 +713,50 @@ CASES = [
           e:
             command: echo e > ${{outputs.o}}
             outputs: {o: build/dir/e.txt}
-        """, E("build/dir/e.txt", "output 'build/dir/e.txt' of step 'e' lies inside output 'build/dir' of step 'c'",
-               hint="write somewhere else")),
-    *[C(f"bad-output-path-{path}", ONE_STEP.replace("build/o.txt", path),
-        E(path, "output 'o' of step 'a'", f"'{path}'", fragment, hint="build/"), count=1)
-      for path, fragment in [
-          ("../x.txt", "outside the workspace"),
-          ("build/../../x.txt", "outside the workspace"),
-          (".pipe/x.txt", "inside .pipe/"),
-          ("./.pipe/store/x", "inside .pipe/"),
-          ("/tmp/abs.txt", "absolute path"),
-      ]],
-    *[C(f"bad-input-path-{path}", f"""\
+        """,
+        E(
+            "build/dir/e.txt",
+            "output 'build/dir/e.txt' of step 'e' lies inside output 'build/dir' of step 'c'",
+            hint="write somewhere else",
+        ),
+    ),
+    *[
+        C(
+            f"bad-output-path-{path}",
+            ONE_STEP.replace("build/o.txt", path),
+            E(path, "output 'o' of step 'a'", f"'{path}'", fragment, hint="build/"),
+            count=1,
+        )
+        for path, fragment in [
+            ("../x.txt", "outside the workspace"),
+            ("build/../../x.txt", "outside the workspace"),
+            (".pipe/x.txt", "inside .pipe/"),
+            ("./.pipe/store/x", "inside .pipe/"),
+            ("/tmp/abs.txt", "absolute path"),
+        ]
+    ],
+    *[
+        C(
+            f"bad-input-path-{path}",
+            f"""\
         version: 1
         steps:
           a:
             command: cat ${{{{inputs.x}}}} > ${{{{outputs.o}}}}
             inputs: {{x: {path}}}
             outputs: {{o: build/o.txt}}
-        """, E(path, "input 'x' of step 'a'", f"'{path}'", fragment, hint="build/"))
-      for path, fragment in [
-          ("../secret.txt", "outside the workspace"),
-          ("/etc/passwd", "absolute path"),
-          (".pipe/state", "inside .pipe/"),
-      ]],
-    C("asset-path-outside-the-workspace", """\
+        """,
+            E(path, "input 'x' of step 'a'", f"'{path}'", fragment, hint="build/"),
+        )
+        for path, fragment in [
+            ("../secret.txt", "outside the workspace"),
+            ("/etc/passwd", "absolute path"),
+            (".pipe/state", "inside .pipe/"),
+        ]
+    ],
+    C(
+        "asset-path-outside-the-workspace",
+        """\
         version: 1
         assets:
           raw: ../raw.csv
@@ -573,11 +764,18 @@ CASES = [
           a:
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """, E("../raw.csv", "'../raw.csv' is outside the workspace")),
-    C("code-path-outside-the-workspace", ONE_STEP + "        code: [../raw.csv]\n",
-      E("../raw.csv", "'../raw.csv' is outside the workspace")),
+        """,
+        E("../raw.csv", "'../raw.csv' is outside the workspace"),
+    ),
+    C(
+        "code-path-outside-the-workspace",
+        ONE_STEP + "        code: [../raw.csv]\n",
+        E("../raw.csv", "'../raw.csv' is outside the workspace"),
+    ),
     C("output-cannot-be-the-pipefile", ONE_STEP.replace("build/o.txt", "Pipefile"), E("Pipefile}", "Pipefile")),
-    C("asset-overlapping-a-step-output", """\
+    C(
+        "asset-overlapping-a-step-output",
+        """\
         version: 1
         assets:
           raw: data/raw.csv
@@ -585,11 +783,17 @@ CASES = [
           a:
             command: mkdir -p ${{outputs.o}} && echo > ${{outputs.o}}/raw.csv
             outputs: {o: {type: uri_folder, path: data}}
-        """, E("raw:", "asset 'raw' ('data/raw.csv') overlaps output 'o' of step 'a'",
-               hint="${{steps.a.outputs.o}}")),
-    C("output-path-is-the-workspace-root", ONE_STEP.replace("build/o.txt", "."),
-      E(".}", "output 'o' of step 'a'", "workspace root")),
-    C("expression-as-an-output-path", """\
+        """,
+        E("raw:", "asset 'raw' ('data/raw.csv') overlaps output 'o' of step 'a'", hint="${{steps.a.outputs.o}}"),
+    ),
+    C(
+        "output-path-is-the-workspace-root",
+        ONE_STEP.replace("build/o.txt", "."),
+        E(".}", "output 'o' of step 'a'", "workspace root"),
+    ),
+    C(
+        "expression-as-an-output-path",
+        """\
         version: 1
         assets:
           raw: {type: uri_file, path: raw.csv}
@@ -597,52 +801,84 @@ CASES = [
           a:
             command: echo hi > ${{outputs.o}}
             outputs: {o: "${{assets.raw}}"}
-        """, E('"${{assets.raw}}"', "output 'o' of step 'a' must be a workspace path, not an expression",
-               hint="build/out.csv"), files=RAW),
+        """,
+        E(
+            '"${{assets.raw}}"',
+            "output 'o' of step 'a' must be a workspace path, not an expression",
+            hint="build/out.csv",
+        ),
+        files=RAW,
+    ),
     # --- the graph: self-reads (cycles: see the tests below the table)
-    C("step-reading-its-own-output", """\
+    C(
+        "step-reading-its-own-output",
+        """\
         version: 1
         steps:
           s:
             command: cat ${{inputs.x}} > ${{outputs.o}}
             inputs: {x: build/s.txt}
             outputs: {o: build/s.txt}
-        """, E("build/s.txt", "step 's' reads its own output 'build/s.txt'", hint="cannot depend")),
-    C("step-reading-inside-its-own-output-folder", """\
+        """,
+        E("build/s.txt", "step 's' reads its own output 'build/s.txt'", hint="cannot depend"),
+    ),
+    C(
+        "step-reading-inside-its-own-output-folder",
+        """\
         version: 1
         steps:
           s:
             command: ls ${{inputs.x}} > ${{outputs.d}}/list
             inputs: {x: build/d/sub}
             outputs: {d: {type: uri_folder, path: build/d}}
-        """, E("build/d/sub", "step 's' reads its own output 'build/d'")),
+        """,
+        E("build/d/sub", "step 's' reads its own output 'build/d'"),
+    ),
     # --- commands
-    C("command-uses-unknown-input", """\
+    C(
+        "command-uses-unknown-input",
+        """\
         version: 1
         steps:
           a:
             command: echo ${{inputs.nope}} > ${{outputs.o}}
             inputs: {nop: 1}
             outputs: {o: build/o.txt}
-        """, E("${{inputs.nope", "uses ${{inputs.nope}}, but there is no input 'nope'", hint="did you mean 'nop'?")),
-    C("command-uses-unknown-output", """\
+        """,
+        E("${{inputs.nope", "uses ${{inputs.nope}}, but there is no input 'nope'", hint="did you mean 'nop'?"),
+    ),
+    C(
+        "command-uses-unknown-output",
+        """\
         version: 1
         steps:
           a:
             command: echo hi > ${{outputs.model}}
             outputs: {modle: build/o.txt}
-        """, E("${{outputs.model", "there is no output 'model'", hint="did you mean 'modle'?")),
-    C("argv-command-uses-unknown-input", """\
+        """,
+        E("${{outputs.model", "there is no output 'model'", hint="did you mean 'modle'?"),
+    ),
+    C(
+        "argv-command-uses-unknown-input",
+        """\
         version: 1
         steps:
           a:
             command: [cp, "${{inputs.dta}}", "${{outputs.o}}"]
             inputs: {data: raw.csv}
             outputs: {o: build/o.txt}
-        """, E('"${{inputs.dta', "there is no input 'dta'", hint="did you mean 'data'?"), files=RAW),
-    C("unclosed-expression-in-command", ONE_STEP.replace("${{outputs.o}}", "${{outputs.o}"),
-      E("${{outputs.o}", "unclosed '${{'", hint="}}")),
-    C("optional-component-input-outside-an-optional-block", """\
+        """,
+        E('"${{inputs.dta', "there is no input 'dta'", hint="did you mean 'data'?"),
+        files=RAW,
+    ),
+    C(
+        "unclosed-expression-in-command",
+        ONE_STEP.replace("${{outputs.o}}", "${{outputs.o}"),
+        E("${{outputs.o}", "unclosed '${{'", hint="}}"),
+    ),
+    C(
+        "optional-component-input-outside-an-optional-block",
+        """\
         version: 1
         components:
           c:
@@ -654,18 +890,29 @@ CASES = [
           a:
             component: c
             outputs: {o: build/a.txt}
-        """, E("${{inputs.seed", "optional input 'seed' of component 'c' is used outside $[[ ... ]]",
-               hint="$[[--seed ${{inputs.seed}}]]")),
-    C("unset-step-input-outside-an-optional-block", """\
+        """,
+        E(
+            "${{inputs.seed",
+            "optional input 'seed' of component 'c' is used outside $[[ ... ]]",
+            hint="$[[--seed ${{inputs.seed}}]]",
+        ),
+    ),
+    C(
+        "unset-step-input-outside-an-optional-block",
+        """\
         version: 1
         steps:
           b:
             command: echo ${{inputs.s}} > ${{outputs.o}}
             inputs: {s: }
             outputs: {o: build/b.txt}
-        """, LINE("command:", "input 's' of step 'b' has no value but is used outside $[[ ... ]]", hint="$[[")),
+        """,
+        LINE("command:", "input 's' of step 'b' has no value but is used outside $[[ ... ]]", hint="$[["),
+    ),
     # --- missing input files
-    C("missing-input-hints-a-close-produced-path", """\
+    C(
+        "missing-input-hints-a-close-produced-path",
+        """\
         version: 1
         steps:
           prep:
@@ -675,9 +922,17 @@ CASES = [
             command: cat ${{inputs.x}} > ${{outputs.o}}
             inputs: {x: build/clean.cvs}
             outputs: {o: build/fit.txt}
-        """, E("build/clean.cvs", "step 'fit' reads 'build/clean.cvs'", "does not exist",
-               hint=["did you mean 'build/clean.csv'", "step 'prep'"])),
-    C("missing-input-hints-a-close-asset-path", """\
+        """,
+        E(
+            "build/clean.cvs",
+            "step 'fit' reads 'build/clean.cvs'",
+            "does not exist",
+            hint=["did you mean 'build/clean.csv'", "step 'prep'"],
+        ),
+    ),
+    C(
+        "missing-input-hints-a-close-asset-path",
+        """\
         version: 1
         assets:
           raw: data/raw.csv
@@ -686,17 +941,25 @@ CASES = [
             command: cat ${{inputs.x}} > ${{outputs.o}}
             inputs: {x: data/raw.cvs}
             outputs: {o: build/fit.txt}
-        """, E("data/raw.cvs", "reads 'data/raw.cvs'", hint="did you mean 'data/raw.csv'?"),
-      files={"data/raw.csv": "1\n"}),
-    C("missing-input-without-a-close-match", """\
+        """,
+        E("data/raw.cvs", "reads 'data/raw.cvs'", hint="did you mean 'data/raw.csv'?"),
+        files={"data/raw.csv": "1\n"},
+    ),
+    C(
+        "missing-input-without-a-close-match",
+        """\
         version: 1
         steps:
           fit:
             command: cat ${{inputs.x}} > ${{outputs.o}}
             inputs: {x: data/zzz.bin}
             outputs: {o: build/fit.txt}
-        """, E("data/zzz.bin", "reads 'data/zzz.bin'", "does not exist", hint="create it")),
-    C("missing-asset-file", """\
+        """,
+        E("data/zzz.bin", "reads 'data/zzz.bin'", "does not exist", hint="create it"),
+    ),
+    C(
+        "missing-asset-file",
+        """\
         version: 1
         assets:
           raw: {type: uri_file, path: data/raw.csv}
@@ -706,17 +969,26 @@ CASES = [
             inputs:
               x: ${{assets.raw}}
             outputs: {o: build/fit.txt}
-        """, E("${{assets.raw", "'data/raw.csv'", "does not exist")),
-    C("missing-code-file", """\
+        """,
+        E("${{assets.raw", "'data/raw.csv'", "does not exist"),
+    ),
+    C(
+        "missing-code-file",
+        """\
         version: 1
         steps:
           fit:
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/fit.txt}
             code: [src/trian.py]
-        """, E("src/trian.py", "'src/trian.py'", "does not exist"), files={"src/train.py": "print(1)\n"}),
+        """,
+        E("src/trian.py", "'src/trian.py'", "does not exist"),
+        files={"src/train.py": "print(1)\n"},
+    ),
     # --- several errors in one go
-    C("graph-errors-in-one-go", """\
+    C(
+        "graph-errors-in-one-go",
+        """\
         version: 1
         steps:
           a:
@@ -733,9 +1005,15 @@ CASES = [
             command: cat ${{inputs.x}} > ${{outputs.o}}
             inputs: {x: data/missing.txt}
             outputs: {o: build/m.txt}
-        """, E("build/o.txt", "produced by two steps", nth=2), E("build/s.txt", "reads its own output"),
-      E("data/missing.txt", "does not exist"), count=3),
-    C("loader-and-graph-errors-together", """\
+        """,
+        E("build/o.txt", "produced by two steps", nth=2),
+        E("build/s.txt", "reads its own output"),
+        E("data/missing.txt", "does not exist"),
+        count=3,
+    ),
+    C(
+        "loader-and-graph-errors-together",
+        """\
         version: 1
         steps:
           a:
@@ -743,24 +1021,45 @@ CASES = [
             inputs: {x: data/missing.txt}
             outputs: {o: build/a.txt}
             bogus: 1
-        """, E("bogus", "unknown key 'bogus'"), E("data/missing.txt", "does not exist")),
+        """,
+        E("bogus", "unknown key 'bogus'"),
+        E("data/missing.txt", "does not exist"),
+    ),
     # --- params, assets and components: shapes and defaults
-    C("param-without-a-value", ONE_STEP.replace("steps:", "params:\n      lr:\n    steps:"),
-      LINE("lr:", "param 'lr' has no value", hint="give a default"), count=1),
-    C("param-needs-a-type-or-a-default", ONE_STEP.replace("steps:", "params:\n      lr: {description: rate}\n"
-                                                           "    steps:"),
-      E("{description", "param 'lr' needs a type or a default", hint="{type: string}")),
-    C("param-as-a-list", ONE_STEP.replace("steps:", "params:\n      lr: [1, 2]\n    steps:"),
-      E("[1, 2]", "param 'lr' must be a value or a mapping, not a list")),
-    C("param-default-of-the-wrong-type", ONE_STEP.replace("steps:", "params:\n      n: {type: integer, default: x}\n"
-                                                           "    steps:"),
-      E("x}", "default of param 'n' is 'x', which is not a", "integer")),
-    C("asset-without-a-path", ONE_STEP.replace("steps:", "assets:\n      raw: {type: uri_file}\n    steps:"),
-      E("{type: uri_file}", "asset 'raw' has no path", hint="path: data/FILE")),
-    C("asset-input-flag-not-a-boolean", ONE_STEP.replace("steps:", "assets:\n      raw: {path: r.csv, input: 3}\n"
-                                                          "    steps:"),
-      E("3}", "'input' of asset 'raw' must be true or false, not '3'", hint="write true or false")),
-    C("component-checks", """\
+    C(
+        "param-without-a-value",
+        ONE_STEP.replace("steps:", "params:\n      lr:\n    steps:"),
+        LINE("lr:", "param 'lr' has no value", hint="give a default"),
+        count=1,
+    ),
+    C(
+        "param-needs-a-type-or-a-default",
+        ONE_STEP.replace("steps:", "params:\n      lr: {description: rate}\n    steps:"),
+        E("{description", "param 'lr' needs a type or a default", hint="{type: string}"),
+    ),
+    C(
+        "param-as-a-list",
+        ONE_STEP.replace("steps:", "params:\n      lr: [1, 2]\n    steps:"),
+        E("[1, 2]", "param 'lr' must be a value or a mapping, not a list"),
+    ),
+    C(
+        "param-default-of-the-wrong-type",
+        ONE_STEP.replace("steps:", "params:\n      n: {type: integer, default: x}\n    steps:"),
+        E("x}", "default of param 'n' is 'x', which is not a", "integer"),
+    ),
+    C(
+        "asset-without-a-path",
+        ONE_STEP.replace("steps:", "assets:\n      raw: {type: uri_file}\n    steps:"),
+        E("{type: uri_file}", "asset 'raw' has no path", hint="path: data/FILE"),
+    ),
+    C(
+        "asset-input-flag-not-a-boolean",
+        ONE_STEP.replace("steps:", "assets:\n      raw: {path: r.csv, input: 3}\n    steps:"),
+        E("3}", "'input' of asset 'raw' must be true or false, not '3'", hint="write true or false"),
+    ),
+    C(
+        "component-checks",
+        """\
         version: 1
         components:
           nocmd:
@@ -779,20 +1078,28 @@ CASES = [
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/o.txt}
         """,
-      E("outputs: {o", "component 'nocmd' has no command", hint="add command:"),
-      E("{default: 1}", "input 'notype' of component 'c' has no type", hint="add type: one of"),
-      E("x}", "default of input 'bad' of component 'c' is 'x', which is not a", "integer"),
-      E("maybe", "optional must be true or false"),
-      E("../up.txt", "default of input 'path'", "outside the workspace"),
-      E("same", "component 'c' has an input and an output both named 'same'", hint="rename one", nth=2)),
+        E("outputs: {o", "component 'nocmd' has no command", hint="add command:"),
+        E("{default: 1}", "input 'notype' of component 'c' has no type", hint="add type: one of"),
+        E("x}", "default of input 'bad' of component 'c' is 'x', which is not a", "integer"),
+        E("maybe", "optional must be true or false"),
+        E("../up.txt", "default of input 'path'", "outside the workspace"),
+        E("same", "component 'c' has an input and an output both named 'same'", hint="rename one", nth=2),
+    ),
     # --- steps: shapes of outputs and bindings
-    C("step-with-neither-command-nor-component", """\
+    C(
+        "step-with-neither-command-nor-component",
+        """\
         version: 1
         steps:
           a:
             outputs: {o: build/o.txt}
-        """, E("outputs:", "step 'a' has neither a command nor a component", hint="component: NAME"), count=1),
-    C("step-with-a-component-and-a-command", """\
+        """,
+        E("outputs:", "step 'a' has neither a command nor a component", hint="component: NAME"),
+        count=1,
+    ),
+    C(
+        "step-with-a-component-and-a-command",
+        """\
         version: 1
         components:
           c: {outputs: {o: uri_file}, command: "echo > ${{outputs.o}}"}
@@ -801,8 +1108,12 @@ CASES = [
             component: c
             command: echo
             outputs: {o: build/o.txt}
-        """, E("command: echo", "step 'a' has both a component and a command", hint="remove the command")),
-    C("step-output-shapes", """\
+        """,
+        E("command: echo", "step 'a' has both a component and a command", hint="remove the command"),
+    ),
+    C(
+        "step-output-shapes",
+        """\
         version: 1
         components:
           c: {outputs: {o: uri_folder}, command: "echo > ${{outputs.o}}/f"}
@@ -817,12 +1128,15 @@ CASES = [
             component: c
             outputs: {o: {type: uri_file, path: build/b}}
         """,
-      E("{type: uri_file}", "output 'p' of step 'a' has no path", hint="add path: build/p"),
-      E("build/f/", "output 'f' of step 'a' is a uri_file, but its path ends with '/'", hint="uri_folder"),
-      E('"bad name"', "'bad name' is not a valid artifact name for output 'n' of step 'a'"),
-      E("2}", "'output' of output 'n' of step 'a' must be true or false"),
-      E("uri_file, path: build/b", "output 'o' of step 'b' is declared uri_folder by its component, not uri_file")),
-    C("step-input-shapes", """\
+        E("{type: uri_file}", "output 'p' of step 'a' has no path", hint="add path: build/p"),
+        E("build/f/", "output 'f' of step 'a' is a uri_file, but its path ends with '/'", hint="uri_folder"),
+        E('"bad name"', "'bad name' is not a valid artifact name for output 'n' of step 'a'"),
+        E("2}", "'output' of output 'n' of step 'a' must be true or false"),
+        E("uri_file, path: build/b", "output 'o' of step 'b' is declared uri_folder by its component, not uri_file"),
+    ),
+    C(
+        "step-input-shapes",
+        """\
         version: 1
         components:
           c:
@@ -849,16 +1163,22 @@ CASES = [
             inputs: {n: {value: x}}
             outputs: {o: build/d.txt}
         """,
-      E("{path: x", "input 'both' of step 'a' needs exactly one of path: or value:"),
-      E("[1, 2]", "input 'list' of step 'a' must be a value, a path or ${{...}}, not a list"),
-      E('"x ${{', "input 'mixed' of step 'a' mixes text and ${{...}}", hint="one ${{...}} expression"),
-      E("${{inputs.other", "input 'self' of step 'a' cannot refer to ${{inputs.other}}", hint="${{assets.X}}"),
-      E("[1]}", "input 'badvalue' of step 'a': a value must be a number, a string or a boolean"),
-      E("same: 1", "step 'a' has an input and an output both named 'same'", hint="rename one"),
-      E("number, value", "input 'n' of step 'b' is declared integer by its component, not number",
-        hint="drop type: here"),
-      E("x}}", "input 'n' of step 'd' expects an integer, not 'x'", hint="bind an integer")),
-    C("input-expecting-a-file-given-a-number", """\
+        E("{path: x", "input 'both' of step 'a' needs exactly one of path: or value:"),
+        E("[1, 2]", "input 'list' of step 'a' must be a value, a path or ${{...}}, not a list"),
+        E('"x ${{', "input 'mixed' of step 'a' mixes text and ${{...}}", hint="one ${{...}} expression"),
+        E("${{inputs.other", "input 'self' of step 'a' cannot refer to ${{inputs.other}}", hint="${{assets.X}}"),
+        E("[1]}", "input 'badvalue' of step 'a': a value must be a number, a string or a boolean"),
+        E("same: 1", "step 'a' has an input and an output both named 'same'", hint="rename one"),
+        E(
+            "number, value",
+            "input 'n' of step 'b' is declared integer by its component, not number",
+            hint="drop type: here",
+        ),
+        E("x}}", "input 'n' of step 'd' expects an integer, not 'x'", hint="bind an integer"),
+    ),
+    C(
+        "input-expecting-a-file-given-a-number",
+        """\
         version: 1
         components:
           c:
@@ -870,11 +1190,18 @@ CASES = [
             component: c
             inputs: {f: 3}
             outputs: {o: build/a.txt}
-        """, E("3}", "input 'f' of step 'a' expects a uri_file (a path), not 3", hint="bind a path")),
-    C("metrics-that-are-not-an-output", ONE_STEP + "        metrics: [build/m.json]\n",
-      E("build/m.json", "metrics file 'build/m.json' of step 'a' is not one of its outputs", hint="outputs")),
+        """,
+        E("3}", "input 'f' of step 'a' expects a uri_file (a path), not 3", hint="bind a path"),
+    ),
+    C(
+        "metrics-that-are-not-an-output",
+        ONE_STEP + "        metrics: [build/m.json]\n",
+        E("build/m.json", "metrics file 'build/m.json' of step 'a' is not one of its outputs", hint="outputs"),
+    ),
     # --- commands, code and resources
-    C("command-shapes", """\
+    C(
+        "command-shapes",
+        """\
         version: 1
         steps:
           a:
@@ -887,19 +1214,26 @@ CASES = [
             command: {x: 1}
             outputs: {o: build/c.txt}
         """,
-      E("[]", "the command of step 'a' is empty"),
-      E("[x]", "each argument of the command of step 'b' must be a string"),
-      E("{x: 1}", "the command of step 'c' must be a string or a list of arguments")),
-    C("resources-and-key-includes", ONE_STEP + """\
+        E("[]", "the command of step 'a' is empty"),
+        E("[x]", "each argument of the command of step 'b' must be a string"),
+        E("{x: 1}", "the command of step 'c' must be a string or a list of arguments"),
+    ),
+    C(
+        "resources-and-key-includes",
+        ONE_STEP
+        + """\
         resources: {cpus: 0, memory: lots, gpus: 0.5}
         key_includes: [gpu_modle]
     """,
-      E("0,", "cpus of step 'a' must be a positive number, not 0"),
-      E("lots", "memory of step 'a' is not a size", hint="512MB"),
-      E("0.5", "gpus of step 'a' must be a whole number of devices (0 or more), not 0.5", hint="gpus: 1"),
-      E("[gpu_modle]", "key_includes of step 'a': unknown item 'gpu_modle'", hint="did you mean 'gpu_model'?")),
+        E("0,", "cpus of step 'a' must be a positive number, not 0"),
+        E("lots", "memory of step 'a' is not a size", hint="512MB"),
+        E("0.5", "gpus of step 'a' must be a whole number of devices (0 or more), not 0.5", hint="gpus: 1"),
+        E("[gpu_modle]", "key_includes of step 'a': unknown item 'gpu_modle'", hint="did you mean 'gpu_model'?"),
+    ),
     # --- environments
-    C("environment-shapes", """\
+    C(
+        "environment-shapes",
+        """\
         version: 1
         environments:
           local: {type: local}
@@ -921,28 +1255,34 @@ CASES = [
             outputs: {o: build/o.txt}
             environment: locl
         """,
-      E("local:", "'local' is the built-in environment", hint="local-env"),
-      E("{image: python", "environment 'notype' has no type", hint="add type: docker"),
-      E("vnev", "unknown type 'vnev' for environment 'badtype'", hint="did you mean 'venv'?"),
-      E("image: x}", "'image' does not apply to environment 'extra', which is a venv environment",
-        hint="a venv environment takes: env, python, requirements, packages"),
-      E("3.10", "python of environment 'py' must be a string, not 3.1", hint='python: "3.10"'),
-      E("{type: docker, image: x, build", "environment 'both' needs exactly one of image: or build:"),
-      E("{type: conda}", "environment 'conda' has no file", hint="envs/NAME.yml"),
-      E('"two words"', "image of environment 'img' is not an image name: 'two words'"),
-      E("dockerfile: D", "dockerfile of environment 'df' needs build:"),
-      E("hots", "unknown network 'hots' for environment 'net'", hint="did you mean 'host'?"),
-      E('["data"', "mount 'data' of environment 'mnt' is not SOURCE:TARGET[:ro|rw]"),
-      E('["data"', "mount 'a:b' of environment 'mnt': the target 'b' must be an absolute path"),
-      E('["data"', "mount '../x:/y' of environment 'mnt': '../x' is outside the workspace"),
-      E("1X", "'1X' is not a valid environment variable name in environment 'vars'"),
-      E("PIPE_STEP", "environment 'vars' sets PIPE_STEP, which pipe sets for every step", hint="remove it"),
-      E("CUDA_VISIBLE_DEVICES", "sets CUDA_VISIBLE_DEVICES", hint="resources: {gpus: N}"),
-      E("[1]}}", "L in env of environment 'vars' must be a string, a number or a boolean"),
-      E("six}", "packages of environment 'pkgs' must be a list of strings"),
-      E("locl", "step 'a' uses environment 'locl', which is not defined")),
+        E("local:", "'local' is the built-in environment", hint="local-env"),
+        E("{image: python", "environment 'notype' has no type", hint="add type: docker"),
+        E("vnev", "unknown type 'vnev' for environment 'badtype'", hint="did you mean 'venv'?"),
+        E(
+            "image: x}",
+            "'image' does not apply to environment 'extra', which is a venv environment",
+            hint="a venv environment takes: env, python, requirements, packages",
+        ),
+        E("3.10", "python of environment 'py' must be a string, not 3.1", hint='python: "3.10"'),
+        E("{type: docker, image: x, build", "environment 'both' needs exactly one of image: or build:"),
+        E("{type: conda}", "environment 'conda' has no file", hint="envs/NAME.yml"),
+        E('"two words"', "image of environment 'img' is not an image name: 'two words'"),
+        E("dockerfile: D", "dockerfile of environment 'df' needs build:"),
+        E("hots", "unknown network 'hots' for environment 'net'", hint="did you mean 'host'?"),
+        E('["data"', "mount 'data' of environment 'mnt' is not SOURCE:TARGET[:ro|rw]"),
+        E('["data"', "mount 'a:b' of environment 'mnt': the target 'b' must be an absolute path"),
+        E('["data"', "mount '../x:/y' of environment 'mnt': '../x' is outside the workspace"),
+        E("1X", "'1X' is not a valid environment variable name in environment 'vars'"),
+        E("PIPE_STEP", "environment 'vars' sets PIPE_STEP, which pipe sets for every step", hint="remove it"),
+        E("CUDA_VISIBLE_DEVICES", "sets CUDA_VISIBLE_DEVICES", hint="resources: {gpus: N}"),
+        E("[1]}}", "L in env of environment 'vars' must be a string, a number or a boolean"),
+        E("six}", "packages of environment 'pkgs' must be a list of strings"),
+        E("locl", "step 'a' uses environment 'locl', which is not defined"),
+    ),
     # --- artifacts and endpoints: names that must mean one thing
-    C("artifact-and-endpoint-names", """\
+    C(
+        "artifact-and-endpoint-names",
+        """\
         version: 1
         params:
           x: 1
@@ -960,20 +1300,31 @@ CASES = [
             inputs: {i: "${{artifacts.model}}"}
             outputs: {r: {path: build/b, output: true}}
         """,
-      E("x: {path", "asset 'x' is an endpoint input, and so is param 'x'", hint="rename the asset or the param"),
-      E("build/m,", "artifact name 'model' is given twice: to asset 'raw'",
-        hint="each artifact has one producer"),
-      E('"${{artifacts.model}}"', "input 'i' of step 'b' reads the latest 'model', which step 'a' of this Pipefile "
-                                  "makes", hint="${{steps.a.outputs.m}}"),
-      E("build/b,", "output 'r' of step 'b' is an endpoint output, and so is output 'r' of step 'a'",
-        hint="rename one of the two outputs")),
-    C("yaml-merge-keys-and-overrides", """\
+        E("x: {path", "asset 'x' is an endpoint input, and so is param 'x'", hint="rename the asset or the param"),
+        E("build/m,", "artifact name 'model' is given twice: to asset 'raw'", hint="each artifact has one producer"),
+        E(
+            '"${{artifacts.model}}"',
+            "input 'i' of step 'b' reads the latest 'model', which step 'a' of this Pipefile makes",
+            hint="${{steps.a.outputs.m}}",
+        ),
+        E(
+            "build/b,",
+            "output 'r' of step 'b' is an endpoint output, and so is output 'r' of step 'a'",
+            hint="rename one of the two outputs",
+        ),
+    ),
+    C(
+        "yaml-merge-keys-and-overrides",
+        """\
         version: 1
         x-defaults: &d {command: "echo hi > ${{outputs.o}}", outputs: {o: build/o.txt}}
         steps:
           a: {<<: *d}
           b: {<<: *d, outputs: {o: build/b.txt}}
-        """, E("x-defaults", "unknown key 'x-defaults' in the Pipefile"), count=1),
+        """,
+        E("x-defaults", "unknown key 'x-defaults' in the Pipefile"),
+        count=1,
+    ),
 ]
 
 
@@ -1007,7 +1358,9 @@ def test_every_path_error_and_type_mismatch_has_a_hint(tmp_path):
         """
     got = check(tmp_path / "paths", bad_paths)
     assert len(got) == 3 and all(hint for _, _, hint in got), got
-    mismatches = TYPED + """\
+    mismatches = (
+        TYPED
+        + """\
           a:
             component: c
             inputs:
@@ -1015,20 +1368,25 @@ def test_every_path_error_and_type_mismatch_has_a_hint(tmp_path):
               x: ${{assets.raw}}
             outputs: {o: build/a.txt}
         """
+    )
     got = [g for g in check(tmp_path / "types", mismatches, RAW.items()) if "expects a" in g[1]]
     assert len(got) == 2 and all(hint for _, _, hint in got), got
 
 
 def test_type_names_take_the_right_article(tmp_path):
     got = check(tmp_path, PARAMS, params=["tag=x", "epochs=abc"])
-    got += check(tmp_path, TYPED + """\
+    got += check(
+        tmp_path,
+        TYPED
+        + """\
           a:
             component: c
             inputs:
               n: ${{params.name}}
               x: 1.5
             outputs: {o: build/a.txt}
-        """)
+        """,
+    )
     messages = " ".join(m for _, m, _ in got)
     assert "an integer" in messages and "a integer" not in messages, got
 
@@ -1056,7 +1414,9 @@ def test_dependency_cycle_names_its_steps_and_where(tmp_path):
 
 
 def test_three_step_cycle_names_every_step_along_real_edges(tmp_path):
-    got = check(tmp_path, """\
+    got = check(
+        tmp_path,
+        """\
         version: 1
         steps:
           a:
@@ -1071,7 +1431,8 @@ def test_three_step_cycle_names_every_step_along_real_edges(tmp_path):
             command: cat ${{inputs.x}} > ${{outputs.o}}
             inputs: {x: build/b.txt}
             outputs: {o: build/c.txt}
-        """)
+        """,
+    )
     m = re.search(r"dependency cycle: (\w+) -> (\w+) -> (\w+) -> (\w+)", " ".join(g[1] for g in got))
     assert m, got
     names = m.groups()
@@ -1083,12 +1444,15 @@ def test_three_step_cycle_names_every_step_along_real_edges(tmp_path):
 
 
 def test_dependency_cycle_reported_with_other_errors(tmp_path):
-    text = CYCLE + """\
+    text = (
+        CYCLE
+        + """\
       m:
         command: cat ${{inputs.x}} > ${{outputs.o}}
         inputs: {x: data/missing.txt}
         outputs: {o: build/m.txt}
     """
+    )
     got = check(tmp_path, text)
     assert any(loc == at(text, "data/missing.txt") and "'data/missing.txt'" in msg for loc, msg, _ in got), got
     assert any("dependency cycle" in msg for _, msg, _ in got), got
@@ -1168,12 +1532,15 @@ def cached(repo):
     return repo
 
 
-@pytest.mark.parametrize("path, needle, fragment", [
-    ("data/x.txt", "{type: uri_file", "reads 'data/x.txt'"),
-    ("data/y.txt", "data/y.txt", "reads 'data/y.txt'"),
-    ("src/fit.py", "src/fit.py", "reads 'src/fit.py'"),
-    ("envs/prep.txt", "prep: {", "'envs/prep.txt' of environment 'prep' does not exist"),
-])
+@pytest.mark.parametrize(
+    "path, needle, fragment",
+    [
+        ("data/x.txt", "{type: uri_file", "reads 'data/x.txt'"),
+        ("data/y.txt", "data/y.txt", "reads 'data/y.txt'"),
+        ("src/fit.py", "src/fit.py", "reads 'src/fit.py'"),
+        ("envs/prep.txt", "prep: {", "'envs/prep.txt' of environment 'prep' does not exist"),
+    ],
+)
 def test_source_removed_after_a_run_is_reported_as_before(cached, path, needle, fragment):
     (cached.root / path).unlink()
     for command in ("run", "status", "validate"):
@@ -1295,7 +1662,6 @@ def test_every_error_line_starts_with_its_position(repo):
     heads = [ln for ln in r.err.splitlines() if ln and not ln.startswith(" ") and not ln.endswith("errors.")]
     assert len(heads) >= 2, str(r)
     assert all(re.match(r"Pipefile:\d+:\d+: ", ln) for ln in heads), str(r)
-
 
 
 # --- steps that fail while running ----------------------------------------------------------
@@ -1524,17 +1890,20 @@ def test_shell_quoting_makes_a_string_param_harmless(repo):
     assert repo.read("build/b.txt") == "hello; touch pwned"
 
 
-@pytest.mark.parametrize("value", [
-    "; touch pwned",
-    "$(touch pwned)",
-    "`touch pwned`",
-    "x' ; touch pwned ; echo '",
-    'x" ; touch pwned ; echo "',
-    "a && touch pwned || touch pwned",
-    "$HOME | tee pwned",
-    "  two  spaces\tand tab ",
-    "",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "; touch pwned",
+        "$(touch pwned)",
+        "`touch pwned`",
+        "x' ; touch pwned ; echo '",
+        'x" ; touch pwned ; echo "',
+        "a && touch pwned || touch pwned",
+        "$HOME | tee pwned",
+        "  two  spaces\tand tab ",
+        "",
+    ],
+)
 def test_shell_quoting_of_a_p_value(repo, value):
     repo.pipefile(QUOTING)
     r = repo.pipe("run", "-p", f"msg={value}")
@@ -1589,13 +1958,16 @@ def test_validate_success_output(repo):
 
 
 def test_validate_with_f_names_the_file(repo):
-    repo.write("pipes/Other.yaml", """\
+    repo.write(
+        "pipes/Other.yaml",
+        """\
         version: 1
         steps:
           a:
             command: echo hi > ${{outputs.o}}
             outputs: {o: build/o.txt}
-        """)
+        """,
+    )
     r = repo.pipe("validate", "-f", "pipes/Other.yaml")
     assert r.code == 0, str(r)
     assert "Other.yaml: ok (1 step," in r.out, str(r)

@@ -110,9 +110,15 @@ def parse_entry(key: str, data: bytes) -> dict:
             if not isinstance(d, dict) or set(d) - {"kind", "digest", "size", "exec"}:
                 raise ValueError(f"malformed entry: output {n!r}")
             kind, digest, size, exe = d.get("kind"), d.get("digest"), d.get("size", 0), d.get("exec", False)
-            if (kind not in (FILE, TREE) or not isinstance(digest, str) or len(digest) != 32
-                    or not set(digest) <= _HEX or type(size) is not int or not 0 <= size < _MAX_SIZE
-                    or not isinstance(exe, bool)):
+            if (
+                kind not in (FILE, TREE)
+                or not isinstance(digest, str)
+                or len(digest) != 32
+                or not set(digest) <= _HEX
+                or type(size) is not int
+                or not 0 <= size < _MAX_SIZE
+                or not isinstance(exe, bool)
+            ):
                 raise ValueError(f"malformed entry: output {n!r} is {d!r}")
             outs[n] = PathDigest(kind, digest, size, exe)
     except (KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError) as e:

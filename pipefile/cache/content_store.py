@@ -23,9 +23,9 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import queue
 import shutil
 import stat as statmod
-import queue
 import tempfile
 import threading
 import time
@@ -33,8 +33,18 @@ from typing import Optional
 
 import xxhash
 
-from ..digest import (E_EXEC, E_FILE, E_LINK, E_TREE, FILE, PathDigest, Tree, link_stays_inside, parse_manifest,
-                      read_chunks)
+from ..digest import (
+    E_EXEC,
+    E_FILE,
+    E_LINK,
+    E_TREE,
+    FILE,
+    PathDigest,
+    Tree,
+    link_stays_inside,
+    parse_manifest,
+    read_chunks,
+)
 from ..errors import PipefileError
 
 STORE_VERSION = 1
@@ -80,14 +90,16 @@ def copy_file(src: str, dst_fd: int) -> str:
             h.update(chunk)
             view = memoryview(chunk)
             while view:
-                view = view[os.write(dst_fd, view):]
+                view = view[os.write(dst_fd, view) :]
     return h.hexdigest()
 
 
 def _space_error(what: str, e: OSError) -> StoreError:
     if e.errno == errno.ENOSPC:
-        return StoreError(f"no space left on the device while {what}",
-                          hint="free some space, then run again; the previous outputs were kept")
+        return StoreError(
+            f"no space left on the device while {what}",
+            hint="free some space, then run again; the previous outputs were kept",
+        )
     return StoreError(f"{what} failed: {e.strerror or e}")
 
 
@@ -177,8 +189,10 @@ class ContentStore:
         if expected is not None and digest != expected:
             os.close(fd)
             os.unlink(tmp_path)
-            raise ContentChanged(f"content changed while it was being stored (expected {expected[:12]}, got {digest[:12]})",
-                                hint="something else is writing this file; run again when it is done")
+            raise ContentChanged(
+                f"content changed while it was being stored (expected {expected[:12]}, got {digest[:12]})",
+                hint="something else is writing this file; run again when it is done",
+            )
         sync = None if durable else self.background_sync
         if sync is None:
             os.fsync(fd)
@@ -223,7 +237,7 @@ class ContentStore:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             return self._finish(tmp_path, fd, digest, None, durable)
         except OSError as e:
             try:
@@ -249,7 +263,7 @@ class ContentStore:
                 n += len(chunk)
                 view = memoryview(chunk)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
         except BaseException:
             os.close(fd)
             os.unlink(tmp_path)
@@ -273,7 +287,7 @@ class ContentStore:
             self.put_file(os.path.join(abspath, rel), digest, durable)
         for _rel, target in tree.links:
             self.put_bytes(target.encode(), durable)
-        for digest, data in tree.manifests.items():
+        for data in tree.manifests.values():
             self.put_bytes(data, durable)
         return tree.digest
 
@@ -292,7 +306,7 @@ class ContentStore:
         if d.kind == FILE:
             return True
         try:
-            for _p, kind, digest, _s in self.walk(d.digest):
+            for _p, _kind, digest, _s in self.walk(d.digest):
                 if not self.has(digest):
                     return False
         except (StoreError, ValueError):
@@ -320,8 +334,9 @@ class ContentStore:
         if got != digest:
             os.unlink(dest)
             where = self.quarantine(digest)
-            raise CorruptObject(f"object {digest[:12]} in the store is corrupt (its content hashes to {got[:12]}); "
-                                f"moved it to {where}")
+            raise CorruptObject(
+                f"object {digest[:12]} in the store is corrupt (its content hashes to {got[:12]}); moved it to {where}"
+            )
 
     def quarantine(self, digest: str) -> str:
         """Move a bad object out of the way (kept for inspection), so it can be stored again."""
@@ -363,9 +378,11 @@ class ContentStore:
                         # Never made by pipe (it refuses such outputs); from an older store or a
                         # hand edit, a link out of the folder would let what reads it read elsewhere.
                         if not link_stays_inside(link, rel.count("/")):
-                            raise StoreError(f"the stored folder {d.digest[:12]} holds a link '{rel}' -> "
-                                             f"{link[:200]!r}, which leads out of the folder; not restored",
-                                             hint="remove that content (pipe gc) and run the step that made it again")
+                            raise StoreError(
+                                f"the stored folder {d.digest[:12]} holds a link '{rel}' -> "
+                                f"{link[:200]!r}, which leads out of the folder; not restored",
+                                hint="remove that content (pipe gc) and run the step that made it again",
+                            )
                         os.symlink(link.decode(), target)
                     else:
                         self._copy_out(digest, target, kind == E_EXEC)
@@ -387,9 +404,16 @@ def safe_manifest_entry(e) -> bool:
     if not (isinstance(e, list) and len(e) == 4 and type(e[3]) is int and 0 <= e[3] < 1 << 62):
         return False
     name, kind, digest, _size = e
-    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name and "\0" not in name
-            and kind in (E_FILE, E_EXEC, E_TREE, E_LINK) and isinstance(digest, str) and len(digest) == 32
-            and set(digest) <= _HEX)
+    return (
+        isinstance(name, str)
+        and name not in ("", ".", "..")
+        and "/" not in name
+        and "\0" not in name
+        and kind in (E_FILE, E_EXEC, E_TREE, E_LINK)
+        and isinstance(digest, str)
+        and len(digest) == 32
+        and set(digest) <= _HEX
+    )
 
 
 def remove_path(path: str) -> None:

@@ -36,11 +36,10 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Optional
 
-
 from ..digest import E_TREE, TREE, hash_file, parse_manifest
 from ..errors import PipefileError
-from .registry import registered_workspaces
 from .action_cache import ACTION_CACHE_VERSION
+from .registry import registered_workspaces
 
 _HEX = frozenset("0123456789abcdef")
 # The served-job states (jobdb/records.py) of a job that has not ended.
@@ -158,15 +157,22 @@ class GcPlan:
         return sum(s for _d, _p, s in self.delete_objects)
 
     def to_json(self) -> dict:
-        return {"deleted": {"objects": len(self.delete_objects), "bytes": self.freed_bytes,
-                            "cache_entries": len(self.prune_entries), "jobs": list(self.drop_jobs),
-                            "uploads": list(self.forget_uploads)},
-                "kept": {"objects": self.kept_objects, "bytes": self.kept_bytes, "cache_entries": self.kept_entries},
-                "workspaces": self.workspaces}
+        return {
+            "deleted": {
+                "objects": len(self.delete_objects),
+                "bytes": self.freed_bytes,
+                "cache_entries": len(self.prune_entries),
+                "jobs": list(self.drop_jobs),
+                "uploads": list(self.forget_uploads),
+            },
+            "kept": {"objects": self.kept_objects, "bytes": self.kept_bytes, "cache_entries": self.kept_entries},
+            "workspaces": self.workspaces,
+        }
 
 
-def _mark_workspace(ws, marker: Marker, keys: set, keep_jobs: Optional[set],
-                    uploads_before: Optional[float] = None) -> list:
+def _mark_workspace(
+    ws, marker: Marker, keys: set, keep_jobs: Optional[set], uploads_before: Optional[float] = None
+) -> list:
     """Mark what one workspace needs; collect the step keys its kept jobs and state use.
     Returns the digests of its uploads last received before `uploads_before` (not marked)."""
     for job in ws.jobs.jobs():
@@ -214,8 +220,7 @@ def _mark_served(ws, marker: Marker, uploads_before: Optional[float]) -> list:
     return expired
 
 
-def plan(ws, others: Iterable = (), keep_last: Optional[int] = None,
-         uploads_before: Optional[float] = None) -> GcPlan:
+def plan(ws, others: Iterable = (), keep_last: Optional[int] = None, uploads_before: Optional[float] = None) -> GcPlan:
     """What gc would delete (pure: reads only). `others`: the other workspaces that use
     the store, opened; all their jobs and uploads are kept. `uploads_before`: a time;
     this workspace's uploads last received before it are forgotten (their records go;
@@ -273,8 +278,13 @@ def delete_jobs(ws, ids: list) -> None:
     db = ws.jobs.db
     db.execute("BEGIN IMMEDIATE")
     try:
-        for table, column in (("job_steps", "job_id"), ("metrics", "job_id"), ("job_events", "job_id"),
-                              ("idempotency_keys", "job_id"), ("jobs", "id")):
+        for table, column in (
+            ("job_steps", "job_id"),
+            ("metrics", "job_id"),
+            ("job_events", "job_id"),
+            ("idempotency_keys", "job_id"),
+            ("jobs", "id"),
+        ):
             db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
         db.execute("COMMIT")
     except BaseException:
@@ -356,8 +366,11 @@ class VerifyReport:
     corrupt: list = field(default_factory=list)  # (digest, actual digest, where it was moved)
 
     def to_json(self) -> dict:
-        return {"checked": self.checked, "bytes": self.bytes,
-                "corrupt": [{"digest": d, "actual": a, "moved_to": w} for d, a, w in self.corrupt]}
+        return {
+            "checked": self.checked,
+            "bytes": self.bytes,
+            "corrupt": [{"digest": d, "actual": a, "moved_to": w} for d, a, w in self.corrupt],
+        }
 
 
 def verify(store, on_bad: Optional[Callable] = None) -> VerifyReport:

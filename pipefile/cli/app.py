@@ -18,14 +18,29 @@ from .options import CONTEXT
 # command -> module of pipefile.cli that defines it, as a top-level click command of that name
 LAZY_COMMANDS = {
     "run": "run",
-    "status": "plan", "validate": "plan", "dag": "plan",
-    "jobs": "jobs", "logs": "jobs",
-    "artifacts": "artifacts", "asset": "artifacts", "lineage": "artifacts",
-    "metrics": "metrics", "params": "metrics",
-    "clone": "store", "gc": "store", "verify": "store", "recover": "store",
-    "remote": "remote", "push": "remote", "pull": "remote",
+    "status": "plan",
+    "validate": "plan",
+    "dag": "plan",
+    "jobs": "jobs",
+    "logs": "jobs",
+    "artifacts": "artifacts",
+    "asset": "artifacts",
+    "lineage": "artifacts",
+    "metrics": "metrics",
+    "params": "metrics",
+    "clone": "store",
+    "gc": "store",
+    "verify": "store",
+    "recover": "store",
+    "remote": "remote",
+    "push": "remote",
+    "pull": "remote",
     "envs": "envs",
-    "publish": "serve", "endpoints": "serve", "serve": "serve", "invoke": "serve", "token": "serve",
+    "publish": "serve",
+    "endpoints": "serve",
+    "serve": "serve",
+    "invoke": "serve",
+    "token": "serve",
 }
 
 
@@ -48,8 +63,9 @@ def _sigterm(signum, frame):
 
 @click.group(cls=CommandGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="pipe", message=VERSION_MESSAGE)
-@click.option("-C", "--directory", type=click.Path(file_okay=False, exists=True),
-              help="Run as if started in this folder.")
+@click.option(
+    "-C", "--directory", type=click.Path(file_okay=False, exists=True), help="Run as if started in this folder."
+)
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def main(directory, debug):
     """pipe: a make-like pipeline runner for ML that decides by content, not timestamps."""
@@ -57,4 +73,3 @@ def main(directory, debug):
     if directory:
         os.chdir(directory)
     signal.signal(signal.SIGTERM, _sigterm)
-

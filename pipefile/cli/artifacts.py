@@ -6,10 +6,10 @@ import os
 
 import click
 
+from ..artifacts import add_asset, get_artifact
 from ..digest import Hasher
 from ..errors import PipefileError, did_you_mean
 from ..lineage import Lineage, action_manifest, looks_like_ref, parse_ref
-from ..artifacts import add_asset, get_artifact
 from ..report import artifacts as report_artifacts
 from ..report.text import dump_json
 from ..workspace import Workspace
@@ -45,9 +45,24 @@ def artifacts(ctx, pipefile, as_json):
     finally:
         ws.close()
     if as_json:
-        dump_json({"artifacts": [
-            {"name": v.name, "versions": n, "latest": v.version, "kind": v.kind, "size": v.size,
-             "digest": v.digest, "job": v.job_id, "step": v.step, "created": v.created} for v, n in summary]})
+        dump_json(
+            {
+                "artifacts": [
+                    {
+                        "name": v.name,
+                        "versions": n,
+                        "latest": v.version,
+                        "kind": v.kind,
+                        "size": v.size,
+                        "digest": v.digest,
+                        "job": v.job_id,
+                        "step": v.step,
+                        "created": v.created,
+                    }
+                    for v, n in summary
+                ]
+            }
+        )
     else:
         report_artifacts.render_artifacts(summary)
 
@@ -83,8 +98,14 @@ def show(artifact, pipefile, as_json):
 
 @artifacts.command(context_settings=CONTEXT)
 @click.argument("artifact", metavar="NAME[:VERSION]")
-@click.option("-o", "--output", "dest", required=True, type=click.Path(),
-              help="Where to write it: a path that does not exist yet.")
+@click.option(
+    "-o",
+    "--output",
+    "dest",
+    required=True,
+    type=click.Path(),
+    help="Where to write it: a path that does not exist yet.",
+)
 @file_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @guard
@@ -99,8 +120,10 @@ def get(artifact, dest, pipefile, as_json):
     if as_json:
         dump_json(dict(v.to_json(), written=dest))
     else:
-        click.echo(f"wrote {v.ref} ({report_artifacts.KIND_TEXT.get(v.kind, v.kind)}, "
-                   f"{report_artifacts.format_size(v.size)}) to {dest}")
+        click.echo(
+            f"wrote {v.ref} ({report_artifacts.KIND_TEXT.get(v.kind, v.kind)}, "
+            f"{report_artifacts.format_size(v.size)}) to {dest}"
+        )
 
 
 @click.group(context_settings=CONTEXT)
@@ -127,8 +150,10 @@ def add(path, name, pipefile, as_json):
     if as_json:
         dump_json(dict(v.to_json(), new=new))
     elif new:
-        click.echo(f"added {v.ref} ({report_artifacts.KIND_TEXT.get(v.kind, v.kind)}, "
-                   f"{report_artifacts.format_size(v.size)}, {v.digest[:12]}) from {path}")
+        click.echo(
+            f"added {v.ref} ({report_artifacts.KIND_TEXT.get(v.kind, v.kind)}, "
+            f"{report_artifacts.format_size(v.size)}, {v.digest[:12]}) from {path}"
+        )
     else:
         click.echo(f"{v.ref} already holds this content ({v.digest[:12]}); no new version")
 
@@ -137,8 +162,14 @@ def add(path, name, pipefile, as_json):
 @click.argument("target", metavar="NAME[:VERSION] | OUTPUT_PATH")
 @file_option
 @click.option("--json", "as_json", is_flag=True, help="Print the lineage tree as JSON.")
-@click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text",
-              show_default=True, help="How to draw it.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid", "dot"]),
+    default="text",
+    show_default=True,
+    help="How to draw it.",
+)
 @guard
 def lineage(target, pipefile, as_json, fmt):
     """Show what produced an artifact version or an output: each step's job, command,
@@ -161,13 +192,18 @@ def _lineage(ws: Workspace, target: str) -> dict:
     ap = os.path.abspath(target)
     rel = os.path.relpath(ap, ws.root).replace(os.sep, "/")
     if rel == ".." or rel.startswith("../"):
-        raise PipefileError(f"'{target}' lies outside the workspace {ws.root}",
-                            hint="give an output path of this workspace, or an artifact NAME[:VERSION]")
+        raise PipefileError(
+            f"'{target}' lies outside the workspace {ws.root}",
+            hint="give an output path of this workspace, or an artifact NAME[:VERSION]",
+        )
     if not os.path.lexists(ap) and "/" not in target and not ws.jobs.steps_with_output(path=rel):
         choices = ws.jobs.artifact_names() + ws.jobs.output_paths()
-        raise PipefileError(f"no artifact or output '{target}'",
-                            hint=did_you_mean(target, choices, "artifact and output") if choices
-                            else "nothing has been recorded yet: run `pipe run` first")
+        raise PipefileError(
+            f"no artifact or output '{target}'",
+            hint=did_you_mean(target, choices, "artifact and output")
+            if choices
+            else "nothing has been recorded yet: run `pipe run` first",
+        )
     content = None
     if os.path.lexists(ap):
         d = Hasher(ws.root, ws.state.stat_cache()).digest(rel)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from .. import inventory
-from ..session import Session, load
 from ..report import envs as report_envs
 from ..report.text import dump_json
+from ..session import Session, load
 from .guard import guard
 from .options import CONTEXT, file_option
 
@@ -30,8 +30,9 @@ def envs(ctx, pipefile, as_json):
     finally:
         pipe.close()
     if as_json:
-        dump_json({"environments": [r.to_json() for r in rows], "builds": [b.to_json() for b in builds],
-                          "notes": notes})
+        dump_json(
+            {"environments": [r.to_json() for r in rows], "builds": [b.to_json() for b in builds], "notes": notes}
+        )
     else:
         report_envs.render_envs(rows, builds, notes)
 

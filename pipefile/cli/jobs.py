@@ -8,10 +8,10 @@ import time
 
 import click
 
+from ..outcomes import JobStatus
 from ..report import jobs as report_jobs
 from ..report.text import dump_json
 from ..workspace import Workspace
-from ..outcomes import JobStatus
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace
 
@@ -19,8 +19,7 @@ from .options import CONTEXT, file_option, open_workspace
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
 @file_option
 @click.option("-e", "--experiment", help="Only jobs of this experiment.")
-@click.option("-s", "--status", type=click.Choice([s.value for s in JobStatus]),
-              help="Only jobs with this status.")
+@click.option("-s", "--status", type=click.Choice([s.value for s in JobStatus]), help="Only jobs with this status.")
 @click.option("-n", "--limit", type=int, default=20, show_default=True, help="How many (0: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @click.pass_context
@@ -112,8 +111,13 @@ def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
     current = None
     while True:
         running = ws.jobs.get(job_id).status == JobStatus.RUNNING
-        names = [step] if step else sorted(f[:-4] for f in os.listdir(log_dir) if f.endswith(".log")) \
-            if os.path.isdir(log_dir) else []
+        names = (
+            [step]
+            if step
+            else sorted(f[:-4] for f in os.listdir(log_dir) if f.endswith(".log"))
+            if os.path.isdir(log_dir)
+            else []
+        )
         wrote = False
         for n in names:
             path = os.path.join(log_dir, f"{n}.log")

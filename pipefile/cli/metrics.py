@@ -7,8 +7,8 @@ import difflib
 import click
 
 from ..errors import PipefileError, did_you_mean
-from ..report import metrics as report_metrics
 from ..printable import printable
+from ..report import metrics as report_metrics
 from ..report.text import dump_json
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace
@@ -61,8 +61,13 @@ def diff(job_a, job_b, pipefile, as_json):
 @click.argument("name")
 @click.option("-e", "--experiment", help="The experiment (default: the one of the last job).")
 @click.option("-n", "--limit", type=click.IntRange(min=0), default=0, help="Only the newest N jobs (0: all).")
-@click.option("--png", "png", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Also save the chart as a PNG (needs pipefile[plots]).")
+@click.option(
+    "--png",
+    "png",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Also save the chart as a PNG (needs pipefile[plots]).",
+)
 @file_option
 @json_option
 @guard
@@ -79,8 +84,9 @@ def history(name, experiment, limit, png, pipefile, as_json):
         jobs = ws.jobs.jobs(experiment)
         if not jobs:
             known = sorted({j.experiment for j in ws.jobs.jobs()})
-            raise PipefileError(f"no job in experiment '{experiment}'",
-                                hint=did_you_mean(experiment, known, "experiment"))
+            raise PipefileError(
+                f"no job in experiment '{experiment}'", hint=did_you_mean(experiment, known, "experiment")
+            )
         values = {j.id: ws.jobs.metrics(j.id) for j in jobs}
     finally:
         ws.close()
@@ -149,19 +155,28 @@ def _metric_name(name: str, experiment: str, values: dict) -> str:
     if len(ends) == 1:
         return ends[0]
     if len(ends) > 1:
-        raise PipefileError(f"metric '{name}' is ambiguous in experiment '{experiment}': "
-                            + ", ".join(printable(n) for n in ends[:8]), hint="give the full name, with its step")
+        raise PipefileError(
+            f"metric '{name}' is ambiguous in experiment '{experiment}': " + ", ".join(printable(n) for n in ends[:8]),
+            hint="give the full name, with its step",
+        )
     if not known:
-        raise PipefileError(f"no job of experiment '{experiment}' recorded any metric",
-                            hint="a step records metrics with `metrics: [FILE.json]` (one of its outputs)")
+        raise PipefileError(
+            f"no job of experiment '{experiment}' recorded any metric",
+            hint="a step records metrics with `metrics: [FILE.json]` (one of its outputs)",
+        )
     inside = [n for n in known if f".{name}." in f".{n}."]  # 'loss' -> train.loss.train, train.loss.val
     if inside:
-        raise PipefileError(f"no metric '{name}' in experiment '{experiment}'",
-                            hint="did you mean one of " + ", ".join(f"'{printable(n)}'" for n in inside[:8]) + "?")
+        raise PipefileError(
+            f"no metric '{name}' in experiment '{experiment}'",
+            hint="did you mean one of " + ", ".join(f"'{printable(n)}'" for n in inside[:8]) + "?",
+        )
     # compare with the endings too, so that 'accc' finds 'train.acc'
     endings = {n.rsplit(".", 1)[-1]: n for n in reversed(known)}
     close = difflib.get_close_matches(name, list(endings), n=1, cutoff=0.6)
     # Names a step's metrics file chose: escaped (a newline in one would forge a line of the hint).
-    hint = f"did you mean '{printable(endings[close[0]])}'?" if close else \
-        did_you_mean(name, [printable(n) for n in known], "metric")
+    hint = (
+        f"did you mean '{printable(endings[close[0]])}'?"
+        if close
+        else did_you_mean(name, [printable(n) for n in known], "metric")
+    )
     raise PipefileError(f"no metric '{name}' in experiment '{experiment}'", hint=hint)

@@ -17,14 +17,22 @@ from ..errors import PipefileError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-file_option = click.option("-f", "--file", "pipefile", type=click.Path(dir_okay=False),
-                           help="The Pipefile (default: ./Pipefile).")
-param_option = click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE",
-                            help="Set a pipeline param (repeatable).")
+file_option = click.option(
+    "-f", "--file", "pipefile", type=click.Path(dir_okay=False), help="The Pipefile (default: ./Pipefile)."
+)
+param_option = click.option(
+    "-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a pipeline param (repeatable)."
+)
 remote_flag = click.option(
-    "--remote", "remote_name", is_flag=False, flag_value="", default=None, metavar="[NAME]",
+    "--remote",
+    "remote_name",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[NAME]",
     help="Consult this remote's run cache before running anything (a name, or a URL; alone: the default "
-         "remote). Write --remote=NAME before step names.")
+    "remote). Write --remote=NAME before step names.",
+)
 
 
 def workspace_root(pipefile) -> str:
@@ -54,7 +62,8 @@ def resolve_remote(graph, name):
             raise remotes_mod.RemoteConfigError(
                 f"no remote '{name}' ('{name}' is a step: --remote takes an optional remote name)",
                 hint=f"for the default remote, put --remote after the steps (... {name} --remote), or name the "
-                     f"remote with = (--remote=NAME {name})") from e
+                f"remote with = (--remote=NAME {name})",
+            ) from e
         raise
 
 
@@ -69,8 +78,10 @@ def parse_duration(text: str) -> float:
     n = float(m.group(1))  # (a number of 400 digits is inf, refused below)
     seconds = n * {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "": 86400}[m.group(2)]
     if not seconds <= MAX_DURATION:
-        raise PipefileError(f"'{text[:40]}' is more than 100 years", hint="write a duration of at most 100 years "
-                                                                         "(36525d), e.g. 30d, 12h, 90m or 45s")
+        raise PipefileError(
+            f"'{text[:40]}' is more than 100 years",
+            hint="write a duration of at most 100 years (36525d), e.g. 30d, 12h, 90m or 45s",
+        )
     return seconds
 
 
@@ -81,6 +92,7 @@ def positive_duration(text: str, flag: str) -> float:
     except PipefileError as e:
         raise PipefileError(f"{flag} {e.message}", hint=e.hint) from None
     if seconds <= 0:
-        raise PipefileError(f"{flag} {text}: the duration must be above zero",
-                            hint=f"write e.g. {flag} 30d, 12h, 90m or 45s")
+        raise PipefileError(
+            f"{flag} {text}: the duration must be above zero", hint=f"write e.g. {flag} 30d, 12h, 90m or 45s"
+        )
     return seconds

@@ -9,10 +9,10 @@ import sys
 import click
 
 from ..outcomes import ExitCode
-from ..session import Session, load
 from ..report.dag import render_dag
 from ..report.plan import render_status, status_json
 from ..report.text import dump_json, plural
+from ..session import Session, load
 from .guard import guard
 from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
 
@@ -24,8 +24,12 @@ from .options import CONTEXT, file_option, param_option, remote_flag, resolve_re
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @remote_flag
 @click.option("--check", is_flag=True, help="Exit 1 unless every step is fresh (the committed outputs are up to date).")
-@click.option("--gpus", "gpus", metavar="IDS",
-              help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).")
+@click.option(
+    "--gpus",
+    "gpus",
+    metavar="IDS",
+    help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).",
+)
 @guard
 def status(targets, pipefile, params, as_json, remote_name, check, gpus):
     """Say, per step, whether it is fresh, must run (and why), will be restored, or waits.
@@ -60,8 +64,10 @@ def validate(pipefile, params):
     """Check the Pipefile and report every problem at once (exit 2 if any)."""
     graph = load(pipefile, params)
     pf = graph.pipefile
-    counts = ", ".join(plural(n, what) for n, what in
-                       ((len(graph.nodes), "step"), (len(pf.params), "param"), (len(pf.assets), "asset")))
+    counts = ", ".join(
+        plural(n, what)
+        for n, what in ((len(graph.nodes), "step"), (len(pf.params), "param"), (len(pf.assets), "asset"))
+    )
     click.echo(f"{pf.display_path}: ok ({counts})")
 
 

@@ -8,27 +8,33 @@ import click
 
 from .. import sync
 from ..outcomes import ExitCode
-from ..session import Session, load
-from ..report import remote as report_remote
-from ..report.text import dump_json
-from ..workspace import Workspace
 from ..remote import config as remotes_mod
 from ..remote.transport import MARKER, Remote
+from ..report import remote as report_remote
+from ..report.text import dump_json
+from ..session import Session, load
+from ..workspace import Workspace
 from .guard import guard
 from .options import CONTEXT, file_option, workspace_root
 
 remote_option = click.option(
-    "--remote", "remote_name", metavar="NAME",
-    help="A remote's name, or a URL or path used as is (default: the default remote).")
-jobs_option = click.option("-j", "--jobs", "transfers", type=click.IntRange(min=1), default=8, show_default=True,
-                           help="Transfers at once.")
+    "--remote",
+    "remote_name",
+    metavar="NAME",
+    help="A remote's name, or a URL or path used as is (default: the default remote).",
+)
+jobs_option = click.option(
+    "-j", "--jobs", "transfers", type=click.IntRange(min=1), default=8, show_default=True, help="Transfers at once."
+)
 
 
 def open_remote(root: str, name, transfers: int = 8) -> Remote:
     spec = remotes_mod.resolve(root, name)
     if spec is None:
-        raise remotes_mod.RemoteConfigError("no remote given and no default remote is set",
-                                            hint="pass --remote NAME, or set one: pipe remote add NAME URL --default")
+        raise remotes_mod.RemoteConfigError(
+            "no remote given and no default remote is set",
+            hint="pass --remote NAME, or set one: pipe remote add NAME URL --default",
+        )
     return Remote(spec, transfers)
 
 
@@ -47,9 +53,14 @@ def remote():
 @click.argument("url")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default remote.")
 @click.option("--local", is_flag=True, help="Only for this workspace (.pipe/remotes.yaml), not committed.")
-@click.option("-o", "--option", "options", multiple=True, metavar="KEY=VALUE",
-              help="An fsspec storage option, e.g. endpoint_url=http://host:9000 or key_filename=~/.ssh/ci "
-                   "(repeatable).")
+@click.option(
+    "-o",
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An fsspec storage option, e.g. endpoint_url=http://host:9000 or key_filename=~/.ssh/ci (repeatable).",
+)
 @click.option("--force", is_flag=True, help="Replace a remote of the same name.")
 @file_option
 @guard
@@ -90,8 +101,7 @@ def remote_remove(name, pipefile):
 @click.command(context_settings=CONTEXT)
 @click.argument("steps", nargs=-1)
 @remote_option
-@click.option("--all-jobs", is_flag=True,
-              help="Every step any job ran or restored here, and every artifact version.")
+@click.option("--all-jobs", is_flag=True, help="Every step any job ran or restored here, and every artifact version.")
 @jobs_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @file_option
@@ -124,8 +134,9 @@ def push(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
 @click.command(context_settings=CONTEXT)
 @click.argument("steps", nargs=-1)
 @remote_option
-@click.option("--all-jobs", is_flag=True, help="Everything the remote holds: every run-cache entry and "
-                                                "artifact version.")
+@click.option(
+    "--all-jobs", is_flag=True, help="Everything the remote holds: every run-cache entry and artifact version."
+)
 @jobs_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @file_option
@@ -173,8 +184,11 @@ def pull(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
 
 def _note_empty(rem: Remote) -> None:
     if rem.empty:
-        click.echo(f"note: {rem.spec.describe()} holds nothing pushed by pipe (no {MARKER}): "
-                   f"nothing was pushed there yet, or its URL is wrong", err=True)
+        click.echo(
+            f"note: {rem.spec.describe()} holds nothing pushed by pipe (no {MARKER}): "
+            f"nothing was pushed there yet, or its URL is wrong",
+            err=True,
+        )
 
 
 def _finish(r, as_json: bool) -> None:

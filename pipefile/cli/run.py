@@ -11,10 +11,10 @@ from typing import Iterable, Optional
 import click
 
 from ..errors import PipefileError, did_you_mean, raise_all
+from ..remote import config as remotes_mod
 from ..report import run as run_report
 from ..report.text import dump_json, write_json_file
 from ..session import RunRequest, Session, load
-from ..remote import config as remotes_mod
 from .guard import guard
 from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
 
@@ -22,32 +22,74 @@ from .options import CONTEXT, file_option, param_option, remote_flag, resolve_re
 @click.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @file_option
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Steps to run at once (default: the number of CPUs).")
+@click.option(
+    "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Steps to run at once (default: the number of CPUs)."
+)
 @param_option
-@click.option("--force", "force", is_flag=False, flag_value="*", multiple=True, metavar="[STEP]",
-              help="Run even if up to date: every selected step, or the one named (repeatable).")
+@click.option(
+    "--force",
+    "force",
+    is_flag=False,
+    flag_value="*",
+    multiple=True,
+    metavar="[STEP]",
+    help="Run even if up to date: every selected step, or the one named (repeatable).",
+)
 @click.option("-n", "--dry-run", is_flag=True, help="Say what would run; run nothing.")
 @click.option("-k", "--keep-going", is_flag=True, help="After a failure, go on with steps that do not need it.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--explain", is_flag=True, help="Say why each step runs or is restored.")
 @click.option("-e", "--experiment", help="Record the job under this experiment (default: the Pipefile's name).")
-@click.option("--mlflow", "to_mlflow", is_flag=True,
-              help="Log the job as an MLflow run (also done whenever MLFLOW_TRACKING_URI is set).")
+@click.option(
+    "--mlflow",
+    "to_mlflow",
+    is_flag=True,
+    help="Log the job as an MLflow run (also done whenever MLFLOW_TRACKING_URI is set).",
+)
 @remote_flag
 @click.option("--no-remote", is_flag=True, help="Work locally, even if a default remote is set.")
 @click.option("--push", "push_after", is_flag=True, help="Afterwards, upload what was built to the remote.")
-@click.option("--ci", is_flag=True,
-              help="For CI: no live view, plain logs with reasons, a JSON summary written to --summary, "
-                   "exit 1 on any failure (a failed --push included).")
-@click.option("--summary", "summary_path", type=click.Path(dir_okay=False), default=None, metavar="FILE",
-              help=f"Write the JSON summary to FILE (with --ci the default is {run_report.CI_SUMMARY_FILE} in the "
-                   "workspace root).")
-@click.option("--gpus", "gpus", metavar="IDS",
-              help="The GPUs steps may be given, e.g. 0,1 (or none); default: PIPE_GPUS, else the detected ones.")
+@click.option(
+    "--ci",
+    is_flag=True,
+    help="For CI: no live view, plain logs with reasons, a JSON summary written to --summary, "
+    "exit 1 on any failure (a failed --push included).",
+)
+@click.option(
+    "--summary",
+    "summary_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help=f"Write the JSON summary to FILE (with --ci the default is {run_report.CI_SUMMARY_FILE} in the "
+    "workspace root).",
+)
+@click.option(
+    "--gpus",
+    "gpus",
+    metavar="IDS",
+    help="The GPUs steps may be given, e.g. 0,1 (or none); default: PIPE_GPUS, else the detected ones.",
+)
 @guard
-def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, explain, experiment, to_mlflow,
-        remote_name, no_remote, push_after, ci, summary_path, gpus):
+def run(
+    targets,
+    pipefile,
+    jobs,
+    params,
+    force,
+    dry_run,
+    keep_going,
+    as_json,
+    explain,
+    experiment,
+    to_mlflow,
+    remote_name,
+    no_remote,
+    push_after,
+    ci,
+    summary_path,
+    gpus,
+):
     """Bring TARGETS (steps or output paths; default: all) up to date.
 
     Runs only the steps whose inputs, params, code or command changed since
@@ -71,8 +113,10 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         click.echo(f"warning: {e.render()}\n  working locally (--no-remote hides this)", err=True)
         spec = None
     if push_after and spec is None:
-        raise remotes_mod.RemoteConfigError("--push needs a remote, and none is set",
-                                            hint="pass --remote NAME, or set one: pipe remote add NAME URL --default")
+        raise remotes_mod.RemoteConfigError(
+            "--push needs a remote, and none is set",
+            hint="pass --remote NAME, or set one: pipe remote add NAME URL --default",
+        )
     if push_after and dry_run:
         raise click.UsageError("--push cannot go with --dry-run")
     if ci and summary_path is None:
@@ -81,8 +125,17 @@ def run(targets, pipefile, jobs, params, force, dry_run, keep_going, as_json, ex
         from .. import mlflow_log
 
         mlflow_log.check_installed()  # before the run (and before .pipe/ is made), not after hours of training
-    request = RunRequest(tuple(targets), forced, jobs or 0, keep_going, dry_run, experiment,
-                         tuple(_scrubbed_argv(sys.argv[1:])), push=push_after, mlflow=to_mlflow)
+    request = RunRequest(
+        tuple(targets),
+        forced,
+        jobs or 0,
+        keep_going,
+        dry_run,
+        experiment,
+        tuple(_scrubbed_argv(sys.argv[1:])),
+        push=push_after,
+        mlflow=to_mlflow,
+    )
 
     def remote_failed(e) -> None:
         click.echo(f"warning: {e.render()}\n  working locally: steps the remote may have will run here", err=True)
@@ -135,12 +188,20 @@ def _render(record, root: str, as_json: bool, summary_path: Optional[str]) -> No
         remote_info = None
         if record.remote_name is not None:
             problems = record.remote_problems
-            remote_info = {"name": record.remote_name, "url": record.remote_url,
-                           "error": problems[0].message if problems else None,
-                           "downloaded_objects": len(fetched.moved) if fetched else 0,
-                           "downloaded_bytes": fetched.nbytes if fetched else 0}
-        doc = run_report.ci_summary(summary, record.exit_code, job.id if job is not None else None, remote_info,
-                                    pushed.to_json() if pushed is not None else None)
+            remote_info = {
+                "name": record.remote_name,
+                "url": record.remote_url,
+                "error": problems[0].message if problems else None,
+                "downloaded_objects": len(fetched.moved) if fetched else 0,
+                "downloaded_bytes": fetched.nbytes if fetched else 0,
+            }
+        doc = run_report.ci_summary(
+            summary,
+            record.exit_code,
+            job.id if job is not None else None,
+            remote_info,
+            pushed.to_json() if pushed is not None else None,
+        )
         write_json_file(summary_path, doc)
         click.echo(f"summary: {os.path.relpath(summary_path)}", err=True)
 
@@ -158,8 +219,13 @@ def parse_force(values: Iterable[str]):
 def check_forced_names(graph, forced) -> None:
     if forced is True:
         return
-    raise_all([PipefileError(f"--force {n}: no step named '{n}'", hint=did_you_mean(n, graph.nodes, "step"))
-               for n in forced if n not in graph.nodes])
+    raise_all(
+        [
+            PipefileError(f"--force {n}: no step named '{n}'", hint=did_you_mean(n, graph.nodes, "step"))
+            for n in forced
+            if n not in graph.nodes
+        ]
+    )
 
 
 def _scrubbed_argv(argv: list) -> list:
@@ -168,7 +234,7 @@ def _scrubbed_argv(argv: list) -> list:
     out = list(argv)
     for i, a in enumerate(out):
         if a.startswith("--remote="):
-            out[i] = "--remote=" + remotes_mod.scrub_url(a[len("--remote="):])
+            out[i] = "--remote=" + remotes_mod.scrub_url(a[len("--remote=") :])
         elif a == "--remote" and i + 1 < len(out):
             out[i + 1] = remotes_mod.scrub_url(out[i + 1])
     return out

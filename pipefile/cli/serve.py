@@ -9,10 +9,10 @@ import time
 
 import click
 
-from ..report import text as report  # report.dump_json
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
 from ..load import find_pipefile, parse_size
+from ..report import text as report  # report.dump_json
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace, positive_duration
 
@@ -40,8 +40,12 @@ def _default_endpoint_name(pipefile) -> str:
 
 @click.command(context_settings=CONTEXT)
 @file_option
-@click.option("--endpoint", "endpoint", metavar="NAME",
-              help="The endpoint to publish to (default: the Pipefile's name, else the folder's).")
+@click.option(
+    "--endpoint",
+    "endpoint",
+    metavar="NAME",
+    help="The endpoint to publish to (default: the Pipefile's name, else the folder's).",
+)
 @click.option("--description", default="", help="What this deployment is (shown by pipe endpoints show).")
 @click.option("--set-default", is_flag=True, help="Make this deployment the endpoint's default.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
@@ -70,12 +74,16 @@ def publish(pipefile, endpoint, description, set_default, as_json):
         click.echo(f"published endpoint '{name}' deployment {dep.number} ({dep.digest[:12]})")
     else:
         click.echo(f"endpoint '{name}' deployment {dep.number} already holds this snapshot; nothing new published")
-    click.echo(f"default deployment: {ep.default_deployment}" +
-               ("" if ep.default_deployment == dep.number else
-                f" (make this one the default: pipe endpoints set-default {name} {dep.number})"))
+    click.echo(
+        f"default deployment: {ep.default_deployment}"
+        + (
+            ""
+            if ep.default_deployment == dep.number
+            else f" (make this one the default: pipe endpoints set-default {name} {dep.number})"
+        )
+    )
     if not dep.manifest.get("outputs"):
-        click.echo("warning: no output is marked `output: true`: invocations will have nothing to download",
-                   err=True)
+        click.echo("warning: no output is marked `output: true`: invocations will have nothing to download", err=True)
 
 
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
@@ -134,8 +142,10 @@ def endpoints_show(name, pipefile, as_json):
         for n, i in default.manifest.get("inputs", {}).items():
             extra = "required" if i.get("required") else f"default {i.get('default')!r}"
             typ = i.get("type") or "file or folder"
-            click.echo(f"  {n:<20} {i['kind']:<6} {typ:<11} {extra}" +
-                       (f"  {i['description']}" if i.get("description") else ""))
+            click.echo(
+                f"  {n:<20} {i['kind']:<6} {typ:<11} {extra}"
+                + (f"  {i['description']}" if i.get("description") else "")
+            )
         click.echo(f"outputs of deployment {default.number}:")
         for n, o in default.manifest.get("outputs", {}).items():
             click.echo(f"  {n:<20} {o.get('type') or 'file or folder':<11} from step '{o['step']}' ({o['path']})")
@@ -170,32 +180,65 @@ def endpoints_disable(name, number, pipefile):
         ep = s.endpoint(name)
     finally:
         ws.close()
-    click.echo(f"endpoint '{name}': deployment {number} disabled; default deployment: "
-               f"{ep.default_deployment or 'none'}")
+    click.echo(
+        f"endpoint '{name}': deployment {number} disabled; default deployment: {ep.default_deployment or 'none'}"
+    )
 
 
 @click.command(context_settings=CONTEXT)
 @file_option
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (0.0.0.0: every interface; then list names with --allow-host).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (0.0.0.0: every interface; then list names with --allow-host).",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Jobs run at once.")
-@click.option("--allow-host", multiple=True, metavar="NAME",
-              help="Also accept requests whose Host is NAME (repeatable; loopback names always are).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True, help="Jobs run at once.")
+@click.option(
+    "--allow-host",
+    multiple=True,
+    metavar="NAME",
+    help="Also accept requests whose Host is NAME (repeatable; loopback names always are).",
+)
 @click.option("--max-upload", default="2GiB", show_default=True, help="Largest upload.")
 @click.option("--max-unpacked", default="8GiB", show_default=True, help="Largest unpacked tar/zip upload.")
 @click.option("--max-body", default="1MiB", show_default=True, help="Largest request body but uploads.")
-@click.option("--max-queue", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Queued jobs before new ones are refused (429).")
-@click.option("--max-log", default="100MiB", show_default=True,
-              help="Largest log a step may write; a job whose step writes more fails.")
+@click.option(
+    "--max-queue",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Queued jobs before new ones are refused (429).",
+)
+@click.option(
+    "--max-log",
+    default="100MiB",
+    show_default=True,
+    help="Largest log a step may write; a job whose step writes more fails.",
+)
 @click.option("--job-timeout", default="24h", show_default=True, help="Wall time after which a job fails.")
-@click.option("--pass-env", multiple=True, metavar="NAME",
-              help="Pass this variable of the server's environment on to steps (repeatable).")
+@click.option(
+    "--pass-env",
+    multiple=True,
+    metavar="NAME",
+    help="Pass this variable of the server's environment on to steps (repeatable).",
+)
 @guard
-def serve(pipefile, host, port, workers, allow_host, max_upload, max_unpacked, max_body, max_queue, max_log,
-          job_timeout, pass_env):
+def serve(
+    pipefile,
+    host,
+    port,
+    workers,
+    allow_host,
+    max_upload,
+    max_unpacked,
+    max_body,
+    max_queue,
+    max_log,
+    job_timeout,
+    pass_env,
+):
     """Serve this workspace's endpoints over REST (under /v1; OpenAPI at /v1/openapi.json)."""
     import importlib.util
 
@@ -205,62 +248,89 @@ def serve(pipefile, host, port, workers, allow_host, max_upload, max_unpacked, m
     from ..serve.server import serve as run_server
 
     path = pipefile or find_pipefile(".")
-    config = ServeConfig(root=os.path.dirname(os.path.abspath(path)), host=host, port=port, workers=workers,
-                         allowed_hosts=list(allow_host), max_upload=_size_option(max_upload, "--max-upload"),
-                         max_unpacked=_size_option(max_unpacked, "--max-unpacked"),
-                         max_body=_size_option(max_body, "--max-body"), max_queue=max_queue,
-                         max_log=_size_option(max_log, "--max-log"),
-                         job_timeout=positive_duration(job_timeout, "--job-timeout"),
-                         pass_env=list(pass_env))
+    config = ServeConfig(
+        root=os.path.dirname(os.path.abspath(path)),
+        host=host,
+        port=port,
+        workers=workers,
+        allowed_hosts=list(allow_host),
+        max_upload=_size_option(max_upload, "--max-upload"),
+        max_unpacked=_size_option(max_unpacked, "--max-unpacked"),
+        max_body=_size_option(max_body, "--max-body"),
+        max_queue=max_queue,
+        max_log=_size_option(max_log, "--max-log"),
+        job_timeout=positive_duration(job_timeout, "--job-timeout"),
+        pass_env=list(pass_env),
+    )
     run_server(config, log=lambda m: click.echo(m, err=True))
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("endpoint")
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A param input (repeatable).")
-@click.option("-i", "--input", "data", multiple=True, metavar="NAME=PATH",
-              help="A data input: a file or folder to upload, artifact:NAME:VERSION or job:JOB/OUTPUT "
-                   "(repeatable).")
+@click.option(
+    "-i",
+    "--input",
+    "data",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="A data input: a file or folder to upload, artifact:NAME:VERSION or job:JOB/OUTPUT (repeatable).",
+)
 @click.option("--deployment", type=int, help="Invoke this deployment (default: the endpoint's default).")
 @click.option("--wait", is_flag=True, help="Wait for the job to end, printing its steps as they finish.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Download the outputs here when the job completes (implies --wait).")
-@click.option("--url", envvar="PIPE_URL", default="http://127.0.0.1:8080", show_default=True,
-              help="The server (or set PIPE_URL).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Download the outputs here when the job completes (implies --wait).",
+)
+@click.option(
+    "--url", envvar="PIPE_URL", default="http://127.0.0.1:8080", show_default=True, help="The server (or set PIPE_URL)."
+)
 @click.option("--token", envvar="PIPE_TOKEN", help="The token (or set PIPE_TOKEN).")
 @click.option("--force-rerun", is_flag=True, help="Run even if an identical job completed before.")
 @click.option("--idempotency-key", metavar="KEY", help="Submitting again with this key returns the same job.")
 @click.option("--json", "as_json", is_flag=True, help="Print the job as JSON on stdout.")
 @guard
-def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_rerun, idempotency_key,
-           as_json):
+def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_rerun, idempotency_key, as_json):
     """Run ENDPOINT on a `pipe serve` server with these inputs."""
+    from ..printable import printable as pr
     from ..serve.client import Client, job_failed, parse_inputs
     from ..serve.download import download_outputs
-    from ..printable import printable as pr
 
     client = Client(url, token, warn=lambda m: click.echo(m, err=True))
     try:
         ep = client.endpoint(endpoint)
         schema = ep.get("inputs", {})
         if deployment:
-            schema = client.request_json("GET", f"/v1/endpoints/{endpoint}/deployments/{deployment}",
-                                         f"deployment {deployment}").get("inputs", {})
+            schema = client.request_json(
+                "GET", f"/v1/endpoints/{endpoint}/deployments/{deployment}", f"deployment {deployment}"
+            ).get("inputs", {})
         inputs = parse_inputs(client, schema, params, data)
         job = client.submit(endpoint, deployment, inputs, force_rerun, idempotency_key)
         what = "reused job" if job.get("reused") else "job"
         click.echo(f"{what} {job['id']} ({pr(job['state'])}): {url.rstrip('/')}{pr(job.get('url', ''))}", err=True)
         if wait or out_dir:
+
             def show(e):  # what the server says, printed as text (no terminal escapes), missing parts as ?
                 d = e["data"]
                 if e["kind"] == "step" and d.get("status") == "finished":
-                    click.echo(f"  {pr(d.get('outcome', '?')):<9} {pr(d.get('step', '?'))}" +
-                               (f"  {pr(d['error'])}" if d.get("error") else ""), err=True)
+                    click.echo(
+                        f"  {pr(d.get('outcome', '?')):<9} {pr(d.get('step', '?'))}"
+                        + (f"  {pr(d['error'])}" if d.get("error") else ""),
+                        err=True,
+                    )
                 elif e["kind"] == "state":
-                    click.echo(f"  state: {pr(d.get('state', '?'))}" +
-                               (f" ({pr(d['error'])})" if d.get("error") else ""), err=True)
-            job = client.wait(job["id"], show) if job["state"] not in ("completed", "failed", "canceled",
-                                                                      "interrupted") else job
+                    click.echo(
+                        f"  state: {pr(d.get('state', '?'))}" + (f" ({pr(d['error'])})" if d.get("error") else ""),
+                        err=True,
+                    )
+
+            job = (
+                client.wait(job["id"], show)
+                if job["state"] not in ("completed", "failed", "canceled", "interrupted")
+                else job
+            )
             failed = job_failed(job)
             if failed is None and out_dir:
                 for p in download_outputs(client, job, out_dir):
@@ -280,12 +350,20 @@ def token():
 
 @token.command("create", context_settings=CONTEXT)
 @file_option
-@click.option("--scope", "scopes", multiple=True, metavar="SCOPE",
-              help="admin, read, or invoke:ENDPOINT (repeatable; default: admin).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    metavar="SCOPE",
+    help="admin, read, or invoke:ENDPOINT (repeatable; default: admin).",
+)
 @click.option("--expires", metavar="DURATION", help="Expire after e.g. 30d, 12h (default: never).")
 @click.option("--name", default="", help="A label for `pipe token list`.")
-@click.option("--share-cache", is_flag=True,
-              help="Every token's jobs may restore the steps this token's jobs run (default: only its own).")
+@click.option(
+    "--share-cache",
+    is_flag=True,
+    help="Every token's jobs may restore the steps this token's jobs run (default: only its own).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (with the token) on stdout.")
 @guard
 def token_create(pipefile, scopes, expires, name, share_cache, as_json):
@@ -294,17 +372,20 @@ def token_create(pipefile, scopes, expires, name, share_cache, as_json):
     lifetime = positive_duration(expires, "--expires") if expires is not None else None
     ws = open_workspace(pipefile, create=True)
     try:
-        tok, text = ServeStore(ws.jobs).create_token(list(scopes) or ["admin"], name,
-                                                     time.time() + lifetime if lifetime else None, share_cache)
+        tok, text = ServeStore(ws.jobs).create_token(
+            list(scopes) or ["admin"], name, time.time() + lifetime if lifetime else None, share_cache
+        )
     finally:
         ws.close()
     if as_json:
         report.dump_json(dict(tok.to_json(), token=text))
         return
     click.echo(text)
-    click.echo(f"token {tok.id} ({', '.join(tok.scopes)}; expires {_when(tok.expires) if tok.expires else 'never'}"
-               f"{'; shares its run cache' if tok.share_cache else ''}): copy it now, it is not shown again",
-               err=True)
+    click.echo(
+        f"token {tok.id} ({', '.join(tok.scopes)}; expires {_when(tok.expires) if tok.expires else 'never'}"
+        f"{'; shares its run cache' if tok.share_cache else ''}): copy it now, it is not shown again",
+        err=True,
+    )
 
 
 @token.command("list", context_settings=CONTEXT)
@@ -326,9 +407,12 @@ def token_list(pipefile, as_json):
         return
     click.echo(f"{'ID':<14} {'STATE':<8} {'CREATED':<16} {'EXPIRES':<16} {'LAST USED':<16} SCOPES")
     for t in toks:
-        click.echo(f"{t.id:<14} {t.state():<8} {_when(t.created):<16} {_when(t.expires):<16} "
-                   f"{_when(t.last_used):<16} {', '.join(t.scopes)}" + (f"  ({t.name})" if t.name else "")
-                   + ("  [shares run cache]" if t.share_cache else ""))
+        click.echo(
+            f"{t.id:<14} {t.state():<8} {_when(t.created):<16} {_when(t.expires):<16} "
+            f"{_when(t.last_used):<16} {', '.join(t.scopes)}"
+            + (f"  ({t.name})" if t.name else "")
+            + ("  [shares run cache]" if t.share_cache else "")
+        )
 
 
 @token.command("revoke", context_settings=CONTEXT)
@@ -343,4 +427,3 @@ def token_revoke(token_id, pipefile):
     finally:
         ws.close()
     click.echo(f"token {token_id} revoked")
-

@@ -10,12 +10,12 @@ import time
 
 import click
 
+from ..cache import gc as gc_mod
 from ..clone import clone_job
 from ..digest import PathDigest
 from ..errors import PipefileError
 from ..report.text import dump_json, plural, size
 from ..workspace import Workspace
-from ..cache import gc as gc_mod
 from .guard import guard
 from .options import CONTEXT, file_option, open_workspace
 
@@ -26,11 +26,20 @@ def _wait(message: str) -> None:
 
 @click.command(context_settings=CONTEXT)
 @file_option
-@click.option("--keep-last", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Keep only the last N jobs (older jobs' records and logs go; artifact versions stay).")
-@click.option("--uploads-older-than", "uploads_age", metavar="DURATION",
-              help="Forget what `pipe serve` received more than DURATION ago (e.g. 30d, 12h): its content "
-                   "goes unless a kept job reads it (default: keep every upload).")
+@click.option(
+    "--keep-last",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Keep only the last N jobs (older jobs' records and logs go; artifact versions stay).",
+)
+@click.option(
+    "--uploads-older-than",
+    "uploads_age",
+    metavar="DURATION",
+    help="Forget what `pipe serve` received more than DURATION ago (e.g. 30d, 12h): its content "
+    "goes unless a kept job reads it (default: keep every upload).",
+)
 @click.option("-n", "--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @guard
@@ -63,17 +72,17 @@ def gc(pipefile, keep_last, uploads_age, dry_run, as_json):
         dump_json(dict(plan.to_json(), dry_run=dry_run))
         return
     verb = "would delete" if dry_run else "deleted"
-    parts = [f"{plural(len(plan.delete_objects), 'object')} ({size(plan.freed_bytes)})",
-             plural(len(plan.prune_entries), "run-cache entry", "run-cache entries")]
+    parts = [
+        f"{plural(len(plan.delete_objects), 'object')} ({size(plan.freed_bytes)})",
+        plural(len(plan.prune_entries), "run-cache entry", "run-cache entries"),
+    ]
     if keep_last is not None:
         parts.append(plural(len(plan.drop_jobs), "job") + " (records and logs)")
     if uploads_before is not None:
         parts.append(plural(len(plan.forget_uploads), "upload") + " (records)")
-    click.echo(f"gc: {verb} {', '.join(parts)}; kept {plural(plan.kept_objects, 'object')} "
-               f"({size(plan.kept_bytes)})")
+    click.echo(f"gc: {verb} {', '.join(parts)}; kept {plural(plan.kept_objects, 'object')} ({size(plan.kept_bytes)})")
     if len(plan.workspaces) > 1:
-        click.echo(f"  the store is shared: kept what {len(plan.workspaces) - 1} other workspace(s) need too",
-                   err=True)
+        click.echo(f"  the store is shared: kept what {len(plan.workspaces) - 1} other workspace(s) need too", err=True)
 
 
 @click.command(context_settings=CONTEXT)
@@ -94,8 +103,11 @@ def verify(pipefile, as_json):
 
         def bad(digest, actual, where):
             if not as_json:
-                click.echo(f"object {digest[:12]} is corrupt (its content hashes to {actual[:12]}); "
-                           f"moved it to {os.path.relpath(where)}", err=True)
+                click.echo(
+                    f"object {digest[:12]} is corrupt (its content hashes to {actual[:12]}); "
+                    f"moved it to {os.path.relpath(where)}",
+                    err=True,
+                )
 
         result = gc_mod.verify(ws.store, bad)
     finally:
@@ -103,8 +115,10 @@ def verify(pipefile, as_json):
     if as_json:
         dump_json(result.to_json())
     elif result.corrupt:
-        click.echo(f"verify: {plural(result.checked, 'object')} ({size(result.bytes)}) checked, "
-                   f"{len(result.corrupt)} corrupt and quarantined; the steps that need them will run again")
+        click.echo(
+            f"verify: {plural(result.checked, 'object')} ({size(result.bytes)}) checked, "
+            f"{len(result.corrupt)} corrupt and quarantined; the steps that need them will run again"
+        )
     else:
         click.echo(f"verify: {plural(result.checked, 'object')} ({size(result.bytes)}) checked, all intact")
     if result.corrupt:
@@ -114,9 +128,13 @@ def verify(pipefile, as_json):
 @click.command(context_settings=CONTEXT)
 @click.argument("job")
 @file_option
-@click.option("-o", "--output", "dest", type=click.Path(file_okay=False),
-              help="The new folder (default: beside this workspace, named WORKSPACE-jobID); "
-                   "must not exist or be empty.")
+@click.option(
+    "-o",
+    "--output",
+    "dest",
+    type=click.Path(file_okay=False),
+    help="The new folder (default: beside this workspace, named WORKSPACE-jobID); must not exist or be empty.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @guard
 def clone(job, pipefile, dest, as_json):
@@ -137,10 +155,12 @@ def clone(job, pipefile, dest, as_json):
         dump_json(result.to_json())
     else:
         where = os.path.relpath(result.dest)
-        click.echo(f"cloned job {result.job.id} ({result.job.uid}) into {where}: {result.pipefile}"
-                   + (f" (params {', '.join(result.params_set)} set as defaults)" if result.params_set else "")
-                   + (f", {plural(len(result.code), 'code path')}" if result.code else "")
-                   + (f", {plural(len(result.sources), 'data path')}" if result.sources else ""))
+        click.echo(
+            f"cloned job {result.job.id} ({result.job.uid}) into {where}: {result.pipefile}"
+            + (f" (params {', '.join(result.params_set)} set as defaults)" if result.params_set else "")
+            + (f", {plural(len(result.code), 'code path')}" if result.code else "")
+            + (f", {plural(len(result.sources), 'data path')}" if result.sources else "")
+        )
         if result.pinned:
             click.echo(f"  pinned to the versions job {result.job.id} read: {', '.join(result.pinned)}", err=True)
         click.echo(f"  run it: cd {shlex.quote(where)} && {result.run_command}", err=True)
@@ -170,9 +190,11 @@ def recover(digest, pipefile, output):
             return
         hits = {(kind, d) for _, _, kind, d in saved if d.startswith(digest)}
         if len(hits) != 1:
-            raise PipefileError(f"{'no' if not hits else 'more than one'} saved content matches '{digest}'",
-                                hint="run `pipe recover` to list what was saved")
-        (kind, d), = hits
+            raise PipefileError(
+                f"{'no' if not hits else 'more than one'} saved content matches '{digest}'",
+                hint="run `pipe recover` to list what was saved",
+            )
+        ((kind, d),) = hits
         dest = output or f"recovered-{d[:12]}"
         if os.path.lexists(dest):
             raise PipefileError(f"'{dest}' already exists", hint="choose another path with -o")

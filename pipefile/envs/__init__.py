@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from .. import spec
 from ..digest import Hasher
-from .base import Environment, EnvError, Launch, StepProcess
+from .base import EnvError, Environment, Launch, StepProcess
 
 __all__ = ["Environment", "EnvError", "EnvironmentSet", "Launch", "StepProcess", "make"]
 
@@ -47,8 +47,9 @@ class EnvironmentSet:
     def get(self, name: str) -> Environment:
         env = self.made.get(name)
         if env is None:
-            env = self.made[name] = make(self.pipefile.environments[name], self.pipefile.root, self.hasher,
-                                         self.store_root)
+            env = self.made[name] = make(
+                self.pipefile.environments[name], self.pipefile.root, self.hasher, self.store_root
+            )
         return env
 
 

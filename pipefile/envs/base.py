@@ -58,8 +58,15 @@ class LocalProcess:
 
     def __init__(self, argv: list, env: dict, cwd: str, log: IO[bytes]):
         try:
-            self.proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         except OSError as e:
             raise EnvError(f"could not start {argv[0]!r}: {e.strerror}") from None
 
@@ -153,6 +160,9 @@ class Environment:
         """{path, digest} of a file the spec names, or an EnvError at the spec's line."""
         d = self.hasher.digest(rel)
         if d is None:
-            raise EnvError(f"{what} '{rel}' of environment '{self.name}' does not exist", self.spec.loc,
-                           "create it, or fix the path (relative to the Pipefile's folder)")
+            raise EnvError(
+                f"{what} '{rel}' of environment '{self.name}' does not exist",
+                self.spec.loc,
+                "create it, or fix the path (relative to the Pipefile's folder)",
+            )
         return {"path": rel, "kind": d.kind, "digest": d.digest}

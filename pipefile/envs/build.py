@@ -14,8 +14,14 @@ from typing import IO, Optional
 from .base import EnvError
 
 
-def run_tool(argv: list, log: IO[bytes], cancelled: threading.Event, what: str, cwd: Optional[str] = None,
-             env: Optional[dict] = None) -> None:
+def run_tool(
+    argv: list,
+    log: IO[bytes],
+    cancelled: threading.Event,
+    what: str,
+    cwd: Optional[str] = None,
+    env: Optional[dict] = None,
+) -> None:
     """Run one build command with its output in the step's log; EnvError if it fails.
 
     Stopped (SIGINT, then SIGKILL) when the run is cancelled, so Ctrl-C does not wait
@@ -23,8 +29,15 @@ def run_tool(argv: list, log: IO[bytes], cancelled: threading.Event, what: str, 
     log.write(f"$ {' '.join(argv)}\n".encode())
     log.flush()
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     except OSError as e:
         raise EnvError(f"{what}: could not start {argv[0]!r}: {e.strerror}") from None
     sent_at = None
@@ -45,14 +58,14 @@ def run_tool(argv: list, log: IO[bytes], cancelled: threading.Event, what: str, 
     if cancelled.is_set():
         raise EnvError(f"{what}: interrupted")
     if rc != 0:
-        raise EnvError(f"{what}: {os.path.basename(argv[0])} exited with status {rc} (its output is in the step's "
-                       f"log)")
+        raise EnvError(f"{what}: {os.path.basename(argv[0])} exited with status {rc} (its output is in the step's log)")
 
 
 @contextlib.contextmanager
 def build_lock(cache, build_id: str, log: IO[bytes], cancelled: threading.Event, what: str):
     """Hold the lock of a build (see `cache`): say in the step's log when another pipe holds
     it, and stop waiting (EnvError) when the run is cancelled."""
+
     def waiting():
         log.write(f"pipe: waiting for another pipe, which is building {what}\n".encode())
         log.flush()

@@ -83,7 +83,7 @@ class EnvCache:
                             on_wait()
                         waited = True
                         if cancelled.wait(0.2):
-                            raise InterruptedError(f"interrupted while waiting for the build of {build_id}")
+                            raise InterruptedError(f"interrupted while waiting for the build of {build_id}") from None
             yield
         finally:
             os.close(fd)  # releases the lock; a dead holder's lock goes with its process

@@ -50,10 +50,12 @@ class CondaEnvironment(CachedEnvironment):
     def check(self) -> None:
         self.tool = find_tool()
         if self.tool is None:
-            raise EnvError(f"environment '{self.name}' is a conda environment, but none of micromamba, mamba or "
-                           f"conda is on PATH", self.spec.loc,
-                           "install micromamba (https://mamba.readthedocs.io/en/latest/installation/"
-                           "micromamba-installation.html), mamba or conda, and put it on PATH")
+            raise EnvError(
+                f"environment '{self.name}' is a conda environment, but none of micromamba, mamba or conda is on PATH",
+                self.spec.loc,
+                "install micromamba (https://mamba.readthedocs.io/en/latest/installation/"
+                "micromamba-installation.html), mamba or conda, and put it on PATH",
+            )
 
     def prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
         with self._lock:
@@ -84,8 +86,13 @@ class CondaEnvironment(CachedEnvironment):
                 argv = [tool, "env", "create", "--prefix", path, "--file", file]
             run_tool(argv, log, cancelled, what, self.root)
             listed = subprocess.run([tool, "list", "--prefix", path, "--explicit"], capture_output=True, text=True)
-            meta = {"kind": self.kind, "name": self.name, "spec": self.build_identity(), "tool": name,
-                    "resolved": listed.stdout.splitlines()}
+            meta = {
+                "kind": self.kind,
+                "name": self.name,
+                "spec": self.build_identity(),
+                "tool": name,
+                "resolved": listed.stdout.splitlines(),
+            }
             self.cache.publish(build_id, path, meta)
             return path
         except BaseException:

@@ -45,16 +45,20 @@ IMAGE_REPO = "pipefile-env"
 _client = None
 _client_lock = threading.Lock()
 
-START_HINT = ("start the Docker daemon (`sudo systemctl start docker`, or `sudo dockerd &`) and check it with "
-              "`docker info`; or point DOCKER_HOST at a running one")
+START_HINT = (
+    "start the Docker daemon (`sudo systemctl start docker`, or `sudo dockerd &`) and check it with "
+    "`docker info`; or point DOCKER_HOST at a running one"
+)
 
 
 def sdk():
     try:
         import docker  # noqa: PLC0415 - optional: only Docker environments need it
     except ImportError:
-        raise EnvError("Docker environments need the Docker SDK for Python, which is not installed",
-                       hint="pip install 'pipefile[docker]' (or pip install docker)") from None
+        raise EnvError(
+            "Docker environments need the Docker SDK for Python, which is not installed",
+            hint="pip install 'pipefile[docker]' (or pip install docker)",
+        ) from None
     return docker
 
 
@@ -126,8 +130,9 @@ class DockerEnvironment(Environment):
         except docker.errors.ImageNotFound:
             return None
         except docker.errors.APIError as e:
-            raise EnvError(f"environment '{self.name}': cannot look up image '{name}': {e.explanation or e}",
-                           self.spec.loc) from None
+            raise EnvError(
+                f"environment '{self.name}': cannot look up image '{name}': {e.explanation or e}", self.spec.loc
+            ) from None
 
     def dockerfile(self) -> str:
         return os.path.join(self.root, self.spec.build, self.spec.dockerfile or "Dockerfile")
@@ -144,20 +149,31 @@ class DockerEnvironment(Environment):
             return {"image": image_id} if image_id else {"image": None, "missing": self.spec.image}
         ctx = self.hasher.digest(self.spec.build)
         if ctx is None or ctx.kind != "tree":
-            raise EnvError(f"the build folder '{self.spec.build}' of environment '{self.name}' does not exist",
-                           self.spec.loc, "create it with a Dockerfile inside, or fix the path")
+            raise EnvError(
+                f"the build folder '{self.spec.build}' of environment '{self.name}' does not exist",
+                self.spec.loc,
+                "create it with a Dockerfile inside, or fix the path",
+            )
         if not os.path.isfile(self.dockerfile()):
             rel = os.path.relpath(self.dockerfile(), self.root)
-            raise EnvError(f"environment '{self.name}' builds from '{self.spec.build}', which has no {rel}",
-                           self.spec.loc, "add a Dockerfile there, or name it with dockerfile:")
+            raise EnvError(
+                f"environment '{self.name}' builds from '{self.spec.build}', which has no {rel}",
+                self.spec.loc,
+                "add a Dockerfile there, or name it with dockerfile:",
+            )
         bases = {b: self._local_image_id(b) for b in _from_images(self.dockerfile())}
         return {"context": ctx.digest, "dockerfile": self.spec.dockerfile or "Dockerfile", "from": bases}
 
     def identity(self) -> str:
         if self._identity is None:
-            self._identity = "docker:" + hash_json({
-                "build": self.build_identity(), "env": dict(self.spec.env), "network": self.spec.network,
-                "mounts": [[m.source, m.target, m.read_only] for m in self.spec.mounts]})
+            self._identity = "docker:" + hash_json(
+                {
+                    "build": self.build_identity(),
+                    "env": dict(self.spec.env),
+                    "network": self.spec.network,
+                    "mounts": [[m.source, m.target, m.read_only] for m in self.spec.mounts],
+                }
+            )
         return self._identity
 
     def tag(self) -> str:
@@ -206,8 +222,9 @@ class DockerEnvironment(Environment):
             missing = [(self.spec.image, "")] if self._local_image_id(self.spec.image) is None else []
         else:
             rel = os.path.relpath(self.dockerfile(), self.root)
-            missing = [(b, f" (FROM in {rel})") for b in _from_images(self.dockerfile())
-                       if self._local_image_id(b) is None]
+            missing = [
+                (b, f" (FROM in {rel})") for b in _from_images(self.dockerfile()) if self._local_image_id(b) is None
+            ]
         if not missing:
             return
         docker = sdk()
@@ -218,10 +235,12 @@ class DockerEnvironment(Environment):
                 client(self.spec.loc).images.pull(image)
             except docker.errors.DockerException as e:
                 msg = getattr(e, "explanation", None) or str(e)
-                raise EnvError(f"image '{image}'{where} of environment '{self.name}' is not on this machine and "
-                               f"could not be pulled: {msg}", self.spec.loc,
-                               "fix the image name, or make the image here first (docker build, docker load or "
-                               "docker import)") from None
+                raise EnvError(
+                    f"image '{image}'{where} of environment '{self.name}' is not on this machine and "
+                    f"could not be pulled: {msg}",
+                    self.spec.loc,
+                    "fix the image name, or make the image here first (docker build, docker load or docker import)",
+                ) from None
         self._identity = self._build_ident = None
 
     def prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
@@ -231,18 +250,29 @@ class DockerEnvironment(Environment):
             if self.spec.image:
                 image_id = self._local_image_id(self.spec.image)
                 if image_id is None:
-                    raise EnvError(f"image '{self.spec.image}' of environment '{self.name}' is no longer on this "
-                                   f"machine", self.spec.loc, "pull or build it again, then rerun")
+                    raise EnvError(
+                        f"image '{self.spec.image}' of environment '{self.name}' is no longer on this machine",
+                        self.spec.loc,
+                        "pull or build it again, then rerun",
+                    )
                 want = self.build_identity().get("image")
                 if want and want != image_id:
-                    raise EnvError(f"image '{self.spec.image}' changed while pipe was running ({want[:19]} -> "
-                                   f"{image_id[:19]})", self.spec.loc, "rerun: the step's key follows the image")
+                    raise EnvError(
+                        f"image '{self.spec.image}' changed while pipe was running ({want[:19]} -> {image_id[:19]})",
+                        self.spec.loc,
+                        "rerun: the step's key follows the image",
+                    )
                 self.image_id = image_id
                 return
             image = self._built_image()
             if image is None:
-                with build_lock(self.cache, "docker-" + hash_json(self.build_identity()), log, cancelled,
-                                f"the image of environment '{self.name}'"):
+                with build_lock(
+                    self.cache,
+                    "docker-" + hash_json(self.build_identity()),
+                    log,
+                    cancelled,
+                    f"the image of environment '{self.name}'",
+                ):
                     image = self._built_image()
                     if image is None:
                         image = self._build(log, cancelled)
@@ -262,10 +292,19 @@ class DockerEnvironment(Environment):
 
         def stream():
             try:
-                for chunk in c.api.build(path=os.path.join(self.root, self.spec.build), tag=tag, rm=True,
-                                         forcerm=True, decode=True, dockerfile=self.spec.dockerfile or None,
-                                         labels={BUILD_LABEL: hash_json(self.build_identity()),
-                                                 ENV_LABEL: self.name, STORE_LABEL: store_label(self.cache.dir)}):
+                for chunk in c.api.build(
+                    path=os.path.join(self.root, self.spec.build),
+                    tag=tag,
+                    rm=True,
+                    forcerm=True,
+                    decode=True,
+                    dockerfile=self.spec.dockerfile or None,
+                    labels={
+                        BUILD_LABEL: hash_json(self.build_identity()),
+                        ENV_LABEL: self.name,
+                        STORE_LABEL: store_label(self.cache.dir),
+                    },
+                ):
                     chunks.put(chunk)
             except Exception as e:  # noqa: BLE001 - handed to the step's thread
                 chunks.put(e)
@@ -295,8 +334,11 @@ class DockerEnvironment(Environment):
                 log.write((error + "\n").encode("utf-8", "replace"))
         log.flush()
         if error:
-            raise EnvError(f"docker build of environment '{self.name}' failed: {error.splitlines()[-1]}",
-                           self.spec.loc, "fix the Dockerfile (the build's output is in the step's log)")
+            raise EnvError(
+                f"docker build of environment '{self.name}' failed: {error.splitlines()[-1]}",
+                self.spec.loc,
+                "fix the Dockerfile (the build's output is in the step's log)",
+            )
         return c.images.get(tag)
 
     def start(self, launch: Launch, base_env: Mapping[str, str]) -> "ContainerProcess":
@@ -311,13 +353,15 @@ class DockerEnvironment(Environment):
         for m in self.spec.mounts:
             src = m.source if os.path.isabs(m.source) else os.path.join(self.root, m.source)
             if not os.path.exists(src):
-                raise EnvError(f"mount source '{m.source}' of environment '{self.name}' does not exist",
-                               self.spec.loc, "create it, or fix the path")
+                raise EnvError(
+                    f"mount source '{m.source}' of environment '{self.name}' does not exist",
+                    self.spec.loc,
+                    "create it, or fix the path",
+                )
             mounts.append(Mount(m.target, src, type="bind", read_only=m.read_only))
         # TINI_KILL_PROCESS_GROUP: docker-init (tini) passes Ctrl-C to the whole command, not only
         # its shell: `sh -c "a && b"` stops at once, as a local step does.
-        env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "TINI_KILL_PROCESS_GROUP": "1", **self.spec.env,
-               **launch.env}
+        env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "TINI_KILL_PROCESS_GROUP": "1", **self.spec.env, **launch.env}
         env.pop("CUDA_VISIBLE_DEVICES", None)
         devices = None
         if launch.devices:
@@ -326,14 +370,24 @@ class DockerEnvironment(Environment):
             env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(launch.devices)))
         try:
             container = client(self.spec.loc).containers.create(
-                self.image_id, command=shell_argv(launch.command), user=f"{os.getuid()}:{os.getgid()}",
-                working_dir=launch.cwd, environment=env, mounts=mounts,
+                self.image_id,
+                command=shell_argv(launch.command),
+                user=f"{os.getuid()}:{os.getgid()}",
+                working_dir=launch.cwd,
+                environment=env,
+                mounts=mounts,
                 network_mode="none" if self.spec.network == "none" else (self.spec.network or None),
-                labels={RUN_LABEL: launch.run_id, STEP_LABEL: launch.step}, device_requests=devices,
-                mem_limit=launch.memory or None, init=True, detach=True)
+                labels={RUN_LABEL: launch.run_id, STEP_LABEL: launch.step},
+                device_requests=devices,
+                mem_limit=launch.memory or None,
+                init=True,
+                detach=True,
+            )
         except docker.errors.DockerException as e:
-            raise EnvError(f"could not create the container of step '{launch.step}': "
-                           f"{getattr(e, 'explanation', None) or e}", self.spec.loc) from None
+            raise EnvError(
+                f"could not create the container of step '{launch.step}': {getattr(e, 'explanation', None) or e}",
+                self.spec.loc,
+            ) from None
         proc = ContainerProcess(container, launch.log)
         try:
             container.start()
@@ -342,10 +396,13 @@ class DockerEnvironment(Environment):
             why = str(getattr(e, "explanation", None) or e)
             hint = None
             if launch.devices and ("device driver" in why or "nvidia" in why.lower()):
-                hint = ("Docker cannot hand GPUs to containers here: install the NVIDIA Container Toolkit "
-                        "(nvidia-container-toolkit) and restart dockerd")
-            raise EnvError(f"could not start the container of step '{launch.step}': {why}", self.spec.loc,
-                           hint) from None
+                hint = (
+                    "Docker cannot hand GPUs to containers here: install the NVIDIA Container Toolkit "
+                    "(nvidia-container-toolkit) and restart dockerd"
+                )
+            raise EnvError(
+                f"could not start the container of step '{launch.step}': {why}", self.spec.loc, hint
+            ) from None
         proc.follow()
         return proc
 
@@ -391,8 +448,11 @@ class ContainerProcess:
             self.container.reload()
         except Exception:  # noqa: BLE001
             return 137
-        return None if self.container.status in ("created", "running", "restarting") else \
-            int(self.container.attrs["State"].get("ExitCode", 0))
+        return (
+            None
+            if self.container.status in ("created", "running", "restarting")
+            else int(self.container.attrs["State"].get("ExitCode", 0))
+        )
 
     def signal(self, sig: int) -> None:
         try:
@@ -436,8 +496,10 @@ def store_label(cache_dir: str) -> str:
 def built_images(cache_dir: str) -> list:
     """Images pipe built for `build:` environments of this store: [(image, build id, env name)]."""
     c = client()
-    return [(im, f"docker-{im.labels.get(BUILD_LABEL)}", im.labels.get(ENV_LABEL))
-            for im in c.images.list(filters={"label": f"{STORE_LABEL}={store_label(cache_dir)}"})]
+    return [
+        (im, f"docker-{im.labels.get(BUILD_LABEL)}", im.labels.get(ENV_LABEL))
+        for im in c.images.list(filters={"label": f"{STORE_LABEL}={store_label(cache_dir)}"})
+    ]
 
 
 def remove_image(image_id: str) -> None:
@@ -446,5 +508,3 @@ def remove_image(image_id: str) -> None:
         client().images.remove(image_id, force=True)
     except docker.errors.DockerException as e:
         raise EnvError(f"could not remove image {image_id[:19]}: {getattr(e, 'explanation', None) or e}") from None
-
-

@@ -57,8 +57,9 @@ def _nvidia_smi() -> list:
     if exe is None:
         return []
     try:
-        p = subprocess.run([exe, "--query-gpu=index,name", "--format=csv,noheader"], capture_output=True,
-                           text=True, timeout=30)
+        p = subprocess.run(
+            [exe, "--query-gpu=index,name", "--format=csv,noheader"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return []
     if p.returncode != 0:
@@ -87,8 +88,10 @@ def parse(text: str, what: str) -> list:
         gid, _, model = part.strip().partition(":")
         gid = gid.strip()
         if not _ID_RE.fullmatch(gid):
-            raise PipefileError(f"{what}: '{part.strip()}' is not a GPU id",
-                                hint="list device ids separated by commas, e.g. 0,1 (or none)")
+            raise PipefileError(
+                f"{what}: '{part.strip()}' is not a GPU id",
+                hint="list device ids separated by commas, e.g. 0,1 (or none)",
+            )
         if gid in seen:
             raise PipefileError(f"{what}: GPU {gid} is listed twice", hint="list each device once, e.g. 0,1")
         seen.add(gid)

@@ -29,7 +29,6 @@ from .base import EnvError, Launch
 from .build import build_lock, run_tool
 from .cache import CachedEnvironment
 
-
 # A line of a requirements file that names another one: -r FILE, -c FILE, --requirement=FILE...
 _INCLUDE_RE = re.compile(r"\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)?(\S+)")
 
@@ -62,8 +61,12 @@ class VenvEnvironment(CachedEnvironment):
 
     def build_identity(self) -> dict:
         req = self.workspace_file(self.spec.requirements, "requirements file") if self.spec.requirements else None
-        ident = {"python": self.python_version(), "platform": platform_tag(),
-                 "requirements": req and {"digest": req["digest"]}, "packages": list(self.spec.packages)}
+        ident = {
+            "python": self.python_version(),
+            "platform": platform_tag(),
+            "requirements": req and {"digest": req["digest"]},
+            "packages": list(self.spec.packages),
+        }
         included = self._included(self.spec.requirements, set()) if req else []
         if included:  # only then: the identity of a file without -r/-c lines stays what it was
             ident["included"] = included
@@ -111,14 +114,19 @@ class VenvEnvironment(CachedEnvironment):
         if "/" in want:
             if os.access(want, os.X_OK):
                 return want
-            raise EnvError(f"environment '{self.name}' asks for python '{want}', which is not an executable",
-                           self.spec.loc, "give a version (python: \"3.11\") or the path of an interpreter")
+            raise EnvError(
+                f"environment '{self.name}' asks for python '{want}', which is not an executable",
+                self.spec.loc,
+                'give a version (python: "3.11") or the path of an interpreter',
+            )
         found = shutil.which(f"python{want}")
         if found:
             return found
-        raise EnvError(f"environment '{self.name}' asks for Python {want}, but there is no python{want} on PATH",
-                       self.spec.loc, f"install Python {want}, or install uv (https://docs.astral.sh/uv/), which "
-                                      f"fetches the Python a venv needs")
+        raise EnvError(
+            f"environment '{self.name}' asks for Python {want}, but there is no python{want} on PATH",
+            self.spec.loc,
+            f"install Python {want}, or install uv (https://docs.astral.sh/uv/), which fetches the Python a venv needs",
+        )
 
     def prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
         with self._lock:
@@ -146,23 +154,41 @@ class VenvEnvironment(CachedEnvironment):
             env = _tool_env()
             uv = shutil.which("uv")
             if uv:
-                run_tool([uv, "venv", "--quiet", "--python", self.spec.python or sys.executable, path], log,
-                         cancelled, what, self.root, env)
+                run_tool(
+                    [uv, "venv", "--quiet", "--python", self.spec.python or sys.executable, path],
+                    log,
+                    cancelled,
+                    what,
+                    self.root,
+                    env,
+                )
                 if reqs:
                     run_tool([uv, "pip", "install", "--python", py] + reqs, log, cancelled, what, self.root, env)
                 freeze = [uv, "pip", "freeze", "--python", py]
             else:
                 run_tool([self._interpreter(), "-m", "venv", path], log, cancelled, what, self.root, env)
                 if reqs:
-                    run_tool([py, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"] + reqs,
-                             log, cancelled, what, self.root, env)
+                    run_tool(
+                        [py, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"] + reqs,
+                        log,
+                        cancelled,
+                        what,
+                        self.root,
+                        env,
+                    )
                 freeze = [py, "-m", "pip", "freeze", "--disable-pip-version-check"]
             resolved = subprocess.run(freeze, capture_output=True, text=True, env=env, cwd=self.root)
-            version = subprocess.run([py, "-c", "import platform; print(platform.python_version())"],
-                                     capture_output=True, text=True, env=env)
-            meta = {"kind": self.kind, "name": self.name, "spec": self.build_identity(),
-                    "python": version.stdout.strip(), "installer": "uv" if uv else "pip",
-                    "resolved": resolved.stdout.splitlines()}
+            version = subprocess.run(
+                [py, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, env=env
+            )
+            meta = {
+                "kind": self.kind,
+                "name": self.name,
+                "spec": self.build_identity(),
+                "python": version.stdout.strip(),
+                "installer": "uv" if uv else "pip",
+                "resolved": resolved.stdout.splitlines(),
+            }
             self.cache.publish(build_id, path, meta)
             log.write(f"pipe: built venv environment '{self.name}'\n".encode())
             return path

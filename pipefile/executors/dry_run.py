@@ -6,8 +6,8 @@ import threading
 from typing import Optional
 
 from ..graph import Node, command_text, render_command
-from ..rebuilder import Decision
 from ..outcomes import Outcome, StepResult
+from ..rebuilder import Decision
 
 
 class DryRunExecutor:

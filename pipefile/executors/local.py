@@ -27,16 +27,16 @@ import time
 from typing import Optional
 
 from .. import spec
+from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
-from ..envs import Environment, EnvironmentSet, EnvError, Launch
+from ..envs import EnvError, Environment, EnvironmentSet, Launch
 from ..envs.gpus import model_of
 from ..errors import PipefileError
 from ..graph import Node, command_text, render_command
-from ..rebuilder import Decision
-from ..staging import Landings, StepFailure, Staging
-from ..workspace import Workspace
-from ..cache.content_store import StoreError
 from ..outcomes import Outcome, StepResult
+from ..rebuilder import Decision
+from ..staging import Landings, Staging, StepFailure
+from ..workspace import Workspace
 
 _TERM_GRACE_SECONDS = 5.0
 
@@ -70,8 +70,9 @@ def output_signature(ap: str) -> Optional[int]:
                 e = os.stat(os.path.join(dirpath, name))
             except OSError:
                 e = None
-            parts.append((dirpath, name) + ((e.st_size, e.st_mtime_ns, e.st_ctime_ns, e.st_ino, e.st_mode)
-                                             if e else ()))
+            parts.append(
+                (dirpath, name) + ((e.st_size, e.st_mtime_ns, e.st_ctime_ns, e.st_ino, e.st_mode) if e else ())
+            )
     return hash(tuple(parts))
 
 
@@ -110,9 +111,18 @@ def _message(e: Exception) -> str:
 class LocalExecutor:
     """Runs tasks as local processes (or in their environment's) in the workspace root."""
 
-    def __init__(self, ws: Workspace, hasher: Hasher, run_id: str, log_dir: str, base_env: Optional[dict] = None,
-                 fetcher=None, leave_on_remote=frozenset(), environments: Optional[EnvironmentSet] = None,
-                 outputs: Optional[dict] = None):
+    def __init__(
+        self,
+        ws: Workspace,
+        hasher: Hasher,
+        run_id: str,
+        log_dir: str,
+        base_env: Optional[dict] = None,
+        fetcher=None,
+        leave_on_remote=frozenset(),
+        environments: Optional[EnvironmentSet] = None,
+        outputs: Optional[dict] = None,
+    ):
         """`base_env`: the environment tasks start from (default: this process's); the
         server passes a scrubbed one, so tasks never see its secrets. `fetcher`: a
         remote.run_cache.RemoteFetcher that downloads what a restore from a remote needs;
@@ -158,9 +168,14 @@ class LocalExecutor:
         try:
             if decision.remote is not None and self.fetcher is not None:
                 if not bring and node.name in self.leave_on_remote and self.fetcher.needs(decision.outputs):
-                    return StepResult(name=node.name, outcome=Outcome.LEFT_ON_REMOTE, outputs=dict(decision.outputs),
-                                      notes=[f"up to date on remote '{decision.remote}'; not downloaded "
-                                             f"(no step that runs reads it)"])
+                    return StepResult(
+                        name=node.name,
+                        outcome=Outcome.LEFT_ON_REMOTE,
+                        outputs=dict(decision.outputs),
+                        notes=[
+                            f"up to date on remote '{decision.remote}'; not downloaded (no step that runs reads it)"
+                        ],
+                    )
                 # Even when every object is here already (an earlier pull), the remote's folders
                 # are checked again: a refused one must not be restored from the local copy.
                 self.fetcher.fetch(decision.key.digest, decision.outputs)
@@ -175,17 +190,28 @@ class LocalExecutor:
                 written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
                 self._record_written(out.path, written)
         except StepFailure as f:  # a link sends an output where it must not go: running would not help
-            return StepResult(name=node.name, outcome=Outcome.FAILED, seconds=time.monotonic() - t0, error=f.message,
-                              notes=notes)
+            return StepResult(
+                name=node.name, outcome=Outcome.FAILED, seconds=time.monotonic() - t0, error=f.message, notes=notes
+            )
         except (StoreError, OSError, PipefileError) as e:
             # A damaged or incomplete cache entry, or a remote that fails or sends bad bytes:
             # running the task would do, which the scheduler decides.
-            return StepResult(name=node.name, outcome=Outcome.RESTORE_FAILED, seconds=time.monotonic() - t0,
-                              error=e.render() if isinstance(e, PipefileError) else str(e), notes=notes)
+            return StepResult(
+                name=node.name,
+                outcome=Outcome.RESTORE_FAILED,
+                seconds=time.monotonic() - t0,
+                error=e.render() if isinstance(e, PipefileError) else str(e),
+                notes=notes,
+            )
         # Signed only once a command has run in this run: until then nothing can write over them.
-        return StepResult(name=node.name, outcome=Outcome.RESTORED, seconds=time.monotonic() - t0,
-                          outputs=dict(decision.outputs), notes=notes,
-                          signatures=self._signatures(node) if self._commands_started else {})
+        return StepResult(
+            name=node.name,
+            outcome=Outcome.RESTORED,
+            seconds=time.monotonic() - t0,
+            outputs=dict(decision.outputs),
+            notes=notes,
+            signatures=self._signatures(node) if self._commands_started else {},
+        )
 
     # --- outputs watched during the run ---------------------------------------------------
     def commands_starting(self) -> None:
@@ -252,16 +278,30 @@ class LocalExecutor:
                 kind, _, digest = env.identity().partition(":")
                 env_text = f"{env.name} ({kind}:{digest[:12]})" if digest else f"{env.name} ({kind})"
             if decision.key is None:  # the planner could not even key it (a missing input)
-                raise StepFailure("cannot run: " + "; ".join(
-                    f"input '{r.subject}' does not exist (and no step produces it)" for r in decision.reasons))
+                raise StepFailure(
+                    "cannot run: "
+                    + "; ".join(
+                        f"input '{r.subject}' does not exist (and no step produces it)" for r in decision.reasons
+                    )
+                )
             if self.cancelled.is_set():
                 raise StepFailure("interrupted before it started")
             staged = self.staging.stage(node, container=bool(env.container))
             staged.prepare()
             cmd = render_command(node, {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()})
-            launch = Launch(name, cmd, {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id}, self.root, None,
-                            self.run_id, gpu_ids, staged.writable(), self._outside(node) if env.container else (),
-                            node.step.resources.cpus, node.step.resources.memory)
+            launch = Launch(
+                name,
+                cmd,
+                {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id},
+                self.root,
+                None,
+                self.run_id,
+                gpu_ids,
+                staged.writable(),
+                self._outside(node) if env.container else (),
+                node.step.resources.cpus,
+                node.step.resources.memory,
+            )
             if devices is not None:
                 # Only the leased devices: a task that asked for none sees none.
                 launch.env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
@@ -275,8 +315,10 @@ class LocalExecutor:
             if rc != 0:
                 how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
                 if env.container and _log_says(log_abs, b"Read-only file system"):
-                    notes.append("in a container the workspace is read-only: write file outputs through "
-                                 "${{outputs.NAME}} (folder outputs are writable at their path)")
+                    notes.append(
+                        "in a container the workspace is read-only: write file outputs through "
+                        "${{outputs.NAME}} (folder outputs are writable at their path)"
+                    )
                 raise StepFailure(how, rc)
             staged.collect()
             self._check_inputs_unchanged(decision)
@@ -286,15 +328,35 @@ class LocalExecutor:
             if staged is not None:
                 staged.roll_back()
             failure = isinstance(e, StepFailure)
-            return StepResult(name=name, outcome=Outcome.FAILED, seconds=time.monotonic() - t0,
-                              exit_code=e.exit_code if failure else None, log=log_rel,
-                              error=e.message if failure else _message(e), command=shown,
-                              notes=(staged.notes if staged else []) + notes, environment=env_text, gpus=gpu_ids,
-                              gpu_model=model)
+            return StepResult(
+                name=name,
+                outcome=Outcome.FAILED,
+                seconds=time.monotonic() - t0,
+                exit_code=e.exit_code if failure else None,
+                log=log_rel,
+                error=e.message if failure else _message(e),
+                command=shown,
+                notes=(staged.notes if staged else []) + notes,
+                environment=env_text,
+                gpus=gpu_ids,
+                gpu_model=model,
+            )
         staged.done()
-        return StepResult(name=name, outcome=Outcome.RAN, seconds=time.monotonic() - t0, outputs=outputs, exit_code=0,
-                          log=log_rel, command=shown, notes=staged.notes + notes, environment=env_text, gpus=gpu_ids,
-                          gpu_model=model, window=window, signatures=sigs)
+        return StepResult(
+            name=name,
+            outcome=Outcome.RAN,
+            seconds=time.monotonic() - t0,
+            outputs=outputs,
+            exit_code=0,
+            log=log_rel,
+            command=shown,
+            notes=staged.notes + notes,
+            environment=env_text,
+            gpus=gpu_ids,
+            gpu_model=model,
+            window=window,
+            signatures=sigs,
+        )
 
     def _outside(self, node: Node) -> tuple:
         """Where the inputs and code that are symlinks out of the workspace really are (a
@@ -348,8 +410,9 @@ class LocalExecutor:
         for path, digest in expected.items():
             now = self.hasher.digest(path)
             if now is None or now.digest != digest:
-                raise StepFailure(f"modified its own input '{path}' while running; steps must only write "
-                                  f"their declared outputs")
+                raise StepFailure(
+                    f"modified its own input '{path}' while running; steps must only write their declared outputs"
+                )
 
     def _commit(self, node: Node, decision: Decision, seconds: float) -> dict:
         outputs = {}

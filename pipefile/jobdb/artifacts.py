@@ -29,10 +29,12 @@ MAX_ID = (1 << 63) - 1  # the largest integer SQLite holds: a job id or version 
 # Whether the version `a` is visible to the token bound as the one parameter: no token's job
 # made it, that token's did, or an admin or --share-cache token's did (its scopes are a JSON
 # list of validated scopes, so '"admin"' is found only as the admin scope).
-_VISIBLE = ("(NOT EXISTS (SELECT 1 FROM artifact_producers p WHERE p.name = a.name AND p.version = a.version) "
-            "OR EXISTS (SELECT 1 FROM artifact_producers p LEFT JOIN tokens t ON t.id = p.token_id "
-            "WHERE p.name = a.name AND p.version = a.version "
-            "AND (p.token_id = ? OR t.share_cache = 1 OR instr(t.scopes, '\"admin\"') > 0)))")
+_VISIBLE = (
+    "(NOT EXISTS (SELECT 1 FROM artifact_producers p WHERE p.name = a.name AND p.version = a.version) "
+    "OR EXISTS (SELECT 1 FROM artifact_producers p LEFT JOIN tokens t ON t.id = p.token_id "
+    "WHERE p.name = a.name AND p.version = a.version "
+    "AND (p.token_id = ? OR t.share_cache = 1 OR instr(t.scopes, '\"admin\"') > 0)))"
+)
 
 
 def _seen_by(viewer: Optional[str]) -> tuple:
@@ -58,9 +60,18 @@ class ArtifactVersion:
         return f"{self.name}:{self.version}"
 
     def to_json(self) -> dict:
-        return {"name": self.name, "version": self.version, "kind": self.kind, "digest": self.digest,
-                "size": self.size, "job": self.job_id, "step": self.step, "output": self.output,
-                "path": self.path, "created": self.created}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "kind": self.kind,
+            "digest": self.digest,
+            "size": self.size,
+            "job": self.job_id,
+            "step": self.step,
+            "output": self.output,
+            "path": self.path,
+            "created": self.created,
+        }
 
 
 class ArtifactIndex:
@@ -68,8 +79,17 @@ class ArtifactIndex:
 
     db: sqlite3.Connection
 
-    def add_version(self, name: str, kind: str, digest: str, size: int, path: str, job_id: Optional[int],
-                    step: Optional[str], output: Optional[str]) -> ArtifactVersion:
+    def add_version(
+        self,
+        name: str,
+        kind: str,
+        digest: str,
+        size: int,
+        path: str,
+        job_id: Optional[int],
+        step: Optional[str],
+        output: Optional[str],
+    ) -> ArtifactVersion:
         """The version of `name` with this content: the existing one, or a new one. For a
         served job of a token, only a version that token may see counts as existing, and a
         new one is recorded as that token's."""
@@ -77,13 +97,19 @@ class ArtifactIndex:
         try:
             maker, viewer = self._maker(job_id)
             where, args = _seen_by(viewer)
-            row = self.db.execute("SELECT a.version FROM artifacts a WHERE a.name=? AND a.digest=? AND a.kind=?"
-                                  + where + " ORDER BY a.version LIMIT 1", (name, digest, kind, *args)).fetchone()
+            row = self.db.execute(
+                "SELECT a.version FROM artifacts a WHERE a.name=? AND a.digest=? AND a.kind=?"
+                + where
+                + " ORDER BY a.version LIMIT 1",
+                (name, digest, kind, *args),
+            ).fetchone()
             if row is None:
                 top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
                 version = (top or 0) + 1
-                self.db.execute("INSERT INTO artifacts VALUES(?,?,?,?,?,?,?,?,?,?)",
-                                (name, version, kind, digest, size, job_id, step, output, path, time.time()))
+                self.db.execute(
+                    "INSERT INTO artifacts VALUES(?,?,?,?,?,?,?,?,?,?)",
+                    (name, version, kind, digest, size, job_id, step, output, path, time.time()),
+                )
                 if maker is not None:
                     self.db.execute("INSERT OR IGNORE INTO artifact_producers VALUES(?,?,?)", (name, version, maker))
             else:
@@ -99,10 +125,12 @@ class ArtifactIndex:
         or None for an admin token or no token)."""
         if job_id is None:
             return None, None
-        row = self.db.execute("SELECT j.token_id, instr(t.scopes, '\"admin\"') > 0 FROM jobs j "
-                              "LEFT JOIN tokens t ON t.id = j.token_id "
-                              "WHERE j.id=? AND j.endpoint IS NOT NULL AND j.token_id IS NOT NULL",
-                              (job_id,)).fetchone()
+        row = self.db.execute(
+            "SELECT j.token_id, instr(t.scopes, '\"admin\"') > 0 FROM jobs j "
+            "LEFT JOIN tokens t ON t.id = j.token_id "
+            "WHERE j.id=? AND j.endpoint IS NOT NULL AND j.token_id IS NOT NULL",
+            (job_id,),
+        ).fetchone()
         if row is None:
             return None, None
         return row[0], (None if row[1] else row[0])
@@ -112,25 +140,38 @@ class ArtifactIndex:
         id; None: all). An error names only names and versions the viewer sees."""
         where, args = _seen_by(viewer)
         if version is None:
-            row = self.db.execute("SELECT a.* FROM artifacts a WHERE a.name=?" + where
-                                  + " ORDER BY a.version DESC LIMIT 1", (name, *args)).fetchone()
+            row = self.db.execute(
+                "SELECT a.* FROM artifacts a WHERE a.name=?" + where + " ORDER BY a.version DESC LIMIT 1", (name, *args)
+            ).fetchone()
         else:
-            row = None if not 0 <= version <= MAX_ID else \
-                self.db.execute("SELECT a.* FROM artifacts a WHERE a.name=? AND a.version=?" + where,
-                                (name, version, *args)).fetchone()
+            row = (
+                None
+                if not 0 <= version <= MAX_ID
+                else self.db.execute(
+                    "SELECT a.* FROM artifacts a WHERE a.name=? AND a.version=?" + where, (name, version, *args)
+                ).fetchone()
+            )
         if row is None:
             names = [r[0] for r in self.db.execute("SELECT DISTINCT a.name FROM artifacts a WHERE 1" + where, args)]
             if name not in names:
-                raise PipefileError(f"no artifact '{name}'", hint=did_you_mean(name, names, "artifact")
-                                    or "name an output with name: to version it")
+                raise PipefileError(
+                    f"no artifact '{name}'",
+                    hint=did_you_mean(name, names, "artifact") or "name an output with name: to version it",
+                )
             if viewer is None:
                 top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
                 raise PipefileError(f"artifact '{name}' has no version {version}", hint=f"versions are 1 to {top}")
-            seen = [r[0] for r in self.db.execute("SELECT a.version FROM artifacts a WHERE a.name=?" + where
-                                                  + " ORDER BY a.version", (name, *args))]
+            seen = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT a.version FROM artifacts a WHERE a.name=?" + where + " ORDER BY a.version", (name, *args)
+                )
+            ]
             shown = ", ".join(str(v) for v in seen[-12:])
-            raise PipefileError(f"artifact '{name}' has no version {version} that this token may use",
-                                hint=f"its versions this token may use: {'..., ' if len(seen) > 12 else ''}{shown}")
+            raise PipefileError(
+                f"artifact '{name}' has no version {version} that this token may use",
+                hint=f"its versions this token may use: {'..., ' if len(seen) > 12 else ''}{shown}",
+            )
         return ArtifactVersion(*row)
 
     def artifacts(self, name: Optional[str] = None) -> list:
@@ -149,11 +190,14 @@ class ArtifactIndex:
         """(latest ArtifactVersion, number of versions) per artifact name, sorted by name."""
         rows = self.db.execute(
             "SELECT a.*, c.n FROM artifacts a JOIN (SELECT name, MAX(version) AS top, COUNT(*) AS n "
-            "FROM artifacts GROUP BY name) c ON a.name = c.name AND a.version = c.top ORDER BY a.name")
+            "FROM artifacts GROUP BY name) c ON a.name = c.name AND a.version = c.top ORDER BY a.name"
+        )
         return [(ArtifactVersion(*r[:10]), r[10]) for r in rows]
 
     def find_version(self, name: str, kind: str, digest: str) -> Optional[ArtifactVersion]:
         """The version of `name` that holds this content, if there is one (no error)."""
-        row = self.db.execute("SELECT * FROM artifacts WHERE name=? AND digest=? AND kind=? ORDER BY version "
-                              "LIMIT 1", (name, digest, kind)).fetchone()
+        row = self.db.execute(
+            "SELECT * FROM artifacts WHERE name=? AND digest=? AND kind=? ORDER BY version LIMIT 1",
+            (name, digest, kind),
+        ).fetchone()
         return ArtifactVersion(*row) if row else None

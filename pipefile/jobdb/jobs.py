@@ -16,10 +16,10 @@ import time
 from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
+from ..outcomes import JobStatus
 from . import schema
 from .artifacts import MAX_ID, ArtifactIndex
 from .busy import while_database_busy
-from ..outcomes import JobStatus
 from .records import Job, JobStep, job_from_row, step_from_row
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
@@ -40,28 +40,68 @@ class JobStore(ArtifactIndex):
         self.db.close()
 
     # --- writing ------------------------------------------------------------------------
-    def begin(self, experiment: str, pipefile: str, pipefile_digest: str, code: dict, params: dict,
-              targets: list, argv: list, git_commit: Optional[str], git_dirty: Optional[bool], user: str,
-              cloned_from: Optional[int] = None, job_id: Optional[int] = None) -> Job:
+    def begin(
+        self,
+        experiment: str,
+        pipefile: str,
+        pipefile_digest: str,
+        code: dict,
+        params: dict,
+        targets: list,
+        argv: list,
+        git_commit: Optional[str],
+        git_dirty: Optional[bool],
+        user: str,
+        cloned_from: Optional[int] = None,
+        job_id: Optional[int] = None,
+    ) -> Job:
         """A new running job; or, with `job_id`, a queued (served) job that starts now."""
         now = time.time()
         if job_id is not None:
             self.db.execute(
                 "UPDATE jobs SET experiment=?, status=?, started=?, user=?, pid=?, git_commit=?, git_dirty=?, "
                 "pipefile=?, pipefile_digest=?, code=?, params=?, targets=?, argv=?, cloned_from=? WHERE id=?",
-                (experiment, JobStatus.RUNNING, now, user, os.getpid(), git_commit,
-                 None if git_dirty is None else int(git_dirty), pipefile, pipefile_digest,
-                 json.dumps(code, sort_keys=True), json.dumps(params, sort_keys=True), json.dumps(list(targets)),
-                 json.dumps(list(argv)), cloned_from, job_id))
+                (
+                    experiment,
+                    JobStatus.RUNNING,
+                    now,
+                    user,
+                    os.getpid(),
+                    git_commit,
+                    None if git_dirty is None else int(git_dirty),
+                    pipefile,
+                    pipefile_digest,
+                    json.dumps(code, sort_keys=True),
+                    json.dumps(params, sort_keys=True),
+                    json.dumps(list(targets)),
+                    json.dumps(list(argv)),
+                    cloned_from,
+                    job_id,
+                ),
+            )
             return self.get(job_id)
         uid = os.urandom(4).hex()
         cur = self.db.execute(
             "INSERT INTO jobs(uid, experiment, status, started, user, pid, git_commit, git_dirty, pipefile, "
             "pipefile_digest, code, params, targets, argv, cloned_from) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (uid, experiment, JobStatus.RUNNING, now, user, os.getpid(), git_commit,
-             None if git_dirty is None else int(git_dirty), pipefile, pipefile_digest,
-             json.dumps(code, sort_keys=True), json.dumps(params, sort_keys=True), json.dumps(list(targets)),
-             json.dumps(list(argv)), cloned_from))
+            (
+                uid,
+                experiment,
+                JobStatus.RUNNING,
+                now,
+                user,
+                os.getpid(),
+                git_commit,
+                None if git_dirty is None else int(git_dirty),
+                pipefile,
+                pipefile_digest,
+                json.dumps(code, sort_keys=True),
+                json.dumps(params, sort_keys=True),
+                json.dumps(list(targets)),
+                json.dumps(list(argv)),
+                cloned_from,
+            ),
+        )
         return self.get(cur.lastrowid)
 
     def record_step(self, s: JobStep) -> None:
@@ -70,16 +110,35 @@ class JobStore(ArtifactIndex):
     def record_steps(self, steps: list) -> None:
         """Several rows in one transaction (one commit, not one per row)."""
         encode = _SORTED_JSON.encode  # one encoder for every row: json.dumps makes one per call
-        rows = [(s.job_id, s.step, s.outcome, s.key, s.env, s.command, encode(s.inputs),
-                 encode(s.outputs), s.seconds, s.exit_code, s.log, s.error, s.finished,
-                 s.environment, json.dumps(list(s.gpus)) if s.gpus else None, s.gpu_model)
-                for s in steps]
+        rows = [
+            (
+                s.job_id,
+                s.step,
+                s.outcome,
+                s.key,
+                s.env,
+                s.command,
+                encode(s.inputs),
+                encode(s.outputs),
+                s.seconds,
+                s.exit_code,
+                s.log,
+                s.error,
+                s.finished,
+                s.environment,
+                json.dumps(list(s.gpus)) if s.gpus else None,
+                s.gpu_model,
+            )
+            for s in steps
+        ]
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.executemany(
                 "INSERT OR REPLACE INTO job_steps(job_id, step, outcome, key, env, command, inputs, outputs, "
                 "seconds, exit_code, log, error, finished, environment, gpus, gpu_model) "
-                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -89,8 +148,9 @@ class JobStore(ArtifactIndex):
         self.db.execute("UPDATE jobs SET status=?, ended=? WHERE id=?", (status, time.time(), job_id))
 
     def record_metrics(self, job_id: int, step: str, values: dict) -> None:
-        self.db.executemany("INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
-                            [(job_id, step, k, float(v)) for k, v in values.items()])
+        self.db.executemany(
+            "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)", [(job_id, step, k, float(v)) for k, v in values.items()]
+        )
 
     # --- reading ------------------------------------------------------------------------
     def _job(self, row) -> Job:
@@ -105,8 +165,11 @@ class JobStore(ArtifactIndex):
     def jobs(self, experiment: Optional[str] = None, status: Optional[str] = None, limit: int = 0) -> list:
         """Newest first."""
         rows = [self._job(r) for r in self.db.execute("SELECT * FROM jobs ORDER BY id DESC")]
-        out = [j for j in rows if (experiment is None or j.experiment == experiment)
-               and (status is None or j.status == status)]
+        out = [
+            j
+            for j in rows
+            if (experiment is None or j.experiment == experiment) and (status is None or j.status == status)
+        ]
         return out[:limit] if limit else out
 
     def resolve(self, ref: str) -> Job:
@@ -118,11 +181,16 @@ class JobStore(ArtifactIndex):
             back = int(ref[5:] or 0) if _NUMBER.fullmatch(ref[5:]) or not ref[5:] else None
             if back is None:
                 raise PipefileError(f"'{ref}' is not a job", hint="write last, or last~N for the N-th before it")
-            row = None if back > MAX_ID else \
-                self.db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT 1 OFFSET ?", (back,)).fetchone()
+            row = (
+                None
+                if back > MAX_ID
+                else self.db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT 1 OFFSET ?", (back,)).fetchone()
+            )
             if row is None:
-                raise PipefileError("there is no such job yet" if back else "no job has run in this workspace yet",
-                                    hint="run `pipe run` first" if not back else "`pipe jobs` lists the jobs")
+                raise PipefileError(
+                    "there is no such job yet" if back else "no job has run in this workspace yet",
+                    hint="run `pipe run` first" if not back else "`pipe jobs` lists the jobs",
+                )
             return self._job(row)
         number = bool(_NUMBER.fullmatch(ref))
         if number and int(ref) <= MAX_ID:
@@ -131,8 +199,11 @@ class JobStore(ArtifactIndex):
                 return self._job(row)
         # A short number is a job id, never a uid prefix: "7" must not find uid 7f3a...
         short_number = number and len(ref) < 4
-        rows = [] if short_number else \
-            self.db.execute("SELECT * FROM jobs WHERE uid LIKE ?", (ref.lower() + "%",)).fetchall()
+        rows = (
+            []
+            if short_number
+            else self.db.execute("SELECT * FROM jobs WHERE uid LIKE ?", (ref.lower() + "%",)).fetchall()
+        )
         if len(rows) == 1:
             return self._job(rows[0])
         if len(rows) > 1:
@@ -147,13 +218,19 @@ class JobStore(ArtifactIndex):
         return [self._job_step(r) for r in rows]
 
     def outcome_counts(self, job_id: int) -> dict:
-        return dict(self.db.execute("SELECT outcome, COUNT(*) FROM job_steps WHERE job_id=? GROUP BY outcome",
-                                    (job_id,)).fetchall())
+        return dict(
+            self.db.execute(
+                "SELECT outcome, COUNT(*) FROM job_steps WHERE job_id=? GROUP BY outcome", (job_id,)
+            ).fetchall()
+        )
 
     def metrics(self, job_id: int) -> dict:
-        return {f"{step}.{name}" if step else name: value for step, name, value in
-                self.db.execute("SELECT step, name, value FROM metrics WHERE job_id=? ORDER BY step, name",
-                                (job_id,))}
+        return {
+            f"{step}.{name}" if step else name: value
+            for step, name, value in self.db.execute(
+                "SELECT step, name, value FROM metrics WHERE job_id=? ORDER BY step, name", (job_id,)
+            )
+        }
 
     def _job_step(self, r) -> JobStep:
         return step_from_row(r)
@@ -171,14 +248,19 @@ class JobStore(ArtifactIndex):
             args.append(f'%"{digest}"%')
         if path:
             clauses.append("outputs LIKE ?")
-            args.append(f'%{json.dumps(path)}%')
-        q = "SELECT * FROM job_steps" + (" WHERE " + " AND ".join(clauses) if clauses else "") + \
-            " ORDER BY job_id DESC, finished DESC"
+            args.append(f"%{json.dumps(path)}%")
+        q = (
+            "SELECT * FROM job_steps"
+            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            + " ORDER BY job_id DESC, finished DESC"
+        )
         out = []
         for r in self.db.execute(q, args):
             s = self._job_step(r)
-            if any((not digest or o.get("digest") == digest) and (not path or o.get("path") == path)
-                   for o in s.outputs.values()):
+            if any(
+                (not digest or o.get("digest") == digest) and (not path or o.get("path") == path)
+                for o in s.outputs.values()
+            ):
                 out.append(s)
         return out
 
@@ -198,6 +280,8 @@ class JobStore(ArtifactIndex):
 
     def step_keys(self) -> list:
         """The step key of every step any job ran or restored (what `pipe push --all-jobs` sends)."""
-        rows = self.db.execute("SELECT DISTINCT key FROM job_steps WHERE key IS NOT NULL AND outcome IN "
-                               "('ran', 'restored', 'fresh') ORDER BY key")
+        rows = self.db.execute(
+            "SELECT DISTINCT key FROM job_steps WHERE key IS NOT NULL AND outcome IN "
+            "('ran', 'restored', 'fresh') ORDER BY key"
+        )
         return [r[0] for r in rows]

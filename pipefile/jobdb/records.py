@@ -21,8 +21,12 @@ STATES = tuple(JobState)
 ACTIVE = (JobState.PREPARING, JobState.RUNNING, JobState.FINALIZING)
 TERMINAL = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELED, JobState.INTERRUPTED)
 # The `status` column for each final state.
-STATUS_OF = {JobState.COMPLETED: JobStatus.SUCCEEDED, JobState.FAILED: JobStatus.FAILED,
-             JobState.CANCELED: JobStatus.CANCELED, JobState.INTERRUPTED: JobStatus.INTERRUPTED}
+STATUS_OF = {
+    JobState.COMPLETED: JobStatus.SUCCEEDED,
+    JobState.FAILED: JobStatus.FAILED,
+    JobState.CANCELED: JobStatus.CANCELED,
+    JobState.INTERRUPTED: JobStatus.INTERRUPTED,
+}
 
 
 @dataclass
@@ -57,15 +61,31 @@ class Job:
 
     def to_json(self) -> dict:
         out = {
-            "id": self.id, "uid": self.uid, "experiment": self.experiment, "status": self.status,
-            "started": self.started, "ended": self.ended, "user": self.user,
+            "id": self.id,
+            "uid": self.uid,
+            "experiment": self.experiment,
+            "status": self.status,
+            "started": self.started,
+            "ended": self.ended,
+            "user": self.user,
             "git": {"commit": self.git_commit, "dirty": self.git_dirty} if self.git_commit else None,
-            "pipefile": self.pipefile, "pipefile_digest": self.pipefile_digest, "code": self.code,
-            "params": self.params, "targets": self.targets, "argv": self.argv, "cloned_from": self.cloned_from,
+            "pipefile": self.pipefile,
+            "pipefile_digest": self.pipefile_digest,
+            "code": self.code,
+            "params": self.params,
+            "targets": self.targets,
+            "argv": self.argv,
+            "cloned_from": self.cloned_from,
         }
         if self.endpoint:
-            out.update(endpoint=self.endpoint, deployment=self.deployment, deployment_digest=self.deployment_digest,
-                       token=self.token_id, state=self.state, error=self.error)
+            out.update(
+                endpoint=self.endpoint,
+                deployment=self.deployment,
+                deployment_digest=self.deployment_digest,
+                token=self.token_id,
+                state=self.state,
+                error=self.error,
+            )
         return out
 
 
@@ -89,9 +109,26 @@ class JobStep:
     gpu_model: Optional[str] = None
 
     def to_json(self) -> dict:
-        return {k: getattr(self, k) for k in ("step", "outcome", "key", "env", "environment", "gpus", "gpu_model",
-                                              "command", "inputs", "outputs", "seconds", "exit_code", "log",
-                                              "error", "finished")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "step",
+                "outcome",
+                "key",
+                "env",
+                "environment",
+                "gpus",
+                "gpu_model",
+                "command",
+                "inputs",
+                "outputs",
+                "seconds",
+                "exit_code",
+                "log",
+                "error",
+                "finished",
+            )
+        }
 
 
 def _alive(pid: int) -> bool:
@@ -111,22 +148,88 @@ def _alive(pid: int) -> bool:
 def job_from_row(row) -> Job:
     """A `jobs` row (SELECT *) as a Job; one left running by a process that no longer
     exists reads as interrupted."""
-    (id_, uid, experiment, status, started, ended, user, pid, git_commit, git_dirty, pipefile,
-     pipefile_digest, code, params, targets, argv, cloned_from, state, endpoint, deployment,
-     deployment_digest, token_id, request, request_digest, idempotency_key, error, queued) = row
+    (
+        id_,
+        uid,
+        experiment,
+        status,
+        started,
+        ended,
+        user,
+        pid,
+        git_commit,
+        git_dirty,
+        pipefile,
+        pipefile_digest,
+        code,
+        params,
+        targets,
+        argv,
+        cloned_from,
+        state,
+        endpoint,
+        deployment,
+        deployment_digest,
+        token_id,
+        request,
+        request_digest,
+        idempotency_key,
+        error,
+        queued,
+    ) = row
     if status == JobStatus.RUNNING and not _alive(pid):
         status = JobStatus.INTERRUPTED
         if state is not None:
             state = JobState.INTERRUPTED
-    return Job(id_, uid, experiment or "", status, started, ended, user or "", pid, git_commit,
-               None if git_dirty is None else bool(git_dirty), pipefile or "", pipefile_digest or "",
-               json.loads(code or "{}"), json.loads(params or "{}"), json.loads(targets or "[]"),
-               json.loads(argv or "[]"), cloned_from, state, endpoint, deployment, deployment_digest,
-               token_id, json.loads(request or "{}"), request_digest, idempotency_key, error, queued)
+    return Job(
+        id_,
+        uid,
+        experiment or "",
+        status,
+        started,
+        ended,
+        user or "",
+        pid,
+        git_commit,
+        None if git_dirty is None else bool(git_dirty),
+        pipefile or "",
+        pipefile_digest or "",
+        json.loads(code or "{}"),
+        json.loads(params or "{}"),
+        json.loads(targets or "[]"),
+        json.loads(argv or "[]"),
+        cloned_from,
+        state,
+        endpoint,
+        deployment,
+        deployment_digest,
+        token_id,
+        json.loads(request or "{}"),
+        request_digest,
+        idempotency_key,
+        error,
+        queued,
+    )
 
 
 def step_from_row(r) -> JobStep:
     """A `job_steps` row (SELECT *) as a JobStep (a row without the newer columns reads None)."""
     extra = tuple(r[13:16]) + (None,) * (16 - len(r))
-    return JobStep(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6] or "{}"), json.loads(r[7] or "{}"),
-                   r[8] or 0.0, r[9], r[10], r[11], r[12], extra[0], json.loads(extra[1] or "[]"), extra[2])
+    return JobStep(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        json.loads(r[6] or "{}"),
+        json.loads(r[7] or "{}"),
+        r[8] or 0.0,
+        r[9],
+        r[10],
+        r[11],
+        r[12],
+        extra[0],
+        json.loads(extra[1] or "[]"),
+        extra[2],
+    )

@@ -85,9 +85,18 @@ JOBS_VERSION = 2
 SCHEMA_REVISION = "2.4"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
-_V2_JOB_COLUMNS = (("state", "TEXT"), ("endpoint", "TEXT"), ("deployment", "INTEGER"),
-                   ("deployment_digest", "TEXT"), ("token_id", "TEXT"), ("request", "TEXT"),
-                   ("request_digest", "TEXT"), ("idempotency_key", "TEXT"), ("error", "TEXT"), ("queued", "REAL"))
+_V2_JOB_COLUMNS = (
+    ("state", "TEXT"),
+    ("endpoint", "TEXT"),
+    ("deployment", "INTEGER"),
+    ("deployment_digest", "TEXT"),
+    ("token_id", "TEXT"),
+    ("request", "TEXT"),
+    ("request_digest", "TEXT"),
+    ("idempotency_key", "TEXT"),
+    ("error", "TEXT"),
+    ("queued", "REAL"),
+)
 
 # Jobs, their steps, artifact versions and metrics.
 JOBS_DDL = """
@@ -149,11 +158,15 @@ def prepare(db: sqlite3.Connection, path: str) -> None:
             raise  # locked or busy: the caller waits and tries again
         row = None  # a new database
     except sqlite3.DatabaseError as e:
-        raise PipefileError(f"{path} is not a readable job database ({e})",
-                            hint="move it aside; pipe starts a new history") from None
+        raise PipefileError(
+            f"{path} is not a readable job database ({e})", hint="move it aside; pipe starts a new history"
+        ) from None
     if row is not None and int(row[0]) > JOBS_VERSION:
-        raise PipefileError(f"{path} was written by a newer pipe (job format {row[0]}, this pipe "
-                            f"reads {JOBS_VERSION}); nothing was changed", hint="upgrade pipe")
+        raise PipefileError(
+            f"{path} was written by a newer pipe (job format {row[0]}, this pipe "
+            f"reads {JOBS_VERSION}); nothing was changed",
+            hint="upgrade pipe",
+        )
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     if row is not None and int(row[0]) == JOBS_VERSION:
@@ -216,13 +229,17 @@ def upgrade_schema(db: sqlite3.Connection) -> None:
         except sqlite3.OperationalError:
             pass  # another pipe opening the database added it first
     # An entry a local run (the owner's) also made stays everyone's, as it is when made now.
-    db.execute("INSERT OR IGNORE INTO action_producers(key, token_id) "
-               "SELECT s.key, j.token_id FROM job_steps s JOIN jobs j ON j.id = s.job_id "
-               "WHERE j.endpoint IS NOT NULL AND j.token_id IS NOT NULL AND s.key IS NOT NULL AND s.outcome = 'ran' "
-               "AND s.key NOT IN (SELECT s2.key FROM job_steps s2 JOIN jobs j2 ON j2.id = s2.job_id "
-               "WHERE j2.endpoint IS NULL AND s2.outcome = 'ran' AND s2.key IS NOT NULL)")
+    db.execute(
+        "INSERT OR IGNORE INTO action_producers(key, token_id) "
+        "SELECT s.key, j.token_id FROM job_steps s JOIN jobs j ON j.id = s.job_id "
+        "WHERE j.endpoint IS NOT NULL AND j.token_id IS NOT NULL AND s.key IS NOT NULL AND s.outcome = 'ran' "
+        "AND s.key NOT IN (SELECT s2.key FROM job_steps s2 JOIN jobs j2 ON j2.id = s2.job_id "
+        "WHERE j2.endpoint IS NULL AND s2.outcome = 'ran' AND s2.key IS NOT NULL)"
+    )
     # A version is its first job's: later jobs of other tokens with the same content got the
     # same version then, and lose sight of it now (they send the data again).
-    db.execute("INSERT OR IGNORE INTO artifact_producers(name, version, token_id) "
-               "SELECT a.name, a.version, j.token_id FROM artifacts a JOIN jobs j ON j.id = a.job_id "
-               "WHERE j.endpoint IS NOT NULL AND j.token_id IS NOT NULL")
+    db.execute(
+        "INSERT OR IGNORE INTO artifact_producers(name, version, token_id) "
+        "SELECT a.name, a.version, j.token_id FROM artifacts a JOIN jobs j ON j.id = a.job_id "
+        "WHERE j.endpoint IS NOT NULL AND j.token_id IS NOT NULL"
+    )

@@ -1,4 +1,4 @@
-"""ServeStore: published endpoints and their deployments, access tokens, uploads, who
+"""ServeStore: published endpoints and their deployments, access tokens (jobdb/tokens.py), uploads, who
 made each run-cache entry, and the job queue with its events and idempotency keys, in
 the job database (`.pipe/jobs.db`; the tables and their layout: jobdb/schema.py).
 
@@ -10,8 +10,6 @@ restart of the server. A ServeStore is handed the JobStore whose database it sha
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -23,8 +21,7 @@ from typing import Optional
 from ..errors import PipefileError, did_you_mean
 from ..outcomes import JobState, JobStatus
 from .records import ACTIVE, STATUS_OF, TERMINAL, Job, job_from_row
-
-TOKEN_PREFIX = "pipe_"
+from .tokens import ADMIN, Token, TokenIndex, valid_endpoint_name
 
 
 class QueueFull(Exception):
@@ -33,7 +30,6 @@ class QueueFull(Exception):
     def __init__(self, limit: int):
         super().__init__(f"the queue is full ({limit} jobs waiting)")
         self.limit = limit
-ADMIN, READ, INVOKE = "admin", "read", "invoke"
 
 
 @dataclass
@@ -47,8 +43,14 @@ class Deployment:
     created: float
 
     def to_json(self, full: bool = True) -> dict:
-        out = {"endpoint": self.endpoint, "number": self.number, "digest": self.digest,
-               "description": self.description, "disabled": self.disabled, "created": self.created}
+        out = {
+            "endpoint": self.endpoint,
+            "number": self.number,
+            "digest": self.digest,
+            "description": self.description,
+            "disabled": self.disabled,
+            "created": self.created,
+        }
         if full:
             out["inputs"] = self.manifest.get("inputs", {})
             out["outputs"] = self.manifest.get("outputs", {})
@@ -64,73 +66,15 @@ class Endpoint:
     created: float
 
     def to_json(self) -> dict:
-        return {"name": self.name, "description": self.description,
-                "default_deployment": self.default_deployment, "created": self.created}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "default_deployment": self.default_deployment,
+            "created": self.created,
+        }
 
 
-@dataclass
-class Token:
-    id: str
-    scopes: list
-    name: str
-    created: float
-    expires: Optional[float]
-    revoked: Optional[float]
-    last_used: Optional[float]
-    share_cache: bool = False  # the run-cache entries its jobs make are usable by every token
-
-    @property
-    def admin(self) -> bool:
-        return ADMIN in self.scopes
-
-    def can_read_all(self) -> bool:
-        return ADMIN in self.scopes or READ in self.scopes
-
-    def can_invoke(self, endpoint: str) -> bool:
-        return ADMIN in self.scopes or f"{INVOKE}:{endpoint}" in self.scopes
-
-    def invoke_endpoints(self) -> list:
-        return [s.split(":", 1)[1] for s in self.scopes if s.startswith(INVOKE + ":")]
-
-    def state(self, now: Optional[float] = None) -> str:
-        if self.revoked:
-            return "revoked"
-        if self.expires is not None and (now or time.time()) >= self.expires:
-            return "expired"
-        return "active"
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "scopes": self.scopes, "created": self.created,
-                "expires": self.expires, "revoked": self.revoked, "last_used": self.last_used,
-                "state": self.state(), "share_cache": self.share_cache}
-
-
-def check_scope(scope: str) -> str:
-    """A valid scope, or an error naming the forms."""
-    if scope in (ADMIN, READ):
-        return scope
-    if scope.startswith(INVOKE + ":"):
-        ep = scope.split(":", 1)[1]
-        if ep and valid_endpoint_name(ep):
-            return scope
-    raise PipefileError(f"'{scope}' is not a token scope",
-                        hint="use admin, read, or invoke:ENDPOINT (repeat --scope for several)")
-
-
-def valid_endpoint_name(name: str) -> bool:
-    import re
-
-    return bool(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}", name or ""))
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-_DUMMY_HASH = _sha256("no such token")
-
-
-class ServeStore:
+class ServeStore(TokenIndex):
     """Endpoints, deployments, tokens, uploads and the queue, over a JobStore's database."""
 
     def __init__(self, jobs):
@@ -147,20 +91,23 @@ class ServeStore:
         row = self.db.execute("SELECT * FROM endpoints WHERE name=?", (name,)).fetchone()
         if row is None:
             names = [r[0] for r in self.db.execute("SELECT name FROM endpoints")]
-            raise PipefileError(f"no endpoint '{name}'", hint=did_you_mean(name, names, "endpoint")
-                                or "publish one with `pipe publish --endpoint NAME`")
+            raise PipefileError(
+                f"no endpoint '{name}'",
+                hint=did_you_mean(name, names, "endpoint") or "publish one with `pipe publish --endpoint NAME`",
+            )
         return Endpoint(*row)
 
     def endpoints(self) -> list:
         return [Endpoint(*r) for r in self.db.execute("SELECT * FROM endpoints ORDER BY name")]
 
-    def publish(self, endpoint: str, digest: str, manifest: dict, description: str,
-                set_default: bool) -> Deployment:
+    def publish(self, endpoint: str, digest: str, manifest: dict, description: str, set_default: bool) -> Deployment:
         """A new deployment numbered after the last one; the endpoint is created on first
         publish (its first deployment becomes the default)."""
         if not valid_endpoint_name(endpoint):
-            raise PipefileError(f"'{endpoint}' is not a valid endpoint name",
-                                hint="use letters, digits, '_' and '-', starting with a letter or '_'")
+            raise PipefileError(
+                f"'{endpoint}' is not a valid endpoint name",
+                hint="use letters, digits, '_' and '-', starting with a letter or '_'",
+            )
         now = time.time()
         with self._tx():
             row = self.db.execute("SELECT default_deployment FROM endpoints WHERE name=?", (endpoint,)).fetchone()
@@ -168,8 +115,10 @@ class ServeStore:
                 self.db.execute("INSERT INTO endpoints VALUES(?,?,?,?)", (endpoint, description, None, now))
             top = self.db.execute("SELECT MAX(number) FROM deployments WHERE endpoint=?", (endpoint,)).fetchone()[0]
             number = (top or 0) + 1
-            self.db.execute("INSERT INTO deployments VALUES(?,?,?,?,?,?,?)",
-                            (endpoint, number, digest, json.dumps(manifest, sort_keys=True), description, 0, now))
+            self.db.execute(
+                "INSERT INTO deployments VALUES(?,?,?,?,?,?,?)",
+                (endpoint, number, digest, json.dumps(manifest, sort_keys=True), description, 0, now),
+            )
             if row is None or row[0] is None or set_default:
                 self.db.execute("UPDATE endpoints SET default_deployment=? WHERE name=?", (number, endpoint))
             if description:
@@ -177,13 +126,14 @@ class ServeStore:
         return self.deployment(endpoint, number)
 
     def deployment(self, endpoint: str, number: int) -> Deployment:
-        row = self.db.execute("SELECT * FROM deployments WHERE endpoint=? AND number=?",
-                              (endpoint, number)).fetchone()
+        row = self.db.execute("SELECT * FROM deployments WHERE endpoint=? AND number=?", (endpoint, number)).fetchone()
         if row is None:
             self.endpoint(endpoint)  # names the endpoint when it is the one that is unknown
             top = self.db.execute("SELECT MAX(number) FROM deployments WHERE endpoint=?", (endpoint,)).fetchone()[0]
-            raise PipefileError(f"endpoint '{endpoint}' has no deployment {number}",
-                                hint=f"its deployments are 1 to {top}" if top else "publish one first")
+            raise PipefileError(
+                f"endpoint '{endpoint}' has no deployment {number}",
+                hint=f"its deployments are 1 to {top}" if top else "publish one first",
+            )
         return self._deployment(row)
 
     @staticmethod
@@ -192,14 +142,18 @@ class ServeStore:
 
     def deployments(self, endpoint: str) -> list:
         self.endpoint(endpoint)
-        return [self._deployment(r) for r in
-                self.db.execute("SELECT * FROM deployments WHERE endpoint=? ORDER BY number", (endpoint,))]
+        return [
+            self._deployment(r)
+            for r in self.db.execute("SELECT * FROM deployments WHERE endpoint=? ORDER BY number", (endpoint,))
+        ]
 
     def set_default(self, endpoint: str, number: int) -> Deployment:
         d = self.deployment(endpoint, number)
         if d.disabled:
-            raise PipefileError(f"deployment {number} of endpoint '{endpoint}' is disabled",
-                                hint="a disabled deployment cannot be the default; publish again instead")
+            raise PipefileError(
+                f"deployment {number} of endpoint '{endpoint}' is disabled",
+                hint="a disabled deployment cannot be the default; publish again instead",
+            )
         self.db.execute("UPDATE endpoints SET default_deployment=? WHERE name=?", (number, endpoint))
         return d
 
@@ -210,73 +164,21 @@ class ServeStore:
             ep = self.endpoint(endpoint)
             if ep.default_deployment == number:
                 # The newest deployment still enabled becomes the default; none left: none.
-                row = self.db.execute("SELECT MAX(number) FROM deployments WHERE endpoint=? AND disabled=0",
-                                      (endpoint,)).fetchone()
+                row = self.db.execute(
+                    "SELECT MAX(number) FROM deployments WHERE endpoint=? AND disabled=0", (endpoint,)
+                ).fetchone()
                 self.db.execute("UPDATE endpoints SET default_deployment=? WHERE name=?", (row[0], endpoint))
         return self.deployment(endpoint, number)
-
-    # --- tokens -------------------------------------------------------------------------
-    def create_token(self, scopes: list, name: str = "", expires: Optional[float] = None,
-                     share_cache: bool = False) -> tuple:
-        """(Token, the secret token text): the text is shown once and never stored."""
-        scopes = sorted({check_scope(s) for s in scopes})
-        if not scopes:
-            raise PipefileError("a token needs at least one scope", hint="--scope admin, read or invoke:ENDPOINT")
-        now = time.time()
-        tid = secrets.token_hex(6)
-        text = f"{TOKEN_PREFIX}{tid}_{secrets.token_urlsafe(32)}"
-        self.db.execute("INSERT INTO tokens(id, sha256, scopes, name, created, expires, revoked, last_used, "
-                        "share_cache) VALUES(?,?,?,?,?,?,?,?,?)",
-                        (tid, _sha256(text), json.dumps(scopes), name, now, expires, None, None, int(share_cache)))
-        return self.token(tid), text
-
-    def token(self, tid: str) -> Token:
-        row = self.db.execute("SELECT id, scopes, name, created, expires, revoked, last_used, share_cache FROM tokens "
-                              "WHERE id=?", (tid,)).fetchone()
-        if row is None:
-            ids = [r[0] for r in self.db.execute("SELECT id FROM tokens")]
-            raise PipefileError(f"no token '{tid}'", hint=did_you_mean(tid, ids, "token")
-                                or "`pipe token list` lists the tokens")
-        return Token(row[0], json.loads(row[1]), row[2] or "", row[3], row[4], row[5], row[6], bool(row[7]))
-
-    def tokens(self) -> list:
-        return [self.token(r[0]) for r in self.db.execute("SELECT id FROM tokens ORDER BY created")]
-
-    def revoke(self, tid: str) -> Token:
-        self.token(tid)
-        self.db.execute("UPDATE tokens SET revoked=? WHERE id=? AND revoked IS NULL", (time.time(), tid))
-        return self.token(tid)
-
-    def authenticate(self, text: str) -> Optional[Token]:
-        """The active token whose SHA-256 matches `text`, or None (unknown, revoked, expired)."""
-        tid = ""
-        if text.startswith(TOKEN_PREFIX) and text.count("_") >= 2:
-            tid = text[len(TOKEN_PREFIX):].split("_", 1)[0]
-        row = self.db.execute("SELECT sha256 FROM tokens WHERE id=?", (tid,)).fetchone() if tid else None
-        stored = row[0] if row else _DUMMY_HASH
-        # Constant time: how much of a guess matches must not show in how long the answer takes.
-        same = hmac.compare_digest(_sha256(text), stored)
-        if not same or row is None:
-            return None
-        tok = self.token(tid)
-        if tok.state() != "active":
-            return None
-        now = time.time()
-        if tok.last_used is None or now - tok.last_used > 60:  # a write per minute, not per request
-            try:
-                self.db.execute("UPDATE tokens SET last_used=? WHERE id=?", (now, tid))
-            except sqlite3.OperationalError:
-                pass  # a busy database must not refuse a valid token
-        return tok
 
     # --- uploads ------------------------------------------------------------------------
     def add_upload(self, digest: str, kind: str, size: int, token_id: Optional[str] = None) -> None:
         """Record an upload sent with token `token_id`; `created` is when this content was
         last uploaded (what `pipe gc --uploads-older-than` goes by)."""
         with self._tx():
-            self.db.execute("INSERT INTO uploads VALUES(?,?,?,?) "
-                            "ON CONFLICT(digest) DO UPDATE SET created=excluded.created",
-                            (digest, kind, size, time.time()))
+            self.db.execute(
+                "INSERT INTO uploads VALUES(?,?,?,?) ON CONFLICT(digest) DO UPDATE SET created=excluded.created",
+                (digest, kind, size, time.time()),
+            )
             if token_id is not None:
                 self.db.execute("INSERT OR IGNORE INTO upload_senders VALUES(?,?)", (digest, token_id))
 
@@ -285,8 +187,11 @@ class ServeStore:
         if token_id is None:
             row = self.db.execute("SELECT kind, size FROM uploads WHERE digest=?", (digest,)).fetchone()
         else:
-            row = self.db.execute("SELECT u.kind, u.size FROM uploads u JOIN upload_senders s ON s.digest=u.digest "
-                                  "WHERE u.digest=? AND s.token_id=?", (digest, token_id)).fetchone()
+            row = self.db.execute(
+                "SELECT u.kind, u.size FROM uploads u JOIN upload_senders s ON s.digest=u.digest "
+                "WHERE u.digest=? AND s.token_id=?",
+                (digest, token_id),
+            ).fetchone()
         return (row[0], row[1]) if row else None
 
     def forget_uploads(self, digests: list) -> None:
@@ -312,8 +217,11 @@ class ServeStore:
         return tok.admin or self._entry_visible(key, tok.id)
 
     def _entry_visible(self, key: str, token_id: Optional[str]) -> bool:
-        rows = self.db.execute("SELECT p.token_id, t.scopes, t.share_cache FROM action_producers p "
-                               "LEFT JOIN tokens t ON t.id = p.token_id WHERE p.key=?", (key,)).fetchall()
+        rows = self.db.execute(
+            "SELECT p.token_id, t.scopes, t.share_cache FROM action_producers p "
+            "LEFT JOIN tokens t ON t.id = p.token_id WHERE p.key=?",
+            (key,),
+        ).fetchall()
         if not rows:
             return True
         for producer, scopes, share in rows:
@@ -322,9 +230,20 @@ class ServeStore:
         return False
 
     # --- the queue ----------------------------------------------------------------------
-    def submit(self, endpoint: str, dep: Deployment, token_id: Optional[str], request: dict,
-               request_digest: str, idempotency_key: Optional[str], user: str, max_queue: Optional[int] = None,
-               merge: bool = False, merge_any_token: bool = False, key_request: Optional[dict] = None) -> tuple:
+    def submit(
+        self,
+        endpoint: str,
+        dep: Deployment,
+        token_id: Optional[str],
+        request: dict,
+        request_digest: str,
+        idempotency_key: Optional[str],
+        user: str,
+        max_queue: Optional[int] = None,
+        merge: bool = False,
+        merge_any_token: bool = False,
+        key_request: Optional[dict] = None,
+    ) -> tuple:
         """Queue a job: (job, how), in one transaction, so that concurrent submissions
         see each other. `how`:
 
@@ -360,11 +279,30 @@ class ServeStore:
                 "INSERT INTO jobs(uid, experiment, status, started, user, pid, pipefile, pipefile_digest, code, "
                 "params, targets, argv, state, endpoint, deployment, deployment_digest, token_id, request, "
                 "request_digest, idempotency_key, queued) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (secrets.token_hex(4), f"{endpoint}:{dep.number}", JobStatus.QUEUED, now, user, os.getpid(),
-                 dep.manifest.get("pipefile", ""), dep.manifest.get("files", {}).get(
-                     dep.manifest.get("pipefile", ""), {}).get("digest", ""), "{}",
-                 json.dumps(request.get("params", {}), sort_keys=True), "[]", "[]", JobState.QUEUED, endpoint, dep.number,
-                 dep.digest, token_id, json.dumps(request, sort_keys=True), request_digest, idempotency_key, now))
+                (
+                    secrets.token_hex(4),
+                    f"{endpoint}:{dep.number}",
+                    JobStatus.QUEUED,
+                    now,
+                    user,
+                    os.getpid(),
+                    dep.manifest.get("pipefile", ""),
+                    dep.manifest.get("files", {}).get(dep.manifest.get("pipefile", ""), {}).get("digest", ""),
+                    "{}",
+                    json.dumps(request.get("params", {}), sort_keys=True),
+                    "[]",
+                    "[]",
+                    JobState.QUEUED,
+                    endpoint,
+                    dep.number,
+                    dep.digest,
+                    token_id,
+                    json.dumps(request, sort_keys=True),
+                    request_digest,
+                    idempotency_key,
+                    now,
+                ),
+            )
             job_id = cur.lastrowid
             self._event(job_id, "state", {"state": JobState.QUEUED})
             if idempotency_key is not None:
@@ -374,10 +312,15 @@ class ServeStore:
     def claim(self, pid: int) -> Optional[Job]:
         """The oldest queued job, now `preparing` (atomically: two workers never get the same)."""
         with self._tx():
-            row = self.db.execute("SELECT id FROM jobs WHERE state=? ORDER BY id LIMIT 1", (JobState.QUEUED,)).fetchone()
+            row = self.db.execute(
+                "SELECT id FROM jobs WHERE state=? ORDER BY id LIMIT 1", (JobState.QUEUED,)
+            ).fetchone()
             if row is None:
                 return None
-            self.db.execute("UPDATE jobs SET state=?, status=?, pid=? WHERE id=?", (JobState.PREPARING, JobStatus.RUNNING, pid, row[0]))
+            self.db.execute(
+                "UPDATE jobs SET state=?, status=?, pid=? WHERE id=?",
+                (JobState.PREPARING, JobStatus.RUNNING, pid, row[0]),
+            )
             self._event(row[0], "state", {"state": JobState.PREPARING})
         return self.jobs.get(row[0])
 
@@ -389,11 +332,15 @@ class ServeStore:
             if row is None or (only_from is not None and row[0] not in only_from) or row[0] in TERMINAL:
                 return False
             if state in TERMINAL:
-                self.db.execute("UPDATE jobs SET state=?, status=?, error=?, ended=? WHERE id=?",
-                                (state, STATUS_OF[state], error, time.time(), job_id))
+                self.db.execute(
+                    "UPDATE jobs SET state=?, status=?, error=?, ended=? WHERE id=?",
+                    (state, STATUS_OF[state], error, time.time(), job_id),
+                )
             else:
-                self.db.execute("UPDATE jobs SET state=?, status=? WHERE id=?",
-                                (state, JobStatus.QUEUED if state == JobState.QUEUED else JobStatus.RUNNING, job_id))
+                self.db.execute(
+                    "UPDATE jobs SET state=?, status=? WHERE id=?",
+                    (state, JobStatus.QUEUED if state == JobState.QUEUED else JobStatus.RUNNING, job_id),
+                )
             self._event(job_id, "state", dict({"state": state}, **({"error": error} if error else {})))
         return True
 
@@ -402,12 +349,18 @@ class ServeStore:
 
     def _event(self, job_id: int, kind: str, data: dict) -> None:
         # One statement: the next sequence number and the row together, whoever else writes.
-        self.db.execute("INSERT INTO job_events SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM job_events "
-                        "WHERE job_id=?", (job_id, time.time(), kind, json.dumps(data, sort_keys=True), job_id))
+        self.db.execute(
+            "INSERT INTO job_events SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM job_events WHERE job_id=?",
+            (job_id, time.time(), kind, json.dumps(data, sort_keys=True), job_id),
+        )
 
     def events(self, job_id: int, after: int = 0) -> list:
-        return [{"seq": r[0], "time": r[1], "kind": r[2], "data": json.loads(r[3])} for r in self.db.execute(
-            "SELECT seq, time, kind, data FROM job_events WHERE job_id=? AND seq>? ORDER BY seq", (job_id, after))]
+        return [
+            {"seq": r[0], "time": r[1], "kind": r[2], "data": json.loads(r[3])}
+            for r in self.db.execute(
+                "SELECT seq, time, kind, data FROM job_events WHERE job_id=? AND seq>? ORDER BY seq", (job_id, after)
+            )
+        ]
 
     def interrupt_active(self) -> list:
         """At server start: jobs a previous server was running are cut off (interrupted)."""
@@ -420,8 +373,10 @@ class ServeStore:
         return self.db.execute("SELECT COUNT(*) FROM jobs WHERE state=?", (JobState.QUEUED,)).fetchone()[0]
 
     def reusable(self, request_digest: str) -> Optional[Job]:
-        row = self.db.execute("SELECT id FROM jobs WHERE request_digest=? AND state=? ORDER BY id DESC LIMIT 1",
-                              (request_digest, JobState.COMPLETED)).fetchone()
+        row = self.db.execute(
+            "SELECT id FROM jobs WHERE request_digest=? AND state=? ORDER BY id DESC LIMIT 1",
+            (request_digest, JobState.COMPLETED),
+        ).fetchone()
         return self.jobs.get(row[0]) if row else None
 
     def by_idempotency_key(self, token_id: Optional[str], key: str) -> Optional[tuple]:
@@ -438,17 +393,20 @@ class ServeStore:
         self._remember_key(token_id, key, job_id, request)
 
     def _remember_key(self, token_id, key, job_id, request) -> None:
-        self.db.execute("INSERT OR IGNORE INTO idempotency_keys VALUES(?,?,?,?,?)",
-                        (token_id or "", key, job_id, json.dumps(request, sort_keys=True) if request else None,
-                         time.time()))
+        self.db.execute(
+            "INSERT OR IGNORE INTO idempotency_keys VALUES(?,?,?,?,?)",
+            (token_id or "", key, job_id, json.dumps(request, sort_keys=True) if request else None, time.time()),
+        )
 
     def _by_key(self, token_id: Optional[str], key: str) -> Optional[tuple]:
-        row = self.db.execute("SELECT job_id, request FROM idempotency_keys WHERE token_id=? AND key=?",
-                              (token_id or "", key)).fetchone()
+        row = self.db.execute(
+            "SELECT job_id, request FROM idempotency_keys WHERE token_id=? AND key=?", (token_id or "", key)
+        ).fetchone()
         if row is not None:
             return row[0], json.loads(row[1]) if row[1] else None
-        row = self.db.execute("SELECT id FROM jobs WHERE idempotency_key=? AND token_id IS ? ORDER BY id LIMIT 1",
-                              (key, token_id)).fetchone()
+        row = self.db.execute(
+            "SELECT id FROM jobs WHERE idempotency_key=? AND token_id IS ? ORDER BY id LIMIT 1", (key, token_id)
+        ).fetchone()
         return (row[0], None) if row else None
 
     def served_jobs(self, endpoint: Optional[str] = None, token_id: Optional[str] = None, limit: int = 100) -> list:

@@ -29,7 +29,19 @@ from .paths import STATE_DIR, normalize_path, path_hint
 from .reader import valid_artifact_name
 
 __all__ = [
-    "DEFAULT_NAMES", "STATE_DIR", "convert_param_text", "find_pipefile", "load", "load_lenient", "loads",
-    "normalize_path", "parse_param_overrides", "parse_size", "path_hint", "read_bytes", "read_text",
-    "resolve_params", "valid_artifact_name",
+    "DEFAULT_NAMES",
+    "STATE_DIR",
+    "convert_param_text",
+    "find_pipefile",
+    "load",
+    "load_lenient",
+    "loads",
+    "normalize_path",
+    "parse_param_overrides",
+    "parse_size",
+    "path_hint",
+    "read_bytes",
+    "read_text",
+    "resolve_params",
+    "valid_artifact_name",
 ]

@@ -15,8 +15,9 @@ from ..spec import BIND_ARTIFACT, BIND_STEP_OUTPUT, Asset, Param, Step
 from .phrases import a, value_hint
 
 
-def check_step_references(steps: Mapping[str, Step],
-                          declared_outputs: Mapping[str, Optional[set[str]]]) -> list[PipefileError]:
+def check_step_references(
+    steps: Mapping[str, Step], declared_outputs: Mapping[str, Optional[set[str]]]
+) -> list[PipefileError]:
     """Each ${{steps.S.outputs.X}} names a step and an output that exist, of a type that fits.
 
     `declared_outputs`: step name -> the outputs it declares (None: not read, the step had
@@ -33,25 +34,39 @@ def check_step_references(steps: Mapping[str, Step],
             if other is None and b.ref in declared_outputs:
                 continue  # that step has errors of its own, reported already
             if other is None:
-                errors.append(PipefileError(
-                    f"input '{iname}' of step '{st.name}' uses step '{b.ref}', which is not defined", loc,
-                    did_you_mean(b.ref, [s for s in steps if s != st.name], "step")))
+                errors.append(
+                    PipefileError(
+                        f"input '{iname}' of step '{st.name}' uses step '{b.ref}', which is not defined",
+                        loc,
+                        did_you_mean(b.ref, [s for s in steps if s != st.name], "step"),
+                    )
+                )
                 continue
             out = other.outputs.get(b.output)
             if out is None and (declared is None or b.output in declared):
                 continue  # that output has errors of its own, reported already
             if out is None:
-                errors.append(PipefileError(
-                    f"input '{iname}' of step '{st.name}' uses output '{b.output}' of step '{b.ref}', "
-                    f"which has no such output", loc, did_you_mean(b.output, other.outputs, "output")))
+                errors.append(
+                    PipefileError(
+                        f"input '{iname}' of step '{st.name}' uses output '{b.output}' of step '{b.ref}', "
+                        f"which has no such output",
+                        loc,
+                        did_you_mean(b.output, other.outputs, "output"),
+                    )
+                )
                 continue
             dtype = b.type
             if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(out.type, dtype)):
-                errors.append(PipefileError(
-                    f"input '{iname}' of step '{st.name}' expects {a(dtype)}, but output '{b.output}' of step "
-                    f"'{b.ref}' is {a(out.type or 'path')}", loc,
-                    value_hint(dtype) if dtype in spec.VALUE_TYPES else
-                    f"bind {a(dtype)}, or change the type of the output or the input"))
+                errors.append(
+                    PipefileError(
+                        f"input '{iname}' of step '{st.name}' expects {a(dtype)}, but output '{b.output}' of step "
+                        f"'{b.ref}' is {a(out.type or 'path')}",
+                        loc,
+                        value_hint(dtype)
+                        if dtype in spec.VALUE_TYPES
+                        else f"bind {a(dtype)}, or change the type of the output or the input",
+                    )
+                )
     return errors
 
 
@@ -66,13 +81,18 @@ def check_artifact_names(steps: Mapping[str, Step], assets: Mapping[str, Asset])
     for st in steps.values():
         for o in st.outputs.values():
             if o.artifact:
-                producers.setdefault(o.artifact, []).append((f"output '{o.name}' of step '{st.name}'", o.loc,
-                                                             (st.name, o.name)))
+                producers.setdefault(o.artifact, []).append(
+                    (f"output '{o.name}' of step '{st.name}'", o.loc, (st.name, o.name))
+                )
     for name, made in producers.items():
         for what, loc, _ in made[1:]:
-            errors.append(PipefileError(
-                f"artifact name '{name}' is given twice: to {made[0][0]} ({made[0][1]}) and to {what}", loc,
-                "each artifact has one producer: give one of them another name"))
+            errors.append(
+                PipefileError(
+                    f"artifact name '{name}' is given twice: to {made[0][0]} ({made[0][1]}) and to {what}",
+                    loc,
+                    "each artifact has one producer: give one of them another name",
+                )
+            )
     for st in steps.values():
         for iname, b in st.inputs.items():
             if b.kind != BIND_ARTIFACT or b.version:
@@ -80,35 +100,49 @@ def check_artifact_names(steps: Mapping[str, Step], assets: Mapping[str, Asset])
             made_here = [m[2] for m in producers.get(b.ref, []) if m[2] is not None]
             if made_here:
                 step, out = made_here[0]
-                errors.append(PipefileError(
-                    f"input '{iname}' of step '{st.name}' reads the latest '{b.ref}', which step '{step}' of "
-                    f"this Pipefile makes", b.loc,
-                    f"to use what this run makes, bind ${{{{steps.{step}.outputs.{out}}}}}; to use a stored "
-                    f"version, pin it: ${{{{artifacts.{b.ref}:N}}}}"))
+                errors.append(
+                    PipefileError(
+                        f"input '{iname}' of step '{st.name}' reads the latest '{b.ref}', which step '{step}' of "
+                        f"this Pipefile makes",
+                        b.loc,
+                        f"to use what this run makes, bind ${{{{steps.{step}.outputs.{out}}}}}; to use a stored "
+                        f"version, pin it: ${{{{artifacts.{b.ref}:N}}}}",
+                    )
+                )
     return errors
 
 
-def check_endpoint_names(steps: Mapping[str, Step], assets: Mapping[str, Asset],
-                         params: Mapping[str, Param]) -> list[PipefileError]:
+def check_endpoint_names(
+    steps: Mapping[str, Step], assets: Mapping[str, Asset], params: Mapping[str, Param]
+) -> list[PipefileError]:
     """Endpoint inputs (params and `input: true` assets) and outputs (`output: true`)
     are addressed by name in requests: each name must mean one thing."""
     errors = []
     seen: dict[str, Step] = {}
     for asset in assets.values():
         if asset.input and asset.name in params:
-            errors.append(PipefileError(
-                f"asset '{asset.name}' is an endpoint input, and so is param '{asset.name}': an invocation could "
-                f"not tell them apart", asset.loc, "rename the asset or the param"))
+            errors.append(
+                PipefileError(
+                    f"asset '{asset.name}' is an endpoint input, and so is param '{asset.name}': an invocation could "
+                    f"not tell them apart",
+                    asset.loc,
+                    "rename the asset or the param",
+                )
+            )
     for st in steps.values():
         for o in st.outputs.values():
             if not o.output:
                 continue
             if o.name in seen:
                 other = seen[o.name]
-                errors.append(PipefileError(
-                    f"output '{o.name}' of step '{st.name}' is an endpoint output, and so is output '{o.name}' "
-                    f"of step '{other.name}' ({other.loc}): endpoint outputs need distinct names", o.loc,
-                    "rename one of the two outputs"))
+                errors.append(
+                    PipefileError(
+                        f"output '{o.name}' of step '{st.name}' is an endpoint output, and so is output '{o.name}' "
+                        f"of step '{other.name}' ({other.loc}): endpoint outputs need distinct names",
+                        o.loc,
+                        "rename one of the two outputs",
+                    )
+                )
                 continue
             seen[o.name] = st
     return errors

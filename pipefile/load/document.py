@@ -77,8 +77,10 @@ def read_bytes(path: str) -> bytes:
         return yamlsafe.read_file(path)
     except FileNotFoundError:
         if os.path.islink(path):
-            raise PipefileError(f"{path}: is a link to {os.readlink(path)}, which does not exist",
-                                hint="point the link at the Pipefile, or replace it with the file") from None
+            raise PipefileError(
+                f"{path}: is a link to {os.readlink(path)}, which does not exist",
+                hint="point the link at the Pipefile, or replace it with the file",
+            ) from None
         raise PipefileError(f"{path}: no such file", hint="check the -f argument") from None
     except IsADirectoryError:
         raise PipefileError(f"{path}: is a directory, not a regular file", hint="give the Pipefile's path") from None
@@ -158,11 +160,12 @@ def _compose(r: NodeReader):
         problem = " ".join(filter(None, [e.context, e.problem]))
         hint = None
         if "${{" in r.text and "flow" in problem:
-            hint = "inside a flow mapping {...}, quote expressions: {raw: \"${{assets.raw}}\"}"
+            hint = 'inside a flow mapping {...}, quote expressions: {raw: "${{assets.raw}}"}'
         raise PipefileError(f"invalid YAML: {problem}", loc, hint) from None
     except yaml.YAMLError as e:
         raise PipefileError(f"invalid YAML: {e}", SourceLoc(r.display)) from None
     if root is None:
-        raise PipefileError("the Pipefile is empty", SourceLoc(r.display),
-                            "start from Pipefile.example, or see docs/pipefile.md")
+        raise PipefileError(
+            "the Pipefile is empty", SourceLoc(r.display), "start from Pipefile.example, or see docs/pipefile.md"
+        )
     return root

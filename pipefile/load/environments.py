@@ -31,8 +31,11 @@ def load_environments(r: NodeReader, node: Node) -> dict[str, EnvSpec]:
         if not r.name_ok(key, knode, "environment"):
             continue
         if key == spec.ENV_LOCAL:
-            r.error(knode, "'local' is the built-in environment (the calling shell) and cannot be redefined",
-                    "choose another name, e.g. local-env: {type: local, env: {...}}")
+            r.error(
+                knode,
+                "'local' is the built-in environment (the calling shell) and cannot be redefined",
+                "choose another name, e.g. local-env: {type: local, env: {...}}",
+            )
             continue
         env = load_environment(r, key, knode, vnode)
         if env is not None:
@@ -46,10 +49,20 @@ def load_environment(r: NodeReader, name: str, knode: Node, vnode: Node) -> Opti
     if not is_mapping(vnode):
         return None
     if "type" not in fields:
-        guess = ("docker" if "image" in fields or "build" in fields else "venv" if
-                 "requirements" in fields or "packages" in fields else "conda" if "file" in fields else None)
-        r.error(vnode, f"{what} has no type",
-                f"add type: {guess}" if guess else f"add type: one of {', '.join(spec.ENV_TYPES)}")
+        guess = (
+            "docker"
+            if "image" in fields or "build" in fields
+            else "venv"
+            if "requirements" in fields or "packages" in fields
+            else "conda"
+            if "file" in fields
+            else None
+        )
+        r.error(
+            vnode,
+            f"{what} has no type",
+            f"add type: {guess}" if guess else f"add type: one of {', '.join(spec.ENV_TYPES)}",
+        )
         return None
     typ = r.type_name(fields["type"][1], spec.ENV_TYPES, what)
     if typ is None:
@@ -58,8 +71,11 @@ def load_environment(r: NodeReader, name: str, knode: Node, vnode: Node) -> Opti
     before = len(r.errors)
     for k, (kn, _) in fields.items():
         if k not in ("type", "description") and k not in allowed:
-            r.error(kn, f"'{k}' does not apply to {what}, which is {a(typ)} environment",
-                    f"{a(typ)} environment takes: {', '.join(allowed)}")
+            r.error(
+                kn,
+                f"'{k}' does not apply to {what}, which is {a(typ)} environment",
+                f"{a(typ)} environment takes: {', '.join(allowed)}",
+            )
     if len(r.errors) > before:
         return None
     f = {k: vn for k, (_, vn) in fields.items()}
@@ -74,8 +90,11 @@ def load_environment(r: NodeReader, name: str, knode: Node, vnode: Node) -> Opti
         kw["file"] = r.path_value(f["file"], f"file of {what}") or ""
     elif typ == spec.ENV_DOCKER:
         if ("image" in f) == ("build" in f):
-            r.error(vnode, f"{what} needs exactly one of image: or build:",
-                    "image: NAME[:TAG] runs an existing image; build: FOLDER builds one from a Dockerfile")
+            r.error(
+                vnode,
+                f"{what} needs exactly one of image: or build:",
+                "image: NAME[:TAG] runs an existing image; build: FOLDER builds one from a Dockerfile",
+            )
             return None
         _docker(r, f, fields["dockerfile"][0] if "dockerfile" in fields else None, what, kw)
     if len(r.errors) > before:
@@ -87,43 +106,50 @@ def _venv(r: NodeReader, f: dict[str, Node], what: str, kw: dict[str, Any]) -> N
     if "python" in f:
         v = r.value(f["python"])
         if not isinstance(v, str) or not v.strip():
-            r.error(f["python"], f"python of {what} must be a string, not {v!r}",
-                    'quote the version, e.g. python: "3.10" (unquoted, 3.10 is the number 3.1)')
+            r.error(
+                f["python"],
+                f"python of {what} must be a string, not {v!r}",
+                'quote the version, e.g. python: "3.10" (unquoted, 3.10 is the number 3.1)',
+            )
         else:
             kw["python"] = v.strip()
     if "requirements" in f:
         kw["requirements"] = r.path_value(f["requirements"], f"requirements of {what}") or ""
     if "packages" in f:
-        kw["packages"] = r.string_list(f["packages"], f"packages of {what}",
-                                       "a list of requirements, e.g. [pandas==1.5.3, six]")
+        kw["packages"] = r.string_list(
+            f["packages"], f"packages of {what}", "a list of requirements, e.g. [pandas==1.5.3, six]"
+        )
 
 
-def _docker(r: NodeReader, f: dict[str, Node], dockerfile_key: Optional[Node], what: str,
-            kw: dict[str, Any]) -> None:
+def _docker(r: NodeReader, f: dict[str, Node], dockerfile_key: Optional[Node], what: str, kw: dict[str, Any]) -> None:
     if "image" in f:
         image = r.string(f["image"], f"image of {what}")
         if image is not None and (not image.strip() or any(c.isspace() for c in image.strip())):
-            r.error(f["image"], f"image of {what} is not an image name: {image!r}",
-                    "e.g. image: python:3.11-slim")
+            r.error(f["image"], f"image of {what} is not an image name: {image!r}", "e.g. image: python:3.11-slim")
             image = None
         kw["image"] = (image or "").strip()
         if dockerfile_key is not None:
-            r.error(dockerfile_key, f"dockerfile of {what} needs build:",
-                    "dockerfile: names the Dockerfile inside the build: folder")
+            r.error(
+                dockerfile_key,
+                f"dockerfile of {what} needs build:",
+                "dockerfile: names the Dockerfile inside the build: folder",
+            )
     else:
         kw["build"] = r.path_value(f["build"], f"build of {what}") or ""
         if "dockerfile" in f:
             df = r.string(f["dockerfile"], f"dockerfile of {what}")
             p, problem = normalize_path(df) if df is not None else (None, None)
             if problem:
-                r.error(f["dockerfile"], f"dockerfile of {what}: {problem}",
-                        "a path inside the build folder, e.g. Dockerfile.gpu")
+                r.error(
+                    f["dockerfile"],
+                    f"dockerfile of {what}: {problem}",
+                    "a path inside the build folder, e.g. Dockerfile.gpu",
+                )
             kw["dockerfile"] = p or ""
     if "network" in f:
         net = r.string(f["network"], f"network of {what}")
         if net is not None and net not in DOCKER_NETWORKS:
-            r.error(f["network"], f"unknown network '{net}' for {what}",
-                    did_you_mean(net, DOCKER_NETWORKS, "network"))
+            r.error(f["network"], f"unknown network '{net}' for {what}", did_you_mean(net, DOCKER_NETWORKS, "network"))
         elif net is not None:
             kw["network"] = net
     if "mounts" in f:
@@ -134,13 +160,20 @@ def load_env_vars(r: NodeReader, node: Node, what: str) -> dict[str, str]:
     out = {}
     for k, kn, vn in r.mapping(node, f"env of {what}"):
         if not _ENV_VAR_RE.fullmatch(k):
-            r.error(kn, f"'{k}' is not a valid environment variable name in {what}",
-                    "use letters, digits and '_', starting with a letter or '_'")
+            r.error(
+                kn,
+                f"'{k}' is not a valid environment variable name in {what}",
+                "use letters, digits and '_', starting with a letter or '_'",
+            )
             continue
         if k in RESERVED_ENV_VARS:
-            r.error(kn, f"{what} sets {k}, which pipe sets for every step",
-                    "resources: {gpus: N} hands out GPUs (CUDA_VISIBLE_DEVICES); remove it" if
-                    k == "CUDA_VISIBLE_DEVICES" else "remove it")
+            r.error(
+                kn,
+                f"{what} sets {k}, which pipe sets for every step",
+                "resources: {gpus: N} hands out GPUs (CUDA_VISIBLE_DEVICES); remove it"
+                if k == "CUDA_VISIBLE_DEVICES"
+                else "remove it",
+            )
             continue
         v = r.value(vn) if is_scalar(vn) else None
         if v is None or not isinstance(v, (str, int, float, bool)):
@@ -163,14 +196,20 @@ def load_mounts(r: NodeReader, node: Node, what: str) -> tuple[Mount, ...]:
             continue
         src, target = parts
         if not target.startswith("/"):
-            r.error(node, f"mount '{item}' of {what}: the target '{target}' must be an absolute path "
-                          f"inside the container", "e.g. data:/data")
+            r.error(
+                node,
+                f"mount '{item}' of {what}: the target '{target}' must be an absolute path inside the container",
+                "e.g. data:/data",
+            )
             continue
         if not src.startswith("/"):
             p, problem = normalize_path(src)
             if problem or p is None:
-                r.error(node, f"mount '{item}' of {what}: {problem}",
-                        "a workspace-relative folder, or an absolute path on this machine")
+                r.error(
+                    node,
+                    f"mount '{item}' of {what}: {problem}",
+                    "a workspace-relative folder, or an absolute path on this machine",
+                )
                 continue
             src = p
         out.append(Mount(src, posixpath.normpath(target), mode == "ro"))
@@ -185,7 +224,11 @@ def environment_ref(r: NodeReader, node: Node, what: str, environments: Mapping[
     if name == spec.ENV_LOCAL or name in environments:
         return name
     known = list(environments) + [spec.ENV_LOCAL]
-    r.error(node, f"{what} uses environment '{name}', which is not defined",
-            did_you_mean(name, known, "environment") if environments else
-            "define it under environments: at the top of the Pipefile")
+    r.error(
+        node,
+        f"{what} uses environment '{name}', which is not defined",
+        did_you_mean(name, known, "environment")
+        if environments
+        else "define it under environments: at the top of the Pipefile",
+    )
     return None

@@ -14,13 +14,35 @@ ASSET_KEYS = ("type", "path", "description", "name", "input")
 COMPONENT_KEYS = ("description", "inputs", "outputs", "code", "command", "resources", "environment", "key_includes")
 INPUT_DECL_KEYS = ("type", "default", "optional", "description")
 OUTPUT_DECL_KEYS = ("type", "description")
-STEP_KEYS = ("description", "component", "command", "inputs", "outputs", "code", "resources", "metrics", "environment",
-             "key_includes")
+STEP_KEYS = (
+    "description",
+    "component",
+    "command",
+    "inputs",
+    "outputs",
+    "code",
+    "resources",
+    "metrics",
+    "environment",
+    "key_includes",
+)
 BINDING_KEYS = ("type", "path", "value")
 STEP_OUTPUT_KEYS = ("type", "path", "description", "name", "output")
 RESOURCE_KEYS = ("cpus", "memory", "gpus")
-ENVIRONMENT_KEYS = ("type", "description", "env", "python", "requirements", "packages", "file", "image", "build",
-                    "dockerfile", "network", "mounts")
+ENVIRONMENT_KEYS = (
+    "type",
+    "description",
+    "env",
+    "python",
+    "requirements",
+    "packages",
+    "file",
+    "image",
+    "build",
+    "dockerfile",
+    "network",
+    "mounts",
+)
 # The keys each environment type takes (besides type and description).
 ENVIRONMENT_TYPE_KEYS = {
     spec.ENV_LOCAL: ("env",),

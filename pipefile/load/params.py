@@ -17,9 +17,26 @@ from ..spec import MISSING
 from .phrases import a
 
 _SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([KMGTP]?i?B?)?\s*$", re.I)
-_SIZE_UNITS = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9,
-               "T": 10**12, "TB": 10**12, "KI": 2**10, "KIB": 2**10, "MI": 2**20, "MIB": 2**20,
-               "GI": 2**30, "GIB": 2**30, "TI": 2**40, "TIB": 2**40}
+_SIZE_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 10**3,
+    "KB": 10**3,
+    "M": 10**6,
+    "MB": 10**6,
+    "G": 10**9,
+    "GB": 10**9,
+    "T": 10**12,
+    "TB": 10**12,
+    "KI": 2**10,
+    "KIB": 2**10,
+    "MI": 2**20,
+    "MIB": 2**20,
+    "GI": 2**30,
+    "GIB": 2**30,
+    "TI": 2**40,
+    "TIB": 2**40,
+}
 
 _TYPE_EXAMPLES = {
     spec.NUMBER: "give a number, e.g. 0.01",
@@ -46,8 +63,9 @@ def parse_size(value: Any) -> Optional[int]:
     return int(float(m.group(1)) * _SIZE_UNITS[unit])
 
 
-def parse_param_overrides(pf: spec.Pipefile, pairs: Iterable[str],
-                          errors: Optional[list[PipefileError]] = None) -> dict:
+def parse_param_overrides(
+    pf: spec.Pipefile, pairs: Iterable[str], errors: Optional[list[PipefileError]] = None
+) -> dict:
     """Typed values from `-p name=value` flags; raises for unknown names and bad values
     unless `errors` is given to collect them."""
     found: list[PipefileError] = errors if errors is not None else []
@@ -60,14 +78,23 @@ def parse_param_overrides(pf: spec.Pipefile, pairs: Iterable[str],
         name = name.strip()
         param = pf.params.get(name)
         if param is None:
-            found.append(PipefileError(f"-p {pair}: the Pipefile has no param '{name}'",
-                                       hint=did_you_mean(name, pf.params, "param") if pf.params
-                                       else "declare it under params: in the Pipefile"))
+            found.append(
+                PipefileError(
+                    f"-p {pair}: the Pipefile has no param '{name}'",
+                    hint=did_you_mean(name, pf.params, "param")
+                    if pf.params
+                    else "declare it under params: in the Pipefile",
+                )
+            )
             continue
         value = convert_param_text(text, param.type)
         if value is None:
-            found.append(PipefileError(f"-p {pair}: param '{name}' is {a(param.type)}, and {text!r} is not",
-                                       hint=_TYPE_EXAMPLES[param.type]))
+            found.append(
+                PipefileError(
+                    f"-p {pair}: param '{name}' is {a(param.type)}, and {text!r} is not",
+                    hint=_TYPE_EXAMPLES[param.type],
+                )
+            )
             continue
         out[name] = value
     if errors is None:
@@ -96,8 +123,9 @@ def convert_param_text(text: str, typ: str) -> Any:
     return text
 
 
-def resolve_params(pf: spec.Pipefile, overrides: Mapping[str, Any],
-                   errors: Optional[list[PipefileError]] = None) -> dict:
+def resolve_params(
+    pf: spec.Pipefile, overrides: Mapping[str, Any], errors: Optional[list[PipefileError]] = None
+) -> dict:
     """Every param's value: the override, else the default.
 
     Raises for required ones left unset, unless `errors` is given to collect them.
@@ -108,15 +136,21 @@ def resolve_params(pf: spec.Pipefile, overrides: Mapping[str, Any],
         if name in overrides:
             if isinstance(overrides[name], str) and "\0" in overrides[name]:
                 # It would end in a command, a path or an environment value, none of which can hold one.
-                found.append(PipefileError(f"the value of param '{name}' holds a NUL character (\\0)",
-                                           hint="give a value without it"))
+                found.append(
+                    PipefileError(
+                        f"the value of param '{name}' holds a NUL character (\\0)", hint="give a value without it"
+                    )
+                )
                 continue
             values[name] = overrides[name]
         elif p.default is not MISSING:
             values[name] = p.default
         else:
-            found.append(PipefileError(f"param '{name}' is required and has no value", p.loc,
-                                       f"give it on the command line: -p {name}=..."))
+            found.append(
+                PipefileError(
+                    f"param '{name}' is required and has no value", p.loc, f"give it on the command line: -p {name}=..."
+                )
+            )
     if errors is None:
         raise_all(found)
     return values

@@ -22,7 +22,7 @@ def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
     if p.startswith("/") or re.match(r"^[A-Za-z]:/", p):
         return None, f"'{raw}' is an absolute path; paths are relative to the Pipefile's folder"
     p = posixpath.normpath(p)
-    if p == "." :
+    if p == ".":
         return None, "the workspace root itself cannot be used here"
     if p == ".." or p.startswith("../"):
         return None, f"'{raw}' is outside the workspace (the Pipefile's folder)"

@@ -144,8 +144,11 @@ class NodeReader:
             if i < merged and last[key] != i:
                 continue  # merged in, and overridden
             if key in seen:
-                self.error(knode, f"'{key}' appears twice in {what} (first at line {seen[key].start_mark.line + 1})",
-                           "remove or rename one of them")
+                self.error(
+                    knode,
+                    f"'{key}' appears twice in {what} (first at line {seen[key].start_mark.line + 1})",
+                    "remove or rename one of them",
+                )
                 continue
             seen[key] = knode
             if keys is not None and key not in keys:
@@ -161,8 +164,11 @@ class NodeReader:
     def name_ok(self, key: str, knode: Node, what: str) -> bool:
         if NAME_RE.fullmatch(key):
             return True
-        self.error(knode, f"'{key}' is not a valid {what} name",
-                   "use ASCII letters, digits, '_' and '-', starting with a letter or '_'")
+        self.error(
+            knode,
+            f"'{key}' is not a valid {what} name",
+            "use ASCII letters, digits, '_' and '-', starting with a letter or '_'",
+        )
         return False
 
     def string(self, node: Node, what: str) -> Optional[str]:
@@ -177,8 +183,9 @@ class NodeReader:
         if raw is None:
             return None
         if "${{" in raw:
-            self.error(node, f"{what}: expressions are not evaluated in paths",
-                       "write the path itself, e.g. data/raw.csv")
+            self.error(
+                node, f"{what}: expressions are not evaluated in paths", "write the path itself, e.g. data/raw.csv"
+            )
             return None
         p, problem = normalize_path(raw)
         if problem:
@@ -204,8 +211,11 @@ class NodeReader:
     def artifact_name(self, node: Node, what: str) -> Optional[str]:
         n = self.string(node, f"the artifact name of {what}")
         if n is not None and not ARTIFACT_NAME_RE.fullmatch(n):
-            self.error(node, f"'{n}' is not a valid artifact name for {what}",
-                       "use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_'")
+            self.error(
+                node,
+                f"'{n}' is not a valid artifact name for {what}",
+                "use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_'",
+            )
             return None
         return n
 

@@ -97,8 +97,9 @@ def load_assets(r: NodeReader, node: Node) -> dict[str, spec.Asset]:
 
 
 # --- components ---------------------------------------------------------------------------
-def load_components(r: NodeReader, node: Node, params: Mapping[str, Param],
-                    environments: Mapping[str, spec.EnvSpec]) -> dict[str, Component]:
+def load_components(
+    r: NodeReader, node: Node, params: Mapping[str, Param], environments: Mapping[str, spec.EnvSpec]
+) -> dict[str, Component]:
     out = {}
     for key, knode, vnode in r.mapping(node, "components"):
         if not r.name_ok(key, knode, "component"):
@@ -109,8 +110,14 @@ def load_components(r: NodeReader, node: Node, params: Mapping[str, Param],
     return out
 
 
-def load_component(r: NodeReader, key: str, knode: Node, vnode: Node, params: Mapping[str, Param],
-                   environments: Mapping[str, spec.EnvSpec]) -> Optional[Component]:
+def load_component(
+    r: NodeReader,
+    key: str,
+    knode: Node,
+    vnode: Node,
+    params: Mapping[str, Param],
+    environments: Mapping[str, spec.EnvSpec],
+) -> Optional[Component]:
     what = f"component '{key}'"
     fields = {k: (kn, vn) for k, kn, vn in r.mapping(vnode, what, COMPONENT_KEYS)}
     inputs = {}
@@ -133,8 +140,19 @@ def load_component(r: NodeReader, key: str, knode: Node, vnode: Node, params: Ma
     desc = r.value(fields["description"][1]) if "description" in fields else ""
     env = environment_ref(r, fields["environment"][1], what, environments) if "environment" in fields else ""
     includes = load_key_includes(r, fields["key_includes"][1], what) if "key_includes" in fields else ()
-    return Component(key, command, inputs, outputs, code, resources, str(desc or ""),
-                     r.loc(knode), r.loc(fields["command"][1]), env or "", includes)
+    return Component(
+        key,
+        command,
+        inputs,
+        outputs,
+        code,
+        resources,
+        str(desc or ""),
+        r.loc(knode),
+        r.loc(fields["command"][1]),
+        env or "",
+        includes,
+    )
 
 
 def load_output_decls(r: NodeReader, node: Node, what: str, inputs: Mapping[str, InputDecl]) -> dict[str, OutputDecl]:
@@ -162,8 +180,7 @@ def load_input_decl(r: NodeReader, name: str, knode: Node, vnode: Node, what: st
         return InputDecl(name, t, MISSING, False, "", r.loc(knode)) if t else None
     f = r.fields(vnode, f"input '{name}' of {what}", INPUT_DECL_KEYS)
     if "type" not in f:
-        r.error(vnode, f"input '{name}' of {what} has no type",
-                f"add type: one of {', '.join(spec.INPUT_TYPES)}")
+        r.error(vnode, f"input '{name}' of {what} has no type", f"add type: one of {', '.join(spec.INPUT_TYPES)}")
         return None
     t = r.type_name(f["type"], spec.INPUT_TYPES, f"input '{name}' of {what}")
     if t is None:
@@ -210,8 +227,16 @@ def load_command(r: NodeReader, node: Node, what: str) -> Optional[Command]:
     return None
 
 
-def check_command_refs(r: NodeReader, node: Node, command: Command, what: str, inputs: Mapping[str, Any],
-                       outputs: Mapping[str, Any], params: Mapping[str, Any], in_component: bool) -> None:
+def check_command_refs(
+    r: NodeReader,
+    node: Node,
+    command: Command,
+    what: str,
+    inputs: Mapping[str, Any],
+    outputs: Mapping[str, Any],
+    params: Mapping[str, Any],
+    in_component: bool,
+) -> None:
     """Every ${{...}} of the command names an input, output or param that exists, and an
     optional input of a component appears only inside $[[ ... ]]."""
     items = [(command, node)] if isinstance(command, str) else [(c, node.value[i]) for i, c in enumerate(command)]
@@ -224,28 +249,46 @@ def check_command_refs(r: NodeReader, node: Node, command: Command, what: str, i
         for ref, optional in template.refs(parts):
             if ref.scope == "inputs":
                 if ref.name not in inputs:
-                    r.error(n, f"the command of {what} uses {ref}, but there is no input '{ref.name}'",
-                            did_you_mean(ref.name, inputs, "input") if inputs else
-                            "declare it under inputs:", ref.offset)
+                    r.error(
+                        n,
+                        f"the command of {what} uses {ref}, but there is no input '{ref.name}'",
+                        did_you_mean(ref.name, inputs, "input") if inputs else "declare it under inputs:",
+                        ref.offset,
+                    )
                 elif not optional:
                     decl = inputs[ref.name]
                     if isinstance(decl, InputDecl) and decl.optional and decl.default is MISSING and in_component:
-                        r.error(n, f"optional input '{ref.name}' of {what} is used outside $[[ ... ]]",
-                                f"wrap it so it disappears when unset: $[[--{ref.name} {ref}]]", ref.offset)
+                        r.error(
+                            n,
+                            f"optional input '{ref.name}' of {what} is used outside $[[ ... ]]",
+                            f"wrap it so it disappears when unset: $[[--{ref.name} {ref}]]",
+                            ref.offset,
+                        )
             elif ref.scope == "outputs":
                 if ref.name not in outputs:
-                    r.error(n, f"the command of {what} uses {ref}, but there is no output '{ref.name}'",
-                            did_you_mean(ref.name, outputs, "output") if outputs else
-                            "declare it under outputs:", ref.offset)
+                    r.error(
+                        n,
+                        f"the command of {what} uses {ref}, but there is no output '{ref.name}'",
+                        did_you_mean(ref.name, outputs, "output") if outputs else "declare it under outputs:",
+                        ref.offset,
+                    )
             elif ref.scope == "params":
                 if ref.name not in params:
-                    r.error(n, f"the command of {what} uses {ref}, but there is no param '{ref.name}'",
-                            did_you_mean(ref.name, params, "param") if params else
-                            "declare it under params: at the top of the Pipefile", ref.offset)
+                    r.error(
+                        n,
+                        f"the command of {what} uses {ref}, but there is no param '{ref.name}'",
+                        did_you_mean(ref.name, params, "param")
+                        if params
+                        else "declare it under params: at the top of the Pipefile",
+                        ref.offset,
+                    )
             else:
-                r.error(n, f"the command of {what} cannot use {ref} directly",
-                        "bind it to an input of the step and use ${{inputs.NAME}}: "
-                        f"inputs: {{x: \"{ref}\"}}", ref.offset)
+                r.error(
+                    n,
+                    f"the command of {what} cannot use {ref} directly",
+                    f'bind it to an input of the step and use ${{{{inputs.NAME}}}}: inputs: {{x: "{ref}"}}',
+                    ref.offset,
+                )
 
 
 def load_code(r: NodeReader, node: Node, what: str) -> tuple[CodeRef, ...]:
@@ -264,8 +307,11 @@ def load_resources(r: NodeReader, node: Node, what: str) -> Resources:
     if "gpus" in f:
         v = r.value(f["gpus"])
         if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            r.error(f["gpus"], f"gpus of {what} must be a whole number of devices (0 or more), not {v!r}",
-                    "e.g. gpus: 1; a step gets whole GPUs, never a share of one")
+            r.error(
+                f["gpus"],
+                f"gpus of {what} must be a whole number of devices (0 or more), not {v!r}",
+                "e.g. gpus: 1; a step gets whole GPUs, never a share of one",
+            )
         else:
             gpus = v
     if "cpus" in f:
@@ -287,8 +333,9 @@ def load_key_includes(r: NodeReader, node: Node, what: str) -> tuple[str, ...]:
     out = []
     for item in r.string_list(node, f"key_includes of {what}", f"a list of: {', '.join(spec.KEY_INCLUDES)}"):
         if item not in spec.KEY_INCLUDES:
-            r.error(node, f"key_includes of {what}: unknown item '{item}'",
-                    did_you_mean(item, spec.KEY_INCLUDES, "item"))
+            r.error(
+                node, f"key_includes of {what}: unknown item '{item}'", did_you_mean(item, spec.KEY_INCLUDES, "item")
+            )
             continue
         out.append(item)
     return tuple(dict.fromkeys(out))

@@ -49,8 +49,14 @@ Fields = dict[str, tuple["Node", "Node"]]
 class StepParser:
     """Reads steps against the sections read before them; errors go to the reader."""
 
-    def __init__(self, r: NodeReader, params: Mapping[str, spec.Param], assets: Mapping[str, spec.Asset],
-                 environments: Mapping[str, spec.EnvSpec], components: Mapping[str, Component]):
+    def __init__(
+        self,
+        r: NodeReader,
+        params: Mapping[str, spec.Param],
+        assets: Mapping[str, spec.Asset],
+        environments: Mapping[str, spec.EnvSpec],
+        components: Mapping[str, Component],
+    ):
         self.r = r
         self.params = params
         self.assets = assets
@@ -89,25 +95,32 @@ class StepParser:
                 return False, None
             comp = self.components.get(cname)
             if comp is None:
-                r.error(fields["component"][1], f"{what} uses component '{cname}', which is not defined",
-                        did_you_mean(cname, self.components, "component") if self.components
-                        else "define it under components:")
+                r.error(
+                    fields["component"][1],
+                    f"{what} uses component '{cname}', which is not defined",
+                    did_you_mean(cname, self.components, "component")
+                    if self.components
+                    else "define it under components:",
+                )
                 return False, None
             if "command" in fields:
-                r.error(fields["command"][0], f"{what} has both a component and a command",
-                        "remove the command: it comes from the component")
+                r.error(
+                    fields["command"][0],
+                    f"{what} has both a component and a command",
+                    "remove the command: it comes from the component",
+                )
                 return False, None
             return True, comp
         if "command" not in fields:
             if len(r.errors) > before:  # a misspelt key was reported already
                 return False, None
-            r.error(vnode, f"{what} has neither a command nor a component",
-                    "add command: ... (or component: NAME)")
+            r.error(vnode, f"{what} has neither a command nor a component", "add command: ... (or component: NAME)")
             return False, None
         return True, None
 
-    def _outputs(self, name: str, knode: Node, what: str, fields: Fields,
-                 comp: Optional[Component]) -> tuple[dict[str, StepOutput], set[str]]:
+    def _outputs(
+        self, name: str, knode: Node, what: str, fields: Fields, comp: Optional[Component]
+    ) -> tuple[dict[str, StepOutput], set[str]]:
         """(the valid outputs, the names of every output declared, valid or not)."""
         r = self.r
         outputs: dict[str, StepOutput] = {}
@@ -120,8 +133,11 @@ class StepParser:
             decl_type = None
             if comp is not None:
                 if oname not in comp.outputs:
-                    r.error(okn, f"component '{comp.name}' has no output '{oname}'",
-                            did_you_mean(oname, comp.outputs, "output"))
+                    r.error(
+                        okn,
+                        f"component '{comp.name}' has no output '{oname}'",
+                        did_you_mean(oname, comp.outputs, "output"),
+                    )
                     continue
                 decl_type = comp.outputs[oname].type
             out = self.load_step_output(oname, ovn, what, decl_type)
@@ -130,12 +146,16 @@ class StepParser:
         if comp is not None:
             for oname in comp.outputs:
                 if oname not in outputs and oname not in declared:
-                    r.error(knode, f"{what} does not say where to write output '{oname}' of component '{comp.name}'",
-                            f"add outputs: {{{oname}: build/{name}/{oname}}}")
+                    r.error(
+                        knode,
+                        f"{what} does not say where to write output '{oname}' of component '{comp.name}'",
+                        f"add outputs: {{{oname}: build/{name}/{oname}}}",
+                    )
         return outputs, declared
 
-    def _inputs(self, knode: Node, what: str, fields: Fields, comp: Optional[Component],
-                outputs: Mapping[str, StepOutput]) -> tuple[dict[str, Binding], Mapping[str, InputDecl], set[str]]:
+    def _inputs(
+        self, knode: Node, what: str, fields: Fields, comp: Optional[Component], outputs: Mapping[str, StepOutput]
+    ) -> tuple[dict[str, Binding], Mapping[str, InputDecl], set[str]]:
         """(the valid bindings, the input declarations, the names of every input bound)."""
         r = self.r
         decls: Mapping[str, InputDecl] = comp.inputs if comp else {}
@@ -147,8 +167,11 @@ class StepParser:
             if not r.name_ok(iname, ikn, "input"):
                 continue
             if comp is not None and iname not in decls:
-                r.error(ikn, f"component '{comp.name}' has no input '{iname}'",
-                        did_you_mean(iname, decls, "input") if decls else "this component takes no inputs")
+                r.error(
+                    ikn,
+                    f"component '{comp.name}' has no input '{iname}'",
+                    did_you_mean(iname, decls, "input") if decls else "this component takes no inputs",
+                )
                 continue
             if iname in outputs:
                 r.error(ikn, f"{what} has an input and an output both named '{iname}'", "rename one")
@@ -169,12 +192,22 @@ class StepParser:
                 continue
             unset = bound is None or bound.kind == BIND_NONE
             if unset and decl.default is MISSING and not decl.optional:
-                r.error(knode, f"{what} does not connect required input '{iname}' of component '{comp.name}'",
-                        f"add inputs: {{{iname}: ...}} (or give the input a default in the component)")
+                r.error(
+                    knode,
+                    f"{what} does not connect required input '{iname}' of component '{comp.name}'",
+                    f"add inputs: {{{iname}: ...}} (or give the input a default in the component)",
+                )
         return inputs, decls, attempted
 
-    def _command(self, what: str, cnode: Node, inputs: Mapping[str, Binding], outputs: Mapping[str, StepOutput],
-                 attempted: set[str], declared: set[str]) -> Optional[tuple[Command, SourceLoc]]:
+    def _command(
+        self,
+        what: str,
+        cnode: Node,
+        inputs: Mapping[str, Binding],
+        outputs: Mapping[str, StepOutput],
+        attempted: set[str],
+        declared: set[str],
+    ) -> Optional[tuple[Command, SourceLoc]]:
         """The step's own command and where it is; None when it is unusable (reported)."""
         r = self.r
         command = load_command(r, cnode, what)
@@ -187,13 +220,26 @@ class StepParser:
         for ref, optional in _all_refs(command):
             b = inputs.get(ref.name) if ref.scope == "inputs" else None
             if b is not None and b.kind == BIND_NONE and not optional:
-                r.error(cnode, f"input '{ref.name}' of {what} has no value but is used outside $[[ ... ]]",
-                        f"give it a value, or wrap it: $[[--{ref.name} {ref}]]")
+                r.error(
+                    cnode,
+                    f"input '{ref.name}' of {what} has no value but is used outside $[[ ... ]]",
+                    f"give it a value, or wrap it: $[[--{ref.name} {ref}]]",
+                )
         return command, r.loc(cnode)
 
-    def _step(self, name: str, knode: Node, what: str, fields: Fields, comp: Optional[Component], command: Command,
-              command_loc: SourceLoc, inputs: dict[str, Binding], decls: Mapping[str, InputDecl],
-              outputs: dict[str, StepOutput]) -> Step:
+    def _step(
+        self,
+        name: str,
+        knode: Node,
+        what: str,
+        fields: Fields,
+        comp: Optional[Component],
+        command: Command,
+        command_loc: SourceLoc,
+        inputs: dict[str, Binding],
+        decls: Mapping[str, InputDecl],
+        outputs: dict[str, StepOutput],
+    ) -> Step:
         """The step, with what it sets itself over what its component gives."""
         r = self.r
         code = tuple(comp.code) if comp else ()
@@ -238,9 +284,12 @@ class StepParser:
             if not p:
                 continue
             if not any(p == o.path or p.startswith(o.path + "/") for o in outputs.values()):
-                r.error(n, f"metrics file '{p}' of {what} is not one of its outputs",
-                        "list it under outputs too (metrics are files the step writes), or write it inside "
-                        "an output folder")
+                r.error(
+                    n,
+                    f"metrics file '{p}' of {what} is not one of its outputs",
+                    "list it under outputs too (metrics are files the step writes), or write it inside "
+                    "an output folder",
+                )
                 continue
             out.append(p)
         return tuple(out)
@@ -267,8 +316,11 @@ class StepParser:
                 return None
             pnode = f["path"]
         if is_scalar(pnode) and isinstance(pnode.value, str) and "${{" in pnode.value:
-            r.error(pnode, f"output '{name}' of {what} must be a workspace path, not an expression",
-                    "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv")
+            r.error(
+                pnode,
+                f"output '{name}' of {what} must be a workspace path, not an expression",
+                "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv",
+            )
             return None
         p = r.path_value(pnode, f"output '{name}' of {what}")
         if not p:
@@ -276,8 +328,11 @@ class StepParser:
         raw = r.value(pnode)
         if isinstance(raw, str) and raw.rstrip().endswith("/"):
             if typ == spec.URI_FILE:
-                r.error(pnode, f"output '{name}' of {what} is a uri_file, but its path ends with '/'",
-                        "drop the '/' or declare the output a uri_folder")
+                r.error(
+                    pnode,
+                    f"output '{name}' of {what} is a uri_file, but its path ends with '/'",
+                    "drop the '/' or declare the output a uri_folder",
+                )
                 return None
             typ = spec.URI_FOLDER
         return StepOutput(name, p, typ, r.loc(pnode), artifact, is_output)
@@ -298,8 +353,11 @@ class StepParser:
         if isinstance(v, str) and "${{" in v:
             m = _WHOLE_EXPR.match(v)
             if not m or "${{" in m.group(1):
-                r.error(node, f"input '{iname}' of {what} mixes text and ${{{{...}}}}",
-                        "an input binds one thing: a path, a value, or one ${{...}} expression")
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} mixes text and ${{{{...}}}}",
+                    "an input binds one thing: a path, a value, or one ${{...}} expression",
+                )
                 return None
             try:
                 ref = template.parse_ref(m.group(1))
@@ -314,8 +372,11 @@ class StepParser:
                 return None
             return Binding(BIND_PATH, loc, p, type=dtype)
         if dtype in spec.PATH_TYPES:
-            r.error(node, f"input '{iname}' of {what} expects {a(dtype)} (a path), not {v!r}",
-                    "bind a path, ${{assets.NAME}} or ${{steps.STEP.outputs.NAME}}")
+            r.error(
+                node,
+                f"input '{iname}' of {what} expects {a(dtype)} (a path), not {v!r}",
+                "bind a path, ${{assets.NAME}} or ${{steps.STEP.outputs.NAME}}",
+            )
             return None
         if dtype is not None and not spec.value_fits(v, dtype):
             r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, not {v!r}", value_hint(dtype))
@@ -339,8 +400,11 @@ class StepParser:
             if t is None:
                 return None
             if decl is not None and t != decl.type:
-                r.error(f["type"], f"input '{iname}' of {what} is declared {decl.type} by its component, "
-                                   f"not {t}", "drop type: here; the component's declaration applies")
+                r.error(
+                    f["type"],
+                    f"input '{iname}' of {what} is declared {decl.type} by its component, not {t}",
+                    "drop type: here; the component's declaration applies",
+                )
                 return None
             dtype = t
         if "path" in f:
@@ -354,41 +418,57 @@ class StepParser:
         vnode = f["value"]
         v = r.value(vnode)
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-            r.error(vnode, f"input '{iname}' of {what}: a value must be a number, a string or a boolean",
-                    "leave the input out (or write null) to give it no value")
+            r.error(
+                vnode,
+                f"input '{iname}' of {what}: a value must be a number, a string or a boolean",
+                "leave the input out (or write null) to give it no value",
+            )
             return None
         if dtype is not None and not spec.value_fits(v, dtype if dtype not in spec.PATH_TYPES else "x"):
             r.error(vnode, f"input '{iname}' of {what} expects {a(dtype)}, not {v!r}", value_hint(dtype))
             return None
         return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
 
-    def binding_from_ref(self, iname: str, ref: template.Ref, node: Node, what: str,
-                         dtype: Optional[str]) -> Optional[Binding]:
+    def binding_from_ref(
+        self, iname: str, ref: template.Ref, node: Node, what: str, dtype: Optional[str]
+    ) -> Optional[Binding]:
         r = self.r
         loc = r.loc(node)
         if ref.scope == "assets":
             asset = self.assets.get(ref.name)
             if asset is None:
-                r.error(node, f"input '{iname}' of {what} uses asset '{ref.name}', which is not defined",
-                        did_you_mean(ref.name, self.assets, "asset") if self.assets else "define it under assets:")
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} uses asset '{ref.name}', which is not defined",
+                    did_you_mean(ref.name, self.assets, "asset") if self.assets else "define it under assets:",
+                )
                 return None
             if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(asset.type, dtype)):
-                r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, but asset '{ref.name}' is "
-                              f"{a(asset.type or 'path')}",
-                        value_hint(dtype) if dtype in spec.VALUE_TYPES else
-                        f"bind {a(dtype)}, or change the type of the asset or the input")
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} expects {a(dtype)}, but asset '{ref.name}' is "
+                    f"{a(asset.type or 'path')}",
+                    value_hint(dtype)
+                    if dtype in spec.VALUE_TYPES
+                    else f"bind {a(dtype)}, or change the type of the asset or the input",
+                )
                 return None
             return Binding(BIND_ASSET, loc, ref.name)
         if ref.scope == "params":
             param = self.params.get(ref.name)
             if param is None:
-                r.error(node, f"input '{iname}' of {what} uses param '{ref.name}', which is not defined",
-                        did_you_mean(ref.name, self.params, "param") if self.params else "define it under params:")
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} uses param '{ref.name}', which is not defined",
+                    did_you_mean(ref.name, self.params, "param") if self.params else "define it under params:",
+                )
                 return None
             if dtype is not None and not spec.type_fits(param.type, dtype):
-                r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, but param '{ref.name}' is "
-                              f"{a(param.type)}", f"bind a param of type {dtype}, or change the type of "
-                                                  f"param '{ref.name}' or of the input")
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} expects {a(dtype)}, but param '{ref.name}' is {a(param.type)}",
+                    f"bind a param of type {dtype}, or change the type of param '{ref.name}' or of the input",
+                )
                 return None
             return Binding(BIND_PARAM, loc, ref.name)
         if ref.scope == "steps":
@@ -397,14 +477,20 @@ class StepParser:
         if ref.scope == "artifacts":
             # Which version exists is known only at plan time: see pipeline.resolve_artifacts.
             if dtype is not None and dtype not in spec.PATH_TYPES:
-                r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, but {ref} is a file or folder",
-                        value_hint(dtype))
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} expects {a(dtype)}, but {ref} is a file or folder",
+                    value_hint(dtype),
+                )
                 return None
             version = "" if ref.sub in ("", "latest") else str(int(ref.sub))
             return Binding(BIND_ARTIFACT, loc, ref.name, type=dtype, version=version)
-        r.error(node, f"input '{iname}' of {what} cannot refer to {ref}",
-                "a step input binds ${{assets.X}}, ${{params.X}}, ${{steps.S.outputs.X}}, ${{artifacts.X}}, "
-                "a path or a value")
+        r.error(
+            node,
+            f"input '{iname}' of {what} cannot refer to {ref}",
+            "a step input binds ${{assets.X}}, ${{params.X}}, ${{steps.S.outputs.X}}, ${{artifacts.X}}, "
+            "a path or a value",
+        )
         return None
 
     def binding_type(self, b: Binding) -> Optional[str]:

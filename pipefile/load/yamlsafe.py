@@ -60,8 +60,10 @@ def read_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise PipefileError(f"{path}: is {_file_kind(st.st_mode)}, not a regular file",
-                                hint="give the path of a file (a YAML text file)")
+            raise PipefileError(
+                f"{path}: is {_file_kind(st.st_mode)}, not a regular file",
+                hint="give the path of a file (a YAML text file)",
+            )
         chunks, size = [], 0
         while True:  # read to the end, not st_size: the file may grow, /proc files say 0
             chunk = os.read(fd, min(1 << 20, limit + 1 - size))
@@ -70,8 +72,10 @@ def read_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
             if size > limit:
-                raise PipefileError(f"{path}: is larger than {limit >> 20} MiB, more than pipe reads",
-                                    hint="a Pipefile or config file this big is surely not one; check the path")
+                raise PipefileError(
+                    f"{path}: is larger than {limit >> 20} MiB, more than pipe reads",
+                    hint="a Pipefile or config file this big is surely not one; check the path",
+                )
         return b"".join(chunks)
     finally:
         os.close(fd)
@@ -97,9 +101,11 @@ def decode(data: bytes, display: str) -> str:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise PipefileError(f"the file is not UTF-8 text: byte 0x{data[e.start]:02x} cannot start or continue "
-                            f"a character", SourceLoc(display, line, col),
-                            "save the file as UTF-8 (editors offer it under 'encoding')") from None
+        raise PipefileError(
+            f"the file is not UTF-8 text: byte 0x{data[e.start]:02x} cannot start or continue a character",
+            SourceLoc(display, line, col),
+            "save the file as UTF-8 (editors offer it under 'encoding')",
+        ) from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -114,10 +120,16 @@ def compose(text: str, display: str, forbid_nul: bool = False):
     except _yaml.reader.ReaderError as e:
         # It has an offset only (in bytes or characters, by parser): the character is the first of its kind.
         at = text.find(chr(e.character)) if isinstance(e.character, int) else -1
-        loc = SourceLoc(display, text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)) if at >= 0 \
+        loc = (
+            SourceLoc(display, text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at))
+            if at >= 0
             else SourceLoc(display)
-        raise PipefileError(f"invalid YAML: character U+{e.character:04X} is not allowed ({e.reason})", loc,
-                            "remove it, or write it as an escape in a double-quoted string (\"\\x01\")") from None
+        )
+        raise PipefileError(
+            f"invalid YAML: character U+{e.character:04X} is not allowed ({e.reason})",
+            loc,
+            'remove it, or write it as an escape in a double-quoted string ("\\x01")',
+        ) from None
     finally:
         parser.dispose()
 
@@ -164,16 +176,22 @@ class _Composer:
             kind = type(e)
             if kind is Scalar:
                 if self.forbid_nul and "\0" in e.value:
-                    self.fail(e.start_mark, "a NUL character (\\0) in a string: no command, path or environment "
-                                            "variable can hold one", "remove the \\0 (or \\x00, \\u0000) escape")
+                    self.fail(
+                        e.start_mark,
+                        "a NUL character (\\0) in a string: no command, path or environment variable can hold one",
+                        "remove the \\0 (or \\x00, \\u0000) escape",
+                    )
                 tag = e.tag
                 if tag is None or tag == "!":
                     tag = resolve(ScalarNode, e.value, e.implicit)
                 elif tag not in TAGS:
                     self.bad_tag(e)
                 if tag == _INT and len(e.value) > 64:  # past what a float holds; 4300 digits raise in int()
-                    self.fail(e.start_mark, f"the number {e.value[:20]}... has {len(e.value)} characters, more than "
-                                            f"pipe reads", "quote it if it is text, or write a smaller number")
+                    self.fail(
+                        e.start_mark,
+                        f"the number {e.value[:20]}... has {len(e.value)} characters, more than pipe reads",
+                        "quote it if it is text, or write a smaller number",
+                    )
                 node = ScalarNode(tag, e.value, e.start_mark, e.end_mark, style=e.style)
                 count += 1
                 if e.anchor is not None:
@@ -184,24 +202,36 @@ class _Composer:
                     raise y.composer.ComposerError(None, None, f"found undefined alias {e.anchor!r}", e.start_mark)
                 node, size = entry
                 if size is None:
-                    self.fail(e.start_mark, f"alias *{e.anchor} is used inside the node it names (&{e.anchor}): "
-                                            f"the value would contain itself without end",
-                              "use the alias after the anchored value ends, or copy the value")
+                    self.fail(
+                        e.start_mark,
+                        f"alias *{e.anchor} is used inside the node it names (&{e.anchor}): "
+                        f"the value would contain itself without end",
+                        "use the alias after the anchored value ends, or copy the value",
+                    )
                 aliases += 1
                 expanded += size
                 count += size
                 if aliases > MAX_ALIASES:
-                    self.fail(e.start_mark, f"more than {MAX_ALIASES} alias uses (*NAME) in one file",
-                              "write the values out, or use fewer aliases")
+                    self.fail(
+                        e.start_mark,
+                        f"more than {MAX_ALIASES} alias uses (*NAME) in one file",
+                        "write the values out, or use fewer aliases",
+                    )
                 if expanded > MAX_ALIAS_NODES:
-                    self.fail(e.start_mark, f"alias *{e.anchor} stands for {size} values, and with the aliases "
-                                            f"before it the file expands to more than {MAX_ALIAS_NODES} values",
-                              "aliases of aliases multiply (a 'billion laughs' file): write the values out, or "
-                              "alias fewer and smaller nodes")
+                    self.fail(
+                        e.start_mark,
+                        f"alias *{e.anchor} stands for {size} values, and with the aliases "
+                        f"before it the file expands to more than {MAX_ALIAS_NODES} values",
+                        "aliases of aliases multiply (a 'billion laughs' file): write the values out, or "
+                        "alias fewer and smaller nodes",
+                    )
             elif kind is SeqStart or kind is MapStart:
                 if len(stack) >= MAX_DEPTH:
-                    self.fail(e.start_mark, f"lists and mappings are nested more than {MAX_DEPTH} deep here",
-                              "flatten the structure; no field of a Pipefile needs such depth")
+                    self.fail(
+                        e.start_mark,
+                        f"lists and mappings are nested more than {MAX_DEPTH} deep here",
+                        "flatten the structure; no field of a Pipefile needs such depth",
+                    )
                 cls = SequenceNode if kind is SeqStart else MappingNode
                 tag = e.tag
                 if tag is None or tag == "!":
@@ -240,19 +270,27 @@ class _Composer:
         get_event()  # document end
         if not p.check_event(ev.StreamEndEvent):
             e = get_event()
-            raise y.composer.ComposerError("expected a single document in the stream", doc_start.start_mark,
-                                           "but found another document", e.start_mark)
+            raise y.composer.ComposerError(
+                "expected a single document in the stream",
+                doc_start.start_mark,
+                "but found another document",
+                e.start_mark,
+            )
         get_event()
         return root
 
     def bad_tag(self, e) -> None:
-        shown = "!!" + e.tag[len(_CORE):] if e.tag.startswith(_CORE) else e.tag
-        self.fail(e.start_mark, f"the tag {shown} is not one pipe reads: only plain values, lists and mappings",
-                  "remove the tag (write the value itself)")
+        shown = "!!" + e.tag[len(_CORE) :] if e.tag.startswith(_CORE) else e.tag
+        self.fail(
+            e.start_mark,
+            f"the tag {shown} is not one pipe reads: only plain values, lists and mappings",
+            "remove the tag (write the value itself)",
+        )
 
     def anchor(self, anchors: dict, e, node, size) -> None:
         if e.anchor in anchors:
             first = anchors[e.anchor][0].start_mark
-            raise _yaml.composer.ComposerError(None, None, f"found duplicate anchor {e.anchor!r} (first at line "
-                                                           f"{first.line + 1})", e.start_mark)
+            raise _yaml.composer.ComposerError(
+                None, None, f"found duplicate anchor {e.anchor!r} (first at line {first.line + 1})", e.start_mark
+            )
         anchors[e.anchor] = [node, size]

@@ -144,8 +144,9 @@ def is_secret_option(key: str) -> bool:
     k = key.lower()
     if k.endswith(("filename", "_file", "_path")):
         return False
-    return k in ("key", "secret") or any(w in k for w in ("password", "secret", "token", "passphrase",
-                                                           "access_key", "account_key", "sas"))
+    return k in ("key", "secret") or any(
+        w in k for w in ("password", "secret", "token", "passphrase", "access_key", "account_key", "sas")
+    )
 
 
 def check_scheme(spec: RemoteSpec) -> None:
@@ -161,17 +162,21 @@ def check_scheme(spec: RemoteSpec) -> None:
         raise RemoteConfigError(
             f"{spec.describe()}: unknown URL scheme '{s}://'",
             hint=(f"did you mean '{close[0]}'? " if close else "")
-            + "use a path, s3://, sftp:// (or ssh://), gs://, az://, or http(s):// (read-only)")
+            + "use a path, s3://, sftp:// (or ssh://), gs://, az://, or http(s):// (read-only)",
+        )
     if s in ("s3", "s3a") and "@" in urllib.parse.urlsplit(spec.url).netloc:
         # s3fs would take "KEY:SECRET@bucket" for a bucket name and echo it back in its error.
-        raise RemoteConfigError(f"{spec.describe()}: an s3:// URL names a bucket, never credentials",
-                                hint="write s3://BUCKET/PREFIX and put the key in AWS_ACCESS_KEY_ID and "
-                                     "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials)")
+        raise RemoteConfigError(
+            f"{spec.describe()}: an s3:// URL names a bucket, never credentials",
+            hint="write s3://BUCKET/PREFIX and put the key in AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials)",
+        )
     module, pip_line, extra = SCHEMES[s]
     if module and importlib.util.find_spec(module) is None:
         raise MissingExtra(
             f"{spec.describe()} needs the '{module}' package for {s}:// URLs, and it is not installed",
-            hint=f"install it: {pip_line}   (or pipefile's extra: pip install 'pipefile[{extra}]')")
+            hint=f"install it: {pip_line}   (or pipefile's extra: pip install 'pipefile[{extra}]')",
+        )
 
 
 # --- reading and writing the files ---------------------------------------------------------
@@ -190,8 +195,7 @@ def _where(text: str, display: str, keys: tuple) -> SourceLoc:
     except Exception:  # noqa: BLE001 - it loaded once already; a location is a nicety
         return loc
     for key in keys:
-        if not isinstance(getattr(node, "value", None), list) or not node.value or \
-                not isinstance(node.value[0], tuple):
+        if not isinstance(getattr(node, "value", None), list) or not node.value or not isinstance(node.value[0], tuple):
             break
         hit = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(key)), None)
         if hit is None:
@@ -244,13 +248,15 @@ def _read(path: str) -> dict:
         if mark is None:
             raise RemoteConfigError(f"{path}: cannot be read: {e}", hint="fix or delete the file") from None
         what = " ".join(filter(None, (getattr(e, "context", None), getattr(e, "problem", None))))
-        raise RemoteConfigError(f"invalid YAML: {what}", SourceLoc(display, mark.line + 1, mark.column + 1),
-                                hint="fix or delete the file") from None
+        raise RemoteConfigError(
+            f"invalid YAML: {what}", SourceLoc(display, mark.line + 1, mark.column + 1), hint="fix or delete the file"
+        ) from None
     except PipefileError as e:  # aliases expanding too far, too deep, a NUL
         raise RemoteConfigError(e.message, e.loc, e.hint or "fix or delete the file") from None
 
-    def bad(message: str, *keys, hint: str = "fix the file, or remove the remote and add it again with "
-                                             "`pipe remote add`"):
+    def bad(
+        message: str, *keys, hint: str = "fix the file, or remove the remote and add it again with `pipe remote add`"
+    ):
         return RemoteConfigError(message, _where(text, display, keys), hint)
 
     # Every shape that the code using it could trip over is refused here, located (a committed
@@ -259,8 +265,11 @@ def _read(path: str) -> dict:
         raise bad("expected a mapping with 'remotes:'")
     v = data.get("version", REMOTES_VERSION)
     if type(v) is not int or v != REMOTES_VERSION:
-        raise bad(f"version {str(v)[:40]} is not one this pipe reads ({REMOTES_VERSION})", "version",
-                  hint="upgrade pipe, or rewrite the file with `pipe remote add`")
+        raise bad(
+            f"version {str(v)[:40]} is not one this pipe reads ({REMOTES_VERSION})",
+            "version",
+            hint="upgrade pipe, or rewrite the file with `pipe remote add`",
+        )
     default = data.get("default")
     if default is not None and not isinstance(default, (str, int)):
         raise bad("'default' must be the name of a remote", "default")
@@ -275,14 +284,26 @@ def _read(path: str) -> dict:
             raise bad(f"the options of remote '{name}' must be a mapping", "remotes", name, "options")
         for k, value in options.items():
             if not isinstance(k, str):
-                raise bad(f"option {k!r} of remote '{name}' is not a name (option names are text)"[:200],
-                          "remotes", name, "options", k, hint="write the option's name as text (fsspec's "
-                          "storage options are keyword arguments), or remove it")
+                raise bad(
+                    f"option {k!r} of remote '{name}' is not a name (option names are text)"[:200],
+                    "remotes",
+                    name,
+                    "options",
+                    k,
+                    hint="write the option's name as text (fsspec's "
+                    "storage options are keyword arguments), or remove it",
+                )
             odd = _odd_value(value)
             if odd:
-                raise bad(f"option '{k}' of remote '{name}' {odd}: options are plain text, numbers, booleans, "
-                          f"lists and mappings", "remotes", name, "options", k,
-                          hint="quote the value if it is text (\"2024-01-01\"), or remove the option")
+                raise bad(
+                    f"option '{k}' of remote '{name}' {odd}: options are plain text, numbers, booleans, "
+                    f"lists and mappings",
+                    "remotes",
+                    name,
+                    "options",
+                    k,
+                    hint='quote the value if it is text ("2024-01-01"), or remove the option',
+                )
     return data
 
 
@@ -297,8 +318,9 @@ def load(root: str) -> RemoteConfig:
     for path in _paths(root):
         data = _read(path)
         for name, r in (data.get("remotes") or {}).items():
-            remotes[str(name)] = RemoteSpec(str(name), r["url"], dict(r.get("options") or {}),
-                                            os.path.relpath(path, root))
+            remotes[str(name)] = RemoteSpec(
+                str(name), r["url"], dict(r.get("options") or {}), os.path.relpath(path, root)
+            )
         if data.get("default"):
             default = str(data["default"])
     return RemoteConfig(remotes, default)
@@ -307,9 +329,11 @@ def load(root: str) -> RemoteConfig:
 def _write(path: str, data: dict) -> None:
     import yaml
 
-    header = ("# pipe remotes: edit with `pipe remote add/remove`. "
-              + ("Commit this file; " if os.path.basename(path) == SHARED_FILE else "This workspace only; ")
-              + "never put credentials here.\n")
+    header = (
+        "# pipe remotes: edit with `pipe remote add/remove`. "
+        + ("Commit this file; " if os.path.basename(path) == SHARED_FILE else "This workspace only; ")
+        + "never put credentials here.\n"
+    )
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-remotes-")
     with os.fdopen(fd, "w") as f:
@@ -318,30 +342,38 @@ def _write(path: str, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def add(root: str, name: str, url: str, options: dict, make_default: bool, local: bool,
-        replace: bool = False) -> RemoteSpec:
+def add(
+    root: str, name: str, url: str, options: dict, make_default: bool, local: bool, replace: bool = False
+) -> RemoteSpec:
     if not _NAME.match(name):
-        raise RemoteConfigError(f"'{name}' is not a valid remote name",
-                                hint="use letters, digits, '_', '-' and '.', starting with a letter")
+        raise RemoteConfigError(
+            f"'{name}' is not a valid remote name", hint="use letters, digits, '_', '-' and '.', starting with a letter"
+        )
     shared, local_path = _paths(root)
     path = local_path if local else shared
     spec = RemoteSpec(name, url, options, os.path.relpath(path, root))
     if scheme_of(url) not in SCHEMES:
         check_scheme(spec)  # raises with a did-you-mean
     if url_secrets(url) and not local:
-        raise RemoteConfigError(f"the URL of remote '{name}' carries a password or token ({spec.shown})",
-                                hint="credentials never go into the committed .pipe-remotes.yaml: use an ssh key "
-                                     "or agent, AWS_* variables or ~/.aws, or add it with --local")
+        raise RemoteConfigError(
+            f"the URL of remote '{name}' carries a password or token ({spec.shown})",
+            hint="credentials never go into the committed .pipe-remotes.yaml: use an ssh key "
+            "or agent, AWS_* variables or ~/.aws, or add it with --local",
+        )
     secret = [k for k in options if is_secret_option(k)]
     if secret and not local:
-        raise RemoteConfigError(f"option '{secret[0]}' of remote '{name}' is a credential",
-                                hint="credentials never go into the committed .pipe-remotes.yaml: use the "
-                                     "environment (AWS_*, ...), ~/.aws, ssh keys, or add it with --local")
+        raise RemoteConfigError(
+            f"option '{secret[0]}' of remote '{name}' is a credential",
+            hint="credentials never go into the committed .pipe-remotes.yaml: use the "
+            "environment (AWS_*, ...), ~/.aws, ssh keys, or add it with --local",
+        )
     data = _read(path)
     remotes = dict(data.get("remotes") or {})
     if name in remotes and not replace:
-        raise RemoteConfigError(f"remote '{name}' already exists in {spec.source} ({scrub_url(remotes[name]['url'])})",
-                                hint=f"remove it first (pipe remote remove {name}) or pass --force to replace it")
+        raise RemoteConfigError(
+            f"remote '{name}' already exists in {spec.source} ({scrub_url(remotes[name]['url'])})",
+            hint=f"remove it first (pipe remote remove {name}) or pass --force to replace it",
+        )
     entry: dict = {"url": url}
     if options:
         entry["options"] = options
@@ -374,8 +406,11 @@ def remove(root: str, name: str) -> list:
         removed.append(os.path.relpath(path, root))
     if not removed:
         known = list(load(root).remotes)
-        raise RemoteConfigError(f"no remote '{name}'", hint=did_you_mean(name, known, "remote")
-                                or ("`pipe remote list` lists them" if known else "no remote is configured"))
+        raise RemoteConfigError(
+            f"no remote '{name}'",
+            hint=did_you_mean(name, known, "remote")
+            or ("`pipe remote list` lists them" if known else "no remote is configured"),
+        )
     return removed
 
 
@@ -386,22 +421,27 @@ def resolve(root: str, wanted: Optional[str]) -> Optional[RemoteSpec]:
     if wanted is None or wanted == "":
         if cfg.default is None:
             if wanted == "":  # `--remote` given without a name
-                raise RemoteConfigError("--remote without a name, and no default remote is set",
-                                        hint="name one (--remote NAME), or set one: pipe remote add NAME URL --default")
+                raise RemoteConfigError(
+                    "--remote without a name, and no default remote is set",
+                    hint="name one (--remote NAME), or set one: pipe remote add NAME URL --default",
+                )
             return None
         if cfg.default not in cfg.remotes:
-            raise RemoteConfigError(f"the default remote '{cfg.default}' is not defined",
-                                    hint=did_you_mean(cfg.default, list(cfg.remotes), "remote")
-                                    or "pipe remote add NAME URL --default")
+            raise RemoteConfigError(
+                f"the default remote '{cfg.default}' is not defined",
+                hint=did_you_mean(cfg.default, list(cfg.remotes), "remote") or "pipe remote add NAME URL --default",
+            )
         spec = cfg.remotes[cfg.default]
     elif wanted in cfg.remotes:
         spec = cfg.remotes[wanted]
     elif looks_like_url(wanted):
         spec = RemoteSpec(scrub_url(wanted), wanted, {}, "")
     else:
-        raise RemoteConfigError(f"no remote '{wanted}'",
-                                hint=did_you_mean(wanted, list(cfg.remotes), "remote")
-                                or "add it: pipe remote add NAME URL (or give a URL)")
+        raise RemoteConfigError(
+            f"no remote '{wanted}'",
+            hint=did_you_mean(wanted, list(cfg.remotes), "remote")
+            or "add it: pipe remote add NAME URL (or give a URL)",
+        )
     check_scheme(spec)
     if spec.scheme == "file" and "://" not in spec.url:
         path = os.path.expanduser(spec.url)

@@ -13,10 +13,10 @@ import threading
 import time
 from typing import Callable, Iterable, Optional
 
-from ..digest import E_LINK, E_TREE, FILE, PathDigest, link_stays_inside, parse_manifest
-from ..errors import PipefileError
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, safe_manifest_entry
+from ..digest import E_LINK, E_TREE, FILE, PathDigest, link_stays_inside, parse_manifest
+from ..errors import PipefileError
 from .transfer import CORRUPT, Progress, RemoteError, Transfer
 from .transport import Remote
 
@@ -101,8 +101,9 @@ class RemoteFetcher:
                 pass  # the objects are here; a missing local entry only costs a remote lookup
 
 
-def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathDigest],
-                   progress: Optional[Progress] = None) -> Transfer:
+def fetch_contents(
+    remote: Remote, store: ContentStore, contents: Iterable[PathDigest], progress: Optional[Progress] = None
+) -> Transfer:
     """Download every object missing locally for these files and folders: the tree manifests
     level by level (each verified before it is read, and checked to name only plain
     entries), then all files at once; a link's target must stay inside its folder."""
@@ -160,8 +161,11 @@ def fetch_contents(remote: Remote, store: ContentStore, contents: Iterable[PathD
 
 
 def _unsafe(remote: Remote, what: str) -> RemoteError:
-    return RemoteError(f"{remote.spec.describe()}: {what}; refused, nothing restored from it", CORRUPT,
-                       hint="the remote was written by something other than pipe: check who can write to it")
+    return RemoteError(
+        f"{remote.spec.describe()}: {what}; refused, nothing restored from it",
+        CORRUPT,
+        hint="the remote was written by something other than pipe: check who can write to it",
+    )
 
 
 def closure(store: ContentStore, content: PathDigest) -> list:
@@ -169,6 +173,6 @@ def closure(store: ContentStore, content: PathDigest) -> list:
     if content.kind == FILE:
         return [content.digest]
     out = [content.digest]
-    for _p, kind, d, _s in store.walk(content.digest):
+    for _p, _kind, d, _s in store.walk(content.digest):
         out.append(d)
     return out

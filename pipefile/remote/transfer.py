@@ -40,13 +40,36 @@ class Progress:
 def classify_error(e: BaseException) -> str:
     name = type(e).__name__
     text = str(e)
-    if isinstance(e, PermissionError) or "Authentication" in name or "Credentials" in name or any(
-            w in text for w in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "Forbidden",
-                                "InvalidClientTokenId", "Authentication failed", "Unable to locate credentials")):
+    if (
+        isinstance(e, PermissionError)
+        or "Authentication" in name
+        or "Credentials" in name
+        or any(
+            w in text
+            for w in (
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "AccessDenied",
+                "Forbidden",
+                "InvalidClientTokenId",
+                "Authentication failed",
+                "Unable to locate credentials",
+            )
+        )
+    ):
         return AUTH
     if isinstance(e, (ConnectionError, TimeoutError)) or any(
-            w in name for w in ("Connect", "Timeout", "NoValidConnections", "SSHException", "EndpointConnection",
-                                "ClientOSError", "ServerDisconnected")):
+        w in name
+        for w in (
+            "Connect",
+            "Timeout",
+            "NoValidConnections",
+            "SSHException",
+            "EndpointConnection",
+            "ClientOSError",
+            "ServerDisconnected",
+        )
+    ):
         return UNREACHABLE
     if isinstance(e, OSError) and e.errno is not None and not isinstance(e, FileNotFoundError):
         return UNREACHABLE if e.errno in (101, 104, 110, 111, 113, -2, -3, -5) else FAILED

@@ -38,17 +38,18 @@ import threading
 import time
 from typing import Callable, Iterable, Optional
 
-from ..digest import FILE, TREE
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, DigestMismatch
-from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, Progress, RemoteError, Transfer, classify_error
+from ..digest import FILE, TREE
 from .config import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, is_secret_option, url_secrets
+from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, Progress, RemoteError, Transfer, classify_error
 
 REMOTE_VERSION = 1
 MARKER = "pipe-remote.json"
 DEFAULT_TRANSFERS = 8
 STALE_TMP_SECONDS = 24 * 3600
 _CHUNK = 1 << 20
+
 
 def _secret_values(spec: RemoteSpec) -> list:
     vals = url_secrets(spec.url)
@@ -95,14 +96,21 @@ class Remote:
         detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
         where = self.spec.describe()
         if kind == AUTH and self.spec.scheme in ("file", "local"):  # a folder's permissions, not credentials
-            return RemoteError(f"{where}: {doing} failed: permission denied ({detail})", AUTH,
-                               hint="check that this user may read (and, to push, write) that folder")
+            return RemoteError(
+                f"{where}: {doing} failed: permission denied ({detail})",
+                AUTH,
+                hint="check that this user may read (and, to push, write) that folder",
+            )
         if kind == AUTH:
-            return RemoteError(f"{where} could not authenticate while {doing} ({detail})", AUTH,
-                               hint=_auth_hint(self.spec.scheme))
+            return RemoteError(
+                f"{where} could not authenticate while {doing} ({detail})", AUTH, hint=_auth_hint(self.spec.scheme)
+            )
         if kind == UNREACHABLE:
-            return RemoteError(f"{where} is unreachable while {doing} ({detail})", UNREACHABLE,
-                               hint="check the URL, the network and that the server runs: pipe remote list")
+            return RemoteError(
+                f"{where} is unreachable while {doing} ({detail})",
+                UNREACHABLE,
+                hint="check the URL, the network and that the server runs: pipe remote list",
+            )
         return RemoteError(f"{where}: {doing} failed ({detail})", FAILED)
 
     def fs(self):
@@ -116,8 +124,10 @@ class Remote:
         try:
             fs, root = url_to_fs(self.spec.url, skip_instance_cache=True, **opts)
         except ImportError as e:  # check_scheme said it is there; a broken install is still possible
-            raise RemoteError(f"{self.spec.describe()}: its fsspec implementation does not import ({e})",
-                              hint=f"reinstall it: pip install --force-reinstall {getattr(e, 'name', '') or 'fsspec'}")
+            raise RemoteError(
+                f"{self.spec.describe()}: its fsspec implementation does not import ({e})",
+                hint=f"reinstall it: pip install --force-reinstall {getattr(e, 'name', '') or 'fsspec'}",
+            ) from None
         except Exception as e:  # noqa: BLE001 - connecting (sftp connects here): mapped to one error type
             raise self.error(e, "connecting") from None
         self.root = root.rstrip("/") if root not in ("/", "") else root
@@ -178,8 +188,11 @@ class Remote:
         except (ValueError, AttributeError):
             v = None
         if v != REMOTE_VERSION:
-            raise RemoteError(f"{self.spec.describe()} has layout version {v!r}, which this pipe does not read "
-                              f"({REMOTE_VERSION})", FAILED, hint="upgrade pipe, or use another remote")
+            raise RemoteError(
+                f"{self.spec.describe()} has layout version {v!r}, which this pipe does not read ({REMOTE_VERSION})",
+                FAILED,
+                hint="upgrade pipe, or use another remote",
+            )
         self._checked = True
 
     # --- reading --------------------------------------------------------------------------
@@ -244,9 +257,15 @@ class Remote:
             raise
 
     # --- moving objects -------------------------------------------------------------------
-    def download(self, store: ContentStore, digests: Iterable[str], progress: Optional[Progress] = None,
-                 verb: str = "download", sizes: Optional[dict] = None,
-                 limits: Optional[dict] = None) -> "Transfer":
+    def download(
+        self,
+        store: ContentStore,
+        digests: Iterable[str],
+        progress: Optional[Progress] = None,
+        verb: str = "download",
+        sizes: Optional[dict] = None,
+        limits: Optional[dict] = None,
+    ) -> "Transfer":
         """Fetch the objects the local store lacks, in parallel; each is verified on arrival.
         `sizes` (digest -> bytes, where known) only sizes the progress bar; `limits` (digest
         -> the size it was listed with) stops an object that grows past it, so a lying
@@ -264,13 +283,24 @@ class Remote:
                     n = store.put_verified(_read_chunks(f, progress, (limits or {}).get(d), d), d)
                 result.add(d, n)
             except FileNotFoundError:
-                result.fail(d, RemoteError(f"{self.spec.describe()} lacks object {d[:12]}", FAILED,
-                                           hint="push it again from a workspace that has it"))
+                result.fail(
+                    d,
+                    RemoteError(
+                        f"{self.spec.describe()} lacks object {d[:12]}",
+                        FAILED,
+                        hint="push it again from a workspace that has it",
+                    ),
+                )
             except DigestMismatch as e:
-                result.fail(d, RemoteError(
-                    f"{self.spec.describe()}: object {d[:12]} does not match its name ({e.message}); "
-                    f"refused, nothing restored from it", CORRUPT,
-                    hint=f"delete objects/{d[:2]}/{d[2:]} on the remote and push it again from a good copy"))
+                result.fail(
+                    d,
+                    RemoteError(
+                        f"{self.spec.describe()}: object {d[:12]} does not match its name ({e.message}); "
+                        f"refused, nothing restored from it",
+                        CORRUPT,
+                        hint=f"delete objects/{d[:2]}/{d[2:]} on the remote and push it again from a good copy",
+                    ),
+                )
             except RemoteError as e:
                 result.fail(d, e)
             except Exception as e:  # noqa: BLE001 - a transport error mid-stream
@@ -308,9 +338,15 @@ class Remote:
                 return
             if got != d:
                 where = store.quarantine(d)
-                result.fail(d, RemoteError(f"local object {d[:12]} is corrupt (hashes to {got[:12]}); moved it to "
-                                           f"{where} and did not upload it", CORRUPT,
-                                           hint="run the step that made it again, then push"))
+                result.fail(
+                    d,
+                    RemoteError(
+                        f"local object {d[:12]} is corrupt (hashes to {got[:12]}); moved it to "
+                        f"{where} and did not upload it",
+                        CORRUPT,
+                        hint="run the step that made it again, then push",
+                    ),
+                )
                 return
             fs = self.fs()
             final = self.object_path(d)
@@ -364,8 +400,11 @@ class Remote:
 
     def require_writable(self) -> None:
         if self.read_only:
-            raise RemoteError(f"{self.spec.describe()} is read-only ({self.spec.scheme}://)", READ_ONLY,
-                              hint="push to a writable remote (a path, s3://, sftp://, gs://, az://)")
+            raise RemoteError(
+                f"{self.spec.describe()} is read-only ({self.spec.scheme}://)",
+                READ_ONLY,
+                hint="push to a writable remote (a path, s3://, sftp://, gs://, az://)",
+            )
 
     def _put_small(self, path: str, data: bytes, doing: str) -> None:
         fs = self.fs()
@@ -397,8 +436,11 @@ class Remote:
                 self._call("checking its bucket", fs.info, bucket)
             except FileNotFoundError:
                 self._call("creating its bucket", fs.mkdir, bucket)
-        self._put_small(self.path(MARKER), json.dumps({"v": REMOTE_VERSION, "layout": "pipefile-remote"}).encode(),
-                        "writing its layout marker")
+        self._put_small(
+            self.path(MARKER),
+            json.dumps({"v": REMOTE_VERSION, "layout": "pipefile-remote"}).encode(),
+            "writing its layout marker",
+        )
 
     def sweep_tmp(self, older_than_s: float = STALE_TMP_SECONDS) -> int:
         """Delete temp uploads left by pushes killed long ago (others may be uploading now)."""
@@ -456,8 +498,11 @@ class Remote:
 
     def put_artifact(self, record: dict) -> None:
         rec = dict(record, v=REMOTE_VERSION)
-        self._put_small(self.artifact_path(rec["name"], rec["kind"], rec["digest"]),
-                        json.dumps(rec, sort_keys=True).encode(), f"uploading artifact {rec['name']}")
+        self._put_small(
+            self.artifact_path(rec["name"], rec["kind"], rec["digest"]),
+            json.dumps(rec, sort_keys=True).encode(),
+            f"uploading artifact {rec['name']}",
+        )
 
 
 _ARTIFACT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")  # as the loader accepts for `name:`
@@ -470,10 +515,16 @@ def _valid_artifact_record(rec) -> bool:
         return False
     name, kind, digest, size = rec.get("name"), rec.get("kind"), rec.get("digest"), rec.get("size", 0)
     text = (rec.get("path"), rec.get("step"), rec.get("output"))
-    return (isinstance(name, str) and bool(_ARTIFACT_NAME.fullmatch(name)) and kind in (FILE, TREE)
-            and isinstance(digest, str) and bool(_HEX32.fullmatch(digest))
-            and type(size) is int and 0 <= size < 1 << 62
-            and all(t is None or (isinstance(t, str) and len(t) < 4096) for t in text))
+    return (
+        isinstance(name, str)
+        and bool(_ARTIFACT_NAME.fullmatch(name))
+        and kind in (FILE, TREE)
+        and isinstance(digest, str)
+        and bool(_HEX32.fullmatch(digest))
+        and type(size) is int
+        and 0 <= size < 1 << 62
+        and all(t is None or (isinstance(t, str) and len(t) < 4096) for t in text)
+    )
 
 
 def _read_chunks(f, progress: Progress, limit: Optional[int] = None, digest: str = ""):
@@ -492,8 +543,13 @@ def _read_chunks(f, progress: Progress, limit: Optional[int] = None, digest: str
 def _default_options(scheme: str) -> dict:
     """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
     if scheme in ("s3", "s3a"):
-        return {"config_kwargs": {"connect_timeout": 5, "read_timeout": 60,
-                                  "retries": {"max_attempts": 2, "mode": "standard"}}}
+        return {
+            "config_kwargs": {
+                "connect_timeout": 5,
+                "read_timeout": 60,
+                "retries": {"max_attempts": 2, "mode": "standard"},
+            }
+        }
     if scheme in ("sftp", "ssh"):
         return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
     return {}
@@ -501,11 +557,15 @@ def _default_options(scheme: str) -> dict:
 
 def _auth_hint(scheme: str) -> str:
     if scheme in ("s3", "s3a"):
-        return "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials) to a key " \
-               "that may read and write the bucket"
+        return (
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials) to a key "
+            "that may read and write the bucket"
+        )
     if scheme in ("sftp", "ssh"):
-        return "load your key into ssh-agent, put it in ~/.ssh, or name it: pipe remote add NAME URL -o " \
-               "key_filename=PATH; check the user in the URL"
+        return (
+            "load your key into ssh-agent, put it in ~/.ssh, or name it: pipe remote add NAME URL -o "
+            "key_filename=PATH; check the user in the URL"
+        )
     if scheme in ("gs", "gcs"):
         return "set GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`"
     if scheme in ("az", "abfs", "abfss"):

@@ -35,18 +35,41 @@ def render_artifacts(summary: list, stream=None) -> None:
     """summary: [(latest ArtifactVersion, number of versions)]."""
     stream = stream or sys.stdout
     if not summary:
-        stream.write("no artifacts yet: give an output or asset a name: (e.g. {path: build/model, name: model}), "
-                     "or `pipe asset add PATH --name NAME`\n")
+        stream.write(
+            "no artifacts yet: give an output or asset a name: (e.g. {path: build/model, name: model}), "
+            "or `pipe asset add PATH --name NAME`\n"
+        )
         return
-    rows = [[v.name, n, v.version, KIND_TEXT.get(v.kind, v.kind), format_size(v.size),
-             "asset" if not v.step else v.step, when(v.created)] for v, n in summary]
+    rows = [
+        [
+            v.name,
+            n,
+            v.version,
+            KIND_TEXT.get(v.kind, v.kind),
+            format_size(v.size),
+            "asset" if not v.step else v.step,
+            when(v.created),
+        ]
+        for v, n in summary
+    ]
     table(["name", "versions", "latest", "kind", "size", "made by", "latest created"], rows, stream=stream)
 
 
 def render_versions(name: str, versions: list, stream=None) -> None:
     stream = stream or sys.stdout
-    rows = [[f"{v.name}:{v.version}", v.digest[:12], KIND_TEXT.get(v.kind, v.kind), format_size(v.size),
-             "-" if v.job_id is None else v.job_id, v.step or "-", v.path, when(v.created)] for v in versions]
+    rows = [
+        [
+            f"{v.name}:{v.version}",
+            v.digest[:12],
+            KIND_TEXT.get(v.kind, v.kind),
+            format_size(v.size),
+            "-" if v.job_id is None else v.job_id,
+            v.step or "-",
+            v.path,
+            when(v.created),
+        ]
+        for v in versions
+    ]
     table(["version", "digest", "kind", "size", "job", "step", "path", "created"], rows, stream=stream)
 
 
@@ -103,8 +126,11 @@ def lineage_text(tree: dict) -> str:
         step(s, tail)
 
     def step(s: dict, indent: str) -> None:
-        job = f"job {s['job']}" + (f" of {s['workspace']}" if s.get("workspace") else "") + \
-            (f" ({s['job_uid']}, experiment {s['experiment']})" if s.get("job_uid") else "")
+        job = (
+            f"job {s['job']}"
+            + (f" of {s['workspace']}" if s.get("workspace") else "")
+            + (f" ({s['job_uid']}, experiment {s['experiment']})" if s.get("job_uid") else "")
+        )
         if id(s) in shown:
             out.append(f"{indent}└─ made by step '{s['step']}' in {job}: shown above")
             return

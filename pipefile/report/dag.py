@@ -22,8 +22,9 @@ def _dag_edges(graph: Graph):
             if not any(e[0] == dep and e[1] == node.name for e in edges):
                 edges.append((dep, node.name, ""))
         for p in node.read_paths():
-            if p not in graph.producers and not any(p.startswith(o + "/") or o.startswith(p + "/")
-                                                     for o in graph.producers):
+            if p not in graph.producers and not any(
+                p.startswith(o + "/") or o.startswith(p + "/") for o in graph.producers
+            ):
                 sources.setdefault(p, []).append(node.name)
     return edges, sources
 
@@ -45,6 +46,7 @@ def render_dag(graph: Graph, fmt: str = "text") -> str:
             lines.append(f"  {ids[a]} -->|{label}| {ids[b]}" if label else f"  {ids[a]} --> {ids[b]}")
         return "\n".join(lines) + "\n"
     if fmt == "dot":
+
         def q(text: str) -> str:
             return json.dumps(text, ensure_ascii=False)  # Graphviz reads UTF-8, not \u escapes
 

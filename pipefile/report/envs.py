@@ -23,16 +23,30 @@ def render_envs(rows: list, builds: list, notes: list, stream=None) -> None:
         lines = []
         for r in rows:
             built = "error" if r.error else {True: "yes", False: "no", None: "-"}[r.built]
-            lines.append([r.name, r.kind, _short(r.identity), built, size_text(r.size),
-                          ", ".join(r.steps) or "(no step)", r.error or r.detail])
+            lines.append(
+                [
+                    r.name,
+                    r.kind,
+                    _short(r.identity),
+                    built,
+                    size_text(r.size),
+                    ", ".join(r.steps) or "(no step)",
+                    r.error or r.detail,
+                ]
+            )
         table(["environment", "type", "identity", "built", "size", "steps", "what"], lines, None, stream)
     unused = [b for b in builds if not b.used]
     if unused:
         total = sum(b.size or 0 for b in unused)
-        stream.write(f"\n{len(unused)} unused build(s) in the store ({size_text(total)}): `pipe envs prune` "
-                     f"removes them\n")
-        table(["build", "type", "built for", "size"],
-              [[b.build_id[:24], b.kind, b.name, size_text(b.size)] for b in unused], None, stream)
+        stream.write(
+            f"\n{len(unused)} unused build(s) in the store ({size_text(total)}): `pipe envs prune` removes them\n"
+        )
+        table(
+            ["build", "type", "built for", "size"],
+            [[b.build_id[:24], b.kind, b.name, size_text(b.size)] for b in unused],
+            None,
+            stream,
+        )
     for n in notes:
         stream.write(f"note: {n}\n")
 
@@ -43,7 +57,10 @@ def render_pruned(removed: list, notes: list, dry_run: bool, stream=None) -> Non
     for b in removed:
         stream.write(f"{verb} {b.kind} {b.build_id[:24]} ({b.name}, {size_text(b.size)})\n")
     total = sum(b.size or 0 for b in removed)
-    stream.write(f"{verb} {len(removed)} unused environment build(s), {size_text(total)}\n" if removed else
-                 "no unused environment builds\n")
+    stream.write(
+        f"{verb} {len(removed)} unused environment build(s), {size_text(total)}\n"
+        if removed
+        else "no unused environment builds\n"
+    )
     for n in notes:
         stream.write(f"note: {n}\n")

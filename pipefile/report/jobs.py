@@ -49,25 +49,39 @@ def render_job(job, steps: list, stream=None) -> None:
     if job.cloned_from:
         put(f"  cloned from job {job.cloned_from}")
     if job.endpoint:
-        stream.write(printable_lines(f"  endpoint {job.endpoint} deployment {job.deployment} "
-                                     f"({(job.deployment_digest or '')[:12]}), token {job.token_id or '-'}, "
-                                     f"state {job.state}" + (f": {job.error}" if job.error else "")) + "\n")
+        stream.write(
+            printable_lines(
+                f"  endpoint {job.endpoint} deployment {job.deployment} "
+                f"({(job.deployment_digest or '')[:12]}), token {job.token_id or '-'}, "
+                f"state {job.state}" + (f": {job.error}" if job.error else "")
+            )
+            + "\n"
+        )
     if job.params:
         put("  params: " + ", ".join(f"{k}={v!r}" for k, v in sorted(job.params.items())))
     rows, styles = [], []
     with_env = any(s.environment for s in steps)
     with_gpus = any(s.gpus for s in steps)
     for s in steps:
-        row = [s.step, s.outcome, format_seconds(s.seconds), "-" if s.exit_code is None else s.exit_code,
-               (s.key or "-")[:12]]
+        row = [
+            s.step,
+            s.outcome,
+            format_seconds(s.seconds),
+            "-" if s.exit_code is None else s.exit_code,
+            (s.key or "-")[:12],
+        ]
         if with_env:
             row.append(s.environment or "local")
         if with_gpus:
             row.append(",".join(s.gpus) + (f" ({s.gpu_model})" if s.gpu_model else "") if s.gpus else "-")
         rows.append(row + [s.log or "-"])
         styles.append(_OUTCOME_STYLE.get(s.outcome))
-    headers = ["step", "outcome", "took", "exit", "key"] + (["env"] if with_env else []) + \
-        (["gpus"] if with_gpus else []) + ["log"]
+    headers = (
+        ["step", "outcome", "took", "exit", "key"]
+        + (["env"] if with_env else [])
+        + (["gpus"] if with_gpus else [])
+        + ["log"]
+    )
     table(headers, rows, styles, stream)
     for s in steps:
         if s.error:  # an error and its hint: lines on purpose, what they quote escaped

@@ -75,8 +75,7 @@ def _param_text(v) -> str:
 
 
 def _job_ref(job) -> dict:
-    return {"id": job.id, "uid": job.uid, "experiment": job.experiment, "status": job.status,
-            "started": job.started}
+    return {"id": job.id, "uid": job.uid, "experiment": job.experiment, "status": job.status, "started": job.started}
 
 
 # --- pipe metrics show ---------------------------------------------------------------
@@ -173,8 +172,11 @@ def varying_params(jobs: list) -> list:
 
 
 def history_json(experiment: str, name: str, points: list) -> dict:
-    return {"experiment": experiment, "metric": name,
-            "jobs": [dict(_job_ref(j), value=v, params=j.params) for j, v in points]}
+    return {
+        "experiment": experiment,
+        "metric": name,
+        "jobs": [dict(_job_ref(j), value=v, params=j.params) for j, v in points],
+    }
 
 
 def render_history(experiment: str, name: str, points: list, stream=None, chart: bool = True) -> None:
@@ -183,16 +185,25 @@ def render_history(experiment: str, name: str, points: list, stream=None, chart:
     rows, styles = [], []
     prev = None
     for j, v in points:
-        rows.append([j.id, j.uid, when(j.started), j.status, fmt_number(v),
-                     "" if prev is None else fmt_change(prev, v)] + [_param_text(j.params.get(p)) for p in params])
+        rows.append(
+            [j.id, j.uid, when(j.started), j.status, fmt_number(v), "" if prev is None else fmt_change(prev, v)]
+            + [_param_text(j.params.get(p)) for p in params]
+        )
         styles.append(None if j.status == "succeeded" else "dim")
         prev = v
     stream.write(printable(f"{name} across {plural(len(points), 'job')} of experiment {experiment}") + "\n")
     table(["job", "uid", "started", "status", name, "change"] + params, rows, styles, stream)
     if chart and len(points) > 1:
         stream.write("\n")
-        stream.write(text_chart([j.id for j, _ in points], [v for _, v in points], name,
-                                unicode=is_terminal(stream) or _utf8(stream), width=_width(stream)))
+        stream.write(
+            text_chart(
+                [j.id for j, _ in points],
+                [v for _, v in points],
+                name,
+                unicode=is_terminal(stream) or _utf8(stream),
+                width=_width(stream),
+            )
+        )
 
 
 def _utf8(stream) -> bool:
@@ -208,8 +219,9 @@ def _width(stream) -> int:
     return 80
 
 
-def text_chart(labels: list, values: list, title: str, unicode: bool = True, width: int = 80,
-               rows: int = CHART_ROWS) -> str:
+def text_chart(
+    labels: list, values: list, title: str, unicode: bool = True, width: int = 80, rows: int = CHART_ROWS
+) -> str:
     """A point chart of `values`, one column per job (oldest left), the y range on the left
     and the first and last job ids below. When there are more jobs than columns, the newest
     ones are shown."""
@@ -254,8 +266,9 @@ def write_png(path: str, experiment: str, name: str, points: list) -> None:
         matplotlib.use("Agg", force=True)
         import matplotlib.pyplot as plt
     except ImportError:
-        raise PipefileError("--png needs matplotlib, which is not installed",
-                            hint="pip install 'pipefile[plots]'") from None
+        raise PipefileError(
+            "--png needs matplotlib, which is not installed", hint="pip install 'pipefile[plots]'"
+        ) from None
     ids = [j.id for j, _ in points]
     vals = [v for _, v in points]
     xs = list(range(len(points)))
@@ -264,15 +277,35 @@ def write_png(path: str, experiment: str, name: str, points: list) -> None:
         ax.plot(xs, vals, color="#1f77b4", linewidth=1.8, marker="o", markersize=5, zorder=3)
         failed = [(x, v) for (j, v), x in zip(points, xs) if j.status != "succeeded"]
         if failed:
-            ax.plot([x for x, _ in failed], [v for _, v in failed], linestyle="none", marker="x",
-                    color="#d62728", markersize=8, zorder=4, label="job did not succeed")
+            ax.plot(
+                [x for x, _ in failed],
+                [v for _, v in failed],
+                linestyle="none",
+                marker="x",
+                color="#d62728",
+                markersize=8,
+                zorder=4,
+                label="job did not succeed",
+            )
             ax.legend(loc="best", fontsize=8, frameon=False)
         best_hi = max(range(len(vals)), key=lambda i: vals[i])
-        ax.annotate(fmt_number(vals[-1]), (xs[-1], vals[-1]), textcoords="offset points", xytext=(6, 6),
-                    fontsize=9, color="#1f77b4")
+        ax.annotate(
+            fmt_number(vals[-1]),
+            (xs[-1], vals[-1]),
+            textcoords="offset points",
+            xytext=(6, 6),
+            fontsize=9,
+            color="#1f77b4",
+        )
         if vals[best_hi] > vals[-1]:
-            ax.annotate(f"max {fmt_number(vals[best_hi])}", (xs[best_hi], vals[best_hi]),
-                        textcoords="offset points", xytext=(6, 6), fontsize=9, color="#555555")
+            ax.annotate(
+                f"max {fmt_number(vals[best_hi])}",
+                (xs[best_hi], vals[best_hi]),
+                textcoords="offset points",
+                xytext=(6, 6),
+                fontsize=9,
+                color="#555555",
+            )
         step = max(1, len(xs) // 20)
         ax.set_xticks(xs[::step])
         ax.set_xticklabels([str(i) for i in ids[::step]])

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import sys
 
+from ..outcomes import Outcome
 from ..planner import Plan
 from ..rebuilder import Decision, Verdict
 from .reasons import reason_json, reason_text
 from .text import console, is_terminal
-from ..outcomes import Outcome
 
 # The colour of each verdict (status) and outcome (run progress) on a terminal.
 STATE_STYLE = {
@@ -82,6 +82,9 @@ def render_status(plan: Plan, stream=None, stays_on_remote=frozenset()) -> None:
 def _plan_summary(plan: Plan) -> str:
     if plan.up_to_date:
         return f"all {len(plan.decisions)} step(s) up to date"
-    parts = [f"{plan.count(v)} {v.value}" for v in (Verdict.RUN, Verdict.PENDING, Verdict.RESTORE, Verdict.FRESH)
-             if plan.count(v)]
+    parts = [
+        f"{plan.count(v)} {v.value}"
+        for v in (Verdict.RUN, Verdict.PENDING, Verdict.RESTORE, Verdict.FRESH)
+        if plan.count(v)
+    ]
     return ", ".join(parts)

@@ -3,9 +3,24 @@ summary and the JSON of status and runs show. The one place a reason becomes tex
 
 from __future__ import annotations
 
-from ..rebuilder import (CACHED, CODE_CHANGED, COMMAND_CHANGED, ENV_CHANGED, FORCED, FORMAT_CHANGED,
-                         GPU_MODEL_CHANGED, INPUT_CHANGED, MISSING_INPUT, NEVER_BUILT, OUTPUT_MISSING,
-                         OUTPUT_MODIFIED, OUTPUTS_CHANGED, PARAM_CHANGED, UPSTREAM, Reason)
+from ..rebuilder import (
+    CACHED,
+    CODE_CHANGED,
+    COMMAND_CHANGED,
+    ENV_CHANGED,
+    FORCED,
+    FORMAT_CHANGED,
+    GPU_MODEL_CHANGED,
+    INPUT_CHANGED,
+    MISSING_INPUT,
+    NEVER_BUILT,
+    OUTPUT_MISSING,
+    OUTPUT_MODIFIED,
+    OUTPUTS_CHANGED,
+    PARAM_CHANGED,
+    UPSTREAM,
+    Reason,
+)
 
 # kind -> the sentence; {s}: the subject, {arrow}: ": OLD -> NEW" when either is known
 _TEXT = {

@@ -7,9 +7,9 @@ import sys
 import threading
 import time
 
+from ..printable import printable
 from ..remote.config import is_secret_option
 from ..remote.transfer import Progress
-from ..printable import printable
 from .text import is_terminal, plural, size
 
 
@@ -37,14 +37,24 @@ class TransferProgress(Progress):
         self._done_bytes = 0
         if self.quiet or count == 0:
             return
-        what = f"{verb} {plural(count, 'object')}" + (f" ({size(nbytes)})" if nbytes else "") + \
-            f" {'to' if verb == 'upload' else 'from'} '{self.name}'"
+        what = (
+            f"{verb} {plural(count, 'object')}"
+            + (f" ({size(nbytes)})" if nbytes else "")
+            + f" {'to' if verb == 'upload' else 'from'} '{self.name}'"
+        )
         if self.tty:
             from rich.console import Console
-            from rich.progress import BarColumn, DownloadColumn, Progress as Bar, TextColumn, TransferSpeedColumn
+            from rich.progress import BarColumn, DownloadColumn, TextColumn, TransferSpeedColumn
+            from rich.progress import Progress as Bar
 
-            self._bar = Bar(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                            console=Console(file=self.stream), transient=True)
+            self._bar = Bar(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=Console(file=self.stream),
+                transient=True,
+            )
             self._bar.start()
             self._task = self._bar.add_task(what, total=nbytes or None)
         else:
@@ -72,8 +82,10 @@ def sync_summary(r) -> str:
     """One line for a sync.SyncReport."""
     verb = "pushed" if r.direction == "push" else "pulled"
     where = "to" if r.direction == "push" else "from"
-    parts = [plural(r.entries, "run-cache entry", "run-cache entries"), f"{plural(r.objects, 'object')} "
-             f"({size(r.nbytes)})"]
+    parts = [
+        plural(r.entries, "run-cache entry", "run-cache entries"),
+        f"{plural(r.objects, 'object')} ({size(r.nbytes)})",
+    ]
     if r.artifacts:
         parts.append(plural(r.artifacts, "artifact version"))
     line = f"{verb} {', '.join(parts)} {where} '{r.remote}'"
@@ -106,15 +118,25 @@ def render_remotes(cfg, stream=None) -> None:
         mark = "*" if name == cfg.default else " "
         opts = " ".join(f"{k}={'***' if is_secret_option(k) else v}" for k, v in sorted(spec.options.items()))
         # From a committed file: escaped, so that a name or value cannot drive the terminal.
-        stream.write(printable(f"{mark} {name:<{width}}  {spec.shown}  ({spec.source}){'  ' + opts if opts else ''}")
-                     + "\n")
+        stream.write(
+            printable(f"{mark} {name:<{width}}  {spec.shown}  ({spec.source}){'  ' + opts if opts else ''}") + "\n"
+        )
 
 
 def remotes_json(cfg) -> dict:
-    return {"default": cfg.default,
-            "remotes": [{"name": n, "url": s.shown, "file": s.source,
-                         "options": {k: "***" if is_secret_option(k) else v for k, v in s.options.items()},
-                         "default": n == cfg.default} for n, s in sorted(cfg.remotes.items())]}
+    return {
+        "default": cfg.default,
+        "remotes": [
+            {
+                "name": n,
+                "url": s.shown,
+                "file": s.source,
+                "options": {k: "***" if is_secret_option(k) else v for k, v in s.options.items()},
+                "default": n == cfg.default,
+            }
+            for n, s in sorted(cfg.remotes.items())
+        ],
+    }
 
 
 def size_line(t) -> str:

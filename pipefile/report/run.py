@@ -15,12 +15,12 @@ import threading
 import time
 from typing import Optional
 
+from ..outcomes import Outcome, StepResult
 from ..rebuilder import Decision, Verdict
 from ..scheduler import RunSummary
 from .plan import STATE_STYLE
 from .reasons import reason_json, reason_text
 from .text import console, format_seconds, is_terminal
-from ..outcomes import Outcome, StepResult
 
 LOG_TAIL_LINES = 20
 LOG_LINE_MAX = 400
@@ -44,8 +44,9 @@ class RunReporter:
             from rich.live import Live
 
             self.console = console(self.stream)
-            self.live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True,
-                             get_renderable=self._render)
+            self.live = Live(
+                self._render(), console=self.console, refresh_per_second=8, transient=True, get_renderable=self._render
+            )
             self.live.start()
 
     def close(self) -> None:
@@ -98,10 +99,20 @@ class RunReporter:
         o = result.outcome
         if o == Outcome.FRESH and not (decision and decision.record):
             return
-        label = {Outcome.RAN: "ok", Outcome.RESTORED: "restored", Outcome.FRESH: "fresh", Outcome.FAILED: "FAILED", Outcome.SKIPPED: "skipped",
-                 Outcome.WOULD_RUN: "would run", Outcome.WOULD_RESTORE: "would restore", Outcome.LEFT_ON_REMOTE: "remote"}[o]
+        label = {
+            Outcome.RAN: "ok",
+            Outcome.RESTORED: "restored",
+            Outcome.FRESH: "fresh",
+            Outcome.FAILED: "FAILED",
+            Outcome.SKIPPED: "skipped",
+            Outcome.WOULD_RUN: "would run",
+            Outcome.WOULD_RESTORE: "would restore",
+            Outcome.LEFT_ON_REMOTE: "remote",
+        }[o]
         gpus = f", GPU {','.join(result.gpus)}" if result.gpus else ""
-        extra = f" ({format_seconds(result.seconds)}{gpus})" if o in (Outcome.RAN, Outcome.RESTORED, Outcome.FAILED) else ""
+        extra = (
+            f" ({format_seconds(result.seconds)}{gpus})" if o in (Outcome.RAN, Outcome.RESTORED, Outcome.FAILED) else ""
+        )
         if o == Outcome.SKIPPED and result.error:
             extra = f" ({result.error})"
         if o == Outcome.WOULD_RUN and result.command:
@@ -153,7 +164,16 @@ def render_summary(summary: RunSummary, root: str, stream=None) -> None:
     counts: dict = {}
     for r in summary.results.values():
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
-    order = (Outcome.RAN, Outcome.RESTORED, Outcome.LEFT_ON_REMOTE, Outcome.FRESH, Outcome.FAILED, Outcome.SKIPPED, Outcome.WOULD_RUN, Outcome.WOULD_RESTORE)
+    order = (
+        Outcome.RAN,
+        Outcome.RESTORED,
+        Outcome.LEFT_ON_REMOTE,
+        Outcome.FRESH,
+        Outcome.FAILED,
+        Outcome.SKIPPED,
+        Outcome.WOULD_RUN,
+        Outcome.WOULD_RESTORE,
+    )
     parts = [f"{counts[o]} {o}" for o in order if counts.get(o)]
     status = summary.status
     stream.write(f"{status}: {', '.join(parts) or 'nothing to do'} in {format_seconds(summary.seconds)}\n")
@@ -182,8 +202,9 @@ CI_SUMMARY_FILE = "pipe-summary.json"
 CI_SUMMARY_VERSION = 1
 
 
-def ci_summary(summary: RunSummary, exit_code: int, job: Optional[int], remote: Optional[dict],
-               push: Optional[dict]) -> dict:
+def ci_summary(
+    summary: RunSummary, exit_code: int, job: Optional[int], remote: Optional[dict], push: Optional[dict]
+) -> dict:
     """The JSON summary of `pipe run --ci` / `--summary FILE` (layout in docs/ci.md)."""
     counts: dict = {}
     for r in summary.results.values():
@@ -191,14 +212,27 @@ def ci_summary(summary: RunSummary, exit_code: int, job: Optional[int], remote: 
     steps = []
     for r in summary.results.values():
         d = summary.decisions.get(r.name)
-        steps.append({
-            "name": r.name, "outcome": r.outcome, "seconds": round(r.seconds, 3),
-            "key": d.key.digest if d is not None and d.key is not None else None,
-            "reasons": [reason_json(x) for x in d.reasons] if d is not None else [],
-            **({"remote": d.remote} if d is not None and d.remote else {}),
-            **({"error": r.error} if r.error else {}),
-            **({"log": r.log} if r.log else {}),
-            **({"notes": list(r.notes)} if r.notes else {}),
-        })
-    return {"version": CI_SUMMARY_VERSION, "status": summary.status, "exit_code": exit_code, "job": job,
-            "seconds": round(summary.seconds, 3), "counts": counts, "remote": remote, "push": push, "steps": steps}
+        steps.append(
+            {
+                "name": r.name,
+                "outcome": r.outcome,
+                "seconds": round(r.seconds, 3),
+                "key": d.key.digest if d is not None and d.key is not None else None,
+                "reasons": [reason_json(x) for x in d.reasons] if d is not None else [],
+                **({"remote": d.remote} if d is not None and d.remote else {}),
+                **({"error": r.error} if r.error else {}),
+                **({"log": r.log} if r.log else {}),
+                **({"notes": list(r.notes)} if r.notes else {}),
+            }
+        )
+    return {
+        "version": CI_SUMMARY_VERSION,
+        "status": summary.status,
+        "exit_code": exit_code,
+        "job": job,
+        "seconds": round(summary.seconds, 3),
+        "counts": counts,
+        "remote": remote,
+        "push": push,
+        "steps": steps,
+    }

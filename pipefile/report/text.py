@@ -124,15 +124,21 @@ def write_json_file(path: str, obj) -> None:
         try:
             st = os.stat(target)
         except OSError:
-            raise PipefileError(f"'{shown}' is a symbolic link to nothing ({printable(target)}); nothing was "
-                                f"written there", hint="remove the link, or choose another file") from None
+            raise PipefileError(
+                f"'{shown}' is a symbolic link to nothing ({printable(target)}); nothing was written there",
+                hint="remove the link, or choose another file",
+            ) from None
         if not stat.S_ISREG(st.st_mode):
-            raise PipefileError(f"'{shown}' is a link to {_kind(st.st_mode)} ({printable(target)}); JSON is written "
-                                f"only to a regular file, which it replaces whole",
-                                hint="choose the path of a file (it is made if missing)")
+            raise PipefileError(
+                f"'{shown}' is a link to {_kind(st.st_mode)} ({printable(target)}); JSON is written "
+                f"only to a regular file, which it replaces whole",
+                hint="choose the path of a file (it is made if missing)",
+            )
     elif st is not None and not stat.S_ISREG(st.st_mode):
-        raise PipefileError(f"'{shown}' is {_kind(st.st_mode)}; JSON is written only to a regular file, which it "
-                            f"replaces whole", hint="choose the path of a file (it is made if missing)")
+        raise PipefileError(
+            f"'{shown}' is {_kind(st.st_mode)}; JSON is written only to a regular file, which it replaces whole",
+            hint="choose the path of a file (it is made if missing)",
+        )
     parent = os.path.dirname(target)
     tmp = None
     try:
@@ -148,5 +154,7 @@ def write_json_file(path: str, obj) -> None:
             except OSError:
                 pass
         where = f" ({printable(e.filename)})" if getattr(e, "filename", None) and e.filename != tmp else ""
-        raise PipefileError(f"cannot write '{shown}': {e.strerror or e}{where}; nothing was written there",
-                            hint="choose a file in a folder you can write to (and with space left)") from None
+        raise PipefileError(
+            f"cannot write '{shown}': {e.strerror or e}{where}; nothing was written there",
+            hint="choose a file in a folder you can write to (and with space left)",
+        ) from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..errors import PipefileError
-from ..jobdb.serving import Token
+from ..jobdb.tokens import Token
 from .home import Home
 from .refusals import Forbidden, NotFound, Unauthenticated, Unavailable
 
@@ -61,6 +61,9 @@ def writer_hold(home: Home):
     way) the request is refused rather than left hanging."""
     w = home.gate.writer(wait=False)
     if w is None:
-        raise Unavailable("pipe gc is collecting this workspace's store: no new job or upload until it is done",
-                          "try again shortly", retry_after=30)
+        raise Unavailable(
+            "pipe gc is collecting this workspace's store: no new job or upload until it is done",
+            "try again shortly",
+            retry_after=30,
+        )
     return w

@@ -54,9 +54,15 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             if pool is not None:
                 await asyncio.get_running_loop().run_in_executor(None, pool.stop)
 
-    app = FastAPI(title="pipe endpoints", version=__version__, openapi_url=f"{API}/openapi.json",
-                  docs_url=f"{API}/docs", redoc_url=None, lifespan=lifespan,
-                  description="Batch endpoints published with `pipe publish` (docs/endpoints.md).")
+    app = FastAPI(
+        title="pipe endpoints",
+        version=__version__,
+        openapi_url=f"{API}/openapi.json",
+        docs_url=f"{API}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+        description="Batch endpoints published with `pipe publish` (docs/endpoints.md).",
+    )
     errors.install(app)
     # In this order: it is the order of the paths in the OpenAPI document.
     for routes in (endpoints, uploads, jobs):

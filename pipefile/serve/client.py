@@ -26,15 +26,12 @@ from typing import Callable, Optional
 
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, StatCache, hash_file
 from ..errors import PipefileError, StepFailed
-from ..printable import printable
 from ..load import convert_param_text
+from ..printable import printable
+from .answers import MAX_ANSWER, MAX_ERROR_BODY, Answer, brief_repr, parse_json, read_answer
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_PORTS = {"http": 80, "https": 443}
-MAX_ANSWER = 16 << 20  # a JSON answer (a job with its steps, a page of events) is far smaller
-MAX_ERROR_BODY = 64 << 10  # of an error's body only the start is shown
-MAX_NESTING = 64  # JSON of pipe serve is a few levels deep; deeper is refused, never a crash
-DECODED_PIECE = 1 << 16  # a compressed body is inflated this much at a time, never all at once
 
 
 def origin_of(url) -> tuple:
@@ -80,21 +77,28 @@ def _bearer_auth(token: str, origin: tuple, on_send: Callable[[], None]):
 
 
 class Client:
-    def __init__(self, url: str, token: Optional[str], timeout: float = 60.0,
-                 warn: Optional[Callable[[str], None]] = None):
+    def __init__(
+        self, url: str, token: Optional[str], timeout: float = 60.0, warn: Optional[Callable[[str], None]] = None
+    ):
         import httpx
 
         if not token:
-            raise PipefileError("no token to call the server with",
-                                hint="give --token TOKEN or set PIPE_TOKEN (pipe token create makes one)")
+            raise PipefileError(
+                "no token to call the server with",
+                hint="give --token TOKEN or set PIPE_TOKEN (pipe token create makes one)",
+            )
         self.base = url.rstrip("/")
         self.origin = _server_origin(url)
         self._warn = warn or (lambda m: print(m, file=sys.stderr))
         self._warned = False
         # Redirects are followed per request (GETs only), each hop checked by _only_origin.
-        self.http = httpx.Client(base_url=self.base, auth=_bearer_auth(token, self.origin, self._on_token_sent),
-                                 event_hooks={"request": [self._only_origin]}, follow_redirects=False,
-                                 timeout=timeout)
+        self.http = httpx.Client(
+            base_url=self.base,
+            auth=_bearer_auth(token, self.origin, self._on_token_sent),
+            event_hooks={"request": [self._only_origin]},
+            follow_redirects=False,
+            timeout=timeout,
+        )
 
     def close(self) -> None:
         self.http.close()
@@ -103,15 +107,19 @@ class Client:
         scheme, host, _port = self.origin
         if scheme == "http" and not is_loopback(host) and not self._warned:
             self._warned = True
-            self._warn(f"warning: sending the token over plain http to {host}: anyone on the way can read it "
-                       f"(use https, or a loopback address through an ssh tunnel)")
+            self._warn(
+                f"warning: sending the token over plain http to {host}: anyone on the way can read it "
+                f"(use https, or a loopback address through an ssh tunnel)"
+            )
 
     def _only_origin(self, request) -> None:
         """Every request, redirects included, goes to the --url origin, or is not sent."""
         if origin_of(request.url) != self.origin:
-            raise OffOrigin(f"the server pointed pipe invoke at {_shown_url(request.url)}, which is not the server "
-                            f"{self.base}; nothing was sent there (the token is only sent to --url)",
-                            hint="if the server moved, give its new address with --url")
+            raise OffOrigin(
+                f"the server pointed pipe invoke at {_shown_url(request.url)}, which is not the server "
+                f"{self.base}; nothing was sent there (the token is only sent to --url)",
+                hint="if the server moved, give its new address with --url",
+            )
 
     def resolve(self, url, what: str) -> str:
         """A URL the server gave: relative (resolved against --url) or on the --url origin."""
@@ -126,9 +134,11 @@ class Client:
         if u.scheme or u.host:
             full = u if u.scheme else u.copy_with(scheme=self.origin[0])  # //host/path
             if not full.host or origin_of(full) != self.origin:
-                raise OffOrigin(f"{what}: the server gave the URL {_shown_url(url)}, which is not on the server "
-                                f"{self.base}; refused (the token is only sent to --url)",
-                                hint="if the server moved, give its new address with --url")
+                raise OffOrigin(
+                    f"{what}: the server gave the URL {_shown_url(url)}, which is not on the server "
+                    f"{self.base}; refused (the token is only sent to --url)",
+                    hint="if the server moved, give its new address with --url",
+                )
             return str(full)
         return url
 
@@ -138,9 +148,11 @@ class Client:
         if r.status_code < 300:
             return r
         if r.status_code < 400:  # a redirect not followed (not a GET)
-            raise PipefileError(f"{what}: the server answered {r.status_code}, a redirect to "
-                                f"{_shown_url(r.headers.get('location', '?'))}",
-                                hint="give --url the address the server answers on")
+            raise PipefileError(
+                f"{what}: the server answered {r.status_code}, a redirect to "
+                f"{_shown_url(r.headers.get('location', '?'))}",
+                hint="give --url the address the server answers on",
+            )
         message, hint = None, None
         try:
             got = parse_json(r.body)
@@ -151,8 +163,9 @@ class Client:
             message, hint = err.get("message"), err.get("hint")
         if not message:
             message = r.text()
-        raise PipefileError(f"{what}: the server answered {r.status_code}: {said(message)}",
-                            hint=said(hint) if hint else None)
+        raise PipefileError(
+            f"{what}: the server answered {r.status_code}: {said(message)}", hint=said(hint) if hint else None
+        )
 
     def _send(self, method: str, path: str, what: str, limit: int = MAX_ANSWER, **kw) -> "Answer":
         """The answer to one request, its body read whole but never more than `limit`
@@ -166,16 +179,20 @@ class Client:
         except OffOrigin as e:
             raise PipefileError(f"{what}: {e.message}", hint=e.hint) from None
         except httpx.TooManyRedirects:
-            raise PipefileError(f"{what}: the server redirects in a loop",
-                                hint="give --url the address the server answers on") from None
+            raise PipefileError(
+                f"{what}: the server redirects in a loop", hint="give --url the address the server answers on"
+            ) from None
         except httpx.HTTPError as e:
-            raise PipefileError(f"{what}: cannot reach {self.base} ({e})",
-                                hint="is `pipe serve` running there? give its address with --url") from None
+            raise PipefileError(
+                f"{what}: cannot reach {self.base} ({e})",
+                hint="is `pipe serve` running there? give its address with --url",
+            ) from None
         try:
-            return _read_answer(r, what, limit)
+            return read_answer(r, what, limit)
         except httpx.HTTPError as e:
-            raise PipefileError(f"{what}: the answer from {self.base} broke off ({e})",
-                                hint="run the command again") from None
+            raise PipefileError(
+                f"{what}: the answer from {self.base} broke off ({e})", hint="run the command again"
+            ) from None
         finally:
             r.close()
 
@@ -204,11 +221,15 @@ class Client:
         try:
             got = parse_json(r.body)
         except ValueError as e:
-            raise PipefileError(f"{what}: the server's answer is not a JSON object ({e}): {r.text()[:200]!r}",
-                                hint="is --url the address of a `pipe serve` server?") from None
+            raise PipefileError(
+                f"{what}: the server's answer is not a JSON object ({e}): {r.text()[:200]!r}",
+                hint="is --url the address of a `pipe serve` server?",
+            ) from None
         if not isinstance(got, dict):
-            raise PipefileError(f"{what}: the server's answer is not a JSON object: {r.text()[:200]!r}",
-                                hint="is --url the address of a `pipe serve` server?")
+            raise PipefileError(
+                f"{what}: the server's answer is not a JSON object: {r.text()[:200]!r}",
+                hint="is --url the address of a `pipe serve` server?",
+            )
         return got
 
     # --- the steps of an invocation ---------------------------------------------------------
@@ -218,8 +239,11 @@ class Client:
     def upload(self, path: str) -> dict:
         """{"upload": digest} for a file or folder, sent only if the server lacks it."""
         if os.path.isdir(path):
-            digest = Hasher(os.path.dirname(os.path.abspath(path)), StatCache()).tree(
-                os.path.basename(os.path.abspath(path))).digest
+            digest = (
+                Hasher(os.path.dirname(os.path.abspath(path)), StatCache())
+                .tree(os.path.basename(os.path.abspath(path)))
+                .digest
+            )
         elif os.path.isfile(path):
             digest = hash_file(path)
         else:
@@ -231,34 +255,58 @@ class Client:
             with tempfile.TemporaryFile() as f:
                 _tar_folder(path, f)
                 f.seek(0)
-                got = self.request_json("POST", "/v1/uploads", f"uploading {path}", content=f,
-                                        headers={"Content-Type": "application/x-tar"})
+                got = self.request_json(
+                    "POST", "/v1/uploads", f"uploading {path}", content=f, headers={"Content-Type": "application/x-tar"}
+                )
         else:
             with open(path, "rb") as f:
-                got = self.request_json("POST", "/v1/uploads", f"uploading {path}", content=f,
-                                        headers={"Content-Type": "application/octet-stream"})
+                got = self.request_json(
+                    "POST",
+                    "/v1/uploads",
+                    f"uploading {path}",
+                    content=f,
+                    headers={"Content-Type": "application/octet-stream"},
+                )
         if not isinstance(got.get("digest"), str):
             raise PipefileError(f"uploading {path}: the server's answer names no digest: {str(got)[:200]}")
         return {"upload": got["digest"]}
 
-    def submit(self, endpoint: str, deployment: Optional[int], inputs: dict, force_rerun: bool,
-               idempotency_key: Optional[str] = None) -> dict:
+    def submit(
+        self,
+        endpoint: str,
+        deployment: Optional[int],
+        inputs: dict,
+        force_rerun: bool,
+        idempotency_key: Optional[str] = None,
+    ) -> dict:
         path = f"/v1/endpoints/{endpoint}" + (f"/deployments/{deployment}" if deployment else "") + "/jobs"
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-        return _checked_job(self.request_json("POST", path, f"invoking '{endpoint}'", headers=headers,
-                                              json={"inputs": inputs, "force_rerun": force_rerun}),
-                            f"invoking '{endpoint}'")
+        return _checked_job(
+            self.request_json(
+                "POST",
+                path,
+                f"invoking '{endpoint}'",
+                headers=headers,
+                json={"inputs": inputs, "force_rerun": force_rerun},
+            ),
+            f"invoking '{endpoint}'",
+        )
 
     def wait(self, job_id: int, on_event: Callable[[dict], None], timeout: Optional[float] = None) -> dict:
         after = 0
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            got = self.request_json("GET", f"/v1/jobs/{job_id}/events", f"job {job_id}",
-                                    params={"wait": 30, "after": after})
+            got = self.request_json(
+                "GET", f"/v1/jobs/{job_id}/events", f"job {job_id}", params={"wait": 30, "after": after}
+            )
             events = got.get("events")
             if not isinstance(events, list) or not all(
-                    isinstance(e, dict) and _is_int(e.get("seq")) and isinstance(e.get("kind"), str)
-                    and isinstance(e.get("data"), dict) for e in events):
+                isinstance(e, dict)
+                and _is_int(e.get("seq"))
+                and isinstance(e.get("kind"), str)
+                and isinstance(e.get("data"), dict)
+                for e in events
+            ):
                 raise PipefileError(f"job {job_id}: the server's events are of the wrong shape: {str(events)[:200]}")
             for e in events:
                 after = e["seq"]
@@ -266,8 +314,10 @@ class Client:
             if got.get("done"):
                 return _checked_job(self.request_json("GET", f"/v1/jobs/{job_id}", f"job {job_id}"), f"job {job_id}")
             if deadline is not None and time.monotonic() > deadline:
-                raise PipefileError(f"job {job_id} did not end within {timeout:g}s; it goes on on the server",
-                                    hint=f"check later: GET /v1/jobs/{job_id}")
+                raise PipefileError(
+                    f"job {job_id} did not end within {timeout:g}s; it goes on on the server",
+                    hint=f"check later: GET /v1/jobs/{job_id}",
+                )
 
     @contextlib.contextmanager
     def stream(self, url: str, what: str):
@@ -279,7 +329,7 @@ class Client:
             r = self._open(self.http.build_request("GET", url), True)
             try:
                 if r.status_code >= 300:
-                    self._check(_read_answer(r, what, MAX_ERROR_BODY), what)
+                    self._check(read_answer(r, what, MAX_ERROR_BODY), what)
                 yield r
             finally:
                 r.close()
@@ -288,100 +338,10 @@ class Client:
         except httpx.TooManyRedirects:
             raise PipefileError(f"{what}: the server redirects in a loop") from None
         except httpx.HTTPError as e:
-            raise PipefileError(f"{what}: the download from {self.base} failed or broke off ({e})",
-                                hint="nothing of it was kept; run the command again") from None
-
-
-# --- reading what the server answers -----------------------------------------------------------
-
-
-class Answer:
-    """An answer read whole (and capped): status, headers and body bytes."""
-
-    def __init__(self, status_code: int, headers, body: bytes):
-        self.status_code = status_code
-        self.headers = headers
-        self.body = body
-
-    def text(self) -> str:
-        return self.body.decode("utf-8", "replace")
-
-
-def _read_answer(r, what: str, limit: int) -> Answer:
-    """The streamed response `r` read into an Answer: an error's body cut at MAX_ERROR_BODY,
-    any other body refused past `limit` bytes (a server does not get to fill the memory)."""
-    error = r.status_code >= 300
-    if error:
-        limit = min(limit, MAX_ERROR_BODY)
-    body = bytearray()
-    for piece in body_chunks(r, what):
-        body += piece
-        if len(body) > limit:
-            if error:
-                del body[limit:]
-                break
-            raise PipefileError(f"{what}: the server's answer is over {limit} bytes; refused",
-                                hint="the server is not answering as `pipe serve` does")
-    return Answer(r.status_code, r.headers, bytes(body))
-
-
-def body_chunks(r, what: str):
-    """The body of the streamed response `r`, decoded, in pieces of at most DECODED_PIECE
-    bytes: a compressed body (gzip or deflate, one layer) is inflated piece by piece, so a
-    small body that inflates to gigabytes is stopped by whoever counts the pieces, not read
-    into memory first. Other encodings (br, zstd, several layers) are refused."""
-    import zlib
-
-    codings = [c.strip().lower() for c in r.headers.get("content-encoding", "").split(",")]
-    codings = [c for c in codings if c and c != "identity"]
-    if not codings:
-        yield from r.iter_raw()
-        return
-    if len(codings) > 1 or codings[0] not in ("gzip", "x-gzip", "deflate"):
-        raise PipefileError(f"{what}: the server's answer is encoded as {brief_repr(', '.join(codings))}, which "
-                            f"pipe invoke does not read", hint="it asks for gzip or deflate (Accept-Encoding)")
-    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16 if codings[0] != "deflate" else zlib.MAX_WBITS | 32)
-    raw_deflate = None  # deflate is meant zlib-wrapped; some servers send it bare
-    for raw in r.iter_raw():
-        if inflate.eof:
-            break  # what follows the compressed stream is not read (nor kept)
-        data = raw
-        while data and not inflate.eof:
-            try:
-                piece = inflate.decompress(data, DECODED_PIECE)
-            except zlib.error as e:
-                if codings[0] == "deflate" and raw_deflate is None and not inflate.unused_data:
-                    raw_deflate, inflate = True, zlib.decompressobj(-zlib.MAX_WBITS)
-                    continue
-                raise PipefileError(f"{what}: the server's answer is not valid {codings[0]} data ({e})",
-                                    hint="the server is not answering as `pipe serve` does") from None
-            raw_deflate = raw_deflate or False
-            data = inflate.unconsumed_tail
-            if piece:
-                yield piece
-
-
-def parse_json(body: bytes):
-    """The JSON of an answer; ValueError for anything that is not JSON, nests deeper than
-    MAX_NESTING levels or is too deep for the parser itself (never a RecursionError)."""
-    import json
-
-    try:
-        got = json.loads(body)
-    except RecursionError:
-        raise ValueError("it is nested too deeply") from None
-    # Deep nesting (which parses up to Python's recursion limit) is refused here, walked
-    # without recursion, so that printing or walking it later cannot crash either.
-    todo = [(got, 1)]
-    while todo:
-        value, depth = todo.pop()
-        if depth > MAX_NESTING:
-            raise ValueError(f"it is nested deeper than {MAX_NESTING} levels")
-        if isinstance(value, dict):
-            todo.extend((v, depth + 1) for v in value.values())
-        elif isinstance(value, list):
-            todo.extend((v, depth + 1) for v in value)
-    return got
+            raise PipefileError(
+                f"{what}: the download from {self.base} failed or broke off ({e})",
+                hint="nothing of it was kept; run the command again",
+            ) from None
 
 
 def _tar_folder(path: str, f) -> None:
@@ -416,8 +376,9 @@ def _server_origin(url: str) -> tuple:
     except (httpx.InvalidURL, TypeError, ValueError) as e:
         raise PipefileError(f"--url {url}: not a URL ({e})", hint="write it as http://HOST:PORT") from None
     if u.scheme.lower() not in DEFAULT_PORTS or not u.host:
-        raise PipefileError(f"--url {url}: not an http or https URL with a host",
-                            hint="write it as http://HOST:PORT (or https://...)")
+        raise PipefileError(
+            f"--url {url}: not an http or https URL with a host", hint="write it as http://HOST:PORT (or https://...)"
+        )
     return origin_of(u)
 
 
@@ -427,8 +388,12 @@ def _is_int(v) -> bool:
 
 def _checked_job(job: dict, what: str) -> dict:
     """A job as the server describes it: what pipe invoke reads of it has the right types."""
-    if not (_is_int(job.get("id")) and isinstance(job.get("state"), str) and isinstance(job.get("url", ""), str)
-            and isinstance(job.get("error") or "", str)):
+    if not (
+        _is_int(job.get("id"))
+        and isinstance(job.get("state"), str)
+        and isinstance(job.get("url", ""), str)
+        and isinstance(job.get("error") or "", str)
+    ):
         raise PipefileError(f"{what}: the server's job is of the wrong shape: {str(job)[:200]}")
     return job
 
@@ -439,13 +404,9 @@ def said(value, limit: int = 1000) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
-def brief_repr(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _shown_url(url) -> str:
     return brief_repr(str(url))
+
 
 def parse_inputs(client: Client, schema: dict, params, data) -> dict:
     """-p NAME=VALUE (converted by the endpoint's input types) and -i NAME=PATH |
@@ -458,13 +419,20 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
             raise PipefileError(f"{what} {pair}: expected NAME=VALUE")
         name, text = pair.split("=", 1)
         decl = schema.get(name) if isinstance(schema, dict) else None
-        if decl is not None and not (isinstance(decl, dict) and isinstance(decl.get("kind"), str)
-                                     and (decl["kind"] != "param" or isinstance(decl.get("type"), str))):
-            raise PipefileError(f"{what} {pair}: the server describes input '{name}' as {str(decl)[:200]}",
-                                hint="is --url the address of a `pipe serve` server?")
+        if decl is not None and not (
+            isinstance(decl, dict)
+            and isinstance(decl.get("kind"), str)
+            and (decl["kind"] != "param" or isinstance(decl.get("type"), str))
+        ):
+            raise PipefileError(
+                f"{what} {pair}: the server describes input '{name}' as {str(decl)[:200]}",
+                hint="is --url the address of a `pipe serve` server?",
+            )
         if decl is None:
-            raise PipefileError(f"{what} {pair}: the endpoint has no input '{name}'",
-                                hint=said(did_you_mean(name, schema, "input") or "it takes no inputs"))
+            raise PipefileError(
+                f"{what} {pair}: the endpoint has no input '{name}'",
+                hint=said(did_you_mean(name, schema, "input") or "it takes no inputs"),
+            )
         if decl["kind"] == "param":
             if what == "-i":
                 raise PipefileError(f"-i {pair}: '{name}' is a param", hint=f"give it with -p {name}=VALUE")
@@ -476,9 +444,9 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
             if what == "-p":
                 raise PipefileError(f"-p {pair}: '{name}' is data", hint=f"give it with -i {name}=PATH")
             if text.startswith("artifact:"):
-                inputs[name] = {"artifact": text[len("artifact:"):]}
+                inputs[name] = {"artifact": text[len("artifact:") :]}
             elif text.startswith("job:"):
-                inputs[name] = {"job_output": text[len("job:"):]}
+                inputs[name] = {"job_output": text[len("job:") :]}
             else:
                 inputs[name] = client.upload(text)
     return inputs
@@ -487,7 +455,8 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
 def job_failed(job: dict) -> Optional[StepFailed]:
     if job["state"] == "completed":
         return None
-    return StepFailed(f"job {job['id']} ended {printable(job['state'])}" +
-                      (f": {printable(job['error'])}" if job.get("error") else ""),
-                      hint=f"logs: GET /v1/jobs/{job['id']}/logs/STEP")
-
+    return StepFailed(
+        f"job {job['id']} ended {printable(job['state'])}"
+        + (f": {printable(job['error'])}" if job.get("error") else ""),
+        hint=f"logs: GET /v1/jobs/{job['id']}/logs/STEP",
+    )

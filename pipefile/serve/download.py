@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 from ..digest import FILE, TREE, hash_file
 from ..errors import PipefileError
-from .client import body_chunks, brief_repr
+from .answers import body_chunks, brief_repr
 
 NAME_MAX_BYTES = 200  # an output's name; with its extension and a temporary suffix it stays under 255
 TREE_SLACK = 1 << 20  # tar bytes allowed besides file content: the first headers...
@@ -47,24 +47,30 @@ def download_outputs(client, job: dict, out_dir: str) -> list:
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
-        raise PipefileError(f"cannot make the --out folder '{out_dir}' ({e.strerror})",
-                            hint="choose another --out folder") from None
+        raise PipefileError(
+            f"cannot make the --out folder '{out_dir}' ({e.strerror})", hint="choose another --out folder"
+        ) from None
     # Writes go to the real folder, each to one name directly inside it.
     real_out = os.path.realpath(out_dir)
     for o in outputs:
         if os.path.lexists(os.path.join(real_out, o.filename)):
-            raise PipefileError(f"'{os.path.join(out_dir, o.filename)}' already exists; nothing was written",
-                                hint="choose another --out folder, or move it away first")
+            raise PipefileError(
+                f"'{os.path.join(out_dir, o.filename)}' already exists; nothing was written",
+                hint="choose another --out folder, or move it away first",
+            )
     need = sum(o.size for o in outputs)
     free = _free_bytes(real_out)
     if free is not None and need > free:
-        raise PipefileError(f"the outputs take {need} bytes and '{out_dir}' has {free} free; nothing was written",
-                            hint="free some space, or choose another --out folder")
+        raise PipefileError(
+            f"the outputs take {need} bytes and '{out_dir}' has {free} free; nothing was written",
+            hint="free some space, or choose another --out folder",
+        )
     written = []
     for o in outputs:
         _fetch(client, o, real_out, os.path.join(out_dir, o.filename))
         written.append(os.path.join(out_dir, o.filename))
     return written
+
 
 def _plan(client, job: dict) -> list:
     """The job's outputs as _Output, every name, kind, size and URL checked."""
@@ -76,9 +82,11 @@ def _plan(client, job: dict) -> list:
     for name, o in outputs.items():
         problem = unsafe_name(name)
         if problem:
-            raise PipefileError(f"the server named an output {brief_repr(name)}, which {problem}; nothing was written",
-                                hint="each output is written as one file or folder directly inside --out; "
-                                     "this server (or something between it and you) is not to be trusted")
+            raise PipefileError(
+                f"the server named an output {brief_repr(name)}, which {problem}; nothing was written",
+                hint="each output is written as one file or folder directly inside --out; "
+                "this server (or something between it and you) is not to be trusted",
+            )
         what = f"output '{name}'"
         if not isinstance(o, dict) or o.get("kind") not in (FILE, TREE):
             raise PipefileError(f"{what}: the server describes it as {str(o)[:200]}, not a file or folder")
@@ -91,8 +99,10 @@ def _plan(client, job: dict) -> list:
         ext = os.path.splitext(filename)[1] if isinstance(filename, str) else ""
         filename = name + (ext if _safe_ext(ext) else "")
         if filename.casefold() in taken:  # case-blind file systems would write both to one place
-            raise PipefileError(f"{what} and output '{taken[filename.casefold()]}' would both be written "
-                                f"as '{filename}'; nothing was written")
+            raise PipefileError(
+                f"{what} and output '{taken[filename.casefold()]}' would both be written "
+                f"as '{filename}'; nothing was written"
+            )
         taken[filename.casefold()] = name
         plan.append(_Output(name, o["kind"], size, digest, client.resolve(o.get("url"), what), filename))
     return plan
@@ -126,12 +136,16 @@ def _fetch(client, o: _Output, real_out: str, shown: str) -> None:
         if o.kind == FILE and o.digest is not None:
             got = hash_file(tmp)
             if got != o.digest:
-                raise PipefileError(f"{what}: what arrived has digest {got}, and the job says {o.digest}",
-                                    hint="the download was altered or damaged on the way; nothing of it was kept")
+                raise PipefileError(
+                    f"{what}: what arrived has digest {got}, and the job says {o.digest}",
+                    hint="the download was altered or damaged on the way; nothing of it was kept",
+                )
         _place(tmp, dest, shown, o.kind == FILE)
     except OSError as e:
-        raise PipefileError(f"{what}: cannot write into '{os.path.dirname(shown) or '.'}' ({e.strerror or e})",
-                            hint="nothing of it was kept") from None
+        raise PipefileError(
+            f"{what}: cannot write into '{os.path.dirname(shown) or '.'}' ({e.strerror or e})",
+            hint="nothing of it was kept",
+        ) from None
     finally:
         if fd is not None:
             os.close(fd)
@@ -164,9 +178,11 @@ class _Body:
                 break
             self.received += len(chunk)
             if self.received > self.limit:
-                raise PipefileError(f"{self.what}: the server sends more than the folder's size and its archive "
-                                    f"headers can take ({self.limit} bytes); refused, nothing of it was kept",
-                                    hint="the server is not answering as `pipe serve` does")
+                raise PipefileError(
+                    f"{self.what}: the server sends more than the folder's size and its archive "
+                    f"headers can take ({self.limit} bytes); refused, nothing of it was kept",
+                    hint="the server is not answering as `pipe serve` does",
+                )
             self._buf += chunk
         if n < 0 or n >= len(self._buf):
             out, self._buf = bytes(self._buf), bytearray()
@@ -181,25 +197,32 @@ def _receive_file(r, f, o: "_Output", what: str) -> None:
     announced = r.headers.get("content-length")
     if announced is not None and r.headers.get("content-encoding", "identity") == "identity":
         if not announced.isdigit() or int(announced) != o.size:
-            raise PipefileError(f"{what}: the server announces {announced[:40]} bytes, and the job says {o.size}; "
-                                f"refused, nothing of it was kept",
-                                hint="the server is not answering as `pipe serve` does")
+            raise PipefileError(
+                f"{what}: the server announces {announced[:40]} bytes, and the job says {o.size}; "
+                f"refused, nothing of it was kept",
+                hint="the server is not answering as `pipe serve` does",
+            )
     got = 0
     for chunk in body_chunks(r, what):  # decoded piece by piece: the count stops a bomb
         got += len(chunk)
         if got > o.size:
-            raise PipefileError(f"{what}: the server sends more than the {o.size} bytes the job says; refused, "
-                                f"nothing of it was kept", hint="the server is not answering as `pipe serve` does")
+            raise PipefileError(
+                f"{what}: the server sends more than the {o.size} bytes the job says; refused, nothing of it was kept",
+                hint="the server is not answering as `pipe serve` does",
+            )
         f.write(chunk)
     if got != o.size:
-        raise PipefileError(f"{what}: only {got} of its {o.size} bytes arrived; nothing of it was kept",
-                            hint="run the command again")
+        raise PipefileError(
+            f"{what}: only {got} of its {o.size} bytes arrived; nothing of it was kept", hint="run the command again"
+        )
 
 
 def _place(tmp: str, dest: str, shown: str, is_file: bool) -> None:
     """tmp to dest, never replacing what is there (a file by a hard link: atomic, no clobber)."""
-    exists = PipefileError(f"'{shown}' appeared while downloading; it was left as it is",
-                           hint="choose another --out folder, or move it away first")
+    exists = PipefileError(
+        f"'{shown}' appeared while downloading; it was left as it is",
+        hint="choose another --out folder, or move it away first",
+    )
     if is_file:
         try:
             os.link(tmp, dest)
@@ -270,8 +293,11 @@ def _untar_safely(f, into: str, size: int, what: str, on_member: Optional[Callab
                     raise UploadError(f"the archive holds more than the {size} bytes the job says")
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 # O_EXCL | O_NOFOLLOW: a fresh file, never through a link; the umask sets the mode.
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                             0o777 if m.mode & 0o111 else 0o666)
+                fd = os.open(
+                    target,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
+                    0o777 if m.mode & 0o111 else 0o666,
+                )
                 with os.fdopen(fd, "wb") as out:
                     src = tf.extractfile(m)
                     while src is not None:
@@ -280,14 +306,18 @@ def _untar_safely(f, into: str, size: int, what: str, on_member: Optional[Callab
                             break
                         out.write(b)
     except UploadError as e:
-        raise PipefileError(f"{what}: {e.message}; refused, nothing of it was kept",
-                            hint="the server is not answering as `pipe serve` does") from None
+        raise PipefileError(
+            f"{what}: {e.message}; refused, nothing of it was kept",
+            hint="the server is not answering as `pipe serve` does",
+        ) from None
     except (tarfile.TarError, EOFError) as e:
-        raise PipefileError(f"{what}: the archive is damaged or cut short ({e}); nothing of it was kept",
-                            hint="run the command again") from None
+        raise PipefileError(
+            f"{what}: the archive is damaged or cut short ({e}); nothing of it was kept", hint="run the command again"
+        ) from None
     if total != size:
-        raise PipefileError(f"{what}: only {total} of its {size} bytes arrived; nothing of it was kept",
-                            hint="run the command again")
+        raise PipefileError(
+            f"{what}: only {total} of its {size} bytes arrived; nothing of it was kept", hint="run the command again"
+        )
 
 
 def unsafe_name(name) -> Optional[str]:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 from ..errors import PipefileError
-from ..jobdb.serving import Deployment, Endpoint, Token
+from ..jobdb.serving import Deployment, Endpoint
+from ..jobdb.tokens import Token
 from .access import need_read
 from .home import Home
 from .refusals import Conflict, Forbidden, NotFound

@@ -33,7 +33,7 @@ class BodyTooLarge(Exception):
 def _hostname(value: str) -> str:
     value = value.strip().lower()
     if value.startswith("["):  # [::1]:8080
-        return value[1:value.index("]")] if "]" in value else value
+        return value[1 : value.index("]")] if "]" in value else value
     if value.count(":") == 1:
         return value.split(":", 1)[0]
     return value
@@ -42,7 +42,7 @@ def _hostname(value: str) -> str:
 def _port(value: str) -> Optional[int]:
     """The port of a Host header value, or None when it names none."""
     value = value.strip()
-    tail = value[value.index("]") + 1:] if value.startswith("[") and "]" in value else value
+    tail = value[value.index("]") + 1 :] if value.startswith("[") and "]" in value else value
     if tail.count(":") == 1 and tail.rsplit(":", 1)[1].isdigit():
         return int(tail.rsplit(":", 1)[1])
     return None
@@ -76,8 +76,13 @@ class RequestGuard:
 
     async def _refuse(self, send, status: int, message: str, hint: str = "") -> None:
         body = json.dumps(error_body(message, hint)).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
@@ -114,12 +119,20 @@ class RequestGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         host = _hostname(headers.get("host", ""))
         if host not in self.allowed:
-            return await self._refuse(send, 403, f"host '{headers.get('host', '')}' is not served here",
-                                      "start pipe serve with --allow-host NAME to accept it")
+            return await self._refuse(
+                send,
+                403,
+                f"host '{headers.get('host', '')}' is not served here",
+                "start pipe serve with --allow-host NAME to accept it",
+            )
         origin = headers.get("origin")
         if origin is not None and not _same_origin(origin, headers.get("host", "")):
-            return await self._refuse(send, 403, f"requests from origin '{origin}' are refused",
-                                      "call the API from a program, not from a web page of another site")
+            return await self._refuse(
+                send,
+                403,
+                f"requests from origin '{origin}' are refused",
+                "call the API from a program, not from a web page of another site",
+            )
         is_upload = scope["path"].rstrip("/") == f"{API}/uploads"
         limit = self.max_upload if is_upload else self.max_body
         length = headers.get("content-length")
@@ -129,16 +142,24 @@ class RequestGuard:
             except ValueError:
                 return await self._refuse(send, 400, "bad Content-Length")
             if too_big:
-                return await self._refuse(send, 413, f"the request body is over the limit of {limit} bytes",
-                                          "send less, or raise the server's --max-upload / --max-body")
+                return await self._refuse(
+                    send,
+                    413,
+                    f"the request body is over the limit of {limit} bytes",
+                    "send less, or raise the server's --max-upload / --max-body",
+                )
         if not is_upload:
             # A body of this size is read whole here, counted as it arrives whatever the
             # transfer encoding, and refused before the app sees it: a framework that parses
             # the body itself would turn the error raised while reading into a 400.
             body, rest = await self._read_body(receive, limit)
             if body is None:
-                return await self._refuse(send, 413, f"the request body is over the limit of {limit} bytes",
-                                          "send less, or raise the server's --max-upload / --max-body")
+                return await self._refuse(
+                    send,
+                    413,
+                    f"the request body is over the limit of {limit} bytes",
+                    "send less, or raise the server's --max-upload / --max-body",
+                )
             receive = self._replay(body, rest, receive)
         seen = 0
         started = False
@@ -162,5 +183,9 @@ class RequestGuard:
             await self.app(scope, counted_receive, tracked_send)
         except BodyTooLarge:
             if not started:
-                await self._refuse(send, 413, f"the request body is over the limit of {limit} bytes",
-                                   "send less, or raise the server's --max-upload / --max-body")
+                await self._refuse(
+                    send,
+                    413,
+                    f"the request body is over the limit of {limit} bytes",
+                    "send less, or raise the server's --max-upload / --max-body",
+                )

@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import threading
 
+from ..cache.content_store import ContentStore
 from ..jobdb.jobs import JobStore
 from ..jobdb.serving import ServeStore
 from ..workspace import STATE_DIR, Workspace
-from ..cache.content_store import ContentStore
 from ..workspace.lock import ServeGate
 
 

@@ -12,8 +12,8 @@ from typing import Iterator, Optional
 from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest
 from ..errors import PipefileError, did_you_mean
 from ..jobdb.records import ACTIVE, TERMINAL
+from ..jobdb.tokens import Token
 from ..outcomes import JobState
-from ..jobdb.serving import Token
 from .access import visible_job
 from .endpoints_view import find_deployment
 from .guard import API
@@ -34,21 +34,47 @@ def job_json(home: Home, job, reused: Optional[bool] = None) -> dict:
             rec = by_step.get(o["step"])
             content = (rec.outputs if rec else {}).get(o["output"], {})
             if "digest" in content:
-                outputs[name] = {"kind": content["kind"], "digest": content["digest"], "size": content["size"],
-                                 "filename": os.path.basename(o["path"]),
-                                 "url": f"{API}/jobs/{job.id}/outputs/{name}"}
+                outputs[name] = {
+                    "kind": content["kind"],
+                    "digest": content["digest"],
+                    "size": content["size"],
+                    "filename": os.path.basename(o["path"]),
+                    "url": f"{API}/jobs/{job.id}/outputs/{name}",
+                }
     except PipefileError:
         pass
     req = job.request or {}
-    out = {"id": job.id, "uid": job.uid, "endpoint": job.endpoint, "deployment": job.deployment,
-           "deployment_digest": job.deployment_digest, "state": job.state, "error": job.error,
-           "created": job.queued, "started": job.started if job.state not in (JobState.QUEUED,) else None,
-           "ended": job.ended, "token": job.token_id, "inputs": req.get("inputs", {}),
-           "params": req.get("params", {}), "tags": req.get("tags", {}),
-           "force_rerun": bool(req.get("force_rerun")), "history": history,
-           "steps": [{"step": s.step, "outcome": s.outcome, "seconds": s.seconds, "exit_code": s.exit_code,
-                      "error": s.error, "key": s.key} for s in steps],
-           "outputs": outputs, "url": f"{API}/jobs/{job.id}"}
+    out = {
+        "id": job.id,
+        "uid": job.uid,
+        "endpoint": job.endpoint,
+        "deployment": job.deployment,
+        "deployment_digest": job.deployment_digest,
+        "state": job.state,
+        "error": job.error,
+        "created": job.queued,
+        "started": job.started if job.state not in (JobState.QUEUED,) else None,
+        "ended": job.ended,
+        "token": job.token_id,
+        "inputs": req.get("inputs", {}),
+        "params": req.get("params", {}),
+        "tags": req.get("tags", {}),
+        "force_rerun": bool(req.get("force_rerun")),
+        "history": history,
+        "steps": [
+            {
+                "step": s.step,
+                "outcome": s.outcome,
+                "seconds": s.seconds,
+                "exit_code": s.exit_code,
+                "error": s.error,
+                "key": s.key,
+            }
+            for s in steps
+        ],
+        "outputs": outputs,
+        "url": f"{API}/jobs/{job.id}",
+    }
     if reused is not None:
         out["reused"] = reused
     return out
@@ -63,9 +89,22 @@ def outputs_stored(home: Home, job) -> bool:
 def list_jobs(home: Home, tok: Token, endpoint: Optional[str], limit: int) -> dict:
     """Served jobs, newest first (an invoke token sees only its own)."""
     jobs = home.serve.served_jobs(endpoint, None if tok.can_read_all() else tok.id, limit)
-    return {"jobs": [{"id": j.id, "uid": j.uid, "endpoint": j.endpoint, "deployment": j.deployment,
-                      "state": j.state, "created": j.queued, "ended": j.ended, "token": j.token_id,
-                      "url": f"{API}/jobs/{j.id}"} for j in jobs]}
+    return {
+        "jobs": [
+            {
+                "id": j.id,
+                "uid": j.uid,
+                "endpoint": j.endpoint,
+                "deployment": j.deployment,
+                "state": j.state,
+                "created": j.queued,
+                "ended": j.ended,
+                "token": j.token_id,
+                "url": f"{API}/jobs/{j.id}",
+            }
+            for j in jobs
+        ]
+    }
 
 
 def events_since(home: Home, job_id: int, since: int) -> tuple:
@@ -112,8 +151,9 @@ def output_content(home: Home, tok: Token, job_id: int, name: str) -> OutputCont
         dep = find_deployment(home, job.endpoint, job.deployment)
         declared = dep.manifest.get("outputs", {})
         if name in declared:
-            raise Conflict(f"job {job_id} has no content for output '{name}' (it is {job.state})",
-                           "wait for the job to complete")
+            raise Conflict(
+                f"job {job_id} has no content for output '{name}' (it is {job.state})", "wait for the job to complete"
+            )
         raise NotFound(f"job {job_id} has no output '{name}'", did_you_mean(name, declared, "output"))
     o = outputs[name]
     store = home.store

@@ -10,7 +10,7 @@ import tempfile
 from typing import Optional
 
 from ..digest import PathDigest
-from ..jobdb.serving import Token
+from ..jobdb.tokens import Token
 from .access import upload_view, writer_hold
 from .home import Home
 from .refusals import Forbidden
@@ -20,8 +20,11 @@ from .uploads import Received, store_upload
 def need_uploader(tok: Token, asking: bool = False) -> None:
     """Sending (or, `asking`, asking about) uploads needs an invoke or admin token."""
     if not (tok.admin or tok.invoke_endpoints()):
-        raise Forbidden("asking for uploads needs an invoke or admin token" if asking
-                        else "uploading needs an invoke or admin token")
+        raise Forbidden(
+            "asking for uploads needs an invoke or admin token"
+            if asking
+            else "uploading needs an invoke or admin token"
+        )
 
 
 def receive_into(home: Home) -> tuple:

@@ -40,8 +40,9 @@ def _take_lock(root: str) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise PipefileError("another `pipe serve` is serving this workspace",
-                            hint="stop it first, or serve from another workspace") from None
+        raise PipefileError(
+            "another `pipe serve` is serving this workspace", hint="stop it first, or serve from another workspace"
+        ) from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd
@@ -65,8 +66,9 @@ def make_private(root: str) -> list:
     try:
         os.chmod(state, 0o700)
     except OSError as e:
-        raise PipefileError(f"cannot make {state} private ({e.strerror})",
-                            hint="run pipe serve as the user who owns the workspace") from None
+        raise PipefileError(
+            f"cannot make {state} private ({e.strerror})", hint="run pipe serve as the user who owns the workspace"
+        ) from None
     real_state = os.path.realpath(state)
     for dirpath, dirnames, filenames in os.walk(state):
         if os.path.realpath(dirpath) == store_root:
@@ -81,9 +83,11 @@ def make_private(root: str) -> list:
             except OSError:
                 pass  # gone meanwhile, or not ours: the 0700 .pipe/ still guards it
     if not store_root.startswith(real_state + os.sep):
-        warnings.append(f"the content store ({store_root}) is outside .pipe/ (PIPE_STORE_DIR or a clone's): "
-                        f"served uploads and outputs are kept there; make its folder private "
-                        f"(chmod 700) if others use this machine")
+        warnings.append(
+            f"the content store ({store_root}) is outside .pipe/ (PIPE_STORE_DIR or a clone's): "
+            f"served uploads and outputs are kept there; make its folder private "
+            f"(chmod 700) if others use this machine"
+        )
     return warnings
 
 
@@ -118,28 +122,34 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
     try:
         cut, queued = recover(config.root)
         if cut:
-            log(f"marked {len(cut)} job(s) the previous server was running as interrupted: "
-                f"{', '.join(map(str, cut))}")
+            log(f"marked {len(cut)} job(s) the previous server was running as interrupted: {', '.join(map(str, cut))}")
         if queued:
             log(f"resuming {queued} queued job(s)")
         ws = Workspace(config.root)
         try:
             if not ServeStore(ws.jobs).tokens():
-                log("no token exists yet: every request but /v1/health will be refused; "
-                    "create one with `pipe token create --scope admin`")
+                log(
+                    "no token exists yet: every request but /v1/health will be refused; "
+                    "create one with `pipe token create --scope admin`"
+                )
         finally:
             ws.close()
         # The CPUs are shared out between the jobs that run at once.
         slots = max(1, (os.cpu_count() or 1) // config.workers)
-        pool = WorkerPool(config.root, config.workers, Limits(config.job_timeout, config.max_log, slots),
-                          config.pass_env)
+        pool = WorkerPool(
+            config.root, config.workers, Limits(config.job_timeout, config.max_log, slots), config.pass_env
+        )
         app = create_app(config, pool)
         guarded = RequestGuard(app, allowed_hosts(config), config.max_body, config.max_upload)
         if config.host in ("0.0.0.0", "::"):
-            log("warning: listening on every network interface; requests are still refused unless their Host "
-                "is allowed (--allow-host)")
-        log(f"serving {os.path.basename(config.root)} at http://{_url_host(config.host)}:{config.port}/v1 "
-            f"({config.workers} worker{'s' if config.workers != 1 else ''}); API: /v1/openapi.json")
+            log(
+                "warning: listening on every network interface; requests are still refused unless their Host "
+                "is allowed (--allow-host)"
+            )
+        log(
+            f"serving {os.path.basename(config.root)} at http://{_url_host(config.host)}:{config.port}/v1 "
+            f"({config.workers} worker{'s' if config.workers != 1 else ''}); API: /v1/openapi.json"
+        )
 
         class Server(uvicorn.Server):
             def handle_exit(self, sig, frame):
@@ -149,8 +159,15 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                 threading.Thread(target=pool.stop, name="pool-stop", daemon=True).start()
                 super().handle_exit(sig, frame)
 
-        uv_config = uvicorn.Config(guarded, host=config.host, port=config.port, log_level="warning", lifespan="on",
-                                   timeout_graceful_shutdown=10, server_header=False)
+        uv_config = uvicorn.Config(
+            guarded,
+            host=config.host,
+            port=config.port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+            server_header=False,
+        )
         server = Server(uv_config)
         try:
             server.run()
@@ -161,9 +178,11 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                 raise
         if not server.started:
             # uvicorn has logged why it could not start (address in use, ...).
-            raise PipefileError(f"pipe serve could not listen on {_url_host(config.host)}:{config.port}",
-                                hint="is another program using that port? choose another with --port; "
-                                     "--host must be an address of this machine")
+            raise PipefileError(
+                f"pipe serve could not listen on {_url_host(config.host)}:{config.port}",
+                hint="is another program using that port? choose another with --port; "
+                "--host must be an address of this machine",
+            )
     finally:
         os.close(lock_fd)
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import PipefileError
-from ..jobdb.serving import Deployment, QueueFull, Token
+from ..jobdb.serving import Deployment, QueueFull
+from ..jobdb.tokens import Token
 from ..publish import RequestError, check_request, lay_out
 from ..workspace import Workspace
 from .access import artifact_view, may_read, upload_view, writer_hold
@@ -52,44 +53,76 @@ class Submitted:
         return self.job["id"]
 
 
-def submit(home: Home, tok: Token, endpoint: str, number: Optional[int], body: Invocation, key: Optional[str],
-           max_queue: int, pool=None) -> Submitted:
+def submit(
+    home: Home,
+    tok: Token,
+    endpoint: str,
+    number: Optional[int],
+    body: Invocation,
+    key: Optional[str],
+    max_queue: int,
+    pool=None,
+) -> Submitted:
     """Invoke deployment `number` of `endpoint` (None: its default) with Idempotency-Key
     `key` (None: none); `pool` (the WorkerPool, if any) is told of a new job."""
     with writer_hold(home):
         return _submit(home, tok, endpoint, number, body, key, max_queue, pool)
 
 
-def _submit(home: Home, tok: Token, endpoint: str, number: Optional[int], body: Invocation, key: Optional[str],
-            max_queue: int, pool) -> Submitted:
+def _submit(
+    home: Home,
+    tok: Token,
+    endpoint: str,
+    number: Optional[int],
+    body: Invocation,
+    key: Optional[str],
+    max_queue: int,
+    pool,
+) -> Submitted:
     if not tok.can_invoke(endpoint):
-        raise Forbidden(f"this token may not invoke endpoint '{endpoint}'",
-                        f"use a token with scope invoke:{endpoint} (pipe token create --scope invoke:{endpoint})")
+        raise Forbidden(
+            f"this token may not invoke endpoint '{endpoint}'",
+            f"use a token with scope invoke:{endpoint} (pipe token create --scope invoke:{endpoint})",
+        )
     ep = find_endpoint(home, endpoint)
     if number is None:
         number = ep.default_deployment
         if number is None:
-            raise Conflict(f"endpoint '{endpoint}' has no enabled deployment",
-                           "publish the pipeline again: pipe publish")
+            raise Conflict(
+                f"endpoint '{endpoint}' has no enabled deployment", "publish the pipeline again: pipe publish"
+            )
     dep = find_deployment(home, endpoint, number)
     if dep.disabled:
-        raise Conflict(f"deployment {number} of endpoint '{endpoint}' is disabled",
-                       f"invoke the default deployment ({ep.default_deployment})" if ep.default_deployment
-                       else "publish the pipeline again")
+        raise Conflict(
+            f"deployment {number} of endpoint '{endpoint}' is disabled",
+            f"invoke the default deployment ({ep.default_deployment})"
+            if ep.default_deployment
+            else "publish the pipeline again",
+        )
     if key is not None and (not key or len(key) > 200):
         raise BadRequest("Idempotency-Key must be 1 to 200 characters")
     if len(json.dumps(body.tags)) > 4096:
         raise Invalid("tags are over 4 KB", field="tags")
-    summary = {"endpoint": endpoint, "deployment": dep.number, "inputs": body.inputs, "tags": body.tags,
-               "force_rerun": body.force_rerun}
+    summary = {
+        "endpoint": endpoint,
+        "deployment": dep.number,
+        "inputs": body.inputs,
+        "tags": body.tags,
+        "force_rerun": body.force_rerun,
+    }
 
     def answer_key(prior, recorded: Optional[dict]) -> Submitted:
         if recorded is None:  # keyed before requests were recorded with their key: the job's own
-            recorded = {"endpoint": prior.endpoint, "deployment": prior.deployment,
-                        **{k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")}}
+            recorded = {
+                "endpoint": prior.endpoint,
+                "deployment": prior.deployment,
+                **{k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")},
+            }
         if recorded != summary:
-            raise Conflict(f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
-                           "use a new key for a new request")
+            raise Conflict(
+                f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
+                "use a new key for a new request",
+            )
         return Submitted(job_json(home, prior, reused=False), under_way=False)
 
     if key is not None:  # before the inputs are checked: a retry gets its job even if gc forgot an upload since
@@ -97,8 +130,13 @@ def _submit(home: Home, tok: Token, endpoint: str, number: Optional[int], body: 
         if found is not None:
             return answer_key(*found)
     checked = _check_inputs(home, tok, dep, body)
-    request = {"inputs": body.inputs, "params": checked.params, "assets": checked.assets, "tags": body.tags,
-               "force_rerun": body.force_rerun}
+    request = {
+        "inputs": body.inputs,
+        "params": checked.params,
+        "assets": checked.assets,
+        "tags": body.tags,
+        "force_rerun": body.force_rerun,
+    }
     if not body.force_rerun:
         prev = home.serve.reusable(checked.digest)
         if prev is not None and (tok.can_read_all() or prev.token_id == tok.id) and outputs_stored(home, prev):
@@ -108,9 +146,19 @@ def _submit(home: Home, tok: Token, endpoint: str, number: Optional[int], body: 
     # One transaction: the key, an identical job still queued or running, the queue's depth
     # and the insert, so that concurrent submissions never get past each other.
     try:
-        job, how = home.serve.submit(endpoint, dep, tok.id, request, checked.digest, key, f"token:{tok.id}",
-                                  max_queue=max_queue, merge=not body.force_rerun,
-                                  merge_any_token=tok.can_read_all(), key_request=summary)
+        job, how = home.serve.submit(
+            endpoint,
+            dep,
+            tok.id,
+            request,
+            checked.digest,
+            key,
+            f"token:{tok.id}",
+            max_queue=max_queue,
+            merge=not body.force_rerun,
+            merge_any_token=tok.can_read_all(),
+            key_request=summary,
+        )
     except QueueFull as e:
         raise Busy(f"the queue is full ({e.limit} jobs waiting)", "try again later", retry_after=10) from None
     if how == "key":
@@ -127,8 +175,9 @@ def _submit(home: Home, tok: Token, endpoint: str, number: Optional[int], body: 
 def _check_inputs(home: Home, tok: Token, dep: Deployment, body: Invocation):
     """The request's inputs checked against the deployment's schema (publish.check_request)."""
     try:
-        return check_request(home, home.serve, dep, body.inputs, lambda j: may_read(tok, j), upload_view(tok),
-                             artifact_view(tok))
+        return check_request(
+            home, home.serve, dep, body.inputs, lambda j: may_read(tok, j), upload_view(tok), artifact_view(tok)
+        )
     except RequestError as e:
         raise Invalid(e.message, e.hint, field=e.field) from None
 
@@ -136,8 +185,8 @@ def _check_inputs(home: Home, tok: Token, dep: Deployment, body: Invocation):
 def plan(home: Home, tok: Token, endpoint: str, body: Invocation) -> dict:
     """Which steps an invocation of the endpoint's default deployment would run or
     restore, as this token's job would see the run cache; nothing is started."""
-    from ..session import Session, load_deployed  # the planner's weight only when a plan is asked for
     from ..report.plan import status_json
+    from ..session import Session, load_deployed  # the planner's weight only when a plan is asked for
 
     if not tok.can_invoke(endpoint):
         raise Forbidden(f"this token may not invoke endpoint '{endpoint}'")

@@ -65,12 +65,18 @@ def _member_path(name: str) -> str:
     if "\\" in name:
         name = name.replace("\\", "/")  # zip files written on Windows
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
-        raise UploadError(f"archive member '{name}' has an absolute path", 400,
-                          "archive the folder with relative paths (tar -C DIR -cf x.tar .)")
+        raise UploadError(
+            f"archive member '{name}' has an absolute path",
+            400,
+            "archive the folder with relative paths (tar -C DIR -cf x.tar .)",
+        )
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
-        raise UploadError(f"archive member '{name}' reaches outside the folder ('..')", 400,
-                          "archive the folder with relative paths inside it")
+        raise UploadError(
+            f"archive member '{name}' reaches outside the folder ('..')",
+            400,
+            "archive the folder with relative paths inside it",
+        )
     if not parts:
         return ""
     return posixpath.join(*parts)
@@ -88,8 +94,11 @@ class _Layout:
         if not rel:
             if is_dir:
                 return  # the archive's own root ("./")
-            raise UploadError(f"archive member '{name}' is a file at the archive's root path", 400,
-                              "archive the folder's contents with relative paths")
+            raise UploadError(
+                f"archive member '{name}' is a file at the archive's root path",
+                400,
+                "archive the folder's contents with relative paths",
+            )
         if rel in self.files or (rel in self.dirs and not is_dir):
             raise UploadError(f"archive member '{name}' appears twice (or as both a file and a folder)", 400)
         parents = rel.split("/")[:-1]
@@ -103,8 +112,11 @@ class _Layout:
 
 def _check_total(total: int, max_unpacked: int) -> None:
     if total > max_unpacked:
-        raise UploadError(f"the archive unpacks to more than {max_unpacked} bytes", 413,
-                          "send less data, or raise the server's --max-unpacked")
+        raise UploadError(
+            f"the archive unpacks to more than {max_unpacked} bytes",
+            413,
+            "send less data, or raise the server's --max-unpacked",
+        )
 
 
 class _Counted:
@@ -121,8 +133,11 @@ class _Counted:
 
     def _past(self, end: int) -> None:
         if end > self.limit:
-            raise UploadError(f"the archive holds more than its members' data and headers can take ({self.limit} "
-                              f"bytes read)", 413, "send the folder as a plain tar, tar.gz or zip archive")
+            raise UploadError(
+                f"the archive holds more than its members' data and headers can take ({self.limit} bytes read)",
+                413,
+                "send the folder as a plain tar, tar.gz or zip archive",
+            )
 
     def read(self, n: int = -1) -> bytes:
         pos = self.f.tell()
@@ -150,8 +165,13 @@ class _Counted:
         return self.f.tell()
 
 
-_EXTENDED = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.GNUTYPE_LONGNAME,
-             tarfile.GNUTYPE_LONGLINK)
+_EXTENDED = (
+    tarfile.XHDTYPE,
+    tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+    tarfile.GNUTYPE_LONGNAME,
+    tarfile.GNUTYPE_LONGLINK,
+)
 
 
 class _CheckedTarInfo(tarfile.TarInfo):
@@ -162,9 +182,12 @@ class _CheckedTarInfo(tarfile.TarInfo):
     def _proc_member(self, tf):
         if self.type in _EXTENDED:
             if self.size > MAX_EXTENDED_HEADER:
-                raise UploadError(f"the archive has an extended header (pax or long name) of {self.size} bytes; at "
-                                  f"most {MAX_EXTENDED_HEADER} are accepted", 413,
-                                  "archive the folder with tar's defaults")
+                raise UploadError(
+                    f"the archive has an extended header (pax or long name) of {self.size} bytes; at "
+                    f"most {MAX_EXTENDED_HEADER} are accepted",
+                    413,
+                    "archive the folder with tar's defaults",
+                )
             chain = getattr(tf, "_pipe_chain", 0)
             if chain >= MAX_HEADER_CHAIN:
                 raise UploadError(f"the archive has more than {MAX_HEADER_CHAIN} extended headers in a row", 400)
@@ -212,8 +235,11 @@ def _unpack_tar_members(tf: tarfile.TarFile, counted: _Counted, dest: str, max_u
             raise UploadError(f"the archive has more than {MAX_MEMBERS} members", 413)
         rel = _member_path(m.name)
         if m.issym() or m.islnk():
-            raise UploadError(f"archive member '{m.name}' is a link; links are not accepted", 400,
-                              "archive the files the link points to instead (tar -h)")
+            raise UploadError(
+                f"archive member '{m.name}' is a link; links are not accepted",
+                400,
+                "archive the files the link points to instead (tar -h)",
+            )
         if not (m.isreg() or m.isdir()) or m.issparse():
             raise UploadError(f"archive member '{m.name}' is not a regular file or folder", 400)
         layout.add(m.name, rel, m.isdir())
@@ -244,9 +270,12 @@ def _check_tar_end(tf: tarfile.TarFile) -> None:
     except (OSError, EOFError) as e:
         raise UploadError(f"the tar archive cannot be read to its end ({e})", 400) from None
     if len(block) != tarfile.BLOCKSIZE or block.count(0) != tarfile.BLOCKSIZE:
-        raise UploadError("the tar archive is cut short or damaged: it does not end with the end-of-archive "
-                          "marker after its last member", 400,
-                          "send the whole archive, as tar writes it (it ends with blocks of zeros)")
+        raise UploadError(
+            "the tar archive is cut short or damaged: it does not end with the end-of-archive "
+            "marker after its last member",
+            400,
+            "send the whole archive, as tar writes it (it ends with blocks of zeros)",
+        )
 
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory: ..., entries, directory size and offset
@@ -274,7 +303,7 @@ def _zip_directory(path: str):
             i = tail.rfind(b"PK\x05\x06")
             if i < 0 or len(tail) - i < _EOCD.size:
                 return None
-            rec, where = tail[i:i + _EOCD.size], start + i
+            rec, where = tail[i : i + _EOCD.size], start + i
         fields = _EOCD.unpack(rec)
         announced, dir_size, dir_start = max(fields[3], fields[4]), fields[5], where - fields[5]
         if where >= _EOCD64_LOCATOR.size + _EOCD64.size:
@@ -300,11 +329,11 @@ def _check_zip_directory(path: str) -> None:
         return  # no end record where zipfile looks: it refuses the file
     announced, dir_start, dir_size = found
     if announced > MAX_MEMBERS:
-        raise UploadError(f"the archive has more than {MAX_MEMBERS} members (its directory announces {announced})",
-                          413)
+        raise UploadError(f"the archive has more than {MAX_MEMBERS} members (its directory announces {announced})", 413)
     if dir_size > MAX_CENTRAL_DIRECTORY:
-        raise UploadError(f"the archive's member list takes {dir_size} bytes; at most {MAX_CENTRAL_DIRECTORY} are "
-                          f"accepted", 413)
+        raise UploadError(
+            f"the archive's member list takes {dir_size} bytes; at most {MAX_CENTRAL_DIRECTORY} are accepted", 413
+        )
     if dir_start < 0:
         return  # zipfile refuses a directory that starts before the file
     with open(path, "rb") as f:
@@ -374,22 +403,30 @@ def _copy_capped(src, target: str, declared: int, executable: bool) -> None:
                 raise UploadError(f"archive member '{target.rsplit(os.sep, 1)[-1]}' holds more than it declares", 400)
             out.write(chunk)
     if written < declared:  # its data cut short: never a smaller file
-        raise UploadError(f"archive member '{target.rsplit(os.sep, 1)[-1]}' holds less than it declares "
-                          f"({written} of {declared} bytes): the archive is cut short or damaged", 400,
-                          "send the whole archive")
+        raise UploadError(
+            f"archive member '{target.rsplit(os.sep, 1)[-1]}' holds less than it declares "
+            f"({written} of {declared} bytes): the archive is cut short or damaged",
+            400,
+            "send the whole archive",
+        )
     if executable:
         os.chmod(target, 0o755)
 
 
 def archive_kind(content_type: str, kind: str) -> str:
-    """"file", "tar" or "zip" from the ?kind= query (first) or the Content-Type."""
+    """ "file", "tar" or "zip" from the ?kind= query (first) or the Content-Type."""
     if kind:
         if kind not in ("file", "tar", "zip"):
             raise UploadError(f"unknown upload kind '{kind}'", 400, "use kind=file, kind=tar or kind=zip")
         return kind
     ct = (content_type or "").split(";")[0].strip().lower()
-    if ct in ("application/x-tar", "application/tar", "application/gzip", "application/x-gzip",
-              "application/x-compressed-tar"):
+    if ct in (
+        "application/x-tar",
+        "application/tar",
+        "application/gzip",
+        "application/x-gzip",
+        "application/x-compressed-tar",
+    ):
         return "tar"
     if ct in ("application/zip", "application/x-zip-compressed"):
         return "zip"

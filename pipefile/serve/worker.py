@@ -25,17 +25,29 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..cache.action_cache import ActionCache, FilteredActionCache
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
 from ..outcomes import JobState, Outcome
-from ..session import RunRequest, Session, load_deployed
 from ..publish import lay_out
+from ..session import RunRequest, Session, load_deployed
 from ..workspace import STATE_DIR, Workspace
-from ..cache.action_cache import ActionCache, FilteredActionCache
 
 # What a step may see of the server's environment (besides --pass-env names).
-SAFE_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "SHELL", "TERM",
-            "SYSTEMROOT", "PYTHONUNBUFFERED")
+SAFE_ENV = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "TMPDIR",
+    "SHELL",
+    "TERM",
+    "SYSTEMROOT",
+    "PYTHONUNBUFFERED",
+)
 WORK_DIR = "serve/work"
 
 
@@ -89,12 +101,19 @@ class _Events:
         self.job_id = job_id
 
     def started(self, name, decision) -> None:
-        self.serve.event(self.job_id, "step", {"step": name, "status": "started",
-                                               "verdict": getattr(decision.verdict, "value", None)})
+        self.serve.event(
+            self.job_id,
+            "step",
+            {"step": name, "status": "started", "verdict": getattr(decision.verdict, "value", None)},
+        )
 
     def finished(self, result, decision) -> None:
-        data = {"step": result.name, "status": "finished", "outcome": result.outcome,
-                "seconds": round(result.seconds, 3)}
+        data = {
+            "step": result.name,
+            "status": "finished",
+            "outcome": result.outcome,
+            "seconds": round(result.seconds, 3),
+        }
         if result.error:
             data["error"] = result.error
         self.serve.event(self.job_id, "step", data)
@@ -209,14 +228,24 @@ class WorkerPool:
             try:
                 forced = True if request.get("force_rerun") else frozenset()
                 # Locked, its environments usable (a missing image pulled) and planned before it runs.
-                pipe.start(RunRequest(forced=forced, jobs=self.limits.step_jobs,
-                                      experiment=f"{job.endpoint}:{job.deployment}",
-                                      argv=("invoke", job.endpoint, str(job.deployment)), job_id=job.id,
-                                      step_env=step_environment(self.pass_env)), probe_git=False)
+                pipe.start(
+                    RunRequest(
+                        forced=forced,
+                        jobs=self.limits.step_jobs,
+                        experiment=f"{job.endpoint}:{job.deployment}",
+                        argv=("invoke", job.endpoint, str(job.deployment)),
+                        job_id=job.id,
+                        step_env=step_environment(self.pass_env),
+                    ),
+                    probe_git=False,
+                )
                 r.pipe = pipe
                 # Canceled while it was being prepared (possibly before this worker had it).
                 if not serve.set_state(job.id, JobState.RUNNING) and r.stop_state is None:
-                    r.stop_state, r.stop_reason = JobState.CANCELED, serve.jobs.get(job.id).error or "canceled by request"
+                    r.stop_state, r.stop_reason = (
+                        JobState.CANCELED,
+                        serve.jobs.get(job.id).error or "canceled by request",
+                    )
                 if r.stop_state is not None:
                     pipe.cancel()
                 summary = pipe.run(_Events(serve, job.id)).summary
@@ -231,9 +260,11 @@ class WorkerPool:
                 final, error = JobState.FAILED, f"step '{bad.name}' failed: {bad.error}"
             else:
                 serve.set_state(job.id, JobState.FINALIZING)
-                missing = [n for n, o in dep.manifest.get("outputs", {}).items()
-                           if summary.results.get(o["step"]) is None
-                           or summary.results[o["step"]].outcome == Outcome.FAILED]
+                missing = [
+                    n
+                    for n, o in dep.manifest.get("outputs", {}).items()
+                    if summary.results.get(o["step"]) is None or summary.results[o["step"]].outcome == Outcome.FAILED
+                ]
                 final = JobState.COMPLETED if not missing else JobState.FAILED
                 error = f"outputs not made: {', '.join(missing)}" if missing else None
         except PipefileError as e:
@@ -257,13 +288,19 @@ class WorkerPool:
                 if r.stop_state is not None:
                     continue
                 if time.monotonic() - r.started > self.limits.job_seconds:
-                    self.cancel(r.job_id, JobState.FAILED, f"the job ran longer than the server's limit of "
-                                                  f"{self.limits.job_seconds:g}s (--job-timeout)")
+                    self.cancel(
+                        r.job_id,
+                        JobState.FAILED,
+                        f"the job ran longer than the server's limit of {self.limits.job_seconds:g}s (--job-timeout)",
+                    )
                     continue
                 big = self._log_over_limit(r.job_id)
                 if big:
-                    self.cancel(r.job_id, JobState.FAILED, f"step '{big}' wrote more than {self.limits.log_bytes} bytes of "
-                                                  f"log (--max-log)")
+                    self.cancel(
+                        r.job_id,
+                        JobState.FAILED,
+                        f"step '{big}' wrote more than {self.limits.log_bytes} bytes of log (--max-log)",
+                    )
 
     def _log_over_limit(self, job_id: int) -> Optional[str]:
         d = os.path.join(self.root, STATE_DIR, "jobs", str(job_id))

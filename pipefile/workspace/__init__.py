@@ -31,12 +31,12 @@ import signal
 import time
 from typing import Optional
 
-from ..jobdb.jobs import JobStore
 from ..cache.action_cache import ActionCache
 from ..cache.content_store import ContentStore
+from ..cache.registry import register_workspace
+from ..jobdb.jobs import JobStore
 from .lock import ServeGate, WorkspaceLock, disk_errors
 from .state import WorkspaceState
-from ..cache.registry import register_workspace
 
 STATE_DIR = ".pipe"
 CLONE_FILE = "clone.json"
@@ -198,5 +198,17 @@ class Workspace:
         self.lock.release()
 
 
-__all__ = ["ActionCache", "ContentStore", "JobStore", "WorkspaceLock", "WorkspaceState", "Workspace", "STATE_DIR",
-           "CLONE_FILE", "CLONE_VERSION", "read_origin", "register_workspace", "registered_workspaces"]
+__all__ = [
+    "ActionCache",
+    "ContentStore",
+    "JobStore",
+    "WorkspaceLock",
+    "WorkspaceState",
+    "Workspace",
+    "STATE_DIR",
+    "CLONE_FILE",
+    "CLONE_VERSION",
+    "read_origin",
+    "register_workspace",
+    "registered_workspaces",
+]

@@ -55,11 +55,15 @@ def disk_error(e: BaseException, path: Optional[str] = None) -> DiskError:
     # SQLite says "disk I/O error" both for a full disk (growing its -wal/-shm file) and for a
     # failing one: only the free space tells them apart.
     if isinstance(e, OSError) or "full" in detail or _no_space(path):
-        return DiskError(f"no space left on the device to write{where} ({detail}); nothing was changed",
-                         hint="free space on that disk (`pipe gc` frees what the store no longer needs), or "
-                              "set PIPE_STORE_DIR to keep the store on another disk; then run again")
-    return DiskError(f"cannot write{where}: {detail}; nothing was changed",
-                     hint="check that disk (its health, permissions and free space), then run again")
+        return DiskError(
+            f"no space left on the device to write{where} ({detail}); nothing was changed",
+            hint="free space on that disk (`pipe gc` frees what the store no longer needs), or "
+            "set PIPE_STORE_DIR to keep the store on another disk; then run again",
+        )
+    return DiskError(
+        f"cannot write{where}: {detail}; nothing was changed",
+        hint="check that disk (its health, permissions and free space), then run again",
+    )
 
 
 @contextlib.contextmanager
@@ -78,8 +82,9 @@ class WorkspaceLock:
         self.path = path
         self.fd: Optional[int] = None
 
-    def acquire(self, wait: bool = True, on_wait: Optional[Callable[[str], None]] = None,
-                timeout: Optional[float] = None) -> None:
+    def acquire(
+        self, wait: bool = True, on_wait: Optional[Callable[[str], None]] = None, timeout: Optional[float] = None
+    ) -> None:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -87,8 +92,10 @@ class WorkspaceLock:
             holder = self._holder(fd)
             if not wait:
                 os.close(fd)
-                raise WorkspaceBusy(f"another pipe process{holder} is working in this workspace",
-                                    hint="wait for it to finish, then run again")
+                raise WorkspaceBusy(
+                    f"another pipe process{holder} is working in this workspace",
+                    hint="wait for it to finish, then run again",
+                ) from None
             if on_wait:
                 on_wait(f"waiting for another pipe process{holder} to finish in this workspace...")
             deadline = None if timeout is None else time.monotonic() + timeout
@@ -177,9 +184,13 @@ class ServeGate:
             return
         fds = []
         try:
-            for path, message in ((self.gate_path, "waiting for another pipe gc..."),
-                                  (self.writers_path, "waiting for the served jobs and uploads under way "
-                                                      "to finish (no new one starts meanwhile)...")):
+            for path, message in (
+                (self.gate_path, "waiting for another pipe gc..."),
+                (
+                    self.writers_path,
+                    "waiting for the served jobs and uploads under way to finish (no new one starts meanwhile)...",
+                ),
+            ):
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
                 fds.append(fd)
                 try:

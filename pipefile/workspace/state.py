@@ -123,8 +123,11 @@ class WorkspaceState:
             if row[0].isdigit() and int(row[0]) > STATE_VERSION:
                 from ..errors import PipefileError
 
-                raise PipefileError(f"{self.path} was written by a newer pipe (state format {row[0]}, this pipe "
-                                    f"reads {STATE_VERSION}); nothing was changed", hint="upgrade pipe")
+                raise PipefileError(
+                    f"{self.path} was written by a newer pipe (state format {row[0]}, this pipe "
+                    f"reads {STATE_VERSION}); nothing was changed",
+                    hint="upgrade pipe",
+                )
             self._move_aside()  # an older format: only a cache, rebuilt from the store
             return self._open()
         return db
@@ -141,14 +144,18 @@ class WorkspaceState:
     # --- stat cache ---------------------------------------------------------------------
     def load_stats(self) -> dict:
         """The entries of files that are not inside a folder input or output."""
-        rows = self.db.execute("SELECT path, size, mtime_ns, ctime_ns, ino, digest, recorded_ns, in_folder "
-                               "FROM stat WHERE in_folder=0")
+        rows = self.db.execute(
+            "SELECT path, size, mtime_ns, ctime_ns, ino, digest, recorded_ns, in_folder FROM stat WHERE in_folder=0"
+        )
         return {r[0]: r[1:] for r in rows}
 
     def load_under(self, folder: str) -> dict:
         # "/" sorts just before "0": the range is every path that starts with folder + "/"
-        rows = self.db.execute("SELECT path, size, mtime_ns, ctime_ns, ino, digest, recorded_ns, in_folder "
-                               "FROM stat WHERE path >= ? AND path < ?", (folder + "/", folder + "0"))
+        rows = self.db.execute(
+            "SELECT path, size, mtime_ns, ctime_ns, ino, digest, recorded_ns, in_folder "
+            "FROM stat WHERE path >= ? AND path < ?",
+            (folder + "/", folder + "0"),
+        )
         return {r[0]: r[1:] for r in rows}
 
     def stat_cache(self) -> StatCache:
@@ -186,9 +193,10 @@ class WorkspaceState:
         with self._tx():
             if stats:
                 self._write_stats(stats)
-            self.db.execute("INSERT OR REPLACE INTO steps VALUES(?,?,?,?,?)",
-                            (name, key, json.dumps(manifest, sort_keys=True), json.dumps(outs, sort_keys=True),
-                             time.time_ns()))
+            self.db.execute(
+                "INSERT OR REPLACE INTO steps VALUES(?,?,?,?,?)",
+                (name, key, json.dumps(manifest, sort_keys=True), json.dumps(outs, sort_keys=True), time.time_ns()),
+            )
 
     def forget_step(self, name: str) -> None:
         with self._tx():

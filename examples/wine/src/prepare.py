@@ -18,9 +18,7 @@ def main():
     with open(args.data, newline="") as f:
         header, *rows = list(csv.reader(f))
     labels = [row[-1] for row in rows]
-    train_rows, test_rows = train_test_split(
-        rows, test_size=args.test_size, random_state=args.seed, stratify=labels
-    )
+    train_rows, test_rows = train_test_split(rows, test_size=args.test_size, random_state=args.seed, stratify=labels)
     for path, part in ((args.train, train_rows), (args.test, test_rows)):
         with open(path, "w", newline="") as f:
             w = csv.writer(f, lineterminator="\n")

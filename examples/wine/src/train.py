@@ -35,8 +35,13 @@ def main():
     os.makedirs(args.model, exist_ok=True)
     with open(os.path.join(args.model, "model.pkl"), "wb") as f:
         pickle.dump(model, f)
-    info = {"features": header[:-1], "label": header[-1], "classes": model.classes_.tolist(),
-            "params": model.get_params(), "train_rows": len(y)}
+    info = {
+        "features": header[:-1],
+        "label": header[-1],
+        "classes": model.classes_.tolist(),
+        "params": model.get_params(),
+        "train_rows": len(y),
+    }
     with open(os.path.join(args.model, "model.json"), "w") as f:
         json.dump(info, f, indent=2, sort_keys=True)
         f.write("\n")

@@ -8,7 +8,7 @@ from typing import Optional
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ...jobdb.serving import Token
+from ...jobdb.tokens import Token
 from ..access import authenticate
 from ..home import HomePerThread
 

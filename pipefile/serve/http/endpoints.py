@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ... import __version__
-from ...jobdb.serving import Token
+from ...jobdb.tokens import Token
 from .. import endpoints_view
 from ..guard import API
 from .context import Context

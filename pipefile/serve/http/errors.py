@@ -11,12 +11,33 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..guard import BodyTooLarge, error_body
-from ..refusals import (BadRequest, Busy, Conflict, Forbidden, Gone, Invalid, NotFound, Refused, TooLarge,
-                        Unauthenticated, Unavailable)
+from ..refusals import (
+    BadRequest,
+    Busy,
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    Refused,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+)
 from ..uploads import UploadError
 
-STATUS = {BadRequest: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409, Gone: 410,
-          TooLarge: 413, Invalid: 422, Busy: 429, Unavailable: 503}
+STATUS = {
+    BadRequest: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Gone: 410,
+    TooLarge: 413,
+    Invalid: 422,
+    Busy: 429,
+    Unavailable: 503,
+}
 
 
 def status_of(e: Refused) -> int:
@@ -49,19 +70,25 @@ def install(app: FastAPI) -> None:
     async def _http_error(request, e: StarletteHTTPException):
         hint = {404: "GET /v1/openapi.json lists the routes", 405: "GET /v1/openapi.json lists the methods"}
         message = e.detail if isinstance(e.detail, str) else "the request was refused"
-        return JSONResponse(error_body(message, hint.get(e.status_code)), e.status_code,
-                            headers=getattr(e, "headers", None))
+        return JSONResponse(
+            error_body(message, hint.get(e.status_code)), e.status_code, headers=getattr(e, "headers", None)
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, e: RequestValidationError):
         problems = e.errors()
-        where = [".".join(str(x) for x in p.get("loc", ())[1:]) or str(p.get("loc", ("body",))[0])
-                 for p in problems]
+        where = [".".join(str(x) for x in p.get("loc", ())[1:]) or str(p.get("loc", ("body",))[0]) for p in problems]
         message = "; ".join(f"{w}: {p.get('msg', 'invalid')}" for w, p in zip(where, problems)) or "invalid request"
-        return JSONResponse(error_body(message, "GET /v1/openapi.json describes every request",
-                                       ",".join(dict.fromkeys(where))), 422)
+        return JSONResponse(
+            error_body(message, "GET /v1/openapi.json describes every request", ",".join(dict.fromkeys(where))), 422
+        )
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request, e):
-        return JSONResponse(error_body("the request body is over the server's limit",
-                                       "send less, or raise the server's --max-upload / --max-body"), 413)
+        return JSONResponse(
+            error_body(
+                "the request body is over the server's limit",
+                "send less, or raise the server's --max-upload / --max-body",
+            ),
+            413,
+        )

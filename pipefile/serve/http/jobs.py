@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from ...jobdb.records import TERMINAL
-from ...jobdb.serving import Token
+from ...jobdb.tokens import Token
 from .. import jobs_view, submission
 from ..access import visible_job
 from ..guard import API
@@ -31,10 +31,8 @@ def router(ctx: Context) -> APIRouter:
     config = ctx.config
 
     def submit(endpoint: str, number: Optional[int], body: JobRequest, key: Optional[str], tok: Token):
-        done = submission.submit(ctx.home(), tok, endpoint, number, _invocation(body), key, config.max_queue,
-                                 ctx.pool)
-        return JSONResponse(done.job, 202 if done.under_way else 200,
-                            headers={"Location": f"{API}/jobs/{done.job_id}"})
+        done = submission.submit(ctx.home(), tok, endpoint, number, _invocation(body), key, config.max_queue, ctx.pool)
+        return JSONResponse(done.job, 202 if done.under_way else 200, headers={"Location": f"{API}/jobs/{done.job_id}"})
 
     def visible(job_id: int, tok: Token):
         return visible_job(ctx.home(), job_id, tok)
@@ -46,14 +44,20 @@ def router(ctx: Context) -> APIRouter:
         return jobs_view.job_json(ctx.home(), job)
 
     @r.post(f"{API}/endpoints/{{endpoint}}/jobs", tags=["jobs"], status_code=202)
-    def invoke(endpoint: str, body: JobRequest, idempotency_key: Optional[str] = Header(None),
-               tok: Token = Depends(auth)):
+    def invoke(
+        endpoint: str, body: JobRequest, idempotency_key: Optional[str] = Header(None), tok: Token = Depends(auth)
+    ):
         """Invoke the endpoint's default deployment."""
         return submit(endpoint, None, body, idempotency_key, tok)
 
     @r.post(f"{API}/endpoints/{{endpoint}}/deployments/{{number}}/jobs", tags=["jobs"], status_code=202)
-    def invoke_deployment(endpoint: str, number: Number, body: JobRequest,
-                          idempotency_key: Optional[str] = Header(None), tok: Token = Depends(auth)):
+    def invoke_deployment(
+        endpoint: str,
+        number: Number,
+        body: JobRequest,
+        idempotency_key: Optional[str] = Header(None),
+        tok: Token = Depends(auth),
+    ):
         """Invoke one deployment of the endpoint."""
         return submit(endpoint, number, body, idempotency_key, tok)
 
@@ -63,16 +67,18 @@ def router(ctx: Context) -> APIRouter:
         return submission.plan(ctx.home(), tok, endpoint, _invocation(body))
 
     @r.get(f"{API}/jobs", tags=["jobs"])
-    def list_jobs(endpoint: Optional[str] = None, limit: int = Query(100, ge=1, le=1000),
-                  tok: Token = Depends(auth)) -> dict:
+    def list_jobs(
+        endpoint: Optional[str] = None, limit: int = Query(100, ge=1, le=1000), tok: Token = Depends(auth)
+    ) -> dict:
         """Served jobs, newest first (an invoke token sees only its own)."""
         return jobs_view.list_jobs(ctx.home(), tok, endpoint, limit)
 
     @r.get(f"{API}/jobs/{{job_id}}", tags=["jobs"])
-    async def show_job(job_id: JobId, wait: float = Query(0, ge=0, le=300,
-                                                         description="Wait up to this many seconds for the job "
-                                                                     "to end."),
-                       tok: Token = Depends(auth)) -> dict:
+    async def show_job(
+        job_id: JobId,
+        wait: float = Query(0, ge=0, le=300, description="Wait up to this many seconds for the job to end."),
+        tok: Token = Depends(auth),
+    ) -> dict:
         """State history, per-step outcome, output digests."""
         loop = asyncio.get_running_loop()
         job = await loop.run_in_executor(None, visible, job_id, tok)
@@ -82,14 +88,26 @@ def router(ctx: Context) -> APIRouter:
             job = await loop.run_in_executor(None, current, job_id)
         return await loop.run_in_executor(None, as_json, job)
 
-    @r.get(f"{API}/jobs/{{job_id}}/events", tags=["jobs"],
-           responses={200: {"content": {"text/event-stream": {}, "application/json": {}}}})
-    async def job_events(job_id: JobId, request: Request,
-                         wait: Optional[float] = Query(None, ge=0, le=300, description=(
-                             "Long-poll: answer JSON once there are events after `after` or the job "
-                             "ended, waiting at most this many seconds. Without it: server-sent events.")),
-                         after: int = Query(0, ge=0, le=MAX_ID, description="Only events after this sequence number."),
-                         tok: Token = Depends(auth)):
+    @r.get(
+        f"{API}/jobs/{{job_id}}/events",
+        tags=["jobs"],
+        responses={200: {"content": {"text/event-stream": {}, "application/json": {}}}},
+    )
+    async def job_events(
+        job_id: JobId,
+        request: Request,
+        wait: Optional[float] = Query(
+            None,
+            ge=0,
+            le=300,
+            description=(
+                "Long-poll: answer JSON once there are events after `after` or the job "
+                "ended, waiting at most this many seconds. Without it: server-sent events."
+            ),
+        ),
+        after: int = Query(0, ge=0, le=MAX_ID, description="Only events after this sequence number."),
+        tok: Token = Depends(auth),
+    ):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, visible, job_id, tok)
         last_id = request.headers.get("last-event-id", "")
@@ -128,12 +146,14 @@ def router(ctx: Context) -> APIRouter:
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
-    @r.get(f"{API}/jobs/{{job_id}}/logs/{{step}}", tags=["jobs"],
-           responses={200: {"content": {"text/plain": {}}}})
-    async def job_log(job_id: JobId, step: str, request: Request,
-                      follow: bool = Query(False, description="Keep sending as the step writes, until the job "
-                                                              "ends."),
-                      tok: Token = Depends(auth)):
+    @r.get(f"{API}/jobs/{{job_id}}/logs/{{step}}", tags=["jobs"], responses={200: {"content": {"text/plain": {}}}})
+    async def job_log(
+        job_id: JobId,
+        step: str,
+        request: Request,
+        follow: bool = Query(False, description="Keep sending as the step writes, until the job ends."),
+        tok: Token = Depends(auth),
+    ):
         loop = asyncio.get_running_loop()
         job = await loop.run_in_executor(None, visible, job_id, tok)
         path = await loop.run_in_executor(None, lambda: jobs_view.log_path(ctx.home(), job, step))
@@ -155,17 +175,30 @@ def router(ctx: Context) -> APIRouter:
 
         return StreamingResponse(stream(), media_type="text/plain; charset=utf-8")
 
-    @r.get(f"{API}/jobs/{{job_id}}/outputs/{{name}}", tags=["jobs"],
-           responses={200: {"content": {"application/octet-stream": {}, "application/x-tar": {}}}})
+    @r.get(
+        f"{API}/jobs/{{job_id}}/outputs/{{name}}",
+        tags=["jobs"],
+        responses={200: {"content": {"application/octet-stream": {}, "application/x-tar": {}}}},
+    )
     def job_output(job_id: JobId, name: str, tok: Token = Depends(auth)):
         """An output: the file, or a tar stream of the folder."""
         out = jobs_view.output_content(ctx.home(), tok, job_id, name)
         disposition = f'attachment; filename="{out.filename}"'
         if out.is_file:
-            return StreamingResponse(out.chunks, media_type="application/octet-stream", headers={
-                "Content-Length": str(out.size), "X-Pipe-Digest": out.digest, "Content-Disposition": disposition})
-        return StreamingResponse(out.chunks, media_type="application/x-tar", headers={
-            "X-Pipe-Digest": out.digest, "Content-Disposition": disposition})
+            return StreamingResponse(
+                out.chunks,
+                media_type="application/octet-stream",
+                headers={
+                    "Content-Length": str(out.size),
+                    "X-Pipe-Digest": out.digest,
+                    "Content-Disposition": disposition,
+                },
+            )
+        return StreamingResponse(
+            out.chunks,
+            media_type="application/x-tar",
+            headers={"X-Pipe-Digest": out.digest, "Content-Disposition": disposition},
+        )
 
     @r.post(f"{API}/jobs/{{job_id}}/cancel", tags=["jobs"], status_code=202)
     def cancel(job_id: JobId, tok: Token = Depends(auth)) -> dict:

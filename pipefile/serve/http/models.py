@@ -15,9 +15,13 @@ Number = Annotated[int, Path(ge=1, le=MAX_ID, description="A deployment number."
 
 class JobRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    inputs: dict[str, Any] = Field(default_factory=dict, description=(
-        'Input name -> a literal (params), or {"upload": DIGEST}, {"artifact": "NAME:VERSION"} or '
-        '{"job_output": "JOB/OUTPUT"} (data inputs).'))
+    inputs: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            'Input name -> a literal (params), or {"upload": DIGEST}, {"artifact": "NAME:VERSION"} or '
+            '{"job_output": "JOB/OUTPUT"} (data inputs).'
+        ),
+    )
     tags: dict[str, str] = Field(default_factory=dict, description="Free labels kept with the job.")
     force_rerun: bool = Field(False, description="Run every step even if an identical job completed.")
 
@@ -46,4 +50,6 @@ def _check_unicode(value, where: str) -> None:
 
 class EndpointPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    default_deployment: int = Field(..., ge=1, le=MAX_ID, description="The deployment that invocations of the endpoint get.")
+    default_deployment: int = Field(
+        ..., ge=1, le=MAX_ID, description="The deployment that invocations of the endpoint get."
+    )

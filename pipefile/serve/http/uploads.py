@@ -9,7 +9,7 @@ import os
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from ...jobdb.serving import Token
+from ...jobdb.tokens import Token
 from .. import receiving
 from ..guard import API
 from ..refusals import TooLarge
@@ -22,12 +22,22 @@ def router(ctx: Context) -> APIRouter:
     auth = ctx.auth
     config = ctx.config
 
-    @r.post(f"{API}/uploads", tags=["uploads"], status_code=201,
-            openapi_extra={"requestBody": {"content": {"application/octet-stream": {"schema": {
-                "type": "string", "format": "binary"}}}, "required": True}})
-    async def upload(request: Request, kind: str = Query("", description="file, tar or zip (default: by "
-                                                                        "Content-Type)"),
-                     tok: Token = Depends(auth)) -> dict:
+    @r.post(
+        f"{API}/uploads",
+        tags=["uploads"],
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                "required": True,
+            }
+        },
+    )
+    async def upload(
+        request: Request,
+        kind: str = Query("", description="file, tar or zip (default: by Content-Type)"),
+        tok: Token = Depends(auth),
+    ) -> dict:
         """Store a file, or the folder a tar/zip archive holds; answers its digest."""
         receiving.need_uploader(tok)
         what = archive_kind(request.headers.get("content-type", ""), kind)
@@ -38,11 +48,14 @@ def router(ctx: Context) -> APIRouter:
                 async for chunk in request.stream():
                     size += len(chunk)
                     if size > config.max_upload:
-                        raise TooLarge(f"the upload is over the limit of {config.max_upload} bytes",
-                                       "raise the server's --max-upload")
+                        raise TooLarge(
+                            f"the upload is over the limit of {config.max_upload} bytes",
+                            "raise the server's --max-upload",
+                        )
                     f.write(chunk)
             got = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: receiving.keep(ctx.home(), tok, tmp, what, scratch, config.max_unpacked))
+                None, lambda: receiving.keep(ctx.home(), tok, tmp, what, scratch, config.max_unpacked)
+            )
         finally:
             try:
                 os.unlink(tmp)
