@@ -57,50 +57,34 @@ class JobStore(ArtifactIndex):
     ) -> Job:
         """A new running job; or, with `job_id`, a queued (served) job that starts now."""
         now = time.time()
+        # The row's values, in the column order both statements below name them.
+        values = (
+            experiment,
+            JobStatus.RUNNING,
+            now,
+            user,
+            os.getpid(),
+            git_commit,
+            None if git_dirty is None else int(git_dirty),
+            pipefile,
+            pipefile_digest,
+            json.dumps(code, sort_keys=True),
+            json.dumps(params, sort_keys=True),
+            json.dumps(list(targets)),
+            json.dumps(list(argv)),
+            cloned_from,
+        )
         if job_id is not None:
             self.db.execute(
                 "UPDATE jobs SET experiment=?, status=?, started=?, user=?, pid=?, git_commit=?, git_dirty=?, "
                 "pipefile=?, pipefile_digest=?, code=?, params=?, targets=?, argv=?, cloned_from=? WHERE id=?",
-                (
-                    experiment,
-                    JobStatus.RUNNING,
-                    now,
-                    user,
-                    os.getpid(),
-                    git_commit,
-                    None if git_dirty is None else int(git_dirty),
-                    pipefile,
-                    pipefile_digest,
-                    json.dumps(code, sort_keys=True),
-                    json.dumps(params, sort_keys=True),
-                    json.dumps(list(targets)),
-                    json.dumps(list(argv)),
-                    cloned_from,
-                    job_id,
-                ),
+                (*values, job_id),
             )
             return self.get(job_id)
-        uid = os.urandom(4).hex()
         cur = self.db.execute(
             "INSERT INTO jobs(uid, experiment, status, started, user, pid, git_commit, git_dirty, pipefile, "
             "pipefile_digest, code, params, targets, argv, cloned_from) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                uid,
-                experiment,
-                JobStatus.RUNNING,
-                now,
-                user,
-                os.getpid(),
-                git_commit,
-                None if git_dirty is None else int(git_dirty),
-                pipefile,
-                pipefile_digest,
-                json.dumps(code, sort_keys=True),
-                json.dumps(params, sort_keys=True),
-                json.dumps(list(targets)),
-                json.dumps(list(argv)),
-                cloned_from,
-            ),
+            (os.urandom(4).hex(), *values),
         )
         return self.get(cur.lastrowid)
 
