@@ -71,10 +71,6 @@ class StepFailed(PipefileError):
     exit_code = ExitCode.STEP_FAILED
 
 
-class Interrupted(PipefileError):
-    exit_code = ExitCode.INTERRUPTED
-
-
 class WorkspaceBusy(PipefileError):
     exit_code = ExitCode.BAD_INPUT
 
