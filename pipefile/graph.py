@@ -19,28 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
 from . import spec, template
+from .bindings import IN_NONE, IN_PATH, IN_VALUE, Input, resolve_binding
 from .digest import TREE
-from .errors import PipefileError, SourceLoc, did_you_mean, raise_all
+from .errors import PipefileError, did_you_mean, raise_all
 from .landing import link_errors
-from .spec import BIND_ARTIFACT, BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE
-
-IN_PATH = "path"
-IN_VALUE = "value"
-IN_NONE = "none"
-
-
-@dataclass(frozen=True)
-class Input:
-    """A step input after binding: a workspace path, a value, or nothing."""
-
-    name: str
-    kind: str  # IN_PATH, IN_VALUE or IN_NONE
-    path: str = ""
-    value: Any = None
-    type: Optional[str] = None  # expected uri_file / uri_folder, when known
-    param: str = ""  # the param it came from, if any
-    loc: SourceLoc = SourceLoc("")
-    artifact: str = ""  # the artifact version it reads ("model:3"), if bound to ${{artifacts...}}
+from .spec import BIND_ARTIFACT, BIND_PARAM, BIND_STEP_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -287,7 +270,7 @@ def build(
         used_params: dict = {}
         for iname, b in st.inputs.items():
             decl = st.input_decls.get(iname)
-            inp = _resolve(iname, b, pf, params, decl, artifacts)
+            inp = resolve_binding(iname, b, pf, params, decl, artifacts)
             if inp.param:
                 used_params[inp.param] = params[inp.param]
             inputs[iname] = inp
@@ -414,49 +397,6 @@ def _check_environment_sources(
                     f"give the path of a {'folder with a Dockerfile' if folder else 'file'}",
                 )
             )
-
-
-def _resolve(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping) -> Input:
-    dtype = decl.type if decl else None
-    if b.kind == BIND_ARTIFACT:
-        art = artifacts.get((b.ref, b.version))
-        if art is None:
-            raise PipefileError(
-                f"input '{iname}' reads {b.describe()}, which was not resolved to a stored version",
-                b.loc,
-                "load the graph with session.load, which resolves artifact versions",
-            )
-        return Input(
-            iname,
-            IN_PATH,
-            path=art.path,
-            type=b.type or (dtype if dtype in spec.PATH_TYPES else None),
-            loc=b.loc,
-            artifact=art.ref,
-        )
-    if b.kind == BIND_ASSET:
-        a = pf.assets[b.ref]
-        return Input(
-            iname, IN_PATH, path=a.path, type=a.type or (dtype if dtype in spec.PATH_TYPES else None), loc=b.loc
-        )
-    if b.kind == BIND_STEP_OUTPUT:
-        out = pf.steps[b.ref].outputs[b.output]
-        return Input(iname, IN_PATH, path=out.path, type=out.type, loc=b.loc)
-    if b.kind == BIND_PATH:
-        return Input(iname, IN_PATH, path=b.ref, type=b.type, loc=b.loc)
-    if b.kind == BIND_PARAM:
-        v = params[b.ref]
-        if dtype == spec.NUMBER and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        return Input(iname, IN_VALUE, value=v, param=b.ref, loc=b.loc)
-    if b.kind == BIND_VALUE:
-        return Input(iname, IN_VALUE, value=b.value, loc=b.loc)
-    assert b.kind == BIND_NONE
-    if decl is not None and decl.default is not spec.MISSING:
-        if decl.type in spec.PATH_TYPES:
-            return Input(iname, IN_PATH, path=decl.default, type=decl.type, loc=b.loc)
-        return Input(iname, IN_VALUE, value=decl.default, loc=b.loc)
-    return Input(iname, IN_NONE, loc=b.loc)
 
 
 def _command_param_refs(command) -> list:

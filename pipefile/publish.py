@@ -28,6 +28,7 @@ from . import graph as graph_mod
 from . import load as loader
 from . import spec
 from .artifacts import pin_artifacts, resolve_artifacts
+from .bindings import IN_PATH
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache, canonical_json, hash_json
 from .errors import PipefileError, did_you_mean, raise_all
 from .jobdb.serving import Deployment, ServeStore
@@ -61,7 +62,7 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     missing = []
     for node in graph.nodes.values():
         for inp in node.inputs.values():
-            if inp.kind != graph_mod.IN_PATH or inp.path in files or inp.artifact:
+            if inp.kind != IN_PATH or inp.path in files or inp.artifact:
                 continue
             if inp.path in input_assets or _made_by_steps(inp.path, graph):
                 continue

@@ -26,8 +26,9 @@ from . import load as loader
 from .digest import hash_bytes, hash_json
 from .errors import raise_all
 
-_SPEC_CACHE_VERSION = 2
-_LOADER_SOURCES = ("spec.py", "template.py", "errors.py", "graph.py")  # and every module of load/
+_SPEC_CACHE_VERSION = 3  # 3: Input moved to bindings.py (pickled graphs name their classes)
+# The modules whose code decides what a Pipefile loads as (and every module of load/).
+_LOADER_SOURCES = ("spec.py", "template.py", "errors.py", "graph.py", "bindings.py", "landing.py")
 
 
 def _loader_sources() -> list:

@@ -17,6 +17,7 @@ LAYERS = {
     "load": 1,
     "graph": 1,
     "landing": 1,
+    "bindings": 1,
     "digest": 1,
     "speccache": 1,
     "keys": 2,

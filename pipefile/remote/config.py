@@ -467,3 +467,36 @@ def parse_options(items) -> dict:
         except PipefileError as e:
             raise RemoteConfigError(f"option '{item}': {e.message}", hint=e.hint) from None
     return out
+
+
+def default_options(scheme: str) -> dict:
+    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
+    if scheme in ("s3", "s3a"):
+        return {
+            "config_kwargs": {
+                "connect_timeout": 5,
+                "read_timeout": 60,
+                "retries": {"max_attempts": 2, "mode": "standard"},
+            }
+        }
+    if scheme in ("sftp", "ssh"):
+        return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
+    return {}
+
+
+def auth_hint(scheme: str) -> str:
+    if scheme in ("s3", "s3a"):
+        return (
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials) to a key "
+            "that may read and write the bucket"
+        )
+    if scheme in ("sftp", "ssh"):
+        return (
+            "load your key into ssh-agent, put it in ~/.ssh, or name it: pipe remote add NAME URL -o "
+            "key_filename=PATH; check the user in the URL"
+        )
+    if scheme in ("gs", "gcs"):
+        return "set GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`"
+    if scheme in ("az", "abfs", "abfss"):
+        return "set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
+    return "check the credentials this transport reads"

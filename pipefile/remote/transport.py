@@ -41,7 +41,16 @@ from typing import Callable, Iterable, Optional
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, DigestMismatch
 from ..digest import FILE, TREE
-from .config import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, RemoteSpec, check_scheme, is_secret_option, url_secrets
+from .config import (
+    ATOMIC_PUT_SCHEMES,
+    READ_ONLY_SCHEMES,
+    RemoteSpec,
+    auth_hint,
+    check_scheme,
+    default_options,
+    is_secret_option,
+    url_secrets,
+)
 from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, Progress, RemoteError, Transfer, classify_error
 
 REMOTE_VERSION = 1
@@ -103,7 +112,7 @@ class Remote:
             )
         if kind == AUTH:
             return RemoteError(
-                f"{where} could not authenticate while {doing} ({detail})", AUTH, hint=_auth_hint(self.spec.scheme)
+                f"{where} could not authenticate while {doing} ({detail})", AUTH, hint=auth_hint(self.spec.scheme)
             )
         if kind == UNREACHABLE:
             return RemoteError(
@@ -119,7 +128,7 @@ class Remote:
             return fs
         from fsspec.core import url_to_fs
 
-        opts = dict(_default_options(self.spec.scheme))
+        opts = dict(default_options(self.spec.scheme))
         opts.update(self.spec.options)
         try:
             fs, root = url_to_fs(self.spec.url, skip_instance_cache=True, **opts)
@@ -538,36 +547,3 @@ def _read_chunks(f, progress: Progress, limit: Optional[int] = None, digest: str
             raise DigestMismatch(f"content named {digest[:12]} is larger than the {limit} bytes it was listed with")
         progress.advance(len(chunk))
         yield chunk
-
-
-def _default_options(scheme: str) -> dict:
-    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
-    if scheme in ("s3", "s3a"):
-        return {
-            "config_kwargs": {
-                "connect_timeout": 5,
-                "read_timeout": 60,
-                "retries": {"max_attempts": 2, "mode": "standard"},
-            }
-        }
-    if scheme in ("sftp", "ssh"):
-        return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
-    return {}
-
-
-def _auth_hint(scheme: str) -> str:
-    if scheme in ("s3", "s3a"):
-        return (
-            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials) to a key "
-            "that may read and write the bucket"
-        )
-    if scheme in ("sftp", "ssh"):
-        return (
-            "load your key into ssh-agent, put it in ~/.ssh, or name it: pipe remote add NAME URL -o "
-            "key_filename=PATH; check the user in the URL"
-        )
-    if scheme in ("gs", "gcs"):
-        return "set GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`"
-    if scheme in ("az", "abfs", "abfss"):
-        return "set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
-    return "check the credentials this transport reads"

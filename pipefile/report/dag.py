@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from ..graph import IN_PATH, Graph
+from ..bindings import IN_PATH
+from ..graph import Graph
 
 
 def _dag_edges(graph: Graph):
