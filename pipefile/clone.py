@@ -29,10 +29,12 @@ import re
 import shlex
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Optional
 
 import yaml
+
+from pipefile.lazyclass import dataclass
 
 from . import load as loader
 from . import spec

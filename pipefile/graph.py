@@ -15,8 +15,10 @@ import dataclasses
 import functools
 import os
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Iterable, Mapping, Optional
+
+from pipefile.lazyclass import dataclass
 
 from . import spec, template
 from .digest import TREE

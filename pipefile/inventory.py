@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Optional
+
+from pipefile.lazyclass import dataclass
 
 from .cache.registry import registered_workspaces
 from .envs import EnvError

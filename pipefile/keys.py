@@ -16,8 +16,9 @@ simply stop matching.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Optional
+
+from pipefile.lazyclass import dataclass
 
 from .digest import PathDigest, hash_json
 from .graph import IN_NONE, IN_PATH, Node, render_command  # noqa: F401 - render_command: used from here

@@ -18,8 +18,10 @@ miss, noted in `Planner.wanted`; the session looks it up and decides again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Mapping, Optional
+
+from pipefile.lazyclass import dataclass
 
 from .digest import Hasher, PathDigest
 from .graph import Graph, Node

@@ -21,8 +21,9 @@ deployment plus a request's inputs into a job's own working folder.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Optional
+
+from pipefile.lazyclass import dataclass
 
 from . import graph as graph_mod
 from . import load as loader

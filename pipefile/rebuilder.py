@@ -14,8 +14,10 @@ writes nothing; callers hand in what they looked up.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Mapping, Optional
+
+from pipefile.lazyclass import dataclass
 
 from .digest import PathDigest
 from .keys import StepKey

@@ -30,8 +30,10 @@ import heapq
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional, Protocol
+
+from pipefile.lazyclass import dataclass
 
 from .errors import PipefileError
 from .executors.protocol import Executor

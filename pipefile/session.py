@@ -20,8 +20,10 @@ run, so it decides as a run decides, and writes nothing. The CLI turns flags int
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Iterable, NamedTuple, Optional
+
+from pipefile.lazyclass import dataclass
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod

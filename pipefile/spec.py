@@ -7,8 +7,10 @@ lives elsewhere, so a spec can be shared freely between threads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Mapping, Optional, Union
+
+from pipefile.lazyclass import dataclass
 
 from .errors import SourceLoc
 

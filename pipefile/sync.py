@@ -11,8 +11,10 @@ entry is written locally. Artifact versions travel with --all-jobs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Iterable, Optional
+
+from pipefile.lazyclass import dataclass
 
 from .cache.action_cache import parse_entry
 from .errors import PipefileError, did_you_mean

@@ -33,8 +33,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable, Iterable, Iterator, Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..digest import E_TREE, TREE, hash_file, parse_manifest
 from ..errors import PipefileError

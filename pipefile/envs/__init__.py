@@ -26,7 +26,9 @@ Only `docker.py` imports the Docker SDK, and only when a Docker environment is u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from pipefile.lazyclass import dataclass
 
 from .. import spec
 from ..digest import Hasher

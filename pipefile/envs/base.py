@@ -11,8 +11,9 @@ import os
 import signal
 import subprocess
 import threading
-from dataclasses import dataclass
 from typing import IO, Mapping, Optional, Protocol
+
+from pipefile.lazyclass import dataclass
 
 from .. import spec
 from ..digest import Hasher, hash_json

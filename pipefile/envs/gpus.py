@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-from dataclasses import dataclass
 from typing import Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..errors import PipefileError
 
@@ -53,6 +53,8 @@ def _nvml() -> Optional[list]:
 
 
 def _nvidia_smi() -> list:
+    import shutil  # here, not at the top: a no-op run writes nothing (start-up)
+
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return []

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..errors import PipefileError, did_you_mean
 

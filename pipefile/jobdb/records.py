@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..outcomes import JobState, JobStatus
 

@@ -15,8 +15,9 @@ import os
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..errors import PipefileError, did_you_mean
 from ..outcomes import JobState, JobStatus

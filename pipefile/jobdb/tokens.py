@@ -14,8 +14,9 @@ import json
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..errors import PipefileError, did_you_mean
 

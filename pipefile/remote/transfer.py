@@ -5,8 +5,10 @@ transfers moved or failed to."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..errors import PipefileError
 from ..outcomes import ExitCode

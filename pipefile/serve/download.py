@@ -14,8 +14,9 @@ import os
 import re
 import tarfile
 import tempfile
-from dataclasses import dataclass
 from typing import Callable, Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..digest import FILE, TREE, hash_file
 from ..errors import PipefileError

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import tarfile
-from dataclasses import dataclass
 from typing import Iterator, Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest
 from ..errors import PipefileError, did_you_mean

@@ -14,8 +14,9 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from typing import Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..errors import PipefileError
 from ..jobdb.serving import Deployment, QueueFull

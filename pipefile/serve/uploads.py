@@ -31,7 +31,8 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass
+
+from pipefile.lazyclass import dataclass
 
 from ..digest import FILE, TREE, Hasher, StatCache, hash_file
 

@@ -22,8 +22,10 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..cache.action_cache import ActionCache, FilteredActionCache
 from ..errors import PipefileError

@@ -29,8 +29,9 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Mapping, Optional
+
+from pipefile.lazyclass import dataclass
 
 from ..digest import PathDigest, StatCache
 from ..jobdb.busy import while_database_busy
