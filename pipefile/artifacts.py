@@ -12,7 +12,6 @@ into place, so a reader never sees one half-written.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Optional
 
 from . import graph as graph_mod
@@ -205,6 +204,8 @@ def materialize_version(ws: Workspace, v, replace: bool = False) -> graph_mod.Re
 
     Built aside and renamed into place, so a reader never sees it half-written; an
     existing copy is kept unless `replace` (`materialize_bound` checks its content)."""
+    import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
+
     rel = _artifact_rel(v.name, v.version)
     dest = os.path.join(ws.root, rel)
     resolved = graph_mod.ResolvedArtifact(v.name, v.version, v.kind, v.digest, v.size, rel)

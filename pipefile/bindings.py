@@ -4,11 +4,11 @@ become paths; params and literals become values; an unbound input takes its defa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from . import spec
 from .errors import PipefileError, SourceLoc
+from .lazyclass import dataclass
 from .spec import BIND_ARTIFACT, BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE
 
 IN_PATH = "path"

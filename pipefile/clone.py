@@ -29,7 +29,7 @@ import re
 import shlex
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Optional
 
 import yaml
@@ -39,6 +39,7 @@ from . import spec
 from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .jobdb.records import Job
+from .lazyclass import dataclass
 from .load import yamlsafe
 from .workspace import CLONE_FILE, CLONE_VERSION, STATE_DIR, Workspace
 

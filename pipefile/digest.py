@@ -20,10 +20,12 @@ import os
 import stat as statmod
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Callable, Iterator, Optional
 
 import xxhash
+
+from .lazyclass import dataclass
 
 TREE_MAGIC = b"pipefile-tree-1\n"
 FILE = "file"

@@ -7,9 +7,9 @@ Each error class says which exit code it ends in (outcomes.ExitCode).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from .lazyclass import dataclass
 from .outcomes import ExitCode
 
 

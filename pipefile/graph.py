@@ -15,7 +15,7 @@ import dataclasses
 import functools
 import os
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Iterable, Mapping, Optional
 
 from . import spec, template
@@ -23,6 +23,7 @@ from .bindings import IN_NONE, IN_PATH, IN_VALUE, Input, resolve_binding
 from .digest import TREE
 from .errors import PipefileError, did_you_mean, raise_all
 from .landing import link_errors
+from .lazyclass import dataclass
 from .spec import BIND_ARTIFACT, BIND_PARAM, BIND_STEP_OUTPUT
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Optional
 
 from .cache.registry import registered_workspaces
@@ -23,6 +23,7 @@ from .envs import EnvError
 from .envs.cache import EnvCache, dir_size
 from .envs.usage import read_environments
 from .errors import PipefileError
+from .lazyclass import dataclass
 from .workspace import STATE_DIR
 
 if TYPE_CHECKING:

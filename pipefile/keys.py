@@ -16,12 +16,12 @@ simply stop matching.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from .bindings import IN_NONE, IN_PATH
 from .digest import PathDigest, hash_json
 from .graph import Node, render_command  # noqa: F401 - render_command: used from here
+from .lazyclass import dataclass
 from .spec import KEY_GPU_MODEL
 
 KEY_VERSION = 1

@@ -13,9 +13,11 @@ and a positional call silently shifts them when one is added.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import Enum, IntEnum
 from typing import Optional
+
+from .lazyclass import dataclass
 
 
 class _Word(str, Enum):

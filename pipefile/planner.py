@@ -18,12 +18,13 @@ miss, noted in `Planner.wanted`; the session looks it up and decides again.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Mapping, Optional
 
 from .digest import Hasher, PathDigest
 from .graph import Graph, Node
 from .keys import LOCAL_ENV_IDENTITY, step_key
+from .lazyclass import dataclass
 from .rebuilder import MISSING_INPUT, UPSTREAM, Decision, Observation, Prior, Reason, Verdict, decide
 
 

@@ -21,7 +21,6 @@ deployment plus a request's inputs into a job's own working folder.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Optional
 
 from . import graph as graph_mod
@@ -33,6 +32,7 @@ from .digest import FILE, TREE, Hasher, PathDigest, StatCache, canonical_json, h
 from .errors import PipefileError, did_you_mean, raise_all
 from .jobdb.serving import Deployment, ServeStore
 from .jobs import store_path
+from .lazyclass import dataclass
 from .outcomes import JobState
 from .workspace import STATE_DIR, Workspace
 

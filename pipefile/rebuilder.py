@@ -14,11 +14,12 @@ writes nothing; callers hand in what they looked up.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Mapping, Optional
 
 from .digest import PathDigest
 from .keys import StepKey
+from .lazyclass import dataclass
 
 
 class Verdict(str, enum.Enum):

@@ -30,12 +30,13 @@ import heapq
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional, Protocol
 
 from .errors import PipefileError
 from .executors.protocol import Executor
 from .graph import Graph, Node
+from .lazyclass import dataclass
 from .outcomes import Outcome, StepResult
 from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream

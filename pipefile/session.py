@@ -20,7 +20,7 @@ run, so it decides as a run decides, and writes nothing. The CLI turns flags int
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
@@ -35,6 +35,7 @@ from .executors.dry_run import DryRunExecutor
 from .executors.local import LocalExecutor
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .landing import link_errors
+from .lazyclass import dataclass
 from .outcomes import ExitCode, JobStatus, Outcome
 from .planner import Outside, Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler

@@ -7,10 +7,11 @@ lives elsewhere, so a spec can be shared freely between threads.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Mapping, Optional, Union
 
 from .errors import SourceLoc
+from .lazyclass import dataclass
 
 PIPEFILE_VERSION = 1
 

@@ -16,8 +16,7 @@ import gc
 import os
 import pickle
 import sys
-import tempfile
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable, Iterable, Optional
 
 from . import __version__
@@ -25,6 +24,7 @@ from . import graph as graph_mod
 from . import load as loader
 from .digest import hash_bytes, hash_json
 from .errors import raise_all
+from .lazyclass import dataclass
 
 _SPEC_CACHE_VERSION = 3  # 3: Input moved to bindings.py (pickled graphs name their classes)
 # The modules whose code decides what a Pipefile loads as (and every module of load/).
@@ -169,6 +169,8 @@ def _cached_spec(path: str, key: Optional[str]) -> tuple:
 
 def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:
     """Keep `pf` (parsed from the bytes that give `key`) and its graph for the next run."""
+    import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
+
     d = _spec_cache_dir(path)
     if not os.path.isdir(os.path.dirname(os.path.dirname(d))):
         return  # no .pipe/ yet: only a workspace that exists gets a cache

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import threading
 from typing import Optional
 
@@ -160,6 +158,8 @@ class Staging:
 
 def drop_beside(folder: str, entry: str) -> None:
     """Remove a beside folder, then (only once it is gone) its journal entry."""
+    import shutil  # here, not at the top: a no-op run writes nothing (start-up)
+
     shutil.rmtree(folder, ignore_errors=True)
     if not os.path.lexists(folder):
         try:
@@ -219,6 +219,8 @@ class Staged:
 
     def prepare(self) -> None:
         """Move the previous outputs aside and make the staging paths."""
+        import tempfile
+
         st, ws, name = self.staging, self.staging.ws, self.node.name
         for out in self.node.outputs.values():  # before anything is moved aside or created
             st.landings.check(out.path)
@@ -285,12 +287,16 @@ class Staged:
 
     def done(self) -> None:
         """The outputs are committed: what was moved aside, and the staging, go."""
+        import shutil
+
         for b in self._aside.values():
             shutil.rmtree(os.path.dirname(b), ignore_errors=True)
         self._clean()
 
     def roll_back(self) -> None:
         """Undo what the task did to its outputs; never touch an output it did not take over."""
+        import shutil
+
         for oname, out in self.node.outputs.items():
             if oname not in self._cleared:
                 continue
@@ -314,6 +320,8 @@ class Staged:
         self._clean()
 
     def _clean(self) -> None:
+        import shutil
+
         for p in self.paths.values():
             try:
                 remove_path(p)  # only left there on failure: on success it was moved into place
@@ -351,7 +359,14 @@ def recover(ws: Workspace) -> None:
                 pass
     with disk_errors(ws.dir):
         for d in (ws.stage_dir, ws.scratch):
-            shutil.rmtree(d, ignore_errors=True)
+            try:
+                left = bool(os.listdir(d))
+            except OSError:
+                left = True  # not a folder, or unreadable: rmtree does what it can, as ever
+            if left:  # (usually empty: shutil is imported only when there is something to remove)
+                import shutil
+
+                shutil.rmtree(d, ignore_errors=True)
             os.makedirs(d, exist_ok=True)
     ws.store.sweep_tmp()
 

@@ -11,11 +11,12 @@ entry is written locally. Artifact versions travel with --all-jobs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Iterable, Optional
 
 from .cache.action_cache import parse_entry
 from .errors import PipefileError, did_you_mean
+from .lazyclass import dataclass
 from .rebuilder import Verdict
 from .remote.run_cache import closure, fetch_contents
 from .remote.transfer import Progress, RemoteError

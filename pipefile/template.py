@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import re
 import shlex
-from dataclasses import dataclass
 from typing import Callable, Optional, Union
+
+from .lazyclass import dataclass
 
 SCOPES = ("inputs", "outputs", "params", "assets", "steps", "artifacts")
 _NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"

@@ -12,6 +12,7 @@ LAYERS = {
     "errors": 0,
     "spec": 0,
     "outcomes": 0,
+    "lazyclass": 0,
     "printable": 0,
     "template": 1,
     "load": 1,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from typing import Optional
 
@@ -71,6 +70,8 @@ class ActionCache:
             pass
 
     def _write(self, key: str, data: bytes) -> None:
+        import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
+
         final = self.path(key)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="ac-")

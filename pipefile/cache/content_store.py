@@ -24,9 +24,7 @@ import errno
 import fcntl
 import os
 import queue
-import shutil
 import stat as statmod
-import tempfile
 import threading
 import time
 from typing import Optional
@@ -180,6 +178,8 @@ class ContentStore:
         for e in os.scandir(self.tmp):
             try:
                 if e.stat(follow_symlinks=False).st_mtime < cutoff:
+                    import shutil  # here, not at the top: a no-op run removes nothing (start-up)
+
                     (shutil.rmtree if e.is_dir(follow_symlinks=False) else os.unlink)(e.path)
             except OSError:
                 pass
@@ -213,6 +213,8 @@ class ContentStore:
 
         durable=False: the content can be made again (a step's output), so during a run
         its fsync may be left to the background thread."""
+        import tempfile
+
         if expected is not None and self.has(expected):
             return expected
         fd, tmp_path = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
@@ -230,6 +232,8 @@ class ContentStore:
             raise _space_error(f"storing {src}", e) from None
 
     def put_bytes(self, data: bytes, durable: bool = True) -> str:
+        import tempfile
+
         digest = xxhash.xxh3_128_hexdigest(data)
         if self.has(digest):
             return digest
@@ -252,6 +256,8 @@ class ContentStore:
         """Store bytes that come from elsewhere (a remote) only if they hash to `expected`.
 
         Returns the number of bytes; raises DigestMismatch (and keeps nothing) otherwise."""
+        import tempfile
+
         if self.has(expected):
             return 0
         fd, tmp_path = tempfile.mkstemp(dir=self.tmp, prefix="dl-")
@@ -356,6 +362,9 @@ class ContentStore:
         `dest`) and renamed into place, so `dest` is never half-written. Returns the
         files written as (path relative to `dest`, "" for `dest` itself; digest).
         """
+        import shutil
+        import tempfile
+
         written = []
         parent = os.path.dirname(dest) or "."
         os.makedirs(parent, exist_ok=True)
@@ -417,6 +426,8 @@ def safe_manifest_entry(e) -> bool:
 
 
 def remove_path(path: str) -> None:
+    import shutil
+
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -435,6 +446,9 @@ def replace_path(src: str, dest: str, scratch: str) -> None:
     folder that is a symlink to another disk) the content is copied next to `dest`
     first, so the final step is still a rename.
     """
+    import shutil
+    import tempfile
+
     try:
         os.replace(src, dest)
         return

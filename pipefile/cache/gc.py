@@ -33,11 +33,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Callable, Iterable, Iterator, Optional
 
 from ..digest import E_TREE, TREE, hash_file, parse_manifest
 from ..errors import PipefileError
+from ..lazyclass import dataclass
 from .action_cache import ACTION_CACHE_VERSION
 from .registry import registered_workspaces
 

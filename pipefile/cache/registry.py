@@ -8,7 +8,6 @@ none."""
 from __future__ import annotations
 
 import os
-import tempfile
 
 from ..digest import hash_bytes
 
@@ -25,6 +24,8 @@ def register_workspace(store_root: str, root: str) -> None:
     path = os.path.join(reg, _registry_name(root))
     if os.path.exists(path):
         return
+    import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
+
     try:
         os.makedirs(reg, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=reg, prefix=".tmp-")

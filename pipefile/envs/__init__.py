@@ -26,10 +26,11 @@ Only `docker.py` imports the Docker SDK, and only when a Docker environment is u
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .. import spec
 from ..digest import Hasher
+from ..lazyclass import dataclass
 from .base import EnvError, Environment, Launch, StepProcess
 
 __all__ = ["Environment", "EnvError", "EnvironmentSet", "Launch", "StepProcess", "make"]

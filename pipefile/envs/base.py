@@ -11,13 +11,13 @@ import os
 import signal
 import subprocess
 import threading
-from dataclasses import dataclass
 from typing import IO, Mapping, Optional, Protocol
 
 from .. import spec
 from ..digest import Hasher, hash_json
 from ..errors import PipefileError
 from ..keys import LOCAL_ENV_IDENTITY as LOCAL_IDENTITY  # the calling shell, no variables: keys as before
+from ..lazyclass import dataclass
 
 
 class EnvError(PipefileError):

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
-from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import PipefileError
+from ..lazyclass import dataclass
 
 ENV_VAR = "PIPE_GPUS"
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
@@ -53,6 +52,8 @@ def _nvml() -> Optional[list]:
 
 
 def _nvidia_smi() -> list:
+    import shutil  # here, not at the top: a no-op run writes nothing (start-up)
+
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return []

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 ENVIRONMENTS_FILE = "environments.json"
 
@@ -19,6 +18,8 @@ ENVIRONMENTS_FILE = "environments.json"
 def write_environments(state_dir: str, envs: dict, keep=()) -> None:
     """Record `envs` ({name: {kind, identity, build}}) in the workspace whose `.pipe/` is
     `state_dir`, keeping older entries of the names in `keep`."""
+    import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
+
     path = os.path.join(state_dir, ENVIRONMENTS_FILE)
     try:
         with open(path) as f:

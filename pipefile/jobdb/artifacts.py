@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
+from ..lazyclass import dataclass
 
 MAX_ID = (1 << 63) - 1  # the largest integer SQLite holds: a job id or version past it names nothing
 

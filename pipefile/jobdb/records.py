@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional
 
+from ..lazyclass import dataclass
 from ..outcomes import JobState, JobStatus
 
 # The words are outcomes.JobStatus (a job's `status`, what `pipe jobs` shows) and

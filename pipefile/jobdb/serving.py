@@ -15,10 +15,10 @@ import os
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
+from ..lazyclass import dataclass
 from ..outcomes import JobState, JobStatus
 from .records import ACTIVE, STATUS_OF, TERMINAL, Job, job_from_row
 from .tokens import ADMIN, Token, TokenIndex, valid_endpoint_name

@@ -14,10 +14,10 @@ import json
 import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import PipefileError, did_you_mean
+from ..lazyclass import dataclass
 
 TOKEN_PREFIX = "pipe_"
 ADMIN, READ, INVOKE = "admin", "read", "invoke"  # the scopes: invoke is written invoke:ENDPOINT

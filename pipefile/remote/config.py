@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 
 # urllib.parse, difflib and importlib.util are imported where used: every `pipe run` reads the
 # remotes config, and most have no remote, so the start-up does not pay for them.
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional
 
 from ..errors import PipefileError, SourceLoc, did_you_mean
+from ..lazyclass import dataclass
 
 REMOTES_VERSION = 1
 SHARED_FILE = ".pipe-remotes.yaml"
@@ -327,6 +327,8 @@ def load(root: str) -> RemoteConfig:
 
 
 def _write(path: str, data: dict) -> None:
+    import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
+
     import yaml
 
     header = (

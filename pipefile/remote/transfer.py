@@ -5,10 +5,11 @@ transfers moved or failed to."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional
 
 from ..errors import PipefileError
+from ..lazyclass import dataclass
 from ..outcomes import ExitCode
 
 UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt", "read-only", "failed"

@@ -14,11 +14,11 @@ import os
 import re
 import tarfile
 import tempfile
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from ..digest import FILE, TREE, hash_file
 from ..errors import PipefileError
+from ..lazyclass import dataclass
 from .answers import body_chunks, brief_repr
 
 NAME_MAX_BYTES = 200  # an output's name; with its extension and a temporary suffix it stays under 255

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import os
 import tarfile
-from dataclasses import dataclass
 from typing import Iterator, Optional
 
 from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest
 from ..errors import PipefileError, did_you_mean
 from ..jobdb.records import ACTIVE, TERMINAL
 from ..jobdb.tokens import Token
+from ..lazyclass import dataclass
 from ..outcomes import JobState
 from .access import visible_job
 from .endpoints_view import find_deployment

@@ -14,12 +14,12 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import PipefileError
 from ..jobdb.serving import Deployment, QueueFull
 from ..jobdb.tokens import Token
+from ..lazyclass import dataclass
 from ..publish import RequestError, check_request, lay_out
 from ..workspace import Workspace
 from .access import artifact_view, may_read, upload_view, writer_hold

@@ -31,9 +31,9 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass
 
 from ..digest import FILE, TREE, Hasher, StatCache, hash_file
+from ..lazyclass import dataclass
 
 MAX_MEMBERS = 100_000
 MAX_EXTENDED_HEADER = 1 << 20  # a pax or GNU long-name header: long paths, a few attributes

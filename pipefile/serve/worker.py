@@ -22,12 +22,13 @@ import os
 import shutil
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Optional
 
 from ..cache.action_cache import ActionCache, FilteredActionCache
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
+from ..lazyclass import dataclass
 from ..outcomes import JobState, Outcome
 from ..publish import lay_out
 from ..session import RunRequest, Session, load_deployed

@@ -29,11 +29,11 @@ import json
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from ..digest import PathDigest, StatCache
 from ..jobdb.busy import while_database_busy
+from ..lazyclass import dataclass
 
 STATE_VERSION = 2
 

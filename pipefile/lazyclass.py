@@ -1,0 +1,112 @@
+"""`dataclass`, with the class's methods generated on first use instead of at import.
+
+`dataclasses.dataclass` writes `__init__`, `__repr__`, `__eq__`, `__hash__` and (frozen) the
+`__setattr__`/`__delattr__` guards as source text and `exec`s them: about 0.5 ms a class, paid
+at import by every command. A no-op `pipe run` restores its spec and graph from the spec cache
+by pickle, which calls none of them, so most classes are never processed at all.
+
+`dataclass(...)` here leaves stand-ins for those names on the class; the first time any of them
+is used (an instance made, printed, compared, hashed or set; `dataclasses.fields`, `replace`,
+`asdict` or `is_dataclass` asked about it), the stand-ins are removed and the real
+`dataclasses.dataclass` processes the very same class in place, so afterwards it is exactly
+what the decorator would have made at import. Options that make dataclass return a new class
+(`slots=True`) are refused: the class object handed out must be the final one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
+
+if TYPE_CHECKING:  # so that type checkers read the decorated classes as dataclasses
+    from typing_extensions import dataclass_transform
+else:
+
+    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
+        return lambda f: f
+
+
+T = TypeVar("T", bound=type)
+
+# Attributes dataclass adds to a class. The methods are stand-ins that process the class and call
+# the real method; the two class attributes are descriptors that do the same on lookup.
+_METHODS = ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
+_ATTRS = ("__dataclass_fields__", "__dataclass_params__", "__match_args__")
+# One lock for every class: processing a class may process its dataclass bases (re-entrant).
+_LOCK = threading.RLock()
+
+
+class _Pending:
+    """A class attribute that processes the class when it is looked up, then gives the real value."""
+
+    def __init__(self, cls: type, name: str) -> None:
+        self.cls, self.name = cls, name
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        _process(self.cls)
+        return getattr(obj if obj is not None else owner, self.name)
+
+
+def _process(cls: type) -> None:
+    with _LOCK:
+        options = cls.__dict__.get("_lazyclass_options")
+        if options is None:  # done already (or by another thread while this one waited)
+            return
+        for name in (*_METHODS, *_ATTRS):
+            value = cls.__dict__.get(name)
+            if getattr(value, "_lazyclass_of", None) is cls or isinstance(value, _Pending):
+                delattr(cls, name)
+        dataclasses.dataclass(cls, **options)
+        del cls._lazyclass_options  # type: ignore[attr-defined]
+
+
+def _stand_in(cls: type, name: str) -> Callable[..., Any]:
+    def method(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _process(cls)
+        real = getattr(cls, name)
+        if real is None:  # __hash__ of a mutable dataclass with eq: unhashable, as Python says it
+            raise TypeError(f"unhashable type: '{type(self).__name__}'")
+        return real(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = name
+    method._lazyclass_of = cls  # type: ignore[attr-defined]
+    return method
+
+
+@overload
+def dataclass(cls: T, /) -> T: ...
+
+
+@overload
+def dataclass(
+    *,
+    init: bool = True,
+    repr: bool = True,
+    eq: bool = True,
+    order: bool = False,
+    unsafe_hash: bool = False,
+    frozen: bool = False,
+    kw_only: bool = False,
+) -> Callable[[T], T]: ...
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
+def dataclass(cls: Any = None, /, **options: Any) -> Any:
+    """`@dataclass` or `@dataclass(frozen=True, ...)`, processed on first use (see the module's docstring)."""
+    if options.get("slots"):
+        raise TypeError("lazyclass.dataclass cannot make slots classes (dataclass returns a new class for them)")
+
+    def wrap(cls: T) -> T:
+        stand_ins = [name for name in _METHODS if name not in cls.__dict__]
+        if cls.__dict__.get("__hash__", 0) is None and "__eq__" in cls.__dict__:
+            # Python set __hash__ = None for the class's own __eq__; dataclass decides it anew.
+            stand_ins.append("__hash__")
+        for name in stand_ins:  # a method the class writes itself is kept by dataclass: only stand in for the rest
+            setattr(cls, name, _stand_in(cls, name))
+        for name in _ATTRS:
+            setattr(cls, name, _Pending(cls, name))
+        cls._lazyclass_options = options  # type: ignore[attr-defined]
+        return cls
+
+    return wrap if cls is None else wrap(cls)

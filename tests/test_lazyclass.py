@@ -1,0 +1,163 @@
+"""pipefile.lazyclass: dataclasses whose methods are made on first use (issue 12, start-up).
+
+A no-op `pipe run` restores its spec from the spec cache by pickle and should neither generate
+the dataclass methods of the spec classes nor import `tempfile`/`shutil` (which a write needs).
+Everything a dataclass does must still work the same once it is used.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import pickle
+import site
+import subprocess
+import sys
+import threading
+from dataclasses import field
+
+import pytest
+from pipehelpers import REPO_ROOT
+
+from pipefile.lazyclass import dataclass
+
+
+@dataclass(frozen=True)
+class Point:
+    x: int
+    tags: tuple = ()
+    extra: list = field(default_factory=list, compare=False)
+
+
+@dataclass
+class Box:
+    size: int = 1
+
+
+@dataclass(frozen=True)
+class Point3(Point):
+    z: int = 0
+
+
+class Named(Point):
+    """A plain subclass: it inherits the generated methods."""
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    major: int
+    minor: int = 0
+
+
+def _unpickled(obj):
+    # As the spec cache restores it: by pickle, without calling __init__.
+    return pickle.loads(pickle.dumps(obj))
+
+
+def test_behaves_as_a_dataclass():
+    p = Point(1, ("a",))
+    assert repr(p) == "Point(x=1, tags=('a',), extra=[])"
+    assert p == Point(1, ("a",), [9]) and p != Point(2) and p != (1, ("a",))
+    assert hash(p) == hash(Point(1, ("a",)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.x = 2  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del p.x  # type: ignore[misc]
+    assert dataclasses.replace(p, x=5) == Point(5, ("a",))
+    assert [f.name for f in dataclasses.fields(Point)] == ["x", "tags", "extra"]
+    assert dataclasses.asdict(p) == {"x": 1, "tags": ("a",), "extra": []}
+    assert dataclasses.is_dataclass(p) and Point.__match_args__ == ("x", "tags", "extra")
+    assert Version(1, 2) < Version(2) and sorted([Version(2), Version(1, 5)]) == [Version(1, 5), Version(2)]
+    b = Box()
+    b.size = 3
+    assert b == Box(3) and repr(b) == "Box(size=3)"
+    with pytest.raises(TypeError, match="unhashable type: 'Box'"):
+        hash(Box())
+    assert Point3(1, z=2) == Point3(1, (), [], 2) and Point3(1) != Point(1)
+    assert repr(Named(4)) == "Named(x=4, tags=(), extra=[])" and Named(4) != Point(4)
+
+
+@pytest.mark.parametrize("first", ["eq", "hash", "repr", "setattr", "fields", "replace", "is_dataclass"])
+def test_an_unpickled_instance_is_right_whatever_is_used_first(first):
+    # Fresh classes each time, so that `first` is what processes the class.
+    @dataclass(frozen=True)
+    class Fresh:
+        a: int
+        b: str = "x"
+
+    globals()["Fresh"] = Fresh  # pickle finds a class by its module and name
+    Fresh.__qualname__ = "Fresh"
+    obj = Fresh.__new__(Fresh)
+    object.__setattr__(obj, "a", 1)
+    object.__setattr__(obj, "b", "y")
+    obj = _unpickled(obj)
+    assert type(vars(Fresh)["__dataclass_fields__"]) is not dict  # not processed yet
+    use = {
+        "eq": lambda: obj == Fresh(1, "y"),
+        "hash": lambda: hash(obj) == hash(Fresh(1, "y")),
+        "repr": lambda: repr(obj) == "Fresh(a=1, b='y')",
+        "setattr": lambda: pytest.raises(dataclasses.FrozenInstanceError, setattr, obj, "a", 2) is not None,
+        "fields": lambda: [f.name for f in dataclasses.fields(obj)] == ["a", "b"],
+        "replace": lambda: dataclasses.replace(obj, a=2) == Fresh(2, "y"),
+        "is_dataclass": lambda: dataclasses.is_dataclass(obj),
+    }
+    assert use.pop(first)()
+    assert all(check() for check in use.values())
+    assert type(vars(Fresh)["__dataclass_fields__"]) is dict and "_lazyclass_options" not in vars(Fresh)
+
+
+def test_threads_that_use_a_class_at_once_all_get_it_whole():
+    @dataclass(frozen=True)
+    class Shared:
+        a: int
+
+    results: list = []
+    go = threading.Barrier(8)
+
+    def use():
+        go.wait()
+        results.append(Shared(1) == Shared(1) and hash(Shared(2)) == hash(Shared(2)))
+
+    threads = [threading.Thread(target=use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 8
+
+
+def test_slots_is_refused():
+    with pytest.raises(TypeError, match="slots"):
+        dataclass(slots=True)
+
+
+def test_a_no_op_run_makes_no_spec_methods_and_imports_no_tempfile(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {out: a.txt}}
+          b: {command: "cat a.txt > b.txt", inputs: {a: a.txt}, outputs: {out: b.txt}}
+        """
+    )
+    repo.pipe("run", check=True)
+    repo.pipe("run", check=True)  # (the first run keeps the spec, the second its graph too)
+    # -S: this Python's own site (a .pth file, say) may import tempfile; only pipe's imports count.
+    paths = [REPO_ROOT, *site.getsitepackages(), site.getusersitepackages()]
+    code = (
+        f"import sys; sys.path[:0] = {paths!r}; sys.argv = ['pipe', 'run']\n"
+        "from pipefile.entry import main\n"
+        "try: main()\n"
+        "except SystemExit as e: code = e.code\n"
+        "import pipefile.spec as s\n"
+        "made = sorted(n for n, c in vars(s).items() if isinstance(c, type) and c.__module__ == s.__name__ "
+        "and type(vars(c).get('__dataclass_fields__')) is dict)\n"
+        "print(repr((int(code or 0), made, sorted(m for m in ('tempfile', 'shutil') if m in sys.modules))))"
+    )
+    r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=repo.root)
+    assert r.returncode == 0, r.stderr
+    code_, made, heavy = ast.literal_eval(r.stdout.splitlines()[-1])
+    assert "2 fresh" in r.stderr and code_ == 0
+    # Made on the way: Resources (the default of a field of Component) and EnvSpec
+    # (the executor's own); the rest of the spec comes from the cache.
+    assert made == ["EnvSpec", "Resources"] and heavy == []
