@@ -1548,9 +1548,12 @@ def test_source_removed_after_a_run_is_reported_as_before(cached, path, needle, 
         find_error(r, at(CACHED, needle), fragment, "does not exist")
 
 
-def test_the_spec_cache_key_covers_every_module_of_the_load_package(tmp_path):
-    """A cached spec must not outlive a change to any part of the code that read it."""
+def test_the_spec_cache_key_covers_every_module_of_the_load_package(tmp_path, monkeypatch):
+    """A cached spec must not outlive a change to any part of the code that read it. The
+    change is made to what `os.stat` answers, never to the files: other tests run beside
+    this one (xdist) and key their own caches on the same files."""
     import os
+    import types
 
     from pipefile import load, speccache
 
@@ -1558,13 +1561,18 @@ def test_the_spec_cache_key_covers_every_module_of_the_load_package(tmp_path):
     modules = sorted(Path(load.__file__).parent.glob("*.py"))
     assert len(modules) > 5
     key = speccache._spec_cache_key(str(tmp_path / "Pipefile"), b"version: 1\n")
+    real_stat = os.stat
     for module in modules:
-        st = module.stat()
-        try:
-            os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-            assert speccache._spec_cache_key(str(tmp_path / "Pipefile"), b"version: 1\n") != key, module.name
-        finally:
-            os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+        def stat(path, *args, _changed=str(module), **kw):
+            st = real_stat(path, *args, **kw)
+            if os.path.abspath(str(path)) != _changed:
+                return st
+            return types.SimpleNamespace(st_size=st.st_size, st_mtime_ns=st.st_mtime_ns + 10**9)
+
+        monkeypatch.setattr(speccache.os, "stat", stat)
+        assert speccache._spec_cache_key(str(tmp_path / "Pipefile"), b"version: 1\n") != key, module.name
+        monkeypatch.setattr(speccache.os, "stat", real_stat)
 
 
 def test_a_pipefile_saved_while_it_is_loaded_is_not_cached_as_the_new_text(repo, monkeypatch):
