@@ -1,13 +1,13 @@
 """Shared fixtures: a temporary workspace and a way to drive the real `pipe` CLI in it.
 
-The helpers themselves live in pipehelpers.py, which tests import; this file only makes
+The helpers themselves live in workspace_repo.py, which tests import; this file only makes
 fixtures of them (pytest loads it first, so it also points subprocesses at this checkout).
 """
 
 from __future__ import annotations
 
 import pytest
-from pipehelpers import Repo
+from workspace_repo import Repo
 
 
 @pytest.fixture

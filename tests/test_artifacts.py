@@ -7,7 +7,7 @@ import os
 import stat
 
 import pytest
-from pipehelpers import Repo
+from workspace_repo import Repo
 
 TRAIN = """
 version: 1
@@ -335,7 +335,7 @@ def test_asset_add_waits_for_a_run_or_gc_holding_the_workspace(repo, tmp_path):
     import subprocess
     import threading
 
-    from pipehelpers import PIPE
+    from workspace_repo import PIPE
 
     from pipefile.workspace import WorkspaceLock
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pipehelpers import REPO_ROOT, Repo
+from workspace_repo import REPO_ROOT, Repo
 
 PIPEFILE = """
 version: 1

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 
-from pipehelpers import Repo
+from workspace_repo import Repo
 
 PIPEFILE = """
 version: 1

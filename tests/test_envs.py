@@ -527,7 +527,7 @@ def _wait_for(predicate, what: str, proc, seconds: float = 60.0) -> None:
 def test_ctrl_c_while_another_pipe_builds_the_environment_stops_at_once_simulated(tmp_path):
     """Two workspaces share a store; one pipe builds a (simulated, slow) conda environment,
     the other waits for that build: Ctrl-C stops the waiting one at once, not after the build."""
-    from pipehelpers import PIPE, Repo
+    from workspace_repo import PIPE, Repo
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

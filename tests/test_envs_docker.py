@@ -15,7 +15,7 @@ import time
 
 import pytest
 from envsupport import busybox_rootfs, docker_client
-from pipehelpers import PIPE
+from workspace_repo import PIPE
 
 TAG = f"{os.getpid()}"
 

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 from envsupport import need, pypi_reachable
-from pipehelpers import PIPE
+from workspace_repo import PIPE
 
 PROBE = 'python -c "import six, sys; print(six.__version__, sys.prefix)" > ${{outputs.o}}'
 
@@ -84,7 +84,7 @@ def test_requirements_that_do_not_resolve_show_pips_error_and_cache_nothing(repo
 
 
 def test_workspaces_sharing_a_store_share_builds_and_prune_keeps_what_others_use(tmp_path):
-    from pipehelpers import Repo
+    from workspace_repo import Repo
 
     store = str(tmp_path / "shared-store")
     one, two = Repo(tmp_path / "one"), Repo(tmp_path / "two")

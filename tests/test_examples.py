@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pipehelpers import Repo
+from workspace_repo import Repo
 
 ROOT = Path(__file__).resolve().parent.parent
 pytest.importorskip("sklearn", reason="the examples need scikit-learn: pip install -e '.[examples]'")

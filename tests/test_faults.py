@@ -8,7 +8,7 @@ import shutil
 import subprocess
 
 import pytest
-from pipehelpers import Repo
+from workspace_repo import Repo
 
 STEP = """
 version: 1

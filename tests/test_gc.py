@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pipehelpers import PIPE, Repo
+from workspace_repo import PIPE, Repo
 
 from pipefile.digest import PathDigest
 from pipefile.workspace import Workspace

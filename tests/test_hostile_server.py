@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from serve_helpers import require_serve_deps
+from serve_site import require_serve_deps
 
 TOKEN = "pipe_0123456789ab_hostile-test-secret"
 DATA = b"0.1,0\n0.9,1\n"

@@ -11,7 +11,7 @@ import json
 import os
 
 import pytest
-from pipehelpers import Repo
+from workspace_repo import Repo
 
 ESC = "\x1b]0;pwned\x07\x1b[2J"  # an OSC title change and a screen clear
 FORGED = "x\nfake-row 99"

@@ -17,7 +17,7 @@ import threading
 from dataclasses import field
 
 import pytest
-from pipehelpers import REPO_ROOT
+from workspace_repo import REPO_ROOT
 
 from pipefile.lazyclass import dataclass
 

@@ -4,7 +4,7 @@ artifact version or an output path, down to the source assets."""
 from __future__ import annotations
 
 import pytest
-from pipehelpers import Repo
+from workspace_repo import Repo
 
 CHAIN = """
 version: 1

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pipehelpers import PIPE, Repo
+from workspace_repo import PIPE, Repo
 
 SOURCES = 3
 WORDS = ["a", "bb", "a\nb", "ccc", ""]

@@ -16,7 +16,7 @@ import time
 import pytest
 import servers
 import xxhash
-from pipehelpers import PIPE, Repo
+from workspace_repo import PIPE, Repo
 
 PIPEFILE = """
 version: 1

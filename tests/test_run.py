@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from pipehelpers import PIPE, Repo
+from workspace_repo import PIPE, Repo
 
 CHAIN = """
 version: 1

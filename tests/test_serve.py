@@ -15,8 +15,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from pipehelpers import Repo
-from serve_helpers import (
+from serve_site import (
     Server,
     alive,
     make_endpoints,
@@ -27,6 +26,7 @@ from serve_helpers import (
     wait_job,
     wait_state,
 )
+from workspace_repo import Repo
 
 DATA = b"0.1\n0.7\n0.9\n"
 
@@ -839,7 +839,7 @@ def test_serving_makes_the_state_folder_private(repo):
     outputs; the job database) is readable by its owner only, even under umask 022."""
     import stat
 
-    from serve_helpers import SCORE, SCORE_PY
+    from serve_site import SCORE, SCORE_PY
 
     require_serve_deps()
     old = os.umask(0o022)

@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from pipehelpers import Repo
+from workspace_repo import Repo
 
 SLOW = """\
 name: slow

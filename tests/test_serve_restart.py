@@ -10,8 +10,8 @@ import threading
 import time
 
 import pytest
-from pipehelpers import Repo
-from serve_helpers import Server, alive, make_endpoints, require_serve_deps, token, wait_file, wait_job, wait_state
+from serve_site import Server, alive, make_endpoints, require_serve_deps, token, wait_file, wait_job, wait_state
+from workspace_repo import Repo
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ steps:
 def test_gc_waits_for_served_jobs_and_never_drops_unfinished_ones(ws, tmp_path):
     import subprocess
 
-    from pipehelpers import PIPE
+    from workspace_repo import PIPE
 
     repo, tok = ws
     repo.write("Pipefile.upper", UPPER, dedent=False)

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 
-from pipehelpers import Repo
+from workspace_repo import Repo
 
 PIPEFILE = """\
 version: 1

@@ -11,7 +11,7 @@ import subprocess
 import time
 
 import pytest
-from pipehelpers import PIPE, Repo
+from workspace_repo import PIPE, Repo
 
 
 @contextlib.contextmanager

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from pipehelpers import validation_errors
+from workspace_repo import validation_errors
 
 BUG = "BUG: "
 
@@ -76,7 +76,7 @@ def n_errors(r) -> int:
 
 
 # --- in process: a Pipefile's text -> the errors it gets (location, message, hint) --------
-# The loader and graph checks called directly (pipehelpers.validation_errors), as `pipe
+# The loader and graph checks called directly (workspace_repo.validation_errors), as `pipe
 # validate` calls them; rendering and exit codes are tested end to end further down.
 @dataclass(frozen=True)
 class Err:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pipehelpers import PIPE, Repo
+from workspace_repo import PIPE, Repo
 
 SERVE_DEPS = ("fastapi", "uvicorn", "httpx")
 

@@ -1,4 +1,4 @@
-"""What tests share, imported as a module (`from pipehelpers import Repo`): a temporary
+"""What tests share, imported as a module (`from workspace_repo import Repo`): a temporary
 workspace that drives the real `pipe` CLI (`Repo`), and the loader and graph called in
 process (`validation_errors`) for the many tests that only need to know what a Pipefile
 is told. conftest.py turns these into fixtures; tests never import conftest.
