@@ -11,7 +11,7 @@ import threading
 import time
 from typing import IO, Optional
 
-from .base import EnvError
+from .base import EnvError, LocalProcess
 
 
 def run_tool(
@@ -29,31 +29,20 @@ def run_tool(
     log.write(f"$ {' '.join(argv)}\n".encode())
     log.flush()
     try:
-        proc = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    except OSError as e:
-        raise EnvError(f"{what}: could not start {argv[0]!r}: {e.strerror}") from None
+        proc = LocalProcess(argv, env, cwd, log)  # the way a step's command is started, in its own group
+    except EnvError as e:
+        raise EnvError(f"{what}: {e.message}") from None
     sent_at = None
     while True:
         try:
-            rc = proc.wait(timeout=0.2)
+            rc = proc.proc.wait(timeout=0.2)
             break
         except subprocess.TimeoutExpired:
             if not cancelled.is_set():
                 continue
             now = time.monotonic()
             if sent_at is None or now - sent_at > 3.0:
-                try:
-                    os.killpg(proc.pid, signal.SIGINT if sent_at is None else signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+                proc.signal(signal.SIGINT if sent_at is None else signal.SIGKILL)
                 sent_at = sent_at or now
     if cancelled.is_set():
         raise EnvError(f"{what}: interrupted")
