@@ -1,0 +1,1 @@
+"""Code shared by the std components' scripts (not a public API of pipefile)."""

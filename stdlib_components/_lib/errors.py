@@ -1,0 +1,62 @@
+"""Errors a std component reports: they name the step, the component, and the parameter or column.
+
+A script raises `ComponentError`; `run_main` prints it as pipe prints its own errors and exits
+with status 2, so the step fails with a message the user can act on (and the runner, which stages
+every output, keeps nothing that was half-written).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+
+
+class ComponentError(Exception):
+    """Bad input to a component: a message and, where one exists, the fix."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The closest of `choices` to a misspelt `word`, or None."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _where(component: str) -> str:
+    step = os.environ.get("PIPE_STEP")
+    return f"step {step!r} ({component})" if step else component
+
+
+def check_columns(columns: Sequence[str], wanted: Iterable[str], param: str, table: str = "the input") -> None:
+    """Refuse column names that `table` does not have, naming `param` and the closest name."""
+    have = [str(c) for c in columns]
+    for name in wanted:
+        if name in have:
+            continue
+        guess = did_you_mean(name, have)
+        hint = f"did you mean {guess!r}?" if guess else f"the columns are: {', '.join(have) or '(none)'}"
+        raise ComponentError(f"{param}: column {name!r} is not in {table}", hint)
+
+
+def split_names(text: str | None) -> list[str]:
+    """A comma-separated list of names; blanks around names are dropped, empty items too."""
+    if not text:
+        return []
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def run_main(component: str, main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
+    """Run a component's `main`, turning a ComponentError into a located message and exit 2."""
+    try:
+        main(argv)
+    except ComponentError as err:
+        print(f"error: {_where(component)}: {err.message}", file=sys.stderr)
+        if err.hint:
+            print(f"  hint: {err.hint}", file=sys.stderr)
+        raise SystemExit(2) from None

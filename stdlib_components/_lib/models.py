@@ -1,0 +1,99 @@
+"""The model folder that std/train_model writes and std/score_model and online deployments read.
+
+A model folder holds:
+- `model.pkl`: the fitted scikit-learn estimator, pickled;
+- `model.json`: what is needed to use it without the training data, see `ModelInfo`.
+
+`score_frame` is the one scoring function: std/score_model and `pipe serve`'s online endpoints
+both call it, so an online prediction equals the batch one for the same rows and model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ComponentError
+
+MODEL_FORMAT = "pipefile-sklearn-model"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelInfo:
+    estimator: str  # the std/train_model name of the model, e.g. "random_forest_classifier"
+    task: str  # "classification" or "regression"
+    label: str
+    feature_columns: list[str]
+    classes: list[Any] = field(default_factory=list)  # classifiers only, in predict_proba order
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    library_versions: dict[str, str] = field(default_factory=dict)
+    format: str = MODEL_FORMAT
+    format_version: int = FORMAT_VERSION
+
+
+@dataclass
+class Model:
+    info: ModelInfo
+    estimator: Any
+
+
+def save_model(folder: str | os.PathLike, estimator: Any, info: ModelInfo) -> None:
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "model.pkl", "wb") as f:
+        pickle.dump(estimator, f, protocol=pickle.HIGHEST_PROTOCOL)
+    with open(out / "model.json", "w") as f:
+        json.dump(asdict(info), f, indent=2, sort_keys=True, default=str)
+        f.write("\n")
+
+
+def read_model_info(folder: str | os.PathLike) -> ModelInfo:
+    path = Path(folder) / "model.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ComponentError(
+            f"model: {folder} is not a model folder (no model.json)",
+            "bind the `model` output of std/train_model",
+        ) from None
+    except ValueError as err:
+        raise ComponentError(f"model: {path} is not valid JSON: {err}") from None
+    if not isinstance(raw, dict) or raw.get("format") != MODEL_FORMAT:
+        raise ComponentError(f"model: {path} is not a {MODEL_FORMAT} description")
+    known = {k: v for k, v in raw.items() if k in ModelInfo.__dataclass_fields__}
+    try:
+        return ModelInfo(**known)
+    except TypeError as err:
+        raise ComponentError(f"model: {path} lacks a field: {err}") from None
+
+
+def load_model(folder: str | os.PathLike) -> Model:
+    """The model in `folder`. Unpickling runs code: load only models you or your pipeline made."""
+    info = read_model_info(folder)
+    with open(Path(folder) / "model.pkl", "rb") as f:
+        estimator = pickle.load(f)
+    return Model(info, estimator)
+
+
+def score_frame(model: Model, frame):
+    """`frame` plus `prediction` (and `probability_<class>` per class for classifiers)."""
+    missing = [c for c in model.info.feature_columns if c not in frame.columns]
+    if missing:
+        raise ComponentError(
+            f"data: the model's feature column(s) {', '.join(repr(c) for c in missing)} are missing",
+            f"the model was trained on: {', '.join(model.info.feature_columns)}",
+        )
+    features = frame[model.info.feature_columns]
+    out = frame.copy()
+    out["prediction"] = model.estimator.predict(features)
+    if model.info.task == "classification" and hasattr(model.estimator, "predict_proba"):
+        proba = model.estimator.predict_proba(features)
+        for i, cls in enumerate(model.estimator.classes_):
+            out[f"probability_{cls}"] = proba[:, i]
+    return out

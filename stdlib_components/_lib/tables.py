@@ -1,0 +1,85 @@
+"""Tables between std components: Parquet out; CSV, Parquet and JSON lines in.
+
+A table input may be one file or a folder of files (read in name order and stacked). The format
+is taken from the file's suffix unless given; a file with no known suffix is sniffed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import ComponentError
+
+FORMATS = ("auto", "csv", "parquet", "jsonl")
+_SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def _sniff(path: Path) -> str:
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PAR1":
+        return "parquet"
+    if head.lstrip()[:1] in (b"{",):
+        return "jsonl"
+    return "csv"
+
+
+def table_format(path: Path, fmt: str = "auto") -> str:
+    if fmt not in FORMATS:
+        raise ComponentError(f"format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if fmt != "auto":
+        return fmt
+    return _SUFFIXES.get(path.suffix.lower()) or _sniff(path)
+
+
+def _read_one(path: Path, fmt: str, param: str):
+    import pandas as pd
+
+    kind = table_format(path, fmt)
+    try:
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        if kind == "jsonl":
+            return pd.read_json(path, lines=True)
+        return pd.read_csv(path)
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise ComponentError(
+            f"{param}: {path} could not be read as {kind}: {err}",
+            "give the right `format`, or check the file",
+        ) from None
+
+
+def read_table(path: str | os.PathLike, param: str = "data", fmt: str = "auto"):
+    """The table at `path` (a file, or a folder of table files) as a pandas DataFrame."""
+    import pandas as pd
+
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and (fmt != "auto" or f.suffix.lower() in _SUFFIXES))
+        if not files:
+            raise ComponentError(
+                f"{param}: the folder {p} holds no table files",
+                "put .csv, .parquet or .jsonl files in it",
+            )
+        frames = [_read_one(f, fmt, param) for f in files]
+        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if not p.exists():
+        raise ComponentError(f"{param}: {p} does not exist")
+    return _read_one(p, fmt, param)
+
+
+def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
+    """Write `frame` to `path` (Parquet unless asked otherwise), creating its folder."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
+    if fmt == "parquet":
+        frame.to_parquet(p, index=False)
+    elif fmt == "csv":
+        frame.to_csv(p, index=False)
+    elif fmt == "jsonl":
+        frame.to_json(p, orient="records", lines=True)
+    else:
+        raise ComponentError(f"format: {fmt!r} is not one of csv, parquet, jsonl")

@@ -1,0 +1,54 @@
+"""std/split_data: the rows of a table at random into `train` and `test`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .._lib.errors import ComponentError, check_columns, run_main
+from .._lib.tables import read_table, write_table
+
+COMPONENT = "std/split_data@1"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--fraction", type=float, required=True)
+    ap.add_argument("--seed", type=int, required=True)
+    ap.add_argument("--stratify-column")
+    ap.add_argument("--train", required=True)
+    ap.add_argument("--test", required=True)
+    args = ap.parse_args(argv)
+
+    if not 0 < args.fraction < 1:
+        raise ComponentError(
+            f"fraction: {args.fraction} is not between 0 and 1",
+            "give the share of rows for `train`, e.g. fraction: 0.7",
+        )
+    frame = read_table(args.data)
+    if len(frame) < 2:
+        raise ComponentError(f"data: {len(frame)} row(s) cannot be split in two", "give a table with 2 rows or more")
+
+    from sklearn.model_selection import train_test_split
+
+    stratify = None
+    if args.stratify_column:
+        check_columns(frame.columns, [args.stratify_column], "stratify_column")
+        stratify = frame[args.stratify_column]
+    try:
+        train, test = train_test_split(
+            frame, train_size=args.fraction, random_state=args.seed, shuffle=True, stratify=stratify
+        )
+    except ValueError as err:
+        # sklearn's own words say which class is too small, or that a share rounds to no rows
+        raise ComponentError(
+            f"the rows cannot be split so: {err}", "change `fraction`, or drop `stratify_column`"
+        ) from None
+    write_table(train, args.train)
+    write_table(test, args.test)
+    print(f"{len(train)} rows to train, {len(test)} rows to test")
+
+
+if __name__ == "__main__":
+    run_main(COMPONENT, main)
