@@ -31,6 +31,7 @@ from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, EnvironmentSet, Launch
 from ..envs.gpus import model_of
+from .follow import LogFollower
 from ..errors import PipefileError
 from ..graph import Node, command_text, render_command
 from ..outcomes import Outcome, StepResult
@@ -147,16 +148,22 @@ class LocalExecutor:
         self.landings = Landings(ws.root, outputs or {}, ws.store_root)
         self.staging = Staging(ws, hasher, self.landings)
         self._commands_started = False
+        self.follower: Optional[LogFollower] = None
         ws.note_run(run_id)
         ws.store.start_background_sync()
 
     def close(self) -> None:
         """The run is over: no task of it can still be running. Returns once every output
         it stored is on disk."""
+        if self.follower is not None:
+            self.follower.close()
         try:
             self.ws.store.stop_background_sync()
         finally:
             self.ws.end_run(self.run_id)
+
+    def follow_output(self, sink) -> None:
+        self.follower = LogFollower(sink)
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)
@@ -371,37 +378,54 @@ class LocalExecutor:
 
     def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list) -> int:
         name = launch.step
+        follower = self.follower
         with open(log_abs, "wb") as log:
-            launch.log = log
+            if follower is not None:
+                follower.watch(name, log_abs, env.name if env is not self._local else None)
             try:
-                # Building is part of the task: its output goes to the task's log, and a
-                # failed build fails the task (what it built is not kept).
-                env.prepare(log, self.cancelled)
-            except EnvError as e:
-                raise StepFailure(_message(e)) from None
-            if self.cancelled.is_set():
-                raise StepFailure("interrupted before it started")
-            log.flush()
-            try:
-                proc = env.start(launch, self._base_env)
-            except EnvError as e:
-                raise StepFailure(_message(e)) from None
-            with self._procs_lock:
-                self._procs[name] = proc
-            try:
-                if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
-                    self._stop([proc])
-                rc = proc.wait()
-                if proc.finish():
-                    notes.append("killed processes the step left running in the background")
-                return rc
-            except BaseException:
-                proc.signal(signal.SIGKILL)
-                proc.finish()
-                raise
+                return self._start_and_wait(env, launch, log, notes)
             finally:
-                with self._procs_lock:
-                    self._procs.pop(name, None)
+                if follower is not None:
+                    try:
+                        log.flush()  # what pipe wrote itself (a failed build's words) is followed too
+                    except OSError:
+                        pass
+                    follower.unwatch(name)  # its last lines, before its result is reported
+
+    def _start_and_wait(self, env: Environment, launch: Launch, log, notes: list) -> int:
+        name = launch.step
+        launch.log = log
+        try:
+            # Building is part of the task: its output goes to the task's log, and a
+            # failed build fails the task (what it built is not kept).
+            env.prepare(log, self.cancelled)
+        except EnvError as e:
+            raise StepFailure(_message(e)) from None
+        if self.cancelled.is_set():
+            raise StepFailure("interrupted before it started")
+        log.flush()
+        if self.follower is not None:
+            self.follower.command_starts(name)
+        try:
+            proc = env.start(launch, self._base_env)
+        except EnvError as e:
+            raise StepFailure(_message(e)) from None
+        with self._procs_lock:
+            self._procs[name] = proc
+        try:
+            if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
+                self._stop([proc])
+            rc = proc.wait()
+            if proc.finish():
+                notes.append("killed processes the step left running in the background")
+            return rc
+        except BaseException:
+            proc.signal(signal.SIGKILL)
+            proc.finish()
+            raise
+        finally:
+            with self._procs_lock:
+                self._procs.pop(name, None)
 
     def _check_inputs_unchanged(self, decision: Decision) -> None:
         m = decision.key.manifest
