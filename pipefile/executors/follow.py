@@ -89,7 +89,6 @@ class LogFollower:
             if self._thread is None and not self._stopped:
                 self._thread = threading.Thread(target=self._loop, daemon=True, name="pipe-follow-logs")
                 self._thread.start()
-        self._wake.set()
 
     def command_starts(self, step: str) -> None:
         """The environment is ready: what the log holds so far was its build's; what comes
