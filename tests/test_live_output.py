@@ -194,6 +194,19 @@ def test_on_a_terminal_verbose_prints_every_line_and_quiet_none(repo):
     assert "first" not in out and re.search(r"ok +slow", out), out
 
 
+def test_on_a_terminal_a_progress_bar_shows_as_it_is_redrawn(repo):
+    # No newline until the end: only carriage returns, as tqdm writes.
+    repo.pipefile("""
+        steps:
+          bar:
+            command: 'for i in 1 2 3 4 5 6; do printf "\\r%d0%% done" $i; sleep 0.4; done; echo; echo finished; touch ${{outputs.o}}'
+            outputs: {o: bar.txt}
+    """)
+    out, running = _pty_run(repo, "run", until="30% done")
+    assert running is True, out
+    assert out.index("30% done") < out.index("ok")
+
+
 def test_an_environment_build_shows_its_lines_as_they_come(repo):
     # A venv with no packages builds offline (python -m venv).
     repo.pipefile("""

@@ -56,7 +56,7 @@ def _shown(raw: bytes) -> str:
 
 
 class _Followed:
-    __slots__ = ("fd", "offset", "rest", "env", "env_lines")
+    __slots__ = ("fd", "offset", "rest", "env", "env_lines", "redrawn")
 
     def __init__(self, fd: int, env: Optional[str]):
         self.fd = fd
@@ -64,6 +64,7 @@ class _Followed:
         self.rest = b""
         self.env = env  # the environment being prepared (its build's lines), else None: the command's
         self.env_lines = False
+        self.redrawn = ""  # the last redrawn line told (a progress bar, not yet ended by a newline)
 
 
 class LogFollower:
@@ -144,12 +145,24 @@ class LogFollower:
             lines, f.rest = split_lines(f.rest + data)
             self._emit(step, f, lines)
             if not final:
+                if b"\r" in f.rest:
+                    self._redrawn(step, f)
                 break  # the next pass reads on: every log gets its turn
         if final and f.rest:
             lines, f.rest = split_lines(f.rest, final=True)
             self._emit(step, f, lines)
 
+    def _redrawn(self, step: str, f: _Followed) -> None:
+        # What a terminal shows of a line redrawn in place: its last redraw (a progress bar
+        # writes each whole; one caught half written is put right by the next pass).
+        text = _shown(f.rest)
+        if text and text != f.redrawn:
+            f.redrawn = text
+            self._call("progress", step, text, f.env)
+
     def _emit(self, step: str, f: _Followed, lines: list) -> None:
+        if lines:
+            f.redrawn = ""
         if f.env is not None and lines:
             f.env_lines = True
         for line in lines:

@@ -25,6 +25,11 @@ class OutputSink(Protocol):
         environment it waits for, not of its command."""
         ...
 
+    def progress(self, step: str, text: str, env: Optional[str] = None) -> None:
+        """The line task `step` is redrawing in place (carriage returns: a progress bar),
+        as it stands now; the next whole line replaces it. For a live view only."""
+        ...
+
     def built(self, step: str, env: str) -> None:
         """The build of `env` that task `step` waited for is over (its lines came before)."""
         ...

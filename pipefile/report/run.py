@@ -69,6 +69,7 @@ class RunReporter:
         self.running: dict = {}
         self.tails: dict = {}  # step -> its last lines (a terminal's live view)
         self.building: dict = {}  # step -> the environment being built for it
+        self.redrawn: dict = {}  # step -> the line it is redrawing (a progress bar)
         self.done = 0
         self.lock = threading.Lock()  # the state above
         self._write = threading.Lock()  # whole lines on the stream, never two at once
@@ -99,7 +100,10 @@ class RunReporter:
         t.add_column()
         now = time.monotonic()
         with self.lock:  # a copy: steps print and end while the view is drawn
-            rows = [(n, v, t0, self.building.get(n), list(self.tails.get(n, ()))) for n, (v, t0) in self.running.items()]
+            rows = [
+                (n, v, t0, self.building.get(n), list(self.tails.get(n, ())) + ([self.redrawn[n]] if n in self.redrawn else []))
+                for n, (v, t0) in self.running.items()
+            ]
             done = self.done
         for name, verb, t0, env, tail in rows:
             label = f"build env {escape(env)} [dim](for {escape(name)})[/]" if env else f"{verb} {escape(name)}"
@@ -129,6 +133,7 @@ class RunReporter:
         text = shown_line(line)
         if self.tty and self.step_output == OUTPUT_AUTO:
             with self.lock:
+                self.redrawn.pop(step, None)  # the line it redrew has ended
                 if step not in self.running:
                     return
                 if env is not None:
@@ -142,17 +147,31 @@ class RunReporter:
         if self.tty:
             from rich.text import Text
 
+            with self.lock:
+                self.redrawn.pop(step, None)
             self.console.print(Text(f"{who} | {text}"), soft_wrap=True)
         else:
             with self._write:
                 self.stream.write(f"{who} | {text}\n")
                 self.stream.flush()
 
+    def progress(self, step: str, text: str, env: Optional[str] = None) -> None:
+        """The line a step redraws in place (a progress bar): on a terminal, shown under its
+        row until a whole line comes; without one, nothing (the line shows when it ends)."""
+        if not self.tty or self.step_output == OUTPUT_NONE:
+            return
+        with self.lock:
+            if step in self.running:
+                self.redrawn[step] = shown_line(text)
+                if env is not None:
+                    self.building[step] = env
+
     def built(self, step: str, env: str) -> None:
         """The build of `env` is over: on a terminal its lines make room for the step's."""
         with self.lock:
             self.building.pop(step, None)
             self.tails.pop(step, None)
+            self.redrawn.pop(step, None)
 
     def message(self, text: str) -> None:
         self._line(text, "bold")
@@ -171,6 +190,7 @@ class RunReporter:
         with self.lock:
             self.running.pop(result.name, None)
             self.tails.pop(result.name, None)  # the lines make way for the status line
+            self.redrawn.pop(result.name, None)
             self.building.pop(result.name, None)
             self.done += 1
         for note in result.notes:
