@@ -112,7 +112,9 @@ def test_quiet_hides_step_output_and_the_log_keeps_it(repo):
 
 def test_parallel_steps_lines_are_whole_and_carry_their_own_prefix(repo):
     # Each line is written in two pieces: a reader between them sees half a line.
-    body = "for i in $(seq 1 300); do printf '%s-%03d ' {n} $i; printf 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\n'; done"
+    body = (
+        "for i in $(seq 1 300); do printf '%s-%03d ' {n} $i; printf 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\n'; done"
+    )
     repo.pipefile(f"""
         steps:
           alpha: {{command: "{body.format(n="alpha")}; touch ${{{{outputs.o}}}}", outputs: {{o: a.txt}}}}

@@ -86,8 +86,11 @@ class LogFollower:
         except OSError:
             return  # nothing to follow; the log still has it all
         with self._lock:
+            if self._stopped:
+                os.close(fd)
+                return
             self._followed[step] = _Followed(fd, env)
-            if self._thread is None and not self._stopped:
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, daemon=True, name="pipe-follow-logs")
                 self._thread.start()
 

@@ -31,13 +31,13 @@ from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, EnvironmentSet, Launch
 from ..envs.gpus import model_of
-from .follow import LogFollower
 from ..errors import PipefileError
 from ..graph import Node, command_text, render_command
 from ..outcomes import Outcome, StepResult
 from ..rebuilder import Decision
 from ..staging import Landings, Staging, StepFailure
 from ..workspace import Workspace
+from .follow import LogFollower
 
 _TERM_GRACE_SECONDS = 5.0
 

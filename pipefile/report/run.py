@@ -42,7 +42,6 @@ def shown_line(line: str) -> str:
     return printable(_COLOURS.sub("", line).expandtabs(4))
 
 
-
 class RunReporter:
     """Scheduler events -> progress lines; a live view of running steps on a terminal. Also
     the executor's OutputSink: what steps print, shown as it comes (see `output`)."""
@@ -89,29 +88,35 @@ class RunReporter:
             self.live = None
 
     def _render(self):
+        from rich.console import Group
         from rich.markup import escape
         from rich.spinner import Spinner
         from rich.table import Table
         from rich.text import Text
 
-        t = Table.grid(padding=(0, 1))
-        t.add_column()
-        t.add_column(no_wrap=True, overflow="ellipsis")  # a long line must not wrap the live view
-        t.add_column()
         now = time.monotonic()
         with self.lock:  # a copy: steps print and end while the view is drawn
-            rows = [
-                (n, v, t0, self.building.get(n), list(self.tails.get(n, ())) + ([self.redrawn[n]] if n in self.redrawn else []))
-                for n, (v, t0) in self.running.items()
-            ]
+            rows = []
+            for n, (v, t0) in self.running.items():
+                tail = list(self.tails.get(n, ()))
+                if n in self.redrawn:
+                    tail.append(self.redrawn[n])
+                rows.append((n, v, t0, self.building.get(n), tail))
             done = self.done
+        parts: list = []
+        grid = None
         for name, verb, t0, env, tail in rows:
+            if grid is None:  # steps' rows in one grid (aligned), broken where a step's lines go
+                grid = Table.grid(padding=(0, 1))
+                parts.append(grid)
             label = f"build env {escape(env)} [dim](for {escape(name)})[/]" if env else f"{verb} {escape(name)}"
-            t.add_row(Spinner("dots"), label, f"[dim]{format_seconds(now - t0)}[/]")
-            for line in tail:
-                t.add_row("", Text("  " + line, style="dim"), "")
-        t.add_row("", f"[dim]{done}/{self.total} steps done[/]", "")
-        return t
+            grid.add_row(Spinner("dots"), label, f"[dim]{format_seconds(now - t0)}[/]")
+            if tail:
+                # Cut at the screen's edge: a wrapped line would throw the live view's redraw off.
+                parts += [Text("    " + line, style="dim", no_wrap=True, overflow="ellipsis") for line in tail]
+                grid = None
+        parts.append(Text.from_markup(f"  [dim]{done}/{self.total} steps done[/]"))
+        return Group(*parts)
 
     def _line(self, text: str, style: str = "") -> None:
         if self.quiet:
