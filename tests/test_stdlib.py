@@ -165,3 +165,90 @@ def test_component_metrics_are_recorded_with_the_job(repo):
     r = repo.pipe("metrics", "show", "--json", check=True)
     assert "accuracy" in r.out and "0.9" in r.out, r.out
     assert json.loads(r.out)
+
+
+def test_pipe_envs_lists_std_and_says_it_is_this_interpreter(iris):
+    iris.pipefile(SPLIT)
+    r = iris.pipe("envs", "--json", check=True)
+    (row,) = [e for e in r.json["environments"] if e["name"] == "std"]
+    assert row["type"] == "std" and row["uses"] == "interpreter" and row["steps"] == ["split"]
+    assert row["identity"].startswith("std:")
+    text = iris.pipe("envs", check=True).out
+    assert "std" in text and "the current interpreter" in text
+
+
+def test_missing_requirements_choose_a_venv():
+    from pipefile.envs.std import missing
+
+    have = {"pandas": "2.2.3", "pyarrow": "14.0.1", "scikit-learn": "1.5.0", "matplotlib": "3.9.0"}
+    assert missing(have) == []
+    assert missing(dict(have, pandas="1.5.3")) == ["pandas>=2.0"]
+    assert missing(dict(have, pyarrow=None)) == ["pyarrow>=14"]
+    assert missing(dict(have, matplotlib="3.10.0rc1")) == []
+
+
+def test_a_step_may_run_a_std_component_in_another_environment(iris):
+    iris.pipefile(SPLIT.replace("      outputs:", "      environment: local\n        outputs:", 1))
+    assert iris.outcomes() == {"split": "ran"}
+    assert "std" not in [e["name"] for e in iris.pipe("envs", "--json", check=True).json["environments"]]
+
+
+def test_components_list_shows_std_and_the_pipefiles_own(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        components:
+          mine:
+            description: My own.
+            inputs: {src: uri_file, n: {type: integer, default: 2}}
+            outputs: {out: uri_folder}
+            command: cp ${{inputs.src}} ${{outputs.out}}
+        steps:
+          a: {command: echo hi > out.txt, outputs: {o: out.txt}}
+        """
+    )
+    r = repo.pipe("components", "list", "--json", check=True)
+    found = {c["ref"]: c for c in r.json["components"]}
+    split = found["std/split_data@1"]
+    assert split["source"] == "std" and split["version"] == "1.0.0" and split["name"] == "split_data"
+    assert [p["name"] for p in split["inputs"]] == ["data"]
+    frac = next(p for p in split["params"] if p["name"] == "fraction")
+    assert frac == dict(frac, type="number", default=0.7, required=False, optional=False)
+    strat = next(p for p in split["params"] if p["name"] == "stratify_column")
+    assert strat["optional"] is True and strat["default"] is None and strat["required"] is False
+    mine = found["mine"]
+    assert mine["source"] == "pipefile" and mine["version"] is None and mine["description"] == "My own."
+    assert mine["outputs"] == [{"name": "out", "type": "uri_folder", "description": ""}]
+    text = repo.pipe("components", "list", check=True).out
+    assert "std/split_data@1" in text and "mine" in text and "fraction: number = 0.7" in text
+
+
+def test_components_list_works_outside_a_workspace(tmp_path):
+    from workspace_repo import Repo
+
+    outside = Repo(tmp_path)
+    r = outside.pipe("components", "list", "--json", check=True)
+    assert {c["source"] for c in r.json["components"]} == {"std"}
+    assert r.json["library"].endswith("stdlib_components")
+    assert "std/split_data@1" in outside.pipe("components", "list", check=True).out
+
+
+@pytest.mark.parametrize("name", ["split_data", "std/split_data", "std/split_data@1"])
+def test_components_show_gives_an_example_step_that_validates(iris, name):
+    r = iris.pipe("components", "show", name, "--json", check=True)
+    assert r.json["ref"] == "std/split_data@1" and r.json["command"].startswith("python -m stdlib_components")
+    example = r.json["example"]
+    assert "component: std/split_data@1" in example
+    iris.write("data/data", (iris.root / "iris.csv").read_text())
+    iris.pipefile("version: 1\n" + example)
+    v = iris.pipe("validate")
+    assert v.code == 0, str(v) + example
+    text = iris.pipe("components", "show", name, check=True).out
+    assert "example step:" in text and "fraction" in text and "stratify_column" in text
+
+
+def test_components_show_an_unknown_name_says_what_there_is(repo):
+    r = repo.pipe("components", "show", "split_dta")
+    assert r.code == 2 and "there is no component 'split_dta'" in r.err and "std/split_data" in r.err, str(r)
+    r = repo.pipe("components", "show", "std/split_data@9")
+    assert r.code == 2 and "no major version 9" in r.err and "@1" in r.err, str(r)
