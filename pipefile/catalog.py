@@ -61,7 +61,7 @@ def std_components() -> list:
     """Every std component, newest major first within a name: [(LibraryComponent)]."""
     lib = stdlib.library()
     out = []
-    for name, versions in sorted(lib.components().items()):
+    for _name, versions in sorted(lib.components().items()):
         for major in sorted(versions, reverse=True):
             out.append(versions[major])
     return out
@@ -88,8 +88,9 @@ def find(pf: Optional[spec.Pipefile], name: str) -> dict:
         if stdlib.is_std_ref(name):
             raise PipefileError(e.message, hint=e.hint) from None
         known = [stdlib.PREFIX + n for n in lib.components()] + list(pf.components if pf else [])
+        where = " in the Pipefile or" if pf is not None else ""
         raise PipefileError(
-            f"there is no component '{name}'" + (" in the Pipefile or" if pf is not None else "") + " in the std library",
+            f"there is no component '{name}'{where} in the std library",
             hint=(did_you_mean(name, known, "component") or "there are no components")
             + " (pipe components list shows them all)",
         ) from None
