@@ -1355,6 +1355,18 @@ CASES = [
         count=1,
     ),
     C(
+        "std-name-without-the-std-prefix",
+        """\
+        version: 1
+        steps:
+          s:
+            component: split_data
+            outputs: {train: build/a.parquet, test: build/b.parquet}
+        """,
+        E("split_data", "step 's' uses component 'split_data', which is not defined", hint="std/split_data@1"),
+        count=1,
+    ),
+    C(
         "std-bad-reference",
         """\
         version: 1

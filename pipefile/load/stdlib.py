@@ -71,6 +71,11 @@ def library_dir() -> str:
     """The folder of the library: $PIPE_STDLIB_DIR, or where the package is installed."""
     override = os.environ.get(DIR_VAR)
     if override:
+        if not os.path.isdir(override):
+            raise PipefileError(
+                f"{DIR_VAR}={override}: no such folder",
+                hint=f"point {DIR_VAR} at a copy of the {PACKAGE} folder, or unset it to use the installed library",
+            )
         return os.path.abspath(override)
     import importlib.util  # (a top-level package's spec is found without importing it)
 

@@ -104,9 +104,9 @@ class StepParser:
                 r.error(
                     fields["component"][1],
                     f"{what} uses component '{cname}', which is not defined",
-                    did_you_mean(cname, self.components, "component")
-                    if self.components
-                    else "define it under components:",
+                    _std_hint(cname)
+                    or (did_you_mean(cname, self.components, "component") if self.components else None)
+                    or "define it under components:",
                 )
                 return False, None
             if "command" in fields:
@@ -528,6 +528,16 @@ class StepParser:
         if b.kind == BIND_VALUE:
             return spec.type_of_value(b.value)
         return None  # a path (file or folder), or a step output resolved later
+
+
+def _std_hint(cname: str) -> Optional[str]:
+    """'did you mean std/NAME?' when a std component has the name a step gave without std/
+    (only on this error's path is the library scanned)."""
+    try:
+        found = stdlib.library().components().get(cname)
+    except PipefileError:
+        return None
+    return f"did you mean 'std/{cname}@{max(found)}'? (std components are named std/NAME@MAJOR)" if found else None
 
 
 def _all_refs(command: Command) -> list[tuple[template.Ref, bool]]:
