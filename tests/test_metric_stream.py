@@ -12,7 +12,6 @@ import time
 import warnings
 
 import pytest
-
 from workspace_repo import PIPE, Repo
 
 TRAIN = """\
