@@ -42,6 +42,8 @@ LAZY_COMMANDS = {
     "serve": "serve",
     "invoke": "serve",
     "token": "serve",
+    "help": "help",
+    "init": "init",
 }
 
 
