@@ -382,56 +382,58 @@ class LocalExecutor:
                 out.add(real)
         return tuple(sorted(out))
 
+    @contextlib.contextmanager
+    def _following(self, name: str, log_abs: str, env: Environment, log):
+        """The task's log followed for its lines while it runs (when asked: follow_output)."""
+        follower = self.follower
+        if follower is None:
+            yield
+            return
+        follower.watch(name, log_abs, env.name if env is not self._local else None)
+        try:
+            yield
+        finally:
+            try:
+                log.flush()  # what pipe wrote itself (a failed build's words) is followed too
+            except OSError:
+                pass
+            follower.unwatch(name)  # its last lines, before its result is reported
+
     def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list) -> int:
         name = launch.step
-        follower = self.follower
-        with open(log_abs, "wb") as log:
-            if follower is not None:
-                follower.watch(name, log_abs, env.name if env is not self._local else None)
+        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
+            launch.log = log
             try:
-                return self._start_and_wait(env, launch, log, notes)
-            finally:
-                if follower is not None:
-                    try:
-                        log.flush()  # what pipe wrote itself (a failed build's words) is followed too
-                    except OSError:
-                        pass
-                    follower.unwatch(name)  # its last lines, before its result is reported
-
-    def _start_and_wait(self, env: Environment, launch: Launch, log, notes: list) -> int:
-        name = launch.step
-        launch.log = log
-        try:
-            # Building is part of the task: its output goes to the task's log, and a
-            # failed build fails the task (what it built is not kept).
-            env.prepare(log, self.cancelled)
-        except EnvError as e:
-            raise StepFailure(_message(e)) from None
-        if self.cancelled.is_set():
-            raise StepFailure("interrupted before it started")
-        log.flush()
-        if self.follower is not None:
-            self.follower.command_starts(name)
-        try:
-            proc = env.start(launch, self._base_env)
-        except EnvError as e:
-            raise StepFailure(_message(e)) from None
-        with self._procs_lock:
-            self._procs[name] = proc
-        try:
-            if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
-                self._stop([proc])
-            rc = proc.wait()
-            if proc.finish():
-                notes.append("killed processes the step left running in the background")
-            return rc
-        except BaseException:
-            proc.signal(signal.SIGKILL)
-            proc.finish()
-            raise
-        finally:
+                # Building is part of the task: its output goes to the task's log, and a
+                # failed build fails the task (what it built is not kept).
+                env.prepare(log, self.cancelled)
+            except EnvError as e:
+                raise StepFailure(_message(e)) from None
+            if self.cancelled.is_set():
+                raise StepFailure("interrupted before it started")
+            log.flush()
+            if self.follower is not None:
+                self.follower.command_starts(name)  # the build's lines are over; the command's follow
+            try:
+                proc = env.start(launch, self._base_env)
+            except EnvError as e:
+                raise StepFailure(_message(e)) from None
             with self._procs_lock:
-                self._procs.pop(name, None)
+                self._procs[name] = proc
+            try:
+                if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
+                    self._stop([proc])
+                rc = proc.wait()
+                if proc.finish():
+                    notes.append("killed processes the step left running in the background")
+                return rc
+            except BaseException:
+                proc.signal(signal.SIGKILL)
+                proc.finish()
+                raise
+            finally:
+                with self._procs_lock:
+                    self._procs.pop(name, None)
 
     def _check_inputs_unchanged(self, decision: Decision) -> None:
         m = decision.key.manifest
