@@ -71,6 +71,11 @@ def test_split_data_runs_end_to_end_and_a_rerun_is_a_no_op(iris):
     assert (len(train), len(test)) == (120, 30)
     assert iris.outcomes() == {"split": "fresh"}
     assert iris.states() == {"split": "fresh"}
+    # The job says which release of the component ran (lineage shows it as the step's code).
+    step = iris.pipe("jobs", "show", "1", "--json", check=True).json["steps"][0]
+    code = step["inputs"]["code:std/split_data"]
+    assert code["version"] == "1.0.0" and code["kind"] == "std" and len(code["digest"]) == 32
+    assert "code: std/split_data" in iris.pipe("lineage", "build/train.parquet", check=True).out
 
 
 def test_a_changed_script_reruns_and_an_unchanged_pinned_one_does_not(iris, library):
