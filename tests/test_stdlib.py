@@ -257,3 +257,10 @@ def test_components_show_an_unknown_name_says_what_there_is(repo):
     assert r.code == 2 and "there is no component 'split_dta'" in r.err and "std/split_data" in r.err, str(r)
     r = repo.pipe("components", "show", "std/split_data@9")
     assert r.code == 2 and "no major version 9" in r.err and "@1" in r.err, str(r)
+
+
+def test_a_pipefile_may_define_its_own_std_environment(iris):
+    iris.pipefile(SPLIT + "    environments:\n      std: {type: local, env: {STD_MARK: mine}}\n")
+    assert iris.outcomes() == {"split": "ran"}
+    (row,) = iris.pipe("envs", "--json", check=True).json["environments"]
+    assert row["name"] == "std" and row["type"] == "local" and "uses" not in row
