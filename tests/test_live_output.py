@@ -88,14 +88,17 @@ def test_without_a_terminal_each_line_comes_as_it_is_printed_prefixed_with_its_s
 def test_output_goes_with_the_progress_on_stderr_and_json_stays_clean(repo):
     repo.pipefile("""
         steps:
-          talk: {command: 'echo "to stdout"; echo "to stderr" >&2; printf "no newline"; touch ${{outputs.o}}', outputs: {o: t.txt}}
+          talk: {command: 'echo "to stdout"; echo "to stderr" >&2; printf "\\033[31mred\\033[0m\\n"; printf "no newline"; touch ${{outputs.o}}', outputs: {o: t.txt}}
     """)
     r = repo.pipe("run", "--json")
     assert r.code == 0, str(r)
     assert r.json["steps"][0]["outcome"] == "ran"  # stdout is the JSON alone
     lines = r.err.splitlines()
-    for want in ("talk | to stdout", "talk | to stderr", "talk | no newline"):
+    for want in ("talk | to stdout", "talk | to stderr", "talk | red", "talk | no newline"):
         assert want in lines, str(r)
+    assert "\x1b" not in r.err  # a step's colours cannot reach pipe's output...
+    log = (repo.root / ".pipe/jobs/1/talk.log").read_bytes()
+    assert b"\x1b[31mred\x1b[0m\n" in log and log.endswith(b"no newline")  # ...its log keeps every byte
     assert lines.index("talk | no newline") < next(i for i, x in enumerate(lines) if x.startswith("ok"))
 
 
@@ -207,6 +210,7 @@ def test_on_a_terminal_a_progress_bar_shows_as_it_is_redrawn(repo):
     out, running = _pty_run(repo, "run", until="30% done")
     assert running is True, out
     assert out.index("30% done") < out.index("ok")
+    assert (repo.root / ".pipe/jobs/1/bar.log").read_bytes().startswith(b"\r10% done\r20% done\r30% done")
 
 
 def test_an_environment_build_shows_its_lines_as_they_come(repo):
