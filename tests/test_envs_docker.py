@@ -126,7 +126,7 @@ def test_docker_steps_write_literal_output_paths_as_local_steps_do(repo, docker,
             outputs: {{o: build/o2.txt}}
             environment: bb
           overwrite:
-            command: echo changed > build/data.txt
+            command: echo changed > build/data.txt; echo x > ${{{{outputs.o}}}}
             outputs: {{o: build/o3.txt}}
             environment: bb
           nested:
@@ -148,6 +148,9 @@ def test_docker_steps_write_literal_output_paths_as_local_steps_do(repo, docker,
     r = repo.pipe("run", "-k", "overwrite", "nested")
     assert r.code == 1, str(r)
     assert r.err.count("Read-only file system") >= 2, str(r)
+    # The command as it ran, and what its staging path stands for, as for a local step.
+    assert "  ran:     echo changed > build/data.txt; echo x > .pipe/stage/overwrite/overwrite.o.o3.txt" in r.err
+    assert "           .pipe/stage/overwrite/overwrite.o.o3.txt = build/o3.txt" in r.err
     assert repo.read("build/data.txt") == "data\n" and repo.read("build/sub/keep.txt") == "keep\n"
     # Fresh on the next run, as a local step.
     r = repo.pipe("run", "direct", "stray")

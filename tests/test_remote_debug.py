@@ -78,7 +78,12 @@ def test_a_failed_invoke_prints_the_failed_steps_log_tail_and_the_cli_command(si
     r = repo.pipe("logs", "--url", url, str(job), "trian", env={"PIPE_TOKEN": tok})
     assert r.code == 2 and "has no step 'trian'" in r.err and "train" in r.err, str(r)
     r = repo.pipe("logs", "--url", url, "9999", env={"PIPE_TOKEN": tok})
-    assert r.code == 2 and "no job 9999" in r.err, str(r)
+    assert (
+        r.code == 2
+        and "no job 9999" in r.err
+        and f"hint: the newest job this token may see: pipe logs --url {url} last" in r.err
+    ), str(r)
+    assert "GET /v1" not in r.err
     r = repo.pipe("logs", "--url", url, "abc", env={"PIPE_TOKEN": tok})
     assert r.code == 2 and "a served job is named by its number" in r.err, str(r)
     r = repo.pipe("logs", "--url", url, str(job), env={"PIPE_TOKEN": ""})

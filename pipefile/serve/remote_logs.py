@@ -70,8 +70,16 @@ def follow_log(client: Client, job_id: int, step: str, write: Callable[[str], No
             write(printable_lines(piece.decode("utf-8", "replace")))
 
 
-def job(client: Client, job_id: int) -> dict:
-    got = client.request_json("GET", f"/v1/jobs/{job_id}", f"job {job_id}")
+def job(client: Client, job_id: int, url: str) -> dict:
+    try:
+        got = client.request_json("GET", f"/v1/jobs/{job_id}", f"job {job_id}")
+    except PipefileError as e:
+        if ": the server answered 404:" not in e.message:
+            raise
+        # The server's hint is in its API's terms; this is the CLI's.
+        raise PipefileError(
+            e.message, hint=f"the newest job this token may see: pipe logs --url {url.rstrip('/')} last"
+        ) from None
     if not isinstance(got.get("steps", []), list):
         raise PipefileError(f"job {job_id}: the server's steps are of the wrong shape: {str(got)[:200]}")
     return got
@@ -139,7 +147,7 @@ def show_logs(client: Client, url: str, job_text: str, step: Optional[str], foll
     """`pipe logs --url`: print a served job's logs (all steps, or STEP), or follow them.
     Returns {step: text} for --json instead of printing when `echo` is None."""
     job_id = _job_id(client, job_text)
-    doc = job(client, job_id)
+    doc = job(client, job_id, url)
     if step is not None:
         check_step(doc, job_id, step, url)
     names = [step] if step else step_names(doc)
