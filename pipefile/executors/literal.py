@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+
 from .. import spec
 from ..envs.base import WORKSPACE_VIEW
 from ..staging import Staged
