@@ -191,6 +191,13 @@ def _render(record, root: str, as_json: bool, summary_path: Optional[str]) -> No
         click.echo(f"job {job.id} ({job.uid}): `pipe jobs show {job.id}`", err=True)
     if record.mlflow_run is not None:
         click.echo(f"logged job {job.id} to MLflow: run {record.mlflow_run}", err=True)
+        if record.mlflow_store is not None:
+            shown = os.path.relpath(record.mlflow_store)
+            click.echo(
+                f"  in pipe's own MLflow store {shown}/ (no MLFLOW_TRACKING_URI set); browse it: "
+                f"mlflow ui --backend-store-uri sqlite:///{record.mlflow_store}/mlflow.db",
+                err=True,
+            )
     if record.mlflow_error is not None:
         click.echo(f"warning: {record.mlflow_error.render()}", err=True)
     if as_json:

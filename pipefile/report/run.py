@@ -238,6 +238,11 @@ def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> 
     return [ln if len(ln) <= LOG_LINE_MAX else ln[:LOG_LINE_MAX] + " [...]" for ln in data.splitlines()[-lines:]]
 
 
+def _indented(head: str, text: str) -> str:
+    """`head` then `text`, its further lines lined up under its first (a multi-line command)."""
+    return head + text.rstrip("\n").replace("\n", "\n" + " " * len(head))
+
+
 def failure_text(result: StepResult, root: str) -> str:
     took = format_seconds(result.seconds)
     err = result.error or "failed"
@@ -253,7 +258,11 @@ def failure_text(result: StepResult, root: str) -> str:
         head = f"step '{result.name}' failed after {took}: {err}"
     out = [head]
     if result.command:
-        out.append(f"  command: {result.command}")
+        out.append(_indented("  command: ", result.command))
+    if result.ran:
+        # What really ran: ${{outputs.X}} pointed to staging paths, not to the outputs' own.
+        out.append(_indented("  ran:     ", result.ran))
+        out += [f"           {stage} = {path}" for stage, path in result.staged]
     tail = log_tail(root, result.log)
     if result.log:
         out.append(f"  log: {result.log}" + (f" (last {len(tail)} lines below)" if tail else " (empty)"))
