@@ -50,6 +50,23 @@ def _read_one(path: Path, fmt: str, param: str):
         ) from None
 
 
+def _check_same_columns(files: list[Path], frames: list, param: str) -> None:
+    """Stacking files with other columns would fill the gaps with missing values unseen: refuse."""
+    first = [str(c) for c in frames[0].columns]
+    for path, frame in zip(files[1:], frames[1:]):
+        cols = [str(c) for c in frame.columns]
+        if set(cols) != set(first):
+            extra = sorted(set(cols) - set(first))
+            lacking = sorted(set(first) - set(cols))
+            what = "; ".join(
+                filter(None, [f"it adds {', '.join(extra)}" if extra else "", f"it lacks {', '.join(lacking)}" if lacking else ""])
+            )
+            raise ComponentError(
+                f"{param}: {path} has other columns than {files[0]} ({what})",
+                "give the folder files of one table only",
+            )
+
+
 def read_table(path: str | os.PathLike, param: str = "data", fmt: str = "auto"):
     """The table at `path` (a file, or a folder of table files) as a pandas DataFrame."""
     import pandas as pd
@@ -63,6 +80,7 @@ def read_table(path: str | os.PathLike, param: str = "data", fmt: str = "auto"):
                 "put .csv, .parquet or .jsonl files in it",
             )
         frames = [_read_one(f, fmt, param) for f in files]
+        _check_same_columns(files, frames, param)
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if not p.exists():
         raise ComponentError(f"{param}: {p} does not exist")
