@@ -183,7 +183,9 @@ def test_select_columns_bad_inputs(people, tmp_path):
     assert err.message.startswith("mode:") and "'exclude'" in err.hint
     err = refused("select_columns", "--data", people, "--columns", " , ", "--selected", out)
     assert err.message.startswith("columns: no column")
-    err = refused("select_columns", "--data", people, "--columns", "id,name,age,score", "--mode", "exclude", "--selected", out)
+    err = refused(
+        "select_columns", "--data", people, "--columns", "id,name,age,score", "--mode", "exclude", "--selected", out
+    )
     assert "leaves no column" in err.message
     assert not out.exists()
 
@@ -192,7 +194,16 @@ def test_select_columns_bad_inputs(people, tmp_path):
 
 
 def clean(people, tmp_path, *args):
-    call("clean_missing_data", "--data", people, *args, "--cleaned", tmp_path / "c.parquet", "--report", tmp_path / "r.json")
+    call(
+        "clean_missing_data",
+        "--data",
+        people,
+        *args,
+        "--cleaned",
+        tmp_path / "c.parquet",
+        "--report",
+        tmp_path / "r.json",
+    )
     return table(tmp_path / "c.parquet"), json.loads((tmp_path / "r.json").read_text())
 
 
@@ -241,7 +252,17 @@ def test_clean_missing_data_bad_inputs(people, tmp_path):
 def test_clean_missing_data_refuses_a_column_with_no_values(tmp_path):
     path = tmp_path / "t.parquet"
     pd.DataFrame({"a": [1.0, 2.0], "empty": [None, None]}, dtype="float64").to_parquet(path)
-    err = refused("clean_missing_data", "--data", path, "--strategy", "median", "--cleaned", tmp_path / "c", "--report", tmp_path / "r")
+    err = refused(
+        "clean_missing_data",
+        "--data",
+        path,
+        "--strategy",
+        "median",
+        "--cleaned",
+        tmp_path / "c",
+        "--report",
+        tmp_path / "r",
+    )
     assert err.message == "columns: column 'empty' has no values at all, so it has no median"
 
 
@@ -253,7 +274,19 @@ def test_normalize_then_apply_scales_the_test_set_with_the_training_fit(tmp_path
     pd.DataFrame({"x": [0.0, 10.0], "y": [1, 3], "label": ["a", "b"], "target": [0, 1]}).to_csv(train, index=False)
     pd.DataFrame({"x": [5.0, 20.0], "y": [2, 2], "label": ["a", "a"], "target": [1, 1]}).to_csv(test, index=False)
     fit = tmp_path / "fit.json"
-    call("normalize_data", "--data", train, "--exclude", "target", "--method", "minmax", "--normalized", tmp_path / "n", "--transform", fit)
+    call(
+        "normalize_data",
+        "--data",
+        train,
+        "--exclude",
+        "target",
+        "--method",
+        "minmax",
+        "--normalized",
+        tmp_path / "n",
+        "--transform",
+        fit,
+    )
     assert table(tmp_path / "n")[["x", "y", "target"]].values.tolist() == [[0.0, 0.0, 0], [1.0, 1.0, 1]]
     assert set(json.loads(fit.read_text())["columns"]) == {"x", "y"}  # text and excluded columns left as they are
     call("apply_transformation", "--data", test, "--transform", fit, "--transformed", tmp_path / "a")
@@ -265,12 +298,12 @@ def test_normalize_then_apply_scales_the_test_set_with_the_training_fit(tmp_path
 
 def test_normalize_data_bad_inputs(people, tmp_path):
     def bad(*args):
-        return refused("normalize_data", "--data", people, *args, "--normalized", tmp_path / "n", "--transform", tmp_path / "t")
+        return refused(
+            "normalize_data", "--data", people, *args, "--normalized", tmp_path / "n", "--transform", tmp_path / "t"
+        )
 
     err = bad("--columns", "age,name")
-    assert err.message == "columns: column 'name' is not numeric (str), so it cannot be scaled" or err.message.startswith(
-        "columns: column 'name' is not numeric"
-    )
+    assert err.message.startswith("columns: column 'name' is not numeric (") and "cannot be scaled" in err.message
     assert "'name'" in err.hint
     err = bad("--columns", "aeg")
     assert err.message.startswith("columns: column 'aeg' is not in") and "'age'" in err.hint
@@ -295,10 +328,20 @@ def test_apply_transformation_bad_inputs(people, tmp_path):
     err = refused("apply_transformation", "--data", texty, "--transform", fit, "--transformed", tmp_path / "a")
     assert err.message.startswith("data: column 'age' is not numeric")
     (tmp_path / "bad.json").write_text("{not json")
-    err = refused("apply_transformation", "--data", people, "--transform", tmp_path / "bad.json", "--transformed", tmp_path / "a")
+    err = refused(
+        "apply_transformation", "--data", people, "--transform", tmp_path / "bad.json", "--transformed", tmp_path / "a"
+    )
     assert err.message.startswith("transform:") and "not valid JSON" in err.message
     (tmp_path / "other.json").write_text('{"columns": {}}')
-    err = refused("apply_transformation", "--data", people, "--transform", tmp_path / "other.json", "--transformed", tmp_path / "a")
+    err = refused(
+        "apply_transformation",
+        "--data",
+        people,
+        "--transform",
+        tmp_path / "other.json",
+        "--transformed",
+        tmp_path / "a",
+    )
     assert err.message.startswith("transform:") and "normalize_data" in err.hint
     assert not (tmp_path / "a").exists()
 
@@ -392,7 +435,15 @@ def test_apply_sql_queries_up_to_three_tables(people, tmp_path):
     got = table(out)
     assert got["id"].tolist() == [1, 3] and got["city"].tolist() == ["Oslo", "Rome"]
     assert got["name"].iloc[0] == "ann" and got["name"].isna().iloc[1]  # SQL NULL stays missing
-    call("apply_sql", "--t1", people, "--query", "SELECT name, COUNT(*) AS n FROM t1 WHERE name IS NOT NULL GROUP BY name ORDER BY name", "--result", out)
+    call(
+        "apply_sql",
+        "--t1",
+        people,
+        "--query",
+        "SELECT name, COUNT(*) AS n FROM t1 WHERE name IS NOT NULL GROUP BY name ORDER BY name",
+        "--result",
+        out,
+    )
     assert table(out).values.tolist() == [["ann", 1], ["bob", 2], ["dee", 1]]
 
 
@@ -418,7 +469,11 @@ def test_apply_sql_refuses_a_bad_query_naming_it(people, tmp_path, sql, says, hi
 
 
 def test_convert_format_writes_each_format_and_reads_back_the_same_rows(people, tmp_path):
-    for fmt, read in [("csv", pd.read_csv), ("jsonl", lambda p: pd.read_json(p, lines=True)), ("parquet", pd.read_parquet)]:
+    for fmt, read in [
+        ("csv", pd.read_csv),
+        ("jsonl", lambda p: pd.read_json(p, lines=True)),
+        ("parquet", pd.read_parquet),
+    ]:
         out = tmp_path / f"out.{fmt}"
         call("convert_format", "--data", people, "--format", fmt, "--converted", out)
         assert read(out)["id"].tolist() == [1, 2, 3, 4, 5], fmt
@@ -442,7 +497,17 @@ def test_summarize_data_writes_statistics_and_a_png(people, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     call("summarize_data", "--data", people, "--columns", "score", "--statistics", stats_path, "--plot", png)
     assert list(json.loads(stats_path.read_text())["columns"]) == ["score"]
-    err = refused("summarize_data", "--data", people, "--columns", "scores", "--statistics", tmp_path / "x", "--plot", tmp_path / "y")
+    err = refused(
+        "summarize_data",
+        "--data",
+        people,
+        "--columns",
+        "scores",
+        "--statistics",
+        tmp_path / "x",
+        "--plot",
+        tmp_path / "y",
+    )
     assert err.message.startswith("columns: column 'scores'") and "'score'" in err.hint
 
 
@@ -455,9 +520,31 @@ def test_errors_in_a_real_process_are_located_and_exit_2(people, tmp_path, monke
     monkeypatch.setenv("PIPE_STEP", "pick")
     out = tmp_path / "out"
     cases = [
-        (("select_columns", "--data", people, "--columns", "agee", "--selected", out), "columns: column 'agee'", "did you mean 'age'?"),
-        (("filter_rows", "--data", people, "--expression", "age >", "--filtered", out), "expression: 'age >'", "pandas query"),
-        (("normalize_data", "--data", people, "--columns", "name", "--normalized", out, "--transform", tmp_path / "t"), "columns: column 'name' is not numeric", "leave 'name' out"),
+        (
+            ("select_columns", "--data", people, "--columns", "agee", "--selected", out),
+            "columns: column 'agee'",
+            "did you mean 'age'?",
+        ),
+        (
+            ("filter_rows", "--data", people, "--expression", "age >", "--filtered", out),
+            "expression: 'age >'",
+            "pandas query",
+        ),
+        (
+            (
+                "normalize_data",
+                "--data",
+                people,
+                "--columns",
+                "name",
+                "--normalized",
+                out,
+                "--transform",
+                tmp_path / "t",
+            ),
+            "columns: column 'name' is not numeric",
+            "leave 'name' out",
+        ),
         (("import_data", "--source", tmp_path / "none.csv", "--data", out), "source:", None),
         (("sample_data", "--name", "wines", "--data", out), "name: 'wines'", "did you mean 'wine'?"),
     ]

@@ -104,7 +104,9 @@ def test_designer_chain_runs_through_pipe_and_a_rerun_runs_nothing(repo):
 
 def test_table_plumbing_chain_through_pipe(repo):
     repo.write("data/parts/1.csv", "id,city,amount\n1,Oslo,10\n2,Rome,\n3,Oslo,30\n")
-    repo.write("data/parts/2.jsonl", '{"id": 4, "city": "Rome", "amount": 40}\n{"id": 5, "city": "Lima", "amount": 5}\n')
+    repo.write(
+        "data/parts/2.jsonl", '{"id": 4, "city": "Rome", "amount": 40}\n{"id": 5, "city": "Lima", "amount": 5}\n'
+    )
     repo.write("data/cities.csv", "name,country\nOslo,NO\nRome,IT\n")
     steps = """
 steps:

@@ -73,10 +73,10 @@ def check_applicable(frame, transform: dict[str, Any], param: str = "data") -> N
     for name in transform["columns"]:
         if name not in have:
             guess = did_you_mean(name, have)
-            raise ComponentError(
-                f"{param}: column {name!r}, which the transform scales, is not in the table",
-                f"did you mean {guess!r}? rename it back" if guess else "give a table with the columns it was fitted on",
+            hint = (
+                f"did you mean {guess!r}? rename it back" if guess else "give a table with the columns it was fitted on"
             )
+            raise ComponentError(f"{param}: column {name!r}, which the transform scales, is not in the table", hint)
     require_numeric(
         frame, list(transform["columns"]), param, "scaled", "give the column numbers, as in the table the fit came from"
     )

@@ -59,7 +59,7 @@ def _check_same_columns(files: list[Path], frames: list, param: str) -> None:
             extra = sorted(set(cols) - set(first))
             lacking = sorted(set(first) - set(cols))
             what = "; ".join(
-                filter(None, [f"it adds {', '.join(extra)}" if extra else "", f"it lacks {', '.join(lacking)}" if lacking else ""])
+                [f"it adds {', '.join(extra)}"] * bool(extra) + [f"it lacks {', '.join(lacking)}"] * bool(lacking)
             )
             raise ComponentError(
                 f"{param}: {path} has other columns than {files[0]} ({what})",

@@ -65,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--result", required=True)
     args = ap.parse_args(argv)
 
-    tables = {name: read_table(path, name) for name, path in (("t1", args.t1), ("t2", args.t2), ("t3", args.t3)) if path}
+    tables = {
+        name: read_table(path, name) for name, path in (("t1", args.t1), ("t2", args.t2), ("t3", args.t3)) if path
+    }
     out = query(tables, args.query)
     write_table(out, args.result)
     print(f"{len(out)} rows, {len(out.columns)} columns")

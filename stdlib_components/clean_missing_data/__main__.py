@@ -20,7 +20,8 @@ def _fill_value(frame, name: str, strategy: str, value: str | None) -> Any:
     if strategy in ("mean", "median"):
         if not is_numeric(column):
             raise ComponentError(
-                f"columns: column {name!r} is not numeric ({column.dtype}) and has missing values, so it has no {strategy}",
+                f"columns: column {name!r} is not numeric ({column.dtype}) and has missing values,"
+                f" so it has no {strategy}",
                 "name only number columns in `columns`, or use strategy mode or constant",
             )
         fill = column.mean() if strategy == "mean" else column.median()
@@ -42,7 +43,7 @@ def _fill_value(frame, name: str, strategy: str, value: str | None) -> Any:
     if fill is None or fill != fill:  # NaN: a column with no value at all
         raise ComponentError(
             f"columns: column {name!r} has no values at all, so it has no {strategy}",
-            f"drop the column (std/select_columns, mode exclude), or use strategy constant",
+            "drop the column (std/select_columns, mode exclude), or use strategy constant",
         )
     return fill
 
@@ -90,7 +91,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     report["rows_dropped"] = len(frame) - len(out)
     write_table(out, args.cleaned)
     write_json(args.report, report)
-    print(f"{sum(missing.values())} missing value(s) in {len(names)} column(s); {report['rows_dropped']} row(s) dropped")
+    dropped = report["rows_dropped"]
+    print(f"{sum(missing.values())} missing value(s) in {len(names)} column(s); {dropped} row(s) dropped")
 
 
 if __name__ == "__main__":

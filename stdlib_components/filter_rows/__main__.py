@@ -31,7 +31,9 @@ def keep(frame, expression: str):
             guess = did_you_mean(found.group(1), [str(c) for c in frame.columns])
             hint = f"did you mean {guess!r}?" if guess else f"the columns are: {', '.join(map(str, frame.columns))}"
             raise ComponentError(f"expression: {found.group(1)!r} is not a column", hint) from None
-        raise ComponentError(f"expression: {expression!r} cannot be evaluated: {type(err).__name__}: {err}", hint) from None
+        raise ComponentError(
+            f"expression: {expression!r} cannot be evaluated: {type(err).__name__}: {err}", hint
+        ) from None
     if not isinstance(mask, pd.Series) or not pd.api.types.is_bool_dtype(mask):
         raise ComponentError(
             f"expression: {expression!r} gives values, not true or false per row",

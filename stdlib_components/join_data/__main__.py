@@ -48,9 +48,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "give both tables the same type for the key (e.g. numbers in both)",
             )
     try:
-        joined = left.merge(
-            right, how=args.how, left_on=left_keys, right_on=right_keys, suffixes=("", "_right")
-        )
+        joined = left.merge(right, how=args.how, left_on=left_keys, right_on=right_keys, suffixes=("", "_right"))
     except (ValueError, TypeError) as err:  # pandas' words name the columns that do not fit
         raise ComponentError(f"keys: the tables cannot be joined on them: {err}") from None
     write_table(joined, args.joined)
