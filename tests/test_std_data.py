@@ -137,6 +137,24 @@ def test_import_data_stacks_a_folder_in_name_order(tmp_path):
     assert table(tmp_path / "out.parquet")["a"].tolist() == [1, 2, 3]
 
 
+def test_import_data_skips_hidden_files_of_a_folder(tmp_path):
+    folder = tmp_path / "parts"
+    (folder / ".git").mkdir(parents=True)
+    (folder / "1.csv").write_text("a\n1\n")
+    (folder / ".~lock.1.csv").write_text("an editor's lock file\n")
+    (folder / ".git" / "x.csv").write_text("b\n2\n")
+    call("import_data", "--source-folder", folder, "--format", "csv", "--data", tmp_path / "out.parquet")
+    assert table(tmp_path / "out.parquet")["a"].tolist() == [1]
+
+
+def test_a_column_of_mixed_types_is_named_not_a_traceback(tmp_path):
+    src = tmp_path / "mixed.jsonl"
+    src.write_text('{"a": 1, "b": 1}\n{"a": "x", "b": 2}\n')
+    err = refused("import_data", "--source", src, "--data", tmp_path / "out.parquet")
+    assert err.message.startswith("column 'a' holds values of several types (int, str)")
+    assert not (tmp_path / "out.parquet").exists()
+
+
 def test_import_data_bad_inputs_name_the_parameter(tmp_path):
     folder = tmp_path / "parts"
     folder.mkdir()
@@ -247,6 +265,23 @@ def test_clean_missing_data_bad_inputs(people, tmp_path):
     err = bad("--strategy", "mean", "--value", "0")
     assert err.message.startswith("value: it is used only by strategy constant")
     assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
+
+
+def test_clean_missing_data_refuses_a_fill_the_column_cannot_hold(tmp_path):
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"n": pd.array([1, 2, None], dtype="Int64")}).to_parquet(path)
+    err = refused(
+        "clean_missing_data",
+        "--data",
+        path,
+        "--strategy",
+        "mean",
+        "--cleaned",
+        tmp_path / "c",
+        "--report",
+        tmp_path / "r",
+    )
+    assert err.message.startswith("columns: column 'n' (Int64) cannot hold the fill value 1.5")
 
 
 def test_clean_missing_data_refuses_a_column_with_no_values(tmp_path):
@@ -410,7 +445,8 @@ def test_filter_rows_keeps_the_rows_where_the_expression_holds(people, tmp_path)
         ("age > @limit", "`@` (a Python variable) is not allowed"),
         ("  ", "expression: it is empty"),
         ("name.nope()", "cannot be evaluated"),
-        ("__import__('os').system('true')", "cannot be evaluated"),
+        ("__import__('os').system('true')", "names with `__` are not allowed"),
+        ("age.__class__ == 1", "names with `__` are not allowed"),
     ],
 )
 def test_filter_rows_refuses_a_bad_expression_naming_it(people, tmp_path, expression, says):
@@ -454,7 +490,10 @@ def test_apply_sql_queries_up_to_three_tables(people, tmp_path):
         ("SELECT * FROM t2", "no such table: t2", "bind the input t2"),
         ("SELEKT * FROM t1", "syntax error", "SELECT"),
         ("SELECT 1; SELECT 2", "one statement", "SELECT"),
-        ("DELETE FROM t1", "returns no table", "SELECT"),
+        ("DELETE FROM t1", "not authorized", "changes nothing"),
+        ("CREATE TABLE t4 (a)", "not authorized", "changes nothing"),
+        ("PRAGMA table_info(t1)", "not authorized", "changes nothing"),
+        ("-- only a comment", "returns no table", "SELECT"),
         ("SELECT id, id FROM t1", "two columns named 'id'", "AS id_2"),
         ("", "it is empty", "SELECT"),
     ],
@@ -463,6 +502,13 @@ def test_apply_sql_refuses_a_bad_query_naming_it(people, tmp_path, sql, says, hi
     err = refused("apply_sql", "--t1", people, "--query", sql, "--result", tmp_path / "r")
     assert err.message.startswith("query:") and says in err.message and hint in err.hint
     assert not (tmp_path / "r").exists()
+
+
+def test_apply_sql_cannot_attach_a_database_file(people, tmp_path):
+    """ATTACH would create a file wherever the query says: a query only reads its tables."""
+    evil = tmp_path / "evil.db"
+    err = refused("apply_sql", "--t1", people, "--query", f"ATTACH DATABASE '{evil}' AS e", "--result", tmp_path / "r")
+    assert err.message == "query: SQLite refused it: not authorized" and not evil.exists()
 
 
 # --- convert_format --------------------------------------------------------------------------

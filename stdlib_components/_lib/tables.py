@@ -73,7 +73,13 @@ def read_table(path: str | os.PathLike, param: str = "data", fmt: str = "auto"):
 
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and (fmt != "auto" or f.suffix.lower() in _SUFFIXES))
+        files = sorted(
+            f
+            for f in p.rglob("*")
+            if f.is_file()
+            and not any(part.startswith(".") for part in f.relative_to(p).parts)  # .DS_Store, .git/...
+            and (fmt != "auto" or f.suffix.lower() in _SUFFIXES)
+        )
         if not files:
             raise ComponentError(
                 f"{param}: the folder {p} holds no table files",
@@ -87,6 +93,22 @@ def read_table(path: str | os.PathLike, param: str = "data", fmt: str = "auto"):
     return _read_one(p, fmt, param)
 
 
+def _unwritable(frame, err: Exception) -> ComponentError:
+    """Name the column Parquet cannot hold: one mixing types, as JSON lines may."""
+    import pyarrow as pa
+
+    for name in frame.columns:
+        try:
+            pa.array(frame[name], from_pandas=True)
+        except (TypeError, ValueError, pa.ArrowException):
+            kinds = sorted({type(v).__name__ for v in frame[name].dropna()})
+            return ComponentError(
+                f"column {name!r} holds values of several types ({', '.join(kinds)}) and cannot be written as Parquet",
+                "give the column one type in the input (numbers or text, not both)",
+            )
+    return ComponentError(f"the table cannot be written as Parquet: {err}")
+
+
 def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
     """Write `frame` to `path` (Parquet unless asked otherwise), creating its folder."""
     p = Path(path)
@@ -94,7 +116,11 @@ def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     if fmt == "parquet":
-        frame.to_parquet(p, index=False)
+        try:
+            frame.to_parquet(p, index=False)
+        except (TypeError, ValueError) as err:  # pyarrow's errors subclass these
+            p.unlink(missing_ok=True)
+            raise _unwritable(frame, err) from None
     elif fmt == "csv":
         frame.to_csv(p, index=False)
     elif fmt == "jsonl":

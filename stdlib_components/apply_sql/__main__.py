@@ -15,7 +15,18 @@ _NO_TABLE = re.compile(r"no such table: (\w+)")
 _NO_COLUMN = re.compile(r"no such column: ([\w.]+)")
 
 
+# What a query may do: read the tables and compute. Writing, ATTACH (which creates files) and
+# PRAGMA are refused, so a query (perhaps passed through from an endpoint's caller) changes nothing.
+_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+
+
+def _read_only(action: int, *_args) -> int:
+    return sqlite3.SQLITE_OK if action in _ALLOWED else sqlite3.SQLITE_DENY
+
+
 def _hint(message: str, tables: dict) -> str:
+    if "not authorized" in message:
+        return "write a SELECT: apply_sql reads t1, t2, t3 and changes nothing"
     missing = _NO_TABLE.search(message)
     if missing:
         name = missing.group(1)
@@ -40,6 +51,7 @@ def query(tables: dict, sql: str):
     try:
         for name, frame in tables.items():
             frame.to_sql(name, conn, index=False)
+        conn.set_authorizer(_read_only)
         try:
             cursor = conn.execute(sql)  # one statement only: execute refuses a second
             rows = cursor.fetchall()

@@ -8,7 +8,7 @@ from typing import Any
 
 from .._lib.columns import is_numeric, named_columns
 from .._lib.errors import ComponentError, did_you_mean, run_main
-from .._lib.jsonfiles import write_json
+from .._lib.jsonfiles import plain, write_json
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/clean_missing_data@1"
@@ -84,7 +84,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name in names:
             entry: dict[str, Any] = {"missing": missing[name]}
             if name in fills:
-                out[name] = out[name].fillna(fills[name])
+                try:
+                    out[name] = out[name].fillna(fills[name])
+                except (TypeError, ValueError) as err:  # e.g. 2.5 into a nullable whole-number column
+                    raise ComponentError(
+                        f"columns: column {name!r} ({out[name].dtype}) cannot hold the fill value"
+                        f" {plain(fills[name])!r}: {err}",
+                        "use a strategy or `value` that fits the column's type",
+                    ) from None
                 entry["filled_with"] = fills[name]
             report["columns"][name] = entry
     report["rows_out"] = len(out)

@@ -19,6 +19,10 @@ def keep(frame, expression: str):
 
     if not expression.strip():
         raise ComponentError("expression: it is empty", 'give a condition on the columns, e.g. expression: "age >= 18"')
+    if "__" in expression:
+        # dunder attributes are the way out of an expression to Python's internals: an endpoint
+        # may pass `expression` through from a caller, so refuse them outright
+        raise ComponentError("expression: names with `__` are not allowed here", "compare columns with values")
     if "@" in expression:
         # `@name` reads this script's variables: nothing a pipeline should reach
         raise ComponentError("expression: `@` (a Python variable) is not allowed here", "compare with a literal value")
