@@ -59,6 +59,10 @@ def run(component: str, *args) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def people(tmp_path) -> Path:
+    return people_path(tmp_path)
+
+
+def people_path(tmp_path) -> Path:
     """A tiny table with a text column, number columns and missing values, as Parquet."""
     frame = pd.DataFrame(
         {
@@ -351,6 +355,16 @@ def test_normalize_data_bad_inputs(people, tmp_path):
     assert not (tmp_path / "n").exists() and not (tmp_path / "t").exists()
 
 
+def test_infinite_values_are_refused_for_scaling_and_counted_apart_in_a_summary(tmp_path):
+    path = tmp_path / "inf.parquet"
+    pd.DataFrame({"x": [1.0, float("inf"), 3.0, None]}).to_parquet(path)
+    err = refused("normalize_data", "--data", path, "--normalized", tmp_path / "n", "--transform", tmp_path / "t")
+    assert err.message == "columns: column 'x' holds an infinite value, so no scaling fits it"
+    call("summarize_data", "--data", path, "--statistics", tmp_path / "s.json", "--plot", tmp_path / "p.png")
+    x = json.loads((tmp_path / "s.json").read_text())["columns"]["x"]
+    assert (x["count"], x["missing"], x["infinite"], x["mean"], x["max"]) == (3, 1, 1, 2.0, 3.0)
+
+
 def test_apply_transformation_bad_inputs(people, tmp_path):
     fit = tmp_path / "fit.json"
     call("normalize_data", "--data", people, "--columns", "age", "--normalized", tmp_path / "n", "--transform", fit)
@@ -502,6 +516,19 @@ def test_apply_sql_refuses_a_bad_query_naming_it(people, tmp_path, sql, says, hi
     err = refused("apply_sql", "--t1", people, "--query", sql, "--result", tmp_path / "r")
     assert err.message.startswith("query:") and says in err.message and hint in err.hint
     assert not (tmp_path / "r").exists()
+
+
+def test_apply_sql_names_a_column_sqlite_cannot_take(tmp_path):
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"id": 1, "tags": ["a", "b"]}\n{"id": 2, "tags": []}\n')
+    err = refused("apply_sql", "--t1", nested, "--query", "SELECT 1", "--result", tmp_path / "r")
+    assert err.message.startswith("t1: the table cannot be loaded into SQLite: column 'tags':")
+    folded = tmp_path / "folded.parquet"
+    pd.DataFrame({"a": [1], "A": [2]}).to_parquet(folded)
+    err = refused(
+        "apply_sql", "--t1", people_path(tmp_path), "--t2", folded, "--query", "SELECT 1", "--result", tmp_path / "r"
+    )
+    assert err.message == "t2: the table cannot be loaded into SQLite: duplicate column name: A"
 
 
 def test_apply_sql_cannot_attach_a_database_file(people, tmp_path):

@@ -25,6 +25,11 @@ def fit(frame, columns: list[str], method: str) -> dict[str, Any]:
     fitted: dict[str, dict[str, float]] = {}
     for name in columns:
         values = frame[name].astype("float64")
+        if values.abs().eq(float("inf")).any():
+            raise ComponentError(
+                f"columns: column {name!r} holds an infinite value, so no scaling fits it",
+                f"filter those rows out first (std/filter_rows), or leave {name!r} out of `columns`",
+            )
         if values.notna().sum() == 0:
             raise ComponentError(
                 f"columns: column {name!r} has no values to learn a scaling from",

@@ -13,6 +13,7 @@ from .._lib.tables import read_table, write_table
 COMPONENT = "std/apply_sql@1"
 _NO_TABLE = re.compile(r"no such table: (\w+)")
 _NO_COLUMN = re.compile(r"no such column: ([\w.]+)")
+_PARAMETER = re.compile(r"binding parameter (\d+)")
 
 
 # What a query may do: read the tables and compute. Writing, ATTACH (which creates files) and
@@ -42,6 +43,20 @@ def _hint(message: str, tables: dict) -> str:
     return "write one SQLite SELECT over t1, t2, t3; quote odd column names in double quotes"
 
 
+def _unloadable(name: str, frame, err: Exception) -> ComponentError:
+    """Say which column SQLite could not take: a nested value (a list in JSON lines), or two
+    names SQLite folds to one (`a` and `A`)."""
+    cause = str(err.__cause__ or err)  # pandas wraps sqlite's words in "Execution failed"
+    found = _PARAMETER.search(cause)
+    if found and 0 < int(found.group(1)) <= len(frame.columns):
+        column = frame.columns[int(found.group(1)) - 1]
+        cause = f"column {str(column)!r}: {cause}"
+    return ComponentError(
+        f"{name}: the table cannot be loaded into SQLite: {cause}",
+        "give it flat columns (numbers, text, times) whose names differ in more than case",
+    )
+
+
 def query(tables: dict, sql: str):
     import pandas as pd
 
@@ -50,7 +65,10 @@ def query(tables: dict, sql: str):
     conn = sqlite3.connect(":memory:")
     try:
         for name, frame in tables.items():
-            frame.to_sql(name, conn, index=False)
+            try:
+                frame.to_sql(name, conn, index=False)
+            except (sqlite3.Error, pd.errors.DatabaseError, ValueError, TypeError) as err:
+                raise _unloadable(name, frame, err) from None
         conn.set_authorizer(_read_only)
         try:
             cursor = conn.execute(sql)  # one statement only: execute refuses a second

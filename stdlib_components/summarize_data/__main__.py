@@ -18,6 +18,12 @@ TOP_VALUES = 10
 MAX_PANELS = 36  # a readable picture: columns past this are in the JSON, not drawn
 
 
+def _finite(column):
+    """The column's values that are neither missing nor infinite."""
+    values = column.dropna()
+    return values[values.astype("float64").abs() != float("inf")]
+
+
 def describe(column) -> dict[str, Any]:
     stats: dict[str, Any] = {
         "type": str(column.dtype),
@@ -25,18 +31,22 @@ def describe(column) -> dict[str, Any]:
         "missing": int(column.isna().sum()),
         "distinct": int(column.nunique(dropna=True)),
     }
-    if is_numeric(column) and stats["count"]:
-        q = column.quantile([0.25, 0.5, 0.75])
-        stats.update(
-            mean=float(column.mean()),
-            std=float(column.std()) if stats["count"] > 1 else None,
-            min=column.min(),
-            p25=float(q.iloc[0]),
-            median=float(q.iloc[1]),
-            p75=float(q.iloc[2]),
-            max=column.max(),
-        )
-    elif not is_numeric(column):
+    if is_numeric(column):
+        # the statistics are of the finite values; infinities are counted apart (JSON has none)
+        finite = _finite(column)
+        stats["infinite"] = int(column.notna().sum()) - len(finite)
+        if len(finite):
+            q = finite.quantile([0.25, 0.5, 0.75])
+            stats.update(
+                mean=float(finite.mean()),
+                std=float(finite.std()) if len(finite) > 1 else None,
+                min=finite.min(),
+                p25=float(q.iloc[0]),
+                median=float(q.iloc[1]),
+                p75=float(q.iloc[2]),
+                max=finite.max(),
+            )
+    else:
         counts = column.astype("string").value_counts(dropna=True).head(TOP_VALUES)
         stats["top"] = [{"value": str(v), "count": int(n)} for v, n in counts.items()]
     return stats
@@ -56,8 +66,10 @@ def draw(frame, columns: list[str], path: str) -> list[str]:
         ax.axis("off")
     for ax, name in zip(axes.flat, shown):
         column = frame[name].dropna()
+        if is_numeric(column):
+            column = _finite(column).astype("float64")  # a histogram needs a finite range
         if is_numeric(column) and len(column):
-            ax.hist(column.astype("float64"), bins=min(30, max(5, column.nunique())), color="#4878a8")
+            ax.hist(column, bins=min(30, max(5, column.nunique())), color="#4878a8")
         elif len(column):
             counts = column.astype("string").value_counts().head(TOP_VALUES)
             ax.barh([str(v)[:20] for v in counts.index][::-1], list(counts.values)[::-1], color="#a86848")
