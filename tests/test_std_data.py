@@ -271,6 +271,30 @@ def test_clean_missing_data_bad_inputs(people, tmp_path):
     assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
 
 
+def test_clean_missing_data_reads_a_constant_as_the_columns_kind(tmp_path):
+    path = tmp_path / "t.parquet"
+    frame = pd.DataFrame(
+        {"flag": [True, None, False], "when": pd.to_datetime(["2024-01-01", None, "2024-03-01"]), "n": [1.0, None, 2.0]}
+    )
+    frame.to_parquet(path)
+
+    def fill(column, value):
+        call("clean_missing_data", "--data", path, "--columns", column, "--strategy", "constant", "--value", value,
+             "--cleaned", tmp_path / "c", "--report", tmp_path / "r")  # fmt: skip
+        return table(tmp_path / "c")[column].tolist()[1]
+
+    assert fill("flag", "Yes") is True and fill("flag", "0") is False
+    assert fill("when", "2024-02-01") == pd.Timestamp("2024-02-01")
+    for column, value, says in [
+        ("flag", "maybe", "value: 'maybe' is not true or false, and column 'flag' holds true/false values"),
+        ("when", "soon", "value: 'soon' is not a date, and column 'when' holds dates and times"),
+        ("n", "n/a", "value: 'n/a' is not a number, and column 'n' holds numbers"),
+    ]:
+        err = refused("clean_missing_data", "--data", path, "--columns", column, "--strategy", "constant",
+                      "--value", value, "--cleaned", tmp_path / "c", "--report", tmp_path / "r")  # fmt: skip
+        assert err.message == says and f"leave {column!r} out" in err.hint
+
+
 def test_clean_missing_data_refuses_a_fill_the_column_cannot_hold(tmp_path):
     path = tmp_path / "t.parquet"
     pd.DataFrame({"n": pd.array([1, 2, None], dtype="Int64")}).to_parquet(path)
@@ -539,6 +563,13 @@ def test_apply_sql_cannot_attach_a_database_file(people, tmp_path):
 
 
 # --- convert_format --------------------------------------------------------------------------
+
+
+def test_convert_format_writes_times_as_iso_text_in_json_lines(tmp_path):
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"when": pd.to_datetime(["2024-01-31 10:00"])}).to_parquet(path)
+    call("convert_format", "--data", path, "--format", "jsonl", "--converted", tmp_path / "t.jsonl")
+    assert json.loads((tmp_path / "t.jsonl").read_text())["when"].startswith("2024-01-31T10:00:00")
 
 
 def test_convert_format_writes_each_format_and_reads_back_the_same_rows(people, tmp_path):

@@ -124,6 +124,6 @@ def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
     elif fmt == "csv":
         frame.to_csv(p, index=False)
     elif fmt == "jsonl":
-        frame.to_json(p, orient="records", lines=True)
+        frame.to_json(p, orient="records", lines=True, date_format="iso")  # readable, not epoch numbers
     else:
         raise ComponentError(f"format: {fmt!r} is not one of csv, parquet, jsonl")

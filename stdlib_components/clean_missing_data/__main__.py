@@ -15,6 +15,38 @@ COMPONENT = "std/clean_missing_data@1"
 STRATEGIES = ("drop_rows", "mean", "median", "mode", "constant")
 
 
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def _constant(column, name: str, value: str) -> Any:
+    """`value` (always text: it is a string param) as the column's kind of value."""
+    import pandas as pd
+
+    present = column.dropna()
+    if pd.api.types.is_bool_dtype(column) or (len(present) and all(isinstance(v, bool) for v in present)):
+        word = value.strip().lower()
+        if word in _TRUE + _FALSE:
+            return word in _TRUE
+        kind, holds, example = "true or false", "true/false values", "true"
+    elif is_numeric(column):
+        try:
+            return float(value)
+        except ValueError:
+            kind, holds, example = "a number", "numbers", "0"
+    elif pd.api.types.is_datetime64_any_dtype(column):
+        try:
+            stamp = pd.Timestamp(value)
+            return stamp.tz_localize(column.dt.tz) if column.dt.tz and stamp.tzinfo is None else stamp
+        except ValueError:
+            kind, holds, example = "a date", "dates and times", "2024-01-31"
+    else:
+        return value
+    raise ComponentError(
+        f"value: {value!r} is not {kind}, and column {name!r} holds {holds}",
+        f"give value: {example}, or leave {name!r} out of `columns`",
+    )
+
+
 def _fill_value(frame, name: str, strategy: str, value: str | None) -> Any:
     column = frame[name]
     if strategy in ("mean", "median"):
@@ -31,15 +63,7 @@ def _fill_value(frame, name: str, strategy: str, value: str | None) -> Any:
     else:
         if value is None:
             raise ComponentError("value: strategy constant needs a `value`", "give value: 0 (or the text to fill in)")
-        if not is_numeric(column):
-            return value
-        try:
-            return float(value)
-        except ValueError:
-            raise ComponentError(
-                f"value: {value!r} is not a number, and column {name!r} holds numbers",
-                "give a number, or leave the column out of `columns`",
-            ) from None
+        return _constant(column, name, value)
     if fill is None or fill != fill:  # NaN: a column with no value at all
         raise ComponentError(
             f"columns: column {name!r} has no values at all, so it has no {strategy}",
