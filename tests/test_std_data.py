@@ -285,9 +285,15 @@ def test_clean_missing_data_reads_a_constant_as_the_columns_kind(tmp_path):
 
     assert fill("flag", "Yes") is True and fill("flag", "0") is False
     assert fill("when", "2024-02-01") == pd.Timestamp("2024-02-01")
+    assert fill("when", "2024-02-01 10:30") == pd.Timestamp("2024-02-01 10:30")
     for column, value, says in [
         ("flag", "maybe", "value: 'maybe' is not true or false, and column 'flag' holds true/false values"),
-        ("when", "soon", "value: 'soon' is not a date, and column 'when' holds dates and times"),
+        ("when", "soon", "value: 'soon' is not a date (YYYY-MM-DD), and column 'when' holds dates and times"),
+        (
+            "when",
+            "12/01/2024",
+            "value: '12/01/2024' is not a date (YYYY-MM-DD), and column 'when' holds dates and times",
+        ),
         ("n", "n/a", "value: 'n/a' is not a number, and column 'n' holds numbers"),
     ]:
         err = refused("clean_missing_data", "--data", path, "--columns", column, "--strategy", "constant",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +17,7 @@ STRATEGIES = ("drop_rows", "mean", "median", "mode", "constant")
 
 
 _TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([ T].*)?$")
 
 
 def _constant(column, name: str, value: str) -> Any:
@@ -35,10 +37,12 @@ def _constant(column, name: str, value: str) -> Any:
             kind, holds, example = "a number", "numbers", "0"
     elif pd.api.types.is_datetime64_any_dtype(column):
         try:
-            stamp = pd.Timestamp(value)
+            if not _ISO_DATE.match(value.strip()):  # 12/01/2024 is December or January: ask for ISO
+                raise ValueError(value)
+            stamp = pd.Timestamp(value.strip())
             return stamp.tz_localize(column.dt.tz) if column.dt.tz and stamp.tzinfo is None else stamp
         except ValueError:
-            kind, holds, example = "a date", "dates and times", "2024-01-31"
+            kind, holds, example = "a date (YYYY-MM-DD)", "dates and times", "2024-01-31"
     else:
         return value
     raise ComponentError(
