@@ -203,3 +203,17 @@ steps:
     assert "error: step 'select' (std/select_columns@1): columns: column 'targte' is not in the input" in text, text
     assert "did you mean 'target'?" in text
     assert repo.exists("build/wine.parquet") and not repo.exists("build/selected.parquet")
+
+
+def test_pipe_components_lists_every_std_data_component_with_its_ports(repo):
+    if not _std_resolves():
+        pytest.skip("this checkout's loader does not resolve std/ components yet")
+    r = repo.pipe("components", "list", "--json")
+    assert r.code == 0, str(r)
+    listed = {c["ref"]: c for c in r.json["components"]}
+    for folder in sorted(p.parent.name for p in STD.glob("*/component.yaml")):
+        spec = yaml.safe_load((STD / folder / "component.yaml").read_text())
+        got = listed[f"std/{spec['name']}@1"]
+        assert got["version"] == "1.0.0" and got["description"]
+        ports = {p["name"] for p in got["inputs"] + got["params"]}
+        assert ports == set(spec["inputs"]) and {o["name"] for o in got["outputs"]} == set(spec["outputs"])
