@@ -89,11 +89,26 @@ def score_frame(model: Model, frame):
             f"data: the model's feature column(s) {', '.join(repr(c) for c in missing)} are missing",
             f"the model was trained on: {', '.join(model.info.feature_columns)}",
         )
+    import pandas as pd
+
     features = frame[model.info.feature_columns]
+    text = [c for c in model.info.feature_columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if text:
+        raise ComponentError(
+            f"data: the feature column(s) {', '.join(repr(c) for c in text)} are not numeric",
+            "give numbers, as in the table the model was trained on",
+        )
     out = frame.copy()
-    out["prediction"] = model.estimator.predict(features)
-    if model.info.task == "classification" and hasattr(model.estimator, "predict_proba"):
-        proba = model.estimator.predict_proba(features)
-        for i, cls in enumerate(model.estimator.classes_):
-            out[f"probability_{cls}"] = proba[:, i]
+    try:
+        out["prediction"] = model.estimator.predict(features)
+        if model.info.task == "classification" and hasattr(model.estimator, "predict_proba"):
+            proba = model.estimator.predict_proba(features)
+            for i, cls in enumerate(model.estimator.classes_):
+                out[f"probability_{cls}"] = proba[:, i]
+    except ValueError as err:
+        # sklearn's words: missing values the model cannot take, mostly
+        raise ComponentError(
+            f"data: the model cannot score these rows: {err}",
+            "fill or drop missing values first with std/clean_missing_data",
+        ) from None
     return out
