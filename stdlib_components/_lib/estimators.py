@@ -46,7 +46,7 @@ MODELS: dict[str, ModelKind] = {
     "gradient_boosting_regressor": ModelKind("sklearn.ensemble", "GradientBoostingRegressor", REGRESSION),
     "knn_classifier": ModelKind("sklearn.neighbors", "KNeighborsClassifier", CLASSIFICATION),
     "knn_regressor": ModelKind("sklearn.neighbors", "KNeighborsRegressor", REGRESSION),
-    # probabilities on: std/score_model writes them and std/evaluate_model's AUC needs them
+    # probabilities on where sklearn still offers them (before 1.9): score_model writes them, AUC needs them
     "svm_classifier": ModelKind("sklearn.svm", "SVC", CLASSIFICATION, (("probability", True),)),
     "svm_regressor": ModelKind("sklearn.svm", "SVR", REGRESSION),
     "naive_bayes_classifier": ModelKind("sklearn.naive_bayes", "GaussianNB", CLASSIFICATION),
@@ -71,12 +71,12 @@ def parse_hyperparameters(text: str | None) -> dict[str, Any]:
     except ValueError as err:
         raise ComponentError(
             f"hyperparameters: {text!r} is not valid JSON: {err}",
-            'give a JSON object, e.g. hyperparameters: \'{"n_estimators": 200}\'',
+            "give a JSON object, e.g. hyperparameters: '{\"n_estimators\": 200}'",
         ) from None
     if not isinstance(value, dict):
         raise ComponentError(
             f"hyperparameters: {text!r} is not a JSON object",
-            'give names and values in braces, e.g. \'{"max_depth": 3}\'',
+            "give names and values in braces, e.g. '{\"max_depth\": 3}'",
         )
     return value
 
@@ -96,7 +96,8 @@ def make_estimator(name: str, hyperparameters: dict[str, Any], seed: int | None)
             guess = did_you_mean(key, known)
             hint = f"did you mean {guess!r}?" if guess else f"{kind.cls} takes: {', '.join(sorted(known))}"
             raise ComponentError(f"hyperparameters: {key!r} is not a hyperparameter of {name} ({kind.cls})", hint)
-    params = dict(kind.defaults)
+    # a default of ours is dropped where sklearn has deprecated the parameter (SVC's probability, 1.9)
+    params = {k: v for k, v in kind.defaults if known.get(k) != "deprecated"}
     params.update(hyperparameters)
     if "random_state" in known and seed is not None:
         params["random_state"] = seed
@@ -114,7 +115,9 @@ def _validate(estimator, name: str) -> None:
     try:
         check()
     except (ValueError, TypeError) as err:
-        raise ComponentError(f"hyperparameters: {err}", f"see the documentation of {type(estimator).__name__}") from None
+        raise ComponentError(
+            f"hyperparameters: {err}", f"see the documentation of {type(estimator).__name__}"
+        ) from None
 
 
 def feature_columns(frame, label: str, features: str | None) -> list[str]:
@@ -125,7 +128,9 @@ def feature_columns(frame, label: str, features: str | None) -> list[str]:
     if chosen:
         check_columns(columns, chosen, "features")
         if label in chosen:
-            raise ComponentError(f"features: the label {label!r} cannot also be a feature", "leave it out of `features`")
+            raise ComponentError(
+                f"features: the label {label!r} cannot also be a feature", "leave it out of `features`"
+            )
     else:
         chosen = [c for c in columns if c != label]
     if not chosen:
@@ -184,7 +189,9 @@ def check_label(frame, label: str, task: str, model: str) -> None:
         )
     classes = target.nunique()
     if classes < 2:
-        raise ComponentError(f"label: column {label!r} has one class only", "a classifier needs rows of two classes or more")
+        raise ComponentError(
+            f"label: column {label!r} has one class only", "a classifier needs rows of two classes or more"
+        )
     if classes > 100 or (classes > 20 and classes > len(target) / 2):
         # whole numbers count as classes to sklearn: a price in dollars would make a class per price
         print(

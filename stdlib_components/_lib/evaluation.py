@@ -123,9 +123,7 @@ def evaluate(frame, label: str, task: str = "auto") -> dict[str, Any]:
 
 def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     """The numeric top-level metrics (what a mean over folds means)."""
-    return {
-        k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "rows"
-    }
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "rows"}
 
 
 def write_report(frame, label: str, metrics: dict[str, Any], path) -> None:

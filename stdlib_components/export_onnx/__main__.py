@@ -40,7 +40,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     options = {"zipmap": False} if info.task == "classification" else None
     try:
         proto = convert_sklearn(
-            model.estimator, initial_types=initial, target_opset=args.opset, options=options and {id(model.estimator): options}
+            model.estimator,
+            initial_types=initial,
+            target_opset=args.opset,
+            options=options and {id(model.estimator): options},
         )
     except Exception as err:  # skl2onnx raises many types for what it cannot convert
         raise ComponentError(
@@ -48,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             "give another `opset`, or a model skl2onnx supports",
         ) from None
     proto.graph.name = info.estimator  # skl2onnx names the graph by a random uuid: same model, same bytes
-    for key, value in (("feature_columns", json.dumps(info.feature_columns)), ("label", info.label), ("task", info.task)):
+    for key, value in (
+        ("feature_columns", json.dumps(info.feature_columns)),
+        ("label", info.label),
+        ("task", info.task),
+    ):
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     out = Path(args.onnx)
