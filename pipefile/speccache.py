@@ -85,6 +85,9 @@ def load_graph(
             gc.enable()
     if loaded.graph is None:
         raise_all(loaded.errors)  # (never empty when there is no graph)
+    here = os.path.relpath(os.path.abspath(cwd), os.path.dirname(os.path.abspath(path)))
+    if here != "." and not here.startswith(".."):  # started in a folder below the workspace
+        loaded.graph.here = here
     return loaded.graph
 
 

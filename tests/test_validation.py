@@ -258,7 +258,7 @@ CASES = [
         """,
         E('"echo', "invalid YAML", "quoted scalar"),
     ),
-    C("empty-pipefile", "# nothing here\n", L("Pipefile", "empty", hint="Pipefile.example")),
+    C("empty-pipefile", "# nothing here\n", L("Pipefile", "empty", hint="pipe init")),
     C("top-level-not-a-mapping", "- a\n- b\n", L("Pipefile:1:1", "must be a mapping")),
     # --- unknown keys
     C(
