@@ -54,7 +54,7 @@ def _component(name: str, *args: str, env: dict | None = None) -> subprocess.Com
 
 
 def _train(data: Path, out: Path, model: str, *extra: str) -> Path:
-    train_model(["--data", str(data), "--label", "target", "--model", model, *extra, "--output", str(out)])
+    train_model(["--data", str(data), "--label", "target", "--algorithm", model, *extra, "--model", str(out)])
     return out
 
 
@@ -88,8 +88,8 @@ def cancer(tmp_path):
 def test_regression_chain_writes_model_predictions_metrics_and_report(tmp_path, diabetes):
     model = tmp_path / "model"
     assert _component(
-        "train_model", "--data", str(diabetes), "--label", "target", "--model", "ridge",
-        "--hyperparameters", '{"alpha": 0.5}', "--seed", "0", "--output", str(model),
+        "train_model", "--data", str(diabetes), "--label", "target", "--algorithm", "ridge",
+        "--hyperparameters", '{"alpha": 0.5}', "--seed", "0", "--model", str(model),
     ).returncode == 0  # fmt: skip
     info = json.loads((model / "model.json").read_text())
     assert info["task"] == "regression" and info["label"] == "target" and info["hyperparameters"] == {"alpha": 0.5}
@@ -176,7 +176,7 @@ def test_every_model_name_trains_and_scores(tmp_path, name):
 
 def test_the_same_seed_makes_the_same_bytes_and_another_seed_another_model(tmp_path, cancer):
     def fit(seed: str, out: str) -> Path:
-        args = ["--data", str(cancer), "--label", "target", "--model", "random_forest_classifier"]
+        args = ["--data", str(cancer), "--label", "target", "--algorithm", "random_forest_classifier"]
         run = _component(
             "train_model",
             *args,
@@ -184,7 +184,7 @@ def test_the_same_seed_makes_the_same_bytes_and_another_seed_another_model(tmp_p
             '{"n_estimators": 5}',
             "--seed",
             seed,
-            "--output",
+            "--model",
             str(tmp_path / out),
         )
         assert run.returncode == 0, run.stderr
@@ -219,11 +219,11 @@ def test_the_same_seed_makes_the_same_bytes_and_another_seed_another_model(tmp_p
 def test_an_unknown_model_name_is_refused_with_the_step_component_and_closest_name(tmp_path, iris):
     out = tmp_path / "model"
     run = _component(
-        "train_model", "--data", str(iris), "--label", "target", "--model", "random_forest_clasifier",
-        "--output", str(out), env={"PIPE_STEP": "train"},
+        "train_model", "--data", str(iris), "--label", "target", "--algorithm", "random_forest_clasifier",
+        "--model", str(out), env={"PIPE_STEP": "train"},
     )  # fmt: skip
     assert run.returncode == 2
-    assert "error: step 'train' (std/train_model@1): model: 'random_forest_clasifier'" in run.stderr
+    assert "error: step 'train' (std/train_model@1): algorithm: 'random_forest_clasifier'" in run.stderr
     assert "did you mean 'random_forest_classifier'?" in run.stderr
     assert not out.exists()  # nothing half-written
 
@@ -301,7 +301,7 @@ def test_export_onnx_writes_a_model_with_its_feature_order(tmp_path, iris):
 
 
 def _train_argv(data: Path, tmp_path: Path, model: str = "ridge", label: str = "target", *extra: str) -> list:
-    return ["--data", str(data), "--label", label, "--model", model, *extra, "--output", str(tmp_path / "model")]
+    return ["--data", str(data), "--label", label, "--algorithm", model, *extra, "--model", str(tmp_path / "model")]
 
 
 @pytest.mark.parametrize(
@@ -398,7 +398,7 @@ def test_evaluate_model_refuses_a_table_without_predictions_and_an_unknown_task(
 
 def test_cross_validate_writes_each_fold_with_mean_and_std_the_same_each_time(tmp_path, iris):
     def run(out: str) -> dict:
-        cross_validate(["--data", str(iris), "--label", "target", "--model", "logistic_regression", "--folds", "3", "--seed", "1", "--metrics", str(tmp_path / out)])  # fmt: skip
+        cross_validate(["--data", str(iris), "--label", "target", "--algorithm", "logistic_regression", "--folds", "3", "--seed", "1", "--metrics", str(tmp_path / out)])  # fmt: skip
         return json.loads((tmp_path / out).read_text())
 
     first = run("a.json")
@@ -409,7 +409,16 @@ def test_cross_validate_writes_each_fold_with_mean_and_std_the_same_each_time(tm
 
 
 def test_cross_validate_regression_and_bad_folds(tmp_path, diabetes):
-    argv = ["--data", str(diabetes), "--label", "target", "--model", "lasso", "--metrics", str(tmp_path / "cv.json")]
+    argv = [
+        "--data",
+        str(diabetes),
+        "--label",
+        "target",
+        "--algorithm",
+        "lasso",
+        "--metrics",
+        str(tmp_path / "cv.json"),
+    ]
     cross_validate([*argv, "--folds", "4"])
     values = json.loads((tmp_path / "cv.json").read_text())
     assert set(values["mean"]) == {"r2", "mae", "rmse"} and len(values["folds"]) == 4
@@ -418,3 +427,70 @@ def test_cross_validate_regression_and_bad_folds(tmp_path, diabetes):
     _refused(cross_validate, [*argv, "--folds", "1000"], "the table has 442")
     _refused(cross_validate, [*argv, "--folds", "3", "--hyperparameters", '{"alpah": 1}'], "did you mean 'alpha'?")
     assert not (tmp_path / "cv.json").exists()
+
+
+# ---- the specs: what a step runs is what the scripts take
+
+
+def _spec(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / "stdlib_components" / name / "component.yaml").read_text())
+
+
+def _run_spec(name: str, values: dict) -> subprocess.CompletedProcess:
+    """Run a component's declared command as a step would, every optional part given."""
+    import re
+    import shlex
+
+    spec = _spec(name)
+    command = re.sub(r"\$\[\[(.*?)\]\]", r"\1", spec["command"])
+    command = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", lambda m: shlex.quote(str(values[m.group(2)])), command)
+    argv = shlex.split(command)
+    assert argv[:3] == ["python", "-m", f"stdlib_components.{name}"]
+    return _component(name, *argv[3:])
+
+
+MODEL_COMPONENTS = ("train_model", "score_model", "evaluate_model", "cross_validate", "export_onnx")
+
+
+@pytest.mark.parametrize("name", MODEL_COMPONENTS)
+def test_a_spec_names_each_port_once_and_uses_every_one(name):
+    spec = _spec(name)
+    assert spec["name"] == name and spec["version"].startswith("1.")
+    assert not set(spec["inputs"]) & set(spec["outputs"])  # the loader refuses a shared name
+    for port in [*(f"inputs.{i}" for i in spec["inputs"]), *(f"outputs.{o}" for o in spec["outputs"])]:
+        assert "${{" + port + "}}" in spec["command"], port
+    if "metrics" in spec:
+        assert spec["metrics"] in spec["outputs"]
+
+
+def test_the_declared_commands_chain_train_score_evaluate(tmp_path, cancer):
+    defaults = {k: v.get("default") for k, v in _spec("train_model")["inputs"].items()}
+    model, scored = tmp_path / "model", tmp_path / "scored.parquet"
+    train = {
+        **defaults,
+        "data": cancer,
+        "algorithm": "gradient_boosting_classifier",
+        "features": "mean radius,mean area",
+    }
+    run = _run_spec("train_model", {**train, "hyperparameters": '{"n_estimators": 5}', "model": model})
+    assert run.returncode == 0, run.stderr
+    assert json.loads((model / "model.json").read_text())["feature_columns"] == ["mean radius", "mean area"]
+    assert _run_spec("score_model", {"model": model, "data": cancer, "scored": scored}).returncode == 0
+    metrics = tmp_path / "metrics.json"
+    run = _run_spec(
+        "evaluate_model",
+        {"scored": scored, "label": "target", "task": "auto", "metrics": metrics, "report": tmp_path / "r.png"},
+    )
+    assert run.returncode == 0, run.stderr
+    assert "auc" in json.loads(metrics.read_text())
+    cv = {
+        **train,
+        "hyperparameters": "{}",
+        "algorithm": "naive_bayes_classifier",
+        "folds": 3,
+        "metrics": tmp_path / "cv.json",
+    }
+    assert _run_spec("cross_validate", cv).returncode == 0
+    assert json.loads((tmp_path / "cv.json").read_text())["algorithm"] == "naive_bayes_classifier"

@@ -57,8 +57,8 @@ def model_kind(name: str) -> ModelKind:
     kind = MODELS.get(name)
     if kind is None:
         guess = did_you_mean(name, MODELS)
-        hint = f"did you mean {guess!r}?" if guess else f"the models are: {', '.join(sorted(MODELS))}"
-        raise ComponentError(f"model: {name!r} is not a model std/train_model knows", hint)
+        hint = f"did you mean {guess!r}?" if guess else f"the algorithms are: {', '.join(sorted(MODELS))}"
+        raise ComponentError(f"algorithm: {name!r} is not an algorithm std/train_model knows", hint)
     return kind
 
 

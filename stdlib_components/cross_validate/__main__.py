@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--label", required=True)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--algorithm", required=True)
     ap.add_argument("--hyperparameters", default="{}")
     ap.add_argument("--features")
     ap.add_argument("--folds", type=int, default=5)
@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--metrics", required=True)
     args = ap.parse_args(argv)
 
-    kind = model_kind(args.model)
+    kind = model_kind(args.algorithm)
     hyperparameters = parse_hyperparameters(args.hyperparameters)
     frame = read_table(args.data)
     if args.folds < 2:
@@ -49,12 +49,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             "give fewer folds",
         )
     # a first fit on all rows checks the label, features and hyperparameters once, by name
-    fit_model(frame, args.model, args.label, args.features, hyperparameters, args.seed)
+    fit_model(frame, args.algorithm, args.label, args.features, hyperparameters, args.seed)
 
     per_fold = []
     for train_rows, test_rows in _splitter(kind.task, args.folds, args.seed, frame, args.label):
         train, test = frame.iloc[train_rows], frame.iloc[test_rows]
-        estimator, info = fit_model(train, args.model, args.label, args.features, hyperparameters, args.seed)
+        estimator, info = fit_model(train, args.algorithm, args.label, args.features, hyperparameters, args.seed)
         scored = score_frame(Model(info, estimator), test)
         per_fold.append(scalar_metrics(evaluate(scored, args.label, kind.task)))
 
@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     values = {k: [f[k] for f in per_fold if f.get(k) is not None] for k in names}
     out = {
         "task": kind.task,
-        "model": args.model,
+        "algorithm": args.algorithm,
         "folds": per_fold,
         "mean": {k: statistics.fmean(v) for k, v in values.items() if v},
         "std": {k: statistics.pstdev(v) for k, v in values.items() if v},

@@ -17,18 +17,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--label", required=True)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--algorithm", required=True)
     ap.add_argument("--hyperparameters", default="{}")
     ap.add_argument("--features")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--output", required=True, help="the model folder to write")
+    ap.add_argument("--model", required=True, help="the model folder to write")
     args = ap.parse_args(argv)
 
     hyperparameters = parse_hyperparameters(args.hyperparameters)
     frame = read_table(args.data)
-    estimator, info = fit_model(frame, args.model, args.label, args.features, hyperparameters, args.seed)
-    save_model(args.output, estimator, info)
-    print(f"{args.model} ({info.task}) fitted on {len(frame)} rows, {len(info.feature_columns)} features")
+    estimator, info = fit_model(frame, args.algorithm, args.label, args.features, hyperparameters, args.seed)
+    save_model(args.model, estimator, info)
+    print(f"{args.algorithm} ({info.task}) fitted on {len(frame)} rows, {len(info.feature_columns)} features")
 
 
 if __name__ == "__main__":
