@@ -164,7 +164,7 @@ def _allows_nan(estimator) -> bool:
     return bool(get_tags(estimator).input_tags.allow_nan)
 
 
-def check_label(frame, label: str, task: str, model: str) -> None:
+def check_label(frame, label: str, task: str, model: str, warn: bool = True) -> None:
     import pandas as pd
 
     target = frame[label]
@@ -192,7 +192,7 @@ def check_label(frame, label: str, task: str, model: str) -> None:
         raise ComponentError(
             f"label: column {label!r} has one class only", "a classifier needs rows of two classes or more"
         )
-    if classes > 100 or (classes > 20 and classes > len(target) / 2):
+    if warn and (classes > 100 or (classes > 20 and classes > len(target) / 2)):
         # whole numbers count as classes to sklearn: a price in dollars would make a class per price
         print(
             f"warning: label: column {label!r} has {classes} distinct values for {len(target)} rows; "
@@ -201,15 +201,22 @@ def check_label(frame, label: str, task: str, model: str) -> None:
         )
 
 
-def fit_model(frame, model: str, label: str, features: str | None, hyperparameters: dict[str, Any], seed: int | None):
-    """Fit `model` on `frame`: the fitted estimator and its ModelInfo."""
+def check_inputs(frame, model: str, label: str, features: str | None, hyperparameters: dict[str, Any], seed, warn=True):
+    """Everything about a fit that can be refused by name before fitting: the estimator and its columns."""
     kind = model_kind(model)
     if len(frame) == 0:
         raise ComponentError("data: the table has no rows", "give a table with rows to learn from")
     columns = feature_columns(frame, label, features)
     estimator = make_estimator(model, hyperparameters, seed)
     check_features(frame, columns, estimator)
-    check_label(frame, label, kind.task, model)
+    check_label(frame, label, kind.task, model, warn)
+    return estimator, columns
+
+
+def fit_model(frame, model: str, label: str, features: str | None, hyperparameters: dict[str, Any], seed, warn=True):
+    """Fit `model` on `frame`: the fitted estimator and its ModelInfo."""
+    kind = model_kind(model)
+    estimator, columns = check_inputs(frame, model, label, features, hyperparameters, seed, warn)
     try:
         estimator.fit(frame[columns], frame[label])
     except ValueError as err:

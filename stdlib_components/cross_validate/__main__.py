@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._lib.errors import ComponentError, run_main
-from .._lib.estimators import CLASSIFICATION, fit_model, model_kind, parse_hyperparameters
+from .._lib.estimators import CLASSIFICATION, check_inputs, fit_model, model_kind, parse_hyperparameters
 from .._lib.evaluation import evaluate, scalar_metrics
 from .._lib.models import Model, score_frame
 from .._lib.tables import read_table
@@ -48,13 +48,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"folds: {args.folds} folds need {args.folds} rows or more; the table has {len(frame)}",
             "give fewer folds",
         )
-    # a first fit on all rows checks the label, features and hyperparameters once, by name
-    fit_model(frame, args.algorithm, args.label, args.features, hyperparameters, args.seed)
+    # the label, features and hyperparameters are checked once, by name, on all rows
+    check_inputs(frame, args.algorithm, args.label, args.features, hyperparameters, args.seed)
 
     per_fold = []
     for train_rows, test_rows in _splitter(kind.task, args.folds, args.seed, frame, args.label):
         train, test = frame.iloc[train_rows], frame.iloc[test_rows]
-        estimator, info = fit_model(train, args.algorithm, args.label, args.features, hyperparameters, args.seed)
+        estimator, info = fit_model(
+            train, args.algorithm, args.label, args.features, hyperparameters, args.seed, warn=False
+        )
         scored = score_frame(Model(info, estimator), test)
         per_fold.append(scalar_metrics(evaluate(scored, args.label, kind.task)))
 
