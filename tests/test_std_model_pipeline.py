@@ -74,7 +74,7 @@ def test_the_chain_runs_records_the_evaluation_and_reruns_nothing(chain):
 
 
 def test_an_unknown_algorithm_fails_its_step_by_name_and_keeps_nothing(chain):
-    run = chain.pipe("run", "-p", "algorithm=rigde")
+    run = chain.pipe("run", "score", "-p", "algorithm=rigde")  # cv would fail the same way
     assert run.code == 1, run
     assert "step 'train' (std/train_model@1): algorithm: 'rigde'" in run.err
     assert "did you mean 'ridge'?" in run.err
