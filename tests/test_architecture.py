@@ -14,6 +14,7 @@ LAYERS = {
     "outcomes": 0,
     "lazyclass": 0,
     "printable": 0,
+    "tracking": 0,
     "template": 1,
     "load": 1,
     "graph": 1,
@@ -44,6 +45,7 @@ LAYERS = {
     "mlflow_log": 5,
     "scaffold": 5,
     "docpages": 5,
+    "catalog": 5,
     # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
     "session": 5,
     "cli": 6,

@@ -36,6 +36,7 @@ LAZY_COMMANDS = {
     "push": "remote",
     "pull": "remote",
     "envs": "envs",
+    "components": "components",
     "publish": "serve",
     "endpoints": "serve",
     "serve": "serve",

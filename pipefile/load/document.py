@@ -17,7 +17,7 @@ from .. import spec
 from ..errors import PipefileError, SourceLoc, raise_all
 from . import reader, yamlsafe
 from .checks import check_artifact_names, check_endpoint_names, check_step_references
-from .environments import load_environments
+from .environments import builtin_std, load_environments
 from .fields import TOP_KEYS
 from .reader import NodeReader, display_path
 from .sections import load_assets, load_components, load_params
@@ -159,6 +159,7 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
             st = parser.load_step(key, knode, vnode)
             if st is not None:
                 steps[key] = st
+    builtin_std(steps, environments)
     r.errors += check_step_references(steps, parser.declared_outputs)
     r.errors += check_artifact_names(steps, assets)
     r.errors += check_endpoint_names(steps, assets, params)
