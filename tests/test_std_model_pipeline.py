@@ -79,3 +79,14 @@ def test_an_unknown_algorithm_fails_its_step_by_name_and_keeps_nothing(chain):
     assert "step 'train' (std/train_model@1): algorithm: 'rigde'" in run.err
     assert "did you mean 'ridge'?" in run.err
     assert not chain.exists("build/model") and not chain.exists("build/scored.parquet")
+
+
+@pytest.mark.skipif(not (ROOT / "stdlib_components" / "sample_data").exists(), reason="std/sample_data is not here yet")
+def test_the_std_init_template_trains_scores_and_evaluates(tmp_path):
+    from workspace_repo import Repo
+
+    made = Repo(tmp_path).pipe("init", "proj", "--template", "std")
+    assert made.code == 0, made
+    proj = Repo(tmp_path / "proj")
+    assert set(proj.outcomes().values()) == {"ran"}
+    assert json.loads(proj.read("build/metrics.json"))["accuracy"] > 0.8
