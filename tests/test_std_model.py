@@ -346,6 +346,25 @@ def test_train_model_refuses_missing_values_the_model_cannot_take(tmp_path, diab
     _refused(train_model, _train_argv(diabetes, tmp_path, "ridge"), "label: column 'target' has 1 missing value(s)")
 
 
+def test_train_model_refuses_a_table_without_rows(tmp_path, diabetes):
+    pd.read_csv(diabetes).head(0).to_csv(diabetes, index=False)
+    _refused(train_model, _train_argv(diabetes, tmp_path), "data: the table has no rows")
+
+
+def test_evaluate_model_refuses_missing_true_values_and_an_empty_table(tmp_path, diabetes):
+    model = _train(diabetes, tmp_path / "model", "linear_regression")
+    score_model(["--model", str(model), "--data", str(diabetes), "--scored", str(tmp_path / "s.parquet")])
+    scored = pd.read_parquet(tmp_path / "s.parquet")
+    argv = ["--scored", str(tmp_path / "t.parquet"), "--label", "target"]
+    argv += ["--metrics", str(tmp_path / "m.json"), "--report", str(tmp_path / "r.png")]
+    scored.loc[[1, 2], "target"] = None
+    scored.to_parquet(tmp_path / "t.parquet")
+    _refused(evaluate_model, argv, "label: column 'target' has 2 missing value(s) in the scored table")
+    scored.head(0).to_parquet(tmp_path / "t.parquet")
+    _refused(evaluate_model, argv, "scored: the table has no rows")
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "r.png").exists()
+
+
 def test_the_task_of_the_model_must_fit_the_label(tmp_path, iris, diabetes):
     _refused(train_model, _train_argv(iris, tmp_path, "ridge"), "'target' is not numeric", "*_classifier")
     frame = pd.read_csv(diabetes)
