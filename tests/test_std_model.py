@@ -387,7 +387,7 @@ def test_score_model_refuses_text_features_and_a_folder_that_is_no_model(tmp_pat
     rows["sepal length (cm)"] = "long"
     rows.to_csv(tmp_path / "rows.csv", index=False)
     argv = ["--model", str(model), "--data", str(tmp_path / "rows.csv"), "--scored", str(tmp_path / "s.parquet")]
-    _refused(score_model, argv, "feature column(s) 'sepal length (cm)' are not numeric")
+    _refused(score_model, argv, "column(s) 'sepal length (cm)' are not numeric")
     argv[1] = str(tmp_path)
     _refused(score_model, argv, "is not a model folder", "std/train_model")
 
@@ -513,3 +513,34 @@ def test_the_declared_commands_chain_train_score_evaluate(tmp_path, cancer):
     }
     assert _run_spec("cross_validate", cv).returncode == 0
     assert json.loads((tmp_path / "cv.json").read_text())["algorithm"] == "naive_bayes_classifier"
+
+
+# ---- score_frame, as `pipe serve`'s online endpoints call it
+
+
+def test_score_frame_refuses_gaps_by_column_as_a_value_error(tmp_path, diabetes):
+    model = load_model(_train(diabetes, tmp_path / "model", "ridge"))
+    rows = pd.read_csv(diabetes).head(3)
+    rows.loc[1, "bp"] = None
+    with pytest.raises(ValueError) as caught:  # what an online endpoint catches, to answer 422
+        score_frame(model, rows)
+    assert isinstance(caught.value, ComponentError)
+    assert "column(s) 'bp' have missing values" in str(caught.value) and "NaN" in str(caught.value)
+
+
+def test_score_frame_scores_a_model_folder_of_the_users_own_that_takes_text(tmp_path):
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from stdlib_components._lib.models import ModelInfo, save_model
+
+    frame = pd.DataFrame({"city": ["Oslo", "Rome", "Oslo", "Rome"], "size": [1, 2, 3, 4], "y": [0, 1, 0, 1]})
+    encode = make_column_transformer((OneHotEncoder(), ["city"]), remainder="passthrough")
+    pipeline = make_pipeline(encode, LogisticRegression()).fit(frame[["city", "size"]], frame["y"])
+    info = ModelInfo("own_pipeline", "classification", "y", ["city", "size"], classes=[0, 1])
+    save_model(tmp_path / "own", pipeline, info)
+    scored = score_frame(load_model(tmp_path / "own"), frame)
+    assert scored["prediction"].tolist() == [0, 1, 0, 1]
+    assert {"probability_0", "probability_1"} <= set(scored.columns)
