@@ -14,10 +14,6 @@ pytest.importorskip("sklearn", reason="the std components need scikit-learn: pip
 pytest.importorskip("pyarrow")
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(
-    not (ROOT / "pipefile" / "load" / "stdlib.py").exists(),
-    reason="`component: std/NAME@1` is not wired into the loader in this checkout yet",
-)
 
 CHAIN = """\
     version: 1
