@@ -568,20 +568,32 @@ CASES = [
     ),
     C("p-unknown-param-without-params", ONE_STEP, L(None, "no param 'lr'", hint="params:"), params=["lr=1"]),
     *[
-        C(f"p-wrong-type-{flag}", PARAMS, L(None, *fragments, hint=hint), params=["tag=x", flag], count=1)
-        for flag, fragments, hint in [
-            ("epochs=abc", ["-p epochs=abc", "param 'epochs'", "is an integer", "'abc'"], "whole number"),
-            ("epochs=2.5", ["-p epochs=2.5", "param 'epochs'", "integer", "'2.5'"], "whole number"),
-            ("lr=fast", ["-p lr=fast", "param 'lr'", "number", "'fast'"], "give a number"),
-            ("lr=", ["-p lr=", "param 'lr'", "number", "''"], "give a number"),
-            ("flag=maybe", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
+        # located where the param's type is declared
+        C(f"p-wrong-type-{flag}", PARAMS, E(needle, *fragments, hint=hint), params=["tag=x", flag], count=1)
+        for flag, needle, fragments, hint in [
+            ("epochs=abc", "epochs:", ["-p epochs=abc", "param 'epochs'", "is an integer", "'abc'"], "whole number"),
+            (
+                "epochs=2.5",
+                "epochs:",
+                ["-p epochs=2.5", "param 'epochs'", "integer", "'2.5'"],
+                ["whole number", "declare it a number: epochs: {type: number, default: 5.0}"],
+            ),
+            ("epochs=1e-3", "epochs:", ["'1e-3'"], "type: number"),
+            ("epochs=1.5e+3", "epochs:", ["'1.5e+3'"], "type: number"),
+            ("lr=fast", "lr:", ["-p lr=fast", "param 'lr'", "is a number", "'fast'"], "give a number"),
+            ("lr=", "lr:", ["-p lr=", "param 'lr'", "number", "''"], "give a number"),
+            ("lr=inf", "lr:", ["'inf'"], "give a number"),
+            ("lr=.nan", "lr:", ["'.nan'"], "give a number"),
+            ("lr=1e999", "lr:", ["'1e999'"], "give a number"),
+            ("lr=1:30", "lr:", ["'1:30'"], "give a number"),
+            ("flag=maybe", "flag:", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
         ]
     ],
     C("p-without-equals", PARAMS, L(None, "-p tag", "expected name=value", hint="-p lr=0.01"), params=["tag"]),
     C(
         "several-bad-p-flags-together",
         PARAMS,
-        L(None, "-p lr=fast", "'fast'"),
+        E("lr:", "-p lr=fast", "'fast'"),
         L(None, "-p epoch=3", hint="did you mean 'epochs'?"),
         E("tag:", "param 'tag' is required"),
         params=["lr=fast", "epoch=3"],
