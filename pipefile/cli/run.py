@@ -16,7 +16,7 @@ from ..report import run as run_report
 from ..report.text import dump_json, write_json_file
 from ..session import RunRequest, Session, load
 from .guard import guard
-from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
+from .options import CONTEXT, echo_notes, file_option, param_option, remote_flag, resolve_remote
 
 
 @click.command(context_settings=CONTEXT)
@@ -98,6 +98,7 @@ def run(
     independent steps in parallel.
     """
     graph = load(pipefile, params, keep=not dry_run)
+    echo_notes(graph.pipefile.warnings, "warning")
     forced = parse_force(force)
     check_forced_names(graph, forced)
     root = graph.pipefile.root

@@ -144,6 +144,7 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
         components=components,
         steps=steps,
         environments=environments,
+        warnings=tuple(r.warnings),
     ), r.errors
 
 

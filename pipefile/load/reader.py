@@ -88,6 +88,7 @@ class NodeReader:
         self.path = path
         self.display = display_path(path)
         self.errors: list[PipefileError] = []
+        self.warnings: list[tuple] = []  # (SourceLoc, message, hint): loads, but likely a mistake
         self._construct = _Constructor()
 
     def loc(self, node: Node, offset: int = 0) -> SourceLoc:
@@ -107,6 +108,9 @@ class NodeReader:
     def error(self, node: Optional[Node], message: str, hint: str | None = None, offset: int = 0) -> None:
         loc = self.loc(node, offset) if node is not None else SourceLoc(self.display)
         self.errors.append(PipefileError(message, loc, hint))
+
+    def warn(self, node: Node, message: str, hint: str | None = None) -> None:
+        self.warnings.append((self.loc(node), message, hint))
 
     def value(self, node: Node) -> Any:
         return self._construct.construct_object(node, deep=True)
