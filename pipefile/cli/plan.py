@@ -65,7 +65,7 @@ def validate(pipefile, params):
     graph = load(pipefile, params)
     pf = graph.pipefile
     echo_notes(pf.warnings, "warning")
-    from ..load.checks import quoted_placeholders
+    from ..load import quoted_placeholders
 
     echo_notes(quoted_placeholders(pf), "info")
     counts = ", ".join(
