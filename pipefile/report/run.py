@@ -149,12 +149,19 @@ def failure_text(result: StepResult, root: str) -> str:
         head = f"step '{result.name}' failed after {took}: {err}"
     out = [head]
     if result.command:
-        out.append(f"  command: {result.command}")
+        # a multi-line command keeps its lines under the first, not at the margin
+        lines = result.command.rstrip("\n").split("\n")
+        out.append(f"  command: {lines[0]}")
+        out += [f"           {line}" if line else "" for line in lines[1:]]
     tail = log_tail(root, result.log)
     if result.log:
         out.append(f"  log: {result.log}" + (f" (last {len(tail)} lines below)" if tail else " (empty)"))
     out += [f"    {line}" for line in tail]
     return "\n".join(out)
+
+
+# How the summary line says an outcome, where its JSON name is not a phrase.
+_OUTCOME_WORDS = {Outcome.WOULD_RUN: "would run", Outcome.WOULD_RESTORE: "would restore"}
 
 
 def render_summary(summary: RunSummary, root: str, stream=None) -> None:
@@ -174,8 +181,10 @@ def render_summary(summary: RunSummary, root: str, stream=None) -> None:
         Outcome.WOULD_RUN,
         Outcome.WOULD_RESTORE,
     )
-    parts = [f"{counts[o]} {o}" for o in order if counts.get(o)]
+    parts = [f"{counts[o]} {_OUTCOME_WORDS.get(o, o)}" for o in order if counts.get(o)]
     status = summary.status
+    if counts.get(Outcome.WOULD_RUN) or counts.get(Outcome.WOULD_RESTORE):
+        status = "dry run"  # nothing ran: "succeeded" would claim otherwise
     stream.write(f"{status}: {', '.join(parts) or 'nothing to do'} in {format_seconds(summary.seconds)}\n")
     stream.flush()
 
