@@ -1057,7 +1057,19 @@ CASES = [
     C(
         "param-default-of-the-wrong-type",
         ONE_STEP.replace("steps:", "params:\n      n: {type: integer, default: x}\n    steps:"),
-        E("x}", "default of param 'n' is 'x', which is not a", "integer"),
+        E("x}", "default of param 'n' is 'x', which is not an integer"),
+    ),
+    # numbers as YAML 1.2 reads them: 1e-3 is a number, so it does not fit an integer
+    C(
+        "param-integer-default-in-e-notation",
+        ONE_STEP.replace("steps:", "params:\n      n: {type: integer, default: 1e-3}\n    steps:"),
+        E("1e-3}", "default of param 'n' is 0.001, which is not an integer", hint="or change the type"),
+    ),
+    # a string param takes a default written as a number (with a warning), not a boolean
+    C(
+        "param-string-default-a-boolean",
+        ONE_STEP.replace("steps:", "params:\n      s: {type: string, default: yes}\n    steps:"),
+        E("yes}", "default of param 's' is True, which is not a string", hint='default: "yes"'),
     ),
     C(
         "asset-without-a-path",
@@ -1092,7 +1104,7 @@ CASES = [
         """,
         E("outputs: {o", "component 'nocmd' has no command", hint="add command:"),
         E("{default: 1}", "input 'notype' of component 'c' has no type", hint="add type: one of"),
-        E("x}", "default of input 'bad' of component 'c' is 'x', which is not a", "integer"),
+        E("x}", "default of input 'bad' of component 'c' is 'x', which is not an integer"),
         E("maybe", "optional must be true or false"),
         E("../up.txt", "default of input 'path'", "outside the workspace"),
         E("same", "component 'c' has an input and an output both named 'same'", hint="rename one", nth=2),

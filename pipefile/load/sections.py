@@ -103,7 +103,12 @@ def coerce_default(r: NodeReader, default: Any, typ: str, node: Optional[Node], 
     if typ == spec.NUMBER and spec.value_fits(default, spec.NUMBER):
         return float(default)
     if not spec.value_fits(default, typ):
-        r.error(node, f"default of {what} is {default!r}, which is not {a(typ)}")
+        hint = (
+            f'quote it to make it text: default: "{r.text[node.start_mark.index : node.end_mark.index]}"'
+            if typ == spec.STRING and node is not None and is_scalar(node) and not node.style
+            else f"give a default that is {a(typ)}, or change the type"
+        )
+        r.error(node, f"default of {what} is {default!r}, which is not {a(typ)}", hint)
         return MISSING
     return default
 
