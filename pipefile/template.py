@@ -191,7 +191,8 @@ def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
         else:
             values = [lookup(r) if isinstance(r, Ref) else r for r in p.parts]
             present = [v for v in values if v is not None]
-            written = [q(v if v is not None else "") if isinstance(r, Ref) else v for r, v in zip(p.parts, values)]
+            # every value is written, kept or not, so the places of the values after it stay in step
+            written = [q(v if v is not None else "") if isinstance(r, Ref) else r for r, v in zip(p.parts, values)]
             if len(present) < len(values):  # a reference without a value drops the whole block
                 dropped = True
                 continue

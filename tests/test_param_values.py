@@ -194,8 +194,8 @@ steps:
 
 def test_quoted_placeholders_get_the_value_not_added_quotes(repo):
     repo.write("Pipefile", PIPEFILE, dedent=False)
-    r = repo.pipe("run", "-p", "msg=it's \"x\" $HOME `id`", check=True)
-    assert repo.read("out.txt") == "it's \"x\" $HOME `id` " * 3 + "0.001 1\n", str(r)
+    r = repo.pipe("run", "-p", 'msg=it\'s "x" $HOME `id`', check=True)
+    assert repo.read("out.txt") == 'it\'s "x" $HOME `id` ' * 3 + "0.001 1\n", str(r)
     repo.pipe("run", check=True)
     assert repo.read("out.txt") == "hello world hello world hello world 0.001 1\n"
 

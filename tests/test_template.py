@@ -94,7 +94,7 @@ QUOTING = [
     ("echo 'a' ${{params.p}}", "a b", "echo 'a' 'a b'"),
     ("echo \\' ${{params.p}}", "a b", "echo \\' 'a b'"),
     ('echo "it\'s" ${{params.p}}', "a b", "echo \"it's\" 'a b'"),
-    ("echo \"\\\"${{params.p}}\"", "a b", 'echo "\\"a b"'),
+    ('echo "\\"${{params.p}}"', "a b", 'echo "\\"a b"'),
     # $( ) and backticks start afresh, also inside double quotes
     ('echo "$(cat ${{params.p}})"', "a b", "echo \"$(cat 'a b')\""),
     ('echo "$(printf \'%s\' "${{params.p}}")"', "a b", 'echo "$(printf \'%s\' "a b")"'),

@@ -148,7 +148,6 @@ def check_endpoint_names(
     return errors
 
 
-
 def quoted_placeholders(pf: spec.Pipefile) -> list:
     """(SourceLoc, message, hint), one per shell command that has a `${{ }}` written inside
     quotes: it is escaped for those quotes, not shell-quoted (for `pipe validate` to explain)."""
@@ -180,7 +179,7 @@ def quoted_placeholders(pf: spec.Pipefile) -> list:
                     loc,
                     f"in the command of {what}, {' and '.join(said)}: each value is escaped for its quotes, "
                     "so the command gets exactly the value",
-                    "outside quotes a value is shell-quoted; inside \"...\" a \\, \", $ or ` gets a backslash; "
+                    'outside quotes a value is shell-quoted; inside "..." a \\, ", $ or ` gets a backslash; '
                     "inside '...' a ' is written '\"'\"'",
                 )
             )
