@@ -278,3 +278,22 @@ def test_did_you_mean_never_offers_the_word_itself():
 
     assert did_you_mean("train", ["train", "trains"]) == "did you mean 'trains'?"
     assert "did you mean" not in (did_you_mean("x", ["x"]) or "")
+
+
+def test_a_failure_in_an_environment_has_no_nested_parentheses(tmp_path):
+    from pipefile.outcomes import Outcome, StepResult
+    from pipefile.report.run import failure_text
+
+    r = StepResult(
+        name="train",
+        outcome=Outcome.FAILED,
+        seconds=2.0,
+        exit_code=1,
+        error="exited with status 1",
+        command="python a.py\npython b.py",
+        environment="gpu (docker:acb00c10848e)",
+        gpus=("0", "1"),
+    )
+    head, *rest = failure_text(r, str(tmp_path)).split("\n")
+    assert head == "step 'train' exited with status 1 after 2.0s in env gpu (docker:acb00c10848e) on GPU 0,1"
+    assert rest[:2] == ["  command: python a.py", "           python b.py"]

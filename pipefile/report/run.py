@@ -137,12 +137,11 @@ def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> 
 def failure_text(result: StepResult, root: str) -> str:
     took = format_seconds(result.seconds)
     err = result.error or "failed"
-    where = []
+    # the environment's text has its own parentheses ("train (venv:...)"): no second layer
     if result.environment:
-        where.append(f"env {result.environment}")
+        took += f" in env {result.environment}"
     if result.gpus:
-        where.append(f"GPU {','.join(result.gpus)}")
-    took += f" ({', '.join(where)})" if where else ""
+        took += f" on GPU {','.join(result.gpus)}"
     if err.startswith(("exited with", "was killed", "interrupted")):
         head = f"step '{result.name}' {err} after {took}"
     else:
