@@ -65,6 +65,15 @@ def test_numbers_elsewhere_in_the_pipefile_read_the_same():
     assert pf.steps["s"].resources.memory == 10**9
 
 
+def test_environment_variables_keep_the_text_they_had():
+    # an env value ends up as text: 1e3 stays "1e3" (not "1000.0"), as under YAML 1.1
+    pf = load(
+        "environments:\n  e: {type: local, env: {A: 1e3, B: 0o17, C: 1.10, D: 5}}\n"
+        "steps:\n  s: {command: echo, environment: e}\n"
+    )
+    assert pf.environments["e"].env == {"A": "1e3", "B": "0o17", "C": "1.1", "D": "5"}
+
+
 def test_other_yaml_files_keep_their_reading():
     # only the Pipefile's loader reads numbers the new way (remotes files, metrics: as before)
     assert yamlsafe.load("a: 1e-3", "x") == {"a": "1e-3"}

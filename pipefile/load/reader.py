@@ -109,6 +109,20 @@ class NodeReader:
         loc = self.loc(node, offset) if node is not None else SourceLoc(self.display)
         self.errors.append(PipefileError(message, loc, hint))
 
+    def written(self, node: Node) -> str:
+        """The text of `node` as written in the file."""
+        return self.text[node.start_mark.index : node.end_mark.index]
+
+    def text_before_numbers(self, node: Node) -> Optional[str]:
+        """The written text of a plain scalar that is a number now but was text when the
+        Pipefile was read as YAML 1.1 (`1e3`, `0o17`); None for anything else. Where a value
+        ends up as text (an environment variable), it stays what it was."""
+        if not is_scalar(node) or node.style or not node.tag.endswith(("int", "float")):
+            return None
+        text = self.written(node)
+        was = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+        return text if was.endswith(":str") else None
+
     def warn(self, node: Node, message: str, hint: str | None = None) -> None:
         self.warnings.append((self.loc(node), message, hint))
 

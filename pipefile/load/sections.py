@@ -76,7 +76,7 @@ def _written_number(node: Node) -> bool:
 def _number_as_text(r: NodeReader, key: str, node: Node) -> str:
     """The default of a string param written as a number, as the text written (YAML would
     turn `1.10` into 1.1): accepted, with a warning that it reads as a number."""
-    written = r.text[node.start_mark.index : node.end_mark.index]
+    written = r.written(node)
     r.warn(
         node,
         f"param '{key}' is a string, and its default {written} is written as a number",
@@ -104,7 +104,7 @@ def coerce_default(r: NodeReader, default: Any, typ: str, node: Optional[Node], 
         return float(default)
     if not spec.value_fits(default, typ):
         hint = (
-            f'quote it to make it text: default: "{r.text[node.start_mark.index : node.end_mark.index]}"'
+            f'quote it to make it text: default: "{r.written(node)}"'
             if typ == spec.STRING and node is not None and is_scalar(node) and not node.style
             else f"give a default that is {a(typ)}, or change the type"
         )
