@@ -84,7 +84,7 @@ def contexts(text: str) -> list:
             end = text.find("\n", i)
             i = n if end < 0 else end
             continue  # the newline is read as any other (a here-document may start after it)
-        elif text.startswith("<<", i) and not text.startswith("<<<", i):
+        elif text.startswith("<<", i) and not text.startswith("<<<", i) and top != "(":  # not $((1<<2))
             i = _heredoc_operator(text, i + 2, heredocs)
             continue
         elif c == "\n" and heredocs and len(stack) == 1:

@@ -103,6 +103,8 @@ QUOTING = [
     ("# it's\necho ${{params.p}}", "a b", "# it's\necho 'a b'"),
     ("cat <<EOF\nit's ${{params.p}}\nEOF\necho '${{params.p}}'", "a b", "cat <<EOF\nit's 'a b'\nEOF\necho 'a b'"),
     ("cat <<-'E'\n\t\"${{params.p}}\n\tE\necho ${{params.p}}", "a b", "cat <<-'E'\n\t\"'a b'\n\tE\necho 'a b'"),
+    # a shift in arithmetic is no here-document
+    ('echo $((1<<2)) "${{params.p}}"', "a b", 'echo $((1<<2)) "a b"'),
     # optional blocks: each value is written for where it sits, present or dropped
     ("run $[[--tag \"${{inputs.t}}\"]] '${{params.p}}'", "it's", "run --tag \"it's\" 'it'\"'\"'s'"),
 ]
