@@ -249,6 +249,8 @@ def test_a_failed_multi_line_command_is_indented(repo):
               exit 3
         """
     )
+    r = repo.pipe("run", "-n", check=True)
+    assert "would run s: echo one\n             exit 3\n" in r.err, str(r)
     r = repo.pipe("run")
     assert r.code == 1, str(r)
     assert "  command: echo one\n           exit 3\n  log:" in r.err, str(r)

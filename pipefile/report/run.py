@@ -116,8 +116,15 @@ class RunReporter:
         if o == Outcome.SKIPPED and result.error:
             extra = f" ({result.error})"
         if o == Outcome.WOULD_RUN and result.command:
-            extra = f": {result.command}"
+            extra = ": " + hanging(result.command, len(f"{label:<8} {result.name}: "))
         self._line(f"{label:<8} {result.name}{extra}", STATE_STYLE.get(o, ""))
+
+
+def hanging(text: str, indent: int) -> str:
+    """A multi-line `text` (a command) whose lines after the first start `indent` columns in,
+    under the first, not at the margin."""
+    first, *rest = text.rstrip("\n").split("\n")
+    return "\n".join([first] + [" " * indent + line if line else "" for line in rest])
 
 
 def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> list:
@@ -148,10 +155,7 @@ def failure_text(result: StepResult, root: str) -> str:
         head = f"step '{result.name}' failed after {took}: {err}"
     out = [head]
     if result.command:
-        # a multi-line command keeps its lines under the first, not at the margin
-        lines = result.command.rstrip("\n").split("\n")
-        out.append(f"  command: {lines[0]}")
-        out += [f"           {line}" if line else "" for line in lines[1:]]
+        out.append("  command: " + hanging(result.command, len("  command: ")))
     tail = log_tail(root, result.log)
     if result.log:
         out.append(f"  log: {result.log}" + (f" (last {len(tail)} lines below)" if tail else " (empty)"))
