@@ -308,3 +308,15 @@ def test_a_failure_in_an_environment_has_no_nested_parentheses(tmp_path):
     head, *rest = failure_text(r, str(tmp_path)).split("\n")
     assert head == "step 'train' exited with status 1 after 2.0s in env gpu (docker:acb00c10848e) on GPU 0,1"
     assert rest[:2] == ["  command: python a.py", "           python b.py"]
+
+
+def test_invoke_names_the_type_with_its_article():
+    # `pipe invoke -p` converts by the endpoint's input types, numbers as in a Pipefile
+    from pipefile.errors import PipefileError
+    from pipefile.serve.client import parse_inputs
+
+    schema = {"n": {"kind": "param", "type": "integer"}, "lr": {"kind": "param", "type": "number"}}
+    assert parse_inputs(None, schema, ["n=1_000", "lr=1e-3"], []) == {"n": 1000, "lr": 0.001}
+    with pytest.raises(PipefileError) as e:
+        parse_inputs(None, schema, ["n=0.5"], [])
+    assert "'n' is an integer, and '0.5' is not one" in e.value.message
