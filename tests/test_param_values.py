@@ -319,4 +319,4 @@ def test_invoke_names_the_type_with_its_article():
     assert parse_inputs(None, schema, ["n=1_000", "lr=1e-3"], []) == {"n": 1000, "lr": 0.001}
     with pytest.raises(PipefileError) as e:
         parse_inputs(None, schema, ["n=0.5"], [])
-    assert "'n' is an integer, and '0.5' is not one" in e.value.message
+    assert "'n' is an integer, and '0.5' is not one" in e.value.message and "whole number" in e.value.hint

@@ -104,8 +104,13 @@ def parse_param_overrides(
     return out
 
 
+def type_example(typ: str) -> str:
+    """How to give a value of a param type: 'give a whole number, e.g. 5'."""
+    return _TYPE_EXAMPLES.get(typ, "give a value of that type")
+
+
 def _type_hint(param: spec.Param, text: str) -> str:
-    hint = _TYPE_EXAMPLES[param.type]
+    hint = type_example(param.type)
     if param.type == spec.INTEGER and isinstance(numbers.parse(text), float):
         # The default was written as a whole number, which made the param an integer.
         default = "" if param.default is MISSING else f", default: {float(param.default)!r}"
