@@ -305,6 +305,8 @@ class Session:
             environments=self.envs,
             outputs={p: s for p, (s, _) in self.graph.producers.items()},
         )
+        if hasattr(events, "output"):  # a listener that shows what steps print (see executors/protocol.py)
+            executor.follow_output(events)
         if self._cancel is not None:
             executor.cancel(hard=self._cancel)
         recorder = JobRecorder(self.ws, job, self.graph)

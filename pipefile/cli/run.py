@@ -39,6 +39,13 @@ from .options import CONTEXT, echo_notes, file_option, param_option, remote_flag
 @click.option("-k", "--keep-going", is_flag=True, help="After a failure, go on with steps that do not need it.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--explain", is_flag=True, help="Say why each step runs or is restored.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not show what steps print (their logs still keep it).")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show every line steps print, on a terminal too (default there: the last lines of each running step).",
+)
 @click.option("-e", "--experiment", help="Record the job under this experiment (default: the Pipefile's name).")
 @click.option(
     "--mlflow",
@@ -81,6 +88,8 @@ def run(
     keep_going,
     as_json,
     explain,
+    quiet,
+    verbose,
     experiment,
     to_mlflow,
     remote_name,
@@ -104,6 +113,8 @@ def run(
     if not targets:
         _warn_force_took_a_word(sys.argv[1:], forced)
     root = graph.pipefile.root
+    if quiet and verbose:
+        raise click.UsageError("-q/--quiet and -v/--verbose cannot go together: pick one")
     if no_remote and (remote_name is not None or push_after):
         raise click.UsageError("--no-remote cannot go with --remote or --push")
     try:
@@ -147,7 +158,10 @@ def run(
     reporter = None
     try:
         plan = session.start(request, on_wait=lambda m: click.echo(m, err=True), say=lambda m: click.echo(m, err=True))
-        reporter = run_report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci)
+        shown = run_report.OUTPUT_NONE if quiet else run_report.OUTPUT_FULL if verbose else run_report.OUTPUT_AUTO
+        reporter = run_report.RunReporter(
+            len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci, step_output=shown
+        )
         record = session.run(reporter)
         reporter.close()
         progress = None

@@ -38,6 +38,7 @@ from ..outcomes import Outcome, StepResult
 from ..rebuilder import Decision
 from ..staging import Landings, Staging, StepFailure
 from ..workspace import Workspace
+from .follow import LogFollower
 
 _TERM_GRACE_SECONDS = 5.0
 
@@ -148,16 +149,22 @@ class LocalExecutor:
         self.landings = Landings(ws.root, outputs or {}, ws.store_root)
         self.staging = Staging(ws, hasher, self.landings)
         self._commands_started = False
+        self.follower: Optional[LogFollower] = None
         ws.note_run(run_id)
         ws.store.start_background_sync()
 
     def close(self) -> None:
         """The run is over: no task of it can still be running. Returns once every output
         it stored is on disk."""
+        if self.follower is not None:
+            self.follower.close()
         try:
             self.ws.store.stop_background_sync()
         finally:
             self.ws.end_run(self.run_id)
+
+    def follow_output(self, sink) -> None:
+        self.follower = LogFollower(sink)
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)
@@ -375,9 +382,26 @@ class LocalExecutor:
                 out.add(real)
         return tuple(sorted(out))
 
+    @contextlib.contextmanager
+    def _following(self, name: str, log_abs: str, env: Environment, log):
+        """The task's log followed for its lines while it runs (when asked: follow_output)."""
+        follower = self.follower
+        if follower is None:
+            yield
+            return
+        follower.watch(name, log_abs, env.name if env is not self._local else None)
+        try:
+            yield
+        finally:
+            try:
+                log.flush()  # what pipe wrote itself (a failed build's words) is followed too
+            except OSError:
+                pass
+            follower.unwatch(name)  # its last lines, before its result is reported
+
     def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list) -> int:
         name = launch.step
-        with open(log_abs, "wb") as log:
+        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
             launch.log = log
             try:
                 # Building is part of the task: its output goes to the task's log, and a
@@ -388,6 +412,8 @@ class LocalExecutor:
             if self.cancelled.is_set():
                 raise StepFailure("interrupted before it started")
             log.flush()
+            if self.follower is not None:
+                self.follower.command_starts(name)  # the build's lines are over; the command's follow
             try:
                 proc = env.start(launch, self._base_env)
             except EnvError as e:
