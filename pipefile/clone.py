@@ -297,8 +297,13 @@ def _write(path: str, text: str) -> None:
 
 
 def _render(value: Any) -> str:
-    """A YAML scalar, valid in block and flow context alike."""
+    """A YAML scalar, valid in block and flow context alike, that a Pipefile reads back as
+    `value`: PyYAML writes by YAML 1.1, so text such as `1e-3` or `0o17`, which a Pipefile
+    reads as a number, is quoted."""
     out = yaml.safe_dump([value], default_flow_style=True, width=1 << 30, allow_unicode=True).strip()
+    if isinstance(value, str) and yamlsafe.load(out, "value", numbers=True) != [value]:
+        out = yaml.safe_dump([value], default_flow_style=True, default_style='"', width=1 << 30, allow_unicode=True)
+        out = out.strip()
     assert out.startswith("[") and out.endswith("]")
     return out[1:-1]
 

@@ -94,7 +94,7 @@ def test_docker_step_runs_as_the_user_with_the_workspace_mounted(repo, docker, b
     assert "note: write_input: in a container the workspace is read-only but for the step's declared outputs" in r.err
     assert "step 'write_mount' exited with status" in r.err
     assert repo.read("data/in.txt") == "hello\n" and repo.read("extra/note.txt") == "from a mount\n"
-    assert "(env bb (docker:" in r.err  # a failure names the environment
+    assert "in env bb (docker:" in r.err  # a failure names the environment
     assert not containers_of(docker, "read") and not containers_of(docker, "write_input")
     job = repo.pipe("jobs", "show", "1", "--json").json
     steps = {s["step"]: s for s in job["steps"]}

@@ -16,7 +16,7 @@ from ..report import run as run_report
 from ..report.text import dump_json, write_json_file
 from ..session import RunRequest, Session, load
 from .guard import guard
-from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
+from .options import CONTEXT, echo_notes, file_option, param_option, remote_flag, resolve_remote
 
 
 @click.command(context_settings=CONTEXT)
@@ -107,8 +107,11 @@ def run(
     independent steps in parallel.
     """
     graph = load(pipefile, params, keep=not dry_run)
+    echo_notes(graph.pipefile.warnings, "warning")
     forced = parse_force(force)
     check_forced_names(graph, forced)
+    if not targets:
+        _warn_force_took_a_word(sys.argv[1:], forced)
     root = graph.pipefile.root
     if quiet and verbose:
         raise click.UsageError("-q/--quiet and -v/--verbose cannot go together: pick one")
@@ -235,6 +238,23 @@ def parse_force(values: Iterable[str]):
     if "*" in values:
         return True
     return frozenset(values)
+
+
+def _warn_force_took_a_word(argv: list, forced) -> None:
+    """`pipe run --force train` forces train and runs every step; `pipe run train --force`
+    forces train's whole target and runs only that. Both are documented; the first is easy
+    to write meaning the second, so it is said, unless written `--force=train`."""
+    if forced is True:
+        return
+    taken = [b for a, b in zip(argv, argv[1:]) if a == "--force" and b in forced]
+    if taken:
+        name = taken[0]
+        click.echo(
+            f"warning: --force {name} forces step '{name}' only, and runs every step that is not up to date; "
+            f"to run only {name} and what it needs, all forced, write: pipe run {name} --force\n"
+            f"  write --force={name} to mean what you wrote without this warning",
+            err=True,
+        )
 
 
 def check_forced_names(graph, forced) -> None:

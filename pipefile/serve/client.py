@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, StatCache, hash_file
 from ..errors import PipefileError
-from ..load import convert_param_text
+from ..load import convert_param_text, type_example, with_article
 from ..printable import printable
 from .answers import MAX_ANSWER, MAX_ERROR_BODY, Answer, brief_repr, parse_json, read_answer
 
@@ -438,8 +438,10 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
                 raise PipefileError(f"-i {pair}: '{name}' is a param", hint=f"give it with -p {name}=VALUE")
             value = convert_param_text(text, decl["type"])
             if value is None:
-                typ = printable(decl["type"])
-                raise PipefileError(f"-p {pair}: '{name}' is {_a(typ)} {typ}, and {text!r} is not one")
+                raise PipefileError(
+                    f"-p {pair}: '{name}' is {with_article(decl['type'])}, and {text!r} is not one",
+                    hint=type_example(decl["type"]),
+                )
             inputs[name] = value
         else:
             if what == "-p":
@@ -452,10 +454,6 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
                 inputs[name] = client.upload(text)
     _check_required(schema, inputs)
     return inputs
-
-
-def _a(word: str) -> str:
-    return "an" if word[:1].lower() in "aeiou" else "a"
 
 
 def _check_required(schema: dict, inputs: dict) -> None:
