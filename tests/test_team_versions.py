@@ -5,9 +5,6 @@ and a clash between a local number and the remote's is an error, never a silent 
 
 from __future__ import annotations
 
-import json
-import os
-
 import pytest
 from workspace_repo import Repo
 
