@@ -33,6 +33,8 @@ class SyncReport:
     objects: int = 0
     nbytes: int = 0
     artifacts: int = 0
+    registered: int = 0  # push: artifact version numbers claimed in the remote's register
+    renumbered: list = field(default_factory=list)  # pull: (name, old, new, digest, the remote's digest)
     skipped: list = field(default_factory=list)  # (what, why): nothing to move for it
     must_run: list = field(default_factory=list)  # pull: steps the remote cannot provide
     errors: list = field(default_factory=list)  # RemoteError, one per thing that failed
@@ -50,6 +52,10 @@ class SyncReport:
             "objects": self.objects,
             "bytes": self.nbytes,
             "artifacts": self.artifacts,
+            "registered": self.registered,
+            "renumbered": [
+                {"name": n, "from": a, "to": b, "digest": d, "remote_digest": r} for n, a, b, d, r in self.renumbered
+            ],
             "skipped": [{"what": w, "why": y} for w, y in self.skipped],
             "must_run": self.must_run,
             "errors": [e.message for e in self.errors],
@@ -113,12 +119,14 @@ def push(
     todo = [k for k in local if not present[k]]
     report.already += len(local) - len(todo)
     arts = []
+    on_remote = []  # versions whose content the remote has: their numbers are claimed last
     for v in versions:
         content = PathDigest(v.kind, v.digest, v.size)
         if not ws.store.complete(content):
             report.skipped.append((v.ref, "its content is no longer complete in the local store"))
             continue
         if remote.has_artifact(v.name, v.kind, v.digest):
+            on_remote.append(v)
             continue
         arts.append((v, closure(ws.store, content)))
     wanted = [d for k in todo for d in local[k][1]] + [d for _, objs in arts for d in objs]
@@ -153,8 +161,12 @@ def push(
                 }
             )
             report.artifacts += 1
+            on_remote.append(v)
         except RemoteError as e:
             report.errors.append(e)
+    from . import version_numbers
+
+    version_numbers.register(ws, remote, on_remote, report)
     return report
 
 
@@ -224,6 +236,13 @@ def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None)
         content = PathDigest(rec["kind"], rec["digest"], int(rec.get("size") or 0))
         arts.append((rec, content))
     _fetch_entries(ws, remote, wanted, progress, report)
+    from . import version_numbers
+
+    # The register's numbers first: the records below then find their content numbered.
+    try:
+        version_numbers.adopt(ws, remote, report, progress)
+    except RemoteError as e:
+        report.errors.append(e)
     extra = fetch_contents(remote, ws.store, [c for _, c in arts], progress)
     report.objects += len(extra.moved)
     report.nbytes += extra.nbytes

@@ -5,6 +5,9 @@ and a clash between a local number and the remote's is an error, never a silent 
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 from workspace_repo import Repo
 
@@ -71,3 +74,121 @@ def test_status_with_an_empty_default_remote_plans_every_step_to_run(tmp_path):
     # A default remote with nothing there yet: every step runs, as `pipe run` would.
     assert {s for s, _ in status_states(repo).values()} <= {"run", "pending"}
     assert repo.outcomes() == {"prepare": "ran", "train": "ran"}
+
+
+# --- one version number per artifact for a team ----------------------------------------------
+def versions(repo: Repo, name: str = "model") -> dict:
+    """{version: (digest, local)} of `pipe artifacts show NAME --json`."""
+    r = repo.pipe("artifacts", "show", name, "--json")
+    assert r.code == 0, str(r)
+    return {v["version"]: (v["digest"], v["local"]) for v in r.json["versions"]}
+
+
+def content_of(repo: Repo, ref: str, dest: str) -> str:
+    r = repo.pipe("artifacts", "get", ref, "-o", dest)
+    assert r.code == 0, str(r)
+    return repo.read(dest)
+
+
+def test_two_workspaces_sharing_a_remote_agree_on_version_numbers(pair):
+    a, b, cache = pair
+    assert a.outcomes() == {"prepare": "ran", "train": "ran"}
+    ((a_digest, local),) = versions(a).values()
+    assert local is True  # made here, not pushed: its number is only this workspace's
+    assert "1 (local)" in a.pipe("artifacts").out
+    r = a.pipe("push", "--all-jobs", "--json")
+    assert r.code == 0 and r.json["registered"] == 1, str(r)
+    assert versions(a) == {1: (a_digest, False)}
+    assert os.path.exists(os.path.join(cache, "versions", "model", "1.json"))
+
+    # B trains with another lr: its own model:1, different bytes, local.
+    assert b.outcomes("-p", "lr=0.3", "--no-remote") == {"prepare": "ran", "train": "ran"}
+    ((b_digest, local),) = versions(b).values()
+    assert local is True and b_digest != a_digest
+    # B's push: the number is A's; an error naming both digests and the fix, nothing rebound.
+    r = b.pipe("push", "--all-jobs")
+    assert r.code == 1, str(r)
+    assert a_digest in r.err and b_digest in r.err and "pipe pull --all-jobs" in r.err, str(r)
+    assert versions(b) == {1: (b_digest, True)}
+    with open(os.path.join(cache, "versions", "model", "1.json")) as f:
+        assert json.load(f)["digest"] == a_digest  # the remote's model:1 is still A's
+
+    # B's pull takes the remote's numbers: model:1 is A's bytes on B too; B's own moves on, said.
+    r = b.pipe("pull", "--all-jobs", "--json")
+    assert r.code == 0, str(r)
+    assert r.json["renumbered"] == [
+        {"name": "model", "from": 1, "to": 2, "digest": b_digest, "remote_digest": a_digest}
+    ], r.out
+    assert "model:1 here was local" in r.err and "yours is now model:2 (local)" in r.err, str(r)
+    assert versions(b) == {1: (a_digest, False), 2: (b_digest, True)}
+    assert content_of(b, "model:1", "got-1.txt") == a.read("build/model.txt")
+    assert content_of(b, "model:2", "got-2.txt") == b.read("build/model.txt")
+
+    # Now B's push registers model:2, and A's pull gets it under the same number.
+    r = b.pipe("push", "--all-jobs", "--json")
+    assert r.code == 0 and r.json["registered"] == 1, str(r)
+    r = a.pipe("pull", "--all-jobs", "--json")
+    assert r.code == 0 and r.json["renumbered"] == [], str(r)
+    assert versions(a) == {1: (a_digest, False), 2: (b_digest, False)}
+    assert content_of(a, "model:2", "got-2.txt") == b.read("build/model.txt")
+
+
+def test_a_binding_names_the_same_bytes_on_both_machines_after_pull(pair):
+    a, b, _ = pair
+    a.outcomes()
+    assert a.pipe("push", "--all-jobs").code == 0
+    b.outcomes("-p", "lr=0.3", "--no-remote")
+    assert b.pipe("pull", "--all-jobs").code == 0
+    use = (
+        PIPEFILE
+        + """
+  use:
+    command: cp ${{inputs.model}} ${{outputs.copy}}
+    inputs: {model: "${{artifacts.model:1}}"}
+    outputs: {copy: build/copy.txt}
+"""
+    )
+    for repo in (a, b):
+        repo.pipefile(use)
+        repo.outcomes("use", "--no-remote")
+    assert a.read("build/copy.txt") == b.read("build/copy.txt") == a.read("build/model.txt")
+
+
+def test_without_a_remote_versions_are_numbered_as_before_and_not_marked(tmp_path):
+    repo = Repo(tmp_path)
+    repo.pipefile(PIPEFILE)
+    repo.outcomes()
+    r = repo.pipe("artifacts", "show", "model", "--json")
+    assert [(v["version"], v["local"]) for v in r.json["versions"]] == [(1, False)]
+    assert "(local)" not in repo.pipe("artifacts").out
+
+
+def test_a_path_remote_claims_a_number_once_when_two_pushes_race(tmp_path):
+    """The create-if-absent itself: many claims of one number at once, one wins."""
+    import concurrent.futures as cf
+
+    from pipefile.remote import numbers
+    from pipefile.remote.config import RemoteSpec
+    from pipefile.remote.transport import Remote
+
+    cache = str(tmp_path / "cache")
+    spec = RemoteSpec("team", cache)
+    records = [
+        {"name": "model", "version": 1, "kind": "file", "digest": f"{i:032x}", "size": 1, "path": "m"}
+        for i in range(16)
+    ]
+
+    def claim(rec):
+        remote = Remote(spec)
+        try:
+            return numbers.claim(remote, rec)
+        finally:
+            remote.close()
+
+    with cf.ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(claim, records))
+    winners = [rec for rec, held in zip(records, results) if held is None]
+    assert len(winners) == 1
+    with open(os.path.join(cache, "versions", "model", "1.json")) as f:
+        assert json.load(f)["digest"] == winners[0]["digest"]
+    assert all(held["digest"] == winners[0]["digest"] for held in results if held is not None)

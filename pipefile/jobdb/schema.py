@@ -27,6 +27,11 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                versioned named outputs and assets: a new version only for
                                new content (jobdb/artifacts.py)
     metrics(job_id, step, name, value)
+    artifact_numbers(name, version, remote)
+                               the artifact versions whose number a remote's register holds
+                               for this content (remote: the remote's URL, without
+                               credentials); a version without a row is local: not pushed
+                               yet, its number this workspace's own (revision 2.5)
     noop_jobs(job_id)          the jobs in which nothing ran, was restored or failed (every
                                step fresh or skipped), marked when the job ends; `pipe jobs`
                                hides them, `metrics history` and `gc --keep-last` do not
@@ -125,6 +130,7 @@ CREATE INDEX IF NOT EXISTS artifacts_by_digest ON artifacts(name, digest);
 CREATE TABLE IF NOT EXISTS metrics(
   job_id INTEGER, step TEXT, name TEXT, value REAL, PRIMARY KEY(job_id, step, name));
 CREATE TABLE IF NOT EXISTS noop_jobs(job_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS artifact_numbers(name TEXT, version INTEGER, remote TEXT, PRIMARY KEY(name, version));
 """
 
 # The jobs that did no work: ended well, and no step ran, was restored or failed. Bound to
