@@ -100,6 +100,7 @@ def push(
     report = report or SyncReport("push", remote.name)
     remote.ensure_layout()
     local: dict = {}  # key -> (entry bytes, objects)
+    built: set = set()  # (kind, digest) of every output the pushed entries hold
     for k in dict.fromkeys(keys):
         data = ws.actions.read_raw(k)
         if data is None:
@@ -112,12 +113,16 @@ def push(
         objs = []
         for d in outs.values():
             objs += closure(ws.store, d)
+            built.add((d.kind, d.digest))
         local[k] = (data, objs)
     # Read, not just looked for: an entry the remote holds damaged (cut short by a copy made
     # with other tools, edited by hand) is replaced by this good one.
     present = dict(zip(local, remote._map(lambda k: remote.read_entry(k) is not None, list(local))))
     todo = [k for k in local if not present[k]]
     report.already += len(local) - len(todo)
+    # The versions of what goes up travel with it, so that their numbers are claimed by the
+    # first push of them (every version with --all-jobs, which names them).
+    versions = list(versions) or [v for v in ws.jobs.artifacts() if (v.kind, v.digest) in built]
     arts = []
     on_remote = []  # versions whose content the remote has: their numbers are claimed last
     for v in versions:
@@ -174,7 +179,8 @@ def push(
 def pull_plan(
     ws: Workspace, remote: Remote, plan, progress: Optional[Progress] = None, report: Optional[SyncReport] = None
 ) -> SyncReport:
-    """Fetch what the remote has for the plan's RESTORE-from-remote decisions."""
+    """Fetch what the remote has for the plan's RESTORE-from-remote decisions; then take the
+    remote's version numbers for the content that is here (version_numbers.adopt)."""
     report = report or SyncReport("pull", remote.name)
     wanted = {}
     for name, d in plan.decisions.items():
@@ -184,7 +190,14 @@ def pull_plan(
             report.already += 1  # in the local store already (an earlier pull, another run)
         elif d.verdict in (Verdict.RUN, Verdict.PENDING):
             report.must_run.append(name)
-    return _fetch_entries(ws, remote, {k: outs for k, (_, outs) in wanted.items()}, progress, report)
+    _fetch_entries(ws, remote, {k: outs for k, (_, outs) in wanted.items()}, progress, report)
+    from . import version_numbers
+
+    try:
+        version_numbers.adopt(ws, remote, report, progress, fetch=False)
+    except RemoteError as e:
+        report.errors.append(e)
+    return report
 
 
 def _fetch_entries(ws: Workspace, remote: Remote, wanted: dict, progress, report: SyncReport) -> SyncReport:

@@ -91,9 +91,11 @@ def register(ws, remote, versions, report) -> None:
         ws.jobs.mark_registered(v.name, v.version, where)
 
 
-def adopt(ws, remote, report, progress=None) -> None:
-    """Take the remote's numbers (see the module's docstring); their content is fetched first,
-    verified, and a version whose content did not arrive is not recorded."""
+def adopt(ws, remote, report, progress=None, fetch: bool = True) -> None:
+    """Take the remote's numbers (see the module's docstring); their content is fetched first
+    (fetch=False, plain `pipe pull`: only what is here already, the outputs it pulled among
+    it), verified, and a version whose content is not here is not recorded; its number is
+    the remote's all the same, so no local version keeps it."""
     held = numbers.registered(remote)
     if not held:
         return
@@ -103,10 +105,11 @@ def adopt(ws, remote, report, progress=None) -> None:
         for n, rec in recs.items()
     }
     missing = [c for c in dict.fromkeys(contents.values()) if not ws.store.complete(c)]
-    t = fetch_contents(remote, ws.store, missing, progress)
-    report.objects += len(t.moved)
-    report.nbytes += t.nbytes
-    report.errors += [e for _, e in t.failed]
+    if fetch and missing:
+        t = fetch_contents(remote, ws.store, missing, progress)
+        report.objects += len(t.moved)
+        report.nbytes += t.nbytes
+        report.errors += [e for _, e in t.failed]
     for name in sorted(held):
         try:
             _adopt_name(ws, remote, name, held[name], contents, report)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 
 import pytest
 from workspace_repo import Repo
@@ -135,10 +137,12 @@ def test_two_workspaces_sharing_a_remote_agree_on_version_numbers(pair):
 
 def test_a_binding_names_the_same_bytes_on_both_machines_after_pull(pair):
     a, b, _ = pair
-    a.outcomes()
-    assert a.pipe("push", "--all-jobs").code == 0
+    # `pipe run --push` claims the numbers of the versions it pushes; a plain pull takes them.
+    assert a.outcomes("--push") == {"prepare": "ran", "train": "ran"}
+    assert [v[1] for v in versions(a).values()] == [False]
     b.outcomes("-p", "lr=0.3", "--no-remote")
-    assert b.pipe("pull", "--all-jobs").code == 0
+    r = b.pipe("pull")
+    assert r.code == 0 and "yours is now model:2 (local)" in r.err, str(r)
     use = (
         PIPEFILE
         + """
@@ -192,3 +196,52 @@ def test_a_path_remote_claims_a_number_once_when_two_pushes_race(tmp_path):
     with open(os.path.join(cache, "versions", "model", "1.json")) as f:
         assert json.load(f)["digest"] == winners[0]["digest"]
     assert all(held["digest"] == winners[0]["digest"] for held in results if held is not None)
+
+
+# --- the claim on SFTP (a real sshd) and S3 (moto's server) ---------------------------------
+@pytest.fixture(scope="module")
+def sftp():
+    import servers
+
+    tmp = tempfile.mkdtemp(prefix="pipe-sshd-")
+    proc, server = servers.start_sshd(tmp)
+    try:
+        yield server
+    finally:
+        servers.stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def s3():
+    import servers
+
+    tmp = tempfile.mkdtemp(prefix="pipe-moto-")
+    proc, server = servers.start_moto(tmp)
+    try:
+        yield server
+    finally:
+        servers.stop(proc)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.parametrize("backend", ["sftp", "s3"])
+def test_a_clash_is_refused_on_sftp_and_s3(tmp_path, backend, request):
+    server = request.getfixturevalue(backend)
+    url = server.url("numbers") if backend == "sftp" else "s3://pipe-cache/numbers"
+    env = server.env() if backend == "s3" else None
+    a, b = Repo(tmp_path / "a"), Repo(tmp_path / "b")
+    for repo in (a, b):
+        (repo.root).mkdir()
+        repo.pipefile(PIPEFILE)
+        repo.pipe("remote", "add", "team", url, "--default", *server.options(), check=True)
+    a.outcomes("--push", env=env)
+    b.outcomes("-p", "lr=0.3", "--no-remote")
+    (a_digest, _), (b_digest, _) = versions(a)[1], versions(b)[1]
+    r = b.pipe("push", env=env)
+    assert r.code == 1 and a_digest in r.err and b_digest in r.err, str(r)
+    r = b.pipe("pull", "--all-jobs", env=env)
+    assert r.code == 0 and "yours is now model:2 (local)" in r.err, str(r)
+    assert versions(b) == {1: (a_digest, False), 2: (b_digest, True)}
+    assert b.pipe("push", "--all-jobs", env=env).code == 0
+    assert versions(b) == {1: (a_digest, False), 2: (b_digest, False)}

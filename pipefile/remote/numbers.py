@@ -53,8 +53,11 @@ def _valid(rec) -> bool:
 
 
 def registered(remote: Remote) -> dict:
-    """{name: {version: record}} of every number the remote's register holds (one listing)."""
+    """{name: {version: record}} of every number the remote's register holds (one listing);
+    an http remote cannot be listed: it holds none that pipe can see."""
     remote.check()
+    if remote.read_only:
+        return {}
     fs = remote.fs()
     try:
         found = remote._call("listing artifact versions", fs.find, remote.path("versions"))
