@@ -36,11 +36,14 @@ LAZY_COMMANDS = {
     "push": "remote",
     "pull": "remote",
     "envs": "envs",
+    "components": "components",
     "publish": "serve",
     "endpoints": "serve",
     "serve": "serve",
     "invoke": "serve",
     "token": "serve",
+    "help": "help",
+    "init": "init",
 }
 
 

@@ -27,15 +27,18 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                versioned named outputs and assets: a new version only for
                                new content (jobdb/artifacts.py)
     metrics(job_id, step, name, value)
+    metric_points(job_id, step, name, seq, x, value, time)
+                               the series a step streamed while it ran (pipefile/tracking.py):
+                               seq orders the points, x is the step's own step number (2.5)
     artifact_numbers(name, version, remote)
                                the artifact versions whose number a remote's register holds
                                for this content (remote: the remote's URL, without
                                credentials); a version without a row is local: not pushed
-                               yet, its number this workspace's own (revision 2.5)
+                               yet, its number this workspace's own (revision 2.6)
     noop_jobs(job_id)          the jobs in which nothing ran, was restored or failed (every
                                step fresh or skipped), marked when the job ends; `pipe jobs`
                                hides them, `metrics history` and `gc --keep-last` do not
-                               count them (revision 2.5; a table, not a `jobs` column, so
+                               count them (revision 2.6; a table, not a `jobs` column, so
                                that pipes reading `jobs` rows whole still read them)
 
 The server's records (jobdb/serving.py), created by version 2:
@@ -92,7 +95,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.5"
+SCHEMA_REVISION = "2.6"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -129,6 +132,9 @@ CREATE TABLE IF NOT EXISTS artifacts(
 CREATE INDEX IF NOT EXISTS artifacts_by_digest ON artifacts(name, digest);
 CREATE TABLE IF NOT EXISTS metrics(
   job_id INTEGER, step TEXT, name TEXT, value REAL, PRIMARY KEY(job_id, step, name));
+CREATE TABLE IF NOT EXISTS metric_points(
+  job_id INTEGER, step TEXT, name TEXT, seq INTEGER, x INTEGER, value REAL, time REAL,
+  PRIMARY KEY(job_id, step, name, seq));
 CREATE TABLE IF NOT EXISTS noop_jobs(job_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS artifact_numbers(name TEXT, version INTEGER, remote TEXT, PRIMARY KEY(name, version));
 """

@@ -11,10 +11,11 @@ telling a step or output that had errors of its own from one that does not exist
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import TYPE_CHECKING, Mapping, Optional
 
 from .. import spec, template
-from ..errors import SourceLoc, did_you_mean
+from ..errors import PipefileError, SourceLoc, did_you_mean
 from ..spec import (
     BIND_ARTIFACT,
     BIND_ASSET,
@@ -31,6 +32,7 @@ from ..spec import (
     Step,
     StepOutput,
 )
+from . import stdlib
 from .environments import environment_ref
 from .fields import BINDING_KEYS, STEP_KEYS, STEP_OUTPUT_KEYS
 from .paths import normalize_path, path_hint
@@ -94,13 +96,17 @@ class StepParser:
             if cname is None:
                 return False, None
             comp = self.components.get(cname)
+            if comp is None and stdlib.is_std_ref(cname):
+                comp = self._std_component(what, cname, fields["component"][1])
+                if comp is None:
+                    return False, None
             if comp is None:
                 r.error(
                     fields["component"][1],
                     f"{what} uses component '{cname}', which is not defined",
-                    did_you_mean(cname, self.components, "component")
-                    if self.components
-                    else "define it under components:",
+                    _std_hint(cname)
+                    or (did_you_mean(cname, self.components, "component") if self.components else None)
+                    or "define it under components:",
                 )
                 return False, None
             if "command" in fields:
@@ -117,6 +123,20 @@ class StepParser:
             r.error(vnode, f"{what} has neither a command nor a component", "add command: ... (or component: NAME)")
             return False, None
         return True, None
+
+    def _std_component(self, what: str, cname: str, node: Node) -> Optional[Component]:
+        """The std component `cname` names, with its code's digest; None (reported) when there is none.
+        A malformed library spec raises stdlib.LibraryError (a bug of pipe's) from here."""
+        try:
+            lib = stdlib.library()
+            found = lib.resolve(cname)
+            ref = lib.ref(found)
+        except stdlib.LibraryError:
+            raise
+        except PipefileError as e:
+            self.r.error(node, f"{what} uses {cname}: {e.message}", e.hint)
+            return None
+        return replace(found.component, library=ref)
 
     def _outputs(
         self, name: str, knode: Node, what: str, fields: Fields, comp: Optional[Component]
@@ -249,6 +269,8 @@ class StepParser:
         if "resources" in fields:
             resources = load_resources(r, fields["resources"][1], what)
         environment = comp.environment if comp else ""
+        if comp is not None and comp.library is not None:
+            environment = spec.ENV_STD  # the built-in environment of std components, unless the step says
         if "environment" in fields:
             environment = environment_ref(r, fields["environment"][1], what, self.environments) or ""
         key_includes = comp.key_includes if comp else ()
@@ -256,6 +278,10 @@ class StepParser:
             key_includes = load_key_includes(r, fields["key_includes"][1], what)
         desc = r.value(fields["description"][1]) if "description" in fields else (comp.description if comp else "")
         metrics = self.load_metrics(fields["metrics"][1], what, outputs) if "metrics" in fields else ()
+        if comp is not None and comp.metrics:
+            # The component's metrics outputs first; what the step lists itself is added.
+            mine = tuple(outputs[o].path for o in comp.metrics if o in outputs)
+            metrics = tuple(dict.fromkeys(mine + metrics))
         return Step(
             name=name,
             command=command,
@@ -271,6 +297,7 @@ class StepParser:
             metrics=metrics,
             environment="" if environment == spec.ENV_LOCAL else environment,
             key_includes=key_includes,
+            library=comp.library if comp else None,
         )
 
     # --- outputs and metrics --------------------------------------------------------------
@@ -501,6 +528,16 @@ class StepParser:
         if b.kind == BIND_VALUE:
             return spec.type_of_value(b.value)
         return None  # a path (file or folder), or a step output resolved later
+
+
+def _std_hint(cname: str) -> Optional[str]:
+    """'did you mean std/NAME?' when a std component has the name a step gave without std/
+    (only on this error's path is the library scanned)."""
+    try:
+        found = stdlib.library().components().get(cname)
+    except PipefileError:
+        return None
+    return f"did you mean 'std/{cname}@{max(found)}'? (std components are named std/NAME@MAJOR)" if found else None
 
 
 def _all_refs(command: Command) -> list[tuple[template.Ref, bool]]:

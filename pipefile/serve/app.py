@@ -61,7 +61,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         docs_url=f"{API}/docs",
         redoc_url=None,
         lifespan=lifespan,
-        description="Batch endpoints published with `pipe publish` (docs/endpoints.md).",
+        description="Batch endpoints published with `pipe publish` (`pipe help endpoints`).",
     )
     errors.install(app)
     # In this order: it is the order of the paths in the OpenAPI document.
