@@ -139,10 +139,13 @@ CREATE TABLE IF NOT EXISTS noop_jobs(job_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS artifact_numbers(name TEXT, version INTEGER, remote TEXT, PRIMARY KEY(name, version));
 """
 
-# The jobs that did no work: ended well, and no step ran, was restored or failed. Bound to
-# one job id (marking a job as it ends), or to nothing (every ended job, when upgrading).
+# The jobs that did no work: ended well, with steps, none of which ran, was restored or
+# failed (a job without a step row, such as one recorded before steps were, is not known to
+# be one). Bound to one job id (marking a job as it ends), or to nothing (every ended job,
+# when upgrading).
 _NOOP_SELECT = (
-    "SELECT j.id FROM jobs j WHERE j.status = 'succeeded' {only} AND NOT EXISTS (SELECT 1 FROM job_steps s "
+    "SELECT j.id FROM jobs j WHERE j.status = 'succeeded' {only} "
+    "AND EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = j.id) AND NOT EXISTS (SELECT 1 FROM job_steps s "
     "WHERE s.job_id = j.id AND s.outcome IN ('ran', 'restored', 'failed'))"
 )
 MARK_NOOP = "INSERT OR IGNORE INTO noop_jobs(job_id) " + _NOOP_SELECT.format(only="AND j.id = ?")
