@@ -151,7 +151,9 @@ def _adopt_name(ws, remote, name: str, reg: dict, contents: dict, report) -> Non
             )
     after = {moves.get(v.version, v.version) for v in local}
     added = [rec for n, rec in sorted(reg.items()) if n not in after and ws.store.complete(contents[(name, n)])]
-    registered += [rec["version"] for rec in added]
+    # Every number the remote holds is marked, its content here or not: a version made here
+    # later is numbered past them all, not into a clash.
+    registered = sorted(set(registered) | set(reg))
     if moves or added or registered:
         ws.jobs.renumber(name, moves, added, remote.spec.shown, registered)
     report.artifacts += len(added)

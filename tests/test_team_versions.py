@@ -245,3 +245,21 @@ def test_a_clash_is_refused_on_sftp_and_s3(tmp_path, backend, request):
     assert versions(b) == {1: (a_digest, False), 2: (b_digest, True)}
     assert b.pipe("push", "--all-jobs", env=env).code == 0
     assert versions(b) == {1: (a_digest, False), 2: (b_digest, False)}
+
+
+def test_a_number_the_remote_holds_is_not_reused_here_after_a_plain_pull(pair):
+    """B pulls (plain) only what its steps need: the remote's other numbers stay the remote's,
+    so B's next version is numbered past them, not into a clash."""
+    a, b, _ = pair
+    a.outcomes("--push")
+    a.outcomes("--push", "-p", "lr=0.2")
+    assert sorted(versions(a)) == [1, 2]
+    # B's Pipefile asks for lr 0.2 (a's model:2): a plain pull fetches that one only.
+    b.pipefile(PIPEFILE.replace("lr: 0.1", "lr: 0.2"))
+    assert b.pipe("pull").code == 0
+    assert versions(b) == {2: (versions(a)[2][0], False)}
+    r = b.pipe("artifacts", "get", "model:1", "-o", "x")
+    assert r.code == 2 and "its content was not pulled" in r.err and "pipe pull --all-jobs" in r.err, str(r)
+    assert b.outcomes("-p", "lr=0.5", "--no-remote")["train"] == "ran"
+    assert sorted(versions(b)) == [2, 3] and versions(b)[3][1] is True
+    assert b.pipe("push").code == 0  # model:3 was free: no clash
