@@ -230,6 +230,10 @@ class JobRecorder:
         inputs = dict(manifest.get("inputs", {}))
         for path, d in manifest.get("code", {}).items():
             inputs[f"code:{path}"] = dict(d, path=path)
+        lib = manifest.get("library")
+        if lib:  # a std component's code: which release ran, beside the workspace's code
+            name = f"std/{lib['component']}"
+            inputs[f"code:{name}"] = {"path": name, "kind": "std", "version": lib["version"], "digest": lib["digest"]}
         outputs = {}
         for oname, out in node.outputs.items():
             content = (result.outputs or {}).get(oname)

@@ -71,6 +71,11 @@ def test_split_data_runs_end_to_end_and_a_rerun_is_a_no_op(iris):
     assert (len(train), len(test)) == (120, 30)
     assert iris.outcomes() == {"split": "fresh"}
     assert iris.states() == {"split": "fresh"}
+    # The job says which release of the component ran (lineage shows it as the step's code).
+    step = iris.pipe("jobs", "show", "1", "--json", check=True).json["steps"][0]
+    code = step["inputs"]["code:std/split_data"]
+    assert code["version"] == "1.0.0" and code["kind"] == "std" and len(code["digest"]) == 32
+    assert "code: std/split_data" in iris.pipe("lineage", "build/train.parquet", check=True).out
 
 
 def test_a_changed_script_reruns_and_an_unchanged_pinned_one_does_not(iris, library):
@@ -252,3 +257,10 @@ def test_components_show_an_unknown_name_says_what_there_is(repo):
     assert r.code == 2 and "there is no component 'split_dta'" in r.err and "std/split_data" in r.err, str(r)
     r = repo.pipe("components", "show", "std/split_data@9")
     assert r.code == 2 and "no major version 9" in r.err and "@1" in r.err, str(r)
+
+
+def test_a_pipefile_may_define_its_own_std_environment(iris):
+    iris.pipefile(SPLIT + "    environments:\n      std: {type: local, env: {STD_MARK: mine}}\n")
+    assert iris.outcomes() == {"split": "ran"}
+    (row,) = iris.pipe("envs", "--json", check=True).json["environments"]
+    assert row["name"] == "std" and row["type"] == "local" and "uses" not in row

@@ -1852,7 +1852,7 @@ def test_step_writes_a_folder_where_a_file_is_declared(repo):
         """)
     r = repo.pipe("run")
     assert r.code == 1, str(r)
-    assert "wrote a folder at 'build/f.txt', but output 'f' is a uri_file" in r.err, str(r)
+    assert "wrote a folder where a file was declared: output 'f' ('build/f.txt') is a uri_file" in r.err, str(r)
     assert not repo.exists("build/f.txt")
 
 

@@ -13,20 +13,15 @@ def _pipefile(path):
     """The Pipefile's spec (its valid part: a step with errors does not hide the components),
     or None outside a workspace when no -f names one."""
     from .. import load
+    from ..errors import PipefileError
 
     if path is None:
         try:
             path = load.find_pipefile(".")
-        except load_errors():
+        except PipefileError:  # no Pipefile here (nor above): the std library alone
             return None
     pf, _errors = load.load_lenient(path)
     return pf
-
-
-def load_errors():
-    from ..errors import PipefileError
-
-    return PipefileError
 
 
 @click.group(context_settings=CONTEXT)

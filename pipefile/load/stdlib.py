@@ -158,6 +158,31 @@ class Library:
         return LibraryRef(comp.name, comp.version, digest, comp.folder, self.root)
 
 
+def step_component(r: NodeReader, what: str, cname: str, node: Node) -> Optional[Component]:
+    """The std component a step names (`cname`: std/...), with its code's digest; None when
+    there is none (reported at `node`). A malformed library spec raises LibraryError."""
+    try:
+        lib = library()
+        found = lib.resolve(cname)
+        ref = lib.ref(found)
+    except LibraryError:
+        raise
+    except PipefileError as e:
+        r.error(node, f"{what} uses {cname}: {e.message}", e.hint)
+        return None
+    return replace(found.component, library=ref)
+
+
+def unprefixed_hint(cname: str) -> Optional[str]:
+    """'did you mean std/NAME@MAJOR?' when a std component has the name a step gave without
+    std/ (only on that error's path is the library scanned)."""
+    try:
+        found = library().components().get(cname)
+    except PipefileError:
+        return None
+    return f"did you mean 'std/{cname}@{max(found)}'? (std components are named std/NAME@MAJOR)" if found else None
+
+
 def _files(folder: str, prefix: str) -> list:
     """[(name inside the library, absolute path)] of the files under `folder`, sorted; caches left out."""
     out = []

@@ -11,11 +11,10 @@ telling a step or output that had errors of its own from one that does not exist
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from typing import TYPE_CHECKING, Mapping, Optional
 
 from .. import spec, template
-from ..errors import PipefileError, SourceLoc, did_you_mean
+from ..errors import SourceLoc, did_you_mean
 from ..spec import (
     BIND_ARTIFACT,
     BIND_ASSET,
@@ -97,14 +96,14 @@ class StepParser:
                 return False, None
             comp = self.components.get(cname)
             if comp is None and stdlib.is_std_ref(cname):
-                comp = self._std_component(what, cname, fields["component"][1])
+                comp = stdlib.step_component(r, what, cname, fields["component"][1])
                 if comp is None:
                     return False, None
             if comp is None:
                 r.error(
                     fields["component"][1],
                     f"{what} uses component '{cname}', which is not defined",
-                    _std_hint(cname)
+                    stdlib.unprefixed_hint(cname)
                     or (did_you_mean(cname, self.components, "component") if self.components else None)
                     or "define it under components:",
                 )
@@ -123,20 +122,6 @@ class StepParser:
             r.error(vnode, f"{what} has neither a command nor a component", "add command: ... (or component: NAME)")
             return False, None
         return True, None
-
-    def _std_component(self, what: str, cname: str, node: Node) -> Optional[Component]:
-        """The std component `cname` names, with its code's digest; None (reported) when there is none.
-        A malformed library spec raises stdlib.LibraryError (a bug of pipe's) from here."""
-        try:
-            lib = stdlib.library()
-            found = lib.resolve(cname)
-            ref = lib.ref(found)
-        except stdlib.LibraryError:
-            raise
-        except PipefileError as e:
-            self.r.error(node, f"{what} uses {cname}: {e.message}", e.hint)
-            return None
-        return replace(found.component, library=ref)
 
     def _outputs(
         self, name: str, knode: Node, what: str, fields: Fields, comp: Optional[Component]
@@ -528,16 +513,6 @@ class StepParser:
         if b.kind == BIND_VALUE:
             return spec.type_of_value(b.value)
         return None  # a path (file or folder), or a step output resolved later
-
-
-def _std_hint(cname: str) -> Optional[str]:
-    """'did you mean std/NAME?' when a std component has the name a step gave without std/
-    (only on this error's path is the library scanned)."""
-    try:
-        found = stdlib.library().components().get(cname)
-    except PipefileError:
-        return None
-    return f"did you mean 'std/{cname}@{max(found)}'? (std components are named std/NAME@MAJOR)" if found else None
 
 
 def _all_refs(command: Command) -> list[tuple[template.Ref, bool]]:
