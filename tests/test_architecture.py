@@ -40,6 +40,7 @@ LAYERS = {
     "inventory": 5,
     "publish": 5,
     "sync": 5,
+    "version_numbers": 5,
     "jobs": 5,
     "lineage": 5,
     "clone": 5,
