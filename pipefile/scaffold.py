@@ -156,8 +156,11 @@ def ignored_paths(pipefile_path: str) -> list[str]:
     Pipefile, anchored at the workspace (a folder output with a trailing /)."""
     from .load import load
 
+    from .report.run import CI_SUMMARY_FILE
+
     pf = load(pipefile_path)
-    lines = ["/.pipe/"]
+    # The summary `pipe run --ci` writes by default is a report of one run, not a source.
+    lines = ["/.pipe/", "/" + CI_SUMMARY_FILE]
     for step in pf.steps.values():
         for out in step.outputs.values():
             path = out.path.strip("/")

@@ -41,11 +41,11 @@ def test_init_writes_a_gitignore_block_that_git_honours(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_text("*.log\n")
     assert pipe_in(tmp_path, "init").returncode == 0
-    assert pipe_in(tmp_path, "run").returncode == 0
+    assert pipe_in(tmp_path, "run", "--ci").returncode == 0  # --ci writes pipe-summary.json
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path, capture_output=True, text=True
     ).stdout
-    assert "build/" not in status and ".pipe/" not in status, status
+    assert "build/" not in status and ".pipe/" not in status and "pipe-summary" not in status, status
     assert "Pipefile" in status and "data/words.txt" in status
     text = (tmp_path / ".gitignore").read_text()
     assert text.startswith("*.log\n"), text  # the user's own lines stay
