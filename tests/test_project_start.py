@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -49,6 +50,26 @@ def test_init_writes_a_gitignore_block_that_git_honours(tmp_path):
     assert "Pipefile" in status and "data/words.txt" in status
     text = (tmp_path / ".gitignore").read_text()
     assert text.startswith("*.log\n"), text  # the user's own lines stay
+
+
+def test_init_in_a_folder_below_the_repository_top_writes_hooks_that_run_from_the_top(tmp_path):
+    # pre-commit runs hooks at the repository's top, where `pipe` alone finds no Pipefile.
+    import shlex
+
+    import yaml
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    r = pipe_in(tmp_path, "init", "ml project")
+    assert r.returncode == 0 and "top of the repository" in r.stdout, r.stdout + r.stderr
+    config = tmp_path / "ml project" / ".pre-commit-config.yaml"
+    hooks = yaml.safe_load(config.read_text())["repos"][0]["hooks"]
+    assert pipe_in(tmp_path / "ml project", "run").returncode == 0
+    for hook in hooks:
+        argv = shlex.split(hook["entry"])
+        assert argv[0] == "pipe", hook
+        done = pipe_in(tmp_path, *argv[1:])
+        assert done.returncode == 0, (hook, done.stdout, done.stderr)
+    assert re.search(hooks[0]["files"], "ml project/Pipefile") and not re.search(hooks[0]["files"], "Pipefile")
 
 
 def test_init_refreshes_only_its_block_when_outputs_change(tmp_path):
