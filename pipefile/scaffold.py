@@ -187,7 +187,6 @@ def ignored_paths(pipefile_path: str) -> list[str]:
     """The lines of the .gitignore block: pipe's state folder and every output path of the
     Pipefile, anchored at the workspace (a folder output with a trailing /)."""
     from .load import load
-
     from .report.run import CI_SUMMARY_FILE
 
     pf = load(pipefile_path)
