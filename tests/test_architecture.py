@@ -37,6 +37,7 @@ LAYERS = {
     "report": 5,
     "inventory": 5,
     "publish": 5,
+    "deploy": 5,
     "sync": 5,
     "jobs": 5,
     "lineage": 5,

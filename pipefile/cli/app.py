@@ -41,6 +41,8 @@ LAZY_COMMANDS = {
     "serve": "serve",
     "invoke": "serve",
     "token": "serve",
+    "deploy": "deploy",
+    "deployments": "deploy",
 }
 
 
