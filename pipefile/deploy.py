@@ -31,7 +31,10 @@ def model_info(ws: Workspace, v) -> dict:
     from stdlib_components._lib.errors import ComponentError
     from stdlib_components._lib.models import FORMAT_VERSION, MODEL_FORMAT, read_model_info
 
-    how = "deploy the `model` output of std/train_model (or a folder written by save_model), given a name:"
+    how = (
+        "deploy a model folder: the `model` output of std/train_model, or a folder written by "
+        "save_model, made a versioned artifact by `name:` on the step's output"
+    )
     if v.kind != TREE:
         raise PipefileError(f"{v.ref} is a file, not a model folder", hint=how)
     stored_content(ws, v)  # complete in the store, or an error saying how to make it again
@@ -40,7 +43,7 @@ def model_info(ws: Workspace, v) -> dict:
     if missing:
         raise PipefileError(
             f"{v.ref} is not a model folder: it has no {' and no '.join(missing)}",
-            hint=f"{how} a model folder holds model.json ({MODEL_FORMAT}) and model.pkl",
+            hint=f"{how} (it holds model.json, of the {MODEL_FORMAT} format, and model.pkl)",
         )
     # read_model_info reads a folder: give it model.json alone (the estimator may be large).
     scratch = tempfile.mkdtemp(prefix=".deploy-", dir=os.path.join(ws.root, ".pipe"))
@@ -50,7 +53,8 @@ def model_info(ws: Workspace, v) -> dict:
         try:
             info = read_model_info(scratch)
         except ComponentError as e:
-            message = e.message.replace(scratch + os.sep, "").replace(scratch, v.ref)
+            # its message names the scratch copy; the artifact version is what the user knows
+            message = e.message.replace(scratch + os.sep, "").replace(scratch, v.ref).removeprefix("model: ")
             raise PipefileError(f"{v.ref}: {message}", hint=e.hint or how) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

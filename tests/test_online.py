@@ -306,7 +306,7 @@ def test_disabling_a_version_refuses_it_and_moves_the_default(site):
     "ref, message",
     [
         ("notes", "notes:1 is a file, not a model folder"),
-        ("fake", "fake:1: model: model.json is not a pipefile-sklearn-model description"),
+        ("fake", "fake:1: model.json is not a pipefile-sklearn-model description"),
         ("modle", "no artifact 'modle'"),
         ("model:7", "artifact 'model' has no version 7"),
         ("model:x", "the version must be a number"),
