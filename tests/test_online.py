@@ -337,3 +337,83 @@ def test_gc_keeps_a_deployed_model(site, tmp_path):
     v = repo.pipe("verify", "--json")
     assert v.code == 0, str(v)
     assert digest in {x["digest"] for x in repo.pipe("artifacts", "show", "reg", "--json", check=True).json["versions"]}
+
+
+def test_a_model_is_loaded_once_per_process_and_kept(site):
+    """The cache of serve/online.py, driven without HTTP: one load per digest, even when many
+    threads ask for it at once, and the same model for every version that pins those bytes."""
+    import concurrent.futures as cf
+
+    from pipefile.jobdb.online import OnlineStore
+    from pipefile.serve.home import Home
+    from pipefile.serve.online import ModelCache
+
+    repo, _server, _toks = site
+    cache = ModelCache()
+    home = Home(str(repo.root))
+    v1 = OnlineStore(home.jobs).deployment("iris", 1)
+    with cf.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: cache.get(Home(str(repo.root)), v1), range(16)))
+    assert all(g is got[0] for g in got)
+    assert cache.get(home, v1) is got[0]
+    spare = [d for d in OnlineStore(home.jobs).deployments() if d.digest == v1.digest and d.name != "iris"]
+    for d in spare:  # another name serving the same bytes shares the loaded model
+        assert cache.get(home, d) is got[0]
+    assert cache.get(home, OnlineStore(home.jobs).deployment("iris", 2)) is not got[0]
+
+
+MAKE_FOLDERS = """\
+import json, os, pickle, sys
+sys.path.insert(0, os.path.abspath("vanishing"))
+from thing import Thing
+from stdlib_components._lib.models import ModelInfo, save_model
+
+save_model("folders/unloadable", Thing(), ModelInfo("thing", "regression", "y", ["a"]))
+os.makedirs("folders/no_pkl")
+with open("folders/no_pkl/model.json", "w") as f:
+    json.dump(dict(format="pipefile-sklearn-model", format_version=1, estimator="x", task="regression",
+                   label="y", feature_columns=["a"]), f)
+os.makedirs("folders/bad_json")
+open("folders/bad_json/model.json", "w").write("{not json")
+open("folders/bad_json/model.pkl", "wb").write(b"x")
+save_model("folders/clustering", Thing(), ModelInfo("thing", "clustering", "y", ["a"]))
+save_model("folders/no_columns", Thing(), ModelInfo("thing", "regression", "y", []))
+"""
+
+
+def test_deploy_checks_the_model_folder_and_a_model_that_does_not_load_is_503(tmp_path):
+    require_serve_deps()
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", "steps: {}\n")
+    # A model whose class the server cannot import: it was pickled from a module that is gone.
+    repo.write("vanishing/thing.py", "class Thing:\n    def predict(self, x):\n        return [0] * len(x)\n")
+    repo.write("make.py", MAKE_FOLDERS, dedent=False)
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "make.py"], cwd=root, check=True)
+    for name in ("unloadable", "no_pkl", "bad_json", "clustering", "no_columns"):
+        repo.pipe("asset", "add", f"folders/{name}", "--name", name, check=True)
+    for name, message in [
+        ("no_pkl", "no_pkl:1 is not a model folder: it has no model.pkl"),
+        ("bad_json", "bad_json:1: model.json is not valid JSON"),
+        ("clustering", "task is 'clustering', not 'classification' or 'regression'"),
+        ("no_columns", "feature_columns is not a list of column names"),
+    ]:
+        r = repo.pipe("deploy", name, "--model", name)
+        assert r.code == 2 and message in r.err, str(r)
+    assert repo.pipe("deployments", "--json", check=True).json == {"deployments": []}
+
+    repo.pipe("deploy", "broken", "--model", "unloadable", check=True)
+    tok = token(repo, "--scope", "invoke:broken")
+    server = Server(root)
+    try:
+        r = server.client(tok).post("/v1/online/broken/score", json={"rows": [{"a": 1.0}]})
+        assert r.status_code == 503, r.text
+        err = r.json()["error"]
+        assert "online deployment 'broken' version 1 (unloadable:1) does not load" in err["message"]
+        assert "ModuleNotFoundError" in err["message"] and err["hint"]
+    finally:
+        server.stop()

@@ -214,15 +214,18 @@ def predict(loaded: Loaded, rows: list, dep: OnlineDeployment) -> dict:
 
     from stdlib_components._lib.models import score_frame
 
+    # Column names as plain objects: pandas 3 would make them an Arrow string index, which
+    # score_frame's added columns (prediction, probability_*) are slow to extend.
+    columns = pd.Index(loaded.columns, dtype=object)
     if loaded.numeric:
         # One float block, as the estimator would cast it anyway (null -> NaN): the same
         # predictions as a table of mixed number columns, built in a fifth of the time.
         import numpy as np
 
         values = np.array([[r[c] for c in loaded.columns] for r in rows], dtype=np.float64)
-        frame = pd.DataFrame(values, columns=loaded.columns)
+        frame = pd.DataFrame(values, columns=columns)
     else:
-        frame = pd.DataFrame({c: [r[c] for r in rows] for c in loaded.columns}, columns=loaded.columns)
+        frame = pd.DataFrame({c: [r[c] for r in rows] for c in loaded.columns}, columns=columns)
     try:
         scored = score_frame(loaded.model, frame)
     except (ValueError, TypeError) as e:
@@ -237,9 +240,9 @@ def predict(loaded: Loaded, rows: list, dep: OnlineDeployment) -> dict:
     }
     if loaded.classifier:
         classes = list(loaded.model.estimator.classes_)
-        columns = [scored[f"probability_{c}"].tolist() for c in classes]
+        per_class = [scored[f"probability_{c}"].tolist() for c in classes]
         keys = [str(c) for c in classes]  # JSON keys are text: class 1 is "1"
-        out["probabilities"] = [dict(zip(keys, ps)) for ps in zip(*columns)]
+        out["probabilities"] = [dict(zip(keys, ps)) for ps in zip(*per_class)]
     return out
 
 
