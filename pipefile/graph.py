@@ -100,6 +100,9 @@ class Graph:
     dependents: dict = field(default_factory=dict)  # name -> [names]
     # Artifact versions the inputs read: (name, version as written) -> ResolvedArtifact
     artifacts: dict = field(default_factory=dict)
+    # Where the command was started, relative to the workspace ("." there): an output path
+    # given as a target is read from there, as git reads paths from a subfolder.
+    here: str = "."
 
     @functools.cached_property
     def _sorted_outputs(self) -> list:
@@ -138,7 +141,7 @@ class Graph:
     def resolve_target(self, t: str) -> Optional[str]:
         if t in self.nodes:
             return t
-        norm = os.path.normpath(t).replace("\\", "/")
+        norm = os.path.normpath(os.path.join(self.here, t)).replace("\\", "/")
         hit = self.producers.get(norm)
         return hit[0] if hit else None
 

@@ -40,9 +40,10 @@ class EnvRow:
     size: Optional[int]
     steps: list
     error: Optional[str] = None
+    uses: Optional[str] = None  # the std environment only: "interpreter" (the calling one) or "venv"
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "name": self.name,
             "type": self.kind,
             "identity": self.identity,
@@ -52,6 +53,9 @@ class EnvRow:
             "steps": self.steps,
             "error": self.error,
         }
+        if self.uses is not None:
+            out["uses"] = self.uses
+        return out
 
 
 @dataclass
@@ -94,6 +98,7 @@ def declared(pipe: Session) -> list:
             row.detail = env.describe()
             row.built = env.built()
             row.size = env.size()
+            row.uses = getattr(env, "uses", None)
         except PipefileError as e:
             row.error = e.message
         rows.append(row)

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Optional
 
+from . import tracking
 from .digest import FILE, Hasher
 from .errors import PipefileError
 from .graph import Graph, command_text
@@ -229,6 +230,10 @@ class JobRecorder:
         inputs = dict(manifest.get("inputs", {}))
         for path, d in manifest.get("code", {}).items():
             inputs[f"code:{path}"] = dict(d, path=path)
+        lib = manifest.get("library")
+        if lib:  # a std component's code: which release ran, beside the workspace's code
+            name = f"std/{lib['component']}"
+            inputs[f"code:{name}"] = {"path": name, "kind": "std", "version": lib["version"], "digest": lib["digest"]}
         outputs = {}
         for oname, out in node.outputs.items():
             content = (result.outputs or {}).get(oname)
@@ -289,6 +294,28 @@ class JobRecorder:
                 )
             with self._db:
                 self.ws.jobs.record_metrics(self.job.id, result.name, values)
+        self._record_stream(result, decision)
+
+    def _record_stream(self, result: StepResult, decision: Optional[Decision]) -> None:
+        """The series the step streamed while it ran, and each one's last value as a metric
+        of the step (a `metrics:` file naming the same metric wins). A step that was fresh or
+        restored gets the series of the job that ran it with the same key, as it gets its
+        metrics files: each job has the full picture."""
+        series: dict = {}
+        if result.outcome == Outcome.RAN and result.log:
+            path = tracking.stream_path(os.path.join(self.ws.root, result.log))
+            series, notes = tracking.read_stream(path)
+            self.warnings.extend(f"step '{result.name}': {n}" for n in notes)
+        elif decision is not None and decision.key is not None:
+            series = self.ws.jobs.series_of_key(result.name, decision.key.digest, before=self.job.id)
+        if not series:
+            return
+        from_files = {k.split(".", 1)[1] for k in self.ws.jobs.metrics(self.job.id) if k.startswith(result.name + ".")}
+        last = {name: points[-1][1] for name, points in series.items() if name not in from_files}
+        with self._db:
+            self.ws.jobs.record_series(self.job.id, result.name, series)
+            if last:
+                self.ws.jobs.record_metrics(self.job.id, result.name, last)
 
 
 class MetricsError(ValueError):

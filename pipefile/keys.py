@@ -6,7 +6,8 @@ The manifest holds KEY_VERSION, the rendered command (with workspace-relative
 paths, so moving the repo keeps every key), the environment identity (content:
 see `envs`; "local" for the calling shell), the
 params the step uses, the content digest of every input path and `code:` path,
-literal input values, and the output names, types and paths. It is kept beside each
+literal input values, and the output names, types and paths; for a std component,
+its version and the digest of its code (`library`). It is kept beside each
 record so that a later key can be compared with it field by field: that
 comparison is how `pipe status` explains why a step must run.
 
@@ -82,6 +83,11 @@ def key_manifest(
         # share cache entries. Workspace-relative, so moving the repo keeps the key.
         "outputs": {n: {"type": o.type or "any", "path": o.path} for n, o in node.outputs.items()},
     }
+    lib = node.step.library
+    if lib is not None:
+        # A std component's code is outside the workspace: its version and the digest of its
+        # folder and of the library's shared code stand for it (only in these steps' keys).
+        m["library"] = {"component": lib.name, "version": lib.version, "digest": lib.digest}
     if KEY_GPU_MODEL in node.step.key_includes:
         m[KEY_GPU_MODEL] = gpu_model or "none"
     return m

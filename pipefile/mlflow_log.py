@@ -155,6 +155,13 @@ def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> s
                 for k, v in metrics.items()
                 if isinstance(v, (int, float)) and not math.isinf(v)
             ]
+            # a streamed series point by point, each at its step (not also its last value at step 0)
+            series = ws.jobs.series(job_id)
+            values = [m for m in values if m.key not in {metric_key(k) for k in series}] + [
+                Metric(metric_key(k), v, int(t * 1000) if t else ms, int(x))
+                for k, points in series.items()
+                for x, v, t in points
+            ]
             tags = [RunTag(k, str(v)) for k, v in tags_of(job, steps).items()]
             for i in range(0, max(len(params), len(values), len(tags)), _BATCH):
                 client.log_batch(

@@ -191,6 +191,10 @@ def explain(old: Optional[dict], new: dict) -> list:
     for path in sorted(set(oc) | set(nc)):
         if oc.get(path) != nc.get(path):
             reasons.append(Reason(CODE_CHANGED, path, _fmt_input(oc.get(path)), _fmt_input(nc.get(path))))
+    ol, nl = old.get("library"), new.get("library")
+    if ol != nl:  # a std component's code (outside the workspace): said as code, by its std name
+        lib = nl or ol or {}
+        reasons.append(Reason(CODE_CHANGED, f"std/{lib.get('component', '')}", _fmt_lib(ol), _fmt_lib(nl)))
     if old.get("outputs") != new.get("outputs"):
         reasons.append(Reason(OUTPUTS_CHANGED))
     if not reasons and old.get("command") != new.get("command"):
@@ -203,6 +207,12 @@ def _env(identity) -> str:
     text = str(identity)
     kind, _, digest = text.partition(":")
     return f"{kind}:{digest[:10]}" if digest else text
+
+
+def _fmt_lib(lib: Optional[dict]) -> str:
+    if not lib:
+        return "(none)"
+    return f"{lib.get('version')} {str(lib.get('digest', ''))[:10]}"
 
 
 def _val(d: dict, name: str) -> Optional[str]:

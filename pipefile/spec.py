@@ -101,6 +101,9 @@ ENV_VENV = "venv"
 ENV_CONDA = "conda"
 ENV_DOCKER = "docker"
 ENV_TYPES = (ENV_LOCAL, ENV_VENV, ENV_CONDA, ENV_DOCKER)
+# The built-in environment of the std components (never written as a type in a Pipefile):
+# the calling interpreter when it has their requirements, else a venv built with them.
+ENV_STD = "std"
 
 # What `key_includes:` may add to a step's key.
 KEY_GPU_MODEL = "gpu_model"
@@ -197,6 +200,25 @@ class Component:
     command_loc: SourceLoc = SourceLoc("")
     environment: str = ""  # the name of an EnvSpec; "" = local
     key_includes: tuple = ()  # of KEY_INCLUDES
+    metrics: tuple = ()  # names of its outputs that are metrics files (recorded with the job)
+    library: Optional["LibraryRef"] = None  # set for a std component: which one, and its code's digest
+
+
+@dataclass(frozen=True)
+class LibraryRef:
+    """A std component a step uses (`component: std/NAME@MAJOR`): its code lives outside the
+    workspace, so its version and the digest of its folder (plus the shared `_lib/`) enter
+    the step key in place of `code:` paths."""
+
+    name: str  # e.g. "split_data"
+    version: str  # MAJOR.MINOR.PATCH, from its component.yaml
+    digest: str  # content of the component's folder and of `_lib/`
+    folder: str  # absolute path of the component's folder (where it was found)
+    library: str  # absolute path of the library (the `stdlib_components` package folder)
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
 
 
 # Kinds of input binding.
@@ -269,6 +291,7 @@ class Step:
     metrics: tuple = ()  # workspace paths of JSON/YAML metrics files among its outputs
     environment: str = ""  # the name of an EnvSpec; "" = local (the calling shell)
     key_includes: tuple = ()  # of KEY_INCLUDES: facts added to the step key
+    library: Optional[LibraryRef] = None  # a std component's code (part of the key)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
     .pipe/cache/specs/<key>   pickle {"spec": Pipefile, "graph": (param values' signature, Graph) or None}
 
 The key (`_SPEC_CACHE_VERSION`) holds everything a loaded spec depends on: the Pipefile's
-bytes and where it is, pipe's version, Python's, and the stat of the loader's own sources.
+bytes and where it is, pipe's version, Python's, and the stat of the loader's own sources;
+when the text names `std/`, also where the std library is and the stat of its files.
 At most one entry is kept (the others are removed when one is written). Only a caller
 that may write in the workspace (`keep=True`: `pipe run`) writes an entry, never where
 there is no `.pipe/` yet; every caller may read one. Reads nothing else of the workspace:
@@ -41,6 +42,7 @@ def _loader_sources() -> list:
     ]
 
 
+_STD_MARK = b"std/"  # in the text of every Pipefile that names a std component (std/NAME[@MAJOR])
 _STATE_DIR = ".pipe"  # (store.STATE_DIR: the store layer sits above this one)
 
 # (Pipefile spec, errors list) -> {(name, version as written): graph.ResolvedArtifact}
@@ -85,6 +87,9 @@ def load_graph(
             gc.enable()
     if loaded.graph is None:
         raise_all(loaded.errors)  # (never empty when there is no graph)
+    here = os.path.relpath(os.path.abspath(cwd), os.path.dirname(os.path.abspath(path)))
+    if here != "." and not here.startswith(".."):  # started in a folder below the workspace
+        loaded.graph.here = here
     return loaded.graph
 
 
@@ -130,17 +135,22 @@ def _load(
 def _spec_cache_key(path: str, text: bytes) -> str:
     """Everything the loaded spec depends on: the text, where it is, who reads it."""
     code = [os.stat(f) for f in _loader_sources()]
-    return hash_json(
-        [
-            _SPEC_CACHE_VERSION,
-            __version__,
-            sys.version,
-            os.path.abspath(path),
-            os.path.relpath(path),
-            [(s.st_size, s.st_mtime_ns) for s in code],
-            hash_bytes(text),
-        ]
-    )
+    parts = [
+        _SPEC_CACHE_VERSION,
+        __version__,
+        sys.version,
+        os.path.abspath(path),
+        os.path.relpath(path),
+        [(s.st_size, s.st_mtime_ns) for s in code],
+        hash_bytes(text),
+    ]
+    if _STD_MARK in text:
+        # A spec that may use std components holds their code's digest: the library's files
+        # (where it is, their stat) are part of what it depends on. Others never scan it.
+        from .load.stdlib import signature
+
+        parts.append(signature())
+    return hash_json(parts)
 
 
 def _values_signature(values: dict) -> Optional[str]:

@@ -225,7 +225,7 @@ def test_schema_revision_is_bumped_with_the_schema():
     # test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded checks the files.
     # 2.4's digest was taken again after `ruff format` rewrapped the upgrade code (eda9910aab64058c
     # before): the layout test above passed unchanged across it.
-    known = {"2.3": "d2ae0eb4c83ca6b2", "2.4": "3b033e6af331044d", "2.5": "959d16c2693dfe6c"}
+    known = {"2.3": "d2ae0eb4c83ca6b2", "2.4": "3b033e6af331044d", "2.5": "7476e23b49b42a37", "2.6": "90aec0886a8ab7b0"}
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
         "the new digest here"
@@ -322,7 +322,7 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     db.close()
     demo.pipe("run", check=True)
     layouts["migrated"] = _layout(db_path)
-    # 2.5 added online_endpoints and online_deployments (jobdb/online.py).
-    assert layouts == {"new": "7b5ec6157d17bc64", "upgraded": "dde3d64e04851191", "migrated": "5a9ac2ff15a2ab53"}, (
+    # 2.6 added online_endpoints and online_deployments (jobdb/online.py).
+    assert layouts == {"new": "c1187e46ff2074db", "upgraded": "3fe08e0175ad53a8", "migrated": "5d05855b3565f328"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )

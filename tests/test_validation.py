@@ -258,7 +258,7 @@ CASES = [
         """,
         E('"echo', "invalid YAML", "quoted scalar"),
     ),
-    C("empty-pipefile", "# nothing here\n", L("Pipefile", "empty", hint="Pipefile.example")),
+    C("empty-pipefile", "# nothing here\n", L("Pipefile", "empty", hint="pipe init")),
     C("top-level-not-a-mapping", "- a\n- b\n", L("Pipefile:1:1", "must be a mapping")),
     # --- unknown keys
     C(
@@ -1323,6 +1323,91 @@ CASES = [
           b: {<<: *d, outputs: {o: build/b.txt}}
         """,
         E("x-defaults", "unknown key 'x-defaults' in the Pipefile"),
+        count=1,
+    ),
+    # --- std components (the library shipped with pipe; tests/test_stdlib.py runs them)
+    C(
+        "std-unknown-name-did-you-mean",
+        """\
+        version: 1
+        steps:
+          s:
+            component: std/split_dat@1
+            inputs: {data: raw.csv}
+            outputs: {train: build/a.parquet, test: build/b.parquet}
+        """,
+        E("std/split_dat@1", "step 's' uses std/split_dat@1: there is no std component 'split_dat'", hint="split_data"),
+        files=RAW,
+        count=1,
+    ),
+    C(
+        "std-unknown-major-lists-the-versions",
+        """\
+        version: 1
+        steps:
+          s:
+            component: std/split_data@7
+            inputs: {data: raw.csv}
+            outputs: {train: build/a.parquet, test: build/b.parquet}
+        """,
+        E("std/split_data@7", "std component 'split_data' has no major version 7", hint="@1"),
+        files=RAW,
+        count=1,
+    ),
+    C(
+        "std-name-without-the-std-prefix",
+        """\
+        version: 1
+        steps:
+          s:
+            component: split_data
+            outputs: {train: build/a.parquet, test: build/b.parquet}
+        """,
+        E("split_data", "step 's' uses component 'split_data', which is not defined", hint="std/split_data@1"),
+        count=1,
+    ),
+    C(
+        "std-bad-reference",
+        """\
+        version: 1
+        steps:
+          s:
+            component: std/split_data@v1
+            outputs: {train: build/a.parquet, test: build/b.parquet}
+        """,
+        E("std/split_data@v1", "is not a std component reference", hint="std/NAME@MAJOR"),
+        count=1,
+    ),
+    C(
+        "std-interface-checked-like-a-pipefile-component",
+        """\
+        version: 1
+        steps:
+          s:
+            component: std/split_data
+            inputs: {data: raw.csv, fraction: high, seeds: 3}
+            outputs: {train: build/a.parquet}
+        """,
+        E("high", "input 'fraction' of step 's' expects a number, not 'high'"),
+        E("seeds", "component 'std/split_data@1' has no input 'seeds'", hint="did you mean 'seed'?"),
+        E("s:", "does not say where to write output 'test' of component 'std/split_data@1'", nth=2),
+        files=RAW,
+    ),
+    C(
+        "component-metrics-must-name-an-output",
+        """\
+        version: 1
+        components:
+          c:
+            outputs: {m: uri_file}
+            metrics: [n]
+            command: echo '{}' > ${{outputs.m}}
+        steps:
+          s:
+            component: c
+            outputs: {m: build/m.json}
+        """,
+        E("n]", "metrics of component 'c' names 'n', which is not one of its outputs", hint="known output names: 'm'"),
         count=1,
     ),
 ]

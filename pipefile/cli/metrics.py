@@ -104,6 +104,73 @@ def history(name, experiment, limit, png, pipefile, as_json):
         click.echo(f"wrote {png}", err=True)
 
 
+@metrics.command(context_settings=CONTEXT)
+@click.argument("job")
+@click.argument("name")
+@click.option(
+    "--png",
+    "png",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Also save the curve as a PNG (needs pipefile[plots]).",
+)
+@file_option
+@json_option
+@guard
+def curve(job, name, png, pipefile, as_json):
+    """The series STEP.NAME that a step of JOB streamed while it ran (`pipefile.log_metric`):
+    one value per training step. Works on a running job too.
+
+    JOB: an id, a unique uid prefix, last, or last~N. NAME: STEP.NAME, or its unique ending.
+    """
+    import os
+
+    from .. import tracking
+
+    ws = open_workspace(pipefile)
+    try:
+        found = ws.jobs.resolve(job)
+        series = ws.jobs.series(found.id)
+        if found.status == "running":  # what running steps streamed so far, from their files
+            folder = ws.job_dir(found.id)
+            for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+                if entry.endswith(".metrics.jsonl"):
+                    step = entry[: -len(".metrics.jsonl")]
+                    for metric, points in tracking.read_stream(os.path.join(folder, entry))[0].items():
+                        series.setdefault(f"{step}.{metric}", points)
+    finally:
+        ws.close()
+    full = _series_name(name, found, series)
+    points = series[full]
+    if png:
+        report_metrics.write_curve_png(png, found, full, points)
+    if as_json:
+        dump_json(report_metrics.curve_json(found, full, points, png))
+        return
+    report_metrics.render_curve(found, full, points)
+    if png:
+        click.echo(f"wrote {png}", err=True)
+
+
+def _series_name(name: str, job, series: dict) -> str:
+    if name in series:
+        return name
+    ends = [k for k in series if k.endswith("." + name)]
+    if len(ends) == 1:
+        return ends[0]
+    if not series:
+        raise PipefileError(
+            f"job {job.id} has no streamed metrics",
+            hint="a step streams them with pipefile.log_metric(name, value, step=N) (`pipe help metrics`)",
+        )
+    if ends:
+        raise PipefileError(f"'{name}' is ambiguous in job {job.id}", hint=f"one of: {', '.join(sorted(ends))}")
+    raise PipefileError(
+        f"job {job.id} has no streamed metric '{printable(name)}'",
+        hint=did_you_mean(name, list(series), "series") or f"its series: {', '.join(sorted(series))}",
+    )
+
+
 @click.group(context_settings=CONTEXT)
 def params():
     """The params that jobs ran with."""

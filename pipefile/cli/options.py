@@ -18,7 +18,11 @@ from ..errors import PipefileError
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 file_option = click.option(
-    "-f", "--file", "pipefile", type=click.Path(dir_okay=False), help="The Pipefile (default: ./Pipefile)."
+    "-f",
+    "--file",
+    "pipefile",
+    type=click.Path(dir_okay=False),
+    help="The Pipefile (default: ./Pipefile, or the nearest one in a folder above).",
 )
 param_option = click.option(
     "-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a pipeline param (repeatable)."

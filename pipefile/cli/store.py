@@ -49,7 +49,7 @@ def gc(pipefile, keep_last, uploads_age, dry_run, as_json):
     Kept: every job (or the last N with --keep-last), every artifact version, the
     current outputs of each workspace that uses this store, published deployments,
     uploads (or those newer than --uploads-older-than), and the run-cache entries
-    they use. See docs/store.md.
+    they use. See `pipe help store`.
     """
     from .options import parse_duration
 

@@ -16,10 +16,10 @@ steps and concurrent `pipe` processes build it once.
 
 Modules: `base` (Launch, StepProcess, Environment: the local kind), `build` (build tools and
 the build lock), `cache` (built environments on disk), one module per kind (`venv`, `conda`,
-`docker`), `gpus` (the GPU inventory), `usage` (.pipe/environments.json: what a workspace's
-environments are, for prune). This package's face is the factory below, which
-imports a kind's module only when a step uses that kind; the modules import `base`, never
-this package, so there is no cycle.
+`docker`; `std`: the built-in environment of std components), `gpus` (the GPU inventory),
+`usage` (.pipe/environments.json: what a workspace's environments are, for prune). This
+package's face is the factory below, which imports a kind's module only when a step uses
+that kind; the modules import `base`, never this package, so there is no cycle.
 
 Only `docker.py` imports the Docker SDK, and only when a Docker environment is used.
 """
@@ -67,4 +67,8 @@ def make(env_spec: spec.EnvSpec, root: str, hasher: Hasher, store_root: str) -> 
         from .docker import DockerEnvironment
 
         return DockerEnvironment(env_spec, root, hasher, store_root)
+    if env_spec.type == spec.ENV_STD:
+        from .std import StdEnvironment
+
+        return StdEnvironment(env_spec, root, hasher, store_root)
     return Environment(env_spec, root, hasher)

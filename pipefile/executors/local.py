@@ -19,6 +19,7 @@ the scheduler decides to run the task instead.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
@@ -26,7 +27,7 @@ import threading
 import time
 from typing import Optional
 
-from .. import spec
+from .. import spec, tracking
 from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, EnvironmentSet, Launch
@@ -289,10 +290,15 @@ class LocalExecutor:
             staged = self.staging.stage(node, container=bool(env.container))
             staged.prepare()
             cmd = render_command(node, {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()})
+            step_env = {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id}
+            if not env.container:  # (the log folder is not mounted into a container)
+                step_env[tracking.ENV] = stream = tracking.stream_path(log_abs)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(stream)  # a series is this run's only
             launch = Launch(
                 name,
                 cmd,
-                {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id},
+                step_env,
                 self.root,
                 None,
                 self.run_id,

@@ -136,7 +136,40 @@ class JobStore(ArtifactIndex):
             "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)", [(job_id, step, k, float(v)) for k, v in values.items()]
         )
 
+    def record_series(self, job_id: int, step: str, series: dict) -> None:
+        """{name: [(step, value, time), ...]} a step streamed, kept in order."""
+        self.db.execute("DELETE FROM metric_points WHERE job_id=? AND step=?", (job_id, step))
+        self.db.executemany(
+            "INSERT INTO metric_points VALUES(?,?,?,?,?,?,?)",
+            [
+                (job_id, step, name, seq, x, value, stamp)
+                for name, points in series.items()
+                for seq, (x, value, stamp) in enumerate(points)
+            ],
+        )
+
     # --- reading ------------------------------------------------------------------------
+    def series_of_key(self, step: str, key: str, before: int) -> dict:
+        """{name: points} that `step` streamed in the newest earlier job that ran it with `key`."""
+        row = self.db.execute(
+            "SELECT MAX(job_id) FROM job_steps WHERE step=? AND key=? AND outcome='ran' AND job_id<?",
+            (step, key, before),
+        ).fetchone()
+        if not row or row[0] is None:
+            return {}
+        prefix = step + "."
+        return {k[len(prefix) :]: v for k, v in self.series(row[0]).items() if k.startswith(prefix)}
+
+    def series(self, job_id: int) -> dict:
+        """{"STEP.NAME": [(step, value, time), ...]} of every series the job's steps streamed."""
+        out: dict = {}
+        for step, name, x, value, stamp in self.db.execute(
+            "SELECT step, name, x, value, time FROM metric_points WHERE job_id=? ORDER BY step, name, seq",
+            (job_id,),
+        ):
+            out.setdefault(f"{step}.{name}", []).append((x, value, stamp))
+        return out
+
     def _job(self, row) -> Job:
         return job_from_row(row)
 

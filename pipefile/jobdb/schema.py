@@ -27,6 +27,9 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                versioned named outputs and assets: a new version only for
                                new content (jobdb/artifacts.py)
     metrics(job_id, step, name, value)
+    metric_points(job_id, step, name, seq, x, value, time)
+                               the series a step streamed while it ran (pipefile/tracking.py):
+                               seq orders the points, x is the step's own step number (2.5)
 
 The server's records (jobdb/serving.py), created by version 2:
 
@@ -69,7 +72,7 @@ The server's records (jobdb/serving.py), created by version 2:
     online_deployments(name, version, artifact, artifact_version, kind, digest, size,
                        model, description, disabled, created)
                                real-time deployments of a model folder (jobdb/online.py,
-                               revision 2.5): version counts from 1 per name; artifact and
+                               revision 2.6): version counts from 1 per name; artifact and
                                artifact_version name the artifact version deployed, digest
                                pins its content (the model served never changes); model is
                                its model.json (JSON) as read when it was deployed
@@ -90,7 +93,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.5"
+SCHEMA_REVISION = "2.6"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -127,6 +130,9 @@ CREATE TABLE IF NOT EXISTS artifacts(
 CREATE INDEX IF NOT EXISTS artifacts_by_digest ON artifacts(name, digest);
 CREATE TABLE IF NOT EXISTS metrics(
   job_id INTEGER, step TEXT, name TEXT, value REAL, PRIMARY KEY(job_id, step, name));
+CREATE TABLE IF NOT EXISTS metric_points(
+  job_id INTEGER, step TEXT, name TEXT, seq INTEGER, x INTEGER, value REAL, time REAL,
+  PRIMARY KEY(job_id, step, name, seq));
 """
 
 # The server's records (and the indexes its queries over `jobs` need).

@@ -17,7 +17,7 @@ from .. import spec
 from ..errors import PipefileError, SourceLoc, raise_all
 from . import reader, yamlsafe
 from .checks import check_artifact_names, check_endpoint_names, check_step_references
-from .environments import load_environments
+from .environments import builtin_std, load_environments
 from .fields import TOP_KEYS
 from .reader import NodeReader, display_path
 from .sections import load_assets, load_components, load_params
@@ -27,18 +27,47 @@ DEFAULT_NAMES = ("Pipefile", "Pipefile.yaml", "Pipefile.yml")
 
 
 def find_pipefile(start: str) -> str:
+    """The Pipefile of the folder `start` or of the nearest folder above it, as git finds its
+    repository. The search stops at the top of a git repository (a Pipefile above it belongs to
+    another project) and where another file system is mounted."""
+    here = os.path.abspath(start)
+    try:
+        device = os.stat(here).st_dev
+    except OSError:
+        device = None
+    while True:
+        found = _pipefile_in(here, odd_too=here == os.path.abspath(start))
+        if found:
+            return found
+        parent = os.path.dirname(here)
+        if parent == here or os.path.lexists(os.path.join(here, ".git")):
+            break
+        try:
+            if device is not None and os.stat(parent).st_dev != device:
+                break
+        except OSError:
+            break
+        here = parent
+    raise PipefileError(
+        f"no Pipefile in {os.path.abspath(start)} or any folder above it",
+        hint="create one with `pipe init` (or see `pipe help pipefile`), or point at it with -f FILE",
+    )
+
+
+def _pipefile_in(folder: str, odd_too: bool) -> Optional[str]:
+    """The Pipefile in `folder`; with `odd_too`, also something else by that name (a folder,
+    a broken link ...), which the reader then names, rather than looking further up."""
     for name in DEFAULT_NAMES:
-        path = os.path.join(start, name)
+        path = os.path.join(folder, name)
         if os.path.isfile(path):
             return path
+    if not odd_too:
+        return None
     for name in DEFAULT_NAMES:
-        path = os.path.join(start, name)
+        path = os.path.join(folder, name)
         if os.path.lexists(path):  # a folder, a FIFO, a device or a broken link by that name: say so
             return path  # reading it says what it is
-    raise PipefileError(
-        f"no Pipefile in {os.path.abspath(start)}",
-        hint="create one (see Pipefile.example and docs/pipefile.md), or point at it with -f FILE",
-    )
+    return None
 
 
 def load(path: str) -> spec.Pipefile:
@@ -130,6 +159,7 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
             st = parser.load_step(key, knode, vnode)
             if st is not None:
                 steps[key] = st
+    builtin_std(steps, environments)
     r.errors += check_step_references(steps, parser.declared_outputs)
     r.errors += check_artifact_names(steps, assets)
     r.errors += check_endpoint_names(steps, assets, params)
@@ -166,6 +196,6 @@ def _compose(r: NodeReader):
         raise PipefileError(f"invalid YAML: {e}", SourceLoc(r.display)) from None
     if root is None:
         raise PipefileError(
-            "the Pipefile is empty", SourceLoc(r.display), "start from Pipefile.example, or see docs/pipefile.md"
+            "the Pipefile is empty", SourceLoc(r.display), "start one with `pipe init`, or see `pipe help pipefile`"
         )
     return root

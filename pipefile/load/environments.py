@@ -221,9 +221,9 @@ def environment_ref(r: NodeReader, node: Node, what: str, environments: Mapping[
     name = r.string(node, f"environment of {what}")
     if name is None:
         return None
-    if name == spec.ENV_LOCAL or name in environments:
-        return name
-    known = list(environments) + [spec.ENV_LOCAL]
+    if name in (spec.ENV_LOCAL, spec.ENV_STD) or name in environments:
+        return name  # (std, unless the Pipefile defines its own: the built-in one, see builtin_std)
+    known = list(environments) + [spec.ENV_LOCAL, spec.ENV_STD]
     r.error(
         node,
         f"{what} uses environment '{name}', which is not defined",
@@ -232,3 +232,15 @@ def environment_ref(r: NodeReader, node: Node, what: str, environments: Mapping[
         else "define it under environments: at the top of the Pipefile",
     )
     return None
+
+
+def builtin_std(steps: Mapping[str, spec.Step], environments: dict) -> None:
+    """Adds the built-in `std` environment when a step runs in it and the Pipefile does not
+    define one of that name (a Pipefile's own `std` wins: that is how a user overrides it)."""
+    if spec.ENV_STD in environments or not any(s.environment == spec.ENV_STD for s in steps.values()):
+        return
+    environments[spec.ENV_STD] = EnvSpec(
+        spec.ENV_STD,
+        spec.ENV_STD,
+        description="built in: the std components' requirements (pandas, pyarrow, scikit-learn, matplotlib)",
+    )

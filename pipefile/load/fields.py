@@ -11,7 +11,19 @@ from .. import spec
 TOP_KEYS = ("version", "name", "description", "params", "assets", "environments", "components", "steps")
 PARAM_KEYS = ("type", "default", "description")
 ASSET_KEYS = ("type", "path", "description", "name", "input")
-COMPONENT_KEYS = ("description", "inputs", "outputs", "code", "command", "resources", "environment", "key_includes")
+COMPONENT_KEYS = (
+    "description",
+    "inputs",
+    "outputs",
+    "code",
+    "command",
+    "resources",
+    "environment",
+    "key_includes",
+    "metrics",
+)
+# A std component's component.yaml: a component's keys, plus its name and version.
+LIBRARY_COMPONENT_KEYS = ("name", "version") + COMPONENT_KEYS
 INPUT_DECL_KEYS = ("type", "default", "optional", "description")
 OUTPUT_DECL_KEYS = ("type", "description")
 STEP_KEYS = (

@@ -140,6 +140,7 @@ def load_component(
     desc = r.value(fields["description"][1]) if "description" in fields else ""
     env = environment_ref(r, fields["environment"][1], what, environments) if "environment" in fields else ""
     includes = load_key_includes(r, fields["key_includes"][1], what) if "key_includes" in fields else ()
+    metrics = load_metric_outputs(r, fields["metrics"][1], what, outputs) if "metrics" in fields else ()
     return Component(
         key,
         command,
@@ -152,7 +153,30 @@ def load_component(
         r.loc(fields["command"][1]),
         env or "",
         includes,
+        metrics,
     )
+
+
+def load_metric_outputs(r: NodeReader, node: Node, what: str, outputs: Mapping[str, OutputDecl]) -> tuple[str, ...]:
+    """`metrics:` of a component: the names of those of its outputs that are metrics files."""
+    nodes = node.value if is_sequence(node) else [node]
+    out = []
+    for n in nodes:
+        name = r.string(n, f"metrics of {what}")
+        if name is None:
+            continue
+        if name not in outputs:
+            r.error(
+                n,
+                f"metrics of {what} names '{name}', which is not one of its outputs",
+                did_you_mean(name, outputs, "output") if outputs else "declare it under outputs: first",
+            )
+            continue
+        if outputs[name].type == spec.URI_FOLDER:
+            r.error(n, f"metrics output '{name}' of {what} is a folder", "a metrics output is a JSON or YAML file")
+            continue
+        out.append(name)
+    return tuple(dict.fromkeys(out))
 
 
 def load_output_decls(r: NodeReader, node: Node, what: str, inputs: Mapping[str, InputDecl]) -> dict[str, OutputDecl]:

@@ -31,6 +31,7 @@ from ..spec import (
     Step,
     StepOutput,
 )
+from . import stdlib
 from .environments import environment_ref
 from .fields import BINDING_KEYS, STEP_KEYS, STEP_OUTPUT_KEYS
 from .paths import normalize_path, path_hint
@@ -94,13 +95,17 @@ class StepParser:
             if cname is None:
                 return False, None
             comp = self.components.get(cname)
+            if comp is None and stdlib.is_std_ref(cname):
+                comp = stdlib.step_component(r, what, cname, fields["component"][1])
+                if comp is None:
+                    return False, None
             if comp is None:
                 r.error(
                     fields["component"][1],
                     f"{what} uses component '{cname}', which is not defined",
-                    did_you_mean(cname, self.components, "component")
-                    if self.components
-                    else "define it under components:",
+                    stdlib.unprefixed_hint(cname)
+                    or (did_you_mean(cname, self.components, "component") if self.components else None)
+                    or "define it under components:",
                 )
                 return False, None
             if "command" in fields:
@@ -249,6 +254,8 @@ class StepParser:
         if "resources" in fields:
             resources = load_resources(r, fields["resources"][1], what)
         environment = comp.environment if comp else ""
+        if comp is not None and comp.library is not None:
+            environment = spec.ENV_STD  # the built-in environment of std components, unless the step says
         if "environment" in fields:
             environment = environment_ref(r, fields["environment"][1], what, self.environments) or ""
         key_includes = comp.key_includes if comp else ()
@@ -256,6 +263,10 @@ class StepParser:
             key_includes = load_key_includes(r, fields["key_includes"][1], what)
         desc = r.value(fields["description"][1]) if "description" in fields else (comp.description if comp else "")
         metrics = self.load_metrics(fields["metrics"][1], what, outputs) if "metrics" in fields else ()
+        if comp is not None and comp.metrics:
+            # The component's metrics outputs first; what the step lists itself is added.
+            mine = tuple(outputs[o].path for o in comp.metrics if o in outputs)
+            metrics = tuple(dict.fromkeys(mine + metrics))
         return Step(
             name=name,
             command=command,
@@ -271,6 +282,7 @@ class StepParser:
             metrics=metrics,
             environment="" if environment == spec.ENV_LOCAL else environment,
             key_includes=key_includes,
+            library=comp.library if comp else None,
         )
 
     # --- outputs and metrics --------------------------------------------------------------

@@ -220,7 +220,13 @@ def _width(stream) -> int:
 
 
 def text_chart(
-    labels: list, values: list, title: str, unicode: bool = True, width: int = 80, rows: int = CHART_ROWS
+    labels: list,
+    values: list,
+    title: str,
+    unicode: bool = True,
+    width: int = 80,
+    rows: int = CHART_ROWS,
+    unit: str = "job",
 ) -> str:
     """A point chart of `values`, one column per job (oldest left), the y range on the left
     and the first and last job ids below. When there are more jobs than columns, the newest
@@ -251,7 +257,7 @@ def text_chart(
         out.append(f"{label:>{label_w}} {line}" + cells.rstrip())
     corner, rule = ("\u2514", "\u2500") if unicode else ("+", "-")
     out.append(" " * label_w + " " + corner + rule * (len(finite) * col_w))
-    first, last = f"job {finite[0][0]}", f"job {finite[-1][0]}"
+    first, last = f"{unit} {finite[0][0]}", f"{unit} {finite[-1][0]}"
     gap = len(finite) * col_w - len(first) - len(last)
     below = first if len(finite) == 1 else first + " " * max(2, gap) + last
     out.append(" " * (label_w + 2) + below)
@@ -315,6 +321,65 @@ def write_png(path: str, experiment: str, name: str, points: list) -> None:
         ax.grid(True, axis="y", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
         ax.margins(x=0.05, y=0.15)
+        fig.tight_layout()
+        try:
+            fig.savefig(path, format="png")
+        except OSError as e:
+            raise PipefileError(f"cannot write '{path}': {e.strerror or e}") from None
+    finally:
+        plt.close(fig)
+
+
+# --- pipe metrics curve ----------------------------------------------------------------
+def curve_json(job, name: str, points: list, png: Optional[str] = None) -> dict:
+    """points: [(step, value, time)] of one streamed series."""
+    return {
+        "job": _job_ref(job),
+        "metric": name,
+        "points": [{"step": x, "value": v, "time": t} for x, v, t in points],
+        "png": png,
+    }
+
+
+def render_curve(job, name: str, points: list, stream=None) -> None:
+    stream = stream or sys.stdout
+    stream.write(printable(f"{name} in job {job.id} ({job.status}): {plural(len(points), 'point')}") + "\n")
+    shown = points if len(points) <= 40 else points[:20] + [None] + points[-20:]
+    rows = [["...", "..."] if p is None else [p[0], fmt_number(p[1])] for p in shown]
+    table(["step", name], rows, None, stream)
+    if len(points) > 1:
+        stream.write("\n")
+        stream.write(
+            text_chart(
+                [x for x, _, _ in points],
+                [v for _, v, _ in points],
+                name,
+                unicode=is_terminal(stream) or _utf8(stream),
+                width=_width(stream),
+                unit="step",
+            )
+        )
+
+
+def write_curve_png(path: str, job, name: str, points: list) -> None:
+    """A line chart of one streamed series against its steps, saved as a PNG."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=True)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise PipefileError(
+            "--png needs matplotlib, which is not installed", hint="pip install 'pipefile[plots]'"
+        ) from None
+    fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=150)
+    try:
+        ax.plot([x for x, _, _ in points], [v for _, v, _ in points], color="#1f77b4", linewidth=1.8)
+        ax.set_xlabel("step")
+        ax.set_ylabel(name)
+        ax.set_title(f"{name} in job {job.id}", fontsize=11)
+        ax.grid(True, axis="y", alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
         fig.tight_layout()
         try:
             fig.savefig(path, format="png")

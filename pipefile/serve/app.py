@@ -63,7 +63,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         lifespan=lifespan,
         description=(
             "Batch endpoints published with `pipe publish`, and real-time deployments of a model "
-            "made with `pipe deploy` (docs/endpoints.md)."
+            "made with `pipe deploy` (`pipe help endpoints`)."
         ),
     )
     errors.install(app)

@@ -1,0 +1,49 @@
+"""`pipe init`: start a project from a template, or refresh pipe's block of .gitignore."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from .. import scaffold
+from ..load import DEFAULT_NAMES
+from .guard import guard
+from .options import CONTEXT
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option(
+    "-t", "--template", "template_name", metavar="NAME", help=f"The template (default: {scaffold.DEFAULT_TEMPLATE})."
+)
+@click.option("--list", "list_templates", is_flag=True, help="List the templates and exit.")
+@click.option("--force", is_flag=True, help="Replace files of the template that exist already.")
+@guard
+def init(directory, template_name, list_templates, force):
+    """Write a runnable project into DIRECTORY (default: here): a Pipefile, its code and data,
+    a .gitignore block for pipe's outputs and state, and a pre-commit config. In a folder that
+    has a Pipefile and no --template, refresh the .gitignore block from its outputs only."""
+    if list_templates:
+        listed = scaffold.templates()
+        width = max(len(t.name) for t in listed)
+        for t in listed:
+            click.echo(f"{t.name:<{width}}  {t.description}")
+        return
+    has_pipefile = any(os.path.isfile(os.path.join(directory, n)) for n in DEFAULT_NAMES)
+    if has_pipefile and not template_name:
+        said = scaffold.refresh_gitignore(directory)
+        click.echo(f".gitignore {said}: pipe's block lists .pipe/ and the Pipefile's outputs")
+        return
+    os.makedirs(directory, exist_ok=True)
+    written = scaffold.init(directory, template_name or scaffold.DEFAULT_TEMPLATE, force=force)
+    where = "" if os.path.abspath(directory) == os.getcwd() else f" in {directory}"
+    click.echo(f"wrote{where} ({written.template.name} template):")
+    for rel in written.files:
+        click.echo(f"  {rel}")
+    click.echo(f"  .gitignore ({written.gitignore}: .pipe/ and the outputs)")
+    missing = written.template.missing_packages()
+    if missing:
+        click.echo(f"this template's steps need {', '.join(missing)}: pip install {' '.join(missing)}")
+    go = "" if not where else f"cd {directory} && "
+    click.echo(f"next: {go}pipe run")

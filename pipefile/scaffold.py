@@ -1,0 +1,198 @@
+"""`pipe init`: a runnable project from a template shipped in the package, and the block of
+`.gitignore` that keeps pipe's outputs and state out of the repository.
+
+A template is a folder of `pipefile/templates/`: `template.yaml` (description, the Python
+packages its steps need), and the files to write. A file ending in `.j2` is rendered with
+Jinja2 (the name of the project is `{= name =}`: the delimiters differ from Jinja's usual
+`{{ }}`, which Pipefile placeholders use) and written without the suffix; the rest is copied.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from dataclasses import dataclass, field
+
+from .errors import PipefileError
+
+TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
+DEFAULT_TEMPLATE = "minimal"
+BLOCK_START = "# >>> pipe: outputs and state (kept by `pipe init`)"
+BLOCK_END = "# <<< pipe"
+
+PRE_COMMIT = """\
+# Checks before each commit (https://pre-commit.com): `pip install pre-commit && pre-commit install`.
+# The hooks call the `pipe` installed beside pre-commit (language: system).
+repos:
+  - repo: local
+    hooks:
+      - id: pipe-validate
+        name: pipe validate
+        entry: pipe validate
+        language: system
+        pass_filenames: false
+        files: (^|/)Pipefile(\\.ya?ml)?$
+      - id: pipe-check
+        name: pipe status --check
+        entry: pipe status --check
+        language: system
+        pass_filenames: false
+        always_run: true
+"""
+
+
+@dataclass
+class Template:
+    name: str
+    description: str
+    requires: list[str] = field(default_factory=list)
+
+    @property
+    def folder(self) -> str:
+        return os.path.join(TEMPLATES, self.name)
+
+    def missing_packages(self) -> list[str]:
+        """The packages it needs that the calling interpreter lacks (import names guessed)."""
+        modules = {"scikit-learn": "sklearn", "pyyaml": "yaml"}
+        return [p for p in self.requires if importlib.util.find_spec(modules.get(p, p)) is None]
+
+
+@dataclass
+class Written:
+    root: str
+    template: Template
+    files: list[str]  # relative paths, in the order written
+    gitignore: str  # "created", "updated" or "unchanged"
+
+
+def templates() -> list[Template]:
+    from .load import yamlsafe
+
+    found = []
+    for name in sorted(os.listdir(TEMPLATES)):
+        meta = os.path.join(TEMPLATES, name, "template.yaml")
+        if not os.path.isfile(meta):
+            continue
+        with open(meta, encoding="utf-8") as f:
+            data = yamlsafe.load(f.read(), meta) or {}
+        found.append(Template(name, str(data.get("description", "")), list(data.get("requires", []))))
+    return found
+
+
+def template(name: str) -> Template:
+    known = {t.name: t for t in templates()}
+    if name in known:
+        return known[name]
+    raise PipefileError(
+        f"no template '{name}'", hint=f"choose one of: {', '.join(known)} (`pipe init --list` describes them)"
+    )
+
+
+def project_name(root: str) -> str:
+    """A valid pipeline name made from the folder's name."""
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", os.path.basename(os.path.abspath(root))).strip("-_")
+    if not base or not base[0].isalpha():
+        base = "project" + (f"-{base}" if base else "")
+    return base.lower()
+
+
+def _plan(t: Template) -> list[tuple[str, str]]:
+    """(source file, relative target) for each file of the template."""
+    pairs = []
+    for folder, dirs, files in os.walk(t.folder):
+        dirs.sort()
+        for name in sorted(files):
+            source = os.path.join(folder, name)
+            rel = os.path.relpath(source, t.folder)
+            if rel == "template.yaml" or "__pycache__" in rel:
+                continue
+            pairs.append((source, rel[:-3] if rel.endswith(".j2") else rel))
+    return pairs
+
+
+def init(root: str, name: str, force: bool = False) -> Written:
+    """Write template `name` into `root` (made if missing), then the .gitignore block and the
+    pre-commit config. Refuses to replace a file that exists unless `force`."""
+    t = template(name)
+    pairs = _plan(t) + [("", ".pre-commit-config.yaml")]
+    if not force:
+        taken = [rel for _, rel in pairs if os.path.lexists(os.path.join(root, rel))]
+        if taken:
+            raise PipefileError(
+                f"{', '.join(taken)} already exist{'s' if len(taken) == 1 else ''} in {root}",
+                hint="run `pipe init` in an empty folder, or add --force to replace them "
+                "(in a folder with a Pipefile, `pipe init` alone refreshes .gitignore)",
+            )
+    import jinja2
+
+    env = jinja2.Environment(
+        variable_start_string="{=",
+        variable_end_string="=}",
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    values = {"name": project_name(root)}
+    written = []
+    for source, rel in pairs:
+        target = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+        if not source:
+            text = PRE_COMMIT
+        else:
+            with open(source, encoding="utf-8") as f:
+                text = f.read()
+            if source.endswith(".j2"):
+                text = env.from_string(text).render(values)
+        with open(target, "w", encoding="utf-8") as f:
+            f.write(text)
+        written.append(rel)
+    return Written(root, t, written, refresh_gitignore(root))
+
+
+def ignored_paths(pipefile_path: str) -> list[str]:
+    """The lines of the .gitignore block: pipe's state folder and every output path of the
+    Pipefile, anchored at the workspace (a folder output with a trailing /)."""
+    from .load import load
+
+    pf = load(pipefile_path)
+    lines = ["/.pipe/"]
+    for step in pf.steps.values():
+        for out in step.outputs.values():
+            path = out.path.strip("/")
+            if not path:
+                continue
+            line = "/" + path + ("/" if out.type == "uri_folder" else "")
+            if line not in lines:
+                lines.append(line)
+    return lines
+
+
+def refresh_gitignore(root: str) -> str:
+    """Write (or replace) pipe's block in root/.gitignore; say what happened."""
+    from .load import find_pipefile
+
+    lines = ignored_paths(find_pipefile(root))
+    block = "\n".join([BLOCK_START, *lines, BLOCK_END]) + "\n"
+    path = os.path.join(root, ".gitignore")
+    try:
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+    except FileNotFoundError:
+        old = None
+    if old is None:
+        new, said = block, "created"
+    elif BLOCK_START in old and BLOCK_END in old:
+        start = old.index(BLOCK_START)
+        end = old.index(BLOCK_END, start) + len(BLOCK_END)
+        rest = old[end:]
+        new = old[:start] + block.rstrip("\n") + rest
+        said = "unchanged" if new == old else "updated"
+    else:
+        new = old + ("" if not old or old.endswith("\n") else "\n") + ("\n" if old else "") + block
+        said = "updated"
+    if new != old:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
+    return said

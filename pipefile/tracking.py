@@ -1,0 +1,99 @@
+"""The metrics stream: values a step reports while it runs (a loss per epoch), one JSON
+object per line in the file named by `PIPE_METRICS_STREAM`.
+
+    {"name": "loss", "value": 0.31, "step": 4, "time": 1765000000.5}
+
+A step writes it with `pipefile.log_metric(name, value, step=N)` or appends such lines
+itself (any language). When the step has ended well, pipe records the whole series with the
+job (`pipe metrics curve`) and its last value as the step's metric NAME (a `metrics:` file
+naming the same metric wins). This module imports nothing beyond the standard library: a
+step imports it cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+
+ENV = "PIPE_METRICS_STREAM"
+MAX_POINTS = 100_000  # per step: past it the rest is dropped with a warning
+MAX_LINE = 4096
+
+_warned = False
+
+
+def stream_path(log_path: str) -> str:
+    """Where a step's metrics stream is kept: beside its log."""
+    return (log_path[:-4] if log_path.endswith(".log") else log_path) + ".metrics.jsonl"
+
+
+def log_metric(name: str, value: float, step: int | None = None) -> None:
+    """Append one value of metric `name` (at training step `step`, default: its count so
+    far) to the running step's metrics stream. Outside a `pipe` step it warns once and
+    records nothing."""
+    global _warned
+    path = os.environ.get(ENV)
+    if not path:
+        if not _warned:
+            print(f"pipefile.log_metric: not inside a pipe step ({ENV} is not set); not recorded", file=sys.stderr)
+            _warned = True
+        return
+    if not isinstance(name, str) or not name:
+        raise ValueError("log_metric: the name must be a non-empty string")
+    point: dict = {"name": name, "value": float(value), "time": time.time()}
+    if step is not None:
+        point["step"] = int(step)
+    line = json.dumps(point, allow_nan=True) + "\n"
+    # One write per line in append mode: lines from several processes of one step stay whole.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def read_stream(path: str) -> tuple[dict, list]:
+    """({name: [(step, value, time), ...]}, warnings) from a stream file; a missing file is
+    no series. Lines that are not a JSON object with a string name and a finite number value
+    are skipped (counted in one warning); a point without a step gets its count so far."""
+    series: dict = {}
+    bad = 0
+    dropped = 0
+    warnings: list = []
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return series, warnings
+    with f:
+        total = 0
+        for raw in f:
+            if len(raw) > MAX_LINE:
+                bad += 1
+                continue
+            try:
+                point = json.loads(raw)
+                name, value = point["name"], point["value"]
+                ok = isinstance(name, str) and name and isinstance(value, (int, float)) and not isinstance(value, bool)
+            except (ValueError, TypeError, KeyError):
+                ok = False
+            if not ok or not math.isfinite(float(value)):
+                bad += 1
+                continue
+            if total >= MAX_POINTS:
+                dropped += 1
+                continue
+            points = series.setdefault(name, [])
+            step = point.get("step")
+            if not isinstance(step, int) or isinstance(step, bool):
+                step = len(points)
+            stamp = point.get("time")
+            points.append((step, float(value), float(stamp) if isinstance(stamp, (int, float)) else None))
+            total += 1
+    if bad:
+        warnings.append(f"{bad} line(s) of the metrics stream are not a metric point; left out")
+    if dropped:
+        warnings.append(f"the metrics stream has more than {MAX_POINTS} points; {dropped} left out")
+    return series, warnings

@@ -1,0 +1,142 @@
+"""Metrics as a run goes: a step streams values (pipefile.log_metric, or JSON lines appended
+to $PIPE_METRICS_STREAM), pipe records the series with the job, `pipe metrics curve` shows it,
+also while the step still runs, and MLflow gets it point by point."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+from workspace_repo import PIPE, Repo
+
+TRAIN = """\
+import os, sys, time
+import pipefile
+for epoch in range(4):
+    pipefile.log_metric("loss", 1.0 / (epoch + 1), step=epoch * 10)
+    pipefile.log_metric("acc", 0.5 + epoch / 10)
+if len(sys.argv) > 2:  # wait for the test to look at the running job
+    while not os.path.exists(sys.argv[2]):
+        time.sleep(0.05)
+open(sys.argv[1], "w").write("done\\n")
+"""
+
+
+def _workspace(repo: Repo, wait_for: str = "") -> None:
+    repo.write("train.py", TRAIN)
+    repo.pipefile(
+        f"""\
+        version: 1
+        steps:
+          train:
+            command: {sys.executable} train.py ${{{{outputs.o}}}} {wait_for}
+            outputs: {{o: build/o.txt}}
+            code: [train.py]
+          shell:
+            command: >-
+              printf '%s\\n' '{{"name": "x", "value": 1}}' 'not json' '{{"name": "x", "value": 3, "step": 7}}'
+              >> "$PIPE_METRICS_STREAM"; echo ok > ${{{{outputs.o}}}}
+            outputs: {{o: build/s.txt}}
+          both:
+            command: >-
+              echo '{{"name": "f1", "value": 0.1}}' >> "$PIPE_METRICS_STREAM";
+              echo '{{"f1": 0.9}}' > ${{{{outputs.m}}}}
+            outputs: {{m: build/m.json}}
+            metrics: [build/m.json]
+        """
+    )
+
+
+def test_a_streamed_series_is_recorded_and_its_last_value_is_a_metric(repo: Repo):
+    _workspace(repo)
+    r = repo.pipe("run", check=True)
+    assert "not a metric point" in r.err, str(r)  # the bad line is named, the run goes on
+    shown = repo.pipe("metrics", "show", "--json", check=True).json["jobs"][0]["metrics"]
+    assert shown["train.loss"] == 0.25 and shown["train.acc"] == pytest.approx(0.8)
+    assert shown["shell.x"] == 3
+    assert shown["both.f1"] == 0.9  # the metrics file wins over the stream's last value
+    curve = repo.pipe("metrics", "curve", "last", "loss", "--json", check=True).json
+    assert curve["metric"] == "train.loss"
+    assert [(p["step"], p["value"]) for p in curve["points"]] == [(0, 1.0), (10, 0.5), (20, 1 / 3), (30, 0.25)]
+    acc = repo.pipe("metrics", "curve", "last", "train.acc", "--json", check=True).json
+    assert [p["step"] for p in acc["points"]] == [0, 1, 2, 3]  # no step given: the count so far
+    shell = repo.pipe("metrics", "curve", "last", "shell.x", "--json", check=True).json
+    assert [(p["step"], p["value"]) for p in shell["points"]] == [(0, 1.0), (7, 3.0)]
+    text = repo.pipe("metrics", "curve", "last", "train.loss", check=True).out
+    assert "4 points" in text and "step 0" in text and "step 30" in text
+
+
+def test_curve_png_and_errors(repo: Repo):
+    pytest.importorskip("matplotlib")
+    _workspace(repo)
+    repo.pipe("run", check=True)
+    png = repo.root / "c.png"
+    assert repo.pipe("metrics", "curve", "last", "loss", "--png", str(png)).code == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = repo.pipe("metrics", "curve", "last", "los")
+    assert r.code == 2 and "no streamed metric 'los'" in r.err and "train.loss" in r.err, str(r)
+    r = repo.pipe("metrics", "curve", "last", "x", "--json")
+    assert r.code == 0  # unique ending
+
+
+def test_a_series_shows_while_the_step_still_runs(repo: Repo, tmp_path):
+    gate = tmp_path / "gate"
+    _workspace(repo, wait_for=str(gate))
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    run = subprocess.Popen(
+        PIPE + ["run", "train"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            r = repo.pipe("metrics", "curve", "last", "train.loss", "--json")
+            if r.code == 0 and len(r.json["points"]) == 4:
+                break
+            assert time.monotonic() < deadline, str(r)
+            time.sleep(0.2)
+        assert r.json["job"]["status"] == "running"
+    finally:
+        gate.write_text("go")
+        out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    assert len(repo.pipe("metrics", "curve", "last", "train.loss", "--json", check=True).json["points"]) == 4
+
+
+def test_log_metric_outside_a_step_warns_once_and_writes_nothing(tmp_path):
+    env = dict(os.environ)
+    env.pop("PIPE_METRICS_STREAM", None)
+    code = "import pipefile; pipefile.log_metric('a', 1); pipefile.log_metric('a', 2)"
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr.count("not inside a pipe step") == 1, r.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_mlflow_gets_the_series_point_by_point(repo: Repo, tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracking = pytest.importorskip("mlflow.tracking", reason="mlflow is not installed")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _workspace(repo)
+    repo.pipe("run", "train", env={"MLFLOW_TRACKING_URI": uri}, check=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = tracking.MlflowClient(tracking_uri=uri)
+        exp = client.get_experiment_by_name(json.loads(repo.pipe("jobs", "--json").out)["jobs"][0]["experiment"])
+        (run,) = client.search_runs([exp.experiment_id])
+        history = client.get_metric_history(run.info.run_id, "train.loss")
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (10, 0.5), (20, 1 / 3), (30, 0.25)]
+
+
+def test_a_fresh_step_carries_the_series_of_the_job_that_ran_it(repo: Repo):
+    _workspace(repo)
+    repo.pipe("run", "train", check=True)
+    assert repo.outcomes("train") == {"train": "fresh"}
+    curve = repo.pipe("metrics", "curve", "last", "train.loss", "--json", check=True).json
+    assert curve["job"]["id"] == 2 and len(curve["points"]) == 4
+    assert repo.pipe("metrics", "show", "--json", check=True).json["jobs"][0]["metrics"]["train.loss"] == 0.25
