@@ -417,3 +417,16 @@ def test_deploy_checks_the_model_folder_and_a_model_that_does_not_load_is_503(tm
         assert "ModuleNotFoundError" in err["message"] and err["hint"]
     finally:
         server.stop()
+
+
+def test_the_latency_benchmark_runs(tmp_path, capsys):
+    """benchmarks/online.py end to end at a few requests; no timing is asserted (docs/benchmarks.md has them)."""
+    require_serve_deps()
+    from benchmarks import online as bench
+
+    assert bench.main(["--n", "20", "--warmup", "2", "--workdir", str(tmp_path), "--json"]) == 0
+    out = capsys.readouterr().out
+    res = json.loads(out.strip().splitlines()[-1])
+    assert res["n"] == 20 and 0 < res["p50_ms"] <= res["p99_ms"] <= res["max_ms"]
+    assert res["prediction"] == 2  # the row is a virginica
+    assert "| requests | p50 |" in out
