@@ -430,3 +430,23 @@ def test_the_latency_benchmark_runs(tmp_path, capsys):
     assert res["n"] == 20 and 0 < res["p50_ms"] <= res["p99_ms"] <= res["max_ms"]
     assert res["prediction"] == 2  # the row is a virginica
     assert "| requests | p50 |" in out
+
+
+def test_non_finite_output_is_answered_as_null():
+    """JSON has no NaN: a model's NaN prediction comes back as null, not as a server error
+    (serve/online.py driven without HTTP)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.dummy import DummyRegressor
+
+    from pipefile.jobdb.online import OnlineDeployment
+    from pipefile.serve.online import Loaded, check_rows, predict
+    from stdlib_components._lib.models import Model, ModelInfo
+
+    est = DummyRegressor().fit(pd.DataFrame({"a": [1.0, 2.0]}), [1.0, 2.0])
+    est.constant_ = np.array([[np.nan]])
+    loaded = Loaded(Model(ModelInfo("dummy", "regression", "y", ["a"]), est))
+    dep = OnlineDeployment("d", 1, "m", 1, "tree", "0" * 32, 1, {}, "", False, 0.0)
+    rows = [{"a": 1.0}, {"a": 2}]
+    check_rows(rows, loaded.columns, loaded.numeric)
+    assert predict(loaded, rows, dep)["predictions"] == [None, None]

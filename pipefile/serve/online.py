@@ -236,14 +236,21 @@ def predict(loaded: Loaded, rows: list, dep: OnlineDeployment) -> dict:
         "name": dep.name,
         "version": dep.version,
         "model": dep.model_ref,
-        "predictions": scored["prediction"].tolist(),
+        "predictions": _finite(scored["prediction"].tolist()),
     }
     if loaded.classifier:
         classes = list(loaded.model.estimator.classes_)
-        per_class = [scored[f"probability_{c}"].tolist() for c in classes]
+        per_class = [_finite(scored[f"probability_{c}"].tolist()) for c in classes]
         keys = [str(c) for c in classes]  # JSON keys are text: class 1 is "1"
         out["probabilities"] = [dict(zip(keys, ps)) for ps in zip(*per_class)]
     return out
+
+
+def _finite(values: list) -> list:
+    """JSON has no NaN or infinity: a model's non-finite output is answered as null."""
+    if any(isinstance(v, float) and not math.isfinite(v) for v in values):
+        return [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
+    return values
 
 
 def _why_refused(frame, e: Exception) -> str:
