@@ -300,6 +300,11 @@ def test_disabling_a_version_refuses_it_and_moves_the_default(site):
     assert r.status_code == 409 and "disabled" in r.json()["error"]["message"]
     r = repo.pipe("deployments", "set-default", "spare", "1")
     assert r.code == 2 and "disabled" in r.err
+    # --set-default on deploy moves the default at once (here to a model of other columns).
+    r = repo.pipe("deploy", "spare", "--model", "reg", "--set-default", "--json", check=True).json
+    assert (r["version"], r["default_version"], r["default"]) == (3, 3, True)
+    r = c.post("/v1/online/spare/score", json={"rows": rows})
+    assert r.status_code == 422 and "extra column(s) 'petal_length'" in r.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -327,16 +332,21 @@ def test_deploy_refuses_a_bad_name(site):
     assert r.code == 2 and "not a valid deployment name" in r.err, str(r)
 
 
-def test_gc_keeps_a_deployed_model(site, tmp_path):
+def test_gc_keeps_a_deployed_model(site):
     """The deployment pins the model's content: `pipe gc` keeps it, whatever else it drops."""
+    from pipefile.digest import PathDigest
+    from pipefile.workspace import Workspace
+
     repo, _server, _toks = site
     assert repo.pipe("gc", "--keep-last", "0").code == 0
     listed = repo.pipe("deployments", "--json", check=True).json["deployments"]
-    digest = next(d["digest"] for d in listed if d["name"] == "petals")
-    assert (repo.root / ".pipe" / "store").exists()
-    v = repo.pipe("verify", "--json")
-    assert v.code == 0, str(v)
-    assert digest in {x["digest"] for x in repo.pipe("artifacts", "show", "reg", "--json", check=True).json["versions"]}
+    ws = Workspace(str(repo.root))
+    try:
+        for d in listed:
+            assert ws.store.complete(PathDigest("tree", d["digest"], d["size"])), d
+    finally:
+        ws.close()
+    assert repo.pipe("verify", "--json").code == 0
 
 
 def test_a_model_is_loaded_once_per_process_and_kept(site):
