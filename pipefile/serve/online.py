@@ -6,8 +6,9 @@ named), made into a table and given to `score_frame` of stdlib_components/_lib/m
 the function std/score_model calls too: an online prediction is the batch one.
 
 A model is loaded once per server process and kept (`ModelCache`, keyed by the content
-digest the deployment pins), on the thread that serves the request (FastAPI runs these
-routes off the event loop), and only one thread loads a given model.
+digest the deployment pins), on the thread-pool thread that serves the request (never on
+the event loop: serve/http/online.py), and only one thread loads a given model. A model
+that fails to load is not kept: the next request tries again.
 """
 
 from __future__ import annotations
