@@ -14,6 +14,7 @@ LAYERS = {
     "outcomes": 0,
     "lazyclass": 0,
     "printable": 0,
+    "shellquote": 0,
     "tracking": 0,
     "template": 1,
     "load": 1,

@@ -66,9 +66,14 @@ def show(job, pipefile, as_json):
 @file_option
 @click.option("--follow", is_flag=True, help="Keep printing as the job writes, until it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print {step: log text} as JSON.")
+@click.option("--url", help="Read a job of this `pipe serve` server (JOB: its number, or last).")
+@click.option("--token", envvar="PIPE_TOKEN", help="With --url: the token (or set PIPE_TOKEN).")
 @guard
-def logs(job, step, pipefile, follow, as_json):
+def logs(job, step, pipefile, follow, as_json, url, token):
     """Print the logs of a job's steps (or of one STEP)."""
+    if url is not None:
+        _served_logs(url, token, job, step, follow, as_json)
+        return
     ws = open_workspace(pipefile)
     try:
         j = ws.jobs.resolve(job)
@@ -95,6 +100,19 @@ def logs(job, step, pipefile, follow, as_json):
                 click.echo()
     finally:
         ws.close()
+
+
+def _served_logs(url, token, job, step, follow, as_json) -> None:
+    from ..serve.client import Client
+    from ..serve.remote_logs import show_logs
+
+    client = Client(url, token, warn=lambda m: click.echo(m, err=True))
+    try:
+        got = show_logs(client, url, job, step, follow and not as_json, None if as_json else click.echo)
+    finally:
+        client.close()
+    if as_json:
+        dump_json(got)
 
 
 def _read(path: str) -> str:

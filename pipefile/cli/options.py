@@ -39,6 +39,12 @@ remote_flag = click.option(
 )
 
 
+def echo_notes(notes, label: str) -> None:
+    """(SourceLoc, message, hint) notes of a load, on stderr: `warning: Pipefile:3:7: ...`."""
+    for loc, message, hint in notes:
+        click.echo(f"{label}: {PipefileError(message, loc, hint).render()}", err=True)
+
+
 def workspace_root(pipefile) -> str:
     """The folder of the Pipefile given with -f (default: the one found from here)."""
     from ..load import find_pipefile

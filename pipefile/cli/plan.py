@@ -14,7 +14,7 @@ from ..report.plan import render_status, status_json
 from ..report.text import dump_json, plural
 from ..session import Session, load
 from .guard import guard
-from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
+from .options import CONTEXT, echo_notes, file_option, param_option, remote_flag, resolve_remote
 
 
 @click.command(context_settings=CONTEXT)
@@ -64,6 +64,10 @@ def validate(pipefile, params):
     """Check the Pipefile and report every problem at once (exit 2 if any)."""
     graph = load(pipefile, params)
     pf = graph.pipefile
+    echo_notes(pf.warnings, "warning")
+    from ..load import quoted_placeholders
+
+    echo_notes(quoted_placeholders(pf), "info")
     counts = ", ".join(
         plural(n, what)
         for n, what in ((len(graph.nodes), "step"), (len(pf.params), "param"), (len(pf.assets), "asset"))
