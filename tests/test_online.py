@@ -460,3 +460,95 @@ def test_non_finite_output_is_answered_as_null():
     rows = [{"a": 1.0}, {"a": 2}]
     check_rows(rows, loaded.columns, loaded.numeric)
     assert predict(loaded, rows, dep)["predictions"] == [None, None]
+
+
+STD_PIPEFILE = """\
+name: designer-iris
+steps:
+  data:
+    component: std/sample_data@1
+    inputs: {name: iris}
+    outputs: {data: build/iris.parquet}
+  split:
+    component: std/split_data@1
+    inputs: {data: "${{steps.data.outputs.data}}", fraction: 0.7, seed: 3}
+    outputs: {train: build/train.parquet, test: build/test.parquet}
+  train:
+    component: std/train_model@1
+    inputs: {data: "${{steps.split.outputs.train}}", label: target, algorithm: logistic_regression, seed: 3}
+    outputs:
+      model: {path: build/model, name: iris-model}
+  score:
+    component: std/score_model@1
+    inputs: {model: "${{steps.train.outputs.model}}", data: "${{steps.split.outputs.test}}"}
+    outputs: {scored: build/scored.parquet}
+"""
+
+
+def test_online_predictions_equal_what_std_score_model_wrote(tmp_path):
+    """The designer's flow: std/train_model's model deployed; its online predictions for the
+    test rows are what std/score_model wrote for them in the batch pipeline."""
+    require_serve_deps()
+    import pandas as pd
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", STD_PIPEFILE, dedent=False)
+    repo.pipe("run", check=True, timeout=600)
+    repo.pipe("deploy", "iris", "--model", "iris-model", check=True)
+    scored = pd.read_parquet(root / "build" / "scored.parquet")
+    features = [c for c in scored.columns if c != "target" and c != "prediction" and not c.startswith("probability_")]
+    rows = [
+        {c: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for c, v in r.items()}
+        for r in scored[features].to_dict("records")
+    ]
+    tok = token(repo, "--scope", "invoke:iris")
+    server = Server(root)
+    try:
+        r = server.client(tok).post("/v1/online/iris/score", json={"rows": rows})
+        assert r.status_code == 200, r.text
+        got = r.json()
+    finally:
+        server.stop()
+    assert got["predictions"] == scored["prediction"].tolist()
+    classes = [c.removeprefix("probability_") for c in scored.columns if c.startswith("probability_")]
+    assert classes and got["probabilities"] == [
+        {k: scored[f"probability_{k}"].iloc[i] for k in classes} for i in range(len(rows))
+    ]
+
+
+def test_a_pipeline_model_takes_text_and_its_refusals_are_422():
+    """A scikit-learn pipeline with its own encoder takes strings (a bare estimator does not);
+    what it refuses comes back as a 422 in score_frame's words (serve/online.py without HTTP)."""
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    from pipefile.jobdb.online import OnlineDeployment
+    from pipefile.serve.online import Loaded, check_rows, predict
+    from pipefile.serve.refusals import Invalid
+    from stdlib_components._lib.models import Model, ModelInfo, score_frame
+
+    train = pd.DataFrame({"colour": ["red", "blue", "red", "green"] * 5, "size": [1.0, 2.0, 3.0, 4.0] * 5})
+    label = [1, 0, 1, 0] * 5
+    est = make_pipeline(
+        ColumnTransformer([("c", OneHotEncoder(), ["colour"])], remainder="passthrough"), LogisticRegression()
+    ).fit(train, label)
+    model = Model(ModelInfo("pipeline", "classification", "y", ["colour", "size"], classes=[0, 1]), est)
+    loaded = Loaded(model)
+    assert not loaded.numeric
+    dep = OnlineDeployment("p", 1, "m", 1, "tree", "0" * 32, 1, {}, "", False, 0.0)
+    rows = [{"colour": "green", "size": 2.5}, {"colour": "red", "size": 1}]
+    check_rows(rows, loaded.columns, loaded.numeric)
+    got = predict(loaded, rows, dep)
+    want = score_frame(model, pd.DataFrame(rows))
+    assert got["predictions"] == want["prediction"].tolist()
+    assert got["probabilities"] == [{"0": want["probability_0"][i], "1": want["probability_1"][i]} for i in range(2)]
+
+    with pytest.raises(Invalid) as refused:
+        predict(loaded, [{"colour": "purple", "size": 1.0}], dep)
+    assert refused.value.message.startswith("rows: the model cannot score these rows") and refused.value.field == "rows"
+    assert "purple" in refused.value.message or "unknown" in refused.value.message.lower()

@@ -256,9 +256,10 @@ def _finite(values: list) -> list:
 
 def _why_refused(frame, e: Exception) -> str:
     """What the model refused, naming a column with missing values where that is it."""
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
-    if "NaN" in text:
-        nulls = [c for c in frame.columns if frame[c].isna().any()]
-        if nulls:
-            return f"rows: the model takes no missing values (null) and column(s) {_names(nulls)} have some"
-    return f"rows: the model refused them: {text[:300]}"
+    nulls = [c for c in frame.columns if frame[c].isna().any()]
+    if nulls:
+        return f"rows: the model takes no missing values (null) and column(s) {_names(nulls)} have some"
+    # score_frame's own refusal (stdlib_components/_lib/models.py: ScoringError) names the
+    # columns at fault already; its "data:" is the batch input's name, here it is the rows
+    text = getattr(e, "message", None) or (str(e).splitlines() or [type(e).__name__])[0]
+    return "rows: " + str(text).removeprefix("data: ")[:300]
