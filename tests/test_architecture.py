@@ -41,6 +41,7 @@ LAYERS = {
     "publish": 5,
     "deploy": 5,
     "sync": 5,
+    "version_numbers": 5,
     "jobs": 5,
     "lineage": 5,
     "clone": 5,
