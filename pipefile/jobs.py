@@ -39,19 +39,26 @@ def git_state(root: str) -> tuple:
             return None, None
         probe = parent
     try:
-        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return None, None
-        # --no-optional-locks: never take index.lock (another git, or a step, may be using it)
+        # One process for both (a git start is a few ms of every run in a work tree): the
+        # commit is the `# branch.oid` header, "(initial)" before the first commit; any entry
+        # line is a change. --no-optional-locks: never take index.lock (another git, or a
+        # step, may be using it).
         status = subprocess.run(
-            ["git", "--no-optional-locks", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            ["git", "--no-optional-locks", "-C", root, "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="replace",
             timeout=30,
         )
-        return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None
+    if status.returncode != 0:
+        return None, None
+    lines = status.stdout.splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    if commit is None or commit == "(initial)":
+        return None, None
+    return commit, any(not line.startswith("#") for line in lines if line)
 
 
 class GitProbe:

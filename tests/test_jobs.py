@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -203,6 +204,35 @@ def test_a_job_records_the_git_commit_and_whether_the_tree_was_dirty(demo):
     demo.write("tool.sh", demo.read("tool.sh") + "# edited\n")
     demo.pipe("run", check=True)
     assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head, "dirty": True}
+
+
+def test_the_git_state_of_a_job_takes_one_git_process(demo, tmp_path):
+    # Every run in a work tree asks git for the commit and whether the tree is dirty: one
+    # process for both (a git start is a few ms of a no-op run).
+    real_git = shutil.which("git")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "git-calls"
+    (bin_dir / "git").write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {real_git} "$@"\n')
+    (bin_dir / "git").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    def git(*args):
+        subprocess.run([real_git, *args], cwd=demo.root, check=True, capture_output=True)
+
+    git("init", "-q")
+    demo.pipe("run", check=True, env=env)  # no commit yet: none recorded
+    assert demo.pipe("jobs", "show", "last", "--json").json["git"] is None
+    git("add", "Pipefile", "tool.sh")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "one")
+    head = subprocess.run([real_git, "rev-parse", "HEAD"], cwd=demo.root, capture_output=True, text=True).stdout
+    calls.unlink()
+    demo.pipe("run", check=True, env=env)
+    assert len(calls.read_text().splitlines()) == 1
+    assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head.strip(), "dirty": False}
+    demo.write("tool.sh", demo.read("tool.sh") + "# edited\n")
+    demo.pipe("run", check=True, env=env)
+    assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head.strip(), "dirty": True}
 
 
 def test_schema_revision_is_bumped_with_the_schema():
