@@ -28,16 +28,21 @@ from .rebuilder import Decision
 from .workspace import Workspace
 
 
-def git_state(root: str) -> tuple:
-    """(commit, dirty) of the git work tree holding `root`, or (None, None)."""
+def in_git_tree(root: str) -> bool:
+    """Whether a `.git` is at `root` or in a folder above it."""
     probe = root
-    while True:
-        if os.path.exists(os.path.join(probe, ".git")):
-            break
+    while not os.path.exists(os.path.join(probe, ".git")):
         parent = os.path.dirname(probe)
         if parent == probe:
-            return None, None
+            return False
         probe = parent
+    return True
+
+
+def git_state(root: str) -> tuple:
+    """(commit, dirty) of the git work tree holding `root`, or (None, None)."""
+    if not in_git_tree(root):
+        return None, None
     try:
         # One process for both (a git start is a few ms of every run in a work tree): the
         # commit is the `# branch.oid` header, "(initial)" before the first commit; any entry
@@ -67,14 +72,17 @@ class GitProbe:
 
     def __init__(self, root: str):
         self._state: tuple = (None, None)
-        self._thread = threading.Thread(target=self._probe, args=(root,), name="git-probe", daemon=True)
-        self._thread.start()
+        self._thread: Optional[threading.Thread] = None
+        if in_git_tree(root):  # (outside a work tree, no thread: nothing to wait for)
+            self._thread = threading.Thread(target=self._probe, args=(root,), name="git-probe", daemon=True)
+            self._thread.start()
 
     def _probe(self, root: str) -> None:
         self._state = git_state(root)
 
     def result(self) -> tuple:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         return self._state
 
 
