@@ -235,6 +235,22 @@ def test_the_git_state_of_a_job_takes_one_git_process(demo, tmp_path):
     assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head.strip(), "dirty": True}
 
 
+def test_a_fresh_step_finds_the_job_that_ran_it_through_an_index(tmp_path):
+    # Every fresh step of a run asks for the newest earlier job that ran it with its key (for
+    # the series that job streamed): without an index that scanned every earlier job's rows,
+    # so a no-op got slower with each job recorded.
+    from pipefile.jobdb.jobs import JobStore
+
+    store = JobStore(str(tmp_path / "jobs.db"))
+    queries: list = []
+    store.db.set_trace_callback(queries.append)
+    assert store.series_of_key("train", "k" * 64, before=10) == {}
+    (sql,) = [q for q in queries if "job_steps" in q]
+    plan = " ".join(row[-1] for row in store.db.execute("EXPLAIN QUERY PLAN " + sql))
+    assert "INDEX job_steps_by_key (step=? AND key=? AND outcome=? AND job_id<?)" in plan, plan
+    store.close()
+
+
 def test_schema_revision_is_bumped_with_the_schema():
     """A database stamped with SCHEMA_REVISION skips creating tables on open: any change to the
     schema must come with a new revision (then update the digest below)."""
@@ -261,6 +277,7 @@ def test_schema_revision_is_bumped_with_the_schema():
         "2.5": "7476e23b49b42a37",
         "2.6": "e0f78cb21795b0c2",
         "2.7": "c5e23af77dc241e1",
+        "2.8": "4a124f341e63307e",
     }
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
@@ -362,6 +379,8 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     # 0a6fa8dda7084d88, migrated fe321e09a266b0bd).
     # 2.7 added online_endpoints and online_deployments (jobdb/online.py; 2.6: new fe1dd323cc9dd675,
     # upgraded 284384236990dfe5, migrated 13ffa70de7ba08f7).
-    assert layouts == {"new": "ec23136290f8ebd1", "upgraded": "c5158c0650ab7777", "migrated": "f031a38b3f6e1dc9"}, (
+    # 2.8 added the index job_steps_by_key (2.7: new ec23136290f8ebd1, upgraded c5158c0650ab7777,
+    # migrated f031a38b3f6e1dc9).
+    assert layouts == {"new": "fb5a4aa7a3fd6d6c", "upgraded": "377c25ff8d1ea0a3", "migrated": "4fe8ac4df7c56e36"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )
