@@ -242,12 +242,22 @@ def test_a_fresh_step_finds_the_job_that_ran_it_through_an_index(tmp_path):
     from pipefile.jobdb.jobs import JobStore
 
     store = JobStore(str(tmp_path / "jobs.db"))
+    key = "k" * 64
+    for job, step in ((1, "train"), (1, "score"), (2, "train")):
+        store.db.execute("INSERT INTO job_steps(job_id, step, outcome, key) VALUES(?, ?, 'ran', ?)", (job, step, key))
+    for job, step, value in ((1, "train", 0.5), (1, "score", 0.7), (2, "train", 0.25)):
+        store.db.execute("INSERT INTO metric_points VALUES(?, ?, 'loss', 0, 0, ?, 1.0)", (job, step, value))
     queries: list = []
     store.db.set_trace_callback(queries.append)
-    assert store.series_of_key("train", "k" * 64, before=10) == {}
-    (sql,) = [q for q in queries if "job_steps" in q]
-    plan = " ".join(row[-1] for row in store.db.execute("EXPLAIN QUERY PLAN " + sql))
-    assert "INDEX job_steps_by_key (step=? AND key=? AND outcome=? AND job_id<?)" in plan, plan
+    assert store.series_of_key("train", key, before=2) == {"loss": [(0, 0.5, 1.0)]}
+    store.db.set_trace_callback(None)
+    plans = {
+        table: " ".join(row[-1] for q in queries if table in q for row in store.db.execute("EXPLAIN QUERY PLAN " + q))
+        for table in ("job_steps", "metric_points")
+    }
+    assert "INDEX job_steps_by_key (step=? AND key=? AND outcome=? AND job_id<?)" in plans["job_steps"], plans
+    # ... and then reads that step's points, not the whole job's again for each of its steps.
+    assert "(job_id=? AND step=?)" in plans["metric_points"], plans
     store.close()
 
 
