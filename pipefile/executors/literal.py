@@ -96,7 +96,7 @@ class LiteralView:
             try:
                 os.replace(at, ws_path)
             except OSError:
-                import shutil  # (only here: a no-op run imports this module and not shutil)
+                import shutil  # here, not at the top: a no-op run moves nothing (start-up)
 
                 shutil.move(at, ws_path)  # another file system
         notes = []
