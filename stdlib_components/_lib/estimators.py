@@ -58,8 +58,9 @@ DEFAULT_MODEL = "random_forest_regressor"
 
 def chosen_model(model: str | None, algorithm: str | None) -> tuple[str, str]:
     """The algorithm named by the `model` param, or by `algorithm` (its first name, still
-    taken), and which of the two named it (for the error messages)."""
-    if model is not None and algorithm is not None:
+    taken), and which of the two named it (for the error messages). `model` has a default, so
+    only a `model` other than the default conflicts with `algorithm`."""
+    if model not in (None, DEFAULT_MODEL, algorithm) and algorithm is not None:
         raise ComponentError(
             f"model: {model!r} and algorithm: {algorithm!r} both name the algorithm",
             "give only `model` (`algorithm` is its older name)",
