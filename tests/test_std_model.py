@@ -465,7 +465,11 @@ def _run_spec(name: str, values: dict) -> subprocess.CompletedProcess:
 
     spec = _spec(name)
     command = re.sub(r"\$\[\[(.*?)\]\]", r"\1", spec["command"])
-    command = re.sub(r"\$\{\{(inputs|outputs)\.(\w+)\}\}", lambda m: shlex.quote(str(values.get(m.group(0)[3:-2], values.get(m.group(2))))), command)
+    command = re.sub(
+        r"\$\{\{(inputs|outputs)\.(\w+)\}\}",
+        lambda m: shlex.quote(str(values.get(m.group(0)[3:-2], values.get(m.group(2))))),
+        command,
+    )
     argv = shlex.split(command)
     assert argv[:3] == ["python", "-m", f"stdlib_components.{name}"]
     return _component(name, *argv[3:])

@@ -63,9 +63,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     per_fold = []
     for train_rows, test_rows in _splitter(kind.task, args.folds, args.seed, frame, args.label):
         train, test = frame.iloc[train_rows], frame.iloc[test_rows]
-        estimator, info = fit_model(
-            train, algorithm, args.label, args.features, hyperparameters, args.seed, warn=False
-        )
+        estimator, info = fit_model(train, algorithm, args.label, args.features, hyperparameters, args.seed, warn=False)
         scored = score_frame(Model(info, estimator), test)
         per_fold.append(scalar_metrics(evaluate(scored, args.label, kind.task)))
 
