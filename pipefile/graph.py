@@ -414,10 +414,10 @@ def _command_param_refs(command) -> list:
 
 
 def _check_kind(step, path, inputs, pf, errors, loc, is_dir: Optional[bool] = None):
-    want = None
+    want = name = None
     for i in inputs.values():
         if i.kind == IN_PATH and i.path == path and i.type:
-            want = i.type
+            want, name = i.type, i.name
     if want is None:
         return
     if is_dir is None:
@@ -427,7 +427,8 @@ def _check_kind(step, path, inputs, pf, errors, loc, is_dir: Optional[bool] = No
             PipefileError(
                 f"step '{step}' expects a file at '{path}', but it is a folder",
                 loc,
-                "declare it as type: uri_folder, or point at a file",
+                _kind_hint(pf.steps.get(step), name, spec.URI_FOLDER, "file")
+                or "declare it as type: uri_folder, or point at a file",
             )
         )
     elif want == spec.URI_FOLDER and not is_dir:
@@ -435,9 +436,20 @@ def _check_kind(step, path, inputs, pf, errors, loc, is_dir: Optional[bool] = No
             PipefileError(
                 f"step '{step}' expects a folder at '{path}', but it is a file",
                 loc,
-                "declare it as type: uri_file, or point at a folder",
+                _kind_hint(pf.steps.get(step), name, spec.URI_FILE, "folder")
+                or "declare it as type: uri_file, or point at a folder",
             )
         )
+
+
+def _kind_hint(st, name, other: str, wanted: str) -> str:
+    """For a component's input, whose type the step cannot change: what the step can do
+    (bind the path to the component's input of the other kind, where it has one)."""
+    if st is None or not st.component or name not in st.input_decls:
+        return ""
+    hint = f"input '{name}' of component '{st.component}' takes a {wanted}: point it at one"
+    alt = [d.name for d in st.input_decls.values() if d.type == other and d.name not in st.inputs]
+    return hint + (f", or bind this path to '{alt[0]}' ({other})" if alt else "")
 
 
 def _missing_input(step, path, loc, producers, pf) -> PipefileError:

@@ -63,7 +63,7 @@ def test_designer_regression_example_runs_on_std_blocks_only(tmp_path):
     metrics = ex.pipe("metrics", "show", "--json", check=True).json["jobs"][0]["metrics"]
     assert 0.3 < metrics["evaluate.r2"] < 1 and metrics["evaluate.rmse"] > 0
     assert (ex.root / "build/residuals.png").stat().st_size > 0
-    changed = ex.outcomes("-p", "algorithm=ridge")
+    changed = ex.outcomes("-p", "model=ridge")
     assert {k for k, v in changed.items() if v == "ran"} == {"train", "score", "evaluate"}
 
 

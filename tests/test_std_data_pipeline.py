@@ -72,15 +72,15 @@ steps:
     inputs:
       data: ${{steps.sample.outputs.data}}
       columns: "sepal length (cm), petal length (cm), target"
-    outputs: {selected: build/selected.parquet}
+    outputs: {data: build/selected.parquet}
   clean:
     component: clean_missing_data
-    inputs: {data: "${{steps.select.outputs.selected}}", strategy: mean}
-    outputs: {cleaned: build/clean.parquet, report: build/clean.json}
+    inputs: {data: "${{steps.select.outputs.data}}", strategy: mean}
+    outputs: {data: build/clean.parquet, report: build/clean.json}
   split:
     component: split_data
     inputs:
-      data: ${{steps.clean.outputs.cleaned}}
+      data: ${{steps.clean.outputs.data}}
       fraction: ${{params.fraction}}
       seed: 1
       stratify_column: target
@@ -88,16 +88,16 @@ steps:
   normalize:
     component: normalize_data
     inputs: {data: "${{steps.split.outputs.train}}", exclude: target}
-    outputs: {normalized: build/train_scaled.parquet, transform: build/scaling.json}
+    outputs: {data: build/train_scaled.parquet, transform: build/scaling.json}
   scale_test:
     component: apply_transformation
     inputs:
       data: ${{steps.split.outputs.test}}
       transform: ${{steps.normalize.outputs.transform}}
-    outputs: {transformed: build/test_scaled.parquet}
+    outputs: {data: build/test_scaled.parquet}
   summarize:
     component: summarize_data
-    inputs: {data: "${{steps.scale_test.outputs.transformed}}"}
+    inputs: {data: "${{steps.scale_test.outputs.data}}"}
     outputs: {statistics: build/summary.json, plot: build/summary.png}
 """
 
@@ -148,10 +148,10 @@ steps:
   fill:
     component: clean_missing_data
     inputs: {data: "${{steps.load.outputs.data}}", columns: amount, strategy: constant, value: "0"}
-    outputs: {cleaned: build/filled.parquet, report: build/filled.json}
+    outputs: {data: build/filled.parquet, report: build/filled.json}
   big:
     component: filter_rows
-    inputs: {data: "${{steps.fill.outputs.cleaned}}", expression: "amount >= 10 or city == 'Rome'"}
+    inputs: {data: "${{steps.fill.outputs.data}}", expression: "amount >= 10 or city == 'Rome'"}
     outputs: {filtered: build/big.parquet}
   join:
     component: join_data
@@ -194,7 +194,7 @@ steps:
   select:
     component: select_columns
     inputs: {data: "${{steps.sample.outputs.data}}", columns: "alcohol, targte"}
-    outputs: {selected: build/selected.parquet}
+    outputs: {data: build/selected.parquet}
 """
     repo.pipefile(pipefile(form, steps))
     r = repo.pipe("run")

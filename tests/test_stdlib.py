@@ -264,3 +264,20 @@ def test_a_pipefile_may_define_its_own_std_environment(iris):
     assert iris.outcomes() == {"split": "ran"}
     (row,) = iris.pipe("envs", "--json", check=True).json["environments"]
     assert row["name"] == "std" and row["type"] == "local" and "uses" not in row
+
+
+def test_a_new_major_moves_std_name_alone_and_not_a_step_pinned_to_at_1(iris, library):
+    """`@1` pins the interface: a release that adds `std/split_data@2` leaves a pinned step
+    fresh, while `std/split_data` (the newest major) moves to @2 and reruns."""
+    steps = SPLIT + SPLIT.split("steps:\n", 1)[1].replace("split:", "newest:").replace(
+        "std/split_data@1", "std/split_data"
+    ).replace("build/", "build/newest/")
+    iris.pipefile(steps)
+    assert iris.outcomes(env={"PIPE_STDLIB_DIR": str(library)}) == {"split": "ran", "newest": "ran"}
+    v2 = library / "split_data_v2"
+    v2.mkdir()
+    spec = (library / "split_data" / "component.yaml").read_text()
+    (v2 / "component.yaml").write_text(spec.replace("version: 1.0.0", "version: 2.0.0"))
+    r = iris.pipe("status", env={"PIPE_STDLIB_DIR": str(library)})
+    assert "code 'std/split_data' changed: 1.0.0" in r.out and "-> 2.0.0" in r.out, str(r)
+    assert iris.outcomes(env={"PIPE_STDLIB_DIR": str(library)}) == {"split": "fresh", "newest": "ran"}

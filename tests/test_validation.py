@@ -1107,7 +1107,6 @@ CASES = [
         E("x}", "default of input 'bad' of component 'c' is 'x', which is not an integer"),
         E("maybe", "optional must be true or false"),
         E("../up.txt", "default of input 'path'", "outside the workspace"),
-        E("same", "component 'c' has an input and an output both named 'same'", hint="rename one", nth=2),
     ),
     # --- steps: shapes of outputs and bindings
     C(
@@ -1192,7 +1191,6 @@ CASES = [
         E('"x ${{', "input 'mixed' of step 'a' mixes text and ${{...}}", hint="one ${{...}} expression"),
         E("${{inputs.other", "input 'self' of step 'a' cannot refer to ${{inputs.other}}", hint="${{assets.X}}"),
         E("[1]}", "input 'badvalue' of step 'a': a value must be a number, a string or a boolean"),
-        E("same: 1", "step 'a' has an input and an output both named 'same'", hint="rename one"),
         E(
             "number, value",
             "input 'n' of step 'b' is declared integer by its component, not number",

@@ -168,7 +168,7 @@ def load_component(
                 decl = load_input_decl(r, iname, ikn, ivn, what)
                 if decl:
                     inputs[iname] = decl
-    outputs = load_output_decls(r, fields["outputs"][1], what, inputs) if "outputs" in fields else {}
+    outputs = load_output_decls(r, fields["outputs"][1], what) if "outputs" in fields else {}
     if "command" not in fields:
         r.error(vnode, f"{what} has no command", "add command: python src/script.py ...")
         return None
@@ -220,13 +220,10 @@ def load_metric_outputs(r: NodeReader, node: Node, what: str, outputs: Mapping[s
     return tuple(dict.fromkeys(out))
 
 
-def load_output_decls(r: NodeReader, node: Node, what: str, inputs: Mapping[str, InputDecl]) -> dict[str, OutputDecl]:
+def load_output_decls(r: NodeReader, node: Node, what: str) -> dict[str, OutputDecl]:
     outputs = {}
     for oname, okn, ovn in r.mapping(node, f"outputs of {what}"):
         if not r.name_ok(oname, okn, "output"):
-            continue
-        if oname in inputs:
-            r.error(okn, f"{what} has an input and an output both named '{oname}'", "rename one")
             continue
         odesc = ""
         if is_scalar(ovn):

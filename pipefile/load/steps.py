@@ -178,9 +178,6 @@ class StepParser:
                     did_you_mean(iname, decls, "input") if decls else "this component takes no inputs",
                 )
                 continue
-            if iname in outputs:
-                r.error(ikn, f"{what} has an input and an output both named '{iname}'", "rename one")
-                continue
             decl = decls.get(iname)
             attempted.add(iname)
             b = self.load_binding(iname, ivn, what, decl)

@@ -53,12 +53,29 @@ MODELS: dict[str, ModelKind] = {
 }
 
 
-def model_kind(name: str) -> ModelKind:
+DEFAULT_MODEL = "random_forest_regressor"
+
+
+def chosen_model(model: str | None, algorithm: str | None) -> tuple[str, str]:
+    """The algorithm named by the `model` param, or by `algorithm` (its first name, still
+    taken), and which of the two named it (for the error messages). `model` has a default, so
+    only a `model` other than the default conflicts with `algorithm`."""
+    if model not in (None, DEFAULT_MODEL, algorithm) and algorithm is not None:
+        raise ComponentError(
+            f"model: {model!r} and algorithm: {algorithm!r} both name the algorithm",
+            "give only `model` (`algorithm` is its older name)",
+        )
+    if algorithm is not None:
+        return algorithm, "algorithm"
+    return (model if model is not None else DEFAULT_MODEL), "model"
+
+
+def model_kind(name: str, param: str = "model") -> ModelKind:
     kind = MODELS.get(name)
     if kind is None:
         guess = did_you_mean(name, MODELS)
         hint = f"did you mean {guess!r}?" if guess else f"the algorithms are: {', '.join(sorted(MODELS))}"
-        raise ComponentError(f"algorithm: {name!r} is not an algorithm std/train_model knows", hint)
+        raise ComponentError(f"{param}: {name!r} is not an algorithm std/train_model knows", hint)
     return kind
 
 

@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .._lib.errors import ComponentError, run_main
-from .._lib.estimators import CLASSIFICATION, check_inputs, fit_model, model_kind, parse_hyperparameters
+from .._lib.estimators import (
+    CLASSIFICATION,
+    check_inputs,
+    chosen_model,
+    fit_model,
+    model_kind,
+    parse_hyperparameters,
+)
 from .._lib.evaluation import evaluate, scalar_metrics
 from .._lib.models import Model, score_frame
 from .._lib.tables import read_table
@@ -30,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--label", required=True)
-    ap.add_argument("--algorithm", required=True)
+    ap.add_argument("--model-name", help="the algorithm (the `model` param)")
+    ap.add_argument("--algorithm", help="the same, by the param's older name")
     ap.add_argument("--hyperparameters", default="{}")
     ap.add_argument("--features")
     ap.add_argument("--folds", type=int, default=5)
@@ -38,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--metrics", required=True)
     args = ap.parse_args(argv)
 
-    kind = model_kind(args.algorithm)
+    algorithm, param = chosen_model(args.model_name, args.algorithm)
+    kind = model_kind(algorithm, param)
     hyperparameters = parse_hyperparameters(args.hyperparameters)
     frame = read_table(args.data)
     if args.folds < 2:
@@ -49,14 +58,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             "give fewer folds",
         )
     # the label, features and hyperparameters are checked once, by name, on all rows
-    check_inputs(frame, args.algorithm, args.label, args.features, hyperparameters, args.seed)
+    check_inputs(frame, algorithm, args.label, args.features, hyperparameters, args.seed)
 
     per_fold = []
     for train_rows, test_rows in _splitter(kind.task, args.folds, args.seed, frame, args.label):
         train, test = frame.iloc[train_rows], frame.iloc[test_rows]
-        estimator, info = fit_model(
-            train, args.algorithm, args.label, args.features, hyperparameters, args.seed, warn=False
-        )
+        estimator, info = fit_model(train, algorithm, args.label, args.features, hyperparameters, args.seed, warn=False)
         scored = score_frame(Model(info, estimator), test)
         per_fold.append(scalar_metrics(evaluate(scored, args.label, kind.task)))
 
@@ -64,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     values = {k: [f[k] for f in per_fold if f.get(k) is not None] for k in names}
     out = {
         "task": kind.task,
-        "algorithm": args.algorithm,
+        "algorithm": algorithm,
         "folds": per_fold,
         "mean": {k: statistics.fmean(v) for k, v in values.items() if v},
         "std": {k: statistics.pstdev(v) for k, v in values.items() if v},
