@@ -18,6 +18,7 @@ LAYERS = {
     "template": 1,
     "load": 1,
     "graph": 1,
+    "expand": 1,
     "landing": 1,
     "bindings": 1,
     "digest": 1,

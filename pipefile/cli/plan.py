@@ -30,8 +30,9 @@ from .options import CONTEXT, file_option, param_option, remote_flag, resolve_re
     metavar="IDS",
     help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).",
 )
+@click.option("--tasks", "tasks", is_flag=True, help="List each task of a matrix, sweep or foreach on its own line.")
 @guard
-def status(targets, pipefile, params, as_json, remote_name, check, gpus):
+def status(targets, pipefile, params, as_json, remote_name, check, gpus, tasks):
     """Say, per step, whether it is fresh, must run (and why), will be restored, or waits.
 
     With --remote, steps the remote's run cache has show as restore (from that remote):
@@ -49,9 +50,9 @@ def status(targets, pipefile, params, as_json, remote_name, check, gpus):
     finally:
         session.close()
     if as_json:
-        dump_json(status_json(plan, stays))
+        dump_json(status_json(plan, stays, graph.groups))
     else:
-        render_status(plan, stays_on_remote=stays)
+        render_status(plan, stays_on_remote=stays, groups=graph.groups, tasks=tasks)
     if check and not plan.up_to_date:
         sys.exit(ExitCode.STEP_FAILED)
 

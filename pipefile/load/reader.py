@@ -108,6 +108,10 @@ class NodeReader:
         loc = self.loc(node, offset) if node is not None else SourceLoc(self.display)
         self.errors.append(PipefileError(message, loc, hint))
 
+    def error_at(self, loc: SourceLoc, message: str, hint: str | None = None) -> None:
+        """An error at a place read before (a declaration kept with its location)."""
+        self.errors.append(PipefileError(message, loc, hint))
+
     def value(self, node: Node) -> Any:
         return self._construct.construct_object(node, deep=True)
 

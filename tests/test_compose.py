@@ -1,0 +1,170 @@
+"""Composition (issue 15): matrix, sweep and parallel map (foreach) steps, end to end.
+
+Each expanded step becomes tasks `STEP[LABEL]`, each with its own key, outputs, log and
+metrics; `${{steps.STEP.outputs.X}}` is the gathered folder (one entry per task). What must
+hold: adding a value or item runs exactly the new tasks; removing one runs nothing (its
+entry goes; a reader of the gathered folder reruns); the gathered folder always equals a
+clean build's. Bad input is tested in test_validation.py's table.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+MATRIX = """\
+    version: 1
+    steps:
+      train:
+        matrix:
+          lr: {lr}
+          depth: {depth}
+        inputs:
+          lr: {{type: number}}
+          depth: {{type: integer}}
+        command: >-
+          mkdir -p ${{{{outputs.model}}}} && echo "lr=${{{{inputs.lr}}}} depth=${{{{inputs.depth}}}}"
+          > ${{{{outputs.model}}}}/m.txt && echo '{{"acc": ${{{{inputs.depth}}}}}}' > ${{{{outputs.metrics}}}}
+        outputs:
+          model: build/model/
+          metrics: build/metrics.json
+        metrics: build/metrics.json
+      report:
+        inputs:
+          models: ${{{{steps.train.outputs.model}}}}
+        command: ls ${{{{inputs.models}}}} > ${{{{outputs.out}}}}
+        outputs:
+          out: build/report.txt
+"""
+
+
+def matrix(lr, depth) -> str:
+    return MATRIX.format(lr=list(lr), depth=list(depth))
+
+
+def labels(lr, depth) -> set:
+    return {f"lr={a},depth={b}" for a, b in itertools.product(lr, depth)}
+
+
+def ran(outcomes: dict) -> set:
+    return {n for n, o in outcomes.items() if o == "ran"}
+
+
+def tree(root) -> dict:
+    """{relative path: bytes} of every file under `root`."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(root):
+        for f in files:
+            p = os.path.join(dirpath, f)
+            with open(p, "rb") as fh:
+                out[os.path.relpath(p, root)] = fh.read()
+    return out
+
+
+def test_matrix_runs_one_task_per_combination_and_gathers_them(repo):
+    repo.pipefile(matrix([0.01, 0.1], [3, 5]))
+    got = repo.outcomes()
+    want = {f"train[{x}]" for x in labels([0.01, 0.1], [3, 5])}
+    assert ran(got) == want | {"report"}
+    # Axes in declaration order; one entry per task in the gathered folder.
+    assert sorted(os.listdir(repo.root / "build/model")) == sorted(labels([0.01, 0.1], [3, 5]))
+    assert repo.read("build/model/lr=0.1,depth=5/m.txt") == "lr=0.1 depth=5\n"
+    assert repo.read("build/report.txt").split() == sorted(labels([0.01, 0.1], [3, 5]))
+    # Each task's metrics are recorded as TASK.NAME.
+    shown = repo.pipe("metrics", "show", check=True).out
+    assert "train[lr=0.01,depth=3].acc" in shown and "train[lr=0.1,depth=5].acc" in shown
+    # status groups the tasks of one step; --tasks lists them.
+    out = repo.pipe("status", check=True).out
+    assert out.splitlines()[0].split() == ["fresh", "train", "4", "tasks:", "4", "fresh"]
+    assert "train[lr=0.01,depth=3]" in repo.pipe("status", "--tasks", check=True).out
+    assert repo.pipe("status", "--json", check=True).json["groups"] == [
+        {"name": "train", "kind": "matrix", "tasks": 4, "states": {"fresh": 4}}
+    ]
+
+
+def test_a_task_is_a_target_and_the_step_names_all_its_tasks(repo):
+    repo.pipefile(matrix([0.01, 0.1], [3]))
+    assert set(repo.outcomes("train[lr=0.1,depth=3]")) == {"train[lr=0.1,depth=3]"}
+    got = repo.outcomes("train")
+    assert got == {"train[lr=0.01,depth=3]": "ran", "train[lr=0.1,depth=3]": "fresh"}
+    # The gathered folder as a target: every task.
+    assert set(repo.outcomes("build/model")) == set(got)
+
+
+def test_adding_a_value_runs_only_the_new_tasks_and_removing_one_runs_nothing(repo):
+    repo.pipefile(matrix([0.01, 0.1], [3]))
+    repo.outcomes()
+    repo.pipefile(matrix([0.01, 0.1, 0.5], [3]))
+    assert ran(repo.outcomes()) == {"train[lr=0.5,depth=3]", "report"}
+    repo.pipefile(matrix([0.01, 0.5], [3]))
+    # Nothing of train runs; its entry is gone; the reader of the gathered folder reruns.
+    assert ran(repo.outcomes()) == {"report"}
+    assert sorted(os.listdir(repo.root / "build/model")) == ["lr=0.01,depth=3", "lr=0.5,depth=3"]
+    assert repo.read("build/report.txt").split() == ["lr=0.01,depth=3", "lr=0.5,depth=3"]
+    assert ran(repo.outcomes()) == set()
+
+
+def test_one_task_read_by_name(repo):
+    repo.pipefile(
+        matrix([0.01, 0.1], [3])
+        + """\
+      best:
+        inputs:
+          m: ${{steps.train[lr=0.1,depth=3].outputs.model}}
+        command: cp ${{inputs.m}}/m.txt ${{outputs.out}}
+        outputs:
+          out: build/best.txt
+"""
+    )
+    got = repo.outcomes("best")
+    assert set(got) == {"train[lr=0.1,depth=3]", "best"}  # only the task it reads
+    assert repo.read("build/best.txt") == "lr=0.1 depth=3\n"
+
+
+def test_include_and_exclude(repo):
+    pad = " " * 10
+    text = matrix([1, 2], [3, 4]).replace(
+        f"{pad}depth: [3, 4]\n",
+        f"{pad}depth: [3, 4]\n{pad}exclude: [{{lr: 2, depth: 4}}]\n{pad}include: [{{lr: 9, depth: 9}}]\n",
+    )
+    repo.pipefile(text)
+    repo.outcomes()
+    assert sorted(os.listdir(repo.root / "build/model")) == [
+        "lr=1,depth=3",
+        "lr=1,depth=4",
+        "lr=2,depth=3",
+        "lr=9,depth=9",
+    ]
+
+
+_VALUES = st.lists(st.sampled_from([1, 2, 3, 4]), min_size=1, max_size=3, unique=True)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(edits=st.lists(st.tuples(_VALUES, _VALUES), min_size=2, max_size=3))
+def test_random_matrices_run_exactly_the_new_tasks_and_gather_as_a_clean_build(edits, tmp_path_factory):
+    from workspace_repo import Repo
+
+    ws = tmp_path_factory.mktemp("ws")
+    r = Repo(ws)
+    done: set = set()  # the combinations built in this workspace at some point
+    for lr, depth in edits:
+        r.pipefile(matrix(lr, depth))
+        got = r.outcomes()
+        want = {f"train[{x}]" for x in labels(lr, depth) - done}
+        assert {n for n in ran(got) if n != "report"} == want, (lr, depth, got)
+        done |= labels(lr, depth)
+        clean = tmp_path_factory.mktemp("clean")
+        shutil.copy(ws / "Pipefile", clean / "Pipefile")
+        Repo(clean).outcomes()
+        assert tree(ws / "build") == tree(clean / "build")
+        shutil.rmtree(clean)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(pytest.main([__file__, "-q", "-n", "0"]))
