@@ -166,5 +166,80 @@ def test_random_matrices_run_exactly_the_new_tasks_and_gather_as_a_clean_build(e
         shutil.rmtree(clean)
 
 
+# --- foreach ------------------------------------------------------------------------------
+FOREACH = """\
+    version: 1
+    steps:
+      each:
+        foreach: {over: "${{inputs.d}}", glob: "*.txt"}
+        inputs: {d: data}
+        command: tr a-z A-Z < ${{inputs.d}} > ${{outputs.out}}
+        outputs: {out: build/out/}
+      all:
+        inputs: {o: "${{steps.each.outputs.out}}"}
+        command: cat ${{inputs.o}}/* > ${{outputs.x}}
+        outputs: {x: build/all.txt}
+"""
+
+
+def test_foreach_maps_each_file_and_keeps_names(repo):
+    repo.pipefile(FOREACH)
+    for n in ("a", "b", "c"):
+        repo.write(f"data/{n}.txt", f"{n}\n")
+    repo.write("data/skip.csv", "not mapped\n")
+    got = repo.outcomes()
+    assert ran(got) == {"each[a.txt]", "each[b.txt]", "each[c.txt]", "all"}
+    assert sorted(os.listdir(repo.root / "build/out")) == ["a.txt", "b.txt", "c.txt"]
+    assert repo.read("build/out/b.txt") == "B\n"
+    assert repo.read("build/all.txt") == "A\nB\nC\n"
+    repo.write("data/d.txt", "d\n")
+    assert ran(repo.outcomes()) == {"each[d.txt]", "all"}
+    (repo.root / "data/a.txt").unlink()
+    assert ran(repo.outcomes()) == {"all"}
+    assert repo.read("build/all.txt") == "B\nC\nD\n"
+    assert ran(repo.outcomes()) == set()
+
+
+_NAMES = st.sampled_from(["a", "b", "c", "d", "e"])
+_EDIT = st.tuples(st.sampled_from(["add", "delete", "modify"]), _NAMES, st.integers(0, 3))
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(edits=st.lists(_EDIT, min_size=1, max_size=4))
+def test_random_folder_edits_run_exactly_the_affected_tasks(edits, tmp_path_factory):
+    from workspace_repo import Repo
+
+    ws = tmp_path_factory.mktemp("ws")
+    r = Repo(ws)
+    r.pipefile(FOREACH)
+    items = {"a": "0", "b": "0"}
+    for n, v in items.items():
+        r.write(f"data/{n}.txt", v)
+    r.outcomes()
+    built = {(n, v) for n, v in items.items()}  # contents some run has built (restorable)
+    for op, name, value in edits:
+        if op == "delete":
+            if name not in items or len(items) == 1:
+                continue
+            del items[name]
+            (ws / f"data/{name}.txt").unlink()
+        else:
+            if (op == "add") == (name in items):
+                continue
+            items[name] = f"{name}{value}"
+            r.write(f"data/{name}.txt", items[name])
+        got = r.outcomes()
+        want = {f"each[{n}.txt]" for n, v in items.items() if (n, v) not in built}
+        assert {n for n in ran(got) if n != "all"} == want, (op, name, got)
+        assert all(o in ("ran", "fresh", "restored") for o in got.values())
+        built |= set(items.items())
+        clean = tmp_path_factory.mktemp("clean")
+        shutil.copy(ws / "Pipefile", clean / "Pipefile")
+        shutil.copytree(ws / "data", clean / "data")
+        Repo(clean).outcomes()
+        assert tree(ws / "build") == tree(clean / "build")
+        shutil.rmtree(clean)
+
+
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(pytest.main([__file__, "-q", "-n", "0"]))
