@@ -46,6 +46,8 @@ class Group:
     metrics: tuple = ()  # declared metrics paths (each task's file is below)
     objective: tuple = ()  # (metric, goal) of a sweep, or ()
     loc: Any = None
+    max_parallel: int = 0  # how many of its tasks may run at once (0: as many as -j allows)
+    search: str = ""  # a sweep's search method
 
     def task_metrics(self, label: str) -> list:
         """The metrics files of one task."""
@@ -193,6 +195,8 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         tuple(st.metrics),
         objective,
         e.loc,
+        e.max_parallel,
+        e.search,
     )
 
 

@@ -159,6 +159,12 @@ class Scheduler:
 
             raise_all(errors)
 
+    def _limited_group(self, name: str):
+        """The expanded step (a sweep with max_parallel) whose running tasks `name` counts
+        against, or None."""
+        group = self.graph.groups.get(self.graph.nodes[name].step.group) if self.graph.groups else None
+        return group if group is not None and getattr(group, "max_parallel", 0) else None
+
     def _cost(self, name: str, runs: bool) -> tuple:
         r = self.graph.nodes[name].step.resources
         if not runs:
@@ -177,7 +183,8 @@ class Scheduler:
         upstream: dict = {}
         waiting_on = {n: sum(1 for d in self.graph.nodes[n].deps if d in selected) for n in names}
         ready: list = []
-        running: dict = {}  # future -> (name, decision, cost)
+        running: dict = {}  # future -> (name, decision, (cpu, memory, GPU lease, limited group or None))
+        in_group: dict = {}  # expanded step with max_parallel -> how many of its tasks run now
         used_cpu, used_mem = 0.0, 0
         stop = False
         interrupted = False
@@ -303,11 +310,16 @@ class Scheduler:
                         continue
                     runs = name in instead or d.verdict != Verdict.RESTORE
                     cpu, mem, gpus = self._cost(name, runs)
-                    if gpus > len(free_gpus) or (
-                        running and (used_cpu + cpu > self.jobs + 1e-9 or (mem and used_mem + mem > self.memory))
+                    group = self._limited_group(name) if runs else None
+                    if (
+                        gpus > len(free_gpus)
+                        or (running and (used_cpu + cpu > self.jobs + 1e-9 or (mem and used_mem + mem > self.memory)))
+                        or (group is not None and in_group.get(group.name, 0) >= group.max_parallel)
                     ):
                         blocked.append((pos[name], name))
                         continue
+                    if group is not None:
+                        in_group[group.name] = in_group.get(group.name, 0) + 1
                     used_cpu += cpu
                     used_mem += mem
                     lease = tuple(free_gpus[:gpus])
@@ -335,15 +347,17 @@ class Scheduler:
                         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
                     brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
                     fut = pool.submit(self._task, node, d, runs, lease if self.gpus else None, brought)
-                    running[fut] = (name, d, (cpu, mem, lease))
+                    running[fut] = (name, d, (cpu, mem, lease, group))
                 for item in blocked:
                     heapq.heappush(ready, item)
                 if not running:
                     break
                 finished, _ = cf.wait(list(running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
-                    name, d, (cpu, mem, lease) = running.pop(fut)
+                    name, d, (cpu, mem, lease, group) = running.pop(fut)
                     free(cpu, mem, lease)
+                    if group is not None:
+                        in_group[group.name] -= 1
                     arrived(name, d, fut)
                     if name in results and results[name].outcome == Outcome.FAILED and not self.keep_going:
                         stop = True

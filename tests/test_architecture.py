@@ -47,6 +47,7 @@ LAYERS = {
     "scaffold": 5,
     "docpages": 5,
     "catalog": 5,
+    "sweeps": 5,
     # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
     "session": 5,
     "cli": 6,

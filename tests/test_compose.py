@@ -241,5 +241,97 @@ def test_random_folder_edits_run_exactly_the_affected_tasks(edits, tmp_path_fact
         shutil.rmtree(clean)
 
 
+# --- sweep --------------------------------------------------------------------------------
+SWEEP = """\
+    version: 1
+    steps:
+      train:
+        sweep:
+          search: {search}
+          {trials}
+          seed: 7
+          space:
+            x: {space}
+          objective: {{metric: score, goal: {goal}}}
+        inputs:
+          x: {{type: number}}
+        command: >-
+          python3 -c "import json, sys; x = ${{{{inputs.x}}}};
+          json.dump({{'score': -(x - 1) ** 2, 'x': x}}, open(sys.argv[1], 'w'))" ${{{{outputs.metrics}}}}
+        outputs:
+          metrics: build/trials.json
+        metrics: build/trials.json
+"""
+
+
+def sweep(search="random", trials=4, space="{uniform: [-2, 2]}", goal="maximize") -> str:
+    return SWEEP.format(search=search, trials=f"trials: {trials}" if trials else "", space=space, goal=goal)
+
+
+def test_a_grid_sweep_picks_the_best_trial_of_a_known_objective(repo):
+    repo.pipefile(sweep("grid", 0, "{choice: [0, 3, 1, -2]}"))
+    assert ran(repo.outcomes()) == {f"train[trial-{k}]" for k in (1, 2, 3, 4)}
+    got = repo.pipe("sweep", "show", "train", "--json", check=True).json
+    assert got["best"] == "train[trial-3]"  # x = 1 maximises -(x - 1)^2
+    assert [t["inputs"]["x"] for t in got["trials"]] == [1.0, 0.0, 3.0, -2.0]  # best first
+    assert got["trials"][0]["objective"] == 0.0
+    shown = repo.pipe("sweep", "show", "train", check=True).out
+    assert shown.splitlines()[1].split()[:2] == ["trial-3", "1.0"] and "best: train[trial-3]" in shown
+    # minimize: the worst of the above is now the best
+    repo.pipefile(sweep("grid", 0, "{choice: [0, 3, 1, -2]}", goal="minimize"))
+    assert repo.pipe("sweep", "show", "train", "--json", check=True).json["best"] == "train[trial-4]"
+
+
+def test_a_random_sweep_is_seeded_and_more_trials_run_only_the_new_ones(repo, tmp_path):
+    from workspace_repo import Repo
+
+    repo.pipefile(sweep(trials=3))
+    assert ran(repo.outcomes()) == {"train[trial-1]", "train[trial-2]", "train[trial-3]"}
+    first = {t["name"]: t["inputs"] for t in repo.pipe("sweep", "show", "train", "--json", check=True).json["trials"]}
+    # The same seed elsewhere: the same trials, so the same keys.
+    other = Repo(tmp_path / "other")
+    other.root.mkdir()
+    other.pipefile(sweep(trials=3))
+    other.outcomes()
+    again = {t["name"]: t["inputs"] for t in other.pipe("sweep", "show", "train", "--json", check=True).json["trials"]}
+    assert again == first
+    assert len({v["x"] for v in first.values()}) == 3
+    # More trials: only the new ones run; a rerun runs nothing.
+    repo.pipefile(sweep(trials=5))
+    assert ran(repo.outcomes()) == {"train[trial-4]", "train[trial-5]"}
+    assert ran(repo.outcomes()) == set()
+    more = {t["name"]: t["inputs"] for t in repo.pipe("sweep", "show", "train", "--json", check=True).json["trials"]}
+    assert {k: more[k] for k in first} == first
+
+
+def test_an_objective_metric_the_trials_never_write_is_a_located_error(repo):
+    text = sweep(trials=2).replace("metric: score", "metric: accuracy")
+    repo.pipefile(text)
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    line = text.splitlines().index("        sweep:") + 1
+    assert f"Pipefile:{line}:" in r.err
+    assert "the objective metric 'accuracy' of sweep 'train'" in r.err and "(they have: score, x)" in r.err
+    assert "hint:" in r.err
+
+
+def test_max_parallel_limits_the_trials_running_at_once(repo, tmp_path):
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    pad = " " * 10
+    text = sweep(trials=4).replace("seed: 7", f"seed: 7\n{pad}max_parallel: 1")
+    # Each trial counts the trials running beside it (markers in a folder outside the workspace).
+    text = text.replace(
+        "command: >-\n",
+        "command: >-\n"
+        f"{pad}touch {probe}/$PIPE_STEP.run; ls {probe} | grep -c run >> {probe}/counts; sleep 0.3;\n"
+        f"{pad}rm -f {probe}/*.run;\n",
+    )
+    repo.pipefile(text)
+    repo.outcomes("-j", "4")
+    counts = [int(x) for x in (probe / "counts").read_text().split()]
+    assert len(counts) == 4 and max(counts) == 1, counts
+
+
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(pytest.main([__file__, "-q", "-n", "0"]))

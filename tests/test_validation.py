@@ -1664,6 +1664,20 @@ CASES = [
         E("[0, 1]", "a grid search takes choice: lists only"),
     ),
     C(
+        "sweep-objective-without-metrics",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {trials: 2, space: {lr: {choice: [0.1]}}, objective: {metric: acc}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("sweep:", "has an objective ('acc') but the step has no metrics:", hint="add metrics: PATH"),
+        count=1,
+    ),
+    C(
         "sweep-objective-goal-unknown",
         """\
         version: 1

@@ -172,6 +172,12 @@ def run(
             reporter.close()
         session.close()
     _render(record, root, as_json, summary_path)
+    if graph.groups and not dry_run and record.exit_code == 0:
+        # A sweep's objective is read from each trial's metrics: one that lacks it is a
+        # mistake in the Pipefile, said now rather than when someone looks for the best.
+        from ..sweeps import objective_errors
+
+        raise_all(objective_errors(graph))
     sys.exit(record.exit_code)
 
 

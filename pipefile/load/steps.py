@@ -91,6 +91,12 @@ class StepParser:
                 return None
             command, command_loc = got
         st = self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
+        if expansion is not None and expansion.objective_metric and not st.metrics:
+            r.error_at(
+                expansion.loc,
+                f"the sweep of {what} has an objective ('{expansion.objective_metric}') but the step has no metrics:",
+                "add metrics: PATH (one of its outputs, a JSON or YAML file with the metric)",
+            )
         return dataclasses.replace(st, expand=expansion) if expansion is not None else st
 
     # --- the parts of a step, in the order they are read ---------------------------------
