@@ -91,6 +91,7 @@ class RunRecord:
     remote_problems: list = field(default_factory=list)  # RemoteError: the remote could not be used
     pushed: Optional[object] = None  # sync.SyncReport of --push
     mlflow_run: Optional[str] = None
+    mlflow_store: Optional[str] = None  # pipe's own MLflow store, when the job was logged there
     mlflow_error: Optional[PipefileError] = None
 
     @property
@@ -371,6 +372,7 @@ class Session:
             if mlflow_log.wanted(req.mlflow):
                 try:
                     record.mlflow_run = mlflow_log.log_job(self.ws, record.job.id)
+                    record.mlflow_store = mlflow_log.own_store(self.ws, mlflow_log.uri_for(self.ws))
                 except PipefileError as e:
                     record.mlflow_error = e
         return record

@@ -348,6 +348,9 @@ class Pipefile:
     components: Mapping[str, Component] = field(default_factory=dict)
     steps: Mapping[str, Step] = field(default_factory=dict)
     environments: Mapping[str, EnvSpec] = field(default_factory=dict)
+    # (SourceLoc, message, hint) of what loads but is likely a mistake (`pipe validate` and
+    # `pipe run` print them)
+    warnings: tuple = ()
 
     @property
     def display_path(self) -> str:

@@ -39,6 +39,7 @@ from ..rebuilder import Decision
 from ..staging import Landings, Staging, StepFailure
 from ..workspace import Workspace
 from .follow import LogFollower
+from .literal import LiteralView
 
 _TERM_GRACE_SECONDS = 5.0
 
@@ -280,6 +281,7 @@ class LocalExecutor:
         model = model_of(devices) if devices else None
         env_text = None
         staged = None
+        ran, staged_paths = None, ()
         try:
             env = self.environment_of(node)
             if node.step.environment:
@@ -296,7 +298,13 @@ class LocalExecutor:
                 raise StepFailure("interrupted before it started")
             staged = self.staging.stage(node, container=bool(env.container))
             staged.prepare()
-            cmd = render_command(node, {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()})
+            stand_for = {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()}
+            cmd = render_command(node, stand_for)
+            ran = command_text(cmd)
+            staged_paths = tuple(
+                (stand_for[n], o.path) for n, o in node.outputs.items() if n in stand_for and stand_for[n] in ran
+            )
+            view = LiteralView(self.root, staged) if env.container else None
             step_env = {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id}
             if not env.container:  # (the log folder is not mounted into a container)
                 step_env[tracking.ENV] = stream = tracking.stream_path(log_abs)
@@ -314,6 +322,7 @@ class LocalExecutor:
                 self._outside(node) if env.container else (),
                 node.step.resources.cpus,
                 node.step.resources.memory,
+                view.make() if view is not None else (),
             )
             if devices is not None:
                 # Only the leased devices: a task that asked for none sees none.
@@ -329,10 +338,12 @@ class LocalExecutor:
                 how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
                 if env.container and _log_says(log_abs, b"Read-only file system"):
                     notes.append(
-                        "in a container the workspace is read-only: write file outputs through "
-                        "${{outputs.NAME}} (folder outputs are writable at their path)"
+                        "in a container the workspace is read-only but for the step's declared outputs "
+                        "(at ${{outputs.NAME}} or at their paths): write only those"
                     )
                 raise StepFailure(how, rc)
+            if view is not None:
+                notes += view.land()
             staged.collect()
             self._check_inputs_unchanged(decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
@@ -349,6 +360,8 @@ class LocalExecutor:
                 log=log_rel,
                 error=e.message if failure else _message(e),
                 command=shown,
+                ran=ran if ran != shown else None,
+                staged=staged_paths if ran != shown else (),
                 notes=(staged.notes if staged else []) + notes,
                 environment=env_text,
                 gpus=gpu_ids,

@@ -220,8 +220,15 @@ class RunReporter:
         if o == Outcome.SKIPPED and result.error:
             extra = f" ({result.error})"
         if o == Outcome.WOULD_RUN and result.command:
-            extra = f": {result.command}"
+            extra = ": " + hanging(result.command, len(f"{label:<8} {result.name}: "))
         self._line(f"{label:<8} {result.name}{extra}", STATE_STYLE.get(o, ""))
+
+
+def hanging(text: str, indent: int) -> str:
+    """A multi-line `text` (a command) whose lines after the first start `indent` columns in,
+    under the first, not at the margin."""
+    first, *rest = text.rstrip("\n").split("\n")
+    return "\n".join([first] + [" " * indent + line if line else "" for line in rest])
 
 
 def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> list:
@@ -241,24 +248,31 @@ def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> 
 def failure_text(result: StepResult, root: str) -> str:
     took = format_seconds(result.seconds)
     err = result.error or "failed"
-    where = []
+    # the environment's text has its own parentheses ("train (venv:...)"): no second layer
     if result.environment:
-        where.append(f"env {result.environment}")
+        took += f" in env {result.environment}"
     if result.gpus:
-        where.append(f"GPU {','.join(result.gpus)}")
-    took += f" ({', '.join(where)})" if where else ""
+        took += f" on GPU {','.join(result.gpus)}"
     if err.startswith(("exited with", "was killed", "interrupted")):
         head = f"step '{result.name}' {err} after {took}"
     else:
         head = f"step '{result.name}' failed after {took}: {err}"
     out = [head]
     if result.command:
-        out.append(f"  command: {result.command}")
+        out.append("  command: " + hanging(result.command, len("  command: ")))
+    if result.ran:
+        # What really ran: ${{outputs.X}} pointed to staging paths, not to the outputs' own.
+        out.append("  ran:     " + hanging(result.ran, len("  ran:     ")))
+        out += [f"           {stage} = {path}" for stage, path in result.staged]
     tail = log_tail(root, result.log)
     if result.log:
         out.append(f"  log: {result.log}" + (f" (last {len(tail)} lines below)" if tail else " (empty)"))
     out += [f"    {line}" for line in tail]
     return "\n".join(out)
+
+
+# How the summary line says an outcome, where its JSON name is not a phrase.
+_OUTCOME_WORDS = {Outcome.WOULD_RUN: "would run", Outcome.WOULD_RESTORE: "would restore"}
 
 
 def render_summary(summary: RunSummary, root: str, stream=None) -> None:
@@ -278,8 +292,10 @@ def render_summary(summary: RunSummary, root: str, stream=None) -> None:
         Outcome.WOULD_RUN,
         Outcome.WOULD_RESTORE,
     )
-    parts = [f"{counts[o]} {o}" for o in order if counts.get(o)]
+    parts = [f"{counts[o]} {_OUTCOME_WORDS.get(o, o)}" for o in order if counts.get(o)]
     status = summary.status
+    if counts.get(Outcome.WOULD_RUN) or counts.get(Outcome.WOULD_RESTORE):
+        status = "dry run"  # nothing ran: "succeeded" would claim otherwise
     stream.write(f"{status}: {', '.join(parts) or 'nothing to do'} in {format_seconds(summary.seconds)}\n")
     stream.flush()
 
