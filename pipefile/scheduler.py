@@ -90,6 +90,9 @@ def machine_memory() -> int:
         return 0
 
 
+_LEAST_CPU = 0.01  # the smallest share of a CPU a task is counted for
+
+
 class Scheduler:
     def __init__(
         self,
@@ -159,6 +162,10 @@ class Scheduler:
 
             raise_all(errors)
 
+    def _needs_a_slot(self, name: str, decisions: dict) -> bool:
+        """Whether ready task `name` would take a share of the CPUs (it may run or restore)."""
+        return decisions[name].verdict != Verdict.FRESH
+
     def _limited_group(self, name: str):
         """The expanded step (a sweep with max_parallel) whose running tasks `name` counts
         against, or None."""
@@ -169,7 +176,7 @@ class Scheduler:
         r = self.graph.nodes[name].step.resources
         if not runs:
             return (1.0, 0, 0)  # copying from the store needs no GPU (and must not wait for one)
-        return (min(max(r.cpus, 0.01), float(self.jobs)), r.memory, r.gpus)
+        return (min(max(r.cpus, _LEAST_CPU), float(self.jobs)), r.memory, r.gpus)
 
     def execute(self, plan: Plan) -> RunSummary:
         self.check_resources(plan)
@@ -279,6 +286,14 @@ class Scheduler:
             while ready or running:
                 blocked = []
                 while ready and not stop:
+                    if (
+                        running
+                        and used_cpu + _LEAST_CPU > self.jobs + 1e-9
+                        and self._needs_a_slot(ready[0][1], decisions)
+                    ):
+                        # No task can start until one ends (each costs at least _LEAST_CPU): looking
+                        # through the rest of `ready` each time made a map over many items quadratic.
+                        break
                     _, name = heapq.heappop(ready)
                     bad = upstream_failed(name)
                     if bad:
@@ -363,6 +378,22 @@ class Scheduler:
                         stop = True
                 if watch.blamed and not self.keep_going:
                     stop = True
+            if not fell_back:
+                # Tasks still waiting for a slot when a failure stopped the run: one with nothing
+                # to do is fresh all the same (as it was when every ready task was looked at).
+                while ready:
+                    _, name = heapq.heappop(ready)
+                    d = decisions[name]
+                    if name in results or name in instead or upstream_failed(name):
+                        continue
+                    if d.verdict == Verdict.PENDING and all(
+                        upstream.get(x) is not None and upstream[x].outputs is not None
+                        for x in self.graph.nodes[name].deps
+                        if x in selected
+                    ):
+                        d = decisions[name] = self.planner.decide(name, upstream)
+                    if d.verdict == Verdict.FRESH:
+                        done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
             watch.at_end()  # (not after Ctrl-C: the user wants out, the next run repairs)
         except KeyboardInterrupt:
             interrupted = True
