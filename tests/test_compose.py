@@ -102,6 +102,13 @@ def test_adding_a_value_runs_only_the_new_tasks_and_removing_one_runs_nothing(re
     repo.pipefile(matrix([0.01, 0.1, 0.5], [3]))
     assert ran(repo.outcomes()) == {"train[lr=0.5,depth=3]", "report"}
     repo.pipefile(matrix([0.01, 0.5], [3]))
+    # status says what the run will remove (it removes nothing itself).
+    r = repo.pipe("status", "--check")
+    assert r.code == 1 and "will remove 2 gathered entries of tasks that are gone (build/metrics.json/lr=0.1" in r.out
+    assert repo.pipe("status", "--json").json["stale_entries"] == [
+        "build/metrics.json/lr=0.1,depth=3",
+        "build/model/lr=0.1,depth=3",
+    ]
     # Nothing of train runs; its entry is gone; the reader of the gathered folder reruns.
     assert ran(repo.outcomes()) == {"report"}
     assert sorted(os.listdir(repo.root / "build/model")) == ["lr=0.01,depth=3", "lr=0.5,depth=3"]
