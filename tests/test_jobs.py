@@ -231,11 +231,32 @@ def test_schema_revision_is_bumped_with_the_schema():
         "2.5": "7476e23b49b42a37",
         "2.6": "e0f78cb21795b0c2",
         "2.7": "c5e23af77dc241e1",
+        "2.8": "17f6812acea9301f",
     }
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
         "the new digest here"
     )
+
+
+def test_a_fresh_task_finds_the_job_that_ran_its_key_through_an_index(tmp_path):
+    # Issue 15: each fresh task of a no-op looks up the newest job that ran its key; without an
+    # index that scanned every row of job_steps (tasks x jobs), per task: a map over 10,000
+    # items spent most of its no-op there, and more with each job.
+    from pipefile.jobdb import schema
+
+    db = sqlite3.connect(tmp_path / "jobs.db")
+    schema.prepare(db, str(tmp_path / "jobs.db"))
+    plan = " ".join(
+        str(r[-1])
+        for r in db.execute(
+            "EXPLAIN QUERY PLAN SELECT MAX(job_id) FROM job_steps WHERE step=? AND key=? AND outcome='ran' "
+            "AND job_id<?",
+            ("s", "k", 9),
+        )
+    )
+    db.close()
+    assert "USING INDEX job_steps_by_key" in plan, plan
 
 
 def test_a_database_of_an_older_schema_revision_gets_the_missing_tables(tmp_path):
@@ -332,6 +353,8 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     # 0a6fa8dda7084d88, migrated fe321e09a266b0bd).
     # 2.7 added online_endpoints and online_deployments (jobdb/online.py; 2.6: new fe1dd323cc9dd675,
     # upgraded 284384236990dfe5, migrated 13ffa70de7ba08f7).
-    assert layouts == {"new": "ec23136290f8ebd1", "upgraded": "c5158c0650ab7777", "migrated": "f031a38b3f6e1dc9"}, (
+    # 2.8 added the index job_steps_by_key (2.7: new ec23136290f8ebd1, upgraded c5158c0650ab7777,
+    # migrated f031a38b3f6e1dc9).
+    assert layouts == {"new": "7ca625892c5f35b2", "upgraded": "e126656641db7739", "migrated": "fe18d7cfb06ca538"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )

@@ -103,7 +103,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.7"
+SCHEMA_REVISION = "2.8"  # 2.8: job_steps_by_key (a fresh task finds the job that ran its key)
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -134,6 +134,7 @@ CREATE TABLE IF NOT EXISTS job_steps(
   outputs TEXT, seconds REAL, exit_code INTEGER, log TEXT, error TEXT, finished REAL,
   environment TEXT, gpus TEXT, gpu_model TEXT,
   PRIMARY KEY(job_id, step));
+CREATE INDEX IF NOT EXISTS job_steps_by_key ON job_steps(step, key);
 CREATE TABLE IF NOT EXISTS artifacts(
   name TEXT, version INTEGER, kind TEXT, digest TEXT, size INTEGER, job_id INTEGER, step TEXT,
   output TEXT, path TEXT, created REAL, PRIMARY KEY(name, version));
