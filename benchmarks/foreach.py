@@ -8,7 +8,7 @@ Measures, after a first full run: a no-op `pipe run` (goal <= 1.5 s at 100,000 f
 added file (exactly one task runs; goal <= 2.5 s in all) and the peak memory of each
 (`/usr/bin/time -f %M`; goal <= 400 MB). With `--snakemake`, the same map as a wildcard rule
 over the same folder, measured the same way in the same run. Prints a markdown table and
-writes the samples to benchmarks/out/foreach.json.
+writes the samples to benchmarks/out/foreach-N.json.
 """
 
 from __future__ import annotations
@@ -116,17 +116,19 @@ def main(argv=None) -> int:
         make_workspace(root, args.files, "pipe")
         cmd = [sys.executable, "-m", "pipefile", "run", "-j", str(args.jobs)]
         results["pipe"] = measure("pipe", cmd, root, env, args.reps)
+        print(f"  pipe: {results['pipe']}", file=sys.stderr)
         if args.snakemake:
             root = os.path.join(work, "snakemake")
             make_workspace(root, args.files, "snakemake")
             cmd = [args.snakemake, "-c", str(args.jobs), "--quiet"]
             results["snakemake"] = measure("snakemake", cmd, root, env, args.reps)
+            print(f"  snakemake: {results['snakemake']}", file=sys.stderr)
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print(report(results))
     os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
-    with open(os.path.join(HERE, "out", "foreach.json"), "w") as f:
+    with open(os.path.join(HERE, "out", f"foreach-{args.files}.json"), "w") as f:
         json.dump(results, f, indent=2)
     return 0
 

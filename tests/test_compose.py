@@ -94,6 +94,9 @@ def test_a_task_is_a_target_and_the_step_names_all_its_tasks(repo):
     assert got == {"train[lr=0.01,depth=3]": "ran", "train[lr=0.1,depth=3]": "fresh"}
     # The gathered folder as a target: every task.
     assert set(repo.outcomes("build/model")) == set(got)
+    # --force STEP forces each of its tasks; --force TASK that one.
+    assert ran(repo.outcomes("train", "--force", "train")) == set(got)
+    assert ran(repo.outcomes("train", "--force", "train[lr=0.1,depth=3]")) == {"train[lr=0.1,depth=3]"}
 
 
 def test_adding_a_value_runs_only_the_new_tasks_and_removing_one_runs_nothing(repo):

@@ -117,6 +117,9 @@ def run(
     graph = load(pipefile, params, keep=not dry_run)
     echo_notes(graph.pipefile.warnings, "warning")
     forced = parse_force(force)
+    if forced is not True and graph.groups:
+        # --force STEP of a matrix, sweep or foreach forces each of its tasks.
+        forced = frozenset(t for n in forced for t in (graph.groups[n].tasks if n in graph.groups else (n,)))
     check_forced_names(graph, forced)
     if not targets:
         _warn_force_took_a_word(sys.argv[1:], forced)
