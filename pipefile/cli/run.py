@@ -177,7 +177,7 @@ def run(
         if reporter:
             reporter.close()
         session.close()
-    _render(record, root, as_json, summary_path)
+    _render(record, root, as_json, summary_path, dry_run)
     if graph.groups and not dry_run and record.exit_code == 0:
         # A sweep's objective is read from each trial's metrics: one that lacks it is a
         # mistake in the Pipefile, said now rather than when someone looks for the best.
@@ -187,10 +187,10 @@ def run(
     sys.exit(record.exit_code)
 
 
-def _render(record, root: str, as_json: bool, summary_path: Optional[str]) -> None:
+def _render(record, root: str, as_json: bool, summary_path: Optional[str], dry_run: bool = False) -> None:
     """The run's record, on stderr (the summary, transfers, warnings, the job) and as JSON."""
     summary, job, fetched, pushed = record.summary, record.job, record.downloaded, record.pushed
-    run_report.render_summary(summary, root)
+    run_report.render_summary(summary, root, dry_run=dry_run)
     if fetched is not None or pushed is not None:
         from ..report import remote as report_remote
     if fetched is not None and fetched.moved:
