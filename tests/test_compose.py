@@ -152,6 +152,27 @@ def test_include_and_exclude(repo):
     ]
 
 
+def test_a_matrix_over_a_component_sets_its_required_inputs_per_task(repo):
+    repo.pipefile("""
+        version: 1
+        components:
+          train:
+            inputs:
+              lr: {type: number}
+              tag: {type: string, default: x}
+            outputs:
+              model: {type: uri_file}
+            command: echo ${{inputs.lr}} ${{inputs.tag}} > ${{outputs.model}}
+        steps:
+          t:
+            component: train
+            matrix: {lr: [0.1, 0.2], tag: [a]}
+            outputs: {model: build/model}
+    """)
+    assert ran(repo.outcomes()) == {"t[lr=0.1,tag=a]", "t[lr=0.2,tag=a]"}
+    assert repo.read("build/model/lr=0.2,tag=a") == "0.2 a\n"
+
+
 _VALUES = st.lists(st.sampled_from([1, 2, 3, 4]), min_size=1, max_size=3, unique=True)
 
 

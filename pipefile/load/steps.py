@@ -228,8 +228,8 @@ class StepParser:
             return inputs, inline_decls, attempted
         for iname, decl in decls.items():
             bound = inputs.get(iname)
-            if bound is None and iname in attempted:
-                continue
+            if (bound is None and iname in attempted) or iname in given:
+                continue  # (an input the matrix or sweep sets is bound per task)
             unset = bound is None or bound.kind == BIND_NONE
             if unset and decl.default is MISSING and not decl.optional:
                 r.error(
