@@ -1702,6 +1702,20 @@ CASES = [
         count=1,
     ),
     C(
+        "matrix-output-that-is-an-artifact",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [0.1]}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: {path: build/o, name: model}}
+        """,
+        E("build/o", "output 'o' of step 'train' has name:, which a step with matrix: cannot have yet"),
+        count=1,
+    ),
+    C(
         "sweep-objective-goal-unknown",
         """\
         version: 1

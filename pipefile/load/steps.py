@@ -91,6 +91,15 @@ class StepParser:
                 return None
             command, command_loc = got
         st = self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
+        if expansion is not None:
+            for out in st.outputs.values():
+                if out.artifact or out.output:
+                    r.error_at(
+                        out.loc,
+                        f"output '{out.name}' of {what} has {'name:' if out.artifact else 'output: true'}, "
+                        f"which a step with {expansion.kind}: cannot have yet (it has one entry per task)",
+                        "remove it here, and give it to a step that reads the gathered folder",
+                    )
         if expansion is not None and expansion.objective_metric and not st.metrics:
             r.error_at(
                 expansion.loc,
