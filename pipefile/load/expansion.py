@@ -368,3 +368,21 @@ def _expansion_values(expansion: spec.Expansion, name: str) -> list:
         values = [v for axis, vs in expansion.axes if axis == name for v in vs]
         return values + [v for combo in expansion.include for axis, v in combo if axis == name]
     return [v for n, kind, vs in expansion.space if n == name and kind == "choice" for v in vs]
+
+
+def check_expanded_step(r: NodeReader, st, expansion: spec.Expansion, what: str) -> None:
+    """What an expanded step cannot have (yet), said where it is written."""
+    for out in st.outputs.values():
+        if out.artifact or out.output:
+            r.error_at(
+                out.loc,
+                f"output '{out.name}' of {what} has {'name:' if out.artifact else 'output: true'}, "
+                f"which a step with {expansion.kind}: cannot have yet (it has one entry per task)",
+                "remove it here, and give it to a step that reads the gathered folder",
+            )
+    if expansion.objective_metric and not st.metrics:
+        r.error_at(
+            expansion.loc,
+            f"the sweep of {what} has an objective ('{expansion.objective_metric}') but the step has no metrics:",
+            "add metrics: PATH (one of its outputs, a JSON or YAML file with the metric)",
+        )

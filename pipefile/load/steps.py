@@ -34,7 +34,7 @@ from ..spec import (
 )
 from . import stdlib
 from .environments import environment_ref
-from .expansion import check_expansion_inputs, given_input, load_expansion
+from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
 from .fields import BINDING_KEYS, STEP_KEYS, STEP_OUTPUT_KEYS
 from .paths import normalize_path, path_hint
 from .phrases import a, value_hint
@@ -92,20 +92,7 @@ class StepParser:
             command, command_loc = got
         st = self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
         if expansion is not None:
-            for out in st.outputs.values():
-                if out.artifact or out.output:
-                    r.error_at(
-                        out.loc,
-                        f"output '{out.name}' of {what} has {'name:' if out.artifact else 'output: true'}, "
-                        f"which a step with {expansion.kind}: cannot have yet (it has one entry per task)",
-                        "remove it here, and give it to a step that reads the gathered folder",
-                    )
-        if expansion is not None and expansion.objective_metric and not st.metrics:
-            r.error_at(
-                expansion.loc,
-                f"the sweep of {what} has an objective ('{expansion.objective_metric}') but the step has no metrics:",
-                "add metrics: PATH (one of its outputs, a JSON or YAML file with the metric)",
-            )
+            check_expanded_step(r, st, expansion, what)
         return dataclasses.replace(st, expand=expansion) if expansion is not None else st
 
     # --- the parts of a step, in the order they are read ---------------------------------
