@@ -77,6 +77,18 @@ def expand(pf: spec.Pipefile, check_exists: bool = True) -> tuple[spec.Pipefile,
             task = _task(st, label, dict(values))
             steps[task.name] = task
     raise_all(errors)
+    # A sweep whose best trial is read gets a task that picks it (after every trial).
+    wanted = {
+        b.ref[: -len(".best")]
+        for st in steps.values()
+        for b in st.inputs.values()
+        if b.kind == BIND_STEP_OUTPUT and b.ref.endswith(".best")
+    }
+    for name in wanted:
+        group = groups.get(name)
+        if group is not None and group.kind == spec.EXPAND_SWEEP and group.objective:
+            best = best_step(pf.steps[name], group)
+            steps[best.name] = best
     # Readers of an expanded step read its gathered folder, or one task's entry.
     for name, st in list(steps.items()):
         new = {}
@@ -140,6 +152,8 @@ def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: lis
         return Binding(BIND_PATH, b.loc, group.outputs[b.output], type=spec.URI_FOLDER)
     if b.ref in group.tasks:
         return None  # an ordinary reference to one task
+    if b.ref.endswith(".best") and group.objective:
+        return None  # an ordinary reference to the task that picks the best trial
     if b.ref.endswith(".best"):
         errors.append(
             PipefileError(
@@ -334,3 +348,72 @@ def stale_entries(root: str, groups: Mapping[str, Group]) -> list:
                 continue
             out.extend(f"{folder}/{n}" for n in names if n not in labels and not n.startswith("."))
     return sorted(out)
+
+
+# The task STEP.best: after every trial, copies the best trial's entry of each output to
+# `<declared path>.best`. Its key holds the gathered folders it reads (every trial's outputs
+# and metrics), so it runs again when any trial's result changes, and only then.
+_PICK = """\
+import json, math, os, shutil, sys
+metric, goal, folder, rest = sys.argv[1:5]
+pairs = sys.argv[5:]
+def read(path):
+    text = open(path, encoding="utf-8").read()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        import yaml
+        data = yaml.safe_load(text)
+    for part in metric.split("."):
+        data = data[part] if isinstance(data, dict) else data[int(part)]
+    return float(data)
+values = {}
+for label in sorted(os.listdir(folder)):
+    try:
+        v = read(os.path.join(folder, label) + rest)
+    except Exception as e:
+        sys.exit(f"trial {label}: no value for {metric!r} in its metrics ({type(e).__name__}: {e})")
+    if math.isfinite(v):
+        values[label] = v
+if not values:
+    sys.exit(f"no trial has a value for {metric!r}")
+best = (max if goal == "maximize" else min)(sorted(values), key=values.get)
+print(f"best trial: {best} ({metric} = {values[best]})")
+for src, dest in zip(pairs[::2], pairs[1::2]):
+    entry = os.path.join(src, best)
+    if os.path.isdir(entry):
+        shutil.copytree(entry, dest, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(entry, dest)
+"""
+
+
+def best_step(st: spec.Step, group: Group) -> spec.Step:
+    """The task STEP.best of sweep `st`: reads every output's gathered folder, writes the best
+    trial's entry of each at `<declared path>.best`."""
+    metric, goal = group.objective
+    m = st.metrics[0]
+    home = next(o for o in st.outputs.values() if m == o.path or m.startswith(o.path + "/"))
+    rest = m[len(home.path) :]
+    inputs, outputs = {}, {}
+    argv = ["python3", "-c", _PICK, metric, goal, "${{inputs.g_%s}}" % home.name, rest]
+    for o in st.outputs.values():
+        inputs[f"g_{o.name}"] = Binding(BIND_PATH, st.expand.loc, o.path, type=spec.URI_FOLDER)
+        outputs[o.name] = dataclasses.replace(o, path=f"{o.path}.best", type=None, artifact="", output=False)
+        argv += ["${{inputs.g_%s}}" % o.name, "${{outputs.%s}}" % o.name]
+    return dataclasses.replace(
+        st,
+        name=f"{st.name}.best",
+        command=tuple(argv),
+        inputs=inputs,
+        input_decls={},
+        outputs=outputs,
+        code=(),
+        metrics=(),
+        environment="",
+        library=None,
+        key_includes=(),
+        resources=spec.Resources(),
+        expand=None,
+        group="",
+    )

@@ -313,6 +313,38 @@ def test_a_grid_sweep_picks_the_best_trial_of_a_known_objective(repo):
     assert repo.pipe("sweep", "show", "train", "--json", check=True).json["best"] == "train[trial-4]"
 
 
+def test_the_best_trial_s_output_is_read_by_name_and_follows_the_objective(repo):
+    text = """
+        version: 1
+        steps:
+          train:
+            sweep:
+              search: grid
+              space: {x: {choice: [0, 3, 1, -2]}}
+              objective: {metric: score, goal: GOAL}
+            inputs: {x: {type: number}}
+            command: >-
+              mkdir -p ${{outputs.model}} && echo "model x=${{inputs.x}}" > ${{outputs.model}}/m.txt &&
+              python3 -c "import json, sys; x = ${{inputs.x}}; json.dump({'score': -(x - 1) ** 2},
+              open(sys.argv[1], 'w'))" ${{outputs.metrics}}
+            outputs: {model: build/model/, metrics: build/trials.json}
+            metrics: build/trials.json
+          use:
+            inputs: {m: "${{steps.train.best.outputs.model}}"}
+            command: cat ${{inputs.m}}/m.txt > ${{outputs.o}}
+            outputs: {o: build/best.txt}
+    """
+    repo.pipefile(text.replace("GOAL", "maximize"))
+    assert ran(repo.outcomes()) == {f"train[trial-{k}]" for k in (1, 2, 3, 4)} | {"train.best", "use"}
+    assert repo.read("build/best.txt") == "model x=1.0\n"
+    assert sorted(os.listdir(repo.root / "build/model")) == ["trial-1", "trial-2", "trial-3", "trial-4"]
+    assert ran(repo.outcomes()) == set()
+    # Another goal: no trial runs again; the pick and its reader do.
+    repo.pipefile(text.replace("GOAL", "minimize"))
+    assert ran(repo.outcomes()) == {"train.best", "use"}
+    assert repo.read("build/best.txt") == "model x=-2.0\n"
+
+
 def test_a_random_sweep_is_seeded_and_more_trials_run_only_the_new_ones(repo, tmp_path):
     from workspace_repo import Repo
 

@@ -1716,6 +1716,24 @@ CASES = [
         count=1,
     ),
     C(
+        "best-of-a-sweep-without-an-objective",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {trials: 2, space: {lr: {choice: [0.1]}}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+          use:
+            inputs: {m: "${{steps.t.best.outputs.o}}"}
+            command: cat ${{inputs.m}} > ${{outputs.o}}
+            outputs: {o: build/u}
+        """,
+        E('"${{steps.t.best', "uses 't.best', but step 't' is not a sweep with an objective"),
+        count=1,
+    ),
+    C(
         "sweep-objective-goal-unknown",
         """\
         version: 1
