@@ -103,6 +103,8 @@ class Graph:
     # Where the command was started, relative to the workspace ("." there): an output path
     # given as a target is read from there, as git reads paths from a subfolder.
     here: str = "."
+    # Expanded steps (matrix, sweep, foreach): step name -> expand.Group, whose tasks are nodes.
+    groups: dict = field(default_factory=dict)
 
     @functools.cached_property
     def _sorted_outputs(self) -> list:
@@ -120,8 +122,8 @@ class Graph:
         wanted: set = set()
         errors = []
         for t in targets:
-            name = self.resolve_target(t)
-            if name is None:
+            names = self.resolve_targets(t)
+            if not names:
                 errors.append(
                     PipefileError(
                         f"'{t}' is neither a step nor an output path of {self.pipefile.display_path}",
@@ -129,7 +131,7 @@ class Graph:
                     )
                 )
                 continue
-            stack = [name]
+            stack = list(names)
             while stack:
                 n = stack.pop()
                 if n not in wanted:
@@ -137,6 +139,18 @@ class Graph:
                     stack.extend(self.nodes[n].deps)
         raise_all(errors)
         return [n for n in self.nodes if n in wanted]
+
+    def resolve_targets(self, t: str) -> list:
+        """The nodes a target names: a step (an expanded one: all its tasks), a task, or an
+        output path (an expanded step's gathered folder: all its tasks)."""
+        group = self.groups.get(t)
+        if group is None:
+            norm = os.path.normpath(os.path.join(self.here, t)).replace("\\", "/")
+            group = next((g for g in self.groups.values() if norm in g.outputs.values()), None)
+        if group is not None:
+            return list(group.tasks)
+        name = self.resolve_target(t)
+        return [name] if name is not None else []
 
     def resolve_target(self, t: str) -> Optional[str]:
         if t in self.nodes:
@@ -210,6 +224,9 @@ def build(
 ) -> Graph:
     """`artifacts` maps each artifact binding, (name, version as written), to the
     ResolvedArtifact it reads; the caller resolves them (the graph reads no database)."""
+    from . import expand
+
+    pf, groups = expand.expand(pf, check_exists)
     artifacts = dict(artifacts or {})
     # A bound version's content is known from the job database: it need not be in place yet.
     bound = {a.path: a.kind for a in artifacts.values()}
@@ -325,7 +342,8 @@ def build(
         for d in n.deps:
             dependents[d].append(n.name)
     used = {(b.ref, b.version) for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_ARTIFACT}
-    return Graph(pf, dict(params), ordered, producers, dependents, {k: v for k, v in artifacts.items() if k in used})
+    used_artifacts = {k: v for k, v in artifacts.items() if k in used}
+    return Graph(pf, dict(params), ordered, producers, dependents, used_artifacts, groups=groups)
 
 
 def source_errors(graph: Graph) -> list:

@@ -222,7 +222,7 @@ def left_on_remote(graph: Graph, plan: Plan, targets=()) -> set:
     asked for (by name or output path; no targets asks for every step), and not read by a
     step that runs or may run. Their outputs stay on the remote; nothing is downloaded."""
     targets = list(targets)
-    asked = set(plan.decisions) if not targets else {graph.resolve_target(t) for t in targets}
+    asked = set(plan.decisions) if not targets else {n for t in targets for n in graph.resolve_targets(t)}
     needed = set(asked)
     for name, d in plan.decisions.items():
         if d.verdict in (Verdict.RUN, Verdict.PENDING):

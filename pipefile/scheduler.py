@@ -90,6 +90,9 @@ def machine_memory() -> int:
         return 0
 
 
+_LEAST_CPU = 0.01  # the smallest share of a CPU a task is counted for
+
+
 class Scheduler:
     def __init__(
         self,
@@ -159,11 +162,21 @@ class Scheduler:
 
             raise_all(errors)
 
+    def _needs_a_slot(self, name: str, decisions: dict) -> bool:
+        """Whether ready task `name` would take a share of the CPUs (it may run or restore)."""
+        return decisions[name].verdict != Verdict.FRESH
+
+    def _limited_group(self, name: str):
+        """The expanded step (a sweep with max_parallel) whose running tasks `name` counts
+        against, or None."""
+        group = self.graph.groups.get(self.graph.nodes[name].step.group) if self.graph.groups else None
+        return group if group is not None and getattr(group, "max_parallel", 0) else None
+
     def _cost(self, name: str, runs: bool) -> tuple:
         r = self.graph.nodes[name].step.resources
         if not runs:
             return (1.0, 0, 0)  # copying from the store needs no GPU (and must not wait for one)
-        return (min(max(r.cpus, 0.01), float(self.jobs)), r.memory, r.gpus)
+        return (min(max(r.cpus, _LEAST_CPU), float(self.jobs)), r.memory, r.gpus)
 
     def execute(self, plan: Plan) -> RunSummary:
         self.check_resources(plan)
@@ -177,7 +190,8 @@ class Scheduler:
         upstream: dict = {}
         waiting_on = {n: sum(1 for d in self.graph.nodes[n].deps if d in selected) for n in names}
         ready: list = []
-        running: dict = {}  # future -> (name, decision, cost)
+        running: dict = {}  # future -> (name, decision, (cpu, memory, GPU lease, limited group or None))
+        in_group: dict = {}  # expanded step with max_parallel -> how many of its tasks run now
         used_cpu, used_mem = 0.0, 0
         stop = False
         interrupted = False
@@ -272,6 +286,14 @@ class Scheduler:
             while ready or running:
                 blocked = []
                 while ready and not stop:
+                    if (
+                        running
+                        and used_cpu + _LEAST_CPU > self.jobs + 1e-9
+                        and self._needs_a_slot(ready[0][1], decisions)
+                    ):
+                        # No task can start until one ends (each costs at least _LEAST_CPU): looking
+                        # through the rest of `ready` each time made a map over many items quadratic.
+                        break
                     _, name = heapq.heappop(ready)
                     bad = upstream_failed(name)
                     if bad:
@@ -303,11 +325,16 @@ class Scheduler:
                         continue
                     runs = name in instead or d.verdict != Verdict.RESTORE
                     cpu, mem, gpus = self._cost(name, runs)
-                    if gpus > len(free_gpus) or (
-                        running and (used_cpu + cpu > self.jobs + 1e-9 or (mem and used_mem + mem > self.memory))
+                    group = self._limited_group(name) if runs else None
+                    if (
+                        gpus > len(free_gpus)
+                        or (running and (used_cpu + cpu > self.jobs + 1e-9 or (mem and used_mem + mem > self.memory)))
+                        or (group is not None and in_group.get(group.name, 0) >= group.max_parallel)
                     ):
                         blocked.append((pos[name], name))
                         continue
+                    if group is not None:
+                        in_group[group.name] = in_group.get(group.name, 0) + 1
                     used_cpu += cpu
                     used_mem += mem
                     lease = tuple(free_gpus[:gpus])
@@ -335,20 +362,38 @@ class Scheduler:
                         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
                     brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
                     fut = pool.submit(self._task, node, d, runs, lease if self.gpus else None, brought)
-                    running[fut] = (name, d, (cpu, mem, lease))
+                    running[fut] = (name, d, (cpu, mem, lease, group))
                 for item in blocked:
                     heapq.heappush(ready, item)
                 if not running:
                     break
                 finished, _ = cf.wait(list(running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
-                    name, d, (cpu, mem, lease) = running.pop(fut)
+                    name, d, (cpu, mem, lease, group) = running.pop(fut)
                     free(cpu, mem, lease)
+                    if group is not None:
+                        in_group[group.name] -= 1
                     arrived(name, d, fut)
                     if name in results and results[name].outcome == Outcome.FAILED and not self.keep_going:
                         stop = True
                 if watch.blamed and not self.keep_going:
                     stop = True
+            if not fell_back:
+                # Tasks still waiting for a slot when a failure stopped the run: one with nothing
+                # to do is fresh all the same (as it was when every ready task was looked at).
+                while ready:
+                    _, name = heapq.heappop(ready)
+                    d = decisions[name]
+                    if name in results or name in instead or upstream_failed(name):
+                        continue
+                    if d.verdict == Verdict.PENDING and all(
+                        upstream.get(x) is not None and upstream[x].outputs is not None
+                        for x in self.graph.nodes[name].deps
+                        if x in selected
+                    ):
+                        d = decisions[name] = self.planner.decide(name, upstream)
+                    if d.verdict == Verdict.FRESH:
+                        done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
             watch.at_end()  # (not after Ctrl-C: the user wants out, the next run repairs)
         except KeyboardInterrupt:
             interrupted = True

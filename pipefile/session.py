@@ -169,9 +169,20 @@ class Session:
 
             remove_containers(stale_runs)
         staging.recover(self.ws)
+        self._remove_stale_entries()
         artifacts_mod.materialize_bound(self.ws, self.hasher, self.graph.artifacts.values())
         if probe_git:
             self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
+
+    def _remove_stale_entries(self) -> None:
+        """A gathered folder (of a matrix, sweep or foreach) holds one entry per task: the entry
+        of a task that is gone (a value or item removed) goes, and nothing runs for it."""
+        if not self.graph.groups:
+            return
+        from .expand import stale_entries
+
+        for rel in stale_entries(self.root, self.graph.groups):
+            artifacts_mod.remove_read_only(os.path.join(self.root, rel))
 
     # --- gather the outside ----------------------------------------------------------------
     def gather(self, targets: Iterable[str] = (), say=None, fetch: bool = True, strict: bool = True) -> Outside:

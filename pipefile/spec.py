@@ -273,6 +273,46 @@ class StepOutput:
     output: bool = False  # `output: true`: an endpoint output, downloadable from each invocation
 
 
+# How a step is expanded into tasks (`matrix:`, `sweep:`, `foreach:`); see expand.py.
+EXPAND_MATRIX = "matrix"
+EXPAND_SWEEP = "sweep"
+EXPAND_FOREACH = "foreach"
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """A step's `matrix:`, `sweep:` or `foreach:`: declarations only; the tasks are made
+    by expand.py when the graph is built (a foreach lists its folder then)."""
+
+    kind: str  # EXPAND_MATRIX, EXPAND_SWEEP or EXPAND_FOREACH
+    loc: SourceLoc
+    # matrix: ((axis, (value, ...)), ...) in declaration order; include/exclude: combinations,
+    # each ((axis, value), ...)
+    axes: tuple = ()
+    include: tuple = ()
+    exclude: tuple = ()
+    # foreach: the input mapped over, and which of its folder's files are items
+    over: str = ""
+    glob: str = "*"
+    # sweep: search method, trial count, seed, ((input, distribution, (args...)), ...)
+    search: str = ""
+    trials: int = 0
+    seed: int = 0
+    space: tuple = ()
+    objective_metric: str = ""
+    objective_goal: str = ""  # maximize | minimize
+    max_parallel: int = 0  # 0: no limit of its own
+
+    @property
+    def names(self) -> tuple:
+        """The inputs the expansion gives a value per task."""
+        if self.kind == EXPAND_MATRIX:
+            return tuple(a for a, _ in self.axes)
+        if self.kind == EXPAND_SWEEP:
+            return tuple(n for n, _, _ in self.space)
+        return (self.over,)
+
+
 @dataclass(frozen=True)
 class Step:
     """A step with its component (if any) already merged in."""
@@ -292,6 +332,8 @@ class Step:
     environment: str = ""  # the name of an EnvSpec; "" = local (the calling shell)
     key_includes: tuple = ()  # of KEY_INCLUDES: facts added to the step key
     library: Optional[LibraryRef] = None  # a std component's code (part of the key)
+    expand: Optional[Expansion] = None  # matrix, sweep or foreach: the step stands for its tasks
+    group: str = ""  # set on a task: the expanded step it belongs to
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,16 @@ from .lazyclass import dataclass
 
 _SPEC_CACHE_VERSION = 3  # 3: Input moved to bindings.py (pickled graphs name their classes)
 # The modules whose code decides what a Pipefile loads as (and every module of load/).
-_LOADER_SOURCES = ("spec.py", "template.py", "shellquote.py", "errors.py", "graph.py", "bindings.py", "landing.py")
+_LOADER_SOURCES = (
+    "spec.py",
+    "template.py",
+    "shellquote.py",
+    "errors.py",
+    "graph.py",
+    "bindings.py",
+    "landing.py",
+    "expand.py",
+)
 
 
 def _loader_sources() -> list:
@@ -123,7 +132,9 @@ def _load(
     # The graph of the same spec and param values is kept beside the spec; only what the
     # file system says (sources exist) is checked again. Not with artifact versions:
     # those are resolved from the job database each time.
-    sig = _values_signature(values) if key is not None and not artifacts else None
+    # Nor with a foreach: its tasks follow its folder's listing, read each time.
+    mapped = any(st.expand is not None and st.expand.kind == "foreach" for st in pf.steps.values())
+    sig = _values_signature(values) if key is not None and not artifacts and not mapped else None
     if sig is not None and built is not None and built[0] == sig and not graph_mod.source_errors(built[1]):
         out.graph = built[1]
         return

@@ -24,7 +24,8 @@ _REF_FORMS = {
     "outputs": re.compile(rf"outputs\.({_NAME})$"),
     "params": re.compile(rf"params\.({_NAME})$"),
     "assets": re.compile(rf"assets\.({_NAME})$"),
-    "steps": re.compile(rf"steps\.({_NAME})\.outputs\.({_NAME})$"),
+    # STEP, one task of an expanded step (STEP[LABEL]) or a sweep's best trial (STEP.best)
+    "steps": re.compile(rf"steps\.({_NAME}(?:\[[^\]]*\]|\.best)?)\.outputs\.({_NAME})$"),
     # A version fits SQLite's integers (and int(), which refuses 4300 digits): 18 digits at most.
     "artifacts": re.compile(rf"artifacts\.({_NAME})(?::([0-9]{{1,18}}|latest))?$"),
 }

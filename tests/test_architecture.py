@@ -19,6 +19,7 @@ LAYERS = {
     "template": 1,
     "load": 1,
     "graph": 1,
+    "expand": 1,
     "landing": 1,
     "bindings": 1,
     "digest": 1,
@@ -49,6 +50,7 @@ LAYERS = {
     "scaffold": 5,
     "docpages": 5,
     "catalog": 5,
+    "sweeps": 5,
     # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
     "session": 5,
     "cli": 6,

@@ -270,3 +270,33 @@ def test_ctrl_c_cancels_the_running_steps_and_starts_no_more(graph):
     assert summary.results["a"].outcome == Outcome.FAILED
     assert {summary.results[n].outcome for n in "bcde"} == {Outcome.SKIPPED}
     assert summary.results["e"].error == "interrupted"
+
+
+def _wide(tmp_path, n: int):
+    steps = "".join(f'  s{i}: {{command: "true", outputs: {{o: o{i}.txt}}}}\n' for i in range(n))
+    (tmp_path / "Pipefile").write_text("version: 1\nsteps:\n" + steps)
+    return load_graph(str(tmp_path / "Pipefile"), cwd=str(tmp_path))
+
+
+def test_a_wide_plan_costs_work_linear_in_its_tasks(tmp_path, monkeypatch):
+    # Issue 15 (a map over many items): while every slot was busy, each pass looked at every
+    # ready task again, so N independent tasks cost about N * N / 2 looks.
+    wide = _wide(tmp_path, 400)
+    looks = []
+    cost = Scheduler._cost
+    monkeypatch.setattr(Scheduler, "_cost", lambda self, name, runs: looks.append(name) or cost(self, name, runs))
+    summary = _execute(wide, FakeExecutor(), jobs=2)
+    assert set(_outcomes(summary).values()) == {Outcome.RAN}
+    assert len(looks) < 3 * len(wide.nodes), len(looks)
+
+
+def test_ready_fresh_tasks_are_fresh_when_a_failure_stops_the_run(tmp_path):
+    wide = _wide(tmp_path, 6)
+    verdicts = {f"s{i}": Verdict.FRESH for i in range(2, 6)}
+    gate = threading.Event()
+    ex = FakeExecutor({("run", "s0"): Outcome.FAILED}, gates={"s0": gate, "s1": gate})
+    threading.Timer(0.3, gate.set).start()
+    summary = _execute(wide, ex, _plan(wide, verdicts), jobs=1)
+    got = _outcomes(summary)
+    assert got["s0"] == Outcome.FAILED
+    assert all(got[f"s{i}"] == Outcome.FRESH for i in range(2, 6)), got

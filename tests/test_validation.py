@@ -1432,6 +1432,318 @@ CASES = [
         E("n]", "metrics of component 'c' names 'n', which is not one of its outputs", hint="known output names: 'm'"),
         count=1,
     ),
+    # --- matrix, sweep and foreach (issue 15): each bad input a located error
+    C(
+        "matrix-axis-that-is-not-an-input",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [0.1, 0.2], depth: [3]}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("matrix:", "axis 'depth' of step 'train' is not one of its inputs", hint="inputs: {depth: {type: number}}"),
+        count=1,
+    ),
+    C(
+        "matrix-axis-not-an-input-of-the-component",
+        COMPONENT
+        + """\
+          t:
+            component: train
+            matrix: {rate: [0.1]}
+            inputs: {data: raw.csv}
+            outputs: {model: build/m}
+        """,
+        E("matrix:", "axis 'rate' of step 't' is not one of its inputs", hint="known input names: 'data', 'lr'"),
+        files=RAW,
+    ),
+    C(
+        "matrix-empty",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {}
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("{}", "the matrix of step 'train' is empty", hint="give at least one axis"),
+        count=1,
+    ),
+    C(
+        "matrix-axis-without-values",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: []}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("[]", "axis 'lr' of the matrix of step 'train' has no values"),
+    ),
+    C(
+        "matrix-value-of-the-wrong-type",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [0.1, fast]}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("matrix:", "axis 'lr' of step 'train' has the value 'fast', but the input is a number"),
+        count=1,
+    ),
+    C(
+        "matrix-axis-bound-to-a-value-too",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [0.1]}
+            inputs: {lr: 0.5}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("0.5}", "input 'lr' of step 'train' is a matrix axis", hint="declare it by its type alone"),
+    ),
+    C(
+        "matrix-and-foreach-on-one-step",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [0.1]}
+            foreach: ${{inputs.d}}
+            inputs: {lr: {type: number}, d: data}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("foreach:", "step 'train' has both matrix: and foreach:"),
+        files={"data/a": "1"},
+    ),
+    C(
+        "matrix-reference-to-a-task-that-does-not-exist",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [0.1, 0.2]}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+          use:
+            inputs: {m: "${{steps.train[lr=0.3].outputs.o}}"}
+            command: cat ${{inputs.m}} > ${{outputs.o}}
+            outputs: {o: build/u}
+        """,
+        E('"${{steps.train[lr=0.3]', "uses 'train[lr=0.3]', which is not a task of step 'train'", hint="train[lr=0.2]"),
+    ),
+    C(
+        "task-reference-to-a-step-without-tasks",
+        """\
+        version: 1
+        steps:
+          a:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o}
+          use:
+            inputs: {m: "${{steps.a[x=1].outputs.o}}"}
+            command: cat ${{inputs.m}} > ${{outputs.o}}
+            outputs: {o: build/u}
+        """,
+        E('"${{steps.a[x=1]', "step 'a' has no tasks"),
+    ),
+    C(
+        "foreach-over-a-file",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: ${{inputs.d}}
+            inputs: {d: data.csv}
+            command: cp ${{inputs.d}} ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E(
+            "data.csv",
+            "foreach of step 'each' maps over 'data.csv', which is a file",
+            hint="bind the input to a folder",
+        ),
+        files={"data.csv": "1\n"},
+    ),
+    C(
+        "foreach-over-an-input-the-step-does-not-have",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: ${{inputs.data}}
+            inputs: {d: data}
+            command: cp ${{inputs.d}} ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("foreach:", "maps over input 'data', which the step does not have"),
+        files={"data/a": "1"},
+    ),
+    C(
+        "foreach-over-a-value",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: ${{inputs.n}}
+            inputs: {n: 3}
+            command: echo ${{inputs.n}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("foreach:", "maps over input 'n', which is 3, not a folder"),
+    ),
+    C(
+        "foreach-not-an-input-reference",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: data
+            inputs: {d: data}
+            command: cp ${{inputs.d}} ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("data\n", "foreach of step 'each' must name one of the step's inputs", hint="foreach: ${{inputs.NAME}}"),
+        files={"data/a": "1"},
+    ),
+    C(
+        "foreach-over-an-empty-folder",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: {over: "${{inputs.d}}", glob: "*.csv"}
+            inputs: {d: data}
+            command: cp ${{inputs.d}} ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("foreach:", "finds nothing to map over in 'data' (glob '*.csv')"),
+        files={"data/a.txt": "1"},
+    ),
+    C(
+        "sweep-bayesian-not-yet",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {search: bayesian, trials: 3, space: {lr: {uniform: [0, 1]}}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("bayesian", "bayesian search, which is not supported yet", hint="search: random"),
+    ),
+    C(
+        "sweep-range-upside-down",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {trials: 3, space: {lr: {uniform: [1, 0]}}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("[1, 0]", "uniform of input 'lr'", "low < high"),
+        count=1,
+    ),
+    C(
+        "sweep-input-that-is-not-an-input",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {trials: 3, space: {lr: {choice: [0.1]}}}
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("sweep:", "sweep input 'lr' of step 't' is not one of its inputs"),
+    ),
+    C(
+        "sweep-grid-with-a-range",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {search: grid, space: {lr: {uniform: [0, 1]}}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("[0, 1]", "a grid search takes choice: lists only"),
+    ),
+    C(
+        "sweep-objective-without-metrics",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {trials: 2, space: {lr: {choice: [0.1]}}, objective: {metric: acc}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("sweep:", "has an objective ('acc') but the step has no metrics:", hint="add metrics: PATH"),
+        count=1,
+    ),
+    C(
+        "matrix-output-that-is-an-artifact",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [0.1]}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: {path: build/o, name: model}}
+        """,
+        E("build/o", "output 'o' of step 'train' has name:, which a step with matrix: cannot have yet"),
+        count=1,
+    ),
+    C(
+        "best-of-a-sweep-without-an-objective",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {trials: 2, space: {lr: {choice: [0.1]}}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+          use:
+            inputs: {m: "${{steps.t.best.outputs.o}}"}
+            command: cat ${{inputs.m}} > ${{outputs.o}}
+            outputs: {o: build/u}
+        """,
+        E('"${{steps.t.best', "uses 't.best', but step 't' is not a sweep with an objective"),
+        count=1,
+    ),
+    C(
+        "sweep-objective-goal-unknown",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {trials: 2, space: {lr: {choice: [0.1]}}, objective: {metric: acc, goal: best}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("best}", "unknown goal 'best'", hint="maximize or minimize"),
+    ),
     # --- what users of other tools write (issue 19): each error says how pipe spells it
     C(
         "outputs-as-a-list-are-named-in-the-hint",

@@ -28,6 +28,7 @@ LAZY_COMMANDS = {
     "lineage": "artifacts",
     "metrics": "metrics",
     "params": "metrics",
+    "sweep": "sweep",
     "clone": "store",
     "gc": "store",
     "verify": "store",

@@ -39,8 +39,9 @@ from .options import (
     metavar="IDS",
     help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).",
 )
+@click.option("--tasks", "tasks", is_flag=True, help="List each task of a matrix, sweep or foreach on its own line.")
 @guard
-def status(targets, pipefile, params, as_json, remote_name, no_remote, check, gpus):
+def status(targets, pipefile, params, as_json, remote_name, no_remote, check, gpus, tasks):
     """Say, per step, whether it is fresh, must run (and why), will be restored, or waits.
 
     As `pipe run` decides: with a default remote (or --remote), steps the remote's run cache
@@ -58,11 +59,27 @@ def status(targets, pipefile, params, as_json, remote_name, no_remote, check, gp
         stays = session.stays_on_remote(plan, targets)
     finally:
         session.close()
+    # Entries of tasks that are gone (a matrix value or a mapped item removed): `pipe run`
+    # removes them first, and what reads the gathered folder then runs.
+    stale = []
+    if graph.groups:
+        from ..expand import stale_entries
+
+        stale = stale_entries(graph.pipefile.root, graph.groups)
     if as_json:
-        dump_json(status_json(plan, stays))
+        doc = status_json(plan, stays, graph.groups)
+        if stale:
+            doc["stale_entries"] = stale
+        dump_json(doc)
     else:
-        render_status(plan, stays_on_remote=stays)
-    if check and not plan.up_to_date:
+        render_status(plan, stays_on_remote=stays, groups=graph.groups, tasks=tasks)
+        if stale:
+            shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+            click.echo(
+                f"pipe run will remove {len(stale)} gathered entr{'y' if len(stale) == 1 else 'ies'} "
+                f"of tasks that are gone ({shown}); what reads them then runs"
+            )
+    if check and (stale or not plan.up_to_date):
         sys.exit(ExitCode.STEP_FAILED)
 
 

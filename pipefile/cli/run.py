@@ -117,6 +117,9 @@ def run(
     graph = load(pipefile, params, keep=not dry_run)
     echo_notes(graph.pipefile.warnings, "warning")
     forced = parse_force(force)
+    if forced is not True and graph.groups:
+        # --force STEP of a matrix, sweep or foreach forces each of its tasks.
+        forced = frozenset(t for n in forced for t in (graph.groups[n].tasks if n in graph.groups else (n,)))
     check_forced_names(graph, forced)
     if not targets:
         _warn_force_took_a_word(sys.argv[1:], forced)
@@ -175,6 +178,12 @@ def run(
             reporter.close()
         session.close()
     _render(record, root, as_json, summary_path, dry_run)
+    if graph.groups and not dry_run and record.exit_code == 0:
+        # A sweep's objective is read from each trial's metrics: one that lacks it is a
+        # mistake in the Pipefile, said now rather than when someone looks for the best.
+        from ..sweeps import objective_errors
+
+        raise_all(objective_errors(graph))
     sys.exit(record.exit_code)
 
 

@@ -29,9 +29,15 @@ def check_step_references(
             if b.kind != BIND_STEP_OUTPUT:
                 continue
             loc = b.loc
-            other = steps.get(b.ref)
-            declared = declared_outputs.get(b.ref, set())
-            if other is None and b.ref in declared_outputs:
+            base = task_base(b.ref)
+            if base != b.ref:
+                problem = _task_ref_problem(b.ref, steps.get(base))
+                if problem:
+                    errors.append(PipefileError(f"input '{iname}' of step '{st.name}' uses {problem}", loc, _TASK_HINT))
+                    continue
+            other = steps.get(base)
+            declared = declared_outputs.get(base, set())
+            if other is None and base in declared_outputs:
                 continue  # that step has errors of its own, reported already
             if other is None:
                 errors.append(
@@ -68,6 +74,31 @@ def check_step_references(
                     )
                 )
     return errors
+
+
+_TASK_HINT = (
+    "write ${{steps.STEP.outputs.NAME}} (every task's, gathered), ${{steps.STEP[LABEL].outputs.NAME}} "
+    "(one task's) or ${{steps.STEP.best.outputs.NAME}} (a sweep's best trial)"
+)
+
+
+def task_base(ref: str) -> str:
+    """The step a reference names: `train` for train, train[lr=0.1] and train.best."""
+    if ref.endswith(".best"):
+        return ref[: -len(".best")]
+    return ref.split("[", 1)[0]
+
+
+def _task_ref_problem(ref: str, base: Optional[Step]) -> str:
+    """What is wrong with a reference to one task or to a sweep's best trial ('' if nothing
+    the loader can tell: which labels exist is known when the graph is built)."""
+    if base is None or base.expand is None:
+        name = task_base(ref)
+        return f"'{ref}', but step '{name}' has no tasks (it has no matrix:, sweep: or foreach:)" if base else ""
+    if ref.endswith(".best"):
+        if base.expand.kind != spec.EXPAND_SWEEP or not base.expand.objective_metric:
+            return f"'{ref}', but step '{base.name}' is not a sweep with an objective"
+    return ""
 
 
 def check_artifact_names(steps: Mapping[str, Step], assets: Mapping[str, Asset]) -> list[PipefileError]:

@@ -37,6 +37,9 @@ STEP_KEYS = (
     "metrics",
     "environment",
     "key_includes",
+    "matrix",
+    "sweep",
+    "foreach",
 )
 BINDING_KEYS = ("type", "path", "value")
 STEP_OUTPUT_KEYS = ("type", "path", "description", "name", "output")

@@ -109,6 +109,10 @@ class NodeReader:
         loc = self.loc(node, offset) if node is not None else SourceLoc(self.display)
         self.errors.append(PipefileError(message, loc, hint))
 
+    def error_at(self, loc: SourceLoc, message: str, hint: str | None = None) -> None:
+        """An error at a place read before (a declaration kept with its location)."""
+        self.errors.append(PipefileError(message, loc, hint))
+
     def written(self, node: Node) -> str:
         """The text of `node` as written in the file."""
         return self.text[node.start_mark.index : node.end_mark.index]

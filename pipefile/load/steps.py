@@ -10,6 +10,7 @@ telling a step or output that had errors of its own from one that does not exist
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import TYPE_CHECKING, Mapping, Optional
 
@@ -33,6 +34,7 @@ from ..spec import (
 )
 from . import stdlib
 from .environments import environment_ref
+from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
 from .fields import BINDING_KEYS, STEP_KEYS, STEP_OUTPUT_KEYS
 from .paths import normalize_path, path_hint
 from .phrases import a, value_hint
@@ -75,16 +77,23 @@ class StepParser:
         found, comp = self._component(what, vnode, fields, before)
         if not found:
             return None
+        ok, expansion = load_expansion(r, fields, what)
+        if not ok:
+            return None
         outputs, declared = self._outputs(name, knode, what, fields, comp)
-        inputs, decls, attempted = self._inputs(knode, what, fields, comp, outputs)
+        inputs, decls, attempted = self._inputs(knode, what, fields, comp, outputs, expansion)
         if comp is not None:
             command, command_loc = comp.command, comp.command_loc
         else:
-            got = self._command(what, fields["command"][1], inputs, outputs, attempted, declared)
+            given = expansion.names if expansion is not None else ()
+            got = self._command(what, fields["command"][1], inputs, outputs, attempted, declared, given)
             if got is None:
                 return None
             command, command_loc = got
-        return self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
+        st = self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
+        if expansion is not None:
+            check_expanded_step(r, st, expansion, what)
+        return dataclasses.replace(st, expand=expansion) if expansion is not None else st
 
     # --- the parts of a step, in the order they are read ---------------------------------
     def _component(self, what: str, vnode: Node, fields: Fields, before: int) -> tuple[bool, Optional[Component]]:
@@ -159,10 +168,18 @@ class StepParser:
         return outputs, declared
 
     def _inputs(
-        self, knode: Node, what: str, fields: Fields, comp: Optional[Component], outputs: Mapping[str, StepOutput]
+        self,
+        knode: Node,
+        what: str,
+        fields: Fields,
+        comp: Optional[Component],
+        outputs: Mapping[str, StepOutput],
+        expansion: Optional[spec.Expansion] = None,
     ) -> tuple[dict[str, Binding], Mapping[str, InputDecl], set[str]]:
         """(the valid bindings, the input declarations, the names of every input bound)."""
         r = self.r
+        # The inputs a matrix or sweep gives a value per task: declared, never bound here.
+        given = set(expansion.names) if expansion is not None and expansion.kind != spec.EXPAND_FOREACH else set()
         decls: Mapping[str, InputDecl] = comp.inputs if comp else {}
         inputs: dict[str, Binding] = {}
         in_fields = r.mapping(fields["inputs"][1], f"inputs of {what}") if "inputs" in fields else []
@@ -180,18 +197,32 @@ class StepParser:
                 continue
             decl = decls.get(iname)
             attempted.add(iname)
+            if iname in given:
+                b = given_input(r, iname, ivn, what, decl, expansion)
+                if b is not None:
+                    inputs[iname] = b
+                    if comp is None:
+                        inline_decls[iname] = InputDecl(iname, b.type, MISSING, False, "", r.loc(ikn))
+                continue
             b = self.load_binding(iname, ivn, what, decl)
             if b is None:
                 continue
             inputs[iname] = b
             if comp is None:
                 inline_decls[iname] = InputDecl(iname, self.binding_type(b), MISSING, False, "", r.loc(ikn))
+        if expansion is not None:
+            check_expansion_inputs(r, what, comp, inputs, attempted, expansion, decls)
+            if comp is not None:
+                # A component's input the expansion gives a value: bound per task.
+                for iname in given:
+                    if iname in decls and iname not in inputs:
+                        inputs[iname] = Binding(BIND_NONE, expansion.loc, type=decls[iname].type)
         if comp is None:
             return inputs, inline_decls, attempted
         for iname, decl in decls.items():
             bound = inputs.get(iname)
-            if bound is None and iname in attempted:
-                continue
+            if (bound is None and iname in attempted) or iname in given:
+                continue  # (an input the matrix or sweep sets is bound per task)
             unset = bound is None or bound.kind == BIND_NONE
             if unset and decl.default is MISSING and not decl.optional:
                 r.error(
@@ -209,6 +240,7 @@ class StepParser:
         outputs: Mapping[str, StepOutput],
         attempted: set[str],
         declared: set[str],
+        given: tuple = (),
     ) -> Optional[tuple[Command, SourceLoc]]:
         """The step's own command and where it is; None when it is unusable (reported)."""
         r = self.r
@@ -221,7 +253,7 @@ class StepParser:
         check_command_refs(r, cnode, command, what, known_inputs, known_outputs, self.params, in_component=False)
         for ref, optional in _all_refs(command):
             b = inputs.get(ref.name) if ref.scope == "inputs" else None
-            if b is not None and b.kind == BIND_NONE and not optional:
+            if b is not None and b.kind == BIND_NONE and not optional and ref.name not in given:
                 r.error(
                     cnode,
                     f"input '{ref.name}' of {what} has no value but is used outside $[[ ... ]]",

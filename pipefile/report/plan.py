@@ -29,9 +29,18 @@ STATE_STYLE = {
 }
 
 
-def status_json(plan: Plan, stays_on_remote=frozenset()) -> dict:
-    """`stays_on_remote`: restorable steps a run would leave on the remote (not downloaded)."""
+def status_json(plan: Plan, stays_on_remote=frozenset(), groups=None) -> dict:
+    """`stays_on_remote`: restorable steps a run would leave on the remote (not downloaded).
+    `groups`: the expanded steps (matrix, sweep, foreach), listed with their tasks' counts."""
+    extra = {}
+    if groups:
+        extra["groups"] = [
+            {"name": g.name, "kind": g.kind, "tasks": len(g.tasks), "states": _task_counts(plan, g)}
+            for g in groups.values()
+            if any(t in plan.decisions for t in g.tasks)
+        ]
     return {
+        **extra,
         "up_to_date": plan.up_to_date,
         "steps": [
             {
@@ -54,26 +63,78 @@ def _status_messages(d: Decision, stays_on_remote) -> list:
     return msgs
 
 
-def render_status(plan: Plan, stream=None, stays_on_remote=frozenset()) -> None:
+_WORST = ("run", "pending", "restore", "fresh")  # a group's state: that of its most urgent task
+
+
+def _task_counts(plan: Plan, group) -> dict:
+    counts: dict = {}
+    for t in group.tasks:
+        d = plan.decisions.get(t)
+        if d is not None:
+            counts[d.verdict.value] = counts.get(d.verdict.value, 0) + 1
+    return {v: counts[v] for v in reversed(_WORST) if v in counts}
+
+
+def _rows(plan: Plan, stays_on_remote, groups, tasks: bool) -> list:
+    """(state, name, messages) per line: the tasks of an expanded step as one line with their
+    counts (unless `tasks`), and a wait on many tasks of one step said once."""
+    task_group = {t: g for g in (groups or {}).values() for t in g.tasks}
+    rows, shown = [], set()
+    for d in plan.decisions.values():
+        g = task_group.get(d.step)
+        if g is not None and not tasks:
+            if g.name in shown:
+                continue
+            shown.add(g.name)
+            counts = _task_counts(plan, g)
+            state = next(v for v in _WORST if v in counts)
+            n = sum(counts.values())
+            said = ", ".join(f"{k} {v}" for v, k in counts.items())
+            rows.append((state, g.name, [f"{n} task{'s' if n != 1 else ''}: {said}"]))
+            continue
+        msgs = _status_messages(d, stays_on_remote)
+        if task_group and not tasks:
+            msgs = _collapse_waits(d, msgs, task_group)
+        rows.append((d.verdict.value, d.step, msgs))
+    return rows
+
+
+def _collapse_waits(d: Decision, msgs: list, task_group: dict) -> list:
+    from ..rebuilder import UPSTREAM
+
+    out, seen = [], set()
+    for r, m in zip(d.reasons, msgs):
+        g = task_group.get(r.subject) if r.kind == UPSTREAM else None
+        if g is None:
+            out.append(m)
+        elif g.name not in seen:
+            seen.add(g.name)
+            n = sum(1 for x in d.reasons if x.kind == UPSTREAM and task_group.get(x.subject) is g)
+            out.append(f"waits for {n} task{'s' if n != 1 else ''} of '{g.name}' to finish first")
+    return out + msgs[len(d.reasons) :]
+
+
+def render_status(plan: Plan, stream=None, stays_on_remote=frozenset(), groups=None, tasks: bool = False) -> None:
+    """`groups`: the expanded steps; their tasks show as one line each unless `tasks`."""
     stream = stream or sys.stdout
-    width = max((len(n) for n in plan.decisions), default=4)
+    rows = _rows(plan, stays_on_remote, groups, tasks)
+    width = max((len(n) for _, n, _ in rows), default=4)
     if is_terminal(stream):
         from rich.markup import escape
 
         con = console(stream)
-        for d in plan.decisions.values():
-            style = STATE_STYLE[d.verdict.value]
-            con.print(f"[{style}]{d.verdict.value:<8}[/] {escape(d.step)}")
-            for m in _status_messages(d, stays_on_remote):
+        for state, name, msgs in rows:
+            style = STATE_STYLE[state]
+            con.print(f"[{style}]{state:<8}[/] {escape(name)}")
+            for m in msgs:
                 con.print(f"           [dim]{escape(m)}[/]")
         con.print(_plan_summary(plan))
         return
-    for d in plan.decisions.values():
-        msgs = _status_messages(d, stays_on_remote)
+    for state, name, msgs in rows:
         if msgs:
-            stream.write(f"{d.verdict.value:<8} {d.step:<{width}}  {msgs[0]}\n")
+            stream.write(f"{state:<8} {name:<{width}}  {msgs[0]}\n")
         else:
-            stream.write(f"{d.verdict.value:<8} {d.step}\n")
+            stream.write(f"{state:<8} {name}\n")
         for m in msgs[1:]:
             stream.write(f"{'':<8} {'':<{width}}  {m}\n")
     stream.write(_plan_summary(plan) + "\n")

@@ -1,0 +1,419 @@
+"""Expansion: a step with `matrix:`, `sweep:` or `foreach:` becomes ordinary steps, its tasks.
+
+Done on the spec, before the graph is built, so the planner, scheduler and executors see
+only ordinary nodes. A task is named `STEP[LABEL]`:
+
+    matrix   STEP[axis=value,...]   axes in declaration order; include/exclude applied
+    sweep    STEP[trial-K]          K from 1; trial K's inputs depend on (seed, K) alone,
+                                    so raising `trials` adds trials and changes none
+    foreach  STEP[NAME]             one per entry of the folder (matching `glob`), its name
+
+A task's inputs are the step's, with the expanded ones bound to its value (or item); each
+declared output path gets the task's entry below it: `build/model` -> `build/model/LABEL`,
+so the declared path is the gathered folder, one entry per task. `${{steps.STEP.outputs.X}}`
+reads that folder (and so depends on every task); `${{steps.STEP[LABEL].outputs.X}}` one
+task's entry. An entry whose task is gone is removed by `stale_entries` + the session before
+a run: a removed value or item runs nothing.
+
+Pure but for a foreach's listing of its folder (one scandir: names and kinds, no stat).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import itertools
+import os
+import random
+from typing import Any, Mapping, Optional
+
+from . import spec, template
+from .errors import PipefileError, raise_all
+from .lazyclass import dataclass
+from .spec import BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE, Binding
+
+
+@dataclass(frozen=True)
+class Group:
+    """An expanded step: its tasks in order, and what they were made from."""
+
+    name: str
+    kind: str  # spec.EXPAND_*
+    tasks: tuple  # task names, in order
+    labels: tuple  # the same, as labels
+    values: tuple  # per task: ((input, value), ...) (a foreach: the item's path)
+    outputs: Mapping[str, str]  # output name -> the gathered folder (the declared path)
+    metrics: tuple = ()  # declared metrics paths (each task's file is below)
+    objective: tuple = ()  # (metric, goal) of a sweep, or ()
+    loc: Any = None
+    max_parallel: int = 0  # how many of its tasks may run at once (0: as many as -j allows)
+    search: str = ""  # a sweep's search method
+
+    def task_metrics(self, label: str) -> list:
+        """The metrics files of one task."""
+        return [entry_path(self.outputs, m, label) for m in self.metrics]
+
+
+def expanded(pf: spec.Pipefile) -> bool:
+    return any(st.expand is not None for st in pf.steps.values())
+
+
+def expand(pf: spec.Pipefile, check_exists: bool = True) -> tuple[spec.Pipefile, dict]:
+    """(the Pipefile with each expanded step replaced by its tasks, {step name: Group})."""
+    if not expanded(pf):
+        return pf, {}
+    errors: list = []
+    groups: dict = {}
+    steps: dict = {}
+    for st in pf.steps.values():
+        if st.expand is None:
+            steps[st.name] = st
+            continue
+        group = _expand_step(pf, st, check_exists, errors)
+        if group is None:
+            continue
+        groups[st.name] = group
+        for label, values in zip(group.labels, group.values):
+            task = _task(st, label, dict(values))
+            steps[task.name] = task
+    raise_all(errors)
+    # A sweep whose best trial is read gets a task that picks it (after every trial).
+    wanted = {
+        b.ref[: -len(".best")]
+        for st in steps.values()
+        for b in st.inputs.values()
+        if b.kind == BIND_STEP_OUTPUT and b.ref.endswith(".best")
+    }
+    for name in wanted:
+        group = groups.get(name)
+        if group is not None and group.kind == spec.EXPAND_SWEEP and group.objective:
+            best = best_step(pf.steps[name], group)
+            steps[best.name] = best
+    # Readers of an expanded step read its gathered folder, or one task's entry.
+    for name, st in list(steps.items()):
+        new = {}
+        for iname, b in st.inputs.items():
+            if b.kind == BIND_STEP_OUTPUT and _base(b.ref) in groups:
+                got = _rebind(iname, st, b, groups[_base(b.ref)], errors)
+                if got is not None:
+                    new[iname] = got
+        if new:
+            steps[name] = dataclasses.replace(st, inputs={**st.inputs, **new})
+    raise_all(errors)
+    return dataclasses.replace(pf, steps=steps), groups
+
+
+def _base(ref: str) -> str:
+    if ref.endswith(".best"):
+        return ref[: -len(".best")]
+    return ref.split("[", 1)[0]
+
+
+def entry_path(outputs: Mapping[str, str], path: str, label: str) -> str:
+    """Where a task writes `path` (a declared output, or a file inside one)."""
+    for out in outputs.values():
+        if path == out:
+            return f"{out}/{label}"
+        if path.startswith(out + "/"):
+            return f"{out}/{label}{path[len(out) :]}"
+    return path
+
+
+def _task(st: spec.Step, label: str, values: dict) -> spec.Step:
+    inputs = dict(st.inputs)
+    keep_types = st.expand.kind != spec.EXPAND_FOREACH
+    for iname, value in values.items():
+        old = inputs.get(iname)
+        loc = old.loc if old is not None else st.expand.loc
+        if st.expand.kind == spec.EXPAND_FOREACH:
+            inputs[iname] = Binding(BIND_PATH, loc, value[0], type=value[1])
+        else:
+            decl = st.input_decls.get(iname)
+            typ = decl.type if decl is not None else None
+            inputs[iname] = Binding(BIND_VALUE, loc, value=float(value) if typ == spec.NUMBER else value)
+    outs = {o.name: o.path for o in st.outputs.values()}
+    outputs = {
+        n: dataclasses.replace(o, path=f"{o.path}/{label}", type=o.type if keep_types else None, artifact="")
+        for n, o in st.outputs.items()
+    }
+    return dataclasses.replace(
+        st,
+        name=f"{st.name}[{label}]",
+        inputs=inputs,
+        outputs=outputs,
+        metrics=tuple(entry_path(outs, m, label) for m in st.metrics),
+        expand=None,
+        group=st.name,
+    )
+
+
+def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: list) -> Optional[Binding]:
+    if b.ref == group.name:  # the gathered folder
+        return Binding(BIND_PATH, b.loc, group.outputs[b.output], type=spec.URI_FOLDER)
+    if b.ref in group.tasks:
+        return None  # an ordinary reference to one task
+    if b.ref.endswith(".best") and group.objective:
+        return None  # an ordinary reference to the task that picks the best trial
+    if b.ref.endswith(".best"):
+        errors.append(
+            PipefileError(
+                f"input '{iname}' of step '{reader.name}' uses the best trial of '{group.name}', "
+                "which is not supported yet",
+                b.loc,
+                f"read every trial's output (${{{{steps.{group.name}.outputs.{b.output}}}}}) and pick in the step",
+            )
+        )
+        return None
+    from .errors import did_you_mean
+
+    errors.append(
+        PipefileError(
+            f"input '{iname}' of step '{reader.name}' uses '{b.ref}', which is not a task of step '{group.name}'",
+            b.loc,
+            did_you_mean(b.ref, group.tasks, "task") or f"its tasks: {', '.join(group.tasks[:5])}",
+        )
+    )
+    return None
+
+
+def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list) -> Optional[Group]:
+    e = st.expand
+    if e.kind == spec.EXPAND_MATRIX:
+        combos = matrix_combinations(e)
+        labels = [label_of(c) for c in combos]
+    elif e.kind == spec.EXPAND_SWEEP:
+        combos = sweep_trials(e)
+        labels = [f"trial-{k}" for k in range(1, len(combos) + 1)]
+    else:
+        items = _foreach_items(pf, st, check_exists, errors)
+        if items is None:
+            return None
+        combos = [((e.over, item),) for item in items]
+        labels = [os.path.basename(path) for path, _kind in items]
+    if len(set(labels)) != len(labels):
+        dup = next(x for x in labels if labels.count(x) > 1)
+        errors.append(
+            PipefileError(
+                f"step '{st.name}' has two tasks labelled '{dup}'", e.loc, "give each combination distinct values"
+            )
+        )
+        return None
+    objective = (e.objective_metric, e.objective_goal) if e.objective_metric else ()
+    return Group(
+        st.name,
+        e.kind,
+        tuple(f"{st.name}[{x}]" for x in labels),
+        tuple(labels),
+        tuple(tuple(c) for c in combos),
+        {o.name: o.path for o in st.outputs.values()},
+        tuple(st.metrics),
+        objective,
+        e.loc,
+        e.max_parallel,
+        e.search,
+    )
+
+
+def matrix_combinations(e: spec.Expansion) -> list:
+    """Every combination of the axes (declaration order), less those an exclude matches,
+    then each include not already there."""
+    names = [a for a, _ in e.axes]
+    out = []
+    for values in itertools.product(*(vs for _, vs in e.axes)) if e.axes else ():
+        combo = tuple(zip(names, values))
+        if any(_matches(combo, ex) for ex in e.exclude):
+            continue
+        out.append(combo)
+    for inc in e.include:
+        ordered = tuple(sorted(inc, key=lambda kv: names.index(kv[0]) if kv[0] in names else len(names)))
+        if not any(_same(ordered, c) for c in out):
+            out.append(ordered)
+    return out
+
+
+def _matches(combo: tuple, partial: tuple) -> bool:
+    d = dict(combo)
+    return all(k in d and _eq(d[k], v) for k, v in partial)
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and _matches(a, b)
+
+
+def _eq(x, y) -> bool:
+    return type(x) is type(y) and x == y or (isinstance(x, (int, float)) and isinstance(y, (int, float)) and x == y)
+
+
+def label_of(combo: tuple) -> str:
+    """axis=value,... with values as a command would spell them; never a path separator."""
+    return ",".join(f"{k}={_label_value(v)}" for k, v in combo)
+
+
+def _label_value(v) -> str:
+    text = template.format_value(v)
+    return text.replace("%", "%25").replace("/", "%2F").replace("]", "%5D").replace(",", "%2C") or "''"
+
+
+def sweep_trials(e: spec.Expansion) -> list:
+    """Each trial's ((input, value), ...). Grid: the product of the choices (the first
+    `trials` of it when given). Random: trial K drawn from a generator seeded by (seed, K)
+    alone, so the same seed gives the same trials and more trials keep the earlier ones."""
+    if e.search == "grid":
+        names = [n for n, _, _ in e.space]
+        grid = [tuple(zip(names, vs)) for vs in itertools.product(*(vs for _, _, vs in e.space))]
+        return grid[: e.trials] if e.trials else grid
+    out = []
+    for k in range(1, e.trials + 1):
+        rng = random.Random(f"pipe-sweep:{e.seed}:{k}")
+        out.append(tuple((n, _draw(rng, kind, vs)) for n, kind, vs in e.space))
+    return out
+
+
+def _draw(rng: random.Random, kind: str, vs: tuple):
+    import math
+
+    if kind == "choice":
+        return vs[rng.randrange(len(vs))]
+    if kind == "randint":
+        return rng.randint(vs[0], vs[1])
+    if kind == "loguniform":
+        return float(f"{math.exp(rng.uniform(math.log(vs[0]), math.log(vs[1]))):.6g}")
+    return float(f"{rng.uniform(vs[0], vs[1]):.6g}")  # (6 digits: a readable, stable value)
+
+
+def _foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list) -> Optional[list]:
+    """[(workspace path, uri_file or uri_folder)] of the entries of the mapped folder, by name."""
+    e = st.expand
+    b = st.inputs[e.over]
+    if b.kind == BIND_ASSET:
+        folder = pf.assets[b.ref].path
+    elif b.kind == BIND_PATH:
+        folder = b.ref
+    else:
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' maps over {b.describe()}, whose items are known only after it runs",
+                e.loc,
+                "map over a source folder (a path or an asset); mapping over a step's output is not supported yet",
+            )
+        )
+        return None
+    ap = os.path.join(pf.root, folder)
+    try:
+        entries = sorted(
+            (d.name, d.is_dir())
+            for d in os.scandir(ap)
+            if not d.name.startswith(".") and fnmatch.fnmatch(d.name, e.glob)
+        )
+    except NotADirectoryError:
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' maps over '{folder}', which is a file",
+                b.loc,
+                "foreach maps over the items of a folder: bind the input to a folder",
+            )
+        )
+        return None
+    except FileNotFoundError:
+        if check_exists:
+            errors.append(
+                PipefileError(
+                    f"foreach of step '{st.name}' maps over '{folder}', which does not exist",
+                    b.loc,
+                    "create the folder, or fix the path",
+                )
+            )
+        return None if check_exists else []
+    if not entries and check_exists:
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' finds nothing to map over in '{folder}' (glob '{e.glob}')",
+                e.loc,
+                "add items to the folder, or change glob:",
+            )
+        )
+        return None
+    return [(f"{folder}/{n}", spec.URI_FOLDER if is_dir else spec.URI_FILE) for n, is_dir in entries]
+
+
+def stale_entries(root: str, groups: Mapping[str, Group]) -> list:
+    """Workspace paths of entries in gathered folders whose task is gone."""
+    out = []
+    for g in groups.values():
+        labels = set(g.labels)
+        for folder in g.outputs.values():
+            try:
+                names = [d.name for d in os.scandir(os.path.join(root, folder))]
+            except OSError:
+                continue
+            out.extend(f"{folder}/{n}" for n in names if n not in labels and not n.startswith("."))
+    return sorted(out)
+
+
+# The task STEP.best: after every trial, copies the best trial's entry of each output to
+# `<declared path>.best`. Its key holds the gathered folders it reads (every trial's outputs
+# and metrics), so it runs again when any trial's result changes, and only then.
+_PICK = """\
+import json, math, os, shutil, sys
+metric, goal, folder, rest = sys.argv[1:5]
+pairs = sys.argv[5:]
+def read(path):
+    text = open(path, encoding="utf-8").read()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        import yaml
+        data = yaml.safe_load(text)
+    for part in metric.split("."):
+        data = data[part] if isinstance(data, dict) else data[int(part)]
+    return float(data)
+values = {}
+for label in sorted(os.listdir(folder)):
+    try:
+        v = read(os.path.join(folder, label) + rest)
+    except Exception as e:
+        sys.exit(f"trial {label}: no value for {metric!r} in its metrics ({type(e).__name__}: {e})")
+    if math.isfinite(v):
+        values[label] = v
+if not values:
+    sys.exit(f"no trial has a value for {metric!r}")
+best = (max if goal == "maximize" else min)(sorted(values), key=values.get)
+print(f"best trial: {best} ({metric} = {values[best]})")
+for src, dest in zip(pairs[::2], pairs[1::2]):
+    entry = os.path.join(src, best)
+    if os.path.isdir(entry):
+        shutil.copytree(entry, dest, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(entry, dest)
+"""
+
+
+def best_step(st: spec.Step, group: Group) -> spec.Step:
+    """The task STEP.best of sweep `st`: reads every output's gathered folder, writes the best
+    trial's entry of each at `<declared path>.best`."""
+    metric, goal = group.objective
+    m = st.metrics[0]
+    home = next(o for o in st.outputs.values() if m == o.path or m.startswith(o.path + "/"))
+    rest = m[len(home.path) :]
+    inputs, outputs = {}, {}
+    argv = ["python3", "-c", _PICK, metric, goal, "${{inputs.g_%s}}" % home.name, rest]
+    for o in st.outputs.values():
+        inputs[f"g_{o.name}"] = Binding(BIND_PATH, st.expand.loc, o.path, type=spec.URI_FOLDER)
+        outputs[o.name] = dataclasses.replace(o, path=f"{o.path}.best", type=None, artifact="", output=False)
+        argv += ["${{inputs.g_%s}}" % o.name, "${{outputs.%s}}" % o.name]
+    return dataclasses.replace(
+        st,
+        name=f"{st.name}.best",
+        command=tuple(argv),
+        inputs=inputs,
+        input_decls={},
+        outputs=outputs,
+        code=(),
+        metrics=(),
+        environment="",
+        library=None,
+        key_includes=(),
+        resources=spec.Resources(),
+        expand=None,
+        group="",
+    )

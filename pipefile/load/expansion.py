@@ -1,0 +1,388 @@
+"""A step's `matrix:`, `sweep:` and `foreach:`: read into a frozen `spec.Expansion`, with
+located errors. Which tasks they make is decided later, by expand.py (a foreach lists its
+folder only when the graph is built).
+
+    matrix:  {AXIS: [VALUE, ...], ..., include: [{AXIS: VALUE, ...}], exclude: [{AXIS: VALUE}]}
+    foreach: ${{inputs.NAME}}  or  {over: ${{inputs.NAME}}, glob: PATTERN}
+    sweep:   {search: grid | random | bayesian, trials: N, seed: N, max_parallel: N,
+              space: {INPUT: {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]}
+                             | {randint: [lo, hi]}},
+              objective: {metric: NAME, goal: maximize | minimize}}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Optional
+
+from .. import spec
+from ..errors import did_you_mean
+from ..spec import BIND_ASSET, BIND_NONE, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
+from .phrases import a, value_hint
+from .reader import NodeReader, is_mapping, is_scalar, is_sequence
+
+if TYPE_CHECKING:
+    from yaml import Node
+
+EXPAND_KEYS = (spec.EXPAND_MATRIX, spec.EXPAND_SWEEP, spec.EXPAND_FOREACH)
+MATRIX_RESERVED = ("include", "exclude")
+FOREACH_KEYS = ("over", "glob")
+SWEEP_KEYS = ("search", "trials", "seed", "space", "objective", "max_parallel", "early_termination")
+SWEEP_SEARCHES = ("grid", "random", "bayesian")
+SWEEP_DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+OBJECTIVE_KEYS = ("metric", "goal")
+OBJECTIVE_GOALS = ("maximize", "minimize")
+_INPUT_REF = re.compile(r"^\s*\$\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}\s*$")
+
+
+def load_expansion(r: NodeReader, fields: dict, what: str) -> tuple[bool, Optional[spec.Expansion]]:
+    """(whether the step can be read on, its expansion or None). `fields`: key -> (key node,
+    value node) of the step."""
+    present = [k for k in EXPAND_KEYS if k in fields]
+    if not present:
+        return True, None
+    if len(present) > 1:
+        r.error(
+            fields[present[1]][0],
+            f"{what} has both {present[0]}: and {present[1]}:",
+            "a step expands one way: split it into two steps",
+        )
+        return False, None
+    kind = present[0]
+    knode, vnode = fields[kind]
+    before = len(r.errors)
+    if kind == spec.EXPAND_MATRIX:
+        out = _matrix(r, knode, vnode, what)
+    elif kind == spec.EXPAND_FOREACH:
+        out = _foreach(r, knode, vnode, what)
+    else:
+        out = _sweep(r, knode, vnode, what)
+    return len(r.errors) == before, out if len(r.errors) == before else None
+
+
+def _scalar_values(r: NodeReader, node: Node, what: str) -> Optional[tuple]:
+    if not is_sequence(node):
+        r.error(node, f"{what} must be a list of values", "write [value, ...]")
+        return None
+    values = []
+    for n in node.value:
+        v = r.value(n) if is_scalar(n) else None
+        if v is None or not isinstance(v, (bool, int, float, str)):
+            r.error(n, f"each value of {what} must be a number, a string or a boolean")
+            return None
+        values.append(v)
+    return tuple(values)
+
+
+def _matrix(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.Expansion]:
+    where = f"the matrix of {what}"
+    items = r.mapping(node, where)
+    axes = []
+    combos: dict[str, tuple] = {"include": (), "exclude": ()}
+    for key, kn, vn in items:
+        if key in MATRIX_RESERVED:
+            combos[key] = _combinations(r, vn, f"{key}: of {where}")
+            continue
+        if not r.name_ok(key, kn, "matrix axis"):
+            continue
+        values = _scalar_values(r, vn, f"axis '{key}' of {where}")
+        if values is None:
+            continue
+        if not values:
+            r.error(vn, f"axis '{key}' of {where} has no values", "list at least one value, or remove the axis")
+            continue
+        if len(set(map(repr, values))) != len(values):
+            r.error(vn, f"axis '{key}' of {where} lists a value twice", "list each value once")
+            continue
+        axes.append((key, values))
+    if not axes and not combos["include"] and not r.errors:
+        r.error(node, f"{where} is empty", "give at least one axis with values, e.g. lr: [0.01, 0.1]")
+        return None
+    names = {a for a, _ in axes}
+    for key in MATRIX_RESERVED:
+        for combo in combos[key]:
+            for axis, _ in combo:
+                if axis not in names and key == "exclude":
+                    r.error(
+                        node, f"exclude: of {where} names '{axis}', which is not an axis", "name axes of the matrix"
+                    )
+    return spec.Expansion(
+        spec.EXPAND_MATRIX, r.loc(knode), axes=tuple(axes), include=combos["include"], exclude=combos["exclude"]
+    )
+
+
+def _combinations(r: NodeReader, node: Node, what: str) -> tuple:
+    if not is_sequence(node):
+        r.error(node, f"{what} must be a list of combinations", "write [{AXIS: VALUE, ...}, ...]")
+        return ()
+    out = []
+    for n in node.value:
+        if not is_mapping(n):
+            r.error(n, f"each item of {what} must be a mapping of axis to value", "write {AXIS: VALUE, ...}")
+            continue
+        combo = []
+        for key, _kn, vn in r.mapping(n, f"an item of {what}"):
+            v = r.value(vn) if is_scalar(vn) else None
+            if v is None or not isinstance(v, (bool, int, float, str)):
+                r.error(vn, f"the value of '{key}' in {what} must be a number, a string or a boolean")
+                continue
+            combo.append((key, v))
+        if combo:
+            out.append(tuple(combo))
+    return tuple(out)
+
+
+def _input_ref(r: NodeReader, node: Node, what: str) -> Optional[str]:
+    v = r.value(node) if is_scalar(node) else None
+    m = _INPUT_REF.match(v) if isinstance(v, str) else None
+    if m is None:
+        r.error(node, f"{what} must name one of the step's inputs", "write foreach: ${{inputs.NAME}}")
+        return None
+    return m.group(1)
+
+
+def _foreach(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.Expansion]:
+    where = f"foreach of {what}"
+    glob = "*"
+    if is_mapping(node):
+        f = r.fields(node, where, FOREACH_KEYS)
+        if "over" not in f:
+            r.error(node, f"{where} does not say what to map over", "add over: ${{inputs.NAME}}")
+            return None
+        over = _input_ref(r, f["over"], where)
+        if "glob" in f:
+            g = r.string(f["glob"], f"glob of {where}")
+            if g is None:
+                return None
+            if "/" in g or not g.strip():
+                r.error(f["glob"], f"glob of {where} must match names in the folder, not paths", "write e.g. '*.csv'")
+                return None
+            glob = g
+    else:
+        over = _input_ref(r, node, where)
+    if over is None:
+        return None
+    return spec.Expansion(spec.EXPAND_FOREACH, r.loc(knode), over=over, glob=glob)
+
+
+def _positive_int(r: NodeReader, node: Node, what: str, minimum: int = 1) -> Optional[int]:
+    v = r.value(node) if is_scalar(node) else None
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        r.error(node, f"{what} must be a whole number of at least {minimum}", f"write e.g. {max(minimum, 1) * 10}")
+        return None
+    return v
+
+
+def _sweep(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.Expansion]:
+    where = f"the sweep of {what}"
+    f = r.fields(node, where, SWEEP_KEYS)
+    if not f and not is_mapping(node):
+        return None
+    search = "random"
+    if "search" in f:
+        search = r.string(f["search"], f"search of {where}") or ""
+        if search and search not in SWEEP_SEARCHES:
+            r.error(f["search"], f"unknown search '{search}' in {where}", "use grid, random or bayesian")
+            return None
+        if search == "bayesian":
+            r.error(
+                f["search"],
+                f"{where} asks for a bayesian search, which is not supported yet",
+                "use search: random (seeded) or grid; bayesian search through Optuna is planned",
+            )
+            return None
+    if "early_termination" in f:
+        r.error(
+            f["early_termination"],
+            f"early_termination in {where} is not supported yet",
+            "remove it: every trial runs to its end",
+        )
+    trials = _positive_int(r, f["trials"], f"trials of {where}") if "trials" in f else None
+    if search == "random" and "trials" not in f:
+        r.error(node, f"{where} is a random search without trials:", "add trials: N (how many to sample)")
+    seed = 0
+    if "seed" in f:
+        seed = _positive_int(r, f["seed"], f"seed of {where}", minimum=0) or 0
+    max_parallel = _positive_int(r, f["max_parallel"], f"max_parallel of {where}") if "max_parallel" in f else 0
+    space = _space(r, f.get("space"), node, where, search)
+    metric, goal = _objective(r, f.get("objective"), where)
+    if space is None:
+        return None
+    return spec.Expansion(
+        spec.EXPAND_SWEEP,
+        r.loc(knode),
+        search=search,
+        trials=trials or 0,
+        seed=seed,
+        space=space,
+        objective_metric=metric,
+        objective_goal=goal,
+        max_parallel=max_parallel or 0,
+    )
+
+
+def _space(r: NodeReader, node: Optional[Node], parent: Node, where: str, search: str) -> Optional[tuple]:
+    if node is None:
+        r.error(parent, f"{where} has no space:", "add space: {INPUT: {choice: [...]}}")
+        return None
+    out = []
+    items = r.mapping(node, f"the space of {where}")
+    if not items and is_mapping(node):
+        r.error(node, f"the space of {where} is empty", "add at least one input: {INPUT: {choice: [...]}}")
+        return None
+    for name, kn, vn in items:
+        if not r.name_ok(name, kn, "input"):
+            continue
+        dist = r.mapping(vn, f"the space of input '{name}' in {where}", SWEEP_DISTRIBUTIONS)
+        if len(dist) != 1:
+            if dist or is_mapping(vn):
+                r.error(vn, f"input '{name}' in {where} needs exactly one distribution", _DIST_HINT)
+            continue
+        kind, _dk, dv = dist[0]
+        values = _scalar_values(r, dv, f"{kind} of input '{name}' in {where}")
+        if values is None:
+            continue
+        if kind == "choice":
+            if not values:
+                r.error(dv, f"choice of input '{name}' in {where} is empty", "list at least one value")
+                continue
+        else:
+            if search == "grid":
+                r.error(dv, f"a grid search takes choice: lists only, not {kind}", "list the values: choice: [...]")
+                continue
+            if not _range_ok(kind, values):
+                r.error(dv, f"{kind} of input '{name}' in {where} must be [low, high] with low < high", _range(kind))
+                continue
+        out.append((name, kind, values))
+    return tuple(out)
+
+
+_DIST_HINT = "write one of choice: [...], uniform: [lo, hi], loguniform: [lo, hi], randint: [lo, hi]"
+
+
+def _range(kind: str) -> str:
+    if kind == "randint":
+        return "write two whole numbers, e.g. randint: [1, 10]"
+    if kind == "loguniform":
+        return "write two numbers above 0, e.g. loguniform: [0.0001, 0.1]"
+    return "write two numbers, e.g. uniform: [0.0, 1.0]"
+
+
+def _range_ok(kind: str, values: tuple) -> bool:
+    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        return False
+    lo, hi = values
+    if kind == "randint" and not (isinstance(lo, int) and isinstance(hi, int)):
+        return False
+    if kind == "loguniform" and lo <= 0:
+        return False
+    return lo < hi
+
+
+def _objective(r: NodeReader, node: Optional[Node], where: str) -> tuple[str, str]:
+    if node is None:
+        return "", ""
+    f = r.fields(node, f"the objective of {where}", OBJECTIVE_KEYS)
+    if "metric" not in f:
+        r.error(node, f"the objective of {where} names no metric", "add metric: NAME (a key of the metrics file)")
+        return "", ""
+    metric = r.string(f["metric"], f"the objective metric of {where}") or ""
+    goal = "maximize"
+    if "goal" in f:
+        goal = r.string(f["goal"], f"the objective goal of {where}") or ""
+        if goal not in OBJECTIVE_GOALS:
+            r.error(f["goal"], f"unknown goal '{goal}' in {where}", "use maximize or minimize")
+            return "", ""
+    return metric, goal
+
+
+# --- the inputs an expansion sets, checked against the step's ---------------------------------
+def given_input(
+    r: NodeReader, iname: str, node: Node, what: str, decl: Optional[InputDecl], expansion: spec.Expansion
+) -> Optional[Binding]:
+    """An input a matrix or sweep gives its values: declared by its type alone."""
+    how = "matrix axis" if expansion.kind == spec.EXPAND_MATRIX else "sweep input"
+    f = r.fields(node, f"input '{iname}' of {what}", ("type",)) if is_mapping(node) else None
+    if f is None or (decl is None and "type" not in f):
+        r.error(
+            node,
+            f"input '{iname}' of {what} is a {how}: it takes its values from the {expansion.kind}, not from here",
+            f"declare it by its type alone: {iname}: {{type: number}}",
+        )
+        return None
+    t = decl.type if decl is not None else None
+    if "type" in f:
+        t = r.type_name(f["type"], spec.VALUE_TYPES, f"{how} '{iname}' of {what}")
+        if t is None:
+            return None
+    return Binding(BIND_NONE, r.loc(node), type=t)
+
+
+def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansion, decls) -> None:
+    """Each axis, sweep input or mapped input is an input of the step, of a fitting kind."""
+    if expansion.kind == spec.EXPAND_FOREACH:
+        b = inputs.get(expansion.over)
+        if b is None and expansion.over not in attempted:
+            r.error_at(
+                expansion.loc,
+                f"foreach of {what} maps over input '{expansion.over}', which the step does not have",
+                did_you_mean(expansion.over, inputs, "input") if inputs else "bind it: inputs: {NAME: data/}",
+            )
+        elif b is not None and b.kind not in (BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT):
+            r.error_at(
+                expansion.loc,
+                f"foreach of {what} maps over input '{expansion.over}', which is {b.describe()}, not a folder",
+                "bind the input to a folder: a path, ${{assets.NAME}} or another step's output",
+            )
+        return
+    how = "axis" if expansion.kind == spec.EXPAND_MATRIX else "sweep input"
+    known = set(decls) if comp is not None else set(inputs) | attempted
+    for name in expansion.names:
+        if name not in known:
+            r.error_at(
+                expansion.loc,
+                f"{how} '{name}' of {what} is not one of its inputs",
+                f"declare it: inputs: {{{name}: {{type: number}}}}"
+                if comp is None
+                else did_you_mean(name, decls, "input") or f"component '{comp.name}' takes no input '{name}'",
+            )
+            continue
+        decl_type = decls[name].type if comp is not None else (inputs[name].type if name in inputs else None)
+        for value in _expansion_values(expansion, name):
+            if decl_type is not None and not spec.value_fits(value, decl_type):
+                r.error_at(
+                    expansion.loc,
+                    f"{how} '{name}' of {what} has the value {value!r}, but the input is {a(decl_type)}",
+                    value_hint(decl_type),
+                )
+                break
+    for combo in expansion.include:
+        for name, _ in combo:
+            if name not in expansion.names and name not in known:
+                r.error_at(expansion.loc, f"include: of the matrix of {what} names '{name}', not an input")
+
+
+def _expansion_values(expansion: spec.Expansion, name: str) -> list:
+    """The literal values an expansion gives input `name` (sweep ranges are checked as drawn)."""
+    if expansion.kind == spec.EXPAND_MATRIX:
+        values = [v for axis, vs in expansion.axes if axis == name for v in vs]
+        return values + [v for combo in expansion.include for axis, v in combo if axis == name]
+    return [v for n, kind, vs in expansion.space if n == name and kind == "choice" for v in vs]
+
+
+def check_expanded_step(r: NodeReader, st, expansion: spec.Expansion, what: str) -> None:
+    """What an expanded step cannot have (yet), said where it is written."""
+    for out in st.outputs.values():
+        if out.artifact or out.output:
+            r.error_at(
+                out.loc,
+                f"output '{out.name}' of {what} has {'name:' if out.artifact else 'output: true'}, "
+                f"which a step with {expansion.kind}: cannot have yet (it has one entry per task)",
+                "remove it here, and give it to a step that reads the gathered folder",
+            )
+    if expansion.objective_metric and not st.metrics:
+        r.error_at(
+            expansion.loc,
+            f"the sweep of {what} has an objective ('{expansion.objective_metric}') but the step has no metrics:",
+            "add metrics: PATH (one of its outputs, a JSON or YAML file with the metric)",
+        )

@@ -1,0 +1,29 @@
+"""Renders a sweep's trials (`pipe sweep show`): one row per trial, best first."""
+
+from __future__ import annotations
+
+import sys
+
+from ..template import format_value
+
+
+def render(v, stream=None) -> None:
+    stream = stream or sys.stdout
+    names = list(v.trials[0].inputs) if v.trials else []
+    head = ["trial"] + names + ([f"{v.metric} ({v.goal})"] if v.metric else [])
+    rows = []
+    for t in v.trials:
+        row = [t.label] + [format_value(t.inputs[n]) for n in names]
+        if v.metric:
+            row.append("-" if t.value is None else f"{t.value:g}")
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    for r in [head] + rows:
+        stream.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
+    if v.best is not None:
+        stream.write(f"best: {v.best.task}\n")
+    elif v.metric:
+        stream.write("best: not known yet (no trial has written its objective): run the sweep\n")
+    for t in v.trials:
+        if t.problem:
+            stream.write(f"warning: {t.task}: {t.problem}\n")

@@ -1,0 +1,124 @@
+"""A sweep's trials, judged by its objective: what `pipe sweep show` lists, best first.
+
+Each trial is a task `STEP[trial-K]`; its objective is the value of `objective.metric` in its
+own metrics file (the declared `metrics:` path, below which each trial writes its entry), read
+from the workspace: what the last run left there, the same files whose values the job
+recorded as `STEP[trial-K].NAME`. A trial not built yet has no value; a trial whose file
+lacks the metric is an error of the Pipefile, located at its `sweep:`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Optional
+
+from . import spec
+from .errors import PipefileError, did_you_mean
+from .jobs import MetricsError, read_metrics
+from .lazyclass import dataclass
+
+
+@dataclass(frozen=True)
+class Trial:
+    label: str  # trial-K
+    task: str  # STEP[trial-K]
+    inputs: dict  # input -> sampled value
+    value: Optional[float]  # the objective, None when not known (not built, no objective)
+    problem: str = ""  # why the value is missing, when its file says so
+
+
+@dataclass(frozen=True)
+class SweepView:
+    step: str
+    search: str
+    metric: str
+    goal: str  # maximize | minimize, or "" without an objective
+    trials: tuple  # of Trial, best first; those without a value last, in trial order
+
+    @property
+    def best(self) -> Optional[Trial]:
+        return self.trials[0] if self.trials and self.trials[0].value is not None else None
+
+
+def sweep_groups(graph) -> dict:
+    return {n: g for n, g in graph.groups.items() if g.kind == spec.EXPAND_SWEEP}
+
+
+def view(graph, step: str) -> SweepView:
+    """The trials of sweep `step`, best first."""
+    groups = sweep_groups(graph)
+    group = groups.get(step)
+    if group is None:
+        raise PipefileError(
+            f"'{step}' is not a sweep step of {graph.pipefile.display_path}",
+            hint=did_you_mean(step, groups, "sweep") if groups else "no step of this Pipefile has a sweep:",
+        )
+    metric, goal = group.objective or ("", "")
+    trials = []
+    for label, task, values in zip(group.labels, group.tasks, group.values):
+        value, problem = _objective(graph.pipefile.root, group, label, metric) if metric else (None, "")
+        node = graph.nodes.get(task)
+        # As the trial's command gets them (a number input's 1 is 1.0).
+        inputs = {n: node.inputs[n].value if node is not None else v for n, v in values}
+        trials.append(Trial(label, task, inputs, value, problem))
+    sign = -1.0 if goal == "maximize" else 1.0
+    order = sorted(
+        range(len(trials)),
+        key=lambda i: (trials[i].value is None, sign * trials[i].value if trials[i].value is not None else 0.0, i),
+    )
+    return SweepView(step, group.search, metric, goal, tuple(trials[i] for i in order))
+
+
+def _objective(root: str, group, label: str, metric: str) -> tuple:
+    """(value, problem) of one trial: (None, "") when its metrics file is not there yet."""
+    files = [p for p in group.task_metrics(label) if os.path.isfile(os.path.join(root, p))]
+    if not files:
+        return None, ""
+    seen: list = []
+    for rel in files:
+        try:
+            values = read_metrics(os.path.join(root, rel))
+        except MetricsError as e:
+            return None, f"its metrics file '{rel}' {e}"
+        if metric in values and math.isfinite(values[metric]):
+            return values[metric], ""
+        seen.extend(values)
+    have = ", ".join(sorted(seen)[:8]) or "no numbers"
+    return None, f"its metrics ({', '.join(files)}) have no '{metric}' (they have: {have})"
+
+
+def objective_errors(graph) -> list:
+    """A located error per sweep whose objective metric a built trial does not write."""
+    errors = []
+    for name, group in sweep_groups(graph).items():
+        if not group.objective:
+            continue
+        metric = group.objective[0]
+        for label in group.labels:
+            _value, problem = _objective(graph.pipefile.root, group, label, metric)
+            if problem:
+                errors.append(
+                    PipefileError(
+                        f"the objective metric '{metric}' of sweep '{name}' is not known for "
+                        f"{name}[{label}]: {problem}",
+                        group.loc,
+                        "make each trial write the metric into its metrics file, or name one it writes",
+                    )
+                )
+                break  # one per sweep: the others are most likely the same
+    return errors
+
+
+def view_json(v: SweepView) -> dict:
+    return {
+        "step": v.step,
+        "search": v.search,
+        "objective": {"metric": v.metric, "goal": v.goal} if v.metric else None,
+        "best": v.best.task if v.best else None,
+        "trials": [
+            {"name": t.task, "label": t.label, "inputs": t.inputs, "objective": t.value}
+            | ({"problem": t.problem} if t.problem else {})
+            for t in v.trials
+        ],
+    }
