@@ -14,12 +14,13 @@ from ..report.plan import render_status, status_json
 from ..report.text import dump_json, plural
 from ..session import Session, load
 from .guard import guard
-from .options import CONTEXT, echo_notes, file_option, param_option, remote_flag, resolve_remote
+from .options import CONTEXT, azureml_options, echo_notes, file_option, param_option, remote_flag, resolve_remote
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @file_option
+@azureml_options
 @param_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @remote_flag
@@ -58,6 +59,7 @@ def status(targets, pipefile, params, as_json, remote_name, check, gpus):
 
 @click.command(context_settings=CONTEXT)
 @file_option
+@azureml_options
 @param_option
 @guard
 def validate(pipefile, params):
@@ -77,6 +79,7 @@ def validate(pipefile, params):
 
 @click.command(context_settings=CONTEXT)
 @file_option
+@azureml_options
 @param_option
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text", show_default=True)
 @guard

@@ -16,12 +16,13 @@ from ..report import run as run_report
 from ..report.text import dump_json, write_json_file
 from ..session import RunRequest, Session, load
 from .guard import guard
-from .options import CONTEXT, echo_notes, file_option, param_option, remote_flag, resolve_remote
+from .options import CONTEXT, azureml_options, echo_notes, file_option, param_option, remote_flag, resolve_remote
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @file_option
+@azureml_options
 @click.option(
     "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Steps to run at once (default: the number of CPUs)."
 )

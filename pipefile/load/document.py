@@ -88,6 +88,10 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
     if data is None:
         data = read_bytes(path)
     text = yamlsafe.decode(data, display_path(path))
+    if "jobs:" in text and _is_azureml(text):  # an Azure ML pipeline job: read by its importer into the same spec
+        from . import azureml
+
+        return azureml.load_lenient(path, text)
     # The YAML node tree of a large Pipefile is hundreds of thousands of objects; the
     # cyclic GC would walk them over and over while they are built (quadratic time).
     enabled = gc.isenabled()
@@ -97,6 +101,12 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
     finally:
         if enabled:
             gc.enable()
+
+
+def _is_azureml(text: str) -> bool:
+    from . import azureml  # (here: a Pipefile never pays for importing it)
+
+    return azureml.looks_like(text)
 
 
 def read_bytes(path: str) -> bytes:

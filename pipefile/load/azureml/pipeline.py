@@ -1,0 +1,589 @@
+"""An Azure ML pipeline job YAML -> the `spec.Pipefile` a Pipefile would give (docs/azureml.md).
+
+Every command node becomes a step whose name is its path through nested pipeline
+components (`outer/inner`), rendered and run as Azure does (`spec.RENDER_AZUREML`). The
+pipeline's literal inputs become params (`-p` sets them), its path inputs assets; an
+output of a node lands under `.azureml-outputs/<pipeline file's stem>/<node>/<output>`.
+What has no meaning here (compute, datastores, identity ...) is a warning, not an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Optional
+
+from ... import spec, template
+from ...errors import PipefileError, SourceLoc, did_you_mean
+from ...lazyclass import dataclass
+from ..paths import normalize_path
+from ..reader import NAME_RE, display_path
+from . import environments as envs
+from . import options as opts
+from . import yamlfile
+from .resolve import Resolver, parse_name
+
+OUTPUT_ROOT = ".azureml-outputs"
+ARTIFACTS = "artifacts"  # the reserved output: the run's ./outputs and ./logs
+PORT_TYPES = {
+    "uri_file": spec.URI_FILE,
+    "uri_folder": spec.URI_FOLDER,
+    "mltable": spec.URI_FOLDER,
+    "mlflow_model": spec.URI_FOLDER,
+    "custom_model": spec.URI_FOLDER,
+    "triton_model": spec.URI_FOLDER,
+    "number": spec.NUMBER,
+    "integer": spec.INTEGER,
+    "string": spec.STRING,
+    "boolean": spec.BOOLEAN,
+}
+_IGNORED = {  # key -> why it means nothing here
+    "compute": "runs on this machine",
+    "default_compute": "runs on this machine",
+    "default_datastore": "outputs are written under " + OUTPUT_ROOT + "/",
+    "datastore": "outputs are written under " + OUTPUT_ROOT + "/",
+    "experiment_name": "jobs are recorded in .pipe/jobs.db",
+    "tags": "not used here",
+    "properties": "not used here",
+    "services": "no interactive services here",
+    "identity": "no credentials are used here",
+    "resources": "resources are this machine's",
+    "queue_settings": "no queue here",
+    "environment_variables": "not set here (set them in an environment map's venv or your shell)",
+    "distribution": "runs as one process here",
+    "additional_includes": "not copied here",
+    "mode": "paths are given directly",
+}
+_TOP = {"$schema", "type", "jobs", "inputs", "outputs", "settings", "display_name", "description", "name", "version"}
+_JOB = {"type", "component", "command", "code", "environment", "inputs", "outputs", "limits", "display_name"}
+_JOB |= {"description", "name", "settings", "is_deterministic", "$schema", "version", "jobs"}
+_SETTINGS = {"continue_on_step_failure", "force_rerun"}
+_REF = re.compile(r"^\s*\$\{\{\s*parent\.(inputs|outputs)\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
+_JOB_REF = re.compile(r"^\s*\$\{\{\s*parent\.jobs\.([A-Za-z_][\w\-]*)\.outputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """`${{parent.jobs.JOB.outputs.OUT}}` written in the pipeline at node path `scope`."""
+
+    scope: str
+    job: str
+    output: str
+    loc: SourceLoc
+
+
+@dataclass
+class Draft:
+    name: str
+    command: str
+    decls: dict
+    binds: dict  # name -> spec.Binding or JobRef
+    outputs: dict
+    code: tuple
+    environment: str
+    component: str
+    loc: SourceLoc
+    command_loc: SourceLoc
+    always: bool
+    timeout: float
+    description: str = ""
+
+
+def looks_like(text: str) -> bool:
+    """An Azure ML pipeline job: `type: pipeline` and `jobs:` at its top level."""
+    return bool(re.search(r"(?m)^type:\s*['\"]?pipeline['\"]?\s*(#.*)?$", text) and re.search(r"(?m)^jobs:", text))
+
+
+def load_lenient(path: str, text: str) -> tuple:
+    imp = Importer(os.path.abspath(path))
+    try:
+        pf = imp.load(text)
+    except PipefileError as e:
+        return _empty(imp, path), imp.errors + [e]
+    return pf, imp.errors
+
+
+def _empty(imp: "Importer", path: str) -> spec.Pipefile:
+    return spec.Pipefile(path=path, root=os.path.dirname(path), sources=tuple(sorted(imp.sources.items())))
+
+
+class Importer:
+    def __init__(self, path: str):
+        self.path = path
+        self.root = os.path.dirname(path)
+        self.stem = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0])
+        self.options = opts.read()
+        self.sources: dict = {}
+        self.errors: list = []
+        self.warnings: list = []
+        self.params: dict = {}
+        self.assets: dict = {}
+        self.environments: dict = {}
+        self.drafts: dict = {}  # node path -> Draft (command nodes)
+        self.exports: dict = {}  # pipeline node path -> {output: (step, out) or JobRef}
+        self.resolver = Resolver(self.root, self.options, self.sources)
+        self.force = False
+        self._limits: dict = {}  # (node, input) -> the component's declaration of it
+        self._env_map: Any = {}
+
+    # --- the whole file --------------------------------------------------------------------
+    def load(self, text: str) -> spec.Pipefile:
+        top = yamlfile.parse(text, self.path)
+        self._env_map = self._read_env_map()
+        self._check_keys(top, _TOP, "the pipeline")
+        settings = top.get("settings") or {}
+        if isinstance(settings, dict):
+            self._check_keys(settings, _SETTINGS, "settings")
+        self.force = bool(settings.get("force_rerun")) if isinstance(settings, dict) else False
+        keep_going = bool(settings.get("continue_on_step_failure")) if isinstance(settings, dict) else False
+        scope = self._top_inputs(top.get("inputs") or {}, top)
+        self.pipeline(top, "", scope, self.path)
+        steps = {}
+        for d in self.drafts.values():
+            try:
+                steps[d.name] = self._step(d)
+            except PipefileError as e:
+                self.errors.append(e)
+        if not steps and not self.errors:
+            self.errors.append(PipefileError("the pipeline has no jobs", top.loc, "add a command job under jobs:"))
+        envs_used = {s.environment for s in steps.values() if s.environment}
+        return spec.Pipefile(
+            path=self.path,
+            root=self.root,
+            name=str(top.get("display_name") or top.get("name") or self.stem),
+            description=str(top.get("description") or ""),
+            params=self.params,
+            assets=self.assets,
+            steps=steps,
+            environments={n: e for n, e in self.environments.items() if n in envs_used},
+            warnings=tuple(self.warnings),
+            keep_going=keep_going,
+            sources=tuple(sorted(self.sources.items())),
+        )
+
+    def _warn(self, loc, message: str, hint: str = "") -> None:
+        self.warnings.append((loc, message, hint or None))
+
+    def _check_keys(self, m, known: set, what: str) -> None:
+        if not isinstance(m, dict):
+            return
+        for k in m:
+            if k in known:
+                continue
+            if k in _IGNORED:
+                self._warn(m.at(k), f"{what}: '{k}' is ignored here ({_IGNORED[k]})")
+            else:
+                near = did_you_mean(k, sorted(known | set(_IGNORED)), "key")
+                self._warn(m.at(k), f"{what}: unknown key '{k}' is ignored", near or "")
+
+    def _read_env_map(self) -> dict:
+        f = self.options.env_map_file
+        if not f:
+            return {}
+        data = yamlfile.read(f, self.sources)
+        if not isinstance(data, dict):
+            raise PipefileError("the environment map must be a mapping: environment -> what to use", SourceLoc(f))
+        return data
+
+    # --- inputs ---------------------------------------------------------------------------
+    def _top_inputs(self, inputs, top) -> dict:
+        scope: dict = {}
+        if not isinstance(inputs, dict):
+            raise PipefileError("inputs: must be a mapping", top.at("inputs"))
+        for name, v in inputs.items():
+            loc = inputs.at(name)
+            if not NAME_RE.fullmatch(name):
+                self.errors.append(PipefileError(f"'{name}' is not a valid input name", loc))
+                continue
+            if isinstance(v, dict) and ("path" in v or PORT_TYPES.get(v.get("type")) in spec.PATH_TYPES):
+                if "path" not in v:
+                    scope[name] = None  # an optional path input left empty
+                    continue
+                try:
+                    b = self.bind(v, self.path, loc, {}, "", f"pipeline input '{name}'")
+                except PipefileError as e:
+                    self.errors.append(e)
+                    continue
+                if b is not None and b.kind == spec.BIND_PATH:
+                    self.assets[name] = spec.Asset(name, b.ref, b.type, loc=loc)
+                    scope[name] = spec.Binding(spec.BIND_ASSET, loc, ref=name, type=b.type)
+                continue
+            value = v.get("default", v.get("value")) if isinstance(v, dict) else v
+            if value is None:
+                scope[name] = None
+                continue
+            typ = PORT_TYPES.get(v.get("type")) if isinstance(v, dict) else None
+            self.params[name] = spec.Param(name, typ or spec.type_of_value(value), value, loc=loc)
+            scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
+        return scope
+
+    def bind(self, v, file: str, loc, scope: dict, node: str, what: str):
+        """What a value written for an input binds: a spec.Binding, a JobRef, or None (unset)."""
+        if isinstance(v, str) and "${{" in v:
+            m = _REF.match(v)
+            if m and m.group(1) == "inputs":
+                if m.group(2) not in scope:
+                    raise PipefileError(
+                        f"{what}: the pipeline has no input '{m.group(2)}'", loc, did_you_mean(m.group(2), scope, "input")
+                    )
+                return scope[m.group(2)]
+            m = _JOB_REF.match(v)
+            if m:
+                return JobRef(node, m.group(1), m.group(2), loc)
+            raise PipefileError(
+                f"{what}: cannot read '{v}' here",
+                loc,
+                "bind ${{parent.inputs.NAME}}, ${{parent.jobs.JOB.outputs.NAME}}, a literal or {type:, path:}",
+            )
+        if isinstance(v, dict):
+            if "path" in v:
+                p = v["path"]
+                if isinstance(p, str) and "${{" in p:
+                    return self.bind(p, file, v.at("path"), scope, node, what)
+                if not isinstance(p, str):
+                    raise PipefileError(f"{what}: path must be a string", v.at("path"))
+                local, typ = self.resolver.data_path(p, file, v.at("path"), what)
+                rel = self.workspace_path(local, v.at("path"), what)
+                return spec.Binding(spec.BIND_PATH, loc, ref=rel, type=PORT_TYPES.get(v.get("type") or typ))
+            for key in ("value", "default"):
+                if key in v:
+                    return spec.Binding(spec.BIND_VALUE, loc, value=v[key])
+            return None
+        if v is None:
+            return None
+        return spec.Binding(spec.BIND_VALUE, loc, value=v)
+
+    def workspace_path(self, local: str, loc, what: str) -> str:
+        rel, problem = normalize_path(os.path.relpath(local, self.root))
+        if rel is None:
+            raise PipefileError(
+                f"{what}: '{local}' is outside the pipeline's folder ({display_path(self.root)}), pipe's workspace",
+                loc,
+                "move (or link) it into the folder of the pipeline YAML, or run a pipeline YAML placed above it",
+            )
+        return rel
+
+    # --- jobs -----------------------------------------------------------------------------
+    def pipeline(self, container, prefix: str, scope: dict, file: str) -> None:
+        jobs = container.get("jobs")
+        if not isinstance(jobs, dict) or not jobs:
+            raise PipefileError("jobs: must be a mapping of job names to jobs", container.at("jobs"))
+        for jname, job in jobs.items():
+            node = f"{prefix}/{jname}" if prefix else jname
+            try:
+                if not NAME_RE.fullmatch(jname):
+                    raise PipefileError(
+                        f"'{jname}' is not a valid job name", jobs.at(jname), "use letters, digits, '_' and '-'"
+                    )
+                if not isinstance(job, dict):
+                    raise PipefileError(f"job '{node}' must be a mapping", jobs.at(jname))
+                self.job(node, job, prefix, scope, file)
+            except PipefileError as e:
+                self.errors.append(e)
+
+    def component_of(self, job, file: str) -> tuple:
+        """(the component's values, the file they were read from): the job itself when inline."""
+        comp = job.get("component")
+        if comp is None:
+            return job, file
+        if isinstance(comp, dict):
+            return comp, file
+        if not isinstance(comp, str):
+            raise PipefileError("component: must be a path, azureml:NAME@latest, or a mapping", job.at("component"))
+        if comp.startswith("azureml:") and parse_name(comp):
+            path, data = self.resolver.by_name(comp, ("command", "pipeline"), "component", job.at("component"))
+            return data, path
+        if comp.startswith(("azureml://", "https://", "http://")):
+            raise PipefileError(
+                f"component '{comp}' is in a registry, not on this machine",
+                job.at("component"),
+                "write its YAML locally and name it by path (component: ./train.yml)",
+            )
+        ref = comp[len("file:") :] if comp.startswith("file:") else comp
+        path = os.path.normpath(os.path.join(os.path.dirname(file), ref))
+        return yamlfile.read(path, self.sources), path
+
+    def job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
+        comp, comp_file = self.component_of(job, file)
+        inline = comp is job
+        typ = job.get("type") or comp.get("type") or "command"
+        self._check_keys(job, _JOB, f"job '{node}'")
+        if not inline:
+            self._check_keys(comp, _JOB | {"$schema"}, f"component {display_path(comp_file)}")
+        decls = self._decls(comp, inline, node)
+        binds: dict = {}
+        inputs = job.get("inputs") or {}
+        for iname, v in inputs.items() if isinstance(inputs, dict) else ():
+            loc = inputs.at(iname)
+            if iname not in decls:
+                self._warn(
+                    loc, f"job '{node}': input '{iname}' is not an input of its component: ignored (as Azure does)"
+                )
+                continue
+            b = self.bind(v, file, loc, scope, prefix, f"input '{iname}' of job '{node}'")
+            if b is not None:
+                self._check_value(node, iname, b, decls[iname], loc)
+                binds[iname] = b
+        if typ == "pipeline":
+            inner = {}
+            for iname, d in decls.items():
+                if iname in binds:
+                    inner[iname] = binds[iname]
+                elif d.default is not spec.MISSING:
+                    inner[iname] = spec.Binding(spec.BIND_VALUE, d.loc, value=d.default)
+                else:
+                    inner[iname] = None
+            self.exports[node] = {}
+            self._bind_outputs(node, job, prefix)  # this node's outputs re-exported upward
+            self.pipeline(comp, node, inner, comp_file)
+            return
+        if typ != "command":
+            raise PipefileError(
+                f"job '{node}' is a '{typ}' job; pipe runs command and pipeline jobs",
+                job.at("type") if "type" in job else comp.loc,
+                "run it on Azure, or rewrite it as a command component",
+            )
+        self.command(node, job, comp, comp_file, decls, binds, prefix)
+
+    def _decls(self, comp, inline: bool, node: str) -> dict:
+        decls = {}
+        inputs = comp.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise PipefileError("inputs: must be a mapping", comp.at("inputs"))
+        for name, d in inputs.items():
+            loc = inputs.at(name)
+            if inline:  # an inline job's inputs are its bindings: their type is what they are
+                typ = PORT_TYPES.get(d.get("type")) if isinstance(d, dict) else None
+                if typ is None and not isinstance(d, (dict, str)) and d is not None:
+                    typ = spec.type_of_value(d)
+                decls[name] = spec.InputDecl(name, typ, loc=loc)
+                continue
+            if not isinstance(d, dict):
+                raise PipefileError(f"component input '{name}' must be a mapping with a type:", loc)
+            t = d.get("type")
+            if t not in PORT_TYPES:
+                raise PipefileError(
+                    f"component input '{name}': unknown type {t!r}", d.at("type"), did_you_mean(str(t), PORT_TYPES, "type")
+                )
+            decls[name] = spec.InputDecl(
+                name,
+                PORT_TYPES[t],
+                d["default"] if "default" in d else spec.MISSING,
+                bool(d.get("optional")),
+                str(d.get("description") or ""),
+                loc,
+            )
+            self._limits[(node, name)] = d  # enum, min, max: checked against what is bound
+        return decls
+
+    def _check_value(self, node: str, iname: str, b, decl, loc) -> None:
+        value = b.value if isinstance(b, spec.Binding) and b.kind == spec.BIND_VALUE else None
+        if isinstance(b, spec.Binding) and b.kind == spec.BIND_PARAM:
+            value = self.params[b.ref].default
+        if value is None:
+            return
+        d = self._limits.get((node, iname)) or {}
+        what = f"input '{iname}' of job '{node}'"
+        if decl.type in spec.VALUE_TYPES and not spec.value_fits(value, decl.type):
+            if not (decl.type == spec.STRING or (decl.type == spec.NUMBER and isinstance(value, int))):
+                self.errors.append(PipefileError(f"{what} is {decl.type}, not {value!r}", loc))
+                return
+        if "enum" in d and value not in (d["enum"] or ()):
+            self.errors.append(PipefileError(f"{what}: {value!r} is not one of {list(d['enum'])}", loc))
+        for key, bad in (("min", lambda lim: value < lim), ("max", lambda lim: value > lim)):
+            if key in d and isinstance(value, (int, float)) and not isinstance(value, bool) and bad(d[key]):
+                self.errors.append(PipefileError(f"{what}: {value!r} is {'below' if key == 'min' else 'above'} its {key} {d[key]}", loc))
+
+    def _bind_outputs(self, node: str, job, prefix: str) -> list:
+        """The names of `job`'s outputs bound to `${{parent.outputs.X}}`: they are X of the
+        pipeline around it (`exports[prefix]`)."""
+        outputs = job.get("outputs") or {}
+        bound = []
+        for oname, v in outputs.items() if isinstance(outputs, dict) else ():
+            text = v.get("path") if isinstance(v, dict) else v
+            m = _REF.match(text) if isinstance(text, str) else None
+            if m and m.group(1) == "outputs":
+                if prefix:
+                    self.exports.setdefault(prefix, {})[m.group(2)] = JobRef(
+                        prefix, node.rsplit("/", 1)[-1], oname, outputs.at(oname)
+                    )
+                bound.append(oname)
+        return bound
+
+    def command(self, node: str, job, comp, comp_file: str, decls: dict, binds: dict, prefix: str) -> None:
+        cmd = comp.get("command")
+        cloc = comp.at("command")
+        if not isinstance(cmd, str) or not cmd.strip():
+            raise PipefileError(f"job '{node}' has no command", comp.loc, "give the component a command:")
+        outs = comp.get("outputs") or {}
+        outputs = {}
+        for oname, o in outs.items() if isinstance(outs, dict) else ():
+            t = o.get("type") if isinstance(o, dict) else None
+            typ = PORT_TYPES.get(t or "uri_folder", spec.URI_FOLDER)
+            if typ not in spec.PATH_TYPES:
+                typ = spec.URI_FOLDER
+            folder = f"{OUTPUT_ROOT}/{self.stem}/{node}/{oname}"
+            path = f"{folder}/{oname}" if typ == spec.URI_FILE else folder
+            outputs[oname] = spec.StepOutput(oname, path, typ, outs.at(oname))
+        if ARTIFACTS not in outputs:
+            outputs[ARTIFACTS] = spec.StepOutput(
+                ARTIFACTS, f"{OUTPUT_ROOT}/{self.stem}/{node}/{ARTIFACTS}", spec.URI_FOLDER, comp.loc
+            )
+        if comp is not job:
+            for oname in job.get("outputs") or {}:
+                if oname not in outputs:
+                    self._warn(job["outputs"].at(oname), f"job '{node}': output '{oname}' is not an output of its component: ignored")
+        for oname in self._bind_outputs(node, job, prefix):
+            if oname not in outputs:  # an inline job declares its outputs where it binds them
+                folder = f"{OUTPUT_ROOT}/{self.stem}/{node}/{oname}"
+                outputs[oname] = spec.StepOutput(oname, folder, spec.URI_FOLDER, job["outputs"].at(oname))
+        self._check_command(node, cmd, cloc, decls, binds, outputs)
+        code = ()
+        if comp.get("code") is not None:
+            raw = comp["code"]
+            if not isinstance(raw, str) or raw.startswith(("azureml:", "https://", "azureml://")):
+                raise PipefileError(f"job '{node}': code must be a local folder", comp.at("code"))
+            local = os.path.normpath(os.path.join(os.path.dirname(comp_file), raw))
+            code = (spec.CodeRef(self.workspace_path(local, comp.at("code"), f"code of job '{node}'"), comp.at("code")),)
+        limits = job.get("limits") or {}
+        timeout = limits.get("timeout") if isinstance(limits, dict) else None
+        self.drafts[node] = Draft(
+            name=node,
+            command=cmd,
+            decls=decls,
+            binds=binds,
+            outputs=outputs,
+            code=code,
+            environment=self.environment(comp, comp_file, node),
+            component=str(comp.get("name") or "") if comp is not job else "",
+            loc=job.loc,
+            command_loc=cloc,
+            always=self.force or comp.get("is_deterministic") is False or job.get("is_deterministic") is False,
+            timeout=float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else 0.0,
+            description=str(comp.get("description") or ""),
+        )
+
+    def _check_command(self, node, cmd, loc, decls, binds, outputs) -> None:
+        try:
+            parts = template.parse(cmd)
+        except template.TemplateError as e:
+            raise PipefileError(f"job '{node}': {e.message}", loc, e.hint) from None
+        for ref, optional in template.refs(parts):
+            if ref.scope == "inputs":
+                d = decls.get(ref.name)
+                if d is None:
+                    raise PipefileError(
+                        f"job '{node}': the command reads ${{{{inputs.{ref.name}}}}}, which its component does not declare",
+                        loc,
+                        did_you_mean(ref.name, decls, "input"),
+                    )
+                unset = ref.name not in binds and d.default is spec.MISSING
+                if unset and not optional:
+                    why = "optional" if d.optional else "required"
+                    raise PipefileError(
+                        f"job '{node}': input '{ref.name}' is {why} and not bound, but the command uses it outside $[[ ]]",
+                        loc,
+                        f"bind it in the job's inputs:, or write the part that uses it as $[[... ${{{{inputs.{ref.name}}}}}]]",
+                    )
+            elif ref.scope == "outputs":
+                if ref.name not in outputs:
+                    raise PipefileError(
+                        f"job '{node}': the command writes ${{{{outputs.{ref.name}}}}}, which is not declared",
+                        loc,
+                        did_you_mean(ref.name, outputs, "output"),
+                    )
+            else:
+                raise PipefileError(f"job '{node}': {ref} has no meaning in an Azure ML command", loc)
+
+    # --- environments ---------------------------------------------------------------------
+    def environment(self, comp, comp_file: str, node: str) -> str:
+        """The name of the environment the node runs in ("" for the calling interpreter)."""
+        ref = comp.get("environment")
+        loc = comp.at("environment")
+        if ref is None:
+            return ""
+        text = ref if isinstance(ref, str) else ""
+        keys = [text, (parse_name(text) or ("",))[0]] if text else []
+        if isinstance(ref, dict) and ref.get("name"):
+            keys.append(str(ref["name"]))
+        for k in keys:
+            if k and k in self._env_map:
+                env = envs.from_map(envs.safe_name(k), self._env_map[k], self._env_map.at(k))
+                return self._add_env(env)
+        definition = ref if isinstance(ref, dict) else None
+        if text.startswith("azureml:") and parse_name(text) and envs.curated(text) is None:
+            path, definition = self.resolver.by_name(text, ("environment",), "environment", loc)
+        if definition is not None:
+            self._check_keys(definition, {"image", "conda_file", "build", "name", "version", "description", "$schema", "os_type", "inference_config"}, "environment")
+
+        def read_conda(raw: str, where) -> Any:
+            base = getattr(where, "file", comp_file)
+            return yamlfile.read(os.path.normpath(os.path.join(os.path.dirname(base), raw)), self.sources)
+
+        env = envs.choose(text, definition, self.options.envs == "docker", loc, read_conda)
+        if env.build:
+            env = spec.EnvSpec(env.name, env.type, build=self.workspace_path(env.build, loc, "build:"), loc=loc)
+        return self._add_env(env)
+
+    def _add_env(self, env: spec.EnvSpec) -> str:
+        if env.type == spec.ENV_LOCAL:
+            return ""
+        name, n = env.name, 1
+        while name in self.environments and self.environments[name] != env:
+            n += 1
+            name = f"{env.name}-{n}"
+        if name != env.name:
+            env = spec.EnvSpec(**{**env.__dict__, "name": name})
+        self.environments[name] = env
+        return name
+
+    # --- the steps ------------------------------------------------------------------------
+    def _resolve(self, ref: JobRef, seen: Optional[set] = None) -> tuple:
+        seen = seen or set()
+        node = f"{ref.scope}/{ref.job}" if ref.scope else ref.job
+        if (node, ref.output) in seen:
+            raise PipefileError(f"outputs of '{node}' refer to each other in a loop", ref.loc)
+        seen.add((node, ref.output))
+        if node in self.drafts:
+            if ref.output not in self.drafts[node].outputs:
+                raise PipefileError(
+                    f"job '{node}' has no output '{ref.output}'",
+                    ref.loc,
+                    did_you_mean(ref.output, self.drafts[node].outputs, "output"),
+                )
+            return node, ref.output
+        if node in self.exports:
+            target = self.exports[node].get(ref.output)
+            if target is None:
+                raise PipefileError(f"pipeline job '{node}' has no output '{ref.output}'", ref.loc)
+            return self._resolve(target, seen)
+        known = [n.rsplit("/", 1)[-1] for n in list(self.drafts) + list(self.exports) if n.rsplit("/", 1)[0] == ref.scope or "/" not in n and not ref.scope]
+        raise PipefileError(f"there is no job '{ref.job}' here", ref.loc, did_you_mean(ref.job, known, "job"))
+
+    def _step(self, d: Draft) -> spec.Step:
+        inputs = {}
+        for name, b in d.binds.items():
+            if isinstance(b, JobRef):
+                step, out = self._resolve(b)
+                o = self.drafts[step].outputs[out]
+                b = spec.Binding(spec.BIND_STEP_OUTPUT, b.loc, ref=step, output=out, type=o.type)
+            inputs[name] = b
+        for name, decl in d.decls.items():
+            if name not in inputs and decl.default is spec.MISSING:
+                inputs[name] = spec.Binding(spec.BIND_NONE, decl.loc)
+        return spec.Step(
+            name=d.name,
+            command=d.command,
+            inputs=inputs,
+            input_decls=d.decls,
+            outputs=d.outputs,
+            code=d.code,
+            component=d.component,
+            description=d.description,
+            loc=d.loc,
+            command_loc=d.command_loc,
+            environment=d.environment,
+            render=spec.RENDER_AZUREML,
+            always_run=d.always,
+            timeout=d.timeout,
+        )
