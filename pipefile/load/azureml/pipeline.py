@@ -566,7 +566,13 @@ class Importer:
             if isinstance(b, JobRef):
                 step, out = self._resolve(b)
                 o = self.drafts[step].outputs[out]
-                b = spec.Binding(spec.BIND_STEP_OUTPUT, b.loc, ref=step, output=out, type=o.type)
+                decl = d.decls.get(name)
+                if o.type == spec.URI_FILE and decl is not None and decl.type == spec.URI_FOLDER:
+                    # A file output read as a folder: the fresh folder it lies in, as on Azure
+                    # (a folder around an output: the graph still links the producer).
+                    b = spec.Binding(spec.BIND_PATH, b.loc, ref=os.path.dirname(o.path), type=spec.URI_FOLDER)
+                else:
+                    b = spec.Binding(spec.BIND_STEP_OUTPUT, b.loc, ref=step, output=out, type=o.type)
             inputs[name] = b
         for name, decl in d.decls.items():
             if name not in inputs and decl.default is spec.MISSING:
