@@ -104,3 +104,155 @@ def test_sklearn_train_score_eval_chain_with_named_assets_and_an_mlflow_model(re
     args = (out / "train/artifacts/outputs/args.txt").read_text()
     assert "--c 0.5 --scale False --model_output /" in args, args
     assert "--max_iter" not in args  # an unset optional input: its $[[ ]] dropped
+
+
+_HEAD = "type: pipeline\njobs:\n"
+
+
+def _one_job(job: str, inputs: str = "") -> str:
+    return ("inputs:\n" + inputs if inputs else "") + _HEAD + "  j:\n" + job
+
+
+REFUSALS = [
+    (  # a URL, unmapped
+        _one_job(
+            "    command: cat ${{inputs.d}}\n    inputs:\n      d: ${{parent.inputs.d}}\n",
+            "  d:\n    type: uri_file\n    path: https://example.com/data/iris.csv\n",
+        ),
+        "pipeline.yml:4:11: pipeline input 'd' reads 'https://example.com/data/iris.csv', which is not on this machine",
+        "--azureml-map FILE",
+    ),
+    (  # a datastore path on a node input
+        _one_job("    command: ls ${{inputs.d}}\n    inputs:\n      d:\n        type: uri_folder\n"
+                 "        path: azureml://datastores/workspaceblobstore/paths/data/\n"),
+        "pipeline.yml:8:15: input 'd' of job 'j' reads 'azureml://datastores/workspaceblobstore/paths/data/'",
+        "--azureml-map FILE",
+    ),
+    (  # a data asset no local YAML defines
+        _one_job("    command: ls ${{inputs.d}}\n    inputs:\n      d:\n        type: uri_folder\n"
+                 "        path: azureml:nowhere:3\n"),
+        "input 'd' of job 'j': data asset 'azureml:nowhere:3' is not defined by any local YAML",
+        "--azureml-assets DIR",
+    ),
+    (  # an environment pipe cannot make
+        _one_job("    command: echo hi\n    environment: azureml:my-private-env:4\n"),
+        "pipeline.yml:5:18: environment 'azureml:my-private-env:4' is not defined by any local YAML",
+        "--azureml-env-map FILE",
+    ),
+    (  # an optional input, unset, used outside $[[ ]]
+        "type: pipeline\njobs:\n  j:\n    component: ./c.yml\n",
+        "c.yml:7:10: job 'j': input 'n' is optional and not bound, but the command uses it outside $[[ ]]",
+        "$[[... ${{inputs.n}}]]",
+    ),
+    (  # a required input left unbound
+        "type: pipeline\njobs:\n  j:\n    component: ./r.yml\n",
+        "job 'j': input 'n' is required and not bound",
+        "bind it",
+    ),
+    (  # a value outside the component's max
+        "type: pipeline\njobs:\n  j:\n    component: ./r.yml\n    inputs:\n      n: 11\n",
+        "pipeline.yml:6:10: input 'n' of job 'j': 11 is above its max 10",
+        None,
+    ),
+    (  # a sweep job
+        _one_job("    type: sweep\n    trial: ./c.yml\n"),
+        "job 'j' is a 'sweep' job; pipe runs command and pipeline jobs",
+        "run it on Azure",
+    ),
+    (  # code outside the pipeline's folder (the workspace)
+        _one_job("    command: echo hi\n    code: ../elsewhere\n"),
+        "code of job 'j': ",
+        "move (or link) it into the folder of the pipeline YAML",
+    ),
+    (  # a reference to a job that is not there
+        _one_job("    command: ls ${{inputs.x}}\n    inputs:\n      x: ${{parent.jobs.trian.outputs.model}}\n"),
+        "pipeline.yml:6:10: there is no job 'trian' here",
+        None,
+    ),
+    (  # a component file that is not there
+        "type: pipeline\njobs:\n  j:\n    component: ./missing.yml\n",
+        "missing.yml: no such file",
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize("text,message,hint", REFUSALS)
+def test_each_documented_refusal_names_the_place_and_the_fix(repo, text, message, hint):
+    repo.write(
+        "c.yml",
+        "name: c\ntype: command\ninputs:\n  n:\n    type: integer\n    optional: true\ncommand: echo ${{inputs.n}}\n",
+    )
+    repo.write("r.yml", "name: r\ninputs:\n  n:\n    type: integer\n    max: 10\ncommand: echo ${{inputs.n}}\n")
+    repo.write("pipeline.yml", text, dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert message in r.err, str(r)
+    if hint:
+        assert hint in r.err, str(r)
+
+
+def test_a_mapped_url_reads_the_local_copy(repo):
+    repo.write("local/iris.csv", "a,b\n1,2\n")
+    repo.write("map.yml", "https://example.com/data: ./local\n")
+    repo.write(
+        "pipeline.yml",
+        _one_job(
+            "    command: cp ${{inputs.d}} ${{outputs.o}}/copy.csv\n    inputs:\n      d: ${{parent.inputs.d}}\n"
+            "    outputs:\n      o: ${{parent.outputs.o}}\n",
+            "  d:\n    type: uri_file\n    path: https://example.com/data/iris.csv\n",
+        ),
+        dedent=False,
+    )
+    r = repo.pipe("run", "-f", "pipeline.yml", "--azureml-map", "map.yml")
+    assert r.code == 0, str(r)
+    assert repo.read(".azureml-outputs/pipeline/j/o/copy.csv") == "a,b\n1,2\n"
+
+
+def test_continue_on_step_failure_keeps_going_and_limits_timeout_stops_a_step(repo):
+    text = (
+        "type: pipeline\nsettings:\n  continue_on_step_failure: {go}\njobs:\n"
+        "  a_fails:\n    command: exit 3\n"
+        "  b_sleeps:\n    command: sleep 30\n    limits:\n      timeout: 1\n"
+        "  c_works:\n    command: echo ok > ${{{{outputs.o}}}}/ok.txt\n    outputs:\n      o:\n        type: uri_folder\n"
+    )
+    repo.write("pipeline.yml", text.format(go="true"), dedent=False)
+    r = repo.pipe("run", "--json", "-j", "1", "-f", "pipeline.yml")
+    assert r.code == 1, str(r)
+    got = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    assert got == {"a_fails": "failed", "b_sleeps": "failed", "c_works": "ran"}, str(r)
+    assert "ran past its time limit (1 s)" in r.out + r.err
+    repo.write("pipeline.yml", text.format(go="false"), dedent=False)
+    r = repo.pipe("run", "--json", "-j", "1", "-f", "pipeline.yml", "a_fails", "c_works", "--force")
+    assert r.code == 1
+    assert {s["name"]: s["outcome"] for s in r.json["steps"]}.get("c_works") != "ran"
+
+
+def test_environments_map_to_venvs_images_or_this_interpreter(tmp_path):
+    """In process: which pipe environment each kind of Azure ML environment becomes (no builds)."""
+    from pipefile import spec
+    from pipefile.errors import SourceLoc
+    from pipefile.load.azureml import environments as envs
+
+    loc = SourceLoc("c.yml", 3)
+    sk = envs.choose("azureml:AzureML-sklearn-1.5@latest", None, False, loc, None)
+    assert sk.type == spec.ENV_VENV and "scikit-learn==1.5.1" in sk.packages
+    reg = envs.choose("azureml://registries/azureml/environments/sklearn-1.5/labels/latest", None, False, loc, None)
+    assert reg.packages == sk.packages
+    conda = {"dependencies": ["python=3.10", "pip", "numpy=1.26.4", {"pip": ["pandas==2.2.2", "--extra-index-url x"]}]}
+    from_conda = envs.choose("", {"image": "ubuntu", "conda_file": "conda.yml"}, False, loc, lambda raw, where: conda)
+    assert from_conda.type == spec.ENV_VENV and from_conda.packages == ("numpy==1.26.4", "pandas==2.2.2")
+    assert envs.choose("", {"image": "mcr.microsoft.com/x:1"}, False, loc, None).type == spec.ENV_LOCAL
+    docker = envs.choose("", {"image": "mcr.microsoft.com/x:1"}, True, loc, None)
+    assert docker.type == spec.ENV_DOCKER and docker.image == "mcr.microsoft.com/x:1"
+    assert envs.from_map("e", "local", loc).type == spec.ENV_LOCAL
+    assert envs.from_map("e", "docker:python:3.12", loc).image == "python:3.12"
+    assert envs.from_map("e", {"packages": ["scikit-learn"]}, loc).packages == ("scikit-learn",)
+    assert envs.safe_name("azureml:AzureML-sklearn-1.5@latest") == "AzureML-sklearn-1-5-latest"
+
+
+def test_an_image_alone_runs_here_and_its_identity_is_the_local_one(repo):
+    _fixture(repo, "nested")
+    (repo.root / "envmap.yml").unlink()  # clean.yml names an image alone: no map needed for it
+    r = repo.pipe("status", "-f", "pipeline.yml", "prep_a/clean")
+    assert r.code == 0, str(r)

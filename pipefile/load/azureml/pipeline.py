@@ -512,7 +512,11 @@ class Importer:
                 return self._add_env(env)
         definition = ref if isinstance(ref, dict) else None
         if text.startswith("azureml:") and parse_name(text) and envs.curated(text) is None:
-            path, definition = self.resolver.by_name(text, ("environment",), "environment", loc)
+            hint = (
+                f"pipe knows the curated {', '.join(sorted(envs.CURATED))}; write the environment's YAML next to the "
+                f"pipeline (or pass --azureml-assets DIR), or map it (--azureml-env-map FILE: '{text}: local')"
+            )
+            path, definition = self.resolver.by_name(text, ("environment",), "environment", loc, hint)
         if definition is not None:
             self._check_keys(definition, {"image", "conda_file", "build", "name", "version", "description", "$schema", "os_type", "inference_config"}, "environment")
 

@@ -90,7 +90,7 @@ class Resolver:
             kind = str(data.get("type") or "command")  # a component without type: is a command
         self._index.setdefault(data["name"], []).append((str(data.get("version", "")), kind, path))
 
-    def by_name(self, ref: str, kinds: tuple, what: str, loc) -> tuple:
+    def by_name(self, ref: str, kinds: tuple, what: str, loc, hint: str = "") -> tuple:
         """(absolute path of the YAML defining `azureml:NAME...`, its values)."""
         name, version = parse_name(ref) or ("", "")
         found = [e for e in self.index().get(name, []) if e[1] in kinds]
@@ -101,7 +101,8 @@ class Resolver:
                 f"{what} '{ref}' is not defined by any local YAML (looked for `name: {name}` in "
                 f"{os.path.relpath(self.root)} and the --azureml-assets folders)",
                 loc,
-                "write its YAML next to the pipeline (or pass --azureml-assets DIR), or map it in --azureml-map FILE",
+                hint
+                or "write its YAML next to the pipeline (or pass --azureml-assets DIR), or map it in --azureml-map FILE",
             )
         found.sort(key=lambda e: _version_order(e[0]))
         path = found[-1][2]
@@ -118,7 +119,7 @@ class Resolver:
                 f"{what} reads '{ref}', which is not on this machine",
                 loc,
                 "download it and map the URL to the local copy in a map file (--azureml-map FILE: "
-                f"'{ref.split('?')[0]}: ./local/path'), or give a local path:",
+                f"'{ref.split('?')[0]}: ./local/path'), or give a local path",
             )
         if ref.startswith("azureml:"):
             path, data = self.by_name(ref, ("uri_file", "uri_folder", "mltable"), what + ": data asset", loc)
