@@ -14,7 +14,16 @@ from ..report.plan import render_status, status_json
 from ..report.text import dump_json, plural
 from ..session import Session, load
 from .guard import guard
-from .options import CONTEXT, azureml_options, echo_notes, file_option, param_option, remote_flag, resolve_remote
+from .options import (
+    CONTEXT,
+    azureml_options,
+    chosen_remote,
+    echo_notes,
+    file_option,
+    no_remote_flag,
+    param_option,
+    remote_flag,
+)
 
 
 @click.command(context_settings=CONTEXT)
@@ -24,6 +33,7 @@ from .options import CONTEXT, azureml_options, echo_notes, file_option, param_op
 @param_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @remote_flag
+@no_remote_flag
 @click.option("--check", is_flag=True, help="Exit 1 unless every step is fresh (the committed outputs are up to date).")
 @click.option(
     "--gpus",
@@ -32,13 +42,14 @@ from .options import CONTEXT, azureml_options, echo_notes, file_option, param_op
     help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).",
 )
 @guard
-def status(targets, pipefile, params, as_json, remote_name, check, gpus):
+def status(targets, pipefile, params, as_json, remote_name, no_remote, check, gpus):
     """Say, per step, whether it is fresh, must run (and why), will be restored, or waits.
 
-    With --remote, steps the remote's run cache has show as restore (from that remote):
-    the plan `pipe run --remote` would follow; nothing is downloaded."""
+    As `pipe run` decides: with a default remote (or --remote), steps the remote's run cache
+    has show as restore (from that remote); nothing is downloaded. --no-remote: the local
+    plan only, as `pipe run --no-remote` would follow it."""
     graph = load(pipefile, params)
-    spec = resolve_remote(graph, remote_name) if remote_name is not None else None
+    spec = chosen_remote(graph, remote_name, no_remote)
 
     def remote_failed(e) -> None:
         click.echo(f"warning: {e.render()}\n  showing the local plan", err=True)

@@ -218,6 +218,8 @@ def _finish(r, as_json: bool) -> None:
         dump_json(r.to_json())
         for e in r.errors:
             click.echo(f"error: {e.render()}", err=True)
+        for line in report_remote.renumbered_lines(r):
+            click.echo(line, err=True)
     else:
         report_remote.render_sync(r)
     sys.exit(ExitCode.OK if r.ok else ExitCode.STEP_FAILED)

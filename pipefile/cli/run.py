@@ -16,7 +16,16 @@ from ..report import run as run_report
 from ..report.text import dump_json, write_json_file
 from ..session import RunRequest, Session, load
 from .guard import guard
-from .options import CONTEXT, azureml_options, echo_notes, file_option, param_option, remote_flag, resolve_remote
+from .options import (
+    CONTEXT,
+    azureml_options,
+    chosen_remote,
+    echo_notes,
+    file_option,
+    no_remote_flag,
+    param_option,
+    remote_flag,
+)
 
 
 @click.command(context_settings=CONTEXT)
@@ -55,7 +64,7 @@ from .options import CONTEXT, azureml_options, echo_notes, file_option, param_op
     help="Log the job as an MLflow run (also done whenever MLFLOW_TRACKING_URI is set).",
 )
 @remote_flag
-@click.option("--no-remote", is_flag=True, help="Work locally, even if a default remote is set.")
+@no_remote_flag
 @click.option("--push", "push_after", is_flag=True, help="Afterwards, upload what was built to the remote.")
 @click.option(
     "--ci",
@@ -118,15 +127,7 @@ def run(
         raise click.UsageError("-q/--quiet and -v/--verbose cannot go together: pick one")
     if no_remote and (remote_name is not None or push_after):
         raise click.UsageError("--no-remote cannot go with --remote or --push")
-    try:
-        spec = None if no_remote else resolve_remote(graph, remote_name)
-    except remotes_mod.MissingExtra as e:
-        if remote_name is not None or push_after:
-            raise
-        # The committed default remote is an optimisation: a teammate without its package
-        # still works, locally, and is told how to get the cache.
-        click.echo(f"warning: {e.render()}\n  working locally (--no-remote hides this)", err=True)
-        spec = None
+    spec = chosen_remote(graph, remote_name, no_remote, required=push_after)
     if push_after and spec is None:
         raise remotes_mod.RemoteConfigError(
             "--push needs a remote, and none is set",
