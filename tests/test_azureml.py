@@ -256,3 +256,21 @@ def test_an_image_alone_runs_here_and_its_identity_is_the_local_one(repo):
     (repo.root / "envmap.yml").unlink()  # clean.yml names an image alone: no map needed for it
     r = repo.pipe("status", "-f", "pipeline.yml", "prep_a/clean")
     assert r.code == 0, str(r)
+
+
+@pytest.mark.parametrize("fixture", ["hello", "nested"])
+def test_import_writes_a_pipefile_with_the_same_step_keys(repo, fixture):
+    _fixture(repo, fixture)
+    first = _outcomes(repo, "-f", "pipeline.yml")
+    assert set(first.values()) == {"ran"}
+    r = _pipe(repo, "import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    text = repo.read("Pipefile")
+    assert "# Dropped (no meaning on this machine):" in text and "render: azureml" in text
+    # the Pipefile runs nothing: every key is the one the YAML gave
+    again = _outcomes(repo)
+    assert set(again.values()) == {"fresh"}, again
+    assert sorted(again) == sorted(n.replace("/", "__") for n in first)
+    # and it refuses to overwrite
+    r = _pipe(repo, "import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 2 and "Pipefile exists" in r.err

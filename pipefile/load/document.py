@@ -185,6 +185,7 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
         steps=steps,
         environments=environments,
         warnings=tuple(r.warnings),
+        keep_going=bool(r.flag(items["keep_going"][1], "keep_going")) if "keep_going" in items else False,
     ), r.errors
 
 

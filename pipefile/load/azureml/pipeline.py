@@ -564,6 +564,17 @@ class Importer:
         known = [n.rsplit("/", 1)[-1] for n in list(self.drafts) + list(self.exports) if n.rsplit("/", 1)[0] == ref.scope or "/" not in n and not ref.scope]
         raise PipefileError(f"there is no job '{ref.job}' here", ref.loc, did_you_mean(ref.job, known, "job"))
 
+    def _type_of(self, b: spec.Binding) -> Optional[str]:
+        if b.kind == spec.BIND_PARAM:
+            return self.params[b.ref].type
+        if b.kind == spec.BIND_VALUE:
+            return spec.type_of_value(b.value)
+        if b.kind == spec.BIND_ASSET:
+            return self.assets[b.ref].type or spec.URI_FOLDER
+        if b.kind in (spec.BIND_PATH, spec.BIND_STEP_OUTPUT):
+            return b.type or spec.URI_FOLDER
+        return None
+
     def _step(self, d: Draft) -> spec.Step:
         inputs = {}
         for name, b in d.binds.items():
@@ -578,14 +589,17 @@ class Importer:
                 else:
                     b = spec.Binding(spec.BIND_STEP_OUTPUT, b.loc, ref=step, output=out, type=o.type)
             inputs[name] = b
+        decls = dict(d.decls)
         for name, decl in d.decls.items():
             if name not in inputs and decl.default is spec.MISSING:
                 inputs[name] = spec.Binding(spec.BIND_NONE, decl.loc)
+            if decl.type is None and name in inputs:  # an inline job's input: typed by what it binds
+                decls[name] = spec.InputDecl(name, self._type_of(inputs[name]), decl.default, decl.optional, loc=decl.loc)
         return spec.Step(
             name=d.name,
             command=d.command,
             inputs=inputs,
-            input_decls=d.decls,
+            input_decls=decls,
             outputs=d.outputs,
             code=d.code,
             component=d.component,
