@@ -51,6 +51,12 @@ def test_ignored_keys_are_warnings_naming_the_line(repo):
     assert r.code == 0, str(r)
     assert "pipeline.yml:4:18: the pipeline: 'experiment_name' is ignored here" in r.err
     assert "'default_compute' is ignored here" in r.err
+    # a misspelt key is a warning too, with what it probably meant
+    text = repo.read("pipeline.yml").replace("  default_compute:", "  default_datestore: x\n  default_compute:")
+    repo.write("pipeline.yml", text, dedent=False)
+    r = _pipe(repo, "validate", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert "settings: unknown key 'default_datestore' is ignored" in r.err and "default_datastore" in r.err, r.err
 
 
 def test_nested_pipeline_component_used_twice_flattens_to_outer_inner_steps(repo):

@@ -12,11 +12,11 @@ from .options import CONTEXT, azureml_options, echo_notes
 
 
 @click.group("import", context_settings=CONTEXT)
-def import_group():
+def _import_group():
     """Write a Pipefile from another tool's pipeline."""
 
 
-@import_group.command("azureml", context_settings=CONTEXT)
+@_import_group.command("azureml", context_settings=CONTEXT)
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", default="-", metavar="FILE", help="Where to write the Pipefile (- for stdout).")
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
@@ -49,4 +49,4 @@ def azureml(source, output, force):
     click.echo(f"wrote {output} ({len(pf.steps)} steps); run it with `pipe run -f {output}`", err=True)
 
 
-globals()["import"] = import_group  # (the command's name is a keyword: app.py looks it up by name)
+globals()["import"] = _import_group  # (the command's name is a keyword: app.py looks it up by name)
