@@ -63,7 +63,13 @@ def test_nested_pipeline_component_used_twice_flattens_to_outer_inner_steps(repo
     _fixture(repo, "nested")
     r = _pipe(repo, "run", "--json", "-f", "pipeline.yml")
     assert r.code == 0, str(r)
-    assert sorted(s["name"] for s in r.json["steps"]) == ["join", "prep_a/clean", "prep_a/mult", "prep_b/clean", "prep_b/mult"]
+    assert sorted(s["name"] for s in r.json["steps"]) == [
+        "join",
+        "prep_a/clean",
+        "prep_a/mult",
+        "prep_b/clean",
+        "prep_b/mult",
+    ]
     assert "input 'not_declared' is not an input of its component: ignored" in r.err
     out = repo.root / ".azureml-outputs" / "pipeline"
     # $[[--tag ...]] is dropped where the optional input is unset, kept where it is bound
@@ -129,14 +135,18 @@ REFUSALS = [
         "--azureml-map FILE",
     ),
     (  # a datastore path on a node input
-        _one_job("    command: ls ${{inputs.d}}\n    inputs:\n      d:\n        type: uri_folder\n"
-                 "        path: azureml://datastores/workspaceblobstore/paths/data/\n"),
+        _one_job(
+            "    command: ls ${{inputs.d}}\n    inputs:\n      d:\n        type: uri_folder\n"
+            "        path: azureml://datastores/workspaceblobstore/paths/data/\n"
+        ),
         "pipeline.yml:8:15: input 'd' of job 'j' reads 'azureml://datastores/workspaceblobstore/paths/data/'",
         "--azureml-map FILE",
     ),
     (  # a data asset no local YAML defines
-        _one_job("    command: ls ${{inputs.d}}\n    inputs:\n      d:\n        type: uri_folder\n"
-                 "        path: azureml:nowhere:3\n"),
+        _one_job(
+            "    command: ls ${{inputs.d}}\n    inputs:\n      d:\n        type: uri_folder\n"
+            "        path: azureml:nowhere:3\n"
+        ),
         "input 'd' of job 'j': data asset 'azureml:nowhere:3' is not defined by any local YAML",
         "--azureml-assets DIR",
     ),

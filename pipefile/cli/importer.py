@@ -18,7 +18,9 @@ def _import_group():
 
 @_import_group.command("azureml", context_settings=CONTEXT)
 @click.argument("source", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", "output", default="-", metavar="FILE", help="Where to write the Pipefile (- for stdout).")
+@click.option(
+    "-o", "--output", "output", default="-", metavar="FILE", help="Where to write the Pipefile (- for stdout)."
+)
 @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
 @azureml_options
 @guard
@@ -26,7 +28,7 @@ def azureml(source, output, force):
     """Write the Pipefile equivalent to an Azure ML pipeline job YAML: its steps keep their keys."""
     from ..errors import PipefileError, raise_all
     from ..load import document
-    from ..load.azureml import export, looks_like, load_lenient
+    from ..load.azureml import export, load_lenient, looks_like
 
     data = document.read_bytes(source)
     text = data.decode("utf-8", errors="replace")

@@ -38,8 +38,8 @@ from ..outcomes import Outcome, StepResult
 from ..rebuilder import Decision
 from ..staging import Landings, Staging, StepFailure
 from ..workspace import Workspace
-from .follow import LogFollower
 from . import workdir
+from .follow import LogFollower
 from .literal import LiteralView
 
 _TERM_GRACE_SECONDS = 5.0

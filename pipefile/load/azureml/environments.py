@@ -90,7 +90,9 @@ def from_map(name: str, value, loc) -> spec.EnvSpec:
         packages = value.get("packages") or ()
         if isinstance(packages, str) or not all(isinstance(p, str) for p in packages):
             raise PipefileError("'packages' must be a list of requirement strings", loc)
-        return spec.EnvSpec(name, spec.ENV_VENV, python=str(value.get("python") or ""), packages=tuple(packages), loc=loc)
+        return spec.EnvSpec(
+            name, spec.ENV_VENV, python=str(value.get("python") or ""), packages=tuple(packages), loc=loc
+        )
     raise PipefileError(
         f"environment map: cannot use {value!r} for '{name}'",
         loc,

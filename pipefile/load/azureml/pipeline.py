@@ -224,7 +224,9 @@ class Importer:
             if m and m.group(1) == "inputs":
                 if m.group(2) not in scope:
                     raise PipefileError(
-                        f"{what}: the pipeline has no input '{m.group(2)}'", loc, did_you_mean(m.group(2), scope, "input")
+                        f"{what}: the pipeline has no input '{m.group(2)}'",
+                        loc,
+                        did_you_mean(m.group(2), scope, "input"),
                     )
                 return scope[m.group(2)]
             m = _JOB_REF.match(v)
@@ -363,7 +365,9 @@ class Importer:
             t = d.get("type")
             if t not in PORT_TYPES:
                 raise PipefileError(
-                    f"component input '{name}': unknown type {t!r}", d.at("type"), did_you_mean(str(t), PORT_TYPES, "type")
+                    f"component input '{name}': unknown type {t!r}",
+                    d.at("type"),
+                    did_you_mean(str(t), PORT_TYPES, "type"),
                 )
             decls[name] = spec.InputDecl(
                 name,
@@ -392,7 +396,11 @@ class Importer:
             self.errors.append(PipefileError(f"{what}: {value!r} is not one of {list(d['enum'])}", loc))
         for key, bad in (("min", lambda lim: value < lim), ("max", lambda lim: value > lim)):
             if key in d and isinstance(value, (int, float)) and not isinstance(value, bool) and bad(d[key]):
-                self.errors.append(PipefileError(f"{what}: {value!r} is {'below' if key == 'min' else 'above'} its {key} {d[key]}", loc))
+                self.errors.append(
+                    PipefileError(
+                        f"{what}: {value!r} is {'below' if key == 'min' else 'above'} its {key} {d[key]}", loc
+                    )
+                )
 
     def _bind_outputs(self, node: str, job, prefix: str) -> list:
         """The names of `job`'s outputs bound to `${{parent.outputs.X}}`: they are X of the
@@ -432,7 +440,10 @@ class Importer:
         if comp is not job:
             for oname in job.get("outputs") or {}:
                 if oname not in outputs:
-                    self._warn(job["outputs"].at(oname), f"job '{node}': output '{oname}' is not an output of its component: ignored")
+                    self._warn(
+                        job["outputs"].at(oname),
+                        f"job '{node}': output '{oname}' is not an output of its component: ignored",
+                    )
         for oname in self._bind_outputs(node, job, prefix):
             if oname not in outputs:  # an inline job declares its outputs where it binds them
                 folder = f"{OUTPUT_ROOT}/{self.stem}/{node}/{oname}"
@@ -444,7 +455,9 @@ class Importer:
             if not isinstance(raw, str) or raw.startswith(("azureml:", "https://", "azureml://")):
                 raise PipefileError(f"job '{node}': code must be a local folder", comp.at("code"))
             local = os.path.normpath(os.path.join(os.path.dirname(comp_file), raw))
-            code = (spec.CodeRef(self.workspace_path(local, comp.at("code"), f"code of job '{node}'"), comp.at("code")),)
+            code = (
+                spec.CodeRef(self.workspace_path(local, comp.at("code"), f"code of job '{node}'"), comp.at("code")),
+            )
         limits = job.get("limits") or {}
         timeout = limits.get("timeout") if isinstance(limits, dict) else None
         self.drafts[node] = Draft(
@@ -473,7 +486,8 @@ class Importer:
                 d = decls.get(ref.name)
                 if d is None:
                     raise PipefileError(
-                        f"job '{node}': the command reads ${{{{inputs.{ref.name}}}}}, which its component does not declare",
+                        f"job '{node}': the command reads ${{{{inputs.{ref.name}}}}}, "
+                        "which its component does not declare",
                         loc,
                         did_you_mean(ref.name, decls, "input"),
                     )
@@ -481,9 +495,11 @@ class Importer:
                 if unset and not optional:
                     why = "optional" if d.optional else "required"
                     raise PipefileError(
-                        f"job '{node}': input '{ref.name}' is {why} and not bound, but the command uses it outside $[[ ]]",
+                        f"job '{node}': input '{ref.name}' is {why} and not bound, "
+                        "but the command uses it outside $[[ ]]",
                         loc,
-                        f"bind it in the job's inputs:, or write the part that uses it as $[[... ${{{{inputs.{ref.name}}}}}]]",
+                        "bind it in the job's inputs:, or write the part that uses it as "
+                        f"$[[... ${{{{inputs.{ref.name}}}}}]]",
                     )
             elif ref.scope == "outputs":
                 if ref.name not in outputs:
@@ -518,7 +534,21 @@ class Importer:
             )
             path, definition = self.resolver.by_name(text, ("environment",), "environment", loc, hint)
         if definition is not None:
-            self._check_keys(definition, {"image", "conda_file", "build", "name", "version", "description", "$schema", "os_type", "inference_config"}, "environment")
+            self._check_keys(
+                definition,
+                {
+                    "image",
+                    "conda_file",
+                    "build",
+                    "name",
+                    "version",
+                    "description",
+                    "$schema",
+                    "os_type",
+                    "inference_config",
+                },
+                "environment",
+            )
 
         def read_conda(raw: str, where) -> Any:
             base = getattr(where, "file", comp_file)
@@ -561,7 +591,11 @@ class Importer:
             if target is None:
                 raise PipefileError(f"pipeline job '{node}' has no output '{ref.output}'", ref.loc)
             return self._resolve(target, seen)
-        known = [n.rsplit("/", 1)[-1] for n in list(self.drafts) + list(self.exports) if n.rsplit("/", 1)[0] == ref.scope or "/" not in n and not ref.scope]
+        known = [
+            n.rsplit("/", 1)[-1]
+            for n in list(self.drafts) + list(self.exports)
+            if n.rsplit("/", 1)[0] == ref.scope or "/" not in n and not ref.scope
+        ]
         raise PipefileError(f"there is no job '{ref.job}' here", ref.loc, did_you_mean(ref.job, known, "job"))
 
     def _type_of(self, b: spec.Binding) -> Optional[str]:
@@ -594,7 +628,9 @@ class Importer:
             if name not in inputs and decl.default is spec.MISSING:
                 inputs[name] = spec.Binding(spec.BIND_NONE, decl.loc)
             if decl.type is None and name in inputs:  # an inline job's input: typed by what it binds
-                decls[name] = spec.InputDecl(name, self._type_of(inputs[name]), decl.default, decl.optional, loc=decl.loc)
+                decls[name] = spec.InputDecl(
+                    name, self._type_of(inputs[name]), decl.default, decl.optional, loc=decl.loc
+                )
         return spec.Step(
             name=d.name,
             command=d.command,

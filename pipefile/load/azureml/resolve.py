@@ -15,7 +15,18 @@ from typing import Optional
 from ...errors import PipefileError, SourceLoc
 from . import yamlfile
 
-URL_SCHEMES = ("https://", "http://", "wasbs://", "wasb://", "abfss://", "abfs://", "adl://", "azureml://", "s3://", "gs://")
+URL_SCHEMES = (
+    "https://",
+    "http://",
+    "wasbs://",
+    "wasb://",
+    "abfss://",
+    "abfs://",
+    "adl://",
+    "azureml://",
+    "s3://",
+    "gs://",
+)
 _SKIP_DIRS = {".git", ".pipe", ".azureml-outputs", "node_modules", "__pycache__", ".venv", "venv"}
 _MAX_FILES = 2000  # YAMLs read while looking for a name (a folder tree of data is not scanned forever)
 _AZ_NAME = re.compile(r"^azureml:(?!//)([^:@/]+)(?:[:@](.+))?$")
@@ -102,7 +113,8 @@ class Resolver:
                 f"{os.path.relpath(self.root)} and the --azureml-assets folders)",
                 loc,
                 hint
-                or "write its YAML next to the pipeline (or pass --azureml-assets DIR), or map it in --azureml-map FILE",
+                or "write its YAML next to the pipeline (or pass --azureml-assets DIR), "
+                "or map it in --azureml-map FILE",
             )
         found.sort(key=lambda e: _version_order(e[0]))
         path = found[-1][2]

@@ -67,7 +67,9 @@ def read(path: str, sources: dict) -> Any:
     try:
         data = yamlsafe.read_file(path)
     except FileNotFoundError:
-        raise PipefileError(f"{display}: no such file", hint="check the path (relative to the YAML naming it)") from None
+        raise PipefileError(
+            f"{display}: no such file", hint="check the path (relative to the YAML naming it)"
+        ) from None
     except IsADirectoryError:
         raise PipefileError(f"{display}: is a directory, not a YAML file") from None
     except OSError as e:
