@@ -108,7 +108,8 @@ def _load(
 ) -> None:
     # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
     data = loader.read_bytes(path) if freeze else None
-    key = _spec_cache_key(path, data) if data is not None else None
+    # (Not for an SDK v2 module: what it loads is known only by running it.)
+    key = _spec_cache_key(path, data) if data is not None and not path.endswith(".py") else None
     pf, built = _cached_spec(path, key)
     errors = out.errors
     if pf is None:

@@ -307,3 +307,21 @@ def test_a_restored_producer_with_unstable_bytes_does_not_rerun_its_consumers(re
     assert _outcomes(repo, "-f", "pipeline.yml", "-p", "p=b") == {"make": "ran", "use": "ran"}
     # back to p=a: the producer is restored (not run: the same bytes as then), so is its consumer
     assert _outcomes(repo, "-f", "pipeline.yml") == {"make": "restored", "use": "restored"}
+
+
+def test_an_sdk_v2_module_runs_as_its_yaml_would(repo):
+    pytest.importorskip("azure.ai.ml")
+    _fixture(repo, "sklearn")
+    r = _pipe(repo, "run", "--json", "-f", "build.py", timeout=300)
+    assert r.code == 0, str(r)
+    assert {s["name"]: s["outcome"] for s in r.json["steps"]} == {"t": "ran", "s": "ran", "sk_eval": "ran"}
+    assert json.loads(repo.read(".azureml-outputs/build/sk_eval/report/report"))["accuracy"] > 0.8
+    r = _pipe(repo, "run", "--json", "-f", "build.py", timeout=300)
+    assert {s["name"]: s["outcome"] for s in r.json["steps"]} == {"t": "fresh", "s": "fresh", "sk_eval": "ran"}
+
+
+def test_an_sdk_v2_module_without_a_pipeline_is_refused(repo):
+    pytest.importorskip("azure.ai.ml")
+    repo.write("build.py", "x = 1\n")
+    r = repo.pipe("validate", "-f", "build.py", timeout=300)
+    assert r.code == 2 and "build.py: defines no `pipeline` (an azure-ai-ml PipelineJob)" in r.err, str(r)

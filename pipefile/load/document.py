@@ -87,6 +87,11 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
     path = os.path.abspath(path)
     if data is None:
         data = read_bytes(path)
+    if path.endswith(".py"):  # an Azure ML SDK v2 pipeline (docs/azureml.md)
+        from . import azureml
+        from .azureml import sdk
+
+        return azureml.load_lenient(path, sdk.to_yaml(path))
     text = yamlsafe.decode(data, display_path(path))
     if "jobs:" in text and _is_azureml(text):  # an Azure ML pipeline job: read by its importer into the same spec
         from . import azureml

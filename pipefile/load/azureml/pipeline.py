@@ -89,6 +89,22 @@ class Draft:
     description: str = ""
 
 
+def _typed(value, typ: str):
+    """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False')."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if typ == spec.BOOLEAN and value in ("True", "False", "true", "false"):
+            return value in ("True", "true")
+        if typ == spec.INTEGER:
+            return int(value)
+        if typ == spec.NUMBER:
+            return float(value)
+    except ValueError:
+        pass
+    return value
+
+
 def looks_like(text: str) -> bool:
     """An Azure ML pipeline job: `type: pipeline` and `jobs:` at its top level."""
     return bool(re.search(r"(?m)^type:\s*['\"]?pipeline['\"]?\s*(#.*)?$", text) and re.search(r"(?m)^jobs:", text))
@@ -372,7 +388,7 @@ class Importer:
             decls[name] = spec.InputDecl(
                 name,
                 PORT_TYPES[t],
-                d["default"] if "default" in d else spec.MISSING,
+                _typed(d["default"], PORT_TYPES[t]) if "default" in d else spec.MISSING,
                 bool(d.get("optional")),
                 str(d.get("description") or ""),
                 loc,

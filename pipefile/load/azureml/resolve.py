@@ -133,7 +133,9 @@ class Resolver:
                 "download it and map the URL to the local copy in a map file (--azureml-map FILE: "
                 f"'{ref.split('?')[0]}: ./local/path'), or give a local path",
             )
-        if ref.startswith("azureml:"):
+        if ref.startswith(("azureml:./", "azureml:../", "azureml:/")):
+            ref = ref[len("azureml:") :]  # (how azure-ai-ml writes a local path it was given)
+        elif ref.startswith("azureml:"):
             path, data = self.by_name(ref, ("uri_file", "uri_folder", "mltable"), what + ": data asset", loc)
             inner = data.get("path")
             if not isinstance(inner, str):
