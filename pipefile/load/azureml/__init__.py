@@ -2,6 +2,8 @@
 
 Modules:
   pipeline      the importer: jobs, components, nested pipelines -> steps (`OUTER/INNER`)
+  nodes         a command node: typed inputs and their checks, outputs, command, environment
+  sdk           an SDK v2 module (`-f build.py`) -> its pipeline's YAML (azure-ai-ml)
   resolve       components, environments and data by path, by azureml:NAME, by the map file
   environments  curated environments, conda files, images -> pipe environments
   yamlfile      YAML values that remember their file and line
@@ -11,6 +13,7 @@ Modules:
 
 from __future__ import annotations
 
-from .pipeline import OUTPUT_ROOT, load_lenient, looks_like
+from .nodes import OUTPUT_ROOT
+from .pipeline import load_lenient, looks_like
 
 __all__ = ["OUTPUT_ROOT", "load_lenient", "looks_like"]
