@@ -325,3 +325,27 @@ def test_an_sdk_v2_module_without_a_pipeline_is_refused(repo):
     repo.write("build.py", "x = 1\n")
     r = repo.pipe("validate", "-f", "build.py", timeout=300)
     assert r.code == 2 and "build.py: defines no `pipeline` (an azure-ai-ml PipelineJob)" in r.err, str(r)
+
+
+def test_a_clone_of_a_job_holds_the_component_files_and_restores_every_step(repo, tmp_path):
+    _fixture(repo, "nested")
+    assert set(_outcomes(repo, "-f", "pipeline.yml").values()) == {"ran"}
+    r = _pipe(repo, "clone", "-f", "pipeline.yml", "1", "-o", str(tmp_path / "copy"))
+    assert r.code == 0, str(r)
+    assert (tmp_path / "copy" / "components" / "prep_pipeline.yml").is_file()
+    env = {"PIPE_AZUREML_ENV_MAP": str(repo.root / "envmap.yml"), "PIPE_PLAIN": "1"}
+    import os
+    import subprocess
+
+    from workspace_repo import PIPE
+
+    p = subprocess.run(
+        PIPE + ["run", "--json", "-f", "pipeline.yml"],
+        cwd=tmp_path / "copy",
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **env),
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    assert {s["outcome"] for s in json.loads(p.stdout)["steps"]} == {"restored"}

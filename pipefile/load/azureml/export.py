@@ -80,7 +80,11 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
         if st.input_decls:
             comp["inputs"] = {}
             for d in st.input_decls.values():
-                decl: dict = {"type": d.type or spec.STRING}  # (an unset input of an inline job: untyped)
+                typ = d.type or spec.STRING  # (an unset input of an inline job: untyped)
+                bound = st.inputs.get(d.name)
+                if bound is not None and bound.kind == spec.BIND_STEP_OUTPUT and bound.type:
+                    typ = bound.type  # (a folder input reading a file output is given the file)
+                decl: dict = {"type": typ}
                 if d.default is not spec.MISSING:
                     decl["default"] = d.default
                 if d.optional:

@@ -350,11 +350,15 @@ class Importer(CommandNodes):
                 o = self.drafts[step].outputs[out]
                 decl = d.decls.get(name)
                 if o.type == spec.URI_FILE and decl is not None and decl.type == spec.URI_FOLDER:
-                    # A file output read as a folder: the fresh folder it lies in, as on Azure
-                    # (a folder around an output: the graph still links the producer).
-                    b = spec.Binding(spec.BIND_PATH, b.loc, ref=os.path.dirname(o.path), type=spec.URI_FOLDER)
-                else:
-                    b = spec.Binding(spec.BIND_STEP_OUTPUT, b.loc, ref=step, output=out, type=o.type)
+                    # Azure gives the folder around the file; here the file itself (a folder
+                    # around an output is no output of its own: restoring it is not exact).
+                    self._warn(
+                        b.loc,
+                        f"input '{name}' of job '{d.name}' is a folder but reads the uri_file output '{out}' "
+                        f"of '{step}': it is given the file's path (Azure gives the folder around it)",
+                        "declare the input uri_file, or the output uri_folder",
+                    )
+                b = spec.Binding(spec.BIND_STEP_OUTPUT, b.loc, ref=step, output=out, type=o.type)
             inputs[name] = b
         decls = dict(d.decls)
         for name, decl in d.decls.items():
