@@ -349,3 +349,24 @@ def test_a_clone_of_a_job_holds_the_component_files_and_restores_every_step(repo
     )
     assert p.returncode == 0, p.stderr
     assert {s["outcome"] for s in json.loads(p.stdout)["steps"]} == {"restored"}
+
+
+@pytest.mark.parametrize(
+    "pipeline,component,message",
+    [
+        ("jobs:\n  j:\n    component: ./c.yml\n", "- a\n", "c.yml: not a component"),
+        ("jobs:\n  j:\n    command: echo ${{inputs.x}}\n    inputs:\n      x: [1, 2]\n", None, "a list is not a value"),
+        ("jobs:\n  j:\n    command: echo\n    environment: 3\n", None, "environment must be a reference"),
+        (
+            "jobs:\n  j:\n    type: pipeline\n    component: ./c.yml\n",
+            "type: pipeline\njobs:\n  k:\n    type: pipeline\n    component: ./c.yml\n",
+            "uses itself (through job 'j/k')",
+        ),
+    ],
+)
+def test_malformed_pipelines_are_located_errors_not_crashes(repo, pipeline, component, message):
+    repo.write("pipeline.yml", "type: pipeline\n" + pipeline, dedent=False)
+    if component:
+        repo.write("c.yml", component, dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and message in r.err, str(r)

@@ -124,10 +124,13 @@ class CommandNodes:
             if not (decl.type == spec.STRING or (decl.type == spec.NUMBER and isinstance(value, int))):
                 self.errors.append(PipefileError(f"{what} is {decl.type}, not {value!r}", loc))
                 return
-        if "enum" in d and value not in (d["enum"] or ()):
+        if isinstance(d.get("enum"), list) and value not in d["enum"]:
             self.errors.append(PipefileError(f"{what}: {value!r} is not one of {list(d['enum'])}", loc))
         for key, bad in (("min", lambda lim: value < lim), ("max", lambda lim: value > lim)):
-            if key in d and isinstance(value, (int, float)) and not isinstance(value, bool) and bad(d[key]):
+            lim = d.get(key)
+            if not isinstance(lim, (int, float)) or isinstance(lim, bool):
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and bad(lim):
                 self.errors.append(
                     PipefileError(
                         f"{what}: {value!r} is {'below' if key == 'min' else 'above'} its {key} {d[key]}", loc
@@ -250,6 +253,12 @@ class CommandNodes:
         loc = comp.at("environment")
         if ref is None:
             return ""
+        if not isinstance(ref, (str, dict)):
+            raise PipefileError(
+                f"job '{node}': environment must be a reference (azureml:NAME@latest) "
+                "or a mapping (image:, conda_file:)",
+                loc,
+            )
         text = ref if isinstance(ref, str) else ""
         keys = [text, (parse_name(text) or ("",))[0]] if text else []
         if isinstance(ref, dict) and ref.get("name"):

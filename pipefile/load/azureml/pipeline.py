@@ -82,6 +82,7 @@ class Importer(CommandNodes):
         self.force = False
         self._limits: dict = {}  # (node, input) -> the component's declaration of it
         self._env_map: Any = {}
+        self._opened: list = [path]  # the pipeline files being read, outermost first (no loops)
 
     # --- the whole file --------------------------------------------------------------------
     def load(self, text: str) -> spec.Pipefile:
@@ -194,6 +195,8 @@ class Importer(CommandNodes):
                 loc,
                 "bind ${{parent.inputs.NAME}}, ${{parent.jobs.JOB.outputs.NAME}}, a literal or {type:, path:}",
             )
+        if isinstance(v, list):
+            raise PipefileError(f"{what}: a list is not a value", loc, "bind a literal, a path or ${{parent...}}")
         if isinstance(v, dict):
             if "path" in v:
                 p = v["path"]
@@ -260,7 +263,12 @@ class Importer(CommandNodes):
             )
         ref = comp[len("file:") :] if comp.startswith("file:") else comp
         path = os.path.normpath(os.path.join(os.path.dirname(file), ref))
-        return yamlfile.read(path, self.sources), path
+        data = yamlfile.read(path, self.sources)
+        if not isinstance(data, dict):
+            raise PipefileError(
+                f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at("component")
+            )
+        return data, path
 
     def job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
         comp, comp_file = self.component_of(job, file)
@@ -284,6 +292,12 @@ class Importer(CommandNodes):
                 self._check_value(node, iname, b, decls[iname], loc)
                 binds[iname] = b
         if typ == "pipeline":
+            if comp_file in self._opened:
+                raise PipefileError(
+                    f"pipeline component {display_path(comp_file)} uses itself (through job '{node}')",
+                    job.loc,
+                    "a pipeline component cannot contain itself, even indirectly",
+                )
             inner = {}
             for iname, d in decls.items():
                 if iname in binds:
@@ -294,7 +308,11 @@ class Importer(CommandNodes):
                     inner[iname] = None
             self.exports[node] = {}
             self._bind_outputs(node, job, prefix)  # this node's outputs re-exported upward
-            self.pipeline(comp, node, inner, comp_file)
+            self._opened.append(comp_file)
+            try:
+                self.pipeline(comp, node, inner, comp_file)
+            finally:
+                self._opened.pop()
             return
         if typ != "command":
             raise PipefileError(
