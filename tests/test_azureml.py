@@ -370,3 +370,23 @@ def test_malformed_pipelines_are_located_errors_not_crashes(repo, pipeline, comp
         repo.write("c.yml", component, dedent=False)
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2 and message in r.err, str(r)
+
+
+def test_environments_and_assets_by_name_from_an_assets_folder(repo, tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "env.yml").write_text("name: my-env\nversion: 3\nimage: mcr.microsoft.com/azureml/x:1\n")
+    repo.write(
+        "pipeline.yml",
+        _one_job(
+            "    command: echo hi > ${{outputs.o}}/hi.txt\n    environment: azureml:my-env:3\n"
+            "    outputs:\n      o:\n        type: uri_folder\n"
+        ),
+        dedent=False,
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "environment 'azureml:my-env:3' is not defined by any local YAML" in r.err, str(r)
+    # an image alone runs here (the calling interpreter)
+    r = repo.pipe("run", "-f", "pipeline.yml", "--azureml-assets", str(shared))
+    assert r.code == 0, str(r)
+    assert repo.read(".azureml-outputs/pipeline/j/o/hi.txt") == "hi\n"
