@@ -198,6 +198,7 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
     text = ws.store.read(job.pipefile_digest).decode("utf-8")
     path = os.path.join(build, job.pipefile)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    _copy_read_files(ws, job, build)
     _write(path, text)
     pf, _errors = loader.load_lenient(path)
     changed = {
@@ -235,6 +236,19 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
             )
     result.params_set = sorted(changed)
     result.pinned = [f"{step}.{iname}={name}:{version}" for (step, iname), (name, version) in sorted(pins.items())]
+
+
+def _copy_read_files(ws: Workspace, job: Job, build: str) -> None:
+    """An imported pipeline (docs/azureml.md) is read from more files than the one the job's
+    snapshot holds (its components, environment and data definitions): the original
+    workspace's copies of those inside it go into the clone too."""
+    pf, _errors = loader.load_lenient(os.path.join(ws.root, job.pipefile))
+    root = os.path.realpath(ws.root)
+    for source, _digest in pf.sources:
+        rel = os.path.relpath(os.path.realpath(source), root)
+        if rel.startswith("..") or rel == job.pipefile or os.path.lexists(os.path.join(build, rel)):
+            continue
+        _copy(source, os.path.join(build, rel))
 
 
 _ARTIFACT_PATH = re.compile(r"^" + re.escape(STATE_DIR) + r"/artifacts/(?P<name>[^/]+)/(?P<version>[0-9]+)$")

@@ -58,31 +58,39 @@ class Node:
         return _reads(self.inputs, self.step.code)
 
 
-def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None):
+def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None, root: str = ""):
     """The step's command with every `${{...}}` replaced.
 
     `output_paths` maps output names to the paths the command should write to
     (staging paths while running); by default the outputs' workspace paths.
-    A string command is shell-quoted; an argv list is not.
+    A string command is shell-quoted; an argv list is not. An imported Azure ML step
+    (`spec.RENDER_AZUREML`) is plain text substitution with Python's `str()` of values;
+    it runs outside the workspace, so `root` (given when it runs, never for the key) makes
+    its paths absolute.
     """
     graph_params = node.params
     outputs = output_paths or {n: o.path for n, o in node.outputs.items()}
+    azure = node.step.render == spec.RENDER_AZUREML
+    fmt = str if azure else template.format_value
+
+    def place(path: str) -> str:
+        return os.path.join(root, path) if root and not os.path.isabs(path) else path
 
     def lookup(ref: template.Ref):
         if ref.scope == "inputs":
             inp = node.inputs.get(ref.name)
             if inp is None or inp.kind == IN_NONE:
                 return None
-            return inp.path if inp.kind == IN_PATH else template.format_value(inp.value)
+            return place(inp.path) if inp.kind == IN_PATH else fmt(inp.value)
         if ref.scope == "outputs":
-            return outputs[ref.name]
+            return place(outputs[ref.name])
         if ref.scope == "params":
-            return template.format_value(graph_params[ref.name])
+            return fmt(graph_params[ref.name])
         return None  # rejected by the loader
 
     cmd = node.step.command
     if isinstance(cmd, str):
-        return template.render(template.parse_cached(cmd), lookup, quote=True) or ""
+        return template.render(template.parse_cached(cmd), lookup, quote=not azure) or ""
     argv = []
     for part in cmd:
         text = template.render(template.parse_cached(part), lookup, quote=False)

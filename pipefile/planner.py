@@ -153,7 +153,7 @@ class Planner:
         return d
 
     def is_forced(self, name: str) -> bool:
-        return self.forced is True or name in self.forced
+        return self.forced is True or name in self.forced or self.graph.nodes[name].step.always_run
 
     def decide(self, name: str, upstream: Mapping[str, Upstream]) -> Decision:
         node: Node = self.graph.nodes[name]
@@ -191,7 +191,8 @@ class Planner:
         paths = {n: o.path for n, o in node.outputs.items()}
         current = {n: self.hasher.digest(p) for n, p in paths.items()}
         forced = self.is_forced(name)
-        obs = Observation(key, prior, current, paths, None, forced)
+        always = node.step.always_run and not (self.forced is True or name in self.forced)
+        obs = Observation(key, prior, current, paths, None, forced, always=always)
         first = decide(name, obs)
         if first.verdict == Verdict.FRESH or forced:
             return first

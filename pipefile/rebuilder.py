@@ -32,6 +32,7 @@ class Verdict(str, enum.Enum):
 # Reason kinds.
 NEVER_BUILT = "never_built"
 FORCED = "forced"
+ALWAYS_RUNS = "always_runs"  # a step that is never reused (imported: is_deterministic: false, force_rerun)
 COMMAND_CHANGED = "command_changed"
 ENV_CHANGED = "env_changed"
 GPU_MODEL_CHANGED = "gpu_model_changed"
@@ -87,8 +88,9 @@ class Observation:
     current: Mapping[str, Optional[PathDigest]]  # output name -> what is at its path now
     output_paths: Mapping[str, str] = field(default_factory=dict)
     cached: Optional[Mapping[str, PathDigest]] = None  # action cache hit, objects all present
-    forced: bool = False
+    forced: bool = False  # (True also for a step that always runs: `always`)
     cached_on: Optional[str] = None  # the remote whose run cache has the hit (None: the local store)
+    always: bool = False  # forced because the step always runs, not by --force
 
 
 def _short(d: Optional[PathDigest]) -> str:
@@ -110,7 +112,7 @@ def _output_problems(obs: Observation, expected: Mapping[str, PathDigest]) -> li
 def decide(step: str, obs: Observation) -> Decision:
     key = obs.key
     if obs.forced:
-        return Decision(step, Verdict.RUN, key, (Reason(FORCED),))
+        return Decision(step, Verdict.RUN, key, (Reason(ALWAYS_RUNS if obs.always else FORCED),))
     prior = obs.prior
     if prior is not None and prior.key == key.digest and set(prior.outputs) == set(obs.current):
         problems = _output_problems(obs, prior.outputs)

@@ -286,7 +286,15 @@ class Session:
         gpus = list(self.outside.gpus) if wants else None
         if req.dry_run:
             sched = Scheduler(
-                self.graph, redecide, DryRunExecutor(), None, req.jobs, req.keep_going, events, dry_run=True, gpus=gpus
+                self.graph,
+                redecide,
+                DryRunExecutor(),
+                None,
+                req.jobs,
+                req.keep_going or self.graph.pipefile.keep_going,
+                events,
+                dry_run=True,
+                gpus=gpus,
             )
             return self._record(sched.execute(plan), None)
         Scheduler(self.graph, redecide, None, gpus=gpus).check_resources(plan)  # before the job begins
@@ -330,7 +338,14 @@ class Session:
             executor.cancel(hard=self._cancel)
         recorder = JobRecorder(self.ws, job, self.graph)
         sched = Scheduler(
-            self.graph, redecide, executor, self.ws.state, req.jobs, req.keep_going, Fanout(events, recorder), gpus=gpus
+            self.graph,
+            redecide,
+            executor,
+            self.ws.state,
+            req.jobs,
+            req.keep_going or self.graph.pipefile.keep_going,
+            Fanout(events, recorder),
+            gpus=gpus,
         )
         status = JobStatus.INTERRUPTED
         try:

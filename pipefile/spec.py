@@ -334,6 +334,15 @@ class Step:
     library: Optional[LibraryRef] = None  # a std component's code (part of the key)
     expand: Optional[Expansion] = None  # matrix, sweep or foreach: the step stands for its tasks
     group: str = ""  # set on a task: the expanded step it belongs to
+    # How the command is rendered and run: "" (a Pipefile's: values quoted for the shell, run
+    # in the workspace) or RENDER_AZUREML (an imported Azure ML node: docs/azureml.md).
+    render: str = ""
+    always_run: bool = False  # never fresh, never restored (Azure's is_deterministic: false)
+    timeout: float = 0.0  # seconds; 0 = none (Azure's limits.timeout)
+
+
+# Rendering modes of a step (Step.render).
+RENDER_AZUREML = "azureml"  # plain text substitution, str() of values, run in a fresh copy of its code
 
 
 @dataclass(frozen=True)
@@ -351,6 +360,10 @@ class Pipefile:
     # (SourceLoc, message, hint) of what loads but is likely a mistake (`pipe validate` and
     # `pipe run` print them)
     warnings: tuple = ()
+    keep_going: bool = False  # run what does not depend on a failed step (Azure's continue_on_step_failure)
+    # (absolute path, digest) of the other files it was read from (an imported pipeline's
+    # components, environments, data definitions): the spec cache checks them
+    sources: tuple = ()
 
     @property
     def display_path(self) -> str:

@@ -27,7 +27,7 @@ from .digest import hash_bytes, hash_json
 from .errors import raise_all
 from .lazyclass import dataclass
 
-_SPEC_CACHE_VERSION = 3  # 3: Input moved to bindings.py (pickled graphs name their classes)
+_SPEC_CACHE_VERSION = 4  # 4: Step.render, always_run, timeout; Pipefile.keep_going, sources
 # The modules whose code decides what a Pipefile loads as (and every module of load/).
 _LOADER_SOURCES = (
     "spec.py",
@@ -46,9 +46,12 @@ def _loader_sources() -> list:
     so a module added to the load package is covered too."""
     here = os.path.dirname(os.path.abspath(__file__))
     package = os.path.dirname(os.path.abspath(loader.__file__))
-    return [os.path.join(here, f) for f in _LOADER_SOURCES] + [
-        os.path.join(package, f) for f in sorted(os.listdir(package)) if f.endswith(".py")
-    ]
+    azureml = os.path.join(package, "azureml")  # the importer of Azure ML pipelines (docs/azureml.md)
+    return (
+        [os.path.join(here, f) for f in _LOADER_SOURCES]
+        + [os.path.join(package, f) for f in sorted(os.listdir(package)) if f.endswith(".py")]
+        + [os.path.join(azureml, f) for f in sorted(os.listdir(azureml)) if f.endswith(".py")]
+    )
 
 
 _STD_MARK = b"std/"  # in the text of every Pipefile that names a std component (std/NAME[@MAJOR])
@@ -114,7 +117,8 @@ def _load(
 ) -> None:
     # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
     data = loader.read_bytes(path) if freeze else None
-    key = _spec_cache_key(path, data) if data is not None else None
+    # (Not for an SDK v2 module: what it loads is known only by running it.)
+    key = _spec_cache_key(path, data) if data is not None and not path.endswith(".py") else None
     pf, built = _cached_spec(path, key)
     errors = out.errors
     if pf is None:
@@ -161,6 +165,12 @@ def _spec_cache_key(path: str, text: bytes) -> str:
         from .load.stdlib import signature
 
         parts.append(signature())
+    if b"jobs:" in text:
+        # An Azure ML pipeline is read with the --azureml-* options (environment variables);
+        # the files it names are checked on a hit (`spec.Pipefile.sources`).
+        from .load.azureml.options import signature as azureml_options
+
+        parts.append(azureml_options())
     return hash_json(parts)
 
 
@@ -183,9 +193,24 @@ def _cached_spec(path: str, key: Optional[str]) -> tuple:
     try:
         with open(os.path.join(_spec_cache_dir(path), key), "rb") as f:
             entry = pickle.load(f)
+        if not _sources_unchanged(entry["spec"]):
+            return None, None
         return entry["spec"], entry["graph"]
     except Exception:  # noqa: BLE001 - any problem: parse the file as usual
         return None, None
+
+
+def _sources_unchanged(pf) -> bool:
+    """The other files a spec was read from (an imported pipeline's components, data and
+    environment definitions) hold what they held then."""
+    for path, digest in pf.sources:
+        try:
+            with open(path, "rb") as f:
+                if hash_bytes(f.read()) != digest:
+                    return False
+        except OSError:
+            return False
+    return True
 
 
 def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:

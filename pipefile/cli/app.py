@@ -46,6 +46,7 @@ LAZY_COMMANDS = {
     "help": "help",
     "init": "init",
     "deploy": "deploy",
+    "import": "importer",
     "deployments": "deploy",
 }
 

@@ -60,6 +60,64 @@ def chosen_remote(graph, remote_name, no_remote: bool, required: bool = False):
         return None
 
 
+def _to_environ(var: str, path: bool):
+    """The value of an --azureml-* option, handed to the importer as the environment variable
+    it reads (so the spec cache, a script and a served job see the same)."""
+
+    def set_it(ctx, param, value):
+        if value:
+            os.environ[var] = os.path.abspath(value) if path else value
+        return value
+
+    return set_it
+
+
+def azureml_options(f):
+    """The options of an Azure ML pipeline job YAML given with -f (docs/azureml.md)."""
+    for flags, var, path, kw in reversed(
+        (
+            (
+                "--azureml-assets",
+                "PIPE_AZUREML_ASSETS",
+                False,
+                dict(
+                    metavar="DIR[:DIR]",
+                    help="Azure ML: folders with the YAMLs defining azureml:NAME data, components, environments.",
+                ),
+            ),
+            (
+                "--azureml-map",
+                "PIPE_AZUREML_MAP",
+                True,
+                dict(
+                    metavar="FILE",
+                    help="Azure ML: a YAML file mapping URL prefixes (and azureml:NAME:VERSION) to local paths.",
+                ),
+            ),
+            (
+                "--azureml-envs",
+                "PIPE_AZUREML_ENVS",
+                False,
+                dict(
+                    type=click.Choice(["local", "docker"]),
+                    help="Azure ML: run an environment given by its image alone here (local, default) or in Docker.",
+                ),
+            ),
+            (
+                "--azureml-env-map",
+                "PIPE_AZUREML_ENV_MAP",
+                True,
+                dict(
+                    metavar="FILE",
+                    help="Azure ML: a YAML file mapping environments to local, docker:IMAGE or {type: venv, ...}.",
+                ),
+            ),
+        )
+    ):
+        f = click.option(flags, expose_value=False, is_eager=True, callback=_to_environ(var, path), **kw)(f)
+    return f
+
+
 def echo_notes(notes, label: str) -> None:
     """(SourceLoc, message, hint) notes of a load, on stderr: `warning: Pipefile:3:7: ...`."""
     for loc, message, hint in notes:

@@ -16,6 +16,7 @@ from ..session import Session, load
 from .guard import guard
 from .options import (
     CONTEXT,
+    azureml_options,
     chosen_remote,
     echo_notes,
     file_option,
@@ -28,6 +29,7 @@ from .options import (
 @click.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @file_option
+@azureml_options
 @param_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @remote_flag
@@ -85,6 +87,7 @@ def status(targets, pipefile, params, as_json, remote_name, no_remote, check, gp
 
 @click.command(context_settings=CONTEXT)
 @file_option
+@azureml_options
 @param_option
 @guard
 def validate(pipefile, params):
@@ -104,6 +107,7 @@ def validate(pipefile, params):
 
 @click.command(context_settings=CONTEXT)
 @file_option
+@azureml_options
 @param_option
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text", show_default=True)
 @guard

@@ -18,6 +18,7 @@ from ..session import RunRequest, Session, load
 from .guard import guard
 from .options import (
     CONTEXT,
+    azureml_options,
     chosen_remote,
     echo_notes,
     file_option,
@@ -30,6 +31,7 @@ from .options import (
 @click.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @file_option
+@azureml_options
 @click.option(
     "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Steps to run at once (default: the number of CPUs)."
 )

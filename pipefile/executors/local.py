@@ -38,10 +38,12 @@ from ..outcomes import Outcome, StepResult
 from ..rebuilder import Decision
 from ..staging import Landings, Staging, StepFailure
 from ..workspace import Workspace
+from . import workdir
 from .follow import LogFollower
 from .literal import LiteralView
 
 _TERM_GRACE_SECONDS = 5.0
+_TIMED_OUT = 124  # the exit status of a task stopped at its time limit (as timeout(1) gives)
 
 
 def _log_says(path: str, text: bytes, tail: int = 8192) -> bool:
@@ -273,6 +275,8 @@ class LocalExecutor:
         name = node.name
         t0 = time.monotonic()
         log_abs = os.path.join(self.log_dir, f"{name}.log")
+        if "/" in name:  # an imported nested node (OUTER/INNER): its log in a folder of the outer one
+            os.makedirs(os.path.dirname(log_abs), exist_ok=True)
         # Relative to the workspace that holds the job logs (a served job's is not where it runs).
         log_rel = os.path.relpath(log_abs, os.path.dirname(os.path.dirname(self.ws.jobs_dir)))
         notes: list = []
@@ -282,6 +286,8 @@ class LocalExecutor:
         env_text = None
         staged = None
         ran, staged_paths = None, ()
+        azure = node.step.render == spec.RENDER_AZUREML
+        wd = None
         try:
             env = self.environment_of(node)
             if node.step.environment:
@@ -299,13 +305,18 @@ class LocalExecutor:
             staged = self.staging.stage(node, container=bool(env.container))
             staged.prepare()
             stand_for = {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()}
-            cmd = render_command(node, stand_for)
+            cmd = render_command(node, stand_for, root=self.root if azure else "")
+            if azure:  # as on Azure: in a fresh copy of its code, paths absolute
+                code = node.step.code[0].path if node.step.code else ""
+                wd = workdir.make(self.ws.dir, self.run_id, name, self.root, code)
             ran = command_text(cmd)
             staged_paths = tuple(
                 (stand_for[n], o.path) for n, o in node.outputs.items() if n in stand_for and stand_for[n] in ran
             )
             view = LiteralView(self.root, staged) if env.container else None
             step_env = {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id}
+            if wd is not None:
+                step_env.update(wd.env())
             if not env.container:  # (the log folder is not mounted into a container)
                 step_env[tracking.ENV] = stream = tracking.stream_path(log_abs)
                 with contextlib.suppress(FileNotFoundError):
@@ -314,7 +325,7 @@ class LocalExecutor:
                 name,
                 cmd,
                 step_env,
-                self.root,
+                wd.cwd if wd is not None else self.root,
                 None,
                 self.run_id,
                 gpu_ids,
@@ -329,11 +340,13 @@ class LocalExecutor:
                 launch.env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
             started_ns = time.time_ns()
             try:
-                rc = self._spawn(env, launch, log_abs, notes)
+                rc = self._spawn(env, launch, log_abs, notes, node.step.timeout)
             finally:
                 window = (started_ns, time.time_ns())
             if self.cancelled.is_set():
                 raise StepFailure("interrupted", rc)
+            if rc == _TIMED_OUT:
+                raise StepFailure(f"ran past its time limit ({node.step.timeout:g} s): stopped", rc)
             if rc != 0:
                 how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
                 if env.container and _log_says(log_abs, b"Read-only file system"):
@@ -344,11 +357,15 @@ class LocalExecutor:
                 raise StepFailure(how, rc)
             if view is not None:
                 notes += view.land()
+            if wd is not None and workdir.ARTIFACTS in stand_for:
+                wd.keep(os.path.join(self.root, stand_for[workdir.ARTIFACTS]))
             staged.collect()
             self._check_inputs_unchanged(decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
             sigs = self._signatures(node)
         except (StepFailure, PipefileError, OSError) as e:
+            if wd is not None:
+                wd.remove()
             if staged is not None:
                 staged.roll_back()
             failure = isinstance(e, StepFailure)
@@ -368,6 +385,8 @@ class LocalExecutor:
                 gpu_model=model,
             )
         staged.done()
+        if wd is not None:
+            wd.remove()
         return StepResult(
             name=name,
             outcome=Outcome.RAN,
@@ -412,7 +431,7 @@ class LocalExecutor:
                 pass
             follower.unwatch(name)  # its last lines, before its result is reported
 
-    def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list) -> int:
+    def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list, timeout: float = 0.0) -> int:
         name = launch.step
         with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
             launch.log = log
@@ -436,7 +455,22 @@ class LocalExecutor:
             try:
                 if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
                     self._stop([proc])
+                timer = None
+                if timeout > 0:  # (Azure's limits.timeout) stopped as Ctrl-C stops it: TERM, then KILL
+                    late = threading.Event()
+
+                    def stop():
+                        late.set()
+                        self._stop([proc])
+
+                    timer = threading.Timer(timeout, stop)
+                    timer.daemon = True
+                    timer.start()
                 rc = proc.wait()
+                if timer is not None:
+                    timer.cancel()
+                    if late.is_set():
+                        rc = _TIMED_OUT
                 if proc.finish():
                     notes.append("killed processes the step left running in the background")
                 return rc

@@ -87,7 +87,16 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
     path = os.path.abspath(path)
     if data is None:
         data = read_bytes(path)
+    if path.endswith(".py"):  # an Azure ML SDK v2 pipeline (docs/azureml.md)
+        from . import azureml
+        from .azureml import sdk
+
+        return azureml.load_lenient(path, sdk.to_yaml(path))
     text = yamlsafe.decode(data, display_path(path))
+    if "jobs:" in text and _is_azureml(text):  # an Azure ML pipeline job: read by its importer into the same spec
+        from . import azureml
+
+        return azureml.load_lenient(path, text)
     # The YAML node tree of a large Pipefile is hundreds of thousands of objects; the
     # cyclic GC would walk them over and over while they are built (quadratic time).
     enabled = gc.isenabled()
@@ -97,6 +106,12 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
     finally:
         if enabled:
             gc.enable()
+
+
+def _is_azureml(text: str) -> bool:
+    from . import azureml  # (here: a Pipefile never pays for importing it)
+
+    return azureml.looks_like(text)
 
 
 def read_bytes(path: str) -> bytes:
@@ -175,6 +190,7 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
         steps=steps,
         environments=environments,
         warnings=tuple(r.warnings),
+        keep_going=bool(r.flag(items["keep_going"][1], "keep_going")) if "keep_going" in items else False,
     ), r.errors
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .. import spec
 
-TOP_KEYS = ("version", "name", "description", "params", "assets", "environments", "components", "steps")
+TOP_KEYS = ("version", "name", "description", "params", "assets", "environments", "components", "steps", "keep_going")
 PARAM_KEYS = ("type", "default", "description")
 ASSET_KEYS = ("type", "path", "description", "name", "input")
 COMPONENT_KEYS = (
@@ -40,7 +40,12 @@ STEP_KEYS = (
     "matrix",
     "sweep",
     "foreach",
+    "render",
+    "always_run",
+    "timeout",
 )
+# Values of a step's `render:` ("pipefile", the default, or an imported Azure ML node's way: docs/azureml.md).
+RENDER_MODES = ("pipefile", spec.RENDER_AZUREML)
 BINDING_KEYS = ("type", "path", "value")
 STEP_OUTPUT_KEYS = ("type", "path", "description", "name", "output")
 RESOURCE_KEYS = ("cpus", "memory", "gpus")

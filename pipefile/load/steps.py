@@ -35,7 +35,7 @@ from ..spec import (
 from . import stdlib
 from .environments import environment_ref
 from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
-from .fields import BINDING_KEYS, STEP_KEYS, STEP_OUTPUT_KEYS
+from .fields import BINDING_KEYS, RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
 from .paths import normalize_path, path_hint
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
@@ -261,6 +261,27 @@ class StepParser:
                 )
         return command, r.loc(cnode)
 
+    def _running(self, fields: Fields, what: str) -> tuple:
+        """(render, always_run, timeout): how the step is rendered and run (docs/azureml.md:
+        what `pipe import azureml` writes for an imported node)."""
+        r = self.r
+        render = ""
+        if "render" in fields:
+            v = r.value(fields["render"][1])
+            if v not in RENDER_MODES:
+                r.error(fields["render"][1], f"render of {what} must be one of {', '.join(RENDER_MODES)}, not {v!r}")
+            elif v == spec.RENDER_AZUREML:
+                render = v
+        always = bool(r.flag(fields["always_run"][1], f"always_run of {what}")) if "always_run" in fields else False
+        timeout = 0.0
+        if "timeout" in fields:
+            v = r.value(fields["timeout"][1])
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+                r.error(fields["timeout"][1], f"timeout of {what} must be a number of seconds above 0, not {v!r}")
+            else:
+                timeout = float(v)
+        return render, always, timeout
+
     def _step(
         self,
         name: str,
@@ -296,7 +317,11 @@ class StepParser:
             # The component's metrics outputs first; what the step lists itself is added.
             mine = tuple(outputs[o].path for o in comp.metrics if o in outputs)
             metrics = tuple(dict.fromkeys(mine + metrics))
+        render, always, timeout = self._running(fields, what)
         return Step(
+            render=render,
+            always_run=always,
+            timeout=timeout,
             name=name,
             command=command,
             inputs=inputs,

@@ -4,6 +4,7 @@ summary and the JSON of status and runs show. The one place a reason becomes tex
 from __future__ import annotations
 
 from ..rebuilder import (
+    ALWAYS_RUNS,
     CACHED,
     CODE_CHANGED,
     COMMAND_CHANGED,
@@ -26,6 +27,7 @@ from ..rebuilder import (
 _TEXT = {
     NEVER_BUILT: "never built in this workspace",
     FORCED: "forced (--force)",
+    ALWAYS_RUNS: "always runs (is_deterministic: false, or settings.force_rerun)",
     COMMAND_CHANGED: "command changed{arrow}",
     ENV_CHANGED: "environment changed{arrow}",
     GPU_MODEL_CHANGED: "GPU model changed{arrow}",

@@ -1,0 +1,132 @@
+"""Azure ML environments -> pipe environments (docs/azureml.md, "Environments").
+
+- a curated environment (`azureml:AzureML-sklearn-1.5@latest`, or its registry URI) -> a venv
+  with the pins of its published conda file, built once and cached like any venv;
+- `image:` + `conda_file:` -> a venv of the conda file's `pip:` list and its plain packages
+  (`name=1.2` read as `name==1.2`; python, pip and conda's own tools left out);
+- `image:` alone (or `build:`) -> the calling interpreter, or with `--azureml-envs docker`
+  that image;
+- the environment map (`--azureml-env-map FILE`) overrides any of these, by the reference
+  as written or by the environment's name: `local`, `docker:IMAGE`, or a mapping
+  `{type: venv, packages: [...], python: ...}`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Optional
+
+from ... import spec
+from ...errors import PipefileError
+
+# The pins of the published conda files of the curated environments the examples use
+# (written from their published definitions; a curated environment not here needs a line
+# in the environment map).
+CURATED = {
+    "sklearn-1.5": (
+        "scikit-learn==1.5.1",
+        "numpy==1.26.4",
+        "scipy==1.13.1",
+        "pandas==2.2.2",
+        "joblib==1.4.2",
+        "mlflow==2.14.3",
+        "azureml-mlflow==1.57.0",
+        "matplotlib==3.9.1",
+        "psutil==5.9.8",
+    ),
+    "sklearn-1.0": (
+        "scikit-learn==1.0.2",
+        "numpy==1.21.6",
+        "scipy==1.7.3",
+        "pandas==1.3.5",
+        "joblib==1.2.0",
+        "mlflow==2.3.2",
+        "azureml-mlflow==1.51.0",
+        "matplotlib==3.5.3",
+    ),
+}
+_CURATED_RE = re.compile(r"(?:^|[/:])(?:AzureML-)?(sklearn-[0-9.]+?)(?:-ubuntu[^/@:]*)?(?:-cpu)?(?:[@:/]|$)", re.I)
+_CONDA_TOOLS = {"python", "pip", "conda", "setuptools", "wheel"}
+
+
+def safe_name(ref: str) -> str:
+    """A valid environment name for a reference as written."""
+    text = ref.split("azureml:", 1)[-1].strip("/")
+    text = re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-") or "env"
+    return text if re.match(r"[A-Za-z_]", text) else "env-" + text
+
+
+def curated(ref: str) -> Optional[str]:
+    """The key of CURATED a reference names (`azureml:AzureML-sklearn-1.5@latest`,
+    `azureml://registries/azureml/environments/sklearn-1.5/labels/latest`), if any."""
+    m = _CURATED_RE.search(ref)
+    return m.group(1).lower() if m and m.group(1).lower() in CURATED else None
+
+
+def conda_packages(conda: dict) -> tuple:
+    """(requirement strings) of a conda file: its `pip:` list and its plain packages."""
+    out = []
+    for dep in conda.get("dependencies") or ():
+        if isinstance(dep, dict):
+            out += [str(p) for p in dep.get("pip") or () if not str(p).startswith("-")]
+        elif isinstance(dep, str):
+            name, _, version = dep.partition("=")
+            name = name.split("::")[-1].strip()
+            if name.lower() in _CONDA_TOOLS:
+                continue
+            version = version.lstrip("=")
+            out.append(f"{name}=={version}" if version and version[0].isdigit() else name + version)
+    return tuple(out)
+
+
+def from_map(name: str, value, loc) -> spec.EnvSpec:
+    """An environment map entry as an EnvSpec; `local` -> ENV_LOCAL (no environment)."""
+    if value == "local" or value is None:
+        return spec.EnvSpec(name, spec.ENV_LOCAL, loc=loc)
+    if isinstance(value, str) and value.startswith("docker:"):
+        return spec.EnvSpec(name, spec.ENV_DOCKER, image=value[len("docker:") :], loc=loc)
+    if isinstance(value, dict) and value.get("type", "venv") == "venv":
+        packages = value.get("packages") or ()
+        if isinstance(packages, str) or not all(isinstance(p, str) for p in packages):
+            raise PipefileError("'packages' must be a list of requirement strings", loc)
+        return spec.EnvSpec(
+            name, spec.ENV_VENV, python=str(value.get("python") or ""), packages=tuple(packages), loc=loc
+        )
+    raise PipefileError(
+        f"environment map: cannot use {value!r} for '{name}'",
+        loc,
+        "map an environment to local, docker:IMAGE, or {type: venv, packages: [...]}",
+    )
+
+
+def choose(ref_text: str, definition: Optional[dict], use_docker: bool, loc, read_conda) -> spec.EnvSpec:
+    """The environment for a component's `environment:`: `ref_text` as written (a string
+    reference, or "" for an inline definition), `definition` the environment's mapping
+    (inline or from a local YAML). `read_conda(path, base_file)` reads a conda file."""
+    name = safe_name(ref_text) if ref_text else ""
+    key = curated(ref_text) if ref_text else None
+    if key is not None:
+        return spec.EnvSpec(name, spec.ENV_VENV, packages=CURATED[key], loc=loc)
+    if definition is None:
+        raise PipefileError(
+            f"environment '{ref_text}' is neither a curated environment pipe knows ({', '.join(sorted(CURATED))}) "
+            "nor defined by a local YAML",
+            loc,
+            "map it in an environment map file (--azureml-env-map FILE, e.g. '" + ref_text + ": local')",
+        )
+    name = name or safe_name(str(definition.get("name") or definition.get("image") or "env"))
+    conda_file = definition.get("conda_file")
+    if conda_file:
+        conda = read_conda(conda_file, definition) if isinstance(conda_file, str) else conda_file
+        if not isinstance(conda, dict):
+            raise PipefileError("conda_file: not a conda environment file (a mapping)", loc)
+        return spec.EnvSpec(name, spec.ENV_VENV, packages=conda_packages(conda), loc=loc)
+    image = definition.get("image")
+    if use_docker and isinstance(image, str) and image:
+        return spec.EnvSpec(name, spec.ENV_DOCKER, image=image, loc=loc)
+    if use_docker and isinstance(definition.get("build"), dict):
+        build = definition["build"]
+        folder = os.path.join(os.path.dirname(definition.file), str(build.get("path", ".")))
+        return spec.EnvSpec(name, spec.ENV_DOCKER, build=folder, loc=loc)
+    return spec.EnvSpec(name, spec.ENV_LOCAL, loc=loc)

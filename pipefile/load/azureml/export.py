@@ -1,0 +1,119 @@
+"""`pipe import azureml pipeline.yml -o Pipefile`: the Pipefile that runs an imported Azure ML
+pipeline with the same step keys (so a workspace built from the YAML is fresh for it).
+
+Each node becomes a component (its inputs with their types, defaults and optional flags)
+and a step that uses it with `render: azureml`; a nested node `outer/inner` is the step
+`outer__inner` (a Pipefile step name has no `/`). What the importer warned about (compute,
+datastores, ...) is listed in a comment at the top: it is what was dropped.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ... import spec
+
+_PREFACE = """\
+# Written by `pipe import azureml {source}`: the same pipeline as a Pipefile. Each step
+# keeps Azure ML's way of running (render: azureml: plain text substitution, a fresh copy
+# of its code as working directory), so its key is the one `pipe run -f {source}` gives:
+# what was built from the YAML is fresh here. Nested nodes OUTER/INNER are steps OUTER__INNER.
+"""
+
+
+def step_name(name: str) -> str:
+    return name.replace("/", "__")
+
+
+def _binding(b: spec.Binding):
+    if b.kind == spec.BIND_ASSET:
+        return f"${{{{assets.{b.ref}}}}}"
+    if b.kind == spec.BIND_PARAM:
+        return f"${{{{params.{b.ref}}}}}"
+    if b.kind == spec.BIND_STEP_OUTPUT:
+        return f"${{{{steps.{step_name(b.ref)}.outputs.{b.output}}}}}"
+    if b.kind == spec.BIND_PATH:
+        return {"path": b.ref, "type": b.type} if b.type else {"path": b.ref}
+    if b.kind == spec.BIND_VALUE:
+        return {"value": b.value}
+    return None
+
+
+def _environment(env: spec.EnvSpec) -> dict:
+    out: dict = {"type": env.type}
+    if env.type == spec.ENV_VENV:
+        if env.python:
+            out["python"] = env.python
+        out["packages"] = list(env.packages)
+    elif env.type == spec.ENV_DOCKER:
+        if env.image:
+            out["image"] = env.image
+        if env.build:
+            out["build"] = env.build
+    return out
+
+
+def to_pipefile(pf: spec.Pipefile, source: str) -> str:
+    """The text of the Pipefile for the imported pipeline `pf` (read from `source`)."""
+    import yaml
+
+    doc: dict = {"name": pf.name} if pf.name else {}
+    if pf.description:
+        doc["description"] = pf.description
+    if pf.keep_going:
+        doc["keep_going"] = True
+    if pf.params:
+        doc["params"] = {p.name: {"type": p.type, "default": p.default} for p in pf.params.values()}
+    if pf.assets:
+        doc["assets"] = {
+            a.name: ({"path": a.path, "type": a.type} if a.type else {"path": a.path}) for a in pf.assets.values()
+        }
+    if pf.environments:
+        doc["environments"] = {e.name: _environment(e) for e in pf.environments.values()}
+    components: dict = {}
+    steps: dict = {}
+    for st in pf.steps.values():
+        name = step_name(st.name)
+        comp: dict = {}
+        if st.description:
+            comp["description"] = st.description
+        if st.input_decls:
+            comp["inputs"] = {}
+            for d in st.input_decls.values():
+                typ = d.type or spec.STRING  # (an unset input of an inline job: untyped)
+                bound = st.inputs.get(d.name)
+                if bound is not None and bound.kind == spec.BIND_STEP_OUTPUT and bound.type:
+                    typ = bound.type  # (a folder input reading a file output is given the file)
+                decl: dict = {"type": typ}
+                if d.default is not spec.MISSING:
+                    decl["default"] = d.default
+                if d.optional:
+                    decl["optional"] = True
+                comp["inputs"][d.name] = decl
+        comp["outputs"] = {o.name: {"type": o.type} for o in st.outputs.values()}
+        if st.code:
+            comp["code"] = [c.path for c in st.code]
+        comp["command"] = st.command
+        if st.environment:
+            comp["environment"] = st.environment
+        components[name] = comp
+        step: dict = {"component": name, "render": st.render or "pipefile"}
+        if st.always_run:
+            step["always_run"] = True
+        if st.timeout:
+            step["timeout"] = st.timeout
+        inputs = {n: _binding(b) for n, b in st.inputs.items() if b.kind != spec.BIND_NONE}
+        if inputs:
+            step["inputs"] = inputs
+        step["outputs"] = {o.name: {"path": o.path, "type": o.type} for o in st.outputs.values()}
+        steps[name] = step
+    doc["components"] = components
+    doc["steps"] = steps
+    source_name = os.path.basename(source)
+    head = _PREFACE.format(source=source_name)
+    if pf.warnings:
+        head += "# Dropped (no meaning on this machine):\n"
+        for loc, message, _hint in pf.warnings:
+            head += f"#   {loc}: {message}\n"
+    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+    return head + body

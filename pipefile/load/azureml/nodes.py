@@ -1,0 +1,313 @@
+"""The command nodes of an imported Azure ML pipeline: a component's typed inputs and the
+checks of what is bound to them, its outputs (where they land), its command (what it may
+use, and how), and the environment it runs in. A part of `pipeline.Importer`."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+from ... import spec, template
+from ...errors import PipefileError, SourceLoc, did_you_mean
+from ...lazyclass import dataclass
+from . import environments as envs
+from . import yamlfile
+from .resolve import parse_name
+
+OUTPUT_ROOT = ".azureml-outputs"
+ARTIFACTS = "artifacts"  # the reserved output: the run's ./outputs and ./logs
+# `${{parent.inputs.NAME}}` / `${{parent.outputs.NAME}}`, the whole of a value
+REF = re.compile(r"^\s*\$\{\{\s*parent\.(inputs|outputs)\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
+PORT_TYPES = {
+    "uri_file": spec.URI_FILE,
+    "uri_folder": spec.URI_FOLDER,
+    "mltable": spec.URI_FOLDER,
+    "mlflow_model": spec.URI_FOLDER,
+    "custom_model": spec.URI_FOLDER,
+    "triton_model": spec.URI_FOLDER,
+    "number": spec.NUMBER,
+    "integer": spec.INTEGER,
+    "string": spec.STRING,
+    "boolean": spec.BOOLEAN,
+}
+
+
+def typed(value, typ: str):
+    """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False')."""
+    if not isinstance(value, str):
+        return value
+    try:
+        if typ == spec.BOOLEAN and value in ("True", "False", "true", "false"):
+            return value in ("True", "true")
+        if typ == spec.INTEGER:
+            return int(value)
+        if typ == spec.NUMBER:
+            return float(value)
+    except ValueError:
+        pass
+    return value
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """`${{parent.jobs.JOB.outputs.OUT}}` written in the pipeline at node path `scope`."""
+
+    scope: str
+    job: str
+    output: str
+    loc: SourceLoc
+
+
+@dataclass
+class Draft:
+    name: str
+    command: str
+    decls: dict
+    binds: dict  # name -> spec.Binding or JobRef
+    outputs: dict
+    code: tuple
+    environment: str
+    component: str
+    loc: SourceLoc
+    command_loc: SourceLoc
+    always: bool
+    timeout: float
+    description: str = ""
+
+
+class CommandNodes:
+    """The methods of `pipeline.Importer` that read one command node (and its environment)."""
+
+    def _decls(self, comp, inline: bool, node: str) -> dict:
+        decls = {}
+        inputs = comp.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise PipefileError("inputs: must be a mapping", comp.at("inputs"))
+        for name, d in inputs.items():
+            loc = inputs.at(name)
+            if inline:  # an inline job's inputs are its bindings: their type is what they are
+                typ = PORT_TYPES.get(d.get("type")) if isinstance(d, dict) else None
+                if typ is None and not isinstance(d, (dict, str)) and d is not None:
+                    typ = spec.type_of_value(d)
+                decls[name] = spec.InputDecl(name, typ, loc=loc)
+                continue
+            if not isinstance(d, dict):
+                raise PipefileError(f"component input '{name}' must be a mapping with a type:", loc)
+            t = d.get("type")
+            if t not in PORT_TYPES:
+                raise PipefileError(
+                    f"component input '{name}': unknown type {t!r}",
+                    d.at("type"),
+                    did_you_mean(str(t), PORT_TYPES, "type"),
+                )
+            decls[name] = spec.InputDecl(
+                name,
+                PORT_TYPES[t],
+                typed(d["default"], PORT_TYPES[t]) if "default" in d else spec.MISSING,
+                bool(d.get("optional")),
+                str(d.get("description") or ""),
+                loc,
+            )
+            self._limits[(node, name)] = d  # enum, min, max: checked against what is bound
+        return decls
+
+    def _check_value(self, node: str, iname: str, b, decl, loc) -> None:
+        value = b.value if isinstance(b, spec.Binding) and b.kind == spec.BIND_VALUE else None
+        if isinstance(b, spec.Binding) and b.kind == spec.BIND_PARAM:
+            value = self.params[b.ref].default
+        if value is None:
+            return
+        d = self._limits.get((node, iname)) or {}
+        what = f"input '{iname}' of job '{node}'"
+        if decl.type in spec.VALUE_TYPES and not spec.value_fits(value, decl.type):
+            if not (decl.type == spec.STRING or (decl.type == spec.NUMBER and isinstance(value, int))):
+                self.errors.append(PipefileError(f"{what} is {decl.type}, not {value!r}", loc))
+                return
+        if isinstance(d.get("enum"), list) and value not in d["enum"]:
+            self.errors.append(PipefileError(f"{what}: {value!r} is not one of {list(d['enum'])}", loc))
+        for key, bad in (("min", lambda lim: value < lim), ("max", lambda lim: value > lim)):
+            lim = d.get(key)
+            if not isinstance(lim, (int, float)) or isinstance(lim, bool):
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and bad(lim):
+                self.errors.append(
+                    PipefileError(
+                        f"{what}: {value!r} is {'below' if key == 'min' else 'above'} its {key} {d[key]}", loc
+                    )
+                )
+
+    def _bind_outputs(self, node: str, job, prefix: str) -> list:
+        """The names of `job`'s outputs bound to `${{parent.outputs.X}}`: they are X of the
+        pipeline around it (`exports[prefix]`)."""
+        outputs = job.get("outputs") or {}
+        bound = []
+        for oname, v in outputs.items() if isinstance(outputs, dict) else ():
+            text = v.get("path") if isinstance(v, dict) else v
+            m = REF.match(text) if isinstance(text, str) else None
+            if m and m.group(1) == "outputs":
+                if prefix:
+                    self.exports.setdefault(prefix, {})[m.group(2)] = JobRef(
+                        prefix, node.rsplit("/", 1)[-1], oname, outputs.at(oname)
+                    )
+                bound.append(oname)
+        return bound
+
+    def command(self, node: str, job, comp, comp_file: str, decls: dict, binds: dict, prefix: str) -> None:
+        cmd = comp.get("command")
+        cloc = comp.at("command")
+        if not isinstance(cmd, str) or not cmd.strip():
+            raise PipefileError(f"job '{node}' has no command", comp.loc, "give the component a command:")
+        outs = comp.get("outputs") or {}
+        outputs = {}
+        for oname, o in outs.items() if isinstance(outs, dict) else ():
+            t = o.get("type") if isinstance(o, dict) else None
+            typ = PORT_TYPES.get(t or "uri_folder", spec.URI_FOLDER)
+            if typ not in spec.PATH_TYPES:
+                typ = spec.URI_FOLDER
+            folder = f"{OUTPUT_ROOT}/{self.stem}/{node}/{oname}"
+            path = f"{folder}/{oname}" if typ == spec.URI_FILE else folder
+            outputs[oname] = spec.StepOutput(oname, path, typ, outs.at(oname))
+        if ARTIFACTS not in outputs:
+            outputs[ARTIFACTS] = spec.StepOutput(
+                ARTIFACTS, f"{OUTPUT_ROOT}/{self.stem}/{node}/{ARTIFACTS}", spec.URI_FOLDER, comp.loc
+            )
+        if comp is not job:
+            for oname in job.get("outputs") or {}:
+                if oname not in outputs:
+                    self._warn(
+                        job["outputs"].at(oname),
+                        f"job '{node}': output '{oname}' is not an output of its component: ignored",
+                    )
+        for oname in self._bind_outputs(node, job, prefix):
+            if oname not in outputs:  # an inline job declares its outputs where it binds them
+                folder = f"{OUTPUT_ROOT}/{self.stem}/{node}/{oname}"
+                outputs[oname] = spec.StepOutput(oname, folder, spec.URI_FOLDER, job["outputs"].at(oname))
+        self._check_command(node, cmd, cloc, decls, binds, outputs)
+        code = ()
+        if comp.get("code") is not None:
+            raw = comp["code"]
+            if not isinstance(raw, str) or raw.startswith(("azureml:", "https://", "azureml://")):
+                raise PipefileError(f"job '{node}': code must be a local folder", comp.at("code"))
+            local = os.path.normpath(os.path.join(os.path.dirname(comp_file), raw))
+            code = (
+                spec.CodeRef(self.workspace_path(local, comp.at("code"), f"code of job '{node}'"), comp.at("code")),
+            )
+        limits = job.get("limits") or {}
+        timeout = limits.get("timeout") if isinstance(limits, dict) else None
+        self.drafts[node] = Draft(
+            name=node,
+            command=cmd,
+            decls=decls,
+            binds=binds,
+            outputs=outputs,
+            code=code,
+            environment=self.environment(comp, comp_file, node),
+            component=str(comp.get("name") or "") if comp is not job else "",
+            loc=job.loc,
+            command_loc=cloc,
+            always=self.force or comp.get("is_deterministic") is False or job.get("is_deterministic") is False,
+            timeout=float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else 0.0,
+            description=str(comp.get("description") or ""),
+        )
+
+    def _check_command(self, node, cmd, loc, decls, binds, outputs) -> None:
+        try:
+            parts = template.parse(cmd)
+        except template.TemplateError as e:
+            raise PipefileError(f"job '{node}': {e.message}", loc, e.hint) from None
+        for ref, optional in template.refs(parts):
+            if ref.scope == "inputs":
+                d = decls.get(ref.name)
+                if d is None:
+                    raise PipefileError(
+                        f"job '{node}': the command reads ${{{{inputs.{ref.name}}}}}, "
+                        "which its component does not declare",
+                        loc,
+                        did_you_mean(ref.name, decls, "input"),
+                    )
+                unset = ref.name not in binds and d.default is spec.MISSING
+                if unset and not optional:
+                    why = "optional" if d.optional else "required"
+                    raise PipefileError(
+                        f"job '{node}': input '{ref.name}' is {why} and not bound, "
+                        "but the command uses it outside $[[ ]]",
+                        loc,
+                        "bind it in the job's inputs:, or write the part that uses it as "
+                        f"$[[... ${{{{inputs.{ref.name}}}}}]]",
+                    )
+            elif ref.scope == "outputs":
+                if ref.name not in outputs:
+                    raise PipefileError(
+                        f"job '{node}': the command writes ${{{{outputs.{ref.name}}}}}, which is not declared",
+                        loc,
+                        did_you_mean(ref.name, outputs, "output"),
+                    )
+            else:
+                raise PipefileError(f"job '{node}': {ref} has no meaning in an Azure ML command", loc)
+
+    # --- environments ---------------------------------------------------------------------
+    def environment(self, comp, comp_file: str, node: str) -> str:
+        """The name of the environment the node runs in ("" for the calling interpreter)."""
+        ref = comp.get("environment")
+        loc = comp.at("environment")
+        if ref is None:
+            return ""
+        if not isinstance(ref, (str, dict)):
+            raise PipefileError(
+                f"job '{node}': environment must be a reference (azureml:NAME@latest) "
+                "or a mapping (image:, conda_file:)",
+                loc,
+            )
+        text = ref if isinstance(ref, str) else ""
+        keys = [text, (parse_name(text) or ("",))[0]] if text else []
+        if isinstance(ref, dict) and ref.get("name"):
+            keys.append(str(ref["name"]))
+        for k in keys:
+            if k and k in self._env_map:
+                env = envs.from_map(envs.safe_name(k), self._env_map[k], self._env_map.at(k))
+                return self._add_env(env)
+        definition = ref if isinstance(ref, dict) else None
+        if text.startswith("azureml:") and parse_name(text) and envs.curated(text) is None:
+            hint = (
+                f"pipe knows the curated {', '.join(sorted(envs.CURATED))}; write the environment's YAML next to the "
+                f"pipeline (or pass --azureml-assets DIR), or map it (--azureml-env-map FILE: '{text}: local')"
+            )
+            path, definition = self.resolver.by_name(text, ("environment",), "environment", loc, hint)
+        if definition is not None:
+            self._check_keys(
+                definition,
+                {
+                    "image",
+                    "conda_file",
+                    "build",
+                    "name",
+                    "version",
+                    "description",
+                    "$schema",
+                    "os_type",
+                    "inference_config",
+                },
+                "environment",
+            )
+
+        def read_conda(raw: str, where) -> Any:
+            base = getattr(where, "file", comp_file)
+            return yamlfile.read(os.path.normpath(os.path.join(os.path.dirname(base), raw)), self.sources)
+
+        env = envs.choose(text, definition, self.options.envs == "docker", loc, read_conda)
+        if env.build:
+            env = spec.EnvSpec(env.name, env.type, build=self.workspace_path(env.build, loc, "build:"), loc=loc)
+        return self._add_env(env)
+
+    def _add_env(self, env: spec.EnvSpec) -> str:
+        if env.type == spec.ENV_LOCAL:
+            return ""
+        name, n = env.name, 1
+        while name in self.environments and self.environments[name] != env:
+            n += 1
+            name = f"{env.name}-{n}"
+        if name != env.name:
+            env = spec.EnvSpec(**{**env.__dict__, "name": name})
+        self.environments[name] = env
+        return name

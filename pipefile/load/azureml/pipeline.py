@@ -1,0 +1,404 @@
+"""An Azure ML pipeline job YAML -> the `spec.Pipefile` a Pipefile would give (docs/azureml.md).
+
+Every command node becomes a step whose name is its path through nested pipeline
+components (`outer/inner`), rendered and run as Azure does (`spec.RENDER_AZUREML`). The
+pipeline's literal inputs become params (`-p` sets them), its path inputs assets; an
+output of a node lands under `.azureml-outputs/<pipeline file's stem>/<node>/<output>`.
+What has no meaning here (compute, datastores, identity ...) is a warning, not an error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Optional
+
+from ... import spec
+from ...errors import PipefileError, SourceLoc, did_you_mean
+from ..paths import normalize_path
+from ..reader import NAME_RE, display_path
+from . import options as opts
+from . import yamlfile
+from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef
+from .resolve import Resolver, parse_name
+
+_IGNORED = {  # key -> why it means nothing here
+    "compute": "runs on this machine",
+    "default_compute": "runs on this machine",
+    "default_datastore": "outputs are written under " + OUTPUT_ROOT + "/",
+    "datastore": "outputs are written under " + OUTPUT_ROOT + "/",
+    "experiment_name": "jobs are recorded in .pipe/jobs.db",
+    "tags": "not used here",
+    "properties": "not used here",
+    "services": "no interactive services here",
+    "identity": "no credentials are used here",
+    "resources": "resources are this machine's",
+    "queue_settings": "no queue here",
+    "environment_variables": "not set here (set them in an environment map's venv or your shell)",
+    "distribution": "runs as one process here",
+    "additional_includes": "not copied here",
+    "mode": "paths are given directly",
+}
+_TOP = {"$schema", "type", "jobs", "inputs", "outputs", "settings", "display_name", "description", "name", "version"}
+_JOB = {"type", "component", "command", "code", "environment", "inputs", "outputs", "limits", "display_name"}
+_JOB |= {"description", "name", "settings", "is_deterministic", "$schema", "version", "jobs"}
+_SETTINGS = {"continue_on_step_failure", "force_rerun"}
+_JOB_REF = re.compile(r"^\s*\$\{\{\s*parent\.jobs\.([A-Za-z_][\w\-]*)\.outputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
+
+
+def looks_like(text: str) -> bool:
+    """An Azure ML pipeline job: `type: pipeline` and `jobs:` at its top level."""
+    return bool(re.search(r"(?m)^type:\s*['\"]?pipeline['\"]?\s*(#.*)?$", text) and re.search(r"(?m)^jobs:", text))
+
+
+def load_lenient(path: str, text: str) -> tuple:
+    imp = Importer(os.path.abspath(path))
+    try:
+        pf = imp.load(text)
+    except PipefileError as e:
+        return _empty(imp, path), imp.errors + [e]
+    return pf, imp.errors
+
+
+def _empty(imp: "Importer", path: str) -> spec.Pipefile:
+    return spec.Pipefile(path=path, root=os.path.dirname(path), sources=tuple(sorted(imp.sources.items())))
+
+
+class Importer(CommandNodes):
+    def __init__(self, path: str):
+        self.path = path
+        self.root = os.path.dirname(path)
+        self.stem = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0])
+        self.options = opts.read()
+        self.sources: dict = {}
+        self.errors: list = []
+        self.warnings: list = []
+        self.params: dict = {}
+        self.assets: dict = {}
+        self.environments: dict = {}
+        self.drafts: dict = {}  # node path -> Draft (command nodes)
+        self.exports: dict = {}  # pipeline node path -> {output: (step, out) or JobRef}
+        self.resolver = Resolver(self.root, self.options, self.sources)
+        self.force = False
+        self._limits: dict = {}  # (node, input) -> the component's declaration of it
+        self._env_map: Any = {}
+        self._opened: list = [path]  # the pipeline files being read, outermost first (no loops)
+
+    # --- the whole file --------------------------------------------------------------------
+    def load(self, text: str) -> spec.Pipefile:
+        top = yamlfile.parse(text, self.path)
+        self._env_map = self._read_env_map()
+        self._check_keys(top, _TOP, "the pipeline")
+        settings = top.get("settings") or {}
+        if isinstance(settings, dict):
+            self._check_keys(settings, _SETTINGS, "settings")
+        self.force = bool(settings.get("force_rerun")) if isinstance(settings, dict) else False
+        keep_going = bool(settings.get("continue_on_step_failure")) if isinstance(settings, dict) else False
+        scope = self._top_inputs(top.get("inputs") or {}, top)
+        self.pipeline(top, "", scope, self.path)
+        steps = {}
+        for d in self.drafts.values():
+            try:
+                steps[d.name] = self._step(d)
+            except PipefileError as e:
+                self.errors.append(e)
+        if not steps and not self.errors:
+            self.errors.append(PipefileError("the pipeline has no jobs", top.loc, "add a command job under jobs:"))
+        envs_used = {s.environment for s in steps.values() if s.environment}
+        return spec.Pipefile(
+            path=self.path,
+            root=self.root,
+            name=str(top.get("display_name") or top.get("name") or self.stem),
+            description=str(top.get("description") or ""),
+            params=self.params,
+            assets=self.assets,
+            steps=steps,
+            environments={n: e for n, e in self.environments.items() if n in envs_used},
+            warnings=tuple(self.warnings),
+            keep_going=keep_going,
+            sources=tuple(sorted(self.sources.items())),
+        )
+
+    def _warn(self, loc, message: str, hint: str = "") -> None:
+        self.warnings.append((loc, message, hint or None))
+
+    def _check_keys(self, m, known: set, what: str) -> None:
+        if not isinstance(m, dict):
+            return
+        for k in m:
+            if k in known:
+                continue
+            if k in _IGNORED:
+                self._warn(m.at(k), f"{what}: '{k}' is ignored here ({_IGNORED[k]})")
+            else:
+                near = did_you_mean(k, sorted(known | set(_IGNORED)), "key")
+                self._warn(m.at(k), f"{what}: unknown key '{k}' is ignored", near or "")
+
+    def _read_env_map(self) -> dict:
+        f = self.options.env_map_file
+        if not f:
+            return {}
+        data = yamlfile.read(f, self.sources)
+        if not isinstance(data, dict):
+            raise PipefileError("the environment map must be a mapping: environment -> what to use", SourceLoc(f))
+        return data
+
+    # --- inputs ---------------------------------------------------------------------------
+    def _top_inputs(self, inputs, top) -> dict:
+        scope: dict = {}
+        if not isinstance(inputs, dict):
+            raise PipefileError("inputs: must be a mapping", top.at("inputs"))
+        for name, v in inputs.items():
+            loc = inputs.at(name)
+            if not NAME_RE.fullmatch(name):
+                self.errors.append(PipefileError(f"'{name}' is not a valid input name", loc))
+                continue
+            if isinstance(v, dict) and ("path" in v or PORT_TYPES.get(v.get("type")) in spec.PATH_TYPES):
+                if "path" not in v:
+                    scope[name] = None  # an optional path input left empty
+                    continue
+                try:
+                    b = self.bind(v, self.path, loc, {}, "", f"pipeline input '{name}'")
+                except PipefileError as e:
+                    self.errors.append(e)
+                    continue
+                if b is not None and b.kind == spec.BIND_PATH:
+                    self.assets[name] = spec.Asset(name, b.ref, b.type, loc=loc)
+                    scope[name] = spec.Binding(spec.BIND_ASSET, loc, ref=name, type=b.type)
+                continue
+            value = v.get("default", v.get("value")) if isinstance(v, dict) else v
+            if value is None:
+                scope[name] = None
+                continue
+            typ = PORT_TYPES.get(v.get("type")) if isinstance(v, dict) else None
+            self.params[name] = spec.Param(name, typ or spec.type_of_value(value), value, loc=loc)
+            scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
+        return scope
+
+    def bind(self, v, file: str, loc, scope: dict, node: str, what: str):
+        """What a value written for an input binds: a spec.Binding, a JobRef, or None (unset)."""
+        if isinstance(v, str) and "${{" in v:
+            m = REF.match(v)
+            if m and m.group(1) == "inputs":
+                if m.group(2) not in scope:
+                    raise PipefileError(
+                        f"{what}: the pipeline has no input '{m.group(2)}'",
+                        loc,
+                        did_you_mean(m.group(2), scope, "input"),
+                    )
+                return scope[m.group(2)]
+            m = _JOB_REF.match(v)
+            if m:
+                return JobRef(node, m.group(1), m.group(2), loc)
+            raise PipefileError(
+                f"{what}: cannot read '{v}' here",
+                loc,
+                "bind ${{parent.inputs.NAME}}, ${{parent.jobs.JOB.outputs.NAME}}, a literal or {type:, path:}",
+            )
+        if isinstance(v, list):
+            raise PipefileError(f"{what}: a list is not a value", loc, "bind a literal, a path or ${{parent...}}")
+        if isinstance(v, dict):
+            if "path" in v:
+                p = v["path"]
+                if isinstance(p, str) and "${{" in p:
+                    return self.bind(p, file, v.at("path"), scope, node, what)
+                if not isinstance(p, str):
+                    raise PipefileError(f"{what}: path must be a string", v.at("path"))
+                local, typ = self.resolver.data_path(p, file, v.at("path"), what)
+                rel = self.workspace_path(local, v.at("path"), what)
+                return spec.Binding(spec.BIND_PATH, loc, ref=rel, type=PORT_TYPES.get(v.get("type") or typ))
+            for key in ("value", "default"):
+                if key in v:
+                    return spec.Binding(spec.BIND_VALUE, loc, value=v[key])
+            return None
+        if v is None:
+            return None
+        return spec.Binding(spec.BIND_VALUE, loc, value=v)
+
+    def workspace_path(self, local: str, loc, what: str) -> str:
+        rel, problem = normalize_path(os.path.relpath(local, self.root))
+        if rel is None:
+            raise PipefileError(
+                f"{what}: '{local}' is outside the pipeline's folder ({display_path(self.root)}), pipe's workspace",
+                loc,
+                "move (or link) it into the folder of the pipeline YAML, or run a pipeline YAML placed above it",
+            )
+        return rel
+
+    # --- jobs -----------------------------------------------------------------------------
+    def pipeline(self, container, prefix: str, scope: dict, file: str) -> None:
+        jobs = container.get("jobs")
+        if not isinstance(jobs, dict) or not jobs:
+            raise PipefileError("jobs: must be a mapping of job names to jobs", container.at("jobs"))
+        for jname, job in jobs.items():
+            node = f"{prefix}/{jname}" if prefix else jname
+            try:
+                if not NAME_RE.fullmatch(jname):
+                    raise PipefileError(
+                        f"'{jname}' is not a valid job name", jobs.at(jname), "use letters, digits, '_' and '-'"
+                    )
+                if not isinstance(job, dict):
+                    raise PipefileError(f"job '{node}' must be a mapping", jobs.at(jname))
+                self.job(node, job, prefix, scope, file)
+            except PipefileError as e:
+                self.errors.append(e)
+
+    def component_of(self, job, file: str) -> tuple:
+        """(the component's values, the file they were read from): the job itself when inline."""
+        comp = job.get("component")
+        if comp is None:
+            return job, file
+        if isinstance(comp, dict):
+            return comp, file
+        if not isinstance(comp, str):
+            raise PipefileError("component: must be a path, azureml:NAME@latest, or a mapping", job.at("component"))
+        if comp.startswith("azureml:") and parse_name(comp):
+            path, data = self.resolver.by_name(comp, ("command", "pipeline"), "component", job.at("component"))
+            return data, path
+        if comp.startswith(("azureml://", "https://", "http://")):
+            raise PipefileError(
+                f"component '{comp}' is in a registry, not on this machine",
+                job.at("component"),
+                "write its YAML locally and name it by path (component: ./train.yml)",
+            )
+        ref = comp[len("file:") :] if comp.startswith("file:") else comp
+        path = os.path.normpath(os.path.join(os.path.dirname(file), ref))
+        data = yamlfile.read(path, self.sources)
+        if not isinstance(data, dict):
+            raise PipefileError(
+                f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at("component")
+            )
+        return data, path
+
+    def job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
+        comp, comp_file = self.component_of(job, file)
+        inline = comp is job
+        typ = job.get("type") or comp.get("type") or "command"
+        self._check_keys(job, _JOB, f"job '{node}'")
+        if not inline:
+            self._check_keys(comp, _JOB | {"$schema"}, f"component {display_path(comp_file)}")
+        decls = self._decls(comp, inline, node)
+        binds: dict = {}
+        inputs = job.get("inputs") or {}
+        for iname, v in inputs.items() if isinstance(inputs, dict) else ():
+            loc = inputs.at(iname)
+            if iname not in decls:
+                self._warn(
+                    loc, f"job '{node}': input '{iname}' is not an input of its component: ignored (as Azure does)"
+                )
+                continue
+            b = self.bind(v, file, loc, scope, prefix, f"input '{iname}' of job '{node}'")
+            if b is not None:
+                self._check_value(node, iname, b, decls[iname], loc)
+                binds[iname] = b
+        if typ == "pipeline":
+            if comp_file in self._opened:
+                raise PipefileError(
+                    f"pipeline component {display_path(comp_file)} uses itself (through job '{node}')",
+                    job.loc,
+                    "a pipeline component cannot contain itself, even indirectly",
+                )
+            inner = {}
+            for iname, d in decls.items():
+                if iname in binds:
+                    inner[iname] = binds[iname]
+                elif d.default is not spec.MISSING:
+                    inner[iname] = spec.Binding(spec.BIND_VALUE, d.loc, value=d.default)
+                else:
+                    inner[iname] = None
+            self.exports[node] = {}
+            self._bind_outputs(node, job, prefix)  # this node's outputs re-exported upward
+            self._opened.append(comp_file)
+            try:
+                self.pipeline(comp, node, inner, comp_file)
+            finally:
+                self._opened.pop()
+            return
+        if typ != "command":
+            raise PipefileError(
+                f"job '{node}' is a '{typ}' job; pipe runs command and pipeline jobs",
+                job.at("type") if "type" in job else comp.loc,
+                "run it on Azure, or rewrite it as a command component",
+            )
+        self.command(node, job, comp, comp_file, decls, binds, prefix)
+
+    # --- the steps ------------------------------------------------------------------------
+    def _resolve(self, ref: JobRef, seen: Optional[set] = None) -> tuple:
+        seen = seen or set()
+        node = f"{ref.scope}/{ref.job}" if ref.scope else ref.job
+        if (node, ref.output) in seen:
+            raise PipefileError(f"outputs of '{node}' refer to each other in a loop", ref.loc)
+        seen.add((node, ref.output))
+        if node in self.drafts:
+            if ref.output not in self.drafts[node].outputs:
+                raise PipefileError(
+                    f"job '{node}' has no output '{ref.output}'",
+                    ref.loc,
+                    did_you_mean(ref.output, self.drafts[node].outputs, "output"),
+                )
+            return node, ref.output
+        if node in self.exports:
+            target = self.exports[node].get(ref.output)
+            if target is None:
+                raise PipefileError(f"pipeline job '{node}' has no output '{ref.output}'", ref.loc)
+            return self._resolve(target, seen)
+        known = [
+            n.rsplit("/", 1)[-1]
+            for n in list(self.drafts) + list(self.exports)
+            if n.rsplit("/", 1)[0] == ref.scope or "/" not in n and not ref.scope
+        ]
+        raise PipefileError(f"there is no job '{ref.job}' here", ref.loc, did_you_mean(ref.job, known, "job"))
+
+    def _type_of(self, b: spec.Binding) -> Optional[str]:
+        if b.kind == spec.BIND_PARAM:
+            return self.params[b.ref].type
+        if b.kind == spec.BIND_VALUE:
+            return spec.type_of_value(b.value)
+        if b.kind == spec.BIND_ASSET:
+            return self.assets[b.ref].type or spec.URI_FOLDER
+        if b.kind in (spec.BIND_PATH, spec.BIND_STEP_OUTPUT):
+            return b.type or spec.URI_FOLDER
+        return None
+
+    def _step(self, d: Draft) -> spec.Step:
+        inputs = {}
+        for name, b in d.binds.items():
+            if isinstance(b, JobRef):
+                step, out = self._resolve(b)
+                o = self.drafts[step].outputs[out]
+                decl = d.decls.get(name)
+                if o.type == spec.URI_FILE and decl is not None and decl.type == spec.URI_FOLDER:
+                    # Azure gives the folder around the file; here the file itself (a folder
+                    # around an output is no output of its own: restoring it is not exact).
+                    self._warn(
+                        b.loc,
+                        f"input '{name}' of job '{d.name}' is a folder but reads the uri_file output '{out}' "
+                        f"of '{step}': it is given the file's path (Azure gives the folder around it)",
+                        "declare the input uri_file, or the output uri_folder",
+                    )
+                b = spec.Binding(spec.BIND_STEP_OUTPUT, b.loc, ref=step, output=out, type=o.type)
+            inputs[name] = b
+        decls = dict(d.decls)
+        for name, decl in d.decls.items():
+            if name not in inputs and decl.default is spec.MISSING:
+                inputs[name] = spec.Binding(spec.BIND_NONE, decl.loc)
+            if decl.type is None and name in inputs:  # an inline job's input: typed by what it binds
+                decls[name] = spec.InputDecl(
+                    name, self._type_of(inputs[name]), decl.default, decl.optional, loc=decl.loc
+                )
+        return spec.Step(
+            name=d.name,
+            command=d.command,
+            inputs=inputs,
+            input_decls=decls,
+            outputs=d.outputs,
+            code=d.code,
+            component=d.component,
+            description=d.description,
+            loc=d.loc,
+            command_loc=d.command_loc,
+            environment=d.environment,
+            render=spec.RENDER_AZUREML,
+            always_run=d.always,
+            timeout=d.timeout,
+        )

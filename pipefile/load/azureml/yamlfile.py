@@ -1,0 +1,96 @@
+"""An Azure ML YAML file read into plain values that remember where they were written:
+mappings (`Map`, a dict) and lists (`Seq`) carry their own position and those of their
+items, so every message of the importer names the file and line."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ...digest import hash_bytes
+from ...errors import PipefileError, SourceLoc
+from .. import yamlsafe
+from ..reader import display_path
+
+
+class Map(dict):
+    """A YAML mapping: `loc` where it starts, `locs[key]` where each value is."""
+
+    loc: SourceLoc
+    locs: dict
+    file: str  # absolute path of the file it was read from
+
+    def at(self, key: str) -> SourceLoc:
+        return self.locs.get(key, self.loc)
+
+
+class Seq(list):
+    loc: SourceLoc
+    locs: list
+    file: str
+
+
+def _loc(display: str, node) -> SourceLoc:
+    m = node.start_mark
+    return SourceLoc(display, m.line + 1, m.column + 1)
+
+
+def _convert(node, display: str, path: str, scalar) -> Any:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        out = Map()
+        out.loc, out.locs, out.file = _loc(display, node), {}, path
+        for kn, vn in node.value:
+            key = scalar(kn) if isinstance(kn, yaml.ScalarNode) else None
+            if key == "<<" and isinstance(vn, yaml.MappingNode):  # a merge key: its items, where not set
+                merged = _convert(vn, display, path, scalar)
+                for k, v in merged.items():
+                    if k not in out:
+                        out[k], out.locs[k] = v, merged.locs[k]
+                continue
+            key = str(key)
+            out[key] = _convert(vn, display, path, scalar)
+            out.locs[key] = _loc(display, vn)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        seq = Seq(_convert(n, display, path, scalar) for n in node.value)
+        seq.loc, seq.locs, seq.file = _loc(display, node), [_loc(display, n) for n in node.value], path
+        return seq
+    return scalar(node)
+
+
+def read(path: str, sources: dict) -> Any:
+    """The values of the YAML file at `path` (absolute); its digest is noted in `sources`
+    (absolute path -> digest: what the spec cache checks)."""
+    display = display_path(path)
+    try:
+        data = yamlsafe.read_file(path)
+    except FileNotFoundError:
+        raise PipefileError(
+            f"{display}: no such file", hint="check the path (relative to the YAML naming it)"
+        ) from None
+    except IsADirectoryError:
+        raise PipefileError(f"{display}: is a directory, not a YAML file") from None
+    except OSError as e:
+        raise PipefileError(f"{display}: cannot read: {e.strerror or e}") from None
+    sources[os.path.abspath(path)] = hash_bytes(data)
+    return parse(yamlsafe.decode(data, display), path)
+
+
+def parse(text: str, path: str) -> Any:
+    import yaml
+
+    display = display_path(path)
+    try:
+        root = yamlsafe.compose(text, display, forbid_nul=True)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        loc = SourceLoc(display, mark.line + 1, mark.column + 1) if mark else SourceLoc(display)
+        raise PipefileError(f"invalid YAML: {' '.join(filter(None, [e.context, e.problem]))}", loc) from None
+    except yaml.YAMLError as e:
+        raise PipefileError(f"invalid YAML: {e}", SourceLoc(display)) from None
+    if root is None:
+        raise PipefileError("the file is empty", SourceLoc(display))
+    constructor = yaml.constructor.SafeConstructor()
+    return _convert(root, display, os.path.abspath(path), constructor.construct_object)
