@@ -93,6 +93,9 @@ class Resources:
     cpus: float = 1.0
     memory: int = 0  # bytes; 0 = not declared
     gpus: int = 0  # whole devices, leased by id (CUDA_VISIBLE_DEVICES)
+    # ((name, amount), ...) sorted: a cluster's own resources (`custom:`), asked of the Ray
+    # executor's scheduler; the local executor has none of them and ignores them
+    custom: tuple = ()
 
 
 # Environment types.
@@ -292,6 +295,23 @@ class Step:
     environment: str = ""  # the name of an EnvSpec; "" = local (the calling shell)
     key_includes: tuple = ()  # of KEY_INCLUDES: facts added to the step key
     library: Optional[LibraryRef] = None  # a std component's code (part of the key)
+    # times the step is run again after the executor itself failed under it (a worker or
+    # node that died); None: the default (1). Never for a non-zero exit of the command.
+    retries: Optional[int] = None
+    timeout: Optional[float] = None  # seconds; a step still running then is stopped and fails
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """`settings: {executor: ...}`: what runs the steps unless the command line says."""
+
+    type: str = "local"  # local | ray
+    address: str = ""  # ray: the cluster's address ("" = RAY_ADDRESS, else a local instance)
+    store: str = ""  # ray: the shared store (a remote's name, a URL or a path)
+    loc: SourceLoc = SourceLoc("")
+
+
+EXECUTOR_TYPES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -306,6 +326,7 @@ class Pipefile:
     components: Mapping[str, Component] = field(default_factory=dict)
     steps: Mapping[str, Step] = field(default_factory=dict)
     environments: Mapping[str, EnvSpec] = field(default_factory=dict)
+    executor: Optional[ExecutorSettings] = None  # `settings: {executor: ...}`
 
     @property
     def display_path(self) -> str:

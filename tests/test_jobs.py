@@ -225,7 +225,12 @@ def test_schema_revision_is_bumped_with_the_schema():
     # test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded checks the files.
     # 2.4's digest was taken again after `ruff format` rewrapped the upgrade code (eda9910aab64058c
     # before): the layout test above passed unchanged across it.
-    known = {"2.3": "d2ae0eb4c83ca6b2", "2.4": "3b033e6af331044d", "2.5": "7476e23b49b42a37"}
+    known = {
+        "2.3": "d2ae0eb4c83ca6b2",
+        "2.4": "3b033e6af331044d",
+        "2.5": "7476e23b49b42a37",
+        "2.6": "0ca34ed410e2f9a6",  # job_steps.worker
+    }
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
         "the new digest here"
@@ -322,6 +327,8 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     db.close()
     demo.pipe("run", check=True)
     layouts["migrated"] = _layout(db_path)
-    assert layouts == {"new": "926e205f6b66be8a", "upgraded": "0a6fa8dda7084d88", "migrated": "fe321e09a266b0bd"}, (
+    # 2.6 added job_steps.worker (before: new 926e205f6b66be8a, upgraded 0a6fa8dda7084d88,
+    # migrated fe321e09a266b0bd).
+    assert layouts == {"new": "50b04a823c2cd9f5", "upgraded": "6a77f340015a75e5", "migrated": "a62313e4fbfc0756"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )

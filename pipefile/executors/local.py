@@ -99,6 +99,11 @@ def changed_at(ap: str) -> int:
     return newest
 
 
+def timeout_message(seconds: float) -> str:
+    shown = f"{seconds:g}s" if seconds < 120 else f"{seconds / 60:g}m"
+    return f"timed out: still running after {shown} (its timeout:); stopped"
+
+
 def _message(e: Exception) -> str:
     if isinstance(e, EnvError):
         return e.message + (f" ({e.hint})" if e.hint else "")
@@ -313,7 +318,7 @@ class LocalExecutor:
                 launch.env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
             started_ns = time.time_ns()
             try:
-                rc = self._spawn(env, launch, log_abs, notes)
+                rc = self._execute(node, decision, staged, env, launch, log_abs, notes)
             finally:
                 window = (started_ns, time.time_ns())
             if self.cancelled.is_set():
@@ -375,7 +380,12 @@ class LocalExecutor:
                 out.add(real)
         return tuple(sorted(out))
 
-    def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list) -> int:
+    def _execute(self, node: Node, decision: Decision, staged, env: Environment, launch, log_abs, notes) -> int:
+        """Where the command runs (here: a local process); returns its exit status. Another
+        executor replaces only this: staging before and verifying and committing after stay."""
+        return self._spawn(env, launch, log_abs, notes, node.step.timeout)
+
+    def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list, timeout=None) -> int:
         name = launch.step
         with open(log_abs, "wb") as log:
             launch.log = log
@@ -397,7 +407,7 @@ class LocalExecutor:
             try:
                 if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
                     self._stop([proc])
-                rc = proc.wait()
+                rc = self._wait(proc, timeout)
                 if proc.finish():
                     notes.append("killed processes the step left running in the background")
                 return rc
@@ -408,6 +418,21 @@ class LocalExecutor:
             finally:
                 with self._procs_lock:
                     self._procs.pop(name, None)
+
+    def _wait(self, proc, timeout) -> int:
+        """The exit status; a step still running after `timeout` seconds is stopped and fails."""
+        if not timeout:
+            return proc.wait()
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = proc.poll()
+            if rc is not None:
+                return rc
+            if time.monotonic() >= deadline:
+                self._stop([proc])
+                proc.wait()
+                raise StepFailure(timeout_message(timeout))
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def _check_inputs_unchanged(self, decision: Decision) -> None:
         m = decision.key.manifest

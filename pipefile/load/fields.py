@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from .. import spec
 
-TOP_KEYS = ("version", "name", "description", "params", "assets", "environments", "components", "steps")
+TOP_KEYS = (
+    "version",
+    "name",
+    "description",
+    "params",
+    "assets",
+    "environments",
+    "components",
+    "steps",
+    "settings",
+)
 PARAM_KEYS = ("type", "default", "description")
 ASSET_KEYS = ("type", "path", "description", "name", "input")
 COMPONENT_KEYS = (
@@ -37,10 +47,12 @@ STEP_KEYS = (
     "metrics",
     "environment",
     "key_includes",
+    "retries",
+    "timeout",
 )
 BINDING_KEYS = ("type", "path", "value")
 STEP_OUTPUT_KEYS = ("type", "path", "description", "name", "output")
-RESOURCE_KEYS = ("cpus", "memory", "gpus")
+RESOURCE_KEYS = ("cpus", "memory", "gpus", "custom")
 ENVIRONMENT_KEYS = (
     "type",
     "description",

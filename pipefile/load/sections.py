@@ -15,6 +15,7 @@ from ..errors import did_you_mean
 from ..spec import MISSING, CodeRef, Component, InputDecl, OutputDecl, Param, Resources
 from .environments import environment_ref
 from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEYS, PARAM_KEYS, RESOURCE_KEYS
+from .execution import load_custom_resources
 from .params import parse_size
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 
@@ -350,7 +351,8 @@ def load_resources(r: NodeReader, node: Node, what: str) -> Resources:
             r.error(f["memory"], f"memory of {what} is not a size", "write it like 512MB, 4GB or 2GiB")
         else:
             memory = size
-    return Resources(cpus, memory, gpus)
+    custom = load_custom_resources(r, f["custom"], what) if "custom" in f else ()
+    return Resources(cpus, memory, gpus, custom)
 
 
 def load_key_includes(r: NodeReader, node: Node, what: str) -> tuple[str, ...]:

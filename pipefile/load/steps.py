@@ -37,6 +37,7 @@ from .fields import BINDING_KEYS, STEP_KEYS, STEP_OUTPUT_KEYS
 from .paths import normalize_path, path_hint
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
+from .execution import load_retries, load_timeout
 from .sections import Command, check_command_refs, load_code, load_command, load_key_includes, load_resources
 
 if TYPE_CHECKING:
@@ -283,6 +284,8 @@ class StepParser:
             environment="" if environment == spec.ENV_LOCAL else environment,
             key_includes=key_includes,
             library=comp.library if comp else None,
+            retries=load_retries(r, fields["retries"][1], what) if "retries" in fields else None,
+            timeout=load_timeout(r, fields["timeout"][1], what) if "timeout" in fields else None,
         )
 
     # --- outputs and metrics --------------------------------------------------------------
