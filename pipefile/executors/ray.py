@@ -13,7 +13,8 @@ where the command executes changes (`_execute`). For a task that must run:
      hashes them again, and a digest that differs from the worker's fails the step.
 A worker or node that dies under a task is the executor's failure: the task is submitted
 again, up to the step's `retries:` (default 1); a command that exits non-zero never is.
-Ctrl-C and `timeout:` cancel the Ray task (its process group is killed on the worker).
+Ctrl-C cancels the Ray task (its command's process group is killed on the worker); `timeout:`
+is timed on the worker, from the command's start, and stops the command there.
 
 Ray is imported, and the cluster reached (or a local instance started), only when the
 first task must run: a run that only restores or finds everything fresh never connects.
@@ -37,7 +38,7 @@ from ..outcomes import StepResult
 from ..rebuilder import Decision
 from ..remote.run_cache import closure
 from ..staging import StepFailure
-from .local import LocalExecutor, timeout_message
+from .local import LocalExecutor
 
 DEFAULT_RETRIES = 1
 _CANCEL_GRACE_SECONDS = 3.0
@@ -221,13 +222,13 @@ class RayExecutor(LocalExecutor):
             "env_identity": decision.key.manifest.get("env"),
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
             "store": self.cluster.store_spec,
+            "timeout": node.step.timeout,  # timed on the worker, from the command's start
         }
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
-        deadline = time.monotonic() + node.step.timeout if node.step.timeout else None
         with open(log_abs, "wb") as log:
             for attempt in range(1, tries + 1):
                 try:
-                    done = self._submit(node, payload, log, deadline)
+                    done = self._submit(node, payload, log)
                     break
                 except _Lost as e:
                     note = f"attempt {attempt} of {tries}: the executor failed under it ({e})"
@@ -283,7 +284,7 @@ class RayExecutor(LocalExecutor):
                 self._on_store.update(todo)
         return files, list(dict.fromkeys(objects))
 
-    def _submit(self, node: Node, payload: dict, log, deadline: Optional[float]) -> dict:
+    def _submit(self, node: Node, payload: dict, log) -> dict:
         ray = self.cluster.ray
         r = node.step.resources
         options = {"num_cpus": r.cpus, "num_gpus": r.gpus}
@@ -298,9 +299,6 @@ class RayExecutor(LocalExecutor):
             if self.cancelled.is_set():
                 self._cancel_task(gen)
                 raise StepFailure("interrupted")
-            if deadline is not None and time.monotonic() > deadline:
-                self._cancel_task(gen)
-                raise StepFailure(timeout_message(node.step.timeout))
             try:
                 ready, _ = ray.wait([gen], timeout=0.1)
                 if not ready:

@@ -36,6 +36,7 @@ from ..cache.content_store import ContentStore
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, Launch, make
 from ..errors import PipefileError
+from .local import timeout_message
 
 _OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP"
 _LOG_EVERY = 0.2  # seconds between two pieces of log sent back
@@ -161,7 +162,9 @@ def run_step(payload: dict):
             proc = env.start(launch, base)
         with open(os.path.join(scratch, _OWNER), "w") as f:
             f.write(f"{os.getpid()} {getattr(getattr(proc, 'proc', None), 'pid', 0)}")
-        sent = 0
+        timeout = payload.get("timeout")
+        started = time.monotonic()
+        timed_out = False
         with open(log_path, "rb") as tail:
             wait = 0.002  # short first: most steps of a big sweep are quick
             last = time.monotonic()
@@ -169,17 +172,28 @@ def run_step(payload: dict):
                 rc = proc.poll()
                 if rc is not None:
                     break
+                if timeout and time.monotonic() - started > timeout:
+                    # Timed from the command's start here, not from when the caller asked.
+                    proc.signal(signal.SIGTERM)
+                    try:
+                        _wait_exit(proc, 5.0)
+                    finally:
+                        proc.signal(signal.SIGKILL)
+                    rc = proc.wait()
+                    timed_out = True
+                    break
                 time.sleep(wait)
                 wait = min(wait * 2, 0.05)
                 if time.monotonic() - last >= _LOG_EVERY:
                     chunk = tail.read()
                     if chunk:
-                        sent += len(chunk)
                         yield ("log", chunk)
                     last = time.monotonic()
             proc.finish()
             rest = tail.read()
         proc = None
+        if timed_out:
+            return (yield ("done", dict(where, rc=rc, log=rest, error=timeout_message(timeout))))
         if rc != 0:
             return (yield ("done", dict(where, rc=rc, log=rest, error=None)))
         outputs = _collect(work, hasher, store, payload["outputs"])
@@ -200,6 +214,12 @@ def run_step(payload: dict):
             proc.signal(signal.SIGKILL)
             proc.finish()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _wait_exit(proc, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.05)
 
 
 def _where() -> dict:
