@@ -77,10 +77,38 @@ class CloneResult:
         }
 
 
+def git_top(path: str) -> Optional[str]:
+    """The top folder of the git work tree that holds `path` (a `.git` folder or file found
+    going up), or None."""
+    here = os.path.abspath(path)
+    while True:
+        if os.path.lexists(os.path.join(here, ".git")):
+            return here
+        up = os.path.dirname(here)
+        if up == here:
+            return None
+        here = up
+
+
 def default_dest(ws: Workspace, job: Job) -> str:
-    """Beside the workspace, named after it and the job: ../proj-job41."""
+    """Outside the repository: beside the git work tree that holds the workspace, named after
+    it, the workspace's folder in it and the job (../proj-ml-job41 for proj/ml); beside the
+    workspace when it is in no git work tree (../proj-job41). Never inside the repository,
+    where the clone would show in `git status` and could be committed by accident."""
     root = os.path.abspath(ws.root)
-    return os.path.join(os.path.dirname(root), f"{os.path.basename(root)}-job{job.id}")
+    top = git_top(root) or root
+    inner = os.path.relpath(root, top)
+    name = os.path.basename(top) + ("" if inner == "." else "-" + inner.replace(os.sep, "-"))
+    return os.path.join(os.path.dirname(top), f"{name}-job{job.id}")
+
+
+def inside_repository(ws: Workspace, dest: str) -> Optional[str]:
+    """The git work tree of the workspace if `dest` lies inside it, else None."""
+    top = git_top(ws.root)
+    if top is None:
+        return None
+    real_top, real_dest = os.path.realpath(top), os.path.realpath(dest)
+    return top if real_dest == real_top or real_dest.startswith(real_top + os.sep) else None
 
 
 def check_dest(dest: str) -> None:
@@ -113,6 +141,13 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
                 hint="it was deleted (by `pipe gc --keep-last`, or by hand); that job cannot be cloned",
             )
     result = CloneResult(job, dest, job.pipefile)
+    inside = inside_repository(ws, dest)
+    if inside is not None:
+        result.warnings.append(
+            f"the clone is inside the git repository {inside}: git status shows its files and a "
+            f"commit could take them; remove it and clone elsewhere (the default, -o left out, is "
+            f"outside), or add it to .gitignore"
+        )
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
     build = tempfile.mkdtemp(dir=parent, prefix=".pipe-clone-")
@@ -262,8 +297,13 @@ def _write(path: str, text: str) -> None:
 
 
 def _render(value: Any) -> str:
-    """A YAML scalar, valid in block and flow context alike."""
+    """A YAML scalar, valid in block and flow context alike, that a Pipefile reads back as
+    `value`: PyYAML writes by YAML 1.1, so text such as `1e-3` or `0o17`, which a Pipefile
+    reads as a number, is quoted."""
     out = yaml.safe_dump([value], default_flow_style=True, width=1 << 30, allow_unicode=True).strip()
+    if isinstance(value, str) and yamlsafe.load(out, "value", numbers=True) != [value]:
+        out = yaml.safe_dump([value], default_flow_style=True, default_style='"', width=1 << 30, allow_unicode=True)
+        out = out.strip()
     assert out.startswith("[") and out.endswith("]")
     return out[1:-1]
 

@@ -80,7 +80,8 @@ def did_you_mean(word: str, choices: Iterable[str], what: str = "") -> str | Non
     import difflib  # only when there is something to suggest
 
     choices = sorted(set(choices))
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    # The word itself is no suggestion: where it is a choice, something else is wrong.
+    close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
     if close:
         return f"did you mean '{close[0]}'?"
     if not choices:

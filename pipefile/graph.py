@@ -444,9 +444,13 @@ def _missing_input(step, path, loc, producers, pf) -> PipefileError:
     import difflib
 
     candidates = list(producers) + [a.path for a in pf.assets.values()]
-    close = difflib.get_close_matches(path, candidates, n=1, cutoff=0.6)
+    # never the path itself: it is an asset's path (source data, not yet there), not a typo
+    close = difflib.get_close_matches(path, [c for c in candidates if c != path], n=1, cutoff=0.6)
+    asset = next((a for a in pf.assets.values() if a.path == path), None)
     hint = None
-    if close:
+    if asset is not None and not close:
+        hint = f"it is the path of asset '{asset.name}' ({asset.loc}): put the data there, or fix the asset's path"
+    elif close:
         c = close[0]
         if c in producers:
             s, o = producers[c]

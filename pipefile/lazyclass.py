@@ -49,16 +49,47 @@ class _Pending:
 
 
 def _process(cls: type) -> None:
+    """Make `cls` what `dataclasses.dataclass` would have made of it, without a moment in which
+    another thread could find a method missing: the real dataclass processes a copy of the class
+    (its own namespace without the stand-ins), and what it added is then set on `cls` name by
+    name, each assignment replacing a stand-in at once. (Deleting the stand-ins first and
+    processing `cls` itself left a window where `cls(...)` found object.__init__.)"""
     with _LOCK:
         options = cls.__dict__.get("_lazyclass_options")
         if options is None:  # done already (or by another thread while this one waited)
             return
-        for name in (*_METHODS, *_ATTRS):
+        own = {}
+        for name, value in cls.__dict__.items():
+            if name in ("__dict__", "__weakref__", "_lazyclass_options"):
+                continue
+            if getattr(value, "_lazyclass_of", None) is cls or isinstance(value, _Pending):
+                continue
+            own[name] = value
+        copy = type(cls.__name__, cls.__bases__, own)
+        copy.__qualname__ = cls.__qualname__
+        dataclasses.dataclass(copy, **options)
+        for name, value in copy.__dict__.items():
+            if name in ("__dict__", "__weakref__") or (name in own and own[name] is value):
+                continue
+            _point_at(value, copy, cls)
+            setattr(cls, name, value)
+        for name in (*_METHODS, *_ATTRS):  # stand-ins dataclass had nothing for (e.g. no __match_args__)
             value = cls.__dict__.get(name)
             if getattr(value, "_lazyclass_of", None) is cls or isinstance(value, _Pending):
                 delattr(cls, name)
-        dataclasses.dataclass(cls, **options)
         del cls._lazyclass_options  # type: ignore[attr-defined]
+
+
+def _point_at(value: Any, copy: type, cls: type) -> None:
+    """The generated methods of a frozen class name their class (`type(self) is cls`,
+    `super(cls, self)`) through a closure cell: make it the real class, not the copy."""
+    func = getattr(value, "__func__", value)
+    for cell in getattr(func, "__closure__", None) or ():
+        try:
+            if cell.cell_contents is copy:
+                cell.cell_contents = cls
+        except ValueError:  # an empty cell
+            pass
 
 
 def _stand_in(cls: type, name: str) -> Callable[..., Any]:

@@ -21,6 +21,7 @@ import math
 import os
 import re
 import warnings
+from pathlib import Path
 from typing import Optional
 
 from .errors import PipefileError
@@ -29,6 +30,9 @@ from .outcomes import JobStatus
 from .workspace import Workspace
 
 ENV_URI = "MLFLOW_TRACKING_URI"
+# Without a tracking URI, runs go to a store of pipe's own under .pipe/ (MLflow's default
+# would be mlflow.db, or mlruns/, in the current folder: a file in the repo nobody asked for).
+STORE_DIR = "mlflow"
 INSTALL_HINT = "pip install 'pipefile[mlflow]'"
 
 _RUN_STATUS = {
@@ -49,6 +53,20 @@ class MlflowLogError(PipefileError):
 def wanted(flag: bool) -> bool:
     """Whether this run should be logged: `--mlflow`, or a tracking URI in the environment."""
     return bool(flag or os.environ.get(ENV_URI))
+
+
+def uri_for(ws: Workspace, given: Optional[str] = None) -> str:
+    """The URI runs are logged to: `given`, else MLFLOW_TRACKING_URI, else pipe's own store."""
+    uri = given or os.environ.get(ENV_URI)
+    if uri:
+        return uri
+    return "sqlite:///" + os.path.join(os.path.abspath(ws.dir), STORE_DIR, "mlflow.db")
+
+
+def own_store(ws: Workspace, uri: str) -> Optional[str]:
+    """The folder of pipe's own store if `uri` is it, else None."""
+    folder = os.path.join(os.path.abspath(ws.dir), STORE_DIR)
+    return folder if uri == "sqlite:///" + os.path.join(folder, "mlflow.db") else None
 
 
 def check_installed() -> None:
@@ -125,12 +143,15 @@ def _quiet():
 
 
 def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> str:
-    """Log job `job_id` as an MLflow run; returns the run id. tracking_uri None: MLflow's own
-    default (MLFLOW_TRACKING_URI, else its local default store)."""
+    """Log job `job_id` as an MLflow run; returns the run id. tracking_uri None:
+    MLFLOW_TRACKING_URI, else pipe's own store under .pipe/ (`own_store`)."""
     job = ws.jobs.get(job_id)
     steps = ws.jobs.steps(job_id)
     metrics = ws.jobs.metrics(job_id)
-    uri = tracking_uri or os.environ.get(ENV_URI)
+    uri = uri_for(ws, tracking_uri)
+    own = own_store(ws, uri)
+    if own is not None:
+        os.makedirs(own, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -143,7 +164,9 @@ def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> s
     with _quiet():
         try:
             client = MlflowClient(tracking_uri=uri)
-            run_id, logged_params = _run_for(client, job)
+            # In pipe's own store the artifact root is there too (MLflow's default: ./mlruns).
+            artifacts = Path(own, "artifacts").as_uri() if own is not None else None
+            run_id, logged_params = _run_for(client, job, artifacts)
             ms = int((job.ended or job.started) * 1000)
             params = [
                 Param(metric_key(k), param_value(v))
@@ -181,12 +204,12 @@ def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> s
             ) from None
 
 
-def _run_for(client, job: Job) -> tuple:
+def _run_for(client, job: Job, artifacts: Optional[str]) -> tuple:
     """(run id, names of params already logged): the run of this job if logged before, else a new one."""
     exp = client.get_experiment_by_name(job.experiment)
     if exp is None:
         try:
-            exp_id = client.create_experiment(job.experiment)
+            exp_id = client.create_experiment(job.experiment, artifact_location=artifacts)
         except Exception:  # noqa: BLE001 - another process created it first
             exp = client.get_experiment_by_name(job.experiment)
             if exp is None:

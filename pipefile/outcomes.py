@@ -91,6 +91,10 @@ class StepResult:
     log: Optional[str] = None  # workspace-relative
     error: Optional[str] = None
     command: Optional[str] = None
+    # The command as it ran, when it differs (staging paths), and what each staging path
+    # stands for: ((staging path, output path), ...); shown when the step fails
+    ran: Optional[str] = None
+    staged: tuple = ()
     notes: list = field(default_factory=list)
     environment: Optional[str] = None  # "NAME (identity)" of a step that ran in an environment
     gpus: tuple = ()  # the GPU ids it was leased

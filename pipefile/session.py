@@ -94,6 +94,7 @@ class RunRecord:
     remote_problems: list = field(default_factory=list)  # RemoteError: the remote could not be used
     pushed: Optional[object] = None  # sync.SyncReport of --push
     mlflow_run: Optional[str] = None
+    mlflow_store: Optional[str] = None  # pipe's own MLflow store, when the job was logged there
     mlflow_error: Optional[PipefileError] = None
 
     @property
@@ -322,6 +323,8 @@ class Session:
             environments=self.envs,
             outputs={p: s for p, (s, _) in self.graph.producers.items()},
         )
+        if hasattr(events, "output"):  # a listener that shows what steps print (see executors/protocol.py)
+            executor.follow_output(events)
         if self._cancel is not None:
             executor.cancel(hard=self._cancel)
         recorder = JobRecorder(self.ws, job, self.graph)
@@ -393,6 +396,7 @@ class Session:
             if mlflow_log.wanted(req.mlflow):
                 try:
                     record.mlflow_run = mlflow_log.log_job(self.ws, record.job.id)
+                    record.mlflow_store = mlflow_log.own_store(self.ws, mlflow_log.uri_for(self.ws))
                 except PipefileError as e:
                     record.mlflow_error = e
         return record

@@ -327,6 +327,9 @@ class Pipefile:
     steps: Mapping[str, Step] = field(default_factory=dict)
     environments: Mapping[str, EnvSpec] = field(default_factory=dict)
     executor: Optional[ExecutorSettings] = None  # `settings: {executor: ...}`
+    # (SourceLoc, message, hint) of what loads but is likely a mistake (`pipe validate` and
+    # `pipe run` print them)
+    warnings: tuple = ()
 
     @property
     def display_path(self) -> str:

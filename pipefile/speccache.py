@@ -29,7 +29,7 @@ from .lazyclass import dataclass
 
 _SPEC_CACHE_VERSION = 3  # 3: Input moved to bindings.py (pickled graphs name their classes)
 # The modules whose code decides what a Pipefile loads as (and every module of load/).
-_LOADER_SOURCES = ("spec.py", "template.py", "errors.py", "graph.py", "bindings.py", "landing.py")
+_LOADER_SOURCES = ("spec.py", "template.py", "shellquote.py", "errors.py", "graph.py", "bindings.py", "landing.py")
 
 
 def _loader_sources() -> list:

@@ -217,6 +217,11 @@ class Staged:
     def _abs(self, rel: str) -> str:
         return os.path.join(self.staging.root, rel)
 
+    @property
+    def own_stage(self) -> Optional[str]:
+        """A container task's staging folder (None for a local task)."""
+        return self._own_stage
+
     def prepare(self) -> None:
         """Move the previous outputs aside and make the staging paths."""
         import tempfile
@@ -224,6 +229,9 @@ class Staged:
         st, ws, name = self.staging, self.staging.ws, self.node.name
         for out in self.node.outputs.values():  # before anything is moved aside or created
             st.landings.check(out.path)
+        if self.container:  # a folder of its own, the only one it may write besides outputs
+            self._own_stage = os.path.join(ws.stage_dir, name)
+            os.makedirs(self._own_stage, exist_ok=True)
         for oname, out in self.node.outputs.items():
             ws_path = self._abs(out.path)
             parent = os.path.dirname(ws_path) or st.root
@@ -232,9 +240,7 @@ class Staged:
                 # Flat and deterministic (a tool that records its output path writes the
                 # same bytes every run), keeping the name's extension for tools that care.
                 leaf = f"{name}.{oname}.{os.path.basename(ws_path)}"
-                stage_dir = ws.stage_dir
-                if self.container:  # a folder of its own, the only one it may write besides outputs
-                    self._own_stage = stage_dir = os.path.join(ws.stage_dir, name)
+                stage_dir = self._own_stage or ws.stage_dir
                 st_path, area = os.path.join(stage_dir, leaf), ws.scratch
                 remove_path(st_path)
             else:
@@ -275,13 +281,19 @@ class Staged:
                 raise StepFailure(
                     f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; write it once"
                 )
+            if out.type != spec.URI_FOLDER and not in_ws and os.path.isdir(st_path) and not os.path.islink(st_path):
+                in_stage = True  # an empty folder is something written: said below, not "did not write"
             if in_stage:
                 replace_path(st_path, ws_path, os.path.dirname(st_path))
             elif not os.path.lexists(ws_path):
                 raise StepFailure(f"did not write its output '{oname}' ('{out.path}')")
             is_dir = os.path.isdir(ws_path)
             if out.type == spec.URI_FILE and is_dir:
-                raise StepFailure(f"wrote a folder at '{out.path}', but output '{oname}' is a uri_file")
+                empty = "an empty folder" if not _has_content(ws_path) else "a folder"
+                raise StepFailure(
+                    f"wrote {empty} where a file was declared: output '{oname}' ('{out.path}') is a "
+                    f"uri_file; write a file there, or declare the output a uri_folder"
+                )
             if out.type == spec.URI_FOLDER and not is_dir:
                 raise StepFailure(f"wrote a file at '{out.path}', but output '{oname}' is a uri_folder")
 

@@ -33,6 +33,8 @@ class SyncReport:
     objects: int = 0
     nbytes: int = 0
     artifacts: int = 0
+    registered: int = 0  # push: artifact version numbers claimed in the remote's register
+    renumbered: list = field(default_factory=list)  # pull: (name, old, new, digest, the remote's digest)
     skipped: list = field(default_factory=list)  # (what, why): nothing to move for it
     must_run: list = field(default_factory=list)  # pull: steps the remote cannot provide
     errors: list = field(default_factory=list)  # RemoteError, one per thing that failed
@@ -50,6 +52,10 @@ class SyncReport:
             "objects": self.objects,
             "bytes": self.nbytes,
             "artifacts": self.artifacts,
+            "registered": self.registered,
+            "renumbered": [
+                {"name": n, "from": a, "to": b, "digest": d, "remote_digest": r} for n, a, b, d, r in self.renumbered
+            ],
             "skipped": [{"what": w, "why": y} for w, y in self.skipped],
             "must_run": self.must_run,
             "errors": [e.message for e in self.errors],
@@ -94,6 +100,7 @@ def push(
     report = report or SyncReport("push", remote.name)
     remote.ensure_layout()
     local: dict = {}  # key -> (entry bytes, objects)
+    built: set = set()  # (kind, digest) of every output the pushed entries hold
     for k in dict.fromkeys(keys):
         data = ws.actions.read_raw(k)
         if data is None:
@@ -106,19 +113,25 @@ def push(
         objs = []
         for d in outs.values():
             objs += closure(ws.store, d)
+            built.add((d.kind, d.digest))
         local[k] = (data, objs)
     # Read, not just looked for: an entry the remote holds damaged (cut short by a copy made
     # with other tools, edited by hand) is replaced by this good one.
     present = dict(zip(local, remote._map(lambda k: remote.read_entry(k) is not None, list(local))))
     todo = [k for k in local if not present[k]]
     report.already += len(local) - len(todo)
+    # The versions of what goes up travel with it, so that their numbers are claimed by the
+    # first push of them (every version with --all-jobs, which names them).
+    versions = list(versions) or [v for v in ws.jobs.artifacts() if (v.kind, v.digest) in built]
     arts = []
+    on_remote = []  # versions whose content the remote has: their numbers are claimed last
     for v in versions:
         content = PathDigest(v.kind, v.digest, v.size)
         if not ws.store.complete(content):
             report.skipped.append((v.ref, "its content is no longer complete in the local store"))
             continue
         if remote.has_artifact(v.name, v.kind, v.digest):
+            on_remote.append(v)
             continue
         arts.append((v, closure(ws.store, content)))
     wanted = [d for k in todo for d in local[k][1]] + [d for _, objs in arts for d in objs]
@@ -153,8 +166,12 @@ def push(
                 }
             )
             report.artifacts += 1
+            on_remote.append(v)
         except RemoteError as e:
             report.errors.append(e)
+    from . import version_numbers
+
+    version_numbers.register(ws, remote, on_remote, report)
     return report
 
 
@@ -162,7 +179,8 @@ def push(
 def pull_plan(
     ws: Workspace, remote: Remote, plan, progress: Optional[Progress] = None, report: Optional[SyncReport] = None
 ) -> SyncReport:
-    """Fetch what the remote has for the plan's RESTORE-from-remote decisions."""
+    """Fetch what the remote has for the plan's RESTORE-from-remote decisions; then take the
+    remote's version numbers for the content that is here (version_numbers.adopt)."""
     report = report or SyncReport("pull", remote.name)
     wanted = {}
     for name, d in plan.decisions.items():
@@ -172,7 +190,14 @@ def pull_plan(
             report.already += 1  # in the local store already (an earlier pull, another run)
         elif d.verdict in (Verdict.RUN, Verdict.PENDING):
             report.must_run.append(name)
-    return _fetch_entries(ws, remote, {k: outs for k, (_, outs) in wanted.items()}, progress, report)
+    _fetch_entries(ws, remote, {k: outs for k, (_, outs) in wanted.items()}, progress, report)
+    from . import version_numbers
+
+    try:
+        version_numbers.adopt(ws, remote, report, progress, fetch=False)
+    except RemoteError as e:
+        report.errors.append(e)
+    return report
 
 
 def _fetch_entries(ws: Workspace, remote: Remote, wanted: dict, progress, report: SyncReport) -> SyncReport:
@@ -224,6 +249,13 @@ def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None)
         content = PathDigest(rec["kind"], rec["digest"], int(rec.get("size") or 0))
         arts.append((rec, content))
     _fetch_entries(ws, remote, wanted, progress, report)
+    from . import version_numbers
+
+    # The register's numbers first: the records below then find their content numbered.
+    try:
+        version_numbers.adopt(ws, remote, report, progress)
+    except RemoteError as e:
+        report.errors.append(e)
     extra = fetch_contents(remote, ws.store, [c for _, c in arts], progress)
     report.objects += len(extra.moved)
     report.nbytes += extra.nbytes

@@ -2,17 +2,18 @@
 
 A template is parsed once, when the Pipefile is loaded, into literal text,
 references and optional blocks; rendering is then a join. Values substituted
-into a shell command are shell-quoted, so a parameter can never inject shell
-syntax; argv commands (lists) are passed without a shell and need no quoting.
+into a shell command are written for where they sit (`shellquote`: shell-quoted
+outside quotes, escaped inside '...' or "..."), so a parameter can never inject
+shell syntax; argv commands (lists) are passed without a shell and need no quoting.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import shlex
 from typing import Callable, Optional, Union
 
+from . import shellquote
 from .lazyclass import dataclass
 
 SCOPES = ("inputs", "outputs", "params", "assets", "steps", "artifacts")
@@ -152,12 +153,28 @@ def format_value(value) -> str:
 Lookup = Callable[[Ref], Optional[str]]
 
 
+@functools.lru_cache(maxsize=8192)
+def quote_contexts(parts: tuple) -> tuple:
+    """Where each reference of a shell command sits, in order (`shellquote.UNQUOTED`,
+    `SINGLE` or `DOUBLE`), read with every optional block present."""
+    text: list = []
+    for p in parts:
+        for q in p.parts if isinstance(p, OptionalBlock) else (p,):
+            text.append(shellquote.MARK if isinstance(q, Ref) else q)
+    return tuple(shellquote.contexts("".join(text)))
+
+
 def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
     """Render a parsed template; None when a lone optional block dropped everything.
 
-    `lookup` returns the text for a reference, or None when it has no value.
+    `lookup` returns the text for a reference, or None when it has no value. quote=True
+    (a shell command): each value is written for where it sits (`shellquote.write`).
     """
-    q = shlex.quote if quote else (lambda s: s)
+    places = iter(quote_contexts(parts)) if quote else None
+
+    def q(value: str) -> str:
+        return shellquote.write(value, next(places)) if places is not None else value
+
     out: list[str] = []
     only_optional = bool(parts) and all(isinstance(p, OptionalBlock) for p in parts)
     dropped = False
@@ -174,10 +191,12 @@ def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
         else:
             values = [lookup(r) if isinstance(r, Ref) else r for r in p.parts]
             present = [v for v in values if v is not None]
+            # every value is written, kept or not, so the places of the values after it stay in step
+            written = [q(v if v is not None else "") if isinstance(r, Ref) else r for r, v in zip(p.parts, values)]
             if len(present) < len(values):  # a reference without a value drops the whole block
                 dropped = True
                 continue
-            out.extend(q(v) if isinstance(r, Ref) else v for r, v in zip(p.parts, present))
+            out.extend(written)
     text = "".join(out)
     if only_optional and not text:
         return None

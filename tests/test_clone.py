@@ -275,3 +275,24 @@ def test_artifacts_copied_into_a_clone_lead_back_to_the_original(repo):
     (repo.root / ".pipe" / "jobs.db").unlink()
     text = clone.pipe("lineage", "model:2", check=True).out
     assert f"job 3 of {repo.root}" in text and "None" not in text, text
+
+
+def test_clone_defaults_to_a_folder_outside_the_git_repository(repo):
+    """The workspace is a folder of a git repository: its default clone goes beside the
+    repository, not beside the workspace (which would be inside the repository)."""
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(repo.root)], check=True)
+    ml = Repo(repo.root / "ml")
+    ml.root.mkdir()
+    _setup(ml)
+    assert ml.outcomes("-p", "tag=a", "-p", "lr=0.1") == {"prep": "ran", "train": "ran"}
+    r = ml.pipe("clone", "1", "--json")
+    assert r.code == 0, str(r)
+    dest = repo.root.parent / f"{repo.root.name}-ml-job1"
+    assert r.json["dest"] == str(dest) and (dest / "Pipefile").is_file() and r.json["warnings"] == []
+    assert not (repo.root / "ml-job1").exists()
+    # Asked for inside the repository: made, with a warning.
+    r = ml.pipe("clone", "1", "-o", "inside")
+    assert r.code == 0 and (ml.root / "inside" / "Pipefile").is_file(), str(r)
+    assert f"warning: the clone is inside the git repository {repo.root}" in r.err, str(r)

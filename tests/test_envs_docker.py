@@ -91,14 +91,71 @@ def test_docker_step_runs_as_the_user_with_the_workspace_mounted(repo, docker, b
     assert "to-the-log" in (repo.root / ".pipe/jobs/1/read.log").read_text()
     # Inputs and extra mounts are read-only.
     assert "step 'write_input' exited with status" in r.err and "Read-only file system" in r.err
-    assert "note: write_input: in a container the workspace is read-only: write file outputs through" in r.err
+    assert "note: write_input: in a container the workspace is read-only but for the step's declared outputs" in r.err
     assert "step 'write_mount' exited with status" in r.err
     assert repo.read("data/in.txt") == "hello\n" and repo.read("extra/note.txt") == "from a mount\n"
-    assert "(env bb (docker:" in r.err  # a failure names the environment
+    assert "in env bb (docker:" in r.err  # a failure names the environment
     assert not containers_of(docker, "read") and not containers_of(docker, "write_input")
     job = repo.pipe("jobs", "show", "1", "--json").json
     steps = {s["step"]: s for s in job["steps"]}
     assert steps["read"]["environment"] == "bb" and steps["read"]["env"].startswith("docker:")
+
+
+def test_docker_steps_write_literal_output_paths_as_local_steps_do(repo, docker, busybox):
+    """`echo x > build/direct.txt` works in a container as it does locally (docs/pipefile.md,
+    "literal paths work too"), and the rest of the workspace stays read-only."""
+    repo.write("build/data.txt", "data\n")
+    repo.write("build/sub/keep.txt", "keep\n")
+    repo.write("top.txt", "top\n")
+    repo.pipefile(f"""
+        environments:
+          bb: {{type: docker, image: {busybox}, network: none}}
+        steps:
+          direct:
+            command: >-
+              cat build/data.txt top.txt > build/direct.txt;
+              echo staged > ${{{{outputs.s}}}};
+              echo d > build/dir/d.txt;
+              echo root > root.txt;
+              ls build > build/listing.txt
+            inputs: {{i: build/data.txt, t: top.txt}}
+            outputs: {{o: build/direct.txt, s: build/staged.txt, d: build/dir/, r: root.txt, l: build/listing.txt}}
+            environment: bb
+          stray:
+            command: echo x > build/stray.txt; echo y > ${{{{outputs.o}}}}
+            outputs: {{o: build/o2.txt}}
+            environment: bb
+          overwrite:
+            command: echo changed > build/data.txt; echo x > ${{{{outputs.o}}}}
+            outputs: {{o: build/o3.txt}}
+            environment: bb
+          nested:
+            command: echo changed > build/sub/keep.txt
+            outputs: {{o: build/o4.txt}}
+            environment: bb
+    """)
+    r = repo.pipe("run", "-k", "direct", "stray")
+    assert r.code == 0, str(r)
+    assert repo.read("build/direct.txt") == "data\ntop\n"
+    assert repo.read("build/staged.txt") == "staged\n" and repo.read("build/dir/d.txt") == "d\n"
+    assert repo.read("root.txt") == "root\n"
+    assert "data.txt" in repo.read("build/listing.txt") and "sub" in repo.read("build/listing.txt")
+    assert os.stat(repo.root / "build/direct.txt").st_uid == os.getuid()
+    # A file that is not an output is not kept, and the user is told.
+    assert not repo.exists("build/stray.txt") and repo.read("build/o2.txt") == "y\n"
+    assert "wrote 'build/stray.txt', which is not one of its outputs: not kept" in r.err, str(r)
+    # Nothing else in the workspace can be written, next to an output or below.
+    r = repo.pipe("run", "-k", "overwrite", "nested")
+    assert r.code == 1, str(r)
+    assert r.err.count("Read-only file system") >= 2, str(r)
+    # The command as it ran, and what its staging path stands for, as for a local step.
+    assert "  ran:     echo changed > build/data.txt; echo x > .pipe/stage/overwrite/overwrite.o.o3.txt" in r.err
+    assert "           .pipe/stage/overwrite/overwrite.o.o3.txt = build/o3.txt" in r.err
+    assert repo.read("build/data.txt") == "data\n" and repo.read("build/sub/keep.txt") == "keep\n"
+    # Fresh on the next run, as a local step.
+    r = repo.pipe("run", "direct", "stray")
+    assert r.code == 0 and ": 2 fresh" in r.err, str(r)
+    assert not list((repo.root / ".pipe/stage").iterdir())
 
 
 def test_docker_build_is_built_once_keyed_by_its_context_and_pruned(repo, docker, busybox):

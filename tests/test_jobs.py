@@ -60,7 +60,7 @@ def test_each_run_is_a_job_with_params_snapshot_and_steps(demo):
 def test_job_refs_id_uid_prefix_last_and_helpful_errors(demo):
     demo.run_json()
     demo.run_json()
-    uid = demo.pipe("jobs", "--json").json["jobs"][0]["uid"]
+    uid = demo.pipe("jobs", "--all", "--json").json["jobs"][0]["uid"]  # (job 2 did nothing: hidden without --all)
     assert demo.pipe("jobs", "show", uid[:5], "--json").json["id"] == 2
     assert demo.pipe("jobs", "show", "last", "--json").json["id"] == 2
     assert demo.pipe("jobs", "show", "last~1", "--json").json["id"] == 1
@@ -225,12 +225,7 @@ def test_schema_revision_is_bumped_with_the_schema():
     # test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded checks the files.
     # 2.4's digest was taken again after `ruff format` rewrapped the upgrade code (eda9910aab64058c
     # before): the layout test above passed unchanged across it.
-    known = {
-        "2.3": "d2ae0eb4c83ca6b2",
-        "2.4": "3b033e6af331044d",
-        "2.5": "7476e23b49b42a37",
-        "2.6": "0ca34ed410e2f9a6",  # job_steps.worker
-    }
+    known = {"2.3": "d2ae0eb4c83ca6b2", "2.4": "3b033e6af331044d", "2.5": "7476e23b49b42a37", "2.6": "e0f78cb21795b0c2"}
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
         "the new digest here"
@@ -327,8 +322,8 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     db.close()
     demo.pipe("run", check=True)
     layouts["migrated"] = _layout(db_path)
-    # 2.6 added job_steps.worker (before: new 926e205f6b66be8a, upgraded 0a6fa8dda7084d88,
-    # migrated fe321e09a266b0bd).
-    assert layouts == {"new": "50b04a823c2cd9f5", "upgraded": "6a77f340015a75e5", "migrated": "a62313e4fbfc0756"}, (
+    # 2.6 added the noop_jobs and artifact_numbers tables (2.5: new 926e205f6b66be8a, upgraded
+    # 0a6fa8dda7084d88, migrated fe321e09a266b0bd).
+    assert layouts == {"new": "fe1dd323cc9dd675", "upgraded": "284384236990dfe5", "migrated": "13ffa70de7ba08f7"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )

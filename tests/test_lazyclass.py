@@ -126,6 +126,42 @@ def test_threads_that_use_a_class_at_once_all_get_it_whole():
     assert results == [True] * 8
 
 
+def test_no_thread_ever_finds_a_method_missing_while_another_processes_the_class():
+    # The race seen in a parallel run: one thread processing the class, another calling it in
+    # the moment between the stand-in __init__ going and the real one coming ("takes no
+    # arguments"). A tiny switch interval makes the threads interleave at every bytecode.
+    import sys
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    failures = []
+    try:
+        for _ in range(150):
+
+            @dataclass(frozen=True)
+            class Fresh:
+                a: int
+                b: int = 2
+
+            go = threading.Barrier(4)
+
+            def use(cls=Fresh, go=go):
+                go.wait()
+                try:
+                    assert cls(1) == cls(1, 2) and repr(cls(3)).endswith("Fresh(a=3, b=2)")
+                except Exception as e:  # noqa: BLE001 - any of them is the failure looked for
+                    failures.append(e)
+
+            threads = [threading.Thread(target=use) for _ in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(old)
+    assert failures == []
+
+
 def test_slots_is_refused():
     with pytest.raises(TypeError, match="slots"):
         dataclass(slots=True)

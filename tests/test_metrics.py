@@ -3,6 +3,7 @@ through the CLI; the chart and number formatting as units."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import warnings
 
@@ -315,6 +316,20 @@ def test_mlflow_flag_and_relogging_the_same_job_updates_its_run(ws, mlflow_store
         w.close()
     (run,) = _runs(client, "relog")
     assert run.info.run_id == again
+
+
+def test_mlflow_without_a_tracking_uri_logs_to_pipes_own_store_not_the_repo(ws):
+    """MLflow's default store is mlflow.db (or mlruns/) in the current folder: a file in the
+    repo nobody asked for. Without a URI, --mlflow logs under .pipe/ and says where."""
+    before = set(os.listdir(ws.root))
+    r = run_ok(ws, "--mlflow", "-e", "own", env={"MLFLOW_TRACKING_URI": ""})
+    assert "logged job 1 to MLflow" in r.err, str(r)
+    store = ws.root / ".pipe" / "mlflow"
+    assert "in pipe's own MLflow store .pipe/mlflow/ (no MLFLOW_TRACKING_URI set)" in r.err, str(r)
+    assert f"mlflow ui --backend-store-uri sqlite:///{store}/mlflow.db" in r.err
+    assert set(os.listdir(ws.root)) - before == {"build", ".pipe"}, os.listdir(ws.root)  # nothing else
+    (run,) = _runs(_mlflow_client(f"sqlite:///{store}/mlflow.db"), "own")
+    assert run.data.tags["pipe.job_id"] == "1"
 
 
 def test_mlflow_failure_is_a_warning_and_the_job_stands(ws):

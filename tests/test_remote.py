@@ -101,6 +101,29 @@ def assert_objects_intact(folder: str, temps_left: bool = False) -> None:
 
 
 # --- configuration ---------------------------------------------------------------------------
+def test_a_machine_local_option_goes_to_the_local_file_unless_shared_is_asked(first):
+    """key_filename is a path on this machine: in the committed file it would be wrong on every
+    other machine (and tell everyone where the key is)."""
+    r = first.pipe("remote", "add", "box", "sftp://me@host/cache", "-o", "key_filename=~/.ssh/ci", "--default")
+    assert r.code == 0, str(r)
+    assert "added" in r.out and os.path.join(".pipe", "remotes.yaml") in r.out, str(r)
+    assert "not to the committed .pipe-remotes.yaml: key_filename names a path on this machine" in r.err
+    assert "--shared" in r.err
+    assert not first.exists(".pipe-remotes.yaml") and "key_filename" in first.read(".pipe/remotes.yaml")
+    r = first.pipe("remote", "add", "ca", "s3://b/x", "-o", "endpoint_url=http://h:9000", "-o", "ca_bundle=/etc/ca.pem")
+    assert r.code == 0 and "ca_bundle names a path" in r.err and not first.exists(".pipe-remotes.yaml"), str(r)
+    # Asked for: the committed file, with a warning.
+    r = first.pipe("remote", "add", "shared", "sftp://me@host/c2", "-o", "key_filename=/keys/ci", "--shared")
+    assert r.code == 0 and "key_filename" in first.read(".pipe-remotes.yaml"), str(r)
+    assert "warning: key_filename of remote 'shared' names a path on this machine" in r.err
+    # Nothing machine-local: the committed file, as ever.
+    r = first.pipe("remote", "add", "plain", "s3://b/y", "-o", "endpoint_url=http://h:9000")
+    assert r.code == 0 and "plain" in first.read(".pipe-remotes.yaml") and not r.err, str(r)
+    got = {x["name"]: x["file"] for x in first.pipe("remote", "list", "--json", check=True).json["remotes"]}
+    assert got["box"] == got["ca"] == os.path.join(".pipe", "remotes.yaml")
+    assert got["shared"] == got["plain"] == ".pipe-remotes.yaml"
+
+
 def test_remote_add_list_remove_and_bad_urls(first, tmp_path):
     r = first.pipe("remote", "add", "team", "../shared-cache", "--default")
     assert r.code == 0, str(r)

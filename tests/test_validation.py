@@ -568,20 +568,32 @@ CASES = [
     ),
     C("p-unknown-param-without-params", ONE_STEP, L(None, "no param 'lr'", hint="params:"), params=["lr=1"]),
     *[
-        C(f"p-wrong-type-{flag}", PARAMS, L(None, *fragments, hint=hint), params=["tag=x", flag], count=1)
-        for flag, fragments, hint in [
-            ("epochs=abc", ["-p epochs=abc", "param 'epochs'", "is an integer", "'abc'"], "whole number"),
-            ("epochs=2.5", ["-p epochs=2.5", "param 'epochs'", "integer", "'2.5'"], "whole number"),
-            ("lr=fast", ["-p lr=fast", "param 'lr'", "number", "'fast'"], "give a number"),
-            ("lr=", ["-p lr=", "param 'lr'", "number", "''"], "give a number"),
-            ("flag=maybe", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
+        # located where the param's type is declared
+        C(f"p-wrong-type-{flag}", PARAMS, E(needle, *fragments, hint=hint), params=["tag=x", flag], count=1)
+        for flag, needle, fragments, hint in [
+            ("epochs=abc", "epochs:", ["-p epochs=abc", "param 'epochs'", "is an integer", "'abc'"], "whole number"),
+            (
+                "epochs=2.5",
+                "epochs:",
+                ["-p epochs=2.5", "param 'epochs'", "integer", "'2.5'"],
+                ["whole number", "declare it a number: epochs: {type: number, default: 5.0}"],
+            ),
+            ("epochs=1e-3", "epochs:", ["'1e-3'"], "type: number"),
+            ("epochs=1.5e+3", "epochs:", ["'1.5e+3'"], "type: number"),
+            ("lr=fast", "lr:", ["-p lr=fast", "param 'lr'", "is a number", "'fast'"], "give a number"),
+            ("lr=", "lr:", ["-p lr=", "param 'lr'", "number", "''"], "give a number"),
+            ("lr=inf", "lr:", ["'inf'"], "give a number"),
+            ("lr=.nan", "lr:", ["'.nan'"], "give a number"),
+            ("lr=1e999", "lr:", ["'1e999'"], "give a number"),
+            ("lr=1:30", "lr:", ["'1:30'"], "give a number"),
+            ("flag=maybe", "flag:", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
         ]
     ],
     C("p-without-equals", PARAMS, L(None, "-p tag", "expected name=value", hint="-p lr=0.01"), params=["tag"]),
     C(
         "several-bad-p-flags-together",
         PARAMS,
-        L(None, "-p lr=fast", "'fast'"),
+        E("lr:", "-p lr=fast", "'fast'"),
         L(None, "-p epoch=3", hint="did you mean 'epochs'?"),
         E("tag:", "param 'tag' is required"),
         params=["lr=fast", "epoch=3"],
@@ -1045,7 +1057,19 @@ CASES = [
     C(
         "param-default-of-the-wrong-type",
         ONE_STEP.replace("steps:", "params:\n      n: {type: integer, default: x}\n    steps:"),
-        E("x}", "default of param 'n' is 'x', which is not a", "integer"),
+        E("x}", "default of param 'n' is 'x', which is not an integer"),
+    ),
+    # numbers as YAML 1.2 reads them: 1e-3 is a number, so it does not fit an integer
+    C(
+        "param-integer-default-in-e-notation",
+        ONE_STEP.replace("steps:", "params:\n      n: {type: integer, default: 1e-3}\n    steps:"),
+        E("1e-3}", "default of param 'n' is 0.001, which is not an integer", hint="or change the type"),
+    ),
+    # a string param takes a default written as a number (with a warning), not a boolean
+    C(
+        "param-string-default-a-boolean",
+        ONE_STEP.replace("steps:", "params:\n      s: {type: string, default: yes}\n    steps:"),
+        E("yes}", "default of param 's' is True, which is not a string", hint='default: "yes"'),
     ),
     C(
         "asset-without-a-path",
@@ -1080,7 +1104,7 @@ CASES = [
         """,
         E("outputs: {o", "component 'nocmd' has no command", hint="add command:"),
         E("{default: 1}", "input 'notype' of component 'c' has no type", hint="add type: one of"),
-        E("x}", "default of input 'bad' of component 'c' is 'x', which is not a", "integer"),
+        E("x}", "default of input 'bad' of component 'c' is 'x', which is not an integer"),
         E("maybe", "optional must be true or false"),
         E("../up.txt", "default of input 'path'", "outside the workspace"),
         E("same", "component 'c' has an input and an output both named 'same'", hint="rename one", nth=2),
@@ -1787,7 +1811,9 @@ def test_failed_step_shows_only_the_log_tail(repo):
         """)
     r = repo.pipe("run")
     assert r.code == 1, str(r)
-    assert "log line 199" in r.err and "log line 0\n" not in r.err, str(r)
+    assert "a | log line 0\n" in r.err  # every line, live, as the step printed it
+    failure = r.err[r.err.index("step 'a' exited") :]  # then the failure: the tail alone
+    assert "log line 199" in failure and "log line 0\n" not in failure, str(r)
 
 
 def test_failed_step_skips_its_dependents_and_keep_going_runs_the_rest(repo):
@@ -1852,7 +1878,7 @@ def test_step_writes_a_folder_where_a_file_is_declared(repo):
         """)
     r = repo.pipe("run")
     assert r.code == 1, str(r)
-    assert "wrote a folder at 'build/f.txt', but output 'f' is a uri_file" in r.err, str(r)
+    assert "wrote a folder where a file was declared: output 'f' ('build/f.txt') is a uri_file" in r.err, str(r)
     assert not repo.exists("build/f.txt")
 
 

@@ -233,9 +233,19 @@ def plan(ws, others: Iterable = (), keep_last: Optional[int] = None, uploads_bef
     if keep_last is not None:
         jobs = ws.jobs.jobs()
         ordered = [j.id for j in jobs]  # newest first
+        # Only jobs that did work count: N no-op runs must not push real ones out. No-op
+        # jobs newer than the oldest job kept stay (they cost nothing: every key they name
+        # is a kept job's or the workspace's current state).
+        working = [j.id for j in jobs if not j.noop]
+        worked = working[:keep_last]
+        if len(working) <= keep_last:
+            oldest = 0  # no working job goes, so no no-op job either
+        else:
+            oldest = min(worked) if worked else None  # (--keep-last 0: none is kept)
+        kept_noops = {j.id for j in jobs if j.noop and oldest is not None and j.id > oldest}
         # A served job that has not ended (queued, or running in a `pipe serve`) is never
         # dropped: the server still needs its record (its request, its queue place).
-        keep_jobs = set(ordered[:keep_last]) | {j.id for j in jobs if j.state and j.state in _NOT_ENDED}
+        keep_jobs = set(worked) | kept_noops | {j.id for j in jobs if j.state and j.state in _NOT_ENDED}
         p.drop_jobs = sorted(set(ordered) - keep_jobs)
     p.forget_uploads = _mark_workspace(ws, marker, keys, keep_jobs, uploads_before)
     for o in others:
@@ -284,6 +294,7 @@ def delete_jobs(ws, ids: list) -> None:
             ("metrics", "job_id"),
             ("job_events", "job_id"),
             ("idempotency_keys", "job_id"),
+            ("noop_jobs", "job_id"),
             ("jobs", "id"),
         ):
             db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])

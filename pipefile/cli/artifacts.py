@@ -25,6 +25,32 @@ def _workspace(pipefile, create: bool = False) -> Workspace:
     return open_workspace(pipefile, create)
 
 
+def _numbers_shared(ws: Workspace) -> bool:
+    """Whether version numbers are agreed through a remote here (a default remote is set, or
+    a version was pushed): then a version not pushed yet is marked local. Without a remote,
+    numbers are the workspace's and nothing is marked."""
+    from ..remote import config as remotes_mod
+
+    if ws.jobs.any_registered():
+        return True
+    try:
+        return remotes_mod.resolve(ws.root, None) is not None
+    except PipefileError:
+        return True  # a default remote that cannot be used now is a remote all the same
+
+
+def _with_local(ws: Workspace, versions: list) -> list:
+    """The versions, each marked: .local is True for one whose number no remote holds yet."""
+    shared = _numbers_shared(ws)
+    for v in ws.jobs.with_registration(versions):
+        v.local = shared and v.registered is None
+    return versions
+
+
+def _version_json(v) -> dict:
+    return dict(v.to_json(), local=v.local, registered=v.registered)
+
+
 def _version(ws: Workspace, ref: str):
     name, version = parse_ref(ref)
     return ws.jobs.artifact(name, version)
@@ -42,6 +68,7 @@ def artifacts(ctx, pipefile, as_json):
     ws = _workspace(pipefile)
     try:
         summary = ws.jobs.artifact_summary()
+        _with_local(ws, [v for v, _ in summary])
     finally:
         ws.close()
     if as_json:
@@ -52,6 +79,7 @@ def artifacts(ctx, pipefile, as_json):
                         "name": v.name,
                         "versions": n,
                         "latest": v.version,
+                        "latest_local": v.local,
                         "kind": v.kind,
                         "size": v.size,
                         "digest": v.digest,
@@ -79,19 +107,19 @@ def show(artifact, pipefile, as_json):
         name, version = parse_ref(artifact)
         if version is None and ":" not in artifact:
             ws.jobs.artifact(name)  # an unknown name: the error, with did-you-mean
-            versions = ws.jobs.artifacts(name)
+            versions = _with_local(ws, ws.jobs.artifacts(name))
             one = None
         else:
-            one = ws.jobs.artifact(name, version)
+            one = _with_local(ws, [ws.jobs.artifact(name, version)])[0]
     finally:
         ws.close()
     if one is not None:
         if as_json:
-            dump_json(one.to_json())
+            dump_json(_version_json(one))
         else:
             report_artifacts.render_version(one)
     elif as_json:
-        dump_json({"name": name, "versions": [v.to_json() for v in versions]})
+        dump_json({"name": name, "versions": [_version_json(v) for v in versions]})
     else:
         report_artifacts.render_versions(name, versions)
 

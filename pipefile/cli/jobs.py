@@ -21,23 +21,26 @@ from .options import CONTEXT, file_option, open_workspace
 @click.option("-e", "--experiment", help="Only jobs of this experiment.")
 @click.option("-s", "--status", type=click.Choice([s.value for s in JobStatus]), help="Only jobs with this status.")
 @click.option("-n", "--limit", type=int, default=20, show_default=True, help="How many (0: all).")
+@click.option("--all", "show_all", is_flag=True, help="Also the jobs in which nothing ran or was restored.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @click.pass_context
 @guard
-def jobs(ctx, pipefile, experiment, status, limit, as_json):
-    """List recent jobs (every `pipe run` is one), newest first."""
+def jobs(ctx, pipefile, experiment, status, limit, show_all, as_json):
+    """List recent jobs (every `pipe run` is one), newest first; jobs in which nothing ran
+    or was restored (every step fresh) are hidden unless --all."""
     if ctx.invoked_subcommand:
         return
     ws = open_workspace(pipefile)
     try:
-        found = ws.jobs.jobs(experiment, status, limit)
+        found = ws.jobs.jobs(experiment, status, limit, work_only=not show_all)
+        hidden = 0 if show_all else sum(1 for j in ws.jobs.jobs(experiment, status) if j.noop)
         counts = {j.id: ws.jobs.outcome_counts(j.id) for j in found}
     finally:
         ws.close()
     if as_json:
-        dump_json({"jobs": [dict(j.to_json(), steps=counts[j.id]) for j in found]})
+        dump_json({"jobs": [dict(j.to_json(), steps=counts[j.id]) for j in found], "hidden": hidden})
     else:
-        report_jobs.render_jobs(found, counts, filtered=bool(experiment or status))
+        report_jobs.render_jobs(found, counts, filtered=bool(experiment or status), hidden=hidden)
 
 
 @jobs.command(context_settings=CONTEXT)
@@ -66,12 +69,17 @@ def show(job, pipefile, as_json):
 @file_option
 @click.option("--follow", is_flag=True, help="Keep printing as the job writes, until it ends.")
 @click.option("--json", "as_json", is_flag=True, help="Print {step: log text} as JSON.")
+@click.option("--url", help="Read a job of this `pipe serve` server (JOB: its number, or last).")
+@click.option("--token", envvar="PIPE_TOKEN", help="With --url: the token (or set PIPE_TOKEN).")
 @guard
-def logs(job, step, pipefile, follow, as_json):
+def logs(job, step, pipefile, follow, as_json, url, token):
     """Print the logs of a job's steps (or of one STEP)."""
+    if url is not None:
+        _served_logs(url, token, job, step, follow, as_json)
+        return
     ws = open_workspace(pipefile)
     try:
-        j = ws.jobs.resolve(job)
+        j = _with_logs(ws, ws.jobs.resolve(job), job, step)
         steps = [s.step for s in ws.jobs.steps(j.id)]
         log_dir = ws.job_dir(j.id)
         if step is not None and step not in steps and not os.path.exists(os.path.join(log_dir, f"{step}.log")):
@@ -95,6 +103,42 @@ def logs(job, step, pipefile, follow, as_json):
                 click.echo()
     finally:
         ws.close()
+
+
+def _with_logs(ws: Workspace, j, ref: str, step):
+    """The job whose logs to print. A no-op job wrote no log (every step was fresh): `last`
+    then means the last job that ran something, and is said to on stderr; a no-op named by
+    its id is printed as it is, with a note pointing at the job before it that ran something."""
+    if not j.noop:
+        return j
+    worked = ws.jobs.last_with_work(before=j.id)
+    where = f"job {worked.id} is the last before it that ran something" if worked else "no job before it ran anything"
+    if ref.strip() == "last" and worked is not None:
+        click.echo(
+            f"note: the last job ({j.id}) ran nothing (every step was fresh); showing job {worked.id}, "
+            f"the last that ran something (`pipe logs {j.id}` for the no-op itself)",
+            err=True,
+        )
+        return worked
+    if step is None:
+        hint = f": `pipe logs {worked.id}`" if worked else ""
+        click.echo(
+            f"note: job {j.id} ran nothing (every step was fresh), so no step wrote a log; {where}{hint}", err=True
+        )
+    return j
+
+
+def _served_logs(url, token, job, step, follow, as_json) -> None:
+    from ..serve.client import Client
+    from ..serve.remote_logs import show_logs
+
+    client = Client(url, token, warn=lambda m: click.echo(m, err=True))
+    try:
+        got = show_logs(client, url, job, step, follow and not as_json, None if as_json else click.echo)
+    finally:
+        client.close()
+    if as_json:
+        dump_json(got)
 
 
 def _read(path: str) -> str:

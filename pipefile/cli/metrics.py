@@ -81,7 +81,7 @@ def history(name, experiment, limit, png, pipefile, as_json):
     try:
         if experiment is None:
             experiment = ws.jobs.resolve("last").experiment
-        jobs = ws.jobs.jobs(experiment)
+        jobs = ws.jobs.jobs(experiment, work_only=True)  # a no-op job repeats a point: not one of its own
         if not jobs:
             known = sorted({j.experiment for j in ws.jobs.jobs()})
             raise PipefileError(

@@ -37,6 +37,33 @@ remote_flag = click.option(
     help="Consult this remote's run cache before running anything (a name, or a URL; alone: the default "
     "remote). Write --remote=NAME before step names.",
 )
+no_remote_flag = click.option("--no-remote", is_flag=True, help="Work locally, even if a default remote is set.")
+
+
+def chosen_remote(graph, remote_name, no_remote: bool, required: bool = False):
+    """The remote `pipe run` and `pipe status` consult: --remote's, else the default one, none
+    with --no-remote. The committed default remote is an optimisation: when its package is
+    missing (and nothing `required` it), say so and work locally, so a teammate without the
+    package is not blocked; `pipe run` and `pipe status` decide alike because both ask here."""
+    from ..remote import config as remotes_mod
+
+    if no_remote:
+        if remote_name is not None:
+            raise click.UsageError("--no-remote cannot go with --remote")
+        return None
+    try:
+        return resolve_remote(graph, remote_name)
+    except remotes_mod.MissingExtra as e:
+        if remote_name is not None or required:
+            raise
+        click.echo(f"warning: {e.render()}\n  working locally (--no-remote hides this)", err=True)
+        return None
+
+
+def echo_notes(notes, label: str) -> None:
+    """(SourceLoc, message, hint) notes of a load, on stderr: `warning: Pipefile:3:7: ...`."""
+    for loc, message, hint in notes:
+        click.echo(f"{label}: {PipefileError(message, loc, hint).render()}", err=True)
 
 
 def workspace_root(pipefile) -> str:

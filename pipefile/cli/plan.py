@@ -14,7 +14,15 @@ from ..report.plan import render_status, status_json
 from ..report.text import dump_json, plural
 from ..session import Session, load
 from .guard import guard
-from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
+from .options import (
+    CONTEXT,
+    chosen_remote,
+    echo_notes,
+    file_option,
+    no_remote_flag,
+    param_option,
+    remote_flag,
+)
 
 
 @click.command(context_settings=CONTEXT)
@@ -23,6 +31,7 @@ from .options import CONTEXT, file_option, param_option, remote_flag, resolve_re
 @param_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @remote_flag
+@no_remote_flag
 @click.option("--check", is_flag=True, help="Exit 1 unless every step is fresh (the committed outputs are up to date).")
 @click.option(
     "--gpus",
@@ -31,13 +40,14 @@ from .options import CONTEXT, file_option, param_option, remote_flag, resolve_re
     help="The GPUs to plan for, as with `pipe run --gpus` (matters for key_includes: [gpu_model]).",
 )
 @guard
-def status(targets, pipefile, params, as_json, remote_name, check, gpus):
+def status(targets, pipefile, params, as_json, remote_name, no_remote, check, gpus):
     """Say, per step, whether it is fresh, must run (and why), will be restored, or waits.
 
-    With --remote, steps the remote's run cache has show as restore (from that remote):
-    the plan `pipe run --remote` would follow; nothing is downloaded."""
+    As `pipe run` decides: with a default remote (or --remote), steps the remote's run cache
+    has show as restore (from that remote); nothing is downloaded. --no-remote: the local
+    plan only, as `pipe run --no-remote` would follow it."""
     graph = load(pipefile, params)
-    spec = resolve_remote(graph, remote_name) if remote_name is not None else None
+    spec = chosen_remote(graph, remote_name, no_remote)
 
     def remote_failed(e) -> None:
         click.echo(f"warning: {e.render()}\n  showing the local plan", err=True)
@@ -64,6 +74,10 @@ def validate(pipefile, params):
     """Check the Pipefile and report every problem at once (exit 2 if any)."""
     graph = load(pipefile, params)
     pf = graph.pipefile
+    echo_notes(pf.warnings, "warning")
+    from ..load import quoted_placeholders
+
+    echo_notes(quoted_placeholders(pf), "info")
     counts = ", ".join(
         plural(n, what)
         for n, what in ((len(graph.nodes), "step"), (len(pf.params), "param"), (len(pf.assets), "asset"))

@@ -52,7 +52,14 @@ def remote():
 @click.argument("name")
 @click.argument("url")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default remote.")
-@click.option("--local", is_flag=True, help="Only for this workspace (.pipe/remotes.yaml), not committed.")
+@click.option(
+    "--local/--shared",
+    default=None,
+    help=(
+        "--local: only for this workspace (.pipe/remotes.yaml), not committed; --shared: in the committed "
+        ".pipe-remotes.yaml. Default: shared, or local when an option names a path on this machine (key_filename)."
+    ),
+)
 @click.option(
     "-o",
     "--option",
@@ -67,8 +74,23 @@ def remote():
 def remote_add(name, url, make_default, local, options, force, pipefile):
     """Add remote NAME at URL (a path, s3://bucket/prefix, sftp://user@host/path, ...)."""
     root = workspace_root(pipefile)
-    spec = remotes_mod.add(root, name, url, remotes_mod.parse_options(options), make_default, local, force)
+    parsed = remotes_mod.parse_options(options)
+    machine = remotes_mod.machine_local_options(parsed)
+    spec = remotes_mod.add(root, name, url, parsed, make_default, bool(machine) if local is None else local, force)
     click.echo(f"added {spec.describe()} to {spec.source}" + (" as the default" if make_default else ""))
+    if machine and local is None:
+        names = ", ".join(machine)
+        click.echo(
+            f"  not to the committed .pipe-remotes.yaml: {names} names a path on this machine; "
+            f"to share it with the team anyway, add it with --shared",
+            err=True,
+        )
+    elif machine and local is False:
+        click.echo(
+            f"warning: {', '.join(machine)} of remote '{name}' names a path on this machine, now in the "
+            f"committed {spec.source}: teammates and CI need the same path",
+            err=True,
+        )
     try:
         remotes_mod.check_scheme(spec)
     except remotes_mod.RemoteConfigError as e:
@@ -196,6 +218,8 @@ def _finish(r, as_json: bool) -> None:
         dump_json(r.to_json())
         for e in r.errors:
             click.echo(f"error: {e.render()}", err=True)
+        for line in report_remote.renumbered_lines(r):
+            click.echo(line, err=True)
     else:
         report_remote.render_sync(r)
     sys.exit(ExitCode.OK if r.ok else ExitCode.STEP_FAILED)

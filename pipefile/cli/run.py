@@ -17,7 +17,15 @@ from ..report import run as run_report
 from ..report.text import dump_json, write_json_file
 from ..session import RunRequest, Session, load
 from .guard import guard
-from .options import CONTEXT, file_option, param_option, remote_flag, resolve_remote
+from .options import (
+    CONTEXT,
+    chosen_remote,
+    echo_notes,
+    file_option,
+    no_remote_flag,
+    param_option,
+    remote_flag,
+)
 
 
 @click.command(context_settings=CONTEXT)
@@ -40,6 +48,13 @@ from .options import CONTEXT, file_option, param_option, remote_flag, resolve_re
 @click.option("-k", "--keep-going", is_flag=True, help="After a failure, go on with steps that do not need it.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
 @click.option("--explain", is_flag=True, help="Say why each step runs or is restored.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not show what steps print (their logs still keep it).")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show every line steps print, on a terminal too (default there: the last lines of each running step).",
+)
 @click.option("-e", "--experiment", help="Record the job under this experiment (default: the Pipefile's name).")
 @click.option(
     "--mlflow",
@@ -48,7 +63,7 @@ from .options import CONTEXT, file_option, param_option, remote_flag, resolve_re
     help="Log the job as an MLflow run (also done whenever MLFLOW_TRACKING_URI is set).",
 )
 @remote_flag
-@click.option("--no-remote", is_flag=True, help="Work locally, even if a default remote is set.")
+@no_remote_flag
 @click.option("--push", "push_after", is_flag=True, help="Afterwards, upload what was built to the remote.")
 @click.option(
     "--ci",
@@ -105,6 +120,8 @@ def run(
     keep_going,
     as_json,
     explain,
+    quiet,
+    verbose,
     experiment,
     to_mlflow,
     remote_name,
@@ -125,20 +142,17 @@ def run(
     independent steps in parallel.
     """
     graph = load(pipefile, params, keep=not dry_run)
+    echo_notes(graph.pipefile.warnings, "warning")
     forced = parse_force(force)
     check_forced_names(graph, forced)
+    if not targets:
+        _warn_force_took_a_word(sys.argv[1:], forced)
     root = graph.pipefile.root
+    if quiet and verbose:
+        raise click.UsageError("-q/--quiet and -v/--verbose cannot go together: pick one")
     if no_remote and (remote_name is not None or push_after):
         raise click.UsageError("--no-remote cannot go with --remote or --push")
-    try:
-        spec = None if no_remote else resolve_remote(graph, remote_name)
-    except remotes_mod.MissingExtra as e:
-        if remote_name is not None or push_after:
-            raise
-        # The committed default remote is an optimisation: a teammate without its package
-        # still works, locally, and is told how to get the cache.
-        click.echo(f"warning: {e.render()}\n  working locally (--no-remote hides this)", err=True)
-        spec = None
+    spec = chosen_remote(graph, remote_name, no_remote, required=push_after)
     if push_after and spec is None:
         raise remotes_mod.RemoteConfigError(
             "--push needs a remote, and none is set",
@@ -173,7 +187,10 @@ def run(
     reporter = None
     try:
         plan = session.start(request, on_wait=lambda m: click.echo(m, err=True), say=lambda m: click.echo(m, err=True))
-        reporter = run_report.RunReporter(len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci)
+        shown = run_report.OUTPUT_NONE if quiet else run_report.OUTPUT_FULL if verbose else run_report.OUTPUT_AUTO
+        reporter = run_report.RunReporter(
+            len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci, step_output=shown
+        )
         record = session.run(reporter)
         reporter.close()
         progress = None
@@ -206,6 +223,13 @@ def _render(record, root: str, as_json: bool, summary_path: Optional[str]) -> No
         click.echo(f"job {job.id} ({job.uid}): `pipe jobs show {job.id}`", err=True)
     if record.mlflow_run is not None:
         click.echo(f"logged job {job.id} to MLflow: run {record.mlflow_run}", err=True)
+        if record.mlflow_store is not None:
+            shown = os.path.relpath(record.mlflow_store)
+            click.echo(
+                f"  in pipe's own MLflow store {shown}/ (no MLFLOW_TRACKING_URI set); browse it: "
+                f"mlflow ui --backend-store-uri sqlite:///{record.mlflow_store}/mlflow.db",
+                err=True,
+            )
     if record.mlflow_error is not None:
         click.echo(f"warning: {record.mlflow_error.render()}", err=True)
     if as_json:
@@ -243,6 +267,23 @@ def parse_force(values: Iterable[str]):
     if "*" in values:
         return True
     return frozenset(values)
+
+
+def _warn_force_took_a_word(argv: list, forced) -> None:
+    """`pipe run --force train` forces train and runs every step; `pipe run train --force`
+    forces train's whole target and runs only that. Both are documented; the first is easy
+    to write meaning the second, so it is said, unless written `--force=train`."""
+    if forced is True:
+        return
+    taken = [b for a, b in zip(argv, argv[1:]) if a == "--force" and b in forced]
+    if taken:
+        name = taken[0]
+        click.echo(
+            f"warning: --force {name} forces step '{name}' only, and runs every step that is not up to date; "
+            f"to run only {name} and what it needs, all forced, write: pipe run {name} --force\n"
+            f"  write --force={name} to mean what you wrote without this warning",
+            err=True,
+        )
 
 
 def check_forced_names(graph, forced) -> None:

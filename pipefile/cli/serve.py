@@ -295,8 +295,9 @@ def serve(
 def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_rerun, idempotency_key, as_json):
     """Run ENDPOINT on a `pipe serve` server with these inputs."""
     from ..printable import printable as pr
-    from ..serve.client import Client, job_failed, parse_inputs
+    from ..serve.client import Client, parse_inputs
     from ..serve.download import download_outputs
+    from ..serve.remote_logs import failure_report, job_failed
 
     client = Client(url, token, warn=lambda m: click.echo(m, err=True))
     try:
@@ -331,14 +332,18 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
                 if job["state"] not in ("completed", "failed", "canceled", "interrupted")
                 else job
             )
-            failed = job_failed(job)
+            failed = job_failed(job, url)
             if failed is None and out_dir:
                 for p in download_outputs(client, job, out_dir):
                     click.echo(f"wrote {pr(p)}", err=True)
+            elif failed is not None:
+                # As a local run shows a failed step's log tail: read from the server.
+                for line in failure_report(client, job, url):
+                    click.echo(line, err=True)
         if as_json:
             report.dump_json(job)
-        if (wait or out_dir) and job_failed(job) is not None:
-            raise job_failed(job)
+        if (wait or out_dir) and job_failed(job, url) is not None:
+            raise job_failed(job, url)
     finally:
         client.close()
 

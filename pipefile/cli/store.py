@@ -133,7 +133,10 @@ def verify(pipefile, as_json):
     "--output",
     "dest",
     type=click.Path(file_okay=False),
-    help="The new folder (default: beside this workspace, named WORKSPACE-jobID); must not exist or be empty.",
+    help=(
+        "The new folder (default: outside the repository, beside the git work tree or, outside git, "
+        "the workspace: REPO-jobID); must not exist or be empty."
+    ),
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @guard

@@ -24,6 +24,11 @@ class EnvError(PipefileError):
     """An environment that cannot be used: a missing tool or daemon, a failed build."""
 
 
+# Where a container sees the workspace a second time, read-only: the links of a literal view
+# (executors/literal.py) point there, so a folder mounted over stays readable.
+WORKSPACE_VIEW = "/.pipe-workspace"
+
+
 @dataclass
 class Launch:
     """Everything needed to start one step's command."""
@@ -39,6 +44,9 @@ class Launch:
     readable: tuple = ()  # absolute paths outside the workspace it reads (inputs behind symlinks)
     cpus: float = 0.0
     memory: int = 0
+    # (folder on this machine, workspace folder): mounted read-write over the workspace folder
+    # in a container, so that literal output paths can be written (executors/literal.py)
+    redirects: tuple = ()
 
 
 class StepProcess(Protocol):

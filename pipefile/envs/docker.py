@@ -12,7 +12,8 @@ Identity (what the step key holds, with the variables, network and mounts):
 
 The container runs as the calling uid:gid (outputs belong to the user), with the
 workspace bind-mounted at its own path read-only, the step's staging folder and
-folder outputs read-write, the environment's variables, `network: none` if asked,
+folder outputs read-write, the folders of its file outputs as writable views (literal
+output paths, executors/literal.py), the environment's variables, `network: none` if asked,
 extra mounts, GPUs as device requests for exactly the leased ids, and the step's
 memory as a limit. Its output is streamed into the step's log. Containers carry
 the labels org.pipefile.run / org.pipefile.step; they are removed when the step ends,
@@ -31,7 +32,7 @@ from typing import IO, Mapping, Optional
 
 from .. import spec
 from ..digest import hash_json
-from .base import EnvError, Environment, Launch, shell_argv
+from .base import WORKSPACE_VIEW, EnvError, Environment, Launch, shell_argv
 from .build import build_lock
 from .cache import EnvCache
 
@@ -345,7 +346,16 @@ class DockerEnvironment(Environment):
         docker = sdk()
         from docker.types import DeviceRequest, Mount  # noqa: PLC0415
 
-        mounts = [Mount(self.root, self.root, type="bind", read_only=True)]
+        mounts = []
+        over = {target for _, target in launch.redirects}
+        if self.root not in over:
+            mounts.append(Mount(self.root, self.root, type="bind", read_only=True))
+        if launch.redirects:
+            # Literal output paths: a folder that holds a file output is a view, mounted
+            # read-write, whose entries link to this read-only copy (executors/literal.py).
+            mounts.append(Mount(WORKSPACE_VIEW, self.root, type="bind", read_only=True))
+            for src, target in launch.redirects:
+                mounts.append(Mount(target, src, type="bind", read_only=False))
         for p in launch.readable:
             mounts.append(Mount(p, p, type="bind", read_only=True))
         for p in launch.writable:

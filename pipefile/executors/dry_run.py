@@ -42,3 +42,6 @@ class DryRunExecutor:
 
     def forget(self, key: str) -> None:
         pass
+
+    def follow_output(self, sink) -> None:
+        pass  # nothing runs, nothing prints

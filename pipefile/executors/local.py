@@ -38,6 +38,8 @@ from ..outcomes import Outcome, StepResult
 from ..rebuilder import Decision
 from ..staging import Landings, Staging, StepFailure
 from ..workspace import Workspace
+from .follow import LogFollower
+from .literal import LiteralView
 
 _TERM_GRACE_SECONDS = 5.0
 
@@ -153,16 +155,22 @@ class LocalExecutor:
         self.landings = Landings(ws.root, outputs or {}, ws.store_root)
         self.staging = Staging(ws, hasher, self.landings)
         self._commands_started = False
+        self.follower: Optional[LogFollower] = None
         ws.note_run(run_id)
         ws.store.start_background_sync()
 
     def close(self) -> None:
         """The run is over: no task of it can still be running. Returns once every output
         it stored is on disk."""
+        if self.follower is not None:
+            self.follower.close()
         try:
             self.ws.store.stop_background_sync()
         finally:
             self.ws.end_run(self.run_id)
+
+    def follow_output(self, sink) -> None:
+        self.follower = LogFollower(sink)
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)
@@ -278,6 +286,7 @@ class LocalExecutor:
         model = model_of(devices) if devices else None
         env_text = None
         staged = None
+        ran, staged_paths = None, ()
         try:
             env = self.environment_of(node)
             if node.step.environment:
@@ -294,7 +303,13 @@ class LocalExecutor:
                 raise StepFailure("interrupted before it started")
             staged = self.staging.stage(node, container=bool(env.container))
             staged.prepare()
-            cmd = render_command(node, {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()})
+            stand_for = {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()}
+            cmd = render_command(node, stand_for)
+            ran = command_text(cmd)
+            staged_paths = tuple(
+                (stand_for[n], o.path) for n, o in node.outputs.items() if n in stand_for and stand_for[n] in ran
+            )
+            view = LiteralView(self.root, staged) if env.container else None
             step_env = {"PIPE_STEP": name, "PIPE_RUN_ID": self.run_id}
             if not env.container:  # (the log folder is not mounted into a container)
                 step_env[tracking.ENV] = stream = tracking.stream_path(log_abs)
@@ -312,6 +327,7 @@ class LocalExecutor:
                 self._outside(node) if env.container else (),
                 node.step.resources.cpus,
                 node.step.resources.memory,
+                view.make() if view is not None else (),
             )
             if devices is not None:
                 # Only the leased devices: a task that asked for none sees none.
@@ -327,10 +343,12 @@ class LocalExecutor:
                 how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
                 if env.container and _log_says(log_abs, b"Read-only file system"):
                     notes.append(
-                        "in a container the workspace is read-only: write file outputs through "
-                        "${{outputs.NAME}} (folder outputs are writable at their path)"
+                        "in a container the workspace is read-only but for the step's declared outputs "
+                        "(at ${{outputs.NAME}} or at their paths): write only those"
                     )
                 raise StepFailure(how, rc)
+            if view is not None:
+                notes += view.land()
             staged.collect()
             self._check_inputs_unchanged(decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
@@ -347,6 +365,8 @@ class LocalExecutor:
                 log=log_rel,
                 error=e.message if failure else _message(e),
                 command=shown,
+                ran=ran if ran != shown else None,
+                staged=staged_paths if ran != shown else (),
                 notes=(staged.notes if staged else []) + notes,
                 environment=env_text,
                 gpus=gpu_ids,
@@ -385,9 +405,26 @@ class LocalExecutor:
         executor replaces only this: staging before and verifying and committing after stay."""
         return self._spawn(env, launch, log_abs, notes, node.step.timeout)
 
+    @contextlib.contextmanager
+    def _following(self, name: str, log_abs: str, env: Environment, log):
+        """The task's log followed for its lines while it runs (when asked: follow_output)."""
+        follower = self.follower
+        if follower is None:
+            yield
+            return
+        follower.watch(name, log_abs, env.name if env is not self._local else None)
+        try:
+            yield
+        finally:
+            try:
+                log.flush()  # what pipe wrote itself (a failed build's words) is followed too
+            except OSError:
+                pass
+            follower.unwatch(name)  # its last lines, before its result is reported
+
     def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list, timeout=None) -> int:
         name = launch.step
-        with open(log_abs, "wb") as log:
+        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
             launch.log = log
             try:
                 # Building is part of the task: its output goes to the task's log, and a
@@ -398,6 +435,8 @@ class LocalExecutor:
             if self.cancelled.is_set():
                 raise StepFailure("interrupted before it started")
             log.flush()
+            if self.follower is not None:
+                self.follower.command_starts(name)  # the build's lines are over; the command's follow
             try:
                 proc = env.start(launch, self._base_env)
             except EnvError as e:

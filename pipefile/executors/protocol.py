@@ -16,7 +16,32 @@ from ..outcomes import StepResult
 from ..rebuilder import Decision
 
 
+class OutputSink(Protocol):
+    """Where an executor sends what running tasks print (the face's progress view). Called
+    from any thread, one call at a time."""
+
+    def output(self, step: str, line: str, env: Optional[str] = None) -> None:
+        """A whole line task `step` printed (no newline); `env`: a line of the build of the
+        environment it waits for, not of its command."""
+        ...
+
+    def progress(self, step: str, text: str, env: Optional[str] = None) -> None:
+        """The line task `step` is redrawing in place (carriage returns: a progress bar),
+        as it stands now; the next whole line replaces it. For a live view only."""
+        ...
+
+    def built(self, step: str, env: str) -> None:
+        """The build of `env` that task `step` waited for is over (its lines came before)."""
+        ...
+
+
 class Executor(Protocol):
+    def follow_output(self, sink: OutputSink) -> None:
+        """From now on, send each whole line a task prints (stdout and stderr, and the build
+        output of its environment) to `sink` as it comes, and all of a task's lines before
+        run() returns. The task's log keeps everything, followed or not."""
+        ...
+
     def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
         """Run the task; `devices` are the GPUs leased to it (None: this run hands out none).
         Outcome RAN or FAILED (a dry run: WOULD_RUN)."""

@@ -225,7 +225,11 @@ class RayExecutor(LocalExecutor):
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
         }
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
-        with open(log_abs, "wb") as log:
+        # The log file grows as the pieces come back: followed like a local task's (the live
+        # lines on the terminal, `pipe logs --follow`).
+        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
+            if self.follower is not None:
+                self.follower.command_starts(name)
             for attempt in range(1, tries + 1):
                 try:
                     done = self._submit(node, payload, log)

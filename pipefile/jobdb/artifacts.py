@@ -54,6 +54,8 @@ class ArtifactVersion:
     output: Optional[str]
     path: str
     created: float
+    registered: Optional[str] = None  # the remote whose register holds this number (None: local)
+    local: bool = False  # shown as local: numbers are agreed through a remote, and this one is not yet
 
     @property
     def ref(self) -> str:
@@ -104,7 +106,12 @@ class ArtifactIndex:
                 (name, digest, kind, *args),
             ).fetchone()
             if row is None:
-                top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
+                # Past the numbers a remote's register holds too, even for content not here.
+                top = self.db.execute(
+                    "SELECT MAX(v) FROM (SELECT MAX(version) AS v FROM artifacts WHERE name=? "
+                    "UNION ALL SELECT MAX(version) FROM artifact_numbers WHERE name=?)",
+                    (name, name),
+                ).fetchone()[0]
                 version = (top or 0) + 1
                 self.db.execute(
                     "INSERT INTO artifacts VALUES(?,?,?,?,?,?,?,?,?,?)",
@@ -160,6 +167,15 @@ class ArtifactIndex:
                 )
             if viewer is None:
                 top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
+                held = self.db.execute(
+                    "SELECT remote FROM artifact_numbers WHERE name=? AND version=?", (name, version)
+                ).fetchone()
+                if held is not None:  # the team's number, whose content was not pulled here
+                    raise PipefileError(
+                        f"artifact '{name}' has no version {version} here: {held[0]} holds {name}:{version}, "
+                        "and its content was not pulled",
+                        hint="pipe pull --all-jobs fetches every version the remote holds",
+                    )
                 raise PipefileError(f"artifact '{name}' has no version {version}", hint=f"versions are 1 to {top}")
             seen = [
                 r[0]
@@ -201,3 +217,58 @@ class ArtifactIndex:
             (name, digest, kind),
         ).fetchone()
         return ArtifactVersion(*row) if row else None
+
+    # --- numbers agreed with a remote (version_numbers.py) ------------------------------------
+    def with_registration(self, versions: list) -> list:
+        """The same versions, each with the remote whose register holds its number (or None)."""
+        held = {(n, v): r for n, v, r in self.db.execute("SELECT name, version, remote FROM artifact_numbers")}
+        for v in versions:
+            v.registered = held.get((v.name, v.version))
+        return versions
+
+    def any_registered(self) -> bool:
+        return self.db.execute("SELECT 1 FROM artifact_numbers LIMIT 1").fetchone() is not None
+
+    def mark_registered(self, name: str, version: int, remote: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO artifact_numbers VALUES(?,?,?)", (name, version, remote))
+
+    def renumber(self, name: str, moves: dict, added: list, remote: str, registered: list) -> None:
+        """In one transaction: local versions of `name` move to new numbers ({old: new}), the
+        remote's versions `added` (dicts of the register's fields) are recorded at their own
+        numbers, and `registered` numbers are marked as the remote's (also those whose content
+        is not here: a new version here is numbered past them)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            # A number a version leaves is no longer known to be registered (a mark it had
+            # there, from a number held for content not here, must not follow it); the
+            # numbers the remote holds are marked again below.
+            for old in moves:
+                self.db.execute("DELETE FROM artifact_numbers WHERE name=? AND version=?", (name, old))
+            # Through negative numbers first, so that two versions may swap places.
+            for table in ("artifacts", "artifact_producers"):
+                for old in moves:
+                    self.db.execute(f"UPDATE {table} SET version=? WHERE name=? AND version=?", (-old, name, old))
+                for old, new in moves.items():
+                    self.db.execute(f"UPDATE {table} SET version=? WHERE name=? AND version=?", (new, name, -old))
+            for rec in added:
+                self.db.execute(
+                    "INSERT INTO artifacts VALUES(?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        name,
+                        rec["version"],
+                        rec["kind"],
+                        rec["digest"],
+                        rec["size"],
+                        None,
+                        rec.get("step"),
+                        rec.get("output"),
+                        rec.get("path") or "",
+                        rec.get("created") or time.time(),
+                    ),
+                )
+            for version in registered:
+                self.db.execute("INSERT OR REPLACE INTO artifact_numbers VALUES(?,?,?)", (name, version, remote))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise

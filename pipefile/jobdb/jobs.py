@@ -130,7 +130,15 @@ class JobStore(ArtifactIndex):
             raise
 
     def finish(self, job_id: int, status: str) -> None:
-        self.db.execute("UPDATE jobs SET status=?, ended=? WHERE id=?", (status, time.time(), job_id))
+        """End the job; one in which no step ran, was restored or failed is marked a no-op."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("UPDATE jobs SET status=?, ended=? WHERE id=?", (status, time.time(), job_id))
+            self.db.execute(schema.MARK_NOOP, (job_id,))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def record_metrics(self, job_id: int, step: str, values: dict) -> None:
         self.db.executemany(
@@ -171,8 +179,13 @@ class JobStore(ArtifactIndex):
             out.setdefault(f"{step}.{name}", []).append((x, value, stamp))
         return out
 
-    def _job(self, row) -> Job:
-        return job_from_row(row)
+    def _job(self, row, noop: Optional[set] = None) -> Job:
+        job = job_from_row(row)
+        if noop is None:
+            job.noop = self.db.execute("SELECT 1 FROM noop_jobs WHERE job_id=?", (job.id,)).fetchone() is not None
+        else:
+            job.noop = job.id in noop
+        return job
 
     def get(self, job_id: int) -> Job:
         row = self.db.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
@@ -180,15 +193,32 @@ class JobStore(ArtifactIndex):
             raise PipefileError(f"no job {job_id}", hint="`pipe jobs` lists the jobs")
         return self._job(row)
 
-    def jobs(self, experiment: Optional[str] = None, status: Optional[str] = None, limit: int = 0) -> list:
-        """Newest first."""
-        rows = [self._job(r) for r in self.db.execute("SELECT * FROM jobs ORDER BY id DESC")]
+    def jobs(
+        self, experiment: Optional[str] = None, status: Optional[str] = None, limit: int = 0, work_only: bool = False
+    ) -> list:
+        """Newest first; work_only: without the jobs in which nothing ran or was restored."""
+        noop = self.noop_ids()
+        rows = [self._job(r, noop) for r in self.db.execute("SELECT * FROM jobs ORDER BY id DESC")]
         out = [
             j
             for j in rows
-            if (experiment is None or j.experiment == experiment) and (status is None or j.status == status)
+            if (experiment is None or j.experiment == experiment)
+            and (status is None or j.status == status)
+            and not (work_only and j.id in noop)
         ]
         return out[:limit] if limit else out
+
+    def noop_ids(self) -> set:
+        """The ids of the jobs in which nothing ran, was restored or failed."""
+        return {r[0] for r in self.db.execute("SELECT job_id FROM noop_jobs")}
+
+    def last_with_work(self, before: Optional[int] = None) -> Optional[Job]:
+        """The newest job (before job `before`) that ran, restored or failed something."""
+        row = self.db.execute(
+            "SELECT * FROM jobs WHERE id NOT IN (SELECT job_id FROM noop_jobs) AND id < ? ORDER BY id DESC LIMIT 1",
+            (MAX_ID if before is None else before,),
+        ).fetchone()
+        return self._job(row) if row else None
 
     def resolve(self, ref: str) -> Job:
         """A job from an id, a unique prefix of its uid, `last` or `last~N`."""

@@ -59,6 +59,7 @@ class Job:
     idempotency_key: Optional[str] = None
     error: Optional[str] = None
     queued: Optional[float] = None
+    noop: bool = False  # nothing ran, was restored or failed in it (jobdb/schema.py: noop_jobs)
 
     def to_json(self) -> dict:
         out = {
@@ -77,6 +78,7 @@ class Job:
             "targets": self.targets,
             "argv": self.argv,
             "cloned_from": self.cloned_from,
+            "noop": self.noop,
         }
         if self.endpoint:
             out.update(

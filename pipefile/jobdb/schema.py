@@ -22,7 +22,7 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                environment's identity (in the key), environment = its name,
                                gpus = JSON list of the device ids leased to it, gpu_model =
                                their model, worker = JSON of where it ran ({"executor":
-                               "ray", "node", "host"}; {"executor": "local"}) (2.6). These
+                               "ray", "node", "host"}; {"executor": "local"}) (2.7). These
                                four columns are added in place to a database that lacks
                                them (pipes that predate them ignore them)
     artifacts(name, version, kind, digest, size, job_id, step, output, path, created)
@@ -32,6 +32,16 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
     metric_points(job_id, step, name, seq, x, value, time)
                                the series a step streamed while it ran (pipefile/tracking.py):
                                seq orders the points, x is the step's own step number (2.5)
+    artifact_numbers(name, version, remote)
+                               the artifact versions whose number a remote's register holds
+                               for this content (remote: the remote's URL, without
+                               credentials); a version without a row is local: not pushed
+                               yet, its number this workspace's own (revision 2.6)
+    noop_jobs(job_id)          the jobs in which nothing ran, was restored or failed (every
+                               step fresh or skipped), marked when the job ends; `pipe jobs`
+                               hides them, `metrics history` and `gc --keep-last` do not
+                               count them (revision 2.6; a table, not a `jobs` column, so
+                               that pipes reading `jobs` rows whole still read them)
 
 The server's records (jobdb/serving.py), created by version 2:
 
@@ -87,7 +97,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.6"
+SCHEMA_REVISION = "2.7"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -127,7 +137,21 @@ CREATE TABLE IF NOT EXISTS metrics(
 CREATE TABLE IF NOT EXISTS metric_points(
   job_id INTEGER, step TEXT, name TEXT, seq INTEGER, x INTEGER, value REAL, time REAL,
   PRIMARY KEY(job_id, step, name, seq));
+CREATE TABLE IF NOT EXISTS noop_jobs(job_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS artifact_numbers(name TEXT, version INTEGER, remote TEXT, PRIMARY KEY(name, version));
 """
+
+# The jobs that did no work: ended well, with steps, none of which ran, was restored or
+# failed (a job without a step row, such as one recorded before steps were, is not known to
+# be one). Bound to one job id (marking a job as it ends), or to nothing (every ended job,
+# when upgrading).
+_NOOP_SELECT = (
+    "SELECT j.id FROM jobs j WHERE j.status = 'succeeded' {only} "
+    "AND EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = j.id) AND NOT EXISTS (SELECT 1 FROM job_steps s "
+    "WHERE s.job_id = j.id AND s.outcome IN ('ran', 'restored', 'failed'))"
+)
+MARK_NOOP = "INSERT OR IGNORE INTO noop_jobs(job_id) " + _NOOP_SELECT.format(only="AND j.id = ?")
+MARK_ALL_NOOP = "INSERT OR IGNORE INTO noop_jobs(job_id) " + _NOOP_SELECT.format(only="")
 
 # The server's records (and the indexes its queries over `jobs` need).
 SERVING_DDL = """
@@ -226,7 +250,8 @@ def _migrate(db: sqlite3.Connection) -> None:
 
 def upgrade_schema(db: sqlite3.Connection) -> None:
     """What CREATE TABLE IF NOT EXISTS cannot do for an older database (run while its
-    revision is not the current one): the tokens.share_cache column, and the producers of
+    revision is not the current one): the tokens.share_cache column, the no-op marks of
+    the jobs that ended before they were kept (read from their steps), and the producers of
     the entries served jobs wrote and of the artifact versions they made before either was
     recorded, read from the job history (the steps a token's job ran, the job that made a
     version), so that upgrading does not hand them to every token."""
@@ -236,6 +261,7 @@ def upgrade_schema(db: sqlite3.Connection) -> None:
             db.execute("ALTER TABLE tokens ADD COLUMN share_cache INTEGER")
         except sqlite3.OperationalError:
             pass  # another pipe opening the database added it first
+    db.execute(MARK_ALL_NOOP)
     # An entry a local run (the owner's) also made stays everyone's, as it is when made now.
     db.execute(
         "INSERT OR IGNORE INTO action_producers(key, token_id) "

@@ -122,7 +122,12 @@ class ServeStore(TokenIndex):
             if row is None or row[0] is None or set_default:
                 self.db.execute("UPDATE endpoints SET default_deployment=? WHERE name=?", (number, endpoint))
             if description:
-                self.db.execute("UPDATE endpoints SET description=? WHERE name=?", (description, endpoint))
+                # The endpoint's own description is the first one given: a deployment's says
+                # what that deployment is, and does not rename the endpoint.
+                self.db.execute(
+                    "UPDATE endpoints SET description=? WHERE name=? AND COALESCE(description, '')=''",
+                    (description, endpoint),
+                )
         return self.deployment(endpoint, number)
 
     def deployment(self, endpoint: str, number: int) -> Deployment:

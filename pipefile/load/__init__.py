@@ -15,6 +15,7 @@ Modules, in the order a load goes through them:
   steps         StepParser: steps and their input bindings
   checks        cross-checks once everything is read (step references, artifact and endpoint names)
   params        `-p name=value` values, every param's final value, sizes
+  numbers       which text is a number (YAML 1.2), for the Pipefile and for `-p`
   fields, paths, phrases   the keys each mapping takes; workspace paths; how messages name types
 
 This module is the public face: import from `pipefile.load`, not from its modules
@@ -23,9 +24,11 @@ This module is the public face: import from `pipefile.load`, not from its module
 
 from __future__ import annotations
 
+from .checks import quoted_placeholders
 from .document import DEFAULT_NAMES, find_pipefile, load, load_lenient, loads, read_bytes, read_text
-from .params import convert_param_text, parse_param_overrides, parse_size, resolve_params
+from .params import convert_param_text, parse_param_overrides, parse_size, resolve_params, type_example
 from .paths import STATE_DIR, normalize_path, path_hint
+from .phrases import a as with_article
 from .reader import valid_artifact_name
 
 __all__ = [
@@ -40,8 +43,11 @@ __all__ = [
     "parse_param_overrides",
     "parse_size",
     "path_hint",
+    "quoted_placeholders",
     "read_bytes",
     "read_text",
     "resolve_params",
+    "type_example",
     "valid_artifact_name",
+    "with_article",
 ]

@@ -146,3 +146,41 @@ def check_endpoint_names(
                 continue
             seen[o.name] = st
     return errors
+
+
+def quoted_placeholders(pf: spec.Pipefile) -> list:
+    """(SourceLoc, message, hint), one per shell command that has a `${{ }}` written inside
+    quotes: it is escaped for those quotes, not shell-quoted (for `pipe validate` to explain)."""
+    from .. import shellquote, template
+
+    out, seen = [], set()
+    owners = [(f"component '{c.name}'", c.command, c.command_loc) for c in pf.components.values()]
+    owners += [(f"step '{s.name}'", s.command, s.command_loc) for s in pf.steps.values()]
+    for what, command, loc in owners:
+        if not isinstance(command, str) or (command, loc) in seen:
+            continue  # an argv list has no quoting; a step shares its component's command
+        seen.add((command, loc))
+        try:
+            parts = template.parse_cached(command)
+        except template.TemplateError:
+            continue  # reported as an error
+        inside: dict = {shellquote.DOUBLE: [], shellquote.SINGLE: []}
+        for (ref, _), place in zip(template.refs(parts), template.quote_contexts(parts)):
+            if place in inside and str(ref) not in inside[place]:
+                inside[place].append(str(ref))
+        said = [
+            f"{' and '.join(names)} {'is' if len(names) == 1 else 'are'} inside {place} quotes"
+            for place, names in inside.items()
+            if names
+        ]
+        if said:
+            out.append(
+                (
+                    loc,
+                    f"in the command of {what}, {' and '.join(said)}: each value is escaped for its quotes, "
+                    "so the command gets exactly the value",
+                    'outside quotes a value is shell-quoted; inside "..." a \\, ", $ or ` gets a backslash; '
+                    "inside '...' a ' is written '\"'\"'",
+                )
+            )
+    return out

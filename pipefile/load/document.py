@@ -177,6 +177,7 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
         steps=steps,
         environments=environments,
         executor=executor,
+        warnings=tuple(r.warnings),
     ), r.errors
 
 
@@ -184,7 +185,7 @@ def _compose(r: NodeReader):
     """The YAML node tree of the text; raises a located PipefileError for broken YAML or an empty file."""
     yaml = reader.yaml
     try:
-        root = yamlsafe.compose(r.text, r.display, forbid_nul=True)
+        root = yamlsafe.compose(r.text, r.display, forbid_nul=True, numbers=True)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         if e.context_mark is not None and "end of stream" in (e.problem or ""):

@@ -179,7 +179,7 @@ def load_env_vars(r: NodeReader, node: Node, what: str) -> dict[str, str]:
         if v is None or not isinstance(v, (str, int, float, bool)):
             r.error(vn, f"{k} in env of {what} must be a string, a number or a boolean", 'e.g. OMP_NUM_THREADS: "4"')
             continue
-        out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        out[k] = ("true" if v else "false") if isinstance(v, bool) else r.text_before_numbers(vn) or str(v)
     return out
 
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Optional
 from .. import spec
 from ..errors import PipefileError, did_you_mean, raise_all
 from ..spec import MISSING
+from . import numbers
 from .phrases import a
 
 _SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([KMGTP]?i?B?)?\s*$", re.I)
@@ -92,7 +93,8 @@ def parse_param_overrides(
             found.append(
                 PipefileError(
                     f"-p {pair}: param '{name}' is {a(param.type)}, and {text!r} is not",
-                    hint=_TYPE_EXAMPLES[param.type],
+                    param.loc,  # where the type comes from
+                    _type_hint(param, text),
                 )
             )
             continue
@@ -102,17 +104,32 @@ def parse_param_overrides(
     return out
 
 
+def type_example(typ: str) -> str:
+    """How to give a value of a param type: 'give a whole number, e.g. 5'."""
+    return _TYPE_EXAMPLES.get(typ, "give a value of that type")
+
+
+def _type_hint(param: spec.Param, text: str) -> str:
+    hint = type_example(param.type)
+    if param.type == spec.INTEGER and isinstance(numbers.parse(text), float):
+        # The default was written as a whole number, which made the param an integer.
+        default = "" if param.default is MISSING else f", default: {float(param.default)!r}"
+        hint += f"; for fractions, declare it a number: {param.name}: {{type: number{default}}}"
+    return hint
+
+
 def convert_param_text(text: str, typ: str) -> Any:
-    """The value of `text` as a param of type `typ`; None when it is not one."""
+    """The value of `text` as a param of type `typ`; None when it is not one. Numbers are
+    read as in a Pipefile (`load.numbers`): `1e-3`, `.5`, `1_000`, `0x1F`."""
     t = text.strip()
-    try:
+    if typ in (spec.INTEGER, spec.NUMBER):
+        v = numbers.parse(t)
         if typ == spec.INTEGER:
-            return int(t)
-        if typ == spec.NUMBER:
-            v = float(t)
-            return v if math.isfinite(v) else None
-    except ValueError:
-        return None
+            return v if isinstance(v, int) else None
+        try:
+            return float(v) if v is not None and math.isfinite(v) else None
+        except OverflowError:  # an integer past what a float holds
+            return None
     if typ == spec.BOOLEAN:
         low = t.lower()
         if low in ("true", "yes", "on", "1"):

@@ -88,6 +88,7 @@ class NodeReader:
         self.path = path
         self.display = display_path(path)
         self.errors: list[PipefileError] = []
+        self.warnings: list[tuple] = []  # (SourceLoc, message, hint): loads, but likely a mistake
         self._construct = _Constructor()
 
     def loc(self, node: Node, offset: int = 0) -> SourceLoc:
@@ -107,6 +108,23 @@ class NodeReader:
     def error(self, node: Optional[Node], message: str, hint: str | None = None, offset: int = 0) -> None:
         loc = self.loc(node, offset) if node is not None else SourceLoc(self.display)
         self.errors.append(PipefileError(message, loc, hint))
+
+    def written(self, node: Node) -> str:
+        """The text of `node` as written in the file."""
+        return self.text[node.start_mark.index : node.end_mark.index]
+
+    def text_before_numbers(self, node: Node) -> Optional[str]:
+        """The written text of a plain scalar that is a number now but was text when the
+        Pipefile was read as YAML 1.1 (`1e3`, `0o17`); None for anything else. Where a value
+        ends up as text (an environment variable), it stays what it was."""
+        if not is_scalar(node) or node.style or not node.tag.endswith(("int", "float")):
+            return None
+        text = self.written(node)
+        was = yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False))
+        return text if was.endswith(":str") else None
+
+    def warn(self, node: Node, message: str, hint: str | None = None) -> None:
+        self.warnings.append((self.loc(node), message, hint))
 
     def value(self, node: Node) -> Any:
         return self._construct.construct_object(node, deep=True)

@@ -16,7 +16,9 @@ from ..spec import MISSING, CodeRef, Component, InputDecl, OutputDecl, Param, Re
 from .environments import environment_ref
 from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEYS, PARAM_KEYS, RESOURCE_KEYS
 from .execution import load_custom_resources
+from .numbers import looks_numeric
 from .params import parse_size
+from .phrases import a
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 
 if TYPE_CHECKING:
@@ -45,7 +47,12 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
                 continue
             if typ is None:
                 continue
-            default = coerce_default(r, default, typ, fields.get("default"), f"param '{key}'")
+            dnode = fields.get("default")
+            if typ == spec.STRING and dnode is not None and _written_number(dnode):
+                default = _number_as_text(r, key, dnode)
+            elif "type" not in fields and dnode is not None:
+                _warn_quoted_number(r, key, dnode, f'{key}: {{type: string, default: "{dnode.value}"}}')
+            default = coerce_default(r, default, typ, dnode, f"param '{key}'")
             out[key] = Param(key, typ, default, r.description(fields), loc)
         elif is_scalar(vnode):
             v = r.value(vnode)
@@ -55,10 +62,39 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
             if not isinstance(v, (bool, int, float, str)):
                 r.error(vnode, f"param '{key}' must be a number, a string or a boolean, not {v!r}")
                 continue
+            _warn_quoted_number(r, key, vnode, f'{key}: {{type: string, default: "{vnode.value}"}}')
             out[key] = Param(key, spec.type_of_value(v), v, "", loc)
         else:
             r.error(vnode, f"param '{key}' must be a value or a mapping, not a list")
     return out
+
+
+def _written_number(node: Node) -> bool:
+    """A plain scalar that the Pipefile reads as a number (not a quoted one)."""
+    return is_scalar(node) and not node.style and node.tag.rsplit(":", 1)[-1] in ("int", "float")
+
+
+def _number_as_text(r: NodeReader, key: str, node: Node) -> str:
+    """The default of a string param written as a number, as the text written (YAML would
+    turn `1.10` into 1.1): accepted, with a warning that it reads as a number."""
+    written = r.written(node)
+    r.warn(
+        node,
+        f"param '{key}' is a string, and its default {written} is written as a number",
+        f'it is used as the text "{written}"; quote it to say so: default: "{written}"',
+    )
+    return written
+
+
+def _warn_quoted_number(r: NodeReader, key: str, node: Node, declared: str) -> None:
+    """A quoted default that reads as a number makes a string param: `lr: "1e-3"` then takes
+    `-p lr=abc`. Said once, where it is written; declaring the type says it is meant."""
+    if is_scalar(node) and node.style in ("'", '"') and looks_numeric(node.value):
+        r.warn(
+            node,
+            f"param '{key}' is a string, because its value \"{node.value}\" is quoted, but it reads as a number",
+            f"for a number remove the quotes ({key}: {node.value}); to keep text, declare it: {declared}",
+        )
 
 
 def coerce_default(r: NodeReader, default: Any, typ: str, node: Optional[Node], what: str) -> Any:
@@ -68,7 +104,12 @@ def coerce_default(r: NodeReader, default: Any, typ: str, node: Optional[Node], 
     if typ == spec.NUMBER and spec.value_fits(default, spec.NUMBER):
         return float(default)
     if not spec.value_fits(default, typ):
-        r.error(node, f"default of {what} is {default!r}, which is not a {typ}")
+        hint = (
+            f'quote it to make it text: default: "{r.written(node)}"'
+            if typ == spec.STRING and node is not None and is_scalar(node) and not node.style
+            else f"give a default that is {a(typ)}, or change the type"
+        )
+        r.error(node, f"default of {what} is {default!r}, which is not {a(typ)}", hint)
         return MISSING
     return default
 

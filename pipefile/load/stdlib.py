@@ -234,7 +234,7 @@ def parse_spec(path: str) -> LibraryComponent:
         raise LibraryError(f"cannot read {path}: {e.strerror or e}", SourceLoc(path)) from None
     r = NodeReader(text, path)
     try:
-        root = yamlsafe.compose(text, r.display, forbid_nul=True)
+        root = yamlsafe.compose(text, r.display, forbid_nul=True, numbers=True)  # as a Pipefile reads it
     except Exception as e:  # noqa: BLE001 - any YAML problem in our own file is a bug of ours
         raise LibraryError(f"invalid YAML in a std component spec: {e}", SourceLoc(r.display)) from None
     if root is None or not is_mapping(root):

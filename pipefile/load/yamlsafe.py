@@ -25,6 +25,7 @@ import stat
 from typing import Any, Optional
 
 from ..errors import PipefileError, SourceLoc
+from . import numbers as num
 
 MAX_DEPTH = 100  # a Pipefile needs about 6; leaves room below Python's recursion limit
 MAX_ALIASES = 100_000  # alias uses in one file
@@ -34,6 +35,8 @@ MAX_FILE_BYTES = 64 << 20
 # reach code that expects plain values, or fail in the constructor.
 _CORE = "tag:yaml.org,2002:"
 _INT = _CORE + "int"
+_FLOAT = _CORE + "float"
+_STR = _CORE + "str"
 TAGS = frozenset(_CORE + t for t in ("null", "bool", "int", "float", "str", "seq", "map", "merge", "timestamp"))
 
 _yaml: Any = None
@@ -109,14 +112,17 @@ def decode(data: bytes, display: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def compose(text: str, display: str, forbid_nul: bool = False):
+def compose(text: str, display: str, forbid_nul: bool = False, numbers: bool = False):
     """The node tree of the single YAML document in `text` (None when there is none), as
     yaml.compose makes it. Raises yaml.YAMLError for bad syntax (as yaml.compose does) and
-    PipefileError, located in `display`, when a bound is crossed."""
+    PipefileError, located in `display`, when a bound is crossed.
+
+    numbers=True (a Pipefile): plain scalars are numbers as `load.numbers` says (YAML 1.2:
+    `1e-3` is a float, `010` is 10, `1:30` is text), not as YAML 1.1 resolves them."""
     _import()
     parser = _parser_class(text)
     try:
-        return _Composer(parser, display, forbid_nul).document()
+        return _Composer(parser, display, forbid_nul, numbers).document()
     except _yaml.reader.ReaderError as e:
         # It has an offset only (in bytes or characters, by parser): the character is the first of its kind.
         at = text.find(chr(e.character)) if isinstance(e.character, int) else -1
@@ -134,19 +140,33 @@ def compose(text: str, display: str, forbid_nul: bool = False):
         parser.dispose()
 
 
-def load(text: str, display: str, forbid_nul: bool = False) -> Any:
+def load(text: str, display: str, forbid_nul: bool = False, numbers: bool = False) -> Any:
     """yaml.safe_load, bounded as `compose` is."""
-    node = compose(text, display, forbid_nul)
+    node = compose(text, display, forbid_nul, numbers)
     if node is None:
         return None
     return _yaml.constructor.SafeConstructor().construct_document(node)
 
 
+def _number_tag(tag: str, value: str) -> tuple:
+    """The tag (and the text for PyYAML's constructor) of a plain scalar, numbers read as
+    `load.numbers` reads them; other scalars keep what the YAML 1.1 resolver said."""
+    k = num.kind(value)
+    if k == num.INT:
+        return _INT, num.yaml_int_text(value)
+    if k == num.FLOAT:
+        return _FLOAT, value
+    if tag in (_INT, _FLOAT):  # a YAML 1.1 number that YAML 1.2 reads as text: 1:30
+        return _STR, value
+    return tag, value
+
+
 class _Composer:
-    def __init__(self, parser, display: str, forbid_nul: bool):
+    def __init__(self, parser, display: str, forbid_nul: bool, numbers: bool = False):
         self.p = parser
         self.display = display
         self.forbid_nul = forbid_nul
+        self.numbers = numbers
 
     def fail(self, mark, message: str, hint: str) -> None:
         raise PipefileError(message, SourceLoc(self.display, mark.line + 1, mark.column + 1), hint)
@@ -181,9 +201,11 @@ class _Composer:
                         "a NUL character (\\0) in a string: no command, path or environment variable can hold one",
                         "remove the \\0 (or \\x00, \\u0000) escape",
                     )
-                tag = e.tag
+                tag, value = e.tag, e.value
                 if tag is None or tag == "!":
-                    tag = resolve(ScalarNode, e.value, e.implicit)
+                    tag = resolve(ScalarNode, value, e.implicit)
+                    if self.numbers and not e.style and e.implicit[0]:  # plain (libyaml says "", PyYAML None)
+                        tag, value = _number_tag(tag, value)
                 elif tag not in TAGS:
                     self.bad_tag(e)
                 if tag == _INT and len(e.value) > 64:  # past what a float holds; 4300 digits raise in int()
@@ -192,7 +214,7 @@ class _Composer:
                         f"the number {e.value[:20]}... has {len(e.value)} characters, more than pipe reads",
                         "quote it if it is text, or write a smaller number",
                     )
-                node = ScalarNode(tag, e.value, e.start_mark, e.end_mark, style=e.style)
+                node = ScalarNode(tag, value, e.start_mark, e.end_mark, style=e.style)
                 count += 1
                 if e.anchor is not None:
                     self.anchor(anchors, e, node, 1)

@@ -149,6 +149,22 @@ def is_secret_option(key: str) -> bool:
     )
 
 
+_MACHINE_KEYS = ("client_keys", "known_hosts", "ca_bundle", "ca_certs", "cert", "config", "ssh_config")
+
+
+def machine_local_options(options: dict) -> list:
+    """The storage options that name a path on this machine (an ssh key file, a CA bundle,
+    a config file): true here, wrong on a teammate's machine or CI's, so not for the
+    committed file."""
+    out = []
+    for key, value in options.items():
+        k = key.lower()
+        pathlike = isinstance(value, str) and value.startswith(("/", "~", "./", "../"))
+        if k.endswith(("filename", "_file", "_path", "_dir")) or k in _MACHINE_KEYS or pathlike:
+            out.append(key)
+    return out
+
+
 def check_scheme(spec: RemoteSpec) -> None:
     """Unknown scheme, or its fsspec implementation not installed: an error with the fix."""
     import importlib.util

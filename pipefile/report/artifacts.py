@@ -31,6 +31,11 @@ def _job_text(v) -> str:
     return "- (from the original workspace, copied by pipe clone)" if v.step else "-"
 
 
+def _number(v) -> str:
+    """A version's number; one not registered in the team's remote yet is marked local."""
+    return f"{v.version} (local)" if getattr(v, "local", False) else str(v.version)
+
+
 def render_artifacts(summary: list, stream=None) -> None:
     """summary: [(latest ArtifactVersion, number of versions)]."""
     stream = stream or sys.stdout
@@ -44,7 +49,7 @@ def render_artifacts(summary: list, stream=None) -> None:
         [
             v.name,
             n,
-            v.version,
+            _number(v),
             KIND_TEXT.get(v.kind, v.kind),
             format_size(v.size),
             "asset" if not v.step else v.step,
@@ -59,7 +64,7 @@ def render_versions(name: str, versions: list, stream=None) -> None:
     stream = stream or sys.stdout
     rows = [
         [
-            f"{v.name}:{v.version}",
+            f"{v.name}:{_number(v)}",
             v.digest[:12],
             KIND_TEXT.get(v.kind, v.kind),
             format_size(v.size),
@@ -76,7 +81,8 @@ def render_versions(name: str, versions: list, stream=None) -> None:
 def render_version(v, stream=None) -> None:
     stream = stream or sys.stdout
     lines = [
-        f"{v.ref}",
+        f"{v.ref}"
+        + (" (local: not pushed yet; its number is this workspace's until `pipe push --all-jobs`)" if v.local else ""),
         f"  digest   {v.digest}",
         f"  kind     {KIND_TEXT.get(v.kind, v.kind)}",
         f"  size     {format_size(v.size)} ({v.size} bytes)",

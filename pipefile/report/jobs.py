@@ -24,8 +24,16 @@ def git_text(job) -> str:
     return job.git_commit[:10] + ("*" if job.git_dirty else "")
 
 
-def render_jobs(jobs: list, counts: dict, stream=None, filtered: bool = False) -> None:
+def render_jobs(jobs: list, counts: dict, stream=None, filtered: bool = False, hidden: int = 0) -> None:
+    """`hidden`: how many jobs in which nothing ran or was restored were left out (said on stderr)."""
+    if hidden:
+        sys.stderr.write(
+            f"{hidden} job{'' if hidden == 1 else 's'} in which nothing ran or was restored "
+            f"{'is' if hidden == 1 else 'are'} hidden: `pipe jobs --all` shows them\n"
+        )
     if not jobs:
+        if hidden:
+            return
         (stream or sys.stdout).write("no jobs match\n" if filtered else "no jobs yet: `pipe run` records one per run\n")
         return
     rows, styles = [], []

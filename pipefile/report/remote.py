@@ -95,10 +95,30 @@ def sync_summary(r) -> str:
     return line
 
 
+def renumbered_lines(r) -> list:
+    """A pull that took the remote's version numbers: each local version that had to move."""
+    out = []
+    for name, old, new, digest, theirs in r.renumbered:
+        why = (
+            f"the remote registered {name}:{old} as {theirs}"
+            if theirs
+            else "the remote holds its content under another number"
+        )
+        out.append(
+            printable(
+                f"warning: {name}:{old} here was local ({digest}) and {why}: yours is now {name}:{new} (local), "
+                f"and {name}:{old} means the remote's, as on every machine that shares it"
+            )
+        )
+    return out
+
+
 def render_sync(r, stream=None) -> None:
     stream = stream or sys.stderr
     for e in r.errors:
         stream.write(f"error: {e.render()}\n")
+    for line in renumbered_lines(r):
+        stream.write(line + "\n")
     for what, why in r.skipped:
         stream.write(f"skipped {what}: {why}\n")
     if r.must_run:

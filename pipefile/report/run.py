@@ -10,12 +10,15 @@ diagnostics go to stderr, answers (JSON) to stdout.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
+from collections import deque
 from typing import Optional
 
 from ..outcomes import Outcome, StepResult
+from ..printable import printable
 from ..rebuilder import Decision, Verdict
 from ..scheduler import RunSummary
 from .plan import STATE_STYLE
@@ -25,20 +28,50 @@ from .text import console, format_seconds, is_terminal
 LOG_TAIL_LINES = 20
 LOG_LINE_MAX = 400
 
+OUTPUT_AUTO = "auto"
+OUTPUT_FULL = "full"
+OUTPUT_NONE = "none"
+TAIL_LINES = 5  # the lines of each running step a terminal's live view shows
+_COLOURS = re.compile(r"\x1b\[[0-9;:?]*[A-Za-z]")  # terminal control sequences (colours, cursor moves)
+
+
+def shown_line(line: str) -> str:
+    """A line a step printed, safe to show: colours and cursor moves dropped, tabs expanded,
+    every other control character escaped (printable): it cannot forge pipe's own lines or
+    move a terminal's cursor."""
+    return printable(_COLOURS.sub("", line).expandtabs(4))
+
 
 class RunReporter:
-    """Scheduler events -> progress lines; a live view of running steps on a terminal."""
+    """Scheduler events -> progress lines; a live view of running steps on a terminal. Also
+    the executor's OutputSink: what steps print, shown as it comes (see `output`)."""
 
-    def __init__(self, total: int, stream=None, quiet: bool = False, explain: bool = False, plain: bool = False):
-        """plain: lines only, never the live view, even on a terminal (`pipe run --ci`)."""
+    def __init__(
+        self,
+        total: int,
+        stream=None,
+        quiet: bool = False,
+        explain: bool = False,
+        plain: bool = False,
+        step_output: str = OUTPUT_AUTO,
+    ):
+        """plain: lines only, never the live view, even on a terminal (`pipe run --ci`).
+        step_output: what steps print: OUTPUT_AUTO (on a terminal the last lines of each
+        running step under it; otherwise every line, prefixed with its step), OUTPUT_FULL
+        (every line, on a terminal too: -v) or OUTPUT_NONE (-q)."""
         self.stream = stream or sys.stderr
         self.total = total
         self.quiet = quiet
         self.explain = explain
         self.tty = is_terminal(self.stream) and not quiet and not plain
+        self.step_output = OUTPUT_NONE if quiet else step_output
         self.running: dict = {}
+        self.tails: dict = {}  # step -> its last lines (a terminal's live view)
+        self.building: dict = {}  # step -> the environment being built for it
+        self.redrawn: dict = {}  # step -> the line it is redrawing (a progress bar)
         self.done = 0
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # the state above
+        self._write = threading.Lock()  # whole lines on the stream, never two at once
         self.live = None
         if self.tty:
             from rich.live import Live
@@ -55,16 +88,35 @@ class RunReporter:
             self.live = None
 
     def _render(self):
+        from rich.console import Group
         from rich.markup import escape
         from rich.spinner import Spinner
         from rich.table import Table
+        from rich.text import Text
 
-        t = Table.grid(padding=(0, 1))
         now = time.monotonic()
-        for name, (verb, t0) in list(self.running.items()):
-            t.add_row(Spinner("dots"), f"{verb} {escape(name)}", f"[dim]{format_seconds(now - t0)}[/]")
-        t.add_row("", f"[dim]{self.done}/{self.total} steps done[/]", "")
-        return t
+        with self.lock:  # a copy: steps print and end while the view is drawn
+            rows = []
+            for n, (v, t0) in self.running.items():
+                tail = list(self.tails.get(n, ()))
+                if n in self.redrawn:
+                    tail.append(self.redrawn[n])
+                rows.append((n, v, t0, self.building.get(n), tail))
+            done = self.done
+        parts: list = []
+        grid = None
+        for name, verb, t0, env, tail in rows:
+            if grid is None:  # steps' rows in one grid (aligned), broken where a step's lines go
+                grid = Table.grid(padding=(0, 1))
+                parts.append(grid)
+            label = f"build env {escape(env)} [dim](for {escape(name)})[/]" if env else f"{verb} {escape(name)}"
+            grid.add_row(Spinner("dots"), label, f"[dim]{format_seconds(now - t0)}[/]")
+            if tail:
+                # Cut at the screen's edge: a wrapped line would throw the live view's redraw off.
+                parts += [Text("    " + line, style="dim", no_wrap=True, overflow="ellipsis") for line in tail]
+                grid = None
+        parts.append(Text.from_markup(f"  [dim]{done}/{self.total} steps done[/]"))
+        return Group(*parts)
 
     def _line(self, text: str, style: str = "") -> None:
         if self.quiet:
@@ -74,8 +126,57 @@ class RunReporter:
 
             self.console.print(f"[{style}]{escape(text)}[/]" if style else escape(text))
         else:
-            self.stream.write(text + "\n")
-            self.stream.flush()
+            with self._write:
+                self.stream.write(text + "\n")
+                self.stream.flush()
+
+    # --- what steps print (executors/protocol.py: OutputSink) ---------------------------------
+    def output(self, step: str, line: str, env: Optional[str] = None) -> None:
+        """A whole line step `step` printed (`env`: a line of its environment's build)."""
+        if self.step_output == OUTPUT_NONE:
+            return
+        text = shown_line(line)
+        if self.tty and self.step_output == OUTPUT_AUTO:
+            with self.lock:
+                self.redrawn.pop(step, None)  # the line it redrew has ended
+                if step not in self.running:
+                    return
+                if env is not None:
+                    self.building[step] = env
+                tail = self.tails.get(step)
+                if tail is None:
+                    tail = self.tails[step] = deque(maxlen=TAIL_LINES)
+                tail.append(text)
+            return
+        who = f"env {env}" if env is not None else step
+        if self.tty:
+            from rich.text import Text
+
+            with self.lock:
+                self.redrawn.pop(step, None)
+            self.console.print(Text(f"{who} | {text}"), soft_wrap=True)
+        else:
+            with self._write:
+                self.stream.write(f"{who} | {text}\n")
+                self.stream.flush()
+
+    def progress(self, step: str, text: str, env: Optional[str] = None) -> None:
+        """The line a step redraws in place (a progress bar): on a terminal, shown under its
+        row until a whole line comes; without one, nothing (the line shows when it ends)."""
+        if not self.tty or self.step_output == OUTPUT_NONE:
+            return
+        with self.lock:
+            if step in self.running:
+                self.redrawn[step] = shown_line(text)
+                if env is not None:
+                    self.building[step] = env
+
+    def built(self, step: str, env: str) -> None:
+        """The build of `env` is over: on a terminal its lines make room for the step's."""
+        with self.lock:
+            self.building.pop(step, None)
+            self.tails.pop(step, None)
+            self.redrawn.pop(step, None)
 
     def message(self, text: str) -> None:
         self._line(text, "bold")
@@ -93,6 +194,9 @@ class RunReporter:
     def finished(self, result: StepResult, decision: Optional[Decision]) -> None:
         with self.lock:
             self.running.pop(result.name, None)
+            self.tails.pop(result.name, None)  # the lines make way for the status line
+            self.redrawn.pop(result.name, None)
+            self.building.pop(result.name, None)
             self.done += 1
         for note in result.notes:
             self._line(f"note: {result.name}: {note}", "yellow")
@@ -116,8 +220,15 @@ class RunReporter:
         if o == Outcome.SKIPPED and result.error:
             extra = f" ({result.error})"
         if o == Outcome.WOULD_RUN and result.command:
-            extra = f": {result.command}"
+            extra = ": " + hanging(result.command, len(f"{label:<8} {result.name}: "))
         self._line(f"{label:<8} {result.name}{extra}", STATE_STYLE.get(o, ""))
+
+
+def hanging(text: str, indent: int) -> str:
+    """A multi-line `text` (a command) whose lines after the first start `indent` columns in,
+    under the first, not at the margin."""
+    first, *rest = text.rstrip("\n").split("\n")
+    return "\n".join([first] + [" " * indent + line if line else "" for line in rest])
 
 
 def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> list:
@@ -137,24 +248,31 @@ def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> 
 def failure_text(result: StepResult, root: str) -> str:
     took = format_seconds(result.seconds)
     err = result.error or "failed"
-    where = []
+    # the environment's text has its own parentheses ("train (venv:...)"): no second layer
     if result.environment:
-        where.append(f"env {result.environment}")
+        took += f" in env {result.environment}"
     if result.gpus:
-        where.append(f"GPU {','.join(result.gpus)}")
-    took += f" ({', '.join(where)})" if where else ""
+        took += f" on GPU {','.join(result.gpus)}"
     if err.startswith(("exited with", "was killed", "interrupted")):
         head = f"step '{result.name}' {err} after {took}"
     else:
         head = f"step '{result.name}' failed after {took}: {err}"
     out = [head]
     if result.command:
-        out.append(f"  command: {result.command}")
+        out.append("  command: " + hanging(result.command, len("  command: ")))
+    if result.ran:
+        # What really ran: ${{outputs.X}} pointed to staging paths, not to the outputs' own.
+        out.append("  ran:     " + hanging(result.ran, len("  ran:     ")))
+        out += [f"           {stage} = {path}" for stage, path in result.staged]
     tail = log_tail(root, result.log)
     if result.log:
         out.append(f"  log: {result.log}" + (f" (last {len(tail)} lines below)" if tail else " (empty)"))
     out += [f"    {line}" for line in tail]
     return "\n".join(out)
+
+
+# How the summary line says an outcome, where its JSON name is not a phrase.
+_OUTCOME_WORDS = {Outcome.WOULD_RUN: "would run", Outcome.WOULD_RESTORE: "would restore"}
 
 
 def render_summary(summary: RunSummary, root: str, stream=None) -> None:
@@ -174,8 +292,10 @@ def render_summary(summary: RunSummary, root: str, stream=None) -> None:
         Outcome.WOULD_RUN,
         Outcome.WOULD_RESTORE,
     )
-    parts = [f"{counts[o]} {o}" for o in order if counts.get(o)]
+    parts = [f"{counts[o]} {_OUTCOME_WORDS.get(o, o)}" for o in order if counts.get(o)]
     status = summary.status
+    if counts.get(Outcome.WOULD_RUN) or counts.get(Outcome.WOULD_RESTORE):
+        status = "dry run"  # nothing ran: "succeeded" would claim otherwise
     stream.write(f"{status}: {', '.join(parts) or 'nothing to do'} in {format_seconds(summary.seconds)}\n")
     stream.flush()
 

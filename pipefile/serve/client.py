@@ -25,8 +25,8 @@ import time
 from typing import Callable, Optional
 
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, StatCache, hash_file
-from ..errors import PipefileError, StepFailed
-from ..load import convert_param_text
+from ..errors import PipefileError
+from ..load import convert_param_text, type_example, with_article
 from ..printable import printable
 from .answers import MAX_ANSWER, MAX_ERROR_BODY, Answer, brief_repr, parse_json, read_answer
 
@@ -316,7 +316,7 @@ class Client:
             if deadline is not None and time.monotonic() > deadline:
                 raise PipefileError(
                     f"job {job_id} did not end within {timeout:g}s; it goes on on the server",
-                    hint=f"check later: GET /v1/jobs/{job_id}",
+                    hint=f"follow it: pipe logs --url {self.base} {job_id} --follow",
                 )
 
     @contextlib.contextmanager
@@ -438,7 +438,10 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
                 raise PipefileError(f"-i {pair}: '{name}' is a param", hint=f"give it with -p {name}=VALUE")
             value = convert_param_text(text, decl["type"])
             if value is None:
-                raise PipefileError(f"-p {pair}: '{name}' is a {decl['type']}, and {text!r} is not one")
+                raise PipefileError(
+                    f"-p {pair}: '{name}' is {with_article(decl['type'])}, and {text!r} is not one",
+                    hint=type_example(decl["type"]),
+                )
             inputs[name] = value
         else:
             if what == "-p":
@@ -449,14 +452,31 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
                 inputs[name] = {"job_output": text[len("job:") :]}
             else:
                 inputs[name] = client.upload(text)
+    _check_required(schema, inputs)
     return inputs
 
 
-def job_failed(job: dict) -> Optional[StepFailed]:
-    if job["state"] == "completed":
-        return None
-    return StepFailed(
-        f"job {job['id']} ended {printable(job['state'])}"
-        + (f": {printable(job['error'])}" if job.get("error") else ""),
-        hint=f"logs: GET /v1/jobs/{job['id']}/logs/STEP",
+def _check_required(schema: dict, inputs: dict) -> None:
+    """Every input the endpoint needs is given: said here in the options' terms (-i/-p),
+    before anything is sent, rather than in the server's JSON terms."""
+    if not isinstance(schema, dict):
+        return
+    missing = [
+        (name, decl)
+        for name, decl in schema.items()
+        if name not in inputs
+        and isinstance(decl, dict)
+        and (decl.get("required") or (decl.get("kind") == "param" and "default" not in decl))
+    ]
+    if not missing:
+        return
+    names = ", ".join(f"'{printable(n)}'" for n, _ in missing)
+    how = " ".join(
+        f"-p {printable(n)}=VALUE" if d.get("kind") == "param" else f"-i {printable(n)}=PATH" for n, d in missing
+    )
+    data = any(d.get("kind") != "param" for _, d in missing)
+    raise PipefileError(
+        f"the endpoint needs input{'s' if len(missing) > 1 else ''} {names}, not given",
+        hint=f"give {how}"
+        + (" (PATH: a file or folder to upload, or artifact:NAME:VERSION, or job:JOB/OUTPUT)" if data else ""),
     )

@@ -13,6 +13,8 @@ cache it uses, the workspace state journal and the workspace lock, and where eac
                         "workspace", "store"}: the job it was cloned from, and the
                         store of the original workspace, which this one uses
       stage/            where a running step writes ${{outputs.X}}: STEP.OUTPUT.NAME
+                        (a container step: stage/STEP/, with .literal/ views: executors/literal.py)
+      mlflow/           pipe's own MLflow store, when --mlflow has no tracking URI (mlflow_log.py)
       scratch/          temp space on the workspace's file system (outputs moved aside)
       beside/<token>    the journal of folders beside outputs on other file systems
                         (staging.py owns stage/, scratch/ and beside/, and repairs a killed run)

@@ -23,6 +23,11 @@ MODEL_FORMAT = "pipefile-sklearn-model"
 FORMAT_VERSION = 1
 
 
+class ScoringError(ComponentError, ValueError):
+    """Rows a model cannot score. A ValueError too: callers of `score_frame` outside the std
+    scripts (`pipe serve`'s online endpoints) catch ValueError, as sklearn raises it."""
+
+
 @dataclass
 class ModelInfo:
     estimator: str  # the std/train_model name of the model, e.g. "random_forest_classifier"
@@ -85,15 +90,40 @@ def score_frame(model: Model, frame):
     """`frame` plus `prediction` (and `probability_<class>` per class for classifiers)."""
     missing = [c for c in model.info.feature_columns if c not in frame.columns]
     if missing:
-        raise ComponentError(
+        raise ScoringError(
             f"data: the model's feature column(s) {', '.join(repr(c) for c in missing)} are missing",
             f"the model was trained on: {', '.join(model.info.feature_columns)}",
         )
     features = frame[model.info.feature_columns]
     out = frame.copy()
-    out["prediction"] = model.estimator.predict(features)
-    if model.info.task == "classification" and hasattr(model.estimator, "predict_proba"):
-        proba = model.estimator.predict_proba(features)
-        for i, cls in enumerate(model.estimator.classes_):
-            out[f"probability_{cls}"] = proba[:, i]
+    try:
+        out["prediction"] = model.estimator.predict(features)
+        if model.info.task == "classification" and hasattr(model.estimator, "predict_proba"):
+            proba = model.estimator.predict_proba(features)
+            for i, cls in enumerate(model.estimator.classes_):
+                out[f"probability_{cls}"] = proba[:, i]
+    except (ValueError, TypeError) as err:
+        # the estimator is the judge (a model folder of the user's own may take text columns);
+        # its words are then made to name the columns at fault where they can be found
+        raise _refusal(features, err) from None
     return out
+
+
+def _refusal(features, err: Exception) -> ScoringError:
+    import pandas as pd
+
+    why = str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = [str(c) for c in features.columns if not pd.api.types.is_numeric_dtype(features[c])]
+    if text:
+        return ScoringError(
+            f"data: the model cannot score these rows: column(s) {', '.join(map(repr, text))} are not numeric ({why})",
+            "give numbers, as in the table the model was trained on",
+        )
+    gaps = [str(c) for c in features.columns if features[c].isna().any()]
+    if gaps:
+        names = ", ".join(map(repr, gaps))
+        return ScoringError(
+            f"data: the model cannot score these rows: column(s) {names} have missing values ({why})",
+            "fill or drop them first with std/clean_missing_data",
+        )
+    return ScoringError(f"data: the model cannot score these rows: {why}")

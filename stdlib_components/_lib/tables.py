@@ -50,23 +50,63 @@ def _read_one(path: Path, fmt: str, param: str):
         ) from None
 
 
+def _check_same_columns(files: list[Path], frames: list, param: str) -> None:
+    """Stacking files with other columns would fill the gaps with missing values unseen: refuse."""
+    first = [str(c) for c in frames[0].columns]
+    for path, frame in zip(files[1:], frames[1:]):
+        cols = [str(c) for c in frame.columns]
+        if set(cols) != set(first):
+            extra = sorted(set(cols) - set(first))
+            lacking = sorted(set(first) - set(cols))
+            what = "; ".join(
+                [f"it adds {', '.join(extra)}"] * bool(extra) + [f"it lacks {', '.join(lacking)}"] * bool(lacking)
+            )
+            raise ComponentError(
+                f"{param}: {path} has other columns than {files[0]} ({what})",
+                "give the folder files of one table only",
+            )
+
+
 def read_table(path: str | os.PathLike, param: str = "data", fmt: str = "auto"):
     """The table at `path` (a file, or a folder of table files) as a pandas DataFrame."""
     import pandas as pd
 
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and (fmt != "auto" or f.suffix.lower() in _SUFFIXES))
+        files = sorted(
+            f
+            for f in p.rglob("*")
+            if f.is_file()
+            and not any(part.startswith(".") for part in f.relative_to(p).parts)  # .DS_Store, .git/...
+            and (fmt != "auto" or f.suffix.lower() in _SUFFIXES)
+        )
         if not files:
             raise ComponentError(
                 f"{param}: the folder {p} holds no table files",
                 "put .csv, .parquet or .jsonl files in it",
             )
         frames = [_read_one(f, fmt, param) for f in files]
+        _check_same_columns(files, frames, param)
         return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if not p.exists():
         raise ComponentError(f"{param}: {p} does not exist")
     return _read_one(p, fmt, param)
+
+
+def _unwritable(frame, err: Exception) -> ComponentError:
+    """Name the column Parquet cannot hold: one mixing types, as JSON lines may."""
+    import pyarrow as pa
+
+    for name in frame.columns:
+        try:
+            pa.array(frame[name], from_pandas=True)
+        except (TypeError, ValueError, pa.ArrowException):
+            kinds = sorted({type(v).__name__ for v in frame[name].dropna()})
+            return ComponentError(
+                f"column {name!r} holds values of several types ({', '.join(kinds)}) and cannot be written as Parquet",
+                "give the column one type in the input (numbers or text, not both)",
+            )
+    return ComponentError(f"the table cannot be written as Parquet: {err}")
 
 
 def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
@@ -76,10 +116,14 @@ def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
     frame = frame.reset_index(drop=True)
     frame.columns = [str(c) for c in frame.columns]
     if fmt == "parquet":
-        frame.to_parquet(p, index=False)
+        try:
+            frame.to_parquet(p, index=False)
+        except (TypeError, ValueError) as err:  # pyarrow's errors subclass these
+            p.unlink(missing_ok=True)
+            raise _unwritable(frame, err) from None
     elif fmt == "csv":
         frame.to_csv(p, index=False)
     elif fmt == "jsonl":
-        frame.to_json(p, orient="records", lines=True)
+        frame.to_json(p, orient="records", lines=True, date_format="iso")  # readable, not epoch numbers
     else:
         raise ComponentError(f"format: {fmt!r} is not one of csv, parquet, jsonl")

@@ -1,0 +1,59 @@
+"""std/join_data: join two tables on key columns."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .._lib.columns import named_columns
+from .._lib.errors import ComponentError, did_you_mean, run_main
+from .._lib.tables import read_table, write_table
+
+COMPONENT = "std/join_data@1"
+HOWS = ("inner", "left", "right", "outer")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap.add_argument("--left", required=True)
+    ap.add_argument("--right", required=True)
+    ap.add_argument("--keys", required=True)
+    ap.add_argument("--right-keys")
+    ap.add_argument("--how", default="inner")
+    ap.add_argument("--joined", required=True)
+    args = ap.parse_args(argv)
+
+    if args.how not in HOWS:
+        guess = did_you_mean(args.how, HOWS)
+        raise ComponentError(
+            f"how: {args.how!r} is not a kind of join",
+            f"did you mean {guess!r}?" if guess else f"choose one of {', '.join(HOWS)}",
+        )
+    left = read_table(args.left, "left")
+    right = read_table(args.right, "right")
+    left_keys = named_columns(left, args.keys, "keys", "the left table")
+    if not left_keys:
+        raise ComponentError("keys: no key column is named", "give the columns to join on: keys: id")
+    right_param = "right_keys" if args.right_keys else "keys"
+    right_keys = named_columns(right, args.right_keys or args.keys, right_param, "the right table")
+    if len(right_keys) != len(left_keys):
+        raise ComponentError(
+            f"right_keys: {len(right_keys)} column(s), but keys names {len(left_keys)}",
+            "name one right column for each left key, in the same order",
+        )
+    for lk, rk in zip(left_keys, right_keys):
+        if left[lk].dtype != right[rk].dtype and (left[lk].dtype.kind in "iuf") != (right[rk].dtype.kind in "iuf"):
+            raise ComponentError(
+                f"{right_param}: key {lk!r} holds {left[lk].dtype} on the left but {right[rk].dtype} on the right",
+                "give both tables the same type for the key (e.g. numbers in both)",
+            )
+    try:
+        joined = left.merge(right, how=args.how, left_on=left_keys, right_on=right_keys, suffixes=("", "_right"))
+    except (ValueError, TypeError) as err:  # pandas' words name the columns that do not fit
+        raise ComponentError(f"keys: the tables cannot be joined on them: {err}") from None
+    write_table(joined, args.joined)
+    print(f"{len(left)} x {len(right)} rows joined ({args.how}) into {len(joined)}")
+
+
+if __name__ == "__main__":
+    run_main(COMPONENT, main)

@@ -1,0 +1,31 @@
+"""std/score_model: a model's predictions for the rows of a table."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from .._lib.errors import run_main
+from .._lib.models import load_model, score_frame
+from .._lib.tables import read_table, write_table
+
+COMPONENT = "std/score_model@1"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--scored", required=True)
+    args = ap.parse_args(argv)
+
+    model = load_model(args.model)
+    frame = read_table(args.data)
+    # the one scoring function: `pipe serve`'s online endpoints call it too
+    scored = score_frame(model, frame)
+    write_table(scored, args.scored)
+    print(f"{len(scored)} rows scored by {model.info.estimator}")
+
+
+if __name__ == "__main__":
+    run_main(COMPONENT, main)
