@@ -19,6 +19,9 @@ import pytest
 from servers import free_port, need
 from workspace_repo import PIPE, Repo
 
+# One xdist worker runs them all: one cluster, and its `ray stop` stops no other's.
+pytestmark = pytest.mark.xdist_group("ray")
+
 try:
     import ray  # noqa: F401
 

@@ -315,7 +315,13 @@ class RayExecutor(LocalExecutor):
             except ray.exceptions.TaskCancelledError:
                 raise StepFailure("interrupted") from None
             except ray.exceptions.RayTaskError as e:  # pipe's own code failed on the worker
-                raise StepFailure(f"failed on the worker: {str(e).strip().splitlines()[-1]}") from None
+                last = str(e).strip().splitlines()[-1]
+                if "No module named 'pipefile" in last:
+                    raise StepFailure(
+                        f"the cluster's workers cannot import pipefile ({last}): install the same pipefile on "
+                        "every node (pip install pipefile[ray]; see docs/distributed.md)"
+                    ) from None
+                raise StepFailure(f"failed on the worker: {last}") from None
             except ray.exceptions.RayError as e:  # a worker or node died, an object was lost
                 raise _Lost(f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from None
             if kind == "log":

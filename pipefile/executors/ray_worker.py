@@ -42,7 +42,8 @@ _OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP"
 _LOG_EVERY = 0.2  # seconds between two pieces of log sent back
 _state_lock = threading.Lock()
 _stores: dict = {}  # node folder -> ContentStore
-_remotes: dict = {}  # (url, options) -> Remote (a worker process runs many tasks: one connection)
+_remotes: dict = {}  # (url, options) -> Remote
+_remover = None  # queue of scratch folders to remove (a worker process runs many tasks: one connection)
 
 
 def node_dir() -> str:
@@ -54,8 +55,30 @@ def node_dir() -> str:
 def _store(folder: str) -> ContentStore:
     with _state_lock:
         if folder not in _stores:
-            _stores[folder] = ContentStore(os.path.join(folder, "store"))
+            store = _stores[folder] = ContentStore(os.path.join(folder, "store"))
+            # The node's store is a cache (the shared store is the record): its fsyncs need
+            # not hold up a task.
+            store.start_background_sync()
         return _stores[folder]
+
+
+def _remove_later(path: str) -> None:
+    """Remove a finished task's scratch folder off the task's path (a worker runs one task
+    at a time; the folder of one it could not remove is found by `_reap`)."""
+    global _remover
+    with _state_lock:
+        if _remover is None:
+            import queue
+
+            q: queue.Queue = queue.Queue()
+
+            def work() -> None:
+                while True:
+                    shutil.rmtree(q.get(), ignore_errors=True)
+
+            threading.Thread(target=work, name="pipe-scratch-rm", daemon=True).start()
+            _remover = q
+    _remover.put(path)
 
 
 def _remote(store_spec):
@@ -90,7 +113,7 @@ def _reap(scratch_root: str) -> None:
             continue
         if _alive(pid):
             continue
-        if pgid > 0:
+        if pgid > 0 and not name.startswith(".done-"):  # (a finished task's group is long gone)
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
@@ -106,6 +129,7 @@ def run_step(payload: dict):
     """The Ray task (a generator): yields ("log", bytes) while the command runs, then
     ("done", result). A failure of the step is a result with "error"; an exception here
     means the worker itself broke."""
+    t0 = time.monotonic()
     folder = node_dir()
     scratch_root = os.path.join(folder, "scratch")
     _reap(scratch_root)
@@ -204,7 +228,7 @@ def run_step(payload: dict):
             if t.failed:
                 msg = f"could not upload its outputs: {t.failed[0][1].render()}"
                 return (yield ("done", dict(where, rc=0, log=rest, **_fail(msg, 0))))
-        yield ("done", dict(where, rc=0, log=rest, error=None, outputs=outputs))
+        yield ("done", dict(where, rc=0, log=rest, error=None, outputs=outputs, seconds=time.monotonic() - t0))
     except (PipefileError, EnvError, OSError) as e:
         msg = e.render() if isinstance(e, PipefileError) else f"{e.strerror or e}: {getattr(e, 'filename', '')}"
         yield ("done", dict(where, **_fail(f"on node {where['host']}: {msg}")))
@@ -213,7 +237,13 @@ def run_step(payload: dict):
         if proc is not None:
             proc.signal(signal.SIGKILL)
             proc.finish()
-        shutil.rmtree(scratch, ignore_errors=True)
+        # Renamed at once (so `_reap` never takes it for a live task's), removed later.
+        gone = os.path.join(scratch_root, f".done-{os.path.basename(scratch)}")
+        try:
+            os.replace(scratch, gone)
+            _remove_later(gone)
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _wait_exit(proc, seconds: float) -> None:
