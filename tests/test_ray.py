@@ -244,6 +244,32 @@ def test_timeout_cancels_a_step_on_the_cluster(cluster, tmp_path):
     assert _gone(int(pidfile.read_text()))
 
 
+def test_a_venv_environment_is_built_on_the_node_from_the_shipped_requirements(cluster, tmp_path):
+    from envsupport import pypi_reachable
+
+    need(pypi_reachable(), "PyPI is not reachable: a venv cannot install packages here")
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    r.write("envs/req.txt", "six==1.16.0\n")
+    r.pipefile("""
+        environments:
+          six: {type: venv, requirements: envs/req.txt}
+        steps:
+          a:
+            command: python -c "import six, sys; print(six.__version__, sys.prefix)" > ${{outputs.o}}
+            environment: six
+            resources: {custom: {special_node: 1}}
+            outputs: {o: out.txt}
+        """)
+    got = r.pipe("run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"),
+                 env=cluster["env"], timeout=600)
+    assert got.code == 0, str(got)
+    version, prefix = r.read("out.txt").split()
+    assert version == "1.16.0"
+    assert "node-second" in prefix  # built in the node's folder, not in the workspace's store
+    assert not (r.root / ".pipe" / "store" / "envs").exists()
+
+
 def test_a_no_op_and_a_restore_never_contact_the_cluster(tmp_path):
     """Needs no cluster: the address is one where nothing listens."""
     need(_HAVE_RAY, "ray is not installed")
