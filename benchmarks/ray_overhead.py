@@ -7,8 +7,9 @@ loopback), and Ray's own bare task overhead on the same cluster in the same run.
 Reported: wall time of each run, per step; the Ray executor's overhead per step over the
 local executor, in all and at the margin (each executor also runs --warm steps alone: the
 difference between the two runs is the cost of the extra steps, without the fixed cost of a
-run: Ray's import and connection, and the job's worker processes, which Ray starts per job); Ray's bare cost per task (a no-op task, and a no-op streaming-generator task
-as the executor submits them, and a task that runs `sh -c true` as a step's command does).
+run: Ray's import and connection, and the job's worker processes, which Ray starts per job);
+Ray's bare cost per task (a no-op task, a no-op streaming-generator task as the executor
+submits them, and a task that runs `sh -c true` as a step's command does).
 Each run is of a fresh workspace (every step runs). Needs `ray` (pip install 'pipefile[ray]').
 """
 
@@ -36,7 +37,11 @@ def _free_port() -> int:
 def _pipefile(n: int) -> str:
     lines = ["steps:"]
     for i in range(n):
-        lines += [f"  s{i}:", f"    command: echo {i} > ${{{{outputs.o}}}}", f"    outputs: {{o: {{path: out/{i}.txt}}}}"]
+        lines += [
+            f"  s{i}:",
+            f"    command: echo {i} > ${{{{outputs.o}}}}",
+            f"    outputs: {{o: {{path: out/{i}.txt}}}}",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -122,11 +127,15 @@ def main(argv=None) -> int:
         subprocess.run(
             [ray_bin, "start", "--head", "--port", str(port), "--num-cpus", str(a.head_cpus)]
             + ["--include-dashboard=false", *common],
-            env=env, check=True, capture_output=True,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         subprocess.run(
             [ray_bin, "start", "--address", address, "--num-cpus", str(a.second_cpus), *common],
-            env=env, check=True, capture_output=True,
+            env=env,
+            check=True,
+            capture_output=True,
         )
         store = os.path.join(work, "store")
         on_ray = ["--executor", "ray", "--address", address, "--store", store]

@@ -250,9 +250,7 @@ class Scheduler:
                         ),
                         d,
                     )
-                elif (
-                    not self.placed_elsewhere and self.graph.nodes[name].step.resources.gpus > len(self.gpus or [])
-                ):
+                elif not self.placed_elsewhere and self.graph.nodes[name].step.resources.gpus > len(self.gpus or []):
                     done(
                         name,
                         dataclasses.replace(

@@ -48,8 +48,28 @@ def cluster():
     second_env = dict(base, PIPE_RAY_NODE_DIR=os.path.join(temp, "node-second"))
     address = f"127.0.0.1:{port}"
     try:
-        _ray("start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false", *common, env=head_env)
-        _ray("start", "--address", address, "--num-cpus", "1", "--resources", '{"special_node": 1}', *common, env=second_env)
+        _ray(
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--include-dashboard=false",
+            *common,
+            env=head_env,
+        )
+        _ray(
+            "start",
+            "--address",
+            address,
+            "--num-cpus",
+            "1",
+            "--resources",
+            '{"special_node": 1}',
+            *common,
+            env=second_env,
+        )
         nodes = _nodes(address, base)
         yield {"address": address, "special": nodes["special"], "head": nodes["head"], "env": base}
     finally:
@@ -102,8 +122,11 @@ def _workspace(root: Path) -> Repo:
     root.mkdir(parents=True)
     r = Repo(root)
     r.pipefile(PIPELINE)
-    r.write("prep.py", "import os, sys\nrows = sorted(os.listdir(sys.argv[1]))\n"
-            "open(sys.argv[2], 'w').write(''.join(f'{n},{open(os.path.join(sys.argv[1], n)).read()}' for n in rows))\n")
+    r.write(
+        "prep.py",
+        "import os, sys\nrows = sorted(os.listdir(sys.argv[1]))\n"
+        "open(sys.argv[2], 'w').write(''.join(f'{n},{open(os.path.join(sys.argv[1], n)).read()}' for n in rows))\n",
+    )
     r.write("data/a.txt", "1\n")
     r.write("data/b.txt", "2\n")
     return r
@@ -120,7 +143,9 @@ def _steps(r: Repo) -> dict:
 def test_results_match_a_local_run_and_the_custom_resource_picks_the_node(cluster, tmp_path):
     store = tmp_path / "shared"
     on_ray = _workspace(tmp_path / "ray")
-    r = on_ray.pipe("run", "--executor", "ray", "--address", cluster["address"], "--store", str(store), env=cluster["env"])
+    r = on_ray.pipe(
+        "run", "--executor", "ray", "--address", cluster["address"], "--store", str(store), env=cluster["env"]
+    )
     assert r.code == 0, str(r)
     local = _workspace(tmp_path / "local")
     local.pipe("run", check=True)
@@ -148,7 +173,9 @@ def test_a_multi_node_cluster_without_a_store_is_refused_naming_the_flag(cluster
 
 def _popen(r: Repo, *args: str, env: dict) -> subprocess.Popen:
     e = dict(env, PIPE_PLAIN="1")
-    return subprocess.Popen(PIPE + list(args), cwd=r.root, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        PIPE + list(args), cwd=r.root, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _wait_for(path: Path, seconds: float = 90) -> str:
@@ -187,7 +214,17 @@ def test_a_worker_killed_mid_step_is_retried_and_the_run_succeeds(cluster, tmp_p
             outputs:
               o: {{path: out.txt}}
         """)
-    p = _popen(r, "run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"), env=cluster["env"])
+    p = _popen(
+        r,
+        "run",
+        "--executor",
+        "ray",
+        "--address",
+        cluster["address"],
+        "--store",
+        str(tmp_path / "s"),
+        env=cluster["env"],
+    )
     try:
         worker = int(_wait_for(marks / "worker.pid"))
         os.kill(worker, signal.SIGKILL)
@@ -211,7 +248,17 @@ def test_ctrl_c_cancels_the_ray_task_and_its_processes_are_gone(cluster, tmp_pat
             outputs:
               o: {{path: out.txt}}
         """)
-    p = _popen(r, "run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"), env=cluster["env"])
+    p = _popen(
+        r,
+        "run",
+        "--executor",
+        "ray",
+        "--address",
+        cluster["address"],
+        "--store",
+        str(tmp_path / "s"),
+        env=cluster["env"],
+    )
     try:
         pid = int(_wait_for(pidfile))
         # The log streams back while the step runs.
@@ -238,7 +285,9 @@ def test_timeout_cancels_a_step_on_the_cluster(cluster, tmp_path):
             outputs:
               o: {{path: out.txt}}
         """)
-    got = r.pipe("run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"), env=cluster["env"])
+    got = r.pipe(
+        "run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"), env=cluster["env"]
+    )
     assert got.code == 1, str(got)
     assert "timed out" in got.err
     assert _gone(int(pidfile.read_text()))
@@ -261,8 +310,17 @@ def test_a_venv_environment_is_built_on_the_node_from_the_shipped_requirements(c
             resources: {custom: {special_node: 1}}
             outputs: {o: out.txt}
         """)
-    got = r.pipe("run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"),
-                 env=cluster["env"], timeout=600)
+    got = r.pipe(
+        "run",
+        "--executor",
+        "ray",
+        "--address",
+        cluster["address"],
+        "--store",
+        str(tmp_path / "s"),
+        env=cluster["env"],
+        timeout=600,
+    )
     assert got.code == 0, str(got)
     version, prefix = r.read("out.txt").split()
     assert version == "1.16.0"

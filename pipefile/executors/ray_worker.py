@@ -159,7 +159,11 @@ def run_step(payload: dict):
                 os.makedirs(os.path.join(work, ws_rel), exist_ok=True)
         hasher = Hasher(work)
         env_spec = payload["env"]
-        env = make(env_spec, work, hasher, folder) if env_spec is not None else Environment(spec.EnvSpec("local"), work, hasher)
+        env = (
+            make(env_spec, work, hasher, folder)
+            if env_spec is not None
+            else Environment(spec.EnvSpec("local"), work, hasher)
+        )
         if env.container:
             return (yield ("done", dict(where, **_fail("docker environments do not run on the ray executor"))))
         with open(log_path, "wb") as log:

@@ -98,7 +98,9 @@ def load_custom_resources(r: NodeReader, node: Node, what: str) -> tuple:
                 "letters, digits, _ . : -; cpus, gpus and memory have keys of their own",
             )
         elif isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            r.error(vn, f"custom resource '{name}' of {what} must be a positive number, not {v!r}", "e.g. special_node: 1")
+            r.error(
+                vn, f"custom resource '{name}' of {what} must be a positive number, not {v!r}", "e.g. special_node: 1"
+            )
         else:
             out[name] = float(v)
     return tuple(sorted(out.items()))

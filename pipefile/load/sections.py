@@ -14,8 +14,8 @@ from .. import spec, template
 from ..errors import did_you_mean
 from ..spec import MISSING, CodeRef, Component, InputDecl, OutputDecl, Param, Resources
 from .environments import environment_ref
-from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEYS, PARAM_KEYS, RESOURCE_KEYS
 from .execution import load_custom_resources
+from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEYS, PARAM_KEYS, RESOURCE_KEYS
 from .numbers import looks_numeric
 from .params import parse_size
 from .phrases import a

@@ -33,11 +33,11 @@ from ..spec import (
 )
 from . import stdlib
 from .environments import environment_ref
+from .execution import load_retries, load_timeout
 from .fields import BINDING_KEYS, STEP_KEYS, STEP_OUTPUT_KEYS
 from .paths import normalize_path, path_hint
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
-from .execution import load_retries, load_timeout
 from .sections import Command, check_command_refs, load_code, load_command, load_key_includes, load_resources
 
 if TYPE_CHECKING:
