@@ -13,6 +13,7 @@ import importlib.util
 import os
 import re
 from dataclasses import dataclass, field
+from typing import Optional
 
 from .errors import PipefileError
 
@@ -64,6 +65,7 @@ class Written:
     template: Template
     files: list[str]  # relative paths, in the order written
     gitignore: str  # "created", "updated" or "unchanged"
+    nested_in: Optional[str] = None  # the git repository's top, when the project is a folder below it
 
 
 def templates() -> list[Template]:
@@ -139,7 +141,7 @@ def init(root: str, name: str, force: bool = False) -> Written:
         target = os.path.join(root, rel)
         os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
         if not source:
-            text = PRE_COMMIT
+            text = pre_commit_config(root)
         else:
             with open(source, encoding="utf-8") as f:
                 text = f.read()
@@ -148,16 +150,48 @@ def init(root: str, name: str, force: bool = False) -> Written:
         with open(target, "w", encoding="utf-8") as f:
             f.write(text)
         written.append(rel)
-    return Written(root, t, written, refresh_gitignore(root))
+    top = _repo_top(root)
+    return Written(root, t, written, refresh_gitignore(root), top if top != os.path.abspath(root) else None)
+
+
+def _repo_top(root: str) -> Optional[str]:
+    from .clone import git_top
+
+    return git_top(root)
+
+
+def pre_commit_config(root: str) -> str:
+    """The hooks for a project at `root`. pre-commit runs hooks at the top of the git
+    repository, so a project in a folder below it gets hooks that name that folder (-C)."""
+    top = _repo_top(root)
+    rel = os.path.relpath(os.path.abspath(root), top) if top else "."
+    if rel == ".":
+        return PRE_COMMIT
+    import json
+    import shlex
+
+    folder = rel.replace(os.sep, "/")
+    text = PRE_COMMIT.replace(
+        "# The hooks call",
+        "# pre-commit reads its config at the top of the repository: move these hooks into the\n"
+        f"# .pre-commit-config.yaml there (they run pipe -C {folder!r}).\n# The hooks call",
+    )
+    for command in ("validate", "status --check"):
+        entry = json.dumps(f"pipe -C {shlex.quote(folder)} {command}")
+        text = text.replace(f"entry: pipe {command}\n", f"entry: {entry}\n")
+    pattern = json.dumps("^" + re.escape(folder + "/") + "Pipefile(\\.ya?ml)?$")
+    return text.replace("files: (^|/)Pipefile(\\.ya?ml)?$\n", f"files: {pattern}\n")
 
 
 def ignored_paths(pipefile_path: str) -> list[str]:
     """The lines of the .gitignore block: pipe's state folder and every output path of the
     Pipefile, anchored at the workspace (a folder output with a trailing /)."""
     from .load import load
+    from .report.run import CI_SUMMARY_FILE
 
     pf = load(pipefile_path)
-    lines = ["/.pipe/"]
+    # The summary `pipe run --ci` writes by default is a report of one run, not a source.
+    lines = ["/.pipe/", "/" + CI_SUMMARY_FILE]
     for step in pf.steps.values():
         for out in step.outputs.values():
             path = out.path.strip("/")

@@ -190,6 +190,13 @@ class Session:
         used = list(dict.fromkeys(s.environment for s in steps if s.environment))
         identities: dict = {}
         errors: list = []
+        if self.remote is not None and self.graph.artifacts:
+            from . import version_numbers
+
+            errors += version_numbers.bound_clashes(
+                self.ws, self.remote, self.graph.pipefile, self.graph.artifacts, self._remote_failed
+            )
+            raise_all(errors)
         for env_name in used:
             env = self.envs.get(env_name)
             try:

@@ -157,3 +157,39 @@ def _adopt_name(ws, remote, name: str, reg: dict, contents: dict, report) -> Non
     if moves or added or registered:
         ws.jobs.renumber(name, moves, added, remote.spec.shown, registered)
     report.artifacts += len(added)
+
+
+def bound_clashes(ws, remote, pf, resolved: dict, on_error) -> list:
+    """The bindings `${{artifacts.NAME:N}}` that read a local N (not pushed yet) while the
+    remote registered N for other content: the same committed text would read other bytes
+    on a teammate's machine, so it is an error, not a silent binding. A remote that cannot
+    be read is told to `on_error` (the run goes on, as with its run cache)."""
+    from .artifacts import artifact_bindings
+
+    errors: list = []
+    seen: set = set()
+    for st, iname, b in artifact_bindings(pf):
+        art = resolved.get((b.ref, b.version))
+        if not b.version or art is None or art.ref in seen:
+            continue  # `latest` is this machine's newest by design
+        seen.add(art.ref)
+        v = ws.jobs.artifact(art.name, art.version)
+        if v.registered is not None:
+            continue
+        try:
+            rec = numbers.read_one(remote, art.name, art.version)
+        except RemoteError as e:
+            on_error(e)
+            break
+        if rec is not None and (rec["kind"], rec["digest"]) != (art.kind, art.digest):
+            errors.append(
+                PipefileError(
+                    f"input '{iname}' of step '{st.name}' reads {art.ref}, here local {art.kind} {art.digest}, but "
+                    f"{remote.spec.describe()} registered {art.ref} as {rec['kind']} {rec['digest']}: on every other "
+                    "machine that shares it, this binding reads those bytes",
+                    b.loc,
+                    "pipe pull --all-jobs takes the remote's numbers (yours moves to a free number, and is listed); "
+                    "then bind the number you mean",
+                )
+            )
+    return errors

@@ -39,6 +39,7 @@ LAYERS = {
     "report": 5,
     "inventory": 5,
     "publish": 5,
+    "deploy": 5,
     "sync": 5,
     "version_numbers": 5,
     "jobs": 5,

@@ -230,8 +230,9 @@ def test_schema_revision_is_bumped_with_the_schema():
         "2.4": "3b033e6af331044d",
         "2.5": "7476e23b49b42a37",
         "2.6": "e0f78cb21795b0c2",
-        "2.7": "7bf0c04431b0fe46",
-    }  # 2.7: job_steps.worker
+        "2.7": "c5e23af77dc241e1",
+        "2.8": "f3db6a87e4d57180",  # job_steps.worker
+    }
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
         "the new digest here"
@@ -330,8 +331,10 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     layouts["migrated"] = _layout(db_path)
     # 2.6 added the noop_jobs and artifact_numbers tables (2.5: new 926e205f6b66be8a, upgraded
     # 0a6fa8dda7084d88, migrated fe321e09a266b0bd).
-    # 2.7 added job_steps.worker (2.6: new fe1dd323cc9dd675, upgraded 284384236990dfe5, migrated
-    # 13ffa70de7ba08f7).
-    assert layouts == {"new": "ab37f43bb769fe81", "upgraded": "d54f50b6cebe6381", "migrated": "d3aa9da5027cd675"}, (
+    # 2.7 added online_endpoints and online_deployments (jobdb/online.py; 2.6: new fe1dd323cc9dd675,
+    # upgraded 284384236990dfe5, migrated 13ffa70de7ba08f7).
+    # 2.8 added job_steps.worker (2.7: new ec23136290f8ebd1, upgraded c5158c0650ab7777, migrated
+    # f031a38b3f6e1dc9).
+    assert layouts == {"new": "a665e2359e3da083", "upgraded": "dcb1ca20c9f0e87c", "migrated": "4baa60c1024fa17d"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )

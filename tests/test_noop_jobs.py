@@ -75,6 +75,8 @@ def test_metrics_history_and_gc_keep_last_count_only_jobs_that_did_work(repo):
     assert r.code == 0, str(r)
     r = repo.pipe("jobs", "--all", "--json")
     assert [j["id"] for j in r.json["jobs"]] == [5, 4]
+    # --help says what N counts, as the docs do.
+    assert "last N jobs that did work" in " ".join(repo.pipe("gc", "--help").out.split())
 
 
 def test_logs_last_after_a_no_op_shows_the_last_job_that_ran_something(repo):

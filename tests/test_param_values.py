@@ -238,6 +238,14 @@ def test_dry_run_summary_says_would_run(repo):
     assert "dry run: 1 would run in" in r.err and "would-run" not in r.err and "succeeded" not in r.err, str(r)
 
 
+def test_dry_run_of_a_fresh_pipeline_says_dry_run(repo):
+    # Every step fresh: nothing would run, yet the line must still say it was a dry run.
+    repo.write("Pipefile", PIPEFILE, dedent=False)
+    repo.pipe("run", check=True)
+    r = repo.pipe("run", "-n", check=True)
+    assert "dry run: 1 fresh in" in r.err and "succeeded" not in r.err, str(r)
+
+
 def test_a_failed_multi_line_command_is_indented(repo):
     repo.pipefile(
         """\

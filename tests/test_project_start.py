@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -41,14 +42,34 @@ def test_init_writes_a_gitignore_block_that_git_honours(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / ".gitignore").write_text("*.log\n")
     assert pipe_in(tmp_path, "init").returncode == 0
-    assert pipe_in(tmp_path, "run").returncode == 0
+    assert pipe_in(tmp_path, "run", "--ci").returncode == 0  # --ci writes pipe-summary.json
     status = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path, capture_output=True, text=True
     ).stdout
-    assert "build/" not in status and ".pipe/" not in status, status
+    assert "build/" not in status and ".pipe/" not in status and "pipe-summary" not in status, status
     assert "Pipefile" in status and "data/words.txt" in status
     text = (tmp_path / ".gitignore").read_text()
     assert text.startswith("*.log\n"), text  # the user's own lines stay
+
+
+def test_init_in_a_folder_below_the_repository_top_writes_hooks_that_run_from_the_top(tmp_path):
+    # pre-commit runs hooks at the repository's top, where `pipe` alone finds no Pipefile.
+    import shlex
+
+    import yaml
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    r = pipe_in(tmp_path, "init", "ml project")
+    assert r.returncode == 0 and "top of the repository" in r.stdout, r.stdout + r.stderr
+    config = tmp_path / "ml project" / ".pre-commit-config.yaml"
+    hooks = yaml.safe_load(config.read_text())["repos"][0]["hooks"]
+    assert pipe_in(tmp_path / "ml project", "run").returncode == 0
+    for hook in hooks:
+        argv = shlex.split(hook["entry"])
+        assert argv[0] == "pipe", hook
+        done = pipe_in(tmp_path, *argv[1:])
+        assert done.returncode == 0, (hook, done.stdout, done.stderr)
+    assert re.search(hooks[0]["files"], "ml project/Pipefile") and not re.search(hooks[0]["files"], "Pipefile")
 
 
 def test_init_refreshes_only_its_block_when_outputs_change(tmp_path):

@@ -111,6 +111,8 @@ def test_two_workspaces_sharing_a_remote_agree_on_version_numbers(pair):
     r = b.pipe("push", "--all-jobs")
     assert r.code == 1, str(r)
     assert a_digest in r.err and b_digest in r.err and "pipe pull --all-jobs" in r.err, str(r)
+    # The summary line does not count the refused version as pushed.
+    assert "artifact version" not in r.err.splitlines()[-1], str(r)
     assert versions(b) == {1: (b_digest, True)}
     with open(os.path.join(cache, "versions", "model", "1.json")) as f:
         assert json.load(f)["digest"] == a_digest  # the remote's model:1 is still A's
@@ -126,9 +128,10 @@ def test_two_workspaces_sharing_a_remote_agree_on_version_numbers(pair):
     assert content_of(b, "model:1", "got-1.txt") == a.read("build/model.txt")
     assert content_of(b, "model:2", "got-2.txt") == b.read("build/model.txt")
 
-    # Now B's push registers model:2, and A's pull gets it under the same number.
-    r = b.pipe("push", "--all-jobs", "--json")
-    assert r.code == 0 and r.json["registered"] == 1, str(r)
+    # Now B's push registers model:2 (and says so), and A's pull gets it under the same number.
+    r = b.pipe("push", "--all-jobs")
+    assert r.code == 0 and "registered 1 artifact version number" in r.err, str(r)
+    assert versions(b) == {1: (a_digest, False), 2: (b_digest, False)}
     r = a.pipe("pull", "--all-jobs", "--json")
     assert r.code == 0 and r.json["renumbered"] == [], str(r)
     assert versions(a) == {1: (a_digest, False), 2: (b_digest, False)}
@@ -156,6 +159,39 @@ def test_a_binding_names_the_same_bytes_on_both_machines_after_pull(pair):
         repo.pipefile(use)
         repo.outcomes("use", "--no-remote")
     assert a.read("build/copy.txt") == b.read("build/copy.txt") == a.read("build/model.txt")
+
+
+USE_MODEL_1 = (
+    PIPEFILE
+    + """
+  use:
+    command: cp ${{inputs.model}} ${{outputs.copy}}
+    inputs: {model: "${{artifacts.model:1}}"}
+    outputs: {copy: build/copy.txt}
+"""
+)
+
+
+def test_a_binding_of_a_local_number_the_remote_gave_to_other_bytes_is_an_error(pair):
+    a, b, _ = pair
+    assert a.outcomes("--push") == {"prepare": "ran", "train": "ran"}
+    b.outcomes("-p", "lr=0.3", "--no-remote")  # B's own model:1, local, other bytes than A's
+    ((b_digest, local),) = versions(b).values()
+    ((a_digest, _),) = versions(a).values()
+    assert local is True
+    b.pipefile(USE_MODEL_1)
+    # Run and status decide alike: the committed text would read A's bytes on A's machine.
+    for args in (("run", "use", "-p", "lr=0.3"), ("status", "use", "-p", "lr=0.3")):
+        r = b.pipe(*args)
+        assert r.code == 2 and a_digest in r.err and b_digest in r.err, str(r)
+        assert "reads model:1" in r.err and "pipe pull --all-jobs" in r.err, str(r)
+    assert not b.exists("build/copy.txt")
+    # Offline, the workspace's own numbers, as without a remote.
+    assert b.outcomes("use", "-p", "lr=0.3", "--no-remote")["use"] == "ran"
+    # After the pull, model:1 is A's bytes here too, and the binding reads them.
+    assert b.pipe("pull", "--all-jobs").code == 0
+    assert b.outcomes("use", "-p", "lr=0.3")["use"] == "ran"
+    assert b.read("build/copy.txt") == a.read("build/model.txt")
 
 
 def test_without_a_remote_versions_are_numbered_as_before_and_not_marked(tmp_path):

@@ -1472,6 +1472,60 @@ CASES = [
         E("n]", "metrics of component 'c' names 'n', which is not one of its outputs", hint="known output names: 'm'"),
         count=1,
     ),
+    # --- what users of other tools write (issue 19): each error says how pipe spells it
+    C(
+        "outputs-as-a-list-are-named-in-the-hint",
+        """\
+        version: 1
+        steps:
+          s:
+            command: echo ${{inputs.raw}} > build/model.pkl
+            inputs: [raw.csv]
+            outputs: [build/model.pkl, build/m.json]
+        """,
+        E(
+            "[raw",
+            "inputs of step 's' must be a mapping (key: value), not a list",
+            hint="{raw: raw.csv}; the command then writes ${{inputs.raw}}",
+        ),
+        E(
+            "[build",
+            "outputs of step 's' must be a mapping",
+            hint="{model: build/model.pkl}; the command then writes ${{outputs.model}}",
+        ),
+        files=RAW,
+    ),
+    C(
+        "step-metrics-naming-an-output-get-its-path",
+        """\
+        version: 1
+        steps:
+          s:
+            command: echo '{}' > ${{outputs.m}}
+            outputs: {m: build/m.json}
+            metrics: m
+        """,
+        E(
+            "m\n",
+            "metrics file 'm' of step 's' is not one of its outputs",
+            hint="write the output's path, metrics: build/m.json",
+            nth=1,
+        ),
+        count=1,
+    ),
+    C(
+        "yaml-colon-inside-a-command",
+        """\
+        version: 1
+        steps:
+          s:
+            command: echo {"acc": 1} > ${{outputs.m}}
+            outputs: {m: build/m.json}
+        """,
+        LINE(
+            "command:", "invalid YAML: mapping values are not allowed", hint="write the value as a block (`command: >-`"
+        ),
+    ),
 ]
 
 

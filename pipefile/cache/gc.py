@@ -204,7 +204,7 @@ def _mark_workspace(
 
 
 def _mark_served(ws, marker: Marker, uploads_before: Optional[float]) -> list:
-    """Published deployments (snapshot and files) and uploads (those received since
+    """Published deployments (snapshot and files), real-time deployments' models, and uploads (those received since
     `uploads_before`; the others are returned). A served job's inputs are marked with the job."""
     db = ws.jobs.db
     for digest, manifest in db.execute("SELECT digest, manifest FROM deployments"):
@@ -212,6 +212,9 @@ def _mark_served(ws, marker: Marker, uploads_before: Optional[float]) -> list:
         m = json.loads(manifest)
         for d in list(m.get("files", {}).values()) + list(m.get("artifacts", {}).values()):
             marker.mark(d["kind"], d["digest"])
+    # Real-time deployments pin their model's content (jobdb/online.py).
+    for kind, digest in db.execute("SELECT DISTINCT kind, digest FROM online_deployments"):
+        marker.mark(kind, digest)
     expired = []
     for digest, kind, created in db.execute("SELECT digest, kind, created FROM uploads"):
         if uploads_before is not None and (created or 0) < uploads_before:

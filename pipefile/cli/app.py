@@ -44,6 +44,8 @@ LAZY_COMMANDS = {
     "token": "serve",
     "help": "help",
     "init": "init",
+    "deploy": "deploy",
+    "deployments": "deploy",
 }
 
 

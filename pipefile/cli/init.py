@@ -45,5 +45,10 @@ def init(directory, template_name, list_templates, force):
     missing = written.template.missing_packages()
     if missing:
         click.echo(f"this template's steps need {', '.join(missing)}: pip install {' '.join(missing)}")
+    if written.nested_in:
+        click.echo(
+            f"note: pre-commit reads .pre-commit-config.yaml at the top of the repository ({written.nested_in}): "
+            "move the hooks written here into it (they run pipe -C on this folder)"
+        )
     go = "" if not where else f"cd {directory} && "
     click.echo(f"next: {go}pipe run")

@@ -203,14 +203,14 @@ def run(
         if reporter:
             reporter.close()
         session.close()
-    _render(record, root, as_json, summary_path)
+    _render(record, root, as_json, summary_path, dry_run)
     sys.exit(record.exit_code)
 
 
-def _render(record, root: str, as_json: bool, summary_path: Optional[str]) -> None:
+def _render(record, root: str, as_json: bool, summary_path: Optional[str], dry_run: bool = False) -> None:
     """The run's record, on stderr (the summary, transfers, warnings, the job) and as JSON."""
     summary, job, fetched, pushed = record.summary, record.job, record.downloaded, record.pushed
-    run_report.render_summary(summary, root)
+    run_report.render_summary(summary, root, dry_run=dry_run)
     if fetched is not None or pushed is not None:
         from ..report import remote as report_remote
     if fetched is not None and fetched.moved:

@@ -31,7 +31,8 @@ def _wait(message: str) -> None:
     type=click.IntRange(min=0),
     default=None,
     metavar="N",
-    help="Keep only the last N jobs (older jobs' records and logs go; artifact versions stay).",
+    help="Keep only the last N jobs that did work, and the no-op jobs between them (older jobs' records and logs "
+    "go; artifact versions stay).",
 )
 @click.option(
     "--uploads-older-than",

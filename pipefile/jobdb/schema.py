@@ -22,7 +22,7 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                environment's identity (in the key), environment = its name,
                                gpus = JSON list of the device ids leased to it, gpu_model =
                                their model, worker = JSON of where it ran ({"executor":
-                               "ray", "node", "host"}; {"executor": "local"}) (2.7). These
+                               "ray", "node", "host"}; {"executor": "local"}) (2.8). These
                                four columns are added in place to a database that lacks
                                them (pipes that predate them ignore them)
     artifacts(name, version, kind, digest, size, job_id, step, output, path, created)
@@ -80,6 +80,14 @@ The server's records (jobdb/serving.py), created by version 2:
                                job, or one reused or under way), and the request it came
                                with (JSON: endpoint, deployment, inputs, tags, force_rerun);
                                token_id '' for none
+    online_endpoints(name, default_version, created)
+    online_deployments(name, version, artifact, artifact_version, kind, digest, size,
+                       model, description, disabled, created)
+                               real-time deployments of a model folder (jobdb/online.py,
+                               revision 2.7): version counts from 1 per name; artifact and
+                               artifact_version name the artifact version deployed, digest
+                               pins its content (the model served never changes); model is
+                               its model.json (JSON) as read when it was deployed
 
 Version 1 databases are migrated in place (new columns and tables; existing jobs get
 the state their status implies). What a newer revision adds to an older version 2
@@ -97,7 +105,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.7"
+SCHEMA_REVISION = "2.8"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -175,6 +183,10 @@ CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state);
 CREATE INDEX IF NOT EXISTS jobs_by_key ON jobs(idempotency_key);
 CREATE TABLE IF NOT EXISTS idempotency_keys(
   token_id TEXT, key TEXT, job_id INTEGER, request TEXT, created REAL, PRIMARY KEY(token_id, key));
+CREATE TABLE IF NOT EXISTS online_endpoints(name TEXT PRIMARY KEY, default_version INTEGER, created REAL);
+CREATE TABLE IF NOT EXISTS online_deployments(
+  name TEXT, version INTEGER, artifact TEXT, artifact_version INTEGER, kind TEXT, digest TEXT, size INTEGER,
+  model TEXT, description TEXT, disabled INTEGER, created REAL, PRIMARY KEY(name, version));
 """
 
 

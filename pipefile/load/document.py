@@ -181,6 +181,15 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
     ), r.errors
 
 
+def _colon_in_value(text: str, line: int) -> bool:
+    """Whether that line's value (after `key: `) holds a ':' of its own."""
+    lines = text.splitlines()
+    if line >= len(lines):
+        return False
+    _, sep, value = lines[line].partition(": ")
+    return bool(sep) and ":" in value
+
+
 def _compose(r: NodeReader):
     """The YAML node tree of the text; raises a located PipefileError for broken YAML or an empty file."""
     yaml = reader.yaml
@@ -195,6 +204,12 @@ def _compose(r: NodeReader):
         hint = None
         if "${{" in r.text and "flow" in problem:
             hint = 'inside a flow mapping {...}, quote expressions: {raw: "${{assets.raw}}"}'
+        elif "mapping values are not allowed" in problem and mark and _colon_in_value(r.text, mark.line):
+            # A command with ': ' in it (JSON, a Python dict, "echo a: b").
+            hint = (
+                "a ': ' inside an unquoted value starts a mapping: write the value as a block "
+                "(`command: >-`, the text on the next line, indented)"
+            )
         raise PipefileError(f"invalid YAML: {problem}", loc, hint) from None
     except yaml.YAMLError as e:
         raise PipefileError(f"invalid YAML: {e}", SourceLoc(r.display)) from None

@@ -134,7 +134,7 @@ class NodeReader:
         if not isinstance(node, yaml.MappingNode):
             if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
                 return []
-            self.error(node, f"{what} must be a mapping (key: value), not {kind(node)}")
+            self.error(node, f"{what} must be a mapping (key: value), not {kind(node)}", _named_hint(node, what))
             return []
         explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
         try:
@@ -254,3 +254,22 @@ class NodeReader:
     def description(self, fields: dict, default: str = "") -> str:
         """The `description:` among `fields` ({key: value node}) as text."""
         return str(self.value(fields["description"]) or "") if "description" in fields else default
+
+
+def _named_hint(node: Node, what: str) -> Optional[str]:
+    """For a list where named entries are expected (`outputs: [build/x.txt]`, as DVC and
+    Snakemake write it): show the same entries with names."""
+    if not isinstance(node, yaml.SequenceNode) or not node.value:
+        return None
+    first = node.value[0]
+    if not isinstance(first, yaml.ScalarNode):
+        return "give each entry a name: NAME: VALUE, one per line"
+    base = os.path.basename(first.value.rstrip("/")).split(".")[0]
+    name = re.sub(r"[^A-Za-z0-9_]", "_", base).strip("_") or "name"
+    if not NAME_RE.fullmatch(name):
+        name = "x" + name
+    hint = f"give each entry a name: {{{name}: {first.value}}}"
+    section = what.split(" ", 1)[0]
+    if section in ("inputs", "outputs"):
+        hint += f"; the command then writes ${{{{{section}.{name}}}}}"
+    return hint

@@ -299,12 +299,11 @@ class StepParser:
             if not p:
                 continue
             if not any(p == o.path or p.startswith(o.path + "/") for o in outputs.values()):
-                r.error(
-                    n,
-                    f"metrics file '{p}' of {what} is not one of its outputs",
-                    "list it under outputs too (metrics are files the step writes), or write it inside "
-                    "an output folder",
-                )
+                hint = "list it under outputs too (metrics are files the step writes), or write it inside an output"
+                hint += " folder"
+                if p in outputs:  # an output's name, as a component's metrics are written
+                    hint = f"a step's metrics are paths: write the output's path, metrics: {outputs[p].path}"
+                r.error(n, f"metrics file '{p}' of {what} is not one of its outputs", hint)
                 continue
             out.append(p)
         return tuple(out)

@@ -86,12 +86,16 @@ def sync_summary(r) -> str:
         plural(r.entries, "run-cache entry", "run-cache entries"),
         f"{plural(r.objects, 'object')} ({size(r.nbytes)})",
     ]
-    if r.artifacts:
+    # A push counts the version numbers the remote registered, not the records uploaded: a
+    # record whose number clashed went up, yet that version was not pushed.
+    if r.artifacts and r.direction != "push":
         parts.append(plural(r.artifacts, "artifact version"))
     line = f"{verb} {', '.join(parts)} {where} '{r.remote}'"
     if r.already:
         other = "the remote" if r.direction == "push" else "this store"
         line += f"; {r.already} already in {other}"
+    if r.registered:
+        line += f"; registered {plural(r.registered, 'artifact version number')}"
     return line
 
 

@@ -275,7 +275,7 @@ def failure_text(result: StepResult, root: str) -> str:
 _OUTCOME_WORDS = {Outcome.WOULD_RUN: "would run", Outcome.WOULD_RESTORE: "would restore"}
 
 
-def render_summary(summary: RunSummary, root: str, stream=None) -> None:
+def render_summary(summary: RunSummary, root: str, stream=None, dry_run: bool = False) -> None:
     stream = stream or sys.stderr
     for r in summary.failed:
         stream.write(failure_text(r, root) + "\n")
@@ -294,8 +294,9 @@ def render_summary(summary: RunSummary, root: str, stream=None) -> None:
     )
     parts = [f"{counts[o]} {_OUTCOME_WORDS.get(o, o)}" for o in order if counts.get(o)]
     status = summary.status
-    if counts.get(Outcome.WOULD_RUN) or counts.get(Outcome.WOULD_RESTORE):
-        status = "dry run"  # nothing ran: "succeeded" would claim otherwise
+    if dry_run or counts.get(Outcome.WOULD_RUN) or counts.get(Outcome.WOULD_RESTORE):
+        # Nothing ran: "succeeded" would claim otherwise, even when every step was fresh.
+        status = "dry run"
     stream.write(f"{status}: {', '.join(parts) or 'nothing to do'} in {format_seconds(summary.seconds)}\n")
     stream.flush()
 

@@ -7,7 +7,7 @@ job; `invoke:EP` may upload, invoke EP, read EP, and read only the jobs it start
 
 Before any route runs, `guard.RequestGuard` checks Host, Origin and body size. What a
 request does is decided by HTTP-free modules (access, endpoints_view, submission,
-jobs_view, receiving), which the routers only call.
+jobs_view, receiving, online), which the routers only call.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from .. import __version__
 from .guard import API
-from .http import endpoints, errors, jobs, uploads
+from .http import endpoints, errors, jobs, online, uploads
 from .http.context import Context
 from .worker import WorkerPool
 
@@ -61,10 +61,13 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         docs_url=f"{API}/docs",
         redoc_url=None,
         lifespan=lifespan,
-        description="Batch endpoints published with `pipe publish` (`pipe help endpoints`).",
+        description=(
+            "Batch endpoints published with `pipe publish`, and real-time deployments of a model "
+            "made with `pipe deploy` (`pipe help endpoints`)."
+        ),
     )
     errors.install(app)
     # In this order: it is the order of the paths in the OpenAPI document.
-    for routes in (endpoints, uploads, jobs):
+    for routes in (endpoints, uploads, jobs, online):
         app.include_router(routes.router(ctx))
     return app

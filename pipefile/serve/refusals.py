@@ -52,6 +52,11 @@ class Invalid(Refused):
     """The request is well formed but its content is wrong (inputs, tags)."""
 
 
+class CannotServe(Refused):
+    """What the request names exists but the server cannot use it (a model that does not
+    load, a library the server lacks): the fix is the server's, not the client's."""
+
+
 class Busy(Refused):
     """Not now: try again after `retry_after` seconds (a full queue, a `pipe gc` under way)."""
 

@@ -24,6 +24,9 @@ class Context:
             return authenticate(self.home(), creds.credentials if creds is not None else None)
 
         self.auth = auth  # a route's `tok: Token = Depends(ctx.auth)`
+        # the credentials alone, for a route that checks them on a thread of its own choosing
+        # (serve/http/online.py: one hop to the thread pool per request, not two)
+        self.bearer = bearer
 
     def stopping(self) -> bool:
         """The server is stopping: waits and streams end now rather than hold it up."""

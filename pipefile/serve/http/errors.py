@@ -14,6 +14,7 @@ from ..guard import BodyTooLarge, error_body
 from ..refusals import (
     BadRequest,
     Busy,
+    CannotServe,
     Conflict,
     Forbidden,
     Gone,
@@ -37,6 +38,7 @@ STATUS = {
     Invalid: 422,
     Busy: 429,
     Unavailable: 503,
+    CannotServe: 503,
 }
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 MAX_ID = 2**53  # ids and numbers past this are not ones SQLite (or JSON clients) can hold
 JobId = Annotated[int, Path(ge=1, le=MAX_ID, description="A job id.")]
 Number = Annotated[int, Path(ge=1, le=MAX_ID, description="A deployment number.")]
+Version = Annotated[int, Path(ge=1, le=MAX_ID, description="A version of an online deployment.")]
 
 
 class JobRequest(BaseModel):
@@ -53,3 +54,17 @@ class EndpointPatch(BaseModel):
     default_deployment: int = Field(
         ..., ge=1, le=MAX_ID, description="The deployment that invocations of the endpoint get."
     )
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rows: list[dict[str, Any]] = Field(
+        ...,
+        description="The rows to score: each an object of the model's feature columns, exactly (column -> value).",
+    )
+
+    @model_validator(mode="after")
+    def _valid_unicode(self):
+        # a column name or value no JSON answer (an error naming it) could carry
+        _check_unicode(self.rows, "rows")
+        return self
