@@ -144,9 +144,10 @@ def test_results_match_a_local_run_and_the_custom_resource_picks_the_node(cluste
     store = tmp_path / "shared"
     on_ray = _workspace(tmp_path / "ray")
     r = on_ray.pipe(
-        "run", "--executor", "ray", "--address", cluster["address"], "--store", str(store), env=cluster["env"]
+        "run", "--json", "--executor", "ray", "--address", cluster["address"], "--store", str(store), env=cluster["env"]
     )
     assert r.code == 0, str(r)
+    assert {s["worker"]["executor"] for s in r.json["steps"]} == {"ray"}
     local = _workspace(tmp_path / "local")
     local.pipe("run", check=True)
     ray_files, local_files = _files(on_ray.root), _files(local.root)
