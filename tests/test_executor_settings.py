@@ -72,3 +72,18 @@ def test_settings_executor_is_used_and_the_command_line_wins(repo):
     assert r.code == 0 and repo.read("a.txt") == "hi\n", str(r)
     # Nothing to run: the cluster is never asked.
     assert repo.pipe("run").code == 0
+
+
+def test_the_command_line_wins_over_variables_over_the_settings():
+    from pipefile import spec
+    from pipefile.executors.choice import ExecutorChoice, choose
+
+    settings = spec.ExecutorSettings("ray", "settings:1", "settings-store")
+    assert choose(None, environ={}) == ExecutorChoice("local")
+    assert choose(settings, environ={}) == ExecutorChoice("ray", "settings:1", "settings-store")
+    env = {"RAY_ADDRESS": "env:2", "PIPE_RAY_STORE": "env-store"}
+    assert choose(settings, environ=env) == ExecutorChoice("ray", "env:2", "env-store")
+    assert choose(settings, None, "cli:3", "cli-store", environ=env) == ExecutorChoice("ray", "cli:3", "cli-store")
+    # PIPE_EXECUTOR=local over the Pipefile's ray; --executor ray over PIPE_EXECUTOR=local.
+    assert choose(settings, environ={"PIPE_EXECUTOR": "local"}) == ExecutorChoice("local")
+    assert choose(None, "ray", environ={"PIPE_EXECUTOR": "local"}).type == "ray"
