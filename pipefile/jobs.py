@@ -30,30 +30,42 @@ from .workspace import Workspace
 LOCAL_WORKER = {"executor": "local"}  # the worker of a step done here (ran, restored or fresh)
 
 
-def git_state(root: str) -> tuple:
-    """(commit, dirty) of the git work tree holding `root`, or (None, None)."""
+def in_git_tree(root: str) -> bool:
+    """Whether a `.git` is at `root` or in a folder above it."""
     probe = root
-    while True:
-        if os.path.exists(os.path.join(probe, ".git")):
-            break
+    while not os.path.exists(os.path.join(probe, ".git")):
         parent = os.path.dirname(probe)
         if parent == probe:
-            return None, None
+            return False
         probe = parent
+    return True
+
+
+def git_state(root: str) -> tuple:
+    """(commit, dirty) of the git work tree holding `root`, or (None, None)."""
+    if not in_git_tree(root):
+        return None, None
     try:
-        commit = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if commit.returncode != 0:
-            return None, None
-        # --no-optional-locks: never take index.lock (another git, or a step, may be using it)
+        # One process for both (a git start is a few ms of every run in a work tree): the
+        # commit is the `# branch.oid` header, "(initial)" before the first commit; any entry
+        # line is a change. --no-optional-locks: never take index.lock (another git, or a
+        # step, may be using it).
         status = subprocess.run(
-            ["git", "--no-optional-locks", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            ["git", "--no-optional-locks", "-C", root, "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="replace",
             timeout=30,
         )
-        return commit.stdout.strip(), bool(status.stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return None, None
+    if status.returncode != 0:
+        return None, None
+    lines = status.stdout.splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    if commit is None or commit == "(initial)":
+        return None, None
+    return commit, any(not line.startswith("#") for line in lines if line)
 
 
 class GitProbe:
@@ -62,14 +74,17 @@ class GitProbe:
 
     def __init__(self, root: str):
         self._state: tuple = (None, None)
-        self._thread = threading.Thread(target=self._probe, args=(root,), name="git-probe", daemon=True)
-        self._thread.start()
+        self._thread: Optional[threading.Thread] = None
+        if in_git_tree(root):  # (outside a work tree, no thread: nothing to wait for)
+            self._thread = threading.Thread(target=self._probe, args=(root,), name="git-probe", daemon=True)
+            self._thread.start()
 
     def _probe(self, root: str) -> None:
         self._state = git_state(root)
 
     def result(self) -> tuple:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         return self._state
 
 

@@ -37,6 +37,31 @@ _ATTRS = ("__dataclass_fields__", "__dataclass_params__", "__match_args__")
 _LOCK = threading.RLock()
 
 
+class _LazyDoc:
+    """The `__doc__` dataclass writes for a class without one (its name and the signature of
+    `__init__`), made when first read: `inspect.signature` is most of the cost of processing
+    a class, and nothing on a run's path reads a class's doc. Set when the class is declared,
+    so the doc is dataclass's even when read before any other use. (A class's `__doc__` in its own
+    dict may be a descriptor: `type` calls it, for the class and for its instances.)"""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+
+    def __get__(self, obj: object, owner: type | None = None) -> str:
+        cls = self.cls
+        _process(cls)  # (read before first use: the signature is the generated __init__'s)
+        import inspect  # (loaded already: dataclasses imports it)
+
+        try:  # what dataclasses._process_class writes, in the same words
+            text_sig = str(inspect.signature(cls)).replace(" -> None", "")
+        except (TypeError, ValueError):
+            text_sig = ""
+        doc = cls.__name__ + text_sig
+        if cls.__dict__.get("__doc__") is self:
+            cls.__doc__ = doc
+        return doc
+
+
 class _Pending:
     """A class attribute that processes the class when it is looked up, then gives the real value."""
 
@@ -65,6 +90,8 @@ def _process(cls: type) -> None:
             if getattr(value, "_lazyclass_of", None) is cls or isinstance(value, _Pending):
                 continue
             own[name] = value
+        if isinstance(own.get("__doc__"), _LazyDoc):  # dataclass writes no doc for a class that has one
+            own["__doc__"] = "-"
         copy = type(cls.__name__, cls.__bases__, own)
         copy.__qualname__ = cls.__qualname__
         dataclasses.dataclass(copy, **options)
@@ -137,6 +164,8 @@ def dataclass(cls: Any = None, /, **options: Any) -> Any:
             setattr(cls, name, _stand_in(cls, name))
         for name in _ATTRS:
             setattr(cls, name, _Pending(cls, name))
+        if not cls.__dict__.get("__doc__"):
+            cls.__doc__ = _LazyDoc(cls)  # type: ignore[assignment]
         cls._lazyclass_options = options  # type: ignore[attr-defined]
         return cls
 

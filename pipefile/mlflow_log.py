@@ -21,7 +21,6 @@ import math
 import os
 import re
 import warnings
-from pathlib import Path
 from typing import Optional
 
 from .errors import PipefileError
@@ -165,6 +164,8 @@ def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> s
         try:
             client = MlflowClient(tracking_uri=uri)
             # In pipe's own store the artifact root is there too (MLflow's default: ./mlruns).
+            from pathlib import Path  # here: every run imports this module to ask wanted() (start-up)
+
             artifacts = Path(own, "artifacts").as_uri() if own is not None else None
             run_id, logged_params = _run_for(client, job, artifacts)
             ms = int((job.ended or job.started) * 1000)

@@ -206,6 +206,6 @@ def test_full_disk_before_any_step_is_a_user_error_and_loses_nothing(small_disk)
     os.remove(repo.root / "filler")
     assert repo.read("build/out.bin") == "1"  # nothing ran, nothing lost
     r = repo.pipe("jobs", "--json")
-    assert r.code == 0 and len(r.json) == 1, r  # the history is intact
+    assert r.code == 0 and len(r.json["jobs"]) == 1, r  # the history is intact
     assert repo.outcomes() == {"make": "ran"}
     assert repo.read("build/out.bin") == "11"

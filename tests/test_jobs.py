@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -205,6 +206,61 @@ def test_a_job_records_the_git_commit_and_whether_the_tree_was_dirty(demo):
     assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head, "dirty": True}
 
 
+def test_the_git_state_of_a_job_takes_one_git_process(demo, tmp_path):
+    # Every run in a work tree asks git for the commit and whether the tree is dirty: one
+    # process for both (a git start is a few ms of a no-op run).
+    real_git = shutil.which("git")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "git-calls"
+    (bin_dir / "git").write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {real_git} "$@"\n')
+    (bin_dir / "git").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+    def git(*args):
+        subprocess.run([real_git, *args], cwd=demo.root, check=True, capture_output=True)
+
+    git("init", "-q")
+    demo.pipe("run", check=True, env=env)  # no commit yet: none recorded
+    assert demo.pipe("jobs", "show", "last", "--json").json["git"] is None
+    git("add", "Pipefile", "tool.sh")
+    git("-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-q", "-m", "one")
+    head = subprocess.run([real_git, "rev-parse", "HEAD"], cwd=demo.root, capture_output=True, text=True).stdout
+    calls.unlink()
+    demo.pipe("run", check=True, env=env)
+    assert len(calls.read_text().splitlines()) == 1
+    assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head.strip(), "dirty": False}
+    demo.write("tool.sh", demo.read("tool.sh") + "# edited\n")
+    demo.pipe("run", check=True, env=env)
+    assert demo.pipe("jobs", "show", "last", "--json").json["git"] == {"commit": head.strip(), "dirty": True}
+
+
+def test_a_fresh_step_finds_the_job_that_ran_it_through_an_index(tmp_path):
+    # Every fresh step of a run asks for the newest earlier job that ran it with its key (for
+    # the series that job streamed): without an index that scanned every earlier job's rows,
+    # so a no-op got slower with each job recorded.
+    from pipefile.jobdb.jobs import JobStore
+
+    store = JobStore(str(tmp_path / "jobs.db"))
+    key = "k" * 64
+    for job, step in ((1, "train"), (1, "score"), (2, "train")):
+        store.db.execute("INSERT INTO job_steps(job_id, step, outcome, key) VALUES(?, ?, 'ran', ?)", (job, step, key))
+    for job, step, value in ((1, "train", 0.5), (1, "score", 0.7), (2, "train", 0.25)):
+        store.db.execute("INSERT INTO metric_points VALUES(?, ?, 'loss', 0, 0, ?, 1.0)", (job, step, value))
+    queries: list = []
+    store.db.set_trace_callback(queries.append)
+    assert store.series_of_key("train", key, before=2) == {"loss": [(0, 0.5, 1.0)]}
+    store.db.set_trace_callback(None)
+    plans = {
+        table: " ".join(row[-1] for q in queries if table in q for row in store.db.execute("EXPLAIN QUERY PLAN " + q))
+        for table in ("job_steps", "metric_points")
+    }
+    assert "INDEX job_steps_by_key (step=? AND key=? AND outcome=? AND job_id<?)" in plans["job_steps"], plans
+    # ... and then reads that step's points, not the whole job's again for each of its steps.
+    assert "(job_id=? AND step=?)" in plans["metric_points"], plans
+    store.close()
+
+
 def test_schema_revision_is_bumped_with_the_schema():
     """A database stamped with SCHEMA_REVISION skips creating tables on open: any change to the
     schema must come with a new revision (then update the digest below)."""
@@ -231,7 +287,8 @@ def test_schema_revision_is_bumped_with_the_schema():
         "2.5": "7476e23b49b42a37",
         "2.6": "e0f78cb21795b0c2",
         "2.7": "c5e23af77dc241e1",
-        "2.8": "f3db6a87e4d57180",  # job_steps.worker
+        "2.8": "4a124f341e63307e",
+        "2.9": "6d41abc91763c289",  # job_steps.worker
     }
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
@@ -333,8 +390,10 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     # 0a6fa8dda7084d88, migrated fe321e09a266b0bd).
     # 2.7 added online_endpoints and online_deployments (jobdb/online.py; 2.6: new fe1dd323cc9dd675,
     # upgraded 284384236990dfe5, migrated 13ffa70de7ba08f7).
-    # 2.8 added job_steps.worker (2.7: new ec23136290f8ebd1, upgraded c5158c0650ab7777, migrated
-    # f031a38b3f6e1dc9).
-    assert layouts == {"new": "a665e2359e3da083", "upgraded": "dcb1ca20c9f0e87c", "migrated": "4baa60c1024fa17d"}, (
+    # 2.8 added the index job_steps_by_key (2.7: new ec23136290f8ebd1, upgraded c5158c0650ab7777,
+    # migrated f031a38b3f6e1dc9).
+    # 2.9 added job_steps.worker (2.8: new fb5a4aa7a3fd6d6c, upgraded 377c25ff8d1ea0a3, migrated
+    # 4fe8ac4df7c56e36).
+    assert layouts == {"new": "6ee0d85970ac871d", "upgraded": "d30a7d0094a6863d", "migrated": "98e96a435809818a"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )

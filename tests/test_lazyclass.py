@@ -188,7 +188,7 @@ def test_a_no_op_run_makes_no_spec_methods_and_imports_no_tempfile(repo):
         "import pipefile.spec as s\n"
         "made = sorted(n for n, c in vars(s).items() if isinstance(c, type) and c.__module__ == s.__name__ "
         "and type(vars(c).get('__dataclass_fields__')) is dict)\n"
-        "print(repr((int(code or 0), made, sorted(m for m in ('tempfile', 'shutil') if m in sys.modules))))"
+        "print(repr((int(code or 0), made, sorted(m for m in ('tempfile', 'shutil', 'pathlib', 'urllib.parse') if m in sys.modules))))"
     )
     r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=repo.root)
     assert r.returncode == 0, r.stderr
@@ -197,3 +197,29 @@ def test_a_no_op_run_makes_no_spec_methods_and_imports_no_tempfile(repo):
     # Made on the way: Resources (the default of a field of Component) and EnvSpec
     # (the executor's own); the rest of the spec comes from the cache.
     assert made == ["EnvSpec", "Resources"] and heavy == []
+
+
+def test_a_class_without_a_doc_gets_dataclass_doc_without_a_signature_on_first_use(monkeypatch):
+    # dataclass writes `Name(field: type, ...)` as the doc of a class without one, through
+    # inspect.signature: most of the cost of processing a class. It is made when read instead.
+    import inspect
+
+    calls = []
+    real_signature = inspect.signature
+    monkeypatch.setattr(inspect, "signature", lambda *a, **k: calls.append(a) or real_signature(*a, **k))
+
+    def body():
+        return {"__annotations__": {"x": "int", "tags": "tuple"}, "tags": (), "__module__": __name__}
+
+    lazy = dataclass(frozen=True)(type("Undocumented", (), body()))
+    eager = dataclasses.dataclass(frozen=True)(type("Undocumented", (), body()))
+    calls.clear()  # (the eager one computed its doc at once)
+    assert lazy(1) == lazy(1) and repr(lazy(2)) == "Undocumented(x=2, tags=())"
+    assert calls == []  # made, used, and no signature computed
+    assert lazy.__doc__ == eager.__doc__ == "Undocumented(x: 'int', tags: 'tuple' = ())"
+    assert lazy(3).__doc__ == eager.__doc__ and inspect.getdoc(lazy) == inspect.getdoc(eager)
+    assert vars(lazy)["__doc__"] == eager.__doc__  # computed once, then kept
+    # Read before any other use: still dataclass's doc (the signature of the generated __init__).
+    unused = dataclass(type("Undocumented", (), body()))
+    assert unused.__doc__ == eager.__doc__ and unused(1).tags == ()
+    assert dataclass(type("Documented", (), {**body(), "__doc__": "Its own."})).__doc__ == "Its own."

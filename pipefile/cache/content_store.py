@@ -110,10 +110,18 @@ class BackgroundSync:
 
     def __init__(self):
         self._queue: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._work, name="store-sync", daemon=True)
-        self._thread.start()
+        # Started by the first object handed over: a run that stores nothing (a no-op)
+        # starts no thread.
+        self._thread: Optional[threading.Thread] = None
+        self._starting = threading.Lock()
 
     def add(self, path: str) -> None:
+        if self._thread is None:
+            with self._starting:
+                if self._thread is None:
+                    thread = threading.Thread(target=self._work, name="store-sync", daemon=True)
+                    thread.start()
+                    self._thread = thread
         self._queue.put(path)
 
     def _work(self) -> None:
@@ -141,8 +149,10 @@ class BackgroundSync:
         self._queue.join()
 
     def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
+        with self._starting:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread.join()
 
 
 class ContentStore:

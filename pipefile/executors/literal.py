@@ -20,7 +20,6 @@ view) are real folders in the view, so that Docker mounts there and not through 
 from __future__ import annotations
 
 import os
-import shutil
 
 from .. import spec
 from ..envs.base import WORKSPACE_VIEW
@@ -97,6 +96,8 @@ class LiteralView:
             try:
                 os.replace(at, ws_path)
             except OSError:
+                import shutil  # here, not at the top: a no-op run moves nothing (start-up)
+
                 shutil.move(at, ws_path)  # another file system
         notes = []
         outputs = {at for at, _, _ in self._outputs}

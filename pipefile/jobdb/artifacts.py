@@ -167,9 +167,13 @@ class ArtifactIndex:
                 )
             if viewer is None:
                 top = self.db.execute("SELECT MAX(version) FROM artifacts WHERE name=?", (name,)).fetchone()[0]
-                held = self.db.execute(
-                    "SELECT remote FROM artifact_numbers WHERE name=? AND version=?", (name, version)
-                ).fetchone()
+                held = (
+                    None
+                    if not 0 <= version <= MAX_ID  # (a number SQLite cannot hold names nothing)
+                    else self.db.execute(
+                        "SELECT remote FROM artifact_numbers WHERE name=? AND version=?", (name, version)
+                    ).fetchone()
+                )
                 if held is not None:  # the team's number, whose content was not pulled here
                     raise PipefileError(
                         f"artifact '{name}' has no version {version} here: {held[0]} holds {name}:{version}, "

@@ -166,8 +166,15 @@ class JobStore(ArtifactIndex):
         ).fetchone()
         if not row or row[0] is None:
             return {}
-        prefix = step + "."
-        return {k[len(prefix) :]: v for k, v in self.series(row[0]).items() if k.startswith(prefix)}
+        out: dict = {}
+        # This step's points only (the primary key leads with job_id, step): not the whole
+        # job's, read again for each of its steps.
+        for name, x, value, stamp in self.db.execute(
+            "SELECT name, x, value, time FROM metric_points WHERE job_id=? AND step=? ORDER BY name, seq",
+            (row[0], step),
+        ):
+            out.setdefault(name, []).append((x, value, stamp))
+        return out
 
     def series(self, job_id: int) -> dict:
         """{"STEP.NAME": [(step, value, time), ...]} of every series the job's steps streamed."""

@@ -22,9 +22,12 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                environment's identity (in the key), environment = its name,
                                gpus = JSON list of the device ids leased to it, gpu_model =
                                their model, worker = JSON of where it ran ({"executor":
-                               "ray", "node", "host"}; {"executor": "local"}) (2.8). These
+                               "ray", "node", "host"}; {"executor": "local"}) (2.9). These
                                four columns are added in place to a database that lacks
-                               them (pipes that predate them ignore them)
+                               them (pipes that predate them ignore them).
+                               Indexed by (step, key, outcome, job_id) (revision 2.8): a
+                               fresh step looks up the newest job that ran it with its key,
+                               which scanned every earlier job's rows on every run
     artifacts(name, version, kind, digest, size, job_id, step, output, path, created)
                                versioned named outputs and assets: a new version only for
                                new content (jobdb/artifacts.py)
@@ -105,7 +108,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.8"
+SCHEMA_REVISION = "2.9"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -136,6 +139,7 @@ CREATE TABLE IF NOT EXISTS job_steps(
   outputs TEXT, seconds REAL, exit_code INTEGER, log TEXT, error TEXT, finished REAL,
   environment TEXT, gpus TEXT, gpu_model TEXT, worker TEXT,
   PRIMARY KEY(job_id, step));
+CREATE INDEX IF NOT EXISTS job_steps_by_key ON job_steps(step, key, outcome, job_id);
 CREATE TABLE IF NOT EXISTS artifacts(
   name TEXT, version INTEGER, kind TEXT, digest TEXT, size INTEGER, job_id INTEGER, step TEXT,
   output TEXT, path TEXT, created REAL, PRIMARY KEY(name, version));
