@@ -238,6 +238,38 @@ def test_a_worker_killed_mid_step_is_retried_and_the_run_succeeds(cluster, tmp_p
     assert "attempt 1 of 2: the executor failed under it" in log
 
 
+def test_retries_zero_fails_on_a_dead_worker_and_a_failing_command_is_never_retried(cluster, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    r.pipefile(f"""
+        steps:
+          once:
+            command: echo x >> {marks}/once.runs; echo $PPID > {marks}/worker.pid; sleep 120; touch ${{{{outputs.o}}}}
+            retries: 0
+            outputs:
+              o: {{path: once.txt}}
+          exits:
+            command: echo x >> {marks}/exits.runs; exit 3
+            retries: 2
+            outputs:
+              o: {{path: exits.txt}}
+        """)
+    store = ["--store", str(tmp_path / "s")]
+    p = _popen(r, "run", "-k", "--executor", "ray", "--address", cluster["address"], *store, env=cluster["env"])
+    try:
+        os.kill(int(_wait_for(marks / "worker.pid")), signal.SIGKILL)
+        out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 1, err
+    assert "the executor failed under it 1 time(s)" in err
+    assert (marks / "once.runs").read_text() == "x\n"
+    assert (marks / "exits.runs").read_text() == "x\n"  # exit 3: the command's failure, not retried
+    assert "exited with status 3" in err
+
+
 def test_ctrl_c_cancels_the_ray_task_and_its_processes_are_gone(cluster, tmp_path):
     r = Repo(tmp_path / "ws")
     r.root.mkdir()
