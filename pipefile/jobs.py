@@ -27,6 +27,8 @@ from .printable import printable
 from .rebuilder import Decision
 from .workspace import Workspace
 
+LOCAL_WORKER = {"executor": "local"}  # the worker of a step done here (ran, restored or fresh)
+
 
 def in_git_tree(root: str) -> bool:
     """Whether a `.git` is at `root` or in a folder above it."""
@@ -272,6 +274,7 @@ class JobRecorder:
                 node.step.environment or None,
                 list(result.gpus),
                 result.gpu_model,
+                result.worker or LOCAL_WORKER,
             ),
             urgent=result.outcome not in (Outcome.FRESH, Outcome.SKIPPED),
         )

@@ -103,6 +103,8 @@ class StepResult:
     window: tuple = ()
     # output path -> its stat signature right after it was put in place
     signatures: dict = field(default_factory=dict)
+    # where it ran: {"executor": "ray", "node": ..., "host": ...}; None: here (the local executor)
+    worker: Optional[dict] = None
 
     @property
     def ok(self) -> bool:

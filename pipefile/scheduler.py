@@ -106,8 +106,12 @@ class Scheduler:
         memory: Optional[int] = None,
         dry_run: bool = False,
         gpus: Optional[list] = None,
+        placed_elsewhere: bool = False,
     ):
-        """`gpus`: the devices (envs.gpus.Gpu) to hand out; None when no selected step asks for any."""
+        """`gpus`: the devices (envs.gpus.Gpu) to hand out; None when no selected step asks for any.
+        `placed_elsewhere`: the executor's cluster places the steps that run by their resources
+        (Ray): here only -j limits how many are in flight, never this machine's GPUs or memory."""
+        self.placed_elsewhere = placed_elsewhere
         self.graph = graph
         self.planner = planner
         self.executor = executor
@@ -122,6 +126,8 @@ class Scheduler:
 
     def check_resources(self, plan: Plan) -> None:
         """Requests no schedule can meet, for the steps that may run (restoring needs nothing)."""
+        if self.placed_elsewhere:
+            return  # the cluster's to judge
         errors = []
         pool = self.gpus or []
         ids = ", ".join(g.id for g in pool)
@@ -176,6 +182,8 @@ class Scheduler:
         r = self.graph.nodes[name].step.resources
         if not runs:
             return (1.0, 0, 0)  # copying from the store needs no GPU (and must not wait for one)
+        if self.placed_elsewhere:
+            return (1.0, 0, 0)  # a slot of -j: what it needs is asked of the cluster
         return (min(max(r.cpus, _LEAST_CPU), float(self.jobs)), r.memory, r.gpus)
 
     def execute(self, plan: Plan) -> RunSummary:
@@ -256,7 +264,7 @@ class Scheduler:
                         ),
                         d,
                     )
-                elif self.graph.nodes[name].step.resources.gpus > len(self.gpus or []):
+                elif not self.placed_elsewhere and self.graph.nodes[name].step.resources.gpus > len(self.gpus or []):
                     done(
                         name,
                         dataclasses.replace(

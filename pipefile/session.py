@@ -19,6 +19,7 @@ run, so it decides as a run decides, and writes nothing. The CLI turns flags int
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import field
 from typing import Iterable, NamedTuple, Optional
@@ -31,6 +32,7 @@ from .envs import EnvironmentSet
 from .envs import gpus as gpus_mod
 from .envs.usage import write_environments
 from .errors import PipefileError, raise_all
+from .executors.choice import RAY, ExecutorChoice
 from .executors.dry_run import DryRunExecutor
 from .executors.local import LocalExecutor
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
@@ -76,6 +78,7 @@ class RunRequest(NamedTuple):
     step_env: Optional[dict] = None  # the environment steps start from (default: this process's)
     push: bool = False  # afterwards, upload what was built to the remote
     mlflow: bool = False  # log the job to MLflow (also whenever MLFLOW_TRACKING_URI is set)
+    executor: Optional[ExecutorChoice] = None  # what runs the steps (None: the local executor)
 
 
 @dataclass(eq=False)  # (no two records are compared: the methods are not worth their start-up)
@@ -282,7 +285,11 @@ class Session:
         if plan is None:
             plan = self.start(req)
         redecide = _Redecider(self)
-        wants = any(self.graph.nodes[n].step.resources.gpus for n in plan.decisions)
+        choice = req.executor or ExecutorChoice()
+        # On a cluster, Ray places steps by their resources: this machine's GPUs, memory and
+        # CPUs are not what limits them.
+        elsewhere = choice.type == RAY and not req.dry_run
+        wants = any(self.graph.nodes[n].step.resources.gpus for n in plan.decisions) and not elsewhere
         gpus = list(self.outside.gpus) if wants else None
         if req.dry_run:
             sched = Scheduler(
@@ -297,8 +304,12 @@ class Session:
                 gpus=gpus,
             )
             return self._record(sched.execute(plan), None)
-        Scheduler(self.graph, redecide, None, gpus=gpus).check_resources(plan)  # before the job begins
+        if not elsewhere:
+            Scheduler(self.graph, redecide, None, gpus=gpus).check_resources(plan)  # before the job begins
         self._check_store_links()
+        cluster = self._ray_cluster(choice) if elsewhere else None
+        if cluster is not None and _runs_something(plan):
+            cluster.connect()  # now: an unreachable cluster is an error before the job begins
         with disk_errors(self.ws.jobs.path):
             job = begin_job(
                 self.ws,
@@ -321,7 +332,13 @@ class Session:
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
-        executor = self.executor = LocalExecutor(
+        if cluster is not None:
+            from .executors.ray import RayExecutor
+
+            make = functools.partial(RayExecutor, cluster=cluster)
+        else:
+            make = LocalExecutor
+        executor = self.executor = make(
             self.ws,
             self.hasher,
             f"{job.id}-{job.uid}",
@@ -342,10 +359,11 @@ class Session:
             redecide,
             executor,
             self.ws.state,
-            req.jobs,
+            req.jobs or (RAY_DEFAULT_JOBS if elsewhere else 0),
             req.keep_going or self.graph.pipefile.keep_going,
             Fanout(events, recorder),
             gpus=gpus,
+            placed_elsewhere=elsewhere,
         )
         status = JobStatus.INTERRUPTED
         try:
@@ -360,6 +378,16 @@ class Session:
                 finally:
                     self.ws.jobs.finish(job.id, status)
         return self._record(summary, job, recorder.warnings)
+
+    def _ray_cluster(self, choice: ExecutorChoice):
+        """The cluster and shared store `choice` names (a store named but not defined is an
+        error now; nothing is contacted until a step must run)."""
+        from .executors.ray import RayCluster
+        from .remote import config as remotes
+
+        store = remotes.resolve(self.root, choice.store) if choice.store else None
+        default = None if store is not None else remotes.resolve(self.root, None)
+        return RayCluster(choice.address, store, default)
 
     def _check_store_links(self) -> None:
         """No output may land in a store kept outside .pipe/ (PIPE_STORE_DIR, a clone's): the
@@ -437,6 +465,15 @@ class Session:
         self._cancel = hard
         if self.executor is not None:
             self.executor.cancel(hard=hard)
+
+
+RAY_DEFAULT_JOBS = 64  # steps in flight on a cluster at once, unless -j says (Ray queues the rest)
+
+
+def _runs_something(plan: Plan) -> bool:
+    from .rebuilder import Verdict
+
+    return any(d.verdict in (Verdict.RUN, Verdict.PENDING) for d in plan.decisions.values())
 
 
 class _Redecider:

@@ -93,6 +93,9 @@ class Resources:
     cpus: float = 1.0
     memory: int = 0  # bytes; 0 = not declared
     gpus: int = 0  # whole devices, leased by id (CUDA_VISIBLE_DEVICES)
+    # ((name, amount), ...) sorted: a cluster's own resources (`custom:`), asked of the Ray
+    # executor's scheduler; the local executor has none of them and ignores them
+    custom: tuple = ()
 
 
 # Environment types.
@@ -338,11 +341,27 @@ class Step:
     # in the workspace) or RENDER_AZUREML (an imported Azure ML node: docs/azureml.md).
     render: str = ""
     always_run: bool = False  # never fresh, never restored (Azure's is_deterministic: false)
-    timeout: float = 0.0  # seconds; 0 = none (Azure's limits.timeout)
+    # times the step is run again after the executor itself failed under it (a worker or
+    # node that died); None: the default (1). Never for a non-zero exit of the command.
+    retries: Optional[int] = None
+    timeout: Optional[float] = None  # seconds; a step still running then is stopped and fails
 
 
 # Rendering modes of a step (Step.render).
 RENDER_AZUREML = "azureml"  # plain text substitution, str() of values, run in a fresh copy of its code
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """`settings: {executor: ...}`: what runs the steps unless the command line says."""
+
+    type: str = "local"  # local | ray
+    address: str = ""  # ray: the cluster's address ("" = RAY_ADDRESS, else a local instance)
+    store: str = ""  # ray: the shared store (a remote's name, a URL or a path)
+    loc: SourceLoc = SourceLoc("")
+
+
+EXECUTOR_TYPES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -357,6 +376,7 @@ class Pipefile:
     components: Mapping[str, Component] = field(default_factory=dict)
     steps: Mapping[str, Step] = field(default_factory=dict)
     environments: Mapping[str, EnvSpec] = field(default_factory=dict)
+    executor: Optional[ExecutorSettings] = None  # `settings: {executor: ...}`
     # (SourceLoc, message, hint) of what loads but is likely a mistake (`pipe validate` and
     # `pipe run` print them)
     warnings: tuple = ()

@@ -288,6 +288,7 @@ def test_schema_revision_is_bumped_with_the_schema():
         "2.6": "e0f78cb21795b0c2",
         "2.7": "c5e23af77dc241e1",
         "2.8": "4a124f341e63307e",
+        "2.9": "6d41abc91763c289",  # job_steps.worker
     }
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
@@ -391,6 +392,8 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     # upgraded 284384236990dfe5, migrated 13ffa70de7ba08f7).
     # 2.8 added the index job_steps_by_key (2.7: new ec23136290f8ebd1, upgraded c5158c0650ab7777,
     # migrated f031a38b3f6e1dc9).
-    assert layouts == {"new": "fb5a4aa7a3fd6d6c", "upgraded": "377c25ff8d1ea0a3", "migrated": "4fe8ac4df7c56e36"}, (
+    # 2.9 added job_steps.worker (2.8: new fb5a4aa7a3fd6d6c, upgraded 377c25ff8d1ea0a3, migrated
+    # 4fe8ac4df7c56e36).
+    assert layouts == {"new": "6ee0d85970ac871d", "upgraded": "d30a7d0094a6863d", "migrated": "98e96a435809818a"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )

@@ -1252,6 +1252,44 @@ CASES = [
         E("0.5", "gpus of step 'a' must be a whole number of devices (0 or more), not 0.5", hint="gpus: 1"),
         E("[gpu_modle]", "key_includes of step 'a': unknown item 'gpu_modle'", hint="did you mean 'gpu_model'?"),
     ),
+    C(
+        "custom-resources-retries-timeout",
+        ONE_STEP
+        + """\
+        resources: {custom: {special_node: 0, CPU: 1, "bad name": 1, gpu_a100: yes}}
+        retries: -1
+        timeout: soon
+    """,
+        E("0, CPU", "custom resource 'special_node' of step 'a' must be a positive number, not 0"),
+        E("CPU", "custom resource name 'CPU' of step 'a' is not usable", hint="cpus, gpus and memory"),
+        E('"bad name"', "custom resource name 'bad name' of step 'a' is not usable"),
+        E("yes", "custom resource 'gpu_a100' of step 'a' must be a positive number"),
+        E("-1", "retries of step 'a' must be a whole number from 0 to 100, not -1", hint="never retried"),
+        E("soon", "timeout of step 'a' is not a positive duration: 'soon'", hint="30m"),
+    ),
+    C(
+        "settings-executor",
+        """\
+        version: 1
+        settings: {executor: slurm, colour: blue}
+        steps:
+          a: {command: echo hi}
+    """,
+        E("slurm", "settings: unknown executor 'slurm'", hint="one of: local, ray"),
+        E("colour", "unknown key 'colour' in settings"),
+    ),
+    C(
+        "settings-executor-mapping",
+        """\
+        version: 1
+        settings:
+          executor: {type: local, store: /shared, adress: x}
+        steps:
+          a: {command: echo hi}
+    """,
+        E("adress", "unknown key 'adress' in settings: executor", hint="did you mean 'address'?"),
+        E("{type", "settings: address and store are for the ray executor", hint="type: ray"),
+    ),
     # --- environments
     C(
         "environment-shapes",

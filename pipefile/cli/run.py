@@ -11,6 +11,7 @@ from typing import Iterable, Optional
 import click
 
 from ..errors import PipefileError, did_you_mean, raise_all
+from ..executors.choice import choose
 from ..remote import config as remotes_mod
 from ..report import run as run_report
 from ..report.text import dump_json, write_json_file
@@ -87,6 +88,29 @@ from .options import (
     metavar="IDS",
     help="The GPUs steps may be given, e.g. 0,1 (or none); default: PIPE_GPUS, else the detected ones.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="What runs the steps that must run: local (default) or ray (a Ray cluster); "
+    "default: PIPE_EXECUTOR, else the Pipefile's settings: executor.",
+)
+@click.option(
+    "--address",
+    metavar="ADDR",
+    default=None,
+    help="With --executor ray: the cluster (default: RAY_ADDRESS, else one running on this machine, "
+    "else a local Ray instance started for the run).",
+)
+@click.option(
+    "--store",
+    "store",
+    metavar="NAME|URL",
+    default=None,
+    help="With --executor ray: the shared store the workers read inputs from and write outputs to "
+    "(a remote's name, a URL or a path all nodes see; default: PIPE_RAY_STORE, the settings, the "
+    "default remote; needed for a cluster of several machines).",
+)
 @guard
 def run(
     targets,
@@ -108,6 +132,9 @@ def run(
     ci,
     summary_path,
     gpus,
+    executor,
+    address,
+    store,
 ):
     """Bring TARGETS (steps or output paths; default: all) up to date.
 
@@ -144,6 +171,7 @@ def run(
         from .. import mlflow_log
 
         mlflow_log.check_installed()  # before the run (and before .pipe/ is made), not after hours of training
+    choice = choose(graph.pipefile.executor, executor, address, store)
     request = RunRequest(
         tuple(targets),
         forced,
@@ -154,6 +182,7 @@ def run(
         tuple(_scrubbed_argv(sys.argv[1:])),
         push=push_after,
         mlflow=to_mlflow,
+        executor=choice,
     )
 
     def remote_failed(e) -> None:

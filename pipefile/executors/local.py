@@ -43,7 +43,6 @@ from .follow import LogFollower
 from .literal import LiteralView
 
 _TERM_GRACE_SECONDS = 5.0
-_TIMED_OUT = 124  # the exit status of a task stopped at its time limit (as timeout(1) gives)
 
 
 def _log_says(path: str, text: bytes, tail: int = 8192) -> bool:
@@ -101,6 +100,11 @@ def changed_at(ap: str) -> int:
                 except OSError:
                     pass
     return newest
+
+
+def timeout_message(seconds: float) -> str:
+    shown = f"{seconds:g}s" if seconds < 120 else f"{seconds / 60:g}m"
+    return f"timed out: still running after {shown} (its timeout:); stopped"
 
 
 def _message(e: Exception) -> str:
@@ -340,13 +344,11 @@ class LocalExecutor:
                 launch.env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_ids)
             started_ns = time.time_ns()
             try:
-                rc = self._spawn(env, launch, log_abs, notes, node.step.timeout)
+                rc = self._execute(node, decision, staged, env, launch, log_abs, notes)
             finally:
                 window = (started_ns, time.time_ns())
             if self.cancelled.is_set():
                 raise StepFailure("interrupted", rc)
-            if rc == _TIMED_OUT:
-                raise StepFailure(f"ran past its time limit ({node.step.timeout:g} s): stopped", rc)
             if rc != 0:
                 how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
                 if env.container and _log_says(log_abs, b"Read-only file system"):
@@ -414,6 +416,11 @@ class LocalExecutor:
                 out.add(real)
         return tuple(sorted(out))
 
+    def _execute(self, node: Node, decision: Decision, staged, env: Environment, launch, log_abs, notes) -> int:
+        """Where the command runs (here: a local process); returns its exit status. Another
+        executor replaces only this: staging before and verifying and committing after stay."""
+        return self._spawn(env, launch, log_abs, notes, node.step.timeout)
+
     @contextlib.contextmanager
     def _following(self, name: str, log_abs: str, env: Environment, log):
         """The task's log followed for its lines while it runs (when asked: follow_output)."""
@@ -431,7 +438,7 @@ class LocalExecutor:
                 pass
             follower.unwatch(name)  # its last lines, before its result is reported
 
-    def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list, timeout: float = 0.0) -> int:
+    def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list, timeout=None) -> int:
         name = launch.step
         with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
             launch.log = log
@@ -455,22 +462,7 @@ class LocalExecutor:
             try:
                 if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
                     self._stop([proc])
-                timer = None
-                if timeout > 0:  # (Azure's limits.timeout) stopped as Ctrl-C stops it: TERM, then KILL
-                    late = threading.Event()
-
-                    def stop():
-                        late.set()
-                        self._stop([proc])
-
-                    timer = threading.Timer(timeout, stop)
-                    timer.daemon = True
-                    timer.start()
-                rc = proc.wait()
-                if timer is not None:
-                    timer.cancel()
-                    if late.is_set():
-                        rc = _TIMED_OUT
+                rc = self._wait(proc, timeout)
                 if proc.finish():
                     notes.append("killed processes the step left running in the background")
                 return rc
@@ -481,6 +473,21 @@ class LocalExecutor:
             finally:
                 with self._procs_lock:
                     self._procs.pop(name, None)
+
+    def _wait(self, proc, timeout) -> int:
+        """The exit status; a step still running after `timeout` seconds is stopped and fails."""
+        if not timeout:
+            return proc.wait()
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = proc.poll()
+            if rc is not None:
+                return rc
+            if time.monotonic() >= deadline:
+                self._stop([proc])
+                proc.wait()
+                raise StepFailure(timeout_message(timeout))
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def _check_inputs_unchanged(self, decision: Decision) -> None:
         m = decision.key.manifest

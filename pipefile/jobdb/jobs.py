@@ -112,6 +112,7 @@ class JobStore(ArtifactIndex):
                 s.environment,
                 json.dumps(list(s.gpus)) if s.gpus else None,
                 s.gpu_model,
+                encode(s.worker) if s.worker else None,
             )
             for s in steps
         ]
@@ -119,8 +120,8 @@ class JobStore(ArtifactIndex):
         try:
             self.db.executemany(
                 "INSERT OR REPLACE INTO job_steps(job_id, step, outcome, key, env, command, inputs, outputs, "
-                "seconds, exit_code, log, error, finished, environment, gpus, gpu_model) "
-                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "seconds, exit_code, log, error, finished, environment, gpus, gpu_model, worker) "
+                "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 rows,
             )
             self.db.execute("COMMIT")

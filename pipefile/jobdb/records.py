@@ -110,6 +110,7 @@ class JobStep:
     environment: Optional[str] = None  # the environment's name (None: the calling shell)
     gpus: list = field(default_factory=list)  # device ids leased to the step
     gpu_model: Optional[str] = None
+    worker: Optional[dict] = None  # where it ran: {"executor": "ray", "node", "host"} or {"executor": "local"}
 
     def to_json(self) -> dict:
         return {
@@ -122,6 +123,7 @@ class JobStep:
                 "environment",
                 "gpus",
                 "gpu_model",
+                "worker",
                 "command",
                 "inputs",
                 "outputs",
@@ -217,7 +219,7 @@ def job_from_row(row) -> Job:
 
 def step_from_row(r) -> JobStep:
     """A `job_steps` row (SELECT *) as a JobStep (a row without the newer columns reads None)."""
-    extra = tuple(r[13:16]) + (None,) * (16 - len(r))
+    extra = tuple(r[13:17]) + (None,) * (17 - len(r))
     return JobStep(
         r[0],
         r[1],
@@ -235,4 +237,5 @@ def step_from_row(r) -> JobStep:
         extra[0],
         json.loads(extra[1] or "[]"),
         extra[2],
+        json.loads(extra[3]) if extra[3] else None,
     )

@@ -16,13 +16,15 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                deployment (and its snapshot digest), which token, the
                                request, its digest (for reuse) and idempotency key
     job_steps(job_id, step, outcome, key, env, command, inputs, outputs, seconds,
-              exit_code, log, error, finished, environment, gpus, gpu_model)
+              exit_code, log, error, finished, environment, gpus, gpu_model, worker)
                                one row per step, written as soon as the step ends, so a
                                killed run keeps every step that finished; env = the
                                environment's identity (in the key), environment = its name,
                                gpus = JSON list of the device ids leased to it, gpu_model =
-                               their model. These three columns are added in place to a
-                               database that lacks them (pipes that predate them ignore them).
+                               their model, worker = JSON of where it ran ({"executor":
+                               "ray", "node", "host"}; {"executor": "local"}) (2.9). These
+                               four columns are added in place to a database that lacks
+                               them (pipes that predate them ignore them).
                                Indexed by (step, key, outcome, job_id) (revision 2.8): a
                                fresh step looks up the newest job that ran it with its key,
                                which scanned every earlier job's rows on every run
@@ -106,7 +108,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.8"
+SCHEMA_REVISION = "2.9"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -135,7 +137,7 @@ CREATE TABLE IF NOT EXISTS jobs(
 CREATE TABLE IF NOT EXISTS job_steps(
   job_id INTEGER, step TEXT, outcome TEXT, key TEXT, env TEXT, command TEXT, inputs TEXT,
   outputs TEXT, seconds REAL, exit_code INTEGER, log TEXT, error TEXT, finished REAL,
-  environment TEXT, gpus TEXT, gpu_model TEXT,
+  environment TEXT, gpus TEXT, gpu_model TEXT, worker TEXT,
   PRIMARY KEY(job_id, step));
 CREATE INDEX IF NOT EXISTS job_steps_by_key ON job_steps(step, key, outcome, job_id);
 CREATE TABLE IF NOT EXISTS artifacts(
@@ -230,10 +232,10 @@ def prepare(db: sqlite3.Connection, path: str) -> None:
 
 
 def add_step_columns(db: sqlite3.Connection) -> None:
-    """The environment and GPU columns of job_steps, added in place where missing (older
-    databases; pipes that predate them ignore them)."""
+    """The environment, GPU and worker columns of job_steps, added in place where missing
+    (older databases; pipes that predate them ignore them)."""
     have = {r[1] for r in db.execute("PRAGMA table_info(job_steps)")}
-    for column in ("environment", "gpus", "gpu_model"):
+    for column in ("environment", "gpus", "gpu_model", "worker"):
         if column not in have:
             try:
                 db.execute(f"ALTER TABLE job_steps ADD COLUMN {column} TEXT")

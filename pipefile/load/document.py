@@ -18,6 +18,7 @@ from ..errors import PipefileError, SourceLoc, raise_all
 from . import reader, yamlsafe
 from .checks import check_artifact_names, check_endpoint_names, check_step_references
 from .environments import builtin_std, load_environments
+from .execution import load_settings
 from .fields import TOP_KEYS
 from .reader import NodeReader, display_path
 from .sections import load_assets, load_components, load_params
@@ -174,6 +175,7 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
             st = parser.load_step(key, knode, vnode)
             if st is not None:
                 steps[key] = st
+    executor = load_settings(r, items["settings"][1]) if "settings" in items else None
     builtin_std(steps, environments)
     r.errors += check_step_references(steps, parser.declared_outputs)
     r.errors += check_artifact_names(steps, assets)
@@ -189,6 +191,7 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
         components=components,
         steps=steps,
         environments=environments,
+        executor=executor,
         warnings=tuple(r.warnings),
         keep_going=bool(r.flag(items["keep_going"][1], "keep_going")) if "keep_going" in items else False,
     ), r.errors

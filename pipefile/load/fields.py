@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from .. import spec
 
-TOP_KEYS = ("version", "name", "description", "params", "assets", "environments", "components", "steps", "keep_going")
+TOP_KEYS = (
+    "version",
+    "name",
+    "description",
+    "params",
+    "assets",
+    "environments",
+    "components",
+    "steps",
+    "keep_going",
+    "settings",
+)
 PARAM_KEYS = ("type", "default", "description")
 ASSET_KEYS = ("type", "path", "description", "name", "input")
 COMPONENT_KEYS = (
@@ -42,13 +53,14 @@ STEP_KEYS = (
     "foreach",
     "render",
     "always_run",
+    "retries",
     "timeout",
 )
 # Values of a step's `render:` ("pipefile", the default, or an imported Azure ML node's way: docs/azureml.md).
 RENDER_MODES = ("pipefile", spec.RENDER_AZUREML)
 BINDING_KEYS = ("type", "path", "value")
 STEP_OUTPUT_KEYS = ("type", "path", "description", "name", "output")
-RESOURCE_KEYS = ("cpus", "memory", "gpus")
+RESOURCE_KEYS = ("cpus", "memory", "gpus", "custom")
 ENVIRONMENT_KEYS = (
     "type",
     "description",

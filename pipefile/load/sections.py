@@ -14,6 +14,7 @@ from .. import spec, template
 from ..errors import did_you_mean
 from ..spec import MISSING, CodeRef, Component, InputDecl, OutputDecl, Param, Resources
 from .environments import environment_ref
+from .execution import load_custom_resources
 from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEYS, PARAM_KEYS, RESOURCE_KEYS
 from .numbers import looks_numeric
 from .params import parse_size
@@ -388,7 +389,8 @@ def load_resources(r: NodeReader, node: Node, what: str) -> Resources:
             r.error(f["memory"], f"memory of {what} is not a size", "write it like 512MB, 4GB or 2GiB")
         else:
             memory = size
-    return Resources(cpus, memory, gpus)
+    custom = load_custom_resources(r, f["custom"], what) if "custom" in f else ()
+    return Resources(cpus, memory, gpus, custom)
 
 
 def load_key_includes(r: NodeReader, node: Node, what: str) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from ..spec import (
 )
 from . import stdlib
 from .environments import environment_ref
+from .execution import load_retries, load_timeout
 from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
 from .fields import BINDING_KEYS, RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
 from .paths import normalize_path, path_hint
@@ -262,7 +263,7 @@ class StepParser:
         return command, r.loc(cnode)
 
     def _running(self, fields: Fields, what: str) -> tuple:
-        """(render, always_run, timeout): how the step is rendered and run (docs/azureml.md:
+        """(render, always_run): how the step is rendered and run (docs/azureml.md:
         what `pipe import azureml` writes for an imported node)."""
         r = self.r
         render = ""
@@ -273,14 +274,7 @@ class StepParser:
             elif v == spec.RENDER_AZUREML:
                 render = v
         always = bool(r.flag(fields["always_run"][1], f"always_run of {what}")) if "always_run" in fields else False
-        timeout = 0.0
-        if "timeout" in fields:
-            v = r.value(fields["timeout"][1])
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-                r.error(fields["timeout"][1], f"timeout of {what} must be a number of seconds above 0, not {v!r}")
-            else:
-                timeout = float(v)
-        return render, always, timeout
+        return render, always
 
     def _step(
         self,
@@ -317,11 +311,10 @@ class StepParser:
             # The component's metrics outputs first; what the step lists itself is added.
             mine = tuple(outputs[o].path for o in comp.metrics if o in outputs)
             metrics = tuple(dict.fromkeys(mine + metrics))
-        render, always, timeout = self._running(fields, what)
+        render, always = self._running(fields, what)
         return Step(
             render=render,
             always_run=always,
-            timeout=timeout,
             name=name,
             command=command,
             inputs=inputs,
@@ -337,6 +330,8 @@ class StepParser:
             environment="" if environment == spec.ENV_LOCAL else environment,
             key_includes=key_includes,
             library=comp.library if comp else None,
+            retries=load_retries(r, fields["retries"][1], what) if "retries" in fields else None,
+            timeout=load_timeout(r, fields["timeout"][1], what) if "timeout" in fields else None,
         )
 
     # --- outputs and metrics --------------------------------------------------------------

@@ -45,6 +45,14 @@ def render_jobs(jobs: list, counts: dict, stream=None, filtered: bool = False, h
     table(["id", "uid", "experiment", "status", "started", "took", "steps", "git", "user"], rows, styles, stream)
 
 
+def worker_text(worker) -> str:
+    """Where a step ran, for a table cell: ray HOST (NODE...), or local."""
+    if not worker or worker.get("executor") == "local":
+        return "local"
+    node = str(worker.get("node") or "")[:12]
+    return printable(f"{worker.get('executor')} {worker.get('host') or '?'}" + (f" ({node})" if node else ""))
+
+
 def render_job(job, steps: list, stream=None) -> None:
     stream = stream or sys.stdout
 
@@ -70,6 +78,8 @@ def render_job(job, steps: list, stream=None) -> None:
     rows, styles = [], []
     with_env = any(s.environment for s in steps)
     with_gpus = any(s.gpus for s in steps)
+    # Only when some step ran elsewhere: a local job's table stays as it was.
+    with_worker = any(s.worker and s.worker.get("executor") != "local" for s in steps)
     for s in steps:
         row = [
             s.step,
@@ -82,12 +92,15 @@ def render_job(job, steps: list, stream=None) -> None:
             row.append(s.environment or "local")
         if with_gpus:
             row.append(",".join(s.gpus) + (f" ({s.gpu_model})" if s.gpu_model else "") if s.gpus else "-")
+        if with_worker:
+            row.append(worker_text(s.worker))
         rows.append(row + [s.log or "-"])
         styles.append(_OUTCOME_STYLE.get(s.outcome))
     headers = (
         ["step", "outcome", "took", "exit", "key"]
         + (["env"] if with_env else [])
         + (["gpus"] if with_gpus else [])
+        + (["worker"] if with_worker else [])
         + ["log"]
     )
     table(headers, rows, styles, stream)

@@ -313,6 +313,7 @@ def run_json(summary: RunSummary) -> dict:
                 **({"log": r.log} if r.log else {}),
                 **({"environment": r.environment} if r.environment else {}),
                 **({"gpus": list(r.gpus), "gpu_model": r.gpu_model} if r.gpus else {}),
+                **({"worker": r.worker} if r.worker else {}),
             }
             for r in summary.results.values()
         ],

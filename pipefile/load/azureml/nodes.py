@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import Any, Optional
 
 from ... import spec, template
 from ...errors import PipefileError, SourceLoc, did_you_mean
@@ -72,7 +72,7 @@ class Draft:
     loc: SourceLoc
     command_loc: SourceLoc
     always: bool
-    timeout: float
+    timeout: Optional[float]
     description: str = ""
 
 
@@ -207,7 +207,7 @@ class CommandNodes:
             loc=job.loc,
             command_loc=cloc,
             always=self.force or comp.get("is_deterministic") is False or job.get("is_deterministic") is False,
-            timeout=float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else 0.0,
+            timeout=float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None,
             description=str(comp.get("description") or ""),
         )
 

@@ -1,0 +1,294 @@
+"""The worker side of the Ray executor: what one Ray task does on a cluster node.
+
+It is handed a `payload` (plain data: the step's rendered command, the files it reads as
+(workspace path, content digest), its outputs, its environment's spec, the shared store)
+and, on the node:
+  1. fetches the objects it lacks from the shared store into the node's own content
+     store (each verified on arrival) and materialises the files in a fresh scratch folder,
+     at the same workspace-relative paths;
+  2. prepares the environment (a venv is built here, once per node, keyed by identity,
+     in the node folder), runs the command in the scratch folder, and yields its log as it
+     grows (the caller appends it to the step's log file);
+  3. hashes what the command wrote at the outputs' paths, puts it in the node's store,
+     uploads what the shared store lacks, and yields the digests last.
+Nothing but digests comes back: the caller downloads and verifies the outputs itself.
+
+The node folder (PIPE_RAY_NODE_DIR, default <tmp>/pipe-ray-<uid>) holds `store/` (the
+node's content store), `envs/` (built environments, through pipefile.envs) and
+`scratch/` (one folder per task, removed when it ends). A task whose worker process died
+(killed, out of memory) cannot clean up: the next task on the node kills what its
+command left running and removes its folder (`_reap`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from typing import Optional
+
+from .. import spec
+from ..cache.content_store import ContentStore
+from ..digest import TREE, Hasher, PathDigest
+from ..envs import EnvError, Environment, Launch, make
+from ..errors import PipefileError
+from .local import timeout_message
+
+_OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP"
+_LOG_EVERY = 0.2  # seconds between two pieces of log sent back
+_state_lock = threading.Lock()
+_stores: dict = {}  # node folder -> ContentStore
+_remotes: dict = {}  # (url, options) -> Remote
+_remover = None  # queue of scratch folders to remove (a worker process runs many tasks: one connection)
+
+
+def node_dir() -> str:
+    d = os.environ.get("PIPE_RAY_NODE_DIR") or os.path.join(tempfile.gettempdir(), f"pipe-ray-{os.getuid()}")
+    os.makedirs(os.path.join(d, "scratch"), exist_ok=True)
+    return d
+
+
+def _store(folder: str) -> ContentStore:
+    with _state_lock:
+        if folder not in _stores:
+            store = _stores[folder] = ContentStore(os.path.join(folder, "store"))
+            # The node's store is a cache (the shared store is the record): its fsyncs need
+            # not hold up a task.
+            store.start_background_sync()
+        return _stores[folder]
+
+
+def _remove_later(path: str) -> None:
+    """Remove a finished task's scratch folder off the task's path (a worker runs one task
+    at a time; the folder of one it could not remove is found by `_reap`)."""
+    global _remover
+    with _state_lock:
+        if _remover is None:
+            import queue
+
+            q: queue.Queue = queue.Queue()
+
+            def work() -> None:
+                while True:
+                    shutil.rmtree(q.get(), ignore_errors=True)
+
+            threading.Thread(target=work, name="pipe-scratch-rm", daemon=True).start()
+            _remover = q
+    _remover.put(path)
+
+
+def _remote(store_spec):
+    from ..remote.transport import Remote
+
+    key = (store_spec.url, repr(sorted(store_spec.options.items())))
+    with _state_lock:
+        if key not in _remotes:
+            _remotes[key] = Remote(store_spec)
+        return _remotes[key]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def _reap(scratch_root: str) -> None:
+    """Scratch folders of tasks whose worker process is gone: kill what they left running
+    (their command's process group), then remove them."""
+    for name in os.listdir(scratch_root):
+        folder = os.path.join(scratch_root, name)
+        try:
+            with open(os.path.join(folder, _OWNER)) as f:
+                pid, pgid = (int(x) for x in f.read().split())
+        except (OSError, ValueError):
+            continue
+        if _alive(pid):
+            continue
+        if pgid > 0 and not name.startswith(".done-"):  # (a finished task's group is long gone)
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except OSError:
+                pass
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fail(message: str, rc: Optional[int] = None) -> dict:
+    return {"error": message, "rc": rc}
+
+
+def run_step(payload: dict):
+    """The Ray task (a generator): yields ("log", bytes) while the command runs, then
+    ("done", result). A failure of the step is a result with "error"; an exception here
+    means the worker itself broke."""
+    t0 = time.monotonic()
+    folder = node_dir()
+    scratch_root = os.path.join(folder, "scratch")
+    _reap(scratch_root)
+    store = _store(folder)
+    scratch = tempfile.mkdtemp(dir=scratch_root, prefix=f"{payload['step']}-")
+    work = os.path.join(scratch, "ws")
+    log_path = os.path.join(scratch, "log")
+    where = _where()
+    proc = None
+    try:
+        with open(os.path.join(scratch, _OWNER), "w") as f:
+            f.write(f"{os.getpid()} 0")
+        remote = _remote(payload["store"])
+        t = remote.download(store, payload["objects"])
+        if t.failed:
+            return (yield ("done", dict(where, **_fail(f"could not fetch its inputs: {t.failed[0][1].render()}"))))
+        os.makedirs(work)
+        tmp = os.path.join(scratch, "tmp")
+        os.makedirs(tmp)
+        for rel, content in payload["files"]:
+            store.materialize(PathDigest.from_json(content), os.path.join(work, rel), tmp)
+        for _oname, stage_rel, ws_rel, typ in payload["outputs"]:
+            os.makedirs(os.path.dirname(os.path.join(work, stage_rel)), exist_ok=True)
+            os.makedirs(os.path.dirname(os.path.join(work, ws_rel)) or work, exist_ok=True)
+            if typ == spec.URI_FOLDER:
+                os.makedirs(os.path.join(work, stage_rel), exist_ok=True)
+                os.makedirs(os.path.join(work, ws_rel), exist_ok=True)
+        hasher = Hasher(work)
+        env_spec = payload["env"]
+        env = (
+            make(env_spec, work, hasher, folder)
+            if env_spec is not None
+            else Environment(spec.EnvSpec("local"), work, hasher)
+        )
+        if env.container:
+            return (yield ("done", dict(where, **_fail("docker environments do not run on the ray executor"))))
+        with open(log_path, "wb") as log:
+            env.check()
+            if env.identity() != payload["env_identity"]:
+                return (
+                    yield (
+                        "done",
+                        dict(
+                            where,
+                            **_fail(
+                                f"environment '{env.name}' is {env.identity()} on node {where['host']}, not "
+                                f"{payload['env_identity']} as planned (another platform or interpreter)"
+                            ),
+                        ),
+                    )
+                )
+            env.prepare(log, threading.Event())
+            log.flush()
+            launch = Launch(
+                payload["step"], payload["command"], dict(payload["step_env"]), work, log, payload["run_id"]
+            )
+            base = dict(os.environ, PYTHONUNBUFFERED="1")
+            proc = env.start(launch, base)
+        with open(os.path.join(scratch, _OWNER), "w") as f:
+            f.write(f"{os.getpid()} {getattr(getattr(proc, 'proc', None), 'pid', 0)}")
+        timeout = payload.get("timeout")
+        started = time.monotonic()
+        timed_out = False
+        with open(log_path, "rb") as tail:
+            wait = 0.002  # short first: most steps of a big sweep are quick
+            last = time.monotonic()
+            while True:
+                rc = proc.poll()
+                if rc is not None:
+                    break
+                if timeout and time.monotonic() - started > timeout:
+                    # Timed from the command's start here, not from when the caller asked.
+                    proc.signal(signal.SIGTERM)
+                    try:
+                        _wait_exit(proc, 5.0)
+                    finally:
+                        proc.signal(signal.SIGKILL)
+                    rc = proc.wait()
+                    timed_out = True
+                    break
+                time.sleep(wait)
+                wait = min(wait * 2, 0.05)
+                if time.monotonic() - last >= _LOG_EVERY:
+                    chunk = tail.read()
+                    if chunk:
+                        yield ("log", chunk)
+                    last = time.monotonic()
+            proc.finish()
+            rest = tail.read()
+        proc = None
+        if timed_out:
+            return (yield ("done", dict(where, rc=rc, log=rest, error=timeout_message(timeout))))
+        if rc != 0:
+            return (yield ("done", dict(where, rc=rc, log=rest, error=None)))
+        outputs = _collect(work, hasher, store, payload["outputs"])
+        objects = [d for o in outputs.values() for d in o["objects"]]
+        missing = remote.missing_objects(objects)
+        if missing:
+            t = remote.upload(store, sorted(missing))
+            if t.failed:
+                msg = f"could not upload its outputs: {t.failed[0][1].render()}"
+                return (yield ("done", dict(where, rc=0, log=rest, **_fail(msg, 0))))
+        yield ("done", dict(where, rc=0, log=rest, error=None, outputs=outputs, seconds=time.monotonic() - t0))
+    except (PipefileError, EnvError, OSError) as e:
+        msg = e.render() if isinstance(e, PipefileError) else f"{e.strerror or e}: {getattr(e, 'filename', '')}"
+        yield ("done", dict(where, **_fail(f"on node {where['host']}: {msg}")))
+    finally:
+        # Cancelled (Ctrl-C, a timeout) or broken: the command's whole process group goes.
+        if proc is not None:
+            proc.signal(signal.SIGKILL)
+            proc.finish()
+        # Renamed at once (so `_reap` never takes it for a live task's), removed later.
+        gone = os.path.join(scratch_root, f".done-{os.path.basename(scratch)}")
+        try:
+            os.replace(scratch, gone)
+            _remove_later(gone)
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _wait_exit(proc, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.05)
+
+
+def _where() -> dict:
+    import ray
+
+    return {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _collect(work: str, hasher: Hasher, store: ContentStore, outputs: list) -> dict:
+    """{output name: {"stage": content or None, "ws": content or None, "objects": [...]}}: what
+    the command wrote at the staging path and at the output's own path, stored on the node."""
+    from ..remote.run_cache import closure
+
+    out = {}
+    for oname, stage_rel, ws_rel, _typ in outputs:
+        got = {"objects": []}
+        for which, rel in (("stage", stage_rel), ("ws", ws_rel)):
+            ap = os.path.join(work, rel)
+            if not _has_content(ap):
+                got[which] = None
+                continue
+            if os.path.isdir(ap):
+                tree = hasher.tree(rel, contained=True)
+                store.put_tree(tree, ap, durable=False)
+                d = PathDigest(TREE, tree.digest, tree.size)
+            else:
+                d = hasher.digest(rel, contained=True)
+                store.put_file(ap, d.digest, durable=False)
+            got[which] = d.to_json()
+            got["objects"] += closure(store, d)
+        out[oname] = got
+    return out
+
+
+def _has_content(ap: str) -> bool:
+    if os.path.islink(ap) or os.path.isfile(ap):
+        return True
+    return os.path.isdir(ap) and bool(os.listdir(ap))

@@ -1,0 +1,376 @@
+"""`pipe run --executor ray` on a real two-node Ray cluster on loopback (started once for the
+module: a head with 2 CPUs, a second node with 1 CPU and the custom resource special_node),
+with a local-path shared store. Ray missing skips the module, unless
+PIPE_CI_REQUIRE_SERVICES=1 (CI), where it fails: the test extra installs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from servers import free_port, need
+from workspace_repo import PIPE, Repo
+
+# One xdist worker runs them all: one cluster, and its `ray stop` stops no other's.
+pytestmark = pytest.mark.xdist_group("ray")
+
+try:
+    import ray  # noqa: F401
+
+    _HAVE_RAY = shutil.which("ray") is not None
+except ImportError:
+    _HAVE_RAY = False
+
+
+def _ray(*args: str, env: dict) -> None:
+    subprocess.run([shutil.which("ray") or "ray", *args], check=True, env=env, capture_output=True, timeout=180)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    need(_HAVE_RAY, "ray is not installed (pip install 'pipefile[ray]')")
+    port = free_port()
+    # Short: Ray's socket paths live under it, and a Unix socket path has a length limit.
+    temp = tempfile.mkdtemp(prefix="pr", dir="/tmp")
+    # Token authentication (on by default in newer Ray) is for clusters others can reach: this
+    # one listens on loopback only.
+    base = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    common = ["--node-ip-address", "127.0.0.1", "--temp-dir", temp, "--object-store-memory", "100000000"]
+    head_env = dict(base, PIPE_RAY_NODE_DIR=os.path.join(temp, "node-head"))
+    second_env = dict(base, PIPE_RAY_NODE_DIR=os.path.join(temp, "node-second"))
+    address = f"127.0.0.1:{port}"
+    try:
+        _ray(
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "2",
+            "--include-dashboard=false",
+            *common,
+            env=head_env,
+        )
+        _ray(
+            "start",
+            "--address",
+            address,
+            "--num-cpus",
+            "1",
+            "--resources",
+            '{"special_node": 1}',
+            *common,
+            env=second_env,
+        )
+        nodes = _nodes(address, base)
+        yield {"address": address, "special": nodes["special"], "head": nodes["head"], "env": base}
+    finally:
+        subprocess.run([shutil.which("ray") or "ray", "stop", "--force"], env=base, capture_output=True, timeout=120)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _nodes(address: str, env: dict) -> dict:
+    """{"special": NODE_ID of the node with special_node, "head": the other's}, once both are up."""
+    code = (
+        "import json, ray, time\n"
+        f"ray.init(address='{address}', logging_level='error', log_to_driver=False)\n"
+        "for _ in range(120):\n"
+        "    alive = [n for n in ray.nodes() if n['Alive']]\n"
+        "    if len(alive) == 2: break\n"
+        "    time.sleep(0.5)\n"
+        "print(json.dumps({('special' if 'special_node' in n['Resources'] else 'head'): n['NodeID'] for n in alive}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(got) == {"special", "head"}, got
+    return got
+
+
+PIPELINE = """
+steps:
+  prep:
+    command: python3 ${{inputs.script}} ${{inputs.data}} ${{outputs.table}}
+    inputs:
+      script: {type: uri_file, path: prep.py}
+      data: {type: uri_folder, path: data}
+    outputs:
+      table: {type: uri_file, path: out/table.csv}
+  report:
+    command: mkdir -p ${{outputs.dir}}/sub && sort -r ${{inputs.t}} > ${{outputs.dir}}/sub/sorted.csv && echo done > ${{outputs.dir}}/flag
+    inputs:
+      t: "${{steps.prep.outputs.table}}"
+    outputs:
+      dir: {type: uri_folder, path: out/report}
+  pinned:
+    command: hostname > ${{outputs.o}}
+    resources: {cpus: 0.5, custom: {special_node: 1}}
+    outputs:
+      o: {path: out/pinned.txt}
+"""
+
+
+def _workspace(root: Path) -> Repo:
+    root.mkdir(parents=True)
+    r = Repo(root)
+    r.pipefile(PIPELINE)
+    r.write(
+        "prep.py",
+        "import os, sys\nrows = sorted(os.listdir(sys.argv[1]))\n"
+        "open(sys.argv[2], 'w').write(''.join(f'{n},{open(os.path.join(sys.argv[1], n)).read()}' for n in rows))\n",
+    )
+    r.write("data/a.txt", "1\n")
+    r.write("data/b.txt", "2\n")
+    return r
+
+
+def _files(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "out").rglob("*")) if p.is_file()}
+
+
+def _steps(r: Repo) -> dict:
+    return {s["step"]: s for s in r.pipe("jobs", "show", "last", "--json", check=True).json["steps"]}
+
+
+def test_results_match_a_local_run_and_the_custom_resource_picks_the_node(cluster, tmp_path):
+    store = tmp_path / "shared"
+    on_ray = _workspace(tmp_path / "ray")
+    r = on_ray.pipe(
+        "run", "--json", "--executor", "ray", "--address", cluster["address"], "--store", str(store), env=cluster["env"]
+    )
+    assert r.code == 0, str(r)
+    assert {s["worker"]["executor"] for s in r.json["steps"]} == {"ray"}
+    local = _workspace(tmp_path / "local")
+    local.pipe("run", check=True)
+    ray_files, local_files = _files(on_ray.root), _files(local.root)
+    assert set(ray_files) == {"out/table.csv", "out/report/sub/sorted.csv", "out/report/flag", "out/pinned.txt"}
+    assert ray_files == local_files  # byte for byte
+    steps = _steps(on_ray)
+    assert {s["worker"]["executor"] for s in steps.values()} == {"ray"}
+    assert steps["pinned"]["worker"]["node"] == cluster["special"]
+    assert _steps(local)["prep"]["worker"] == {"executor": "local"}
+    shown = on_ray.pipe("jobs", "show", "last", check=True).out
+    assert "worker" in shown and "ray " in shown
+    # Committed here as a local run would: a second run has nothing to do, without the cluster.
+    r = on_ray.pipe("run", "--json", "--executor", "ray", "--address", "127.0.0.1:1", env=cluster["env"])
+    assert r.code == 0 and {s["outcome"] for s in r.json["steps"]} == {"fresh"}, str(r)
+
+
+def test_a_multi_node_cluster_without_a_store_is_refused_naming_the_flag(cluster, tmp_path):
+    r = _workspace(tmp_path / "ws")
+    got = r.pipe("run", "--executor", "ray", "--address", cluster["address"], env=cluster["env"])
+    assert got.code == 2, str(got)
+    assert "--store" in got.err and "2 node(s)" in got.err
+    assert not r.exists("out/table.csv")
+
+
+def _popen(r: Repo, *args: str, env: dict) -> subprocess.Popen:
+    e = dict(env, PIPE_PLAIN="1")
+    return subprocess.Popen(
+        PIPE + list(args), cwd=r.root, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _wait_for(path: Path, seconds: float = 90) -> str:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        time.sleep(0.1)
+    raise AssertionError(f"{path} never appeared")
+
+
+def _gone(pid: int, seconds: float = 20) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_worker_killed_mid_step_is_retried_and_the_run_succeeds(cluster, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    # The first attempt records its Ray worker's pid ($PPID of the step's shell) and waits to
+    # be killed; the second finds the mark and finishes.
+    r.pipefile(f"""
+        steps:
+          slow:
+            command: >-
+              if [ ! -e {marks}/first ]; then touch {marks}/first; echo $PPID > {marks}/worker.pid; sleep 120; fi;
+              echo finished > ${{{{outputs.o}}}}
+            outputs:
+              o: {{path: out.txt}}
+        """)
+    p = _popen(
+        r,
+        "run",
+        "--executor",
+        "ray",
+        "--address",
+        cluster["address"],
+        "--store",
+        str(tmp_path / "s"),
+        env=cluster["env"],
+    )
+    try:
+        worker = int(_wait_for(marks / "worker.pid"))
+        os.kill(worker, signal.SIGKILL)
+        out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert r.read("out.txt") == "finished\n"
+    log = r.read(".pipe/jobs/1/slow.log")
+    assert "attempt 1 of 2: the executor failed under it" in log
+
+
+def test_retries_zero_fails_on_a_dead_worker_and_a_failing_command_is_never_retried(cluster, tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    r.pipefile(f"""
+        steps:
+          once:
+            command: echo x >> {marks}/once.runs; echo $PPID > {marks}/worker.pid; sleep 120; touch ${{{{outputs.o}}}}
+            retries: 0
+            outputs:
+              o: {{path: once.txt}}
+          exits:
+            command: echo x >> {marks}/exits.runs; exit 3
+            retries: 2
+            outputs:
+              o: {{path: exits.txt}}
+        """)
+    store = ["--store", str(tmp_path / "s")]
+    p = _popen(r, "run", "-k", "--executor", "ray", "--address", cluster["address"], *store, env=cluster["env"])
+    try:
+        os.kill(int(_wait_for(marks / "worker.pid")), signal.SIGKILL)
+        out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 1, err
+    assert "the executor failed under it 1 time(s)" in err
+    assert (marks / "once.runs").read_text() == "x\n"
+    assert (marks / "exits.runs").read_text() == "x\n"  # exit 3: the command's failure, not retried
+    assert "exited with status 3" in err
+
+
+def test_ctrl_c_cancels_the_ray_task_and_its_processes_are_gone(cluster, tmp_path):
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    pidfile = tmp_path / "step.pid"
+    r.pipefile(f"""
+        steps:
+          long:
+            command: echo started; echo $$ > {pidfile}; sleep 120; echo never > ${{{{outputs.o}}}}
+            outputs:
+              o: {{path: out.txt}}
+        """)
+    p = _popen(
+        r,
+        "run",
+        "--executor",
+        "ray",
+        "--address",
+        cluster["address"],
+        "--store",
+        str(tmp_path / "s"),
+        env=cluster["env"],
+    )
+    try:
+        pid = int(_wait_for(pidfile))
+        # The log streams back while the step runs.
+        log = r.root / ".pipe" / "jobs" / "1" / "long.log"
+        assert _wait_for(log, 10) == "started"
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode not in (0, 1, 2), err  # interrupted
+    assert _gone(pid), "the step's process outlived Ctrl-C"
+    assert not r.exists("out.txt")
+
+
+def test_timeout_cancels_a_step_on_the_cluster(cluster, tmp_path):
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    pidfile = tmp_path / "step.pid"
+    r.pipefile(f"""
+        steps:
+          stuck:
+            command: echo $$ > {pidfile}; sleep 120; touch ${{{{outputs.o}}}}
+            timeout: 3s
+            outputs:
+              o: {{path: out.txt}}
+        """)
+    got = r.pipe(
+        "run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"), env=cluster["env"]
+    )
+    assert got.code == 1, str(got)
+    assert "timed out" in got.err
+    assert _gone(int(pidfile.read_text()))
+
+
+def test_a_venv_environment_is_built_on_the_node_from_the_shipped_requirements(cluster, tmp_path):
+    from envsupport import pypi_reachable
+
+    need(pypi_reachable(), "PyPI is not reachable: a venv cannot install packages here")
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    r.write("envs/req.txt", "six==1.16.0\n")
+    r.pipefile("""
+        environments:
+          six: {type: venv, requirements: envs/req.txt}
+        steps:
+          a:
+            command: python -c "import six, sys; print(six.__version__, sys.prefix)" > ${{outputs.o}}
+            environment: six
+            resources: {custom: {special_node: 1}}
+            outputs: {o: out.txt}
+        """)
+    got = r.pipe(
+        "run",
+        "--executor",
+        "ray",
+        "--address",
+        cluster["address"],
+        "--store",
+        str(tmp_path / "s"),
+        env=cluster["env"],
+        timeout=600,
+    )
+    assert got.code == 0, str(got)
+    version, prefix = r.read("out.txt").split()
+    assert version == "1.16.0"
+    assert "node-second" in prefix  # built in the node's folder, not in the workspace's store
+    assert not (r.root / ".pipe" / "store" / "envs").exists()
+
+
+def test_a_no_op_and_a_restore_never_contact_the_cluster(tmp_path):
+    """Needs no cluster: the address is one where nothing listens."""
+    need(_HAVE_RAY, "ray is not installed")
+    r = _workspace(tmp_path / "ws")
+    r.pipe("run", check=True)
+    bogus = ["--executor", "ray", "--address", "127.0.0.1:1"]
+    assert {s["outcome"] for s in r.run_json(*bogus)["steps"]} == {"fresh"}
+    (r.root / "out" / "table.csv").unlink()
+    assert r.outcomes(*bogus)["prep"] == "restored"
+    # What must run does contact it: an unreachable cluster is a clear error, before any step.
+    r.write("data/c.txt", "3\n")
+    got = r.pipe("run", *bogus)
+    assert got.code == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in got.err, str(got)
