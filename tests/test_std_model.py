@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -548,3 +549,34 @@ def test_score_frame_scores_a_model_folder_of_the_users_own_that_takes_text(tmp_
     scored = score_frame(load_model(tmp_path / "own"), frame)
     assert scored["prediction"].tolist() == [0, 1, 0, 1]
     assert {"probability_0", "probability_1"} <= set(scored.columns)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: __import__("sklearn.linear_model", fromlist=["x"]).LogisticRegression(max_iter=2000),
+        lambda: __import__("sklearn.ensemble", fromlist=["x"]).RandomForestClassifier(n_estimators=7, random_state=0),
+        lambda: __import__("sklearn.ensemble", fromlist=["x"]).ExtraTreesClassifier(n_estimators=7, random_state=0),
+        lambda: __import__("sklearn.tree", fromlist=["x"]).DecisionTreeClassifier(max_depth=3, random_state=0),
+        lambda: __import__("sklearn.ensemble", fromlist=["x"]).GradientBoostingClassifier(n_estimators=5),
+        lambda: __import__("sklearn.ensemble", fromlist=["x"]).HistGradientBoostingClassifier(max_iter=5),
+        lambda: __import__("sklearn.neighbors", fromlist=["x"]).KNeighborsClassifier(n_neighbors=4),
+    ],
+)
+@pytest.mark.parametrize("dataset", ["load_iris", "load_breast_cancer", "load_digits"])
+def test_a_prediction_read_off_the_probabilities_is_what_predict_says(make, dataset):
+    # score_frame takes these classifiers' prediction from predict_proba (one pass, not two):
+    # on binary and many-class data, ties included (4 neighbours), it must equal predict().
+    import sklearn.datasets
+
+    from stdlib_components._lib.models import ARGMAX_CLASSIFIERS, Model, ModelInfo, score_frame
+
+    frame = getattr(sklearn.datasets, dataset)(as_frame=True).frame
+    features = [c for c in frame.columns if c != "target"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (lbfgs may stop short on unscaled data: not the point here)
+        est = make().fit(frame[features], frame["target"])
+    assert type(est).__name__ in ARGMAX_CLASSIFIERS
+    info = ModelInfo("x", "classification", "target", features, classes=list(est.classes_))
+    scored = score_frame(Model(info, est), frame)
+    assert (scored["prediction"].to_numpy() == est.predict(frame[features])).all()
