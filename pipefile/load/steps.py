@@ -198,7 +198,7 @@ class StepParser:
                 continue
             decl = decls.get(iname)
             attempted.add(iname)
-            if iname in given:
+            if expansion is not None and iname in given:
                 b = given_input(r, iname, ivn, what, decl, expansion)
                 if b is not None:
                     inputs[iname] = b
