@@ -362,8 +362,12 @@ def read(path):
     try:
         data = json.loads(text)
     except ValueError:
-        import yaml
-        data = yaml.safe_load(text)
+        # YAML only through pipe's bounded reader (an alias bomb must not hang the pick)
+        try:
+            from pipefile.load import yamlsafe
+        except ImportError:
+            raise ValueError("not JSON, and YAML needs pipefile importable by python3: write the metrics as JSON")
+        data = yamlsafe.load(text, path)
     for part in metric.split("."):
         data = data[part] if isinstance(data, dict) else data[int(part)]
     return float(data)

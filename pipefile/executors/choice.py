@@ -28,8 +28,8 @@ def choose(
     environ: Optional[Mapping[str, str]] = None,
 ) -> ExecutorChoice:
     env = os.environ if environ is None else environ
-    s = settings or spec.ExecutorSettings()
-    kind = executor or env.get("PIPE_EXECUTOR") or s.type
+    # (no ExecutorSettings() made for a Pipefile without settings: a no-op builds no spec class)
+    kind = executor or env.get("PIPE_EXECUTOR") or (settings.type if settings else "local")
     if kind not in spec.EXECUTOR_TYPES:
         where = "--executor" if executor else "PIPE_EXECUTOR"
         raise PipefileError(
@@ -45,6 +45,6 @@ def choose(
         return ExecutorChoice(kind)
     return ExecutorChoice(
         RAY,
-        address or env.get("RAY_ADDRESS") or s.address or "",
-        store or env.get("PIPE_RAY_STORE") or s.store or None,
+        address or env.get("RAY_ADDRESS") or (settings.address if settings else "") or "",
+        store or env.get("PIPE_RAY_STORE") or (settings.store if settings else "") or None,
     )

@@ -38,7 +38,6 @@ from ..outcomes import Outcome, StepResult
 from ..rebuilder import Decision
 from ..staging import Landings, Staging, StepFailure
 from ..workspace import Workspace
-from . import workdir
 from .follow import LogFollower
 from .literal import LiteralView
 
@@ -311,6 +310,8 @@ class LocalExecutor:
             stand_for = {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()}
             cmd = render_command(node, stand_for, root=self.root if azure else "")
             if azure:  # as on Azure: in a fresh copy of its code, paths absolute
+                from . import workdir  # (here: it needs shutil, which a no-op run does not import)
+
                 code = node.step.code[0].path if node.step.code else ""
                 wd = workdir.make(self.ws.dir, self.run_id, name, self.root, code)
             ran = command_text(cmd)
@@ -359,8 +360,11 @@ class LocalExecutor:
                 raise StepFailure(how, rc)
             if view is not None:
                 notes += view.land()
-            if wd is not None and workdir.ARTIFACTS in stand_for:
-                wd.keep(os.path.join(self.root, stand_for[workdir.ARTIFACTS]))
+            if wd is not None:
+                from .workdir import ARTIFACTS
+
+                if ARTIFACTS in stand_for:
+                    wd.keep(os.path.join(self.root, stand_for[ARTIFACTS]))
             staged.collect()
             self._check_inputs_unchanged(decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
