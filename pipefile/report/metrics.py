@@ -264,8 +264,8 @@ def text_chart(
     return "\n".join(out) + "\n"
 
 
-def write_png(path: str, experiment: str, name: str, points: list) -> None:
-    """A line chart of one metric across jobs, saved as a PNG (matplotlib, no display needed)."""
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed), or the error that names the extra."""
     try:
         import matplotlib
 
@@ -275,6 +275,20 @@ def write_png(path: str, experiment: str, name: str, points: list) -> None:
         raise PipefileError(
             "--png needs matplotlib, which is not installed", hint="pip install 'pipefile[plots]'"
         ) from None
+    return plt
+
+
+def _save(fig, path: str) -> None:
+    fig.tight_layout()
+    try:
+        fig.savefig(path, format="png")
+    except OSError as e:
+        raise PipefileError(f"cannot write '{path}': {e.strerror or e}") from None
+
+
+def write_png(path: str, experiment: str, name: str, points: list) -> None:
+    """A line chart of one metric across jobs, saved as a PNG (matplotlib, no display needed)."""
+    plt = _pyplot()
     ids = [j.id for j, _ in points]
     vals = [v for _, v in points]
     xs = list(range(len(points)))
@@ -321,11 +335,7 @@ def write_png(path: str, experiment: str, name: str, points: list) -> None:
         ax.grid(True, axis="y", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
         ax.margins(x=0.05, y=0.15)
-        fig.tight_layout()
-        try:
-            fig.savefig(path, format="png")
-        except OSError as e:
-            raise PipefileError(f"cannot write '{path}': {e.strerror or e}") from None
+        _save(fig, path)
     finally:
         plt.close(fig)
 
@@ -363,15 +373,7 @@ def render_curve(job, name: str, points: list, stream=None) -> None:
 
 def write_curve_png(path: str, job, name: str, points: list) -> None:
     """A line chart of one streamed series against its steps, saved as a PNG."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise PipefileError(
-            "--png needs matplotlib, which is not installed", hint="pip install 'pipefile[plots]'"
-        ) from None
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=150)
     try:
         ax.plot([x for x, _, _ in points], [v for _, v, _ in points], color="#1f77b4", linewidth=1.8)
@@ -380,10 +382,6 @@ def write_curve_png(path: str, job, name: str, points: list) -> None:
         ax.set_title(f"{name} in job {job.id}", fontsize=11)
         ax.grid(True, axis="y", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
-        fig.tight_layout()
-        try:
-            fig.savefig(path, format="png")
-        except OSError as e:
-            raise PipefileError(f"cannot write '{path}': {e.strerror or e}") from None
+        _save(fig, path)
     finally:
         plt.close(fig)
