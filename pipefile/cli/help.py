@@ -7,6 +7,7 @@ import sys
 import click
 
 from .. import docpages
+from ..errors import PipefileError
 from .guard import guard
 from .options import CONTEXT
 
@@ -26,15 +27,17 @@ def help(ctx, topic):  # noqa: A001 - the command is called help
             click.echo(f"  {p.topic:<{width}}  {p.title}")
         click.echo("\nEach command also has its own --help (e.g. pipe run --help).")
         return
-    names = {p.topic for p in docpages.pages()}
-    if topic not in names and topic.removesuffix(".md") not in names:
+    try:
+        text = docpages.read(topic)
+    except PipefileError:
+        # no page of that name: a command's name shows its --help
         group = ctx.parent.command if ctx.parent else None
         command = group.get_command(ctx, topic) if group is not None else None
-        if command is not None:
-            with click.Context(command, info_name=topic, parent=ctx.parent) as sub:
-                click.echo(command.get_help(sub))
-            return
-    text = docpages.read(topic)
+        if command is None:
+            raise
+        with click.Context(command, info_name=topic, parent=ctx.parent) as sub:
+            click.echo(command.get_help(sub))
+        return
     if sys.stdout.isatty():
         click.echo_via_pager(text)
     else:
