@@ -325,10 +325,13 @@ class JobRecorder:
             series, notes = tracking.read_stream(path)
             self.warnings.extend(f"step '{result.name}': {n}" for n in notes)
         elif decision is not None and decision.key is not None:
-            series = self.ws.jobs.series_of_key(result.name, decision.key.digest, before=self.job.id)
+            with self._db:  # reads too: the writer thread may be inside a transaction on it
+                series = self.ws.jobs.series_of_key(result.name, decision.key.digest, before=self.job.id)
         if not series:
             return
-        from_files = {k.split(".", 1)[1] for k in self.ws.jobs.metrics(self.job.id) if k.startswith(result.name + ".")}
+        with self._db:
+            recorded = self.ws.jobs.metrics(self.job.id)
+        from_files = {k.split(".", 1)[1] for k in recorded if k.startswith(result.name + ".")}
         last = {name: points[-1][1] for name, points in series.items() if name not in from_files}
         with self._db:
             self.ws.jobs.record_series(self.job.id, result.name, series)

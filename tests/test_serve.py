@@ -264,7 +264,7 @@ def test_the_run_cache_is_no_oracle_between_tokens(site):
         r = _invoke(c, inputs=inputs(c, data))
         assert r.status_code == 202 and r.json()["reused"] is False, r.text
         job = wait_job(c, r.json()["id"])
-        assert job["state"] == "completed", job
+        assert job["state"] == "completed", (job.get("error"), job)
         return {s["step"]: s["outcome"] for s in job["steps"]}
 
     ran = {"score": "ran", "summary": "ran"}
@@ -746,7 +746,7 @@ def test_twenty_clients_at_once(site):
     assert len({jid for _, jid in jobs}) == 20  # twenty different requests: twenty jobs
     for thr, jid in jobs:
         job = wait_job(c, jid, timeout=120)
-        assert job["state"] == "completed", job
+        assert job["state"] == "completed", (job.get("error"), job)
         want = "".join(f"{v},{int(v > thr)}\n" for v in (0.25, 0.5, 0.75))
         assert c.get(f"/v1/jobs/{jid}/outputs/pred").text == want
     v = repo.pipe("verify", "--json")
@@ -856,7 +856,7 @@ def test_serving_makes_the_state_folder_private(repo):
     try:
         c = server.client(tok)
         job = wait_job(c, _score_job(c, threshold=0.5).json()["id"])
-        assert job["state"] == "completed", job
+        assert job["state"] == "completed", (job.get("error"), job)
         assert stat.S_IMODE(state.stat().st_mode) == 0o700
         exposed = []
         for dirpath, dirnames, filenames in os.walk(state):
@@ -915,7 +915,7 @@ def test_a_token_names_and_learns_of_only_the_artifact_versions_it_may_see(tmp_p
             r = _invoke(c, "echo", inputs=inputs)
             assert r.status_code in (200, 202), r.text
             job = wait_job(c, r.json()["id"])
-            assert job["state"] == "completed", job
+            assert job["state"] == "completed", (job.get("error"), job)
             return job
 
         secret = b"alice secret data\n"
