@@ -102,7 +102,7 @@ def _outward(b: Binding, exports: dict, uses: dict, reader: str, errors: list) -
 def _default(decl: spec.InputDecl, loc) -> Binding:
     if decl.default is MISSING:
         return Binding(BIND_NONE, loc)
-    if decl.type in spec.PATH_TYPES:
+    if decl.type in spec.PATH_TYPES or decl.type is None:  # (None: an untyped asset's path)
         return Binding(BIND_PATH, loc, decl.default, type=decl.type)
     return Binding(BIND_VALUE, loc, value=decl.default)
 
@@ -185,7 +185,7 @@ def from_pipefile(pf: spec.Pipefile, root: str) -> tuple:
     inputs = {n: spec.InputDecl(n, p.type, p.default, False, p.description, p.loc) for n, p in pf.params.items()}
     for a in pf.assets.values():
         if a.input:
-            inputs[a.name] = spec.InputDecl(a.name, a.type or spec.URI_FOLDER, rebase(a.path), False, a.description, a.loc)
+            inputs[a.name] = spec.InputDecl(a.name, a.type, rebase(a.path), False, a.description, a.loc)
     outputs, binds = {}, {}
     producers = {o.path: (s.name, o.name) for s in pf.steps.values() for o in s.outputs.values()}
     steps = {}
