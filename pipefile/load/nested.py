@@ -17,6 +17,7 @@ located error naming the cycle.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
@@ -188,9 +189,13 @@ class Pipelines:
                 if got is not None:
                     steps[key] = got
         stand_ins = {k: _stand_in(s) if isinstance(s, PipelineUse) else s for k, s in steps.items()}
+        bad = set()
         for e in check_step_references(stand_ins, parser.declared_outputs):
             e.message += f" (inside {what}: an inner step reads its siblings only)"
             r.errors.append(e)
+            bad.add(e.loc)
+        if bad:  # said once, here: not again for each use
+            steps = {k: _without(s, bad) for k, s in steps.items()}
         for oname, decl in outputs.items():
             if oname not in parser.binds:
                 r.error_at(
@@ -200,6 +205,14 @@ class Pipelines:
                 )
         desc = r.value(fields["description"][1]) if "description" in fields else ""
         return PipelineComponent(name, inputs, outputs, steps, dict(parser.binds), r.loc(knode), str(desc or ""))
+
+
+def _without(st, bad: set):
+    """The step with the bindings at `bad` (reported already) left unbound."""
+    if not any(b.loc in bad for b in st.inputs.values()):
+        return st
+    ins = {k: Binding(BIND_NONE, b.loc) if b.loc in bad else b for k, b in st.inputs.items()}
+    return dataclasses.replace(st, inputs=ins)
 
 
 def _stand_in(use: PipelineUse) -> spec.Step:
