@@ -59,9 +59,7 @@ class Node:
         return _reads(self.inputs, self.step.code)
 
 
-def render_command(
-    node: "Node", output_paths: Optional[Mapping[str, str]] = None, root: str = "", input_paths=None
-):
+def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None, root: str = "", input_paths=None):
     """The step's command with every `${{...}}` replaced.
 
     `output_paths` maps output names to the paths the command should write to

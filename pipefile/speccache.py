@@ -27,7 +27,8 @@ from .digest import hash_bytes, hash_json
 from .errors import raise_all
 from .lazyclass import dataclass
 
-_SPEC_CACHE_VERSION = 5  # 4: Step.render, always_run, timeout; Pipefile.keep_going, sources; 5: nest, workdir, pipelines
+# 4: Step.render, always_run, timeout; Pipefile.keep_going, sources; 5: Step.nest, workdir, Pipefile.pipelines
+_SPEC_CACHE_VERSION = 5
 # The modules whose code decides what a Pipefile loads as (and every module of load/).
 _LOADER_SOURCES = (
     "spec.py",

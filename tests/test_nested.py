@@ -103,8 +103,12 @@ def test_a_second_use_added_later_restores_every_inner_step(train):
 
 
 def test_different_inputs_give_different_keys(train):
-    train.pipefile(TRAIN.replace("inputs: {data: data/a.csv}\n        outputs: {model: build/second.txt}",
-                                 "inputs: {data: data/a.csv, lr: 0.5}\n        outputs: {model: build/second.txt}"))
+    train.pipefile(
+        TRAIN.replace(
+            "inputs: {data: data/a.csv}\n        outputs: {model: build/second.txt}",
+            "inputs: {data: data/a.csv, lr: 0.5}\n        outputs: {model: build/second.txt}",
+        )
+    )
     out = train.outcomes()
     # prep and check read the same data: shared; fit has another lr: both run
     assert out["first/fit"] == out["second/fit"] == "ran"
@@ -139,7 +143,9 @@ def test_inner_steps_are_tasks_targets_and_logs(train):
 
 def test_status_groups_a_pipeline_steps_inner_steps(train):
     st = train.pipe("status", check=True).out
-    assert any(line.split()[:2] == ["run", "first"] and "3 steps: 2 pending, 1 run" in line for line in st.splitlines()), st
+    assert any(
+        line.split()[:2] == ["run", "first"] and "3 steps: 2 pending, 1 run" in line for line in st.splitlines()
+    ), st
     assert "first/prep" not in st
     tasks = train.pipe("status", "--tasks", check=True).out
     assert "first/prep" in tasks and "second/check" in tasks
@@ -261,7 +267,7 @@ def test_a_pipefile_used_as_a_component(repo):
     )
     out = repo.outcomes()
     assert set(out) == {"mine/prep", "mine/fit", "theirs/prep", "theirs/fit"}
-    assert repo.read("build/mine.txt") == 'lr=0.1\nABC\n'
+    assert repo.read("build/mine.txt") == "lr=0.1\nABC\n"
     # an unbound input asset reads the child's own data, its params their defaults
     assert repo.read("build/theirs.txt") == "lr=0.5\nOWN\n"
     assert not repo.exists("train/build")  # its paths are store-only here

@@ -19,11 +19,11 @@ from . import reader, yamlsafe
 from .checks import check_artifact_names, check_endpoint_names, check_step_references
 from .environments import builtin_std, load_environments
 from .execution import load_settings
-from .flatten import flatten, from_pipefile
 from .fields import TOP_KEYS
+from .flatten import flatten, from_pipefile
+from .nested import Pipelines
 from .reader import NodeReader, display_path
 from .sections import load_assets, load_components, load_params
-from .nested import Pipelines
 from .steps import StepParser
 
 DEFAULT_NAMES = ("Pipefile", "Pipefile.yaml", "Pipefile.yml")

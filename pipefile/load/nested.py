@@ -151,7 +151,9 @@ class Pipelines:
             )
             return None
         if path in self.stack:
-            chain = [os.path.relpath(p, root) for p in self.stack[self.stack.index(path) :]] + [os.path.relpath(path, root)]
+            chain = [os.path.relpath(p, root) for p in self.stack[self.stack.index(path) :]] + [
+                os.path.relpath(path, root)
+            ]
             r.error(
                 node,
                 f"{what} uses the Pipefile '{ref}', which uses this one: {' -> '.join(chain)}",
@@ -351,7 +353,11 @@ class InnerStepParser(StepParser):
                 "one inner output writes each output of the pipeline",
             )
         elif typ and decl.type and typ != decl.type:
-            r.error(node, f"output '{oname}' of step '{step}' is {a(typ)}, but output '{parent}' of {self.what} is {a(decl.type)}")
+            r.error(
+                node,
+                f"output '{oname}' of step '{step}' is {a(typ)}, "
+                f"but output '{parent}' of {self.what} is {a(decl.type)}",
+            )
         else:
             self.binds[parent] = (step, oname)
 
