@@ -165,7 +165,7 @@ def read_text(text: str, path: str, stack: tuple = ()) -> tuple[spec.Pipefile, l
     environments = load_environments(r, items["environments"][1]) if "environments" in items else {}
     cnode = items["components"][1] if "components" in items else None
     sources: dict = {}
-    pipelines = Pipelines(r, cnode, (params, assets, environments), _component_file(sources), stack)
+    pipelines = Pipelines(r, cnode, (params, assets, environments), _component_file(sources), stack, DEFAULT_NAMES)
     components = load_components(r, cnode, params, environments, skip=pipelines.raw) if cnode is not None else {}
     pipelines.sections += (components,)
     if "steps" not in items:

@@ -77,8 +77,10 @@ class Pipelines:
         sections: tuple,
         load_file: Callable,
         stack: tuple = (),
+        names: tuple = (),
     ):
         self.r = r
+        self.names = names  # what a Pipefile in a folder is called (document.DEFAULT_NAMES)
         names = pipeline_names(components_node)
         self.raw = {str(k.value): (k, v) for k, v in getattr(components_node, "value", None) or () if k.value in names}
         self.sections = sections  # (params, assets, environments, components) of the file
@@ -125,9 +127,7 @@ class Pipelines:
         path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(r.path)), ref))
         root = os.path.dirname(self.stack[0])
         if os.path.isdir(path):
-            from .document import DEFAULT_NAMES  # (names only: document imports this module)
-
-            found = [os.path.join(path, n) for n in DEFAULT_NAMES if os.path.isfile(os.path.join(path, n))]
+            found = [os.path.join(path, n) for n in self.names if os.path.isfile(os.path.join(path, n))]
             if not found:
                 r.error(node, f"{what} uses '{ref}', a folder without a Pipefile", f"name the file: {ref}/Pipefile")
                 return None
