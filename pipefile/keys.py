@@ -23,7 +23,7 @@ from .bindings import IN_NONE, IN_PATH
 from .digest import PathDigest, hash_json
 from .graph import Node, render_command  # noqa: F401 - render_command: used from here
 from .lazyclass import dataclass
-from .spec import BIND_STEP_OUTPUT, KEY_GPU_MODEL
+from .spec import KEY_GPU_MODEL
 
 NESTED_DIR = ".pipe/nested"  # (load/flatten.py: where inner outputs without a path land)
 
@@ -104,9 +104,7 @@ def _roles(node: Node) -> tuple:
         return {}, {}
     roles: dict = {}
     for n, inp in node.inputs.items():
-        b = node.step.inputs.get(n)
-        inner = b is not None and b.kind == BIND_STEP_OUTPUT and "/" in b.ref
-        if inp.kind == IN_PATH and (inner or inp.path.startswith(NESTED_DIR + "/")):
+        if inp.kind == IN_PATH and (n in node.step.inner_reads or inp.path.startswith(NESTED_DIR + "/")):
             roles[n] = f"@inputs.{n}"
     return roles, {n: f"@outputs.{n}" for n in node.outputs}
 

@@ -201,8 +201,9 @@ class Scheduler:
         running: dict = {}  # future -> (name, decision, (cpu, memory, GPU lease, limited group or None))
         in_group: dict = {}  # expanded step with max_parallel -> how many of its tasks run now
         # Two tasks of one key (a pipeline used twice): one runs, the other waits and restores.
-        keyed: dict = {}  # key of a task running now -> its name
+        keyed: dict = {}  # key of a task run in this job -> its name
         twins: dict = {}  # key -> tasks waiting for it
+        again: set = set()  # tasks decided once more after their twin ran (never held again)
         used_cpu, used_mem = 0.0, 0
         stop = False
         interrupted = False
@@ -336,9 +337,16 @@ class Scheduler:
                         continue
                     runs = name in instead or d.verdict != Verdict.RESTORE
                     key = d.key.digest if runs and d.key and not self.dry_run and name not in instead else None
-                    if key in keyed and not self.graph.nodes[name].step.always_run:
-                        twins.setdefault(key, []).append(name)  # restored from that task's run when it ends
-                        continue
+                    if key in keyed and not self.graph.nodes[name].step.always_run and name not in again:
+                        first = results.get(keyed[key])
+                        if first is None:  # still running: restored from its run when it ends
+                            twins.setdefault(key, []).append(name)
+                            continue
+                        if first.outcome == Outcome.RAN:  # ran already: decided again (restore)
+                            again.add(name)
+                            decisions[name] = self.planner.decide(name, upstream)
+                            heapq.heappush(ready, (pos[name], name))
+                            continue
                     cpu, mem, gpus = self._cost(name, runs)
                     group = self._limited_group(name) if runs else None
                     if (
@@ -392,7 +400,8 @@ class Scheduler:
                         in_group[group.name] -= 1
                     arrived(name, d, fut)
                     key = d.key.digest if d.key is not None else None
-                    for twin in twins.pop(key, ()) if keyed.get(key) == name and keyed.pop(key) else ():
+                    for twin in twins.pop(key, ()) if keyed.get(key) == name else ():
+                        again.add(twin)
                         decisions[twin] = self.planner.decide(twin, upstream)
                         heapq.heappush(ready, (pos[twin], twin))
                     if name in results and results[name].outcome == Outcome.FAILED and not self.keep_going:

@@ -349,6 +349,7 @@ class Step:
     # An inner step of a pipeline used as a step (`STEP/INNER`): the pipeline step it is
     # directly inside ("train", "train/sub"); "" for a step of the Pipefile itself.
     nest: str = ""
+    inner_reads: tuple = ()  # names of its inputs that read another inner step's output
     # where its command runs, relative to the workspace ("" = the workspace): the folder of
     # a Pipefile used as a component, so its relative paths mean what they mean there
     workdir: str = ""

@@ -526,3 +526,71 @@ def test_json_of_status_lists_inner_tasks(train):
     doc = json.loads(train.pipe("status", "--json", check=True).out)
     names = [s["name"] for s in doc["steps"]]
     assert names.index("first/prep") < names.index("first/fit") < names.index("report")
+
+
+GRID = """\
+    components:
+      grid:
+        type: pipeline
+        inputs: {folder: uri_folder}
+        outputs: {all: uri_folder, sizes: uri_folder}
+        steps:
+          t:
+            matrix: {n: [1, 2]}
+            inputs: {n: {type: integer}}
+            command: mkdir -p ${{outputs.m}} && echo ${{inputs.n}} > ${{outputs.m}}/v
+            outputs: {m: "${{parent.outputs.all}}"}
+          each:
+            foreach: ${{inputs.f}}
+            inputs: {f: "${{parent.inputs.folder}}"}
+            command: wc -c < ${{inputs.f}} > ${{outputs.s}}
+            outputs: {s: "${{parent.outputs.sizes}}"}
+          sum:
+            command: ls ${{inputs.g}} > ${{outputs.o}}
+            inputs: {g: "${{steps.t.outputs.m}}"}
+            outputs: {o: }
+    steps:
+      g1:
+        component: grid
+        inputs: {folder: imgs}
+        outputs: {all: build/all/, sizes: build/sizes/}
+      g2:
+        component: grid
+        inputs: {folder: imgs}
+"""
+
+
+def test_matrix_and_foreach_inside_a_pipeline_used_twice(repo):
+    repo.write("imgs/a.txt", "1\n")
+    repo.write("imgs/b.txt", "22\n")
+    repo.pipefile(GRID)
+    out = repo.outcomes("-j", "1")  # one at a time: the second use's tasks come after the first's ran
+    inner = ["t[n=1]", "t[n=2]", "each[a.txt]", "each[b.txt]", "sum"]
+    assert set(out) == {f"{g}/{i}" for g in ("g1", "g2") for i in inner}
+    for i in inner:
+        assert sorted([out[f"g1/{i}"], out[f"g2/{i}"]]) == ["ran", "restored"], (i, out)
+    assert repo.read("build/all/n=2/v") == "2\n" and repo.read("build/sizes/b.txt").strip() == "3"
+    assert repo.read(".pipe/nested/g2/each/s/a.txt").strip() == "2"
+    assert "g1  5 steps: 5 fresh" in repo.pipe("status", check=True).out
+    repo.write("imgs/c.txt", "333\n")  # one more item: one task per use, one runs
+    out = repo.outcomes()
+    assert {n: o for n, o in out.items() if o != "fresh"} in (
+        {"g1/each[c.txt]": "ran", "g2/each[c.txt]": "restored"},
+        {"g1/each[c.txt]": "restored", "g2/each[c.txt]": "ran"},
+    )
+
+
+def test_a_pipeline_unused_is_checked_too(repo):
+    repo.pipefile(
+        """\
+        components:
+          unused:
+            type: pipeline
+            steps:
+              s: {command: "echo ${{inputs.nope}}"}
+        steps:
+          a: {command: "echo hi"}
+        """
+    )
+    r = repo.pipe("validate")
+    assert r.code == 2 and "Pipefile:5:" in r.err and "no input 'nope'" in r.err, str(r)

@@ -182,6 +182,7 @@ def read_text(text: str, path: str, stack: tuple = ()) -> tuple[spec.Pipefile, l
             st = pipelines.read_step(parser, key, knode, vnode)
             if st is not None:
                 steps[key] = st
+    pipelines.read_rest()
     steps, uses, errors = flatten(steps)
     r.errors += errors
     executor = load_settings(r, items["settings"][1]) if "settings" in items else None

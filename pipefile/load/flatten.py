@@ -149,13 +149,16 @@ def _instantiate(use: PipelineUse, name: str, ins: dict, given: dict, steps: dic
             else:
                 outputs[o] = dataclasses.replace(so, path=f"{NESTED_DIR}/{full}/{o}", artifact="", output=False)
         metrics = tuple(_moved(m, st.outputs, outputs) for m in st.metrics)
+        inputs = {k: inward(b) for k, b in st.inputs.items()}
+        reads = [k for k, b in inputs.items() if b.kind == BIND_STEP_OUTPUT and "/" in b.ref]
         steps[full] = dataclasses.replace(
             st,
             name=full,
-            inputs={k: inward(b) for k, b in st.inputs.items()},
+            inputs=inputs,
             outputs=outputs,
             metrics=metrics,
             nest=f"{name}/{st.nest}" if st.nest else name,
+            inner_reads=tuple(dict.fromkeys(st.inner_reads + tuple(reads))),
         )
 
 

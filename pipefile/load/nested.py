@@ -89,6 +89,12 @@ class Pipelines:
         self.done: dict = {}
         self.reading: list = []
 
+    def read_rest(self) -> None:
+        """Reads the pipeline components no step used (their errors are errors all the same)."""
+        for name, (knode, _) in self.raw.items():
+            if name not in self.done:
+                self.resolve(name, knode, "the Pipefile")
+
     def wants(self, name: str) -> bool:
         return name in self.raw or is_file_ref(name)
 
@@ -292,9 +298,12 @@ class InnerStepParser(StepParser):
                 decl_type = comp.outputs[oname].type
             got = self.inner_output(oname, ovn, what, decl_type)
             if got is not None:
-                outputs[oname] = StepOutput(oname, f"@{oname}", got[0], r.loc(ovn))
+                typ = got[0]
+                if got[1] and typ is None and got[1] in self.parent_outputs:
+                    typ = self.parent_outputs[got[1]].type  # the pipeline's output says what it is
+                outputs[oname] = StepOutput(oname, f"@{oname}", typ, r.loc(ovn))
                 if got[1]:
-                    self.bind(got[1], name, oname, got[0], ovn)
+                    self.bind(got[1], name, oname, typ, ovn)
         for oname, d in (comp.outputs if comp is not None else {}).items():
             if oname not in declared:
                 outputs[oname] = StepOutput(oname, f"@{oname}", d.type, r.loc(knode))
