@@ -489,6 +489,13 @@ BAD = [
         "known output names: 'm'",
     ),
     (
+        "a component type that is not pipeline",
+        "components:\n  p: {type: pipelines, steps: {s: {command: echo}}}\nsteps:\n  a: {component: p}\n",
+        "Pipefile:2:",
+        "component 'p' has type 'pipelines', but the only type a component can say is 'pipeline'",
+        "write type: pipeline",
+    ),
+    (
         "parent outside a pipeline",
         "steps:\n  a: {command: 'cat ${{inputs.i}}', inputs: {i: '${{parent.inputs.x}}'}}\n",
         "Pipefile:2:",

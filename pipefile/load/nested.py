@@ -47,11 +47,11 @@ def pipeline_names(node: Optional[Node]) -> set:
     """Names under `components:` that say `type: pipeline` (read without reporting: the
     section's own reading reports its shape)."""
     out = set()
-    for knode, vnode in getattr(node, "value", None) or ():
+    for knode, vnode in node.value if is_mapping(node) else ():
         if not is_scalar(knode) or not is_mapping(vnode):
             continue
-        for k, v in vnode.value:
-            if is_scalar(k) and k.value == "type" and is_scalar(v) and v.value == PIPELINE_TYPE:
+        for k, _ in vnode.value:
+            if is_scalar(k) and k.value == "type":  # (only a pipeline has one: _read says if it is another)
                 out.add(str(knode.value))
     return out
 
@@ -82,7 +82,8 @@ class Pipelines:
         self.r = r
         self.names = names  # what a Pipefile in a folder is called (document.DEFAULT_NAMES)
         names = pipeline_names(components_node)
-        self.raw = {str(k.value): (k, v) for k, v in getattr(components_node, "value", None) or () if k.value in names}
+        pairs = components_node.value if names else ()
+        self.raw = {str(k.value): (k, v) for k, v in pairs if is_scalar(k) and str(k.value) in names}
         self.sections = sections  # (params, assets, environments, components) of the file
         self.load_file = load_file  # (absolute path, stack) -> (PipelineComponent or None, errors)
         self.stack = stack + (os.path.abspath(r.path),)  # Pipefiles being read, outermost first
@@ -174,7 +175,17 @@ class Pipelines:
         r = self.r
         knode, vnode = self.raw[name]
         what = f"pipeline component '{name}'"
+        before = len(r.errors)
         fields = {k: (kn, vn) for k, kn, vn in r.mapping(vnode, what, PIPELINE_COMPONENT_KEYS)}
+        tnode = fields["type"][1]
+        if r.value(tnode) != PIPELINE_TYPE:
+            r.error(
+                tnode,
+                f"component '{name}' has type {r.value(tnode)!r}, but the only type a component can say is "
+                f"'{PIPELINE_TYPE}'",
+                "write type: pipeline (with steps:), or leave type out for a component with a command",
+            )
+            return None
         inputs = {}
         if "inputs" in fields:
             for iname, ikn, ivn in r.mapping(fields["inputs"][1], f"inputs of {what}"):
@@ -189,7 +200,7 @@ class Pipelines:
         parser = InnerStepParser(r, *self.sections, name, inputs, outputs)
         steps: dict = {}
         raw = r.mapping(fields["steps"][1], f"steps of {what}")
-        if not raw:
+        if not raw and len(r.errors) == before:
             r.error(fields["steps"][1], f"{what} has no steps", "add at least one step")
         for key, kn, vn in raw:
             if r.name_ok(key, kn, "step"):
