@@ -21,6 +21,7 @@ from .text import format_seconds
 
 BOX_W, BOX_H = 200, 40
 GAP_X, GAP_Y = 64, 14
+LANE = 8  # the height of a placeholder slot, one line of a long edge
 MARGIN = 12
 NAME_CHARS = 27  # what fits in a box at 12px (longer names end in an ellipsis; the tooltip has it whole)
 SWEEPS = 6
@@ -99,15 +100,20 @@ def layout(names: list, edges: list) -> tuple:
             cols[k] = _by_barycenter(cols[k], near, pos)
             for i, key in enumerate(cols[k]):
                 pos[key] = i
-    tallest = max((len(c) for c in cols), default=0)
-    pitch = BOX_H + GAP_Y
+    # A placeholder's slot is as thin as a line: long edges cost little height.
+    heights = [[BOX_H + GAP_Y if isinstance(key, str) else LANE for key in col] for col in cols]
+    tallest = max((sum(h) for h in heights), default=0)
     placed: dict = {}
     for k, col in enumerate(cols):
-        top = MARGIN + (tallest - len(col)) * pitch / 2  # each column centred on the tallest
+        y = MARGIN + (tallest - sum(heights[k])) / 2  # each column centred on the tallest
         for i, key in enumerate(col):
-            placed[key] = Placed(key if isinstance(key, str) else None, k, i, MARGIN + k * (BOX_W + GAP_X), top + i * pitch)
+            box = isinstance(key, str)
+            # a placeholder's y is where its box would be: its line runs at y + BOX_H / 2
+            top = y if box else y + LANE / 2 - BOX_H / 2
+            placed[key] = Placed(key if box else None, k, i, MARGIN + k * (BOX_W + GAP_X), top)
+            y += heights[k][i]
     width = 2 * MARGIN + depth * BOX_W + max(0, depth - 1) * GAP_X
-    height = 2 * MARGIN + tallest * pitch - (GAP_Y if tallest else 0)
+    height = 2 * MARGIN + tallest
     steps = {n: placed[n] for n in names}
     return steps, [(a, b, [placed[k] for k in via]) for a, b, via in routes], width, height
 
