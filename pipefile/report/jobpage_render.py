@@ -20,7 +20,7 @@ import time
 from .. import __version__
 from ..printable import printable, printable_lines
 from . import jobpage_svg
-from .jobs import duration, git_text
+from .jobs import duration
 from .metrics import fmt_change, fmt_number, write_curve_png
 from .text import format_seconds, plural, when
 
