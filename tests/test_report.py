@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import base64
+import os
 import random
 import re
+import stat
 from html.parser import HTMLParser
 
 import pytest
@@ -87,6 +89,10 @@ def test_html_report_is_one_self_contained_page(two_jobs):
     assert got.code == 0, str(got)
     assert got.out.strip() == "report-2.html"  # without -o: in the current folder, its path printed
     text = r.read("report-2.html")
+    umask = os.umask(0)
+    os.umask(umask)
+    # readable as any file made here is (a CI artifact, a web folder), not private to its writer
+    assert stat.S_IMODE(os.stat(r.root / "report-2.html").st_mode) == 0o666 & ~umask
     page = Page(text)
     # the graph: one SVG node per step, edges between them (the skipped step's from the snapshot)
     assert sorted(page.attr("data-step")) == sorted(STEPS)
@@ -194,8 +200,6 @@ def test_without_matplotlib_the_report_says_so(two_jobs, tmp_path):
     hidden = tmp_path / "hide"
     (hidden / "matplotlib").mkdir(parents=True)
     (hidden / "matplotlib" / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
-    import os
-
     env = {"PYTHONPATH": os.pathsep.join([str(hidden), os.environ["PYTHONPATH"]])}
     got = two_jobs.pipe("report", "last", "-o", "-", env=env)
     assert got.code == 0, str(got)

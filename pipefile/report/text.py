@@ -152,6 +152,9 @@ def write_text_file(path: str, text: str, what: str = "the file") -> None:
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, as open() makes it, not mkstemp's private one
         os.replace(tmp, target)
     except OSError as e:
         if tmp is not None:
