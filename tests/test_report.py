@@ -8,6 +8,9 @@ import os
 import random
 import re
 import stat
+import subprocess
+import sys
+import time
 from html.parser import HTMLParser
 
 import pytest
@@ -234,3 +237,42 @@ def test_layout_never_overlaps_boxes_at_scale():
         assert x1 != x2 or y2 - y1 >= BOX_H, "two boxes overlap"
     assert all(0 <= p.x and p.x + BOX_W <= width and 0 <= p.y and p.y + BOX_H <= height for p in placed.values())
     assert all(placed[a].x < placed[b].x for a, b, _ in routes) and len(routes) == len(edges)
+
+
+def test_a_running_job_shows_what_its_steps_streamed_so_far(repo):
+    repo.pipefile(
+        """\
+        steps:
+          train:
+            command: |
+              python -c "
+              import os, time, pipefile
+              for i in range(3): pipefile.log_metric('loss', 1.0 / (i + 1), step=i)
+              while not os.path.exists('go'): time.sleep(0.05)
+              open('${{outputs.m}}', 'w').write('done')
+              "
+            outputs: {m: out/m.txt}
+        """
+    )
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pipefile", "run"],
+        cwd=repo.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        stream = repo.root / ".pipe" / "jobs" / "1" / "train.metrics.jsonl"
+        deadline = time.time() + 60
+        while not (stream.exists() and stream.read_text().count("\n") >= 3) and time.time() < deadline:
+            time.sleep(0.05)
+        got = repo.pipe("report", "1", "-o", "-")
+        assert got.code == 0, str(got)
+        page = Page(got.out)
+        assert "running" in page.all_text and "train.loss" in page.all_text
+        assert re.search(r"train\.loss\s*3\s*1\s*0\.333333", page.all_text), page.all_text
+    finally:
+        (repo.root / "go").write_text("")
+        assert run.wait(timeout=60) == 0

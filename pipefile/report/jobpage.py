@@ -17,7 +17,7 @@ from typing import Optional
 
 from ..jobdb.records import Job
 from ..lazyclass import dataclass
-from ..outcomes import Outcome
+from ..outcomes import JobStatus, Outcome
 from ..printable import printable
 from . import metrics as report_metrics
 
@@ -78,12 +78,29 @@ def gather(ws, ref: str) -> JobPage:
         steps=steps,
         edges=[],
         metrics=ws.jobs.metrics(job.id),
-        series=ws.jobs.series(job.id),
+        series=_series(ws, job),
         tails=[t for t in (_tail(ws, job, s) for s in steps if s.outcome in FAILED) if t is not None],
     )
     page.edges = job_edges(ws, job, steps, page.notes)
     page.change = _change(ws, job, steps, page.metrics)
     return page
+
+
+def _series(ws, job: Job) -> dict:
+    """The job's streamed series; for a job still running, also what its running steps have
+    streamed so far (their stream files: the database has a step's points once it ends)."""
+    series = ws.jobs.series(job.id)
+    folder = ws.job_dir(job.id)
+    if job.status != JobStatus.RUNNING or not os.path.isdir(folder):
+        return series
+    from .. import tracking
+
+    for entry in sorted(os.listdir(folder)):
+        if entry.endswith(".metrics.jsonl"):
+            step = entry[: -len(".metrics.jsonl")]
+            for name, points in tracking.read_stream(os.path.join(folder, entry))[0].items():
+                series.setdefault(f"{step}.{name}", points)
+    return series
 
 
 # --- the graph ---------------------------------------------------------------------------
