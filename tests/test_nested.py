@@ -578,7 +578,7 @@ def test_matrix_and_foreach_inside_a_pipeline_used_twice(repo):
         assert sorted([out[f"g1/{i}"], out[f"g2/{i}"]]) == ["ran", "restored"], (i, out)
     assert repo.read("build/all/n=2/v") == "2\n" and repo.read("build/sizes/b.txt").strip() == "3"
     assert repo.read(".pipe/nested/g2/each/s/a.txt").strip() == "2"
-    assert "g1  5 steps: 5 fresh" in repo.pipe("status", check=True).out
+    assert "g1  5 tasks: 5 fresh" in repo.pipe("status", check=True).out
     repo.write("imgs/c.txt", "333\n")  # one more item: one task per use, one runs
     out = repo.outcomes()
     assert {n: o for n, o in out.items() if o != "fresh"} in (
