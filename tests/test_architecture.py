@@ -57,6 +57,8 @@ LAYERS = {
     "entry": 6,
     "__main__": 6,
     "serve": 6,
+    "ui": 6,
+    "edit": 5,  # the Pipefile editor (pure) that `pipe ui` saves through
     "__init__": 0,
     # the serving commands, still outside the cli package (cli/serve.py adapts them) until they move there
 }
