@@ -139,3 +139,71 @@ def write_atomic(path: str, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def clone_draft(ws, job, pipefile: str) -> dict:
+    """Job `job` as a draft: the Pipefile it ran (its snapshot), with the job's params as
+    the params' defaults and its `${{artifacts.NAME}}` bindings pinned to the versions it
+    read (as `pipe clone` writes it); `operations`: the set_param edits that give the
+    current Pipefile the job's params. Nothing is written."""
+    from .. import clone, spec
+    from .. import load as loader
+    from ..digest import canonical_json
+
+    if not job.pipefile_digest or not ws.store.has(job.pipefile_digest):
+        raise Refusal(
+            410,
+            f"job {job.id}'s Pipefile snapshot is no longer in the store",
+            "it was deleted (pipe gc); that job cannot be cloned",
+        )
+    text = ws.store.read(job.pipefile_digest).decode("utf-8", "replace")
+    where = os.path.join(ws.root, job.pipefile)
+    warnings: list = []
+    pf, _errors = loader.load_lenient(where, text.encode("utf-8"))
+
+    def differs(p, value) -> bool:
+        return p.default is spec.MISSING or canonical_json(p.default) != canonical_json(value)
+
+    changed = {n: job.params[n] for n, p in pf.params.items() if n in job.params and differs(p, job.params[n])}
+    if changed:
+        text = clone.set_param_defaults(text, changed)
+    pins = clone.artifact_pins(ws, job, pf, warnings)
+    if pins:
+        text = clone.pin_artifacts(text, pins)
+    operations = []
+    try:
+        now, _errors = loader.load_lenient(pipefile)
+        current = now.params
+    except PipefileError:
+        current = {}
+    for n, value in sorted(job.params.items()):
+        p = current.get(n)
+        if p is None or differs(p, value):
+            operations.append({"op": "set_param", "name": n, "value": value})
+    return {
+        "draft": {"text": text, "digest": file_digest(text.encode("utf-8")), "operations": operations},
+        "lineage": {
+            "cloned_from": job.id,
+            "uid": job.uid,
+            "experiment": job.experiment,
+            "pipefile": job.pipefile,
+            "pipefile_digest": job.pipefile_digest,
+            "params": dict(job.params),
+            "params_set": sorted(changed),
+            "pinned": [f"{s}.{i}={n}:{v}" for (s, i), (n, v) in sorted(pins.items())],
+            "same_as_current": job.pipefile_digest == file_digest_of(pipefile),
+            "warnings": warnings,
+        },
+    }
+
+
+def file_digest_of(path: str) -> Optional[str]:
+    """The Pipefile's content digest as the job database keeps it (the store's)."""
+    from ..digest import Hasher
+
+    path = os.path.abspath(path)
+    try:
+        d = Hasher(os.path.dirname(path)).digest(os.path.basename(path))
+    except (OSError, PipefileError):
+        return None
+    return d.digest if d is not None else None
