@@ -6,11 +6,13 @@ and the edits of the Pipefile (once pipefile.edit is there)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -266,3 +268,261 @@ def test_the_library_has_std_components_the_pipefile_s_own_assets_and_artifacts(
     arts = {i["name"]: i for i in ui.get("/api/library").json()["items"] if i["source"] == "artifact"}
     assert set(arts) == {"wine-data", "wine-model"}
     assert [v["version"] for v in arts["wine-model"]["versions"]] == [1]
+
+
+# --- runs, jobs, events, logs, previews ----------------------------------------------------------
+def sse_events(response) -> list:
+    """(event, data) of a text/event-stream answer, read to its end."""
+    out, event = [], None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            out.append((event, json.loads(line[6:])))
+    return out
+
+
+def wait_run(ui, run_id: str, seconds: float = 120) -> dict:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        doc = ui.get(f"/api/runs/{run_id}").json()
+        if doc["state"] == "done":
+            return doc
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} still running: {doc}")
+
+
+def test_a_run_gives_its_job_its_events_logs_and_output_previews(start, wine):
+    ui = start(wine.root)
+    r = ui.post("/api/run", {"targets": [], "params": {"learning_rate": "0.2"}, "force": False})
+    assert r.status_code == 202, r.text
+    started = r.json()
+    assert started["command"] == "pipe run -f Pipefile -p learning_rate=0.2"
+    job = started["job"]
+    assert isinstance(job, int)
+    with ui.http.stream("GET", f"/api/jobs/{job}/events") as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        events = sse_events(resp)
+    assert events[-1] == ("end", {"job": job, "status": "succeeded"})
+    done = {d["step"]: d for e, d in events if e == "step" and d["status"] == "done"}
+    assert {k: d["outcome"] for k, d in done.items()} == dict.fromkeys(["prepare", "train", "score", "evaluate"], "ran")
+    assert any(e == "step" and d["status"] == "running" for e, d in events)  # seen while it ran
+    run = wait_run(ui, started["run"])
+    assert run["exit_code"] == 0 and run["job"] == job and "evaluate" in run["output"]
+
+    shown = ui.get(f"/api/jobs/{job}").json()
+    assert shown["id"] == job and shown["params"]["learning_rate"] == 0.2 and shown["status"] == "succeeded"
+    assert all(s["started"] and s["seconds"] > 0 for s in shown["steps"])
+    nodes = {n["name"]: n for n in shown["graph"]["nodes"]}
+    assert {n: x["state"] for n, x in nodes.items()} == dict.fromkeys(done, "ran")
+    assert nodes["train"]["seconds"] > 0 and nodes["train"]["started"] >= nodes["prepare"]["started"]
+    assert {"from": "train", "from_port": "model", "to": "score", "to_port": "model"} in shown["graph"]["edges"]
+    assert shown["metrics"]["evaluate.accuracy"] > 0.5
+    assert [j["id"] for j in ui.get("/api/jobs").json()["jobs"]] == [job]
+
+    log = ui.get(f"/api/jobs/{job}/steps/evaluate/log")
+    assert log.headers["content-type"].startswith("text/plain") and "accuracy" in log.text
+    with ui.http.stream("GET", f"/api/jobs/{job}/steps/evaluate/log?follow=1") as resp:
+        lines = sse_events(resp)
+    assert lines[-1][0] == "end" and any("accuracy" in d["text"] for e, d in lines if e == "line")
+    for bad in ("nope", "../../Pipefile", "..%2F..%2FPipefile"):
+        assert ui.get(f"/api/jobs/{job}/steps/{bad}/log").status_code == 404, bad
+    assert ui.get("/api/jobs/99/steps/evaluate/log").status_code == 404
+
+    table = ui.get(f"/api/jobs/{job}/steps/prepare/outputs/train/preview").json()
+    assert table["kind"] == "table" and table["columns"][-1] == "target"
+    assert len(table["rows"]) == 50 and table["truncated"] is True
+    metrics = ui.get(f"/api/jobs/{job}/steps/evaluate/outputs/metrics/preview").json()
+    assert metrics["kind"] == "json" and json.loads(metrics["text"])["accuracy"] > 0.5
+    assert metrics["text"].startswith("{\n  ")
+    model = ui.get(f"/api/jobs/{job}/steps/train/outputs/model/preview").json()
+    assert model["kind"] == "folder" and {e["path"] for e in model["entries"]} == {"model.pkl", "model.json"}
+    inner = ui.get(f"/api/jobs/{job}/steps/train/outputs/model/preview", params={"path": "model.json"}).json()
+    assert inner["kind"] == "json"
+    missing = ui.get(f"/api/jobs/{job}/steps/train/outputs/nope/preview")
+    assert missing.status_code == 404 and "model" in missing.json()["error"]["hint"]
+
+
+def test_previews_of_images_and_parquet_tables_are_bounded(start, tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("pyarrow")
+    repo = Repo(tmp_path)
+    repo.write(
+        "make.py",
+        """\
+        import sys
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import pyarrow as pa, pyarrow.parquet as pq
+        plt.plot([1, 2, 3], [3, 1, 2])
+        plt.savefig(sys.argv[1])
+        pq.write_table(pa.table({"x": list(range(500)), "y": [str(i) for i in range(500)]}), sys.argv[2])
+        open(sys.argv[3], "wb").write(bytes(range(256)) * 4000)
+        """,
+    )
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          make:
+            command: python make.py ${{outputs.plot}} ${{outputs.table}} ${{outputs.blob}}
+            code: [make.py]
+            outputs:
+              plot: {type: uri_file, path: out/plot.png}
+              table: {type: uri_file, path: out/table.parquet}
+              blob: {type: uri_file, path: out/blob.bin}
+        """
+    )
+    repo.pipe("run", check=True)
+    ui = start(repo.root)
+    image = ui.get("/api/jobs/1/steps/make/outputs/plot/preview").json()
+    assert image["kind"] == "image" and image["data_url"].startswith("data:image/png;base64,iVBOR")
+    table = ui.get("/api/jobs/1/steps/make/outputs/table/preview").json()
+    assert table["kind"] == "table" and table["columns"] == ["x", "y"]
+    assert table["rows"][:2] == [[0, "0"], [1, "1"]] and len(table["rows"]) == 50 and table["truncated"]
+    blob = ui.get("/api/jobs/1/steps/make/outputs/blob/preview").json()
+    assert blob["kind"] == "binary" and blob["size"] == 256 * 4000 and "text" not in blob
+
+
+SLOW = """\
+version: 1
+params:
+  n: 1
+steps:
+  slow:
+    command: python -c "import time; [print('tick', i, flush=True) or time.sleep(0.2) for i in range(600)]"
+    outputs:
+      out: {type: uri_file, path: never.txt}
+"""
+
+
+def test_a_running_step_s_log_is_followed_and_the_run_cancelled(start, tmp_path):
+    repo = Repo(tmp_path)
+    repo.pipefile(SLOW)
+    ui = start(repo.root)
+    started = ui.post("/api/run", {"targets": ["slow"]}).json()
+    job = started["job"]
+    assert started["command"] == "pipe run -f Pipefile slow"
+    lines = []
+    with ui.http.stream("GET", f"/api/jobs/{job}/steps/slow/log?follow=1") as resp:
+        for line in resp.iter_lines():
+            if line.startswith("data: "):
+                lines.append(json.loads(line[6:])["text"])
+            if len(lines) == 3:
+                break
+    assert lines == ["tick 0", "tick 1", "tick 2"]  # while it runs
+    graph = ui.get(f"/api/jobs/{job}").json()["graph"]
+    assert graph["nodes"][0]["state"] == "running"
+    t0 = time.monotonic()
+    r = ui.post(f"/api/jobs/{job}/cancel")
+    assert r.status_code == 202, r.text
+    run = wait_run(ui, started["run"], 30)
+    assert time.monotonic() - t0 < 15
+    assert run["exit_code"] not in (0, None)
+    shown = ui.get(f"/api/jobs/{job}").json()
+    assert shown["status"] == "interrupted"
+    assert ui.post(f"/api/jobs/{job}/cancel").status_code == 409  # over already
+
+
+def test_a_job_not_started_here_is_not_cancelled(start, wine):
+    wine.pipe("run", "prepare", check=True)
+    ui = start(wine.root)
+    r = ui.post("/api/jobs/1/cancel")
+    assert r.status_code == 409 and "not started by this pipe ui" in r.json()["error"]["message"]
+    assert ui.post("/api/jobs/7/cancel").status_code == 404
+
+
+def test_bad_run_requests_are_refused_with_the_error_shape(start, wine):
+    ui = start(wine.root)
+    for body in ({"targets": "train"}, {"params": {"lr": [1]}}, {"params": {"a\nb": "1"}}):
+        r = ui.post("/api/run", body)
+        assert r.status_code in (400, 422), body
+        assert set(r.json()["error"]) == {"message", "hint", "file", "line"}
+    assert ui.get("/api/runs/nope").status_code == 404
+    assert ui.get("/api/nope").status_code == 404 and "error" in ui.get("/api/nope").json()
+
+
+# --- compare and clone ----------------------------------------------------------------------------
+def test_compare_two_jobs_with_a_changed_param_and_clone_one(start, wine):
+    wine.pipe("run", check=True)
+    wine.pipe("run", "-p", "learning_rate=0.2", check=True)
+    ui = start(wine.root)
+    doc = ui.get("/api/compare", params={"a": "1", "b": "2"}).json()
+    assert doc["a"]["id"] == 1 and doc["b"]["id"] == 2
+    assert doc["steps"] == {"only_a": [], "only_b": [], "changed": ["train", "score", "evaluate"], "same": ["prepare"]}
+    props = {(p["what"], p["step"], p["name"]): p for p in doc["properties"]}
+    lr = props[("param", None, "learning_rate")]
+    assert (lr["a"], lr["b"], lr["same"]) == (0.1, 0.2, False)
+    assert props[("param", None, "seed")]["same"] is True
+    assert props[("input", "train", "learning_rate")]["same"] is False
+    assert props[("input", "score", "model")]["same"] is False  # another model's digest
+    assert props[("input", "prepare", "data")]["same"] is True
+    assert props[("code", "train", "src/train.py")]["same"] is True
+    assert props[("environment", "train", "env")]["same"] is True
+    assert ("metric", "evaluate", "accuracy") in props
+    assert ui.get("/api/compare", params={"a": "1", "b": "9"}).status_code == 404
+
+    cloned = ui.post("/api/jobs/2/clone").json()
+    assert cloned["lineage"]["cloned_from"] == 2 and cloned["lineage"]["params_set"] == ["learning_rate"]
+    text = cloned["draft"]["text"]
+    assert "  learning_rate: 0.2\n" in text and "  seed: 42            # split and model seed\n" in text
+    assert cloned["draft"]["operations"] == [{"op": "set_param", "name": "learning_rate", "value": 0.2}]
+    assert wine.read("Pipefile") == (WINE / "Pipefile").read_text()  # nothing written
+    same = ui.post("/api/jobs/1/clone").json()
+    assert same["draft"]["operations"] == [] and same["draft"]["text"] == wine.read("Pipefile")
+    assert same["lineage"]["same_as_current"] is True
+
+
+# --- edits of the Pipefile -------------------------------------------------------------------------
+def _has_editor() -> bool:
+    try:
+        import pipefile.edit  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_editor = pytest.mark.skipif(not _has_editor(), reason="pipefile.edit (branch ui-edit) is not merged yet")
+
+
+def test_a_save_over_a_file_changed_on_disk_is_refused_with_the_diff(start, wine):
+    ui = start(wine.root)
+    doc = ui.get("/api/pipeline").json()
+    wine.write("Pipefile", doc["text"].replace("seed: 42", "seed: 7"), dedent=False)
+    on_disk = (wine.root / "Pipefile").read_bytes()
+    for route in ("/api/save", "/api/preview"):
+        r = ui.post(route, {"base": doc["digest"], "operations": [{"op": "set_param", "name": "seed", "value": 1}]})
+        assert r.status_code == 409, r.text
+        body = r.json()
+        assert "changed on disk" in body["error"]["message"] and body["error"]["hint"]
+        assert "-  seed: 42" in body["diff"] and "+  seed: 7" in body["diff"]
+        import hashlib
+
+        assert body["digest"] == hashlib.sha256(on_disk).hexdigest()
+    assert (wine.root / "Pipefile").read_bytes() == on_disk
+
+
+@needs_editor
+def test_a_no_op_save_is_byte_identical_and_a_one_param_edit_one_line(start, wine):
+    ui = start(wine.root)
+    doc = ui.get("/api/pipeline").json()
+    before = (wine.root / "Pipefile").read_bytes()
+    mtime = os.stat(wine.root / "Pipefile").st_mtime_ns
+    r = ui.post("/api/save", {"base": doc["digest"], "operations": []})
+    assert r.status_code == 200 and r.json()["digest"] == doc["digest"]
+    assert (wine.root / "Pipefile").read_bytes() == before and os.stat(wine.root / "Pipefile").st_mtime_ns == mtime
+    ops = [{"op": "set_param", "name": "learning_rate", "value": 0.2}]
+    seen = ui.post("/api/preview", {"base": doc["digest"], "operations": ops}).json()
+    assert seen["changed"] is True and seen["errors"] == [] and "+  learning_rate: 0.2" in seen["diff"]
+    assert (wine.root / "Pipefile").read_bytes() == before  # a preview writes nothing
+    os.chmod(wine.root / "Pipefile", 0o640)
+    saved = ui.post("/api/save", {"base": doc["digest"], "operations": ops})
+    assert saved.status_code == 200, saved.text
+    after = wine.read("Pipefile").splitlines()
+    changed = [(a, b) for a, b in zip(before.decode().splitlines(), after) if a != b]
+    assert changed == [("  learning_rate: 0.1", "  learning_rate: 0.2")] and len(after) == len(before.splitlines())
+    assert os.stat(wine.root / "Pipefile").st_mode & 0o777 == 0o640
+    assert saved.json()["digest"] == ui.get("/api/pipeline").json()["digest"]
+    bad = ui.post("/api/save", {"base": saved.json()["digest"], "operations": [{"op": "nope"}]})
+    assert bad.status_code == 422 and bad.json()["error"]["message"]
