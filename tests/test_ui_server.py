@@ -425,9 +425,11 @@ def test_a_running_step_s_log_is_followed_and_the_run_cancelled(start, tmp_path)
     assert ui.post(f"/api/jobs/{job}/cancel").status_code == 409  # over already
 
 
-def test_a_job_not_started_here_is_not_cancelled(start, wine):
-    wine.pipe("run", "prepare", check=True)
-    ui = start(wine.root)
+def test_a_job_not_started_here_is_not_cancelled(start, tmp_path):
+    repo = Repo(tmp_path)
+    repo.pipefile("version: 1\nsteps:\n  a: {command: echo hi > a.txt, outputs: {o: a.txt}}\n")
+    repo.pipe("run", check=True)
+    ui = start(repo.root)
     r = ui.post("/api/jobs/1/cancel")
     assert r.status_code == 409 and "not started by this pipe ui" in r.json()["error"]["message"]
     assert ui.post("/api/jobs/7/cancel").status_code == 404
@@ -526,3 +528,65 @@ def test_a_no_op_save_is_byte_identical_and_a_one_param_edit_one_line(start, win
     assert saved.json()["digest"] == ui.get("/api/pipeline").json()["digest"]
     bad = ui.post("/api/save", {"base": saved.json()["digest"], "operations": [{"op": "nope"}]})
     assert bad.status_code == 422 and bad.json()["error"]["message"]
+
+
+@needs_editor
+def test_a_preview_shows_the_validation_errors_of_the_edited_text(start, wine):
+    ui = start(wine.root)
+    doc = ui.get("/api/pipeline").json()
+    ops = [{"op": "set", "step": "score", "field": "inputs.model", "value": "${{steps.nope.outputs.model}}"}]
+    seen = ui.post("/api/preview", {"base": doc["digest"], "operations": ops})
+    assert seen.status_code == 200, seen.text
+    errors = seen.json()["errors"]
+    assert errors and any(e["step"] == "score" and e["line"] and e["file"] == "Pipefile" for e in errors), errors
+    assert wine.read("Pipefile") == doc["text"]
+
+
+def test_the_browser_is_opened_with_the_url_unless_no_browser(tmp_path, wine):
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.sh"
+    browser.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    browser.chmod(0o755)
+    env = dict(os.environ, BROWSER=str(browser), PIPE_UI_TOKEN="from-the-env-123")
+    proc = subprocess.Popen(
+        PIPE + ["ui", "--port", "0"], cwd=wine.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        line = proc.stdout.readline().strip()
+        assert URL_LINE.match(line) and line.endswith("?token=from-the-env-123")
+        end = time.monotonic() + 20
+        while not (opened.exists() and opened.read_text()) and time.monotonic() < end:
+            time.sleep(0.1)
+        assert opened.read_text().strip() == line.split(" ", 2)[2]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(15)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_a_port_in_use_is_bad_usage(wine):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        r = wine.pipe("ui", "--no-browser", "--port", str(s.getsockname()[1]))
+    assert r.code == 2 and "--port" in r.err and r.out == "", str(r)
+    r = wine.pipe("ui", "--no-browser", "-f", "nope.yaml")
+    assert r.code == 2 and "nope.yaml" in r.err
+
+
+def test_nested_steps_hang_under_a_pipeline_node():
+    from pipefile.ui.pipeline_view import _nest_pipelines
+
+    def node(name):
+        return {"name": name, "kind": "step", "state": "fresh", "line": 3, "group": None, "children": None}
+
+    nodes = [node("a"), node("etl/load"), node("etl/clean"), node("b")]
+    _nest_pipelines(nodes)
+    names = [n["name"] for n in nodes]
+    assert names == ["a", "etl", "etl/load", "etl/clean", "b"]
+    etl = nodes[1]
+    assert etl["kind"] == "pipeline" and etl["children"] == ["etl/load", "etl/clean"] and etl["label"] == "etl"
+    assert nodes[2]["group"] == nodes[3]["group"] == "etl" and nodes[4]["group"] is None

@@ -68,7 +68,8 @@ def _apply(path: str, text: str, operations: list):
     try:
         return edit.apply_edits(text, operations, path=_display(path))
     except edit.EditError as e:
-        raise Refusal(422, e.message, e.hint, extra={"errors": errors_json(e)}) from None
+        extra = {"errors": errors_json(e), "operation": e.index}
+        raise Refusal(422, e.message, e.hint, extra=extra, loc=e.loc) from None
 
 
 def validate_text(path: str, text: str) -> list:
