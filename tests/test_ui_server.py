@@ -425,6 +425,19 @@ def test_a_running_step_s_log_is_followed_and_the_run_cancelled(start, tmp_path)
     assert ui.post(f"/api/jobs/{job}/cancel").status_code == 409  # over already
 
 
+def test_runs_are_interrupted_when_the_server_stops(start, tmp_path):
+    repo = Repo(tmp_path)
+    repo.pipefile(SLOW)
+    ui = start(repo.root)
+    job = ui.post("/api/run", {}).json()["job"]
+    with ui.http.stream("GET", f"/api/jobs/{job}/steps/slow/log?follow=1") as resp:
+        next(line for line in resp.iter_lines() if line.startswith("data: "))
+    ui.proc.send_signal(signal.SIGINT)
+    assert ui.proc.wait(30) == 0
+    shown = repo.pipe("jobs", "show", str(job), "--json", check=True).json
+    assert shown["status"] == "interrupted"
+
+
 def test_a_job_not_started_here_is_not_cancelled(start, tmp_path):
     repo = Repo(tmp_path)
     repo.pipefile("version: 1\nsteps:\n  a: {command: echo hi > a.txt, outputs: {o: a.txt}}\n")
@@ -441,6 +454,11 @@ def test_bad_run_requests_are_refused_with_the_error_shape(start, wine):
         r = ui.post("/api/run", body)
         assert r.status_code in (400, 422), body
         assert set(r.json()["error"]) == {"message", "hint", "file", "line"}
+    r = ui.post("/api/run", {"targets": ["trian"]})
+    assert r.status_code == 400 and "trian" in r.json()["error"]["message"] and "train" in r.json()["error"]["hint"]
+    r = ui.post("/api/run", {"params": {"seed": "many"}})
+    assert r.status_code == 400 and "seed" in r.json()["error"]["message"]
+    assert not (wine.root / ".pipe").exists()  # nothing was started
     assert ui.get("/api/runs/nope").status_code == 404
     assert ui.get("/api/nope").status_code == 404 and "error" in ui.get("/api/nope").json()
 

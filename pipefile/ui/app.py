@@ -52,8 +52,8 @@ def create_app(ctx: UiContext) -> FastAPI:
             resp.set_cookie(COOKIE, ctx.token, httponly=True, samesite="strict", path="/")
         return resp
 
-    if os.path.isdir(os.path.join(STATIC, "assets")):
-        app.mount("/assets", StaticFiles(directory=os.path.join(STATIC, "assets")), name="assets")
+    if os.path.isdir(STATIC):  # the built front end's other files (assets/, icons): after every route
+        app.mount("/", StaticFiles(directory=STATIC), name="static")
     return app
 
 

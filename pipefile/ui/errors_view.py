@@ -15,9 +15,7 @@ class Refusal(PipefileError):
     """A request the designer refuses, with the HTTP status it answers (404, 409, ...);
     `extra`: more fields beside `error` in the body (a save conflict's diff)."""
 
-    def __init__(
-        self, status: int, message: str, hint: Optional[str] = None, extra: Optional[dict] = None, loc=None
-    ):
+    def __init__(self, status: int, message: str, hint: Optional[str] = None, extra: Optional[dict] = None, loc=None):
         super().__init__(message, loc, hint)
         self.status = status
         self.extra = extra or {}

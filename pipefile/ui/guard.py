@@ -47,11 +47,10 @@ class UiGuard:
         self.app = app
         self.token = token
         self.port = port
-        self.hosts = set(LOOPBACK_NAMES) | ({host.lower()} if host not in ("0.0.0.0", "::", "") else set())
-
-    def set_port(self, port: int) -> None:
-        """The port really bound (`--port 0` picks one when the server starts)."""
-        self.port = port
+        # Listening on every interface (--allow-remote): any name this machine is reached
+        # by, with the port; the token keeps a rebound name out (its cookie is not sent there).
+        self.any_host = host in ("0.0.0.0", "::", "")
+        self.hosts = set(LOOPBACK_NAMES) | ({host.lower().strip("[]")} if not self.any_host else set())
 
     async def _refuse(self, send, status: int, message: str, hint: str) -> None:
         body = json.dumps(error_body(message, hint)).encode()
@@ -63,7 +62,7 @@ class UiGuard:
 
     def _host_ok(self, host: str) -> bool:
         name, port = split_host(host)
-        return name in self.hosts and port == self.port
+        return bool(name) and (self.any_host or name in self.hosts) and port == self.port
 
     def _origin_ok(self, origin: str, host: str) -> bool:
         try:

@@ -28,3 +28,10 @@ class WorkspacePerThread:
             ws = self._local.ws = Workspace(self.root, create=False)
             self._local.had_db = there
         return ws
+
+    def release(self) -> None:
+        """Close this thread's workspace (a thread that is about to end)."""
+        ws = getattr(self._local, "ws", None)
+        if ws is not None:
+            self._local.ws = None
+            ws.close()

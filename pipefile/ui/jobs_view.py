@@ -204,12 +204,14 @@ def follow_events(homes: Callable, job_id: int, stop_after: float = 24 * 3600.0)
 
 
 def log_path(ws, job, step: str) -> str:
-    """The log of `step` in `job`; refused for a name that is no step of it (or leaves the
-    job's folder)."""
+    """The log of `step` in `job`; refused for a name that leaves the job's folder, and,
+    once the job is over, for one that is no step of it (while it runs, a step that has
+    not started yet has no log: following it waits for it)."""
     folder = os.path.realpath(ws.job_dir(job.id))
     path = os.path.realpath(os.path.join(folder, f"{step}.log"))
     recorded = {s.step for s in ws.jobs.steps(job.id)}
-    if not path.startswith(folder + os.sep) or (step not in recorded and not os.path.isfile(path)):
+    known = step in recorded or os.path.isfile(path) or job.status == JobStatus.RUNNING
+    if not path.startswith(folder + os.sep) or not known:
         from ..errors import did_you_mean
 
         raise Refusal(404, f"job {job.id} has no step '{step}'", did_you_mean(step, recorded, "step"))

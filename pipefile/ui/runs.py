@@ -22,11 +22,16 @@ MAX_OUTPUT = 1 << 20
 CANCEL_GRACE = 10.0  # seconds between the interrupt (as Ctrl-C) and a kill
 
 
+def run_params(params: Optional[dict]) -> list:
+    """The `-p NAME=VALUE` values of a request's params."""
+    return [f"{k}={_text(v)}" for k, v in (params or {}).items()]
+
+
 def run_argv(pipefile: str, targets=(), params: Optional[dict] = None, force: bool = False) -> list:
     """`pipe run`'s arguments after `pipe`, as the command shown to the user."""
     argv = ["run", "-f", pipefile]
-    for k, v in (params or {}).items():
-        argv += ["-p", f"{k}={_text(v)}"]
+    for p in run_params(params):
+        argv += ["-p", p]
     argv += [str(t) for t in targets]
     if force:
         argv.append("--force")  # last: `--force WORD` would take the word as the step to force
@@ -51,6 +56,13 @@ def check_request(targets, params, force) -> None:
             raise PipefileError(f"param '{k}' has a character a -p value cannot carry", hint="remove it")
     if not isinstance(force, bool):
         raise PipefileError("'force' must be true or false", hint='send {"force": true}')
+
+
+def child_env() -> dict:
+    """The run's environment: this server's, less its token (its steps need no way in)."""
+    env = dict(os.environ)
+    env.pop("PIPE_UI_TOKEN", None)
+    return env
 
 
 @dataclass
@@ -95,6 +107,7 @@ class Runs:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=child_env(),
         )
         run = Run(uuid.uuid4().hex[:12], argv, "pipe " + shlex.join(argv), proc, time.time(), output=bytearray())
         with self._lock:
@@ -126,6 +139,12 @@ class Runs:
         run.exit_code = run.proc.wait()
 
     def _find_job(self, run: Run) -> None:
+        try:
+            self._look_for_job(run)
+        finally:
+            self.homes.release()  # this thread ends: its connection too
+
+    def _look_for_job(self, run: Run) -> None:
         """Until the job whose pid is the subprocess's appears, or the process ends."""
         while run.job is None:
             done = run.proc.poll() is not None
@@ -163,9 +182,19 @@ class Runs:
 
         threading.Thread(target=kill_later, name=f"ui-cancel-{run.id}", daemon=True).start()
 
-    def stop_all(self) -> None:
+    def stop_all(self, wait: float = CANCEL_GRACE) -> None:
+        """Interrupt every run still going, and wait for them (at most `wait` seconds), so
+        that their jobs are recorded as interrupted before this server goes."""
         with self._lock:
-            runs = list(self._runs.values())
+            runs = [r for r in self._runs.values() if r.proc.poll() is None]
         for r in runs:
-            if r.proc.poll() is None:
-                self.cancel(r)
+            self.cancel(r)
+        end = time.monotonic() + wait
+        for r in runs:
+            try:
+                r.proc.wait(max(0.0, end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(r.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from .. import drafts, library, pipeline_view
 from ..errors_view import Refusal
-from ..runs import check_request
+from ..runs import check_request, run_params
 from .context import UiContext
 
 
@@ -50,6 +50,10 @@ def router(ctx: UiContext) -> APIRouter:
     @r.post("/run", status_code=202)
     def run(body: RunBody):
         check_request(body.targets, body.params, body.force)
+        # What `pipe run` would refuse at once (a Pipefile that does not load, an unknown
+        # param or target) is answered here, located, rather than as a run that failed.
+        graph = pipeline_view.load_graph(ctx.pipefile, run_params(body.params))
+        graph.select(body.targets)
         started = ctx.runs.start(ctx.display, body.targets, body.params, body.force)
         job = ctx.runs.wait_for_job(started, 5.0)
         return {"job": job, "run": started.id, "command": started.command}
