@@ -458,6 +458,16 @@ def test_bad_run_requests_are_refused_with_the_error_shape(start, wine):
     assert r.status_code == 400 and "trian" in r.json()["error"]["message"] and "train" in r.json()["error"]["hint"]
     r = ui.post("/api/run", {"params": {"seed": "many"}})
     assert r.status_code == 400 and "seed" in r.json()["error"]["message"]
+    big = ui.http.post(
+        "/api/preview", content=b"{" + b" " * (5 << 20) + b"}", headers={"Content-Type": "application/json"}
+    )
+    assert big.status_code == 413 and "error" in big.json()
+
+    def chunks():
+        for _ in range(6):
+            yield b" " * (1 << 20)
+
+    assert ui.http.post("/api/save", content=chunks()).status_code == 413  # no Content-Length: counted
     assert not (wine.root / ".pipe").exists()  # nothing was started
     assert ui.get("/api/runs/nope").status_code == 404
     assert ui.get("/api/nope").status_code == 404 and "error" in ui.get("/api/nope").json()
@@ -601,10 +611,14 @@ def test_nested_steps_hang_under_a_pipeline_node():
     def node(name):
         return {"name": name, "kind": "step", "state": "fresh", "line": 3, "group": None, "children": None}
 
-    nodes = [node("a"), node("etl/load"), node("etl/clean"), node("b")]
+    nodes = [node("a"), node("etl/load"), node("etl/clean"), node("b"), node("x/y/z"), node("t[f=a/b]")]
+    nodes[2]["state"] = "run"
     _nest_pipelines(nodes)
-    names = [n["name"] for n in nodes]
-    assert names == ["a", "etl", "etl/load", "etl/clean", "b"]
-    etl = nodes[1]
+    by = {n["name"]: n for n in nodes}
+    assert [n["name"] for n in nodes] == ["a", "etl", "etl/load", "etl/clean", "b", "x", "x/y", "x/y/z", "t[f=a/b]"]
+    etl = by["etl"]
     assert etl["kind"] == "pipeline" and etl["children"] == ["etl/load", "etl/clean"] and etl["label"] == "etl"
-    assert nodes[2]["group"] == nodes[3]["group"] == "etl" and nodes[4]["group"] is None
+    assert etl["state"] == "run" and etl["group"] is None
+    assert by["etl/load"]["group"] == by["etl/clean"]["group"] == "etl" and by["b"]["group"] is None
+    assert by["x"]["children"] == ["x/y"] and by["x/y"]["group"] == "x" and by["x/y"]["children"] == ["x/y/z"]
+    assert by["x/y/z"]["group"] == "x/y" and by["t[f=a/b]"]["group"] is None  # a "/" inside a label

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from .errors_view import error_body
 
 COOKIE = "pipe_ui_token"
+MAX_BODY = 4 * 2**20  # edit operations and run requests are small; a larger body is refused (413)
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
@@ -117,4 +118,26 @@ class UiGuard:
                     "a valid token is needed",
                     "open the URL with ?token= that pipe ui printed, or send Authorization: Bearer TOKEN",
                 )
-        await self.app(scope, receive, send)
+        length = headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > MAX_BODY:
+            return await self._refuse(send, 413, f"the request body is over {MAX_BODY >> 20} MiB", "send less")
+        # The body (small here) is read whole and counted whatever its transfer encoding, so
+        # that one over the cap is refused before a framework that parses it sees it.
+        parts, size, last = [], 0, None
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                last = msg
+                break
+            parts.append(msg.get("body", b""))
+            size += len(parts[-1])
+            if size > MAX_BODY:
+                return await self._refuse(send, 413, f"the request body is over {MAX_BODY >> 20} MiB", "send less")
+            if not msg.get("more_body", False):
+                break
+        pending = [last or {"type": "http.request", "body": b"".join(parts), "more_body": False}]
+
+        async def replay():
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 from ..errors import PipefileError
 from ..outcomes import JobStatus
 from .errors_view import Refusal
-from .pipeline_view import graph_json
+from .pipeline_view import graph_json, label_of
 
 POLL = 0.2  # seconds between two looks at the database or a log file
 LOG_CHUNK = 64 * 1024
@@ -105,7 +105,7 @@ def job_graph(ws, job, steps: list, running: list) -> dict:
                 {
                     "name": s.step,
                     "kind": "step",
-                    "label": s.step.rsplit("/", 1)[-1],
+                    "label": label_of(s.step),
                     "component": None,
                     "description": None,
                     "inputs": [

@@ -108,7 +108,7 @@ def step_node(step: spec.Step, params: dict, decision=None, declared: Optional[s
     return {
         "name": step.name,
         "kind": "step",
-        "label": step.name.rsplit("/", 1)[-1],
+        "label": label_of(step.name),
         "component": step.component or None,
         "description": step.description or None,
         "inputs": inputs,
@@ -139,7 +139,7 @@ def _container(name: str, kind: str, children: list, like: Optional[dict]) -> di
     base.update(
         name=name,
         kind=kind,
-        label=name.rsplit("/", 1)[-1],
+        label=label_of(name),
         state=state,
         reasons=[
             f"{len(children)} task{'s' if len(children) != 1 else ''}: "
@@ -185,23 +185,47 @@ def graph_json(graph, decisions: Optional[dict] = None) -> dict:
     return {"nodes": out, "edges": edges}
 
 
+def parent_of(name: str):
+    """`OUTER` of a nested step `OUTER/INNER` (the last `/` outside a task's `[...]`
+    label, which may hold a path), or None."""
+    depth, cut = 0, -1
+    for k, c in enumerate(name):
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth = max(0, depth - 1)
+        elif c == "/" and depth == 0:
+            cut = k
+    return name[:cut] if cut > 0 else None
+
+
+def label_of(name: str) -> str:
+    """A node's name inside its nested pipeline (INNER of OUTER/INNER)."""
+    outer = parent_of(name)
+    return name[len(outer) + 1 :] if outer else name
+
+
 def _nest_pipelines(nodes: list) -> None:
-    """Steps named `STEP/INNER`: a `pipeline` node `STEP` (added, unless a node of that name
-    exists), the inner nodes carrying `group`."""
+    """Steps named `STEP/INNER` (nested pipelines, any depth): a `pipeline` node `STEP`
+    (added, unless a node of that name exists) with its members as `children`, each
+    member carrying `group`. A task keeps its expanded step as its group."""
     by_name = {n["name"]: n for n in nodes}
-    members: dict = {}
+    outers: set = set()
     for n in nodes:
-        if "/" in n["name"] and not n.get("group"):
-            members.setdefault(n["name"].rsplit("/", 1)[0], []).append(n)
-    for outer, inner in members.items():
-        for n in inner:
+        p = parent_of(n["name"])
+        while p is not None:
+            outers.add(p)
+            p = parent_of(p)
+    for outer in sorted(outers, key=lambda o: -o.count("/")):  # innermost first: counts roll up
+        members = [n for n in nodes if n["name"] != outer and not n.get("group") and parent_of(n["name"]) == outer]
+        for n in members:
             n["group"] = outer
         if outer in by_name:
-            by_name[outer]["children"] = [n["name"] for n in inner]
+            by_name[outer]["children"] = [n["name"] for n in members]
             continue
-        node = _container(outer, "pipeline", inner, None)
-        node["line"] = min((n["line"] for n in inner if n["line"]), default=None)
-        nodes.insert(nodes.index(inner[0]), node)
+        node = _container(outer, "pipeline", members, None)
+        node["line"] = min((n["line"] for n in members if n.get("line")), default=None)
+        nodes.insert(min(nodes.index(m) for m in members), node)
         by_name[outer] = node
 
 
