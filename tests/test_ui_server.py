@@ -264,7 +264,7 @@ def test_the_library_has_std_components_the_pipefile_s_own_assets_and_artifacts(
     asset = next(i for i in items if i["source"] == "asset")
     assert asset["name"] == "wine" and asset["path"] == "data/wine.csv"
     assert not [i for i in items if i["source"] == "artifact"]
-    wine.pipe("run", check=True)
+    wine.pipe("run", "train", check=True)
     arts = {i["name"]: i for i in ui.get("/api/library").json()["items"] if i["source"] == "artifact"}
     assert set(arts) == {"wine-data", "wine-model"}
     assert [v["version"] for v in arts["wine-model"]["versions"]] == [1]
@@ -622,3 +622,16 @@ def test_nested_steps_hang_under_a_pipeline_node():
     assert by["etl/load"]["group"] == by["etl/clean"]["group"] == "etl" and by["b"]["group"] is None
     assert by["x"]["children"] == ["x/y"] and by["x/y"]["group"] == "x" and by["x/y"]["children"] == ["x/y/z"]
     assert by["x/y/z"]["group"] == "x/y" and by["t[f=a/b]"]["group"] is None  # a "/" inside a label
+
+
+def test_a_source_deleted_after_a_look_shows_as_an_error(start, tmp_path):
+    repo = Repo(tmp_path)
+    repo.write("in.txt", "x\n")
+    repo.pipefile(
+        "version: 1\nsteps:\n  a:\n    command: cp in.txt a.txt\n    inputs: {i: in.txt}\n    outputs: {o: a.txt}\n"
+    )
+    ui = start(repo.root)
+    assert ui.get("/api/pipeline").json()["ok"] and ui.get("/api/pipeline").json()["ok"]
+    (repo.root / "in.txt").unlink()
+    doc = ui.get("/api/pipeline").json()
+    assert doc["ok"] is False and any("in.txt" in e["message"] and e["line"] == 5 for e in doc["errors"]), doc

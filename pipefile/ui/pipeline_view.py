@@ -262,7 +262,44 @@ def _edges(graph, task_of: dict) -> list:
     return edges
 
 
-def pipeline_view(path: str) -> dict:
+class GraphCache:
+    """The last graph built, kept by the Pipefile's bytes: a page reloaded after a run
+    (the file unchanged) is not loaded again. As the spec cache does: never for a Pipefile
+    that binds artifact versions or maps a folder (those are read anew each time), and the
+    sources are checked again (a deleted input file shows)."""
+
+    def __init__(self):
+        self._kept: tuple = (None, None)  # (digest, graph), replaced whole: requests run on threads
+
+    def get(self, path: str, digest: str):
+        from .. import graph as graph_mod
+
+        key, graph = self._kept
+        if key == digest and graph is not None and _same_sources(graph.pipefile):
+            if not graph_mod.source_errors(graph):
+                return graph
+        graph = load_graph(path)
+        mapped = any(g.kind == spec.EXPAND_FOREACH for g in graph.groups.values())
+        self._kept = (digest, graph) if not graph.artifacts and not mapped else (None, None)
+        return graph
+
+
+def _same_sources(pf) -> bool:
+    """The other files the spec was read from (components, nested Pipefiles, an imported
+    pipeline's files) hold what they held."""
+    from ..digest import hash_bytes
+
+    for source, digest in pf.sources:
+        try:
+            with open(source, "rb") as f:
+                if hash_bytes(f.read()) != digest:
+                    return False
+        except OSError:
+            return False
+    return True
+
+
+def pipeline_view(path: str, cache: Optional[GraphCache] = None) -> dict:
     """The whole answer of `GET /api/pipeline` for the Pipefile at `path`."""
     from .. import load as loader
 
@@ -281,7 +318,7 @@ def pipeline_view(path: str) -> dict:
         "graph": None,
     }
     try:
-        graph = load_graph(path)
+        graph = cache.get(path, doc["digest"]) if cache is not None else load_graph(path)
     except PipefileError as e:
         doc.update(ok=False, errors=errors_json(e), params=_lenient_params(path))
         return doc

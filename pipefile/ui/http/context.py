@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from ..home import WorkspacePerThread
+from ..pipeline_view import GraphCache
 from ..runs import Runs
 
 
@@ -15,6 +16,7 @@ class UiContext:
         self.token = token
         self.homes = WorkspacePerThread(self.root)
         self.runs = Runs(self.root, self.homes)
+        self.graphs = GraphCache()
         self._texts: dict = {}  # digest -> a Pipefile text the page was given (a conflict's diff)
 
     def remember(self, digest: str, text: str) -> None:

@@ -29,7 +29,7 @@ def router(ctx: UiContext) -> APIRouter:
 
     @r.get("/pipeline")
     def get_pipeline():
-        doc = pipeline_view.pipeline_view(ctx.pipefile)
+        doc = pipeline_view.pipeline_view(ctx.pipefile, ctx.graphs)
         ctx.remember(doc["digest"], doc["text"])
         return doc
 
