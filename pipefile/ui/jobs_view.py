@@ -42,8 +42,14 @@ def step_json(s) -> dict:
     return dict(s.to_json(), started=round(s.finished - s.seconds, 3) if s.finished else None)
 
 
+# (job, step) -> when this server first saw the step's log: a log's mtime is its last
+# write, so a running step's start is taken once, at first sight (exact once it is recorded).
+_FIRST_SEEN: dict = {}
+
+
 def running_steps(ws, job, recorded: set) -> list:
-    """Steps of a running job that have a log but no record yet: running now."""
+    """Steps of a running job that have a log but no record yet: running now. Their
+    `started` is approximate (when the log was first seen written) until they end."""
     if job.status != JobStatus.RUNNING:
         return []
     folder = ws.job_dir(job.id)
@@ -53,7 +59,15 @@ def running_steps(ws, job, recorded: set) -> list:
             if f.endswith(".log"):
                 name = os.path.relpath(os.path.join(dirpath, f[:-4]), folder).replace(os.sep, "/")
                 if name not in recorded:
-                    started = os.stat(os.path.join(dirpath, f)).st_mtime
+                    started = _FIRST_SEEN.get((job.id, name))
+                    if started is None:
+                        try:
+                            started = os.stat(os.path.join(dirpath, f)).st_mtime
+                        except FileNotFoundError:
+                            continue
+                        if len(_FIRST_SEEN) > 100_000:  # a long-lived server: forget old jobs' steps
+                            _FIRST_SEEN.clear()
+                        _FIRST_SEEN[(job.id, name)] = started
                     out.append({"step": name, "outcome": "running", "status": "running", "started": started})
     return out
 
