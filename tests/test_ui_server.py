@@ -46,7 +46,11 @@ class Ui:
         m = URL_LINE.match(line)
         if not m:
             self.proc.kill()
-            raise AssertionError(f"no URL line: {line!r}; stderr: {self.proc.stderr.read()}")
+            err = self.proc.stderr.read()
+            self.proc.wait()
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+            raise AssertionError(f"no URL line: {line!r}; stderr: {err}")
         self.base, self.port, self.token = m.group(1), int(m.group(2)), m.group(3)
         self.http = httpx.Client(base_url=self.base, headers={"Authorization": f"Bearer {self.token}"}, timeout=60)
 
