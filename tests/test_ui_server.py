@@ -111,6 +111,9 @@ def test_the_url_line_carries_a_token_and_the_page_sets_the_cookie(start, wine):
 def test_a_given_token_is_used(start, wine):
     ui = start(wine.root, "--token", "my-secret-token-1")
     assert ui.token == "my-secret-token-1"
+    for bad in ("short", "has space here", "semi;colon-token"):
+        r = wine.pipe("ui", "--no-browser", "--token", bad)
+        assert r.code == 2 and "token" in r.err and r.out == "", str(r)
 
 
 @pytest.mark.parametrize(
