@@ -114,6 +114,8 @@ class Editor:
                 _set(data, keys[depth:], value)
                 return
             if last:
+                if v.kind != ALIAS:  # an alias is replaced here alone; an anchor others use is not
+                    self.owned(v, what)
                 if value is None:
                     self.remove(keys, keep)
                 elif not isinstance(data, dict) or render.canon(data.get(key, _MISSING)) != render.canon(value):

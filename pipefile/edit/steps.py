@@ -35,22 +35,28 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(v)
 
 
+_ANY_STEP = re.compile(r"\$\{\{[^}]*?\bsteps\.([A-Za-z_][A-Za-z0-9_\-]*)(?=[.\[])")
+
+
+def _reads(ed: Editor) -> dict:
+    """{step: the steps it reads}, from every `${{steps.NAME...}}` in it."""
+    steps = ed.data.get("steps") or {}
+    return {s: {m for t in _strings(body) for m in _ANY_STEP.findall(t)} for s, body in steps.items()}
+
+
 def readers(ed: Editor, name: str) -> list:
     """The other steps that read step `name`'s outputs."""
-    pattern = _refs(name)
-    steps = ed.data.get("steps") or {}
-    return [s for s, body in steps.items() if s != name and any(pattern.search(t) for t in _strings(body))]
+    return [s for s, read in _reads(ed).items() if s != name and name in read]
 
 
 def _upstream(ed: Editor, name: str) -> set:
     """Every step that `name` reads, directly or through others."""
-    steps = ed.data.get("steps") or {}
+    reads = _reads(ed)
     seen: set = set()
     todo = [name]
     while todo:
-        s = todo.pop()
-        for other in steps:
-            if other not in seen and s in readers(ed, other):
+        for other in reads.get(todo.pop(), ()):
+            if other not in seen:
                 seen.add(other)
                 todo.append(other)
     return seen
