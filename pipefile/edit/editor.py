@@ -114,12 +114,17 @@ class Editor:
                 _set(data, keys[depth:], value)
                 return
             if last:
+                if (
+                    value is not None
+                    and isinstance(data, dict)
+                    and render.canon(data.get(key, _MISSING)) == render.canon(value)
+                ):
+                    return  # the same value again writes nothing: `1e-2` stays as written
                 if v.kind != ALIAS:  # an alias is replaced here alone; an anchor others use is not
                     self.owned(v, what)
                 if value is None:
                     self.remove(keys, keep)
-                elif not isinstance(data, dict) or render.canon(data.get(key, _MISSING)) != render.canon(value):
-                    # the same value again writes nothing: `1e-2` stays as written
+                else:
                     self.set_value(k, v, value, what)
                     data[key] = value
                 return
