@@ -507,3 +507,37 @@ def test_promote_makes_a_param_and_binds_the_field():
 def test_a_failing_operation_leaves_nothing_half_done():
     e = refused(BASIC, [{"op": "set_param", "name": "lr", "value": 0.5}, {"op": "delete_step", "name": "nope"}])
     assert e.index == 1 and e.op == "delete_step"
+
+
+def test_deleting_a_step_that_holds_an_anchor_others_use_is_refused():
+    text = read("03_anchors.Pipefile")
+    unread = [{"op": "set", "step": "train", "field": "inputs.data", "value": None}]
+    e = refused(text, unread + [{"op": "delete_step", "name": "prepare"}])
+    assert "holds the anchor &common" in e.message and "line 20" in e.message and e.loc.line == 11
+
+
+def test_clearing_a_long_form_default_writes_the_type_it_gave():
+    text = "version: 1\nparams:\n  lr:\n    default: 0.1   # c\n  n: {default: 3}\nsteps:\n  a: {command: echo}\n"
+    edited = apply_edits(
+        text, [{"op": "set_param", "name": "lr", "value": None}, {"op": "set_param", "name": "n", "value": None}]
+    )
+    assert (
+        edited.text
+        == "version: 1\nparams:\n  lr:\n    type: number   # c\n  n: {type: integer}\nsteps:\n  a: {command: echo}\n"
+    )
+    e = refused(
+        text, [{"op": "set_param", "name": "n", "value": None}, {"op": "set_param", "name": "x", "value": None}]
+    )
+    assert "no param 'x' to clear" in e.message
+
+
+def test_a_new_params_section_goes_before_the_steps_and_their_comment():
+    text = "# top\n\n# the steps\nsteps:\n  a:\n    command: echo\n"
+    edited = apply_edits(text, [{"op": "set_param", "name": "n", "value": "x: y"}])
+    assert edited.text == '# top\n\nparams:\n  n: "x: y"\n# the steps\nsteps:\n  a:\n    command: echo\n'
+
+
+def test_a_byte_order_mark_is_kept():
+    text = "\ufeffsteps:\n  a:\n    command: echo\n"
+    edited = apply_edits(text, [{"op": "set", "step": "a", "field": "command", "value": "echo hi"}])
+    assert edited.text == "\ufeffsteps:\n  a:\n    command: echo hi\n"

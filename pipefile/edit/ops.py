@@ -115,6 +115,16 @@ def set_param(ed: Editor, op: dict) -> None:
         typ = current.get("type") if isinstance(current.get("type"), str) else type_of(current.get("default"))
         if value is not None:
             value = typed(ed, v, value, typ, what)
+        elif "type" not in current and "default" in current:
+            # Without its default the param needs its type, which the default gave: written in its place.
+            dk, dv = v.get("default")
+            if dk is None or dv.kind == "alias" or typ is None:
+                raise ed.fail(v, f"{what} takes its default from elsewhere", "declare its type: {type: ...}")
+            ed.owned(dv, what)
+            ed.doc.splice(dk.start, dv.cend - (1 if dv.style in ("|", ">") else 0), f"type: {typ}")
+            del current["default"]
+            current["type"] = typ
+            return
         ed.put(["params", name, "default"], value, what, keep=2)
         return
     if v is not None:

@@ -17,7 +17,8 @@ def canon(value: Any) -> Any:
     """A form of loaded data where equal means the same value of the same type (1, 1.0 and
     True differ; nan equals nan)."""
     if isinstance(value, dict):
-        return ("map", tuple((canon(k), canon(v)) for k, v in value.items()))
+        # a mapping means the same in any order (a new section goes where it reads best)
+        return ("map", tuple(sorted(((canon(k), canon(v)) for k, v in value.items()), key=repr)))
     if isinstance(value, list):
         return ("seq", tuple(canon(v) for v in value))
     if isinstance(value, float):

@@ -16,7 +16,7 @@ from . import render
 from .editor import Editor
 from .errors import EditError
 from .ops import arg, is_binding, name_arg, set_input, set_param
-from .tree import SCALAR, line_end, line_no, line_start
+from .tree import ALIAS, SCALAR, line_end, line_no, line_start
 
 
 def _refs(old: str) -> re.Pattern:
@@ -218,6 +218,14 @@ def delete_step(ed: Editor, op: dict) -> None:
             f"step '{name}' is read by " + ", ".join(f"step '{s}' (line {n})" for s, n in lines.items()),
             "disconnect their inputs from it first (or delete those steps first)",
         )
+    anchors = {n.anchor: n for n in v.walk() if n.anchor}
+    for n in ed.doc.root.walk():
+        if n.kind == ALIAS and n.value in anchors and not v.start <= n.start < v.end:
+            raise ed.fail(
+                anchors[n.value],
+                f"step '{name}' holds the anchor &{n.value}, which line {line_no(ed.text, n.start)} uses (*{n.value})",
+                f"write the value out in place of *{n.value} first, then delete the step",
+            )
     steps = ed.steps()
     if len(steps.pairs()) == 1:
         raise ed.fail(k, f"step '{name}' is the only step, and a Pipefile needs one", "add another step first")

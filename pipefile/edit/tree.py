@@ -116,9 +116,12 @@ def _value_start(text: str, start: int, event: Any) -> int:
     while i < len(text) and text[i] in "&!":
         while i < len(text) and text[i] not in " \t\n":
             i += 1
-        while i < len(text) and text[i] in " \t\n":
+        while i < len(text) and text[i] in " \t\n#":
+            if text[i] == "#":  # a comment after `&anchor`: the value starts on a later line
+                i = text.find("\n", i)
+                i = len(text) if i < 0 else i
             i += 1
-    return i
+    return min(i, len(text))
 
 
 def _block_end(text: str, start: int, end: int) -> int:
