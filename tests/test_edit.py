@@ -394,6 +394,13 @@ def test_wrong_type_for_a_typed_input_or_param_is_refused():
     assert "param 'fraction' is a number" in e.message and e.loc.line == 3
     e = refused(text, [{"op": "set", "step": "score_test", "field": "inputs.nope", "value": 1}])
     assert "has no input 'nope'" in e.message
+    # a std component's inputs are known too; its params are the step's inputs
+    e = refused(text, [{"op": "set", "step": "split", "field": "params.seed", "value": 1.5}])
+    assert "input 'seed' of step 'split' is an integer" in e.message and e.loc.line == 19
+    e = refused(text, [{"op": "set", "step": "split", "field": "inputs.fractoin", "value": 0.5}])
+    assert "std/split_data@1" in e.message and "fraction" in e.hint
+    edited = apply_edits(text, [{"op": "set", "step": "split", "field": "params.fraction", "value": "0.6"}])
+    assert changed_lines(text, edited.text)[1] == "+      fraction: 0.6\n"
     # text that is a number of the param's type is taken as that number
     edited = apply_edits(text, [{"op": "set_param", "name": "fraction", "value": "0.5"}])
     assert "default: 0.5," in edited.text

@@ -78,10 +78,10 @@ def connect(ed: Editor, op: dict) -> None:
     ed.step(dst)
     outputs = (ed.data["steps"][src] or {}).get("outputs") or {}
     if isinstance(outputs, dict) and out not in outputs:
-        raise ed.fail(sv, f"step '{src}' has no output '{out}'", did_you_mean(out, outputs, "output"))
+        raise ed.fail(sk, f"step '{src}' has no output '{out}'", did_you_mean(out, outputs, "output"))
     if src == dst or dst in _upstream(ed, src):
         raise ed.fail(
-            sv,
+            sk,
             f"connecting step '{src}' to step '{dst}' would close a cycle: '{src}' already reads '{dst}'",
             "a step cannot read its own outputs; connect to another step",
         )
@@ -93,7 +93,7 @@ def disconnect(ed: Editor, op: dict) -> None:
     sk, sv = ed.step(dst)
     body = ed.data["steps"][dst] or {}
     if inp not in (body.get("inputs") or {}) and inp not in (body.get("params") or {}):
-        raise ed.fail(sv, f"input '{inp}' of step '{dst}' is not bound", did_you_mean(inp, body.get("inputs") or {}))
+        raise ed.fail(sk, f"input '{inp}' of step '{dst}' is not bound", did_you_mean(inp, body.get("inputs") or {}))
     set_input(ed, dst, inp, None, params=inp not in (body.get("inputs") or {}))
 
 
@@ -120,13 +120,13 @@ def promote(ed: Editor, op: dict) -> None:
     values = body.get(section) or {}
     if head not in ("params", "inputs") or not name or name not in values:
         raise ed.fail(
-            sv, f"step '{step}' has no {field} to promote", did_you_mean(field, [f"inputs.{k}" for k in values])
+            sk, f"step '{step}' has no {field} to promote", did_you_mean(field, [f"inputs.{k}" for k in values])
         )
     value = values[name]
     if isinstance(value, dict):
         value = value.get("value", value.get("path"))
     if value is None or is_binding(value) or isinstance(value, (dict, list)):
-        raise ed.fail(sv, f"{field} of step '{step}' is not a value to promote ({value!r})", "promote a literal value")
+        raise ed.fail(sk, f"{field} of step '{step}' is not a value to promote ({value!r})", "promote a literal value")
     params = ed.data.get("params") or {}
     if param in params:
         current = params[param].get("default") if isinstance(params[param], dict) else params[param]
