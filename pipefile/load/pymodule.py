@@ -1,0 +1,180 @@
+"""A Python module given with -f (`build.py`, or `build.py:NAME` for another object than
+`pipeline`): the module runs in its own folder, and what its object is decides who reads it:
+a pipefile.dsl pipeline (docs/dsl.md) gives the text of a Pipefile, read here with each line
+placed at the user's code that made it; an azure-ai-ml PipelineJob (docs/azureml.md) goes to
+the Azure ML importer. Told apart by what the object does, so this layer never imports the
+DSL (which sits above it)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import traceback
+from typing import Any, Optional
+
+from ..errors import PipefileError, SourceLoc
+from .reader import display_path
+
+DEFAULT_OBJECT = "pipeline"
+_REF_RE = re.compile(r"(.+\.py):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def split_ref(path: str) -> tuple:
+    """(the module's file, the object's name) of `build.py` or `build.py:NAME`."""
+    m = _REF_RE.fullmatch(path)
+    return (m.group(1), m.group(2)) if m else (path, DEFAULT_OBJECT)
+
+
+def is_module_ref(path: str) -> bool:
+    return path.endswith(".py") or _REF_RE.fullmatch(path) is not None
+
+
+def is_dsl(obj: Any) -> bool:
+    return hasattr(obj, "__pipefile_yaml__")
+
+
+def _where(tb) -> tuple:
+    """(the SourceLoc of the deepest frame in the module's folder, else the deepest, the last frame's text)."""
+    frames = traceback.extract_tb(tb)
+    if not frames:
+        return None, ""
+    last = frames[-1]
+    mine = [f for f in frames if os.path.abspath(f.filename).startswith(os.getcwd() + os.sep)]
+    at = mine[-1] if mine else last
+    shown = f"{display_path(os.path.abspath(last.filename))}:{last.lineno} in {last.name}"
+    if last.line:
+        shown += f": {last.line.strip()}"
+    return SourceLoc(os.path.abspath(at.filename), at.lineno), shown
+
+
+def run_module(path: str, name: str) -> tuple:
+    """(the object `name` of the module at `path`, the module's other top-level names). The
+    module runs in its own folder (relative paths in it are read from there), with that folder
+    on sys.path; what it prints goes to stderr (stdout may carry --json)."""
+    import runpy
+
+    display = display_path(path)
+    if not os.path.isfile(path):
+        raise PipefileError(f"{display}: no such file", SourceLoc(display), "check the -f argument")
+    folder = os.path.dirname(os.path.abspath(path))
+    old = os.getcwd()
+    sys.path.insert(0, folder)
+    loc: Optional[SourceLoc] = None
+    try:
+        os.chdir(folder)
+        with contextlib.redirect_stdout(sys.stderr):
+            namespace = runpy.run_path(os.path.abspath(path), run_name="__pipe_module__")
+    except PipefileError as e:
+        raise _relocated(e) from None
+    except BaseException as e:  # noqa: BLE001 - the user's module: whatever it raises is theirs to fix
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "azure":
+            raise PipefileError(
+                f"{display}: an Azure ML SDK v2 pipeline needs the azure-ai-ml package",
+                SourceLoc(display),
+                "pip install 'pipefile[azureml]' (or pip install azure-ai-ml), or run the pipeline's YAML "
+                '(pipeline.dump("pipeline.yml") writes it)',
+            ) from None
+        loc, last = _where(e.__traceback__)
+        message = f"{display}: running the module failed: {type(e).__name__}: {e}"
+        if last:
+            message += f" (at {last})"
+        error = PipefileError(message, None, f"fix the module; `python {display}` shows the whole traceback")
+    else:
+        error = None
+    finally:
+        os.chdir(old)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+    if error is not None:
+        error.loc = SourceLoc(display_path(loc.file), loc.line) if loc else SourceLoc(display)
+        raise error
+    others = {k: v for k, v in namespace.items() if not k.startswith("_")}
+    return namespace.get(name), others
+
+
+def _relocated(e: PipefileError) -> PipefileError:
+    """A DSL error raised from the module's folder, its file written from the caller's folder."""
+    place = getattr(e, "place", None)
+    if place is not None:
+        e.loc = SourceLoc(display_path(place[0]), place[1])
+    return e
+
+
+def pipeline_object(path: str) -> tuple:
+    """(the pipeline object of `build.py[:NAME]`, its file, its name); a located error when
+    the module defines none, naming what it does define."""
+    file, name = split_ref(path)
+    obj, others = run_module(file, name)
+    if obj is not None and hasattr(obj, "__wrapped__") and callable(obj) and not is_dsl(obj):
+        obj = _call(obj, file)  # a @dsl.pipeline function not called: its defaults
+    if obj is None or not (is_dsl(obj) or hasattr(obj, "_to_dict")):
+        display = display_path(file)
+        found = [k for k, v in others.items() if is_dsl(v) or hasattr(v, "_to_dict") or _is_pipeline_function(v)]
+        what = f"`{name}` is a {type(obj).__name__}" if obj is not None else f"no `{name}`"
+        names = ", ".join(sorted(k for k, v in others.items() if not isinstance(v, type(os))))[:300]
+        hint = (
+            f"it defines the pipeline(s) {', '.join(found)}: run one with -f {display}:{found[0]}"
+            if found
+            else f"it defines: {names or 'nothing'}; end the module with: {name} = my_pipeline(...) "
+            "(a function decorated with @dsl.pipeline of pipefile.dsl, or of azure.ai.ml)"
+        )
+        raise PipefileError(
+            f"{display}: defines {what} (an azure-ai-ml PipelineJob) nor a pipefile.dsl pipeline"
+            if obj is None
+            else f"{display}: {what}, not a pipeline (an azure-ai-ml PipelineJob or a pipefile.dsl pipeline)",
+            SourceLoc(display),
+            hint,
+        )
+    return obj, file, name
+
+
+def _is_pipeline_function(v: Any) -> bool:
+    return callable(v) and hasattr(v, "__wrapped__") and type(v).__name__ == "PipelineFunction"
+
+
+def _call(func, file: str):
+    if not _is_pipeline_function(func):
+        return func
+    try:
+        return func()
+    except PipefileError as e:
+        raise _relocated(e) from None
+
+
+def load_lenient(path: str) -> tuple:
+    """(spec, errors) of the pipeline `build.py[:NAME]` defines."""
+    obj, file, _ = pipeline_object(path)
+    file = os.path.abspath(file)
+    if is_dsl(obj):
+        return read_dsl(obj, file)
+    from . import azureml
+    from .azureml import sdk
+
+    return azureml.load_lenient(file, sdk.yaml_of(obj, display_path(file)))
+
+
+def read_dsl(obj: Any, file: str) -> tuple:
+    """(spec, errors) of a pipefile.dsl pipeline: its Pipefile text, read as a Pipefile is,
+    every location put back at the line of Python that made it."""
+    from .document import read_text
+
+    file = os.path.abspath(file)
+    try:
+        text, places = obj.__pipefile_yaml__(os.path.dirname(file))
+    except PipefileError as e:
+        raise _relocated(e) from None
+    return read_text(text, file, relocate=_placer(places))
+
+
+def _placer(places: list):
+    def at(line: int) -> Optional[SourceLoc]:
+        if 0 < line <= len(places) and places[line - 1] is not None:
+            place = places[line - 1]
+            return SourceLoc(display_path(place[0]), place[1])
+        return None
+
+    return at
