@@ -41,7 +41,7 @@ def _where(tb) -> tuple:
     if not frames:
         return None, ""
     last = frames[-1]
-    mine = [f for f in frames if os.path.abspath(f.filename).startswith(os.getcwd() + os.sep)]
+    mine = [f for f in frames if os.path.isfile(f.filename) and os.path.abspath(f.filename).startswith(os.getcwd() + os.sep)]
     at = mine[-1] if mine else last
     shown = f"{display_path(os.path.abspath(last.filename))}:{last.lineno} in {last.name}"
     if last.line:
@@ -79,7 +79,9 @@ def run_module(path: str, name: str) -> tuple:
                 '(pipeline.dump("pipeline.yml") writes it)',
             ) from None
         loc, last = _where(e.__traceback__)
-        message = f"{display}: running the module failed: {type(e).__name__}: {e}"
+        if isinstance(e, SyntaxError) and e.filename and os.path.isfile(e.filename):
+            loc, last = SourceLoc(os.path.abspath(e.filename), e.lineno or 0), ""  # (where Python read it)
+        message = f"running {display} failed: {type(e).__name__}: {e}"
         if last:
             message += f" (at {last})"
         error = PipefileError(message, None, f"fix the module; `python {display}` shows the whole traceback")
@@ -113,7 +115,8 @@ def pipeline_object(path: str) -> tuple:
         obj = _call(obj, file)  # a @dsl.pipeline function not called: its defaults
     if obj is None or not (is_dsl(obj) or hasattr(obj, "_to_dict")):
         display = display_path(file)
-        found = [k for k, v in others.items() if is_dsl(v) or hasattr(v, "_to_dict") or _is_pipeline_function(v)]
+        found = [k for k, v in others.items() if is_dsl(v) or hasattr(v, "_to_dict")]
+        found += [k for k, v in others.items() if _is_pipeline_function(v)]  # (built ones first)
         what = f"`{name}` is a {type(obj).__name__}" if obj is not None else f"no `{name}`"
         names = ", ".join(sorted(k for k, v in others.items() if not isinstance(v, type(os))))[:300]
         hint = (
@@ -123,9 +126,9 @@ def pipeline_object(path: str) -> tuple:
             "(a function decorated with @dsl.pipeline of pipefile.dsl, or of azure.ai.ml)"
         )
         raise PipefileError(
-            f"{display}: defines {what} (an azure-ai-ml PipelineJob) nor a pipefile.dsl pipeline"
+            f"defines {what} (an azure-ai-ml PipelineJob) nor a pipefile.dsl pipeline"
             if obj is None
-            else f"{display}: {what}, not a pipeline (an azure-ai-ml PipelineJob or a pipefile.dsl pipeline)",
+            else f"{what}, not a pipeline (an azure-ai-ml PipelineJob or a pipefile.dsl pipeline)",
             SourceLoc(display),
             hint,
         )
