@@ -23,6 +23,7 @@ def export(source, output, force):
     from ..dsl.document import export_text
     from ..errors import PipefileError, raise_all
     from ..load import pymodule
+    from ..load.document import read_text
 
     if not pymodule.is_module_ref(source):
         raise PipefileError(
@@ -41,8 +42,10 @@ def export(source, output, force):
             f"{output}: a Pipefile's paths are read from its own folder, and this pipeline's from {root}",
             hint=f"write it beside the module: -o {os.path.join(os.path.dirname(source) or '.', 'Pipefile')}",
         )
+    # checked as `pipe run -f` reads it (its errors at the lines of Python) before it is written
+    read, relocate = pymodule.dsl_text(obj, file)
+    pf, errors = read_text(read, file, relocate)
     text = export_text(obj, root, os.path.basename(file), name)
-    pf, errors = pymodule.read_dsl(obj, file)  # checked as `pipe run -f` reads it, errors at the Python lines
     echo_notes(pf.warnings, "warning")
     raise_all(errors)
     if output == "-":

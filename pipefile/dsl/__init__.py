@@ -17,7 +17,8 @@ Modules:
   ports        Input, Output; what an annotation or a literal says about a port's type
   components   command(), command_component, the component classes
   library      load_component: std/NAME@MAJOR, PIPEFILE:NAME, a component YAML file
-  building     @pipeline, nodes and their outputs, matrix/sweep/foreach, step names
+  nodes        params, data inputs, steps (calls) and their outputs; matrix/sweep/foreach
+  building     @pipeline: runs the function, checks each call, names the steps
   document     a pipeline -> the Pipefile's text, each line with its place in the user's code
   where        locations in the user's code; DslError
   run          what a command_component's step runs (python -m pipefile.dsl.run)
@@ -25,9 +26,11 @@ Modules:
 
 from __future__ import annotations
 
-from .building import Pipeline, choice, loguniform, pipeline, randint, uniform
+from .building import pipeline
 from .components import command, command_component
+from .document import Pipeline
 from .library import load_component
+from .nodes import choice, loguniform, randint, uniform
 from .ports import Input, Output
 
 __all__ = [

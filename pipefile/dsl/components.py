@@ -232,7 +232,9 @@ class FunctionComponent(_Declared):
             raise DslError(f"{what}: its annotations cannot be read: {e}", place) from None
         for p in inspect.signature(func).parameters.values():
             self._port(p, hints.get(p.name, inspect.Parameter.empty), what, place)
-        self._common(code, environment, description or (inspect.getdoc(func) or "").split("\n")[0], resources, metrics, place)
+        self._common(
+            code, environment, description or (inspect.getdoc(func) or "").split("\n")[0], resources, metrics, place
+        )
 
     def _port(self, p: inspect.Parameter, hint: Any, what: str, place: Place) -> None:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import spec
-from .building import AssetRef, NodeOutput, ParamRef, Pipeline
+from .nodes import AssetRef, NodeOutput, ParamRef
 from .where import DslError, Place, display
 
 OUTPUT_ROOT = "build"  # an output without a path of its own is written at build/STEP/NAME
@@ -53,6 +53,22 @@ def _dump(data: Any) -> str:
 
     Dumper.add_representer(str, text)
     return yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+
+
+class Pipeline:
+    """A built pipeline: what `pipe run -f build.py` runs and `pipe export` writes."""
+
+    def __init__(self, name: str, description: str, place: Place, environments: dict, keep_going: bool):
+        self.name, self.description, self.place = name, description, place
+        self.environments = environments
+        self.keep_going = keep_going
+        self.params: dict = {}  # name -> (type, default or MISSING)
+        self.assets: dict = {}  # name -> (type, path)
+        self.nodes: list = []
+
+    def __pipefile_yaml__(self, root: str) -> tuple:
+        """(the Pipefile text, the place in the user's code of each of its lines)."""
+        return document(self, root)
 
 
 def _binding(value: Any) -> Any:
@@ -128,7 +144,9 @@ def document(p: Pipeline, root: str) -> tuple:
     for comp in components.values():
         for n, e in comp.environments(root).items():
             if n in envs and envs[n][0] != e:
-                raise DslError(f"two different environments are named '{n}'", comp.place, "give one of them another name")
+                raise DslError(
+                    f"two different environments are named '{n}'", comp.place, "give one of them another name"
+                )
             envs[n] = (e, comp.place)
     if envs:
         doc.head("environments", p.place)
@@ -141,7 +159,9 @@ def document(p: Pipeline, root: str) -> tuple:
             if body is not None:
                 doc.add({comp.ref: body}, comp.place, 2)
     if not p.nodes:
-        raise DslError(f"pipeline '{p.name}' calls no component", p.place, "call at least one component in its function")
+        raise DslError(
+            f"pipeline '{p.name}' calls no component", p.place, "call at least one component in its function"
+        )
     doc.head("steps", p.place)
     for node in p.nodes:
         doc.add({node.name: _step(node, root)}, node.place, 2)
@@ -157,4 +177,3 @@ def export_text(p: Pipeline, root: str, source: str, object_name: str) -> str:
     where = f"{display(p.place)}" if p.place else source
     name = p.name if object_name == "pipeline" else f"{p.name}` (`{object_name}`"
     return _PREFACE.format(source=source, name=name, where=where) + text
-

@@ -63,7 +63,11 @@ class LoadedComponent(Component):
         if c.code:
             out["code"] = [self._rebase(r.path, root, "code") for r in c.code]
         res = c.resources
-        resources = {k: v for k, v in (("cpus", res.cpus), ("memory", res.memory), ("gpus", res.gpus)) if v and (k != "cpus" or v != 1.0)}
+        resources = {
+            k: v
+            for k, v in (("cpus", res.cpus), ("memory", res.memory), ("gpus", res.gpus))
+            if v and (k != "cpus" or v != 1.0)
+        }
         if resources:
             out["resources"] = resources
         if c.environment:
@@ -127,7 +131,9 @@ def _from_pipefile(path: str, name: str, source: str, place: Place) -> Component
     from ..load import load_lenient
 
     if not os.path.isfile(path):
-        raise DslError(f"load_component({source!r}): no such file {path}", place, "give PIPEFILE:NAME, e.g. ./Pipefile:train")
+        raise DslError(
+            f"load_component({source!r}): no such file {path}", place, "give PIPEFILE:NAME, e.g. ./Pipefile:train"
+        )
     pf, errors = load_lenient(os.path.abspath(path))
     comp = pf.components.get(name)
     if comp is None:
@@ -168,7 +174,10 @@ def _from_file(path: str, source: str, place: Place) -> Component:
     name = r.value(fields["name"][1]) if "name" in fields else os.path.splitext(os.path.basename(path))[0]
     yaml = reader.yaml
     body = yaml.MappingNode(
-        root.tag, [(k, v) for k, v in root.value if getattr(k, "value", None) not in ("name", "version")], root.start_mark, root.end_mark
+        root.tag,
+        [(k, v) for k, v in root.value if getattr(k, "value", None) not in ("name", "version")],
+        root.start_mark,
+        root.end_mark,
     )
     comp = sections.load_component(r, str(name), fields.get("name", (root,))[0], body, {}, {})
     raise_all(r.errors)

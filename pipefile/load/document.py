@@ -86,7 +86,7 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
     `data`: the file's bytes, read already by the caller (what it caches must be what
     was parsed, even if the file is saved again meanwhile)."""
     if pymodule.is_module_ref(path):  # a pipefile.dsl or Azure ML SDK v2 pipeline (docs/dsl.md, docs/azureml.md)
-        return pymodule.load_lenient(path)
+        return load_module(path)
     path = os.path.abspath(path)
     if data is None:
         data = read_bytes(path)
@@ -104,6 +104,20 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
     finally:
         if enabled:
             gc.enable()
+
+
+def load_module(path: str) -> tuple[spec.Pipefile, list[PipefileError]]:
+    """(spec, errors) of the pipeline a Python module defines (`build.py[:NAME]`): what its
+    object is decides who reads it (load/pymodule.py)."""
+    obj, file, _ = pymodule.pipeline_object(path)
+    file = os.path.abspath(file)
+    if pymodule.is_dsl(obj):
+        text, relocate = pymodule.dsl_text(obj, file)
+        return read_text(text, file, relocate)
+    from . import azureml
+    from .azureml import sdk
+
+    return azureml.load_lenient(file, sdk.yaml_of(obj, display_path(file)))
 
 
 def _is_azureml(text: str) -> bool:

@@ -41,7 +41,9 @@ def _where(tb) -> tuple:
     if not frames:
         return None, ""
     last = frames[-1]
-    mine = [f for f in frames if os.path.isfile(f.filename) and os.path.abspath(f.filename).startswith(os.getcwd() + os.sep)]
+    mine = [
+        f for f in frames if os.path.isfile(f.filename) and os.path.abspath(f.filename).startswith(os.getcwd() + os.sep)
+    ]
     at = mine[-1] if mine else last
     shown = f"{display_path(os.path.abspath(last.filename))}:{last.lineno} in {last.name}"
     if last.line:
@@ -148,29 +150,14 @@ def _call(func, file: str):
         raise _relocated(e) from None
 
 
-def load_lenient(path: str) -> tuple:
-    """(spec, errors) of the pipeline `build.py[:NAME]` defines."""
-    obj, file, _ = pipeline_object(path)
-    file = os.path.abspath(file)
-    if is_dsl(obj):
-        return read_dsl(obj, file)
-    from . import azureml
-    from .azureml import sdk
-
-    return azureml.load_lenient(file, sdk.yaml_of(obj, display_path(file)))
-
-
-def read_dsl(obj: Any, file: str) -> tuple:
-    """(spec, errors) of a pipefile.dsl pipeline: its Pipefile text, read as a Pipefile is,
-    every location put back at the line of Python that made it."""
-    from .document import read_text
-
-    file = os.path.abspath(file)
+def dsl_text(obj: Any, file: str) -> tuple:
+    """(the Pipefile text of a pipefile.dsl pipeline, line -> the SourceLoc of the Python
+    that made it): the text is read as a Pipefile is, its errors placed in the module."""
     try:
-        text, places = obj.__pipefile_yaml__(os.path.dirname(file))
+        text, places = obj.__pipefile_yaml__(os.path.dirname(os.path.abspath(file)))
     except PipefileError as e:
         raise _relocated(e) from None
-    return read_text(text, file, relocate=_placer(places))
+    return text, _placer(places)
 
 
 def _placer(places: list):
