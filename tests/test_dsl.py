@@ -226,3 +226,71 @@ def test_the_dsl_wine_example_runs_and_matches_its_export(tmp_path):
     assert {"train_model[model=logistic_regression]", "train_model[model=random_forest_classifier]"} <= {
         s["name"] for s in tasks
     }, tasks
+
+
+def test_sweep_and_foreach_through_the_dsl(repo):
+    repo.write("data/items/a.txt", "aa\n")
+    repo.write("data/items/b.txt", "bbbb\n")
+    repo.write(
+        "steps.py",
+        '''\
+        import json
+
+        from pipefile import dsl
+
+
+        @dsl.command_component(metrics="metrics")
+        def trial(lr: float, deep: bool = False, metrics: dsl.Output(type="uri_file") = None):
+            json.dump({"score": -abs(lr - 0.1) + (0.5 if deep else 0)}, open(metrics, "w"))
+
+
+        @dsl.command_component
+        def size(item: dsl.Input(type="uri_file"), out: dsl.Output(type="uri_file")):
+            open(out, "w").write(str(len(open(item).read())))
+        ''',
+    )
+    repo.write(
+        "build.py",
+        """\
+        from pipefile import dsl
+        from steps import size, trial
+
+        keep = dsl.command(
+            name="keep",
+            command="cp ${{inputs.m}} ${{outputs.best}}",
+            inputs={"m": dsl.Input(type="uri_file")},
+            outputs={"best": "uri_file"},
+        )
+
+
+        @dsl.pipeline
+        def search(deep: bool = True):
+            t = trial(deep=deep).sweep(
+                lr=dsl.choice(0.01, 0.1, 1.0), search="grid", objective=("score", "maximize")
+            )
+            keep(m=t.best.outputs.metrics)
+            size(item=dsl.Input(type="uri_folder", path="data/items")).foreach("item")
+
+
+        pipeline = search()
+        """,
+    )
+    got = repo.outcomes("-f", "build.py")
+    assert {"t[trial-1]", "t[trial-2]", "t[trial-3]", "t.best", "keep", "size[a.txt]", "size[b.txt]"} <= set(got), got
+    assert json.loads(repo.read("build/keep/best")) == {"score": 0.5}  # lr=0.1, deep
+    assert repo.read("build/size/out/b.txt") == "5"
+    repo.write("data/items/c.txt", "c\n")
+    again = repo.outcomes("-f", "build.py")
+    assert [k for k, v in again.items() if v == "ran"] == ["size[c.txt]"], again
+    assert repo.pipe("export", "build.py", "-o", "Pipefile").code == 0
+    assert set(repo.outcomes().values()) == {"fresh"}
+
+
+def test_a_pipeline_argument_of_the_wrong_type_is_refused_where_it_is_given(dsl_repo):
+    r = dsl_repo
+    r.write("build.py", BUILD.replace("pipeline = demo()", "pipeline = demo(factor=2.5)"))
+    got = r.pipe("validate", "-f", "build.py")
+    assert got.code == 2 and "build.py:18" in got.err and "param 'factor' is an integer, not 2.5" in got.err, str(got)
+    r.write("build.py", BUILD.replace("pipeline = demo()", "pipeline = demo(fctor=2)"))
+    got = r.pipe("validate", "-f", "build.py")
+    assert got.code == 2 and "build.py:18" in got.err and "did you mean 'factor'" in got.err, str(got)
