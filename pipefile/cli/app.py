@@ -49,6 +49,7 @@ LAZY_COMMANDS = {
     "import": "importer",
     "export": "export",
     "deployments": "deploy",
+    "report": "report",
 }
 
 
