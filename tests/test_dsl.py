@@ -294,3 +294,16 @@ def test_a_pipeline_argument_of_the_wrong_type_is_refused_where_it_is_given(dsl_
     r.write("build.py", BUILD.replace("pipeline = demo()", "pipeline = demo(fctor=2)"))
     got = r.pipe("validate", "-f", "build.py")
     assert got.code == 2 and "build.py:18" in got.err and "did you mean 'factor'" in got.err, str(got)
+
+
+def test_a_pipeline_function_that_raises_or_holds_an_odd_value_is_located(dsl_repo):
+    r = dsl_repo
+    head = BUILD.split("    d = double")[0]
+    # not called by the module: pipe calls it, and what it raises is placed at its line
+    r.write("build.py", head + "    d = double(data=data)\n    {}['missing']\n\n\npipeline = demo\n")
+    got = r.pipe("run", "-f", "build.py")
+    assert got.code == 2 and "build.py:15" in got.err and "KeyError" in got.err, str(got)
+    # a sweep space holding something YAML cannot write: at the .sweep() line, not a crash
+    r.write("build.py", head + "    d = double(data=data).sweep(factor={'choice': [object()]})\n\n\npipeline = demo()\n")
+    got = r.pipe("validate", "-f", "build.py")
+    assert got.code == 2 and "build.py:14" in got.err and "cannot hold" in got.err, str(got)

@@ -26,7 +26,17 @@ class _Lines:
         self.places: list = []
 
     def add(self, data: Any, place: Optional[Place], indent: int = 0) -> None:
-        for line in _dump(data).splitlines():
+        import yaml
+
+        try:
+            text = _dump(data)
+        except yaml.representer.RepresenterError as e:  # (a numpy number, an object ...)
+            raise DslError(
+                f"a Pipefile cannot hold {e.args[-1]!r} ({type(e.args[-1]).__name__})",
+                place,
+                "give plain numbers, strings, booleans, lists and dicts (float(x), int(x), str(x))",
+            ) from None
+        for line in text.splitlines():
             self.lines.append(" " * indent + line)
             self.places.append(place)
 

@@ -8,7 +8,7 @@ import os
 from typing import Any, Optional
 
 from ..errors import did_you_mean
-from .ports import a_type, fits
+from .ports import a_type, fits, type_of_value
 from .where import DslError, Place, caller
 
 
@@ -142,7 +142,7 @@ class Node:
                 raise DslError(f"matrix axis '{name}' needs a non-empty list of values, not {values!r}", place)
             typ = self.component.inputs[name].type
             for v in values:
-                if not fits(v, typ):
+                if type_of_value(v) is None or not fits(v, typ):
                     raise DslError(f"matrix axis '{name}': {v!r} is not {a_type(typ)}", place)
         value: dict = {n: list(v) for n, v in axes.items()}
         if include:

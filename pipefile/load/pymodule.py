@@ -35,20 +35,40 @@ def is_dsl(obj: Any) -> bool:
     return hasattr(obj, "__pipefile_yaml__")
 
 
-def _where(tb) -> tuple:
+def _where(tb, folder: str) -> tuple:
     """(the SourceLoc of the deepest frame in the module's folder, else the deepest, the last frame's text)."""
     frames = traceback.extract_tb(tb)
     if not frames:
         return None, ""
     last = frames[-1]
-    mine = [
-        f for f in frames if os.path.isfile(f.filename) and os.path.abspath(f.filename).startswith(os.getcwd() + os.sep)
-    ]
+    mine = [f for f in frames if os.path.isfile(f.filename) and os.path.abspath(f.filename).startswith(folder + os.sep)]
     at = mine[-1] if mine else last
     shown = f"{display_path(os.path.abspath(last.filename))}:{last.lineno} in {last.name}"
     if last.line:
         shown += f": {last.line.strip()}"
     return SourceLoc(os.path.abspath(at.filename), at.lineno), shown
+
+
+def _failure(e: BaseException, display: str, folder: str) -> PipefileError:
+    """What the user's module raised, as an error at its deepest frame in the module's folder
+    (a SyntaxError: where Python read it), naming the traceback's last frame."""
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "azure":
+        return PipefileError(
+            "an Azure ML SDK v2 pipeline needs the azure-ai-ml package",
+            SourceLoc(display),
+            "pip install 'pipefile[azureml]' (or pip install azure-ai-ml), or run the pipeline's YAML "
+            '(pipeline.dump("pipeline.yml") writes it)',
+        )
+    loc, last = _where(e.__traceback__, folder)
+    if isinstance(e, SyntaxError) and e.filename and os.path.isfile(e.filename):
+        loc, last = SourceLoc(os.path.abspath(e.filename), e.lineno or 0), ""
+    message = f"running {display} failed: {type(e).__name__}: {e}"
+    if last:
+        message += f" (at {last})"
+    error = PipefileError(message, None, f"fix the module; `python {display}` shows the whole traceback")
+    error.place = (loc.file, loc.line) if loc else None  # (written from the caller's folder: _relocated)
+    error.loc = SourceLoc(display)
+    return error
 
 
 def run_module(path: str, name: str) -> tuple:
@@ -63,30 +83,16 @@ def run_module(path: str, name: str) -> tuple:
     folder = os.path.dirname(os.path.abspath(path))
     old = os.getcwd()
     sys.path.insert(0, folder)
-    loc: Optional[SourceLoc] = None
     try:
         os.chdir(folder)
         with contextlib.redirect_stdout(sys.stderr):
             namespace = runpy.run_path(os.path.abspath(path), run_name="__pipe_module__")
     except PipefileError as e:
         raise _relocated(e) from None
-    except BaseException as e:  # noqa: BLE001 - the user's module: whatever it raises is theirs to fix
-        if isinstance(e, KeyboardInterrupt):
-            raise
-        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "azure":
-            raise PipefileError(
-                f"{display}: an Azure ML SDK v2 pipeline needs the azure-ai-ml package",
-                SourceLoc(display),
-                "pip install 'pipefile[azureml]' (or pip install azure-ai-ml), or run the pipeline's YAML "
-                '(pipeline.dump("pipeline.yml") writes it)',
-            ) from None
-        loc, last = _where(e.__traceback__)
-        if isinstance(e, SyntaxError) and e.filename and os.path.isfile(e.filename):
-            loc, last = SourceLoc(os.path.abspath(e.filename), e.lineno or 0), ""  # (where Python read it)
-        message = f"running {display} failed: {type(e).__name__}: {e}"
-        if last:
-            message += f" (at {last})"
-        error = PipefileError(message, None, f"fix the module; `python {display}` shows the whole traceback")
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - the user's module: whatever it raises (SystemExit too) is theirs
+        error = _failure(e, display, folder)
     else:
         error = None
     finally:
@@ -94,8 +100,7 @@ def run_module(path: str, name: str) -> tuple:
         with contextlib.suppress(ValueError):
             sys.path.remove(folder)
     if error is not None:
-        error.loc = SourceLoc(display_path(loc.file), loc.line) if loc else SourceLoc(display)
-        raise error
+        raise _relocated(error)
     others = {k: v for k, v in namespace.items() if not k.startswith("_")}
     return namespace.get(name), others
 
@@ -103,7 +108,7 @@ def run_module(path: str, name: str) -> tuple:
 def _relocated(e: PipefileError) -> PipefileError:
     """A DSL error raised from the module's folder, its file written from the caller's folder."""
     place = getattr(e, "place", None)
-    if place is not None:
+    if place:
         e.loc = SourceLoc(display_path(place[0]), place[1])
     return e
 
@@ -142,12 +147,17 @@ def _is_pipeline_function(v: Any) -> bool:
 
 
 def _call(func, file: str):
+    """A @dsl.pipeline function the module did not call, called with its defaults."""
     if not _is_pipeline_function(func):
         return func
     try:
         return func()
     except PipefileError as e:
         raise _relocated(e) from None
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - the user's pipeline function
+        raise _relocated(_failure(e, display_path(file), os.path.dirname(os.path.abspath(file)))) from None
 
 
 def dsl_text(obj: Any, file: str) -> tuple:
