@@ -24,7 +24,7 @@ def double(data: dsl.Input(type="uri_file"), factor: int = 2, out: dsl.Output(ty
         f.write("\\n".join(rows * factor) + "\\n")
 '''
 
-BUILD = '''\
+BUILD = """\
 from pipefile import dsl
 from steps import double
 
@@ -43,7 +43,7 @@ def demo(factor: int = 3, data=dsl.Input(type="uri_file", path="data/x.csv")):
 
 
 pipeline = demo()
-'''
+"""
 
 
 @pytest.fixture
@@ -64,7 +64,9 @@ def test_a_dsl_pipeline_runs_and_its_export_has_the_same_keys(dsl_repo):
     assert _lines(r, "build/d/out") == 9 and r.read("build/count/n").strip() == "9"
     assert r.pipe("export", "build.py", "-o", "Pipefile").code == 0
     text = r.read("Pipefile")
-    assert text.startswith("# Written by `pipe export build.py`") and "python -m pipefile.dsl.run steps.py:double" in text
+    assert (
+        text.startswith("# Written by `pipe export build.py`") and "python -m pipefile.dsl.run steps.py:double" in text
+    )
     assert r.outcomes() == {"d": "fresh", "count": "fresh"}  # the export: nothing runs
     # the other order: a change built by the Pipefile first, then the DSL runs nothing
     assert r.outcomes("-p", "factor=2") == {"d": "ran", "count": "ran"}
@@ -171,7 +173,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("body,line,words", BAD, ids=["unknown-input", "wrong-type", "unknown-output", "unbound", "axis"])
+@pytest.mark.parametrize(
+    "body,line,words", BAD, ids=["unknown-input", "wrong-type", "unknown-output", "unbound", "axis"]
+)
 def test_bad_calls_are_refused_at_their_python_line(dsl_repo, body, line, words):
     r = dsl_repo
     head = BUILD.split("    d = double")[0]
@@ -233,7 +237,7 @@ def test_sweep_and_foreach_through_the_dsl(repo):
     repo.write("data/items/b.txt", "bbbb\n")
     repo.write(
         "steps.py",
-        '''\
+        """\
         import json
 
         from pipefile import dsl
@@ -247,7 +251,7 @@ def test_sweep_and_foreach_through_the_dsl(repo):
         @dsl.command_component
         def size(item: dsl.Input(type="uri_file"), out: dsl.Output(type="uri_file")):
             open(out, "w").write(str(len(open(item).read())))
-        ''',
+        """,
     )
     repo.write(
         "build.py",
@@ -304,6 +308,49 @@ def test_a_pipeline_function_that_raises_or_holds_an_odd_value_is_located(dsl_re
     got = r.pipe("run", "-f", "build.py")
     assert got.code == 2 and "build.py:15" in got.err and "KeyError" in got.err, str(got)
     # a sweep space holding something YAML cannot write: at the .sweep() line, not a crash
-    r.write("build.py", head + "    d = double(data=data).sweep(factor={'choice': [object()]})\n\n\npipeline = demo()\n")
+    r.write(
+        "build.py", head + "    d = double(data=data).sweep(factor={'choice': [object()]})\n\n\npipeline = demo()\n"
+    )
     got = r.pipe("validate", "-f", "build.py")
     assert got.code == 2 and "build.py:14" in got.err and "cannot hold" in got.err, str(got)
+
+
+def test_load_component_from_a_yaml_file_rebases_its_code_and_names_clash(repo):
+    repo.write("data/in.txt", "hello\n")
+    repo.write("parts/upper.py", "import sys\nopen(sys.argv[2], 'w').write(open(sys.argv[1]).read().upper())\n")
+    repo.write(
+        "parts/upper.yaml",
+        """\
+        name: upper
+        version: 1.0.0
+        inputs: {text: uri_file}
+        outputs: {out: uri_file}
+        code: [upper.py]
+        command: python parts/upper.py ${{inputs.text}} ${{outputs.out}}
+        """,
+    )
+    build = """\
+        from pipefile import dsl
+
+        upper = dsl.load_component("parts/upper.yaml")
+        other = dsl.command(name="upper", command="true", inputs={"text": "uri_file"})
+
+
+        @dsl.pipeline
+        def shout():
+            u = upper(text="data/in.txt")
+            # CLASH
+
+
+        pipeline = shout()
+        """
+    repo.write("build.py", build)
+    assert repo.outcomes("-f", "build.py") == {"u": "ran"}
+    assert repo.read("build/u/out") == "HELLO\n"
+    repo.write("parts/upper.py", "import sys\nopen(sys.argv[2], 'w').write(open(sys.argv[1]).read().title())\n")
+    assert repo.outcomes("-f", "build.py") == {"u": "ran"}  # its code, rebased to parts/upper.py, is in the key
+    repo.write("build.py", build.replace("# CLASH", "other(text=u.outputs.out)"))
+    got = repo.pipe("validate", "-f", "build.py")
+    assert got.code == 2 and "two different components are named 'upper'" in got.err and "build.py:4" in got.err, str(
+        got
+    )

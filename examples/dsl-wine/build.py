@@ -1,9 +1,9 @@
 """Wine cultivars with the Python DSL: std components and a function of your own.
 
-    pipe run -f build.py                          # the `pipeline` below
-    pipe run -f build.py -p model=random_forest_classifier
-    pipe run -f build.py:compare                  # one task per model (a matrix)
-    pipe export build.py -o Pipefile              # the same pipeline as a Pipefile (same keys)
+pipe run -f build.py                          # the `pipeline` below
+pipe run -f build.py -p model=random_forest_classifier
+pipe run -f build.py:compare                  # one task per model (a matrix)
+pipe export build.py -o Pipefile              # the same pipeline as a Pipefile (same keys)
 """
 
 from features import add_ratios

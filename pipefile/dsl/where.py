@@ -1,8 +1,8 @@
 """Where in the user's Python a DSL object was made: the file and line an error points at.
 
-A DSL error is raised while the user's module runs (perhaps from its own folder), so its
-location keeps the absolute file; `located()` writes it as messages show files, once the
-loader is back in the caller's folder."""
+A DSL error is raised while the user's module runs (from its own folder), so it keeps the
+absolute file (`place`); the loader writes it as messages show files once it is back in the
+caller's folder (load/pymodule.py)."""
 
 from __future__ import annotations
 
@@ -50,11 +50,3 @@ class DslError(PipefileError):
         super().__init__(message, None, hint)
         self.place = place if place is not None else caller()
         self.loc = display(self.place)
-
-
-def located(error: PipefileError) -> PipefileError:
-    """The error with its location written from the current folder (see the module's doc)."""
-    place = getattr(error, "place", None)
-    if place is not None:
-        error.loc = display(place)
-    return error
