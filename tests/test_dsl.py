@@ -354,3 +354,33 @@ def test_load_component_from_a_yaml_file_rebases_its_code_and_names_clash(repo):
     assert got.code == 2 and "two different components are named 'upper'" in got.err and "build.py:4" in got.err, str(
         got
     )
+
+
+def test_environments_declared_on_a_component_or_the_pipeline(repo):
+    repo.write(
+        "build.py",
+        """\
+        from pipefile import dsl
+
+        hi = dsl.command(
+            name="hi",
+            command="echo $GREETING > ${{outputs.o}}",
+            outputs={"o": "uri_file"},
+            environment={"type": "local", "env": {"GREETING": "hello"}},
+        )
+        bye = dsl.command(name="bye", command="echo $GREETING > ${{outputs.o}}", outputs={"o": "uri_file"}, environment="shared")
+
+
+        @dsl.pipeline(environments={"shared": {"type": "local", "env": {"GREETING": "bye"}}})
+        def env_demo():
+            hi()
+            bye()
+
+
+        pipeline = env_demo()
+        """,
+    )
+    assert repo.outcomes("-f", "build.py") == {"hi": "ran", "bye": "ran"}
+    assert repo.read("build/hi/o") == "hello\n" and repo.read("build/bye/o") == "bye\n"
+    text = repo.pipe("export", "build.py", check=True).out
+    assert "environments:" in text and "shared:" in text and "environment: hi" in text

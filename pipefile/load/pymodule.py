@@ -151,7 +151,8 @@ def _call(func, file: str):
     if not _is_pipeline_function(func):
         return func
     try:
-        return func()
+        with contextlib.redirect_stdout(sys.stderr):  # (as the module's own prints)
+            return func()
     except PipefileError as e:
         raise _relocated(e) from None
     except (KeyboardInterrupt, GeneratorExit):
