@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import sys
-import traceback
 from typing import Any, Optional
 
 from ..errors import PipefileError, SourceLoc
@@ -37,6 +36,8 @@ def is_dsl(obj: Any) -> bool:
 
 def _where(tb, folder: str) -> tuple:
     """(the SourceLoc of the deepest frame in the module's folder, else the deepest, the last frame's text)."""
+    import traceback  # (only on this error's path: start-up)
+
     frames = traceback.extract_tb(tb)
     if not frames:
         return None, ""
