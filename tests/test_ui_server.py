@@ -255,6 +255,31 @@ def test_expanded_steps_are_groups_with_their_tasks(start, tmp_path):
     assert any(e["from"] == "train" and e["to"] == "report" for e in doc["graph"]["edges"])
 
 
+def test_a_job_s_graph_groups_its_tasks_by_outcome(start, tmp_path):
+    repo = Repo(tmp_path)
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            matrix:
+              lr: [0.1, 0.2]
+            command: echo ${{inputs.lr}} > ${{outputs.out}}
+            inputs:
+              lr: {type: number}
+            outputs:
+              out: build/out.txt
+        """
+    )
+    repo.pipe("run", check=True)
+    shown = start(repo.root).get("/api/jobs/last").json()
+    nodes = {n["name"]: n for n in shown["graph"]["nodes"]}
+    group = nodes["train"]
+    assert group["kind"] == "group" and group["state"] == "ran" and group["tasks"] == {"count": 2, "states": {"ran": 2}}
+    assert group["seconds"] is not None and group["started"] is not None
+    assert {nodes[t]["state"] for t in group["children"]} == {"ran"}
+
+
 # --- the library -------------------------------------------------------------------------------
 def test_the_library_has_std_components_the_pipefile_s_own_assets_and_artifacts(start, wine):
     ui = start(wine.root)
