@@ -601,3 +601,23 @@ def test_a_pipeline_unused_is_checked_too(repo):
     )
     r = repo.pipe("validate")
     assert r.code == 2 and "Pipefile:5:" in r.err and "no input 'nope'" in r.err, str(r)
+
+
+def test_logs_of_inner_steps_by_name_and_followed(repo):
+    repo.pipefile(
+        """\
+        components:
+          p:
+            type: pipeline
+            steps:
+              say: {command: "echo hello from inside"}
+        steps:
+          outer: {command: "echo hello from outside"}
+          use: {component: p}
+        """
+    )
+    repo.outcomes()
+    one = repo.pipe("logs", "1", "use/say", check=True).out
+    assert "hello from inside" in one
+    followed = repo.pipe("logs", "1", "--follow", check=True, timeout=60).out
+    assert "hello from outside" in followed and "hello from inside" in followed, followed
