@@ -496,6 +496,44 @@ BAD = [
         "write type: pipeline",
     ),
     (
+        "an optional pipeline input used outside $[[ ]]",
+        """\
+        components:
+          p:
+            type: pipeline
+            inputs: {seed: {type: integer, optional: true}}
+            steps:
+              s:
+                command: echo ${{inputs.seed}}
+                inputs: {seed: "${{parent.inputs.seed}}"}
+        steps:
+          a: {component: p}
+        """,
+        "Pipefile:7:",
+        "input 'seed' of step 's' is bound to optional input 'seed' of pipeline component 'p', which may have no value",
+        "wrap it: $[[--seed ${{inputs.seed}}]]",
+    ),
+    (
+        "an optional pipeline input left unset feeding a required component input",
+        """\
+        components:
+          c:
+            inputs: {x: integer}
+            command: echo ${{inputs.x}}
+          p:
+            type: pipeline
+            inputs: {seed: {type: integer, optional: true}}
+            steps:
+              s: {component: c, inputs: {x: "${{parent.inputs.seed}}"}}
+        steps:
+          a: {component: p}
+          b: {component: p, inputs: {seed: 2}}
+        """,
+        "Pipefile:11:",
+        "step 'a' leaves input 'seed' of pipeline component 'p' unset, but its step 's' needs it",
+        "bind it: inputs: {seed: ...}",
+    ),
+    (
         "parent outside a pipeline",
         "steps:\n  a: {command: 'cat ${{inputs.i}}', inputs: {i: '${{parent.inputs.x}}'}}\n",
         "Pipefile:2:",

@@ -55,7 +55,7 @@ def flatten(items: Mapping[str, object]) -> tuple[dict, dict, list]:
     for name, it in items.items():
         if isinstance(it, PipelineUse):
             ins = {k: _outward(b, exports, uses, name, errors) for k, b in it.inputs.items()}
-            _instantiate(it, name, ins, dict(it.outputs), steps, pipelines)
+            _instantiate(it, name, ins, dict(it.outputs), steps, pipelines, errors)
             continue
         new = {k: _outward(b, exports, uses, name, errors) for k, b in it.inputs.items()}
         steps[name] = it if all(new[k] is it.inputs[k] for k in new) else dataclasses.replace(it, inputs=new)
@@ -107,7 +107,7 @@ def _default(decl: spec.InputDecl, loc) -> Binding:
     return Binding(BIND_VALUE, loc, value=decl.default)
 
 
-def _instantiate(use: PipelineUse, name: str, ins: dict, given: dict, steps: dict, pipelines: dict) -> None:
+def _instantiate(use: PipelineUse, name: str, ins: dict, given: dict, steps: dict, pipelines: dict, errors) -> None:
     """Adds the inner steps of `use`, named `name/INNER`; `ins` binds the pipeline's inputs,
     `given` maps its outputs to the StepOutput (workspace path) the caller gives, if any."""
     p = use.pipeline
@@ -138,7 +138,7 @@ def _instantiate(use: PipelineUse, name: str, ins: dict, given: dict, steps: dic
             for o in st.pipeline.outputs:
                 so = given.get(st.binds.get(o, ""))
                 outs[o] = dataclasses.replace(so, name=o) if so is not None else None
-            _instantiate(st, full, {k: inward(b) for k, b in st.inputs.items()}, outs, steps, pipelines)
+            _instantiate(st, full, {k: inward(b) for k, b in st.inputs.items()}, outs, steps, pipelines, errors)
             continue
         outputs = {}
         for o, so in st.outputs.items():
@@ -150,6 +150,19 @@ def _instantiate(use: PipelineUse, name: str, ins: dict, given: dict, steps: dic
                 outputs[o] = dataclasses.replace(so, path=f"{NESTED_DIR}/{full}/{o}", artifact="", output=False)
         metrics = tuple(_moved(m, st.outputs, outputs) for m in st.metrics)
         inputs = {k: inward(b) for k, b in st.inputs.items()}
+        for k, b in inputs.items():
+            decl = st.input_decls.get(k)
+            if st.component and b.kind == BIND_NONE and decl is not None and decl.default is MISSING:
+                if not decl.optional and st.inputs[k].kind == BIND_PARENT:
+                    errors.append(
+                        PipefileError(
+                            f"step '{name}' leaves input '{st.inputs[k].ref}' of pipeline component "
+                            f"'{p.name}' unset, but its step '{inner}' needs it: required input '{k}' of "
+                            f"component '{st.component}'",
+                            use.loc,
+                            f"bind it: inputs: {{{st.inputs[k].ref}: ...}}, or give that pipeline input a default",
+                        )
+                    )
         reads = [k for k, b in inputs.items() if b.kind == BIND_STEP_OUTPUT and "/" in b.ref]
         steps[full] = dataclasses.replace(
             st,

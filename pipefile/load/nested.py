@@ -29,7 +29,7 @@ from .fields import PIPELINE_COMPONENT_KEYS, PIPELINE_STEP_KEYS
 from .phrases import a
 from .reader import NodeReader, is_mapping, is_scalar
 from .sections import load_input_decl, load_output_decls
-from .steps import StepParser
+from .steps import StepParser, _all_refs
 
 if TYPE_CHECKING:
     from yaml import Node
@@ -280,6 +280,22 @@ class InnerStepParser(StepParser):
             )
             return None
         return Binding(BIND_PARENT, r.loc(node), ref.sub, type=dtype or decl.type)
+
+    def _command(self, what, cnode, inputs, outputs, attempted, declared, given=()):
+        """As a step's, and an input bound to an optional pipeline input without a default
+        (which a use may leave unset) is used only inside $[[ ... ]]."""
+        got = super()._command(what, cnode, inputs, outputs, attempted, declared, given)
+        for ref, optional in _all_refs(got[0]) if got is not None else ():
+            b = inputs.get(ref.name) if ref.scope == "inputs" else None
+            decl = self.parent_inputs.get(b.ref) if b is not None and b.kind == BIND_PARENT else None
+            if decl is not None and decl.optional and decl.default is MISSING and not optional:
+                self.r.error(
+                    cnode,
+                    f"input '{ref.name}' of {what} is bound to optional input '{b.ref}' of {self.what}, "
+                    "which may have no value, but is used outside $[[ ... ]]",
+                    f"wrap it: $[[--{ref.name} {ref}]], or give input '{b.ref}' a default",
+                )
+        return got
 
     def binding_type(self, b):
         if b.kind == BIND_PARENT:
