@@ -534,6 +534,40 @@ BAD = [
         "bind it: inputs: {seed: ...}",
     ),
     (
+        "a pipeline output bound twice",
+        """\
+        components:
+          p:
+            type: pipeline
+            outputs: {m: uri_file}
+            steps:
+              s: {command: "echo > ${{outputs.o}}", outputs: {o: "${{parent.outputs.m}}"}}
+              t: {command: "echo > ${{outputs.o}}", outputs: {o: "${{parent.outputs.m}}"}}
+        steps:
+          a: {component: p}
+        """,
+        "Pipefile:7:",
+        "output 'm' of pipeline component 'p' is bound twice: by step 's' and by step 't'",
+        "one inner output writes each output",
+    ),
+    (
+        "a pipeline output read as an input",
+        """\
+        components:
+          p:
+            type: pipeline
+            outputs: {m: uri_file}
+            steps:
+              s: {command: "echo > ${{outputs.o}}", outputs: {o: "${{parent.outputs.m}}"}}
+              t: {command: "cat ${{inputs.i}}", inputs: {i: "${{parent.outputs.m}}"}}
+        steps:
+          a: {component: p}
+        """,
+        "Pipefile:7:",
+        "input 'i' of step 't' reads ${{parent.outputs.m}}, an output of pipeline component 'p'",
+        "read the step that writes it",
+    ),
+    (
         "parent outside a pipeline",
         "steps:\n  a: {command: 'cat ${{inputs.i}}', inputs: {i: '${{parent.inputs.x}}'}}\n",
         "Pipefile:2:",
