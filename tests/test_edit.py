@@ -548,3 +548,9 @@ def test_a_byte_order_mark_is_kept():
     text = "\ufeffsteps:\n  a:\n    command: echo\n"
     edited = apply_edits(text, [{"op": "set", "step": "a", "field": "command", "value": "echo hi"}])
     assert edited.text == "\ufeffsteps:\n  a:\n    command: echo hi\n"
+
+
+def test_an_explicit_tag_gives_way_to_the_new_value():
+    text = "params:\n  v: &x !!str 5\nsteps:\n  a:\n    command: echo ${{params.v}}\n"
+    edited = apply_edits(text, [{"op": "set_param", "name": "v", "value": "6"}])
+    assert edited.text == 'params:\n  v: &x "6"\nsteps:\n  a:\n    command: echo ${{params.v}}\n'
