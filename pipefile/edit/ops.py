@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import spec
 from ..errors import PipefileError, did_you_mean
-from ..load import stdlib
+from ..load import numbers, stdlib
 from ..load.params import convert_param_text, type_example
 from ..load.reader import NAME_RE
 from .editor import Editor
@@ -197,7 +197,7 @@ def set_field(ed: Editor, op: dict) -> None:
         set_input(ed, step, parts[1], value, params=head == "params")
         return
     if head == "resources" and len(parts) == 2 and parts[1] in RESOURCE_KEYS:
-        ed.put(base + ["resources", parts[1]], value, f"resources of {what}", keep=2)
+        ed.put(base + ["resources", parts[1]], _resource(ed, sk, parts[1], value, what), f"resources of {what}", keep=2)
         return
     if head == "resources" and len(parts) == 3 and parts[1] == "custom":
         ed.put(base + ["resources", "custom", parts[2]], value, f"resources of {what}", keep=2)
@@ -216,6 +216,19 @@ def set_field(ed: Editor, op: dict) -> None:
         f"unknown field '{field}' of {what}",
         (did_you_mean(field, _field_names(data), "field") or "") + "; fields: " + ", ".join(FIELD_FORMS),
     )
+
+
+def _resource(ed: Editor, node: Any, key: str, value: Any, what: str) -> Any:
+    """cpus a number, gpus a whole number (text that is one taken as it), memory a size."""
+    if value is None or key == "memory":
+        return value
+    got = numbers.parse(value.strip()) if isinstance(value, str) else value
+    if isinstance(got, bool) or not isinstance(got, (int, float)) or (key == "gpus" and not isinstance(got, int)):
+        example = "a whole number, e.g. 1" if key == "gpus" else "a number, e.g. 2 or 0.5"
+        raise ed.fail(
+            node, f"resources.{key} of {what} must be {example.split(',')[0]}, not {value!r}", f"give {example}"
+        )
+    return got
 
 
 def _field_names(data: dict) -> list:
