@@ -554,3 +554,10 @@ def test_an_explicit_tag_gives_way_to_the_new_value():
     text = "params:\n  v: &x !!str 5\nsteps:\n  a:\n    command: echo ${{params.v}}\n"
     edited = apply_edits(text, [{"op": "set_param", "name": "v", "value": "6"}])
     assert edited.text == 'params:\n  v: &x "6"\nsteps:\n  a:\n    command: echo ${{params.v}}\n'
+
+
+def test_resources_are_typed():
+    edited = apply_edits(BASIC, [{"op": "set", "step": "train", "field": "resources.cpus", "value": "2"}])
+    assert changed_lines(BASIC, edited.text) == ["+    resources:\n", "+      cpus: 2\n"]
+    e = refused(BASIC, [{"op": "set", "step": "train", "field": "resources.gpus", "value": 1.5}])
+    assert "whole number" in e.message and e.loc.line == 14

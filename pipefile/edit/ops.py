@@ -224,10 +224,8 @@ def _resource(ed: Editor, node: Any, key: str, value: Any, what: str) -> Any:
         return value
     got = numbers.parse(value.strip()) if isinstance(value, str) else value
     if isinstance(got, bool) or not isinstance(got, (int, float)) or (key == "gpus" and not isinstance(got, int)):
-        example = "a whole number, e.g. 1" if key == "gpus" else "a number, e.g. 2 or 0.5"
-        raise ed.fail(
-            node, f"resources.{key} of {what} must be {example.split(',')[0]}, not {value!r}", f"give {example}"
-        )
+        kind, example = ("a whole number", "1") if key == "gpus" else ("a number", "2 or 0.5")
+        raise ed.fail(node, f"resources.{key} of {what} must be {kind}, not {value!r}", f"give {kind}, e.g. {example}")
     return got
 
 
