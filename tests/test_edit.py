@@ -561,3 +561,32 @@ def test_resources_are_typed():
     assert changed_lines(BASIC, edited.text) == ["+    resources:\n", "+      cpus: 2\n"]
     e = refused(BASIC, [{"op": "set", "step": "train", "field": "resources.gpus", "value": 1.5}])
     assert "whole number" in e.message and e.loc.line == 14
+
+
+def test_add_step_checks_the_component_and_its_inputs():
+    text = read("08_components.Pipefile")
+    e = refused(text, [{"op": "add_step", "name": "s2", "component": "std/split_dat@1"}])
+    assert "split_data" in e.hint
+    e = refused(text, [{"op": "add_step", "name": "s2", "component": "scor"}])
+    assert "no component 'scor'" in e.message and "score" in e.hint
+    e = refused(text, [{"op": "add_step", "name": "s2", "component": "score", "inputs": {"dat": "x"}}])
+    assert "no input 'dat'" in e.message and "data" in e.hint
+    e = refused(text, [{"op": "add_step", "name": "s2", "component": "score", "params": {"threshold": "high"}}])
+    assert "is a number" in e.message
+    edited = apply_edits(
+        text,
+        [
+            {
+                "op": "add_step",
+                "name": "s2",
+                "component": "std/split_data@1",
+                "inputs": {"data": "${{assets.table}}"},
+                "params": {"fraction": "0.5"},
+                "outputs": {"train": "build/a.parquet", "test": "build/b.parquet"},
+            }
+        ],
+    )
+    assert edited.text.endswith(
+        "  s2:\n    component: std/split_data@1\n    inputs:\n      data: ${{assets.table}}\n      fraction: 0.5\n"
+        "    outputs:\n      train: build/a.parquet\n      test: build/b.parquet\n"
+    )

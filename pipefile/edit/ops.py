@@ -82,7 +82,7 @@ def type_of(value: Any) -> str | None:
 
 def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
     """`value` as a value of type `typ` (text converted as `-p` does); refused if it is not one."""
-    if typ not in _VALUE_TYPES:
+    if typ not in VALUE_TYPES:
         return value
     got = value
     if isinstance(value, str) and typ != spec.STRING:
@@ -97,7 +97,7 @@ def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
     return got
 
 
-_VALUE_TYPES = (spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN)
+VALUE_TYPES = (spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN)
 
 
 def _a(typ: str) -> str:
@@ -273,7 +273,7 @@ def set_input(ed: Editor, step: str, name: str, value: Any, params: bool = False
             did_you_mean(name, decls, "input"),
         )
     binding = isinstance(value, str) and value.lstrip().startswith("${{")
-    if decls and value is not None and not binding and decls.get(name) in _VALUE_TYPES:
+    if decls and value is not None and not binding and decls.get(name) in VALUE_TYPES:
         value = typed(ed, sk, value, decls[name], what)
     # a step's own params: mapping, where the file has one; else params are inputs, as components declare them
     section = "params" if params and isinstance(data.get("params"), dict) else "inputs"
