@@ -590,3 +590,11 @@ def test_add_step_checks_the_component_and_its_inputs():
         "  s2:\n    component: std/split_data@1\n    inputs:\n      data: ${{assets.table}}\n      fraction: 0.5\n"
         "    outputs:\n      train: build/a.parquet\n      test: build/b.parquet\n"
     )
+
+
+def test_delete_step_takes_the_comments_indented_into_it():
+    text = read("01_block_comments.Pipefile")
+    unread = [{"op": "set", "step": "evaluate", "field": "inputs.model", "value": "build/model/"}]
+    edited = apply_edits(text, unread + [{"op": "delete_step", "name": "train"}])
+    assert "# end of train" not in edited.text and "# Fit the model" not in edited.text
+    assert "  # Score it.\n  evaluate:\n" in edited.text and "\n\n\n" not in edited.text

@@ -267,6 +267,12 @@ def delete_step(ed: Editor, op: dict) -> None:
         text = ed.text
         start = _comments_above(ed, k)
         stop = ed.doc.stop(v)
+        col = ed.doc.column(k)
+        while stop < len(text):  # comment lines indented into the step, after its last value: its own
+            line = text[stop : line_end(text, stop)]
+            if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) <= col:
+                break
+            stop = line_end(text, stop)
         first = steps.pairs()[0][0] is k
         if start > 0 and not text[line_start(text, start - 1) : start].strip():
             start = line_start(text, start - 1)  # with the blank line that set it apart
