@@ -113,6 +113,8 @@ def set_param(ed: Editor, op: dict) -> None:
     params = ed.data.get("params") if isinstance(ed.data, dict) else None
     current = params.get(name) if isinstance(params, dict) else None
     if v is not None and v.kind == MAP:  # the long form: {type, default, description}
+        if not isinstance(current, dict):  # (a mapping written in the file reads as one)
+            raise ed.fail(v, f"{what} is not a mapping as read", "write it as {type: ..., default: ...}")
         typ = current.get("type") if isinstance(current.get("type"), str) else type_of(current.get("default"))
         if value is not None:
             value = typed(ed, v, value, typ, what)

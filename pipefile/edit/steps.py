@@ -251,7 +251,7 @@ def delete_step(ed: Editor, op: dict) -> None:
             "disconnect their inputs from it first (or delete those steps first)",
         )
     anchors = {n.anchor: n for n in v.walk() if n.anchor}
-    for n in ed.doc.root.walk():
+    for n in ed.root().walk():
         if n.kind == ALIAS and n.value in anchors and not v.start <= n.start < v.end:
             raise ed.fail(
                 anchors[n.value],
@@ -288,7 +288,7 @@ def rename_step(ed: Editor, op: dict) -> None:
     to = _free_name(ed, op, "to")
     ed.doc.splice(k.vstart, k.end, render.key(to))
     pattern = _refs(name)
-    for n in ed.doc.root.walk():
+    for n in ed.root().walk():
         if n.kind == SCALAR and pattern.search(n.value):
             ed.doc.splice(n.vstart, n.cend, pattern.sub(lambda m: m.group(1) + to, ed.text[n.vstart : n.cend]))
     ed.data = _renamed(ed.data, pattern, to)
