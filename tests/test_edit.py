@@ -598,3 +598,8 @@ def test_delete_step_takes_the_comments_indented_into_it():
     edited = apply_edits(text, unread + [{"op": "delete_step", "name": "train"}])
     assert "# end of train" not in edited.text and "# Fit the model" not in edited.text
     assert "  # Score it.\n  evaluate:\n" in edited.text and "\n\n\n" not in edited.text
+
+
+def test_a_nul_character_is_refused():
+    e = refused(BASIC, [{"op": "set", "step": "train", "field": "description", "value": "a\0b"}])
+    assert "NUL" in e.message

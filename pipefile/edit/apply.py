@@ -77,6 +77,12 @@ def _apply_all(text: str, operations: list, path: str) -> Edited:
                     SourceLoc(path),
                     "one of: " + ", ".join(OPERATIONS),
                 )
+            if _has_nul(op):
+                raise EditError(
+                    "a value holds a NUL character (\\0), which no Pipefile value can hold",
+                    SourceLoc(path),
+                    "remove the \\0 from the value",
+                )
             current, data = _apply_one(current, data, op, path)
         except EditError as e:
             if e.loc is None:
@@ -106,6 +112,16 @@ def _apply_one(text: str, data: Any, op: dict, path: str) -> tuple:
         SourceLoc(path),
         "make this change by hand in the file, and report it with the file",
     )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _load(text: str, path: str) -> Any:
