@@ -55,12 +55,17 @@ def view(graph, step: str) -> SweepView:
             hint=did_you_mean(step, groups, "sweep") if groups else "no step of this Pipefile has a sweep:",
         )
     metric, goal = group.objective or ("", "")
+    if group.search == "bayesian":
+        _proposed_as_built(graph, group)
     trials = []
     for label, task, values in zip(group.labels, group.tasks, group.values):
         value, problem = _objective(graph.pipefile.root, group, label, metric) if metric else (None, "")
         node = graph.nodes.get(task)
         # As the trial's command gets them (a number input's 1 is 1.0).
-        inputs = {n: node.inputs[n].value if node is not None else v for n, v in values}
+        names = [n for n, _ in values] or [n for n in group.sweep.names if task not in graph.proposed]
+        inputs = {n: node.inputs[n].value if node is not None else v for n, v in values} if values else {}
+        if not values and node is not None:  # a bayesian trial: what it was proposed
+            inputs = {n: node.inputs[n].value for n in names if n in node.inputs}
         trials.append(Trial(label, task, inputs, value, problem))
     sign = -1.0 if goal == "maximize" else 1.0
     order = sorted(
@@ -68,6 +73,22 @@ def view(graph, step: str) -> SweepView:
         key=lambda i: (trials[i].value is None, sign * trials[i].value if trials[i].value is not None else 0.0, i),
     )
     return SweepView(step, group.search, metric, goal, tuple(trials[i] for i in order))
+
+
+def _proposed_as_built(graph, group) -> None:
+    """Each bayesian trial's inputs as the last run proposed them: from the trials before it
+    whose entries are in the workspace (a round is proposed once all before it are there)."""
+    from .planner import Upstream
+    from .proposals import settle
+
+    there = {}
+    for label, task in zip(group.labels, group.tasks):
+        if task in graph.proposed and not settle(graph, task, there) == ():
+            break
+        built = [p for p in group.task_metrics(label) if os.path.exists(os.path.join(graph.pipefile.root, p))]
+        if not built:
+            break
+        there[task] = Upstream({}, True)
 
 
 def _objective(root: str, group, label: str, metric: str) -> tuple:
