@@ -175,6 +175,8 @@ class Planner:
             if exact and exact[0] in upstream:
                 outputs = upstream[exact[0]].outputs
                 assert outputs is not None  # its producer is a dep, and no dep is waiting (above)
+                if exact[1] not in outputs:  # a sweep trial stopped early: it has none
+                    return Decision(name, Verdict.RUN, None, (Reason(MISSING_INPUT, path),))
                 digests[path] = outputs[exact[1]]
                 continue
             # A path inside (or around) an output can only be digested once it is in place.

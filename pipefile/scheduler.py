@@ -226,6 +226,8 @@ class Scheduler:
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
+            elif result.outcome == Outcome.STOPPED:
+                upstream[name] = Upstream({}, True)  # no outputs: readers of its sweep go on without it
             else:
                 upstream[name] = Upstream(None, False)
             for dep in self.graph.dependents.get(name, ()):

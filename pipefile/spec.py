@@ -307,6 +307,7 @@ class Expansion:
     max_parallel: int = 0  # 0: no limit of its own
     # sweep: early termination, (policy, evaluation_interval, delay_evaluation) or ()
     early_termination: tuple = ()
+    objective_loc: Optional[SourceLoc] = None  # where `objective:` is written
 
     @property
     def names(self) -> tuple:

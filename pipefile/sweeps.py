@@ -26,6 +26,7 @@ class Trial:
     inputs: dict  # input -> sampled value
     value: Optional[float]  # the objective, None when not known (not built, no objective)
     problem: str = ""  # why the value is missing, when its file says so
+    stopped: str = ""  # why early termination stopped it, when its last run was stopped
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ def sweep_groups(graph) -> dict:
     return {n: g for n, g in graph.groups.items() if g.kind == spec.EXPAND_SWEEP}
 
 
-def view(graph, step: str) -> SweepView:
-    """The trials of sweep `step`, best first."""
+def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
+    """The trials of sweep `step`, best first. `stopped`: task -> why early termination
+    stopped it in the last job that ran it (the job database says)."""
     groups = sweep_groups(graph)
     group = groups.get(step)
     if group is None:
@@ -66,7 +68,8 @@ def view(graph, step: str) -> SweepView:
         inputs = {n: node.inputs[n].value if node is not None else v for n, v in values} if values else {}
         if not values and node is not None:  # a bayesian trial: what it was proposed
             inputs = {n: node.inputs[n].value for n in names if n in node.inputs}
-        trials.append(Trial(label, task, inputs, value, problem))
+        why = (stopped or {}).get(task, "") if value is None else ""
+        trials.append(Trial(label, task, inputs, value, problem, why))
     sign = -1.0 if goal == "maximize" else 1.0
     order = sorted(
         range(len(trials)),
@@ -123,7 +126,7 @@ def objective_errors(graph) -> list:
                     PipefileError(
                         f"the objective metric '{metric}' of sweep '{name}' is not known for "
                         f"{name}[{label}]: {problem}",
-                        group.loc,
+                        getattr(group.sweep, "objective_loc", None) or group.loc,
                         "make each trial write the metric into its metrics file, or name one it writes",
                     )
                 )
@@ -140,6 +143,7 @@ def view_json(v: SweepView) -> dict:
         "trials": [
             {"name": t.task, "label": t.label, "inputs": t.inputs, "objective": t.value}
             | ({"problem": t.problem} if t.problem else {})
+            | ({"stopped": True, "stopped_why": t.stopped} if t.stopped else {})
             for t in v.trials
         ],
     }

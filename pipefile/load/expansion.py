@@ -222,6 +222,7 @@ def _sweep(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.E
         objective_goal=goal,
         max_parallel=max_parallel or 0,
         early_termination=early or (),
+        objective_loc=r.loc(f["objective"]) if "objective" in f else None,
     )
 
 

@@ -15,7 +15,7 @@ def render(v, stream=None) -> None:
     for t in v.trials:
         row = [t.label] + [format_value(t.inputs[n]) if n in t.inputs else "-" for n in names]
         if v.metric:
-            row.append("-" if t.value is None else f"{t.value:g}")
+            row.append(("stopped" if t.stopped else "-") if t.value is None else f"{t.value:g}")
         rows.append(row)
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     for r in [head] + rows:
