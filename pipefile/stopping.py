@@ -56,12 +56,19 @@ class Stopping:
         if p is None:
             return None
         own = _running_averages(_series(log_dir, task, p.metric))
-        if not own:
-            return None
-        step = max(own)
-        if step == p.judged.get(task) or step < p.delay or step % p.interval:
-            return None
-        p.judged[task] = step
+        last = p.judged.get(task, -1)
+        # Each evaluation step since the last look, in order: how often it is looked at
+        # (and how many points arrived in between) does not change the verdict.
+        steps = [s for s in sorted(own) if s > last and s >= p.delay and not s % p.interval]
+        if own:
+            p.judged[task] = max(own)
+        for step in steps:
+            why = self._judge(p, task, step, own[step], log_dir)
+            if why:
+                return why
+        return None
+
+    def _judge(self, p: _Policy, task: str, step: int, mine: float, log_dir: str) -> Optional[str]:
         others = []
         for t in p.tasks:
             if t == task:
@@ -73,7 +80,6 @@ class Stopping:
         if not others:
             return None
         median = statistics.median(others)
-        mine = own[step]
         worse = mine > median if p.goal == "minimize" else mine < median
         if not worse:
             return None
