@@ -6,6 +6,7 @@ only ordinary nodes. A task is named `STEP[LABEL]`:
     matrix   STEP[axis=value,...]   axes in declaration order; include/exclude applied
     sweep    STEP[trial-K]          K from 1; trial K's inputs depend on (seed, K) alone,
                                     so raising `trials` adds trials and changes none
+                                    (bayesian: proposed while the run goes, proposals.py)
     foreach  STEP[NAME]             one per entry of the folder (matching `glob`), its name
 
 A task's inputs are the step's, with the expanded ones bound to its value (or item); each

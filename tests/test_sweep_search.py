@@ -251,12 +251,24 @@ def test_median_stopping_judges_each_evaluation_step_after_the_delay(tmp_path):
     from pipefile.expand import Group
 
     e = spec.Expansion(
-        spec.EXPAND_SWEEP, None, search="grid", objective_metric="loss", objective_goal="minimize",
+        spec.EXPAND_SWEEP,
+        None,
+        search="grid",
+        objective_metric="loss",
+        objective_goal="minimize",
         early_termination=("median_stopping", 2, 4),
     )
     tasks = ("t[trial-1]", "t[trial-2]", "t[trial-3]")
-    group = Group("t", spec.EXPAND_SWEEP, tasks, ("trial-1", "trial-2", "trial-3"), ((), (), ()), {},
-                  objective=("loss", "minimize"), sweep=e)
+    group = Group(
+        "t",
+        spec.EXPAND_SWEEP,
+        tasks,
+        ("trial-1", "trial-2", "trial-3"),
+        ((), (), ()),
+        {},
+        objective=("loss", "minimize"),
+        sweep=e,
+    )
 
     def write(task, values):
         with open(tmp_path / f"{task}.metrics.jsonl", "w") as f:

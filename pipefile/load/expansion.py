@@ -7,7 +7,9 @@ folder only when the graph is built).
     sweep:   {search: grid | random | bayesian, trials: N, seed: N, max_parallel: N,
               space: {INPUT: {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]}
                              | {randint: [lo, hi]}},
-              objective: {metric: NAME, goal: maximize | minimize}}
+              objective: {metric: NAME, goal: maximize | minimize},
+              early_termination: {policy: median_stopping, evaluation_interval: N,
+                                  delay_evaluation: M}}
 """
 
 from __future__ import annotations
@@ -258,7 +260,11 @@ def _early_termination(r: NodeReader, node: Node, where: str) -> tuple:
             did_you_mean(policy, EARLY_POLICIES, "policy") or "use policy: median_stopping",
         )
         return ()
-    interval = _positive_int(r, f["evaluation_interval"], f"evaluation_interval of {what}") if "evaluation_interval" in f else 1
+    interval = (
+        _positive_int(r, f["evaluation_interval"], f"evaluation_interval of {what}")
+        if "evaluation_interval" in f
+        else 1
+    )
     delay = _positive_int(r, f["delay_evaluation"], f"delay_evaluation of {what}", 0) if "delay_evaluation" in f else 0
     if interval is None or delay is None:
         return ()
