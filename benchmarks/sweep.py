@@ -36,7 +36,8 @@ steps:
       space: {{x: {{uniform: [0, 1]}}}}
       objective: {{metric: v, goal: minimize}}
     inputs: {{x: {{type: number}}}}
-    command: echo '{{"v": ${{{{inputs.x}}}}}}' > ${{{{outputs.o}}}}
+    command: >-
+      echo '{{"v": ${{{{inputs.x}}}}}}' > ${{{{outputs.o}}}}
     outputs: {{o: build/o.json}}
     metrics: build/o.json
 """

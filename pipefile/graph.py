@@ -116,6 +116,7 @@ class Graph:
     # Tasks whose inputs are not known yet (a bayesian sweep's trials): the planner has them
     # proposed (proposals.py) once the tasks they run after have ended, and replaces the node.
     proposed: set = field(default_factory=set)
+    proposing: dict = field(default_factory=dict)  # proposals.py's state per sweep, while proposing
 
     @functools.cached_property
     def _sorted_outputs(self) -> list:

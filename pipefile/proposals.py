@@ -53,8 +53,12 @@ def settle(graph: Graph, name: str, upstream: Mapping) -> tuple:
     k = group.tasks.index(name)
     start = (k // size) * size
     members = group.tasks[start : min(start + size, len(group.tasks))]
-    history = [_history_entry(graph, group, t) for t in group.tasks[:start]]
-    proposed = propose(e, history, len(members), k // size)
+    # One study per sweep while the process lives: each trial is told once, as its round comes.
+    study = graph.proposing.setdefault(group.name, {})
+    told = study.get("told", 0)
+    history = [_history_entry(graph, group, t) for t in group.tasks[told:start]]
+    study["told"] = start
+    proposed = propose(e, history, len(members), k // size, study)
     for task, values in zip(members, proposed):
         graph.nodes[task] = _bound(graph.nodes[task], values)
         graph.proposed.discard(task)
@@ -150,16 +154,21 @@ def _readable(kind: str, vs: tuple, value):
     return value
 
 
-def propose(e: spec.Expansion, history: list, count: int, round_index: int) -> list:
+def propose(e: spec.Expansion, history: list, count: int, round_index: int, state: Optional[dict] = None) -> list:
     """`count` trials ({input: value}) of round `round_index`, after the trials of `history`
-    ([(inputs, objective or None)], in trial order)."""
+    ([(inputs, objective or None)], in trial order). `state`: kept between the rounds of one
+    sweep, which then give only the trials not told yet (telling 200 trials again each round
+    was most of a 200-trial sweep's cost); the proposals are the same either way."""
     optuna = _optuna(e)
-    dists = _distributions(optuna, e)
+    state = {} if state is None else state
+    if "study" not in state:
+        state["dists"] = _distributions(optuna, e)
+        state["study"] = optuna.create_study(direction=e.objective_goal or "maximize")
+    study, dists = state["study"], state["dists"]
     kinds = {n: (kind, vs) for n, kind, vs in e.space}
     # One seed per round: a fresh sampler with the same seed would propose round 1's trials again.
     seed = int(hashlib.sha256(f"pipe-bayesian:{e.seed}:{round_index}".encode()).hexdigest()[:8], 16)
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    study = optuna.create_study(direction=e.objective_goal or "maximize", sampler=sampler)
+    study.sampler = optuna.samplers.TPESampler(seed=seed)
     for values, objective in history:
         params = {n: _as_param(*kinds[n], values.get(n)) for n in dists}
         if any(v is None for v in params.values()):
@@ -170,8 +179,13 @@ def propose(e: spec.Expansion, history: list, count: int, round_index: int) -> l
                 params=params, distributions=dists, value=objective if objective is not None else None, state=state
             )
         )
-    out = []
+    out, asked = [], []
     for _ in range(count):
         t = study.ask(dists)
+        asked.append(t)
         out.append({n: _readable(*kinds[n], t.params[n]) for n in dists})
+    # The asked trials leave the study (a running one counts for the sampler): each is told
+    # again, with its result, in the history of a later round.
+    for t in asked:
+        study.tell(t, state=optuna.trial.TrialState.FAIL)
     return out
