@@ -93,19 +93,21 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--search", choices=sorted(CASES), action="append", help="only these (default: both)")
     args = ap.parse_args()
+    cases = args.search or list(CASES)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [CHECKOUT, os.environ.get("PYTHONPATH")])))
-    samples: dict = {"spawns": [], **{s: [] for s in CASES}}
+    samples: dict = {"spawns": [], **{s: [] for s in cases}}
     for _ in range(args.reps):
         samples["spawns"].append(spawns(args.trials))
-        for search in CASES:
+        for search in cases:
             samples[search].append(one(search, args.trials, args.jobs, env))
     floor = statistics.median(samples["spawns"])
     print(
         f"| {args.trials} trials, -j {args.jobs} | first run s | overhead per trial ms | no-op s | one more trial s |"
     )
     print("|---|---|---|---|---|")
-    for search in CASES:
+    for search in cases:
         first = statistics.median(s["first"] for s in samples[search])
         noop = statistics.median(s["noop"] for s in samples[search])
         more = statistics.median(s["one_more"] for s in samples[search])
