@@ -48,6 +48,7 @@ LAZY_COMMANDS = {
     "deploy": "deploy",
     "import": "importer",
     "deployments": "deploy",
+    "report": "report",
 }
 
 
