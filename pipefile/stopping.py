@@ -17,7 +17,9 @@ that made their outputs). A trial alone so far is never stopped.
 from __future__ import annotations
 
 import os
+import signal
 import statistics
+import time
 from typing import Optional
 
 from . import tracking
@@ -100,6 +102,34 @@ def for_graph(graph, decisions: dict, recorded) -> Optional[Stopping]:
         if d is not None and d.key is not None and d.verdict.value in ("fresh", "restore"):
             policy.recorded[task] = recorded(task, d.key.digest)
     return s
+
+
+def end(proc, grace: float) -> None:
+    """Ends a trial's process: SIGTERM, not Ctrl-C's SIGINT (a stopped trial is ended, not
+    interrupted: Python writes no KeyboardInterrupt traceback into its log), then SIGKILL."""
+    proc.signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.signal(signal.SIGKILL)
+    proc.wait()
+
+
+def remove_entries(root: str, paths: list) -> None:
+    """A stopped trial leaves no entry in the gathered folders (an older one, of other
+    inputs, would be taken for its result and could win `.best`)."""
+    import shutil
+
+    for rel in paths:
+        ap = os.path.join(root, rel)
+        if os.path.isdir(ap) and not os.path.islink(ap):
+            shutil.rmtree(ap, ignore_errors=True)
+        elif os.path.lexists(ap):
+            try:
+                os.unlink(ap)
+            except OSError:
+                pass
 
 
 def _series(log_dir: str, task: str, metric: str) -> list:

@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Optional
 
-from .. import spec, tracking
+from .. import spec, stopping, tracking
 from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, EnvironmentSet, Launch
@@ -382,7 +382,7 @@ class LocalExecutor:
                 staged.roll_back()
             failure = isinstance(e, StepFailure)
             if isinstance(e, _Stopped):
-                self._remove_entries(node)
+                stopping.remove_entries(self.root, [o.path for o in node.outputs.values()])
             return StepResult(
                 name=name,
                 outcome=Outcome.STOPPED if isinstance(e, _Stopped) else Outcome.FAILED,
@@ -416,19 +416,6 @@ class LocalExecutor:
             window=window,
             signatures=sigs,
         )
-
-    def _remove_entries(self, node: Node) -> None:
-        """A stopped trial leaves no entry in the gathered folders (an older one, of other
-        inputs, would be taken for its result and could win `.best`)."""
-        import shutil
-
-        for out in node.outputs.values():
-            ap = self.abspath(out.path)
-            if os.path.isdir(ap) and not os.path.islink(ap):
-                shutil.rmtree(ap, ignore_errors=True)
-            elif os.path.lexists(ap):
-                with contextlib.suppress(OSError):
-                    os.unlink(ap)
 
     def _outside(self, node: Node) -> tuple:
         """Where the inputs and code that are symlinks out of the workspace really are (a
@@ -520,15 +507,7 @@ class LocalExecutor:
                 look = now + _STOP_LOOK_SECONDS
                 why = judge.why(name, self.log_dir)
                 if why:
-                    # SIGTERM, not Ctrl-C's SIGINT: a stopped trial is ended, not interrupted
-                    # (Python prints no KeyboardInterrupt traceback into its log).
-                    proc.signal(signal.SIGTERM)
-                    end = time.monotonic() + _TERM_GRACE_SECONDS
-                    while proc.poll() is None and time.monotonic() < end:
-                        time.sleep(0.05)
-                    if proc.poll() is None:
-                        proc.signal(signal.SIGKILL)
-                    proc.wait()
+                    stopping.end(proc, _TERM_GRACE_SECONDS)
                     raise _Stopped(why)
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
