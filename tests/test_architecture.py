@@ -60,6 +60,7 @@ LAYERS = {
     "entry": 6,
     "__main__": 6,
     "serve": 6,
+    "ui": 6,
     "__init__": 0,
     # the serving commands, still outside the cli package (cli/serve.py adapts them) until they move there
 }

@@ -49,6 +49,7 @@ LAZY_COMMANDS = {
     "import": "importer",
     "deployments": "deploy",
     "report": "report",
+    "ui": "ui",
 }
 
 

@@ -50,6 +50,8 @@ def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
     if not operations:
         return Edited(text, "", False)
     lf = text.replace("\r\n", "\n").replace("\r", "\n")
+    bom = "\ufeff" if lf.startswith("\ufeff") else ""  # kept, but not counted in the parser's positions
+    lf = lf[len(bom) :]
     data = _load(lf, path)
     current = lf
     for i, op in enumerate(operations):
@@ -66,7 +68,7 @@ def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
             if e.loc is None:
                 e.loc = SourceLoc(path)
             raise e.at(i, str(name)) from None
-    new = _newlines_back(text, lf, current)
+    new = _newlines_back(text, bom + lf, bom + current)
     return Edited(new, unified_diff(text, new, path), new != text)
 
 

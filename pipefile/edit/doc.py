@@ -54,10 +54,7 @@ class Doc:
 
     def in_flow(self, node: Node) -> bool:
         """Whether `node` sits inside a flow collection (bindings there must be quoted)."""
-        flows = getattr(self, "_flows", None)
-        if flows is None:
-            flows = self._flows = [(n.start, n.end) for n in self.root.walk() if n.flow] if self.root else []
-        return any(s < node.start < e for s, e in flows)
+        return node.inflow
 
     # --- positions --------------------------------------------------------------------------
     def column(self, node: Node) -> int:

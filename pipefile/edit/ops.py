@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 from .. import spec
-from ..errors import did_you_mean
+from ..errors import PipefileError, did_you_mean
+from ..load import stdlib
 from ..load.params import convert_param_text, type_example
 from ..load.reader import NAME_RE
 from .editor import Editor
@@ -90,7 +91,7 @@ def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
         got = float(value)
     if got is None or not spec.value_fits(got, typ):
         hint = type_example(typ)
-        if typ == spec.INTEGER and isinstance(value, float):
+        if typ == spec.INTEGER and isinstance(value, float) and what.startswith("param"):
             hint += "; for fractions, declare it a number: {type: number, default: ...}"
         raise ed.fail(node, f"{what} is {_a(typ)}, and {value!r} is not", hint)
     return got
@@ -115,6 +116,16 @@ def set_param(ed: Editor, op: dict) -> None:
         typ = current.get("type") if isinstance(current.get("type"), str) else type_of(current.get("default"))
         if value is not None:
             value = typed(ed, v, value, typ, what)
+        elif "type" not in current and "default" in current:
+            # Without its default the param needs its type, which the default gave: written in its place.
+            dk, dv = v.get("default")
+            if dk is None or dv.kind == "alias" or typ is None:
+                raise ed.fail(v, f"{what} takes its default from elsewhere", "declare its type: {type: ...}")
+            ed.owned(dv, what)
+            ed.doc.splice(dk.start, dv.cend - (1 if dv.style in ("|", ">") else 0), f"type: {typ}")
+            del current["default"]
+            current["type"] = typ
+            return
         ed.put(["params", name, "default"], value, what, keep=2)
         return
     if v is not None:
@@ -166,7 +177,7 @@ def set_field(ed: Editor, op: dict) -> None:
     what = f"step '{step}'"
     data = ed.data["steps"][step]
     if not isinstance(data, dict):
-        raise ed.fail(sv, f"{what} is not a mapping", "write the step as key: value lines")
+        raise ed.fail(sk, f"{what} is not a mapping", "write the step as key: value lines")
     parts = field.split(".")
     head = parts[0]
     base = ["steps", step]
@@ -174,12 +185,12 @@ def set_field(ed: Editor, op: dict) -> None:
     if head in ("environment", "command", "description") and len(parts) == 1:
         if head == "command" and comp is not None and value is not None:
             raise ed.fail(
-                sv,
+                sk,
                 f"{what} uses component '{comp}', which gives its command",
                 "edit the component's command, or remove component: from the step",
             )
         if value is not None and head != "command" and not isinstance(value, str):
-            raise ed.fail(sv, f"the {head} of {what} must be text, not {value!r}", f"give the {head} as a string")
+            raise ed.fail(sk, f"the {head} of {what} must be text, not {value!r}", f"give the {head} as a string")
         ed.put(base + [head], value, f"the {head} of {what}", keep=2)
         return
     if head in ("inputs", "params") and len(parts) == 2 and NAME_RE.fullmatch(parts[1]):
@@ -197,11 +208,11 @@ def set_field(ed: Editor, op: dict) -> None:
         if isinstance(out, dict) and value is not None:
             keys.append("path")
         if value is not None and not isinstance(value, str):
-            raise ed.fail(sv, f"the path of output '{parts[1]}' of {what} must be text", "give a path: build/out.csv")
+            raise ed.fail(sk, f"the path of output '{parts[1]}' of {what} must be text", "give a path: build/out.csv")
         ed.put(keys, value, f"output '{parts[1]}' of {what}", keep=2)
         return
     raise ed.fail(
-        sv,
+        sk,
         f"unknown field '{field}' of {what}",
         (did_you_mean(field, _field_names(data), "field") or "") + "; fields: " + ", ".join(FIELD_FORMS),
     )
@@ -218,8 +229,14 @@ def _field_names(data: dict) -> list:
 
 
 def component_inputs(ed: Editor, comp: Any) -> dict | None:
-    """{input name: declared type or None} of a component the Pipefile declares; None when the
-    editor cannot know (a std component: `pipe validate` checks those)."""
+    """{input name: declared type or None} of a step's component (the Pipefile's own, or a
+    std one); None when there is no such component (`pipe validate` says so)."""
+    if isinstance(comp, str) and stdlib.is_std_ref(comp):
+        try:
+            found = stdlib.library().resolve(comp).component
+        except PipefileError:
+            return None
+        return {name: decl.type for name, decl in found.inputs.items()}
     comps = ed.data.get("components")
     if not isinstance(comp, str) or not isinstance(comps, dict) or not isinstance(comps.get(comp), dict):
         return None
@@ -240,13 +257,13 @@ def set_input(ed: Editor, step: str, name: str, value: Any, params: bool = False
     decls = component_inputs(ed, data.get("component"))
     if decls is not None and name not in decls:
         raise ed.fail(
-            sv,
+            sk,
             f"step '{step}' uses component '{data.get('component')}', which has no input '{name}'",
             did_you_mean(name, decls, "input"),
         )
     binding = isinstance(value, str) and value.lstrip().startswith("${{")
     if decls and value is not None and not binding and decls.get(name) in _VALUE_TYPES:
-        value = typed(ed, sv, value, decls[name], what)
+        value = typed(ed, sk, value, decls[name], what)
     # a step's own params: mapping, where the file has one; else params are inputs, as components declare them
     section = "params" if params and isinstance(data.get("params"), dict) else "inputs"
     keys = ["steps", step, section, name]
