@@ -104,10 +104,8 @@ def objective_value(root: str, group, label: str) -> Optional[float]:
             for part in metric.split("."):
                 data = data[part] if isinstance(data, dict) else data[int(part)]
             value = float(data)
-        except (OSError, ValueError, TypeError, KeyError, IndexError, PipefileError, RecursionError):
-            continue  # (`pipe sweep show` says what is wrong with it)
-        except Exception:  # noqa: BLE001 - a YAML error: the same, a file the trial wrote badly
-            continue
+        except Exception:  # noqa: BLE001 - missing, unreadable, bad JSON/YAML, no such key: no objective
+            continue  # (`pipe sweep show` and the objective error of `pipe run` say what is wrong)
         if math.isfinite(value):
             return value
     return None
