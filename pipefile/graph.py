@@ -117,6 +117,7 @@ class Graph:
     # proposed (proposals.py) once the tasks they run after have ended, and replaces the node.
     proposed: set = field(default_factory=set)
     proposing: dict = field(default_factory=dict)  # proposals.py's state per sweep, while proposing
+    followed: set = field(default_factory=set)  # tasks that others run after (Step.after)
 
     @functools.cached_property
     def _sorted_outputs(self) -> list:
@@ -357,7 +358,18 @@ def build(
     used = {(b.ref, b.version) for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_ARTIFACT}
     used_artifacts = {k: v for k, v in artifacts.items() if k in used}
     proposed = {t for g in groups.values() if g.search == "bayesian" for t in g.tasks}
-    return Graph(pf, dict(params), ordered, producers, dependents, used_artifacts, groups=groups, proposed=proposed)
+    followed = {a for st in pf.steps.values() for a in st.after}
+    return Graph(
+        pf,
+        dict(params),
+        ordered,
+        producers,
+        dependents,
+        used_artifacts,
+        groups=groups,
+        proposed=proposed,
+        followed=followed,
+    )
 
 
 def source_errors(graph: Graph) -> list:

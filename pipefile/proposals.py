@@ -56,7 +56,7 @@ def settle(graph: Graph, name: str, upstream: Mapping) -> tuple:
     # One study per sweep while the process lives: each trial is told once, as its round comes.
     study = graph.proposing.setdefault(group.name, {})
     told = study.get("told", 0)
-    history = [_history_entry(graph, group, t) for t in group.tasks[told:start]]
+    history = [_history_entry(graph, group, t, upstream) for t in group.tasks[told:start]]
     study["told"] = start
     proposed = propose(e, history, len(members), k // size, study)
     for task, values in zip(members, proposed):
@@ -79,10 +79,13 @@ def _bound(node: Node, values: dict) -> Node:
     return Node(dataclasses.replace(st, inputs=bindings), inputs, node.deps, node.params)
 
 
-def _history_entry(graph: Graph, group, task: str) -> tuple:
+def _history_entry(graph: Graph, group, task: str, upstream: Mapping) -> tuple:
     """(the trial's sampled inputs, its objective or None)."""
     node = graph.nodes[task]
     values = {n: node.inputs[n].value for n, _, _ in group.sweep.space if n in node.inputs}
+    ended = upstream.get(task)
+    if ended is not None and ended.outputs == {}:  # failed or stopped: what is there is not its own
+        return values, None
     label = task[len(group.name) + 1 : -1]
     return values, objective_value(graph.pipefile.root, group, label)
 

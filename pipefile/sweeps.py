@@ -79,19 +79,24 @@ def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
 
 
 def _proposed_as_built(graph, group) -> None:
-    """Each bayesian trial's inputs as the last run proposed them: from the trials before it
-    whose entries are in the workspace (a round is proposed once all before it are there)."""
+    """Each bayesian trial's inputs as the last run proposed them, from the trials before it
+    as the workspace has them: a trial with no entry before the last one built ended without
+    a result (failed or stopped); the rounds after the last one built are not proposed."""
+    from .expand import round_size
     from .planner import Upstream
     from .proposals import settle
 
-    there = {}
-    for label, task in zip(group.labels, group.tasks):
-        if task in graph.proposed and not settle(graph, task, there) == ():
+    root = graph.pipefile.root
+    built = [any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x)) for x in group.labels]
+    last = max((i for i, b in enumerate(built) if b), default=-1)
+    size = round_size(group.sweep)
+    there: dict = {}
+    for i, task in enumerate(group.tasks):
+        if last < 0 or i // size > last // size:
             break
-        built = [p for p in group.task_metrics(label) if os.path.exists(os.path.join(graph.pipefile.root, p))]
-        if not built:
+        if task in graph.proposed and settle(graph, task, there):
             break
-        there[task] = Upstream({}, True)
+        there[task] = Upstream(dict.fromkeys(graph.nodes[task].outputs) if built[i] else {}, True)
 
 
 def _objective(root: str, group, label: str, metric: str) -> tuple:

@@ -89,6 +89,23 @@ def test_bayesian_is_seeded_reruns_nothing_and_more_trials_run_only_the_new_ones
     assert ran(repo.outcomes()) == set()
 
 
+def test_a_failed_trial_leaves_the_later_rounds_proposed_with_keep_going(repo):
+    # Trials with x >= 0.7 fail: told to the sampler as failed, the sweep goes on.
+    text = bayes(trials=6, seed=3, parallel=2).replace("json.dump(", "assert x < 0.7; json.dump(")
+    repo.pipefile(text)
+    r = repo.pipe("run", "--keep-going", "--json")
+    assert r.code == 1, str(r)
+    outcomes = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    got = shown(repo)
+    xs = {n: t["inputs"]["x"] for n, t in got.items() if n}
+    assert len(xs) == 6  # every trial was proposed, after a failed one too
+    assert {n for n, o in outcomes.items() if o == "failed"} == {n for n, x in xs.items() if x >= 0.7} != set()
+    assert {n for n, o in outcomes.items() if o == "ran"} == {n for n, x in xs.items() if x < 0.7}
+    # The same history again: the trials that succeeded are fresh, the failed ones fail again.
+    again = {s["name"]: s["outcome"] for s in repo.pipe("run", "--keep-going", "--json").json["steps"]}
+    assert {n for n, o in again.items() if o == "fresh"} == {n for n, x in xs.items() if x < 0.7}
+
+
 def test_status_shows_later_rounds_pending_until_the_round_before_ends(repo):
     repo.pipefile(bayes(trials=5, parallel=2))
     r = repo.pipe("status", "--tasks", check=False)
