@@ -25,6 +25,7 @@ LAYERS = {
     "bindings": 1,
     "digest": 1,
     "speccache": 1,
+    "dsl": 2,  # the Python DSL: builds what the loader reads (above load, below session)
     "edit": 1,
     "keys": 2,
     "cache": 2,
