@@ -19,7 +19,7 @@ import dataclasses
 import os
 import posixpath
 import re
-from typing import Mapping
+from typing import Any, Mapping
 
 from .. import spec
 from ..errors import PipefileError, did_you_mean
@@ -41,7 +41,7 @@ from .checks import task_base
 NESTED_DIR = ".pipe/nested"  # where inner outputs that the caller gives no path land
 
 
-def flatten(items: Mapping[str, object]) -> tuple[dict, dict, list]:
+def flatten(items: Mapping[str, Any]) -> tuple[dict, dict, list]:
     """(steps, {full name: PipelineUse}, errors): every use replaced by its inner steps, in
     place; references to a use's outputs (`${{steps.train.outputs.model}}`) redirected to the
     inner step that writes them."""

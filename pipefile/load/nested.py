@@ -47,7 +47,7 @@ def pipeline_names(node: Optional[Node]) -> set:
     """Names under `components:` that say `type: pipeline` (read without reporting: the
     section's own reading reports its shape)."""
     out = set()
-    for knode, vnode in node.value if is_mapping(node) else ():
+    for knode, vnode in node.value if node is not None and is_mapping(node) else ():
         if not is_scalar(knode) or not is_mapping(vnode):
             continue
         for k, _ in vnode.value:
@@ -81,9 +81,9 @@ class Pipelines:
     ):
         self.r = r
         self.names = names  # what a Pipefile in a folder is called (document.DEFAULT_NAMES)
-        names = pipeline_names(components_node)
-        pairs = components_node.value if names else ()
-        self.raw = {str(k.value): (k, v) for k, v in pairs if is_scalar(k) and str(k.value) in names}
+        declared = pipeline_names(components_node)
+        pairs = components_node.value if declared and components_node is not None else ()
+        self.raw = {str(k.value): (k, v) for k, v in pairs if is_scalar(k) and str(k.value) in declared}
         self.sections = sections  # (params, assets, environments, components) of the file
         self.load_file = load_file  # (absolute path, stack) -> (PipelineComponent or None, errors)
         self.stack = stack + (os.path.abspath(r.path),)  # Pipefiles being read, outermost first
@@ -197,7 +197,8 @@ class Pipelines:
         if "steps" not in fields:
             r.error(vnode, f"{what} has no steps", "add steps: with the steps it runs")
             return None
-        parser = InnerStepParser(r, *self.sections, name, inputs, outputs)
+        params, assets, environments, components = self.sections  # (components: added once read)
+        parser = InnerStepParser(r, params, assets, environments, components, name, inputs, outputs)
         steps: dict = {}
         raw = r.mapping(fields["steps"][1], f"steps of {what}")
         if not raw and len(r.errors) == before:
@@ -215,10 +216,10 @@ class Pipelines:
             bad.add(e.loc)
         if bad:  # said once, here: not again for each use
             steps = {k: _without(s, bad) for k, s in steps.items()}
-        for oname, decl in outputs.items():
+        for oname, odecl in outputs.items():
             if oname not in parser.binds:
                 r.error_at(
-                    decl.loc,
+                    odecl.loc,
                     f"output '{oname}' of {what} is bound to no inner step's output",
                     f"bind it on the inner step that writes it: outputs: {{NAME: ${{{{parent.outputs.{oname}}}}}}}",
                 )
@@ -288,7 +289,7 @@ class InnerStepParser(StepParser):
         for ref, optional in _all_refs(got[0]) if got is not None else ():
             b = inputs.get(ref.name) if ref.scope == "inputs" else None
             decl = self.parent_inputs.get(b.ref) if b is not None and b.kind == BIND_PARENT else None
-            if decl is not None and decl.optional and decl.default is MISSING and not optional:
+            if b is not None and decl is not None and decl.optional and decl.default is MISSING and not optional:
                 self.r.error(
                     cnode,
                     f"input '{ref.name}' of {what} is bound to optional input '{b.ref}' of {self.what}, "
@@ -445,17 +446,18 @@ def load_use(parser: StepParser, name: str, knode: Node, vnode: Node, comp: Pipe
     for oname, okn, ovn in out_fields:
         if not r.name_ok(oname, okn, "output"):
             continue
-        decl = comp.outputs.get(oname)
-        if decl is None:
+        odecl = comp.outputs.get(oname)
+        if odecl is None:
             r.error(okn, f"{pw} has no output '{oname}'", did_you_mean(oname, comp.outputs, "output"))
             continue
         if inner:
-            got = parser.inner_output(oname, ovn, what, decl.type)
+            assert isinstance(parser, InnerStepParser)  # (inner steps are read by one)
+            got = parser.inner_output(oname, ovn, what, odecl.type)
             if got and got[1]:
                 parser.bind(got[1], name, oname, got[0], ovn)
                 binds[oname] = got[1]
             continue
-        out = parser.load_step_output(oname, ovn, what, decl.type)
+        out = parser.load_step_output(oname, ovn, what, odecl.type)
         if out is not None:
             outputs[oname] = out
     desc = r.value(fields["description"][1]) if "description" in fields else comp.description
