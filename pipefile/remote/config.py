@@ -259,7 +259,7 @@ def add(
     if options:
         entry["options"] = options
     remotes[name] = entry
-    out = {"version": REMOTES_VERSION}
+    out: dict = {"version": REMOTES_VERSION}
     default = data.get("default")
     if make_default:
         default = name
@@ -279,7 +279,7 @@ def remove(root: str, name: str) -> list:
         if name not in remotes:
             continue
         del remotes[name]
-        out = {"version": REMOTES_VERSION}
+        out: dict = {"version": REMOTES_VERSION}
         if data.get("default") and data.get("default") != name:
             out["default"] = data["default"]
         out["remotes"] = remotes
