@@ -187,6 +187,7 @@ class Connection:
             )
 
     def _put_small(self, path: str, data: bytes, doing: str) -> None:
+        """`data` at `path`, whole or not at all: a reader never sees half a record."""
         fs = self.fs()
         if self.atomic_put:
             self._call(doing, fs.pipe_file, path, data)
