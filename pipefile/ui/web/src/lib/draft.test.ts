@@ -100,3 +100,18 @@ describe("the draft drawn on the graph", () => {
     expect(JSON.stringify(base)).toBe(copy);
   });
 });
+
+import { coerce, show } from "./values";
+describe("typed values", () => {
+  it("keeps numbers numbers and strings strings", () => {
+    expect(coerce("0.02", null, 0.01)).toBe(0.02);
+    expect(coerce("0.02", null, "a")).toBe("0.02");
+    expect(coerce("3", "integer", null)).toBe(3);
+    expect(coerce("x", "number", 1)).toBe("x");
+    expect(coerce("true", "boolean", false)).toBe(true);
+    expect(coerce("12", "string", null)).toBe("12");
+    expect(coerce("false", null, null)).toBe(false);
+    expect(show({ a: 1 })).toBe('{"a":1}');
+    expect(show(null)).toBe("");
+  });
+});
