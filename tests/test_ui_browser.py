@@ -1,0 +1,233 @@
+"""The designer in a real browser: Debian's Chromium (Playwright for Python) on a real
+`pipe ui --no-browser --port 0` serving a temp copy of a small Pipefile. Each test fails if
+the page asks for anything but loopback. Skipped, with the reason, where /usr/bin/chromium or
+Playwright is missing, unless PIPE_CI_REQUIRE_SERVICES=1 (CI), where that fails.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import time
+
+import pytest
+from envsupport import need
+from uibrowser import OffHostGuard, UiServer, launch, pipe_ui_present, require_browser
+
+PIPEFILE = """\
+# the designer's test pipeline: comments and order must survive a save
+params:
+  lr: 0.01      # learning rate
+  epochs: 2
+steps:
+  prep:
+    command: printf 'a,b\\n1,2\\n' > data.csv
+    outputs:
+      data: data.csv
+  train:
+    command: cat ${{inputs.data}} > model.txt && echo "lr=${{params.lr}} epochs=${{params.epochs}}"
+    inputs:
+      data: ${{steps.prep.outputs.data}}
+    outputs:
+      model: model.txt
+"""
+
+DONE = {"ran", "restored", "fresh"}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
+    need(pipe_ui_present(), "`pipe ui` (the designer's server) is not in this checkout")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def ws(repo):
+    repo.pipefile(PIPEFILE)
+    return repo
+
+
+@pytest.fixture
+def ui(ws):
+    server = UiServer(ws.root)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def page(browser, ui):
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    guard = OffHostGuard(context)
+    errors: list[str] = []
+    pg = context.new_page()
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.set_default_timeout(20_000)
+    pg.goto(ui.url)
+    yield pg
+    context.close()
+    guard.check()
+    assert not errors, f"the page threw: {errors}"
+
+
+def laid_out(pg) -> None:
+    pg.wait_for_selector("[data-testid=canvas][data-laid-out='1']")
+    time.sleep(0.3)  # the fit after a layout happens on the next frame
+
+
+def api(pg, path: str):
+    r = pg.request.get(pg.url.split("#")[0].split("?")[0].rstrip("/") + "/" + path)
+    assert r.ok, r.text()
+    return r.json()
+
+
+def centre(pg, selector: str) -> tuple[float, float]:
+    box = pg.locator(selector).bounding_box()
+    assert box, f"{selector} is not on screen"
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def drag_port(pg, src: str, dst: str, release: bool = True) -> None:
+    sx, sy = centre(pg, src)
+    tx, ty = centre(pg, dst)
+    pg.mouse.move(sx, sy)
+    pg.mouse.down()
+    pg.mouse.move(sx + 15, sy + 5, steps=3)
+    pg.mouse.move(tx, ty, steps=12)
+    if release:
+        pg.mouse.up()
+
+
+def test_the_page_shows_every_step_and_edge_and_a_steps_reasons_on_hover(page):
+    laid_out(page)
+    assert sorted(page.eval_on_selector_all("[data-step]", "els => els.map(e => e.dataset.step)")) == ["prep", "train"]
+    assert page.eval_on_selector_all("[data-edge]", "els => els.map(e => e.dataset.edge)") == ["prep->train"]
+    served = {n["name"]: n for n in api(page, "api/pipeline")["graph"]["nodes"]}
+    page.hover("[data-step='train']")
+    tip = page.locator("[data-testid=reasons]").inner_text()
+    assert served["train"]["state"] in tip
+    for reason in served["train"]["reasons"]:
+        assert reason in tip, (reason, tip)
+    assert page.locator("[data-step='train']").get_attribute("data-state") == served["train"]["state"]
+
+
+def test_drag_a_std_component_in_connect_it_and_a_bad_connection_is_refused_with_its_reason(page):
+    laid_out(page)
+    page.click("[data-testid=tab-library]")
+    page.fill("[data-testid=library-search]", "split_data")
+    page.locator("[data-item='std:split_data']").drag_to(page.locator("[data-testid=canvas]"))
+    page.wait_for_selector("[data-step='split_data']")
+    page.fill("[data-testid=library-search]", "train_model")
+    page.locator("[data-item='std:train_model']").drag_to(page.locator("[data-testid=canvas]"))
+    page.wait_for_selector("[data-step='train_model']")
+    laid_out(page)
+
+    drag_port(page, "[data-step='prep'] [data-port='out:data']", "[data-step='split_data'] [data-port='in:data']")
+    page.wait_for_selector("[data-edge='prep->split_data']")
+
+    # a folder (a trained model) into a file input: refused while dragging, and still said after the drop
+    drag_port(page, "[data-step='train_model'] [data-port='out:model']", "[data-step='split_data'] [data-port='in:data']", release=False)
+    reason = page.locator("[data-testid=connect-reason]").inner_text()
+    assert "type uri_folder does not fit input type uri_file" in reason, reason
+    page.mouse.up()
+    assert "does not fit" in page.locator("[data-testid=connect-reason]").inner_text()
+    assert page.locator("[data-edge='train_model->split_data']").count() == 0
+
+    # the draft (two steps added, one connection) survives a reload
+    assert page.locator("[data-testid=draft-count]").inner_text() == "3 unsaved changes"
+    page.reload()
+    page.wait_for_selector("[data-step='split_data']")
+    page.wait_for_selector("[data-edge='prep->split_data']")
+    assert page.locator("[data-testid=draft-count]").inner_text() == "3 unsaved changes"
+    page.click("[data-testid=undo]")
+    assert page.locator("[data-edge='prep->split_data']").count() == 0
+
+
+def test_edit_a_param_and_save_changes_exactly_that_line_on_disk(page, ws):
+    laid_out(page)
+    before = ws.read("Pipefile")
+    page.click("[data-testid=params]")
+    page.fill("[data-testid=param-lr]", "0.02")
+    page.click("[data-testid=save]")
+    assert "+  lr: 0.02" in page.locator("[data-testid=diff]").inner_text()
+    page.click("[data-testid=save-confirm]")
+    page.wait_for_selector("[data-testid=draft-count]:has-text('saved')")
+    after = ws.read("Pipefile")
+    changed = [d for d in difflib.ndiff(before.splitlines(), after.splitlines()) if d[:1] in "+-"]
+    assert changed == ["-   lr: 0.01      # learning rate", "+   lr: 0.02      # learning rate"], changed
+
+
+def test_a_save_over_a_file_changed_on_disk_shows_the_disk_diff_and_reloads(page, ws):
+    laid_out(page)
+    page.click("[data-testid=params]")
+    page.fill("[data-testid=param-epochs]", "5")
+    page.click("[data-testid=save]")
+    page.wait_for_selector("[data-testid=save-confirm]")
+    ws.write("Pipefile", PIPEFILE.replace("epochs: 2", "epochs: 3"), dedent=False)
+    page.click("[data-testid=save-confirm]")
+    conflict = page.locator("[data-testid=save-conflict]")
+    conflict.wait_for()
+    assert "+  epochs: 3" in conflict.locator("[data-testid=diff]").inner_text()
+    assert "epochs: 3" in ws.read("Pipefile")  # nothing of ours written
+    page.click("[data-testid=params]")
+    assert page.locator("[data-testid=param-epochs]").input_value() == "3"  # the view reloaded
+
+
+def test_run_and_watch_a_step_go_green_then_read_its_log(page, ws):
+    laid_out(page)
+    page.click("[data-testid=run]")
+    page.wait_for_url(re.compile(r"#/jobs/[^/]+$"))
+    page.wait_for_function(
+        "s => { const e = document.querySelector(`[data-step='train']`); return e && s.includes(e.dataset.state) }",
+        arg=sorted(DONE),
+        timeout=60_000,
+    )
+    page.click("[data-row='train']")
+    page.wait_for_function("() => (document.querySelector('[data-testid=log]')?.textContent ?? '').includes('lr=0.01 epochs=2')")
+    page.click("[data-testid=tab-timeline]")
+    assert page.locator("[data-bar='train']").count() == 1
+
+
+def test_compare_two_jobs_colours_the_changed_step_and_lists_the_param(page, ws):
+    ws.pipe("run", check=True)
+    ws.pipe("run", "-p", "lr=0.5", check=True)
+    ids = [str(j["id"]) for j in json.loads(ws.pipe("jobs", "--json", check=True).out)["jobs"]]
+    assert len(ids) == 2
+    page.goto(page.url.split("#")[0] + "#/jobs")
+    for i in ids:
+        page.click(f"[data-testid=pick-{i}]")
+    page.click("[data-testid=compare]")
+    page.wait_for_selector("[data-testid=compare-page] [data-step='train'][data-state='changed']")
+    assert page.locator("[data-step='prep']").get_attribute("data-state") == "same"
+    differing = page.locator("[data-prop^='param:']")
+    assert differing.count() >= 1 and "0.5" in differing.first.inner_text()
+    shown = page.locator("[data-prop]").count()
+    page.click("[data-testid=only-differences]")
+    assert page.locator("[data-prop]").count() > shown
+
+
+def test_a_pipefile_that_does_not_load_shows_its_located_errors_and_allows_no_edits(browser, ws):
+    ws.write("Pipefile", PIPEFILE.replace("    outputs:\n      data: data.csv", "    outputs: [data\n"), dedent=False)
+    server = UiServer(ws.root)
+    context = browser.new_context()
+    guard = OffHostGuard(context)
+    try:
+        pg = context.new_page()
+        pg.goto(server.url)
+        errors = pg.locator("[data-testid=load-errors]")
+        errors.wait_for()
+        assert re.search(r"Pipefile:\d+", errors.inner_text()), errors.inner_text()
+        assert pg.locator("[data-testid=save]").is_disabled()
+        pg.click("[data-testid=tab-library]")
+        pg.wait_for_selector("[data-testid^=add-]")
+        assert all(b.is_disabled() for b in pg.locator("[data-testid^=add-]").all())
+    finally:
+        context.close()
+        server.stop()
+    guard.check()
