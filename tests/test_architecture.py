@@ -24,6 +24,7 @@ LAYERS = {
     "bindings": 1,
     "digest": 1,
     "speccache": 1,
+    "edit": 1,
     "keys": 2,
     "cache": 2,
     "workspace": 2,
