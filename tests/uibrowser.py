@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -73,11 +74,13 @@ class UiServer:
     def __init__(self, root: Path, *extra: str):
         env = dict(os.environ, PIPE_PLAIN="1")
         env.pop("PIPE_UI_TOKEN", None)
+        # stderr (the access log) to a file: a pipe nobody reads would fill and stall the server
+        self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pipefile", "ui", "--no-browser", "--port", "0", *extra],
             cwd=root,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             text=True,
             env=env,
         )
@@ -98,7 +101,9 @@ class UiServer:
                 break
         if not self.url:
             self.stop()
-            err = self.proc.stderr.read() if self.proc.stderr else ""
+            self.log.seek(0)
+            err = self.log.read()
+            self.log.close()
             raise AssertionError(f"pipe ui printed no URL (exit {self.proc.returncode}):\n{err}")
         parts = urlsplit(self.url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
@@ -111,6 +116,10 @@ class UiServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        if not self.log.closed:
+            self.log.close()
 
 
 def pipe_ui_present() -> bool:

@@ -54,6 +54,8 @@ describe("drop and names", () => {
   });
   it("a component makes add_step; an asset onto a selected input binds it", () => {
     expect(dropOperation(lib[0], ["prep"], null)).toMatchObject({ op: "add_step", name: "split_data", component: "std/split_data@1" });
+    const served: LibraryItem = { source: "std", name: "std/train_model@1", ref: "std/train_model@1" };
+    expect(dropOperation(served, ["train_model"], null)).toMatchObject({ name: "train_model_2", component: "std/train_model@1" });
     expect(dropOperation(lib[1], [], { step: "train", input: "data" })).toEqual({
       op: "bind_asset",
       asset: "iris",

@@ -48,6 +48,11 @@ export function componentRef(item: LibraryItem): string {
   return item.name;
 }
 
+/** The name a step made from a library item starts from: `std/split_data@1` -> `split_data`. */
+export function shortName(item: LibraryItem): string {
+  return item.name.replace(/^.*\//, "").replace(/@.*$/, "") || item.name;
+}
+
 /** The operation a library item dropped on the canvas makes: a new step, or an asset bound to a selected input. */
 export function dropOperation(
   item: LibraryItem,
@@ -58,7 +63,7 @@ export function dropOperation(
     return { op: "bind_asset", asset: item.name, to: target };
   return {
     op: "add_step",
-    name: freshName(taken, item.name),
+    name: freshName(taken, shortName(item)),
     component: componentRef(item),
     command: null,
     inputs: {},

@@ -74,7 +74,7 @@ export function Modal(p: { title: string; children: React.ReactNode; onClose: ()
       <div className="modal" data-testid={p.testid} onClick={(e) => e.stopPropagation()}>
         <header>
           <b>{p.title}</b>
-          <button className="close" onClick={p.onClose}>
+          <button className="close" onClick={p.onClose} data-testid={p.testid ? `${p.testid}-close` : undefined}>
             ×
           </button>
         </header>

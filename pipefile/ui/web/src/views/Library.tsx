@@ -2,6 +2,7 @@
 // cards with ports; drag an item onto the canvas (or press its + button) to add it to the draft.
 import { useState } from "react";
 import type { LibraryItem } from "../lib/types";
+import { shortName } from "../lib/draft";
 
 const SOURCES = ["all", "std", "pipefile", "asset", "artifact"] as const;
 
@@ -59,7 +60,9 @@ export function Library(p: { items: LibraryItem[]; error: string | null; disable
             onMouseLeave={() => setHover(null)}
           >
             <span className={`src src-${i.source}`}>{i.source}</span>
-            <span className="name">{i.name}</span>
+            <span className="name" title={i.name}>
+              {i.source === "std" ? shortName(i) : i.name}
+            </span>
             {i.version && <span className="muted small">{i.version}</span>}
             <button
               className="add"

@@ -44,6 +44,12 @@ export function PipelineView() {
   const [running, setRunning] = useState<{ command: string; output?: string } | null>(null);
   const [lineage, setLineage] = useState<Record<string, unknown> | null>(null);
 
+  useEffect(() => {
+    if (!notice) return;
+    const t = setTimeout(() => setNotice(null), 8000);
+    return () => clearTimeout(t);
+  }, [notice]);
+
   const load = useCallback(async () => {
     try {
       const p = await get<Pipeline>("api/pipeline");
@@ -258,26 +264,6 @@ export function PipelineView() {
           ▶ run
         </button>
       </div>
-      {lineage && (
-        <div className="banner" data-testid="lineage">
-          draft cloned from job {String(lineage.cloned_from)}
-          {Object.entries(lineage)
-            .filter(([k]) => k !== "cloned_from")
-            .map(([k, v]) => ` · ${k}: ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)}
-        </div>
-      )}
-      {notice && (
-        <div className="banner" data-testid="notice" onClick={() => setNotice(null)}>
-          {notice}
-        </div>
-      )}
-      {running && (
-        <div className="banner" data-testid="run-started">
-          <code>{running.command}</code>
-          {running.output && <pre className="log">{running.output}</pre>}
-        </div>
-      )}
-      {checked.opError && <div className="error banner" data-testid="op-error">{checked.opError}</div>}
       {!pipe.ok && (
         <div className="load-errors" data-testid="load-errors">
           <b>{pipe.file} does not load: fix it, then reload. The canvas cannot be edited until it does.</b>
@@ -292,8 +278,31 @@ export function PipelineView() {
           </pre>
         </div>
       )}
-      <ErrorList errors={checked.errors.filter((e) => !e.step)} testid="validation-errors" />
       <div className="workspace">
+        {/* what arrives while the user works floats over the canvas: nothing under the pointer moves */}
+        <div className="banners">
+          {lineage && (
+            <div className="banner" data-testid="lineage">
+              draft cloned from job {String(lineage.cloned_from)}
+              {Object.entries(lineage)
+                .filter(([k]) => k !== "cloned_from")
+                .map(([k, v]) => ` · ${k}: ${typeof v === "object" ? JSON.stringify(v) : String(v)}`)}
+            </div>
+          )}
+          {notice && (
+            <div className="banner" data-testid="notice">
+              {notice}
+            </div>
+          )}
+          {running && (
+            <div className="banner" data-testid="run-started">
+              <code>{running.command}</code>
+              {running.output && <pre className="log">{running.output}</pre>}
+            </div>
+          )}
+          {checked.opError && <div className="error banner" data-testid="op-error">{checked.opError}</div>}
+          <ErrorList errors={checked.errors.filter((e) => !e.step)} testid="validation-errors" />
+        </div>
         <div className={`side${big ? " wide" : ""}`}>
           <div className="tabs">
             <button className={side === "outline" ? "active" : ""} onClick={() => setSide("outline")} data-testid="tab-outline">
