@@ -62,6 +62,7 @@ function CanvasInner(p: CanvasProps) {
   const flow = useReactFlow();
   const [positions, setPositions] = useState<Record<string, { x: number; y: number }>>({});
   const [laidOut, setLaidOut] = useState("");
+  const [layoutMs, setLayoutMs] = useState(0);
   const [hover, setHover] = useState<{ name: string; x: number; y: number } | null>(null);
   const [reason, setReason] = useState<{ text: string; refused: boolean } | null>(null);
   const lastReason = useRef<string | null>(null);
@@ -76,6 +77,7 @@ function CanvasInner(p: CanvasProps) {
     }).then((a) => {
       if (!live) return;
       setPositions((old) => ({ ...old, ...a.positions }));
+      setLayoutMs(Math.round(a.ms ?? 0));
       setLaidOut(key);
     });
     return () => {
@@ -97,6 +99,9 @@ function CanvasInner(p: CanvasProps) {
       position: positions[n.name] ?? { x: (i % cols) * (NODE_WIDTH + 40), y: Math.floor(i / cols) * 120 },
       selected: p.selected === n.name,
       draggable: false,
+      // known sizes: the minimap draws only nodes whose size is on the node itself
+      width: NODE_WIDTH,
+      height: nodeHeight(n),
       data: {
         node: n,
         state: p.stateOf(n),
@@ -190,6 +195,7 @@ function CanvasInner(p: CanvasProps) {
       tabIndex={0}
       data-testid="canvas"
       data-laid-out={laidOut === key ? "1" : "0"}
+      data-layout-ms={layoutMs}
       onKeyDown={onKey}
       onDragOver={(e) => {
         if (p.editable && p.onDropItem) {

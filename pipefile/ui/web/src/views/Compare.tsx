@@ -100,10 +100,10 @@ export function Compare({ a, b }: { a: string; b: string }) {
                   <td>{p.step ?? ""}</td>
                   <td>{p.name}</td>
                   <td>
-                    <code>{txt(p.a)}</code>
+                    <code title={txt(p.a)}>{txt(p.a)}</code>
                   </td>
                   <td>
-                    <code>{txt(p.b)}</code>
+                    <code title={txt(p.b)}>{txt(p.b)}</code>
                   </td>
                 </tr>
               ))}
