@@ -120,13 +120,14 @@ def main(argv: list[str] | None = None) -> int:
             keys = [k for k in runs[0] if k != "nodes on screen"]
             med = {k: statistics.median(r[k] for r in runs) for k in keys}
             rows.append((n, med, runs[0]["nodes on screen"]))
-            print(f"{n} steps: " + ", ".join(f"{k} {v:.2f} s" for k, v in med.items()) + f", {runs[0]['nodes on screen']} nodes on screen", flush=True)
+            said = ", ".join(f"{k} {v:.2f} s" for k, v in med.items())
+            print(f"{n} steps: {said}, {runs[0]['nodes on screen']} nodes on screen", flush=True)
         browser.close()
     print("\n| steps | api | first render | laid out | (ELK) | select -> neighbourhood | nodes on screen |")
     print("|---|---|---|---|---|---|---|")
     for n, med, shown in rows:
-        cell = lambda k: f"{med[k]:.2f} s" if k in med else "-"  # noqa: E731
-        print(f"| {n:,} | {cell('api')} | {cell('first')} | {cell('laid out')} | {cell('elk')} | {cell('select')} | {shown} |")
+        cells = [f"{med[k]:.2f} s" if k in med else "-" for k in ("api", "first", "laid out", "elk", "select")]
+        print(f"| {n:,} | " + " | ".join(cells) + f" | {shown} |")
     return 0
 
 
