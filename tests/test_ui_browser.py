@@ -93,7 +93,14 @@ def api(pg, path: str):
 
 
 def centre(pg, selector: str) -> tuple[float, float]:
-    box = pg.locator(selector).bounding_box()
+    """The middle of an element once it stops moving (a layout or a fit may still be under way)."""
+    box, deadline = None, time.monotonic() + 20
+    while time.monotonic() < deadline:
+        now = pg.locator(selector).bounding_box()
+        if now and now == box:
+            break
+        box = now
+        time.sleep(0.25)
     assert box, f"{selector} is not on screen"
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
@@ -126,6 +133,19 @@ def test_the_page_shows_every_step_and_edge_and_a_steps_reasons_on_hover(page):
     for reason in served["train"]["reasons"]:
         assert reason in tip, (reason, tip)
     assert page.locator("[data-step='train']").get_attribute("data-state") == served["train"]["state"]
+
+    # keyboard: the arrows move the selection along the edges, Enter opens the properties
+    page.click("[data-step='prep']")
+    expect(page.locator("[data-testid=properties-name]")).to_have_text("prep")
+    page.click("[data-testid=properties-close]")
+    page.focus("[data-testid=canvas]")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator(".react-flow__node.selected [data-step]")).to_have_attribute("data-step", "train")
+    expect(page.locator("[data-testid=properties]")).to_have_count(0)
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-testid=properties-name]")).to_have_text("train")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator(".react-flow__node.selected [data-step]")).to_have_attribute("data-step", "prep")
 
 
 def test_drag_a_std_component_in_connect_it_and_a_bad_connection_is_refused_with_its_reason(page):

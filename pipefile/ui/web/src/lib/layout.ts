@@ -24,3 +24,8 @@ export function layout(req: Omit<LayoutRequest, "id">): Promise<LayoutAnswer> {
     getWorker().postMessage({ ...req, id });
   });
 }
+
+/** Start the worker (and its 1.4 MB of ELK) while the page still waits for the pipeline. */
+export function warmLayout(): void {
+  getWorker();
+}

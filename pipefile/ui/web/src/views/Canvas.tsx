@@ -38,7 +38,8 @@ export interface CanvasProps {
   expanded?: ReadonlySet<string>;
   onToggleGroup?: (name: string) => void;
   selected: string | null;
-  onSelect: (name: string | null) => void;
+  /** `key`: moved there with the arrows (the properties stay as they are until Enter) */
+  onSelect: (name: string | null, how?: "click" | "key") => void;
   onOpen?: (name: string) => void;
   editable?: boolean;
   refusal?: (from: string, fromPort: string, to: string, toPort: string) => string | null;
@@ -148,7 +149,7 @@ function CanvasInner(p: CanvasProps) {
     const cur = p.selected;
     if (ev.key === "Escape") return p.onSelect(null);
     if (!cur) {
-      if (ev.key.startsWith("Arrow") && p.graph.nodes.length) p.onSelect(p.graph.nodes[0].name);
+      if (ev.key.startsWith("Arrow") && p.graph.nodes.length) p.onSelect(p.graph.nodes[0].name, "key");
       return;
     }
     if (ev.key === "Enter") {
@@ -180,7 +181,7 @@ function CanvasInner(p: CanvasProps) {
     } else return;
     ev.preventDefault();
     if (target) {
-      p.onSelect(target);
+      p.onSelect(target, "key");
       const at = pos(target);
       flow.setCenter(at.x + NODE_WIDTH / 2, at.y + 40, { zoom: flow.getZoom(), duration: 0 });
     }

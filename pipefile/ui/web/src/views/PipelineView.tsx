@@ -4,6 +4,7 @@ import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { enc, errorText, get, HttpError, post } from "../lib/api";
 import { applyOps, dropOperation, emptyDraft, push, redo, undo, type Draft } from "../lib/draft";
 import { loadDraft, lineageKey, saveDraft } from "../lib/draftStore";
+import { warmLayout } from "../lib/layout";
 import { connectionRefusal, focusSet, indexGraph, neighbourhood, visibleGraph, type Focus } from "../lib/graphModel";
 import type { GraphNode, LibraryItem, LocatedError, Operation, Pipeline } from "../lib/types";
 import { go } from "../App";
@@ -68,6 +69,7 @@ export function PipelineView() {
   }, []);
 
   useEffect(() => {
+    warmLayout();
     load();
     get<{ items: LibraryItem[] }>("api/library")
       .then((l) => setLibrary(l.items ?? []))
@@ -335,9 +337,9 @@ export function PipelineView() {
           expanded={shownExpanded}
           onToggleGroup={toggleGroup}
           selected={selected}
-          onSelect={(n) => {
+          onSelect={(n, how) => {
             setSelected(n);
-            if (n) setPropsOpen(true);
+            if (n && how !== "key") setPropsOpen(true);
           }}
           onOpen={(n) => (setSelected(n), setPropsOpen(true))}
           editable={!readOnly}

@@ -103,7 +103,7 @@ export function Properties(p: {
       <header>
         <b data-testid="properties-name">{n.name}</b>
         <span className="muted small"> {n.component ?? n.kind}</span>
-        <button className="close" onClick={p.onClose} title="close (Escape)">
+        <button className="close" onClick={p.onClose} title="close" data-testid="properties-close">
           ×
         </button>
       </header>
