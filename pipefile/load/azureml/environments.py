@@ -28,7 +28,7 @@ from .yamlfile import Map
 # there (azureml-core, -defaults, -telemetry, -inference-server-http, scikit-learn-intelex,
 # published unpinned as "latest"), and the debugging tools (py-spy, debugpy, ipykernel,
 # tensorboard, torch-tb-profiler, py-cpuinfo). azureml-mlflow is stood for by mlflow-skinny, the
-# MLflow it brings (its Azure tracking plugin means nothing offline). A curated environment not
+# MLflow it brings, within its bound (its Azure tracking plugin means nothing offline). A curated environment not
 # here needs a line in the environment map.
 CURATED = {
     "sklearn-1.5": (
@@ -40,7 +40,7 @@ CURATED = {
         "matplotlib~=3.5.0",
         "psutil~=5.8.0",
         "tqdm~=4.66.3",
-        "mlflow-skinny",
+        "mlflow-skinny<=3.15.0",
     ),
     "sklearn-1.0": (
         "scikit-learn~=1.0.0",
@@ -51,7 +51,7 @@ CURATED = {
         "matplotlib~=3.5.0",
         "psutil~=5.8.0",
         "tqdm~=4.66.3",
-        "mlflow-skinny",
+        "mlflow-skinny<=3.15.0",
     ),
 }
 # Their `python=`: the venv is made with that version (pipe finds python3.X on PATH).
