@@ -66,6 +66,8 @@ def main(out: Path) -> None:
             pg.mouse.move(700, 700)
             pg.click("[data-step='split']")
             pg.wait_for_selector("[data-testid=properties]")
+            pg.mouse.move(700, 700)
+            time.sleep(0.3)
             pg.screenshot(path=out / "properties.png")
 
             pg.click("[data-testid=params]")

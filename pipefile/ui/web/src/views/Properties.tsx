@@ -22,7 +22,9 @@ function Field(p: {
   const [promoting, setPromoting] = useState<string | null>(null);
   const type = (p.spec?.type ?? "").toLowerCase();
   let input;
-  if (p.spec?.enum && p.spec.enum.length) {
+  const isRef = typeof p.value === "string" && p.value.includes("${{");
+  // a reference (${{params.x}}) stays visible as text even where the field has a menu
+  if (p.spec?.enum && p.spec.enum.length && !isRef) {
     input = (
       <select value={show(p.value)} disabled={p.disabled} data-testid={`prop-${p.id}`} onChange={(e) => p.onChange(coerce(e.target.value, p.spec?.type, p.spec?.enum?.[0]))}>
         <option value="">{p.spec.default !== undefined && p.spec.default !== null ? `(default ${show(p.spec.default)})` : ""}</option>
@@ -33,7 +35,7 @@ function Field(p: {
         ))}
       </select>
     );
-  } else if (type === "boolean" || type === "bool") {
+  } else if ((type === "boolean" || type === "bool") && !isRef) {
     input = <input type="checkbox" checked={p.value === true} disabled={p.disabled} data-testid={`prop-${p.id}`} onChange={(e) => p.onChange(e.target.checked)} />;
   } else {
     input = (
@@ -93,8 +95,10 @@ export function Properties(p: {
   const item = p.library.find((i) => i.source !== "asset" && i.source !== "artifact" && n.component && (componentRef(i) === n.component || i.name === n.component));
   const set = (field: string, value: unknown) => p.onOp({ op: "set", step: n.name, field, value }, true);
   const paramSpecs = new Map((item?.params ?? []).map((x) => [x.name, x]));
-  const paramNames = [...new Set([...paramSpecs.keys(), ...Object.keys(n.params ?? {})])];
-  const inputSpecs = new Map((item?.inputs ?? []).map((x) => [x.name, x]));
+  // a component's params are written as inputs in a Pipefile: each field once, where the step has it
+  const inputNames = new Set((n.inputs ?? []).map((x) => x.name));
+  const paramNames = [...new Set([...paramSpecs.keys(), ...Object.keys(n.params ?? {})])].filter((x) => !inputNames.has(x));
+  const inputSpecs = new Map([...(item?.params ?? []), ...(item?.inputs ?? [])].map((x) => [x.name, x]));
   const [rename, setRename] = useState(n.name);
   const [newRes, setNewRes] = useState("");
   const ro = p.readOnly || n.kind !== "step" || !!n.group;
