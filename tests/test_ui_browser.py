@@ -254,6 +254,57 @@ def test_compare_two_jobs_colours_the_changed_step_and_lists_the_param(page, ws)
     page.wait_for_function("n => document.querySelectorAll('[data-prop]').length > n", arg=shown)
 
 
+def test_clone_a_job_to_a_draft_with_its_lineage(page, ws):
+    ws.pipe("run", "-p", "lr=0.5", check=True)
+    (job,) = json.loads(ws.pipe("jobs", "--json", check=True).out)["jobs"]
+    page.goto(page.url.split("#")[0] + f"#/jobs/{job['id']}")
+    page.click("[data-testid=clone]")
+    page.wait_for_url(re.compile(r"#/$"))
+    expect(page.locator("[data-testid=lineage]")).to_contain_text(f"cloned from job {job['id']}")
+    expect(page.locator("[data-testid=draft-count]")).to_have_text("1 unsaved change")
+    page.click("[data-testid=params]")
+    expect(page.locator("[data-testid=param-lr]")).to_have_value("0.5")
+
+
+MATRIX = """\
+steps:
+  prep:
+    command: echo x > x.txt
+    outputs: {out: x.txt}
+  train:
+    matrix:
+      lr: [0.1, 0.2, 0.3]
+    inputs:
+      lr: {type: number}
+      x: ${{steps.prep.outputs.out}}
+    command: mkdir -p ${{outputs.model}} && echo ${{inputs.lr}} > ${{outputs.model}}/m.txt
+    outputs: {model: build/model/}
+"""
+
+
+def test_a_matrix_step_is_one_node_with_its_counts_and_expands_into_its_tasks(browser, ws):
+    ws.write("Pipefile", MATRIX, dedent=False)
+    server = UiServer(ws.root)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    guard = OffHostGuard(context)
+    try:
+        pg = context.new_page()
+        pg.goto(server.url)
+        laid_out(pg)
+        group = pg.locator("[data-step='train']")
+        expect(group).to_have_attribute("data-kind", "group")
+        expect(group).to_contain_text("3 tasks")
+        expect(pg.locator("[data-step^='train[']")).to_have_count(0)
+        pg.click("[data-testid=expand-train]")
+        expect(pg.locator("[data-step^='train[']")).to_have_count(3)
+        pg.click("[data-testid=expand-train]")
+        expect(pg.locator("[data-step^='train[']")).to_have_count(0)
+    finally:
+        context.close()
+        server.stop()
+    guard.check()
+
+
 def test_a_pipefile_that_does_not_load_shows_its_located_errors_and_allows_no_edits(browser, ws):
     ws.write("Pipefile", PIPEFILE.replace("    outputs:\n      data: data.csv", "    outputs: [data\n"), dedent=False)
     server = UiServer(ws.root)
