@@ -9,6 +9,16 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
+if ! command -v npm >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 20 ]; then
+  echo "Node $(node --version) is too old for the front end's build (Vite needs Node 20 or later): install Node 20+" >&2
+  exit 1
+fi
 cd pipefile/ui/web
 npm ci --no-audit --no-fund
 npm test
