@@ -187,6 +187,21 @@ def test_drag_a_std_component_in_connect_it_and_a_bad_connection_is_refused_with
     expect(page.locator("[data-edge='prep->split_data']")).to_have_count(0)
 
 
+def test_delete_a_step_from_its_properties_then_undo_and_redo(page, ws):
+    laid_out(page)
+    page.click("[data-step='train']")
+    page.click("[data-testid=delete-step]")
+    expect(page.locator("[data-step='train']")).to_have_count(0)
+    expect(page.locator("[data-edge]")).to_have_count(0)
+    page.click("[data-testid=undo]")
+    expect(page.locator("[data-edge='prep->train']")).to_have_count(1)
+    page.click("[data-testid=redo]")
+    expect(page.locator("[data-step='train']")).to_have_count(0)
+    page.click("[data-testid=save]")
+    expect(page.locator("[data-testid=diff]")).to_contain_text("-  train:")
+    assert ws.read("Pipefile") == PIPEFILE  # nothing written before the confirmation
+
+
 def test_edit_a_param_and_save_changes_exactly_that_line_on_disk(page, ws):
     laid_out(page)
     before = ws.read("Pipefile")
