@@ -251,6 +251,22 @@ def test_run_and_watch_a_step_go_green_then_read_its_log(page, ws):
     expect(page.locator("[data-bar='train']")).to_have_count(1)
 
 
+def test_the_run_dialog_shows_the_exact_command_and_runs_with_its_overrides(page, ws):
+    laid_out(page)
+    page.click("[data-testid=run-options]")
+    page.fill("[data-testid=run-param-lr]", "0.3")
+    page.select_option("[data-testid=run-targets]", ["train"])
+    expect(page.locator("[data-testid=run-command]")).to_have_text("pipe run -f Pipefile -p lr=0.3 train")
+    page.click("[data-testid=run-submit]")
+    page.wait_for_url(re.compile(r"#/jobs/[^/]+$"))
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=job-page]')?.dataset.status === 'succeeded'", timeout=60_000
+    )
+    expect(page.locator("[data-testid=job-params]")).to_contain_text("0.3")
+    (job,) = json.loads(ws.pipe("jobs", "--json", check=True).out)["jobs"]
+    assert job["params"]["lr"] == 0.3 and job["targets"] == ["train"], job
+
+
 def test_compare_two_jobs_colours_the_changed_step_and_lists_the_param(page, ws):
     ws.pipe("run", check=True)
     ws.pipe("run", "-p", "lr=0.5", check=True)
