@@ -293,7 +293,7 @@ export function JobPage({ id }: { id: string }) {
           <Canvas graph={visible} direction="RIGHT" stateOf={stateOf} hoverText={hoverText} selected={selected} onSelect={setSelected} onOpen={setSelected} />
         ) : (
           <div className="timeline" data-testid="timeline">
-            <svg width={760} height={bars.length * 24 + 30}>
+            <svg width={150 + 600 + 90} height={bars.length * 24 + 30}>
               {bars.map((b, i) => (
                 <g key={b.step} transform={`translate(150, ${i * 24 + 4})`} data-bar={b.step} onClick={() => setSelected(b.step)}>
                   <text x={-6} y={14} textAnchor="end" className="bar-label">
