@@ -6,7 +6,8 @@ only ordinary nodes. A task is named `STEP[LABEL]`:
     matrix   STEP[axis=value,...]   axes in declaration order; include/exclude applied
     sweep    STEP[trial-K]          K from 1; trial K's inputs depend on (seed, K) alone,
                                     so raising `trials` adds trials and changes none
-    foreach  STEP[NAME]             one per entry of the folder (matching `glob`), its name
+    foreach  STEP[NAME]             one per entry of the folder (matching `glob`), its name;
+             STEP[batch-K]          with batch_size: K from 1 over the entries sorted by name
 
 A task's inputs are the step's, with the expanded ones bound to its value (or item); each
 declared output path gets the task's entry below it: `build/model` -> `build/model/LABEL`,
@@ -48,6 +49,11 @@ class Group:
     loc: Any = None
     max_parallel: int = 0  # how many of its tasks may run at once (0: as many as -j allows)
     search: str = ""  # a sweep's search method
+    # a foreach with batch_size: per task, ((name, workspace path), ...) of the items the
+    # session links into its batch folder (batch_folder(step, label)); () otherwise
+    batches: tuple = ()
+    error_threshold: int = 0  # a foreach's failed tasks tolerated (-1: any)
+    retries: int = 0  # a foreach's: times a failed task runs again
 
     def task_metrics(self, label: str) -> list:
         """The metrics files of one task."""
@@ -73,8 +79,8 @@ def expand(pf: spec.Pipefile, check_exists: bool = True) -> tuple[spec.Pipefile,
         if group is None:
             continue
         groups[st.name] = group
-        for label, values in zip(group.labels, group.values):
-            task = _task(st, label, dict(values))
+        for i, (label, values) in enumerate(zip(group.labels, group.values)):
+            task = _task(st, label, dict(values), group.batches[i] if group.batches else ())
             steps[task.name] = task
     raise_all(errors)
     # A sweep whose best trial is read gets a task that picks it (after every trial).
@@ -119,13 +125,20 @@ def entry_path(outputs: Mapping[str, str], path: str, label: str) -> str:
     return path
 
 
-def _task(st: spec.Step, label: str, values: dict) -> spec.Step:
+def _task(st: spec.Step, label: str, values: dict, members: tuple = ()) -> spec.Step:
     inputs = dict(st.inputs)
     keep_types = st.expand.kind != spec.EXPAND_FOREACH
     for iname, value in values.items():
         old = inputs.get(iname)
         loc = old.loc if old is not None else st.expand.loc
-        if st.expand.kind == spec.EXPAND_FOREACH:
+        if members:
+            # A batch: the command gets its folder of links (made by the session before a run);
+            # the key reads each member file itself, so it holds exactly the batch's content
+            # (and `pipe status` needs no folder).
+            inputs[iname] = Binding(BIND_VALUE, loc, value=batch_folder(st.name, label))
+            for name, path in members:
+                inputs[f"{iname}/{name}"] = Binding(BIND_PATH, loc, path)
+        elif st.expand.kind == spec.EXPAND_FOREACH:
             inputs[iname] = Binding(BIND_PATH, loc, value[0], type=value[1])
         else:
             decl = st.input_decls.get(iname)
@@ -178,6 +191,7 @@ def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: lis
 
 def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list) -> Optional[Group]:
     e = st.expand
+    batches: tuple = ()
     if e.kind == spec.EXPAND_MATRIX:
         combos = matrix_combinations(e)
         labels = [label_of(c) for c in combos]
@@ -188,8 +202,18 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         items = _foreach_items(pf, st, check_exists, errors)
         if items is None:
             return None
-        combos = [((e.over, item),) for item in items]
-        labels = [os.path.basename(path) for path, _kind in items]
+        if e.batch_size:
+            # Batch K holds the K-th run of batch_size names in sorted order: a name added at
+            # the end changes only the last batch (or makes a new one).
+            batches = tuple(
+                tuple((os.path.basename(p), p) for p, _kind in items[i : i + e.batch_size])
+                for i in range(0, len(items), e.batch_size)
+            )
+            labels = [f"batch-{k}" for k in range(1, len(batches) + 1)]
+            combos = [((e.over, (batch_folder(st.name, x), spec.URI_FOLDER)),) for x in labels]
+        else:
+            combos = [((e.over, item),) for item in items]
+            labels = [os.path.basename(path) for path, _kind in items]
     if len(set(labels)) != len(labels):
         dup = next(x for x in labels if labels.count(x) > 1)
         errors.append(
@@ -211,7 +235,19 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         e.loc,
         e.max_parallel,
         e.search,
+        batches,
+        e.error_threshold,
+        e.map_retries,
     )
+
+
+# Where the session links a batch's items (below the workspace's .pipe/): the folder a
+# task's command gets for its input.
+BATCH_ROOT = ".pipe/batches"
+
+
+def batch_folder(step: str, label: str) -> str:
+    return f"{BATCH_ROOT}/{step}/{label}"
 
 
 def matrix_combinations(e: spec.Expansion) -> list:

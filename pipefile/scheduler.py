@@ -37,6 +37,7 @@ from .errors import PipefileError
 from .executors.protocol import Executor
 from .graph import Graph, Node
 from .lazyclass import dataclass
+from .mapruns import MapPolicy
 from .outcomes import Outcome, StepResult
 from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
@@ -74,7 +75,7 @@ class RunSummary:
 
     @property
     def failed(self) -> list:
-        return [r for r in self.results.values() if r.outcome == Outcome.FAILED]
+        return [r for r in self.results.values() if r.outcome == Outcome.FAILED and not r.tolerated]
 
     @property
     def status(self) -> str:
@@ -210,6 +211,7 @@ class Scheduler:
         left: dict = {}  # step -> _Left: its outputs stayed on the remote
 
         watch = OverwriteWatch(self, results, decisions)
+        maps = MapPolicy(self.graph)  # a foreach's retries and error_threshold
 
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
             nonlocal fell_back
@@ -217,7 +219,7 @@ class Scheduler:
                 fell_back = True
             if result.outcome == Outcome.LEFT_ON_REMOTE:
                 left[name] = _Left()
-            result = watch.finished(name, result, decision)
+            result = maps.after(watch.finished(name, result, decision))
             results[name] = result
             self.events.finished(result, decision)
             if result.outcome in (Outcome.RAN, Outcome.RESTORED) or (
@@ -226,6 +228,8 @@ class Scheduler:
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
+            elif result.tolerated:
+                upstream[name] = Upstream({}, True)  # readers of the gathered folder go on without it
             else:
                 upstream[name] = Upstream(None, False)
             for dep in self.graph.dependents.get(name, ()):
@@ -237,7 +241,7 @@ class Scheduler:
         def upstream_failed(name: str) -> Optional[str]:
             for d in self.graph.nodes[name].deps:
                 r = results.get(d)
-                if r is not None and not r.ok:
+                if r is not None and not r.ok and not r.tolerated:
                     return d
             return None
 
@@ -278,7 +282,13 @@ class Scheduler:
                     instead[name] = result  # the cache failed us: run it (when it fits)
                     heapq.heappush(ready, (pos[name], name))
                 return
+            if result.outcome == Outcome.FAILED and not interrupted and not stop and maps.retry(result):
+                instead[name] = dataclasses.replace(result, notes=[])  # runs again, as decided
+                heapq.heappush(ready, (pos[name], name))
+                return
             first = instead.pop(name, None)
+            if first is not None and first.outcome == Outcome.FAILED:
+                first = None  # a retry of a foreach task (MapPolicy notes its tries)
             if first is not None:
                 result = dataclasses.replace(
                     result,
@@ -382,8 +392,8 @@ class Scheduler:
                     if group is not None:
                         in_group[group.name] -= 1
                     arrived(name, d, fut)
-                    if name in results and results[name].outcome == Outcome.FAILED and not self.keep_going:
-                        stop = True
+                    if name in results and not self.keep_going and results[name].outcome == Outcome.FAILED:
+                        stop = stop or not results[name].tolerated
                 if watch.blamed and not self.keep_going:
                     stop = True
             if not fell_back:
@@ -432,6 +442,7 @@ class Scheduler:
                 why = "interrupted" if interrupted else "the run stopped after a failure (use --keep-going to go on)"
                 results[n] = StepResult(name=n, outcome=Outcome.SKIPPED, error=why)
                 self.events.finished(results[n], decisions.get(n))  # the job records every selected step
+        maps.untolerated(results)
         ordered = {n: results[n] for n in names}
         return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
 

@@ -186,6 +186,10 @@ class Session:
 
         for rel in stale_entries(self.root, self.graph.groups):
             artifacts_mod.remove_read_only(os.path.join(self.root, rel))
+        from .expand import BATCH_ROOT
+        from .mapruns import link_batches
+
+        link_batches(self.root, self.graph.groups, BATCH_ROOT)  # the folders batch tasks read
 
     # --- gather the outside ----------------------------------------------------------------
     def gather(self, targets: Iterable[str] = (), say=None, fetch: bool = True, strict: bool = True) -> Outside:

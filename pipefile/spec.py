@@ -297,6 +297,11 @@ class Expansion:
     # foreach: the input mapped over, and which of its folder's files are items
     over: str = ""
     glob: str = "*"
+    # foreach, as in Azure's parallel job: files per task (0: one task per item), how many
+    # failed items the step tolerates (-1: any), times a failed task runs again
+    batch_size: int = 0
+    error_threshold: int = 0
+    map_retries: int = 0
     # sweep: search method, trial count, seed, ((input, distribution, (args...)), ...)
     search: str = ""
     trials: int = 0

@@ -37,6 +37,7 @@ LAYERS = {
     "staging": 4,
     "scheduler": 4,
     "overwrites": 4,
+    "mapruns": 4,
     "report": 5,
     "inventory": 5,
     "publish": 5,

@@ -1672,6 +1672,52 @@ CASES = [
         files={"data/a.txt": "1"},
     ),
     C(
+        "foreach-batch-size-zero",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: {over: "${{inputs.d}}", batch_size: 0}
+            inputs: {d: data}
+            command: ls ${{inputs.d}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("0}", "batch_size of foreach of step 'each' must be a whole number of at least 1", hint="e.g. 10"),
+        files={"data/a.txt": "1"},
+    ),
+    C(
+        "foreach-error-threshold-not-an-int",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: {over: "${{inputs.d}}", error_threshold: some}
+            inputs: {d: data}
+            command: cp ${{inputs.d}} ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E(
+            "some}",
+            "error_threshold of foreach of step 'each' must be a whole number of at least -1, not 'some'",
+            hint="-1 for any",
+        ),
+        files={"data/a.txt": "1"},
+    ),
+    C(
+        "foreach-retries-out-of-range",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: {over: "${{inputs.d}}", retries: -2}
+            inputs: {d: data}
+            command: cp ${{inputs.d}} ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("-2}", "retries of foreach of step 'each' must be a whole number from 0 to 100, not -2"),
+        files={"data/a.txt": "1"},
+    ),
+    C(
         "sweep-bayesian-not-yet",
         """\
         version: 1
