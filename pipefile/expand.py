@@ -54,6 +54,12 @@ class Group:
     batches: tuple = ()
     error_threshold: int = 0  # a foreach's failed tasks tolerated (-1: any)
     retries: int = 0  # a foreach's: times a failed task runs again
+    # A foreach's tasks its map record says are up to date (maps.py): no node is made for them.
+    # `probe` is one such task kept as a node: the session checks through its key that the
+    # record still holds (`settled_fp`, the fingerprint of the rest of the key).
+    settled: frozenset = frozenset()
+    probe: str = ""
+    settled_fp: str = ""
 
     def task_metrics(self, label: str) -> list:
         """The metrics files of one task."""
@@ -64,8 +70,11 @@ def expanded(pf: spec.Pipefile) -> bool:
     return any(st.expand is not None for st in pf.steps.values())
 
 
-def expand(pf: spec.Pipefile, check_exists: bool = True) -> tuple[spec.Pipefile, dict]:
-    """(the Pipefile with each expanded step replaced by its tasks, {step name: Group})."""
+def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None) -> tuple[spec.Pipefile, dict]:
+    """(the Pipefile with each expanded step replaced by its tasks, {step name: Group}).
+
+    settle(root, step, group) -> (settled labels, probe label, fingerprint): the tasks of a
+    foreach known to be up to date without a node each (maps.settle; None: every task a node)."""
     if not expanded(pf):
         return pf, {}
     errors: list = []
@@ -78,8 +87,14 @@ def expand(pf: spec.Pipefile, check_exists: bool = True) -> tuple[spec.Pipefile,
         group = _expand_step(pf, st, check_exists, errors)
         if group is None:
             continue
+        if settle is not None and group.kind == spec.EXPAND_FOREACH and not group.batches and not _task_read(pf, st):
+            settled, probe, fp = settle(pf.root, st, group)
+            group = dataclasses.replace(group, settled=settled, probe=probe, settled_fp=fp)
         groups[st.name] = group
+        settled = group.settled
         for i, (label, values) in enumerate(zip(group.labels, group.values)):
+            if settled and label in settled:
+                continue
             task = _task(st, label, dict(values), group.batches[i] if group.batches else ())
             steps[task.name] = task
     raise_all(errors)
@@ -107,6 +122,14 @@ def expand(pf: spec.Pipefile, check_exists: bool = True) -> tuple[spec.Pipefile,
             steps[name] = dataclasses.replace(st, inputs={**st.inputs, **new})
     raise_all(errors)
     return dataclasses.replace(pf, steps=steps), groups
+
+
+def _task_read(pf: spec.Pipefile, st: spec.Step) -> bool:
+    """Whether a step reads one task of `st` by name (then each of its tasks is a node)."""
+    prefix = st.name + "["
+    return any(
+        b.kind == BIND_STEP_OUTPUT and b.ref.startswith(prefix) for other in pf.steps.values() for b in other.inputs.values()
+    )
 
 
 def _base(ref: str) -> str:

@@ -113,6 +113,8 @@ class Graph:
     here: str = "."
     # Expanded steps (matrix, sweep, foreach): step name -> expand.Group, whose tasks are nodes.
     groups: dict = field(default_factory=dict)
+    # Builds this graph again with a node for every task, when some were settled (maps.py).
+    full: Any = None
 
     @functools.cached_property
     def _sorted_outputs(self) -> list:
@@ -228,13 +230,18 @@ def _producer_of(path: str, producers: dict, sorted_outputs: list) -> list:
 
 
 def build(
-    pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = True, artifacts: Optional[Mapping] = None
+    pf: spec.Pipefile,
+    params: Mapping[str, Any],
+    check_exists: bool = True,
+    artifacts: Optional[Mapping] = None,
+    settle=None,
 ) -> Graph:
     """`artifacts` maps each artifact binding, (name, version as written), to the
-    ResolvedArtifact it reads; the caller resolves them (the graph reads no database)."""
+    ResolvedArtifact it reads; the caller resolves them (the graph reads no database).
+    `settle`: see expand.expand (a foreach's tasks known up to date get no node)."""
     from . import expand
 
-    pf, groups = expand.expand(pf, check_exists)
+    pf, groups = expand.expand(pf, check_exists, settle)
     artifacts = dict(artifacts or {})
     # A bound version's content is known from the job database: it need not be in place yet.
     bound = {a.path: a.kind for a in artifacts.values()}

@@ -72,6 +72,7 @@ class RunSummary:
     interrupted: bool = False
     seconds: float = 0.0
     errors: list = field(default_factory=list)
+    settled: tuple = ()  # tasks of maps up to date without a node (maps.py): fresh, not in `results`
 
     @property
     def failed(self) -> list:

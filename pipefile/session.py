@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import field
 from typing import Iterable, NamedTuple, Optional
 
@@ -45,10 +46,18 @@ from .workspace import Workspace
 from .workspace.lock import disk_errors
 
 
-def load(pipefile: Optional[str], params: Iterable[str] = (), keep: bool = False) -> graph_mod.Graph:
+def load(
+    pipefile: Optional[str], params: Iterable[str] = (), keep: bool = False, settle: bool = False
+) -> graph_mod.Graph:
     """The graph of the Pipefile at `pipefile` (default: found from here), its artifact
-    bindings resolved in its workspace. keep=True (a run) writes the spec cache."""
-    return speccache.load_graph(pipefile, params, artifacts=artifacts_mod.resolve_artifacts, keep=keep)
+    bindings resolved in its workspace. keep=True (a run) writes the spec cache. settle=True:
+    a foreach's tasks its map record says are up to date get no node (maps.py; not when one
+    task is a target or forced: those need their nodes)."""
+    from . import maps
+
+    return speccache.load_graph(
+        pipefile, params, artifacts=artifacts_mod.resolve_artifacts, keep=keep, settle=maps.settle if settle else None
+    )
 
 
 def load_deployed(path: str, values: dict, pinned: dict, workspace: Workspace) -> graph_mod.Graph:
@@ -148,6 +157,7 @@ class Session:
         self._records = None
         self._cancel = None
         self._git = None  # a GitProbe, started by lock()
+        self._started_ns = None  # when the first plan began (maps.update)
 
     def _remote_failed(self, e) -> None:
         self.remote_problems.append(e)
@@ -249,6 +259,8 @@ class Session:
             self.gather(targets, strict=False)
         if self._records is None:
             self._records = self.ws.state.steps()
+        if self._started_ns is None:
+            self._started_ns = time.time_ns()  # (before anything is hashed: see maps.update)
         planner = self._planner = Planner(
             self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced, self.outside
         )
@@ -256,6 +268,13 @@ class Session:
         while planner.wanted:
             self._ask_remote(planner)
             plan = planner.plan(targets)
+        if self.graph.full is not None:
+            from . import maps
+
+            if not maps.verify(self.graph, plan):
+                # What a map's settled tasks share changed: each gets its node, and is planned.
+                self.graph = self.graph.full()
+                return self.plan(targets, forced)
         return plan
 
     def _ask_remote(self, planner: Planner) -> None:
@@ -373,6 +392,7 @@ class Session:
         try:
             summary = sched.execute(plan)
             status = job_status(summary)
+            self._record_maps(summary)
         finally:
             try:
                 executor.close()
@@ -382,6 +402,17 @@ class Session:
                 finally:
                     self.ws.jobs.finish(job.id, status)
         return self._record(summary, job, recorder.warnings)
+
+    def _record_maps(self, summary: RunSummary) -> None:
+        """Each foreach step's map record (maps.py): a cache, so failing to write it fails nothing."""
+        if not self.graph.groups or summary.interrupted:
+            return
+        from . import maps
+
+        try:
+            maps.update(self.root, self.graph, summary, self._started_ns or time.time_ns())
+        except OSError:
+            pass  # (the next run plans every task of the map, as without a record)
 
     def _ray_cluster(self, choice: ExecutorChoice):
         """The cluster and shared store `choice` names (a store named but not defined is an
@@ -403,6 +434,10 @@ class Session:
         raise_all(link_errors(pf, self.graph.producers, self.graph.nodes, forbidden=[store]))
 
     def _record(self, summary: RunSummary, job, warnings=()) -> RunRecord:
+        if self.graph.full is not None:
+            from .maps import settled_tasks
+
+            summary.settled = settled_tasks(self.graph, summary.decisions)
         return RunRecord(
             summary,
             job,

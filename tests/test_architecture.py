@@ -52,6 +52,7 @@ LAYERS = {
     "docpages": 5,
     "catalog": 5,
     "sweeps": 5,
+    "maps": 5,
     # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
     "session": 5,
     "cli": 6,

@@ -72,6 +72,8 @@ def _task_counts(plan: Plan, group) -> dict:
         d = plan.decisions.get(t)
         if d is not None:
             counts[d.verdict.value] = counts.get(d.verdict.value, 0) + 1
+    if group.settled and f"{group.name}[{group.probe}]" in plan.decisions:
+        counts["fresh"] = counts.get("fresh", 0) + len(group.settled)  # up to date by its map record
     return {v: counts[v] for v in reversed(_WORST) if v in counts}
 
 
