@@ -4,21 +4,21 @@ and compares, nothing more; an added item makes one task).
 
 One file per foreach step, `.pipe/maps/STEP.json` (version 1):
 
-    {"v": 1, "fp": FINGERPRINT, "recorded_ns": NS,
-     "items": {LABEL: [FINGERPRINT, ITEM_SIG, [OUTPUT_SIG, ...]]}}
+    {"v": 1, "fp": FINGERPRINT, "recorded_ns": NS, "items": {LABEL: "ITEM_SIG;OUTPUT_SIG;..."}}
 
 FINGERPRINT is the digest of a task's key manifest less what is the item's own (its name
 and content, the entries it writes, the command as rendered for it): what all the tasks
 share (command template, environment identity, params, other inputs and code, the mapped
 folder and the declared outputs). ITEM_SIG and each OUTPUT_SIG are the stat signature
-[size, mtime_ns, ctime_ns, inode] of the item's file and of the task's entry in each output
-(the step's outputs in order), when the task was last found or made up to date; `fp` is the
-latest fingerprint and `recorded_ns` when the run that wrote the file began.
+`size/mtime_ns/ctime_ns/inode` of the item's file and of the task's entry in each output
+(the step's outputs in order), as they were when the task was last found or made up to
+date with that fingerprint; `recorded_ns` is when the run that wrote the file began. An
+item changed within a clock tick of that moment (`_racy`) is not written: a change in the
+same tick would keep its signature.
 
-A task is settled when its entry has the record's fingerprint, its item and entries still
-have those signatures, and the item's mtime is older than the record by more than a clock
-tick (`_racy`: a file changed in the tick of a record would look unchanged). Only plain files are settled; folder
-items, batches, a step that always runs, and tasks some step reads by name get a node each.
+A task is settled when its item and entries still have the signatures of its entry. Only
+plain files are settled; folder items, batches, a step that always runs, and tasks some
+step reads by name get a node each.
 
 The session keeps one settled task as a node, the probe: once the plan is made, the probe's
 key gives the fingerprint now, and if that is not the record's (the command, environment, a
@@ -43,10 +43,10 @@ RACY_NS = 100_000_000  # 0.1 s: well above the kernel's coarse clock tick (as th
 RACY_COARSE_NS = 2_000_000_000  # a file system with whole-second times
 
 
-def _racy(mtime_ns: int, recorded_ns: int) -> bool:
-    """Whether a file of this mtime may have changed within the clock tick of a record."""
-    window = RACY_COARSE_NS if mtime_ns % 1_000_000_000 == 0 else RACY_NS
-    return recorded_ns - mtime_ns <= window
+def _racy(st: os.stat_result, recorded_ns: int) -> bool:
+    """Whether a file may have changed within the clock tick of a record (unseen by its stat)."""
+    window = RACY_COARSE_NS if st.st_mtime_ns % 1_000_000_000 == 0 else RACY_NS
+    return recorded_ns - st.st_mtime_ns <= window
 _NONE = (frozenset(), "", "")
 
 
@@ -65,12 +65,14 @@ def _read(root: str, step: str) -> Optional[dict]:
     return rec
 
 
-def _sig(st: os.stat_result) -> list:
-    return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+def _sig(st: os.stat_result) -> str:
+    return f"{st.st_size}/{st.st_mtime_ns}/{st.st_ctime_ns}/{st.st_ino}"
 
 
 def _file_sigs(folder: str) -> dict:
-    """name -> signature of each plain file directly in `folder` ({} if it is not there)."""
+    """name -> signature of each plain file directly in `folder` ({} if it is not there).
+
+    A no-op over a map costs this: one stat per item and per entry, in one tight loop."""
     try:
         with os.scandir(folder) as it:
             entries = list(it)
@@ -83,7 +85,7 @@ def _file_sigs(folder: str) -> dict:
         except OSError:
             continue
         if statmod.S_ISREG(st.st_mode):
-            out[e.name] = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+            out[e.name] = f"{st.st_size}/{st.st_mtime_ns}/{st.st_ctime_ns}/{st.st_ino}"
     return out
 
 
@@ -95,25 +97,23 @@ def settle(root: str, step, group) -> tuple:
     rec = _read(root, step.name)
     if rec is None:
         return _NONE
-    fp, items = rec.get("fp"), rec["items"]
-    recorded = int(rec.get("recorded_ns", 0))
-    folder = os.path.dirname(group.values[0][0][1][0])
-    items_now = _file_sigs(os.path.join(root, folder))
+    items = rec["items"]
+    now = _file_sigs(os.path.join(root, _folder(group)))
     outs = [_file_sigs(os.path.join(root, path)) for path in group.outputs.values()]
-    settled = []
-    for label in group.labels:
-        r = items.get(label)
-        if r is None or r[0] != fp:
-            continue
-        now = items_now.get(label)
-        if now is None or now != r[1] or _racy(now[1], recorded):
-            continue
-        if all(o.get(label) == s for o, s in zip(outs, r[2])) and len(r[2]) == len(outs):
-            settled.append(label)
+    if len(outs) == 1:
+        (o,) = outs
+        settled = [x for x in group.labels if items.get(x) == f"{now.get(x)};{o.get(x)}"]
+    else:
+        settled = [x for x in group.labels if items.get(x) == ";".join([str(now.get(x))] + [str(o.get(x)) for o in outs])]
     if len(settled) < 2:
         return _NONE  # (the probe is a node anyway: nothing to spare)
     probe = settled.pop()
-    return frozenset(settled), probe, fp
+    return frozenset(settled), probe, rec.get("fp", "")
+
+
+def _folder(group) -> str:
+    """The mapped folder (workspace path) of a foreach group."""
+    return os.path.dirname(group.values[0][0][1][0])
 
 
 def fingerprint(manifest: dict, over: str) -> str:
@@ -176,37 +176,44 @@ def update(root: str, graph, summary, started_ns: int) -> None:
 def _update_one(root: str, graph, g, summary, started_ns: int) -> None:
     old = _read(root, g.name) or {"items": {}, "fp": ""}
     over = _over(g)
-    folder = os.path.join(root, os.path.dirname(g.values[0][0][1][0]))
+    folder = os.path.join(root, _folder(g))
     outputs = list(g.outputs.values())
-    items: dict = {}
-    fps = set()
-    for label in g.labels:
-        prev = old["items"].get(label)
-        if label in g.settled:
-            items[label] = prev
-            continue
+    done = []  # (label, fingerprint) of the tasks this run left up to date
+    dropped = []
+    for label in [x for x in g.labels if x not in g.settled]:
         task = f"{g.name}[{label}]"
         r, d = summary.results.get(task), summary.decisions.get(task)
         if r is None:
-            if prev is not None and not _racy(prev[1][1], int(old.get("recorded_ns", 0))):
-                items[label] = prev  # not selected this time: as it was (if it could be trusted)
-            continue
-        if r.outcome not in _DONE or r.tolerated or d is None or d.key is None:
-            continue  # failed, skipped, left on a remote: decided again next time
-        fp = fingerprint(d.key.manifest, over)
-        fps.add(fp)
-        try:
-            item = _sig(os.stat(os.path.join(folder, label)))
-            outs = [os.stat(os.path.join(root, o, label), follow_symlinks=False) for o in outputs]
-        except OSError:
-            continue
-        if not all(statmod.S_ISREG(st.st_mode) for st in outs) or _racy(item[1], started_ns):
+            continue  # not selected this time: its entry (if any) stays
+        if r.outcome in _DONE and not r.tolerated and d is not None and d.key is not None:
+            done.append((label, fingerprint(d.key.manifest, over)))
+        else:
+            dropped.append(label)  # failed, skipped, left on a remote: decided again next time
+    fps = {f for _, f in done}
+    fp = fps.pop() if len(fps) == 1 else old.get("fp", "")
+    items = dict(old["items"]) if fp == old.get("fp") else {}
+    changed = fp != old.get("fp")
+    gone = items.keys() - set(g.labels)
+    for label in list(gone) + dropped:
+        changed = items.pop(label, None) is not None or changed
+    for label, f in done:
+        entry = None
+        if f == fp:
+            try:
+                item = os.stat(os.path.join(folder, label))
+                outs = [os.stat(os.path.join(root, o, label), follow_symlinks=False) for o in outputs]
+            except OSError:
+                outs = None
             # An entry that is a folder: its signature says nothing of its files. An item
             # changed just before (or while) this run: its signature may hide another change.
-            continue
-        items[label] = [fp, item, [_sig(st) for st in outs]]
-    fp = next(iter(fps)) if len(fps) == 1 else old.get("fp", "")
-    if fp == old.get("fp") and items == old["items"]:
+            if outs is not None and all(statmod.S_ISREG(st.st_mode) for st in outs) and not _racy(item, started_ns):
+                entry = ";".join([_sig(item)] + [_sig(st) for st in outs])
+        if entry is None:
+            changed = items.pop(label, None) is not None or changed
+        elif items.get(label) != entry:
+            items[label] = entry
+            changed = True
+    if not changed:
         return
     rec = {"v": VERSION, "fp": fp, "recorded_ns": started_ns, "items": items}
     path = _path(root, g.name)
@@ -215,4 +222,3 @@ def _update_one(root: str, graph, g, summary, started_ns: int) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(rec, f, separators=(",", ":"))
     os.replace(tmp, path)
-

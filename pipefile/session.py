@@ -144,7 +144,7 @@ class Session:
             self.remote = Remote(remote)
             self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
         self.ws = workspace or Workspace(self.root, create=writable)
-        self.cache = self.ws.state.stat_cache()
+        self.cache = self.ws.state.stat_cache(skip=_settled_folders(graph))
         self.hasher = Hasher(self.root, self.cache)
         self.envs = EnvironmentSet(graph.pipefile, self.hasher, self.ws.store_root)
         self.gpu_override = gpus
@@ -258,7 +258,8 @@ class Session:
         if self.outside is None:
             self.gather(targets, strict=False)
         if self._records is None:
-            self._records = self.ws.state.steps()
+            settled = any(g.settled for g in self.graph.groups.values())
+            self._records = self.ws.state.steps(list(self.graph.nodes) if settled else None)
         if self._started_ns is None:
             self._started_ns = time.time_ns()  # (before anything is hashed: see maps.update)
         planner = self._planner = Planner(
@@ -273,7 +274,10 @@ class Session:
 
             if not maps.verify(self.graph, plan):
                 # What a map's settled tasks share changed: each gets its node, and is planned.
+                for folder in _settled_folders(self.graph):
+                    self.cache.load_under(folder)
                 self.graph = self.graph.full()
+                self._records = None
                 return self.plan(targets, forced)
         return plan
 
@@ -504,6 +508,16 @@ class Session:
         self._cancel = hard
         if self.executor is not None:
             self.executor.cancel(hard=hard)
+
+
+def _settled_folders(graph) -> tuple:
+    """The folders (mapped and gathered) of the maps some of whose tasks are settled (maps.py)."""
+    out = set()
+    for g in graph.groups.values():
+        if g.settled and g.values:
+            out.add(os.path.dirname(g.values[0][0][1][0]))
+            out.update(g.outputs.values())
+    return tuple(sorted(out))
 
 
 RAY_DEFAULT_JOBS = 64  # steps in flight on a cluster at once, unless -j says (Ray queues the rest)

@@ -6,7 +6,10 @@ table of test_validation.py.)"""
 from __future__ import annotations
 
 import os
+import shutil
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from test_compose import ran, tree
 
 BATCHED = """\
@@ -166,3 +169,134 @@ def test_max_parallel_limits_a_map(repo):
         repo.write(f"data/{n}.txt", f"{n}\n")
     repo.pipe("run", "-j", "3", check=True)
     assert {repo.read(f"build/out/{n}.txt").strip() for n in ("a", "b", "c")} == {"1"}
+
+
+# --- the map record: tasks up to date without a node each (maps.py) -----------------------
+MAPPED = """\
+    version: 1
+    steps:
+      each:
+        foreach: ${{inputs.d}}
+        inputs: {d: data}
+        command: tr a-z A-Z < ${{inputs.d}} > ${{outputs.out}}
+        outputs: {out: build/out/}
+      all:
+        inputs: {o: "${{steps.each.outputs.out}}"}
+        command: cat ${{inputs.o}}/* > ${{outputs.x}}
+        outputs: {x: build/all.txt}
+"""
+
+
+def _age(root, names=None) -> None:
+    """Move the data files' times an hour back: a file changed within a clock tick of a
+    record is never settled, and tests write their files just before running."""
+    old = os.path.getmtime(root / "data") - 3600
+    for n in names or os.listdir(root / "data"):
+        os.utime(root / "data" / n, (old, old))
+
+
+def _map_rows(repo, job: int) -> int:
+    steps = repo.pipe("jobs", "show", str(job), "--json", check=True).json["steps"]
+    return sum(1 for s in steps if s["step"].startswith("each["))
+
+
+def test_a_no_op_settles_the_map_from_its_record_and_records_it_once(repo):
+    repo.pipefile(MAPPED)
+    for n in "abcdef":
+        repo.write(f"data/{n}.txt", f"{n}\n")
+    _age(repo.root)
+    assert ran(repo.outcomes()) == {f"each[{n}.txt]" for n in "abcdef"} | {"all"}
+    assert repo.exists(".pipe/maps/each.json")
+    got = repo.outcomes()  # every task still listed, fresh
+    assert got == {**{f"each[{n}.txt]": "fresh" for n in "abcdef"}, "all": "fresh"}
+    assert _map_rows(repo, 2) == 1  # the probe alone: no row per settled task
+    shown = repo.pipe("status", check=True).out
+    assert "each  6 tasks: 6 fresh" in " ".join(shown.split("\n")[0].split()) or "6 tasks: 6 fresh" in shown
+    # one added item: one task runs, the rest stay settled
+    repo.write("data/g.txt", "g\n")
+    assert ran(repo.outcomes()) == {"each[g.txt]", "all"}
+    assert repo.read("build/all.txt") == "A\nB\nC\nD\nE\nF\nG\n"
+    # a changed item (its signature differs): its task alone
+    repo.write("data/b.txt", "bee\n")
+    _age(repo.root, ["b.txt", "g.txt"])
+    assert ran(repo.outcomes()) == {"each[b.txt]", "all"}
+    assert repo.read("build/out/b.txt") == "BEE\n"
+    # an output entry changed by hand: restored, as without a record
+    (repo.root / "build/out/c.txt").chmod(0o644)
+    (repo.root / "build/out/c.txt").write_text("tampered\n")
+    got = repo.outcomes()
+    assert got["each[c.txt]"] in ("restored", "ran") and repo.read("build/out/c.txt") == "C\n"
+    assert ran(repo.outcomes()) == set()
+
+
+def test_a_change_every_task_shares_plans_every_task_again(repo):
+    repo.pipefile(MAPPED)
+    for n in "abcd":
+        repo.write(f"data/{n}.txt", f"{n}\n")
+    _age(repo.root)
+    repo.outcomes()
+    repo.outcomes()
+    repo.pipefile(MAPPED.replace("tr a-z A-Z", "tr a-z A-Z | rev"))
+    assert ran(repo.outcomes()) == {f"each[{n}.txt]" for n in "abcd"} | {"all"}
+    assert ran(repo.outcomes()) == set()
+    # named and forced tasks have their nodes
+    assert repo.outcomes("each[a.txt]") == {"each[a.txt]": "fresh"}
+    assert ran(repo.outcomes("--force", "each")) == {f"each[{n}.txt]" for n in "abcd"}  # ("all": same input)
+    # deleting an item removes its entry and runs nothing of the map
+    (repo.root / "data/a.txt").unlink()
+    assert ran(repo.outcomes()) == {"all"}
+    assert sorted(os.listdir(repo.root / "build/out")) == ["b.txt", "c.txt", "d.txt"]
+
+
+_NAMES = st.sampled_from(["a", "b", "c", "d", "e"])
+_EDIT = st.tuples(st.sampled_from(["add", "delete", "modify", "touch-output"]), _NAMES, st.integers(0, 3))
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@given(edits=st.lists(_EDIT, min_size=1, max_size=4))
+def test_random_edits_with_a_map_record_run_exactly_the_affected_tasks(edits, tmp_path_factory):
+    """As test_compose's property, with the data aged so that the map record settles tasks."""
+    from workspace_repo import Repo
+
+    ws = tmp_path_factory.mktemp("ws")
+    r = Repo(ws)
+    r.pipefile(MAPPED)
+    items = {"a": "a0", "b": "b0", "c": "c0"}
+    for n, v in items.items():
+        r.write(f"data/{n}.txt", v)
+    _age(ws)
+    r.outcomes()
+    r.outcomes()  # (now with the record)
+    built = set(items.items())
+    for op, name, value in edits:
+        want_extra = set()
+        if op == "delete":
+            if name not in items or len(items) == 1:
+                continue
+            del items[name]
+            (ws / f"data/{name}.txt").unlink()
+        elif op == "touch-output":
+            if name not in items:
+                continue
+            out = ws / f"build/out/{name}.txt"
+            out.chmod(0o644)
+            out.write_text("changed by hand")
+            want_extra = {f"each[{name}.txt]"}  # restored (or run): not fresh
+        else:
+            if (op == "add") == (name in items):
+                continue
+            items[name] = f"{name}{value}"
+            r.write(f"data/{name}.txt", items[name])
+            _age(ws, [f"{name}.txt"])
+        got = r.outcomes()
+        want = {f"each[{n}.txt]" for n, v in items.items() if (n, v) not in built}
+        assert {n for n in ran(got) if n != "all"} == want, (op, name, got)
+        assert {n for n, o in got.items() if n != "all" and o != "fresh"} >= want | want_extra
+        assert {n for n in got if n != "all"} == {f"each[{n}.txt]" for n in items}
+        built |= set(items.items())
+        clean = tmp_path_factory.mktemp("clean")
+        shutil.copy(ws / "Pipefile", clean / "Pipefile")
+        shutil.copytree(ws / "data", clean / "data")
+        Repo(clean).outcomes()
+        assert tree(ws / "build") == tree(clean / "build")
+        shutil.rmtree(clean)
