@@ -26,6 +26,7 @@ import fnmatch
 import itertools
 import os
 import random
+import shlex
 from typing import Any, Mapping, Optional
 
 from . import spec, template
@@ -60,6 +61,10 @@ class Group:
     settled: frozenset = frozenset()
     probe: str = ""
     settled_fp: str = ""
+    # A foreach over another step's output: that step. `pending`: its folder is not there yet,
+    # so the map is one placeholder node (named as the step) until the session has run it.
+    after: str = ""
+    pending: bool = False
 
     def task_metrics(self, label: str) -> list:
         """The metrics files of one task."""
@@ -86,6 +91,10 @@ def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None) -> tuple[s
             continue
         group = _expand_step(pf, st, check_exists, errors)
         if group is None:
+            continue
+        if group.pending:
+            groups[st.name] = group
+            steps[st.name] = _placeholder(st, group)
             continue
         if settle is not None and group.kind == spec.EXPAND_FOREACH and not group.batches and not _task_read(pf, st):
             settled, probe, fp = settle(pf.root, st, group)
@@ -215,6 +224,7 @@ def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: lis
 def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list) -> Optional[Group]:
     e = st.expand
     batches: tuple = ()
+    after = ""
     if e.kind == spec.EXPAND_MATRIX:
         combos = matrix_combinations(e)
         labels = [label_of(c) for c in combos]
@@ -222,8 +232,12 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         combos = sweep_trials(e)
         labels = [f"trial-{k}" for k in range(1, len(combos) + 1)]
     else:
+        after = _producer(pf, st)
         items = _foreach_items(pf, st, check_exists, errors)
         if items is None:
+            if after and not errors:  # its folder is made by a step that has not run yet
+                outputs = {o.name: o.path for o in st.outputs.values()}
+                return Group(st.name, e.kind, (st.name,), (), (), outputs, loc=e.loc, after=after, pending=True)
             return None
         if e.batch_size:
             # Batch K holds the K-th run of batch_size names in sorted order: a name added at
@@ -262,6 +276,7 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         batches,
         e.error_threshold,
         e.map_retries,
+        after=after,
     )
 
 
@@ -349,12 +364,16 @@ def _foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors:
         folder = pf.assets[b.ref].path
     elif b.kind == BIND_PATH:
         folder = b.ref
+    elif _producer(pf, st):
+        folder = pf.steps[b.ref].outputs[b.output].path
+        if not os.path.isdir(os.path.join(pf.root, folder)):
+            return None  # (not an error: the step that makes it runs first; see `_placeholder`)
     else:
         errors.append(
             PipefileError(
-                f"foreach of step '{st.name}' maps over {b.describe()}, whose items are known only after it runs",
+                f"foreach of step '{st.name}' maps over {b.describe()}, which is not a folder it can list",
                 e.loc,
-                "map over a source folder (a path or an asset); mapping over a step's output is not supported yet",
+                "map over a folder: a path, an asset, or a folder output of another step",
             )
         )
         return None
@@ -396,10 +415,36 @@ def _foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors:
     return [(f"{folder}/{n}", spec.URI_FOLDER if is_dir else spec.URI_FILE) for n, is_dir in entries]
 
 
+def _producer(pf: spec.Pipefile, st: spec.Step) -> str:
+    """The step whose output a foreach maps over ("" for a source folder)."""
+    b = st.inputs[st.expand.over]
+    if b.kind == BIND_STEP_OUTPUT and b.ref in pf.steps and b.output in pf.steps[b.ref].outputs:
+        return b.ref
+    return ""
+
+
+def _placeholder(st: spec.Step, group: Group) -> spec.Step:
+    """A map whose folder another step has not made yet, as one node: it reads that folder
+    and writes the gathered ones, so `pipe status` shows it (and what reads it) waiting. The
+    session runs the maker first and builds the graph again with the items; this command
+    runs only when the maker left no folder."""
+    b = st.inputs[st.expand.over]
+    said = f"foreach of step '{st.name}': '{group.after}' ran but left no folder '{b.output}' to map over"
+    return dataclasses.replace(
+        st,
+        command=f"echo {shlex.quote(said)} >&2; exit 1",
+        outputs={n: dataclasses.replace(o, type=None, artifact="") for n, o in st.outputs.items()},
+        metrics=(),
+        expand=None,
+    )
+
+
 def stale_entries(root: str, groups: Mapping[str, Group]) -> list:
     """Workspace paths of entries in gathered folders whose task is gone."""
     out = []
     for g in groups.values():
+        if g.pending:
+            continue  # (its items are not known yet)
         labels = set(g.labels)
         for folder in g.outputs.values():
             try:

@@ -113,7 +113,7 @@ class Graph:
     here: str = "."
     # Expanded steps (matrix, sweep, foreach): step name -> expand.Group, whose tasks are nodes.
     groups: dict = field(default_factory=dict)
-    # Builds this graph again with a node for every task, when some were settled (maps.py).
+    # Builds this graph again (a map's folders listed again; every task a node): maps.py.
     full: Any = None
 
     @functools.cached_property

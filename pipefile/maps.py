@@ -159,6 +159,22 @@ def settled_tasks(graph, decisions) -> tuple:
     )
 
 
+def makers_first(graph, plan) -> list:
+    """The steps that make the folders of the selected maps over other steps' outputs, when
+    a plan does not find them fresh: they run first, and the maps are expanded after (the
+    folder's listing is known only then)."""
+    from .rebuilder import Verdict
+
+    first = []
+    for g in graph.groups.values():
+        if not g.after or not any(t in plan.decisions for t in g.tasks):
+            continue
+        makers = graph.resolve_targets(g.after)
+        if g.pending or any(plan.decisions[m].verdict != Verdict.FRESH for m in makers if m in plan.decisions):
+            first.append(g.after)
+    return first
+
+
 _DONE = (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH)
 
 

@@ -158,6 +158,7 @@ class Session:
         self._cancel = None
         self._git = None  # a GitProbe, started by lock()
         self._started_ns = None  # when the first plan began (maps.update)
+        self._second = False  # the plan runs the makers of maps' folders; the maps come after
 
     def _remote_failed(self, e) -> None:
         self.remote_problems.append(e)
@@ -269,7 +270,7 @@ class Session:
         while planner.wanted:
             self._ask_remote(planner)
             plan = planner.plan(targets)
-        if self.graph.full is not None:
+        if any(g.settled for g in self.graph.groups.values()):
             from . import maps
 
             if not maps.verify(self.graph, plan):
@@ -304,6 +305,15 @@ class Session:
             self.lock(on_wait=on_wait, probe_git=probe_git)
         self.gather(request.targets, say=say, fetch=not request.dry_run)
         self._plan = self.plan(request.targets, request.forced)
+        if self.graph.groups and not request.dry_run:
+            from .maps import makers_first
+
+            first = makers_first(self.graph, self._plan)
+            if first:
+                # A map over a folder that a step must make first: that step (with what it
+                # needs) runs, then the map is expanded from the folder (`_then_the_maps`).
+                self._second = True
+                self._plan = self.plan(first, request.forced)
         return self._plan
 
     def run(self, events=None) -> RunRecord:
@@ -395,6 +405,9 @@ class Session:
         status = JobStatus.INTERRUPTED
         try:
             summary = sched.execute(plan)
+            if self._second and not summary.failed and not summary.interrupted:
+                status = JobStatus.FAILED  # (a map's folder that cannot be mapped: a located error)
+                summary = self._then_the_maps(summary, sched, recorder)
             status = job_status(summary)
             self._record_maps(summary)
         finally:
@@ -406,6 +419,31 @@ class Session:
                 finally:
                     self.ws.jobs.finish(job.id, status)
         return self._record(summary, job, recorder.warnings)
+
+    def _then_the_maps(self, first: RunSummary, sched: Scheduler, recorder) -> RunSummary:
+        """After the makers of maps' folders ran: the graph again, with those folders listed,
+        and the rest of the request planned and run in the same job."""
+        from .staging import Landings
+
+        self._second = False
+        self.graph = self.graph.full(settled=True)
+        self._records = None
+        self._remove_stale_entries()  # (entries of items the maker no longer makes)
+        plan = self.plan(self.request.targets, self.request.forced)
+        plan = Plan({n: d for n, d in plan.decisions.items() if n not in first.results})
+        recorder.graph = self.graph
+        outputs = {p: s for p, (s, _) in self.graph.producers.items()}
+        self.executor.landings = Landings(self.root, outputs, self.ws.store_root)
+        sched.graph = self.graph
+        sched.planner = _Redecider(self)
+        then = sched.execute(plan)
+        return RunSummary(
+            {**first.results, **then.results},
+            {**first.decisions, **then.decisions},
+            then.interrupted,
+            first.seconds + then.seconds,
+            first.errors + then.errors,
+        )
 
     def _record_maps(self, summary: RunSummary) -> None:
         """Each foreach step's map record (maps.py): a cache, so failing to write it fails nothing."""

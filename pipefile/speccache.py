@@ -103,8 +103,12 @@ def load_graph(
     here = os.path.relpath(os.path.abspath(cwd), os.path.dirname(os.path.abspath(path)))
     if here != "." and not here.startswith(".."):  # started in a folder below the workspace
         loaded.graph.here = here
-    if settle is not None and any(g.settled for g in loaded.graph.groups.values()):
-        loaded.graph.full = lambda: load_graph(pipefile_path, params, cwd, freeze, values, artifacts)
+    if loaded.graph.groups:
+        # Built again: with every task of a map (a settled one's record no longer holds), or
+        # once a map's folder has been made (settled=True: settling as this load did).
+        loaded.graph.full = lambda settled=False: load_graph(
+            pipefile_path, params, cwd, freeze, values, artifacts, settle=settle if settled else None
+        )
     return loaded.graph
 
 

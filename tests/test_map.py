@@ -300,3 +300,54 @@ def test_random_edits_with_a_map_record_run_exactly_the_affected_tasks(edits, tm
         Repo(clean).outcomes()
         assert tree(ws / "build") == tree(clean / "build")
         shutil.rmtree(clean)
+
+
+# --- a map over another step's output: expanded once that step has run --------------------
+DYNAMIC = """\
+    version: 1
+    params: {n: 3}
+    steps:
+      prep:
+        command: >-
+          mkdir -p ${{outputs.parts}} &&
+          for i in $(seq 1 ${{params.n}}); do echo $i > ${{outputs.parts}}/p$i.txt; done
+        outputs: {parts: build/parts/}
+      each:
+        foreach: ${{inputs.d}}
+        inputs: {d: "${{steps.prep.outputs.parts}}"}
+        command: tr 1-9 a-i < ${{inputs.d}} > ${{outputs.out}}
+        outputs: {out: build/out/}
+      all:
+        inputs: {o: "${{steps.each.outputs.out}}"}
+        command: cat ${{inputs.o}}/* > ${{outputs.x}}
+        outputs: {x: build/all.txt}
+"""
+
+
+def test_a_map_over_a_step_output_is_expanded_after_that_step_runs(repo):
+    repo.pipefile(DYNAMIC)
+    shown = repo.pipe("status", check=True).out
+    assert "items known after prep runs" in shown
+    assert repo.pipe("status", "--json", check=True).json["groups"][0]["items_after"] == "prep"
+    got = repo.outcomes()
+    assert got == {"prep": "ran", "each[p1.txt]": "ran", "each[p2.txt]": "ran", "each[p3.txt]": "ran", "all": "ran"}
+    assert repo.read("build/all.txt") == "a\nb\nc\n"
+    job = repo.pipe("jobs", "show", "1", "--json", check=True).json  # one job for both parts
+    assert {s["step"] for s in job["steps"]} == set(got)
+    # one more item upstream: one task of the map runs
+    assert ran(repo.outcomes("-p", "n=4")) == {"prep", "each[p4.txt]", "all"}
+    assert repo.read("build/all.txt") == "a\nb\nc\nd\n"
+    assert ran(repo.outcomes("-p", "n=4")) == set()
+    # one fewer: its entry goes, nothing of the map runs
+    assert ran(repo.outcomes("-p", "n=2")) == {"prep", "all"}
+    assert sorted(os.listdir(repo.root / "build/out")) == ["p1.txt", "p2.txt"]
+    assert repo.read("build/all.txt") == "a\nb\n"
+
+
+def test_a_map_over_a_step_output_with_no_items_is_a_located_error(repo):
+    repo.pipefile(DYNAMIC.replace("echo $i > ${{outputs.parts}}/p$i.txt", "true"))
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert "Pipefile:10:5: foreach of step 'each' finds nothing to map over in 'build/parts'" in r.err
+    job = repo.pipe("jobs", "show", "1", "--json", check=True).json
+    assert job["status"] == "failed" and [s["step"] for s in job["steps"]] == ["prep"]
