@@ -32,7 +32,7 @@ from typing import Any, Mapping, Optional
 from . import spec, template
 from .errors import PipefileError, raise_all
 from .lazyclass import dataclass
-from .spec import BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE, Binding
+from .spec import BIND_ASSET, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE, Binding
 
 
 @dataclass(frozen=True)
@@ -75,21 +75,23 @@ def expanded(pf: spec.Pipefile) -> bool:
     return any(st.expand is not None for st in pf.steps.values())
 
 
-def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None) -> tuple[spec.Pipefile, dict]:
+def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=None) -> tuple[spec.Pipefile, dict]:
     """(the Pipefile with each expanded step replaced by its tasks, {step name: Group}).
 
     settle(root, step, group) -> (settled labels, probe label, fingerprint): the tasks of a
-    foreach known to be up to date without a node each (maps.settle; None: every task a node)."""
+    foreach known to be up to date without a node each (maps.settle; None: every task a node).
+    `params`: every param's value (a foreach over a list param makes a task per value)."""
+    errors: list = _list_param_errors(pf)
     if not expanded(pf):
+        raise_all(errors)
         return pf, {}
-    errors: list = []
     groups: dict = {}
     steps: dict = {}
     for st in pf.steps.values():
         if st.expand is None:
             steps[st.name] = st
             continue
-        group = _expand_step(pf, st, check_exists, errors)
+        group = _expand_step(pf, st, check_exists, errors, params or {})
         if group is None:
             continue
         if group.pending:
@@ -170,6 +172,8 @@ def _task(st: spec.Step, label: str, values: dict, members: tuple = ()) -> spec.
             inputs[iname] = Binding(BIND_VALUE, loc, value=batch_folder(st.name, label))
             for name, path in members:
                 inputs[f"{iname}/{name}"] = Binding(BIND_PATH, loc, path)
+        elif st.expand.kind == spec.EXPAND_FOREACH and value[1] == _VALUE:
+            inputs[iname] = Binding(BIND_VALUE, loc, value=value[0])
         elif st.expand.kind == spec.EXPAND_FOREACH:
             inputs[iname] = Binding(BIND_PATH, loc, value[0], type=value[1])
         else:
@@ -221,7 +225,7 @@ def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: lis
     return None
 
 
-def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list) -> Optional[Group]:
+def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list, params) -> Optional[Group]:
     e = st.expand
     batches: tuple = ()
     after = ""
@@ -233,7 +237,7 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         labels = [f"trial-{k}" for k in range(1, len(combos) + 1)]
     else:
         after = _producer(pf, st)
-        items = _foreach_items(pf, st, check_exists, errors)
+        items = _foreach_items(pf, st, check_exists, errors, params)
         if items is None:
             if after and not errors:  # its folder is made by a step that has not run yet
                 outputs = {o.name: o.path for o in st.outputs.values()}
@@ -250,8 +254,11 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
             combos = [((e.over, (batch_folder(st.name, x), spec.URI_FOLDER)),) for x in labels]
         else:
             combos = [((e.over, item),) for item in items]
-            cut = len(items[0][0]) - len(items[0][0].rsplit("/", 1)[-1]) if items else 0  # (all in one folder)
-            labels = [path[cut:] for path, _kind in items]
+            if items and items[0][1] == _VALUE:  # a list param's values
+                labels = [_label_value(v) for v, _kind in items]
+            else:
+                cut = len(items[0][0]) - len(items[0][0].rsplit("/", 1)[-1]) if items else 0  # (all in one folder)
+                labels = [path[cut:] for path, _kind in items]
     if len(set(labels)) != len(labels):
         dup = next(x for x in labels if labels.count(x) > 1)
         errors.append(
@@ -356,10 +363,16 @@ def _draw(rng: random.Random, kind: str, vs: tuple):
     return float(f"{rng.uniform(vs[0], vs[1]):.6g}")  # (6 digits: a readable, stable value)
 
 
-def _foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list) -> Optional[list]:
-    """[(workspace path, uri_file or uri_folder)] of the entries of the mapped folder, by name."""
+_VALUE = "value"  # the kind of a foreach item that is a list param's value
+
+
+def _foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list, params) -> Optional[list]:
+    """[(workspace path, uri_file or uri_folder)] of the entries of the mapped folder, by
+    name; or [(value, _VALUE)] of a list param's values, in order."""
     e = st.expand
     b = st.inputs[e.over]
+    if b.kind == BIND_PARAM:
+        return _list_items(pf, st, check_exists, errors, params)
     if b.kind == BIND_ASSET:
         folder = pf.assets[b.ref].path
     elif b.kind == BIND_PATH:
@@ -413,6 +426,70 @@ def _foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors:
         )
         return None
     return [(f"{folder}/{n}", spec.URI_FOLDER if is_dir else spec.URI_FILE) for n, is_dir in entries]
+
+
+def _list_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list, params) -> Optional[list]:
+    e = st.expand
+    name = st.inputs[e.over].ref
+    p = pf.params.get(name)
+    if p is None or p.type != spec.LIST:
+        what = "not declared" if p is None else ("an " if p.type[0] in "aeiou" else "a ") + p.type
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' maps over param '{name}', which is {what}, not a list",
+                e.loc,
+                f"declare it a list: params: {{{name}: [a, b, c]}} (or {{type: list, default: [...]}})",
+            )
+        )
+        return None
+    if e.batch_size or e.glob != "*":
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' maps over a list param: glob and batch_size are for folders",
+                e.loc,
+                "remove them (one task per value)",
+            )
+        )
+        return None
+    values = params.get(name, p.default)
+    if not values and check_exists:
+        errors.append(PipefileError(f"foreach of step '{st.name}': list param '{name}' is empty", e.loc, "give it values"))
+        return None
+    return [(v, _VALUE) for v in values or ()]
+
+
+def _list_param_errors(pf: spec.Pipefile) -> list:
+    """A list param is only mapped over: read anywhere else (a command, an input of a step
+    without a foreach over it) it would be written as Python's spelling of a list."""
+    lists = {n for n, p in pf.params.items() if p.type == spec.LIST}
+    if not lists:
+        return []
+    out = []
+    for st in pf.steps.values():
+        over = st.expand.over if st.expand is not None and st.expand.kind == spec.EXPAND_FOREACH else None
+        for iname, b in st.inputs.items():
+            if b.kind == BIND_PARAM and b.ref in lists and iname != over:
+                out.append(
+                    PipefileError(
+                        f"input '{iname}' of step '{st.name}' reads list param '{b.ref}', which only a foreach maps over",
+                        b.loc,
+                        f"map over it: foreach: ${{{{inputs.{iname}}}}} (one task per value)",
+                    )
+                )
+        texts = [st.command] if isinstance(st.command, str) else list(st.command)
+        for t in texts:
+            for ref, _ in template.refs(template.parse_cached(t)):
+                if ref.scope == "params" and ref.name in lists:
+                    out.append(
+                        PipefileError(
+                            f"the command of step '{st.name}' uses list param '{ref.name}', which only a foreach "
+                            "maps over",
+                            st.command_loc or st.loc,
+                            f"bind it to an input and map over it: inputs: {{x: ${{{{params.{ref.name}}}}}}}, "
+                            "foreach: ${{inputs.x}}",
+                        )
+                    )
+    return out
 
 
 def _producer(pf: spec.Pipefile, st: spec.Step) -> str:

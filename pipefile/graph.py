@@ -241,7 +241,7 @@ def build(
     `settle`: see expand.expand (a foreach's tasks known up to date get no node)."""
     from . import expand
 
-    pf, groups = expand.expand(pf, check_exists, settle)
+    pf, groups = expand.expand(pf, check_exists, settle, params)
     artifacts = dict(artifacts or {})
     # A bound version's content is known from the job database: it need not be in place yet.
     bound = {a.path: a.kind for a in artifacts.values()}

@@ -92,7 +92,7 @@ def _file_sigs(folder: str) -> dict:
 def settle(root: str, step, group) -> tuple:
     """(settled labels, the probe's label, the record's fingerprint) of a foreach step
     (see expand.expand); nothing settled without a record that fits."""
-    if step.always_run or not group.values:
+    if step.always_run or not _of_files(group):
         return _NONE
     rec = _read(root, step.name)
     if rec is None:
@@ -109,6 +109,11 @@ def settle(root: str, step, group) -> tuple:
         return _NONE  # (the probe is a node anyway: nothing to spare)
     probe = settled.pop()
     return frozenset(settled), probe, rec.get("fp", "")
+
+
+def _of_files(group) -> bool:
+    """Whether a foreach maps over a folder's entries (not a list param's values)."""
+    return bool(group.values) and group.values[0][0][1][1] != "value"
 
 
 def _folder(group) -> str:
@@ -181,7 +186,7 @@ _DONE = (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH)
 def update(root: str, graph, summary, started_ns: int) -> None:
     """Write the record of each foreach step from what the run left (only when it changed)."""
     for g in graph.groups.values():
-        if g.kind != "foreach" or g.batches or not g.values:
+        if g.kind != "foreach" or g.batches or not _of_files(g):
             continue
         tasks = [graph.nodes.get(f"{g.name}[{x}]") for x in g.labels[:1]]
         if any(n is not None and n.step.always_run for n in tasks):

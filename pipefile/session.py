@@ -552,7 +552,7 @@ def _settled_folders(graph) -> tuple:
     """The folders (mapped and gathered) of the maps some of whose tasks are settled (maps.py)."""
     out = set()
     for g in graph.groups.values():
-        if g.settled and g.values:
+        if g.settled:
             out.add(os.path.dirname(g.values[0][0][1][0]))
             out.update(g.outputs.values())
     return tuple(sorted(out))

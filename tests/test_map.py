@@ -351,3 +351,42 @@ def test_a_map_over_a_step_output_with_no_items_is_a_located_error(repo):
     assert "Pipefile:10:5: foreach of step 'each' finds nothing to map over in 'build/parts'" in r.err
     job = repo.pipe("jobs", "show", "1", "--json", check=True).json
     assert job["status"] == "failed" and [s["step"] for s in job["steps"]] == ["prep"]
+
+
+# --- a map over a list param: a task per value ----------------------------------------------
+def test_a_map_over_a_list_param_runs_a_task_per_value(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        params:
+          cities: [paris, rome]
+        steps:
+          each:
+            foreach: ${{inputs.city}}
+            inputs: {city: "${{params.cities}}"}
+            command: echo "hello ${{inputs.city}}" > ${{outputs.out}}
+            outputs: {out: build/out/}
+        """
+    )
+    assert ran(repo.outcomes()) == {"each[paris]", "each[rome]"}
+    assert repo.read("build/out/rome") == "hello rome\n"
+    assert ran(repo.outcomes("-p", "cities=paris,rome,oslo")) == {"each[oslo]"}
+    assert ran(repo.outcomes("-p", 'cities=["paris", "rome", "oslo"]')) == set()
+    assert ran(repo.outcomes("-p", "cities=rome")) == set()
+    assert os.listdir(repo.root / "build/out") == ["rome"]
+    # declared by type, with numbers
+    repo.pipefile(
+        """\
+        version: 1
+        params:
+          sizes: {type: list, default: [1, 2.5]}
+        steps:
+          each:
+            foreach: ${{inputs.n}}
+            inputs: {n: "${{params.sizes}}"}
+            command: echo ${{inputs.n}} > ${{outputs.out}}
+            outputs: {out: build/sizes/}
+        """
+    )
+    assert ran(repo.outcomes()) == {"each[1]", "each[2.5]"}
+    assert repo.read("build/sizes/2.5") == "2.5\n"

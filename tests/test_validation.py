@@ -1050,9 +1050,35 @@ CASES = [
         E("{description", "param 'lr' needs a type or a default", hint="{type: string}"),
     ),
     C(
-        "param-as-a-list",
-        ONE_STEP.replace("steps:", "params:\n      lr: [1, 2]\n    steps:"),
-        E("[1, 2]", "param 'lr' must be a value or a mapping, not a list"),
+        "param-as-a-list-of-lists",
+        ONE_STEP.replace("steps:", "params:\n      lr: [[1], 2]\n    steps:"),
+        E("[[1], 2]", "param 'lr' is a list whose items are not all numbers, strings or booleans"),
+    ),
+    C(
+        "list-param-in-a-command",
+        """\
+        version: 1
+        params: {cities: [paris, rome]}
+        steps:
+          each:
+            command: echo ${{params.cities}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("echo", "the command of step 'each' uses list param 'cities', which only a foreach maps over"),
+    ),
+    C(
+        "foreach-over-a-param-that-is-not-a-list",
+        """\
+        version: 1
+        params: {n: 3}
+        steps:
+          each:
+            foreach: ${{inputs.x}}
+            inputs: {x: "${{params.n}}"}
+            command: echo ${{inputs.x}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("foreach:", "foreach of step 'each' maps over param 'n', which is an integer, not a list", hint="[a, b, c]"),
     ),
     C(
         "param-default-of-the-wrong-type",

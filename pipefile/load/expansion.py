@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .. import spec
 from ..errors import did_you_mean
-from ..spec import BIND_ASSET, BIND_NONE, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
+from ..spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 
@@ -365,11 +365,11 @@ def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansi
                 f"foreach of {what} maps over input '{expansion.over}', which the step does not have",
                 did_you_mean(expansion.over, inputs, "input") if inputs else "bind it: inputs: {NAME: data/}",
             )
-        elif b is not None and b.kind not in (BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT):
+        elif b is not None and b.kind not in (BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT, BIND_PARAM):
             r.error_at(
                 expansion.loc,
                 f"foreach of {what} maps over input '{expansion.over}', which is {b.describe()}, not a folder",
-                "bind the input to a folder: a path, ${{assets.NAME}} or another step's output",
+                "bind the input to a folder (a path, ${{assets.NAME}} or another step's output) or a list param",
             )
         return
     how = "axis" if expansion.kind == spec.EXPAND_MATRIX else "sweep input"
