@@ -374,8 +374,6 @@ def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
     large for a float are added to `skipped`."""
     import json
 
-    import yaml
-
     from .load import yamlsafe
 
     try:
@@ -385,9 +383,11 @@ def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
         raise MetricsError(f"cannot be read: {e}") from None
     except PipefileError as e:
         raise MetricsError(f"cannot be read: {e.message}") from None
+    # (PyYAML is imported for a YAML file only: a no-op that reads JSON metrics skips it.)
+    yaml_error = ValueError if path.endswith(".json") else yamlsafe.yaml_error()
     try:
         data = json.loads(text) if path.endswith(".json") else yamlsafe.load(text, path)
-    except (ValueError, yaml.YAMLError) as e:
+    except (ValueError, yaml_error) as e:
         kind = "JSON" if path.endswith(".json") else "YAML"
         raise MetricsError(f"is not valid {kind}: {str(e).splitlines()[0]}") from None
     except PipefileError as e:  # YAML past the bounds of yamlsafe (aliases, depth)

@@ -24,6 +24,7 @@ LAYERS = {
     "bindings": 1,
     "digest": 1,
     "speccache": 1,
+    "edit": 1,
     "keys": 2,
     "cache": 2,
     "workspace": 2,
@@ -59,6 +60,7 @@ LAYERS = {
     "entry": 6,
     "__main__": 6,
     "serve": 6,
+    "ui": 6,
     "__init__": 0,
     # the serving commands, still outside the cli package (cli/serve.py adapts them) until they move there
 }

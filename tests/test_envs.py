@@ -435,6 +435,29 @@ def test_a_venv_python_that_is_not_installed_is_an_error_before_anything_runs(re
     assert not repo.exists("out/x.txt")
 
 
+def test_a_version_manager_shim_that_does_not_run_the_version_is_named_with_the_fix(repo, tmp_path):
+    # pyenv puts python3.X shims on PATH for every installed version, selected or not; an
+    # unselected one fails only when run (exit 127). This shim stands in for that.
+    if shutil.which("uv"):
+        pytest.skip("uv is on PATH: it would fetch the Python instead")
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    shim = shims / "python2.9"
+    shim.write_text("#!/bin/sh\necho 'pyenv: python2.9: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    repo.pipefile("""
+        environments:
+          old: {type: venv, python: "2.9", packages: [six]}
+        steps:
+          a: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/x.txt}, environment: old}
+    """)
+    r = repo.pipe("run", env={"PATH": f"{shims}:{os.environ['PATH']}"})
+    assert r.code == 2, str(r)
+    assert f"python2.9 on PATH is a shim ({shim}) that does not run it here" in r.err, str(r)
+    assert "PYENV_VERSION=<yours>:2.9.x" in r.err
+    assert not repo.exists("out/x.txt")
+
+
 def test_a_half_built_environment_is_never_used_and_is_pruned(repo):
     """Builds are published by renaming a symlink when complete: an attempt that died before
     (a crash, Ctrl-C) is invisible, replaced by the next attempt, and removed by prune."""

@@ -57,13 +57,22 @@ class Repo:
     def pipefile(self, text: str) -> Path:
         return self.write("Pipefile", text)
 
-    def pipe(self, *args: str, check: bool | None = None, env: dict | None = None, timeout: float = 120) -> Result:
+    def pipe(
+        self,
+        *args: str,
+        check: bool | None = None,
+        env: dict | None = None,
+        timeout: float = 120,
+        python: str | None = None,
+    ) -> Result:
+        """`pipe ARGS` in this workspace; `python`: another interpreter runs it (this checkout's code)."""
         e = dict(os.environ)
         e.pop("PIPE_STORE_DIR", None)
         e["PIPE_PLAIN"] = "1"
         if env:
             e.update(env)
-        p = subprocess.run(PIPE + list(args), cwd=self.root, capture_output=True, text=True, env=e, timeout=timeout)
+        cmd = [python, "-m", "pipefile"] if python else PIPE
+        p = subprocess.run(cmd + list(args), cwd=self.root, capture_output=True, text=True, env=e, timeout=timeout)
         r = Result(p.returncode, p.stdout, p.stderr)
         if check is True:
             assert r.code == 0, str(r)

@@ -48,6 +48,8 @@ LAZY_COMMANDS = {
     "deploy": "deploy",
     "import": "importer",
     "deployments": "deploy",
+    "report": "report",
+    "ui": "ui",
 }
 
 

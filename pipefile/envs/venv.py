@@ -120,6 +120,20 @@ class VenvEnvironment(CachedEnvironment):
                 'give a version (python: "3.11") or the path of an interpreter',
             )
         found = shutil.which(f"python{want}")
+        if found and os.path.basename(os.path.dirname(found)) == "shims":
+            # A version manager's shim (pyenv) is on PATH even where that version is not selected,
+            # and then only says so when run: try it, so the message says what to do.
+            import subprocess
+
+            ok = subprocess.run([found, "-c", ""], capture_output=True).returncode == 0
+            if not ok:
+                raise EnvError(
+                    f"environment '{self.name}' asks for Python {want}: python{want} on PATH is a shim "
+                    f"({found}) that does not run it here",
+                    self.spec.loc,
+                    f"select that version as well (pyenv: `pyenv global <yours> {want}.x`, or "
+                    f"PYENV_VERSION=<yours>:{want}.x), or give python: the path of an interpreter",
+                )
         if found:
             return found
         raise EnvError(

@@ -55,6 +55,12 @@ def _import() -> None:
     _yaml = yaml
 
 
+def yaml_error() -> type:
+    """PyYAML's error class (PyYAML imported now, for a caller about to parse)."""
+    _import()
+    return _yaml.YAMLError
+
+
 def read_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of the regular file at `path` (symlinks followed). Raises OSError as open()
     does, and PipefileError for anything that is not a regular file or is over `limit`."""

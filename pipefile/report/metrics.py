@@ -278,6 +278,12 @@ def _pyplot():
     return plt
 
 
+def _literal(text: str) -> str:
+    """A name from a metrics file drawn as it is: matplotlib reads text between two `$` as
+    math (and raises on what it cannot parse), so each `$` is escaped; control characters too."""
+    return printable(text).replace("$", r"\$")
+
+
 def _save(fig, path: str) -> None:
     fig.tight_layout()
     try:
@@ -330,8 +336,8 @@ def write_png(path: str, experiment: str, name: str, points: list) -> None:
         ax.set_xticks(xs[::step])
         ax.set_xticklabels([str(i) for i in ids[::step]])
         ax.set_xlabel("job")
-        ax.set_ylabel(name)
-        ax.set_title(f"{name} across the jobs of experiment {experiment}", fontsize=11)
+        ax.set_ylabel(_literal(name))
+        ax.set_title(_literal(f"{name} across the jobs of experiment {experiment}"), fontsize=11)
         ax.grid(True, axis="y", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
         ax.margins(x=0.05, y=0.15)
@@ -378,8 +384,8 @@ def write_curve_png(path: str, job, name: str, points: list) -> None:
     try:
         ax.plot([x for x, _, _ in points], [v for _, v, _ in points], color="#1f77b4", linewidth=1.8)
         ax.set_xlabel("step")
-        ax.set_ylabel(name)
-        ax.set_title(f"{name} in job {job.id}", fontsize=11)
+        ax.set_ylabel(_literal(name))
+        ax.set_title(_literal(f"{name} in job {job.id}"), fontsize=11)
         ax.grid(True, axis="y", alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
         _save(fig, path)

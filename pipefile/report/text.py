@@ -100,7 +100,13 @@ def _kind(mode: int) -> str:
 
 
 def write_json_file(path: str, obj) -> None:
-    """Write JSON whole or not at all (temp file + rename), for CI systems that read it.
+    """Write JSON whole or not at all (temp file + rename), for CI systems that read it
+    (`write_text_file`)."""
+    write_text_file(path, json.dumps(obj, indent=2) + "\n", "JSON")
+
+
+def write_text_file(path: str, text: str, what: str = "the file") -> None:
+    """Write `text` whole or not at all (temp file + rename): a JSON summary, a report.
 
     The file is replaced by a rename, so only a regular file (or a link to one: then the file
     it names) may be there already; anything else (a device such as /dev/full, a FIFO, a
@@ -130,13 +136,13 @@ def write_json_file(path: str, obj) -> None:
             ) from None
         if not stat.S_ISREG(st.st_mode):
             raise PipefileError(
-                f"'{shown}' is a link to {_kind(st.st_mode)} ({printable(target)}); JSON is written "
+                f"'{shown}' is a link to {_kind(st.st_mode)} ({printable(target)}); {what} is written "
                 f"only to a regular file, which it replaces whole",
                 hint="choose the path of a file (it is made if missing)",
             )
     elif st is not None and not stat.S_ISREG(st.st_mode):
         raise PipefileError(
-            f"'{shown}' is {_kind(st.st_mode)}; JSON is written only to a regular file, which it replaces whole",
+            f"'{shown}' is {_kind(st.st_mode)}; {what} is written only to a regular file, which it replaces whole",
             hint="choose the path of a file (it is made if missing)",
         )
     parent = os.path.dirname(target)
@@ -144,8 +150,11 @@ def write_json_file(path: str, obj) -> None:
     try:
         os.makedirs(parent, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(obj, indent=2) + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, as open() makes it, not mkstemp's private one
         os.replace(tmp, target)
     except OSError as e:
         if tmp is not None:

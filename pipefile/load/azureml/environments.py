@@ -19,33 +19,43 @@ from typing import Optional
 
 from ... import spec
 from ...errors import PipefileError
+from .yamlfile import Map
 
-# The pins of the published conda files of the curated environments the examples use
-# (written from their published definitions; a curated environment not here needs a line
-# in the environment map).
+# The curated environments the examples use, as their published conda files define them
+# (Azure/azureml-assets, assets/training/general/environments/NAME/context/
+# conda_dependencies.yaml, read 2026-12-06): the Python version and the pins of the packages a
+# step's code imports. Left out, on purpose: the packages that only talk to Azure or serve
+# there (azureml-core, -defaults, -telemetry, -inference-server-http, scikit-learn-intelex,
+# published unpinned as "latest"), and the debugging tools (py-spy, debugpy, ipykernel,
+# tensorboard, torch-tb-profiler, py-cpuinfo). azureml-mlflow is stood for by mlflow-skinny, the
+# MLflow it brings, within its bound (its Azure tracking plugin means nothing offline). A curated environment not
+# here needs a line in the environment map.
 CURATED = {
     "sklearn-1.5": (
-        "scikit-learn==1.5.1",
-        "numpy==1.26.4",
-        "scipy==1.13.1",
-        "pandas==2.2.2",
-        "joblib==1.4.2",
-        "mlflow==2.14.3",
-        "azureml-mlflow==1.57.0",
-        "matplotlib==3.9.1",
-        "psutil==5.9.8",
+        "scikit-learn~=1.5.0",
+        "numpy~=1.22.0",
+        "scipy~=1.10.0",
+        "pandas~=1.5.3",
+        "joblib~=1.2.0",
+        "matplotlib~=3.5.0",
+        "psutil~=5.8.0",
+        "tqdm~=4.66.3",
+        "mlflow-skinny<=3.15.0",
     ),
     "sklearn-1.0": (
-        "scikit-learn==1.0.2",
-        "numpy==1.21.6",
-        "scipy==1.7.3",
-        "pandas==1.3.5",
-        "joblib==1.2.0",
-        "mlflow==2.3.2",
-        "azureml-mlflow==1.51.0",
-        "matplotlib==3.5.3",
+        "scikit-learn~=1.0.0",
+        "numpy~=1.22.0",
+        "scipy~=1.10.0",
+        "pandas~=1.3.0",
+        "joblib~=1.2.0",
+        "matplotlib~=3.5.0",
+        "psutil~=5.8.0",
+        "tqdm~=4.66.3",
+        "mlflow-skinny<=3.15.0",
     ),
 }
+# Their `python=`: the venv is made with that version (pipe finds python3.X on PATH).
+CURATED_PYTHON = {"sklearn-1.5": "3.10", "sklearn-1.0": "3.9"}
 _CURATED_RE = re.compile(r"(?:^|[/:])(?:AzureML-)?(sklearn-[0-9.]+?)(?:-ubuntu[^/@:]*)?(?:-cpu)?(?:[@:/]|$)", re.I)
 _CONDA_TOOLS = {"python", "pip", "conda", "setuptools", "wheel"}
 
@@ -100,14 +110,14 @@ def from_map(name: str, value, loc) -> spec.EnvSpec:
     )
 
 
-def choose(ref_text: str, definition: Optional[dict], use_docker: bool, loc, read_conda) -> spec.EnvSpec:
+def choose(ref_text: str, definition: Optional[Map], use_docker: bool, loc, read_conda) -> spec.EnvSpec:
     """The environment for a component's `environment:`: `ref_text` as written (a string
     reference, or "" for an inline definition), `definition` the environment's mapping
     (inline or from a local YAML). `read_conda(path, base_file)` reads a conda file."""
     name = safe_name(ref_text) if ref_text else ""
     key = curated(ref_text) if ref_text else None
     if key is not None:
-        return spec.EnvSpec(name, spec.ENV_VENV, packages=CURATED[key], loc=loc)
+        return spec.EnvSpec(name, spec.ENV_VENV, python=CURATED_PYTHON[key], packages=CURATED[key], loc=loc)
     if definition is None:
         raise PipefileError(
             f"environment '{ref_text}' is neither a curated environment pipe knows ({', '.join(sorted(CURATED))}) "

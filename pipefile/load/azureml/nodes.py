@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from ... import spec, template
 from ...errors import PipefileError, SourceLoc, did_you_mean
@@ -14,12 +14,13 @@ from ...lazyclass import dataclass
 from . import environments as envs
 from . import yamlfile
 from .resolve import parse_name
+from .yamlfile import Map
 
 OUTPUT_ROOT = ".azureml-outputs"
 ARTIFACTS = "artifacts"  # the reserved output: the run's ./outputs and ./logs
 # `${{parent.inputs.NAME}}` / `${{parent.outputs.NAME}}`, the whole of a value
 REF = re.compile(r"^\s*\$\{\{\s*parent\.(inputs|outputs)\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
-PORT_TYPES = {
+PORT_TYPES: dict[Any, str] = {
     "uri_file": spec.URI_FILE,
     "uri_folder": spec.URI_FOLDER,
     "mltable": spec.URI_FOLDER,
@@ -79,20 +80,40 @@ class Draft:
 class CommandNodes:
     """The methods of `pipeline.Importer` that read one command node (and its environment)."""
 
+    # What the Importer, the one class that mixes these in, holds and provides.
+    stem: str
+    options: Any
+    resolver: Any
+    sources: dict
+    errors: list
+    params: dict
+    environments: dict
+    drafts: dict
+    exports: dict
+    force: bool
+    _limits: dict
+    _env_map: Any
+
+    if TYPE_CHECKING:
+
+        def _warn(self, loc, message: str, hint: str = "") -> None: ...
+        def _check_keys(self, m, known: set, what: str) -> None: ...
+        def workspace_path(self, local: str, loc, what: str) -> str: ...
+
     def _decls(self, comp, inline: bool, node: str) -> dict:
         decls = {}
-        inputs = comp.get("inputs") or {}
-        if not isinstance(inputs, dict):
+        inputs = comp.get("inputs") or yamlfile.empty()
+        if not isinstance(inputs, Map):
             raise PipefileError("inputs: must be a mapping", comp.at("inputs"))
         for name, d in inputs.items():
             loc = inputs.at(name)
             if inline:  # an inline job's inputs are its bindings: their type is what they are
-                typ = PORT_TYPES.get(d.get("type")) if isinstance(d, dict) else None
-                if typ is None and not isinstance(d, (dict, str)) and d is not None:
+                typ = PORT_TYPES.get(d.get("type")) if isinstance(d, Map) else None
+                if typ is None and not isinstance(d, (Map, str)) and d is not None:
                     typ = spec.type_of_value(d)
                 decls[name] = spec.InputDecl(name, typ, loc=loc)
                 continue
-            if not isinstance(d, dict):
+            if not isinstance(d, Map):
                 raise PipefileError(f"component input '{name}' must be a mapping with a type:", loc)
             t = d.get("type")
             if t not in PORT_TYPES:
@@ -140,10 +161,10 @@ class CommandNodes:
     def _bind_outputs(self, node: str, job, prefix: str) -> list:
         """The names of `job`'s outputs bound to `${{parent.outputs.X}}`: they are X of the
         pipeline around it (`exports[prefix]`)."""
-        outputs = job.get("outputs") or {}
+        outputs = job.get("outputs")
         bound = []
-        for oname, v in outputs.items() if isinstance(outputs, dict) else ():
-            text = v.get("path") if isinstance(v, dict) else v
+        for oname, v in outputs.items() if isinstance(outputs, Map) else ():
+            text = v.get("path") if isinstance(v, Map) else v
             m = REF.match(text) if isinstance(text, str) else None
             if m and m.group(1) == "outputs":
                 if prefix:
@@ -158,10 +179,10 @@ class CommandNodes:
         cloc = comp.at("command")
         if not isinstance(cmd, str) or not cmd.strip():
             raise PipefileError(f"job '{node}' has no command", comp.loc, "give the component a command:")
-        outs = comp.get("outputs") or {}
+        outs = comp.get("outputs")
         outputs = {}
-        for oname, o in outs.items() if isinstance(outs, dict) else ():
-            t = o.get("type") if isinstance(o, dict) else None
+        for oname, o in outs.items() if isinstance(outs, Map) else ():
+            t = o.get("type") if isinstance(o, Map) else None
             typ = PORT_TYPES.get(t or "uri_folder", spec.URI_FOLDER)
             if typ not in spec.PATH_TYPES:
                 typ = spec.URI_FOLDER
@@ -184,7 +205,7 @@ class CommandNodes:
                 folder = f"{OUTPUT_ROOT}/{self.stem}/{node}/{oname}"
                 outputs[oname] = spec.StepOutput(oname, folder, spec.URI_FOLDER, job["outputs"].at(oname))
         self._check_command(node, cmd, cloc, decls, binds, outputs)
-        code = ()
+        code: tuple = ()
         if comp.get("code") is not None:
             raw = comp["code"]
             if not isinstance(raw, str) or raw.startswith(("azureml:", "https://", "azureml://")):
@@ -194,7 +215,7 @@ class CommandNodes:
                 spec.CodeRef(self.workspace_path(local, comp.at("code"), f"code of job '{node}'"), comp.at("code")),
             )
         limits = job.get("limits") or {}
-        timeout = limits.get("timeout") if isinstance(limits, dict) else None
+        timeout = limits.get("timeout") if isinstance(limits, Map) else None
         self.drafts[node] = Draft(
             name=node,
             command=cmd,
@@ -253,7 +274,7 @@ class CommandNodes:
         loc = comp.at("environment")
         if ref is None:
             return ""
-        if not isinstance(ref, (str, dict)):
+        if not isinstance(ref, (str, Map)):
             raise PipefileError(
                 f"job '{node}': environment must be a reference (azureml:NAME@latest) "
                 "or a mapping (image:, conda_file:)",
@@ -261,13 +282,13 @@ class CommandNodes:
             )
         text = ref if isinstance(ref, str) else ""
         keys = [text, (parse_name(text) or ("",))[0]] if text else []
-        if isinstance(ref, dict) and ref.get("name"):
+        if isinstance(ref, Map) and ref.get("name"):
             keys.append(str(ref["name"]))
         for k in keys:
             if k and k in self._env_map:
                 env = envs.from_map(envs.safe_name(k), self._env_map[k], self._env_map.at(k))
                 return self._add_env(env)
-        definition = ref if isinstance(ref, dict) else None
+        definition = ref if isinstance(ref, Map) else None
         if text.startswith("azureml:") and parse_name(text) and envs.curated(text) is None:
             hint = (
                 f"pipe knows the curated {', '.join(sorted(envs.CURATED))}; write the environment's YAML next to the "

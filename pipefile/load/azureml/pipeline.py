@@ -21,6 +21,7 @@ from . import options as opts
 from . import yamlfile
 from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef
 from .resolve import Resolver, parse_name
+from .yamlfile import Map
 
 _IGNORED = {  # key -> why it means nothing here
     "compute": "runs on this machine",
@@ -90,11 +91,11 @@ class Importer(CommandNodes):
         self._env_map = self._read_env_map()
         self._check_keys(top, _TOP, "the pipeline")
         settings = top.get("settings") or {}
-        if isinstance(settings, dict):
+        if isinstance(settings, Map):
             self._check_keys(settings, _SETTINGS, "settings")
-        self.force = bool(settings.get("force_rerun")) if isinstance(settings, dict) else False
-        keep_going = bool(settings.get("continue_on_step_failure")) if isinstance(settings, dict) else False
-        scope = self._top_inputs(top.get("inputs") or {}, top)
+        self.force = bool(settings.get("force_rerun")) if isinstance(settings, Map) else False
+        keep_going = bool(settings.get("continue_on_step_failure")) if isinstance(settings, Map) else False
+        scope = self._top_inputs(top.get("inputs") or yamlfile.empty(), top)
         self.pipeline(top, "", scope, self.path)
         steps = {}
         for d in self.drafts.values():
@@ -123,7 +124,7 @@ class Importer(CommandNodes):
         self.warnings.append((loc, message, hint or None))
 
     def _check_keys(self, m, known: set, what: str) -> None:
-        if not isinstance(m, dict):
+        if not isinstance(m, Map):
             return
         for k in m:
             if k in known:
@@ -139,21 +140,21 @@ class Importer(CommandNodes):
         if not f:
             return {}
         data = yamlfile.read(f, self.sources)
-        if not isinstance(data, dict):
+        if not isinstance(data, Map):
             raise PipefileError("the environment map must be a mapping: environment -> what to use", SourceLoc(f))
         return data
 
     # --- inputs ---------------------------------------------------------------------------
     def _top_inputs(self, inputs, top) -> dict:
         scope: dict = {}
-        if not isinstance(inputs, dict):
+        if not isinstance(inputs, Map):
             raise PipefileError("inputs: must be a mapping", top.at("inputs"))
         for name, v in inputs.items():
             loc = inputs.at(name)
             if not NAME_RE.fullmatch(name):
                 self.errors.append(PipefileError(f"'{name}' is not a valid input name", loc))
                 continue
-            if isinstance(v, dict) and ("path" in v or PORT_TYPES.get(v.get("type")) in spec.PATH_TYPES):
+            if isinstance(v, Map) and ("path" in v or PORT_TYPES.get(v.get("type")) in spec.PATH_TYPES):
                 if "path" not in v:
                     scope[name] = None  # an optional path input left empty
                     continue
@@ -166,11 +167,11 @@ class Importer(CommandNodes):
                     self.assets[name] = spec.Asset(name, b.ref, b.type, loc=loc)
                     scope[name] = spec.Binding(spec.BIND_ASSET, loc, ref=name, type=b.type)
                 continue
-            value = v.get("default", v.get("value")) if isinstance(v, dict) else v
+            value = v.get("default", v.get("value")) if isinstance(v, Map) else v
             if value is None:
                 scope[name] = None
                 continue
-            typ = PORT_TYPES.get(v.get("type")) if isinstance(v, dict) else None
+            typ = PORT_TYPES.get(v.get("type")) if isinstance(v, Map) else None
             self.params[name] = spec.Param(name, typ or spec.type_of_value(value), value, loc=loc)
             scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
         return scope
@@ -197,7 +198,7 @@ class Importer(CommandNodes):
             )
         if isinstance(v, list):
             raise PipefileError(f"{what}: a list is not a value", loc, "bind a literal, a path or ${{parent...}}")
-        if isinstance(v, dict):
+        if isinstance(v, Map):
             if "path" in v:
                 p = v["path"]
                 if isinstance(p, str) and "${{" in p:
@@ -228,7 +229,7 @@ class Importer(CommandNodes):
     # --- jobs -----------------------------------------------------------------------------
     def pipeline(self, container, prefix: str, scope: dict, file: str) -> None:
         jobs = container.get("jobs")
-        if not isinstance(jobs, dict) or not jobs:
+        if not isinstance(jobs, Map) or not jobs:
             raise PipefileError("jobs: must be a mapping of job names to jobs", container.at("jobs"))
         for jname, job in jobs.items():
             node = f"{prefix}/{jname}" if prefix else jname
@@ -237,7 +238,7 @@ class Importer(CommandNodes):
                     raise PipefileError(
                         f"'{jname}' is not a valid job name", jobs.at(jname), "use letters, digits, '_' and '-'"
                     )
-                if not isinstance(job, dict):
+                if not isinstance(job, Map):
                     raise PipefileError(f"job '{node}' must be a mapping", jobs.at(jname))
                 self.job(node, job, prefix, scope, file)
             except PipefileError as e:
@@ -248,7 +249,7 @@ class Importer(CommandNodes):
         comp = job.get("component")
         if comp is None:
             return job, file
-        if isinstance(comp, dict):
+        if isinstance(comp, Map):
             return comp, file
         if not isinstance(comp, str):
             raise PipefileError("component: must be a path, azureml:NAME@latest, or a mapping", job.at("component"))
@@ -264,7 +265,7 @@ class Importer(CommandNodes):
         ref = comp[len("file:") :] if comp.startswith("file:") else comp
         path = os.path.normpath(os.path.join(os.path.dirname(file), ref))
         data = yamlfile.read(path, self.sources)
-        if not isinstance(data, dict):
+        if not isinstance(data, Map):
             raise PipefileError(
                 f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at("component")
             )
@@ -279,8 +280,8 @@ class Importer(CommandNodes):
             self._check_keys(comp, _JOB | {"$schema"}, f"component {display_path(comp_file)}")
         decls = self._decls(comp, inline, node)
         binds: dict = {}
-        inputs = job.get("inputs") or {}
-        for iname, v in inputs.items() if isinstance(inputs, dict) else ():
+        inputs = job.get("inputs")
+        for iname, v in inputs.items() if isinstance(inputs, Map) else ():
             loc = inputs.at(iname)
             if iname not in decls:
                 self._warn(

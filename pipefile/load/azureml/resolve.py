@@ -54,7 +54,7 @@ class Resolver:
             f = self.options.map_file
             if f:
                 data = yamlfile.read(f, self.sources)
-                if not isinstance(data, dict):
+                if not isinstance(data, yamlfile.Map):
                     raise PipefileError("the map file must be a mapping: URL prefix -> local path", SourceLoc(f))
                 for k, v in data.items():
                     if not isinstance(v, str):
@@ -76,7 +76,7 @@ class Resolver:
     # --- names --------------------------------------------------------------------------
     def index(self) -> dict:
         if self._index is None:
-            self._index = {}
+            index: dict = {}
             count = 0
             for top in (self.root,) + tuple(self.options.assets):
                 for folder, dirs, files in os.walk(top):
@@ -85,21 +85,22 @@ class Resolver:
                         if not f.endswith((".yml", ".yaml")) or count >= _MAX_FILES:
                             continue
                         count += 1
-                        self._note(os.path.join(folder, f))
+                        self._note(index, os.path.join(folder, f))
+            self._index = index
         return self._index
 
-    def _note(self, path: str) -> None:
+    def _note(self, index: dict, path: str) -> None:
         try:
             data = yamlfile.read(path, {})
         except PipefileError:
             return  # not ours to judge: a YAML that names nothing we look for
-        if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        if not isinstance(data, yamlfile.Map) or not isinstance(data.get("name"), str):
             return
         if "image" in data or "build" in data or "conda_file" in data:
             kind = "environment"
         else:
             kind = str(data.get("type") or "command")  # a component without type: is a command
-        self._index.setdefault(data["name"], []).append((str(data.get("version", "")), kind, path))
+        index.setdefault(data["name"], []).append((str(data.get("version", "")), kind, path))
 
     def by_name(self, ref: str, kinds: tuple, what: str, loc, hint: str = "") -> tuple:
         """(absolute path of the YAML defining `azureml:NAME...`, its values)."""

@@ -24,6 +24,13 @@ class Map(dict):
         return self.locs.get(key, self.loc)
 
 
+def empty() -> Map:
+    """The mapping of a key that is absent or null: no items, so no positions to give."""
+    m = Map()
+    m.loc, m.locs, m.file = SourceLoc(""), {}, ""
+    return m
+
+
 class Seq(list):
     loc: SourceLoc
     locs: list

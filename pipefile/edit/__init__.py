@@ -1,0 +1,11 @@
+"""The Pipefile editor of `pipe ui`: edit operations applied as minimal patches to the
+file's text (comments, key order, quoting, styles, anchors and untouched lines kept), each
+checked by reading the result back. Pure: no HTTP, no click. See docs/ui.md."""
+
+from __future__ import annotations
+
+from .apply import Edited, apply_edits
+from .diff import digest_of, unified_diff
+from .errors import EditError
+
+__all__ = ["Edited", "EditError", "apply_edits", "digest_of", "unified_diff"]

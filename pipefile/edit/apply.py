@@ -1,0 +1,130 @@
+"""`apply_edits`: a list of edit operations applied to a Pipefile's text, each checked.
+
+After each operation the new text is read back with the loader's own YAML reader
+(load/yamlsafe.py) and compared with what the operation meant (the data before it, with
+only the intended change): a text that reads back otherwise is never returned. The text is
+edited with `\\n` line ends; a file written with `\\r\\n` gets them back, line by line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from typing import Any, Callable
+
+from ..errors import PipefileError, SourceLoc
+from ..lazyclass import dataclass
+from ..load import yamlsafe
+from . import ops, render, steps
+from .diff import unified_diff
+from .editor import Editor
+from .errors import EditError
+
+OPERATIONS: dict[str, Callable[[Editor, dict], None]] = {
+    "set_param": ops.set_param,
+    "set": ops.set_field,
+    "add_step": steps.add_step,
+    "connect": steps.connect,
+    "disconnect": steps.disconnect,
+    "bind_asset": steps.bind_asset,
+    "promote": steps.promote,
+    "delete_step": steps.delete_step,
+    "rename_step": steps.rename_step,
+}
+
+
+@dataclass(frozen=True)
+class Edited:
+    text: str  # the new file text
+    diff: str  # unified diff, a/PATH b/PATH; "" when nothing changed
+    changed: bool
+
+
+def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
+    """`operations` (edit operations as JSON objects) applied in order to `text`, the
+    Pipefile at `path` (for messages). Raises EditError, naming the operation, for one that
+    cannot be applied; nothing is half applied."""
+    if not isinstance(operations, list):
+        raise EditError("the operations must be a list", SourceLoc(path), 'send [{"op": ...}, ...]')
+    if not operations:
+        return Edited(text, "", False)
+    lf = text.replace("\r\n", "\n").replace("\r", "\n")
+    bom = "\ufeff" if lf.startswith("\ufeff") else ""  # kept, but not counted in the parser's positions
+    lf = lf[len(bom) :]
+    data = _load(lf, path)
+    current = lf
+    for i, op in enumerate(operations):
+        name = op.get("op") if isinstance(op, dict) else None
+        try:
+            if name not in OPERATIONS:
+                raise EditError(
+                    f"unknown operation {name!r}" if isinstance(op, dict) else "an operation must be an object",
+                    SourceLoc(path),
+                    "one of: " + ", ".join(OPERATIONS),
+                )
+            current, data = _apply_one(current, data, op, path)
+        except EditError as e:
+            if e.loc is None:
+                e.loc = SourceLoc(path)
+            raise e.at(i, str(name)) from None
+    new = _newlines_back(text, bom + lf, bom + current)
+    return Edited(new, unified_diff(text, new, path), new != text)
+
+
+def _apply_one(text: str, data: Any, op: dict, path: str) -> tuple:
+    """(new text, its data). Written the file's way first; if that does not read back as
+    meant, again the plain way (inline, quoted values); else a bug, refused."""
+    for safe in (False, True):
+        ed = Editor(text, data, path, safe)
+        OPERATIONS[op["op"]](ed, op)
+        new = ed.doc.applied()
+        if new == text:
+            return text, data
+        try:
+            got = yamlsafe.load(new, path, numbers=True)
+        except Exception:  # does not parse: the second way, or the refusal below
+            continue
+        if render.canon(got) == render.canon(ed.data):
+            return new, got
+    raise EditError(
+        f"the edit {op['op']!r} would not read back as intended, so it was not made (a bug of pipe's editor)",
+        SourceLoc(path),
+        "make this change by hand in the file, and report it with the file",
+    )
+
+
+def _load(text: str, path: str) -> Any:
+    try:
+        data = yamlsafe.load(text, path, numbers=True)
+    except PipefileError as e:
+        raise EditError(f"the Pipefile cannot be edited: {e.message}", e.loc, e.hint) from None
+    except Exception as e:  # yaml.YAMLError: its mark says where
+        mark = getattr(e, "problem_mark", None)
+        loc = SourceLoc(path, mark.line + 1, mark.column + 1) if mark is not None else SourceLoc(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise EditError(
+            f"the Pipefile is not valid YAML ({problem}), so it cannot be edited",
+            loc,
+            "fix the file by hand first (pipe validate shows where)",
+        ) from None
+    if not isinstance(data, dict):
+        raise EditError("the Pipefile is not a mapping of keys", SourceLoc(path), "start from `pipe init`")
+    return data
+
+
+def _newlines_back(original: str, lf: str, new: str) -> str:
+    """`new` (edited from `lf`) with the line ends of `original`: each kept line its own,
+    new lines the file's most common one."""
+    if original == lf or new == lf:
+        return original if new == lf else new
+    ends = re.findall(r"\r\n|\r|\n", original)
+    common = Counter(ends).most_common(1)[0][0]
+    old_lines, new_lines = lf.split("\n"), new.split("\n")
+    out = [common] * (len(new_lines) - 1)
+    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
+    for a, b, size in matcher.get_matching_blocks():
+        for t in range(size):
+            if a + t < len(ends) and b + t < len(out):
+                out[b + t] = ends[a + t]
+    return "".join(line + (out[i] if i < len(out) else "") for i, line in enumerate(new_lines))
