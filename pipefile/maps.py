@@ -47,6 +47,8 @@ def _racy(st: os.stat_result, recorded_ns: int) -> bool:
     """Whether a file may have changed within the clock tick of a record (unseen by its stat)."""
     window = RACY_COARSE_NS if st.st_mtime_ns % 1_000_000_000 == 0 else RACY_NS
     return recorded_ns - st.st_mtime_ns <= window
+
+
 _NONE = (frozenset(), "", "")
 
 
@@ -104,7 +106,9 @@ def settle(root: str, step, group) -> tuple:
         (o,) = outs
         settled = [x for x in group.labels if items.get(x) == f"{now.get(x)};{o.get(x)}"]
     else:
-        settled = [x for x in group.labels if items.get(x) == ";".join([str(now.get(x))] + [str(o.get(x)) for o in outs])]
+        settled = [
+            x for x in group.labels if items.get(x) == ";".join([str(now.get(x))] + [str(o.get(x)) for o in outs])
+        ]
     if len(settled) < 2:
         return _NONE  # (the probe is a node anyway: nothing to spare)
     probe = settled.pop()
@@ -183,15 +187,30 @@ def makers_first(graph, plan) -> list:
 _DONE = (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH)
 
 
+def settled_folders(graph) -> tuple:
+    """The folders (mapped and gathered) of the maps some of whose tasks are settled: their
+    files' stat cache entries are not read (the session loads them if it plans every task)."""
+    out = set()
+    for g in graph.groups.values():
+        if g.settled:
+            out.add(_folder(g))
+            out.update(g.outputs.values())
+    return tuple(sorted(out))
+
+
 def update(root: str, graph, summary, started_ns: int) -> None:
-    """Write the record of each foreach step from what the run left (only when it changed)."""
+    """Write the record of each foreach step from what the run left (only when it changed).
+    A cache: failing to write it fails nothing (the next run plans every task of the map)."""
     for g in graph.groups.values():
         if g.kind != "foreach" or g.batches or not _of_files(g):
             continue
         tasks = [graph.nodes.get(f"{g.name}[{x}]") for x in g.labels[:1]]
         if any(n is not None and n.step.always_run for n in tasks):
             continue
-        _update_one(root, graph, g, summary, started_ns)
+        try:
+            _update_one(root, graph, g, summary, started_ns)
+        except OSError:
+            pass
 
 
 def _update_one(root: str, graph, g, summary, started_ns: int) -> None:

@@ -39,6 +39,7 @@ from .executors.local import LocalExecutor
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .landing import link_errors
 from .lazyclass import dataclass
+from .maps import settled_folders
 from .outcomes import ExitCode, JobStatus, Outcome
 from .planner import Outside, Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
@@ -144,7 +145,7 @@ class Session:
             self.remote = Remote(remote)
             self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
         self.ws = workspace or Workspace(self.root, create=writable)
-        self.cache = self.ws.state.stat_cache(skip=_settled_folders(graph))
+        self.cache = self.ws.state.stat_cache(skip=settled_folders(graph))  # (a map's: maps.py)
         self.hasher = Hasher(self.root, self.cache)
         self.envs = EnvironmentSet(graph.pipefile, self.hasher, self.ws.store_root)
         self.gpu_override = gpus
@@ -197,7 +198,7 @@ class Session:
 
         for rel in stale_entries(self.root, self.graph.groups):
             artifacts_mod.remove_read_only(os.path.join(self.root, rel))
-        from .expand import BATCH_ROOT
+        from .expand_map import BATCH_ROOT
         from .mapruns import link_batches
 
         link_batches(self.root, self.graph.groups, BATCH_ROOT)  # the folders batch tasks read
@@ -275,7 +276,7 @@ class Session:
 
             if not maps.verify(self.graph, plan):
                 # What a map's settled tasks share changed: each gets its node, and is planned.
-                for folder in _settled_folders(self.graph):
+                for folder in settled_folders(self.graph):
                     self.cache.load_under(folder)
                 self.graph = self.graph.full()
                 self._records = None
@@ -446,15 +447,10 @@ class Session:
         )
 
     def _record_maps(self, summary: RunSummary) -> None:
-        """Each foreach step's map record (maps.py): a cache, so failing to write it fails nothing."""
-        if not self.graph.groups or summary.interrupted:
-            return
-        from . import maps
+        if self.graph.groups and not summary.interrupted:
+            from . import maps
 
-        try:
             maps.update(self.root, self.graph, summary, self._started_ns or time.time_ns())
-        except OSError:
-            pass  # (the next run plans every task of the map, as without a record)
 
     def _ray_cluster(self, choice: ExecutorChoice):
         """The cluster and shared store `choice` names (a store named but not defined is an
@@ -546,16 +542,6 @@ class Session:
         self._cancel = hard
         if self.executor is not None:
             self.executor.cancel(hard=hard)
-
-
-def _settled_folders(graph) -> tuple:
-    """The folders (mapped and gathered) of the maps some of whose tasks are settled (maps.py)."""
-    out = set()
-    for g in graph.groups.values():
-        if g.settled:
-            out.add(os.path.dirname(g.values[0][0][1][0]))
-            out.update(g.outputs.values())
-    return tuple(sorted(out))
 
 
 RAY_DEFAULT_JOBS = 64  # steps in flight on a cluster at once, unless -j says (Ray queues the rest)

@@ -38,6 +38,7 @@ _LOADER_SOURCES = (
     "bindings.py",
     "landing.py",
     "expand.py",
+    "expand_map.py",
 )
 
 

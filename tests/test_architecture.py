@@ -20,6 +20,7 @@ LAYERS = {
     "load": 1,
     "graph": 1,
     "expand": 1,
+    "expand_map": 1,
     "landing": 1,
     "bindings": 1,
     "digest": 1,
