@@ -158,6 +158,8 @@ class Graph:
             norm = os.path.normpath(os.path.join(self.here, t)).replace("\\", "/")
             group = next((g for g in self.groups.values() if norm in g.outputs.values()), None)
         if group is not None:
+            if group.settled:  # (settled tasks have no node: up to date, nothing to select)
+                return [x for x in group.tasks if x in self.nodes]
             return list(group.tasks)
         name = self.resolve_target(t)
         return [name] if name is not None else []

@@ -210,6 +210,8 @@ def test_a_no_op_settles_the_map_from_its_record_and_records_it_once(repo):
     got = repo.outcomes()  # every task still listed, fresh
     assert got == {**{f"each[{n}.txt]": "fresh" for n in "abcdef"}, "all": "fresh"}
     assert _map_rows(repo, 2) == 1  # the probe alone: no row per settled task
+    assert repo.outcomes("each") == {f"each[{n}.txt]": "fresh" for n in "abcdef"}  # the step as a target
+    assert repo.outcomes("build/out") == {f"each[{n}.txt]": "fresh" for n in "abcdef"}  # its gathered folder
     shown = repo.pipe("status", check=True).out
     assert "each  6 tasks: 6 fresh" in " ".join(shown.split("\n")[0].split()) or "6 tasks: 6 fresh" in shown
     # one added item: one task runs, the rest stay settled
