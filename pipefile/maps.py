@@ -71,26 +71,6 @@ def _sig(st: os.stat_result) -> str:
     return f"{st.st_size}/{st.st_mtime_ns}/{st.st_ctime_ns}/{st.st_ino}"
 
 
-def _file_sigs(folder: str) -> dict:
-    """name -> signature of each plain file directly in `folder` ({} if it is not there).
-
-    A no-op over a map costs this: one stat per item and per entry, in one tight loop."""
-    try:
-        with os.scandir(folder) as it:
-            entries = list(it)
-    except OSError:
-        return {}
-    out = {}
-    for e in entries:
-        try:
-            st = e.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if statmod.S_ISREG(st.st_mode):
-            out[e.name] = f"{st.st_size}/{st.st_mtime_ns}/{st.st_ctime_ns}/{st.st_ino}"
-    return out
-
-
 def settle(root: str, step, group) -> tuple:
     """(settled labels, the probe's label, the record's fingerprint) of a foreach step
     (see expand.expand); nothing settled without a record that fits."""
@@ -100,19 +80,56 @@ def settle(root: str, step, group) -> tuple:
     if rec is None:
         return _NONE
     items = rec["items"]
-    now = _file_sigs(os.path.join(root, _folder(group)))
-    outs = [_file_sigs(os.path.join(root, path)) for path in group.outputs.values()]
-    if len(outs) == 1:
-        (o,) = outs
-        settled = [x for x in group.labels if items.get(x) == f"{now.get(x)};{o.get(x)}"]
-    else:
-        settled = [
-            x for x in group.labels if items.get(x) == ";".join([str(now.get(x))] + [str(o.get(x)) for o in outs])
-        ]
+    folders = [os.path.join(root, _folder(group))] + [os.path.join(root, p) for p in group.outputs.values()]
+    fds: list = []
+    try:
+        for f in folders:
+            fds.append(os.open(f, os.O_RDONLY | os.O_DIRECTORY))
+        settled = _unchanged(group.labels, items, fds)
+    except OSError:
+        return _NONE  # (a gathered folder not there: nothing is up to date)
+    finally:
+        for fd in fds:
+            os.close(fd)
     if len(settled) < 2:
         return _NONE  # (the probe is a node anyway: nothing to spare)
     probe = settled.pop()
     return frozenset(settled), probe, rec.get("fp", "")
+
+
+def _unchanged(labels, items: dict, fds: list) -> list:
+    """The labels whose item and entries (in the folders open as `fds`) have the signatures
+    of their record. A no-op over a map costs this: a stat per item and per entry, relative
+    to the open folders, in one tight loop. (A signature that matches is the same inode,
+    unchanged: still the plain file it was when recorded.)"""
+    stat = os.stat
+    out = []
+    if len(fds) == 2:  # one output: the usual case, spelt out
+        fi, fo = fds
+        for x in labels:
+            r = items.get(x)
+            if r is None:
+                continue
+            try:
+                a = stat(x, dir_fd=fi, follow_symlinks=False)
+                b = stat(x, dir_fd=fo, follow_symlinks=False)
+            except OSError:
+                continue
+            now = f"{a.st_size}/{a.st_mtime_ns}/{a.st_ctime_ns}/{a.st_ino};"
+            if r == now + f"{b.st_size}/{b.st_mtime_ns}/{b.st_ctime_ns}/{b.st_ino}":
+                out.append(x)
+        return out
+    for x in labels:
+        r = items.get(x)
+        if r is None:
+            continue
+        try:
+            sigs = [_sig(stat(x, dir_fd=fd, follow_symlinks=False)) for fd in fds]
+        except OSError:
+            continue
+        if r == ";".join(sigs):
+            out.append(x)
+    return out
 
 
 def _of_files(group) -> bool:
@@ -240,14 +257,15 @@ def _update_one(root: str, graph, g, summary, started_ns: int) -> None:
         entry = None
         if f == fp:
             try:
-                item = os.stat(os.path.join(folder, label))
+                item = os.stat(os.path.join(folder, label), follow_symlinks=False)
                 outs = [os.stat(os.path.join(root, o, label), follow_symlinks=False) for o in outputs]
             except OSError:
                 outs = None
-            # An entry that is a folder: its signature says nothing of its files. An item
+            # A folder (or a link): its signature says nothing of what it holds. An item
             # changed just before (or while) this run: its signature may hide another change.
-            if outs is not None and all(statmod.S_ISREG(st.st_mode) for st in outs) and not _racy(item, started_ns):
-                entry = ";".join([_sig(item)] + [_sig(st) for st in outs])
+            if outs is not None and all(statmod.S_ISREG(st.st_mode) for st in [item] + outs):
+                if not _racy(item, started_ns):
+                    entry = ";".join([_sig(item)] + [_sig(st) for st in outs])
         if entry is None:
             changed = items.pop(label, None) is not None or changed
         elif items.get(label) != entry:
