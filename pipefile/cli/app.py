@@ -47,6 +47,7 @@ LAZY_COMMANDS = {
     "init": "init",
     "deploy": "deploy",
     "import": "importer",
+    "export": "export",
     "deployments": "deploy",
     "report": "report",
     "ui": "ui",
