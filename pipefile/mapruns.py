@@ -32,7 +32,8 @@ class MapPolicy:
         if not groups:
             return None
         node = self.graph.nodes.get(name)
-        return groups.get(node.step.group) if node is not None and node.step.group else None
+        group = groups.get(node.step.group) if node is not None and node.step.group else None
+        return group if group is not None and group.kind == "foreach" else None
 
     def retry(self, result: StepResult) -> bool:
         """Whether a task whose command failed runs again (the failure is then not recorded)."""
