@@ -107,7 +107,9 @@ def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=Non
             groups[st.name] = group
             steps[st.name] = placeholder(st, group.after)
             continue
-        if settle is not None and group.kind == spec.EXPAND_FOREACH and not group.batches and not task_read(pf, st):
+        # (not inside a pipeline component, STEP/INNER: its group counts inner tasks by node)
+        mapped = group.kind == spec.EXPAND_FOREACH and not group.batches and "/" not in st.name
+        if settle is not None and mapped and not task_read(pf, st):
             settled, probe, fp = settle(pf.root, st, group)
             group = dataclasses.replace(group, settled=settled, probe=probe, settled_fp=fp)
         groups[st.name] = group
