@@ -155,6 +155,7 @@ _OVER_THE_LINE = {
     "pipefile.load.steps": "step parsing, being extended by the composition work",
     "pipefile.scheduler": "the scheduler, being reshaped for the Ray executor",
     "pipefile.executors.local": "the local executor, being reshaped for the Ray executor",
+    "pipefile.session": "grew past the line with foreach over a step's output, still being edited there",
 }
 
 
