@@ -18,6 +18,7 @@ from .yamlfile import Map
 
 OUTPUT_ROOT = ".azureml-outputs"
 ARTIFACTS = "artifacts"  # the reserved output: the run's ./outputs and ./logs
+METRICS = "metrics.json"  # in it: what the run logged to MLflow (executors/workdir.py writes it)
 # `${{parent.inputs.NAME}}` / `${{parent.outputs.NAME}}`, the whole of a value
 REF = re.compile(r"^\s*\$\{\{\s*parent\.(inputs|outputs)\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
 PORT_TYPES: dict[Any, str] = {
@@ -75,6 +76,8 @@ class Draft:
     always: bool
     timeout: Optional[float]
     description: str = ""
+    metrics: tuple = ()  # artifacts/metrics.json: what the run logged to MLflow
+    expand: Optional[spec.Expansion] = None  # a sweep job's trials (sweep.py)
 
 
 class CommandNodes:
@@ -189,10 +192,12 @@ class CommandNodes:
             folder = f"{OUTPUT_ROOT}/{self.stem}/{node}/{oname}"
             path = f"{folder}/{oname}" if typ == spec.URI_FILE else folder
             outputs[oname] = spec.StepOutput(oname, path, typ, outs.at(oname))
+        metrics: tuple = ()
         if ARTIFACTS not in outputs:
             outputs[ARTIFACTS] = spec.StepOutput(
                 ARTIFACTS, f"{OUTPUT_ROOT}/{self.stem}/{node}/{ARTIFACTS}", spec.URI_FOLDER, comp.loc
             )
+            metrics = (f"{outputs[ARTIFACTS].path}/{METRICS}",)
         if comp is not job:
             for oname in job.get("outputs") or {}:
                 if oname not in outputs:
@@ -230,6 +235,7 @@ class CommandNodes:
             always=self.force or comp.get("is_deterministic") is False or job.get("is_deterministic") is False,
             timeout=float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None,
             description=str(comp.get("description") or ""),
+            metrics=metrics,
         )
 
     def _check_command(self, node, cmd, loc, decls, binds, outputs) -> None:

@@ -21,6 +21,7 @@ from . import options as opts
 from . import yamlfile
 from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef
 from .resolve import Resolver, parse_name
+from .sweep import SweepNodes
 from .yamlfile import Map
 
 _IGNORED = {  # key -> why it means nothing here
@@ -65,7 +66,7 @@ def _empty(imp: "Importer", path: str) -> spec.Pipefile:
     return spec.Pipefile(path=path, root=os.path.dirname(path), sources=tuple(sorted(imp.sources.items())))
 
 
-class Importer(CommandNodes):
+class Importer(SweepNodes, CommandNodes):
     def __init__(self, path: str):
         self.path = path
         self.root = os.path.dirname(path)
@@ -244,34 +245,35 @@ class Importer(CommandNodes):
             except PipefileError as e:
                 self.errors.append(e)
 
-    def component_of(self, job, file: str) -> tuple:
-        """(the component's values, the file they were read from): the job itself when inline."""
-        comp = job.get("component")
+    def component_of(self, job, file: str, key: str = "component") -> tuple:
+        """(the component's values, the file they were read from): the job itself when inline.
+        `key`: where the job names it (a sweep job's is `trial:`)."""
+        comp = job.get(key)
         if comp is None:
             return job, file
         if isinstance(comp, Map):
             return comp, file
         if not isinstance(comp, str):
-            raise PipefileError("component: must be a path, azureml:NAME@latest, or a mapping", job.at("component"))
+            raise PipefileError(f"{key}: must be a path, azureml:NAME@latest, or a mapping", job.at(key))
         if comp.startswith("azureml:") and parse_name(comp):
-            path, data = self.resolver.by_name(comp, ("command", "pipeline"), "component", job.at("component"))
+            path, data = self.resolver.by_name(comp, ("command", "pipeline"), "component", job.at(key))
             return data, path
         if comp.startswith(("azureml://", "https://", "http://")):
             raise PipefileError(
                 f"component '{comp}' is in a registry, not on this machine",
-                job.at("component"),
-                "write its YAML locally and name it by path (component: ./train.yml)",
+                job.at(key),
+                f"write its YAML locally and name it by path ({key}: ./train.yml)",
             )
         ref = comp[len("file:") :] if comp.startswith("file:") else comp
         path = os.path.normpath(os.path.join(os.path.dirname(file), ref))
         data = yamlfile.read(path, self.sources)
         if not isinstance(data, Map):
-            raise PipefileError(
-                f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at("component")
-            )
+            raise PipefileError(f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at(key))
         return data, path
 
     def job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
+        if job.get("type") == "sweep":  # (sweep.py: its trial is the component)
+            return self.sweep_job(node, job, prefix, scope, file)
         comp, comp_file = self.component_of(job, file)
         inline = comp is job
         typ = job.get("type") or comp.get("type") or "command"
@@ -279,19 +281,7 @@ class Importer(CommandNodes):
         if not inline:
             self._check_keys(comp, _JOB | {"$schema"}, f"component {display_path(comp_file)}")
         decls = self._decls(comp, inline, node)
-        binds: dict = {}
-        inputs = job.get("inputs")
-        for iname, v in inputs.items() if isinstance(inputs, Map) else ():
-            loc = inputs.at(iname)
-            if iname not in decls:
-                self._warn(
-                    loc, f"job '{node}': input '{iname}' is not an input of its component: ignored (as Azure does)"
-                )
-                continue
-            b = self.bind(v, file, loc, scope, prefix, f"input '{iname}' of job '{node}'")
-            if b is not None:
-                self._check_value(node, iname, b, decls[iname], loc)
-                binds[iname] = b
+        binds = self.bind_inputs(node, job, decls, prefix, scope, file)
         if typ == "pipeline":
             if comp_file in self._opened:
                 raise PipefileError(
@@ -322,6 +312,23 @@ class Importer(CommandNodes):
                 "run it on Azure, or rewrite it as a command component",
             )
         self.command(node, job, comp, comp_file, decls, binds, prefix)
+
+    def bind_inputs(self, node: str, job, decls: dict, prefix: str, scope: dict, file: str) -> dict:
+        """What the job's `inputs:` bind to its component's inputs: name -> Binding or JobRef."""
+        binds: dict = {}
+        inputs = job.get("inputs")
+        for iname, v in inputs.items() if isinstance(inputs, Map) else ():
+            loc = inputs.at(iname)
+            if iname not in decls:
+                self._warn(
+                    loc, f"job '{node}': input '{iname}' is not an input of its component: ignored (as Azure does)"
+                )
+                continue
+            b = self.bind(v, file, loc, scope, prefix, f"input '{iname}' of job '{node}'")
+            if b is not None:
+                self._check_value(node, iname, b, decls[iname], loc)
+                binds[iname] = b
+        return binds
 
     # --- the steps ------------------------------------------------------------------------
     def _resolve(self, ref: JobRef, seen: Optional[set] = None) -> tuple:
@@ -377,6 +384,8 @@ class Importer(CommandNodes):
                         f"of '{step}': it is given the file's path (Azure gives the folder around it)",
                         "declare the input uri_file, or the output uri_folder",
                     )
+                if self.drafts[step].expand is not None:  # a sweep's output: its best trial's, as on Azure
+                    step = f"{step}.best"
                 b = spec.Binding(spec.BIND_STEP_OUTPUT, b.loc, ref=step, output=out, type=o.type)
             inputs[name] = b
         decls = dict(d.decls)
@@ -402,4 +411,6 @@ class Importer(CommandNodes):
             render=spec.RENDER_AZUREML,
             always_run=d.always,
             timeout=d.timeout,
+            metrics=d.metrics,
+            expand=d.expand,
         )
