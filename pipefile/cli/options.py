@@ -129,6 +129,10 @@ def workspace_root(pipefile) -> str:
     from ..load import find_pipefile
 
     path = pipefile or find_pipefile(".")
+    if pipefile:  # an Azure ML pipeline that reads files above its folder has its workspace there
+        from ..load.azureml import workspace_of
+
+        return workspace_of(os.path.abspath(path)) or os.path.dirname(os.path.abspath(path))
     return os.path.dirname(os.path.abspath(path))
 
 

@@ -21,6 +21,7 @@ from . import options as opts
 from . import yamlfile
 from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef
 from .resolve import Resolver, parse_name
+from .parallel import ParallelNodes
 from .sweep import SweepNodes
 from .yamlfile import Map
 
@@ -54,23 +55,49 @@ def looks_like(text: str) -> bool:
 
 
 def load_lenient(path: str, text: str) -> tuple:
-    imp = Importer(os.path.abspath(path))
+    path = os.path.abspath(path)
+    imp = Importer(path)
+    pf, errors = imp.read(text)
+    if imp.outside:
+        # What the pipeline reads lies above its folder (`code: ../src`, as Azure uploads it):
+        # the workspace is then the nearest folder holding the pipeline and all of it.
+        root = os.path.commonpath([imp.root] + imp.outside)
+        if root == os.path.dirname(root):  # the filesystem's root: no workspace there (refused)
+            root = ""
+        imp = Importer(path, root, fixed=True)
+        pf, errors = imp.read(text)
+    return pf, errors
+
+
+def workspace_of(path: str) -> Optional[str]:
+    """The workspace of the Azure ML pipeline at `path` (None when it is none): its folder,
+    or the folder above that holds what it reads, so every command finds the same `.pipe/`."""
+    if not path.endswith((".yml", ".yaml")):
+        return None
     try:
-        pf = imp.load(text)
-    except PipefileError as e:
-        return _empty(imp, path), imp.errors + [e]
-    return pf, imp.errors
+        with open(path, encoding="utf-8") as f:
+            text = f.read(4_000_000)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not looks_like(text):
+        return None
+    return load_lenient(path, text)[0].root
 
 
 def _empty(imp: "Importer", path: str) -> spec.Pipefile:
     return spec.Pipefile(path=path, root=os.path.dirname(path), sources=tuple(sorted(imp.sources.items())))
 
 
-class Importer(SweepNodes, CommandNodes):
-    def __init__(self, path: str):
+class Importer(SweepNodes, ParallelNodes, CommandNodes):
+    def __init__(self, path: str, root: str = "", fixed: bool = False):
         self.path = path
-        self.root = os.path.dirname(path)
+        self.root = root or os.path.dirname(path)
         self.stem = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0])
+        if root:  # outputs of pipelines of the same name in different folders stay apart
+            self.stem = f"{os.path.relpath(os.path.dirname(path), root)}/{self.stem}".removeprefix("./")
+        self.widened = bool(root)
+        self.fixed = fixed  # read once already: a path outside the workspace is an error now
+        self.outside: list = []  # absolute paths read above the pipeline's folder
         self.options = opts.read()
         self.sources: dict = {}
         self.errors: list = []
@@ -80,13 +107,21 @@ class Importer(SweepNodes, CommandNodes):
         self.environments: dict = {}
         self.drafts: dict = {}  # node path -> Draft (command nodes)
         self.exports: dict = {}  # pipeline node path -> {output: (step, out) or JobRef}
-        self.resolver = Resolver(self.root, self.options, self.sources)
+        self.resolver = Resolver(os.path.dirname(path), self.options, self.sources)
         self.force = False
         self._limits: dict = {}  # (node, input) -> the component's declaration of it
         self._env_map: Any = {}
         self._opened: list = [path]  # the pipeline files being read, outermost first (no loops)
 
     # --- the whole file --------------------------------------------------------------------
+    def read(self, text: str) -> tuple:
+        """(the spec, the errors)."""
+        try:
+            pf = self.load(text)
+        except PipefileError as e:
+            return _empty(self, self.path), self.errors + [e]
+        return pf, self.errors
+
     def load(self, text: str) -> spec.Pipefile:
         top = yamlfile.parse(text, self.path)
         self._env_map = self._read_env_map()
@@ -219,11 +254,14 @@ class Importer(SweepNodes, CommandNodes):
 
     def workspace_path(self, local: str, loc, what: str) -> str:
         rel, problem = normalize_path(os.path.relpath(local, self.root))
+        if rel is None and not self.fixed:
+            self.outside.append(os.path.normpath(local))
+            return "."  # (read again with the workspace above it)
         if rel is None:
             raise PipefileError(
                 f"{what}: '{local}' is outside the pipeline's folder ({display_path(self.root)}), pipe's workspace",
                 loc,
-                "move (or link) it into the folder of the pipeline YAML, or run a pipeline YAML placed above it",
+                "move (or link) it below a folder that also holds the pipeline YAML",
             )
         return rel
 
@@ -277,6 +315,8 @@ class Importer(SweepNodes, CommandNodes):
         comp, comp_file = self.component_of(job, file)
         inline = comp is job
         typ = job.get("type") or comp.get("type") or "command"
+        if typ == "parallel":  # (parallel.py: mini-batches through pipe's driver)
+            return self.parallel_job(node, job, prefix, scope, file)
         self._check_keys(job, _JOB, f"job '{node}'")
         if not inline:
             self._check_keys(comp, _JOB | {"$schema"}, f"component {display_path(comp_file)}")
@@ -307,7 +347,7 @@ class Importer(SweepNodes, CommandNodes):
             return
         if typ != "command":
             raise PipefileError(
-                f"job '{node}' is a '{typ}' job; pipe runs command and pipeline jobs",
+                f"job '{node}' is a '{typ}' job; pipe runs command, pipeline, sweep and parallel jobs",
                 job.at("type") if "type" in job else comp.loc,
                 "run it on Azure, or rewrite it as a command component",
             )
