@@ -254,9 +254,16 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
 
     def workspace_path(self, local: str, loc, what: str) -> str:
         rel, problem = normalize_path(os.path.relpath(local, self.root))
-        if rel is None and not self.fixed:
+        above = os.path.relpath(local, self.root).split(os.sep)[0] == ".."
+        if rel is None and above and not self.fixed:
             self.outside.append(os.path.normpath(local))
             return "."  # (read again with the workspace above it)
+        if rel is None and not above:  # the workspace itself, or inside .pipe/
+            raise PipefileError(
+                f"{what}: {problem} (the pipeline's folder holds pipe's .pipe/ and {OUTPUT_ROOT}/)",
+                loc,
+                "name a file or folder inside it (code: ./src, path: ./data)",
+            )
         if rel is None:
             raise PipefileError(
                 f"{what}: '{local}' is outside the pipeline's folder ({display_path(self.root)}), pipe's workspace",

@@ -56,8 +56,8 @@ class SweepNodes:
         decls = self._decls(comp, False, node)
         binds = self.bind_inputs(node, job, decls, prefix, scope, file)
         space = self._search_space(job, decls, what)
-        for name, _kind, _args in space:
-            binds.pop(name, None)  # the search space sets it, trial by trial
+        for name, _kind, _args in space:  # the search space sets it, trial by trial
+            binds[name] = spec.Binding(spec.BIND_NONE, job["search_space"].at(name))
         search, seed = self._sampling(job, space, what)
         metric, goal = self._objective(job, what)
         limits = job.get("limits") or yamlfile.empty()
