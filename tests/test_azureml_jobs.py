@@ -57,6 +57,12 @@ def test_sweep_job_runs_its_trials_and_a_consumer_reads_the_best_trial(repo):
     r = _pipe(repo, "sweep", "show", "tune", "-f", "pipeline.yml")
     assert r.code == 0 and f"best: tune[{best}]" in r.out, str(r)
     assert set(_outcomes(repo, "-f", "pipeline.yml").values()) == {"fresh"}
+    # moved over for good: the Pipefile has the sweep as a step's sweep:, with the same keys
+    r = _pipe(repo, "import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    assert "sweep:" in repo.read("Pipefile") and "${{steps.tune.best.outputs.model_output}}" in repo.read("Pipefile")
+    r = _pipe(repo, "status", "--json")
+    assert r.code == 0 and {s["state"] for s in r.json["steps"]} == {"fresh"}, str(r)
 
 
 _TRIAL = (
@@ -240,3 +246,22 @@ def test_a_pipeline_reading_above_its_folder_has_its_workspace_there(repo):
     r = here.pipe("run", "--json", "-f", "pipeline.yml")
     assert r.code == 0 and [s["outcome"] for s in r.json["steps"]] == ["ran"], str(r)
     assert repo.read(".azureml-outputs/pipelines/pipeline/up/o/out.txt") == "Hello\n"
+
+
+# --- metrics a node logs to MLflow ------------------------------------------------------------
+
+
+def test_metrics_a_node_logs_to_mlflow_are_its_recorded_metrics(repo):
+    pytest.importorskip("mlflow")  # (MLflow 3 refuses a file store unless told: pipe tells it)
+    repo.write(
+        "src/log.py",
+        "import mlflow\nmlflow.log_metric('acc', 0.5, step=0)\nmlflow.log_metric('acc', 0.75, step=1)\n"
+        "mlflow.log_metric('loss', 2.0)\n",
+    )
+    repo.write("pipeline.yml", "type: pipeline\njobs:\n  fit:\n    code: ./src\n    command: python log.py\n")
+    r = repo.pipe("run", "-f", "pipeline.yml", timeout=300)
+    assert r.code == 0, str(r)
+    assert json.loads(repo.read(".azureml-outputs/pipeline/fit/artifacts/metrics.json")) == {"acc": 0.75, "loss": 2.0}
+    r = repo.pipe("metrics", "show", "--json", "-f", "pipeline.yml")
+    assert r.code == 0 and "fit.acc" in r.out and "0.75" in r.out, str(r)
+    assert not (repo.root / "mlruns").exists() and not (repo.root / "src/mlruns").exists()
