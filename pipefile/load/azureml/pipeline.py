@@ -372,6 +372,15 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                 )
                 continue
             b = self.bind(v, file, loc, scope, prefix, f"input '{iname}' of job '{node}'")
+            if (
+                isinstance(b, spec.Binding)
+                and b.kind == spec.BIND_VALUE
+                and decls[iname].type == spec.BOOLEAN
+                and type(b.value) is int
+                and b.value in (0, 1)
+            ):
+                # azure-ai-ml writes a sweep job's boolean literals as 0 and 1: they are still booleans
+                b = spec.Binding(spec.BIND_VALUE, b.loc, value=bool(b.value))
             if b is not None:
                 self._check_value(node, iname, b, decls[iname], loc)
                 binds[iname] = b
