@@ -265,3 +265,36 @@ def test_metrics_a_node_logs_to_mlflow_are_its_recorded_metrics(repo):
     r = repo.pipe("metrics", "show", "--json", "-f", "pipeline.yml")
     assert r.code == 0 and "fit.acc" in r.out and "0.75" in r.out, str(r)
     assert not (repo.root / "mlruns").exists() and not (repo.root / "src/mlruns").exists()
+
+
+# --- what azure-ai-ml writes (`pipe run -f build.py` reads its YAML form) ------------------------
+
+
+def test_the_sdk_forms_of_a_url_input_and_of_boolean_literals_are_read(repo):
+    repo.write("local/iris.csv", "a\n1\n")
+    repo.write("map.yml", "https://example.com/data: ./local\n")
+    repo.write("c.yml", "name: c\ninputs:\n  d: {type: uri_file}\n  flag: {type: boolean}\ncommand: echo ${{inputs.flag}}\n")
+    repo.write(
+        "pipeline.yml",
+        # azure-ai-ml writes a URL it was given as azureml:URL, and a sweep's booleans as 0/1
+        "type: pipeline\njobs:\n  j:\n    component: ./c.yml\n    inputs:\n"
+        "      d: {type: uri_file, path: 'azureml:https://example.com/data/iris.csv'}\n      flag: 0\n",
+        dedent=False,
+    )
+    r = repo.pipe("run", "-f", "pipeline.yml", "--azureml-map", "map.yml")
+    assert r.code == 0, str(r)
+    assert "j | False" in r.err, str(r)
+
+
+def test_pipe_ui_shows_an_azure_ml_pipeline_and_takes_the_azureml_options(repo):
+    pytest.importorskip("httpx")
+    from test_ui_server import Ui  # (the running `pipe ui` the UI tests use)
+
+    _fixture(repo, "parallel")
+    ui = Ui(repo.root, "-f", "pipeline.yml", "--azureml-env-map", "envmap.yml")
+    try:
+        doc = ui.get("/api/pipeline").json()
+        assert doc["ok"] and not doc["errors"], doc["errors"]
+        assert {n["name"] for n in doc["graph"]["nodes"]} >= {"count_words", "add_columns", "report"}
+    finally:
+        ui.close()
