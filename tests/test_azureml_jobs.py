@@ -298,3 +298,14 @@ def test_pipe_ui_shows_an_azure_ml_pipeline_and_takes_the_azureml_options(repo):
         assert {n["name"] for n in doc["graph"]["nodes"]} >= {"count_words", "add_columns", "report"}
     finally:
         ui.close()
+
+
+def test_a_curated_environment_pipe_does_not_know_runs_in_its_image_with_docker(repo):
+    ref = "azureml://registries/azureml/environments/tensorflow-2.16-cuda12/labels/latest"
+    repo.write("pipeline.yml", f"type: pipeline\njobs:\n  j:\n    command: echo hi\n    environment: {ref}\n", dedent=False)
+    image = "mcr.microsoft.com/azureml/curated/tensorflow-2.16-cuda12:latest"
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "pipeline.yml:5:18: environment" in r.err and f"docker:{image}" in r.err, str(r)
+    r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile", "--azureml-envs", "docker")
+    assert r.code == 0, str(r)
+    assert f"image: {image}" in repo.read("Pipefile")

@@ -295,11 +295,14 @@ class CommandNodes:
                 env = envs.from_map(envs.safe_name(k), self._env_map[k], self._env_map.at(k))
                 return self._add_env(env)
         definition = ref if isinstance(ref, Map) else None
-        if text.startswith("azureml:") and parse_name(text) and envs.curated(text) is None:
+        docker_curated = self.options.envs == "docker" and envs.curated_image(text)
+        if text.startswith("azureml:") and parse_name(text) and envs.curated(text) is None and not docker_curated:
             hint = (
                 f"pipe knows the curated {', '.join(sorted(envs.CURATED))}; write the environment's YAML next to the "
                 f"pipeline (or pass --azureml-assets DIR), or map it (--azureml-env-map FILE: '{text}: local')"
             )
+            if envs.curated_image(text):
+                hint += f", or run it in its image (--azureml-envs docker: {envs.curated_image(text)})"
             path, definition = self.resolver.by_name(text, ("environment",), "environment", loc, hint)
         if definition is not None:
             self._check_keys(
