@@ -216,6 +216,11 @@ def test_parallel_job_refusals_name_the_place_and_the_fix(repo):
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2 and "parallel job 'p' has no task.entry_script" in r.err, str(r)
     assert "init() and run(mini_batch)" in r.err or "entry_script: score.py" in r.err
+    # a prompt flow as a parallel component: said as such, not as a missing entry script
+    repo.write("flow/flow.dag.yaml", "inputs: {text: {type: string}}\nnodes: []\n")
+    repo.write("pipeline.yml", "type: pipeline\njobs:\n  p:\n    type: parallel\n    component: ./flow/flow.dag.yaml\n")
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "pipeline.yml:5:16: parallel job 'p' runs a prompt flow (flow/flow.dag.yaml)" in r.err, str(r)
 
 
 # --- a pipeline that reads files above its folder ---------------------------------------------

@@ -15,6 +15,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 from ...errors import PipefileError, did_you_mean
+from ..reader import display_path
 from . import yamlfile
 from .yamlfile import Map
 
@@ -59,6 +60,12 @@ class ParallelNodes:
         decls = self._decls(comp, inline, node)
         binds = self.bind_inputs(node, job, decls, prefix, scope, file)
         task = comp.get("task")
+        if task is None and ("flow" in comp or "nodes" in comp):
+            raise PipefileError(
+                f"{what} runs a prompt flow ({display_path(comp_file)}), which pipe does not run",
+                job.at("component"),
+                "run it on Azure (or with promptflow's `pf run`), or write it as a command component",
+            )
         if not isinstance(task, Map) or not isinstance(task.get("entry_script"), str):
             raise PipefileError(
                 f"{what} has no task.entry_script",
