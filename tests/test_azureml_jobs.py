@@ -220,7 +220,9 @@ def test_parallel_job_refusals_name_the_place_and_the_fix(repo):
     repo.write("flow/flow.dag.yaml", "inputs: {text: {type: string}}\nnodes: []\n")
     repo.write("pipeline.yml", "type: pipeline\njobs:\n  p:\n    type: parallel\n    component: ./flow/flow.dag.yaml\n")
     r = repo.pipe("validate", "-f", "pipeline.yml")
-    assert r.code == 2 and "pipeline.yml:5:16: parallel job 'p' runs a prompt flow (flow/flow.dag.yaml)" in r.err, str(r)
+    assert r.code == 2 and "pipeline.yml:5:16: parallel job 'p' runs a prompt flow (flow/flow.dag.yaml)" in r.err, str(
+        r
+    )
 
 
 # --- a pipeline that reads files above its folder ---------------------------------------------
@@ -278,7 +280,9 @@ def test_metrics_a_node_logs_to_mlflow_are_its_recorded_metrics(repo):
 def test_the_sdk_forms_of_a_url_input_and_of_boolean_literals_are_read(repo):
     repo.write("local/iris.csv", "a\n1\n")
     repo.write("map.yml", "https://example.com/data: ./local\n")
-    repo.write("c.yml", "name: c\ninputs:\n  d: {type: uri_file}\n  flag: {type: boolean}\ncommand: echo ${{inputs.flag}}\n")
+    repo.write(
+        "c.yml", "name: c\ninputs:\n  d: {type: uri_file}\n  flag: {type: boolean}\ncommand: echo ${{inputs.flag}}\n"
+    )
     repo.write(
         "pipeline.yml",
         # azure-ai-ml writes a URL it was given as azureml:URL, and a sweep's booleans as 0/1
@@ -307,7 +311,9 @@ def test_pipe_ui_shows_an_azure_ml_pipeline_and_takes_the_azureml_options(repo):
 
 def test_a_curated_environment_pipe_does_not_know_runs_in_its_image_with_docker(repo):
     ref = "azureml://registries/azureml/environments/tensorflow-2.16-cuda12/labels/latest"
-    repo.write("pipeline.yml", f"type: pipeline\njobs:\n  j:\n    command: echo hi\n    environment: {ref}\n", dedent=False)
+    repo.write(
+        "pipeline.yml", f"type: pipeline\njobs:\n  j:\n    command: echo hi\n    environment: {ref}\n", dedent=False
+    )
     image = "mcr.microsoft.com/azureml/curated/tensorflow-2.16-cuda12:latest"
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2 and "pipeline.yml:5:18: environment" in r.err and f"docker:{image}" in r.err, str(r)

@@ -20,8 +20,8 @@ from ..reader import NAME_RE, display_path
 from . import options as opts
 from . import yamlfile
 from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef
-from .resolve import Resolver, parse_name
 from .parallel import ParallelNodes
+from .resolve import Resolver, parse_name
 from .sweep import SweepNodes
 from .yamlfile import Map
 
@@ -313,7 +313,9 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         path = os.path.normpath(os.path.join(os.path.dirname(file), ref))
         data = yamlfile.read(path, self.sources)
         if not isinstance(data, Map):
-            raise PipefileError(f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at(key))
+            raise PipefileError(
+                f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at(key)
+            )
         return data, path
 
     def job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:

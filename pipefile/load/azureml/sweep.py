@@ -44,15 +44,23 @@ class SweepNodes:
     def sweep_job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
         what = f"sweep job '{node}'"
         if "trial" not in job:
-            raise PipefileError(f"{what} has no trial:", job.loc, "name the command component each trial runs: trial: ./train.yml")
+            raise PipefileError(
+                f"{what} has no trial:", job.loc, "name the command component each trial runs: trial: ./train.yml"
+            )
         self._check_keys(job, SWEEP_KEYS, what)
         comp, comp_file = self.component_of(job, file, "trial")
         if comp is job or (comp.get("type") or "command") != "command":
             raise PipefileError(
-                f"the trial of {what} must be a command component", job.at("trial"), "trial: ./train.yml (a command component)"
+                f"the trial of {what} must be a command component",
+                job.at("trial"),
+                "trial: ./train.yml (a command component)",
             )
-        self._check_keys(comp, {"type", "name", "version", "display_name", "description", "$schema", "inputs", "outputs"}
-                         | {"command", "code", "environment", "is_deterministic"}, f"component {display_path(comp_file)}")
+        self._check_keys(
+            comp,
+            {"type", "name", "version", "display_name", "description", "$schema", "inputs", "outputs"}
+            | {"command", "code", "environment", "is_deterministic"},
+            f"component {display_path(comp_file)}",
+        )
         decls = self._decls(comp, False, node)
         binds = self.bind_inputs(node, job, decls, prefix, scope, file)
         space = self._search_space(job, decls, what)
@@ -72,10 +80,15 @@ class SweepNodes:
                 "add limits: {max_total_trials: N}",
             )
         if "timeout" in limits:
-            self._warn(limits.at("timeout"), f"limits.timeout of {what} is ignored here (every trial runs to its end)",
-                       "limit each trial with limits.trial_timeout")
+            self._warn(
+                limits.at("timeout"),
+                f"limits.timeout of {what} is ignored here (every trial runs to its end)",
+                "limit each trial with limits.trial_timeout",
+            )
         if "early_termination" in job:
-            self._warn(job.at("early_termination"), f"early_termination of {what} is ignored here: every trial runs to its end")
+            self._warn(
+                job.at("early_termination"), f"early_termination of {what} is ignored here: every trial runs to its end"
+            )
         self.command(node, job, comp, comp_file, decls, binds, prefix)
         draft = self.drafts[node]
         if not draft.metrics:
@@ -101,7 +114,8 @@ class SweepNodes:
         sp = job.get("search_space")
         if not isinstance(sp, Map) or not sp:
             raise PipefileError(
-                f"{what} has no search_space:", job.at("search_space") if "search_space" in job else job.loc,
+                f"{what} has no search_space:",
+                job.at("search_space") if "search_space" in job else job.loc,
                 "add search_space: {INPUT: {type: choice, values: [...]}}",
             )
         out = []
@@ -109,12 +123,15 @@ class SweepNodes:
             loc = sp.at(name)
             if name not in decls:
                 raise PipefileError(
-                    f"search_space of {what}: '{name}' is not an input of its trial", loc, did_you_mean(name, decls, "input")
+                    f"search_space of {what}: '{name}' is not an input of its trial",
+                    loc,
+                    did_you_mean(name, decls, "input"),
                 )
             kind = d.get("type") if isinstance(d, Map) else None
             if kind in _NOT_YET:
                 raise PipefileError(
-                    f"search_space of {what}: '{name}' is sampled from a '{kind}' distribution, which pipe does not sample yet",
+                    f"search_space of {what}: '{name}' is sampled from a '{kind}' distribution, "
+                    "which pipe does not sample yet",
                     d.at("type"),
                     "use choice, uniform, loguniform or randint",
                 )
@@ -143,8 +160,11 @@ class SweepNodes:
         if alg == "bayesian":
             # Azure's bayesian search picks trials from those that ended; pipe's trials are
             # decided before any runs: the same number of trials, sampled at random.
-            self._warn(loc, f"{what} is a bayesian search: here its trials are sampled at random (seeded)",
-                       "write sampling_algorithm: random to say so")
+            self._warn(
+                loc,
+                f"{what} is a bayesian search: here its trials are sampled at random (seeded)",
+                "write sampling_algorithm: random to say so",
+            )
             alg = "random"
         if alg not in ("random", "grid"):
             raise PipefileError(f"sampling_algorithm of {what}: unknown '{alg}'", loc, "use random, grid or bayesian")
@@ -162,12 +182,15 @@ class SweepNodes:
         obj = job.get("objective")
         if not isinstance(obj, Map) or not isinstance(obj.get("primary_metric"), str):
             raise PipefileError(
-                f"{what} has no objective.primary_metric", job.at("objective") if "objective" in job else job.loc,
+                f"{what} has no objective.primary_metric",
+                job.at("objective") if "objective" in job else job.loc,
                 "add objective: {primary_metric: NAME, goal: maximize} (NAME: a metric each trial logs to MLflow)",
             )
         goal = obj.get("goal", "maximize")
         if goal not in ("maximize", "minimize"):
-            raise PipefileError(f"objective.goal of {what}: unknown '{goal}'", obj.at("goal"), "use maximize or minimize")
+            raise PipefileError(
+                f"objective.goal of {what}: unknown '{goal}'", obj.at("goal"), "use maximize or minimize"
+            )
         return obj["primary_metric"], goal
 
 
@@ -176,15 +199,20 @@ def _distribution(name: str, kind: str, d, what: str) -> tuple:
     where = f"search_space of {what}: '{name}'"
     for k in _DISTRIBUTIONS[kind]:
         if k not in d:
-            raise PipefileError(f"{where} ({kind}) has no {k}:", d.loc, f"a {kind} takes {' and '.join(_DISTRIBUTIONS[kind])}")
+            raise PipefileError(
+                f"{where} ({kind}) has no {k}:", d.loc, f"a {kind} takes {' and '.join(_DISTRIBUTIONS[kind])}"
+            )
     if kind == "choice":
         values = d["values"]
         if not isinstance(values, list) or not values:
             raise PipefileError(f"{where}: values must be a non-empty list", d.at("values"))
         for v in values:
             if isinstance(v, (Map, list)) or v is None:
-                raise PipefileError(f"{where}: a choice of nested search spaces is not supported here",
-                                    d.at("values"), "list numbers, strings or booleans")
+                raise PipefileError(
+                    f"{where}: a choice of nested search spaces is not supported here",
+                    d.at("values"),
+                    "list numbers, strings or booleans",
+                )
         return "choice", tuple(values)
     nums = [d[k] for k in _DISTRIBUTIONS[kind]]
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in nums):
@@ -217,4 +245,3 @@ def _seconds(limits, key: str, what: str) -> Optional[float]:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
         raise PipefileError(f"limits.{key} of {what} must be a number of seconds", limits.at(key))
     return float(v)
-
