@@ -5,6 +5,7 @@ these tests are in tests/azureml_fixtures/{sweep,parallel}/."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -124,14 +125,13 @@ def test_sweep_job_refusals_name_the_place_and_the_fix(repo, text, message, hint
         assert hint.lower() in r.err.lower(), str(r)
 
 
-def test_bayesian_sweep_is_sampled_at_random_with_a_warning_and_loguniform_bounds_are_exponents(repo):
+def test_loguniform_bounds_are_exponents_and_a_trial_without_the_metric_is_located(repo):
     repo.write("trial.yml", _TRIAL, dedent=False)
     space = "      x: {type: loguniform, min_value: -4.6, max_value: 0}\n"
-    extra = "    sampling_algorithm: bayesian\n    limits: {max_total_trials: 6, max_concurrent_trials: 2}\n"
+    extra = (
+        "    sampling_algorithm: {type: random, seed: 4}\n    limits: {max_total_trials: 6, max_concurrent_trials: 2}\n"
+    )
     repo.write("pipeline.yml", _sweep(space, extra), dedent=False)
-    r = repo.pipe("validate", "-f", "pipeline.yml")
-    assert r.code == 0, str(r)
-    assert "is a bayesian search: here its trials are sampled at random" in r.err, r.err
     r = repo.pipe("run", "--json", "-f", "pipeline.yml")
     assert sorted(s["name"] for s in r.json["steps"]) == [f"s[trial-{k}]" for k in range(1, 7)]
     # these trials log nothing to MLflow: the objective is unknown, said where the sweep is
@@ -139,6 +139,31 @@ def test_bayesian_sweep_is_sampled_at_random_with_a_warning_and_loguniform_bound
     for k in range(1, 7):  # exp(-4.6) ~ 0.01 .. exp(0) = 1
         x = float(repo.read(f".azureml-outputs/pipeline/s/m/trial-{k}/x").split()[0])
         assert 0.0100 <= x <= 1.0, x
+
+
+def test_a_bayesian_sweep_proposes_trials_in_rounds_with_optuna_else_samples_at_random(repo):
+    repo.write("trial.yml", _TRIAL, dedent=False)
+    extra = "    sampling_algorithm: bayesian\n    limits: {max_total_trials: 4, max_concurrent_trials: 2}\n"
+    repo.write("pipeline.yml", _sweep(extra=extra), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    if importlib.util.find_spec("optuna") is None:
+        assert "is a bayesian search, which needs Optuna (not installed): its trials are sampled at random" in r.err
+        return
+    assert "sampled at random" not in r.err, r.err
+    r = repo.pipe("status", "-f", "pipeline.yml", "--tasks")
+    assert r.code == 0 and "proposed after" in r.out + r.err, str(r)
+
+
+def test_a_bayesian_sweep_of_trials_that_log_to_mlflow_runs_and_is_fresh_the_next_time(repo):
+    pytest.importorskip("mlflow")
+    pytest.importorskip("optuna")
+    _fixture(repo, "sweep")
+    text = repo.read("pipeline.yml").replace("type: random", "type: bayesian")
+    repo.write("pipeline.yml", text, dedent=False)
+    got = _outcomes(repo, "-f", "pipeline.yml")
+    assert got == dict.fromkeys(["tune[trial-1]", "tune[trial-2]", "tune[trial-3]", "tune.best", "use"], "ran")
+    assert set(_outcomes(repo, "-f", "pipeline.yml").values()) == {"fresh"}
 
 
 # --- parallel ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from ... import spec
 from ...errors import PipefileError, did_you_mean
+from ..expansion import optuna_installed
 from ..reader import display_path
 from . import yamlfile
 from .yamlfile import Map
@@ -157,13 +158,13 @@ class SweepNodes:
             alg = alg.get("type")
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise PipefileError(f"the seed of {what} must be a whole number", loc)
+        if alg == "bayesian" and optuna_installed():
+            return "bayesian", seed  # (Optuna's TPE, in rounds of max_concurrent_trials)
         if alg == "bayesian":
-            # Azure's bayesian search picks trials from those that ended; pipe's trials are
-            # decided before any runs: the same number of trials, sampled at random.
             self._warn(
                 loc,
-                f"{what} is a bayesian search: here its trials are sampled at random (seeded)",
-                "write sampling_algorithm: random to say so",
+                f"{what} is a bayesian search, which needs Optuna (not installed): its trials are sampled at random",
+                "pip install 'pipefile[optuna]' for a bayesian search",
             )
             alg = "random"
         if alg not in ("random", "grid"):
