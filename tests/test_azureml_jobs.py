@@ -345,3 +345,22 @@ def test_a_curated_environment_pipe_does_not_know_runs_in_its_image_with_docker(
     r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile", "--azureml-envs", "docker")
     assert r.code == 0, str(r)
     assert f"image: {image}" in repo.read("Pipefile")
+
+
+def test_azureml_envs_conda_makes_a_conda_file_environment_a_conda_environment(repo):
+    repo.write("env/conda.yml", "name: e\ndependencies:\n  - python=3.8\n  - pip\n  - pip: [numpy]\n")
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\njobs:\n  j:\n    command: python -V\n    environment:\n"
+        "      image: mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04\n      conda_file: ./env/conda.yml\n",
+        dedent=False,
+    )
+    r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile", "--azureml-envs", "conda")
+    assert r.code == 0, str(r)
+    assert "type: conda\n    file: env/conda.yml" in repo.read("Pipefile")
+    r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile", "--force")
+    assert r.code == 0 and "type: venv" in repo.read("Pipefile")  # (the default: a venv of its pip list)
+    if shutil.which("micromamba") or shutil.which("mamba") or shutil.which("conda"):
+        return  # (it would build the environment; where none is installed, the refusal is checked)
+    r = repo.pipe("run", "-f", "pipeline.yml", "--azureml-envs", "conda")
+    assert r.code == 2 and "is a conda environment, but none of micromamba, mamba or conda is on PATH" in r.err, str(r)

@@ -99,8 +99,9 @@ def azureml_options(f):
                 "PIPE_AZUREML_ENVS",
                 False,
                 dict(
-                    type=click.Choice(["local", "docker"]),
-                    help="Azure ML: run an environment given by its image alone here (local, default) or in Docker.",
+                    type=click.Choice(["local", "docker", "conda"]),
+                    help="Azure ML: run an environment given by its image alone here (local, default) or in Docker; "
+                    "conda: a conda_file environment as a conda environment (not a venv).",
                 ),
             ),
             (

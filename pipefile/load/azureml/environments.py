@@ -127,7 +127,9 @@ def from_map(name: str, value, loc) -> spec.EnvSpec:
     )
 
 
-def choose(ref_text: str, definition: Optional[Map], use_docker: bool, loc, read_conda) -> spec.EnvSpec:
+def choose(
+    ref_text: str, definition: Optional[Map], use_docker: bool, loc, read_conda, use_conda: bool = False
+) -> spec.EnvSpec:
     """The environment for a component's `environment:`: `ref_text` as written (a string
     reference, or "" for an inline definition), `definition` the environment's mapping
     (inline or from a local YAML). `read_conda(path, base_file)` reads a conda file."""
@@ -146,6 +148,10 @@ def choose(ref_text: str, definition: Optional[Map], use_docker: bool, loc, read
         )
     name = name or safe_name(str(definition.get("name") or definition.get("image") or "env"))
     conda_file = definition.get("conda_file")
+    if conda_file and use_conda and isinstance(conda_file, str):
+        # (--azureml-envs conda: the file as written, python= and conda packages honoured)
+        base = getattr(definition, "file", "") or getattr(loc, "file", "")
+        return spec.EnvSpec(name, spec.ENV_CONDA, file=os.path.join(os.path.dirname(base), conda_file), loc=loc)
     if conda_file:
         conda = read_conda(conda_file, definition) if isinstance(conda_file, str) else conda_file
         if not isinstance(conda, dict):

@@ -45,6 +45,8 @@ def _environment(env: spec.EnvSpec) -> dict:
         if env.python:
             out["python"] = env.python
         out["packages"] = list(env.packages)
+    elif env.type == spec.ENV_CONDA:
+        out["file"] = env.file
     elif env.type == spec.ENV_DOCKER:
         if env.image:
             out["image"] = env.image

@@ -325,7 +325,11 @@ class CommandNodes:
             base = getattr(where, "file", comp_file)
             return yamlfile.read(os.path.normpath(os.path.join(os.path.dirname(base), raw)), self.sources)
 
-        env = envs.choose(text, definition, self.options.envs == "docker", loc, read_conda)
+        env = envs.choose(
+            text, definition, self.options.envs == "docker", loc, read_conda, self.options.envs == "conda"
+        )
+        if env.file:
+            env = spec.EnvSpec(env.name, env.type, file=self.workspace_path(env.file, loc, "conda_file:"), loc=loc)
         if env.build:
             env = spec.EnvSpec(env.name, env.type, build=self.workspace_path(env.build, loc, "build:"), loc=loc)
         return self._add_env(env)
