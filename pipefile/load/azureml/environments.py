@@ -137,8 +137,9 @@ def choose(
     key = curated(ref_text) if ref_text else None
     if key is not None:
         return spec.EnvSpec(name, spec.ENV_VENV, python=CURATED_PYTHON[key], packages=CURATED[key], loc=loc)
-    if definition is None and use_docker and curated_image(ref_text):
-        return spec.EnvSpec(name, spec.ENV_DOCKER, image=curated_image(ref_text), loc=loc)
+    image_of_curated = curated_image(ref_text) if definition is None and use_docker else None
+    if image_of_curated:
+        return spec.EnvSpec(name, spec.ENV_DOCKER, image=image_of_curated, loc=loc)
     if definition is None:
         raise PipefileError(
             f"environment '{ref_text}' is neither a curated environment pipe knows ({', '.join(sorted(CURATED))}) "

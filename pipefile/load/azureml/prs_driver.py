@@ -35,7 +35,7 @@ def _mltable(folder):
         sys.exit("reading an MLTable file needs PyYAML in the node's environment: add pyyaml to it")
     with open(os.path.join(folder, "MLTable"), encoding="utf-8") as f:
         table = yaml.safe_load(f) or {}
-    files = []
+    files: list = []
     for entry in table.get("paths") or []:
         for kind in ("file", "folder", "pattern"):
             if kind in entry:
@@ -92,6 +92,8 @@ def main():
     sys.argv = [cfg["entry"]] + (rest[1:] if rest[:1] == ["--"] else rest)  # as the entry script sees it
     sys.path.insert(0, os.getcwd())
     spec = importlib.util.spec_from_file_location("entry_script", os.path.join(os.getcwd(), cfg["entry"]))
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"prs_driver: cannot load the entry script {cfg['entry']}")
     entry = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(entry)
     batches = _batches(cfg, data)
