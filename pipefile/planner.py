@@ -18,6 +18,7 @@ miss, noted in `Planner.wanted`; the session looks it up and decides again.
 
 from __future__ import annotations
 
+import os
 from dataclasses import field, replace
 from typing import Mapping, Optional
 
@@ -143,7 +144,9 @@ class Planner:
                 elif d.verdict == Verdict.RESTORE:
                     upstream[name] = Upstream(d.outputs, False)
                 elif d.verdict == Verdict.STOPPED:
-                    upstream[name] = Upstream({}, True)  # ends with no outputs, as when it was stopped
+                    # It ends with no outputs, as when it was stopped; an entry still at its path
+                    # (of other inputs) is removed first: a reader of the folder waits for that.
+                    upstream[name] = Upstream({}, not self._holds_entries(name))
                 else:
                     upstream[name] = Upstream(None, False)
         finally:
@@ -228,6 +231,10 @@ class Planner:
         if cached is None:
             return self._stopped_before(node, key) or first
         return decide(name, Observation(key, prior, current, paths, cached, forced, source))
+
+    def _holds_entries(self, name: str) -> bool:
+        root = self.graph.pipefile.root
+        return any(os.path.lexists(os.path.join(root, o.path)) for o in self.graph.nodes[name].outputs.values())
 
     def _stopped_before(self, node: Node, key) -> Optional[Decision]:
         """A sweep trial that must run, but that early termination stopped with this key and
