@@ -340,7 +340,7 @@ class LocalExecutor:
                 name,
                 cmd,
                 step_env,
-                wd.cwd if wd is not None else self.root,
+                wd.cwd if wd is not None else os.path.join(self.root, node.step.workdir),
                 None,
                 self.run_id,
                 gpu_ids,

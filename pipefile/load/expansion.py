@@ -378,7 +378,7 @@ def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansi
                 f"foreach of {what} maps over input '{expansion.over}', which the step does not have",
                 did_you_mean(expansion.over, inputs, "input") if inputs else "bind it: inputs: {NAME: data/}",
             )
-        elif b is not None and b.kind not in (BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT):
+        elif b is not None and b.kind not in (BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT, spec.BIND_PARENT):
             r.error_at(
                 expansion.loc,
                 f"foreach of {what} maps over input '{expansion.over}', which is {b.describe()}, not a folder",
