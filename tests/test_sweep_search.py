@@ -435,8 +435,12 @@ def test_a_changed_policy_or_key_or_force_runs_a_stopped_trial_again(repo):
     assert forced["train[trial-3]"]["outcome"] == "stopped"
     assert forced["train[trial-3]"]["error"].startswith("stopped early (median stopping)")
     assert forced["train[trial-4]"]["error"].startswith("stopped by median_stopping in job 1")
+    # That job did work (a trial ran, though it was stopped): `pipe jobs` shows it.
+    jobs = {j["id"]: j for j in repo.pipe("jobs", "--all", "--json", check=True).json["jobs"]}
+    assert jobs[2]["noop"] is False
     again = run_steps(repo)
     assert again["train[trial-3]"]["error"].startswith("stopped by median_stopping in job 2")
+    assert repo.pipe("jobs", "--all", "--json", check=True).json["jobs"][0]["noop"] is True  # (job 3)
     # Another trial key (trial-3's value changed): that trial runs, the other stays stopped.
     repo.pipefile(early(space="{choice: [2, 1, 3.5, 4]}"))
     changed = run_steps(repo)
@@ -453,6 +457,18 @@ def test_a_changed_policy_or_key_or_force_runs_a_stopped_trial_again(repo):
     # Back to the first policy: trial-4 has a result now, which comes before its old stop.
     repo.pipefile(early(space="{choice: [2, 1, 3.5, 4]}"))
     assert repo.outcomes()["train[trial-4]"] == "fresh"
+
+
+def test_gc_that_drops_the_job_of_a_stop_drops_the_stop(repo):
+    repo.pipefile(early())
+    run_steps(repo)
+    kept = run_steps(repo, "--force=train[trial-1]")  # job 2 did work: job 1 is the oldest
+    assert kept["train[trial-3]"]["error"].startswith("stopped by median_stopping in job 1")
+    assert repo.pipe("gc", "--keep-last", "1").code == 0
+    # Its evidence is gone with job 1: the trials run, and are judged, again.
+    again = run_steps(repo)
+    for t in ("train[trial-3]", "train[trial-4]"):
+        assert again[t]["error"].startswith("stopped early (median stopping)"), again[t]
 
 
 def test_median_stopping_works_for_a_random_sweep_too(repo):
