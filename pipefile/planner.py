@@ -246,7 +246,7 @@ class Planner:
         group = self.graph.groups.get(node.step.group)
         policy = policy_of(group) if group is not None else None
         found = self.stops.get((key.digest, policy)) if policy is not None else None
-        if found is None:
+        if found is None or group is None:
             return None
         job, detail = found
         said = Reason(STOPPED_BEFORE, group.sweep.early_termination[0], detail, str(job))
