@@ -4,13 +4,13 @@
 the producers of the paths it reads (as in make: a plain path that is, or lies
 inside, another step's output depends on that step), and checks what only the
 whole graph can tell: one producer per path, no output inside another, no
-cycles, inputs that exist or are produced. Steps come out in a stable
-topological order (declaration order where the graph allows).
+cycles, inputs that exist or are produced (what the disk says about the
+sources is source_checks.py's). Steps come out in a stable topological order
+(declaration order where the graph allows).
 """
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import functools
 import os
@@ -25,6 +25,14 @@ from .digest import TREE
 from .errors import PipefileError, did_you_mean, raise_all
 from .landing import link_errors
 from .lazyclass import dataclass
+from .source_checks import (  # noqa: F401 - source_errors: used from here
+    check_environment_sources,
+    check_kind,
+    check_source,
+    producer_of,
+    reads_of,
+    source_errors,
+)
 from .spec import BIND_ARTIFACT, BIND_PARAM, BIND_STEP_OUTPUT
 
 
@@ -56,7 +64,7 @@ class Node:
 
     def reads(self) -> list:
         """(path, where declared, what) of every path this step reads: inputs, then code."""
-        return _reads(self.inputs, self.step.code)
+        return reads_of(self.inputs, self.step.code)
 
 
 def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None, root: str = "", input_paths=None):
@@ -135,7 +143,7 @@ class Graph:
 
     def is_source(self, path: str) -> bool:
         """True if no step writes this path, anything inside it, or a folder around it."""
-        return not _producer_of(path, self.producers, self._sorted_outputs)
+        return not producer_of(path, self.producers, self._sorted_outputs)
 
     def select(self, targets: Iterable[str]) -> list:
         """The targets and every step they need, in topological order; all steps if none."""
@@ -222,28 +230,6 @@ def _inside(path: str, folder: str) -> bool:
     return path.startswith(folder + "/")
 
 
-def _producer_of(path: str, producers: dict, sorted_outputs: list) -> list:
-    """Producers whose output is `path`, contains it, or lies inside it."""
-    hit = producers.get(path)
-    if hit:
-        return [hit]
-    out = []
-    # An ancestor folder that is an output.
-    parts = path.split("/")
-    for i in range(len(parts) - 1, 0, -1):
-        anc = "/".join(parts[:i])
-        if anc in producers:
-            out.append(producers[anc])
-            break
-    # Outputs inside the path (a folder input that contains generated files).
-    prefix = path + "/"
-    i = bisect.bisect_left(sorted_outputs, prefix)
-    while i < len(sorted_outputs) and sorted_outputs[i].startswith(prefix):
-        out.append(producers[sorted_outputs[i]])
-        i += 1
-    return out
-
-
 def build(
     pf: spec.Pipefile,
     params: Mapping[str, Any],
@@ -290,7 +276,7 @@ def build(
                 )
             )
     for asset in pf.assets.values():
-        for hit in _producer_of(asset.path, producers, sorted_outputs):
+        for hit in producer_of(asset.path, producers, sorted_outputs):
             errors.append(
                 PipefileError(
                     f"asset '{asset.name}' ('{asset.path}') overlaps output '{hit[1]}' of step '{hit[0]}'",
@@ -300,7 +286,7 @@ def build(
             )
 
     for env in pf.environments.values():
-        _check_environment_sources(env, pf, producers, sorted_outputs, check_exists, errors)
+        check_environment_sources(env, pf, producers, sorted_outputs, check_exists, errors)
 
     own = os.path.relpath(pf.path, pf.root).replace(os.sep, "/")
     for st in pf.steps.values():
@@ -337,9 +323,9 @@ def build(
                     inputs[iname] = Input(iname, IN_VALUE, value=decl.default, loc=decl.loc)
         for ref in _command_param_refs(st.command):
             used_params[ref] = params[ref]
-        reads = _reads(inputs, st.code)
+        reads = reads_of(inputs, st.code)
         for path, loc, what in reads:
-            hits = _producer_of(path, producers, sorted_outputs)
+            hits = producer_of(path, producers, sorted_outputs)
             for step_name, out_name in hits:
                 if step_name == st.name:
                     errors.append(
@@ -353,9 +339,9 @@ def build(
                     deps.append(step_name)
                     edge_loc[(st.name, step_name)] = loc
             if not hits and path in bound:
-                _check_kind(st.name, path, inputs, pf, errors, loc, bound[path] == TREE)
+                check_kind(st.name, path, inputs, pf, errors, loc, bound[path] == TREE)
             elif not hits and check_exists:
-                _check_source(st.name, path, loc, inputs, pf, producers, errors)
+                check_source(st.name, path, loc, inputs, pf, producers, errors)
         deps += [a for a in st.after if a not in deps]  # ordering only (a bayesian trial's round)
         nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
 
@@ -402,81 +388,6 @@ def _nest_groups(pf: spec.Pipefile, group) -> dict:
     return {n: group(n, "pipeline", tuple(levels[n]), tuple(levels[n]), (), {}) for n in order}
 
 
-def source_errors(graph: Graph) -> list:
-    """What only the file system can say about a graph built before (the spec cache keeps
-    one): every source input and environment file exists and is of the declared kind.
-    `build` checks the same as it goes."""
-    pf = graph.pipefile
-    errors: list = []
-    sorted_outputs = graph._sorted_outputs
-    bound = {a.path for a in graph.artifacts.values()}  # (their kind was checked by `build`)
-    for env in pf.environments.values():
-        _check_environment_sources(env, pf, graph.producers, sorted_outputs, True, errors)
-    for node in graph.nodes.values():
-        for path, loc, _what in _reads(node.inputs, node.step.code):
-            if graph.is_source(path) and path not in bound:
-                _check_source(node.name, path, loc, node.inputs, pf, graph.producers, errors)
-    return errors + link_errors(pf, graph.producers, graph.nodes)
-
-
-# --- where outputs really land: symbolic links on the way -----------------------------------
-def _reads(inputs: Mapping[str, Input], code) -> list:
-    """(path, where, what) of every path a step reads: its path inputs, then its code."""
-    reads = [(i.path, i.loc, f"input '{i.name}'") for i in inputs.values() if i.kind == IN_PATH]
-    return reads + [(c.path, c.loc, "code") for c in code]
-
-
-def _check_source(step: str, path: str, loc, inputs, pf, producers, errors: list) -> None:
-    if not os.path.lexists(os.path.join(pf.root, path)):
-        errors.append(_missing_input(step, path, loc, producers, pf))
-    else:
-        _check_kind(step, path, inputs, pf, errors, loc)
-
-
-def _check_environment_sources(
-    env: spec.EnvSpec, pf, producers, sorted_outputs, check_exists: bool, errors: list
-) -> None:
-    """An environment's files are sources: they exist, are of the right kind, and no step writes them
-    (its identity is known before anything runs)."""
-    sources = [
-        (env.requirements, "requirements file", False),
-        (env.file, "environment file", False),
-        (env.build, "build folder", True),
-    ]
-    for path, what, folder in sources:
-        if not path:
-            continue
-        hit = _producer_of(path, producers, sorted_outputs)
-        if hit:
-            errors.append(
-                PipefileError(
-                    f"the {what} '{path}' of environment '{env.name}' is written by step '{hit[0][0]}'",
-                    env.loc,
-                    "environment files must be source files (an environment is known before any step runs)",
-                )
-            )
-            continue
-        if not check_exists:
-            continue
-        ap = os.path.join(pf.root, path)
-        if not os.path.exists(ap):
-            errors.append(
-                PipefileError(
-                    f"the {what} '{path}' of environment '{env.name}' does not exist",
-                    env.loc,
-                    "create it, or fix the path (relative to the Pipefile's folder)",
-                )
-            )
-        elif os.path.isdir(ap) != folder:
-            errors.append(
-                PipefileError(
-                    f"the {what} '{path}' of environment '{env.name}' is a {'file' if folder else 'folder'}",
-                    env.loc,
-                    f"give the path of a {'folder with a Dockerfile' if folder else 'file'}",
-                )
-            )
-
-
 def _command_param_refs(command) -> list:
     texts = [command] if isinstance(command, str) else list(command)
     out = []
@@ -485,67 +396,6 @@ def _command_param_refs(command) -> list:
             if ref.scope == "params":
                 out.append(ref.name)
     return out
-
-
-def _check_kind(step, path, inputs, pf, errors, loc, is_dir: Optional[bool] = None):
-    want = name = None
-    for i in inputs.values():
-        if i.kind == IN_PATH and i.path == path and i.type:
-            want, name = i.type, i.name
-    if want is None:
-        return
-    if is_dir is None:
-        is_dir = os.path.isdir(os.path.join(pf.root, path))
-    if want == spec.URI_FILE and is_dir:
-        errors.append(
-            PipefileError(
-                f"step '{step}' expects a file at '{path}', but it is a folder",
-                loc,
-                _kind_hint(pf.steps.get(step), name, spec.URI_FOLDER, "file")
-                or "declare it as type: uri_folder, or point at a file",
-            )
-        )
-    elif want == spec.URI_FOLDER and not is_dir:
-        errors.append(
-            PipefileError(
-                f"step '{step}' expects a folder at '{path}', but it is a file",
-                loc,
-                _kind_hint(pf.steps.get(step), name, spec.URI_FILE, "folder")
-                or "declare it as type: uri_file, or point at a folder",
-            )
-        )
-
-
-def _kind_hint(st, name, other: str, wanted: str) -> str:
-    """For a component's input, whose type the step cannot change: what the step can do
-    (bind the path to the component's input of the other kind, where it has one)."""
-    if st is None or not st.component or name not in st.input_decls:
-        return ""
-    hint = f"input '{name}' of component '{st.component}' takes a {wanted}: point it at one"
-    alt = [d.name for d in st.input_decls.values() if d.type == other and d.name not in st.inputs]
-    return hint + (f", or bind this path to '{alt[0]}' ({other})" if alt else "")
-
-
-def _missing_input(step, path, loc, producers, pf) -> PipefileError:
-    import difflib
-
-    candidates = list(producers) + [a.path for a in pf.assets.values()]
-    # never the path itself: it is an asset's path (source data, not yet there), not a typo
-    close = difflib.get_close_matches(path, [c for c in candidates if c != path], n=1, cutoff=0.6)
-    asset = next((a for a in pf.assets.values() if a.path == path), None)
-    hint = None
-    if asset is not None and not close:
-        hint = f"it is the path of asset '{asset.name}' ({asset.loc}): put the data there, or fix the asset's path"
-    elif close:
-        c = close[0]
-        if c in producers:
-            s, o = producers[c]
-            hint = f"did you mean '{c}' (produced by step '{s}' at {pf.steps[s].loc})?"
-        else:
-            hint = f"did you mean '{c}'?"
-    else:
-        hint = "create it, fix the path, or add the step that produces it"
-    return PipefileError(f"step '{step}' reads '{path}', which no step produces and which does not exist", loc, hint)
 
 
 def check_partial(pf: spec.Pipefile, params: Mapping[str, Any], artifacts: Optional[Mapping] = None) -> list:

@@ -121,7 +121,7 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
 
 
 def _made_by_steps(path: str, graph) -> bool:
-    return bool(graph_mod._producer_of(path, graph.producers, sorted(graph.producers)))
+    return bool(graph_mod.producer_of(path, graph.producers, sorted(graph.producers)))
 
 
 def publish(

@@ -20,6 +20,7 @@ LAYERS = {
     "template": 1,
     "load": 1,
     "graph": 1,
+    "source_checks": 1,
     "expand": 1,
     "expand_map": 1,
     "landing": 1,

@@ -1,0 +1,208 @@
+"""A step input's binding as the Pipefile writes it: a path, a value, or a `${{ }}`
+reference to an asset, a param, another step's output or an artifact version, in the
+short form (`name: VALUE`) or the long one (`name: {path|value|...}`).
+
+`InputBindingReader` is mixed into `steps.StepParser` (and so into the nested loader's
+`InnerStepParser`, which overrides `binding_from_ref` and `binding_type` for a pipeline's
+own inputs): it needs only the reader and the params and assets read before the steps.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Mapping, Optional
+
+from .. import spec, template
+from ..errors import did_you_mean
+from ..spec import (
+    BIND_ARTIFACT,
+    BIND_ASSET,
+    BIND_NONE,
+    BIND_PARAM,
+    BIND_PATH,
+    BIND_STEP_OUTPUT,
+    BIND_VALUE,
+    Binding,
+    InputDecl,
+)
+from .fields import BINDING_KEYS
+from .paths import normalize_path, path_hint
+from .phrases import a, value_hint
+from .reader import NodeReader, is_mapping, is_scalar
+
+if TYPE_CHECKING:
+    from yaml import Node
+
+_WHOLE_EXPR = re.compile(r"^\s*\$\{\{(.*)\}\}\s*$", re.S)
+
+
+class InputBindingReader:
+    """Reads one input's binding; errors go to the reader."""
+
+    r: NodeReader
+    params: Mapping[str, spec.Param]
+    assets: Mapping[str, spec.Asset]
+
+    def load_binding(self, iname: str, node: Node, what: str, decl: Optional[InputDecl]) -> Optional[Binding]:
+        r = self.r
+        dtype = decl.type if decl else None
+        if is_mapping(node):
+            return self._long_binding(iname, node, what, decl)
+        loc = r.loc(node)
+        if not is_scalar(node):
+            r.error(node, f"input '{iname}' of {what} must be a value, a path or ${{{{...}}}}, not a list")
+            return None
+        v = r.value(node)
+        if v is None:
+            return Binding(BIND_NONE, loc)
+        if isinstance(v, str) and "${{" in v:
+            m = _WHOLE_EXPR.match(v)
+            if not m or "${{" in m.group(1):
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} mixes text and ${{{{...}}}}",
+                    "an input binds one thing: a path, a value, or one ${{...}} expression",
+                )
+                return None
+            try:
+                ref = template.parse_ref(m.group(1))
+            except template.TemplateError as e:
+                r.error(node, f"input '{iname}' of {what}: {e.message}", e.hint)
+                return None
+            return self.binding_from_ref(iname, ref, node, what, dtype)
+        if isinstance(v, str) and (dtype is None or dtype in spec.PATH_TYPES):
+            p, problem = normalize_path(v)
+            if problem or p is None:
+                r.error(node, f"input '{iname}' of {what}: {problem}", path_hint(v))
+                return None
+            return Binding(BIND_PATH, loc, p, type=dtype)
+        if dtype in spec.PATH_TYPES:
+            r.error(
+                node,
+                f"input '{iname}' of {what} expects {a(dtype)} (a path), not {v!r}",
+                "bind a path, ${{assets.NAME}} or ${{steps.STEP.outputs.NAME}}",
+            )
+            return None
+        if dtype is not None and not spec.value_fits(v, dtype):
+            r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, not {v!r}", value_hint(dtype))
+            return None
+        if isinstance(v, (int, float, str, bool)):
+            return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
+        r.error(node, f"input '{iname}' of {what} has a value of an unsupported kind: {v!r}")
+        return None
+
+    def _long_binding(self, iname: str, node: Node, what: str, decl: Optional[InputDecl]) -> Optional[Binding]:
+        """An input written as a mapping: {path: ...} or {value: ...}, with an optional type."""
+        r = self.r
+        loc = r.loc(node)
+        dtype = decl.type if decl else None
+        f = r.fields(node, f"input '{iname}' of {what}", BINDING_KEYS)
+        if ("path" in f) == ("value" in f):
+            r.error(node, f"input '{iname}' of {what} needs exactly one of path: or value:")
+            return None
+        if "type" in f:
+            t = r.type_name(f["type"], spec.INPUT_TYPES, f"input '{iname}' of {what}")
+            if t is None:
+                return None
+            if decl is not None and t != decl.type:
+                r.error(
+                    f["type"],
+                    f"input '{iname}' of {what} is declared {decl.type} by its component, not {t}",
+                    "drop type: here; the component's declaration applies",
+                )
+                return None
+            dtype = t
+        if "path" in f:
+            p = r.path_value(f["path"], f"input '{iname}' of {what}")
+            if not p:
+                return None
+            if dtype is not None and dtype not in spec.PATH_TYPES:
+                r.error(node, f"input '{iname}' of {what} expects {a(dtype)}, not a path", value_hint(dtype))
+                return None
+            return Binding(BIND_PATH, loc, p, type=dtype)
+        vnode = f["value"]
+        v = r.value(vnode)
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            r.error(
+                vnode,
+                f"input '{iname}' of {what}: a value must be a number, a string or a boolean",
+                "leave the input out (or write null) to give it no value",
+            )
+            return None
+        if dtype is not None and not spec.value_fits(v, dtype if dtype not in spec.PATH_TYPES else "x"):
+            r.error(vnode, f"input '{iname}' of {what} expects {a(dtype)}, not {v!r}", value_hint(dtype))
+            return None
+        return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
+
+    def binding_from_ref(
+        self, iname: str, ref: template.Ref, node: Node, what: str, dtype: Optional[str]
+    ) -> Optional[Binding]:
+        r = self.r
+        loc = r.loc(node)
+        if ref.scope == "assets":
+            asset = self.assets.get(ref.name)
+            if asset is None:
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} uses asset '{ref.name}', which is not defined",
+                    did_you_mean(ref.name, self.assets, "asset") if self.assets else "define it under assets:",
+                )
+                return None
+            if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(asset.type, dtype)):
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} expects {a(dtype)}, but asset '{ref.name}' is "
+                    f"{a(asset.type or 'path')}",
+                    value_hint(dtype)
+                    if dtype in spec.VALUE_TYPES
+                    else f"bind {a(dtype)}, or change the type of the asset or the input",
+                )
+                return None
+            return Binding(BIND_ASSET, loc, ref.name)
+        if ref.scope == "params":
+            param = self.params.get(ref.name)
+            if param is None:
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} uses param '{ref.name}', which is not defined",
+                    did_you_mean(ref.name, self.params, "param") if self.params else "define it under params:",
+                )
+                return None
+            if dtype is not None and not spec.type_fits(param.type, dtype):
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} expects {a(dtype)}, but param '{ref.name}' is {a(param.type)}",
+                    f"bind a param of type {dtype}, or change the type of param '{ref.name}' or of the input",
+                )
+                return None
+            return Binding(BIND_PARAM, loc, ref.name)
+        if ref.scope == "steps":
+            # Checked once all steps are loaded: see checks.check_step_references.
+            return Binding(BIND_STEP_OUTPUT, loc, ref.name, ref.sub, type=dtype)
+        if ref.scope == "artifacts":
+            # Which version exists is known only at plan time: see pipeline.resolve_artifacts.
+            if dtype is not None and dtype not in spec.PATH_TYPES:
+                r.error(
+                    node,
+                    f"input '{iname}' of {what} expects {a(dtype)}, but {ref} is a file or folder",
+                    value_hint(dtype),
+                )
+                return None
+            version = "" if ref.sub in ("", "latest") else str(int(ref.sub))
+            return Binding(BIND_ARTIFACT, loc, ref.name, type=dtype, version=version)
+        r.error(
+            node,
+            f"input '{iname}' of {what} cannot refer to {ref}",
+            "a step input binds ${{assets.X}}, ${{params.X}}, ${{steps.S.outputs.X}}, ${{artifacts.X}}, "
+            "a path or a value",
+        )
+        return None
+
+    def binding_type(self, b: Binding) -> Optional[str]:
+        if b.kind == BIND_ASSET:
+            return self.assets[b.ref].type
+        if b.kind == BIND_PARAM:
+            return self.params[b.ref].type
+        if b.kind == BIND_VALUE:
+            return spec.type_of_value(b.value)
+        return None  # a path (file or folder), or a step output resolved later
