@@ -73,8 +73,36 @@ def cluster():
         nodes = _nodes(address, base)
         yield {"address": address, "special": nodes["special"], "head": nodes["head"], "env": base}
     finally:
-        subprocess.run([shutil.which("ray") or "ray", "stop", "--force"], env=base, capture_output=True, timeout=120)
+        _stop_own(temp)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _own_pids(temp: str) -> list:
+    """The processes of the cluster whose temp dir is `temp` (every Ray process names its
+    session folder): ours alone, where `ray stop --force` would stop every Ray on the machine."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if temp.encode() in f.read():
+                    out.append(int(pid))
+        except OSError:
+            continue
+    return out
+
+
+def _stop_own(temp: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _own_pids(temp):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        end = time.monotonic() + 5
+        while _own_pids(temp) and time.monotonic() < end:
+            time.sleep(0.2)
 
 
 def _nodes(address: str, env: dict) -> dict:
@@ -374,3 +402,67 @@ def test_a_no_op_and_a_restore_never_contact_the_cluster(tmp_path):
     r.write("data/c.txt", "3\n")
     got = r.pipe("run", *bogus)
     assert got.code == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in got.err, str(got)
+
+
+def test_losing_the_head_fails_the_running_step_clearly_and_a_rerun_resumes(tmp_path):
+    """Its own one-node cluster (its head is killed: the module's cluster goes on)."""
+    need(_HAVE_RAY, "ray is not installed (pip install 'pipefile[ray]')")
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="ph", dir="/tmp")
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled", PIPE_RAY_GONE_AFTER="2")
+    pidfile = tmp_path / "step.pid"
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    r.pipefile(f"""
+        steps:
+          first:
+            command: echo one > ${{{{outputs.o}}}}
+            outputs: {{o: first.txt}}
+          second:
+            command: >-
+              if [ ! -e {pidfile} ]; then echo $$ > {pidfile}; sleep 120; fi; cp ${{{{inputs.i}}}} ${{{{outputs.o}}}}
+            inputs: {{i: "${{{{steps.first.outputs.o}}}}"}}
+            outputs: {{o: second.txt}}
+        """)
+    step_pid = None
+    try:
+        _ray(
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "1",
+            "--include-dashboard=false",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--temp-dir",
+            temp,
+            "--object-store-memory",
+            "100000000",
+            env=dict(env, PIPE_RAY_NODE_DIR=os.path.join(temp, "node")),
+        )
+        address = f"127.0.0.1:{port}"
+        p = _popen(r, "run", "--executor", "ray", "--address", address, "--store", str(tmp_path / "s"), env=env)
+        try:
+            step_pid = int(_wait_for(pidfile, 180))
+            _stop_own(temp)  # the head, and with it the whole cluster
+            out, err = p.communicate(timeout=90)
+        finally:
+            p.kill()
+    finally:
+        _stop_own(temp)
+        if step_pid is not None:
+            try:
+                os.killpg(step_pid, signal.SIGKILL)  # (its worker was killed outright: nothing reaps it)
+            except OSError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+    assert p.returncode == 1, err
+    assert "the Ray cluster went away" in err and f"127.0.0.1:{port}" in err, err
+    assert "start the cluster again" in err, err
+    assert r.read("first.txt") == "one\n"
+    assert not r.exists("second.txt")
+    # Nothing of `second` was committed; `first` was: a rerun (here, without the cluster) resumes.
+    assert r.outcomes("--executor", "local") == {"first": "fresh", "second": "ran"}
+    assert r.read("second.txt") == "one\n"

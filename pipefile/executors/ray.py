@@ -23,8 +23,6 @@ first task must run: a run that only restores or finds everything fresh never co
 from __future__ import annotations
 
 import os
-import socket
-import tempfile
 import threading
 import time
 from typing import Optional
@@ -39,6 +37,7 @@ from ..rebuilder import Decision
 from ..remote.run_cache import closure
 from ..staging import StepFailure
 from .local import LocalExecutor
+from .ray_cluster import GONE_HINT, ClusterGone, RayCluster  # noqa: F401 - RayCluster: the session's
 
 DEFAULT_RETRIES = 1
 _CANCEL_GRACE_SECONDS = 3.0
@@ -46,127 +45,6 @@ _CANCEL_GRACE_SECONDS = 3.0
 
 class _Lost(Exception):
     """The executor failed under a task (a worker or node died): worth trying again."""
-
-
-class RayCluster:
-    """The connection to the cluster and the shared store, made once, when first needed."""
-
-    def __init__(self, address: str = "", store=None, default_store=None):
-        """`address`: the cluster ("" = one running on this machine, else a local instance
-        started for the run and stopped after it); `store`: the shared store's RemoteSpec
-        given for it; `default_store`: the workspace's default remote, used when no store
-        is given and the cluster has nodes other than this machine. With neither, a
-        temporary folder, which only a cluster of this machine alone can share."""
-        self.address = address
-        self.store_spec = store
-        self.default_store = default_store
-        self.ray = None
-        self.task = None
-        self.remote = None
-        self._started = False  # this run started the Ray instance: it stops it
-        self._temp_store: Optional[str] = None
-        self._lock = threading.Lock()
-        self._error: Optional[PipefileError] = None
-
-    def connect(self) -> None:
-        """Reach the cluster (once); raises PipefileError when it cannot be used."""
-        with self._lock:
-            if self._error is not None:
-                raise self._error
-            if self.ray is not None:
-                return
-            try:
-                self._connect()
-            except PipefileError as e:
-                self._error = e
-                self.close()
-                raise
-
-    def _connect(self) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise PipefileError(
-                "the ray executor needs Ray, which is not installed",
-                hint="pip install 'pipefile[ray]' (or pip install 'ray[default]'), or run with --executor local",
-            ) from None
-        from .ray_worker import run_step
-
-        quiet = {"log_to_driver": False, "logging_level": "warning"}
-        if self.address:
-            try:
-                _probe(self.address)  # Ray itself would try for minutes
-                ray.init(address=self.address, **quiet)
-            except (OSError, RuntimeError, ValueError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise PipefileError(
-                    f"cannot reach the Ray cluster at {self.address}: {first}",
-                    hint="check --address (or RAY_ADDRESS, settings: executor: address), and `ray status` there",
-                ) from None
-        else:
-            try:
-                ray.init(address="auto", **quiet)  # a cluster running on this machine
-            except ConnectionError:
-                ray.init(address="local", include_dashboard=False, **quiet)
-                self._started = True
-        self.ray = ray
-        self.task = ray.remote(num_returns="streaming", max_retries=0)(run_step)
-        self._open_store()
-
-    def _open_store(self) -> None:
-        from ..remote.config import RemoteSpec
-        from ..remote.transport import Remote
-
-        spec = self.store_spec
-        if spec is None:
-            nodes = [n for n in self.ray.nodes() if n.get("Alive")]
-            alone = len(nodes) == 1 and nodes[0].get("NodeManagerHostname") == socket.gethostname()
-            if self._started or alone:
-                # Every node is this machine: a folder here is shared by all of them.
-                self._temp_store = tempfile.mkdtemp(prefix="pipe-ray-store-")
-                spec = RemoteSpec("ray-scratch", self._temp_store)
-            elif self.default_store is not None:
-                spec = self.default_store
-            else:
-                raise PipefileError(
-                    f"the Ray cluster at {self.address or 'this machine'} has {len(nodes)} node(s) and no shared "
-                    "store was given: its workers could not get the steps' inputs",
-                    hint="pass --store NAME|URL (a remote: pipe remote add NAME s3://... ; or a path every node "
-                    "sees), or set PIPE_RAY_STORE, or settings: {executor: {type: ray, store: ...}}",
-                )
-            self.store_spec = spec
-        self.remote = Remote(spec)
-        self.remote.ensure_layout()
-
-    def close(self) -> None:
-        if self.ray is not None:
-            try:
-                self.ray.shutdown()  # a local instance started for the run stops with it
-            except Exception:  # noqa: BLE001 - the run's result stands
-                pass
-            self.ray = None
-        if self.remote is not None:
-            self.remote.close()
-            self.remote = None
-        if self._temp_store is not None:
-            import shutil
-
-            shutil.rmtree(self._temp_store, ignore_errors=True)
-            self._temp_store = None
-
-
-def _probe(address: str, seconds: float = 5.0) -> None:
-    """Raise OSError unless something listens at the address's host:port."""
-    hostport = address.split("://", 1)[-1]
-    if address == "auto" or ":" not in hostport:
-        return
-    host, _, port = hostport.rpartition(":")
-    try:
-        port_n = int(port)
-    except ValueError:
-        return
-    with socket.create_connection((host.strip("[]"), port_n), timeout=seconds):
-        pass
 
 
 class RayExecutor(LocalExecutor):
@@ -234,6 +112,11 @@ class RayExecutor(LocalExecutor):
                 try:
                     done = self._submit(node, payload, log)
                     break
+                except ClusterGone as e:
+                    # Not retried: the cluster is not coming back within this run.
+                    log.write(f"\n[pipe] {e}\n".encode())
+                    notes.append(GONE_HINT)
+                    raise StepFailure(f"{e}; nothing of this step was committed") from None
                 except _Lost as e:
                     note = f"attempt {attempt} of {tries}: the executor failed under it ({e})"
                     log.write(f"\n[pipe] {note}\n".encode())
@@ -303,6 +186,8 @@ class RayExecutor(LocalExecutor):
             if self.cancelled.is_set():
                 self._cancel_task(gen)
                 raise StepFailure("interrupted")
+            if self.cluster.gone is not None:
+                raise ClusterGone(self.cluster.gone)
             try:
                 ready, _ = ray.wait([gen], timeout=0.1)
                 if not ready:
