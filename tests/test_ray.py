@@ -164,8 +164,8 @@ def _files(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "out").rglob("*")) if p.is_file()}
 
 
-def _steps(r: Repo) -> dict:
-    return {s["step"]: s for s in r.pipe("jobs", "show", "last", "--json", check=True).json["steps"]}
+def _steps(r: Repo, job: str = "last") -> dict:
+    return {s["step"]: s for s in r.pipe("jobs", "show", job, "--json", check=True).json["steps"]}
 
 
 def test_results_match_a_local_run_and_the_custom_resource_picks_the_node(cluster, tmp_path):
@@ -176,18 +176,34 @@ def test_results_match_a_local_run_and_the_custom_resource_picks_the_node(cluste
     )
     assert r.code == 0, str(r)
     assert {s["worker"]["executor"] for s in r.json["steps"]} == {"ray"}
+    # Only the final steps' outputs came here: prep's table, read only by `report` on the
+    # cluster, stayed on the shared store (committed by digest), and status says so.
+    assert not on_ray.exists("out/table.csv")
+    assert on_ray.exists("out/report/flag") and on_ray.exists("out/pinned.txt")
+    states = on_ray.states()
+    assert states["prep"] == "restore" and states["report"] == "fresh", states
+    status = on_ray.pipe("status", check=True).out
+    assert str(store) in status or "remote" in status, status
+    # Committed here as a local run would: a second run runs nothing, without the cluster: the
+    # table is restored from the shared store, the rest is fresh.
+    r = on_ray.pipe("run", "--json", "--executor", "ray", "--address", "127.0.0.1:1", env=cluster["env"])
+    assert r.code == 0, str(r)
+    assert {s["name"]: s["outcome"] for s in r.json["steps"]} == {
+        "prep": "restored",
+        "report": "fresh",
+        "pinned": "fresh",
+    }, str(r)
     local = _workspace(tmp_path / "local")
     local.pipe("run", check=True)
     ray_files, local_files = _files(on_ray.root), _files(local.root)
     assert set(ray_files) == {"out/table.csv", "out/report/sub/sorted.csv", "out/report/flag", "out/pinned.txt"}
     assert ray_files == local_files  # byte for byte
-    steps = _steps(on_ray)
+    steps = _steps(on_ray, "1")
     assert {s["worker"]["executor"] for s in steps.values()} == {"ray"}
     assert steps["pinned"]["worker"]["node"] == cluster["special"]
     assert _steps(local)["prep"]["worker"] == {"executor": "local"}
-    shown = on_ray.pipe("jobs", "show", "last", check=True).out
+    shown = on_ray.pipe("jobs", "show", "1", check=True).out
     assert "worker" in shown and "ray " in shown
-    # Committed here as a local run would: a second run has nothing to do, without the cluster.
     r = on_ray.pipe("run", "--json", "--executor", "ray", "--address", "127.0.0.1:1", env=cluster["env"])
     assert r.code == 0 and {s["outcome"] for s in r.json["steps"]} == {"fresh"}, str(r)
 

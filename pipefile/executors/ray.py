@@ -48,9 +48,15 @@ class _Lost(Exception):
 
 
 class RayExecutor(LocalExecutor):
-    def __init__(self, *args, cluster: RayCluster, **kwargs):
+    def __init__(self, *args, cluster: RayCluster, land: Optional[set] = None, **kwargs):
+        """`land`: the steps whose outputs must be in the workspace after the run
+        (held.landing_steps); the others' stay on the shared store. None: every step's land."""
         super().__init__(*args, **kwargs)
         self.cluster = cluster
+        self.land = land
+        self._held: dict = {}  # step -> {output: PathDigest} left on the shared store, until committed
+        self._held_objects: dict = {}  # step -> the objects those outputs are made of
+        self._kept: dict = {}  # content digest of an output left on the store -> its objects
         self._on_store: set = set()  # objects known to be on the shared store
         self._store_lock = threading.Lock()
         self._ran: dict = {}  # step -> (worker record, {output: expected PathDigest})
@@ -65,6 +71,8 @@ class RayExecutor(LocalExecutor):
     def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
         result = super().run(node, decision, None)  # (GPUs are Ray's to hand out, not this machine's)
         worker = self._ran.pop(node.name, (None, None))[0]
+        self._held.pop(node.name, None)  # (a step that failed after it ran: nothing of it stays)
+        self._held_objects.pop(node.name, None)
         if worker is not None:
             result.worker = worker
         return result
@@ -132,7 +140,10 @@ class RayExecutor(LocalExecutor):
             raise StepFailure(done["error"], done.get("rc"))
         rc = done["rc"]
         if rc == 0:
-            self._fetch_outputs(node, staged, done["outputs"])
+            if self._stays_on_store(node):
+                self._hold(node, done["outputs"], notes)
+            else:
+                self._fetch_outputs(node, staged, done["outputs"])
         return rc
 
     def _ship(self, node: Node, decision: Decision, env: Environment) -> tuple:
@@ -148,6 +159,11 @@ class RayExecutor(LocalExecutor):
         store = self.ws.store
         for rel, v in sorted(wanted.items()):
             content = PathDigest(v["kind"], v["digest"], 0, bool(v.get("exec")))
+            kept = self._kept.get(content.digest)
+            if kept is not None and not store.complete(content):  # an upstream's, left on the store
+                files.append((rel, content.to_json()))
+                objects += kept
+                continue
             if not store.complete(content):
                 ap = self.abspath(rel)
                 if content.kind == TREE:
@@ -249,8 +265,73 @@ class RayExecutor(LocalExecutor):
                     self.ws.store.materialize(content, dest, self.ws.scratch)
                     expected[oname] = content
 
+    # --- outputs left on the shared store (docs/distributed.md, "The data plane") -----------
+    def _stays_on_store(self, node: Node) -> bool:
+        # A temporary store goes with the run: what is on it must land here.
+        return self.land is not None and node.name not in self.land and not self.cluster.temporary_store
+
+    def _hold(self, node: Node, outputs: dict, notes: list) -> None:
+        held, objects = {}, []
+        for oname in node.outputs:
+            got = outputs.get(oname) or {}
+            content = got.get("stage") or got.get("ws")
+            if content is None:
+                raise StepFailure(f"did not write its output '{oname}' ('{node.outputs[oname].path}')")
+            held[oname] = PathDigest.from_json(content)
+            objects += got["objects"]
+            with self._store_lock:  # what a later step of this run reads from there
+                self._kept[held[oname].digest] = list(got["objects"])
+                self._on_store.update(got["objects"])
+        self._held[node.name] = held
+        self._held_objects[node.name] = list(dict.fromkeys(objects))
+        paths = ", ".join(o.path for o in node.outputs.values())
+        notes.append(
+            f"outputs left on the shared store (only steps on the cluster read them): {paths}; "
+            "a run that needs them here restores them"
+        )
+
+    def _check_inputs_unchanged(self, decision: Decision) -> None:
+        """As locally, but for inputs that were never here (left on the store this run)."""
+        m = decision.key.manifest
+        expected = {v["path"]: v["digest"] for v in m["inputs"].values() if "digest" in v}
+        expected.update({p: v["digest"] for p, v in m["code"].items()})
+        for path, digest in expected.items():
+            now = self.hasher.digest(path)
+            if now is None and digest in self._kept:
+                continue
+            if now is None or now.digest != digest:
+                raise StepFailure(
+                    f"modified its own input '{path}' while running; steps must only write their declared outputs"
+                )
+
+    def _collect(self, node: Node, staged) -> None:
+        if node.name not in self._held:
+            super()._collect(node, staged)
+
+    def _commit_held(self, node: Node, decision: Decision, seconds: float) -> dict:
+        """Commit by digest what stays on the shared store: once it is all there, the entry
+        goes into the action cache here and into the store's run cache (what later runs restore
+        from), and the store is noted for this workspace."""
+        from .held import note_store
+
+        outputs = self._held.pop(node.name)
+        objects = self._held_objects.pop(node.name)
+        remote = self.cluster.remote
+        missing = remote.missing_objects(objects)
+        if missing:
+            raise StepFailure(
+                f"{len(missing)} object(s) of its outputs are not on the shared store after it ran; not committed"
+            )
+        self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
+        with open(self.ws.actions.path(decision.key.digest), "rb") as f:
+            remote.put_entry(decision.key.digest, f.read())
+        note_store(self.ws.dir, self.cluster.store_spec)
+        return outputs
+
     def _commit(self, node: Node, decision: Decision, seconds: float) -> dict:
         """As locally, once what is in place hashes to what the worker reported."""
+        if node.name in self._held:
+            return self._commit_held(node, decision, seconds)
         expected = self._ran.get(node.name, (None, {}))[1]
         for oname, want in expected.items():
             have = self.hasher.digest(node.outputs[oname].path, contained=True)
