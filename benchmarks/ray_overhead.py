@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -45,9 +46,37 @@ def _pipefile(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _own_pids(temp: str) -> list:
+    """The processes of the cluster started with --temp-dir `temp` (each names its session folder)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if temp.encode() in f.read():
+                        out.append(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+def _stop_own(temp: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _own_pids(temp):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        end = time.monotonic() + 5
+        while _own_pids(temp) and time.monotonic() < end:
+            time.sleep(0.2)
+
+
 def _run_pipe(root: str, args: list, env: dict) -> float:
     t0 = time.perf_counter()
-    p = subprocess.run(PIPE + ["run", "--ci", *args], cwd=root, env=env, capture_output=True, text=True)
+    # The ray runs under a profiler when asked: PIPE_BENCH_PROFILE="py-spy record -o ray.svg --"
+    prefix = os.environ.get("PIPE_BENCH_PROFILE", "").split() if "ray" in args else []
+    p = subprocess.run(prefix + PIPE + ["run", "--ci", *args], cwd=root, env=env, capture_output=True, text=True)
     took = time.perf_counter() - t0
     if p.returncode != 0:
         raise SystemExit(f"pipe run {' '.join(args)} failed:\n{p.stderr[-3000:]}")
@@ -148,7 +177,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"the bare Ray tasks failed:\n{p.stderr[-3000:]}")
         result["bare_s"] = json.loads(p.stdout.strip().splitlines()[-1])
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True)
+        _stop_own(temp)  # (not `ray stop --force`: that stops every Ray on the machine, others' too)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(temp, ignore_errors=True)
     n = a.steps

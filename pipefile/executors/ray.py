@@ -40,6 +40,7 @@ from .local import LocalExecutor
 from .ray_cluster import GONE_HINT, ClusterGone, RayCluster  # noqa: F401 - RayCluster: the session's
 
 DEFAULT_RETRIES = 1
+INLINE_BYTES = 256 * 1024  # outputs this small in all come back with the task's result
 _CANCEL_GRACE_SECONDS = 3.0
 
 
@@ -57,6 +58,7 @@ class RayExecutor(LocalExecutor):
         self._held: dict = {}  # step -> {output: PathDigest} left on the shared store, until committed
         self._held_objects: dict = {}  # step -> the objects those outputs are made of
         self._kept: dict = {}  # content digest of an output left on the store -> its objects
+        self._tasks: dict = {}  # a resource request -> the Ray task with those options
         self._on_store: set = set()  # objects known to be on the shared store
         self._store_lock = threading.Lock()
         self._ran: dict = {}  # step -> (worker record, {output: expected PathDigest})
@@ -109,6 +111,8 @@ class RayExecutor(LocalExecutor):
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
             "store": self.cluster.store_spec,
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
+            # Outputs that land here come back with the result when small (not via the store).
+            "inline": 0 if self._stays_on_store(node) else INLINE_BYTES,
         }
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
         # The log file grows as the pieces come back: followed like a local task's (the live
@@ -143,7 +147,7 @@ class RayExecutor(LocalExecutor):
             if self._stays_on_store(node):
                 self._hold(node, done["outputs"], notes)
             else:
-                self._fetch_outputs(node, staged, done["outputs"])
+                self._fetch_outputs(node, staged, done["outputs"], done.get("blobs") or {})
         return rc
 
     def _ship(self, node: Node, decision: Decision, env: Environment) -> tuple:
@@ -188,7 +192,6 @@ class RayExecutor(LocalExecutor):
         return files, list(dict.fromkeys(objects))
 
     def _submit(self, node: Node, payload: dict, log) -> dict:
-        ray = self.cluster.ray
         r = node.step.resources
         options = {"num_cpus": r.cpus, "num_gpus": r.gpus}
         if r.memory:
@@ -197,22 +200,38 @@ class RayExecutor(LocalExecutor):
             options["resources"] = dict(r.custom)
         if self.cancelled.is_set():
             raise StepFailure("interrupted before it started")
-        gen = self.cluster.task.options(**options).remote(payload)
+        key = repr(sorted(options.items()))
+        task = self._tasks.get(key)
+        if task is None:  # (Ray's .options() is not free: once per kind of request)
+            task = self._tasks[key] = self.cluster.task.options(**options)
+        gen = task.remote(payload)
+        pieces = self.cluster.pump.add(gen)
+        try:
+            return self._follow(gen, pieces, log)
+        finally:
+            self.cluster.pump.drop(gen)
+
+    def _follow(self, gen, pieces, log) -> dict:
+        import queue
+
+        ray = self.cluster.ray
         while True:
             if self.cancelled.is_set():
+                self.cluster.pump.drop(gen)
                 self._cancel_task(gen)
                 raise StepFailure("interrupted")
             if self.cluster.gone is not None:
                 raise ClusterGone(self.cluster.gone)
             try:
-                ready, _ = ray.wait([gen], timeout=0.1)
-                if not ready:
-                    continue
                 try:
-                    ref = next(gen)
-                except StopIteration:
-                    raise _Lost("its Ray task ended without a result") from None
-                kind, data = ray.get(ref)
+                    tag, got = pieces.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if tag == "end":
+                    raise _Lost("its Ray task ended without a result")
+                if tag == "error":
+                    raise got
+                kind, data = ray.get(got)
             except ray.exceptions.TaskCancelledError:
                 raise StepFailure("interrupted") from None
             except ray.exceptions.RayTaskError as e:  # pipe's own code failed on the worker
@@ -248,14 +267,22 @@ class RayExecutor(LocalExecutor):
         except Exception:  # noqa: BLE001 - it ended meanwhile
             pass
 
-    def _fetch_outputs(self, node: Node, staged, outputs: dict) -> None:
+    def _fetch_outputs(self, node: Node, staged, outputs: dict, blobs: dict) -> None:
         """Download what the worker made (verified) and put it where the command would have."""
+        from ..cache.content_store import DigestMismatch
+
         expected = self._ran[node.name][1]
         wanted = []
         for got in outputs.values():
             wanted += got["objects"]
-        t = self.cluster.remote.download(self.ws.store, wanted)
-        if t.failed:
+        for digest, data in blobs.items():
+            try:
+                self.ws.store.put_verified([data], digest)
+            except DigestMismatch as e:
+                raise StepFailure(f"an output's bytes from the worker do not match their digest ({e})") from None
+        wanted = [d for d in wanted if d not in blobs]
+        t = self.cluster.remote.download(self.ws.store, wanted) if wanted else None
+        if t is not None and t.failed:
             raise StepFailure(f"could not download its outputs from the shared store: {t.failed[0][1].render()}")
         for oname, out in node.outputs.items():
             got = outputs.get(oname) or {}

@@ -23,6 +23,71 @@ _WATCH_EVERY = 1.0  # seconds between two knocks on the head's port
 _GONE_AFTER = float(os.environ.get("PIPE_RAY_GONE_AFTER", "5"))  # seconds the head may stay shut
 
 
+class Pump:
+    """One thread that waits on every running task's stream of results at once and hands each
+    piece to the step's thread: a thread per step each polling Ray (`ray.wait`) costed the
+    caller more CPU than the steps' own work (docs/benchmarks.md, Ray executor)."""
+
+    def __init__(self, ray):
+        self.ray = ray
+        self._queues: dict = {}  # streaming generator -> queue.SimpleQueue of ("ref"|"end"|"error", x)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def add(self, gen):
+        import queue
+
+        q: queue.SimpleQueue = queue.SimpleQueue()
+        with self._lock:
+            self._queues[gen] = q
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="pipe-ray-pump", daemon=True)
+                self._thread.start()
+        self._wake.set()
+        return q
+
+    def drop(self, gen) -> None:
+        with self._lock:
+            self._queues.pop(gen, None)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        ray = self.ray
+        while not self._closing.is_set():
+            with self._lock:
+                gens = list(self._queues)
+            if not gens:
+                self._wake.wait(0.2)
+                self._wake.clear()
+                continue
+            try:
+                ready, _ = ray.wait(gens, num_returns=1, timeout=0.05)
+                if ready and len(gens) > 1:  # every one ready now, in one call
+                    ready, _ = ray.wait(gens, num_returns=len(gens), timeout=0)
+            except Exception as e:  # noqa: BLE001 - each step's thread says what it means
+                for gen in gens:
+                    self._put(gen, ("error", e), last=True)
+                continue
+            for gen in ready:
+                try:
+                    self._put(gen, ("ref", next(gen)))
+                except StopIteration:
+                    self._put(gen, ("end", None), last=True)
+                except Exception as e:  # noqa: BLE001
+                    self._put(gen, ("error", e), last=True)
+
+    def _put(self, gen, item, last: bool = False) -> None:
+        with self._lock:
+            q = self._queues.pop(gen, None) if last else self._queues.get(gen)
+        if q is not None:
+            q.put(item)
+
+
 class ClusterGone(Exception):
     """The cluster's head stopped answering: not worth trying again in this run."""
 
@@ -41,6 +106,7 @@ class RayCluster:
         self.default_store = default_store
         self.ray = None
         self.task = None
+        self.pump: Optional[Pump] = None
         self.remote = None
         self.temporary_store = False  # the store is a folder removed after the run
         self.gone: Optional[str] = None  # why the cluster is taken for gone, once it is
@@ -95,6 +161,7 @@ class RayCluster:
                 self._started = True
         self.ray = ray
         self.task = ray.remote(num_returns="streaming", max_retries=0)(run_step)
+        self.pump = Pump(ray)
         self._open_store()
         if not self._started:  # (an instance of this run's own goes only with it)
             head = self.address if self.address and self.address != "auto" else _gcs_address(ray)
@@ -145,6 +212,8 @@ class RayCluster:
 
     def close(self) -> None:
         self._closing.set()
+        if self.pump is not None:
+            self.pump.close()
         if self.ray is not None:
             try:
                 self.ray.shutdown()  # a local instance started for the run stops with it

@@ -11,7 +11,8 @@ and, on the node:
      grows (the caller appends it to the step's log file);
   3. hashes what the command wrote at the outputs' paths, puts it in the node's store,
      uploads what the shared store lacks, and yields the digests last.
-Nothing but digests comes back: the caller downloads and verifies the outputs itself.
+Nothing but digests comes back, and the bytes of small outputs the caller lands (`inline`:
+one trip instead of an upload and a download); the caller verifies every object itself.
 
 The node folder (PIPE_RAY_NODE_DIR, default <tmp>/pipe-ray-<uid>) holds `store/` (the
 node's content store), `envs/` (built environments, through pipefile.envs) and
@@ -36,7 +37,6 @@ from ..cache.content_store import ContentStore
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, Launch, make
 from ..errors import PipefileError
-from .local import timeout_message
 
 _OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP"
 _LOG_EVERY = 0.2  # seconds between two pieces of log sent back
@@ -142,9 +142,11 @@ def run_step(payload: dict):
     try:
         with open(os.path.join(scratch, _OWNER), "w") as f:
             f.write(f"{os.getpid()} 0")
-        remote = _remote(payload["store"])
-        t = remote.download(store, payload["objects"])
-        if t.failed:
+        # (The shared store's client is made only when something travels: a step with no
+        # inputs whose outputs come back inline never imports it.)
+        remote = _remote(payload["store"]) if payload["objects"] else None
+        t = remote.download(store, payload["objects"]) if remote is not None else None
+        if t is not None and t.failed:
             return (yield ("done", dict(where, **_fail(f"could not fetch its inputs: {t.failed[0][1].render()}"))))
         os.makedirs(work)
         tmp = os.path.join(scratch, "tmp")
@@ -221,11 +223,18 @@ def run_step(payload: dict):
             rest = tail.read()
         proc = None
         if timed_out:
+            from .local import timeout_message
+
             return (yield ("done", dict(where, rc=rc, log=rest, error=timeout_message(timeout))))
         if rc != 0:
             return (yield ("done", dict(where, rc=rc, log=rest, error=None)))
         outputs = _collect(work, hasher, store, payload["outputs"])
-        objects = [d for o in outputs.values() for d in o["objects"]]
+        objects = list(dict.fromkeys(d for o in outputs.values() for d in o["objects"]))
+        blobs = _inline(store, objects, payload.get("inline", 0))
+        if blobs is not None:  # small, and wanted by the caller: back with the result, one trip
+            yield ("done", dict(where, rc=0, log=rest, error=None, outputs=outputs, blobs=blobs))
+            return
+        remote = remote or _remote(payload["store"])
         missing = remote.missing_objects(objects)
         if missing:
             t = remote.upload(store, sorted(missing))
@@ -248,6 +257,18 @@ def run_step(payload: dict):
             _remove_later(gone)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _inline(store: ContentStore, objects: list, limit: int) -> Optional[dict]:
+    """{digest: bytes} of the objects when they are `limit` bytes or less in all, else None."""
+    if not limit:
+        return None
+    total = 0
+    for d in objects:
+        total += os.path.getsize(store.path(d))
+        if total > limit:
+            return None
+    return {d: store.read(d) for d in objects}
 
 
 def _wait_exit(proc, seconds: float) -> None:
