@@ -179,9 +179,7 @@ class RayCluster:
                 now = time.monotonic()
                 shut_since = shut_since or now
                 if now - shut_since >= _GONE_AFTER:
-                    self.gone = (
-                        f"the Ray cluster went away: its head at {head} has not answered for {_GONE_AFTER:g}s"
-                    )
+                    self.gone = f"the Ray cluster went away: its head at {head} has not answered for {_GONE_AFTER:g}s"
                     return
 
     def _open_store(self) -> None:

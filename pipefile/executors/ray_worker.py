@@ -16,7 +16,7 @@ one trip instead of an upload and a download); the caller verifies every object 
 
 The node folder (PIPE_RAY_NODE_DIR, default <tmp>/pipe-ray-<uid>) holds `store/` (the
 node's content store), `envs/` (built environments, through pipefile.envs) and
-`scratch/` (one folder per task, removed when it ends). A task whose worker process died
+`scratch/` (one folder per task; moved to `scratch-done/` when it ends, and removed). A task whose worker process died
 (killed, out of memory) cannot clean up: the next task on the node kills what its
 command left running and removes its folder (`_reap`).
 """
@@ -39,6 +39,12 @@ from ..envs import EnvError, Environment, Launch, make
 from ..errors import PipefileError
 
 _OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP"
+# Finished tasks' folders wait here to be removed: out of `scratch/`, which every task lists
+# (under load the remover lags, and a list that grew with every step cost each step more).
+_DONE = "scratch-done"
+_swept = False  # this worker process has removed what dead workers left in _DONE
+_node_dir: Optional[str] = None
+_here: Optional[dict] = None  # this worker's node and host
 _LOG_EVERY = 0.2  # seconds between two pieces of log sent back
 _state_lock = threading.Lock()
 _stores: dict = {}  # node folder -> ContentStore
@@ -47,9 +53,13 @@ _remover = None  # queue of scratch folders to remove (a worker process runs man
 
 
 def node_dir() -> str:
-    d = os.environ.get("PIPE_RAY_NODE_DIR") or os.path.join(tempfile.gettempdir(), f"pipe-ray-{os.getuid()}")
-    os.makedirs(os.path.join(d, "scratch"), exist_ok=True)
-    return d
+    global _node_dir
+    if _node_dir is None:  # once per worker process: metadata work is what a trivial step costs
+        d = os.environ.get("PIPE_RAY_NODE_DIR") or os.path.join(tempfile.gettempdir(), f"pipe-ray-{os.getuid()}")
+        os.makedirs(os.path.join(d, "scratch"), exist_ok=True)
+        os.makedirs(os.path.join(d, _DONE), exist_ok=True)
+        _node_dir = d
+    return _node_dir
 
 
 def _store(folder: str) -> ContentStore:
@@ -113,12 +123,29 @@ def _reap(scratch_root: str) -> None:
             continue
         if _alive(pid):
             continue
-        if pgid > 0 and not name.startswith(".done-"):  # (a finished task's group is long gone)
+        if pgid > 0:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
                 pass
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep_done(done_root: str) -> None:
+    """Once per worker process: remove the finished folders that dead workers left waiting."""
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    for name in os.listdir(done_root):
+        folder = os.path.join(done_root, name)
+        try:
+            with open(os.path.join(folder, _OWNER)) as f:
+                pid = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = 0
+        if pid == 0 or not _alive(pid):
+            _remove_later(folder)
 
 
 def _fail(message: str, rc: Optional[int] = None) -> dict:
@@ -133,6 +160,7 @@ def run_step(payload: dict):
     folder = node_dir()
     scratch_root = os.path.join(folder, "scratch")
     _reap(scratch_root)
+    _sweep_done(os.path.join(folder, _DONE))
     store = _store(folder)
     scratch = tempfile.mkdtemp(dir=scratch_root, prefix=f"{payload['step']}-")
     work = os.path.join(scratch, "ws")
@@ -150,7 +178,8 @@ def run_step(payload: dict):
             return (yield ("done", dict(where, **_fail(f"could not fetch its inputs: {t.failed[0][1].render()}"))))
         os.makedirs(work)
         tmp = os.path.join(scratch, "tmp")
-        os.makedirs(tmp)
+        if payload["files"]:
+            os.makedirs(tmp)
         for rel, content in payload["files"]:
             store.materialize(PathDigest.from_json(content), os.path.join(work, rel), tmp)
         for _oname, stage_rel, ws_rel, typ in payload["outputs"]:
@@ -250,8 +279,8 @@ def run_step(payload: dict):
         if proc is not None:
             proc.signal(signal.SIGKILL)
             proc.finish()
-        # Renamed at once (so `_reap` never takes it for a live task's), removed later.
-        gone = os.path.join(scratch_root, f".done-{os.path.basename(scratch)}")
+        # Moved out at once (so `_reap` never takes it for a live task's), removed later.
+        gone = os.path.join(folder, _DONE, os.path.basename(scratch))
         try:
             os.replace(scratch, gone)
             _remove_later(gone)
@@ -278,9 +307,12 @@ def _wait_exit(proc, seconds: float) -> None:
 
 
 def _where() -> dict:
-    import ray
+    global _here
+    if _here is None:
+        import ray
 
-    return {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid()}
+        _here = {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
+    return dict(_here, pid=os.getpid())
 
 
 def _collect(work: str, hasher: Hasher, store: ContentStore, outputs: list) -> dict:
