@@ -138,6 +138,11 @@ steps:
       t: "${{steps.prep.outputs.table}}"
     outputs:
       dir: {type: uri_folder, path: out/report}
+  big:
+    # Over the size that comes back with the result: downloaded from the shared store.
+    command: python3 -c "import sys; open(sys.argv[1], 'wb').write(bytes(range(256)) * 1200)" ${{outputs.o}}
+    outputs:
+      o: {path: out/big.bin}
   pinned:
     command: hostname > ${{outputs.o}}
     resources: {cpus: 0.5, custom: {special_node: 1}}
@@ -191,12 +196,19 @@ def test_results_match_a_local_run_and_the_custom_resource_picks_the_node(cluste
     assert {s["name"]: s["outcome"] for s in r.json["steps"]} == {
         "prep": "restored",
         "report": "fresh",
+        "big": "fresh",
         "pinned": "fresh",
     }, str(r)
     local = _workspace(tmp_path / "local")
     local.pipe("run", check=True)
     ray_files, local_files = _files(on_ray.root), _files(local.root)
-    assert set(ray_files) == {"out/table.csv", "out/report/sub/sorted.csv", "out/report/flag", "out/pinned.txt"}
+    assert set(ray_files) == {
+        "out/table.csv",
+        "out/report/sub/sorted.csv",
+        "out/report/flag",
+        "out/pinned.txt",
+        "out/big.bin",
+    }
     assert ray_files == local_files  # byte for byte
     steps = _steps(on_ray, "1")
     assert {s["worker"]["executor"] for s in steps.values()} == {"ray"}
@@ -477,8 +489,8 @@ def test_losing_the_head_fails_the_running_step_clearly_and_a_rerun_resumes(tmp_
     assert p.returncode == 1, err
     assert "the Ray cluster went away" in err and f"127.0.0.1:{port}" in err, err
     assert "start the cluster again" in err, err
-    assert r.read("first.txt") == "one\n"
     assert not r.exists("second.txt")
-    # Nothing of `second` was committed; `first` was: a rerun (here, without the cluster) resumes.
-    assert r.outcomes("--executor", "local") == {"first": "fresh", "second": "ran"}
-    assert r.read("second.txt") == "one\n"
+    # Nothing of `second` was committed; `first` was (its output, read only on the cluster,
+    # on the shared store): a rerun (here, without the cluster) resumes from there.
+    assert r.outcomes("--executor", "local") == {"first": "restored", "second": "ran"}
+    assert r.read("first.txt") == "one\n" and r.read("second.txt") == "one\n"
