@@ -548,3 +548,58 @@ def test_a_byte_order_mark_is_kept():
     text = "\ufeffsteps:\n  a:\n    command: echo\n"
     edited = apply_edits(text, [{"op": "set", "step": "a", "field": "command", "value": "echo hi"}])
     assert edited.text == "\ufeffsteps:\n  a:\n    command: echo hi\n"
+
+
+def test_an_explicit_tag_gives_way_to_the_new_value():
+    text = "params:\n  v: &x !!str 5\nsteps:\n  a:\n    command: echo ${{params.v}}\n"
+    edited = apply_edits(text, [{"op": "set_param", "name": "v", "value": "6"}])
+    assert edited.text == 'params:\n  v: &x "6"\nsteps:\n  a:\n    command: echo ${{params.v}}\n'
+
+
+def test_resources_are_typed():
+    edited = apply_edits(BASIC, [{"op": "set", "step": "train", "field": "resources.cpus", "value": "2"}])
+    assert changed_lines(BASIC, edited.text) == ["+    resources:\n", "+      cpus: 2\n"]
+    e = refused(BASIC, [{"op": "set", "step": "train", "field": "resources.gpus", "value": 1.5}])
+    assert "whole number" in e.message and e.loc.line == 14
+
+
+def test_add_step_checks_the_component_and_its_inputs():
+    text = read("08_components.Pipefile")
+    e = refused(text, [{"op": "add_step", "name": "s2", "component": "std/split_dat@1"}])
+    assert "split_data" in e.hint
+    e = refused(text, [{"op": "add_step", "name": "s2", "component": "scor"}])
+    assert "no component 'scor'" in e.message and "score" in e.hint
+    e = refused(text, [{"op": "add_step", "name": "s2", "component": "score", "inputs": {"dat": "x"}}])
+    assert "no input 'dat'" in e.message and "data" in e.hint
+    e = refused(text, [{"op": "add_step", "name": "s2", "component": "score", "params": {"threshold": "high"}}])
+    assert "is a number" in e.message
+    edited = apply_edits(
+        text,
+        [
+            {
+                "op": "add_step",
+                "name": "s2",
+                "component": "std/split_data@1",
+                "inputs": {"data": "${{assets.table}}"},
+                "params": {"fraction": "0.5"},
+                "outputs": {"train": "build/a.parquet", "test": "build/b.parquet"},
+            }
+        ],
+    )
+    assert edited.text.endswith(
+        "  s2:\n    component: std/split_data@1\n    inputs:\n      data: ${{assets.table}}\n      fraction: 0.5\n"
+        "    outputs:\n      train: build/a.parquet\n      test: build/b.parquet\n"
+    )
+
+
+def test_delete_step_takes_the_comments_indented_into_it():
+    text = read("01_block_comments.Pipefile")
+    unread = [{"op": "set", "step": "evaluate", "field": "inputs.model", "value": "build/model/"}]
+    edited = apply_edits(text, unread + [{"op": "delete_step", "name": "train"}])
+    assert "# end of train" not in edited.text and "# Fit the model" not in edited.text
+    assert "  # Score it.\n  evaluate:\n" in edited.text and "\n\n\n" not in edited.text
+
+
+def test_a_nul_character_is_refused():
+    e = refused(BASIC, [{"op": "set", "step": "train", "field": "description", "value": "a\0b"}])
+    assert "NUL" in e.message

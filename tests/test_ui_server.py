@@ -111,6 +111,9 @@ def test_the_url_line_carries_a_token_and_the_page_sets_the_cookie(start, wine):
 def test_a_given_token_is_used(start, wine):
     ui = start(wine.root, "--token", "my-secret-token-1")
     assert ui.token == "my-secret-token-1"
+    for bad in ("short", "has space here", "semi;colon-token"):
+        r = wine.pipe("ui", "--no-browser", "--token", bad)
+        assert r.code == 2 and "token" in r.err and r.out == "", str(r)
 
 
 @pytest.mark.parametrize(
@@ -250,6 +253,31 @@ def test_expanded_steps_are_groups_with_their_tasks(start, tmp_path):
         assert nodes[t]["kind"] == "step" and nodes[t]["group"] == "train"
     assert nodes["report"]["kind"] == "step"
     assert any(e["from"] == "train" and e["to"] == "report" for e in doc["graph"]["edges"])
+
+
+def test_a_job_s_graph_groups_its_tasks_by_outcome(start, tmp_path):
+    repo = Repo(tmp_path)
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            matrix:
+              lr: [0.1, 0.2]
+            command: echo ${{inputs.lr}} > ${{outputs.out}}
+            inputs:
+              lr: {type: number}
+            outputs:
+              out: build/out.txt
+        """
+    )
+    repo.pipe("run", check=True)
+    shown = start(repo.root).get("/api/jobs/last").json()
+    nodes = {n["name"]: n for n in shown["graph"]["nodes"]}
+    group = nodes["train"]
+    assert group["kind"] == "group" and group["state"] == "ran" and group["tasks"] == {"count": 2, "states": {"ran": 2}}
+    assert group["seconds"] is not None and group["started"] is not None
+    assert {nodes[t]["state"] for t in group["children"]} == {"ran"}
 
 
 # --- the library -------------------------------------------------------------------------------

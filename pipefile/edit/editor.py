@@ -15,7 +15,7 @@ from ..errors import SourceLoc, did_you_mean
 from . import render
 from .doc import Doc
 from .errors import EditError
-from .tree import ALIAS, MAP, SCALAR, Node, line_end, line_no, line_start
+from .tree import ALIAS, MAP, SCALAR, SEQ, Node, line_end, line_no, line_start
 
 _MISSING = object()
 
@@ -56,6 +56,12 @@ class Editor:
 
     def steps(self) -> Node:
         k, v = self.find(["steps"])
+        if v is not None and v.kind == SEQ:
+            raise self.fail(
+                v,
+                "steps: is a list here, and a Pipefile's steps are a mapping",
+                "write each step as NAME: {command: ...}",
+            )
         if v is None or v.kind != MAP:
             raise self.fail(v or self.root(), "the Pipefile has no steps: mapping to edit", "add steps: with a step")
         self.owned(v, "steps")

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import spec
 from ..errors import PipefileError, did_you_mean
-from ..load import stdlib
+from ..load import numbers, stdlib
 from ..load.params import convert_param_text, type_example
 from ..load.reader import NAME_RE
 from .editor import Editor
@@ -82,7 +82,7 @@ def type_of(value: Any) -> str | None:
 
 def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
     """`value` as a value of type `typ` (text converted as `-p` does); refused if it is not one."""
-    if typ not in _VALUE_TYPES:
+    if typ not in VALUE_TYPES:
         return value
     got = value
     if isinstance(value, str) and typ != spec.STRING:
@@ -97,7 +97,7 @@ def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
     return got
 
 
-_VALUE_TYPES = (spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN)
+VALUE_TYPES = (spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN)
 
 
 def _a(typ: str) -> str:
@@ -113,6 +113,8 @@ def set_param(ed: Editor, op: dict) -> None:
     params = ed.data.get("params") if isinstance(ed.data, dict) else None
     current = params.get(name) if isinstance(params, dict) else None
     if v is not None and v.kind == MAP:  # the long form: {type, default, description}
+        if not isinstance(current, dict):  # (a mapping written in the file reads as one)
+            raise ed.fail(v, f"{what} is not a mapping as read", "write it as {type: ..., default: ...}")
         typ = current.get("type") if isinstance(current.get("type"), str) else type_of(current.get("default"))
         if value is not None:
             value = typed(ed, v, value, typ, what)
@@ -197,7 +199,7 @@ def set_field(ed: Editor, op: dict) -> None:
         set_input(ed, step, parts[1], value, params=head == "params")
         return
     if head == "resources" and len(parts) == 2 and parts[1] in RESOURCE_KEYS:
-        ed.put(base + ["resources", parts[1]], value, f"resources of {what}", keep=2)
+        ed.put(base + ["resources", parts[1]], _resource(ed, sk, parts[1], value, what), f"resources of {what}", keep=2)
         return
     if head == "resources" and len(parts) == 3 and parts[1] == "custom":
         ed.put(base + ["resources", "custom", parts[2]], value, f"resources of {what}", keep=2)
@@ -216,6 +218,17 @@ def set_field(ed: Editor, op: dict) -> None:
         f"unknown field '{field}' of {what}",
         (did_you_mean(field, _field_names(data), "field") or "") + "; fields: " + ", ".join(FIELD_FORMS),
     )
+
+
+def _resource(ed: Editor, node: Any, key: str, value: Any, what: str) -> Any:
+    """cpus a number, gpus a whole number (text that is one taken as it), memory a size."""
+    if value is None or key == "memory":
+        return value
+    got = numbers.parse(value.strip()) if isinstance(value, str) else value
+    if isinstance(got, bool) or not isinstance(got, (int, float)) or (key == "gpus" and not isinstance(got, int)):
+        kind, example = ("a whole number", "1") if key == "gpus" else ("a number", "2 or 0.5")
+        raise ed.fail(node, f"resources.{key} of {what} must be {kind}, not {value!r}", f"give {kind}, e.g. {example}")
+    return got
 
 
 def _field_names(data: dict) -> list:
@@ -262,7 +275,7 @@ def set_input(ed: Editor, step: str, name: str, value: Any, params: bool = False
             did_you_mean(name, decls, "input"),
         )
     binding = isinstance(value, str) and value.lstrip().startswith("${{")
-    if decls and value is not None and not binding and decls.get(name) in _VALUE_TYPES:
+    if decls and value is not None and not binding and decls.get(name) in VALUE_TYPES:
         value = typed(ed, sk, value, decls[name], what)
     # a step's own params: mapping, where the file has one; else params are inputs, as components declare them
     section = "params" if params and isinstance(data.get("params"), dict) else "inputs"

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from ..errors import did_you_mean
+from ..errors import PipefileError, did_you_mean
+from ..load import stdlib
 from . import render
 from .editor import Editor
 from .errors import EditError
-from .ops import arg, is_binding, name_arg, set_input, set_param
+from .ops import VALUE_TYPES, arg, component_inputs, is_binding, name_arg, set_input, set_param, typed
 from .tree import ALIAS, SCALAR, line_end, line_no, line_start
 
 
@@ -169,6 +170,11 @@ def add_step(ed: Editor, op: dict) -> None:
         for k in section:
             if not isinstance(k, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", k):
                 raise EditError(f"'{k}' is not a valid {what} name", hint="use letters, digits, '_' and '-'")
+    for k, v in outputs.items():
+        if not isinstance(v, str):
+            raise EditError(f"the path of output '{k}' must be text, not {v!r}", hint="give a path: build/out.csv")
+    if comp is not None:
+        inputs = _component_inputs_checked(ed, comp, inputs)
     if inputs:
         body["inputs"] = inputs
     if outputs:
@@ -184,6 +190,32 @@ def add_step(ed: Editor, op: dict) -> None:
             lines.insert(0, "")  # the file keeps a blank line between steps
         d.insert_lines(d.stop(items[-1][1]), lines)
     ed.data["steps"][name] = body
+
+
+def _component_inputs_checked(ed: Editor, comp: str, inputs: dict) -> dict:
+    """The inputs of a new step of component `comp`: names it declares, values of their types."""
+    decls = component_inputs(ed, comp)
+    if decls is None and comp.startswith("std/"):
+        try:
+            stdlib.library().resolve(comp)
+        except PipefileError as e:  # what `pipe validate` would say of it
+            raise EditError(e.message, hint=e.hint) from None
+    if decls is None:
+        own = ed.data.get("components") or {}
+        raise EditError(
+            f"there is no component '{comp}'",
+            hint=did_you_mean(comp, own, "component")
+            if own and not comp.startswith("std/")
+            else "name a component of the Pipefile, or std/NAME@MAJOR (pipe components list shows them)",
+        )
+    out = {}
+    for k, v in inputs.items():
+        if k not in decls:
+            raise EditError(f"component '{comp}' has no input '{k}'", hint=did_you_mean(k, decls, "input"))
+        if v is not None and not is_binding(v) and decls[k] in VALUE_TYPES:
+            v = typed(ed, None, v, decls[k], f"input '{k}' of component '{comp}'")
+        out[k] = v
+    return out
 
 
 def _blank_before(ed: Editor, key) -> bool:
@@ -219,7 +251,7 @@ def delete_step(ed: Editor, op: dict) -> None:
             "disconnect their inputs from it first (or delete those steps first)",
         )
     anchors = {n.anchor: n for n in v.walk() if n.anchor}
-    for n in ed.doc.root.walk():
+    for n in ed.root().walk():
         if n.kind == ALIAS and n.value in anchors and not v.start <= n.start < v.end:
             raise ed.fail(
                 anchors[n.value],
@@ -235,6 +267,12 @@ def delete_step(ed: Editor, op: dict) -> None:
         text = ed.text
         start = _comments_above(ed, k)
         stop = ed.doc.stop(v)
+        col = ed.doc.column(k)
+        while stop < len(text):  # comment lines indented into the step, after its last value: its own
+            line = text[stop : line_end(text, stop)]
+            if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) <= col:
+                break
+            stop = line_end(text, stop)
         first = steps.pairs()[0][0] is k
         if start > 0 and not text[line_start(text, start - 1) : start].strip():
             start = line_start(text, start - 1)  # with the blank line that set it apart
@@ -250,7 +288,7 @@ def rename_step(ed: Editor, op: dict) -> None:
     to = _free_name(ed, op, "to")
     ed.doc.splice(k.vstart, k.end, render.key(to))
     pattern = _refs(name)
-    for n in ed.doc.root.walk():
+    for n in ed.root().walk():
         if n.kind == SCALAR and pattern.search(n.value):
             ed.doc.splice(n.vstart, n.cend, pattern.sub(lambda m: m.group(1) + to, ed.text[n.vstart : n.cend]))
     ed.data = _renamed(ed.data, pattern, to)

@@ -113,6 +113,7 @@ class RayExecutor(LocalExecutor):
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
             # Outputs that land here come back with the result when small (not via the store).
             "inline": 0 if self._stays_on_store(node) else INLINE_BYTES,
+            "workdir": node.step.workdir,  # a Pipefile used as a component: its commands run in its folder
         }
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
         # The log file grows as the pieces come back: followed like a local task's (the live

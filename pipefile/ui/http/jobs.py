@@ -59,7 +59,7 @@ def router(ctx: UiContext) -> APIRouter:
                 "stop it where it runs (Ctrl-C in its terminal)",
             )
         if run.exit_code is not None:
-            raise Refusal(409, f"job {j.id} has ended already ({j.status})", None)
+            raise Refusal(409, f"job {j.id} has ended already ({j.status})", "nothing to cancel: reload the job")
         ctx.runs.cancel(run)
         return {"job": j.id, "run": run.id, "state": "cancelling"}
 
