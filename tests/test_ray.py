@@ -522,3 +522,38 @@ def test_a_pipefile_used_as_a_component_runs_in_its_folder_on_the_cluster(cluste
     assert got.code == 0, str(got)
     assert {s["name"]: s["outcome"] for s in got.json["steps"]} == {"use/up": "ran"}
     assert r.read("out/o.txt") == "OWN\n"
+
+
+def test_which_steps_land_their_outputs_here(tmp_path):
+    """Needs no cluster: the targets' steps, else the final ones; and a step whose output
+    another reads by a path inside it (hashed where it lies)."""
+    import types
+
+    from pipefile import graph as graph_mod
+    from pipefile.executors.held import landing_steps
+    from pipefile.load.document import load
+
+    (tmp_path / "Pipefile").write_text("""
+steps:
+  a:
+    command: mkdir -p ${{outputs.d}} && echo 1 > ${{outputs.d}}/x
+    outputs: {d: {type: uri_folder, path: out/a}}
+  b:
+    command: cat out/a/x > ${{outputs.o}}
+    inputs: {x: {type: uri_file, path: out/a/x}}
+    outputs: {o: out/b.txt}
+  c:
+    command: cat ${{inputs.i}} > ${{outputs.o}}
+    inputs: {i: "${{steps.b.outputs.o}}"}
+    outputs: {o: out/c.txt}
+  d:
+    command: cat ${{inputs.i}} > ${{outputs.o}}
+    inputs: {i: "${{steps.c.outputs.o}}"}
+    outputs: {o: out/d.txt}
+""")
+    g = graph_mod.build(load(str(tmp_path / "Pipefile")), {}, check_exists=False)
+    plan = types.SimpleNamespace(decisions={n: None for n in g.nodes})
+    # a: read inside its folder by b; d: the final step. b and c: read only by digest.
+    assert landing_steps(g, plan) == {"a", "d"}
+    assert landing_steps(g, plan, ["c"]) == {"a", "c"}
+    assert landing_steps(g, plan, ["out/b.txt"]) == {"a", "b"}
