@@ -1,9 +1,9 @@
 """Executes a Plan: independent steps in parallel, within CPU, memory and GPU limits.
 
-GPUs are leased by device id: a step that asks for N gets N free devices of the
-pool (never shared with another running step) for as long as it runs, and the
-executor sets CUDA_VISIBLE_DEVICES to exactly those. Requests that can never be
-met (more GPUs or memory than the machine has) are errors before anything runs.
+What a running step holds (its share of the CPUs, its memory, the GPUs it leases
+by device id, its place in a sweep's max_parallel) is counted by leases.py.
+Requests that can never be met (more GPUs or memory than the machine has) are
+errors before anything runs.
 
 A step starts once every step it reads from has finished. A PENDING step is
 decided again at that moment, with its inputs final: if the upstream rerun
@@ -33,10 +33,10 @@ import time
 from dataclasses import field
 from typing import Optional, Protocol
 
-from .errors import PipefileError
 from .executors.protocol import Executor
 from .graph import Graph, Node
 from .lazyclass import dataclass
+from .leases import Leases, machine_memory
 from .mapruns import MapPolicy
 from .outcomes import Outcome, StepResult
 from .overwrites import OverwriteWatch
@@ -85,16 +85,6 @@ class RunSummary:
         return "failed" if self.failed else "succeeded"
 
 
-def machine_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return 0
-
-
-_LEAST_CPU = 0.01  # the smallest share of a CPU a task is counted for
-
-
 class Scheduler:
     def __init__(
         self,
@@ -124,73 +114,21 @@ class Scheduler:
         self.memory = machine_memory() if memory is None else memory
         self.dry_run = dry_run
         self.gpus = gpus
-        self._gpu_order = {g.id: i for i, g in enumerate(gpus or [])}
 
     def check_resources(self, plan: Plan) -> None:
         """Requests no schedule can meet, for the steps that may run (restoring needs nothing)."""
-        if self.placed_elsewhere:
-            return  # the cluster's to judge
-        errors = []
-        pool = self.gpus or []
-        ids = ", ".join(g.id for g in pool)
-        for name, d in plan.decisions.items():
-            if d.verdict not in (Verdict.RUN, Verdict.PENDING):
-                continue
-            r = self.graph.nodes[name].step.resources
-            loc = self.graph.nodes[name].step.loc
-            if r.gpus and not pool:
-                errors.append(
-                    PipefileError(
-                        f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but no GPU was found on this machine "
-                        f"(neither NVML nor nvidia-smi sees one)",
-                        loc,
-                        "run it where there is an NVIDIA GPU and driver, or name the devices with --gpus 0,1 or "
-                        "PIPE_GPUS=0,1",
-                    )
-                )
-            elif r.gpus > len(pool):
-                errors.append(
-                    PipefileError(
-                        f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but this machine has {len(pool)} ({ids})",
-                        loc,
-                        "lower resources.gpus for this step, or run it on a machine with more GPUs",
-                    )
-                )
-            if r.memory and self.memory and r.memory > self.memory:
-                errors.append(
-                    PipefileError(
-                        f"step '{name}' asks for {r.memory / 1e9:.1f} GB of memory, but this machine has "
-                        f"{self.memory / 1e9:.1f} GB",
-                        self.graph.nodes[name].step.loc,
-                        "lower resources.memory for this step",
-                    )
-                )
-        if errors:
-            from .errors import raise_all
+        self._leases().check(plan.decisions)
 
-            raise_all(errors)
+    def _leases(self) -> Leases:
+        return Leases(self.graph, self.jobs, self.memory, self.gpus, self.placed_elsewhere)
 
     def _needs_a_slot(self, name: str, decisions: dict) -> bool:
         """Whether ready task `name` would take a share of the CPUs (it may run or restore)."""
         return decisions[name].verdict not in (Verdict.FRESH, Verdict.STOPPED)
 
-    def _limited_group(self, name: str):
-        """The expanded step (a sweep with max_parallel) whose running tasks `name` counts
-        against, or None."""
-        group = self.graph.groups.get(self.graph.nodes[name].step.group) if self.graph.groups else None
-        return group if group is not None and getattr(group, "max_parallel", 0) else None
-
-    def _cost(self, name: str, runs: bool) -> tuple:
-        r = self.graph.nodes[name].step.resources
-        if not runs:
-            return (1.0, 0, 0)  # copying from the store needs no GPU (and must not wait for one)
-        if self.placed_elsewhere:
-            return (1.0, 0, 0)  # a slot of -j: what it needs is asked of the cluster
-        return (min(max(r.cpus, _LEAST_CPU), float(self.jobs)), r.memory, r.gpus)
-
     def execute(self, plan: Plan) -> RunSummary:
-        self.check_resources(plan)
-        free_gpus = list(self.gpus or [])
+        leases = self._leases()
+        leases.check(plan.decisions)
         t0 = time.monotonic()
         decisions: dict = dict(plan.decisions)
         names = list(decisions)
@@ -201,12 +139,10 @@ class Scheduler:
         waiting_on = {n: sum(1 for d in self.graph.nodes[n].deps if d in selected) for n in names}
         ready: list = []
         running: dict = {}  # future -> (name, decision, (cpu, memory, GPU lease, limited group or None))
-        in_group: dict = {}  # expanded step with max_parallel -> how many of its tasks run now
         # Two tasks of one key (a pipeline used twice): one runs, the other waits and restores.
         keyed: dict = {}  # key of a task run in this job -> its name
         twins: dict = {}  # key -> tasks waiting for it
         again: set = set()  # tasks decided once more after their twin ran (never held again)
-        used_cpu, used_mem = 0.0, 0
         stop = False
         interrupted = False
         pool = None  # started with the first step that runs: a no-op needs no threads
@@ -255,13 +191,6 @@ class Scheduler:
                 if r is not None and not r.ok and not r.tolerated and d not in after:
                     return d
             return None
-
-        def free(cpu: float, mem: int, lease: tuple) -> None:
-            nonlocal used_cpu, used_mem
-            used_cpu -= cpu
-            used_mem -= mem
-            free_gpus.extend(lease)
-            free_gpus.sort(key=lambda g: self._gpu_order[g.id])
 
         def arrived(name: str, d: Decision, fut) -> None:
             try:
@@ -315,13 +244,9 @@ class Scheduler:
             while ready or running:
                 blocked = []
                 while ready and not stop:
-                    if (
-                        running
-                        and used_cpu + _LEAST_CPU > self.jobs + 1e-9
-                        and self._needs_a_slot(ready[0][1], decisions)
-                    ):
-                        # No task can start until one ends (each costs at least _LEAST_CPU): looking
-                        # through the rest of `ready` each time made a map over many items quadratic.
+                    if running and leases.saturated() and self._needs_a_slot(ready[0][1], decisions):
+                        # No task can start until one ends: looking through the rest of `ready`
+                        # each time made a map over many items quadratic.
                         break
                     _, name = heapq.heappop(ready)
                     bad = upstream_failed(name)
@@ -367,27 +292,18 @@ class Scheduler:
                             decisions[name] = self.planner.decide(name, upstream)
                             heapq.heappush(ready, (pos[name], name))
                             continue
-                    cpu, mem, gpus = self._cost(name, runs)
-                    group = self._limited_group(name) if runs else None
-                    if (
-                        gpus > len(free_gpus)
-                        or (running and (used_cpu + cpu > self.jobs + 1e-9 or (mem and used_mem + mem > self.memory)))
-                        or (group is not None and in_group.get(group.name, 0) >= group.max_parallel)
-                    ):
+                    cpu, mem, gpus = leases.cost(name, runs)
+                    group = leases.limited_group(name) if runs else None
+                    if not leases.fits(cpu, mem, gpus, group, bool(running)):
                         blocked.append((pos[name], name))
                         continue
-                    if group is not None:
-                        in_group[group.name] = in_group.get(group.name, 0) + 1
-                    used_cpu += cpu
-                    used_mem += mem
-                    lease = tuple(free_gpus[:gpus])
-                    del free_gpus[:gpus]
+                    lease = leases.take(cpu, mem, gpus, group)
                     node = self.graph.nodes[name]
                     if runs and not self.dry_run:
                         watch.before_command(name)
                         bad = upstream_failed(name)  # the check may have failed a step it reads
                         if bad or (watch.blamed and not self.keep_going):
-                            free(cpu, mem, lease)
+                            leases.give_back(cpu, mem, lease)
                             if bad:
                                 done(
                                     name,
@@ -415,9 +331,7 @@ class Scheduler:
                 finished, _ = cf.wait(list(running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     name, d, (cpu, mem, lease, group) = running.pop(fut)
-                    free(cpu, mem, lease)
-                    if group is not None:
-                        in_group[group.name] -= 1
+                    leases.give_back(cpu, mem, lease, group)
                     arrived(name, d, fut)
                     key = d.key.digest if d.key is not None else None
                     for twin in twins.pop(key, ()) if keyed.get(key) == name else ():
@@ -551,7 +465,3 @@ class _Left:
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     here: bool = False  # brought in since
-
-
-def _n(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -8,7 +8,9 @@ creates nothing: status, dry runs), holds it when it will write (`start` locks i
 clears what a killed run left and puts artifact versions in place), gathers what
 the planner must not ask for itself into an `Outside` snapshot (environment
 identities, a pulled image's id, the GPU pool and model, the remote's run-cache
-answers), plans once, runs the plan through the scheduler and returns a `RunRecord`.
+answers: gathering.py), plans once, runs the plan through the scheduler and returns a
+`RunRecord` (a map over a folder a step makes takes a second round: map_rounds.py; what
+follows a run, --push and MLflow: finishing.py).
 A run-cache key known only after an upstream step finished is looked up by the
 session as the scheduler decides that step again (`_Redecider`), never by the planner.
 
@@ -30,17 +32,19 @@ from . import graph as graph_mod
 from . import spec, speccache, staging, stopping
 from .digest import Hasher
 from .envs import EnvironmentSet
-from .envs import gpus as gpus_mod
-from .envs.usage import write_environments
+from .envs.usage import note_made
 from .errors import PipefileError, raise_all
 from .executors.choice import RAY, ExecutorChoice
 from .executors.dry_run import DryRunExecutor
 from .executors.local import LocalExecutor
+from .finishing import finish_run
+from .gathering import gather_outside
 from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .landing import link_errors
 from .lazyclass import dataclass
+from .map_rounds import MapRounds
 from .maps import settled_folders
-from .outcomes import ExitCode, JobStatus, Outcome
+from .outcomes import ExitCode, JobStatus
 from .planner import Outside, Plan, Planner, left_on_remote
 from .scheduler import RunSummary, Scheduler
 from .workspace import Workspace
@@ -116,7 +120,7 @@ class RunRecord:
         return code
 
 
-class Session:
+class Session(MapRounds):
     def __init__(
         self,
         graph: graph_mod.Graph,
@@ -198,66 +202,22 @@ class Session:
         if probe_git:
             self._git = GitProbe(self.root)  # while the plan is made; read when the job begins
 
-    def _remove_stale_entries(self) -> None:
-        """A gathered folder (of a matrix, sweep or foreach) holds one entry per task: the entry
-        of a task that is gone (a value or item removed) goes, and nothing runs for it."""
-        if not self.graph.groups:
-            return
-        from .expand import stale_entries
-
-        for rel in stale_entries(self.root, self.graph.groups):
-            artifacts_mod.remove_read_only(os.path.join(self.root, rel))
-        from .expand_map import BATCH_ROOT
-        from .mapruns import link_batches
-
-        link_batches(self.root, self.graph.groups, BATCH_ROOT)  # the folders batch tasks read
-
     # --- gather the outside ----------------------------------------------------------------
     def gather(self, targets: Iterable[str] = (), say=None, fetch: bool = True, strict: bool = True) -> Outside:
-        """What the plan of `targets` needs from outside the workspace, before planning.
-
-        strict (a run): every environment the selected steps use can be used (its tool or
-        daemon is there; with `fetch`, a missing image is pulled, so that keys hold its ID),
-        and the GPUs asked for exist; the errors of all of them together, before anything
-        runs. Builds happen later, when a step needs them. Not strict (status): a lookup that
-        fails is kept, and raised only where a decision needs it."""
-        names = self.graph.select(targets)
-        steps = [self.graph.nodes[n].step for n in names]
-        used = list(dict.fromkeys(s.environment for s in steps if s.environment))
-        identities: dict = {}
-        errors: list = []
-        if self.remote is not None and self.graph.artifacts:
-            from . import version_numbers
-
-            errors += version_numbers.bound_clashes(
-                self.ws, self.remote, self.graph.pipefile, self.graph.artifacts, self._remote_failed
-            )
-            raise_all(errors)
-        for env_name in used:
-            env = self.envs.get(env_name)
-            try:
-                if strict:
-                    env.check()
-                    if fetch and hasattr(env, "fetch"):
-                        env.fetch(say or (lambda text: None))
-                identities[env_name] = env.identity()
-            except PipefileError as e:
-                identities[env_name] = e
-                if not any(e.message == x.message for x in errors):  # one unreachable daemon: said once
-                    errors.append(e)
-        if strict:
-            raise_all(errors)
-        pool, model, gpu_error = None, None, None
-        if any(s.resources.gpus or s.key_includes for s in steps):  # detection costs: only when asked
-            try:
-                pool = tuple(gpus_mod.pool(self.gpu_override))
-                model = gpus_mod.model_of(pool)
-            except PipefileError as e:
-                if strict and any(s.resources.gpus for s in steps):
-                    raise
-                gpu_error = e
-        self.outside = Outside(
-            identities, pool, model, gpu_error, self.remote_cache.name if self.remote_cache is not None else None
+        """What the plan of `targets` needs from outside the workspace, before planning
+        (gathering.py; strict: a run, where every lookup must succeed)."""
+        self.outside = gather_outside(
+            self.graph,
+            self.envs,
+            self.ws,
+            self.remote,
+            self.remote_cache,
+            self._remote_failed,
+            targets,
+            say,
+            fetch,
+            strict,
+            self.gpu_override,
         )
         return self.outside
 
@@ -338,14 +298,7 @@ class Session:
         self.gather(request.targets, say=say, fetch=not request.dry_run)
         self._plan = self.plan(request.targets, request.forced)
         if self.graph.groups and not request.dry_run:
-            from .maps import makers_first
-
-            first = makers_first(self.graph, self._plan)
-            if first:
-                # A map over a folder that a step must make first: that step (with what it
-                # needs) runs, then the map is expanded from the folder (`_then_the_maps`).
-                self._second = True
-                self._plan = self.plan(first, request.forced)
+            self._plan = self._makers_first(self._plan)
         return self._plan
 
     def run(self, events=None) -> RunRecord:
@@ -353,7 +306,7 @@ class Session:
         req, plan = self.request, self._plan
         if plan is None:
             plan = self.start(req)
-        redecide = _Redecider(self)
+        redecide = self._redecider()
         choice = req.executor or ExecutorChoice()
         # On a cluster, Ray places steps by their resources: this machine's GPUs, memory and
         # CPUs are not what limits them.
@@ -458,37 +411,6 @@ class Session:
                     self.ws.jobs.finish(job.id, status)
         return self._record(summary, job, recorder.warnings)
 
-    def _then_the_maps(self, first: RunSummary, sched: Scheduler, recorder) -> RunSummary:
-        """After the makers of maps' folders ran: the graph again, with those folders listed,
-        and the rest of the request planned and run in the same job."""
-        from .staging import Landings
-
-        self._second = False
-        self.graph = self.graph.full(settled=True)
-        self._records = None
-        self._remove_stale_entries()  # (entries of items the maker no longer makes)
-        plan = self.plan(self.request.targets, self.request.forced)
-        plan = Plan({n: d for n, d in plan.decisions.items() if n not in first.results})
-        recorder.graph = self.graph
-        outputs = {p: s for p, (s, _) in self.graph.producers.items()}
-        self.executor.landings = Landings(self.root, outputs, self.ws.store_root)
-        sched.graph = self.graph
-        sched.planner = _Redecider(self)
-        then = sched.execute(plan)
-        return RunSummary(
-            {**first.results, **then.results},
-            {**first.decisions, **then.decisions},
-            then.interrupted,
-            first.seconds + then.seconds,
-            first.errors + then.errors,
-        )
-
-    def _record_maps(self, summary: RunSummary) -> None:
-        if self.graph.groups and not summary.interrupted:
-            from . import maps
-
-            maps.update(self.root, self.graph, summary, self._started_ns or time.time_ns())
-
     def _ray_cluster(self, choice: ExecutorChoice):
         """The cluster and shared store `choice` names (a store named but not defined is an
         error now; nothing is contacted until a step must run)."""
@@ -509,10 +431,7 @@ class Session:
         raise_all(link_errors(pf, self.graph.producers, self.graph.nodes, forbidden=[store]))
 
     def _record(self, summary: RunSummary, job, warnings=()) -> RunRecord:
-        if self.graph.full is not None:
-            from .maps import settled_tasks
-
-            summary.settled = settled_tasks(self.graph, summary.decisions)
+        self._note_settled(summary)
         return RunRecord(
             summary,
             job,
@@ -527,51 +446,15 @@ class Session:
         """After the run (its progress view closed): with --push, upload what it built, restored
         or found fresh (what the remote has is skipped; a failure is reported, not raised: the
         run stands); log the job to MLflow when asked (a failure is a warning)."""
-        req = self.request
-        if req.push and self.remote is not None and not record.summary.interrupted:
-            record.pushed = self._push_built(record.summary, push_progress)
-        if record.job is not None:
-            from . import mlflow_log
-
-            if mlflow_log.wanted(req.mlflow):
-                try:
-                    record.mlflow_run = mlflow_log.log_job(self.ws, record.job.id)
-                    record.mlflow_store = mlflow_log.own_store(self.ws, mlflow_log.uri_for(self.ws))
-                except PipefileError as e:
-                    record.mlflow_error = e
-        return record
-
-    def _push_built(self, summary: RunSummary, progress):
-        from . import sync
-
-        keys = [
-            summary.decisions[n].key.digest
-            for n, r in summary.results.items()
-            if r.outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH)
-            and summary.decisions.get(n) is not None
-            and summary.decisions[n].key is not None
-        ]
-        r = sync.SyncReport("push", self.remote.name)
-        try:
-            sync.push(self.ws, self.remote, keys, (), progress, r)
-        except PipefileError as e:
-            r.errors.append(e)
-        return r
+        return finish_run(self.ws, self.remote, self.request, record, push_progress)
 
     def _note_environments(self) -> None:
         """Write .pipe/environments.json: what this workspace's environments are now, so that
         `pipe envs prune` (from any workspace sharing the store) keeps them."""
-        out = {}
-        for name, env in self.envs.made.items():
-            try:
-                out[name] = {
-                    "kind": env.kind,
-                    "identity": env.identity(),
-                    "build": env.build_id() if env.build_identity() is not None else None,
-                }
-            except PipefileError:
-                continue
-        write_environments(self.ws.dir, out, keep=self.graph.pipefile.environments)
+        note_made(self.ws.dir, self.envs.made, keep=self.graph.pipefile.environments)
+
+    def _redecider(self) -> "_Redecider":
+        return _Redecider(self)
 
     def cancel(self, hard: bool = False) -> None:
         """Stop the run from another thread: running steps are signalled (their whole

@@ -42,6 +42,7 @@ LAYERS = {
     "executors": 4,
     "staging": 4,
     "scheduler": 4,
+    "leases": 4,
     "overwrites": 4,
     "mapruns": 4,
     "report": 5,
@@ -59,6 +60,9 @@ LAYERS = {
     "catalog": 5,
     "sweeps": 5,
     "maps": 5,
+    "gathering": 5,
+    "map_rounds": 5,
+    "finishing": 5,
     # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
     "session": 5,
     "cli": 6,

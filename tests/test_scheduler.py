@@ -14,6 +14,7 @@ import time
 import pytest
 
 from pipefile.digest import FILE, PathDigest
+from pipefile.leases import Leases
 from pipefile.outcomes import Outcome, StepResult
 from pipefile.planner import Plan
 from pipefile.rebuilder import Decision, Verdict
@@ -283,8 +284,8 @@ def test_a_wide_plan_costs_work_linear_in_its_tasks(tmp_path, monkeypatch):
     # ready task again, so N independent tasks cost about N * N / 2 looks.
     wide = _wide(tmp_path, 400)
     looks = []
-    cost = Scheduler._cost
-    monkeypatch.setattr(Scheduler, "_cost", lambda self, name, runs: looks.append(name) or cost(self, name, runs))
+    cost = Leases.cost
+    monkeypatch.setattr(Leases, "cost", lambda self, name, runs: looks.append(name) or cost(self, name, runs))
     summary = _execute(wide, FakeExecutor(), jobs=2)
     assert set(_outcomes(summary).values()) == {Outcome.RAN}
     assert len(looks) < 3 * len(wide.nodes), len(looks)

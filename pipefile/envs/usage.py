@@ -42,3 +42,21 @@ def read_environments(state_dir: str) -> dict:
         return data.get("environments", {}) if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def note_made(state_dir: str, made: dict, keep=()) -> None:
+    """Record what the environments a run made ({name: Environment}) are now; one whose
+    identity cannot be known is left as it was recorded (`keep`: the names still declared)."""
+    from ..errors import PipefileError
+
+    out = {}
+    for name, env in made.items():
+        try:
+            out[name] = {
+                "kind": env.kind,
+                "identity": env.identity(),
+                "build": env.build_id() if env.build_identity() is not None else None,
+            }
+        except PipefileError:
+            continue
+    write_environments(state_dir, out, keep=keep)

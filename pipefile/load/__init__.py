@@ -12,7 +12,8 @@ Modules, in the order a load goes through them:
   reader        NodeReader: typed access to YAML nodes that collects located errors
   sections      params, assets, components (and what components share with steps)
   environments  environments, and references to them
-  steps         StepParser: steps and their input bindings
+  steps         StepParser: steps, their outputs and command
+  input_bindings InputBindingReader: a step input's binding (mixed into StepParser)
   checks        cross-checks once everything is read (step references, artifact and endpoint names)
   params        `-p name=value` values, every param's final value, sizes
   numbers       which text is a number (YAML 1.2), for the Pipefile and for `-p`

@@ -1,0 +1,138 @@
+"""What a run may use at once on this machine, and which running tasks hold it.
+
+A task that runs costs a share of the CPUs (`resources.cpus`, at least `LEAST_CPU`, at most
+-j), its memory and its GPUs; one that only restores costs one slot of -j and never waits
+for a GPU. GPUs are leased by device id: a task asking for N gets N free devices of the
+pool, never shared, for as long as it runs (the executor sets CUDA_VISIBLE_DEVICES to
+exactly those). A sweep's `max_parallel` caps how many of its tasks run at once. On a
+cluster that places tasks by their resources (Ray) only -j is counted here.
+
+`Leases` is the scheduler's ledger for one `execute`: what is taken and what is free. What
+no schedule can meet (more GPUs or memory than the machine has) is an error before
+anything runs (`check`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from .errors import PipefileError, raise_all
+from .rebuilder import Verdict
+
+LEAST_CPU = 0.01  # the smallest share of a CPU a task is counted for
+
+
+def machine_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 0
+
+
+class Leases:
+    def __init__(self, graph, jobs: int, memory: int, gpus: Optional[list], placed_elsewhere: bool = False):
+        """`jobs`: -j (CPUs); `memory`: bytes (0: not counted); `gpus`: the devices
+        (envs.gpus.Gpu) to hand out, None when no selected task asks for any."""
+        self.graph = graph
+        self.jobs = jobs
+        self.memory = memory
+        self.gpus = gpus
+        self.placed_elsewhere = placed_elsewhere
+        self.free_gpus = list(gpus or [])
+        self._gpu_order = {g.id: i for i, g in enumerate(gpus or [])}
+        self.used_cpu = 0.0
+        self.used_mem = 0
+        self.in_group: dict = {}  # expanded step with max_parallel -> how many of its tasks run now
+
+    def check(self, decisions: dict) -> None:
+        """Requests no schedule can meet, for the tasks that may run (restoring needs nothing)."""
+        if self.placed_elsewhere:
+            return  # the cluster's to judge
+        errors = []
+        pool = self.gpus or []
+        ids = ", ".join(g.id for g in pool)
+        for name, d in decisions.items():
+            if d.verdict not in (Verdict.RUN, Verdict.PENDING):
+                continue
+            r = self.graph.nodes[name].step.resources
+            loc = self.graph.nodes[name].step.loc
+            if r.gpus and not pool:
+                errors.append(
+                    PipefileError(
+                        f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but no GPU was found on this machine "
+                        f"(neither NVML nor nvidia-smi sees one)",
+                        loc,
+                        "run it where there is an NVIDIA GPU and driver, or name the devices with --gpus 0,1 or "
+                        "PIPE_GPUS=0,1",
+                    )
+                )
+            elif r.gpus > len(pool):
+                errors.append(
+                    PipefileError(
+                        f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but this machine has {len(pool)} ({ids})",
+                        loc,
+                        "lower resources.gpus for this step, or run it on a machine with more GPUs",
+                    )
+                )
+            if r.memory and self.memory and r.memory > self.memory:
+                errors.append(
+                    PipefileError(
+                        f"step '{name}' asks for {r.memory / 1e9:.1f} GB of memory, but this machine has "
+                        f"{self.memory / 1e9:.1f} GB",
+                        loc,
+                        "lower resources.memory for this step",
+                    )
+                )
+        raise_all(errors)
+
+    def cost(self, name: str, runs: bool) -> tuple:
+        """(CPUs, memory, GPUs) task `name` takes while it runs (`runs`) or restores."""
+        r = self.graph.nodes[name].step.resources
+        if not runs:
+            return (1.0, 0, 0)  # copying from the store needs no GPU (and must not wait for one)
+        if self.placed_elsewhere:
+            return (1.0, 0, 0)  # a slot of -j: what it needs is asked of the cluster
+        return (min(max(r.cpus, LEAST_CPU), float(self.jobs)), r.memory, r.gpus)
+
+    def limited_group(self, name: str):
+        """The expanded step (a sweep with max_parallel) whose running tasks `name` counts
+        against, or None."""
+        group = self.graph.groups.get(self.graph.nodes[name].step.group) if self.graph.groups else None
+        return group if group is not None and getattr(group, "max_parallel", 0) else None
+
+    def saturated(self) -> bool:
+        """No task that takes a share of the CPUs can start until one ends (each costs at
+        least LEAST_CPU)."""
+        return self.used_cpu + LEAST_CPU > self.jobs + 1e-9
+
+    def fits(self, cpu: float, mem: int, gpus: int, group, running: bool) -> bool:
+        """Whether a task of this cost starts now; with nothing `running`, any CPU and memory
+        request fits (a task bigger than -j still runs, alone)."""
+        if gpus > len(self.free_gpus):
+            return False
+        if running and (self.used_cpu + cpu > self.jobs + 1e-9 or (mem and self.used_mem + mem > self.memory)):
+            return False
+        return group is None or self.in_group.get(group.name, 0) < group.max_parallel
+
+    def take(self, cpu: float, mem: int, gpus: int, group) -> tuple:
+        """Take what a starting task costs: the GPUs it leases, as a tuple of devices."""
+        if group is not None:
+            self.in_group[group.name] = self.in_group.get(group.name, 0) + 1
+        self.used_cpu += cpu
+        self.used_mem += mem
+        lease = tuple(self.free_gpus[:gpus])
+        del self.free_gpus[:gpus]
+        return lease
+
+    def give_back(self, cpu: float, mem: int, lease: tuple, group=None) -> None:
+        self.used_cpu -= cpu
+        self.used_mem -= mem
+        self.free_gpus.extend(lease)
+        self.free_gpus.sort(key=lambda g: self._gpu_order[g.id])
+        if group is not None:
+            self.in_group[group.name] -= 1
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
