@@ -1684,6 +1684,42 @@ CASES = [
         files={"data/a": "1"},
     ),
     C(
+        "foreach-over-a-param-directly",
+        """\
+        version: 1
+        params:
+          cities: [paris, rome]
+        steps:
+          each:
+            foreach: ${{params.cities}}
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E(
+            "${{params.cities}}",
+            "foreach of step 'each' must name one of the step's inputs, not param 'cities'",
+            hint='inputs: {cities: "${{params.cities}}"}, foreach: ${{inputs.cities}}',
+        ),
+    ),
+    C(
+        "metrics-file-is-a-folder-output-of-a-matrix",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1, 2]}
+            inputs: {lr: {type: number}}
+            command: echo 1 > ${{outputs.m}}
+            outputs: {m: build/trials/}
+            metrics: build/trials/
+        """,
+        E(
+            "build/trials/\n",
+            "metrics file 'build/trials' of step 'train' is output 'm', a folder",
+            hint="declare the output without the trailing / (build/trials)",
+        ),
+    ),
+    C(
         "foreach-over-an-empty-folder",
         """\
         version: 1

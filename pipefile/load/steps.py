@@ -351,6 +351,15 @@ class StepParser:
                     hint = f"a step's metrics are paths: write the output's path, metrics: {outputs[p].path}"
                 r.error(n, f"metrics file '{p}' of {what} is not one of its outputs", hint)
                 continue
+            folder = next((o for o in outputs.values() if o.path == p and o.type == spec.URI_FOLDER), None)
+            if folder is not None:  # never readable; on a matrix/sweep each task's entry is made a folder
+                r.error(
+                    n,
+                    f"metrics file '{p}' of {what} is output '{folder.name}', a folder",
+                    f"name a JSON or YAML file inside it (metrics: {p}/metrics.json), or, where each task of a "
+                    f"matrix, sweep or foreach writes one file, declare the output without the trailing / ({p})",
+                )
+                continue
             out.append(p)
         return tuple(out)
 
