@@ -1702,6 +1702,19 @@ CASES = [
         ),
     ),
     C(
+        "matrix-include-names-an-unknown-input",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1], include: [{lr: 2, dept: 3}]}
+            inputs: {lr: {type: number}, depth: {type: integer}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("matrix:", "include: of the matrix of step 'train' names 'dept', not an input", hint="'depth'"),
+    ),
+    C(
         "metrics-file-is-a-folder-output-of-a-matrix",
         """\
         version: 1

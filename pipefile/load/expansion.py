@@ -457,7 +457,12 @@ def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansi
     for combo in expansion.include:
         for name, _ in combo:
             if name not in expansion.names and name not in known:
-                r.error_at(expansion.loc, f"include: of the matrix of {what} names '{name}', not an input")
+                names = list(dict.fromkeys([*expansion.names, *known]))
+                r.error_at(
+                    expansion.loc,
+                    f"include: of the matrix of {what} names '{name}', not an input",
+                    did_you_mean(name, names, "input") or "name the matrix's axes or the step's inputs",
+                )
 
 
 def _expansion_values(expansion: spec.Expansion, name: str) -> list:
