@@ -63,7 +63,7 @@ def test_a_pipeline_called_in_a_pipeline_is_a_pipeline_component(repo: Repo):
 
 def test_pipeline_components_nest_and_their_inner_steps_may_expand(repo: Repo):
     repo.write("data/a.txt", "abc\n")
-    body = BUILD.split("@dsl.pipeline(name=\"outer\")")[0]
+    body = BUILD.split('@dsl.pipeline(name="outer")')[0]
     repo.write(
         "build.py",
         body
@@ -90,7 +90,7 @@ pipeline = top()
 
 def test_a_pipeline_component_used_wrongly_is_located_in_python(repo: Repo):
     repo.write("data/a.txt", "abc\n")
-    head = BUILD.split("@dsl.pipeline(name=\"outer\")")[0]
+    head = BUILD.split('@dsl.pipeline(name="outer")')[0]
     outer = '@dsl.pipeline(name="outer")\ndef outer(d=dsl.Input(type="uri_file", path="data/a.txt")):\n'
     line = head.count("\n") + 3  # the call in outer's body
     cases = [
