@@ -265,7 +265,14 @@ class Session:
         if self._started_ns is None:
             self._started_ns = time.time_ns()  # (before anything is hashed: see maps.update)
         planner = self._planner = Planner(
-            self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced, self.outside
+            self.graph,
+            self.hasher,
+            self._records,
+            self.ws.actions,
+            self.ws.store,
+            forced,
+            self.outside,
+            *self._sweep_memory(),
         )
         plan = planner.plan(targets)
         while planner.wanted:
@@ -282,6 +289,21 @@ class Session:
                 self._records = None
                 return self.plan(targets, forced)
         return plan
+
+    def _sweep_memory(self) -> tuple:
+        """(the kept stops of trials early termination stopped, the store of a bayesian sweep's
+        proposed rounds), for a graph with such sweeps: (None, None) without (start-up)."""
+        if not self.graph.groups:
+            return None, None
+        policies = {stopping.policy_of(g) for g in self.graph.groups.values()} - {None}
+        stops = self.ws.jobs.stops(policies) if policies else None
+        proposals = None
+        if self.graph.proposed:
+            from .cache.proposal_store import ProposalStore
+
+            folder = os.path.join(self.ws.dir, "cache", "proposals")
+            proposals = ProposalStore(folder, writable=self.writable and not self.request.dry_run)
+        return stops, proposals
 
     def _ask_remote(self, planner: Planner) -> None:
         wanted, planner.wanted = planner.wanted, set()
@@ -388,7 +410,9 @@ class Session:
             outputs={p: s for p, (s, _) in self.graph.producers.items()},
         )
         executor.stopping = stopping.for_graph(  # early termination of sweep trials
-            self.graph, plan.decisions, lambda task, key: self.ws.jobs.series_of_key(task, key, before=job.id)
+            self.graph,
+            plan.decisions,
+            lambda task, key, outcome: self.ws.jobs.series_of_key(task, key, before=job.id, outcome=outcome),
         )
         if hasattr(events, "output"):  # a listener that shows what steps print (see executors/protocol.py)
             executor.follow_output(events)
