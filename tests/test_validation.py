@@ -1715,6 +1715,23 @@ CASES = [
         E("matrix:", "include: of the matrix of step 'train' names 'dept', not an input", hint="'depth'"),
     ),
     C(
+        "matrix-output-path-uses-an-input",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1, 2]}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: "build/model-${{inputs.lr}}.txt"}
+        """,
+        E(
+            '"build/model-',
+            "output 'o' of step 'train' must be a workspace path, not an expression",
+            hint="each task writes its own entry below the declared path",
+        ),
+    ),
+    C(
         "metrics-file-is-a-folder-output-of-a-matrix",
         """\
         version: 1

@@ -385,11 +385,13 @@ class StepParser:
                 return None
             pnode = f["path"]
         if is_scalar(pnode) and isinstance(pnode.value, str) and "${{" in pnode.value:
-            r.error(
-                pnode,
-                f"output '{name}' of {what} must be a workspace path, not an expression",
-                "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv",
-            )
+            hint = "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv"
+            if re.search(r"\$\{\{\s*(inputs|params)\.", pnode.value):  # a per-task path, as one would in a matrix
+                hint = (
+                    "an output path cannot use inputs or params (yet): on a matrix, sweep or foreach step each "
+                    "task writes its own entry below the declared path, named by its label: write e.g. build/model/"
+                )
+            r.error(pnode, f"output '{name}' of {what} must be a workspace path, not an expression", hint)
             return None
         p = r.path_value(pnode, f"output '{name}' of {what}")
         if not p:
