@@ -10,27 +10,42 @@ names, store-kept inner outputs, shared keys."""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
-from .components import Component, OutputPort
 from .document import Pipeline, inner_step
 from .nodes import Node, NodeOutput, ParentData, ParentParam
 from .ports import Input, InputPort, type_of_annotation, type_of_value
 from .where import DslError, Place
 
 
-class PipelineComponent(Component):
-    """A pipeline function's calls, as a component with the function's parameters as inputs."""
+class _OutputPort:
+    """An output of a pipeline component: its type; no path (the calling step gives one)."""
+
+    def __init__(self, name: str, type: Optional[str]):  # noqa: A002
+        self.name, self.type, self.path, self.description = name, type, None, ""
+
+
+class PipelineComponent:
+    """A pipeline function's calls, as a component with the function's parameters as inputs
+    (what document.py asks of a component; not a `components.Component`, which users call:
+    this one is only made by `building`, and importing that would close an import cycle)."""
 
     def __init__(self, sub: Pipeline, inputs: dict, returned: dict, place: Place):
         self.name = sub.name
         self.sub = sub
         self.inputs = inputs
         self.returned = returned  # output name -> the inner NodeOutput it is
-        self.outputs = {n: OutputPort(n, o.type) for n, o in returned.items()}
+        self.outputs = {n: _OutputPort(n, o.type) for n, o in returned.items()}
         self.place = place
 
-    def parts(self) -> Iterator[Component]:
+    @property
+    def ref(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f"<pipefile.dsl pipeline component {self.name}>"
+
+    def parts(self) -> Iterator[Any]:
         """The components its inner steps use, those of nested pipelines first."""
         for node in self.sub.nodes:
             comp = node.component
