@@ -715,7 +715,7 @@ def test_a_nested_pipeline_is_a_pipeline_node_with_its_steps_and_their_edges(sta
     nodes = {n["name"]: n for n in doc["graph"]["nodes"]}
     small = nodes["small"]
     # the step using the pipeline: a `pipeline` node with its inner steps, as its Pipefile says it
-    assert small["kind"] == "pipeline" and small["tasks"] is None
+    assert small["kind"] == "pipeline" and small["tasks"] == {"count": 3, "states": {"run": 1, "pending": 2}}
     assert small["children"] == ["small/prep", "small/fit", "small/pick"]
     assert small["component"] == "train" and small["line"] == 27
     assert [(i["name"], i["binding"]) for i in small["inputs"]] == [("data", "data/small.csv")]

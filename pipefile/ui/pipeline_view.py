@@ -146,7 +146,7 @@ def _container(name: str, kind: str, children: list, like: Optional[dict]) -> di
             f"{len(children)} task{'s' if len(children) != 1 else ''}: "
             + ", ".join(f"{k} {v}" for v, k in sorted(counts.items(), key=lambda kv: _WORST.index(kv[0])))
         ],
-        tasks={"count": len(children), "states": counts} if kind == "group" else None,
+        tasks={"count": len(children), "states": counts},  # a pipeline: its steps, as `pipe status` counts them
         children=[c["name"] for c in children],
         group=None,
     )
