@@ -511,6 +511,8 @@ def test_a_nested_pipeline_is_one_node_with_its_step_count_and_expands_into_its_
         expect(pg.locator("[data-step^='small/']")).to_have_count(0)
         pg.click("[data-testid='expand-small']")
         expect(pg.locator("[data-step^='small/']")).to_have_count(2)
+        # an inner step's title says whose it is (two pipelines may both have a `prep`)
+        expect(pg.locator("[data-step='small/prep'] .step-title")).to_have_text("small/prep")
         expect(pg.locator("[data-edge='small/prep->small/fit']")).to_have_count(1)
         expect(pg.locator("[data-edge='small/fit->report']")).to_have_count(1)
     finally:
