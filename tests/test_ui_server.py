@@ -731,3 +731,12 @@ def test_a_nested_pipeline_is_a_pipeline_node_with_its_steps_and_their_edges(sta
 
     edges = {(shown(e["from"]), shown(e["to"])) for e in doc["graph"]["edges"]}
     assert {("small/prep", "small/fit"), ("small/fit", "small/pick"), ("small/pick", "report")} <= edges
+
+
+def test_compare_shows_an_unbound_optional_input_as_no_value():
+    from pipefile.ui.compare import _value
+
+    # as pipe's key records write them (pipefile/keys.py): a file, a value, an unbound optional input
+    assert _value({"path": "a.csv", "kind": "file", "digest": "d1"}) == "d1"
+    assert _value({"value": 0.7}) == 0.7
+    assert _value({"none": True}) is None
