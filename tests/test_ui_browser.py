@@ -379,7 +379,9 @@ def opened(browser, ws, text: str):
     return pg, close
 
 
-PROMOTE = PIPEFILE + """\
+PROMOTE = (
+    PIPEFILE
+    + """\
   score:
     command: echo ${{inputs.n}} > score.txt  # a literal input, to promote
     inputs:
@@ -392,6 +394,7 @@ PROMOTE = PIPEFILE + """\
     outputs:
       o: other.txt
 """
+)
 
 
 def test_promote_a_step_s_value_to_a_pipeline_param_and_save(browser, ws):
@@ -459,7 +462,9 @@ def test_cancel_a_running_job_from_its_page(browser, ws):
         pg.wait_for_url(re.compile(r"#/jobs/[^/]+$"))
         pg.wait_for_selector("[data-step='slow'][data-state='running']", timeout=60_000)
         pg.click("[data-row='slow']")
-        pg.wait_for_function("() => (document.querySelector('[data-testid=log]')?.textContent ?? '').includes('tick 2')")
+        pg.wait_for_function(
+            "() => (document.querySelector('[data-testid=log]')?.textContent ?? '').includes('tick 2')"
+        )
         pg.click("[data-testid=cancel]")
         pg.wait_for_function(
             "() => document.querySelector('[data-testid=job-page]')?.dataset.status === 'interrupted'", timeout=30_000
