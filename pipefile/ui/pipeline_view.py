@@ -17,7 +17,7 @@ from ..errors import PipefileError
 from .errors_view import errors_json
 
 _PIPELINE = "pipeline"  # the kind of graph group a step using a pipeline component is
-_WORST = ("run", "pending", "restore", "fresh", "unknown")  # a group's state: its most urgent task's
+_WORST = ("run", "pending", "restore", "fresh", "stopped", "unknown")  # a group's state: its most urgent task's
 
 
 def file_digest(data: bytes) -> str:
