@@ -145,6 +145,15 @@ class Session:
             self.remote = Remote(remote)
             self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
         self.ws = workspace or Workspace(self.root, create=writable)
+        if remote is None and os.path.exists(os.path.join(self.ws.dir, "ray-store")):
+            from .executors.held import held_store
+            from .remote.run_cache import RemoteRunCache
+            from .remote.transport import Remote
+
+            held = held_store(self.ws.dir)  # outputs the Ray executor left on its shared store
+            if held is not None:
+                self.remote = Remote(held)
+                self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
         self.cache = self.ws.state.stat_cache(skip=settled_folders(graph))  # (a map's: maps.py)
         self.hasher = Hasher(self.root, self.cache)
         self.envs = EnvironmentSet(graph.pipefile, self.hasher, self.ws.store_root)
@@ -393,9 +402,10 @@ class Session:
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
         if cluster is not None:
+            from .executors.held import landing_steps
             from .executors.ray import RayExecutor
 
-            make = functools.partial(RayExecutor, cluster=cluster)
+            make = functools.partial(RayExecutor, cluster=cluster, land=landing_steps(self.graph, plan, req.targets))
         else:
             make = LocalExecutor
         executor = self.executor = make(

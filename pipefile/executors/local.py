@@ -375,7 +375,7 @@ class LocalExecutor:
 
                 if ARTIFACTS in stand_for:
                     wd.keep(os.path.join(self.root, stand_for[ARTIFACTS]))
-            staged.collect()
+            self._collect(node, staged)
             self._check_inputs_unchanged(decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
             sigs = self._signatures(node)
@@ -515,6 +515,10 @@ class LocalExecutor:
                     stopping.end(proc, _TERM_GRACE_SECONDS)
                     raise _Stopped(stop)
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def _collect(self, node: Node, staged) -> None:
+        """The outputs put in place (another executor may leave some elsewhere)."""
+        staged.collect()
 
     def _check_inputs_unchanged(self, decision: Decision) -> None:
         m = decision.key.manifest
