@@ -11,6 +11,7 @@ telling a step or output that had errors of its own from one that does not exist
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import TYPE_CHECKING, Mapping, Optional
 
 from .. import spec, template
