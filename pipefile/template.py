@@ -125,7 +125,13 @@ def parse(text: str) -> tuple:
     return tuple(parts)
 
 
-@functools.lru_cache(maxsize=8192)
+# Sized past the templates of the largest Pipefiles (a 10,000-step file has 10,000 distinct
+# commands, each parsed at load and again while the graph is built): a cache smaller than
+# that evicts every entry before its second use, and each parse is paid again.
+_TEMPLATES = 1 << 17
+
+
+@functools.lru_cache(maxsize=_TEMPLATES)
 def parse_cached(text: str) -> tuple:
     """`parse`, memoised: templates are parsed at load and again when rendered."""
     return parse(text)
@@ -154,7 +160,7 @@ def format_value(value) -> str:
 Lookup = Callable[[Ref], Optional[str]]
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=_TEMPLATES)
 def quote_contexts(parts: tuple) -> tuple:
     """Where each reference of a shell command sits, in order (`shellquote.UNQUOTED`,
     `SINGLE` or `DOUBLE`), read with every optional block present."""
