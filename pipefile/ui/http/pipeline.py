@@ -38,8 +38,12 @@ def router(ctx: UiContext) -> APIRouter:
     def get_pipeline(focus: Optional[str] = None, depth: Optional[str] = None):
         neighbourhood.depth_arg(depth)  # a bad depth is refused before any work
         doc = pipeline_view.pipeline_view(ctx.pipefile, ctx.graphs)
+        fresh = ctx.text_of(doc["digest"]) is None
         ctx.remember(doc["digest"], doc["text"])
-        return _json(neighbourhood.focused(doc, focus, depth))
+        answer = _json(neighbourhood.focused(doc, focus, depth))
+        if fresh and doc["ok"]:  # a text the page has not had yet: its first edit will parse it
+            drafts.prepare_in_background(ctx.pipefile, doc["text"])
+        return answer
 
     @r.get("/library")
     def get_library():
@@ -48,7 +52,7 @@ def router(ctx: UiContext) -> APIRouter:
 
     @r.post("/preview")
     def preview(body: EditBody):
-        return _json(drafts.preview(ctx.pipefile, body.base, body.operations, ctx.text_of(body.base)))
+        return _json(drafts.preview(ctx.pipefile, body.base, body.operations, ctx.text_of(body.base), ctx.graphs))
 
     @r.post("/save")
     def save(body: EditBody):
