@@ -14,6 +14,7 @@ import bisect
 import dataclasses
 import functools
 import os
+import posixpath
 import shlex
 from dataclasses import field
 from typing import Any, Iterable, Mapping, Optional
@@ -58,7 +59,7 @@ class Node:
         return _reads(self.inputs, self.step.code)
 
 
-def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None, root: str = ""):
+def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None, root: str = "", input_paths=None):
     """The step's command with every `${{...}}` replaced.
 
     `output_paths` maps output names to the paths the command should write to
@@ -66,14 +67,19 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
     A string command is shell-quoted; an argv list is not. An imported Azure ML step
     (`spec.RENDER_AZUREML`) is plain text substitution with Python's `str()` of values;
     it runs outside the workspace, so `root` (given when it runs, never for the key) makes
-    its paths absolute.
+    its paths absolute. `input_paths` replaces the paths of some inputs (keys.py's roles). A
+    step with a `workdir` (a Pipefile used as a component) runs there: paths relative to it.
     """
     graph_params = node.params
     outputs = output_paths or {n: o.path for n, o in node.outputs.items()}
     azure = node.step.render == spec.RENDER_AZUREML
     fmt = str if azure else template.format_value
 
+    workdir = node.step.workdir
+
     def place(path: str) -> str:
+        if workdir and not root and not os.path.isabs(path) and not path.startswith("@"):
+            return posixpath.relpath(path, workdir)
         return os.path.join(root, path) if root and not os.path.isabs(path) else path
 
     def lookup(ref: template.Ref):
@@ -81,6 +87,8 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
             inp = node.inputs.get(ref.name)
             if inp is None or inp.kind == IN_NONE:
                 return None
+            if input_paths and ref.name in input_paths:
+                return input_paths[ref.name]
             return place(inp.path) if inp.kind == IN_PATH else fmt(inp.value)
         if ref.scope == "outputs":
             return place(outputs[ref.name])
@@ -113,6 +121,11 @@ class Graph:
     here: str = "."
     # Expanded steps (matrix, sweep, foreach): step name -> expand.Group, whose tasks are nodes.
     groups: dict = field(default_factory=dict)
+    # Tasks whose inputs are not known yet (a bayesian sweep's trials): the planner has them
+    # proposed (proposals.py) once the tasks they run after have ended, and replaces the node.
+    proposed: set = field(default_factory=set)
+    proposing: dict = field(default_factory=dict)  # proposals.py's state per sweep, while proposing
+    followed: set = field(default_factory=set)  # tasks that others run after (Step.after)
 
     @functools.cached_property
     def _sorted_outputs(self) -> list:
@@ -235,6 +248,7 @@ def build(
     from . import expand
 
     pf, groups = expand.expand(pf, check_exists)
+    groups.update(_nest_groups(pf, expand.Group))
     artifacts = dict(artifacts or {})
     # A bound version's content is known from the job database: it need not be in place yet.
     bound = {a.path: a.kind for a in artifacts.values()}
@@ -333,6 +347,7 @@ def build(
                 _check_kind(st.name, path, inputs, pf, errors, loc, bound[path] == TREE)
             elif not hits and check_exists:
                 _check_source(st.name, path, loc, inputs, pf, producers, errors)
+        deps += [a for a in st.after if a not in deps]  # ordering only (a bayesian trial's round)
         nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
 
     if check_exists:
@@ -351,7 +366,31 @@ def build(
             dependents[d].append(n.name)
     used = {(b.ref, b.version) for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_ARTIFACT}
     used_artifacts = {k: v for k, v in artifacts.items() if k in used}
-    return Graph(pf, dict(params), ordered, producers, dependents, used_artifacts, groups=groups)
+    proposed = {t for g in groups.values() if g.search == "bayesian" for t in g.tasks}
+    followed = {a for st in pf.steps.values() for a in st.after}
+    return Graph(
+        pf,
+        dict(params),
+        ordered,
+        producers,
+        dependents,
+        used_artifacts,
+        groups=groups,
+        proposed=proposed,
+        followed=followed,
+    )
+
+
+def _nest_groups(pf: spec.Pipefile, group) -> dict:
+    """Each pipeline step (`Step.nest` and the pipelines around it) as a group of its inner
+    tasks, deepest first: a task shows under its outermost pipeline step."""
+    levels: dict = {}
+    for st in pf.steps.values():
+        parts = st.nest.split("/") if st.nest else []
+        for i in range(len(parts)):
+            levels.setdefault("/".join(parts[: i + 1]), []).append(st.name)
+    order = sorted(levels, key=lambda n: -n.count("/"))
+    return {n: group(n, "pipeline", tuple(levels[n]), tuple(levels[n]), (), {}) for n in order}
 
 
 def source_errors(graph: Graph) -> list:

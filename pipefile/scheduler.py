@@ -200,6 +200,10 @@ class Scheduler:
         ready: list = []
         running: dict = {}  # future -> (name, decision, (cpu, memory, GPU lease, limited group or None))
         in_group: dict = {}  # expanded step with max_parallel -> how many of its tasks run now
+        # Two tasks of one key (a pipeline used twice): one runs, the other waits and restores.
+        keyed: dict = {}  # key of a task run in this job -> its name
+        twins: dict = {}  # key -> tasks waiting for it
+        again: set = set()  # tasks decided once more after their twin ran (never held again)
         used_cpu, used_mem = 0.0, 0
         stop = False
         interrupted = False
@@ -226,6 +230,11 @@ class Scheduler:
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
+            elif result.outcome == Outcome.STOPPED or (
+                result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and name in self.graph.followed
+            ):
+                # Ended without outputs: what runs after it (a bayesian sweep's later rounds) goes on.
+                upstream[name] = Upstream({}, True)
             else:
                 upstream[name] = Upstream(None, False)
             for dep in self.graph.dependents.get(name, ()):
@@ -235,9 +244,10 @@ class Scheduler:
                         heapq.heappush(ready, (pos[dep], dep))
 
         def upstream_failed(name: str) -> Optional[str]:
+            after = self.graph.nodes[name].step.after  # (run after, not read: not a failure of its own)
             for d in self.graph.nodes[name].deps:
                 r = results.get(d)
-                if r is not None and not r.ok:
+                if r is not None and not r.ok and d not in after:
                     return d
             return None
 
@@ -332,6 +342,17 @@ class Scheduler:
                         done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
                         continue
                     runs = name in instead or d.verdict != Verdict.RESTORE
+                    key = d.key.digest if runs and d.key and not self.dry_run and name not in instead else None
+                    if key in keyed and not self.graph.nodes[name].step.always_run and name not in again:
+                        first = results.get(keyed[key])
+                        if first is None:  # still running: restored from its run when it ends
+                            twins.setdefault(key, []).append(name)
+                            continue
+                        if first.outcome == Outcome.RAN:  # ran already: decided again (restore)
+                            again.add(name)
+                            decisions[name] = self.planner.decide(name, upstream)
+                            heapq.heappush(ready, (pos[name], name))
+                            continue
                     cpu, mem, gpus = self._cost(name, runs)
                     group = self._limited_group(name) if runs else None
                     if (
@@ -369,6 +390,8 @@ class Scheduler:
 
                         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
                     brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
+                    if key is not None:
+                        keyed[key] = name
                     fut = pool.submit(self._task, node, d, runs, lease if self.gpus else None, brought)
                     running[fut] = (name, d, (cpu, mem, lease, group))
                 for item in blocked:
@@ -382,6 +405,11 @@ class Scheduler:
                     if group is not None:
                         in_group[group.name] -= 1
                     arrived(name, d, fut)
+                    key = d.key.digest if d.key is not None else None
+                    for twin in twins.pop(key, ()) if keyed.get(key) == name else ():
+                        again.add(twin)
+                        decisions[twin] = self.planner.decide(twin, upstream)
+                        heapq.heappush(ready, (pos[twin], twin))
                     if name in results and results[name].outcome == Outcome.FAILED and not self.keep_going:
                         stop = True
                 if watch.blamed and not self.keep_going:

@@ -232,6 +232,7 @@ BIND_PATH = "path"  # a plain repo path: a file or folder dependency
 BIND_VALUE = "value"  # a literal number, string or boolean
 BIND_NONE = "none"  # explicitly no value (an optional input left empty)
 BIND_ARTIFACT = "artifact"  # ${{artifacts.model}} (latest) or ${{artifacts.model:3}}
+BIND_PARENT = "parent"  # ${{parent.inputs.X}} inside a pipeline component (replaced when it is used)
 
 
 @dataclass(frozen=True)
@@ -305,6 +306,9 @@ class Expansion:
     objective_metric: str = ""
     objective_goal: str = ""  # maximize | minimize
     max_parallel: int = 0  # 0: no limit of its own
+    # sweep: early termination, (policy, evaluation_interval, delay_evaluation) or ()
+    early_termination: tuple = ()
+    objective_loc: Optional[SourceLoc] = None  # where `objective:` is written
 
     @property
     def names(self) -> tuple:
@@ -337,6 +341,8 @@ class Step:
     library: Optional[LibraryRef] = None  # a std component's code (part of the key)
     expand: Optional[Expansion] = None  # matrix, sweep or foreach: the step stands for its tasks
     group: str = ""  # set on a task: the expanded step it belongs to
+    # tasks it runs after without reading them (a bayesian trial: the trials of the rounds before)
+    after: tuple = ()
     # How the command is rendered and run: "" (a Pipefile's: values quoted for the shell, run
     # in the workspace) or RENDER_AZUREML (an imported Azure ML node: docs/azureml.md).
     render: str = ""
@@ -345,6 +351,44 @@ class Step:
     # node that died); None: the default (1). Never for a non-zero exit of the command.
     retries: Optional[int] = None
     timeout: Optional[float] = None  # seconds; a step still running then is stopped and fails
+    # An inner step of a pipeline used as a step (`STEP/INNER`): the pipeline step it is
+    # directly inside ("train", "train/sub"); "" for a step of the Pipefile itself.
+    nest: str = ""
+    inner_reads: tuple = ()  # names of its inputs that read another inner step's output
+    # where its command runs, relative to the workspace ("" = the workspace): the folder of
+    # a Pipefile used as a component, so its relative paths mean what they mean there
+    workdir: str = ""
+
+
+@dataclass(frozen=True)
+class PipelineComponent:
+    """A pipeline used as a component: `type: pipeline` under `components:`, or another
+    Pipefile (`component: ./train/Pipefile`). Its inner steps' outputs have no path (""):
+    each use places them (see load/flatten.py)."""
+
+    name: str
+    inputs: Mapping[str, InputDecl]
+    outputs: Mapping[str, OutputDecl]
+    steps: Mapping[str, Any]  # inner name -> Step, or PipelineUse for a pipeline inside it
+    binds: Mapping[str, tuple]  # its output -> (inner step, that step's output) writing it
+    loc: SourceLoc = SourceLoc("")
+    description: str = ""
+    source: str = ""  # a Pipefile used as a component: its absolute path
+
+
+@dataclass(frozen=True)
+class PipelineUse:
+    """A step that uses a pipeline component: it stands for the pipeline's inner steps,
+    named `STEP/INNER` once flattened."""
+
+    name: str
+    pipeline: PipelineComponent
+    inputs: Mapping[str, Binding]  # bindings of the pipeline's inputs
+    outputs: Mapping[str, StepOutput]  # the outputs it gives a workspace path (others: store only)
+    loc: SourceLoc = SourceLoc("")
+    description: str = ""
+    # inner: its outputs bound to the enclosing pipeline's outputs (output -> parent output)
+    binds: Mapping[str, str] = field(default_factory=dict)
 
 
 # Rendering modes of a step (Step.render).
@@ -384,6 +428,9 @@ class Pipefile:
     # (absolute path, digest) of the other files it was read from (an imported pipeline's
     # components, environments, data definitions): the spec cache checks them
     sources: tuple = ()
+    # Steps that use a pipeline component, by full name ("train", "train/sub"): their inner
+    # steps are in `steps`, flattened (`pipe dag` and `pipe status` group them again).
+    pipelines: Mapping[str, PipelineUse] = field(default_factory=dict)
 
     @property
     def display_path(self) -> str:

@@ -28,7 +28,8 @@ from .errors import raise_all
 from .lazyclass import dataclass
 from .load.pymodule import is_module_ref
 
-_SPEC_CACHE_VERSION = 4  # 4: Step.render, always_run, timeout; Pipefile.keep_going, sources
+# 4: Step.render, always_run, timeout; Pipefile.keep_going, sources; 5: Step.nest, workdir, Pipefile.pipelines
+_SPEC_CACHE_VERSION = 5
 # The modules whose code decides what a Pipefile loads as (and every module of load/).
 _LOADER_SOURCES = (
     "spec.py",

@@ -51,6 +51,7 @@ def test_schema_keys_match_the_loader(schema):
     assert set(d["paramLong"]["properties"]) == set(fields.PARAM_KEYS)
     assert set(d["asset"]["oneOf"][1]["properties"]) == set(fields.ASSET_KEYS)
     assert set(d["component"]["properties"]) == set(fields.COMPONENT_KEYS)
+    assert set(d["pipelineComponent"]["properties"]) == set(fields.PIPELINE_COMPONENT_KEYS)
     assert set(d["inputDecl"]["oneOf"][1]["properties"]) == set(fields.INPUT_DECL_KEYS)
     assert set(d["outputDecl"]["oneOf"][1]["properties"]) == set(fields.OUTPUT_DECL_KEYS)
     assert set(d["step"]["properties"]) == set(fields.STEP_KEYS)
@@ -302,6 +303,21 @@ VALID = {
           s4: {command: a, resources: {memory: 1.0e+9}}
           s5: {command: a, resources: {memory: 64k, cpus: 4}}
           s6: {command: a, resources: {memory: 10B}}
+    """,
+    "pipeline component": """
+        components:
+          twice:
+            type: pipeline
+            inputs: {n: {type: integer, default: 2}}
+            outputs: {out: uri_file}
+            steps:
+              a: {command: "echo ${{inputs.n}} > ${{outputs.o}}", inputs: {n: "${{parent.inputs.n}}"}, outputs: {o: }}
+              b:
+                command: cat ${{inputs.i}} ${{inputs.i}} > ${{outputs.o}}
+                inputs: {i: "${{steps.a.outputs.o}}"}
+                outputs: {o: "${{parent.outputs.out}}"}
+        steps:
+          use: {component: twice, inputs: {n: 3}, outputs: {out: build/twice.txt}}
     """,
     "names": """
         params: {my-param: 1, _p2: x}

@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Optional
 
-from .. import spec, tracking
+from .. import spec, stopping, tracking
 from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, EnvironmentSet, Launch
@@ -42,6 +42,11 @@ from .follow import LogFollower
 from .literal import LiteralView
 
 _TERM_GRACE_SECONDS = 5.0
+_STOP_LOOK_SECONDS = 0.2  # how often a trial under early termination is judged
+
+
+class _Stopped(StepFailure):
+    """Early termination stopped the task (stopping.py): not a failure."""
 
 
 def _log_says(path: str, text: bytes, tail: int = 8192) -> bool:
@@ -156,6 +161,7 @@ class LocalExecutor:
         self.staging = Staging(ws, hasher, self.landings)
         self._commands_started = False
         self.follower: Optional[LogFollower] = None
+        self.stopping = None  # stopping.Stopping: which running sweep trials to stop early
         ws.note_run(run_id)
         ws.store.start_background_sync()
 
@@ -330,7 +336,7 @@ class LocalExecutor:
                 name,
                 cmd,
                 step_env,
-                wd.cwd if wd is not None else self.root,
+                wd.cwd if wd is not None else os.path.join(self.root, node.step.workdir),
                 None,
                 self.run_id,
                 gpu_ids,
@@ -375,9 +381,11 @@ class LocalExecutor:
             if staged is not None:
                 staged.roll_back()
             failure = isinstance(e, StepFailure)
+            if isinstance(e, _Stopped):
+                stopping.remove_entries(self.root, [o.path for o in node.outputs.values()])
             return StepResult(
                 name=name,
-                outcome=Outcome.FAILED,
+                outcome=Outcome.STOPPED if isinstance(e, _Stopped) else Outcome.FAILED,
                 seconds=time.monotonic() - t0,
                 exit_code=e.exit_code if failure else None,
                 log=log_rel,
@@ -466,7 +474,7 @@ class LocalExecutor:
             try:
                 if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
                     self._stop([proc])
-                rc = self._wait(proc, timeout)
+                rc = self._wait(proc, timeout, name)
                 if proc.finish():
                     notes.append("killed processes the step left running in the background")
                 return rc
@@ -478,19 +486,29 @@ class LocalExecutor:
                 with self._procs_lock:
                     self._procs.pop(name, None)
 
-    def _wait(self, proc, timeout) -> int:
-        """The exit status; a step still running after `timeout` seconds is stopped and fails."""
-        if not timeout:
+    def _wait(self, proc, timeout, name: str = "") -> int:
+        """The exit status; a step still running after `timeout` seconds is stopped and fails;
+        a sweep trial that early termination judges worse than the others is stopped."""
+        judge = self.stopping if self.stopping is not None and self.stopping.watches(name) else None
+        if not timeout and judge is None:
             return proc.wait()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout if timeout else float("inf")
+        look = time.monotonic() + _STOP_LOOK_SECONDS
         while True:
             rc = proc.poll()
             if rc is not None:
                 return rc
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 self._stop([proc])
                 proc.wait()
                 raise StepFailure(timeout_message(timeout))
+            if judge is not None and now >= look:
+                look = now + _STOP_LOOK_SECONDS
+                why = judge.why(name, self.log_dir)
+                if why:
+                    stopping.end(proc, _TERM_GRACE_SECONDS)
+                    raise _Stopped(why)
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def _check_inputs_unchanged(self, decision: Decision) -> None:

@@ -47,7 +47,7 @@ def _where(tb, folder: str) -> tuple:
     shown = f"{display_path(os.path.abspath(last.filename))}:{last.lineno} in {last.name}"
     if last.line:
         shown += f": {last.line.strip()}"
-    return SourceLoc(os.path.abspath(at.filename), at.lineno), shown
+    return SourceLoc(os.path.abspath(at.filename), at.lineno or 0), shown
 
 
 def _failure(e: BaseException, display: str, folder: str) -> PipefileError:
@@ -67,7 +67,8 @@ def _failure(e: BaseException, display: str, folder: str) -> PipefileError:
     if last:
         message += f" (at {last})"
     error = PipefileError(message, None, f"fix the module; `python {display}` shows the whole traceback")
-    error.place = (loc.file, loc.line) if loc else None  # (written from the caller's folder: _relocated)
+    # where in the module, read back by _relocated from the caller's folder
+    error.place = (loc.file, loc.line) if loc else None  # type: ignore[attr-defined]
     error.loc = SourceLoc(display)
     return error
 
@@ -82,6 +83,7 @@ def run_module(path: str, name: str) -> tuple:
     if not os.path.isfile(path):
         raise PipefileError(f"{display}: no such file", SourceLoc(display), "check the -f argument")
     folder = os.path.dirname(os.path.abspath(path))
+    error: Optional[PipefileError]
     old = os.getcwd()
     sys.path.insert(0, folder)
     try:

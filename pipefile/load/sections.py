@@ -140,11 +140,12 @@ def load_assets(r: NodeReader, node: Node) -> dict[str, spec.Asset]:
 
 # --- components ---------------------------------------------------------------------------
 def load_components(
-    r: NodeReader, node: Node, params: Mapping[str, Param], environments: Mapping[str, spec.EnvSpec]
+    r: NodeReader, node: Node, params: Mapping[str, Param], environments: Mapping[str, spec.EnvSpec], skip=()
 ) -> dict[str, Component]:
+    """`skip`: the names of pipeline components (`type: pipeline`: load/nested.py reads them)."""
     out = {}
     for key, knode, vnode in r.mapping(node, "components"):
-        if not r.name_ok(key, knode, "component"):
+        if key in skip or not r.name_ok(key, knode, "component"):
             continue
         comp = load_component(r, key, knode, vnode, params, environments)
         if comp is not None:

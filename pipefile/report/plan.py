@@ -90,7 +90,9 @@ def _rows(plan: Plan, stays_on_remote, groups, tasks: bool) -> list:
             state = next(v for v in _WORST if v in counts)
             n = sum(counts.values())
             said = ", ".join(f"{k} {v}" for v, k in counts.items())
-            rows.append((state, g.name, [f"{n} task{'s' if n != 1 else ''}: {said}"]))
+            # a pipeline step's inner steps are steps, unless some are tasks of a matrix, sweep or foreach
+            noun = "step" if g.kind == "pipeline" and not any(t.endswith("]") for t in g.tasks) else "task"
+            rows.append((state, g.name, [f"{n} {noun}{'s' if n != 1 else ''}: {said}"]))
             continue
         msgs = _status_messages(d, stays_on_remote)
         if task_group and not tasks:
