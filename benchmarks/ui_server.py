@@ -169,10 +169,13 @@ def main(argv=None) -> None:
                     samples.setdefault(k, []).append(v)
                 samples.setdefault("pipe validate (process)", []).append(validate(root, args.pipe_root))
                 print(f"chain:{n} rep {rep + 1}/{args.reps} done", file=sys.stderr)
-            rows[n] = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in samples.items()}
+            rows[n] = {
+                k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in samples.items()
+            }
     sizes = list(rows)
     names = list(dict.fromkeys(k for n in sizes for k in rows[n]))
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; wall / server CPU seconds, median of {args.reps}\n")
+    load = os.getloadavg()[0]
+    print(f"load average {load:.1f} on {os.cpu_count()} CPUs; wall / server CPU seconds, median of {args.reps}\n")
     print("| request | " + " | ".join(f"{n:,} steps" for n in sizes) + " |")
     print("|---|" + "---|" * len(sizes))
     for k in names:

@@ -71,6 +71,7 @@ def load_graph(
     values: Optional[dict] = None,
     artifacts: Optional[ArtifactResolver] = None,
     keep: bool = False,
+    cached: Optional[bool] = None,
 ) -> graph_mod.Graph:
     """Load, validate and build the graph, reporting every problem found in one go.
 
@@ -78,7 +79,8 @@ def load_graph(
     which never uses the cache). `values`: typed param values (the server's, already
     checked) instead of `params` text. `artifacts` resolves the Pipefile's artifact
     bindings (without one, a binding is an error of the graph). keep=True writes what was
-    parsed to the cache."""
+    parsed to the cache. `cached`: whether an entry is read (default: as `freeze`; `pipe ui`
+    reads the entry its workspace's last `pipe run` wrote, and never writes one)."""
     path = pipefile_path or loader.find_pipefile(cwd)
     # Loading allocates tens of thousands of objects that all live on: the cyclic GC
     # would walk them again and again for nothing, so it waits until they are built.
@@ -88,7 +90,7 @@ def load_graph(
         gc.disable()
     loaded = _Loaded()
     try:
-        _load(path, params, freeze, values, artifacts, loaded)
+        _load(path, params, freeze if cached is None else cached, values, artifacts, loaded)
         if loaded.graph is not None and freeze:
             # The spec and graph live as long as the process: keep the GC from walking
             # them while the plan and the run allocate (it made large pipelines quadratic).
@@ -115,10 +117,10 @@ class _Loaded:
 
 
 def _load(
-    path: str, params, freeze: bool, values: Optional[dict], resolve: Optional[ArtifactResolver], out: _Loaded
+    path: str, params, cached: bool, values: Optional[dict], resolve: Optional[ArtifactResolver], out: _Loaded
 ) -> None:
     # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
-    data = loader.read_bytes(path) if freeze else None
+    data = loader.read_bytes(path) if cached else None
     # (Not for an SDK v2 module: what it loads is known only by running it.)
     key = _spec_cache_key(path, data) if data is not None and not is_module_ref(path) else None
     pf, built = _cached_spec(path, key)

@@ -208,7 +208,12 @@ def test_the_graph_a_preview_built_is_the_one_drawn_after_the_save(tmp_path):
     fresh = pipeline_view.pipeline_view(str(path))  # loaded from the file: the same drawing
     assert fresh["graph"] == after["graph"] and fresh["params"] == after["params"]
     # a preview with errors offers nothing; the file's own graph stays kept
-    bad = drafts.preview(str(path), None, [{"op": "set", "step": "b", "field": "inputs.i", "value": "${{steps.zz.outputs.o}}"}], graphs=cache)
+    bad = drafts.preview(
+        str(path),
+        None,
+        [{"op": "set", "step": "b", "field": "inputs.i", "value": "${{steps.zz.outputs.o}}"}],
+        graphs=cache,
+    )
     assert bad["errors"] and cache._offered[1] is offered
 
 
@@ -277,3 +282,27 @@ def test_the_server_answers_a_neighbourhood_with_an_outline_of_every_step(start,
     assert r.status_code == 404 and "nope" in r.json()["error"]["message"]
     r = ui.get("/api/pipeline", params={"focus": "c", "depth": "many"})
     assert r.status_code == 422 and r.json()["error"]["hint"]
+
+
+def test_the_page_opens_from_the_spec_cache_that_pipe_run_wrote(tmp_path, monkeypatch):
+    from pipefile import load as loader
+    from pipefile import speccache
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Pipefile").write_text(CHAIN)
+    (tmp_path / ".pipe").mkdir()
+    fresh = pipeline_view.pipeline_view(str(tmp_path / "Pipefile"))
+    speccache.load_graph("Pipefile", keep=True)  # as `pipe run` does
+    entries = sorted(p.name for p in (tmp_path / ".pipe" / "cache" / "specs").iterdir())
+    assert len(entries) == 1
+    reads: list = []
+    real = loader.load_lenient
+    monkeypatch.setattr(loader, "load_lenient", lambda *a, **kw: reads.append(a) or real(*a, **kw))
+    doc = pipeline_view.pipeline_view(str(tmp_path / "Pipefile"))
+    assert reads == [] and doc["graph"] == fresh["graph"] and doc["params"] == fresh["params"]
+    # read only: the UI writes no entry of its own
+    assert sorted(p.name for p in (tmp_path / ".pipe" / "cache" / "specs").iterdir()) == entries
+    # a changed file is loaded, not taken from the entry
+    (tmp_path / "Pipefile").write_text(CHAIN.replace("lr: 0.01", "lr: 0.02"))
+    doc = pipeline_view.pipeline_view(str(tmp_path / "Pipefile"))
+    assert len(reads) == 1 and doc["params"][0]["value"] == 0.02

@@ -119,11 +119,7 @@ class Editor:
                 _set(data, keys[depth:], value)
                 return
             if last:
-                if (
-                    value is not None
-                    and isinstance(data, dict)
-                    and render.same(data.get(key, _MISSING), value)
-                ):
+                if value is not None and isinstance(data, dict) and render.same(data.get(key, _MISSING), value):
                     return  # the same value again writes nothing: `1e-2` stays as written
                 if v.kind != ALIAS:  # an alias is replaced here alone; an anchor others use is not
                     self.owned(v, what)

@@ -138,4 +138,3 @@ def _read_tree(text: str) -> Tree:
 
 def _column(text: str, node: Node) -> int:
     return node.vstart - line_start(text, node.vstart)
-
