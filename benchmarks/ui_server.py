@@ -17,9 +17,11 @@ started on it and driven over HTTP as the page does:
     pipeline, after save GET /api/pipeline of the saved file (loaded anew)
 
 and, as whole processes, `pipe validate` on the same file (no `.pipe/cache`: the YAML parsed,
-checked and built into a graph). Each figure is the wall time and the server's own CPU time
-(user + system, from /proc): on a loaded machine the wall time swings with the load, the CPU
-time much less. The median of --reps fresh servers is printed, as a markdown table.
+checked and built into a graph); last, the first GET /api/pipeline of a fresh server where
+`pipe run` left its spec cache (`.pipe/cache/specs`, written here as a run writes it). Each
+figure is the wall time and the server's own CPU time (user + system, from /proc): on a
+loaded machine the wall time swings with the load, the CPU time much less. The median of
+--reps fresh servers is printed, as a markdown table.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -148,6 +151,22 @@ def validate(root: str, pipe_root: str) -> tuple:
     return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
 
 
+def after_a_run(root: str, n: int, pipe_root: str) -> tuple:
+    """The first GET /api/pipeline of a workspace where `pipe run` wrote its spec cache (as a
+    run does, without running the steps); the entry is removed after."""
+    os.makedirs(os.path.join(root, ".pipe"), exist_ok=True)
+    code = "from pipefile import speccache; speccache.load_graph('Pipefile', keep=True)"
+    subprocess.run([sys.executable, "-c", code], cwd=root, env=_env(pipe_root), check=True)
+    srv = Server(root, pipe_root)
+    try:
+        status, doc, wall, cpu = srv.call("GET", "/api/pipeline")
+        assert status == 200 and doc["ok"] and len(doc["graph"]["nodes"]) == n
+    finally:
+        srv.close()
+        shutil.rmtree(os.path.join(root, ".pipe"), ignore_errors=True)
+    return wall, cpu
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", default="1000,10000", help="chain sizes, comma-separated")
@@ -168,6 +187,7 @@ def main(argv=None) -> None:
                 for k, v in one_session(root, n, args.pipe_root, rep).items():
                     samples.setdefault(k, []).append(v)
                 samples.setdefault("pipe validate (process)", []).append(validate(root, args.pipe_root))
+                samples.setdefault("pipeline, first, after a run", []).append(after_a_run(root, n, args.pipe_root))
                 print(f"chain:{n} rep {rep + 1}/{args.reps} done", file=sys.stderr)
             rows[n] = {
                 k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v)) for k, v in samples.items()
