@@ -126,6 +126,8 @@ class Graph:
     proposed: set = field(default_factory=set)
     proposing: dict = field(default_factory=dict)  # proposals.py's state per sweep, while proposing
     followed: set = field(default_factory=set)  # tasks that others run after (Step.after)
+    # Builds this graph again (a map's folders listed again; every task a node): maps.py.
+    full: Any = None
 
     @functools.cached_property
     def _sorted_outputs(self) -> list:
@@ -169,6 +171,8 @@ class Graph:
             norm = os.path.normpath(os.path.join(self.here, t)).replace("\\", "/")
             group = next((g for g in self.groups.values() if norm in g.outputs.values()), None)
         if group is not None:
+            if group.settled:  # (settled tasks have no node: up to date, nothing to select)
+                return [x for x in group.tasks if x in self.nodes]
             return list(group.tasks)
         name = self.resolve_target(t)
         return [name] if name is not None else []
@@ -241,13 +245,18 @@ def _producer_of(path: str, producers: dict, sorted_outputs: list) -> list:
 
 
 def build(
-    pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = True, artifacts: Optional[Mapping] = None
+    pf: spec.Pipefile,
+    params: Mapping[str, Any],
+    check_exists: bool = True,
+    artifacts: Optional[Mapping] = None,
+    settle=None,
 ) -> Graph:
     """`artifacts` maps each artifact binding, (name, version as written), to the
-    ResolvedArtifact it reads; the caller resolves them (the graph reads no database)."""
+    ResolvedArtifact it reads; the caller resolves them (the graph reads no database).
+    `settle`: see expand.expand (a foreach's tasks known up to date get no node)."""
     from . import expand
 
-    pf, groups = expand.expand(pf, check_exists)
+    pf, groups = expand.expand(pf, check_exists, settle, params)
     groups.update(_nest_groups(pf, expand.Group))
     artifacts = dict(artifacts or {})
     # A bound version's content is known from the job database: it need not be in place yet.

@@ -37,6 +37,7 @@ from .errors import PipefileError
 from .executors.protocol import Executor
 from .graph import Graph, Node
 from .lazyclass import dataclass
+from .mapruns import MapPolicy
 from .outcomes import Outcome, StepResult
 from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
@@ -71,10 +72,11 @@ class RunSummary:
     interrupted: bool = False
     seconds: float = 0.0
     errors: list = field(default_factory=list)
+    settled: tuple = ()  # tasks of maps up to date without a node (maps.py): fresh, not in `results`
 
     @property
     def failed(self) -> list:
-        return [r for r in self.results.values() if r.outcome == Outcome.FAILED]
+        return [r for r in self.results.values() if r.outcome == Outcome.FAILED and not r.tolerated]
 
     @property
     def status(self) -> str:
@@ -170,7 +172,7 @@ class Scheduler:
 
     def _needs_a_slot(self, name: str, decisions: dict) -> bool:
         """Whether ready task `name` would take a share of the CPUs (it may run or restore)."""
-        return decisions[name].verdict != Verdict.FRESH
+        return decisions[name].verdict not in (Verdict.FRESH, Verdict.STOPPED)
 
     def _limited_group(self, name: str):
         """The expanded step (a sweep with max_parallel) whose running tasks `name` counts
@@ -214,6 +216,7 @@ class Scheduler:
         left: dict = {}  # step -> _Left: its outputs stayed on the remote
 
         watch = OverwriteWatch(self, results, decisions)
+        maps = MapPolicy(self.graph)  # a foreach's retries and error_threshold
 
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
             nonlocal fell_back
@@ -221,7 +224,7 @@ class Scheduler:
                 fell_back = True
             if result.outcome == Outcome.LEFT_ON_REMOTE:
                 left[name] = _Left()
-            result = watch.finished(name, result, decision)
+            result = maps.after(watch.finished(name, result, decision))
             results[name] = result
             self.events.finished(result, decision)
             if result.outcome in (Outcome.RAN, Outcome.RESTORED) or (
@@ -230,6 +233,8 @@ class Scheduler:
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
+            elif result.tolerated:
+                upstream[name] = Upstream({}, True)  # readers of the gathered folder go on without it
             elif result.outcome == Outcome.STOPPED or (
                 result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and name in self.graph.followed
             ):
@@ -247,7 +252,7 @@ class Scheduler:
             after = self.graph.nodes[name].step.after  # (run after, not read: not a failure of its own)
             for d in self.graph.nodes[name].deps:
                 r = results.get(d)
-                if r is not None and not r.ok and d not in after:
+                if r is not None and not r.ok and not r.tolerated and d not in after:
                     return d
             return None
 
@@ -288,7 +293,13 @@ class Scheduler:
                     instead[name] = result  # the cache failed us: run it (when it fits)
                     heapq.heappush(ready, (pos[name], name))
                 return
+            if result.outcome == Outcome.FAILED and not interrupted and not stop and maps.retry(result):
+                instead[name] = dataclasses.replace(result, notes=[])  # runs again, as decided
+                heapq.heappush(ready, (pos[name], name))
+                return
             first = instead.pop(name, None)
+            if first is not None and first.outcome == Outcome.FAILED:
+                first = None  # a retry of a foreach task (MapPolicy notes its tries)
             if first is not None:
                 result = dataclasses.replace(
                     result,
@@ -340,6 +351,9 @@ class Scheduler:
                         d = decisions[name] = self.planner.decide(name, upstream)
                     if d.verdict == Verdict.FRESH and name not in instead:
                         done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
+                        continue
+                    if d.verdict == Verdict.STOPPED:
+                        done(name, self._stays_stopped(name, d), d)
                         continue
                     runs = name in instead or d.verdict != Verdict.RESTORE
                     key = d.key.digest if runs and d.key and not self.dry_run and name not in instead else None
@@ -410,8 +424,8 @@ class Scheduler:
                         again.add(twin)
                         decisions[twin] = self.planner.decide(twin, upstream)
                         heapq.heappush(ready, (pos[twin], twin))
-                    if name in results and results[name].outcome == Outcome.FAILED and not self.keep_going:
-                        stop = True
+                    if name in results and not self.keep_going and results[name].outcome == Outcome.FAILED:
+                        stop = stop or not results[name].tolerated
                 if watch.blamed and not self.keep_going:
                     stop = True
             if not fell_back:
@@ -430,6 +444,8 @@ class Scheduler:
                         d = decisions[name] = self.planner.decide(name, upstream)
                     if d.verdict == Verdict.FRESH:
                         done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
+                    elif d.verdict == Verdict.STOPPED:
+                        done(name, self._stays_stopped(name, d), d)
             watch.at_end()  # (not after Ctrl-C: the user wants out, the next run repairs)
         except KeyboardInterrupt:
             interrupted = True
@@ -460,6 +476,7 @@ class Scheduler:
                 why = "interrupted" if interrupted else "the run stopped after a failure (use --keep-going to go on)"
                 results[n] = StepResult(name=n, outcome=Outcome.SKIPPED, error=why)
                 self.events.finished(results[n], decisions.get(n))  # the job records every selected step
+        maps.untolerated(results)
         ordered = {n: results[n] for n in names}
         return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
 
@@ -484,6 +501,17 @@ class Scheduler:
                     )
                 entry.here = True
         return self.executor.run(node, decision, devices)
+
+    def _stays_stopped(self, name: str, d: Decision) -> StepResult:
+        """A trial stopped before (the planner's STOPPED): nothing runs, and as when it was
+        stopped it leaves no entry in the gathered folders (an older one, of other inputs,
+        would be taken for its result)."""
+        if not self.dry_run:
+            from .stopping import remove_entries
+
+            remove_entries(self.graph.pipefile.root, [o.path for o in self.graph.nodes[name].outputs.values()])
+        r = d.reasons[0]  # (rebuilder.STOPPED_BEFORE)
+        return StepResult(name=name, outcome=Outcome.STOPPED, error=f"stopped by {r.subject} in job {r.new}: {r.old}")
 
     def _promised_otherwise(self, name: str, decisions: dict, upstream: dict) -> bool:
         """Whether a step read by `name` ended with outputs other than its decision said."""

@@ -25,6 +25,8 @@ BOOLEAN = "boolean"
 
 PATH_TYPES = (URI_FILE, URI_FOLDER)
 VALUE_TYPES = (NUMBER, INTEGER, STRING, BOOLEAN)
+LIST = "list"  # a param's only: values a foreach maps over, one task each
+PARAM_TYPES = VALUE_TYPES + (LIST,)
 INPUT_TYPES = PATH_TYPES + VALUE_TYPES
 OUTPUT_TYPES = PATH_TYPES
 
@@ -50,7 +52,9 @@ MISSING: Any = _Missing()
 
 
 def type_of_value(value: Any) -> str:
-    """The port type a YAML scalar naturally has."""
+    """The port type a YAML scalar naturally has (a list: a list param's)."""
+    if isinstance(value, (list, tuple)):
+        return LIST
     if isinstance(value, bool):
         return BOOLEAN
     if isinstance(value, int):
@@ -70,6 +74,8 @@ def value_fits(value: Any, typ: str) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if typ == STRING:
         return isinstance(value, str)
+    if typ == LIST:
+        return isinstance(value, (list, tuple)) and all(isinstance(x, (bool, int, float, str)) for x in value)
     return False
 
 
@@ -298,6 +304,11 @@ class Expansion:
     # foreach: the input mapped over, and which of its folder's files are items
     over: str = ""
     glob: str = "*"
+    # foreach, as in Azure's parallel job: files per task (0: one task per item), how many
+    # failed items the step tolerates (-1: any), times a failed task runs again
+    batch_size: int = 0
+    error_threshold: int = 0
+    map_retries: int = 0
     # sweep: search method, trial count, seed, ((input, distribution, (args...)), ...)
     search: str = ""
     trials: int = 0

@@ -137,6 +137,15 @@ VALID = {
           c: {component: fit, environment: local}
           d: {command: x, environment: sci}
     """,
+    "list_param_mapped": """
+        params: {cities: [paris, rome], sizes: {type: list, default: [1, 2]}}
+        steps:
+          a:
+            foreach: ${{inputs.c}}
+            inputs: {c: "${{params.cities}}"}
+            command: echo ${{inputs.c}} > ${{outputs.o}}
+            outputs: {o: build/o/}
+    """,
     "params_all_forms": """
         name: params
         description: every way to declare a param
@@ -423,8 +432,8 @@ INVALID = {
         params: {tag: }
         steps: {a: {command: x}}
     """,
-    "param_list": """
-        params: {tags: [a, b]}
+    "param_list_of_lists": """
+        params: {tags: [[a], b]}
         steps: {a: {command: x}}
     """,
     "no_steps": """

@@ -49,7 +49,7 @@ def status(targets, pipefile, params, as_json, remote_name, no_remote, check, gp
     As `pipe run` decides: with a default remote (or --remote), steps the remote's run cache
     has show as restore (from that remote); nothing is downloaded. --no-remote: the local
     plan only, as `pipe run --no-remote` would follow it."""
-    graph = load(pipefile, params)
+    graph = load(pipefile, params, settle=not (tasks or as_json) and not any("[" in t for t in targets))
     spec = chosen_remote(graph, remote_name, no_remote)
 
     def remote_failed(e) -> None:
@@ -61,6 +61,7 @@ def status(targets, pipefile, params, as_json, remote_name, no_remote, check, gp
         stays = session.stays_on_remote(plan, targets)
     finally:
         session.close()
+    graph = session.graph  # (with every task of a map, when its settled ones had to be planned)
     # Entries of tasks that are gone (a matrix value or a mapped item removed): `pipe run`
     # removes them first, and what reads the gathered folder then runs.
     stale = []

@@ -143,7 +143,9 @@ def run(
     (or from a remote's run cache: the default remote, or --remote), and runs
     independent steps in parallel.
     """
-    graph = load(pipefile, params, keep=not dry_run)
+    # A map's tasks known up to date need no node, unless a task is named or forced.
+    settle = not force and not ci and summary_path is None and not any("[" in t for t in targets)
+    graph = load(pipefile, params, keep=not dry_run, settle=settle)
     echo_notes(graph.pipefile.warnings, "warning")
     forced = parse_force(force)
     if forced is not True and graph.groups:

@@ -48,6 +48,10 @@ _STOP_LOOK_SECONDS = 0.2  # how often a trial under early termination is judged
 class _Stopped(StepFailure):
     """Early termination stopped the task (stopping.py): not a failure."""
 
+    def __init__(self, stop: dict):
+        super().__init__(stop["why"])
+        self.stop = stop  # what the job records of it: the policy, the evidence
+
 
 def _log_says(path: str, text: bytes, tail: int = 8192) -> bool:
     """Whether the end of a task's log holds `text`."""
@@ -371,7 +375,7 @@ class LocalExecutor:
 
                 if ARTIFACTS in stand_for:
                     wd.keep(os.path.join(self.root, stand_for[ARTIFACTS]))
-            staged.collect()
+            self._collect(node, staged)
             self._check_inputs_unchanged(decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
             sigs = self._signatures(node)
@@ -397,6 +401,7 @@ class LocalExecutor:
                 environment=env_text,
                 gpus=gpu_ids,
                 gpu_model=model,
+                stop=e.stop if isinstance(e, _Stopped) else None,
             )
         staged.done()
         if wd is not None:
@@ -505,11 +510,15 @@ class LocalExecutor:
                 raise StepFailure(timeout_message(timeout))
             if judge is not None and now >= look:
                 look = now + _STOP_LOOK_SECONDS
-                why = judge.why(name, self.log_dir)
-                if why:
+                stop = judge.judge(name, self.log_dir)
+                if stop:
                     stopping.end(proc, _TERM_GRACE_SECONDS)
-                    raise _Stopped(why)
+                    raise _Stopped(stop)
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def _collect(self, node: Node, staged) -> None:
+        """The outputs put in place (another executor may leave some elsewhere)."""
+        staged.collect()
 
     def _check_inputs_unchanged(self, decision: Decision) -> None:
         m = decision.key.manifest

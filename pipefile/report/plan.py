@@ -19,6 +19,7 @@ STATE_STYLE = {
     "run": "yellow",
     "restore": "cyan",
     "pending": "magenta",
+    "stopped": "dim",
     Outcome.RAN: "yellow",
     Outcome.RESTORED: "cyan",
     Outcome.FAILED: "bold red",
@@ -35,7 +36,13 @@ def status_json(plan: Plan, stays_on_remote=frozenset(), groups=None) -> dict:
     extra = {}
     if groups:
         extra["groups"] = [
-            {"name": g.name, "kind": g.kind, "tasks": len(g.tasks), "states": _task_counts(plan, g)}
+            {
+                "name": g.name,
+                "kind": g.kind,
+                "tasks": len(g.tasks),
+                "states": _task_counts(plan, g),
+                **({"items_after": g.after} if g.after and (g.pending or _stale(plan, g.after)) else {}),
+            }
             for g in groups.values()
             if any(t in plan.decisions for t in g.tasks)
         ]
@@ -63,7 +70,9 @@ def _status_messages(d: Decision, stays_on_remote) -> list:
     return msgs
 
 
-_WORST = ("run", "pending", "restore", "fresh")  # a group's state: that of its most urgent task
+# A group's state: that of its most urgent task (a trial that stays stopped is as quiet as a
+# fresh one; its count comes after theirs).
+_WORST = ("run", "pending", "restore", "fresh", "stopped")
 
 
 def _task_counts(plan: Plan, group) -> dict:
@@ -72,7 +81,9 @@ def _task_counts(plan: Plan, group) -> dict:
         d = plan.decisions.get(t)
         if d is not None:
             counts[d.verdict.value] = counts.get(d.verdict.value, 0) + 1
-    return {v: counts[v] for v in reversed(_WORST) if v in counts}
+    if group.settled and f"{group.name}[{group.probe}]" in plan.decisions:
+        counts["fresh"] = counts.get("fresh", 0) + len(group.settled)  # up to date by its map record
+    return {v: counts[v] for v in ("fresh", "stopped", "restore", "pending", "run") if v in counts}
 
 
 def _rows(plan: Plan, stays_on_remote, groups, tasks: bool) -> list:
@@ -90,6 +101,11 @@ def _rows(plan: Plan, stays_on_remote, groups, tasks: bool) -> list:
             state = next(v for v in _WORST if v in counts)
             n = sum(counts.values())
             said = ", ".join(f"{k} {v}" for v, k in counts.items())
+            if g.pending:  # a map over a folder another step has not made yet
+                rows.append(("pending", g.name, [f"items known after {g.after} runs"]))
+                continue
+            if getattr(g, "after", "") and _stale(plan, g.after):
+                said += f" (items known after {g.after} runs)"
             # a pipeline step's inner steps are steps, unless some are tasks of a matrix, sweep or foreach
             noun = "step" if g.kind == "pipeline" and not any(t.endswith("]") for t in g.tasks) else "task"
             rows.append((state, g.name, [f"{n} {noun}{'s' if n != 1 else ''}: {said}"]))
@@ -99,6 +115,11 @@ def _rows(plan: Plan, stays_on_remote, groups, tasks: bool) -> list:
             msgs = _collapse_waits(d, msgs, task_group)
         rows.append((d.verdict.value, d.step, msgs))
     return rows
+
+
+def _stale(plan: Plan, step: str) -> bool:
+    d = plan.decisions.get(step)
+    return d is not None and d.verdict != Verdict.FRESH
 
 
 def _collapse_waits(d: Decision, msgs: list, task_group: dict) -> list:
@@ -143,11 +164,12 @@ def render_status(plan: Plan, stream=None, stays_on_remote=frozenset(), groups=N
 
 
 def _plan_summary(plan: Plan) -> str:
+    stopped = plan.count(Verdict.STOPPED)
     if plan.up_to_date:
-        return f"all {len(plan.decisions)} step(s) up to date"
+        return f"all {len(plan.decisions)} step(s) up to date" + (f" ({stopped} stopped early)" if stopped else "")
     parts = [
         f"{plan.count(v)} {v.value}"
-        for v in (Verdict.RUN, Verdict.PENDING, Verdict.RESTORE, Verdict.FRESH)
+        for v in (Verdict.RUN, Verdict.PENDING, Verdict.RESTORE, Verdict.FRESH, Verdict.STOPPED)
         if plan.count(v)
     ]
     return ", ".join(parts)

@@ -203,6 +203,8 @@ class RunReporter:
         o = result.outcome
         if o == Outcome.FRESH and not (decision and decision.record):
             return
+        if o == Outcome.STOPPED and decision is not None and decision.verdict == Verdict.STOPPED:
+            return  # stopped before and stays so: as quiet as a fresh task (the summary counts it)
         label = {
             Outcome.RAN: "ok",
             Outcome.RESTORED: "restored",
@@ -283,6 +285,8 @@ def render_summary(summary: RunSummary, root: str, stream=None, dry_run: bool = 
     counts: dict = {}
     for r in summary.results.values():
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    if summary.settled:
+        counts[Outcome.FRESH] = counts.get(Outcome.FRESH, 0) + len(summary.settled)
     order = (
         Outcome.RAN,
         Outcome.RESTORED,
@@ -318,7 +322,8 @@ def run_json(summary: RunSummary) -> dict:
                 **({"worker": r.worker} if r.worker else {}),
             }
             for r in summary.results.values()
-        ],
+        ]
+        + [{"name": n, "outcome": Outcome.FRESH, "seconds": 0.0} for n in summary.settled],
     }
 
 

@@ -16,7 +16,7 @@ from .. import spec
 from ..errors import PipefileError
 from .errors_view import errors_json
 
-_WORST = ("run", "pending", "restore", "fresh", "unknown")  # a group's state: its most urgent task's
+_WORST = ("run", "pending", "restore", "fresh", "stopped", "unknown")  # a group's state: its most urgent task's
 
 
 def file_digest(data: bytes) -> str:
