@@ -177,8 +177,8 @@ def _point_at(value: Any, copy: type, cls: type) -> None:
     `super(cls, self)`) through a closure cell: make it the real class, not the copy. (A method
     not compiled yet holds the names it will close over: the same there.)"""
     func = getattr(value, "__func__", value)
-    later = getattr(func, "_lazyclass_locals", None)
-    for key, held in (later or {}).items():
+    later: dict = getattr(func, "_lazyclass_locals", None) or {}
+    for key, held in later.items():
         if held is copy:
             later[key] = cls
     for cell in getattr(func, "__closure__", None) or ():
