@@ -13,7 +13,6 @@ ways and compares."""
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
 from typing import Optional
@@ -21,7 +20,6 @@ from typing import Optional
 from . import flags
 
 COMMANDS = {"run": flags.RUN, "status": flags.STATUS}
-_WHOLE_NUMBER = re.compile(r"[0-9]+\Z")
 
 
 def parse(argv: list) -> Optional[dict]:
@@ -73,7 +71,7 @@ def parse(argv: list) -> Optional[dict]:
 def _acceptable(kind: str, value: str) -> bool:
     """Whether click takes the value as is (it converts or refuses the rest)."""
     if kind == flags.COUNT:
-        return bool(_WHOLE_NUMBER.match(value)) and int(value) >= 1
+        return value.isascii() and value.isdigit() and int(value) >= 1  # (click's int() takes more: it goes to click)
     if kind == flags.PATH:  # click.Path(dir_okay=False): a folder, or a file it cannot read, is refused
         try:
             st = os.stat(value)

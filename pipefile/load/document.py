@@ -15,14 +15,10 @@ from typing import Optional
 
 from .. import spec
 from ..errors import PipefileError, SourceLoc, raise_all
-from . import reader, yamlsafe
-from .checks import check_artifact_names, check_endpoint_names, check_step_references
-from .environments import builtin_std, load_environments
-from .execution import load_settings
-from .fields import TOP_KEYS
-from .reader import NodeReader, display_path
-from .sections import load_assets, load_components, load_params
-from .steps import StepParser
+from . import yamlsafe
+
+# The parsers are imported by read_text: a run whose spec comes from the spec cache only finds
+# and reads the file (find_pipefile, read_bytes), and pays for none of them at start-up.
 
 DEFAULT_NAMES = ("Pipefile", "Pipefile.yaml", "Pipefile.yml")
 
@@ -85,6 +81,8 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
 
     `data`: the file's bytes, read already by the caller (what it caches must be what
     was parsed, even if the file is saved again meanwhile)."""
+    from .reader import display_path
+
     path = os.path.abspath(path)
     if data is None:
         data = read_bytes(path)
@@ -142,6 +140,14 @@ def loads(text: str, path: str) -> spec.Pipefile:
 
 def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]:
     """(the valid part, every error) of a Pipefile's text; `path` places it (root, messages)."""
+    from .checks import check_artifact_names, check_endpoint_names, check_step_references
+    from .environments import builtin_std, load_environments
+    from .execution import load_settings
+    from .fields import TOP_KEYS
+    from .reader import NodeReader
+    from .sections import load_assets, load_components, load_params
+    from .steps import StepParser
+
     r = NodeReader(text, path)
     root = _compose(r)
     items = {k: (kn, vn) for k, kn, vn in r.mapping(root, "the Pipefile", TOP_KEYS)}
@@ -206,8 +212,11 @@ def _colon_in_value(text: str, line: int) -> bool:
     return bool(sep) and ":" in value
 
 
-def _compose(r: NodeReader):
-    """The YAML node tree of the text; raises a located PipefileError for broken YAML or an empty file."""
+def _compose(r):
+    """The YAML node tree of the text (`r` a reader.NodeReader); raises a located PipefileError for
+    broken YAML or an empty file."""
+    from . import reader
+
     yaml = reader.yaml
     try:
         root = yamlsafe.compose(r.text, r.display, forbid_nul=True, numbers=True)
