@@ -8,10 +8,8 @@ content store, where an unchanged file costs a stat.
 
 from __future__ import annotations
 
-import getpass
 import math
 import os
-import subprocess
 import threading
 import time
 from typing import Optional
@@ -45,6 +43,8 @@ def git_state(root: str) -> tuple:
     """(commit, dirty) of the git work tree holding `root`, or (None, None)."""
     if not in_git_tree(root):
         return None, None
+    import subprocess  # (here: outside a work tree a run starts no process)
+
     try:
         # One process for both (a git start is a few ms of every run in a work tree): the
         # commit is the `# branch.oid` header, "(initial)" before the first commit; any entry
@@ -89,8 +89,16 @@ class GitProbe:
 
 
 def _user() -> str:
+    # getpass.getuser()'s answer, without importing getpass (start-up): the first of these
+    # variables that is set, else the password database's name for this uid.
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        name = os.environ.get(var)
+        if name:
+            return name
     try:
-        return getpass.getuser()
+        import pwd
+
+        return pwd.getpwuid(os.getuid())[0]
     except Exception:  # noqa: BLE001 - no user name is not a reason to fail a run
         return str(os.getuid())
 

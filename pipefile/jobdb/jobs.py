@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import time
 from typing import Optional
 
+from .. import lazyre
 from ..errors import PipefileError, did_you_mean
 from ..outcomes import JobStatus
 from . import schema
@@ -23,7 +23,7 @@ from .busy import while_database_busy
 from .records import Job, JobStep, job_from_row, step_from_row
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
-_NUMBER = re.compile(r"[0-9]+")
+_NUMBER = lazyre.Pattern(r"[0-9]+")
 
 
 class JobStore(ArtifactIndex):

@@ -29,6 +29,7 @@ import re
 from dataclasses import field
 from typing import Optional
 
+from .. import lazyre
 from ..errors import PipefileError, SourceLoc, did_you_mean
 from ..lazyclass import dataclass
 
@@ -36,7 +37,7 @@ REMOTES_VERSION = 1
 SHARED_FILE = ".pipe-remotes.yaml"
 LOCAL_FILE = os.path.join(".pipe", "remotes.yaml")
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_NAME = lazyre.Pattern(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 # scheme -> (python module it needs, the pip line that installs it, pipefile's extra)
 SCHEMES = {
