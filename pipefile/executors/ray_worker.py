@@ -36,7 +36,7 @@ from ..cache.content_store import ContentStore
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, Launch, make
 from ..errors import PipefileError
-from .local import timeout_message
+from .processes import timeout_message
 
 _OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP"
 _LOG_EVERY = 0.2  # seconds between two pieces of log sent back
