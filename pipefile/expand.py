@@ -6,6 +6,7 @@ only ordinary nodes. A task is named `STEP[LABEL]`:
     matrix   STEP[axis=value,...]   axes in declaration order; include/exclude applied
     sweep    STEP[trial-K]          K from 1; trial K's inputs depend on (seed, K) alone,
                                     so raising `trials` adds trials and changes none
+                                    (bayesian: proposed while the run goes, proposals.py)
     foreach  STEP[NAME]             one per entry of the folder (matching `glob`), its name
 
 A task's inputs are the step's, with the expanded ones bound to its value (or item); each
@@ -48,6 +49,7 @@ class Group:
     loc: Any = None
     max_parallel: int = 0  # how many of its tasks may run at once (0: as many as -j allows)
     search: str = ""  # a sweep's search method
+    sweep: Any = None  # a sweep's spec.Expansion (a bayesian one proposes its trials from it)
 
     def task_metrics(self, label: str) -> list:
         """The metrics files of one task."""
@@ -73,8 +75,10 @@ def expand(pf: spec.Pipefile, check_exists: bool = True) -> tuple[spec.Pipefile,
         if group is None:
             continue
         groups[st.name] = group
-        for label, values in zip(group.labels, group.values):
+        for k, (label, values) in enumerate(zip(group.labels, group.values)):
             task = _task(st, label, dict(values))
+            if group.search == "bayesian":  # a round's trials are proposed once the round before ends
+                task = dataclasses.replace(task, after=bayesian_after(group, k))
             steps[task.name] = task
     raise_all(errors)
     # A sweep whose best trial is read gets a task that picks it (after every trial).
@@ -211,6 +215,7 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         e.loc,
         e.max_parallel,
         e.search,
+        e if e.kind == spec.EXPAND_SWEEP else None,
     )
 
 
@@ -258,6 +263,8 @@ def sweep_trials(e: spec.Expansion) -> list:
     """Each trial's ((input, value), ...). Grid: the product of the choices (the first
     `trials` of it when given). Random: trial K drawn from a generator seeded by (seed, K)
     alone, so the same seed gives the same trials and more trials keep the earlier ones."""
+    if e.search == "bayesian":
+        return [() for _ in range(e.trials)]  # proposed while the run goes (proposals.py)
     if e.search == "grid":
         names = [n for n, _, _ in e.space]
         grid = [tuple(zip(names, vs)) for vs in itertools.product(*(vs for _, _, vs in e.space))]
@@ -267,6 +274,18 @@ def sweep_trials(e: spec.Expansion) -> list:
         rng = random.Random(f"pipe-sweep:{e.seed}:{k}")
         out.append(tuple((n, _draw(rng, kind, vs)) for n, kind, vs in e.space))
     return out
+
+
+def round_size(e: spec.Expansion) -> int:
+    """How many trials of a bayesian sweep are proposed together (and may run at once)."""
+    return e.max_parallel or 1
+
+
+def bayesian_after(group: Group, k: int) -> tuple:
+    """The tasks trial k (from 0) of a bayesian sweep runs after: those of the round before."""
+    size = round_size(group.sweep)
+    start = (k // size) * size
+    return tuple(group.tasks[max(0, start - size) : start])
 
 
 def _draw(rng: random.Random, kind: str, vs: tuple):

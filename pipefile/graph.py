@@ -113,6 +113,11 @@ class Graph:
     here: str = "."
     # Expanded steps (matrix, sweep, foreach): step name -> expand.Group, whose tasks are nodes.
     groups: dict = field(default_factory=dict)
+    # Tasks whose inputs are not known yet (a bayesian sweep's trials): the planner has them
+    # proposed (proposals.py) once the tasks they run after have ended, and replaces the node.
+    proposed: set = field(default_factory=set)
+    proposing: dict = field(default_factory=dict)  # proposals.py's state per sweep, while proposing
+    followed: set = field(default_factory=set)  # tasks that others run after (Step.after)
 
     @functools.cached_property
     def _sorted_outputs(self) -> list:
@@ -333,6 +338,7 @@ def build(
                 _check_kind(st.name, path, inputs, pf, errors, loc, bound[path] == TREE)
             elif not hits and check_exists:
                 _check_source(st.name, path, loc, inputs, pf, producers, errors)
+        deps += [a for a in st.after if a not in deps]  # ordering only (a bayesian trial's round)
         nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
 
     if check_exists:
@@ -351,7 +357,19 @@ def build(
             dependents[d].append(n.name)
     used = {(b.ref, b.version) for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_ARTIFACT}
     used_artifacts = {k: v for k, v in artifacts.items() if k in used}
-    return Graph(pf, dict(params), ordered, producers, dependents, used_artifacts, groups=groups)
+    proposed = {t for g in groups.values() if g.search == "bayesian" for t in g.tasks}
+    followed = {a for st in pf.steps.values() for a in st.after}
+    return Graph(
+        pf,
+        dict(params),
+        ordered,
+        producers,
+        dependents,
+        used_artifacts,
+        groups=groups,
+        proposed=proposed,
+        followed=followed,
+    )
 
 
 def source_errors(graph: Graph) -> list:

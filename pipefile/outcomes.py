@@ -42,6 +42,8 @@ class Outcome(_Word):
     WOULD_RESTORE = "would-restore"
     # Restorable from a remote, but nothing in this run needs its outputs here: left there.
     LEFT_ON_REMOTE = "on-remote"
+    # A sweep trial that early termination stopped: not a failure; nothing of it is kept.
+    STOPPED = "stopped"
     # A restore that failed where running the task would do (a damaged cache, a remote that
     # failed): never final, never shown; the scheduler runs the task instead.
     RESTORE_FAILED = "restore-failed"

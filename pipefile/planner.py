@@ -25,7 +25,7 @@ from .digest import Hasher, PathDigest
 from .graph import Graph, Node
 from .keys import LOCAL_ENV_IDENTITY, step_key
 from .lazyclass import dataclass
-from .rebuilder import MISSING_INPUT, UPSTREAM, Decision, Observation, Prior, Reason, Verdict, decide
+from .rebuilder import MISSING_INPUT, PROPOSED, UPSTREAM, Decision, Observation, Prior, Reason, Verdict, decide
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,12 @@ class Planner:
         return self.forced is True or name in self.forced or self.graph.nodes[name].step.always_run
 
     def decide(self, name: str, upstream: Mapping[str, Upstream]) -> Decision:
+        if name in self.graph.proposed:  # its inputs come from the tasks before it (proposals.py)
+            from .proposals import settle
+
+            after = settle(self.graph, name, upstream)
+            if after:
+                return Decision(name, Verdict.PENDING, None, tuple(Reason(PROPOSED, a) for a in after))
         node: Node = self.graph.nodes[name]
         waiting = [d for d in node.deps if d in upstream and upstream[d].outputs is None]
         if waiting:
@@ -169,6 +175,8 @@ class Planner:
             if exact and exact[0] in upstream:
                 outputs = upstream[exact[0]].outputs
                 assert outputs is not None  # its producer is a dep, and no dep is waiting (above)
+                if exact[1] not in outputs:  # a sweep trial stopped early: it has none
+                    return Decision(name, Verdict.RUN, None, (Reason(MISSING_INPUT, path),))
                 digests[path] = outputs[exact[1]]
                 continue
             # A path inside (or around) an output can only be digested once it is in place.

@@ -44,6 +44,7 @@ FORMAT_CHANGED = "format_changed"
 OUTPUT_MISSING = "output_missing"
 OUTPUT_MODIFIED = "output_modified"
 UPSTREAM = "upstream"
+PROPOSED = "proposed"  # its inputs are proposed once the tasks before it end (a bayesian trial)
 MISSING_INPUT = "missing_input"
 CACHED = "cached"
 

@@ -226,6 +226,11 @@ class Scheduler:
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
+            elif result.outcome == Outcome.STOPPED or (
+                result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and name in self.graph.followed
+            ):
+                # Ended without outputs: what runs after it (a bayesian sweep's later rounds) goes on.
+                upstream[name] = Upstream({}, True)
             else:
                 upstream[name] = Upstream(None, False)
             for dep in self.graph.dependents.get(name, ()):
@@ -235,9 +240,10 @@ class Scheduler:
                         heapq.heappush(ready, (pos[dep], dep))
 
         def upstream_failed(name: str) -> Optional[str]:
+            after = self.graph.nodes[name].step.after  # (run after, not read: not a failure of its own)
             for d in self.graph.nodes[name].deps:
                 r = results.get(d)
-                if r is not None and not r.ok:
+                if r is not None and not r.ok and d not in after:
                     return d
             return None
 

@@ -26,7 +26,7 @@ from typing import Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod
-from . import spec, speccache, staging
+from . import spec, speccache, staging, stopping
 from .digest import Hasher
 from .envs import EnvironmentSet
 from .envs import gpus as gpus_mod
@@ -348,6 +348,9 @@ class Session:
             leave,
             environments=self.envs,
             outputs={p: s for p, (s, _) in self.graph.producers.items()},
+        )
+        executor.stopping = stopping.for_graph(  # early termination of sweep trials
+            self.graph, plan.decisions, lambda task, key: self.ws.jobs.series_of_key(task, key, before=job.id)
         )
         if hasattr(events, "output"):  # a listener that shows what steps print (see executors/protocol.py)
             executor.follow_output(events)

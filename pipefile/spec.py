@@ -305,6 +305,9 @@ class Expansion:
     objective_metric: str = ""
     objective_goal: str = ""  # maximize | minimize
     max_parallel: int = 0  # 0: no limit of its own
+    # sweep: early termination, (policy, evaluation_interval, delay_evaluation) or ()
+    early_termination: tuple = ()
+    objective_loc: Optional[SourceLoc] = None  # where `objective:` is written
 
     @property
     def names(self) -> tuple:
@@ -337,6 +340,8 @@ class Step:
     library: Optional[LibraryRef] = None  # a std component's code (part of the key)
     expand: Optional[Expansion] = None  # matrix, sweep or foreach: the step stands for its tasks
     group: str = ""  # set on a task: the expanded step it belongs to
+    # tasks it runs after without reading them (a bayesian trial: the trials of the rounds before)
+    after: tuple = ()
     # How the command is rendered and run: "" (a Pipefile's: values quoted for the shell, run
     # in the workspace) or RENDER_AZUREML (an imported Azure ML node: docs/azureml.md).
     render: str = ""

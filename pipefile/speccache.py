@@ -26,6 +26,7 @@ from . import load as loader
 from .digest import hash_bytes, hash_json
 from .errors import raise_all
 from .lazyclass import dataclass
+from .load.pymodule import is_module_ref
 
 _SPEC_CACHE_VERSION = 4  # 4: Step.render, always_run, timeout; Pipefile.keep_going, sources
 # The modules whose code decides what a Pipefile loads as (and every module of load/).
@@ -118,7 +119,7 @@ def _load(
     # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
     data = loader.read_bytes(path) if freeze else None
     # (Not for an SDK v2 module: what it loads is known only by running it.)
-    key = _spec_cache_key(path, data) if data is not None and not path.endswith(".py") else None
+    key = _spec_cache_key(path, data) if data is not None and not is_module_ref(path) else None
     pf, built = _cached_spec(path, key)
     errors = out.errors
     if pf is None:

@@ -26,6 +26,7 @@ class Trial:
     inputs: dict  # input -> sampled value
     value: Optional[float]  # the objective, None when not known (not built, no objective)
     problem: str = ""  # why the value is missing, when its file says so
+    stopped: str = ""  # why early termination stopped it, when its last run was stopped
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,9 @@ def sweep_groups(graph) -> dict:
     return {n: g for n, g in graph.groups.items() if g.kind == spec.EXPAND_SWEEP}
 
 
-def view(graph, step: str) -> SweepView:
-    """The trials of sweep `step`, best first."""
+def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
+    """The trials of sweep `step`, best first. `stopped`: task -> why early termination
+    stopped it in the last job that ran it (the job database says)."""
     groups = sweep_groups(graph)
     group = groups.get(step)
     if group is None:
@@ -55,19 +57,46 @@ def view(graph, step: str) -> SweepView:
             hint=did_you_mean(step, groups, "sweep") if groups else "no step of this Pipefile has a sweep:",
         )
     metric, goal = group.objective or ("", "")
+    if group.search == "bayesian":
+        _proposed_as_built(graph, group)
     trials = []
     for label, task, values in zip(group.labels, group.tasks, group.values):
         value, problem = _objective(graph.pipefile.root, group, label, metric) if metric else (None, "")
         node = graph.nodes.get(task)
         # As the trial's command gets them (a number input's 1 is 1.0).
-        inputs = {n: node.inputs[n].value if node is not None else v for n, v in values}
-        trials.append(Trial(label, task, inputs, value, problem))
+        names = [n for n, _ in values] or [n for n in group.sweep.names if task not in graph.proposed]
+        inputs = {n: node.inputs[n].value if node is not None else v for n, v in values} if values else {}
+        if not values and node is not None:  # a bayesian trial: what it was proposed
+            inputs = {n: node.inputs[n].value for n in names if n in node.inputs}
+        why = (stopped or {}).get(task, "") if value is None else ""
+        trials.append(Trial(label, task, inputs, value, problem, why))
     sign = -1.0 if goal == "maximize" else 1.0
     order = sorted(
         range(len(trials)),
         key=lambda i: (trials[i].value is None, sign * trials[i].value if trials[i].value is not None else 0.0, i),
     )
     return SweepView(step, group.search, metric, goal, tuple(trials[i] for i in order))
+
+
+def _proposed_as_built(graph, group) -> None:
+    """Each bayesian trial's inputs as the last run proposed them, from the trials before it
+    as the workspace has them: a trial with no entry before the last one built ended without
+    a result (failed or stopped); the rounds after the last one built are not proposed."""
+    from .expand import round_size
+    from .planner import Upstream
+    from .proposals import settle
+
+    root = graph.pipefile.root
+    built = [any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x)) for x in group.labels]
+    last = max((i for i, b in enumerate(built) if b), default=-1)
+    size = round_size(group.sweep)
+    there: dict = {}
+    for i, task in enumerate(group.tasks):
+        if last < 0 or i // size > last // size:
+            break
+        if task in graph.proposed and settle(graph, task, there):
+            break
+        there[task] = Upstream(dict.fromkeys(graph.nodes[task].outputs) if built[i] else {}, True)
 
 
 def _objective(root: str, group, label: str, metric: str) -> tuple:
@@ -102,7 +131,7 @@ def objective_errors(graph) -> list:
                     PipefileError(
                         f"the objective metric '{metric}' of sweep '{name}' is not known for "
                         f"{name}[{label}]: {problem}",
-                        group.loc,
+                        getattr(group.sweep, "objective_loc", None) or group.loc,
                         "make each trial write the metric into its metrics file, or name one it writes",
                     )
                 )
@@ -119,6 +148,7 @@ def view_json(v: SweepView) -> dict:
         "trials": [
             {"name": t.task, "label": t.label, "inputs": t.inputs, "objective": t.value}
             | ({"problem": t.problem} if t.problem else {})
+            | ({"stopped": True, "stopped_why": t.stopped} if t.stopped else {})
             for t in v.trials
         ],
     }

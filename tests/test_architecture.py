@@ -17,6 +17,7 @@ LAYERS = {
     "printable": 0,
     "shellquote": 0,
     "tracking": 0,
+    "stopping": 0,
     "template": 1,
     "load": 1,
     "graph": 1,
@@ -25,6 +26,7 @@ LAYERS = {
     "bindings": 1,
     "digest": 1,
     "speccache": 1,
+    "dsl": 2,  # the Python DSL: builds what the loader reads (above load, below session)
     "edit": 1,
     "keys": 2,
     "cache": 2,
@@ -35,6 +37,7 @@ LAYERS = {
     "artifacts": 2,
     "rebuilder": 3,
     "planner": 3,
+    "proposals": 3,
     "executors": 4,
     "staging": 4,
     "scheduler": 4,
@@ -59,6 +62,7 @@ LAYERS = {
     "entry": 6,
     "__main__": 6,
     "serve": 6,
+    "ui": 6,
     "__init__": 0,
     # the serving commands, still outside the cli package (cli/serve.py adapts them) until they move there
 }

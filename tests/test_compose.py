@@ -372,7 +372,8 @@ def test_an_objective_metric_the_trials_never_write_is_a_located_error(repo):
     repo.pipefile(text)
     r = repo.pipe("run")
     assert r.code == 2, str(r)
-    line = text.splitlines().index("        sweep:") + 1
+    # Located at objective: (where the metric is named), after the trials ran.
+    line = next(i for i, x in enumerate(text.splitlines(), 1) if x.strip().startswith("objective:"))
     assert f"Pipefile:{line}:" in r.err
     assert "the objective metric 'accuracy' of sweep 'train'" in r.err and "(they have: score, x)" in r.err
     assert "hint:" in r.err

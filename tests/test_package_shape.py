@@ -146,9 +146,9 @@ def test_only_the_http_layer_of_serve_imports_the_http_framework():
     for the routers (serve/http/) and the app that assembles them (serve/app.py), uvicorn
     for the process that runs it (serve/server.py)."""
     allowed = {
-        "fastapi": ("pipefile.serve.http", "pipefile.serve.app"),
-        "starlette": ("pipefile.serve.http", "pipefile.serve.app"),
-        "uvicorn": ("pipefile.serve.server",),
+        "fastapi": ("pipefile.serve.http", "pipefile.serve.app", "pipefile.ui.http", "pipefile.ui.app"),
+        "starlette": ("pipefile.serve.http", "pipefile.serve.app", "pipefile.ui.http", "pipefile.ui.app"),
+        "uvicorn": ("pipefile.serve.server", "pipefile.ui.server"),
     }
     bad = []
     for name, path in _modules().items():

@@ -1672,7 +1672,7 @@ CASES = [
         files={"data/a.txt": "1"},
     ),
     C(
-        "sweep-bayesian-not-yet",
+        "sweep-bayesian-without-an-objective",
         """\
         version: 1
         steps:
@@ -1682,7 +1682,111 @@ CASES = [
             command: echo ${{inputs.lr}} > ${{outputs.o}}
             outputs: {o: build/o}
         """,
-        E("bayesian", "bayesian search, which is not supported yet", hint="search: random"),
+        E("{search: bayesian", "has a bayesian search, which needs an objective", hint="add objective:"),
+        count=1,
+    ),
+    C(
+        "sweep-bayesian-without-trials",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {search: bayesian, space: {lr: {uniform: [0, 1]}}, objective: {metric: acc}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.m}}
+            outputs: {m: build/m.json}
+            metrics: build/m.json
+        """,
+        E("{search: bayesian", "is a bayesian search without trials:", hint="add trials: N"),
+        count=1,
+    ),
+    C(
+        "sweep-random-without-trials",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep: {space: {lr: {uniform: [0, 1]}}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("{space", "is a random search without trials:", hint="add trials: N"),
+        count=1,
+    ),
+    C(
+        "sweep-early-termination-unknown-policy",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep:
+              trials: 3
+              space: {lr: {uniform: [0, 1]}}
+              objective: {metric: acc}
+              early_termination: {policy: bandit_policy}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.m}}
+            outputs: {m: build/m.json}
+            metrics: build/m.json
+        """,
+        E("bandit_policy", "unknown early termination policy 'bandit_policy'", hint="median_stopping"),
+        count=1,
+    ),
+    C(
+        "sweep-early-termination-without-a-policy",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep:
+              trials: 3
+              space: {lr: {uniform: [0, 1]}}
+              objective: {metric: acc}
+              early_termination: {evaluation_interval: 2}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.m}}
+            outputs: {m: build/m.json}
+            metrics: build/m.json
+        """,
+        E("{evaluation_interval", "names no policy", hint="add policy: median_stopping"),
+        count=1,
+    ),
+    C(
+        "sweep-early-termination-bad-interval",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep:
+              trials: 3
+              space: {lr: {uniform: [0, 1]}}
+              objective: {metric: acc}
+              early_termination: {policy: median_stopping, evaluation_interval: 0}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.m}}
+            outputs: {m: build/m.json}
+            metrics: build/m.json
+        """,
+        E("0}", "evaluation_interval of early_termination", "at least 1"),
+        count=1,
+    ),
+    C(
+        "sweep-early-termination-without-an-objective",
+        """\
+        version: 1
+        steps:
+          t:
+            sweep:
+              trials: 3
+              space: {lr: {uniform: [0, 1]}}
+              early_termination: {policy: median_stopping}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("trials: 3", "has early_termination, which needs an objective", hint="add objective:"),
+        count=1,
     ),
     C(
         "sweep-range-upside-down",

@@ -47,8 +47,10 @@ LAZY_COMMANDS = {
     "init": "init",
     "deploy": "deploy",
     "import": "importer",
+    "export": "export",
     "deployments": "deploy",
     "report": "report",
+    "ui": "ui",
 }
 
 

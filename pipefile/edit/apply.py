@@ -9,6 +9,7 @@ edited with `\\n` line ends; a file written with `\\r\\n` gets them back, line b
 from __future__ import annotations
 
 import difflib
+import gc
 import re
 from collections import Counter
 from typing import Any, Callable
@@ -43,13 +44,28 @@ class Edited:
 
 def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
     """`operations` (edit operations as JSON objects) applied in order to `text`, the
-    Pipefile at `path` (for messages). Raises EditError, naming the operation, for one that
-    cannot be applied; nothing is half applied."""
+    Pipefile at `path` (for messages): its bytes decoded as UTF-8 with line ends untranslated
+    (`open(path, newline="")`), so that CRLF ends come back as they were. Raises EditError,
+    naming the operation, for one that cannot be applied; nothing is half applied."""
     if not isinstance(operations, list):
         raise EditError("the operations must be a list", SourceLoc(path), 'send [{"op": ...}, ...]')
     if not operations:
         return Edited(text, "", False)
+    # A large Pipefile's trees are hundreds of thousands of objects; the cyclic GC would walk
+    # them over and over while they are built (quadratic time), as in load/document.py.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _apply_all(text, operations, path)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _apply_all(text: str, operations: list, path: str) -> Edited:
     lf = text.replace("\r\n", "\n").replace("\r", "\n")
+    bom = "\ufeff" if lf.startswith("\ufeff") else ""  # kept, but not counted in the parser's positions
+    lf = lf[len(bom) :]
     data = _load(lf, path)
     current = lf
     for i, op in enumerate(operations):
@@ -61,12 +77,18 @@ def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
                     SourceLoc(path),
                     "one of: " + ", ".join(OPERATIONS),
                 )
+            if _has_nul(op):
+                raise EditError(
+                    "a value holds a NUL character (\\0), which no Pipefile value can hold",
+                    SourceLoc(path),
+                    "remove the \\0 from the value",
+                )
             current, data = _apply_one(current, data, op, path)
         except EditError as e:
             if e.loc is None:
                 e.loc = SourceLoc(path)
             raise e.at(i, str(name)) from None
-    new = _newlines_back(text, lf, current)
+    new = _newlines_back(text, bom + lf, bom + current)
     return Edited(new, unified_diff(text, new, path), new != text)
 
 
@@ -90,6 +112,16 @@ def _apply_one(text: str, data: Any, op: dict, path: str) -> tuple:
         SourceLoc(path),
         "make this change by hand in the file, and report it with the file",
     )
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _load(text: str, path: str) -> Any:

@@ -54,10 +54,7 @@ class Doc:
 
     def in_flow(self, node: Node) -> bool:
         """Whether `node` sits inside a flow collection (bindings there must be quoted)."""
-        flows = getattr(self, "_flows", None)
-        if flows is None:
-            flows = self._flows = [(n.start, n.end) for n in self.root.walk() if n.flow] if self.root else []
-        return any(s < node.start < e for s, e in flows)
+        return node.inflow
 
     # --- positions --------------------------------------------------------------------------
     def column(self, node: Node) -> int:
@@ -103,9 +100,13 @@ class Doc:
             self.splice(node.vstart, node.cend, self._block_scalar(node, value))
             return
         new = self.value_text(value, flow)
+        start = node.vstart
         if node.kind == SCALAR and node.vstart == node.end:  # `key:` with nothing after it
             new = " " + new if node.vstart > 0 and self.text[node.vstart - 1] == ":" else new
-        self.splice(node.vstart, node.cend, new + ("\n" if block else ""))
+        tag = self.text.find("!", node.start, node.vstart)
+        if tag >= 0:  # `!!str 5`: the new value says its own type; the anchor before the tag stays
+            start = tag
+        self.splice(start, node.cend, new + ("\n" if block else ""))
 
     def _block_scalar(self, node: Node, value: str) -> str:
         """A literal or folded scalar rewritten in its own style: indentation and comment kept,

@@ -15,7 +15,7 @@ from ..errors import SourceLoc, did_you_mean
 from . import render
 from .doc import Doc
 from .errors import EditError
-from .tree import ALIAS, MAP, SCALAR, Node, line_end, line_no, line_start
+from .tree import ALIAS, MAP, SCALAR, SEQ, Node, line_end, line_no, line_start
 
 _MISSING = object()
 
@@ -56,6 +56,12 @@ class Editor:
 
     def steps(self) -> Node:
         k, v = self.find(["steps"])
+        if v is not None and v.kind == SEQ:
+            raise self.fail(
+                v,
+                "steps: is a list here, and a Pipefile's steps are a mapping",
+                "write each step as NAME: {command: ...}",
+            )
         if v is None or v.kind != MAP:
             raise self.fail(v or self.root(), "the Pipefile has no steps: mapping to edit", "add steps: with a step")
         self.owned(v, "steps")
@@ -76,8 +82,8 @@ class Editor:
         if node.kind == ALIAS:
             raise self.fail(
                 node,
-                f"{what} is the alias *{node.value}: editing it here would change every place that uses &{node.value}",
-                f"write the value out in place of *{node.value}, or edit the anchored value &{node.value}",
+                f"{what} is the alias *{node.value}, which cannot be changed for this place alone",
+                f"write the value out in place of *{node.value}",
             )
         if node.anchor and node.anchor in self.used_anchors:
             raise self.fail(
@@ -114,10 +120,17 @@ class Editor:
                 _set(data, keys[depth:], value)
                 return
             if last:
+                if (
+                    value is not None
+                    and isinstance(data, dict)
+                    and render.canon(data.get(key, _MISSING)) == render.canon(value)
+                ):
+                    return  # the same value again writes nothing: `1e-2` stays as written
+                if v.kind != ALIAS:  # an alias is replaced here alone; an anchor others use is not
+                    self.owned(v, what)
                 if value is None:
                     self.remove(keys, keep)
-                elif not isinstance(data, dict) or render.canon(data.get(key, _MISSING)) != render.canon(value):
-                    # the same value again writes nothing: `1e-2` stays as written
+                else:
                     self.set_value(k, v, value, what)
                     data[key] = value
                 return
@@ -128,6 +141,9 @@ class Editor:
                 self.fill_null(k, v, nested)
                 data[key] = {}
                 _set(data[key], keys[depth + 1 :], value)
+                return
+            if v.kind == ALIAS and isinstance(data.get(key), dict):
+                self.write_out(v, data, keys[depth:], value)
                 return
             if v.kind != MAP:
                 self.owned(v, what)
@@ -149,6 +165,23 @@ class Editor:
         for key in keys[:j]:
             data = data[key]
         del data[keys[j]]
+
+    def write_out(self, alias: Node, data: dict, keys: list, value: Any) -> None:
+        """An edit inside a mapping this place takes by alias (`resources: *res`): the alias
+        is replaced by the mapping written out, with the change; the anchor and its other
+        users stay as they are."""
+        mapping = render.unshared(data[keys[0]])
+        inner = mapping
+        for key in keys[1:-1]:
+            if not isinstance(inner.get(key), dict):
+                inner[key] = {}
+            inner = inner[key]
+        if value is None:
+            inner.pop(keys[-1], None)
+        else:
+            inner[keys[-1]] = value
+        self.doc.splice(alias.vstart, alias.cend, self.doc.value_text(mapping, True))
+        data[keys[0]] = mapping
 
     def set_value(self, k: Node, v: Node, value: Any, what: str) -> None:
         if v.kind in (SCALAR, ALIAS):
@@ -175,7 +208,13 @@ class Editor:
         if node.flow:
             entry = f"{render.key(key)}: {d.value_text(value, True)}"
             if items:
-                d.splice(items[-1][1].cend, items[-1][1].cend, ", " + entry)
+                last = items[-1][0]
+                sep = ", "
+                above = items[0][0].start if len(items) > 1 else node.start
+                if line_no(self.text, last.start) != line_no(self.text, above):
+                    # one entry a line: the new one on a line of its own, aligned
+                    sep = ",\n" + " " * d.column(last)
+                d.splice(items[-1][1].cend, items[-1][1].cend, sep + entry)
             else:
                 d.splice(node.end - 1, node.end - 1, entry)
             return

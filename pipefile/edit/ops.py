@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 from .. import spec
-from ..errors import did_you_mean
+from ..errors import PipefileError, did_you_mean
+from ..load import numbers, stdlib
 from ..load.params import convert_param_text, type_example
 from ..load.reader import NAME_RE
 from .editor import Editor
@@ -81,7 +82,7 @@ def type_of(value: Any) -> str | None:
 
 def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
     """`value` as a value of type `typ` (text converted as `-p` does); refused if it is not one."""
-    if typ not in _VALUE_TYPES:
+    if typ not in VALUE_TYPES:
         return value
     got = value
     if isinstance(value, str) and typ != spec.STRING:
@@ -90,13 +91,13 @@ def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
         got = float(value)
     if got is None or not spec.value_fits(got, typ):
         hint = type_example(typ)
-        if typ == spec.INTEGER and isinstance(value, float):
+        if typ == spec.INTEGER and isinstance(value, float) and what.startswith("param"):
             hint += "; for fractions, declare it a number: {type: number, default: ...}"
         raise ed.fail(node, f"{what} is {_a(typ)}, and {value!r} is not", hint)
     return got
 
 
-_VALUE_TYPES = (spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN)
+VALUE_TYPES = (spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN)
 
 
 def _a(typ: str) -> str:
@@ -112,9 +113,21 @@ def set_param(ed: Editor, op: dict) -> None:
     params = ed.data.get("params") if isinstance(ed.data, dict) else None
     current = params.get(name) if isinstance(params, dict) else None
     if v is not None and v.kind == MAP:  # the long form: {type, default, description}
+        if not isinstance(current, dict):  # (a mapping written in the file reads as one)
+            raise ed.fail(v, f"{what} is not a mapping as read", "write it as {type: ..., default: ...}")
         typ = current.get("type") if isinstance(current.get("type"), str) else type_of(current.get("default"))
         if value is not None:
             value = typed(ed, v, value, typ, what)
+        elif "type" not in current and "default" in current:
+            # Without its default the param needs its type, which the default gave: written in its place.
+            dk, dv = v.get("default")
+            if dk is None or dv.kind == "alias" or typ is None:
+                raise ed.fail(v, f"{what} takes its default from elsewhere", "declare its type: {type: ...}")
+            ed.owned(dv, what)
+            ed.doc.splice(dk.start, dv.cend - (1 if dv.style in ("|", ">") else 0), f"type: {typ}")
+            del current["default"]
+            current["type"] = typ
+            return
         ed.put(["params", name, "default"], value, what, keep=2)
         return
     if v is not None:
@@ -166,7 +179,7 @@ def set_field(ed: Editor, op: dict) -> None:
     what = f"step '{step}'"
     data = ed.data["steps"][step]
     if not isinstance(data, dict):
-        raise ed.fail(sv, f"{what} is not a mapping", "write the step as key: value lines")
+        raise ed.fail(sk, f"{what} is not a mapping", "write the step as key: value lines")
     parts = field.split(".")
     head = parts[0]
     base = ["steps", step]
@@ -174,19 +187,19 @@ def set_field(ed: Editor, op: dict) -> None:
     if head in ("environment", "command", "description") and len(parts) == 1:
         if head == "command" and comp is not None and value is not None:
             raise ed.fail(
-                sv,
+                sk,
                 f"{what} uses component '{comp}', which gives its command",
                 "edit the component's command, or remove component: from the step",
             )
         if value is not None and head != "command" and not isinstance(value, str):
-            raise ed.fail(sv, f"the {head} of {what} must be text, not {value!r}", f"give the {head} as a string")
+            raise ed.fail(sk, f"the {head} of {what} must be text, not {value!r}", f"give the {head} as a string")
         ed.put(base + [head], value, f"the {head} of {what}", keep=2)
         return
     if head in ("inputs", "params") and len(parts) == 2 and NAME_RE.fullmatch(parts[1]):
         set_input(ed, step, parts[1], value, params=head == "params")
         return
     if head == "resources" and len(parts) == 2 and parts[1] in RESOURCE_KEYS:
-        ed.put(base + ["resources", parts[1]], value, f"resources of {what}", keep=2)
+        ed.put(base + ["resources", parts[1]], _resource(ed, sk, parts[1], value, what), f"resources of {what}", keep=2)
         return
     if head == "resources" and len(parts) == 3 and parts[1] == "custom":
         ed.put(base + ["resources", "custom", parts[2]], value, f"resources of {what}", keep=2)
@@ -197,14 +210,25 @@ def set_field(ed: Editor, op: dict) -> None:
         if isinstance(out, dict) and value is not None:
             keys.append("path")
         if value is not None and not isinstance(value, str):
-            raise ed.fail(sv, f"the path of output '{parts[1]}' of {what} must be text", "give a path: build/out.csv")
+            raise ed.fail(sk, f"the path of output '{parts[1]}' of {what} must be text", "give a path: build/out.csv")
         ed.put(keys, value, f"output '{parts[1]}' of {what}", keep=2)
         return
     raise ed.fail(
-        sv,
+        sk,
         f"unknown field '{field}' of {what}",
         (did_you_mean(field, _field_names(data), "field") or "") + "; fields: " + ", ".join(FIELD_FORMS),
     )
+
+
+def _resource(ed: Editor, node: Any, key: str, value: Any, what: str) -> Any:
+    """cpus a number, gpus a whole number (text that is one taken as it), memory a size."""
+    if value is None or key == "memory":
+        return value
+    got = numbers.parse(value.strip()) if isinstance(value, str) else value
+    if isinstance(got, bool) or not isinstance(got, (int, float)) or (key == "gpus" and not isinstance(got, int)):
+        kind, example = ("a whole number", "1") if key == "gpus" else ("a number", "2 or 0.5")
+        raise ed.fail(node, f"resources.{key} of {what} must be {kind}, not {value!r}", f"give {kind}, e.g. {example}")
+    return got
 
 
 def _field_names(data: dict) -> list:
@@ -218,8 +242,14 @@ def _field_names(data: dict) -> list:
 
 
 def component_inputs(ed: Editor, comp: Any) -> dict | None:
-    """{input name: declared type or None} of a component the Pipefile declares; None when the
-    editor cannot know (a std component: `pipe validate` checks those)."""
+    """{input name: declared type or None} of a step's component (the Pipefile's own, or a
+    std one); None when there is no such component (`pipe validate` says so)."""
+    if isinstance(comp, str) and stdlib.is_std_ref(comp):
+        try:
+            found = stdlib.library().resolve(comp).component
+        except PipefileError:
+            return None
+        return {name: decl.type for name, decl in found.inputs.items()}
     comps = ed.data.get("components")
     if not isinstance(comp, str) or not isinstance(comps, dict) or not isinstance(comps.get(comp), dict):
         return None
@@ -240,13 +270,13 @@ def set_input(ed: Editor, step: str, name: str, value: Any, params: bool = False
     decls = component_inputs(ed, data.get("component"))
     if decls is not None and name not in decls:
         raise ed.fail(
-            sv,
+            sk,
             f"step '{step}' uses component '{data.get('component')}', which has no input '{name}'",
             did_you_mean(name, decls, "input"),
         )
     binding = isinstance(value, str) and value.lstrip().startswith("${{")
-    if decls and value is not None and not binding and decls.get(name) in _VALUE_TYPES:
-        value = typed(ed, sv, value, decls[name], what)
+    if decls and value is not None and not binding and decls.get(name) in VALUE_TYPES:
+        value = typed(ed, sk, value, decls[name], what)
     # a step's own params: mapping, where the file has one; else params are inputs, as components declare them
     section = "params" if params and isinstance(data.get("params"), dict) else "inputs"
     keys = ["steps", step, section, name]

@@ -7,7 +7,6 @@ file uses most: a string that looks like a number, a bool or a date stays a stri
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -18,7 +17,8 @@ def canon(value: Any) -> Any:
     """A form of loaded data where equal means the same value of the same type (1, 1.0 and
     True differ; nan equals nan)."""
     if isinstance(value, dict):
-        return ("map", tuple((canon(k), canon(v)) for k, v in value.items()))
+        # a mapping means the same in any order (a new section goes where it reads best)
+        return ("map", tuple(sorted(((canon(k), canon(v)) for k, v in value.items()), key=repr)))
     if isinstance(value, list):
         return ("seq", tuple(canon(v) for v in value))
     if isinstance(value, float):
@@ -65,7 +65,7 @@ def scalar(value: Any, flow: bool = False, quote: str = '"') -> str:
             return ".inf" if value > 0 else "-.inf"
         return repr(value)
     if isinstance(value, str):
-        if value and "\n" not in value and value == value.strip():
+        if value and value.isprintable() and value == value.strip():
             got = reads_as(value, flow)
             if got is not _NOT and canon(got) == canon(value):
                 return value
@@ -80,8 +80,21 @@ def scalar(value: Any, flow: bool = False, quote: str = '"') -> str:
 def quoted(value: str, quote: str = '"') -> str:
     if quote == "'" and value.isprintable():
         return "'" + value.replace("'", "''") + "'"
-    # JSON's string escapes are YAML's double-quoted ones; keep non-ASCII as written
-    return json.dumps(value, ensure_ascii=False)
+    return '"' + "".join(_escape(c) for c in value) + '"'
+
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+
+
+def _escape(c: str) -> str:
+    """One character inside double quotes: printable ones as they are (non-ASCII too); the
+    rest, and what YAML reads as a line break (NEL, U+2028, U+2029), escaped."""
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    if c.isprintable() and c not in "\x85\u2028\u2029\ufeff":
+        return c
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
 def key(name: str) -> str:

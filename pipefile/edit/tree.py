@@ -29,6 +29,7 @@ class Node:
     value: Any = None  # a scalar's text, an alias's name
     items: Any = None  # a map's [(key, value)], a seq's [node]
     cend: int = 0  # where the written value ends: no trailing comments or blank lines
+    inflow: bool = False  # inside a flow collection (where `{`, `,` ... end a plain value)
 
     def pairs(self) -> list:
         return self.items if self.kind == MAP else []
@@ -94,6 +95,7 @@ def parse(text: str) -> Optional[Node]:
         else:
             frame = stack[-1]
             parent = frame[0]
+            node.inflow = parent.flow or parent.inflow
             if parent.kind == SEQ:
                 parent.items.append(node)
             elif frame[1] is None:
@@ -114,9 +116,12 @@ def _value_start(text: str, start: int, event: Any) -> int:
     while i < len(text) and text[i] in "&!":
         while i < len(text) and text[i] not in " \t\n":
             i += 1
-        while i < len(text) and text[i] in " \t\n":
+        while i < len(text) and text[i] in " \t\n#":
+            if text[i] == "#":  # a comment after `&anchor`: the value starts on a later line
+                i = text.find("\n", i)
+                i = len(text) if i < 0 else i
             i += 1
-    return i
+    return min(i, len(text))
 
 
 def _block_end(text: str, start: int, end: int) -> int:

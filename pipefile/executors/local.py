@@ -25,7 +25,7 @@ import threading
 import time
 from typing import Optional
 
-from .. import spec, tracking
+from .. import spec, stopping, tracking
 from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import Environment, EnvironmentSet, Launch
@@ -38,7 +38,7 @@ from ..staging import Landings, Staging, StepFailure
 from ..workspace import Workspace
 from .follow import LogFollower
 from .literal import LiteralView
-from .processes import ProcessRunning, changed_at, failure_message, log_says, output_signature
+from .processes import ProcessRunning, Stopped, changed_at, failure_message, log_says, output_signature
 
 
 class LocalExecutor(ProcessRunning):
@@ -81,6 +81,7 @@ class LocalExecutor(ProcessRunning):
         self.staging = Staging(ws, hasher, self.landings)
         self._commands_started = False
         self.follower: Optional[LogFollower] = None
+        self.stopping = None  # stopping.Stopping: which running sweep trials to stop early
         ws.note_run(run_id)
         ws.store.start_background_sync()
 
@@ -300,9 +301,11 @@ class LocalExecutor(ProcessRunning):
             if staged is not None:
                 staged.roll_back()
             failure = isinstance(e, StepFailure)
+            if isinstance(e, Stopped):
+                stopping.remove_entries(self.root, [o.path for o in node.outputs.values()])
             return StepResult(
                 name=name,
-                outcome=Outcome.FAILED,
+                outcome=Outcome.STOPPED if isinstance(e, Stopped) else Outcome.FAILED,
                 seconds=time.monotonic() - t0,
                 exit_code=e.exit_code if failure else None,
                 log=log_rel,

@@ -13,11 +13,17 @@ import threading
 import time
 from typing import Optional
 
+from .. import stopping
 from ..envs import EnvError, Environment, Launch
 from ..errors import PipefileError
 from ..staging import StepFailure
 
 _TERM_GRACE_SECONDS = 5.0
+_STOP_LOOK_SECONDS = 0.2  # how often a trial under early termination is judged
+
+
+class Stopped(StepFailure):
+    """Early termination stopped the task (stopping.py): not a failure."""
 
 
 def log_says(path: str, text: bytes, tail: int = 8192) -> bool:
@@ -94,7 +100,8 @@ def failure_message(e: Exception) -> str:
 
 class ProcessRunning:
     """The process side of LocalExecutor (a mixin: the executor holds `follower`, `_local`,
-    `_base_env`, `cancelled` and the running processes, `_procs` under `_procs_lock`)."""
+    `_base_env`, `cancelled`, `stopping`, `log_dir` and the running processes, `_procs` under
+    `_procs_lock`)."""
 
     @contextlib.contextmanager
     def _following(self, name: str, log_abs: str, env: Environment, log):
@@ -137,7 +144,7 @@ class ProcessRunning:
             try:
                 if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
                     self._stop([proc])
-                rc = self._wait(proc, timeout)
+                rc = self._wait(proc, timeout, name)
                 if proc.finish():
                     notes.append("killed processes the step left running in the background")
                 return rc
@@ -149,19 +156,29 @@ class ProcessRunning:
                 with self._procs_lock:
                     self._procs.pop(name, None)
 
-    def _wait(self, proc, timeout) -> int:
-        """The exit status; a step still running after `timeout` seconds is stopped and fails."""
-        if not timeout:
+    def _wait(self, proc, timeout, name: str = "") -> int:
+        """The exit status; a step still running after `timeout` seconds is stopped and fails;
+        a sweep trial that early termination judges worse than the others is stopped."""
+        judge = self.stopping if self.stopping is not None and self.stopping.watches(name) else None
+        if not timeout and judge is None:
             return proc.wait()
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout if timeout else float("inf")
+        look = time.monotonic() + _STOP_LOOK_SECONDS
         while True:
             rc = proc.poll()
             if rc is not None:
                 return rc
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 self._stop([proc])
                 proc.wait()
                 raise StepFailure(timeout_message(timeout))
+            if judge is not None and now >= look:
+                look = now + _STOP_LOOK_SECONDS
+                why = judge.why(name, self.log_dir)
+                if why:
+                    stopping.end(proc, _TERM_GRACE_SECONDS)
+                    raise Stopped(why)
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     # --- Ctrl-C -------------------------------------------------------------------------

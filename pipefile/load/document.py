@@ -15,7 +15,7 @@ from typing import Optional
 
 from .. import spec
 from ..errors import PipefileError, SourceLoc, raise_all
-from . import yamlsafe
+from . import pymodule, yamlsafe
 
 # The parsers are imported by read_text: a run whose spec comes from the spec cache only finds
 # and reads the file (find_pipefile, read_bytes), and pays for none of them at start-up.
@@ -83,14 +83,11 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
     was parsed, even if the file is saved again meanwhile)."""
     from .reader import display_path
 
+    if pymodule.is_module_ref(path):  # a pipefile.dsl or Azure ML SDK v2 pipeline (docs/dsl.md, docs/azureml.md)
+        return load_module(path)
     path = os.path.abspath(path)
     if data is None:
         data = read_bytes(path)
-    if path.endswith(".py"):  # an Azure ML SDK v2 pipeline (docs/azureml.md)
-        from . import azureml
-        from .azureml import sdk
-
-        return azureml.load_lenient(path, sdk.to_yaml(path))
     text = yamlsafe.decode(data, display_path(path))
     if "jobs:" in text and _is_azureml(text):  # an Azure ML pipeline job: read by its importer into the same spec
         from . import azureml
@@ -107,6 +104,21 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
             gc.enable()
 
 
+def load_module(path: str) -> tuple[spec.Pipefile, list[PipefileError]]:
+    """(spec, errors) of the pipeline a Python module defines (`build.py[:NAME]`): what its
+    object is decides who reads it (load/pymodule.py)."""
+    obj, file, _ = pymodule.pipeline_object(path)
+    file = os.path.abspath(file)
+    if pymodule.is_dsl(obj):
+        text, relocate = pymodule.dsl_text(obj, file)
+        return read_text(text, file, relocate)
+    from . import azureml
+    from .azureml import sdk
+    from .reader import display_path
+
+    return azureml.load_lenient(file, sdk.yaml_of(obj, display_path(file)))
+
+
 def _is_azureml(text: str) -> bool:
     from . import azureml  # (here: a Pipefile never pays for importing it)
 
@@ -115,7 +127,7 @@ def _is_azureml(text: str) -> bool:
 
 def read_bytes(path: str) -> bytes:
     """The Pipefile's bytes: a regular file only, of bounded size (not /dev/zero, a FIFO)."""
-    path = os.path.abspath(path)
+    path = os.path.abspath(pymodule.split_ref(path)[0])  # (build.py:NAME: the module's file)
     try:
         return yamlsafe.read_file(path)
     except FileNotFoundError:
@@ -138,8 +150,9 @@ def loads(text: str, path: str) -> spec.Pipefile:
     return pf
 
 
-def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]:
-    """(the valid part, every error) of a Pipefile's text; `path` places it (root, messages)."""
+def read_text(text: str, path: str, relocate=None) -> tuple[spec.Pipefile, list[PipefileError]]:
+    """(the valid part, every error) of a Pipefile's text; `path` places it (root, messages).
+    `relocate`: line -> the SourceLoc that line stands for (a DSL pipeline's Python), or None."""
     from .checks import check_artifact_names, check_endpoint_names, check_step_references
     from .environments import builtin_std, load_environments
     from .execution import load_settings
@@ -149,6 +162,7 @@ def read_text(text: str, path: str) -> tuple[spec.Pipefile, list[PipefileError]]
     from .steps import StepParser
 
     r = NodeReader(text, path)
+    r.relocate = relocate
     root = _compose(r)
     items = {k: (kn, vn) for k, kn, vn in r.mapping(root, "the Pipefile", TOP_KEYS)}
     if r.errors and not items:

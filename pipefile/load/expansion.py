@@ -7,7 +7,9 @@ folder only when the graph is built).
     sweep:   {search: grid | random | bayesian, trials: N, seed: N, max_parallel: N,
               space: {INPUT: {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]}
                              | {randint: [lo, hi]}},
-              objective: {metric: NAME, goal: maximize | minimize}}
+              objective: {metric: NAME, goal: maximize | minimize},
+              early_termination: {policy: median_stopping, evaluation_interval: N,
+                                  delay_evaluation: M}}
 """
 
 from __future__ import annotations
@@ -184,28 +186,31 @@ def _sweep(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.E
         if search and search not in SWEEP_SEARCHES:
             r.error(f["search"], f"unknown search '{search}' in {where}", "use grid, random or bayesian")
             return None
-        if search == "bayesian":
+        if search == "bayesian" and not optuna_installed():
             r.error(
                 f["search"],
-                f"{where} asks for a bayesian search, which is not supported yet",
-                "use search: random (seeded) or grid; bayesian search through Optuna is planned",
+                f"{where} asks for a bayesian search, which needs Optuna, and it is not installed",
+                f"install the extra: pip install {OPTUNA_EXTRA}, or use search: random (seeded) or grid",
             )
             return None
-    if "early_termination" in f:
-        r.error(
-            f["early_termination"],
-            f"early_termination in {where} is not supported yet",
-            "remove it: every trial runs to its end",
-        )
+    early = _early_termination(r, f["early_termination"], where) if "early_termination" in f else ()
     trials = _positive_int(r, f["trials"], f"trials of {where}") if "trials" in f else None
-    if search == "random" and "trials" not in f:
-        r.error(node, f"{where} is a random search without trials:", "add trials: N (how many to sample)")
+    if search in ("random", "bayesian") and "trials" not in f:
+        r.error(node, f"{where} is a {search} search without trials:", "add trials: N (how many to sample)")
     seed = 0
     if "seed" in f:
         seed = _positive_int(r, f["seed"], f"seed of {where}", minimum=0) or 0
     max_parallel = _positive_int(r, f["max_parallel"], f"max_parallel of {where}") if "max_parallel" in f else 0
     space = _space(r, f.get("space"), node, where, search)
     metric, goal = _objective(r, f.get("objective"), where)
+    if not metric and "objective" not in f:
+        for what_needs, given in (("a bayesian search", search == "bayesian"), ("early_termination", early)):
+            if given:
+                r.error(
+                    node,
+                    f"{where} has {what_needs}, which needs an objective to judge the trials by",
+                    "add objective: {metric: NAME, goal: minimize} (NAME: a key of the trial's metrics file)",
+                )
     if space is None:
         return None
     return spec.Expansion(
@@ -218,7 +223,52 @@ def _sweep(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.E
         objective_metric=metric,
         objective_goal=goal,
         max_parallel=max_parallel or 0,
+        early_termination=early or (),
+        objective_loc=r.loc(f["objective"]) if "objective" in f else None,
     )
+
+
+OPTUNA_EXTRA = "'pipefile[optuna]'"
+EARLY_KEYS = ("policy", "evaluation_interval", "delay_evaluation")
+EARLY_POLICIES = ("median_stopping",)
+
+
+def optuna_installed() -> bool:
+    """Whether Optuna can be imported, without importing it (a second of start-up)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("optuna") is not None
+    except (ImportError, ValueError):  # blocked, or a module object without a spec
+        return False
+
+
+def _early_termination(r: NodeReader, node: Node, where: str) -> tuple:
+    """(policy, evaluation_interval, delay_evaluation), Azure ML's names; () when wrong."""
+    what = f"early_termination of {where}"
+    f = r.fields(node, what, EARLY_KEYS)
+    if not f and not is_mapping(node):
+        return ()
+    if "policy" not in f:
+        r.error(node, f"{what} names no policy", "add policy: median_stopping")
+        return ()
+    policy = r.string(f["policy"], f"policy of {what}") or ""
+    if policy not in EARLY_POLICIES:
+        r.error(
+            f["policy"],
+            f"unknown early termination policy '{policy}' in {where}",
+            did_you_mean(policy, EARLY_POLICIES, "policy") or "use policy: median_stopping",
+        )
+        return ()
+    interval = (
+        _positive_int(r, f["evaluation_interval"], f"evaluation_interval of {what}")
+        if "evaluation_interval" in f
+        else 1
+    )
+    delay = _positive_int(r, f["delay_evaluation"], f"delay_evaluation of {what}", 0) if "delay_evaluation" in f else 0
+    if interval is None or delay is None:
+        return ()
+    return (policy, interval, delay)
 
 
 def _space(r: NodeReader, node: Optional[Node], parent: Node, where: str, search: str) -> Optional[tuple]:

@@ -90,12 +90,17 @@ class NodeReader:
         self.errors: list[PipefileError] = []
         self.warnings: list[tuple] = []  # (SourceLoc, message, hint): loads, but likely a mistake
         self._construct = _Constructor()
+        self.relocate = None  # line -> SourceLoc, for text generated from another file
 
     def loc(self, node: Node, offset: int = 0) -> SourceLoc:
         """Where `node` starts; `offset` characters into a scalar's value when it is on one line
         (or the line `offset` falls on inside a block scalar)."""
         mark = node.start_mark
         line, col = mark.line + 1, mark.column + 1
+        if self.relocate is not None:  # text written for another file (a DSL pipeline): point there
+            moved = self.relocate(line)
+            if moved is not None:
+                return moved
         if offset and isinstance(node, yaml.ScalarNode):
             if node.style in ("|", ">"):
                 value = node.value

@@ -19,6 +19,7 @@ from ..rebuilder import (
     OUTPUT_MODIFIED,
     OUTPUTS_CHANGED,
     PARAM_CHANGED,
+    PROPOSED,
     UPSTREAM,
     Reason,
 )
@@ -40,6 +41,7 @@ _TEXT = {
     OUTPUT_MODIFIED: "output '{s}' was modified{arrow}",
     MISSING_INPUT: "input '{s}' does not exist (and no step produces it)",
     UPSTREAM: "waits for '{s}' to finish first",
+    PROPOSED: "proposed after '{s}' ends",
 }
 
 

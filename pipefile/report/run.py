@@ -212,12 +212,13 @@ class RunReporter:
             Outcome.WOULD_RUN: "would run",
             Outcome.WOULD_RESTORE: "would restore",
             Outcome.LEFT_ON_REMOTE: "remote",
+            Outcome.STOPPED: "stopped",
         }[o]
         gpus = f", GPU {','.join(result.gpus)}" if result.gpus else ""
         extra = (
             f" ({format_seconds(result.seconds)}{gpus})" if o in (Outcome.RAN, Outcome.RESTORED, Outcome.FAILED) else ""
         )
-        if o == Outcome.SKIPPED and result.error:
+        if o in (Outcome.SKIPPED, Outcome.STOPPED) and result.error:
             extra = f" ({result.error})"
         if o == Outcome.WOULD_RUN and result.command:
             extra = ": " + hanging(result.command, len(f"{label:<8} {result.name}: "))
@@ -287,6 +288,7 @@ def render_summary(summary: RunSummary, root: str, stream=None, dry_run: bool = 
         Outcome.RESTORED,
         Outcome.LEFT_ON_REMOTE,
         Outcome.FRESH,
+        Outcome.STOPPED,
         Outcome.FAILED,
         Outcome.SKIPPED,
         Outcome.WOULD_RUN,

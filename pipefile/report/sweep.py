@@ -9,13 +9,13 @@ from ..template import format_value
 
 def render(v, stream=None) -> None:
     stream = stream or sys.stdout
-    names = list(v.trials[0].inputs) if v.trials else []
+    names = list(dict.fromkeys(n for t in v.trials for n in t.inputs))  # (a trial not proposed yet has none)
     head = ["trial"] + names + ([f"{v.metric} ({v.goal})"] if v.metric else [])
     rows = []
     for t in v.trials:
-        row = [t.label] + [format_value(t.inputs[n]) for n in names]
+        row = [t.label] + [format_value(t.inputs[n]) if n in t.inputs else "-" for n in names]
         if v.metric:
-            row.append("-" if t.value is None else f"{t.value:g}")
+            row.append(("stopped" if t.stopped else "-") if t.value is None else f"{t.value:g}")
         rows.append(row)
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     for r in [head] + rows:

@@ -1,0 +1,37 @@
+"""`pipe ui`: the designer in the browser, served from this machine (pipefile/ui/)."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from .guard import guard
+from .options import CONTEXT, file_option
+
+
+@click.command(context_settings=CONTEXT)
+@file_option
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="The address to listen on (loopback, unless --allow-remote)."
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, help="The port (0: any free one).")
+@click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
+@click.option("--allow-remote", is_flag=True, help="Allow a --host that is not loopback (the token is still needed).")
+@click.option("--token", envvar="PIPE_UI_TOKEN", help="The token the URL carries (default: a random one).")
+@guard
+def ui(pipefile, host, port, no_browser, allow_remote, token):
+    """Open the designer: see, edit and run the pipeline, watch, compare and clone jobs.
+
+    Prints `pipe ui: http://127.0.0.1:PORT/?token=TOKEN` and serves until Ctrl-C. A Pipefile
+    that does not load is still shown, with its errors."""
+    from ..errors import PipefileError
+    from ..load import find_pipefile
+    from ..ui.server import check_host, serve
+
+    check_host(host, allow_remote)  # before anything else: a refused address is bad usage
+    if pipefile is None:
+        pipefile = find_pipefile(".")
+    elif not os.path.isfile(pipefile):
+        raise PipefileError(f"there is no file '{pipefile}'", hint="-f names the Pipefile to open")
+    serve(pipefile, host, port, token, allow_remote, open_browser=not no_browser)

@@ -1,0 +1,221 @@
+"""`@pipeline`: a function whose calls of components are wired into a graph of steps.
+
+While a pipeline function runs, each component call adds a `Node` (checked at once against
+the component's ports: unknown inputs, wrong types, outputs it does not have); a node's
+`.outputs.X` is what another call binds. The function's parameters are the pipeline's params
+(and `Input` ones its assets). Steps are named as the SDK v2 names them: by the variable a
+node is assigned to in the pipeline function, else by its component (`name_2` ...)."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import typing
+from typing import Any, Optional
+
+from .. import spec
+from ..errors import did_you_mean
+from .document import Pipeline
+from .nodes import AssetRef, Node, NodeOutput, ParamRef
+from .ports import Input, a_type, fits, type_of_annotation, type_of_value
+from .where import DslError, Place, caller, definition
+
+_building: list = []  # the pipelines being built (innermost last)
+
+
+def add_node(component, bindings: dict, place: Place) -> Node:
+    """A component called: in a pipeline function, a new step; elsewhere, an error."""
+    if not _building:
+        raise DslError(
+            f"component '{component.name}' is called outside a @dsl.pipeline function",
+            place,
+            "call components inside a function decorated with @dsl.pipeline",
+        )
+    checked = {}
+    for name, value in bindings.items():
+        port = component.inputs.get(name)
+        if port is None:
+            raise DslError(
+                f"component '{component.name}' has no input '{name}'",
+                place,
+                did_you_mean(name, component.inputs, "input") or "it has no inputs",
+            )
+        checked[name] = _checked(component, port, value, place)
+    node = Node(component, checked, place)
+    _building[-1].nodes.append(node)
+    return node
+
+
+def _checked(component, port, value: Any, place: Place) -> Any:
+    what = f"input '{port.name}' of component '{component.name}'"
+    wants = a_type(port.type)
+    is_path = port.type in spec.PATH_TYPES
+    if isinstance(value, Node):
+        outs = list(value.component.outputs)
+        if len(outs) != 1:
+            raise DslError(
+                f"{what} is given a whole step of '{value.component.name}', which has {len(outs)} outputs",
+                place,
+                f"give one of them: .outputs.{outs[0] if outs else 'NAME'}",
+            )
+        value = NodeOutput(value, outs[0])
+    if isinstance(value, NodeOutput):
+        if not is_path:
+            raise DslError(f"{what} is {wants}, not an output of a step", place)
+        if value.type and value.type != port.type:
+            raise DslError(
+                f"{what} is {wants}, but output '{value.name}' of '{value.node.component.name}' "
+                f"is {a_type(value.type)}",
+                place,
+            )
+        return value
+    if isinstance(value, ParamRef):
+        if is_path:
+            raise DslError(
+                f"{what} is {wants}: a param cannot feed a path input", place, "pass a dsl.Input, or a node's output"
+            )
+        if not spec.type_fits(value.type, port.type):
+            raise DslError(f"{what} is {wants}, but param '{value.name}' is {a_type(value.type)}", place)
+        return value
+    if isinstance(value, AssetRef):
+        if not is_path:
+            raise DslError(f"{what} is {wants}, not data (pipeline input '{value.name}')", place)
+        return value
+    if isinstance(value, Input):
+        if value.path is None or not is_path:
+            raise DslError(f"{what} is {wants}: give it dsl.Input(type=..., path=...) only for data inputs", place)
+        return os.fspath(value.path)
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if value is None:
+        return None
+    if type_of_value(value) is None:
+        raise DslError(f"{what}: {value!r} ({type(value).__name__}) cannot be bound", place, f"give {wants}")
+    if not fits(value, port.type):
+        raise DslError(f"{what} is {wants}, not {value!r}", place)
+    return value
+
+
+class PipelineFunction:
+    """`@pipeline`: calling it builds a `Pipeline`; its arguments replace parameter defaults."""
+
+    def __init__(self, func, name, description, environments, keep_going):
+        self.func = func
+        self.name = name or func.__name__
+        self.description = description or (inspect.getdoc(func) or "").split("\n")[0]
+        self.environments = dict(environments or {})
+        self.keep_going = keep_going
+        self.__doc__ = func.__doc__
+        self.__wrapped__ = func
+
+    def __call__(self, **given) -> Pipeline:
+        place = caller()
+        if _building:
+            raise DslError(
+                f"pipeline '{self.name}' is called inside another pipeline",
+                place,
+                "pipelines as components are not supported by the DSL yet: call its components directly",
+            )
+        p = Pipeline(self.name, self.description, definition(self.func), self.environments, self.keep_going)
+        sig = inspect.signature(self.func)
+        for name in given:
+            if name not in sig.parameters:
+                raise DslError(
+                    f"pipeline '{self.name}' has no parameter '{name}'",
+                    place,
+                    did_you_mean(name, sig.parameters, "parameter"),
+                )
+        try:
+            hints = typing.get_type_hints(self.func)
+        except Exception as e:  # noqa: BLE001 - the user's annotations
+            raise DslError(f"pipeline '{self.name}': its annotations cannot be read: {e}", p.place) from None
+        args = {}
+        for param in sig.parameters.values():
+            args[param.name] = self._parameter(p, param, hints.get(param.name), given, place)
+        _building.append(p)
+        captured: dict = {}
+        code = self.func.__code__
+
+        def watch(frame, event, arg):
+            if event == "return" and frame.f_code is code:
+                captured.update(frame.f_locals)
+
+        old = sys.getprofile()
+        sys.setprofile(watch)
+        try:
+            self.func(**args)
+        finally:
+            sys.setprofile(old)
+            _building.pop()
+        _name_nodes(p.nodes, captured)
+        return p
+
+    def _parameter(self, p: Pipeline, param: inspect.Parameter, hint: Any, given: dict, place: Place):
+        where = p.place if param.name not in given else place
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise DslError(f"pipeline '{self.name}': *{param.name} cannot be a param", p.place, "name each param")
+        value = given.get(param.name, param.default)
+        typ, _, marker = type_of_annotation(hint) if hint is not None else (None, False, None)
+        if isinstance(value, Input) or marker is Input or isinstance(marker, Input):
+            path = value.path if isinstance(value, Input) else None
+            if path is None:
+                raise DslError(
+                    f"pipeline input '{param.name}' has no path",
+                    where,
+                    f'give it one: {param.name}=dsl.Input(type="uri_file", path="data/...")',
+                )
+            atype = value.type if isinstance(value, Input) else typ
+            p.assets[param.name] = (atype, os.fspath(path))
+            return AssetRef(param.name, atype)
+        if value is inspect.Parameter.empty:
+            value = spec.MISSING
+        if typ is None and value is not spec.MISSING:
+            typ = type_of_value(value)
+        if typ is None:
+            raise DslError(
+                f"pipeline '{self.name}': parameter '{param.name}' needs a type or a default",
+                p.place,
+                f"annotate it ({param.name}: float) or give it a default ({param.name}=0.1)",
+            )
+        if value is not spec.MISSING and not spec.value_fits(value, typ):
+            raise DslError(f"pipeline '{self.name}': param '{param.name}' is {a_type(typ)}, not {value!r}", where)
+        if typ == spec.NUMBER and value is not spec.MISSING:
+            value = float(value)
+        p.params[param.name] = (typ, value)
+        return ParamRef(param.name, typ)
+
+
+def _name_nodes(nodes: list, variables: dict) -> None:
+    taken = {n.name for n in nodes if n.name}
+    for var, value in variables.items():
+        if isinstance(value, Node) and value.name is None and var not in taken and value in nodes:
+            value.name = var
+            taken.add(var)
+    for n in nodes:
+        if n.name is None:
+            base = n.component.name.replace("/", "_")
+            name, k = base, 1
+            while name in taken:
+                k += 1
+                name = f"{base}_{k}"
+            n.name = name
+            taken.add(name)
+
+
+def pipeline(
+    func=None,
+    *,
+    name: Optional[str] = None,
+    description: str = "",
+    environments: Optional[dict] = None,
+    keep_going: bool = False,
+    display_name: str = "",
+):
+    """`@pipeline(name=...)`: the decorated function wires component calls into a pipeline;
+    its parameters are the pipeline's params (defaults from the signature; `-p` sets them)."""
+
+    def make(f):
+        return PipelineFunction(f, name or display_name or None, description, environments, keep_going)
+
+    return make(func) if func is not None else make

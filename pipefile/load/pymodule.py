@@ -1,0 +1,184 @@
+"""A Python module given with -f (`build.py`, or `build.py:NAME` for another object than
+`pipeline`): the module runs in its own folder, and what its object is decides who reads it:
+a pipefile.dsl pipeline (docs/dsl.md) gives the text of a Pipefile, read here with each line
+placed at the user's code that made it; an azure-ai-ml PipelineJob (docs/azureml.md) goes to
+the Azure ML importer. Told apart by what the object does, so this layer never imports the
+DSL (which sits above it)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from typing import Any, Optional
+
+from ..errors import PipefileError, SourceLoc
+from .reader import display_path
+
+DEFAULT_OBJECT = "pipeline"
+_REF_RE = re.compile(r"(.+\.py):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def split_ref(path: str) -> tuple:
+    """(the module's file, the object's name) of `build.py` or `build.py:NAME`."""
+    m = _REF_RE.fullmatch(path)
+    return (m.group(1), m.group(2)) if m else (path, DEFAULT_OBJECT)
+
+
+def is_module_ref(path: str) -> bool:
+    return path.endswith(".py") or _REF_RE.fullmatch(path) is not None
+
+
+def is_dsl(obj: Any) -> bool:
+    return hasattr(obj, "__pipefile_yaml__")
+
+
+def _where(tb, folder: str) -> tuple:
+    """(the SourceLoc of the deepest frame in the module's folder, else the deepest, the last frame's text)."""
+    import traceback  # (only on this error's path: start-up)
+
+    frames = traceback.extract_tb(tb)
+    if not frames:
+        return None, ""
+    last = frames[-1]
+    mine = [f for f in frames if os.path.isfile(f.filename) and os.path.abspath(f.filename).startswith(folder + os.sep)]
+    at = mine[-1] if mine else last
+    shown = f"{display_path(os.path.abspath(last.filename))}:{last.lineno} in {last.name}"
+    if last.line:
+        shown += f": {last.line.strip()}"
+    return SourceLoc(os.path.abspath(at.filename), at.lineno or 0), shown
+
+
+def _failure(e: BaseException, display: str, folder: str) -> PipefileError:
+    """What the user's module raised, as an error at its deepest frame in the module's folder
+    (a SyntaxError: where Python read it), naming the traceback's last frame."""
+    if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] == "azure":
+        return PipefileError(
+            "an Azure ML SDK v2 pipeline needs the azure-ai-ml package",
+            SourceLoc(display),
+            "pip install 'pipefile[azureml]' (or pip install azure-ai-ml), or run the pipeline's YAML "
+            '(pipeline.dump("pipeline.yml") writes it)',
+        )
+    loc, last = _where(e.__traceback__, folder)
+    if isinstance(e, SyntaxError) and e.filename and os.path.isfile(e.filename):
+        loc, last = SourceLoc(os.path.abspath(e.filename), e.lineno or 0), ""
+    message = f"running {display} failed: {type(e).__name__}: {e}"
+    if last:
+        message += f" (at {last})"
+    error = PipefileError(message, None, f"fix the module; `python {display}` shows the whole traceback")
+    # where in the module, read back by _relocated from the caller's folder
+    error.place = (loc.file, loc.line) if loc else None  # type: ignore[attr-defined]
+    error.loc = SourceLoc(display)
+    return error
+
+
+def run_module(path: str, name: str) -> tuple:
+    """(the object `name` of the module at `path`, the module's other top-level names). The
+    module runs in its own folder (relative paths in it are read from there), with that folder
+    on sys.path; what it prints goes to stderr (stdout may carry --json)."""
+    import runpy
+
+    display = display_path(path)
+    if not os.path.isfile(path):
+        raise PipefileError(f"{display}: no such file", SourceLoc(display), "check the -f argument")
+    folder = os.path.dirname(os.path.abspath(path))
+    error: Optional[PipefileError]
+    old = os.getcwd()
+    sys.path.insert(0, folder)
+    try:
+        os.chdir(folder)
+        with contextlib.redirect_stdout(sys.stderr):
+            namespace = runpy.run_path(os.path.abspath(path), run_name="__pipe_module__")
+    except PipefileError as e:
+        raise _relocated(e) from None
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - the user's module: whatever it raises (SystemExit too) is theirs
+        error = _failure(e, display, folder)
+    else:
+        error = None
+    finally:
+        os.chdir(old)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(folder)
+    if error is not None:
+        raise _relocated(error)
+    others = {k: v for k, v in namespace.items() if not k.startswith("_")}
+    return namespace.get(name), others
+
+
+def _relocated(e: PipefileError) -> PipefileError:
+    """A DSL error raised from the module's folder, its file written from the caller's folder."""
+    place = getattr(e, "place", None)
+    if place:
+        e.loc = SourceLoc(display_path(place[0]), place[1])
+    return e
+
+
+def pipeline_object(path: str) -> tuple:
+    """(the pipeline object of `build.py[:NAME]`, its file, its name); a located error when
+    the module defines none, naming what it does define."""
+    file, name = split_ref(path)
+    obj, others = run_module(file, name)
+    if obj is not None and hasattr(obj, "__wrapped__") and callable(obj) and not is_dsl(obj):
+        obj = _call(obj, file)  # a @dsl.pipeline function not called: its defaults
+    if obj is None or not (is_dsl(obj) or hasattr(obj, "_to_dict")):
+        display = display_path(file)
+        found = [k for k, v in others.items() if is_dsl(v) or hasattr(v, "_to_dict")]
+        found += [k for k, v in others.items() if _is_pipeline_function(v)]  # (built ones first)
+        what = f"`{name}` is a {type(obj).__name__}" if obj is not None else f"no `{name}`"
+        names = ", ".join(sorted(k for k, v in others.items() if not isinstance(v, type(os))))[:300]
+        hint = (
+            f"it defines the pipeline(s) {', '.join(found)}: run one with -f {display}:{found[0]}"
+            if found
+            else f"it defines: {names or 'nothing'}; end the module with: {name} = my_pipeline(...) "
+            "(a function decorated with @dsl.pipeline of pipefile.dsl, or of azure.ai.ml)"
+        )
+        raise PipefileError(
+            f"defines {what} (an azure-ai-ml PipelineJob) nor a pipefile.dsl pipeline"
+            if obj is None
+            else f"{what}, not a pipeline (an azure-ai-ml PipelineJob or a pipefile.dsl pipeline)",
+            SourceLoc(display),
+            hint,
+        )
+    return obj, file, name
+
+
+def _is_pipeline_function(v: Any) -> bool:
+    return callable(v) and hasattr(v, "__wrapped__") and type(v).__name__ == "PipelineFunction"
+
+
+def _call(func, file: str):
+    """A @dsl.pipeline function the module did not call, called with its defaults."""
+    if not _is_pipeline_function(func):
+        return func
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # (as the module's own prints)
+            return func()
+    except PipefileError as e:
+        raise _relocated(e) from None
+    except (KeyboardInterrupt, GeneratorExit):
+        raise
+    except BaseException as e:  # noqa: BLE001 - the user's pipeline function
+        raise _relocated(_failure(e, display_path(file), os.path.dirname(os.path.abspath(file)))) from None
+
+
+def dsl_text(obj: Any, file: str) -> tuple:
+    """(the Pipefile text of a pipefile.dsl pipeline, line -> the SourceLoc of the Python
+    that made it): the text is read as a Pipefile is, its errors placed in the module."""
+    try:
+        text, places = obj.__pipefile_yaml__(os.path.dirname(os.path.abspath(file)))
+    except PipefileError as e:
+        raise _relocated(e) from None
+    return text, _placer(places)
+
+
+def _placer(places: list):
+    def at(line: int) -> Optional[SourceLoc]:
+        if 0 < line <= len(places) and places[line - 1] is not None:
+            place = places[line - 1]
+            return SourceLoc(display_path(place[0]), place[1])
+        return None
+
+    return at

@@ -1,0 +1,148 @@
+"""Early termination of a sweep's trials: `early_termination: {policy: median_stopping,
+evaluation_interval: N, delay_evaluation: M}` (Azure ML's names).
+
+A trial reports intermediate values of the objective metric through its metrics stream
+(`pipefile.log_metric`, tracking.py). While it runs, the local executor asks `Stopping.why`
+now and then; at each evaluation step s of the trial (s >= M and s a multiple of N, s its
+latest reported step) its running average of the metric up to s is compared with the median
+of the running averages up to s of the other trials of this run that reported step s. Worse
+(above it when minimizing, below when maximizing): the trial is stopped. It ends `stopped`
+(not a failure), its outputs are not kept, and it never wins `.best`.
+
+The other trials are those of this run (their streams are beside their logs) and those
+this run does not run (fresh or restored: the curve the job database recorded for the run
+that made their outputs). A trial alone so far is never stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import time
+from typing import Optional
+
+from . import tracking
+
+
+class _Policy:
+    def __init__(self, group):
+        e = group.sweep
+        _policy, self.interval, self.delay = e.early_termination
+        self.metric, self.goal = group.objective
+        self.tasks = group.tasks
+        self.judged: dict = {}  # task -> the last step judged
+        self.recorded: dict = {}  # task -> {metric: points}: trials this run does not run
+
+
+class Stopping:
+    """Which running trials to stop, for the sweeps of one graph that ask for it."""
+
+    def __init__(self, groups: dict):
+        self._by_task = {}
+        for g in groups.values():
+            if getattr(g, "sweep", None) is not None and g.sweep.early_termination and g.objective:
+                policy = _Policy(g)
+                for t in g.tasks:
+                    self._by_task[t] = policy
+
+    def __bool__(self) -> bool:
+        return bool(self._by_task)
+
+    def watches(self, task: str) -> bool:
+        return task in self._by_task
+
+    def why(self, task: str, log_dir: str) -> Optional[str]:
+        """Why trial `task` should stop now, or None."""
+        p = self._by_task.get(task)
+        if p is None:
+            return None
+        own = _running_averages(_series(log_dir, task, p.metric))
+        last = p.judged.get(task, -1)
+        # Each evaluation step since the last look, in order: how often it is looked at
+        # (and how many points arrived in between) does not change the verdict.
+        steps = [s for s in sorted(own) if s > last and s >= p.delay and not s % p.interval]
+        if own:
+            p.judged[task] = max(own)
+        for step in steps:
+            why = self._judge(p, task, step, own[step], log_dir)
+            if why:
+                return why
+        return None
+
+    def _judge(self, p: _Policy, task: str, step: int, mine: float, log_dir: str) -> Optional[str]:
+        others = []
+        for t in p.tasks:
+            if t == task:
+                continue
+            points = p.recorded[t].get(p.metric, []) if t in p.recorded else _series(log_dir, t, p.metric)
+            avg = _running_averages(points)
+            if step in avg:
+                others.append(avg[step])
+        if not others:
+            return None
+        median = statistics.median(others)
+        worse = mine > median if p.goal == "minimize" else mine < median
+        if not worse:
+            return None
+        return (
+            f"stopped early (median stopping): at step {step} its running average of "
+            f"'{p.metric}' ({mine:g}) is worse than the median of the other trials' ({median:g})"
+        )
+
+
+def for_graph(graph, decisions: dict, recorded) -> Optional[Stopping]:
+    """`recorded(task, key digest)`: the series the job database holds for the run that
+    made the outputs of a task this run does not run."""
+    s = Stopping(graph.groups or {})
+    if not s:
+        return None
+    for task, policy in s._by_task.items():
+        d = decisions.get(task)
+        if d is not None and d.key is not None and d.verdict.value in ("fresh", "restore"):
+            policy.recorded[task] = recorded(task, d.key.digest)
+    return s
+
+
+def end(proc, grace: float) -> None:
+    """Ends a trial's process: SIGTERM, not Ctrl-C's SIGINT (a stopped trial is ended, not
+    interrupted: Python writes no KeyboardInterrupt traceback into its log), then SIGKILL."""
+    proc.signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.signal(signal.SIGKILL)
+    proc.wait()
+
+
+def remove_entries(root: str, paths: list) -> None:
+    """A stopped trial leaves no entry in the gathered folders (an older one, of other
+    inputs, would be taken for its result and could win `.best`)."""
+    import shutil
+
+    for rel in paths:
+        ap = os.path.join(root, rel)
+        if os.path.isdir(ap) and not os.path.islink(ap):
+            shutil.rmtree(ap, ignore_errors=True)
+        elif os.path.lexists(ap):
+            try:
+                os.unlink(ap)
+            except OSError:
+                pass
+
+
+def _series(log_dir: str, task: str, metric: str) -> list:
+    series, _warnings = tracking.read_stream(tracking.stream_path(os.path.join(log_dir, f"{task}.log")))
+    return series.get(metric, [])
+
+
+def _running_averages(points: list) -> dict:
+    """{step: the mean of the values reported at steps up to it}, at each reported step."""
+    out: dict = {}
+    total, n = 0.0, 0
+    for step, value, _time in sorted(points, key=lambda p: p[0]):
+        total += value
+        n += 1
+        out[step] = total / n
+    return out

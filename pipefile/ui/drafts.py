@@ -1,0 +1,210 @@
+"""Edits of the Pipefile from the designer (`POST /api/preview`, `POST /api/save`) and a
+job cloned into a draft (`POST /api/jobs/ID/clone`).
+
+The edits themselves are pipefile.edit's (`apply_edits`: minimal patches, comments and
+layout kept); here: the base the page loaded against what is on disk (a save over a
+file changed since is refused with the diff), the edited text validated as `pipe
+validate` would (nothing written), and an atomic write that keeps the file's mode."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from typing import Optional
+
+from ..errors import PipefileError
+from .errors_view import Refusal, errors_json
+from .pipeline_view import file_digest
+
+
+def _edit_module():
+    try:
+        from .. import edit
+    except ImportError:  # the editor is another part of the package; say so, not crash
+        raise Refusal(
+            501,
+            "this installation has no Pipefile editor (pipefile.edit)",
+            "upgrade pipefile; edit the Pipefile in a text editor meanwhile",
+        ) from None
+    return edit
+
+
+def _read(path: str) -> bytes:
+    from .. import load as loader
+
+    return loader.read_bytes(path)
+
+
+def _display(path: str) -> str:
+    return os.path.basename(path)
+
+
+def diff_text(old: str, new: str, name: str) -> str:
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), f"a/{name}", f"b/{name}"))
+
+
+def _check_base(path: str, data: bytes, base: Optional[str], base_text: Optional[str] = None) -> None:
+    """A base that is not what is on disk: 409, with what changed on disk."""
+    if base is None or base == file_digest(data):
+        return
+    raise Refusal(
+        409,
+        f"{_display(path)} changed on disk since the page loaded it",
+        "reload the pipeline (your edits are kept as a draft) and apply them again",
+        extra={
+            "diff": diff_text(base_text or "", data.decode("utf-8", "replace"), _display(path))
+            if base_text is not None
+            else "",
+            "digest": file_digest(data),
+        },
+    )
+
+
+def _apply(path: str, text: str, operations: list):
+    edit = _edit_module()
+    if not isinstance(operations, list) or not all(isinstance(o, dict) for o in operations):
+        raise Refusal(422, "'operations' must be a list of objects", "see the edit operations in docs/ui.md")
+    try:
+        return edit.apply_edits(text, operations, path=_display(path))
+    except edit.EditError as e:
+        extra = {"errors": errors_json(e), "operation": e.index}
+        raise Refusal(422, e.message, e.hint, extra=extra, loc=e.loc) from None
+
+
+def validate_text(path: str, text: str) -> list:
+    """`pipe validate`'s errors of `text` as the Pipefile at `path` (nothing written)."""
+    from .. import artifacts, graph
+    from .. import load as loader
+
+    errors: list = []
+    try:
+        pf, found = loader.load_lenient(path, text.encode("utf-8"))
+    except PipefileError as e:
+        return errors_json(e)
+    errors += found
+    values = loader.resolve_params(pf, {}, errors)
+    bound = artifacts.resolve_artifacts(pf, errors)
+    if errors:
+        errors += graph.check_partial(pf, values, bound)
+    else:
+        try:
+            graph.build(pf, values, artifacts=bound)
+        except PipefileError as e:
+            errors.append(e)
+    return [x for e in errors for x in errors_json(e)]
+
+
+def preview(path: str, base: Optional[str], operations: list, base_text: Optional[str] = None) -> dict:
+    data = _read(path)
+    _check_base(path, data, base, base_text)
+    text = data.decode("utf-8")
+    edited = _apply(path, text, operations)
+    return {
+        "diff": edited.diff,
+        "text": edited.text,
+        "digest": file_digest(edited.text.encode("utf-8")),
+        "changed": bool(edited.changed),
+        "errors": validate_text(path, edited.text),
+    }
+
+
+def save(path: str, base: Optional[str], operations: list, base_text: Optional[str] = None) -> dict:
+    """Writes the edited Pipefile (atomically, its mode kept); a no-op writes nothing."""
+    data = _read(path)
+    _check_base(path, data, base, base_text)
+    text = data.decode("utf-8")
+    edited = _apply(path, text, operations)
+    if not edited.changed or edited.text == text:
+        return {"digest": file_digest(data), "diff": "", "changed": False}
+    new = edited.text.encode("utf-8")
+    write_atomic(path, new)
+    return {"digest": file_digest(new), "diff": edited.diff, "changed": True}
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """A temp file beside it, then a rename: a reader sees the old file or the new, whole."""
+    mode = os.stat(path).st_mode & 0o7777
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".pipefile-ui-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def clone_draft(ws, job, pipefile: str) -> dict:
+    """Job `job` as a draft: the Pipefile it ran (its snapshot), with the job's params as
+    the params' defaults and its `${{artifacts.NAME}}` bindings pinned to the versions it
+    read (as `pipe clone` writes it); `operations`: the set_param edits that give the
+    current Pipefile the job's params. Nothing is written."""
+    from .. import clone, spec
+    from .. import load as loader
+    from ..digest import canonical_json
+
+    if not job.pipefile_digest or not ws.store.has(job.pipefile_digest):
+        raise Refusal(
+            410,
+            f"job {job.id}'s Pipefile snapshot is no longer in the store",
+            "it was deleted (pipe gc); that job cannot be cloned",
+        )
+    text = ws.store.read(job.pipefile_digest).decode("utf-8", "replace")
+    where = os.path.join(ws.root, job.pipefile)
+    warnings: list = []
+    pf, _errors = loader.load_lenient(where, text.encode("utf-8"))
+
+    def differs(p, value) -> bool:
+        return p.default is spec.MISSING or canonical_json(p.default) != canonical_json(value)
+
+    changed = {n: job.params[n] for n, p in pf.params.items() if n in job.params and differs(p, job.params[n])}
+    if changed:
+        text = clone.set_param_defaults(text, changed)
+    pins = clone.artifact_pins(ws, job, pf, warnings)
+    if pins:
+        text = clone.pin_artifacts(text, pins)
+    operations = []
+    try:
+        now, _errors = loader.load_lenient(pipefile)
+        current = now.params
+    except PipefileError:
+        current = {}
+    for n, value in sorted(job.params.items()):
+        p = current.get(n)
+        if p is None or differs(p, value):
+            operations.append({"op": "set_param", "name": n, "value": value})
+    return {
+        "draft": {"text": text, "digest": file_digest(text.encode("utf-8")), "operations": operations},
+        "lineage": {
+            "cloned_from": job.id,
+            "uid": job.uid,
+            "experiment": job.experiment,
+            "pipefile": job.pipefile,
+            "pipefile_digest": job.pipefile_digest,
+            "params": dict(job.params),
+            "params_set": sorted(changed),
+            "pinned": [f"{s}.{i}={n}:{v}" for (s, i), (n, v) in sorted(pins.items())],
+            "same_as_current": job.pipefile_digest == file_digest_of(pipefile),
+            "warnings": warnings,
+        },
+    }
+
+
+def file_digest_of(path: str) -> Optional[str]:
+    """The Pipefile's content digest as the job database keeps it (the store's)."""
+    from ..digest import Hasher
+
+    path = os.path.abspath(path)
+    try:
+        d = Hasher(os.path.dirname(path)).digest(os.path.basename(path))
+    except (OSError, PipefileError):
+        return None
+    return d.digest if d is not None else None

@@ -1,0 +1,68 @@
+"""/api/pipeline, /api/library, /api/preview, /api/save, /api/run, /api/runs/ID."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from .. import drafts, library, pipeline_view
+from ..errors_view import Refusal
+from ..runs import check_request, run_params
+from .context import UiContext
+
+
+class EditBody(BaseModel):
+    base: Optional[str] = None
+    operations: list = Field(default_factory=list)
+
+
+class RunBody(BaseModel):
+    targets: list = Field(default_factory=list)
+    params: dict = Field(default_factory=dict)
+    force: bool = False
+
+
+def router(ctx: UiContext) -> APIRouter:
+    r = APIRouter(prefix="/api")
+
+    @r.get("/pipeline")
+    def get_pipeline():
+        doc = pipeline_view.pipeline_view(ctx.pipefile, ctx.graphs)
+        ctx.remember(doc["digest"], doc["text"])
+        return doc
+
+    @r.get("/library")
+    def get_library():
+        ws = ctx.homes()
+        return library.library(ctx.pipefile, ws.jobs)
+
+    @r.post("/preview")
+    def preview(body: EditBody):
+        return drafts.preview(ctx.pipefile, body.base, body.operations, ctx.text_of(body.base))
+
+    @r.post("/save")
+    def save(body: EditBody):
+        done = drafts.save(ctx.pipefile, body.base, body.operations, ctx.text_of(body.base))
+        return done
+
+    @r.post("/run", status_code=202)
+    def run(body: RunBody):
+        check_request(body.targets, body.params, body.force)
+        # What `pipe run` would refuse at once (a Pipefile that does not load, an unknown
+        # param or target) is answered here, located, rather than as a run that failed.
+        graph = pipeline_view.load_graph(ctx.pipefile, run_params(body.params))
+        graph.select(body.targets)
+        started = ctx.runs.start(ctx.display, body.targets, body.params, body.force)
+        job = ctx.runs.wait_for_job(started, 5.0)
+        return {"job": job, "run": started.id, "command": started.command}
+
+    @r.get("/runs/{run_id}")
+    def get_run(run_id: str):
+        found = ctx.runs.get(run_id)
+        if found is None:
+            raise Refusal(404, f"no run '{run_id}' was started by this pipe ui", "POST /api/run starts one")
+        return found.to_json()
+
+    return r

@@ -1,0 +1,273 @@
+"""Jobs as the designer shows them: the list and one job as `pipe jobs --json` and `pipe
+jobs show --json` print them, plus the job's graph coloured by its steps' outcomes (drawn
+from the job's own Pipefile snapshot, so a job run before an edit shows what it ran), and
+the two live views: the job's step events and a step's log, followed as they grow.
+
+Every read of the job database goes through the JobStore of the calling thread's
+workspace (`homes()`); the followers ask for it anew on each round, since a server
+thread pool may run each round on another thread."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Callable, Optional
+
+from ..errors import PipefileError
+from ..outcomes import JobStatus
+from .errors_view import Refusal
+from .pipeline_view import graph_json, label_of
+
+POLL = 0.2  # seconds between two looks at the database or a log file
+LOG_CHUNK = 64 * 1024
+# A group's or job graph's state: that of its most urgent member.
+_OUTCOME_ORDER = ("failed", "running", "pending", "ran", "restored", "fresh", "skipped")
+
+
+def list_jobs(jobs, experiment: Optional[str], status: Optional[str], limit: int) -> dict:
+    """Every job, no-op ones too (each says `noop`), newest first, as `pipe jobs --all --json`."""
+    found = jobs.jobs(experiment or None, status or None, max(0, limit))
+    return {"jobs": [dict(j.to_json(), steps=jobs.outcome_counts(j.id)) for j in found], "hidden": 0}
+
+
+def resolve(ws, ref) -> object:
+    try:
+        return ws.jobs.resolve(str(ref))
+    except PipefileError as e:
+        raise Refusal(404, e.message, e.hint) from None
+
+
+def step_json(s) -> dict:
+    """A step record as `pipe jobs show --json` has it, plus when it started."""
+    return dict(s.to_json(), started=round(s.finished - s.seconds, 3) if s.finished else None)
+
+
+# (job, step) -> when this server first saw the step's log: a log's mtime is its last
+# write, so a running step's start is taken once, at first sight (exact once it is recorded).
+_FIRST_SEEN: dict = {}
+
+
+def running_steps(ws, job, recorded: set) -> list:
+    """Steps of a running job that have a log but no record yet: running now. Their
+    `started` is approximate (when the log was first seen written) until they end."""
+    if job.status != JobStatus.RUNNING:
+        return []
+    folder = ws.job_dir(job.id)
+    out = []
+    for dirpath, _dirs, files in os.walk(folder):
+        for f in files:
+            if f.endswith(".log"):
+                name = os.path.relpath(os.path.join(dirpath, f[:-4]), folder).replace(os.sep, "/")
+                if name not in recorded:
+                    started = _FIRST_SEEN.get((job.id, name))
+                    if started is None:
+                        try:
+                            started = os.stat(os.path.join(dirpath, f)).st_mtime
+                        except FileNotFoundError:
+                            continue
+                        if len(_FIRST_SEEN) > 100_000:  # a long-lived server: forget old jobs' steps
+                            _FIRST_SEEN.clear()
+                        _FIRST_SEEN[(job.id, name)] = started
+                    out.append({"step": name, "outcome": "running", "status": "running", "started": started})
+    return out
+
+
+def show_job(ws, ref) -> dict:
+    job = resolve(ws, ref)
+    steps = ws.jobs.steps(job.id)
+    doc = dict(job.to_json(), steps=[step_json(s) for s in steps], metrics=ws.jobs.metrics(job.id))
+    recorded = {s.step for s in steps}
+    running = running_steps(ws, job, recorded)
+    doc["running"] = running
+    doc["graph"] = job_graph(ws, job, steps, running)
+    return doc
+
+
+def _job_pipefile_graph(ws, job):
+    """The graph of the job's Pipefile snapshot with its params, or None if it cannot be
+    built now (snapshot gone, or it reads what no longer exists)."""
+    from .. import artifacts
+    from .. import graph as graph_mod
+    from .. import load as loader
+
+    if not job.pipefile_digest or not ws.store.has(job.pipefile_digest):
+        return None
+    try:
+        data = ws.store.read(job.pipefile_digest)
+        pf, errors = loader.load_lenient(os.path.join(ws.root, job.pipefile), data)
+        values = loader.resolve_params(pf, dict(job.params), errors)
+        bound = artifacts.resolve_artifacts(pf, errors)
+        if errors:
+            return None
+        return graph_mod.build(pf, values, check_exists=False, artifacts=bound)
+    except (PipefileError, OSError, ValueError):
+        return None
+
+
+def job_graph(ws, job, steps: list, running: list) -> dict:
+    """Nodes and edges as /api/pipeline's, `state` each step's outcome in this job:
+    ran, restored, fresh, failed, skipped, running, or pending (not reached yet)."""
+    outcome = {s.step: s for s in steps}
+    live = {r["step"]: r for r in running}
+    graph = _job_pipefile_graph(ws, job)
+    if graph is not None:
+        doc = graph_json(graph)
+    else:  # the steps it recorded, linked where one read a path another wrote
+        doc = {"nodes": [], "edges": _record_edges(steps)}
+        for s in steps:
+            doc["nodes"].append(
+                {
+                    "name": s.step,
+                    "kind": "step",
+                    "label": label_of(s.step),
+                    "component": None,
+                    "description": None,
+                    "inputs": [
+                        {"name": k, "type": v.get("kind"), "optional": False, "binding": v.get("path")}
+                        for k, v in s.inputs.items()
+                        if not k.startswith("code:")
+                    ],
+                    "outputs": [
+                        {"name": k, "type": v.get("kind"), "path": v.get("path")} for k, v in s.outputs.items()
+                    ],
+                    "params": {},
+                    "environment": s.environment,
+                    "resources": {},
+                    "state": "unknown",
+                    "reasons": [],
+                    "tasks": None,
+                    "children": None,
+                    "group": None,
+                    "line": None,
+                }
+            )
+    by_name = {n["name"]: n for n in doc["nodes"]}
+    for n in doc["nodes"]:
+        if n["kind"] != "step":
+            continue
+        s = outcome.get(n["name"])
+        if s is not None:
+            n.update(state=s.outcome, seconds=s.seconds, started=round(s.finished - s.seconds, 3), reasons=[])
+            if s.error:
+                n["reasons"] = [s.error]
+        elif n["name"] in live:
+            n.update(state="running", seconds=None, started=live[n["name"]]["started"], reasons=[])
+        else:
+            n.update(state="pending", seconds=None, started=None, reasons=[])
+    for n in doc["nodes"]:
+        if n["kind"] in ("group", "pipeline") and n.get("children"):
+            kids = [by_name[c] for c in n["children"] if c in by_name]
+            counts: dict = {}
+            for k in kids:
+                counts[k["state"]] = counts.get(k["state"], 0) + 1
+            n["state"] = next((o for o in _OUTCOME_ORDER if o in counts), "pending")
+            n["reasons"] = []
+            if n["kind"] == "group":
+                n["tasks"] = {"count": len(kids), "states": counts}
+            done = [k for k in kids if k.get("started") is not None]
+            n["started"] = min((k["started"] for k in done), default=None)
+            n["seconds"] = sum(k.get("seconds") or 0 for k in kids) if done else None
+    return doc
+
+
+def _record_edges(steps: list) -> list:
+    writers = {}
+    for s in steps:
+        for oname, o in s.outputs.items():
+            if o.get("path"):
+                writers[o["path"].rstrip("/")] = (s.step, oname)
+    edges = []
+    for s in steps:
+        for iname, i in s.inputs.items():
+            w = writers.get(str(i.get("path") or "").rstrip("/"))
+            if w is not None and w[0] != s.step:
+                edges.append({"from": w[0], "from_port": w[1], "to": s.step, "to_port": iname})
+    return edges
+
+
+# --- following a job -----------------------------------------------------------------------------
+def sse(event: str, data) -> bytes:
+    import json
+
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def follow_events(homes: Callable, job_id: int, stop_after: float = 24 * 3600.0):
+    """`event: step` each time a step starts running or ends, then `event: end` with the
+    job's status. A finished job gives its steps at once, then the end."""
+    sent: dict = {}
+    deadline = time.monotonic() + stop_after
+    while True:
+        ws = homes()
+        job = ws.jobs.get(job_id)
+        steps = ws.jobs.steps(job_id)
+        recorded = {s.step for s in steps}
+        for r in running_steps(ws, job, recorded):
+            if sent.get(r["step"]) != "running":
+                sent[r["step"]] = "running"
+                yield sse("step", r)
+        for s in steps:
+            if sent.get(s.step) != s.outcome:
+                sent[s.step] = s.outcome
+                yield sse("step", dict(step_json(s), status="done"))
+        if job.status != JobStatus.RUNNING or time.monotonic() > deadline:
+            yield sse("end", {"job": job_id, "status": job.status})
+            return
+        yield b": waiting\n\n"  # a comment: keeps the connection (and a dead client) noticed
+        time.sleep(POLL)
+
+
+def log_path(ws, job, step: str) -> str:
+    """The log of `step` in `job`; refused for a name that leaves the job's folder, and,
+    once the job is over, for one that is no step of it (while it runs, a step that has
+    not started yet has no log: following it waits for it)."""
+    folder = os.path.realpath(ws.job_dir(job.id))
+    path = os.path.realpath(os.path.join(folder, f"{step}.log"))
+    recorded = {s.step for s in ws.jobs.steps(job.id)}
+    known = step in recorded or os.path.isfile(path) or job.status == JobStatus.RUNNING
+    if not path.startswith(folder + os.sep) or not known:
+        from ..errors import did_you_mean
+
+        raise Refusal(404, f"job {job.id} has no step '{step}'", did_you_mean(step, recorded, "step"))
+    return path
+
+
+def read_log(path: str, limit: int = 4 * 2**20) -> str:
+    """The log's text (its last `limit` bytes when longer)."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                f.seek(size - limit)
+            return f.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return ""
+
+
+def follow_log(homes: Callable, job_id: int, step: str, path: str):
+    """`event: line` per line of the log as it grows, then `event: end` once the step is
+    over (recorded, or the job ended) and nothing more came."""
+    offset, partial = 0, b""
+    while True:
+        ws = homes()
+        over = ws.jobs.get(job_id).status != JobStatus.RUNNING or ws.jobs.step_record(job_id, step) is not None
+        data = b""
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                data = f.read(LOG_CHUNK)
+        except FileNotFoundError:
+            pass
+        offset += len(data)
+        lines = (partial + data).split(b"\n")
+        partial = lines.pop()
+        for line in lines:
+            yield sse("line", {"text": line.decode("utf-8", "replace")})
+        if not data and over:
+            if partial:
+                yield sse("line", {"text": partial.decode("utf-8", "replace")})
+            yield sse("end", {"job": job_id, "step": step})
+            return
+        if not data:
+            yield b": waiting\n\n"
+            time.sleep(POLL)

@@ -1,0 +1,313 @@
+"""Sweeps (issue 15): `search: bayesian` through Optuna, and `early_termination`.
+
+A bayesian sweep's trials are proposed while the run goes, a round of `max_parallel` at a
+time, from the objective of the trials before (proposals.py); early termination stops a
+trial whose curve is worse than the others' (stopping.py). Real `pipe` runs of real trial
+processes; grid and random sweeps are in test_compose.py, bad input in test_validation.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+pytest.importorskip("optuna")
+
+BAYES = """\
+    version: 1
+    steps:
+      train:
+        sweep:
+          search: bayesian
+          trials: {trials}
+          seed: {seed}
+          max_parallel: {parallel}
+          space:
+            x: {{uniform: [0, 1]}}
+          objective: {{metric: loss, goal: minimize}}
+        inputs:
+          x: {{type: number}}
+        command: >-
+          python3 -c "import json, sys; x = ${{{{inputs.x}}}};
+          json.dump({{'loss': (x - 0.3) ** 2}}, open(sys.argv[1], 'w'))" ${{{{outputs.metrics}}}}
+        outputs:
+          metrics: build/trials.json
+        metrics: build/trials.json
+"""
+
+
+def bayes(trials=20, seed=5, parallel=4) -> str:
+    return BAYES.format(trials=trials, seed=seed, parallel=parallel)
+
+
+def ran(outcomes: dict) -> set:
+    return {n for n, o in outcomes.items() if o == "ran"}
+
+
+def shown(repo) -> dict:
+    got = repo.pipe("sweep", "show", "train", "--json", check=True).json
+    return {t["name"]: t for t in got["trials"]} | {"": got}
+
+
+def test_bayesian_finds_the_minimum_of_a_known_objective(repo):
+    repo.pipefile(bayes())
+    assert ran(repo.outcomes()) == {f"train[trial-{k}]" for k in range(1, 21)}
+    got = shown(repo)
+    best = got[got[""]["best"]]
+    assert abs(best["inputs"]["x"] - 0.3) < 0.1, best
+    # Every trial was proposed with its own inputs (none is left without).
+    assert len({t["inputs"]["x"] for n, t in got.items() if n}) == 20
+
+
+def test_bayesian_is_seeded_reruns_nothing_and_more_trials_run_only_the_new_ones(repo, tmp_path):
+    from workspace_repo import Repo
+
+    repo.pipefile(bayes(trials=8, parallel=2))
+    assert len(ran(repo.outcomes())) == 8
+    first = {n: t["inputs"] for n, t in shown(repo).items() if n}
+    # A rerun with nothing changed proposes the same trials: all fresh, nothing runs.
+    assert set(repo.outcomes().values()) == {"fresh"}
+    # The same seed elsewhere: the same trials (the same history, told in the same order).
+    other = Repo(tmp_path / "other")
+    other.root.mkdir()
+    other.pipefile(bayes(trials=8, parallel=2))
+    other.outcomes()
+    assert {n: t["inputs"] for n, t in shown(other).items() if n} == first
+    # Another seed: other trials.
+    third = Repo(tmp_path / "third")
+    third.root.mkdir()
+    third.pipefile(bayes(trials=8, parallel=2, seed=6))
+    third.outcomes()
+    assert {n: t["inputs"] for n, t in shown(third).items() if n} != first
+    # Raising trials: only the new ones run, the earlier keep their inputs.
+    repo.pipefile(bayes(trials=11, parallel=2))
+    assert ran(repo.outcomes()) == {"train[trial-9]", "train[trial-10]", "train[trial-11]"}
+    more = {n: t["inputs"] for n, t in shown(repo).items() if n}
+    assert {n: more[n] for n in first} == first
+    assert ran(repo.outcomes()) == set()
+
+
+def test_a_failed_trial_leaves_the_later_rounds_proposed_with_keep_going(repo):
+    # Trials with x >= 0.7 fail: told to the sampler as failed, the sweep goes on.
+    text = bayes(trials=6, seed=3, parallel=2).replace("json.dump(", "assert x < 0.7; json.dump(")
+    repo.pipefile(text)
+    r = repo.pipe("run", "--keep-going", "--json")
+    assert r.code == 1, str(r)
+    outcomes = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    got = shown(repo)
+    xs = {n: t["inputs"]["x"] for n, t in got.items() if n}
+    assert len(xs) == 6  # every trial was proposed, after a failed one too
+    assert {n for n, o in outcomes.items() if o == "failed"} == {n for n, x in xs.items() if x >= 0.7} != set()
+    assert {n for n, o in outcomes.items() if o == "ran"} == {n for n, x in xs.items() if x < 0.7}
+    # The same history again: the trials that succeeded are fresh, the failed ones fail again.
+    again = {s["name"]: s["outcome"] for s in repo.pipe("run", "--keep-going", "--json").json["steps"]}
+    assert {n for n, o in again.items() if o == "fresh"} == {n for n, x in xs.items() if x < 0.7}
+
+
+def test_status_shows_later_rounds_pending_until_the_round_before_ends(repo):
+    repo.pipefile(bayes(trials=5, parallel=2))
+    r = repo.pipe("status", "--tasks", check=False)
+    lines = {x.split()[1]: x for x in r.out.splitlines() if x.startswith(("run", "pending"))}
+    assert lines["train[trial-1]"].startswith("run") and lines["train[trial-2]"].startswith("run")
+    assert lines["train[trial-3]"].startswith("pending")
+    assert "proposed after 'train[trial-2]' ends" in lines["train[trial-3]"]
+    assert "proposed after 'train[trial-4]' ends" in lines["train[trial-5]"]
+    repo.outcomes()
+    r = repo.pipe("status", "--tasks", check=False)
+    assert "pending" not in r.out and r.code == 0, str(r)
+
+
+def test_bayesian_with_a_choice_of_strings_is_categorical(repo):
+    text = """
+        version: 1
+        steps:
+          train:
+            sweep:
+              search: bayesian
+              trials: 6
+              seed: 1
+              space: {kind: {choice: [low, mid, high]}, n: {randint: [1, 4]}}
+              objective: {metric: score, goal: maximize}
+            inputs: {kind: {type: string}, n: {type: integer}}
+            command: >-
+              python3 -c "import json, sys; s = {'low': 1, 'mid': 2, 'high': 3}['${{inputs.kind}}'] * ${{inputs.n}};
+              json.dump({'score': s}, open(sys.argv[1], 'w'))" ${{outputs.m}}
+            outputs: {m: build/m.json}
+            metrics: build/m.json
+    """
+    repo.pipefile(text)
+    assert len(ran(repo.outcomes())) == 6
+    got = shown(repo)
+    for name, t in got.items():
+        if name:
+            assert t["inputs"]["kind"] in ("low", "mid", "high") and t["inputs"]["n"] in (1, 2, 3, 4), t
+
+
+def test_without_optuna_a_bayesian_sweep_is_a_located_error_naming_the_extra(repo, tmp_path):
+    # Stands in for a machine without the extra: a sitecustomize that makes `import optuna`
+    # fail in the pipe process, as it fails where Optuna is not installed.
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class _NoOptuna:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'optuna' or name.startswith('optuna.'):\n"
+        "            raise ModuleNotFoundError(\"No module named 'optuna'\")\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _NoOptuna())\n"
+    )
+    text = bayes(trials=3)
+    repo.pipefile(text)
+    env = {"PYTHONPATH": os.pathsep.join([str(hide), os.environ["PYTHONPATH"]])}
+    r = repo.pipe("run", env=env)
+    assert r.code == 2, str(r)
+    line = next(i for i, x in enumerate(text.splitlines(), 1) if "search: bayesian" in x)
+    assert f"Pipefile:{line}:" in r.err, r.err
+    assert "needs Optuna" in r.err and "pip install 'pipefile[optuna]'" in r.err
+    assert not (repo.root / "build").exists()  # nothing ran
+
+
+# --- early termination ----------------------------------------------------------------------
+EARLY = """\
+    version: 1
+    steps:
+      train:
+        sweep:
+          search: {search}
+          {more}
+          max_parallel: 1
+          space:
+            x: {space}
+          objective: {{metric: loss, goal: {goal}}}
+          early_termination: {{policy: median_stopping, evaluation_interval: 1, delay_evaluation: 2}}
+        inputs:
+          x: {{type: number}}
+        command: >-
+          python3 -c "import json, sys, time; from pipefile import log_metric; x = ${{{{inputs.x}}}};
+          [log_metric('loss', {curve}, step=s) for s in range(3)]; time.sleep(2);
+          json.dump({{'loss': {curve_end}}}, open(sys.argv[1], 'w'))" ${{{{outputs.metrics}}}}
+        outputs:
+          metrics: build/trials.json
+        metrics: build/trials.json
+      pick:
+        inputs: {{m: "${{{{steps.train.best.outputs.metrics}}}}"}}
+        command: cp ${{{{inputs.m}}}} ${{{{outputs.o}}}}
+        outputs: {{o: build/best.json}}
+"""
+
+
+def early(search="grid", more="", space="{choice: [2, 1, 3, 4]}", goal="minimize", falling=True) -> str:
+    # A falling curve (minimize: lower is better) or a rising one (maximize), offset by x, of
+    # steps 0-2, then a wait: judged at step 2 alone (delay 2), against every trial before it
+    # (all reported step 2), so the verdict does not depend on when the judge looks.
+    curve, end = ("x + 1 / (s + 1)", "x") if falling else ("-x - 1 / (s + 1)", "-x")
+    return EARLY.format(search=search, more=more, space=space, goal=goal, curve=curve, curve_end=end)
+
+
+@pytest.mark.parametrize("goal", ["minimize", "maximize"])
+def test_median_stopping_stops_the_bad_trials_and_the_job_succeeds(repo, goal):
+    repo.pipefile(early(goal=goal, falling=goal == "minimize"))
+    r = repo.pipe("run", "--json")
+    assert r.code == 0, str(r)
+    outcomes = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    # Trials run one at a time: trial-1 (x=2) alone; trial-2 (x=1) better than it; trials 3
+    # and 4 (x=3, 4) worse than the median of those before at step 2.
+    assert outcomes["train[trial-1]"] == "ran" and outcomes["train[trial-2]"] == "ran"
+    assert outcomes["train[trial-3]"] == "stopped" and outcomes["train[trial-4]"] == "stopped"
+    assert r.json["status"] == "succeeded"
+    # Nothing of a stopped trial is kept; it never wins .best.
+    assert sorted(os.listdir(repo.root / "build/trials.json")) == ["trial-1", "trial-2"]
+    assert repo.read("build/best.json") == repo.read("build/trials.json/trial-2")
+    got = shown(repo)
+    assert got[""]["best"] == "train[trial-2]"
+    assert got["train[trial-3]"]["stopped"] and "median" in got["train[trial-3]"]["stopped_why"]
+    text = repo.pipe("sweep", "show", "train", check=True).out
+    assert [x.split()[-1] for x in text.splitlines() if x.startswith(("trial-3", "trial-4"))] == ["stopped"] * 2
+    # A rerun judges the stopped trials again, against the recorded curves of the others.
+    again = repo.outcomes()
+    assert again["train[trial-3]"] == "stopped" and again["train[trial-1]"] == "fresh"
+
+
+def test_median_stopping_works_for_a_random_sweep_too(repo):
+    repo.pipefile(early("random", "trials: 4\n          seed: 2", "{uniform: [0, 10]}"))
+    r = repo.pipe("run", "--json")
+    assert r.code == 0, str(r)
+    outcomes = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    xs = {n: t["inputs"]["x"] for n, t in shown(repo).items() if n}
+    # Each trial is judged against those before it (one runs at a time): stopped exactly
+    # when its x is above the median of the earlier trials' x.
+    order = [f"train[trial-{k}]" for k in range(1, 5)]
+    for k, name in enumerate(order):
+        before = sorted(xs[n] for n in order[:k])
+        if not before:
+            expect = "ran"
+        else:
+            mid = (before[(len(before) - 1) // 2] + before[len(before) // 2]) / 2
+            expect = "stopped" if xs[name] > mid else "ran"
+        assert outcomes[name] == expect, (name, xs, outcomes)
+
+
+def test_the_objective_metric_trials_never_write_names_what_they_wrote(repo):
+    text = bayes(trials=2, parallel=2).replace("metric: loss", "metric: accuracy")
+    repo.pipefile(text)
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    line = next(i for i, x in enumerate(text.splitlines(), 1) if x.strip().startswith("objective:"))
+    assert f"Pipefile:{line}:" in r.err
+    assert "the objective metric 'accuracy' of sweep 'train'" in r.err and "(they have: loss)" in r.err
+    assert "hint:" in r.err
+
+
+def test_median_stopping_judges_each_evaluation_step_after_the_delay(tmp_path):
+    """The rule itself, on stream files as trials write them: judged at steps >= delay that
+    are multiples of the interval, each once, however many points arrived between looks."""
+    import json
+
+    from pipefile import spec, stopping
+    from pipefile.expand import Group
+
+    e = spec.Expansion(
+        spec.EXPAND_SWEEP,
+        None,
+        search="grid",
+        objective_metric="loss",
+        objective_goal="minimize",
+        early_termination=("median_stopping", 2, 4),
+    )
+    tasks = ("t[trial-1]", "t[trial-2]", "t[trial-3]")
+    group = Group(
+        "t",
+        spec.EXPAND_SWEEP,
+        tasks,
+        ("trial-1", "trial-2", "trial-3"),
+        ((), (), ()),
+        {},
+        objective=("loss", "minimize"),
+        sweep=e,
+    )
+
+    def write(task, values):
+        with open(tmp_path / f"{task}.metrics.jsonl", "w") as f:
+            for step, v in enumerate(values):
+                f.write(json.dumps({"name": "loss", "value": v, "step": step}) + "\n")
+
+    write(tasks[0], [1.0] * 10)
+    write(tasks[1], [2.0] * 10)
+    judge = stopping.Stopping({"t": group})
+    # Worse than the median (1.5) from step 0, but judged only from step 4 on.
+    write(tasks[2], [9.0] * 4)
+    assert judge.why(tasks[2], str(tmp_path)) is None
+    write(tasks[2], [9.0] * 7)  # steps 4, 5, 6 arrived at once: step 4 is judged
+    why = judge.why(tasks[2], str(tmp_path))
+    assert why and "at step 4" in why and "(1.5)" in why
+    # A trial as good as the median is not stopped; nor is one alone.
+    write(tasks[2], [1.5] * 10)
+    assert stopping.Stopping({"t": group}).why(tasks[2], str(tmp_path)) is None
+    assert stopping.Stopping({"t": group}).why(tasks[0], str(tmp_path / "nothing")) is None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(pytest.main([__file__, "-q", "-n", "0", *sys.argv[1:]]))
