@@ -188,7 +188,7 @@ def test_a_no_op_run_makes_no_spec_methods_and_imports_no_tempfile(repo):
         "import pipefile.spec as s\n"
         "made = sorted(n for n, c in vars(s).items() if isinstance(c, type) and c.__module__ == s.__name__ "
         "and type(vars(c).get('__dataclass_fields__')) is dict)\n"
-        "print(repr((int(code or 0), made, sorted(m for m in ('tempfile', 'shutil', 'pathlib', 'urllib.parse', 'inspect', 'subprocess', 'getpass', 'click', 'statistics', 'pipefile.load.steps', 'pipefile.load.sections') if m in sys.modules))))"
+        "print(repr((int(code or 0), made, sorted(m for m in ('tempfile', 'shutil', 'pathlib', 'urllib.parse', 'inspect', 'subprocess', 'getpass', 'click', 'statistics', 'pickle', 'pipefile.load.steps', 'pipefile.load.sections') if m in sys.modules))))"
     )
     r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=repo.root)
     assert r.returncode == 0, r.stderr
