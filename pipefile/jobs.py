@@ -204,6 +204,7 @@ class JobRecorder:
         self._error: Optional[BaseException] = None
         self._cond = threading.Condition()
         self._db = threading.Lock()  # the writer and the run share one connection
+        self._series_before: Optional[bool] = None  # did any earlier job stream a series? (asked once)
         self._writer = threading.Thread(target=self._write_rows, name="job-writer", daemon=True)
         self._writer.start()
 
@@ -334,7 +335,10 @@ class JobRecorder:
             self.warnings.extend(f"step '{result.name}': {n}" for n in notes)
         elif decision is not None and decision.key is not None:
             with self._db:  # reads too: the writer thread may be inside a transaction on it
-                series = self.ws.jobs.series_of_key(result.name, decision.key.digest, before=self.job.id)
+                if self._series_before is None:  # (most histories have none: one query, not two per step)
+                    self._series_before = self.ws.jobs.any_series_before(self.job.id)
+                if self._series_before:
+                    series = self.ws.jobs.series_of_key(result.name, decision.key.digest, before=self.job.id)
         if not series:
             return
         with self._db:

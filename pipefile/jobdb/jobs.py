@@ -158,6 +158,11 @@ class JobStore(ArtifactIndex):
         )
 
     # --- reading ------------------------------------------------------------------------
+    def any_series_before(self, job_id: int) -> bool:
+        """Whether any job before `job_id` streamed a series (one step of the primary key):
+        where none did, a run's fresh steps need not look for the job that ran each of them."""
+        return self.db.execute("SELECT 1 FROM metric_points WHERE job_id<? LIMIT 1", (job_id,)).fetchone() is not None
+
     def series_of_key(self, step: str, key: str, before: int) -> dict:
         """{name: points} that `step` streamed in the newest earlier job that ran it with `key`."""
         row = self.db.execute(
