@@ -83,17 +83,26 @@ def _acceptable(kind: str, value: str) -> bool:
 
 def run(argv: list, values: dict) -> None:
     """What the group and the click command would do with these parsed values; exits."""
+    import gc
     import signal
 
-    from .guard import State, guard
+    # Importing the command's modules makes no garbage worth a collection: the cyclic GC's
+    # passes over the new modules' objects are ~1.5% of a no-op's start-up.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        from .console import UsageProblem
+        from .guard import State, guard
 
+        if argv[0] == "run":
+            from .run_action import run_command as command
+        else:
+            from .status_action import status_command as command
+    finally:
+        if enabled:
+            gc.enable()
     State.debug = False
     signal.signal(signal.SIGTERM, _sigterm)
-    if argv[0] == "run":
-        from .run_action import run_command as command
-    else:
-        from .status_action import status_command as command
-    from .console import UsageProblem
 
     try:
         guard(command)(**values)
