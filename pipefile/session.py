@@ -22,27 +22,28 @@ from __future__ import annotations
 import functools
 import os
 from dataclasses import field
-from typing import Iterable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod
-from . import spec, speccache, staging, stopping
+from . import spec, speccache
 from .digest import Hasher
 from .envs import EnvironmentSet
 from .envs import gpus as gpus_mod
-from .envs.usage import write_environments
 from .errors import PipefileError, raise_all
 from .executors.choice import RAY, ExecutorChoice
-from .executors.dry_run import DryRunExecutor
-from .executors.local import LocalExecutor
-from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .landing import link_errors
 from .lazyclass import dataclass
 from .outcomes import ExitCode, JobStatus, Outcome
 from .planner import Outside, Plan, Planner, left_on_remote
-from .scheduler import RunSummary, Scheduler
 from .workspace import Workspace
 from .workspace.lock import disk_errors
+
+if TYPE_CHECKING:
+    from .scheduler import RunSummary
+
+# What only a run needs (the executors, the scheduler, the job recorder, staging) is imported by
+# the methods that run: `pipe status` plans with this module and pays for none of it.
 
 
 def load(pipefile: Optional[str], params: Iterable[str] = (), keep: bool = False) -> graph_mod.Graph:
@@ -164,6 +165,9 @@ class Session:
         """Hold the workspace, undo what a killed run left, and put the artifact versions the
         steps read in place; probe_git=False for a served job (its deployment, not a git
         commit, says what code it runs)."""
+        from . import staging
+        from .jobs import GitProbe
+
         self.ws.lock.acquire(on_wait=on_wait)
         stale_runs = self.ws.stale_runs()
         if stale_runs and any(e.type == spec.ENV_DOCKER for e in self.graph.pipefile.environments.values()):
@@ -281,6 +285,12 @@ class Session:
 
     def run(self, events=None) -> RunRecord:
         """Run the plan `start` made; unless a dry run, record it as a job."""
+        from . import stopping
+        from .executors.dry_run import DryRunExecutor
+        from .executors.local import LocalExecutor
+        from .jobs import Fanout, JobRecorder, begin_job, job_status
+        from .scheduler import Scheduler
+
         req, plan = self.request, self._plan
         if plan is None:
             plan = self.start(req)
@@ -450,6 +460,8 @@ class Session:
     def _note_environments(self) -> None:
         """Write .pipe/environments.json: what this workspace's environments are now, so that
         `pipe envs prune` (from any workspace sharing the store) keeps them."""
+        from .envs.usage import write_environments
+
         out = {}
         for name, env in self.envs.made.items():
             try:
