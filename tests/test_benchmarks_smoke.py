@@ -58,3 +58,18 @@ def test_startup_times_commands_in_wall_and_cpu_time(tmp_path):
     wall = startup.time_commands({"pass": [sys.executable, "-c", "pass"]}, str(tmp_path), 2, cpu)
     assert len(wall["pass"]) == len(cpu["pass"]) == 2
     assert all(0 < c < 5 for c in cpu["pass"]) and all(w > 0 for w in wall["pass"])
+
+
+def test_cputime_times_pipe_and_make_full_runs_and_no_ops(tmp_path, capsys):
+    if not shutil.which("make"):
+        return
+    from benchmarks import cputime
+
+    assert (
+        cputime.main(
+            ["chain:3", "--pipe", f"this={sys.executable} -m pipefile", "--full-reps", "1", "--noop-reps", "1"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "| make |" in out and "| this |" in out
