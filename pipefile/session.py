@@ -285,10 +285,9 @@ class Session:
 
     def run(self, events=None) -> RunRecord:
         """Run the plan `start` made; unless a dry run, record it as a job."""
-        from . import stopping
         from .executors.dry_run import DryRunExecutor
-        from .executors.local import LocalExecutor
         from .jobs import Fanout, JobRecorder, begin_job, job_status
+        from .rebuilder import Verdict
         from .scheduler import Scheduler
 
         req, plan = self.request, self._plan
@@ -342,26 +341,12 @@ class Session:
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
-        if cluster is not None:
-            from .executors.ray import RayExecutor
-
-            make = functools.partial(RayExecutor, cluster=cluster)
+        if all(d.verdict == Verdict.FRESH for d in plan.decisions.values()):
+            # Every step is fresh (and a fresh step is never decided again): nothing will be run,
+            # restored or put back, so no executor is made (start-up of the most common run).
+            executor = self.executor = DryRunExecutor()
         else:
-            make = LocalExecutor
-        executor = self.executor = make(
-            self.ws,
-            self.hasher,
-            f"{job.id}-{job.uid}",
-            log_dir,
-            req.step_env,
-            self.fetcher,
-            leave,
-            environments=self.envs,
-            outputs={p: s for p, (s, _) in self.graph.producers.items()},
-        )
-        executor.stopping = stopping.for_graph(  # early termination of sweep trials
-            self.graph, plan.decisions, lambda task, key: self.ws.jobs.series_of_key(task, key, before=job.id)
-        )
+            executor = self.executor = self._executor(job, log_dir, leave, cluster, plan)
         if hasattr(events, "output"):  # a listener that shows what steps print (see executors/protocol.py)
             executor.follow_output(events)
         if self._cancel is not None:
@@ -391,6 +376,34 @@ class Session:
                 finally:
                     self.ws.jobs.finish(job.id, status)
         return self._record(summary, job, recorder.warnings)
+
+    def _executor(self, job, log_dir: str, leave: frozenset, cluster, plan: Plan):
+        """The executor that runs and restores this job's steps: the local one, or Ray's."""
+        from . import stopping
+        from .executors.local import LocalExecutor
+
+        req = self.request
+        if cluster is not None:
+            from .executors.ray import RayExecutor
+
+            make = functools.partial(RayExecutor, cluster=cluster)
+        else:
+            make = LocalExecutor
+        executor = make(
+            self.ws,
+            self.hasher,
+            f"{job.id}-{job.uid}",
+            log_dir,
+            req.step_env,
+            self.fetcher,
+            leave,
+            environments=self.envs,
+            outputs={p: s for p, (s, _) in self.graph.producers.items()},
+        )
+        executor.stopping = stopping.for_graph(  # early termination of sweep trials
+            self.graph, plan.decisions, lambda task, key: self.ws.jobs.series_of_key(task, key, before=job.id)
+        )
+        return executor
 
     def _ray_cluster(self, choice: ExecutorChoice):
         """The cluster and shared store `choice` names (a store named but not defined is an

@@ -188,15 +188,15 @@ def test_a_no_op_run_makes_no_spec_methods_and_imports_no_tempfile(repo):
         "import pipefile.spec as s\n"
         "made = sorted(n for n, c in vars(s).items() if isinstance(c, type) and c.__module__ == s.__name__ "
         "and type(vars(c).get('__dataclass_fields__')) is dict)\n"
-        "print(repr((int(code or 0), made, sorted(m for m in ('tempfile', 'shutil', 'pathlib', 'urllib.parse', 'inspect', 'subprocess', 'getpass', 'click', 'statistics', 'pickle', 'pipefile.load.steps', 'pipefile.load.sections') if m in sys.modules))))"
+        "print(repr((int(code or 0), made, sorted(m for m in ('tempfile', 'shutil', 'pathlib', 'urllib.parse', 'inspect', 'subprocess', 'getpass', 'click', 'statistics', 'pickle', 'pipefile.executors.local', 'pipefile.load.steps', 'pipefile.load.sections') if m in sys.modules))))"
     )
     r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=repo.root)
     assert r.returncode == 0, r.stderr
     code_, made, heavy = ast.literal_eval(r.stdout.splitlines()[-1])
     assert "2 fresh" in r.stderr and code_ == 0
-    # Made on the way: Resources (the default of a field of Component) and EnvSpec
-    # (the executor's own); the rest of the spec comes from the cache.
-    assert made == ["EnvSpec", "Resources"] and heavy == []
+    # Made on the way: Resources (the default of a field of Component); the rest of the spec comes
+    # from the cache, and a run whose steps are all fresh makes no executor (nor its EnvSpec).
+    assert made == ["Resources"] and heavy == []
 
 
 def test_a_class_without_a_doc_gets_dataclass_doc_without_a_signature_on_first_use(monkeypatch):
