@@ -7,7 +7,8 @@ only ordinary nodes. A task is named `STEP[LABEL]`:
     sweep    STEP[trial-K]          K from 1; trial K's inputs depend on (seed, K) alone,
                                     so raising `trials` adds trials and changes none
                                     (bayesian: proposed while the run goes, proposals.py)
-    foreach  STEP[NAME]             one per entry of the folder (matching `glob`), its name
+    foreach  STEP[NAME]             one per entry of the folder (matching `glob`), its name;
+             STEP[batch-K]          with batch_size: K from 1 over the entries sorted by name
 
 A task's inputs are the step's, with the expanded ones bound to its value (or item); each
 declared output path gets the task's entry below it: `build/model` -> `build/model/LABEL`,
@@ -22,7 +23,6 @@ Pure but for a foreach's listing of its folder (one scandir: names and kinds, no
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import itertools
 import os
 import random
@@ -30,8 +30,17 @@ from typing import Any, Mapping, Optional
 
 from . import spec, template
 from .errors import PipefileError, raise_all
+from .expand_map import (
+    VALUE_ITEM,
+    batch_folder,
+    foreach_items,
+    list_param_errors,
+    placeholder,
+    producer,
+    task_read,
+)
 from .lazyclass import dataclass
-from .spec import BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE, Binding
+from .spec import BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE, Binding
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,21 @@ class Group:
     max_parallel: int = 0  # how many of its tasks may run at once (0: as many as -j allows)
     search: str = ""  # a sweep's search method
     sweep: Any = None  # a sweep's spec.Expansion (a bayesian one proposes its trials from it)
+    # a foreach with batch_size: per task, ((name, workspace path), ...) of the items the
+    # session links into its batch folder (batch_folder(step, label)); () otherwise
+    batches: tuple = ()
+    error_threshold: int = 0  # a foreach's failed tasks tolerated (-1: any)
+    retries: int = 0  # a foreach's: times a failed task runs again
+    # A foreach's tasks its map record says are up to date (maps.py): no node is made for them.
+    # `probe` is one such task kept as a node: the session checks through its key that the
+    # record still holds (`settled_fp`, the fingerprint of the rest of the key).
+    settled: frozenset = frozenset()
+    probe: str = ""
+    settled_fp: str = ""
+    # A foreach over another step's output: that step. `pending`: its folder is not there yet,
+    # so the map is one placeholder node (named as the step) until the session has run it.
+    after: str = ""
+    pending: bool = False
 
     def task_metrics(self, label: str) -> list:
         """The metrics files of one task."""
@@ -60,23 +84,40 @@ def expanded(pf: spec.Pipefile) -> bool:
     return any(st.expand is not None for st in pf.steps.values())
 
 
-def expand(pf: spec.Pipefile, check_exists: bool = True) -> tuple[spec.Pipefile, dict]:
-    """(the Pipefile with each expanded step replaced by its tasks, {step name: Group})."""
+def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=None) -> tuple[spec.Pipefile, dict]:
+    """(the Pipefile with each expanded step replaced by its tasks, {step name: Group}).
+
+    settle(root, step, group) -> (settled labels, probe label, fingerprint): the tasks of a
+    foreach known to be up to date without a node each (maps.settle; None: every task a node).
+    `params`: every param's value (a foreach over a list param makes a task per value)."""
+    errors: list = list_param_errors(pf)
     if not expanded(pf):
+        raise_all(errors)
         return pf, {}
-    errors: list = []
     groups: dict = {}
     steps: dict = {}
     for st in pf.steps.values():
         if st.expand is None:
             steps[st.name] = st
             continue
-        group = _expand_step(pf, st, check_exists, errors)
+        group = _expand_step(pf, st, check_exists, errors, params or {})
         if group is None:
             continue
+        if group.pending:
+            groups[st.name] = group
+            steps[st.name] = placeholder(st, group.after)
+            continue
+        # (not inside a pipeline component, STEP/INNER: its group counts inner tasks by node)
+        mapped = group.kind == spec.EXPAND_FOREACH and not group.batches and "/" not in st.name
+        if settle is not None and mapped and not task_read(pf, st):
+            settled, probe, fp = settle(pf.root, st, group)
+            group = dataclasses.replace(group, settled=settled, probe=probe, settled_fp=fp)
         groups[st.name] = group
+        settled = group.settled
         for k, (label, values) in enumerate(zip(group.labels, group.values)):
-            task = _task(st, label, dict(values))
+            if settled and label in settled:
+                continue
+            task = _task(st, label, dict(values), group.batches[k] if group.batches else ())
             if group.search == "bayesian":  # a round's trials are proposed once the round before ends
                 task = dataclasses.replace(task, after=bayesian_after(group, k))
             steps[task.name] = task
@@ -123,13 +164,22 @@ def entry_path(outputs: Mapping[str, str], path: str, label: str) -> str:
     return path
 
 
-def _task(st: spec.Step, label: str, values: dict) -> spec.Step:
+def _task(st: spec.Step, label: str, values: dict, members: tuple = ()) -> spec.Step:
     inputs = dict(st.inputs)
     keep_types = st.expand.kind != spec.EXPAND_FOREACH
     for iname, value in values.items():
         old = inputs.get(iname)
         loc = old.loc if old is not None else st.expand.loc
-        if st.expand.kind == spec.EXPAND_FOREACH:
+        if members:
+            # A batch: the command gets its folder of links (made by the session before a run);
+            # the key reads each member file itself, so it holds exactly the batch's content
+            # (and `pipe status` needs no folder).
+            inputs[iname] = Binding(BIND_VALUE, loc, value=batch_folder(st.name, label))
+            for name, path in members:
+                inputs[f"{iname}/{name}"] = Binding(BIND_PATH, loc, path)
+        elif st.expand.kind == spec.EXPAND_FOREACH and value[1] == VALUE_ITEM:
+            inputs[iname] = Binding(BIND_VALUE, loc, value=value[0])
+        elif st.expand.kind == spec.EXPAND_FOREACH:
             inputs[iname] = Binding(BIND_PATH, loc, value[0], type=value[1])
         else:
             decl = st.input_decls.get(iname)
@@ -180,8 +230,10 @@ def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: lis
     return None
 
 
-def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list) -> Optional[Group]:
+def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list, params) -> Optional[Group]:
     e = st.expand
+    batches: tuple = ()
+    after = ""
     if e.kind == spec.EXPAND_MATRIX:
         combos = matrix_combinations(e)
         labels = [label_of(c) for c in combos]
@@ -189,11 +241,29 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         combos = sweep_trials(e)
         labels = [f"trial-{k}" for k in range(1, len(combos) + 1)]
     else:
-        items = _foreach_items(pf, st, check_exists, errors)
+        after = producer(pf, st)
+        items = foreach_items(pf, st, check_exists, errors, params)
         if items is None:
+            if after and not errors:  # its folder is made by a step that has not run yet
+                outputs = {o.name: o.path for o in st.outputs.values()}
+                return Group(st.name, e.kind, (st.name,), (), (), outputs, loc=e.loc, after=after, pending=True)
             return None
-        combos = [((e.over, item),) for item in items]
-        labels = [os.path.basename(path) for path, _kind in items]
+        if e.batch_size:
+            # Batch K holds the K-th run of batch_size names in sorted order: a name added at
+            # the end changes only the last batch (or makes a new one).
+            batches = tuple(
+                tuple((os.path.basename(p), p) for p, _kind in items[i : i + e.batch_size])
+                for i in range(0, len(items), e.batch_size)
+            )
+            labels = [f"batch-{k}" for k in range(1, len(batches) + 1)]
+            combos = [((e.over, (batch_folder(st.name, x), spec.URI_FOLDER)),) for x in labels]
+        else:
+            combos = [((e.over, item),) for item in items]
+            if items and items[0][1] == VALUE_ITEM:  # a list param's values
+                labels = [_label_value(v) for v, _kind in items]
+            else:
+                cut = len(items[0][0]) - len(items[0][0].rsplit("/", 1)[-1]) if items else 0  # (all in one folder)
+                labels = [path[cut:] for path, _kind in items]
     if len(set(labels)) != len(labels):
         dup = next(x for x in labels if labels.count(x) > 1)
         errors.append(
@@ -216,6 +286,10 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         e.max_parallel,
         e.search,
         e if e.kind == spec.EXPAND_SWEEP else None,
+        batches=batches,
+        error_threshold=e.error_threshold,
+        retries=e.map_retries,
+        after=after,
     )
 
 
@@ -300,65 +374,12 @@ def _draw(rng: random.Random, kind: str, vs: tuple):
     return float(f"{rng.uniform(vs[0], vs[1]):.6g}")  # (6 digits: a readable, stable value)
 
 
-def _foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list) -> Optional[list]:
-    """[(workspace path, uri_file or uri_folder)] of the entries of the mapped folder, by name."""
-    e = st.expand
-    b = st.inputs[e.over]
-    if b.kind == BIND_ASSET:
-        folder = pf.assets[b.ref].path
-    elif b.kind == BIND_PATH:
-        folder = b.ref
-    else:
-        errors.append(
-            PipefileError(
-                f"foreach of step '{st.name}' maps over {b.describe()}, whose items are known only after it runs",
-                e.loc,
-                "map over a source folder (a path or an asset); mapping over a step's output is not supported yet",
-            )
-        )
-        return None
-    ap = os.path.join(pf.root, folder)
-    try:
-        entries = sorted(
-            (d.name, d.is_dir())
-            for d in os.scandir(ap)
-            if not d.name.startswith(".") and fnmatch.fnmatch(d.name, e.glob)
-        )
-    except NotADirectoryError:
-        errors.append(
-            PipefileError(
-                f"foreach of step '{st.name}' maps over '{folder}', which is a file",
-                b.loc,
-                "foreach maps over the items of a folder: bind the input to a folder",
-            )
-        )
-        return None
-    except FileNotFoundError:
-        if check_exists:
-            errors.append(
-                PipefileError(
-                    f"foreach of step '{st.name}' maps over '{folder}', which does not exist",
-                    b.loc,
-                    "create the folder, or fix the path",
-                )
-            )
-        return None if check_exists else []
-    if not entries and check_exists:
-        errors.append(
-            PipefileError(
-                f"foreach of step '{st.name}' finds nothing to map over in '{folder}' (glob '{e.glob}')",
-                e.loc,
-                "add items to the folder, or change glob:",
-            )
-        )
-        return None
-    return [(f"{folder}/{n}", spec.URI_FOLDER if is_dir else spec.URI_FILE) for n, is_dir in entries]
-
-
 def stale_entries(root: str, groups: Mapping[str, Group]) -> list:
     """Workspace paths of entries in gathered folders whose task is gone."""
     out = []
     for g in groups.values():
+        if g.pending:
+            continue  # (its items are not known yet)
         labels = set(g.labels)
         for folder in g.outputs.values():
             try:

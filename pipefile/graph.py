@@ -14,6 +14,7 @@ import bisect
 import dataclasses
 import functools
 import os
+import posixpath
 import shlex
 from dataclasses import field
 from typing import Any, Iterable, Mapping, Optional
@@ -58,7 +59,7 @@ class Node:
         return _reads(self.inputs, self.step.code)
 
 
-def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None, root: str = ""):
+def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = None, root: str = "", input_paths=None):
     """The step's command with every `${{...}}` replaced.
 
     `output_paths` maps output names to the paths the command should write to
@@ -66,14 +67,19 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
     A string command is shell-quoted; an argv list is not. An imported Azure ML step
     (`spec.RENDER_AZUREML`) is plain text substitution with Python's `str()` of values;
     it runs outside the workspace, so `root` (given when it runs, never for the key) makes
-    its paths absolute.
+    its paths absolute. `input_paths` replaces the paths of some inputs (keys.py's roles). A
+    step with a `workdir` (a Pipefile used as a component) runs there: paths relative to it.
     """
     graph_params = node.params
     outputs = output_paths or {n: o.path for n, o in node.outputs.items()}
     azure = node.step.render == spec.RENDER_AZUREML
     fmt = str if azure else template.format_value
 
+    workdir = node.step.workdir
+
     def place(path: str) -> str:
+        if workdir and not root and not os.path.isabs(path) and not path.startswith("@"):
+            return posixpath.relpath(path, workdir)
         return os.path.join(root, path) if root and not os.path.isabs(path) else path
 
     def lookup(ref: template.Ref):
@@ -81,6 +87,8 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
             inp = node.inputs.get(ref.name)
             if inp is None or inp.kind == IN_NONE:
                 return None
+            if input_paths and ref.name in input_paths:
+                return input_paths[ref.name]
             return place(inp.path) if inp.kind == IN_PATH else fmt(inp.value)
         if ref.scope == "outputs":
             return place(outputs[ref.name])
@@ -118,6 +126,8 @@ class Graph:
     proposed: set = field(default_factory=set)
     proposing: dict = field(default_factory=dict)  # proposals.py's state per sweep, while proposing
     followed: set = field(default_factory=set)  # tasks that others run after (Step.after)
+    # Builds this graph again (a map's folders listed again; every task a node): maps.py.
+    full: Any = None
 
     @functools.cached_property
     def _sorted_outputs(self) -> list:
@@ -161,6 +171,8 @@ class Graph:
             norm = os.path.normpath(os.path.join(self.here, t)).replace("\\", "/")
             group = next((g for g in self.groups.values() if norm in g.outputs.values()), None)
         if group is not None:
+            if group.settled:  # (settled tasks have no node: up to date, nothing to select)
+                return [x for x in group.tasks if x in self.nodes]
             return list(group.tasks)
         name = self.resolve_target(t)
         return [name] if name is not None else []
@@ -233,13 +245,19 @@ def _producer_of(path: str, producers: dict, sorted_outputs: list) -> list:
 
 
 def build(
-    pf: spec.Pipefile, params: Mapping[str, Any], check_exists: bool = True, artifacts: Optional[Mapping] = None
+    pf: spec.Pipefile,
+    params: Mapping[str, Any],
+    check_exists: bool = True,
+    artifacts: Optional[Mapping] = None,
+    settle=None,
 ) -> Graph:
     """`artifacts` maps each artifact binding, (name, version as written), to the
-    ResolvedArtifact it reads; the caller resolves them (the graph reads no database)."""
+    ResolvedArtifact it reads; the caller resolves them (the graph reads no database).
+    `settle`: see expand.expand (a foreach's tasks known up to date get no node)."""
     from . import expand
 
-    pf, groups = expand.expand(pf, check_exists)
+    pf, groups = expand.expand(pf, check_exists, settle, params)
+    groups.update(_nest_groups(pf, expand.Group))
     artifacts = dict(artifacts or {})
     # A bound version's content is known from the job database: it need not be in place yet.
     bound = {a.path: a.kind for a in artifacts.values()}
@@ -370,6 +388,18 @@ def build(
         proposed=proposed,
         followed=followed,
     )
+
+
+def _nest_groups(pf: spec.Pipefile, group) -> dict:
+    """Each pipeline step (`Step.nest` and the pipelines around it) as a group of its inner
+    tasks, deepest first: a task shows under its outermost pipeline step."""
+    levels: dict = {}
+    for st in pf.steps.values():
+        parts = st.nest.split("/") if st.nest else []
+        for i in range(len(parts)):
+            levels.setdefault("/".join(parts[: i + 1]), []).append(st.name)
+    order = sorted(levels, key=lambda n: -n.count("/"))
+    return {n: group(n, "pipeline", tuple(levels[n]), tuple(levels[n]), (), {}) for n in order}
 
 
 def source_errors(graph: Graph) -> list:

@@ -25,6 +25,8 @@ from .graph import Node, render_command  # noqa: F401 - render_command: used fro
 from .lazyclass import dataclass
 from .spec import KEY_GPU_MODEL
 
+NESTED_DIR = ".pipe/nested"  # (load/flatten.py: where inner outputs without a path land)
+
 KEY_VERSION = 1
 LOCAL_ENV_IDENTITY = "local"
 
@@ -93,6 +95,32 @@ def key_manifest(
     return m
 
 
+def _roles(node: Node) -> tuple:
+    """For an inner step of a pipeline used as a step: the paths its key names by their role
+    rather than where they are (so the same pipeline used twice with the same inputs shares
+    its inner steps' keys): every output (`@outputs.NAME`), and each input that reads another
+    inner step's output (`@inputs.NAME`; its content stays in the key). ({}, {}) otherwise."""
+    if not node.step.nest:
+        return {}, {}
+    roles: dict = {}
+    for n, inp in node.inputs.items():
+        if inp.kind == IN_PATH and (n in node.step.inner_reads or inp.path.startswith(NESTED_DIR + "/")):
+            roles[n] = f"@inputs.{n}"
+    return roles, {n: f"@outputs.{n}" for n in node.outputs}
+
+
+def _keyed(node: Node, m: dict) -> dict:
+    """What the digest is taken of: the manifest, with an inner step's paths named by their
+    role. The manifest itself keeps the real paths (what readers of a record want)."""
+    in_roles, out_roles = _roles(node)
+    if not out_roles:
+        return m
+    cmd = render_command(node, out_roles, input_paths=in_roles)
+    ins = {n: {**v, "path": in_roles[n]} if n in in_roles else v for n, v in m["inputs"].items()}
+    outs = {n: {**v, "path": out_roles[n]} for n, v in m["outputs"].items()}
+    return {**m, "command": list(cmd) if isinstance(cmd, list) else cmd, "inputs": ins, "outputs": outs}
+
+
 def step_key(
     node: Node,
     inputs: Mapping[str, PathDigest],
@@ -100,4 +128,4 @@ def step_key(
     gpu_model: Optional[str] = None,
 ) -> StepKey:
     m = key_manifest(node, inputs, env_identity, gpu_model)
-    return StepKey(hash_json(m), m)
+    return StepKey(hash_json(_keyed(node, m)), m)

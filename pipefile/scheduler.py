@@ -37,6 +37,7 @@ from .errors import PipefileError
 from .executors.protocol import Executor
 from .graph import Graph, Node
 from .lazyclass import dataclass
+from .mapruns import MapPolicy
 from .outcomes import Outcome, StepResult
 from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
@@ -71,10 +72,11 @@ class RunSummary:
     interrupted: bool = False
     seconds: float = 0.0
     errors: list = field(default_factory=list)
+    settled: tuple = ()  # tasks of maps up to date without a node (maps.py): fresh, not in `results`
 
     @property
     def failed(self) -> list:
-        return [r for r in self.results.values() if r.outcome == Outcome.FAILED]
+        return [r for r in self.results.values() if r.outcome == Outcome.FAILED and not r.tolerated]
 
     @property
     def status(self) -> str:
@@ -200,6 +202,10 @@ class Scheduler:
         ready: list = []
         running: dict = {}  # future -> (name, decision, (cpu, memory, GPU lease, limited group or None))
         in_group: dict = {}  # expanded step with max_parallel -> how many of its tasks run now
+        # Two tasks of one key (a pipeline used twice): one runs, the other waits and restores.
+        keyed: dict = {}  # key of a task run in this job -> its name
+        twins: dict = {}  # key -> tasks waiting for it
+        again: set = set()  # tasks decided once more after their twin ran (never held again)
         used_cpu, used_mem = 0.0, 0
         stop = False
         interrupted = False
@@ -210,6 +216,7 @@ class Scheduler:
         left: dict = {}  # step -> _Left: its outputs stayed on the remote
 
         watch = OverwriteWatch(self, results, decisions)
+        maps = MapPolicy(self.graph)  # a foreach's retries and error_threshold
 
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
             nonlocal fell_back
@@ -217,7 +224,7 @@ class Scheduler:
                 fell_back = True
             if result.outcome == Outcome.LEFT_ON_REMOTE:
                 left[name] = _Left()
-            result = watch.finished(name, result, decision)
+            result = maps.after(watch.finished(name, result, decision))
             results[name] = result
             self.events.finished(result, decision)
             if result.outcome in (Outcome.RAN, Outcome.RESTORED) or (
@@ -226,6 +233,8 @@ class Scheduler:
                 self._record(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
+            elif result.tolerated:
+                upstream[name] = Upstream({}, True)  # readers of the gathered folder go on without it
             elif result.outcome == Outcome.STOPPED or (
                 result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and name in self.graph.followed
             ):
@@ -243,7 +252,7 @@ class Scheduler:
             after = self.graph.nodes[name].step.after  # (run after, not read: not a failure of its own)
             for d in self.graph.nodes[name].deps:
                 r = results.get(d)
-                if r is not None and not r.ok and d not in after:
+                if r is not None and not r.ok and not r.tolerated and d not in after:
                     return d
             return None
 
@@ -284,7 +293,13 @@ class Scheduler:
                     instead[name] = result  # the cache failed us: run it (when it fits)
                     heapq.heappush(ready, (pos[name], name))
                 return
+            if result.outcome == Outcome.FAILED and not interrupted and not stop and maps.retry(result):
+                instead[name] = dataclasses.replace(result, notes=[])  # runs again, as decided
+                heapq.heappush(ready, (pos[name], name))
+                return
             first = instead.pop(name, None)
+            if first is not None and first.outcome == Outcome.FAILED:
+                first = None  # a retry of a foreach task (MapPolicy notes its tries)
             if first is not None:
                 result = dataclasses.replace(
                     result,
@@ -338,6 +353,17 @@ class Scheduler:
                         done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
                         continue
                     runs = name in instead or d.verdict != Verdict.RESTORE
+                    key = d.key.digest if runs and d.key and not self.dry_run and name not in instead else None
+                    if key in keyed and not self.graph.nodes[name].step.always_run and name not in again:
+                        first = results.get(keyed[key])
+                        if first is None:  # still running: restored from its run when it ends
+                            twins.setdefault(key, []).append(name)
+                            continue
+                        if first.outcome == Outcome.RAN:  # ran already: decided again (restore)
+                            again.add(name)
+                            decisions[name] = self.planner.decide(name, upstream)
+                            heapq.heappush(ready, (pos[name], name))
+                            continue
                     cpu, mem, gpus = self._cost(name, runs)
                     group = self._limited_group(name) if runs else None
                     if (
@@ -375,6 +401,8 @@ class Scheduler:
 
                         pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
                     brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
+                    if key is not None:
+                        keyed[key] = name
                     fut = pool.submit(self._task, node, d, runs, lease if self.gpus else None, brought)
                     running[fut] = (name, d, (cpu, mem, lease, group))
                 for item in blocked:
@@ -388,8 +416,13 @@ class Scheduler:
                     if group is not None:
                         in_group[group.name] -= 1
                     arrived(name, d, fut)
-                    if name in results and results[name].outcome == Outcome.FAILED and not self.keep_going:
-                        stop = True
+                    key = d.key.digest if d.key is not None else None
+                    for twin in twins.pop(key, ()) if keyed.get(key) == name else ():
+                        again.add(twin)
+                        decisions[twin] = self.planner.decide(twin, upstream)
+                        heapq.heappush(ready, (pos[twin], twin))
+                    if name in results and not self.keep_going and results[name].outcome == Outcome.FAILED:
+                        stop = stop or not results[name].tolerated
                 if watch.blamed and not self.keep_going:
                     stop = True
             if not fell_back:
@@ -438,6 +471,7 @@ class Scheduler:
                 why = "interrupted" if interrupted else "the run stopped after a failure (use --keep-going to go on)"
                 results[n] = StepResult(name=n, outcome=Outcome.SKIPPED, error=why)
                 self.events.finished(results[n], decisions.get(n))  # the job records every selected step
+        maps.untolerated(results)
         ordered = {n: results[n] for n in names}
         return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
 

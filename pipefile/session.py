@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from dataclasses import field
 from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional
 
@@ -34,22 +35,31 @@ from .errors import PipefileError, raise_all
 from .executors.choice import RAY, ExecutorChoice
 from .landing import link_errors
 from .lazyclass import dataclass
+from .maps import settled_folders
 from .outcomes import ExitCode, JobStatus, Outcome
 from .planner import Outside, Plan, Planner, left_on_remote
 from .workspace import Workspace
 from .workspace.lock import disk_errors
 
 if TYPE_CHECKING:
-    from .scheduler import RunSummary
+    from .scheduler import RunSummary, Scheduler
 
 # What only a run needs (the executors, the scheduler, the job recorder, staging) is imported by
 # the methods that run: `pipe status` plans with this module and pays for none of it.
 
 
-def load(pipefile: Optional[str], params: Iterable[str] = (), keep: bool = False) -> graph_mod.Graph:
+def load(
+    pipefile: Optional[str], params: Iterable[str] = (), keep: bool = False, settle: bool = False
+) -> graph_mod.Graph:
     """The graph of the Pipefile at `pipefile` (default: found from here), its artifact
-    bindings resolved in its workspace. keep=True (a run) writes the spec cache."""
-    return speccache.load_graph(pipefile, params, artifacts=artifacts_mod.resolve_artifacts, keep=keep)
+    bindings resolved in its workspace. keep=True (a run) writes the spec cache. settle=True:
+    a foreach's tasks its map record says are up to date get no node (maps.py; not when one
+    task is a target or forced: those need their nodes)."""
+    from . import maps
+
+    return speccache.load_graph(
+        pipefile, params, artifacts=artifacts_mod.resolve_artifacts, keep=keep, settle=maps.settle if settle else None
+    )
 
 
 def load_deployed(path: str, values: dict, pinned: dict, workspace: Workspace) -> graph_mod.Graph:
@@ -136,7 +146,7 @@ class Session:
             self.remote = Remote(remote)
             self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
         self.ws = workspace or Workspace(self.root, create=writable)
-        self.cache = self.ws.state.stat_cache()
+        self.cache = self.ws.state.stat_cache(skip=settled_folders(graph))  # (a map's: maps.py)
         self.hasher = Hasher(self.root, self.cache)
         self.envs = EnvironmentSet(graph.pipefile, self.hasher, self.ws.store_root)
         self.gpu_override = gpus
@@ -149,6 +159,8 @@ class Session:
         self._records = None
         self._cancel = None
         self._git = None  # a GitProbe, started by lock()
+        self._started_ns = None  # when the first plan began (maps.update)
+        self._second = False  # the plan runs the makers of maps' folders; the maps come after
 
     def _remote_failed(self, e) -> None:
         self.remote_problems.append(e)
@@ -190,6 +202,10 @@ class Session:
 
         for rel in stale_entries(self.root, self.graph.groups):
             artifacts_mod.remove_read_only(os.path.join(self.root, rel))
+        from .expand_map import BATCH_ROOT
+        from .mapruns import link_batches
+
+        link_batches(self.root, self.graph.groups, BATCH_ROOT)  # the folders batch tasks read
 
     # --- gather the outside ----------------------------------------------------------------
     def gather(self, targets: Iterable[str] = (), say=None, fetch: bool = True, strict: bool = True) -> Outside:
@@ -248,7 +264,10 @@ class Session:
         if self.outside is None:
             self.gather(targets, strict=False)
         if self._records is None:
-            self._records = self.ws.state.steps()
+            settled = any(g.settled for g in self.graph.groups.values())
+            self._records = self.ws.state.steps(list(self.graph.nodes) if settled else None)
+        if self._started_ns is None:
+            self._started_ns = time.time_ns()  # (before anything is hashed: see maps.update)
         planner = self._planner = Planner(
             self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced, self.outside
         )
@@ -256,6 +275,16 @@ class Session:
         while planner.wanted:
             self._ask_remote(planner)
             plan = planner.plan(targets)
+        if any(g.settled for g in self.graph.groups.values()):
+            from . import maps
+
+            if not maps.verify(self.graph, plan):
+                # What a map's settled tasks share changed: each gets its node, and is planned.
+                for folder in settled_folders(self.graph):
+                    self.cache.load_under(folder)
+                self.graph = self.graph.full()
+                self._records = None
+                return self.plan(targets, forced)
         return plan
 
     def _ask_remote(self, planner: Planner) -> None:
@@ -281,6 +310,15 @@ class Session:
             self.lock(on_wait=on_wait, probe_git=probe_git)
         self.gather(request.targets, say=say, fetch=not request.dry_run)
         self._plan = self.plan(request.targets, request.forced)
+        if self.graph.groups and not request.dry_run:
+            from .maps import makers_first
+
+            first = makers_first(self.graph, self._plan)
+            if first:
+                # A map over a folder that a step must make first: that step (with what it
+                # needs) runs, then the map is expanded from the folder (`_then_the_maps`).
+                self._second = True
+                self._plan = self.plan(first, request.forced)
         return self._plan
 
     def run(self, events=None) -> RunRecord:
@@ -341,9 +379,10 @@ class Session:
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
-        if all(d.verdict == Verdict.FRESH for d in plan.decisions.values()):
-            # Every step is fresh (and a fresh step is never decided again): nothing will be run,
-            # restored or put back, so no executor is made (start-up of the most common run).
+        if not self._second and all(d.verdict == Verdict.FRESH for d in plan.decisions.values()):
+            # Every step is fresh (a fresh step is never decided again, and no map's folder is
+            # waited for): nothing will be run, restored or put back, so no executor is made
+            # (start-up of the most common run).
             executor = self.executor = DryRunExecutor()
         else:
             executor = self.executor = self._executor(job, log_dir, leave, cluster, plan)
@@ -366,7 +405,11 @@ class Session:
         status = JobStatus.INTERRUPTED
         try:
             summary = sched.execute(plan)
+            if self._second and not summary.failed and not summary.interrupted:
+                status = JobStatus.FAILED  # (a map's folder that cannot be mapped: a located error)
+                summary = self._then_the_maps(summary, sched, recorder)
             status = job_status(summary)
+            self._record_maps(summary)
         finally:
             try:
                 executor.close()
@@ -405,6 +448,38 @@ class Session:
         )
         return executor
 
+    def _then_the_maps(self, first: RunSummary, sched: Scheduler, recorder) -> RunSummary:
+        """After the makers of maps' folders ran: the graph again, with those folders listed,
+        and the rest of the request planned and run in the same job."""
+        from .scheduler import RunSummary
+        from .staging import Landings
+
+        self._second = False
+        self.graph = self.graph.full(settled=True)
+        self._records = None
+        self._remove_stale_entries()  # (entries of items the maker no longer makes)
+        plan = self.plan(self.request.targets, self.request.forced)
+        plan = Plan({n: d for n, d in plan.decisions.items() if n not in first.results})
+        recorder.graph = self.graph
+        outputs = {p: s for p, (s, _) in self.graph.producers.items()}
+        self.executor.landings = Landings(self.root, outputs, self.ws.store_root)
+        sched.graph = self.graph
+        sched.planner = _Redecider(self)
+        then = sched.execute(plan)
+        return RunSummary(
+            {**first.results, **then.results},
+            {**first.decisions, **then.decisions},
+            then.interrupted,
+            first.seconds + then.seconds,
+            first.errors + then.errors,
+        )
+
+    def _record_maps(self, summary: RunSummary) -> None:
+        if self.graph.groups and not summary.interrupted:
+            from . import maps
+
+            maps.update(self.root, self.graph, summary, self._started_ns or time.time_ns())
+
     def _ray_cluster(self, choice: ExecutorChoice):
         """The cluster and shared store `choice` names (a store named but not defined is an
         error now; nothing is contacted until a step must run)."""
@@ -425,6 +500,10 @@ class Session:
         raise_all(link_errors(pf, self.graph.producers, self.graph.nodes, forbidden=[store]))
 
     def _record(self, summary: RunSummary, job, warnings=()) -> RunRecord:
+        if self.graph.full is not None:
+            from .maps import settled_tasks
+
+            summary.settled = settled_tasks(self.graph, summary.decisions)
         return RunRecord(
             summary,
             job,

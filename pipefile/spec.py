@@ -25,6 +25,8 @@ BOOLEAN = "boolean"
 
 PATH_TYPES = (URI_FILE, URI_FOLDER)
 VALUE_TYPES = (NUMBER, INTEGER, STRING, BOOLEAN)
+LIST = "list"  # a param's only: values a foreach maps over, one task each
+PARAM_TYPES = VALUE_TYPES + (LIST,)
 INPUT_TYPES = PATH_TYPES + VALUE_TYPES
 OUTPUT_TYPES = PATH_TYPES
 
@@ -50,7 +52,9 @@ MISSING: Any = _Missing()
 
 
 def type_of_value(value: Any) -> str:
-    """The port type a YAML scalar naturally has."""
+    """The port type a YAML scalar naturally has (a list: a list param's)."""
+    if isinstance(value, (list, tuple)):
+        return LIST
     if isinstance(value, bool):
         return BOOLEAN
     if isinstance(value, int):
@@ -70,6 +74,8 @@ def value_fits(value: Any, typ: str) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if typ == STRING:
         return isinstance(value, str)
+    if typ == LIST:
+        return isinstance(value, (list, tuple)) and all(isinstance(x, (bool, int, float, str)) for x in value)
     return False
 
 
@@ -232,6 +238,7 @@ BIND_PATH = "path"  # a plain repo path: a file or folder dependency
 BIND_VALUE = "value"  # a literal number, string or boolean
 BIND_NONE = "none"  # explicitly no value (an optional input left empty)
 BIND_ARTIFACT = "artifact"  # ${{artifacts.model}} (latest) or ${{artifacts.model:3}}
+BIND_PARENT = "parent"  # ${{parent.inputs.X}} inside a pipeline component (replaced when it is used)
 
 
 @dataclass(frozen=True)
@@ -297,6 +304,11 @@ class Expansion:
     # foreach: the input mapped over, and which of its folder's files are items
     over: str = ""
     glob: str = "*"
+    # foreach, as in Azure's parallel job: files per task (0: one task per item), how many
+    # failed items the step tolerates (-1: any), times a failed task runs again
+    batch_size: int = 0
+    error_threshold: int = 0
+    map_retries: int = 0
     # sweep: search method, trial count, seed, ((input, distribution, (args...)), ...)
     search: str = ""
     trials: int = 0
@@ -350,6 +362,44 @@ class Step:
     # node that died); None: the default (1). Never for a non-zero exit of the command.
     retries: Optional[int] = None
     timeout: Optional[float] = None  # seconds; a step still running then is stopped and fails
+    # An inner step of a pipeline used as a step (`STEP/INNER`): the pipeline step it is
+    # directly inside ("train", "train/sub"); "" for a step of the Pipefile itself.
+    nest: str = ""
+    inner_reads: tuple = ()  # names of its inputs that read another inner step's output
+    # where its command runs, relative to the workspace ("" = the workspace): the folder of
+    # a Pipefile used as a component, so its relative paths mean what they mean there
+    workdir: str = ""
+
+
+@dataclass(frozen=True)
+class PipelineComponent:
+    """A pipeline used as a component: `type: pipeline` under `components:`, or another
+    Pipefile (`component: ./train/Pipefile`). Its inner steps' outputs have no path (""):
+    each use places them (see load/flatten.py)."""
+
+    name: str
+    inputs: Mapping[str, InputDecl]
+    outputs: Mapping[str, OutputDecl]
+    steps: Mapping[str, Any]  # inner name -> Step, or PipelineUse for a pipeline inside it
+    binds: Mapping[str, tuple]  # its output -> (inner step, that step's output) writing it
+    loc: SourceLoc = SourceLoc("")
+    description: str = ""
+    source: str = ""  # a Pipefile used as a component: its absolute path
+
+
+@dataclass(frozen=True)
+class PipelineUse:
+    """A step that uses a pipeline component: it stands for the pipeline's inner steps,
+    named `STEP/INNER` once flattened."""
+
+    name: str
+    pipeline: PipelineComponent
+    inputs: Mapping[str, Binding]  # bindings of the pipeline's inputs
+    outputs: Mapping[str, StepOutput]  # the outputs it gives a workspace path (others: store only)
+    loc: SourceLoc = SourceLoc("")
+    description: str = ""
+    # inner: its outputs bound to the enclosing pipeline's outputs (output -> parent output)
+    binds: Mapping[str, str] = field(default_factory=dict)
 
 
 # Rendering modes of a step (Step.render).
@@ -389,6 +439,9 @@ class Pipefile:
     # (absolute path, digest) of the other files it was read from (an imported pipeline's
     # components, environments, data definitions): the spec cache checks them
     sources: tuple = ()
+    # Steps that use a pipeline component, by full name ("train", "train/sub"): their inner
+    # steps are in `steps`, flattened (`pipe dag` and `pipe status` group them again).
+    pipelines: Mapping[str, PipelineUse] = field(default_factory=dict)
 
     @property
     def display_path(self) -> str:

@@ -27,7 +27,8 @@ from .errors import raise_all
 from .lazyclass import dataclass
 from .load.pymodule import is_module_ref
 
-_SPEC_CACHE_VERSION = 4  # 4: Step.render, always_run, timeout; Pipefile.keep_going, sources
+# 4: Step.render, always_run, timeout; Pipefile.keep_going, sources; 5: Step.nest, workdir, Pipefile.pipelines
+_SPEC_CACHE_VERSION = 5
 # The modules whose code decides what a Pipefile loads as (and every module of load/).
 _LOADER_SOURCES = (
     "spec.py",
@@ -38,6 +39,7 @@ _LOADER_SOURCES = (
     "bindings.py",
     "landing.py",
     "expand.py",
+    "expand_map.py",
 )
 
 
@@ -69,6 +71,7 @@ def load_graph(
     values: Optional[dict] = None,
     artifacts: Optional[ArtifactResolver] = None,
     keep: bool = False,
+    settle=None,
 ) -> graph_mod.Graph:
     """Load, validate and build the graph, reporting every problem found in one go.
 
@@ -76,7 +79,7 @@ def load_graph(
     which never uses the cache). `values`: typed param values (the server's, already
     checked) instead of `params` text. `artifacts` resolves the Pipefile's artifact
     bindings (without one, a binding is an error of the graph). keep=True writes what was
-    parsed to the cache."""
+    parsed to the cache. `settle`: see expand.expand."""
     path = pipefile_path or loader.find_pipefile(cwd)
     # Loading allocates tens of thousands of objects that all live on: the cyclic GC
     # would walk them again and again for nothing, so it waits until they are built.
@@ -86,7 +89,7 @@ def load_graph(
         gc.disable()
     loaded = _Loaded()
     try:
-        _load(path, params, freeze, values, artifacts, loaded)
+        _load(path, params, freeze, values, artifacts, loaded, settle)
         if loaded.graph is not None and freeze:
             # The spec and graph live as long as the process: keep the GC from walking
             # them while the plan and the run allocate (it made large pipelines quadratic).
@@ -102,6 +105,12 @@ def load_graph(
     here = os.path.relpath(os.path.abspath(cwd), os.path.dirname(os.path.abspath(path)))
     if here != "." and not here.startswith(".."):  # started in a folder below the workspace
         loaded.graph.here = here
+    if loaded.graph.groups:
+        # Built again: with every task of a map (a settled one's record no longer holds), or
+        # once a map's folder has been made (settled=True: settling as this load did).
+        loaded.graph.full = lambda settled=False: load_graph(
+            pipefile_path, params, cwd, freeze, values, artifacts, settle=settle if settled else None
+        )
     return loaded.graph
 
 
@@ -113,7 +122,13 @@ class _Loaded:
 
 
 def _load(
-    path: str, params, freeze: bool, values: Optional[dict], resolve: Optional[ArtifactResolver], out: _Loaded
+    path: str,
+    params,
+    freeze: bool,
+    values: Optional[dict],
+    resolve: Optional[ArtifactResolver],
+    out: _Loaded,
+    settle=None,
 ) -> None:
     # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
     data = loader.read_bytes(path) if freeze else None
@@ -142,7 +157,7 @@ def _load(
     if sig is not None and built is not None and built[0] == sig and not graph_mod.source_errors(built[1]):
         out.graph = built[1]
         return
-    out.graph = graph_mod.build(pf, values, artifacts=artifacts)
+    out.graph = graph_mod.build(pf, values, artifacts=artifacts, settle=settle if mapped else None)
     if sig is not None:
         out.keep = (key, pf, (sig, out.graph))
 

@@ -16,7 +16,7 @@ from typing import Callable, Optional, Union
 from . import lazyre, shellquote
 from .lazyclass import dataclass
 
-SCOPES = ("inputs", "outputs", "params", "assets", "steps", "artifacts")
+SCOPES = ("inputs", "outputs", "params", "assets", "steps", "artifacts", "parent")
 _NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"
 _EXPR = lazyre.Pattern(r"\$\{\{(.*?)\}\}", re.S)
 _REF_FORMS = {
@@ -28,6 +28,8 @@ _REF_FORMS = {
     "steps": lazyre.Pattern(rf"steps\.({_NAME}(?:\[[^\]]*\]|\.best)?)\.outputs\.({_NAME})$"),
     # A version fits SQLite's integers (and int(), which refuses 4300 digits): 18 digits at most.
     "artifacts": lazyre.Pattern(rf"artifacts\.({_NAME})(?::([0-9]{{1,18}}|latest))?$"),
+    # inside a pipeline component: its own interface (name: inputs or outputs, sub: the port)
+    "parent": lazyre.Pattern(rf"parent\.(inputs|outputs)\.({_NAME})$"),
 }
 _FORM_HELP = {
     "inputs": "${{inputs.NAME}}",
@@ -36,6 +38,7 @@ _FORM_HELP = {
     "assets": "${{assets.NAME}}",
     "steps": "${{steps.STEP.outputs.NAME}}",
     "artifacts": "${{artifacts.NAME}} or ${{artifacts.NAME:VERSION}}",
+    "parent": "${{parent.inputs.NAME}} or ${{parent.outputs.NAME}}",
 }
 
 

@@ -22,6 +22,7 @@ LAYERS = {
     "load": 1,
     "graph": 1,
     "expand": 1,
+    "expand_map": 1,
     "landing": 1,
     "bindings": 1,
     "digest": 1,
@@ -42,6 +43,7 @@ LAYERS = {
     "staging": 4,
     "scheduler": 4,
     "overwrites": 4,
+    "mapruns": 4,
     "report": 5,
     "inventory": 5,
     "publish": 5,
@@ -56,6 +58,7 @@ LAYERS = {
     "docpages": 5,
     "catalog": 5,
     "sweeps": 5,
+    "maps": 5,
     # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
     "session": 5,
     "cli": 6,

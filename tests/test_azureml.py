@@ -173,15 +173,10 @@ REFUSALS = [
         "pipeline.yml:6:10: input 'n' of job 'j': 11 is above its max 10",
         None,
     ),
-    (  # a sweep job
-        _one_job("    type: sweep\n    trial: ./c.yml\n"),
-        "job 'j' is a 'sweep' job; pipe runs command and pipeline jobs",
+    (  # a spark job
+        _one_job("    type: spark\n    entry: {file: x.py}\n"),
+        "job 'j' is a 'spark' job; pipe runs command, pipeline, sweep and parallel jobs",
         "run it on Azure",
-    ),
-    (  # code outside the pipeline's folder (the workspace)
-        _one_job("    command: echo hi\n    code: ../elsewhere\n"),
-        "code of job 'j': ",
-        "move (or link) it into the folder of the pipeline YAML",
     ),
     (  # a reference to a job that is not there
         _one_job("    command: ls ${{inputs.x}}\n    inputs:\n      x: ${{parent.jobs.trian.outputs.model}}\n"),

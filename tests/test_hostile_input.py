@@ -267,7 +267,9 @@ def test_every_yaml_read_goes_through_yamlsafe():
     offenders = [
         f"{p.relative_to(pkg)}:{n}"
         for p in pkg.rglob("*.py")
-        if p.name != "yamlsafe.py"
+        # (prs_driver.py runs in an Azure ML parallel step's own environment, as that step's
+        # code, where pipe cannot be imported: it reads the step's MLTable file there)
+        if p.name not in ("yamlsafe.py", "prs_driver.py")
         for n, line in enumerate(p.read_text().splitlines(), 1)
         if direct.search(line)
     ]

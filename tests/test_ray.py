@@ -374,3 +374,31 @@ def test_a_no_op_and_a_restore_never_contact_the_cluster(tmp_path):
     r.write("data/c.txt", "3\n")
     got = r.pipe("run", *bogus)
     assert got.code == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in got.err, str(got)
+
+
+def test_a_pipefile_used_as_a_component_runs_in_its_folder_on_the_cluster(cluster, tmp_path):
+    """Its inner steps (`use/INNER`) run where its relative paths mean what they say."""
+    r = Repo(tmp_path / "ws")
+    r.write(
+        "child/Pipefile",
+        """\
+        assets:
+          raw: {path: data.txt, input: true}
+        steps:
+          up:
+            command: python3 up.py ${{inputs.raw}} ${{outputs.o}}
+            inputs: {raw: "${{assets.raw}}"}
+            code: [up.py]
+            outputs: {o: {path: build/o.txt, output: true}}
+        """,
+    )
+    r.write("child/up.py", "import sys\nopen(sys.argv[2], 'w').write(open(sys.argv[1]).read().upper())\n")
+    r.write("child/data.txt", "own\n")
+    r.pipefile("steps:\n  use: {component: ./child/Pipefile, outputs: {o: out/o.txt}}\n")
+    store = tmp_path / "shared"
+    got = r.pipe(
+        "run", "--json", "--executor", "ray", "--address", cluster["address"], "--store", str(store), env=cluster["env"]
+    )
+    assert got.code == 0, str(got)
+    assert {s["name"]: s["outcome"] for s in got.json["steps"]} == {"use/up": "ran"}
+    assert r.read("out/o.txt") == "OWN\n"

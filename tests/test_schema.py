@@ -51,6 +51,7 @@ def test_schema_keys_match_the_loader(schema):
     assert set(d["paramLong"]["properties"]) == set(fields.PARAM_KEYS)
     assert set(d["asset"]["oneOf"][1]["properties"]) == set(fields.ASSET_KEYS)
     assert set(d["component"]["properties"]) == set(fields.COMPONENT_KEYS)
+    assert set(d["pipelineComponent"]["properties"]) == set(fields.PIPELINE_COMPONENT_KEYS)
     assert set(d["inputDecl"]["oneOf"][1]["properties"]) == set(fields.INPUT_DECL_KEYS)
     assert set(d["outputDecl"]["oneOf"][1]["properties"]) == set(fields.OUTPUT_DECL_KEYS)
     assert set(d["step"]["properties"]) == set(fields.STEP_KEYS)
@@ -135,6 +136,15 @@ VALID = {
           b: {component: fit}
           c: {component: fit, environment: local}
           d: {command: x, environment: sci}
+    """,
+    "list_param_mapped": """
+        params: {cities: [paris, rome], sizes: {type: list, default: [1, 2]}}
+        steps:
+          a:
+            foreach: ${{inputs.c}}
+            inputs: {c: "${{params.cities}}"}
+            command: echo ${{inputs.c}} > ${{outputs.o}}
+            outputs: {o: build/o/}
     """,
     "params_all_forms": """
         name: params
@@ -303,6 +313,21 @@ VALID = {
           s5: {command: a, resources: {memory: 64k, cpus: 4}}
           s6: {command: a, resources: {memory: 10B}}
     """,
+    "pipeline component": """
+        components:
+          twice:
+            type: pipeline
+            inputs: {n: {type: integer, default: 2}}
+            outputs: {out: uri_file}
+            steps:
+              a: {command: "echo ${{inputs.n}} > ${{outputs.o}}", inputs: {n: "${{parent.inputs.n}}"}, outputs: {o: }}
+              b:
+                command: cat ${{inputs.i}} ${{inputs.i}} > ${{outputs.o}}
+                inputs: {i: "${{steps.a.outputs.o}}"}
+                outputs: {o: "${{parent.outputs.out}}"}
+        steps:
+          use: {component: twice, inputs: {n: 3}, outputs: {out: build/twice.txt}}
+    """,
     "names": """
         params: {my-param: 1, _p2: x}
         steps:
@@ -407,8 +432,8 @@ INVALID = {
         params: {tag: }
         steps: {a: {command: x}}
     """,
-    "param_list": """
-        params: {tags: [a, b]}
+    "param_list_of_lists": """
+        params: {tags: [[a], b]}
         steps: {a: {command: x}}
     """,
     "no_steps": """

@@ -1050,9 +1050,35 @@ CASES = [
         E("{description", "param 'lr' needs a type or a default", hint="{type: string}"),
     ),
     C(
-        "param-as-a-list",
-        ONE_STEP.replace("steps:", "params:\n      lr: [1, 2]\n    steps:"),
-        E("[1, 2]", "param 'lr' must be a value or a mapping, not a list"),
+        "param-as-a-list-of-lists",
+        ONE_STEP.replace("steps:", "params:\n      lr: [[1], 2]\n    steps:"),
+        E("[[1], 2]", "param 'lr' is a list whose items are not all numbers, strings or booleans"),
+    ),
+    C(
+        "list-param-in-a-command",
+        """\
+        version: 1
+        params: {cities: [paris, rome]}
+        steps:
+          each:
+            command: echo ${{params.cities}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("echo", "the command of step 'each' uses list param 'cities', which only a foreach maps over"),
+    ),
+    C(
+        "foreach-over-a-param-that-is-not-a-list",
+        """\
+        version: 1
+        params: {n: 3}
+        steps:
+          each:
+            foreach: ${{inputs.x}}
+            inputs: {x: "${{params.n}}"}
+            command: echo ${{inputs.x}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("foreach:", "foreach of step 'each' maps over param 'n', which is an integer, not a list", hint="[a, b, c]"),
     ),
     C(
         "param-default-of-the-wrong-type",
@@ -1669,6 +1695,52 @@ CASES = [
             outputs: {o: build/o}
         """,
         E("foreach:", "finds nothing to map over in 'data' (glob '*.csv')"),
+        files={"data/a.txt": "1"},
+    ),
+    C(
+        "foreach-batch-size-zero",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: {over: "${{inputs.d}}", batch_size: 0}
+            inputs: {d: data}
+            command: ls ${{inputs.d}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("0}", "batch_size of foreach of step 'each' must be a whole number of at least 1", hint="e.g. 10"),
+        files={"data/a.txt": "1"},
+    ),
+    C(
+        "foreach-error-threshold-not-an-int",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: {over: "${{inputs.d}}", error_threshold: some}
+            inputs: {d: data}
+            command: cp ${{inputs.d}} ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E(
+            "some}",
+            "error_threshold of foreach of step 'each' must be a whole number of at least -1, not 'some'",
+            hint="-1 for any",
+        ),
+        files={"data/a.txt": "1"},
+    ),
+    C(
+        "foreach-retries-out-of-range",
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: {over: "${{inputs.d}}", retries: -2}
+            inputs: {d: data}
+            command: cp ${{inputs.d}} ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("-2}", "retries of foreach of step 'each' must be a whole number from 0 to 100, not -2"),
         files={"data/a.txt": "1"},
     ),
     C(

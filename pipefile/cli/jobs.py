@@ -158,7 +158,12 @@ def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
         names = (
             [step]
             if step
-            else sorted(f[:-4] for f in os.listdir(log_dir) if f.endswith(".log"))
+            else sorted(  # (a nested step's log is in a folder: STEP/INNER.log)
+                os.path.relpath(os.path.join(d, f), log_dir)[:-4]
+                for d, _, files in os.walk(log_dir)
+                for f in files
+                if f.endswith(".log")
+            )
             if os.path.isdir(log_dir)
             else []
         )

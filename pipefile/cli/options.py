@@ -91,8 +91,9 @@ def azureml_options(f):
                 "PIPE_AZUREML_ENVS",
                 False,
                 dict(
-                    type=click.Choice(["local", "docker"]),
-                    help="Azure ML: run an environment given by its image alone here (local, default) or in Docker.",
+                    type=click.Choice(["local", "docker", "conda"]),
+                    help="Azure ML: run an environment given by its image alone here (local, default) or in Docker; "
+                    "conda: a conda_file environment as a conda environment (not a venv).",
                 ),
             ),
             (
@@ -115,6 +116,10 @@ def workspace_root(pipefile) -> str:
     from ..load import find_pipefile
 
     path = pipefile or find_pipefile(".")
+    if pipefile:  # an Azure ML pipeline that reads files above its folder has its workspace there
+        from ..load.azureml import workspace_of
+
+        return workspace_of(os.path.abspath(path)) or os.path.dirname(os.path.abspath(path))
     return os.path.dirname(os.path.abspath(path))
 
 

@@ -70,8 +70,9 @@ def validate(pipefile, params):
 @azureml_options
 @param_option
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text", show_default=True)
+@click.option("--expand", is_flag=True, help="Draw the inner steps of pipeline steps (else one box each).")
 @guard
-def dag(pipefile, params, fmt):
+def dag(pipefile, params, fmt, expand):
     """Draw the pipeline's graph."""
     graph = load(pipefile, params)
-    click.echo(render_dag(graph, fmt), nl=False)
+    click.echo(render_dag(graph, fmt, expand), nl=False)

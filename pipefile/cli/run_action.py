@@ -45,7 +45,9 @@ def run_command(
     store=None,
 ):
     """`pipe run TARGETS`, its options as keywords (the dests of cli/flags.py and cli/run.py)."""
-    graph = load(pipefile, params, keep=not dry_run)
+    # A map's tasks known up to date need no node, unless a task is named or forced.
+    settle = not force and not ci and summary_path is None and not any("[" in t for t in targets)
+    graph = load(pipefile, params, keep=not dry_run, settle=settle)
     echo_notes(graph.pipefile.warnings, "warning")
     forced = parse_force(force)
     if forced is not True and graph.groups:

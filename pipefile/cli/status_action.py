@@ -26,7 +26,7 @@ def status_command(
     tasks=False,
 ):
     """`pipe status TARGETS`, its options as keywords (the dests of cli/flags.py and cli/plan.py)."""
-    graph = load(pipefile, params)
+    graph = load(pipefile, params, settle=not (tasks or as_json) and not any("[" in t for t in targets))
     spec = chosen_remote(graph, remote_name, no_remote)
 
     def remote_failed(e) -> None:
@@ -38,6 +38,7 @@ def status_command(
         stays = session.stays_on_remote(plan, targets)
     finally:
         session.close()
+    graph = session.graph  # (with every task of a map, when its settled ones had to be planned)
     # Entries of tasks that are gone (a matrix value or a mapped item removed): `pipe run`
     # removes them first, and what reads the gathered folder then runs.
     stale = []

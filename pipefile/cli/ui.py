@@ -7,7 +7,7 @@ import os
 import click
 
 from .guard import guard
-from .options import CONTEXT, file_option
+from .options import CONTEXT, azureml_options, file_option
 
 
 @click.command(context_settings=CONTEXT)
@@ -19,6 +19,7 @@ from .options import CONTEXT, file_option
 @click.option("--no-browser", is_flag=True, help="Print the URL only; do not open a browser.")
 @click.option("--allow-remote", is_flag=True, help="Allow a --host that is not loopback (the token is still needed).")
 @click.option("--token", envvar="PIPE_UI_TOKEN", help="The token the URL carries (default: a random one).")
+@azureml_options
 @guard
 def ui(pipefile, host, port, no_browser, allow_remote, token):
     """Open the designer: see, edit and run the pipeline, watch, compare and clone jobs.

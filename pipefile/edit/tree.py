@@ -63,11 +63,12 @@ def parse(text: str) -> Optional[Node]:
     yaml.YAMLError on bad syntax: callers check the text loads (yamlsafe) first."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from ..load import yamlsafe
+
     ev = yaml.events
     root: Optional[Node] = None
     stack: list = []  # [node, pending key or None]
-    for e in yaml.parse(text, Loader=loader):
+    for e in yamlsafe.events(text):
         if isinstance(e, (ev.MappingEndEvent, ev.SequenceEndEvent)):
             node = stack.pop()[0]
             node.end = e.end_mark.index

@@ -256,7 +256,7 @@ class LocalExecutor(ProcessRunning):
                 name,
                 cmd,
                 step_env,
-                wd.cwd if wd is not None else self.root,
+                wd.cwd if wd is not None else os.path.join(self.root, node.step.workdir),
                 None,
                 self.run_id,
                 gpu_ids,

@@ -223,6 +223,7 @@ class RayExecutor(LocalExecutor):
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
             "store": self.cluster.store_spec,
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
+            "workdir": node.step.workdir,  # a Pipefile used as a component: its commands run in its folder
         }
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
         # The log file grows as the pieces come back: followed like a local task's (the live

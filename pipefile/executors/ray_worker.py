@@ -134,7 +134,7 @@ def run_step(payload: dict):
     scratch_root = os.path.join(folder, "scratch")
     _reap(scratch_root)
     store = _store(folder)
-    scratch = tempfile.mkdtemp(dir=scratch_root, prefix=f"{payload['step']}-")
+    scratch = tempfile.mkdtemp(dir=scratch_root, prefix=f"{payload['step'].replace('/', '_')}-")  # (A/B: one name)
     work = os.path.join(scratch, "ws")
     log_path = os.path.join(scratch, "log")
     where = _where()
@@ -184,7 +184,12 @@ def run_step(payload: dict):
             env.prepare(log, threading.Event())
             log.flush()
             launch = Launch(
-                payload["step"], payload["command"], dict(payload["step_env"]), work, log, payload["run_id"]
+                payload["step"],
+                payload["command"],
+                dict(payload["step_env"]),
+                _workdir(work, payload.get("workdir") or ""),
+                log,
+                payload["run_id"],
             )
             base = dict(os.environ, PYTHONUNBUFFERED="1")
             proc = env.start(launch, base)
@@ -292,3 +297,11 @@ def _has_content(ap: str) -> bool:
     if os.path.islink(ap) or os.path.isfile(ap):
         return True
     return os.path.isdir(ap) and bool(os.listdir(ap))
+
+
+def _workdir(work: str, rel: str) -> str:
+    """Where the command runs: the workspace copy, or a folder in it (a Pipefile used as a
+    component runs in its own folder), made if nothing shipped lies there."""
+    path = os.path.join(work, rel)
+    os.makedirs(path, exist_ok=True)
+    return path

@@ -6,17 +6,22 @@ of this run only, so that nothing the command writes by accident lands in the wo
     .pipe/tmp/azureml/<run id>/<step>/mlruns   MLFLOW_TRACKING_URI (file store)
 
 After a good run, `./outputs` and `./logs` are moved into the step's reserved `artifacts`
-output (when it has one); the whole folder is then removed, whatever happened.
+output (when it has one), with `metrics.json`: the last value of each metric the run logged
+to MLflow (what Azure shows as the job's metrics, and what a sweep's objective reads); the
+whole folder is then removed, whatever happened.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 
 from ..lazyclass import dataclass
 
 ARTIFACTS = "artifacts"  # the reserved output that keeps ./outputs and ./logs
+METRICS = "metrics.json"  # in it: the metrics logged to MLflow
 
 
 @dataclass
@@ -26,7 +31,12 @@ class WorkDir:
 
     def env(self) -> dict:
         store = os.path.join(self.top, "mlruns")
-        return {"MLFLOW_TRACKING_URI": "file://" + store, "AZUREML_CR_EXECUTION_WORKING_DIR_PATH": self.cwd}
+        return {
+            "MLFLOW_TRACKING_URI": "file://" + store,
+            # MLflow 3.x refuses a file store unless told (older versions ignore this)
+            "MLFLOW_ALLOW_FILE_STORE": "true",
+            "AZUREML_CR_EXECUTION_WORKING_DIR_PATH": self.cwd,
+        }
 
     def keep(self, artifacts: str) -> None:
         """Move ./outputs and ./logs into the staged `artifacts` folder."""
@@ -37,6 +47,8 @@ class WorkDir:
                 shutil.move(src, os.path.join(artifacts, name))
             else:
                 os.makedirs(os.path.join(artifacts, name), exist_ok=True)
+        with open(os.path.join(artifacts, METRICS), "w", encoding="utf-8") as f:
+            json.dump(logged_metrics(os.path.join(self.top, "mlruns")), f, indent=1, sort_keys=True)
 
     def remove(self) -> None:
         shutil.rmtree(self.top, ignore_errors=True)
@@ -59,3 +71,31 @@ def make(pipe_dir: str, run_id: str, step: str, root: str, code: str) -> WorkDir
     for name in ("outputs", "logs"):
         os.makedirs(os.path.join(cwd, name), exist_ok=True)
     return WorkDir(top, cwd)
+
+
+def logged_metrics(store: str) -> dict:
+    """{metric: its last value} over the runs of an MLflow file store: the value of the
+    highest step, the latest logged among equals (as Azure's run summary shows it)."""
+    best: dict = {}  # name -> ((step, timestamp), value)
+    for folder, _dirs, files in os.walk(store):
+        parts = os.path.relpath(folder, store).split(os.sep)
+        # <experiment>/<run>/metrics[/a/b]: a metric's name may hold '/'
+        if len(parts) < 3 or parts[2] != "metrics":
+            continue
+        for f in files:
+            name = "/".join(parts[3:] + [f])
+            try:
+                with open(os.path.join(folder, f), encoding="utf-8") as fh:
+                    lines = fh.read().split("\n")
+            except (OSError, UnicodeDecodeError):
+                continue
+            for line in lines:
+                bits = line.split()
+                try:
+                    ts, value = int(bits[0]), float(bits[1])
+                    step = int(bits[2]) if len(bits) > 2 else 0
+                except (IndexError, ValueError):
+                    continue
+                if math.isfinite(value) and (name not in best or (step, ts) >= best[name][0]):
+                    best[name] = ((step, ts), value)
+    return {name: v for name, (_, v) in best.items()}

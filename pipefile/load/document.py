@@ -150,13 +150,16 @@ def loads(text: str, path: str) -> spec.Pipefile:
     return pf
 
 
-def read_text(text: str, path: str, relocate=None) -> tuple[spec.Pipefile, list[PipefileError]]:
+def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[spec.Pipefile, list[PipefileError]]:
     """(the valid part, every error) of a Pipefile's text; `path` places it (root, messages).
-    `relocate`: line -> the SourceLoc that line stands for (a DSL pipeline's Python), or None."""
+    `relocate`: line -> the SourceLoc that line stands for (a DSL pipeline's Python), or None.
+    `stack`: the Pipefiles that use this one as a component, outermost first."""
     from .checks import check_artifact_names, check_endpoint_names, check_step_references
     from .environments import builtin_std, load_environments
     from .execution import load_settings
     from .fields import TOP_KEYS
+    from .flatten import flatten
+    from .nested import Pipelines
     from .reader import NodeReader
     from .sections import load_assets, load_components, load_params
     from .steps import StepParser
@@ -180,7 +183,11 @@ def read_text(text: str, path: str, relocate=None) -> tuple[spec.Pipefile, list[
     params = load_params(r, items["params"][1]) if "params" in items else {}
     assets = load_assets(r, items["assets"][1]) if "assets" in items else {}
     environments = load_environments(r, items["environments"][1]) if "environments" in items else {}
-    components = load_components(r, items["components"][1], params, environments) if "components" in items else {}
+    cnode = items["components"][1] if "components" in items else None
+    sources: dict = {}
+    pipelines = Pipelines(r, cnode, (params, assets, environments), _component_file(sources), stack, DEFAULT_NAMES)
+    components = load_components(r, cnode, params, environments, skip=pipelines.raw) if cnode is not None else {}
+    pipelines.sections += (components,)
     if "steps" not in items:
         r.error(root, "the Pipefile has no 'steps'", "add a steps: mapping with at least one step")
         raw_steps = []
@@ -192,9 +199,12 @@ def read_text(text: str, path: str, relocate=None) -> tuple[spec.Pipefile, list[
     steps = {}
     for key, knode, vnode in raw_steps:
         if r.name_ok(key, knode, "step"):
-            st = parser.load_step(key, knode, vnode)
+            st = pipelines.read_step(parser, key, knode, vnode)
             if st is not None:
                 steps[key] = st
+    pipelines.read_rest()
+    steps, uses, errors = flatten(steps)
+    r.errors += errors
     executor = load_settings(r, items["settings"][1]) if "settings" in items else None
     builtin_std(steps, environments)
     r.errors += check_step_references(steps, parser.declared_outputs)
@@ -214,7 +224,31 @@ def read_text(text: str, path: str, relocate=None) -> tuple[spec.Pipefile, list[
         executor=executor,
         warnings=tuple(r.warnings),
         keep_going=bool(r.flag(items["keep_going"][1], "keep_going")) if "keep_going" in items else False,
+        sources=tuple(sorted(sources.items())),
+        pipelines=uses,
     ), r.errors
+
+
+def _component_file(sources: dict):
+    """Reads another Pipefile used as a component (its bytes kept in `sources`, which the
+    spec cache checks): (the PipelineComponent, its errors, located in that file)."""
+
+    def read(path: str, stack: tuple) -> tuple:
+        from ..digest import hash_bytes
+        from .flatten import from_pipefile
+        from .reader import display_path
+
+        try:
+            data = read_bytes(path)
+            pf, errors = read_text(yamlsafe.decode(data, display_path(path)), path, stack=stack)
+        except PipefileError as e:
+            return None, list(getattr(e, "errors", [e]))
+        sources[path] = hash_bytes(data)
+        sources.update(pf.sources)
+        comp, more = from_pipefile(pf, os.path.dirname(stack[0]))
+        return comp, errors + more
+
+    return read
 
 
 def _colon_in_value(text: str, line: int) -> bool:

@@ -3,7 +3,8 @@ located errors. Which tasks they make is decided later, by expand.py (a foreach 
 folder only when the graph is built).
 
     matrix:  {AXIS: [VALUE, ...], ..., include: [{AXIS: VALUE, ...}], exclude: [{AXIS: VALUE}]}
-    foreach: ${{inputs.NAME}}  or  {over: ${{inputs.NAME}}, glob: PATTERN}
+    foreach: ${{inputs.NAME}}  or  {over: ${{inputs.NAME}}, glob: PATTERN, batch_size: N,
+              error_threshold: N (-1: any), retries: N, max_parallel: N}
     sweep:   {search: grid | random | bayesian, trials: N, seed: N, max_parallel: N,
               space: {INPUT: {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]}
                              | {randint: [lo, hi]}},
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .. import spec
 from ..errors import did_you_mean
-from ..spec import BIND_ASSET, BIND_NONE, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
+from ..spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 
 EXPAND_KEYS = (spec.EXPAND_MATRIX, spec.EXPAND_SWEEP, spec.EXPAND_FOREACH)
 MATRIX_RESERVED = ("include", "exclude")
-FOREACH_KEYS = ("over", "glob")
+FOREACH_KEYS = ("over", "glob", "batch_size", "error_threshold", "retries", "max_parallel")
 SWEEP_KEYS = ("search", "trials", "seed", "space", "objective", "max_parallel", "early_termination")
 SWEEP_SEARCHES = ("grid", "random", "bayesian")
 SWEEP_DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
@@ -146,6 +147,7 @@ def _input_ref(r: NodeReader, node: Node, what: str) -> Optional[str]:
 def _foreach(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.Expansion]:
     where = f"foreach of {what}"
     glob = "*"
+    extra: dict = {}
     if is_mapping(node):
         f = r.fields(node, where, FOREACH_KEYS)
         if "over" not in f:
@@ -160,11 +162,46 @@ def _foreach(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec
                 r.error(f["glob"], f"glob of {where} must match names in the folder, not paths", "write e.g. '*.csv'")
                 return None
             glob = g
+        before = len(r.errors)
+        if "batch_size" in f:
+            extra["batch_size"] = _positive_int(r, f["batch_size"], f"batch_size of {where}")
+        if "max_parallel" in f:
+            extra["max_parallel"] = _positive_int(r, f["max_parallel"], f"max_parallel of {where}")
+        if "error_threshold" in f:
+            extra["error_threshold"] = _threshold(r, f["error_threshold"], where)
+        if "retries" in f:
+            extra["map_retries"] = _retries(r, f["retries"], where)
+        if len(r.errors) != before:
+            return None
     else:
         over = _input_ref(r, node, where)
     if over is None:
         return None
-    return spec.Expansion(spec.EXPAND_FOREACH, r.loc(knode), over=over, glob=glob)
+    return spec.Expansion(spec.EXPAND_FOREACH, r.loc(knode), over=over, glob=glob, **extra)
+
+
+def _threshold(r: NodeReader, node: Node, where: str) -> Optional[int]:
+    v = r.value(node) if is_scalar(node) else None
+    if isinstance(v, bool) or not isinstance(v, int) or v < -1:
+        r.error(
+            node,
+            f"error_threshold of {where} must be a whole number of at least -1, not {v!r}",
+            "the number of items that may fail before the step fails: e.g. 10, or -1 for any",
+        )
+        return None
+    return v
+
+
+def _retries(r: NodeReader, node: Node, where: str) -> Optional[int]:
+    v = r.value(node) if is_scalar(node) else None
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 100:
+        r.error(
+            node,
+            f"retries of {where} must be a whole number from 0 to 100, not {v!r}",
+            "the times a failed item's task runs again before it counts as failed: e.g. retries: 2",
+        )
+        return None
+    return v
 
 
 def _positive_int(r: NodeReader, node: Node, what: str, minimum: int = 1) -> Optional[int]:
@@ -378,11 +415,11 @@ def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansi
                 f"foreach of {what} maps over input '{expansion.over}', which the step does not have",
                 did_you_mean(expansion.over, inputs, "input") if inputs else "bind it: inputs: {NAME: data/}",
             )
-        elif b is not None and b.kind not in (BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT):
+        elif b is not None and b.kind not in (BIND_ASSET, BIND_PATH, BIND_STEP_OUTPUT, BIND_PARAM, spec.BIND_PARENT):
             r.error_at(
                 expansion.loc,
                 f"foreach of {what} maps over input '{expansion.over}', which is {b.describe()}, not a folder",
-                "bind the input to a folder: a path, ${{assets.NAME}} or another step's output",
+                "bind the input to a folder (a path, ${{assets.NAME}} or another step's output) or a list param",
             )
         return
     how = "axis" if expansion.kind == spec.EXPAND_MATRIX else "sweep input"

@@ -33,6 +33,9 @@ COMPONENT_KEYS = (
     "key_includes",
     "metrics",
 )
+# A pipeline used as a component (`type: pipeline`), and a step that uses one.
+PIPELINE_COMPONENT_KEYS = ("type", "description", "inputs", "outputs", "steps")
+PIPELINE_STEP_KEYS = ("description", "component", "inputs", "outputs")
 # A std component's component.yaml: a component's keys, plus its name and version.
 LIBRARY_COMPONENT_KEYS = ("name", "version") + COMPONENT_KEYS
 INPUT_DECL_KEYS = ("type", "default", "optional", "description")

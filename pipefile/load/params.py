@@ -44,6 +44,7 @@ _TYPE_EXAMPLES = {
     spec.INTEGER: "give a whole number, e.g. 5",
     spec.BOOLEAN: "give true or false",
     spec.STRING: "give any text",
+    spec.LIST: 'give values separated by commas, e.g. a,b,c, or a JSON list, e.g. ["a", 2]',
 }
 
 
@@ -130,6 +131,8 @@ def convert_param_text(text: str, typ: str) -> Any:
             return float(v) if v is not None and math.isfinite(v) else None
         except OverflowError:  # an integer past what a float holds
             return None
+    if typ == spec.LIST:
+        return _list_text(t)
     if typ == spec.BOOLEAN:
         low = t.lower()
         if low in ("true", "yes", "on", "1"):
@@ -138,6 +141,19 @@ def convert_param_text(text: str, typ: str) -> Any:
             return False
         return None
     return text
+
+
+def _list_text(t: str) -> Any:
+    """A list param's value: a JSON list (`["a", 2]`), else comma-separated text (`a,b`)."""
+    if t.startswith("["):
+        import json
+
+        try:
+            v = json.loads(t)
+        except ValueError:
+            return None
+        return tuple(v) if spec.value_fits(v, spec.LIST) else None
+    return tuple(x.strip() for x in t.split(",") if x.strip())
 
 
 def resolve_params(

@@ -39,7 +39,7 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
             default = r.value(fields["default"]) if "default" in fields else MISSING
             typ: Optional[str]
             if "type" in fields:
-                typ = r.type_name(fields["type"], spec.VALUE_TYPES, f"param '{key}'")
+                typ = r.type_name(fields["type"], spec.PARAM_TYPES, f"param '{key}'")
             elif default is not MISSING and default is not None:
                 typ = spec.type_of_value(default)
             else:
@@ -64,8 +64,14 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
                 continue
             _warn_quoted_number(r, key, vnode, f'{key}: {{type: string, default: "{vnode.value}"}}')
             out[key] = Param(key, spec.type_of_value(v), v, "", loc)
+        elif is_sequence(vnode):  # a list param: what a foreach maps over
+            v = r.value(vnode)
+            if not spec.value_fits(v, spec.LIST):
+                r.error(vnode, f"param '{key}' is a list whose items are not all numbers, strings or booleans")
+                continue
+            out[key] = Param(key, spec.LIST, tuple(v), "", loc)
         else:
-            r.error(vnode, f"param '{key}' must be a value or a mapping, not a list")
+            r.error(vnode, f"param '{key}' must be a value, a list or a mapping")
     return out
 
 
@@ -103,6 +109,8 @@ def coerce_default(r: NodeReader, default: Any, typ: str, node: Optional[Node], 
         return MISSING
     if typ == spec.NUMBER and spec.value_fits(default, spec.NUMBER):
         return float(default)
+    if typ == spec.LIST and spec.value_fits(default, spec.LIST):
+        return tuple(default)
     if not spec.value_fits(default, typ):
         hint = (
             f'quote it to make it text: default: "{r.written(node)}"'
@@ -140,11 +148,12 @@ def load_assets(r: NodeReader, node: Node) -> dict[str, spec.Asset]:
 
 # --- components ---------------------------------------------------------------------------
 def load_components(
-    r: NodeReader, node: Node, params: Mapping[str, Param], environments: Mapping[str, spec.EnvSpec]
+    r: NodeReader, node: Node, params: Mapping[str, Param], environments: Mapping[str, spec.EnvSpec], skip=()
 ) -> dict[str, Component]:
+    """`skip`: the names of pipeline components (`type: pipeline`: load/nested.py reads them)."""
     out = {}
     for key, knode, vnode in r.mapping(node, "components"):
-        if not r.name_ok(key, knode, "component"):
+        if key in skip or not r.name_ok(key, knode, "component"):
             continue
         comp = load_component(r, key, knode, vnode, params, environments)
         if comp is not None:

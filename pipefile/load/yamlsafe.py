@@ -146,6 +146,27 @@ def compose(text: str, display: str, forbid_nul: bool = False, numbers: bool = F
         parser.dispose()
 
 
+def events(text: str):
+    """The parser's events of `text`, for a reader that needs exact positions (the Pipefile
+    editor). Events expand no aliases, so only nesting is bounded here; the caller has read
+    the same text with `load` first. Raises yaml.YAMLError for bad syntax."""
+    _import()
+    parser = _parser_class(text)
+    depth = 0
+    try:
+        while parser.check_event():
+            e = parser.get_event()
+            if isinstance(e, (_yaml.MappingStartEvent, _yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    raise PipefileError(f"the YAML is nested deeper than {MAX_DEPTH} levels")
+            elif isinstance(e, (_yaml.MappingEndEvent, _yaml.SequenceEndEvent)):
+                depth -= 1
+            yield e
+    finally:
+        parser.dispose()
+
+
 def load(text: str, display: str, forbid_nul: bool = False, numbers: bool = False) -> Any:
     """yaml.safe_load, bounded as `compose` is."""
     node = compose(text, display, forbid_nul, numbers)

@@ -35,7 +35,13 @@ def status_json(plan: Plan, stays_on_remote=frozenset(), groups=None) -> dict:
     extra = {}
     if groups:
         extra["groups"] = [
-            {"name": g.name, "kind": g.kind, "tasks": len(g.tasks), "states": _task_counts(plan, g)}
+            {
+                "name": g.name,
+                "kind": g.kind,
+                "tasks": len(g.tasks),
+                "states": _task_counts(plan, g),
+                **({"items_after": g.after} if g.after and (g.pending or _stale(plan, g.after)) else {}),
+            }
             for g in groups.values()
             if any(t in plan.decisions for t in g.tasks)
         ]
@@ -72,6 +78,8 @@ def _task_counts(plan: Plan, group) -> dict:
         d = plan.decisions.get(t)
         if d is not None:
             counts[d.verdict.value] = counts.get(d.verdict.value, 0) + 1
+    if group.settled and f"{group.name}[{group.probe}]" in plan.decisions:
+        counts["fresh"] = counts.get("fresh", 0) + len(group.settled)  # up to date by its map record
     return {v: counts[v] for v in reversed(_WORST) if v in counts}
 
 
@@ -90,13 +98,25 @@ def _rows(plan: Plan, stays_on_remote, groups, tasks: bool) -> list:
             state = next(v for v in _WORST if v in counts)
             n = sum(counts.values())
             said = ", ".join(f"{k} {v}" for v, k in counts.items())
-            rows.append((state, g.name, [f"{n} task{'s' if n != 1 else ''}: {said}"]))
+            if g.pending:  # a map over a folder another step has not made yet
+                rows.append(("pending", g.name, [f"items known after {g.after} runs"]))
+                continue
+            if getattr(g, "after", "") and _stale(plan, g.after):
+                said += f" (items known after {g.after} runs)"
+            # a pipeline step's inner steps are steps, unless some are tasks of a matrix, sweep or foreach
+            noun = "step" if g.kind == "pipeline" and not any(t.endswith("]") for t in g.tasks) else "task"
+            rows.append((state, g.name, [f"{n} {noun}{'s' if n != 1 else ''}: {said}"]))
             continue
         msgs = _status_messages(d, stays_on_remote)
         if task_group and not tasks:
             msgs = _collapse_waits(d, msgs, task_group)
         rows.append((d.verdict.value, d.step, msgs))
     return rows
+
+
+def _stale(plan: Plan, step: str) -> bool:
+    d = plan.decisions.get(step)
+    return d is not None and d.verdict != Verdict.FRESH
 
 
 def _collapse_waits(d: Decision, msgs: list, task_group: dict) -> list:

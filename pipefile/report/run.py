@@ -283,6 +283,8 @@ def render_summary(summary: RunSummary, root: str, stream=None, dry_run: bool = 
     counts: dict = {}
     for r in summary.results.values():
         counts[r.outcome] = counts.get(r.outcome, 0) + 1
+    if summary.settled:
+        counts[Outcome.FRESH] = counts.get(Outcome.FRESH, 0) + len(summary.settled)
     order = (
         Outcome.RAN,
         Outcome.RESTORED,
@@ -318,7 +320,8 @@ def run_json(summary: RunSummary) -> dict:
                 **({"worker": r.worker} if r.worker else {}),
             }
             for r in summary.results.values()
-        ],
+        ]
+        + [{"name": n, "outcome": Outcome.FRESH, "seconds": 0.0} for n in summary.settled],
     }
 
 

@@ -142,10 +142,13 @@ class WorkspaceState:
         self.db.close()
 
     # --- stat cache ---------------------------------------------------------------------
-    def load_stats(self) -> dict:
-        """The entries of files that are not inside a folder input or output."""
+    def load_stats(self, skip: tuple = ()) -> dict:
+        """The entries of files that are not inside a folder input or output (nor in `skip`)."""
+        where = "".join(" AND NOT (path >= ? AND path < ?)" for _ in skip)
         rows = self.db.execute(
             "SELECT path, size, mtime_ns, ctime_ns, ino, digest, recorded_ns, in_folder FROM stat WHERE in_folder=0"
+            + where,
+            tuple(x for f in skip for x in (f + "/", f + "0")),
         )
         return {r[0]: r[1:] for r in rows}
 
@@ -158,9 +161,11 @@ class WorkspaceState:
         )
         return {r[0]: r[1:] for r in rows}
 
-    def stat_cache(self) -> StatCache:
+    def stat_cache(self, skip: tuple = ()) -> StatCache:
+        """skip: folders whose files' entries are left out until `load_under` asks (a map's
+        settled items: a no-op over 100,000 of them must not read 100,000 rows)."""
         folders = {r[0]: r[1:] for r in self.db.execute("SELECT path, listing, digest, size, recorded_ns FROM folders")}
-        return StatCache(self.load_stats(), folders, self.load_under)
+        return StatCache(self.load_stats(skip), folders, self.load_under)
 
     def _write_stats(self, entries: dict) -> None:
         files = [(p,) + tuple(e) for p, e in entries.items() if not p.endswith("/")]
@@ -177,9 +182,17 @@ class WorkspaceState:
             self._write_stats(entries)
 
     # --- step records -------------------------------------------------------------------
-    def steps(self) -> dict:
+    def steps(self, names: Optional[list] = None) -> dict:
+        """The records of every step, or of `names` only (a few: a map's settled tasks need none)."""
         out = {}
-        for name, key, manifest, outputs in self.db.execute("SELECT name, key, manifest, outputs FROM steps"):
+        rows = (
+            self.db.execute("SELECT name, key, manifest, outputs FROM steps")
+            if names is None or len(names) > 500
+            else self.db.execute(
+                f"SELECT name, key, manifest, outputs FROM steps WHERE name IN ({','.join('?' * len(names))})", names
+            )
+        )
+        for name, key, manifest, outputs in rows:
             try:
                 outs = {n: OutputRecord(o["path"], PathDigest.from_json(o)) for n, o in json.loads(outputs).items()}
                 out[name] = StepRecord(name, key, LazyJSON(manifest), outs)

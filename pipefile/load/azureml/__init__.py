@@ -2,6 +2,7 @@
 
 Modules:
   pipeline      the importer: jobs, components, nested pipelines -> steps (`OUTER/INNER`)
+  sweep         a sweep job -> a step with a sweep: of pipe's own
   nodes         a command node: typed inputs and their checks, outputs, command, environment
   sdk           an SDK v2 module (`-f build.py`) -> its pipeline's YAML (azure-ai-ml)
   resolve       components, environments and data by path, by azureml:NAME, by the map file
@@ -14,6 +15,6 @@ Modules:
 from __future__ import annotations
 
 from .nodes import OUTPUT_ROOT
-from .pipeline import load_lenient, looks_like
+from .pipeline import load_lenient, looks_like, workspace_of
 
-__all__ = ["OUTPUT_ROOT", "load_lenient", "looks_like"]
+__all__ = ["OUTPUT_ROOT", "load_lenient", "looks_like", "workspace_of"]

@@ -67,6 +67,23 @@ def safe_name(ref: str) -> str:
     return text if re.match(r"[A-Za-z_]", text) else "env-" + text
 
 
+_REGISTRY_ENV = re.compile(r"^azureml://registries/azureml/environments/([A-Za-z0-9_.-]+)(?:/|$)")
+
+
+def curated_image(ref: str) -> Optional[str]:
+    """The image of a curated environment of Azure's registry
+    (`azureml://registries/azureml/environments/NAME/...`): azureml-assets publishes each as
+    mcr.microsoft.com/azureml/curated/NAME."""
+    m = _REGISTRY_ENV.match(ref)
+    return f"mcr.microsoft.com/azureml/curated/{m.group(1)}:latest" if m else None
+
+
+def unknown_curated_hint(ref: str) -> str:
+    image = curated_image(ref)
+    run_it = f", or run it in its image: '{ref}: docker:{image}' (or --azureml-envs docker)" if image else ""
+    return f"map it in an environment map file (--azureml-env-map FILE, e.g. '{ref}: local'{run_it})"
+
+
 def curated(ref: str) -> Optional[str]:
     """The key of CURATED a reference names (`azureml:AzureML-sklearn-1.5@latest`,
     `azureml://registries/azureml/environments/sklearn-1.5/labels/latest`), if any."""
@@ -110,7 +127,9 @@ def from_map(name: str, value, loc) -> spec.EnvSpec:
     )
 
 
-def choose(ref_text: str, definition: Optional[Map], use_docker: bool, loc, read_conda) -> spec.EnvSpec:
+def choose(
+    ref_text: str, definition: Optional[Map], use_docker: bool, loc, read_conda, use_conda: bool = False
+) -> spec.EnvSpec:
     """The environment for a component's `environment:`: `ref_text` as written (a string
     reference, or "" for an inline definition), `definition` the environment's mapping
     (inline or from a local YAML). `read_conda(path, base_file)` reads a conda file."""
@@ -118,15 +137,22 @@ def choose(ref_text: str, definition: Optional[Map], use_docker: bool, loc, read
     key = curated(ref_text) if ref_text else None
     if key is not None:
         return spec.EnvSpec(name, spec.ENV_VENV, python=CURATED_PYTHON[key], packages=CURATED[key], loc=loc)
+    image_of_curated = curated_image(ref_text) if definition is None and use_docker else None
+    if image_of_curated:
+        return spec.EnvSpec(name, spec.ENV_DOCKER, image=image_of_curated, loc=loc)
     if definition is None:
         raise PipefileError(
             f"environment '{ref_text}' is neither a curated environment pipe knows ({', '.join(sorted(CURATED))}) "
             "nor defined by a local YAML",
             loc,
-            "map it in an environment map file (--azureml-env-map FILE, e.g. '" + ref_text + ": local')",
+            unknown_curated_hint(ref_text),
         )
     name = name or safe_name(str(definition.get("name") or definition.get("image") or "env"))
     conda_file = definition.get("conda_file")
+    if conda_file and use_conda and isinstance(conda_file, str):
+        # (--azureml-envs conda: the file as written, python= and conda packages honoured)
+        base = getattr(definition, "file", "") or getattr(loc, "file", "")
+        return spec.EnvSpec(name, spec.ENV_CONDA, file=os.path.join(os.path.dirname(base), conda_file), loc=loc)
     if conda_file:
         conda = read_conda(conda_file, definition) if isinstance(conda_file, str) else conda_file
         if not isinstance(conda, dict):

@@ -45,11 +45,28 @@ def _environment(env: spec.EnvSpec) -> dict:
         if env.python:
             out["python"] = env.python
         out["packages"] = list(env.packages)
+    elif env.type == spec.ENV_CONDA:
+        out["file"] = env.file
     elif env.type == spec.ENV_DOCKER:
         if env.image:
             out["image"] = env.image
         if env.build:
             out["build"] = env.build
+    return out
+
+
+def _sweep(e: spec.Expansion) -> dict:
+    """A sweep job's trials as a step's `sweep:` (the same trials, so the same keys)."""
+    out: dict = {"search": e.search}
+    if e.trials:
+        out["trials"] = e.trials
+    if e.search == "random":
+        out["seed"] = e.seed
+    if e.max_parallel:
+        out["max_parallel"] = e.max_parallel
+    out["space"] = {name: {kind: list(args)} for name, kind, args in e.space}
+    if e.objective_metric:
+        out["objective"] = {"metric": e.objective_metric, "goal": e.objective_goal}
     return out
 
 
@@ -102,6 +119,10 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
             step["always_run"] = True
         if st.timeout:
             step["timeout"] = st.timeout
+        if st.metrics:
+            step["metrics"] = list(st.metrics)
+        if st.expand is not None:
+            step["sweep"] = _sweep(st.expand)
         inputs = {n: _binding(b) for n, b in st.inputs.items() if b.kind != spec.BIND_NONE}
         if inputs:
             step["inputs"] = inputs

@@ -18,6 +18,7 @@ from .yamlfile import Map
 
 OUTPUT_ROOT = ".azureml-outputs"
 ARTIFACTS = "artifacts"  # the reserved output: the run's ./outputs and ./logs
+METRICS = "metrics.json"  # in it: what the run logged to MLflow (executors/workdir.py writes it)
 # `${{parent.inputs.NAME}}` / `${{parent.outputs.NAME}}`, the whole of a value
 REF = re.compile(r"^\s*\$\{\{\s*parent\.(inputs|outputs)\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
 PORT_TYPES: dict[Any, str] = {
@@ -75,6 +76,8 @@ class Draft:
     always: bool
     timeout: Optional[float]
     description: str = ""
+    metrics: tuple = ()  # artifacts/metrics.json: what the run logged to MLflow
+    expand: Optional[spec.Expansion] = None  # a sweep job's trials (sweep.py)
 
 
 class CommandNodes:
@@ -189,10 +192,12 @@ class CommandNodes:
             folder = f"{OUTPUT_ROOT}/{self.stem}/{node}/{oname}"
             path = f"{folder}/{oname}" if typ == spec.URI_FILE else folder
             outputs[oname] = spec.StepOutput(oname, path, typ, outs.at(oname))
+        metrics: tuple = ()
         if ARTIFACTS not in outputs:
             outputs[ARTIFACTS] = spec.StepOutput(
                 ARTIFACTS, f"{OUTPUT_ROOT}/{self.stem}/{node}/{ARTIFACTS}", spec.URI_FOLDER, comp.loc
             )
+            metrics = (f"{outputs[ARTIFACTS].path}/{METRICS}",)
         if comp is not job:
             for oname in job.get("outputs") or {}:
                 if oname not in outputs:
@@ -230,6 +235,7 @@ class CommandNodes:
             always=self.force or comp.get("is_deterministic") is False or job.get("is_deterministic") is False,
             timeout=float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None,
             description=str(comp.get("description") or ""),
+            metrics=metrics,
         )
 
     def _check_command(self, node, cmd, loc, decls, binds, outputs) -> None:
@@ -289,11 +295,14 @@ class CommandNodes:
                 env = envs.from_map(envs.safe_name(k), self._env_map[k], self._env_map.at(k))
                 return self._add_env(env)
         definition = ref if isinstance(ref, Map) else None
-        if text.startswith("azureml:") and parse_name(text) and envs.curated(text) is None:
+        docker_curated = self.options.envs == "docker" and envs.curated_image(text)
+        if text.startswith("azureml:") and parse_name(text) and envs.curated(text) is None and not docker_curated:
             hint = (
                 f"pipe knows the curated {', '.join(sorted(envs.CURATED))}; write the environment's YAML next to the "
                 f"pipeline (or pass --azureml-assets DIR), or map it (--azureml-env-map FILE: '{text}: local')"
             )
+            if envs.curated_image(text):
+                hint += f", or run it in its image (--azureml-envs docker: {envs.curated_image(text)})"
             path, definition = self.resolver.by_name(text, ("environment",), "environment", loc, hint)
         if definition is not None:
             self._check_keys(
@@ -316,7 +325,11 @@ class CommandNodes:
             base = getattr(where, "file", comp_file)
             return yamlfile.read(os.path.normpath(os.path.join(os.path.dirname(base), raw)), self.sources)
 
-        env = envs.choose(text, definition, self.options.envs == "docker", loc, read_conda)
+        env = envs.choose(
+            text, definition, self.options.envs == "docker", loc, read_conda, self.options.envs == "conda"
+        )
+        if env.file:
+            env = spec.EnvSpec(env.name, env.type, file=self.workspace_path(env.file, loc, "conda_file:"), loc=loc)
         if env.build:
             env = spec.EnvSpec(env.name, env.type, build=self.workspace_path(env.build, loc, "build:"), loc=loc)
         return self._add_env(env)

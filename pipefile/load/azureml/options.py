@@ -10,7 +10,7 @@ from ...lazyclass import dataclass
 
 ENV_ASSETS = "PIPE_AZUREML_ASSETS"  # folders with the YAMLs of data assets/components/environments (os.pathsep)
 ENV_MAP = "PIPE_AZUREML_MAP"  # a YAML file: URL prefix or azureml:NAME[@|:]VERSION -> local path
-ENV_ENVS = "PIPE_AZUREML_ENVS"  # "local" (default) or "docker": what `image:` alone becomes
+ENV_ENVS = "PIPE_AZUREML_ENVS"  # "local" (default), "docker" (what `image:` alone becomes), "conda"
 ENV_ENV_MAP = "PIPE_AZUREML_ENV_MAP"  # a YAML file: environment reference -> what to use instead
 ALL = (ENV_ASSETS, ENV_MAP, ENV_ENVS, ENV_ENV_MAP)
 

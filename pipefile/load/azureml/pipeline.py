@@ -20,7 +20,9 @@ from ..reader import NAME_RE, display_path
 from . import options as opts
 from . import yamlfile
 from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef
+from .parallel import ParallelNodes
 from .resolve import Resolver, parse_name
+from .sweep import SweepNodes
 from .yamlfile import Map
 
 _IGNORED = {  # key -> why it means nothing here
@@ -53,23 +55,49 @@ def looks_like(text: str) -> bool:
 
 
 def load_lenient(path: str, text: str) -> tuple:
-    imp = Importer(os.path.abspath(path))
+    path = os.path.abspath(path)
+    imp = Importer(path)
+    pf, errors = imp.read(text)
+    if imp.outside:
+        # What the pipeline reads lies above its folder (`code: ../src`, as Azure uploads it):
+        # the workspace is then the nearest folder holding the pipeline and all of it.
+        root = os.path.commonpath([imp.root] + imp.outside)
+        if root == os.path.dirname(root):  # the filesystem's root: no workspace there (refused)
+            root = ""
+        imp = Importer(path, root, fixed=True)
+        pf, errors = imp.read(text)
+    return pf, errors
+
+
+def workspace_of(path: str) -> Optional[str]:
+    """The workspace of the Azure ML pipeline at `path` (None when it is none): its folder,
+    or the folder above that holds what it reads, so every command finds the same `.pipe/`."""
+    if not path.endswith((".yml", ".yaml")):
+        return None
     try:
-        pf = imp.load(text)
-    except PipefileError as e:
-        return _empty(imp, path), imp.errors + [e]
-    return pf, imp.errors
+        with open(path, encoding="utf-8") as f:
+            text = f.read(4_000_000)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not looks_like(text):
+        return None
+    return load_lenient(path, text)[0].root
 
 
 def _empty(imp: "Importer", path: str) -> spec.Pipefile:
     return spec.Pipefile(path=path, root=os.path.dirname(path), sources=tuple(sorted(imp.sources.items())))
 
 
-class Importer(CommandNodes):
-    def __init__(self, path: str):
+class Importer(SweepNodes, ParallelNodes, CommandNodes):
+    def __init__(self, path: str, root: str = "", fixed: bool = False):
         self.path = path
-        self.root = os.path.dirname(path)
+        self.root = root or os.path.dirname(path)
         self.stem = re.sub(r"[^A-Za-z0-9_.-]", "_", os.path.splitext(os.path.basename(path))[0])
+        if root:  # outputs of pipelines of the same name in different folders stay apart
+            self.stem = f"{os.path.relpath(os.path.dirname(path), root)}/{self.stem}".removeprefix("./")
+        self.widened = bool(root)
+        self.fixed = fixed  # read once already: a path outside the workspace is an error now
+        self.outside: list = []  # absolute paths read above the pipeline's folder
         self.options = opts.read()
         self.sources: dict = {}
         self.errors: list = []
@@ -79,13 +107,21 @@ class Importer(CommandNodes):
         self.environments: dict = {}
         self.drafts: dict = {}  # node path -> Draft (command nodes)
         self.exports: dict = {}  # pipeline node path -> {output: (step, out) or JobRef}
-        self.resolver = Resolver(self.root, self.options, self.sources)
+        self.resolver = Resolver(os.path.dirname(path), self.options, self.sources)
         self.force = False
         self._limits: dict = {}  # (node, input) -> the component's declaration of it
         self._env_map: Any = {}
         self._opened: list = [path]  # the pipeline files being read, outermost first (no loops)
 
     # --- the whole file --------------------------------------------------------------------
+    def read(self, text: str) -> tuple:
+        """(the spec, the errors)."""
+        try:
+            pf = self.load(text)
+        except PipefileError as e:
+            return _empty(self, self.path), self.errors + [e]
+        return pf, self.errors
+
     def load(self, text: str) -> spec.Pipefile:
         top = yamlfile.parse(text, self.path)
         self._env_map = self._read_env_map()
@@ -218,11 +254,21 @@ class Importer(CommandNodes):
 
     def workspace_path(self, local: str, loc, what: str) -> str:
         rel, problem = normalize_path(os.path.relpath(local, self.root))
+        above = os.path.relpath(local, self.root).split(os.sep)[0] == ".."
+        if rel is None and above and not self.fixed:
+            self.outside.append(os.path.normpath(local))
+            return "."  # (read again with the workspace above it)
+        if rel is None and not above:  # the workspace itself, or inside .pipe/
+            raise PipefileError(
+                f"{what}: {problem} (the pipeline's folder holds pipe's .pipe/ and {OUTPUT_ROOT}/)",
+                loc,
+                "name a file or folder inside it (code: ./src, path: ./data)",
+            )
         if rel is None:
             raise PipefileError(
                 f"{what}: '{local}' is outside the pipeline's folder ({display_path(self.root)}), pipe's workspace",
                 loc,
-                "move (or link) it into the folder of the pipeline YAML, or run a pipeline YAML placed above it",
+                "move (or link) it below a folder that also holds the pipeline YAML",
             )
         return rel
 
@@ -244,54 +290,47 @@ class Importer(CommandNodes):
             except PipefileError as e:
                 self.errors.append(e)
 
-    def component_of(self, job, file: str) -> tuple:
-        """(the component's values, the file they were read from): the job itself when inline."""
-        comp = job.get("component")
+    def component_of(self, job, file: str, key: str = "component") -> tuple:
+        """(the component's values, the file they were read from): the job itself when inline.
+        `key`: where the job names it (a sweep job's is `trial:`)."""
+        comp = job.get(key)
         if comp is None:
             return job, file
         if isinstance(comp, Map):
             return comp, file
         if not isinstance(comp, str):
-            raise PipefileError("component: must be a path, azureml:NAME@latest, or a mapping", job.at("component"))
+            raise PipefileError(f"{key}: must be a path, azureml:NAME@latest, or a mapping", job.at(key))
         if comp.startswith("azureml:") and parse_name(comp):
-            path, data = self.resolver.by_name(comp, ("command", "pipeline"), "component", job.at("component"))
+            path, data = self.resolver.by_name(comp, ("command", "pipeline"), "component", job.at(key))
             return data, path
         if comp.startswith(("azureml://", "https://", "http://")):
             raise PipefileError(
                 f"component '{comp}' is in a registry, not on this machine",
-                job.at("component"),
-                "write its YAML locally and name it by path (component: ./train.yml)",
+                job.at(key),
+                f"write its YAML locally and name it by path ({key}: ./train.yml)",
             )
         ref = comp[len("file:") :] if comp.startswith("file:") else comp
         path = os.path.normpath(os.path.join(os.path.dirname(file), ref))
         data = yamlfile.read(path, self.sources)
         if not isinstance(data, Map):
             raise PipefileError(
-                f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at("component")
+                f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at(key)
             )
         return data, path
 
     def job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
+        if job.get("type") == "sweep":  # (sweep.py: its trial is the component)
+            return self.sweep_job(node, job, prefix, scope, file)
         comp, comp_file = self.component_of(job, file)
         inline = comp is job
         typ = job.get("type") or comp.get("type") or "command"
+        if typ == "parallel":  # (parallel.py: mini-batches through pipe's driver)
+            return self.parallel_job(node, job, prefix, scope, file)
         self._check_keys(job, _JOB, f"job '{node}'")
         if not inline:
             self._check_keys(comp, _JOB | {"$schema"}, f"component {display_path(comp_file)}")
         decls = self._decls(comp, inline, node)
-        binds: dict = {}
-        inputs = job.get("inputs")
-        for iname, v in inputs.items() if isinstance(inputs, Map) else ():
-            loc = inputs.at(iname)
-            if iname not in decls:
-                self._warn(
-                    loc, f"job '{node}': input '{iname}' is not an input of its component: ignored (as Azure does)"
-                )
-                continue
-            b = self.bind(v, file, loc, scope, prefix, f"input '{iname}' of job '{node}'")
-            if b is not None:
-                self._check_value(node, iname, b, decls[iname], loc)
-                binds[iname] = b
+        binds = self.bind_inputs(node, job, decls, prefix, scope, file)
         if typ == "pipeline":
             if comp_file in self._opened:
                 raise PipefileError(
@@ -317,11 +356,37 @@ class Importer(CommandNodes):
             return
         if typ != "command":
             raise PipefileError(
-                f"job '{node}' is a '{typ}' job; pipe runs command and pipeline jobs",
+                f"job '{node}' is a '{typ}' job; pipe runs command, pipeline, sweep and parallel jobs",
                 job.at("type") if "type" in job else comp.loc,
                 "run it on Azure, or rewrite it as a command component",
             )
         self.command(node, job, comp, comp_file, decls, binds, prefix)
+
+    def bind_inputs(self, node: str, job, decls: dict, prefix: str, scope: dict, file: str) -> dict:
+        """What the job's `inputs:` bind to its component's inputs: name -> Binding or JobRef."""
+        binds: dict = {}
+        inputs = job.get("inputs")
+        for iname, v in inputs.items() if isinstance(inputs, Map) else ():
+            loc = inputs.at(iname)
+            if iname not in decls:
+                self._warn(
+                    loc, f"job '{node}': input '{iname}' is not an input of its component: ignored (as Azure does)"
+                )
+                continue
+            b = self.bind(v, file, loc, scope, prefix, f"input '{iname}' of job '{node}'")
+            if (
+                isinstance(b, spec.Binding)
+                and b.kind == spec.BIND_VALUE
+                and decls[iname].type == spec.BOOLEAN
+                and type(b.value) is int
+                and b.value in (0, 1)
+            ):
+                # azure-ai-ml writes a sweep job's boolean literals as 0 and 1: they are still booleans
+                b = spec.Binding(spec.BIND_VALUE, b.loc, value=bool(b.value))
+            if b is not None:
+                self._check_value(node, iname, b, decls[iname], loc)
+                binds[iname] = b
+        return binds
 
     # --- the steps ------------------------------------------------------------------------
     def _resolve(self, ref: JobRef, seen: Optional[set] = None) -> tuple:
@@ -377,6 +442,8 @@ class Importer(CommandNodes):
                         f"of '{step}': it is given the file's path (Azure gives the folder around it)",
                         "declare the input uri_file, or the output uri_folder",
                     )
+                if self.drafts[step].expand is not None:  # a sweep's output: its best trial's, as on Azure
+                    step = f"{step}.best"
                 b = spec.Binding(spec.BIND_STEP_OUTPUT, b.loc, ref=step, output=out, type=o.type)
             inputs[name] = b
         decls = dict(d.decls)
@@ -402,4 +469,6 @@ class Importer(CommandNodes):
             render=spec.RENDER_AZUREML,
             always_run=d.always,
             timeout=d.timeout,
+            metrics=d.metrics,
+            expand=d.expand,
         )

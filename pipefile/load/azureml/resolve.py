@@ -124,6 +124,8 @@ class Resolver:
     # --- data ---------------------------------------------------------------------------
     def data_path(self, ref: str, base_file: str, loc, what: str) -> tuple:
         """(absolute local path, type or None) of a data reference written in `base_file`."""
+        if ref.startswith("azureml:") and ref[len("azureml:") :].startswith(URL_SCHEMES):
+            ref = ref[len("azureml:") :]  # (how azure-ai-ml writes a URL it was given)
         local = self.mapped(ref)
         if local is not None:
             return local, None

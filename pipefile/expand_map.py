@@ -1,0 +1,191 @@
+"""A `foreach:` step's items (expand.py makes them tasks): the entries of a folder (a path,
+an asset, another step's folder output), batches of them, or a list param's values; the
+placeholder node of a map whose folder a step has not made yet; the checks that a list
+param is only mapped over. Listing a folder is the only outside look (one scandir: names
+and kinds, no stat)."""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import shlex
+from typing import Optional
+
+from . import spec, template
+from .errors import PipefileError
+from .spec import BIND_ASSET, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT
+
+# Where the session links a batch's items (below the workspace's .pipe/): the folder a
+# task's command gets for its input.
+BATCH_ROOT = ".pipe/batches"
+
+
+def batch_folder(step: str, label: str) -> str:
+    return f"{BATCH_ROOT}/{step}/{label}"
+
+
+def task_read(pf: spec.Pipefile, st: spec.Step) -> bool:
+    """Whether a step reads one task of `st` by name (then each of its tasks is a node)."""
+    prefix = st.name + "["
+    return any(
+        b.kind == BIND_STEP_OUTPUT and b.ref.startswith(prefix)
+        for other in pf.steps.values()
+        for b in other.inputs.values()
+    )
+
+
+VALUE_ITEM = "value"  # the kind of a foreach item that is a list param's value
+
+
+def foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list, params) -> Optional[list]:
+    """[(workspace path, uri_file or uri_folder)] of the entries of the mapped folder, by
+    name; or [(value, VALUE_ITEM)] of a list param's values, in order."""
+    e = st.expand
+    b = st.inputs[e.over]
+    if b.kind == BIND_PARAM:
+        return _list_items(pf, st, check_exists, errors, params)
+    if b.kind == BIND_ASSET:
+        folder = pf.assets[b.ref].path
+    elif b.kind == BIND_PATH:
+        folder = b.ref
+    elif producer(pf, st):
+        folder = pf.steps[b.ref].outputs[b.output].path
+        if not os.path.isdir(os.path.join(pf.root, folder)):
+            return None  # (not an error: the step that makes it runs first; see `_placeholder`)
+    else:
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' maps over {b.describe()}, which is not a folder it can list",
+                e.loc,
+                "map over a folder: a path, an asset, or a folder output of another step",
+            )
+        )
+        return None
+    ap = os.path.join(pf.root, folder)
+    try:
+        with os.scandir(ap) as it:
+            found = [(d.name, d.is_dir()) for d in it]
+        # (a map over 100,000 items pays every step of this: no match where all match)
+        match = (lambda n: True) if e.glob == "*" else (lambda n: fnmatch.fnmatch(n, e.glob))
+        entries = sorted(x for x in found if x[0][0] != "." and match(x[0]))
+    except NotADirectoryError:
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' maps over '{folder}', which is a file",
+                b.loc,
+                "foreach maps over the items of a folder: bind the input to a folder",
+            )
+        )
+        return None
+    except FileNotFoundError:
+        if check_exists:
+            errors.append(
+                PipefileError(
+                    f"foreach of step '{st.name}' maps over '{folder}', which does not exist",
+                    b.loc,
+                    "create the folder, or fix the path",
+                )
+            )
+        return None if check_exists else []
+    if not entries and check_exists:
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' finds nothing to map over in '{folder}' (glob '{e.glob}')",
+                e.loc,
+                "add items to the folder, or change glob:",
+            )
+        )
+        return None
+    return [(f"{folder}/{n}", spec.URI_FOLDER if is_dir else spec.URI_FILE) for n, is_dir in entries]
+
+
+def _list_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list, params) -> Optional[list]:
+    e = st.expand
+    name = st.inputs[e.over].ref
+    p = pf.params.get(name)
+    if p is None or p.type != spec.LIST:
+        what = "not declared" if p is None else ("an " if p.type[0] in "aeiou" else "a ") + p.type
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' maps over param '{name}', which is {what}, not a list",
+                e.loc,
+                f"declare it a list: params: {{{name}: [a, b, c]}} (or {{type: list, default: [...]}})",
+            )
+        )
+        return None
+    if e.batch_size or e.glob != "*":
+        errors.append(
+            PipefileError(
+                f"foreach of step '{st.name}' maps over a list param: glob and batch_size are for folders",
+                e.loc,
+                "remove them (one task per value)",
+            )
+        )
+        return None
+    values = params.get(name, p.default)
+    if not values and check_exists:
+        errors.append(
+            PipefileError(f"foreach of step '{st.name}': list param '{name}' is empty", e.loc, "give it values")
+        )
+        return None
+    return [(v, VALUE_ITEM) for v in values or ()]
+
+
+def list_param_errors(pf: spec.Pipefile) -> list:
+    """A list param is only mapped over: read anywhere else (a command, an input of a step
+    without a foreach over it) it would be written as Python's spelling of a list."""
+    lists = {n for n, p in pf.params.items() if p.type == spec.LIST}
+    if not lists:
+        return []
+    out = []
+    for st in pf.steps.values():
+        over = st.expand.over if st.expand is not None and st.expand.kind == spec.EXPAND_FOREACH else None
+        for iname, b in st.inputs.items():
+            if b.kind == BIND_PARAM and b.ref in lists and iname != over:
+                out.append(
+                    PipefileError(
+                        f"input '{iname}' of step '{st.name}' reads list param '{b.ref}', "
+                        "which only a foreach maps over",
+                        b.loc,
+                        f"map over it: foreach: ${{{{inputs.{iname}}}}} (one task per value)",
+                    )
+                )
+        texts = [st.command] if isinstance(st.command, str) else list(st.command)
+        for t in texts:
+            for ref, _ in template.refs(template.parse_cached(t)):
+                if ref.scope == "params" and ref.name in lists:
+                    out.append(
+                        PipefileError(
+                            f"the command of step '{st.name}' uses list param '{ref.name}', which only a foreach "
+                            "maps over",
+                            st.command_loc or st.loc,
+                            f"bind it to an input and map over it: inputs: {{x: ${{{{params.{ref.name}}}}}}}, "
+                            "foreach: ${{inputs.x}}",
+                        )
+                    )
+    return out
+
+
+def producer(pf: spec.Pipefile, st: spec.Step) -> str:
+    """The step whose output a foreach maps over ("" for a source folder)."""
+    b = st.inputs[st.expand.over]
+    if b.kind == BIND_STEP_OUTPUT and b.ref in pf.steps and b.output in pf.steps[b.ref].outputs:
+        return b.ref
+    return ""
+
+
+def placeholder(st: spec.Step, after: str) -> spec.Step:
+    """A map whose folder another step has not made yet, as one node: it reads that folder
+    and writes the gathered ones, so `pipe status` shows it (and what reads it) waiting. The
+    session runs the maker first and builds the graph again with the items; this command
+    runs only when the maker left no folder."""
+    b = st.inputs[st.expand.over]
+    said = f"foreach of step '{st.name}': '{after}' ran but left no folder '{b.output}' to map over"
+    return dataclasses.replace(
+        st,
+        command=f"echo {shlex.quote(said)} >&2; exit 1",
+        outputs={n: dataclasses.replace(o, type=None, artifact="") for n, o in st.outputs.items()},
+        metrics=(),
+        expand=None,
+    )

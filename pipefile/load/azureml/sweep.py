@@ -1,0 +1,248 @@
+"""An Azure ML `type: sweep` job -> a step with a `sweep:` of pipe's own (docs/azureml.md).
+
+Its `trial:` component is the command each trial runs; `search_space` gives the inputs each
+trial samples, `sampling_algorithm` the search, `objective.primary_metric` the metric read
+from what each trial logged to MLflow (`artifacts/metrics.json`), `limits` the number of
+trials and how many run at once. A consumer of the sweep job's outputs reads its best
+trial's, as on Azure. A part of `pipeline.Importer`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Optional
+
+from ... import spec
+from ...errors import PipefileError, did_you_mean
+from ..expansion import optuna_installed
+from ..reader import display_path
+from . import yamlfile
+from .yamlfile import Map
+
+SWEEP_KEYS = {"type", "trial", "inputs", "outputs", "search_space", "sampling_algorithm", "objective", "limits"}
+SWEEP_KEYS |= {"early_termination", "display_name", "description", "name", "$schema", "settings"}
+_LIMITS = {"max_total_trials", "max_concurrent_trials", "timeout", "trial_timeout"}
+# Azure's distributions that pipe samples: type -> the keys that give its arguments
+_DISTRIBUTIONS = {"choice": ("values",), "uniform": ("min_value", "max_value")}
+_DISTRIBUTIONS |= {"loguniform": ("min_value", "max_value"), "randint": ("upper",)}
+_NOT_YET = ("normal", "lognormal", "quniform", "qloguniform", "qnormal", "qlognormal")
+
+
+class SweepNodes:
+    """The methods of `pipeline.Importer` that read a sweep job."""
+
+    drafts: dict
+
+    if TYPE_CHECKING:
+
+        def _warn(self, loc, message: str, hint: str = "") -> None: ...
+        def _check_keys(self, m, known: set, what: str) -> None: ...
+        def component_of(self, job, file: str, key: str = "component") -> tuple: ...
+        def _decls(self, comp, inline: bool, node: str) -> dict: ...
+        def bind_inputs(self, node: str, job, decls: dict, prefix: str, scope: dict, file: str) -> dict: ...
+        def command(self, node, job, comp, comp_file, decls, binds, prefix) -> None: ...
+
+    def sweep_job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
+        what = f"sweep job '{node}'"
+        if "trial" not in job:
+            raise PipefileError(
+                f"{what} has no trial:", job.loc, "name the command component each trial runs: trial: ./train.yml"
+            )
+        self._check_keys(job, SWEEP_KEYS, what)
+        comp, comp_file = self.component_of(job, file, "trial")
+        if comp is job or (comp.get("type") or "command") != "command":
+            raise PipefileError(
+                f"the trial of {what} must be a command component",
+                job.at("trial"),
+                "trial: ./train.yml (a command component)",
+            )
+        self._check_keys(
+            comp,
+            {"type", "name", "version", "display_name", "description", "$schema", "inputs", "outputs"}
+            | {"command", "code", "environment", "is_deterministic"},
+            f"component {display_path(comp_file)}",
+        )
+        decls = self._decls(comp, False, node)
+        binds = self.bind_inputs(node, job, decls, prefix, scope, file)
+        space = self._search_space(job, decls, what)
+        for name, _kind, _args in space:  # the search space sets it, trial by trial
+            binds[name] = spec.Binding(spec.BIND_NONE, job["search_space"].at(name))
+        search, seed = self._sampling(job, space, what)
+        metric, goal = self._objective(job, what)
+        limits = job.get("limits") or yamlfile.empty()
+        if not isinstance(limits, Map):
+            raise PipefileError(f"limits of {what} must be a mapping", job.at("limits"))
+        self._check_keys(limits, _LIMITS, f"limits of {what}")
+        trials = _count(limits, "max_total_trials", what)
+        if search == "random" and not trials:
+            raise PipefileError(
+                f"{what} samples at random but gives no limits.max_total_trials",
+                job.at("limits") if "limits" in job else job.loc,
+                "add limits: {max_total_trials: N}",
+            )
+        if "timeout" in limits:
+            self._warn(
+                limits.at("timeout"),
+                f"limits.timeout of {what} is ignored here (every trial runs to its end)",
+                "limit each trial with limits.trial_timeout",
+            )
+        if "early_termination" in job:
+            self._warn(
+                job.at("early_termination"), f"early_termination of {what} is ignored here: every trial runs to its end"
+            )
+        self.command(node, job, comp, comp_file, decls, binds, prefix)
+        draft = self.drafts[node]
+        if not draft.metrics:
+            raise PipefileError(
+                f"the trial of {what} declares an output named 'artifacts', where pipe keeps what it logs",
+                comp.loc,
+                "rename that output",
+            )
+        draft.timeout = _seconds(limits, "trial_timeout", what)  # (limits.timeout is the whole sweep's)
+        draft.expand = spec.Expansion(
+            spec.EXPAND_SWEEP,
+            job.at("search_space"),
+            search=search,
+            trials=trials or 0,
+            seed=seed,
+            space=tuple(space),
+            objective_metric=metric,
+            objective_goal=goal,
+            max_parallel=_count(limits, "max_concurrent_trials", what) or 0,
+        )
+
+    def _search_space(self, job, decls: dict, what: str) -> list:
+        sp = job.get("search_space")
+        if not isinstance(sp, Map) or not sp:
+            raise PipefileError(
+                f"{what} has no search_space:",
+                job.at("search_space") if "search_space" in job else job.loc,
+                "add search_space: {INPUT: {type: choice, values: [...]}}",
+            )
+        out = []
+        for name, d in sp.items():
+            loc = sp.at(name)
+            if name not in decls:
+                raise PipefileError(
+                    f"search_space of {what}: '{name}' is not an input of its trial",
+                    loc,
+                    did_you_mean(name, decls, "input"),
+                )
+            kind = d.get("type") if isinstance(d, Map) else None
+            if kind in _NOT_YET:
+                raise PipefileError(
+                    f"search_space of {what}: '{name}' is sampled from a '{kind}' distribution, "
+                    "which pipe does not sample yet",
+                    d.at("type"),
+                    "use choice, uniform, loguniform or randint",
+                )
+            if kind not in _DISTRIBUTIONS:
+                raise PipefileError(
+                    f"search_space of {what}: '{name}' needs a type: of {', '.join(_DISTRIBUTIONS)}",
+                    d.at("type") if isinstance(d, Map) and "type" in d else loc,
+                    did_you_mean(str(kind), _DISTRIBUTIONS, "type"),
+                )
+            out.append((name, *_distribution(name, kind, d, what)))
+        return out
+
+    def _sampling(self, job, space: list, what: str) -> tuple:
+        """(pipe's search, seed) for Azure's sampling_algorithm (random when not given)."""
+        alg = job.get("sampling_algorithm", "random")
+        loc = job.at("sampling_algorithm") if "sampling_algorithm" in job else job.loc
+        seed: Any = 0
+        if isinstance(alg, Map):
+            seed = alg.get("seed", 0)
+            for k in alg:
+                if k not in ("type", "seed"):
+                    self._warn(alg.at(k), f"sampling_algorithm of {what}: '{k}' is ignored here")
+            alg = alg.get("type")
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise PipefileError(f"the seed of {what} must be a whole number", loc)
+        if alg == "bayesian" and optuna_installed():
+            return "bayesian", seed  # (Optuna's TPE, in rounds of max_concurrent_trials)
+        if alg == "bayesian":
+            self._warn(
+                loc,
+                f"{what} is a bayesian search, which needs Optuna (not installed): its trials are sampled at random",
+                "pip install 'pipefile[optuna]' for a bayesian search",
+            )
+            alg = "random"
+        if alg not in ("random", "grid"):
+            raise PipefileError(f"sampling_algorithm of {what}: unknown '{alg}'", loc, "use random, grid or bayesian")
+        if alg == "grid":
+            for name, kind, _args in space:
+                if kind != "choice":
+                    raise PipefileError(
+                        f"{what} is a grid search, but '{name}' is sampled from '{kind}'",
+                        job.at("search_space"),
+                        "a grid takes choice values only: list them (type: choice, values: [...])",
+                    )
+        return alg, seed
+
+    def _objective(self, job, what: str) -> tuple:
+        obj = job.get("objective")
+        if not isinstance(obj, Map) or not isinstance(obj.get("primary_metric"), str):
+            raise PipefileError(
+                f"{what} has no objective.primary_metric",
+                job.at("objective") if "objective" in job else job.loc,
+                "add objective: {primary_metric: NAME, goal: maximize} (NAME: a metric each trial logs to MLflow)",
+            )
+        goal = obj.get("goal", "maximize")
+        if goal not in ("maximize", "minimize"):
+            raise PipefileError(
+                f"objective.goal of {what}: unknown '{goal}'", obj.at("goal"), "use maximize or minimize"
+            )
+        return obj["primary_metric"], goal
+
+
+def _distribution(name: str, kind: str, d, what: str) -> tuple:
+    """(pipe's distribution, its arguments) for one of Azure's, checked."""
+    where = f"search_space of {what}: '{name}'"
+    for k in _DISTRIBUTIONS[kind]:
+        if k not in d:
+            raise PipefileError(
+                f"{where} ({kind}) has no {k}:", d.loc, f"a {kind} takes {' and '.join(_DISTRIBUTIONS[kind])}"
+            )
+    if kind == "choice":
+        values = d["values"]
+        if not isinstance(values, list) or not values:
+            raise PipefileError(f"{where}: values must be a non-empty list", d.at("values"))
+        for v in values:
+            if isinstance(v, (Map, list)) or v is None:
+                raise PipefileError(
+                    f"{where}: a choice of nested search spaces is not supported here",
+                    d.at("values"),
+                    "list numbers, strings or booleans",
+                )
+        return "choice", tuple(values)
+    nums = [d[k] for k in _DISTRIBUTIONS[kind]]
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in nums):
+        raise PipefileError(f"{where}: {' and '.join(_DISTRIBUTIONS[kind])} must be numbers", d.loc)
+    if kind == "randint":  # Azure: a whole number in [0, upper)
+        if not isinstance(nums[0], int) or nums[0] < 2:
+            raise PipefileError(f"{where}: upper must be a whole number of at least 2", d.at("upper"))
+        return "randint", (0, nums[0] - 1)
+    lo, hi = nums
+    if lo >= hi:
+        raise PipefileError(f"{where}: min_value must be below max_value", d.loc)
+    if kind == "loguniform":  # Azure's bounds are exponents: exp(uniform(min_value, max_value))
+        return "loguniform", (math.exp(lo), math.exp(hi))
+    return "uniform", (lo, hi)
+
+
+def _count(limits, key: str, what: str) -> Optional[int]:
+    v = limits.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise PipefileError(f"limits.{key} of {what} must be a whole number of at least 1", limits.at(key))
+    return v
+
+
+def _seconds(limits, key: str, what: str) -> Optional[float]:
+    v = limits.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        raise PipefileError(f"limits.{key} of {what} must be a number of seconds", limits.at(key))
+    return float(v)

@@ -1,0 +1,147 @@
+"""What running a parallel map (`foreach:`) adds to running ordinary tasks, as in Azure's
+parallel job: a failed item's task runs again (`retries`), failed items up to
+`error_threshold` do not fail the step (their entries leave the gathered folder, and the
+steps reading it go on with the items that succeeded), and a batch's items are linked into
+the folder its command reads.
+
+`MapPolicy` is asked by the scheduler about each failed task; `link_batches` is called by
+the session (under the workspace lock) before it plans a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from typing import Optional
+
+from .artifacts import remove_read_only
+from .outcomes import Outcome, StepResult
+
+
+class MapPolicy:
+    """Retries and tolerated failures of the tasks of `foreach:` steps, for one run."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.tries: dict = {}  # task -> failed tries so far
+        self.failed: dict = {}  # foreach step -> its tasks that failed for good, in order
+
+    def _group(self, name: str):
+        groups = self.graph.groups
+        if not groups:
+            return None
+        node = self.graph.nodes.get(name)
+        group = groups.get(node.step.group) if node is not None and node.step.group else None
+        return group if group is not None and group.kind == "foreach" else None
+
+    def retry(self, result: StepResult) -> bool:
+        """Whether a task whose command failed runs again (the failure is then not recorded)."""
+        group = self._group(result.name)
+        if group is None or result.outcome != Outcome.FAILED or result.exit_code is None:
+            return False  # (no exit code: it never started; another try would fail the same way)
+        done = self.tries.get(result.name, 0)
+        if done >= group.retries:
+            return False
+        self.tries[result.name] = done + 1
+        return True
+
+    def after(self, result: StepResult) -> StepResult:
+        """A task's final result, with the tries it took said; a failure within its step's
+        error_threshold is marked tolerated and its entries are taken out of the gathered
+        folder (so readers see only the items that succeeded)."""
+        tries = self.tries.get(result.name, 0)
+        if tries:
+            result = dataclasses.replace(
+                result, notes=[f"tried {tries + 1} times ({tries} failed first)"] + list(result.notes)
+            )
+        group = self._group(result.name)
+        if group is None or result.outcome != Outcome.FAILED:
+            return result
+        failed = self.failed.setdefault(group.name, [])
+        failed.append(result.name)
+        if group.error_threshold != -1 and len(failed) > group.error_threshold:
+            return result  # one too many: the step fails
+        for out in self.graph.nodes[result.name].outputs.values():
+            remove_read_only(os.path.join(self.graph.pipefile.root, out.path))
+        allowed = "any number" if group.error_threshold == -1 else str(group.error_threshold)
+        note = f"failed, within the error_threshold of '{group.name}' ({len(failed)} of {allowed} allowed)"
+        return dataclasses.replace(result, tolerated=True, notes=list(result.notes) + [note])
+
+    def untolerated(self, results: dict) -> None:
+        """At the end: a step whose failures went past its threshold fails with every one of them."""
+        for step, names in self.failed.items():
+            group = self.graph.groups[step]
+            if group.error_threshold != -1 and len(names) > group.error_threshold:
+                for n in names:
+                    if results.get(n) is not None and results[n].tolerated:
+                        results[n] = dataclasses.replace(results[n], tolerated=False)
+
+    def summary(self) -> list:
+        """(step, failed task names) of each foreach step some of whose items failed."""
+        return [(step, list(names)) for step, names in self.failed.items()]
+
+
+# --- batches ------------------------------------------------------------------------------
+def link_batches(root: str, groups: dict, batch_root: str) -> None:
+    """Make each batch folder (`batch_root/STEP/batch-K`) hold exactly its items: hard links
+    to the files (a copy where the file system refuses links), links to folders. A link
+    whose file was replaced (another inode) is made again; folders of batches and steps that
+    are gone are removed."""
+    base = os.path.join(root, batch_root)
+    wanted_steps = set()
+    for group in groups.values():
+        if not group.batches:
+            continue
+        wanted_steps.add(group.name)
+        step_dir = os.path.join(base, group.name)
+        for label, members in zip(group.labels, group.batches):
+            _sync_folder(root, os.path.join(step_dir, label), members)
+        _remove_others(step_dir, set(group.labels))
+    if os.path.isdir(base):
+        _remove_others(base, wanted_steps)
+
+
+def _sync_folder(root: str, folder: str, members: tuple) -> None:
+    os.makedirs(folder, exist_ok=True)
+    wanted = {name: os.path.join(root, path) for name, path in members}
+    with os.scandir(folder) as it:
+        present = {e.name: e for e in it}
+    for name, entry in present.items():
+        if name not in wanted or not _same(entry, wanted[name]):
+            remove_read_only(entry.path)
+    for name, src in wanted.items():
+        dst = os.path.join(folder, name)
+        if os.path.lexists(dst):
+            continue
+        if os.path.isdir(src):
+            os.symlink(os.path.relpath(src, folder), dst)
+            continue
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+
+def _same(entry: os.DirEntry, src: str) -> bool:
+    try:
+        if entry.is_symlink():
+            return os.path.realpath(entry.path) == os.path.realpath(src)
+        mine, theirs = entry.stat(follow_symlinks=False), os.stat(src)
+    except OSError:
+        return False
+    if (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino):
+        return True
+    # A copy (no hard links here): the same while size and time say so.
+    return mine.st_nlink == 1 and mine.st_size == theirs.st_size and mine.st_mtime_ns == theirs.st_mtime_ns
+
+
+def _remove_others(folder: str, keep: set) -> Optional[None]:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return None
+    for e in entries:
+        if e.name not in keep:
+            remove_read_only(e.path)
+    return None

@@ -1,0 +1,117 @@
+// The job history: filter by experiment and status, pick two to compare, open one.
+import { useEffect, useState } from "react";
+import { enc, errorText, get } from "../lib/api";
+import { formatSeconds } from "../lib/timeline";
+import { go } from "../App";
+
+interface JobRow {
+  id: string | number;
+  experiment?: string;
+  status: string;
+  started?: number;
+  ended?: number | null;
+  steps?: Record<string, number>;
+  params?: Record<string, unknown>;
+  cloned_from?: unknown;
+}
+
+const STATUSES = ["", "running", "succeeded", "failed", "cancelled"];
+
+export function JobsList() {
+  const [jobs, setJobs] = useState<JobRow[] | null>(null);
+  const [all, setAll] = useState<string[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  const [experiment, setExperiment] = useState("");
+  const [status, setStatus] = useState("");
+  const [picked, setPicked] = useState<string[]>([]);
+
+  useEffect(() => {
+    const q = `experiment=${enc(experiment)}&status=${enc(status)}&limit=500`;
+    get<{ jobs: JobRow[] }>(`api/jobs?${q}`).then(
+      (r) => {
+        setJobs(r.jobs ?? []);
+        if (!experiment) setAll((a) => [...new Set([...a, ...(r.jobs ?? []).map((j) => j.experiment ?? "").filter(Boolean)])].sort());
+      },
+      (e) => setError(errorText(e)),
+    );
+  }, [experiment, status]);
+
+  const pick = (id: string) => setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p.slice(-1), id]));
+  return (
+    <div className="jobs-page" data-testid="jobs-page">
+      <div className="toolbar">
+        <label>
+          experiment{" "}
+          <select value={experiment} onChange={(e) => setExperiment(e.target.value)} data-testid="filter-experiment">
+            <option value="">all</option>
+            {all.map((x) => (
+              <option key={x}>{x}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          status{" "}
+          <select value={status} onChange={(e) => setStatus(e.target.value)} data-testid="filter-status">
+            {STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s || "all"}
+              </option>
+            ))}
+          </select>
+        </label>
+        <span className="grow" />
+        <button className="primary" data-testid="compare" disabled={picked.length !== 2} onClick={() => go(`/compare/${enc(picked[0])}/${enc(picked[1])}`)}>
+          compare {picked.length === 2 ? `${picked[0]} and ${picked[1]}` : "(pick two)"}
+        </button>
+      </div>
+      {error && <div className="error">{error}</div>}
+      {jobs && !jobs.length && <div className="muted page-error">no jobs{experiment || status ? " match" : " yet: run the pipeline"}</div>}
+      <table className="jobs">
+        <thead>
+          <tr>
+            <th />
+            <th>job</th>
+            <th>experiment</th>
+            <th>status</th>
+            <th>started</th>
+            <th>took</th>
+            <th>steps</th>
+            <th>params</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(jobs ?? []).map((j) => {
+            const id = String(j.id);
+            return (
+              <tr key={id} data-job={id}>
+                <td>
+                  <input type="checkbox" checked={picked.includes(id)} onChange={() => pick(id)} data-testid={`pick-${id}`} />
+                </td>
+                <td>
+                  <a href={`#/jobs/${enc(id)}`} data-testid={`job-${id}`}>
+                    {id}
+                  </a>
+                  {j.cloned_from != null && <span className="muted small"> (from {String(j.cloned_from)})</span>}
+                </td>
+                <td>{j.experiment}</td>
+                <td>
+                  <span className={`badge status-${j.status}`}>{j.status}</span>
+                </td>
+                <td className="small">{j.started ? new Date(j.started * 1000).toLocaleString() : ""}</td>
+                <td className="small">{j.started && j.ended ? formatSeconds(j.ended - j.started) : ""}</td>
+                <td className="small">
+                  {Object.entries(j.steps ?? {})
+                    .map(([k, v]) => `${v} ${k}`)
+                    .join(", ")}
+                </td>
+                <td className="small">
+                  <code>{Object.entries(j.params ?? {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : String(v)}`).join(" ")}</code>
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </div>
+  );
+}

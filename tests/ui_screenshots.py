@@ -1,0 +1,108 @@
+"""The screenshots of docs/ui.md, taken by Playwright from a real `pipe ui` session on a copy of
+examples/designer-regression (run twice, the second time with another seed and model):
+
+    python tests/ui_screenshots.py [OUT_DIR]       # default docs/img/ui
+
+Same browser and guard as the browser tests (tests/uibrowser.py): Debian's Chromium, nothing
+but loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from uibrowser import OffHostGuard, UiServer, copy_example, launch  # noqa: E402
+
+ROOT = HERE.parent
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+
+
+def pipe(ws: Path, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "pipefile", *args], cwd=ws, check=True, capture_output=True)
+
+
+def settle(pg) -> None:
+    pg.wait_for_selector("[data-testid=canvas][data-laid-out='1']")
+    time.sleep(0.5)
+
+
+def main(out: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
+        ws = Path(tmp) / "designer-regression"
+        ws.mkdir()
+        copy_example(ROOT / "examples" / "designer-regression", ws)
+        pipe(ws, "run")
+        pipe(ws, "run", "-p", "seed=7", "-p", "model=ridge")
+        server = UiServer(ws)
+        browser = launch(pw)
+        context = browser.new_context(viewport={"width": 1400, "height": 820}, device_scale_factor=1)
+        guard = OffHostGuard(context)
+        pg = context.new_page()
+        try:
+            pg.goto(server.url)
+            settle(pg)
+            pg.hover("[data-step='train']")
+            pg.wait_for_selector("[data-testid=reasons]")
+            pg.screenshot(path=out / "pipeline.png")
+
+            pg.mouse.move(5, 400)
+            pg.click("[data-testid=tab-library]")
+            pg.fill("[data-testid=library-search]", "split")
+            pg.hover("[data-item='std:std/split_data@1']")
+            pg.wait_for_selector("[data-testid=hovercard]")
+            pg.screenshot(path=out / "library.png")
+
+            pg.mouse.move(700, 700)
+            pg.click("[data-step='split']")
+            pg.wait_for_selector("[data-testid=properties]")
+            pg.mouse.move(700, 700)
+            time.sleep(0.3)
+            pg.screenshot(path=out / "properties.png")
+
+            pg.click("[data-testid=params]")
+            pg.fill("[data-testid=param-seed]", "11")
+            pg.click("[data-testid=save]")
+            pg.wait_for_selector("[data-testid=save-confirm]")
+            pg.screenshot(path=out / "diff-preview.png")
+            pg.click("[data-testid=save-preview-close]")
+            pg.click("[data-testid=undo]")
+
+            pg.goto(server.url.split("?")[0] + "#/jobs")
+            pg.wait_for_selector("[data-job]")
+            ids = pg.eval_on_selector_all("[data-job]", "els => els.map(e => e.dataset.job)")
+            pg.screenshot(path=out / "jobs.png")
+            pg.goto(server.url.split("?")[0] + f"#/jobs/{ids[0]}")
+            settle(pg)
+            pg.click("[data-row='evaluate']")
+            pg.wait_for_selector("[data-testid=preview-report] img")
+            pg.wait_for_function("() => document.querySelector('[data-testid=log]').textContent.length > 0")
+            pg.screenshot(path=out / "job.png")
+            pg.click("[data-testid=tab-timeline]")
+            pg.screenshot(path=out / "timeline.png")
+
+            pg.goto(server.url.split("?")[0] + f"#/compare/{ids[1]}/{ids[0]}")
+            settle(pg)
+            pg.wait_for_selector("[data-prop]")
+            pg.screenshot(path=out / "compare.png")
+        finally:
+            context.close()
+            browser.close()
+            server.stop()
+        guard.check()
+    for p in sorted(out.glob("*.png")):
+        print(p)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "img" / "ui")

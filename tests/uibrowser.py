@@ -1,0 +1,132 @@
+"""What the browser tests of `pipe ui` share: Debian's Chromium driven by Playwright for Python
+(never Playwright's own browser download), a real `pipe ui` server on a temp workspace, and the
+guard that fails a test on any request to a host that is not loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from envsupport import need
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+URL_LINE = re.compile(r"pipe ui: (http://\S+)")
+
+
+def require_browser() -> None:
+    """Skip (or, in CI, fail) with the reason when the browser or its driver is missing."""
+    need(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/ui.sh does it in CI)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        need(False, "Playwright for Python is missing: pip install -e '.[test]' (never `playwright install`)")
+
+
+def launch(pw):
+    return pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+class OffHostGuard:
+    """Routes every request of a browser context: loopback goes on, anything else is aborted
+    and remembered, so the test can fail naming it (the designer must need no network)."""
+
+    def __init__(self, context):
+        self.refused: list[str] = []
+        context.route("**/*", self._route)
+
+    def _route(self, route):
+        url = route.request.url
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob", "about") or (parts.hostname or "") in LOOPBACK:
+            route.continue_()
+        else:
+            self.refused.append(url)
+            route.abort()
+
+    def check(self) -> None:
+        assert not self.refused, f"the page asked for non-loopback addresses: {self.refused}"
+
+
+class UiServer:
+    """`pipe ui --no-browser --port 0` in a workspace: the URL it prints, stopped at the end."""
+
+    def __init__(self, root: Path, *extra: str):
+        env = dict(os.environ, PIPE_PLAIN="1")
+        env.pop("PIPE_UI_TOKEN", None)
+        # stderr (the access log) to a file: a pipe nobody reads would fill and stall the server
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pipefile", "ui", "--no-browser", "--port", "0", *extra],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=env,
+        )
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(x) for x in self.proc.stdout], daemon=True).start()
+        deadline = time.monotonic() + 60
+        self.url = ""
+        while time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    break
+                continue
+            m = URL_LINE.search(line)
+            if m:
+                self.url = m.group(1)
+                break
+        if not self.url:
+            self.stop()
+            self.log.seek(0)
+            err = self.log.read()
+            self.log.close()
+            raise AssertionError(f"pipe ui printed no URL (exit {self.proc.returncode}):\n{err}")
+        parts = urlsplit(self.url)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+        if not self.log.closed:
+            self.log.close()
+
+
+def pipe_ui_present() -> bool:
+    r = subprocess.run([sys.executable, "-m", "pipefile", "ui", "--help"], capture_output=True, text=True)
+    return r.returncode == 0
+
+
+def copy_example(src: Path, dst: Path) -> None:
+    for p in src.iterdir():
+        (shutil.copytree if p.is_dir() else shutil.copy2)(p, dst / p.name)
