@@ -10,7 +10,10 @@ difference between the two runs is the cost of the extra steps, without the fixe
 run: Ray's import and connection, and the job's worker processes, which Ray starts per job);
 Ray's bare cost per task (a no-op task, a no-op streaming-generator task as the executor
 submits them, and a task that runs `sh -c true` as a step's command does).
-Each run is of a fresh workspace (every step runs). Needs `ray` (pip install 'pipefile[ray]').
+Also reported: the CPU time of each run (the caller, and the cluster's own processes with the
+workers and commands they reaped), per step: on a shared, loaded machine wall times vary 2-3x
+between identical runs, CPU time much less. Each run is of a fresh workspace (every step
+runs). Needs `ray` (pip install 'pipefile[ray]').
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -45,12 +49,67 @@ def _pipefile(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_pipe(root: str, args: list, env: dict) -> float:
+def _own_pids(temp: str) -> list:
+    """The processes of the cluster started with --temp-dir `temp` (each names its session folder)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if temp.encode() in f.read():
+                        out.append(int(pid))
+            except OSError:
+                pass
+    return out
+
+
+def _stop_own(temp: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _own_pids(temp):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        end = time.monotonic() + 5
+        while _own_pids(temp) and time.monotonic() < end:
+            time.sleep(0.2)
+
+
+def _cpu(temp: str = "") -> float:
+    """CPU seconds spent so far by this process's finished children (the `pipe run`s and what
+    they ran) plus, with `temp`, by the cluster's processes and the children they reaped (its
+    workers, the steps' commands). Unlike wall time, it hardly moves with the machine's load."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = ru.ru_utime + ru.ru_stime
+    if temp:
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in _own_pids(temp):
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+            except (OSError, ValueError, IndexError):
+                pass
+    return total
+
+
+CPU: dict = {}  # run name -> CPU seconds (caller and cluster)
+
+
+def _run_pipe(root: str, args: list, env: dict, temp: str = "") -> float:
+    cpu0 = _cpu(temp)
     t0 = time.perf_counter()
-    p = subprocess.run(PIPE + ["run", "--ci", *args], cwd=root, env=env, capture_output=True, text=True)
+    # The ray runs under a profiler when asked: PIPE_BENCH_PROFILE="py-spy record -o ray.svg --"
+    prefix = os.environ.get("PIPE_BENCH_PROFILE", "").split() if "ray" in args else []
+    p = subprocess.run(prefix + PIPE + ["run", "--ci", *args], cwd=root, env=env, capture_output=True, text=True)
     took = time.perf_counter() - t0
     if p.returncode != 0:
         raise SystemExit(f"pipe run {' '.join(args)} failed:\n{p.stderr[-3000:]}")
+    if temp:
+        time.sleep(2)  # the job's workers exit after the driver: their CPU is counted once reaped
+    CPU[os.path.basename(root)] = _cpu(temp) - cpu0
     return took
 
 
@@ -139,8 +198,9 @@ def main(argv=None) -> int:
         )
         store = os.path.join(work, "store")
         on_ray = ["--executor", "ray", "--address", address, "--store", store]
-        result["ray_warm_s"] = _run_pipe(os.path.join(work, "ray-warm"), on_ray, env)
-        result["ray_s"] = _run_pipe(os.path.join(work, "ray"), on_ray, env)
+        result["ray_warm_s"] = _run_pipe(os.path.join(work, "ray-warm"), on_ray, env, temp)
+        result["ray_s"] = _run_pipe(os.path.join(work, "ray"), on_ray, env, temp)
+        result["cpu_s"] = {k: round(v, 2) for k, v in CPU.items()}
         p = subprocess.run(
             [sys.executable, "-c", _BARE, address, str(a.steps), str(slots)], env=env, capture_output=True, text=True
         )
@@ -148,7 +208,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"the bare Ray tasks failed:\n{p.stderr[-3000:]}")
         result["bare_s"] = json.loads(p.stdout.strip().splitlines()[-1])
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True)
+        _stop_own(temp)  # (not `ray stop --force`: that stops every Ray on the machine, others' too)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(temp, ignore_errors=True)
     n = a.steps
@@ -159,6 +219,10 @@ def main(argv=None) -> int:
         "marginal_local_ms": 1000 * (result["local_s"] - result["local_warm_s"]) / (n - a.warm),
         "marginal_ray_ms": 1000 * (result["ray_s"] - result["ray_warm_s"]) / (n - a.warm),
         **{f"bare_{k}_per_task_ms": 1000 * v / n for k, v in result["bare_s"].items()},
+        "cpu_local_per_step_ms": 1000 * CPU["local"] / n,
+        "cpu_ray_per_step_ms": 1000 * CPU["ray"] / n,
+        "cpu_marginal_local_ms": 1000 * (CPU["local"] - CPU["local-warm"]) / (n - a.warm),
+        "cpu_marginal_ray_ms": 1000 * (CPU["ray"] - CPU["ray-warm"]) / (n - a.warm),
     }
     result.update({k: round(v, 2) for k, v in ms.items()})
     print(f"{n} trivial steps, {slots} slots ({a.head_cpus} + {a.second_cpus}), {os.cpu_count()} CPUs here")
@@ -169,6 +233,12 @@ def main(argv=None) -> int:
     print(
         f"  at the margin    local {ms['marginal_local_ms']:.2f} ms/step, ray {ms['marginal_ray_ms']:.2f} ms/step: "
         f"overhead {ms['marginal_ray_ms'] - ms['marginal_local_ms']:.2f} ms/step"
+    )
+    print(
+        f"  CPU (caller + cluster)  local {ms['cpu_local_per_step_ms']:.2f} ms/step, ray "
+        f"{ms['cpu_ray_per_step_ms']:.2f} ms/step; at the margin local {ms['cpu_marginal_local_ms']:.2f}, "
+        f"ray {ms['cpu_marginal_ray_ms']:.2f}: overhead "
+        f"{ms['cpu_marginal_ray_ms'] - ms['cpu_marginal_local_ms']:.2f} ms/step"
     )
     for k, v in result["bare_s"].items():
         print(f"  bare ray {k:12s} {v:6.1f} s   {1000 * v / n:7.2f} ms/task")

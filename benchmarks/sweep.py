@@ -6,8 +6,10 @@ For a random sweep and a bayesian one (Optuna's TPE, rounds of `max_parallel: 4`
 run, a no-op, and one more trial (`trials: N+1`: exactly one task must run), each in a fresh
 workspace per repetition. The same number of bare `sh -c` spawns of the trial's command, in
 a Python loop, is the floor: the overhead per trial is (first run - spawns) / N, start-up,
-load, plan, job record and the bayesian proposals included. Prints a markdown table and
-writes the samples to benchmarks/out/sweep-N.json.
+load, plan, job record and the bayesian proposals included. Each `pipe` is timed in wall
+seconds and in CPU seconds (its process and its children's, user + system: what a shared,
+loaded machine inflates least), and the load average is noted before and after. Prints a
+markdown table and writes the samples to benchmarks/out/sweep-N.json.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,7 +48,15 @@ steps:
 CASES = {"random": "", "bayesian": "max_parallel: 4"}
 
 
-def pipe(root: str, jobs: int, env: dict) -> tuple[float, dict]:
+def _cpu() -> float:
+    """CPU seconds (user + system) of the children waited for so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def pipe(root: str, jobs: int, env: dict) -> tuple[float, float, dict]:
+    """(wall seconds, CPU seconds, {outcome: count}) of one `pipe run`."""
+    c0 = _cpu()
     t0 = time.perf_counter()
     p = subprocess.run(
         [sys.executable, "-m", "pipefile", "run", "-j", str(jobs), "--json"],
@@ -56,12 +67,13 @@ def pipe(root: str, jobs: int, env: dict) -> tuple[float, dict]:
         timeout=3600,
     )
     seconds = time.perf_counter() - t0
+    cpu = _cpu() - c0
     if p.returncode != 0:
         raise SystemExit(f"pipe run failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
     outcomes: dict = {}
     for s in json.loads(p.stdout)["steps"]:
         outcomes[s["outcome"]] = outcomes.get(s["outcome"], 0) + 1
-    return seconds, outcomes
+    return seconds, cpu, outcomes
 
 
 def spawns(n: int) -> float:
@@ -77,15 +89,22 @@ def one(search: str, trials: int, jobs: int, env: dict) -> dict:
         path = os.path.join(root, "Pipefile")
         with open(path, "w") as f:
             f.write(PIPEFILE.format(search=search, trials=trials, more=CASES[search]))
-        first, o1 = pipe(root, jobs, env)
+        first, first_cpu, o1 = pipe(root, jobs, env)
         assert o1 == {"ran": trials}, o1
-        noop, o2 = pipe(root, jobs, env)
+        noop, noop_cpu, o2 = pipe(root, jobs, env)
         assert o2 == {"fresh": trials}, o2
         with open(path, "w") as f:
             f.write(PIPEFILE.format(search=search, trials=trials + 1, more=CASES[search]))
-        more, o3 = pipe(root, jobs, env)
+        more, more_cpu, o3 = pipe(root, jobs, env)
         assert o3.get("ran") == 1, o3
-    return {"first": first, "noop": noop, "one_more": more}
+    return {
+        "first": first,
+        "noop": noop,
+        "one_more": more,
+        "first_cpu": first_cpu,
+        "noop_cpu": noop_cpu,
+        "one_more_cpu": more_cpu,
+    }
 
 
 def main() -> None:
@@ -97,23 +116,35 @@ def main() -> None:
     args = ap.parse_args()
     cases = args.search or list(CASES)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [CHECKOUT, os.environ.get("PYTHONPATH")])))
-    samples: dict = {"spawns": [], **{s: [] for s in cases}}
+    samples: dict = {"spawns": [], **{s: [] for s in cases}, "load": [os.getloadavg()]}
     for _ in range(args.reps):
         samples["spawns"].append(spawns(args.trials))
         for search in cases:
             samples[search].append(one(search, args.trials, args.jobs, env))
+    samples["load"].append(os.getloadavg())
     floor = statistics.median(samples["spawns"])
     print(
-        f"| {args.trials} trials, -j {args.jobs} | first run s | overhead per trial ms | no-op s | one more trial s |"
+        f"| {args.trials} trials, -j {args.jobs} | first run s | overhead per trial ms | no-op s (CPU s) "
+        f"| one more trial s (CPU s) |"
     )
     print("|---|---|---|---|---|")
     for search in cases:
-        first = statistics.median(s["first"] for s in samples[search])
-        noop = statistics.median(s["noop"] for s in samples[search])
-        more = statistics.median(s["one_more"] for s in samples[search])
+
+        def med(what: str) -> float:
+            return statistics.median(s[what] for s in samples[search])  # noqa: B023 - used at once
+
+        first = med("first")
         per = (first - floor) / args.trials * 1000
-        print(f"| {search} | {first:.2f} | {per:.2f} | {noop:.2f} | {more:.2f} |")
+        print(
+            f"| {search} | {first:.2f} | {per:.2f} | {med('noop'):.2f} ({med('noop_cpu'):.2f}) "
+            f"| {med('one_more'):.2f} ({med('one_more_cpu'):.2f}) |"
+        )
     print(f"\n{args.trials} bare `sh -c` spawns: {floor:.2f} s ({floor / args.trials * 1000:.2f} ms each)")
+    before, after = samples["load"]
+    print(
+        f"load average (1/5/15 min): {'/'.join(f'{x:.2f}' for x in before)} before, "
+        f"{'/'.join(f'{x:.2f}' for x in after)} after"
+    )
     out = os.path.join(HERE, "out")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, f"sweep-{args.trials}.json"), "w") as f:

@@ -287,6 +287,9 @@ class JobRecorder:
             ),
             urgent=result.outcome not in (Outcome.FRESH, Outcome.SKIPPED),
         )
+        if result.outcome == Outcome.STOPPED:
+            self._record_stop(result, decision)
+            return
         if not result.ok or result.outputs is None or result.outcome == Outcome.LEFT_ON_REMOTE:
             return  # (left on a remote: its files are not here to read metrics from)
         for oname, out in node.outputs.items():
@@ -322,6 +325,29 @@ class JobRecorder:
             with self._db:
                 self.ws.jobs.record_metrics(self.job.id, result.name, values)
         self._record_stream(result, decision)
+
+    def _record_stop(self, result: StepResult, decision: Optional[Decision]) -> None:
+        """A trial early termination stopped: the stop kept (stopped as it ran: by its key and
+        policy, with the evidence; the planner plans it `stopped` from then on), and the
+        curve it streamed until then (a trial that stayed stopped: that curve again)."""
+        key = decision.key.digest if decision is not None and decision.key is not None else None
+        if result.stop is not None and key is not None:
+            stop = result.stop
+            with self._db:
+                self.ws.jobs.record_stop(
+                    self.job.id, result.name, key, stop["policy"], stop["detail"], stop["evidence"]
+                )
+        if result.log:
+            series, notes = tracking.read_stream(tracking.stream_path(os.path.join(self.ws.root, result.log)))
+            self.warnings.extend(f"step '{result.name}': {n}" for n in notes)
+        elif key is not None:
+            with self._db:
+                series = self.ws.jobs.series_of_key(result.name, key, before=self.job.id, outcome=Outcome.STOPPED)
+        else:
+            series = {}
+        if series:  # (the curve only: its last point is no result of the trial's)
+            with self._db:
+                self.ws.jobs.record_series(self.job.id, result.name, series)
 
     def _record_stream(self, result: StepResult, decision: Optional[Decision]) -> None:
         """The series the step streamed while it ran, and each one's last value as a metric

@@ -107,6 +107,8 @@ class StepResult:
     signatures: dict = field(default_factory=dict)
     # where it ran: {"executor": "ray", "node": ..., "host": ...}; None: here (the local executor)
     worker: Optional[dict] = None
+    # STOPPED by early termination as it ran: {"why", "detail", "policy", "evidence"} (stopping.py)
+    stop: Optional[dict] = None
     # a failed task of a foreach step within its error_threshold: recorded as failed, but it
     # fails neither the step nor the job, and the steps that read its gathered folder go on
     tolerated: bool = False

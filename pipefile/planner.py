@@ -18,6 +18,7 @@ miss, noted in `Planner.wanted`; the session looks it up and decides again.
 
 from __future__ import annotations
 
+import os
 from dataclasses import field, replace
 from typing import Mapping, Optional
 
@@ -25,7 +26,18 @@ from .digest import Hasher, PathDigest
 from .graph import Graph, Node
 from .keys import LOCAL_ENV_IDENTITY, step_key
 from .lazyclass import dataclass
-from .rebuilder import MISSING_INPUT, PROPOSED, UPSTREAM, Decision, Observation, Prior, Reason, Verdict, decide
+from .rebuilder import (
+    MISSING_INPUT,
+    PROPOSED,
+    STOPPED_BEFORE,
+    UPSTREAM,
+    Decision,
+    Observation,
+    Prior,
+    Reason,
+    Verdict,
+    decide,
+)
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,8 @@ class Plan:
 
     @property
     def up_to_date(self) -> bool:
-        return all(d.verdict == Verdict.FRESH for d in self.decisions.values())
+        """Nothing to do: every task fresh, or a sweep trial that stays stopped."""
+        return all(d.verdict in (Verdict.FRESH, Verdict.STOPPED) for d in self.decisions.values())
 
 
 class Planner:
@@ -91,15 +104,21 @@ class Planner:
         store,
         forced=frozenset(),
         outside: Optional[Outside] = None,
+        stops: Optional[Mapping] = None,
+        proposals=None,
     ):
         """`outside`: what was gathered before planning (the session replaces it with one
-        holding more remote answers, then decides again)."""
+        holding more remote answers, then decides again). `stops`: (key, policy) -> (job, why)
+        of the sweep trials early termination stopped (stopping.py), which stay stopped.
+        `proposals`: a cache.proposal_store.ProposalStore of a bayesian sweep's rounds."""
         self.graph = graph
         self.hasher = hasher
         self.records = records  # step name -> workspace.state.StepRecord
         self.actions = actions
         self.store = store
         self.forced = forced  # a set of step names, or True for every step
+        self.stops = stops or {}
+        self.proposals = proposals
         self.outside = outside or Outside()
         # Run-cache keys the remote of `outside` may have and it holds no answer for yet.
         self.wanted: set = set()
@@ -124,6 +143,10 @@ class Planner:
                     upstream[name] = Upstream(d.outputs, True)
                 elif d.verdict == Verdict.RESTORE:
                     upstream[name] = Upstream(d.outputs, False)
+                elif d.verdict == Verdict.STOPPED:
+                    # It ends with no outputs, as when it was stopped; an entry still at its path
+                    # (of other inputs) is removed first: a reader of the folder waits for that.
+                    upstream[name] = Upstream({}, not self._holds_entries(name))
                 else:
                     upstream[name] = Upstream(None, False)
         finally:
@@ -159,7 +182,7 @@ class Planner:
         if name in self.graph.proposed:  # its inputs come from the tasks before it (proposals.py)
             from .proposals import settle
 
-            after = settle(self.graph, name, upstream)
+            after = settle(self.graph, name, upstream, self.proposals)
             if after:
                 return Decision(name, Verdict.PENDING, None, tuple(Reason(PROPOSED, a) for a in after))
         node: Node = self.graph.nodes[name]
@@ -206,8 +229,28 @@ class Planner:
             return first
         cached, source = self.cached_outputs(key.digest, set(paths))
         if cached is None:
-            return first
+            return self._stopped_before(node, key) or first
         return decide(name, Observation(key, prior, current, paths, cached, forced, source))
+
+    def _holds_entries(self, name: str) -> bool:
+        root = self.graph.pipefile.root
+        return any(os.path.lexists(os.path.join(root, o.path)) for o in self.graph.nodes[name].outputs.values())
+
+    def _stopped_before(self, node: Node, key) -> Optional[Decision]:
+        """A sweep trial that must run, but that early termination stopped with this key and
+        the same policy: it stays stopped (a result, had it one, would have come first)."""
+        if not self.stops or not node.step.group:
+            return None
+        from .stopping import policy_of
+
+        group = self.graph.groups.get(node.step.group)
+        policy = policy_of(group) if group is not None else None
+        found = self.stops.get((key.digest, policy)) if policy is not None else None
+        if found is None or group is None:
+            return None
+        job, detail = found
+        said = Reason(STOPPED_BEFORE, group.sweep.early_termination[0], detail, str(job))
+        return Decision(node.name, Verdict.STOPPED, key, (said,))
 
     def cached_outputs(self, key: str, names: set) -> tuple:
         """(outputs, None) from the local store, (outputs, remote name) from the remote's

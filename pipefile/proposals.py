@@ -15,6 +15,12 @@ inputs bound, and the task is decided as any other: keyed by its sampled inputs.
 seed and the same history give the same proposals, so a rerun with nothing changed proposes
 the same trials (and they are fresh), and raising `trials` keeps every earlier trial.
 Until then the task is PENDING, "proposed after 'STEP[trial-K]' ends".
+
+Each round asked is kept in the workspace (cache/proposal_store.py), keyed by everything it
+was given: the Optuna version, the sampler, seed, space, goal, round and the exact history.
+A rerun finds its rounds there and neither imports Optuna nor asks it; the proposals are
+those a fresh study given the same history makes (a study told the trials round by round,
+as a run does, proposes the same: asked trials are told as failed, which TPE ignores).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import Mapping, Optional
 
 from . import spec
 from .bindings import IN_VALUE, Input
+from .cache.proposal_store import round_key
 from .errors import PipefileError
 from .expand import round_size
 from .graph import Graph, Node
@@ -36,9 +43,10 @@ from .spec import BIND_VALUE, Binding
 OPTUNA_HINT = "install the extra: pip install 'pipefile[optuna]', or use search: random (seeded) or grid"
 
 
-def settle(graph: Graph, name: str, upstream: Mapping) -> tuple:
+def settle(graph: Graph, name: str, upstream: Mapping, store=None) -> tuple:
     """() once task `name` has its inputs (its node in the graph replaced, with the other
-    trials of its round); else the tasks it waits for before it can be proposed."""
+    trials of its round); else the tasks it waits for before it can be proposed. `store`: a
+    cache.proposal_store.ProposalStore, read before asking Optuna (and kept when writable)."""
     node: Node = graph.nodes[name]
     waiting = [
         a
@@ -55,14 +63,100 @@ def settle(graph: Graph, name: str, upstream: Mapping) -> tuple:
     members = group.tasks[start : min(start + size, len(group.tasks))]
     # One study per sweep while the process lives: each trial is told once, as its round comes.
     study = graph.proposing.setdefault(group.name, {})
-    told = study.get("told", 0)
-    history = [_history_entry(graph, group, t, upstream) for t in group.tasks[told:start]]
-    study["told"] = start
-    proposed = propose(e, history, len(members), k // size, study)
+    history, encoded = study.setdefault("history", []), study.setdefault("encoded", [])
+    for t in group.tasks[len(history) : start]:  # (rounds are settled in order)
+        entry = _history_entry(graph, group, t, upstream)
+        history.append(entry)
+        encoded.append(_JSON.encode([entry[0], entry[1]]))
+    proposed = propose_round(e, group.name, history[:start], len(members), k // size, study, store, encoded[:start])
     for task, values in zip(members, proposed):
         graph.nodes[task] = _bound(graph.nodes[task], values)
         graph.proposed.discard(task)
     return ()
+
+
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+def propose_round(
+    e, sweep: str, history: list, count: int, round_index: int, study: dict, store, encoded: Optional[list] = None
+) -> list:
+    """Round `round_index`'s proposals: kept ones when the store has them under the exact
+    same givens, else asked of Optuna (telling the study the trials it was not told yet).
+    `encoded`: each history entry as canonical JSON, when the caller keeps them."""
+    given = key = None
+    if store is not None:
+        given = _given(e, count, round_index)
+        if encoded is None:
+            encoded = [_JSON.encode([v, o]) for v, o in history]
+        key = round_key(_JSON.encode(given), encoded)
+        names = tuple(n for n, _, _ in e.space)
+        kept = store.get(sweep, round_index, key, count, names)
+        if kept is not None:
+            return kept
+    told = study.get("told", 0)
+    out = propose(e, history[told:], count, round_index, study)
+    study["told"] = len(history)
+    if store is not None:
+        store.put(sweep, round_index, key, dict(given, history=[[v, o] for v, o in history]), out)
+    return out
+
+
+def _given(e: spec.Expansion, count: int, round_index: int) -> dict:
+    """What a round's proposals depend on besides the history (cache/proposal_store.py)."""
+    return {
+        "optuna": optuna_version(e),
+        "sampler": SAMPLER,
+        "seed": e.seed,
+        "round": round_index,
+        "count": count,
+        "space": [[n, kind, list(vs)] for n, kind, vs in e.space],
+        "goal": e.objective_goal or "maximize",
+    }
+
+
+# How rounds are asked: a change here (another sampler, other settings, other rounding)
+# must change this word, so that no kept round is taken for one asked the new way.
+SAMPLER = "tpe-default-6g"
+
+_version: Optional[str] = None
+
+
+def optuna_version(e: spec.Expansion) -> str:
+    """The installed Optuna's version, read from its metadata: an unchanged rerun reads its
+    rounds from the store without importing Optuna (half a second). Without it, the error
+    the import gives."""
+    global _version
+    if _version is None:
+        _version = _installed_version("optuna")
+    if _version is None:
+        from importlib import metadata
+
+        try:
+            _version = metadata.version("optuna")
+        except metadata.PackageNotFoundError:  # (not installed as a distribution: ask the module)
+            _version = str(_optuna(e).__version__)
+    return _version
+
+
+def _installed_version(name: str) -> Optional[str]:
+    """The version in the name of the first `NAME-VERSION.dist-info` folder on sys.path (where
+    `import NAME` would look first): importlib.metadata finds the same, but importing it costs
+    a no-op some 30 ms."""
+    import sys
+
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        if name not in names:
+            continue  # (the package is not here: a dist-info here would describe another copy)
+        for n in names:
+            if n.startswith(f"{name}-") and n.endswith(".dist-info"):
+                return n[len(name) + 1 : -len(".dist-info")]
+        return None
+    return None
 
 
 def _bound(node: Node, values: dict) -> Node:

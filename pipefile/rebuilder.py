@@ -5,6 +5,8 @@
     RESTORE  its key was built before, here or elsewhere: copy outputs from the store
     RUN      nothing known matches: run the command
     PENDING  an input comes from a step that has yet to run: decide again after it
+    STOPPED  a sweep trial that early termination stopped before, with this key and the
+             same policy: it stays stopped, nothing runs (stopping.py)
 
 Reasons are data (`Reason`), rendered by `report/reasons.py`; the same objects feed
 `pipe status`, `pipe run`'s progress and `--json`. Pure: reads nothing,
@@ -27,6 +29,7 @@ class Verdict(str, enum.Enum):
     RESTORE = "restore"
     RUN = "run"
     PENDING = "pending"
+    STOPPED = "stopped"
 
 
 # Reason kinds.
@@ -46,6 +49,8 @@ OUTPUT_MODIFIED = "output_modified"
 UPSTREAM = "upstream"
 PROPOSED = "proposed"  # its inputs are proposed once the tasks before it end (a bayesian trial)
 MISSING_INPUT = "missing_input"
+# A trial stopped before: subject the policy, old the judgement, new the job that stopped it.
+STOPPED_BEFORE = "stopped_before"
 CACHED = "cached"
 
 

@@ -172,7 +172,7 @@ class Scheduler:
 
     def _needs_a_slot(self, name: str, decisions: dict) -> bool:
         """Whether ready task `name` would take a share of the CPUs (it may run or restore)."""
-        return decisions[name].verdict != Verdict.FRESH
+        return decisions[name].verdict not in (Verdict.FRESH, Verdict.STOPPED)
 
     def _limited_group(self, name: str):
         """The expanded step (a sweep with max_parallel) whose running tasks `name` counts
@@ -352,6 +352,9 @@ class Scheduler:
                     if d.verdict == Verdict.FRESH and name not in instead:
                         done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
                         continue
+                    if d.verdict == Verdict.STOPPED:
+                        done(name, self._stays_stopped(name, d), d)
+                        continue
                     runs = name in instead or d.verdict != Verdict.RESTORE
                     key = d.key.digest if runs and d.key and not self.dry_run and name not in instead else None
                     if key in keyed and not self.graph.nodes[name].step.always_run and name not in again:
@@ -441,6 +444,8 @@ class Scheduler:
                         d = decisions[name] = self.planner.decide(name, upstream)
                     if d.verdict == Verdict.FRESH:
                         done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
+                    elif d.verdict == Verdict.STOPPED:
+                        done(name, self._stays_stopped(name, d), d)
             watch.at_end()  # (not after Ctrl-C: the user wants out, the next run repairs)
         except KeyboardInterrupt:
             interrupted = True
@@ -496,6 +501,17 @@ class Scheduler:
                     )
                 entry.here = True
         return self.executor.run(node, decision, devices)
+
+    def _stays_stopped(self, name: str, d: Decision) -> StepResult:
+        """A trial stopped before (the planner's STOPPED): nothing runs, and as when it was
+        stopped it leaves no entry in the gathered folders (an older one, of other inputs,
+        would be taken for its result)."""
+        if not self.dry_run:
+            from .stopping import remove_entries
+
+            remove_entries(self.graph.pipefile.root, [o.path for o in self.graph.nodes[name].outputs.values()])
+        r = d.reasons[0]  # (rebuilder.STOPPED_BEFORE)
+        return StepResult(name=name, outcome=Outcome.STOPPED, error=f"stopped by {r.subject} in job {r.new}: {r.old}")
 
     def _promised_otherwise(self, name: str, decisions: dict, upstream: dict) -> bool:
         """Whether a step read by `name` ended with outputs other than its decision said."""

@@ -146,6 +146,15 @@ class Session:
             self.remote = Remote(remote)
             self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
         self.ws = workspace or Workspace(self.root, create=writable)
+        if remote is None and os.path.exists(os.path.join(self.ws.dir, "ray-store")):
+            from .executors.held import held_store
+            from .remote.run_cache import RemoteRunCache
+            from .remote.transport import Remote
+
+            held = held_store(self.ws.dir)  # outputs the Ray executor left on its shared store
+            if held is not None:
+                self.remote = Remote(held)
+                self.remote_cache = RemoteRunCache(self.remote, self._remote_failed)
         self.cache = self.ws.state.stat_cache(skip=settled_folders(graph))  # (a map's: maps.py)
         self.hasher = Hasher(self.root, self.cache)
         self.envs = EnvironmentSet(graph.pipefile, self.hasher, self.ws.store_root)
@@ -269,7 +278,14 @@ class Session:
         if self._started_ns is None:
             self._started_ns = time.time_ns()  # (before anything is hashed: see maps.update)
         planner = self._planner = Planner(
-            self.graph, self.hasher, self._records, self.ws.actions, self.ws.store, forced, self.outside
+            self.graph,
+            self.hasher,
+            self._records,
+            self.ws.actions,
+            self.ws.store,
+            forced,
+            self.outside,
+            *self._sweep_memory(),
         )
         plan = planner.plan(targets)
         while planner.wanted:
@@ -286,6 +302,23 @@ class Session:
                 self._records = None
                 return self.plan(targets, forced)
         return plan
+
+    def _sweep_memory(self) -> tuple:
+        """(the kept stops of trials early termination stopped, the store of a bayesian sweep's
+        proposed rounds), for a graph with such sweeps: (None, None) without (start-up)."""
+        if not self.graph.groups:
+            return None, None
+        from . import stopping
+
+        policies = {stopping.policy_of(g) for g in self.graph.groups.values()} - {None}
+        stops = self.ws.jobs.stops(policies) if policies else None
+        proposals = None
+        if self.graph.proposed:
+            from .cache.proposal_store import ProposalStore
+
+            folder = os.path.join(self.ws.dir, "cache", "proposals")
+            proposals = ProposalStore(folder, writable=self.writable and not self.request.dry_run)
+        return stops, proposals
 
     def _ask_remote(self, planner: Planner) -> None:
         wanted, planner.wanted = planner.wanted, set()
@@ -379,7 +412,7 @@ class Session:
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
-        if not self._second and all(d.verdict == Verdict.FRESH for d in plan.decisions.values()):
+        if cluster is None and not self._second and all(d.verdict == Verdict.FRESH for d in plan.decisions.values()):
             # Every step is fresh (a fresh step is never decided again, and no map's folder is
             # waited for): nothing will be run, restored or put back, so no executor is made
             # (start-up of the most common run).
@@ -427,9 +460,10 @@ class Session:
 
         req = self.request
         if cluster is not None:
+            from .executors.held import landing_steps
             from .executors.ray import RayExecutor
 
-            make = functools.partial(RayExecutor, cluster=cluster)
+            make = functools.partial(RayExecutor, cluster=cluster, land=landing_steps(self.graph, plan, req.targets))
         else:
             make = LocalExecutor
         executor = make(
@@ -444,7 +478,9 @@ class Session:
             outputs={p: s for p, (s, _) in self.graph.producers.items()},
         )
         executor.stopping = stopping.for_graph(  # early termination of sweep trials
-            self.graph, plan.decisions, lambda task, key: self.ws.jobs.series_of_key(task, key, before=job.id)
+            self.graph,
+            plan.decisions,
+            lambda task, key, outcome: self.ws.jobs.series_of_key(task, key, before=job.id, outcome=outcome),
         )
         return executor
 

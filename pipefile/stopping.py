@@ -11,11 +11,19 @@ of the running averages up to s of the other trials of this run that reported st
 
 The other trials are those of this run (their streams are beside their logs) and those
 this run does not run (fresh or restored: the curve the job database recorded for the run
-that made their outputs). A trial alone so far is never stopped.
+that made their outputs; stopped before: the curve recorded when it was stopped). A trial
+alone so far is never stopped.
+
+A stop is kept (the job database's `trial_stops`, written by the job recorder), keyed by the
+trial's key and `policy_of` its sweep (the policy's settings and the objective), with the
+evidence: the step judged, the two values compared, and the other trials' curves up to that
+step. The planner then plans the trial `stopped` without running it, until its key or the
+policy changes, or `--force`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -24,12 +32,25 @@ from typing import Optional
 from . import tracking
 
 
+def policy_of(group) -> Optional[str]:
+    """The settings a stop of a trial of `group` was judged by, as canonical JSON (what a
+    kept stop is keyed by, with the trial's key); None when its trials are never stopped."""
+    e = getattr(group, "sweep", None)
+    if e is None or not e.early_termination or not group.objective:
+        return None
+    policy, interval, delay = e.early_termination
+    metric, goal = group.objective
+    settings = {"policy": policy, "evaluation_interval": interval, "delay_evaluation": delay}
+    return json.dumps(dict(settings, metric=metric, goal=goal), sort_keys=True)
+
+
 class _Policy:
     def __init__(self, group):
         e = group.sweep
         _policy, self.interval, self.delay = e.early_termination
         self.metric, self.goal = group.objective
         self.tasks = group.tasks
+        self.policy = policy_of(group)
         self.judged: dict = {}  # task -> the last step judged
         self.recorded: dict = {}  # task -> {metric: points}: trials this run does not run
 
@@ -53,6 +74,13 @@ class Stopping:
 
     def why(self, task: str, log_dir: str) -> Optional[str]:
         """Why trial `task` should stop now, or None."""
+        stop = self.judge(task, log_dir)
+        return stop["why"] if stop else None
+
+    def judge(self, task: str, log_dir: str) -> Optional[dict]:
+        """None, or why trial `task` should stop now: {"why": the sentence, "detail": its
+        reason alone, "policy": policy_of its sweep, "evidence": {"step", "value", "median",
+        "others": {trial: [[step, value], ...] up to that step}}}."""
         p = self._by_task.get(task)
         if p is None:
             return None
@@ -64,13 +92,13 @@ class Stopping:
         if own:
             p.judged[task] = max(own)
         for step in steps:
-            why = self._judge(p, task, step, own[step], log_dir)
-            if why:
-                return why
+            stop = self._judge(p, task, step, own[step], log_dir)
+            if stop:
+                return stop
         return None
 
-    def _judge(self, p: _Policy, task: str, step: int, mine: float, log_dir: str) -> Optional[str]:
-        others = []
+    def _judge(self, p: _Policy, task: str, step: int, mine: float, log_dir: str) -> Optional[dict]:
+        others, curves = [], {}
         for t in p.tasks:
             if t == task:
                 continue
@@ -78,6 +106,7 @@ class Stopping:
             avg = _running_averages(points)
             if step in avg:
                 others.append(avg[step])
+                curves[t] = [[x, v] for x, v, _time in sorted(points, key=lambda q: q[0]) if x <= step]
         if not others:
             return None
         import statistics  # (here: with decimal, fractions and random, ~5 ms of every run's start-up)
@@ -86,22 +115,30 @@ class Stopping:
         worse = mine > median if p.goal == "minimize" else mine < median
         if not worse:
             return None
-        return (
-            f"stopped early (median stopping): at step {step} its running average of "
-            f"'{p.metric}' ({mine:g}) is worse than the median of the other trials' ({median:g})"
+        detail = (
+            f"at step {step} its running average of '{p.metric}' ({mine:g}) is worse than the median "
+            f"of the other trials' ({median:g})"
         )
+        return {
+            "why": f"stopped early (median stopping): {detail}",
+            "detail": detail,
+            "policy": p.policy,
+            "evidence": {"step": step, "value": mine, "median": median, "others": curves},
+        }
 
 
 def for_graph(graph, decisions: dict, recorded) -> Optional[Stopping]:
-    """`recorded(task, key digest)`: the series the job database holds for the run that
-    made the outputs of a task this run does not run."""
+    """`recorded(task, key digest, outcome)`: the series the job database holds for the run
+    that made the outputs of a task this run does not run (outcome "ran"), or that stopped
+    it (a trial planned `stopped`: "stopped")."""
     s = Stopping(graph.groups or {})
     if not s:
         return None
     for task, policy in s._by_task.items():
         d = decisions.get(task)
-        if d is not None and d.key is not None and d.verdict.value in ("fresh", "restore"):
-            policy.recorded[task] = recorded(task, d.key.digest)
+        if d is not None and d.key is not None and d.verdict.value in ("fresh", "restore", "stopped"):
+            outcome = "stopped" if d.verdict.value == "stopped" else "ran"
+            policy.recorded[task] = recorded(task, d.key.digest, outcome)
     return s
 
 

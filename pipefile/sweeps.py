@@ -82,11 +82,14 @@ def _proposed_as_built(graph, group) -> None:
     """Each bayesian trial's inputs as the last run proposed them, from the trials before it
     as the workspace has them: a trial with no entry before the last one built ended without
     a result (failed or stopped); the rounds after the last one built are not proposed."""
+    from .cache.proposal_store import ProposalStore
     from .expand import round_size
     from .planner import Upstream
     from .proposals import settle
+    from .workspace import STATE_DIR
 
     root = graph.pipefile.root
+    kept = ProposalStore(os.path.join(root, STATE_DIR, "cache", "proposals"), writable=False)
     built = [any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x)) for x in group.labels]
     last = max((i for i, b in enumerate(built) if b), default=-1)
     size = round_size(group.sweep)
@@ -94,7 +97,7 @@ def _proposed_as_built(graph, group) -> None:
     for i, task in enumerate(group.tasks):
         if last < 0 or i // size > last // size:
             break
-        if task in graph.proposed and settle(graph, task, there):
+        if task in graph.proposed and settle(graph, task, there, kept):
             break
         there[task] = Upstream(dict.fromkeys(graph.nodes[task].outputs) if built[i] else {}, True)
 

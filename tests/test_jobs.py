@@ -290,6 +290,7 @@ def test_schema_revision_is_bumped_with_the_schema():
         "2.7": "c5e23af77dc241e1",
         "2.8": "4a124f341e63307e",
         "2.9": "6d41abc91763c289",  # job_steps.worker
+        "2.10": "d58d322ebd88fa83",  # trial_stops
     }
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
@@ -395,7 +396,9 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     # migrated f031a38b3f6e1dc9).
     # 2.9 added job_steps.worker (2.8: new fb5a4aa7a3fd6d6c, upgraded 377c25ff8d1ea0a3, migrated
     # 4fe8ac4df7c56e36).
-    assert layouts == {"new": "6ee0d85970ac871d", "upgraded": "d30a7d0094a6863d", "migrated": "98e96a435809818a"}, (
+    # 2.10 added trial_stops (2.9: new 6ee0d85970ac871d, upgraded d30a7d0094a6863d, migrated
+    # 98e96a435809818a).
+    assert layouts == {"new": "dc7596a66a290eb7", "upgraded": "9bff5655210dd7a3", "migrated": "dbcc8ef5ce09c544"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )
 

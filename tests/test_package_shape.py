@@ -111,22 +111,8 @@ def test_the_job_stores_do_not_import_each_other():
     assert "pipefile.jobdb.jobs" not in edges["pipefile.jobdb.serving"]
 
 
-# The envs package's own knot predates this check (its __init__ and its backends import
-# each other); it is left to the reshaping of envs/.
-_KNOWN_KNOTS = [
-    [
-        "pipefile.envs",
-        "pipefile.envs.build",
-        "pipefile.envs.cache",
-        "pipefile.envs.conda",
-        "pipefile.envs.docker",
-        "pipefile.envs.venv",
-    ]
-]
-
-
 def test_no_import_cycles_lazy_imports_included():
-    cycles = [c for c in _cycles(_import_graph()) if c not in _KNOWN_KNOTS]
+    cycles = _cycles(_import_graph())
     assert not cycles, "import cycles (a lazy import is an edge too):\n" + "\n".join(" <-> ".join(c) for c in cycles)
 
 
@@ -160,11 +146,37 @@ def test_only_the_http_layer_of_serve_imports_the_http_framework():
         assert f"pipefile.serve.{logic}" in _modules()
 
 
-def test_the_reshaped_packages_keep_one_concept_per_module():
-    """~500 lines is where a module usually holds two concepts (ARCHITECTURE.md)."""
+# ~500 lines is where a module usually holds two concepts (ARCHITECTURE.md). These were over
+# the line when the rule came to cover every module, and were being reshaped on other branches
+# at that moment, so they were left to them; take an entry out when its module is split.
+MAX_LINES = 500
+_OVER_THE_LINE = {
+    "pipefile.graph": "the graph's checks, being reshaped by the composition work",
+    "pipefile.load.steps": "step parsing, being extended by the composition work",
+    "pipefile.scheduler": "the scheduler, being reshaped for the Ray executor",
+    "pipefile.executors.local": "the local executor, being reshaped for the Ray executor",
+    "pipefile.session": "grew past the line with foreach over a step's output, still being edited there",
+}
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines())
+
+
+def test_every_module_keeps_one_concept():
+    """No module over ~500 lines but the few listed above; a new one over the line is split
+    along a seam (one concept per module), not added to the list."""
     long = [
         f"{p.relative_to(PKG)}: {n} lines"
-        for name, p in _modules().items()
-        if name.startswith(("pipefile.jobdb", "pipefile.serve")) and (n := len(p.read_text().splitlines())) > 500
+        for name, p in sorted(_modules().items())
+        if name not in _OVER_THE_LINE and (n := _lines(p)) > MAX_LINES
     ]
-    assert not long, "\n".join(long)
+    assert not long, f"modules over {MAX_LINES} lines (split each along a seam):\n" + "\n".join(long)
+
+
+def test_the_modules_allowed_over_the_line_still_are():
+    """An entry of _OVER_THE_LINE whose module was split (or is gone) leaves the list, so that
+    it cannot grow back unnoticed."""
+    mods = _modules()
+    stale = [name for name in _OVER_THE_LINE if name not in mods or _lines(mods[name]) <= MAX_LINES]
+    assert not stale, "take these out of _OVER_THE_LINE (now within the line, or gone): " + ", ".join(stale)

@@ -73,8 +73,36 @@ def cluster():
         nodes = _nodes(address, base)
         yield {"address": address, "special": nodes["special"], "head": nodes["head"], "env": base}
     finally:
-        subprocess.run([shutil.which("ray") or "ray", "stop", "--force"], env=base, capture_output=True, timeout=120)
+        _stop_own(temp)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def _own_pids(temp: str) -> list:
+    """The processes of the cluster whose temp dir is `temp` (every Ray process names its
+    session folder): ours alone, where `ray stop --force` would stop every Ray on the machine."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if temp.encode() in f.read():
+                    out.append(int(pid))
+        except OSError:
+            continue
+    return out
+
+
+def _stop_own(temp: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in _own_pids(temp):
+            try:
+                os.kill(pid, sig)
+            except OSError:
+                pass
+        end = time.monotonic() + 5
+        while _own_pids(temp) and time.monotonic() < end:
+            time.sleep(0.2)
 
 
 def _nodes(address: str, env: dict) -> dict:
@@ -110,6 +138,11 @@ steps:
       t: "${{steps.prep.outputs.table}}"
     outputs:
       dir: {type: uri_folder, path: out/report}
+  big:
+    # Over the size that comes back with the result: downloaded from the shared store.
+    command: python3 -c "import sys; open(sys.argv[1], 'wb').write(bytes(range(256)) * 1200)" ${{outputs.o}}
+    outputs:
+      o: {path: out/big.bin}
   pinned:
     command: hostname > ${{outputs.o}}
     resources: {cpus: 0.5, custom: {special_node: 1}}
@@ -136,8 +169,8 @@ def _files(root: Path) -> dict:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted((root / "out").rglob("*")) if p.is_file()}
 
 
-def _steps(r: Repo) -> dict:
-    return {s["step"]: s for s in r.pipe("jobs", "show", "last", "--json", check=True).json["steps"]}
+def _steps(r: Repo, job: str = "last") -> dict:
+    return {s["step"]: s for s in r.pipe("jobs", "show", job, "--json", check=True).json["steps"]}
 
 
 def test_results_match_a_local_run_and_the_custom_resource_picks_the_node(cluster, tmp_path):
@@ -148,18 +181,41 @@ def test_results_match_a_local_run_and_the_custom_resource_picks_the_node(cluste
     )
     assert r.code == 0, str(r)
     assert {s["worker"]["executor"] for s in r.json["steps"]} == {"ray"}
+    # Only the final steps' outputs came here: prep's table, read only by `report` on the
+    # cluster, stayed on the shared store (committed by digest), and status says so.
+    assert not on_ray.exists("out/table.csv")
+    assert on_ray.exists("out/report/flag") and on_ray.exists("out/pinned.txt")
+    states = on_ray.states()
+    assert states["prep"] == "restore" and states["report"] == "fresh", states
+    status = on_ray.pipe("status", check=True).out
+    assert str(store) in status or "remote" in status, status
+    # Committed here as a local run would: a second run runs nothing, without the cluster: the
+    # table is restored from the shared store, the rest is fresh.
+    r = on_ray.pipe("run", "--json", "--executor", "ray", "--address", "127.0.0.1:1", env=cluster["env"])
+    assert r.code == 0, str(r)
+    assert {s["name"]: s["outcome"] for s in r.json["steps"]} == {
+        "prep": "restored",
+        "report": "fresh",
+        "big": "fresh",
+        "pinned": "fresh",
+    }, str(r)
     local = _workspace(tmp_path / "local")
     local.pipe("run", check=True)
     ray_files, local_files = _files(on_ray.root), _files(local.root)
-    assert set(ray_files) == {"out/table.csv", "out/report/sub/sorted.csv", "out/report/flag", "out/pinned.txt"}
+    assert set(ray_files) == {
+        "out/table.csv",
+        "out/report/sub/sorted.csv",
+        "out/report/flag",
+        "out/pinned.txt",
+        "out/big.bin",
+    }
     assert ray_files == local_files  # byte for byte
-    steps = _steps(on_ray)
+    steps = _steps(on_ray, "1")
     assert {s["worker"]["executor"] for s in steps.values()} == {"ray"}
     assert steps["pinned"]["worker"]["node"] == cluster["special"]
     assert _steps(local)["prep"]["worker"] == {"executor": "local"}
-    shown = on_ray.pipe("jobs", "show", "last", check=True).out
+    shown = on_ray.pipe("jobs", "show", "1", check=True).out
     assert "worker" in shown and "ray " in shown
-    # Committed here as a local run would: a second run has nothing to do, without the cluster.
     r = on_ray.pipe("run", "--json", "--executor", "ray", "--address", "127.0.0.1:1", env=cluster["env"])
     assert r.code == 0 and {s["outcome"] for s in r.json["steps"]} == {"fresh"}, str(r)
 
@@ -376,6 +432,70 @@ def test_a_no_op_and_a_restore_never_contact_the_cluster(tmp_path):
     assert got.code == 2 and "cannot reach the Ray cluster at 127.0.0.1:1" in got.err, str(got)
 
 
+def test_losing_the_head_fails_the_running_step_clearly_and_a_rerun_resumes(tmp_path):
+    """Its own one-node cluster (its head is killed: the module's cluster goes on)."""
+    need(_HAVE_RAY, "ray is not installed (pip install 'pipefile[ray]')")
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="ph", dir="/tmp")
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled", PIPE_RAY_GONE_AFTER="2")
+    pidfile = tmp_path / "step.pid"
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    r.pipefile(f"""
+        steps:
+          first:
+            command: echo one > ${{{{outputs.o}}}}
+            outputs: {{o: first.txt}}
+          second:
+            command: >-
+              if [ ! -e {pidfile} ]; then echo $$ > {pidfile}; sleep 120; fi; cp ${{{{inputs.i}}}} ${{{{outputs.o}}}}
+            inputs: {{i: "${{{{steps.first.outputs.o}}}}"}}
+            outputs: {{o: second.txt}}
+        """)
+    step_pid = None
+    try:
+        _ray(
+            "start",
+            "--head",
+            "--port",
+            str(port),
+            "--num-cpus",
+            "1",
+            "--include-dashboard=false",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--temp-dir",
+            temp,
+            "--object-store-memory",
+            "100000000",
+            env=dict(env, PIPE_RAY_NODE_DIR=os.path.join(temp, "node")),
+        )
+        address = f"127.0.0.1:{port}"
+        p = _popen(r, "run", "--executor", "ray", "--address", address, "--store", str(tmp_path / "s"), env=env)
+        try:
+            step_pid = int(_wait_for(pidfile, 180))
+            _stop_own(temp)  # the head, and with it the whole cluster
+            out, err = p.communicate(timeout=90)
+        finally:
+            p.kill()
+    finally:
+        _stop_own(temp)
+        if step_pid is not None:
+            try:
+                os.killpg(step_pid, signal.SIGKILL)  # (its worker was killed outright: nothing reaps it)
+            except OSError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+    assert p.returncode == 1, err
+    assert "the Ray cluster went away" in err and f"127.0.0.1:{port}" in err, err
+    assert "start the cluster again" in err, err
+    assert not r.exists("second.txt")
+    # Nothing of `second` was committed; `first` was (its output, read only on the cluster,
+    # on the shared store): a rerun (here, without the cluster) resumes from there.
+    assert r.outcomes("--executor", "local") == {"first": "restored", "second": "ran"}
+    assert r.read("first.txt") == "one\n" and r.read("second.txt") == "one\n"
+
+
 def test_a_pipefile_used_as_a_component_runs_in_its_folder_on_the_cluster(cluster, tmp_path):
     """Its inner steps (`use/INNER`) run where its relative paths mean what they say."""
     r = Repo(tmp_path / "ws")
@@ -402,3 +522,38 @@ def test_a_pipefile_used_as_a_component_runs_in_its_folder_on_the_cluster(cluste
     assert got.code == 0, str(got)
     assert {s["name"]: s["outcome"] for s in got.json["steps"]} == {"use/up": "ran"}
     assert r.read("out/o.txt") == "OWN\n"
+
+
+def test_which_steps_land_their_outputs_here(tmp_path):
+    """Needs no cluster: the targets' steps, else the final ones; and a step whose output
+    another reads by a path inside it (hashed where it lies)."""
+    import types
+
+    from pipefile import graph as graph_mod
+    from pipefile.executors.held import landing_steps
+    from pipefile.load.document import load
+
+    (tmp_path / "Pipefile").write_text("""
+steps:
+  a:
+    command: mkdir -p ${{outputs.d}} && echo 1 > ${{outputs.d}}/x
+    outputs: {d: {type: uri_folder, path: out/a}}
+  b:
+    command: cat out/a/x > ${{outputs.o}}
+    inputs: {x: {type: uri_file, path: out/a/x}}
+    outputs: {o: out/b.txt}
+  c:
+    command: cat ${{inputs.i}} > ${{outputs.o}}
+    inputs: {i: "${{steps.b.outputs.o}}"}
+    outputs: {o: out/c.txt}
+  d:
+    command: cat ${{inputs.i}} > ${{outputs.o}}
+    inputs: {i: "${{steps.c.outputs.o}}"}
+    outputs: {o: out/d.txt}
+""")
+    g = graph_mod.build(load(str(tmp_path / "Pipefile")), {}, check_exists=False)
+    plan = types.SimpleNamespace(decisions={n: None for n in g.nodes})
+    # a: read inside its folder by b; d: the final step. b and c: read only by digest.
+    assert landing_steps(g, plan) == {"a", "d"}
+    assert landing_steps(g, plan, ["c"]) == {"a", "c"}
+    assert landing_steps(g, plan, ["out/b.txt"]) == {"a", "b"}

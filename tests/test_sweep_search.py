@@ -170,6 +170,127 @@ def test_without_optuna_a_bayesian_sweep_is_a_located_error_naming_the_extra(rep
     assert not (repo.root / "build").exists()  # nothing ran
 
 
+def refuse_optuna(tmp_path) -> dict:
+    """The environment of a pipe process in which Optuna is installed (found) but importing it
+    fails (a sitecustomize on PYTHONPATH): a process that imports it fails as where the extra
+    is missing, one that does not import it is unaffected."""
+    hide = tmp_path / "refuse"
+    hide.mkdir(exist_ok=True)
+    (hide / "sitecustomize.py").write_text(
+        "import importlib.abc, importlib.machinery, sys\n"
+        "class _Refuse(importlib.abc.Loader):\n"
+        "    def create_module(self, spec):\n"
+        "        return None\n"
+        "    def exec_module(self, module):\n"
+        "        raise ImportError('optuna was imported')\n"
+        "class _Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'optuna' or name.startswith('optuna.'):\n"
+        "            return importlib.machinery.ModuleSpec(name, _Refuse())\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, _Watch())\n"
+    )
+    return {"PYTHONPATH": os.pathsep.join([str(hide), os.environ["PYTHONPATH"]])}
+
+
+def test_an_unchanged_bayesian_rerun_reads_its_proposals_and_never_imports_optuna(repo, tmp_path):
+    repo.pipefile(bayes(trials=8, parallel=2))
+    repo.pipe("status", check=True)
+    assert not (repo.root / ".pipe/cache/proposals").exists()  # status keeps nothing
+    assert len(ran(repo.outcomes())) == 8
+    before = {n: t["inputs"] for n, t in shown(repo).items() if n}
+    # Importing Optuna fails now: the rounds come from the store, all trials are fresh.
+    env = refuse_optuna(tmp_path)
+    r = repo.pipe("run", "--json", env=env)
+    assert r.code == 0, str(r)
+    assert {s["outcome"] for s in r.json["steps"]} == {"fresh"}
+    r = repo.pipe("status", env=env)
+    assert r.code == 0 and "up to date" in r.out, str(r)
+    r = repo.pipe("sweep", "show", "train", "--json", env=env)
+    assert r.code == 0, str(r)
+    assert {t["name"]: t["inputs"] for t in r.json["trials"]} == before
+    # A round not kept yet (one more trial) needs Optuna: the error says so.
+    repo.pipefile(bayes(trials=9, parallel=2))
+    r = repo.pipe("run", env=env)
+    assert r.code == 2 and "needs Optuna" in r.err, str(r)
+
+
+def test_kept_proposals_are_what_a_fresh_study_proposes(repo):
+    import optuna
+
+    from pipefile import proposals
+    from pipefile.cache.proposal_store import ProposalStore
+    from pipefile.session import load
+
+    repo.pipefile(bayes(trials=9, parallel=2))
+    repo.outcomes()
+    kept = ProposalStore(str(repo.root / ".pipe/cache/proposals"), writable=False).entries()
+    assert sorted(k["round"] for k in kept) == [0, 1, 2, 3, 4]  # rounds of 2, and 1 left
+    e = load(str(repo.root / "Pipefile")).groups["train"].sweep
+    got = shown(repo)
+    for entry in kept:
+        given = entry["given"]
+        assert given["optuna"] == optuna.__version__ and given["seed"] == 5
+        history = [(values, objective) for values, objective in given["history"]]
+        assert len(history) == 2 * entry["round"]
+        # A new study told the same history proposes what was kept ...
+        assert proposals.propose(e, history, given["count"], given["round"]) == entry["proposals"]
+        # ... which is what the trials of that round ran with.
+        k = 2 * entry["round"]
+        assert [got[f"train[trial-{k + i + 1}]"]["inputs"] for i in range(given["count"])] == entry["proposals"]
+
+
+def test_a_kept_round_is_found_only_under_the_same_givens(tmp_path, monkeypatch):
+    from pipefile import proposals, spec
+    from pipefile.cache.proposal_store import ProposalStore
+
+    e = spec.Expansion(
+        spec.EXPAND_SWEEP,
+        None,
+        search="bayesian",
+        trials=6,
+        seed=4,
+        space=(("x", "uniform", (0.0, 1.0)), ("k", "choice", ("a", "b"))),
+        objective_metric="loss",
+        objective_goal="minimize",
+        max_parallel=2,
+    )
+    store = ProposalStore(str(tmp_path), writable=True)
+    history = [({"x": 0.5, "k": "a"}, 0.04), ({"x": 0.9, "k": "b"}, None)]
+    first = proposals.propose_round(e, "train", history, 2, 1, {}, store)
+    assert first == proposals.propose(e, history, 2, 1)
+    asked = []
+    real = proposals.propose
+    monkeypatch.setattr(proposals, "propose", lambda *a, **k: asked.append(1) or real(*a, **k))
+    # The same givens: read, Optuna not asked.
+    assert proposals.propose_round(e, "train", list(history), 2, 1, {}, store) == first and not asked
+    # Any change is another key, asked again: the history (a result), the seed, the space,
+    # the goal, the round, its size, or another Optuna.
+    import dataclasses
+
+    changes = [
+        (e, [history[0], ({"x": 0.9, "k": "b"}, 0.36)], 2, 1),
+        (dataclasses.replace(e, seed=5), history, 2, 1),
+        (dataclasses.replace(e, space=(("x", "uniform", (0.0, 2.0)), ("k", "choice", ("a", "b")))), history, 2, 1),
+        (dataclasses.replace(e, objective_goal="maximize"), history, 2, 1),
+        (e, history, 2, 2),
+        (e, history, 1, 1),
+    ]
+    for n, (ex, hist, count, round_index) in enumerate(changes, 1):
+        proposals.propose_round(ex, "train", hist, count, round_index, {}, ProposalStore(str(tmp_path), False))
+        assert len(asked) == n
+    monkeypatch.setattr(proposals, "_version", "0.0.1")
+    proposals.propose_round(e, "train", history, 2, 1, {}, store)
+    assert len(asked) == len(changes) + 1
+    # A read-only store keeps nothing; a torn file reads as a miss.
+    assert len(store.entries()) == 1  # (round 1 of train: the newest givens replaced the first)
+    for name in os.listdir(tmp_path):
+        (tmp_path / name).write_text('{"v": 1, "key": ')
+    monkeypatch.setattr(proposals, "_version", None)
+    assert proposals.propose_round(e, "train", history, 2, 1, {}, store) == first
+    assert len(asked) == len(changes) + 2
+
+
 # --- early termination ----------------------------------------------------------------------
 EARLY = """\
     version: 1
@@ -226,9 +347,128 @@ def test_median_stopping_stops_the_bad_trials_and_the_job_succeeds(repo, goal):
     assert got["train[trial-3]"]["stopped"] and "median" in got["train[trial-3]"]["stopped_why"]
     text = repo.pipe("sweep", "show", "train", check=True).out
     assert [x.split()[-1] for x in text.splitlines() if x.startswith(("trial-3", "trial-4"))] == ["stopped"] * 2
-    # A rerun judges the stopped trials again, against the recorded curves of the others.
+    # A rerun keeps them stopped, running nothing (test_an_unchanged_rerun_after_stops_...).
     again = repo.outcomes()
     assert again["train[trial-3]"] == "stopped" and again["train[trial-1]"] == "fresh"
+    assert ran(again) == set()
+
+
+def run_steps(repo, *args) -> dict:
+    r = repo.pipe("run", "--json", *args)
+    assert r.code == 0, str(r)
+    return {s["name"]: s for s in r.json["steps"]}
+
+
+def test_an_unchanged_rerun_after_stops_runs_nothing_and_says_why(repo):
+    repo.pipefile(early())
+    first = run_steps(repo)
+    assert {n for n, s in first.items() if s["outcome"] == "stopped"} == {"train[trial-3]", "train[trial-4]"}
+    # An entry of other inputs left where a stopped trial's would be (a hand edit here; an
+    # older result of the trial otherwise) must not be taken for its result.
+    repo.write("build/trials.json/trial-3", '{"loss": -100}')
+    again = run_steps(repo)
+    # Nothing runs: the stopped trials stay stopped, the others are fresh.
+    assert {n: s["outcome"] for n, s in again.items()} == {
+        "train[trial-1]": "fresh",
+        "train[trial-2]": "fresh",
+        "train[trial-3]": "stopped",
+        "train[trial-4]": "stopped",
+        "train.best": "fresh",
+        "pick": "fresh",
+    }
+    for t in ("train[trial-3]", "train[trial-4]"):
+        assert again[t]["error"].startswith("stopped by median_stopping in job 1: at step 2"), again[t]
+    assert sorted(os.listdir(repo.root / "build/trials.json")) == ["trial-1", "trial-2"]
+    assert repo.read("build/best.json") == repo.read("build/trials.json/trial-2")
+    # pipe status plans them stopped, with the reason, and the workspace is up to date.
+    r = repo.pipe("status", "--tasks")
+    assert r.code == 0, str(r)
+    line = next(x for x in r.out.splitlines() if "train[trial-3]" in x)
+    assert line.startswith("stopped") and "stopped by median_stopping in job 1" in line, r.out
+    status = repo.pipe("status", "--json", check=True).json
+    assert status["up_to_date"] is True
+    s3 = next(s for s in status["steps"] if s["name"] == "train[trial-3]")
+    assert s3["state"] == "stopped" and s3["reasons"][0]["kind"] == "stopped_before" and s3["reasons"][0]["job"] == 1
+    assert repo.pipe("status", check=True).out.splitlines()[0].split()[:2] == ["fresh", "train"]
+    # The curve a stopped trial streamed is recorded in the job that stopped it and in the
+    # job where it stayed stopped: `pipe metrics curve` shows it.
+    for job in ("1", "2"):
+        curve = repo.pipe("metrics", "curve", job, "train[trial-3].loss", "--json", check=True).json
+        assert [p["step"] for p in curve["points"]] == [0, 1, 2], curve
+        assert curve["points"][0]["value"] == pytest.approx(3 + 1.0)
+    # The stop is kept with its evidence: the curves of the trials it was judged against.
+    from pipefile.jobdb.jobs import JobStore
+
+    store = JobStore(str(repo.root / ".pipe/jobs.db"))
+    try:
+        (key, policy), (job, _detail) = next(
+            (k, v) for k, v in store.stops([s3_policy(repo)]).items() if k[0] == s3["key"]
+        )
+        kept = store.stop_of(key, policy)
+    finally:
+        store.close()
+    assert job == 1 and kept["step"] == "train[trial-3]"
+    assert kept["policy"] == {
+        "policy": "median_stopping",
+        "evaluation_interval": 1,
+        "delay_evaluation": 2,
+        "metric": "loss",
+        "goal": "minimize",
+    }
+    ev = kept["evidence"]
+    assert ev["step"] == 2 and sorted(ev["others"]) == ["train[trial-1]", "train[trial-2]"]
+    assert [x for x, _ in ev["others"]["train[trial-2]"]] == [0, 1, 2]
+
+
+def s3_policy(repo) -> str:
+    from pipefile import stopping
+    from pipefile.session import load
+
+    return stopping.policy_of(load(str(repo.root / "Pipefile")).groups["train"])
+
+
+def test_a_changed_policy_or_key_or_force_runs_a_stopped_trial_again(repo):
+    repo.pipefile(early())
+    run_steps(repo)
+    # --force on a stopped trial runs it (and it is judged, and stopped, again: job 2).
+    forced = run_steps(repo, "--force=train[trial-3]")
+    assert forced["train[trial-3]"]["outcome"] == "stopped"
+    assert forced["train[trial-3]"]["error"].startswith("stopped early (median stopping)")
+    assert forced["train[trial-4]"]["error"].startswith("stopped by median_stopping in job 1")
+    # That job did work (a trial ran, though it was stopped): `pipe jobs` shows it.
+    jobs = {j["id"]: j for j in repo.pipe("jobs", "--all", "--json", check=True).json["jobs"]}
+    assert jobs[2]["noop"] is False
+    again = run_steps(repo)
+    assert again["train[trial-3]"]["error"].startswith("stopped by median_stopping in job 2")
+    assert repo.pipe("jobs", "--all", "--json", check=True).json["jobs"][0]["noop"] is True  # (job 3)
+    # Another trial key (trial-3's value changed): that trial runs, the other stays stopped.
+    repo.pipefile(early(space="{choice: [2, 1, 3.5, 4]}"))
+    changed = run_steps(repo)
+    assert changed["train[trial-3]"]["error"].startswith("stopped early (median stopping)")
+    assert changed["train[trial-4]"]["error"].startswith("stopped by median_stopping in job")
+    assert changed["train[trial-1]"]["outcome"] == "fresh"
+    # Another policy setting: judged from step 3 on, which the trials never report: the
+    # stopped trials run to the end, and an unchanged rerun runs nothing.
+    repo.pipefile(early(space="{choice: [2, 1, 3.5, 4]}").replace("delay_evaluation: 2", "delay_evaluation: 3"))
+    later = run_steps(repo)
+    assert later["train[trial-3]"]["outcome"] == "ran" and later["train[trial-4]"]["outcome"] == "ran"
+    assert later["train[trial-1]"]["outcome"] == "fresh"
+    assert ran(repo.outcomes()) == set()
+    # Back to the first policy: trial-4 has a result now, which comes before its old stop.
+    repo.pipefile(early(space="{choice: [2, 1, 3.5, 4]}"))
+    assert repo.outcomes()["train[trial-4]"] == "fresh"
+
+
+def test_gc_that_drops_the_job_of_a_stop_drops_the_stop(repo):
+    repo.pipefile(early())
+    run_steps(repo)
+    kept = run_steps(repo, "--force=train[trial-1]")  # job 2 did work: job 1 is the oldest
+    assert kept["train[trial-3]"]["error"].startswith("stopped by median_stopping in job 1")
+    assert repo.pipe("gc", "--keep-last", "1").code == 0
+    # Its evidence is gone with job 1: the trials run, and are judged, again.
+    again = run_steps(repo)
+    for t in ("train[trial-3]", "train[trial-4]"):
+        assert again[t]["error"].startswith("stopped early (median stopping)"), again[t]
 
 
 def test_median_stopping_works_for_a_random_sweep_too(repo):

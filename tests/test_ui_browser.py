@@ -283,6 +283,10 @@ def test_compare_two_jobs_colours_the_changed_step_and_lists_the_param(page, ws)
     shown = page.locator("[data-prop]").count()
     page.click("[data-testid=only-differences]")
     page.wait_for_function("n => document.querySelectorAll('[data-prop]').length > n", arg=shown)
+    # every property (input digests included) fits the pane: nothing to scroll sideways
+    pane = page.locator("[data-testid=compare-properties]")
+    wide, room = pane.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert wide <= room, (wide, room)
 
 
 def test_clone_a_job_to_a_draft_with_its_lineage(page, ws):
@@ -355,3 +359,195 @@ def test_a_pipefile_that_does_not_load_shows_its_located_errors_and_allows_no_ed
         context.close()
         server.stop()
     guard.check()
+
+
+def opened(browser, ws, text: str):
+    """A fresh page on `pipe ui` serving `text` as the Pipefile: (page, close)."""
+    ws.write("Pipefile", text, dedent=False)
+    server = UiServer(ws.root)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    guard = OffHostGuard(context)
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    pg.goto(server.url)
+
+    def close():
+        context.close()
+        server.stop()
+        guard.check()
+
+    return pg, close
+
+
+PROMOTE = (
+    PIPEFILE
+    + """\
+  score:
+    command: echo ${{inputs.n}} > score.txt  # a literal input, to promote
+    inputs:
+      n: 3
+      model: ${{steps.train.outputs.model}}
+    outputs:
+      s: score.txt
+  other:
+    command: echo other > other.txt
+    outputs:
+      o: other.txt
+"""
+)
+
+
+def test_promote_a_step_s_value_to_a_pipeline_param_and_save(browser, ws):
+    pg, close = opened(browser, ws, PROMOTE)
+    try:
+        laid_out(pg)
+        pg.click("[data-step='score']")
+        pg.click("[data-testid='promote-inputs.n']")
+        pg.fill("[data-testid='promote-name-inputs.n']", "n_trees")
+        pg.click("[data-testid='promote-ok-inputs.n']")
+        pg.click("[data-testid=params]")
+        expect(pg.locator("[data-testid=param-n_trees]")).to_have_value("3")
+        pg.click("[data-testid=save]")
+        diff = pg.locator("[data-testid=diff]").inner_text()
+        assert "+  n_trees: 3" in diff and "+      n: ${{params.n_trees}}" in diff, diff
+        pg.click("[data-testid=save-confirm]")
+        expect(pg.locator("[data-testid=draft-count]")).to_have_text("saved")
+        text = ws.read("Pipefile")
+        assert "# learning rate" in text and "n: ${{params.n_trees}}" in text
+        assert ws.pipe("validate").code == 0
+        assert json.loads(ws.pipe("status", "--json", check=True).out) is not None
+    finally:
+        close()
+
+
+def test_focus_on_a_step_s_upstream_and_downstream_then_clear_it(browser, ws):
+    pg, close = opened(browser, ws, PROMOTE)
+    try:
+        laid_out(pg)
+
+        def steps():
+            time.sleep(0.3)
+            return sorted(pg.eval_on_selector_all("[data-step]", "els => els.map(e => e.dataset.step)"))
+
+        assert steps() == ["other", "prep", "score", "train"]
+        pg.click("[data-step='train']")
+        pg.click("[data-testid=focus-up]")
+        expect(pg.locator("[data-step]")).to_have_count(2)
+        assert steps() == ["prep", "train"]
+        pg.click("[data-step='train']")
+        pg.click("[data-testid=focus-down]")
+        expect(pg.locator("[data-step='prep']")).to_have_count(0)
+        assert steps() == ["score", "train"]
+        pg.click("[data-testid=focus-clear]")
+        expect(pg.locator("[data-step]")).to_have_count(4)
+        expect(pg.locator("[data-testid=focus-clear]")).to_have_count(0)
+    finally:
+        close()
+
+
+SLOW = """\
+steps:
+  slow:
+    command: python -c "import time; [print('tick', i, flush=True) or time.sleep(0.2) for i in range(600)]"
+    outputs:
+      out: never.txt
+"""
+
+
+def test_cancel_a_running_job_from_its_page(browser, ws):
+    pg, close = opened(browser, ws, SLOW)
+    try:
+        laid_out(pg)
+        pg.click("[data-testid=run]")
+        pg.wait_for_url(re.compile(r"#/jobs/[^/]+$"))
+        pg.wait_for_selector("[data-step='slow'][data-state='running']", timeout=60_000)
+        pg.click("[data-row='slow']")
+        pg.wait_for_function(
+            "() => (document.querySelector('[data-testid=log]')?.textContent ?? '').includes('tick 2')"
+        )
+        pg.click("[data-testid=cancel]")
+        pg.wait_for_function(
+            "() => document.querySelector('[data-testid=job-page]')?.dataset.status === 'interrupted'", timeout=30_000
+        )
+        expect(pg.locator("[data-testid=cancel]")).to_be_disabled()
+        assert not (ws.root / "never.txt").exists()
+    finally:
+        close()
+
+
+NESTED = """\
+components:
+  train:
+    type: pipeline
+    inputs:
+      data: uri_file
+    outputs:
+      model: uri_file
+    steps:
+      prep:
+        command: cp ${{inputs.raw}} ${{outputs.clean}}
+        inputs: {raw: "${{parent.inputs.data}}"}
+        outputs: {clean: }
+      fit:
+        command: cp ${{inputs.clean}} ${{outputs.model}}
+        inputs: {clean: "${{steps.prep.outputs.clean}}"}
+        outputs: {model: "${{parent.outputs.model}}"}
+steps:
+  small:
+    component: train
+    inputs: {data: data.csv}
+    outputs: {model: build/small.txt}
+  report:
+    command: cat ${{inputs.m}} > ${{outputs.r}}
+    inputs: {m: "${{steps.small.outputs.model}}"}
+    outputs: {r: build/report.txt}
+"""
+
+
+def test_a_nested_pipeline_is_one_node_with_its_step_count_and_expands_into_its_steps(browser, ws):
+    ws.write("data.csv", "a,b\n")
+    pg, close = opened(browser, ws, NESTED)
+    try:
+        laid_out(pg)
+        node = pg.locator("[data-step='small']")
+        expect(node).to_have_attribute("data-kind", "pipeline")
+        expect(node).to_contain_text("2 steps")
+        expect(pg.locator("[data-edge='small->report']")).to_have_count(1)
+        expect(pg.locator("[data-step^='small/']")).to_have_count(0)
+        pg.click("[data-testid='expand-small']")
+        expect(pg.locator("[data-step^='small/']")).to_have_count(2)
+        # an inner step's title says whose it is (two pipelines may both have a `prep`)
+        expect(pg.locator("[data-step='small/prep'] .step-title")).to_have_text("small/prep")
+        expect(pg.locator("[data-edge='small/prep->small/fit']")).to_have_count(1)
+        expect(pg.locator("[data-edge='small/fit->report']")).to_have_count(1)
+    finally:
+        close()
+
+
+def chain(n: int) -> str:
+    lines = ["steps:"]
+    for i in range(n):
+        lines += [f"  s{i}:", f"    command: echo {i} > o/s{i}.txt", "    outputs:", f"      out: o/s{i}.txt"]
+        if i:
+            lines += ["    inputs:", f"      a: ${{{{steps.s{i - 1}.outputs.out}}}}"]
+    return "\n".join(lines) + "\n"
+
+
+def test_ten_thousand_steps_open_in_the_list_and_the_graph_shows_a_selected_step_s_neighbourhood(browser, ws):
+    pg, close = opened(browser, ws, chain(10_000))
+    try:
+        pg.wait_for_selector("[data-row]", timeout=120_000)
+        expect(pg.locator("[data-testid=outline]")).to_contain_text("10000")
+        assert pg.locator("[data-row]").count() < 200  # a virtual list: only the rows on screen
+        assert pg.locator("[data-step]").count() == 0  # nothing drawn before a step is picked
+        pg.fill("[data-testid=outline-search]", "s5000")
+        pg.click("[data-row='s5000']")
+        laid_out(pg)
+        expect(pg.locator("[data-step]")).to_have_count(3)
+        assert sorted(pg.eval_on_selector_all("[data-step]", "els => els.map(e => e.dataset.step)")) == [
+            "s4999",
+            "s5000",
+            "s5001",
+        ]
+    finally:
+        close()

@@ -667,3 +667,76 @@ def test_a_source_deleted_after_a_look_shows_as_an_error(start, tmp_path):
     (repo.root / "in.txt").unlink()
     doc = ui.get("/api/pipeline").json()
     assert doc["ok"] is False and any("in.txt" in e["message"] and e["line"] == 5 for e in doc["errors"]), doc
+
+
+def test_a_nested_pipeline_is_a_pipeline_node_with_its_steps_and_their_edges(start, tmp_path):
+    repo = Repo(tmp_path)
+    repo.write("data/small.csv", "a,b\n")
+    repo.pipefile(
+        """\
+        version: 1
+        components:
+          train:
+            type: pipeline
+            inputs:
+              data: uri_file
+            outputs:
+              model: uri_file
+            steps:
+              prep:
+                command: cp ${{inputs.raw}} ${{outputs.clean}}
+                inputs: {raw: "${{parent.inputs.data}}"}
+                outputs: {clean: }
+              fit:
+                matrix:
+                  lr: [1, 2]
+                command: cp ${{inputs.clean}} ${{outputs.model}}
+                inputs:
+                  clean: ${{steps.prep.outputs.clean}}
+                  lr: {type: number}
+                outputs: {model: }
+              pick:
+                command: ls ${{inputs.all}} > ${{outputs.best}}
+                inputs: {all: "${{steps.fit.outputs.model}}"}
+                outputs: {best: "${{parent.outputs.model}}"}
+        steps:
+          small:
+            component: train
+            inputs: {data: data/small.csv}
+            outputs: {model: build/small.txt}
+          report:
+            command: cat ${{inputs.m}} > ${{outputs.r}}
+            inputs: {m: "${{steps.small.outputs.model}}"}
+            outputs: {r: build/report.txt}
+        """
+    )
+    doc = start(repo.root).get("/api/pipeline").json()
+    assert doc["ok"], doc["errors"]
+    nodes = {n["name"]: n for n in doc["graph"]["nodes"]}
+    small = nodes["small"]
+    # the step using the pipeline: a `pipeline` node with its inner steps, as its Pipefile says it
+    assert small["kind"] == "pipeline" and small["tasks"] == {"count": 3, "states": {"run": 1, "pending": 2}}
+    assert small["children"] == ["small/prep", "small/fit", "small/pick"]
+    assert small["component"] == "train" and small["line"] == 27
+    assert [(i["name"], i["binding"]) for i in small["inputs"]] == [("data", "data/small.csv")]
+    assert [(o["name"], o["path"]) for o in small["outputs"]] == [("model", "build/small.txt")]
+    assert all(nodes[c]["group"] == "small" for c in small["children"])
+    # an inner matrix step stays a group of its tasks, inside the pipeline node
+    fit = nodes["small/fit"]
+    assert fit["kind"] == "group" and fit["tasks"]["count"] == 2 and fit["label"] == "fit"
+    assert all(nodes[t]["group"] == "small/fit" for t in fit["children"])
+
+    def shown(name):  # a task as its collapsed matrix group draws it
+        return "small/fit" if nodes[name]["group"] == "small/fit" else name
+
+    edges = {(shown(e["from"]), shown(e["to"])) for e in doc["graph"]["edges"]}
+    assert {("small/prep", "small/fit"), ("small/fit", "small/pick"), ("small/pick", "report")} <= edges
+
+
+def test_compare_shows_an_unbound_optional_input_as_no_value():
+    from pipefile.ui.compare import _value
+
+    # as pipe's key records write them (pipefile/keys.py): a file, a value, an unbound optional input
+    assert _value({"path": "a.csv", "kind": "file", "digest": "d1"}) == "d1"
+    assert _value({"value": 0.7}) == 0.7
+    assert _value({"none": True}) is None

@@ -94,14 +94,73 @@ def main(out: Path) -> None:
             pg.goto(server.url.split("?")[0] + f"#/compare/{ids[1]}/{ids[0]}")
             settle(pg)
             pg.wait_for_selector("[data-prop]")
+            pg.click("[data-testid=only-differences]")  # every row: the long digests cut to fit
+            time.sleep(0.3)
             pg.screenshot(path=out / "compare.png")
         finally:
             context.close()
             browser.close()
             server.stop()
         guard.check()
+        nested_shot(pw, Path(tmp) / "nested", out)
     for p in sorted(out.glob("*.png")):
         print(p)
+
+
+NESTED = """\
+# two uses of one pipeline component: each a node, unfolded here
+components:
+  prepare:
+    type: pipeline
+    inputs: {data: uri_file}
+    outputs: {table: uri_file}
+    steps:
+      clean:
+        command: grep -v '^#' ${{inputs.raw}} > ${{outputs.clean}}
+        inputs: {raw: "${{parent.inputs.data}}"}
+        outputs: {clean: }
+      scale:
+        command: cp ${{inputs.clean}} ${{outputs.table}}
+        inputs: {clean: "${{steps.clean.outputs.clean}}"}
+        outputs: {table: "${{parent.outputs.table}}"}
+steps:
+  prep_a:
+    component: prepare
+    inputs: {data: data/a.csv}
+    outputs: {table: build/a.csv}
+  prep_b:
+    component: prepare
+    inputs: {data: data/b.csv}
+    outputs: {table: build/b.csv}
+  join:
+    command: cat ${{inputs.a}} ${{inputs.b}} > ${{outputs.joined}}
+    inputs: {a: "${{steps.prep_a.outputs.table}}", b: "${{steps.prep_b.outputs.table}}"}
+    outputs: {joined: build/joined.csv}
+"""
+
+
+def nested_shot(pw, ws: Path, out: Path) -> None:
+    """A Pipefile using a pipeline component twice: prep_a folded, prep_b unfolded."""
+    (ws / "data").mkdir(parents=True)
+    (ws / "Pipefile").write_text(NESTED)
+    for name in ("a", "b"):
+        (ws / "data" / f"{name}.csv").write_text("x\n1\n")
+    server = UiServer(ws)
+    browser = launch(pw)
+    context = browser.new_context(viewport={"width": 1400, "height": 820}, device_scale_factor=1)
+    guard = OffHostGuard(context)
+    try:
+        pg = context.new_page()
+        pg.goto(server.url)
+        settle(pg)
+        pg.click("[data-testid='expand-prep_b']")
+        settle(pg)
+        pg.screenshot(path=out / "nested.png")
+    finally:
+        context.close()
+        browser.close()
+        server.stop()
+    guard.check()
 
 
 if __name__ == "__main__":

@@ -298,6 +298,7 @@ def delete_jobs(ws, ids: list) -> None:
             ("job_events", "job_id"),
             ("idempotency_keys", "job_id"),
             ("noop_jobs", "job_id"),
+            ("trial_stops", "job_id"),  # (the trial runs again: its evidence is gone)
             ("jobs", "id"),
         ):
             db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])

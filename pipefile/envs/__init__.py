@@ -21,7 +21,7 @@ the build lock), `cache` (built environments on disk), one module per kind (`ven
 package's face is the factory below, which imports a kind's module only when a step uses
 that kind; the modules import `base`, never this package, so there is no cycle.
 
-Only `docker.py` imports the Docker SDK, and only when a Docker environment is used.
+Only `docker/daemon.py` imports the Docker SDK, and only when a Docker environment is used.
 """
 
 from __future__ import annotations

@@ -291,7 +291,7 @@ class LocalExecutor(ProcessRunning):
 
                 if ARTIFACTS in stand_for:
                     wd.keep(os.path.join(self.root, stand_for[ARTIFACTS]))
-            staged.collect()
+            self._collect(node, staged)
             self._check_inputs_unchanged(decision)
             outputs = self._commit(node, decision, time.monotonic() - t0)
             sigs = self._signatures(node)
@@ -317,6 +317,7 @@ class LocalExecutor(ProcessRunning):
                 environment=env_text,
                 gpus=gpu_ids,
                 gpu_model=model,
+                stop=e.stop if isinstance(e, Stopped) else None,
             )
         staged.done()
         if wd is not None:
@@ -352,6 +353,10 @@ class LocalExecutor(ProcessRunning):
         """Where the command runs (here: a local process); returns its exit status. Another
         executor replaces only this: staging before and verifying and committing after stay."""
         return self._spawn(env, launch, log_abs, notes, node.step.timeout)
+
+    def _collect(self, node: Node, staged) -> None:
+        """The outputs put in place (another executor may leave some elsewhere)."""
+        staged.collect()
 
     def _check_inputs_unchanged(self, decision: Decision) -> None:
         m = decision.key.manifest

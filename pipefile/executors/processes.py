@@ -25,6 +25,10 @@ _STOP_LOOK_SECONDS = 0.2  # how often a trial under early termination is judged
 class Stopped(StepFailure):
     """Early termination stopped the task (stopping.py): not a failure."""
 
+    def __init__(self, stop: dict):
+        super().__init__(stop["why"])
+        self.stop = stop  # what the job records of it: the policy, the evidence
+
 
 def log_says(path: str, text: bytes, tail: int = 8192) -> bool:
     """Whether the end of a task's log holds `text`."""
@@ -175,10 +179,10 @@ class ProcessRunning:
                 raise StepFailure(timeout_message(timeout))
             if judge is not None and now >= look:
                 look = now + _STOP_LOOK_SECONDS
-                why = judge.why(name, self.log_dir)
-                if why:
+                stop = judge.judge(name, self.log_dir)
+                if stop:
                     stopping.end(proc, _TERM_GRACE_SECONDS)
-                    raise Stopped(why)
+                    raise Stopped(stop)
             time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
 
     # --- Ctrl-C -------------------------------------------------------------------------

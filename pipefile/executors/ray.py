@@ -23,8 +23,6 @@ first task must run: a run that only restores or finds everything fresh never co
 from __future__ import annotations
 
 import os
-import socket
-import tempfile
 import threading
 import time
 from typing import Optional
@@ -39,8 +37,10 @@ from ..rebuilder import Decision
 from ..remote.run_cache import closure
 from ..staging import StepFailure
 from .local import LocalExecutor
+from .ray_cluster import GONE_HINT, ClusterGone, RayCluster  # noqa: F401 - RayCluster: the session's
 
 DEFAULT_RETRIES = 1
+INLINE_BYTES = 256 * 1024  # outputs this small in all come back with the task's result
 _CANCEL_GRACE_SECONDS = 3.0
 
 
@@ -48,131 +48,17 @@ class _Lost(Exception):
     """The executor failed under a task (a worker or node died): worth trying again."""
 
 
-class RayCluster:
-    """The connection to the cluster and the shared store, made once, when first needed."""
-
-    def __init__(self, address: str = "", store=None, default_store=None):
-        """`address`: the cluster ("" = one running on this machine, else a local instance
-        started for the run and stopped after it); `store`: the shared store's RemoteSpec
-        given for it; `default_store`: the workspace's default remote, used when no store
-        is given and the cluster has nodes other than this machine. With neither, a
-        temporary folder, which only a cluster of this machine alone can share."""
-        self.address = address
-        self.store_spec = store
-        self.default_store = default_store
-        self.ray = None
-        self.task = None
-        self.remote = None
-        self._started = False  # this run started the Ray instance: it stops it
-        self._temp_store: Optional[str] = None
-        self._lock = threading.Lock()
-        self._error: Optional[PipefileError] = None
-
-    def connect(self) -> None:
-        """Reach the cluster (once); raises PipefileError when it cannot be used."""
-        with self._lock:
-            if self._error is not None:
-                raise self._error
-            if self.ray is not None:
-                return
-            try:
-                self._connect()
-            except PipefileError as e:
-                self._error = e
-                self.close()
-                raise
-
-    def _connect(self) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise PipefileError(
-                "the ray executor needs Ray, which is not installed",
-                hint="pip install 'pipefile[ray]' (or pip install 'ray[default]'), or run with --executor local",
-            ) from None
-        from .ray_worker import run_step
-
-        quiet = {"log_to_driver": False, "logging_level": "warning"}
-        if self.address:
-            try:
-                _probe(self.address)  # Ray itself would try for minutes
-                ray.init(address=self.address, **quiet)
-            except (OSError, RuntimeError, ValueError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise PipefileError(
-                    f"cannot reach the Ray cluster at {self.address}: {first}",
-                    hint="check --address (or RAY_ADDRESS, settings: executor: address), and `ray status` there",
-                ) from None
-        else:
-            try:
-                ray.init(address="auto", **quiet)  # a cluster running on this machine
-            except ConnectionError:
-                ray.init(address="local", include_dashboard=False, **quiet)
-                self._started = True
-        self.ray = ray
-        self.task = ray.remote(num_returns="streaming", max_retries=0)(run_step)
-        self._open_store()
-
-    def _open_store(self) -> None:
-        from ..remote.config import RemoteSpec
-        from ..remote.transport import Remote
-
-        spec = self.store_spec
-        if spec is None:
-            nodes = [n for n in self.ray.nodes() if n.get("Alive")]
-            alone = len(nodes) == 1 and nodes[0].get("NodeManagerHostname") == socket.gethostname()
-            if self._started or alone:
-                # Every node is this machine: a folder here is shared by all of them.
-                self._temp_store = tempfile.mkdtemp(prefix="pipe-ray-store-")
-                spec = RemoteSpec("ray-scratch", self._temp_store)
-            elif self.default_store is not None:
-                spec = self.default_store
-            else:
-                raise PipefileError(
-                    f"the Ray cluster at {self.address or 'this machine'} has {len(nodes)} node(s) and no shared "
-                    "store was given: its workers could not get the steps' inputs",
-                    hint="pass --store NAME|URL (a remote: pipe remote add NAME s3://... ; or a path every node "
-                    "sees), or set PIPE_RAY_STORE, or settings: {executor: {type: ray, store: ...}}",
-                )
-            self.store_spec = spec
-        self.remote = Remote(spec)
-        self.remote.ensure_layout()
-
-    def close(self) -> None:
-        if self.ray is not None:
-            try:
-                self.ray.shutdown()  # a local instance started for the run stops with it
-            except Exception:  # noqa: BLE001 - the run's result stands
-                pass
-            self.ray = None
-        if self.remote is not None:
-            self.remote.close()
-            self.remote = None
-        if self._temp_store is not None:
-            import shutil
-
-            shutil.rmtree(self._temp_store, ignore_errors=True)
-            self._temp_store = None
-
-
-def _probe(address: str, seconds: float = 5.0) -> None:
-    """Raise OSError unless something listens at the address's host:port."""
-    hostport = address.split("://", 1)[-1]
-    if address == "auto" or ":" not in hostport:
-        return
-    host, _, port = hostport.rpartition(":")
-    try:
-        port_n = int(port)
-    except ValueError:
-        return
-    with socket.create_connection((host.strip("[]"), port_n), timeout=seconds):
-        pass
-
-
 class RayExecutor(LocalExecutor):
-    def __init__(self, *args, cluster: RayCluster, **kwargs):
+    def __init__(self, *args, cluster: RayCluster, land: Optional[set] = None, **kwargs):
+        """`land`: the steps whose outputs must be in the workspace after the run
+        (held.landing_steps); the others' stay on the shared store. None: every step's land."""
         super().__init__(*args, **kwargs)
         self.cluster = cluster
+        self.land = land
+        self._held: dict = {}  # step -> {output: PathDigest} left on the shared store, until committed
+        self._held_objects: dict = {}  # step -> the objects those outputs are made of
+        self._kept: dict = {}  # content digest of an output left on the store -> its objects
+        self._tasks: dict = {}  # a resource request -> the Ray task with those options
         self._on_store: set = set()  # objects known to be on the shared store
         self._store_lock = threading.Lock()
         self._ran: dict = {}  # step -> (worker record, {output: expected PathDigest})
@@ -187,6 +73,8 @@ class RayExecutor(LocalExecutor):
     def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
         result = super().run(node, decision, None)  # (GPUs are Ray's to hand out, not this machine's)
         worker = self._ran.pop(node.name, (None, None))[0]
+        self._held.pop(node.name, None)  # (a step that failed after it ran: nothing of it stays)
+        self._held_objects.pop(node.name, None)
         if worker is not None:
             result.worker = worker
         return result
@@ -223,6 +111,8 @@ class RayExecutor(LocalExecutor):
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
             "store": self.cluster.store_spec,
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
+            # Outputs that land here come back with the result when small (not via the store).
+            "inline": 0 if self._stays_on_store(node) else INLINE_BYTES,
             "workdir": node.step.workdir,  # a Pipefile used as a component: its commands run in its folder
         }
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
@@ -235,6 +125,11 @@ class RayExecutor(LocalExecutor):
                 try:
                     done = self._submit(node, payload, log)
                     break
+                except ClusterGone as e:
+                    # Not retried: the cluster is not coming back within this run.
+                    log.write(f"\n[pipe] {e}\n".encode())
+                    notes.append(GONE_HINT)
+                    raise StepFailure(f"{e}; nothing of this step was committed") from None
                 except _Lost as e:
                     note = f"attempt {attempt} of {tries}: the executor failed under it ({e})"
                     log.write(f"\n[pipe] {note}\n".encode())
@@ -250,7 +145,10 @@ class RayExecutor(LocalExecutor):
             raise StepFailure(done["error"], done.get("rc"))
         rc = done["rc"]
         if rc == 0:
-            self._fetch_outputs(node, staged, done["outputs"])
+            if self._stays_on_store(node):
+                self._hold(node, done["outputs"], notes)
+            else:
+                self._fetch_outputs(node, staged, done["outputs"], done.get("blobs") or {})
         return rc
 
     def _ship(self, node: Node, decision: Decision, env: Environment) -> tuple:
@@ -266,6 +164,11 @@ class RayExecutor(LocalExecutor):
         store = self.ws.store
         for rel, v in sorted(wanted.items()):
             content = PathDigest(v["kind"], v["digest"], 0, bool(v.get("exec")))
+            kept = self._kept.get(content.digest)
+            if kept is not None and not store.complete(content):  # an upstream's, left on the store
+                files.append((rel, content.to_json()))
+                objects += kept
+                continue
             if not store.complete(content):
                 ap = self.abspath(rel)
                 if content.kind == TREE:
@@ -290,7 +193,6 @@ class RayExecutor(LocalExecutor):
         return files, list(dict.fromkeys(objects))
 
     def _submit(self, node: Node, payload: dict, log) -> dict:
-        ray = self.cluster.ray
         r = node.step.resources
         options = {"num_cpus": r.cpus, "num_gpus": r.gpus}
         if r.memory:
@@ -299,20 +201,38 @@ class RayExecutor(LocalExecutor):
             options["resources"] = dict(r.custom)
         if self.cancelled.is_set():
             raise StepFailure("interrupted before it started")
-        gen = self.cluster.task.options(**options).remote(payload)
+        key = repr(sorted(options.items()))
+        task = self._tasks.get(key)
+        if task is None:  # (Ray's .options() is not free: once per kind of request)
+            task = self._tasks[key] = self.cluster.task.options(**options)
+        gen = task.remote(payload)
+        pieces = self.cluster.pump.add(gen)
+        try:
+            return self._follow(gen, pieces, log)
+        finally:
+            self.cluster.pump.drop(gen)
+
+    def _follow(self, gen, pieces, log) -> dict:
+        import queue
+
+        ray = self.cluster.ray
         while True:
             if self.cancelled.is_set():
+                self.cluster.pump.drop(gen)
                 self._cancel_task(gen)
                 raise StepFailure("interrupted")
+            if self.cluster.gone is not None:
+                raise ClusterGone(self.cluster.gone)
             try:
-                ready, _ = ray.wait([gen], timeout=0.1)
-                if not ready:
-                    continue
                 try:
-                    ref = next(gen)
-                except StopIteration:
-                    raise _Lost("its Ray task ended without a result") from None
-                kind, data = ray.get(ref)
+                    tag, got = pieces.get(timeout=0.1)
+                except queue.Empty:
+                    continue
+                if tag == "end":
+                    raise _Lost("its Ray task ended without a result")
+                if tag == "error":
+                    raise got
+                kind, data = ray.get(got)
             except ray.exceptions.TaskCancelledError:
                 raise StepFailure("interrupted") from None
             except ray.exceptions.RayTaskError as e:  # pipe's own code failed on the worker
@@ -348,14 +268,22 @@ class RayExecutor(LocalExecutor):
         except Exception:  # noqa: BLE001 - it ended meanwhile
             pass
 
-    def _fetch_outputs(self, node: Node, staged, outputs: dict) -> None:
+    def _fetch_outputs(self, node: Node, staged, outputs: dict, blobs: dict) -> None:
         """Download what the worker made (verified) and put it where the command would have."""
+        from ..cache.content_store import DigestMismatch
+
         expected = self._ran[node.name][1]
         wanted = []
         for got in outputs.values():
             wanted += got["objects"]
-        t = self.cluster.remote.download(self.ws.store, wanted)
-        if t.failed:
+        for digest, data in blobs.items():
+            try:
+                self.ws.store.put_verified([data], digest)
+            except DigestMismatch as e:
+                raise StepFailure(f"an output's bytes from the worker do not match their digest ({e})") from None
+        wanted = [d for d in wanted if d not in blobs]
+        t = self.cluster.remote.download(self.ws.store, wanted) if wanted else None
+        if t is not None and t.failed:
             raise StepFailure(f"could not download its outputs from the shared store: {t.failed[0][1].render()}")
         for oname, out in node.outputs.items():
             got = outputs.get(oname) or {}
@@ -365,8 +293,73 @@ class RayExecutor(LocalExecutor):
                     self.ws.store.materialize(content, dest, self.ws.scratch)
                     expected[oname] = content
 
+    # --- outputs left on the shared store (docs/distributed.md, "The data plane") -----------
+    def _stays_on_store(self, node: Node) -> bool:
+        # A temporary store goes with the run: what is on it must land here.
+        return self.land is not None and node.name not in self.land and not self.cluster.temporary_store
+
+    def _hold(self, node: Node, outputs: dict, notes: list) -> None:
+        held, objects = {}, []
+        for oname in node.outputs:
+            got = outputs.get(oname) or {}
+            content = got.get("stage") or got.get("ws")
+            if content is None:
+                raise StepFailure(f"did not write its output '{oname}' ('{node.outputs[oname].path}')")
+            held[oname] = PathDigest.from_json(content)
+            objects += got["objects"]
+            with self._store_lock:  # what a later step of this run reads from there
+                self._kept[held[oname].digest] = list(got["objects"])
+                self._on_store.update(got["objects"])
+        self._held[node.name] = held
+        self._held_objects[node.name] = list(dict.fromkeys(objects))
+        paths = ", ".join(o.path for o in node.outputs.values())
+        notes.append(
+            f"outputs left on the shared store (only steps on the cluster read them): {paths}; "
+            "a run that needs them here restores them"
+        )
+
+    def _check_inputs_unchanged(self, decision: Decision) -> None:
+        """As locally, but for inputs that were never here (left on the store this run)."""
+        m = decision.key.manifest
+        expected = {v["path"]: v["digest"] for v in m["inputs"].values() if "digest" in v}
+        expected.update({p: v["digest"] for p, v in m["code"].items()})
+        for path, digest in expected.items():
+            now = self.hasher.digest(path)
+            if now is None and digest in self._kept:
+                continue
+            if now is None or now.digest != digest:
+                raise StepFailure(
+                    f"modified its own input '{path}' while running; steps must only write their declared outputs"
+                )
+
+    def _collect(self, node: Node, staged) -> None:
+        if node.name not in self._held:
+            super()._collect(node, staged)
+
+    def _commit_held(self, node: Node, decision: Decision, seconds: float) -> dict:
+        """Commit by digest what stays on the shared store: once it is all there, the entry
+        goes into the action cache here and into the store's run cache (what later runs restore
+        from), and the store is noted for this workspace."""
+        from .held import note_store
+
+        outputs = self._held.pop(node.name)
+        objects = self._held_objects.pop(node.name)
+        remote = self.cluster.remote
+        missing = remote.missing_objects(objects)
+        if missing:
+            raise StepFailure(
+                f"{len(missing)} object(s) of its outputs are not on the shared store after it ran; not committed"
+            )
+        self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
+        with open(self.ws.actions.path(decision.key.digest), "rb") as f:
+            remote.put_entry(decision.key.digest, f.read())
+        note_store(self.ws.dir, self.cluster.store_spec)
+        return outputs
+
     def _commit(self, node: Node, decision: Decision, seconds: float) -> dict:
         """As locally, once what is in place hashes to what the worker reported."""
+        if node.name in self._held:
+            return self._commit_held(node, decision, seconds)
         expected = self._ran.get(node.name, (None, {}))[1]
         for oname, want in expected.items():
             have = self.hasher.digest(node.outputs[oname].path, contained=True)

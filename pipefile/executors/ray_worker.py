@@ -11,11 +11,12 @@ and, on the node:
      grows (the caller appends it to the step's log file);
   3. hashes what the command wrote at the outputs' paths, puts it in the node's store,
      uploads what the shared store lacks, and yields the digests last.
-Nothing but digests comes back: the caller downloads and verifies the outputs itself.
+Nothing but digests comes back, and the bytes of small outputs the caller lands (`inline`:
+one trip instead of an upload and a download); the caller verifies every object itself.
 
 The node folder (PIPE_RAY_NODE_DIR, default <tmp>/pipe-ray-<uid>) holds `store/` (the
 node's content store), `envs/` (built environments, through pipefile.envs) and
-`scratch/` (one folder per task, removed when it ends). A task whose worker process died
+`scratch/` (one folder per task; moved to `scratch-done/` when it ends, and removed). A task whose worker process died
 (killed, out of memory) cannot clean up: the next task on the node kills what its
 command left running and removes its folder (`_reap`).
 """
@@ -36,9 +37,14 @@ from ..cache.content_store import ContentStore
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, Launch, make
 from ..errors import PipefileError
-from .processes import timeout_message
 
 _OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP"
+# Finished tasks' folders wait here to be removed: out of `scratch/`, which every task lists
+# (under load the remover lags, and a list that grew with every step cost each step more).
+_DONE = "scratch-done"
+_swept = False  # this worker process has removed what dead workers left in _DONE
+_node_dir: Optional[str] = None
+_here: Optional[dict] = None  # this worker's node and host
 _LOG_EVERY = 0.2  # seconds between two pieces of log sent back
 _state_lock = threading.Lock()
 _stores: dict = {}  # node folder -> ContentStore
@@ -47,9 +53,13 @@ _remover = None  # queue of scratch folders to remove (a worker process runs man
 
 
 def node_dir() -> str:
-    d = os.environ.get("PIPE_RAY_NODE_DIR") or os.path.join(tempfile.gettempdir(), f"pipe-ray-{os.getuid()}")
-    os.makedirs(os.path.join(d, "scratch"), exist_ok=True)
-    return d
+    global _node_dir
+    if _node_dir is None:  # once per worker process: metadata work is what a trivial step costs
+        d = os.environ.get("PIPE_RAY_NODE_DIR") or os.path.join(tempfile.gettempdir(), f"pipe-ray-{os.getuid()}")
+        os.makedirs(os.path.join(d, "scratch"), exist_ok=True)
+        os.makedirs(os.path.join(d, _DONE), exist_ok=True)
+        _node_dir = d
+    return _node_dir
 
 
 def _store(folder: str) -> ContentStore:
@@ -113,12 +123,29 @@ def _reap(scratch_root: str) -> None:
             continue
         if _alive(pid):
             continue
-        if pgid > 0 and not name.startswith(".done-"):  # (a finished task's group is long gone)
+        if pgid > 0:
             try:
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
                 pass
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep_done(done_root: str) -> None:
+    """Once per worker process: remove the finished folders that dead workers left waiting."""
+    global _swept
+    if _swept:
+        return
+    _swept = True
+    for name in os.listdir(done_root):
+        folder = os.path.join(done_root, name)
+        try:
+            with open(os.path.join(folder, _OWNER)) as f:
+                pid = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pid = 0
+        if pid == 0 or not _alive(pid):
+            _remove_later(folder)
 
 
 def _fail(message: str, rc: Optional[int] = None) -> dict:
@@ -133,6 +160,7 @@ def run_step(payload: dict):
     folder = node_dir()
     scratch_root = os.path.join(folder, "scratch")
     _reap(scratch_root)
+    _sweep_done(os.path.join(folder, _DONE))
     store = _store(folder)
     scratch = tempfile.mkdtemp(dir=scratch_root, prefix=f"{payload['step'].replace('/', '_')}-")  # (A/B: one name)
     work = os.path.join(scratch, "ws")
@@ -142,13 +170,16 @@ def run_step(payload: dict):
     try:
         with open(os.path.join(scratch, _OWNER), "w") as f:
             f.write(f"{os.getpid()} 0")
-        remote = _remote(payload["store"])
-        t = remote.download(store, payload["objects"])
-        if t.failed:
+        # (The shared store's client is made only when something travels: a step with no
+        # inputs whose outputs come back inline never imports it.)
+        remote = _remote(payload["store"]) if payload["objects"] else None
+        t = remote.download(store, payload["objects"]) if remote is not None else None
+        if t is not None and t.failed:
             return (yield ("done", dict(where, **_fail(f"could not fetch its inputs: {t.failed[0][1].render()}"))))
         os.makedirs(work)
         tmp = os.path.join(scratch, "tmp")
-        os.makedirs(tmp)
+        if payload["files"]:
+            os.makedirs(tmp)
         for rel, content in payload["files"]:
             store.materialize(PathDigest.from_json(content), os.path.join(work, rel), tmp)
         for _oname, stage_rel, ws_rel, typ in payload["outputs"]:
@@ -226,11 +257,18 @@ def run_step(payload: dict):
             rest = tail.read()
         proc = None
         if timed_out:
+            from .processes import timeout_message
+
             return (yield ("done", dict(where, rc=rc, log=rest, error=timeout_message(timeout))))
         if rc != 0:
             return (yield ("done", dict(where, rc=rc, log=rest, error=None)))
         outputs = _collect(work, hasher, store, payload["outputs"])
-        objects = [d for o in outputs.values() for d in o["objects"]]
+        objects = list(dict.fromkeys(d for o in outputs.values() for d in o["objects"]))
+        blobs = _inline(store, objects, payload.get("inline", 0))
+        if blobs is not None:  # small, and wanted by the caller: back with the result, one trip
+            yield ("done", dict(where, rc=0, log=rest, error=None, outputs=outputs, blobs=blobs))
+            return
+        remote = remote or _remote(payload["store"])
         missing = remote.missing_objects(objects)
         if missing:
             t = remote.upload(store, sorted(missing))
@@ -246,13 +284,25 @@ def run_step(payload: dict):
         if proc is not None:
             proc.signal(signal.SIGKILL)
             proc.finish()
-        # Renamed at once (so `_reap` never takes it for a live task's), removed later.
-        gone = os.path.join(scratch_root, f".done-{os.path.basename(scratch)}")
+        # Moved out at once (so `_reap` never takes it for a live task's), removed later.
+        gone = os.path.join(folder, _DONE, os.path.basename(scratch))
         try:
             os.replace(scratch, gone)
             _remove_later(gone)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _inline(store: ContentStore, objects: list, limit: int) -> Optional[dict]:
+    """{digest: bytes} of the objects when they are `limit` bytes or less in all, else None."""
+    if not limit:
+        return None
+    total = 0
+    for d in objects:
+        total += os.path.getsize(store.path(d))
+        if total > limit:
+            return None
+    return {d: store.read(d) for d in objects}
 
 
 def _wait_exit(proc, seconds: float) -> None:
@@ -262,9 +312,12 @@ def _wait_exit(proc, seconds: float) -> None:
 
 
 def _where() -> dict:
-    import ray
+    global _here
+    if _here is None:
+        import ray
 
-    return {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid()}
+        _here = {"node": ray.get_runtime_context().get_node_id(), "host": socket.gethostname()}
+    return dict(_here, pid=os.getpid())
 
 
 def _collect(work: str, hasher: Hasher, store: ContentStore, outputs: list) -> dict:

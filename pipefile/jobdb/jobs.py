@@ -21,12 +21,13 @@ from . import schema
 from .artifacts import MAX_ID, ArtifactIndex
 from .busy import while_database_busy
 from .records import Job, JobStep, job_from_row, step_from_row
+from .stops import TrialStops
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
 _NUMBER = lazyre.Pattern(r"[0-9]+")
 
 
-class JobStore(ArtifactIndex):
+class JobStore(ArtifactIndex, TrialStops):
     def __init__(self, path: str, create: bool = True):
         self.path = path
         if not create and not os.path.exists(path):
@@ -163,11 +164,12 @@ class JobStore(ArtifactIndex):
         where none did, a run's fresh steps need not look for the job that ran each of them."""
         return self.db.execute("SELECT 1 FROM metric_points WHERE job_id<? LIMIT 1", (job_id,)).fetchone() is not None
 
-    def series_of_key(self, step: str, key: str, before: int) -> dict:
-        """{name: points} that `step` streamed in the newest earlier job that ran it with `key`."""
+    def series_of_key(self, step: str, key: str, before: int, outcome: str = "ran") -> dict:
+        """{name: points} that `step` streamed in the newest earlier job that ran it with `key`
+        (outcome "stopped": that stopped it, or where it stayed stopped, a copy of that curve)."""
         row = self.db.execute(
-            "SELECT MAX(job_id) FROM job_steps WHERE step=? AND key=? AND outcome='ran' AND job_id<?",
-            (step, key, before),
+            "SELECT MAX(job_id) FROM job_steps WHERE step=? AND key=? AND outcome=? AND job_id<?",
+            (step, key, outcome, before),
         ).fetchone()
         if not row or row[0] is None:
             return {}

@@ -44,7 +44,15 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                step fresh or skipped), marked when the job ends; `pipe jobs`
                                hides them, `metrics history` and `gc --keep-last` do not
                                count them (revision 2.6; a table, not a `jobs` column, so
-                               that pipes reading `jobs` rows whole still read them)
+                               that pipes reading `jobs` rows whole still read them). A
+                               sweep trial stopped as it ran (outcome stopped, with a log)
+                               is work; one that stayed stopped (no log) is not (2.10)
+    trial_stops(key, policy, job_id, step, detail, evidence, stopped)
+                               the sweep trials early termination stopped (jobdb/stops.py):
+                               by the trial's key and the policy's settings (JSON), the job
+                               that stopped it, why, and the evidence (JSON: the step
+                               judged, the values compared, the other trials' curves); gc
+                               drops a job's stops with the job (revision 2.10)
 
 The server's records (jobdb/serving.py), created by version 2:
 
@@ -108,7 +116,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.9"
+SCHEMA_REVISION = "2.10"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -151,6 +159,9 @@ CREATE TABLE IF NOT EXISTS metric_points(
   PRIMARY KEY(job_id, step, name, seq));
 CREATE TABLE IF NOT EXISTS noop_jobs(job_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS artifact_numbers(name TEXT, version INTEGER, remote TEXT, PRIMARY KEY(name, version));
+CREATE TABLE IF NOT EXISTS trial_stops(
+  key TEXT, policy TEXT, job_id INTEGER, step TEXT, detail TEXT, evidence TEXT, stopped REAL,
+  PRIMARY KEY(key, policy));
 """
 
 # The jobs that did no work: ended well, with steps, none of which ran, was restored or
@@ -160,7 +171,8 @@ CREATE TABLE IF NOT EXISTS artifact_numbers(name TEXT, version INTEGER, remote T
 _NOOP_SELECT = (
     "SELECT j.id FROM jobs j WHERE j.status = 'succeeded' {only} "
     "AND EXISTS (SELECT 1 FROM job_steps s WHERE s.job_id = j.id) AND NOT EXISTS (SELECT 1 FROM job_steps s "
-    "WHERE s.job_id = j.id AND s.outcome IN ('ran', 'restored', 'failed'))"
+    "WHERE s.job_id = j.id AND (s.outcome IN ('ran', 'restored', 'failed') "
+    "OR (s.outcome = 'stopped' AND s.log IS NOT NULL)))"
 )
 MARK_NOOP = "INSERT OR IGNORE INTO noop_jobs(job_id) " + _NOOP_SELECT.format(only="AND j.id = ?")
 MARK_ALL_NOOP = "INSERT OR IGNORE INTO noop_jobs(job_id) " + _NOOP_SELECT.format(only="")

@@ -1,6 +1,9 @@
 """Remotes: another place that holds a content store and a run cache (a path, S3, SFTP, ...).
 
-`config` reads and writes the remotes file (.pipe-remotes.yaml, and the machine-local
-settings beside it); `transport` moves objects and entries through fsspec, verifying every
-digest on arrival; `run_cache` answers and fetches what a plan restores from a remote.
+`config` reads and writes the remotes files (.pipe-remotes.yaml, and the machine-local
+.pipe/remotes.yaml) and resolves which remote a command uses; `spec` is a remote as
+declared, `urls` a URL's scheme and secrets, `schemes` what each kind of URL needs;
+`connection` reaches a remote's file system through fsspec (errors mapped and scrubbed,
+files written whole) and `transport` keeps pipe's layout on it, verifying every digest on
+arrival; `run_cache` answers and fetches what a plan restores from a remote.
 Nothing from a remote is trusted without its digest."""

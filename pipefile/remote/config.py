@@ -16,22 +16,42 @@ Two files, same format (REMOTES_VERSION 1), read together:
 
 Credentials never live in either file: they come from where each transport looks
 (AWS_* variables and ~/.aws for s3, the ssh agent and ~/.ssh for sftp, ...). A URL
-with a password is refused, and URLs are scrubbed before they are shown.
+with a password is refused, and URLs are scrubbed before they are shown (`urls`).
+
+This module reads, checks (every error located in the file) and writes the two files, and
+resolves which remote a command uses; a remote itself is `spec.RemoteSpec`, and what each
+kind of URL needs is `schemes`. Nothing here imports yaml or urllib.parse until a file
+exists or a URL is given: every `pipe run` reads the remotes, and most have none.
 """
 
 from __future__ import annotations
 
 import os
 import re
-
-# urllib.parse, difflib and importlib.util are imported where used: every `pipe run` reads the
-# remotes config, and most have no remote, so the start-up does not pay for them.
-from dataclasses import field
 from typing import Optional
 
 from .. import lazyre
 from ..errors import PipefileError, SourceLoc, did_you_mean
-from ..lazyclass import dataclass
+from .schemes import SCHEMES, check_scheme
+from .spec import MissingExtra, RemoteConfig, RemoteConfigError, RemoteSpec
+from .urls import is_secret_option, looks_like_url, machine_local_options, scheme_of, scrub_url, url_secrets
+
+# What the commands read from this module as `remotes_mod.NAME`, though another module owns it.
+__all__ = [
+    "MissingExtra",
+    "RemoteConfig",
+    "RemoteConfigError",
+    "RemoteSpec",
+    "add",
+    "check_scheme",
+    "is_secret_option",
+    "load",
+    "machine_local_options",
+    "parse_options",
+    "remove",
+    "resolve",
+    "scrub_url",
+]
 
 REMOTES_VERSION = 1
 SHARED_FILE = ".pipe-remotes.yaml"
@@ -39,164 +59,7 @@ LOCAL_FILE = os.path.join(".pipe", "remotes.yaml")
 
 _NAME = lazyre.Pattern(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
-# scheme -> (python module it needs, the pip line that installs it, pipefile's extra)
-SCHEMES = {
-    "file": (None, None, None),
-    "local": (None, None, None),
-    "s3": ("s3fs", "pip install s3fs", "s3"),
-    "s3a": ("s3fs", "pip install s3fs", "s3"),
-    "sftp": ("paramiko", "pip install paramiko", "sftp"),
-    "ssh": ("paramiko", "pip install paramiko", "sftp"),
-    "gs": ("gcsfs", "pip install gcsfs", "gcs"),
-    "gcs": ("gcsfs", "pip install gcsfs", "gcs"),
-    "az": ("adlfs", "pip install adlfs", "azure"),
-    "abfs": ("adlfs", "pip install adlfs", "azure"),
-    "abfss": ("adlfs", "pip install adlfs", "azure"),
-    "http": ("aiohttp", "pip install aiohttp", "http"),
-    "https": ("aiohttp", "pip install aiohttp", "http"),
-}
-READ_ONLY_SCHEMES = frozenset({"http", "https"})
-# Object stores: a PUT is atomic (the object appears whole or not at all) and there is no
-# rename; everything else gets temp + rename.
-ATOMIC_PUT_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
 
-
-class RemoteConfigError(PipefileError):
-    pass
-
-
-class MissingExtra(RemoteConfigError):
-    """The remote's URL needs an fsspec implementation that is not installed."""
-
-
-@dataclass(frozen=True)
-class RemoteSpec:
-    name: str
-    url: str  # as configured: a path (relative to the workspace root) or scheme://...
-    options: dict = field(default_factory=dict)
-    source: str = ""  # the file it came from ("" for a URL given on the command line)
-
-    @property
-    def scheme(self) -> str:
-        return scheme_of(self.url)
-
-    @property
-    def shown(self) -> str:
-        return scrub_url(self.url)
-
-    def describe(self) -> str:
-        return f"remote '{self.name}' ({self.shown})" if self.name != self.shown else f"remote {self.shown}"
-
-
-@dataclass
-class RemoteConfig:
-    remotes: dict  # name -> RemoteSpec, local file's winning
-    default: Optional[str]
-
-
-def scheme_of(url: str) -> str:
-    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
-    return m.group(1).lower() if m else "file"
-
-
-def looks_like_url(text: str) -> bool:
-    return "://" in text or text.startswith(("/", "./", "../", "~"))
-
-
-def scrub_url(url: str) -> str:
-    """The URL without a password or query string (tokens live there), for messages."""
-    if "://" not in url:
-        return url
-    import urllib.parse
-
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = "?***" if parts.query else ""
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")) + query
-
-
-def url_secrets(url: str) -> list:
-    """Strings of a URL that must never be printed (a password, a query's values)."""
-    out = []
-    if "://" in url:
-        import urllib.parse
-
-        try:
-            parts = urllib.parse.urlsplit(url)
-        except ValueError:
-            return [url]
-        if parts.password:
-            out.append(parts.password)  # as written (percent-encoded), decoded, and re-encoded
-            out.append(urllib.parse.unquote(parts.password))
-            out.append(urllib.parse.quote(urllib.parse.unquote(parts.password), safe=""))
-        out += [v for _, v in urllib.parse.parse_qsl(parts.query) if len(v) >= 4]
-    return out
-
-
-def is_secret_option(key: str) -> bool:
-    """A storage option that carries a credential (s3fs's key/secret, a password, a token)."""
-    k = key.lower()
-    if k.endswith(("filename", "_file", "_path")):
-        return False
-    return k in ("key", "secret") or any(
-        w in k for w in ("password", "secret", "token", "passphrase", "access_key", "account_key", "sas")
-    )
-
-
-_MACHINE_KEYS = ("client_keys", "known_hosts", "ca_bundle", "ca_certs", "cert", "config", "ssh_config")
-
-
-def machine_local_options(options: dict) -> list:
-    """The storage options that name a path on this machine (an ssh key file, a CA bundle,
-    a config file): true here, wrong on a teammate's machine or CI's, so not for the
-    committed file."""
-    out = []
-    for key, value in options.items():
-        k = key.lower()
-        pathlike = isinstance(value, str) and value.startswith(("/", "~", "./", "../"))
-        if k.endswith(("filename", "_file", "_path", "_dir")) or k in _MACHINE_KEYS or pathlike:
-            out.append(key)
-    return out
-
-
-def check_scheme(spec: RemoteSpec) -> None:
-    """Unknown scheme, or its fsspec implementation not installed: an error with the fix."""
-    import importlib.util
-    import urllib.parse
-
-    s = spec.scheme
-    if s not in SCHEMES:
-        import difflib
-
-        close = difflib.get_close_matches(s, list(SCHEMES), n=1, cutoff=0.5)  # short words: a looser match
-        raise RemoteConfigError(
-            f"{spec.describe()}: unknown URL scheme '{s}://'",
-            hint=(f"did you mean '{close[0]}'? " if close else "")
-            + "use a path, s3://, sftp:// (or ssh://), gs://, az://, or http(s):// (read-only)",
-        )
-    if s in ("s3", "s3a") and "@" in urllib.parse.urlsplit(spec.url).netloc:
-        # s3fs would take "KEY:SECRET@bucket" for a bucket name and echo it back in its error.
-        raise RemoteConfigError(
-            f"{spec.describe()}: an s3:// URL names a bucket, never credentials",
-            hint="write s3://BUCKET/PREFIX and put the key in AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials)",
-        )
-    module, pip_line, extra = SCHEMES[s]
-    if module and importlib.util.find_spec(module) is None:
-        raise MissingExtra(
-            f"{spec.describe()} needs the '{module}' package for {s}:// URLs, and it is not installed",
-            hint=f"install it: {pip_line}   (or pipefile's extra: pip install 'pipefile[{extra}]')",
-        )
-
-
-# --- reading and writing the files ---------------------------------------------------------
 def _display(path: str) -> str:
     """The file as messages name it: relative to the workspace, as the user sees it."""
     return LOCAL_FILE if path.endswith(os.sep + LOCAL_FILE) else os.path.basename(path)
@@ -397,7 +260,7 @@ def add(
     if options:
         entry["options"] = options
     remotes[name] = entry
-    out = {"version": REMOTES_VERSION}
+    out: dict = {"version": REMOTES_VERSION}
     default = data.get("default")
     if make_default:
         default = name
@@ -417,7 +280,7 @@ def remove(root: str, name: str) -> list:
         if name not in remotes:
             continue
         del remotes[name]
-        out = {"version": REMOTES_VERSION}
+        out: dict = {"version": REMOTES_VERSION}
         if data.get("default") and data.get("default") != name:
             out["default"] = data["default"]
         out["remotes"] = remotes
@@ -486,36 +349,3 @@ def parse_options(items) -> dict:
         except PipefileError as e:
             raise RemoteConfigError(f"option '{item}': {e.message}", hint=e.hint) from None
     return out
-
-
-def default_options(scheme: str) -> dict:
-    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
-    if scheme in ("s3", "s3a"):
-        return {
-            "config_kwargs": {
-                "connect_timeout": 5,
-                "read_timeout": 60,
-                "retries": {"max_attempts": 2, "mode": "standard"},
-            }
-        }
-    if scheme in ("sftp", "ssh"):
-        return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
-    return {}
-
-
-def auth_hint(scheme: str) -> str:
-    if scheme in ("s3", "s3a"):
-        return (
-            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials) to a key "
-            "that may read and write the bucket"
-        )
-    if scheme in ("sftp", "ssh"):
-        return (
-            "load your key into ssh-agent, put it in ~/.ssh, or name it: pipe remote add NAME URL -o "
-            "key_filename=PATH; check the user in the URL"
-        )
-    if scheme in ("gs", "gcs"):
-        return "set GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`"
-    if scheme in ("az", "abfs", "abfss"):
-        return "set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
-    return "check the credentials this transport reads"

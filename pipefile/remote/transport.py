@@ -24,161 +24,46 @@ Invariants, kept by every writer:
 
 Credentials are never printed: messages carry the scrubbed URL, and every error text
 from a transport is scrubbed of the URL's secrets and the AWS secret variables.
+
+`Remote` is this layout and these checks; reaching the remote's file system from several
+threads, mapping its errors and writing a file whole are its `connection.Connection`.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import json
 import os
 import posixpath
 import re
 import secrets
-import threading
-import time
 from typing import Callable, Iterable, Optional
 
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, DigestMismatch
 from ..digest import FILE, TREE
-from .config import (
-    ATOMIC_PUT_SCHEMES,
-    READ_ONLY_SCHEMES,
-    RemoteSpec,
-    auth_hint,
-    check_scheme,
-    default_options,
-    is_secret_option,
-    url_secrets,
-)
-from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, Progress, RemoteError, Transfer, classify_error
+from .connection import DEFAULT_TRANSFERS, Connection
+from .spec import RemoteSpec
+from .transfer import CORRUPT, FAILED, Progress, RemoteError, Transfer
 
 REMOTE_VERSION = 1
 MARKER = "pipe-remote.json"
-DEFAULT_TRANSFERS = 8
-STALE_TMP_SECONDS = 24 * 3600
 _CHUNK = 1 << 20
 
 
-def _secret_values(spec: RemoteSpec) -> list:
-    vals = url_secrets(spec.url)
-    for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"):
-        v = os.environ.get(var)
-        if v and len(v) >= 4:
-            vals.append(v)
-    for k, v in spec.options.items():
-        if is_secret_option(k) and isinstance(v, str) and len(v) >= 4:
-            vals.append(v)
-    return vals
-
-
-class Remote:
-    """One remote, opened lazily; safe to use from several threads (one connection each)."""
+class Remote(Connection):
+    """One remote: its layout on top of a `Connection`."""
 
     def __init__(self, spec: RemoteSpec, transfers: int = DEFAULT_TRANSFERS):
-        check_scheme(spec)
-        self.spec = spec
-        self.name = spec.name
-        self.transfers = max(1, transfers)
-        self.read_only = spec.scheme in READ_ONLY_SCHEMES
-        self.atomic_put = spec.scheme in ATOMIC_PUT_SCHEMES
-        self._local = threading.local()
-        self._opened: list = []
-        self._lock = threading.Lock()
-        self._secrets = _secret_values(spec)
-        self.root = ""
+        super().__init__(spec, transfers)
         self._checked = False
         self.empty = False  # set by check(): no layout marker, so nothing was ever pushed there
-        self._made: set = set()  # folders known to exist on the remote
-        self._pool: Optional[cf.ThreadPoolExecutor] = None  # one pool: its threads keep their connections
 
-    # --- connections and errors -----------------------------------------------------------
-    def scrub(self, text: str) -> str:
-        for s in self._secrets:
-            text = text.replace(s, "***")
-        return text
-
-    def error(self, e: BaseException, doing: str) -> RemoteError:
-        if isinstance(e, RemoteError):
-            return e
-        kind = classify_error(e)
-        detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
-        where = self.spec.describe()
-        if kind == AUTH and self.spec.scheme in ("file", "local"):  # a folder's permissions, not credentials
-            return RemoteError(
-                f"{where}: {doing} failed: permission denied ({detail})",
-                AUTH,
-                hint="check that this user may read (and, to push, write) that folder",
-            )
-        if kind == AUTH:
-            return RemoteError(
-                f"{where} could not authenticate while {doing} ({detail})", AUTH, hint=auth_hint(self.spec.scheme)
-            )
-        if kind == UNREACHABLE:
-            return RemoteError(
-                f"{where} is unreachable while {doing} ({detail})",
-                UNREACHABLE,
-                hint="check the URL, the network and that the server runs: pipe remote list",
-            )
-        return RemoteError(f"{where}: {doing} failed ({detail})", FAILED)
-
-    def fs(self):
-        fs = getattr(self._local, "fs", None)
-        if fs is not None:
-            return fs
-        from fsspec.core import url_to_fs
-
-        opts = dict(default_options(self.spec.scheme))
-        opts.update(self.spec.options)
-        try:
-            fs, root = url_to_fs(self.spec.url, skip_instance_cache=True, **opts)
-        except ImportError as e:  # check_scheme said it is there; a broken install is still possible
-            raise RemoteError(
-                f"{self.spec.describe()}: its fsspec implementation does not import ({e})",
-                hint=f"reinstall it: pip install --force-reinstall {getattr(e, 'name', '') or 'fsspec'}",
-            ) from None
-        except Exception as e:  # noqa: BLE001 - connecting (sftp connects here): mapped to one error type
-            raise self.error(e, "connecting") from None
-        self.root = root.rstrip("/") if root not in ("/", "") else root
-        self._local.fs = fs
-        with self._lock:
-            self._opened.append(fs)
-        return fs
-
-    def close(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-        with self._lock:
-            opened, self._opened = self._opened, []
-        for fs in opened:
-            client = getattr(fs, "client", None)
-            try:
-                if client is not None and hasattr(client, "close"):
-                    client.close()  # sftp: the ssh connection
-            except Exception:  # noqa: BLE001 - closing: nothing left to save
-                pass
-
-    def path(self, *parts: str) -> str:
-        self.fs()
-        return posixpath.join(self.root, *parts) if self.root else posixpath.join(*parts)
-
+    # --- the layout -----------------------------------------------------------------------
     def object_path(self, digest: str) -> str:
         return self.path("objects", digest[:2], digest[2:])
 
     def entry_path(self, key: str) -> str:
         return self.path("actions", key[:2], key[2:] + ".json")
-
-    def _call(self, doing: str, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except FileNotFoundError:
-            raise
-        except RemoteError:
-            raise
-        except Exception as e:  # noqa: BLE001 - every transport error becomes a RemoteError
-            raise self.error(e, doing) from None
 
     def check(self) -> None:
         """Connect and read the layout marker: fails early on a bad URL or credentials, and
@@ -208,7 +93,7 @@ class Remote:
     def list_keys(self) -> Optional[set]:
         """Every run-cache key on the remote (one listing), or None if it cannot list (http)."""
         self.check()
-        if self.spec.scheme in READ_ONLY_SCHEMES:
+        if self.read_only:
             return None
         fs = self.fs()
         base = self.path("actions")
@@ -246,24 +131,6 @@ class Remote:
                 return True
 
         return {d for d, missing in zip(digests, self._map(lacks, digests)) if missing}
-
-    def _workers(self) -> cf.ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                self._pool = cf.ThreadPoolExecutor(self.transfers, thread_name_prefix="remote")
-            return self._pool
-
-    def _map(self, fn, items: list) -> list:
-        """fn over items on the transfer threads (callers are never transfer threads themselves)."""
-        if len(items) <= 1 or self.transfers == 1:
-            return [fn(x) for x in items]
-        futs = [self._workers().submit(fn, x) for x in items]
-        try:
-            return [f.result() for f in futs]
-        except BaseException:
-            for f in futs:
-                f.cancel()  # Ctrl-C: what finished stays
-            raise
 
     # --- moving objects -------------------------------------------------------------------
     def download(
@@ -387,45 +254,6 @@ class Remote:
         self._map(fn, items)
 
     # --- entries, artifacts and the layout marker -----------------------------------------
-    def makedirs(self, path: str) -> None:
-        """Make a folder and its parents; another thread or pusher making it at the same
-        moment is fine (sftp's mkdir fails for the loser of that race)."""
-        if path in self._made:
-            return
-        fs = self.fs()
-        for attempt in range(4):
-            try:
-                self._call("making folders", fs.makedirs, path, exist_ok=True)
-                break
-            except RemoteError:
-                # Lost a race for this folder or a parent of it: done if it is there now,
-                # else go on from the parent the other one made.
-                if self._call("making folders", fs.isdir, path):
-                    break
-                if attempt == 3:
-                    raise
-        with self._lock:
-            self._made.add(path)
-
-    def require_writable(self) -> None:
-        if self.read_only:
-            raise RemoteError(
-                f"{self.spec.describe()} is read-only ({self.spec.scheme}://)",
-                READ_ONLY,
-                hint="push to a writable remote (a path, s3://, sftp://, gs://, az://)",
-            )
-
-    def _put_small(self, path: str, data: bytes, doing: str) -> None:
-        fs = self.fs()
-        if self.atomic_put:
-            self._call(doing, fs.pipe_file, path, data)
-            return
-        self.makedirs(posixpath.dirname(path))
-        self.makedirs(self.path("tmp"))
-        tmp = self.path("tmp", f"{posixpath.basename(path)}.{secrets.token_hex(6)}")
-        self._call(doing, fs.pipe_file, tmp, data)
-        self._call(doing, fs.mv, tmp, path)
-
     def ensure_layout(self) -> None:
         """Before a push: the layout marker (and the bucket) exist; old temp uploads go."""
         self.require_writable()
@@ -450,29 +278,6 @@ class Remote:
             json.dumps({"v": REMOTE_VERSION, "layout": "pipefile-remote"}).encode(),
             "writing its layout marker",
         )
-
-    def sweep_tmp(self, older_than_s: float = STALE_TMP_SECONDS) -> int:
-        """Delete temp uploads left by pushes killed long ago (others may be uploading now)."""
-        if self.atomic_put:
-            return 0
-        fs = self.fs()
-        try:
-            entries = fs.ls(self.path("tmp"), detail=True)
-        except Exception:  # noqa: BLE001 - nothing to sweep, or cannot tell: leave it
-            return 0
-        cutoff = time.time() - older_than_s
-        n = 0
-        for e in entries:
-            mtime = e.get("mtime")
-            if hasattr(mtime, "timestamp"):
-                mtime = mtime.timestamp()
-            if isinstance(mtime, (int, float)) and mtime < cutoff and e.get("type") == "file":
-                try:
-                    fs.rm_file(e["name"])
-                    n += 1
-                except Exception:  # noqa: BLE001 - another push swept it first
-                    pass
-        return n
 
     def put_entry(self, key: str, data: bytes) -> None:
         self.require_writable()

@@ -19,6 +19,7 @@ STATE_STYLE = {
     "run": "yellow",
     "restore": "cyan",
     "pending": "magenta",
+    "stopped": "dim",
     Outcome.RAN: "yellow",
     Outcome.RESTORED: "cyan",
     Outcome.FAILED: "bold red",
@@ -69,7 +70,9 @@ def _status_messages(d: Decision, stays_on_remote) -> list:
     return msgs
 
 
-_WORST = ("run", "pending", "restore", "fresh")  # a group's state: that of its most urgent task
+# A group's state: that of its most urgent task (a trial that stays stopped is as quiet as a
+# fresh one; its count comes after theirs).
+_WORST = ("run", "pending", "restore", "fresh", "stopped")
 
 
 def _task_counts(plan: Plan, group) -> dict:
@@ -80,7 +83,7 @@ def _task_counts(plan: Plan, group) -> dict:
             counts[d.verdict.value] = counts.get(d.verdict.value, 0) + 1
     if group.settled and f"{group.name}[{group.probe}]" in plan.decisions:
         counts["fresh"] = counts.get("fresh", 0) + len(group.settled)  # up to date by its map record
-    return {v: counts[v] for v in reversed(_WORST) if v in counts}
+    return {v: counts[v] for v in ("fresh", "stopped", "restore", "pending", "run") if v in counts}
 
 
 def _rows(plan: Plan, stays_on_remote, groups, tasks: bool) -> list:
@@ -161,11 +164,12 @@ def render_status(plan: Plan, stream=None, stays_on_remote=frozenset(), groups=N
 
 
 def _plan_summary(plan: Plan) -> str:
+    stopped = plan.count(Verdict.STOPPED)
     if plan.up_to_date:
-        return f"all {len(plan.decisions)} step(s) up to date"
+        return f"all {len(plan.decisions)} step(s) up to date" + (f" ({stopped} stopped early)" if stopped else "")
     parts = [
         f"{plan.count(v)} {v.value}"
-        for v in (Verdict.RUN, Verdict.PENDING, Verdict.RESTORE, Verdict.FRESH)
+        for v in (Verdict.RUN, Verdict.PENDING, Verdict.RESTORE, Verdict.FRESH, Verdict.STOPPED)
         if plan.count(v)
     ]
     return ", ".join(parts)

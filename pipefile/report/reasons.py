@@ -20,6 +20,7 @@ from ..rebuilder import (
     OUTPUTS_CHANGED,
     PARAM_CHANGED,
     PROPOSED,
+    STOPPED_BEFORE,
     UPSTREAM,
     Reason,
 )
@@ -50,6 +51,8 @@ def reason_text(r: Reason) -> str:
         if r.subject:
             return f"built before with the same key, on remote '{r.subject}': download and restore"
         return "built before with the same key: restore from the store"
+    if r.kind == STOPPED_BEFORE:
+        return f"stopped by {r.subject} in job {r.new}: {r.old} (--force runs it again)"
     template = _TEXT.get(r.kind)
     if template is None:
         return f"{r.kind} {r.subject}".strip()
@@ -65,4 +68,6 @@ def reason_json(r: Reason) -> dict:
         d["old"] = r.old
     if r.new is not None:
         d["new"] = r.new
+    if r.kind == STOPPED_BEFORE and str(r.new).isdigit():
+        d["job"] = int(r.new)
     return d

@@ -203,6 +203,8 @@ class RunReporter:
         o = result.outcome
         if o == Outcome.FRESH and not (decision and decision.record):
             return
+        if o == Outcome.STOPPED and decision is not None and decision.verdict == Verdict.STOPPED:
+            return  # stopped before and stays so: as quiet as a fresh task (the summary counts it)
         label = {
             Outcome.RAN: "ok",
             Outcome.RESTORED: "restored",

@@ -9,8 +9,11 @@ from typing import Any
 
 
 def _value(d: Any) -> Any:
-    """What an input record is compared by: its content digest, else its value."""
+    """What an input record is compared by: its content digest, else its value (an optional
+    input left unbound: None, shown as "—", not the record's internal marker)."""
     if isinstance(d, dict):
+        if d.get("none") is True:
+            return None
         if "digest" in d:
             return d["digest"]
         if "value" in d:

@@ -21,7 +21,7 @@ from .pipeline_view import graph_json, label_of
 POLL = 0.2  # seconds between two looks at the database or a log file
 LOG_CHUNK = 64 * 1024
 # A group's or job graph's state: that of its most urgent member.
-_OUTCOME_ORDER = ("failed", "running", "pending", "ran", "restored", "fresh", "skipped")
+_OUTCOME_ORDER = ("failed", "running", "pending", "ran", "restored", "fresh", "stopped", "skipped")
 
 
 def list_jobs(jobs, experiment: Optional[str], status: Optional[str], limit: int) -> dict:

@@ -16,7 +16,8 @@ from .. import spec
 from ..errors import PipefileError
 from .errors_view import errors_json
 
-_WORST = ("run", "pending", "restore", "fresh", "unknown")  # a group's state: its most urgent task's
+_PIPELINE = "pipeline"  # the kind of graph group a step using a pipeline component is
+_WORST = ("run", "pending", "restore", "fresh", "stopped", "unknown")  # a group's state: its most urgent task's
 
 
 def file_digest(data: bytes) -> str:
@@ -145,7 +146,7 @@ def _container(name: str, kind: str, children: list, like: Optional[dict]) -> di
             f"{len(children)} task{'s' if len(children) != 1 else ''}: "
             + ", ".join(f"{k} {v}" for v, k in sorted(counts.items(), key=lambda kv: _WORST.index(kv[0])))
         ],
-        tasks={"count": len(children), "states": counts} if kind == "group" else None,
+        tasks={"count": len(children), "states": counts},  # a pipeline: its steps, as `pipe status` counts them
         children=[c["name"] for c in children],
         group=None,
     )
@@ -157,7 +158,9 @@ def graph_json(graph, decisions: Optional[dict] = None) -> dict:
     decisions = decisions or {}
     nodes: dict = {}
     task_of: dict = {}  # task -> its group's name
-    for g in (graph.groups or {}).values():
+    # a nested pipeline's steps are steps (with their own edges), hung under it below
+    expansions = {k: g for k, g in (graph.groups or {}).items() if g.kind != _PIPELINE}
+    for g in expansions.values():
         for t in g.tasks:
             task_of[t] = g.name
     declared = graph.pipefile.steps
@@ -171,9 +174,9 @@ def graph_json(graph, decisions: Optional[dict] = None) -> dict:
     placed: set = set()
     for n in nodes.values():
         gname = n.get("group")
-        if gname and gname not in placed and gname in (graph.groups or {}):
+        if gname and gname not in placed and gname in expansions:
             placed.add(gname)
-            g = graph.groups[gname]
+            g = expansions[gname]
             kids = [nodes[t] for t in g.tasks if t in nodes]
             like = dict(kids[0]) if kids else None
             group = _container(gname, "group", kids, like)
@@ -181,8 +184,33 @@ def graph_json(graph, decisions: Optional[dict] = None) -> dict:
             out.append(group)
         out.append(n)
     _nest_pipelines(out)
-    edges = _edges(graph, task_of)
+    for n in out:
+        if n["kind"] == "pipeline" and n["name"] in (graph.pipefile.pipelines or {}):
+            _as_declared(n, graph.pipefile.pipelines[n["name"]])
+    edges = _edges(graph, task_of, expansions)
     return {"nodes": out, "edges": edges}
+
+
+def _as_declared(node: dict, use) -> None:
+    """A pipeline step's node shows what the Pipefile says of it (its pipeline component,
+    the inputs it binds, the outputs), as the properties pane needs."""
+    comp = use.pipeline
+    inputs = [
+        {
+            "name": name,
+            "type": d.type,
+            "optional": bool(d.optional),
+            "binding": _plain(binding_text(use.inputs[name])) if name in use.inputs else None,
+        }
+        for name, d in comp.inputs.items()
+    ]
+    outputs = [
+        {"name": name, "type": d.type, "path": use.outputs[name].path if name in use.outputs else None}
+        for name, d in comp.outputs.items()
+    ]
+    node.update(component=comp.name or None, description=use.description or comp.description or None)
+    node.update(inputs=inputs, outputs=outputs)
+    node["line"] = (use.loc.line if use.loc is not None else None) or node.get("line")
 
 
 def parent_of(name: str):
@@ -229,14 +257,14 @@ def _nest_pipelines(nodes: list) -> None:
         by_name[outer] = node
 
 
-def _edges(graph, task_of: dict) -> list:
+def _edges(graph, task_of: dict, expansions: dict) -> list:
     """An edge per input that reads another step's output, with both ports (an expanded
     step's gathered output is its group's); a dependency found otherwise (a path inside
     another's output) is an edge with null ports, from the group when the writer is a task."""
     from ..bindings import IN_PATH
 
     owner = {path: (task_of.get(step, step), out) for path, (step, out) in graph.producers.items()}
-    for g in (graph.groups or {}).values():
+    for g in expansions.values():
         for out, path in g.outputs.items():
             owner[path.rstrip("/")] = (g.name, out)
     edges, seen = [], set()

@@ -26,6 +26,32 @@ const g: Graph = {
 };
 
 describe("groups", () => {
+  it("a collapsed pipeline's edges keep the ports it places and binds", () => {
+    const p: Graph = {
+      nodes: [
+        step("src"),
+        step("small", {
+          kind: "pipeline",
+          children: ["small/fit"],
+          inputs: [{ name: "data", type: "uri_file", binding: "${{steps.src.outputs.out}}" }],
+          outputs: [{ name: "model", type: "uri_file", path: "build/m.txt" }],
+        }),
+        step("small/fit", {
+          group: "small",
+          inputs: [{ name: "x", type: "uri_file", binding: "${{steps.src.outputs.out}}" }],
+          outputs: [{ name: "out", type: "uri_file", path: "build/m.txt" }, { name: "log", type: "uri_file", path: "log" }],
+        }),
+        step("report"),
+      ],
+      edges: [e("src", "small/fit"), e("small/fit", "report"), e("small/fit", "report", "log", "t")],
+    };
+    const v = visibleGraph(p, new Set());
+    expect(v.edges.map((x) => `${x.from}.${x.from_port}->${x.to}.${x.to_port}`).sort()).toEqual([
+      "small.->report.t",
+      "small.model->report.x",
+      "src.out->small.data",
+    ]);
+  });
   it("collapsed: tasks hidden, their edges moved to the group, no duplicates", () => {
     const v = visibleGraph(g, new Set());
     expect(v.nodes.map((n) => n.name)).toEqual(["a", "b", "c", "train"]);

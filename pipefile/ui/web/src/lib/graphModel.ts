@@ -69,13 +69,34 @@ export function visibleGraph(g: Graph, expanded: ReadonlySet<string>, only?: Rea
     const to = representative(idx, e.to, expanded);
     if (from === to || !shown.has(from) || !shown.has(to)) continue;
     const moved = from !== e.from || to !== e.to;
-    const edge = moved ? { from, to, from_port: from === e.from ? e.from_port : "", to_port: to === e.to ? e.to_port : "" } : e;
+    const edge = moved
+      ? { from, to, from_port: outerPort(idx, from, e.from, e.from_port, "out"), to_port: outerPort(idx, to, e.to, e.to_port, "in") }
+      : e;
     const key = `${edge.from}\u0000${edge.from_port}\u0000${edge.to}\u0000${edge.to_port}`;
     if (seen.has(key)) continue;
     seen.add(key);
     edges.push(edge);
   }
   return { nodes, edges };
+}
+
+/**
+ * The port of collapsed group `rep` that stands for port `port` of its member `inner`: for a
+ * pipeline, the output placed at the same path, or the input bound to the same thing; "" (the
+ * node's edge) when there is none.
+ */
+function outerPort(idx: Index, rep: string, inner: string, port: string, side: "in" | "out"): string {
+  if (rep === inner) return port;
+  const r = idx.byName.get(rep);
+  const n = idx.byName.get(inner);
+  if (!r || !n || !port) return "";
+  if (side === "out") {
+    const path = (n.outputs ?? []).find((p) => p.name === port)?.path;
+    return (path && (r.outputs ?? []).find((p) => p.path === path)?.name) || "";
+  }
+  const bound = (n.inputs ?? []).find((p) => p.name === port)?.binding;
+  const same = (r.inputs ?? []).find((p) => bound != null && p.binding != null && JSON.stringify(p.binding) === JSON.stringify(bound));
+  return same?.name ?? "";
 }
 
 function walk(start: string, next: Map<string, Set<string>>, depth = Infinity): Set<string> {

@@ -83,7 +83,15 @@ export function Compare({ a, b }: { a: string; b: string }) {
               </button>
             </div>
           )}
-          <table className="kv">
+          {/* fixed columns: long digests are cut with an ellipsis (the whole value on hover), never widening the pane */}
+          <table className="kv compare-props">
+            <colgroup>
+              <col style={{ width: "19%" }} />
+              <col style={{ width: "17%" }} />
+              <col style={{ width: "18%" }} />
+              <col />
+              <col />
+            </colgroup>
             <thead>
               <tr>
                 <th>what</th>
@@ -96,9 +104,9 @@ export function Compare({ a, b }: { a: string; b: string }) {
             <tbody>
               {props.map((p, i) => (
                 <tr key={i} className={p.same ? "same" : "differs"} data-prop={`${p.what}:${p.step ?? ""}:${p.name}`}>
-                  <td>{p.what}</td>
-                  <td>{p.step ?? ""}</td>
-                  <td>{p.name}</td>
+                  <td title={p.what}>{p.what}</td>
+                  <td title={p.step ?? ""}>{p.step ?? ""}</td>
+                  <td title={p.name}>{p.name}</td>
                   <td>
                     <code title={txt(p.a)}>{txt(p.a)}</code>
                   </td>

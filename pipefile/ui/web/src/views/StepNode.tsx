@@ -30,6 +30,10 @@ function counts(n: GraphNode): string {
   return `${count} ${n.kind === "pipeline" ? "steps" : "tasks"}${parts.length ? `: ${parts.join(", ")}` : ""}`;
 }
 
+function outerOf(n: GraphNode): string {
+  return n.label && n.label !== n.name && n.name.endsWith(`/${n.label}`) ? n.name.slice(0, n.name.length - n.label.length) : "";
+}
+
 function StepNodeView({ data }: NodeProps<StepNodeType>) {
   const { node: n, state, direction, errors } = data;
   const lr = direction === "RIGHT";
@@ -47,7 +51,11 @@ function StepNodeView({ data }: NodeProps<StepNodeType>) {
       style={{ width: NODE_WIDTH, height: nodeHeight(n) }}
     >
       <div className="step-title">
-        <span className="step-name">{n.label || n.name}</span>
+        <span className="step-name" title={n.name}>
+          {/* an inner step of a nested pipeline: its pipeline's path, so two pipelines' `clean` steps tell apart */}
+          {outerOf(n) && <span className="step-outer">{outerOf(n)}</span>}
+          {n.label || n.name}
+        </span>
         {errors.length > 0 && (
           <span className="step-err" data-testid={`errors-${n.name}`} title={errors.join("\n")}>
             ⚠ {errors.length}

@@ -1,0 +1,172 @@
+"""Running a step in a container: driven like a process (wait, poll, signal, removed at the
+end), labelled with its run and step so that a later run removes those a killed pipe left.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import IO, Optional
+
+from ... import spec
+from ..base import WORKSPACE_VIEW, EnvError, Launch, shell_argv
+from .daemon import client, sdk
+
+RUN_LABEL = "org.pipefile.run"
+STEP_LABEL = "org.pipefile.step"
+
+
+def start_container(image_id: Optional[str], env_spec: spec.EnvSpec, root: str, launch: Launch) -> "ContainerProcess":
+    """Create and start the container of one step (see the package's docstring for what it sees)."""
+    docker = sdk()
+    DeviceRequest, Mount = docker.types.DeviceRequest, docker.types.Mount
+
+    mounts = []
+    over = {target for _, target in launch.redirects}
+    if root not in over:
+        mounts.append(Mount(root, root, type="bind", read_only=True))
+    if launch.redirects:
+        # Literal output paths: a folder that holds a file output is a view, mounted
+        # read-write, whose entries link to this read-only copy (executors/literal.py).
+        mounts.append(Mount(WORKSPACE_VIEW, root, type="bind", read_only=True))
+        for src, target in launch.redirects:
+            mounts.append(Mount(target, src, type="bind", read_only=False))
+    for p in launch.readable:
+        mounts.append(Mount(p, p, type="bind", read_only=True))
+    for p in launch.writable:
+        mounts.append(Mount(p, p, type="bind", read_only=False))
+    for m in env_spec.mounts:
+        src = m.source if os.path.isabs(m.source) else os.path.join(root, m.source)
+        if not os.path.exists(src):
+            raise EnvError(
+                f"mount source '{m.source}' of environment '{env_spec.name}' does not exist",
+                env_spec.loc,
+                "create it, or fix the path",
+            )
+        mounts.append(Mount(m.target, src, type="bind", read_only=m.read_only))
+    # TINI_KILL_PROCESS_GROUP: docker-init (tini) passes Ctrl-C to the whole command, not only
+    # its shell: `sh -c "a && b"` stops at once, as a local step does.
+    env = {"HOME": "/tmp", "PYTHONUNBUFFERED": "1", "TINI_KILL_PROCESS_GROUP": "1", **env_spec.env, **launch.env}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    devices = None
+    if launch.devices:
+        # The container sees exactly the leased devices, numbered from 0.
+        devices = [DeviceRequest(device_ids=list(launch.devices), capabilities=[["gpu"]])]
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(len(launch.devices)))
+    try:
+        container = client(env_spec.loc).containers.create(
+            image_id,
+            command=shell_argv(launch.command),
+            user=f"{os.getuid()}:{os.getgid()}",
+            working_dir=launch.cwd,
+            environment=env,
+            mounts=mounts,
+            network_mode="none" if env_spec.network == "none" else (env_spec.network or None),
+            labels={RUN_LABEL: launch.run_id, STEP_LABEL: launch.step},
+            device_requests=devices,
+            mem_limit=launch.memory or None,
+            init=True,
+            detach=True,
+        )
+    except docker.errors.DockerException as e:
+        raise EnvError(
+            f"could not create the container of step '{launch.step}': {getattr(e, 'explanation', None) or e}",
+            env_spec.loc,
+        ) from None
+    proc = ContainerProcess(container, launch.log)
+    try:
+        container.start()
+    except docker.errors.DockerException as e:
+        proc.finish()
+        why = str(getattr(e, "explanation", None) or e)
+        hint = None
+        if launch.devices and ("device driver" in why or "nvidia" in why.lower()):
+            hint = (
+                "Docker cannot hand GPUs to containers here: install the NVIDIA Container Toolkit "
+                "(nvidia-container-toolkit) and restart dockerd"
+            )
+        raise EnvError(f"could not start the container of step '{launch.step}': {why}", env_spec.loc, hint) from None
+    proc.follow()
+    return proc
+
+
+class ContainerProcess:
+    """A running container, driven like a process: wait, poll, signal, and removed at the end."""
+
+    def __init__(self, container, log: IO[bytes]):
+        self.container = container
+        self.log = log
+        self.rc: Optional[int] = None
+        self._logs: Optional[threading.Thread] = None
+
+    def follow(self) -> None:
+        def copy():
+            try:
+                for chunk in self.container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                    self.log.write(chunk)
+                    self.log.flush()
+            except Exception:  # noqa: BLE001 - the container went away: its output ends here
+                pass
+
+        self._logs = threading.Thread(target=copy, daemon=True, name=f"logs-{self.container.short_id}")
+        self._logs.start()
+
+    def wait(self) -> int:
+        docker = sdk()
+        while self.rc is None:
+            try:
+                self.rc = int(self.container.wait(timeout=3600)["StatusCode"])
+            except docker.errors.NotFound:
+                self.rc = 137  # removed under us (a later run cleaning up after a killed pipe)
+            except Exception:  # noqa: BLE001 - a read timeout: keep waiting
+                continue
+        if self._logs is not None:
+            self._logs.join(timeout=10)
+        return self.rc
+
+    def poll(self) -> Optional[int]:
+        if self.rc is not None:
+            return self.rc
+        try:
+            self.container.reload()
+        except Exception:  # noqa: BLE001
+            return 137
+        return (
+            None
+            if self.container.status in ("created", "running", "restarting")
+            else int(self.container.attrs["State"].get("ExitCode", 0))
+        )
+
+    def signal(self, sig: int) -> None:
+        try:
+            self.container.kill(signal=int(sig))
+        except Exception:  # noqa: BLE001 - not running any more
+            pass
+
+    def finish(self) -> bool:
+        try:
+            self.container.remove(force=True)
+        except Exception:  # noqa: BLE001
+            pass
+        return False
+
+
+def remove_containers(run_ids) -> int:
+    """Remove the containers of runs whose pipe died (their ids); returns how many."""
+    run_ids = list(run_ids)
+    if not run_ids:
+        return 0
+    try:
+        docker = sdk()
+        c = client()
+    except EnvError:
+        return 0  # no daemon: no containers either
+    n = 0
+    for rid in run_ids:
+        try:
+            for container in c.containers.list(all=True, filters={"label": f"{RUN_LABEL}={rid}"}):
+                container.remove(force=True)
+                n += 1
+        except docker.errors.DockerException:
+            pass
+    return n

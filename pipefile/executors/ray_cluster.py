@@ -1,0 +1,255 @@
+"""The Ray executor's connection to a cluster and its shared store, made once, when first
+needed, and watched while the run goes.
+
+Ray keeps a driver waiting (its calls hang, then it ends the process about a minute later)
+when the cluster's head (its GCS) goes away. A thread here knocks on the head's port once a
+second; when it stays shut for a few seconds the cluster is marked gone, and every step still
+on it fails at once with one clear message (nothing of it committed), instead of the caller
+hanging and dying uncommitted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import threading
+import time
+from typing import Optional
+
+from ..errors import PipefileError
+
+_WATCH_EVERY = 1.0  # seconds between two knocks on the head's port
+_GONE_AFTER = float(os.environ.get("PIPE_RAY_GONE_AFTER", "5"))  # seconds the head may stay shut
+
+
+class Pump:
+    """One thread that waits on every running task's stream of results at once and hands each
+    piece to the step's thread: a thread per step each polling Ray (`ray.wait`) costed the
+    caller more CPU than the steps' own work (docs/benchmarks.md, Ray executor)."""
+
+    def __init__(self, ray):
+        self.ray = ray
+        self._queues: dict = {}  # streaming generator -> queue.SimpleQueue of ("ref"|"end"|"error", x)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def add(self, gen):
+        import queue
+
+        q: queue.SimpleQueue = queue.SimpleQueue()
+        with self._lock:
+            self._queues[gen] = q
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="pipe-ray-pump", daemon=True)
+                self._thread.start()
+        self._wake.set()
+        return q
+
+    def drop(self, gen) -> None:
+        with self._lock:
+            self._queues.pop(gen, None)
+
+    def close(self) -> None:
+        self._closing.set()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        ray = self.ray
+        while not self._closing.is_set():
+            with self._lock:
+                gens = list(self._queues)
+            if not gens:
+                self._wake.wait(0.2)
+                self._wake.clear()
+                continue
+            try:
+                ready, _ = ray.wait(gens, num_returns=1, timeout=0.05)
+                if ready and len(gens) > 1:  # every one ready now, in one call
+                    ready, _ = ray.wait(gens, num_returns=len(gens), timeout=0)
+            except Exception as e:  # noqa: BLE001 - each step's thread says what it means
+                for gen in gens:
+                    self._put(gen, ("error", e), last=True)
+                continue
+            for gen in ready:
+                try:
+                    self._put(gen, ("ref", next(gen)))
+                except StopIteration:
+                    self._put(gen, ("end", None), last=True)
+                except Exception as e:  # noqa: BLE001
+                    self._put(gen, ("error", e), last=True)
+
+    def _put(self, gen, item, last: bool = False) -> None:
+        with self._lock:
+            q = self._queues.pop(gen, None) if last else self._queues.get(gen)
+        if q is not None:
+            q.put(item)
+
+
+class ClusterGone(Exception):
+    """The cluster's head stopped answering: not worth trying again in this run."""
+
+
+class RayCluster:
+    """The connection to the cluster and the shared store, made once, when first needed."""
+
+    def __init__(self, address: str = "", store=None, default_store=None):
+        """`address`: the cluster ("" = one running on this machine, else a local instance
+        started for the run and stopped after it); `store`: the shared store's RemoteSpec
+        given for it; `default_store`: the workspace's default remote, used when no store
+        is given and the cluster has nodes other than this machine. With neither, a
+        temporary folder, which only a cluster of this machine alone can share."""
+        self.address = address
+        self.store_spec = store
+        self.default_store = default_store
+        self.ray = None
+        self.task = None
+        self.pump: Optional[Pump] = None
+        self.remote = None
+        self.temporary_store = False  # the store is a folder removed after the run
+        self.gone: Optional[str] = None  # why the cluster is taken for gone, once it is
+        self._started = False  # this run started the Ray instance: it stops it
+        self._temp_store: Optional[str] = None
+        self._lock = threading.Lock()
+        self._error: Optional[PipefileError] = None
+        self._closing = threading.Event()
+
+    def connect(self) -> None:
+        """Reach the cluster (once); raises PipefileError when it cannot be used."""
+        with self._lock:
+            if self._error is not None:
+                raise self._error
+            if self.gone is not None:
+                raise PipefileError(self.gone, hint=GONE_HINT)
+            if self.ray is not None:
+                return
+            try:
+                self._connect()
+            except PipefileError as e:
+                self._error = e
+                self.close()
+                raise
+
+    def _connect(self) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise PipefileError(
+                "the ray executor needs Ray, which is not installed",
+                hint="pip install 'pipefile[ray]' (or pip install 'ray[default]'), or run with --executor local",
+            ) from None
+        from .ray_worker import run_step
+
+        quiet = {"log_to_driver": False, "logging_level": "warning"}
+        if self.address:
+            try:
+                probe(self.address)  # Ray itself would try for minutes
+                ray.init(address=self.address, **quiet)
+            except (OSError, RuntimeError, ValueError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise PipefileError(
+                    f"cannot reach the Ray cluster at {self.address}: {first}",
+                    hint="check --address (or RAY_ADDRESS, settings: executor: address), and `ray status` there",
+                ) from None
+        else:
+            try:
+                ray.init(address="auto", **quiet)  # a cluster running on this machine
+            except ConnectionError:
+                ray.init(address="local", include_dashboard=False, **quiet)
+                self._started = True
+        self.ray = ray
+        self.task = ray.remote(num_returns="streaming", max_retries=0)(run_step)
+        self.pump = Pump(ray)
+        self._open_store()
+        if not self._started:  # (an instance of this run's own goes only with it)
+            head = self.address if self.address and self.address != "auto" else _gcs_address(ray)
+            if head:
+                threading.Thread(target=self._watch, args=(head,), name="pipe-ray-head", daemon=True).start()
+
+    def _watch(self, head: str) -> None:
+        """Mark the cluster gone once its head's port has stayed shut for _GONE_AFTER seconds."""
+        shut_since = None
+        while not self._closing.wait(_WATCH_EVERY):
+            try:
+                probe(head, seconds=2.0)
+                shut_since = None
+            except OSError:
+                now = time.monotonic()
+                shut_since = shut_since or now
+                if now - shut_since >= _GONE_AFTER:
+                    self.gone = f"the Ray cluster went away: its head at {head} has not answered for {_GONE_AFTER:g}s"
+                    return
+
+    def _open_store(self) -> None:
+        from ..remote.config import RemoteSpec
+        from ..remote.transport import Remote
+
+        spec = self.store_spec
+        if spec is None:
+            nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+            alone = len(nodes) == 1 and nodes[0].get("NodeManagerHostname") == socket.gethostname()
+            if self._started or alone:
+                # Every node is this machine: a folder here is shared by all of them.
+                self._temp_store = tempfile.mkdtemp(prefix="pipe-ray-store-")
+                self.temporary_store = True
+                spec = RemoteSpec("ray-scratch", self._temp_store)
+            elif self.default_store is not None:
+                spec = self.default_store
+            else:
+                raise PipefileError(
+                    f"the Ray cluster at {self.address or 'this machine'} has {len(nodes)} node(s) and no shared "
+                    "store was given: its workers could not get the steps' inputs",
+                    hint="pass --store NAME|URL (a remote: pipe remote add NAME s3://... ; or a path every node "
+                    "sees), or set PIPE_RAY_STORE, or settings: {executor: {type: ray, store: ...}}",
+                )
+            self.store_spec = spec
+        self.remote = Remote(spec)
+        self.remote.ensure_layout()
+
+    def close(self) -> None:
+        self._closing.set()
+        if self.pump is not None:
+            self.pump.close()
+        if self.ray is not None:
+            try:
+                self.ray.shutdown()  # a local instance started for the run stops with it
+            except Exception:  # noqa: BLE001 - the run's result stands
+                pass
+            self.ray = None
+        if self.remote is not None:
+            self.remote.close()
+            self.remote = None
+        if self._temp_store is not None:
+            import shutil
+
+            shutil.rmtree(self._temp_store, ignore_errors=True)
+            self._temp_store = None
+
+
+GONE_HINT = (
+    "start the cluster again (ray start --head ...) and run again: the steps committed before are fresh, "
+    "only the others run"
+)
+
+
+def _gcs_address(ray) -> str:
+    try:
+        return ray.get_runtime_context().gcs_address or ""
+    except Exception:  # noqa: BLE001 - unwatched, as before
+        return ""
+
+
+def probe(address: str, seconds: float = 5.0) -> None:
+    """Raise OSError unless something listens at the address's host:port."""
+    hostport = address.split("://", 1)[-1]
+    if address == "auto" or ":" not in hostport:
+        return
+    host, _, port = hostport.rpartition(":")
+    try:
+        port_n = int(port)
+    except ValueError:
+        return
+    with socket.create_connection((host.strip("[]"), port_n), timeout=seconds):
+        pass

@@ -1,0 +1,93 @@
+"""The kinds of remote pipe reaches, by URL scheme: the fsspec implementation each needs
+(and the extra that installs it), which are read-only, which write an object whole in
+one PUT (object stores) rather than by temp file and rename (file systems), the timeouts
+that make an unreachable one fail in seconds, and where each looks for credentials."""
+
+from __future__ import annotations
+
+# importlib.util, urllib.parse and difflib are imported where used (start-up: see urls.py).
+from .spec import MissingExtra, RemoteConfigError, RemoteSpec
+
+# scheme -> (python module it needs, the pip line that installs it, pipefile's extra)
+SCHEMES = {
+    "file": (None, None, None),
+    "local": (None, None, None),
+    "s3": ("s3fs", "pip install s3fs", "s3"),
+    "s3a": ("s3fs", "pip install s3fs", "s3"),
+    "sftp": ("paramiko", "pip install paramiko", "sftp"),
+    "ssh": ("paramiko", "pip install paramiko", "sftp"),
+    "gs": ("gcsfs", "pip install gcsfs", "gcs"),
+    "gcs": ("gcsfs", "pip install gcsfs", "gcs"),
+    "az": ("adlfs", "pip install adlfs", "azure"),
+    "abfs": ("adlfs", "pip install adlfs", "azure"),
+    "abfss": ("adlfs", "pip install adlfs", "azure"),
+    "http": ("aiohttp", "pip install aiohttp", "http"),
+    "https": ("aiohttp", "pip install aiohttp", "http"),
+}
+READ_ONLY_SCHEMES = frozenset({"http", "https"})
+# Object stores: a PUT is atomic (the object appears whole or not at all) and there is no
+# rename; everything else gets temp + rename.
+ATOMIC_PUT_SCHEMES = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+
+
+def check_scheme(spec: RemoteSpec) -> None:
+    """Unknown scheme, or its fsspec implementation not installed: an error with the fix."""
+    import importlib.util
+    import urllib.parse
+
+    s = spec.scheme
+    if s not in SCHEMES:
+        import difflib
+
+        close = difflib.get_close_matches(s, list(SCHEMES), n=1, cutoff=0.5)  # short words: a looser match
+        raise RemoteConfigError(
+            f"{spec.describe()}: unknown URL scheme '{s}://'",
+            hint=(f"did you mean '{close[0]}'? " if close else "")
+            + "use a path, s3://, sftp:// (or ssh://), gs://, az://, or http(s):// (read-only)",
+        )
+    if s in ("s3", "s3a") and "@" in urllib.parse.urlsplit(spec.url).netloc:
+        # s3fs would take "KEY:SECRET@bucket" for a bucket name and echo it back in its error.
+        raise RemoteConfigError(
+            f"{spec.describe()}: an s3:// URL names a bucket, never credentials",
+            hint="write s3://BUCKET/PREFIX and put the key in AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials)",
+        )
+    module, pip_line, extra = SCHEMES[s]
+    if module and importlib.util.find_spec(module) is None:
+        raise MissingExtra(
+            f"{spec.describe()} needs the '{module}' package for {s}:// URLs, and it is not installed",
+            hint=f"install it: {pip_line}   (or pipefile's extra: pip install 'pipefile[{extra}]')",
+        )
+
+
+def default_options(scheme: str) -> dict:
+    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
+    if scheme in ("s3", "s3a"):
+        return {
+            "config_kwargs": {
+                "connect_timeout": 5,
+                "read_timeout": 60,
+                "retries": {"max_attempts": 2, "mode": "standard"},
+            }
+        }
+    if scheme in ("sftp", "ssh"):
+        return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
+    return {}
+
+
+def auth_hint(scheme: str) -> str:
+    if scheme in ("s3", "s3a"):
+        return (
+            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials) to a key "
+            "that may read and write the bucket"
+        )
+    if scheme in ("sftp", "ssh"):
+        return (
+            "load your key into ssh-agent, put it in ~/.ssh, or name it: pipe remote add NAME URL -o "
+            "key_filename=PATH; check the user in the URL"
+        )
+    if scheme in ("gs", "gcs"):
+        return "set GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`"
+    if scheme in ("az", "abfs", "abfss"):
+        return "set AZURE_STORAGE_CONNECTION_STRING or AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY"
+    return "check the credentials this transport reads"

@@ -1,0 +1,82 @@
+"""A remote's URL as text: its scheme, whether a command-line word is one, and which of its
+parts (and of its storage options) are credentials that are never shown or committed.
+
+urllib.parse is imported where used: every `pipe run` reads the remotes files, and most
+have no remote, so the start-up does not pay for it.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def scheme_of(url: str) -> str:
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*)://", url)
+    return m.group(1).lower() if m else "file"
+
+
+def looks_like_url(text: str) -> bool:
+    return "://" in text or text.startswith(("/", "./", "../", "~"))
+
+
+def scrub_url(url: str) -> str:
+    """The URL without a password or query string (tokens live there), for messages."""
+    if "://" not in url:
+        return url
+    import urllib.parse
+
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
+    query = "?***" if parts.query else ""
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")) + query
+
+
+def url_secrets(url: str) -> list:
+    """Strings of a URL that must never be printed (a password, a query's values)."""
+    out = []
+    if "://" in url:
+        import urllib.parse
+
+        try:
+            parts = urllib.parse.urlsplit(url)
+        except ValueError:
+            return [url]
+        if parts.password:
+            out.append(parts.password)  # as written (percent-encoded), decoded, and re-encoded
+            out.append(urllib.parse.unquote(parts.password))
+            out.append(urllib.parse.quote(urllib.parse.unquote(parts.password), safe=""))
+        out += [v for _, v in urllib.parse.parse_qsl(parts.query) if len(v) >= 4]
+    return out
+
+
+def is_secret_option(key: str) -> bool:
+    """A storage option that carries a credential (s3fs's key/secret, a password, a token)."""
+    k = key.lower()
+    if k.endswith(("filename", "_file", "_path")):
+        return False
+    return k in ("key", "secret") or any(
+        w in k for w in ("password", "secret", "token", "passphrase", "access_key", "account_key", "sas")
+    )
+
+
+_MACHINE_KEYS = ("client_keys", "known_hosts", "ca_bundle", "ca_certs", "cert", "config", "ssh_config")
+
+
+def machine_local_options(options: dict) -> list:
+    """The storage options that name a path on this machine (an ssh key file, a CA bundle,
+    a config file): true here, wrong on a teammate's machine or CI's, so not for the
+    committed file."""
+    out = []
+    for key, value in options.items():
+        k = key.lower()
+        pathlike = isinstance(value, str) and value.startswith(("/", "~", "./", "../"))
+        if k.endswith(("filename", "_file", "_path", "_dir")) or k in _MACHINE_KEYS or pathlike:
+            out.append(key)
+    return out
