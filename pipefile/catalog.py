@@ -57,6 +57,31 @@ def describe(comp: Component, source: str, name: str, version: Optional[str]) ->
     }
 
 
+def describe_pipeline(comp: spec.PipelineComponent, name: str) -> dict:
+    """A `type: pipeline` component as data: describe()'s keys, `command` None, and its inner
+    steps under `steps`."""
+    inputs = [d for d in comp.inputs.values() if d.type not in spec.VALUE_TYPES]
+    params = [d for d in comp.inputs.values() if d.type in spec.VALUE_TYPES]
+    return {
+        "name": name,
+        "ref": name,
+        "source": SOURCE_PIPEFILE,
+        "version": None,
+        "description": comp.description,
+        "inputs": [_port(d) for d in inputs],
+        "params": [_port(d) for d in params],
+        "outputs": [{"name": o.name, "type": o.type, "description": o.description} for o in comp.outputs.values()],
+        "metrics": [],
+        "command": None,
+        "steps": list(comp.steps),
+    }
+
+
+def _pipeline_components(pf: spec.Pipefile) -> dict:
+    # (getattr: a spec cached before the field existed has none)
+    return dict(getattr(pf, "pipeline_components", None) or {})
+
+
 def std_components() -> list:
     """Every std component, newest major first within a name: [(LibraryComponent)]."""
     lib = stdlib.library()
@@ -72,6 +97,7 @@ def catalog(pf: Optional[spec.Pipefile]) -> list:
     out = [describe(c.component, SOURCE_STD, c.name, c.version) for c in std_components()]
     if pf is not None:
         out += [describe(c, SOURCE_PIPEFILE, name, None) for name, c in pf.components.items()]
+        out += [describe_pipeline(c, name) for name, c in _pipeline_components(pf).items()]
     return out
 
 
@@ -80,6 +106,8 @@ def find(pf: Optional[spec.Pipefile], name: str) -> dict:
     a bare std NAME (its newest major) when the Pipefile has no component of that name."""
     if pf is not None and name in pf.components:
         return describe(pf.components[name], SOURCE_PIPEFILE, name, None)
+    if pf is not None and name in _pipeline_components(pf):
+        return describe_pipeline(_pipeline_components(pf)[name], name)
     lib = stdlib.library()
     ref = name if stdlib.is_std_ref(name) else stdlib.PREFIX + name
     try:
@@ -88,6 +116,7 @@ def find(pf: Optional[spec.Pipefile], name: str) -> dict:
         if stdlib.is_std_ref(name):
             raise PipefileError(e.message, hint=e.hint) from None
         known = [stdlib.PREFIX + n for n in lib.components()] + list(pf.components if pf else [])
+        known += list(_pipeline_components(pf)) if pf else []
         where = " in the Pipefile or" if pf is not None else ""
         raise PipefileError(
             f"there is no component '{name}'{where} in the std library",

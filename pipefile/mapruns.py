@@ -51,9 +51,9 @@ class MapPolicy:
         folder (so readers see only the items that succeeded)."""
         tries = self.tries.get(result.name, 0)
         if tries:
-            result = dataclasses.replace(
-                result, notes=[f"tried {tries + 1} times ({tries} failed first)"] + list(result.notes)
-            )
+            # a task that still failed failed every try: "N failed first" would read as if one passed
+            said = "each failed" if result.outcome == Outcome.FAILED else f"{tries} failed first"
+            result = dataclasses.replace(result, notes=[f"tried {tries + 1} times ({said})"] + list(result.notes))
         group = self._group(result.name)
         if group is None or result.outcome != Outcome.FAILED:
             return result

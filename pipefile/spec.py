@@ -442,6 +442,8 @@ class Pipefile:
     # Steps that use a pipeline component, by full name ("train", "train/sub"): their inner
     # steps are in `steps`, flattened (`pipe dag` and `pipe status` group them again).
     pipelines: Mapping[str, PipelineUse] = field(default_factory=dict)
+    # Its own `type: pipeline` components, by name (`pipe components list` shows them).
+    pipeline_components: Mapping[str, PipelineComponent] = field(default_factory=dict)
 
     @property
     def display_path(self) -> str:

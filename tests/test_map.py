@@ -125,6 +125,16 @@ def test_any_number_of_failures_with_threshold_minus_one(repo):
     assert repo.read("build/all.txt") == "a.txt\n"
 
 
+def test_an_item_that_fails_every_try_says_so(repo):
+    repo.pipefile(THRESHOLD.format(threshold=1).replace("error_threshold: 1", "error_threshold: 1, retries: 2"))
+    repo.write("data/a.txt", "a\n")
+    repo.write("data/b.txt", "bad\n")
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert "each[b.txt]: tried 3 times (each failed)" in r.out + r.err
+    assert "failed first" not in r.out + r.err  # (it read as if a later try passed)
+
+
 def test_a_flaky_item_succeeds_on_a_retry(repo):
     repo.pipefile(
         """\

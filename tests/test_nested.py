@@ -224,7 +224,7 @@ def test_nested_two_deep(repo):
         "top [pipeline: 2 steps]",
         "  top/first <- data/a.txt",
         "      -> .pipe/nested/top/first/o",
-        "  top/sub [pipeline: 1 steps]",
+        "  top/sub [pipeline: 1 step]",
     ]
     assert "    top/sub/up <- top/first" in text
     assert repo.outcomes("top/sub") == {"top/first": "fresh", "top/sub/up": "fresh"}

@@ -1684,6 +1684,72 @@ CASES = [
         files={"data/a": "1"},
     ),
     C(
+        "foreach-over-a-param-directly",
+        """\
+        version: 1
+        params:
+          cities: [paris, rome]
+        steps:
+          each:
+            foreach: ${{params.cities}}
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E(
+            "${{params.cities}}",
+            "foreach of step 'each' must name one of the step's inputs, not param 'cities'",
+            hint='inputs: {cities: "${{params.cities}}"}, foreach: ${{inputs.cities}}',
+        ),
+    ),
+    C(
+        "matrix-include-names-an-unknown-input",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1], include: [{lr: 2, dept: 3}]}
+            inputs: {lr: {type: number}, depth: {type: integer}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """,
+        E("matrix:", "include: of the matrix of step 'train' names 'dept', not an input", hint="'depth'"),
+    ),
+    C(
+        "matrix-output-path-uses-an-input",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1, 2]}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: "build/model-${{inputs.lr}}.txt"}
+        """,
+        E(
+            '"build/model-',
+            "output 'o' of step 'train' must be a workspace path, not an expression",
+            hint="each task writes its own entry below the declared path",
+        ),
+    ),
+    C(
+        "metrics-file-is-a-folder-output-of-a-matrix",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1, 2]}
+            inputs: {lr: {type: number}}
+            command: echo 1 > ${{outputs.m}}
+            outputs: {m: build/trials/}
+            metrics: build/trials/
+        """,
+        E(
+            "build/trials/\n",
+            "metrics file 'build/trials' of step 'train' is output 'm', a folder",
+            hint="declare the output without the trailing / (build/trials)",
+        ),
+    ),
+    C(
         "foreach-over-an-empty-folder",
         """\
         version: 1

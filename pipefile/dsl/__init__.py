@@ -19,6 +19,7 @@ Modules:
   library      load_component: std/NAME@MAJOR, PIPEFILE:NAME, a component YAML file
   nodes        params, data inputs, steps (calls) and their outputs; matrix/sweep/foreach
   building     @pipeline: runs the function, checks each call, names the steps
+  nested       a @pipeline called inside another: a pipeline component (type: pipeline)
   document     a pipeline -> the Pipefile's text, each line with its place in the user's code
   where        locations in the user's code; DslError
   run          what a command_component's step runs (python -m pipefile.dsl.run)

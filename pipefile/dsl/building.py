@@ -109,14 +109,8 @@ class PipelineFunction:
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 
-    def __call__(self, **given) -> Pipeline:
+    def __call__(self, **given) -> Any:  # a Pipeline; inside another pipeline, its step (a Node)
         place = caller()
-        if _building:
-            raise DslError(
-                f"pipeline '{self.name}' is called inside another pipeline",
-                place,
-                "pipelines as components are not supported by the DSL yet: call its components directly",
-            )
         p = Pipeline(self.name, self.description, definition(self.func), self.environments, self.keep_going)
         sig = inspect.signature(self.func)
         for name in given:
@@ -130,9 +124,16 @@ class PipelineFunction:
             hints = typing.get_type_hints(self.func)
         except Exception as e:  # noqa: BLE001 - the user's annotations
             raise DslError(f"pipeline '{self.name}': its annotations cannot be read: {e}", p.place) from None
-        args = {}
-        for param in sig.parameters.values():
-            args[param.name] = self._parameter(p, param, hints.get(param.name), given, place)
+        inner = bool(_building)  # called inside another pipeline: a pipeline component
+        bindings = given
+        if inner:
+            from .nested import pipeline_ports
+
+            ports, args, bindings = pipeline_ports(self.name, sig, hints, given, p.place)
+        else:
+            args = {}
+            for param in sig.parameters.values():
+                args[param.name] = self._parameter(p, param, hints.get(param.name), given, place)
         _building.append(p)
         captured: dict = {}
         code = self.func.__code__
@@ -144,12 +145,19 @@ class PipelineFunction:
         old = sys.getprofile()
         sys.setprofile(watch)
         try:
-            self.func(**args)
+            returned = self.func(**args)
         finally:
             sys.setprofile(old)
             _building.pop()
         _name_nodes(p.nodes, captured)
-        return p
+        if not inner:
+            return p
+        from .nested import PipelineComponent, pipeline_outputs
+
+        if not p.nodes:
+            raise DslError(f"pipeline '{self.name}' calls no component", p.place, "call at least one component in it")
+        outputs = pipeline_outputs(self.name, returned, p, p.place)
+        return add_node(PipelineComponent(p, ports, outputs, p.place), bindings, place)
 
     def _parameter(self, p: Pipeline, param: inspect.Parameter, hint: Any, given: dict, place: Place):
         where = p.place if param.name not in given else place

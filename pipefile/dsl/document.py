@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import spec
-from .nodes import AssetRef, NodeOutput, ParamRef
+from .nodes import AssetRef, NodeOutput, ParamRef, ParentData, ParentParam
 from .where import DslError, Place, display
 
 OUTPUT_ROOT = "build"  # an output without a path of its own is written at build/STEP/NAME
@@ -82,6 +82,8 @@ class Pipeline:
 
 
 def _binding(value: Any) -> Any:
+    if isinstance(value, (ParentParam, ParentData)):  # (before ParamRef/AssetRef: they are those too)
+        return f"${{{{parent.inputs.{value.name}}}}}"
     if isinstance(value, NodeOutput):
         return f"${{{{steps.{value.node.name}{value.view}.outputs.{value.name}}}}}"
     if isinstance(value, ParamRef):
@@ -122,6 +124,33 @@ def _step(node, root: str) -> dict:
     return out
 
 
+def inner_step(node, root: str, bound: dict) -> dict:
+    """An inner step of a pipeline component: its outputs have no path, but a type, or the
+    pipeline's output it is (`bound`: (id of the node, output) -> the pipeline's output)."""
+    step = _step(node, root)
+    if "outputs" in step:
+        step["outputs"] = {
+            n: (
+                f"${{{{parent.outputs.{bound[(id(node), n)]}}}}}"
+                if (id(node), n) in bound
+                else node.component.outputs[n].type
+            )
+            for n in node.component.outputs
+        }
+    if node.expansion is not None:
+        step[node.expansion[0]] = node.expansion[1]
+    return step
+
+
+def _components(nodes: list):
+    """Every component the steps use, with those inside pipeline components (first)."""
+    for node in nodes:
+        parts = getattr(node.component, "parts", None)
+        if parts is not None:
+            yield from parts()
+        yield node.component
+
+
 def document(p: Pipeline, root: str) -> tuple:
     """(the Pipefile's text, per line the place in the user's code it came from or None)."""
     doc = _Lines()
@@ -140,10 +169,10 @@ def document(p: Pipeline, root: str) -> tuple:
         for name, (typ, path) in p.assets.items():
             doc.add({name: {"type": typ, "path": path}}, p.place, 2)
     components: dict = {}  # name -> component (one entry for every use of the same object)
-    for node in p.nodes:
-        comp = node.component
+    for comp in _components(p.nodes):
         other = components.get(comp.ref)
-        if other is not None and other is not comp:
+        # (a pipeline function called twice makes two equal components: one entry)
+        if other is not None and other is not comp and other.body(root) != comp.body(root):
             raise DslError(
                 f"two different components are named '{comp.ref}' (the other one: {display(other.place)})",
                 comp.place,

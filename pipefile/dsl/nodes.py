@@ -32,6 +32,14 @@ class AssetRef:
         return f"<asset {self.name}>"
 
 
+class ParentParam(ParamRef):
+    """A value input of a pipeline used as a component, inside it: `${{parent.inputs.NAME}}`."""
+
+
+class ParentData(AssetRef):
+    """A data input of a pipeline used as a component, inside it: `${{parent.inputs.NAME}}`."""
+
+
 class NodeOutput:
     """`node.outputs.X`: binds `${{steps.STEP.outputs.X}}` (`.path` sets where it is written)."""
 

@@ -226,6 +226,7 @@ def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[s
         keep_going=bool(r.flag(items["keep_going"][1], "keep_going")) if "keep_going" in items else False,
         sources=tuple(sorted(sources.items())),
         pipelines=uses,
+        pipeline_components={n: c for n in pipelines.raw if (c := pipelines.done.get(n)) is not None},
     ), r.errors
 
 

@@ -36,6 +36,7 @@ SWEEP_DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 OBJECTIVE_KEYS = ("metric", "goal")
 OBJECTIVE_GOALS = ("maximize", "minimize")
 _INPUT_REF = re.compile(r"^\s*\$\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}\s*$")
+_PARAM_REF = re.compile(r"^\s*\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}\s*$")
 
 
 def load_expansion(r: NodeReader, fields: dict, what: str) -> tuple[bool, Optional[spec.Expansion]]:
@@ -139,6 +140,16 @@ def _input_ref(r: NodeReader, node: Node, what: str) -> Optional[str]:
     v = r.value(node) if is_scalar(node) else None
     m = _INPUT_REF.match(v) if isinstance(v, str) else None
     if m is None:
+        p = _PARAM_REF.match(v) if isinstance(v, str) else None
+        if p is not None:  # the natural spelling for a list param: say how to bind it
+            name = p.group(1)
+            r.error(
+                node,
+                f"{what} must name one of the step's inputs, not param '{name}'",
+                f'bind an input to the param and map over that: inputs: {{{name}: "${{{{params.{name}}}}}"}}, '
+                f"foreach: ${{{{inputs.{name}}}}}",
+            )
+            return None
         r.error(node, f"{what} must name one of the step's inputs", "write foreach: ${{inputs.NAME}}")
         return None
     return m.group(1)
@@ -446,7 +457,12 @@ def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansi
     for combo in expansion.include:
         for name, _ in combo:
             if name not in expansion.names and name not in known:
-                r.error_at(expansion.loc, f"include: of the matrix of {what} names '{name}', not an input")
+                names = list(dict.fromkeys([*expansion.names, *known]))
+                r.error_at(
+                    expansion.loc,
+                    f"include: of the matrix of {what} names '{name}', not an input",
+                    did_you_mean(name, names, "input") or "name the matrix's axes or the step's inputs",
+                )
 
 
 def _expansion_values(expansion: spec.Expansion, name: str) -> list:

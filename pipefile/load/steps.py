@@ -351,6 +351,15 @@ class StepParser:
                     hint = f"a step's metrics are paths: write the output's path, metrics: {outputs[p].path}"
                 r.error(n, f"metrics file '{p}' of {what} is not one of its outputs", hint)
                 continue
+            folder = next((o for o in outputs.values() if o.path == p and o.type == spec.URI_FOLDER), None)
+            if folder is not None:  # never readable; on a matrix/sweep each task's entry is made a folder
+                r.error(
+                    n,
+                    f"metrics file '{p}' of {what} is output '{folder.name}', a folder",
+                    f"name a JSON or YAML file inside it (metrics: {p}/metrics.json), or, where each task of a "
+                    f"matrix, sweep or foreach writes one file, declare the output without the trailing / ({p})",
+                )
+                continue
             out.append(p)
         return tuple(out)
 
@@ -376,11 +385,13 @@ class StepParser:
                 return None
             pnode = f["path"]
         if is_scalar(pnode) and isinstance(pnode.value, str) and "${{" in pnode.value:
-            r.error(
-                pnode,
-                f"output '{name}' of {what} must be a workspace path, not an expression",
-                "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv",
-            )
+            hint = "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv"
+            if re.search(r"\$\{\{\s*(inputs|params)\.", pnode.value):  # a per-task path, as one would in a matrix
+                hint = (
+                    "an output path cannot use inputs or params (yet): on a matrix, sweep or foreach step each "
+                    "task writes its own entry below the declared path, named by its label: write e.g. build/model/"
+                )
+            r.error(pnode, f"output '{name}' of {what} must be a workspace path, not an expression", hint)
             return None
         p = r.path_value(pnode, f"output '{name}' of {what}")
         if not p:

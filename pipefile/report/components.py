@@ -69,8 +69,11 @@ def render_show(info: dict, example: str, stream=None) -> None:
             for o in info["outputs"]
         ]
         table(["  name", "type", "", "description"], rows, None, stream)
-    command = info["command"] if isinstance(info["command"], str) else " ".join(info["command"])
-    stream.write(f"\ncommand:\n  {command.strip()}\n")
+    if info.get("steps") is not None:  # a pipeline component: its inner steps, no command
+        stream.write(f"\nsteps (type: pipeline):\n  {', '.join(info['steps'])}\n")
+    else:
+        command = info["command"] if isinstance(info["command"], str) else " ".join(info["command"])
+        stream.write(f"\ncommand:\n  {command.strip()}\n")
     stream.write("\nexample step:\n")
     for line in example.splitlines():
         stream.write(f"  {line}\n")

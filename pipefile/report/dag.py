@@ -65,7 +65,9 @@ def render_dag(graph: Graph, fmt: str = "text", expand: bool = False) -> str:
         return _expanded(graph, fmt, names, edges, sources, asset_names, levels)
 
     def label(n: str) -> str:
-        return f"{n} [pipeline: {levels[n]} steps]" if n in levels else n
+        if n not in levels:
+            return n
+        return f"{n} [pipeline: {levels[n]} step{'' if levels[n] == 1 else 's'}]"
 
     if fmt == "mermaid":
         ids = {n: f"s{i}" for i, n in enumerate(names)}
