@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
 import sys
 from dataclasses import field
 from typing import Callable, Iterable, Optional
@@ -211,12 +210,22 @@ def _cached_spec(path: str, key: Optional[str]) -> tuple:
         return None, None
     try:
         with open(os.path.join(_spec_cache_dir(path), key), "rb") as f:
-            entry = pickle.load(f)
+            entry = _unpickle(f)
         if not _sources_unchanged(entry["spec"]):
             return None, None
         return entry["spec"], entry["graph"]
     except Exception:  # noqa: BLE001 - any problem: parse the file as usual
         return None, None
+
+
+def _unpickle(f):
+    """pickle.load: the C unpickler that `pickle` itself hands out, without importing the
+    module's Python half (its Pickler and Unpickler classes: ~2% of a no-op's start-up)."""
+    try:
+        from _pickle import load
+    except ImportError:  # (an interpreter without the C accelerator)
+        from pickle import load
+    return load(f)
 
 
 def _sources_unchanged(pf) -> bool:
@@ -234,6 +243,7 @@ def _sources_unchanged(pf) -> bool:
 
 def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:
     """Keep `pf` (parsed from the bytes that give `key`) and its graph for the next run."""
+    import pickle
     import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
 
     d = _spec_cache_dir(path)
