@@ -27,7 +27,6 @@ exists or a URL is given: every `pipe run` reads the remotes, and most have none
 from __future__ import annotations
 
 import os
-import re
 from typing import Optional
 
 from .. import lazyre
