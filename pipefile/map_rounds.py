@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from . import artifacts as artifacts_mod
 from .planner import Plan
-from .scheduler import RunSummary, Scheduler
+
+if TYPE_CHECKING:  # (a run's: `pipe status` imports none of the scheduler)
+    from .scheduler import RunSummary, Scheduler
 
 
 class MapRounds:
@@ -60,6 +62,7 @@ class MapRounds:
     def _then_the_maps(self, first: RunSummary, sched: Scheduler, recorder) -> RunSummary:
         """After the makers of maps' folders ran: the graph again, with those folders listed,
         and the rest of the request planned and run in the same job."""
+        from .scheduler import RunSummary
         from .staging import Landings
 
         self._second = False

@@ -21,34 +21,34 @@ run, so it decides as a run decides, and writes nothing. The CLI turns flags int
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from dataclasses import field
-from typing import Iterable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod
-from . import spec, speccache, staging, stopping
+from . import spec, speccache
 from .digest import Hasher
 from .envs import EnvironmentSet
-from .envs.usage import note_made
 from .errors import PipefileError, raise_all
 from .executors.choice import RAY, ExecutorChoice
-from .executors.dry_run import DryRunExecutor
-from .executors.local import LocalExecutor
 from .finishing import finish_run
 from .gathering import gather_outside
-from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .landing import link_errors
 from .lazyclass import dataclass
 from .map_rounds import MapRounds
 from .maps import settled_folders
 from .outcomes import ExitCode, JobStatus
 from .planner import Outside, Plan, Planner, left_on_remote
-from .scheduler import RunSummary, Scheduler
 from .workspace import Workspace
 from .workspace.lock import disk_errors
+
+if TYPE_CHECKING:
+    from .scheduler import RunSummary
+
+# What only a run needs (the executors, the scheduler, the job recorder, staging) is imported by
+# the methods that run: `pipe status` plans with this module and pays for none of it.
 
 
 def load(
@@ -189,6 +189,9 @@ class Session(MapRounds):
         """Hold the workspace, undo what a killed run left, and put the artifact versions the
         steps read in place; probe_git=False for a served job (its deployment, not a git
         commit, says what code it runs)."""
+        from . import staging
+        from .jobs import GitProbe
+
         self.ws.lock.acquire(on_wait=on_wait)
         stale_runs = self.ws.stale_runs()
         if stale_runs and any(e.type == spec.ENV_DOCKER for e in self.graph.pipefile.environments.values()):
@@ -264,6 +267,8 @@ class Session(MapRounds):
         proposed rounds), for a graph with such sweeps: (None, None) without (start-up)."""
         if not self.graph.groups:
             return None, None
+        from . import stopping
+
         policies = {stopping.policy_of(g) for g in self.graph.groups.values()} - {None}
         stops = self.ws.jobs.stops(policies) if policies else None
         proposals = None
@@ -303,6 +308,12 @@ class Session(MapRounds):
 
     def run(self, events=None) -> RunRecord:
         """Run the plan `start` made; unless a dry run, record it as a job."""
+        from .executors.dry_run import DryRunExecutor
+        from .job_executor import RAY_DEFAULT_JOBS, make_executor, ray_cluster, runs_something
+        from .jobs import Fanout, JobRecorder, begin_job, job_status
+        from .rebuilder import Verdict
+        from .scheduler import Scheduler
+
         req, plan = self.request, self._plan
         if plan is None:
             plan = self.start(req)
@@ -329,8 +340,8 @@ class Session(MapRounds):
         if not elsewhere:
             Scheduler(self.graph, redecide, None, gpus=gpus).check_resources(plan)  # before the job begins
         self._check_store_links()
-        cluster = self._ray_cluster(choice) if elsewhere else None
-        if cluster is not None and _runs_something(plan):
+        cluster = ray_cluster(self.root, choice) if elsewhere else None
+        if cluster is not None and runs_something(plan):
             cluster.connect()  # now: an unreachable cluster is an error before the job begins
         with disk_errors(self.ws.jobs.path):
             job = begin_job(
@@ -354,29 +365,13 @@ class Session(MapRounds):
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
-        if cluster is not None:
-            from .executors.held import landing_steps
-            from .executors.ray import RayExecutor
-
-            make = functools.partial(RayExecutor, cluster=cluster, land=landing_steps(self.graph, plan, req.targets))
+        if cluster is None and not self._second and all(d.verdict == Verdict.FRESH for d in plan.decisions.values()):
+            # Every step is fresh (a fresh step is never decided again, and no map's folder is
+            # waited for): nothing will be run, restored or put back, so no executor is made
+            # (start-up of the most common run).
+            executor = self.executor = DryRunExecutor()
         else:
-            make = LocalExecutor
-        executor = self.executor = make(
-            self.ws,
-            self.hasher,
-            f"{job.id}-{job.uid}",
-            log_dir,
-            req.step_env,
-            self.fetcher,
-            leave,
-            environments=self.envs,
-            outputs={p: s for p, (s, _) in self.graph.producers.items()},
-        )
-        executor.stopping = stopping.for_graph(  # early termination of sweep trials
-            self.graph,
-            plan.decisions,
-            lambda task, key, outcome: self.ws.jobs.series_of_key(task, key, before=job.id, outcome=outcome),
-        )
+            executor = self.executor = make_executor(self, job, log_dir, leave, cluster, plan)
         if hasattr(events, "output"):  # a listener that shows what steps print (see executors/protocol.py)
             executor.follow_output(events)
         if self._cancel is not None:
@@ -411,16 +406,6 @@ class Session(MapRounds):
                     self.ws.jobs.finish(job.id, status)
         return self._record(summary, job, recorder.warnings)
 
-    def _ray_cluster(self, choice: ExecutorChoice):
-        """The cluster and shared store `choice` names (a store named but not defined is an
-        error now; nothing is contacted until a step must run)."""
-        from .executors.ray import RayCluster
-        from .remote import config as remotes
-
-        store = remotes.resolve(self.root, choice.store) if choice.store else None
-        default = None if store is not None else remotes.resolve(self.root, None)
-        return RayCluster(choice.address, store, default)
-
     def _check_store_links(self) -> None:
         """No output may land in a store kept outside .pipe/ (PIPE_STORE_DIR, a clone's): the
         graph checked .pipe/ itself; only such a store costs this second look."""
@@ -451,6 +436,8 @@ class Session(MapRounds):
     def _note_environments(self) -> None:
         """Write .pipe/environments.json: what this workspace's environments are now, so that
         `pipe envs prune` (from any workspace sharing the store) keeps them."""
+        from .envs.usage import note_made
+
         note_made(self.ws.dir, self.envs.made, keep=self.graph.pipefile.environments)
 
     def _redecider(self) -> "_Redecider":
@@ -462,15 +449,6 @@ class Session(MapRounds):
         self._cancel = hard
         if self.executor is not None:
             self.executor.cancel(hard=hard)
-
-
-RAY_DEFAULT_JOBS = 64  # steps in flight on a cluster at once, unless -j says (Ray queues the rest)
-
-
-def _runs_something(plan: Plan) -> bool:
-    from .rebuilder import Verdict
-
-    return any(d.verdict in (Verdict.RUN, Verdict.PENDING) for d in plan.decisions.values())
 
 
 class _Redecider:

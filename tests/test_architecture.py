@@ -13,6 +13,7 @@ LAYERS = {
     "spec": 0,
     "outcomes": 0,
     "lazyclass": 0,
+    "lazyre": 0,
     "printable": 0,
     "shellquote": 0,
     "tracking": 0,
@@ -63,6 +64,7 @@ LAYERS = {
     "gathering": 5,
     "map_rounds": 5,
     "finishing": 5,
+    "job_executor": 5,
     # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
     "session": 5,
     "cli": 6,
