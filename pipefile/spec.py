@@ -155,6 +155,7 @@ class Param:
     default: Any = MISSING  # MISSING: required, must be given with -p
     description: str = ""
     loc: SourceLoc = SourceLoc("")
+    enum: tuple = ()  # `enum: [..]`: the only values it may take; () when any value of its type goes
 
     @property
     def required(self) -> bool:

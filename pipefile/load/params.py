@@ -99,10 +99,28 @@ def parse_param_overrides(
                 )
             )
             continue
+        refused = enum_refusal(param, value, f"-p {pair}: ")
+        if refused is not None:
+            found.append(refused)
+            continue
         out[name] = value
     if errors is None:
         raise_all(found)
     return out
+
+
+def enum_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[PipefileError]:
+    """The error for a value outside the param's `enum:`; None when it is allowed (or there is no enum)."""
+    if not param.enum or value in param.enum:
+        return None
+    allowed = ", ".join(str(c) for c in param.enum)
+    close = did_you_mean(str(value), [str(c) for c in param.enum]) if isinstance(value, str) else None
+    hint = f"{close} " if close and close.startswith("did you mean") else ""
+    return PipefileError(
+        f"{prefix}param '{param.name}' is {value!r}, which is not one of its enum values",
+        param.loc,  # where the enum is declared
+        f"{hint}give one of: {allowed}",
+    )
 
 
 def type_example(typ: str) -> str:
@@ -174,6 +192,10 @@ def resolve_params(
                         f"the value of param '{name}' holds a NUL character (\\0)", hint="give a value without it"
                     )
                 )
+                continue
+            refused = enum_refusal(p, overrides[name])  # a served job's or a client's value, not only -p's
+            if refused is not None:
+                found.append(refused)
                 continue
             values[name] = overrides[name]
         elif p.default is not MISSING:

@@ -442,6 +442,13 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
                     f"-p {pair}: '{name}' is {with_article(decl['type'])}, and {text!r} is not one",
                     hint=type_example(decl["type"]),
                 )
+            choices = decl.get("enum")
+            if isinstance(choices, list) and choices and value not in choices:
+                close = did_you_mean(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else None
+                raise PipefileError(
+                    f"-p {pair}: '{name}' is {value!r}, which is not one of its enum values",
+                    hint=said((f"{close} " if close and close.startswith("did") else "") + "give one of: " + ", ".join(str(c) for c in choices)),
+                )
             inputs[name] = value
         else:
             if what == "-p":
