@@ -225,13 +225,10 @@ def check_request(
                 continue
             choices = decl.get("enum")
             if isinstance(choices, list) and choices and v not in choices:
-                close = did_you_mean(v, [c for c in choices if isinstance(c, str)]) if isinstance(v, str) else None
                 errors.append(
                     RequestError(
                         f"input '{name}' is {_short(v)}, which is not one of its enum values",
-                        (f"{close} " if close and close.startswith("did") else "")
-                        + "give one of: "
-                        + ", ".join(str(c) for c in choices),
+                        loader.enum_hint(v, choices),
                         f"inputs.{name}",
                     )
                 )

@@ -1110,7 +1110,9 @@ CASES = [
     ),
     C(
         "param-enum-default-outside",
-        ONE_STEP.replace("steps:", "params:\n      m: {type: string, default: ridge2, enum: [ridge, lasso]}\n    steps:"),
+        ONE_STEP.replace(
+            "steps:", "params:\n      m: {type: string, default: ridge2, enum: [ridge, lasso]}\n    steps:"
+        ),
         E("ridge2", "default of param 'm' is 'ridge2', which is not one of its enum values", hint="ridge, lasso"),
         count=1,
     ),
@@ -1126,8 +1128,15 @@ CASES = [
     ),
     C(
         "param-enum-p-outside",
-        ONE_STEP.replace("steps:", "params:\n      model: {type: string, default: ridge, enum: [ridge, lasso]}\n    steps:"),
-        E("model:", "-p model=rdige", "is 'rdige', which is not one of its enum values", hint=("did you mean 'ridge'?", "ridge, lasso")),
+        ONE_STEP.replace(
+            "steps:", "params:\n      model: {type: string, default: ridge, enum: [ridge, lasso]}\n    steps:"
+        ),
+        E(
+            "model:",
+            "-p model=rdige",
+            "is 'rdige', which is not one of its enum values",
+            hint=("did you mean 'ridge'?", "ridge, lasso"),
+        ),
         params=["model=rdige"],
     ),
     C(

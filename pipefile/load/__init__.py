@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from .checks import quoted_placeholders
 from .document import DEFAULT_NAMES, find_pipefile, load, load_lenient, loads, read_bytes, read_text
-from .params import convert_param_text, parse_param_overrides, parse_size, resolve_params, type_example
+from .params import convert_param_text, enum_hint, parse_param_overrides, parse_size, resolve_params, type_example
 from .paths import STATE_DIR, normalize_path, path_hint
 from .phrases import a as with_article
 from .reader import valid_artifact_name
@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_NAMES",
     "STATE_DIR",
     "convert_param_text",
+    "enum_hint",
     "find_pipefile",
     "load",
     "load_lenient",

@@ -113,14 +113,19 @@ def enum_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[Pi
     """The error for a value outside the param's `enum:`; None when it is allowed (or there is no enum)."""
     if not param.enum or value in param.enum:
         return None
-    allowed = ", ".join(str(c) for c in param.enum)
-    close = did_you_mean(str(value), [str(c) for c in param.enum]) if isinstance(value, str) else None
-    hint = f"{close} " if close and close.startswith("did you mean") else ""
     return PipefileError(
         f"{prefix}param '{param.name}' is {value!r}, which is not one of its enum values",
         param.loc,  # where the enum is declared
-        f"{hint}give one of: {allowed}",
+        enum_hint(value, param.enum),
     )
+
+
+def enum_hint(value: Any, choices: Iterable) -> str:
+    """The hint for a value outside an enum: the close one, if any, and all the allowed ones."""
+    choices = list(choices)
+    close = did_you_mean(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else None
+    near = f"{close} " if close and close.startswith("did you mean") else ""  # not its list of names
+    return near + "give one of: " + ", ".join(str(c) for c in choices)
 
 
 def type_example(typ: str) -> str:

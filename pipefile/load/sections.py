@@ -86,7 +86,9 @@ def load_enum(r: NodeReader, node: Node, typ: str, key: str) -> tuple:
     """`enum: [..]` of a param: a non-empty list of distinct values of its type; () when it is not one."""
     what = f"enum of param '{key}'"
     if typ == spec.LIST:
-        r.error(node, f"param '{key}' is a list, and a list param takes no enum", "remove enum:, or make it a string param")
+        r.error(
+            node, f"param '{key}' is a list, and a list param takes no enum", "remove enum:, or make it a string param"
+        )
         return ()
     if not is_sequence(node) or not node.value:
         r.error(node, f"{what} must be a non-empty list of values", "e.g. enum: [ridge, lasso]")
@@ -99,7 +101,11 @@ def load_enum(r: NodeReader, node: Node, typ: str, key: str) -> tuple:
         elif typ == spec.NUMBER and spec.value_fits(v, spec.NUMBER):
             v = float(v)
         if not is_scalar(item) or not spec.value_fits(v, typ):
-            r.error(item, f"{what} holds {v!r}, which is not {a(typ)}", f"give only values of type {typ}, or change the type")
+            r.error(
+                item,
+                f"{what} holds {v!r}, which is not {a(typ)}",
+                f"give only values of type {typ}, or change the type",
+            )
             continue
         if v in out:
             r.error(item, f"{what} holds {v!r} twice", "remove the repeated value")
