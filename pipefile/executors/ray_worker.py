@@ -182,6 +182,7 @@ def run_step(payload: dict):
             os.makedirs(tmp)
         for rel, content in payload["files"]:
             store.materialize(PathDigest.from_json(content), os.path.join(work, rel), tmp)
+        _link_batches(work, payload.get("batches") or ())
         for _oname, stage_rel, ws_rel, typ in payload["outputs"]:
             os.makedirs(os.path.dirname(os.path.join(work, stage_rel)), exist_ok=True)
             os.makedirs(os.path.dirname(os.path.join(work, ws_rel)) or work, exist_ok=True)
@@ -350,6 +351,24 @@ def _has_content(ap: str) -> bool:
     if os.path.islink(ap) or os.path.isfile(ap):
         return True
     return os.path.isdir(ap) and bool(os.listdir(ap))
+
+
+def _link_batches(work: str, batches) -> None:
+    """A foreach batch task reads a folder holding its items, as the session makes it
+    locally (mapruns.link_batches): hard links to the member files materialised here (a
+    copy where links are refused), relative links to member folders."""
+    for folder, members in batches:
+        dst_dir = os.path.join(work, folder)
+        os.makedirs(dst_dir, exist_ok=True)
+        for name, rel in members:
+            src, dst = os.path.join(work, rel), os.path.join(dst_dir, name)
+            if os.path.isdir(src):
+                os.symlink(os.path.relpath(src, dst_dir), dst)
+                continue
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
 
 
 def _workdir(work: str, rel: str) -> str:
