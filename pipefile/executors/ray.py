@@ -28,9 +28,9 @@ import time
 from typing import Optional
 
 from .. import tracking
+from ..bindings import IN_PATH, IN_VALUE
 from ..digest import TREE, PathDigest
 from ..envs import Environment
-from ..bindings import IN_PATH, IN_VALUE
 from ..errors import PipefileError
 from ..expand_map import BATCH_ROOT
 from ..graph import Node, render_command

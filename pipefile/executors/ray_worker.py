@@ -5,7 +5,8 @@ It is handed a `payload` (plain data: the step's rendered command, the files it 
 and, on the node:
   1. fetches the objects it lacks from the shared store into the node's own content
      store (each verified on arrival) and materialises the files in a fresh scratch folder,
-     at the same workspace-relative paths;
+     at the same workspace-relative paths (and a foreach batch task's folder of links to
+     its items, as the session makes it locally);
   2. prepares the environment (a venv is built here, once per node, keyed by identity,
      in the node folder), runs the command in the scratch folder, and yields its log as it
      grows (the caller appends it to the step's log file);
