@@ -259,7 +259,7 @@ def run_step(payload: dict):
             rest = tail.read()
         proc = None
         if timed_out:
-            from .local import timeout_message
+            from .processes import timeout_message
 
             return (yield ("done", dict(where, rc=rc, log=rest, error=timeout_message(timeout))))
         if rc != 0:

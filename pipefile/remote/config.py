@@ -30,6 +30,7 @@ import os
 import re
 from typing import Optional
 
+from .. import lazyre
 from ..errors import PipefileError, SourceLoc, did_you_mean
 from .schemes import SCHEMES, check_scheme
 from .spec import MissingExtra, RemoteConfig, RemoteConfigError, RemoteSpec
@@ -56,7 +57,7 @@ REMOTES_VERSION = 1
 SHARED_FILE = ".pipe-remotes.yaml"
 LOCAL_FILE = os.path.join(".pipe", "remotes.yaml")
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_NAME = lazyre.Pattern(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 def _display(path: str) -> str:
