@@ -35,6 +35,7 @@ from ..spec import (
 from . import stdlib
 from .environments import environment_ref
 from .execution import load_retries, load_timeout
+from .outpaths import check_output_templates, per_task_template
 from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
 from .fields import BINDING_KEYS, RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
 from .paths import normalize_path, path_hint
@@ -92,6 +93,7 @@ class StepParser:
                 return None
             command, command_loc = got
         st = self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
+        check_output_templates(r, st, expansion, what)
         if expansion is not None:
             check_expanded_step(r, st, expansion, what)
         return dataclasses.replace(st, expand=expansion) if expansion is not None else st
@@ -385,6 +387,9 @@ class StepParser:
                 return None
             pnode = f["path"]
         if is_scalar(pnode) and isinstance(pnode.value, str) and "${{" in pnode.value:
+            tpl = per_task_template(pnode.value)
+            if tpl is not None:  # checked against the step's expansion once the step is read
+                return StepOutput(name, tpl, typ, r.loc(pnode), artifact, is_output, template=tpl)
             hint = "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv"
             if re.search(r"\$\{\{\s*(inputs|params)\.", pnode.value):  # a per-task path, as one would in a matrix
                 hint = (
