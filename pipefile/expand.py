@@ -78,10 +78,16 @@ class Group:
     # Outputs whose path uses the inputs (load/outpaths.py): name -> each task's rendered path,
     # in task order. They are not in `outputs` (there is no declared folder to gather into).
     per_task: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+    templates: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> its template
 
     def task_metrics(self, label: str) -> list:
         """The metrics files of one task."""
-        return [entry_path(self.outputs, m, label) for m in self.metrics]
+        k = self.labels.index(label) if self.per_task else 0
+        rendered = {n: paths[k] for n, paths in self.per_task.items()}
+        return [
+            outpaths.render_metric(self.templates, rendered, m) or entry_path(self.outputs, m, label)
+            for m in self.metrics
+        ]
 
 
 def expanded(pf: spec.Pipefile) -> bool:
@@ -195,6 +201,7 @@ def _task(st: spec.Step, label: str, values: dict, members: tuple = (), rendered
             inputs[iname] = Binding(BIND_VALUE, loc, value=float(value) if typ == spec.NUMBER else value)
     rendered = rendered or {}
     outs = {o.name: o.path for o in st.outputs.values() if not o.template}
+    tpls = {o.name: o.template for o in st.outputs.values()}
     outputs = {
         n: dataclasses.replace(
             o,
@@ -210,7 +217,7 @@ def _task(st: spec.Step, label: str, values: dict, members: tuple = (), rendered
         name=f"{st.name}[{label}]",
         inputs=inputs,
         outputs=outputs,
-        metrics=tuple(outpaths.rendered_metric(st, rendered, m) or entry_path(outs, m, label) for m in st.metrics),
+        metrics=tuple(outpaths.render_metric(tpls, rendered, m) or entry_path(outs, m, label) for m in st.metrics),
         expand=None,
         group=st.name,
     )
@@ -224,14 +231,7 @@ def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: lis
     if b.ref in group.tasks:
         return None  # an ordinary reference to one task
     if b.ref.endswith(".best") and group.objective and group.per_task:
-        errors.append(
-            PipefileError(
-                f"input '{iname}' of step '{reader.name}' uses the best trial of '{group.name}', whose output "
-                f"paths use its inputs ({', '.join(group.per_task)}), which is not supported yet",
-                b.loc,
-                "declare those outputs without inputs in the path (each trial then writes an entry below it)",
-            )
-        )
+        errors.append(outpaths.best_refused(iname, reader.name, b, group))
         return None
     if b.ref.endswith(".best") and group.objective:
         return None  # an ordinary reference to the task that picks the best trial
@@ -321,6 +321,7 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         retries=e.map_retries,
         after=after,
         per_task=per_task,
+        templates={o.name: o.template for o in st.outputs.values() if o.template},
     )
 
 

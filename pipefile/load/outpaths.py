@@ -96,7 +96,8 @@ def clash_errors(st: spec.Step, labels: tuple, rendered: list) -> list:
                 errors.append(
                     PipefileError(
                         f"tasks '{st.name}[{other}]' and '{st.name}[{label}]' of step '{st.name}' both write "
-                        f"'{path}' (output '{oother}' and '{oname}')",
+                        f"'{path}' (" + (f"output '{oname}'" if oname == oother else f"outputs '{oother}' and '{oname}'")
+                        + ")",
                         st.outputs[oname].loc,
                         "use in the path every input whose values tell the tasks apart",
                     )
@@ -120,15 +121,17 @@ def per_task_paths(st: spec.Step, labels, combos, errors: list, spell) -> Option
     return {n: tuple(r[n] for r in rendered) for n in tpls}
 
 
-def rendered_metric(st: spec.Step, rendered: Mapping, m: str) -> str:
-    """A metrics path inside a per-task output, rendered for one task ('' when it is not)."""
-    for o in st.outputs.values():
-        if o.name not in rendered:
+def render_metric(templates: Mapping, rendered: Mapping, m: str) -> str:
+    """A metrics path inside a per-task output (templates: output -> its template), rendered
+    for one task (rendered: output -> its path); '' when it is not inside one."""
+    for name, path in rendered.items():
+        tpl = templates.get(name, "")
+        if not tpl:
             continue
-        if m == o.template:
-            return rendered[o.name]
-        if m.startswith(o.template + "/"):
-            return rendered[o.name] + m[len(o.template) :]
+        if m == tpl:
+            return path
+        if m.startswith(tpl + "/"):
+            return path + m[len(tpl) :]
     return ""
 
 
@@ -229,3 +232,12 @@ def stale_rendered(root: str, groups: Mapping, records: Mapping) -> list:
 def per_task_records(ws, groups: Mapping) -> Optional[Mapping]:
     """The workspace's step records, where some step has per-task output paths (else None)."""
     return ws.state.steps() if any(g.per_task for g in groups.values()) else None
+
+
+def best_refused(iname: str, reader: str, b: spec.Binding, group) -> PipefileError:
+    return PipefileError(
+        f"input '{iname}' of step '{reader}' uses the best trial of '{group.name}', whose output "
+        f"paths use its inputs ({', '.join(group.per_task)}), which is not supported yet",
+        b.loc,
+        "declare those outputs without inputs in the path (each trial then writes an entry below it)",
+    )

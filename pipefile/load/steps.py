@@ -343,7 +343,12 @@ class StepParser:
         nodes = node.value if is_sequence(node) else [node]
         out = []
         for n in nodes:
-            p = r.path_value(n, f"metrics of {what}")
+            raw = n.value if is_scalar(n) and isinstance(n.value, str) and "${{" in n.value else None
+            tpl = per_task_template(raw) if raw is not None else None
+            if tpl and any(o.template and (tpl == o.path or tpl.startswith(o.path + "/")) for o in outputs.values()):
+                p = tpl  # inside a per-task output path: rendered per task with it
+            else:
+                p = r.path_value(n, f"metrics of {what}")
             if not p:
                 continue
             if not any(p == o.path or p.startswith(o.path + "/") for o in outputs.values()):
