@@ -15,7 +15,8 @@ declared output path gets the task's entry below it: `build/model` -> `build/mod
 so the declared path is the gathered folder, one entry per task. `${{steps.STEP.outputs.X}}`
 reads that folder (and so depends on every task); `${{steps.STEP[LABEL].outputs.X}}` one
 task's entry. An entry whose task is gone is removed by `stale_entries` + the session before
-a run: a removed value or item runs nothing.
+a run: a removed value or item runs nothing. An output path that uses the inputs is rendered
+per task instead (load/outpaths.py).
 
 Pure but for a foreach's listing of its folder (one scandir: names and kinds, no stat).
 """
@@ -28,7 +29,7 @@ import os
 import random
 from typing import Any, Mapping, Optional
 
-from . import spec, template
+from . import outpaths, spec, template
 from .errors import PipefileError, raise_all
 from .expand_map import (
     VALUE_ITEM,
@@ -40,7 +41,6 @@ from .expand_map import (
     task_read,
 )
 from .lazyclass import dataclass
-from .load import outpaths
 from .spec import BIND_PATH, BIND_STEP_OUTPUT, BIND_VALUE, Binding
 
 

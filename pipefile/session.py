@@ -204,7 +204,7 @@ class Session:
         if not self.graph.groups:
             return
         from .expand import stale_entries
-        from .load.outpaths import per_task_records
+        from .outpaths import per_task_records
 
         for rel in stale_entries(self.root, self.graph.groups, per_task_records(self.ws, self.graph.groups)):
             artifacts_mod.remove_read_only(os.path.join(self.root, rel))

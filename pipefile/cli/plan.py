@@ -55,7 +55,7 @@ def status(targets, pipefile, params, as_json, remote_name, no_remote, check, gp
     def remote_failed(e) -> None:
         click.echo(f"warning: {e.render()}\n  showing the local plan", err=True)
 
-    from ..load.outpaths import per_task_records
+    from ..outpaths import per_task_records
 
     session = Session(graph, writable=False, remote=spec, gpus=gpus, on_remote_error=remote_failed)
     try:

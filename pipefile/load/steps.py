@@ -35,9 +35,9 @@ from ..spec import (
 from . import stdlib
 from .environments import environment_ref
 from .execution import load_retries, load_timeout
-from .outpaths import check_output_templates, per_task_template
 from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
 from .fields import BINDING_KEYS, RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
+from .outpaths import check_output_templates, per_task_template
 from .paths import normalize_path, path_hint
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
@@ -345,10 +345,11 @@ class StepParser:
         for n in nodes:
             raw = n.value if is_scalar(n) and isinstance(n.value, str) and "${{" in n.value else None
             tpl = per_task_template(raw) if raw is not None else None
-            if tpl and any(o.template and (tpl == o.path or tpl.startswith(o.path + "/")) for o in outputs.values()):
-                p = tpl  # inside a per-task output path: rendered per task with it
-            else:
-                p = r.path_value(n, f"metrics of {what}")
+            p: Optional[str] = tpl
+            if not tpl or not any(
+                o.template and (tpl == o.path or tpl.startswith(o.path + "/")) for o in outputs.values()
+            ):
+                p = r.path_value(n, f"metrics of {what}")  # (else inside a per-task path: rendered with it)
             if not p:
                 continue
             if not any(p == o.path or p.startswith(o.path + "/") for o in outputs.values()):
