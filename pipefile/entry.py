@@ -3,19 +3,28 @@ still starting up exits with 130 like any other interruption, not with a traceba
 
 `pipe --version` alone is answered here, before click (a third of a second's start-up
 budget) is imported: the answer is click's own, from the same message and version the
-group's --version option is declared with, so the two cannot differ."""
+group's --version option is declared with, so the two cannot differ. So are the usual forms
+of `pipe run` and `pipe status` (cli/fast.py: only options of the table their click commands
+are built from; any other command line goes to click)."""
 
 import sys
 
 
 def main() -> None:
     try:
-        if sys.argv[1:] == ["--version"]:
+        argv = sys.argv[1:]
+        if argv == ["--version"]:
             from . import VERSION_MESSAGE, __version__
 
             sys.stdout.write(VERSION_MESSAGE % {"prog": "pipe", "version": __version__} + "\n")
             sys.stdout.flush()
             return
+        if argv and argv[0] in ("run", "status"):
+            from .cli import fast
+
+            values = fast.parse(argv)
+            if values is not None:
+                fast.run(argv, values)
         from .cli.app import main as cli_main
     except KeyboardInterrupt:
         sys.exit(130)

@@ -8,10 +8,8 @@ content store, where an unchanged file costs a stat.
 
 from __future__ import annotations
 
-import getpass
 import math
 import os
-import subprocess
 import threading
 import time
 from typing import Optional
@@ -45,6 +43,8 @@ def git_state(root: str) -> tuple:
     """(commit, dirty) of the git work tree holding `root`, or (None, None)."""
     if not in_git_tree(root):
         return None, None
+    import subprocess  # (here: outside a work tree a run starts no process)
+
     try:
         # One process for both (a git start is a few ms of every run in a work tree): the
         # commit is the `# branch.oid` header, "(initial)" before the first commit; any entry
@@ -89,8 +89,16 @@ class GitProbe:
 
 
 def _user() -> str:
+    # getpass.getuser()'s answer, without importing getpass (start-up): the first of these
+    # variables that is set, else the password database's name for this uid.
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        name = os.environ.get(var)
+        if name:
+            return name
     try:
-        return getpass.getuser()
+        import pwd
+
+        return pwd.getpwuid(os.getuid())[0]
     except Exception:  # noqa: BLE001 - no user name is not a reason to fail a run
         return str(os.getuid())
 
@@ -196,6 +204,7 @@ class JobRecorder:
         self._error: Optional[BaseException] = None
         self._cond = threading.Condition()
         self._db = threading.Lock()  # the writer and the run share one connection
+        self._series_before: Optional[bool] = None  # did any earlier job stream a series? (asked once)
         self._writer = threading.Thread(target=self._write_rows, name="job-writer", daemon=True)
         self._writer.start()
 
@@ -352,7 +361,10 @@ class JobRecorder:
             self.warnings.extend(f"step '{result.name}': {n}" for n in notes)
         elif decision is not None and decision.key is not None:
             with self._db:  # reads too: the writer thread may be inside a transaction on it
-                series = self.ws.jobs.series_of_key(result.name, decision.key.digest, before=self.job.id)
+                if self._series_before is None:  # (most histories have none: one query, not two per step)
+                    self._series_before = self.ws.jobs.any_series_before(self.job.id)
+                if self._series_before:
+                    series = self.ws.jobs.series_of_key(result.name, decision.key.digest, before=self.job.id)
         if not series:
             return
         with self._db:

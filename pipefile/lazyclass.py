@@ -11,12 +11,20 @@ is used (an instance made, printed, compared, hashed or set; `dataclasses.fields
 `dataclasses.dataclass` processes the very same class in place, so afterwards it is exactly
 what the decorator would have made at import. Options that make dataclass return a new class
 (`slots=True`) are refused: the class object handed out must be the final one.
+
+Two more start-up costs are put off the same way. Of the methods dataclass writes when a class is
+processed, only `__init__` is compiled then (what a run mostly calls); `__repr__`, `__eq__`,
+`__hash__` and a frozen class's `__setattr__`/`__delattr__` are compiled, from the same source,
+the first time each is called (a no-op run processes ~20 classes: compiling ~80 small functions
+was about 60% of it). And `dataclasses` imports `inspect` (with `ast`, `dis`, `tokenize`: ~8 ms)
+only to write a class's doc, which this module makes itself when it is read.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import sys
 import threading
+import types
 from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
 
 if TYPE_CHECKING:  # so that type checkers read the decorated classes as dataclasses
@@ -26,6 +34,28 @@ else:
     def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
         return lambda f: f
 
+
+class _InspectLater(types.ModuleType):
+    """What `dataclasses` finds as `inspect` while it is imported here: the real module, imported
+    on first use (dataclasses reads it only for a class's doc: `_LazyDoc` below does that)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get("inspect") is self:
+            del sys.modules["inspect"]
+        import inspect
+
+        return getattr(inspect, name)
+
+
+if "dataclasses" in sys.modules or "inspect" in sys.modules:
+    import dataclasses
+else:
+    sys.modules["inspect"] = _InspectLater("inspect")
+    try:
+        import dataclasses
+    finally:
+        if isinstance(sys.modules.get("inspect"), _InspectLater):
+            del sys.modules["inspect"]  # (a later `import inspect` gets the real one)
 
 T = TypeVar("T", bound=type)
 
@@ -50,7 +80,7 @@ class _LazyDoc:
     def __get__(self, obj: object, owner: type | None = None) -> str:
         cls = self.cls
         _process(cls)  # (read before first use: the signature is the generated __init__'s)
-        import inspect  # (loaded already: dataclasses imports it)
+        import inspect
 
         try:  # what dataclasses._process_class writes, in the same words
             text_sig = str(inspect.signature(cls)).replace(" -> None", "")
@@ -94,7 +124,14 @@ def _process(cls: type) -> None:
             own["__doc__"] = "-"
         copy = type(cls.__name__, cls.__bases__, own)
         copy.__qualname__ = cls.__qualname__
-        dataclasses.dataclass(copy, **options)
+        if _real_create_fn is None:  # (Python 3.13 compiles a class's methods in one go)
+            dataclasses.dataclass(copy, **options)
+        else:
+            dataclasses._create_fn = _create_fn_later  # type: ignore[attr-defined]
+            try:
+                dataclasses.dataclass(copy, **options)
+            finally:
+                dataclasses._create_fn = _real_create_fn  # type: ignore[attr-defined]
         for name, value in copy.__dict__.items():
             if name in ("__dict__", "__weakref__") or (name in own and own[name] is value):
                 continue
@@ -107,10 +144,43 @@ def _process(cls: type) -> None:
         del cls._lazyclass_options  # type: ignore[attr-defined]
 
 
+_real_create_fn = getattr(dataclasses, "_create_fn", None)
+
+
+def _create_fn_later(name: str, args: Any, body: Any, **kw: Any) -> Any:
+    """dataclasses._create_fn while `_process` runs: `__init__` compiled now, any other method
+    when first called (then put on the class in place of this stand-in)."""
+    assert _real_create_fn is not None
+    if name == "__init__":
+        return _real_create_fn(name, args, body, **kw)
+    real = None
+
+    def method(self: Any, *a: Any, **k: Any) -> Any:
+        nonlocal real
+        if real is None:
+            made = _real_create_fn(name, args, body, **kw)
+            made.__qualname__ = method.__qualname__  # (dataclass named the stand-in)
+            for klass in type(self).__mro__:  # (a __repr__ is wrapped: that one stays the way in)
+                if klass.__dict__.get(name) is method:
+                    setattr(klass, name, made)
+                    break
+            real = made
+        return real(self, *a, **k)
+
+    method.__name__ = name
+    method._lazyclass_locals = kw.get("locals")  # type: ignore[attr-defined]
+    return method
+
+
 def _point_at(value: Any, copy: type, cls: type) -> None:
     """The generated methods of a frozen class name their class (`type(self) is cls`,
-    `super(cls, self)`) through a closure cell: make it the real class, not the copy."""
+    `super(cls, self)`) through a closure cell: make it the real class, not the copy. (A method
+    not compiled yet holds the names it will close over: the same there.)"""
     func = getattr(value, "__func__", value)
+    later: dict = getattr(func, "_lazyclass_locals", None) or {}
+    for key, held in later.items():
+        if held is copy:
+            later[key] = cls
     for cell in getattr(func, "__closure__", None) or ():
         try:
             if cell.cell_contents is copy:

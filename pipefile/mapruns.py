@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from typing import Optional
 
 from .artifacts import remove_read_only
@@ -120,6 +119,8 @@ def _sync_folder(root: str, folder: str, members: tuple) -> None:
         try:
             os.link(src, dst)
         except OSError:
+            import shutil  # (here: a no-op run imports no shutil, bz2, lzma: start-up)
+
             shutil.copy2(src, dst)
 
 

@@ -19,10 +19,10 @@ import contextlib
 import json
 import math
 import os
-import re
 import warnings
 from typing import Optional
 
+from . import lazyre
 from .errors import PipefileError
 from .jobdb.records import Job
 from .outcomes import JobStatus
@@ -42,7 +42,7 @@ _RUN_STATUS = {
 }
 _BATCH = 100  # MLflow's log_batch takes at most 100 params (and 1000 metrics) a call
 _PARAM_MAX = 500  # the smallest param value limit of MLflow servers still around
-_BAD_KEY = re.compile(r"[^A-Za-z0-9_\-. :/]")  # MLflow keys: alphanumerics, _ - . space : /
+_BAD_KEY = lazyre.Pattern(r"[^A-Za-z0-9_\-. :/]")  # MLflow keys: alphanumerics, _ - . space : /
 
 
 class MlflowLogError(PipefileError):

@@ -23,28 +23,29 @@ import functools
 import os
 import time
 from dataclasses import field
-from typing import Iterable, NamedTuple, Optional
+from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod
-from . import spec, speccache, staging, stopping
+from . import spec, speccache
 from .digest import Hasher
 from .envs import EnvironmentSet
 from .envs import gpus as gpus_mod
-from .envs.usage import write_environments
 from .errors import PipefileError, raise_all
 from .executors.choice import RAY, ExecutorChoice
-from .executors.dry_run import DryRunExecutor
-from .executors.local import LocalExecutor
-from .jobs import Fanout, GitProbe, JobRecorder, begin_job, job_status
 from .landing import link_errors
 from .lazyclass import dataclass
 from .maps import settled_folders
 from .outcomes import ExitCode, JobStatus, Outcome
 from .planner import Outside, Plan, Planner, left_on_remote
-from .scheduler import RunSummary, Scheduler
 from .workspace import Workspace
 from .workspace.lock import disk_errors
+
+if TYPE_CHECKING:
+    from .scheduler import RunSummary, Scheduler
+
+# What only a run needs (the executors, the scheduler, the job recorder, staging) is imported by
+# the methods that run: `pipe status` plans with this module and pays for none of it.
 
 
 def load(
@@ -185,6 +186,9 @@ class Session:
         """Hold the workspace, undo what a killed run left, and put the artifact versions the
         steps read in place; probe_git=False for a served job (its deployment, not a git
         commit, says what code it runs)."""
+        from . import staging
+        from .jobs import GitProbe
+
         self.ws.lock.acquire(on_wait=on_wait)
         stale_runs = self.ws.stale_runs()
         if stale_runs and any(e.type == spec.ENV_DOCKER for e in self.graph.pipefile.environments.values()):
@@ -305,6 +309,8 @@ class Session:
         proposed rounds), for a graph with such sweeps: (None, None) without (start-up)."""
         if not self.graph.groups:
             return None, None
+        from . import stopping
+
         policies = {stopping.policy_of(g) for g in self.graph.groups.values()} - {None}
         stops = self.ws.jobs.stops(policies) if policies else None
         proposals = None
@@ -351,6 +357,11 @@ class Session:
 
     def run(self, events=None) -> RunRecord:
         """Run the plan `start` made; unless a dry run, record it as a job."""
+        from .executors.dry_run import DryRunExecutor
+        from .jobs import Fanout, JobRecorder, begin_job, job_status
+        from .rebuilder import Verdict
+        from .scheduler import Scheduler
+
         req, plan = self.request, self._plan
         if plan is None:
             plan = self.start(req)
@@ -402,29 +413,13 @@ class Session:
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
-        if cluster is not None:
-            from .executors.held import landing_steps
-            from .executors.ray import RayExecutor
-
-            make = functools.partial(RayExecutor, cluster=cluster, land=landing_steps(self.graph, plan, req.targets))
+        if cluster is None and not self._second and all(d.verdict == Verdict.FRESH for d in plan.decisions.values()):
+            # Every step is fresh (a fresh step is never decided again, and no map's folder is
+            # waited for): nothing will be run, restored or put back, so no executor is made
+            # (start-up of the most common run).
+            executor = self.executor = DryRunExecutor()
         else:
-            make = LocalExecutor
-        executor = self.executor = make(
-            self.ws,
-            self.hasher,
-            f"{job.id}-{job.uid}",
-            log_dir,
-            req.step_env,
-            self.fetcher,
-            leave,
-            environments=self.envs,
-            outputs={p: s for p, (s, _) in self.graph.producers.items()},
-        )
-        executor.stopping = stopping.for_graph(  # early termination of sweep trials
-            self.graph,
-            plan.decisions,
-            lambda task, key, outcome: self.ws.jobs.series_of_key(task, key, before=job.id, outcome=outcome),
-        )
+            executor = self.executor = self._executor(job, log_dir, leave, cluster, plan)
         if hasattr(events, "output"):  # a listener that shows what steps print (see executors/protocol.py)
             executor.follow_output(events)
         if self._cancel is not None:
@@ -459,9 +454,41 @@ class Session:
                     self.ws.jobs.finish(job.id, status)
         return self._record(summary, job, recorder.warnings)
 
+    def _executor(self, job, log_dir: str, leave: frozenset, cluster, plan: Plan):
+        """The executor that runs and restores this job's steps: the local one, or Ray's."""
+        from . import stopping
+        from .executors.local import LocalExecutor
+
+        req = self.request
+        if cluster is not None:
+            from .executors.held import landing_steps
+            from .executors.ray import RayExecutor
+
+            make = functools.partial(RayExecutor, cluster=cluster, land=landing_steps(self.graph, plan, req.targets))
+        else:
+            make = LocalExecutor
+        executor = make(
+            self.ws,
+            self.hasher,
+            f"{job.id}-{job.uid}",
+            log_dir,
+            req.step_env,
+            self.fetcher,
+            leave,
+            environments=self.envs,
+            outputs={p: s for p, (s, _) in self.graph.producers.items()},
+        )
+        executor.stopping = stopping.for_graph(  # early termination of sweep trials
+            self.graph,
+            plan.decisions,
+            lambda task, key, outcome: self.ws.jobs.series_of_key(task, key, before=job.id, outcome=outcome),
+        )
+        return executor
+
     def _then_the_maps(self, first: RunSummary, sched: Scheduler, recorder) -> RunSummary:
         """After the makers of maps' folders ran: the graph again, with those folders listed,
         and the rest of the request planned and run in the same job."""
+        from .scheduler import RunSummary
         from .staging import Landings
 
         self._second = False
@@ -562,6 +589,8 @@ class Session:
     def _note_environments(self) -> None:
         """Write .pipe/environments.json: what this workspace's environments are now, so that
         `pipe envs prune` (from any workspace sharing the store) keeps them."""
+        from .envs.usage import write_environments
+
         out = {}
         for name, env in self.envs.made.items():
             try:

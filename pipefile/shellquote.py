@@ -24,6 +24,7 @@ import shlex
 UNQUOTED = "unquoted"
 SINGLE = "single"
 DOUBLE = "double"
+COMMENT = "comment"  # after a `#` that starts a comment: the value is text the shell skips
 
 # A character that cannot occur in a command (the loader refuses NUL): it marks where each
 # placeholder sits while the text around it is scanned.
@@ -37,11 +38,13 @@ def write(value: str, context: str) -> str:
         return value.replace("'", "'\"'\"'")
     if context == DOUBLE:
         return "".join("\\" + c if c in '\\"$`' else c for c in value)
+    if context == COMMENT:  # only a line break ends a comment: one in the value must not
+        return value.replace("\r", " ").replace("\n", " ")
     return shlex.quote(value)
 
 
 def contexts(text: str) -> list:
-    """The context (UNQUOTED, SINGLE or DOUBLE) of each MARK in `text`, in order."""
+    """The context (UNQUOTED, SINGLE, DOUBLE or COMMENT) of each MARK in `text`, in order."""
     out: list = []
     stack = [UNQUOTED]  # UNQUOTED, SINGLE, DOUBLE, "$(", "(", "`"
     heredocs: list = []  # (delimiter, strip tabs) waiting for the end of the line
@@ -82,7 +85,9 @@ def contexts(text: str) -> list:
             stack.pop()
         elif c == "#" and (i == 0 or text[i - 1] in _WORD_END):
             end = text.find("\n", i)
-            i = n if end < 0 else end
+            end = n if end < 0 else end
+            out += [COMMENT] * text.count(MARK, i, end)  # a value in a comment still has its place
+            i = end
             continue  # the newline is read as any other (a here-document may start after it)
         elif text.startswith("<<", i) and not text.startswith("<<<", i) and top != "(":  # not $((1<<2))
             i = _heredoc_operator(text, i + 2, heredocs)

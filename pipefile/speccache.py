@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
 import sys
 from dataclasses import field
 from typing import Callable, Iterable, Optional
@@ -73,6 +72,7 @@ def load_graph(
     artifacts: Optional[ArtifactResolver] = None,
     keep: bool = False,
     settle=None,
+    cached: Optional[bool] = None,
 ) -> graph_mod.Graph:
     """Load, validate and build the graph, reporting every problem found in one go.
 
@@ -80,7 +80,9 @@ def load_graph(
     which never uses the cache). `values`: typed param values (the server's, already
     checked) instead of `params` text. `artifacts` resolves the Pipefile's artifact
     bindings (without one, a binding is an error of the graph). keep=True writes what was
-    parsed to the cache. `settle`: see expand.expand."""
+    parsed to the cache. `settle`: see expand.expand. `cached`: whether an entry is read
+    (default: as `freeze`; `pipe ui` reads the entry its workspace's last `pipe run` wrote,
+    and never writes one)."""
     path = pipefile_path or loader.find_pipefile(cwd)
     # Loading allocates tens of thousands of objects that all live on: the cyclic GC
     # would walk them again and again for nothing, so it waits until they are built.
@@ -90,7 +92,7 @@ def load_graph(
         gc.disable()
     loaded = _Loaded()
     try:
-        _load(path, params, freeze, values, artifacts, loaded, settle)
+        _load(path, params, freeze if cached is None else cached, values, artifacts, loaded, settle)
         if loaded.graph is not None and freeze:
             # The spec and graph live as long as the process: keep the GC from walking
             # them while the plan and the run allocate (it made large pipelines quadratic).
@@ -110,7 +112,7 @@ def load_graph(
         # Built again: with every task of a map (a settled one's record no longer holds), or
         # once a map's folder has been made (settled=True: settling as this load did).
         loaded.graph.full = lambda settled=False: load_graph(
-            pipefile_path, params, cwd, freeze, values, artifacts, settle=settle if settled else None
+            pipefile_path, params, cwd, freeze, values, artifacts, settle=settle if settled else None, cached=cached
         )
     return loaded.graph
 
@@ -125,14 +127,14 @@ class _Loaded:
 def _load(
     path: str,
     params,
-    freeze: bool,
+    cached: bool,
     values: Optional[dict],
     resolve: Optional[ArtifactResolver],
     out: _Loaded,
     settle=None,
 ) -> None:
     # The spec cache serves the one-shot CLI; a served job's workspace is new every time.
-    data = loader.read_bytes(path) if freeze else None
+    data = loader.read_bytes(path) if cached else None
     # (Not for an SDK v2 module: what it loads is known only by running it.)
     key = _spec_cache_key(path, data) if data is not None and not is_module_ref(path) else None
     pf, built = _cached_spec(path, key)
@@ -208,12 +210,22 @@ def _cached_spec(path: str, key: Optional[str]) -> tuple:
         return None, None
     try:
         with open(os.path.join(_spec_cache_dir(path), key), "rb") as f:
-            entry = pickle.load(f)
+            entry = _unpickle(f)
         if not _sources_unchanged(entry["spec"]):
             return None, None
         return entry["spec"], entry["graph"]
     except Exception:  # noqa: BLE001 - any problem: parse the file as usual
         return None, None
+
+
+def _unpickle(f):
+    """pickle.load: the C unpickler that `pickle` itself hands out, without importing the
+    module's Python half (its Pickler and Unpickler classes: ~2% of a no-op's start-up)."""
+    try:
+        from _pickle import load
+    except ImportError:  # (an interpreter without the C accelerator)
+        from pickle import load
+    return load(f)
 
 
 def _sources_unchanged(pf) -> bool:
@@ -231,6 +243,7 @@ def _sources_unchanged(pf) -> bool:
 
 def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:
     """Keep `pf` (parsed from the bytes that give `key`) and its graph for the next run."""
+    import pickle
     import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
 
     d = _spec_cache_dir(path)

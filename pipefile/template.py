@@ -13,23 +13,23 @@ import functools
 import re
 from typing import Callable, Optional, Union
 
-from . import shellquote
+from . import lazyre, shellquote
 from .lazyclass import dataclass
 
 SCOPES = ("inputs", "outputs", "params", "assets", "steps", "artifacts", "parent")
 _NAME = r"[A-Za-z_][A-Za-z0-9_\-]*"
-_EXPR = re.compile(r"\$\{\{(.*?)\}\}", re.S)
+_EXPR = lazyre.Pattern(r"\$\{\{(.*?)\}\}", re.S)
 _REF_FORMS = {
-    "inputs": re.compile(rf"inputs\.({_NAME})$"),
-    "outputs": re.compile(rf"outputs\.({_NAME})$"),
-    "params": re.compile(rf"params\.({_NAME})$"),
-    "assets": re.compile(rf"assets\.({_NAME})$"),
+    "inputs": lazyre.Pattern(rf"inputs\.({_NAME})$"),
+    "outputs": lazyre.Pattern(rf"outputs\.({_NAME})$"),
+    "params": lazyre.Pattern(rf"params\.({_NAME})$"),
+    "assets": lazyre.Pattern(rf"assets\.({_NAME})$"),
     # STEP, one task of an expanded step (STEP[LABEL]) or a sweep's best trial (STEP.best)
-    "steps": re.compile(rf"steps\.({_NAME}(?:\[[^\]]*\]|\.best)?)\.outputs\.({_NAME})$"),
+    "steps": lazyre.Pattern(rf"steps\.({_NAME}(?:\[[^\]]*\]|\.best)?)\.outputs\.({_NAME})$"),
     # A version fits SQLite's integers (and int(), which refuses 4300 digits): 18 digits at most.
-    "artifacts": re.compile(rf"artifacts\.({_NAME})(?::([0-9]{{1,18}}|latest))?$"),
+    "artifacts": lazyre.Pattern(rf"artifacts\.({_NAME})(?::([0-9]{{1,18}}|latest))?$"),
     # inside a pipeline component: its own interface (name: inputs or outputs, sub: the port)
-    "parent": re.compile(rf"parent\.(inputs|outputs)\.({_NAME})$"),
+    "parent": lazyre.Pattern(rf"parent\.(inputs|outputs)\.({_NAME})$"),
 }
 _FORM_HELP = {
     "inputs": "${{inputs.NAME}}",
@@ -128,7 +128,13 @@ def parse(text: str) -> tuple:
     return tuple(parts)
 
 
-@functools.lru_cache(maxsize=8192)
+# Sized past the templates of the largest Pipefiles (a 10,000-step file has 10,000 distinct
+# commands, each parsed at load and again while the graph is built): a cache smaller than
+# that evicts every entry before its second use, and each parse is paid again.
+_TEMPLATES = 1 << 17
+
+
+@functools.lru_cache(maxsize=_TEMPLATES)
 def parse_cached(text: str) -> tuple:
     """`parse`, memoised: templates are parsed at load and again when rendered."""
     return parse(text)
@@ -157,7 +163,7 @@ def format_value(value) -> str:
 Lookup = Callable[[Ref], Optional[str]]
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=_TEMPLATES)
 def quote_contexts(parts: tuple) -> tuple:
     """Where each reference of a shell command sits, in order (`shellquote.UNQUOTED`,
     `SINGLE` or `DOUBLE`), read with every optional block present."""

@@ -13,6 +13,7 @@ LAYERS = {
     "spec": 0,
     "outcomes": 0,
     "lazyclass": 0,
+    "lazyre": 0,
     "printable": 0,
     "shellquote": 0,
     "tracking": 0,

@@ -57,15 +57,28 @@ def test_run_and_status_do_not_import_the_other_command_modules():
         "pipefile.cli.app",
         "pipefile.cli.guard",
         "pipefile.cli.options",
+        "pipefile.cli.console",
+        "pipefile.cli.flags",
+        "pipefile.cli.remote_choice",
         "pipefile.report",
         "pipefile.report.text",
     }
     run = set(_cli_modules_loaded_by("run")) - shared
-    assert run == {"pipefile.cli.run", "pipefile.report.run", "pipefile.report.plan", "pipefile.report.reasons"}, run
+    assert run == {
+        "pipefile.cli.run",
+        "pipefile.cli.run_action",
+        "pipefile.report.run",
+        "pipefile.report.plan",
+        "pipefile.report.reasons",
+    }, run
     status = set(_cli_modules_loaded_by("status")) - shared
-    assert status == {"pipefile.cli.plan", "pipefile.report.plan", "pipefile.report.dag", "pipefile.report.reasons"}, (
-        status
-    )
+    assert status == {
+        "pipefile.cli.plan",
+        "pipefile.cli.status_action",
+        "pipefile.report.plan",
+        "pipefile.report.dag",
+        "pipefile.report.reasons",
+    }, status
 
 
 def test_the_entry_points_start_the_cli():

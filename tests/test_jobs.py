@@ -7,6 +7,7 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 
 import pytest
@@ -400,3 +401,41 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     assert layouts == {"new": "dc7596a66a290eb7", "upgraded": "9bff5655210dd7a3", "migrated": "dbcc8ef5ce09c544"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )
+
+
+def test_a_no_op_looks_for_earlier_series_only_when_some_job_streamed_one(repo):
+    # A fresh step gets the series of the job that ran it; where no job ever streamed one (most
+    # histories), the run asks that once, not twice per fresh step.
+    from pipefile.jobdb.jobs import JobStore
+
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {out: a.txt}}
+          b: {command: "cat a.txt > b.txt", inputs: {a: a.txt}, outputs: {out: b.txt}}
+        """
+    )
+    repo.pipe("run", check=True)
+    counting = (
+        "import sys; from pipefile.jobdb.jobs import JobStore\n"
+        "calls = []\n"
+        "real = JobStore.series_of_key\n"
+        "JobStore.series_of_key = lambda self, *a, **k: calls.append(a) or real(self, *a, **k)\n"
+        "sys.argv = ['pipe', 'run']\n"
+        "from pipefile.entry import main\n"
+        "try: main()\n"
+        "except SystemExit: pass\n"
+        "print(len(calls))"
+    )
+
+    def lookups() -> int:
+        r = subprocess.run([sys.executable, "-c", counting], capture_output=True, text=True, cwd=repo.root)
+        assert "2 fresh" in r.stderr, r.stderr
+        return int(r.stdout.split()[-1])
+
+    assert lookups() == 0
+    store = JobStore(str(repo.root / ".pipe" / "jobs.db"))
+    store.db.execute("INSERT INTO metric_points VALUES(1, 'a', 'loss', 0, 0, 0.5, 1.0)")
+    store.close()
+    assert lookups() == 2  # an earlier job streamed something: each fresh step looks for its series

@@ -188,15 +188,15 @@ def test_a_no_op_run_makes_no_spec_methods_and_imports_no_tempfile(repo):
         "import pipefile.spec as s\n"
         "made = sorted(n for n, c in vars(s).items() if isinstance(c, type) and c.__module__ == s.__name__ "
         "and type(vars(c).get('__dataclass_fields__')) is dict)\n"
-        "print(repr((int(code or 0), made, sorted(m for m in ('tempfile', 'shutil', 'pathlib', 'urllib.parse') if m in sys.modules))))"
+        "print(repr((int(code or 0), made, sorted(m for m in ('tempfile', 'shutil', 'pathlib', 'urllib.parse', 'inspect', 'subprocess', 'getpass', 'click', 'statistics', 'pickle', 'pipefile.executors.local', 'pipefile.load.steps', 'pipefile.load.sections') if m in sys.modules))))"
     )
     r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=repo.root)
     assert r.returncode == 0, r.stderr
     code_, made, heavy = ast.literal_eval(r.stdout.splitlines()[-1])
     assert "2 fresh" in r.stderr and code_ == 0
-    # Made on the way: Resources (the default of a field of Component) and EnvSpec
-    # (the executor's own); the rest of the spec comes from the cache.
-    assert made == ["EnvSpec", "Resources"] and heavy == []
+    # Made on the way: Resources (the default of a field of Component); the rest of the spec comes
+    # from the cache, and a run whose steps are all fresh makes no executor (nor its EnvSpec).
+    assert made == ["Resources"] and heavy == []
 
 
 def test_a_class_without_a_doc_gets_dataclass_doc_without_a_signature_on_first_use(monkeypatch):
@@ -223,3 +223,45 @@ def test_a_class_without_a_doc_gets_dataclass_doc_without_a_signature_on_first_u
     unused = dataclass(type("Undocumented", (), body()))
     assert unused.__doc__ == eager.__doc__ and unused(1).tags == ()
     assert dataclass(type("Documented", (), {**body(), "__doc__": "Its own."})).__doc__ == "Its own."
+
+
+def test_processing_compiles_only_init_and_each_other_method_on_its_first_call():
+    @dataclass(frozen=True)
+    class Fresh:
+        a: int
+        b: str = "x"
+
+    Fresh(1)  # processed: __init__ compiled, the others are stand-ins until called
+    later = ("__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__")
+    if sys.version_info < (3, 13):  # (3.13's dataclasses compiles them all in one go)
+        assert all(hasattr(vars(Fresh)[n], "_lazyclass_locals") for n in ("__eq__", "__hash__", "__setattr__"))
+    assert (
+        Fresh(1) == Fresh(1, "x") and hash(Fresh(2)) == hash(Fresh(2)) and repr(Fresh(3)).endswith("Fresh(a=3, b='x')")
+    )
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Fresh(1).a = 2  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del Fresh(1).b  # type: ignore[misc]
+    compiled = {n: vars(Fresh)[n] for n in later if n != "__repr__"}  # (__repr__ is wrapped by dataclass)
+    assert not any(hasattr(f, "_lazyclass_locals") for f in compiled.values())
+    assert all(f.__qualname__ == f"{Fresh.__qualname__}.{n}" for n, f in compiled.items())
+
+    class Sub(Fresh):  # a subclass may set what the frozen guard lets through
+        pass
+
+    s = Sub(1)
+    s.extra = 5  # type: ignore[attr-defined]
+    assert s.extra == 5  # type: ignore[attr-defined]
+
+
+def test_inspect_is_imported_only_when_used():
+    code = (
+        "import sys; from pipefile.lazyclass import dataclass\n"
+        "@dataclass(frozen=True)\nclass A:\n    x: int\n"
+        "assert A(1) == A(1) and 'inspect' not in sys.modules\n"
+        "assert A.__doc__ == 'A(x: int)' and 'inspect' in sys.modules\n"
+        "import inspect, dataclasses; assert dataclasses.inspect.signature is inspect.signature\n"
+        "print('ok')"
+    )
+    r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert r.stdout.strip() == "ok", r.stderr

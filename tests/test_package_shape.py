@@ -154,7 +154,6 @@ _OVER_THE_LINE = {
     "pipefile.graph": "the graph's checks, being reshaped by the composition work",
     "pipefile.load.steps": "step parsing, being extended by the composition work",
     "pipefile.scheduler": "the scheduler, being reshaped for the Ray executor",
-    "pipefile.executors.local": "the local executor, being reshaped for the Ray executor",
     "pipefile.session": "grew past the line with foreach over a step's output, still being edited there",
 }
 

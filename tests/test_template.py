@@ -143,3 +143,16 @@ def test_the_shell_prints_exactly_the_value_in_every_quoting(value, form):
     command = render(f"printf '%s' {form}", {"params.x": value})
     out = subprocess.run(["/bin/sh", "-ec", command], capture_output=True, check=True).stdout
     assert out.decode("utf-8", "surrogateescape") == value
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=_VALUES)
+def test_a_value_in_a_shell_comment_has_its_place_and_stays_in_the_comment(value):
+    # `# ${{...}}` after a command: the value is written there (it was a crash: exit 70),
+    # and a line break in it cannot end the comment and run what follows
+    command = render(
+        "printf '%s' ${{params.a}} # note ${{params.x}} and ${{params.x}}\nprintf '|%s' ${{params.b}}",
+        {"params.a": "A", "params.x": value, "params.b": "B"},
+    )
+    out = subprocess.run(["/bin/sh", "-ec", command], capture_output=True, check=True).stdout
+    assert out == b"A|B"

@@ -1,6 +1,8 @@
 """Errors to exit codes, in one place: 0 ok, 1 a step failed, 2 bad usage or input,
 130 interrupted, 70 only for a real bug. Every command is wrapped in `guard`; the group
-sets `State.debug` from --debug."""
+sets `State.debug` from --debug. No click here (entry.py's fast path runs `pipe run` and
+`pipe status` through `guard` without it): click's own exceptions are let through when click
+is loaded, and a `UsageProblem` becomes click's UsageError inside a click command."""
 
 from __future__ import annotations
 
@@ -8,10 +10,9 @@ import functools
 import os
 import sys
 
-import click
-
 from ..errors import PipefileError, PipefileErrors
 from ..outcomes import ExitCode
+from .console import UsageProblem, echo
 
 
 class State:
@@ -29,17 +30,17 @@ def fail(e: BaseException) -> None:
 
         plain = e.loc is not None or isinstance(e, PipefileErrors)  # lines that start with file:line
         # Messages quote names from files, records and remotes: no terminal escape gets through.
-        click.echo(printable_lines(e.render() if plain else f"error: {e.render()}"), err=True)
+        echo(printable_lines(e.render() if plain else f"error: {e.render()}"), err=True)
         sys.exit(e.exit_code)
     if isinstance(e, KeyboardInterrupt):
-        click.echo("interrupted", err=True)
+        echo("interrupted", err=True)
         sys.exit(ExitCode.INTERRUPTED)
     if State.debug:
         import traceback
 
         traceback.print_exc()
     else:
-        click.echo(f"internal error: {e!r} (run with --debug for the traceback)", err=True)
+        echo(f"internal error: {e!r} (run with --debug for the traceback)", err=True)
     sys.exit(ExitCode.INTERNAL_ERROR)
 
 
@@ -50,11 +51,14 @@ def guard(fn):
             return fn(*args, **kwargs)
         except SystemExit:
             raise
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
-            raise
         except BaseException as e:  # noqa: BLE001 - mapped to exit codes here, once
+            click = sys.modules.get("click")  # (loaded unless this is the fast path)
+            if click is not None and isinstance(e, (click.exceptions.Exit, click.ClickException)):
+                raise
+            if isinstance(e, UsageProblem):
+                if click is not None and click.get_current_context(silent=True) is not None:
+                    raise click.UsageError(e.message) from None  # click adds the command's usage line
+                raise  # the fast path shows it as click would (cli/fast.py)
             from ..workspace.lock import disk_error, is_disk_error  # only on this path: start-up pays nothing
 
             if is_disk_error(e):  # pipe's own files could not be written: the user's to fix, not a bug

@@ -11,22 +11,34 @@ import re
 import click
 
 from ..errors import PipefileError
+from . import flags
+from .remote_choice import chosen_remote, echo_notes, resolve_remote  # noqa: F401 - shared with the commands
 
 # The loader and the store are imported by the functions that use them: `pipe --help` (and
 # every command module's import) declares these options without paying for either.
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-file_option = click.option(
-    "-f",
-    "--file",
-    "pipefile",
-    type=click.Path(dir_okay=False),
-    help="The Pipefile (default: ./Pipefile, or the nearest one in a folder above).",
-)
-param_option = click.option(
-    "-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a pipeline param (repeatable)."
-)
+
+def table_option(opt: flags.Opt, **overrides):
+    """The click option of an entry of cli/flags.py's table (the fast path reads the same entry)."""
+    kind = opt.kind
+    kw: dict = {"help": opt.help, "metavar": opt.metavar}
+    if kind == flags.FLAG:
+        kw["is_flag"] = True
+    elif kind == flags.PATH:
+        kw["type"] = click.Path(dir_okay=False)
+    elif kind == flags.COUNT:
+        kw["type"] = click.IntRange(min=1)
+    elif kind == flags.MULTI:
+        kw["multiple"] = True
+    kw = {k: v for k, v in kw.items() if v is not None}
+    kw.update(overrides)
+    return click.option(*opt.decls, opt.dest, **kw)
+
+
+file_option = table_option(flags.FILE)
+param_option = table_option(flags.PARAM)
 remote_flag = click.option(
     "--remote",
     "remote_name",
@@ -37,27 +49,7 @@ remote_flag = click.option(
     help="Consult this remote's run cache before running anything (a name, or a URL; alone: the default "
     "remote). Write --remote=NAME before step names.",
 )
-no_remote_flag = click.option("--no-remote", is_flag=True, help="Work locally, even if a default remote is set.")
-
-
-def chosen_remote(graph, remote_name, no_remote: bool, required: bool = False):
-    """The remote `pipe run` and `pipe status` consult: --remote's, else the default one, none
-    with --no-remote. The committed default remote is an optimisation: when its package is
-    missing (and nothing `required` it), say so and work locally, so a teammate without the
-    package is not blocked; `pipe run` and `pipe status` decide alike because both ask here."""
-    from ..remote import config as remotes_mod
-
-    if no_remote:
-        if remote_name is not None:
-            raise click.UsageError("--no-remote cannot go with --remote")
-        return None
-    try:
-        return resolve_remote(graph, remote_name)
-    except remotes_mod.MissingExtra as e:
-        if remote_name is not None or required:
-            raise
-        click.echo(f"warning: {e.render()}\n  working locally (--no-remote hides this)", err=True)
-        return None
+no_remote_flag = table_option(flags.NO_REMOTE)
 
 
 def _to_environ(var: str, path: bool):
@@ -74,7 +66,7 @@ def _to_environ(var: str, path: bool):
 
 def azureml_options(f):
     """The options of an Azure ML pipeline job YAML given with -f (docs/azureml.md)."""
-    for flags, var, path, kw in reversed(
+    for decl, var, path, kw in reversed(
         (
             (
                 "--azureml-assets",
@@ -115,14 +107,8 @@ def azureml_options(f):
             ),
         )
     ):
-        f = click.option(flags, expose_value=False, is_eager=True, callback=_to_environ(var, path), **kw)(f)
+        f = click.option(decl, expose_value=False, is_eager=True, callback=_to_environ(var, path), **kw)(f)
     return f
-
-
-def echo_notes(notes, label: str) -> None:
-    """(SourceLoc, message, hint) notes of a load, on stderr: `warning: Pipefile:3:7: ...`."""
-    for loc, message, hint in notes:
-        click.echo(f"{label}: {PipefileError(message, loc, hint).render()}", err=True)
 
 
 def workspace_root(pipefile) -> str:
@@ -142,23 +128,6 @@ def open_workspace(pipefile, create: bool = False):
     from ..workspace import Workspace
 
     return Workspace(workspace_root(pipefile), create=create)
-
-
-def resolve_remote(graph, name):
-    """The remote to consult; `--remote STEP` (the step taken as the remote's name) says how
-    to write it instead."""
-    from ..remote import config as remotes_mod
-
-    try:
-        return remotes_mod.resolve(graph.pipefile.root, name)
-    except remotes_mod.RemoteConfigError as e:
-        if name and name in graph.nodes:
-            raise remotes_mod.RemoteConfigError(
-                f"no remote '{name}' ('{name}' is a step: --remote takes an optional remote name)",
-                hint=f"for the default remote, put --remote after the steps (... {name} --remote), or name the "
-                f"remote with = (--remote=NAME {name})",
-            ) from e
-        raise
 
 
 MAX_DURATION = 36525 * 86400  # 100 years: past it a time stops being a date anything can store

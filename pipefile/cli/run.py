@@ -1,41 +1,22 @@
-"""`pipe run`: the flags become a session.RunRequest; the session runs it (and pushes what
-was built with --push, logs to MLflow with --mlflow); its RunRecord is rendered here:
-progress, summary, JSON, the CI summary, the exit code."""
+"""`pipe run` as a click command: its options (those of cli/flags.py's table built from it) and
+`run_action.run_command`, which does the work (entry.py's fast path calls it too)."""
 
 from __future__ import annotations
 
-import os
-import sys
-from typing import Iterable, Optional
-
 import click
 
-from ..errors import PipefileError, did_you_mean, raise_all
-from ..executors.choice import choose
-from ..remote import config as remotes_mod
 from ..report import run as run_report
-from ..report.text import dump_json, write_json_file
-from ..session import RunRequest, Session, load
+from . import flags
 from .guard import guard
-from .options import (
-    CONTEXT,
-    azureml_options,
-    chosen_remote,
-    echo_notes,
-    file_option,
-    no_remote_flag,
-    param_option,
-    remote_flag,
-)
+from .options import CONTEXT, azureml_options, file_option, no_remote_flag, param_option, remote_flag, table_option
+from .run_action import run_command
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("targets", nargs=-1)
 @file_option
 @azureml_options
-@click.option(
-    "-j", "--jobs", type=click.IntRange(min=1), default=None, help="Steps to run at once (default: the number of CPUs)."
-)
+@table_option(flags.JOBS)
 @param_option
 @click.option(
     "--force",
@@ -46,48 +27,20 @@ from .options import (
     metavar="[STEP]",
     help="Run even if up to date: every selected step, or the one named (repeatable).",
 )
-@click.option("-n", "--dry-run", is_flag=True, help="Say what would run; run nothing.")
-@click.option("-k", "--keep-going", is_flag=True, help="After a failure, go on with steps that do not need it.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary on stdout.")
-@click.option("--explain", is_flag=True, help="Say why each step runs or is restored.")
-@click.option("-q", "--quiet", is_flag=True, help="Do not show what steps print (their logs still keep it).")
-@click.option(
-    "-v",
-    "--verbose",
-    is_flag=True,
-    help="Show every line steps print, on a terminal too (default there: the last lines of each running step).",
-)
-@click.option("-e", "--experiment", help="Record the job under this experiment (default: the Pipefile's name).")
-@click.option(
-    "--mlflow",
-    "to_mlflow",
-    is_flag=True,
-    help="Log the job as an MLflow run (also done whenever MLFLOW_TRACKING_URI is set).",
-)
+@table_option(flags.DRY_RUN)
+@table_option(flags.KEEP_GOING)
+@table_option(flags.RUN_JSON)
+@table_option(flags.EXPLAIN)
+@table_option(flags.QUIET)
+@table_option(flags.VERBOSE)
+@table_option(flags.EXPERIMENT)
+@table_option(flags.MLFLOW)
 @remote_flag
 @no_remote_flag
 @click.option("--push", "push_after", is_flag=True, help="Afterwards, upload what was built to the remote.")
-@click.option(
-    "--ci",
-    is_flag=True,
-    help="For CI: no live view, plain logs with reasons, a JSON summary written to --summary, "
-    "exit 1 on any failure (a failed --push included).",
-)
-@click.option(
-    "--summary",
-    "summary_path",
-    type=click.Path(dir_okay=False),
-    default=None,
-    metavar="FILE",
-    help=f"Write the JSON summary to FILE (with --ci the default is {run_report.CI_SUMMARY_FILE} in the "
-    "workspace root).",
-)
-@click.option(
-    "--gpus",
-    "gpus",
-    metavar="IDS",
-    help="The GPUs steps may be given, e.g. 0,1 (or none); default: PIPE_GPUS, else the detected ones.",
-)
+@table_option(flags.CI)
+@table_option(flags.SUMMARY, help=flags.SUMMARY.help.format(ci_summary_file=run_report.CI_SUMMARY_FILE))
+@table_option(flags.RUN_GPUS)
 @click.option(
     "--executor",
     type=click.Choice(["local", "ray"]),
@@ -112,30 +65,7 @@ from .options import (
     "default remote; needed for a cluster of several machines).",
 )
 @guard
-def run(
-    targets,
-    pipefile,
-    jobs,
-    params,
-    force,
-    dry_run,
-    keep_going,
-    as_json,
-    explain,
-    quiet,
-    verbose,
-    experiment,
-    to_mlflow,
-    remote_name,
-    no_remote,
-    push_after,
-    ci,
-    summary_path,
-    gpus,
-    executor,
-    address,
-    store,
-):
+def run(**options):
     """Bring TARGETS (steps or output paths; default: all) up to date.
 
     Runs only the steps whose inputs, params, code or command changed since
@@ -143,181 +73,4 @@ def run(
     (or from a remote's run cache: the default remote, or --remote), and runs
     independent steps in parallel.
     """
-    # A map's tasks known up to date need no node, unless a task is named or forced.
-    settle = not force and not ci and summary_path is None and not any("[" in t for t in targets)
-    graph = load(pipefile, params, keep=not dry_run, settle=settle)
-    echo_notes(graph.pipefile.warnings, "warning")
-    forced = parse_force(force)
-    if forced is not True and graph.groups:
-        # --force STEP of a matrix, sweep or foreach forces each of its tasks.
-        forced = frozenset(t for n in forced for t in (graph.groups[n].tasks if n in graph.groups else (n,)))
-    check_forced_names(graph, forced)
-    if not targets:
-        _warn_force_took_a_word(sys.argv[1:], forced)
-    root = graph.pipefile.root
-    if quiet and verbose:
-        raise click.UsageError("-q/--quiet and -v/--verbose cannot go together: pick one")
-    if no_remote and (remote_name is not None or push_after):
-        raise click.UsageError("--no-remote cannot go with --remote or --push")
-    spec = chosen_remote(graph, remote_name, no_remote, required=push_after)
-    if push_after and spec is None:
-        raise remotes_mod.RemoteConfigError(
-            "--push needs a remote, and none is set",
-            hint="pass --remote NAME, or set one: pipe remote add NAME URL --default",
-        )
-    if push_after and dry_run:
-        raise click.UsageError("--push cannot go with --dry-run")
-    if ci and summary_path is None:
-        summary_path = os.path.join(root, run_report.CI_SUMMARY_FILE)
-    if to_mlflow and not dry_run:
-        from .. import mlflow_log
-
-        mlflow_log.check_installed()  # before the run (and before .pipe/ is made), not after hours of training
-    choice = choose(graph.pipefile.executor, executor, address, store)
-    request = RunRequest(
-        tuple(targets),
-        forced,
-        jobs or 0,
-        keep_going,
-        dry_run,
-        experiment,
-        tuple(_scrubbed_argv(sys.argv[1:])),
-        push=push_after,
-        mlflow=to_mlflow,
-        executor=choice,
-    )
-
-    def remote_failed(e) -> None:
-        click.echo(f"warning: {e.render()}\n  working locally: steps the remote may have will run here", err=True)
-
-    session = Session(graph, writable=not dry_run, remote=spec, gpus=gpus, on_remote_error=remote_failed)
-    reporter = None
-    try:
-        plan = session.start(request, on_wait=lambda m: click.echo(m, err=True), say=lambda m: click.echo(m, err=True))
-        shown = run_report.OUTPUT_NONE if quiet else run_report.OUTPUT_FULL if verbose else run_report.OUTPUT_AUTO
-        reporter = run_report.RunReporter(
-            len(plan.decisions), quiet=False, explain=explain or dry_run or ci, plain=ci, step_output=shown
-        )
-        record = session.run(reporter)
-        reporter.close()
-        progress = None
-        if push_after:
-            from ..report import remote as report_remote
-
-            progress = report_remote.TransferProgress(session.remote.name, plain=ci)
-        session.finish(record, progress)
-    finally:
-        if reporter:
-            reporter.close()
-        session.close()
-    _render(record, root, as_json, summary_path, dry_run)
-    if graph.groups and not dry_run and record.exit_code == 0:
-        # A sweep's objective is read from each trial's metrics: one that lacks it is a
-        # mistake in the Pipefile, said now rather than when someone looks for the best.
-        from ..sweeps import objective_errors
-
-        raise_all(objective_errors(graph))
-    sys.exit(record.exit_code)
-
-
-def _render(record, root: str, as_json: bool, summary_path: Optional[str], dry_run: bool = False) -> None:
-    """The run's record, on stderr (the summary, transfers, warnings, the job) and as JSON."""
-    summary, job, fetched, pushed = record.summary, record.job, record.downloaded, record.pushed
-    run_report.render_summary(summary, root, dry_run=dry_run)
-    if fetched is not None or pushed is not None:
-        from ..report import remote as report_remote
-    if fetched is not None and fetched.moved:
-        click.echo(f"downloaded {report_remote.size_line(fetched)} from '{record.remote_name}'", err=True)
-    if pushed is not None:
-        report_remote.render_sync(pushed)
-    for warning in record.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if job is not None:
-        click.echo(f"job {job.id} ({job.uid}): `pipe jobs show {job.id}`", err=True)
-    if record.mlflow_run is not None:
-        click.echo(f"logged job {job.id} to MLflow: run {record.mlflow_run}", err=True)
-        if record.mlflow_store is not None:
-            shown = os.path.relpath(record.mlflow_store)
-            click.echo(
-                f"  in pipe's own MLflow store {shown}/ (no MLFLOW_TRACKING_URI set); browse it: "
-                f"mlflow ui --backend-store-uri sqlite:///{record.mlflow_store}/mlflow.db",
-                err=True,
-            )
-    if record.mlflow_error is not None:
-        click.echo(f"warning: {record.mlflow_error.render()}", err=True)
-    if as_json:
-        out = run_report.run_json(summary)
-        if job is not None:
-            out["job"] = job.id
-        dump_json(out)
-    if summary_path:
-        remote_info = None
-        if record.remote_name is not None:
-            problems = record.remote_problems
-            remote_info = {
-                "name": record.remote_name,
-                "url": record.remote_url,
-                "error": problems[0].message if problems else None,
-                "downloaded_objects": len(fetched.moved) if fetched else 0,
-                "downloaded_bytes": fetched.nbytes if fetched else 0,
-            }
-        doc = run_report.ci_summary(
-            summary,
-            record.exit_code,
-            job.id if job is not None else None,
-            remote_info,
-            pushed.to_json() if pushed is not None else None,
-        )
-        write_json_file(summary_path, doc)
-        click.echo(f"summary: {os.path.relpath(summary_path)}", err=True)
-
-
-def parse_force(values: Iterable[str]):
-    """--force given alone forces every selected step; --force STEP forces that step."""
-    values = list(values)
-    if not values:
-        return frozenset()
-    if "*" in values:
-        return True
-    return frozenset(values)
-
-
-def _warn_force_took_a_word(argv: list, forced) -> None:
-    """`pipe run --force train` forces train and runs every step; `pipe run train --force`
-    forces train's whole target and runs only that. Both are documented; the first is easy
-    to write meaning the second, so it is said, unless written `--force=train`."""
-    if forced is True:
-        return
-    taken = [b for a, b in zip(argv, argv[1:]) if a == "--force" and b in forced]
-    if taken:
-        name = taken[0]
-        click.echo(
-            f"warning: --force {name} forces step '{name}' only, and runs every step that is not up to date; "
-            f"to run only {name} and what it needs, all forced, write: pipe run {name} --force\n"
-            f"  write --force={name} to mean what you wrote without this warning",
-            err=True,
-        )
-
-
-def check_forced_names(graph, forced) -> None:
-    if forced is True:
-        return
-    raise_all(
-        [
-            PipefileError(f"--force {n}: no step named '{n}'", hint=did_you_mean(n, graph.nodes, "step"))
-            for n in forced
-            if n not in graph.nodes
-        ]
-    )
-
-
-def _scrubbed_argv(argv: list) -> list:
-    """The command line as the job records it: a --remote URL without its password or query
-    (job records are shown, exported and served; credentials must not be)."""
-    out = list(argv)
-    for i, a in enumerate(out):
-        if a.startswith("--remote="):
-            out[i] = "--remote=" + remotes_mod.scrub_url(a[len("--remote=") :])
-        elif a == "--remote" and i + 1 < len(out):
-            out[i + 1] = remotes_mod.scrub_url(out[i + 1])
-    return out
+    run_command(**options)

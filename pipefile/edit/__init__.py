@@ -4,8 +4,8 @@ checked by reading the result back. Pure: no HTTP, no click. See docs/ui.md."""
 
 from __future__ import annotations
 
-from .apply import Edited, apply_edits
+from .apply import Edited, apply_edits, prepare
 from .diff import digest_of, unified_diff
 from .errors import EditError
 
-__all__ = ["Edited", "EditError", "apply_edits", "digest_of", "unified_diff"]
+__all__ = ["Edited", "EditError", "apply_edits", "digest_of", "prepare", "unified_diff"]

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from ..errors import PipefileError, SourceLoc
 from ..lazyclass import dataclass
 from ..load import yamlsafe
-from . import ops, render, steps
+from . import ops, parsed, render, steps
 from .diff import unified_diff
 from .editor import Editor
 from .errors import EditError
@@ -62,10 +62,32 @@ def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
             gc.enable()
 
 
-def _apply_all(text: str, operations: list, path: str) -> Edited:
+def prepare(text: str, path: str = "Pipefile") -> None:
+    """Read `text` now as its first edit will (`parsed`: kept for it), so that the edit
+    itself does not wait for it: the designer calls it when it shows a Pipefile. A text
+    that cannot be edited is left to the edit to say so."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        lf = _unix(text)[1]
+        _load(lf, path)
+        parsed.tree(lf)
+    except Exception:  # noqa: BLE001 (the edit reports it, located)
+        pass
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _unix(text: str) -> tuple:
+    """(BOM, the text without it and with \n line ends): what the parser's positions count."""
     lf = text.replace("\r\n", "\n").replace("\r", "\n")
     bom = "\ufeff" if lf.startswith("\ufeff") else ""  # kept, but not counted in the parser's positions
-    lf = lf[len(bom) :]
+    return bom, lf[len(bom) :]
+
+
+def _apply_all(text: str, operations: list, path: str) -> Edited:
+    bom, lf = _unix(text)
     data = _load(lf, path)
     current = lf
     for i, op in enumerate(operations):
@@ -101,11 +123,16 @@ def _apply_one(text: str, data: Any, op: dict, path: str) -> tuple:
         new = ed.doc.applied()
         if new == text:
             return text, data
-        try:
-            got = yamlsafe.load(new, path, numbers=True)
-        except Exception:  # does not parse: the second way, or the refusal below
-            continue
-        if render.canon(got) == render.canon(ed.data):
+        known = parsed.known_data(new)  # this very text was read back before (a save of a preview)
+        if known is not None:
+            got = known[0]
+        else:
+            try:
+                got = yamlsafe.load(new, path, numbers=True)
+            except Exception:  # does not parse: the second way, or the refusal below
+                continue
+        if render.same(got, ed.data):
+            parsed.remember_data(new, got)
             return new, got
     raise EditError(
         f"the edit {op['op']!r} would not read back as intended, so it was not made (a bug of pipe's editor)",
@@ -126,7 +153,7 @@ def _has_nul(value: Any) -> bool:
 
 def _load(text: str, path: str) -> Any:
     try:
-        data = yamlsafe.load(text, path, numbers=True)
+        data = parsed.data(text, lambda t: yamlsafe.load(t, path, numbers=True))
     except PipefileError as e:
         raise EditError(f"the Pipefile cannot be edited: {e.message}", e.loc, e.hint) from None
     except Exception as e:  # yaml.YAMLError: its mark says where

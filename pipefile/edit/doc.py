@@ -10,13 +10,10 @@ quoted) are read from the file itself, for the text an edit adds.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Any, Optional
 
-from . import render
-from .tree import MAP, SCALAR, Node, line_end, line_start, parse
-
-_BINDING = re.compile(r"^\$\{\{.*\}\}$", re.S)
+from . import parsed, render
+from .tree import SCALAR, Node, line_end, line_start
 
 
 class Doc:
@@ -24,34 +21,12 @@ class Doc:
         self.text = text
         self.safe = safe  # write new values inline and quoted where needed: the way that cannot go wrong
         self.splices: list = []  # (start, end, new text)
-        self.root: Optional[Node] = parse(text)
-        self.unit = self._indent_unit()
-        self.quote, self.binding_quote = self._quotes()
+        self.tree = parsed.tree(text)
+        self.root: Optional[Node] = self.tree.root
+        self.unit = self.tree.unit
+        self.quote, self.binding_quote = self.tree.quote, self.tree.binding_quote
 
-    # --- the file's habits ------------------------------------------------------------------
-    def _indent_unit(self) -> int:
-        units: Counter = Counter()
-        for n in self.root.walk() if self.root else ():
-            if n.kind == MAP and not n.flow:
-                for _, v in n.pairs():
-                    if v.kind == MAP and not v.flow and v.items:
-                        d = self.column(v.items[0][0]) - self.column(n.items[0][0])
-                        if d > 0:
-                            units[d] += 1
-        return units.most_common(1)[0][0] if units else 2
-
-    def _quotes(self) -> tuple:
-        quotes: Counter = Counter()
-        bindings: Counter = Counter()
-        for n in self.root.walk() if self.root else ():
-            if n.kind == SCALAR and n.style in ("'", '"', ""):
-                if _BINDING.match(n.value) and not self.in_flow(n):
-                    bindings[n.style] += 1
-                elif n.style:
-                    quotes[n.style] += 1
-        quote = "'" if quotes["'"] > quotes['"'] else '"'
-        return quote, bindings.most_common(1)[0][0] if bindings else ""
-
+    # --- the file's habits (read once per text: parsed.tree) ----------------------------------
     def in_flow(self, node: Node) -> bool:
         """Whether `node` sits inside a flow collection (bindings there must be quoted)."""
         return node.inflow

@@ -26,8 +26,7 @@ class Editor:
         self.text = text
         self.data = render.unshared(data)  # what the text must read back as, changed as we go
         self.path = path
-        root = self.doc.root
-        self.used_anchors = {n.value for n in root.walk() if n.kind == ALIAS} if root else set()
+        self.used_anchors = self.doc.tree.used_anchors
 
     # --- where things are -------------------------------------------------------------------
     def loc(self, node: Optional[Node]) -> SourceLoc:
@@ -120,11 +119,7 @@ class Editor:
                 _set(data, keys[depth:], value)
                 return
             if last:
-                if (
-                    value is not None
-                    and isinstance(data, dict)
-                    and render.canon(data.get(key, _MISSING)) == render.canon(value)
-                ):
+                if value is not None and isinstance(data, dict) and render.same(data.get(key, _MISSING), value):
                     return  # the same value again writes nothing: `1e-2` stays as written
                 if v.kind != ALIAS:  # an alias is replaced here alone; an anchor others use is not
                     self.owned(v, what)

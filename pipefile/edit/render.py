@@ -26,6 +26,26 @@ def canon(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
+def same(a: Any, b: Any) -> bool:
+    """`canon(a) == canon(b)`, without building the canonical forms of a whole Pipefile:
+    values whose repr is the same are the same (repr tells 1, 1.0 and True apart, and
+    writes nan as nan); only mappings whose reprs differ (another key order, a change inside)
+    are compared key by key."""
+    if repr(a) == repr(b):
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        if a.keys() != b.keys():
+            return False
+        if not all(type(k) is str for k in a) or not all(type(k) is str for k in b):
+            return canon(a) == canon(b)  # (1 and True are one dict key: compare them as canon does)
+        return all(same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    return canon(a) == canon(b)
+
+
 def unshared(value: Any) -> Any:
     """A copy with no shared parts (an alias loads as the same object as its anchor; an
     intended change must touch one place only)."""

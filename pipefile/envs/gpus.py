@@ -12,15 +12,14 @@ model, so pipelines without GPUs never pay for it.
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 from typing import Optional
 
+from .. import lazyre
 from ..errors import PipefileError
 from ..lazyclass import dataclass
 
 ENV_VAR = "PIPE_GPUS"
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+_ID_RE = lazyre.Pattern(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,7 @@ def _nvml() -> Optional[list]:
 
 def _nvidia_smi() -> list:
     import shutil  # here, not at the top: a no-op run writes nothing (start-up)
+    import subprocess
 
     exe = shutil.which("nvidia-smi")
     if exe is None:

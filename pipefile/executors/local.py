@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import stat
 import threading
 import time
 from typing import Optional
@@ -30,7 +28,7 @@ from typing import Optional
 from .. import spec, stopping, tracking
 from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
-from ..envs import EnvError, Environment, EnvironmentSet, Launch
+from ..envs import Environment, EnvironmentSet, Launch
 from ..envs.gpus import model_of
 from ..errors import PipefileError
 from ..graph import Node, command_text, render_command
@@ -40,92 +38,10 @@ from ..staging import Landings, Staging, StepFailure
 from ..workspace import Workspace
 from .follow import LogFollower
 from .literal import LiteralView
-
-_TERM_GRACE_SECONDS = 5.0
-_STOP_LOOK_SECONDS = 0.2  # how often a trial under early termination is judged
+from .processes import ProcessRunning, Stopped, changed_at, failure_message, log_says, output_signature
 
 
-class _Stopped(StepFailure):
-    """Early termination stopped the task (stopping.py): not a failure."""
-
-    def __init__(self, stop: dict):
-        super().__init__(stop["why"])
-        self.stop = stop  # what the job records of it: the policy, the evidence
-
-
-def _log_says(path: str, text: bytes, tail: int = 8192) -> bool:
-    """Whether the end of a task's log holds `text`."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, os.path.getsize(path) - tail))
-            return text in f.read()
-    except OSError:
-        return False
-
-
-def output_signature(ap: str) -> Optional[int]:
-    """A cheap fingerprint of what is at `ap` now: the stat signature of the file, or of every
-    file and folder in the folder (names, sizes, times, inodes, modes). Stats only, nothing
-    read; equal fingerprints mean nothing was written. None: nothing is there."""
-    try:
-        st = os.stat(ap)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode):
-        return hash((st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode))
-    parts = [(st.st_mtime_ns, st.st_ctime_ns, st.st_ino)]
-    # Not into linked folders: a step could have made a link loop, and a walk must end.
-    for dirpath, dirnames, filenames in os.walk(ap):
-        dirnames.sort()
-        for name in dirnames + sorted(filenames):
-            try:
-                e = os.stat(os.path.join(dirpath, name))
-            except OSError:
-                e = None
-            parts.append(
-                (dirpath, name) + ((e.st_size, e.st_mtime_ns, e.st_ctime_ns, e.st_ino, e.st_mode) if e else ())
-            )
-    return hash(tuple(parts))
-
-
-def changed_at(ap: str) -> int:
-    """When what is at `ap` last changed (newest ctime within; a removed one: its folder's)."""
-    while True:
-        try:
-            st = os.stat(ap)
-            break
-        except OSError:
-            up = os.path.dirname(ap)
-            if up == ap:
-                return 0
-            ap = up
-    newest = st.st_ctime_ns
-    if stat.S_ISDIR(st.st_mode):
-        for dirpath, dirnames, filenames in os.walk(ap):
-            for name in dirnames + filenames:
-                try:
-                    newest = max(newest, os.stat(os.path.join(dirpath, name)).st_ctime_ns)
-                except OSError:
-                    pass
-    return newest
-
-
-def timeout_message(seconds: float) -> str:
-    shown = f"{seconds:g}s" if seconds < 120 else f"{seconds / 60:g}m"
-    return f"timed out: still running after {shown} (its timeout:); stopped"
-
-
-def _message(e: Exception) -> str:
-    if isinstance(e, EnvError):
-        return e.message + (f" ({e.hint})" if e.hint else "")
-    if isinstance(e, PipefileError):
-        return e.render()
-    if isinstance(e, OSError):
-        return f"{e.strerror or e}: {getattr(e, 'filename', '')}"
-    return str(e)
-
-
-class LocalExecutor:
+class LocalExecutor(ProcessRunning):
     """Runs tasks as local processes (or in their environment's) in the workspace root."""
 
     def __init__(
@@ -362,7 +278,7 @@ class LocalExecutor:
                 raise StepFailure("interrupted", rc)
             if rc != 0:
                 how = f"was killed by signal {-rc}" if rc < 0 else f"exited with status {rc}"
-                if env.container and _log_says(log_abs, b"Read-only file system"):
+                if env.container and log_says(log_abs, b"Read-only file system"):
                     notes.append(
                         "in a container the workspace is read-only but for the step's declared outputs "
                         "(at ${{outputs.NAME}} or at their paths): write only those"
@@ -385,15 +301,15 @@ class LocalExecutor:
             if staged is not None:
                 staged.roll_back()
             failure = isinstance(e, StepFailure)
-            if isinstance(e, _Stopped):
+            if isinstance(e, Stopped):
                 stopping.remove_entries(self.root, [o.path for o in node.outputs.values()])
             return StepResult(
                 name=name,
-                outcome=Outcome.STOPPED if isinstance(e, _Stopped) else Outcome.FAILED,
+                outcome=Outcome.STOPPED if isinstance(e, Stopped) else Outcome.FAILED,
                 seconds=time.monotonic() - t0,
                 exit_code=e.exit_code if failure else None,
                 log=log_rel,
-                error=e.message if failure else _message(e),
+                error=e.message if failure else failure_message(e),
                 command=shown,
                 ran=ran if ran != shown else None,
                 staged=staged_paths if ran != shown else (),
@@ -401,7 +317,7 @@ class LocalExecutor:
                 environment=env_text,
                 gpus=gpu_ids,
                 gpu_model=model,
-                stop=e.stop if isinstance(e, _Stopped) else None,
+                stop=e.stop if isinstance(e, Stopped) else None,
             )
         staged.done()
         if wd is not None:
@@ -438,84 +354,6 @@ class LocalExecutor:
         executor replaces only this: staging before and verifying and committing after stay."""
         return self._spawn(env, launch, log_abs, notes, node.step.timeout)
 
-    @contextlib.contextmanager
-    def _following(self, name: str, log_abs: str, env: Environment, log):
-        """The task's log followed for its lines while it runs (when asked: follow_output)."""
-        follower = self.follower
-        if follower is None:
-            yield
-            return
-        follower.watch(name, log_abs, env.name if env is not self._local else None)
-        try:
-            yield
-        finally:
-            try:
-                log.flush()  # what pipe wrote itself (a failed build's words) is followed too
-            except OSError:
-                pass
-            follower.unwatch(name)  # its last lines, before its result is reported
-
-    def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list, timeout=None) -> int:
-        name = launch.step
-        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
-            launch.log = log
-            try:
-                # Building is part of the task: its output goes to the task's log, and a
-                # failed build fails the task (what it built is not kept).
-                env.prepare(log, self.cancelled)
-            except EnvError as e:
-                raise StepFailure(_message(e)) from None
-            if self.cancelled.is_set():
-                raise StepFailure("interrupted before it started")
-            log.flush()
-            if self.follower is not None:
-                self.follower.command_starts(name)  # the build's lines are over; the command's follow
-            try:
-                proc = env.start(launch, self._base_env)
-            except EnvError as e:
-                raise StepFailure(_message(e)) from None
-            with self._procs_lock:
-                self._procs[name] = proc
-            try:
-                if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
-                    self._stop([proc])
-                rc = self._wait(proc, timeout, name)
-                if proc.finish():
-                    notes.append("killed processes the step left running in the background")
-                return rc
-            except BaseException:
-                proc.signal(signal.SIGKILL)
-                proc.finish()
-                raise
-            finally:
-                with self._procs_lock:
-                    self._procs.pop(name, None)
-
-    def _wait(self, proc, timeout, name: str = "") -> int:
-        """The exit status; a step still running after `timeout` seconds is stopped and fails;
-        a sweep trial that early termination judges worse than the others is stopped."""
-        judge = self.stopping if self.stopping is not None and self.stopping.watches(name) else None
-        if not timeout and judge is None:
-            return proc.wait()
-        deadline = time.monotonic() + timeout if timeout else float("inf")
-        look = time.monotonic() + _STOP_LOOK_SECONDS
-        while True:
-            rc = proc.poll()
-            if rc is not None:
-                return rc
-            now = time.monotonic()
-            if now >= deadline:
-                self._stop([proc])
-                proc.wait()
-                raise StepFailure(timeout_message(timeout))
-            if judge is not None and now >= look:
-                look = now + _STOP_LOOK_SECONDS
-                stop = judge.judge(name, self.log_dir)
-                if stop:
-                    stopping.end(proc, _TERM_GRACE_SECONDS)
-                    raise _Stopped(stop)
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
-
     def _collect(self, node: Node, staged) -> None:
         """The outputs put in place (another executor may leave some elsewhere)."""
         staged.collect()
@@ -545,29 +383,3 @@ class LocalExecutor:
                 outputs[oname] = d
         self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
         return outputs
-
-    # --- Ctrl-C -------------------------------------------------------------------------
-    def cancel(self, hard: bool = False) -> None:
-        """Stop every running task: SIGINT, then SIGTERM and SIGKILL if they linger."""
-        self.cancelled.set()
-        with self._procs_lock:
-            procs = list(self._procs.values())
-        self._stop(procs, hard)
-
-    def _stop(self, procs: list, hard: bool = False) -> None:
-        for p in procs:
-            p.signal(signal.SIGKILL if hard else signal.SIGINT)
-        if hard or not procs:
-            return
-
-        def escalate():
-            deadline = time.monotonic() + _TERM_GRACE_SECONDS
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-                    time.sleep(0.05)
-                for p in procs:
-                    if p.poll() is None:
-                        p.signal(sig)
-                deadline = time.monotonic() + 2.0
-
-        threading.Thread(target=escalate, daemon=True).start()

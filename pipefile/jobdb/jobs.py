@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import time
 from typing import Optional
 
+from .. import lazyre
 from ..errors import PipefileError, did_you_mean
 from ..outcomes import JobStatus
 from . import schema
@@ -24,7 +24,7 @@ from .records import Job, JobStep, job_from_row, step_from_row
 from .stops import TrialStops
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
-_NUMBER = re.compile(r"[0-9]+")
+_NUMBER = lazyre.Pattern(r"[0-9]+")
 
 
 class JobStore(ArtifactIndex, TrialStops):
@@ -159,6 +159,11 @@ class JobStore(ArtifactIndex, TrialStops):
         )
 
     # --- reading ------------------------------------------------------------------------
+    def any_series_before(self, job_id: int) -> bool:
+        """Whether any job before `job_id` streamed a series (one step of the primary key):
+        where none did, a run's fresh steps need not look for the job that ran each of them."""
+        return self.db.execute("SELECT 1 FROM metric_points WHERE job_id<? LIMIT 1", (job_id,)).fetchone() is not None
+
     def series_of_key(self, step: str, key: str, before: int, outcome: str = "ran") -> dict:
         """{name: points} that `step` streamed in the newest earlier job that ran it with `key`
         (outcome "stopped": that stopped it, or where it stayed stopped, a copy of that curve)."""

@@ -24,12 +24,66 @@ This module is the public face: import from `pipefile.load`, not from its module
 
 from __future__ import annotations
 
-from .checks import quoted_placeholders
-from .document import DEFAULT_NAMES, find_pipefile, load, load_lenient, loads, read_bytes, read_text
-from .params import convert_param_text, parse_param_overrides, parse_size, resolve_params, type_example
-from .paths import STATE_DIR, normalize_path, path_hint
-from .phrases import a as with_article
-from .reader import valid_artifact_name
+# Each name is imported from its module when first asked for (PEP 562): a run whose spec comes
+# from the spec cache needs find_pipefile and read_bytes, not the parsers behind `load`.
+_WHERE = {
+    "quoted_placeholders": "checks",
+    "DEFAULT_NAMES": "document",
+    "find_pipefile": "document",
+    "load": "document",
+    "load_lenient": "document",
+    "loads": "document",
+    "read_bytes": "document",
+    "read_text": "document",
+    "convert_param_text": "params",
+    "parse_param_overrides": "params",
+    "parse_size": "params",
+    "resolve_params": "params",
+    "type_example": "params",
+    "STATE_DIR": "paths",
+    "normalize_path": "paths",
+    "path_hint": "paths",
+    "with_article": "phrases",
+    "valid_artifact_name": "reader",
+}
+_ORIGINAL_NAME = {"with_article": "a"}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # (written out, not import_module: the import checks see each of these edges)
+    if module == "checks":
+        from . import checks
+
+        return _keep(name, checks)
+    if module == "document":
+        from . import document
+
+        return _keep(name, document)
+    if module == "params":
+        from . import params
+
+        return _keep(name, params)
+    if module == "paths":
+        from . import paths
+
+        return _keep(name, paths)
+    if module == "phrases":
+        from . import phrases
+
+        return _keep(name, phrases)
+    from . import reader
+
+    return _keep(name, reader)
+
+
+def _keep(name: str, module):
+    value = getattr(module, _ORIGINAL_NAME.get(name, name))
+    globals()[name] = value  # (found directly from now on)
+    return value
+
 
 __all__ = [
     "DEFAULT_NAMES",

@@ -15,16 +15,10 @@ from typing import Optional
 
 from .. import spec
 from ..errors import PipefileError, SourceLoc, raise_all
-from . import pymodule, reader, yamlsafe
-from .checks import check_artifact_names, check_endpoint_names, check_step_references
-from .environments import builtin_std, load_environments
-from .execution import load_settings
-from .fields import TOP_KEYS
-from .flatten import flatten, from_pipefile
-from .nested import Pipelines
-from .reader import NodeReader, display_path
-from .sections import load_assets, load_components, load_params
-from .steps import StepParser
+from . import pymodule, yamlsafe
+
+# The parsers are imported by read_text: a run whose spec comes from the spec cache only finds
+# and reads the file (find_pipefile, read_bytes), and pays for none of them at start-up.
 
 DEFAULT_NAMES = ("Pipefile", "Pipefile.yaml", "Pipefile.yml")
 
@@ -87,6 +81,8 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
 
     `data`: the file's bytes, read already by the caller (what it caches must be what
     was parsed, even if the file is saved again meanwhile)."""
+    from .reader import display_path
+
     if pymodule.is_module_ref(path):  # a pipefile.dsl or Azure ML SDK v2 pipeline (docs/dsl.md, docs/azureml.md)
         return load_module(path)
     path = os.path.abspath(path)
@@ -118,6 +114,7 @@ def load_module(path: str) -> tuple[spec.Pipefile, list[PipefileError]]:
         return read_text(text, file, relocate)
     from . import azureml
     from .azureml import sdk
+    from .reader import display_path
 
     return azureml.load_lenient(file, sdk.yaml_of(obj, display_path(file)))
 
@@ -157,6 +154,16 @@ def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[s
     """(the valid part, every error) of a Pipefile's text; `path` places it (root, messages).
     `relocate`: line -> the SourceLoc that line stands for (a DSL pipeline's Python), or None.
     `stack`: the Pipefiles that use this one as a component, outermost first."""
+    from .checks import check_artifact_names, check_endpoint_names, check_step_references
+    from .environments import builtin_std, load_environments
+    from .execution import load_settings
+    from .fields import TOP_KEYS
+    from .flatten import flatten
+    from .nested import Pipelines
+    from .reader import NodeReader
+    from .sections import load_assets, load_components, load_params
+    from .steps import StepParser
+
     r = NodeReader(text, path)
     r.relocate = relocate
     root = _compose(r)
@@ -229,6 +236,8 @@ def _component_file(sources: dict):
 
     def read(path: str, stack: tuple) -> tuple:
         from ..digest import hash_bytes
+        from .flatten import from_pipefile
+        from .reader import display_path
 
         try:
             data = read_bytes(path)
@@ -252,8 +261,11 @@ def _colon_in_value(text: str, line: int) -> bool:
     return bool(sep) and ":" in value
 
 
-def _compose(r: NodeReader):
-    """The YAML node tree of the text; raises a located PipefileError for broken YAML or an empty file."""
+def _compose(r):
+    """The YAML node tree of the text (`r` a reader.NodeReader); raises a located PipefileError for
+    broken YAML or an empty file."""
+    from . import reader
+
     yaml = reader.yaml
     try:
         root = yamlsafe.compose(r.text, r.display, forbid_nul=True, numbers=True)

@@ -16,12 +16,13 @@ the docs have promised that since the first version.
 from __future__ import annotations
 
 import math
-import re
 from typing import Optional, Union
 
+from .. import lazyre
+
 _DIGITS = r"[0-9][0-9_]*"
-_INT_RE = re.compile(rf"[-+]?(?:{_DIGITS}|0x[0-9a-fA-F][0-9a-fA-F_]*|0o[0-7][0-7_]*|0b[01][01_]*)")
-_FLOAT_RE = re.compile(
+_INT_RE = lazyre.Pattern(rf"[-+]?(?:{_DIGITS}|0x[0-9a-fA-F][0-9a-fA-F_]*|0o[0-7][0-7_]*|0b[01][01_]*)")
+_FLOAT_RE = lazyre.Pattern(
     rf"[-+]?(?:\.{_DIGITS}|{_DIGITS}(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
 )

@@ -11,13 +11,13 @@ import math
 import re
 from typing import Any, Iterable, Mapping, Optional
 
-from .. import spec
+from .. import lazyre, spec
 from ..errors import PipefileError, did_you_mean, raise_all
 from ..spec import MISSING
 from . import numbers
 from .phrases import a
 
-_SIZE_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([KMGTP]?i?B?)?\s*$", re.I)
+_SIZE_RE = lazyre.Pattern(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([KMGTP]?i?B?)?\s*$", re.I)
 _SIZE_UNITS = {
     "": 1,
     "B": 1,

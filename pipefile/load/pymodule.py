@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 from typing import Any, Optional
 
+from .. import lazyre
 from ..errors import PipefileError, SourceLoc
-from .reader import display_path
 
 DEFAULT_OBJECT = "pipeline"
-_REF_RE = re.compile(r"(.+\.py):([A-Za-z_][A-Za-z0-9_]*)")
+_REF_RE = lazyre.Pattern(r"(.+\.py):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def display_path(path: str) -> str:
+    """reader.display_path, imported when a message needs it: every run asks `is_module_ref`
+    of its Pipefile, and a run whose spec is cached imports no reader (start-up)."""
+    from .reader import display_path as shown
+
+    return shown(path)
 
 
 def split_ref(path: str) -> tuple:

@@ -27,9 +27,9 @@ exists or a URL is given: every `pipe run` reads the remotes, and most have none
 from __future__ import annotations
 
 import os
-import re
 from typing import Optional
 
+from .. import lazyre
 from ..errors import PipefileError, SourceLoc, did_you_mean
 from .schemes import SCHEMES, check_scheme
 from .spec import MissingExtra, RemoteConfig, RemoteConfigError, RemoteSpec
@@ -56,7 +56,7 @@ REMOTES_VERSION = 1
 SHARED_FILE = ".pipe-remotes.yaml"
 LOCAL_FILE = os.path.join(".pipe", "remotes.yaml")
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_NAME = lazyre.Pattern(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 def _display(path: str) -> str:

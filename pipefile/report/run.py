@@ -10,13 +10,13 @@ diagnostics go to stderr, answers (JSON) to stdout.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import threading
 import time
 from collections import deque
 from typing import Optional
 
+from .. import lazyre
 from ..outcomes import Outcome, StepResult
 from ..printable import printable
 from ..rebuilder import Decision, Verdict
@@ -32,7 +32,7 @@ OUTPUT_AUTO = "auto"
 OUTPUT_FULL = "full"
 OUTPUT_NONE = "none"
 TAIL_LINES = 5  # the lines of each running step a terminal's live view shows
-_COLOURS = re.compile(r"\x1b\[[0-9;:?]*[A-Za-z]")  # terminal control sequences (colours, cursor moves)
+_COLOURS = lazyre.Pattern(r"\x1b\[[0-9;:?]*[A-Za-z]")  # terminal control sequences (colours, cursor moves)
 
 
 def shown_line(line: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import tempfile
+import threading
 from typing import Optional
 
 from ..errors import PipefileError
@@ -28,6 +29,17 @@ def _edit_module():
             "upgrade pipefile; edit the Pipefile in a text editor meanwhile",
         ) from None
     return edit
+
+
+def prepare_in_background(path: str, text: str) -> None:
+    """The Pipefile's text read as its first edit will read it, on a thread of its own
+    while the page draws (a 10,000-step file takes a second to parse): the first preview
+    then only reads back its own change. Without the editor, nothing."""
+    try:
+        from ..edit import prepare
+    except ImportError:
+        return
+    threading.Thread(target=prepare, args=(text, _display(path)), name="pipe-ui-prepare", daemon=True).start()
 
 
 def _read(path: str) -> bytes:
@@ -72,8 +84,10 @@ def _apply(path: str, text: str, operations: list):
         raise Refusal(422, e.message, e.hint, extra=extra, loc=e.loc) from None
 
 
-def validate_text(path: str, text: str) -> list:
-    """`pipe validate`'s errors of `text` as the Pipefile at `path` (nothing written)."""
+def validate_text(path: str, text: str, built: Optional[list] = None) -> list:
+    """`pipe validate`'s errors of `text` as the Pipefile at `path` (nothing written).
+    `built`: a list the graph is appended to when it could be built (as `load_graph`
+    builds it: a caller may keep it for that text)."""
     from .. import artifacts, graph
     from .. import load as loader
 
@@ -89,23 +103,33 @@ def validate_text(path: str, text: str) -> list:
         errors += graph.check_partial(pf, values, bound)
     else:
         try:
-            graph.build(pf, values, artifacts=bound)
+            g = graph.build(pf, values, artifacts=bound)
         except PipefileError as e:
             errors.append(e)
+        else:
+            if built is not None:
+                built.append(g)
     return [x for e in errors for x in errors_json(e)]
 
 
-def preview(path: str, base: Optional[str], operations: list, base_text: Optional[str] = None) -> dict:
+def preview(path: str, base: Optional[str], operations: list, base_text: Optional[str] = None, graphs=None) -> dict:
+    """`graphs`: a pipeline_view.GraphCache offered the edited text's graph (a save of
+    this edit then reloads without loading the file again)."""
     data = _read(path)
     _check_base(path, data, base, base_text)
     text = data.decode("utf-8")
     edited = _apply(path, text, operations)
+    digest = file_digest(edited.text.encode("utf-8"))
+    built: list = []
+    errors = validate_text(path, edited.text, built)
+    if graphs is not None and built and not errors:
+        graphs.offer(digest, built[0])
     return {
         "diff": edited.diff,
         "text": edited.text,
-        "digest": file_digest(edited.text.encode("utf-8")),
+        "digest": digest,
         "changed": bool(edited.changed),
-        "errors": validate_text(path, edited.text),
+        "errors": errors,
     }
 
 

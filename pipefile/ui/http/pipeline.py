@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Optional
 
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from .. import drafts, library, pipeline_view
+from .. import drafts, library, neighbourhood, pipeline_view
 from ..errors_view import Refusal
 from ..runs import check_request, run_params
 from .context import UiContext
@@ -24,14 +25,25 @@ class RunBody(BaseModel):
     force: bool = False
 
 
+def _json(doc: dict) -> JSONResponse:
+    """The answer written as it is: its values are plain JSON already, and FastAPI's own
+    encoding walks every value of a 10,000-step graph in Python (seconds)."""
+    return JSONResponse(doc)
+
+
 def router(ctx: UiContext) -> APIRouter:
     r = APIRouter(prefix="/api")
 
     @r.get("/pipeline")
-    def get_pipeline():
+    def get_pipeline(focus: Optional[str] = None, depth: Optional[str] = None):
+        neighbourhood.depth_arg(depth)  # a bad depth is refused before any work
         doc = pipeline_view.pipeline_view(ctx.pipefile, ctx.graphs)
+        fresh = ctx.text_of(doc["digest"]) is None
         ctx.remember(doc["digest"], doc["text"])
-        return doc
+        answer = _json(neighbourhood.focused(doc, focus, depth))
+        if fresh and doc["ok"]:  # a text the page has not had yet: its first edit will parse it
+            drafts.prepare_in_background(ctx.pipefile, doc["text"])
+        return answer
 
     @r.get("/library")
     def get_library():
@@ -40,7 +52,7 @@ def router(ctx: UiContext) -> APIRouter:
 
     @r.post("/preview")
     def preview(body: EditBody):
-        return drafts.preview(ctx.pipefile, body.base, body.operations, ctx.text_of(body.base))
+        return _json(drafts.preview(ctx.pipefile, body.base, body.operations, ctx.text_of(body.base), ctx.graphs))
 
     @r.post("/save")
     def save(body: EditBody):
