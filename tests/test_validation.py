@@ -1763,20 +1763,72 @@ CASES = [
         E("matrix:", "include: of the matrix of step 'train' names 'dept', not an input", hint="'depth'"),
     ),
     C(
-        "matrix-output-path-uses-an-input",
+        "output-path-uses-an-input-of-a-step-without-tasks",
         """\
         version: 1
         steps:
-          train:
-            matrix: {lr: [1, 2]}
-            inputs: {lr: {type: number}}
+          plain:
+            inputs: {lr: 1}
             command: echo ${{inputs.lr}} > ${{outputs.o}}
             outputs: {o: "build/model-${{inputs.lr}}.txt"}
         """,
         E(
             '"build/model-',
-            "output 'o' of step 'train' must be a workspace path, not an expression",
-            hint="each task writes its own entry below the declared path",
+            "output 'o' of step 'plain' must be a workspace path, not an expression",
+            hint="only a matrix or sweep step's output path can use its inputs",
+        ),
+    ),
+    C(
+        "matrix-output-path-uses-an-input-that-is-not-an-axis",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1, 2]}
+            inputs: {lr: {type: number}, depth: 3}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: "build/m-${{inputs.depth}}-${{inputs.lr}}.txt"}
+        """,
+        E(
+            '"build/m-',
+            "output 'o' of step 'train' uses input 'depth', which is not set per task by its matrix",
+            hint="the matrix's axes: lr",
+        ),
+    ),
+    C(
+        "matrix-output-paths-of-two-tasks-clash",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1, 2], depth: [3, 5]}
+            inputs: {lr: {type: number}, depth: {type: integer}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: "build/model-${{inputs.lr}}.txt"}
+        """,
+        E(
+            '"build/model-',
+            "tasks 'train[lr=1,depth=3]' and 'train[lr=1,depth=5]' of step 'train' both write 'build/model-1.txt'",
+            hint="every input whose values tell the tasks apart",
+        ),
+    ),
+    C(
+        "foreach-output-path-uses-an-input",
+        """\
+        version: 1
+        params:
+          cities: [paris, rome]
+        steps:
+          each:
+            foreach: ${{inputs.cities}}
+            inputs: {cities: "${{params.cities}}"}
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: "build/o-${{inputs.cities}}"}
+        """,
+        E(
+            '"build/o-',
+            "output 'o' of step 'each' must be a workspace path, not an expression",
+            hint="each item's task writes its own entry below the declared path",
         ),
     ),
     C(
