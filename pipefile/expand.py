@@ -15,7 +15,8 @@ declared output path gets the task's entry below it: `build/model` -> `build/mod
 so the declared path is the gathered folder, one entry per task. `${{steps.STEP.outputs.X}}`
 reads that folder (and so depends on every task); `${{steps.STEP[LABEL].outputs.X}}` one
 task's entry. An entry whose task is gone is removed by `stale_entries` + the session before
-a run: a removed value or item runs nothing.
+a run: a removed value or item runs nothing. An output path that uses the inputs is rendered
+per task instead (load/outpaths.py).
 
 Pure but for a foreach's listing of its folder (one scandir: names and kinds, no stat).
 """
@@ -28,7 +29,7 @@ import os
 import random
 from typing import Any, Mapping, Optional
 
-from . import spec, template
+from . import outpaths, spec, template
 from .errors import PipefileError, raise_all
 from .expand_map import (
     VALUE_ITEM,
@@ -74,10 +75,19 @@ class Group:
     # so the map is one placeholder node (named as the step) until the session has run it.
     after: str = ""
     pending: bool = False
+    # Outputs whose path uses the inputs (load/outpaths.py): name -> each task's rendered path,
+    # in task order. They are not in `outputs` (there is no declared folder to gather into).
+    per_task: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+    templates: Mapping[str, str] = dataclasses.field(default_factory=dict)  # name -> its template
 
     def task_metrics(self, label: str) -> list:
         """The metrics files of one task."""
-        return [entry_path(self.outputs, m, label) for m in self.metrics]
+        k = self.labels.index(label) if self.per_task else 0
+        rendered = {n: paths[k] for n, paths in self.per_task.items()}
+        return [
+            outpaths.render_metric(self.templates, rendered, m) or entry_path(self.outputs, m, label)
+            for m in self.metrics
+        ]
 
 
 def expanded(pf: spec.Pipefile) -> bool:
@@ -117,7 +127,8 @@ def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=Non
         for k, (label, values) in enumerate(zip(group.labels, group.values)):
             if settled and label in settled:
                 continue
-            task = _task(st, label, dict(values), group.batches[k] if group.batches else ())
+            rendered = {n: paths[k] for n, paths in group.per_task.items()}
+            task = _task(st, label, dict(values), group.batches[k] if group.batches else (), rendered)
             if group.search == "bayesian":  # a round's trials are proposed once the round before ends
                 task = dataclasses.replace(task, after=bayesian_after(group, k))
             steps[task.name] = task
@@ -129,6 +140,9 @@ def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=Non
         for b in st.inputs.values()
         if b.kind == BIND_STEP_OUTPUT and b.ref.endswith(".best")
     }
+    for name in outpaths.gathered_wanted(steps, groups):
+        gather = outpaths.gather_step(pf.steps[name], groups[name].labels, groups[name].per_task)
+        steps[gather.name] = gather
     for name in wanted:
         group = groups.get(name)
         if group is not None and group.kind == spec.EXPAND_SWEEP and group.objective:
@@ -164,7 +178,7 @@ def entry_path(outputs: Mapping[str, str], path: str, label: str) -> str:
     return path
 
 
-def _task(st: spec.Step, label: str, values: dict, members: tuple = ()) -> spec.Step:
+def _task(st: spec.Step, label: str, values: dict, members: tuple = (), rendered=None) -> spec.Step:
     inputs = dict(st.inputs)
     keep_types = st.expand.kind != spec.EXPAND_FOREACH
     for iname, value in values.items():
@@ -185,9 +199,17 @@ def _task(st: spec.Step, label: str, values: dict, members: tuple = ()) -> spec.
             decl = st.input_decls.get(iname)
             typ = decl.type if decl is not None else None
             inputs[iname] = Binding(BIND_VALUE, loc, value=float(value) if typ == spec.NUMBER else value)
-    outs = {o.name: o.path for o in st.outputs.values()}
+    rendered = rendered or {}
+    outs = {o.name: o.path for o in st.outputs.values() if not o.template}
+    tpls = {o.name: o.template for o in st.outputs.values()}
     outputs = {
-        n: dataclasses.replace(o, path=f"{o.path}/{label}", type=o.type if keep_types else None, artifact="")
+        n: dataclasses.replace(
+            o,
+            path=rendered[n] if n in rendered else f"{o.path}/{label}",
+            type=o.type if keep_types or n in rendered else None,
+            artifact="",
+            template="",
+        )
         for n, o in st.outputs.items()
     }
     return dataclasses.replace(
@@ -195,17 +217,22 @@ def _task(st: spec.Step, label: str, values: dict, members: tuple = ()) -> spec.
         name=f"{st.name}[{label}]",
         inputs=inputs,
         outputs=outputs,
-        metrics=tuple(entry_path(outs, m, label) for m in st.metrics),
+        metrics=tuple(outpaths.render_metric(tpls, rendered, m) or entry_path(outs, m, label) for m in st.metrics),
         expand=None,
         group=st.name,
     )
 
 
 def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: list) -> Optional[Binding]:
+    if b.ref == group.name and b.output in group.per_task:  # gathered by the task STEP.gathered
+        return Binding(BIND_PATH, b.loc, outpaths.gathered_path(group.name, b.output), type=spec.URI_FOLDER)
     if b.ref == group.name:  # the gathered folder
         return Binding(BIND_PATH, b.loc, group.outputs[b.output], type=spec.URI_FOLDER)
     if b.ref in group.tasks:
         return None  # an ordinary reference to one task
+    if b.ref.endswith(".best") and group.objective and group.per_task:
+        errors.append(outpaths.best_refused(iname, reader.name, b, group))
+        return None
     if b.ref.endswith(".best") and group.objective:
         return None  # an ordinary reference to the task that picks the best trial
     if b.ref.endswith(".best"):
@@ -273,13 +300,16 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         )
         return None
     objective = (e.objective_metric, e.objective_goal) if e.objective_metric else ()
+    per_task = outpaths.per_task_paths(st, labels, combos, errors, _label_value)
+    if per_task is None:
+        return None
     return Group(
         st.name,
         e.kind,
         tuple(f"{st.name}[{x}]" for x in labels),
         tuple(labels),
         tuple(tuple(c) for c in combos),
-        {o.name: o.path for o in st.outputs.values()},
+        {o.name: o.path for o in st.outputs.values() if not o.template},
         tuple(st.metrics),
         objective,
         e.loc,
@@ -290,6 +320,8 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         error_threshold=e.error_threshold,
         retries=e.map_retries,
         after=after,
+        per_task=per_task,
+        templates={o.name: o.template for o in st.outputs.values() if o.template},
     )
 
 
@@ -374,9 +406,10 @@ def _draw(rng: random.Random, kind: str, vs: tuple):
     return float(f"{rng.uniform(vs[0], vs[1]):.6g}")  # (6 digits: a readable, stable value)
 
 
-def stale_entries(root: str, groups: Mapping[str, Group]) -> list:
-    """Workspace paths of entries in gathered folders whose task is gone."""
-    out = []
+def stale_entries(root: str, groups: Mapping[str, Group], records: Optional[Mapping] = None) -> list:
+    """Workspace paths of entries in gathered folders whose task is gone; with the workspace's
+    step `records`, also the per-task output paths such a task wrote (load/outpaths.py)."""
+    out = outpaths.stale_rendered(root, groups, records) if records else []
     for g in groups.values():
         if g.pending:
             continue  # (its items are not known yet)

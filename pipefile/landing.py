@@ -17,6 +17,7 @@ from .errors import PipefileError
 
 STATE_DIR = ".pipe"  # pipe's own folder in the workspace (loader.STATE_DIR, store.STATE_DIR)
 NESTED = "nested"  # .pipe/nested/: inner outputs no one gave a path (load/flatten.py)
+GATHERED = "gathered"  # .pipe/gathered/: per-task output paths gathered (load/outpaths.py)
 
 
 def landing(root: str, rel: str, memo: Optional[dict] = None) -> str:
@@ -89,7 +90,7 @@ def forbidden_landing(
     for t in targets:
         if t.startswith(root_real + os.sep):  # the usual case: inside the workspace
             inner = t[len(root_real) + 1 :].split(os.sep)
-            if inner[:2] == [STATE_DIR, NESTED] and len(inner) > 2:
+            if inner[0] == STATE_DIR and inner[1:2] in ([NESTED], [GATHERED]) and len(inner) > 2:
                 inner = inner[2:]  # pipe's place for the outputs of a pipeline's inner steps
             elif inner[0] == STATE_DIR:
                 return f"it is inside {STATE_DIR}/, which belongs to pipe"

@@ -51,8 +51,9 @@ class MapRounds:
         if not self.graph.groups:
             return
         from .expand import stale_entries
+        from .outpaths import per_task_records
 
-        for rel in stale_entries(self.root, self.graph.groups):
+        for rel in stale_entries(self.root, self.graph.groups, per_task_records(self.ws, self.graph.groups)):
             artifacts_mod.remove_read_only(os.path.join(self.root, rel))
         from .expand_map import BATCH_ROOT
         from .mapruns import link_batches

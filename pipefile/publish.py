@@ -6,7 +6,7 @@ writes a manifest (a canonical JSON object, itself in the store, whose digest na
 the deployment):
 
     {"v": DEPLOYMENT_VERSION, "pipefile": "Pipefile", "name": ..., "files": {path: content},
-     "inputs": {name: {"kind": "param"|"asset", "type", "required", "default"?,
+     "inputs": {name: {"kind": "param"|"asset", "type", "required", "default"?, "enum"?,
                        "description", "path"?}},
      "outputs": {name: {"step", "output", "path", "type", "description"}},
      "steps": [names], "artifacts": {"NAME:VERSION|latest": version record}}
@@ -92,6 +92,8 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         entry = {"kind": "param", "type": p.type, "required": p.required, "description": p.description}
         if not p.required:
             entry["default"] = p.default
+        if p.enum:
+            entry["enum"] = list(p.enum)
         inputs[p.name] = entry
     for a in pf.assets.values():
         if a.input:
@@ -217,6 +219,16 @@ def check_request(
                     RequestError(
                         f"input '{name}' is a param of type {decl['type']}, and {_short(given)} is not one",
                         _TYPE_HINT.get(decl["type"]),
+                        f"inputs.{name}",
+                    )
+                )
+                continue
+            choices = decl.get("enum")
+            if isinstance(choices, list) and choices and v not in choices:
+                errors.append(
+                    RequestError(
+                        f"input '{name}' is {_short(v)}, which is not one of its enum values",
+                        loader.enum_hint(v, choices),
                         f"inputs.{name}",
                     )
                 )

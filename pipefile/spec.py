@@ -155,6 +155,7 @@ class Param:
     default: Any = MISSING  # MISSING: required, must be given with -p
     description: str = ""
     loc: SourceLoc = SourceLoc("")
+    enum: tuple = ()  # `enum: [..]`: the only values it may take; () when any value of its type goes
 
     @property
     def required(self) -> bool:
@@ -281,6 +282,9 @@ class StepOutput:
     loc: SourceLoc
     artifact: str = ""  # `name:`: each new content becomes a new version of this artifact
     output: bool = False  # `output: true`: an endpoint output, downloadable from each invocation
+    # A matrix/sweep output whose path uses the inputs (`build/model-${{inputs.lr}}`): the
+    # template, rendered per task by expand_paths.py; `path` is then the template text too.
+    template: str = ""
 
 
 # How a step is expanded into tasks (`matrix:`, `sweep:`, `foreach:`); see expand.py.

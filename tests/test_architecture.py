@@ -24,6 +24,7 @@ LAYERS = {
     "source_checks": 1,
     "expand": 1,
     "expand_map": 1,
+    "outpaths": 1,
     "landing": 1,
     "bindings": 1,
     "digest": 1,

@@ -406,6 +406,19 @@ def test_wrong_type_for_a_typed_input_or_param_is_refused():
     assert "default: 0.5," in edited.text
 
 
+def test_set_param_outside_its_enum_is_refused_with_the_allowed_values():
+    text = "version: 1\nparams:\n  model: {type: string, default: ridge, enum: [ridge, lasso]}\n"
+    e = refused(text, [{"op": "set_param", "name": "model", "value": "svm"}])
+    assert "param 'model' is 'svm', which is not one of its enum values" in e.message
+    assert "ridge, lasso" in e.hint and e.loc.line == 3
+    edited = apply_edits(text, [{"op": "set_param", "name": "model", "value": "lasso"}])
+    assert "default: lasso," in edited.text
+    # a number param's enum is compared as numbers: "1" from a text field is 1.0
+    text = "version: 1\nparams:\n  v: {type: number, default: 0.5, enum: [0.5, 1]}\n"
+    assert "default: 1.0," in apply_edits(text, [{"op": "set_param", "name": "v", "value": "1"}]).text
+    assert "0.5, 1" in refused(text, [{"op": "set_param", "name": "v", "value": 2}]).hint
+
+
 def test_a_file_that_does_not_parse_is_refused_where_it_breaks():
     e = refused("version: 1\nsteps:\n  a: [1,\n", [{"op": "set_param", "name": "x", "value": 1}])
     assert "not valid YAML" in e.message and e.loc.line >= 3

@@ -715,3 +715,35 @@ def test_a_revision_2_3_database_learns_who_made_its_artifact_versions(tmp_path)
             js.artifact("indata", 1, viewer=other.id)
     finally:
         js.close()
+
+
+def test_a_served_param_outside_its_enum_is_refused(repo):
+    """The deployment's input schema carries a param's enum, and a request is checked against it."""
+    from pipefile.publish import RequestError, check_request
+    from pipefile.workspace import Workspace
+
+    repo.write(
+        "Pipefile",
+        """\
+params:
+  model: {type: string, default: ridge, enum: [ridge, lasso]}
+steps:
+  a:
+    command: echo ${{params.model}} > ${{outputs.o}}
+    outputs: {o: {path: out.txt, output: true}}
+""",
+        dedent=False,
+    )
+    repo.pipe("publish", "--endpoint", "m", check=True)
+    ws = Workspace(str(repo.root))
+    try:
+        serve = ServeStore(ws.jobs)
+        dep = serve.deployment("m", 1)
+        assert dep.manifest["inputs"]["model"]["enum"] == ["ridge", "lasso"]
+        with pytest.raises(RequestError) as e:
+            check_request(ws, serve, dep, {"model": "lasos"})
+        assert "not one of its enum values" in e.value.message and e.value.field == "inputs.model"
+        assert "did you mean 'lasso'?" in e.value.hint and "ridge, lasso" in e.value.hint
+        assert check_request(ws, serve, dep, {"model": "lasso"}).params == {"model": "lasso"}
+    finally:
+        ws.close()

@@ -328,3 +328,16 @@ def test_invoke_names_the_type_with_its_article():
     with pytest.raises(PipefileError) as e:
         parse_inputs(None, schema, ["n=0.5"], [])
     assert "'n' is an integer, and '0.5' is not one" in e.value.message and "whole number" in e.value.hint
+
+
+def test_invoke_refuses_a_param_outside_its_enum():
+    # `pipe invoke -p` checks the endpoint's enum before sending (exit 2, with the allowed values)
+    from pipefile.errors import PipefileError
+    from pipefile.serve.client import parse_inputs
+
+    schema = {"model": {"kind": "param", "type": "string", "enum": ["ridge", "lasso"], "default": "ridge"}}
+    assert parse_inputs(None, schema, ["model=lasso"], []) == {"model": "lasso"}
+    with pytest.raises(PipefileError) as e:
+        parse_inputs(None, schema, ["model=rigde"], [])
+    assert "-p model=rigde" in e.value.message and "not one of its enum values" in e.value.message
+    assert "did you mean 'ridge'?" in e.value.hint and "ridge, lasso" in e.value.hint

@@ -557,3 +557,61 @@ steps:
     assert landing_steps(g, plan) == {"a", "d"}
     assert landing_steps(g, plan, ["c"]) == {"a", "c"}
     assert landing_steps(g, plan, ["out/b.txt"]) == {"a", "b"}
+
+
+MAP = """
+steps:
+  each:
+    foreach: {{over: "${{{{inputs.d}}}}", batch_size: 2}}
+    inputs: {{d: data}}
+    command: >-
+      ls ${{{{inputs.d}}}} > ${{{{outputs.out}}}} &&
+      for f in $(find -L ${{{{inputs.d}}}} -type f | sort); do cat $f >> ${{{{outputs.out}}}}; done
+    outputs: {{out: out/batches/}}
+  flaky:
+    foreach: {{over: "${{{{inputs.d}}}}", retries: 1, error_threshold: 1}}
+    inputs: {{d: items}}
+    command: >-
+      n=$(basename ${{{{inputs.d}}}}); if grep -q bad ${{{{inputs.d}}}}; then exit 4; fi;
+      if [ ! -e {marks}/$n ]; then touch {marks}/$n; exit 3; fi; cp ${{{{inputs.d}}}} ${{{{outputs.out}}}}
+    outputs: {{out: out/flaky/}}
+  all:
+    inputs: {{a: "${{{{steps.each.outputs.out}}}}", b: "${{{{steps.flaky.outputs.out}}}}"}}
+    command: cat ${{{{inputs.a}}}}/* > ${{{{outputs.x}}}} && ls ${{{{inputs.b}}}} >> ${{{{outputs.x}}}}
+    outputs: {{x: out/all.txt}}
+"""
+
+
+def _map_workspace(root: Path, marks: Path) -> Repo:
+    root.mkdir(parents=True)
+    marks.mkdir()
+    r = Repo(root)
+    r.pipefile(MAP.format(marks=marks))
+    for n in ("a.txt", "b.txt", "c.txt", "e/x.txt", "e/y/z.txt"):  # e: a folder item, with a folder in it
+        r.write(f"data/{n}", f"{n}\n")
+    r.write("items/ok.txt", "ok\n")
+    r.write("items/bad.txt", "bad\n")
+    return r
+
+
+def test_foreach_batches_retries_and_error_threshold_on_ray_match_a_local_run(cluster, tmp_path):
+    """A batch task's folder is made on the worker from its items (which travel by digest);
+    a flaky item's retry and a failure within error_threshold go as locally."""
+    on_ray = _map_workspace(tmp_path / "ray", tmp_path / "ray-marks")
+    got = on_ray.pipe(
+        "run", "--json", "--executor", "ray", "--address", cluster["address"],
+        "--store", str(tmp_path / "shared"), env=cluster["env"],
+    )  # fmt: skip
+    local = _map_workspace(tmp_path / "local", tmp_path / "local-marks")
+    want = local.pipe("run", "--json")
+    assert want.code == 0, str(want)
+    assert got.code == 0, str(got)
+    outcomes = {s["name"]: s["outcome"] for s in got.json["steps"]}
+    assert outcomes == {s["name"]: s["outcome"] for s in want.json["steps"]}
+    assert outcomes["each[batch-1]"] == outcomes["each[batch-2]"] == outcomes["all"] == "ran"
+    assert outcomes["flaky[ok.txt]"] == "ran" and outcomes["flaky[bad.txt]"] == "failed"
+    assert {s["worker"]["executor"] for s in got.json["steps"] if s["outcome"] == "ran"} == {"ray"}
+    assert "flaky[ok.txt]: tried 2 times (1 failed first)" in got.out + got.err
+    assert "flaky[bad.txt]: tried 2 times (each failed)" in got.out + got.err
+    assert on_ray.read("out/all.txt") == local.read("out/all.txt")
+    assert on_ray.read("out/all.txt") == "a.txt\nb.txt\na.txt\nb.txt\nc.txt\ne\nc.txt\ne/x.txt\ne/y/z.txt\nok.txt\n"

@@ -78,6 +78,13 @@ def test_schema_keys_match_the_loader(schema):
 
 # --- (b) valid Pipefiles ---------------------------------------------------------------
 VALID = {
+    "param_enum": """
+        params:
+          model: {type: string, default: ridge, enum: [ridge, lasso]}
+          k: {type: integer, default: 3, enum: [1, 3]}
+        steps:
+          a: {command: "echo ${{params.model}} ${{params.k}}"}
+    """,
     "minimal": """
         steps:
           hello:
@@ -376,6 +383,18 @@ def test_shipped_pipefiles_are_looked_for():
 
 # --- (c) invalid Pipefiles -------------------------------------------------------------
 INVALID = {
+    "param_enum_not_a_list": """
+        params:
+          model: {type: string, default: ridge, enum: ridge}
+        steps:
+          a: {command: echo hi}
+    """,
+    "param_enum_value_of_the_wrong_type": """
+        params:
+          k: {type: integer, enum: [1, x]}
+        steps:
+          a: {command: echo hi}
+    """,
     "unknown_top_key": """
         stages: {}
         steps: {a: {command: x}}

@@ -157,6 +157,25 @@ def test_a_host_that_is_not_loopback_needs_allow_remote(wine):
 
 
 # --- the pipeline ------------------------------------------------------------------------------
+def test_pipeline_params_carry_their_enum(start, repo):
+    repo.pipefile(
+        """\
+        version: 1
+        params:
+          model: {type: string, default: ridge, enum: [ridge, lasso]}
+          lr: 0.1
+        steps:
+          a:
+            command: echo ${{params.model}} ${{params.lr}} > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+        """
+    )
+    ui = start(repo.root)
+    params = {p["name"]: p for p in ui.get("/api/pipeline").json()["params"]}
+    assert params["model"]["enum"] == ["ridge", "lasso"] and params["model"]["default"] == "ridge"
+    assert params["lr"]["enum"] is None
+
+
 def test_the_pipeline_before_and_after_a_run_and_a_changed_param(start, wine):
     ui = start(wine.root)
     doc = ui.get("/api/pipeline").json()

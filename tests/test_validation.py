@@ -1097,6 +1097,54 @@ CASES = [
         ONE_STEP.replace("steps:", "params:\n      s: {type: string, default: yes}\n    steps:"),
         E("yes}", "default of param 's' is True, which is not a string", hint='default: "yes"'),
     ),
+    # enum: of a param (issue 16): a list of values of its type, holding the default
+    C(
+        "param-enum-not-a-list",
+        ONE_STEP.replace("steps:", "params:\n      m: {type: string, enum: ridge}\n    steps:"),
+        E("ridge}", "enum of param 'm' must be a non-empty list of values", hint="enum: [ridge, lasso]"),
+    ),
+    C(
+        "param-enum-value-of-the-wrong-type",
+        ONE_STEP.replace("steps:", "params:\n      k: {type: integer, default: 3, enum: [1, 3, x]}\n    steps:"),
+        E("x]", "enum of param 'k' holds 'x', which is not an integer", hint="values of type integer"),
+    ),
+    C(
+        "param-enum-default-outside",
+        ONE_STEP.replace(
+            "steps:", "params:\n      m: {type: string, default: ridge2, enum: [ridge, lasso]}\n    steps:"
+        ),
+        E("ridge2", "default of param 'm' is 'ridge2', which is not one of its enum values", hint="ridge, lasso"),
+        count=1,
+    ),
+    C(
+        "param-enum-on-a-list-param",
+        ONE_STEP.replace("steps:", "params:\n      xs: {type: list, default: [a], enum: [a, b]}\n    steps:"),
+        E("[a, b]", "a list param takes no enum"),
+    ),
+    C(
+        "param-enum-repeated-value",
+        ONE_STEP.replace("steps:", "params:\n      m: {type: string, enum: [a, b, a]}\n    steps:"),
+        E("a]", "holds 'a' twice"),
+    ),
+    C(
+        "param-enum-p-outside",
+        ONE_STEP.replace(
+            "steps:", "params:\n      model: {type: string, default: ridge, enum: [ridge, lasso]}\n    steps:"
+        ),
+        E(
+            "model:",
+            "-p model=rdige",
+            "is 'rdige', which is not one of its enum values",
+            hint=("did you mean 'ridge'?", "ridge, lasso"),
+        ),
+        params=["model=rdige"],
+    ),
+    C(
+        "param-enum-p-number-outside",
+        ONE_STEP.replace("steps:", "params:\n      v: {type: number, default: 0.5, enum: [0.5, 1]}\n    steps:"),
+        E("v:", "-p v=2", "is 2.0, which is not one of its enum values", hint="0.5, 1"),
+        params=["v=2"],
+    ),
     C(
         "asset-without-a-path",
         ONE_STEP.replace("steps:", "assets:\n      raw: {type: uri_file}\n    steps:"),
@@ -1715,20 +1763,72 @@ CASES = [
         E("matrix:", "include: of the matrix of step 'train' names 'dept', not an input", hint="'depth'"),
     ),
     C(
-        "matrix-output-path-uses-an-input",
+        "output-path-uses-an-input-of-a-step-without-tasks",
         """\
         version: 1
         steps:
-          train:
-            matrix: {lr: [1, 2]}
-            inputs: {lr: {type: number}}
+          plain:
+            inputs: {lr: 1}
             command: echo ${{inputs.lr}} > ${{outputs.o}}
             outputs: {o: "build/model-${{inputs.lr}}.txt"}
         """,
         E(
             '"build/model-',
-            "output 'o' of step 'train' must be a workspace path, not an expression",
-            hint="each task writes its own entry below the declared path",
+            "output 'o' of step 'plain' must be a workspace path, not an expression",
+            hint="only a matrix or sweep step's output path can use its inputs",
+        ),
+    ),
+    C(
+        "matrix-output-path-uses-an-input-that-is-not-an-axis",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1, 2]}
+            inputs: {lr: {type: number}, depth: 3}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: "build/m-${{inputs.depth}}-${{inputs.lr}}.txt"}
+        """,
+        E(
+            '"build/m-',
+            "output 'o' of step 'train' uses input 'depth', which is not set per task by its matrix",
+            hint="the matrix's axes: lr",
+        ),
+    ),
+    C(
+        "matrix-output-paths-of-two-tasks-clash",
+        """\
+        version: 1
+        steps:
+          train:
+            matrix: {lr: [1, 2], depth: [3, 5]}
+            inputs: {lr: {type: number}, depth: {type: integer}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: "build/model-${{inputs.lr}}.txt"}
+        """,
+        E(
+            '"build/model-',
+            "tasks 'train[lr=1,depth=3]' and 'train[lr=1,depth=5]' of step 'train' both write 'build/model-1.txt'",
+            hint="every input whose values tell the tasks apart",
+        ),
+    ),
+    C(
+        "foreach-output-path-uses-an-input",
+        """\
+        version: 1
+        params:
+          cities: [paris, rome]
+        steps:
+          each:
+            foreach: ${{inputs.cities}}
+            inputs: {cities: "${{params.cities}}"}
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: "build/o-${{inputs.cities}}"}
+        """,
+        E(
+            '"build/o-',
+            "output 'o' of step 'each' must be a workspace path, not an expression",
+            hint="each item's task writes its own entry below the declared path",
         ),
     ),
     C(
@@ -2241,6 +2341,27 @@ def test_p_unknown_param_did_you_mean(repo):
     r = repo.pipe("run", "-p", "tag=x", "-p", "lrr=0.1")
     find_error(r, None, "-p lrr=0.1", "no param 'lrr'", hint="did you mean 'lr'?")
     assert not repo.exists("build/o.txt")
+
+
+ENUM = """\
+    version: 1
+    params:
+      model: {type: string, default: ridge, enum: [ridge, lasso]}
+    steps:
+      a:
+        command: echo ${{params.model}} > ${{outputs.o}}
+        outputs: {o: build/o.txt}
+"""
+
+
+def test_p_outside_the_enum_is_refused(repo):
+    repo.pipefile(ENUM)
+    r = repo.pipe("run", "-p", "model=lasso2")
+    find_error(r, at(ENUM, "model:"), "-p model=lasso2", "not one of its enum values", hint="did you mean 'lasso'?")
+    assert not repo.exists("build/o.txt")
+    r = repo.pipe("run", "-p", "model=lasso")
+    assert r.code == 0, str(r)
+    assert repo.read("build/o.txt").split() == ["lasso"]
 
 
 def test_dependency_cycle_prints_the_cycle(repo):

@@ -32,10 +32,13 @@ def status_command(
     def remote_failed(e) -> None:
         echo(f"warning: {e.render()}\n  showing the local plan", err=True)
 
+    from ..outpaths import per_task_records
+
     session = Session(graph, writable=False, remote=spec, gpus=gpus, on_remote_error=remote_failed)
     try:
         plan = session.plan(targets)
         stays = session.stays_on_remote(plan, targets)
+        records = per_task_records(session.ws, session.graph.groups)  # (read while the state is open)
     finally:
         session.close()
     graph = session.graph  # (with every task of a map, when its settled ones had to be planned)
@@ -45,7 +48,7 @@ def status_command(
     if graph.groups:
         from ..expand import stale_entries
 
-        stale = stale_entries(graph.pipefile.root, graph.groups)
+        stale = stale_entries(graph.pipefile.root, graph.groups, records)
     if as_json:
         doc = status_json(plan, stays, graph.groups)
         if stale:

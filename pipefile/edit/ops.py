@@ -118,6 +118,7 @@ def set_param(ed: Editor, op: dict) -> None:
         typ = current.get("type") if isinstance(current.get("type"), str) else type_of(current.get("default"))
         if value is not None:
             value = typed(ed, v, value, typ, what)
+            _in_enum(ed, v, value, current.get("enum"), what)
         elif "type" not in current and "default" in current:
             # Without its default the param needs its type, which the default gave: written in its place.
             dk, dv = v.get("default")
@@ -146,6 +147,13 @@ def set_param(ed: Editor, op: dict) -> None:
         add_section(ed, "params", {name: value})
         return
     ed.put(["params", name], value, what)
+
+
+def _in_enum(ed: Editor, node: Any, value: Any, choices: Any, what: str) -> None:
+    """A value outside the param's `enum:` is refused, naming the values it allows."""
+    if isinstance(choices, list) and choices and value not in choices:
+        allowed = ", ".join(str(c) for c in choices)
+        raise ed.fail(node, f"{what} is {value!r}, which is not one of its enum values", f"give one of: {allowed}")
 
 
 def add_section(ed: Editor, key: str, value: dict) -> None:

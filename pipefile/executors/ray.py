@@ -28,9 +28,11 @@ import time
 from typing import Optional
 
 from .. import tracking
+from ..bindings import IN_PATH, IN_VALUE
 from ..digest import TREE, PathDigest
 from ..envs import Environment
 from ..errors import PipefileError
+from ..expand_map import BATCH_ROOT
 from ..graph import Node, render_command
 from ..outcomes import StepResult
 from ..rebuilder import Decision
@@ -114,6 +116,7 @@ class RayExecutor(LocalExecutor):
             # Outputs that land here come back with the result when small (not via the store).
             "inline": 0 if self._stays_on_store(node) else INLINE_BYTES,
             "workdir": node.step.workdir,  # a Pipefile used as a component: its commands run in its folder
+            "batches": _batches(node),
         }
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
         # The log file grows as the pieces come back: followed like a local task's (the live
@@ -369,6 +372,23 @@ class RayExecutor(LocalExecutor):
                     f"{have.digest[:12] if have else 'nothing'}); not committed"
                 )
         return super()._commit(node, decision, seconds)
+
+
+def _batches(node: Node) -> list:
+    """A foreach batch task's folders of links (locally made by the session under
+    .pipe/batches): [(folder, [(name, member path)])]. The members travel by digest like any
+    input (the key reads each one); the worker links them into the folder there."""
+    out = []
+    for iname, inp in node.inputs.items():
+        if inp.kind != IN_VALUE or not isinstance(inp.value, str) or not inp.value.startswith(BATCH_ROOT + "/"):
+            continue
+        members = [
+            (k[len(iname) + 1 :], m.path)
+            for k, m in node.inputs.items()
+            if k.startswith(iname + "/") and m.kind == IN_PATH
+        ]
+        out.append((inp.value, members))
+    return out
 
 
 def _environment_files(env: Environment) -> list:

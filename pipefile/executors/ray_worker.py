@@ -5,7 +5,8 @@ It is handed a `payload` (plain data: the step's rendered command, the files it 
 and, on the node:
   1. fetches the objects it lacks from the shared store into the node's own content
      store (each verified on arrival) and materialises the files in a fresh scratch folder,
-     at the same workspace-relative paths;
+     at the same workspace-relative paths (and a foreach batch task's folder of links to
+     its items, as the session makes it locally);
   2. prepares the environment (a venv is built here, once per node, keyed by identity,
      in the node folder), runs the command in the scratch folder, and yields its log as it
      grows (the caller appends it to the step's log file);
@@ -182,6 +183,7 @@ def run_step(payload: dict):
             os.makedirs(tmp)
         for rel, content in payload["files"]:
             store.materialize(PathDigest.from_json(content), os.path.join(work, rel), tmp)
+        _link_batches(work, payload.get("batches") or ())
         for _oname, stage_rel, ws_rel, typ in payload["outputs"]:
             os.makedirs(os.path.dirname(os.path.join(work, stage_rel)), exist_ok=True)
             os.makedirs(os.path.dirname(os.path.join(work, ws_rel)) or work, exist_ok=True)
@@ -350,6 +352,24 @@ def _has_content(ap: str) -> bool:
     if os.path.islink(ap) or os.path.isfile(ap):
         return True
     return os.path.isdir(ap) and bool(os.listdir(ap))
+
+
+def _link_batches(work: str, batches) -> None:
+    """A foreach batch task reads a folder holding its items, as the session makes it
+    locally (mapruns.link_batches): hard links to the member files materialised here (a
+    copy where links are refused), relative links to member folders."""
+    for folder, members in batches:
+        dst_dir = os.path.join(work, folder)
+        os.makedirs(dst_dir, exist_ok=True)
+        for name, rel in members:
+            src, dst = os.path.join(work, rel), os.path.join(dst_dir, name)
+            if os.path.isdir(src):
+                os.symlink(os.path.relpath(src, dst_dir), dst)
+                continue
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
 
 
 def _workdir(work: str, rel: str) -> str:

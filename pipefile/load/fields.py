@@ -20,7 +20,7 @@ TOP_KEYS = (
     "keep_going",
     "settings",
 )
-PARAM_KEYS = ("type", "default", "description")
+PARAM_KEYS = ("type", "default", "description", "enum")
 ASSET_KEYS = ("type", "path", "description", "name", "input")
 COMPONENT_KEYS = (
     "description",

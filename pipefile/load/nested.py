@@ -458,7 +458,9 @@ def load_use(parser: StepParser, name: str, knode: Node, vnode: Node, comp: Pipe
                 binds[oname] = got[1]
             continue
         out = parser.load_step_output(oname, ovn, what, odecl.type)
-        if out is not None:
+        if out is not None and out.template:  # (a per-task path is a matrix or sweep step's only)
+            r.error_at(out.loc, f"output '{oname}' of {what} must be a workspace path, not an expression")
+        elif out is not None:
             outputs[oname] = out
     desc = r.value(fields["description"][1]) if "description" in fields else comp.description
     return PipelineUse(name, comp, inputs, outputs, r.loc(knode), str(desc or ""), binds)

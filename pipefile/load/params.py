@@ -99,10 +99,33 @@ def parse_param_overrides(
                 )
             )
             continue
+        refused = enum_refusal(param, value, f"-p {pair}: ")
+        if refused is not None:
+            found.append(refused)
+            continue
         out[name] = value
     if errors is None:
         raise_all(found)
     return out
+
+
+def enum_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[PipefileError]:
+    """The error for a value outside the param's `enum:`; None when it is allowed (or there is no enum)."""
+    if not param.enum or value in param.enum:
+        return None
+    return PipefileError(
+        f"{prefix}param '{param.name}' is {value!r}, which is not one of its enum values",
+        param.loc,  # where the enum is declared
+        enum_hint(value, param.enum),
+    )
+
+
+def enum_hint(value: Any, choices: Iterable) -> str:
+    """The hint for a value outside an enum: the close one, if any, and all the allowed ones."""
+    choices = list(choices)
+    close = did_you_mean(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else None
+    near = f"{close} " if close and close.startswith("did you mean") else ""  # not its list of names
+    return near + "give one of: " + ", ".join(str(c) for c in choices)
 
 
 def type_example(typ: str) -> str:
@@ -174,6 +197,10 @@ def resolve_params(
                         f"the value of param '{name}' holds a NUL character (\\0)", hint="give a value without it"
                     )
                 )
+                continue
+            refused = enum_refusal(p, overrides[name])  # a served job's or a client's value, not only -p's
+            if refused is not None:
+                found.append(refused)
                 continue
             values[name] = overrides[name]
         elif p.default is not MISSING:

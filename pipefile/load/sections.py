@@ -53,7 +53,14 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
             elif "type" not in fields and dnode is not None:
                 _warn_quoted_number(r, key, dnode, f'{key}: {{type: string, default: "{dnode.value}"}}')
             default = coerce_default(r, default, typ, dnode, f"param '{key}'")
-            out[key] = Param(key, typ, default, r.description(fields), loc)
+            choices = load_enum(r, fields["enum"], typ, key) if "enum" in fields else ()
+            if choices and default is not MISSING and default not in choices:
+                r.error(
+                    dnode,
+                    f"default of param '{key}' is {default!r}, which is not one of its enum values",
+                    f"give a default from enum: {enum_text(choices)}, or add {default!r} to the enum",
+                )
+            out[key] = Param(key, typ, default, r.description(fields), loc, choices)
         elif is_scalar(vnode):
             v = r.value(vnode)
             if v is None:
@@ -73,6 +80,43 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
         else:
             r.error(vnode, f"param '{key}' must be a value, a list or a mapping")
     return out
+
+
+def load_enum(r: NodeReader, node: Node, typ: str, key: str) -> tuple:
+    """`enum: [..]` of a param: a non-empty list of distinct values of its type; () when it is not one."""
+    what = f"enum of param '{key}'"
+    if typ == spec.LIST:
+        r.error(
+            node, f"param '{key}' is a list, and a list param takes no enum", "remove enum:, or make it a string param"
+        )
+        return ()
+    if not is_sequence(node) or not node.value:
+        r.error(node, f"{what} must be a non-empty list of values", "e.g. enum: [ridge, lasso]")
+        return ()
+    out: list = []
+    for item in node.value:
+        v = r.value(item)
+        if typ == spec.STRING and _written_number(item):
+            v = r.written(item)  # `enum: [1.10]` of a string param means the text written, as its default does
+        elif typ == spec.NUMBER and spec.value_fits(v, spec.NUMBER):
+            v = float(v)
+        if not is_scalar(item) or not spec.value_fits(v, typ):
+            r.error(
+                item,
+                f"{what} holds {v!r}, which is not {a(typ)}",
+                f"give only values of type {typ}, or change the type",
+            )
+            continue
+        if v in out:
+            r.error(item, f"{what} holds {v!r} twice", "remove the repeated value")
+            continue
+        out.append(v)
+    return tuple(out)
+
+
+def enum_text(choices) -> str:
+    """The allowed values as a hint shows them: ridge, lasso."""
+    return ", ".join(str(c) for c in choices)
 
 
 def _written_number(node: Node) -> bool:

@@ -32,6 +32,7 @@ from .execution import load_retries, load_timeout
 from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
 from .fields import RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
 from .input_bindings import InputBindingReader
+from .outpaths import check_output_templates, per_task_template
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .sections import Command, check_command_refs, load_code, load_command, load_key_includes, load_resources
 
@@ -84,6 +85,7 @@ class StepParser(InputBindingReader):
                 return None
             command, command_loc = got
         st = self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
+        check_output_templates(r, st, expansion, what)
         if expansion is not None:
             check_expanded_step(r, st, expansion, what)
         return dataclasses.replace(st, expand=expansion) if expansion is not None else st
@@ -333,7 +335,13 @@ class StepParser(InputBindingReader):
         nodes = node.value if is_sequence(node) else [node]
         out = []
         for n in nodes:
-            p = r.path_value(n, f"metrics of {what}")
+            raw = n.value if is_scalar(n) and isinstance(n.value, str) and "${{" in n.value else None
+            tpl = per_task_template(raw) if raw is not None else None
+            p: Optional[str] = tpl
+            if not tpl or not any(
+                o.template and (tpl == o.path or tpl.startswith(o.path + "/")) for o in outputs.values()
+            ):
+                p = r.path_value(n, f"metrics of {what}")  # (else inside a per-task path: rendered with it)
             if not p:
                 continue
             if not any(p == o.path or p.startswith(o.path + "/") for o in outputs.values()):
@@ -377,6 +385,9 @@ class StepParser(InputBindingReader):
                 return None
             pnode = f["path"]
         if is_scalar(pnode) and isinstance(pnode.value, str) and "${{" in pnode.value:
+            tpl = per_task_template(pnode.value)
+            if tpl is not None:  # checked against the step's expansion once the step is read
+                return StepOutput(name, tpl, typ, r.loc(pnode), artifact, is_output, template=tpl)
             hint = "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv"
             if re.search(r"\$\{\{\s*(inputs|params)\.", pnode.value):  # a per-task path, as one would in a matrix
                 hint = (

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, StatCache, hash_file
 from ..errors import PipefileError
-from ..load import convert_param_text, type_example, with_article
+from ..load import convert_param_text, enum_hint, type_example, with_article
 from ..printable import printable
 from .answers import MAX_ANSWER, MAX_ERROR_BODY, Answer, brief_repr, parse_json, read_answer
 
@@ -441,6 +441,12 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
                 raise PipefileError(
                     f"-p {pair}: '{name}' is {with_article(decl['type'])}, and {text!r} is not one",
                     hint=type_example(decl["type"]),
+                )
+            choices = decl.get("enum")
+            if isinstance(choices, list) and choices and value not in choices:
+                raise PipefileError(
+                    f"-p {pair}: '{name}' is {value!r}, which is not one of its enum values",
+                    hint=said(enum_hint(value, choices)),
                 )
             inputs[name] = value
         else:

@@ -63,7 +63,7 @@ def params_json(pf: spec.Pipefile, values: Optional[dict] = None) -> list:
             "default": _plain(p.default),
             "value": _plain(values.get(p.name, p.default)),
             "description": p.description or None,
-            "enum": None,
+            "enum": _plain(p.enum) if p.enum else None,
             "line": p.loc.line or None,
         }
         for p in pf.params.values()

@@ -52,6 +52,12 @@ export function ParamsPanel(p: { params: Param[]; readOnly: boolean; onSet: (nam
           </label>
           {x.enum && x.enum.length ? (
             <select value={show(x.default)} disabled={p.readOnly} data-testid={`param-${x.name}`} onChange={(e) => p.onSet(x.name, coerce(e.target.value, x.type, x.enum![0]))}>
+              {/* a required param has no value yet: the menu must not look as if its first value were chosen */}
+              {!x.enum.some((v) => show(v) === show(x.default)) && (
+                <option value={show(x.default)} disabled>
+                  {x.default === null || x.default === undefined ? "(required: choose one)" : show(x.default)}
+                </option>
+              )}
               {x.enum.map((v) => (
                 <option key={show(v)} value={show(v)}>
                   {show(v)}

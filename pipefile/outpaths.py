@@ -1,0 +1,202 @@
+"""Per-task output paths: a matrix or sweep output whose path uses the step's inputs.
+
+`outputs: {model: build/model-${{inputs.lr}}}` on a matrix step: each task writes the path
+rendered with its own values (`build/model-0.01`, `build/model-0.1`), spelt as in the task's
+label (so a value never adds a path separator), instead of an entry below a declared folder.
+Only the inputs the expansion sets may appear (any other input has one value for every task,
+so the tasks would clash). Two tasks rendering one path is a located error.
+
+Such an output has no folder of its own to gather into: `${{steps.STEP.outputs.NAME}}` is a
+task `STEP.gathered` (gather_step) that copies each task's output into
+`.pipe/gathered/STEP/NAME/LABEL`, one entry per task, as an ordinary gathered folder has.
+The loader's side (which paths may be templates, located errors) is load/outpaths.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping, Optional
+
+from . import spec, template
+from .errors import PipefileError
+
+
+def parts_of(text: str) -> Optional[tuple]:
+    """The parsed template when every `${{ }}` in it is an input (None otherwise)."""
+    try:
+        parts = template.parse(text)
+    except template.TemplateError:
+        return None
+    refs = [p for p in parts if not isinstance(p, str)]
+    if not refs or any(not isinstance(p, template.Ref) or p.scope != "inputs" for p in refs):
+        return None
+    return parts
+
+
+def input_names(tpl: str) -> list:
+    parts = parts_of(tpl) or ()
+    return [p.name for p in parts if isinstance(p, template.Ref)]
+
+
+def render(tpl: str, values: Mapping, spell) -> str:
+    """The template with each input written as `spell(value)` (the label's spelling)."""
+    parts = parts_of(tpl) or ()
+    return "".join(p if isinstance(p, str) else spell(values[p.name]) for p in parts)
+
+
+def clash_errors(st: spec.Step, labels: tuple, rendered: list) -> list:
+    """Two tasks of `st` writing one rendered path (rendered[k]: {output: path} of task k)."""
+    errors: list = []
+    seen: dict = {}
+    for label, paths in zip(labels, rendered):
+        for oname, path in paths.items():
+            if path in seen:
+                other, oother = seen[path]
+                errors.append(
+                    PipefileError(
+                        f"tasks '{st.name}[{other}]' and '{st.name}[{label}]' of step '{st.name}' both write "
+                        f"'{path}' ("
+                        + (f"output '{oname}'" if oname == oother else f"outputs '{oother}' and '{oname}'")
+                        + ")",
+                        st.outputs[oname].loc,
+                        "use in the path every input whose values tell the tasks apart",
+                    )
+                )
+                return errors
+            seen.setdefault(path, (label, oname))
+    return errors
+
+
+def per_task_paths(st: spec.Step, labels, combos, errors: list, spell) -> Optional[dict]:
+    """{output: each task's rendered path, in task order} for the outputs of `st` whose path
+    uses the inputs; None (and an error) when two tasks would write one path."""
+    tpls = {o.name: o.template for o in st.outputs.values() if o.template}
+    if not tpls:
+        return {}
+    rendered = [{n: render(t, dict(combo), spell) for n, t in tpls.items()} for combo in combos]
+    clash = clash_errors(st, tuple(labels), rendered)
+    if clash:
+        errors.extend(clash)
+        return None
+    return {n: tuple(r[n] for r in rendered) for n in tpls}
+
+
+def render_metric(templates: Mapping, rendered: Mapping, m: str) -> str:
+    """A metrics path inside a per-task output (templates: output -> its template), rendered
+    for one task (rendered: output -> its path); '' when it is not inside one."""
+    for name, path in rendered.items():
+        tpl = templates.get(name, "")
+        if not tpl:
+            continue
+        if m == tpl:
+            return path
+        if m.startswith(tpl + "/"):
+            return path + m[len(tpl) :]
+    return ""
+
+
+GATHERED_ROOT = ".pipe/gathered"
+GATHER_SUFFIX = ".gathered"
+
+# The task STEP.gathered: copies each task's per-task output into the gathered folder as the
+# entry named by the task's label. argv: then per output DEST, then (LABEL, SOURCE) pairs, "--".
+_GATHER = """\
+import os, shutil, sys
+args = sys.argv[1:]
+while args:
+    dest, rest = args[0], args[1:]
+    end = rest.index("--")
+    pairs, args = rest[:end], rest[end + 1 :]
+    os.makedirs(dest, exist_ok=True)
+    for label, src in zip(pairs[::2], pairs[1::2]):
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(dest, label), dirs_exist_ok=True)
+        else:
+            shutil.copyfile(src, os.path.join(dest, label))
+"""
+
+
+def gathered_path(step: str, output: str) -> str:
+    return f"{GATHERED_ROOT}/{step}/{output}"
+
+
+def gather_step(st: spec.Step, labels: tuple, per_task: Mapping) -> spec.Step:
+    """The task `STEP.gathered` of a step with per-task output paths: after every task, one
+    folder per such output with one entry per task label. Its key holds each task's output
+    (an input each), so it runs again only when one of them, or the set of tasks, changes."""
+    inputs: dict = {}
+    outputs: dict = {}
+    argv = ["python3", "-c", _GATHER]
+    for name, paths in per_task.items():
+        o = st.outputs[name]
+        outputs[name] = dataclasses.replace(
+            o, path=gathered_path(st.name, name), type=spec.URI_FOLDER, template="", artifact="", output=False
+        )
+        argv.append("${{outputs.%s}}" % name)
+        for label, path in zip(labels, paths):
+            inputs[f"{name}/{label}"] = spec.Binding(spec.BIND_PATH, o.loc, path, type=o.type)
+            argv += [label, path]
+        argv.append("--")
+    return dataclasses.replace(
+        st,
+        name=st.name + GATHER_SUFFIX,
+        command=tuple(argv),
+        inputs=inputs,
+        input_decls={},
+        outputs=outputs,
+        code=(),
+        metrics=(),
+        environment="",
+        library=None,
+        key_includes=(),
+        resources=spec.Resources(),
+        expand=None,
+        group="",
+    )
+
+
+def gathered_wanted(steps: Mapping, groups: Mapping) -> list:
+    """The expanded steps whose per-task outputs some step reads gathered."""
+    return sorted(
+        {
+            b.ref
+            for st in steps.values()
+            for b in st.inputs.values()
+            if b.kind == spec.BIND_STEP_OUTPUT and b.ref in groups and b.output in groups[b.ref].per_task
+        }
+    )
+
+
+def stale_rendered(root: str, groups: Mapping, records: Mapping) -> list:
+    """Per-task output paths that a task now gone wrote (from the workspace's step records),
+    still there and written by no task of today: removed as a gathered folder's stale entries are."""
+    import os
+
+    current = {p for g in groups.values() for paths in g.per_task.values() for p in paths}
+    out = []
+    for g in groups.values():
+        if not g.per_task:
+            continue
+        tasks, prefix = set(g.tasks), g.name + "["
+        for name, rec in records.items():
+            if not name.startswith(prefix) or name in tasks:
+                continue
+            for oname, orec in rec.outputs.items():
+                path = orec.path
+                if oname in g.per_task and path not in current and os.path.lexists(os.path.join(root, path)):
+                    out.append(path)
+    return out
+
+
+def per_task_records(ws, groups: Mapping) -> Optional[Mapping]:
+    """The workspace's step records, where some step has per-task output paths (else None)."""
+    return ws.state.steps() if any(g.per_task for g in groups.values()) else None
+
+
+def best_refused(iname: str, reader: str, b: spec.Binding, group) -> PipefileError:
+    return PipefileError(
+        f"input '{iname}' of step '{reader}' uses the best trial of '{group.name}', whose output "
+        f"paths use its inputs ({', '.join(group.per_task)}), which is not supported yet",
+        b.loc,
+        "declare those outputs without inputs in the path (each trial then writes an entry below it)",
+    )
