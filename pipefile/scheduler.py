@@ -303,7 +303,7 @@ class Scheduler:
                         watch.before_command(name)
                         bad = upstream_failed(name)  # the check may have failed a step it reads
                         if bad or (watch.blamed and not self.keep_going):
-                            leases.give_back(cpu, mem, lease)
+                            leases.give_back(cpu, mem, lease, group)
                             if bad:
                                 done(
                                     name,
