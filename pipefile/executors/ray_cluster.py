@@ -53,8 +53,13 @@ class Pump:
             self._queues.pop(gen, None)
 
     def close(self) -> None:
+        """Stop the thread and wait for it: one still inside `ray.wait` when Ray shuts down
+        makes Ray's core worker end the whole process with an error, after the run succeeded."""
         self._closing.set()
         self._wake.set()
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=10)
 
     def _loop(self) -> None:
         ray = self.ray
