@@ -134,6 +134,11 @@ class RayExecutor(LocalExecutor):
                     notes.append(GONE_HINT)
                     raise StepFailure(f"{e}; nothing of this step was committed") from None
                 except _Lost as e:
+                    gone = self.cluster.confirm_gone()
+                    if gone is not None:  # the whole cluster, not one worker: as above
+                        log.write(f"\n[pipe] {gone}\n".encode())
+                        notes.append(GONE_HINT)
+                        raise StepFailure(f"{gone}; nothing of this step was committed") from None
                     note = f"attempt {attempt} of {tries}: the executor failed under it ({e})"
                     log.write(f"\n[pipe] {note}\n".encode())
                     log.flush()

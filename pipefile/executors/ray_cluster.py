@@ -171,7 +171,27 @@ class RayCluster:
         if not self._started:  # (an instance of this run's own goes only with it)
             head = self.address if self.address and self.address != "auto" else _gcs_address(ray)
             if head:
+                self._head = head
                 threading.Thread(target=self._watch, args=(head,), name="pipe-ray-head", daemon=True).start()
+
+    def confirm_gone(self) -> Optional[str]:
+        """After a task was lost: the cluster's "went away" message if its head stays shut for
+        the watcher's _GONE_AFTER seconds (Ray may report the dead node first), else None: a
+        worker died and the cluster is there, worth another try."""
+        head = getattr(self, "_head", None)
+        if head is None:
+            return self.gone
+        deadline = time.monotonic() + _GONE_AFTER + 1.0
+        while time.monotonic() < deadline:
+            if self.gone is not None:
+                return self.gone
+            try:
+                probe(head, seconds=1.0)
+                return None
+            except OSError:
+                time.sleep(0.5)
+        self.gone = self.gone or f"the Ray cluster went away: its head at {head} has not answered for {_GONE_AFTER:g}s"
+        return self.gone
 
     def _watch(self, head: str) -> None:
         """Mark the cluster gone once its head's port has stayed shut for _GONE_AFTER seconds."""
