@@ -357,7 +357,7 @@ class RayExecutor(LocalExecutor):
             raise StepFailure(
                 f"{len(missing)} object(s) of its outputs are not on the shared store after it ran; not committed"
             )
-        self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
+        self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds, held=True)
         with open(self.ws.actions.path(decision.key.digest), "rb") as f:
             remote.put_entry(decision.key.digest, f.read())
         note_store(self.ws.dir, self.cluster.store_spec)

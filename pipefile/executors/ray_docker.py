@@ -34,7 +34,7 @@ def check_daemon(env, host: str) -> None:
     try:
         env.check()
     except EnvError as e:
-        raise EnvError(f"node {host} cannot run Docker steps: {e.message}", env.spec.loc, NO_DOCKER_HINT) from None
+        raise EnvError(f"this node ({host}) cannot run Docker steps: {e.message}", env.spec.loc, NO_DOCKER_HINT) from None
 
 
 def fetch(env, log: IO[bytes]) -> None:

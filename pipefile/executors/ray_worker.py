@@ -390,21 +390,17 @@ def _has_content(ap: str) -> bool:
 
 
 def _link_batches(work: str, batches) -> None:
-    """A foreach batch task reads a folder holding its items, as the session makes it
-    locally (mapruns.link_batches): hard links to the member files materialised here (a
-    copy where links are refused), relative links to member folders."""
+    """A foreach batch task reads a folder holding its items, made as the session makes it
+    locally (mapruns.link_batches, whose linking of one member this reuses)."""
+    if not batches:
+        return
+    from ..mapruns import link_member  # (a foreach batch task's only: the others never import it)
+
     for folder, members in batches:
         dst_dir = os.path.join(work, folder)
         os.makedirs(dst_dir, exist_ok=True)
         for name, rel in members:
-            src, dst = os.path.join(work, rel), os.path.join(dst_dir, name)
-            if os.path.isdir(src):
-                os.symlink(os.path.relpath(src, dst_dir), dst)
-                continue
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
+            link_member(os.path.join(work, rel), os.path.join(dst_dir, name))
 
 
 def _workdir(work: str, rel: str) -> str:
