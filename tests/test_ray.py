@@ -622,9 +622,7 @@ def test_gc_and_verify_keep_the_entries_of_outputs_left_on_the_shared_store(clus
     collected while the workspace refers to it, nor reported corrupt or missing."""
     store = tmp_path / "shared"
     r = _workspace(tmp_path / "ws")
-    got = r.pipe(
-        "run", "--executor", "ray", "--address", cluster["address"], "--store", str(store), env=cluster["env"]
-    )
+    got = r.pipe("run", "--executor", "ray", "--address", cluster["address"], "--store", str(store), env=cluster["env"])
     assert got.code == 0, str(got)
     assert not r.exists("out/table.csv")  # prep's table: on the shared store only
     on_store = {p.name for p in store.rglob("*") if p.is_file()}

@@ -5,6 +5,7 @@ missing skips, unless PIPE_CI_REQUIRE_SERVICES=1 (CI), where it fails."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -87,9 +88,10 @@ def test_a_docker_step_on_the_cluster_matches_a_local_run_and_restores_without_i
     assert ray_files == local_files  # byte for byte
     job = {s["step"]: s for s in on_ray.pipe("jobs", "show", "1", "--json", check=True).json["steps"]}
     assert job["literal"]["worker"]["executor"] == "ray" and job["literal"]["env"].startswith("docker:")
-    assert job["literal"]["env"] == {s["step"]: s for s in local.pipe("jobs", "show", "1", "--json").json["steps"]}[
-        "literal"
-    ]["env"]  # the same identity on the node as here
+    assert (
+        job["literal"]["env"]
+        == {s["step"]: s for s in local.pipe("jobs", "show", "1", "--json").json["steps"]}["literal"]["env"]
+    )  # the same identity on the node as here
     assert "to-the-log" in (on_ray.root / ".pipe/jobs/1/made.log").read_text()  # streamed back
     # A second run needs no cluster (nothing listens at that address): fresh, or restored.
     (on_ray.root / "out/literal.txt").unlink()
@@ -168,23 +170,31 @@ def test_a_failed_image_build_on_the_node_is_a_clear_step_failure(cluster, busyb
     assert not r.exists("out.txt")
 
 
-@pytest.fixture
-def cluster_without_docker():
-    """A one-node cluster whose node reaches no Docker daemon (this machine's daemon stays
-    the caller's: it plans with it)."""
+@contextlib.contextmanager
+def _one_node(*args: str, **node_env: str):
+    """A one-node cluster started with `args`, its node's processes with `node_env` set."""
     port = free_port()
     temp = tempfile.mkdtemp(prefix="prd", dir="/tmp")
     base = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
-    node = dict(base, DOCKER_HOST=f"unix://{temp}/no-docker.sock", PIPE_RAY_NODE_DIR=os.path.join(temp, "node"))
+    node = dict(
+        base, PIPE_RAY_NODE_DIR=os.path.join(temp, "node"), **{k: v.format(temp=temp) for k, v in node_env.items()}
+    )
     try:
         _ray(
-            "start", "--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard=false",
+            "start", "--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard=false", *args,
             "--node-ip-address", "127.0.0.1", "--temp-dir", temp, "--object-store-memory", "100000000", env=node,
         )  # fmt: skip
         yield {"address": f"127.0.0.1:{port}", "env": base}
     finally:
         _stop_own(temp)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster_without_docker():
+    """A node that reaches no Docker daemon (this machine's stays the caller's: it plans with it)."""
+    with _one_node(DOCKER_HOST="unix://{temp}/no-docker.sock") as c:
+        yield c
 
 
 def test_a_node_without_docker_fails_the_step_naming_the_node_and_the_fix(cluster_without_docker, busybox, tmp_path):  # noqa: F811
@@ -206,3 +216,30 @@ def test_a_node_without_docker_fails_the_step_naming_the_node_and_the_fix(cluste
     assert "cannot run Docker steps: cannot reach the Docker daemon" in got.err, got.err
     assert "on node " in got.err and "start Docker on every node that runs Docker steps" in got.err
     assert not r.exists("out.txt")
+
+
+def test_a_docker_step_gets_the_gpus_ray_assigned_and_no_others(busybox, tmp_path):  # noqa: F811
+    """A node that declares two GPUs (there are none here): a step asking for one gets a device
+    request for the one Ray assigned (this daemon has no GPU runtime, so starting it fails
+    saying so, as locally); a step asking for none sees no CUDA_VISIBLE_DEVICES."""
+    r = _workspace(
+        tmp_path / "ws",
+        busybox,
+        """
+          nogpu:
+            command: echo "[${CUDA_VISIBLE_DEVICES-unset}]" > ${{outputs.o}}
+            outputs: {o: out/none.txt}
+            environment: bb
+          gpu:
+            command: echo never > ${{outputs.o}}
+            resources: {gpus: 1}
+            outputs: {o: out/gpu.txt}
+            environment: bb
+        """,
+    )
+    with _one_node("--num-gpus", "2") as c:
+        got = r.pipe("run", "-k", "--executor", "ray", "--address", c["address"], env=c["env"], timeout=300)
+    assert got.code == 1, str(got)
+    assert r.read("out/none.txt") == "[unset]\n"
+    assert "could not start the container of step 'gpu'" in got.err, got.err
+    assert "NVIDIA Container Toolkit" in got.err

@@ -34,7 +34,9 @@ def check_daemon(env, host: str) -> None:
     try:
         env.check()
     except EnvError as e:
-        raise EnvError(f"this node ({host}) cannot run Docker steps: {e.message}", env.spec.loc, NO_DOCKER_HINT) from None
+        raise EnvError(
+            f"this node ({host}) cannot run Docker steps: {e.message}", env.spec.loc, NO_DOCKER_HINT
+        ) from None
 
 
 def fetch(env, log: IO[bytes]) -> None:
@@ -53,7 +55,9 @@ def mismatch(env, planned: Optional[dict], planned_identity: str, host: str) -> 
     what = []
     if planned:
         if planned.get("image", "-") != here.get("image", "-"):
-            what.append(f"image '{env.spec.image}' is {_short(here.get('image'))} there, {_short(planned['image'])} here")
+            what.append(
+                f"image '{env.spec.image}' is {_short(here.get('image'))} there, {_short(planned['image'])} here"
+            )
         for name, want in sorted((planned.get("from") or {}).items()):
             got = (here.get("from") or {}).get(name)
             if got != want:
@@ -69,9 +73,10 @@ def _short(image_id: Optional[str]) -> str:
     return image_id[:19] if image_id else "missing"
 
 
-def launch(payload: dict, work: str, views_dir: str, cwd: str, log: IO[bytes]) -> tuple:
+def launch(payload: dict, work: str, views_dir: str, cwd: str, log: IO[bytes], gpus: tuple) -> tuple:
     """(Launch, LiteralView) of the container: the same mounts a local container task gets,
-    made from the scratch copy `work` of the workspace."""
+    made from the scratch copy `work` of the workspace; `gpus`: the ids of the node's
+    devices Ray assigned to the task."""
     writable = set()
     outputs = {}
     for oname, stage_rel, ws_rel, typ in payload["outputs"]:
@@ -84,7 +89,6 @@ def launch(payload: dict, work: str, views_dir: str, cwd: str, log: IO[bytes]) -
     staged = SimpleNamespace(own_stage=views_dir, node=SimpleNamespace(outputs=outputs), writable=lambda: writable_t)
     view = LiteralView(work, staged)  # type: ignore[arg-type] - the parts of Staged it reads
     step_env = dict(payload["step_env"])
-    gpus = ray_gpu_ids()
     return (
         Launch(
             payload["step"],
@@ -102,17 +106,6 @@ def launch(payload: dict, work: str, views_dir: str, cwd: str, log: IO[bytes]) -
         ),
         view,
     )
-
-
-def ray_gpu_ids() -> tuple:
-    """The GPUs Ray assigned to this task (ids of the node's devices); () when none."""
-    try:
-        import ray
-
-        ids = ray.get_runtime_context().get_accelerator_ids().get("GPU") or []
-    except Exception:  # noqa: BLE001 - an older Ray: its own variable says the same
-        ids = [i for i in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if i]
-    return tuple(str(i) for i in ids)
 
 
 def reap(container_id: str) -> None:

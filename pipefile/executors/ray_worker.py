@@ -231,7 +231,7 @@ def run_step(payload: dict):
         log.flush()
         cwd = _workdir(work, payload.get("workdir") or "")
         if env.container:
-            launch, view = ray_docker.launch(payload, work, os.path.join(scratch, "views"), cwd, log)
+            launch, view = ray_docker.launch(payload, work, os.path.join(scratch, "views"), cwd, log, _gpu_ids())
         else:
             launch = Launch(payload["step"], payload["command"], dict(payload["step_env"]), cwd, log, payload["run_id"])
         base = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -346,6 +346,17 @@ def _wait_exit(proc, seconds: float) -> None:
     end = time.monotonic() + seconds
     while proc.poll() is None and time.monotonic() < end:
         time.sleep(0.05)
+
+
+def _gpu_ids() -> tuple:
+    """The GPUs Ray assigned to this task (ids of the node's devices); () when none."""
+    import ray
+
+    try:
+        ids = ray.get_runtime_context().get_accelerator_ids().get("GPU") or []
+    except AttributeError:  # an older Ray: the variable it sets says the same
+        ids = [i for i in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if i]
+    return tuple(str(i) for i in ids)
 
 
 def _where() -> dict:
