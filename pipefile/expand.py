@@ -34,6 +34,7 @@ from .errors import PipefileError, raise_all
 from .expand_map import (
     VALUE_ITEM,
     batch_folder,
+    empty_map,
     foreach_items,
     list_param_errors,
     placeholder,
@@ -113,9 +114,9 @@ def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=Non
         group = _expand_step(pf, st, check_exists, errors, params or {})
         if group is None:
             continue
-        if group.pending:
-            groups[st.name] = group
-            steps[st.name] = placeholder(st, group.after)
+        if group.pending or not group.labels:  # (no items: an empty map, one node as a pending one)
+            groups[st.name] = dataclasses.replace(group, tasks=(st.name,))
+            steps[st.name] = placeholder(st, group.after) if group.pending else empty_map(st)
             continue
         # (not inside a pipeline component, STEP/INNER: its group counts inner tasks by node)
         mapped = group.kind == spec.EXPAND_FOREACH and not group.batches and "/" not in st.name
