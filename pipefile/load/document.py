@@ -205,6 +205,8 @@ def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[s
     pipelines.read_rest()
     steps, uses, errors = flatten(steps)
     r.errors += errors
+    for use in uses.values():  # (a Pipefile used as a component brings its environments)
+        environments.update(use.pipeline.environments)
     executor = load_settings(r, items["settings"][1]) if "settings" in items else None
     builtin_std(steps, environments)
     r.errors += check_step_references(steps, parser.declared_outputs)
