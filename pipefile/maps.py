@@ -265,12 +265,40 @@ def _update_one(root: str, graph, g, summary, started_ns: int) -> None:
     gone = items.keys() - set(g.labels)
     for label in list(gone) + dropped:
         changed = items.pop(label, None) is not None or changed
+    fds: list = []
+    try:
+        # each entry stat'd relative to its open folder (as `settle` does): no path to walk
+        for f in [folder] + [os.path.join(root, o) for o in outputs]:
+            fds.append(os.open(f, os.O_RDONLY | os.O_DIRECTORY))
+    except OSError:  # (a folder not there: every entry is dropped below)
+        for fd in fds:
+            os.close(fd)
+        fds = []
+    try:
+        changed = _entries(items, done, fp, fds, started_ns) or changed
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if not changed:
+        return
+    rec = {"v": VERSION, "fp": fp, "recorded_ns": started_ns, "items": items}
+    path = _path(root, g.name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(rec, f, separators=(",", ":"))
+    os.replace(tmp, path)
+
+
+def _entries(items: dict, done: list, fp: str, fds: list, started_ns: int) -> bool:
+    """Sets the entry of each task left up to date (its item's and its outputs' signatures,
+    stat'd in the open folders `fds`); drops it where it cannot be trusted. Whether any changed."""
+    changed = False
     for label, f in done:
         entry = None
-        if f == fp:
+        if f == fp and fds:
             try:
-                item = os.stat(os.path.join(folder, label), follow_symlinks=False)
-                outs = [os.stat(os.path.join(root, o, label), follow_symlinks=False) for o in outputs]
+                item, *outs = [os.stat(label, dir_fd=fd, follow_symlinks=False) for fd in fds]
             except OSError:
                 outs = None
             # A folder (or a link): its signature says nothing of what it holds. An item
@@ -283,12 +311,4 @@ def _update_one(root: str, graph, g, summary, started_ns: int) -> None:
         elif items.get(label) != entry:
             items[label] = entry
             changed = True
-    if not changed:
-        return
-    rec = {"v": VERSION, "fp": fp, "recorded_ns": started_ns, "items": items}
-    path = _path(root, g.name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(rec, f, separators=(",", ":"))
-    os.replace(tmp, path)
+    return changed
