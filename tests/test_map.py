@@ -390,6 +390,8 @@ def test_a_map_over_an_empty_source_folder_or_glob_is_an_empty_map(repo):
         """
     )
     os.makedirs(repo.root / "data")
+    assert "each  no items: an empty map" in repo.pipe("status", check=True).out
+    assert repo.pipe("status", "--json", check=True).json["groups"][0]["tasks"] == 0
     assert ran(repo.outcomes()) == {"each", "all"}
     assert os.listdir(repo.root / "build/out") == [] and repo.read("build/all.txt") == ""
     repo.write("data/a.txt", "not matched\n")  # the glob still matches nothing
