@@ -758,3 +758,61 @@ def test_a_pipefile_component_runs_its_steps_in_its_own_environments(repo, tmp_p
     repo.write("train/envs/req.txt", "six==1.16.0\n")
     after = keys()
     assert after["t/b"] != before["t/b"] and after["t/a"] == before["t/a"] and after["mine"] == before["mine"]
+
+
+SUB = """\
+    version: 1
+    environments:
+      fast: {type: local, env: {MODE: MODE_VALUE}}
+    steps:
+      a:
+        command: cat data/x.txt > ${{outputs.o}} && echo "$MODE" >> ${{outputs.o}}
+        environment: fast
+        outputs: {o: {path: build/a.txt, output: true}}
+"""
+
+
+def test_a_pipefile_component_inside_a_pipefile_component_runs_in_its_folder_and_environments(repo):
+    # mid/Pipefile uses mid/sub/Pipefile; the top uses mid/Pipefile and another sub/Pipefile:
+    # each level's paths and environments are placed once, from the folder of the one using it.
+    repo.write("mid/sub/Pipefile", SUB.replace("MODE_VALUE", "deep"))
+    repo.write("mid/sub/data/x.txt", "deep data\n")
+    repo.write("sub/Pipefile", SUB.replace("MODE_VALUE", "shallow"))
+    repo.write("sub/data/x.txt", "shallow data\n")
+    repo.write(
+        "mid/Pipefile",
+        """\
+        version: 1
+        environments:
+          fast: {type: local, env: {MODE: mid}}
+        steps:
+          s:
+            component: ./sub/Pipefile
+            outputs: {o: {path: build/s.txt, output: true}}
+          m:
+            command: echo "$MODE" > ${{outputs.mo}}
+            environment: fast
+            outputs: {mo: {path: build/m.txt, output: true}}
+        """,
+    )
+    repo.pipefile(
+        """\
+        steps:
+          top:
+            component: ./mid/Pipefile
+            outputs: {o: out/o.txt, mo: out/m.txt}
+          other:
+            component: ./sub/Pipefile
+            outputs: {o: out/other.txt}
+        """
+    )
+    assert repo.outcomes() == {"top/s/a": "ran", "top/m": "ran", "other/a": "ran"}
+    assert repo.read("out/o.txt") == "deep data\ndeep\n"
+    assert repo.read("out/m.txt") == "mid\n"
+    assert repo.read("out/other.txt") == "shallow data\nshallow\n"
+    got = repo.pipe("envs", "--json", check=True).json["environments"]
+    assert {e["name"]: e["steps"] for e in got} == {
+        "mid/Pipefile:fast": ["top/m"],
+        "mid/sub/Pipefile:fast": ["top/s/a"],
+        "sub/Pipefile:fast": ["other/a"],
+    }

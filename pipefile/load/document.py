@@ -248,7 +248,9 @@ def _component_file(sources: dict):
             return None, list(getattr(e, "errors", [e]))
         sources[path] = hash_bytes(data)
         sources.update(pf.sources)
-        comp, more = from_pipefile(pf, os.path.dirname(stack[0]))
+        # Its paths relative to the Pipefile that uses it (stack[-1]), which places them in
+        # turn when it is itself a component: each level rebases once.
+        comp, more = from_pipefile(pf, os.path.dirname(stack[-1]))
         return comp, errors + more
 
     return read

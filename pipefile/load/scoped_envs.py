@@ -1,10 +1,10 @@
 """The environments of another Pipefile used as a component (`component: ./train/Pipefile`).
 
 Its steps keep running where they run when that Pipefile runs alone: each environment it
-declares joins the calling Pipefile's under a scoped name, `PATH:NAME` (`train/Pipefile:gpu`;
-a Pipefile's own names cannot hold `/` or `:`, so no caller's name clashes with one), with
-its workspace paths (a requirements or conda file, a build context, a mount's source) made
-relative to the calling workspace, as its inputs and `code:` are. A step's key holds the
+declares joins the calling Pipefile's under a scoped name, `PATH:NAME` (`train/Pipefile:gpu`,
+PATH from the caller's folder; a Pipefile's own names cannot hold `/` or `:`, so no caller's
+name clashes with one), with its paths (a requirements or conda file, a build context, a
+mount's source) made relative to the caller's folder, as its inputs and `code:` are. A step's key holds the
 environment's identity (its content: envs/), never its name or where its files lie, so an
 inner step has the key it has when that Pipefile runs alone.
 """
@@ -29,18 +29,20 @@ SCOPE_MARK = ":"  # between a Pipefile's path and its environment's name
 
 
 def scoped_environments(pf: spec.Pipefile, component: str, rebase: Callable[[str], str]) -> Scoped:
-    """Every environment of `pf` (the component named `component`) under its scoped name.
-    Those it got from a Pipefile it uses in turn are scoped and placed already: kept as they
-    are. The built-in `std` stays `std` (one environment for every Pipefile)."""
+    """Every environment of `pf` (the component at `component`, relative to the Pipefile
+    that uses it) under its scoped name. One it got from a Pipefile it uses in turn is named
+    `PATH:NAME` with PATH relative to `pf`'s folder: it is placed as `pf`'s own are (its PATH
+    too). The built-in `std` stays `std` (one environment for every Pipefile)."""
     renamed: dict = {}
     specs: dict = {}
     for name, env in pf.environments.items():
-        if SCOPE_MARK in name:
-            specs[name] = env
-            continue
         if env.type == spec.ENV_STD:
             continue
-        scoped = f"{component}{SCOPE_MARK}{name}"
+        if SCOPE_MARK in name:
+            where, _, own = name.rpartition(SCOPE_MARK)
+            scoped = f"{rebase(where)}{SCOPE_MARK}{own}"
+        else:
+            scoped = f"{component}{SCOPE_MARK}{name}"
         renamed[name] = scoped
         specs[scoped] = _placed(env, scoped, rebase)
     return Scoped(renamed, specs)
