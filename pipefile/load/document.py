@@ -48,10 +48,9 @@ def find_pipefile(start: str) -> str:
     pipelines = _azureml_pipelines_in(os.path.abspath(start))
     hint = "create one with `pipe init` (or see `pipe help pipefile`), or point at it with -f FILE"
     if pipelines:  # (its jobs, metrics ... are found with the same -f that ran it)
-        hint = (
-            f"this folder holds an Azure ML pipeline job: pass it with -f {pipelines[0]} (as to `pipe run -f {pipelines[0]}`)"
-            + (f" (or -f {pipelines[1]} ...)" if len(pipelines) > 1 else "")
-        )
+        first = pipelines[0]
+        hint = f"this folder holds an Azure ML pipeline job: pass it with -f {first} (as to `pipe run -f {first}`)"
+        hint += f" (or -f {pipelines[1]} ...)" if len(pipelines) > 1 else ""
     raise PipefileError(f"no Pipefile in {os.path.abspath(start)} or any folder above it", hint=hint)
 
 
