@@ -243,3 +243,46 @@ def test_a_docker_step_gets_the_gpus_ray_assigned_and_no_others(busybox, tmp_pat
     assert r.read("out/none.txt") == "[unset]\n"
     assert "could not start the container of step 'gpu'" in got.err, got.err
     assert "NVIDIA Container Toolkit" in got.err
+
+
+def test_a_node_whose_image_differs_from_the_planned_one_fails_naming_both(cluster, busybox, docker, tmp_path):  # noqa: F811
+    """The image is re-tagged between planning and the step's start on the node (the nodes
+    share this daemon): the node's identity is not the caller's, and the step says both."""
+    import io
+
+    moving = f"pipefile-test/moving:{TAG}"
+    docker.images.get(busybox).tag(moving)
+    other, _ = docker.images.build(
+        fileobj=io.BytesIO(f"FROM {busybox}\nLABEL pipefile-test={TAG} other=1\n".encode()), rm=True
+    )
+    planned = docker.images.get(moving).id
+    marker = tmp_path / "retagged"
+    r = Repo(tmp_path / "ws")
+    r.root.mkdir()
+    r.pipefile(f"""
+        environments:
+          mv: {{type: docker, image: "{moving}"}}
+        steps:
+          first:
+            command: echo waiting; while [ ! -e {marker} ]; do sleep 0.1; done; echo x > ${{{{outputs.o}}}}
+            outputs: {{o: first.txt}}
+          second:
+            command: cat ${{{{inputs.i}}}} > ${{{{outputs.o}}}}
+            inputs: {{i: "${{{{steps.first.outputs.o}}}}"}}
+            outputs: {{o: second.txt}}
+            environment: mv
+        """)
+    args = ("run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"))
+    p = _popen(r, *args, env=cluster["env"])
+    try:
+        assert _wait_for(r.root / ".pipe/jobs/1/first.log", 120) == "waiting"
+        other.tag(moving)  # planned with busybox's ID; the node now finds the other one
+        marker.write_text("")
+        _out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 1, err
+    assert "environment 'mv' is docker:" in err and "as planned" in err, err
+    assert f"image '{moving}' is {other.id[:19]} there, {planned[:19]} here" in err, err
+    assert "make the same images on every node" in err
+    assert not r.exists("second.txt")
