@@ -22,7 +22,7 @@ from workspace_repo import Repo
 pytestmark = pytest.mark.xdist_group("ray")
 
 
-def _workspace(root: Path, busybox: str, steps: str) -> Repo:  # noqa: F811 - the image's name
+def _workspace(root: Path, busybox: str, steps: str, envs: str = "") -> Repo:  # noqa: F811 - the image's name
     root.mkdir(parents=True)
     r = Repo(root)
     r.write("envs/bb/Dockerfile", f"FROM {busybox}\nCOPY greeting.txt /greeting.txt\nLABEL pipefile-test={TAG}\n")
@@ -30,13 +30,16 @@ def _workspace(root: Path, busybox: str, steps: str) -> Repo:  # noqa: F811 - th
     r.write("envs/bad/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo breaking && exit 3\n")
     r.write("data/in.txt", "hello\n")
     r.write("extra/note.txt", "from a mount\n")
+    # (Every line indented by 8 more than the YAML says: dedented as one text.)
     r.pipefile(
         """
         environments:
           bb: {type: docker, build: envs/bb, network: none, env: {GREETING: hi}, mounts: ["extra:/extra"]}
           bad: {type: docker, build: envs/bad}
-        steps:
-        """
+"""
+        + envs
+        + """        steps:
+"""
         + steps
     )
     return r
@@ -286,3 +289,49 @@ def test_a_node_whose_image_differs_from_the_planned_one_fails_naming_both(clust
     assert f"image '{moving}' is {other.id[:19]} there, {planned[:19]} here" in err, err
     assert "make the same images on every node" in err
     assert not r.exists("second.txt")
+
+
+def test_the_container_of_a_killed_worker_is_removed_by_the_next_step_on_its_node(cluster, busybox, docker, tmp_path):  # noqa: F811
+    """The Ray worker under a Docker step is killed: it cannot remove its container; the retry,
+    on the same node (pinned there), removes it before it runs."""
+    import glob
+
+    step = f"reaped{TAG}"
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    r = _workspace(
+        tmp_path / "ws",
+        busybox,
+        f"""
+          {step}:
+            command: >-
+              if [ ! -e {marks}/first ]; then echo x > {marks}/first; sleep 120; fi; echo finished > ${{{{outputs.o}}}}
+            outputs: {{o: out.txt}}
+            resources: {{cpus: 0.5, custom: {{special_node: 1}}}}
+            environment: marked
+        """,
+        f'          marked: {{type: docker, build: envs/bb, mounts: ["{marks}:{marks}:rw"]}}\n',
+    )
+    args = ("run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"))
+    p = _popen(r, *args, env=cluster["env"])
+    try:
+        end = time.monotonic() + 120
+        while not (marks / "first").exists() and p.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+        assert (marks / "first").exists(), p.communicate(timeout=60)
+        fields: list = []
+        end = time.monotonic() + 30
+        while len(fields) < 3 and time.monotonic() < end:  # "WORKER_PID PROCESS_GROUP CONTAINER"
+            owners = glob.glob(f"/tmp/pr*/node-second/scratch/{step}-*/.pipe-owner")
+            fields = Path(owners[0]).read_text().split() if owners else []
+            time.sleep(0.1)
+        assert len(fields) == 3, fields
+        os.kill(int(fields[0]), signal.SIGKILL)
+        _out, err = p.communicate(timeout=180)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert r.read("out.txt") == "finished\n"
+    assert "attempt 1 of 2: the executor failed under it" in r.read(f".pipe/jobs/1/{step}.log")
+    assert not docker.containers.list(all=True, filters={"id": fields[2]})
+    assert not _containers(docker, step)
