@@ -225,7 +225,9 @@ class RayExecutor(LocalExecutor):
             ws_rel = os.path.normpath(os.path.join(env.spec.build, rel))
             d = self.hasher.digest(ws_rel)
             if d is None:  # (gone since it was listed)
-                raise StepFailure(f"the build folder of environment '{env.name}' changed while it was shipped; run again")
+                raise StepFailure(
+                    f"the build folder of environment '{env.name}' changed while it was shipped; run again"
+                )
             content = PathDigest(d.kind, d.digest, d.size, d.executable)
             shipped.append((rel, content.to_json()))
             objects += self._stored(ws_rel, content)

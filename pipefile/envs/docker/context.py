@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from typing import IO
 
+from .daemon import sdk
+
 # Left out wherever they lie in the folder (a `build: .` holds the workspace's own).
 _PIPE_PATTERNS = [".pipe", "**/.pipe"]
 
@@ -29,11 +31,9 @@ def ignore_patterns(folder: str) -> list:
 
 def context_paths(folder: str, dockerfile: str = "") -> list:
     """Every path (files and folders) the build is sent, relative to `folder`, sorted."""
-    from docker.utils.build import exclude_paths
-
     # Last: a `!` line of the .dockerignore does not bring pipe's state back in.
     patterns = ignore_patterns(folder) + _PIPE_PATTERNS
-    return sorted(exclude_paths(folder, patterns, dockerfile or "Dockerfile"))
+    return sorted(sdk().utils.build.exclude_paths(folder, patterns, dockerfile or "Dockerfile"))
 
 
 def split(folder: str, paths: list) -> tuple:
@@ -50,6 +50,4 @@ def split(folder: str, paths: list) -> tuple:
 
 def archive(folder: str, dockerfile: str = "") -> IO[bytes]:
     """The tar the build is sent (a temporary file, at its start)."""
-    from docker.utils.build import create_archive
-
-    return create_archive(folder, files=context_paths(folder, dockerfile))
+    return sdk().utils.build.create_archive(folder, files=context_paths(folder, dockerfile))
