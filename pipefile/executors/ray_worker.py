@@ -8,10 +8,10 @@ and, on the node:
      at the same workspace-relative paths (and a foreach batch task's folder of links to
      its items, as the session makes it locally);
   2. prepares the environment (a venv is built here, once per node, keyed by identity,
-     in the node folder; a Docker image by the node's daemon, from the build folder shipped
-     like any file: executors/ray_docker.py), runs the command in the scratch folder (in a
-     container, for a Docker environment), and yields its log as it grows (the caller
-     appends it to the step's log file);
+     in the node folder; a Docker image by the node's daemon, from the build context shipped
+     by digest: executors/ray_docker.py), runs the command in the scratch folder (in a
+     container, for a Docker environment), and yields its log as it grows, the build's
+     output before it (the caller appends it to the step's log file);
   3. hashes what the command wrote at the outputs' paths, puts it in the node's store,
      uploads what the shared store lacks, and yields the digests last.
 Nothing but digests comes back, and the bytes of small outputs the caller lands (`inline`:
@@ -190,7 +190,8 @@ def run_step(payload: dict):
             return (yield ("done", dict(where, **_fail(f"could not fetch its inputs: {t.failed[0][1].render()}"))))
         os.makedirs(work)
         tmp = os.path.join(scratch, "tmp")
-        os.makedirs(tmp)
+        if payload["files"] or payload.get("context"):
+            os.makedirs(tmp)
         for rel, content in payload["files"]:
             store.materialize(PathDigest.from_json(content), os.path.join(work, rel), tmp)
         _link_batches(work, payload.get("batches") or ())
