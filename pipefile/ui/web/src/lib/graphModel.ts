@@ -193,3 +193,24 @@ export function connectionRefusal(g: Graph, from: string, fromPort: string, to: 
   if (closesCycle(g, from, to)) return `${from} -> ${to} would close a cycle (${to} already feeds ${from})`;
   return null;
 }
+
+/**
+ * The unfolded group each drawn node sits in (its nearest drawn, unfolded group): the canvas
+ * draws that group as a frame around it. A node in no such group is absent.
+ */
+export function framesOf(vg: VisibleGraph, expanded: ReadonlySet<string>): Map<string, string> {
+  const byName = new Map(vg.nodes.map((n) => [n.name, n]));
+  const out = new Map<string, string>();
+  for (const n of vg.nodes) {
+    const seen = new Set<string>([n.name]);
+    for (let g = n.group; g && !seen.has(g); g = byName.get(g)?.group) {
+      seen.add(g);
+      const group = byName.get(g);
+      if (group && group.kind !== "step" && expanded.has(g)) {
+        out.set(n.name, g);
+        break;
+      }
+    }
+  }
+  return out;
+}
