@@ -312,6 +312,17 @@ class GraphCache:
         self._kept = (digest, graph) if _keepable(graph) else (None, None)
         return graph
 
+    def valid(self, digest: str) -> bool:
+        """Whether the text of sha256 `digest` is one whose graph is kept here (it loaded and
+        built without an error) and the files it reads still back it: `pipe validate` would
+        find nothing in it, so a preview of it need not ask again."""
+        from .. import graph as graph_mod
+
+        for key, graph in (self._kept, self._offered):
+            if key == digest and graph is not None and _same_sources(graph.pipefile):
+                return not graph_mod.source_errors(graph)
+        return False
+
     def offer(self, digest: str, graph) -> None:
         """The graph of a text with sha256 `digest`, built as `load_graph` builds it (an
         edit's preview validates its text so): when that text is saved, the page's reload
