@@ -356,13 +356,53 @@ def test_a_map_over_a_step_output_is_expanded_after_that_step_runs(repo):
     assert repo.read("build/all.txt") == "a\nb\n"
 
 
-def test_a_map_over_a_step_output_with_no_items_is_a_located_error(repo):
-    repo.pipefile(DYNAMIC.replace("echo $i > ${{outputs.parts}}/p$i.txt", "true"))
-    r = repo.pipe("run")
-    assert r.code == 2, str(r)
-    assert "Pipefile:10:5: foreach of step 'each' finds nothing to map over in 'build/parts'" in r.err
-    job = repo.pipe("jobs", "show", "1", "--json", check=True).json
-    assert job["status"] == "failed" and [s["step"] for s in job["steps"]] == ["prep"]
+def test_a_map_over_a_step_output_with_no_items_is_an_empty_gathered_folder(repo):
+    # An upstream step that makes an empty folder: the map has no task, its gathered folder
+    # is empty, and what reads it runs on that (as Azure's parallel job over no mini-batch).
+    repo.pipefile(DYNAMIC.replace("cat ${{inputs.o}}/*", "ls ${{inputs.o}}"))
+    got = repo.outcomes("-p", "n=0")
+    assert got == {"prep": "ran", "each": "ran", "all": "ran"}, got
+    assert os.listdir(repo.root / "build/out") == [] and repo.read("build/all.txt") == ""
+    assert ran(repo.outcomes("-p", "n=0")) == set()
+    # the folder gains items: they are mapped
+    assert ran(repo.outcomes("-p", "n=2")) == {"prep", "each[p1.txt]", "each[p2.txt]", "all"}
+    assert repo.read("build/all.txt") == "p1.txt\np2.txt\n"
+    # and empty again: the entries go, the reader's result on the empty folder comes back
+    got = repo.outcomes("-p", "n=0")
+    assert got == {"prep": "restored", "each": "fresh", "all": "restored"}, got
+    assert os.listdir(repo.root / "build/out") == [] and repo.read("build/all.txt") == ""
+
+
+def test_a_map_over_an_empty_source_folder_or_glob_is_an_empty_map(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: {over: "${{inputs.d}}", glob: "*.csv"}
+            inputs: {d: data}
+            command: cp ${{inputs.d}} ${{outputs.out}}
+            outputs: {out: build/out/}
+          all:
+            inputs: {o: "${{steps.each.outputs.out}}"}
+            command: ls ${{inputs.o}} > ${{outputs.x}}
+            outputs: {x: build/all.txt}
+        """
+    )
+    os.makedirs(repo.root / "data")
+    assert "each  no items: an empty map" in repo.pipe("status", check=True).out
+    assert repo.pipe("status", "--json", check=True).json["groups"][0]["tasks"] == 0
+    assert ran(repo.outcomes()) == {"each", "all"}
+    assert os.listdir(repo.root / "build/out") == [] and repo.read("build/all.txt") == ""
+    repo.write("data/a.txt", "not matched\n")  # the glob still matches nothing
+    assert ran(repo.outcomes()) == set()
+    repo.write("data/b.csv", "b\n")
+    assert ran(repo.outcomes()) == {"each[b.csv]", "all"}
+    assert repo.read("build/all.txt") == "b.csv\n"
+    os.remove(repo.root / "data/b.csv")
+    got = repo.outcomes()
+    assert got == {"each": "fresh", "all": "restored"}, got
+    assert os.listdir(repo.root / "build/out") == [] and repo.read("build/all.txt") == ""
 
 
 # --- a map over a list param: a task per value ----------------------------------------------

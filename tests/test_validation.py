@@ -1850,20 +1850,6 @@ CASES = [
         ),
     ),
     C(
-        "foreach-over-an-empty-folder",
-        """\
-        version: 1
-        steps:
-          each:
-            foreach: {over: "${{inputs.d}}", glob: "*.csv"}
-            inputs: {d: data}
-            command: cp ${{inputs.d}} ${{outputs.o}}
-            outputs: {o: build/o}
-        """,
-        E("foreach:", "finds nothing to map over in 'data' (glob '*.csv')"),
-        files={"data/a.txt": "1"},
-    ),
-    C(
         "foreach-batch-size-zero",
         """\
         version: 1

@@ -205,6 +205,8 @@ def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[s
     pipelines.read_rest()
     steps, uses, errors = flatten(steps)
     r.errors += errors
+    for use in uses.values():  # (a Pipefile used as a component brings its environments)
+        environments.update(use.pipeline.environments)
     executor = load_settings(r, items["settings"][1]) if "settings" in items else None
     builtin_std(steps, environments)
     r.errors += check_step_references(steps, parser.declared_outputs)
@@ -246,7 +248,9 @@ def _component_file(sources: dict):
             return None, list(getattr(e, "errors", [e]))
         sources[path] = hash_bytes(data)
         sources.update(pf.sources)
-        comp, more = from_pipefile(pf, os.path.dirname(stack[0]))
+        # Its paths relative to the Pipefile that uses it (stack[-1]), which places them in
+        # turn when it is itself a component: each level rebases once.
+        comp, more = from_pipefile(pf, os.path.dirname(stack[-1]))
         return comp, errors + more
 
     return read
