@@ -108,7 +108,7 @@ def check_frame(pg, group: str, members: list, outside: list) -> None:
         assert not overlaps(box(pg, f"[data-step='{o}']"), frame), f"{o} sits on the frame of {group}"
 
 
-def test_an_unfolded_matrix_is_a_labelled_frame_around_its_tasks_and_folds_from_it(opened, repo):
+def test_an_unfolded_matrix_is_a_labelled_frame_around_its_tasks_and_folds_from_it(opened, repo):  # noqa: F811
     repo.write("Pipefile", MATRIX, dedent=False)
     pg = opened()
     laid_out(pg)
@@ -124,7 +124,7 @@ def test_an_unfolded_matrix_is_a_labelled_frame_around_its_tasks_and_folds_from_
     assert pg.locator("[data-step^='train[']").count() == 0
 
 
-def test_an_unfolded_nested_pipeline_is_a_frame_in_the_top_to_bottom_layout_too(opened, repo):
+def test_an_unfolded_nested_pipeline_is_a_frame_in_the_top_to_bottom_layout_too(opened, repo):  # noqa: F811
     repo.write("data.csv", "a,b\n")
     repo.write("Pipefile", NESTED, dedent=False)
     pg = opened()
@@ -136,7 +136,7 @@ def test_an_unfolded_nested_pipeline_is_a_frame_in_the_top_to_bottom_layout_too(
     check_frame(pg, "small", ["small/prep", "small/fit"], ["report"])
 
 
-def test_the_pipeline_nodes_of_an_azure_ml_pipeline_have_typed_ports_and_connected_edges(opened, repo):
+def test_the_pipeline_nodes_of_an_azure_ml_pipeline_have_typed_ports_and_connected_edges(opened, repo):  # noqa: F811
     shutil.copytree(AZUREML / "nested", repo.root, dirs_exist_ok=True)
     pg = opened("-f", "pipeline.yml")
     laid_out(pg)

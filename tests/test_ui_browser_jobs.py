@@ -64,7 +64,7 @@ def settled(pg, want: list) -> list:
     return rows
 
 
-def test_the_job_list_s_experiment_and_status_filters_show_exactly_the_matching_jobs(opened, repo):
+def test_the_job_list_s_experiment_and_status_filters_show_exactly_the_matching_jobs(opened, repo):  # noqa: F811
     repo.pipefile(PIPEFILE)
     repo.pipe("run", "-e", "alpha", check=True)
     assert repo.pipe("run", "-e", "beta", "-p", "fail=1").code == 1

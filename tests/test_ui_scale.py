@@ -308,9 +308,9 @@ def _patched(old: list, diff: list) -> list:
     while k < len(diff):
         m = re.match(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", diff[k])
         assert m, diff[k]
-        start = int(m.group(1)) - (1 if m.group(2) != "0" else 0)
-        out += old[at:start]
-        at, k = start, k + 1
+        first = int(m.group(1)) - (1 if m.group(2) != "0" else 0)
+        out += old[at:first]
+        at, k = first, k + 1
         while k < len(diff) and not diff[k].startswith("@@"):
             sign, line = diff[k][0], diff[k][1:]
             if sign in " -":

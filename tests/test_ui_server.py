@@ -765,7 +765,11 @@ def test_an_azure_ml_pipeline_node_has_its_component_s_typed_ports_bound_as_the_
         ("factor", "integer", False, "${{params.scale}}"),
         ("tag", "string", True, None),
     ]
-    assert [(i["name"], i["binding"]) for i in b["inputs"]] == [("data", "${{assets.raw}}"), ("factor", 3), ("tag", "b")]
+    assert [(i["name"], i["binding"]) for i in b["inputs"]] == [
+        ("data", "${{assets.raw}}"),
+        ("factor", 3),
+        ("tag", "b"),
+    ]
     # its output is where the inner step bound to it writes: a folded node's edge leaves from it
     mult = {o["name"]: o for o in nodes["prep_a/mult"]["outputs"]}
     assert [(o["name"], o["type"], o["path"]) for o in a["outputs"]] == [

@@ -52,6 +52,7 @@ def unified_lines(a: list, b: list, name_a: str, name_b: str) -> list:
     for line in difflib.unified_diff(mid_a, mid_b, name_a, name_b):
         m = _HUNK.match(line) if skip and line.startswith("@@") else None
         if m:
-            line = f"@@ -{int(m.group(1)) + skip}{m.group(2)} +{int(m.group(3)) + skip}{m.group(4)} @@" + line[m.end() :]
+            a_at, b_at = int(m.group(1)) + skip, int(m.group(3)) + skip
+            line = f"@@ -{a_at}{m.group(2)} +{b_at}{m.group(4)} @@" + line[m.end() :]
         out.append(line)
     return out
