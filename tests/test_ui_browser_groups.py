@@ -150,3 +150,22 @@ def test_the_pipeline_nodes_of_an_azure_ml_pipeline_have_typed_ports_and_connect
     assert edge.count() == 1
     assert edge.get_attribute("data-ports") == "result->a"
     assert pg.locator("[data-edge='prep_b->join']").get_attribute("data-ports") == "result->b"
+
+
+def test_a_job_s_graph_draws_each_group_as_a_frame_around_its_tasks(opened, repo):  # noqa: F811
+    repo.write("Pipefile", MATRIX, dedent=False)
+    repo.pipe("run", check=True)
+    job = repo.pipe("jobs", "--all", "--json", check=True).json["jobs"][0]["id"]
+    pg = opened()
+    pg.goto(pg.url.split("#")[0].split("?")[0] + f"#/jobs/{job}")
+    pg.wait_for_selector("[data-testid=job-page]")
+    frame = "[data-step='train'][data-frame='1']"
+    pg.wait_for_selector(frame)
+    laid_out(pg)
+    names = pg.eval_on_selector_all("[data-step^='train[']", "els => els.map(e => e.dataset.step)")
+    assert len(names) == 3, names
+    for n in names:
+        assert inside(box(pg, f"[data-step='{n}']"), box(pg, frame)), n
+    assert pg.locator(frame).get_attribute("data-state") == "ran"
+    assert pg.locator("[data-testid=expand-train]").count() == 0  # a job's groups stay unfolded
+    assert "3 tasks" in pg.locator(f"{frame} .frame-title").inner_text()

@@ -28,17 +28,22 @@ function GroupFrameView({ data }: NodeProps<FrameNodeType>) {
         <span className="step-name" title={n.name}>
           {n.name}
         </span>
-        <button
-          className="expand nodrag"
-          data-testid={`expand-${n.name}`}
-          title="fold"
-          onClick={(e) => {
-            e.stopPropagation();
-            data.onToggle?.(n.name);
-          }}
-        >
-          ▾ {counts(n)}
-        </button>
+        {data.onToggle ? (
+          <button
+            className="expand nodrag"
+            data-testid={`expand-${n.name}`}
+            title="fold"
+            onClick={(e) => {
+              e.stopPropagation();
+              data.onToggle?.(n.name);
+            }}
+          >
+            ▾ {counts(n)}
+          </button>
+        ) : (
+          // a job's or a comparison's graph: every group stays unfolded
+          <span className="muted small">{counts(n)}</span>
+        )}
         {errors.length > 0 && (
           <span className="step-err" data-testid={`errors-${n.name}`} title={errors.join("\n")}>
             ⚠ {errors.length}
