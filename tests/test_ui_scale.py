@@ -267,6 +267,37 @@ def test_a_preview_of_a_text_validated_before_does_not_load_it_again_unless_a_fi
     assert len(loaded) == 2 and any("data.txt" in e["message"] for e in gone["errors"]), gone["errors"]
 
 
+def test_a_preview_runs_with_the_cyclic_gc_paused_and_leaves_it_as_it_was(tmp_path):
+    import gc
+
+    path = tmp_path / "Pipefile"
+    path.write_text(
+        "steps:\n"
+        + "".join(f"  s{i}: {{command: echo {i} > o{i}.txt, outputs: {{o: o{i}.txt}}}}\n" for i in range(300))
+    )
+    runs: list = []
+
+    def seen(phase, info):
+        if phase == "start":
+            runs.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        was = gc.isenabled()
+        ops = [{"op": "set_param", "name": "lr", "value": 0.5}]
+        gc.collect()  # (counts from zero: none is due before the preview starts)
+        runs.clear()
+        answer = drafts.preview(str(path), None, ops)
+        during = list(runs)
+        assert gc.isenabled() == was
+    finally:
+        gc.callbacks.remove(seen)
+    assert answer["errors"] == [] and answer["changed"]
+    # 300 steps' objects made with no collection walking them: at most the young generation's
+    # one, run as the GC is enabled again after the work
+    assert len(during) <= 1 and set(during) <= {0}, during
+
+
 def test_the_diff_of_a_large_file_matches_only_its_changed_part(monkeypatch):
     import difflib
 
