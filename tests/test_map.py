@@ -6,11 +6,10 @@ table of test_validation.py.)"""
 from __future__ import annotations
 
 import os
-import shutil
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_compose import ran, tree
+from test_compose import assert_built_as_from_scratch, edit_item, ran, tree
 
 BATCHED = """\
     version: 1
@@ -282,23 +281,16 @@ def test_random_edits_with_a_map_record_run_exactly_the_affected_tasks(edits, tm
     built = set(items.items())
     for op, name, value in edits:
         want_extra = set()
-        if op == "delete":
-            if name not in items or len(items) == 1:
-                continue
-            del items[name]
-            (ws / f"data/{name}.txt").unlink()
-        elif op == "touch-output":
+        if op == "touch-output":
             if name not in items:
                 continue
             out = ws / f"build/out/{name}.txt"
             out.chmod(0o644)
             out.write_text("changed by hand")
             want_extra = {f"each[{name}.txt]"}  # restored (or run): not fresh
-        else:
-            if (op == "add") == (name in items):
-                continue
-            items[name] = f"{name}{value}"
-            r.write(f"data/{name}.txt", items[name])
+        elif not edit_item(r, items, op, name, value):
+            continue
+        elif op != "delete":
             _age(ws, [f"{name}.txt"])
         got = r.outcomes()
         want = {f"each[{n}.txt]" for n, v in items.items() if (n, v) not in built}
@@ -306,12 +298,7 @@ def test_random_edits_with_a_map_record_run_exactly_the_affected_tasks(edits, tm
         assert {n for n, o in got.items() if n != "all" and o != "fresh"} >= want | want_extra
         assert {n for n in got if n != "all"} == {f"each[{n}.txt]" for n in items}
         built |= set(items.items())
-        clean = tmp_path_factory.mktemp("clean")
-        shutil.copy(ws / "Pipefile", clean / "Pipefile")
-        shutil.copytree(ws / "data", clean / "data")
-        Repo(clean).outcomes()
-        assert tree(ws / "build") == tree(clean / "build")
-        shutil.rmtree(clean)
+        assert_built_as_from_scratch(ws, tmp_path_factory)
 
 
 # --- a map over another step's output: expanded once that step has run --------------------
