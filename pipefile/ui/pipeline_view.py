@@ -318,9 +318,10 @@ class GraphCache:
         built without an error) and the files it reads still back it: `pipe validate` would
         find nothing in it, so a preview of it need not ask again."""
         from .. import graph as graph_mod
+        from ..speccache import sources_unchanged
 
         for key, graph in (self._kept, self._offered):
-            if key == digest and graph is not None and _same_sources(graph.pipefile):
+            if key == digest and graph is not None and sources_unchanged(graph.pipefile):
                 return not graph_mod.source_errors(graph)
         return False
 
