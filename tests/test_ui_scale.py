@@ -267,7 +267,7 @@ def test_a_preview_of_a_text_validated_before_does_not_load_it_again_unless_a_fi
     assert len(loaded) == 2 and any("data.txt" in e["message"] for e in gone["errors"]), gone["errors"]
 
 
-def test_a_preview_runs_with_the_cyclic_gc_paused_and_leaves_it_as_it_was(tmp_path):
+def test_a_preview_and_the_page_s_pipeline_run_with_the_cyclic_gc_paused(tmp_path):
     import gc
 
     path = tmp_path / "Pipefile"
@@ -290,12 +290,18 @@ def test_a_preview_runs_with_the_cyclic_gc_paused_and_leaves_it_as_it_was(tmp_pa
         answer = drafts.preview(str(path), None, ops)
         during = list(runs)
         assert gc.isenabled() == was
+        gc.collect()
+        runs.clear()
+        page = pipeline_view.pipeline_view(str(path))  # the page's pipeline: loaded and planned
+        during_page = list(runs)
+        assert gc.isenabled() == was
     finally:
         gc.callbacks.remove(seen)
-    assert answer["errors"] == [] and answer["changed"]
+    assert answer["errors"] == [] and answer["changed"] and page["ok"]
     # 300 steps' objects made with no collection walking them: at most the young generation's
     # one, run as the GC is enabled again after the work
     assert len(during) <= 1 and set(during) <= {0}, during
+    assert len(during_page) <= 1 and set(during_page) <= {0}, during_page
 
 
 def test_the_diff_of_a_large_file_matches_only_its_changed_part(monkeypatch):

@@ -8,8 +8,6 @@ validate` would (nothing written), and an atomic write that keeps the file's mod
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import os
 import tempfile
 import threading
@@ -17,7 +15,7 @@ from typing import Optional
 
 from ..errors import PipefileError
 from .errors_view import Refusal, errors_json
-from .pipeline_view import file_digest
+from .pipeline_view import file_digest, gc_paused
 
 
 def _edit_module():
@@ -115,25 +113,10 @@ def validate_text(path: str, text: str, built: Optional[list] = None) -> list:
     return [x for e in errors for x in errors_json(e)]
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """The cyclic GC off while a large Pipefile's objects are made: with the trees this
-    server keeps (the graph, the editor's readings) it walked hundreds of thousands of
-    objects again and again (0.8 of a 10,000-step preview's 2.4 s of validation). The
-    objects made are not cycles to be collected; the GC runs again after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def preview(path: str, base: Optional[str], operations: list, base_text: Optional[str] = None, graphs=None) -> dict:
     """`graphs`: a pipeline_view.GraphCache offered the edited text's graph (a save of
     this edit then reloads without loading the file again)."""
-    with _gc_paused():
+    with gc_paused():
         return _preview(path, base, operations, base_text, graphs)
 
 
