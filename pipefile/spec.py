@@ -142,6 +142,7 @@ class EnvSpec:
     image: str = ""  # docker: an image name (resolved to its ID; never pulled by `status`)
     build: str = ""  # docker: workspace path of a build context (a folder with a Dockerfile)
     dockerfile: str = ""  # docker build: the Dockerfile's path inside the context (default Dockerfile)
+    build_loc: SourceLoc = SourceLoc("")  # docker build: where `build:` is written
     network: str = ""  # docker: "none", or "" for Docker's default network
     mounts: tuple = ()  # docker: tuple[Mount, ...]
     description: str = ""

@@ -139,6 +139,8 @@ def _load(
     key = _spec_cache_key(path, data) if data is not None and not is_module_ref(path) else None
     pf, built = _cached_spec(path, key)
     errors = out.errors
+    if pf is not None:  # (a .dockerignore is not in the key: what it leaves out is checked each time)
+        errors += loader.check_build_contexts(pf.steps, pf.environments, pf.root)
     if pf is None:
         pf, found = loader.load_lenient(path, data)
         errors += found

@@ -14,7 +14,9 @@ Modules, in the order a load goes through them:
   environments  environments, and references to them
   steps         StepParser: steps, their outputs and command
   input_bindings InputBindingReader: a step input's binding (mixed into StepParser)
-  checks        cross-checks once everything is read (step references, artifact and endpoint names)
+  checks        cross-checks once everything is read (step references, artifact and endpoint names,
+                no step output in a Docker build context)
+  dockerignore  .dockerignore patterns matched as Docker matches them (for that last check)
   params        `-p name=value` values, every param's final value, sizes
   numbers       which text is a number (YAML 1.2), for the Pipefile and for `-p`
   fields, paths, phrases   the keys each mapping takes; workspace paths; how messages name types
@@ -28,6 +30,7 @@ from __future__ import annotations
 # Each name is imported from its module when first asked for (PEP 562): a run whose spec comes
 # from the spec cache needs find_pipefile and read_bytes, not the parsers behind `load`.
 _WHERE = {
+    "check_build_contexts": "checks",
     "quoted_placeholders": "checks",
     "DEFAULT_NAMES": "document",
     "find_pipefile": "document",
@@ -90,6 +93,7 @@ def _keep(name: str, module):
 __all__ = [
     "DEFAULT_NAMES",
     "STATE_DIR",
+    "check_build_contexts",
     "convert_param_text",
     "enum_hint",
     "find_pipefile",

@@ -1,5 +1,6 @@
 """Checks across sections, once every section and step is read: references between steps,
-artifact names given once, and endpoint names (params, inputs, outputs) that mean one thing.
+artifact names given once, endpoint names (params, inputs, outputs) that mean one thing, and
+no step output inside what a Docker `build:` builds from.
 
 Each check reads the parsed spec objects (no YAML) and returns the errors it finds, located
 at the spec objects' positions.
@@ -7,6 +8,7 @@ at the spec objects' positions.
 
 from __future__ import annotations
 
+import os
 from typing import Mapping, Optional
 
 from .. import spec
@@ -215,3 +217,54 @@ def quoted_placeholders(pf: spec.Pipefile) -> list:
                 )
             )
     return out
+
+
+def check_build_contexts(
+    steps: Mapping[str, Step], environments: Mapping[str, spec.EnvSpec], root: str
+) -> list[PipefileError]:
+    """No step writes into the build context of a Docker `build:` environment that a step
+    uses: the image would be built from a step's output, with no edge in the graph (a step
+    could run in an image made from a stale output, and every run would change the image).
+    An output that the folder's .dockerignore leaves out is not in the context.
+
+    Only the declared paths are matched against the .dockerignore patterns: no walk of the
+    workspace (this runs at every load, and again on a spec from the spec cache)."""
+    from .dockerignore import excluded, read_patterns
+
+    used = {st.environment for st in steps.values()}
+    builds = [e for n, e in environments.items() if n in used and e.type == spec.ENV_DOCKER and e.build]
+    errors: list[PipefileError] = []
+    for env in builds:
+        folder = env.build
+        patterns = read_patterns(os.path.join(root, folder, ".dockerignore"))
+        always = {env.dockerfile or "Dockerfile", ".dockerignore"}  # sent whatever the patterns say
+        where = f"environment '{env.name}' builds from '{folder}' ({env.build_loc or env.loc})"
+        for st in steps.values():
+            for o in st.outputs.values():
+                path = o.path
+                what = f"output '{o.name}' of step '{st.name}' ('{path}')"
+                if folder != "." and (folder == path or folder.startswith(path + "/")):
+                    errors.append(
+                        PipefileError(
+                            f"{what} holds the build folder of a Docker environment: {where}, so the image "
+                            f"would be built from what a step writes",
+                            o.loc,
+                            f"move the output out of '{path}', or the Dockerfile to a folder of its own",
+                        )
+                    )
+                    continue
+                rel = path if folder == "." else path[len(folder) + 1 :] if path.startswith(folder + "/") else None
+                if rel is None or rel.split("/", 1)[0] == ".pipe":
+                    continue
+                if rel not in always and excluded(patterns, rel):
+                    continue
+                errors.append(
+                    PipefileError(
+                        f"{what} lies inside the build context of a Docker environment: {where}, and its "
+                        f".dockerignore does not leave it out, so the image would be built from a step's output",
+                        o.loc,
+                        f"add '{rel}' to {os.path.normpath(os.path.join(folder, '.dockerignore'))}, or move the "
+                        "Dockerfile to a folder of its own",
+                    )
+                )
+    return errors

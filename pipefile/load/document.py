@@ -175,7 +175,7 @@ def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[s
     """(the valid part, every error) of a Pipefile's text; `path` places it (root, messages).
     `relocate`: line -> the SourceLoc that line stands for (a DSL pipeline's Python), or None.
     `stack`: the Pipefiles that use this one as a component, outermost first."""
-    from .checks import check_artifact_names, check_endpoint_names, check_step_references
+    from .checks import check_artifact_names, check_build_contexts, check_endpoint_names, check_step_references
     from .environments import builtin_std, load_environments
     from .execution import load_settings
     from .fields import TOP_KEYS
@@ -233,6 +233,7 @@ def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[s
     r.errors += check_step_references(steps, parser.declared_outputs)
     r.errors += check_artifact_names(steps, assets)
     r.errors += check_endpoint_names(steps, assets, params)
+    r.errors += check_build_contexts(steps, environments, os.path.dirname(path))
     return spec.Pipefile(
         path=path,
         root=os.path.dirname(path),

@@ -140,6 +140,7 @@ def _docker(r: NodeReader, f: dict[str, Node], dockerfile_key: Optional[Node], w
             kw["build"] = "."  # the workspace itself: a Dockerfile at its root (the most common layout)
         else:
             kw["build"] = r.path_value(f["build"], f"build of {what}") or ""
+        kw["build_loc"] = r.loc(f["build"])
         if "dockerfile" in f:
             df = r.string(f["dockerfile"], f"dockerfile of {what}")
             p, problem = normalize_path(df) if df is not None else (None, None)

@@ -4,8 +4,9 @@ Identity (what the step key holds, with the variables, network and mounts):
   image: NAME   the image ID that NAME names on this machine: re-tagging NAME to new
                 content changes it, and a tag is never trusted. Looked up without
                 pulling; `pipe run` pulls a missing image first, `pipe status` never does.
-  build: DIR    the content of the build folder (a Merkle digest, as for inputs), the
-                Dockerfile's name and the IDs of its FROM images. The image is built
+  build: DIR    what the build can see: the content of its build context (context.py:
+                .dockerignore honoured; without one, the folder's digest, as for inputs),
+                the Dockerfile's name and the IDs of its FROM images. The image is built
                 when a step needs it, tagged pipefile-env/NAME:DIGEST and labelled with
                 that digest, and reused while the digest matches. `pipe run` pulls
                 missing FROM images before planning, as it pulls a missing `image:`.
@@ -19,7 +20,8 @@ memory as a limit. Its output is streamed into the step's log. Containers carry
 the labels org.pipefile.run / org.pipefile.step; they are removed when the step ends,
 and a later run removes those of a pipe that was killed.
 
-Modules: `environment` (DockerEnvironment: its identity, fetching what it needs before
+Modules: `context` (the build context: what the daemon is sent, and its digest),
+`environment` (DockerEnvironment: its identity, fetching what it needs before
 planning, preparing its image when a step runs), `images` (an image's ID here, building
 one, the images pipe built), `containers` (a step's container, driven like a process, and
 removing those a killed pipe left), `daemon` (the SDK and the client: the only module that

@@ -16,6 +16,7 @@ from ..base import EnvError, Environment, Launch
 from ..build import build_lock
 from ..cache import EnvCache
 from .containers import ContainerProcess, start_container
+from .context import identity_digest
 from .daemon import client, sdk
 from .images import (
     BUILD_LABEL,
@@ -39,7 +40,7 @@ class DockerEnvironment(Environment):
         self.image_id: Optional[str] = None  # what the step runs: set by prepare()
         self._build_ident: Optional[dict] = None
         # Where the build folder is not in `root`: a Ray node builds from the context shipped
-        # to it, whose digest (of the whole folder, as identity says) the caller computed.
+        # to it, whose digest (the identity's, context.identity_digest) the caller computed.
         self._context_dir: Optional[str] = None
         self._context_digest: Optional[str] = None
 
@@ -71,8 +72,13 @@ class DockerEnvironment(Environment):
             image_id = self._local_image_id(self.spec.image)
             # Not on this machine: `pipe run` pulls it before planning; `status` only says so.
             return {"image": image_id} if image_id else {"image": None, "missing": self.spec.image}
-        ctx = self.hasher.digest(self.spec.build) if self._context_digest is None else None
-        if self._context_digest is None and (ctx is None or ctx.kind != "tree"):
+        digest = self._context_digest
+        if digest is None and os.path.isdir(self.build_dir()):
+            digest = identity_digest(self.hasher, self.spec.build, self.spec.dockerfile or "")
+            if digest is None:  # no .dockerignore: the whole folder is the context
+                ctx = self.hasher.digest(self.spec.build)
+                digest = ctx.digest if ctx is not None and ctx.kind == "tree" else None
+        if digest is None:
             raise EnvError(
                 f"the build folder '{self.spec.build}' of environment '{self.name}' does not exist",
                 self.spec.loc,
@@ -86,7 +92,6 @@ class DockerEnvironment(Environment):
                 "add a Dockerfile there, or name it with dockerfile:",
             )
         bases = {b: self._local_image_id(b) for b in from_images(self.dockerfile())}
-        digest = self._context_digest or ctx.digest  # type: ignore[union-attr] - checked above
         return {"context": digest, "dockerfile": self.spec.dockerfile or "Dockerfile", "from": bases}
 
     def identity(self) -> str:

@@ -1,0 +1,163 @@
+"""A Docker `build:` environment's identity covers its build context (what .dockerignore
+leaves out changes no key), and no step output may lie in that context (a load-time error).
+
+The runs need a real daemon (skipped without one, as tests/test_envs_docker.py); the
+load-time check and the pattern matcher need none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from envsupport import busybox_rootfs, docker_client
+
+TAG = f"ctx{os.getpid()}"
+
+
+@pytest.fixture(scope="module")
+def busybox():
+    c = docker_client()
+    repo = "pipefile-test/busybox"
+    c.api.import_image_from_data(busybox_rootfs(), repository=repo, tag=TAG)
+    yield f"{repo}:{TAG}"
+    for im in c.images.list():
+        ours = any(t.startswith("pipefile-test/") and t.endswith(f":{TAG}") for t in im.tags)
+        if ours or (im.labels or {}).get("pipefile-test") == TAG:
+            try:
+                c.images.remove(im.id, force=True)
+            except Exception:  # noqa: BLE001 - in use by a parallel run, or gone already
+                pass
+    c.close()
+
+
+def reasons(repo) -> dict:
+    r = repo.pipe("status", "--json")
+    assert r.code == 0, str(r)
+    return {s["name"]: (s["state"], [x["kind"] for x in s["reasons"]]) for s in r.json["steps"]}
+
+
+def test_build_dot_with_outputs_dockerignored_reruns_only_for_context_changes(repo, busybox):
+    repo.write("Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nCOPY app.txt /app.txt\n")
+    repo.write(".dockerignore", "out\ndata\n*.log\n")
+    repo.write("app.txt", "v1\n")
+    repo.write("data/in.txt", "in\n")
+    repo.write("data/other.txt", "not read by any step\n")
+    repo.pipefile("""
+        environments:
+          here: {type: docker, build: .}
+        steps:
+          a: {command: "cat /app.txt ${{inputs.i}} > ${{outputs.o}}", inputs: {i: data/in.txt},
+              outputs: {o: out/a.txt}, environment: here}
+          b: {command: "cat ${{inputs.i}} > ${{outputs.o}}/b.txt", inputs: {i: out/a.txt}, outputs: {o: out/b/},
+              environment: here}
+    """)
+    assert repo.outcomes() == {"a": "ran", "b": "ran"}
+    assert repo.read("out/a.txt") == "v1\nin\n"
+    # Its own outputs changed the workspace: still a no-op, and status says fresh.
+    assert reasons(repo) == {"a": ("fresh", []), "b": ("fresh", [])}
+    assert repo.outcomes() == {"a": "fresh", "b": "fresh"}
+
+    # A file the .dockerignore leaves out (data no step reads, a log) reruns nothing.
+    repo.write("data/other.txt", "edited\n")
+    repo.write("notes.log", "a log\n")
+    assert reasons(repo) == {"a": ("fresh", []), "b": ("fresh", [])}
+    assert repo.outcomes() == {"a": "fresh", "b": "fresh"}
+
+    # A file of the context reruns the environment's steps, on an image built from it.
+    repo.write("app.txt", "v2\n")
+    assert reasons(repo) == {"a": ("run", ["env_changed"]), "b": ("pending", ["upstream"])}
+    assert repo.outcomes() == {"a": "ran", "b": "ran"}
+    assert repo.read("out/a.txt") == "v2\nin\n"
+    assert repo.outcomes() == {"a": "fresh", "b": "fresh"}
+
+
+PIPEFILE = """
+    environments:
+      img:
+        type: docker
+        build: {build}
+    steps:
+      gen:
+        command: "echo x > ${{{{outputs.o}}}}"
+        outputs: {{o: {out}}}
+        environment: img
+"""
+
+
+@pytest.mark.parametrize(
+    "build,out,ignore",
+    [
+        (".", "out/model.txt", None),  # no .dockerignore: the whole workspace is the context
+        (".", "out/model.txt", "data\n"),
+        (".", "out/model.txt", "out\n!out/model.txt\n"),  # a `!` line brings it back
+        ("envs/img", "envs/img/gen/model.txt", "*.md\n"),
+        ("envs/img", "envs/", None),  # the output folder holds the build folder
+    ],
+)
+def test_an_output_in_a_build_context_is_a_located_error(repo, build, out, ignore):
+    repo.write(f"{build}/Dockerfile", "FROM scratch\n")
+    if ignore is not None:
+        repo.write(f"{build}/.dockerignore", ignore)
+    repo.pipefile(PIPEFILE.format(build=build, out=out))
+    for args in (("validate",), ("run",), ("status",)):
+        r = repo.pipe(*args)
+        assert r.code == 2, str(r)
+        assert "Pipefile:9:" in r.err, str(r)  # the output's line
+        assert f"environment 'img' builds from '{build}' (Pipefile:5:" in r.err, str(r)  # the build: line
+        assert "image would be built from" in r.err, str(r)
+        assert "Dockerfile to a folder of its own" in r.err, str(r)
+
+
+def test_a_dockerignored_output_loads_and_the_check_follows_the_dockerignore(repo):
+    repo.write("Dockerfile", "FROM scratch\n")
+    repo.write(".dockerignore", "# outputs\nout/\n")
+    repo.pipefile(PIPEFILE.format(build=".", out="out/model.txt"))
+    r = repo.pipe("validate")
+    assert r.code == 0, str(r)
+    # The spec cache holds the loaded Pipefile; the .dockerignore is read again every time.
+    repo.write(".dockerignore", "data\n")
+    r = repo.pipe("validate")
+    assert r.code == 2 and "add 'out/model.txt' to .dockerignore" in r.err, str(r)
+
+
+def test_dockerignore_patterns_match_as_docker_matches_them():
+    sdk = pytest.importorskip("docker.utils.build")
+    from pipefile.load.dockerignore import excluded
+
+    cases = [
+        ["out"],
+        ["out/"],
+        ["/out"],
+        ["./out"],
+        ["*.pkl"],
+        ["**/*.pkl"],
+        ["out/*", "!out/keep.txt"],
+        ["data", "!data/x"],
+        ["build/**"],
+        ["a/**/b"],
+        ["[a-c]*"],
+        ["[!a-c]*"],
+        ["?ut"],
+        ["**"],
+        ["*", "!src"],
+        ["out/**/model"],
+    ]
+    paths = ["out", "out/model.pkl", "model.pkl", "x/model.pkl", "out/keep.txt", "data/x", "data/y", "build/a/b"]
+    paths += ["a/b", "a/x/y/b", "bz", "cut", "out/a/model", "src/x.py", "x", "dz/q"]
+    for patterns in cases:
+        docker_says = sdk.PatternMatcher(patterns)
+        for p in paths:
+            assert excluded(patterns, p) == docker_says.matches(p), (patterns, p)
+
+
+def test_pipe_status_json_is_unchanged_by_the_check(repo):
+    # (a Pipefile without Docker environments is not affected by the check at all)
+    repo.pipefile("""
+        steps:
+          a: {command: "echo x > ${{outputs.o}}", outputs: {o: out/a.txt}}
+    """)
+    r = repo.pipe("validate")
+    assert r.code == 0, str(r)
+    assert json.loads(repo.pipe("status", "--json").out)["steps"][0]["name"] == "a"
