@@ -161,3 +161,32 @@ def test_pipe_status_json_is_unchanged_by_the_check(repo):
     r = repo.pipe("validate")
     assert r.code == 0, str(r)
     assert json.loads(repo.pipe("status", "--json").out)["steps"][0]["name"] == "a"
+
+
+def test_the_context_digest_walks_only_what_patterns_split_and_agrees_with_the_sdk(tmp_path):
+    """The identity's own walk (folders taken or skipped whole where no pattern reaches
+    below them) covers exactly the files the SDK sends: a change to any of those changes the
+    digest; a change to any other does not."""
+    sdk = pytest.importorskip("docker.utils.build")
+    from pipefile.digest import Hasher
+    from pipefile.envs.docker.context import identity_digest
+
+    files = ["Dockerfile", "app.py", "src/a.py", "src/b.pyc.txt", "src/deep/c.txt", "data/x.csv", "data/keep.csv"]
+    files += ["data/sub/y.csv", "out/m.bin", "docs/readme.md", "docs/x.txt", "logs/a.log", "notes.md"]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text(f)
+    ignore = "data\n!data/keep.csv\nout/\n**/*.md\n!docs/readme.md\nsrc/deep\n*.log\nlogs\n"
+    (tmp_path / ".dockerignore").write_text(ignore)
+    sent = set(sdk.exclude_paths(str(tmp_path), ignore.split(), "Dockerfile"))
+    base = identity_digest(Hasher(str(tmp_path)), ".")
+    assert base is not None
+    for f in files:
+        (tmp_path / f).write_text(f + " changed")
+        now = identity_digest(Hasher(str(tmp_path)), ".")
+        assert (now != base) == (f in sent), (f, sorted(sent))
+        (tmp_path / f).write_text(f)
+    assert identity_digest(Hasher(str(tmp_path)), ".") == base
+    # (without a .dockerignore: None, and the folder's digest is the identity, as before)
+    (tmp_path / ".dockerignore").unlink()
+    assert identity_digest(Hasher(str(tmp_path)), ".") is None

@@ -46,6 +46,27 @@ def excluded(patterns: list, rel: str) -> bool:
     return out
 
 
+def decided_above(patterns: list, folder: str, left_out: bool) -> bool:
+    """Whether every path inside `folder` (relative, '/'-separated) is left out or kept just
+    as `folder` itself is (`left_out`): no pattern that could change that reaches below it
+    (for a folder left out, a `!` line; for one kept, any other). Then the folder's content
+    can be skipped whole, or taken whole, without matching each path."""
+    depth = folder.count("/") + 1
+    parts = folder.split("/")
+    for line in patterns:
+        negative = line.startswith("!")
+        text = _clean(line[1:] if negative else line)
+        if not text or negative != left_out:
+            continue
+        if "**" in text:
+            return False  # (may reach any depth)
+        pieces = text.split("/")
+        # A pattern no deeper than `folder` decides its paths by `folder` or a folder above.
+        if len(pieces) > depth and all(_pattern(pc).match(name) for pc, name in zip(pieces, parts)):
+            return False
+    return True
+
+
 def _clean(text: str) -> str:
     text = posixpath.normpath(text.strip()).lstrip("/")
     return "" if text == "." else text

@@ -18,6 +18,7 @@ import stat as statmod
 from typing import IO, Optional
 
 from ...digest import IGNORED_NAMES, IGNORED_SUFFIXES, hash_json
+from ...load.dockerignore import decided_above, excluded, read_patterns
 from .daemon import sdk
 
 # Left out wherever they lie in the folder (a `build: .` holds the workspace's own).
@@ -59,30 +60,53 @@ def archive(folder: str, dockerfile: str = "") -> IO[bytes]:
 
 
 def identity_digest(hasher, build: str, dockerfile: str = "") -> Optional[str]:
-    """The digest of the build context of workspace folder `build`, each file's content
-    through the hasher's stat cache (a no-op reads no file again); None when the folder has
+    """The digest of the build context of workspace folder `build`; None when the folder has
     no .dockerignore: its context is then the whole folder, and the folder's digest (as for
     inputs) is the identity, as it always was, so those keys did not change.
 
-    As in the folder's digest, caches and VCS folders (`.git`, `__pycache__`, ...) are not
-    content."""
+    Walked with the same .dockerignore rules as `context_paths` (load/dockerignore.py, checked
+    against the SDK's), but cheap for a no-op: a folder that the patterns leave out whole is
+    not entered, one they keep whole is taken by its digest (through the stat cache's folder
+    listings, as an input folder is), and only the files of folders that patterns split are
+    looked at one by one. As in a folder's digest, caches and VCS folders (`.git`,
+    `__pycache__`, `.pipe` ...) are not content."""
     folder = hasher.abspath(build)
-    if not os.path.isfile(os.path.join(folder, ".dockerignore")):
+    ignore = os.path.join(folder, ".dockerignore")
+    if not os.path.isfile(ignore):
         return None
-    hasher.cache.load_under(build)  # the entries of the folder's files, keyed as its digest keys them
-    entries = []
-    for rel in context_paths(folder, dockerfile):
-        if any(p in IGNORED_NAMES or p.endswith(IGNORED_SUFFIXES) for p in rel.split("/")):
-            continue
-        ap = os.path.join(folder, rel)
-        try:
-            st = os.stat(ap)
-        except FileNotFoundError:  # a dangling link: sent as the link it is
-            entries.append([rel, "l", os.readlink(ap)])
-            continue
-        if statmod.S_ISDIR(st.st_mode):
-            entries.append([rel, "d"])
-        elif statmod.S_ISREG(st.st_mode):
-            digest = hasher.cache.file_digest(f"{build}/{rel}", ap, st, in_folder=True)
-            entries.append([rel, "x" if st.st_mode & 0o111 else "f", digest])
+    # As the SDK does: the Dockerfile and the .dockerignore are sent whatever the lines say.
+    patterns = read_patterns(ignore) + [f"!{dockerfile or 'Dockerfile'}", "!.dockerignore"]
+    entries: list = []
+    _walk(hasher, build, "", patterns, entries)
     return hash_json(entries)
+
+
+def _walk(hasher, build: str, sub: str, patterns: list, entries: list) -> None:
+    """Add the context's entries under `sub` (relative to the build folder) to `entries`."""
+    ap = os.path.join(hasher.abspath(build), sub)
+    with os.scandir(ap) as it:
+        items = sorted(
+            (e for e in it if not (e.name in IGNORED_NAMES or e.name.endswith(IGNORED_SUFFIXES))), key=lambda e: e.name
+        )
+    for e in items:
+        rel = f"{sub}/{e.name}" if sub else e.name
+        out = excluded(patterns, rel)
+        try:
+            st = e.stat()  # follows links: a linked file is sent as its content
+        except FileNotFoundError:  # a dangling link: sent as the link it is
+            if not out:
+                entries.append([rel, "l", os.readlink(e.path)])
+            continue
+        ws_rel = os.path.normpath(os.path.join(build, rel))
+        if statmod.S_ISDIR(st.st_mode):
+            if not decided_above(patterns, rel, out):
+                if not out:
+                    entries.append([rel, "d"])
+                _walk(hasher, build, rel, patterns, entries)
+            elif not out:
+                d = hasher.digest(ws_rel)
+                if d is not None:
+                    entries.append([rel, "t", d.digest])
+        elif statmod.S_ISREG(st.st_mode) and not out:
+            digest = hasher.cache.file_digest(ws_rel, e.path, st)
+            entries.append([rel, "x" if st.st_mode & 0o111 else "f", digest])
