@@ -7,7 +7,6 @@ load-time check and the pattern matcher need none.
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
@@ -112,14 +111,21 @@ def test_an_output_in_a_build_context_is_a_located_error(repo, build, out, ignor
 
 def test_a_dockerignored_output_loads_and_the_check_follows_the_dockerignore(repo):
     repo.write("Dockerfile", "FROM scratch\n")
-    repo.write(".dockerignore", "# outputs\nout/\n")
-    repo.pipefile(PIPEFILE.format(build=".", out="out/model.txt"))
-    r = repo.pipe("validate")
-    assert r.code == 0, str(r)
-    # The spec cache holds the loaded Pipefile; the .dockerignore is read again every time.
-    repo.write(".dockerignore", "data\n")
-    r = repo.pipe("validate")
-    assert r.code == 2 and "add 'out/model.txt' to .dockerignore" in r.err, str(r)
+    repo.write(".dockerignore", "# outputs\nout/\nres\n")
+    repo.pipefile(
+        PIPEFILE.format(build=".", out="out/model.txt")
+        + "      loc: {command: 'echo y > res/y.txt', outputs: {o: res/y.txt}}\n"
+    )
+    assert repo.pipe("validate").code == 0
+    # Two runs of the local step: the second writes the spec cache, the third reads it.
+    assert repo.outcomes("loc") == {"loc": "ran"}
+    assert repo.outcomes("loc") == {"loc": "fresh"}
+    assert list((repo.root / ".pipe/cache/specs").iterdir())
+    # A .dockerignore is not in the spec cache's key: it is read again every time.
+    repo.write(".dockerignore", "res\n")
+    for args in (("run", "loc"), ("validate",)):
+        r = repo.pipe(*args)
+        assert r.code == 2 and "add 'out/model.txt' to .dockerignore" in r.err, str(r)
 
 
 def test_dockerignore_patterns_match_as_docker_matches_them():
@@ -150,17 +156,6 @@ def test_dockerignore_patterns_match_as_docker_matches_them():
         docker_says = sdk.PatternMatcher(patterns)
         for p in paths:
             assert excluded(patterns, p) == docker_says.matches(p), (patterns, p)
-
-
-def test_pipe_status_json_is_unchanged_by_the_check(repo):
-    # (a Pipefile without Docker environments is not affected by the check at all)
-    repo.pipefile("""
-        steps:
-          a: {command: "echo x > ${{outputs.o}}", outputs: {o: out/a.txt}}
-    """)
-    r = repo.pipe("validate")
-    assert r.code == 0, str(r)
-    assert json.loads(repo.pipe("status", "--json").out)["steps"][0]["name"] == "a"
 
 
 def test_the_context_digest_walks_only_what_patterns_split_and_agrees_with_the_sdk(tmp_path):
