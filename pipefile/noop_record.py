@@ -42,7 +42,9 @@ _OWN = ("jobs.db", "jobs.db-wal", "jobs.db-shm", "jobs.db-journal", "lock", RECO
 _OWN_DIRS = ("jobs",)
 # What a fresh step's job row may differ in from the recorded one, per table.
 _FRESH_COLUMNS = {"jobs": ("id", "uid", "started", "ended", "pid"), "job_steps": ("job_id", "finished")}
-_ROW_TABLES = ("jobs", "job_steps", "noop_jobs")
+# The tables a no-op job writes rows in (metrics: read from the steps' `metrics:` files, which
+# are traced); a row in any other (an artifact version, a series ...) and no record is kept.
+_ROW_TABLES = ("jobs", "job_steps", "noop_jobs", "metrics")
 _JOB, _UID, _SECONDS = 0, 1, 2  # the blanks of the printed text
 # Modules whose code decides what a run does and prints: an edit in a development checkout
 # (same version number) is a different pipe.
@@ -110,6 +112,7 @@ class Recording:
         self.out = _Tee(sys.stdout)
         self.err = _Tee(sys.stderr)
         self._saved: list = []
+        self._fork_exec = None
 
     def decline(self) -> None:
         self.declined = True
@@ -157,9 +160,17 @@ class Recording:
         for name in ("posix_spawn", "posix_spawnp", "fork", "execv", "execve"):
             if hasattr(os, name):
                 self._wrap_spawn(os, name)
-        import subprocess  # (its own name for fork_exec: the one it calls)
-
-        self._wrap_spawn(subprocess, "_fork_exec")
+        try:
+            import _posixsubprocess
+        except ImportError:  # (no fork_exec: nothing to trace there)
+            _posixsubprocess = None
+        if _posixsubprocess is not None:
+            # subprocess calls fork_exec by a name of its own, bound when it is imported (not
+            # here: a no-op imports no subprocess); stop() puts back whichever it bound.
+            self._fork_exec = _posixsubprocess.fork_exec
+            self._wrap_spawn(_posixsubprocess, "fork_exec")
+        if "subprocess" in sys.modules:
+            self._wrap_spawn(sys.modules["subprocess"], "_fork_exec")
         sys.stdout, sys.stderr = self.out, self.err
 
     def _wrap_spawn(self, mod, name: str) -> None:
@@ -168,7 +179,7 @@ class Recording:
 
         def traced(*a, **k):
             program = a[0] if a else None
-            if name == "_fork_exec" and a:
+            if name.endswith("fork_exec") and a:
                 program = a[0][0] if a[0] else None  # (args, executables, ...)
             spawned.append(os.path.basename(os.fsdecode(program)) if isinstance(program, (str, bytes)) else "?")
             return real(*a, **k)
@@ -180,6 +191,8 @@ class Recording:
         global ACTIVE
         for mod, name, real in reversed(self._saved):
             setattr(mod, name, real)
+        if self._saved and self._fork_exec is not None and "subprocess" in sys.modules:
+            sys.modules["subprocess"]._fork_exec = self._fork_exec  # (bound while traced)
         self._saved = []
         if sys.stdout is self.out:
             sys.stdout = self.out.stream
@@ -484,6 +497,10 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN IMMEDIATE")
         try:
+            if db.execute("SELECT 1 FROM metric_points LIMIT 1").fetchone() is not None:
+                # A job streamed a series: each fresh step would get the series of the job that
+                # ran it (jobs.JobRecorder), which the record does not hold.
+                raise LookupError("series to copy")
             started = time.time()
             uid = os.urandom(4).hex()
             cols, (row,) = rows["jobs"]
@@ -498,14 +515,16 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
                 [job[c] for c in names],
             )
             job_id = cur.lastrowid
-            cols, steps = rows["job_steps"]
-            for step in steps:
-                values = dict(zip(cols, step))
-                values.update(job_id=job_id, finished=time.time())
-                db.execute(
-                    f"INSERT INTO job_steps({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})",
-                    [values[c] for c in cols],
-                )
+            for table in ("job_steps", "metrics"):
+                cols, table_rows = rows.get(table, ((), ()))
+                for row in table_rows:
+                    values = dict(zip(cols, row), job_id=job_id)
+                    if table == "job_steps":
+                        values["finished"] = time.time()
+                    db.execute(
+                        f"INSERT INTO {table}({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})",
+                        [values[c] for c in cols],
+                    )
             db.execute("UPDATE jobs SET ended=? WHERE id=?", (time.time(), job_id))
             db.execute("INSERT INTO noop_jobs(job_id) VALUES(?)", (job_id,))
             db.execute("COMMIT")
