@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod
-from . import noop_record, spec, speccache
+from . import noop_trace, spec, speccache
 from .digest import Hasher
 from .envs import EnvironmentSet
 from .errors import PipefileError, raise_all
@@ -405,8 +405,8 @@ class Session(MapRounds):
                     recorder.close()
                 finally:
                     self.ws.jobs.finish(job.id, status)
-        if noop_record.ACTIVE is not None and self._stands_for_a_noop(plan, summary, cluster, recorder.warnings):
-            recording, git = noop_record.ACTIVE, self._git is not None and self._git.asked
+        if noop_trace.ACTIVE is not None and self._stands_for_a_noop(plan, summary, cluster, recorder.warnings):
+            recording, git = noop_trace.ACTIVE, self._git is not None and self._git.asked
             self._noop_write = lambda: recording.write(self.ws.dir, self.root, job.id, job.uid, summary.seconds, git)
         return self._record(summary, job, recorder.warnings)
 

@@ -15,7 +15,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 
 import pytest
@@ -165,11 +164,32 @@ def test_an_answer_from_the_record_imports_no_loader_yaml_session_or_planner(rep
     floor = subprocess.run([PIPE[0], "-X", "importtime", "-c", "pass"], capture_output=True, text=True, env=env)
     imported = _imports(p.stderr) - _imports(floor.stderr)  # (this machine's site imports some)
     assert "pipefile.noop_record" in imported
-    for heavy in ("yaml", "pipefile.load", "pipefile.speccache", "pipefile.session", "pipefile.planner",
-                  "pipefile.graph", "pipefile.jobs", "pipefile.scheduler", "pipefile.report.run"):
+    for heavy in (
+        "yaml",
+        "pipefile.load",
+        "pipefile.speccache",
+        "pipefile.session",
+        "pipefile.planner",
+        "pipefile.graph",
+        "pipefile.jobs",
+        "pipefile.scheduler",
+        "pipefile.report.run",
+    ):
         assert heavy not in imported, heavy
-    allowed = {"runpy", "pipefile", "pipefile.__main__", "pipefile.entry", "pipefile.cli", "pipefile.cli.fast",
-               "pipefile.cli.flags", "pipefile.noop_record", "fcntl", "_sqlite3", "sqlite3", "sqlite3.dbapi2"}
+    allowed = {
+        "runpy",
+        "pipefile",
+        "pipefile.__main__",
+        "pipefile.entry",
+        "pipefile.cli",
+        "pipefile.cli.fast",
+        "pipefile.cli.flags",
+        "pipefile.noop_record",
+        "fcntl",
+        "_sqlite3",
+        "sqlite3",
+        "sqlite3.dbapi2",
+    }
     assert imported <= allowed, sorted(imported - allowed)
 
 
@@ -177,8 +197,20 @@ def _imports(importtime: str) -> set:
     return {line.split("|")[-1].strip() for line in importtime.splitlines() if line.startswith("import time:")}
 
 
-@pytest.mark.parametrize("edit", ["content", "same_size_same_mtime", "touch", "pipefile", "code_folder",
-                                  "output_deleted", "output_replaced", "param", "env"])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "content",
+        "same_size_same_mtime",
+        "touch",
+        "pipefile",
+        "code_folder",
+        "output_deleted",
+        "output_replaced",
+        "param",
+        "env",
+    ],
+)
 def test_every_kind_of_change_makes_the_record_decline(repo, edit):
     _workspace(repo)
     _settle(repo)
@@ -266,8 +298,9 @@ def test_a_busy_workspace_is_not_answered_from_the_record(repo):
         fcntl.flock(fd, fcntl.LOCK_EX)
         env = dict(os.environ, PIPE_PLAIN="1")
         env.pop("PIPE_STORE_DIR", None)
-        p = subprocess.Popen([*PIPE, "run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+        p = subprocess.Popen(
+            [*PIPE, "run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         time.sleep(1.0)
         assert p.poll() is None  # waiting, as the normal path waits
     finally:
@@ -279,8 +312,21 @@ def test_a_busy_workspace_is_not_answered_from_the_record(repo):
 # --- the property: over random edits, the record answers as the normal path, or declines ---
 
 _EDITS = st.sampled_from(
-    ["content", "same_size", "touch", "touch_back", "pipefile", "code_new", "code_edit", "output_deleted",
-     "output_modified", "output_same_size", "param", "env", "nothing"]
+    [
+        "content",
+        "same_size",
+        "touch",
+        "touch_back",
+        "pipefile",
+        "code_new",
+        "code_edit",
+        "output_deleted",
+        "output_modified",
+        "output_same_size",
+        "param",
+        "env",
+        "nothing",
+    ]
 )
 
 

@@ -89,7 +89,10 @@ def run(argv: list, values: dict) -> None:
 
         if noop_record.try_fast(argv, values):  # everything fresh, as the last run left it
             sys.exit(0)
-        recording = noop_record.arm(argv, values)  # this run may leave such a record
+        if noop_record.plain(values):  # this run may leave such a record (traced: noop_trace.py)
+            from .. import noop_trace
+
+            recording = noop_trace.Recording(argv)
 
     import gc
     import signal
