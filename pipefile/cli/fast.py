@@ -4,9 +4,8 @@ of a no-op run's start-up.
 
 `parse` reads a command line only when every word of it is a target or an option of the
 command's table in cli/flags.py, the same table its click command is built from, and only as
-click would read it (`--jobs=3`, `-f FILE`, a repeated option, `--` before targets). For
-anything else (another option, `--help`, a short option with its value attached, a value click
-would refuse) it returns None and entry.py hands the whole command line to click, so help
+click would read it (`--jobs=3`, `-j3`, `-f FILE`, a repeated option, `--` before targets). For
+anything else (another option, `--help`, flags run together, a value click would refuse) it returns None and entry.py hands the whole command line to click, so help
 texts and error messages stay click's. tests/test_fast_cli.py parses many command lines both
 ways and compares."""
 
@@ -43,6 +42,13 @@ def parse(argv: list) -> Optional[dict]:
             continue
         name, eq, attached = word.partition("=") if word.startswith("--") else (word, "", "")
         opt = by_decl.get(name)
+        if opt is None and not word.startswith("--") and len(word) > 2:
+            # `-j2`: click reads a short option's value attached to it (a flag's letters
+            # run together, `-qk`, go to click)
+            opt = by_decl.get(word[:2])
+            if opt is None or opt.kind == flags.FLAG:
+                return None
+            eq, attached = "=", word[2:]
         if opt is None:
             return None
         if opt.kind == flags.FLAG:
