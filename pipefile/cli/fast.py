@@ -5,8 +5,9 @@ of a no-op run's start-up.
 `parse` reads a command line only when every word of it is a target or an option of the
 command's table in cli/flags.py, the same table its click command is built from, and only as
 click would read it (`--jobs=3`, `-j3`, `-f FILE`, a repeated option, `--` before targets). For
-anything else (another option, `--help`, flags run together, a value click would refuse) it returns None and entry.py hands the whole command line to click, so help
-texts and error messages stay click's. tests/test_fast_cli.py parses many command lines both
+anything else (another option, `--help`, flags run together, a value click would refuse) it
+returns None and entry.py hands the whole command line to click, so help texts and error
+messages stay click's. tests/test_fast_cli.py parses many command lines both
 ways and compares."""
 
 from __future__ import annotations
