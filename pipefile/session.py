@@ -366,7 +366,10 @@ class Session(MapRounds):
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
-        if cluster is None and not self._second and all(d.verdict == Verdict.FRESH for d in plan.decisions.values()):
+        all_fresh = all(d.verdict == Verdict.FRESH for d in plan.decisions.values())
+        if noop_trace.ACTIVE is not None and not all_fresh:
+            noop_trace.ACTIVE.stop()  # no record comes of a run that does something: it is not traced
+        if cluster is None and not self._second and all_fresh:
             # Every step is fresh (a fresh step is never decided again, and no map's folder is
             # waited for): nothing will be run, restored or put back, so no executor is made
             # (start-up of the most common run).
