@@ -40,40 +40,33 @@ def _port(decl: spec.InputDecl) -> dict:
 
 def describe(comp: Component, source: str, name: str, version: Optional[str]) -> dict:
     """One component as data (see the module's docstring)."""
+    command = comp.command if isinstance(comp.command, str) else list(comp.command)
+    return _described(comp, name, comp.name, source, version) | {"metrics": list(comp.metrics), "command": command}
+
+
+def describe_pipeline(comp: spec.PipelineComponent, name: str) -> dict:
+    """A `type: pipeline` component as data: describe()'s keys, `command` None, and its inner
+    steps under `steps`."""
+    return _described(comp, name, name, SOURCE_PIPEFILE, None) | {
+        "metrics": [],
+        "command": None,
+        "steps": list(comp.steps),
+    }
+
+
+def _described(comp, name: str, ref: str, source: str, version: Optional[str]) -> dict:
+    """What a component and a pipeline component both say: their ports, inputs and params apart."""
     inputs = [d for d in comp.inputs.values() if d.type not in spec.VALUE_TYPES]
     params = [d for d in comp.inputs.values() if d.type in spec.VALUE_TYPES]
-    command = comp.command if isinstance(comp.command, str) else list(comp.command)
     return {
         "name": name,
-        "ref": comp.name,
+        "ref": ref,
         "source": source,
         "version": version,
         "description": comp.description,
         "inputs": [_port(d) for d in inputs],
         "params": [_port(d) for d in params],
         "outputs": [{"name": o.name, "type": o.type, "description": o.description} for o in comp.outputs.values()],
-        "metrics": list(comp.metrics),
-        "command": command,
-    }
-
-
-def describe_pipeline(comp: spec.PipelineComponent, name: str) -> dict:
-    """A `type: pipeline` component as data: describe()'s keys, `command` None, and its inner
-    steps under `steps`."""
-    inputs = [d for d in comp.inputs.values() if d.type not in spec.VALUE_TYPES]
-    params = [d for d in comp.inputs.values() if d.type in spec.VALUE_TYPES]
-    return {
-        "name": name,
-        "ref": name,
-        "source": SOURCE_PIPEFILE,
-        "version": None,
-        "description": comp.description,
-        "inputs": [_port(d) for d in inputs],
-        "params": [_port(d) for d in params],
-        "outputs": [{"name": o.name, "type": o.type, "description": o.description} for o in comp.outputs.values()],
-        "metrics": [],
-        "command": None,
-        "steps": list(comp.steps),
     }
 
 

@@ -34,6 +34,7 @@ from .errors import PipefileError, raise_all
 from .expand_map import (
     VALUE_ITEM,
     batch_folder,
+    empty_map,
     foreach_items,
     list_param_errors,
     placeholder,
@@ -113,9 +114,9 @@ def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=Non
         group = _expand_step(pf, st, check_exists, errors, params or {})
         if group is None:
             continue
-        if group.pending:
-            groups[st.name] = group
-            steps[st.name] = placeholder(st, group.after)
+        if group.pending or not group.labels:  # (no items: an empty map, one node as a pending one)
+            groups[st.name] = dataclasses.replace(group, tasks=(st.name,))
+            steps[st.name] = placeholder(st, group.after) if group.pending else empty_map(st)
             continue
         # (not inside a pipeline component, STEP/INNER: its group counts inner tasks by node)
         mapped = group.kind == spec.EXPAND_FOREACH and not group.batches and "/" not in st.name
@@ -140,7 +141,9 @@ def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=Non
         for b in st.inputs.values()
         if b.kind == BIND_STEP_OUTPUT and b.ref.endswith(".best")
     }
-    for name in outpaths.gathered_wanted(steps, groups):
+    # (STEP.best reads a per-task output from its gathered folder)
+    picked = {n for n in wanted if n in groups and groups[n].per_task and groups[n].objective}
+    for name in sorted(set(outpaths.gathered_wanted(steps, groups)) | picked):
         gather = outpaths.gather_step(pf.steps[name], groups[name].labels, groups[name].per_task)
         steps[gather.name] = gather
     for name in wanted:
@@ -230,9 +233,6 @@ def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: lis
         return Binding(BIND_PATH, b.loc, group.outputs[b.output], type=spec.URI_FOLDER)
     if b.ref in group.tasks:
         return None  # an ordinary reference to one task
-    if b.ref.endswith(".best") and group.objective and group.per_task:
-        errors.append(outpaths.best_refused(iname, reader.name, b, group))
-        return None
     if b.ref.endswith(".best") and group.objective:
         return None  # an ordinary reference to the task that picks the best trial
     if b.ref.endswith(".best"):
@@ -467,7 +467,7 @@ for src, dest in zip(pairs[::2], pairs[1::2]):
 
 def best_step(st: spec.Step, group: Group) -> spec.Step:
     """The task STEP.best of sweep `st`: reads every output's gathered folder, writes the best
-    trial's entry of each at `<declared path>.best`."""
+    trial's entry of each at `<declared path>.best` (a per-task path's: outpaths.best_path)."""
     metric, goal = group.objective
     m = st.metrics[0]
     home = next(o for o in st.outputs.values() if m == o.path or m.startswith(o.path + "/"))
@@ -475,22 +475,11 @@ def best_step(st: spec.Step, group: Group) -> spec.Step:
     inputs, outputs = {}, {}
     argv = ["python3", "-c", _PICK, metric, goal, "${{inputs.g_%s}}" % home.name, rest]
     for o in st.outputs.values():
-        inputs[f"g_{o.name}"] = Binding(BIND_PATH, st.expand.loc, o.path, type=spec.URI_FOLDER)
-        outputs[o.name] = dataclasses.replace(o, path=f"{o.path}.best", type=None, artifact="", output=False)
+        if o.name in group.per_task:  # each trial's own path: read from its gathered folder
+            src, dest = outpaths.gathered_path(st.name, o.name), outpaths.best_path(st.name, o.name, o.template)
+        else:
+            src, dest = o.path, f"{o.path}.best"
+        inputs[f"g_{o.name}"] = Binding(BIND_PATH, st.expand.loc, src, type=spec.URI_FOLDER)
+        outputs[o.name] = dataclasses.replace(o, path=dest, type=None, artifact="", output=False, template="")
         argv += ["${{inputs.g_%s}}" % o.name, "${{outputs.%s}}" % o.name]
-    return dataclasses.replace(
-        st,
-        name=f"{st.name}.best",
-        command=tuple(argv),
-        inputs=inputs,
-        input_decls={},
-        outputs=outputs,
-        code=(),
-        metrics=(),
-        environment="",
-        library=None,
-        key_includes=(),
-        resources=spec.Resources(),
-        expand=None,
-        group="",
-    )
+    return outpaths.helper_task(st, f"{st.name}.best", argv, inputs, outputs)

@@ -88,15 +88,7 @@ def foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: 
                 )
             )
         return None if check_exists else []
-    if not entries and check_exists:
-        errors.append(
-            PipefileError(
-                f"foreach of step '{st.name}' finds nothing to map over in '{folder}' (glob '{e.glob}')",
-                e.loc,
-                "add items to the folder, or change glob:",
-            )
-        )
-        return None
+    # (no entries: an empty map, see `empty_map`)
     return [(f"{folder}/{n}", spec.URI_FOLDER if is_dir else spec.URI_FILE) for n, is_dir in entries]
 
 
@@ -124,11 +116,6 @@ def _list_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: li
         )
         return None
     values = params.get(name, p.default)
-    if not values and check_exists:
-        errors.append(
-            PipefileError(f"foreach of step '{st.name}': list param '{name}' is empty", e.loc, "give it values")
-        )
-        return None
     return [(v, VALUE_ITEM) for v in values or ()]
 
 
@@ -173,6 +160,21 @@ def producer(pf: spec.Pipefile, st: spec.Step) -> str:
     if b.kind == BIND_STEP_OUTPUT and b.ref in pf.steps and b.output in pf.steps[b.ref].outputs:
         return b.ref
     return ""
+
+
+def empty_map(st: spec.Step) -> spec.Step:
+    """A map with no items (an empty folder, a glob matching nothing, an empty list), as one
+    node named as the step: it makes each gathered folder empty, so what reads them runs, on
+    no entries, as Azure's parallel job over no mini-batches ends with an empty output. It
+    reads nothing of the step (no environment, code or source folder: a file the glob does
+    not match changes nothing) but the folder another step makes, to run after that step."""
+    from .outpaths import helper_task
+
+    b = st.inputs[st.expand.over]
+    inputs = {st.expand.over: b} if b.kind == BIND_STEP_OUTPUT else {}
+    outputs = {n: dataclasses.replace(o, type=spec.URI_FOLDER, artifact="") for n, o in st.outputs.items()}
+    argv = ["mkdir", "-p"] + ["${{outputs.%s}}" % n for n in outputs]
+    return helper_task(st, st.name, argv, inputs, outputs)
 
 
 def placeholder(st: spec.Step, after: str) -> spec.Step:

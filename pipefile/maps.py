@@ -142,8 +142,11 @@ def _folder(group) -> str:
     return os.path.dirname(group.values[0][0][1][0])
 
 
-def fingerprint(manifest: dict, over: str) -> str:
-    """The part of a task's key manifest that every task of its map shares."""
+def fingerprint(manifest: dict, over: str, seen: Optional[list] = None) -> str:
+    """The part of a task's key manifest that every task of its map shares. `seen`: a list
+    of (shared part, fingerprint) kept by the caller across the tasks of one map, so that a
+    part equal to one already hashed is compared (a dict ==) rather than encoded and hashed
+    again: the same fingerprint, at a fraction of the cost per task."""
     m = dict(manifest)
     m.pop("command", None)
     ins = dict(m.get("inputs", {}))
@@ -151,7 +154,15 @@ def fingerprint(manifest: dict, over: str) -> str:
     ins[over] = {"folder": os.path.dirname(item.get("path", ""))}
     m["inputs"] = ins
     m["outputs"] = {n: [o.get("type"), os.path.dirname(o.get("path", ""))] for n, o in m.get("outputs", {}).items()}
-    return hash_json(m)
+    if seen is None:
+        return hash_json(m)
+    for part, fp in seen:
+        if part == m:
+            return fp
+    fp = hash_json(m)
+    if len(seen) < 4:  # (tasks of one map share one part; a few at most while it changes)
+        seen.append((m, fp))
+    return fp
 
 
 def _over(group) -> str:
@@ -237,13 +248,14 @@ def _update_one(root: str, graph, g, summary, started_ns: int) -> None:
     outputs = list(g.outputs.values())
     done = []  # (label, fingerprint) of the tasks this run left up to date
     dropped = []
+    seen: list = []  # (fingerprint's memo)
     for label in [x for x in g.labels if x not in g.settled]:
         task = f"{g.name}[{label}]"
         r, d = summary.results.get(task), summary.decisions.get(task)
         if r is None:
             continue  # not selected this time: its entry (if any) stays
         if r.outcome in _DONE and not r.tolerated and d is not None and d.key is not None:
-            done.append((label, fingerprint(d.key.manifest, over)))
+            done.append((label, fingerprint(d.key.manifest, over, seen)))
         else:
             dropped.append(label)  # failed, skipped, left on a remote: decided again next time
     fps = {f for _, f in done}
@@ -253,12 +265,40 @@ def _update_one(root: str, graph, g, summary, started_ns: int) -> None:
     gone = items.keys() - set(g.labels)
     for label in list(gone) + dropped:
         changed = items.pop(label, None) is not None or changed
+    fds: list = []
+    try:
+        # each entry stat'd relative to its open folder (as `settle` does): no path to walk
+        for f in [folder] + [os.path.join(root, o) for o in outputs]:
+            fds.append(os.open(f, os.O_RDONLY | os.O_DIRECTORY))
+    except OSError:  # (a folder not there: every entry is dropped below)
+        for fd in fds:
+            os.close(fd)
+        fds = []
+    try:
+        changed = _entries(items, done, fp, fds, started_ns) or changed
+    finally:
+        for fd in fds:
+            os.close(fd)
+    if not changed:
+        return
+    rec = {"v": VERSION, "fp": fp, "recorded_ns": started_ns, "items": items}
+    path = _path(root, g.name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(rec, f, separators=(",", ":"))
+    os.replace(tmp, path)
+
+
+def _entries(items: dict, done: list, fp: str, fds: list, started_ns: int) -> bool:
+    """Sets the entry of each task left up to date (its item's and its outputs' signatures,
+    stat'd in the open folders `fds`); drops it where it cannot be trusted. Whether any changed."""
+    changed = False
     for label, f in done:
         entry = None
-        if f == fp:
+        if f == fp and fds:
             try:
-                item = os.stat(os.path.join(folder, label), follow_symlinks=False)
-                outs = [os.stat(os.path.join(root, o, label), follow_symlinks=False) for o in outputs]
+                item, *outs = [os.stat(label, dir_fd=fd, follow_symlinks=False) for fd in fds]
             except OSError:
                 outs = None
             # A folder (or a link): its signature says nothing of what it holds. An item
@@ -271,12 +311,4 @@ def _update_one(root: str, graph, g, summary, started_ns: int) -> None:
         elif items.get(label) != entry:
             items[label] = entry
             changed = True
-    if not changed:
-        return
-    rec = {"v": VERSION, "fp": fp, "recorded_ns": started_ns, "items": items}
-    path = _path(root, g.name)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(rec, f, separators=(",", ":"))
-    os.replace(tmp, path)
+    return changed

@@ -137,9 +137,16 @@ def gather_step(st: spec.Step, labels: tuple, per_task: Mapping) -> spec.Step:
             inputs[f"{name}/{label}"] = spec.Binding(spec.BIND_PATH, o.loc, path, type=o.type)
             argv += [label, path]
         argv.append("--")
+    return helper_task(st, st.name + GATHER_SUFFIX, argv, inputs, outputs)
+
+
+def helper_task(st: spec.Step, name: str, argv: list, inputs: dict, outputs: dict) -> spec.Step:
+    """A task of pipe's own made from expanded step `st` (STEP.gathered, STEP.best): its
+    `python3` command, inputs and outputs only, nothing of the step's own command, code,
+    environment or resources (so its key holds what it reads and how, nothing else)."""
     return dataclasses.replace(
         st,
-        name=st.name + GATHER_SUFFIX,
+        name=name,
         command=tuple(argv),
         inputs=inputs,
         input_decls={},
@@ -193,10 +200,11 @@ def per_task_records(ws, groups: Mapping) -> Optional[Mapping]:
     return ws.state.steps() if any(g.per_task for g in groups.values()) else None
 
 
-def best_refused(iname: str, reader: str, b: spec.Binding, group) -> PipefileError:
-    return PipefileError(
-        f"input '{iname}' of step '{reader}' uses the best trial of '{group.name}', whose output "
-        f"paths use its inputs ({', '.join(group.per_task)}), which is not supported yet",
-        b.loc,
-        "declare those outputs without inputs in the path (each trial then writes an entry below it)",
-    )
+def best_path(step: str, output: str, tpl: str) -> str:
+    """Where STEP.best copies the best trial's output `output` whose path is the template
+    `tpl`: beside its gathered folder, `.pipe/gathered/STEP/NAME.best`, keeping the file
+    extension the template ends with (`model-${{inputs.lr}}.txt` -> `model.best.txt`) for a
+    reader that goes by it. A fixed path: a reader's key is known before the trials run."""
+    tail = tpl.rsplit("/", 1)[-1].rsplit("}}", 1)[-1]
+    ext = "." + tail.rsplit(".", 1)[1] if "." in tail and tail.rsplit(".", 1)[1] else ""
+    return gathered_path(step, output) + ".best" + ext

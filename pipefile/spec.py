@@ -389,6 +389,9 @@ class PipelineComponent:
     loc: SourceLoc = SourceLoc("")
     description: str = ""
     source: str = ""  # a Pipefile used as a component: its absolute path
+    # A Pipefile used as a component: its environments, named `PATH:NAME` (its steps use those
+    # names), paths relative to the workspace; the Pipefile that uses it declares them too.
+    environments: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

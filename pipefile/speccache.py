@@ -211,7 +211,7 @@ def _cached_spec(path: str, key: Optional[str]) -> tuple:
     try:
         with open(os.path.join(_spec_cache_dir(path), key), "rb") as f:
             entry = _unpickle(f)
-        if not _sources_unchanged(entry["spec"]):
+        if not sources_unchanged(entry["spec"]):
             return None, None
         return entry["spec"], entry["graph"]
     except Exception:  # noqa: BLE001 - any problem: parse the file as usual
@@ -228,9 +228,9 @@ def _unpickle(f):
     return load(f)
 
 
-def _sources_unchanged(pf) -> bool:
-    """The other files a spec was read from (an imported pipeline's components, data and
-    environment definitions) hold what they held then."""
+def sources_unchanged(pf) -> bool:
+    """The other files a spec was read from (components, nested Pipefiles, an imported
+    pipeline's components, data and environment definitions) hold what they held then."""
     for path, digest in pf.sources:
         try:
             with open(path, "rb") as f:

@@ -27,6 +27,7 @@ class Trial:
     value: Optional[float]  # the objective, None when not known (not built, no objective)
     problem: str = ""  # why the value is missing, when its file says so
     stopped: str = ""  # why early termination stopped it, when its last run was stopped
+    stop: Optional[dict] = None  # the kept stop in force: job, policy, step, value, median, detail
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def sweep_groups(graph) -> dict:
 
 def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
     """The trials of sweep `step`, best first. `stopped`: task -> why early termination
-    stopped it in the last job that ran it (the job database says)."""
+    stopped it (a sentence), or the stop itself (`kept_stops`)."""
     groups = sweep_groups(graph)
     group = groups.get(step)
     if group is None:
@@ -69,7 +70,8 @@ def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
         if not values and node is not None:  # a bayesian trial: what it was proposed
             inputs = {n: node.inputs[n].value for n in names if n in node.inputs}
         why = (stopped or {}).get(task, "") if value is None else ""
-        trials.append(Trial(label, task, inputs, value, problem, why))
+        stop = why if isinstance(why, dict) else None
+        trials.append(Trial(label, task, inputs, value, problem, stop["why"] if stop else why, stop))
     sign = -1.0 if goal == "maximize" else 1.0
     order = sorted(
         range(len(trials)),
@@ -152,6 +154,87 @@ def view_json(v: SweepView) -> dict:
             {"name": t.task, "label": t.label, "inputs": t.inputs, "objective": t.value}
             | ({"problem": t.problem} if t.problem else {})
             | ({"stopped": True, "stopped_why": t.stopped} if t.stopped else {})
+            | ({"stop": {k: v for k, v in t.stop.items() if k != "why"}} if t.stop else {})
             for t in v.trials
         ],
     }
+
+
+def kept_stops(graph, step: str) -> dict:
+    """task -> why early termination stopped each trial of sweep `step` that stands stopped.
+
+    With a policy (`early_termination:`), the trials are planned as `pipe status` plans them:
+    one the next run keeps stopped gets its kept stop (the job database's `trial_stops`, for
+    its key and the policy) as {"why", "job", "policy", "step", "value", "median", "detail"}:
+    the step it was judged at, its running average there and the others' median. Any other
+    trial is stopped when the newest job that ran its key stopped it (a sentence: the policy
+    changed since), and a trial whose key is not known yet (an upstream to run first) when the
+    last job that ran it did."""
+    from .workspace import STATE_DIR
+
+    group = graph.groups.get(step)
+    if group is None or not os.path.isdir(os.path.join(graph.pipefile.root, STATE_DIR)):
+        return {}
+    from .session import Session
+    from .stopping import policy_of
+
+    policy = policy_of(group)
+    session = Session(graph, writable=False)
+    try:
+        decisions: dict = {}
+        if policy is not None:
+            try:
+                decisions = session.plan([step]).decisions
+            except PipefileError:
+                pass  # (not plannable now, as `pipe status` would say: the jobs tell)
+        jobs = session.ws.jobs
+        out: dict = {}
+        unknown = set()
+        for task in group.tasks:
+            d = decisions.get(task)
+            if d is None or d.key is None:
+                unknown.add(task)
+            elif d.verdict.value == "stopped":
+                out[task] = _kept(jobs.stop_of(d.key.digest, policy), group)
+            else:
+                last = next((s for s in jobs.steps_with_key(d.key.digest) if s.outcome in _RESULTS), None)
+                if last is not None and last.outcome == "stopped":
+                    out[task] = last.error or "stopped early"
+        out.update(_stopped_in_jobs(jobs, unknown))
+    finally:
+        session.close()
+    return out
+
+
+_RESULTS = ("ran", "restored", "stopped", "failed")  # (not fresh: that repeats a result)
+
+
+def _kept(stop: Optional[dict], group) -> dict:
+    policy = group.sweep.early_termination[0]
+    if stop is None:  # (planned stopped from the very row: gone only if gc ran in between)
+        return {"why": f"stopped by {policy}", "policy": policy}
+    evidence = stop["evidence"]
+    return {
+        "why": f"stopped by {policy} in job {stop['job']}: {stop['detail']}",
+        "job": stop["job"],
+        "policy": policy,
+        "step": evidence.get("step"),
+        "value": evidence.get("value"),
+        "median": evidence.get("median"),
+        "detail": stop["detail"],
+    }
+
+
+def _stopped_in_jobs(jobs, tasks: set) -> dict:
+    """task -> why, for the trials whose last job that ran them (newest first, the last 50
+    jobs with work) stopped them."""
+    if not tasks:
+        return {}
+    last: dict = {}
+    for job in jobs.jobs(limit=50, work_only=True):
+        for s in jobs.steps(job.id):
+            if s.step in tasks and s.step not in last and s.outcome in _RESULTS:
+                last[s.step] = s
+        if len(last) == len(tasks):
+            break
+    return {t: s.error or "stopped early" for t, s in last.items() if s.outcome == "stopped"}

@@ -15,3 +15,18 @@ def repo(tmp_path) -> Repo:
     root = tmp_path / "ws"
     root.mkdir()
     return Repo(root)
+
+
+@pytest.fixture
+def built_chain(repo) -> None:
+    """`repo` with a Pipefile of two steps (a, then b reading its output), run once: the next
+    `pipe run` is a no-op."""
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {out: a.txt}}
+          b: {command: "cat a.txt > b.txt", inputs: {a: a.txt}, outputs: {out: b.txt}}
+        """
+    )
+    repo.pipe("run", check=True)

@@ -33,11 +33,19 @@ def docker_client():
         import docker
     except ImportError:
         need(False, "the Docker SDK for Python is not installed (pip install docker)")
+    from pipefile.envs.docker.daemon import unix_socket_problem
+
+    # The SDK leaves its socket open when a unix socket refuses it: asked first, with ours.
+    problem = unix_socket_problem(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+    need(problem is None, f"no Docker daemon answers ({problem!r}); start dockerd, or run .ci/docker.sh")
+    c = None
     try:
         c = docker.from_env(timeout=60)
         c.ping()
         return c
     except Exception as e:  # noqa: BLE001
+        if c is not None:
+            c.close()
         need(False, f"no Docker daemon answers ({e.__class__.__name__}); start dockerd, or run .ci/docker.sh")
 
 

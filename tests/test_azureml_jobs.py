@@ -299,6 +299,30 @@ def test_metrics_a_node_logs_to_mlflow_are_its_recorded_metrics(repo):
     assert not (repo.root / "mlruns").exists() and not (repo.root / "src/mlruns").exists()
 
 
+def test_metrics_hints_for_an_azure_ml_pipeline_name_mlflow_and_its_file(repo):
+    # A node that logs nothing: the hints say how a node records metrics (MLflow), not `metrics:`.
+    repo.write("src/quiet.py", "print('nothing logged')\n")
+    repo.write("pipeline.yml", "type: pipeline\njobs:\n  fit:\n    code: ./src\n    command: python quiet.py\n")
+    assert repo.pipe("run", "-f", "pipeline.yml", timeout=300).code == 0
+    r = repo.pipe("metrics", "show", "-f", "pipeline.yml")
+    assert r.code == 0 and "logging them to MLflow" in r.out and "metrics: [FILE.json]" not in r.out, str(r)
+    r = repo.pipe("metrics", "history", "acc", "-f", "pipeline.yml")
+    assert r.code == 2 and "hint: a node of an Azure ML pipeline records them by logging them to MLflow" in r.err
+    r = repo.pipe("metrics", "curve", "last", "acc", "-f", "pipeline.yml")
+    assert r.code == 2 and "`pipe metrics show 1 -f pipeline.yml`" in r.err, str(r)
+    r = repo.pipe("report", "1", "-f", "pipeline.yml", "-o", "-")
+    assert r.code == 0 and "logging them to MLflow" in r.out and "metrics: [FILE.json]" not in r.out
+    # Without -f (no Pipefile here): the hint names the pipeline's file, not `pipe init`.
+    for args in (["metrics", "show"], ["jobs"]):
+        r = repo.pipe(*args)
+        assert r.code == 2 and "pass it with -f pipeline.yml" in r.err and "pipe init" not in r.err, str(r)
+    # A Pipefile's job still names its metrics file.
+    repo.pipefile("steps:\n  a: {command: 'echo > ${{outputs.o}}', outputs: {o: o.txt}}\n")
+    repo.pipe("run", check=True)
+    r = repo.pipe("metrics", "show")
+    assert r.code == 0 and "a step records them with `metrics: [FILE.json]`" in r.out, str(r)
+
+
 # --- what azure-ai-ml writes (`pipe run -f build.py` reads its YAML form) ------------------------
 
 

@@ -6,6 +6,7 @@ No timing is asserted; only that every scenario ran and that the right steps exe
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 
@@ -73,3 +74,23 @@ def test_cputime_times_pipe_and_make_full_runs_and_no_ops(tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "| make |" in out and "| this |" in out
+
+
+def test_foreach_reuses_a_kept_workspace_and_leaves_it_reusable(tmp_path, capsys):
+    from benchmarks import foreach
+
+    work = tmp_path / "fe"
+    assert foreach.main(["--files", "4", "--reps", "1", "--keep", "--workdir", str(work)]) == 0
+    for _ in range(2):  # twice: the first reuse must leave the workspace as it found it
+        assert foreach.main(["--reuse", str(work), "--reps", "1"]) == 0
+        out = capsys.readouterr().out
+        assert "| first run | - |" in out and "| tasks run after the add | 1 |" in out, out
+        assert sorted(os.listdir(work / "pipe" / "data")) == [f"f{i:06d}.txt" for i in range(4)]
+        assert not (work / "pipe" / "build" / "out" / foreach.ADDED).exists()
+
+
+def test_foreach_reports_a_timeout_as_more_than_the_limit():
+    from benchmarks import foreach
+
+    got = {"timeout_s": 1200.0, "noop_s": None}
+    assert foreach._cell(got, "noop_s", "s") == "> 1200 s" and foreach._cell(got, "added_s", "s") == "-"

@@ -33,6 +33,40 @@ def test_lazy_command_table_matches_what_each_module_defines():
             assert cmd.name == name, f"pipefile.cli.{module}.{name} is the command '{cmd.name}'"
 
 
+def test_the_help_listing_table_says_what_each_command_says():
+    assert set(app.COMMAND_SUMMARIES) == set(app.LAZY_COMMANDS)
+    for name, module in app.LAZY_COMMANDS.items():
+        cmd = getattr(importlib.import_module(f"pipefile.cli.{module}"), name)
+        stand_in = click.Command(name, help=app.COMMAND_SUMMARIES[name])
+        assert not cmd.hidden and not cmd.deprecated and cmd.short_help is None, name
+        for limit in range(10, 130):  # (the width the listing leaves depends on the terminal's)
+            assert stand_in.get_short_help_str(limit) == cmd.get_short_help_str(limit), (name, limit)
+
+
+def test_pipe_help_imports_no_command_module_and_lists_them_as_before():
+    code = (
+        "import sys, click; from pipefile.cli import app\n"
+        "def text(w):\n"
+        "    with click.Context(app.main, info_name='pipe', terminal_width=w, max_content_width=100) as ctx:\n"
+        "        return app.main.get_help(ctx)\n"
+        "lazy = [text(w) for w in (50, 80, 200)]\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('pipefile.cli.'))\n"
+        "for name in app.LAZY_COMMANDS: app.main.get_command(click.Context(app.main), name)\n"
+        "print(repr((loaded, lazy, [text(w) for w in (50, 80, 200)])))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    loaded, lazy, real = ast.literal_eval(out)
+    assert not set(loaded) & {f"pipefile.cli.{m}" for m in app.LAZY_COMMANDS.values()}, loaded
+    assert lazy == real
+    assert "  run " in lazy[1] and "Bring TARGETS" in lazy[1]
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pipefile", "--help"], capture_output=True, text=True, cwd=ROOT
+    )
+    assert r.returncode == 0 and "Commands:" in r.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & {f"pipefile.cli.{m}" for m in app.LAZY_COMMANDS.values()}, sorted(imported)
+
+
 def test_every_command_is_listed_and_has_help():
     names = app.main.list_commands(click.Context(app.main))
     assert {"run", "status", "jobs", "gc", "metrics", "recover", "serve"} <= set(names)

@@ -66,6 +66,34 @@ def tree(root) -> dict:
     return out
 
 
+def edit_item(r, items: dict, op: str, name: str, value) -> bool:
+    """`op` (add, delete, modify) on the map's item data/NAME.txt, `items` kept as the folder
+    holds them; False where it does not apply (nothing done)."""
+    if op == "delete":
+        if name not in items or len(items) == 1:
+            return False
+        del items[name]
+        (r.root / f"data/{name}.txt").unlink()
+        return True
+    if (op == "add") == (name in items):
+        return False
+    items[name] = f"{name}{value}"
+    r.write(f"data/{name}.txt", items[name])
+    return True
+
+
+def assert_built_as_from_scratch(ws, tmp_path_factory) -> None:
+    """What `ws` built (its build/) is what a new workspace of its Pipefile and data builds."""
+    from workspace_repo import Repo
+
+    clean = tmp_path_factory.mktemp("clean")
+    shutil.copy(ws / "Pipefile", clean / "Pipefile")
+    shutil.copytree(ws / "data", clean / "data")
+    Repo(clean).outcomes()
+    assert tree(ws / "build") == tree(clean / "build")
+    shutil.rmtree(clean)
+
+
 def test_matrix_runs_one_task_per_combination_and_gathers_them(repo):
     repo.pipefile(matrix([0.01, 0.1], [3, 5]))
     got = repo.outcomes()
@@ -249,27 +277,14 @@ def test_random_folder_edits_run_exactly_the_affected_tasks(edits, tmp_path_fact
     r.outcomes()
     built = {(n, v) for n, v in items.items()}  # contents some run has built (restorable)
     for op, name, value in edits:
-        if op == "delete":
-            if name not in items or len(items) == 1:
-                continue
-            del items[name]
-            (ws / f"data/{name}.txt").unlink()
-        else:
-            if (op == "add") == (name in items):
-                continue
-            items[name] = f"{name}{value}"
-            r.write(f"data/{name}.txt", items[name])
+        if not edit_item(r, items, op, name, value):
+            continue
         got = r.outcomes()
         want = {f"each[{n}.txt]" for n, v in items.items() if (n, v) not in built}
         assert {n for n in ran(got) if n != "all"} == want, (op, name, got)
         assert all(o in ("ran", "fresh", "restored") for o in got.values())
         built |= set(items.items())
-        clean = tmp_path_factory.mktemp("clean")
-        shutil.copy(ws / "Pipefile", clean / "Pipefile")
-        shutil.copytree(ws / "data", clean / "data")
-        Repo(clean).outcomes()
-        assert tree(ws / "build") == tree(clean / "build")
-        shutil.rmtree(clean)
+        assert_built_as_from_scratch(ws, tmp_path_factory)
 
 
 # --- sweep --------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ TAG = f"{os.getpid()}"
 
 @pytest.fixture(scope="session")
 def docker():
-    return docker_client()
+    c = docker_client()
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")
@@ -376,8 +378,12 @@ def test_no_docker_daemon_says_how_to_start_one(repo):
           a: {command: echo hi, environment: bb}
     """)
     for cmd in (["run"], ["status"]):
-        r = repo.pipe(*cmd, env={"DOCKER_HOST": f"unix://{repo.root}/no-docker.sock"})
+        # (with ResourceWarnings shown: the SDK's socket of a failed connect was left open)
+        env = {"DOCKER_HOST": f"unix://{repo.root}/no-docker.sock", "PYTHONWARNINGS": "always::ResourceWarning"}
+        r = repo.pipe(*cmd, env=env)
         assert r.code == 2, str(r)
+        assert "ResourceWarning" not in r.err, str(r)
+        assert "there is no daemon socket there" in r.err, str(r)
         assert "cannot reach the Docker daemon at unix://" in r.err, str(r)
         assert "hint: start the Docker daemon" in r.err
         assert r.err.count("cannot reach") == 1

@@ -403,20 +403,12 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     )
 
 
+@pytest.mark.usefixtures("built_chain")
 def test_a_no_op_looks_for_earlier_series_only_when_some_job_streamed_one(repo):
     # A fresh step gets the series of the job that ran it; where no job ever streamed one (most
     # histories), the run asks that once, not twice per fresh step.
     from pipefile.jobdb.jobs import JobStore
 
-    repo.pipefile(
-        """\
-        version: 1
-        steps:
-          a: {command: "echo a > a.txt", outputs: {out: a.txt}}
-          b: {command: "cat a.txt > b.txt", inputs: {a: a.txt}, outputs: {out: b.txt}}
-        """
-    )
-    repo.pipe("run", check=True)
     counting = (
         "import sys; from pipefile.jobdb.jobs import JobStore\n"
         "calls = []\n"

@@ -167,16 +167,8 @@ def test_slots_is_refused():
         dataclass(slots=True)
 
 
+@pytest.mark.usefixtures("built_chain")
 def test_a_no_op_run_makes_no_spec_methods_and_imports_no_tempfile(repo):
-    repo.pipefile(
-        """\
-        version: 1
-        steps:
-          a: {command: "echo a > a.txt", outputs: {out: a.txt}}
-          b: {command: "cat a.txt > b.txt", inputs: {a: a.txt}, outputs: {out: b.txt}}
-        """
-    )
-    repo.pipe("run", check=True)
     repo.pipe("run", check=True)  # (the first run keeps the spec, the second its graph too)
     # -S: this Python's own site (a .pth file, say) may import tempfile; only pipe's imports count.
     paths = [REPO_ROOT, *site.getsitepackages(), site.getusersitepackages()]

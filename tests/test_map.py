@@ -6,11 +6,10 @@ table of test_validation.py.)"""
 from __future__ import annotations
 
 import os
-import shutil
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_compose import ran, tree
+from test_compose import assert_built_as_from_scratch, edit_item, ran, tree
 
 BATCHED = """\
     version: 1
@@ -282,23 +281,16 @@ def test_random_edits_with_a_map_record_run_exactly_the_affected_tasks(edits, tm
     built = set(items.items())
     for op, name, value in edits:
         want_extra = set()
-        if op == "delete":
-            if name not in items or len(items) == 1:
-                continue
-            del items[name]
-            (ws / f"data/{name}.txt").unlink()
-        elif op == "touch-output":
+        if op == "touch-output":
             if name not in items:
                 continue
             out = ws / f"build/out/{name}.txt"
             out.chmod(0o644)
             out.write_text("changed by hand")
             want_extra = {f"each[{name}.txt]"}  # restored (or run): not fresh
-        else:
-            if (op == "add") == (name in items):
-                continue
-            items[name] = f"{name}{value}"
-            r.write(f"data/{name}.txt", items[name])
+        elif not edit_item(r, items, op, name, value):
+            continue
+        elif op != "delete":
             _age(ws, [f"{name}.txt"])
         got = r.outcomes()
         want = {f"each[{n}.txt]" for n, v in items.items() if (n, v) not in built}
@@ -306,12 +298,7 @@ def test_random_edits_with_a_map_record_run_exactly_the_affected_tasks(edits, tm
         assert {n for n, o in got.items() if n != "all" and o != "fresh"} >= want | want_extra
         assert {n for n in got if n != "all"} == {f"each[{n}.txt]" for n in items}
         built |= set(items.items())
-        clean = tmp_path_factory.mktemp("clean")
-        shutil.copy(ws / "Pipefile", clean / "Pipefile")
-        shutil.copytree(ws / "data", clean / "data")
-        Repo(clean).outcomes()
-        assert tree(ws / "build") == tree(clean / "build")
-        shutil.rmtree(clean)
+        assert_built_as_from_scratch(ws, tmp_path_factory)
 
 
 # --- a map over another step's output: expanded once that step has run --------------------
@@ -356,13 +343,53 @@ def test_a_map_over_a_step_output_is_expanded_after_that_step_runs(repo):
     assert repo.read("build/all.txt") == "a\nb\n"
 
 
-def test_a_map_over_a_step_output_with_no_items_is_a_located_error(repo):
-    repo.pipefile(DYNAMIC.replace("echo $i > ${{outputs.parts}}/p$i.txt", "true"))
-    r = repo.pipe("run")
-    assert r.code == 2, str(r)
-    assert "Pipefile:10:5: foreach of step 'each' finds nothing to map over in 'build/parts'" in r.err
-    job = repo.pipe("jobs", "show", "1", "--json", check=True).json
-    assert job["status"] == "failed" and [s["step"] for s in job["steps"]] == ["prep"]
+def test_a_map_over_a_step_output_with_no_items_is_an_empty_gathered_folder(repo):
+    # An upstream step that makes an empty folder: the map has no task, its gathered folder
+    # is empty, and what reads it runs on that (as Azure's parallel job over no mini-batch).
+    repo.pipefile(DYNAMIC.replace("cat ${{inputs.o}}/*", "ls ${{inputs.o}}"))
+    got = repo.outcomes("-p", "n=0")
+    assert got == {"prep": "ran", "each": "ran", "all": "ran"}, got
+    assert os.listdir(repo.root / "build/out") == [] and repo.read("build/all.txt") == ""
+    assert ran(repo.outcomes("-p", "n=0")) == set()
+    # the folder gains items: they are mapped
+    assert ran(repo.outcomes("-p", "n=2")) == {"prep", "each[p1.txt]", "each[p2.txt]", "all"}
+    assert repo.read("build/all.txt") == "p1.txt\np2.txt\n"
+    # and empty again: the entries go, the reader's result on the empty folder comes back
+    got = repo.outcomes("-p", "n=0")
+    assert got == {"prep": "restored", "each": "fresh", "all": "restored"}, got
+    assert os.listdir(repo.root / "build/out") == [] and repo.read("build/all.txt") == ""
+
+
+def test_a_map_over_an_empty_source_folder_or_glob_is_an_empty_map(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          each:
+            foreach: {over: "${{inputs.d}}", glob: "*.csv"}
+            inputs: {d: data}
+            command: cp ${{inputs.d}} ${{outputs.out}}
+            outputs: {out: build/out/}
+          all:
+            inputs: {o: "${{steps.each.outputs.out}}"}
+            command: ls ${{inputs.o}} > ${{outputs.x}}
+            outputs: {x: build/all.txt}
+        """
+    )
+    os.makedirs(repo.root / "data")
+    assert "each  no items: an empty map" in repo.pipe("status", check=True).out
+    assert repo.pipe("status", "--json", check=True).json["groups"][0]["tasks"] == 0
+    assert ran(repo.outcomes()) == {"each", "all"}
+    assert os.listdir(repo.root / "build/out") == [] and repo.read("build/all.txt") == ""
+    repo.write("data/a.txt", "not matched\n")  # the glob still matches nothing
+    assert ran(repo.outcomes()) == set()
+    repo.write("data/b.csv", "b\n")
+    assert ran(repo.outcomes()) == {"each[b.csv]", "all"}
+    assert repo.read("build/all.txt") == "b.csv\n"
+    os.remove(repo.root / "data/b.csv")
+    got = repo.outcomes()
+    assert got == {"each": "fresh", "all": "restored"}, got
+    assert os.listdir(repo.root / "build/out") == [] and repo.read("build/all.txt") == ""
 
 
 # --- a map over a list param: a task per value ----------------------------------------------

@@ -11,6 +11,7 @@ or expands pipeline steps; `pipe status` groups them. Bad input is located, with
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -693,3 +694,125 @@ def test_logs_of_inner_steps_by_name_and_followed(repo):
     assert "hello from inside" in one
     followed = repo.pipe("logs", "1", "--follow", check=True, timeout=60).out
     assert "hello from outside" in followed and "hello from inside" in followed, followed
+
+
+ENV_CHILD = """\
+    version: 1
+    environments:
+      fast: {type: local, env: {MODE: inner}}
+      py: {type: venv, requirements: envs/req.txt}
+    steps:
+      a:
+        command: echo "$MODE" > ${{outputs.o}}
+        environment: fast
+        outputs: {o: {path: build/a.txt, output: true}}
+      b:
+        command: python -c "import six" > ${{outputs.p}}
+        environment: py
+        outputs: {p: build/b.txt}
+"""
+
+
+def test_a_pipefile_component_runs_its_steps_in_its_own_environments(repo, tmp_path):
+    repo.write("train/Pipefile", ENV_CHILD)
+    repo.write("train/envs/req.txt", "six\n")
+    repo.pipefile(
+        """\
+        environments:
+          fast: {type: local, env: {MODE: outer}}   # the same name as the child's: no clash
+        steps:
+          t:
+            component: ./train/Pipefile
+            outputs: {o: out/t.txt}
+          mine:
+            command: echo "$MODE" > ${{outputs.o}}
+            environment: fast
+            outputs: {o: out/mine.txt}
+        """
+    )
+    assert repo.outcomes("t/a", "mine") == {"t/a": "ran", "mine": "ran"}
+    assert repo.read("out/t.txt") == "inner\n" and repo.read("out/mine.txt") == "outer\n"
+
+    def envs(r) -> dict:
+        got = r.pipe("envs", "--json", check=True).json["environments"]
+        return {e["name"]: e for e in got}
+
+    mine = envs(repo)
+    assert mine["train/Pipefile:py"]["steps"] == ["t/b"] and mine["fast"]["steps"] == ["mine"]
+    assert "-r train/envs/req.txt" in mine["train/Pipefile:py"]["detail"]  # its path, from its folder
+    # the same identities as the child Pipefile run on its own (so the same part of the keys)
+    from workspace_repo import Repo
+
+    alone = tmp_path / "alone"
+    shutil.copytree(repo.root / "train", alone)
+    theirs = envs(Repo(alone))
+    assert mine["train/Pipefile:fast"]["identity"] == theirs["fast"]["identity"]
+    assert mine["train/Pipefile:py"]["identity"] == theirs["py"]["identity"]
+    assert mine["fast"]["identity"] != theirs["fast"]["identity"]
+
+    # its environment's files are part of its steps' keys, as on its own
+    def keys():
+        return {s["name"]: s["key"] for s in repo.pipe("status", "--json").json["steps"]}
+
+    before = keys()
+    repo.write("train/envs/req.txt", "six==1.16.0\n")
+    after = keys()
+    assert after["t/b"] != before["t/b"] and after["t/a"] == before["t/a"] and after["mine"] == before["mine"]
+
+
+SUB = """\
+    version: 1
+    environments:
+      fast: {type: local, env: {MODE: MODE_VALUE}}
+    steps:
+      a:
+        command: cat data/x.txt > ${{outputs.o}} && echo "$MODE" >> ${{outputs.o}}
+        environment: fast
+        outputs: {o: {path: build/a.txt, output: true}}
+"""
+
+
+def test_a_pipefile_component_inside_a_pipefile_component_runs_in_its_folder_and_environments(repo):
+    # mid/Pipefile uses mid/sub/Pipefile; the top uses mid/Pipefile and another sub/Pipefile:
+    # each level's paths and environments are placed once, from the folder of the one using it.
+    repo.write("mid/sub/Pipefile", SUB.replace("MODE_VALUE", "deep"))
+    repo.write("mid/sub/data/x.txt", "deep data\n")
+    repo.write("sub/Pipefile", SUB.replace("MODE_VALUE", "shallow"))
+    repo.write("sub/data/x.txt", "shallow data\n")
+    repo.write(
+        "mid/Pipefile",
+        """\
+        version: 1
+        environments:
+          fast: {type: local, env: {MODE: mid}}
+        steps:
+          s:
+            component: ./sub/Pipefile
+            outputs: {o: {path: build/s.txt, output: true}}
+          m:
+            command: echo "$MODE" > ${{outputs.mo}}
+            environment: fast
+            outputs: {mo: {path: build/m.txt, output: true}}
+        """,
+    )
+    repo.pipefile(
+        """\
+        steps:
+          top:
+            component: ./mid/Pipefile
+            outputs: {o: out/o.txt, mo: out/m.txt}
+          other:
+            component: ./sub/Pipefile
+            outputs: {o: out/other.txt}
+        """
+    )
+    assert repo.outcomes() == {"top/s/a": "ran", "top/m": "ran", "other/a": "ran"}
+    assert repo.read("out/o.txt") == "deep data\ndeep\n"
+    assert repo.read("out/m.txt") == "mid\n"
+    assert repo.read("out/other.txt") == "shallow data\nshallow\n"
+    got = repo.pipe("envs", "--json", check=True).json["environments"]
+    assert {e["name"]: e["steps"] for e in got} == {
+        "mid/Pipefile:fast": ["top/m"],
+        "mid/sub/Pipefile:fast": ["top/s/a"],
+        "sub/Pipefile:fast": ["other/a"],
+    }

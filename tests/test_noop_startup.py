@@ -8,21 +8,14 @@ import ast
 import subprocess
 import sys
 
+import pytest
 from workspace_repo import REPO_ROOT
 
 from pipefile.jobs import in_git_tree
 
 
+@pytest.mark.usefixtures("built_chain")
 def test_a_no_op_run_starts_no_store_sync_thread_and_no_git_probe_outside_git(repo):
-    repo.pipefile(
-        """\
-        version: 1
-        steps:
-          a: {command: "echo a > a.txt", outputs: {out: a.txt}}
-          b: {command: "cat a.txt > b.txt", inputs: {a: a.txt}, outputs: {out: b.txt}}
-        """
-    )
-    repo.pipe("run", check=True)
     started = _threads_of_a_run(repo, "2 fresh")
     assert "store-sync" not in started
     if not in_git_tree(str(repo.root)):

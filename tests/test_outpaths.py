@@ -131,3 +131,42 @@ def test_a_sweep_objective_reads_each_trials_rendered_metrics(repo):
     repo.outcomes()
     shown = repo.pipe("sweep", "show", "train", "--json", check=True).json
     assert shown["trials"][0]["label"] == "trial-2", shown
+
+
+BEST = """\
+    version: 1
+    steps:
+      train:
+        sweep:
+          search: grid
+          space: {{x: {{choice: {xs}}}}}
+          objective: {{metric: score, goal: maximize}}
+        inputs: {{x: {{type: number}}}}
+        command: >-
+          mkdir -p build/runs && echo "model x=${{{{inputs.x}}}}" > ${{{{outputs.model}}}} &&
+          python3 -c "import json, sys; x = ${{{{inputs.x}}}}; json.dump({{'score': -(x - 1) ** 2}},
+          open(sys.argv[1], 'w'))" ${{{{outputs.metrics}}}}
+        outputs:
+          model: "build/model-${{{{inputs.x}}}}.txt"
+          metrics: "build/runs/m-${{{{inputs.x}}}}.json"
+        metrics: "build/runs/m-${{{{inputs.x}}}}.json"
+      use:
+        inputs: {{m: "${{{{steps.train.best.outputs.model}}}}"}}
+        command: cat ${{{{inputs.m}}}} > ${{{{outputs.o}}}}
+        outputs: {{o: build/best.txt}}
+"""
+
+
+def test_the_best_trial_of_a_sweep_with_per_task_paths_is_read_and_follows_new_trials(repo):
+    repo.pipefile(BEST.format(xs=[0, 3, -2]))
+    got = repo.outcomes()
+    assert ran(got) == {f"train[trial-{k}]" for k in (1, 2, 3)} | {"train.gathered", "train.best", "use"}
+    assert repo.read("build/best.txt") == "model x=0.0\n"  # -(x-1)^2 is highest at x = 0 of these
+    # the best trial's own output, copied beside the gathered folder (extension kept)
+    assert repo.read(".pipe/gathered/train/model.best.txt") == repo.read("build/model-0.txt")
+    assert ran(repo.outcomes()) == set()
+    # More trials: only the new one runs, and it is the new best.
+    repo.pipefile(BEST.format(xs=[0, 3, -2, 1]))
+    assert ran(repo.outcomes()) == {"train[trial-4]", "train.gathered", "train.best", "use"}
+    assert repo.read("build/best.txt") == "model x=1.0\n"
+    assert ran(repo.outcomes()) == set()

@@ -346,11 +346,38 @@ def test_median_stopping_stops_the_bad_trials_and_the_job_succeeds(repo, goal):
     assert got[""]["best"] == "train[trial-2]"
     assert got["train[trial-3]"]["stopped"] and "median" in got["train[trial-3]"]["stopped_why"]
     text = repo.pipe("sweep", "show", "train", check=True).out
-    assert [x.split()[-1] for x in text.splitlines() if x.startswith(("trial-3", "trial-4"))] == ["stopped"] * 2
+    assert [x.split()[2] for x in text.splitlines() if x.startswith(("trial-3", "trial-4"))] == ["stopped"] * 2
     # A rerun keeps them stopped, running nothing (test_an_unchanged_rerun_after_stops_...).
     again = repo.outcomes()
     assert again["train[trial-3]"] == "stopped" and again["train[trial-1]"] == "fresh"
     assert ran(again) == set()
+
+
+def test_sweep_show_reads_each_stopped_trials_kept_stop(repo):
+    repo.pipefile(early())
+    assert repo.pipe("run", check=True).code == 0
+    got = shown(repo)
+    # Judged at step 2: its running average of x + 1/(s+1) against the median of trials 1 and 2.
+    avg = (1 + 1 / 2 + 1 / 3) / 3
+    t3 = got["train[trial-3]"]
+    assert t3["stopped"] and t3["objective"] is None
+    assert t3["stop"]["job"] == 1 and t3["stop"]["policy"] == "median_stopping" and t3["stop"]["step"] == 2
+    assert t3["stop"]["value"] == pytest.approx(3 + avg) and t3["stop"]["median"] == pytest.approx(1.5 + avg)
+    assert "at step 2" in t3["stop"]["detail"] and t3["stopped_why"].startswith("stopped by median_stopping in job 1")
+    assert "stop" not in got["train[trial-1]"] and "stopped" not in got["train[trial-1]"]
+    text = repo.pipe("sweep", "show", "train", check=True).out
+    assert "trial-3  3.0  stopped at step 2 (3.61111)" in text, text
+    assert "train[trial-4]: stopped by median_stopping in job 1: at step 2 " in text, text
+    # A rerun that keeps them stopped (a job of its own) still shows the stop of job 1.
+    repo.pipe("run", "--force", "pick", check=True)
+    assert shown(repo)["train[trial-4]"]["stop"]["job"] == 1
+    # Trial 3 given other inputs is another trial, which nothing stopped; trial 4 stays stopped.
+    repo.pipefile(early(space="{choice: [2, 1, 5, 4]}"))
+    got = shown(repo)
+    assert got["train[trial-3]"]["inputs"] == {"x": 5.0} and "stopped" not in got["train[trial-3]"], got
+    assert got["train[trial-4]"]["stop"]["step"] == 2
+    text = repo.pipe("sweep", "show", "train", check=True).out
+    assert "trial-3  5.0  -" in text and "trial-4  4.0  stopped at step 2" in text, text
 
 
 def run_steps(repo, *args) -> dict:

@@ -145,6 +145,27 @@ def check(tmp_path: Path, text: str, files=(), params=()) -> list:
     return [(str(e.loc) if e.loc else None, e.message, e.hint) for e in validation_errors(root, params)]
 
 
+EARLY_TERMINATION = """\
+    version: 1
+    steps:
+      t:
+        sweep:
+          trials: 3
+          space: {lr: {uniform: [0, 1]}}
+          objective: {metric: acc}
+          early_termination: TERMINATION
+        inputs: {lr: {type: number}}
+        command: echo ${{inputs.lr}} > ${{outputs.m}}
+        outputs: {m: build/m.json}
+        metrics: build/m.json
+"""
+
+
+def early_termination_case(termination: str) -> str:
+    """A random sweep with an objective whose `early_termination:` is `termination`."""
+    return EARLY_TERMINATION.replace("TERMINATION", termination)
+
+
 ONE_STEP = """\
     version: 1
     steps:
@@ -1850,20 +1871,6 @@ CASES = [
         ),
     ),
     C(
-        "foreach-over-an-empty-folder",
-        """\
-        version: 1
-        steps:
-          each:
-            foreach: {over: "${{inputs.d}}", glob: "*.csv"}
-            inputs: {d: data}
-            command: cp ${{inputs.d}} ${{outputs.o}}
-            outputs: {o: build/o}
-        """,
-        E("foreach:", "finds nothing to map over in 'data' (glob '*.csv')"),
-        files={"data/a.txt": "1"},
-    ),
-    C(
         "foreach-batch-size-zero",
         """\
         version: 1
@@ -1954,58 +1961,19 @@ CASES = [
     ),
     C(
         "sweep-early-termination-unknown-policy",
-        """\
-        version: 1
-        steps:
-          t:
-            sweep:
-              trials: 3
-              space: {lr: {uniform: [0, 1]}}
-              objective: {metric: acc}
-              early_termination: {policy: bandit_policy}
-            inputs: {lr: {type: number}}
-            command: echo ${{inputs.lr}} > ${{outputs.m}}
-            outputs: {m: build/m.json}
-            metrics: build/m.json
-        """,
+        early_termination_case("{policy: bandit_policy}"),
         E("bandit_policy", "unknown early termination policy 'bandit_policy'", hint="median_stopping"),
         count=1,
     ),
     C(
         "sweep-early-termination-without-a-policy",
-        """\
-        version: 1
-        steps:
-          t:
-            sweep:
-              trials: 3
-              space: {lr: {uniform: [0, 1]}}
-              objective: {metric: acc}
-              early_termination: {evaluation_interval: 2}
-            inputs: {lr: {type: number}}
-            command: echo ${{inputs.lr}} > ${{outputs.m}}
-            outputs: {m: build/m.json}
-            metrics: build/m.json
-        """,
+        early_termination_case("{evaluation_interval: 2}"),
         E("{evaluation_interval", "names no policy", hint="add policy: median_stopping"),
         count=1,
     ),
     C(
         "sweep-early-termination-bad-interval",
-        """\
-        version: 1
-        steps:
-          t:
-            sweep:
-              trials: 3
-              space: {lr: {uniform: [0, 1]}}
-              objective: {metric: acc}
-              early_termination: {policy: median_stopping, evaluation_interval: 0}
-            inputs: {lr: {type: number}}
-            command: echo ${{inputs.lr}} > ${{outputs.m}}
-            outputs: {m: build/m.json}
-            metrics: build/m.json
-        """,
+        early_termination_case("{policy: median_stopping, evaluation_interval: 0}"),
         E("0}", "evaluation_interval of early_termination", "at least 1"),
         count=1,
     ),

@@ -8,15 +8,12 @@ import os
 import click
 
 from .guard import guard
-from .options import CONTEXT, echo_notes
+from .options import CONTEXT, echo_notes, pipefile_output, write_pipefile
 
 
 @click.command(context_settings=CONTEXT)
 @click.argument("source", metavar="MODULE.py[:NAME]")
-@click.option(
-    "-o", "--output", "output", default="-", metavar="FILE", help="Where to write the Pipefile (- for stdout)."
-)
-@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@pipefile_output
 @guard
 def export(source, output, force):
     """Write the Pipefile of the pipeline a Python module defines (its `pipeline`, or NAME)."""
@@ -48,11 +45,4 @@ def export(source, output, force):
     text = export_text(obj, root, os.path.basename(file), name)
     echo_notes(pf.warnings, "warning")
     raise_all(errors)
-    if output == "-":
-        click.echo(text, nl=False)
-        return
-    if os.path.exists(output) and not force:
-        raise PipefileError(f"{output} exists", hint="choose another -o FILE, or pass --force to overwrite it")
-    with open(output, "w") as f:
-        f.write(text)
-    click.echo(f"wrote {output} ({len(pf.steps)} steps); run it with `pipe run -f {output}`", err=True)
+    write_pipefile(text, output, force, len(pf.steps))

@@ -8,7 +8,7 @@ import os
 import click
 
 from .guard import guard
-from .options import CONTEXT, azureml_options, echo_notes
+from .options import CONTEXT, azureml_options, echo_notes, pipefile_output, write_pipefile
 
 
 @click.group("import", context_settings=CONTEXT)
@@ -18,10 +18,7 @@ def _import_group():
 
 @_import_group.command("azureml", context_settings=CONTEXT)
 @click.argument("source", type=click.Path(dir_okay=False))
-@click.option(
-    "-o", "--output", "output", default="-", metavar="FILE", help="Where to write the Pipefile (- for stdout)."
-)
-@click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
+@pipefile_output
 @azureml_options
 @guard
 def azureml(source, output, force):
@@ -41,14 +38,7 @@ def azureml(source, output, force):
     echo_notes(pf.warnings, "warning")
     raise_all(errors)
     written = export.to_pipefile(pf, source)
-    if output == "-":
-        click.echo(written, nl=False)
-        return
-    if os.path.exists(output) and not force:
-        raise PipefileError(f"{output} exists", hint="choose another -o FILE, or pass --force to overwrite it")
-    with open(output, "w") as f:
-        f.write(written)
-    click.echo(f"wrote {output} ({len(pf.steps)} steps); run it with `pipe run -f {output}`", err=True)
+    write_pipefile(written, output, force, len(pf.steps))
 
 
 globals()["import"] = _import_group  # (the command's name is a keyword: app.py looks it up by name)

@@ -35,12 +35,13 @@ def show(jobs, pipefile, as_json):
     try:
         found = _unique([ws.jobs.resolve(ref) for ref in (jobs or ("last",))])
         values = {j.id: ws.jobs.metrics(j.id) for j in found}
+        how = "" if as_json or any(values.values()) else report_metrics.recording_hint(ws, found)
     finally:
         ws.close()
     if as_json:
         dump_json(report_metrics.show_json(found, values))
     else:
-        report_metrics.render_show(found, values)
+        report_metrics.render_show(found, values, how=how)
 
 
 @metrics.command(context_settings=CONTEXT)
@@ -88,9 +89,10 @@ def history(name, experiment, limit, png, pipefile, as_json):
                 f"no job in experiment '{experiment}'", hint=did_you_mean(experiment, known, "experiment")
             )
         values = {j.id: ws.jobs.metrics(j.id) for j in jobs}
+        how = "" if any(values.values()) else report_metrics.recording_hint(ws, jobs[:1])
     finally:
         ws.close()
-    full = _metric_name(name, experiment, values)
+    full = _metric_name(name, experiment, values, how)
     points = report_metrics.history_points(jobs, values, full)
     if limit:
         points = points[-limit:]
@@ -131,6 +133,7 @@ def curve(job, name, png, pipefile, as_json):
     try:
         found = ws.jobs.resolve(job)
         series = ws.jobs.series(found.id)
+        azureml = not series and report_metrics.is_azureml_job(ws, found)
         if found.status == "running":  # what running steps streamed so far, from their files
             folder = ws.job_dir(found.id)
             for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
@@ -140,7 +143,7 @@ def curve(job, name, png, pipefile, as_json):
                         series.setdefault(f"{step}.{metric}", points)
     finally:
         ws.close()
-    full = _series_name(name, found, series)
+    full = _series_name(name, found, series, azureml)
     points = series[full]
     if png:
         report_metrics.write_curve_png(png, found, full, points)
@@ -152,12 +155,20 @@ def curve(job, name, png, pipefile, as_json):
         click.echo(f"wrote {png}", err=True)
 
 
-def _series_name(name: str, job, series: dict) -> str:
+def _series_name(name: str, job, series: dict, azureml: bool = False) -> str:
+    """azureml: the job ran an Azure ML pipeline (its nodes log to MLflow, read as they end)."""
     if name in series:
         return name
     ends = [k for k in series if k.endswith("." + name)]
     if len(ends) == 1:
         return ends[0]
+    if not series and azureml:
+        raise PipefileError(
+            f"job {job.id} has no streamed metrics",
+            hint=f"what a node of an Azure ML pipeline logs to MLflow is read when it ends, as the last value of "
+            f"each metric: `pipe metrics show {job.id} -f {job.pipefile}`; a curve is what a script streams with "
+            "pipefile.log_metric(name, value, step=N) (`pipe help metrics`)",
+        )
     if not series:
         raise PipefileError(
             f"job {job.id} has no streamed metrics",
@@ -213,8 +224,9 @@ def _unique(jobs: list) -> list:
     return out
 
 
-def _metric_name(name: str, experiment: str, values: dict) -> str:
-    """The full name of a metric of this experiment: exact, or the one name ending in `.NAME`."""
+def _metric_name(name: str, experiment: str, values: dict, how: str = "") -> str:
+    """The full name of a metric of this experiment: exact, or the one name ending in `.NAME`.
+    how: how its steps record metrics (`recording_hint`), the hint when none did."""
     known = sorted({n for per_job in values.values() for n in per_job})
     if name in known:
         return name
@@ -229,7 +241,7 @@ def _metric_name(name: str, experiment: str, values: dict) -> str:
     if not known:
         raise PipefileError(
             f"no job of experiment '{experiment}' recorded any metric",
-            hint="a step records metrics with `metrics: [FILE.json]` (one of its outputs)",
+            hint=how or f"{report_metrics.PIPEFILE_METRICS} (one of its outputs)",
         )
     inside = [n for n in known if f".{name}." in f".{n}."]  # 'loss' -> train.loss.train, train.loss.val
     if inside:

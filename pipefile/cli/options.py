@@ -111,6 +111,33 @@ def azureml_options(f):
     return f
 
 
+# `-o FILE` of the commands that write a Pipefile (pipe export, pipe import ...)
+_output_options = [
+    click.option(
+        "-o", "--output", "output", default="-", metavar="FILE", help="Where to write the Pipefile (- for stdout)."
+    ),
+    click.option("--force", is_flag=True, help="Overwrite FILE if it exists."),
+]
+
+
+def pipefile_output(f):
+    for option in reversed(_output_options):
+        f = option(f)
+    return f
+
+
+def write_pipefile(text: str, output: str, force: bool, steps: int) -> None:
+    """A written Pipefile on stdout (`-o -`) or into FILE, which exists only with --force."""
+    if output == "-":
+        click.echo(text, nl=False)
+        return
+    if os.path.exists(output) and not force:
+        raise PipefileError(f"{output} exists", hint="choose another -o FILE, or pass --force to overwrite it")
+    with open(output, "w") as f:
+        f.write(text)
+    click.echo(f"wrote {output} ({steps} steps); run it with `pipe run -f {output}`", err=True)
+
+
 def workspace_root(pipefile) -> str:
     """The folder of the Pipefile given with -f (default: the one found from here)."""
     from ..load import find_pipefile

@@ -27,35 +27,11 @@ def show(step, pipefile, params, as_json):
 
     The objective is read from each trial's metrics file in the workspace (what the last
     run left); a trial not built yet shows '-'."""
-    from ..sweeps import view, view_json
+    from ..sweeps import kept_stops, view, view_json
 
     graph = load(pipefile, params)
-    group = graph.groups.get(step)
-    v = view(graph, step, _stopped(pipefile, set(group.tasks)) if group is not None else {})
+    v = view(graph, step, kept_stops(graph, step))
     if as_json:
         dump_json(view_json(v))
     else:
         report_sweep.render(v)
-
-
-def _stopped(pipefile, tasks: set) -> dict:
-    """task -> why early termination stopped it, for the trials whose last job that ran them
-    (newest first, the last 50 jobs with work) stopped them."""
-    import os
-
-    from .options import open_workspace, workspace_root
-
-    if not os.path.isdir(os.path.join(workspace_root(pipefile), ".pipe")):
-        return {}
-    ws = open_workspace(pipefile)
-    try:
-        last: dict = {}
-        for job in ws.jobs.jobs(limit=50, work_only=True):
-            for s in ws.jobs.steps(job.id):
-                if s.step in tasks and s.step not in last and s.outcome in ("ran", "restored", "stopped", "failed"):
-                    last[s.step] = s
-            if len(last) == len(tasks):
-                break
-    finally:
-        ws.close()
-    return {t: s.error or "stopped early" for t, s in last.items() if s.outcome == "stopped"}

@@ -16,7 +16,7 @@ from .. import spec
 from ..errors import did_you_mean
 from . import building
 from .ports import Input, InputPort, Output, a_type, type_of_annotation, type_of_value
-from .where import DslError, Place, caller, definition
+from .where import DslError, Place, caller, definition, inside
 
 RUNNER = "python -m pipefile.dsl.run"  # the module that runs a command_component's function
 
@@ -263,14 +263,13 @@ class FunctionComponent(_Declared):
         self.inputs[p.name] = InputPort(p.name, typ, value, optional)
 
     def module_path(self, root: str) -> str:
-        rel = os.path.relpath(self.file, root)
-        if rel.startswith("..") or os.path.isabs(rel):
-            raise DslError(
-                f"command_component '{self.name}' is defined in {self.file}, outside the workspace {root}",
-                self.place,
-                "move its module into the pipeline's folder (its file is part of the step's key)",
-            )
-        return rel.replace(os.sep, "/")
+        return inside(
+            self.file,
+            root,
+            f"command_component '{self.name}' is defined in {self.file}, outside the workspace {root}",
+            self.place,
+            "move its module into the pipeline's folder (its file is part of the step's key)",
+        )
 
     def body(self, root: str) -> dict:
         module = self.module_path(root)

@@ -13,7 +13,7 @@ from .. import spec
 from ..errors import PipefileError
 from .components import Component, OutputPort
 from .ports import InputPort
-from .where import DslError, Place, caller
+from .where import DslError, Place, caller, inside
 
 
 class LoadedComponent(Component):
@@ -35,14 +35,13 @@ class LoadedComponent(Component):
 
     def _rebase(self, path: str, root: str, what: str) -> str:
         folder, source = self.src
-        rel = os.path.relpath(os.path.join(folder, path), root)
-        if rel.startswith("..") or os.path.isabs(rel):
-            raise DslError(
-                f"component '{self.name}' (from {source}): {what} '{path}' lies outside the workspace {root}",
-                self.place,
-                "keep its files inside the pipeline's folder",
-            )
-        return rel.replace(os.sep, "/")
+        return inside(
+            os.path.join(folder, path),
+            root,
+            f"component '{self.name}' (from {source}): {what} '{path}' lies outside the workspace {root}",
+            self.place,
+            "keep its files inside the pipeline's folder",
+        )
 
     def body(self, root: str) -> Optional[dict]:
         if self._ref:

@@ -50,3 +50,12 @@ class DslError(PipefileError):
         super().__init__(message, None, hint)
         self.place = place if place is not None else caller()
         self.loc = display(self.place)
+
+
+def inside(path: str, root: str, message: str, place: Optional[Place], hint: str) -> str:
+    """`path` relative to the workspace `root`, with `/`; a DslError(message) when it lies
+    outside (the step could not read it there, nor its key name it)."""
+    rel = os.path.relpath(path, root)
+    if rel.startswith("..") or os.path.isabs(rel):
+        raise DslError(message, place, hint)
+    return rel.replace(os.sep, "/")

@@ -45,10 +45,31 @@ def find_pipefile(start: str) -> str:
         except OSError:
             break
         here = parent
-    raise PipefileError(
-        f"no Pipefile in {os.path.abspath(start)} or any folder above it",
-        hint="create one with `pipe init` (or see `pipe help pipefile`), or point at it with -f FILE",
-    )
+    pipelines = _azureml_pipelines_in(os.path.abspath(start))
+    hint = "create one with `pipe init` (or see `pipe help pipefile`), or point at it with -f FILE"
+    if pipelines:  # (its jobs, metrics ... are found with the same -f that ran it)
+        first = pipelines[0]
+        hint = f"this folder holds an Azure ML pipeline job: pass it with -f {first} (as to `pipe run -f {first}`)"
+        hint += f" (or -f {pipelines[1]} ...)" if len(pipelines) > 1 else ""
+    raise PipefileError(f"no Pipefile in {os.path.abspath(start)} or any folder above it", hint=hint)
+
+
+def _azureml_pipelines_in(folder: str, most: int = 50) -> list:
+    """The Azure ML pipeline job YAMLs of `folder` (the first `most` YAMLs looked at, by name)."""
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith((".yml", ".yaml")))[:most]
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), "rb") as f:
+                head = f.read(1 << 16).decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        if _is_azureml(head):
+            found.append(name)
+    return found
 
 
 def _pipefile_in(folder: str, odd_too: bool) -> Optional[str]:
@@ -205,6 +226,8 @@ def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[s
     pipelines.read_rest()
     steps, uses, errors = flatten(steps)
     r.errors += errors
+    for use in uses.values():  # (a Pipefile used as a component brings its environments)
+        environments.update(use.pipeline.environments)
     executor = load_settings(r, items["settings"][1]) if "settings" in items else None
     builtin_std(steps, environments)
     r.errors += check_step_references(steps, parser.declared_outputs)
@@ -246,7 +269,9 @@ def _component_file(sources: dict):
             return None, list(getattr(e, "errors", [e]))
         sources[path] = hash_bytes(data)
         sources.update(pf.sources)
-        comp, more = from_pipefile(pf, os.path.dirname(stack[0]))
+        # Its paths relative to the Pipefile that uses it (stack[-1]), which places them in
+        # turn when it is itself a component: each level rebases once.
+        comp, more = from_pipefile(pf, os.path.dirname(stack[-1]))
         return comp, errors + more
 
     return read

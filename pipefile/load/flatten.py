@@ -37,6 +37,7 @@ from ..spec import (
     PipelineUse,
 )
 from .checks import task_base
+from .scoped_envs import scoped_environments
 
 NESTED_DIR = ".pipe/nested"  # where inner outputs that the caller gives no path land
 
@@ -205,23 +206,20 @@ def from_pipefile(pf: spec.Pipefile, root: str) -> tuple:
     outputs, binds = {}, {}
     producers = {o.path: (s.name, o.name) for s in pf.steps.values() for o in s.outputs.values()}
     steps = {}
+    name = os.path.relpath(pf.path, root).replace(os.sep, "/")
+    envs = scoped_environments(pf, name, rebase)
     for st in pf.steps.values():
-        if st.environment and st.environment != spec.ENV_STD:
-            errors.append(
-                PipefileError(
-                    f"step '{st.name}' runs in environment '{st.environment}', which a Pipefile used as a "
-                    "component cannot have yet",
-                    st.loc,
-                    "run it in the calling shell (no environment:), or use this Pipefile on its own",
-                )
-            )
+        if st.environment in envs.renamed:
+            st = dataclasses.replace(st, environment=envs.renamed[st.environment])
         for o in st.outputs.values():
             if o.output:
                 outputs[o.name] = spec.OutputDecl(o.name, o.type, "", o.loc)
                 binds[o.name] = (st.name, o.name)
         steps[st.name] = _child_step(st, pf, rebase, producers, "" if rel == "." else rel)
-    name = os.path.relpath(pf.path, root).replace(os.sep, "/")
-    return PipelineComponent(name, inputs, outputs, steps, binds, source=pf.path, description=pf.description), errors
+    comp = PipelineComponent(
+        name, inputs, outputs, steps, binds, source=pf.path, description=pf.description, environments=envs.specs
+    )
+    return comp, errors
 
 
 def _child_step(st: spec.Step, pf: spec.Pipefile, rebase, producers: dict, home: str) -> spec.Step:

@@ -134,6 +134,14 @@ class InputBindingReader:
             return None
         return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
 
+    def _undefined(self, node: Node, iname: str, what: str, kind: str, name: str, known: Mapping) -> None:
+        """An input bound to an asset or param `name` that is not defined: an error, no binding."""
+        self.r.error(
+            node,
+            f"input '{iname}' of {what} uses {kind} '{name}', which is not defined",
+            did_you_mean(name, known, kind) if known else f"define it under {kind}s:",
+        )
+
     def binding_from_ref(
         self, iname: str, ref: template.Ref, node: Node, what: str, dtype: Optional[str]
     ) -> Optional[Binding]:
@@ -142,11 +150,7 @@ class InputBindingReader:
         if ref.scope == "assets":
             asset = self.assets.get(ref.name)
             if asset is None:
-                r.error(
-                    node,
-                    f"input '{iname}' of {what} uses asset '{ref.name}', which is not defined",
-                    did_you_mean(ref.name, self.assets, "asset") if self.assets else "define it under assets:",
-                )
+                self._undefined(node, iname, what, "asset", ref.name, self.assets)
                 return None
             if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(asset.type, dtype)):
                 r.error(
@@ -162,11 +166,7 @@ class InputBindingReader:
         if ref.scope == "params":
             param = self.params.get(ref.name)
             if param is None:
-                r.error(
-                    node,
-                    f"input '{iname}' of {what} uses param '{ref.name}', which is not defined",
-                    did_you_mean(ref.name, self.params, "param") if self.params else "define it under params:",
-                )
+                self._undefined(node, iname, what, "param", ref.name, self.params)
                 return None
             if dtype is not None and not spec.type_fits(param.type, dtype):
                 r.error(

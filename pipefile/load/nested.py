@@ -28,7 +28,7 @@ from .checks import check_step_references
 from .fields import PIPELINE_COMPONENT_KEYS, PIPELINE_STEP_KEYS
 from .phrases import a
 from .reader import NodeReader, is_mapping, is_scalar
-from .sections import load_input_decl, load_output_decls
+from .sections import load_interface
 from .steps import StepParser, _all_refs
 
 if TYPE_CHECKING:
@@ -186,14 +186,7 @@ class Pipelines:
                 "write type: pipeline (with steps:), or leave type out for a component with a command",
             )
             return None
-        inputs = {}
-        if "inputs" in fields:
-            for iname, ikn, ivn in r.mapping(fields["inputs"][1], f"inputs of {what}"):
-                if r.name_ok(iname, ikn, "input"):
-                    decl = load_input_decl(r, iname, ikn, ivn, what)
-                    if decl:
-                        inputs[iname] = decl
-        outputs = load_output_decls(r, fields["outputs"][1], what) if "outputs" in fields else {}
+        inputs, outputs = load_interface(r, fields, what)
         if "steps" not in fields:
             r.error(vnode, f"{what} has no steps", "add steps: with the steps it runs")
             return None
@@ -308,22 +301,8 @@ class InnerStepParser(StepParser):
         pipeline's output; a component's outputs left out are kept in the store too."""
         r = self.r
         outputs: dict = {}
-        out_fields = r.mapping(fields["outputs"][1], f"outputs of {what}") if "outputs" in fields else []
-        declared = {k for k, _, _ in out_fields}
-        self.declared_outputs[name] = declared
-        for oname, okn, ovn in out_fields:
-            if not r.name_ok(oname, okn, "output"):
-                continue
-            decl_type = None
-            if comp is not None:
-                if oname not in comp.outputs:
-                    r.error(
-                        okn,
-                        f"component '{comp.name}' has no output '{oname}'",
-                        did_you_mean(oname, comp.outputs, "output"),
-                    )
-                    continue
-                decl_type = comp.outputs[oname].type
+        fitting, declared = self.output_fields(name, what, fields, comp)
+        for oname, ovn, decl_type in fitting:
             got = self.inner_output(oname, ovn, what, decl_type)
             if got is not None:
                 typ = got[0]

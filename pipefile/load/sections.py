@@ -205,6 +205,20 @@ def load_components(
     return out
 
 
+def load_interface(r: NodeReader, fields: Mapping, what: str) -> tuple:
+    """(input declarations, output declarations) of a component (a command's or a
+    pipeline's), from its `inputs:` and `outputs:` fields (name -> (key node, value node))."""
+    inputs = {}
+    if "inputs" in fields:
+        for iname, ikn, ivn in r.mapping(fields["inputs"][1], f"inputs of {what}"):
+            if r.name_ok(iname, ikn, "input"):
+                decl = load_input_decl(r, iname, ikn, ivn, what)
+                if decl:
+                    inputs[iname] = decl
+    outputs = load_output_decls(r, fields["outputs"][1], what) if "outputs" in fields else {}
+    return inputs, outputs
+
+
 def load_component(
     r: NodeReader,
     key: str,
@@ -215,14 +229,7 @@ def load_component(
 ) -> Optional[Component]:
     what = f"component '{key}'"
     fields = {k: (kn, vn) for k, kn, vn in r.mapping(vnode, what, COMPONENT_KEYS)}
-    inputs = {}
-    if "inputs" in fields:
-        for iname, ikn, ivn in r.mapping(fields["inputs"][1], f"inputs of {what}"):
-            if r.name_ok(iname, ikn, "input"):
-                decl = load_input_decl(r, iname, ikn, ivn, what)
-                if decl:
-                    inputs[iname] = decl
-    outputs = load_output_decls(r, fields["outputs"][1], what) if "outputs" in fields else {}
+    inputs, outputs = load_interface(r, fields, what)
     if "command" not in fields:
         r.error(vnode, f"{what} has no command", "add command: python src/script.py ...")
         return None

@@ -133,9 +133,30 @@ class StepParser(InputBindingReader):
         """(the valid outputs, the names of every output declared, valid or not)."""
         r = self.r
         outputs: dict[str, StepOutput] = {}
+        fitting, declared = self.output_fields(name, what, fields, comp)
+        for oname, ovn, decl_type in fitting:
+            out = self.load_step_output(oname, ovn, what, decl_type)
+            if out:
+                outputs[oname] = out
+        if comp is not None:
+            for oname in comp.outputs:
+                if oname not in outputs and oname not in declared:
+                    r.error(
+                        knode,
+                        f"{what} does not say where to write output '{oname}' of component '{comp.name}'",
+                        f"add outputs: {{{oname}: build/{name}/{oname}}}",
+                    )
+        return outputs, declared
+
+    def output_fields(self, name: str, what: str, fields: Fields, comp: Optional[Component]) -> tuple:
+        """([(output, its value node, the component's type for it or None)] of the outputs
+        whose name is valid and, for a component, one it has; the names of every output
+        declared). The step's and an inner step's outputs are read alike up to here."""
+        r = self.r
         out_fields = r.mapping(fields["outputs"][1], f"outputs of {what}") if "outputs" in fields else []
         declared = {k for k, _, _ in out_fields}
         self.declared_outputs[name] = declared
+        fitting = []
         for oname, okn, ovn in out_fields:
             if not r.name_ok(oname, okn, "output"):
                 continue
@@ -149,18 +170,8 @@ class StepParser(InputBindingReader):
                     )
                     continue
                 decl_type = comp.outputs[oname].type
-            out = self.load_step_output(oname, ovn, what, decl_type)
-            if out:
-                outputs[oname] = out
-        if comp is not None:
-            for oname in comp.outputs:
-                if oname not in outputs and oname not in declared:
-                    r.error(
-                        knode,
-                        f"{what} does not say where to write output '{oname}' of component '{comp.name}'",
-                        f"add outputs: {{{oname}: build/{name}/{oname}}}",
-                    )
-        return outputs, declared
+            fitting.append((oname, ovn, decl_type))
+        return fitting, declared
 
     def _inputs(
         self,

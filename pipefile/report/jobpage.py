@@ -56,6 +56,7 @@ class JobPage:
     tails: list  # LogTail of each failed step
     change: Optional[Change] = None
     notes: list = field(default_factory=list)  # what the page could not show, and why
+    azureml: bool = False  # an Azure ML pipeline's job without metrics: its nodes log them to MLflow
 
     @property
     def command(self) -> str:
@@ -83,6 +84,7 @@ def gather(ws, ref: str) -> JobPage:
     )
     page.edges = job_edges(ws, job, steps, page.notes)
     page.change = _change(ws, job, steps, page.metrics)
+    page.azureml = not page.metrics and report_metrics.is_azureml_job(ws, job)
     return page
 
 

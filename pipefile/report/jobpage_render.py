@@ -104,6 +104,7 @@ def view(page) -> dict:
         ],
         "params": [(k, value_text(v)) for k, v in sorted(page.job.params.items())],
         "metrics": [(k, fmt_number(v)) for k, v in page.metrics.items()],
+        "metrics_azureml": page.azureml,
         "series": [_series_row(name, points) for name, points in sorted(page.series.items())],
         "change": _change_view(page.change),
         "tails": [{"step": t.step, "lines": t.lines, "cut": t.cut, "path": t.path} for t in page.tails],

@@ -78,18 +78,56 @@ def _job_ref(job) -> dict:
     return {"id": job.id, "uid": job.uid, "experiment": job.experiment, "status": job.status, "started": job.started}
 
 
+# --- how a job's steps record metrics --------------------------------------------------
+PIPEFILE_METRICS = "a step records them with `metrics: [FILE.json]`"
+AZUREML_METRICS = (
+    "a node of an Azure ML pipeline records them by logging them to MLflow (mlflow.log_metric, or "
+    "autologging): the last value of each, kept in the node's artifacts/metrics.json"
+)
+
+
+def is_azureml_job(ws, job) -> bool:
+    """Whether `job` ran an Azure ML pipeline (its YAML, or an azure-ai-ml module), by the
+    file it recorded (the store keeps it; else the workspace's, if still there)."""
+    rel = job.pipefile or ""
+    if not rel.endswith((".yml", ".yaml", ".py")):
+        return False
+    try:
+        data = ws.store.read(job.pipefile_digest) if job.pipefile_digest else None
+    except OSError:
+        data = None
+    if data is None:
+        try:
+            with open(os.path.join(ws.root, rel), "rb") as f:
+                data = f.read(1 << 20)
+        except OSError:
+            return False
+    text = data.decode("utf-8", errors="replace")
+    if rel.endswith(".py"):
+        return "azure.ai.ml" in text  # (a pipefile.dsl module is a Pipefile's steps)
+    from ..load.azureml import looks_like
+
+    return looks_like(text)
+
+
+def recording_hint(ws, jobs: list) -> str:
+    """How the steps of `jobs` record metrics, in the words of what they ran."""
+    return AZUREML_METRICS if any(is_azureml_job(ws, j) for j in jobs) else PIPEFILE_METRICS
+
+
 # --- pipe metrics show ---------------------------------------------------------------
 def show_json(jobs: list, metrics: dict) -> dict:
     """metrics: {job id: {name: value}}."""
     return {"jobs": [dict(_job_ref(j), metrics=metrics[j.id]) for j in jobs]}
 
 
-def render_show(jobs: list, metrics: dict, stream=None) -> None:
+def render_show(jobs: list, metrics: dict, stream=None, how: str = "") -> None:
+    """how: how the jobs' steps record metrics (`recording_hint`), said when none did."""
     stream = stream or sys.stdout
     names = _union(metrics[j.id] for j in jobs)
     if not names:
         which = "this job" if len(jobs) == 1 else "these jobs"
-        stream.write(f"no metrics recorded for {which}: a step records them with `metrics: [FILE.json]`\n")
+        stream.write(f"no metrics recorded for {which}: {how or PIPEFILE_METRICS}\n")
         return
     if len(jobs) == 1:
         j = jobs[0]

@@ -39,7 +39,7 @@ def status_json(plan: Plan, stays_on_remote=frozenset(), groups=None) -> dict:
             {
                 "name": g.name,
                 "kind": g.kind,
-                "tasks": len(g.tasks),
+                "tasks": 0 if _empty_map(g) else len(g.tasks),
                 "states": _task_counts(plan, g),
                 **({"items_after": g.after} if g.after and (g.pending or _stale(plan, g.after)) else {}),
             }
@@ -104,6 +104,9 @@ def _rows(plan: Plan, stays_on_remote, groups, tasks: bool) -> list:
             if g.pending:  # a map over a folder another step has not made yet
                 rows.append(("pending", g.name, [f"items known after {g.after} runs"]))
                 continue
+            if _empty_map(g):  # one node makes its gathered folders empty
+                rows.append((state, g.name, ["no items: an empty map, its gathered folders empty"]))
+                continue
             if getattr(g, "after", "") and _stale(plan, g.after):
                 said += f" (items known after {g.after} runs)"
             # a pipeline step's inner steps are steps, unless some are tasks of a matrix, sweep or foreach
@@ -115,6 +118,10 @@ def _rows(plan: Plan, stays_on_remote, groups, tasks: bool) -> list:
             msgs = _collapse_waits(d, msgs, task_group)
         rows.append((d.verdict.value, d.step, msgs))
     return rows
+
+
+def _empty_map(g) -> bool:
+    return g.kind == "foreach" and not g.pending and not getattr(g, "labels", ())
 
 
 def _stale(plan: Plan, step: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from ..printable import printable
 from ..template import format_value
 
 
@@ -15,7 +16,7 @@ def render(v, stream=None) -> None:
     for t in v.trials:
         row = [t.label] + [format_value(t.inputs[n]) if n in t.inputs else "-" for n in names]
         if v.metric:
-            row.append(("stopped" if t.stopped else "-") if t.value is None else f"{t.value:g}")
+            row.append((_stopped(t) if t.stopped else "-") if t.value is None else f"{t.value:g}")
         rows.append(row)
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     for r in [head] + rows:
@@ -27,3 +28,14 @@ def render(v, stream=None) -> None:
     for t in v.trials:
         if t.problem:
             stream.write(f"warning: {t.task}: {t.problem}\n")
+    for t in v.trials:
+        if t.stopped and t.value is None:
+            stream.write(printable(f"{t.task}: {t.stopped}") + "\n")
+
+
+def _stopped(t) -> str:
+    """`stopped`, with the step it was judged at and its running average there when kept."""
+    stop = t.stop or {}
+    if isinstance(stop.get("step"), int) and isinstance(stop.get("value"), (int, float)):
+        return f"stopped at step {stop['step']} ({stop['value']:g})"
+    return "stopped"

@@ -302,9 +302,10 @@ class GraphCache:
 
     def get(self, path: str, digest: str):
         from .. import graph as graph_mod
+        from ..speccache import sources_unchanged
 
         for key, graph in (self._kept, self._offered):
-            if key == digest and graph is not None and _same_sources(graph.pipefile):
+            if key == digest and graph is not None and sources_unchanged(graph.pipefile):
                 if not graph_mod.source_errors(graph):
                     self._kept = (key, graph)
                     return graph
@@ -323,21 +324,6 @@ class GraphCache:
 def _keepable(graph) -> bool:
     mapped = any(g.kind == spec.EXPAND_FOREACH for g in graph.groups.values())
     return not graph.artifacts and not mapped
-
-
-def _same_sources(pf) -> bool:
-    """The other files the spec was read from (components, nested Pipefiles, an imported
-    pipeline's files) hold what they held."""
-    from ..digest import hash_bytes
-
-    for source, digest in pf.sources:
-        try:
-            with open(source, "rb") as f:
-                if hash_bytes(f.read()) != digest:
-                    return False
-        except OSError:
-            return False
-    return True
 
 
 def pipeline_view(path: str, cache: Optional[GraphCache] = None) -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Optional
 
 from ..base import EnvError
 
@@ -41,23 +42,60 @@ def client(loc=None):
             return _client
         docker = sdk()
         where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        refused = unix_socket_problem(where)
+        if refused is not None:
+            raise EnvError(f"cannot reach the Docker daemon at {where}: {_reason(refused)}", loc, _hint(refused))
+        c = None
         try:
             c = docker.from_env(timeout=120)
             c.ping()
         except docker.errors.DockerException as e:
-            text = str(e)
-            hint = START_HINT
-            if "Permission denied" in text:
-                reason = "permission denied"
-                hint = "add your user to the docker group (then log in again), or run pipe with access to the socket"
-            elif "No such file" in text or "FileNotFoundError" in text:
-                reason = "there is no daemon socket there"
-            elif "refused" in text:
-                reason = "connection refused"
-            else:
-                reason = text.split("(")[0].strip().rstrip(":") or type(e).__name__
-            raise EnvError(f"cannot reach the Docker daemon at {where}: {reason}", loc, hint) from None
+            _close(c)
+            raise EnvError(f"cannot reach the Docker daemon at {where}: {_reason(e)}", loc, _hint(e)) from None
         except Exception as e:  # noqa: BLE001 - requests' connection errors and the like
+            _close(c)
             raise EnvError(f"cannot reach the Docker daemon at {where}: {e}", loc, START_HINT) from None
         _client = c
         return c
+
+
+def unix_socket_problem(where: str) -> Optional[OSError]:
+    """Why the daemon's unix socket at `where` (a DOCKER_HOST) takes no connection, or None
+    (also for other kinds of host). Tried with a socket of our own, closed either way: the
+    SDK leaves its socket open when that connect fails (a ResourceWarning at exit)."""
+    if not where.startswith("unix://"):
+        return None
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(where[len("unix://") :])
+    except OSError as e:
+        return e
+    return None
+
+
+def _reason(e: Exception) -> str:
+    text = f"{type(e).__name__} {e}"
+    if "Permission denied" in text or isinstance(e, PermissionError):
+        return "permission denied"
+    if "No such file" in text or "FileNotFoundError" in text:
+        return "there is no daemon socket there"
+    if "refused" in text:
+        return "connection refused"
+    return str(e).split("(")[0].strip().rstrip(":") or type(e).__name__
+
+
+def _hint(e: Exception) -> str:
+    if _reason(e) == "permission denied":
+        return "add your user to the docker group (then log in again), or run pipe with access to the socket"
+    return START_HINT
+
+
+def _close(c) -> None:
+    if c is not None:
+        try:
+            c.close()
+        except Exception:  # noqa: BLE001 - closing a client that never connected
+            pass

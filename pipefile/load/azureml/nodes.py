@@ -51,6 +51,20 @@ def typed(value, typ: str):
     return value
 
 
+class JobNodes:
+    """What a reader of one kind of job (sweep.py, parallel.py) uses of `pipeline.Importer`:
+    declared for the type checker only (at run time the Importer has them)."""
+
+    if TYPE_CHECKING:
+
+        def _warn(self, loc, message: str, hint: str = "") -> None: ...
+        def _check_keys(self, m, known: set, what: str) -> None: ...
+        def component_of(self, job, file: str, key: str = "component") -> tuple: ...
+        def _decls(self, comp, inline: bool, node: str) -> dict: ...
+        def bind_inputs(self, node: str, job, decls: dict, prefix: str, scope: dict, file: str) -> dict: ...
+        def command(self, node, job, comp, comp_file, decls, binds, prefix) -> None: ...
+
+
 @dataclass(frozen=True)
 class JobRef:
     """`${{parent.jobs.JOB.outputs.OUT}}` written in the pipeline at node path `scope`."""

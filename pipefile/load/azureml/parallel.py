@@ -12,11 +12,11 @@ import json
 import os
 import re
 import shlex
-from typing import TYPE_CHECKING
 
 from ...errors import PipefileError, did_you_mean
 from ..reader import display_path
 from . import yamlfile
+from .nodes import JobNodes
 from .yamlfile import Map
 
 PARALLEL_KEYS = {"type", "component", "inputs", "outputs", "input_data", "mini_batch_size", "task"}
@@ -30,17 +30,8 @@ _OUTPUT = re.compile(r"^\s*\$\{\{\s*outputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
 _DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prs_driver.py")
 
 
-class ParallelNodes:
+class ParallelNodes(JobNodes):
     """The methods of `pipeline.Importer` that read a parallel job."""
-
-    if TYPE_CHECKING:
-
-        def _warn(self, loc, message: str, hint: str = "") -> None: ...
-        def _check_keys(self, m, known: set, what: str) -> None: ...
-        def component_of(self, job, file: str, key: str = "component") -> tuple: ...
-        def _decls(self, comp, inline: bool, node: str) -> dict: ...
-        def bind_inputs(self, node: str, job, decls: dict, prefix: str, scope: dict, file: str) -> dict: ...
-        def command(self, node, job, comp, comp_file, decls, binds, prefix) -> None: ...
 
     def parallel_job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
         what = f"parallel job '{node}'"

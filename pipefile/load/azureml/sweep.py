@@ -10,13 +10,14 @@ trial's, as on Azure. A part of `pipeline.Importer`.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from ... import spec
 from ...errors import PipefileError, did_you_mean
 from ..expansion import optuna_installed
 from ..reader import display_path
 from . import yamlfile
+from .nodes import JobNodes
 from .yamlfile import Map
 
 SWEEP_KEYS = {"type", "trial", "inputs", "outputs", "search_space", "sampling_algorithm", "objective", "limits"}
@@ -28,19 +29,10 @@ _DISTRIBUTIONS |= {"loguniform": ("min_value", "max_value"), "randint": ("upper"
 _NOT_YET = ("normal", "lognormal", "quniform", "qloguniform", "qnormal", "qlognormal")
 
 
-class SweepNodes:
+class SweepNodes(JobNodes):
     """The methods of `pipeline.Importer` that read a sweep job."""
 
     drafts: dict
-
-    if TYPE_CHECKING:
-
-        def _warn(self, loc, message: str, hint: str = "") -> None: ...
-        def _check_keys(self, m, known: set, what: str) -> None: ...
-        def component_of(self, job, file: str, key: str = "component") -> tuple: ...
-        def _decls(self, comp, inline: bool, node: str) -> dict: ...
-        def bind_inputs(self, node: str, job, decls: dict, prefix: str, scope: dict, file: str) -> dict: ...
-        def command(self, node, job, comp, comp_file, decls, binds, prefix) -> None: ...
 
     def sweep_job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
         what = f"sweep job '{node}'"
