@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import Optional
 
 from . import flags
 
 COMMANDS = {"run": flags.RUN, "status": flags.STATUS}
 
 
-def parse(argv: list) -> Optional[dict]:
+def parse(argv: list) -> dict | None:  # (no typing import: start-up, noop_record.py)
     """The keywords of the command named by argv[0] (run or status), or None: click's to parse."""
     table = COMMANDS.get(argv[0]) if argv else None
     if table is None or "_PIPE_COMPLETE" in os.environ:  # (click's shell completion)
