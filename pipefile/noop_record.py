@@ -162,21 +162,36 @@ def try_fast(argv: list, values: dict) -> bool:
     if fd is None:
         return False
     try:
-        return _answer(state_dir, argv, begun)
-    except Exception:  # noqa: BLE001 - any doubt: the normal path decides
-        return False
+        texts = _answer(state_dir, argv, begun)
+    except Exception:  # noqa: BLE001 - any doubt (nothing written yet): the normal path decides
+        texts = None
     finally:
         try:
             os.ftruncate(fd, 0)
         except OSError:
             pass
         os.close(fd)
+    if not texts:
+        return False
+    try:  # (the job is written: from here on this is the answer, as the normal path's would be)
+        for stream, text in zip((sys.stdout, sys.stderr), texts):
+            if text and stream is not None:
+                stream.write(text)
+                stream.flush()
+    except BrokenPipeError:  # `pipe run | head`: as cli/guard.py, the reader has what it wanted
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+    return True
 
 
 def _lock(state_dir: str):
     """The workspace lock (workspace/lock.py's flock), taken as it takes it; None if busy."""
-    import fcntl
-
+    try:
+        import fcntl
+    except ImportError:  # (no flock: no workspace lock either)
+        return None
     try:
         fd = os.open(os.path.join(state_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
@@ -194,34 +209,42 @@ def _lock(state_dir: str):
     return fd
 
 
-def _answer(state_dir: str, argv: list, begun: float) -> bool:
+def _answer(state_dir: str, argv: list, begun: float) -> tuple | None:
+    """(stdout text, stderr text) once the job is written; None (nothing written) to decline."""
     with builtins.open(os.path.join(state_dir, RECORD), "rb") as f:
         record = marshal.load(f)
     if not isinstance(record, tuple) or len(record) != 8 or record[0] != FORMAT:
-        return False
+        return None
     _, known, root, git, checked, rows, out, err = record
     if known != facts(argv):
-        return False
+        return None
     for path, how, sig in checked:
         if now_sig(path, how) != sig:
-            return False
+            return None
     commit = dirty = None
     if git:
         state = _git_state(root)
         if state is None:
-            return False
+            return None
         commit, dirty = state
     job_id, uid = _write_job(state_dir, rows, commit, dirty)
-    os.makedirs(os.path.join(state_dir, "jobs", str(job_id)), exist_ok=True)
-    seconds = time.monotonic() - begun
-    blanks = {JOB: str(job_id), UID: uid, SECONDS: f"{seconds:.1f}s" if seconds < 60 else None}
-    if blanks[SECONDS] is None:
-        return False
-    for stream, parts in ((sys.stdout, out), (sys.stderr, err)):
-        if parts and stream is not None:
-            stream.write("".join(p if isinstance(p, str) else blanks[p] for p in parts))
-            stream.flush()
-    return True
+    try:
+        os.makedirs(os.path.join(state_dir, "jobs", str(job_id)), exist_ok=True)  # (its logs' folder)
+    except OSError:
+        pass  # (the job is written: it is the answer now)
+    blanks = {JOB: str(job_id), UID: uid, SECONDS: seconds_text(time.monotonic() - begun)}
+    return tuple("".join(p if isinstance(p, str) else blanks[p] for p in parts) for parts in (out, err))
+
+
+def seconds_text(s: float) -> str:
+    """report/text.py's format_seconds (the summary line's time), without importing the report."""
+    if s < 60:
+        return f"{s:.1f}s"
+    m, sec = divmod(int(s), 60)
+    if m < 60:
+        return f"{m}m{sec:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
 
 
 def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:

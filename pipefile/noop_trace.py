@@ -26,6 +26,7 @@ from .noop_record import (
     drop,
     facts,
     now_sig,
+    seconds_text,
 )
 
 ACTIVE = None  # the Recording of this process's run, while one is traced
@@ -153,13 +154,13 @@ class Recording:
             drop(state_dir)
 
     def _write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool) -> None:
-        if self.declined or self.out.bypassed or self.err.bypassed or seconds >= 60:
+        if self.declined or self.out.bypassed or self.err.bypassed:
             return
-        seconds_text = f"{seconds:.1f}s"  # (report/text.py's format_seconds, under a minute)
+        shown = seconds_text(seconds)
         if any(p != "git" for p in self.spawned) or (self.spawned and not git):
             return  # a process whose answer stats cannot see
-        out = _template("".join(self.out.parts), job_id, uid, seconds_text, json_tail=True)
-        err = _template("".join(self.err.parts), job_id, uid, seconds_text)
+        out = _template("".join(self.out.parts), job_id, uid, shown, json_tail=True)
+        err = _template("".join(self.err.parts), job_id, uid, shown)
         if out is None or err is None:
             return
         rows = _job_rows(os.path.join(state_dir, "jobs.db"), job_id)
