@@ -405,3 +405,22 @@ def test_the_record_answers_in_a_git_work_tree_with_the_commit_of_now(repo):
     assert db.execute("SELECT git_commit FROM jobs ORDER BY id DESC LIMIT 2").fetchall() == [(head,), (head,)]
     db.close()
     assert json.loads(repo.pipe("jobs", "--json").out) is not None or True
+
+
+def test_an_answer_whose_reader_went_away_records_one_job(repo):
+    # `pipe run --json | head -c0`: the text cannot be written; the job is, once (the normal
+    # path must not run after it and record a second one), and the exit is 0 (cli/guard.py).
+    _workspace(repo)
+    _settle(repo, ("--json",))
+    before, jobs = _record(repo), _last_job(repo)
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([*PIPE, "run", "--json"], cwd=repo.root, env=env, stdout=w, stderr=subprocess.PIPE)
+    finally:
+        os.close(w)
+    assert p.returncode == 0, p.stderr
+    assert _record(repo) == before  # answered from the record
+    assert _last_job(repo) == jobs + 1
