@@ -111,17 +111,23 @@ def _sync_folder(root: str, folder: str, members: tuple) -> None:
             remove_read_only(entry.path)
     for name, src in wanted.items():
         dst = os.path.join(folder, name)
-        if os.path.lexists(dst):
-            continue
-        if os.path.isdir(src):
-            os.symlink(os.path.relpath(src, folder), dst)
-            continue
-        try:
-            os.link(src, dst)
-        except OSError:
-            import shutil  # (here: a no-op run imports no shutil, bz2, lzma: start-up)
+        if not os.path.lexists(dst):
+            link_member(src, dst)
 
-            shutil.copy2(src, dst)
+
+def link_member(src: str, dst: str) -> None:
+    """One item in a batch's folder: a relative link to a member folder, a hard link to a
+    member file (a copy where links are refused). The Ray executor's worker makes the folder
+    the same way on its node (executors/ray_worker.py)."""
+    if os.path.isdir(src):
+        os.symlink(os.path.relpath(src, os.path.dirname(dst)), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        import shutil  # (here: a no-op run imports no shutil, bz2, lzma: start-up)
+
+        shutil.copy2(src, dst)
 
 
 def _same(entry: os.DirEntry, src: str) -> bool:

@@ -615,3 +615,27 @@ def test_foreach_batches_retries_and_error_threshold_on_ray_match_a_local_run(cl
     assert "flaky[bad.txt]: tried 2 times (each failed)" in got.out + got.err
     assert on_ray.read("out/all.txt") == local.read("out/all.txt")
     assert on_ray.read("out/all.txt") == "a.txt\nb.txt\na.txt\nb.txt\nc.txt\ne\nc.txt\ne/x.txt\ne/y/z.txt\nok.txt\n"
+
+
+def test_gc_and_verify_keep_the_entries_of_outputs_left_on_the_shared_store(cluster, tmp_path):
+    """An output left on the shared store (not in this workspace's store) is neither
+    collected while the workspace refers to it, nor reported corrupt or missing."""
+    store = tmp_path / "shared"
+    r = _workspace(tmp_path / "ws")
+    got = r.pipe("run", "--executor", "ray", "--address", cluster["address"], "--store", str(store), env=cluster["env"])
+    assert got.code == 0, str(got)
+    assert not r.exists("out/table.csv")  # prep's table: on the shared store only
+    on_store = {p.name for p in store.rglob("*") if p.is_file()}
+    gc = r.pipe("gc", "--json", check=True).json
+    assert gc["deleted"]["cache_entries"] == 0, gc
+    verify = r.pipe("verify", "--json", check=True).json
+    assert verify["corrupt"] == [], verify
+    assert "on-remote" in r.pipe("status", check=True).out or r.states()["prep"] == "restore"
+    # Still restorable without the cluster, from what the store holds.
+    (r.root / "out" / "report" / "flag").unlink()
+    again = r.run_json("--executor", "ray", "--address", "127.0.0.1:1", env=cluster["env"])
+    assert {s["name"]: s["outcome"] for s in again["steps"]}["report"] == "restored"
+    again = r.run_json("prep", "--executor", "ray", "--address", "127.0.0.1:1", env=cluster["env"])
+    assert {s["name"]: s["outcome"] for s in again["steps"]}["prep"] in ("restored", "fresh"), again
+    assert r.read("out/table.csv") == "a.txt,1\nb.txt,2\n"
+    assert {p.name for p in store.rglob("*") if p.is_file()} >= on_store

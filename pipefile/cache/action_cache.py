@@ -51,7 +51,9 @@ class ActionCache:
         except (KeyError, TypeError, ValueError):
             return None
 
-    def put(self, key: str, outputs: dict, manifest: dict, seconds: float) -> None:
+    def put(self, key: str, outputs: dict, manifest: dict, seconds: float, held: bool = False) -> None:
+        """`held`: the outputs' objects stay on a shared store, not here (the Ray executor's,
+        docs/distributed.md): `pipe gc` keeps the entry all the same."""
         entry = {
             "v": ACTION_CACHE_VERSION,
             "key": key,
@@ -60,6 +62,8 @@ class ActionCache:
             "seconds": round(seconds, 3),
             "created": round(time.time(), 3),
         }
+        if held:
+            entry[HELD] = True
         self._write(key, json.dumps(entry, sort_keys=True).encode())
 
     def forget(self, key: str) -> None:
@@ -128,6 +132,7 @@ def parse_entry(key: str, data: bytes) -> dict:
 
 
 _HEX = frozenset("0123456789abcdef")
+HELD = "held"  # in an entry whose outputs' objects are on a shared store only (ActionCache.put)
 _MAX_SIZE = 1 << 62  # far above any real output; refuses sizes that overflow what reads them
 
 
@@ -156,9 +161,9 @@ class FilteredActionCache:
     def read_raw(self, key: str) -> Optional[bytes]:
         return self.inner.read_raw(key) if self.may_use(key) else None
 
-    def put(self, key: str, outputs: dict, manifest: dict, seconds: float) -> None:
+    def put(self, key: str, outputs: dict, manifest: dict, seconds: float, held: bool = False) -> None:
         self.before_put(key)
-        self.inner.put(key, outputs, manifest, seconds)
+        self.inner.put(key, outputs, manifest, seconds, held)
 
     def put_raw(self, key: str, data: bytes) -> None:
         parse_entry(key, data)

@@ -15,6 +15,10 @@ them under workspaces/):
   content `pipe recover` can give back (saved.log);
 - every run-cache entry that is kept, with everything its outputs need.
 
+An entry the Ray executor committed by digest (its outputs' objects left on the shared
+store, `held`: docs/distributed.md) names objects that are not here, and is restorable
+all the same: it is kept as a complete one is.
+
 A run-cache entry is *prunable* when it is unreadable, of another format version, or
 points at an object that is missing (it can never be restored from anyway); with
 `keep_last`, also when no kept job of any workspace and no current workspace state
@@ -39,7 +43,7 @@ from typing import Callable, Iterable, Iterator, Optional
 from ..digest import E_TREE, TREE, hash_file, parse_manifest
 from ..errors import PipefileError
 from ..lazyclass import dataclass
-from .action_cache import ACTION_CACHE_VERSION
+from .action_cache import ACTION_CACHE_VERSION, HELD
 from .registry import registered_workspaces
 
 _HEX = frozenset("0123456789abcdef")
@@ -254,7 +258,7 @@ def plan(ws, others: Iterable = (), keep_last: Optional[int] = None, uploads_bef
     for o in others:
         _mark_workspace(o, marker, keys, None)
     for key, path, outputs in cache_entries(ws.actions):
-        keep = outputs is not None and all(marker.complete(k, d) for k, d in outputs)
+        keep = outputs is not None and (all(marker.complete(k, d) for k, d in outputs) or _held(path))
         if keep and keep_last is not None:
             keep = key in keys
         if keep:
@@ -270,6 +274,16 @@ def plan(ws, others: Iterable = (), keep_last: Optional[int] = None, uploads_bef
         else:
             p.delete_objects.append((digest, path, size))
     return p
+
+
+def _held(path: str) -> bool:
+    """An entry whose outputs stay on a shared store (read again: only for the rare entry
+    whose objects are not here)."""
+    try:
+        with open(path, "rb") as f:
+            return json.loads(f.read()).get(HELD) is True
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _fsync_dir(path: str) -> None:

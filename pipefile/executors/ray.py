@@ -83,11 +83,6 @@ class RayExecutor(LocalExecutor):
 
     def _execute(self, node: Node, decision: Decision, staged, env: Environment, launch, log_abs, notes) -> int:
         name = node.name
-        if env.container:
-            notes.append("run this step with --executor local, or use a venv environment")
-            raise StepFailure(
-                f"environment '{env.name}' is a Docker environment, which the ray executor does not run yet"
-            )
         try:
             self.cluster.connect()
         except PipefileError as e:
@@ -110,6 +105,9 @@ class RayExecutor(LocalExecutor):
             "outputs": outs,
             "env": env.spec if node.step.environment else None,
             "env_identity": decision.key.manifest.get("env"),
+            # A Docker environment's image IDs as planned: a node whose differ names them.
+            "env_build": env.build_identity() if env.container else None,
+            "memory": node.step.resources.memory,  # (a container's limit, as locally)
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
             "store": self.cluster.store_spec,
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
@@ -149,6 +147,7 @@ class RayExecutor(LocalExecutor):
                 log.write(done["log"])
         worker = {"executor": "ray", "node": done.get("node"), "host": done.get("host")}
         self._ran[name] = (worker, {})
+        notes += done.get("notes") or []
         if done.get("error"):
             raise StepFailure(done["error"], done.get("rc"))
         rc = done["rc"]
@@ -358,7 +357,7 @@ class RayExecutor(LocalExecutor):
             raise StepFailure(
                 f"{len(missing)} object(s) of its outputs are not on the shared store after it ran; not committed"
             )
-        self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
+        self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds, held=True)
         with open(self.ws.actions.path(decision.key.digest), "rb") as f:
             remote.put_entry(decision.key.digest, f.read())
         note_store(self.ws.dir, self.cluster.store_spec)
@@ -398,9 +397,13 @@ def _batches(node: Node) -> list:
 
 def _environment_files(env: Environment) -> list:
     """The workspace files an environment is built from (a venv's requirements and what they
-    include, a conda file): the worker builds it from them."""
+    include, a conda file, a Docker build folder) or mounts (a Docker environment's mounts
+    from the workspace): the worker builds it from them."""
     s = env.spec
-    out = [p for p in (s.requirements, s.file) if p]
+    out = [p for p in (s.requirements, s.file, s.build) if p]
     if s.requirements and hasattr(env, "_included"):
         out += [p for p, _d in env._included(s.requirements, set())]
+    if env.container:
+        # (An absolute source is the node's own: it must be there.)
+        out += [m.source for m in s.mounts if not os.path.isabs(m.source) and not m.source.startswith("..")]
     return out

@@ -8,8 +8,10 @@ and, on the node:
      at the same workspace-relative paths (and a foreach batch task's folder of links to
      its items, as the session makes it locally);
   2. prepares the environment (a venv is built here, once per node, keyed by identity,
-     in the node folder), runs the command in the scratch folder, and yields its log as it
-     grows (the caller appends it to the step's log file);
+     in the node folder; a Docker image by the node's daemon, from the build folder shipped
+     like any file: executors/ray_docker.py), runs the command in the scratch folder (in a
+     container, for a Docker environment), and yields its log as it grows (the caller
+     appends it to the step's log file);
   3. hashes what the command wrote at the outputs' paths, puts it in the node's store,
      uploads what the shared store lacks, and yields the digests last.
 Nothing but digests comes back, and the bytes of small outputs the caller lands (`inline`:
@@ -19,7 +21,7 @@ The node folder (PIPE_RAY_NODE_DIR, default <tmp>/pipe-ray-<uid>) holds `store/`
 node's content store), `envs/` (built environments, through pipefile.envs) and
 `scratch/` (one folder per task; moved to `scratch-done/` when it ends, and removed). A task whose worker process died
 (killed, out of memory) cannot clean up: the next task on the node kills what its
-command left running and removes its folder (`_reap`).
+command left running (or its container) and removes its folder (`_reap`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, Launch, make
 from ..errors import PipefileError
 
-_OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP"
+_OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP [CONTAINER_ID]"
 # Finished tasks' folders wait here to be removed: out of `scratch/`, which every task lists
 # (under load the remover lags, and a list that grew with every step cost each step more).
 _DONE = "scratch-done"
@@ -119,8 +121,9 @@ def _reap(scratch_root: str) -> None:
         folder = os.path.join(scratch_root, name)
         try:
             with open(os.path.join(folder, _OWNER)) as f:
-                pid, pgid = (int(x) for x in f.read().split())
-        except (OSError, ValueError):
+                fields = f.read().split()
+            pid, pgid = int(fields[0]), int(fields[1])
+        except (OSError, ValueError, IndexError):
             continue
         if _alive(pid):
             continue
@@ -129,6 +132,10 @@ def _reap(scratch_root: str) -> None:
                 os.killpg(pgid, signal.SIGKILL)
             except OSError:
                 pass
+        if len(fields) > 2:  # a container's step: the daemon runs it, not the dead worker's group
+            from .ray_docker import reap
+
+            reap(fields[2])
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -168,6 +175,9 @@ def run_step(payload: dict):
     log_path = os.path.join(scratch, "log")
     where = _where()
     proc = None
+    sent = 0  # how much of the log went back already
+    notes: list = []
+    log = None
     try:
         with open(os.path.join(scratch, _OWNER), "w") as f:
             f.write(f"{os.getpid()} 0")
@@ -197,40 +207,43 @@ def run_step(payload: dict):
             if env_spec is not None
             else Environment(spec.EnvSpec("local"), work, hasher)
         )
+        view = None
+        # Open until the command has ended: a container's output is copied into it meanwhile.
+        log = open(log_path, "wb")  # noqa: SIM115 - closed in `finally`
         if env.container:
-            return (yield ("done", dict(where, **_fail("docker environments do not run on the ray executor"))))
-        with open(log_path, "wb") as log:
+            from . import ray_docker
+
+            ray_docker.check_daemon(env, where["host"])
+            ray_docker.fetch(env, log)
+        else:
             env.check()
-            if env.identity() != payload["env_identity"]:
-                return (
-                    yield (
-                        "done",
-                        dict(
-                            where,
-                            **_fail(
-                                f"environment '{env.name}' is {env.identity()} on node {where['host']}, not "
-                                f"{payload['env_identity']} as planned (another platform or interpreter)"
-                            ),
-                        ),
-                    )
+        if env.identity() != payload["env_identity"]:
+            if env.container:
+                msg = ray_docker.mismatch(env, payload.get("env_build"), payload["env_identity"], where["host"])
+            else:
+                msg = (
+                    f"environment '{env.name}' is {env.identity()} on node {where['host']}, not "
+                    f"{payload['env_identity']} as planned (another platform or interpreter)"
                 )
-            env.prepare(log, threading.Event())
             log.flush()
-            launch = Launch(
-                payload["step"],
-                payload["command"],
-                dict(payload["step_env"]),
-                _workdir(work, payload.get("workdir") or ""),
-                log,
-                payload["run_id"],
-            )
-            base = dict(os.environ, PYTHONUNBUFFERED="1")
-            proc = env.start(launch, base)
+            return (yield ("done", dict(where, log=_unsent(log_path, 0), **_fail(msg))))
+        env.prepare(log, threading.Event())
+        log.flush()
+        cwd = _workdir(work, payload.get("workdir") or "")
+        if env.container:
+            launch, view = ray_docker.launch(payload, work, os.path.join(scratch, "views"), cwd, log, _gpu_ids())
+        else:
+            launch = Launch(payload["step"], payload["command"], dict(payload["step_env"]), cwd, log, payload["run_id"])
+        base = dict(os.environ, PYTHONUNBUFFERED="1")
+        proc = env.start(launch, base)
+        container = getattr(getattr(proc, "container", None), "id", "")
         with open(os.path.join(scratch, _OWNER), "w") as f:
-            f.write(f"{os.getpid()} {getattr(getattr(proc, 'proc', None), 'pid', 0)}")
+            f.write(f"{os.getpid()} {getattr(getattr(proc, 'proc', None), 'pid', 0)} {container}".rstrip())
         timeout = payload.get("timeout")
         started = time.monotonic()
         timed_out = False
+        # A container's state is a request to the daemon: asked less often.
+        longest = 0.25 if container else 0.05
         with open(log_path, "rb") as tail:
             wait = 0.002  # short first: most steps of a big sweep are quick
             last = time.monotonic()
@@ -249,15 +262,20 @@ def run_step(payload: dict):
                     timed_out = True
                     break
                 time.sleep(wait)
-                wait = min(wait * 2, 0.05)
+                wait = min(wait * 2, longest)
                 if time.monotonic() - last >= _LOG_EVERY:
                     chunk = tail.read()
+                    sent += len(chunk)
                     if chunk:
                         yield ("log", chunk)
                     last = time.monotonic()
+            if not timed_out:
+                rc = proc.wait()  # (a container's: its last lines are copied into the log first)
             proc.finish()
             rest = tail.read()
         proc = None
+        if view is not None and rc == 0:
+            notes = view.land()
         if timed_out:
             from .processes import timeout_message
 
@@ -268,7 +286,7 @@ def run_step(payload: dict):
         objects = list(dict.fromkeys(d for o in outputs.values() for d in o["objects"]))
         blobs = _inline(store, objects, payload.get("inline", 0))
         if blobs is not None:  # small, and wanted by the caller: back with the result, one trip
-            yield ("done", dict(where, rc=0, log=rest, error=None, outputs=outputs, blobs=blobs))
+            yield ("done", dict(where, rc=0, log=rest, error=None, outputs=outputs, blobs=blobs, notes=notes))
             return
         remote = remote or _remote(payload["store"])
         missing = remote.missing_objects(objects)
@@ -277,15 +295,23 @@ def run_step(payload: dict):
             if t.failed:
                 msg = f"could not upload its outputs: {t.failed[0][1].render()}"
                 return (yield ("done", dict(where, rc=0, log=rest, **_fail(msg, 0))))
-        yield ("done", dict(where, rc=0, log=rest, error=None, outputs=outputs, seconds=time.monotonic() - t0))
+        yield (
+            "done",
+            dict(where, rc=0, log=rest, error=None, outputs=outputs, seconds=time.monotonic() - t0, notes=notes),
+        )
     except (PipefileError, EnvError, OSError) as e:
         msg = e.render() if isinstance(e, PipefileError) else f"{e.strerror or e}: {getattr(e, 'filename', '')}"
-        yield ("done", dict(where, **_fail(f"on node {where['host']}: {msg}")))
+        # What the log holds (a failed image build's output) goes back with the failure.
+        if log is not None and not log.closed:
+            log.flush()
+        yield ("done", dict(where, log=_unsent(log_path, sent), **_fail(f"on node {where['host']}: {msg}")))
     finally:
         # Cancelled (Ctrl-C, a timeout) or broken: the command's whole process group goes.
         if proc is not None:
             proc.signal(signal.SIGKILL)
             proc.finish()
+        if log is not None:
+            log.close()
         # Moved out at once (so `_reap` never takes it for a live task's), removed later.
         gone = os.path.join(folder, _DONE, os.path.basename(scratch))
         try:
@@ -293,6 +319,15 @@ def run_step(payload: dict):
             _remove_later(gone)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _unsent(log_path: str, sent: int) -> bytes:
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(sent)
+            return f.read()
+    except OSError:
+        return b""
 
 
 def _inline(store: ContentStore, objects: list, limit: int) -> Optional[dict]:
@@ -311,6 +346,17 @@ def _wait_exit(proc, seconds: float) -> None:
     end = time.monotonic() + seconds
     while proc.poll() is None and time.monotonic() < end:
         time.sleep(0.05)
+
+
+def _gpu_ids() -> tuple:
+    """The GPUs Ray assigned to this task (ids of the node's devices); () when none."""
+    import ray
+
+    try:
+        ids = ray.get_runtime_context().get_accelerator_ids().get("GPU") or []
+    except AttributeError:  # an older Ray: the variable it sets says the same
+        ids = [i for i in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if i]
+    return tuple(str(i) for i in ids)
 
 
 def _where() -> dict:
@@ -355,21 +401,17 @@ def _has_content(ap: str) -> bool:
 
 
 def _link_batches(work: str, batches) -> None:
-    """A foreach batch task reads a folder holding its items, as the session makes it
-    locally (mapruns.link_batches): hard links to the member files materialised here (a
-    copy where links are refused), relative links to member folders."""
+    """A foreach batch task reads a folder holding its items, made as the session makes it
+    locally (mapruns.link_batches, whose linking of one member this reuses)."""
+    if not batches:
+        return
+    from ..mapruns import link_member  # (a foreach batch task's only: the others never import it)
+
     for folder, members in batches:
         dst_dir = os.path.join(work, folder)
         os.makedirs(dst_dir, exist_ok=True)
         for name, rel in members:
-            src, dst = os.path.join(work, rel), os.path.join(dst_dir, name)
-            if os.path.isdir(src):
-                os.symlink(os.path.relpath(src, dst_dir), dst)
-                continue
-            try:
-                os.link(src, dst)
-            except OSError:
-                shutil.copy2(src, dst)
+            link_member(os.path.join(work, rel), os.path.join(dst_dir, name))
 
 
 def _workdir(work: str, rel: str) -> str:
