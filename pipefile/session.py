@@ -430,9 +430,10 @@ class Session(MapRounds):
             return False
         if graph.groups or graph.artifacts or graph.proposed or any(a.artifact for a in pf.assets.values()):
             return False
-        if any(e.type != spec.ENV_LOCAL for e in pf.environments.values()):
-            return False
-        if any(n.step.resources.gpus or n.step.key_includes for n in graph.nodes.values()):
+        if any(e.type != spec.ENV_LOCAL for e in pf.environments.values()) or any(
+            n.step.resources.gpus or n.step.key_includes or n.step.environment not in ("", *pf.environments)
+            for n in graph.nodes.values()
+        ):
             return False
         return bool(plan.decisions) and all(d.verdict == Verdict.FRESH for d in plan.decisions.values())
 
