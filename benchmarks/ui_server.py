@@ -15,6 +15,9 @@ started on it and driven over HTTP as the page does:
                          server does not know the parameter)
     preview              POST /api/preview: one param set (the diff and `pipe validate`'s errors)
     preview, next edit   the same again, another value (what a second edit of a session costs)
+    preview, draft grown that edit and one more (a draft grows an operation at a time)
+    preview again        the same draft again: the diff shown before a save of what the page
+                         has just checked
     save                 POST /api/save of that edit (written)
     pipeline, after save GET /api/pipeline of the saved file (loaded anew)
 
@@ -144,7 +147,14 @@ def one_session(root: str, n: int, pipe_root: str, rep: int) -> dict:
             status, answer, wall, cpu = srv.call("POST", "/api/preview", edit)
             assert status == 200 and answer["changed"] and not answer["errors"], answer
             out[label] = (wall, cpu)
-        status, answer, wall, cpu = srv.call("POST", "/api/save", edit)
+        # the page's flow: the draft grows by an operation (each preview sends all of it), and
+        # save first shows the diff of the draft the page has just checked
+        grown = {"base": base, "operations": edit["operations"] + [{"op": "set_param", "name": "lr2", "value": 1}]}
+        for label, body in (("preview, draft grown", grown), ("preview again (diff before save)", grown)):
+            status, answer, wall, cpu = srv.call("POST", "/api/preview", body)
+            assert status == 200 and answer["changed"] and not answer["errors"], answer
+            out[label] = (wall, cpu)
+        status, answer, wall, cpu = srv.call("POST", "/api/save", grown)
         assert status == 200 and answer["changed"], answer
         out["save"] = (wall, cpu)
         status, doc, wall, cpu = srv.call("GET", "/api/pipeline")

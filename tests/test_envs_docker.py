@@ -410,3 +410,22 @@ def test_docker_steps_request_exactly_their_leased_gpus_simulated(repo, docker, 
     assert "install the NVIDIA Container Toolkit" in r.err
     assert repo.read("out/c.txt") == "[]\n"  # no device request, and no GPU visible
     assert containers_of(docker, f"gpu{TAG}") == []
+
+
+def test_build_dot_sends_the_workspace_less_dockerignore_and_pipe_state(repo, docker, busybox):
+    """`build: .` (a Dockerfile at the workspace's root): the daemon is sent the workspace as
+    the build context, with what .dockerignore leaves out, and pipe's .pipe/, left out."""
+    repo.write("Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nCOPY . /ctx\n")
+    repo.write(".dockerignore", "data\n")
+    repo.write("app.txt", "app\n")
+    repo.write("data/big.txt", "left out\n")
+    repo.write("sub/.pipe/x", "a nested workspace's state\n")
+    repo.pipefile("""
+        environments:
+          here: {type: docker, build: ./}
+        steps:
+          ls: {command: "(cd /ctx && find . | sort) > ${{outputs.o}}", outputs: {o: out/ls.txt}, environment: here}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("out/ls.txt") == ".\n./.dockerignore\n./Dockerfile\n./Pipefile\n./app.txt\n./out\n./sub\n"

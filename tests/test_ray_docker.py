@@ -335,3 +335,96 @@ def test_the_container_of_a_killed_worker_is_removed_by_the_next_step_on_its_nod
     assert "attempt 1 of 2: the executor failed under it" in r.read(f".pipe/jobs/1/{step}.log")
     assert not docker.containers.list(all=True, filters={"id": fields[2]})
     assert not _containers(docker, step)
+
+
+def _tree_bytes(root: Path) -> dict:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_workspace_build_folder_ships_its_build_context_only(cluster, busybox, tmp_path):  # noqa: F811
+    """`build: .` (a Dockerfile at the workspace's root) and a build folder inside it with its
+    own .dockerignore: the node builds from what the local build would send (.dockerignore
+    honoured, .pipe/ left out); what they leave out never reaches the shared store, and an
+    unchanged file is not uploaded again."""
+    r = _workspace(
+        tmp_path / "ws",
+        busybox,
+        """
+          whole:
+            command: (cd /ctx && find . | sort) > ${{outputs.o}}; cat /ctx/app.txt >> ${{outputs.o}}
+            outputs: {o: out/whole.txt}
+            environment: root
+          part:
+            command: (cd /sub && find . | sort) > ${{outputs.o}}
+            outputs: {o: out/part.txt}
+            environment: sub
+        """,
+        "          root: {type: docker, build: .}\n          sub: {type: docker, build: envs/sub}\n",
+    )
+    r.write("Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nCOPY . /ctx\n")
+    r.write(".dockerignore", "big\nenvs\n# a comment\nout\n")
+    r.write("app.txt", "the app\n")
+    r.write("envs/sub/Dockerfile", f"FROM {busybox}\nLABEL pipefile-test={TAG}\nCOPY . /sub\n")
+    r.write("envs/sub/.dockerignore", "*.bin\n")
+    r.write("envs/sub/keep.txt", "kept\n")
+    big = os.urandom(3 << 20)  # left out by both .dockerignore files: never uploaded
+    (r.root / "big").mkdir()
+    (r.root / "big/data.bin").write_bytes(big)
+    (r.root / "envs/sub/weights.bin").write_bytes(big)
+    store = tmp_path / "shared"
+    got = _run_ray(r, cluster, store)
+    assert got.code == 0, str(got)
+    whole = r.read("out/whole.txt")
+    assert "./app.txt" in whole and "./Dockerfile" in whole and "./data/in.txt" in whole, whole
+    assert "big" not in whole and ".pipe" not in whole and "./envs" not in whole, whole
+    assert whole.endswith("the app\n")
+    assert r.read("out/part.txt") == ".\n./.dockerignore\n./Dockerfile\n./keep.txt\n"
+    shipped = _tree_bytes(store)
+    assert sum((store / p).stat().st_size for p in shipped) < len(big), "a left-out file was uploaded"
+    # The same identity on the node as here: the job record's is the one planned.
+    steps = {s["step"]: s for s in r.pipe("jobs", "show", "1", "--json", check=True).json["steps"]}
+    assert steps["whole"]["worker"]["executor"] == "ray" and steps["whole"]["env"].startswith("docker:")
+    # Run again (a changed command): what is on the shared store already is not sent again.
+    r.write("Pipefile", r.read("Pipefile").replace("cat /ctx/app.txt", "cat /ctx/app.txt /ctx/app.txt"))
+    again = _run_ray(r, cluster, store)
+    assert again.code == 0, str(again)
+    assert r.read("out/whole.txt").endswith("the app\nthe app\n")
+    after = _tree_bytes(store)
+    assert {p: after.get(p) for p in shipped} == shipped  # (rewritten files would have new times)
+
+
+def test_an_image_build_on_the_node_streams_to_the_step_log_as_it_goes(cluster, busybox, tmp_path):  # noqa: F811
+    # (A RUN line never built before: no cached layer. Quoted: the echoed command line, in the
+    # log first, must not hold the words it prints.)
+    nonce = f"{TAG}-{time.time_ns()}"
+    r = _workspace(
+        tmp_path / "ws",
+        busybox,
+        """
+          slow:
+            command: echo ran > ${{outputs.o}}
+            outputs: {o: out.txt}
+            environment: slowbuild
+        """,
+        "          slowbuild: {type: docker, build: envs/slow}\n",
+    )
+    r.write(
+        "envs/slow/Dockerfile",
+        f'FROM {busybox}\nLABEL pipefile-test={TAG}\nRUN echo be"gins-{nonce}" && sleep 8 && echo en"ds-{nonce}"\n',
+    )
+    args = ("run", "--executor", "ray", "--address", cluster["address"], "--store", str(tmp_path / "s"))
+    p = _popen(r, *args, env=cluster["env"])
+    log = r.root / ".pipe/jobs/1/slow.log"
+    try:
+        end = time.monotonic() + 120
+        text = ""
+        while f"begins-{nonce}" not in text and p.poll() is None and time.monotonic() < end:
+            time.sleep(0.1)
+            text = log.read_text() if log.exists() else ""
+        assert f"begins-{nonce}" in text, p.communicate(timeout=60)
+        assert f"ends-{nonce}" not in text, "the build's output came back only when it ended"
+        _out, err = p.communicate(timeout=120)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert f"ends-{nonce}" in log.read_text() and r.read("out.txt") == "ran\n"

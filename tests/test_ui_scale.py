@@ -217,6 +217,148 @@ def test_the_graph_a_preview_built_is_the_one_drawn_after_the_save(tmp_path):
     assert bad["errors"] and cache._offered[1] is offered
 
 
+# --- a preview again, a draft grown, the diff of a large file ----------------------------------
+DRAFT = [
+    {"op": "set_param", "name": "lr", "value": 0.5},
+    {"op": "set", "step": "c", "field": "command", "value": "cp ${{inputs.i}} ${{outputs.o}}"},
+    {"op": "rename_step", "name": "side", "to": "side2"},
+]
+
+
+def test_a_draft_previewed_again_or_grown_by_one_operation_reads_no_text_it_read_before(loads, monkeypatch):
+    trees: list = []
+    real_tree = parsed._read_tree
+    monkeypatch.setattr(parsed, "_read_tree", lambda text: trees.append(text) or real_tree(text))
+    first = apply_edits(CHAIN, DRAFT)
+    read, treed = len(loads), len(trees)
+    again = apply_edits(CHAIN, DRAFT)  # the diff before saving what the page has just checked
+    assert again.text == first.text and len(loads) == read and len(trees) == treed
+    grown = apply_edits(CHAIN, DRAFT + [{"op": "set_param", "name": "epochs", "value": 3}])
+    # only the last operation: the text it edits is read for its spans, its result read back
+    whole = [t for t in loads[read:] if "steps:" in t]  # (not the one-value checks of how a value reads)
+    assert whole == [grown.text] and trees[treed:] == [first.text]
+    parsed.clear()
+    fresh = apply_edits(CHAIN, DRAFT + [{"op": "set_param", "name": "epochs", "value": 3}])
+    assert fresh.text == grown.text and fresh.diff == grown.diff
+    # a draft undone to a prefix, then another operation: the prefix's own text is kept too
+    other = apply_edits(CHAIN, DRAFT[:2] + [{"op": "set_param", "name": "lr", "value": 0.75}])
+    assert "lr: 0.75" in other.text and "side2" not in other.text
+
+
+def test_a_preview_of_a_text_validated_before_does_not_load_it_again_unless_a_file_it_reads_changed(
+    tmp_path, monkeypatch
+):
+    from pipefile import load as loader
+
+    path = tmp_path / "Pipefile"
+    path.write_text(CHAIN.replace('echo a > ${{outputs.o}}"', 'cat data.txt > ${{outputs.o}}", inputs: {d: data.txt}'))
+    (tmp_path / "data.txt").write_text("x\n")
+    cache = pipeline_view.GraphCache()
+    digest = pipeline_view.pipeline_view(str(path), cache)["digest"]
+    loaded: list = []
+    real = loader.load_lenient
+    monkeypatch.setattr(loader, "load_lenient", lambda *a, **kw: loaded.append(a[0]) or real(*a, **kw))
+    first = drafts.preview(str(path), digest, DRAFT, graphs=cache)
+    assert first["errors"] == [] and len(loaded) == 1
+    again = drafts.preview(str(path), digest, DRAFT, graphs=cache)
+    assert again == first and len(loaded) == 1  # the page's check, then the diff before the save
+    (tmp_path / "data.txt").unlink()  # what the text reads is gone: it is validated anew
+    gone = drafts.preview(str(path), digest, DRAFT, graphs=cache)
+    assert len(loaded) == 2 and any("data.txt" in e["message"] for e in gone["errors"]), gone["errors"]
+
+
+def test_a_preview_and_the_page_s_pipeline_run_with_the_cyclic_gc_paused(tmp_path):
+    import gc
+
+    path = tmp_path / "Pipefile"
+    path.write_text(
+        "steps:\n"
+        + "".join(f"  s{i}: {{command: echo {i} > o{i}.txt, outputs: {{o: o{i}.txt}}}}\n" for i in range(300))
+    )
+    runs: list = []
+
+    def seen(phase, info):
+        if phase == "start":
+            runs.append(info["generation"])
+
+    gc.callbacks.append(seen)
+    try:
+        was = gc.isenabled()
+        ops = [{"op": "set_param", "name": "lr", "value": 0.5}]
+        gc.collect()  # (counts from zero: none is due before the preview starts)
+        runs.clear()
+        answer = drafts.preview(str(path), None, ops)
+        during = list(runs)
+        assert gc.isenabled() == was
+        gc.collect()
+        runs.clear()
+        page = pipeline_view.pipeline_view(str(path))  # the page's pipeline: loaded and planned
+        during_page = list(runs)
+        assert gc.isenabled() == was
+    finally:
+        gc.callbacks.remove(seen)
+    assert answer["errors"] == [] and answer["changed"] and page["ok"]
+    # 300 steps' objects made with no collection walking them: at most the young generation's
+    # one, run as the GC is enabled again after the work
+    assert len(during) <= 1 and set(during) <= {0}, during
+    assert len(during_page) <= 1 and set(during_page) <= {0}, during_page
+
+
+def test_the_diff_of_a_large_file_matches_only_its_changed_part(monkeypatch):
+    import difflib
+
+    from pipefile.edit.diff import unified_diff
+
+    old = "".join(f"  s{i}: {{command: echo {i}}}\n" for i in range(20_000))
+    new = old.replace("echo 10000}", "echo changed}")
+    sizes: list = []
+    real = difflib.unified_diff
+    monkeypatch.setattr(difflib, "unified_diff", lambda a, b, *r, **kw: sizes.append(len(a)) or real(a, b, *r, **kw))
+    got = unified_diff(old, new, "Pipefile")
+    assert sizes and max(sizes) < 20
+    assert got == "".join(real(old.splitlines(True), new.splitlines(True), "a/Pipefile", "b/Pipefile"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a\n", "b\n", "c\n", "d"]), max_size=30), st.data())
+def test_a_trimmed_diff_turns_the_old_lines_into_the_new(old, data):
+    from pipefile.edit.diff import unified_lines
+
+    new = list(old)
+    for _ in range(data.draw(st.integers(0, 4))):
+        i = data.draw(st.integers(0, len(new)))
+        what = data.draw(st.sampled_from(["insert", "delete", "replace"]))
+        if what == "insert":
+            new.insert(i, data.draw(st.sampled_from(["a\n", "n\n", "z"])))
+        elif i < len(new):
+            new[i : i + 1] = [] if what == "delete" else [data.draw(st.sampled_from(["q\n", "a\n"]))]
+    diff = unified_lines(old, new, "a/P", "b/P")
+    assert (diff == []) == (old == new)
+    assert _patched(old, diff) == new
+
+
+def _patched(old: list, diff: list) -> list:
+    """`old` with a unified diff's hunks applied (each checked against the lines it names)."""
+    import re
+
+    out, at, k = [], 0, 2
+    while k < len(diff):
+        m = re.match(r"@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", diff[k])
+        assert m, diff[k]
+        first = int(m.group(1)) - (1 if m.group(2) != "0" else 0)
+        out += old[at:first]
+        at, k = first, k + 1
+        while k < len(diff) and not diff[k].startswith("@@"):
+            sign, line = diff[k][0], diff[k][1:]
+            if sign in " -":
+                assert old[at] == line
+                at += 1
+            if sign in " +":
+                out.append(line)
+            k += 1
+    return out + old[at:]
+
+
 # --- the neighbourhood of a step --------------------------------------------------------------
 def _graph(tmp_path, text: str) -> dict:
     path = tmp_path / "Pipefile"

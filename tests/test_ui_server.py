@@ -752,6 +752,31 @@ def test_a_nested_pipeline_is_a_pipeline_node_with_its_steps_and_their_edges(sta
     assert {("small/prep", "small/fit"), ("small/fit", "small/pick"), ("small/pick", "report")} <= edges
 
 
+def test_an_azure_ml_pipeline_node_has_its_component_s_typed_ports_bound_as_the_job_binds_them(start, tmp_path):
+    shutil.copytree(Path(__file__).parent / "azureml_fixtures" / "nested", tmp_path, dirs_exist_ok=True)
+    doc = start(tmp_path, "-f", "pipeline.yml").get("/api/pipeline").json()
+    assert doc["ok"], doc["errors"]
+    nodes = {n["name"]: n for n in doc["graph"]["nodes"]}
+    a, b = nodes["prep_a"], nodes["prep_b"]
+    assert a["kind"] == "pipeline" and a["component"] == "prep_pipeline" and a["line"] == 16
+    # its pipeline component's inputs, typed, with what the job binds (a default, or nothing)
+    assert [(i["name"], i["type"], i["optional"], i["binding"]) for i in a["inputs"]] == [
+        ("data", "uri_folder", False, "${{assets.raw}}"),
+        ("factor", "integer", False, "${{params.scale}}"),
+        ("tag", "string", True, None),
+    ]
+    assert [(i["name"], i["binding"]) for i in b["inputs"]] == [
+        ("data", "${{assets.raw}}"),
+        ("factor", 3),
+        ("tag", "b"),
+    ]
+    # its output is where the inner step bound to it writes: a folded node's edge leaves from it
+    mult = {o["name"]: o for o in nodes["prep_a/mult"]["outputs"]}
+    assert [(o["name"], o["type"], o["path"]) for o in a["outputs"]] == [
+        ("result", "uri_folder", mult["product"]["path"])
+    ]
+
+
 def test_compare_shows_an_unbound_optional_input_as_no_value():
     from pipefile.ui.compare import _value
 

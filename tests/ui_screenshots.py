@@ -103,6 +103,7 @@ def main(out: Path) -> None:
             server.stop()
         guard.check()
         nested_shot(pw, Path(tmp) / "nested", out)
+        azureml_shot(pw, Path(tmp) / "azureml", out)
     for p in sorted(out.glob("*.png")):
         print(p)
 
@@ -155,7 +156,33 @@ def nested_shot(pw, ws: Path, out: Path) -> None:
         settle(pg)
         pg.click("[data-testid='expand-prep_b']")
         settle(pg)
+        pg.mouse.move(700, 780)  # no hover card over the frame
+        time.sleep(0.3)
         pg.screenshot(path=out / "nested.png")
+    finally:
+        context.close()
+        browser.close()
+        server.stop()
+    guard.check()
+
+
+def azureml_shot(pw, ws: Path, out: Path) -> None:
+    """An Azure ML pipeline (tests/azureml_fixtures/nested): its pipeline nodes folded, with the
+    typed ports of their pipeline component, wired to the job that reads them."""
+    import shutil
+
+    shutil.copytree(HERE / "azureml_fixtures" / "nested", ws)
+    server = UiServer(ws, "-f", "pipeline.yml")
+    browser = launch(pw)
+    context = browser.new_context(viewport={"width": 1400, "height": 820}, device_scale_factor=1)
+    guard = OffHostGuard(context)
+    try:
+        pg = context.new_page()
+        pg.goto(server.url)
+        settle(pg)
+        pg.mouse.move(700, 780)
+        time.sleep(0.3)
+        pg.screenshot(path=out / "azureml.png")
     finally:
         context.close()
         browser.close()

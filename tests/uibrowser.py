@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 from envsupport import need
 
 CHROMIUM = "/usr/bin/chromium"
@@ -130,3 +131,41 @@ def pipe_ui_present() -> bool:
 def copy_example(src: Path, dst: Path) -> None:
     for p in src.iterdir():
         (shutil.copytree if p.is_dir() else shutil.copy2)(p, dst / p.name)
+
+
+# Fixtures for a test module that imports them (`from uibrowser import browser, opened`).
+@pytest.fixture(scope="module")
+def browser():
+    require_browser()
+    need(pipe_ui_present(), "`pipe ui` (the designer's server) is not in this checkout")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = launch(pw)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def opened(browser, repo):
+    """open(*pipe_ui_args) -> a page on a fresh `pipe ui` in the workspace; closed after."""
+    done = []
+
+    def open_(*args: str):
+        server = UiServer(repo.root, *args)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        guard = OffHostGuard(context)
+        errors: list = []
+        pg = context.new_page()
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.set_default_timeout(20_000)
+        done.append((server, context, guard, errors))
+        pg.goto(server.url)
+        return pg
+
+    yield open_
+    for server, context, guard, errors in done:
+        context.close()
+        server.stop()
+        guard.check()
+        assert not errors, f"the page threw: {errors}"

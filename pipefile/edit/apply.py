@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import difflib
 import gc
+import json
 import re
 from collections import Counter
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from ..errors import PipefileError, SourceLoc
 from ..lazyclass import dataclass
@@ -88,9 +89,16 @@ def _unix(text: str) -> tuple:
 
 def _apply_all(text: str, operations: list, path: str) -> Edited:
     bom, lf = _unix(text)
-    data = _load(lf, path)
-    current = lf
+    keys = _op_keys(operations)
+    # a draft grows an operation at a time, each preview sending all of it: the longest
+    # prefix applied before starts this one (each operation reads its text in full)
+    done, current, data = parsed.PREFIXES.longest(lf, path, keys)
+    if not done:
+        data = _load(lf, path)
+        current = lf
     for i, op in enumerate(operations):
+        if i < done:
+            continue
         name = op.get("op") if isinstance(op, dict) else None
         try:
             if name not in OPERATIONS:
@@ -110,6 +118,8 @@ def _apply_all(text: str, operations: list, path: str) -> Edited:
             if e.loc is None:
                 e.loc = SourceLoc(path)
             raise e.at(i, str(name)) from None
+    if keys is not None and len(operations) > done:
+        parsed.PREFIXES.put(lf, path, keys, current, data)
     new = _newlines_back(text, bom + lf, bom + current)
     return Edited(new, unified_diff(text, new, path), new != text)
 
@@ -139,6 +149,14 @@ def _apply_one(text: str, data: Any, op: dict, path: str) -> tuple:
         SourceLoc(path),
         "make this change by hand in the file, and report it with the file",
     )
+
+
+def _op_keys(operations: list) -> Optional[tuple]:
+    """Each operation as canonical JSON (what identifies it), or None when one is not JSON."""
+    try:
+        return tuple(json.dumps(op, sort_keys=True, allow_nan=True) for op in operations)
+    except (TypeError, ValueError):
+        return None
 
 
 def _has_nul(value: Any) -> bool:

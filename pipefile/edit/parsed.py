@@ -69,6 +69,43 @@ _DATA = _Kept(KEPT)
 _TREES = _Kept(KEPT)
 
 
+class _Prefixes:
+    """The texts (and their data) a few operation lists made of a base text: (base, path,
+    operations) -> (text, data). The data is never changed (an Editor edits its own copy)."""
+
+    KEPT = 3  # the last previews' operation lists (a save of a preview, an undo)
+
+    def __init__(self):
+        self.lock = threading.Lock()  # the server edits on worker threads
+        self.items: OrderedDict = OrderedDict()
+
+    def longest(self, base: str, path: str, keys: Optional[tuple]) -> tuple:
+        """(how many of the operations were applied, the text, its data) of the longest kept prefix."""
+        if keys is None:
+            return 0, None, None
+        with self.lock:
+            for n in range(len(keys), 0, -1):
+                got = self.items.get((base, path, keys[:n]))
+                if got is not None:
+                    self.items.move_to_end((base, path, keys[:n]))
+                    return n, got[0], got[1]
+        return 0, None, None
+
+    def put(self, base: str, path: str, keys: tuple, text: str, data: Any) -> None:
+        with self.lock:
+            self.items[(base, path, keys)] = (text, data)
+            self.items.move_to_end((base, path, keys))
+            while len(self.items) > self.KEPT:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+PREFIXES = _Prefixes()
+
+
 def data(text: str, load: Callable[[str], Any]) -> Any:
     """What `load` (the loader's reader) makes of `text`, read once per text. Never change it."""
     return _DATA.get(text, lambda: load(text))
@@ -103,6 +140,7 @@ def clear() -> None:
     """Forget every text (tests; a long-lived process never needs to)."""
     _DATA.clear()
     _TREES.clear()
+    PREFIXES.clear()
 
 
 def _read_tree(text: str) -> Tree:

@@ -64,6 +64,7 @@ class RayExecutor(LocalExecutor):
         self._on_store: set = set()  # objects known to be on the shared store
         self._store_lock = threading.Lock()
         self._ran: dict = {}  # step -> (worker record, {output: expected PathDigest})
+        self._contexts: dict = {}  # (environment, identity) -> its build context, listed once per run
 
     def close(self) -> None:
         try:
@@ -87,7 +88,7 @@ class RayExecutor(LocalExecutor):
             self.cluster.connect()
         except PipefileError as e:
             raise StepFailure(e.render()) from None
-        files, objects = self._ship(node, decision, env)
+        files, objects, context = self._ship(node, decision, env)
         rel = {}
         outs = []
         for oname, out in node.outputs.items():
@@ -107,6 +108,7 @@ class RayExecutor(LocalExecutor):
             "env_identity": decision.key.manifest.get("env"),
             # A Docker environment's image IDs as planned: a node whose differ names them.
             "env_build": env.build_identity() if env.container else None,
+            "context": context,  # a Docker `build:`'s build context, by digest
             "memory": node.step.resources.memory,  # (a container's limit, as locally)
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
             "store": self.cluster.store_spec,
@@ -159,7 +161,8 @@ class RayExecutor(LocalExecutor):
         return rc
 
     def _ship(self, node: Node, decision: Decision, env: Environment) -> tuple:
-        """Put what the task reads on the shared store: ([(path, content)], [objects])."""
+        """Put what the task reads on the shared store: ([(path, content)], [objects],
+        the build context of a Docker `build:` as {"files": [(path, content)], "dirs": [...]})."""
         m = decision.key.manifest
         wanted = {v["path"]: v for v in m["inputs"].values() if "digest" in v}
         wanted.update(m["code"])
@@ -168,36 +171,67 @@ class RayExecutor(LocalExecutor):
             if d is not None:
                 wanted[rel] = {"kind": d.kind, "digest": d.digest, "exec": d.executable}
         files, objects = [], []
-        store = self.ws.store
         for rel, v in sorted(wanted.items()):
             content = PathDigest(v["kind"], v["digest"], 0, bool(v.get("exec")))
-            kept = self._kept.get(content.digest)
-            if kept is not None and not store.complete(content):  # an upstream's, left on the store
-                files.append((rel, content.to_json()))
-                objects += kept
-                continue
-            if not store.complete(content):
-                ap = self.abspath(rel)
-                if content.kind == TREE:
-                    tree = self.hasher.tree(rel)
-                    if tree.digest != content.digest:
-                        raise StepFailure(f"input '{rel}' changed after the run was planned; run again")
-                    store.put_tree(tree, ap, durable=False)
-                else:
-                    store.put_file(ap, content.digest, durable=False)
             files.append((rel, content.to_json()))
-            objects += closure(store, content)
+            objects += self._stored(rel, content)
+        context = None
+        if env.container and env.spec.build:
+            key = (env.name, env.identity())
+            if key not in self._contexts:
+                self._contexts[key] = self._context(env)
+            context, more = self._contexts[key]
+            objects += more
         with self._store_lock:
             todo = [d for d in dict.fromkeys(objects) if d not in self._on_store]
         if todo:
             missing = self.cluster.remote.missing_objects(todo)
             if missing:
-                t = self.cluster.remote.upload(store, sorted(missing))
+                t = self.cluster.remote.upload(self.ws.store, sorted(missing))
                 if t.failed:
                     raise StepFailure(f"could not upload its inputs to the shared store: {t.failed[0][1].render()}")
             with self._store_lock:
                 self._on_store.update(todo)
-        return files, list(dict.fromkeys(objects))
+        return files, list(dict.fromkeys(objects)), context
+
+    def _stored(self, rel: str, content: PathDigest) -> list:
+        """The objects of workspace path `rel`'s `content`, put in the local content store."""
+        store = self.ws.store
+        kept = self._kept.get(content.digest)
+        if kept is not None and not store.complete(content):  # an upstream's, left on the store
+            return kept
+        if not store.complete(content):
+            ap = self.abspath(rel)
+            if content.kind == TREE:
+                tree = self.hasher.tree(rel)
+                if tree.digest != content.digest:
+                    raise StepFailure(f"input '{rel}' changed after the run was planned; run again")
+                store.put_tree(tree, ap, durable=False)
+            else:
+                store.put_file(ap, content.digest, durable=False)
+        return closure(store, content)
+
+    def _context(self, env) -> tuple:
+        """A Docker `build:` folder's build context, file by file, as the local build sends it
+        (envs/docker/context.py: .dockerignore honoured, `.pipe/` left out): the node builds
+        from exactly that, never from the whole folder. Each file is one object: an unchanged
+        one is already on the shared store."""
+        from ..envs.docker.context import context_paths, split
+
+        folder = env.build_dir()
+        files, dirs = split(folder, context_paths(folder, env.spec.dockerfile or ""))
+        shipped, objects = [], []
+        for rel in files:
+            ws_rel = os.path.normpath(os.path.join(env.spec.build, rel))
+            d = self.hasher.digest(ws_rel)
+            if d is None:  # (gone since it was listed)
+                raise StepFailure(
+                    f"the build folder of environment '{env.name}' changed while it was shipped; run again"
+                )
+            content = PathDigest(d.kind, d.digest, d.size, d.executable)
+            shipped.append((rel, content.to_json()))
+            objects += self._stored(ws_rel, content)
+        return {"files": shipped, "dirs": dirs}, objects
 
     def _submit(self, node: Node, payload: dict, log) -> dict:
         r = node.step.resources
@@ -397,10 +431,11 @@ def _batches(node: Node) -> list:
 
 def _environment_files(env: Environment) -> list:
     """The workspace files an environment is built from (a venv's requirements and what they
-    include, a conda file, a Docker build folder) or mounts (a Docker environment's mounts
+    include, a conda file) or mounts (a Docker environment's mounts
     from the workspace): the worker builds it from them."""
     s = env.spec
-    out = [p for p in (s.requirements, s.file, s.build) if p]
+    # (A Docker `build:` folder travels as its build context instead: `_context`.)
+    out = [p for p in (s.requirements, s.file) if p]
     if s.requirements and hasattr(env, "_included"):
         out += [p for p, _d in env._included(s.requirements, set())]
     if env.container:

@@ -1,8 +1,9 @@
 """A Docker environment's step on a Ray worker (ray_worker.run_step calls these).
 
 The worker runs it with the local Docker environment's own code (envs/docker): the node's
-daemon builds the image from the build folder shipped by digest (or finds it, by the tag
-and label that hold its identity), and the container is started as on a single machine,
+daemon builds the image from the build context shipped by digest (`use_context`: what
+the local build would send, envs/docker/context.py; or finds it, by the tag and label
+that hold its identity), and the container is started as on a single machine,
 with the task's scratch copy of the workspace as the workspace: mounted read-only, its
 staging folder and folder outputs read-write, literal output paths through views
 (executors/literal.py), the same user, variables and GPU flags. Here only what differs on
@@ -18,6 +19,7 @@ from types import SimpleNamespace
 from typing import IO, Optional
 
 from .. import spec
+from ..digest import PathDigest
 from ..envs import EnvError, Launch
 from .literal import LiteralView
 
@@ -27,6 +29,20 @@ NO_DOCKER_HINT = (
     "Ray runs as), or keep these steps on nodes that have it: give those nodes a resource "
     "(ray start --resources '{\"docker\": 1}') and the steps resources: {custom: {docker: 1}}"
 )
+
+
+def use_context(env, payload: dict, folder: str, tmp: str, store) -> None:
+    """Make the build context the caller shipped (its objects are in the node's `store`,
+    each verified on arrival) in `folder`, and have `env` build from it, with the build
+    folder's digest the caller planned with (the node holds only the context, not the
+    files `.dockerignore` leaves out, which the identity covers too)."""
+    context = payload["context"]
+    os.makedirs(folder)
+    for rel in context["dirs"]:
+        os.makedirs(os.path.join(folder, rel), exist_ok=True)
+    for rel, content in context["files"]:
+        store.materialize(PathDigest.from_json(content), os.path.join(folder, rel), tmp)
+    env.use_context(folder, payload["env_build"]["context"])
 
 
 def check_daemon(env, host: str) -> None:

@@ -8,10 +8,10 @@ and, on the node:
      at the same workspace-relative paths (and a foreach batch task's folder of links to
      its items, as the session makes it locally);
   2. prepares the environment (a venv is built here, once per node, keyed by identity,
-     in the node folder; a Docker image by the node's daemon, from the build folder shipped
-     like any file: executors/ray_docker.py), runs the command in the scratch folder (in a
-     container, for a Docker environment), and yields its log as it grows (the caller
-     appends it to the step's log file);
+     in the node folder; a Docker image by the node's daemon, from the build context shipped
+     by digest: executors/ray_docker.py), runs the command in the scratch folder (in a
+     container, for a Docker environment), and yields its log as it grows, the build's
+     output before it (the caller appends it to the step's log file);
   3. hashes what the command wrote at the outputs' paths, puts it in the node's store,
      uploads what the shared store lacks, and yields the digests last.
 Nothing but digests comes back, and the bytes of small outputs the caller lands (`inline`:
@@ -177,7 +177,8 @@ def run_step(payload: dict):
     proc = None
     sent = 0  # how much of the log went back already
     notes: list = []
-    log = None
+    log = tail = None
+    cancelled = threading.Event()  # set when the task ends: an image build still going stops
     try:
         with open(os.path.join(scratch, _OWNER), "w") as f:
             f.write(f"{os.getpid()} 0")
@@ -189,7 +190,7 @@ def run_step(payload: dict):
             return (yield ("done", dict(where, **_fail(f"could not fetch its inputs: {t.failed[0][1].render()}"))))
         os.makedirs(work)
         tmp = os.path.join(scratch, "tmp")
-        if payload["files"]:
+        if payload["files"] or payload.get("context"):
             os.makedirs(tmp)
         for rel, content in payload["files"]:
             store.materialize(PathDigest.from_json(content), os.path.join(work, rel), tmp)
@@ -210,11 +211,17 @@ def run_step(payload: dict):
         view = None
         # Open until the command has ended: a container's output is copied into it meanwhile.
         log = open(log_path, "wb")  # noqa: SIM115 - closed in `finally`
+        tail = open(log_path, "rb")  # noqa: SIM115 - closed in `finally`: what goes back as it grows
         if env.container:
             from . import ray_docker
 
+            if payload.get("context") is not None:
+                ray_docker.use_context(env, payload, os.path.join(scratch, "context"), tmp, store)
             ray_docker.check_daemon(env, where["host"])
-            ray_docker.fetch(env, log)
+            # A pull, and below an image build, can take minutes: their output streams back.
+            for chunk in _streaming(lambda: ray_docker.fetch(env, log), tail, cancelled):
+                sent += len(chunk)
+                yield ("log", chunk)
         else:
             env.check()
         if env.identity() != payload["env_identity"]:
@@ -226,8 +233,13 @@ def run_step(payload: dict):
                     f"{payload['env_identity']} as planned (another platform or interpreter)"
                 )
             log.flush()
-            return (yield ("done", dict(where, log=_unsent(log_path, 0), **_fail(msg))))
-        env.prepare(log, threading.Event())
+            return (yield ("done", dict(where, log=_unsent(log_path, sent), **_fail(msg))))
+        if env_spec is None:  # (nothing to prepare: no thread for the many trivial steps)
+            env.prepare(log, cancelled)
+        else:  # a venv or an image built here can take minutes: the output streams back
+            for chunk in _streaming(lambda: env.prepare(log, cancelled), tail, cancelled):
+                sent += len(chunk)
+                yield ("log", chunk)
         log.flush()
         cwd = _workdir(work, payload.get("workdir") or "")
         if env.container:
@@ -244,35 +256,34 @@ def run_step(payload: dict):
         timed_out = False
         # A container's state is a request to the daemon: asked less often.
         longest = 0.25 if container else 0.05
-        with open(log_path, "rb") as tail:
-            wait = 0.002  # short first: most steps of a big sweep are quick
-            last = time.monotonic()
-            while True:
-                rc = proc.poll()
-                if rc is not None:
-                    break
-                if timeout and time.monotonic() - started > timeout:
-                    # Timed from the command's start here, not from when the caller asked.
-                    proc.signal(signal.SIGTERM)
-                    try:
-                        _wait_exit(proc, 5.0)
-                    finally:
-                        proc.signal(signal.SIGKILL)
-                    rc = proc.wait()
-                    timed_out = True
-                    break
-                time.sleep(wait)
-                wait = min(wait * 2, longest)
-                if time.monotonic() - last >= _LOG_EVERY:
-                    chunk = tail.read()
-                    sent += len(chunk)
-                    if chunk:
-                        yield ("log", chunk)
-                    last = time.monotonic()
-            if not timed_out:
-                rc = proc.wait()  # (a container's: its last lines are copied into the log first)
-            proc.finish()
-            rest = tail.read()
+        wait = 0.002  # short first: most steps of a big sweep are quick
+        last = time.monotonic()
+        while True:
+            rc = proc.poll()
+            if rc is not None:
+                break
+            if timeout and time.monotonic() - started > timeout:
+                # Timed from the command's start here, not from when the caller asked.
+                proc.signal(signal.SIGTERM)
+                try:
+                    _wait_exit(proc, 5.0)
+                finally:
+                    proc.signal(signal.SIGKILL)
+                rc = proc.wait()
+                timed_out = True
+                break
+            time.sleep(wait)
+            wait = min(wait * 2, longest)
+            if time.monotonic() - last >= _LOG_EVERY:
+                chunk = tail.read()
+                sent += len(chunk)
+                if chunk:
+                    yield ("log", chunk)
+                last = time.monotonic()
+        if not timed_out:
+            rc = proc.wait()  # (a container's: its last lines are copied into the log first)
+        proc.finish()
+        rest = tail.read()
         proc = None
         if view is not None and rc == 0:
             notes = view.land()
@@ -306,12 +317,15 @@ def run_step(payload: dict):
             log.flush()
         yield ("done", dict(where, log=_unsent(log_path, sent), **_fail(f"on node {where['host']}: {msg}")))
     finally:
+        cancelled.set()
         # Cancelled (Ctrl-C, a timeout) or broken: the command's whole process group goes.
         if proc is not None:
             proc.signal(signal.SIGKILL)
             proc.finish()
         if log is not None:
             log.close()
+        if tail is not None:
+            tail.close()
         # Moved out at once (so `_reap` never takes it for a live task's), removed later.
         gone = os.path.join(folder, _DONE, os.path.basename(scratch))
         try:
@@ -319,6 +333,33 @@ def run_step(payload: dict):
             _remove_later(gone)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _streaming(work, tail, cancelled: threading.Event):
+    """Run `work` on a thread, yielding what the log gained every _LOG_EVERY seconds until it
+    ends (then its exception, if any, is raised here). The Ray task's thread stays free to be
+    cancelled; `cancelled` tells `work` to stop (an image build checks it)."""
+    failed: list = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as e:  # noqa: BLE001 - raised again on the task's thread
+            failed.append(e)
+
+    t = threading.Thread(target=run, name="pipe-prepare", daemon=True)
+    t.start()
+    try:
+        while t.is_alive():
+            t.join(_LOG_EVERY)
+            chunk = tail.read()
+            if chunk:
+                yield chunk
+    finally:
+        if t.is_alive():  # the task is being torn down (cancelled): the work stops too
+            cancelled.set()
+    if failed:
+        raise failed[0]
 
 
 def _unsent(log_path: str, sent: int) -> bytes:

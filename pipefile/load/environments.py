@@ -135,7 +135,11 @@ def _docker(r: NodeReader, f: dict[str, Node], dockerfile_key: Optional[Node], w
                 "dockerfile: names the Dockerfile inside the build: folder",
             )
     else:
-        kw["build"] = r.path_value(f["build"], f"build of {what}") or ""
+        raw = r.value(f["build"])
+        if isinstance(raw, str) and raw.strip() and posixpath.normpath(raw.strip().replace("\\", "/")) == ".":
+            kw["build"] = "."  # the workspace itself: a Dockerfile at its root (the most common layout)
+        else:
+            kw["build"] = r.path_value(f["build"], f"build of {what}") or ""
         if "dockerfile" in f:
             df = r.string(f["dockerfile"], f"dockerfile of {what}")
             p, problem = normalize_path(df) if df is not None else (None, None)

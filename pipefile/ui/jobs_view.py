@@ -27,7 +27,12 @@ _OUTCOME_ORDER = ("failed", "running", "pending", "ran", "restored", "fresh", "s
 def list_jobs(jobs, experiment: Optional[str], status: Optional[str], limit: int) -> dict:
     """Every job, no-op ones too (each says `noop`), newest first, as `pipe jobs --all --json`."""
     found = jobs.jobs(experiment or None, status or None, max(0, limit))
-    return {"jobs": [dict(j.to_json(), steps=jobs.outcome_counts(j.id)) for j in found], "hidden": 0}
+    return {
+        "jobs": [dict(j.to_json(), steps=jobs.outcome_counts(j.id)) for j in found],
+        "hidden": 0,
+        # the words a job's status can be: the page's status filter offers these
+        "statuses": [str(s.value) for s in JobStatus],
+    }
 
 
 def resolve(ws, ref) -> object:

@@ -26,6 +26,7 @@ def sdk():
     try:
         import docker  # noqa: PLC0415 - optional: only Docker environments need it
         import docker.types  # noqa: F401, PLC0415 - Mount and DeviceRequest, for containers.py
+        import docker.utils.build  # noqa: F401, PLC0415 - the build context's file list, for context.py
     except ImportError:
         raise EnvError(
             "Docker environments need the Docker SDK for Python, which is not installed",

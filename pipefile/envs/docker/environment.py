@@ -38,13 +38,28 @@ class DockerEnvironment(Environment):
         self.cache = EnvCache(store_root)
         self.image_id: Optional[str] = None  # what the step runs: set by prepare()
         self._build_ident: Optional[dict] = None
+        # Where the build folder is not in `root`: a Ray node builds from the context shipped
+        # to it, whose digest (of the whole folder, as identity says) the caller computed.
+        self._context_dir: Optional[str] = None
+        self._context_digest: Optional[str] = None
 
     # --- identity -------------------------------------------------------------------------
     def _local_image_id(self, name: str) -> Optional[str]:
         return local_image_id(name, self.spec.loc, self.name)
 
+    def build_dir(self) -> str:
+        return self._context_dir or os.path.join(self.root, self.spec.build)
+
     def dockerfile(self) -> str:
-        return os.path.join(self.root, self.spec.build, self.spec.dockerfile or "Dockerfile")
+        return os.path.join(self.build_dir(), self.spec.dockerfile or "Dockerfile")
+
+    def _dockerfile_rel(self) -> str:
+        return os.path.normpath(os.path.join(self.spec.build, self.spec.dockerfile or "Dockerfile"))
+
+    def use_context(self, folder: str, digest: str) -> None:
+        """Build from `folder` (a build context shipped here), planned with content `digest`."""
+        self._context_dir, self._context_digest = folder, digest
+        self._identity = self._build_ident = None
 
     def build_identity(self) -> dict:
         if self._build_ident is None:
@@ -56,22 +71,23 @@ class DockerEnvironment(Environment):
             image_id = self._local_image_id(self.spec.image)
             # Not on this machine: `pipe run` pulls it before planning; `status` only says so.
             return {"image": image_id} if image_id else {"image": None, "missing": self.spec.image}
-        ctx = self.hasher.digest(self.spec.build)
-        if ctx is None or ctx.kind != "tree":
+        ctx = self.hasher.digest(self.spec.build) if self._context_digest is None else None
+        if self._context_digest is None and (ctx is None or ctx.kind != "tree"):
             raise EnvError(
                 f"the build folder '{self.spec.build}' of environment '{self.name}' does not exist",
                 self.spec.loc,
                 "create it with a Dockerfile inside, or fix the path",
             )
         if not os.path.isfile(self.dockerfile()):
-            rel = os.path.relpath(self.dockerfile(), self.root)
+            rel = self._dockerfile_rel()
             raise EnvError(
                 f"environment '{self.name}' builds from '{self.spec.build}', which has no {rel}",
                 self.spec.loc,
                 "add a Dockerfile there, or name it with dockerfile:",
             )
         bases = {b: self._local_image_id(b) for b in from_images(self.dockerfile())}
-        return {"context": ctx.digest, "dockerfile": self.spec.dockerfile or "Dockerfile", "from": bases}
+        digest = self._context_digest or ctx.digest  # type: ignore[union-attr] - checked above
+        return {"context": digest, "dockerfile": self.spec.dockerfile or "Dockerfile", "from": bases}
 
     def identity(self) -> str:
         if self._identity is None:
@@ -130,7 +146,7 @@ class DockerEnvironment(Environment):
         if self.spec.image:
             missing = [(self.spec.image, "")] if self._local_image_id(self.spec.image) is None else []
         else:
-            rel = os.path.relpath(self.dockerfile(), self.root)
+            rel = self._dockerfile_rel()
             missing = [
                 (b, f" (FROM in {rel})") for b in from_images(self.dockerfile()) if self._local_image_id(b) is None
             ]
@@ -189,7 +205,7 @@ class DockerEnvironment(Environment):
                             ENV_LABEL: self.name,
                             STORE_LABEL: store_label(self.cache.dir),
                         }
-                        image = build_image(self.spec, self.root, self.tag(), labels, log, cancelled)
+                        image = build_image(self.spec, self.build_dir(), self.tag(), labels, log, cancelled)
             self.image_id = image.id
 
     def start(self, launch: Launch, base_env: Mapping[str, str]) -> ContainerProcess:

@@ -17,6 +17,7 @@ from typing import IO, Optional
 from ... import spec
 from ...digest import hash_json
 from ..base import EnvError
+from .context import archive
 from .daemon import client, sdk
 
 BUILD_LABEL = "org.pipefile.build"  # on images pipe built: the digest of their build context
@@ -56,8 +57,11 @@ def from_images(dockerfile: str) -> list:
     return out
 
 
-def build_image(env_spec: spec.EnvSpec, root: str, tag: str, labels: dict, log: IO[bytes], cancelled: threading.Event):
-    """Build the image of a `build:` environment, tagged `tag`, its output streamed into `log`."""
+def build_image(
+    env_spec: spec.EnvSpec, folder: str, tag: str, labels: dict, log: IO[bytes], cancelled: threading.Event
+):
+    """Build the image of a `build:` environment from `folder`, tagged `tag`, its output
+    streamed into `log`. The daemon is sent the folder's build context (context.py)."""
     docker = sdk()
     c = client(env_spec.loc)
     log.write(f"pipe: building image {tag} for environment '{env_spec.name}' from {env_spec.build}\n".encode())
@@ -71,7 +75,8 @@ def build_image(env_spec: spec.EnvSpec, root: str, tag: str, labels: dict, log: 
     def stream():
         try:
             for chunk in c.api.build(
-                path=os.path.join(root, env_spec.build),
+                fileobj=archive(folder, env_spec.dockerfile or ""),
+                custom_context=True,
                 tag=tag,
                 rm=True,
                 forcerm=True,

@@ -23,6 +23,7 @@ from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef
 from .parallel import ParallelNodes
 from .resolve import Resolver, parse_name
 from .sweep import SweepNodes
+from .uses import PipelineNode, pipeline_uses
 from .yamlfile import Map
 
 _IGNORED = {  # key -> why it means nothing here
@@ -107,6 +108,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         self.environments: dict = {}
         self.drafts: dict = {}  # node path -> Draft (command nodes)
         self.exports: dict = {}  # pipeline node path -> {output: (step, out) or JobRef}
+        self.pipeline_nodes: dict = {}  # pipeline node path -> PipelineNode (uses.py)
         self.resolver = Resolver(os.path.dirname(path), self.options, self.sources)
         self.force = False
         self._limits: dict = {}  # (node, input) -> the component's declaration of it
@@ -154,6 +156,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             warnings=tuple(self.warnings),
             keep_going=keep_going,
             sources=tuple(sorted(self.sources.items())),
+            pipelines=pipeline_uses(self, self.pipeline_nodes, steps),
         )
 
     def _warn(self, loc, message: str, hint: str = "") -> None:
@@ -347,6 +350,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                 else:
                     inner[iname] = None
             self.exports[node] = {}
+            desc = str(job.get("description") or "")
+            self.pipeline_nodes[node] = PipelineNode(node, comp, comp_file, decls, inner, job.loc, desc)
             self._bind_outputs(node, job, prefix)  # this node's outputs re-exported upward
             self._opened.append(comp_file)
             try:

@@ -114,11 +114,16 @@ export function applyOps(
   ops: Operation[],
   library: LibraryItem[],
 ): { graph: Graph; params: Param[]; pending: Set<string> } {
+  // `graph.nodes` is this function's own copy, changed in place: an operation on one step of a
+  // 10,000-step draft does not copy the list again (the page applies the draft on every change)
   let graph: Graph = { nodes: [...g.nodes], edges: [...g.edges] };
+  let at = new Map(graph.nodes.map((n, i) => [n.name, i]));
+  const reindex = () => (at = new Map(graph.nodes.map((n, i) => [n.name, i])));
   let ps = [...params];
   const pending = new Set<string>();
   const mapNode = (name: string, f: (n: GraphNode) => GraphNode) => {
-    graph = { ...graph, nodes: graph.nodes.map((n) => (n.name === name ? f(n) : n)) };
+    const i = at.get(name);
+    if (i !== undefined) graph.nodes[i] = f(graph.nodes[i]);
     pending.add(name);
   };
   for (const op of ops) {
@@ -158,6 +163,7 @@ export function applyOps(
           children: null,
           line: null,
         });
+        at.set(op.name, graph.nodes.length - 1);
         pending.add(op.name);
         break;
       }
@@ -176,7 +182,7 @@ export function applyOps(
         graph = rebindEdges(graph, op.to.step, op.to.input, null);
         break;
       case "promote": {
-        const node = graph.nodes.find((n) => n.name === op.step);
+        const node = graph.nodes[at.get(op.step) ?? -1];
         if (!node) break;
         const [head, name] = op.field.split(".");
         const current =
@@ -192,6 +198,7 @@ export function applyOps(
           nodes: graph.nodes.filter((n) => n.name !== op.name),
           edges: graph.edges.filter((e) => e.from !== op.name && e.to !== op.name),
         };
+        reindex();
         pending.delete(op.name);
         break;
       case "rename_step": {
@@ -200,6 +207,7 @@ export function applyOps(
           nodes: graph.nodes.map((n) => (n.name === op.name ? { ...n, name: op.to, label: op.to } : n)),
           edges: graph.edges.map((e) => ({ ...e, from: ren(e.from), to: ren(e.to) })),
         };
+        reindex();
         pending.add(op.to);
         break;
       }

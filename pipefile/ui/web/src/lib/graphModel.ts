@@ -14,16 +14,18 @@ export interface Index {
 export function indexGraph(g: Graph): Index {
   const byName = new Map<string, GraphNode>();
   for (const n of g.nodes) byName.set(n.name, n);
+  // only nodes with edges get a set (a 10,000-step draft is indexed again on every change)
   const succ = new Map<string, Set<string>>();
   const pred = new Map<string, Set<string>>();
-  for (const n of g.nodes) {
-    succ.set(n.name, new Set());
-    pred.set(n.name, new Set());
-  }
+  const add = (m: Map<string, Set<string>>, k: string, v: string) => {
+    const s = m.get(k);
+    if (s) s.add(v);
+    else m.set(k, new Set([v]));
+  };
   for (const e of g.edges) {
     if (!byName.has(e.from) || !byName.has(e.to)) continue;
-    succ.get(e.from)!.add(e.to);
-    pred.get(e.to)!.add(e.from);
+    add(succ, e.from, e.to);
+    add(pred, e.to, e.from);
   }
   return { byName, succ, pred };
 }
@@ -57,8 +59,13 @@ export interface VisibleGraph {
  * What the canvas draws: nodes inside collapsed groups hidden (their edges moved to the group,
  * duplicates and edges inside one group dropped); with `only`, just those nodes.
  */
-export function visibleGraph(g: Graph, expanded: ReadonlySet<string>, only?: ReadonlySet<string> | null): VisibleGraph {
-  const idx = indexGraph(g);
+export function visibleGraph(
+  g: Graph,
+  expanded: ReadonlySet<string>,
+  only?: ReadonlySet<string> | null,
+  index?: Index,
+): VisibleGraph {
+  const idx = index ?? indexGraph(g);
   const nodes = g.nodes.filter((n) => representative(idx, n.name, expanded) === n.name && (!only || only.has(n.name)));
   const shown = new Set(nodes.map((n) => n.name));
   const seen = new Set<string>();
@@ -149,8 +156,8 @@ function top(idx: Index, name: string): string {
 }
 
 /** Would an edge from -> to close a cycle? (true when `from` is reachable from `to`) */
-export function closesCycle(g: Graph, from: string, to: string): boolean {
-  const idx = indexGraph(g);
+export function closesCycle(g: Graph, from: string, to: string, index?: Index): boolean {
+  const idx = index ?? indexGraph(g);
   const a = top(idx, from);
   const b = top(idx, to);
   if (a === b) return true;
@@ -178,8 +185,15 @@ export function closesCycle(g: Graph, from: string, to: string): boolean {
 }
 
 /** null when output `fromPort` of `from` may be bound to input `toPort` of `to`, else why not. */
-export function connectionRefusal(g: Graph, from: string, fromPort: string, to: string, toPort: string): string | null {
-  const idx = indexGraph(g);
+export function connectionRefusal(
+  g: Graph,
+  from: string,
+  fromPort: string,
+  to: string,
+  toPort: string,
+  index?: Index,
+): string | null {
+  const idx = index ?? indexGraph(g);
   const src = idx.byName.get(from);
   const dst = idx.byName.get(to);
   if (!src || !dst) return `no step named ${!src ? from : to}`;
@@ -190,6 +204,27 @@ export function connectionRefusal(g: Graph, from: string, fromPort: string, to: 
   if (!inp) return `step ${to} has no input ${toPort}`;
   const refusal = typeRefusal(out.type, inp.type);
   if (refusal) return `${from}.${fromPort} -> ${to}.${toPort}: ${refusal}`;
-  if (closesCycle(g, from, to)) return `${from} -> ${to} would close a cycle (${to} already feeds ${from})`;
+  if (closesCycle(g, from, to, idx)) return `${from} -> ${to} would close a cycle (${to} already feeds ${from})`;
   return null;
+}
+
+/**
+ * The unfolded group each drawn node sits in (its nearest drawn, unfolded group): the canvas
+ * draws that group as a frame around it. A node in no such group is absent.
+ */
+export function framesOf(vg: VisibleGraph, expanded: ReadonlySet<string>): Map<string, string> {
+  const byName = new Map(vg.nodes.map((n) => [n.name, n]));
+  const out = new Map<string, string>();
+  for (const n of vg.nodes) {
+    const seen = new Set<string>([n.name]);
+    for (let g = n.group; g && !seen.has(g); g = byName.get(g)?.group) {
+      seen.add(g);
+      const group = byName.get(g);
+      if (group && group.kind !== "step" && expanded.has(g)) {
+        out.set(n.name, g);
+        break;
+      }
+    }
+  }
+  return out;
 }

@@ -14,12 +14,16 @@ import {
   type Edge,
 } from "@xyflow/react";
 import { layout } from "../lib/layout";
-import type { VisibleGraph } from "../lib/graphModel";
+import type { Placed } from "../lib/elkGraph";
+import { framesOf, type VisibleGraph } from "../lib/graphModel";
 import type { GraphNode } from "../lib/types";
+import { GroupFrame, type FrameNodeType } from "./GroupFrame";
 import { NODE_WIDTH, StepNode, nodeHeight, type StepNodeType } from "./StepNode";
 import { TaggedEdge } from "./TaggedEdge";
 
-const nodeTypes = { step: StepNode };
+const nodeTypes = { step: StepNode, frame: GroupFrame };
+// a frame's least size (ELK grows it around its members)
+const FRAME_MIN_HEIGHT = 60;
 // the minimap draws in SVG from these, not from CSS classes
 const MINI: Record<string, string> = {
   fresh: "#2e9d5b", ran: "#2e9d5b", same: "#2e9d5b", run: "#e08a1e", running: "#e08a1e", changed: "#e08a1e",
@@ -48,12 +52,12 @@ export interface CanvasProps {
   empty?: string;
 }
 
-function structureKey(g: VisibleGraph, direction: string): string {
-  // a layout depends on names, port counts and edges only: values typed into fields do not move nodes
+function structureKey(g: VisibleGraph, direction: string, frames: Map<string, string>): string {
+  // a layout depends on names, port counts, frames and edges only: values typed into fields do not move nodes
   return (
     direction +
     "|" +
-    g.nodes.map((n) => `${n.name}:${(n.inputs ?? []).length}:${(n.outputs ?? []).length}`).join(",") +
+    g.nodes.map((n) => `${n.name}:${(n.inputs ?? []).length}:${(n.outputs ?? []).length}^${frames.get(n.name) ?? ""}`).join(",") +
     "|" +
     g.edges.map((e) => `${e.from}>${e.to}`).join(",")
   );
@@ -61,23 +65,32 @@ function structureKey(g: VisibleGraph, direction: string): string {
 
 function CanvasInner(p: CanvasProps) {
   const flow = useReactFlow();
-  const [positions, setPositions] = useState<Record<string, { x: number; y: number }>>({});
+  const [positions, setPositions] = useState<Record<string, Placed>>({});
   const [laidOut, setLaidOut] = useState("");
   const [layoutMs, setLayoutMs] = useState(0);
   const [hover, setHover] = useState<{ name: string; x: number; y: number } | null>(null);
   const [reason, setReason] = useState<{ text: string; refused: boolean } | null>(null);
   const lastReason = useRef<string | null>(null);
-  const key = useMemo(() => structureKey(p.graph, p.direction), [p.graph, p.direction]);
+  // unfolded groups are frames around their members: member -> its frame
+  const frames = useMemo(() => framesOf(p.graph, p.expanded ?? new Set()), [p.graph, p.expanded]);
+  const frameNames = useMemo(() => new Set(frames.values()), [frames]);
+  const key = useMemo(() => structureKey(p.graph, p.direction, frames), [p.graph, p.direction, frames]);
 
   useEffect(() => {
     let live = true;
     layout({
       direction: p.direction,
-      nodes: p.graph.nodes.map((n) => ({ id: n.name, width: NODE_WIDTH, height: nodeHeight(n) })),
+      nodes: p.graph.nodes.map((n) => ({
+        id: n.name,
+        width: NODE_WIDTH,
+        height: frameNames.has(n.name) ? FRAME_MIN_HEIGHT : nodeHeight(n),
+        parent: frames.get(n.name) ?? null,
+      })),
       edges: p.graph.edges.map((e, i) => ({ id: `e${i}`, source: e.from, target: e.to })),
     }).then((a) => {
       if (!live) return;
-      setPositions((old) => ({ ...old, ...a.positions }));
+      // a frame's members are placed relative to it: positions of another layout do not mix
+      setPositions(a.positions);
       setLayoutMs(Math.round(a.ms ?? 0));
       setLaidOut(key);
     });
@@ -91,29 +104,64 @@ function CanvasInner(p: CanvasProps) {
     if (laidOut) requestAnimationFrame(() => flow.fitView({ padding: 0.1, maxZoom: 1.2, duration: 0 }));
   }, [laidOut, flow]);
 
-  const nodes: StepNodeType[] = useMemo(() => {
+  // a member is drawn inside its frame once a layout has placed both (before: the grid, flat)
+  const parentOf = useCallback(
+    (name: string) => {
+      const f = frames.get(name);
+      return f && positions[name] && positions[f]?.width ? f : undefined;
+    },
+    [frames, positions],
+  );
+  // where a node is on the canvas (a member's position is relative to its frame)
+  const absolute = useCallback(
+    (name: string): { x: number; y: number } => {
+      const at = positions[name] ?? { x: 0, y: 0 };
+      const f = parentOf(name);
+      if (!f) return at;
+      const o = absolute(f);
+      return { x: o.x + at.x, y: o.y + at.y };
+    },
+    [positions, parentOf],
+  );
+
+  const nodes: (StepNodeType | FrameNodeType)[] = useMemo(() => {
     // before the worker answers: a grid, so the steps are on screen at once
     const cols = Math.max(1, Math.ceil(Math.sqrt(p.graph.nodes.length)));
-    return p.graph.nodes.map((n, i) => ({
-      id: n.name,
-      type: "step" as const,
-      position: positions[n.name] ?? { x: (i % cols) * (NODE_WIDTH + 40), y: Math.floor(i / cols) * 120 },
-      selected: p.selected === n.name,
-      draggable: false,
-      // known sizes: the minimap draws only nodes whose size is on the node itself
-      width: NODE_WIDTH,
-      height: nodeHeight(n),
-      data: {
-        node: n,
-        state: p.stateOf(n),
-        direction: p.direction,
-        errors: p.errorsOf?.(n.name) ?? [],
-        expanded: p.expanded?.has(n.name) ?? false,
-        pending: p.pending?.has(n.name) ?? false,
-        onToggle: p.onToggleGroup,
-      },
-    }));
-  }, [p.graph, positions, p.selected, p.stateOf, p.direction, p.errorsOf, p.expanded, p.pending, p.onToggleGroup]);
+    const depth = (name: string) => {
+      let d = 0;
+      for (let f = parentOf(name); f && d < 50; f = parentOf(f)) d++;
+      return d;
+    };
+    const out = p.graph.nodes.map((n, i) => {
+      const at = positions[n.name];
+      const frame = frameNames.has(n.name) && at?.width ? { width: at.width, height: at.height ?? FRAME_MIN_HEIGHT } : null;
+      const parentId = parentOf(n.name);
+      return {
+        id: n.name,
+        type: frame ? ("frame" as const) : ("step" as const),
+        position: at ? { x: at.x, y: at.y } : { x: (i % cols) * (NODE_WIDTH + 40), y: Math.floor(i / cols) * 120 },
+        ...(parentId ? { parentId } : {}),
+        selected: p.selected === n.name,
+        draggable: false,
+        // known sizes: the minimap draws only nodes whose size is on the node itself
+        width: frame?.width ?? NODE_WIDTH,
+        height: frame?.height ?? nodeHeight(n),
+        data: {
+          ...(frame ?? {}),
+          node: n,
+          state: p.stateOf(n),
+          direction: p.direction,
+          errors: p.errorsOf?.(n.name) ?? [],
+          expanded: p.expanded?.has(n.name) ?? false,
+          pending: p.pending?.has(n.name) ?? false,
+          onToggle: p.onToggleGroup,
+        },
+      };
+    });
+    // React Flow needs a frame before its members
+    const d = new Map(out.map((n) => [n.id, depth(n.id)]));
+    return out.sort((a, b) => d.get(a.id)! - d.get(b.id)!) as (StepNodeType | FrameNodeType)[];
+  }, [p.graph, positions, p.selected, p.stateOf, p.direction, p.errorsOf, p.expanded, p.pending, p.onToggleGroup, frameNames, parentOf]);
 
   const edges: Edge[] = useMemo(
     () =>
@@ -125,7 +173,7 @@ function CanvasInner(p: CanvasProps) {
         targetHandle: e.to_port || "__any",
         type: "tagged",
         markerEnd: { type: MarkerType.ArrowClosed },
-        data: { cls: p.edgeClass?.(e.from, e.to) ?? "" },
+        data: { cls: p.edgeClass?.(e.from, e.to) ?? "", ports: `${e.from_port ?? ""}->${e.to_port ?? ""}` },
       })),
     [p.graph, p.edgeClass],
   );
@@ -162,7 +210,7 @@ function CanvasInner(p: CanvasProps) {
     const back = lr ? "ArrowLeft" : "ArrowUp";
     const nextSib = lr ? "ArrowDown" : "ArrowRight";
     const prevSib = lr ? "ArrowUp" : "ArrowLeft";
-    const pos = (n: string) => positions[n] ?? { x: 0, y: 0 };
+    const pos = absolute;
     const across = (n: string) => (lr ? pos(n).y : pos(n).x);
     let target: string | undefined;
     if (ev.key === fwd || ev.key === back) {

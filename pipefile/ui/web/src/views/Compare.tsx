@@ -53,7 +53,9 @@ export function Compare({ a, b }: { a: string; b: string }) {
     (n: GraphNode) => (cmp?.properties ?? []).filter((p) => p.step === n.name && !p.same).map((p) => `${p.what} ${p.name}: ${txt(p.a)} -> ${txt(p.b)}`),
     [cmp],
   );
-  const visible = useMemo(() => visibleGraph(graph, new Set(graph.nodes.filter((n) => n.kind !== "step").map((n) => n.name))), [graph]);
+  // every group unfolded: each drawn as a frame around its members
+  const groups = useMemo(() => new Set(graph.nodes.filter((n) => n.kind !== "step").map((n) => n.name)), [graph]);
+  const visible = useMemo(() => visibleGraph(graph, groups), [graph, groups]);
 
   if (error) return <div className="error page-error">{error}</div>;
   const props = (cmp?.properties ?? []).filter((p) => (!onlyDiff || !p.same) && (!selected || p.step === selected || p.step === null));
@@ -73,7 +75,7 @@ export function Compare({ a, b }: { a: string; b: string }) {
         </label>
       </div>
       <div className="workspace">
-        <Canvas graph={visible} direction="RIGHT" stateOf={stateOf} hoverText={hoverText} selected={selected} onSelect={setSelected} />
+        <Canvas graph={visible} expanded={groups} direction="RIGHT" stateOf={stateOf} hoverText={hoverText} selected={selected} onSelect={setSelected} />
         <aside className="properties wide" data-testid="compare-properties">
           {selected && (
             <div className="muted small">

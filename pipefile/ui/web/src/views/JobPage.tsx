@@ -204,7 +204,9 @@ export function JobPage({ id }: { id: string }) {
   }, [id, running, load]);
 
   const graph = useMemo(() => (job ? jobGraph(job) : { nodes: [], edges: [] }), [job]);
-  const visible = useMemo(() => visibleGraph(graph, new Set(graph.nodes.filter((n) => n.kind !== "step").map((n) => n.name))), [graph]);
+  // every group unfolded: each drawn as a frame around its members
+  const groups = useMemo(() => new Set(graph.nodes.filter((n) => n.kind !== "step").map((n) => n.name)), [graph]);
+  const visible = useMemo(() => visibleGraph(graph, groups), [graph, groups]);
   const recs = useMemo(() => new Map((job?.steps ?? []).map((s) => [s.step, s])), [job]);
   const stateOf = useCallback((n: GraphNode) => live[n.name] ?? recs.get(n.name)?.outcome ?? n.state ?? "pending", [live, recs]);
   const hoverText = useCallback(
@@ -290,7 +292,7 @@ export function JobPage({ id }: { id: string }) {
           <Table rows={flatten(job.metrics)} testid="job-metrics" />
         </div>
         {tab === "graph" ? (
-          <Canvas graph={visible} direction="RIGHT" stateOf={stateOf} hoverText={hoverText} selected={selected} onSelect={setSelected} onOpen={setSelected} />
+          <Canvas graph={visible} expanded={groups} direction="RIGHT" stateOf={stateOf} hoverText={hoverText} selected={selected} onSelect={setSelected} onOpen={setSelected} />
         ) : (
           <div className="timeline" data-testid="timeline">
             <svg width={150 + 600 + 90} height={bars.length * 24 + 30}>

@@ -15,7 +15,8 @@ interface JobRow {
   cloned_from?: unknown;
 }
 
-const STATUSES = ["", "running", "succeeded", "failed", "cancelled"];
+// until the server says which words a status can be (`statuses` of /api/jobs: JobStatus)
+const STATUSES = ["queued", "running", "succeeded", "failed", "interrupted", "canceled"];
 
 export function JobsList() {
   const [jobs, setJobs] = useState<JobRow[] | null>(null);
@@ -23,17 +24,29 @@ export function JobsList() {
   const [error, setError] = useState<string | null>(null);
   const [experiment, setExperiment] = useState("");
   const [status, setStatus] = useState("");
+  const [statuses, setStatuses] = useState<string[]>(STATUSES);
   const [picked, setPicked] = useState<string[]>([]);
 
   useEffect(() => {
+    // filters changed quickly: only the answer to the newest one is shown (an older answer
+    // arriving last would list jobs the filters exclude)
+    let live = true;
     const q = `experiment=${enc(experiment)}&status=${enc(status)}&limit=500`;
-    get<{ jobs: JobRow[] }>(`api/jobs?${q}`).then(
+    get<{ jobs: JobRow[]; statuses?: string[] }>(`api/jobs?${q}`).then(
       (r) => {
+        if (!live) return;
+        setError(null);
         setJobs(r.jobs ?? []);
+        // the server's words, and any word a listed job has beside them (kept once seen)
+        const seen = (r.jobs ?? []).map((j) => j.status).filter(Boolean);
+        setStatuses((old) => [...new Set([...(r.statuses ?? STATUSES), ...old.filter((x) => !STATUSES.includes(x)), ...seen])]);
         if (!experiment) setAll((a) => [...new Set([...a, ...(r.jobs ?? []).map((j) => j.experiment ?? "").filter(Boolean)])].sort());
       },
-      (e) => setError(errorText(e)),
+      (e) => live && setError(errorText(e)),
     );
+    return () => {
+      live = false;
+    };
   }, [experiment, status]);
 
   const pick = (id: string) => setPicked((p) => (p.includes(id) ? p.filter((x) => x !== id) : [...p.slice(-1), id]));
@@ -52,9 +65,10 @@ export function JobsList() {
         <label>
           status{" "}
           <select value={status} onChange={(e) => setStatus(e.target.value)} data-testid="filter-status">
-            {STATUSES.map((s) => (
+            <option value="">all</option>
+            {statuses.map((s) => (
               <option key={s} value={s}>
-                {s || "all"}
+                {s}
               </option>
             ))}
           </select>

@@ -141,7 +141,7 @@ export function PipelineView() {
     for (let g: string | null | undefined = n.group, i = 0; g && i < 50; g = idx.byName.get(g)?.group, i++) e.add(g);
     return e;
   }, [expanded, selected, idx]);
-  const visible = useMemo(() => visibleGraph(graph, shownExpanded, only), [graph, shownExpanded, only]);
+  const visible = useMemo(() => visibleGraph(graph, shownExpanded, only, idx), [graph, shownExpanded, only, idx]);
 
   const toggleGroup = useCallback(
     (name: string) =>
@@ -155,8 +155,8 @@ export function PipelineView() {
   );
 
   const refusal = useCallback(
-    (from: string, fp: string, to: string, tp: string) => (readOnly ? "the Pipefile does not load: fix its errors first" : connectionRefusal(graph, from, fp, to, tp)),
-    [graph, readOnly],
+    (from: string, fp: string, to: string, tp: string) => (readOnly ? "the Pipefile does not load: fix its errors first" : connectionRefusal(graph, from, fp, to, tp, idx)),
+    [graph, readOnly, idx],
   );
 
   const selectedInput = (): { step: string; input: string } | null => {

@@ -21,7 +21,7 @@ export function nodeHeight(n: GraphNode): number {
   return 44 + PORT_GAP * Math.max((n.inputs ?? []).length, (n.outputs ?? []).length, 1);
 }
 
-function counts(n: GraphNode): string {
+export function counts(n: GraphNode): string {
   const t = n.tasks;
   const count = t?.count ?? n.children?.length ?? 0;
   const parts = Object.entries(t?.states ?? {})

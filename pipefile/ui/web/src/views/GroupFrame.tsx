@@ -1,0 +1,83 @@
+// An unfolded group (a matrix, sweep or foreach step's tasks, a nested pipeline's steps): a
+// labelled box drawn around its members, with the fold control on it. Its size is ELK's (the
+// members are laid out inside it); its own ports stay on its sides (a gathered output's edge).
+import { memo } from "react";
+import { Handle, Position, type NodeProps, type Node } from "@xyflow/react";
+import { counts, PORT_GAP, type StepData } from "./StepNode";
+
+export type FrameNodeType = Node<StepData & { width: number; height: number }, "frame">;
+
+function GroupFrameView({ data }: NodeProps<FrameNodeType>) {
+  const { node: n, state, direction, errors } = data;
+  const lr = direction === "RIGHT";
+  const ins = n.inputs ?? [];
+  const outs = n.outputs ?? [];
+  // a frame is tall: its ports sit by its title, not spread along a side
+  const place = (i: number, count: number) =>
+    lr ? { top: 12 + PORT_GAP * i } : { left: `${((i + 1) / (count + 1)) * 100}%` };
+  return (
+    <div
+      className={`frame state-${state}${errors.length ? " has-errors" : ""}`}
+      data-step={n.name}
+      data-state={state}
+      data-kind={n.kind}
+      data-frame="1"
+      style={{ width: data.width, height: data.height }}
+    >
+      <div className="frame-title">
+        <span className="step-name" title={n.name}>
+          {n.name}
+        </span>
+        {data.onToggle ? (
+          <button
+            className="expand nodrag"
+            data-testid={`expand-${n.name}`}
+            title="fold"
+            onClick={(e) => {
+              e.stopPropagation();
+              data.onToggle?.(n.name);
+            }}
+          >
+            ▾ {counts(n)}
+          </button>
+        ) : (
+          // a job's or a comparison's graph: every group stays unfolded
+          <span className="muted small">{counts(n)}</span>
+        )}
+        {errors.length > 0 && (
+          <span className="step-err" data-testid={`errors-${n.name}`} title={errors.join("\n")}>
+            ⚠ {errors.length}
+          </span>
+        )}
+      </div>
+      <Handle type="target" position={lr ? Position.Left : Position.Top} id="__any" className="port-any" isConnectable={false} />
+      <Handle type="source" position={lr ? Position.Right : Position.Bottom} id="__any" className="port-any" isConnectable={false} />
+      {ins.map((p, i) => (
+        <Handle
+          key={`i-${p.name}`}
+          type="target"
+          id={p.name}
+          position={lr ? Position.Left : Position.Top}
+          style={place(i, ins.length)}
+          data-port={`in:${p.name}`}
+          title={`${p.name}: ${p.type ?? "any"}${p.optional ? " (optional)" : ""}`}
+          isConnectable={false}
+        />
+      ))}
+      {outs.map((p, i) => (
+        <Handle
+          key={`o-${p.name}`}
+          type="source"
+          id={p.name}
+          position={lr ? Position.Right : Position.Bottom}
+          style={place(i, outs.length)}
+          data-port={`out:${p.name}`}
+          title={`${p.name}: ${p.type ?? "any"}`}
+          isConnectable={false}
+        />
+      ))}
+    </div>
+  );
+}
+
+export const GroupFrame = memo(GroupFrameView);

@@ -1,0 +1,107 @@
+"""The designer's job list in a real browser (Debian's Chromium, Playwright for Python) on a real
+`pipe ui` over a workspace with several recorded jobs: its filters (experiment, status) show
+exactly the jobs that match, as `pipe jobs -e/--status` selects them. Skipped with the reason
+where Chromium or Playwright is missing (failed in CI)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+from uibrowser import browser, opened  # noqa: F401 (fixtures)
+from workspace_repo import PIPE
+
+PIPEFILE = """\
+params:
+  fail: 0
+  n: 1
+steps:
+  work:
+    command: test ${{params.fail}} = 0 && echo ${{params.n}} > out.txt
+    outputs: {out: out.txt}
+  slow:
+    command: touch started && sleep ${{params.n}} && cp ${{inputs.o}} slow.txt
+    inputs: {o: "${{steps.work.outputs.out}}"}
+    outputs: {s: slow.txt}
+"""
+
+
+def interrupted_job(repo, *args: str) -> None:
+    """A run killed while a step runs: its job is recorded `interrupted`."""
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    started = repo.root / "started"
+    started.unlink(missing_ok=True)
+    p = subprocess.Popen(
+        PIPE + ["run", *args],
+        cwd=repo.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while not started.exists():
+        assert time.time() < deadline, "the slow step never started"
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+
+
+def shown(pg) -> list:
+    return pg.eval_on_selector_all("[data-job]", "rows => rows.map(r => r.dataset.job)")
+
+
+def settled(pg, want: list) -> list:
+    """The rows once they are `want` (or, after 10 s, whatever they are)."""
+    deadline = time.monotonic() + 10
+    rows = shown(pg)
+    while sorted(rows) != sorted(want) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        rows = shown(pg)
+    return rows
+
+
+def test_the_job_list_s_experiment_and_status_filters_show_exactly_the_matching_jobs(opened, repo):  # noqa: F811
+    repo.pipefile(PIPEFILE)
+    repo.pipe("run", "-e", "alpha", check=True)
+    assert repo.pipe("run", "-e", "beta", "-p", "fail=1").code == 1
+    repo.pipe("run", "-e", "beta", "-p", "n=2", check=True)
+    interrupted_job(repo, "-e", "alpha", "-p", "n=30")
+    jobs = repo.pipe("jobs", "--all", "--json", check=True).json["jobs"]
+    by = {str(j["id"]): (j["experiment"], j["status"]) for j in jobs}
+    assert sorted(s for _e, s in by.values()) == ["failed", "interrupted", "succeeded", "succeeded"], by
+
+    def expected(experiment: str = "", status: str = "") -> list:
+        return [i for i, (e, s) in by.items() if (not experiment or e == experiment) and (not status or s == status)]
+
+    pg = opened()
+    pg.click("text=Jobs")
+    pg.wait_for_selector("[data-testid=jobs-page] [data-job]")
+    assert sorted(settled(pg, expected())) == sorted(expected())
+    # newest first
+    assert shown(pg) == sorted(by, key=int, reverse=True)
+    # every status a job can have is offered, each showing its jobs only
+    offered = pg.eval_on_selector_all("[data-testid=filter-status] option", "os => os.map(o => o.value)")
+    assert set(offered) >= {"", "queued", "running", "succeeded", "failed", "interrupted", "canceled"}, offered
+    assert "cancelled" not in offered  # no job is ever recorded so
+    for status in ("succeeded", "failed", "interrupted", "running", "canceled"):
+        pg.select_option("[data-testid=filter-status]", status)
+        assert sorted(settled(pg, expected(status=status))) == sorted(expected(status=status)), status
+        if not expected(status=status):
+            assert "no jobs match" in pg.inner_text("[data-testid=jobs-page]")
+    pg.select_option("[data-testid=filter-status]", "")
+    for experiment in ("alpha", "beta"):
+        pg.select_option("[data-testid=filter-experiment]", experiment)
+        assert sorted(settled(pg, expected(experiment))) == sorted(expected(experiment)), experiment
+    # both at once
+    pg.select_option("[data-testid=filter-status]", "succeeded")
+    assert sorted(settled(pg, expected("beta", "succeeded"))) == sorted(expected("beta", "succeeded"))
+    pg.select_option("[data-testid=filter-experiment]", "alpha")
+    assert sorted(settled(pg, expected("alpha", "succeeded"))) == sorted(expected("alpha", "succeeded"))
+    # and back to all
+    pg.select_option("[data-testid=filter-experiment]", "")
+    pg.select_option("[data-testid=filter-status]", "")
+    assert sorted(settled(pg, expected())) == sorted(expected())
