@@ -20,6 +20,7 @@ from .errors import PipefileError
 from .graph import Graph, command_text
 from .jobdb.records import Job, JobStep
 from .keys import render_command
+from .noop_record import GIT_STATUS, read_git_status
 from .outcomes import JobStatus, Outcome, StepResult
 from .printable import printable
 from .rebuilder import Decision
@@ -51,7 +52,7 @@ def git_state(root: str) -> tuple:
         # line is a change. --no-optional-locks: never take index.lock (another git, or a
         # step, may be using it).
         status = subprocess.run(
-            ["git", "--no-optional-locks", "-C", root, "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+            [a.replace("{root}", root) for a in GIT_STATUS],
             capture_output=True,
             encoding="utf-8",
             errors="replace",
@@ -61,11 +62,7 @@ def git_state(root: str) -> tuple:
         return None, None
     if status.returncode != 0:
         return None, None
-    lines = status.stdout.splitlines()
-    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
-    if commit is None or commit == "(initial)":
-        return None, None
-    return commit, any(not line.startswith("#") for line in lines if line)
+    return read_git_status(status.stdout)  # (the no-op record's fast path reads it alike)
 
 
 class GitProbe:
@@ -75,7 +72,8 @@ class GitProbe:
     def __init__(self, root: str):
         self._state: tuple = (None, None)
         self._thread: Optional[threading.Thread] = None
-        if in_git_tree(root):  # (outside a work tree, no thread: nothing to wait for)
+        self.asked = in_git_tree(root)  # (git is asked: the no-op record asks it again)
+        if self.asked:  # (outside a work tree, no thread: nothing to wait for)
             self._thread = threading.Thread(target=self._probe, args=(root,), name="git-probe", daemon=True)
             self._thread.start()
 

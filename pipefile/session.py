@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod
-from . import spec, speccache
+from . import noop_trace, spec, speccache
 from .digest import Hasher
 from .envs import EnvironmentSet
 from .errors import PipefileError, raise_all
@@ -173,6 +173,7 @@ class Session(MapRounds):
         self._git = None  # a GitProbe, started by lock()
         self._started_ns = None  # when the first plan began (maps.update)
         self._second = False  # the plan runs the makers of maps' folders; the maps come after
+        self._noop_write = None  # writes the no-op record as the workspace is let go (noop_record.py)
 
     def _remote_failed(self, e) -> None:
         self.remote_problems.append(e)
@@ -182,7 +183,7 @@ class Session(MapRounds):
     def close(self) -> None:
         if self.remote is not None:
             self.remote.close()
-        self.ws.close()
+        self.ws.close(before_release=self._noop_write)
 
     # --- lock ------------------------------------------------------------------------------
     def lock(self, on_wait=None, probe_git: bool = True) -> None:
@@ -365,7 +366,10 @@ class Session(MapRounds):
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
             leave = frozenset(left_on_remote(self.graph, plan, req.targets))
-        if cluster is None and not self._second and all(d.verdict == Verdict.FRESH for d in plan.decisions.values()):
+        all_fresh = all(d.verdict == Verdict.FRESH for d in plan.decisions.values())
+        if noop_trace.ACTIVE is not None and not all_fresh:
+            noop_trace.ACTIVE.stop()  # no record comes of a run that does something: it is not traced
+        if cluster is None and not self._second and all_fresh:
             # Every step is fresh (a fresh step is never decided again, and no map's folder is
             # waited for): nothing will be run, restored or put back, so no executor is made
             # (start-up of the most common run).
@@ -404,7 +408,34 @@ class Session(MapRounds):
                     recorder.close()
                 finally:
                     self.ws.jobs.finish(job.id, status)
+        if noop_trace.ACTIVE is not None and self._stands_for_a_noop(plan, summary, cluster, recorder.warnings):
+            recording, git = noop_trace.ACTIVE, self._git is not None and self._git.asked
+            self._noop_write = lambda: recording.write(self.ws.dir, self.root, job.id, job.uid, summary.seconds, git)
         return self._record(summary, job, recorder.warnings)
+
+    def _stands_for_a_noop(self, plan: Plan, summary: RunSummary, cluster, warnings) -> bool:
+        """Whether the next run, with every file as it is now, would be this run again: every
+        step fresh, and nothing decided from outside the files a record can stat (a remote,
+        environments, GPUs, artifact versions, maps, sweeps and matrices, MLflow ...)."""
+        from .rebuilder import Verdict
+
+        req, graph, pf = self.request, self.graph, self.graph.pipefile
+        if cluster is not None or self._second or self.remote is not None or self.remote_problems or warnings:
+            return False
+        if req.dry_run or req.push or req.mlflow or req.forced or req.job_id is not None or req.step_env is not None:
+            return False
+        if req.cloned_from is not None or self.envs.made or self.gpu_override is not None:
+            return False
+        if summary.failed or summary.interrupted or summary.settled:
+            return False
+        if graph.groups or graph.artifacts or graph.proposed or any(a.artifact for a in pf.assets.values()):
+            return False
+        if any(e.type != spec.ENV_LOCAL for e in pf.environments.values()) or any(
+            n.step.resources.gpus or n.step.key_includes or n.step.environment not in ("", *pf.environments)
+            for n in graph.nodes.values()
+        ):
+            return False
+        return bool(plan.decisions) and all(d.verdict == Verdict.FRESH for d in plan.decisions.values())
 
     def _check_store_links(self) -> None:
         """No output may land in a store kept outside .pipe/ (PIPE_STORE_DIR, a clone's): the

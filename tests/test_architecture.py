@@ -14,6 +14,8 @@ LAYERS = {
     "outcomes": 0,
     "lazyclass": 0,
     "lazyre": 0,
+    "noop_record": 0,  # the no-op record: standard library only (entry.py reads it before anything else)
+    "noop_trace": 0,
     "printable": 0,
     "shellquote": 0,
     "tracking": 0,

@@ -79,7 +79,8 @@ def test_the_fast_path_reads_command_lines_as_click_does(tmp_path, monkeypatch):
         for command in ("run", "status"):
             taken += _agree([command, *words])
     assert taken > 300  # the fast path does take the usual forms
-    for usual in (["run"], ["status"], ["status", "--check"], ["run", "-q", "--json", "a"], ["run", "-j", "4"]):
+    usual_lines = (["run"], ["status"], ["status", "--check"], ["run", "-q", "--json", "a"], ["run", "-j", "4"])
+    for usual in (*usual_lines, ["run", "-j2", "-q"]):  # (-j2: what benchmarks/cputime.py runs)
         assert fast.parse(usual) is not None, usual
 
 

@@ -4,10 +4,10 @@ of a no-op run's start-up.
 
 `parse` reads a command line only when every word of it is a target or an option of the
 command's table in cli/flags.py, the same table its click command is built from, and only as
-click would read it (`--jobs=3`, `-f FILE`, a repeated option, `--` before targets). For
-anything else (another option, `--help`, a short option with its value attached, a value click
-would refuse) it returns None and entry.py hands the whole command line to click, so help
-texts and error messages stay click's. tests/test_fast_cli.py parses many command lines both
+click would read it (`--jobs=3`, `-j3`, `-f FILE`, a repeated option, `--` before targets). For
+anything else (another option, `--help`, flags run together, a value click would refuse) it
+returns None and entry.py hands the whole command line to click, so help texts and error
+messages stay click's. tests/test_fast_cli.py parses many command lines both
 ways and compares."""
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from typing import Optional
 
 from . import flags
 
 COMMANDS = {"run": flags.RUN, "status": flags.STATUS}
 
 
-def parse(argv: list) -> Optional[dict]:
+def parse(argv: list) -> dict | None:  # (no typing import: start-up, noop_record.py)
     """The keywords of the command named by argv[0] (run or status), or None: click's to parse."""
     table = COMMANDS.get(argv[0]) if argv else None
     if table is None or "_PIPE_COMPLETE" in os.environ:  # (click's shell completion)
@@ -43,6 +42,13 @@ def parse(argv: list) -> Optional[dict]:
             continue
         name, eq, attached = word.partition("=") if word.startswith("--") else (word, "", "")
         opt = by_decl.get(name)
+        if opt is None and not word.startswith("--") and len(word) > 2:
+            # `-j2`: click reads a short option's value attached to it (a flag's letters
+            # run together, `-qk`, go to click)
+            opt = by_decl.get(word[:2])
+            if opt is None or opt.kind == flags.FLAG:
+                return None
+            eq, attached = "=", word[2:]
         if opt is None:
             return None
         if opt.kind == flags.FLAG:
@@ -83,6 +89,17 @@ def _acceptable(kind: str, value: str) -> bool:
 
 def run(argv: list, values: dict) -> None:
     """What the group and the click command would do with these parsed values; exits."""
+    recording = None
+    if argv[0] == "run":
+        from .. import noop_record
+
+        if noop_record.try_fast(argv, values):  # everything fresh, as the last run left it
+            sys.exit(0)
+        if noop_record.plain(values):  # this run may leave such a record (traced: noop_trace.py)
+            from .. import noop_trace
+
+            recording = noop_trace.Recording(argv)
+
     import gc
     import signal
 
@@ -104,10 +121,17 @@ def run(argv: list, values: dict) -> None:
     State.debug = False
     signal.signal(signal.SIGTERM, _sigterm)
 
+    if recording is not None:
+        recording.start()
     try:
         guard(command)(**values)
     except UsageProblem as e:
+        if recording is not None:
+            recording.stop()
         _show_usage_error(argv, e.message)
+    finally:
+        if recording is not None:
+            recording.stop()
     sys.exit(0)
 
 

@@ -7,8 +7,6 @@ ways and compares."""
 
 from __future__ import annotations
 
-from typing import Optional
-
 # What an option takes, as the fast path and click read it alike.
 FLAG = "flag"  # present or not (is_flag)
 TEXT = "text"  # one word
@@ -22,7 +20,7 @@ class Opt:
 
     __slots__ = ("decls", "dest", "kind", "help", "metavar")
 
-    def __init__(self, decls: tuple, dest: str, kind: str, help: str, metavar: Optional[str] = None) -> None:
+    def __init__(self, decls: tuple, dest: str, kind: str, help: str, metavar: str | None = None) -> None:
         self.decls = decls  # ("-q", "--quiet")
         self.dest = dest  # the keyword it reaches the command as
         self.kind = kind

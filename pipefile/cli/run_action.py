@@ -108,11 +108,13 @@ def run_command(
 
             progress = report_remote.TransferProgress(session.remote.name, plain=ci)
         session.finish(record, progress)
+        # Rendered before the workspace is let go: the no-op record (noop_record.py), written
+        # as it is, keeps this text.
+        _render(record, root, as_json, summary_path, dry_run)
     finally:
         if reporter:
             reporter.close()
         session.close()
-    _render(record, root, as_json, summary_path, dry_run)
     if graph.groups and not dry_run and record.exit_code == 0:
         # A sweep's objective is read from each trial's metrics: one that lacks it is a
         # mistake in the Pipefile, said now rather than when someone looks for the best.

@@ -193,11 +193,17 @@ class Workspace:
     def job_dir(self, job_id: int) -> str:
         return os.path.join(self.jobs_dir, str(job_id))
 
-    def close(self) -> None:
+    def close(self, before_release=None) -> None:
+        """before_release(): run with the databases closed and the lock still held (the
+        no-op record is written there: nothing can change between the run and it)."""
         self.state.close()
         self.jobs.close()
         self.serve_gate.release()
-        self.lock.release()
+        try:
+            if before_release is not None and self.lock.fd is not None:
+                before_release()
+        finally:
+            self.lock.release()
 
 
 __all__ = [

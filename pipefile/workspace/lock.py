@@ -16,6 +16,7 @@ import sqlite3
 import time
 from typing import Callable, Iterator, Optional
 
+from .. import noop_record
 from ..errors import PipefileError, WorkspaceBusy
 
 # What SQLite says when it cannot write (SQLITE_FULL, SQLITE_IOERR: a full disk shows as either,
@@ -114,6 +115,8 @@ class WorkspaceLock:
         except OSError:
             pass  # (a full disk) the pid only names the holder in messages; the flock is what counts
         self.fd = fd
+        # Whoever holds the workspace may change it: the no-op record stands for it no more.
+        noop_record.drop(os.path.dirname(self.path))
 
     @staticmethod
     def _holder(fd: int) -> str:

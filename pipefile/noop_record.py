@@ -1,0 +1,349 @@
+"""The no-op record, `.pipe/noop`: what lets `pipe run` say "everything is fresh" without
+loading the Pipefile, the session or the planner (issue 12: the no-op is most runs' cost).
+
+A `pipe run` whose command line the click-free path reads (cli/fast.py) is traced while it
+runs the normal way: every path the process looks at through `os` or `open` (the Pipefile
+and what it includes, params files, sources, code, outputs, the spec cache, the store
+objects it checks, the folders it lists, the files it finds absent), and what it prints.
+If every step ended fresh, and the run depended on nothing stats cannot see (no remote,
+no environment to build or look up, no GPUs, no artifact versions, no map, sweep or
+matrix, no MLflow, no process but git), the session writes the record before it lets go
+of the workspace lock: the stat signature of every such path, the facts the run depended
+on (the command line, the folder it was started in, the whole environment, pipe's and
+Python's versions, whether stdout and stderr are terminals), the rows the job wrote in
+jobs.db and the text it printed, its job number, id and time left as blanks.
+
+The next `pipe run` with the same command line (`try_fast`, imported by entry.py with only
+os and marshal; sqlite3 only to write the job) takes the workspace lock, compares, and
+either writes the same job rows (new id, uid, pid, times), makes the job's folder and
+prints the same text, or declines: then the normal path runs, exactly as without a record.
+
+Never stale: the record is removed whenever the workspace lock is taken (every run, gc,
+clone, served job: workspace/lock.py), so a run that changes anything, or is killed half
+way, leaves none; a path whose timestamps are within a clock tick of the run's start is
+not trusted (the stat cache's racy-timestamp rule: digest.py), and then no record is
+written; any difference, or any doubt, declines.
+"""
+
+from __future__ import annotations
+
+import builtins
+import marshal
+import os
+import sys
+import time
+
+RECORD = "noop"  # in the workspace's state folder (.pipe/)
+FORMAT = 1
+RACY_NS = 100_000_000  # as digest.py: well above the kernel's coarse clock tick
+RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second times
+# Written by every run (or by this path itself), never read to decide: not compared.
+OWN = ("jobs.db", "jobs.db-wal", "jobs.db-shm", "jobs.db-journal", "lock", RECORD, RECORD + ".tmp")
+OWN_DIRS = ("jobs",)
+# What a fresh step's job row may differ in from the recorded one, per table.
+# The tables a no-op job writes rows in (metrics: read from the steps' `metrics:` files, which
+# are traced); a row in any other (an artifact version, a series ...) and no record is kept.
+ROW_TABLES = ("jobs", "job_steps", "noop_jobs", "metrics")
+JOB, UID, SECONDS = 0, 1, 2  # the blanks of the printed text
+# Modules whose code decides what a run does and prints: an edit in a development checkout
+# (same version number) is a different pipe.
+_DECIDING = ("noop_record.py", "planner.py", "rebuilder.py", "session.py", "keys.py", "digest.py", "jobs.py")
+
+
+def drop(state_dir: str) -> None:
+    """Remove the record of the workspace whose state folder is `state_dir` (with its lock held)."""
+    try:
+        os.unlink(os.path.join(state_dir, RECORD))
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass  # (a read-only .pipe/: nothing is changed there either)
+
+
+# --- signatures ----------------------------------------------------------------------------
+
+
+def _sig(path: str, follow: bool = True):
+    """What a path is now, as the rebuilder trusts it: (type and mode, size, mtime, ctime,
+    inode, device), or None when nothing is there."""
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+def _listing(path: str):
+    """A listed folder: its own signature and each entry's (followed; None if dangling)."""
+    try:
+        names = sorted(os.listdir(path))
+    except (OSError, ValueError):
+        return None
+    return (_sig(path), [(n, _sig(os.path.join(path, n))) for n in names])
+
+
+_HOW = {"s": _sig, "l": lambda p: _sig(p, False), "d": _listing}
+
+
+def now_sig(path: str, how: str):
+    sig = _HOW[how](path)
+    if how != "d" and sig is not None and (sig[0] & 0o170000) == 0o040000:
+        return (sig[0], sig[4], sig[5])  # (as _folder_only)
+    return sig
+
+
+def facts(argv: list) -> tuple:
+    """What the run depended on besides files: compared whole."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    deciding = tuple(_sig(os.path.join(here, n)) for n in _DECIDING)
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = None
+    from . import __version__
+
+    return (
+        tuple(argv),
+        cwd,
+        tuple(sorted(os.environ.items())),
+        __version__,
+        sys.version,
+        sys.executable,
+        os.getuid(),
+        os.isatty(1),
+        os.isatty(2),
+        deciding,
+    )
+
+
+def plain(values: dict) -> bool:
+    """Flags whose run a record can stand for: no dry run, no CI summary, no MLflow, no GPUs
+    named; outputs not on a terminal (what is shown there depends on more than text)."""
+    if any(values.get(k) for k in ("dry_run", "ci", "summary_path", "to_mlflow", "gpus")):
+        return False
+    if "MLFLOW_TRACKING_URI" in os.environ or sys.stdout is None or sys.stderr is None:
+        return False
+    return not (os.isatty(1) or os.isatty(2))
+
+
+# --- the fast path -----------------------------------------------------------------------------
+
+
+def _find_record(values: dict):
+    """The state folder holding a record for this command line, from -f or looking up."""
+    if values.get("pipefile"):
+        here = os.path.dirname(os.path.abspath(values["pipefile"]))
+        candidate = os.path.join(here, ".pipe")
+        return candidate if os.path.isfile(os.path.join(candidate, RECORD)) else None
+    here = os.path.abspath(".")
+    while True:
+        candidate = os.path.join(here, ".pipe")
+        if os.path.isfile(os.path.join(candidate, RECORD)):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
+
+
+def try_fast(argv: list, values: dict) -> bool:
+    """Answer this `pipe run` from the record, if it holds: the job written, its text printed,
+    True. False (nothing written, nothing printed) for the normal path to run."""
+    begun = time.monotonic()
+    if not plain(values):
+        return False
+    try:
+        state_dir = _find_record(values)
+    except (OSError, ValueError):
+        return False
+    if state_dir is None:
+        return False
+    fd = _lock(state_dir)
+    if fd is None:
+        return False
+    try:
+        texts = _answer(state_dir, argv, begun)
+    except Exception:  # noqa: BLE001 - any doubt (nothing written yet): the normal path decides
+        texts = None
+    finally:
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
+        os.close(fd)
+    if not texts:
+        return False
+    try:  # (the job is written: from here on this is the answer, as the normal path's would be)
+        for stream, text in zip((sys.stdout, sys.stderr), texts):
+            if text and stream is not None:
+                stream.write(text)
+                stream.flush()
+    except BrokenPipeError:  # `pipe run | head`: as cli/guard.py, the reader has what it wanted
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+    return True
+
+
+def _lock(state_dir: str):
+    """The workspace lock (workspace/lock.py's flock), taken as it takes it; None if busy."""
+    try:
+        import fcntl
+    except ImportError:  # (no flock: no workspace lock either)
+        return None
+    try:
+        fd = os.open(os.path.join(state_dir, "lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None  # busy: the normal path waits, and says so
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError:
+        pass
+    return fd
+
+
+def _answer(state_dir: str, argv: list, begun: float) -> tuple | None:
+    """(stdout text, stderr text) once the job is written; None (nothing written) to decline."""
+    with builtins.open(os.path.join(state_dir, RECORD), "rb") as f:
+        record = marshal.load(f)
+    if not isinstance(record, tuple) or len(record) != 8 or record[0] != FORMAT:
+        return None
+    _, known, root, git, checked, rows, out, err = record
+    if known != facts(argv):
+        return None
+    for path, how, sig in checked:
+        if now_sig(path, how) != sig:
+            return None
+    commit = dirty = None
+    if git:
+        state = _git_state(root)
+        if state is None:
+            return None
+        commit, dirty = state
+    job_id, uid = _write_job(state_dir, rows, commit, dirty)
+    try:
+        os.makedirs(os.path.join(state_dir, "jobs", str(job_id)), exist_ok=True)  # (its logs' folder)
+    except OSError:
+        pass  # (the job is written: it is the answer now)
+    blanks = {JOB: str(job_id), UID: uid, SECONDS: seconds_text(time.monotonic() - begun)}
+    return tuple("".join(p if isinstance(p, str) else blanks[p] for p in parts) for parts in (out, err))
+
+
+def seconds_text(s: float) -> str:
+    """report/text.py's format_seconds (the summary line's time), without importing the report."""
+    if s < 60:
+        return f"{s:.1f}s"
+    m, sec = divmod(int(s), 60)
+    if m < 60:
+        return f"{m}m{sec:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
+    """The recorded job's rows again: a new number, id, pid and times; all or nothing."""
+    try:
+        import _sqlite3 as driver  # (sqlite3's adapters import datetime: only text and numbers here)
+    except ImportError:
+        import sqlite3 as driver  # type: ignore[no-redef]
+
+    db = driver.connect(os.path.join(state_dir, "jobs.db"), timeout=30, isolation_level=None)
+    try:
+        meta = db.execute("SELECT k, v FROM meta ORDER BY k").fetchall()
+        if [tuple(r) for r in meta] != rows["meta"][1]:
+            raise LookupError("the job database changed format")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM metric_points LIMIT 1").fetchone() is not None:
+                # A job streamed a series: each fresh step would get the series of the job that
+                # ran it (jobs.JobRecorder), which the record does not hold.
+                raise LookupError("series to copy")
+            started = time.time()
+            uid = os.urandom(4).hex()
+            cols, (row,) = rows["jobs"]
+            job = dict(zip(cols, row))
+            job.update(uid=uid, started=started, pid=os.getpid())
+            job.update(git_commit=commit, git_dirty=None if dirty is None else int(dirty))  # (git asked now)
+            del job["id"]
+            names = [c for c in cols if c in job]
+            job["ended"] = None
+            cur = db.execute(
+                f"INSERT INTO jobs({', '.join(names)}) VALUES({', '.join('?' * len(names))})",
+                [job[c] for c in names],
+            )
+            job_id = cur.lastrowid
+            for table in ("job_steps", "metrics"):
+                cols, table_rows = rows.get(table, ((), ()))
+                for row in table_rows:
+                    values = dict(zip(cols, row), job_id=job_id)
+                    if table == "job_steps":
+                        values["finished"] = time.time()
+                    db.execute(
+                        f"INSERT INTO {table}({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})",
+                        [values[c] for c in cols],
+                    )
+            db.execute("UPDATE jobs SET ended=? WHERE id=?", (time.time(), job_id))
+            db.execute("INSERT INTO noop_jobs(job_id) VALUES(?)", (job_id,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return job_id, uid
+    finally:
+        db.close()
+
+
+# The command jobs.git_state runs, and how it reads the answer: (commit, dirty).
+GIT_STATUS = (
+    "git",
+    "--no-optional-locks",
+    "-C",
+    "{root}",
+    "status",
+    "--porcelain=v2",
+    "--branch",
+    "--untracked-files=no",
+)
+
+
+def read_git_status(text: str) -> tuple:
+    lines = text.splitlines()
+    commit = next((line.split()[2] for line in lines if line.startswith("# branch.oid ")), None)
+    if commit is None or commit == "(initial)":
+        return None, None
+    return commit, any(not line.startswith("#") for line in lines if line)
+
+
+def _git_state(root: str):
+    """jobs.git_state's answer, from a process started without importing subprocess; None
+    if git could not be asked (then the normal path asks)."""
+    args = [a.replace("{root}", root) for a in GIT_STATUS]
+    r, w = os.pipe()
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            pid = os.posix_spawnp(
+                "git", args, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, w, 1), (os.POSIX_SPAWN_DUP2, null, 2)]
+            )
+        finally:
+            os.close(null)
+    except OSError:
+        os.close(r)
+        os.close(w)
+        return None
+    os.close(w)
+    chunks = []
+    with os.fdopen(r, "rb") as f:
+        chunks.append(f.read())
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        return None, None
+    return read_git_status(b"".join(chunks).decode("utf-8", "replace"))

@@ -1,0 +1,290 @@
+"""Tracing a normal `pipe run` for the no-op record (noop_record.py says what the record is):
+every path the process looks at through `os`, `open` and `io.open`, every process it starts,
+and the text it prints; then, from the session, with the workspace lock still held, the record
+of the run if every step ended fresh and nothing unseen decided it. Imported only by a run the
+click-free path took (cli/fast.py) and by the session: the record's own answer needs none of it."""
+
+from __future__ import annotations
+
+import builtins
+import marshal
+import os
+import sys
+import time
+
+from .noop_record import (
+    FORMAT,
+    JOB,
+    OWN,
+    OWN_DIRS,
+    RACY_COARSE_NS,
+    RACY_NS,
+    RECORD,
+    ROW_TABLES,
+    SECONDS,
+    UID,
+    drop,
+    facts,
+    now_sig,
+    seconds_text,
+)
+
+ACTIVE = None  # the Recording of this process's run, while one is traced
+
+
+class Recording:
+    """One traced `pipe run`: the paths it looked at, what it printed, and (from the session)
+    the job it wrote when everything was fresh. Installed by `start`, removed by `stop`."""
+
+    def __init__(self, argv: list) -> None:
+        self.argv = list(argv)
+        self.started_ns = time.time_ns()
+        self.facts = facts(self.argv)
+        self.paths: dict = {}  # absolute path -> how it was looked at: "s" stat, "l" lstat, "d" listed
+        self.spawned: list = []
+        self.declined = False  # something happened a record cannot stand for
+        self.out = _Tee(sys.stdout)
+        self.err = _Tee(sys.stderr)
+        self._saved: list = []
+        self._fork_exec: object = None
+
+    def decline(self) -> None:
+        self.declined = True
+
+    def _note(self, path, how: str) -> None:
+        if not isinstance(path, (str, bytes)):
+            if not hasattr(path, "__fspath__"):
+                return  # a file descriptor (its path was noted when it was opened)
+            path = os.fspath(path)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        path = os.path.abspath(path)
+        if self.paths.get(path) != "d":
+            self.paths[path] = how
+
+    def start(self) -> None:
+        global ACTIVE
+        ACTIVE = self
+        note = self._note
+
+        def wrap(mod, name: str, how) -> None:  # how: a letter, or one from the call's arguments
+            real = getattr(mod, name)
+
+            def traced(*a, **k):
+                if k.get("dir_fd") is None:
+                    note(a[0] if a else k.get("path", k.get("file", ".")), how(a[1:], k) if callable(how) else how)
+                return real(*a, **k)
+
+            self._saved.append((mod, name, real))
+            setattr(mod, name, traced)
+
+        def follows(a, k) -> str:
+            return "s" if k.get("follow_symlinks", True) else "l"
+
+        def opened(a, k) -> str:
+            flags = a[0] if a else k.get("flags", 0)
+            return "d" if flags & getattr(os, "O_DIRECTORY", 0) else "s"
+
+        wrap(os, "stat", follows)
+        wrap(os, "lstat", "l")
+        wrap(os, "readlink", "l")
+        wrap(os, "access", "s")
+        wrap(os, "listdir", "d")
+        wrap(os, "scandir", "d")
+        wrap(os, "open", opened)
+        wrap(builtins, "open", "s")
+        import io
+
+        wrap(io, "open", "s")  # (pathlib opens through io.open)
+        for name in ("posix_spawn", "posix_spawnp", "fork", "execv", "execve"):
+            if hasattr(os, name):
+                self._wrap_spawn(os, name)
+        forks = sys.modules.get("_posixsubprocess")
+        if forks is None:
+            try:
+                import _posixsubprocess as forks
+            except ImportError:  # (no fork_exec: nothing to trace there)
+                forks = None
+        if forks is not None:
+            # subprocess calls fork_exec by a name of its own, bound when it is imported (not
+            # here: a no-op imports no subprocess); stop() puts back whichever it bound.
+            self._fork_exec = forks.fork_exec
+            self._wrap_spawn(forks, "fork_exec")
+        if "subprocess" in sys.modules:
+            self._wrap_spawn(sys.modules["subprocess"], "_fork_exec")
+        sys.stdout, sys.stderr = self.out, self.err
+
+    def _wrap_spawn(self, mod, name: str) -> None:
+        real = getattr(mod, name)
+        spawned = self.spawned
+
+        def traced(*a, **k):
+            program = a[0] if a else None
+            if name.endswith("fork_exec") and a:
+                program = a[0][0] if a[0] else None  # (args, executables, ...)
+            spawned.append(os.path.basename(os.fsdecode(program)) if isinstance(program, (str, bytes)) else "?")
+            return real(*a, **k)
+
+        self._saved.append((mod, name, real))
+        setattr(mod, name, traced)
+
+    def stop(self) -> None:
+        global ACTIVE
+        for mod, name, real in reversed(self._saved):
+            setattr(mod, name, real)
+        if self._saved and self._fork_exec is not None and "subprocess" in sys.modules:
+            vars(sys.modules["subprocess"])["_fork_exec"] = self._fork_exec  # (bound while traced)
+        self._saved = []
+        if sys.stdout is self.out:
+            sys.stdout = self.out.stream
+        if sys.stderr is self.err:
+            sys.stderr = self.err.stream
+        if ACTIVE is self:
+            ACTIVE = None
+
+    # --- what the session hands over --------------------------------------------------------
+    def write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool) -> None:
+        """With the workspace lock still held and the databases closed: the record of this
+        all-fresh run, if it can stand for the next one; else nothing (and no old one)."""
+        self.stop()
+        drop(state_dir)
+        try:
+            self._write(state_dir, root, job_id, uid, seconds, git)
+        except Exception:  # noqa: BLE001 - a record not written costs the next run its start-up, no more
+            drop(state_dir)
+
+    def _write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool) -> None:
+        if self.declined or self.out.bypassed or self.err.bypassed:
+            return
+        shown = seconds_text(seconds)
+        if any(p != "git" for p in self.spawned) or (self.spawned and not git):
+            return  # a process whose answer stats cannot see
+        out = _template("".join(self.out.parts), job_id, uid, shown, json_tail=True)
+        err = _template("".join(self.err.parts), job_id, uid, shown)
+        if out is None or err is None:
+            return
+        rows = _job_rows(os.path.join(state_dir, "jobs.db"), job_id)
+        if rows is None:
+            return
+        checked = self._signatures(state_dir)
+        if checked is None:
+            return
+        record = (FORMAT, self.facts, root, git, checked, rows, out, err)
+        tmp = os.path.join(state_dir, RECORD + ".tmp")
+        try:
+            with builtins.open(tmp, "wb") as f:
+                marshal.dump(record, f)
+            os.replace(tmp, os.path.join(state_dir, RECORD))
+        except (OSError, ValueError):
+            drop(state_dir)
+
+    def _signatures(self, state_dir: str):
+        """[(path, how, signature now)] of every path looked at; None when one changed within
+        a clock tick of the run's start (it may change again unseen: racy timestamps)."""
+        own_dir = os.path.abspath(state_dir)
+        skip = {os.path.join(own_dir, n) for n in OWN}
+        skip_under = tuple(os.path.join(own_dir, d) + os.sep for d in OWN_DIRS)
+        paths = dict(self.paths)
+        for name in ("state.db", "state.db-wal"):  # (read by SQLite, not through os)
+            paths.setdefault(os.path.join(own_dir, name), "s")
+        # This process's own /proc entries (is the job's pid alive?) say nothing of the next run.
+        skip_under += (f"/proc/{os.getpid()}/", "/proc/self/")
+        skip.add(os.devnull)
+        out = []
+        for path, how in sorted(paths.items()):
+            if path in skip or path.startswith(skip_under) or path == os.path.join(own_dir, "jobs"):
+                continue
+            sig = now_sig(path, how)
+            mine = path == own_dir or path.startswith(own_dir + os.sep)
+            if not mine and _racy(sig, how, self.started_ns):
+                return None
+            out.append((path, how, sig))
+        return out
+
+
+def _racy(sig, how: str, started_ns: int) -> bool:
+    if sig is None:
+        return False
+    if how == "d":
+        own, entries = sig
+        sigs = [own] + [s for _, s in entries]
+    else:
+        sigs = [sig]
+    for s in sigs:
+        if s is None or len(s) < 6:
+            continue
+        window = RACY_COARSE_NS if s[2] % 1_000_000_000 == 0 else RACY_NS
+        if max(s[2], s[3]) >= started_ns - window:
+            return True
+    return False
+
+
+class _Tee:
+    """A text stream that keeps what is written through it (the text a no-op prints)."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.parts: list = []
+        self.bypassed = stream is None
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def __getattr__(self, name: str):
+        if name in ("buffer", "detach", "reconfigure", "fileno"):
+            self.bypassed = True  # written beside the text: not kept
+        return getattr(self.stream, name)
+
+
+def _template(text: str, job_id: int, uid: str, seconds_text: str, json_tail: bool = False):
+    """The printed text with the job's number, id and time as blanks: [str or blank number]."""
+    if "\0" in text:
+        return None
+    line = f"job {job_id} ({uid}): `pipe jobs show {job_id}`\n"
+    if json_tail:
+        tail = f'  "job": {job_id}\n}}\n'
+        if text and not text.endswith(tail):
+            return None
+        if text:
+            text = text[: -len(tail)] + '  "job": \0J\0\n}\n'
+    elif text.count(line) != 1 or text.count(f" in {seconds_text}\n{line}") != 1:
+        return None
+    else:
+        text = text.replace(f" in {seconds_text}\n{line}", " in \0S\0\njob \0J\0 (\0U\0): `pipe jobs show \0J\0`\n")
+    parts: list = []
+    for i, piece in enumerate(text.split("\0")):
+        if i % 2 == 0:
+            parts.append(piece)
+        else:
+            parts.append({"J": JOB, "U": UID, "S": SECONDS}[piece])
+    return parts
+
+
+def _job_rows(db_path: str, job_id: int):
+    """{table: (columns, rows)} the job wrote; None if it wrote anything a no-op need not
+    (artifact versions, metrics, events...): those depend on more than the record sees."""
+    import sqlite3
+
+    db = sqlite3.connect(db_path, timeout=30, isolation_level=None)
+    try:
+        out = {}
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+            key = "id" if table == "jobs" else "job_id" if "job_id" in columns else None
+            if key is None:
+                continue
+            rows = db.execute(f"SELECT * FROM {table} WHERE {key}=?", (job_id,)).fetchall()
+            if table not in ROW_TABLES:
+                if rows:
+                    return None
+                continue
+            out[table] = (columns, [tuple(r) for r in rows])
+        if not out.get("job_steps", (0, []))[1] or not out.get("noop_jobs", (0, []))[1]:
+            return None
+        meta = db.execute("SELECT k, v FROM meta ORDER BY k").fetchall()
+        out["meta"] = ([], [tuple(r) for r in meta])
+        return out
+    finally:
+        db.close()

@@ -1,0 +1,426 @@
+"""The no-op record (pipefile/noop_record.py, issue 12): a `pipe run` whose every step ended
+fresh leaves `.pipe/noop`, and the next identical `pipe run` answers from it without loading
+the Pipefile. It must never be stale: after any change it declines (the normal path runs),
+and where it answers, it gives exactly what the normal path would (exit code, text, job rows).
+
+Whether a run was answered from the record is seen from outside: the normal path removes the
+record when it takes the workspace lock (and may write a new one: a new file), the record's
+answer leaves the file as it was."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from workspace_repo import PIPE, Repo
+
+PIPELINE = """\
+version: 1
+params:
+  n: 1
+steps:
+  prep:
+    command: "cat data/in.txt > prep.txt && echo ${{params.n}} >> prep.txt"
+    inputs: {d: data/in.txt}
+    outputs: {out: prep.txt}
+  train:
+    command: "cat prep.txt > model.txt"
+    inputs: {p: prep.txt}
+    code: [src]
+    outputs: {out: model.txt}
+  report:
+    command: "wc -c < model.txt > report.txt"
+    inputs: {m: model.txt}
+    outputs: {out: report.txt}
+"""
+STEPS = ("prep", "train", "report")
+SETTLE = 0.15  # past the racy-timestamp window (0.1 s): a run then may leave a record
+
+
+def _workspace(repo: Repo) -> Repo:
+    repo.pipefile(PIPELINE)
+    repo.write("data/in.txt", "hello\n")
+    repo.write("src/train.py", "print('train')\n")
+    repo.pipe("run", check=True)
+    return repo
+
+
+def _record(repo: Repo):
+    try:
+        st_ = os.stat(repo.root / ".pipe" / "noop")
+    except FileNotFoundError:
+        return None
+    return (st_.st_ino, st_.st_mtime_ns, st_.st_size)
+
+
+def _run(repo: Repo, args=(), env=None):
+    """(result, answered from the record?)."""
+    before = _record(repo)
+    r = repo.pipe("run", *args, env=env)
+    return r, before is not None and _record(repo) == before
+
+
+def _settle(repo: Repo, args=(), env=None) -> None:
+    """Wait out the racy window, then run the normal way: a record is left if it can be."""
+    time.sleep(SETTLE)
+    r, _ = _run(repo, args, env)
+    assert r.code == 0, str(r)
+
+
+_JOB_LINE = re.compile(r"job (\d+) \(([0-9a-f]{8})\): `pipe jobs show \1`")
+
+
+def _text(s: str) -> str:
+    s = _JOB_LINE.sub("job N (UID): `pipe jobs show N`", s)
+    s = re.sub(r" in \d+\.\ds\n", " in Ts\n", s)
+    return re.sub(r'"job": \d+', '"job": N', s)
+
+
+def _job_rows(repo: Repo, job_id: int) -> dict:
+    """The rows the job wrote, less what differs from job to job (number, id, pid, times)."""
+    db = sqlite3.connect(repo.root / ".pipe" / "jobs.db")
+    try:
+        out = {}
+        for table in ("jobs", "job_steps", "noop_jobs", "metrics", "metric_points", "artifacts"):
+            key = "id" if table == "jobs" else "job_id"
+            cur = db.execute(f"SELECT * FROM {table} WHERE {key}=? ORDER BY 1", (job_id,))
+            names = [d[0] for d in cur.description]
+            drop = {"id", "job_id", "uid", "started", "ended", "pid", "finished"}
+            rows = [{k: v for k, v in zip(names, row) if k not in drop} for row in cur.fetchall()]
+            out[table] = sorted(rows, key=repr)
+        return out
+    finally:
+        db.close()
+
+
+def _last_job(repo: Repo) -> int:
+    db = sqlite3.connect(repo.root / ".pipe" / "jobs.db")
+    try:
+        return db.execute("SELECT MAX(id) FROM jobs").fetchone()[0]
+    finally:
+        db.close()
+
+
+_NONCE = [0]
+
+
+def _normal(repo: Repo, args=(), env=None):
+    """The normal path's answer: a variable no record was made under makes the record decline."""
+    _NONCE[0] += 1
+    r, answered = _run(repo, args, {**(env or {}), "PIPE_TEST_NONCE": str(_NONCE[0])})
+    assert not answered
+    return r
+
+
+def _same_as_normal(repo: Repo, args=(), env=None) -> bool:
+    """Run `pipe run ARGS`; where the record answered, the normal path, run right after on the
+    same files, must give the same exit code, text and job rows (and must itself find every
+    step fresh). Returns whether the record answered."""
+    fast, answered = _run(repo, args, env)
+    if not answered:
+        return False
+    fast_job = _last_job(repo)
+    slow = _normal(repo, args, env)
+    assert (fast.code, _text(fast.out), _text(fast.err)) == (slow.code, _text(slow.out), _text(slow.err)), (
+        f"record:\n{fast}\nnormal path:\n{slow}"
+    )
+    assert _job_rows(repo, fast_job) == _job_rows(repo, _last_job(repo))
+    assert "fresh" in slow.err and " ran" not in slow.err and "restored" not in slow.err, str(slow)
+    return True
+
+
+def test_a_settled_no_op_is_answered_from_the_record_as_the_normal_path_answers(repo):
+    _workspace(repo)
+    _settle(repo)
+    assert _record(repo) is not None
+    for args in ((), ("-q",), ("--json",), ("-v", "-j", "2"), ("--explain", "prep")):
+        if args:
+            _settle(repo, args)  # (a record stands for one command line)
+        assert _same_as_normal(repo, args), args
+        _settle(repo, args)
+        assert _same_as_normal(repo, args), args
+
+
+def test_an_answer_from_the_record_imports_no_loader_yaml_session_or_planner(repo):
+    _workspace(repo)
+    _settle(repo)
+    before = _record(repo)
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    p = subprocess.run(
+        [*PIPE[:1], "-X", "importtime", *PIPE[1:], "run"], cwd=repo.root, capture_output=True, text=True, env=env
+    )
+    assert p.returncode == 0, p.stderr
+    assert _record(repo) == before  # answered from the record
+    assert "succeeded: 3 fresh in" in p.stderr
+    floor = subprocess.run([PIPE[0], "-X", "importtime", "-c", "pass"], capture_output=True, text=True, env=env)
+    imported = _imports(p.stderr) - _imports(floor.stderr)  # (this machine's site imports some)
+    assert "pipefile.noop_record" in imported
+    for heavy in (
+        "yaml",
+        "pipefile.load",
+        "pipefile.speccache",
+        "pipefile.session",
+        "pipefile.planner",
+        "pipefile.graph",
+        "pipefile.jobs",
+        "pipefile.scheduler",
+        "pipefile.report.run",
+    ):
+        assert heavy not in imported, heavy
+    allowed = {
+        "runpy",
+        "pipefile",
+        "pipefile.__main__",
+        "pipefile.entry",
+        "pipefile.cli",
+        "pipefile.cli.fast",
+        "pipefile.cli.flags",
+        "pipefile.noop_record",
+        "fcntl",
+        "_sqlite3",
+        "sqlite3",
+        "sqlite3.dbapi2",
+    }
+    assert imported <= allowed, sorted(imported - allowed)
+
+
+def _imports(importtime: str) -> set:
+    return {line.split("|")[-1].strip() for line in importtime.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "content",
+        "same_size_same_mtime",
+        "touch",
+        "pipefile",
+        "code_folder",
+        "output_deleted",
+        "output_replaced",
+        "param",
+        "env",
+    ],
+)
+def test_every_kind_of_change_makes_the_record_decline(repo, edit):
+    _workspace(repo)
+    _settle(repo)
+    assert _record(repo) is not None
+    args, env = (), None
+    path = repo.root / "data" / "in.txt"
+    if edit == "content":
+        path.write_text("hello, world\n")
+    elif edit == "same_size_same_mtime":  # what mtime and size alone cannot see
+        old = os.stat(path)
+        path.write_text("HELLO\n")
+        os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))
+    elif edit == "touch":
+        os.utime(path)
+    elif edit == "pipefile":
+        repo.pipefile(PIPELINE.replace("wc -c <", "wc -c  <"))
+    elif edit == "code_folder":
+        repo.write("src/helper.py", "x = 1\n")
+    elif edit == "output_deleted":
+        (repo.root / "model.txt").unlink()
+    elif edit == "output_replaced":
+        out = repo.root / "model.txt"
+        old = os.stat(out)
+        out.write_text("X" * old.st_size)
+        os.utime(out, ns=(old.st_atime_ns, old.st_mtime_ns))
+    elif edit == "param":
+        args = ("-p", "n=2")
+    elif edit == "env":
+        env = {"SOME_SETTING": "1"}
+    r, answered = _run(repo, args, env)
+    assert not answered, str(r)
+    assert r.code == 0, str(r)
+    if edit not in ("touch", "env"):
+        assert " ran" in r.err or "restored" in r.err, str(r)
+
+
+def test_a_change_within_the_racy_window_leaves_no_record(repo):
+    _workspace(repo)
+    _settle(repo)
+    path = repo.root / "data" / "in.txt"
+    # Same content, times of the run's own instant (a clock a little ahead, as on a network file
+    # system; a run started within the tick of a write sees the same): the run is a no-op, but
+    # a write in that tick could follow unseen, so it leaves no record.
+    soon = time.time_ns() + 400_000_000
+    os.utime(path, ns=(soon, soon))
+    r, answered = _run(repo)
+    assert not answered and "3 fresh" in r.err
+    assert _record(repo) is None
+    time.sleep(0.6)
+    _settle(repo)
+    assert _record(repo) is not None
+
+
+def test_a_run_killed_half_way_leaves_no_record_that_claims_freshness(repo):
+    _workspace(repo)
+    _settle(repo)
+    assert _record(repo) is not None
+    original = repo.read("Pipefile")
+    repo.pipefile(original.replace("cat prep.txt > model.txt", "sleep 30; cat prep.txt > model.txt"))
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    p = subprocess.Popen([*PIPE, "run"], cwd=repo.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not os.listdir(repo.root / ".pipe" / "running") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _record(repo) is None  # gone as soon as the run holds the workspace
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    repo.pipefile(original)  # back as it was: only the run's own state says what is fresh now
+    time.sleep(SETTLE)
+    assert _record(repo) is None
+    r, answered = _run(repo)
+    assert not answered and r.code == 0, str(r)
+    _settle(repo)
+    assert _same_as_normal(repo)
+
+
+def test_a_busy_workspace_is_not_answered_from_the_record(repo):
+    import fcntl
+
+    _workspace(repo)
+    _settle(repo)
+    fd = os.open(repo.root / ".pipe" / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        env = dict(os.environ, PIPE_PLAIN="1")
+        env.pop("PIPE_STORE_DIR", None)
+        p = subprocess.Popen(
+            [*PIPE, "run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(1.0)
+        assert p.poll() is None  # waiting, as the normal path waits
+    finally:
+        os.close(fd)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0 and "waiting for another pipe process" in err, err
+
+
+# --- the property: over random edits, the record answers as the normal path, or declines ---
+
+_EDITS = st.sampled_from(
+    [
+        "content",
+        "same_size",
+        "touch",
+        "touch_back",
+        "pipefile",
+        "code_new",
+        "code_edit",
+        "output_deleted",
+        "output_modified",
+        "output_same_size",
+        "param",
+        "env",
+        "nothing",
+    ]
+)
+
+
+def _apply(repo: Repo, edit: str, rnd: int) -> tuple:
+    """Do one edit; returns the (args, env) of the run that follows it."""
+    data = repo.root / "data" / "in.txt"
+    if edit == "content":
+        data.write_text(f"hello {rnd}\n")
+    elif edit in ("same_size", "output_same_size"):
+        path = data if edit == "same_size" else repo.root / "prep.txt"
+        old = os.stat(path)
+        text = path.read_text()
+        path.write_text(text.swapcase() if text.swapcase() != text else text[::-1])
+        os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))
+    elif edit == "touch":
+        os.utime(data)
+    elif edit == "touch_back":
+        old = os.stat(data)
+        os.utime(data, ns=(old.st_atime_ns, old.st_mtime_ns - 10**9))
+    elif edit == "pipefile":
+        repo.pipefile(PIPELINE.replace("model.txt >", f"model.txt{' ' * (rnd % 3)} >"))
+    elif edit == "code_new":
+        repo.write(f"src/m{rnd % 3}.py", f"v = {rnd}\n")
+    elif edit == "code_edit":
+        repo.write("src/train.py", f"print({rnd})\n")
+    elif edit == "output_deleted":
+        (repo.root / "report.txt").unlink(missing_ok=True)
+    elif edit == "output_modified":
+        (repo.root / "model.txt").write_text(f"tampered {rnd}\n")
+    elif edit == "param":
+        return ("-p", f"n={rnd % 3}"), None
+    elif edit == "env":
+        return (), {"A_VARIABLE": str(rnd % 2)}
+    return (), None
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(_EDITS, st.integers(0, 1000), st.booleans()), min_size=3, max_size=6))
+def test_the_record_answers_as_the_normal_path_or_declines(tmp_path_factory, steps):
+    root = tmp_path_factory.mktemp("ws")
+    repo = _workspace(Repo(root))
+    _settle(repo)
+    for edit, rnd, then_wait in steps:
+        args, env = _apply(repo, edit, rnd)  # (the record is the plain `pipe run`'s, left below)
+        if then_wait:
+            time.sleep(SETTLE)
+        _same_as_normal(repo, args, env)
+        # Settled, the plain `pipe run` is answered from the record, rightly; the last run
+        # leaves the plain command line's record for the next edit.
+        _settle(repo)
+        _settle(repo)
+        assert _same_as_normal(repo)
+        _settle(repo)
+
+
+def test_the_record_answers_in_a_git_work_tree_with_the_commit_of_now(repo):
+    if subprocess.run(["git", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("no git")
+    _workspace(repo)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo.root)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "Pipefile", "data", "src"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    _settle(repo)
+    _settle(repo)
+    assert _same_as_normal(repo)
+    (repo.root / "notes.txt").write_text("x\n")
+    subprocess.run([*git, "add", "notes.txt"], check=True)
+    subprocess.run([*git, "commit", "-qm", "two"], check=True)
+    time.sleep(SETTLE)
+    _same_as_normal(repo)  # (the commit changed .git: whether it answers, it answers rightly)
+    _settle(repo)
+    assert _same_as_normal(repo)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    db = sqlite3.connect(repo.root / ".pipe" / "jobs.db")
+    assert db.execute("SELECT git_commit FROM jobs ORDER BY id DESC LIMIT 2").fetchall() == [(head,), (head,)]
+    db.close()
+    assert json.loads(repo.pipe("jobs", "--json").out) is not None or True
+
+
+def test_an_answer_whose_reader_went_away_records_one_job(repo):
+    # `pipe run --json | head -c0`: the text cannot be written; the job is, once (the normal
+    # path must not run after it and record a second one), and the exit is 0 (cli/guard.py).
+    _workspace(repo)
+    _settle(repo, ("--json",))
+    before, jobs = _record(repo), _last_job(repo)
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([*PIPE, "run", "--json"], cwd=repo.root, env=env, stdout=w, stderr=subprocess.PIPE)
+    finally:
+        os.close(w)
+    assert p.returncode == 0, p.stderr
+    assert _record(repo) == before  # answered from the record
+    assert _last_job(repo) == jobs + 1
