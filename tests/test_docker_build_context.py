@@ -185,3 +185,20 @@ def test_the_context_digest_walks_only_what_patterns_split_and_agrees_with_the_s
     # (without a .dockerignore: None, and the folder's digest is the identity, as before)
     (tmp_path / ".dockerignore").unlink()
     assert identity_digest(Hasher(str(tmp_path)), ".") is None
+
+
+def test_a_link_in_the_context_counts_as_the_link_and_a_loop_does_not_hang(tmp_path):
+    from pipefile.digest import Hasher
+    from pipefile.envs.docker.context import identity_digest
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / ".dockerignore").write_text("src/*.tmp\n")  # splits src: its entries are walked one by one
+    (tmp_path / "src/a.txt").write_text("a")
+    os.symlink("..", tmp_path / "src/up")  # a loop, followed
+    os.symlink(tmp_path.parent, tmp_path / "src/outside")
+    base = identity_digest(Hasher(str(tmp_path)), ".")
+    (tmp_path / "src/x.tmp").write_text("left out")
+    assert identity_digest(Hasher(str(tmp_path)), ".") == base
+    (tmp_path / "src/a.txt").write_text("b")
+    assert identity_digest(Hasher(str(tmp_path)), ".") != base

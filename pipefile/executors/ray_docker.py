@@ -33,9 +33,8 @@ NO_DOCKER_HINT = (
 
 def use_context(env, payload: dict, folder: str, tmp: str, store) -> None:
     """Make the build context the caller shipped (its objects are in the node's `store`,
-    each verified on arrival) in `folder`, and have `env` build from it, with the build
-    folder's digest the caller planned with (the node holds only the context, not the
-    files `.dockerignore` leaves out, which the identity covers too)."""
+    each verified on arrival) in `folder`, and have `env` build from it, with the context's
+    digest the caller planned with (the identity: envs/docker/context.identity_digest)."""
     context = payload["context"]
     os.makedirs(folder)
     for rel in context["dirs"]:

@@ -68,8 +68,9 @@ def identity_digest(hasher, build: str, dockerfile: str = "") -> Optional[str]:
     against the SDK's), but cheap for a no-op: a folder that the patterns leave out whole is
     not entered, one they keep whole is taken by its digest (through the stat cache's folder
     listings, as an input folder is), and only the files of folders that patterns split are
-    looked at one by one. As in a folder's digest, caches and VCS folders (`.git`,
-    `__pycache__`, `.pipe` ...) are not content."""
+    looked at one by one (a link there counts as the link, as the build is sent it; in a
+    folder taken whole, as what it points to, as in any folder's digest). As in a folder's
+    digest, caches and VCS folders (`.git`, `__pycache__`, `.pipe` ...) are not content."""
     folder = hasher.abspath(build)
     ignore = os.path.join(folder, ".dockerignore")
     if not os.path.isfile(ignore):
@@ -91,11 +92,13 @@ def _walk(hasher, build: str, sub: str, patterns: list, entries: list) -> None:
     for e in items:
         rel = f"{sub}/{e.name}" if sub else e.name
         out = excluded(patterns, rel)
-        try:
-            st = e.stat()  # follows links: a linked file is sent as its content
-        except FileNotFoundError:  # a dangling link: sent as the link it is
+        if e.is_symlink():  # the build is sent the link itself, not what it points to (nor a loop)
             if not out:
                 entries.append([rel, "l", os.readlink(e.path)])
+            continue
+        try:
+            st = e.stat()
+        except FileNotFoundError:  # (gone since listed)
             continue
         ws_rel = os.path.normpath(os.path.join(build, rel))
         if statmod.S_ISDIR(st.st_mode):
