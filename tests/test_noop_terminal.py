@@ -18,11 +18,13 @@ import termios
 import time
 
 import pytest
-from test_noop_record import PIPELINE, SETTLE
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_noop_record import _EDITS, PIPELINE, SETTLE, _apply
 from workspace_repo import PIPE, Repo
 
 
-def _on_terminal(repo: Repo, size: tuple, env: dict | None = None) -> tuple:
+def _on_terminal(repo: Repo, size: tuple, env: dict | None = None, args=()) -> tuple:
     """(exit code, the bytes `pipe run` wrote to a terminal of `size` (columns, rows))."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
@@ -30,7 +32,7 @@ def _on_terminal(repo: Repo, size: tuple, env: dict | None = None) -> tuple:
     e.pop("PIPE_STORE_DIR", None)
     e.update({"TERM": "xterm-256color", **(env or {})})
     try:
-        p = subprocess.Popen(PIPE + ["run"], cwd=repo.root, stdin=slave, stdout=slave, stderr=slave, env=e)
+        p = subprocess.Popen(PIPE + ["run", *args], cwd=repo.root, stdin=slave, stdout=slave, stderr=slave, env=e)
     finally:
         os.close(slave)
     chunks = []
@@ -56,10 +58,10 @@ def _record(repo: Repo):
     return (s.st_ino, s.st_mtime_ns, s.st_size)
 
 
-def _answer(repo: Repo, size: tuple, env: dict | None = None) -> tuple:
+def _answer(repo: Repo, size: tuple, env: dict | None = None, args=()) -> tuple:
     """(exit code, bytes, answered from the record?)."""
     before = _record(repo)
-    code, shown = _on_terminal(repo, size, env)
+    code, shown = _on_terminal(repo, size, env, args)
     return code, shown, before is not None and _record(repo) == before
 
 
@@ -128,6 +130,39 @@ def test_a_record_made_without_a_terminal_declines_on_one_and_back(workspace):
     p = subprocess.run(PIPE + ["run"], cwd=workspace.root, env=env, capture_output=True, text=True)
     assert p.returncode == 0 and "\x1b" not in p.stderr, p.stderr
 
+
+
+_SIZES = st.sampled_from([(80, 24), (43, 101)])
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.tuples(_EDITS, st.integers(0, 1000), st.booleans(), _SIZES), min_size=2, max_size=4))
+def test_on_a_terminal_the_record_answers_as_the_normal_path_or_declines(tmp_path_factory, steps):
+    """tests/test_noop_record.py's property, on terminals of two sizes: after random edits,
+    where the record answers, the normal path right after draws the same bytes."""
+    repo = Repo(tmp_path_factory.mktemp("ws"))
+    repo.pipefile(PIPELINE)
+    repo.write("data/in.txt", "hello\n")
+    repo.write("src/train.py", "print('train')\n")
+    repo.pipe("run", check=True)
+    nonce = 0
+    for edit, rnd, then_wait, size in steps:
+        args, env = _apply(repo, edit, rnd)
+        if then_wait:
+            time.sleep(SETTLE)
+        code, fast, answered = _answer(repo, size, env, args or ())
+        if answered:
+            nonce += 1  # (a variable no record was made under: the normal path runs)
+            slow_env = {**(env or {}), "PIPE_TEST_NONCE": str(nonce)}
+            slow_code, slow, again = _answer(repo, size, slow_env, args or ())
+            assert not again and (code, _same(fast)) == (slow_code, _same(slow))
+            assert b" ran" not in slow and b"restored" not in slow, slow
+        # Settled, the normal path leaves a record and the plain `pipe run` is answered from it
+        time.sleep(SETTLE)
+        (repo.root / ".pipe" / "noop").unlink(missing_ok=True)
+        code, slow, _ = _answer(repo, size)
+        code2, fast, answered = _answer(repo, size)
+        assert answered and (code, _same(slow)) == (code2, _same(fast))
 
 
 # A run slow enough that rich's timer redraws the live view (as on a loaded machine): the
