@@ -157,7 +157,7 @@ class Recording:
     def _write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool) -> None:
         if self.declined or self.out.bypassed or self.err.bypassed or self.out.timed or self.err.timed:
             return
-        if self.out.parts and self.err.parts and any(f[0] for f in self.facts[-2][1:]):
+        if self.out.parts and self.err.parts and any(f[0] for f in self.facts[-2][1:]):  # (terminal(): 1, 2)
             return  # both streams written, to a terminal: the order they interleaved in is not kept
         shown = seconds_text(seconds)
         if any(p != "git" for p in self.spawned) or (self.spawned and not git):

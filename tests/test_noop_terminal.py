@@ -131,7 +131,6 @@ def test_a_record_made_without_a_terminal_declines_on_one_and_back(workspace):
     assert p.returncode == 0 and "\x1b" not in p.stderr, p.stderr
 
 
-
 _SIZES = st.sampled_from([(80, 24), (43, 101)])
 
 
@@ -194,4 +193,14 @@ def test_what_a_timer_drew_leaves_no_record(workspace, tmp_path):
     code, shown, _ = _answer(workspace, (80, 24), env)
     assert code == 0 and b"succeeded: 3 fresh" in shown
     assert shown.count(b"steps done") >= 2, shown  # (the timer did draw)
+    assert _record(workspace) is None
+
+
+def test_both_streams_on_a_terminal_leave_no_record(workspace):
+    """`--json` on a terminal: the JSON on stdout and the drawing on stderr interleave on the
+    one terminal in an order the record does not keep, so none is made."""
+    time.sleep(SETTLE)
+    for _ in range(2):
+        code, shown, answered = _answer(workspace, (80, 24), args=("--json",))
+        assert code == 0 and not answered and b'"job": ' in shown and b"steps done" in shown
     assert _record(workspace) is None
