@@ -10,8 +10,9 @@ no environment to build or look up, no GPUs, no artifact versions, no map, sweep
 matrix, no MLflow, no process but git), the session writes the record before it lets go
 of the workspace lock: the stat signature of every such path, the facts the run depended
 on (the command line, the folder it was started in, the whole environment, pipe's and
-Python's versions, whether stdout and stderr are terminals), the rows the job wrote in
-jobs.db and the text it printed, its job number, id and time left as blanks.
+Python's versions, whether stdin, stdout and stderr are terminals and their sizes), the
+rows the job wrote in jobs.db and the text it printed (on a terminal too: the bytes rich
+drew), its job number, id and time left as blanks.
 
 The next `pipe run` with the same command line (`try_fast`, imported by entry.py with only
 os and marshal; sqlite3 only to write the job) takes the workspace lock, compares, and
@@ -34,7 +35,7 @@ import sys
 import time
 
 RECORD = "noop"  # in the workspace's state folder (.pipe/)
-FORMAT = 1
+FORMAT = 2  # (2: the terminal facts)
 RACY_NS = 100_000_000  # as digest.py: well above the kernel's coarse clock tick
 RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second times
 # Written by every run (or by this path itself), never read to decide: not compared.
@@ -110,20 +111,33 @@ def facts(argv: list) -> tuple:
         sys.version,
         sys.executable,
         os.getuid(),
-        os.isatty(1),
-        os.isatty(2),
+        terminal(),
         deciding,
     )
 
 
+def terminal() -> tuple:
+    """What rich draws by, besides the environment (TERM, COLORTERM, NO_COLOR, COLUMNS ...):
+    for stdin, stdout and stderr, whether each is a terminal and its size (rich's width is
+    the first of the three's that answers)."""
+    out = []
+    for fd in (0, 1, 2):
+        try:
+            size = tuple(os.get_terminal_size(fd))
+        except (OSError, ValueError):
+            size = None
+        out.append((os.isatty(fd), size))
+    return tuple(out)
+
+
 def plain(values: dict) -> bool:
     """Flags whose run a record can stand for: no dry run, no CI summary, no MLflow, no GPUs
-    named; outputs not on a terminal (what is shown there depends on more than text)."""
+    named. A terminal is fine: what was drawn on it is replayed byte for byte, the terminal's
+    size and the environment being the same (facts), and only when no timer drew it
+    (noop_trace.py's _Tee declines a write from any thread but the main one)."""
     if any(values.get(k) for k in ("dry_run", "ci", "summary_path", "to_mlflow", "gpus")):
         return False
-    if "MLFLOW_TRACKING_URI" in os.environ or sys.stdout is None or sys.stderr is None:
-        return False
-    return not (os.isatty(1) or os.isatty(2))
+    return "MLFLOW_TRACKING_URI" not in os.environ and sys.stdout is not None and sys.stderr is not None
 
 
 # --- the fast path -----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ click-free path took (cli/fast.py) and by the session: the record's own answer n
 
 from __future__ import annotations
 
+import _thread
 import builtins
 import marshal
 import os
@@ -154,8 +155,10 @@ class Recording:
             drop(state_dir)
 
     def _write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool) -> None:
-        if self.declined or self.out.bypassed or self.err.bypassed:
+        if self.declined or self.out.bypassed or self.err.bypassed or self.out.timed or self.err.timed:
             return
+        if self.out.parts and self.err.parts and any(f[0] for f in self.facts[-2][1:]):  # (terminal(): 1, 2)
+            return  # both streams written, to a terminal: the order they interleaved in is not kept
         shown = seconds_text(seconds)
         if any(p != "git" for p in self.spawned) or (self.spawned and not git):
             return  # a process whose answer stats cannot see
@@ -190,6 +193,12 @@ class Recording:
         # This process's own /proc entries (is the job's pid alive?) say nothing of the next run.
         skip_under += (f"/proc/{os.getpid()}/", "/proc/self/")
         skip.add(os.devnull)
+        # What a terminal shows is rich's drawing: a rich changed in place draws otherwise.
+        for name, module in list(sys.modules.items()):
+            if name == "rich" or name.startswith("rich."):
+                file = getattr(module, "__file__", None)
+                if file:
+                    paths.setdefault(os.path.abspath(file), "s")
         out = []
         for path, how in sorted(paths.items()):
             if path in skip or path.startswith(skip_under) or path == os.path.join(own_dir, "jobs"):
@@ -220,14 +229,20 @@ def _racy(sig, how: str, started_ns: int) -> bool:
 
 
 class _Tee:
-    """A text stream that keeps what is written through it (the text a no-op prints)."""
+    """A text stream that keeps what is written through it (the text a no-op prints).
+    `timed`: something was written from another thread than the main one (rich's live view
+    redrawn by its timer, a step's line as it came): what is shown depends on timing."""
 
     def __init__(self, stream) -> None:
         self.stream = stream
         self.parts: list = []
         self.bypassed = stream is None
+        self.timed = False
+        self._main = _thread.get_ident()
 
     def write(self, text: str) -> int:
+        if _thread.get_ident() != self._main:
+            self.timed = True
         self.parts.append(text)
         return self.stream.write(text)
 
