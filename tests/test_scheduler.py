@@ -301,3 +301,68 @@ def test_ready_fresh_tasks_are_fresh_when_a_failure_stops_the_run(tmp_path):
     got = _outcomes(summary)
     assert got["s0"] == Outcome.FAILED
     assert all(got[f"s{i}"] == Outcome.FRESH for i in range(2, 6)), got
+
+
+MAP_AFTER_U = """
+version: 1
+params:
+  xs: [1, 2, 3]
+steps:
+  u: {command: "true", outputs: {o: u.txt}}
+  t:
+    foreach: {over: "${{inputs.x}}", max_parallel: 1}
+    inputs: {x: "${{params.xs}}", i: u.txt}
+    command: "echo ${{inputs.x}} > ${{outputs.o}}"
+    outputs: {o: out/}
+"""
+
+
+def test_a_task_given_back_before_its_command_returns_its_max_parallel_slot(tmp_path, monkeypatch):
+    # Commit 2171d14: a task taken off just before its command (the overwrite check failed a
+    # step it reads) gave back its CPU, memory and GPUs but kept its place in the map's
+    # max_parallel, so under --keep-going fewer of the map's tasks could run at once.
+    import pipefile.scheduler as scheduler_module
+
+    (tmp_path / "Pipefile").write_text(MAP_AFTER_U)
+    graph = load_graph(str(tmp_path / "Pipefile"), cwd=str(tmp_path))
+
+    class FailsWhatTheFirstTaskReads:
+        """The overwrite check as the scheduler sees it: before t[1]'s command it finds that u
+        (which t[1] reads) wrote over another step's output, and fails u."""
+
+        blamed = False
+
+        def __init__(self, sched, results, decisions):
+            self.results = results
+
+        def finished(self, name, result, decision):
+            return result
+
+        def before_command(self, name):
+            if name == "t[1]":
+                self.results["u"] = StepResult(name="u", outcome=Outcome.FAILED, error="wrote over an output")
+
+        def at_end(self):
+            pass
+
+    held = []
+    make_leases = Scheduler._leases
+    monkeypatch.setattr(scheduler_module, "OverwriteWatch", FailsWhatTheFirstTaskReads)
+    monkeypatch.setattr(Scheduler, "_leases", lambda self: held.append(make_leases(self)) or held[-1])
+    class NoState:  # (the watch is active only where there is a workspace state)
+        def record_step(self, *a, **k):
+            pass
+
+        def save_stats(self, entries):
+            pass
+
+    class Planner(FakePlanner):
+        hasher = type("H", (), {"cache": type("C", (), {"take_dirty": staticmethod(dict)})()})()
+
+    sched = Scheduler(graph, Planner(), FakeExecutor(), state=NoState(), memory=0, jobs=2, keep_going=True)
+    summary = sched.execute(_plan(graph))
+    assert _outcomes(summary)["t[1]"] == Outcome.SKIPPED
+    leases = held[-1]
+    # Every slot a task took is back once the run is over: the map's too.
+    assert leases.in_group.get("t", 0) == 0, leases.in_group
+    assert abs(leases.used_cpu) < 1e-9
