@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Optional
 
 from . import artifacts as artifacts_mod
 from . import graph as graph_mod
-from . import noop_trace, spec, speccache
+from . import noop_policy, noop_trace, spec, speccache
 from .digest import Hasher
 from .envs import EnvironmentSet
 from .errors import PipefileError, raise_all
@@ -299,6 +299,8 @@ class Session(MapRounds):
         follows this plan. on_wait(text): the workspace is busy; say(text): progress
         (an image being pulled)."""
         self.request = request
+        if noop_trace.ACTIVE is not None and not noop_policy.may_stand_for_a_noop(self):
+            noop_trace.ACTIVE.stop()  # no record can come of this run: it is not traced
         if not request.dry_run:
             self.lock(on_wait=on_wait, probe_git=probe_git)
         self.gather(request.targets, say=say, fetch=not request.dry_run)
@@ -408,34 +410,12 @@ class Session(MapRounds):
                     recorder.close()
                 finally:
                     self.ws.jobs.finish(job.id, status)
-        if noop_trace.ACTIVE is not None and self._stands_for_a_noop(plan, summary, cluster, recorder.warnings):
+        if noop_trace.ACTIVE is not None and noop_policy.stands_for_a_noop(
+            self, plan, summary, cluster, recorder.warnings
+        ):
             recording, git = noop_trace.ACTIVE, self._git is not None and self._git.asked
             self._noop_write = lambda: recording.write(self.ws.dir, self.root, job.id, job.uid, summary.seconds, git)
         return self._record(summary, job, recorder.warnings)
-
-    def _stands_for_a_noop(self, plan: Plan, summary: RunSummary, cluster, warnings) -> bool:
-        """Whether the next run, with every file as it is now, would be this run again: every
-        step fresh, and nothing decided from outside the files a record can stat (a remote,
-        environments, GPUs, artifact versions, maps, sweeps and matrices, MLflow ...)."""
-        from .rebuilder import Verdict
-
-        req, graph, pf = self.request, self.graph, self.graph.pipefile
-        if cluster is not None or self._second or self.remote is not None or self.remote_problems or warnings:
-            return False
-        if req.dry_run or req.push or req.mlflow or req.forced or req.job_id is not None or req.step_env is not None:
-            return False
-        if req.cloned_from is not None or self.envs.made or self.gpu_override is not None:
-            return False
-        if summary.failed or summary.interrupted or summary.settled:
-            return False
-        if graph.groups or graph.artifacts or graph.proposed or any(a.artifact for a in pf.assets.values()):
-            return False
-        if any(e.type != spec.ENV_LOCAL for e in pf.environments.values()) or any(
-            n.step.resources.gpus or n.step.key_includes or n.step.environment not in ("", *pf.environments)
-            for n in graph.nodes.values()
-        ):
-            return False
-        return bool(plan.decisions) and all(d.verdict == Verdict.FRESH for d in plan.decisions.values())
 
     def _check_store_links(self) -> None:
         """No output may land in a store kept outside .pipe/ (PIPE_STORE_DIR, a clone's): the

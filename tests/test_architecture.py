@@ -67,6 +67,7 @@ LAYERS = {
     "gathering": 5,
     "map_rounds": 5,
     "finishing": 5,
+    "noop_policy": 5,
     "job_executor": 5,
     # load -> lock -> gather -> plan -> run -> record: above what it drives, below the face
     "session": 5,
