@@ -349,6 +349,7 @@ def test_a_task_given_back_before_its_command_returns_its_max_parallel_slot(tmp_
     make_leases = Scheduler._leases
     monkeypatch.setattr(scheduler_module, "OverwriteWatch", FailsWhatTheFirstTaskReads)
     monkeypatch.setattr(Scheduler, "_leases", lambda self: held.append(make_leases(self)) or held[-1])
+
     class NoState:  # (the watch is active only where there is a workspace state)
         def record_step(self, *a, **k):
             pass
