@@ -251,7 +251,7 @@ def _answer(state_dir: str, argv: list, begun: float) -> tuple | None:
 
 
 def seconds_text(s: float) -> str:
-    """report/text.py's format_seconds (the summary line's time), without importing the report."""
+    """The time of a run as its summary line shows it (report/text.py's format_seconds is this)."""
     if s < 60:
         return f"{s:.1f}s"
     m, sec = divmod(int(s), 60)
