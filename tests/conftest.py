@@ -9,6 +9,9 @@ from __future__ import annotations
 import pytest
 from workspace_repo import Repo
 
+# The browser fixtures (`browser`, `opened`) of the designer's tests: one definition for all.
+pytest_plugins = ["uibrowser"]
+
 
 @pytest.fixture
 def repo(tmp_path) -> Repo:

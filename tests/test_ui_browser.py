@@ -12,13 +12,12 @@ import re
 import time
 
 import pytest
-from envsupport import need
 
 try:
     from playwright.sync_api import expect
 except ImportError:  # the fixture says why and skips (or fails in CI)
     expect = None
-from uibrowser import OffHostGuard, UiServer, launch, pipe_ui_present, require_browser
+from uibrowser import OffHostGuard, UiServer
 
 PIPEFILE = """\
 # the designer's test pipeline: comments and order must survive a save
@@ -39,18 +38,6 @@ steps:
 """
 
 DONE = {"ran", "restored", "fresh"}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    require_browser()
-    need(pipe_ui_present(), "`pipe ui` (the designer's server) is not in this checkout")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = launch(pw)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import shutil
 import time
 from pathlib import Path
 
-from uibrowser import browser, opened  # noqa: F401 (fixtures)
-
 AZUREML = Path(__file__).parent / "azureml_fixtures"
 
 MATRIX = """\
@@ -108,7 +106,7 @@ def check_frame(pg, group: str, members: list, outside: list) -> None:
         assert not overlaps(box(pg, f"[data-step='{o}']"), frame), f"{o} sits on the frame of {group}"
 
 
-def test_an_unfolded_matrix_is_a_labelled_frame_around_its_tasks_and_folds_from_it(opened, repo):  # noqa: F811
+def test_an_unfolded_matrix_is_a_labelled_frame_around_its_tasks_and_folds_from_it(opened, repo):
     repo.write("Pipefile", MATRIX, dedent=False)
     pg = opened()
     laid_out(pg)
@@ -124,7 +122,7 @@ def test_an_unfolded_matrix_is_a_labelled_frame_around_its_tasks_and_folds_from_
     assert pg.locator("[data-step^='train[']").count() == 0
 
 
-def test_an_unfolded_nested_pipeline_is_a_frame_in_the_top_to_bottom_layout_too(opened, repo):  # noqa: F811
+def test_an_unfolded_nested_pipeline_is_a_frame_in_the_top_to_bottom_layout_too(opened, repo):
     repo.write("data.csv", "a,b\n")
     repo.write("Pipefile", NESTED, dedent=False)
     pg = opened()
@@ -136,7 +134,7 @@ def test_an_unfolded_nested_pipeline_is_a_frame_in_the_top_to_bottom_layout_too(
     check_frame(pg, "small", ["small/prep", "small/fit"], ["report"])
 
 
-def test_the_pipeline_nodes_of_an_azure_ml_pipeline_have_typed_ports_and_connected_edges(opened, repo):  # noqa: F811
+def test_the_pipeline_nodes_of_an_azure_ml_pipeline_have_typed_ports_and_connected_edges(opened, repo):
     shutil.copytree(AZUREML / "nested", repo.root, dirs_exist_ok=True)
     pg = opened("-f", "pipeline.yml")
     laid_out(pg)
@@ -152,7 +150,7 @@ def test_the_pipeline_nodes_of_an_azure_ml_pipeline_have_typed_ports_and_connect
     assert pg.locator("[data-edge='prep_b->join']").get_attribute("data-ports") == "result->b"
 
 
-def test_a_job_s_graph_draws_each_group_as_a_frame_around_its_tasks(opened, repo):  # noqa: F811
+def test_a_job_s_graph_draws_each_group_as_a_frame_around_its_tasks(opened, repo):
     repo.write("Pipefile", MATRIX, dedent=False)
     repo.pipe("run", check=True)
     job = repo.pipe("jobs", "--all", "--json", check=True).json["jobs"][0]["id"]

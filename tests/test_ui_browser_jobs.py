@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 
-from uibrowser import browser, opened  # noqa: F401 (fixtures)
 from workspace_repo import PIPE
 
 PIPEFILE = """\
@@ -64,7 +63,7 @@ def settled(pg, want: list) -> list:
     return rows
 
 
-def test_the_job_list_s_experiment_and_status_filters_show_exactly_the_matching_jobs(opened, repo):  # noqa: F811
+def test_the_job_list_s_experiment_and_status_filters_show_exactly_the_matching_jobs(opened, repo):
     repo.pipefile(PIPEFILE)
     repo.pipe("run", "-e", "alpha", check=True)
     assert repo.pipe("run", "-e", "beta", "-p", "fail=1").code == 1
