@@ -27,6 +27,22 @@ def need(ok: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def remove_test_images(client, tag: str) -> None:
+    """Remove the images a test module or session made: tagged `pipefile-test/...:TAG`, or
+    built with the label pipefile-test=TAG. The daemon is shared with parallel test workers
+    that remove their own images meanwhile: one raw listing (the SDK's `images.list()`
+    inspects each image after listing, and fails on one removed in between), and a removal
+    that finds the image gone or in use is left."""
+    for im in client.api.images():
+        tags = im.get("RepoTags") or []
+        ours = any(t.startswith("pipefile-test/") and t.endswith(f":{tag}") for t in tags)
+        if ours or (im.get("Labels") or {}).get("pipefile-test") == tag:
+            try:
+                client.api.remove_image(im["Id"], force=True)
+            except Exception:  # noqa: BLE001 - in use by a parallel run, or gone already
+                pass
+
+
 def docker_client():
     """A connected Docker SDK client, or skip/fail saying why there is none."""
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from envsupport import busybox_rootfs, docker_client
+from envsupport import busybox_rootfs, docker_client, remove_test_images
 
 TAG = f"ctx{os.getpid()}"
 
@@ -21,13 +21,7 @@ def busybox():
     repo = "pipefile-test/busybox"
     c.api.import_image_from_data(busybox_rootfs(), repository=repo, tag=TAG)
     yield f"{repo}:{TAG}"
-    for im in c.images.list():
-        ours = any(t.startswith("pipefile-test/") and t.endswith(f":{TAG}") for t in im.tags)
-        if ours or (im.labels or {}).get("pipefile-test") == TAG:
-            try:
-                c.images.remove(im.id, force=True)
-            except Exception:  # noqa: BLE001 - in use by a parallel run, or gone already
-                pass
+    remove_test_images(c, TAG)
     c.close()
 
 

@@ -14,7 +14,7 @@ import subprocess
 import time
 
 import pytest
-from envsupport import busybox_rootfs, docker_client
+from envsupport import busybox_rootfs, docker_client, remove_test_images
 from workspace_repo import PIPE
 
 TAG = f"{os.getpid()}"
@@ -33,13 +33,7 @@ def busybox(docker):
     repo = "pipefile-test/busybox"
     docker.api.import_image_from_data(busybox_rootfs(), repository=repo, tag=TAG)
     yield f"{repo}:{TAG}"
-    for im in docker.images.list():
-        ours = any(t.startswith("pipefile-test/") and t.endswith(f":{TAG}") for t in im.tags)
-        if ours or (im.labels or {}).get("pipefile-test") == TAG:
-            try:
-                docker.images.remove(im.id, force=True)
-            except Exception:  # noqa: BLE001 - in use by a parallel run, or gone already
-                pass
+    remove_test_images(docker, TAG)
 
 
 def containers_of(docker, step: str) -> list:
