@@ -17,7 +17,7 @@ try:
     from playwright.sync_api import expect
 except ImportError:  # the fixture says why and skips (or fails in CI)
     expect = None
-from uibrowser import OffHostGuard, UiServer
+from uibrowser import NESTED, OffHostGuard, UiServer
 
 PIPEFILE = """\
 # the designer's test pipeline: comments and order must survive a save
@@ -460,35 +460,6 @@ def test_cancel_a_running_job_from_its_page(browser, ws):
         assert not (ws.root / "never.txt").exists()
     finally:
         close()
-
-
-NESTED = """\
-components:
-  train:
-    type: pipeline
-    inputs:
-      data: uri_file
-    outputs:
-      model: uri_file
-    steps:
-      prep:
-        command: cp ${{inputs.raw}} ${{outputs.clean}}
-        inputs: {raw: "${{parent.inputs.data}}"}
-        outputs: {clean: }
-      fit:
-        command: cp ${{inputs.clean}} ${{outputs.model}}
-        inputs: {clean: "${{steps.prep.outputs.clean}}"}
-        outputs: {model: "${{parent.outputs.model}}"}
-steps:
-  small:
-    component: train
-    inputs: {data: data.csv}
-    outputs: {model: build/small.txt}
-  report:
-    command: cat ${{inputs.m}} > ${{outputs.r}}
-    inputs: {m: "${{steps.small.outputs.model}}"}
-    outputs: {r: build/report.txt}
-"""
 
 
 def test_a_nested_pipeline_is_one_node_with_its_step_count_and_expands_into_its_steps(browser, ws):

@@ -9,6 +9,8 @@ import shutil
 import time
 from pathlib import Path
 
+from uibrowser import NESTED
+
 AZUREML = Path(__file__).parent / "azureml_fixtures"
 
 MATRIX = """\
@@ -28,34 +30,6 @@ steps:
     command: ls ${{inputs.m}} > report.txt
     inputs: {m: "${{steps.train.outputs.model}}"}
     outputs: {r: report.txt}
-"""
-
-NESTED = """\
-components:
-  train:
-    type: pipeline
-    inputs:
-      data: uri_file
-    outputs:
-      model: uri_file
-    steps:
-      prep:
-        command: cp ${{inputs.raw}} ${{outputs.clean}}
-        inputs: {raw: "${{parent.inputs.data}}"}
-        outputs: {clean: }
-      fit:
-        command: cp ${{inputs.clean}} ${{outputs.model}}
-        inputs: {clean: "${{steps.prep.outputs.clean}}"}
-        outputs: {model: "${{parent.outputs.model}}"}
-steps:
-  small:
-    component: train
-    inputs: {data: data.csv}
-    outputs: {model: build/small.txt}
-  report:
-    command: cat ${{inputs.m}} > ${{outputs.r}}
-    inputs: {m: "${{steps.small.outputs.model}}"}
-    outputs: {r: build/report.txt}
 """
 
 

@@ -169,3 +169,33 @@ def opened(browser, repo):
         server.stop()
         guard.check()
         assert not errors, f"the page threw: {errors}"
+
+
+# A Pipefile with a pipeline component used as a step (the designer's nested-pipeline tests).
+NESTED = """\
+components:
+  train:
+    type: pipeline
+    inputs:
+      data: uri_file
+    outputs:
+      model: uri_file
+    steps:
+      prep:
+        command: cp ${{inputs.raw}} ${{outputs.clean}}
+        inputs: {raw: "${{parent.inputs.data}}"}
+        outputs: {clean: }
+      fit:
+        command: cp ${{inputs.clean}} ${{outputs.model}}
+        inputs: {clean: "${{steps.prep.outputs.clean}}"}
+        outputs: {model: "${{parent.outputs.model}}"}
+steps:
+  small:
+    component: train
+    inputs: {data: data.csv}
+    outputs: {model: build/small.txt}
+  report:
+    command: cat ${{inputs.m}} > ${{outputs.r}}
+    inputs: {m: "${{steps.small.outputs.model}}"}
+    outputs: {r: build/report.txt}
+"""
