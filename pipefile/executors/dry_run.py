@@ -22,6 +22,9 @@ class DryRunExecutor:
     def restore(self, node: Node, decision: Decision, bring: bool = False) -> StepResult:
         return StepResult(name=node.name, outcome=Outcome.WOULD_RESTORE, outputs=dict(decision.outputs))
 
+    def when_commands_run(self, hook) -> None:
+        pass  # no command runs
+
     def cancel(self, hard: bool = False) -> None:
         self.cancelled.set()
 
