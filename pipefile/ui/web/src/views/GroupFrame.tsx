@@ -3,7 +3,8 @@
 // members are laid out inside it); its own ports stay on its sides (a gathered output's edge).
 import { memo } from "react";
 import { Handle, Position, type NodeProps, type Node } from "@xyflow/react";
-import { counts, PORT_GAP, type StepData } from "./StepNode";
+import { counts } from "../lib/words";
+import { PORT_GAP, type StepData } from "./StepNode";
 
 export type FrameNodeType = Node<StepData & { width: number; height: number }, "frame">;
 

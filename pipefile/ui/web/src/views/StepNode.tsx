@@ -2,6 +2,7 @@
 import { memo } from "react";
 import { Handle, Position, type NodeProps, type Node } from "@xyflow/react";
 import type { GraphNode } from "../lib/types";
+import { counts } from "../lib/words";
 
 export interface StepData extends Record<string, unknown> {
   node: GraphNode;
@@ -19,15 +20,6 @@ export const PORT_GAP = 18;
 
 export function nodeHeight(n: GraphNode): number {
   return 44 + PORT_GAP * Math.max((n.inputs ?? []).length, (n.outputs ?? []).length, 1);
-}
-
-export function counts(n: GraphNode): string {
-  const t = n.tasks;
-  const count = t?.count ?? n.children?.length ?? 0;
-  const parts = Object.entries(t?.states ?? {})
-    .filter(([, v]) => v)
-    .map(([k, v]) => `${v} ${k}`);
-  return `${count} ${n.kind === "pipeline" ? "steps" : "tasks"}${parts.length ? `: ${parts.join(", ")}` : ""}`;
 }
 
 function outerOf(n: GraphNode): string {
