@@ -2,7 +2,7 @@
 // inputs on the left (top when laid out downwards), the outputs opposite, and a hidden port
 // each side for edges that name none (a collapsed group's).
 import { Handle, Position } from "@xyflow/react";
-import type { GraphNode } from "../lib/types";
+import type { GraphNode, InPort, OutPort } from "../lib/types";
 
 export const PORT_GAP = 18;
 
@@ -18,41 +18,29 @@ export interface PortsProps {
 }
 
 export function Ports({ node, lr, first, labels, connectable }: PortsProps) {
-  const ins = node.inputs ?? [];
-  const outs = node.outputs ?? [];
   const place = (i: number, count: number) => (lr ? { top: first + PORT_GAP * i } : { left: `${((i + 1) / (count + 1)) * 100}%` });
+  // inputs are targets on the left (top), outputs sources on the right (bottom)
+  const side = (kind: "in" | "out", ports: (InPort | OutPort)[]) =>
+    ports.map((p, i) => (
+      <Handle
+        key={`${kind}-${p.name}`}
+        type={kind === "in" ? "target" : "source"}
+        id={p.name}
+        position={kind === "in" ? (lr ? Position.Left : Position.Top) : lr ? Position.Right : Position.Bottom}
+        style={place(i, ports.length)}
+        data-port={`${kind}:${p.name}`}
+        title={`${p.name}: ${p.type ?? "any"}${"optional" in p && p.optional ? " (optional)" : ""}`}
+        isConnectable={connectable}
+      >
+        {lr && labels && <span className={`port-label ${kind}`}>{p.name}</span>}
+      </Handle>
+    ));
   return (
     <>
       <Handle type="target" position={lr ? Position.Left : Position.Top} id="__any" className="port-any" isConnectable={false} />
       <Handle type="source" position={lr ? Position.Right : Position.Bottom} id="__any" className="port-any" isConnectable={false} />
-      {ins.map((p, i) => (
-        <Handle
-          key={`i-${p.name}`}
-          type="target"
-          id={p.name}
-          position={lr ? Position.Left : Position.Top}
-          style={place(i, ins.length)}
-          data-port={`in:${p.name}`}
-          title={`${p.name}: ${p.type ?? "any"}${p.optional ? " (optional)" : ""}`}
-          isConnectable={connectable}
-        >
-          {lr && labels && <span className="port-label in">{p.name}</span>}
-        </Handle>
-      ))}
-      {outs.map((p, i) => (
-        <Handle
-          key={`o-${p.name}`}
-          type="source"
-          id={p.name}
-          position={lr ? Position.Right : Position.Bottom}
-          style={place(i, outs.length)}
-          data-port={`out:${p.name}`}
-          title={`${p.name}: ${p.type ?? "any"}`}
-          isConnectable={connectable}
-        >
-          {lr && labels && <span className="port-label out">{p.name}</span>}
-        </Handle>
-      ))}
+      {side("in", node.inputs ?? [])}
+      {side("out", node.outputs ?? [])}
     </>
   );
 }
