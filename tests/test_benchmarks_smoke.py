@@ -94,3 +94,13 @@ def test_foreach_reports_a_timeout_as_more_than_the_limit():
 
     got = {"timeout_s": 1200.0, "noop_s": None}
     assert foreach._cell(got, "noop_s", "s") == "> 1200 s" and foreach._cell(got, "added_s", "s") == "-"
+
+
+def test_steppath_measures_each_stretch_of_a_chain(tmp_path):
+    from benchmarks import steppath
+
+    r = steppath.measure(5, str(tmp_path), 1)
+    stretches = r["best"]["median_ms"]
+    assert set(stretches) == set(steppath.STRETCHES), stretches
+    assert all(v >= 0 for v in stretches.values())
+    assert "between two commands" in steppath.render(r)
