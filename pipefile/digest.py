@@ -287,15 +287,17 @@ class Hasher:
 
         contained: the path is a step's output, captured after its command ran (see `tree`)."""
         ap = self.abspath(rel)
-        if contained and os.path.lexists(ap):
-            self._outer_link(rel)
-            if os.path.isdir(ap):
-                t = self.tree(rel, contained=True)
-                return PathDigest(TREE, t.digest, t.size)
         try:
-            st = os.stat(ap)
+            # (An output is looked at once, without following a link: one is refused.)
+            st = os.lstat(ap) if contained else os.stat(ap)
         except (FileNotFoundError, NotADirectoryError):
             return None
+        if contained:
+            if statmod.S_ISLNK(st.st_mode):
+                self._outer_link(rel)
+            if statmod.S_ISDIR(st.st_mode):
+                t = self.tree(rel, contained=True)
+                return PathDigest(TREE, t.digest, t.size)
         if statmod.S_ISDIR(st.st_mode):
             d, size = self._folder_digest(rel, set())
             return PathDigest(TREE, d, size)

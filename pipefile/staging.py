@@ -31,8 +31,10 @@ the run (a link a step made) or lies in pipe's own state (`Landings.check`).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import stat as statmod
 import threading
 from typing import Optional
 
@@ -183,19 +185,25 @@ def _fsync_dir(path: str) -> None:
 
 def _has_content(path: str) -> bool:
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
+        if statmod.S_ISDIR(os.lstat(path).st_mode):  # a folder, not a link to one
             with os.scandir(path) as it:
                 return any(True for _ in it)
-        return os.path.lexists(path)
+        return True
     except OSError:
         return False
 
 
 def _same_device(folder: str, ref: str) -> bool:
     try:
-        return os.stat(folder).st_dev == os.stat(ref).st_dev
+        return os.stat(folder).st_dev == _device_of(ref)
     except OSError:
         return False
+
+
+@functools.lru_cache(maxsize=8)
+def _device_of(folder: str) -> int:
+    """The device of one of pipe's own folders (its scratch): asked once, not at every step."""
+    return os.stat(folder).st_dev
 
 
 class Staged:
@@ -235,7 +243,8 @@ class Staged:
         for oname, out in self.node.outputs.items():
             ws_path = self._abs(out.path)
             parent = os.path.dirname(ws_path) or st.root
-            os.makedirs(parent, exist_ok=True)
+            if not os.path.isdir(parent):  # (one stat where it is there: makedirs takes three)
+                os.makedirs(parent, exist_ok=True)
             if _same_device(parent, ws.scratch):
                 # Flat and deterministic (a tool that records its output path writes the
                 # same bytes every run), keeping the name's extension for tools that care.
@@ -256,7 +265,8 @@ class Staged:
                 os.replace(ws_path, aside)
                 self._aside[oname] = aside
             self._cleared.add(oname)
-            os.makedirs(os.path.dirname(st_path), exist_ok=True)
+            if not os.path.isdir(os.path.dirname(st_path)):
+                os.makedirs(os.path.dirname(st_path), exist_ok=True)
             if out.type == spec.URI_FOLDER:
                 os.mkdir(st_path)
                 os.mkdir(ws_path)
