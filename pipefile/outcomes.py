@@ -116,3 +116,23 @@ class StepResult:
     @property
     def ok(self) -> bool:
         return self.outcome not in (Outcome.FAILED, Outcome.SKIPPED, Outcome.RESTORE_FAILED)
+
+
+@dataclass
+class RunSummary:
+    results: dict  # name -> StepResult, in topological order
+    decisions: dict  # name -> the final Decision
+    interrupted: bool = False
+    seconds: float = 0.0
+    errors: list = field(default_factory=list)
+    settled: tuple = ()  # tasks of maps up to date without a node (maps.py): fresh, not in `results`
+
+    @property
+    def failed(self) -> list:
+        return [r for r in self.results.values() if r.outcome == Outcome.FAILED and not r.tolerated]
+
+    @property
+    def status(self) -> str:
+        if self.interrupted:
+            return "interrupted"
+        return "failed" if self.failed else "succeeded"

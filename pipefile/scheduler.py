@@ -43,12 +43,12 @@ from .graph import Graph, Node
 from .lazyclass import dataclass
 from .leases import Leases, machine_memory
 from .mapruns import MapPolicy
-from .outcomes import Outcome, StepResult
+from .outcomes import Outcome, RunSummary, StepResult  # (RunSummary: also imported from here)
 from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
+from .state_records import PendingRecords
 from .workspace.lock import is_disk_error
-from .workspace.state import OutputRecord
 
 # How long the journal waits for the tasks just started to reach their commands (an
 # environment being built may take far longer: then it is written anyway).
@@ -72,26 +72,6 @@ class NoEvents:
 
     def message(self, text):
         pass
-
-
-@dataclass
-class RunSummary:
-    results: dict  # name -> StepResult, in topological order
-    decisions: dict  # name -> the final Decision
-    interrupted: bool = False
-    seconds: float = 0.0
-    errors: list = field(default_factory=list)
-    settled: tuple = ()  # tasks of maps up to date without a node (maps.py): fresh, not in `results`
-
-    @property
-    def failed(self) -> list:
-        return [r for r in self.results.values() if r.outcome == Outcome.FAILED and not r.tolerated]
-
-    @property
-    def status(self) -> str:
-        if self.interrupted:
-            return "interrupted"
-        return "failed" if self.failed else "succeeded"
 
 
 class Scheduler:
@@ -123,7 +103,7 @@ class Scheduler:
         self.memory = machine_memory() if memory is None else memory
         self.dry_run = dry_run
         self.gpus = gpus
-        self._unrecorded: list = []  # (name, decision, outputs) of tasks ended, for the journal
+        self._records = PendingRecords(graph, state, lambda: {}, self.events.message)
 
     def check_resources(self, plan: Plan) -> None:
         """Requests no schedule can meet, for the steps that may run (restoring needs nothing)."""
@@ -163,7 +143,9 @@ class Scheduler:
 
         watch = OverwriteWatch(self, results, decisions)
         maps = MapPolicy(self.graph)  # a foreach's retries and error_threshold
-        unrecorded = self._unrecorded = []  # (name, decision, outputs): ended, not yet in the journal
+        records = self._records = PendingRecords(
+            self.graph, self.state, lambda: self.planner.hasher.cache.take_dirty(), self.events.message
+        )
         # Set when a task's command has started or a task has ended: the journal waits for
         # the tasks just started to reach their commands (Python work of this thread beside
         # theirs would hold them up: one interpreter lock).
@@ -208,7 +190,7 @@ class Scheduler:
             if result.outcome in (Outcome.RAN, Outcome.RESTORED) or (
                 result.outcome == Outcome.FRESH and decision and decision.record
             ):
-                unrecorded.append((name, decision, result.outputs))
+                records.add(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
             elif result.tolerated:
@@ -379,7 +361,7 @@ class Scheduler:
                         busy.wait(RECORD_WAIT_SECONDS)
                     ended = False
                     say_running()
-                    self._record_ended()
+                    records.write()
                 for fut in wait_for_one():
                     name, d, (cpu, mem, lease, group) = running.pop(fut)
                     leases.give_back(cpu, mem, lease, group)
@@ -411,7 +393,7 @@ class Scheduler:
                         done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
                     elif d.verdict == Verdict.STOPPED:
                         done(name, self._stays_stopped(name, d), d)
-            self._record_ended()
+            records.write()
             watch.at_end()  # (not after Ctrl-C: the user wants out, the next run repairs)
         except KeyboardInterrupt:
             interrupted = True
@@ -430,7 +412,7 @@ class Scheduler:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
-            self._record_ended()
+            records.write()
             if self.state is not None:
                 try:
                     self.state.save_stats(self.planner.hasher.cache.take_dirty())
@@ -492,40 +474,8 @@ class Scheduler:
         return False
 
     def forget_record(self, name: str) -> None:
-        """Drop the journal's record of `name`, one still waiting to be written included (its
-        outputs were written over: it is decided again next time)."""
-        self._unrecorded[:] = [u for u in self._unrecorded if u[0] != name]
-        if self.state is not None:
-            self.state.forget_step(name)
-
-    def _record_ended(self) -> None:
-        """The tasks that ended since the last call, in the journal in one transaction."""
-        pending = self._unrecorded
-        if not pending:
-            return
-        batch = list(pending)
-        pending.clear()
-        if self.state is None:
-            return
-        records = []
-        for name, decision, outputs in batch:
-            if decision is None or decision.key is None or outputs is None:
-                continue
-            node = self.graph.nodes[name]
-            recs = {n: OutputRecord(node.outputs[n].path, outputs[n]) for n in node.outputs}
-            records.append((name, decision.key.digest, decision.key.manifest, recs))
-        try:
-            self.state.record_steps(records, stats=self.planner.hasher.cache.take_dirty())
-        except Exception as e:  # noqa: BLE001
-            if not is_disk_error(e):
-                raise
-            # A lost record is harmless (the next run checks the step against the run cache);
-            # the disk being full will fail the next step that writes, with its own message.
-            names = ", ".join(f"'{r[0]}'" for r in records)
-            self.events.message(
-                f"warning: could not record {'step' if len(records) == 1 else 'steps'} {names} in "
-                f".pipe/state.db ({e}); the next run checks {'it' if len(records) == 1 else 'them'} again"
-            )
+        """Drop the state record of `name` (OverwriteWatch: its outputs were written over)."""
+        self._records.forget(name)
 
 
 @dataclass

@@ -47,6 +47,7 @@ LAYERS = {
     "staging": 4,
     "scheduler": 4,
     "leases": 4,
+    "state_records": 4,
     "overwrites": 4,
     "mapruns": 4,
     "report": 5,

@@ -1,22 +1,32 @@
-"""Fresh temporary files in the store's tmp/ folder, named without randomness.
+"""Fresh temporary files in the store's tmp/ folder: named without randomness, and made ahead.
 
 tempfile.mkstemp draws six random letters per name (and imports `random`): on the
 commit path of every step (an object, a run-cache entry) that was a measurable part of a
 step's overhead. A name here is this process's id and a counter; O_EXCL still makes the
 file ours alone (a name left by an earlier process of the same id is skipped).
+
+Creating a file is also what some file systems charge most for (ext4 without a journal,
+right after many files were deleted: docs/benchmarks.md). So a task's thread makes the two
+files its commit will need while its command runs (`stock`), off the path between one
+step's command and the next; `exclusive_temp` hands out one of those first. Files made
+ahead and not used are removed when the run ends (`drop_stock`), and after a crash by the
+store's sweep of old temporaries.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import threading
 
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _counter = itertools.count()  # next() is atomic under the interpreter lock: threads share it
+_here = threading.local()  # .made: {folder: [(fd, path)]}, this thread's files made ahead
+_owned: dict = {}  # owner -> the lists its threads made ahead in (to drop them when it ends)
+_owned_lock = threading.Lock()
 
 
-def exclusive_temp(folder: str, prefix: str) -> tuple:
-    """(fd, path) of a new empty file in `folder`, mode 0600, open for reading and writing."""
+def _create(folder: str, prefix: str) -> tuple:
     pid = os.getpid()
     while True:
         path = os.path.join(folder, f"{prefix}{pid}-{next(_counter)}")
@@ -24,3 +34,47 @@ def exclusive_temp(folder: str, prefix: str) -> tuple:
             return os.open(path, _FLAGS, 0o600), path
         except FileExistsError:
             continue
+
+
+def exclusive_temp(folder: str, prefix: str) -> tuple:
+    """(fd, path) of a new empty file in `folder`, mode 0600, open for reading and writing:
+    one this thread made ahead if it has one."""
+    made = getattr(_here, "made", None)
+    ahead = made.get(folder) if made else None
+    if ahead:
+        return ahead.pop()
+    return _create(folder, prefix)
+
+
+def stock(folder: str, count: int, owner: object) -> None:
+    """Make up to `count` files ahead in `folder` for this thread's next writes; `owner` (the
+    executor whose task this thread runs) removes those left with `drop_stock`. A full disk
+    stops it quietly: the write that needs the file says so."""
+    made = getattr(_here, "made", None)
+    if made is None:
+        made = _here.made = {}
+    ahead = made.get(folder)
+    if ahead is None:
+        ahead = made[folder] = []
+        with _owned_lock:
+            _owned.setdefault(owner, []).append(ahead)
+    try:
+        while len(ahead) < count:
+            ahead.append(_create(folder, "ahead-"))
+    except OSError:
+        pass
+
+
+def drop_stock(owner: object) -> None:
+    """Remove the files `owner`'s threads made ahead and did not use (once none of them runs
+    a task any more: its run is over)."""
+    with _owned_lock:
+        lists = _owned.pop(owner, [])
+    for ahead in lists:
+        while ahead:
+            fd, path = ahead.pop()
+            try:
+                os.close(fd)
+                os.unlink(path)
+            except OSError:
+                pass

@@ -26,6 +26,7 @@ import time
 from typing import Optional
 
 from .. import spec, stopping, tracking
+from ..cache import tempnames
 from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import Environment, EnvironmentSet, Launch
@@ -91,9 +92,15 @@ class LocalExecutor(ProcessRunning):
         if self.follower is not None:
             self.follower.close()
         try:
+            tempnames.drop_stock(self)
             self.ws.store.stop_background_sync()
         finally:
             self.ws.end_run(self.run_id)
+
+    def _while_it_runs(self) -> None:
+        # The two files the commit writes (an object, the run-cache entry) made now, beside
+        # the command, not between it and the next step's (cache/tempnames.py).
+        tempnames.stock(self.ws.store.tmp, 2, self)
 
     def follow_output(self, sink) -> None:
         self.follower = LogFollower(sink)

@@ -112,6 +112,9 @@ class ProcessRunning:
     def when_commands_run(self, hook) -> None:
         self.command_running = hook
 
+    def _while_it_runs(self) -> None:
+        """What the task's thread does while its command runs, before waiting for it."""
+
     @contextlib.contextmanager
     def _following(self, name: str, log_abs: str, env: Environment, log):
         """The task's log followed for its lines while it runs (when asked: follow_output)."""
@@ -152,6 +155,7 @@ class ProcessRunning:
                 self._procs[name] = proc
             if self.command_running is not None:
                 self.command_running()
+            self._while_it_runs()
             try:
                 if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
                     self._stop([proc])
