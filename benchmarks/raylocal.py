@@ -34,10 +34,12 @@ def start_node(
     resources: Optional[dict] = None,
     node_dir: Optional[str] = None,
     timeout: float = 180,
+    extra: tuple = (),
 ) -> str:
     """Starts a head listening on `head_port`, or a node joining the head at `address`; its
     processes name `temp` (short: Ray's socket paths live under it, and a Unix socket path
-    has a length limit). `node_dir`: the node's PIPE_RAY_NODE_DIR. Returns the head's address."""
+    has a length limit). `node_dir`: the node's PIPE_RAY_NODE_DIR; `extra`: more `ray start`
+    arguments (`--num-gpus 1` ...). Returns the head's address."""
     if (head_port is None) == (address is None):
         raise ValueError("start_node takes head_port (a head) or address (a node joining it)")
     where = ["--head", "--port", str(head_port), "--include-dashboard=false"] if head_port is not None else []
@@ -46,6 +48,7 @@ def start_node(
     args += ["--object-store-memory", "100000000"]
     if resources:
         args += ["--resources", json.dumps(resources)]
+    args += list(extra)
     node_env = dict(env, PIPE_RAY_NODE_DIR=node_dir) if node_dir else env
     ray = shutil.which("ray") or "ray"
     subprocess.run([ray, "start", *args], check=True, env=node_env, capture_output=True, timeout=timeout)

@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from servers import free_port
 from test_envs_docker import TAG, busybox, docker  # noqa: F401 - fixtures: the daemon, the test image
-from test_ray import _files, _popen, _ray, _stop_own, _wait_for, cluster  # noqa: F401 - cluster: a fixture
+from test_ray import _files, _popen, _wait_for, cluster  # noqa: F401 - cluster: a fixture
 from workspace_repo import Repo
+
+from benchmarks import raylocal
 
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -178,18 +180,13 @@ def _one_node(*args: str, **node_env: str):
     """A one-node cluster started with `args`, its node's processes with `node_env` set."""
     port = free_port()
     temp = tempfile.mkdtemp(prefix="prd", dir="/tmp")
-    base = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
-    node = dict(
-        base, PIPE_RAY_NODE_DIR=os.path.join(temp, "node"), **{k: v.format(temp=temp) for k, v in node_env.items()}
-    )
+    base = dict(os.environ, **raylocal.RAY_ENV)
+    node = dict(base, **{k: v.format(temp=temp) for k, v in node_env.items()})
     try:
-        _ray(
-            "start", "--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard=false", *args,
-            "--node-ip-address", "127.0.0.1", "--temp-dir", temp, "--object-store-memory", "100000000", env=node,
-        )  # fmt: skip
+        raylocal.start_node(temp, node, 1, head_port=port, node_dir=os.path.join(temp, "node"), extra=args)
         yield {"address": f"127.0.0.1:{port}", "env": base}
     finally:
-        _stop_own(temp)
+        raylocal.stop(temp)
         shutil.rmtree(temp, ignore_errors=True)
 
 
