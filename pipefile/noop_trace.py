@@ -144,17 +144,20 @@ class Recording:
             ACTIVE = None
 
     # --- what the session hands over --------------------------------------------------------
-    def write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool) -> None:
+    def write(
+        self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool, known: dict | None = None
+    ) -> None:
         """With the workspace lock still held and the databases closed: the record of this
-        all-fresh run, if it can stand for the next one; else nothing (and no old one)."""
+        all-fresh run, if it can stand for the next one; else nothing (and no old one).
+        known: the run's stat cache entries (digest.StatCache.entries): the digests it knew."""
         self.stop()
         drop(state_dir)
         try:
-            self._write(state_dir, root, job_id, uid, seconds, git)
+            self._write(state_dir, root, job_id, uid, seconds, git, known or {})
         except Exception:  # noqa: BLE001 - a record not written costs the next run its start-up, no more
             drop(state_dir)
 
-    def _write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool) -> None:
+    def _write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool, known: dict) -> None:
         if self.declined or self.out.bypassed or self.err.bypassed or self.out.timed or self.err.timed:
             return
         if self.out.parts and self.err.parts and any(f[0] for f in self.facts[-2][1:]):  # (terminal(): 1, 2)
@@ -169,10 +172,11 @@ class Recording:
         rows = _job_rows(os.path.join(state_dir, "jobs.db"), job_id)
         if rows is None:
             return
-        checked = self._signatures(state_dir)
-        if checked is None:
+        signatures = self._signatures(state_dir, root, known)
+        if signatures is None:
             return
-        record = (FORMAT, self.facts, root, git, checked, rows, out, err)
+        checked, digests, rehash = signatures
+        record = (FORMAT, self.facts, root, git, checked, rows, out, err, digests, rehash)
         tmp = os.path.join(state_dir, RECORD + ".tmp")
         try:
             with builtins.open(tmp, "wb") as f:
@@ -181,9 +185,13 @@ class Recording:
         except (OSError, ValueError):
             drop(state_dir)
 
-    def _signatures(self, state_dir: str):
-        """[(path, how, signature now)] of every path looked at; None when one changed within
-        a clock tick of the run's start (it may change again unseen: racy timestamps)."""
+    def _signatures(self, state_dir: str, root: str, known: dict):
+        """([(path, how, signature now)] of every path looked at, {path: (workspace path, digest,
+        in_folder)} of the regular files among them whose digest the run knew (from its stat
+        cache, under the signature of now: a touch is then answered by reading them again,
+        noop_touch.py), (path, ...) of those that changed within a clock tick of the run's start
+        (hashed again by the next answer)); None when another such path did (it may change
+        again unseen: racy timestamps)."""
         own_dir = os.path.abspath(state_dir)
         skip = {os.path.join(own_dir, n) for n in OWN}
         skip_under = tuple(os.path.join(own_dir, d) + os.sep for d in OWN_DIRS)
@@ -199,16 +207,39 @@ class Recording:
                 file = getattr(module, "__file__", None)
                 if file:
                     paths.setdefault(os.path.abspath(file), "s")
-        out = []
+        out, digests, rehash = [], {}, []
+        inside = os.path.join(os.path.abspath(root), "")
         for path, how in sorted(paths.items()):
             if path in skip or path.startswith(skip_under) or path == os.path.join(own_dir, "jobs"):
                 continue
             sig = now_sig(path, how)
             mine = path == own_dir or path.startswith(own_dir + os.sep)
+            digest = None if mine or how != "s" or not path.startswith(inside) else _known(path, inside, sig, known)
+            if digest is not None:
+                digests[path] = digest
             if not mine and _racy(sig, how, self.started_ns):
-                return None
+                if digest is None:
+                    return None
+                rehash.append(path)  # (its content, read again, vouches for it)
             out.append((path, how, sig))
-        return out
+        return out, digests, tuple(rehash)
+
+
+def _known(path: str, inside: str, sig, known: dict):
+    """(workspace path, digest, in_folder) of a regular file (not a link) whose stat cache
+    entry is of its signature now; else None."""
+    if sig is None or len(sig) != 6 or (sig[0] & 0o170000) != 0o100000:
+        return None
+    rel = path[len(inside) :].replace(os.sep, "/")  # (the stat cache's key)
+    e = known.get(rel)
+    if e is None or (e[0], e[1], e[2], e[3]) != (sig[1], sig[2], sig[3], sig[4]):
+        return None
+    try:
+        if os.path.islink(path):
+            return None
+    except (OSError, ValueError):
+        return None
+    return (rel, e[4], int(e[6]))
 
 
 def _racy(sig, how: str, started_ns: int) -> bool:
