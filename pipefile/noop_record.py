@@ -48,7 +48,17 @@ ROW_TABLES = ("jobs", "job_steps", "noop_jobs", "metrics")
 JOB, UID, SECONDS = 0, 1, 2  # the blanks of the printed text
 # Modules whose code decides what a run does and prints: an edit in a development checkout
 # (same version number) is a different pipe.
-_DECIDING = ("noop_record.py", "noop_touch.py", "filehash.py", "planner.py", "rebuilder.py", "session.py", "keys.py", "digest.py", "jobs.py")
+_DECIDING = (
+    "noop_record.py",
+    "noop_touch.py",
+    "filehash.py",
+    "planner.py",
+    "rebuilder.py",
+    "session.py",
+    "keys.py",
+    "digest.py",
+    "jobs.py",
+)
 
 
 def drop(state_dir: str) -> None:

@@ -407,7 +407,9 @@ def _apply(repo: Repo, edit: str, rnd: int) -> tuple:
         text = data.read_text()
         data.write_text(text.swapcase() if text.swapcase() != text else text[::-1])
     elif edit in ("touch_output", "touch_pipefile", "touch_code"):
-        os.utime(repo.root / {"touch_output": "model.txt", "touch_pipefile": "Pipefile", "touch_code": "src/train.py"}[edit])
+        os.utime(
+            repo.root / {"touch_output": "model.txt", "touch_pipefile": "Pipefile", "touch_code": "src/train.py"}[edit]
+        )
     elif edit == "replaced_same":  # an editor's save: a new file (another inode) of the same text
         tmp = repo.root / "data" / "in.txt.new"
         tmp.write_text(data.read_text())
