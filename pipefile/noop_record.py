@@ -326,6 +326,10 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN IMMEDIATE")
         try:
+            names, versions = rows.get("artifact_state", ((), []))
+            if names and artifact_state(db, names) != versions:
+                # A version the run found is gone, or renumbered: the normal path would record one.
+                raise LookupError("artifact versions changed")
             if db.execute("SELECT 1 FROM metric_points LIMIT 1").fetchone() is not None:
                 # A job streamed a series: each fresh step would get the series of the job that
                 # ran it (jobs.JobRecorder), which the record does not hold.
@@ -344,12 +348,13 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
                 [job[c] for c in names],
             )
             job_id = cur.lastrowid
+            finished = 0.0
             for table in ("job_steps", "metrics"):
                 cols, table_rows = rows.get(table, ((), ()))
                 for row in table_rows:
                     values = dict(zip(cols, row), job_id=job_id)
-                    if table == "job_steps":
-                        values["finished"] = time.time()
+                    if table == "job_steps":  # (in the recorded order, which `pipe jobs show` keeps)
+                        finished = values["finished"] = max(time.time(), finished + 1e-6)
                     db.execute(
                         f"INSERT INTO {table}({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})",
                         [values[c] for c in cols],
@@ -363,6 +368,19 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
         return job_id, uid
     finally:
         db.close()
+
+
+def artifact_state(db, names: list) -> list:
+    """The versions of the artifacts `names` (and the numbers a remote holds for them): what a
+    no-op's lookups of their versions read (jobdb/artifacts.py's add_version)."""
+    marks = ", ".join("?" * len(names))
+    rows = db.execute(
+        f"SELECT name, version, kind, digest FROM artifacts WHERE name IN ({marks}) ORDER BY name, version", names
+    ).fetchall()
+    held = db.execute(
+        f"SELECT name, version, remote FROM artifact_numbers WHERE name IN ({marks}) ORDER BY name, version", names
+    ).fetchall()
+    return [tuple(r) for r in rows] + [("#", *r) for r in held]
 
 
 # The command jobs.git_state runs, and how it reads the answer: (commit, dirty).

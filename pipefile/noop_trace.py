@@ -24,6 +24,7 @@ from .noop_record import (
     ROW_TABLES,
     SECONDS,
     UID,
+    artifact_state,
     drop,
     facts,
     now_sig,
@@ -145,19 +146,30 @@ class Recording:
 
     # --- what the session hands over --------------------------------------------------------
     def write(
-        self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool, known: dict | None = None
+        self,
+        state_dir: str,
+        root: str,
+        job_id: int,
+        uid: str,
+        seconds: float,
+        git: bool,
+        known: dict | None = None,
+        artifacts: tuple = (),
     ) -> None:
         """With the workspace lock still held and the databases closed: the record of this
         all-fresh run, if it can stand for the next one; else nothing (and no old one).
-        known: the run's stat cache entries (digest.StatCache.entries): the digests it knew."""
+        known: the run's stat cache entries (digest.StatCache.entries): the digests it knew;
+        artifacts: the names whose versions it looked up (noop_policy.artifact_names)."""
         self.stop()
         drop(state_dir)
         try:
-            self._write(state_dir, root, job_id, uid, seconds, git, known or {})
+            self._write(state_dir, root, job_id, uid, seconds, git, known or {}, artifacts)
         except Exception:  # noqa: BLE001 - a record not written costs the next run its start-up, no more
             drop(state_dir)
 
-    def _write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool, known: dict) -> None:
+    def _write(
+        self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool, known: dict, artifacts: tuple
+    ) -> None:
         if self.declined or self.out.bypassed or self.err.bypassed or self.out.timed or self.err.timed:
             return
         if self.out.parts and self.err.parts and any(f[0] for f in self.facts[-2][1:]):  # (terminal(): 1, 2)
@@ -169,7 +181,7 @@ class Recording:
         err = _template("".join(self.err.parts), job_id, uid, shown)
         if out is None or err is None:
             return
-        rows = _job_rows(os.path.join(state_dir, "jobs.db"), job_id)
+        rows = _job_rows(os.path.join(state_dir, "jobs.db"), job_id, artifacts)
         if rows is None:
             return
         signatures = self._signatures(state_dir, root, known)
@@ -307,7 +319,7 @@ def _template(text: str, job_id: int, uid: str, seconds_text: str, json_tail: bo
     return parts
 
 
-def _job_rows(db_path: str, job_id: int):
+def _job_rows(db_path: str, job_id: int, artifacts: tuple = ()):
     """{table: (columns, rows)} the job wrote; None if it wrote anything a no-op need not
     (artifact versions, metrics, events...): those depend on more than the record sees."""
     import sqlite3
@@ -321,7 +333,9 @@ def _job_rows(db_path: str, job_id: int):
             key = "id" if table == "jobs" else "job_id" if "job_id" in columns else None
             if key is None:
                 continue
-            rows = db.execute(f"SELECT * FROM {table} WHERE {key}=?", (job_id,)).fetchall()
+            # (A job's steps are shown in the order they finished: jobdb/jobs.py's steps.)
+            order = " ORDER BY finished, step" if table == "job_steps" else ""
+            rows = db.execute(f"SELECT * FROM {table} WHERE {key}=?{order}", (job_id,)).fetchall()
             if table not in ROW_TABLES:
                 if rows:
                     return None
@@ -331,6 +345,8 @@ def _job_rows(db_path: str, job_id: int):
             return None
         meta = db.execute("SELECT k, v FROM meta ORDER BY k").fetchall()
         out["meta"] = ([], [tuple(r) for r in meta])
+        if artifacts:
+            out["artifact_state"] = (list(artifacts), artifact_state(db, list(artifacts)))
         return out
     finally:
         db.close()

@@ -102,6 +102,10 @@ def _job_rows(repo: Repo, job_id: int) -> dict:
             drop = {"id", "job_id", "uid", "started", "ended", "pid", "finished"}
             rows = [{k: v for k, v in zip(names, row) if k not in drop} for row in cur.fetchall()]
             out[table] = sorted(rows, key=repr)
+        # The order `pipe jobs show` lists the steps in (jobdb/jobs.py: by when each finished).
+        out["order"] = [
+            r[0] for r in db.execute("SELECT step FROM job_steps WHERE job_id=? ORDER BY finished, step", (job_id,))
+        ]
         return out
     finally:
         db.close()
