@@ -218,15 +218,7 @@ def _normal_in_a_copy(repo: Repo, copy) -> tuple:
     shutil.copytree(repo.root, copy, symlinks=True)
     other = Repo(copy)
     r = _normal(other)
-    rows = _job_rows(other, _last_job(other))
-    here = {
-        t: [
-            {k: v.replace(str(copy), str(repo.root)) if isinstance(v, str) else v for k, v in row.items()}
-            for row in table
-        ]
-        for t, table in rows.items()
-    }  # (the Pipefile's path)
-    return r, here
+    return r, _job_rows(other, _last_job(other))
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
