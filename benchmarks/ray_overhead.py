@@ -22,20 +22,17 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+if __package__ in (None, ""):  # run as `python benchmarks/ray_overhead.py`
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import raylocal  # noqa: E402
+
 PIPE = [sys.executable, "-m", "pipefile"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pipefile(n: int) -> str:
@@ -49,32 +46,6 @@ def _pipefile(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _own_pids(temp: str) -> list:
-    """The processes of the cluster started with --temp-dir `temp` (each names its session folder)."""
-    out = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit() and int(pid) != os.getpid():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if temp.encode() in f.read():
-                        out.append(int(pid))
-            except OSError:
-                pass
-    return out
-
-
-def _stop_own(temp: str) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in _own_pids(temp):
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        end = time.monotonic() + 5
-        while _own_pids(temp) and time.monotonic() < end:
-            time.sleep(0.2)
-
-
 def _cpu(temp: str = "") -> float:
     """CPU seconds spent so far by this process's finished children (the `pipe run`s and what
     they ran) plus, with `temp`, by the cluster's processes and the children they reaped (its
@@ -85,7 +56,7 @@ def _cpu(temp: str = "") -> float:
     total = ru.ru_utime + ru.ru_stime
     if temp:
         tick = os.sysconf("SC_CLK_TCK")
-        for pid in _own_pids(temp):
+        for pid in raylocal.own_pids(temp):
             try:
                 with open(f"/proc/{pid}/stat") as f:
                     fields = f.read().rsplit(")", 1)[1].split()
@@ -160,19 +131,15 @@ def main(argv=None) -> int:
     ap.add_argument("--warm", type=int, default=20, help="steps of the small run (the fixed cost)")
     ap.add_argument("--json", dest="json_out", default=None)
     a = ap.parse_args(argv)
-    ray_bin = shutil.which("ray")
-    if ray_bin is None:
+    if shutil.which("ray") is None:
         print("ray is not installed: pip install 'pipefile[ray]'", file=sys.stderr)
         return 2
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, PIPE_PLAIN="1", RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    env = dict(os.environ, PIPE_PLAIN="1", **raylocal.RAY_ENV)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [here, env.get("PYTHONPATH")]))
     work = tempfile.mkdtemp(prefix="pipe-ray-bench-")
     temp = tempfile.mkdtemp(prefix="prb", dir="/tmp")  # short: Ray's socket paths live under it
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
     slots = a.head_cpus + a.second_cpus
-    common = ["--node-ip-address", "127.0.0.1", "--temp-dir", temp, "--object-store-memory", "100000000"]
     result: dict = {"steps": a.steps, "slots": slots, "cpus_here": os.cpu_count()}
     try:
         for name in ("local", "ray", "local-warm", "ray-warm"):
@@ -183,19 +150,8 @@ def main(argv=None) -> int:
         # The local executor, with as many steps at once as the cluster has slots.
         result["local_s"] = _run_pipe(os.path.join(work, "local"), ["-j", str(slots)], env)
         result["local_warm_s"] = _run_pipe(os.path.join(work, "local-warm"), ["-j", str(slots)], env)
-        subprocess.run(
-            [ray_bin, "start", "--head", "--port", str(port), "--num-cpus", str(a.head_cpus)]
-            + ["--include-dashboard=false", *common],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [ray_bin, "start", "--address", address, "--num-cpus", str(a.second_cpus), *common],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        address = raylocal.start_node(temp, env, a.head_cpus, head_port=raylocal.free_port())
+        raylocal.start_node(temp, env, a.second_cpus, address=address)
         store = os.path.join(work, "store")
         on_ray = ["--executor", "ray", "--address", address, "--store", store]
         result["ray_warm_s"] = _run_pipe(os.path.join(work, "ray-warm"), on_ray, env, temp)
@@ -208,7 +164,7 @@ def main(argv=None) -> int:
             raise SystemExit(f"the bare Ray tasks failed:\n{p.stderr[-3000:]}")
         result["bare_s"] = json.loads(p.stdout.strip().splitlines()[-1])
     finally:
-        _stop_own(temp)  # (not `ray stop --force`: that stops every Ray on the machine, others' too)
+        raylocal.stop(temp)  # (not `ray stop --force`: that stops every Ray on the machine, others' too)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(temp, ignore_errors=True)
     n = a.steps

@@ -182,22 +182,30 @@ def job_status(summary) -> str:
 class JobRecorder:
     """Scheduler events -> job_steps rows, written by a thread of its own.
 
-    The scheduler only hands rows over: a commit per row sat between every two steps of a
-    chain, and on a no-op over thousands of steps cost as much as the plan. Rows of steps
-    that did work (ran, restored, failed) are written at once, together with whatever
-    waits; rows of steps that did nothing (fresh, skipped) wait up to FLUSH_SECONDS to be
-    written in one transaction with others. `close()` writes what is left.
+    The scheduler only hands results over, and the writer builds and writes their rows: a
+    commit per row (or even building it) sat between every two steps of a chain, and on a
+    no-op over thousands of steps cost as much as the plan. Rows of steps that did work
+    (ran, restored, failed) are written once the scheduler says the tasks started after
+    them are in their commands (`commands_running`; at the latest after URGENT_SECONDS):
+    written while a command runs, the writer's work does not hold up the hand-over from one
+    step to the next (one interpreter lock), and a run killed while the next command runs
+    still keeps them. Rows of steps that did nothing (fresh, skipped) wait up to
+    FLUSH_SECONDS, to be written in one transaction with others. `close()` writes what is
+    left.
     """
 
     FLUSH_SECONDS = 0.25
+    URGENT_SECONDS = 0.05
 
     def __init__(self, ws: Workspace, job: Job, graph: Graph):
         self.ws = ws
         self.job = job
         self.graph = graph
         self.warnings: list = []  # problems that do not fail a step (a metrics file that does not parse)
-        self._rows: list = []
+        self._rows: list = []  # (result, decision, when it ended) handed over, not yet written
         self._urgent = False
+        self._since = 0.0  # when the oldest of them was handed over (time.monotonic)
+        self._now = False  # the scheduler's word: write the urgent rows now
         self._closed = False
         self._error: Optional[BaseException] = None
         self._cond = threading.Condition()
@@ -206,32 +214,50 @@ class JobRecorder:
         self._writer = threading.Thread(target=self._write_rows, name="job-writer", daemon=True)
         self._writer.start()
 
-    def _add_row(self, row: JobStep, urgent: bool) -> None:
+    def _add_row(self, ended: tuple, urgent: bool) -> None:
+        # No wake-up here: the writer looks every URGENT_SECONDS while it has nothing (waking
+        # it at each step's end would hold up the next step's start).
         with self._cond:
-            first = not self._rows
-            self._rows.append(row)
+            if not self._rows:
+                self._since = time.monotonic()
+            self._rows.append(ended)
             self._urgent = self._urgent or urgent
-            if first or urgent:  # not every row: a fresh one must not cut the gathering short
-                self._cond.notify()
 
     def _write_rows(self) -> None:
         while True:
             with self._cond:
-                while not (self._rows or self._closed):
-                    self._cond.wait()
-                if not (self._urgent or self._closed):
-                    self._cond.wait(timeout=self.FLUSH_SECONDS)  # gather more; urgent rows wake it
-                rows, self._rows = self._rows, []
-                self._urgent = False
+                while not self._closed:
+                    if not self._rows:
+                        self._cond.wait(timeout=self.URGENT_SECONDS)
+                        continue
+                    if self._urgent and self._now:
+                        break
+                    left = (
+                        self._since + (self.URGENT_SECONDS if self._urgent else self.FLUSH_SECONDS) - time.monotonic()
+                    )
+                    if left <= 0:
+                        break
+                    self._cond.wait(timeout=left)
+                ended, self._rows = self._rows, []
+                self._urgent = self._now = False
                 closed = self._closed and not self._rows
-            if rows:
+            if ended:
                 try:
+                    rows = [self._row(*e) for e in ended]
                     with self._db:
                         self.ws.jobs.record_steps(rows)
                 except BaseException as e:  # noqa: BLE001 - raised again by close()
                     self._error = self._error or e
             if closed:
                 return
+
+    def commands_running(self) -> None:
+        """The scheduler's word that the tasks it just started are in their commands (or that
+        none started): the rows of steps that did work are written now."""
+        with self._cond:
+            if self._urgent:
+                self._now = True
+                self._cond.notify()
 
     def close(self) -> None:
         """Write every row handed over; raises what went wrong writing them."""
@@ -248,7 +274,7 @@ class JobRecorder:
     def message(self, text: str) -> None:
         pass
 
-    def finished(self, result: StepResult, decision: Optional[Decision]) -> None:
+    def _row(self, result: StepResult, decision: Optional[Decision], ended: float) -> JobStep:
         node = self.graph.nodes[result.name]
         manifest = decision.key.manifest if decision is not None and decision.key is not None else {}
         inputs = dict(manifest.get("inputs", {}))
@@ -263,28 +289,32 @@ class JobRecorder:
             content = (result.outputs or {}).get(oname)
             outputs[oname] = dict(content.to_json(), path=out.path) if content else {"path": out.path}
         command = result.command or command_text(manifest.get("command") or render_command(node))
-        self._add_row(
-            JobStep(
-                self.job.id,
-                result.name,
-                result.outcome,
-                decision.key.digest if decision and decision.key else None,
-                manifest.get("env"),
-                command,
-                inputs,
-                outputs,
-                round(result.seconds, 3),
-                result.exit_code,
-                result.log,
-                result.error,
-                time.time(),
-                node.step.environment or None,
-                list(result.gpus),
-                result.gpu_model,
-                result.worker or LOCAL_WORKER,
-            ),
-            urgent=result.outcome not in (Outcome.FRESH, Outcome.SKIPPED),
+        return JobStep(
+            self.job.id,
+            result.name,
+            result.outcome,
+            decision.key.digest if decision and decision.key else None,
+            manifest.get("env"),
+            command,
+            inputs,
+            outputs,
+            round(result.seconds, 3),
+            result.exit_code,
+            result.log,
+            result.error,
+            ended,
+            node.step.environment or None,
+            list(result.gpus),
+            result.gpu_model,
+            result.worker or LOCAL_WORKER,
         )
+
+    def finished(self, result: StepResult, decision: Optional[Decision]) -> None:
+        # The row is built by the writer: here only what must be read now (files a later
+        # task may replace: metrics, the streamed series) and what later tasks may ask for
+        # (artifact versions).
+        node = self.graph.nodes[result.name]
+        self._add_row((result, decision, time.time()), urgent=result.outcome not in (Outcome.FRESH, Outcome.SKIPPED))
         if result.outcome == Outcome.STOPPED:
             self._record_stop(result, decision)
             return
@@ -451,6 +481,12 @@ class Fanout:
     def finished(self, result, decision):
         for x in self.listeners:
             x.finished(result, decision)
+
+    def commands_running(self):
+        for x in self.listeners:
+            said = getattr(x, "commands_running", None)  # (a listener that holds rows back: JobRecorder)
+            if said is not None:
+                said()
 
     def message(self, text):
         for x in self.listeners:

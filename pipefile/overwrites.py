@@ -107,8 +107,7 @@ class OverwriteWatch:
                 self.entries[path] = (producer, oname, content, ex.signature(path))
             else:
                 del self.entries[path]
-                if self.sched.state is not None:  # the record no longer holds: decide it again next time
-                    self.sched.state.forget_step(producer)
+                self.sched.forget_record(producer)  # the record no longer holds: decide it again next time
             fixed = (
                 "pipe put its content back from the store"
                 if ok
@@ -156,7 +155,6 @@ class OverwriteWatch:
         if decision is not None and decision.key is not None:
             self.sched.executor.forget(decision.key.digest)
         if again:  # it was reported and recorded as done: say it again, as failed
-            if self.sched.state is not None:
-                self.sched.state.forget_step(name)
+            self.sched.forget_record(name)
             self.sched.events.finished(failed, decision)
         return failed

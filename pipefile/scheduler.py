@@ -9,7 +9,11 @@ A step starts once every step it reads from has finished. A PENDING step is
 decided again at that moment, with its inputs final: if the upstream rerun
 left them byte-identical the step is FRESH and nothing runs (early cutoff).
 Results are recorded in the WorkspaceState journal from this (the main)
-thread as they arrive, so a run cut short keeps every step that finished.
+thread, so a run cut short keeps every step that finished. They are recorded
+once the tasks started after them are in their commands (or at once when
+nothing started): on a chain the journal's transaction then overlaps the next
+command instead of sitting between two (a record lost to a crash costs the
+next run a re-hash, never a wrong answer: the run-cache entry is written first).
 
 On a failure the steps that need it are skipped; the rest are skipped too
 unless keep_going. Ctrl-C (or SIGTERM) stops the running steps, whose outputs
@@ -44,6 +48,10 @@ from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
 from .workspace.lock import is_disk_error
 from .workspace.state import OutputRecord
+
+# How long the journal waits for the tasks just started to reach their commands (an
+# environment being built may take far longer: then it is written anyway).
+RECORD_WAIT_SECONDS = 0.005
 
 
 class Events(Protocol):
@@ -114,6 +122,7 @@ class Scheduler:
         self.memory = machine_memory() if memory is None else memory
         self.dry_run = dry_run
         self.gpus = gpus
+        self._unrecorded: list = []  # (name, decision, outputs) of tasks ended, for the journal
 
     def check_resources(self, plan: Plan) -> None:
         """Requests no schedule can meet, for the steps that may run (restoring needs nothing)."""
@@ -153,9 +162,27 @@ class Scheduler:
 
         watch = OverwriteWatch(self, results, decisions)
         maps = MapPolicy(self.graph)  # a foreach's retries and error_threshold
+        unrecorded = self._unrecorded = []  # (name, decision, outputs): ended, not yet in the journal
+        # Set when a task's command has started or a task has ended: the journal waits for
+        # the tasks just started to reach their commands (Python work of this thread beside
+        # theirs would hold them up: one interpreter lock).
+        busy = threading.Event()
+        if self.executor is not None:
+            self.executor.when_commands_run(busy.set)
+
+        ended = False  # a task ended since the journal was last written
+
+        say_running = getattr(self.events, "commands_running", None) or (lambda: None)  # (jobs.Fanout)
+
+        def task(*args) -> StepResult:
+            try:
+                return self._task(*args)
+            finally:
+                busy.set()
 
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
-            nonlocal fell_back
+            nonlocal fell_back, ended
+            ended = True
             if result.outcome == Outcome.RAN and decision is not None and decision.verdict == Verdict.RESTORE:
                 fell_back = True
             if result.outcome == Outcome.LEFT_ON_REMOTE:
@@ -166,7 +193,7 @@ class Scheduler:
             if result.outcome in (Outcome.RAN, Outcome.RESTORED) or (
                 result.outcome == Outcome.FRESH and decision and decision.record
             ):
-                self._record(name, decision, result.outputs)
+                unrecorded.append((name, decision, result.outputs))
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
             elif result.tolerated:
@@ -243,6 +270,8 @@ class Scheduler:
         try:
             while ready or running:
                 blocked = []
+                started = False
+                busy.clear()
                 while ready and not stop:
                     if running and leases.saturated() and self._needs_a_slot(ready[0][1], decisions):
                         # No task can start until one ends: looking through the rest of `ready`
@@ -322,12 +351,19 @@ class Scheduler:
                     brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
                     if key is not None:
                         keyed[key] = name
-                    fut = pool.submit(self._task, node, d, runs, lease if self.gpus else None, brought)
+                    fut = pool.submit(task, node, d, runs, lease if self.gpus else None, brought)
                     running[fut] = (name, d, (cpu, mem, lease, group))
+                    started = True
                 for item in blocked:
                     heapq.heappush(ready, item)
                 if not running:
                     break
+                if ended:
+                    if started:
+                        busy.wait(RECORD_WAIT_SECONDS)
+                    ended = False
+                    say_running()
+                    self._record_ended()
                 finished, _ = cf.wait(list(running), timeout=0.5, return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     name, d, (cpu, mem, lease, group) = running.pop(fut)
@@ -360,6 +396,7 @@ class Scheduler:
                         done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
                     elif d.verdict == Verdict.STOPPED:
                         done(name, self._stays_stopped(name, d), d)
+            self._record_ended()
             watch.at_end()  # (not after Ctrl-C: the user wants out, the next run repairs)
         except KeyboardInterrupt:
             interrupted = True
@@ -378,6 +415,7 @@ class Scheduler:
         finally:
             if pool is not None:
                 pool.shutdown(wait=True)
+            self._record_ended()
             if self.state is not None:
                 try:
                     self.state.save_stats(self.planner.hasher.cache.take_dirty())
@@ -438,22 +476,40 @@ class Scheduler:
                 return True
         return False
 
-    def _record(self, name: str, decision: Optional[Decision], outputs: Optional[dict]) -> None:
-        if self.state is None or decision is None or decision.key is None or outputs is None:
+    def forget_record(self, name: str) -> None:
+        """Drop the journal's record of `name`, one still waiting to be written included (its
+        outputs were written over: it is decided again next time)."""
+        self._unrecorded[:] = [u for u in self._unrecorded if u[0] != name]
+        if self.state is not None:
+            self.state.forget_step(name)
+
+    def _record_ended(self) -> None:
+        """The tasks that ended since the last call, in the journal in one transaction."""
+        pending = self._unrecorded
+        if not pending:
             return
-        node = self.graph.nodes[name]
-        recs = {n: OutputRecord(node.outputs[n].path, outputs[n]) for n in node.outputs}
+        batch = list(pending)
+        pending.clear()
+        if self.state is None:
+            return
+        records = []
+        for name, decision, outputs in batch:
+            if decision is None or decision.key is None or outputs is None:
+                continue
+            node = self.graph.nodes[name]
+            recs = {n: OutputRecord(node.outputs[n].path, outputs[n]) for n in node.outputs}
+            records.append((name, decision.key.digest, decision.key.manifest, recs))
         try:
-            self.state.record_step(
-                name, decision.key.digest, decision.key.manifest, recs, stats=self.planner.hasher.cache.take_dirty()
-            )
+            self.state.record_steps(records, stats=self.planner.hasher.cache.take_dirty())
         except Exception as e:  # noqa: BLE001
             if not is_disk_error(e):
                 raise
             # A lost record is harmless (the next run checks the step against the run cache);
             # the disk being full will fail the next step that writes, with its own message.
+            names = ", ".join(f"'{r[0]}'" for r in records)
             self.events.message(
-                f"warning: could not record step '{name}' in .pipe/state.db ({e}); the next run checks it again"
+                f"warning: could not record {'step' if len(records) == 1 else 'steps'} {names} in "
+                f".pipe/state.db ({e}); the next run checks {'it' if len(records) == 1 else 'them'} again"
             )
 
 

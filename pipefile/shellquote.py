@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import shlex
 
+from . import lazyre
+
 UNQUOTED = "unquoted"
 SINGLE = "single"
 DOUBLE = "double"
@@ -43,8 +45,13 @@ def write(value: str, context: str) -> str:
     return shlex.quote(value)
 
 
+_PLAIN = lazyre.Pattern(r"[^'\"\\`#<\n]*")  # text without a quote, escape, comment or here-document
+
+
 def contexts(text: str) -> list:
     """The context (UNQUOTED, SINGLE, DOUBLE or COMMENT) of each MARK in `text`, in order."""
+    if _PLAIN.fullmatch(text) and "$(" not in text:
+        return [UNQUOTED] * text.count(MARK)  # (most commands: nothing below changes the context)
     out: list = []
     stack = [UNQUOTED]  # UNQUOTED, SINGLE, DOUBLE, "$(", "(", "`"
     heredocs: list = []  # (delimiter, strip tabs) waiting for the end of the line

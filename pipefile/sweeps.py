@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Optional
+from typing import Mapping, Optional
 
 from . import spec
 from .errors import PipefileError, did_you_mean
@@ -73,10 +73,12 @@ def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
         stop = why if isinstance(why, dict) else None
         trials.append(Trial(label, task, inputs, value, problem, stop["why"] if stop else why, stop))
     sign = -1.0 if goal == "maximize" else 1.0
-    order = sorted(
-        range(len(trials)),
-        key=lambda i: (trials[i].value is None, sign * trials[i].value if trials[i].value is not None else 0.0, i),
-    )
+
+    def rank(i: int) -> tuple:  # the best first, trials without a value last, each in its order
+        value = trials[i].value
+        return (value is None, sign * value if value is not None else 0.0, i)
+
+    order = sorted(range(len(trials)), key=rank)
     return SweepView(step, group.search, metric, goal, tuple(trials[i] for i in order))
 
 
@@ -101,7 +103,10 @@ def _proposed_as_built(graph, group) -> None:
             break
         if task in graph.proposed and settle(graph, task, there, kept):
             break
-        there[task] = Upstream(dict.fromkeys(graph.nodes[task].outputs) if built[i] else {}, True)
+        # `settle` reads only whether a trial ended with outputs (`{}`: failed or stopped), never
+        # their digests, which the view does not know: each output stands for itself unread
+        ended: Mapping = dict.fromkeys(graph.nodes[task].outputs) if built[i] else {}
+        there[task] = Upstream(ended, True)
 
 
 def _objective(root: str, group, label: str, metric: str) -> tuple:

@@ -19,6 +19,8 @@ import pytest
 from servers import free_port, need
 from workspace_repo import PIPE, Repo
 
+from benchmarks import raylocal
+
 # One xdist worker runs them all: one cluster, and its `ray stop` stops no other's.
 pytestmark = pytest.mark.xdist_group("ray")
 
@@ -30,79 +32,21 @@ except ImportError:
     _HAVE_RAY = False
 
 
-def _ray(*args: str, env: dict) -> None:
-    subprocess.run([shutil.which("ray") or "ray", *args], check=True, env=env, capture_output=True, timeout=180)
-
-
 @pytest.fixture(scope="module")
 def cluster():
     need(_HAVE_RAY, "ray is not installed (pip install 'pipefile[ray]')")
-    port = free_port()
-    # Short: Ray's socket paths live under it, and a Unix socket path has a length limit.
     temp = tempfile.mkdtemp(prefix="pr", dir="/tmp")
-    # Token authentication (on by default in newer Ray) is for clusters others can reach: this
-    # one listens on loopback only.
-    base = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
-    common = ["--node-ip-address", "127.0.0.1", "--temp-dir", temp, "--object-store-memory", "100000000"]
-    head_env = dict(base, PIPE_RAY_NODE_DIR=os.path.join(temp, "node-head"))
-    second_env = dict(base, PIPE_RAY_NODE_DIR=os.path.join(temp, "node-second"))
-    address = f"127.0.0.1:{port}"
+    base = dict(os.environ, **raylocal.RAY_ENV)
     try:
-        _ray(
-            "start",
-            "--head",
-            "--port",
-            str(port),
-            "--num-cpus",
-            "2",
-            "--include-dashboard=false",
-            *common,
-            env=head_env,
-        )
-        _ray(
-            "start",
-            "--address",
-            address,
-            "--num-cpus",
-            "1",
-            "--resources",
-            '{"special_node": 1}',
-            *common,
-            env=second_env,
+        address = raylocal.start_node(temp, base, 2, head_port=free_port(), node_dir=os.path.join(temp, "node-head"))
+        raylocal.start_node(
+            temp, base, 1, address=address, resources={"special_node": 1}, node_dir=os.path.join(temp, "node-second")
         )
         nodes = _nodes(address, base)
         yield {"address": address, "special": nodes["special"], "head": nodes["head"], "env": base}
     finally:
-        _stop_own(temp)
+        raylocal.stop(temp)
         shutil.rmtree(temp, ignore_errors=True)
-
-
-def _own_pids(temp: str) -> list:
-    """The processes of the cluster whose temp dir is `temp` (every Ray process names its
-    session folder): ours alone, where `ray stop --force` would stop every Ray on the machine."""
-    out = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit() or int(pid) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if temp.encode() in f.read():
-                    out.append(int(pid))
-        except OSError:
-            continue
-    return out
-
-
-def _stop_own(temp: str) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in _own_pids(temp):
-            try:
-                os.kill(pid, sig)
-            except OSError:
-                pass
-        end = time.monotonic() + 5
-        while _own_pids(temp) and time.monotonic() < end:
-            time.sleep(0.2)
 
 
 def _nodes(address: str, env: dict) -> dict:
@@ -454,32 +398,16 @@ def test_losing_the_head_fails_the_running_step_clearly_and_a_rerun_resumes(tmp_
         """)
     step_pid = None
     try:
-        _ray(
-            "start",
-            "--head",
-            "--port",
-            str(port),
-            "--num-cpus",
-            "1",
-            "--include-dashboard=false",
-            "--node-ip-address",
-            "127.0.0.1",
-            "--temp-dir",
-            temp,
-            "--object-store-memory",
-            "100000000",
-            env=dict(env, PIPE_RAY_NODE_DIR=os.path.join(temp, "node")),
-        )
-        address = f"127.0.0.1:{port}"
+        address = raylocal.start_node(temp, env, 1, head_port=port, node_dir=os.path.join(temp, "node"))
         p = _popen(r, "run", "--executor", "ray", "--address", address, "--store", str(tmp_path / "s"), env=env)
         try:
             step_pid = int(_wait_for(pidfile, 180))
-            _stop_own(temp)  # the head, and with it the whole cluster
+            raylocal.stop(temp)  # the head, and with it the whole cluster
             out, err = p.communicate(timeout=90)
         finally:
             p.kill()
     finally:
-        _stop_own(temp)
+        raylocal.stop(temp)
         if step_pid is not None:
             try:
                 os.killpg(step_pid, signal.SIGKILL)  # (its worker was killed outright: nothing reaps it)

@@ -97,6 +97,9 @@ class FakeExecutor:
     def commands_starting(self):
         pass
 
+    def when_commands_run(self, hook):
+        pass
+
     def signature(self, rel):
         return None
 
@@ -351,7 +354,7 @@ def test_a_task_given_back_before_its_command_returns_its_max_parallel_slot(tmp_
     monkeypatch.setattr(Scheduler, "_leases", lambda self: held.append(make_leases(self)) or held[-1])
 
     class NoState:  # (the watch is active only where there is a workspace state)
-        def record_step(self, *a, **k):
+        def record_steps(self, *a, **k):
             pass
 
         def save_stats(self, entries):

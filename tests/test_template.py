@@ -1,5 +1,6 @@
 """The `${{ }}` / `$[[ ]]` template language: parsing, rendering, quoting."""
 
+import re
 import shlex
 import subprocess
 
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipefile import template
+from pipefile import shellquote, template
 from pipefile.template import OptionalBlock, Ref, TemplateError
 
 
@@ -156,3 +157,17 @@ def test_a_value_in_a_shell_comment_has_its_place_and_stays_in_the_comment(value
     )
     out = subprocess.run(["/bin/sh", "-ec", command], capture_output=True, check=True).stdout
     assert out == b"A|B"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=list("ab $()<>|&;\\'\"`#\n\t{}-") + [shellquote.MARK], max_size=24))
+def test_the_plain_text_shortcut_of_contexts_agrees_with_the_scanner(text):
+    """contexts() skips its scanner for text without quotes, escapes, comments, here-documents
+    or `$(` (most commands): the places it gives must be the scanner's."""
+    fast = shellquote.contexts(text)
+    plain = shellquote._PLAIN
+    shellquote._PLAIN = re.compile(r"(?!)")  # matches nothing: the scanner reads every text
+    try:
+        assert fast == shellquote.contexts(text)
+    finally:
+        shellquote._PLAIN = plain

@@ -6,6 +6,8 @@ and to edit, checked for what it must not change.
   preview read back and its save, a text prepared while the page draws; `render.same` says
   what `canon` equality says;
 - the graph a preview built for its text is the one the page's reload after the save draws;
+- a preview composes its edited text once: the loader reads the tree of the editor's read-back
+  (never where it could read otherwise), with the same errors and spec;
 - `GET /api/pipeline?focus=STEP&depth=N`: a neighbourhood of the graph and an outline of all.
 
 Timings are benchmarks/ui_server.py's (docs/benchmarks.md), not asserted here."""
@@ -81,13 +83,18 @@ def _fresh_editor_memory():
 def loads(monkeypatch):
     """The texts the loader's YAML reader reads (the real reader, counted)."""
     seen: list = []
-    real = yamlsafe.load
+    real, real_tree = yamlsafe.load, yamlsafe.load_tree
 
     def counted(text, *args, **kw):
         seen.append(text)
         return real(text, *args, **kw)
 
+    def counted_tree(text, *args, **kw):  # (a read-back: the value and the node tree)
+        seen.append(text)
+        return real_tree(text, *args, **kw)
+
     monkeypatch.setattr(yamlsafe, "load", counted)
+    monkeypatch.setattr(yamlsafe, "load_tree", counted_tree)
     return seen
 
 
@@ -265,6 +272,64 @@ def test_a_preview_of_a_text_validated_before_does_not_load_it_again_unless_a_fi
     (tmp_path / "data.txt").unlink()  # what the text reads is gone: it is validated anew
     gone = drafts.preview(str(path), digest, DRAFT, graphs=cache)
     assert len(loaded) == 2 and any("data.txt" in e["message"] for e in gone["errors"]), gone["errors"]
+
+
+def test_a_preview_composes_the_edited_text_once_for_its_check_and_its_validation(tmp_path, monkeypatch):
+    path = tmp_path / "Pipefile"
+    path.write_text(CHAIN)
+    composed: list = []
+    real = yamlsafe.compose
+    monkeypatch.setattr(yamlsafe, "compose", lambda text, *a, **kw: composed.append(text) or real(text, *a, **kw))
+    answer = drafts.preview(str(path), None, [{"op": "set_param", "name": "lr", "value": 0.5}])
+    assert answer["errors"] == [] and "lr: 0.5" in answer["text"]
+    # the base for the editor, then the edited text: read back by the editor, loaded from that tree
+    assert [t for t in composed if "steps:" in t] == [CHAIN, answer["text"]]
+    # an edit that breaks the pipeline is still told, located, from the shared tree
+    bad = drafts.preview(
+        str(path), None, [{"op": "set", "step": "c", "field": "inputs.i", "value": "${{steps.zz.outputs.o}}"}]
+    )
+    assert [(e["line"], "zz" in e["message"]) for e in bad["errors"]] == [(12, True)], bad["errors"]
+
+
+MERGED = """\
+version: 1
+common: &common {command: "echo x > ${{outputs.o}}"}
+steps:
+  a:
+    <<: *common
+    outputs: {o: build/a.txt}
+  b: {<<: *common, outputs: {o: build/b.txt}}
+"""
+
+
+@pytest.mark.parametrize(
+    "text, shared",
+    [
+        (CHAIN, True),
+        (CHAIN.replace("lr: 0.01", 'lr: "a\\0b"'), False),  # a NUL: the loader refuses it itself, located
+        (MERGED, False),  # merge keys: PyYAML's constructor rewrites those mappings in place
+        (CHAIN.replace("  side:", "  = : 1\n  side:"), False),  # a `=` key, rewritten the same way
+        (CHAIN.replace("${{steps.c.outputs.o}}", "${{steps.c.outputs.nope}}"), True),
+        (CHAIN.replace('command: "cat', 'comand: "cat', 1), True),
+    ],
+    ids=["plain", "nul", "merge-key", "eq-key", "bad-reference", "misspelt-field"],
+)
+def test_the_tree_a_read_back_shares_gives_the_loader_s_own_errors_and_spec(tmp_path, text, shared):
+    """A text loaded from the tree its read-back composed is what loading it alone gives:
+    the same errors (lines included), the same spec; no tree where it could differ."""
+    from pipefile import load as loader
+
+    path = str(tmp_path / "Pipefile")
+    value, tree = yamlsafe.load_tree(text, "Pipefile", numbers=True)
+    assert value == yamlsafe.load(text, "Pipefile", numbers=True)
+    assert (tree is not None) == shared
+    assert drafts.validate_text(path, text, composed=(text, tree)) == drafts.validate_text(path, text)
+    if tree is not None:
+        pf, errors = loader.load_lenient(
+            path, text.encode(), composed=(text, yamlsafe.load_tree(text, "P", numbers=True)[1])
+        )
+        alone, alone_errors = loader.load_lenient(path, text.encode())
+        assert pf == alone and [str(e) for e in errors] == [str(e) for e in alone_errors]
 
 
 def test_a_preview_and_the_page_s_pipeline_run_with_the_cyclic_gc_paused(tmp_path):

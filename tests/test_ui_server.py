@@ -267,6 +267,7 @@ def test_expanded_steps_are_groups_with_their_tasks(start, tmp_path):
     nodes = {n["name"]: n for n in doc["graph"]["nodes"]}
     group = nodes["train"]
     assert group["kind"] == "group" and group["tasks"] == {"count": 3, "states": {"run": 3}}
+    assert group["reasons"] == ["3 tasks: 3 run"]
     assert len(group["children"]) == 3
     for t in group["children"]:
         assert nodes[t]["kind"] == "step" and nodes[t]["group"] == "train"
@@ -736,6 +737,9 @@ def test_a_nested_pipeline_is_a_pipeline_node_with_its_steps_and_their_edges(sta
     # the step using the pipeline: a `pipeline` node with its inner steps, as its Pipefile says it
     assert small["kind"] == "pipeline" and small["tasks"] == {"count": 3, "states": {"run": 1, "pending": 2}}
     assert small["children"] == ["small/prep", "small/fit", "small/pick"]
+    # its hover card counts steps, not tasks (docs/concepts.md); an inner matrix step's, tasks
+    assert small["reasons"] == ["3 steps: 1 run, 2 pending"]
+    assert nodes["small/fit"]["reasons"] == ["2 tasks: 2 pending"]
     assert small["component"] == "train" and small["line"] == 27
     assert [(i["name"], i["binding"]) for i in small["inputs"]] == [("data", "data/small.csv")]
     assert [(o["name"], o["path"]) for o in small["outputs"]] == [("model", "build/small.txt")]

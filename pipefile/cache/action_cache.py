@@ -22,6 +22,7 @@ import time
 from typing import Optional
 
 from ..digest import FILE, TREE, PathDigest
+from .tempnames import exclusive_temp
 
 ACTION_CACHE_VERSION = 1
 
@@ -74,16 +75,17 @@ class ActionCache:
             pass
 
     def _write(self, key: str, data: bytes) -> None:
-        import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
-
         final = self.path(key)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.tmp, prefix="ac-")
+        fd, tmp = exclusive_temp(self.tmp, "ac-")
         try:
             os.write(fd, data)
         finally:
             os.close(fd)
-        os.replace(tmp, final)
+        try:
+            os.replace(tmp, final)
+        except FileNotFoundError:  # its folder is not made yet
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp, final)
 
     def read_raw(self, key: str) -> Optional[bytes]:
         """The entry file as stored (for copying it to a remote), or None."""

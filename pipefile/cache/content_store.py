@@ -44,6 +44,7 @@ from ..digest import (
     read_chunks,
 )
 from ..errors import PipefileError
+from .tempnames import exclusive_temp
 
 STORE_VERSION = 1
 _FICLONE = 0x40049409
@@ -66,11 +67,20 @@ class ContentChanged(StoreError):
     """A file changed while it was being stored."""
 
 
+_NO_REFLINK = (errno.EOPNOTSUPP, errno.ENOTTY, errno.ENOSYS)
+_reflinks = True  # False once a file system said it cannot clone (asked again for nothing, each step)
+
+
 def _reflink(src_fd: int, dst_fd: int) -> bool:
+    global _reflinks
+    if not _reflinks:
+        return False
     try:
         fcntl.ioctl(dst_fd, _FICLONE, src_fd)
         return True
-    except OSError:
+    except OSError as e:
+        if e.errno in _NO_REFLINK:
+            _reflinks = False
         return False
 
 
@@ -209,11 +219,12 @@ class ContentStore:
         os.fchmod(fd, 0o444)
         os.close(fd)
         final = self.path(digest)
-        if os.path.exists(final):
-            os.unlink(tmp_path)
-            return digest
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        os.replace(tmp_path, final)
+        # (Stored already, by another task or process: the same bytes, put in its place.)
+        try:
+            os.replace(tmp_path, final)
+        except FileNotFoundError:  # its folder is not made yet
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(tmp_path, final)
         if sync is not None:
             sync.add(final)
         return digest
@@ -223,11 +234,9 @@ class ContentStore:
 
         durable=False: the content can be made again (a step's output), so during a run
         its fsync may be left to the background thread."""
-        import tempfile
-
         if expected is not None and self.has(expected):
             return expected
-        fd, tmp_path = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        fd, tmp_path = exclusive_temp(self.tmp, "obj-")
         try:
             digest = copy_file(src, fd)
         except OSError as e:
@@ -242,12 +251,10 @@ class ContentStore:
             raise _space_error(f"storing {src}", e) from None
 
     def put_bytes(self, data: bytes, durable: bool = True) -> str:
-        import tempfile
-
         digest = xxhash.xxh3_128_hexdigest(data)
         if self.has(digest):
             return digest
-        fd, tmp_path = tempfile.mkstemp(dir=self.tmp, prefix="obj-")
+        fd, tmp_path = exclusive_temp(self.tmp, "obj-")
         try:
             view = memoryview(data)
             while view:

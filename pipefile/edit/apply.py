@@ -13,6 +13,7 @@ import gc
 import json
 import re
 from collections import Counter
+from dataclasses import field
 from typing import Any, Callable, Optional
 
 from ..errors import PipefileError, SourceLoc
@@ -41,6 +42,10 @@ class Edited:
     text: str  # the new file text
     diff: str  # unified diff, a/PATH b/PATH; "" when nothing changed
     changed: bool
+    # (the edited text with \n line ends, its YAML node tree) when the last read-back composed
+    # it and the tree can stand for it: the designer's check loads the text from it, not
+    # composing 10,000 steps again (`load.load_lenient(composed=...)`); else None
+    composed: Optional[tuple] = field(default=None, compare=False, repr=False)
 
 
 def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
@@ -93,6 +98,7 @@ def _apply_all(text: str, operations: list, path: str) -> Edited:
     # a draft grows an operation at a time, each preview sending all of it: the longest
     # prefix applied before starts this one (each operation reads its text in full)
     done, current, data = parsed.PREFIXES.longest(lf, path, keys)
+    composed = None  # (text, tree) of the last read-back
     if not done:
         data = _load(lf, path)
         current = lf
@@ -113,7 +119,9 @@ def _apply_all(text: str, operations: list, path: str) -> Edited:
                     SourceLoc(path),
                     "remove the \\0 from the value",
                 )
-            current, data = _apply_one(current, data, op, path)
+            current, data, tree = _apply_one(current, data, op, path)
+            if tree is not None:
+                composed = (current, tree)
         except EditError as e:
             if e.loc is None:
                 e.loc = SourceLoc(path)
@@ -121,29 +129,32 @@ def _apply_all(text: str, operations: list, path: str) -> Edited:
     if keys is not None and len(operations) > done:
         parsed.PREFIXES.put(lf, path, keys, current, data)
     new = _newlines_back(text, bom + lf, bom + current)
-    return Edited(new, unified_diff(text, new, path), new != text)
+    if composed is not None and (composed[0] != current or bom):
+        composed = None  # (a later operation changed nothing: the tree is still the text's)
+    return Edited(new, unified_diff(text, new, path), new != text, composed)
 
 
 def _apply_one(text: str, data: Any, op: dict, path: str) -> tuple:
-    """(new text, its data). Written the file's way first; if that does not read back as
-    meant, again the plain way (inline, quoted values); else a bug, refused."""
+    """(new text, its data, its node tree or None). Written the file's way first; if that does
+    not read back as meant, again the plain way (inline, quoted values); else a bug, refused."""
     for safe in (False, True):
         ed = Editor(text, data, path, safe)
         OPERATIONS[op["op"]](ed, op)
         new = ed.doc.applied()
         if new == text:
-            return text, data
+            return text, data, None
         known = parsed.known_data(new)  # this very text was read back before (a save of a preview)
+        tree = None
         if known is not None:
             got = known[0]
         else:
             try:
-                got = yamlsafe.load(new, path, numbers=True)
+                got, tree = yamlsafe.load_tree(new, path, numbers=True)
             except Exception:  # does not parse: the second way, or the refusal below
                 continue
         if render.same(got, ed.data):
             parsed.remember_data(new, got)
-            return new, got
+            return new, got, tree
     raise EditError(
         f"the edit {op['op']!r} would not read back as intended, so it was not made (a bug of pipe's editor)",
         SourceLoc(path),

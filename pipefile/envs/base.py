@@ -162,7 +162,15 @@ class Environment:
         return shell_argv(launch.command)
 
     def start(self, launch: Launch, base_env: Mapping[str, str]) -> StepProcess:
-        return LocalProcess(self.argv(launch), self.process_env(base_env, launch), launch.cwd, launch.log)
+        argv, env = self.argv(launch), self.process_env(base_env, launch)
+        from .spawn import SpawnedProcess, spawnable
+
+        if spawnable(argv, launch.cwd) and launch.log is not None:
+            try:
+                return SpawnedProcess(argv, env, launch.log)
+            except OSError as e:
+                raise EnvError(f"could not start {argv[0]!r}: {e.strerror}") from None
+        return LocalProcess(argv, env, launch.cwd, launch.log)
 
     # --- helpers for subclasses -------------------------------------------------------------
     def workspace_file(self, rel: str, what: str) -> dict:

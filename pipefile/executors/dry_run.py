@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Optional
 
-from ..graph import Node, command_text, render_command
+from ..graph import Node, command_text
 from ..outcomes import Outcome, StepResult
 from ..rebuilder import Decision
 
@@ -17,10 +17,13 @@ class DryRunExecutor:
         self.cancelled = threading.Event()
 
     def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
-        return StepResult(name=node.name, outcome=Outcome.WOULD_RUN, command=command_text(render_command(node)))
+        return StepResult(name=node.name, outcome=Outcome.WOULD_RUN, command=command_text(node.command))
 
     def restore(self, node: Node, decision: Decision, bring: bool = False) -> StepResult:
         return StepResult(name=node.name, outcome=Outcome.WOULD_RESTORE, outputs=dict(decision.outputs))
+
+    def when_commands_run(self, hook) -> None:
+        pass  # no command runs
 
     def cancel(self, hard: bool = False) -> None:
         self.cancelled.set()

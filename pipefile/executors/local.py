@@ -209,7 +209,7 @@ class LocalExecutor(ProcessRunning):
         # Relative to the workspace that holds the job logs (a served job's is not where it runs).
         log_rel = os.path.relpath(log_abs, os.path.dirname(os.path.dirname(self.ws.jobs_dir)))
         notes: list = []
-        shown = command_text(render_command(node))
+        shown = command_text(node.command)  # (rendered once, with the graph)
         gpu_ids = tuple(g.id for g in devices or ())
         model = model_of(devices) if devices else None
         env_text = None

@@ -107,6 +107,11 @@ class ProcessRunning:
     `_base_env`, `cancelled`, `stopping`, `log_dir` and the running processes, `_procs` under
     `_procs_lock`)."""
 
+    command_running = None  # called once a task's command has started (when_commands_run)
+
+    def when_commands_run(self, hook) -> None:
+        self.command_running = hook
+
     @contextlib.contextmanager
     def _following(self, name: str, log_abs: str, env: Environment, log):
         """The task's log followed for its lines while it runs (when asked: follow_output)."""
@@ -145,6 +150,8 @@ class ProcessRunning:
                 raise StepFailure(failure_message(e)) from None
             with self._procs_lock:
                 self._procs[name] = proc
+            if self.command_running is not None:
+                self.command_running()
             try:
                 if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
                     self._stop([proc])

@@ -54,6 +54,12 @@ class Executor(Protocol):
         them even so: a task that reads them must run after all). A dry run: WOULD_RESTORE."""
         ...
 
+    def when_commands_run(self, hook) -> None:
+        """Call `hook()` (from any thread) each time a task's command has started. The
+        scheduler does its own work (the journal) while commands run, not between them; an
+        executor that cannot tell need do nothing (the end of each task stands for it)."""
+        ...
+
     def cancel(self, hard: bool = False) -> None:
         """Stop the running tasks (hard: at once); tasks not started yet do not start."""
         ...

@@ -95,13 +95,16 @@ def load(path: str) -> spec.Pipefile:
     return pf
 
 
-def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile, list[PipefileError]]:
+def load_lenient(
+    path: str, data: Optional[bytes] = None, composed: Optional[tuple] = None
+) -> tuple[spec.Pipefile, list[PipefileError]]:
     """(the valid part of the Pipefile, every error found), so that later checks can
     still run on what is valid and all problems are reported together. Raises only
     when nothing usable could be read (no file, broken YAML).
 
     `data`: the file's bytes, read already by the caller (what it caches must be what
-    was parsed, even if the file is saved again meanwhile)."""
+    was parsed, even if the file is saved again meanwhile). `composed`: (text, its node tree,
+    from `yamlsafe.load_tree`), read already by the caller: used when it is this text."""
     from .reader import display_path
 
     if pymodule.is_module_ref(path):  # a pipefile.dsl or Azure ML SDK v2 pipeline (docs/dsl.md, docs/azureml.md)
@@ -119,7 +122,7 @@ def load_lenient(path: str, data: Optional[bytes] = None) -> tuple[spec.Pipefile
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return read_text(text, path)
+        return read_text(text, path, composed=composed)
     finally:
         if enabled:
             gc.enable()
@@ -171,10 +174,13 @@ def loads(text: str, path: str) -> spec.Pipefile:
     return pf
 
 
-def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[spec.Pipefile, list[PipefileError]]:
+def read_text(
+    text: str, path: str, relocate=None, stack: tuple = (), composed: Optional[tuple] = None
+) -> tuple[spec.Pipefile, list[PipefileError]]:
     """(the valid part, every error) of a Pipefile's text; `path` places it (root, messages).
     `relocate`: line -> the SourceLoc that line stands for (a DSL pipeline's Python), or None.
-    `stack`: the Pipefiles that use this one as a component, outermost first."""
+    `stack`: the Pipefiles that use this one as a component, outermost first.
+    `composed`: (a text, its node tree as `_compose` makes it), not composed again if it is this text."""
     from .checks import check_artifact_names, check_build_contexts, check_endpoint_names, check_step_references
     from .environments import builtin_std, load_environments
     from .execution import load_settings
@@ -187,7 +193,7 @@ def read_text(text: str, path: str, relocate=None, stack: tuple = ()) -> tuple[s
 
     r = NodeReader(text, path)
     r.relocate = relocate
-    root = _compose(r)
+    root = composed[1] if composed is not None and composed[1] is not None and composed[0] == text else _compose(r)
     items = {k: (kn, vn) for k, kn, vn in r.mapping(root, "the Pipefile", TOP_KEYS)}
     if r.errors and not items:
         raise_all(r.errors)

@@ -175,6 +175,47 @@ def load(text: str, display: str, forbid_nul: bool = False, numbers: bool = Fals
     return _yaml.constructor.SafeConstructor().construct_document(node)
 
 
+def load_tree(text: str, display: str, numbers: bool = False) -> tuple:
+    """(what `load` makes of `text`, its node tree as the Pipefile loader composes it, or None
+    where that tree cannot stand for the text): one reading for a caller that checks the value
+    and then has the text loaded (the designer's check of an edit). No tree where the text
+    holds a NUL character (the loader refuses it, located: let it compose and say so) or the
+    constructor rewrote the tree (a merge key `<<` or a `=` key: PyYAML's constructor edits
+    those mappings in place)."""
+    try:
+        node = compose(text, display, forbid_nul=True, numbers=numbers)
+        shared = True
+    except PipefileError:  # a NUL (or a bound, which the plain compose raises again)
+        node, shared = compose(text, display, numbers=numbers), False
+    if node is None:
+        return None, None
+    constructor = _keeping_constructor()
+    value = constructor.construct_document(node)
+    return value, node if shared and not constructor.rewrote else None
+
+
+_KEEPING: Any = None  # the class below, made once PyYAML is imported
+
+
+def _keeping_constructor() -> Any:
+    """PyYAML's safe constructor, noting whether it rewrote a mapping of the tree."""
+    global _KEEPING
+    if _KEEPING is None:
+        base = _yaml.constructor.SafeConstructor
+        rewritten = ("tag:yaml.org,2002:merge", "tag:yaml.org,2002:value")
+
+        class Keeping(base):  # type: ignore[misc,valid-type]
+            rewrote = False
+
+            def flatten_mapping(self, node):
+                if not self.rewrote and any(k.tag in rewritten for k, _ in node.value):
+                    self.rewrote = True
+                base.flatten_mapping(self, node)
+
+        _KEEPING = Keeping
+    return _KEEPING()
+
+
 def _number_tag(tag: str, value: str) -> tuple:
     """The tag (and the text for PyYAML's constructor) of a plain scalar, numbers read as
     `load.numbers` reads them; other scalars keep what the YAML 1.1 resolver said."""

@@ -85,16 +85,17 @@ def _apply(path: str, text: str, operations: list):
         raise Refusal(422, e.message, e.hint, extra=extra, loc=e.loc) from None
 
 
-def validate_text(path: str, text: str, built: Optional[list] = None) -> list:
+def validate_text(path: str, text: str, built: Optional[list] = None, composed: Optional[tuple] = None) -> list:
     """`pipe validate`'s errors of `text` as the Pipefile at `path` (nothing written).
     `built`: a list the graph is appended to when it could be built (as `load_graph`
-    builds it: a caller may keep it for that text)."""
+    builds it: a caller may keep it for that text). `composed`: the edit's read-back of
+    the text (`Edited.composed`), so that its YAML is not composed a second time."""
     from .. import artifacts, graph
     from .. import load as loader
 
     errors: list = []
     try:
-        pf, found = loader.load_lenient(path, text.encode("utf-8"))
+        pf, found = loader.load_lenient(path, text.encode("utf-8"), composed=composed)
     except PipefileError as e:
         return errors_json(e)
     errors += found
@@ -132,7 +133,7 @@ def _preview(path: str, base: Optional[str], operations: list, base_text: Option
         # its save), and nothing it reads changed since: 10,000 steps are not read again
         errors: list = []
     else:
-        errors = validate_text(path, edited.text, built)
+        errors = validate_text(path, edited.text, built, edited.composed)
     if graphs is not None and built and not errors:
         graphs.offer(digest, built[0])
     return {

@@ -233,7 +233,7 @@ def log_path(ws, job, step: str) -> str:
     if not path.startswith(folder + os.sep) or not known:
         from ..errors import did_you_mean
 
-        raise Refusal(404, f"job {job.id} has no step '{step}'", did_you_mean(step, recorded, "step"))
+        raise Refusal(404, f"job {job.id} has no task '{step}'", did_you_mean(step, recorded, "task"))
     return path
 
 

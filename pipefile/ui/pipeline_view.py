@@ -161,7 +161,8 @@ def _container(name: str, kind: str, children: list, like: Optional[dict]) -> di
         label=label_of(name),
         state=state,
         reasons=[
-            f"{len(children)} task{'s' if len(children) != 1 else ''}: "
+            # a group's members are its step's tasks, a pipeline's its inner steps (docs/concepts.md)
+            f"{len(children)} {'step' if kind == _PIPELINE else 'task'}{'s' if len(children) != 1 else ''}: "
             + ", ".join(f"{k} {v}" for v, k in sorted(counts.items(), key=lambda kv: _WORST.index(kv[0])))
         ],
         tasks={"count": len(children), "states": counts},  # a pipeline: its steps, as `pipe status` counts them

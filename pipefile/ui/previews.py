@@ -36,12 +36,12 @@ _TEXT = (".txt", ".log", ".md", ".yaml", ".yml", ".py", ".sql", ".html", ".xml",
 def output_record(ws, job, step: str, name: str) -> dict:
     rec = ws.jobs.step_record(job.id, step)
     if rec is None:
-        raise Refusal(404, f"job {job.id} has no record of step '{step}'", "its outputs are there once it has ended")
+        raise Refusal(404, f"job {job.id} has no record of task '{step}'", "its outputs are there once it has ended")
     out = rec.outputs.get(name)
     if out is None:
         from ..errors import did_you_mean
 
-        raise Refusal(404, f"step '{step}' has no output '{name}'", did_you_mean(name, rec.outputs, "output"))
+        raise Refusal(404, f"task '{step}' has no output '{name}'", did_you_mean(name, rec.outputs, "output"))
     return out
 
 
@@ -60,13 +60,13 @@ def preview_output(ws, job, step: str, name: str, sub: Optional[str] = None) -> 
     label = str(out.get("path") or name)
     base = {"output": name, "path": label, "size": size, "digest": digest}
     if not digest:
-        raise Refusal(404, f"output '{name}' of step '{step}' has no recorded content", "it did not end well")
+        raise Refusal(404, f"output '{name}' of task '{step}' has no recorded content", "it did not end well")
     if sub:
         kind, digest, size = _entry(ws, digest, sub.strip("/"))
         label = sub
         base.update(path=f"{out.get('path')}/{sub}", size=size, digest=digest)
     if not ws.store.has(digest):
-        raise Refusal(404, f"the content of output '{name}' is no longer in the store", "run the step again")
+        raise Refusal(404, f"the content of output '{name}' is no longer in the store", "run the task again")
     if kind != FILE:
         return dict(base, **folder(ws, digest))
     return dict(base, **preview_file(ws.store.path(digest), label, size))

@@ -202,14 +202,28 @@ class WorkspaceState:
 
     def record_step(self, name: str, key: str, manifest: dict, outputs: dict, stats: Optional[dict] = None) -> None:
         """Record a finished step (and the stat entries of its outputs) in one transaction."""
-        outs = {n: dict(r.content.to_json(), path=r.path) for n, r in outputs.items()}
+        self.record_steps([(name, key, manifest, outputs)], stats)
+
+    def record_steps(self, records: list, stats: Optional[dict] = None) -> None:
+        """Record finished steps, each (name, key, manifest, outputs), and stat entries, in one
+        transaction."""
+        if not records and not stats:
+            return
+        now = time.time_ns()
+        rows = [
+            (
+                name,
+                key,
+                json.dumps(manifest, sort_keys=True),
+                json.dumps({n: dict(r.content.to_json(), path=r.path) for n, r in outputs.items()}, sort_keys=True),
+                now,
+            )
+            for name, key, manifest, outputs in records
+        ]
         with self._tx():
             if stats:
                 self._write_stats(stats)
-            self.db.execute(
-                "INSERT OR REPLACE INTO steps VALUES(?,?,?,?,?)",
-                (name, key, json.dumps(manifest, sort_keys=True), json.dumps(outs, sort_keys=True), time.time_ns()),
-            )
+            self.db.executemany("INSERT OR REPLACE INTO steps VALUES(?,?,?,?,?)", rows)
 
     def forget_step(self, name: str) -> None:
         with self._tx():

@@ -79,7 +79,7 @@ export function Compare({ a, b }: { a: string; b: string }) {
         <aside className="properties wide" data-testid="compare-properties">
           {selected && (
             <div className="muted small">
-              step {selected} and the job's own properties{" "}
+              task {selected} and the jobs' own properties{" "}
               <button className="link" onClick={() => setSelected(null)}>
                 show all
               </button>
@@ -97,7 +97,7 @@ export function Compare({ a, b }: { a: string; b: string }) {
             <thead>
               <tr>
                 <th>what</th>
-                <th>step</th>
+                <th>task</th>
                 <th>name</th>
                 <th>A</th>
                 <th>B</th>

@@ -142,7 +142,7 @@ export function RunDialog(p: {
         </div>
       ))}
       <label>
-        <input type="checkbox" checked={c.force} data-testid="run-force" onChange={(e) => p.onChange({ ...c, force: e.target.checked })} /> force (run even fresh steps)
+        <input type="checkbox" checked={c.force} data-testid="run-force" onChange={(e) => p.onChange({ ...c, force: e.target.checked })} /> force (run even fresh tasks)
       </label>
       <pre className="command" data-testid="run-command">
         {runCommand(p.file, c.targets, c.params, c.force)}

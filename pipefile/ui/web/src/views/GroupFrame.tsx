@@ -2,19 +2,16 @@
 // labelled box drawn around its members, with the fold control on it. Its size is ELK's (the
 // members are laid out inside it); its own ports stay on its sides (a gathered output's edge).
 import { memo } from "react";
-import { Handle, Position, type NodeProps, type Node } from "@xyflow/react";
-import { counts, PORT_GAP, type StepData } from "./StepNode";
+import type { NodeProps, Node } from "@xyflow/react";
+import { counts } from "../lib/words";
+import { Ports } from "./Ports";
+import type { StepData } from "./StepNode";
 
 export type FrameNodeType = Node<StepData & { width: number; height: number }, "frame">;
 
 function GroupFrameView({ data }: NodeProps<FrameNodeType>) {
   const { node: n, state, direction, errors } = data;
   const lr = direction === "RIGHT";
-  const ins = n.inputs ?? [];
-  const outs = n.outputs ?? [];
-  // a frame is tall: its ports sit by its title, not spread along a side
-  const place = (i: number, count: number) =>
-    lr ? { top: 12 + PORT_GAP * i } : { left: `${((i + 1) / (count + 1)) * 100}%` };
   return (
     <div
       className={`frame state-${state}${errors.length ? " has-errors" : ""}`}
@@ -50,32 +47,8 @@ function GroupFrameView({ data }: NodeProps<FrameNodeType>) {
           </span>
         )}
       </div>
-      <Handle type="target" position={lr ? Position.Left : Position.Top} id="__any" className="port-any" isConnectable={false} />
-      <Handle type="source" position={lr ? Position.Right : Position.Bottom} id="__any" className="port-any" isConnectable={false} />
-      {ins.map((p, i) => (
-        <Handle
-          key={`i-${p.name}`}
-          type="target"
-          id={p.name}
-          position={lr ? Position.Left : Position.Top}
-          style={place(i, ins.length)}
-          data-port={`in:${p.name}`}
-          title={`${p.name}: ${p.type ?? "any"}${p.optional ? " (optional)" : ""}`}
-          isConnectable={false}
-        />
-      ))}
-      {outs.map((p, i) => (
-        <Handle
-          key={`o-${p.name}`}
-          type="source"
-          id={p.name}
-          position={lr ? Position.Right : Position.Bottom}
-          style={place(i, outs.length)}
-          data-port={`out:${p.name}`}
-          title={`${p.name}: ${p.type ?? "any"}`}
-          isConnectable={false}
-        />
-      ))}
+      {/* a frame is tall: its ports sit by its title, not spread along a side */}
+      <Ports node={n} lr={lr} first={12} labels={false} connectable={false} />
     </div>
   );
 }

@@ -311,7 +311,7 @@ export function JobPage({ id }: { id: string }) {
                 0 → {formatSeconds(total)}
               </text>
             </svg>
-            {!bars.length && <div className="muted">no step has started yet</div>}
+            {!bars.length && <div className="muted">no task has started yet</div>}
           </div>
         )}
         {selected && (

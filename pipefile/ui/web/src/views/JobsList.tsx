@@ -89,7 +89,7 @@ export function JobsList() {
             <th>status</th>
             <th>started</th>
             <th>took</th>
-            <th>steps</th>
+            <th>tasks</th>
             <th>params</th>
           </tr>
         </thead>

@@ -7,6 +7,7 @@ import type { GraphNode, LibPort, LibraryItem, Operation } from "../lib/types";
 import { coerce, show } from "../lib/values";
 import { componentRef } from "../lib/draft";
 import { typeRefusal } from "../lib/portTypes";
+import { readOnlyNote } from "../lib/words";
 
 function Field(p: {
   id: string;
@@ -136,7 +137,7 @@ export function Properties(p: {
           both
         </button>
       </div>
-      {ro && n.kind !== "step" && <p className="muted small">a group's tasks are edited through the step that declares them</p>}
+      {ro && n.kind !== "step" && <p className="muted small">{readOnlyNote(n.kind)}</p>}
 
       <h4>inputs</h4>
       {(n.inputs ?? []).length === 0 && <div className="muted small">none</div>}

@@ -1,7 +1,9 @@
 // One step on the canvas: its name, component, state colour, ports as handles, a group's counts.
 import { memo } from "react";
-import { Handle, Position, type NodeProps, type Node } from "@xyflow/react";
+import type { NodeProps, Node } from "@xyflow/react";
 import type { GraphNode } from "../lib/types";
+import { counts } from "../lib/words";
+import { PORT_GAP, Ports } from "./Ports";
 
 export interface StepData extends Record<string, unknown> {
   node: GraphNode;
@@ -15,19 +17,9 @@ export interface StepData extends Record<string, unknown> {
 export type StepNodeType = Node<StepData, "step">;
 
 export const NODE_WIDTH = 200;
-export const PORT_GAP = 18;
 
 export function nodeHeight(n: GraphNode): number {
   return 44 + PORT_GAP * Math.max((n.inputs ?? []).length, (n.outputs ?? []).length, 1);
-}
-
-export function counts(n: GraphNode): string {
-  const t = n.tasks;
-  const count = t?.count ?? n.children?.length ?? 0;
-  const parts = Object.entries(t?.states ?? {})
-    .filter(([, v]) => v)
-    .map(([k, v]) => `${v} ${k}`);
-  return `${count} ${n.kind === "pipeline" ? "steps" : "tasks"}${parts.length ? `: ${parts.join(", ")}` : ""}`;
 }
 
 function outerOf(n: GraphNode): string {
@@ -37,11 +29,7 @@ function outerOf(n: GraphNode): string {
 function StepNodeView({ data }: NodeProps<StepNodeType>) {
   const { node: n, state, direction, errors } = data;
   const lr = direction === "RIGHT";
-  const ins = n.inputs ?? [];
-  const outs = n.outputs ?? [];
   const grouped = n.kind !== "step";
-  const place = (i: number, count: number) =>
-    lr ? { top: 40 + PORT_GAP * i + PORT_GAP / 2 } : { left: `${((i + 1) / (count + 1)) * 100}%` };
   return (
     <div
       className={`step state-${state}${errors.length ? " has-errors" : ""}${data.pending ? " is-draft" : ""}${grouped ? " is-group" : ""}`}
@@ -78,35 +66,8 @@ function StepNodeView({ data }: NodeProps<StepNodeType>) {
           <span>{n.component ?? state}</span>
         )}
       </div>
-      {/* the ports drawn at the sides; a hidden one takes edges that do not name a port (a collapsed group's) */}
-      <Handle type="target" position={lr ? Position.Left : Position.Top} id="__any" className="port-any" isConnectable={false} />
-      <Handle type="source" position={lr ? Position.Right : Position.Bottom} id="__any" className="port-any" isConnectable={false} />
-      {ins.map((p, i) => (
-        <Handle
-          key={`i-${p.name}`}
-          type="target"
-          id={p.name}
-          position={lr ? Position.Left : Position.Top}
-          style={place(i, ins.length)}
-          data-port={`in:${p.name}`}
-          title={`${p.name}: ${p.type ?? "any"}${p.optional ? " (optional)" : ""}`}
-        >
-          {lr && <span className="port-label in">{p.name}</span>}
-        </Handle>
-      ))}
-      {outs.map((p, i) => (
-        <Handle
-          key={`o-${p.name}`}
-          type="source"
-          id={p.name}
-          position={lr ? Position.Right : Position.Bottom}
-          style={place(i, outs.length)}
-          data-port={`out:${p.name}`}
-          title={`${p.name}: ${p.type ?? "any"}`}
-        >
-          {lr && <span className="port-label out">{p.name}</span>}
-        </Handle>
-      ))}
+      {/* the ports drawn at the sides, below the title */}
+      <Ports node={n} lr={lr} first={40 + PORT_GAP / 2} labels connectable />
     </div>
   );
 }

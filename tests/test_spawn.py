@@ -1,0 +1,94 @@
+"""A step's command starts the same way whichever start pipe takes: posix_spawn when pipe runs
+in the workspace's folder (envs/spawn.py), Popen when it runs in a folder below (the Pipefile
+found above it). Each property is checked both ways, through the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from workspace_repo import PIPE, Repo
+
+STEPS = """
+version: 1
+steps:
+  fds:
+    command: python3 -c "import os, sys; print(*sorted(os.listdir('/proc/self/fd'), key=int))" > ${{outputs.out}}
+    outputs: {out: build/fds.txt}
+  stdin:
+    command: cat > ${{outputs.out}}
+    outputs: {out: build/stdin.txt}
+  group:
+    command: (sleep 3017 &) ; echo started > ${{outputs.out}}
+    outputs: {out: build/group.txt}
+"""
+
+
+def _run(repo: Repo, where: str, *args: str, pass_fd: bool = False) -> subprocess.CompletedProcess:
+    cwd = repo.root / where
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    r, w = os.pipe()  # an inherited descriptor (a jobserver's, a harness's): steps must not get it
+    os.set_inheritable(w, True)
+    try:
+        return subprocess.run(
+            PIPE + ["run", "--force", *args],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            pass_fds=(w,) if pass_fd else (),
+            stdin=subprocess.PIPE,  # (a step that reads stdin must not wait for pipe's)
+        )
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+@pytest.mark.parametrize("where", [".", "sub/folder"], ids=["posix_spawn", "popen"])
+def test_a_command_gets_the_same_start_either_way(repo, where):
+    repo.pipefile(STEPS)
+    p = _run(repo, where, pass_fd=True)
+    assert p.returncode == 0, p.stderr
+    # Only stdin, stdout and stderr, and the listing's own descriptor.
+    assert repo.read("build/fds.txt").split() == ["0", "1", "2", "3"]
+    assert repo.read("build/stdin.txt") == ""  # stdin is /dev/null, not pipe's
+    assert repo.read("build/group.txt") == "started\n"
+    # The background child was killed with the step's process group.
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 3017" not in ps
+
+
+@pytest.mark.parametrize("where", [".", "sub/folder"], ids=["posix_spawn", "popen"])
+def test_a_step_killed_by_a_signal_says_so_either_way(repo, where):
+    repo.pipefile(
+        """
+        version: 1
+        steps:
+          dies:
+            command: kill -9 $$
+            outputs: {out: build/never.txt}
+        """
+    )
+    p = _run(repo, where)
+    assert p.returncode == 1
+    assert "was killed by signal 9" in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("where", [".", "sub/folder"], ids=["posix_spawn", "popen"])
+def test_a_failing_command_says_its_status_either_way(repo, where):
+    repo.pipefile(
+        """
+        version: 1
+        steps:
+          exits:
+            command: exit 3
+            outputs: {out: build/never.txt}
+        """
+    )
+    p = _run(repo, where)
+    assert p.returncode == 1
+    assert "exited with status 3" in p.stderr, p.stderr
