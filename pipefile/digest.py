@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import xxhash
 
+from .filehash import hash_file, read_chunks  # noqa: F401 (both used through this module too)
 from .lazyclass import dataclass
 
 TREE_MAGIC = b"pipefile-tree-1\n"
@@ -34,12 +35,10 @@ TREE = "tree"
 # Entry kinds inside a tree manifest.
 E_FILE, E_EXEC, E_TREE, E_LINK = "f", "x", "d", "l"
 
-_CHUNK = 1 << 20
 # Never part of a folder's content: caches and metadata that tools write next to sources
 # (python writes __pycache__ into a `code:` folder while the step runs).
 IGNORED_NAMES = frozenset({"__pycache__", ".ipynb_checkpoints", ".pipe", ".git", ".hg", ".svn", ".DS_Store"})
 IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swo")
-_SMALL = 1 << 16
 _RACY_NS = 100_000_000  # 0.1 s: well above the kernel's coarse clock tick
 _RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second timestamps
 
@@ -58,33 +57,6 @@ def canonical_json(obj: Any) -> bytes:
 
 def hash_json(obj: Any) -> str:
     return hash_bytes(canonical_json(obj))
-
-
-def read_chunks(f) -> Iterator:
-    """The content of an unbuffered binary file, in pieces: one small read for a small
-    file (no big buffer to allocate), then a reused 1 MiB buffer; memory stays flat."""
-    head = f.read(_SMALL)
-    if not head:
-        return
-    yield head
-    if len(head) < _SMALL:
-        more = f.read(_SMALL)  # b"" at end of file: the common case ends here
-        if not more:
-            return
-        yield more
-    buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    while n := f.readinto(buf):
-        yield view[:n]
-
-
-def hash_file(path: str) -> str:
-    """Stream a file through xxh3-128."""
-    h = xxhash.xxh3_128()
-    with open(path, "rb", buffering=0) as f:
-        for chunk in read_chunks(f):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ def may_stand_for_a_noop(session) -> bool:
         return False
     if req.cloned_from is not None or session.gpu_override is not None:
         return False
-    if graph.groups or graph.artifacts or graph.proposed or any(a.artifact for a in pf.assets.values()):
+    # (Named assets and outputs are fine: a no-op finds each content's version there already,
+    # which the record checks as it answers. Versions read by `${{artifacts.NAME}}` are not.)
+    if graph.groups or graph.artifacts or graph.proposed:
         return False
     return not (
         any(e.type != spec.ENV_LOCAL for e in pf.environments.values())
@@ -39,3 +41,13 @@ def stands_for_a_noop(session, plan, summary, cluster, warnings) -> bool:
     if not may_stand_for_a_noop(session):
         return False
     return bool(plan.decisions) and all(d.verdict == Verdict.FRESH for d in plan.decisions.values())
+
+
+def artifact_names(session) -> tuple:
+    """The artifacts whose versions a no-op of this graph looks up (named assets, named
+    outputs): it records a new version where none holds the content of now. The record
+    keeps their versions as they are, and declines when they are not (noop_record.py)."""
+    graph = session.graph
+    names = {a.artifact for a in graph.pipefile.assets.values() if a.artifact}
+    names.update(o.artifact for n in graph.nodes.values() for o in n.outputs.values() if o.artifact)
+    return tuple(sorted(names))

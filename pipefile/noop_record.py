@@ -35,7 +35,7 @@ import sys
 import time
 
 RECORD = "noop"  # in the workspace's state folder (.pipe/)
-FORMAT = 2  # (2: the terminal facts)
+FORMAT = 3  # (2: the terminal facts; 3: the digests of files, for a touch)
 RACY_NS = 100_000_000  # as digest.py: well above the kernel's coarse clock tick
 RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second times
 # Written by every run (or by this path itself), never read to decide: not compared.
@@ -48,7 +48,17 @@ ROW_TABLES = ("jobs", "job_steps", "noop_jobs", "metrics")
 JOB, UID, SECONDS = 0, 1, 2  # the blanks of the printed text
 # Modules whose code decides what a run does and prints: an edit in a development checkout
 # (same version number) is a different pipe.
-_DECIDING = ("noop_record.py", "planner.py", "rebuilder.py", "session.py", "keys.py", "digest.py", "jobs.py")
+_DECIDING = (
+    "noop_record.py",
+    "noop_touch.py",
+    "filehash.py",
+    "planner.py",
+    "rebuilder.py",
+    "session.py",
+    "keys.py",
+    "digest.py",
+    "jobs.py",
+)
 
 
 def drop(state_dir: str) -> None:
@@ -227,13 +237,27 @@ def _answer(state_dir: str, argv: list, begun: float) -> tuple | None:
     """(stdout text, stderr text) once the job is written; None (nothing written) to decline."""
     with builtins.open(os.path.join(state_dir, RECORD), "rb") as f:
         record = marshal.load(f)
-    if not isinstance(record, tuple) or len(record) != 8 or record[0] != FORMAT:
+    if not isinstance(record, tuple) or len(record) != 10 or record[0] != FORMAT:
         return None
-    _, known, root, git, checked, rows, out, err = record
+    _, known, root, git, checked, rows, out, err, digests, rehash = record
     if known != facts(argv):
         return None
+    touched = []  # (path, recorded signature, signature now) of the files whose content decides
     for path, how, sig in checked:
-        if now_sig(path, how) != sig:
+        now = now_sig(path, how)
+        if now != sig:
+            if path not in digests:
+                return None
+            touched.append((path, sig, now))
+    if rehash:  # (hashed within a clock tick of a change when the record was written)
+        again, seen = set(rehash), {t[0] for t in touched}
+        touched += [(p, s, s) for p, _, s in checked if p in again and p not in seen]
+    confirmed = None
+    if touched:
+        from . import noop_touch
+
+        confirmed = noop_touch.confirm(touched, digests, _sig)
+        if confirmed is None:
             return None
     commit = dirty = None
     if git:
@@ -241,13 +265,39 @@ def _answer(state_dir: str, argv: list, begun: float) -> tuple | None:
         if state is None:
             return None
         commit, dirty = state
+    if confirmed and sum(c[2][1] for c in confirmed) >= noop_touch.WORTH_SAVING:
+        noop_touch.save_stats(state_dir, confirmed)  # (before the job: a true row, whatever follows)
     job_id, uid = _write_job(state_dir, rows, commit, dirty)
+    if confirmed:
+        _rewrite(state_dir, record, confirmed)
     try:
         os.makedirs(os.path.join(state_dir, "jobs", str(job_id)), exist_ok=True)  # (its logs' folder)
     except OSError:
         pass  # (the job is written: it is the answer now)
     blanks = {JOB: str(job_id), UID: uid, SECONDS: seconds_text(time.monotonic() - begun)}
     return tuple("".join(p if isinstance(p, str) else blanks[p] for p in parts) for parts in (out, err))
+
+
+def _rewrite(state_dir: str, record: tuple, confirmed: list) -> None:
+    """The record again with the signatures of now (the touched files', the stat cache's), so
+    that the next no-op is answered by stats alone; those hashed within a clock tick of their
+    change are hashed again next time. If it cannot be written, none is left."""
+    from .noop_touch import racy
+
+    own = os.path.join(state_dir, "")
+    fresh = {path: sig for path, _, sig, _, _, _ in confirmed}
+    again = [path for path, _, sig, _, hashed_ns, _ in confirmed if racy(sig, hashed_ns)]
+    checked = [
+        (p, how, fresh[p] if p in fresh else now_sig(p, how) if p.startswith(own) and how == "s" else sig)
+        for p, how, sig in record[4]
+    ]
+    tmp = os.path.join(state_dir, RECORD + ".tmp")
+    try:
+        with builtins.open(tmp, "wb") as f:
+            marshal.dump(record[:4] + (checked,) + record[5:9] + (tuple(again),), f)
+        os.replace(tmp, os.path.join(state_dir, RECORD))
+    except (OSError, ValueError):
+        drop(state_dir)
 
 
 def seconds_text(s: float) -> str:
@@ -276,6 +326,10 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("BEGIN IMMEDIATE")
         try:
+            names, versions = rows.get("artifact_state", ((), []))
+            if names and artifact_state(db, names) != versions:
+                # A version the run found is gone, or renumbered: the normal path would record one.
+                raise LookupError("artifact versions changed")
             if db.execute("SELECT 1 FROM metric_points LIMIT 1").fetchone() is not None:
                 # A job streamed a series: each fresh step would get the series of the job that
                 # ran it (jobs.JobRecorder), which the record does not hold.
@@ -294,12 +348,13 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
                 [job[c] for c in names],
             )
             job_id = cur.lastrowid
+            finished = 0.0
             for table in ("job_steps", "metrics"):
                 cols, table_rows = rows.get(table, ((), ()))
                 for row in table_rows:
                     values = dict(zip(cols, row), job_id=job_id)
-                    if table == "job_steps":
-                        values["finished"] = time.time()
+                    if table == "job_steps":  # (in the recorded order, which `pipe jobs show` keeps)
+                        finished = values["finished"] = max(time.time(), finished + 1e-6)
                     db.execute(
                         f"INSERT INTO {table}({', '.join(cols)}) VALUES({', '.join('?' * len(cols))})",
                         [values[c] for c in cols],
@@ -313,6 +368,19 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
         return job_id, uid
     finally:
         db.close()
+
+
+def artifact_state(db, names: list) -> list:
+    """The versions of the artifacts `names` (and the numbers a remote holds for them): what a
+    no-op's lookups of their versions read (jobdb/artifacts.py's add_version)."""
+    marks = ", ".join("?" * len(names))
+    rows = db.execute(
+        f"SELECT name, version, kind, digest FROM artifacts WHERE name IN ({marks}) ORDER BY name, version", names
+    ).fetchall()
+    held = db.execute(
+        f"SELECT name, version, remote FROM artifact_numbers WHERE name IN ({marks}) ORDER BY name, version", names
+    ).fetchall()
+    return [tuple(r) for r in rows] + [("#", *r) for r in held]
 
 
 # The command jobs.git_state runs, and how it reads the answer: (commit, dirty).

@@ -24,6 +24,7 @@ from .noop_record import (
     ROW_TABLES,
     SECONDS,
     UID,
+    artifact_state,
     drop,
     facts,
     now_sig,
@@ -144,17 +145,31 @@ class Recording:
             ACTIVE = None
 
     # --- what the session hands over --------------------------------------------------------
-    def write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool) -> None:
+    def write(
+        self,
+        state_dir: str,
+        root: str,
+        job_id: int,
+        uid: str,
+        seconds: float,
+        git: bool,
+        known: dict | None = None,
+        artifacts: tuple = (),
+    ) -> None:
         """With the workspace lock still held and the databases closed: the record of this
-        all-fresh run, if it can stand for the next one; else nothing (and no old one)."""
+        all-fresh run, if it can stand for the next one; else nothing (and no old one).
+        known: the run's stat cache entries (digest.StatCache.entries): the digests it knew;
+        artifacts: the names whose versions it looked up (noop_policy.artifact_names)."""
         self.stop()
         drop(state_dir)
         try:
-            self._write(state_dir, root, job_id, uid, seconds, git)
+            self._write(state_dir, root, job_id, uid, seconds, git, known or {}, artifacts)
         except Exception:  # noqa: BLE001 - a record not written costs the next run its start-up, no more
             drop(state_dir)
 
-    def _write(self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool) -> None:
+    def _write(
+        self, state_dir: str, root: str, job_id: int, uid: str, seconds: float, git: bool, known: dict, artifacts: tuple
+    ) -> None:
         if self.declined or self.out.bypassed or self.err.bypassed or self.out.timed or self.err.timed:
             return
         if self.out.parts and self.err.parts and any(f[0] for f in self.facts[-2][1:]):  # (terminal(): 1, 2)
@@ -166,13 +181,14 @@ class Recording:
         err = _template("".join(self.err.parts), job_id, uid, shown)
         if out is None or err is None:
             return
-        rows = _job_rows(os.path.join(state_dir, "jobs.db"), job_id)
+        rows = _job_rows(os.path.join(state_dir, "jobs.db"), job_id, artifacts)
         if rows is None:
             return
-        checked = self._signatures(state_dir)
-        if checked is None:
+        signatures = self._signatures(state_dir, root, known)
+        if signatures is None:
             return
-        record = (FORMAT, self.facts, root, git, checked, rows, out, err)
+        checked, digests, rehash = signatures
+        record = (FORMAT, self.facts, root, git, checked, rows, out, err, digests, rehash)
         tmp = os.path.join(state_dir, RECORD + ".tmp")
         try:
             with builtins.open(tmp, "wb") as f:
@@ -181,9 +197,13 @@ class Recording:
         except (OSError, ValueError):
             drop(state_dir)
 
-    def _signatures(self, state_dir: str):
-        """[(path, how, signature now)] of every path looked at; None when one changed within
-        a clock tick of the run's start (it may change again unseen: racy timestamps)."""
+    def _signatures(self, state_dir: str, root: str, known: dict):
+        """([(path, how, signature now)] of every path looked at, {path: (workspace path, digest,
+        in_folder)} of the regular files among them whose digest the run knew (from its stat
+        cache, under the signature of now: a touch is then answered by reading them again,
+        noop_touch.py), (path, ...) of those that changed within a clock tick of the run's start
+        (hashed again by the next answer)); None when another such path did (it may change
+        again unseen: racy timestamps)."""
         own_dir = os.path.abspath(state_dir)
         skip = {os.path.join(own_dir, n) for n in OWN}
         skip_under = tuple(os.path.join(own_dir, d) + os.sep for d in OWN_DIRS)
@@ -199,16 +219,39 @@ class Recording:
                 file = getattr(module, "__file__", None)
                 if file:
                     paths.setdefault(os.path.abspath(file), "s")
-        out = []
+        out, digests, rehash = [], {}, []
+        inside = os.path.join(os.path.abspath(root), "")
         for path, how in sorted(paths.items()):
             if path in skip or path.startswith(skip_under) or path == os.path.join(own_dir, "jobs"):
                 continue
             sig = now_sig(path, how)
             mine = path == own_dir or path.startswith(own_dir + os.sep)
+            digest = None if mine or how != "s" or not path.startswith(inside) else _known(path, inside, sig, known)
+            if digest is not None:
+                digests[path] = digest
             if not mine and _racy(sig, how, self.started_ns):
-                return None
+                if digest is None:
+                    return None
+                rehash.append(path)  # (its content, read again, vouches for it)
             out.append((path, how, sig))
-        return out
+        return out, digests, tuple(rehash)
+
+
+def _known(path: str, inside: str, sig, known: dict):
+    """(workspace path, digest, in_folder) of a regular file (not a link) whose stat cache
+    entry is of its signature now; else None."""
+    if sig is None or len(sig) != 6 or (sig[0] & 0o170000) != 0o100000:
+        return None
+    rel = path[len(inside) :].replace(os.sep, "/")  # (the stat cache's key)
+    e = known.get(rel)
+    if e is None or (e[0], e[1], e[2], e[3]) != (sig[1], sig[2], sig[3], sig[4]):
+        return None
+    try:
+        if os.path.islink(path):
+            return None
+    except (OSError, ValueError):
+        return None
+    return (rel, e[4], int(e[6]))
 
 
 def _racy(sig, how: str, started_ns: int) -> bool:
@@ -276,7 +319,7 @@ def _template(text: str, job_id: int, uid: str, seconds_text: str, json_tail: bo
     return parts
 
 
-def _job_rows(db_path: str, job_id: int):
+def _job_rows(db_path: str, job_id: int, artifacts: tuple = ()):
     """{table: (columns, rows)} the job wrote; None if it wrote anything a no-op need not
     (artifact versions, metrics, events...): those depend on more than the record sees."""
     import sqlite3
@@ -290,7 +333,9 @@ def _job_rows(db_path: str, job_id: int):
             key = "id" if table == "jobs" else "job_id" if "job_id" in columns else None
             if key is None:
                 continue
-            rows = db.execute(f"SELECT * FROM {table} WHERE {key}=?", (job_id,)).fetchall()
+            # (A job's steps are shown in the order they finished: jobdb/jobs.py's steps.)
+            order = " ORDER BY finished, step" if table == "job_steps" else ""
+            rows = db.execute(f"SELECT * FROM {table} WHERE {key}=?{order}", (job_id,)).fetchall()
             if table not in ROW_TABLES:
                 if rows:
                     return None
@@ -300,6 +345,8 @@ def _job_rows(db_path: str, job_id: int):
             return None
         meta = db.execute("SELECT k, v FROM meta ORDER BY k").fetchall()
         out["meta"] = ([], [tuple(r) for r in meta])
+        if artifacts:
+            out["artifact_state"] = (list(artifacts), artifact_state(db, list(artifacts)))
         return out
     finally:
         db.close()

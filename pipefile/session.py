@@ -414,7 +414,10 @@ class Session(MapRounds):
             self, plan, summary, cluster, recorder.warnings
         ):
             recording, git = noop_trace.ACTIVE, self._git is not None and self._git.asked
-            self._noop_write = lambda: recording.write(self.ws.dir, self.root, job.id, job.uid, summary.seconds, git)
+            names, known = noop_policy.artifact_names(self), self.cache.entries
+            self._noop_write = lambda: recording.write(
+                self.ws.dir, self.root, job.id, job.uid, summary.seconds, git, known=known, artifacts=names
+            )
         return self._record(summary, job, recorder.warnings)
 
     def _check_store_links(self) -> None:
