@@ -16,6 +16,8 @@ LAYERS = {
     "lazyre": 0,
     "noop_record": 0,  # the no-op record: standard library only (entry.py reads it before anything else)
     "noop_trace": 0,
+    "noop_touch": 0,  # a touch answered by the no-op record: standard library, and xxhash when needed
+    "filehash": 0,
     "printable": 0,
     "shellquote": 0,
     "tracking": 0,
