@@ -5,6 +5,7 @@ found above it). Each property is checked both ways, through the real CLI."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 
 import pytest
@@ -19,6 +20,9 @@ steps:
   stdin:
     command: cat > ${{outputs.out}}
     outputs: {out: build/stdin.txt}
+  signals:
+    command: grep -E '^Sig(Ign|Blk)' /proc/self/status > ${{outputs.out}}
+    outputs: {out: build/signals.txt}
   group:
     command: (sleep 3017 &) ; echo started > ${{outputs.out}}
     outputs: {out: build/group.txt}
@@ -56,6 +60,10 @@ def test_a_command_gets_the_same_start_either_way(repo, where):
     # Only stdin, stdout and stderr, and the listing's own descriptor.
     assert repo.read("build/fds.txt").split() == ["0", "1", "2", "3"]
     assert repo.read("build/stdin.txt") == ""  # stdin is /dev/null, not pipe's
+    # Python ignores SIGPIPE and SIGXFSZ: the command has them back (`yes | head` ends `yes`).
+    sig = dict(line.split(":\t") for line in repo.read("build/signals.txt").splitlines())
+    assert int(sig["SigBlk"], 16) == 0
+    assert not int(sig["SigIgn"], 16) & ((1 << (signal.SIGPIPE - 1)) | (1 << (signal.SIGXFSZ - 1))), sig
     assert repo.read("build/group.txt") == "started\n"
     # The background child was killed with the step's process group.
     ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout

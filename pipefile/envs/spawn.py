@@ -6,7 +6,8 @@ steps that is a good part of what a step costs beyond its command. posix_spawn d
 same start in C (vfork + exec) when nothing Popen offers beyond it is needed: the command
 runs in this process's folder (posix_spawn cannot change folder in Python 3.11), a new
 session (its own process group, killed as one), stdin from /dev/null and stdout and
-stderr to the step's log. Popen also closes every other descriptor in the child; here
+stderr to the step's log, SIGPIPE and SIGXFSZ back to their default (Python ignores them;
+Popen's restore_signals gives them back). Popen also closes every other descriptor in the child; here
 the descriptors this process inherited are made close-on-exec once (those Python opens
 are so already), so the child sees the same three.
 """
@@ -19,6 +20,7 @@ import sys
 from typing import IO, Optional
 
 _inherited_closed = False
+_RESTORED = tuple(getattr(signal, name) for name in ("SIGPIPE", "SIGXFZ", "SIGXFSZ") if hasattr(signal, name))
 
 
 def spawnable(argv: list, cwd: str) -> bool:
@@ -62,7 +64,9 @@ class SpawnedProcess:
             (os.POSIX_SPAWN_DUP2, fd, 1),
             (os.POSIX_SPAWN_DUP2, fd, 2),
         ]
-        self.pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True)
+        # Python ignores SIGPIPE and SIGXFSZ; Popen (restore_signals) gives the command them
+        # back, as any other start would: `yes | head -1` must end `yes` by SIGPIPE.
+        self.pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORED)
         self.returncode: Optional[int] = None
 
     def _reaped(self, status: int) -> int:
