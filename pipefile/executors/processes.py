@@ -153,10 +153,10 @@ class ProcessRunning:
                 raise StepFailure(failure_message(e)) from None
             with self._procs_lock:
                 self._procs[name] = proc
-            if self.command_running is not None:
-                self.command_running()
-            self._while_it_runs()
             try:
+                if self.command_running is not None:
+                    self.command_running()
+                self._while_it_runs()
                 if self.cancelled.is_set():  # cancelled while it was starting: cancel() did not see it
                     self._stop([proc])
                 rc = self._wait(proc, timeout, name)
