@@ -70,33 +70,20 @@ def test_a_command_gets_the_same_start_either_way(repo, where):
     assert "sleep 3017" not in ps
 
 
+@pytest.mark.parametrize(
+    "command, said", [("kill -9 $$", "was killed by signal 9"), ("exit 3", "exited with status 3")]
+)
 @pytest.mark.parametrize("where", [".", "sub/folder"], ids=["posix_spawn", "popen"])
-def test_a_step_killed_by_a_signal_says_so_either_way(repo, where):
+def test_how_a_command_ended_is_said_either_way(repo, where, command, said):
     repo.pipefile(
-        """
+        f"""
         version: 1
         steps:
-          dies:
-            command: kill -9 $$
-            outputs: {out: build/never.txt}
+          ends:
+            command: {command}
+            outputs: {{out: build/never.txt}}
         """
     )
     p = _run(repo, where)
     assert p.returncode == 1
-    assert "was killed by signal 9" in p.stderr, p.stderr
-
-
-@pytest.mark.parametrize("where", [".", "sub/folder"], ids=["posix_spawn", "popen"])
-def test_a_failing_command_says_its_status_either_way(repo, where):
-    repo.pipefile(
-        """
-        version: 1
-        steps:
-          exits:
-            command: exit 3
-            outputs: {out: build/never.txt}
-        """
-    )
-    p = _run(repo, where)
-    assert p.returncode == 1
-    assert "exited with status 3" in p.stderr, p.stderr
+    assert said in p.stderr, p.stderr
