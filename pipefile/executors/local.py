@@ -73,6 +73,8 @@ class LocalExecutor(ProcessRunning):
         self.run_id = run_id
         self.log_dir = log_dir
         os.makedirs(self.log_dir, exist_ok=True)
+        # Empty: nothing of an earlier job of this number is in it (see run).
+        self._fresh_logs = not os.listdir(self.log_dir)
         self._procs: dict = {}
         self._procs_lock = threading.Lock()
         self.cancelled = threading.Event()
@@ -81,6 +83,7 @@ class LocalExecutor(ProcessRunning):
         self.landings = Landings(ws.root, outputs or {}, ws.store_root)
         self.staging = Staging(ws, hasher, self.landings)
         self._commands_started = False
+        self._tried: set = set()  # tasks whose command this executor started (their series may exist)
         self.follower: Optional[LogFollower] = None
         self.stopping = None  # stopping.Stopping: which running sweep trials to stop early
         ws.note_run(run_id)
@@ -101,6 +104,20 @@ class LocalExecutor(ProcessRunning):
         # The two files the commit writes (an object, the run-cache entry) made now, beside
         # the command, not between it and the next step's (cache/tempnames.py).
         tempnames.stock(self.ws.store.tmp, 2, self)
+        tempnames.stock(self.log_dir, 1, self, ".ahead-", 0o666)  # the next task's log (as open() makes it)
+
+    def _open_log(self, log_abs: str):
+        ahead = tempnames.made_ahead(self.log_dir)
+        if ahead is not None:
+            fd, path = ahead
+            try:
+                os.replace(path, log_abs)  # (a retry's earlier log goes, as open() truncates it)
+                return open(fd, "wb")
+            except OSError:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        return open(log_abs, "wb")
 
     def follow_output(self, sink) -> None:
         self.follower = LogFollower(sink)
@@ -257,8 +274,12 @@ class LocalExecutor(ProcessRunning):
                 step_env.update(wd.env())
             if not env.container:  # (the log folder is not mounted into a container)
                 step_env[tracking.ENV] = stream = tracking.stream_path(log_abs)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(stream)  # a series is this run's only
+                # A series is this run's only: one there is of an earlier try of this task
+                # (or of an earlier job of this number, whose folder was left behind).
+                if not self._fresh_logs or name in self._tried:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(stream)
+                self._tried.add(name)
             launch = Launch(
                 name,
                 cmd,
