@@ -53,8 +53,7 @@ STRETCHES = {
 
 def _instrumented_run(folder: str) -> dict:
     """One `pipe run -j2` in `folder`, in this process, with the points of each step's path noted."""
-    import concurrent.futures.thread as cft
-
+    from pipefile import workers
     from pipefile.envs import base
     from pipefile.executors import local, processes
 
@@ -79,7 +78,7 @@ def _instrumented_run(folder: str) -> dict:
         (processes.ProcessRunning, "_wait", wrap(processes.ProcessRunning, "_wait", None, "exit")),
         (local.LocalExecutor, "run", wrap(local.LocalExecutor, "run", "run0", "run1")),
         (local.LocalExecutor, "_commit", wrap(local.LocalExecutor, "_commit", "commit0", "commit1")),
-        (cft.ThreadPoolExecutor, "submit", wrap(cft.ThreadPoolExecutor, "submit", "submit", None)),
+        (workers.Workers, "submit", wrap(workers.Workers, "submit", "submit", None)),
     ]
     from pipefile.entry import main
 

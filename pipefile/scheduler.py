@@ -48,6 +48,7 @@ from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
 from .state_records import PendingRecords
+from .workers import Workers
 from .workspace.lock import is_disk_error
 
 # How long the journal waits for the tasks just started to reach their commands (an
@@ -163,8 +164,7 @@ class Scheduler:
             finally:
                 busy.set()
 
-        # Each task's future, once done, rings here: a wait on it costs less, on both sides,
-        # than concurrent.futures.wait's waiters installed on every running future each time.
+        # Each task, once done, rings here (workers.py).
         rung: queue.SimpleQueue = queue.SimpleQueue()
 
         def wait_for_one() -> list:
@@ -216,9 +216,9 @@ class Scheduler:
                     return d
             return None
 
-        def arrived(name: str, d: Decision, fut) -> None:
+        def arrived(name: str, d: Decision, ticket) -> None:
             try:
-                result = fut.result()
+                result = ticket.result()
             except Exception as e:  # a bug, not a step failure: still keep going safely
                 result = StepResult(name=name, outcome=Outcome.FAILED, error=f"internal error: {e!r}")
             if result.outcome == Outcome.RESTORE_FAILED:
@@ -342,15 +342,12 @@ class Scheduler:
                     if name not in instead:
                         self.events.started(name, d)
                     if pool is None:
-                        import concurrent.futures as cf  # (bound from here on: `running` needs the pool)
-
-                        pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
+                        pool = Workers(self.jobs, rung.put)
                     brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
                     if key is not None:
                         keyed[key] = name
-                    fut = pool.submit(task, node, d, runs, lease if self.gpus else None, brought)
-                    running[fut] = (name, d, (cpu, mem, lease, group))
-                    fut.add_done_callback(rung.put)
+                    ticket = pool.submit(task, node, d, runs, lease if self.gpus else None, brought)
+                    running[ticket] = (name, d, (cpu, mem, lease, group))
                     started = True
                 for item in blocked:
                     heapq.heappush(ready, item)
@@ -362,10 +359,10 @@ class Scheduler:
                     ended = False
                     say_running()
                     records.write()
-                for fut in wait_for_one():
-                    name, d, (cpu, mem, lease, group) = running.pop(fut)
+                for ticket in wait_for_one():
+                    name, d, (cpu, mem, lease, group) = running.pop(ticket)
                     leases.give_back(cpu, mem, lease, group)
-                    arrived(name, d, fut)
+                    arrived(name, d, ticket)
                     key = d.key.digest if d.key is not None else None
                     for twin in twins.pop(key, ()) if keyed.get(key) == name else ():
                         again.add(twin)
@@ -406,12 +403,12 @@ class Scheduler:
                 except KeyboardInterrupt:
                     self.executor.cancel(hard=True)
                     continue
-                for fut in finished:
-                    name, d, _ = running.pop(fut)
-                    arrived(name, d, fut)
+                for ticket in finished:
+                    name, d, _ = running.pop(ticket)
+                    arrived(name, d, ticket)
         finally:
             if pool is not None:
-                pool.shutdown(wait=True)
+                pool.shutdown()
             records.write()
             if self.state is not None:
                 try:
