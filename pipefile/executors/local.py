@@ -41,6 +41,9 @@ from .follow import LogFollower
 from .literal import LiteralView
 from .processes import ProcessRunning, Stopped, changed_at, failure_message, log_says, output_signature
 
+# An output file up to this size is read once by the commit, hashed and stored from memory.
+SMALL_OUTPUT_BYTES = 1 << 16
+
 
 class LocalExecutor(ProcessRunning):
     """Runs tasks as local processes (or in their environment's) in the workspace root."""
@@ -406,8 +409,13 @@ class LocalExecutor(ProcessRunning):
                 self.ws.store.put_tree(tree, ap, durable=False)
                 outputs[oname] = PathDigest(TREE, tree.digest, tree.size)
             else:
-                d = self.hasher.digest(out.path, contained=True)
-                self.ws.store.put_file(ap, d.digest, durable=False)
+                small = self.hasher.small_output(out.path, SMALL_OUTPUT_BYTES)
+                if small is not None:
+                    d, data = small
+                    self.ws.store.put_bytes(data, durable=False)
+                else:
+                    d = self.hasher.digest(out.path, contained=True)
+                    self.ws.store.put_file(ap, d.digest, durable=False)
                 outputs[oname] = d
         self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
         return outputs
