@@ -9,10 +9,10 @@ A step starts once every step it reads from has finished. A PENDING step is
 decided again at that moment, with its inputs final: if the upstream rerun
 left them byte-identical the step is FRESH and nothing runs (early cutoff).
 Results are recorded in the WorkspaceState journal from this (the main)
-thread, so a run cut short keeps every step that finished. They are recorded
-once the tasks started after them are in their commands (or at once when
-nothing started): on a chain the journal's transaction then overlaps the next
-command instead of sitting between two (a record lost to a crash costs the
+thread, so a run cut short keeps every step that finished, once the tasks
+started after them are in their commands (at once when none started): on a
+chain the journal's transaction overlaps the next command, as does reading
+ahead what the steps waiting on it read (a record lost to a crash costs the
 next run a re-hash, never a wrong answer: the run-cache entry is written first).
 
 On a failure the steps that need it are skipped; the rest are skipped too
@@ -54,6 +54,7 @@ from .workspace.lock import is_disk_error
 # How long the journal waits for the tasks just started to reach their commands (an
 # environment being built may take far longer: then it is written anyway).
 RECORD_WAIT_SECONDS = 0.005
+READ_AHEAD_BYTES = 1 << 20  # read ahead while commands run, at most (Planner.read_ahead)
 
 
 class Events(Protocol):
@@ -155,6 +156,17 @@ class Scheduler:
             self.executor.when_commands_run(busy.set)
 
         ended = False  # a task ended since the journal was last written
+        read_ahead_of: set = set()  # steps whose sources were read ahead (once each)
+
+        def read_ahead(started: list) -> None:  # (what the steps waiting on them read: Planner.read_ahead)
+            budget = READ_AHEAD_BYTES
+            for name in started:
+                for dep in self.graph.dependents.get(name, ()):
+                    if dep in selected and dep not in read_ahead_of and decisions[dep].verdict == Verdict.PENDING:
+                        read_ahead_of.add(dep)
+                        budget = self.planner.read_ahead(dep, budget)
+                        if budget <= 0:
+                            return
 
         say_running = getattr(self.events, "commands_running", None) or (lambda: None)  # (jobs.Fanout)
 
@@ -267,7 +279,7 @@ class Scheduler:
         try:
             while ready or running:
                 blocked = []
-                started = False
+                started: list = []  # the tasks started in this turn
                 busy.clear()
                 while ready and not stop:
                     if running and leases.saturated() and self._needs_a_slot(ready[0][1], decisions):
@@ -348,17 +360,19 @@ class Scheduler:
                         keyed[key] = name
                     ticket = pool.submit(task, node, d, runs, lease if self.gpus else None, brought)
                     running[ticket] = (name, d, (cpu, mem, lease, group))
-                    started = True
+                    started.append(name)
                 for item in blocked:
                     heapq.heappush(ready, item)
                 if not running:
                     break
+                if started:
+                    busy.wait(RECORD_WAIT_SECONDS)
                 if ended:
-                    if started:
-                        busy.wait(RECORD_WAIT_SECONDS)
                     ended = False
                     say_running()
                     records.write()
+                if started and not self.dry_run:
+                    read_ahead(started)
                 for ticket in wait_for_one():
                     name, d, (cpu, mem, lease, group) = running.pop(ticket)
                     leases.give_back(cpu, mem, lease, group)
