@@ -183,7 +183,7 @@ class Scheduler:
             """The running tasks that have ended, waiting up to half a second for one."""
             try:
                 rung.get(timeout=0.5)
-                while True:
+                while not rung.empty():
                     rung.get_nowait()
             except queue.Empty:
                 pass
