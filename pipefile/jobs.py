@@ -8,7 +8,6 @@ content store, where an unchanged file costs a stat.
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
@@ -16,10 +15,10 @@ from typing import Optional
 
 from . import tracking
 from .digest import FILE, Hasher
-from .errors import PipefileError
 from .graph import Graph, command_text
 from .jobdb.records import Job, JobStep
 from .keys import render_command
+from .metrics_files import MetricsError, read_metrics
 from .noop_record import GIT_STATUS, read_git_status
 from .outcomes import JobStatus, Outcome, StepResult
 from .printable import printable
@@ -417,69 +416,6 @@ class JobRecorder:
             self.ws.jobs.record_series(self.job.id, result.name, series)
             if last:
                 self.ws.jobs.record_metrics(self.job.id, result.name, last)
-
-
-class MetricsError(ValueError):
-    pass
-
-
-def flatten(obj, prefix: str = "", skipped: Optional[list] = None) -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}; numbers and booleans kept, anything else dropped.
-
-    A number no float can hold (an integer of 400 digits) is left out too, its name added
-    to `skipped` for a warning: the step wrote it, it must not fail the run."""
-    out: dict = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k), skipped))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i), skipped))
-    elif isinstance(obj, bool):
-        out[prefix] = float(obj)
-    elif isinstance(obj, (int, float)):
-        try:
-            value = float(obj)
-        except OverflowError:
-            if skipped is not None:
-                skipped.append(prefix)
-            return out
-        if math.isfinite(value):
-            out[prefix] = value  # inf and nan are not values one can compare or chart
-    return out
-
-
-def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
-    """Flattened numeric values of a JSON or YAML metrics file; the names of numbers too
-    large for a float are added to `skipped`."""
-    import json
-
-    from .load import yamlsafe
-
-    try:
-        # a step wrote it: it may be anything, a FIFO or a link to /dev/zero included
-        text = yamlsafe.read_file(path).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise MetricsError(f"cannot be read: {e}") from None
-    except PipefileError as e:
-        raise MetricsError(f"cannot be read: {e.message}") from None
-    # (PyYAML is imported for a YAML file only: a no-op that reads JSON metrics skips it.)
-    yaml_error = ValueError if path.endswith(".json") else yamlsafe.yaml_error()
-    try:
-        data = json.loads(text) if path.endswith(".json") else yamlsafe.load(text, path)
-    except (ValueError, yaml_error) as e:
-        kind = "JSON" if path.endswith(".json") else "YAML"
-        raise MetricsError(f"is not valid {kind}: {str(e).splitlines()[0]}") from None
-    except PipefileError as e:  # YAML past the bounds of yamlsafe (aliases, depth)
-        raise MetricsError(f"is not usable YAML: {e.message}") from None
-    except RecursionError:  # JSON nested deeper than Python parses
-        raise MetricsError("is nested too deeply to be read as metrics") from None
-    if not isinstance(data, (dict, list)):
-        raise MetricsError("holds no mapping of metric names to numbers")
-    try:
-        return flatten(data, skipped=skipped)
-    except RecursionError:  # JSON that json.loads read, nested deeper than flatten walks
-        raise MetricsError("is nested too deeply to be read as metrics") from None
 
 
 class Fanout:

@@ -15,8 +15,8 @@ from typing import Mapping, Optional
 
 from . import spec
 from .errors import PipefileError, did_you_mean
-from .jobs import MetricsError, read_metrics
 from .lazyclass import dataclass
+from .metrics_files import MetricsError, read_metrics
 
 
 @dataclass(frozen=True)

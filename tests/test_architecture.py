@@ -37,6 +37,7 @@ LAYERS = {
     "dsl": 2,  # the Python DSL: builds what the loader reads (above load, below session)
     "edit": 1,
     "keys": 2,
+    "metrics_files": 2,  # a step's metrics files, read as flat numbers (load.yamlsafe for YAML)
     "cache": 2,
     "workspace": 2,
     "remote": 2,
