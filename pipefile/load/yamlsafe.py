@@ -259,6 +259,10 @@ class _Composer:
         count = 0  # nodes so far, aliases expanded
         aliases = expanded = 0
         root = None
+        plain: dict = {}  # a plain scalar's text -> (its tag, its text as the constructor reads it)
+        # (A path resolver, which PyYAML lets a program add to every loader, would make the tag
+        # depend on where the scalar is: then nothing is remembered.)
+        memo = not p.yaml_path_resolvers
         while True:
             e = get_event()
             kind = type(e)
@@ -271,9 +275,20 @@ class _Composer:
                     )
                 tag, value = e.tag, e.value
                 if tag is None or tag == "!":
-                    tag = resolve(ScalarNode, value, e.implicit)
-                    if self.numbers and not e.style and e.implicit[0]:  # plain (libyaml says "", PyYAML None)
-                        tag, value = _number_tag(tag, value)
+                    implicit = e.implicit
+                    if implicit[0] and not e.style:  # plain (libyaml says "", PyYAML None)
+                        # The same keys (command:, inputs:, i0:) come back on every step: each
+                        # text is resolved once (by its text alone: no path resolvers, checked above).
+                        hit = plain.get(value)
+                        if hit is None:
+                            hit = resolve(ScalarNode, value, implicit), value
+                            if self.numbers:
+                                hit = _number_tag(*hit)
+                            if memo:
+                                plain[value] = hit
+                        tag, value = hit
+                    else:
+                        tag = resolve(ScalarNode, value, implicit)
                 elif tag not in TAGS:
                     self.bad_tag(e)
                 if tag == _INT and len(e.value) > 64:  # past what a float holds; 4300 digits raise in int()
@@ -282,7 +297,7 @@ class _Composer:
                         f"the number {e.value[:20]}... has {len(e.value)} characters, more than pipe reads",
                         "quote it if it is text, or write a smaller number",
                     )
-                node = ScalarNode(tag, value, e.start_mark, e.end_mark, style=e.style)
+                node = ScalarNode(tag, value, e.start_mark, e.end_mark, e.style)
                 count += 1
                 if e.anchor is not None:
                     self.anchor(anchors, e, node, 1)
@@ -328,7 +343,7 @@ class _Composer:
                     tag = resolve(cls, None, e.implicit)
                 elif tag not in TAGS:
                     self.bad_tag(e)
-                node = cls(tag, [], e.start_mark, None, flow_style=e.flow_style)
+                node = cls(tag, [], e.start_mark, None, e.flow_style)
                 if e.anchor is not None:
                     self.anchor(anchors, e, node, None)
             else:  # the end of a sequence or mapping: the parser checks the grammar
