@@ -106,10 +106,10 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
 
     cmd = node.step.command
     if isinstance(cmd, str):
-        return template.render(template.parse_cached(cmd), lookup, quote=not azure) or ""
+        return template.render_text(cmd, lookup, quote=not azure) or ""
     argv = []
     for part in cmd:
-        text = template.render(template.parse_cached(part), lookup, quote=False)
+        text = template.render_text(part, lookup, quote=False)
         if text is not None:
             argv.append(text)
     return argv
@@ -354,7 +354,9 @@ def build(
     raise_all(errors)
     ordered = {n: nodes[n] for n in order}
     for node in ordered.values():
-        node.command  # noqa: B018 - rendered once here; a graph kept in the spec cache carries it
+        # Rendered once here (a graph kept in the spec cache carries it): what `Node.command`
+        # keeps, set as its cached_property sets it, without its lock per node.
+        vars(node)["command"] = render_command(node)
     dependents: dict = {n: [] for n in ordered}
     for n in ordered.values():
         for d in n.deps:
@@ -392,7 +394,7 @@ def _command_param_refs(command) -> list:
     texts = [command] if isinstance(command, str) else list(command)
     out = []
     for t in texts:
-        for ref, _ in template.refs(template.parse_cached(t)):
+        for ref, _ in template.refs_of(t):
             if ref.scope == "params":
                 out.append(ref.name)
     return out
