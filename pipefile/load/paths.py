@@ -23,7 +23,8 @@ def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
     p = raw.strip().replace("\\", "/")
     if p.startswith("/") or _DRIVE.match(p):
         return None, f"'{raw}' is an absolute path; paths are relative to the Pipefile's folder"
-    p = posixpath.normpath(p)
+    if "//" in p or "/." in p or p.startswith(".") or p.endswith("/"):
+        p = posixpath.normpath(p)  # (else it is normal already: nothing for normpath to fold)
     if p == ".":
         return None, "the workspace root itself cannot be used here"
     if p == ".." or p.startswith("../"):

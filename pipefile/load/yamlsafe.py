@@ -263,11 +263,13 @@ class _Composer:
         # (A path resolver, which PyYAML lets a program add to every loader, would make the tag
         # depend on where the scalar is: then nothing is remembered.)
         memo = not p.yaml_path_resolvers
+        quoted = None  # the tag of a quoted scalar (the same for all)
+        forbid_nul = self.forbid_nul
         while True:
             e = get_event()
             kind = type(e)
             if kind is Scalar:
-                if self.forbid_nul and "\0" in e.value:
+                if forbid_nul and "\0" in e.value:
                     self.fail(
                         e.start_mark,
                         "a NUL character (\\0) in a string: no command, path or environment variable can hold one",
@@ -287,8 +289,12 @@ class _Composer:
                             if memo:
                                 plain[value] = hit
                         tag, value = hit
-                    else:
+                    elif implicit[0] or not memo:
                         tag = resolve(ScalarNode, value, implicit)
+                    else:  # quoted: the resolver does not look at the text
+                        if quoted is None:
+                            quoted = resolve(ScalarNode, value, implicit)
+                        tag = quoted
                 elif tag not in TAGS:
                     self.bad_tag(e)
                 if tag == _INT and len(e.value) > 64:  # past what a float holds; 4300 digits raise in int()
