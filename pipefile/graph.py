@@ -23,7 +23,7 @@ from . import spec, template
 from .bindings import IN_NONE, IN_PATH, IN_VALUE, Input, resolve_binding
 from .digest import TREE
 from .errors import PipefileError, did_you_mean, raise_all
-from .landing import link_errors
+from .landing import FolderEntries, link_errors
 from .lazyclass import dataclass
 from .source_checks import (  # noqa: F401 - source_errors: used from here
     check_environment_sources,
@@ -33,7 +33,7 @@ from .source_checks import (  # noqa: F401 - source_errors: used from here
     reads_of,
     source_errors,
 )
-from .spec import BIND_ARTIFACT, BIND_PARAM, BIND_STEP_OUTPUT
+from .spec import BIND_ARTIFACT, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -302,6 +302,9 @@ def build(
 
     nodes: dict = {}
     edge_loc: dict = {}  # (step, dep) -> where the step reads what dep writes
+    # The paths steps read as written (most sources): often many files of one folder.
+    written = (b.ref for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_PATH)
+    entries = FolderEntries(pf.root, written)
     for st in pf.steps.values():
         inputs = {}
         deps: list = []
@@ -341,7 +344,7 @@ def build(
             if not hits and path in bound:
                 check_kind(st.name, path, inputs, pf, errors, loc, bound[path] == TREE)
             elif not hits and check_exists:
-                check_source(st.name, path, loc, inputs, pf, producers, errors)
+                check_source(st.name, path, loc, inputs, pf, producers, errors, entries)
         deps += [a for a in st.after if a not in deps]  # ordering only (a bayesian trial's round)
         nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
 
