@@ -79,7 +79,7 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
     step with a `workdir` (a Pipefile used as a component) runs there: paths relative to it.
     """
     graph_params = node.params
-    outputs = output_paths or {n: o.path for n, o in node.outputs.items()}
+    outputs = output_paths or None  # None: the outputs' workspace paths (node.outputs[name].path)
     azure = node.step.render == spec.RENDER_AZUREML
     fmt = str if azure else template.format_value
 
@@ -99,7 +99,7 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
                 return input_paths[ref.name]
             return place(inp.path) if inp.kind == IN_PATH else fmt(inp.value)
         if ref.scope == "outputs":
-            return place(outputs[ref.name])
+            return place(outputs[ref.name] if outputs is not None else node.step.outputs[ref.name].path)
         if ref.scope == "params":
             return fmt(graph_params[ref.name])
         return None  # rejected by the loader
