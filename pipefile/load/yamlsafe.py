@@ -264,6 +264,7 @@ class _Composer:
         # depend on where the scalar is: then nothing is remembered.)
         memo = not p.yaml_path_resolvers
         quoted = None  # the tag of a quoted scalar (the same for all)
+        collection_tags: dict = {}  # SequenceNode / MappingNode -> its tag
         forbid_nul = self.forbid_nul
         while True:
             e = get_event()
@@ -307,6 +308,18 @@ class _Composer:
                 count += 1
                 if e.anchor is not None:
                     self.anchor(anchors, e, node, 1)
+                # attached here, as below (most events are scalars: the rest need not be asked)
+                if frame is None:
+                    root = node
+                    break  # the document is one scalar
+                if frame[4]:
+                    frame[0].value.append(node)
+                elif frame[3] is None:
+                    frame[3] = node  # a mapping's key: its value comes next
+                else:
+                    frame[0].value.append((frame[3], node))
+                    frame[3] = None
+                continue
             elif kind is Alias:
                 entry = anchors.get(e.anchor)
                 if entry is None:
@@ -346,7 +359,12 @@ class _Composer:
                 cls = SequenceNode if kind is SeqStart else MappingNode
                 tag = e.tag
                 if tag is None or tag == "!":
-                    tag = resolve(cls, None, e.implicit)
+                    # (by the kind of node alone where there are no path resolvers)
+                    tag = collection_tags.get(cls) if memo else None
+                    if tag is None:
+                        tag = resolve(cls, None, e.implicit)
+                        if memo:
+                            collection_tags[cls] = tag
                 elif tag not in TAGS:
                     self.bad_tag(e)
                 node = cls(tag, [], e.start_mark, None, e.flow_style)
