@@ -14,6 +14,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
+from .. import lazyre
 from ..errors import PipefileError, SourceLoc, did_you_mean
 from .paths import normalize_path, path_hint
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from yaml import Node
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-ARTIFACT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+ARTIFACT_NAME_RE = lazyre.Pattern(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
 # The keys PyYAML's constructor rewrites a mapping for (SafeConstructor.flatten_mapping).
