@@ -53,8 +53,7 @@ STRETCHES = {
 
 def _instrumented_run(folder: str) -> dict:
     """One `pipe run -j2` in `folder`, in this process, with the points of each step's path noted."""
-    import concurrent.futures.thread as cft
-
+    from pipefile import workers
     from pipefile.envs import base
     from pipefile.executors import local, processes
 
@@ -79,7 +78,7 @@ def _instrumented_run(folder: str) -> dict:
         (processes.ProcessRunning, "_wait", wrap(processes.ProcessRunning, "_wait", None, "exit")),
         (local.LocalExecutor, "run", wrap(local.LocalExecutor, "run", "run0", "run1")),
         (local.LocalExecutor, "_commit", wrap(local.LocalExecutor, "_commit", "commit0", "commit1")),
-        (cft.ThreadPoolExecutor, "submit", wrap(cft.ThreadPoolExecutor, "submit", "submit", None)),
+        (workers.Workers, "submit", wrap(workers.Workers, "submit", "submit", None)),
     ]
     from pipefile.entry import main
 
@@ -120,10 +119,13 @@ def _instrumented_run(folder: str) -> dict:
             if b == point and a in last:
                 samples[k].append(t - last[a])
     first = next(t for p, t in events if p == "start0")
+    last_exit = max(t for p, t in events if p == "exit")
     return {
         "total_s": total,
         "before_first_command_s": first - t0,
+        "after_last_command_s": t0 + total - last_exit,
         "median_ms": {k: statistics.median(v) * 1e3 for k, v in samples.items() if v},
+        "mean_ms": {k: statistics.fmean(v) * 1e3 for k, v in samples.items() if v},
     }
 
 
@@ -166,12 +168,14 @@ def render(r: dict) -> str:
     lines = [
         f"chain-{r['steps']} in {r['folder']}: pipe {b['total_s']:.2f} s{ratio}, make {make} (fastest of "
         f"{len(r['pipe_s'])}; all pipe runs: {', '.join(f'{x:.2f}' for x in r['pipe_s'])} s)",
-        f"before the first command: {b['before_first_command_s'] * 1e3:.0f} ms",
-        "per step, medians of the fastest run:",
+        f"before the first command: {b['before_first_command_s'] * 1e3:.0f} ms, "
+        f"after the last: {b['after_last_command_s'] * 1e3:.0f} ms",
+        "per step, in the fastest run:  median     mean",
     ]
-    lines += [f"  {k:10s} {v:.3f} ms" for k, v in b["median_ms"].items()]
+    lines += [f"  {k:10s} {v:18.3f} ms {b['mean_ms'][k]:.3f} ms" for k, v in b["median_ms"].items()]
     between = sum(v for k, v in b["median_ms"].items() if k != "command")
-    lines.append(f"  between two commands: {between:.3f} ms")
+    mean_between = sum(v for k, v in b["mean_ms"].items() if k != "command")
+    lines.append(f"  between two commands: {between:8.3f} ms {mean_between:.3f} ms")
     return "\n".join(lines)
 
 

@@ -275,6 +275,32 @@ class Hasher:
             return PathDigest(TREE, d, size)
         return PathDigest(FILE, self.cache.file_digest(rel, ap, st), st.st_size, bool(st.st_mode & 0o111))
 
+    def small_output(self, rel: str, most: int) -> Optional[tuple]:
+        """(PathDigest, bytes) of a step's output that is a regular file of at most `most`
+        bytes whose digest is not known yet, read once: the commit hashes and stores the
+        same bytes, instead of reading the file twice. None otherwise (a link, a folder, a
+        larger file, one known or changing as it is read): `digest` decides."""
+        ap = self.abspath(rel)
+        try:
+            st = os.lstat(ap)
+            if not statmod.S_ISREG(st.st_mode) or st.st_size > most or self.cache.lookup(rel, st) is not None:
+                return None
+            started = time.time_ns()
+            fd = os.open(ap, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+            try:
+                data = os.read(fd, most + 1)
+            finally:
+                os.close(fd)
+            st2 = os.stat(ap)
+        except OSError:
+            return None
+        if len(data) != st.st_size or signature(st2) != signature(st):
+            return None  # (being written as it was read)
+        d = xxhash.xxh3_128_hexdigest(data)
+        self.cache.hashed_bytes += len(data)
+        self.cache.record(rel, st, d, started)
+        return PathDigest(FILE, d, len(data), bool(st.st_mode & 0o111)), data
+
     def tree(self, rel: str, contained: bool = False) -> Tree:
         """A folder's digest with every file and manifest in it (to store it).
 

@@ -243,9 +243,12 @@ class JobRecorder:
                 closed = self._closed and not self._rows
             if ended:
                 try:
-                    rows = [self._row(*e) for e in ended]
+                    rows = [self._row(r, d, t) for r, d, t, _ in ended]
                     with self._db:
                         self.ws.jobs.record_steps(rows)
+                    for r, d, _, streamed in ended:
+                        if streamed:
+                            self._record_stream(r, d)
                 except BaseException as e:  # noqa: BLE001 - raised again by close()
                     self._error = self._error or e
             if closed:
@@ -310,16 +313,27 @@ class JobRecorder:
         )
 
     def finished(self, result: StepResult, decision: Optional[Decision]) -> None:
-        # The row is built by the writer: here only what must be read now (files a later
-        # task may replace: metrics, the streamed series) and what later tasks may ask for
-        # (artifact versions).
+        # The row is built by the writer, and the series the task streamed read by it (the
+        # stream file is the task's own: only a retry of it, which this result is not,
+        # replaces it): here only what must be read now (metrics files, which a later task
+        # may replace) and what later tasks may ask for (artifact versions).
+        ended = time.time()
+        streamed = False
+        try:
+            streamed = self._now_read(result, decision)
+        finally:
+            self._add_row(
+                (result, decision, ended, streamed), urgent=result.outcome not in (Outcome.FRESH, Outcome.SKIPPED)
+            )
+
+    def _now_read(self, result: StepResult, decision: Optional[Decision]) -> bool:
+        """What `finished` records at once; whether the writer reads the task's series."""
         node = self.graph.nodes[result.name]
-        self._add_row((result, decision, time.time()), urgent=result.outcome not in (Outcome.FRESH, Outcome.SKIPPED))
         if result.outcome == Outcome.STOPPED:
             self._record_stop(result, decision)
-            return
+            return False
         if not result.ok or result.outputs is None or result.outcome == Outcome.LEFT_ON_REMOTE:
-            return  # (left on a remote: its files are not here to read metrics from)
+            return False  # (left on a remote: its files are not here to read metrics from)
         for oname, out in node.outputs.items():
             content = result.outputs.get(oname)
             if out.artifact and content is not None:
@@ -352,7 +366,7 @@ class JobRecorder:
                 )
             with self._db:
                 self.ws.jobs.record_metrics(self.job.id, result.name, values)
-        self._record_stream(result, decision)
+        return True
 
     def _record_stop(self, result: StepResult, decision: Optional[Decision]) -> None:
         """A trial early termination stopped: the stop kept (stopped as it ran: by its key and

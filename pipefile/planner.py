@@ -19,6 +19,7 @@ miss, noted in `Planner.wanted`; the session looks it up and decides again.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import field, replace
 from typing import Mapping, Optional
 
@@ -174,6 +175,26 @@ class Planner:
         if memo is not None and self.hasher.cache.hashed_bytes != before and self.graph.is_source(path):
             memo[path] = d
         return d
+
+    def read_ahead(self, name: str, most_bytes: int) -> int:
+        """Digest the source files `name` reads (files no step writes) before it is decided,
+        while a command runs: its decision then finds them in the stat cache, on the path
+        between that command and the next. Files only, and `most_bytes` of them in all (the
+        step may never be decided: what it reads ahead is spent for nothing then); returns
+        what is left of it."""
+        for path in self.graph.nodes[name].read_paths():
+            if path in self._artifacts or not self.graph.is_source(path):
+                continue
+            try:
+                st = os.stat(self.hasher.abspath(path))
+            except OSError:
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_size > most_bytes:
+                continue
+            if self.hasher.cache.lookup(path, st) is None:
+                self.hasher.digest(path)
+                most_bytes -= st.st_size
+        return most_bytes
 
     def is_forced(self, name: str) -> bool:
         return self.forced is True or name in self.forced or self.graph.nodes[name].step.always_run

@@ -9,10 +9,10 @@ A step starts once every step it reads from has finished. A PENDING step is
 decided again at that moment, with its inputs final: if the upstream rerun
 left them byte-identical the step is FRESH and nothing runs (early cutoff).
 Results are recorded in the WorkspaceState journal from this (the main)
-thread, so a run cut short keeps every step that finished. They are recorded
-once the tasks started after them are in their commands (or at once when
-nothing started): on a chain the journal's transaction then overlaps the next
-command instead of sitting between two (a record lost to a crash costs the
+thread, so a run cut short keeps every step that finished, once the tasks
+started after them are in their commands (at once when none started): on a
+chain the journal's transaction overlaps the next command, as does reading
+ahead what the steps waiting on it read (a record lost to a crash costs the
 next run a re-hash, never a wrong answer: the run-cache entry is written first).
 
 On a failure the steps that need it are skipped; the rest are skipped too
@@ -48,11 +48,13 @@ from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
 from .rebuilder import Decision, Verdict
 from .state_records import PendingRecords
+from .workers import Workers
 from .workspace.lock import is_disk_error
 
 # How long the journal waits for the tasks just started to reach their commands (an
 # environment being built may take far longer: then it is written anyway).
 RECORD_WAIT_SECONDS = 0.005
+READ_AHEAD_BYTES = 1 << 20  # read ahead while commands run, at most (Planner.read_ahead)
 
 
 class Events(Protocol):
@@ -154,6 +156,17 @@ class Scheduler:
             self.executor.when_commands_run(busy.set)
 
         ended = False  # a task ended since the journal was last written
+        read_ahead_of: set = set()  # steps whose sources were read ahead (once each)
+
+        def read_ahead(started: list) -> None:  # (what the steps waiting on them read: Planner.read_ahead)
+            budget = READ_AHEAD_BYTES
+            for name in started:
+                for dep in self.graph.dependents.get(name, ()):
+                    if dep in selected and dep not in read_ahead_of and decisions[dep].verdict == Verdict.PENDING:
+                        read_ahead_of.add(dep)
+                        budget = self.planner.read_ahead(dep, budget)
+                        if budget <= 0:
+                            return
 
         say_running = getattr(self.events, "commands_running", None) or (lambda: None)  # (jobs.Fanout)
 
@@ -163,15 +176,14 @@ class Scheduler:
             finally:
                 busy.set()
 
-        # Each task's future, once done, rings here: a wait on it costs less, on both sides,
-        # than concurrent.futures.wait's waiters installed on every running future each time.
+        # Each task, once done, rings here (workers.py).
         rung: queue.SimpleQueue = queue.SimpleQueue()
 
         def wait_for_one() -> list:
             """The running tasks that have ended, waiting up to half a second for one."""
             try:
                 rung.get(timeout=0.5)
-                while True:
+                while not rung.empty():
                     rung.get_nowait()
             except queue.Empty:
                 pass
@@ -216,9 +228,9 @@ class Scheduler:
                     return d
             return None
 
-        def arrived(name: str, d: Decision, fut) -> None:
+        def arrived(name: str, d: Decision, ticket) -> None:
             try:
-                result = fut.result()
+                result = ticket.result()
             except Exception as e:  # a bug, not a step failure: still keep going safely
                 result = StepResult(name=name, outcome=Outcome.FAILED, error=f"internal error: {e!r}")
             if result.outcome == Outcome.RESTORE_FAILED:
@@ -267,7 +279,7 @@ class Scheduler:
         try:
             while ready or running:
                 blocked = []
-                started = False
+                started: list = []  # the tasks started in this turn
                 busy.clear()
                 while ready and not stop:
                     if running and leases.saturated() and self._needs_a_slot(ready[0][1], decisions):
@@ -342,30 +354,29 @@ class Scheduler:
                     if name not in instead:
                         self.events.started(name, d)
                     if pool is None:
-                        import concurrent.futures as cf  # (bound from here on: `running` needs the pool)
-
-                        pool = cf.ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="step")
+                        pool = Workers(self.jobs, rung.put)
                     brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
                     if key is not None:
                         keyed[key] = name
-                    fut = pool.submit(task, node, d, runs, lease if self.gpus else None, brought)
-                    running[fut] = (name, d, (cpu, mem, lease, group))
-                    fut.add_done_callback(rung.put)
-                    started = True
+                    ticket = pool.submit(task, node, d, runs, lease if self.gpus else None, brought)
+                    running[ticket] = (name, d, (cpu, mem, lease, group))
+                    started.append(name)
                 for item in blocked:
                     heapq.heappush(ready, item)
                 if not running:
                     break
+                if started:
+                    busy.wait(RECORD_WAIT_SECONDS)
                 if ended:
-                    if started:
-                        busy.wait(RECORD_WAIT_SECONDS)
                     ended = False
                     say_running()
                     records.write()
-                for fut in wait_for_one():
-                    name, d, (cpu, mem, lease, group) = running.pop(fut)
+                if started and not self.dry_run:
+                    read_ahead(started)
+                for ticket in wait_for_one():
+                    name, d, (cpu, mem, lease, group) = running.pop(ticket)
                     leases.give_back(cpu, mem, lease, group)
-                    arrived(name, d, fut)
+                    arrived(name, d, ticket)
                     key = d.key.digest if d.key is not None else None
                     for twin in twins.pop(key, ()) if keyed.get(key) == name else ():
                         again.add(twin)
@@ -406,12 +417,12 @@ class Scheduler:
                 except KeyboardInterrupt:
                     self.executor.cancel(hard=True)
                     continue
-                for fut in finished:
-                    name, d, _ = running.pop(fut)
-                    arrived(name, d, fut)
+                for ticket in finished:
+                    name, d, _ = running.pop(ticket)
+                    arrived(name, d, ticket)
         finally:
             if pool is not None:
-                pool.shutdown(wait=True)
+                pool.shutdown()
             records.write()
             if self.state is not None:
                 try:

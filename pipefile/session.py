@@ -474,6 +474,9 @@ class _Redecider:
         self.planner = session._planner
         self.hasher = self.planner.hasher
 
+    def read_ahead(self, name: str, most_bytes: int) -> int:
+        return self.planner.read_ahead(name, most_bytes)
+
     def decide(self, name: str, upstream):
         d = self.planner.decide(name, upstream)
         if self.planner.wanted:

@@ -14,6 +14,7 @@ LAYERS = {
     "outcomes": 0,
     "lazyclass": 0,
     "lazyre": 0,
+    "workers": 0,  # the scheduler's threads: standard library only
     "noop_record": 0,  # the no-op record: standard library only (entry.py reads it before anything else)
     "noop_trace": 0,
     "noop_touch": 0,  # a touch answered by the no-op record: standard library, and xxhash when needed

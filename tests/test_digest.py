@@ -179,3 +179,23 @@ def test_a_folder_listing_is_not_trusted_while_a_file_in_it_is_racy(tmp_path):
     os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
     h2 = _fresh_hasher(tmp_path, state)
     assert h2.digest("d").digest == Hasher(str(tmp_path)).tree("d").digest
+
+
+def test_a_small_output_is_read_once_and_digests_as_digest_does(tmp_path):
+    (tmp_path / "small.txt").write_bytes(b"x" * 100)
+    (tmp_path / "run.sh").write_bytes(b"#!/bin/sh\n")
+    os.chmod(tmp_path / "run.sh", 0o755)
+    (tmp_path / "big.bin").write_bytes(b"y" * 5000)
+    (tmp_path / "dir").mkdir()
+    os.symlink("small.txt", tmp_path / "link")
+    h = Hasher(str(tmp_path))
+    for rel in ("small.txt", "run.sh"):
+        d, data = h.small_output(rel, 4096)
+        assert data == (tmp_path / rel).read_bytes()
+        assert d == Hasher(str(tmp_path)).digest(rel, contained=True)  # kind, digest, size, exec bit
+        assert d.executable == (rel == "run.sh")
+    assert h.cache.hashed_bytes == 110  # each read once
+    assert h.cache.entries["run.sh"][4] == d.digest  # recorded: known from its stat once no longer racy
+    # Not here: a larger file, a folder, a link (the commit's normal path refuses it), nothing.
+    for rel in ("big.bin", "dir", "link", "missing"):
+        assert h.small_output(rel, 4096) is None

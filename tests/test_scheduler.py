@@ -118,10 +118,15 @@ class FakePlanner:
 
     def __init__(self):
         self.asked: list = []
+        self.read_ahead_of: list = []  # (step, what had ended when it was asked)
 
     def decide(self, name, upstream):
         self.asked.append((name, sorted(n for n, u in upstream.items() if u.outputs is not None)))
         return Decision(name, Verdict.RUN)
+
+    def read_ahead(self, name, most_bytes):
+        self.read_ahead_of.append((name, len(self.asked)))
+        return most_bytes
 
 
 @pytest.fixture
@@ -157,6 +162,9 @@ def test_every_step_runs_after_what_it_reads_and_a_pending_step_is_decided_then(
     assert _outcomes(summary) == dict.fromkeys("abcde", Outcome.RAN)
     assert ex.calls == [("run", n) for n in "abcde"]  # one at a time: in plan order
     assert planner.asked == [("d", ["a", "b", "c"])]  # with its upstream final
+    # What d reads from no step was read ahead once, while a task it waits on ran (before d
+    # was decided), not again as each of the others started.
+    assert planner.read_ahead_of == [("d", 0)]
 
 
 def test_no_more_steps_run_at_once_than_jobs_allows(graph):

@@ -164,3 +164,44 @@ def test_the_planner_reads_the_remote_answers_gathered_for_it(repo: Repo):
     finally:
         ws.close()
     assert not (repo.root / ".pipe").exists()
+
+
+def test_read_ahead_digests_the_sources_a_waiting_step_reads_within_its_budget(repo: Repo):
+    """While a command runs, the scheduler has the planner digest the source files of the
+    steps waiting on it: deciding such a step then reads nothing. Files made by a step, folders
+    and what exceeds the budget are left to the decision."""
+    import time
+
+    from pipefile.digest import Hasher, StatCache
+    from pipefile.planner import Planner, Upstream
+    from pipefile.speccache import load_graph
+    from pipefile.workspace import Workspace
+
+    repo.write("small.txt", "x\n")
+    repo.write("big.txt", "y" * 3000)
+    repo.write("data/a.txt", "a\n")
+    repo.pipefile("""\
+        version: 1
+        steps:
+          a: {command: "echo > ${{outputs.o}}", outputs: {o: a.txt}}
+          b:
+            command: "cat ${{inputs.i}} > ${{outputs.o}}"
+            inputs: {i: a.txt, s: small.txt, g: big.txt, d: data}
+            outputs: {o: b.txt}
+        """)
+    graph = load_graph(str(repo.root / "Pipefile"), freeze=False)
+    time.sleep(0.15)  # past the racy window: what is digested now is trusted from its stat later
+    ws = Workspace(str(repo.root), create=False)
+    try:
+        cache = StatCache()
+        planner = Planner(graph, Hasher(str(repo.root), cache), {}, ws.actions, ws.store)
+        assert planner.read_ahead("b", 1000) == 1000 - 2  # small.txt only (big.txt is past the budget)
+        assert set(cache.entries) == {"small.txt"}
+        assert planner.read_ahead("b", 1000) == 1000  # known now: nothing read again
+        before = cache.hashed_bytes
+        from pipefile.digest import FILE, PathDigest
+
+        planner.decide("b", {"a": Upstream({"o": PathDigest(FILE, "d" * 32, 1)}, True)})
+        assert cache.hashed_bytes - before == 3000 + 2  # big.txt and data/a.txt, not small.txt again
+    finally:
+        ws.close()

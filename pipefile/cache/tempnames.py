@@ -11,6 +11,11 @@ files its commit will need while its command runs (`stock`), off the path betwee
 step's command and the next; `exclusive_temp` hands out one of those first. Files made
 ahead and not used are removed when the run ends (`drop_stock`), and after a crash by the
 store's sweep of old temporaries.
+
+The step's log file is made ahead the same way (`stock` in the job's log folder, taken with
+`made_ahead` and renamed into place): with the mode `open()` gives a new file, hidden
+(`.ahead-PID-N`, never taken for a log), and where a crash leaves one behind, an empty file
+in that job's folder.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import itertools
 import os
 import threading
+from typing import Optional
 
 _FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 _counter = itertools.count()  # next() is atomic under the interpreter lock: threads share it
@@ -26,12 +32,12 @@ _owned: dict = {}  # owner -> the lists its threads made ahead in (to drop them 
 _owned_lock = threading.Lock()
 
 
-def _create(folder: str, prefix: str) -> tuple:
+def _create(folder: str, prefix: str, mode: int = 0o600) -> tuple:
     pid = os.getpid()
     while True:
         path = os.path.join(folder, f"{prefix}{pid}-{next(_counter)}")
         try:
-            return os.open(path, _FLAGS, 0o600), path
+            return os.open(path, _FLAGS, mode), path
         except FileExistsError:
             continue
 
@@ -46,10 +52,19 @@ def exclusive_temp(folder: str, prefix: str) -> tuple:
     return _create(folder, prefix)
 
 
-def stock(folder: str, count: int, owner: object) -> None:
+def made_ahead(folder: str) -> Optional[tuple]:
+    """(fd, path) of a file this thread made ahead in `folder`, or None: the caller makes
+    its own."""
+    made = getattr(_here, "made", None)
+    ahead = made.get(folder) if made else None
+    return ahead.pop() if ahead else None
+
+
+def stock(folder: str, count: int, owner: object, prefix: str = "ahead-", mode: int = 0o600) -> None:
     """Make up to `count` files ahead in `folder` for this thread's next writes; `owner` (the
     executor whose task this thread runs) removes those left with `drop_stock`. A full disk
-    stops it quietly: the write that needs the file says so."""
+    stops it quietly: the write that needs the file says so. `mode`: as os.open's (the
+    umask applies)."""
     made = getattr(_here, "made", None)
     if made is None:
         made = _here.made = {}
@@ -60,7 +75,7 @@ def stock(folder: str, count: int, owner: object) -> None:
             _owned.setdefault(owner, []).append(ahead)
     try:
         while len(ahead) < count:
-            ahead.append(_create(folder, "ahead-"))
+            ahead.append(_create(folder, prefix, mode))
     except OSError:
         pass
 

@@ -41,6 +41,9 @@ from .follow import LogFollower
 from .literal import LiteralView
 from .processes import ProcessRunning, Stopped, changed_at, failure_message, log_says, output_signature
 
+# An output file up to this size is read once by the commit, hashed and stored from memory.
+SMALL_OUTPUT_BYTES = 1 << 16
+
 
 class LocalExecutor(ProcessRunning):
     """Runs tasks as local processes (or in their environment's) in the workspace root."""
@@ -73,6 +76,8 @@ class LocalExecutor(ProcessRunning):
         self.run_id = run_id
         self.log_dir = log_dir
         os.makedirs(self.log_dir, exist_ok=True)
+        # Empty: nothing of an earlier job of this number is in it (see run).
+        self._fresh_logs = not os.listdir(self.log_dir)
         self._procs: dict = {}
         self._procs_lock = threading.Lock()
         self.cancelled = threading.Event()
@@ -81,6 +86,7 @@ class LocalExecutor(ProcessRunning):
         self.landings = Landings(ws.root, outputs or {}, ws.store_root)
         self.staging = Staging(ws, hasher, self.landings)
         self._commands_started = False
+        self._tried: set = set()  # tasks whose command this executor started (their series may exist)
         self.follower: Optional[LogFollower] = None
         self.stopping = None  # stopping.Stopping: which running sweep trials to stop early
         ws.note_run(run_id)
@@ -101,6 +107,20 @@ class LocalExecutor(ProcessRunning):
         # The two files the commit writes (an object, the run-cache entry) made now, beside
         # the command, not between it and the next step's (cache/tempnames.py).
         tempnames.stock(self.ws.store.tmp, 2, self)
+        tempnames.stock(self.log_dir, 1, self, ".ahead-", 0o666)  # the next task's log (as open() makes it)
+
+    def _open_log(self, log_abs: str):
+        ahead = tempnames.made_ahead(self.log_dir)
+        if ahead is not None:
+            fd, path = ahead
+            try:
+                os.replace(path, log_abs)  # (a retry's earlier log goes, as open() truncates it)
+                return open(fd, "wb")
+            except OSError:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        return open(log_abs, "wb")
 
     def follow_output(self, sink) -> None:
         self.follower = LogFollower(sink)
@@ -257,8 +277,12 @@ class LocalExecutor(ProcessRunning):
                 step_env.update(wd.env())
             if not env.container:  # (the log folder is not mounted into a container)
                 step_env[tracking.ENV] = stream = tracking.stream_path(log_abs)
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(stream)  # a series is this run's only
+                # A series is this run's only: one there is of an earlier try of this task
+                # (or of an earlier job of this number, whose folder was left behind).
+                if not self._fresh_logs or name in self._tried:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(stream)
+                self._tried.add(name)
             launch = Launch(
                 name,
                 cmd,
@@ -385,8 +409,13 @@ class LocalExecutor(ProcessRunning):
                 self.ws.store.put_tree(tree, ap, durable=False)
                 outputs[oname] = PathDigest(TREE, tree.digest, tree.size)
             else:
-                d = self.hasher.digest(out.path, contained=True)
-                self.ws.store.put_file(ap, d.digest, durable=False)
+                small = self.hasher.small_output(out.path, SMALL_OUTPUT_BYTES)
+                if small is not None:
+                    d, data = small
+                    self.ws.store.put_bytes(data, durable=False)
+                else:
+                    d = self.hasher.digest(out.path, contained=True)
+                    self.ws.store.put_file(ap, d.digest, durable=False)
                 outputs[oname] = d
         self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
         return outputs

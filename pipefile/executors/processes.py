@@ -115,6 +115,10 @@ class ProcessRunning:
     def _while_it_runs(self) -> None:
         """What the task's thread does while its command runs, before waiting for it."""
 
+    def _open_log(self, log_abs: str):
+        """The task's log, new and empty, open for writing."""
+        return open(log_abs, "wb")
+
     @contextlib.contextmanager
     def _following(self, name: str, log_abs: str, env: Environment, log):
         """The task's log followed for its lines while it runs (when asked: follow_output)."""
@@ -134,7 +138,7 @@ class ProcessRunning:
 
     def _spawn(self, env: Environment, launch: Launch, log_abs: str, notes: list, timeout=None) -> int:
         name = launch.step
-        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
+        with self._open_log(log_abs) as log, self._following(name, log_abs, env, log):
             launch.log = log
             try:
                 # Building is part of the task: its output goes to the task's log, and a
