@@ -303,7 +303,7 @@ def build(
     nodes: dict = {}
     edge_loc: dict = {}  # (step, dep) -> where the step reads what dep writes
     # The paths steps read as written (most sources): often many files of one folder.
-    written = (b.ref for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_PATH)
+    written = [b.ref for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_PATH]
     entries = FolderEntries(pf.root, written)
     for st in pf.steps.values():
         inputs = {}

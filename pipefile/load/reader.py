@@ -95,6 +95,7 @@ class NodeReader:
         self.errors: list[PipefileError] = []
         self.warnings: list[tuple] = []  # (SourceLoc, message, hint): loads, but likely a mistake
         self._construct = _Constructor()
+        self._good_names: set = set()  # names `name_ok` accepted
         self.relocate = None  # line -> SourceLoc, for text generated from another file
 
     def loc(self, node: Node, offset: int = 0) -> SourceLoc:
@@ -207,7 +208,10 @@ class NodeReader:
         return {k: vn for k, _, vn in self.mapping(node, what, allowed)}
 
     def name_ok(self, key: str, knode: Node, what: str) -> bool:
+        if key in self._good_names:  # (inputs and outputs are named alike on every step)
+            return True
         if NAME_RE.fullmatch(key):
+            self._good_names.add(key)
             return True
         self.error(
             knode,
