@@ -129,7 +129,9 @@ def _process(cls: type) -> None:
         else:
             global _processing
             dataclasses._create_fn = _create_fn_later  # type: ignore[attr-defined]
-            outer, _processing = _processing, copy  # (processing it may process a base first)
+            # (processing it may process a base first; another thread's own dataclass, made
+            # meanwhile, finds the stand-in _create_fn too, and must not be judged as this one)
+            outer, _processing = _processing, (threading.get_ident(), copy)
             try:
                 dataclasses.dataclass(copy, **options)
             finally:
@@ -148,7 +150,7 @@ def _process(cls: type) -> None:
 
 
 _real_create_fn = getattr(dataclasses, "_create_fn", None)
-_processing: Optional[type] = None  # the class `_process` has dataclass process (under _LOCK)
+_processing: Optional[tuple] = None  # (thread, class) `_process` has dataclass process (under _LOCK)
 
 
 def _create_fn_later(name: str, args: Any, body: Any, **kw: Any) -> Any:
@@ -156,7 +158,9 @@ def _create_fn_later(name: str, args: Any, body: Any, **kw: Any) -> Any:
     when first called (then put on the class in place of this stand-in)."""
     assert _real_create_fn is not None
     if name == "__init__":
-        return _real_create_fn(name, args, _frozen_init_body(body, _processing), **kw)
+        now = _processing
+        cls = now[1] if now is not None and now[0] == threading.get_ident() else None
+        return _real_create_fn(name, args, _frozen_init_body(body, cls), **kw)
     real = None
 
     def method(self: Any, *a: Any, **k: Any) -> Any:
