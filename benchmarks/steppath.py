@@ -53,7 +53,6 @@ STRETCHES = {
 
 def _instrumented_run(folder: str) -> dict:
     """One `pipe run -j2` in `folder`, in this process, with the points of each step's path noted."""
-    from pipefile import workers
     from pipefile.envs import base
     from pipefile.executors import local, processes
 
@@ -73,12 +72,17 @@ def _instrumented_run(folder: str) -> dict:
         setattr(cls, name, wrapped)
         return f
 
+    try:  # (the scheduler's own threads; an older pipe, measured beside this one, had a ThreadPoolExecutor)
+        from pipefile.workers import Workers as pool
+    except ImportError:
+        from concurrent.futures import ThreadPoolExecutor as pool
+
     saved = [
         (base.Environment, "start", wrap(base.Environment, "start", "start0", "start1")),
         (processes.ProcessRunning, "_wait", wrap(processes.ProcessRunning, "_wait", None, "exit")),
         (local.LocalExecutor, "run", wrap(local.LocalExecutor, "run", "run0", "run1")),
         (local.LocalExecutor, "_commit", wrap(local.LocalExecutor, "_commit", "commit0", "commit1")),
-        (workers.Workers, "submit", wrap(workers.Workers, "submit", "submit", None)),
+        (pool, "submit", wrap(pool, "submit", "submit", None)),
     ]
     from pipefile.entry import main
 
