@@ -23,7 +23,7 @@ from . import spec, template
 from .bindings import IN_NONE, IN_PATH, IN_VALUE, Input, resolve_binding
 from .digest import TREE
 from .errors import PipefileError, did_you_mean, raise_all
-from .landing import link_errors
+from .landing import FolderEntries, link_errors
 from .lazyclass import dataclass
 from .source_checks import (  # noqa: F401 - source_errors: used from here
     check_environment_sources,
@@ -33,7 +33,7 @@ from .source_checks import (  # noqa: F401 - source_errors: used from here
     reads_of,
     source_errors,
 )
-from .spec import BIND_ARTIFACT, BIND_PARAM, BIND_STEP_OUTPUT
+from .spec import BIND_ARTIFACT, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
     step with a `workdir` (a Pipefile used as a component) runs there: paths relative to it.
     """
     graph_params = node.params
-    outputs = output_paths or {n: o.path for n, o in node.outputs.items()}
+    outputs = output_paths or None  # None: the outputs' workspace paths (node.outputs[name].path)
     azure = node.step.render == spec.RENDER_AZUREML
     fmt = str if azure else template.format_value
 
@@ -99,17 +99,17 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
                 return input_paths[ref.name]
             return place(inp.path) if inp.kind == IN_PATH else fmt(inp.value)
         if ref.scope == "outputs":
-            return place(outputs[ref.name])
+            return place(outputs[ref.name] if outputs is not None else node.step.outputs[ref.name].path)
         if ref.scope == "params":
             return fmt(graph_params[ref.name])
         return None  # rejected by the loader
 
     cmd = node.step.command
     if isinstance(cmd, str):
-        return template.render(template.parse_cached(cmd), lookup, quote=not azure) or ""
+        return template.render_text(cmd, lookup, quote=not azure) or ""
     argv = []
     for part in cmd:
-        text = template.render(template.parse_cached(part), lookup, quote=False)
+        text = template.render_text(part, lookup, quote=False)
         if text is not None:
             argv.append(text)
     return argv
@@ -302,6 +302,9 @@ def build(
 
     nodes: dict = {}
     edge_loc: dict = {}  # (step, dep) -> where the step reads what dep writes
+    # The paths steps read as written (most sources): often many files of one folder.
+    written = [b.ref for st in pf.steps.values() for b in st.inputs.values() if b.kind == BIND_PATH]
+    entries = FolderEntries(pf.root, written)
     for st in pf.steps.values():
         inputs = {}
         deps: list = []
@@ -341,7 +344,7 @@ def build(
             if not hits and path in bound:
                 check_kind(st.name, path, inputs, pf, errors, loc, bound[path] == TREE)
             elif not hits and check_exists:
-                check_source(st.name, path, loc, inputs, pf, producers, errors)
+                check_source(st.name, path, loc, inputs, pf, producers, errors, entries)
         deps += [a for a in st.after if a not in deps]  # ordering only (a bayesian trial's round)
         nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
 
@@ -354,7 +357,9 @@ def build(
     raise_all(errors)
     ordered = {n: nodes[n] for n in order}
     for node in ordered.values():
-        node.command  # noqa: B018 - rendered once here; a graph kept in the spec cache carries it
+        # Rendered once here (a graph kept in the spec cache carries it): what `Node.command`
+        # keeps, set as its cached_property sets it, without its lock per node.
+        vars(node)["command"] = render_command(node)
     dependents: dict = {n: [] for n in ordered}
     for n in ordered.values():
         for d in n.deps:
@@ -392,7 +397,7 @@ def _command_param_refs(command) -> list:
     texts = [command] if isinstance(command, str) else list(command)
     out = []
     for t in texts:
-        for ref, _ in template.refs(template.parse_cached(t)):
+        for ref, _ in template.refs_of(t):
             if ref.scope == "params":
                 out.append(ref.name)
     return out

@@ -20,6 +20,75 @@ NESTED = "nested"  # .pipe/nested/: inner outputs no one gave a path (load/flatt
 GATHERED = "gathered"  # .pipe/gathered/: per-task output paths gathered (load/outpaths.py)
 
 
+class FolderEntries:
+    """What is at workspace paths, a folder many of them (`expected`) are in listed once (one
+    scandir) instead of one lstat per path: a graph's sources or outputs are often hundreds of files in
+    one folder (a failing lstat, for an output not made yet, costs the most). Answers only what
+    the listing says exactly (an entry of that very name), else asks the path itself: on a
+    file system that ignores case (or Unicode forms), another spelling of a name is its entry."""
+
+    # A folder is listed where at least this many paths in it are expected to be asked about,
+    # and only if it holds at most 16 entries for each (a much larger one is not read through).
+    _LEAST = 16
+
+    def __init__(self, root: str, expected: Iterable[str] = ()) -> None:
+        self.root = root
+        counts: dict = {}
+        for rel in expected:
+            folder = rel.rpartition("/")[0]
+            counts[folder] = counts.get(folder, 0) + 1
+        self.most = {folder: 16 * n for folder, n in counts.items() if n >= self._LEAST}
+        self.listed: dict = {}  # folder -> ({name: is a link}, lowercased link names or None) or None
+
+    def _entries(self, folder: str) -> Optional[tuple]:
+        if folder in self.listed:
+            return self.listed[folder]
+        got = self.listed[folder] = self._list(folder, self.most[folder]) if folder in self.most else None
+        return got
+
+    def _list(self, folder: str, most: int) -> Optional[tuple]:
+        """(each entry's name: whether it is a link, the lowercased names of the links or None
+        where one is not ASCII); no entries where the folder is not there; None where it cannot
+        be listed or holds more than `most` entries."""
+        try:
+            it = os.scandir(os.path.join(self.root, folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return {}, set()  # (nothing is below a folder that is not there, nor below a file)
+        except OSError:
+            return None
+        names: dict = {}
+        try:
+            with it:
+                for entry in it:
+                    if len(names) >= most:
+                        return None
+                    names[entry.name] = entry.is_symlink()
+        except OSError:
+            return None
+        links = [name for name, link in names.items() if link]
+        return names, None if not all(name.isascii() for name in links) else {name.lower() for name in links}
+
+    def lexists(self, rel: str) -> bool:
+        """os.path.lexists of the workspace path `rel`."""
+        folder, _, leaf = rel.rpartition("/")
+        got = self._entries(folder)
+        if got is not None and leaf in got[0]:
+            return True
+        return os.path.lexists(os.path.join(self.root, rel))
+
+    def islink(self, rel: str) -> bool:
+        """os.path.islink of the workspace path `rel`."""
+        folder, _, leaf = rel.rpartition("/")
+        got = self._entries(folder)
+        if got is not None:
+            names, links = got
+            if leaf in names:
+                return names[leaf]
+            if links is not None and leaf.isascii() and leaf.lower() not in links:
+                return False  # no entry by that name, and no link by another spelling of it
+        return os.path.islink(os.path.join(self.root, rel))
+
+
 def landing(root: str, rel: str, memo: Optional[dict] = None) -> str:
     """The real absolute path that writing workspace path `rel` reaches: every symbolic link
     on the way resolved, but not `rel` itself (a link at an output's own path is replaced by
@@ -121,14 +190,14 @@ def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden
     root_real = _real_folder(root, "", memo)
     errors: list = []
     moved: dict = {}  # output path -> where it really lands, for those a link sends elsewhere
-    prefix, islink = root_real + os.sep, os.path.islink
+    prefix, entries = root_real + os.sep, FolderEntries(root_real, producers)
     for path, (step, oname) in producers.items():
         parent, _, leaf = path.rpartition("/")
         folder = memo.get(parent) or _real_folder(root, parent, memo)
         real = folder + os.sep + leaf
         # The usual case, kept to string work and one lstat: no link on the way, none at the
         # path, nothing named .pipe (the loader refuses .pipe/ itself).
-        if real == prefix + path and not forbidden and "/.pipe/" not in "/" + path and not islink(prefix + path):
+        if real == prefix + path and not forbidden and "/.pipe/" not in "/" + path and not entries.islink(path):
             continue
         out = pf.steps[step].outputs[oname]
         why = forbidden_landing(root, path, real, forbidden, root_real)

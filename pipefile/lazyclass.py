@@ -25,7 +25,7 @@ from __future__ import annotations
 import sys
 import threading
 import types
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, overload
 
 if TYPE_CHECKING:  # so that type checkers read the decorated classes as dataclasses
     from typing_extensions import dataclass_transform
@@ -127,11 +127,16 @@ def _process(cls: type) -> None:
         if _real_create_fn is None:  # (Python 3.13 compiles a class's methods in one go)
             dataclasses.dataclass(copy, **options)
         else:
+            global _processing
             dataclasses._create_fn = _create_fn_later  # type: ignore[attr-defined]
+            # (processing it may process a base first; another thread's own dataclass, made
+            # meanwhile, finds the stand-in _create_fn too, and must not be judged as this one)
+            outer, _processing = _processing, (threading.get_ident(), copy)
             try:
                 dataclasses.dataclass(copy, **options)
             finally:
                 dataclasses._create_fn = _real_create_fn  # type: ignore[attr-defined]
+                _processing = outer
         for name, value in copy.__dict__.items():
             if name in ("__dict__", "__weakref__") or (name in own and own[name] is value):
                 continue
@@ -145,6 +150,7 @@ def _process(cls: type) -> None:
 
 
 _real_create_fn = getattr(dataclasses, "_create_fn", None)
+_processing: Optional[tuple] = None  # (thread, class) `_process` has dataclass process (under _LOCK)
 
 
 def _create_fn_later(name: str, args: Any, body: Any, **kw: Any) -> Any:
@@ -152,7 +158,9 @@ def _create_fn_later(name: str, args: Any, body: Any, **kw: Any) -> Any:
     when first called (then put on the class in place of this stand-in)."""
     assert _real_create_fn is not None
     if name == "__init__":
-        return _real_create_fn(name, args, body, **kw)
+        now = _processing
+        cls = now[1] if now is not None and now[0] == threading.get_ident() else None
+        return _real_create_fn(name, args, _frozen_init_body(body, cls), **kw)
     real = None
 
     def method(self: Any, *a: Any, **k: Any) -> Any:
@@ -170,6 +178,42 @@ def _create_fn_later(name: str, args: Any, body: Any, **kw: Any) -> Any:
     method.__name__ = name
     method._lazyclass_locals = kw.get("locals")  # type: ignore[attr-defined]
     return method
+
+
+_FROZEN_SET = "__dataclass_builtins_object__.__setattr__("  # how a frozen class's __init__ sets a field
+_DICT = "__dataclass_instance_dict__"
+
+
+def _frozen_init_body(body: list, cls: Optional[type]) -> list:
+    """The lines of a frozen class's `__init__`, each field written into the instance's
+    `__dict__` rather than set with `object.__setattr__` (the class's own `__setattr__`
+    refuses): the same effect where nothing can tell them apart (the instances have a
+    `__dict__`, reached the usual way, and no field's name is a data descriptor of the class:
+    a slot, a property), in about half the time. Loading a large Pipefile makes tens of
+    thousands of frozen instances (locations, bindings, inputs). Any other body: as it is."""
+    if cls is None or not cls.__dictoffset__ or cls.__getattribute__ is not object.__getattribute__:
+        return body
+    out = []
+    self_name = None
+    for line in body:
+        if not (line.startswith(_FROZEN_SET) and line.endswith(")")):
+            out.append(line)
+            continue
+        who, name_text, value = line[len(_FROZEN_SET) : -1].split(",", 2)
+        name = name_text[1:-1]
+        if (self_name or who) != who or name_text != repr(name) or not name.isidentifier() or name == _DICT:
+            return body
+        for klass in cls.__mro__:
+            if name in klass.__dict__:
+                held = type(klass.__dict__[name])
+                if hasattr(held, "__set__") or hasattr(held, "__delete__"):
+                    return body  # object.__setattr__ would call it
+                break
+        if self_name is None:
+            self_name = who
+            out.append(f"{_DICT}={who}.__dict__")
+        out.append(f"{_DICT}[{name_text}]={value}")
+    return out
 
 
 def _point_at(value: Any, copy: type, cls: type) -> None:

@@ -16,7 +16,7 @@ from typing import Mapping, Optional
 from . import spec
 from .bindings import IN_PATH, Input
 from .errors import PipefileError
-from .landing import link_errors
+from .landing import FolderEntries, link_errors
 
 
 def producer_of(path: str, producers: dict, sorted_outputs: list) -> list:
@@ -51,10 +51,15 @@ def source_errors(graph) -> list:
     bound = {a.path for a in graph.artifacts.values()}  # (their kind was checked by `build`)
     for env in pf.environments.values():
         check_environment_sources(env, pf, graph.producers, sorted_outputs, True, errors)
-    for node in graph.nodes.values():
-        for path, loc, _what in reads_of(node.inputs, node.step.code):
-            if graph.is_source(path) and path not in bound:
-                check_source(node.name, path, loc, node.inputs, pf, graph.producers, errors)
+    sources = [
+        (node, path, loc)
+        for node in graph.nodes.values()
+        for path, loc, _what in reads_of(node.inputs, node.step.code)
+        if graph.is_source(path) and path not in bound
+    ]
+    entries = FolderEntries(pf.root, (path for _, path, _ in sources))
+    for node, path, loc in sources:
+        check_source(node.name, path, loc, node.inputs, pf, graph.producers, errors, entries)
     return errors + link_errors(pf, graph.producers, graph.nodes)
 
 
@@ -64,8 +69,10 @@ def reads_of(inputs: Mapping[str, Input], code) -> list:
     return reads + [(c.path, c.loc, "code") for c in code]
 
 
-def check_source(step: str, path: str, loc, inputs, pf, producers, errors: list) -> None:
-    if not os.path.lexists(os.path.join(pf.root, path)):
+def check_source(step: str, path: str, loc, inputs, pf, producers, errors: list, entries=None) -> None:
+    """`entries`: a landing.FolderEntries of the workspace, for a caller that checks many sources."""
+    there = entries.lexists(path) if entries is not None else os.path.lexists(os.path.join(pf.root, path))
+    if not there:
         errors.append(_missing_input(step, path, loc, producers, pf))
     else:
         check_kind(step, path, inputs, pf, errors, loc)

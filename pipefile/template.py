@@ -140,6 +140,14 @@ def parse_cached(text: str) -> tuple:
     return parse(text)
 
 
+@functools.lru_cache(maxsize=_TEMPLATES)
+def refs_of(text: str) -> tuple:
+    """`refs(parse_cached(text))`, memoised by the text: the loader checks a command's
+    references and the graph's build reads its params from them (a tuple: callers share it).
+    Raises TemplateError as `parse` does."""
+    return tuple(refs(parse_cached(text)))
+
+
 def refs(parts: tuple) -> list:
     """Every Ref in a parsed template, with whether it sits in an optional block."""
     out = []
@@ -174,19 +182,33 @@ def quote_contexts(parts: tuple) -> tuple:
     return tuple(shellquote.contexts("".join(text)))
 
 
+@functools.lru_cache(maxsize=_TEMPLATES)
+def _contexts_of(text: str) -> tuple:
+    return quote_contexts(parse_cached(text))
+
+
+def render_text(text: str, lookup: Lookup, quote: bool) -> Optional[str]:
+    """`render(parse_cached(text), lookup, quote)`, the quoting contexts found by the text
+    (a str keeps its hash; the parsed parts' is computed again on every lookup)."""
+    return _render(parse_cached(text), lookup, _contexts_of(text) if quote else None)
+
+
 def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
     """Render a parsed template; None when a lone optional block dropped everything.
 
     `lookup` returns the text for a reference, or None when it has no value. quote=True
     (a shell command): each value is written for where it sits (`shellquote.write`).
     """
-    places = iter(quote_contexts(parts)) if quote else None
+    return _render(parts, lookup, quote_contexts(parts) if quote else None)
+
+
+def _render(parts: tuple, lookup: Lookup, contexts: Optional[tuple]) -> Optional[str]:
+    places = iter(contexts) if contexts is not None else None
 
     def q(value: str) -> str:
         return shellquote.write(value, next(places)) if places is not None else value
 
     out: list[str] = []
-    only_optional = bool(parts) and all(isinstance(p, OptionalBlock) for p in parts)
     dropped = False
     for p in parts:
         if isinstance(p, str):
@@ -208,6 +230,6 @@ def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
                 continue
             out.extend(written)
     text = "".join(out)
-    if only_optional and not text:
-        return None
+    if not text and parts and all(isinstance(p, OptionalBlock) for p in parts):
+        return None  # only optional blocks, all dropped
     return text

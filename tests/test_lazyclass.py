@@ -257,3 +257,84 @@ def test_inspect_is_imported_only_when_used():
     )
     r = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
     assert r.stdout.strip() == "ok", r.stderr
+
+
+# --- a frozen class's __init__ writes the instance's __dict__ ------------------------------------
+def _writes_dict(cls) -> bool:
+    return "__dataclass_instance_dict__" in cls.__init__.__code__.co_varnames
+
+
+def test_a_frozen_init_writes_the_instance_dict_and_makes_what_dataclass_makes():
+    # The loader makes tens of thousands of frozen instances (locations, bindings): object.__setattr__
+    # per field was most of their cost. Each case is checked against the standard library's dataclass.
+    def classes(make):
+        @make(frozen=True)
+        class Plain:
+            a: int
+            b: str = "x"
+            c: list = field(default_factory=list)
+            d: int = field(default=3, init=False)
+
+        @make(frozen=True)
+        class Self:  # a field named `self`: dataclass names the instance otherwise
+            self: int
+            other: int = 1
+
+        @make(frozen=True)
+        class Posted:
+            a: int
+            scale: dataclasses.InitVar[int] = 2
+
+            def __post_init__(self, scale):
+                object.__setattr__(self, "b", self.a * scale)
+
+        @make(frozen=True)
+        class Sub(Plain):
+            e: tuple = ()
+
+        return Plain, Self, Posted, Sub
+
+    mine, std = classes(dataclass), classes(dataclasses.dataclass)
+    cases = [(0, (1,), {}), (0, (1, "y", [2]), {}), (1, (4,), {"other": 5}), (2, (3,), {"scale": 4}), (3, (1,), {})]
+    cases.append((3, (1, "z"), {"e": (1,)}))
+    for i, args, kw in cases:
+        made, want = mine[i](*args, **kw), std[i](*args, **kw)
+        assert vars(made) == vars(want) and list(vars(made)) == list(vars(want)), mine[i].__name__
+        assert _writes_dict(mine[i]), mine[i].__name__
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.other = 9  # type: ignore[attr-defined]
+    assert mine[0](1).c is not mine[0](1).c  # a fresh default each time
+    assert _unpickled(Point3(1, z=2)) == Point3(1, z=2) and _writes_dict(Point3)
+
+
+def test_a_frozen_init_still_sets_a_field_through_what_object_setattr_would_reach():
+    # Where object.__setattr__ does more than write the dict (a property of the same name, a
+    # class that reads its attributes its own way), the __init__ dataclass writes is kept as it is.
+    set_through: list = []
+
+    class WithProperty:
+        @property
+        def a(self):
+            return self.__dict__["_a"]
+
+        @a.setter
+        def a(self, value):
+            set_through.append(value)
+            self.__dict__["_a"] = value
+
+    @dataclass(frozen=True)
+    class Fielded(WithProperty):
+        a: int
+        b: int = 0
+
+    assert Fielded(5).a == 5 and set_through == [5] and not _writes_dict(Fielded)
+
+    class Watching:
+        def __getattribute__(self, name):
+            return object.__getattribute__(self, name)
+
+    @dataclass(frozen=True)
+    class Watched(Watching):
+        a: int
+
+    assert Watched(1).a == 1 and not _writes_dict(Watched)

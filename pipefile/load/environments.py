@@ -8,10 +8,9 @@ nothing downstream builds or runs a half-understood environment.
 from __future__ import annotations
 
 import posixpath
-import re
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
-from .. import spec
+from .. import lazyre, spec
 from ..errors import did_you_mean
 from ..spec import EnvSpec, Mount
 from .fields import DOCKER_NETWORKS, ENVIRONMENT_KEYS, ENVIRONMENT_TYPE_KEYS, RESERVED_ENV_VARS
@@ -22,7 +21,7 @@ from .reader import NodeReader, is_mapping, is_scalar
 if TYPE_CHECKING:
     from yaml import Node
 
-_ENV_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_VAR_RE = lazyre.Pattern(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def load_environments(r: NodeReader, node: Node) -> dict[str, EnvSpec]:

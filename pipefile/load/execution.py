@@ -5,10 +5,9 @@ step's key: where and how often a step runs does not change what it makes."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Optional
 
-from .. import spec
+from .. import lazyre, spec
 from .reader import NodeReader
 
 if TYPE_CHECKING:
@@ -16,9 +15,9 @@ if TYPE_CHECKING:
 
 SETTINGS_KEYS = ("executor",)
 EXECUTOR_KEYS = ("type", "address", "store")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION = lazyre.Pattern(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-_CUSTOM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
+_CUSTOM_NAME = lazyre.Pattern(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 # Ray's own names for what cpus/gpus/memory already say: asked again as custom they would clash.
 _RESERVED_RESOURCES = ("CPU", "GPU", "memory", "object_store_memory")
 

@@ -15,10 +15,9 @@ folder only when the graph is built).
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Optional
 
-from .. import spec
+from .. import lazyre, spec
 from ..errors import did_you_mean
 from ..spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
 from .phrases import a, value_hint
@@ -35,8 +34,8 @@ SWEEP_SEARCHES = ("grid", "random", "bayesian")
 SWEEP_DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 OBJECTIVE_KEYS = ("metric", "goal")
 OBJECTIVE_GOALS = ("maximize", "minimize")
-_INPUT_REF = re.compile(r"^\s*\$\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}\s*$")
-_PARAM_REF = re.compile(r"^\s*\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}\s*$")
+_INPUT_REF = lazyre.Pattern(r"^\s*\$\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}\s*$")
+_PARAM_REF = lazyre.Pattern(r"^\s*\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}\s*$")
 
 
 def load_expansion(r: NodeReader, fields: dict, what: str) -> tuple[bool, Optional[spec.Expansion]]:

@@ -18,10 +18,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-import re
 from typing import Any, Mapping
 
-from .. import spec
+from .. import lazyre, spec
 from ..errors import PipefileError, did_you_mean
 from ..spec import (
     BIND_ASSET,
@@ -187,7 +186,7 @@ def _moved(path: str, before: Mapping, after: Mapping) -> str:
 
 
 # --- another Pipefile as a component -------------------------------------------------------
-_PARAM_REF = re.compile(r"\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}")
+_PARAM_REF = lazyre.Pattern(r"\$\{\{\s*params\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}")
 PARAM_INPUT = "params-"  # a child's `${{params.X}}` in a command becomes this input, bound to its input X
 
 

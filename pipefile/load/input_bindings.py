@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Mapping, Optional
 
-from .. import spec, template
+from .. import lazyre, spec, template
 from ..errors import did_you_mean
 from ..spec import (
     BIND_ARTIFACT,
@@ -33,7 +33,7 @@ from .reader import NodeReader, is_mapping, is_scalar
 if TYPE_CHECKING:
     from yaml import Node
 
-_WHOLE_EXPR = re.compile(r"^\s*\$\{\{(.*)\}\}\s*$", re.S)
+_WHOLE_EXPR = lazyre.Pattern(r"^\s*\$\{\{(.*)\}\}\s*$", re.S)
 
 
 class InputBindingReader:

@@ -61,7 +61,8 @@ def component_of(vnode: Node) -> tuple:
     if not is_mapping(vnode):
         return "", None
     for k, v in vnode.value:
-        if is_scalar(k) and k.value == "component" and is_scalar(v) and isinstance(v.value, str):
+        # (the text first: a key that is a list or mapping holds no text to equal it)
+        if k.value == "component" and is_scalar(k) and is_scalar(v) and isinstance(v.value, str):
             return v.value, v
     return "", None
 

@@ -8,10 +8,12 @@ or `..` parts), and names something inside the workspace but outside `.pipe/`.
 from __future__ import annotations
 
 import posixpath
-import re
 from typing import Optional
 
+from .. import lazyre
+
 STATE_DIR = ".pipe"
+_DRIVE = lazyre.Pattern(r"[A-Za-z]:/")  # (matched at the start) a Windows drive: C:/data
 
 
 def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
@@ -19,9 +21,10 @@ def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
     if not isinstance(raw, str) or not raw.strip():
         return None, "a path must be a non-empty string"
     p = raw.strip().replace("\\", "/")
-    if p.startswith("/") or re.match(r"^[A-Za-z]:/", p):
+    if p.startswith("/") or _DRIVE.match(p):
         return None, f"'{raw}' is an absolute path; paths are relative to the Pipefile's folder"
-    p = posixpath.normpath(p)
+    if "//" in p or "/." in p or p.startswith(".") or p.endswith("/"):
+        p = posixpath.normpath(p)  # (else it is normal already: nothing for normpath to fold)
     if p == ".":
         return None, "the workspace root itself cannot be used here"
     if p == ".." or p.startswith("../"):

@@ -14,6 +14,7 @@ import os
 import re
 from typing import TYPE_CHECKING, Any, Iterable, Optional
 
+from .. import lazyre
 from ..errors import PipefileError, SourceLoc, did_you_mean
 from .paths import normalize_path, path_hint
 
@@ -21,7 +22,11 @@ if TYPE_CHECKING:
     from yaml import Node
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-ARTIFACT_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+ARTIFACT_NAME_RE = lazyre.Pattern(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+_MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
+# The keys PyYAML's constructor rewrites a mapping for (SafeConstructor.flatten_mapping).
+_REWRITTEN_KEYS = (_MERGE, "tag:yaml.org,2002:value")
 
 # PyYAML is imported when a Pipefile is first parsed (`import_yaml`), not with this module:
 # a run whose Pipefile is unchanged reads the validated spec from .pipe/cache and never
@@ -90,6 +95,7 @@ class NodeReader:
         self.errors: list[PipefileError] = []
         self.warnings: list[tuple] = []  # (SourceLoc, message, hint): loads, but likely a mistake
         self._construct = _Constructor()
+        self._good_names: set = set()  # names `name_ok` accepted
         self.relocate = None  # line -> SourceLoc, for text generated from another file
 
     def loc(self, node: Node, offset: int = 0) -> SourceLoc:
@@ -136,6 +142,8 @@ class NodeReader:
         self.warnings.append((self.loc(node), message, hint))
 
     def value(self, node: Node) -> Any:
+        if node.tag == _STR and isinstance(node, yaml.ScalarNode):
+            return node.value  # what the constructor makes of it, without its bookkeeping
         return self._construct.construct_object(node, deep=True)
 
     def mapping(self, node: Node, what: str, allowed: Iterable[str] | None = None) -> list[tuple[str, Node, Node]]:
@@ -145,26 +153,37 @@ class NodeReader:
                 return []
             self.error(node, f"{what} must be a mapping (key: value), not {kind(node)}", _named_hint(node, what))
             return []
-        explicit = sum(1 for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge")
-        try:
-            self._construct.flatten_mapping(node)  # YAML merge keys: <<: *defaults
-        except yaml.constructor.ConstructorError as e:
-            self.error(node, f"invalid merge key in {what}: {e.problem}")
-            return []
-        if len(node.value) != explicit:
-            # The pairs merged in come first: a key written here, or a later merged one, overrides them.
-            # Kept on the node: a node reached through another alias is flattened already.
-            node.merged_pairs = len(node.value) - explicit
+        # Only a merge key (<<) or a value key (=) makes the constructor rewrite the mapping:
+        # without one (nearly every mapping) there is nothing to flatten.
+        rewrite = False
+        for k, _ in node.value:  # (a loop, not any(): this runs for every mapping of the file)
+            if k.tag in _REWRITTEN_KEYS:
+                rewrite = True
+                break
+        if rewrite:
+            explicit = sum(1 for k, _ in node.value if k.tag != _MERGE)
+            try:
+                self._construct.flatten_mapping(node)  # YAML merge keys: <<: *defaults
+            except yaml.constructor.ConstructorError as e:
+                self.error(node, f"invalid merge key in {what}: {e.problem}")
+                return []
+            if len(node.value) != explicit:
+                # The pairs merged in come first: a key written here, or a later merged one, overrides them.
+                # Kept on the node: a node reached through another alias is flattened already.
+                node.merged_pairs = len(node.value) - explicit
         merged = getattr(node, "merged_pairs", 0)
-        last = {str(k.value): i for i, (k, _) in enumerate(node.value[:merged]) if isinstance(k, yaml.ScalarNode)}
-        for k, _ in node.value[merged:]:
-            if isinstance(k, yaml.ScalarNode):
-                last[str(k.value)] = merged
+        last: dict = {}
+        if merged:
+            last = {str(k.value): i for i, (k, _) in enumerate(node.value[:merged]) if isinstance(k, yaml.ScalarNode)}
+            for k, _ in node.value[merged:]:
+                if isinstance(k, yaml.ScalarNode):
+                    last[str(k.value)] = merged
         seen: dict[str, Node] = {}
         out = []
         keys = tuple(allowed) if allowed is not None else None
+        scalar = yaml.ScalarNode
         for i, (knode, vnode) in enumerate(node.value):
-            if not isinstance(knode, yaml.ScalarNode):
+            if not isinstance(knode, scalar):
                 self.error(knode, f"keys of {what} must be plain names")
                 continue
             key = str(knode.value)
@@ -189,7 +208,10 @@ class NodeReader:
         return {k: vn for k, _, vn in self.mapping(node, what, allowed)}
 
     def name_ok(self, key: str, knode: Node, what: str) -> bool:
+        if key in self._good_names:  # (inputs and outputs are named alike on every step)
+            return True
         if NAME_RE.fullmatch(key):
+            self._good_names.add(key)
             return True
         self.error(
             knode,

@@ -365,11 +365,11 @@ def check_command_refs(
     items = [(command, node)] if isinstance(command, str) else [(c, node.value[i]) for i, c in enumerate(command)]
     for text, n in items:
         try:
-            parts = template.parse_cached(text)
+            found = template.refs_of(text)
         except template.TemplateError as e:
             r.error(n, f"in the command of {what}: {e.message}", e.hint, e.offset)
             continue
-        for ref, optional in template.refs(parts):
+        for ref, optional in found:
             if ref.scope == "inputs":
                 if ref.name not in inputs:
                     r.error(

@@ -19,6 +19,7 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
+from .. import lazyre
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, hash_file, hash_json
 from ..errors import PipefileError, SourceLoc, did_you_mean
 from ..lazyclass import dataclass
@@ -37,8 +38,8 @@ DIR_VAR = "PIPE_STDLIB_DIR"  # test hook: use this folder as the library
 PACKAGE = "stdlib_components"
 SPEC_FILE = "component.yaml"
 SHARED = "_lib"  # the code every component's script may use: part of every std step's key
-_VERSION_RE = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
-_REF_RE = re.compile(r"std/([^@]*)(?:@(.*))?", re.S)
+_VERSION_RE = lazyre.Pattern(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+_REF_RE = lazyre.Pattern(r"std/([^@]*)(?:@(.*))?", re.S)
 # Keys a library spec may not use: its code is its folder, its environment the built-in std one.
 _NOT_IN_LIBRARY = ("code", "environment")
 

@@ -428,7 +428,7 @@ def _all_refs(command: Command) -> list[tuple[template.Ref, bool]]:
     out: list = []
     for t in texts:
         try:
-            out.extend(template.refs(template.parse_cached(t)))
+            out.extend(template.refs_of(t))
         except template.TemplateError:
             pass
     return out

@@ -259,11 +259,18 @@ class _Composer:
         count = 0  # nodes so far, aliases expanded
         aliases = expanded = 0
         root = None
+        plain: dict = {}  # a plain scalar's text -> (its tag, its text as the constructor reads it)
+        # (A path resolver, which PyYAML lets a program add to every loader, would make the tag
+        # depend on where the scalar is: then nothing is remembered.)
+        memo = not p.yaml_path_resolvers
+        quoted = None  # the tag of a quoted scalar (the same for all)
+        collection_tags: dict = {}  # SequenceNode / MappingNode -> its tag
+        forbid_nul = self.forbid_nul
         while True:
             e = get_event()
             kind = type(e)
             if kind is Scalar:
-                if self.forbid_nul and "\0" in e.value:
+                if forbid_nul and "\0" in e.value:
                     self.fail(
                         e.start_mark,
                         "a NUL character (\\0) in a string: no command, path or environment variable can hold one",
@@ -271,9 +278,24 @@ class _Composer:
                     )
                 tag, value = e.tag, e.value
                 if tag is None or tag == "!":
-                    tag = resolve(ScalarNode, value, e.implicit)
-                    if self.numbers and not e.style and e.implicit[0]:  # plain (libyaml says "", PyYAML None)
-                        tag, value = _number_tag(tag, value)
+                    implicit = e.implicit
+                    if implicit[0] and not e.style:  # plain (libyaml says "", PyYAML None)
+                        # The same keys (command:, inputs:, i0:) come back on every step: each
+                        # text is resolved once (by its text alone: no path resolvers, checked above).
+                        hit = plain.get(value)
+                        if hit is None:
+                            hit = resolve(ScalarNode, value, implicit), value
+                            if self.numbers:
+                                hit = _number_tag(*hit)
+                            if memo:
+                                plain[value] = hit
+                        tag, value = hit
+                    elif implicit[0] or not memo:
+                        tag = resolve(ScalarNode, value, implicit)
+                    else:  # quoted: the resolver does not look at the text
+                        if quoted is None:
+                            quoted = resolve(ScalarNode, value, implicit)
+                        tag = quoted
                 elif tag not in TAGS:
                     self.bad_tag(e)
                 if tag == _INT and len(e.value) > 64:  # past what a float holds; 4300 digits raise in int()
@@ -282,10 +304,22 @@ class _Composer:
                         f"the number {e.value[:20]}... has {len(e.value)} characters, more than pipe reads",
                         "quote it if it is text, or write a smaller number",
                     )
-                node = ScalarNode(tag, value, e.start_mark, e.end_mark, style=e.style)
+                node = ScalarNode(tag, value, e.start_mark, e.end_mark, e.style)
                 count += 1
                 if e.anchor is not None:
                     self.anchor(anchors, e, node, 1)
+                # attached here, as below (most events are scalars: the rest need not be asked)
+                if frame is None:
+                    root = node
+                    break  # the document is one scalar
+                if frame[4]:
+                    frame[0].value.append(node)
+                elif frame[3] is None:
+                    frame[3] = node  # a mapping's key: its value comes next
+                else:
+                    frame[0].value.append((frame[3], node))
+                    frame[3] = None
+                continue
             elif kind is Alias:
                 entry = anchors.get(e.anchor)
                 if entry is None:
@@ -325,10 +359,15 @@ class _Composer:
                 cls = SequenceNode if kind is SeqStart else MappingNode
                 tag = e.tag
                 if tag is None or tag == "!":
-                    tag = resolve(cls, None, e.implicit)
+                    # (by the kind of node alone where there are no path resolvers)
+                    tag = collection_tags.get(cls) if memo else None
+                    if tag is None:
+                        tag = resolve(cls, None, e.implicit)
+                        if memo:
+                            collection_tags[cls] = tag
                 elif tag not in TAGS:
                     self.bad_tag(e)
-                node = cls(tag, [], e.start_mark, None, flow_style=e.flow_style)
+                node = cls(tag, [], e.start_mark, None, e.flow_style)
                 if e.anchor is not None:
                     self.anchor(anchors, e, node, None)
             else:  # the end of a sequence or mapping: the parser checks the grammar
