@@ -12,7 +12,7 @@ import os
 import posixpath
 from typing import Iterable, Mapping, Optional
 
-from . import spec
+from . import noop_trace, spec
 from .errors import PipefileError
 
 STATE_DIR = ".pipe"  # pipe's own folder in the workspace (loader.STATE_DIR, store.STATE_DIR)
@@ -51,7 +51,7 @@ class FolderEntries:
         where one is not ASCII); no entries where the folder is not there; None where it cannot
         be listed or holds more than `most` entries."""
         try:
-            it = os.scandir(os.path.join(self.root, folder))
+            it = noop_trace.scandir_names(os.path.join(self.root, folder))
         except (FileNotFoundError, NotADirectoryError):
             return {}, set()  # (nothing is below a folder that is not there, nor below a file)
         except OSError:

@@ -93,12 +93,22 @@ def _listing(path: str):
     return (_sig(path), [(n, _sig(os.path.join(path, n))) for n in names])
 
 
-_HOW = {"s": _sig, "l": lambda p: _sig(p, False), "d": _listing}
+def _names(path: str):
+    """A folder read for its names and which of them are links only (landing.FolderEntries):
+    a file in it touched, or written again, leaves this as it was."""
+    try:
+        with os.scandir(path) as it:
+            return sorted((e.name, e.is_symlink()) for e in it)
+    except (OSError, ValueError):
+        return None
+
+
+_HOW = {"s": _sig, "l": lambda p: _sig(p, False), "d": _listing, "n": _names}
 
 
 def now_sig(path: str, how: str):
     sig = _HOW[how](path)
-    if how != "d" and sig is not None and (sig[0] & 0o170000) == 0o040000:
+    if how not in ("d", "n") and sig is not None and (sig[0] & 0o170000) == 0o040000:
         return (sig[0], sig[4], sig[5])  # (as _folder_only)
     return sig
 

@@ -61,8 +61,16 @@ class Recording:
         if isinstance(path, bytes):
             path = os.fsdecode(path)
         path = os.path.abspath(path)
-        if self.paths.get(path) != "d":
-            self.paths[path] = how
+        was = self.paths.get(path)
+        if was == "d" or how == "d" or (was == "n") != (how == "n") and was is not None:
+            how = "d"  # (a folder's names and its own signature: its listing stands for both)
+        self.paths[path] = how
+
+    def names(self, path: str):
+        """os.scandir of a folder whose names (and which are links) are all its reader uses,
+        noted as that ("n"), not as its whole listing ("d")."""
+        self._note(path, "n")
+        return self._scandir(path)
 
     def start(self) -> None:
         global ACTIVE
@@ -92,6 +100,7 @@ class Recording:
         wrap(os, "readlink", "l")
         wrap(os, "access", "s")
         wrap(os, "listdir", "d")
+        self._scandir = os.scandir
         wrap(os, "scandir", "d")
         wrap(os, "open", opened)
         wrap(builtins, "open", "s")
@@ -254,8 +263,16 @@ def _known(path: str, inside: str, sig, known: dict):
     return (rel, e[4], int(e[6]))
 
 
+def scandir_names(path: str):
+    """os.scandir of a folder read for its names and which are links only: while a run is
+    traced, its record then depends on those, not on each entry's signature (a touched
+    file among a Pipefile's sources would otherwise decline every answer)."""
+    t = ACTIVE
+    return os.scandir(path) if t is None else t.names(path)
+
+
 def _racy(sig, how: str, started_ns: int) -> bool:
-    if sig is None:
+    if sig is None or how == "n":  # (names have no times)
         return False
     if how == "d":
         own, entries = sig

@@ -240,3 +240,24 @@ def test_chains_of_touches_are_answered_as_the_normal_path_or_declined(tmp_path_
         assert (fast.code, _text(fast.out), _text(fast.err)) == (slow.code, _text(slow.out), _text(slow.err))
         assert "3 fresh" in slow.err, f"answered from the record, but the normal path says:\n{slow}"
         assert _job_rows(repo, _last_job(repo)) == rows
+
+
+def test_a_touched_source_among_many_in_one_folder_is_answered(repo):
+    """Where a folder holds many sources, the load lists it once (landing.FolderEntries) for
+    their names: the record depends on those names, not on every file's times in it, so a
+    touched source there is answered as any other; a file added or removed there declines."""
+    steps = "\n".join(
+        f"  s{i}: {{command: 'cat ${{{{inputs.i}}}} > ${{{{outputs.o}}}}', inputs: {{i: leaves/l{i}.txt}}, "
+        f"outputs: {{o: build/s{i}.txt}}}}"
+        for i in range(20)
+    )
+    repo.pipefile("version: 1\nsteps:\n" + steps + "\n")
+    for i in range(20):
+        repo.write(f"leaves/l{i}.txt", f"leaf {i}\n")
+    repo.pipe("run", check=True)
+    _settle(repo)
+    os.utime(repo.root / "leaves" / "l7.txt")
+    assert _same_as_normal(repo), "a touch is answered from the record"
+    _settle(repo)
+    repo.write("leaves/extra.txt", "not read by any step\n")
+    assert not _run(repo)[1]  # a new name in the listed folder: the normal path decides
