@@ -232,8 +232,6 @@ class Staged:
 
     def prepare(self) -> None:
         """Move the previous outputs aside and make the staging paths."""
-        import tempfile
-
         st, ws, name = self.staging, self.staging.ws, self.node.name
         for out in self.node.outputs.values():  # before anything is moved aside or created
             st.landings.check(out.path)
@@ -257,6 +255,8 @@ class Staged:
                 self._beside.append((area, entry))
                 st_path = os.path.join(area, "stage", os.path.basename(ws_path))
             if os.path.lexists(ws_path):
+                import tempfile  # (here: a first run, which moves nothing aside, does not import it)
+
                 self.notes += st.preserve(out.path)
                 aside_dir = tempfile.mkdtemp(dir=area, prefix="prev-")
                 with open(os.path.join(aside_dir, "origin"), "w") as f:
@@ -309,9 +309,9 @@ class Staged:
 
     def done(self) -> None:
         """The outputs are committed: what was moved aside, and the staging, go."""
-        import shutil
-
         for b in self._aside.values():
+            import shutil  # (here: when nothing was moved aside, it is not imported)
+
             shutil.rmtree(os.path.dirname(b), ignore_errors=True)
         self._clean()
 
