@@ -291,7 +291,7 @@ class Hasher:
                 data = os.read(fd, most + 1)
             finally:
                 os.close(fd)
-            st2 = os.stat(ap)
+            st2 = os.lstat(ap)  # (not followed: a link put there meanwhile is not this file)
         except OSError:
             return None
         if len(data) != st.st_size or signature(st2) != signature(st):

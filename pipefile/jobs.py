@@ -247,7 +247,10 @@ class JobRecorder:
                         self.ws.jobs.record_steps(rows)
                     for r, d, _, streamed in ended:
                         if streamed:
-                            self._record_stream(r, d)
+                            try:
+                                self._record_stream(r, d)
+                            except Exception as e:  # noqa: BLE001 - the others' series still go in; raised by close()
+                                self._error = self._error or e
                 except BaseException as e:  # noqa: BLE001 - raised again by close()
                     self._error = self._error or e
             if closed:

@@ -94,13 +94,18 @@ def _listing(path: str):
 
 
 def _names(path: str):
-    """A folder read for its names and which of them are links only (landing.FolderEntries):
-    a file in it touched, or written again, leaves this as it was."""
+    """A folder read for its names and which of them are links (landing.FolderEntries), and
+    looked at itself (lstat and stat): a file in it touched or written again leaves this as it
+    was; an entry added, removed or renamed changes the folder's own times too (which the
+    trace's racy check reads). A folder that cannot be listed matches nothing, not even itself."""
     try:
         with os.scandir(path) as it:
-            return sorted((e.name, e.is_symlink()) for e in it)
+            names = sorted((e.name, e.is_symlink()) for e in it)
+    except (FileNotFoundError, NotADirectoryError):
+        names = []
     except (OSError, ValueError):
-        return None
+        return ("unlisted", os.getpid(), time.monotonic_ns())
+    return (_sig(path, False), _sig(path), names)
 
 
 _HOW = {"s": _sig, "l": lambda p: _sig(p, False), "d": _listing, "n": _names}

@@ -62,8 +62,10 @@ class Recording:
             path = os.fsdecode(path)
         path = os.path.abspath(path)
         was = self.paths.get(path)
-        if was == "d" or how == "d" or (was == "n") != (how == "n") and was is not None:
-            how = "d"  # (a folder's names and its own signature: its listing stands for both)
+        if was == "d" or how == "d":
+            how = "d"  # (a listing stands for the folder's own signature and its names)
+        elif was == "n" or how == "n":
+            how = "n"  # (names: with the folder's own lstat and stat signatures)
         self.paths[path] = how
 
     def names(self, path: str):
@@ -272,9 +274,13 @@ def scandir_names(path: str):
 
 
 def _racy(sig, how: str, started_ns: int) -> bool:
-    if sig is None or how == "n":  # (names have no times)
+    if sig is None:
         return False
-    if how == "d":
+    if how == "n":
+        if sig[0] == "unlisted":
+            return True  # (it matches nothing: no record is written)
+        sigs = [sig[0], sig[1]]  # the folder's own (its names have no times)
+    elif how == "d":
         own, entries = sig
         sigs = [own] + [s for _, s in entries]
     else:

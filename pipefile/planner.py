@@ -24,6 +24,7 @@ from dataclasses import field, replace
 from typing import Mapping, Optional
 
 from .digest import Hasher, PathDigest
+from .errors import PipefileError
 from .graph import Graph, Node
 from .keys import LOCAL_ENV_IDENTITY, step_key
 from .lazyclass import dataclass
@@ -192,7 +193,10 @@ class Planner:
             if not stat.S_ISREG(st.st_mode) or st.st_size > most_bytes:
                 continue
             if self.hasher.cache.lookup(path, st) is None:
-                self.hasher.digest(path)
+                try:
+                    self.hasher.digest(path)
+                except (OSError, PipefileError):
+                    continue  # (gone or unreadable: deciding the step, if it comes to that, says so)
                 most_bytes -= st.st_size
         return most_bytes
 

@@ -62,8 +62,8 @@ class Workers:
                 self._idle -= 1
             elif len(self._threads) < self.most:
                 t = threading.Thread(target=self._work, name=f"{self.name}_{len(self._threads)}")
+                t.start()  # (then counted: shutdown joins only threads that started)
                 self._threads.append(t)
-                t.start()
             else:
                 self._backlog += 1
         self._queue.put(task)

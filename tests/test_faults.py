@@ -209,3 +209,17 @@ def test_full_disk_before_any_step_is_a_user_error_and_loses_nothing(small_disk)
     assert r.code == 0 and len(r.json["jobs"]) == 1, r  # the history is intact
     assert repo.outcomes() == {"make": "ran"}
     assert repo.read("build/out.bin") == "11"
+
+
+def test_a_full_disk_while_a_small_output_is_stored_names_the_output(small_disk):
+    # A small output is stored from memory (read once): a full disk there still names it.
+    repo = small_disk
+    repo.write("in.txt", "1")
+    repo.pipefile(
+        STEP.format(command="head -c 40000 /dev/urandom > ${{outputs.o}}; head -c 4000000 /dev/zero > filler || true")
+    )
+    r = repo.pipe("run")
+    assert r.code == 1, r
+    assert "no space left on the device while storing" in r.err and "build/out.bin" in r.err, r
+    assert "tree manifest" not in r.err, r
+    assert not list((repo.root / ".pipe/store/tmp").iterdir())

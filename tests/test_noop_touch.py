@@ -261,3 +261,49 @@ def test_a_touched_source_among_many_in_one_folder_is_answered(repo):
     _settle(repo)
     repo.write("leaves/extra.txt", "not read by any step\n")
     assert not _run(repo)[1]  # a new name in the listed folder: the normal path decides
+
+
+def test_sources_listed_at_the_workspace_root_leave_a_record(repo):
+    """Many sources at the workspace's top: its folder is listed for their names and looked at
+    itself (it holds .pipe/, whose times change on every run): the record is still written and
+    answers."""
+    steps = "\n".join(
+        f"  s{i}: {{command: 'cat ${{{{inputs.i}}}} > ${{{{outputs.o}}}}', inputs: {{i: l{i}.txt}}, "
+        f"outputs: {{o: build/s{i}.txt}}}}"
+        for i in range(20)
+    )
+    repo.pipefile("version: 1\nsteps:\n" + steps + "\n")
+    for i in range(20):
+        repo.write(f"l{i}.txt", f"leaf {i}\n")
+    repo.pipe("run", check=True)
+    _settle(repo)
+    assert _same_as_normal(repo), "answered from the record"
+    _settle(repo)
+    os.utime(repo.root / "l3.txt")
+    assert _same_as_normal(repo), "a touch there is answered too"
+
+
+def test_a_listed_folder_changed_during_the_traced_run_leaves_no_record(tmp_path):
+    """Never stale: the load lists a folder for its names (landing.FolderEntries); an entry
+    there made a link while the run goes on changes the folder's own times, and a record of
+    that run (whose answers were taken before the change) is not written."""
+    from pipefile import noop_trace
+    from pipefile.landing import FolderEntries
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for i in range(20):
+        (out / f"f{i}.txt").write_text(f"{i}\n")
+    (tmp_path / ".pipe").mkdir()
+    time.sleep(0.15)  # (past the racy window: nothing here changed near the run's start)
+    rec = noop_trace.Recording(["run"])
+    rec.start()
+    try:
+        entries = FolderEntries(str(tmp_path), [f"out/f{i}.txt" for i in range(20)])
+        assert not entries.islink("out/f3.txt")
+        os.unlink(out / "f3.txt")
+        os.symlink("f4.txt", out / "f3.txt")  # (another program, while the run goes on)
+    finally:
+        rec.stop()
+    assert rec.paths[str(out)] == "n"
+    assert rec._signatures(str(tmp_path / ".pipe"), str(tmp_path), {}) is None

@@ -205,3 +205,32 @@ def test_read_ahead_digests_the_sources_a_waiting_step_reads_within_its_budget(r
         assert cache.hashed_bytes - before == 3000 + 2  # big.txt and data/a.txt, not small.txt again
     finally:
         ws.close()
+
+
+def test_read_ahead_leaves_a_source_it_cannot_read_to_the_decision(repo: Repo):
+    """Reading ahead is a guess made while a command runs: a source gone or unreadable by then
+    is left to the step's decision (which says so, if the step is decided at all), never an
+    error of the run. (As root every file reads: the hasher is made to fail, a mock.)"""
+    from pipefile.digest import Hasher, StatCache
+    from pipefile.planner import Planner
+    from pipefile.speccache import load_graph
+    from pipefile.workspace import Workspace
+
+    repo.write("src.txt", "x\n")
+    repo.pipefile("""\
+        version: 1
+        steps:
+          s: {command: "cat ${{inputs.i}} > ${{outputs.o}}", inputs: {i: src.txt}, outputs: {o: out.txt}}
+        """)
+    graph = load_graph(str(repo.root / "Pipefile"), freeze=False)
+    ws = Workspace(str(repo.root), create=False)
+    try:
+        planner = Planner(graph, Hasher(str(repo.root), StatCache()), {}, ws.actions, ws.store)
+
+        def unreadable(rel, contained=False):
+            raise PermissionError(13, "Permission denied", rel)
+
+        planner.hasher.digest = unreadable
+        assert planner.read_ahead("s", 1000) == 1000
+    finally:
+        ws.close()

@@ -113,3 +113,18 @@ def test_shutdown_waits_for_what_was_handed_over():
     pool.shutdown()
     assert all(t.done() for t in tickets)
     assert not any(t.is_alive() for t in pool._threads)
+
+
+def test_a_thread_that_could_not_start_is_not_waited_for(monkeypatch):
+    # (A mock: "can't start new thread" cannot be caused here on demand.)
+    import pipefile.workers as workers
+
+    class Refused(threading.Thread):
+        def start(self):
+            raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(workers.threading, "Thread", Refused)
+    pool = Workers(2, lambda t: None)
+    with pytest.raises(RuntimeError, match="can't start"):
+        pool.submit(lambda: 1)
+    pool.shutdown()  # (joining a thread that never started would raise here)

@@ -250,7 +250,7 @@ class ContentStore:
                 os.unlink(tmp_path)
             raise _space_error(f"storing {src}", e) from None
 
-    def put_bytes(self, data: bytes, durable: bool = True) -> str:
+    def put_bytes(self, data: bytes, durable: bool = True, what: str = "storing a tree manifest") -> str:
         digest = xxhash.xxh3_128_hexdigest(data)
         if self.has(digest):
             return digest
@@ -267,7 +267,7 @@ class ContentStore:
                 pass
             if os.path.exists(tmp_path):
                 os.unlink(tmp_path)
-            raise _space_error("storing a tree manifest", e) from None
+            raise _space_error(what, e) from None
 
     def put_verified(self, chunks, expected: str) -> int:
         """Store bytes that come from elsewhere (a remote) only if they hash to `expected`.

@@ -412,7 +412,7 @@ class LocalExecutor(ProcessRunning):
                 small = self.hasher.small_output(out.path, SMALL_OUTPUT_BYTES)
                 if small is not None:
                     d, data = small
-                    self.ws.store.put_bytes(data, durable=False)
+                    self.ws.store.put_bytes(data, durable=False, what=f"storing {ap}")
                 else:
                     d = self.hasher.digest(out.path, contained=True)
                     self.ws.store.put_file(ap, d.digest, durable=False)
