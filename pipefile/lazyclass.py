@@ -128,6 +128,9 @@ def _process(cls: type) -> None:
             dataclasses.dataclass(copy, **options)
         else:
             global _processing
+            # (a base processed while this class is: its finally puts back what was there, the
+            # stand-in, not the real one, or this class's methods would all be made at once)
+            before = dataclasses._create_fn  # type: ignore[attr-defined]
             dataclasses._create_fn = _create_fn_later  # type: ignore[attr-defined]
             # (processing it may process a base first; another thread's own dataclass, made
             # meanwhile, finds the stand-in _create_fn too, and must not be judged as this one)
@@ -135,7 +138,7 @@ def _process(cls: type) -> None:
             try:
                 dataclasses.dataclass(copy, **options)
             finally:
-                dataclasses._create_fn = _real_create_fn  # type: ignore[attr-defined]
+                dataclasses._create_fn = before  # type: ignore[attr-defined]
                 _processing = outer
         for name, value in copy.__dict__.items():
             if name in ("__dict__", "__weakref__") or (name in own and own[name] is value):

@@ -338,3 +338,18 @@ def test_a_frozen_init_still_sets_a_field_through_what_object_setattr_would_reac
         a: int
 
     assert Watched(1).a == 1 and not _writes_dict(Watched)
+
+
+def test_a_subclass_used_before_its_base_is_made_as_the_base_is():
+    # Processing the subclass processes its base first, inside: the base's processing used to
+    # put the real _create_fn back at its end, so the subclass's own methods were then made
+    # eagerly and its frozen __init__ not rewritten (found by CI, where a test ran alone first).
+    @dataclass(frozen=True)
+    class Base:
+        a: int = 0
+
+    @dataclass(frozen=True)
+    class Sub(Base):
+        b: int = 0
+
+    assert Sub(1, 2) == Sub(a=1, b=2) and _writes_dict(Sub) and _writes_dict(Base)
