@@ -242,19 +242,25 @@ def test_chains_of_touches_are_answered_as_the_normal_path_or_declined(tmp_path_
         assert _job_rows(repo, _last_job(repo)) == rows
 
 
-def test_a_touched_source_among_many_in_one_folder_is_answered(repo):
-    """Where a folder holds many sources, the load lists it once (landing.FolderEntries) for
-    their names: the record depends on those names, not on every file's times in it, so a
-    touched source there is answered as any other; a file added or removed there declines."""
+def _many_sources(repo: Repo, folder: str) -> None:
+    """20 steps, each reading its own source in `folder` (enough for the load to list it),
+    run once."""
     steps = "\n".join(
-        f"  s{i}: {{command: 'cat ${{{{inputs.i}}}} > ${{{{outputs.o}}}}', inputs: {{i: leaves/l{i}.txt}}, "
+        f"  s{i}: {{command: 'cat ${{{{inputs.i}}}} > ${{{{outputs.o}}}}', inputs: {{i: {folder}l{i}.txt}}, "
         f"outputs: {{o: build/s{i}.txt}}}}"
         for i in range(20)
     )
     repo.pipefile("version: 1\nsteps:\n" + steps + "\n")
     for i in range(20):
-        repo.write(f"leaves/l{i}.txt", f"leaf {i}\n")
+        repo.write(f"{folder}l{i}.txt", f"leaf {i}\n")
     repo.pipe("run", check=True)
+
+
+def test_a_touched_source_among_many_in_one_folder_is_answered(repo):
+    """Where a folder holds many sources, the load lists it once (landing.FolderEntries) for
+    their names: the record depends on those names, not on every file's times in it, so a
+    touched source there is answered as any other; a file added or removed there declines."""
+    _many_sources(repo, "leaves/")
     _settle(repo)
     os.utime(repo.root / "leaves" / "l7.txt")
     assert _same_as_normal(repo), "a touch is answered from the record"
@@ -267,15 +273,7 @@ def test_sources_listed_at_the_workspace_root_leave_a_record(repo):
     """Many sources at the workspace's top: its folder is listed for their names and looked at
     itself (it holds .pipe/, whose times change on every run): the record is still written and
     answers."""
-    steps = "\n".join(
-        f"  s{i}: {{command: 'cat ${{{{inputs.i}}}} > ${{{{outputs.o}}}}', inputs: {{i: l{i}.txt}}, "
-        f"outputs: {{o: build/s{i}.txt}}}}"
-        for i in range(20)
-    )
-    repo.pipefile("version: 1\nsteps:\n" + steps + "\n")
-    for i in range(20):
-        repo.write(f"l{i}.txt", f"leaf {i}\n")
-    repo.pipe("run", check=True)
+    _many_sources(repo, "")
     _settle(repo)
     assert _same_as_normal(repo), "answered from the record"
     _settle(repo)

@@ -5,6 +5,7 @@ cache); and the planner reads what was gathered for it, asking no remote itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -132,14 +133,29 @@ def test_status_after_a_run_reads_the_caches_it_left(repo: Repo):
     assert "not from the cache" not in p.stderr
 
 
+@contextlib.contextmanager
+def _planner(repo: Repo, cache=None, outside=None):
+    """A Planner of the workspace's Pipefile, in process (its workspace opened, not created)."""
+    from pipefile.digest import Hasher, StatCache
+    from pipefile.planner import Planner
+    from pipefile.speccache import load_graph
+    from pipefile.workspace import Workspace
+
+    graph = load_graph(str(repo.root / "Pipefile"), freeze=False)
+    ws = Workspace(str(repo.root), create=False)
+    try:
+        hasher = Hasher(str(repo.root), cache if cache is not None else StatCache())
+        yield Planner(graph, hasher, {}, ws.actions, ws.store, outside=outside)
+    finally:
+        ws.close()
+
+
 def test_the_planner_reads_the_remote_answers_gathered_for_it(repo: Repo):
     """The planner asks no remote: a key its snapshot has no answer for is a miss, noted in
     `wanted`; with the answer gathered, the same decision restores from that remote."""
-    from pipefile.digest import FILE, Hasher, PathDigest, StatCache
-    from pipefile.planner import Outside, Planner
+    from pipefile.digest import FILE, PathDigest
+    from pipefile.planner import Outside
     from pipefile.rebuilder import Verdict
-    from pipefile.speccache import load_graph
-    from pipefile.workspace import Workspace
 
     repo.write("in.txt", "x\n")
     repo.pipefile("""\
@@ -147,12 +163,7 @@ def test_the_planner_reads_the_remote_answers_gathered_for_it(repo: Repo):
         steps:
           s: {command: "cat in.txt > ${{outputs.o}}", inputs: {i: in.txt}, outputs: {o: out.txt}}
         """)
-    graph = load_graph(str(repo.root / "Pipefile"), freeze=False)
-    ws = Workspace(str(repo.root), create=False)
-    try:
-        planner = Planner(
-            graph, Hasher(str(repo.root), StatCache()), {}, ws.actions, ws.store, outside=Outside(remote="origin")
-        )
+    with _planner(repo, outside=Outside(remote="origin")) as planner:
         first = planner.plan().decisions["s"]
         assert first.verdict == Verdict.RUN and planner.wanted == {first.key.digest}
         there = {"o": PathDigest(FILE, "a" * 32, 2)}
@@ -161,8 +172,6 @@ def test_the_planner_reads_the_remote_answers_gathered_for_it(repo: Repo):
         again = planner.plan().decisions["s"]
         assert (again.verdict, again.remote, dict(again.outputs)) == (Verdict.RESTORE, "origin", there)
         assert planner.wanted == set()
-    finally:
-        ws.close()
     assert not (repo.root / ".pipe").exists()
 
 
@@ -170,12 +179,8 @@ def test_read_ahead_digests_the_sources_a_waiting_step_reads_within_its_budget(r
     """While a command runs, the scheduler has the planner digest the source files of the
     steps waiting on it: deciding such a step then reads nothing. Files made by a step, folders
     and what exceeds the budget are left to the decision."""
-    import time
-
-    from pipefile.digest import Hasher, StatCache
-    from pipefile.planner import Planner, Upstream
-    from pipefile.speccache import load_graph
-    from pipefile.workspace import Workspace
+    from pipefile.digest import FILE, PathDigest, StatCache
+    from pipefile.planner import Upstream
 
     repo.write("small.txt", "x\n")
     repo.write("big.txt", "y" * 3000)
@@ -189,32 +194,21 @@ def test_read_ahead_digests_the_sources_a_waiting_step_reads_within_its_budget(r
             inputs: {i: a.txt, s: small.txt, g: big.txt, d: data}
             outputs: {o: b.txt}
         """)
-    graph = load_graph(str(repo.root / "Pipefile"), freeze=False)
     time.sleep(0.15)  # past the racy window: what is digested now is trusted from its stat later
-    ws = Workspace(str(repo.root), create=False)
-    try:
-        cache = StatCache()
-        planner = Planner(graph, Hasher(str(repo.root), cache), {}, ws.actions, ws.store)
+    cache = StatCache()
+    with _planner(repo, cache) as planner:
         assert planner.read_ahead("b", 1000) == 1000 - 2  # small.txt only (big.txt is past the budget)
         assert set(cache.entries) == {"small.txt"}
         assert planner.read_ahead("b", 1000) == 1000  # known now: nothing read again
         before = cache.hashed_bytes
-        from pipefile.digest import FILE, PathDigest
-
         planner.decide("b", {"a": Upstream({"o": PathDigest(FILE, "d" * 32, 1)}, True)})
         assert cache.hashed_bytes - before == 3000 + 2  # big.txt and data/a.txt, not small.txt again
-    finally:
-        ws.close()
 
 
 def test_read_ahead_leaves_a_source_it_cannot_read_to_the_decision(repo: Repo):
     """Reading ahead is a guess made while a command runs: a source gone or unreadable by then
     is left to the step's decision (which says so, if the step is decided at all), never an
     error of the run. (As root every file reads: the hasher is made to fail, a mock.)"""
-    from pipefile.digest import Hasher, StatCache
-    from pipefile.planner import Planner
-    from pipefile.speccache import load_graph
-    from pipefile.workspace import Workspace
 
     repo.write("src.txt", "x\n")
     repo.pipefile("""\
@@ -222,15 +216,10 @@ def test_read_ahead_leaves_a_source_it_cannot_read_to_the_decision(repo: Repo):
         steps:
           s: {command: "cat ${{inputs.i}} > ${{outputs.o}}", inputs: {i: src.txt}, outputs: {o: out.txt}}
         """)
-    graph = load_graph(str(repo.root / "Pipefile"), freeze=False)
-    ws = Workspace(str(repo.root), create=False)
-    try:
-        planner = Planner(graph, Hasher(str(repo.root), StatCache()), {}, ws.actions, ws.store)
+    with _planner(repo) as planner:
 
         def unreadable(rel, contained=False):
             raise PermissionError(13, "Permission denied", rel)
 
         planner.hasher.digest = unreadable
         assert planner.read_ahead("s", 1000) == 1000
-    finally:
-        ws.close()
