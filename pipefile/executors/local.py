@@ -404,18 +404,17 @@ class LocalExecutor(ProcessRunning):
         outputs = {}
         for oname, out in node.outputs.items():
             ap = self.abspath(out.path)
-            if os.path.isdir(ap):
+            small = self.hasher.small_output(out.path, SMALL_OUTPUT_BYTES)  # (None for a folder or a link)
+            if small is not None:
+                outputs[oname], data = small
+                self.ws.store.put_bytes(data, durable=False, what=f"storing {ap}")
+            elif os.path.isdir(ap):
                 tree = self.hasher.tree(out.path, contained=True)  # links leaving it: refused, never read
                 self.ws.store.put_tree(tree, ap, durable=False)
                 outputs[oname] = PathDigest(TREE, tree.digest, tree.size)
             else:
-                small = self.hasher.small_output(out.path, SMALL_OUTPUT_BYTES)
-                if small is not None:
-                    d, data = small
-                    self.ws.store.put_bytes(data, durable=False, what=f"storing {ap}")
-                else:
-                    d = self.hasher.digest(out.path, contained=True)
-                    self.ws.store.put_file(ap, d.digest, durable=False)
+                d = self.hasher.digest(out.path, contained=True)
+                self.ws.store.put_file(ap, d.digest, durable=False)
                 outputs[oname] = d
         self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
         return outputs
