@@ -45,11 +45,7 @@ def _create(folder: str, prefix: str, mode: int = 0o600) -> tuple:
 def exclusive_temp(folder: str, prefix: str) -> tuple:
     """(fd, path) of a new empty file in `folder`, mode 0600, open for reading and writing:
     one this thread made ahead if it has one."""
-    made = getattr(_here, "made", None)
-    ahead = made.get(folder) if made else None
-    if ahead:
-        return ahead.pop()
-    return _create(folder, prefix)
+    return made_ahead(folder) or _create(folder, prefix)
 
 
 def made_ahead(folder: str) -> Optional[tuple]:
