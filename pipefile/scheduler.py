@@ -1,30 +1,25 @@
-"""Executes a Plan: independent steps in parallel, within CPU, memory and GPU limits.
+"""Executes a Plan: independent steps in parallel, within CPU, memory and GPU limits
+(leases.py counts what a running step holds; requests no machine can meet are errors
+before anything runs).
 
-What a running step holds (its share of the CPUs, its memory, the GPUs it leases
-by device id, its place in a sweep's max_parallel) is counted by leases.py.
-Requests that can never be met (more GPUs or memory than the machine has) are
-errors before anything runs.
+A step starts once every step it reads from has finished. A PENDING step is decided again
+then, with its inputs final: if an upstream rerun left them byte-identical it is FRESH and
+nothing runs (early cutoff). A turn (take in what ended, start what is ready) is taken by
+the worker whose task just ended, or by the main thread (turns.py). The main thread writes
+the WorkspaceState journal once the tasks started after what ended are in their commands
+(at once when none started), and reads ahead for the steps waiting on them (read_ahead.py):
+both overlap the next command (a record lost to a crash costs the next run a re-hash, never
+a wrong answer: the run-cache entry is written first).
 
-A step starts once every step it reads from has finished. A PENDING step is
-decided again at that moment, with its inputs final: if the upstream rerun
-left them byte-identical the step is FRESH and nothing runs (early cutoff).
-Results are recorded in the WorkspaceState journal from this (the main)
-thread, so a run cut short keeps every step that finished, once the tasks
-started after them are in their commands (at once when none started): on a
-chain the journal's transaction overlaps the next command, as does reading
-ahead what the steps waiting on it read (a record lost to a crash costs the
-next run a re-hash, never a wrong answer: the run-cache entry is written first).
+On a failure the steps that need it are skipped; the rest are skipped too unless
+keep_going. Ctrl-C (or SIGTERM) stops the running steps, whose outputs roll back, and keeps
+everything already committed.
 
-On a failure the steps that need it are skipped; the rest are skipped too
-unless keep_going. Ctrl-C (or SIGTERM) stops the running steps, whose outputs
-roll back, and keeps everything already committed.
-
-The scheduler alone re-plans. A restore that fails where running would do (a
-damaged cache, a failing remote) comes back as RESTORE_FAILED, and the step is
-queued again to run; a step whose upstream so ran with other bytes than the
-cache promised is decided again. A step that must run reads here what this run
-left on a remote: it is brought in first (once, whichever reader comes first).
-It drives any executors.protocol.Executor.
+The scheduler alone re-plans. A restore that fails where running would do (a damaged cache,
+a failing remote) comes back as RESTORE_FAILED and the step is queued again to run; a step
+whose upstream so ran with other bytes than the cache promised is decided again. What this
+run left on a remote is brought in for a step that must run (bringing.py). It drives any
+executors.protocol.Executor.
 """
 
 from __future__ import annotations
@@ -35,26 +30,26 @@ import os
 import queue
 import threading
 import time
-from dataclasses import field
 from typing import Optional, Protocol
 
+from .bringing import Left, run_after_bringing
 from .executors.protocol import Executor
 from .graph import Graph, Node
-from .lazyclass import dataclass
 from .leases import Leases, machine_memory
 from .mapruns import MapPolicy
 from .outcomes import Outcome, RunSummary, StepResult  # (RunSummary: also imported from here)
 from .overwrites import OverwriteWatch
 from .planner import Plan, Planner, Upstream
+from .read_ahead import ReadAhead
 from .rebuilder import Decision, Verdict
 from .state_records import PendingRecords
+from .turns import Turns
 from .workers import Workers
 from .workspace.lock import is_disk_error
 
 # How long the journal waits for the tasks just started to reach their commands (an
 # environment being built may take far longer: then it is written anyway).
 RECORD_WAIT_SECONDS = 0.005
-READ_AHEAD_BYTES = 1 << 20  # read ahead while commands run, at most (Planner.read_ahead)
 
 
 class Events(Protocol):
@@ -141,7 +136,7 @@ class Scheduler:
 
         fell_back = False  # a restore ran the step instead: what it promised may not hold
         instead: dict = {}  # step -> its RESTORE_FAILED result: queued again, to run
-        left: dict = {}  # step -> _Left: its outputs stayed on the remote
+        left: dict = {}  # step -> bringing.Left: its outputs stayed on the remote
 
         watch = OverwriteWatch(self, results, decisions)
         maps = MapPolicy(self.graph)  # a foreach's retries and error_threshold
@@ -152,22 +147,23 @@ class Scheduler:
         # the tasks just started to reach their commands (Python work of this thread beside
         # theirs would hold them up: one interpreter lock).
         busy = threading.Event()
+        # A task that ended rings here (unless its worker took the turn: turns.py), and so does
+        # a command that starts (this thread writes the journal while it runs).
+        rung: queue.SimpleQueue = queue.SimpleQueue()
+        signalled = False  # the executor says when commands start (Executor.when_commands_run)
+
+        def command_started() -> None:
+            nonlocal signalled
+            signalled = True
+            busy.set()
+            rung.put(None)
+
         if self.executor is not None:
-            self.executor.when_commands_run(busy.set)
+            self.executor.when_commands_run(command_started)
 
         ended = False  # a task ended since the journal was last written
-        read_ahead_of: set = set()  # steps whose sources were read ahead (once each)
-
-        def read_ahead(started: list) -> None:  # (what the steps waiting on them read: Planner.read_ahead)
-            budget = READ_AHEAD_BYTES
-            for name in started:
-                for dep in self.graph.dependents.get(name, ()):
-                    if dep in selected and dep not in read_ahead_of and decisions[dep].verdict == Verdict.PENDING:
-                        read_ahead_of.add(dep)
-                        budget = self.planner.read_ahead(dep, budget)
-                        if budget <= 0:
-                            return
-
+        started: list = []  # the tasks started since this thread last read ahead for them
+        read_ahead = ReadAhead(self.graph, self.planner, selected, decisions)
         say_running = getattr(self.events, "commands_running", None) or (lambda: None)  # (jobs.Fanout)
 
         def task(*args) -> StepResult:
@@ -175,9 +171,6 @@ class Scheduler:
                 return self._task(*args)
             finally:
                 busy.set()
-
-        # Each task, once done, rings here (workers.py).
-        rung: queue.SimpleQueue = queue.SimpleQueue()
 
         def wait_for_one() -> list:
             """The running tasks that have ended, waiting up to half a second for one."""
@@ -195,7 +188,7 @@ class Scheduler:
             if result.outcome == Outcome.RAN and decision is not None and decision.verdict == Verdict.RESTORE:
                 fell_back = True
             if result.outcome == Outcome.LEFT_ON_REMOTE:
-                left[name] = _Left()
+                left[name] = Left()
             result = maps.after(watch.finished(name, result, decision))
             results[name] = result
             self.events.finished(result, decision)
@@ -276,116 +269,147 @@ class Scheduler:
             if waiting_on[n] == 0:
                 heapq.heappush(ready, (pos[n], n))
 
-        try:
-            while ready or running:
-                blocked = []
-                started: list = []  # the tasks started in this turn
-                busy.clear()
-                while ready and not stop:
-                    if running and leases.saturated() and self._needs_a_slot(ready[0][1], decisions):
-                        # No task can start until one ends: looking through the rest of `ready`
-                        # each time made a map over many items quadratic.
-                        break
-                    _, name = heapq.heappop(ready)
-                    bad = upstream_failed(name)
-                    if bad:
-                        done(
-                            name,
-                            StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
-                            decisions[name],
-                        )
-                        continue
-                    d = decisions[name]
-                    if name in instead:
-                        pass  # decided already: it runs
-                    elif d.verdict == Verdict.PENDING:
-                        if any(
-                            upstream.get(x) is None or upstream[x].outputs is None
-                            for x in self.graph.nodes[name].deps
-                            if x in selected
-                        ):
-                            # Only in a dry run: upstream "ran" without producing anything.
-                            done(name, StepResult(name=name, outcome=Outcome.WOULD_RUN), d)
-                            continue
-                        d = decisions[name] = self.planner.decide(name, upstream)
-                    elif fell_back and self._promised_otherwise(name, decisions, upstream):
-                        # An upstream restore fell back to running (a bad or unreachable cache)
-                        # and made other outputs than the cache promised: decide on what is there.
-                        d = decisions[name] = self.planner.decide(name, upstream)
-                    if d.verdict == Verdict.FRESH and name not in instead:
-                        done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
-                        continue
-                    if d.verdict == Verdict.STOPPED:
-                        done(name, self._stays_stopped(name, d), d)
-                        continue
-                    runs = name in instead or d.verdict != Verdict.RESTORE
-                    key = d.key.digest if runs and d.key and not self.dry_run and name not in instead else None
-                    if key in keyed and not self.graph.nodes[name].step.always_run and name not in again:
-                        first = results.get(keyed[key])
-                        if first is None:  # still running: restored from its run when it ends
-                            twins.setdefault(key, []).append(name)
-                            continue
-                        if first.outcome == Outcome.RAN:  # ran already: decided again (restore)
-                            again.add(name)
-                            decisions[name] = self.planner.decide(name, upstream)
-                            heapq.heappush(ready, (pos[name], name))
-                            continue
-                    cpu, mem, gpus = leases.cost(name, runs)
-                    group = leases.limited_group(name) if runs else None
-                    if not leases.fits(cpu, mem, gpus, group, bool(running)):
-                        blocked.append((pos[name], name))
-                        continue
-                    lease = leases.take(cpu, mem, gpus, group)
-                    node = self.graph.nodes[name]
-                    if runs and not self.dry_run:
-                        watch.before_command(name)
-                        bad = upstream_failed(name)  # the check may have failed a step it reads
-                        if bad or (watch.blamed and not self.keep_going):
-                            leases.give_back(cpu, mem, lease, group)
-                            if bad:
-                                done(
-                                    name,
-                                    StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
-                                    d,
-                                )
-                            else:
-                                stop = True  # a step failed: start nothing more (it is skipped)
-                            continue
-                    if name not in instead:
-                        self.events.started(name, d)
-                    if pool is None:
-                        pool = Workers(self.jobs, rung.put)
-                    brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
-                    if key is not None:
-                        keyed[key] = name
-                    ticket = pool.submit(task, node, d, runs, lease if self.gpus else None, brought)
-                    running[ticket] = (name, d, (cpu, mem, lease, group))
-                    started.append(name)
-                for item in blocked:
-                    heapq.heappush(ready, item)
-                if not running:
+        def start_ready() -> bool:
+            """Start the ready tasks that fit (under the turn's lock). True when some started
+            and each will say when its command starts (that wakes this thread to write)."""
+            nonlocal stop, pool
+            blocked = []
+            cleared = False
+            commands = signalled and not self.dry_run
+            while ready and not stop:
+                if running and leases.saturated() and self._needs_a_slot(ready[0][1], decisions):
+                    # No task can start until one ends: looking through the rest of `ready`
+                    # each time made a map over many items quadratic.
                     break
-                if started:
+                _, name = heapq.heappop(ready)
+                bad = upstream_failed(name)
+                if bad:
+                    done(
+                        name,
+                        StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
+                        decisions[name],
+                    )
+                    continue
+                d = decisions[name]
+                if name in instead:
+                    pass  # decided already: it runs
+                elif d.verdict == Verdict.PENDING:
+                    if any(
+                        upstream.get(x) is None or upstream[x].outputs is None
+                        for x in self.graph.nodes[name].deps
+                        if x in selected
+                    ):
+                        # Only in a dry run: upstream "ran" without producing anything.
+                        done(name, StepResult(name=name, outcome=Outcome.WOULD_RUN), d)
+                        continue
+                    d = decisions[name] = self.planner.decide(name, upstream)
+                elif fell_back and self._promised_otherwise(name, decisions, upstream):
+                    # An upstream restore fell back to running (a bad or unreachable cache)
+                    # and made other outputs than the cache promised: decide on what is there.
+                    d = decisions[name] = self.planner.decide(name, upstream)
+                if d.verdict == Verdict.FRESH and name not in instead:
+                    done(name, StepResult(name=name, outcome=Outcome.FRESH, outputs=dict(d.outputs)), d)
+                    continue
+                if d.verdict == Verdict.STOPPED:
+                    done(name, self._stays_stopped(name, d), d)
+                    continue
+                runs = name in instead or d.verdict != Verdict.RESTORE
+                key = d.key.digest if runs and d.key and not self.dry_run and name not in instead else None
+                if key in keyed and not self.graph.nodes[name].step.always_run and name not in again:
+                    first = results.get(keyed[key])
+                    if first is None:  # still running: restored from its run when it ends
+                        twins.setdefault(key, []).append(name)
+                        continue
+                    if first.outcome == Outcome.RAN:  # ran already: decided again (restore)
+                        again.add(name)
+                        decisions[name] = self.planner.decide(name, upstream)
+                        heapq.heappush(ready, (pos[name], name))
+                        continue
+                cpu, mem, gpus = leases.cost(name, runs)
+                group = leases.limited_group(name) if runs else None
+                if not leases.fits(cpu, mem, gpus, group, bool(running)):
+                    blocked.append((pos[name], name))
+                    continue
+                lease = leases.take(cpu, mem, gpus, group)
+                node = self.graph.nodes[name]
+                if runs and not self.dry_run:
+                    watch.before_command(name)
+                    bad = upstream_failed(name)  # the check may have failed a step it reads
+                    if bad or (watch.blamed and not self.keep_going):
+                        leases.give_back(cpu, mem, lease, group)
+                        if bad:
+                            done(
+                                name,
+                                StepResult(name=name, outcome=Outcome.SKIPPED, error=f"'{bad}' did not succeed"),
+                                d,
+                            )
+                        else:
+                            stop = True  # a step failed: start nothing more (it is skipped)
+                        continue
+                if name not in instead:
+                    self.events.started(name, d)
+                if pool is None:
+                    pool = Workers(self.jobs, turns.ring)
+                brought = [(x, left[x], decisions[x]) for x in node.deps if x in left] if runs else []
+                if key is not None:
+                    keyed[key] = name
+                if not cleared:
+                    busy.clear()  # (their commands set it: the journal waits for that)
+                    cleared = True
+                ticket = pool.submit(task, node, d, runs, lease if self.gpus else None, brought)
+                running[ticket] = (name, d, (cpu, mem, lease, group))
+                started.append(name)
+                commands = commands and runs
+            for item in blocked:
+                heapq.heappush(ready, item)
+            return cleared and commands
+
+        def take_in(ticket) -> None:
+            """A task that ended (under the turn's lock)."""
+            nonlocal stop
+            name, d, (cpu, mem, lease, group) = running.pop(ticket)
+            leases.give_back(cpu, mem, lease, group)
+            arrived(name, d, ticket)
+            key = d.key.digest if d.key is not None else None
+            for twin in twins.pop(key, ()) if keyed.get(key) == name else ():
+                again.add(twin)
+                decisions[twin] = self.planner.decide(twin, upstream)
+                heapq.heappush(ready, (pos[twin], twin))
+            if name in results and not self.keep_going and results[name].outcome == Outcome.FAILED:
+                stop = stop or not results[name].tolerated
+            if watch.blamed and not self.keep_going:
+                stop = True
+
+        def worker_turn(ticket) -> bool:
+            """The turn of the worker whose task ended (turns.py): True if it needs no wake-up."""
+            if ticket not in running:
+                return False  # (taken in already, by a turn of this thread)
+            take_in(ticket)
+            return start_ready()
+
+        turns = Turns(worker_turn, rung.put)
+
+        try:
+            while True:
+                with turns.lock:
+                    turns.raise_error()
+                    for ticket in [t for t in running if t.done()]:
+                        take_in(ticket)
+                    start_ready()
+                    if not running:
+                        break
+                    just_started, started[:] = started[:], []
+                    write, ended = ended, False
+                if just_started:
                     busy.wait(RECORD_WAIT_SECONDS)
-                if ended:
-                    ended = False
-                    say_running()
-                    records.write()
-                if started and not self.dry_run:
-                    read_ahead(started)
-                for ticket in wait_for_one():
-                    name, d, (cpu, mem, lease, group) = running.pop(ticket)
-                    leases.give_back(cpu, mem, lease, group)
-                    arrived(name, d, ticket)
-                    key = d.key.digest if d.key is not None else None
-                    for twin in twins.pop(key, ()) if keyed.get(key) == name else ():
-                        again.add(twin)
-                        decisions[twin] = self.planner.decide(twin, upstream)
-                        heapq.heappush(ready, (pos[twin], twin))
-                    if name in results and not self.keep_going and results[name].outcome == Outcome.FAILED:
-                        stop = stop or not results[name].tolerated
-                if watch.blamed and not self.keep_going:
-                    stop = True
+                with turns.lock:
+                    if write:
+                        say_running()
+                        records.write()
+                    if just_started and not self.dry_run:
+                        read_ahead.after_start(just_started)
+                wait_for_one()
+            turns.raise_error()  # (one that ended the last task, rang and so ended the loop)
             if not fell_back:
                 # Tasks still waiting for a slot when a failure stopped the run: one with nothing
                 # to do is fresh all the same (as it was when every ready task was looked at).
@@ -407,6 +431,7 @@ class Scheduler:
             records.write()
             watch.at_end()  # (not after Ctrl-C: the user wants out, the next run repairs)
         except KeyboardInterrupt:
+            turns.stop_workers()  # (a worker's turn under way ends first)
             interrupted = True
             stop = True
             self.events.message("interrupted: stopping running steps (Ctrl-C again to kill them)...")
@@ -421,6 +446,7 @@ class Scheduler:
                     name, d, _ = running.pop(ticket)
                     arrived(name, d, ticket)
         finally:
+            turns.stop_workers()  # (a failure of this thread's: no worker starts anything more)
             if pool is not None:
                 pool.shutdown()
             records.write()
@@ -441,26 +467,10 @@ class Scheduler:
         return RunSummary(ordered, decisions, interrupted, time.monotonic() - t0)
 
     def _task(self, node: Node, decision: Decision, runs: bool, devices: Optional[tuple], brought: list) -> StepResult:
-        """One task, on a worker thread: restore it, or run it once what it reads that this run
-        left on a remote is here."""
+        """One task, on a worker thread: restore it, or run it (bringing.py)."""
         if not runs:
             return self.executor.restore(node, decision)
-        for dep, entry, dep_decision in brought:
-            with entry.lock:  # a second reader waits until the first has put it in place
-                if entry.here:
-                    continue
-                r = self.executor.restore(self.graph.nodes[dep], dep_decision, bring=True)
-                if r.outcome != Outcome.RESTORED:
-                    return StepResult(
-                        name=node.name,
-                        outcome=Outcome.FAILED,
-                        error=(
-                            f"cannot run: the outputs of '{dep}' could not be brought from remote "
-                            f"'{dep_decision.remote}' ({r.error})"
-                        ),
-                    )
-                entry.here = True
-        return self.executor.run(node, decision, devices)
+        return run_after_bringing(self.executor, self.graph, node, decision, devices, brought)
 
     def _stays_stopped(self, name: str, d: Decision) -> StepResult:
         """A trial stopped before (the planner's STOPPED): nothing runs, and as when it was
@@ -487,13 +497,3 @@ class Scheduler:
     def forget_record(self, name: str) -> None:
         """Drop the state record of `name` (OverwriteWatch: its outputs were written over)."""
         self._records.forget(name)
-
-
-@dataclass
-class _Left:
-    """A step this run left on the remote, in case a step that reads it must run after all
-    (a restore that ran its step instead, with other bytes, made it run): its key holds the
-    remote's digests, so running it on anything else would record a lie."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    here: bool = False  # brought in since

@@ -80,12 +80,12 @@ class Workers:
             except BaseException as e:  # noqa: BLE001 - handed to whoever asks for the result
                 task._error = e
             task.fn = task.args = None  # (what it held goes with it, not with the slot)
-            task._done = True
-            with lock:
+            with lock:  # (counted before it is seen done: a task started in answer comes here)
                 if self._backlog:
                     self._backlog -= 1  # (its next get() takes a task that waits)
                 else:
                     self._idle += 1
+            task._done = True
             ring(task)
 
     def shutdown(self) -> None:

@@ -15,6 +15,7 @@ LAYERS = {
     "lazyclass": 0,
     "lazyre": 0,
     "workers": 0,  # the scheduler's threads: standard library only
+    "turns": 0,  # who takes the scheduler's turn: standard library only
     "noop_record": 0,  # the no-op record: standard library only (entry.py reads it before anything else)
     "noop_trace": 0,
     "noop_touch": 0,  # a touch answered by the no-op record: standard library, and xxhash when needed
@@ -52,6 +53,8 @@ LAYERS = {
     "scheduler": 4,
     "leases": 4,
     "state_records": 4,
+    "bringing": 4,
+    "read_ahead": 4,
     "overwrites": 4,
     "mapruns": 4,
     "report": 5,

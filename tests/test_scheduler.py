@@ -378,3 +378,70 @@ def test_a_task_given_back_before_its_command_returns_its_max_parallel_slot(tmp_
     # Every slot a task took is back once the run is over: the map's too.
     assert leases.in_group.get("t", 0) == 0, leases.in_group
     assert abs(leases.used_cpu) < 1e-9
+
+
+class SignallingExecutor(FakeExecutor):
+    """A FakeExecutor that says when each task's "command" starts (as the local executor does),
+    then takes `delay` seconds to run it."""
+
+    def when_commands_run(self, hook):
+        self.hook = hook
+
+    def run(self, node, decision, devices=None):
+        self.hook()
+        return super().run(node, decision, devices)
+
+
+class ThreadNotingPlanner(FakePlanner):
+    def __init__(self, fail_on=None):
+        super().__init__()
+        self.threads: dict = {}  # step -> the thread that decided it
+        self.fail_on = fail_on
+
+    def decide(self, name, upstream):
+        self.threads[name] = threading.current_thread().name
+        if name == self.fail_on:
+            raise RuntimeError(f"a bug deciding {name}")
+        return super().decide(name, upstream)
+
+
+def test_the_worker_whose_task_ended_takes_the_turn_and_runs_the_next_task(graph):
+    # On a chain the next task is decided and started by the worker that ran the one before
+    # (turns.py): no hand-over to the main thread and back between two commands.
+    ex = SignallingExecutor(delay=0.1)
+    planner = ThreadNotingPlanner()
+    summary = _execute(graph, ex, _plan(graph, {"b": Verdict.PENDING, "d": Verdict.PENDING}), jobs=1, planner=planner)
+    assert _outcomes(summary) == dict.fromkeys("abcde", Outcome.RAN)
+    assert ex.calls == [("run", n) for n in "abcde"]
+    assert planner.threads == {"b": "step_0", "d": "step_0"}
+    assert planner.asked == [("b", ["a"]), ("d", ["a", "b", "c"])]
+    # What b and d read is read ahead (by the main thread) while a task they wait on runs.
+    assert [name for name, _ in planner.read_ahead_of] == ["b", "d"]
+
+
+def test_a_worker_turn_that_raises_is_raised_by_execute(graph):
+    ex = SignallingExecutor(delay=0.05)
+    planner = ThreadNotingPlanner(fail_on="b")
+    with pytest.raises(RuntimeError, match="a bug deciding b"):
+        _execute(graph, ex, _plan(graph, {"b": Verdict.PENDING}), jobs=1, planner=planner)
+    assert planner.threads["b"] == "step_0"
+    assert ex.calls == [("run", "a")]  # nothing started after the failed turn
+
+
+def test_ctrl_c_while_a_task_a_worker_started_runs(graph):
+    gate = threading.Event()
+    ex = SignallingExecutor(delay=0.05, gates={"b": gate})
+    planner = ThreadNotingPlanner()
+    timer = threading.Timer(0.5, signal.raise_signal, (signal.SIGINT,))  # while 'b' runs
+    timer.start()
+    try:
+        summary = _execute(graph, ex, _plan(graph, {"b": Verdict.PENDING}), jobs=1, planner=planner)
+    finally:
+        timer.cancel()
+        gate.set()
+    assert planner.threads == {"b": "step_0"}
+    assert summary.interrupted
+    assert ex.calls == [("run", "a"), ("run", "b")]
+    assert summary.results["a"].outcome == Outcome.RAN
+    assert summary.results["b"].outcome == Outcome.FAILED
+    assert {summary.results[n].outcome for n in "cde"} == {Outcome.SKIPPED}
