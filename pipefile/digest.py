@@ -41,6 +41,7 @@ IGNORED_NAMES = frozenset({"__pycache__", ".ipynb_checkpoints", ".pipe", ".git",
 IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swo")
 _RACY_NS = 100_000_000  # 0.1 s: well above the kernel's coarse clock tick
 _RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second timestamps
+_SMALL_READ = 1 << 16  # a file up to this size is read in one call (filehash streams the rest)
 
 
 def hash_bytes(data: bytes) -> str:
@@ -223,13 +224,26 @@ class StatCache:
         if d is not None:
             return d
         started = time.time_ns()
-        d = hash_file(abspath)
+        d = _small_file_digest(abspath, st.st_size) if st.st_size <= _SMALL_READ else None
+        if d is None:
+            d = hash_file(abspath)
         self.hashed_bytes += st.st_size
         # Hashing may race with a writer: only keep the entry if the file did not move meanwhile.
         st2 = os.stat(abspath)
         if signature(st2) == signature(st):
             self.record(path, st, d, started, in_folder)
         return d
+
+
+def _small_file_digest(abspath: str, size: int) -> Optional[str]:
+    """The digest of a file of `size` bytes read in one call (no file object, no second read
+    to find its end: the stat after the read tells a change); None if it holds more now."""
+    fd = os.open(abspath, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, size + 1)
+    finally:
+        os.close(fd)
+    return xxhash.xxh3_128_hexdigest(data) if len(data) == size else None
 
 
 def _content_entries(entries) -> list:

@@ -199,3 +199,25 @@ def test_a_small_output_is_read_once_and_digests_as_digest_does(tmp_path):
     # Not here: a larger file, a folder, a link (the commit's normal path refuses it), nothing.
     for rel in ("big.bin", "dir", "link", "missing"):
         assert h.small_output(rel, 4096) is None
+
+
+def test_a_small_file_read_in_one_call_has_the_streamed_digest(tmp_path):
+    # Files up to 64 KiB are read with one os.read, the rest streamed (filehash.hash_file, which
+    # the no-op record's answer to a touch also uses): both must name the same content alike.
+    h = Hasher(str(tmp_path))
+    for size in (0, 1, 4095, 65535, 65536, 65537, 200_000):
+        data = os.urandom(size)
+        (tmp_path / f"f{size}").write_bytes(data)
+        assert h.digest(f"f{size}").digest == digest.hash_file(str(tmp_path / f"f{size}")) == digest.hash_bytes(data)
+
+
+def test_a_small_file_that_grew_after_its_stat_is_digested_whole(tmp_path):
+    # The stat said 3 bytes; the file holds more when it is read: what is there is hashed (and,
+    # its stat having moved, not remembered).
+    p = tmp_path / "f"
+    p.write_bytes(b"abc")
+    st = os.stat(p)
+    p.write_bytes(b"abcdef")
+    cache = StatCache()
+    assert cache.file_digest("f", str(p), st) == digest.hash_bytes(b"abcdef")
+    assert "f" not in cache.entries

@@ -6,7 +6,8 @@ from a single thread, every POLL_SECONDS, and hands each complete line to the si
 task's own thread drains its log synchronously at the points that matter (its environment
 built, its command ended), so a line is never reported after the task's end, and the
 lines of an environment's build are told apart from the command's. No thread per task:
-a task costs the follower one file descriptor while it runs.
+a task costs the follower one file descriptor while it runs, opened on the first read (a
+short task that printed nothing costs one stat at its end).
 
 The sink (an `OutputSink`, see protocol.py) is called from the follower's thread and from
 tasks' threads, one line at a time and never two calls at once.
@@ -56,10 +57,11 @@ def _shown(raw: bytes) -> str:
 
 
 class _Followed:
-    __slots__ = ("fd", "offset", "rest", "env", "env_lines", "redrawn")
+    __slots__ = ("path", "fd", "offset", "rest", "env", "env_lines", "redrawn")
 
-    def __init__(self, fd: int, env: Optional[str]):
-        self.fd = fd
+    def __init__(self, path: str, env: Optional[str]):
+        self.path = path
+        self.fd: Optional[int] = None  # opened on the first read: a short task's empty log never is
         self.offset = 0
         self.rest = b""
         self.env = env  # the environment being prepared (its build's lines), else None: the command's
@@ -81,15 +83,10 @@ class LogFollower:
     def watch(self, step: str, log_path: str, env: Optional[str] = None) -> None:
         """Start following the log of task `step` (just created); `env`: the environment it
         prepares first, whose build's lines are said to be that environment's."""
-        try:
-            fd = os.open(log_path, os.O_RDONLY)
-        except OSError:
-            return  # nothing to follow; the log still has it all
         with self._lock:
             if self._stopped:
-                os.close(fd)
                 return
-            self._followed[step] = _Followed(fd, env)
+            self._followed[step] = _Followed(log_path, env)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, daemon=True, name="pipe-follow-logs")
                 self._thread.start()
@@ -112,16 +109,24 @@ class LogFollower:
             f = self._followed.pop(step, None)
             if f is None:
                 return
+            if f.fd is None:
+                try:
+                    if os.stat(f.path).st_size == 0:
+                        return  # (the common end of a short task: nothing printed, nothing opened)
+                except OSError:
+                    return
             try:
                 self._drain(step, f, final=True)
             finally:
-                os.close(f.fd)
+                if f.fd is not None:
+                    os.close(f.fd)
 
     def close(self) -> None:
         with self._lock:
             self._stopped = True
             for f in self._followed.values():
-                os.close(f.fd)
+                if f.fd is not None:
+                    os.close(f.fd)
             self._followed.clear()
         self._wake.set()
 
@@ -137,6 +142,11 @@ class LogFollower:
                     self._drain(step, f)
 
     def _drain(self, step: str, f: _Followed, final: bool = False) -> None:
+        if f.fd is None:
+            try:
+                f.fd = os.open(f.path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return  # (gone: nothing to follow; the log, where it is, still has it all)
         while True:
             try:
                 data = os.pread(f.fd, READ_BYTES, f.offset)
