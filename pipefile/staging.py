@@ -110,6 +110,18 @@ class Staging:
         self.hasher = hasher
         self.landings = landings
         self.root = ws.root
+        self._made: set = set()  # folders made (or found) once: Staging.make_folder
+
+    def make_folder(self, path: str) -> None:
+        """Make folder `path` (where a task stages an output) unless there. The run's own
+        staging folder is looked at once a run: pipe alone writes in .pipe/ while it holds
+        the lock."""
+        if path in self._made:
+            return
+        if not os.path.isdir(path):
+            os.makedirs(path, exist_ok=True)
+        if path == self.ws.stage_dir:
+            self._made.add(path)
 
     def preserve(self, rel: str) -> list:
         """Make sure the store holds whatever is at `rel` now, before it is replaced; returns
@@ -183,21 +195,42 @@ def _fsync_dir(path: str) -> None:
         os.close(fd)
 
 
-def _has_content(path: str) -> bool:
+def _lstat(path: str) -> Optional[os.stat_result]:
     try:
-        if statmod.S_ISDIR(os.lstat(path).st_mode):  # a folder, not a link to one
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def _has_content(path: str, st: Optional[os.stat_result] = None) -> bool:
+    """Whether something is at `path`: a file, a link, or a folder with an entry (`st`: its
+    lstat, when known)."""
+    if st is None:
+        st = _lstat(path)
+        if st is None:
+            return False
+    if statmod.S_ISDIR(st.st_mode):  # a folder, not a link to one
+        try:
             with os.scandir(path) as it:
                 return any(True for _ in it)
-        return True
-    except OSError:
-        return False
+        except OSError:
+            return False
+    return True
 
 
-def _same_device(folder: str, ref: str) -> bool:
+def _same_device(folder: str, ref: str, st: Optional[os.stat_result] = None) -> bool:
+    """Whether `folder` (`st`: its stat, when known) is on the device of pipe's folder `ref`."""
     try:
-        return os.stat(folder).st_dev == _device_of(ref)
+        return (st or os.stat(folder)).st_dev == _device_of(ref)
     except OSError:
         return False
+
+
+def _stat(path: str) -> Optional[os.stat_result]:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -241,9 +274,11 @@ class Staged:
         for oname, out in self.node.outputs.items():
             ws_path = self._abs(out.path)
             parent = os.path.dirname(ws_path) or st.root
-            if not os.path.isdir(parent):  # (one stat where it is there: makedirs takes three)
+            there = _stat(parent)  # (one stat where it is there, for both questions: makedirs takes three)
+            if there is None or not statmod.S_ISDIR(there.st_mode):
                 os.makedirs(parent, exist_ok=True)
-            if _same_device(parent, ws.scratch):
+                there = None
+            if _same_device(parent, ws.scratch, there):
                 # Flat and deterministic (a tool that records its output path writes the
                 # same bytes every run), keeping the name's extension for tools that care.
                 leaf = f"{name}.{oname}.{os.path.basename(ws_path)}"
@@ -265,8 +300,7 @@ class Staged:
                 os.replace(ws_path, aside)
                 self._aside[oname] = aside
             self._cleared.add(oname)
-            if not os.path.isdir(os.path.dirname(st_path)):
-                os.makedirs(os.path.dirname(st_path), exist_ok=True)
+            st.make_folder(os.path.dirname(st_path))
             if out.type == spec.URI_FOLDER:
                 os.mkdir(st_path)
                 os.mkdir(ws_path)
@@ -286,18 +320,24 @@ class Staged:
         for oname, out in self.node.outputs.items():
             ws_path = self._abs(out.path)
             st_path = self.paths[oname]
-            in_stage, in_ws = _has_content(st_path), _has_content(ws_path)
+            staged = _lstat(st_path)
+            in_stage = staged is not None and _has_content(st_path, staged)
+            in_ws = _has_content(ws_path)
             if in_stage and in_ws:
                 raise StepFailure(
                     f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; write it once"
                 )
-            if out.type != spec.URI_FOLDER and not in_ws and os.path.isdir(st_path) and not os.path.islink(st_path):
+            empty_folder = staged is not None and statmod.S_ISDIR(staged.st_mode)
+            if not in_stage and out.type != spec.URI_FOLDER and not in_ws and empty_folder:
                 in_stage = True  # an empty folder is something written: said below, not "did not write"
             if in_stage:
                 replace_path(st_path, ws_path, os.path.dirname(st_path))
             elif not os.path.lexists(ws_path):
                 raise StepFailure(f"did not write its output '{oname}' ('{out.path}')")
-            is_dir = os.path.isdir(ws_path)
+            if in_stage and staged is not None and not statmod.S_ISLNK(staged.st_mode):
+                is_dir = statmod.S_ISDIR(staged.st_mode)  # (what was staged is what is there now)
+            else:
+                is_dir = os.path.isdir(ws_path)
             if out.type == spec.URI_FILE and is_dir:
                 empty = "an empty folder" if not _has_content(ws_path) else "a folder"
                 raise StepFailure(

@@ -463,13 +463,13 @@ def replace_path(src: str, dest: str, scratch: str) -> None:
     folder that is a symlink to another disk) the content is copied next to `dest`
     first, so the final step is still a rename.
     """
-    import shutil
-    import tempfile
-
     try:
         os.replace(src, dest)
         return
     except OSError as e:
+        import shutil  # (here: where a rename alone cannot do it; a run's first step paid for them)
+        import tempfile
+
         if e.errno == errno.EXDEV:
             near = tempfile.mkdtemp(dir=os.path.dirname(dest) or ".", prefix=".pipe-move-")
             try:
