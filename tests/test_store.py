@@ -5,6 +5,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,24 @@ def test_lock_is_exclusive_and_released_when_its_holder_dies(tmp_path):
     lock = WorkspaceLock(path)
     lock.acquire(wait=False)
     lock.release()
+
+
+def test_background_sync_is_not_woken_for_each_object_and_wait_looks_at_once(tmp_path, monkeypatch):
+    # The thread looks every POLL_SECONDS (here: never, within the test), so that it does not
+    # take the interpreter from a task committing its outputs; wait() makes it look now.
+    from pipefile.cache import background_sync
+
+    synced: list = []
+    monkeypatch.setattr(background_sync, "_sync_or_drop", synced.append)
+    monkeypatch.setattr(background_sync.BackgroundSync, "POLL_SECONDS", 60.0)
+    sync = background_sync.BackgroundSync()
+    for i in range(5):
+        sync.add(f"object-{i}")
+    time.sleep(0.2)
+    assert synced == []
+    sync.wait()
+    assert synced == [f"object-{i}" for i in range(5)]
+    sync.add("last")
+    sync.close()  # what was handed over before the close is synced too
+    assert synced[-1] == "last"
+    assert not [t for t in threading.enumerate() if t.name == "store-sync"]

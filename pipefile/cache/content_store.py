@@ -23,9 +23,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import queue
 import stat as statmod
-import threading
 import time
 from typing import Optional
 
@@ -44,6 +42,7 @@ from ..digest import (
     read_chunks,
 )
 from ..errors import PipefileError
+from .background_sync import BackgroundSync
 from .tempnames import exclusive_temp
 
 STORE_VERSION = 1
@@ -109,60 +108,6 @@ def _space_error(what: str, e: OSError) -> StoreError:
             hint="free some space, then run again; the previous outputs were kept",
         )
     return StoreError(f"{what} failed: {e.strerror or e}")
-
-
-class BackgroundSync:
-    """fsyncs objects on a thread of its own, off the path between one step and the next
-    (an fsync costs ~0.3-0.5 ms here, and stalls other metadata writes while it runs).
-
-    `wait()` returns once everything handed over is on disk; an object whose fsync failed
-    is deleted, so that nothing can restore it: its step simply runs again next time."""
-
-    def __init__(self):
-        self._queue: queue.Queue = queue.Queue()
-        # Started by the first object handed over: a run that stores nothing (a no-op)
-        # starts no thread.
-        self._thread: Optional[threading.Thread] = None
-        self._starting = threading.Lock()
-
-    def add(self, path: str) -> None:
-        if self._thread is None:
-            with self._starting:
-                if self._thread is None:
-                    thread = threading.Thread(target=self._work, name="store-sync", daemon=True)
-                    thread.start()
-                    self._thread = thread
-        self._queue.put(path)
-
-    def _work(self) -> None:
-        while True:
-            path = self._queue.get()
-            try:
-                if path is None:
-                    return
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-            except FileNotFoundError:
-                pass  # replaced or collected meanwhile
-            except OSError:
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
-            finally:
-                self._queue.task_done()
-
-    def wait(self) -> None:
-        self._queue.join()
-
-    def close(self) -> None:
-        with self._starting:
-            if self._thread is not None:
-                self._queue.put(None)
-                self._thread.join()
 
 
 class ContentStore:
