@@ -445,3 +445,119 @@ def test_ctrl_c_while_a_task_a_worker_started_runs(graph):
     assert summary.results["a"].outcome == Outcome.RAN
     assert summary.results["b"].outcome == Outcome.FAILED
     assert {summary.results[n].outcome for n in "cde"} == {Outcome.SKIPPED}
+
+
+def test_the_main_thread_never_walks_the_running_tasks_while_a_worker_turn_changes_them(tmp_path, monkeypatch):
+    # Review of c96eaf5: between turns the main thread's wait_for_one() walked `running`
+    # outside the turn's lock while workers took turns (popping and adding tickets): "dictionary
+    # changed size during iteration" at random in a wide map. The main thread is slowed here
+    # as it asks each ticket whether it is done, so that the workers' turns land in that walk.
+    from pipefile import workers
+
+    done = workers.Ticket.done
+    main = threading.main_thread()
+
+    def slow_on_main(ticket):
+        if threading.current_thread() is main:
+            time.sleep(0.0005)  # (the walk, widened: the GIL goes to the workers)
+        return done(ticket)
+
+    monkeypatch.setattr(workers.Ticket, "done", slow_on_main)
+    wide = _wide(tmp_path, 200)
+    ex = SignallingExecutor(delay=0.001)
+    summary = _execute(wide, ex, jobs=8)
+    assert set(_outcomes(summary).values()) == {Outcome.RAN}
+
+
+class SlowDecider(FakePlanner):
+    """Deciding `slow` takes `seconds` (a large input hashed, a remote asked), on whatever thread
+    takes the turn."""
+
+    def __init__(self, slow: str, seconds: float):
+        super().__init__()
+        self.slow, self.seconds = slow, seconds
+
+    def decide(self, name, upstream):
+        if name == self.slow:
+            time.sleep(self.seconds)
+        return super().decide(name, upstream)
+
+
+class CancelTimingExecutor(FakeExecutor):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.cancelled_at = None
+
+    def cancel(self, hard=False):
+        if self.cancelled_at is None:
+            self.cancelled_at = time.monotonic()
+        super().cancel(hard)
+
+
+def _sigints(at: list, inside: threading.Event):
+    """Ctrl-C at each of `at` seconds from now, raised only while `inside` is set (not in pytest)."""
+
+    def handler(signum, frame):
+        if inside.is_set():
+            raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGINT, handler)
+    # To the main thread, as a terminal's Ctrl-C is (raise_signal would send it to the timer's
+    # thread, and the main thread would not be woken from what it waits on).
+    main = threading.main_thread().ident
+    timers = [threading.Timer(t, signal.pthread_kill, (main, signal.SIGINT)) for t in at]
+    for t in timers:
+        t.start()
+    return before, timers
+
+
+def test_ctrl_c_stops_the_running_commands_at_once_while_a_worker_turn_decides(graph):
+    # Review of c96eaf5: 'a' ends and its worker decides 'b' (slow) while 'c' runs. Ctrl-C must
+    # stop 'c' at once, as when the main thread decided: not once the worker's turn is over.
+    gate = threading.Event()
+    ex = CancelTimingExecutor(delay=0.05, gates={"c": gate})
+    planner = SlowDecider("b", 3.0)
+    inside = threading.Event()
+    before, timers = _sigints([0.5], inside)
+    inside.set()
+    try:
+        t0 = time.monotonic()
+        summary = _execute(graph, ex, _plan(graph, {"b": Verdict.PENDING}), jobs=2, planner=planner)
+    finally:
+        inside.clear()
+        for t in timers:
+            t.cancel()
+        signal.signal(signal.SIGINT, before)
+        gate.set()
+    assert summary.interrupted
+    assert ex.cancelled_at is not None and ex.cancelled_at - t0 < 1.5, ex.cancelled_at - t0
+    assert summary.results["c"].outcome == Outcome.FAILED
+
+
+def test_a_second_ctrl_c_while_a_worker_turn_decides_still_stops_the_running_commands(graph):
+    # Review of c96eaf5: nothing shows the first Ctrl-C was heard (its message comes after the
+    # worker's turn), so the user presses it again: that one left the Ctrl-C handler before it
+    # cancelled anything, and the run then waited for every running command to end by itself.
+    gate = threading.Event()
+    ex = CancelTimingExecutor(delay=0.05, gates={"c": gate})
+    planner = SlowDecider("b", 3.0)
+    inside = threading.Event()
+    before, timers = _sigints([0.5, 0.8], inside)
+    inside.set()
+    outcome = None
+    try:
+        t0 = time.monotonic()
+        try:
+            summary = _execute(graph, ex, _plan(graph, {"b": Verdict.PENDING}), jobs=2, planner=planner)
+            outcome = summary.results["c"].outcome
+        except KeyboardInterrupt:
+            outcome = "KeyboardInterrupt"
+        took = time.monotonic() - t0
+    finally:
+        inside.clear()
+        for t in timers:
+            t.cancel()
+        signal.signal(signal.SIGINT, before)
+        gate.set()
+    assert ex.cancelled_at is not None and ex.cancelled_at - t0 < 1.5, (ex.cancelled_at, t0)
+    assert took < 5.0, (took, outcome)  # (c's gate waits 10 s for a cancel)
