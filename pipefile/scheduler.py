@@ -30,7 +30,7 @@ import os
 import queue
 import threading
 import time
-from typing import Optional, Protocol
+from typing import Optional
 
 from .bringing import Left, run_after_bringing
 from .executors.protocol import Executor
@@ -43,6 +43,7 @@ from .planner import Plan, Planner, Upstream
 from .read_ahead import ReadAhead
 from .rebuilder import Decision, Verdict
 from .state_records import PendingRecords
+from .step_events import Events, NoEvents
 from .turns import Turns
 from .workers import Workers
 from .workspace.lock import is_disk_error
@@ -50,25 +51,6 @@ from .workspace.lock import is_disk_error
 # How long the journal waits for the tasks just started to reach their commands (an
 # environment being built may take far longer: then it is written anyway).
 RECORD_WAIT_SECONDS = 0.005
-
-
-class Events(Protocol):
-    def started(self, name: str, decision: Decision) -> None: ...
-
-    def finished(self, result: StepResult, decision: Optional[Decision]) -> None: ...
-
-    def message(self, text: str) -> None: ...
-
-
-class NoEvents:
-    def started(self, name, decision):
-        pass
-
-    def finished(self, result, decision):
-        pass
-
-    def message(self, text):
-        pass
 
 
 class Scheduler:
@@ -172,15 +154,15 @@ class Scheduler:
             finally:
                 busy.set()
 
-        def wait_for_one() -> list:
-            """The running tasks that have ended, waiting up to half a second for one."""
+        def wait_for_one() -> None:
+            """Wait up to half a second for a ring (a task ended, a command started). What
+            ended is found by state, under the turn's lock (workers' turns change `running`)."""
             try:
                 rung.get(timeout=0.5)
                 while not rung.empty():
                     rung.get_nowait()
             except queue.Empty:
                 pass
-            return [f for f in running if f.done()]  # (by state: a ring lost to Ctrl-C loses no task)
 
         def done(name: str, result: StepResult, decision: Optional[Decision]) -> None:
             nonlocal fell_back, ended
@@ -431,18 +413,25 @@ class Scheduler:
             records.write()
             watch.at_end()  # (not after Ctrl-C: the user wants out, the next run repairs)
         except KeyboardInterrupt:
-            turns.stop_workers()  # (a worker's turn under way ends first)
             interrupted = True
-            stop = True
-            self.events.message("interrupted: stopping running steps (Ctrl-C again to kill them)...")
+            stop = True  # (a worker's turn under way starts nothing more)
+            # Cancelled before waiting for a worker's turn under way, which may take long (an
+            # input hashed, a remote asked): what it still starts does not start (cancel()).
             self.executor.cancel()
+            self.events.message("interrupted: stopping running steps (Ctrl-C again to kill them)...")
+            while True:
+                try:
+                    turns.stop_workers()
+                    break
+                except KeyboardInterrupt:
+                    self.executor.cancel(hard=True)
             while running:
                 try:
-                    finished = wait_for_one()
+                    wait_for_one()
                 except KeyboardInterrupt:
                     self.executor.cancel(hard=True)
                     continue
-                for ticket in finished:
+                for ticket in [t for t in running if t.done()]:  # (by state: a ring lost to Ctrl-C loses no task)
                     name, d, _ = running.pop(ticket)
                     arrived(name, d, ticket)
         finally:

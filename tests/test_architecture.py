@@ -55,6 +55,7 @@ LAYERS = {
     "state_records": 4,
     "bringing": 4,
     "read_ahead": 4,
+    "step_events": 4,
     "overwrites": 4,
     "mapruns": 4,
     "report": 5,

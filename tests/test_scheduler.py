@@ -156,7 +156,7 @@ def _outcomes(summary) -> dict:
 
 
 def test_every_step_runs_after_what_it_reads_and_a_pending_step_is_decided_then(graph):
-    ex = FakeExecutor()
+    ex = FakeExecutor(delay=0.05)  # (time for the main thread to read ahead: workers take the turns)
     planner = FakePlanner()
     summary = _execute(graph, ex, _plan(graph, {"d": Verdict.PENDING}), jobs=1, planner=planner)
     assert _outcomes(summary) == dict.fromkeys("abcde", Outcome.RAN)
