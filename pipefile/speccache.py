@@ -245,12 +245,11 @@ def sources_unchanged(pf) -> bool:
 
 def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:
     """Keep `pf` (parsed from the bytes that give `key`) and its graph for the next run."""
-    import pickle
-    import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
-
     d = _spec_cache_dir(path)
     if not os.path.isdir(os.path.dirname(os.path.dirname(d))):
         return  # no .pipe/ yet: only a workspace that exists gets a cache
+    import pickle
+    import tempfile  # here, not at the top: a no-op run writes nothing, nor does a first run (start-up)
     try:
         os.makedirs(d, exist_ok=True)
         for old in os.listdir(d):
