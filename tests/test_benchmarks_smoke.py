@@ -104,3 +104,17 @@ def test_steppath_measures_each_stretch_of_a_chain(tmp_path):
     assert set(stretches) == set(steppath.STRETCHES), stretches
     assert all(v >= 0 for v in stretches.values())
     assert "between two commands" in steppath.render(r)
+
+
+def test_alternate_takes_each_command_and_make_in_turn(tmp_path):
+    from benchmarks import alternate
+
+    if not shutil.which("make"):
+        return  # (CI installs make: .ci/run)
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    r = alternate.measure("chain:3", [checkout], 2, str(tmp_path))
+    assert set(r["samples"]) == {checkout, "make"}
+    assert all(len(runs) == 2 and all(w > 0 for w, _ in runs) for runs in r["samples"].values())
+    text = alternate.render(r)
+    assert "x make" in text and "make" in text.splitlines()[-1]
+    assert os.listdir(tmp_path) == []  # the workspace is removed afterwards
