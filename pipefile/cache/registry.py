@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ..digest import hash_bytes
+from .tempnames import exclusive_temp
 
 REGISTRY_DIR = "workspaces"
 
@@ -24,11 +25,9 @@ def register_workspace(store_root: str, root: str) -> None:
     path = os.path.join(reg, _registry_name(root))
     if os.path.exists(path):
         return
-    import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
-
     try:
         os.makedirs(reg, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=reg, prefix=".tmp-")
+        fd, tmp = exclusive_temp(reg, ".tmp-")  # (not tempfile: its import costs a first run ~3 ms)
         with os.fdopen(fd, "w") as f:
             f.write(os.path.realpath(root) + "\n")
         os.replace(tmp, path)
