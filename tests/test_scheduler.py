@@ -7,6 +7,7 @@ run, and Ctrl-C (cancel)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -494,8 +495,11 @@ class CancelTimingExecutor(FakeExecutor):
         super().cancel(hard)
 
 
-def _sigints(at: list, inside: threading.Event):
-    """Ctrl-C at each of `at` seconds from now, raised only while `inside` is set (not in pytest)."""
+@contextlib.contextmanager
+def _sigints(at: list, gate: threading.Event):
+    """Ctrl-C at each of `at` seconds from now, while the block runs (raised only inside it,
+    not in pytest's code after it); `gate` (a task's) is opened at the end."""
+    inside = threading.Event()
 
     def handler(signum, frame):
         if inside.is_set():
@@ -508,7 +512,15 @@ def _sigints(at: list, inside: threading.Event):
     timers = [threading.Timer(t, signal.pthread_kill, (main, signal.SIGINT)) for t in at]
     for t in timers:
         t.start()
-    return before, timers
+    inside.set()
+    try:
+        yield
+    finally:
+        inside.clear()
+        for t in timers:
+            t.cancel()
+        signal.signal(signal.SIGINT, before)
+        gate.set()
 
 
 def test_ctrl_c_stops_the_running_commands_at_once_while_a_worker_turn_decides(graph):
@@ -517,18 +529,9 @@ def test_ctrl_c_stops_the_running_commands_at_once_while_a_worker_turn_decides(g
     gate = threading.Event()
     ex = CancelTimingExecutor(delay=0.05, gates={"c": gate})
     planner = SlowDecider("b", 3.0)
-    inside = threading.Event()
-    before, timers = _sigints([0.5], inside)
-    inside.set()
-    try:
+    with _sigints([0.5], gate):
         t0 = time.monotonic()
         summary = _execute(graph, ex, _plan(graph, {"b": Verdict.PENDING}), jobs=2, planner=planner)
-    finally:
-        inside.clear()
-        for t in timers:
-            t.cancel()
-        signal.signal(signal.SIGINT, before)
-        gate.set()
     assert summary.interrupted
     assert ex.cancelled_at is not None and ex.cancelled_at - t0 < 1.5, ex.cancelled_at - t0
     assert summary.results["c"].outcome == Outcome.FAILED
@@ -541,11 +544,8 @@ def test_a_second_ctrl_c_while_a_worker_turn_decides_still_stops_the_running_com
     gate = threading.Event()
     ex = CancelTimingExecutor(delay=0.05, gates={"c": gate})
     planner = SlowDecider("b", 3.0)
-    inside = threading.Event()
-    before, timers = _sigints([0.5, 0.8], inside)
-    inside.set()
     outcome = None
-    try:
+    with _sigints([0.5, 0.8], gate):
         t0 = time.monotonic()
         try:
             summary = _execute(graph, ex, _plan(graph, {"b": Verdict.PENDING}), jobs=2, planner=planner)
@@ -553,11 +553,5 @@ def test_a_second_ctrl_c_while_a_worker_turn_decides_still_stops_the_running_com
         except KeyboardInterrupt:
             outcome = "KeyboardInterrupt"
         took = time.monotonic() - t0
-    finally:
-        inside.clear()
-        for t in timers:
-            t.cancel()
-        signal.signal(signal.SIGINT, before)
-        gate.set()
     assert ex.cancelled_at is not None and ex.cancelled_at - t0 < 1.5, (ex.cancelled_at, t0)
     assert took < 5.0, (took, outcome)  # (c's gate waits 10 s for a cancel)
