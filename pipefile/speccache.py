@@ -250,6 +250,7 @@ def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:
         return  # no .pipe/ yet: only a workspace that exists gets a cache
     import pickle
     import tempfile  # here, not at the top: a no-op run writes nothing, nor does a first run (start-up)
+
     try:
         os.makedirs(d, exist_ok=True)
         for old in os.listdir(d):

@@ -382,8 +382,6 @@ class Staged:
         self._clean()
 
     def _clean(self) -> None:
-        import shutil
-
         for p in self.paths.values():
             try:
                 remove_path(p)  # only left there on failure: on success it was moved into place
@@ -392,6 +390,8 @@ class Staged:
         for folder, entry in self._beside:
             drop_beside(folder, entry)
         if self._own_stage:
+            import shutil  # (a container task's own folder: local tasks have none)
+
             shutil.rmtree(self._own_stage, ignore_errors=True)
 
 
@@ -423,6 +423,8 @@ def recover(ws: Workspace) -> None:
         for d in (ws.stage_dir, ws.scratch):
             try:
                 left = bool(os.listdir(d))
+            except FileNotFoundError:
+                left = False  # (a new workspace: made below)
             except OSError:
                 left = True  # not a folder, or unreadable: rmtree does what it can, as ever
             if left:  # (usually empty: shutil is imported only when there is something to remove)

@@ -388,13 +388,13 @@ def safe_manifest_entry(e) -> bool:
 
 
 def remove_path(path: str) -> None:
-    import shutil
-
     try:
         st = os.lstat(path)
     except FileNotFoundError:
         return
     if statmod.S_ISDIR(st.st_mode):
+        import shutil  # (here: most calls find nothing to remove)
+
         shutil.rmtree(path)
     else:
         os.unlink(path)
