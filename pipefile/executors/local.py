@@ -20,6 +20,7 @@ the scheduler decides to run the task instead.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import threading
 import time
@@ -76,6 +77,9 @@ class LocalExecutor(ProcessRunning):
         self.run_id = run_id
         self.log_dir = log_dir
         os.makedirs(self.log_dir, exist_ok=True)
+        # A task's log as its result names it: relative to the workspace that holds the job
+        # logs (a served job's is not where it runs).
+        self._log_rel_dir = os.path.relpath(log_dir, os.path.dirname(os.path.dirname(ws.jobs_dir)))
         # Empty: nothing of an earlier job of this number is in it (see run).
         self._fresh_logs = not os.listdir(self.log_dir)
         self._procs: dict = {}
@@ -115,7 +119,8 @@ class LocalExecutor(ProcessRunning):
             fd, path = ahead
             try:
                 os.replace(path, log_abs)  # (a retry's earlier log goes, as open() truncates it)
-                return open(fd, "wb")
+                # (What open(fd, "wb") makes, less its terminal check: a log file is none.)
+                return io.BufferedWriter(io.FileIO(fd, "wb"))
             except OSError:
                 os.close(fd)
                 with contextlib.suppress(OSError):
@@ -233,8 +238,7 @@ class LocalExecutor(ProcessRunning):
         log_abs = os.path.join(self.log_dir, f"{name}.log")
         if "/" in name:  # an imported nested node (OUTER/INNER): its log in a folder of the outer one
             os.makedirs(os.path.dirname(log_abs), exist_ok=True)
-        # Relative to the workspace that holds the job logs (a served job's is not where it runs).
-        log_rel = os.path.relpath(log_abs, os.path.dirname(os.path.dirname(self.ws.jobs_dir)))
+        log_rel = os.path.join(self._log_rel_dir, f"{name}.log")
         notes: list = []
         shown = command_text(node.command)  # (rendered once, with the graph)
         gpu_ids = tuple(g.id for g in devices or ())
