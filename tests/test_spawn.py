@@ -87,3 +87,31 @@ def test_how_a_command_ended_is_said_either_way(repo, where, command, said):
     p = _run(repo, where)
     assert p.returncode == 1
     assert said in p.stderr, p.stderr
+
+
+def test_a_process_waited_for_while_another_thread_polls_it_is_reaped_once(tmp_path):
+    # A stopped task is waited for by its own thread while processes._stop's escalation polls
+    # it: whichever reaps it, the other must learn how it ended, not "no child processes".
+    import threading
+
+    from pipefile.envs.spawn import SpawnedProcess
+
+    with open(tmp_path / "log", "wb") as log:
+        for _ in range(30):
+            proc = SpawnedProcess(["/bin/sh", "-c", "sleep 0.02; exit 3"], dict(os.environ), log)
+            done = threading.Event()
+            polled: list = []
+
+            def poll_until_done(proc=proc, done=done, polled=polled):
+                while not done.is_set():
+                    polled.append(proc.poll())
+
+            poller = threading.Thread(target=poll_until_done)
+            poller.start()
+            try:
+                assert proc.wait() == 3
+            finally:
+                done.set()
+                poller.join()
+            assert proc.poll() == 3
+            assert set(polled) <= {None, 3}

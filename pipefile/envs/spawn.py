@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from typing import IO, Optional
 
 _inherited_closed = False
@@ -68,23 +69,39 @@ class SpawnedProcess:
         # back, as any other start would: `yes | head -1` must end `yes` by SIGPIPE.
         self.pid = os.posix_spawn(argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=_RESTORED)
         self.returncode: Optional[int] = None
+        # One reaper at a time, as Popen's: a stopped task is waited for by its thread while
+        # another polls it (processes._stop's escalation); the one that did not reap it
+        # would be told "no child processes".
+        self._reaping = threading.Lock()
 
     def _reaped(self, status: int) -> int:
         self.returncode = os.waitstatus_to_exitcode(status)  # (-N when killed by signal N, as Popen)
         return self.returncode
 
     def wait(self) -> int:
-        if self.returncode is None:
-            _, status = os.waitpid(self.pid, 0)
-            self._reaped(status)
+        with self._reaping:
+            if self.returncode is None:
+                try:
+                    _, status = os.waitpid(self.pid, 0)
+                except ChildProcessError:  # reaped outside pipe (SIGCHLD ignored): as Popen
+                    self.returncode = 0
+                else:
+                    self._reaped(status)
         assert self.returncode is not None
         return self.returncode
 
     def poll(self) -> Optional[int]:
-        if self.returncode is None:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                self._reaped(status)
+        # (Never waits: while another thread waits for it, it is still running to this one.)
+        if self.returncode is None and self._reaping.acquire(blocking=False):
+            try:
+                if self.returncode is None:
+                    pid, status = os.waitpid(self.pid, os.WNOHANG)
+                    if pid:
+                        self._reaped(status)
+            except ChildProcessError:
+                self.returncode = 0
+            finally:
+                self._reaping.release()
         return self.returncode
 
     def signal(self, sig: int) -> None:
