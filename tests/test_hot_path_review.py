@@ -34,6 +34,11 @@ def _digest_in_thread(root, rel: str, unblock: str, seconds: float = 5.0):
     return got.get("d")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="regression of f37a6fc (passes on cb8d95c): StatCache.file_digest takes the one-read "
+    "path for a FIFO (size 0); proposed fix in the review report: S_ISREG only",
+)
 def test_a_fifo_input_is_digested_whole_as_before(tmp_path):
     """A FIFO's size is 0: it must not take the one-read path of a small file, which read one
     byte of it, closed it (the rest is lost) and opened it again to stream it: waiting for
@@ -145,3 +150,27 @@ def test_a_spawned_process_waited_for_while_polled_gives_its_status_to_both(tmp_
         stop.set()
         t.join(5)
     assert seen[-1] == 3 and set(seen) <= {None, 3}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="regression of 7c37106 (passes on cb8d95c): Staging.make_folder remembers .pipe/stage "
+    "for the run, so a step that removed it fails every later step; proposed fix in the review report",
+)
+def test_a_step_that_removed_the_stage_folder_does_not_fail_the_next_ones(repo):
+    """As before 7c37106: the next task's staging folder is made again when it is gone."""
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt; rm -rf .pipe/stage", outputs: {o: a.txt}}
+          b:
+            command: "cp ${{inputs.a}} ${{outputs.o}}/x"
+            inputs: {a: a.txt}
+            outputs: {o: {type: uri_folder, path: bdir}}
+          c: {command: "cp ${{inputs.a}} ${{outputs.o}}", inputs: {a: a.txt}, outputs: {o: c.txt}}
+        """
+    )
+    r = repo.pipe("run", "-j", "1")
+    assert r.code == 0, str(r)
+    assert repo.read("bdir/x") == "a\n" and repo.read("c.txt") == "a\n"
