@@ -224,7 +224,9 @@ class StatCache:
         if d is not None:
             return d
         started = time.time_ns()
-        d = _small_file_digest(abspath, st.st_size) if st.st_size <= _SMALL_READ else None
+        # (A regular file only: a FIFO or a device says 0 bytes, and one read of it is not its content.)
+        small = st.st_size <= _SMALL_READ and statmod.S_ISREG(st.st_mode)
+        d = _small_file_digest(abspath, st.st_size) if small else None
         if d is None:
             d = hash_file(abspath)
         self.hashed_bytes += st.st_size
@@ -284,6 +286,8 @@ class Hasher:
             if statmod.S_ISDIR(st.st_mode):
                 t = self.tree(rel, contained=True)
                 return PathDigest(TREE, t.digest, t.size)
+            if not statmod.S_ISREG(st.st_mode):  # (opening a FIFO would wait for a writer forever)
+                raise _not_data(rel, st.st_mode)
         if statmod.S_ISDIR(st.st_mode):
             d, size = self._folder_digest(rel, set())
             return PathDigest(TREE, d, size)
@@ -471,6 +475,16 @@ class Hasher:
         digest = hash_bytes(data)
         tree.manifests[digest] = data
         return digest, total
+
+
+def _not_data(rel: str, mode: int):
+    from .errors import PipefileError
+
+    what = "a FIFO (named pipe)" if statmod.S_ISFIFO(mode) else "a socket or a device"
+    return PipefileError(
+        f"output '{rel}' is {what}, not a file or a folder; pipe stores only files and folders",
+        hint=f"write a regular file at '{rel}' (or the folder it names)",
+    )
 
 
 def _link_refused(what: str):

@@ -110,18 +110,12 @@ class Staging:
         self.hasher = hasher
         self.landings = landings
         self.root = ws.root
-        self._made: set = set()  # folders made (or found) once: Staging.make_folder
 
     def make_folder(self, path: str) -> None:
-        """Make folder `path` (where a task stages an output) unless there. The run's own
-        staging folder is looked at once a run: pipe alone writes in .pipe/ while it holds
-        the lock."""
-        if path in self._made:
-            return
+        """Make folder `path` (where a task stages an output) unless there: looked at for every
+        task (a step may have removed it, though it must not write in .pipe/)."""
         if not os.path.isdir(path):
             os.makedirs(path, exist_ok=True)
-        if path == self.ws.stage_dir:
-            self._made.add(path)
 
     def preserve(self, rel: str) -> list:
         """Make sure the store holds whatever is at `rel` now, before it is replaced; returns

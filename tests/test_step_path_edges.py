@@ -1,6 +1,7 @@
-"""Review of the step-to-step speed-ups (c96eaf5..cb56343): edge cases that must behave as
-before them (a FIFO read as an input, a FIFO left as an output, an object gone before its
-background fsync, a process waited for by one thread while another polls it)."""
+"""Edge cases of the path between one step's command and the next, which its speed-ups must
+not change: a FIFO read as an input (digested whole), a FIFO left as an output (a located
+failure, not a hang), a step that removed .pipe/stage, an object gone before its background
+fsync, a process waited for by one thread while another polls it."""
 
 from __future__ import annotations
 
@@ -34,11 +35,6 @@ def _digest_in_thread(root, rel: str, unblock: str, seconds: float = 5.0):
     return got.get("d")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression of f37a6fc (passes on cb8d95c): StatCache.file_digest takes the one-read "
-    "path for a FIFO (size 0); proposed fix in the review report: S_ISREG only",
-)
 def test_a_fifo_input_is_digested_whole_as_before(tmp_path):
     """A FIFO's size is 0: it must not take the one-read path of a small file, which read one
     byte of it, closed it (the rest is lost) and opened it again to stream it: waiting for
@@ -65,11 +61,6 @@ def test_dev_null_as_an_input_digests_as_an_empty_file(tmp_path):
     assert h.digest("null").digest == h.digest("empty").digest
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="older than c96eaf5 (fails on cb8d95c too): the commit opens a FIFO output to digest "
-    "it and waits for a writer forever; proposed fix in the review report",
-)
 def test_a_step_that_leaves_a_fifo_as_its_output_fails_instead_of_hanging(repo):
     repo.pipefile(
         """\
@@ -152,11 +143,6 @@ def test_a_spawned_process_waited_for_while_polled_gives_its_status_to_both(tmp_
     assert seen[-1] == 3 and set(seen) <= {None, 3}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="regression of 7c37106 (passes on cb8d95c): Staging.make_folder remembers .pipe/stage "
-    "for the run, so a step that removed it fails every later step; proposed fix in the review report",
-)
 def test_a_step_that_removed_the_stage_folder_does_not_fail_the_next_ones(repo):
     """As before 7c37106: the next task's staging folder is made again when it is gone."""
     repo.pipefile(
