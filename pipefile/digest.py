@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import xxhash
 
-from .filehash import hash_file, read_chunks  # noqa: F401 (both used through this module too)
+from .filehash import hash_file, read_chunks, small_file_digest  # noqa: F401 (the first two used through this module too)
 from .lazyclass import dataclass
 
 TREE_MAGIC = b"pipefile-tree-1\n"
@@ -226,7 +226,7 @@ class StatCache:
         started = time.time_ns()
         # (A regular file only: a FIFO or a device says 0 bytes, and one read of it is not its content.)
         small = st.st_size <= _SMALL_READ and statmod.S_ISREG(st.st_mode)
-        d = _small_file_digest(abspath, st.st_size) if small else None
+        d = small_file_digest(abspath, st.st_size) if small else None
         if d is None:
             d = hash_file(abspath)
         self.hashed_bytes += st.st_size
@@ -235,17 +235,6 @@ class StatCache:
         if signature(st2) == signature(st):
             self.record(path, st, d, started, in_folder)
         return d
-
-
-def _small_file_digest(abspath: str, size: int) -> Optional[str]:
-    """The digest of a file of `size` bytes read in one call (no file object, no second read
-    to find its end: the stat after the read tells a change); None if it holds more now."""
-    fd = os.open(abspath, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        data = os.read(fd, size + 1)
-    finally:
-        os.close(fd)
-    return xxhash.xxh3_128_hexdigest(data) if len(data) == size else None
 
 
 def _content_entries(entries) -> list:

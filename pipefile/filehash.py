@@ -1,11 +1,13 @@
 """A file's content digest (xxh3-128, streamed): the one function both digest.py (every
 digest pipe computes) and the no-op record's answer to a touched file (noop_touch.py) use,
 so the two can never disagree. Here apart because the record's answer must not import
-digest.py (json, dataclasses, threading: ~8 ms of start-up); this imports only xxhash."""
+digest.py (json, dataclasses, threading: ~8 ms of start-up); this imports only xxhash. A file
+of known small size is read in one call (`small_file_digest`): the same digest, fewer calls."""
 
 from __future__ import annotations
 
-from typing import Iterator
+import os
+from typing import Iterator, Optional
 
 import xxhash
 
@@ -38,3 +40,14 @@ def hash_file(path: str) -> str:
         for chunk in read_chunks(f):
             h.update(chunk)
     return h.hexdigest()
+
+
+def small_file_digest(abspath: str, size: int) -> Optional[str]:
+    """The digest of a file of `size` bytes read in one call (no file object, no second read
+    to find its end: the stat after the read tells a change); None if it holds more now."""
+    fd = os.open(abspath, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, size + 1)
+    finally:
+        os.close(fd)
+    return xxhash.xxh3_128_hexdigest(data) if len(data) == size else None
