@@ -111,12 +111,6 @@ class Staging:
         self.landings = landings
         self.root = ws.root
 
-    def make_folder(self, path: str) -> None:
-        """Make folder `path` (where a task stages an output) unless there: looked at for every
-        task (a step may have removed it, though it must not write in .pipe/)."""
-        if not os.path.isdir(path):
-            os.makedirs(path, exist_ok=True)
-
     def preserve(self, rel: str) -> list:
         """Make sure the store holds whatever is at `rel` now, before it is replaced; returns
         notes for the user."""
@@ -294,7 +288,8 @@ class Staged:
                 os.replace(ws_path, aside)
                 self._aside[oname] = aside
             self._cleared.add(oname)
-            st.make_folder(os.path.dirname(st_path))
+            if not os.path.isdir(os.path.dirname(st_path)):  # (each task: a step may have removed it)
+                os.makedirs(os.path.dirname(st_path), exist_ok=True)
             if out.type == spec.URI_FOLDER:
                 os.mkdir(st_path)
                 os.mkdir(ws_path)
