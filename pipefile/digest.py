@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import xxhash
 
-from .filehash import hash_file, read_chunks, small_file_digest  # noqa: F401 (the first two used through this module too)
+from .filehash import SMALL, hash_file, read_chunks, small_file_digest  # noqa: F401 (read_chunks used through this module too)
 from .lazyclass import dataclass
 
 TREE_MAGIC = b"pipefile-tree-1\n"
@@ -41,7 +41,6 @@ IGNORED_NAMES = frozenset({"__pycache__", ".ipynb_checkpoints", ".pipe", ".git",
 IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swo")
 _RACY_NS = 100_000_000  # 0.1 s: well above the kernel's coarse clock tick
 _RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second timestamps
-_SMALL_READ = 1 << 16  # a file up to this size is read in one call (filehash streams the rest)
 
 
 def hash_bytes(data: bytes) -> str:
@@ -225,7 +224,7 @@ class StatCache:
             return d
         started = time.time_ns()
         # (A regular file only: a FIFO or a device says 0 bytes, and one read of it is not its content.)
-        small = st.st_size <= _SMALL_READ and statmod.S_ISREG(st.st_mode)
+        small = st.st_size <= SMALL and statmod.S_ISREG(st.st_mode)
         d = small_file_digest(abspath, st.st_size) if small else None
         if d is None:
             d = hash_file(abspath)

@@ -12,18 +12,18 @@ from typing import Iterator, Optional
 import xxhash
 
 _CHUNK = 1 << 20
-_SMALL = 1 << 16
+SMALL = 1 << 16  # read in one call: a file this size or less (read_chunks, small_file_digest)
 
 
 def read_chunks(f) -> Iterator:
     """The content of an unbuffered binary file, in pieces: one small read for a small
     file (no big buffer to allocate), then a reused 1 MiB buffer; memory stays flat."""
-    head = f.read(_SMALL)
+    head = f.read(SMALL)
     if not head:
         return
     yield head
-    if len(head) < _SMALL:
-        more = f.read(_SMALL)  # b"" at end of file: the common case ends here
+    if len(head) < SMALL:
+        more = f.read(SMALL)  # b"" at end of file: the common case ends here
         if not more:
             return
         yield more
