@@ -188,9 +188,10 @@ class JobRecorder:
     them are in their commands (`commands_running`; at the latest after URGENT_SECONDS):
     written while a command runs, the writer's work does not hold up the hand-over from one
     step to the next (one interpreter lock), and a run killed while the next command runs
-    still keeps them. Rows of steps that did nothing (fresh, skipped) wait up to
-    FLUSH_SECONDS, to be written in one transaction with others. `close()` writes what is
-    left.
+    still keeps them. They are written no more often than every URGENT_SECONDS: on a chain
+    of short steps a transaction per step cost CPU the commands needed. Rows of steps that
+    did nothing (fresh, skipped) wait up to FLUSH_SECONDS, to be written in one transaction
+    with others. `close()` writes what is left.
     """
 
     FLUSH_SECONDS = 0.25
@@ -204,6 +205,7 @@ class JobRecorder:
         self._rows: list = []  # (result, decision, when it ended) handed over, not yet written
         self._urgent = False
         self._since = 0.0  # when the oldest of them was handed over (time.monotonic)
+        self._written = 0.0  # when rows were last taken to be written (time.monotonic)
         self._now = False  # the scheduler's word: write the urgent rows now
         self._closed = False
         self._error: Optional[BaseException] = None
@@ -229,7 +231,7 @@ class JobRecorder:
                     if not self._rows:
                         self._cond.wait(timeout=self.URGENT_SECONDS)
                         continue
-                    if self._urgent and self._now:
+                    if self._urgent and self._now and time.monotonic() >= self._written + self.URGENT_SECONDS:
                         break
                     left = (
                         self._since + (self.URGENT_SECONDS if self._urgent else self.FLUSH_SECONDS) - time.monotonic()
@@ -239,6 +241,7 @@ class JobRecorder:
                     self._cond.wait(timeout=left)
                 ended, self._rows = self._rows, []
                 self._urgent = self._now = False
+                self._written = time.monotonic()
                 closed = self._closed and not self._rows
             if ended:
                 try:

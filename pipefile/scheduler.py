@@ -7,9 +7,10 @@ then, with its inputs final: if an upstream rerun left them byte-identical it is
 nothing runs (early cutoff). A turn (take in what ended, start what is ready) is taken by
 the worker whose task just ended, or by the main thread (turns.py). The main thread writes
 the WorkspaceState journal once the tasks started after what ended are in their commands
-(at once when none started), and reads ahead for the steps waiting on them (read_ahead.py):
-both overlap the next command (a record lost to a crash costs the next run a re-hash, never
-a wrong answer: the run-cache entry is written first).
+(at once when none started; at most every RECORD_EVERY_SECONDS), and reads ahead for the
+steps waiting on them (read_ahead.py): both overlap the next command (a record lost to a
+crash costs the next run a re-hash, never a wrong answer: the run-cache entry is written
+first).
 
 On a failure the steps that need it are skipped; the rest are skipped too unless
 keep_going. Ctrl-C (or SIGTERM) stops the running steps, whose outputs roll back, and keeps
@@ -51,6 +52,10 @@ from .workspace.lock import is_disk_error
 # How long the journal waits for the tasks just started to reach their commands (an
 # environment being built may take far longer: then it is written anyway).
 RECORD_WAIT_SECONDS = 0.005
+# The journal is written at most this often: on a chain of short steps one transaction per step
+# was a third of this process's CPU, taken from the commands when other work shares the machine
+# (docs/benchmarks.md). What a crash loses of it costs the next run a re-hash of those outputs.
+RECORD_EVERY_SECONDS = 0.05
 
 
 class Scheduler:
@@ -144,6 +149,7 @@ class Scheduler:
             self.executor.when_commands_run(command_started)
 
         ended = False  # a task ended since the journal was last written
+        written = 0.0  # when the journal was last written (time.monotonic)
         started: list = []  # the tasks started since this thread last read ahead for them
         read_ahead = ReadAhead(self.graph, self.planner, selected, decisions)
         say_running = getattr(self.events, "commands_running", None) or (lambda: None)  # (jobs.Fanout)
@@ -154,11 +160,11 @@ class Scheduler:
             finally:
                 busy.set()
 
-        def wait_for_one() -> None:
-            """Wait up to half a second for a ring (a task ended, a command started). What
-            ended is found by state, under the turn's lock (workers' turns change `running`)."""
+        def wait_for_one(timeout: float = 0.5) -> None:
+            """Wait up to `timeout` for a ring (a task ended, a command started). What ended
+            is found by state, under the turn's lock (workers' turns change `running`)."""
             try:
-                rung.get(timeout=0.5)
+                rung.get(timeout=timeout)
                 while not rung.empty():
                     rung.get_nowait()
             except queue.Empty:
@@ -381,16 +387,20 @@ class Scheduler:
                     if not running:
                         break
                     just_started, started[:] = started[:], []
-                    write, ended = ended, False
+                    write = ended and time.monotonic() >= written + RECORD_EVERY_SECONDS
+                    ended = ended and not write
                 if just_started:
                     busy.wait(RECORD_WAIT_SECONDS)
                 with turns.lock:
-                    if write:
+                    if write or just_started:
                         say_running()
+                    if write:
                         records.write()
+                        written = time.monotonic()
                     if just_started and not self.dry_run:
                         read_ahead.after_start(just_started)
-                wait_for_one()
+                # (What is held back is written when its time comes, however long the commands run.)
+                wait_for_one(min(0.5, max(0.0, written + RECORD_EVERY_SECONDS - time.monotonic())) if ended else 0.5)
             turns.raise_error()  # (one that ended the last task, rang and so ended the loop)
             if not fell_back:
                 # Tasks still waiting for a slot when a failure stopped the run: one with nothing
