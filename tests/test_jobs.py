@@ -431,3 +431,44 @@ def test_a_no_op_looks_for_earlier_series_only_when_some_job_streamed_one(repo):
     store.db.execute("INSERT INTO metric_points VALUES(1, 'a', 'loss', 0, 0, 0.5, 1.0)")
     store.close()
     assert lookups() == 2  # an earlier job streamed something: each fresh step looks for its series
+
+
+def test_rows_of_steps_that_ran_are_written_at_most_every_urgent_interval_and_none_is_lost(tmp_path, monkeypatch):
+    # In-process: a chain of short steps used to cost one jobs.db transaction per step (its
+    # row written as the next command started); now at most one per URGENT_SECONDS, and a
+    # row still goes in within about URGENT_SECONDS when no other command starts.
+    from pipefile.jobs import JobRecorder
+    from pipefile.outcomes import Outcome, StepResult
+    from pipefile.speccache import load_graph
+    from pipefile.workspace import Workspace
+
+    n = 40
+    text = "version: 1\nsteps:\n" + "".join(
+        f'  s{i}: {{command: "true", outputs: {{o: s{i}.txt}}}}\n' for i in range(n)
+    )
+    (tmp_path / "Pipefile").write_text(text)
+    graph = load_graph(str(tmp_path / "Pipefile"), cwd=str(tmp_path))
+    ws = Workspace(str(tmp_path))
+    job = ws.jobs.begin("exp", "Pipefile", "d", {}, {}, [], ["run"], None, None, "me")
+    writes: list = []  # (time.monotonic(), rows)
+    record = ws.jobs.record_steps
+    monkeypatch.setattr(
+        ws.jobs, "record_steps", lambda rows: writes.append((time.monotonic(), len(rows))) or record(rows)
+    )
+    recorder = JobRecorder(ws, job, graph)
+    started = time.monotonic()
+    for i in range(n):
+        recorder.finished(StepResult(name=f"s{i}", outcome=Outcome.RAN), None)
+        recorder.commands_running()  # (the scheduler's word: the next command has started)
+        time.sleep(0.005)
+    deadline = time.monotonic() + 5  # (within about URGENT_SECONDS; a loaded machine may be slower)
+    while sum(rows for _, rows in writes) < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sum(rows for _, rows in writes) == n, writes  # all in, without close()
+    took = time.monotonic() - started
+    recorder.close()
+    assert len(writes) <= took / JobRecorder.URGENT_SECONDS + 2, (len(writes), took)
+    gaps = [b[0] - a[0] for a, b in zip(writes, writes[1:])]
+    assert all(g >= JobRecorder.URGENT_SECONDS - 0.01 for g in gaps), gaps
+    assert len(ws.jobs.steps(job.id)) == n
+    ws.close()

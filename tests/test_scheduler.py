@@ -555,3 +555,83 @@ def test_a_second_ctrl_c_while_a_worker_turn_decides_still_stops_the_running_com
         took = time.monotonic() - t0
     assert ex.cancelled_at is not None and ex.cancelled_at - t0 < 1.5, (ex.cancelled_at, t0)
     assert took < 5.0, (took, outcome)  # (c's gate waits 10 s for a cancel)
+
+
+class RecordingState:
+    """A WorkspaceState that notes when each transaction of step records was written."""
+
+    def __init__(self):
+        self.writes: list = []  # (time.monotonic(), names)
+
+    def record_steps(self, records, stats=None):
+        self.writes.append((time.monotonic(), [r[0] for r in records]))
+
+    def save_stats(self, entries):
+        pass
+
+    def forget_step(self, name):
+        pass
+
+
+def _keyed_chain(tmp_path, n: int):
+    from pipefile.keys import StepKey
+
+    steps = "".join(
+        f'  s{i}: {{command: "true", outputs: {{o: s{i}.txt}}' + (f", inputs: {{i: s{i - 1}.txt}}" if i else "") + "}\n"
+        for i in range(n)
+    )
+    (tmp_path / "Pipefile").write_text("version: 1\nsteps:\n" + steps)
+    graph = load_graph(str(tmp_path / "Pipefile"), cwd=str(tmp_path))
+    plan = Plan({name: Decision(name, Verdict.RUN, StepKey(f"key-{name}", {})) for name in graph.nodes})
+    return graph, plan
+
+
+class KeyedPlanner(FakePlanner):
+    hasher = type("H", (), {"cache": type("C", (), {"take_dirty": staticmethod(dict)})()})()
+
+
+def test_the_journal_is_written_at_most_every_record_interval_and_keeps_every_step(tmp_path, monkeypatch):
+    # On a chain of short steps one transaction of records per step was a third of pipe's
+    # CPU (taken from the commands when the machine is shared); what a crash loses of the
+    # journal costs a re-hash, so it is written in batches, at most every RECORD_EVERY_SECONDS.
+    import pipefile.scheduler as scheduler_module
+
+    monkeypatch.setattr(scheduler_module, "RECORD_EVERY_SECONDS", 0.1)
+    graph, plan = _keyed_chain(tmp_path, 60)
+    state = RecordingState()
+    started = time.monotonic()
+    sched = Scheduler(graph, KeyedPlanner(), SignallingExecutor(delay=0.005), state=state, memory=0, jobs=2)
+    summary = sched.execute(plan)
+    took = time.monotonic() - started
+    assert _outcomes(summary) == dict.fromkeys(graph.nodes, Outcome.RAN)
+    recorded = [name for _, names in state.writes for name in names]
+    assert sorted(recorded) == sorted(graph.nodes)  # every step once, none lost
+    # Not one transaction per step: at most one per interval (and the last, at the end).
+    assert len(state.writes) <= took / 0.1 + 2, (len(state.writes), took)
+    gaps = [b[0] - a[0] for a, b in zip(state.writes, state.writes[1:-1])]
+    assert all(g >= 0.1 - 0.01 for g in gaps), gaps
+
+
+def test_a_record_held_back_is_written_while_a_long_command_runs(tmp_path, monkeypatch):
+    # Held back by the interval, the record of a step that ended must not wait for the next
+    # command to end (a run killed during a long step would lose it for nothing).
+    import pipefile.scheduler as scheduler_module
+
+    monkeypatch.setattr(scheduler_module, "RECORD_EVERY_SECONDS", 0.2)
+    graph, plan = _keyed_chain(tmp_path, 3)  # s0 and s1 quick, s2 long
+    state = RecordingState()
+    gate = threading.Event()
+    ex = SignallingExecutor(gates={"s2": gate})
+    sched = Scheduler(graph, KeyedPlanner(), ex, state=state, memory=0, jobs=2)
+    runner = threading.Thread(target=sched.execute, args=(plan,))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and sorted(n for _, ns in state.writes for n in ns) != ["s0", "s1"]:
+            time.sleep(0.01)
+        assert sorted(n for _, ns in state.writes for n in ns) == ["s0", "s1"], state.writes
+        assert ex.finished == ["s0", "s1"]  # (s2 still runs)
+    finally:
+        gate.set()
+        runner.join(10)
+    assert sorted(n for _, ns in state.writes for n in ns) == ["s0", "s1", "s2"]
