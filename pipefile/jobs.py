@@ -261,11 +261,13 @@ class JobRecorder:
 
     def commands_running(self) -> None:
         """The scheduler's word that the tasks it just started are in their commands (or that
-        none started): the rows of steps that did work are written now."""
+        none started): the rows of steps that did work are written now (or, written less than
+        URGENT_SECONDS ago, when the writer next looks: it is not woken for nothing)."""
         with self._cond:
             if self._urgent:
                 self._now = True
-                self._cond.notify()
+                if time.monotonic() >= self._written + self.URGENT_SECONDS:
+                    self._cond.notify()
 
     def close(self) -> None:
         """Write every row handed over; raises what went wrong writing them."""
