@@ -231,14 +231,18 @@ class JobRecorder:
                     if not self._rows:
                         self._cond.wait(timeout=self.URGENT_SECONDS)
                         continue
-                    if self._urgent and self._now and time.monotonic() >= self._written + self.URGENT_SECONDS:
-                        break
-                    left = (
-                        self._since + (self.URGENT_SECONDS if self._urgent else self.FLUSH_SECONDS) - time.monotonic()
-                    )
+                    if self._urgent:
+                        due = self._since + self.URGENT_SECONDS
+                        if self._now:
+                            due = min(due, self._written + self.URGENT_SECONDS)
+                    else:
+                        due = self._since + self.FLUSH_SECONDS
+                    left = due - time.monotonic()
                     if left <= 0:
                         break
-                    self._cond.wait(timeout=left)
+                    # Never past URGENT_SECONDS: a row that did work may come while fresh ones
+                    # wait, and its word (commands_running) wakes no writer that wrote just now.
+                    self._cond.wait(timeout=min(left, self.URGENT_SECONDS))
                 ended, self._rows = self._rows, []
                 self._urgent = self._now = False
                 self._written = time.monotonic()

@@ -472,3 +472,60 @@ def test_rows_of_steps_that_ran_are_written_at_most_every_urgent_interval_and_no
     assert all(g >= JobRecorder.URGENT_SECONDS - 0.01 for g in gaps), gaps
     assert len(ws.jobs.steps(job.id)) == n
     ws.close()
+
+
+def test_a_row_of_a_step_that_ran_is_not_held_back_by_a_fresh_steps_row_waiting_beside_it(tmp_path, monkeypatch):
+    # The writer waits FLUSH_SECONDS for rows of fresh steps; a row of a step that ran, handed
+    # over after one (the scheduler's word that the next command started coming less than
+    # URGENT_SECONDS after the last write, so it does not wake the writer), must still go in
+    # within about URGENT_SECONDS, not wait out the fresh row's FLUSH_SECONDS.
+    import threading
+
+    from pipefile.jobs import JobRecorder
+    from pipefile.outcomes import Outcome, StepResult
+    from pipefile.speccache import load_graph
+    from pipefile.workspace import Workspace
+
+    monkeypatch.setattr(JobRecorder, "URGENT_SECONDS", 0.5)  # (wide margins on a loaded machine)
+    monkeypatch.setattr(JobRecorder, "FLUSH_SECONDS", 10.0)
+    (tmp_path / "Pipefile").write_text(
+        "version: 1\nsteps:\n"
+        + "".join(f'  {n}: {{command: "true", outputs: {{o: {n}.txt}}}}\n' for n in ("a", "fresh", "b"))
+    )
+    graph = load_graph(str(tmp_path / "Pipefile"), cwd=str(tmp_path))
+    ws = Workspace(str(tmp_path))
+    job = ws.jobs.begin("exp", "Pipefile", "d", {}, {}, [], ["run"], None, None, "me")
+    writes: list = []  # (time.monotonic(), names)
+    first_written, go_on = threading.Event(), threading.Event()
+    record = ws.jobs.record_steps
+
+    def recording(rows):
+        writes.append((time.monotonic(), [r.step for r in rows]))
+        if len(writes) == 1:
+            first_written.set()
+            go_on.wait(5)  # (the fresh row is handed over while the writer writes a's)
+        return record(rows)
+
+    monkeypatch.setattr(ws.jobs, "record_steps", recording)
+    recorder = JobRecorder(ws, job, graph)
+    try:
+        recorder.finished(StepResult(name="a", outcome=Outcome.RAN), None)
+        recorder.commands_running()
+        assert first_written.wait(5)
+        recorder.finished(StepResult(name="fresh", outcome=Outcome.FRESH), None)
+        go_on.set()
+        time.sleep(0.05)  # (the writer is back, waiting on the fresh row)
+        recorder.finished(StepResult(name="b", outcome=Outcome.RAN), None)
+        said = time.monotonic()
+        recorder.commands_running()
+        deadline = said + 5
+        while len(writes) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(writes) == 2, writes
+        assert writes[1][1] == ["fresh", "b"]
+        assert writes[1][0] - said < 2.5, writes[1][0] - said  # (within about URGENT_SECONDS, not FLUSH_SECONDS)
+    finally:
+        go_on.set()
+        recorder.close()
+    assert sorted(s.step for s in ws.jobs.steps(job.id)) == ["a", "b", "fresh"]
+    ws.close()
