@@ -191,7 +191,8 @@ class JobRecorder:
     still keeps them. They are written no more often than every URGENT_SECONDS: on a chain
     of short steps a transaction per step cost CPU the commands needed. Rows of steps that
     did nothing (fresh, skipped) wait up to FLUSH_SECONDS, to be written in one transaction
-    with others. `close()` writes what is left.
+    with others (one that did work, handed over beside them, still waits no longer than
+    URGENT_SECONDS). `close()` writes what is left.
     """
 
     FLUSH_SECONDS = 0.25

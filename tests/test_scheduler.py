@@ -635,3 +635,20 @@ def test_a_record_held_back_is_written_while_a_long_command_runs(tmp_path, monke
         gate.set()
         runner.join(10)
     assert sorted(n for _, ns in state.writes for n in ns) == ["s0", "s1", "s2"]
+
+
+def test_ctrl_c_writes_the_records_held_back_by_the_interval(tmp_path, monkeypatch):
+    # s1's record is held back (s0's was written just before); Ctrl-C during s2 must still
+    # write it (execute's `finally`): only a crash may lose a record.
+    import pipefile.scheduler as scheduler_module
+
+    monkeypatch.setattr(scheduler_module, "RECORD_EVERY_SECONDS", 60.0)
+    graph, plan = _keyed_chain(tmp_path, 3)
+    state = RecordingState()
+    gate = threading.Event()
+    ex = SignallingExecutor(gates={"s2": gate})
+    with _sigints([0.5], gate):
+        summary = Scheduler(graph, KeyedPlanner(), ex, state=state, memory=0, jobs=2).execute(plan)
+    assert summary.interrupted
+    assert ex.finished[:2] == ["s0", "s1"]
+    assert [names for _, names in state.writes] == [["s0"], ["s1"]], state.writes
