@@ -95,6 +95,9 @@ def test_a_killed_run_is_interrupted_and_keeps_finished_steps(demo):
     while not (demo.root / "started").exists():
         assert time.time() < deadline
         time.sleep(0.05)
+    # The rows of what ended go in within JobRecorder.URGENT_SECONDS (0.05 s) of the next
+    # command's start: a kill after that keeps them.
+    time.sleep(0.3)
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     show = demo.pipe("jobs", "show", "last", "--json").json
