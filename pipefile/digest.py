@@ -258,15 +258,18 @@ class Hasher:
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, rel)
 
-    def digest(self, rel: str, contained: bool = False) -> Optional[PathDigest]:
+    def digest(self, rel: str, contained: bool = False, data_only: bool = False) -> Optional[PathDigest]:
         """The content of a workspace path, or None if nothing is there.
 
-        contained: the path is a step's output, captured after its command ran (see `tree`)."""
+        contained: the path is a step's output, captured after its command ran (see `tree`).
+        data_only: None for a FIFO, socket or device too (never opened: a FIFO waits forever)."""
         ap = self.abspath(rel)
         try:
             # (An output is looked at once, without following a link: one is refused.)
             st = os.lstat(ap) if contained else os.stat(ap)
         except (FileNotFoundError, NotADirectoryError):
+            return None
+        if data_only and not (statmod.S_ISREG(st.st_mode) or statmod.S_ISDIR(st.st_mode)):
             return None
         if contained:
             if statmod.S_ISLNK(st.st_mode):

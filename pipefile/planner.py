@@ -245,7 +245,7 @@ class Planner:
         rec = self.records.get(name)
         prior = Prior(rec.key, rec.manifest, {n: o.content for n, o in rec.outputs.items()}) if rec else None
         paths = {n: o.path for n, o in node.outputs.items()}
-        current = {n: self.hasher.digest(p) for n, p in paths.items()}
+        current = {n: self.hasher.digest(p, data_only=True) for n, p in paths.items()}
         forced = self.is_forced(name)
         always = node.step.always_run and not (self.forced is True or name in self.forced)
         obs = Observation(key, prior, current, paths, None, forced, always=always)

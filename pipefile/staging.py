@@ -115,7 +115,7 @@ class Staging:
         """Make sure the store holds whatever is at `rel` now, before it is replaced; returns
         notes for the user."""
         try:
-            d = self.hasher.digest(rel)
+            d = self.hasher.digest(rel, data_only=True)  # (a FIFO there holds nothing to keep)
         except OSError:
             return []
         if d is None or self.ws.store.complete(d):

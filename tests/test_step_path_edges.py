@@ -77,6 +77,37 @@ def test_a_step_that_leaves_a_fifo_as_its_output_fails_instead_of_hanging(repo):
     assert "out.txt" in r.err and "FIFO" in r.err, str(r)
 
 
+@pytest.mark.parametrize("ran_before", [False, True], ids=["first-run", "restore"])
+def test_a_fifo_found_at_an_outputs_path_is_replaced_not_read(repo, ran_before):
+    """Something put a FIFO where a step writes (by hand, or a tool's leftover): deciding the
+    step, saving what was there and restoring over it looked at it as content and opened it,
+    which waits for a writer forever (`pipe status` and `pipe run` hung). It holds no output:
+    the step runs (or is restored) and its output replaces it."""
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s: {command: "echo hi > ${{outputs.o}}", outputs: {o: build/out.txt}}
+        """
+    )
+    if ran_before:
+        assert repo.pipe("run").code == 0
+        os.unlink(repo.root / "build/out.txt")
+    else:
+        (repo.root / "build").mkdir()
+    os.mkfifo(repo.root / "build/out.txt")
+    try:
+        status = repo.pipe("status", timeout=30)
+        r = repo.pipe("run", timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("pipe waited forever on the FIFO at the output's path")
+    assert status.code == 0, str(status)
+    assert r.code == 0, str(r)
+    assert ("restored" if ran_before else "ok") in r.err, str(r)
+    assert (repo.root / "build/out.txt").read_text() == "hi\n"
+    assert repo.pipe("status").code == 0
+
+
 def _background_sync():
     try:
         from pipefile.cache.background_sync import BackgroundSync

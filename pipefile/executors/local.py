@@ -155,7 +155,7 @@ class LocalExecutor(ProcessRunning):
                 self.landings.check(out.path)
             for name, out in node.outputs.items():
                 want: PathDigest = decision.outputs[name]
-                have = self.hasher.digest(out.path)
+                have = self.hasher.digest(out.path, data_only=True)
                 if have is not None and have.same_content(want):
                     continue
                 notes += self.staging.preserve(out.path)
