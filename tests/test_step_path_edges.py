@@ -108,6 +108,29 @@ def test_a_fifo_found_at_an_outputs_path_is_replaced_not_read(repo, ran_before):
     assert repo.pipe("status").code == 0
 
 
+@pytest.mark.parametrize("special", ["fifo", "dev-zero-link"])
+def test_a_step_that_turns_its_input_into_a_fifo_fails_instead_of_hanging(repo, special):
+    """After its command, a step's inputs are checked unchanged by digesting them again: one
+    it replaced with a FIFO was opened (waiting for a writer forever, deaf to SIGTERM: the
+    wait is on a worker thread) and a link to /dev/zero was read without end. Neither holds
+    the content the step was keyed on: the step fails, as for any input it modified."""
+    make = "mkfifo in.txt" if special == "fifo" else "ln -s /dev/zero in.txt"
+    repo.write("in.txt", "x\n")
+    repo.pipefile(
+        f"""\
+        version: 1
+        steps:
+          s: {{command: "rm in.txt && {make} && echo b > b.txt", inputs: {{i: in.txt}}, outputs: {{o: b.txt}}}}
+        """
+    )
+    try:
+        r = repo.pipe("run", timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("pipe run waited forever re-reading the input the step replaced")
+    assert r.code == 1, str(r)
+    assert "modified its own input 'in.txt'" in r.err, str(r)
+
+
 def _background_sync():
     try:
         from pipefile.cache.background_sync import BackgroundSync

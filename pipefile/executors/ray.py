@@ -365,7 +365,7 @@ class RayExecutor(LocalExecutor):
         expected = {v["path"]: v["digest"] for v in m["inputs"].values() if "digest" in v}
         expected.update({p: v["digest"] for p, v in m["code"].items()})
         for path, digest in expected.items():
-            now = self.hasher.digest(path)
+            now = self.hasher.digest(path, data_only=True)  # (a FIFO put there: changed, never read)
             if now is None and digest in self._kept:
                 continue
             if now is None or now.digest != digest:
