@@ -7,6 +7,7 @@ of known small size is read in one call (`small_file_digest`): the same digest, 
 from __future__ import annotations
 
 import os
+import stat as statmod
 from typing import Iterator, Optional
 
 import xxhash
@@ -51,3 +52,23 @@ def small_file_digest(abspath: str, size: int) -> Optional[str]:
     finally:
         os.close(fd)
     return xxhash.xxh3_128_hexdigest(data) if len(data) == size else None
+
+
+class NotARegularFile(OSError):
+    """What `open_regular` raises for a FIFO, a socket or a device (or a link to one)."""
+
+
+def open_regular(path: str):
+    """A binary file object for the regular file at `path` (links followed), for the files
+    pipe writes and reads back itself (a step's log): a FIFO or a device found there instead
+    raises NotARegularFile, never read (opening a FIFO waits for a writer; /dev/zero never ends)."""
+    # O_NONBLOCK: so that opening a FIFO returns at once and it can be refused
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not statmod.S_ISREG(os.fstat(fd).st_mode):
+            raise NotARegularFile(f"not a regular file: {path}")
+        os.set_blocking(fd, True)
+        return open(fd, "rb", closefd=True)
+    except BaseException:
+        os.close(fd)
+        raise

@@ -131,6 +131,33 @@ def test_a_step_that_turns_its_input_into_a_fifo_fails_instead_of_hanging(repo, 
     assert "modified its own input 'in.txt'" in r.err, str(r)
 
 
+@pytest.mark.parametrize("special", ["fifo", "dev-zero-link"])
+@pytest.mark.parametrize("args", [[], ["s"], ["--json"], ["--follow"]], ids=["all", "step", "json", "follow"])
+def test_pipe_logs_does_not_read_a_fifo_or_device_in_place_of_a_log(repo, special, args):
+    """A log file under .pipe/jobs/N/ replaced by a FIFO was opened by `pipe logs` (waiting for
+    a writer forever) and a link to /dev/zero read into memory without end: neither is a log."""
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s: {command: "echo hi > ${{outputs.o}}", outputs: {o: out.txt}}
+        """
+    )
+    assert repo.pipe("run").code == 0
+    log = repo.root / ".pipe/jobs/1/s.log"
+    os.unlink(log)
+    if special == "fifo":
+        os.mkfifo(log)
+    else:
+        os.symlink("/dev/zero", log)
+    try:
+        r = repo.pipe("logs", "1", *args, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("pipe logs waited forever on the FIFO, or read the device without end")
+    assert r.code == 0, str(r)
+    assert "\0" not in r.out
+
+
 def _background_sync():
     try:
         from pipefile.cache.background_sync import BackgroundSync

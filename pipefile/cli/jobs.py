@@ -142,15 +142,19 @@ def _served_logs(url, token, job, step, follow, as_json) -> None:
 
 
 def _read(path: str) -> str:
+    from ..filehash import NotARegularFile, open_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # (a FIFO or a link to /dev/zero there: no log, never read)
             return f.read().decode("utf-8", "replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotARegularFile):
         return ""
 
 
 def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
     """Print new log lines as they come, until the job is over and nothing more arrives."""
+    from ..filehash import NotARegularFile, open_regular
+
     offsets: dict = {}
     current = None
     while True:
@@ -171,10 +175,10 @@ def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
         for n in names:
             path = os.path.join(log_dir, f"{n}.log")
             try:
-                with open(path, "rb") as f:
+                with open_regular(path) as f:
                     f.seek(offsets.get(n, 0))
                     data = f.read()
-            except FileNotFoundError:
+            except (FileNotFoundError, NotARegularFile):
                 continue
             if data:
                 if step is None and current != n:

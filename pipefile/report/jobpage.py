@@ -15,6 +15,7 @@ import shlex
 from dataclasses import field
 from typing import Optional
 
+from ..filehash import open_regular
 from ..jobdb.records import Job
 from ..lazyclass import dataclass
 from ..outcomes import JobStatus, Outcome
@@ -180,7 +181,7 @@ def _tail(ws, job: Job, step) -> Optional[LogTail]:
     rel = step.log or os.path.relpath(os.path.join(ws.job_dir(job.id), f"{step.step}.log"), ws.root)
     path = os.path.join(ws.root, rel)
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # (OSError for a FIFO: never read)
             f.seek(0, os.SEEK_END)
             end = f.tell()
             f.seek(max(0, end - TAIL_BYTES))

@@ -17,6 +17,7 @@ from collections import deque
 from typing import Optional
 
 from .. import lazyre
+from ..filehash import open_regular
 from ..outcomes import Outcome, StepResult
 from ..printable import printable
 from ..rebuilder import Decision, Verdict
@@ -238,7 +239,7 @@ def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> 
     if not log_rel:
         return []
     try:
-        with open(os.path.join(root, log_rel), "rb") as f:
+        with open_regular(os.path.join(root, log_rel)) as f:  # (OSError for a FIFO: never read)
             f.seek(0, os.SEEK_END)
             size = f.tell()
             f.seek(max(0, size - 64 * 1024))

@@ -125,11 +125,13 @@ def log_path(home: Home, job, step: str) -> str:
 
 def read_log(path: str, offset: int, most: int) -> bytes:
     """Up to `most` bytes of the log from `offset` (nothing yet if it is not written)."""
+    from ..filehash import NotARegularFile, open_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # (a FIFO or a device there: no log, never read)
             f.seek(offset)
             return f.read(most)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotARegularFile):
         return b""
 
 

@@ -239,29 +239,33 @@ def log_path(ws, job, step: str) -> str:
 
 def read_log(path: str, limit: int = 4 * 2**20) -> str:
     """The log's text (its last `limit` bytes when longer)."""
+    from ..filehash import NotARegularFile, open_regular
+
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # (a FIFO or a device there: no log, never read)
             size = os.fstat(f.fileno()).st_size
             if size > limit:
                 f.seek(size - limit)
             return f.read().decode("utf-8", "replace")
-    except FileNotFoundError:
+    except (FileNotFoundError, NotARegularFile):
         return ""
 
 
 def follow_log(homes: Callable, job_id: int, step: str, path: str):
     """`event: line` per line of the log as it grows, then `event: end` once the step is
     over (recorded, or the job ended) and nothing more came."""
+    from ..filehash import NotARegularFile, open_regular
+
     offset, partial = 0, b""
     while True:
         ws = homes()
         over = ws.jobs.get(job_id).status != JobStatus.RUNNING or ws.jobs.step_record(job_id, step) is not None
         data = b""
         try:
-            with open(path, "rb") as f:
+            with open_regular(path) as f:
                 f.seek(offset)
                 data = f.read(LOG_CHUNK)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotARegularFile):
             pass
         offset += len(data)
         lines = (partial + data).split(b"\n")
