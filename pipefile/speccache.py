@@ -24,6 +24,7 @@ from . import graph as graph_mod
 from . import load as loader
 from .digest import hash_bytes, hash_json
 from .errors import raise_all
+from .filehash import open_regular
 from .lazyclass import dataclass
 from .load.pymodule import is_module_ref
 
@@ -211,7 +212,7 @@ def _cached_spec(path: str, key: Optional[str]) -> tuple:
     if key is None:
         return None, None
     try:
-        with open(os.path.join(_spec_cache_dir(path), key), "rb") as f:
+        with open_regular(os.path.join(_spec_cache_dir(path), key)) as f:  # (a FIFO there: no entry)
             entry = _unpickle(f)
         if not sources_unchanged(entry["spec"]):
             return None, None

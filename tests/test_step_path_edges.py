@@ -158,6 +158,36 @@ def test_pipe_logs_does_not_read_a_fifo_or_device_in_place_of_a_log(repo, specia
     assert "\0" not in r.out
 
 
+@pytest.mark.parametrize(
+    "where,command",
+    [("cache/specs", "status"), ("cache/specs", "run"), ("store/actions", "gc"), ("store/workspaces", "gc")],
+)
+def test_a_fifo_in_place_of_a_file_of_pipes_state_is_not_waited_on(repo, where, command):
+    """A file pipe keeps under .pipe/ (the spec cache's entry, an action-cache entry, the
+    store's record of a workspace) replaced by a FIFO was opened: `pipe status`, `pipe run`
+    and `pipe gc` waited for a writer forever. It is read as an unreadable entry instead."""
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s: {command: "echo hi > ${{outputs.o}}", outputs: {o: out.txt}}
+        """
+    )
+    assert repo.pipe("run").code == 0
+    assert repo.pipe("run").code == 0  # (the spec cache is written by now)
+    state = repo.root / ".pipe" / where
+    found = [p for p in state.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert found, sorted(state.rglob("*"))
+    for p in found:
+        os.unlink(p)
+        os.mkfifo(p)
+    try:
+        r = repo.pipe(command, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"pipe {command} waited forever on a FIFO under .pipe/{where}")
+    assert r.code == 0, str(r)
+
+
 def _background_sync():
     try:
         from pipefile.cache.background_sync import BackgroundSync

@@ -22,6 +22,7 @@ import time
 from typing import Optional
 
 from ..digest import FILE, TREE, PathDigest
+from ..filehash import open_regular
 from .tempnames import exclusive_temp
 
 ACTION_CACHE_VERSION = 1
@@ -41,7 +42,7 @@ class ActionCache:
     def get(self, key: str) -> Optional[dict]:
         """The entry's outputs as {name: PathDigest}, or None on a miss or an unreadable entry."""
         try:
-            with open(self.path(key), "rb") as f:
+            with open_regular(self.path(key)) as f:  # (a FIFO there: a miss, never read)
                 entry = json.loads(f.read())
         except (FileNotFoundError, ValueError, OSError):
             return None
@@ -90,7 +91,7 @@ class ActionCache:
     def read_raw(self, key: str) -> Optional[bytes]:
         """The entry file as stored (for copying it to a remote), or None."""
         try:
-            with open(self.path(key), "rb") as f:
+            with open_regular(self.path(key)) as f:  # (a FIFO there: a miss, never read)
                 return f.read()
         except OSError:
             return None

@@ -42,6 +42,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from ..digest import E_TREE, TREE, hash_file, parse_manifest
 from ..errors import PipefileError
+from ..filehash import open_regular
 from ..lazyclass import dataclass
 from .action_cache import ACTION_CACHE_VERSION, HELD
 from .registry import registered_workspaces
@@ -87,7 +88,7 @@ def cache_entries(actions) -> Iterator[tuple]:
             key = shard.name + e.name[:-5]
             outputs = None
             try:
-                with open(e.path, "rb") as f:
+                with open_regular(e.path) as f:  # (a FIFO there: unreadable, never waited on)
                     entry = json.loads(f.read())
                 if entry.get("v") == ACTION_CACHE_VERSION and entry.get("key") == key:
                     outputs = [(o["kind"], o["digest"]) for o in entry["outputs"].values()]
@@ -280,7 +281,7 @@ def _held(path: str) -> bool:
     """An entry whose outputs stay on a shared store (read again: only for the rare entry
     whose objects are not here)."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return json.loads(f.read()).get(HELD) is True
     except (OSError, ValueError, AttributeError):
         return False

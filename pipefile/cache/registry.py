@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ..digest import hash_bytes
+from ..filehash import open_regular
 from .tempnames import exclusive_temp
 
 REGISTRY_DIR = "workspaces"
@@ -47,8 +48,8 @@ def registered_workspaces(store_root: str) -> list:
         if e.name.startswith("."):
             continue
         try:
-            with open(e.path) as f:
-                out.append((e.path, f.read().strip()))
+            with open_regular(e.path) as f:  # (a FIFO there: skipped, never waited on)
+                out.append((e.path, f.read().decode("utf-8", "replace").strip()))
         except OSError:
             continue
     return out
