@@ -188,6 +188,45 @@ def test_a_fifo_in_place_of_a_file_of_pipes_state_is_not_waited_on(repo, where, 
     assert r.code == 0, str(r)
 
 
+def test_a_fifo_in_place_of_a_materialised_artifact_version_is_put_back(repo):
+    """A version a step reads through ${{artifacts.NAME:V}} is checked in place before the
+    run (.pipe/artifacts/NAME/V): a FIFO there was digested, and `pipe run` waited for a
+    writer forever. It is put back from the store instead."""
+    train = """\
+        version: 1
+        steps:
+          train:
+            command: mkdir -p ${{outputs.model}} && echo w > ${{outputs.model}}/w
+            outputs: {model: {path: build/model, name: model}}
+"""
+    repo.pipefile(train)
+    assert repo.pipe("run").code == 0
+    repo.pipefile(
+        train
+        + """\
+          use:
+            command: cat ${{inputs.m}}/w > ${{outputs.o}}
+            inputs: {m: "${{artifacts.model:1}}"}
+            outputs: {o: build/o}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    version = repo.root / ".pipe/artifacts/model/1"
+    for p in [*version.rglob("*"), version]:
+        p.chmod(0o755)
+    for p in version.iterdir():
+        p.unlink()
+    version.rmdir()
+    os.mkfifo(version)
+    try:
+        r = repo.pipe("run", timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("pipe run waited forever on a FIFO in place of an artifact version")
+    assert r.code == 0, str(r)
+    assert (version / "w").read_text() == "w\n"
+
+
 def _background_sync():
     try:
         from pipefile.cache.background_sync import BackgroundSync
@@ -271,3 +310,27 @@ def test_a_step_that_removed_the_stage_folder_does_not_fail_the_next_ones(repo):
     r = repo.pipe("run", "-j", "1")
     assert r.code == 0, str(r)
     assert repo.read("bdir/x") == "a\n" and repo.read("c.txt") == "a\n"
+
+
+def test_a_fifo_in_place_of_a_jobs_pipeline_file_is_not_read(tmp_path):
+    """Whether a job ran an Azure ML pipeline is read from its file in the store, else from the
+    workspace's (`pipe metrics`, the job page): a FIFO there was opened and waited on."""
+    from types import SimpleNamespace
+
+    from pipefile.report.metrics import is_azureml_job
+
+    os.mkfifo(tmp_path / "pipeline.yml")
+    ws = SimpleNamespace(root=str(tmp_path), store=SimpleNamespace(read=lambda digest: None))
+    job = SimpleNamespace(pipefile="pipeline.yml", pipefile_digest="0" * 32)
+    got: dict = {}
+    t = threading.Thread(target=lambda: got.setdefault("azureml", is_azureml_job(ws, job)), daemon=True)
+    t.start()
+    t.join(5)
+    if t.is_alive():
+        os.close(os.open(tmp_path / "pipeline.yml", os.O_WRONLY | os.O_NONBLOCK))  # let it go
+        t.join(5)
+        pytest.fail("is_azureml_job waited for a writer on a FIFO")
+    assert got == {"azureml": False}
+    (tmp_path / "pipeline.yml").unlink()
+    (tmp_path / "pipeline.yml").write_text("type: pipeline\njobs:\n  a: {command: echo}\n")
+    assert is_azureml_job(ws, job)

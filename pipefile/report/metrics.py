@@ -16,6 +16,7 @@ import sys
 from typing import Optional
 
 from ..errors import PipefileError
+from ..filehash import open_regular
 from ..printable import printable
 from .text import is_terminal, plural, table, when
 
@@ -98,7 +99,7 @@ def is_azureml_job(ws, job) -> bool:
         data = None
     if data is None:
         try:
-            with open(os.path.join(ws.root, rel), "rb") as f:
+            with open_regular(os.path.join(ws.root, rel)) as f:  # (a FIFO there: never read)
                 data = f.read(1 << 20)
         except OSError:
             return False
