@@ -106,3 +106,28 @@ def test_a_job_folder_left_behind_lends_no_series(repo: Repo):
     shown = repo.pipe("metrics", "show", "--json", check=True).json["jobs"][0]
     assert shown["id"] == 1, shown  # the same number: the folder was the earlier job's
     assert "s0.x" not in shown["metrics"], shown
+
+
+def test_files_made_ahead_and_removed_while_the_command_ran_are_not_used(repo: Repo):
+    """The two files a commit writes (an object, a run-cache entry) are made while the command
+    runs. A long command can outlive them: the store's sweep of temporaries older than a day,
+    run by a job of another workspace sharing the store, removes them (here the command itself
+    does). The commit then wrote into removed files and failed the step after its command had
+    succeeded; it makes new ones instead."""
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          long:
+            command: sleep 0.5; rm -f .pipe/store/tmp/*; echo done > ${{outputs.o}}
+            outputs: {o: out.txt}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("out.txt") == "done\n"
+    assert repo.outcomes() == {"long": "fresh"}
+    repo.write("out.txt", "changed by hand\n")
+    assert repo.outcomes() == {"long": "restored"}  # (the object and the entry were stored)
+    assert repo.read("out.txt") == "done\n"
+    assert not os.listdir(repo.root / ".pipe/store/tmp")

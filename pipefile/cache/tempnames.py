@@ -10,7 +10,8 @@ right after many files were deleted: docs/benchmarks.md). So a task's thread mak
 files its commit will need while its command runs (`stock`), off the path between one
 step's command and the next; `exclusive_temp` hands out one of those first. Files made
 ahead and not used are removed when the run ends (`drop_stock`), and after a crash by the
-store's sweep of old temporaries.
+store's sweep of old temporaries; one that sweep removed while a long command ran is not
+used (a fresh one is made).
 
 The step's log file is made ahead the same way (`stock` in the job's log folder, taken with
 `made_ahead` and renamed into place): with the mode `open()` gives a new file, hidden
@@ -20,6 +21,7 @@ in that job's folder.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import threading
@@ -53,7 +55,19 @@ def made_ahead(folder: str) -> Optional[tuple]:
     its own."""
     made = getattr(_here, "made", None)
     ahead = made.get(folder) if made else None
-    return ahead.pop() if ahead else None
+    while ahead:
+        fd, path = ahead.pop()
+        try:
+            if os.fstat(fd).st_nlink:
+                return fd, path
+        except OSError:
+            pass
+        # Removed while its task's command ran (a long one: the store's sweep of old
+        # temporaries, run by a job of another workspace that shares the store, took it):
+        # what is written to it could not be renamed into place.
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    return None
 
 
 def stock(folder: str, count: int, owner: object, prefix: str = "ahead-", mode: int = 0o600) -> None:
