@@ -3,9 +3,9 @@
 A `StatCache` remembers, per workspace path, the stat signature (size,
 mtime_ns, ctime_ns, inode) under which a digest was computed, so that a file
 whose signature is unchanged is not read again: a no-op costs stats, not
-reads. A digest is only trusted when the file's mtime lies clearly before the
-moment it was hashed ("racy" timestamps: a write in the same clock tick as the
-hash would leave the signature unchanged), otherwise the file is hashed again.
+reads. A digest is only trusted when the file's last change (mtime, or ctime: tar
+sets mtimes back) lies clearly before it was hashed ("racy" timestamps: a write in
+the same clock tick would leave the signature unchanged); else it is hashed again.
 
 Digests are 32 lowercase hex characters. Trees are described by manifests,
 canonical JSON lists of (name, kind, digest, size) prefixed by TREE_MAGIC;
@@ -25,7 +25,9 @@ from typing import Any, Callable, Iterator, Optional
 
 import xxhash
 
-from .filehash import SMALL, hash_file, read_chunks, small_file_digest  # noqa: F401 (read_chunks used through this module too)
+from .filehash import RACY_COARSE_NS as _RACY_COARSE_NS
+from .filehash import RACY_NS as _RACY_NS  # noqa: F401 (the rule's constants, read here by tests)
+from .filehash import SMALL, hash_file, racy, read_chunks, small_file_digest  # noqa: F401 (read_chunks used through this module too)
 from .lazyclass import dataclass
 
 TREE_MAGIC = b"pipefile-tree-1\n"
@@ -39,8 +41,6 @@ E_FILE, E_EXEC, E_TREE, E_LINK = "f", "x", "d", "l"
 # (python writes __pycache__ into a `code:` folder while the step runs).
 IGNORED_NAMES = frozenset({"__pycache__", ".ipynb_checkpoints", ".pipe", ".git", ".hg", ".svn", ".DS_Store"})
 IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", ".swo")
-_RACY_NS = 100_000_000  # 0.1 s: well above the kernel's coarse clock tick
-_RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second timestamps
 
 
 def hash_bytes(data: bytes) -> str:
@@ -131,13 +131,11 @@ def _manifest_bytes(entries: list) -> bytes:
     return TREE_MAGIC + canonical_json(entries)
 
 
-# A stat cache entry: (size, mtime_ns, ctime_ns, inode, digest, recorded_ns, in_folder)
-StatEntry = tuple
+# A stat cache entry: (size, mtime_ns, ctime_ns, inode, digest, recorded_ns, in_folder).
 # A folder entry: (listing digest, tree digest, size, recorded_ns). The listing digest covers
 # the name and stat signature of every file directly inside and the digest of every
-# sub-folder, so an unchanged listing means unchanged content; it is trusted under the
-# same racy-timestamp rule as a file, applied to the newest file in the listing.
-FolderEntry = tuple
+# sub-folder, so an unchanged listing means unchanged content; it is trusted while no file in
+# it changed within 2 s of the record (by its mtime), nor in a racy window (by its ctime).
 
 
 def signature(st: os.stat_result) -> tuple:
@@ -175,8 +173,7 @@ class StatCache:
             return None
         if e[0] != st.st_size or e[1] != st.st_mtime_ns or e[2] != st.st_ctime_ns or e[3] != st.st_ino:
             return None
-        window = _RACY_COARSE_NS if st.st_mtime_ns % 1_000_000_000 == 0 else _RACY_NS
-        if e[5] - st.st_mtime_ns <= window:
+        if racy(e[5], max(st.st_mtime_ns, st.st_ctime_ns)):  # (ctime: an mtime set back by tar or cp -p)
             return None
         return e[4]
 
@@ -186,10 +183,10 @@ class StatCache:
             self.entries[path] = e
             self.dirty[path] = e
 
-    def folder(self, rel: str, listing: str, newest_ns: int) -> Optional[tuple]:
-        """(digest, size) of a folder whose listing is unchanged, else None."""
+    def folder(self, rel: str, listing: str, newest_ns: int, changed_ns: int = 0) -> Optional[tuple]:
+        """(digest, size) of a folder whose listing is unchanged (its newest mtime, ctime), else None."""
         e = self.folders.get(rel)
-        if e is None or e[0] != listing or e[3] - newest_ns <= _RACY_COARSE_NS:
+        if e is None or e[0] != listing or e[3] - newest_ns <= _RACY_COARSE_NS or racy(e[3], changed_ns):
             return None
         return e[1], e[2]
 
@@ -400,6 +397,7 @@ class Hasher:
                 for name, st in files
             ]
             newest = max([st.st_mtime_ns for _, st in files], default=0)
+            changed = max([st.st_ctime_ns for _, st in files], default=0)  # (an mtime may be set back: tar)
             others = (
                 []
                 if len(files) == len(items)
@@ -418,7 +416,7 @@ class Hasher:
         seen.discard(ident)
         listing.sort()  # any fixed order will do: names are unique
         sig = hash_bytes("\0".join(listing).encode())  # names hold no NUL (nor "/")
-        hit = self.cache.folder(rel, sig, newest)
+        hit = self.cache.folder(rel, sig, newest, changed)
         if hit is not None:
             return hit
         self.cache.load_under(rel)

@@ -14,6 +14,16 @@ import xxhash
 
 _CHUNK = 1 << 20
 SMALL = 1 << 16  # read in one call: a file this size or less (read_chunks, small_file_digest)
+RACY_NS = 100_000_000  # 0.1 s: well above the kernel's coarse clock tick
+RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second timestamps
+
+
+def racy(recorded_ns: int, changed_ns: int) -> bool:
+    """Whether a file last changed at `changed_ns` may have changed again, unseen by its stat,
+    after a digest recorded at `recorded_ns` (a write in the same clock tick keeps its times).
+    `changed_ns`: the newer of its mtime and ctime, as tar, cp -p and rsync -t set an mtime back
+    (the stat cache's rule: digest.py)."""
+    return recorded_ns - changed_ns <= (RACY_COARSE_NS if changed_ns % 1_000_000_000 == 0 else RACY_NS)
 
 
 def read_chunks(f) -> Iterator:

@@ -44,6 +44,7 @@ def test_stat_cache_avoids_reading_unchanged_files(tmp_path):
     f.write_text("x" * 1000)
     old = time.time() - 10
     os.utime(f, (old, old))
+    time.sleep(0.11)  # (its ctime, which cannot be set back, out of the racy window too)
     cache = StatCache()
     h = Hasher(str(tmp_path), cache)
     d1 = h.digest("f")
@@ -94,11 +95,13 @@ def test_hash_file_matches_whole_content_hash_at_every_chunk_boundary(tmp_path):
 
 
 def _old(path):
-    """Give every file under `path` an mtime well in the past (out of the racy window)."""
+    """Give every file under `path` an mtime well in the past (out of the racy window), and wait
+    until their ctimes (which cannot be set back) are out of it too."""
     for dirpath, _dirs, files in os.walk(path):
         for f in files:
             if not os.path.islink(os.path.join(dirpath, f)):
                 os.utime(os.path.join(dirpath, f), (time.time() - 10, time.time() - 10))
+    time.sleep(0.11)
 
 
 def _fresh_hasher(root, state):
@@ -221,3 +224,34 @@ def test_a_small_file_that_grew_after_its_stat_is_digested_whole(tmp_path):
     cache = StatCache()
     assert cache.file_digest("f", str(p), st) == digest.hash_bytes(b"abcdef")
     assert "f" not in cache.entries
+
+
+def test_a_file_whose_mtime_was_set_back_is_not_trusted_within_the_tick_of_its_change(tmp_path):
+    """tar, cp -p and rsync -t set a file's mtime back: its ctime says when it was written. A
+    rewrite of the same size in that clock tick (mtime set back again) leaves the signature as
+    it was on a kernel with coarse timestamps: the stat taken before the rewrite is what stat
+    says after it there (this machine's kernel gives fine-grained ones once a file was stat-ed)."""
+    f = tmp_path / "f"
+    f.write_text("aaa")
+    old = time.time() - 10
+    os.utime(f, (old, old))  # ctime: now
+    cache = StatCache()
+    assert Hasher(str(tmp_path), cache).digest("f").digest == digest.hash_bytes(b"aaa")
+    st = os.stat(f)
+    f.write_text("bbb")
+    os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert cache.file_digest("f", str(f), st) == digest.hash_bytes(b"bbb")
+
+
+def test_a_folder_whose_file_mtime_was_set_back_is_read_again_within_the_tick_of_its_change(tmp_path):
+    # The folder's listing is trusted under the same rule, applied to its newest change.
+    (tmp_path / "d").mkdir()
+    f = tmp_path / "d/a"
+    f.write_text("1111")
+    old = time.time() - 10
+    os.utime(f, (old, old))  # unpacked from an archive just now
+    cache = StatCache()
+    h = Hasher(str(tmp_path), cache)
+    first = h.digest("d")
+    assert h.digest("d") == first
+    assert cache.hashed_bytes == 8  # read again: its change (ctime) is too recent to vouch for it
