@@ -35,18 +35,17 @@ import stat as statmod
 from typing import Optional
 
 from .digest import hash_json
+from .filehash import racy
 from .outcomes import Outcome
 
 VERSION = 1
 RECORD_DIR = os.path.join(".pipe", "maps")
-RACY_NS = 100_000_000  # 0.1 s: well above the kernel's coarse clock tick (as the stat cache)
-RACY_COARSE_NS = 2_000_000_000  # a file system with whole-second times
 
 
 def _racy(st: os.stat_result, recorded_ns: int) -> bool:
-    """Whether a file may have changed within the clock tick of a record (unseen by its stat)."""
-    window = RACY_COARSE_NS if st.st_mtime_ns % 1_000_000_000 == 0 else RACY_NS
-    return recorded_ns - st.st_mtime_ns <= window
+    """Whether a file may have changed within the clock tick of a record (unseen by its stat);
+    by its ctime too: tar, cp -p and rsync -t set an mtime back (the stat cache's rule)."""
+    return racy(recorded_ns, max(st.st_mtime_ns, st.st_ctime_ns))
 
 
 _NONE = (frozenset(), "", "")
