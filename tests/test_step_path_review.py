@@ -1,5 +1,6 @@
 """Probes of the step path's speed-ups (review rev36), kept as guards: a source read ahead while
-a command runs (read_ahead.py) and then edited by the user is seen by the step that reads it."""
+a command runs (read_ahead.py) and then edited by the user is seen by the step that reads it; a
+command started by posix_spawn finds what Popen gives it (envs/spawn.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import subprocess
 import time
 
+import pytest
 from workspace_repo import PIPE, Repo
 
 
@@ -46,3 +48,44 @@ def test_a_source_edited_while_an_earlier_command_runs_is_seen_by_the_step_that_
     assert p.returncode == 0, err
     assert repo.read("b.txt") == "a\ntwo\n"
     assert repo.outcomes() == {"a": "fresh", "b": "fresh"}
+
+
+SPAWNED = """\
+version: 1
+steps:
+  made:
+    command: umask > ${{outputs.o}}; pwd -P >> ${{outputs.o}}; echo "$PIPE_STEP" >> ${{outputs.o}}
+    outputs: {o: build/made.txt}
+  listed:
+    command: [./tool.sh, "a b", "$HOME", "${{outputs.o}}"]
+    outputs: {o: build/listed.txt}
+  missing:
+    command: [./nope.sh]
+    outputs: {o: build/never.txt}
+"""
+
+
+@pytest.mark.parametrize("where", [".", "sub"], ids=["posix_spawn", "popen"])
+def test_umask_folder_arguments_and_a_missing_program_are_the_same_either_start(repo: Repo, where):
+    """envs/spawn.py starts a command with posix_spawn where pipe runs in the workspace's folder,
+    with Popen elsewhere: what the command finds (umask, folder, its arguments as listed, no
+    shell) and what pipe says of a program that is not there must not depend on which."""
+    repo.pipefile(SPAWNED)
+    tool = repo.write("tool.sh", '#!/bin/sh\nprintf "%s|" "$1" "$2" > "$3"\n')
+    tool.chmod(0o755)
+    (repo.root / "sub").mkdir()
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    p = subprocess.run(
+        ["sh", "-c", 'umask 027 && exec "$@"', "sh", *PIPE, "run", "-k"],
+        cwd=repo.root / where,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 1, p.stderr
+    assert repo.read("build/made.txt") == f"0027\n{os.path.realpath(repo.root)}\nmade\n"
+    assert (repo.root / "build/made.txt").stat().st_mode & 0o777 == 0o640
+    assert repo.read("build/listed.txt") == "a b|$HOME|"
+    assert "step 'missing' failed" in p.stderr and "could not start './nope.sh': No such file or directory" in p.stderr
