@@ -447,6 +447,9 @@ class Pipefile:
     # (absolute path, digest) of the other files it was read from (an imported pipeline's
     # components, environments, data definitions): the spec cache checks them
     sources: tuple = ()
+    # Absolute paths looked for and not there (a used folder's Pipefile names before the one
+    # read): a file created at one would be read instead, so the spec cache checks them too
+    absent: tuple = ()
     # Steps that use a pipeline component, by full name ("train", "train/sub"): their inner
     # steps are in `steps`, flattened (`pipe dag` and `pipe status` group them again).
     pipelines: Mapping[str, PipelineUse] = field(default_factory=dict)

@@ -1,10 +1,14 @@
 """Loading a Pipefile into a graph, through the spec cache: the load layer's one entry point.
 
-    .pipe/cache/specs/<key>   pickle {"spec": Pipefile, "graph": (param values' signature, Graph) or None}
+    .pipe/cache/specs/<key>   pickle {"spec": Pipefile, "graph": (param values' signature, Graph) or None,
+                                      "std": the std library's signature, or None when no step uses it}
 
-The key (`_SPEC_CACHE_VERSION`) holds everything a loaded spec depends on: the Pipefile's
-bytes and where it is, pipe's version, Python's, and the stat of the loader's own sources;
-when the text names `std/`, also where the std library is and the stat of its files.
+The key (`_SPEC_CACHE_VERSION`) holds what a loaded spec depends on that is known before
+it is read: the Pipefile's bytes and where it is, pipe's version, Python's, and the stat of
+pipe's own code that loads it. What only the load finds out is checked on a hit: the other
+files it read (`Pipefile.sources`), the paths it looked for in vain (`Pipefile.absent`), and
+where the std library is and the stat of its files when a step (at any depth of nested
+Pipefiles) uses a std component.
 At most one entry is kept (the others are removed when one is written). Only a caller
 that may write in the workspace (`keep=True`: `pipe run`) writes an entry, never where
 there is no `.pipe/` yet; every caller may read one. Reads nothing else of the workspace:
@@ -16,22 +20,27 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import time
 from dataclasses import field
 from typing import Callable, Iterable, Optional
 
-from . import __version__
+from . import __version__, spec
 from . import graph as graph_mod
 from . import load as loader
 from .digest import hash_bytes, hash_json
 from .errors import raise_all
-from .filehash import open_regular
+from .filehash import open_regular, racy
 from .lazyclass import dataclass
 from .load.pymodule import is_module_ref
 
-# 4: Step.render, always_run, timeout; Pipefile.keep_going, sources; 5: Step.nest, workdir, Pipefile.pipelines
-_SPEC_CACHE_VERSION = 5
-# The modules whose code decides what a Pipefile loads as (and every module of load/).
+# 4: Step.render, always_run, timeout; Pipefile.keep_going, sources; 5: Step.nest, workdir, Pipefile.pipelines;
+# 6: Pipefile.absent, the entry's "std"
+_SPEC_CACHE_VERSION = 6
+# The modules whose code decides what a Pipefile loads as, or the shape of what is kept
+# (and every module of load/): every pipe module a load imports (tests/test_speccache_deps.py).
 _LOADER_SOURCES = (
+    "__init__.py",
+    "speccache.py",
     "spec.py",
     "template.py",
     "shellquote.py",
@@ -41,6 +50,15 @@ _LOADER_SOURCES = (
     "landing.py",
     "expand.py",
     "expand_map.py",
+    "source_checks.py",
+    "outpaths.py",
+    "digest.py",
+    "filehash.py",
+    "lazyclass.py",
+    "lazyre.py",
+    "outcomes.py",
+    "noop_trace.py",
+    "noop_record.py",
 )
 
 
@@ -57,7 +75,6 @@ def _loader_sources() -> list:
     )
 
 
-_STD_MARK = b"std/"  # in the text of every Pipefile that names a std component (std/NAME[@MAJOR])
 _STATE_DIR = ".pipe"  # (store.STATE_DIR: the store layer sits above this one)
 
 # (Pipefile spec, errors list) -> {(name, version as written): graph.ResolvedArtifact}
@@ -122,7 +139,7 @@ def load_graph(
 class _Loaded:
     graph: Optional[graph_mod.Graph] = None
     errors: list = field(default_factory=list)
-    keep: Optional[tuple] = None  # (key, spec, (signature, graph) or None): what the cache may keep
+    keep: Optional[tuple] = None  # (key, spec, (signature, graph) or None, std signature): what the cache may keep
 
 
 def _load(
@@ -138,15 +155,16 @@ def _load(
     data = loader.read_bytes(path) if cached else None
     # (Not for an SDK v2 module: what it loads is known only by running it.)
     key = _spec_cache_key(path, data) if data is not None and not is_module_ref(path) else None
-    pf, built = _cached_spec(path, key)
+    pf, built, std = _cached_spec(path, key)
     errors = out.errors
     if pf is not None:  # (a .dockerignore is not in the key: what it leaves out is checked each time)
         errors += loader.check_build_contexts(pf.steps, pf.environments, pf.root)
     if pf is None:
         pf, found = loader.load_lenient(path, data)
         errors += found
+        std = _std_used(pf) if key is not None else None
         if not errors and key is not None:
-            out.keep = (key, pf, None)
+            out.keep = (key, pf, None, std)
     overrides = loader.parse_param_overrides(pf, params, errors) if values is None else values
     values = loader.resolve_params(pf, overrides, errors)
     artifacts = resolve(pf, errors) if resolve is not None else {}
@@ -165,11 +183,12 @@ def _load(
         return
     out.graph = graph_mod.build(pf, values, artifacts=artifacts, settle=settle if mapped else None)
     if sig is not None:
-        out.keep = (key, pf, (sig, out.graph))
+        out.keep = (key, pf, (sig, out.graph), std)
 
 
 def _spec_cache_key(path: str, text: bytes) -> str:
-    """Everything the loaded spec depends on: the text, where it is, who reads it."""
+    """Everything the loaded spec depends on that is known before reading it: the text,
+    where it is, who reads it."""
     code = [os.stat(f) for f in _loader_sources()]
     parts = [
         _SPEC_CACHE_VERSION,
@@ -177,15 +196,15 @@ def _spec_cache_key(path: str, text: bytes) -> str:
         sys.version,
         os.path.abspath(path),
         os.path.relpath(path),
-        [(s.st_size, s.st_mtime_ns) for s in code],
+        # (the ctime too: an mtime set back by cp -p, tar or rsync -t keeps the rest)
+        [(s.st_size, s.st_mtime_ns, s.st_ctime_ns) for s in code],
         hash_bytes(text),
     ]
-    if _STD_MARK in text:
-        # A spec that may use std components holds their code's digest: the library's files
-        # (where it is, their stat) are part of what it depends on. Others never scan it.
-        from .load.stdlib import signature
-
-        parts.append(signature())
+    now = time.time_ns()
+    if any(racy(now, max(s.st_mtime_ns, s.st_ctime_ns)) for s in code):
+        # Code changed within the racy window may change again unseen by its stat: a key
+        # that no later run computes (the entry is a miss next time, and written again).
+        parts.append(now)
     if b"jobs:" in text:
         # An Azure ML pipeline is read with the --azureml-* options (environment variables);
         # the files it names are checked on a hit (`spec.Pipefile.sources`).
@@ -208,17 +227,47 @@ def _spec_cache_dir(path: str) -> str:
 
 def _cached_spec(path: str, key: Optional[str]) -> tuple:
     """(the validated spec of the Pipefile whose bytes give `key`, (param values' signature,
-    its graph) or None), without parsing YAML again; (None, None) when there is none."""
+    its graph) or None, the std library's signature or None), without parsing YAML again;
+    (None, None, None) when there is none."""
     if key is None:
-        return None, None
+        return None, None, None
     try:
         with open_regular(os.path.join(_spec_cache_dir(path), key)) as f:  # (a FIFO there: no entry)
             entry = _unpickle(f)
-        if not sources_unchanged(entry["spec"]):
-            return None, None
-        return entry["spec"], entry["graph"]
+        pf, built, std = entry["spec"], entry["graph"], entry["std"]
+        if not _well_formed(pf, built) or not sources_unchanged(pf) or not _std_unchanged(std):
+            return None, None, None
+        return pf, built, std
     except Exception:  # noqa: BLE001 - any problem: parse the file as usual
-        return None, None
+        return None, None, None
+
+
+def _well_formed(pf, built) -> bool:
+    """Whatever unpickles (a hand-made file, a layout of another version) is checked for what
+    it must be: a wrong one is a miss, never a crash further on."""
+    if not isinstance(pf, spec.Pipefile):
+        return False
+    return built is None or (
+        type(built) is tuple and len(built) == 2 and isinstance(built[1], graph_mod.Graph) and built[1].pipefile is pf
+    )
+
+
+def _std_used(pf) -> Optional[list]:
+    """The signature of the std library, taken before any of its files was read, when a step
+    of `pf` uses one of its components (at any depth: a nested Pipefile's steps are `pf`'s)."""
+    if not any(st.library is not None for st in pf.steps.values()):
+        return None
+    from .load import stdlib
+
+    return stdlib.library().signature  # (the one this process read them from)
+
+
+def _std_unchanged(std: Optional[list]) -> bool:
+    if std is None:
+        return True
+    from .load.stdlib import signature  # (only for a spec that uses the library)
+
+    return signature() == std
 
 
 def _unpickle(f):
@@ -233,7 +282,10 @@ def _unpickle(f):
 
 def sources_unchanged(pf) -> bool:
     """The other files a spec was read from (components, nested Pipefiles, an imported
-    pipeline's components, data and environment definitions) hold what they held then."""
+    pipeline's components, data and environment definitions) hold what they held then, and
+    no file has appeared where one was looked for in vain."""
+    if any(os.path.isfile(path) for path in pf.absent):
+        return False
     for path, digest in pf.sources:
         try:
             with open(path, "rb") as f:
@@ -244,7 +296,7 @@ def sources_unchanged(pf) -> bool:
     return True
 
 
-def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:
+def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None, std: Optional[list] = None) -> None:
     """Keep `pf` (parsed from the bytes that give `key`) and its graph for the next run."""
     d = _spec_cache_dir(path)
     if not os.path.isdir(os.path.dirname(os.path.dirname(d))):
@@ -259,7 +311,7 @@ def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None) -> None:
                 os.unlink(os.path.join(d, old))
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
-            pickle.dump({"spec": pf, "graph": graph}, f, protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump({"spec": pf, "graph": graph, "std": std}, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, os.path.join(d, key))
     except OSError:
         pass

@@ -2410,7 +2410,9 @@ def test_the_spec_cache_key_covers_every_module_of_the_load_package(tmp_path, mo
             st = real_stat(path, *args, **kw)
             if os.path.abspath(str(path)) != _changed:
                 return st
-            return types.SimpleNamespace(st_size=st.st_size, st_mtime_ns=st.st_mtime_ns + 10**9)
+            return types.SimpleNamespace(
+                st_size=st.st_size, st_mtime_ns=st.st_mtime_ns + 10**9, st_ctime_ns=st.st_ctime_ns
+            )
 
         monkeypatch.setattr(speccache.os, "stat", stat)
         assert speccache._spec_cache_key(str(tmp_path / "Pipefile"), b"version: 1\n") != key, module.name

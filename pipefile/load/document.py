@@ -212,7 +212,9 @@ def read_text(
     environments = load_environments(r, items["environments"][1]) if "environments" in items else {}
     cnode = items["components"][1] if "components" in items else None
     sources: dict = {}
-    pipelines = Pipelines(r, cnode, (params, assets, environments), _component_file(sources), stack, DEFAULT_NAMES)
+    absent: set = set()
+    read_file = _component_file(sources, absent)
+    pipelines = Pipelines(r, cnode, (params, assets, environments), read_file, stack, DEFAULT_NAMES)
     components = load_components(r, cnode, params, environments, skip=pipelines.raw) if cnode is not None else {}
     pipelines.sections += (components,)
     if "steps" not in items:
@@ -255,16 +257,18 @@ def read_text(
         warnings=tuple(r.warnings),
         keep_going=bool(r.flag(items["keep_going"][1], "keep_going")) if "keep_going" in items else False,
         sources=tuple(sorted(sources.items())),
+        absent=tuple(sorted(absent)),
         pipelines=uses,
         pipeline_components={n: c for n in pipelines.raw if (c := pipelines.done.get(n)) is not None},
     ), r.errors
 
 
-def _component_file(sources: dict):
-    """Reads another Pipefile used as a component (its bytes kept in `sources`, which the
-    spec cache checks): (the PipelineComponent, its errors, located in that file)."""
+def _component_file(sources: dict, absent: set):
+    """Reads another Pipefile used as a component (its bytes kept in `sources`, and the paths
+    `passed` over to find it in `absent`, which the spec cache checks): (the
+    PipelineComponent, its errors, located in that file)."""
 
-    def read(path: str, stack: tuple) -> tuple:
+    def read(path: str, stack: tuple, passed: tuple = ()) -> tuple:
         from ..digest import hash_bytes
         from .flatten import from_pipefile
         from .reader import display_path
@@ -276,6 +280,7 @@ def _component_file(sources: dict):
             return None, list(getattr(e, "errors", [e]))
         sources[path] = hash_bytes(data)
         sources.update(pf.sources)
+        absent.update(passed, pf.absent)
         # Its paths relative to the Pipefile that uses it (stack[-1]), which places them in
         # turn when it is itself a component: each level rebases once.
         comp, more = from_pipefile(pf, os.path.dirname(stack[-1]))

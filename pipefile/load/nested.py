@@ -86,7 +86,7 @@ class Pipelines:
         pairs = components_node.value if declared and components_node is not None else ()
         self.raw = {str(k.value): (k, v) for k, v in pairs if is_scalar(k) and str(k.value) in declared}
         self.sections = sections  # (params, assets, environments, components) of the file
-        self.load_file = load_file  # (absolute path, stack) -> (PipelineComponent or None, errors)
+        self.load_file = load_file  # (absolute path, stack, paths passed over) -> (PipelineComponent or None, errors)
         self.stack = stack + (os.path.abspath(r.path),)  # Pipefiles being read, outermost first
         self.done: dict = {}
         self.reading: list = []
@@ -134,11 +134,13 @@ class Pipelines:
         r = self.r
         path = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(r.path)), ref))
         root = os.path.dirname(self.stack[0])
+        passed: tuple = ()  # the names looked for before the one read (a file made there takes over)
         if os.path.isdir(path):
             found = [os.path.join(path, n) for n in self.names if os.path.isfile(os.path.join(path, n))]
             if not found:
                 r.error(node, f"{what} uses '{ref}', a folder without a Pipefile", f"name the file: {ref}/Pipefile")
                 return None
+            passed = tuple(os.path.join(path, n) for n in self.names[: self.names.index(os.path.basename(found[0]))])
             path = found[0]
         if not os.path.lexists(path):
             r.error(
@@ -168,7 +170,7 @@ class Pipelines:
                 "a pipeline cannot contain itself: remove one of these uses",
             )
             return None
-        comp, errors = self.load_file(path, self.stack)
+        comp, errors = self.load_file(path, self.stack, passed)
         r.errors.extend(errors)
         return comp
 

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
 from .. import lazyre
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, hash_file, hash_json
 from ..errors import PipefileError, SourceLoc, did_you_mean
+from ..filehash import racy
 from ..lazyclass import dataclass
 from ..outcomes import ExitCode
 from ..spec import Component, LibraryRef
@@ -98,6 +100,8 @@ class Library:
 
     def __init__(self, root: str):
         self.root = root
+        # Taken before any file is read: a spec that used the library is kept with it (speccache.py)
+        self.signature = signature_of(root)
         self._found: Optional[dict] = None  # name -> {major: LibraryComponent}
         self._digests: dict = {}
 
@@ -217,13 +221,23 @@ def signature() -> list:
         root = library_dir()
     except LibraryError:
         return ["none"]
+    return signature_of(root)
+
+
+def signature_of(root: str) -> list:
+    """`signature` of the library at `root`. The ctime counts too (cp -p, tar, rsync -t set an
+    mtime back); a file changed within the racy window may be rewritten unseen by its stat,
+    so then the signature holds the time it was taken and matches no later one."""
+    now = time.time_ns()
     out: list = [root]
     for rel, path in _files(root, ""):
         try:
             st = os.stat(path)
         except OSError:
             continue
-        out.append([rel, st.st_size, st.st_mtime_ns])
+        out.append([rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+        if racy(now, max(st.st_mtime_ns, st.st_ctime_ns)):
+            out.append(["racy", now])
     return out
 
 

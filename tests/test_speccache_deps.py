@@ -1,0 +1,193 @@
+"""The spec cache (`.pipe/cache/specs`, speccache.py) against everything a loaded spec and
+its graph depend on: an edit to any of it is seen by the next `pipe status` / `run` /
+`validate` / `dag`, and an entry that is torn, foreign or hostile reads as a miss.
+
+Each test keeps an entry first (a `pipe run`), changes one thing the load read, and asks again.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _entry(repo) -> Path:
+    (entry,) = [p for p in (repo.root / ".pipe/cache/specs").iterdir() if not p.name.startswith(".")]
+    return entry
+
+
+def _states(repo, env=None) -> dict:
+    r = repo.pipe("status", "--json", env=env)
+    assert r.code == 0, str(r)
+    return {s["name"]: s["state"] for s in r.json["steps"]}
+
+
+def _std_library(tmp_path: Path) -> Path:
+    """A small std library of one component, `std/hello@1`, whose script a test may change."""
+    lib = tmp_path / "lib" / "stdlib_components"
+    (lib / "_lib").mkdir(parents=True)
+    (lib / "_lib" / "__init__.py").write_text("")
+    (lib / "hello").mkdir()
+    (lib / "hello" / "__main__.py").write_text("print('one')\n")
+    (lib / "hello" / "component.yaml").write_text(
+        textwrap.dedent("""\
+            name: hello
+            version: 1.0.0
+            description: says hello
+            outputs:
+              o: {type: uri_file, description: "the greeting"}
+            command: echo hello > ${{outputs.o}}
+            """)
+    )
+    return lib
+
+
+# The std environment of the Pipefile's own (local): nothing is built.
+_LOCAL_STD = "environments:\n  std: {type: local}\n"
+
+
+def test_a_std_component_used_only_by_a_nested_pipefile_is_followed(repo, tmp_path):
+    """The top Pipefile never names `std/`; the Pipefile it uses as a component does. A new
+    release of that component's script must still rerun the step (its digest is in the key)."""
+    lib = _std_library(tmp_path)
+    env = {"PIPE_STDLIB_DIR": str(lib)}
+    repo.write(
+        "sub/Pipefile",
+        """\
+        version: 1
+        steps:
+          hi:
+            component: std/hello@1
+            outputs: {o: build/hi.txt}
+        """,
+    )
+    repo.pipefile("version: 1\n" + _LOCAL_STD + "steps:\n  inner:\n    component: ./sub/Pipefile\n")
+    assert repo.outcomes(env=env) == {"inner/hi": "ran"}
+    assert repo.outcomes(env=env) == {"inner/hi": "fresh"}  # (the entry is kept and read)
+    (lib / "hello" / "__main__.py").write_text("print('two')\n")
+    assert _states(repo, env) == {"inner/hi": "run"}
+    assert repo.outcomes(env=env) == {"inner/hi": "ran"}
+
+
+def test_a_std_script_rewritten_with_its_size_and_mtime_kept_is_seen(repo, tmp_path):
+    """Same size, mtime set back (cp -p, tar, rsync -t do it): only the ctime tells."""
+    lib = _std_library(tmp_path)
+    env = {"PIPE_STDLIB_DIR": str(lib)}
+    repo.pipefile("version: 1\n" + _LOCAL_STD + "steps:\n  hi:\n    component: std/hello@1\n    outputs: {o: hi.txt}\n")
+    assert repo.outcomes(env=env) == {"hi": "ran"}
+    assert repo.outcomes(env=env) == {"hi": "fresh"}
+    script = lib / "hello" / "__main__.py"
+    before = script.stat()
+    script.write_text("print('owt')\n")
+    os.utime(script, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert repo.outcomes(env=env) == {"hi": "ran"}
+
+
+def test_a_pipefile_created_in_a_used_folder_takes_over(repo):
+    """`component: ./sub` reads the first of Pipefile, Pipefile.yaml, Pipefile.yml in it: a
+    Pipefile created beside the one that was read is the one to read from then on."""
+    repo.write(
+        "sub/Pipefile.yaml", "version: 1\nsteps:\n  old: {command: 'echo old > ${{outputs.o}}', outputs: {o: o.txt}}\n"
+    )
+    repo.pipefile("version: 1\nsteps:\n  use:\n    component: ./sub\n")
+    assert repo.outcomes() == {"use/old": "ran"}
+    assert repo.outcomes() == {"use/old": "fresh"}
+    repo.write(
+        "sub/Pipefile", "version: 1\nsteps:\n  new: {command: 'echo new > ${{outputs.o}}', outputs: {o: n.txt}}\n"
+    )
+    assert _states(repo) == {"use/new": "run"}
+    assert repo.outcomes() == {"use/new": "ran"}
+
+
+def test_every_module_the_load_imports_is_in_the_key():
+    """A cached spec and graph must not outlive a change to any code that made them: every
+    module of pipe a cold load imports (the graph's outputs' places, source checks, the
+    dataclass machinery ...) is among the files whose stat the key holds."""
+    code = textwrap.dedent("""\
+        import os, sys, tempfile
+        from pipefile import speccache
+        d = tempfile.mkdtemp()
+        with open(os.path.join(d, "Pipefile"), "w") as f:
+            f.write("version: 1\\nparams: {n: 1}\\nsteps:\\n  s:\\n    command: echo ${{params.n}} > ${{outputs.o}}\\n"
+                    "    outputs: {o: out.txt}\\n  m:\\n    matrix: {k: [1, 2]}\\n    inputs: {k: {type: number}}\\n"
+                    "    command: echo ${{inputs.k}}\\n")
+        speccache.load_graph(os.path.join(d, "Pipefile"), cwd=d)
+        keyed = {os.path.abspath(p) for p in speccache._loader_sources()}
+        for name, m in sorted(sys.modules.items()):
+            f = getattr(m, "__file__", None)
+            if name.startswith("pipefile") and f and os.path.abspath(f) not in keyed:
+                print(name)
+        """)
+    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == [], "not in the spec cache's key: " + p.stdout
+
+
+def _rewrite_entry(repo, change) -> None:
+    entry = _entry(repo)
+    data = pickle.loads(entry.read_bytes())
+    entry.write_bytes(pickle.dumps(change(data)))
+
+
+SIMPLE = "version: 1\nsteps:\n  s: {command: echo one > out.txt, outputs: {o: out.txt}}\n"
+
+
+def _kept(repo) -> None:
+    repo.pipefile(SIMPLE)
+    assert repo.outcomes() == {"s": "ran"}
+    assert repo.outcomes() == {"s": "fresh"}
+
+
+def _all_answer(repo) -> None:
+    for command in ("status", "validate", "dag"):
+        r = repo.pipe(command)
+        assert r.code == 0, f"{command}: {r}"
+    assert repo.outcomes() == {"s": "fresh"}
+    assert repo.outcomes() == {"s": "fresh"}  # (a sound entry is kept again)
+
+
+class Bare:
+    """Unpickles, and has what a spec's sources check reads, but is no spec."""
+
+    sources = ()
+
+
+def test_an_entry_of_the_wrong_shape_is_a_miss(repo):
+    """Whatever unpickles from an entry (another version's layout, a hand-made file) is
+    checked for what it must be before it is used: otherwise a miss, never a crash."""
+    _kept(repo)
+    for change in (
+        lambda d: [d],
+        lambda d: {"spec": Bare(), "graph": None},
+        lambda d: {**d, "graph": (d["graph"][0], "not a graph")},
+        lambda d: {**d, "graph": (d["graph"][0], Bare())},
+        lambda d: {**d, "graph": "junk"},
+        lambda d: {"spec": d["graph"][1], "graph": d["graph"]},
+    ):
+        _rewrite_entry(repo, change)
+        _all_answer(repo)
+
+
+def test_a_torn_or_odd_entry_is_a_miss(repo):
+    _kept(repo)
+    entry = _entry(repo)
+    whole = entry.read_bytes()
+    for torn in (b"", whole[: len(whole) // 2], b"\x00" * 4096, b"garbage"):
+        entry.write_bytes(torn)
+        _all_answer(repo)
+        entry = _entry(repo)
+    entry.unlink()
+    os.mkfifo(entry)  # (an open that waited for a writer would hang every command)
+    for command in ("status", "validate", "dag"):
+        r = repo.pipe(command, timeout=30)
+        assert r.code == 0, f"{command}: {r}"
+    entry.unlink()
+    entry.mkdir()
+    r = repo.pipe("run", timeout=30)
+    assert r.code == 0, str(r)
