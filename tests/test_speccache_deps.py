@@ -108,23 +108,36 @@ def test_a_pipefile_created_in_a_used_folder_takes_over(repo):
 def test_every_module_the_load_imports_is_in_the_key():
     """A cached spec and graph must not outlive a change to any code that made them: every
     module of pipe a cold load imports (the graph's outputs' places, source checks, the
-    dataclass machinery ...) is among the files whose stat the key holds."""
+    dataclass machinery ...) is among the files whose stat the key holds: for a plain
+    Pipefile, a matrix, a std component, a nested Pipefile and an Azure ML pipeline."""
     code = textwrap.dedent("""\
         import os, sys, tempfile
         from pipefile import speccache
         d = tempfile.mkdtemp()
-        with open(os.path.join(d, "Pipefile"), "w") as f:
-            f.write("version: 1\\nparams: {n: 1}\\nsteps:\\n  s:\\n    command: echo ${{params.n}} > ${{outputs.o}}\\n"
-                    "    outputs: {o: out.txt}\\n  m:\\n    matrix: {k: [1, 2]}\\n    inputs: {k: {type: number}}\\n"
-                    "    command: echo ${{inputs.k}}\\n")
-        speccache.load_graph(os.path.join(d, "Pipefile"), cwd=d)
+        texts = [
+            "version: 1\\nparams: {n: 1}\\nsteps:\\n  s:\\n    command: echo ${{params.n}} > ${{outputs.o}}\\n"
+            "    outputs: {o: out.txt}\\n  m:\\n    matrix: {k: [1, 2]}\\n    inputs: {k: {type: number}}\\n"
+            "    command: echo ${{inputs.k}}\\n",
+            "version: 1\\nsteps:\\n  split:\\n    component: std/split_data@1\\n    inputs: {data: d.csv}\\n"
+            "    outputs: {train: a.parquet, test: b.parquet}\\n  use: {component: ./sub.yaml}\\n",
+        ]
+        with open(os.path.join(d, "sub.yaml"), "w") as f:
+            f.write(texts[0])
+        with open(os.path.join(d, "d.csv"), "w") as f:
+            f.write("a\\n1\\n")
+        for i, text in enumerate(texts):
+            with open(os.path.join(d, f"Pipefile{i}.yaml"), "w") as f:
+                f.write(text)
+            speccache.load_graph(os.path.join(d, f"Pipefile{i}.yaml"), cwd=d)
+        speccache.load_graph(sys.argv[1], cwd=os.path.dirname(sys.argv[1]))
         keyed = {os.path.abspath(p) for p in speccache._loader_sources()}
         for name, m in sorted(sys.modules.items()):
             f = getattr(m, "__file__", None)
             if name.startswith("pipefile") and f and os.path.abspath(f) not in keyed:
                 print(name)
         """)
-    p = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    azureml = ROOT / "tests" / "azureml_fixtures" / "hello" / "pipeline.yml"
+    p = subprocess.run([sys.executable, "-c", code, str(azureml)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == [], "not in the spec cache's key: " + p.stdout
 
