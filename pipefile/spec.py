@@ -450,6 +450,10 @@ class Pipefile:
     # Absolute paths looked for and not there (a used folder's Pipefile names before the one
     # read): a file created at one would be read instead, so the spec cache checks them too
     absent: tuple = ()
+    # (absolute path, stat mark) of the folders listed and the files looked into to find a
+    # name (an Azure ML `azureml:NAME@latest`): a file added, removed or changed there may
+    # change what the name is, so the spec cache compares their stat too
+    listed: tuple = ()
     # Steps that use a pipeline component, by full name ("train", "train/sub"): their inner
     # steps are in `steps`, flattened (`pipe dag` and `pipe status` group them again).
     pipelines: Mapping[str, PipelineUse] = field(default_factory=dict)

@@ -6,9 +6,9 @@
 The key (`_SPEC_CACHE_VERSION`) holds what a loaded spec depends on that is known before
 it is read: the Pipefile's bytes and where it is, pipe's version, Python's, and the stat of
 pipe's own code that loads it. What only the load finds out is checked on a hit: the other
-files it read (`Pipefile.sources`), the paths it looked for in vain (`Pipefile.absent`), and
-where the std library is and the stat of its files when a step (at any depth of nested
-Pipefiles) uses a std component.
+files it read (`Pipefile.sources`), the paths it looked for in vain (`Pipefile.absent`), the
+folders it listed to find a name (`Pipefile.listed`), and where the std library is and the
+stat of its files when a step (at any depth of nested Pipefiles) uses a std component.
 At most one entry is kept (the others are removed when one is written). Only a caller
 that may write in the workspace (`keep=True`: `pipe run`) writes an entry, never where
 there is no `.pipe/` yet; every caller may read one. Reads nothing else of the workspace:
@@ -34,7 +34,7 @@ from .lazyclass import dataclass
 from .load.pymodule import is_module_ref
 
 # 4: Step.render, always_run, timeout; Pipefile.keep_going, sources; 5: Step.nest, workdir, Pipefile.pipelines;
-# 6: Pipefile.absent, the entry's "std"
+# 6: Pipefile.absent, listed, the entry's "std"
 _SPEC_CACHE_VERSION = 6
 # The modules whose code decides what a Pipefile loads as, or the shape of what is kept
 # (and every module of load/): every pipe module a load imports (tests/test_speccache_deps.py).
@@ -286,6 +286,11 @@ def sources_unchanged(pf) -> bool:
     no file has appeared where one was looked for in vain."""
     if any(os.path.isfile(path) for path in pf.absent):
         return False
+    if pf.listed:  # (only a pipeline that found a component or asset by its name)
+        from .load.azureml.resolve import listed_unchanged
+
+        if not listed_unchanged(pf.listed):
+            return False
     for path, digest in pf.sources:
         try:
             with open(path, "rb") as f:

@@ -22,8 +22,8 @@ def _entry(repo) -> Path:
     return entry
 
 
-def _states(repo, env=None) -> dict:
-    r = repo.pipe("status", "--json", env=env)
+def _states(repo, env=None, *args: str) -> dict:
+    r = repo.pipe("status", "--json", *args, env=env)
     assert r.code == 0, str(r)
     return {s["name"]: s["state"] for s in r.json["steps"]}
 
@@ -103,6 +103,43 @@ def test_a_pipefile_created_in_a_used_folder_takes_over(repo):
     )
     assert _states(repo) == {"use/new": "run"}
     assert repo.outcomes() == {"use/new": "ran"}
+
+
+AZ_PIPELINE = """\
+    $schema: https://azuremlschemas.azureedge.net/latest/pipelineJob.schema.json
+    type: pipeline
+    jobs:
+      greet:
+        component: azureml:greet@latest
+    """
+AZ_GREET = """\
+    $schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+    name: greet
+    version: VERSION
+    type: command
+    outputs:
+      out: {type: uri_folder}
+    command: echo VERSION > ${{outputs.out}}/o.txt
+    """
+
+
+def test_an_azureml_name_found_by_listing_follows_a_new_version(repo):
+    """`azureml:greet@latest` is the newest YAML defining `name: greet` in the pipeline's
+    folder tree: a file added there (or removed) changes what the name is, though no file the
+    spec was read from changed (and a traced run's no-op record must see it too)."""
+    repo.write("pipeline.yml", AZ_PIPELINE)
+    repo.write("components/greet1.yml", AZ_GREET.replace("VERSION", "1"))
+    for outcome in ("ran", "fresh", "fresh", "fresh"):
+        assert repo.outcomes("-f", "pipeline.yml") == {"greet": outcome}
+    repo.write("components/greet2.yml", AZ_GREET.replace("VERSION", "2"))
+    assert _states(repo, None, "-f", "pipeline.yml") == {"greet": "run"}
+    assert repo.outcomes("-f", "pipeline.yml") == {"greet": "ran"}
+    assert repo.read(".azureml-outputs/pipeline/greet/out/o.txt") == "2\n"
+    for _ in range(2):
+        assert repo.outcomes("-f", "pipeline.yml") == {"greet": "fresh"}
+    (repo.root / "components/greet2.yml").unlink()
+    assert repo.outcomes("-f", "pipeline.yml") == {"greet": "restored"}
+    assert repo.read(".azureml-outputs/pipeline/greet/out/o.txt") == "1\n"
 
 
 def test_every_module_the_load_imports_is_in_the_key():

@@ -156,6 +156,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             warnings=tuple(self.warnings),
             keep_going=keep_going,
             sources=tuple(sorted(self.sources.items())),
+            listed=tuple(sorted(self.resolver.listed.items())),
             pipelines=pipeline_uses(self, self.pipeline_nodes, steps),
         )
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from typing import Optional
 
 from ...errors import PipefileError, SourceLoc
+from ...filehash import racy
+from ...noop_trace import scandir_names
 from . import yamlfile
 
 URL_SCHEMES = (
@@ -38,11 +41,53 @@ def parse_name(ref: str) -> Optional[tuple]:
     return (m.group(1), m.group(2) or "latest") if m else None
 
 
+def file_mark(path: str, now: int) -> Optional[tuple]:
+    """What a file's stat says of its content, or None when it is not there; a mark no later
+    one equals when it changed within the racy window (a same-tick rewrite keeps its stat)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if racy(now, max(st.st_mtime_ns, st.st_ctime_ns)):
+        return ("racy", now)
+    return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+
+def folder_mark(folder: str) -> tuple:
+    """The names in `folder` the name index looks at: its YAMLs and the folders it walks
+    into. (Names, not the folder's times: a traced run's no-op record sees a listing.)"""
+    try:
+        with scandir_names(folder) as it:
+            names = [e.name for e in it if _indexed(e)]
+    except OSError:
+        return ("gone",)
+    return ("folder", *sorted(names))
+
+
+def _indexed(entry) -> bool:
+    if entry.name.endswith((".yml", ".yaml")):
+        return True
+    try:
+        return entry.is_dir() and entry.name not in _SKIP_DIRS and not entry.name.startswith(".")
+    except OSError:
+        return False
+
+
+def listed_unchanged(listed: tuple) -> bool:
+    """Whether the folders and files a name lookup saw (`spec.Pipefile.listed`) are as they were."""
+    now = time.time_ns()
+    for path, mark in listed:
+        if (folder_mark(path) if mark and mark[0] in ("folder", "gone") else file_mark(path, now)) != mark:
+            return False
+    return True
+
+
 class Resolver:
     def __init__(self, root: str, options, sources: dict):
         self.root = root
         self.options = options
         self.sources = sources
+        self.listed: dict = {}  # path -> stat mark of what the name index was built from
         self._index: Optional[dict] = None  # name -> [(version, kind, Map)]
         self._map: Optional[dict] = None
 
@@ -78,13 +123,17 @@ class Resolver:
         if self._index is None:
             index: dict = {}
             count = 0
+            now = time.time_ns()  # (a file's mark is taken before it is read)
             for top in (self.root,) + tuple(self.options.assets):
+                self.listed[top] = folder_mark(top)  # (a folder made later is looked in then)
                 for folder, dirs, files in os.walk(top):
                     dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+                    self.listed[folder] = folder_mark(folder)
                     for f in sorted(files):
                         if not f.endswith((".yml", ".yaml")) or count >= _MAX_FILES:
                             continue
                         count += 1
+                        self.listed[os.path.join(folder, f)] = file_mark(os.path.join(folder, f), now)
                         self._note(index, os.path.join(folder, f))
             self._index = index
         return self._index
