@@ -21,6 +21,10 @@ def may_stand_for_a_noop(session) -> bool:
     # which the record checks as it answers. Versions read by `${{artifacts.NAME}}` are not.)
     if graph.groups or graph.artifacts or graph.proposed:
         return False
+    if pf.path.endswith(".py"):
+        # A pipeline a Python module builds (the DSL, Azure ML's SDK v2) is whatever that code
+        # and all it imports make of it: imports are not traced, so no record stands for it.
+        return False
     return not (
         any(e.type != spec.ENV_LOCAL for e in pf.environments.values())
         or any(

@@ -142,6 +142,36 @@ def test_an_azureml_name_found_by_listing_follows_a_new_version(repo):
     assert repo.read(".azureml-outputs/pipeline/greet/out/o.txt") == "1\n"
 
 
+DSL_BUILD = """\
+from pipefile import dsl
+from settings import WORD
+
+say = dsl.command(name="say", command="echo " + WORD + " > ${{outputs.o}}", outputs={"o": dsl.Output(type="uri_file")})
+
+
+@dsl.pipeline(name="p")
+def p():
+    s = say()
+    s.outputs.o.path = "said.txt"
+
+
+pipeline = p()
+"""
+
+
+def test_a_module_the_dsl_module_imports_is_followed(repo):
+    """`pipe run -f build.py` runs Python: what it imports decides the pipeline as much as the
+    file does. No run may stand for the next (the no-op record) without seeing those."""
+    repo.write("settings.py", 'WORD = "one"\n')
+    repo.write("build.py", DSL_BUILD)
+    for outcome in ("ran", "fresh", "fresh", "fresh"):
+        assert repo.outcomes("-f", "build.py") == {"s": outcome}
+    repo.write("settings.py", 'WORD = "two"\n')
+    assert _states(repo, None, "-f", "build.py") == {"s": "run"}
+    assert repo.outcomes("-f", "build.py") == {"s": "ran"}
+    assert repo.read("said.txt") == "two\n"
+
+
 def test_every_module_the_load_imports_is_in_the_key():
     """A cached spec and graph must not outlive a change to any code that made them: every
     module of pipe a cold load imports (the graph's outputs' places, source checks, the
