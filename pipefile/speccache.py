@@ -70,9 +70,25 @@ def _loader_sources() -> list:
     azureml = os.path.join(package, "azureml")  # the importer of Azure ML pipelines (docs/azureml.md)
     return (
         [os.path.join(here, f) for f in _LOADER_SOURCES]
-        + [os.path.join(package, f) for f in sorted(os.listdir(package)) if f.endswith(".py")]
-        + [os.path.join(azureml, f) for f in sorted(os.listdir(azureml)) if f.endswith(".py")]
+        + [os.path.join(package, f) for f in sorted(os.listdir(package)) if f.endswith(_MODULE_SUFFIXES)]
+        + [os.path.join(azureml, f) for f in sorted(os.listdir(azureml)) if f.endswith(_MODULE_SUFFIXES)]
     )
+
+
+_MODULE_SUFFIXES = (".py", ".pyc")  # (.pyc: a sourceless install, its bytecode beside where the source would be)
+
+
+def _code_stat(path: str):
+    """The stat of a module's file: its source, else its bytecode in a sourceless install; None
+    when neither is there (nothing to follow: the version number still is)."""
+    try:
+        return os.stat(path)
+    except OSError:
+        pass
+    try:
+        return os.stat(path + "c")
+    except OSError:
+        return None
 
 
 _STATE_DIR = ".pipe"  # (store.STATE_DIR: the store layer sits above this one)
@@ -189,7 +205,7 @@ def _load(
 def _spec_cache_key(path: str, text: bytes) -> str:
     """Everything the loaded spec depends on that is known before reading it: the text,
     where it is, who reads it."""
-    code = [os.stat(f) for f in _loader_sources()]
+    code = [s for s in map(_code_stat, _loader_sources()) if s is not None]
     parts = [
         _SPEC_CACHE_VERSION,
         __version__,

@@ -209,6 +209,27 @@ def test_every_module_the_load_imports_is_in_the_key():
     assert p.stdout.split() == [], "not in the spec cache's key: " + p.stdout
 
 
+def test_a_sourceless_install_keeps_and_reads_entries(repo, tmp_path):
+    """pipe installed as bytecode only (`compileall -b`, the sources removed: some deployments
+    ship so): the key follows each module's .pyc where its .py is not (it crashed, exit 70)."""
+    import compileall
+    import shutil
+
+    install = tmp_path / "install"
+    shutil.copytree(ROOT / "pipefile", install / "pipefile", ignore=shutil.ignore_patterns("__pycache__"))
+    assert compileall.compile_dir(str(install / "pipefile"), quiet=1, legacy=True)
+    for source in (install / "pipefile").rglob("*.py"):
+        source.unlink()
+    env = {"PYTHONPATH": str(install)}
+    repo.pipefile(SIMPLE)
+    python = sys.executable
+    assert repo.outcomes(env=env, python=python) == {"s": "ran"}
+    assert repo.outcomes(env=env, python=python) == {"s": "fresh"}
+    assert [p.name for p in (repo.root / ".pipe/cache/specs").iterdir()]  # (kept)
+    r = repo.pipe("status", env=env, python=python)
+    assert r.code == 0 and "fresh" in r.out, str(r)
+
+
 def _rewrite_entry(repo, change) -> None:
     entry = _entry(repo)
     data = pickle.loads(entry.read_bytes())
