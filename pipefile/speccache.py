@@ -264,7 +264,10 @@ def _well_formed(pf, built) -> bool:
     if not isinstance(pf, spec.Pipefile):
         return False
     return built is None or (
-        type(built) is tuple and len(built) == 2 and isinstance(built[1], graph_mod.Graph) and built[1].pipefile is pf
+        type(built) is tuple
+        and len(built) == 2
+        and isinstance(built[1], graph_mod.Graph)
+        and isinstance(built[1].pipefile, spec.Pipefile)  # (of a matrix: `pf` expanded, another object)
     )
 
 
@@ -286,14 +289,38 @@ def _std_unchanged(std: Optional[list]) -> bool:
     return signature() == std
 
 
+# The modules of the classes an entry holds (spec, graph, its inputs and groups, locations):
+# an entry names nothing else, and only classes (tests/test_speccache_deps.py).
+_ENTRY_MODULES = frozenset(
+    ("pipefile.spec", "pipefile.graph", "pipefile.bindings", "pipefile.expand", "pipefile.errors")
+)
+_unpickler = None
+
+
 def _unpickle(f):
-    """pickle.load: the C unpickler that `pickle` itself hands out, without importing the
-    module's Python half (its Pickler and Unpickler classes: ~2% of a no-op's start-up)."""
-    try:
-        from _pickle import load
-    except ImportError:  # (an interpreter without the C accelerator)
-        from pickle import load
-    return load(f)
+    """pickle.load restricted to the classes of pipe's spec and graph: an entry is data, and
+    one that names anything else (a function to call: a hostile file would run code as it is
+    read) fails to read, a miss. The C unpickler `pickle` itself hands out, without importing
+    the module's Python half (its Pickler and Unpickler classes: ~2% of a no-op's start-up)."""
+    global _unpickler
+    if _unpickler is None:
+        try:
+            from _pickle import Unpickler
+        except ImportError:  # (an interpreter without the C accelerator)
+            from pickle import Unpickler
+
+        class _Entry(Unpickler):  # type: ignore[misc, valid-type]
+            def find_class(self, module: str, name: str):
+                found = None
+                if module in _ENTRY_MODULES:
+                    __import__(module)  # (expand: not imported yet where an entry is read)
+                    found = getattr(sys.modules[module], name, None)
+                if not isinstance(found, type):
+                    raise ValueError(f"not in a spec cache entry: {module}.{name}")
+                return found
+
+        _unpickler = _Entry
+    return _unpickler(f).load()
 
 
 def sources_unchanged(pf) -> bool:

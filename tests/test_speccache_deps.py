@@ -172,6 +172,32 @@ def test_a_module_the_dsl_module_imports_is_followed(repo):
     assert repo.read("said.txt") == "two\n"
 
 
+def _read_back(repo, *args: str, env=None) -> None:
+    """The entry a run keeps is what the next run reads: it writes none (a miss writes one)."""
+    for _ in range(2):
+        assert repo.pipe("run", *args, env=env).code == 0
+    before = _entry(repo).stat().st_ino
+    r = repo.pipe("run", *args, env=env)
+    assert r.code == 0, str(r)
+    assert _entry(repo).stat().st_ino == before, "the entry was not read back: " + " ".join(args)
+
+
+def test_what_is_kept_is_read_back(repo, tmp_path):
+    """Never wasted: the checks a hit makes pass when nothing changed, for every shape of
+    what they check (a matrix's graph holds its expanded spec; a nested Pipefile, a used
+    folder, the std library, an Azure ML name found by listing)."""
+    lib = _std_library(tmp_path)
+    repo.write("sub/Pipefile.yml", "version: 1\nsteps:\n  hi:\n    component: std/hello@1\n    outputs: {o: hi.txt}\n")
+    repo.pipefile(
+        "version: 1\n" + _LOCAL_STD + "steps:\n  m:\n    matrix: {k: [1, 2]}\n    inputs: {k: {type: number}}\n"
+        "    command: echo ${{inputs.k}}\n  use: {component: ./sub}\n"
+    )
+    _read_back(repo, env={"PIPE_STDLIB_DIR": str(lib)})
+    repo.write("pipeline.yml", AZ_PIPELINE)
+    repo.write("components/greet1.yml", AZ_GREET.replace("VERSION", "1"))
+    _read_back(repo, "-f", "pipeline.yml")
+
+
 def test_every_module_the_load_imports_is_in_the_key():
     """A cached spec and graph must not outlive a change to any code that made them: every
     module of pipe a cold load imports (the graph's outputs' places, source checks, the
@@ -273,6 +299,34 @@ def test_an_entry_of_the_wrong_shape_is_a_miss(repo):
     ):
         _rewrite_entry(repo, change)
         _all_answer(repo)
+
+
+class _Runs:
+    """Unpickles as a call of `how` with `args`: what a hostile entry would do."""
+
+    def __init__(self, how, args):
+        self.how, self.args = how, args
+
+    def __reduce__(self):
+        return self.how, self.args
+
+
+def test_an_entry_that_would_run_code_as_it_unpickles_runs_none(repo):
+    """An entry is pipe's own data: unpickling one builds pipe's spec and graph classes and
+    nothing else. A `.pipe/` that came with a copied or unpacked workspace must not run code
+    on `pipe status` (which runs nothing) or any other command: it is a miss."""
+    import builtins
+
+    _kept(repo)
+    pwned = repo.root / "pwned"
+    for how, args in (
+        (os.system, (f"touch {pwned}",)),
+        (builtins.exec, (f"open({str(pwned)!r}, 'w').close()",)),
+        (subprocess.call, (["touch", str(pwned)],)),
+    ):
+        _rewrite_entry(repo, lambda d, how=how, args=args: {**d, "std": _Runs(how, args)})
+        _all_answer(repo)
+        assert not pwned.exists(), how
 
 
 def test_a_torn_or_odd_entry_is_a_miss(repo):
