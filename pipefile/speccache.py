@@ -9,9 +9,10 @@ pipe's own code that loads it. What only the load finds out is checked on a hit:
 files it read (`Pipefile.sources`), the paths it looked for in vain (`Pipefile.absent`), the
 folders it listed to find a name (`Pipefile.listed`), and where the std library is and the
 stat of its files when a step (at any depth of nested Pipefiles) uses a std component.
-At most one entry is kept (the others are removed when one is written). Only a caller
-that may write in the workspace (`keep=True`: `pipe run`) writes an entry, never where
-there is no `.pipe/` yet; every caller may read one. Reads nothing else of the workspace:
+An entry unpickles as pipe's spec and graph classes or not at all (a miss), and is
+checked for their shape. At most one entry is kept (the others are removed when one is
+written). Only a caller that may write in the workspace (`keep=True`: `pipe run`) writes
+an entry, never where there is no `.pipe/` yet; every caller may read one. Reads nothing else of the workspace:
 artifact versions come from the caller's `artifacts` resolver.
 """
 
