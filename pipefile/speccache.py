@@ -353,14 +353,27 @@ def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None, std: Opt
     import pickle
     import tempfile  # here, not at the top: a no-op run writes nothing, nor does a first run (start-up)
 
+    tmp = None
     try:
         os.makedirs(d, exist_ok=True)
         for old in os.listdir(d):
-            if old != key:
-                os.unlink(os.path.join(d, old))
+            if old != key or not os.path.isfile(os.path.join(d, old)):
+                _remove(os.path.join(d, old))  # (a folder there too: it would stop every write)
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
             pickle.dump({"spec": pf, "graph": graph, "std": std}, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, os.path.join(d, key))
+    except Exception:  # noqa: BLE001 - the cache is a saving: keeping it never fails a run
+        if tmp is not None:
+            _remove(tmp)
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except IsADirectoryError:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)
     except OSError:
         pass
