@@ -10,8 +10,8 @@ files it read (`Pipefile.sources`), the paths it looked for in vain (`Pipefile.a
 folders it listed to find a name (`Pipefile.listed`), and where the std library is and the
 stat of its files when a step (at any depth of nested Pipefiles) uses a std component.
 An entry unpickles as pipe's spec and graph classes or not at all (a miss), and is
-checked for their shape. At most one entry is kept (the others are removed when one is
-written). Only a caller that may write in the workspace (`keep=True`: `pipe run`) writes
+checked for their shape. The `_KEPT_ENTRIES` most recently written entries are kept (the
+others are removed when one is written). Only a caller that may write in the workspace (`keep=True`: `pipe run`) writes
 an entry, never where there is no `.pipe/` yet; every caller may read one. Reads nothing else of the workspace:
 artifact versions come from the caller's `artifacts` resolver.
 """
@@ -93,6 +93,10 @@ def _code_stat(path: str):
 
 
 _STATE_DIR = ".pipe"  # (store.STATE_DIR: the store layer sits above this one)
+# Entries kept, the most recently written: one per Pipefile and folder it is run from (its
+# messages name paths from there), so a run from a subfolder or of another Pipefile beside
+# it does not cost the next run of the first its entry.
+_KEPT_ENTRIES = 4
 
 # (Pipefile spec, errors list) -> {(name, version as written): graph.ResolvedArtifact}
 ArtifactResolver = Callable[[object, list], dict]
@@ -356,9 +360,15 @@ def _cache_spec(path: str, key: str, pf, graph: Optional[tuple] = None, std: Opt
     tmp = None
     try:
         os.makedirs(d, exist_ok=True)
+        others = []
         for old in os.listdir(d):
-            if old != key or not os.path.isfile(os.path.join(d, old)):
-                _remove(os.path.join(d, old))  # (a folder there too: it would stop every write)
+            p = os.path.join(d, old)
+            if old.startswith(".") or old == key or not os.path.isfile(p):
+                _remove(p)  # (a folder there too: it would stop every write)
+            else:
+                others.append((os.stat(p).st_mtime_ns, p))
+        for _, p in sorted(others)[: max(0, len(others) - (_KEPT_ENTRIES - 1))]:
+            _remove(p)  # (the oldest written)
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
         with os.fdopen(fd, "wb") as f:
             pickle.dump({"spec": pf, "graph": graph, "std": std}, f, protocol=pickle.HIGHEST_PROTOCOL)

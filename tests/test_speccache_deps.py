@@ -176,10 +176,11 @@ def _read_back(repo, *args: str, env=None) -> None:
     """The entry a run keeps is what the next run reads: it writes none (a miss writes one)."""
     for _ in range(2):
         assert repo.pipe("run", *args, env=env).code == 0
-    before = _entry(repo).stat().st_ino
+    entries = repo.root / ".pipe/cache/specs"
+    before = {p.name: p.stat().st_ino for p in entries.iterdir()}
     r = repo.pipe("run", *args, env=env)
     assert r.code == 0, str(r)
-    assert _entry(repo).stat().st_ino == before, "the entry was not read back: " + " ".join(args)
+    assert {p.name: p.stat().st_ino for p in entries.iterdir()} == before, "not read back: " + " ".join(args)
 
 
 def test_what_is_kept_is_read_back(repo, tmp_path):
@@ -196,6 +197,32 @@ def test_what_is_kept_is_read_back(repo, tmp_path):
     repo.write("pipeline.yml", AZ_PIPELINE)
     repo.write("components/greet1.yml", AZ_GREET.replace("VERSION", "1"))
     _read_back(repo, "-f", "pipeline.yml")
+
+
+def test_runs_from_a_subfolder_and_of_another_pipefile_keep_the_entry_of_the_first(repo):
+    """Never wasted: the entry of a Pipefile run from its folder outlives a run from a
+    subfolder (whose messages name paths from there: an entry of its own) and a run of
+    another Pipefile beside it, so going back to the first reads it again."""
+    repo.pipefile(SIMPLE)
+    repo.write("other.yaml", SIMPLE.replace("out.txt", "other.txt"))
+    (repo.root / "sub").mkdir()
+    for _ in range(2):
+        assert repo.pipe("run").code == 0
+    (first,) = (repo.root / ".pipe/cache/specs").iterdir()
+    kept = first.stat().st_ino
+    r = subprocess.run(
+        [sys.executable, "-m", "pipefile", "run"],
+        cwd=repo.root / "sub",
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PIPE_PLAIN": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert repo.pipe("run", "-f", "other.yaml").code == 0
+    assert len(list((repo.root / ".pipe/cache/specs").iterdir())) == 3
+    assert repo.pipe("run").code == 0
+    assert first.stat().st_ino == kept  # (read, not parsed and written again)
 
 
 def test_every_module_the_load_imports_is_in_the_key():
