@@ -11,9 +11,10 @@ folders it listed to find a name (`Pipefile.listed`), and where the std library 
 stat of its files when a step (at any depth of nested Pipefiles) uses a std component.
 An entry unpickles as pipe's spec and graph classes or not at all (a miss), and is
 checked for their shape. The `_KEPT_ENTRIES` most recently written entries are kept (the
-others are removed when one is written). Only a caller that may write in the workspace (`keep=True`: `pipe run`) writes
-an entry, never where there is no `.pipe/` yet; every caller may read one. Reads nothing else of the workspace:
-artifact versions come from the caller's `artifacts` resolver.
+others are removed when one is written). Only a caller that may write in the workspace
+(`keep=True`: `pipe run`) writes an entry, never where there is no `.pipe/` yet; every
+caller may read one. Reads nothing else of the workspace: artifact versions come from the
+caller's `artifacts` resolver.
 """
 
 from __future__ import annotations
