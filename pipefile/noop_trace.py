@@ -109,6 +109,13 @@ class Recording:
         import io
 
         wrap(io, "open", "s")  # (pathlib opens through io.open)
+        # The import system looks through posix, not os: a module the run imports (a Python
+        # Pipefile's helpers, what `-f build.py` imports) is stat'd there, and a folder it
+        # searches is listed there (a module put in it later may shadow another): noted too.
+        import posix
+
+        wrap(posix, "stat", follows)
+        wrap(posix, "listdir", "n")
         for name in ("posix_spawn", "posix_spawnp", "fork", "execv", "execve"):
             if hasattr(os, name):
                 self._wrap_spawn(os, name)

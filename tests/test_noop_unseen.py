@@ -1,0 +1,73 @@
+"""The no-op record (pipefile/noop_record.py) against what its stats might not see: each
+probe leaves a record, changes something the run depended on, and checks that the next
+`pipe run` is not answered from the record (it runs the normal way and sees the change).
+
+Whether a run was answered from the record is seen from outside, as in test_noop_record.py:
+the answer leaves the record as it was, the normal path removes it (and may write its own)."""
+
+from __future__ import annotations
+
+import marshal
+import time
+
+from workspace_repo import Repo
+
+SETTLE = 0.15  # past the racy-timestamp window (0.1 s): a run then may leave a record
+
+
+def _record_job(repo: Repo):
+    """The job number of the run that left the record; None if there is none."""
+    try:
+        with open(repo.root / ".pipe" / "noop", "rb") as f:
+            record = marshal.load(f)
+    except FileNotFoundError:
+        return None
+    cols, (row,) = record[5]["jobs"]
+    return row[cols.index("id")]
+
+
+def _settled(repo: Repo, *args: str) -> None:
+    """Run until a record stands for `pipe run ARGS` (the racy window waited out)."""
+    for _ in range(3):
+        time.sleep(SETTLE)
+        repo.pipe("run", *args, check=True)
+        if _record_job(repo) is not None:
+            return
+    raise AssertionError("no record was left")
+
+
+def _answered(repo: Repo, *args: str):
+    """(result, answered from the record?) of `pipe run ARGS`."""
+    before = _record_job(repo)
+    r = repo.pipe("run", *args)
+    return r, before is not None and _record_job(repo) == before
+
+
+BUILD = """\
+from pipefile import dsl
+from helper import COMMAND
+
+count = dsl.command(name="count", command=COMMAND, outputs={"n": dsl.Output(type="uri_file")})
+
+
+@dsl.pipeline(name="demo")
+def demo():
+    count()
+
+
+pipeline = demo()
+"""
+
+
+def test_a_module_a_python_pipefile_imports_is_seen_by_the_record(repo):
+    # The import system reads a module through posix, not os: its edit (the command of a
+    # step) was answered "1 fresh" from the record, and the step never ran.
+    repo.write("helper.py", 'COMMAND = "echo one > ${{outputs.n}}"\n')
+    repo.write("build.py", BUILD)
+    repo.pipe("run", "-f", "build.py", check=True)
+    _settled(repo, "-f", "build.py")
+    repo.write("helper.py", 'COMMAND = "echo two > ${{outputs.n}}"\n')
+    r, answered = _answered(repo, "-f", "build.py")
+    assert not answered and r.code == 0, str(r)
+    assert "1 fresh" not in r.err, str(r)
+    assert repo.read("build/count/n") == "two\n"
