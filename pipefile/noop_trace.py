@@ -32,6 +32,8 @@ from .noop_record import (
 )
 
 ACTIVE = None  # the Recording of this process's run, while one is traced
+# How far a file's times may lag the clock (the kernel's coarse clock ticks at 100 Hz at least).
+CLOCK_TICK_NS = 10_000_000
 
 
 class Recording:
@@ -248,7 +250,7 @@ class Recording:
             if digest is not None:
                 digests[path] = digest
             if not mine and _racy(sig, how, self.started_ns):
-                if digest is None:
+                if digest is None or _changed_during(sig, self.started_ns):
                     return None
                 rehash.append(path)  # (its content, read again, vouches for it)
             out.append((path, how, sig))
@@ -278,6 +280,15 @@ def scandir_names(path: str):
     file among a Pipefile's sources would otherwise decline every answer)."""
     t = ACTIVE
     return os.scandir(path) if t is None else t.names(path)
+
+
+def _changed_during(sig, started_ns: int) -> bool:
+    """Whether a file's content may have changed after the run started (its ctime, which a
+    user cannot set back, within a clock tick of the start, or after it). The digest the stat
+    cache knows is then of the content when it was hashed, not necessarily of what the run
+    read before (a Pipefile the designer saved between its load and the job's snapshot)."""
+    tick = 1_000_000_000 if sig[3] % 1_000_000_000 == 0 else CLOCK_TICK_NS
+    return sig[3] >= started_ns - tick
 
 
 def _racy(sig, how: str, started_ns: int) -> bool:

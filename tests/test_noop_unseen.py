@@ -71,3 +71,42 @@ def test_a_module_a_python_pipefile_imports_is_seen_by_the_record(repo):
     assert not answered and r.code == 0, str(r)
     assert "1 fresh" not in r.err, str(r)
     assert repo.read("build/count/n") == "two\n"
+
+
+SELF_SAVING = """\
+import os
+
+from pipefile import dsl
+
+WORD = "one"
+count = dsl.command(name="count", command=f"echo {WORD} > ${{{{outputs.n}}}}", outputs={"n": dsl.Output(type="uri_file")})
+
+
+@dsl.pipeline(name="demo")
+def demo():
+    count()
+
+
+pipeline = demo()
+if os.environ.get("SAVE_WHILE_RUNNING"):  # a save that lands while the run goes on (the designer's)
+    with open(__file__) as f:
+        text = f.read()
+    with open(__file__, "w") as f:
+        f.write(text.replace('WORD = "one"', 'WORD = "two"'))
+"""
+
+
+def test_a_pipefile_saved_while_a_run_goes_on_is_not_answered_as_the_text_it_loaded(repo):
+    # The run loads the module (WORD one: fresh), the module is saved again (WORD two) before
+    # the job's snapshot hashes it: the stat cache then knows the digest of the new text, and a
+    # record that trusted it answered the new text "1 fresh" every time after.
+    repo.write("build.py", SELF_SAVING)
+    repo.pipe("run", "-f", "build.py", check=True)
+    time.sleep(SETTLE)
+    env = {"SAVE_WHILE_RUNNING": "1"}
+    r = repo.pipe("run", "-f", "build.py", env=env)  # (loads the module: the spec cache has no entry yet)
+    assert r.code == 0 and "1 fresh" in r.err, str(r)
+    assert 'WORD = "two"' in repo.read("build.py")
+    r = repo.pipe("run", "-f", "build.py", env=env)
+    assert r.code == 0 and "1 ran" in r.err, str(r)
+    assert repo.read("build/count/n") == "two\n"
