@@ -1,5 +1,6 @@
 """Tracing a normal `pipe run` for the no-op record (noop_record.py says what the record is):
-every path the process looks at through `os`, `open` and `io.open`, every process it starts,
+every path the process looks at through `os`, `open` and `io.open` (and the import system's
+`posix.stat` and `posix.listdir`: the modules it imports), every process it starts,
 and the text it prints; then, from the session, with the workspace lock still held, the record
 of the run if every step ended fresh and nothing unseen decided it. Imported only by a run the
 click-free path took (cli/fast.py) and by the session: the record's own answer needs none of it."""
