@@ -8,8 +8,10 @@ the answer leaves the record as it was, the normal path removes it (and may writ
 from __future__ import annotations
 
 import marshal
+import os
 import time
 
+import pytest
 from workspace_repo import Repo
 
 SETTLE = 0.15  # past the racy-timestamp window (0.1 s): a run then may leave a record
@@ -110,3 +112,35 @@ def test_a_pipefile_saved_while_a_run_goes_on_is_not_answered_as_the_text_it_loa
     r = repo.pipe("run", "-f", "build.py", env=env)
     assert r.code == 0 and "1 ran" in r.err, str(r)
     assert repo.read("build/count/n") == "two\n"
+
+
+ONE_STEP = """\
+version: 1
+steps:
+  a: {command: "cat in.txt > a.txt", inputs: {i: in.txt}, outputs: {out: a.txt}}
+"""
+
+
+@pytest.mark.parametrize("how", ["half", "one_byte", "empty", "zeros", "fifo", "folder"])
+def test_a_torn_or_odd_record_reads_as_no_record(repo, how):
+    # (a guard) a crash while the record is written, a power loss, or something else at its
+    # path: the run goes the normal way, without waiting on it, and leaves a good record again.
+    repo.write("in.txt", "x\n")
+    repo.pipefile(ONE_STEP)
+    repo.pipe("run", check=True)
+    _settled(repo)
+    path = repo.root / ".pipe" / "noop"
+    data = path.read_bytes()
+    path.unlink()
+    if how == "fifo":
+        os.mkfifo(path)
+    elif how == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(
+            {"half": data[: len(data) // 2], "one_byte": data[:1], "empty": b"", "zeros": bytes(len(data))}[how]
+        )
+    r = repo.pipe("run", env={"AFTER": "1"}, timeout=60)
+    assert r.code == 0 and "1 fresh" in r.err, str(r)
+    if how != "folder":  # (a folder there is left alone: no record then, nothing else lost)
+        assert os.path.isfile(path) and _record_job(repo) is not None  # (the normal path's record)
