@@ -117,7 +117,7 @@ class Recording:
         # searches is listed there (a module put in it later may shadow another): noted too.
         import posix
 
-        wrap(posix, "stat", follows)
+        self._wrap_import_stat(posix)
         wrap(posix, "listdir", "n")
         for name in ("posix_spawn", "posix_spawnp", "fork", "execv", "execve"):
             if hasattr(os, name):
@@ -136,6 +136,27 @@ class Recording:
         if "subprocess" in sys.modules:
             self._wrap_spawn(sys.modules["subprocess"], "_fork_exec")
         sys.stdout, sys.stderr = self.out, self.err
+
+    def _wrap_import_stat(self, posix) -> None:
+        """posix.stat, as the import system calls it: a folder of sys.path it looks in is noted
+        by its names, since a module put there later may shadow another (a folder it listed
+        before the run, the current one under `python -m`, is only stat'd again). Not the
+        interpreter's own folders (the standard library, site-packages): what is installed
+        there is the environment, as pipe's own modules are."""
+        real, note = posix.stat, self._note
+        own = tuple({os.path.join(p, "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)})
+
+        def traced(*a, **k):
+            if k.get("dir_fd") is not None or not a:
+                return real(*a, **k)
+            note(a[0], "s" if k.get("follow_symlinks", True) else "l")
+            st = real(*a, **k)
+            if (st.st_mode & 0o170000) == 0o040000 and isinstance(a[0], str) and not a[0].startswith(own):
+                note(a[0], "n")
+            return st
+
+        self._saved.append((posix, "stat", real))
+        posix.stat = traced
 
     def _wrap_spawn(self, mod, name: str) -> None:
         real = getattr(mod, name)

@@ -75,6 +75,32 @@ def test_a_module_a_python_pipefile_imports_is_seen_by_the_record(repo):
     assert repo.read("build/count/n") == "two\n"
 
 
+def test_a_module_put_where_it_shadows_the_one_a_python_pipefile_imported_is_seen(repo):
+    # `import shadowme` found it in a folder of PYTHONPATH; a shadowme.py put in the module's
+    # own folder (first on sys.path while it runs) is what the next run imports. The import
+    # system had listed that folder before the run (under `python -m`, the current folder).
+    repo.write("lib/shadowme.py", 'WORD = "one"\n')
+    repo.write(
+        "build.py",
+        BUILD.replace("from helper import COMMAND", "from shadowme import WORD").replace(
+            "command=COMMAND", 'command=f"echo {WORD} > ${{{{outputs.n}}}}"'
+        ),
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(repo.root / "lib"), os.environ["PYTHONPATH"]])}
+    repo.pipe("run", "-f", "build.py", env=env, check=True)
+    for _ in range(3):
+        time.sleep(SETTLE)
+        repo.pipe("run", "-f", "build.py", env=env, check=True)
+        if _record_job(repo) is not None:
+            break
+    assert _record_job(repo) is not None
+    repo.write("shadowme.py", 'WORD = "two"\n')
+    before = _record_job(repo)
+    r = repo.pipe("run", "-f", "build.py", env=env)
+    assert r.code == 0 and _record_job(repo) != before, str(r)
+    assert repo.read("build/count/n") == "two\n"
+
+
 SELF_SAVING = """\
 import os
 
