@@ -7,7 +7,7 @@ and what it includes, params files, sources, code, outputs, the spec cache, the 
 objects it checks, the folders it lists, the files it finds absent), and what it prints.
 If every step ended fresh, and the run depended on nothing stats cannot see (no remote,
 no environment to build or look up, no GPUs, no artifact versions, no map, sweep or
-matrix, no MLflow, no process but git), the session writes the record before it lets go
+matrix, no MLflow, no process but pipe's own `git status`), the session writes the record before it lets go
 of the workspace lock: the stat signature of every such path, the facts the run depended
 on (the command line, the folder it was started in, the whole environment, pipe's and
 Python's versions, whether stdin, stdout and stderr are terminals and their sizes), the

@@ -16,6 +16,7 @@ import time
 
 from .noop_record import (
     FORMAT,
+    GIT_STATUS,
     JOB,
     OWN,
     OWN_DIRS,
@@ -163,10 +164,10 @@ class Recording:
         spawned = self.spawned
 
         def traced(*a, **k):
-            program = a[0] if a else None
-            if name.endswith("fork_exec") and a:
-                program = a[0][0] if a[0] else None  # (args, executables, ...)
-            spawned.append(os.path.basename(os.fsdecode(program)) if isinstance(program, (str, bytes)) else "?")
+            # The command line (fork_exec: args, executables, ...; posix_spawn, execv: path, args);
+            # os.fork runs code of this process's own: nothing to tell it by.
+            args = a[0] if name.endswith("fork_exec") and a else a[1] if name != "fork" and len(a) > 1 else None
+            spawned.append(_command(args))
             return real(*a, **k)
 
         self._saved.append((mod, name, real))
@@ -217,8 +218,13 @@ class Recording:
         if self.out.parts and self.err.parts and any(f[0] for f in self.facts[-2][1:]):  # (terminal(): 1, 2)
             return  # both streams written, to a terminal: the order they interleaved in is not kept
         shown = seconds_text(seconds)
-        if any(p != "git" for p in self.spawned) or (self.spawned and not git):
-            return  # a process whose answer stats cannot see
+        # Only pipe's own `git status` (the job's commit), which the answer asks again: any other
+        # process, git too (a Python Pipefile's `git rev-parse HEAD`), answers what stats cannot see.
+        own_git = tuple(a.replace("{root}", root) for a in GIT_STATUS)
+        if any(c[1:] != own_git[1:] or os.path.basename(c[0]) != "git" for c in self.spawned) or (
+            self.spawned and not git
+        ):
+            return
         out = _template("".join(self.out.parts), job_id, uid, shown, json_tail=True)
         err = _template("".join(self.err.parts), job_id, uid, shown)
         if out is None or err is None:
@@ -294,6 +300,15 @@ def _known(path: str, inside: str, sig, known: dict):
     except (OSError, ValueError):
         return None
     return (rel, e[4], int(e[6]))
+
+
+def _command(args) -> tuple:
+    """A started process's command line as text, ("?",) where it cannot be told."""
+    try:
+        words = tuple(os.fsdecode(w) for w in args)
+    except (TypeError, ValueError):
+        return ("?",)
+    return words or ("?",)
 
 
 def scandir_names(path: str):
