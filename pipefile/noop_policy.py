@@ -5,6 +5,7 @@ request, the graph and the run's result decide it. Asked by the session, before 
 from __future__ import annotations
 
 from . import spec
+from .load.pymodule import is_module_ref
 from .rebuilder import Verdict
 
 
@@ -20,6 +21,10 @@ def may_stand_for_a_noop(session) -> bool:
     # (Named assets and outputs are fine: a no-op finds each content's version there already,
     # which the record checks as it answers. Versions read by `${{artifacts.NAME}}` are not.)
     if graph.groups or graph.artifacts or graph.proposed:
+        return False
+    if is_module_ref(pf.path):
+        # A Python Pipefile: what it builds is known only by running it (a date, a random
+        # seed, what it fetched ...), so the spec cache keeps none, and no record stands for it.
         return False
     return not (
         any(e.type != spec.ENV_LOCAL for e in pf.environments.values())

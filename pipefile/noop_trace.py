@@ -113,9 +113,9 @@ class Recording:
         import io
 
         wrap(io, "open", "s")  # (pathlib opens through io.open)
-        # The import system looks through posix, not os: a module the run imports (a Python
-        # Pipefile's helpers, what `-f build.py` imports) is stat'd there, and a folder it
-        # searches is listed there (a module put in it later may shadow another): noted too.
+        # The import system looks through posix, not os: a module the run imports (pipe's own,
+        # imported only while a run goes on; a Python Pipefile's helpers) is stat'd there, and a
+        # folder it searches is listed there (a module put in it later may shadow another).
         import posix
 
         self._wrap_import_stat(posix)
