@@ -5,6 +5,7 @@ request, the graph and the run's result decide it. Asked by the session, before 
 from __future__ import annotations
 
 from . import spec
+from .load.pymodule import is_module_ref
 from .rebuilder import Verdict
 
 
@@ -21,9 +22,9 @@ def may_stand_for_a_noop(session) -> bool:
     # which the record checks as it answers. Versions read by `${{artifacts.NAME}}` are not.)
     if graph.groups or graph.artifacts or graph.proposed:
         return False
-    if pf.path.endswith(".py"):
-        # A pipeline a Python module builds (the DSL, Azure ML's SDK v2) is whatever that code
-        # and all it imports make of it: imports are not traced, so no record stands for it.
+    if is_module_ref(pf.path):
+        # A Python Pipefile: what it builds is known only by running it (a date, a random
+        # seed, what it fetched ...), so the spec cache keeps none, and no record stands for it.
         return False
     return not (
         any(e.type != spec.ENV_LOCAL for e in pf.environments.values())

@@ -7,7 +7,7 @@ and what it includes, params files, sources, code, outputs, the spec cache, the 
 objects it checks, the folders it lists, the files it finds absent), and what it prints.
 If every step ended fresh, and the run depended on nothing stats cannot see (no remote,
 no environment to build or look up, no GPUs, no artifact versions, no map, sweep or
-matrix, no MLflow, no process but git), the session writes the record before it lets go
+matrix, no MLflow, no process but pipe's own `git status`), the session writes the record before it lets go
 of the workspace lock: the stat signature of every such path, the facts the run depended
 on (the command line, the folder it was started in, the whole environment, pipe's and
 Python's versions, whether stdin, stdout and stderr are terminals and their sizes), the
@@ -157,11 +157,14 @@ def terminal() -> tuple:
 
 def plain(values: dict) -> bool:
     """Flags whose run a record can stand for: no dry run, no CI summary, no MLflow, no GPUs
-    named. A terminal is fine: what was drawn on it is replayed byte for byte, the terminal's
+    named, no Python Pipefile. A terminal is fine: what was drawn on it is replayed byte for byte, the terminal's
     size and the environment being the same (facts), and only when no timer drew it
     (noop_trace.py's _Tee declines a write from any thread but the main one)."""
     if any(values.get(k) for k in ("dry_run", "ci", "summary_path", "to_mlflow", "gpus")):
         return False
+    module, _, name = (values.get("pipefile") or "").rpartition(":")
+    if (values.get("pipefile") or "").endswith(".py") or (module.endswith(".py") and name.isidentifier()):
+        return False  # a Python Pipefile (load/pymodule.py): known only by running it (noop_policy.py)
     return "MLFLOW_TRACKING_URI" not in os.environ and sys.stdout is not None and sys.stderr is not None
 
 

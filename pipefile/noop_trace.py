@@ -1,5 +1,6 @@
 """Tracing a normal `pipe run` for the no-op record (noop_record.py says what the record is):
-every path the process looks at through `os`, `open` and `io.open`, every process it starts,
+every path the process looks at through `os`, `open` and `io.open` (and the import system's
+`posix.stat` and `posix.listdir`: the modules it imports), every process it starts,
 and the text it prints; then, from the session, with the workspace lock still held, the record
 of the run if every step ended fresh and nothing unseen decided it. Imported only by a run the
 click-free path took (cli/fast.py) and by the session: the record's own answer needs none of it."""
@@ -15,6 +16,7 @@ import time
 
 from .noop_record import (
     FORMAT,
+    GIT_STATUS,
     JOB,
     OWN,
     OWN_DIRS,
@@ -32,6 +34,8 @@ from .noop_record import (
 )
 
 ACTIVE = None  # the Recording of this process's run, while one is traced
+# How far a file's times may lag the clock (the kernel's coarse clock ticks at 100 Hz at least).
+CLOCK_TICK_NS = 10_000_000
 
 
 class Recording:
@@ -109,6 +113,13 @@ class Recording:
         import io
 
         wrap(io, "open", "s")  # (pathlib opens through io.open)
+        # The import system looks through posix, not os: a module the run imports (pipe's own,
+        # imported only while a run goes on; a Python Pipefile's helpers) is stat'd there, and a
+        # folder it searches is listed there (a module put in it later may shadow another).
+        import posix
+
+        self._wrap_import_stat(posix)
+        wrap(posix, "listdir", "n")
         for name in ("posix_spawn", "posix_spawnp", "fork", "execv", "execve"):
             if hasattr(os, name):
                 self._wrap_spawn(os, name)
@@ -127,15 +138,36 @@ class Recording:
             self._wrap_spawn(sys.modules["subprocess"], "_fork_exec")
         sys.stdout, sys.stderr = self.out, self.err
 
+    def _wrap_import_stat(self, posix) -> None:
+        """posix.stat, as the import system calls it: a folder of sys.path it looks in is noted
+        by its names, since a module put there later may shadow another (a folder it listed
+        before the run, the current one under `python -m`, is only stat'd again). Not the
+        interpreter's own folders (the standard library, site-packages): what is installed
+        there is the environment, as pipe's own modules are."""
+        real, note = posix.stat, self._note
+        own = tuple({os.path.join(p, "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)})
+
+        def traced(*a, **k):
+            if k.get("dir_fd") is not None or not a:
+                return real(*a, **k)
+            note(a[0], "s" if k.get("follow_symlinks", True) else "l")
+            st = real(*a, **k)
+            if (st.st_mode & 0o170000) == 0o040000 and isinstance(a[0], str) and not a[0].startswith(own):
+                note(a[0], "n")
+            return st
+
+        self._saved.append((posix, "stat", real))
+        posix.stat = traced
+
     def _wrap_spawn(self, mod, name: str) -> None:
         real = getattr(mod, name)
         spawned = self.spawned
 
         def traced(*a, **k):
-            program = a[0] if a else None
-            if name.endswith("fork_exec") and a:
-                program = a[0][0] if a[0] else None  # (args, executables, ...)
-            spawned.append(os.path.basename(os.fsdecode(program)) if isinstance(program, (str, bytes)) else "?")
+            # The command line (fork_exec: args, executables, ...; posix_spawn, execv: path, args);
+            # os.fork runs code of this process's own: nothing to tell it by.
+            args = a[0] if name.endswith("fork_exec") and a else a[1] if name != "fork" and len(a) > 1 else None
+            spawned.append(_command(args))
             return real(*a, **k)
 
         self._saved.append((mod, name, real))
@@ -186,8 +218,13 @@ class Recording:
         if self.out.parts and self.err.parts and any(f[0] for f in self.facts[-2][1:]):  # (terminal(): 1, 2)
             return  # both streams written, to a terminal: the order they interleaved in is not kept
         shown = seconds_text(seconds)
-        if any(p != "git" for p in self.spawned) or (self.spawned and not git):
-            return  # a process whose answer stats cannot see
+        # Only pipe's own `git status` (the job's commit), which the answer asks again: any other
+        # process, git too (a Python Pipefile's `git rev-parse HEAD`), answers what stats cannot see.
+        own_git = tuple(a.replace("{root}", root) for a in GIT_STATUS)
+        if any(c[1:] != own_git[1:] or os.path.basename(c[0]) != "git" for c in self.spawned) or (
+            self.spawned and not git
+        ):
+            return
         out = _template("".join(self.out.parts), job_id, uid, shown, json_tail=True)
         err = _template("".join(self.err.parts), job_id, uid, shown)
         if out is None or err is None:
@@ -241,7 +278,7 @@ class Recording:
             if digest is not None:
                 digests[path] = digest
             if not mine and _racy(sig, how, self.started_ns):
-                if digest is None:
+                if digest is None or _changed_during(sig, self.started_ns):
                     return None
                 rehash.append(path)  # (its content, read again, vouches for it)
             out.append((path, how, sig))
@@ -265,12 +302,30 @@ def _known(path: str, inside: str, sig, known: dict):
     return (rel, e[4], int(e[6]))
 
 
+def _command(args) -> tuple:
+    """A started process's command line as text, ("?",) where it cannot be told."""
+    try:
+        words = tuple(os.fsdecode(w) for w in args)
+    except (TypeError, ValueError):
+        return ("?",)
+    return words or ("?",)
+
+
 def scandir_names(path: str):
     """os.scandir of a folder read for its names and which are links only: while a run is
     traced, its record then depends on those, not on each entry's signature (a touched
     file among a Pipefile's sources would otherwise decline every answer)."""
     t = ACTIVE
     return os.scandir(path) if t is None else t.names(path)
+
+
+def _changed_during(sig, started_ns: int) -> bool:
+    """Whether a file's content may have changed after the run started (its ctime, which a
+    user cannot set back, within a clock tick of the start, or after it). The digest the stat
+    cache knows is then of the content when it was hashed, not necessarily of what the run
+    read before (a Pipefile the designer saved between its load and the job's snapshot)."""
+    tick = 1_000_000_000 if sig[3] % 1_000_000_000 == 0 else CLOCK_TICK_NS
+    return sig[3] >= started_ns - tick
 
 
 def _racy(sig, how: str, started_ns: int) -> bool:
