@@ -246,6 +246,38 @@ def test_a_pipefile_that_is_not_a_regular_file_is_refused(repo, tmp_path, target
     assert not repo.exists(".pipe")
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd/0"), reason="Linux: /dev/stdin and /proc/self/fd")
+@pytest.mark.parametrize("given", ["/dev/stdin", "/proc/self/fd/0"])
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_a_pipefile_read_through_the_kernels_folders_is_refused(repo, tmp_path, given, command):
+    """`pipe run -f /dev/stdin < Pipefile` read a regular file, and the Pipefile's folder, the
+    workspace root, was /dev: .pipe/ and the outputs were written there."""
+    made = [p for p in ("/dev/.pipe", "/dev/out-of-a-stdin-pipefile.txt") if not os.path.lexists(p)]
+    text = tmp_path / "Pipefile"
+    text.write_text(
+        'version: 1\nsteps:\n  a: {command: "echo > ${{outputs.o}}", outputs: {o: out-of-a-stdin-pipefile.txt}}\n'
+    )
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    try:
+        with open(text) as stdin:
+            p = subprocess.run(
+                [sys.executable, "-m", "pipefile", command, "-f", given],
+                cwd=repo.root,
+                stdin=stdin,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=30,
+            )
+        assert p.returncode == 2, p.stderr
+        assert "is the kernel's, not a workspace" in p.stderr and "cat > Pipefile" in p.stderr, p.stderr
+        assert not any(os.path.lexists(m) for m in made), made
+    finally:
+        for m in made:  # (what the code before this check wrote)
+            subprocess.run(["rm", "-rf", m], check=False)
+
+
 def test_the_size_read_is_capped(tmp_path):
     from pipefile.load import yamlsafe
 

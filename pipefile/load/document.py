@@ -153,7 +153,7 @@ def read_bytes(path: str) -> bytes:
     """The Pipefile's bytes: a regular file only, of bounded size (not /dev/zero, a FIFO)."""
     path = os.path.abspath(pymodule.split_ref(path)[0])  # (build.py:NAME: the module's file)
     try:
-        return yamlsafe.read_file(path)
+        data = yamlsafe.read_file(path)
     except FileNotFoundError:
         if os.path.islink(path):
             raise PipefileError(
@@ -165,6 +165,20 @@ def read_bytes(path: str) -> bytes:
         raise PipefileError(f"{path}: is a directory, not a regular file", hint="give the Pipefile's path") from None
     except OSError as e:
         raise PipefileError(f"{path}: cannot read: {e.strerror or e}", hint="check the file's permissions") from None
+    if _in_kernel_folder(os.path.dirname(path)):
+        # (-f /dev/stdin < Pipefile: its folder, the workspace root, would be /dev)
+        raise PipefileError(
+            f"{path}: a Pipefile's folder is its workspace (outputs and .pipe/ go there), and "
+            f"{os.path.dirname(path)} is the kernel's, not a workspace",
+            hint="save it to a file in the workspace first (for example `cat > Pipefile`) and give that",
+        )
+    return data
+
+
+def _in_kernel_folder(folder: str) -> bool:
+    """/dev itself and its descriptor folders, /proc, /sys: not where a workspace can be (a
+    workspace in /dev/shm, a tmpfs, is one as any other)."""
+    return folder in ("/dev", "/dev/fd") or folder.startswith(("/proc/", "/sys/")) or folder in ("/proc", "/sys")
 
 
 def loads(text: str, path: str) -> spec.Pipefile:
