@@ -223,3 +223,24 @@ def test_a_full_disk_while_a_small_output_is_stored_names_the_output(small_disk)
     assert "no space left on the device while storing" in r.err and "build/out.bin" in r.err, r
     assert "tree manifest" not in r.err, r
     assert not list((repo.root / ".pipe/store/tmp").iterdir())
+
+
+@pytest.mark.parametrize("folder", ["jobs", "scratch", "running", "stage", "store", "store/tmp"])
+def test_a_file_where_pipe_keeps_a_folder_is_a_user_error_naming_it(repo, folder):
+    """A file in place of one of .pipe/'s folders (a copy gone wrong, a hand edit) was an
+    internal error (exit 70: FileExistsError). It is the user's to fix, named, exit 2."""
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} > ${{outputs.o}}"))
+    assert repo.outcomes() == {"make": "ran"}
+    there = repo.root / ".pipe" / folder
+    shutil.rmtree(there)
+    there.write_text("not a folder")
+    repo.write("in.txt", "2")
+    r = repo.pipe("run")
+    assert r.code == 2, r
+    assert f"{there}: pipe keeps a folder of its own there" in r.err and f"rm {there}" in r.err, r
+    assert "internal error" not in r.err, r
+    assert repo.read("build/out.bin") == "1"  # nothing ran
+    there.unlink()
+    assert repo.outcomes() == {"make": "ran"}
+    assert repo.read("build/out.bin") == "2"

@@ -69,13 +69,32 @@ def disk_error(e: BaseException, path: Optional[str] = None) -> DiskError:
 
 @contextlib.contextmanager
 def disk_errors(path: str) -> Iterator[None]:
-    """Turn a full disk met while opening or writing `path` into a DiskError that names it."""
+    """Turn a full disk met while opening or writing `path`, or a file where pipe keeps a folder,
+    into a DiskError that names it."""
     try:
         yield
+    except (FileExistsError, NotADirectoryError) as e:
+        # A file where pipe keeps a folder of its own (.pipe/jobs, .pipe/scratch ...), or on its
+        # path: not a bug of pipe's, and its fix is the user's.
+        where = _in_the_way(getattr(e, "filename", None) or path)
+        raise DiskError(
+            f"{where}: pipe keeps a folder of its own there, and a file is in its place; nothing was changed",
+            hint=f"move that file away or remove it (`rm {where}`): pipe makes the folder again",
+        ) from None
     except (sqlite3.OperationalError, OSError) as e:
         if is_disk_error(e):
             raise disk_error(e, path) from None
         raise
+
+
+def _in_the_way(path: str) -> str:
+    """The file that stands where `path`, or a folder on its way, should be."""
+    p = path
+    while p and os.path.dirname(p) != p:
+        if os.path.lexists(p) and not os.path.isdir(p):
+            return p
+        p = os.path.dirname(p)
+    return path
 
 
 class WorkspaceLock:
