@@ -13,6 +13,7 @@ import time
 
 import pytest
 import xxhash
+from workspace_repo import PIPE
 
 from pipefile.digest import Hasher
 
@@ -129,6 +130,32 @@ def test_a_step_that_turns_its_input_into_a_fifo_fails_instead_of_hanging(repo, 
         pytest.fail("pipe run waited forever re-reading the input the step replaced")
     assert r.code == 1, str(r)
     assert "modified its own input 'in.txt'" in r.err, str(r)
+
+
+def test_an_input_the_user_edits_while_the_step_runs_fails_it_without_blaming_it(repo):
+    """A user saving a script while a long step that reads it runs: the step's outputs are of
+    one content or the other, so they are not kept (exit 1). The message said only that the
+    step modified its own input; it now says that something else may have."""
+    repo.write("in.txt", "x\n")
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s: {command: "sleep 1 && cat in.txt > b.txt", inputs: {i: in.txt}, outputs: {o: b.txt}}
+        """
+    )
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    p = subprocess.Popen(
+        PIPE + ["run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(0.5)
+    (repo.root / "in.txt").write_text("edited by the user\n")
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 1, err
+    assert "modified its own input 'in.txt'" in err and "or something else changed it meanwhile" in err, err
+    assert not (repo.root / "b.txt").exists()
+    assert repo.pipe("run").code == 0 and repo.read("b.txt") == "edited by the user\n"
 
 
 @pytest.mark.parametrize("special", ["fifo", "dev-zero-link"])

@@ -46,6 +46,17 @@ from .processes import ProcessRunning, Stopped, changed_at, failure_message, log
 SMALL_OUTPUT_BYTES = 1 << 16
 
 
+def input_changed(path: str) -> StepFailure:
+    """The failure of a task whose input or code is not what it was keyed with once its command
+    ended: the step changed it, or something else did meanwhile (a user editing the file while a
+    long step runs). What it made of a changing input is not kept, either way."""
+    return StepFailure(
+        f"modified its own input '{path}' while running, or something else changed it meanwhile (an editor, "
+        "another process); steps must only write their declared outputs, and outputs made from an input "
+        "that changed are not kept: run again"
+    )
+
+
 class LocalExecutor(ProcessRunning):
     """Runs tasks as local processes (or in their environment's) in the workspace root."""
 
@@ -400,9 +411,7 @@ class LocalExecutor(ProcessRunning):
         for path, digest in expected.items():
             now = self.hasher.digest(path, data_only=True)  # (a FIFO put there: changed, never read)
             if now is None or now.digest != digest:
-                raise StepFailure(
-                    f"modified its own input '{path}' while running; steps must only write their declared outputs"
-                )
+                raise input_changed(path)
 
     def _commit(self, node: Node, decision: Decision, seconds: float) -> dict:
         outputs = {}

@@ -38,7 +38,7 @@ from ..outcomes import StepResult
 from ..rebuilder import Decision
 from ..remote.run_cache import closure
 from ..staging import StepFailure
-from .local import LocalExecutor
+from .local import LocalExecutor, input_changed
 from .ray_cluster import GONE_HINT, ClusterGone, RayCluster  # noqa: F401 - RayCluster: the session's
 
 DEFAULT_RETRIES = 1
@@ -369,9 +369,7 @@ class RayExecutor(LocalExecutor):
             if now is None and digest in self._kept:
                 continue
             if now is None or now.digest != digest:
-                raise StepFailure(
-                    f"modified its own input '{path}' while running; steps must only write their declared outputs"
-                )
+                raise input_changed(path)
 
     def _collect(self, node: Node, staged) -> None:
         if node.name not in self._held:
