@@ -396,8 +396,8 @@ def recover(ws: Workspace) -> None:
     jdir = os.path.join(ws.dir, BESIDE_DIR)
     try:
         entries = sorted(os.scandir(jdir), key=lambda e: e.name)
-    except FileNotFoundError:
-        entries = []
+    except (FileNotFoundError, NotADirectoryError):
+        entries = []  # (a file in its place: nothing to put back; writing there says so)
     for e in entries:
         folder = _beside_folder(e.path) if not e.name.startswith(".") else None
         if folder is not None:
@@ -411,11 +411,16 @@ def recover(ws: Workspace) -> None:
     with disk_errors(ws.dir):
         for d in (ws.stage_dir, ws.scratch):
             try:
-                left = bool(os.listdir(d))
+                st = os.lstat(d)
             except FileNotFoundError:
-                left = False  # (a new workspace: made below)
+                st = None  # (a new workspace: made below)
+            if st is not None and not statmod.S_ISDIR(st.st_mode):
+                os.unlink(d)  # pipe's own folder: what is in its place goes (rmtree would open a FIFO: a wait)
+                st = None
+            try:
+                left = st is not None and bool(os.listdir(d))
             except OSError:
-                left = True  # not a folder, or unreadable: rmtree does what it can, as ever
+                left = True  # unreadable: rmtree does what it can, as ever
             if left:  # (usually empty: shutil is imported only when there is something to remove)
                 import shutil
 

@@ -225,7 +225,7 @@ def test_a_full_disk_while_a_small_output_is_stored_names_the_output(small_disk)
     assert not list((repo.root / ".pipe/store/tmp").iterdir())
 
 
-@pytest.mark.parametrize("folder", ["jobs", "scratch", "running", "stage", "store", "store/tmp"])
+@pytest.mark.parametrize("folder", ["jobs", "scratch", "running", "store", "store/tmp"])
 def test_a_file_where_pipe_keeps_a_folder_is_a_user_error_naming_it(repo, folder):
     """A file in place of one of .pipe/'s folders (a copy gone wrong, a hand edit) was an
     internal error (exit 70: FileExistsError). It is the user's to fix, named, exit 2."""
@@ -244,3 +244,78 @@ def test_a_file_where_pipe_keeps_a_folder_is_a_user_error_naming_it(repo, folder
     there.unlink()
     assert repo.outcomes() == {"make": "ran"}
     assert repo.read("build/out.bin") == "2"
+
+
+@pytest.mark.parametrize("what", ["file", "fifo"])
+def test_a_file_or_fifo_in_place_of_the_stage_folder_is_replaced(repo, what):
+    """.pipe/stage is emptied by every run (what a killed run staged): a FIFO in its place was
+    opened by that clean-up and `pipe run` waited forever. What is there goes; the run goes on."""
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} > ${{outputs.o}}"))
+    assert repo.outcomes() == {"make": "ran"}
+    stage = repo.root / ".pipe/stage"
+    shutil.rmtree(stage)
+    if what == "file":
+        stage.write_text("x")
+    else:
+        os.mkfifo(stage)
+    repo.write("in.txt", "2")
+    try:
+        r = repo.pipe("run", timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("pipe run waited forever on a FIFO at .pipe/stage")
+    assert r.code == 0, r
+    assert stage.is_dir() and repo.read("build/out.bin") == "2"
+
+
+@pytest.mark.parametrize("name", ["state.db", "jobs.db", "lock"])
+@pytest.mark.parametrize("command", [["run"], ["status"], ["gc", "--dry-run"]])
+def test_a_folder_where_pipe_keeps_a_file_is_a_user_error_naming_it(repo, name, command):
+    """A folder in place of a database or the lock was an internal error (exit 70: SQLite's
+    "unable to open database file", IsADirectoryError)."""
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} > ${{outputs.o}}"))
+    assert repo.outcomes() == {"make": "ran"}
+    there = repo.root / ".pipe" / name
+    there.unlink()
+    there.mkdir()
+    r = repo.pipe(*command)
+    if name == "lock" and command == ["status"]:
+        assert r.code == 0, r  # (status takes no lock)
+        return
+    assert r.code == 2, r
+    assert f"{there}: pipe keeps a file of its own there, and a folder is in its place" in r.err, r
+    assert f"rm -r {there}" in r.err and "internal error" not in r.err, r
+
+
+def test_a_job_folder_that_is_a_file_shows_no_logs(repo):
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="echo said; cat ${{inputs.i}} > ${{outputs.o}}"))
+    assert repo.outcomes() == {"make": "ran"}
+    folder = repo.root / ".pipe/jobs/1"
+    shutil.rmtree(folder)
+    folder.write_text("x")
+    for args in (["logs", "1"], ["logs", "1", "make"], ["logs", "1", "--json"]):
+        r = repo.pipe(*args, timeout=30)
+        assert r.code == 0 and "internal error" not in r.err, r
+
+
+def test_gc_with_a_damaged_workspace_record_or_register(repo):
+    """A record of the store's register that names no path (a NUL in it) was an internal error
+    of `pipe gc` (ValueError); the register being a file, another (NotADirectoryError)."""
+    repo.write("in.txt", "1")
+    repo.pipefile(STEP.format(command="cat ${{inputs.i}} > ${{outputs.o}}"))
+    assert repo.outcomes() == {"make": "ran"}
+    register = repo.root / ".pipe/store/workspaces"
+    (record,) = [p for p in register.iterdir() if not p.name.startswith(".")]
+    record.write_bytes(b"\0garbage")
+    r = repo.pipe("gc")
+    assert r.code == 0 and "internal error" not in r.err, r
+    assert not record.exists()  # (it named no workspace: dropped, as a gone workspace's)
+    assert repo.outcomes() == {"make": "fresh"}  # (and the workspace notes itself again)
+    assert record.exists()
+    shutil.rmtree(register)
+    register.write_text("x")
+    r = repo.pipe("gc")
+    assert r.code == 2 and f"{register}: the store keeps a folder there" in r.err, r
+    assert "pipe run" in r.err and "internal error" not in r.err, r

@@ -356,10 +356,11 @@ def lock_all(ws, open_other: Callable, on_wait=None) -> list:
     others = {}
     me = os.path.realpath(ws.root)
     for reg_file, root in registered_workspaces(ws.store_root):
-        real = os.path.realpath(root)
+        # (A record that holds no absolute path, a damaged one, names no workspace: dropped.)
+        real = os.path.realpath(root) if os.path.isabs(root) and "\0" not in root else None
         if real == me or real in others:
             continue
-        if not os.path.isdir(os.path.join(real, ".pipe")):
+        if real is None or not os.path.isdir(os.path.join(real, ".pipe")):
             try:
                 os.unlink(reg_file)  # that workspace was deleted
             except OSError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from ..digest import hash_bytes
+from ..errors import PipefileError
 from ..filehash import open_regular
 from .tempnames import exclusive_temp
 
@@ -44,6 +45,13 @@ def registered_workspaces(store_root: str) -> list:
         entries = sorted(os.scandir(reg), key=lambda e: e.name)
     except FileNotFoundError:
         return out
+    except NotADirectoryError:
+        # Which other workspaces use the store is unknown: `pipe gc` must not guess.
+        raise PipefileError(
+            f"{reg}: the store keeps a folder there (the workspaces that use it), and a file is in its place",
+            hint="move that file away or remove it, then run `pipe run` once in each workspace that uses "
+            "this store (each notes itself there again) before `pipe gc`",
+        ) from None
     for e in entries:
         if e.name.startswith("."):
             continue

@@ -147,7 +147,7 @@ def _read(path: str) -> str:
     try:
         with open_regular(path) as f:  # (a FIFO or a link to /dev/zero there: no log, never read)
             return f.read().decode("utf-8", "replace")
-    except (FileNotFoundError, NotARegularFile):
+    except (FileNotFoundError, NotADirectoryError, NotARegularFile):
         return ""
 
 
@@ -178,7 +178,7 @@ def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
                 with open_regular(path) as f:
                     f.seek(offsets.get(n, 0))
                     data = f.read()
-            except (FileNotFoundError, NotARegularFile):
+            except (FileNotFoundError, NotADirectoryError, NotARegularFile):
                 continue
             if data:
                 if step is None and current != n:

@@ -131,7 +131,7 @@ def read_log(path: str, offset: int, most: int) -> bytes:
         with open_regular(path) as f:  # (a FIFO or a device there: no log, never read)
             f.seek(offset)
             return f.read(most)
-    except (FileNotFoundError, NotARegularFile):
+    except (FileNotFoundError, NotADirectoryError, NotARegularFile):
         return b""
 
 

@@ -247,7 +247,7 @@ def read_log(path: str, limit: int = 4 * 2**20) -> str:
             if size > limit:
                 f.seek(size - limit)
             return f.read().decode("utf-8", "replace")
-    except (FileNotFoundError, NotARegularFile):
+    except (FileNotFoundError, NotADirectoryError, NotARegularFile):
         return ""
 
 
@@ -265,7 +265,7 @@ def follow_log(homes: Callable, job_id: int, step: str, path: str):
             with open_regular(path) as f:
                 f.seek(offset)
                 data = f.read(LOG_CHUNK)
-        except (FileNotFoundError, NotARegularFile):
+        except (FileNotFoundError, NotADirectoryError, NotARegularFile):
             pass
         offset += len(data)
         lines = (partial + data).split(b"\n")

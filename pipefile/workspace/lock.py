@@ -73,6 +73,8 @@ def disk_errors(path: str) -> Iterator[None]:
     into a DiskError that names it."""
     try:
         yield
+    except IsADirectoryError as e:
+        raise folder_in_place(getattr(e, "filename", None) or path) from None
     except (FileExistsError, NotADirectoryError) as e:
         # A file where pipe keeps a folder of its own (.pipe/jobs, .pipe/scratch ...), or on its
         # path: not a bug of pipe's, and its fix is the user's.
@@ -84,7 +86,17 @@ def disk_errors(path: str) -> Iterator[None]:
     except (sqlite3.OperationalError, OSError) as e:
         if is_disk_error(e):
             raise disk_error(e, path) from None
+        if isinstance(e, sqlite3.OperationalError) and os.path.isdir(path):
+            raise folder_in_place(path) from None  # (SQLite: "unable to open database file")
         raise
+
+
+def folder_in_place(path: str) -> DiskError:
+    """The user error for a folder where pipe keeps a file of its own (a database, the lock)."""
+    return DiskError(
+        f"{path}: pipe keeps a file of its own there, and a folder is in its place; nothing was changed",
+        hint=f"move that folder away or remove it (`rm -r {path}`): pipe makes the file again",
+    )
 
 
 def _in_the_way(path: str) -> str:
@@ -105,7 +117,10 @@ class WorkspaceLock:
     def acquire(
         self, wait: bool = True, on_wait: Optional[Callable[[str], None]] = None, timeout: Optional[float] = None
     ) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except IsADirectoryError:
+            raise folder_in_place(self.path) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
