@@ -45,7 +45,9 @@ def stands_for_a_noop(session, plan, summary, cluster, warnings) -> bool:
         return False
     if not may_stand_for_a_noop(session):
         return False
-    return bool(plan.decisions) and all(d.verdict == Verdict.FRESH for d in plan.decisions.values())
+    # (A fresh step whose workspace record this run wrote again, found in the run cache, is
+    # shown as it is ("fresh  NAME"); the next run finds it recorded and shows nothing.)
+    return bool(plan.decisions) and all(d.verdict == Verdict.FRESH and not d.record for d in plan.decisions.values())
 
 
 def artifact_names(session) -> tuple:

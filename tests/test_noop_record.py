@@ -19,9 +19,9 @@ import subprocess
 import time
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from workspace_repo import PIPE, Repo
+from workspace_repo import PIPE, Repo, noop_record_job
 
 PIPELINE = """\
 version: 1
@@ -55,16 +55,7 @@ def _workspace(repo: Repo) -> Repo:
 
 
 def _record(repo: Repo):
-    """Which run left the record (its job's number), None if there is none: an answer keeps
-    the record (or, after a touch, rewrites it with the same job's rows), the normal path
-    removes it and may leave one of its own."""
-    try:
-        with open(repo.root / ".pipe" / "noop", "rb") as f:
-            record = marshal.load(f)
-    except FileNotFoundError:
-        return None
-    cols, (row,) = record[5]["jobs"]
-    return row[cols.index("id")]
+    return noop_record_job(repo)
 
 
 def _run(repo: Repo, args=(), env=None):
@@ -437,6 +428,10 @@ def _apply(repo: Repo, edit: str, rnd: int) -> tuple:
 
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.tuples(_EDITS, st.integers(0, 1000), st.booleans()), min_size=3, max_size=6))
+# Found by this test: `report`'s command edited and then put back, the run after finds it in the
+# run cache and writes its workspace record again ("fresh  report"); a record left by that run
+# repeated the line ever after, where the normal path shows nothing.
+@example([("content", 0, False), ("pipefile", 1, False), ("pipefile", 0, False)])
 def test_the_record_answers_as_the_normal_path_or_declines(tmp_path_factory, steps):
     root = tmp_path_factory.mktemp("ws")
     repo = _workspace(Repo(root))

@@ -7,7 +7,6 @@ the answer leaves the record as it was, the normal path removes it (and may writ
 
 from __future__ import annotations
 
-import marshal
 import os
 import shutil
 import subprocess
@@ -15,20 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
-from workspace_repo import REPO_ROOT, Repo
+from workspace_repo import REPO_ROOT, Repo, noop_record_job
 
 SETTLE = 0.15  # past the racy-timestamp window (0.1 s): a run then may leave a record
 
 
 def _record_job(repo: Repo):
-    """The job number of the run that left the record; None if there is none."""
-    try:
-        with open(repo.root / ".pipe" / "noop", "rb") as f:
-            record = marshal.load(f)
-    except FileNotFoundError:
-        return None
-    cols, (row,) = record[5]["jobs"]
-    return row[cols.index("id")]
+    return noop_record_job(repo)
 
 
 def _settled(repo: Repo, *args: str) -> None:

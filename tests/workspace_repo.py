@@ -7,6 +7,7 @@ is told. conftest.py turns these into fixtures; tests never import conftest.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -112,3 +113,15 @@ def validation_errors(root: Path, params: Iterable[str] = (), pipefile: str | No
         return [e]
     finally:
         os.chdir(old)
+
+
+def noop_record_job(repo: Repo):
+    """Which run left the workspace's no-op record (`.pipe/noop`): its job's number; None if
+    there is none."""
+    try:
+        with open(repo.root / ".pipe" / "noop", "rb") as f:
+            record = marshal.load(f)
+    except FileNotFoundError:
+        return None
+    cols, (row,) = record[5]["jobs"]
+    return row[cols.index("id")]
