@@ -27,7 +27,7 @@ import xxhash
 
 from .filehash import RACY_COARSE_NS as _RACY_COARSE_NS
 from .filehash import RACY_NS as _RACY_NS  # noqa: F401 (the rule's constants, read here by tests)
-from .filehash import SMALL, hash_file, racy, read_chunks, small_file_digest  # noqa: F401 (read_chunks used through this module too)
+from .filehash import SMALL, hash_file, racy, racy_stat, read_chunks, small_file_digest  # noqa: F401 (read_chunks used through this module too)
 from .lazyclass import dataclass
 
 TREE_MAGIC = b"pipefile-tree-1\n"
@@ -173,7 +173,7 @@ class StatCache:
             return None
         if e[0] != st.st_size or e[1] != st.st_mtime_ns or e[2] != st.st_ctime_ns or e[3] != st.st_ino:
             return None
-        if racy(e[5], max(st.st_mtime_ns, st.st_ctime_ns)):  # (ctime: an mtime set back by tar or cp -p)
+        if racy_stat(e[5], st):  # (ctime: an mtime set back by tar or cp -p)
             return None
         return e[4]
 

@@ -26,6 +26,11 @@ def racy(recorded_ns: int, changed_ns: int) -> bool:
     return recorded_ns - changed_ns <= (RACY_COARSE_NS if changed_ns % 1_000_000_000 == 0 else RACY_NS)
 
 
+def racy_stat(recorded_ns: int, st) -> bool:
+    """`racy` of a file by its stat: its last change is the newer of its mtime and ctime."""
+    return racy(recorded_ns, max(st.st_mtime_ns, st.st_ctime_ns))
+
+
 def read_chunks(f) -> Iterator:
     """The content of an unbuffered binary file, in pieces: one small read for a small
     file (no big buffer to allocate), then a reused 1 MiB buffer; memory stays flat."""

@@ -35,7 +35,7 @@ import stat as statmod
 from typing import Optional
 
 from .digest import hash_json
-from .filehash import racy
+from .filehash import racy_stat
 from .outcomes import Outcome
 
 VERSION = 1
@@ -45,7 +45,7 @@ RECORD_DIR = os.path.join(".pipe", "maps")
 def _racy(st: os.stat_result, recorded_ns: int) -> bool:
     """Whether a file may have changed within the clock tick of a record (unseen by its stat);
     by its ctime too: tar, cp -p and rsync -t set an mtime back (the stat cache's rule)."""
-    return racy(recorded_ns, max(st.st_mtime_ns, st.st_ctime_ns))
+    return racy_stat(recorded_ns, st)
 
 
 _NONE = (frozenset(), "", "")

@@ -31,7 +31,7 @@ from . import graph as graph_mod
 from . import load as loader
 from .digest import hash_bytes, hash_json
 from .errors import raise_all
-from .filehash import open_regular, racy
+from .filehash import open_regular, racy_stat
 from .lazyclass import dataclass
 from .load.pymodule import is_module_ref
 
@@ -223,7 +223,7 @@ def _spec_cache_key(path: str, text: bytes) -> str:
         hash_bytes(text),
     ]
     now = time.time_ns()
-    if any(racy(now, max(s.st_mtime_ns, s.st_ctime_ns)) for s in code):
+    if any(racy_stat(now, s) for s in code):
         # Code changed within the racy window may change again unseen by its stat: a key
         # that no later run computes (the entry is a miss next time, and written again).
         parts.append(now)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Optional
 from .. import lazyre
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, hash_file, hash_json
 from ..errors import PipefileError, SourceLoc, did_you_mean
-from ..filehash import racy
+from ..filehash import racy_stat
 from ..lazyclass import dataclass
 from ..outcomes import ExitCode
 from ..spec import Component, LibraryRef
@@ -236,7 +236,7 @@ def signature_of(root: str) -> list:
         except OSError:
             continue
         out.append([rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
-        if racy(now, max(st.st_mtime_ns, st.st_ctime_ns)):
+        if racy_stat(now, st):
             out.append(["racy", now])
     return out
 

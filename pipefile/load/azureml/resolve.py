@@ -14,7 +14,7 @@ import time
 from typing import Optional
 
 from ...errors import PipefileError, SourceLoc
-from ...filehash import racy
+from ...filehash import racy_stat
 from ...noop_trace import scandir_names
 from . import yamlfile
 
@@ -48,7 +48,7 @@ def file_mark(path: str, now: int) -> Optional[tuple]:
         st = os.stat(path)
     except OSError:
         return None
-    if racy(now, max(st.st_mtime_ns, st.st_ctime_ns)):
+    if racy_stat(now, st):
         return ("racy", now)
     return (st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
