@@ -69,8 +69,8 @@ def disk_error(e: BaseException, path: Optional[str] = None) -> DiskError:
 
 @contextlib.contextmanager
 def disk_errors(path: str) -> Iterator[None]:
-    """Turn a full disk met while opening or writing `path`, or a file where pipe keeps a folder,
-    into a DiskError that names it."""
+    """Turn a full disk met while opening or writing `path`, or a file where pipe keeps a folder
+    (or a folder where it keeps a file), into a DiskError that names it."""
     try:
         yield
     except IsADirectoryError as e:
