@@ -29,6 +29,8 @@ from .jobs_view import job_json, outputs_stored
 from .refusals import BadRequest, Busy, Conflict, Forbidden, Invalid
 from .worker import token_actions
 
+SCRATCH = os.path.join("serve", "plan")  # plans being made, under .pipe/ (emptied at server start)
+
 
 @dataclass
 class Invocation:
@@ -195,7 +197,7 @@ def plan(home: Home, tok: Token, endpoint: str, body: Invocation) -> dict:
         raise Conflict(f"endpoint '{endpoint}' has no enabled deployment")
     dep = find_deployment(home, endpoint, ep.default_deployment)
     checked = _check_inputs(home, tok, dep, body)
-    base = os.path.join(home.dir, "serve", "plan")
+    base = os.path.join(home.dir, SCRATCH)
     os.makedirs(base, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=base)
     jws = None

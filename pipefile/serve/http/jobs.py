@@ -17,12 +17,29 @@ from ...jobdb.tokens import Token
 from .. import jobs_view, submission
 from ..access import visible_job
 from ..guard import API
+from ..refusals import BadRequest
 from .context import Context
 from .models import MAX_ID, JobId, JobRequest, Number
 
 
 def _invocation(body: JobRequest) -> submission.Invocation:
     return submission.Invocation(body.inputs, body.tags, body.force_rerun)
+
+
+def _last_event_id(value: str) -> int:
+    """The sequence number a reconnecting client names in Last-Event-ID (0: none). Only
+    ASCII digits up to MAX_ID: str.isdigit() also takes '²', which int() refuses, and a
+    longer number overflows SQLite; either was a 500."""
+    value = value.strip()
+    if not value:
+        return 0
+    if not (value.isascii() and value.isdigit() and len(value) <= 16 and int(value) <= MAX_ID):
+        raise BadRequest(
+            f"Last-Event-ID {value[:40]!r} is not an event id (a number from 0 to {MAX_ID})",
+            "send the id of the last event received, or no Last-Event-ID to start from the first",
+            "Last-Event-ID",
+        )
+    return int(value)
 
 
 def router(ctx: Context) -> APIRouter:
@@ -110,9 +127,7 @@ def router(ctx: Context) -> APIRouter:
     ):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, visible, job_id, tok)
-        last_id = request.headers.get("last-event-id", "")
-        if last_id.isdigit():
-            after = max(after, int(last_id))
+        after = max(after, _last_event_id(request.headers.get("last-event-id", "")))
 
         def fetch(since):
             return jobs_view.events_since(ctx.home(), job_id, since)

@@ -1,0 +1,142 @@
+"""Probes of a real `pipe serve` on 127.0.0.1 as a careless or hostile client would drive
+it: request headers and archive member names the server cannot use are answered 4xx
+naming what is wrong (never a 500), and a server killed mid-upload leaves nothing of it
+behind once it is started again."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import struct
+import tarfile
+import time
+import zipfile
+
+import pytest
+from serve_site import SCORE, SCORE_PY, Server, require_serve_deps, token, upload, wait_job
+from workspace_repo import Repo
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    require_serve_deps()
+    root = tmp_path_factory.mktemp("review") / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", SCORE, dedent=False)
+    repo.write("src/score.py", SCORE_PY, dedent=False)
+    repo.pipe("publish", check=True)
+    server = Server(root, "--workers", "1")
+    yield repo, server, token(repo, "--scope", "admin")
+    server.stop()
+
+
+def _error(r, status: int) -> dict:
+    assert r.status_code == status, (r.status_code, r.text)
+    return r.json()["error"]
+
+
+def test_a_last_event_id_that_names_no_event_is_refused_not_a_500(site):
+    repo, server, admin = site
+    c = server.client(admin)
+    d = upload(c, b"0.2\n0.8\n").json()["digest"]
+    job = c.post("/v1/endpoints/score/jobs", json={"inputs": {"data": {"upload": d}}}).json()
+    wait_job(c, job["id"])
+    url = f"/v1/jobs/{job['id']}/events"
+    # '²' is a digit to str.isdigit() but not to int(); 40 digits overflow SQLite.
+    for bad in ("²".encode("latin-1"), b"9" * 40, b"abc", b"-1"):
+        for params in ({"wait": 0}, {}):  # long-poll and server-sent events
+            err = _error(c.get(url, params=params, headers={"Last-Event-ID": bad}), 400)
+            assert "Last-Event-ID" in err["message"] and err["hint"] and err["field"] == "Last-Event-ID"
+    # A real one still resumes after that event.
+    events = c.get(url, params={"wait": 0}).json()["events"]
+    resumed = c.get(url, params={"wait": 0}, headers={"Last-Event-ID": str(events[0]["seq"])}).json()["events"]
+    assert resumed == events[1:]
+    assert "Traceback" not in server.output()
+
+
+def _tar(names, fmt=tarfile.PAX_FORMAT) -> bytes:
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w", format=fmt, encoding="utf-8", errors="surrogateescape") as tf:
+        for n in names:
+            info = tarfile.TarInfo(n)
+            info.size = 1
+            tf.addfile(info, io.BytesIO(b"x"))
+    return b.getvalue()
+
+
+def _zip(names, flag_utf8_bytes: bytes = b"") -> bytes:
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w") as z:
+        for n in names:
+            z.writestr(n, "x")
+    data = b.getvalue()
+    if flag_utf8_bytes:  # the name's bytes replaced by ones that are not UTF-8, flagged UTF-8 still
+        data = data.replace(names[0].encode(), flag_utf8_bytes)
+        for sig, at in ((b"PK\x01\x02", 8), (b"PK\x03\x04", 6)):  # central and local header flags
+            i = data.find(sig) + at
+            data = data[:i] + struct.pack("<H", struct.unpack_from("<H", data, i)[0] | 0x800) + data[i + 2 :]
+    return data
+
+
+def test_archive_member_names_the_server_cannot_hold_are_refused_not_a_500(site):
+    repo, server, admin = site
+    c = server.client(admin)
+    deep = "/".join(["abcdefgh"] * 600)  # every name short, the path past what Linux takes
+    tar, zip_ = {"Content-Type": "application/x-tar"}, {"Content-Type": "application/zip"}
+    cases = [
+        (_tar(["a" * 300]), tar, "300 bytes"),
+        (_tar([deep]), tar, "too long"),
+        (_tar(["ok/b\udcffd"], fmt=tarfile.GNU_FORMAT), tar, "not valid UTF-8"),
+        (_zip(["z" * 300]), zip_, "300 bytes"),
+        (_zip([deep]), zip_, "too long"),
+        (_zip(["abXc"], flag_utf8_bytes=b"ab\xffc"), zip_, "not valid UTF-8"),
+    ]
+    for body, headers, said in cases:
+        err = _error(c.post("/v1/uploads", content=body, headers=headers), 400)
+        assert said in err["message"] and err["hint"], err
+    assert os.listdir(repo.root / ".pipe" / "serve" / "uploads") == []  # nothing of them kept
+    # Odd but valid names are a folder like any other.
+    ok = c.post("/v1/uploads", content=_tar(["\u202egnp.exe", "d/e\u0301", "n" * 255]), headers=tar)
+    assert ok.status_code == 201, ok.text
+    assert "Traceback" not in server.output()
+
+
+def test_a_server_killed_mid_upload_leaves_nothing_of_it_after_a_restart(tmp_path):
+    require_serve_deps()
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", SCORE, dedent=False)
+    repo.write("src/score.py", SCORE_PY, dedent=False)
+    repo.pipe("publish", check=True)
+    admin = token(repo, "--scope", "admin")
+    server = Server(root, "--workers", "1")
+    scratch = root / ".pipe" / "serve" / "uploads"
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(
+                (
+                    f"POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}\r\n"
+                    "Content-Type: application/octet-stream\r\nContent-Length: 4000000\r\n\r\n"
+                ).encode()
+                + b"x" * 200_000
+            )
+            deadline = time.monotonic() + 20
+            while not any(p.stat().st_size for p in scratch.glob("recv-*")):
+                assert time.monotonic() < deadline, "the upload never reached the disk"
+                time.sleep(0.05)
+            server.stop(signal.SIGKILL)
+        # What a plan and a model load of the killed server would have left too.
+        (root / ".pipe" / "serve" / "plan" / "tmpx").mkdir(parents=True)
+        (root / ".pipe" / ".online-x" / "model").mkdir(parents=True)
+        server.start()
+        assert not scratch.exists() or os.listdir(scratch) == []
+        assert not (root / ".pipe" / "serve" / "plan").exists()
+        assert not (root / ".pipe" / ".online-x").exists()
+        c = server.client(admin)
+        assert upload(c, b"0.5\n").status_code == 201  # and uploads go on as before
+    finally:
+        server.stop()
