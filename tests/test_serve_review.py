@@ -104,6 +104,43 @@ def test_archive_member_names_the_server_cannot_hold_are_refused_not_a_500(site)
     assert "Traceback" not in server.output()
 
 
+def test_a_retry_with_its_idempotency_key_gets_its_job_after_the_default_changed(site):
+    """The same key with the same body is the same job (docs/endpoints.md), also when
+    `pipe endpoints set-default` or `disable` ran between the request and its retry (the
+    client cannot tell: the first answer may never have reached it)."""
+    repo, server, admin = site
+    c = server.client(admin)
+    d = upload(c, b"0.4\n0.45\n").json()["digest"]
+    body = {"inputs": {"data": {"upload": d}, "label": "retry"}}
+    first = c.post("/v1/endpoints/score/jobs", json=body, headers={"Idempotency-Key": "k-default"})
+    pinned = c.post(
+        "/v1/endpoints/score/deployments/1/jobs", json=dict(body, tags={"n": "1"}), headers={"Idempotency-Key": "k-1"}
+    )
+    assert first.status_code == 202 and pinned.status_code == 202, (first.text, pinned.text)
+    job = wait_job(c, first.json()["id"])
+    assert job["deployment"] == 1
+    repo.write("src/score.py", SCORE_PY.replace('f"{r},', 'f"v2 {r},'), dedent=False)
+    repo.pipe("publish", "--set-default", check=True)  # deployment 2 is the default now
+    again = c.post("/v1/endpoints/score/jobs", json=body, headers={"Idempotency-Key": "k-default"})
+    assert again.status_code == 200 and again.json()["id"] == job["id"], again.text
+    repo.pipe("endpoints", "disable", "score", "1", check=True)
+    for path, b, key in (
+        ("/v1/endpoints/score/jobs", body, "k-default"),
+        ("/v1/endpoints/score/deployments/1/jobs", dict(body, tags={"n": "1"}), "k-1"),
+    ):
+        again = c.post(path, json=b, headers={"Idempotency-Key": key})
+        assert again.status_code == 200 and again.json()["deployment"] == 1, again.text
+    # Still the same key with another request is a conflict: another deployment named, other tags.
+    other = c.post(
+        "/v1/endpoints/score/deployments/2/jobs", json=dict(body, tags={"n": "1"}), headers={"Idempotency-Key": "k-1"}
+    )
+    assert other.status_code == 409, other.text
+    assert c.post("/v1/endpoints/score/jobs", json=body, headers={"Idempotency-Key": "k-1"}).status_code == 409
+    # A new request (no key) gets the new default.
+    fresh = c.post("/v1/endpoints/score/jobs", json=body)
+    assert fresh.status_code == 202 and fresh.json()["deployment"] == 2
+
+
 def test_a_server_killed_mid_upload_leaves_nothing_of_it_after_a_restart(tmp_path):
     require_serve_deps()
     root = tmp_path / "ws"
