@@ -5,6 +5,7 @@ behind once it is started again."""
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import io
 import os
 import signal
@@ -15,7 +16,7 @@ import time
 import zipfile
 
 import pytest
-from serve_site import SCORE, SCORE_PY, Server, require_serve_deps, token, upload, wait_job
+from serve_site import SCORE, SCORE_PY, SLOW, Server, require_serve_deps, token, upload, wait_job
 from workspace_repo import Repo
 
 
@@ -28,6 +29,8 @@ def site(tmp_path_factory):
     repo.write("Pipefile", SCORE, dedent=False)
     repo.write("src/score.py", SCORE_PY, dedent=False)
     repo.pipe("publish", check=True)
+    repo.write("Pipefile.slow", SLOW, dedent=False)
+    repo.pipe("publish", "-f", "Pipefile.slow", check=True)
     server = Server(root, "--workers", "1")
     yield repo, server, token(repo, "--scope", "admin")
     server.stop()
@@ -55,6 +58,40 @@ def test_a_last_event_id_that_names_no_event_is_refused_not_a_500(site):
     resumed = c.get(url, params={"wait": 0}, headers={"Last-Event-ID": str(events[0]["seq"])}).json()["events"]
     assert resumed == events[1:]
     assert "Traceback" not in server.output()
+
+
+def _peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+
+
+def test_readers_of_a_large_log_do_not_each_hold_it_in_the_servers_memory(site):
+    """GET .../logs/STEP sent the whole log (up to --max-log, 100 MiB) as one body read on
+    the event loop: eight readers of a 32 MB log took the server ~250 MB more memory and
+    stalled every other request meanwhile."""
+    repo, server, admin = site
+    c = server.client(admin)
+    size = 32_000_000
+    job = c.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 0, "spam": size}}).json()
+    assert wait_job(c, job["id"])["state"] == "completed"
+    before = _peak_rss_kib(server.proc.pid)
+
+    def read(_):
+        with c.stream("GET", f"/v1/jobs/{job['id']}/logs/wait") as r:
+            assert r.status_code == 200 and int(r.headers["content-length"]) == size
+            return sum(len(b) for b in r.iter_bytes())
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(read, range(8))) == [size] * 8
+    grown_mib = (_peak_rss_kib(server.proc.pid) - before) / 1024
+    assert grown_mib < 100, f"the server's peak memory grew by {grown_mib:.0f} MiB"
+    # A log that is not a regular file (docs/jobs.md) is still an empty one, never waited on.
+    log = repo.root / ".pipe" / "jobs" / str(job["id"]) / "wait.log"
+    log.unlink()
+    os.mkfifo(log)
+    for params in ({}, {"follow": 1}):
+        r = c.get(f"/v1/jobs/{job['id']}/logs/wait", params=params, timeout=10)
+        assert r.status_code == 200 and r.content == b"", r.text
 
 
 def _tar(names, fmt=tarfile.PAX_FORMAT) -> bytes:

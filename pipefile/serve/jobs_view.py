@@ -135,6 +135,35 @@ def read_log(path: str, offset: int, most: int) -> bytes:
         return b""
 
 
+def log_chunks(path: str, most: int) -> tuple:
+    """(size, chunks) of the log as it is now, at most `most` bytes, read 1 MiB at a time as
+    they are sent: a reader of a large log holds one chunk in memory, not the log (nothing,
+    for a log not written yet or one that is not a regular file)."""
+    from ..filehash import NotARegularFile, open_regular
+
+    try:
+        f = open_regular(path)
+    except (FileNotFoundError, NotADirectoryError, NotARegularFile):
+        return 0, iter(())
+    try:
+        size = min(os.fstat(f.fileno()).st_size, most)
+    except OSError:
+        f.close()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        with f:
+            left = size
+            while left > 0:
+                b = f.read(min(left, 1 << 20))
+                if not b:
+                    return
+                left -= len(b)
+                yield b
+
+    return size, chunks()
+
+
 @dataclass
 class OutputContent:
     """An output to send: a file (`size` bytes) or a folder (a tar stream of unknown length)."""

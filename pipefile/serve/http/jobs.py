@@ -10,7 +10,7 @@ import time
 from typing import Optional
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...jobdb.records import TERMINAL
 from ...jobdb.tokens import Token
@@ -173,13 +173,18 @@ def router(ctx: Context) -> APIRouter:
         job = await loop.run_in_executor(None, visible, job_id, tok)
         path = await loop.run_in_executor(None, lambda: jobs_view.log_path(ctx.home(), job, step))
         if not follow:
-            return Response(jobs_view.read_log(path, 0, config.max_log), media_type="text/plain; charset=utf-8")
+            # Streamed from the file (its size now, up to --max-log): never the whole log in
+            # memory nor read on the event loop, however many clients read a large one.
+            size, chunks = await loop.run_in_executor(None, jobs_view.log_chunks, path, config.max_log)
+            return StreamingResponse(
+                chunks, media_type="text/plain; charset=utf-8", headers={"Content-Length": str(size)}
+            )
 
         async def stream():
             offset = 0
             while True:
                 state = (await loop.run_in_executor(None, current, job_id)).state
-                data = jobs_view.read_log(path, offset, 1 << 20)
+                data = await loop.run_in_executor(None, jobs_view.read_log, path, offset, 1 << 20)
                 if data:
                     offset += len(data)
                     yield data
