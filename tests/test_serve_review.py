@@ -19,6 +19,19 @@ import pytest
 from serve_site import SCORE, SCORE_PY, SLOW, Server, require_serve_deps, token, upload, wait_job
 from workspace_repo import Repo
 
+BIG = """\
+    name: big
+    params:
+      size: 1
+    steps:
+      make:
+        command: >-
+          mkdir -p ${{outputs.folder}}/sub && head -c ${{params.size}} /dev/zero > ${{outputs.folder}}/sub/blob &&
+          echo hi > ${{outputs.folder}}/small.txt
+        outputs:
+          folder: {path: build/folder/, output: true}
+    """
+
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -31,6 +44,8 @@ def site(tmp_path_factory):
     repo.pipe("publish", check=True)
     repo.write("Pipefile.slow", SLOW, dedent=False)
     repo.pipe("publish", "-f", "Pipefile.slow", check=True)
+    repo.write("Pipefile.big", BIG)
+    repo.pipe("publish", "-f", "Pipefile.big", check=True)
     server = Server(root, "--workers", "1")
     yield repo, server, token(repo, "--scope", "admin")
     server.stop()
@@ -92,6 +107,57 @@ def test_readers_of_a_large_log_do_not_each_hold_it_in_the_servers_memory(site):
     for params in ({}, {"follow": 1}):
         r = c.get(f"/v1/jobs/{job['id']}/logs/wait", params=params, timeout=10)
         assert r.status_code == 200 and r.content == b"", r.text
+
+
+def test_downloads_of_a_folder_with_a_large_file_do_not_each_hold_it_in_memory(site):
+    """A folder output is sent as a tar stream; each of its files was copied whole into
+    memory before any of it was sent."""
+    repo, server, admin = site
+    c = server.client(admin)
+    size = 32_000_001  # not a whole number of tar blocks: the padding is checked too
+    job = c.post("/v1/endpoints/big/jobs", json={"inputs": {"size": size}}).json()
+    assert wait_job(c, job["id"])["state"] == "completed"
+    before = _peak_rss_kib(server.proc.pid)
+
+    def fetch(_):
+        members = []
+        with c.stream("GET", f"/v1/jobs/{job['id']}/outputs/folder") as r:
+            assert r.status_code == 200 and r.headers["content-type"] == "application/x-tar"
+            with tarfile.open(fileobj=_Reader(r), mode="r|") as tf:
+                for m in tf:
+                    n = 0
+                    if m.isreg():
+                        f = tf.extractfile(m)
+                        while b := f.read(1 << 20):
+                            n += len(b)
+                    members.append((m.name, m.type, n))
+        return sorted(members)
+
+    with cf.ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(fetch, range(8)))
+    assert (
+        got
+        == [[("small.txt", tarfile.REGTYPE, 3), ("sub", tarfile.DIRTYPE, 0), ("sub/blob", tarfile.REGTYPE, size)]] * 8
+    )
+    grown_mib = (_peak_rss_kib(server.proc.pid) - before) / 1024
+    assert grown_mib < 100, f"the server's peak memory grew by {grown_mib:.0f} MiB"
+
+
+class _Reader:
+    """A streamed response as a file object for tarfile's stream mode."""
+
+    def __init__(self, r):
+        self.it = r.iter_bytes()
+        self.buf = b""
+
+    def read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            more = next(self.it, b"")
+            if not more:
+                break
+            self.buf += more
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
 
 
 def _tar(names, fmt=tarfile.PAX_FORMAT) -> bytes:
