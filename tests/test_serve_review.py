@@ -160,6 +160,54 @@ class _Reader:
         return out
 
 
+def test_archive_uploads_being_unpacked_do_not_hold_up_reading_a_job(site):
+    """An archive is unpacked and hashed on a thread after it arrived; those threads were
+    the event loop's default executor, which also reads every job, event and log for the
+    async routes: a handful of small archives of many files at once (one more than it has
+    threads) held GET /v1/jobs/ID until one of them was done."""
+    repo, server, admin = site
+    c = server.client(admin)
+    d = upload(c, b"0.5\n").json()["digest"]
+    job = c.post("/v1/endpoints/score/jobs", json={"inputs": {"data": {"upload": d}}}).json()
+    wait_job(c, job["id"])
+    b = io.BytesIO()
+    with tarfile.open(fileobj=b, mode="w:gz", format=tarfile.GNU_FORMAT) as tf:
+        for i in range(2000):  # empty files: inodes, no data on disk
+            info = tarfile.TarInfo(f"d{i // 500}/f{i}")
+            tf.addfile(info)
+    body = b.getvalue()
+    n = min(32, (os.cpu_count() or 1) + 4) + 1  # asyncio's default executor, and one more
+
+    def send(_):
+        u = server.client(admin)
+        return u.post("/v1/uploads", content=body, headers={"Content-Type": "application/x-tar"}).status_code
+
+    with cf.ThreadPoolExecutor(n) as pool:
+        sent = [pool.submit(send, i) for i in range(n)]
+        # Every archive arrived (n-1 of them, at least): they are being unpacked, or wait to be.
+        deadline = time.monotonic() + 60
+        while _received(repo.root / ".pipe/serve/uploads", len(body)) < n - 1 and not any(f.done() for f in sent):
+            assert time.monotonic() < deadline, "the uploads never arrived"
+            time.sleep(0.02)
+        t = time.monotonic()
+        assert c.get(f"/v1/jobs/{job['id']}").status_code == 200
+        took = time.monotonic() - t
+        busy = sum(not f.done() for f in sent)
+        assert [f.result() for f in sent] == [201] * n
+    assert took < 2 or busy == 0, f"reading a job took {took:.1f}s while {busy} uploads were unpacked"
+
+
+def _received(scratch, size: int) -> int:
+    """How many uploads in `scratch` have all their `size` bytes on disk."""
+    n = 0
+    for p in scratch.glob("recv-*"):
+        try:
+            n += p.stat().st_size == size
+        except FileNotFoundError:
+            pass  # done with meanwhile
+    return n
+
+
 def _tar(names, fmt=tarfile.PAX_FORMAT) -> bytes:
     b = io.BytesIO()
     with tarfile.open(fileobj=b, mode="w", format=fmt, encoding="utf-8", errors="surrogateescape") as tf:
