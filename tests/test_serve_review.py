@@ -208,6 +208,23 @@ def _received(scratch, size: int) -> int:
     return n
 
 
+def test_a_host_header_with_a_port_that_is_no_number_is_a_400_not_a_500(site):
+    repo, server, admin = site
+    for host in (b"127.0.0.1:\xb2", b"127.0.0.1:" + b"9" * 5000, b"[::1]:8x"):
+        for origin in (b"", b"Origin: http://127.0.0.1\r\n"):
+            with socket.create_connection(("127.0.0.1", server.port)) as s:
+                s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: " + host + b"\r\n" + origin + b"Connection: close\r\n\r\n")
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+            assert answer.startswith(b"HTTP/1.1 400 ") and b"names no valid port" in answer, answer[:300]
+    # A Host without a port, or with an empty one, is still served.
+    for host in (b"127.0.0.1", b"127.0.0.1:"):
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 200 ")
+
+
 def _tar(names, fmt=tarfile.PAX_FORMAT) -> bytes:
     b = io.BytesIO()
     with tarfile.open(fileobj=b, mode="w", format=fmt, encoding="utf-8", errors="surrogateescape") as tf:
