@@ -121,7 +121,7 @@ class UiGuard:
                     "open the URL with ?token= that pipe ui printed, or send Authorization: Bearer TOKEN",
                 )
         length = headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY:
+        if not (length.isascii() and length.isdigit()) or len(length) > 12 or int(length) > MAX_BODY:
             return await self._refuse(send, 413, f"the request body is over {MAX_BODY >> 20} MiB", "send less")
         # The body (small here) is read whole and counted whatever its transfer encoding, so
         # that one over the cap is refused before a framework that parses it sees it.
