@@ -41,6 +41,7 @@ from typing import Optional
 from . import spec
 from .cache.content_store import remove_path, replace_path
 from .digest import FILE, Hasher
+from .filenames import file_name
 from .graph import Node
 from .landing import first_link, forbidden_landing, landing
 from .workspace import Workspace
@@ -143,7 +144,9 @@ class Staging:
         """A new folder in `parent` (the output's own file system), named in the journal
         first: (folder, journal entry)."""
         token = os.urandom(4).hex()  # (what secrets.token_hex does, without importing hashlib at start-up)
-        folder = os.path.join(parent, f"{_BESIDE_PREFIX}{step}-{token}")
+        # The step's name only for whoever looks: a nested one's '/' is no folder here, and
+        # a long one is shortened (the token keeps it distinct).
+        folder = os.path.join(parent, file_name(_BESIDE_PREFIX + step.replace("/", "%2F"), f"-{token}"))
         jdir = self._journal_dir()
         os.makedirs(jdir, exist_ok=True)
         entry = os.path.join(jdir, token)
@@ -156,6 +159,14 @@ class Staging:
         _fsync_dir(jdir)
         os.mkdir(folder, 0o700)
         return folder, entry
+
+
+def stage_leaf(task: str, output: str, base: str) -> str:
+    """The staging name of `task`'s output `output` whose file is `base`: TASK.OUTPUT.BASE,
+    bounded (file_name: a long task, output or file name is shortened, the extension kept)."""
+    dot = base.rfind(".")
+    ext = base[dot:] if dot > 0 else ""
+    return file_name(f"{task}.{output}.{base[: len(base) - len(ext)]}", ext)
 
 
 def drop_beside(folder: str, entry: str) -> None:
@@ -257,7 +268,7 @@ class Staged:
         for out in self.node.outputs.values():  # before anything is moved aside or created
             st.landings.check(out.path)
         if self.container:  # a folder of its own, the only one it may write besides outputs
-            self._own_stage = os.path.join(ws.stage_dir, name)
+            self._own_stage = os.path.join(ws.stage_dir, file_name(name))
             os.makedirs(self._own_stage, exist_ok=True)
         for oname, out in self.node.outputs.items():
             ws_path = self._abs(out.path)
@@ -269,7 +280,7 @@ class Staged:
             if _same_device(parent, ws.scratch, there):
                 # Flat and deterministic (a tool that records its output path writes the
                 # same bytes every run), keeping the name's extension for tools that care.
-                leaf = f"{name}.{oname}.{os.path.basename(ws_path)}"
+                leaf = stage_leaf(name, oname, os.path.basename(ws_path))
                 stage_dir = self._own_stage or ws.stage_dir
                 st_path, area = os.path.join(stage_dir, leaf), ws.scratch
                 remove_path(st_path)

@@ -30,6 +30,7 @@ import time
 from typing import Optional
 
 from . import tracking
+from .filenames import log_file
 
 
 def policy_of(group) -> Optional[str]:
@@ -171,7 +172,7 @@ def remove_entries(root: str, paths: list) -> None:
 
 
 def _series(log_dir: str, task: str, metric: str) -> list:
-    series, _warnings = tracking.read_stream(tracking.stream_path(os.path.join(log_dir, f"{task}.log")))
+    series, _warnings = tracking.read_stream(tracking.stream_path(os.path.join(log_dir, log_file(task))))
     return series.get(metric, [])
 
 

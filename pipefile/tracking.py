@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+from .filenames import file_name
+
 ENV = "PIPE_METRICS_STREAM"
 MAX_POINTS = 100_000  # per step: past it the rest is dropped with a warning
 MAX_LINE = 4096
@@ -26,8 +28,11 @@ _warned = False
 
 
 def stream_path(log_path: str) -> str:
-    """Where a step's metrics stream is kept: beside its log."""
-    return (log_path[:-4] if log_path.endswith(".log") else log_path) + ".metrics.jsonl"
+    """Where a step's metrics stream is kept: beside its log (its file name bounded as the
+    log's is: filenames.file_name)."""
+    stem = log_path[:-4] if log_path.endswith(".log") else log_path
+    cut = stem.rfind(os.sep) + 1
+    return stem[:cut] + file_name(stem[cut:], ".metrics.jsonl")
 
 
 def log_metric(name: str, value: float, step: int | None = None) -> None:

@@ -8,6 +8,7 @@ import time
 
 import click
 
+from ..filenames import log_file, name_of
 from ..outcomes import JobStatus
 from ..report import jobs as report_jobs
 from ..report.text import dump_json
@@ -82,20 +83,20 @@ def logs(job, step, pipefile, follow, as_json, url, token):
         j = _with_logs(ws, ws.jobs.resolve(job), job, step)
         steps = [s.step for s in ws.jobs.steps(j.id)]
         log_dir = ws.job_dir(j.id)
-        if step is not None and step not in steps and not os.path.exists(os.path.join(log_dir, f"{step}.log")):
+        if step is not None and step not in steps and not os.path.exists(os.path.join(log_dir, log_file(step))):
             from ..errors import PipefileError, did_you_mean
 
             raise PipefileError(f"job {j.id} has no step '{step}'", hint=did_you_mean(step, steps, "step"))
         if as_json:
             names = [step] if step else steps
-            dump_json({n: _read(os.path.join(log_dir, f"{n}.log")) for n in names})
+            dump_json({n: _read(os.path.join(log_dir, log_file(n))) for n in names})
             return
         if follow:
             _follow(ws, j.id, log_dir, step)
             return
         names = [step] if step else steps
         for n in names:
-            text = _read(os.path.join(log_dir, f"{n}.log"))
+            text = _read(os.path.join(log_dir, log_file(n)))
             if step is None:
                 click.echo(f"==> {n} <==")
             click.echo(text, nl=False)
@@ -162,8 +163,8 @@ def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
         names = (
             [step]
             if step
-            else sorted(  # (a nested step's log is in a folder: STEP/INNER.log)
-                os.path.relpath(os.path.join(d, f), log_dir)[:-4]
+            else sorted(  # (a nested step's log is in a folder: STEP/INNER.log; a shortened one's note names it)
+                name_of(log_dir, os.path.relpath(os.path.join(d, f), log_dir)[:-4].replace(os.sep, "/"))
                 for d, _, files in os.walk(log_dir)
                 for f in files
                 if f.endswith(".log")
@@ -173,7 +174,7 @@ def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
         )
         wrote = False
         for n in names:
-            path = os.path.join(log_dir, f"{n}.log")
+            path = os.path.join(log_dir, log_file(n))
             try:
                 with open_regular(path) as f:
                     f.seek(offsets.get(n, 0))

@@ -128,6 +128,7 @@ def curve(job, name, png, pipefile, as_json):
     import os
 
     from .. import tracking
+    from ..filenames import name_of
 
     ws = open_workspace(pipefile)
     try:
@@ -138,7 +139,7 @@ def curve(job, name, png, pipefile, as_json):
             folder = ws.job_dir(found.id)
             for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
                 if entry.endswith(".metrics.jsonl"):
-                    step = entry[: -len(".metrics.jsonl")]
+                    step = name_of(folder, entry[: -len(".metrics.jsonl")])
                     for metric, points in tracking.read_stream(os.path.join(folder, entry))[0].items():
                         series.setdefault(f"{step}.{metric}", points)
     finally:

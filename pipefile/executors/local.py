@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Optional
 
-from .. import spec, stopping, tracking
+from .. import filenames, spec, stopping, tracking
 from ..cache import tempnames
 from ..cache.content_store import StoreError
 from ..digest import TREE, Hasher, PathDigest
@@ -243,13 +243,24 @@ class LocalExecutor(ProcessRunning):
             return self._local
         return self.environments.get(name)
 
+    def _note_names(self, name: str, log_file: str) -> None:
+        """Beside a log or metrics stream whose file name was shortened: the task's name."""
+        stem = log_file[:-4]
+        stream = tracking.stream_path(log_file)[: -len(".metrics.jsonl")]
+        for shortened in {stem, stream}:
+            if filenames.is_shortened(name, shortened, ""):
+                filenames.note_name(self.log_dir, shortened, name)
+
     def run(self, node: Node, decision: Decision, devices: Optional[tuple] = None) -> StepResult:
         name = node.name
         t0 = time.monotonic()
-        log_abs = os.path.join(self.log_dir, f"{name}.log")
+        log_file = filenames.log_file(name)  # (bounded: a long name is shortened, a note names it)
+        log_abs = os.path.join(self.log_dir, log_file)
         if "/" in name:  # an imported nested node (OUTER/INNER): its log in a folder of the outer one
             os.makedirs(os.path.dirname(log_abs), exist_ok=True)
-        log_rel = os.path.join(self._log_rel_dir, f"{name}.log")
+        if len(log_file) > 63:  # (only a long name can have been shortened)
+            self._note_names(name, log_file)
+        log_rel = os.path.join(self._log_rel_dir, log_file)
         notes: list = []
         shown = command_text(node.command)  # (rendered once, with the graph)
         gpu_ids = tuple(g.id for g in devices or ())

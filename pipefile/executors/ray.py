@@ -37,7 +37,7 @@ from ..graph import Node, render_command
 from ..outcomes import StepResult
 from ..rebuilder import Decision
 from ..remote.run_cache import closure
-from ..staging import StepFailure
+from ..staging import StepFailure, stage_leaf
 from .local import LocalExecutor, input_changed
 from .ray_cluster import GONE_HINT, ClusterGone, RayCluster  # noqa: F401 - RayCluster: the session's
 
@@ -94,7 +94,7 @@ class RayExecutor(LocalExecutor):
         for oname, out in node.outputs.items():
             r = os.path.relpath(staged.paths[oname], self.root)
             if r.startswith(".."):  # staged beside an output on another file system: any path will do there
-                r = f".pipe/stage/{name}.{oname}.{os.path.basename(out.path)}"
+                r = f".pipe/stage/{stage_leaf(name, oname, os.path.basename(out.path))}"
             rel[oname] = r
             outs.append((oname, r, out.path, out.type))
         payload = {

@@ -16,6 +16,7 @@ from dataclasses import field
 from typing import Optional
 
 from ..filehash import open_regular
+from ..filenames import log_file, name_of
 from ..jobdb.records import Job
 from ..lazyclass import dataclass
 from ..outcomes import JobStatus, Outcome
@@ -100,7 +101,7 @@ def _series(ws, job: Job) -> dict:
 
     for entry in sorted(os.listdir(folder)):
         if entry.endswith(".metrics.jsonl"):
-            step = entry[: -len(".metrics.jsonl")]
+            step = name_of(folder, entry[: -len(".metrics.jsonl")])
             for name, points in tracking.read_stream(os.path.join(folder, entry))[0].items():
                 series.setdefault(f"{step}.{name}", points)
     return series
@@ -178,7 +179,7 @@ def _snapshot_edges(ws, job: Job) -> Optional[list]:
 
 # --- logs --------------------------------------------------------------------------------
 def _tail(ws, job: Job, step) -> Optional[LogTail]:
-    rel = step.log or os.path.relpath(os.path.join(ws.job_dir(job.id), f"{step.step}.log"), ws.root)
+    rel = step.log or os.path.relpath(os.path.join(ws.job_dir(job.id), log_file(step.step)), ws.root)
     path = os.path.join(ws.root, rel)
     try:
         with open_regular(path) as f:  # (OSError for a FIFO: never read)

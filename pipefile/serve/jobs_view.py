@@ -10,6 +10,7 @@ from typing import Iterator, Optional
 
 from ..digest import E_EXEC, E_LINK, E_TREE, FILE, PathDigest
 from ..errors import PipefileError, did_you_mean
+from ..filenames import log_file
 from ..jobdb.records import ACTIVE, TERMINAL
 from ..jobdb.tokens import Token
 from ..lazyclass import dataclass
@@ -120,7 +121,7 @@ def log_path(home: Home, job, step: str) -> str:
     dep = find_deployment(home, job.endpoint, job.deployment)
     if step not in dep.manifest.get("steps", []):
         raise NotFound(f"job {job.id} has no step '{step}'", did_you_mean(step, dep.manifest.get("steps", []), "step"))
-    return os.path.join(home.job_dir(job.id), f"{step}.log")
+    return os.path.join(home.job_dir(job.id), log_file(step))
 
 
 def read_log(path: str, offset: int, most: int) -> bytes:

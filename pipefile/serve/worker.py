@@ -312,7 +312,9 @@ class WorkerPool:
         for e in entries:
             try:
                 if e.name.endswith(".log") and e.stat().st_size > self.limits.log_bytes:
-                    return e.name[:-4]
+                    from ..filenames import name_of  # (a shortened log's note names its task)
+
+                    return name_of(d, e.name[:-4])
             except OSError:
                 continue
         return None

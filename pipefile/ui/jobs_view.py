@@ -13,6 +13,7 @@ import os
 import time
 from typing import Callable, Optional
 
+from .. import filenames
 from ..errors import PipefileError
 from ..outcomes import JobStatus
 from .errors_view import Refusal
@@ -62,7 +63,7 @@ def running_steps(ws, job, recorded: set) -> list:
     for dirpath, _dirs, files in os.walk(folder):
         for f in files:
             if f.endswith(".log"):
-                name = os.path.relpath(os.path.join(dirpath, f[:-4]), folder).replace(os.sep, "/")
+                name = filenames.name_of(folder, os.path.relpath(os.path.join(dirpath, f[:-4]), folder).replace(os.sep, "/"))
                 if name not in recorded:
                     started = _FIRST_SEEN.get((job.id, name))
                     if started is None:
@@ -227,7 +228,7 @@ def log_path(ws, job, step: str) -> str:
     once the job is over, for one that is no step of it (while it runs, a step that has
     not started yet has no log: following it waits for it)."""
     folder = os.path.realpath(ws.job_dir(job.id))
-    path = os.path.realpath(os.path.join(folder, f"{step}.log"))
+    path = os.path.realpath(os.path.join(folder, filenames.log_file(step)))
     recorded = {s.step for s in ws.jobs.steps(job.id)}
     known = step in recorded or os.path.isfile(path) or job.status == JobStatus.RUNNING
     if not path.startswith(folder + os.sep) or not known:
