@@ -20,6 +20,7 @@ Standard library only: tracking.py (imported by a step) uses it.
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 MAX_BYTES = 255  # one file name, in bytes: ext4, xfs, btrfs, APFS, tmpfs
 SHORT_BYTES = 200  # a shortened name: room left for a suffix added after it
@@ -57,6 +58,15 @@ def _leaf(name: str, suffix: str) -> str:
     # Cut on a character boundary: 'ignore' drops a character cut in half.
     prefix = _encoded(name)[:room].decode("utf-8", "ignore")
     return prefix + mark + tail
+
+
+def long_part(path: str) -> Optional[str]:
+    """A part of workspace path `path` ('/' between parts) longer than a file name can be, or
+    None: such a path can never be written or read."""
+    for part in path.split("/"):
+        if len(part) > _FAST and len(_encoded(part)) > MAX_BYTES:
+            return part
+    return None
 
 
 def is_shortened(name: str, rel: str, suffix: str) -> bool:

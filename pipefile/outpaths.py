@@ -19,6 +19,7 @@ from typing import Mapping, Optional
 
 from . import spec, template
 from .errors import PipefileError
+from .filenames import MAX_BYTES, file_name, long_part
 
 
 def parts_of(text: str) -> Optional[tuple]:
@@ -81,6 +82,26 @@ def per_task_paths(st: spec.Step, labels, combos, errors: list, spell) -> Option
     return {n: tuple(r[n] for r in rendered) for n in tpls}
 
 
+def long_path_errors(task: spec.Step) -> list:
+    """A task's output whose path (rendered from its inputs, or its entry in the declared
+    folder, named by its label) has a part no file system takes: the user's to shorten."""
+    for oname, o in task.outputs.items():
+        part = long_part(o.path) if len(o.path) > 63 else None
+        if part is not None:
+            n = len(part.encode("utf-8", "surrogatepass"))
+            shown = part if len(part) <= 60 else part[:40] + "..." + part[-12:]
+            return [
+                PipefileError(
+                    f"task '{task.name}' would write output '{oname}' at a path with a part of {n} bytes "
+                    f"('{shown}'), longer than a file name can be ({MAX_BYTES} bytes)",
+                    o.loc,
+                    "shorten the values, or name the output path with the inputs that tell the tasks "
+                    "apart (e.g. out/${{inputs.seed}}.txt)",
+                )
+            ]
+    return []
+
+
 def render_metric(templates: Mapping, rendered: Mapping, m: str) -> str:
     """A metrics path inside a per-task output (templates: output -> its template), rendered
     for one task (rendered: output -> its path); '' when it is not inside one."""
@@ -117,7 +138,7 @@ while args:
 
 
 def gathered_path(step: str, output: str) -> str:
-    return f"{GATHERED_ROOT}/{step}/{output}"
+    return f"{GATHERED_ROOT}/{file_name(step)}/{file_name(output)}"
 
 
 def gather_step(st: spec.Step, labels: tuple, per_task: Mapping) -> spec.Step:
@@ -135,7 +156,7 @@ def gather_step(st: spec.Step, labels: tuple, per_task: Mapping) -> spec.Step:
         argv.append("${{outputs.%s}}" % name)
         for label, path in zip(labels, paths):
             inputs[f"{name}/{label}"] = spec.Binding(spec.BIND_PATH, o.loc, path, type=o.type)
-            argv += [label, path]
+            argv += [file_name(label), path]  # (an entry per task: bounded, as a log's name is)
         argv.append("--")
     return helper_task(st, st.name + GATHER_SUFFIX, argv, inputs, outputs)
 

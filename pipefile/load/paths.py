@@ -11,6 +11,7 @@ import posixpath
 from typing import Optional
 
 from .. import lazyre
+from ..filenames import MAX_BYTES, long_part
 
 STATE_DIR = ".pipe"
 _DRIVE = lazyre.Pattern(r"[A-Za-z]:/")  # (matched at the start) a Windows drive: C:/data
@@ -31,10 +32,32 @@ def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
         return None, f"'{raw}' is outside the workspace (the Pipefile's folder)"
     if p == STATE_DIR or p.startswith(STATE_DIR + "/"):
         return None, f"'{raw}' is inside {STATE_DIR}/, which belongs to pipe"
+    if len(p) > 63:  # (only a long path can hold a part no file system takes)
+        problem = too_long(p)
+        if problem:
+            return None, problem
     return p, None
 
 
+def too_long(path: str) -> Optional[str]:
+    """What is wrong with `path` when one of its parts cannot be a file name, else None."""
+    part = long_part(path)
+    if part is None:
+        return None
+    n = len(part.encode("utf-8", "surrogatepass"))
+    return (
+        f"'{_abridged(path)}' has a part of {n} bytes ('{_abridged(part, 40)}'), longer than a file "
+        f"name can be ({MAX_BYTES} bytes)"
+    )
+
+
+def _abridged(text: str, most: int = 80) -> str:
+    return text if len(text) <= most else text[: most // 2] + "..." + text[-(most // 4) :]
+
+
 def path_hint(raw: str) -> str:
+    if isinstance(raw, str) and long_part(raw.strip().replace("\\", "/")):
+        return f"shorten that part to at most {MAX_BYTES} bytes (a file system takes no longer name)"
     base = posixpath.basename(str(raw).rstrip("/")) or "out"
     if str(raw).strip().startswith(STATE_DIR):
         return f"choose a path outside {STATE_DIR}/, e.g. build/{base}"
