@@ -13,7 +13,8 @@ For each output of a task that runs (`Staged`):
 
 Staging and moving aside stay on the output's own file system (renames, never copies):
 `.pipe/stage/STEP.OUTPUT.NAME` and `.pipe/scratch` when that is the workspace's, else a
-folder `.pipe-STEP-XXXXXXXX` made beside the output. Such a folder is named in a journal
+folder `.pipe-STEP-XXXXXXXX` made beside the output (each name bounded to 255 bytes by
+filenames.file_name: a long task, output or file name is shortened). Such a folder is named in a journal
 before it is made, so that recovery finds it on any file system:
 
     .pipe/beside/<token>   {"v": BESIDE_VERSION, "folder": "/absolute/path/.pipe-STEP-<token>"}

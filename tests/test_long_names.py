@@ -25,7 +25,13 @@ def _bytes(text: str) -> int:
 def test_a_name_that_fits_is_itself_and_a_long_one_is_bounded_deterministic_and_distinct():
     for name in ("train", "train[lr=0.1]", "a" * 251, "é" * 125):
         assert file_name(name, ".log") == name + ".log"
-    long = ["x" * 300, "x" * 299 + "y", "é" * 200, "t[config=" + "a" * 400 + ",seed=1]", "t[config=" + "a" * 400 + ",seed=2]"]
+    long = [
+        "x" * 300,
+        "x" * 299 + "y",
+        "é" * 200,
+        "t[config=" + "a" * 400 + ",seed=1]",
+        "t[config=" + "a" * 400 + ",seed=2]",
+    ]
     got = [file_name(n, ".log") for n in long]
     assert len(set(got)) == len(long)
     for n, g in zip(long, got):

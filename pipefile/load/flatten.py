@@ -150,7 +150,9 @@ def _instantiate(use: PipelineUse, name: str, ins: dict, given: dict, steps: dic
                 caller = hit[1]
                 outputs[o] = dataclasses.replace(caller, name=o, type=caller.type or so.type)
             else:
-                outputs[o] = dataclasses.replace(so, path=f"{NESTED_DIR}/{file_name(full)}/{file_name(o)}", artifact="", output=False)
+                outputs[o] = dataclasses.replace(
+                    so, path=f"{NESTED_DIR}/{file_name(full)}/{file_name(o)}", artifact="", output=False
+                )
         metrics = tuple(_moved(m, st.outputs, outputs) for m in st.metrics)
         inputs = {k: inward(b) for k, b in st.inputs.items()}
         for k, b in inputs.items():

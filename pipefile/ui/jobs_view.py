@@ -63,7 +63,9 @@ def running_steps(ws, job, recorded: set) -> list:
     for dirpath, _dirs, files in os.walk(folder):
         for f in files:
             if f.endswith(".log"):
-                name = filenames.name_of(folder, os.path.relpath(os.path.join(dirpath, f[:-4]), folder).replace(os.sep, "/"))
+                name = filenames.name_of(
+                    folder, os.path.relpath(os.path.join(dirpath, f[:-4]), folder).replace(os.sep, "/")
+                )
                 if name not in recorded:
                     started = _FIRST_SEEN.get((job.id, name))
                     if started is None:
