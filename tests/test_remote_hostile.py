@@ -1,0 +1,167 @@
+"""A folder remote that holds what pipe never writes there, through the real CLI: a FIFO, a
+device (a link to /dev/zero), a folder or a sparse giant where an entry, an object, a folder
+manifest, the layout marker or an artifact record should be; and an object cut short. None
+may hang pipe, fill its memory or disk, or cost more than the one thing it damages; a push
+replaces what it can tell is damaged."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+import xxhash
+from test_remote import make_workspace, outcomes, push, remote_objects
+from workspace_repo import Repo
+
+ALL = ("prepare", "train", "evaluate")
+
+
+def _shared(tmp_path, *names) -> tuple:
+    cache = tmp_path / "cache"
+    repos = []
+    for n in names:
+        ws = make_workspace(tmp_path / n)
+        ws.pipe("remote", "add", "team", str(cache), "--default", check=True)
+        repos.append(ws)
+    return (cache, *repos)
+
+
+def _key(repo: Repo, step: str) -> str:
+    return {s["name"]: s["key"] for s in repo.pipe("status", "--json").json["steps"]}[step]
+
+
+def _entry(cache, repo: Repo, step: str):
+    k = _key(repo, step)
+    return cache / "actions" / k[:2] / (k[2:] + ".json")
+
+
+def _object(cache, digest: str):
+    return cache / "objects" / digest[:2] / digest[2:]
+
+
+def _replace(path, how: str) -> None:
+    """Put what pipe never writes in place of `path`."""
+    os.chmod(path, 0o644)
+    path.unlink()
+    if how == "fifo":
+        os.mkfifo(path)
+    elif how == "zero":
+        os.symlink("/dev/zero", path)  # endless bytes, and no size to tell
+    elif how == "folder":
+        path.mkdir()
+    elif how == "sparse":
+        with open(path, "wb") as f:
+            f.truncate(1 << 30)  # a GiB that takes no disk here
+
+
+def _run(repo: Repo, *args) -> dict:
+    r = repo.pipe("run", "--json", *args, timeout=60)  # (a FIFO opened for reading waits forever)
+    assert r.code == 0 and "internal error" not in r.err, str(r)
+    return r
+
+
+def _store_temps(repo: Repo) -> list:
+    return list((repo.root / ".pipe" / "store" / "tmp").iterdir())
+
+
+@pytest.mark.parametrize("how", ["fifo", "zero", "folder", "sparse"])
+def test_a_damaged_entry_costs_only_its_step_and_the_next_push_replaces_it(tmp_path, how):
+    cache, first, second = _shared(tmp_path, "first", "second")
+    outcomes(first)
+    push(first)
+    _replace(_entry(cache, first, "train"), how)
+
+    r = _run(second)
+    got = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    # The rest of the remote stays in use: evaluate (same model bytes) is still restored.
+    assert got == {"prepare": "restored", "train": "ran", "evaluate": "restored"}, str(r)
+    assert "working locally" not in r.err, str(r)
+
+    r = first.pipe("push", "--json", timeout=60)
+    if how == "folder":  # a folder cannot be replaced by a file: that entry alone fails, named
+        assert r.code == 1 and r.json["entries"] == 0 and any(_key(first, "train")[:12] in e for e in r.json["errors"]), str(r)
+        assert _entry(cache, first, "train").is_dir()
+        return
+    assert r.code == 0 and r.json["entries"] == 1, str(r)
+    assert stat.S_ISREG(os.lstat(_entry(cache, first, "train")).st_mode)
+    third = make_workspace(tmp_path / "third")
+    third.pipe("remote", "add", "team", str(cache), "--default", check=True)
+    assert outcomes(third) == dict.fromkeys(ALL, "restored")
+
+
+@pytest.mark.parametrize("how", ["fifo", "zero", "folder"])
+def test_a_damaged_object_is_refused_run_instead_and_replaced_by_the_next_push(tmp_path, how):
+    cache, first, second = _shared(tmp_path, "first", "second")
+    outcomes(first)
+    push(first)
+    weights = xxhash.xxh3_128_hexdigest(first.read("build/model/weights.bin").encode())
+    _replace(_object(cache, weights), how)
+
+    r = _run(second)
+    got = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    assert got["train"] == "ran" and got["prepare"] == "restored" and weights[:12] in r.err, str(r)
+    assert second.read("build/model/weights.bin") == first.read("build/model/weights.bin")
+    assert not _store_temps(second)
+
+    # A plain push takes the entry's objects to be there (one read per entry, not a stat per
+    # object); --repair checks them and replaces the damaged one.
+    assert first.pipe("push", "--json", timeout=60).json["objects"] == 0
+    r = first.pipe("push", "--json", "--repair", timeout=60)
+    if how == "folder":  # refused, named; never moved inside the folder
+        assert r.code == 1 and any(weights[:12] in e for e in r.json["errors"]), str(r)
+        assert not any(_object(cache, weights).iterdir())
+        return
+    assert r.code == 0 and r.json["objects"] == 1, str(r)
+    third = make_workspace(tmp_path / "third")
+    third.pipe("remote", "add", "team", str(cache), "--default", check=True)
+    assert outcomes(third) == dict.fromkeys(ALL, "restored")
+
+
+@pytest.mark.parametrize("how", ["zero", "sparse", "fifo"])
+def test_a_folder_manifest_that_never_ends_is_refused_before_it_fills_the_disk(tmp_path, how):
+    cache, first, second = _shared(tmp_path, "first", "second")
+    outcomes(first)
+    push(first)
+    tree = json.loads(_entry(cache, first, "train").read_text())["outputs"]["model"]["digest"]
+    _replace(_object(cache, tree), how)
+    r = _run(second)
+    got = {s["name"]: s["outcome"] for s in r.json["steps"]}
+    assert got["train"] == "ran" and "refused" in r.err, str(r)
+    assert not _store_temps(second)
+    r = second.pipe("pull", "--json", timeout=60)
+    assert r.code == 0, str(r)  # (train is built here now: nothing to pull)
+
+
+def test_an_object_cut_short_on_the_remote_is_replaced_by_the_next_push(tmp_path):
+    cache, first, second = _shared(tmp_path, "first", "second")
+    outcomes(first)
+    push(first)
+    path = remote_objects(str(cache))[xxhash.xxh3_128_hexdigest(first.read("build/model/weights.bin").encode())]
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:  # as a copy made with other tools and interrupted leaves it
+        f.truncate(10)
+    r = first.pipe("push", "--json", "--repair")
+    assert r.code == 0 and r.json["objects"] == 1, str(r)
+    assert outcomes(second) == dict.fromkeys(ALL, "restored")
+
+
+def test_a_fifo_in_place_of_the_layout_marker_or_a_record_never_hangs(tmp_path):
+    cache, first, second = _shared(tmp_path, "first", "second")
+    outcomes(first)
+    push(first)
+    for rel in ("artifacts/model/tree-" + "0" * 32 + ".json", "versions/model/1.json"):
+        (cache / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.mkfifo(cache / rel)
+    r = second.pipe("pull", "--json", "--all-jobs", timeout=60)
+    assert r.code == 0 and r.json["entries"] == 3, str(r)
+
+    _replace(cache / "pipe-remote.json", "fifo")
+    third = make_workspace(tmp_path / "third")
+    third.pipe("remote", "add", "team", str(cache), "--default", check=True)
+    r = _run(third)
+    assert "pipe-remote.json is a FIFO" in r.err and "working locally" in r.err, str(r)
+    for args in (("pull",), ("push",)):
+        r = third.pipe(*args, timeout=60)
+        assert r.code == 1 and "pipe-remote.json is a FIFO" in r.err and "hint:" in r.err, str(r)
