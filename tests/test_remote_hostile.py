@@ -6,13 +6,19 @@ replaces what it can tell is damaged."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import socket
 import stat
+import threading
+import time
+from pathlib import Path
 
 import pytest
+import servers
 import xxhash
-from test_remote import make_workspace, outcomes, push, remote_objects
+from test_remote import make_workspace, outcomes, push, remote_objects, sftp  # noqa: F401 - a fixture
 from workspace_repo import Repo
 
 ALL = ("prepare", "train", "evaluate")
@@ -165,3 +171,64 @@ def test_a_fifo_in_place_of_the_layout_marker_or_a_record_never_hangs(tmp_path):
     for args in (("pull",), ("push",)):
         r = third.pipe(*args, timeout=60)
         assert r.code == 1 and "pipe-remote.json is a FIFO" in r.err and "hint:" in r.err, str(r)
+
+
+# --- a remote that stops answering ---------------------------------------------------------
+@pytest.fixture
+def stalled():
+    """A server on 127.0.0.1 that accepts connections and never answers."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    held: list = []
+
+    def accept():
+        while True:
+            try:
+                held.append(sock.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()
+        for c in held:
+            c.close()
+
+
+def test_an_http_remote_that_stalls_times_out_and_the_run_works_locally(tmp_path, stalled):
+    servers.need(importlib.util.find_spec("aiohttp") is not None, "aiohttp (fsspec's http) not installed")
+    first = make_workspace(tmp_path / "first")
+    url = f"http://127.0.0.1:{stalled}/cache"
+    env = {"PIPE_REMOTE_TIMEOUT": "1"}
+    t0 = time.monotonic()
+    r = first.pipe("run", "--json", "--remote", url, env=env, timeout=60)
+    assert r.code == 0 and {s["outcome"] for s in r.json["steps"]} == {"ran"}, str(r)
+    assert "unreachable" in r.err and "working locally" in r.err, str(r)
+    r = first.pipe("pull", "--remote", url, env=env, timeout=60)
+    assert r.code == 1 and "unreachable" in r.err and "hint:" in r.err, str(r)
+    assert time.monotonic() - t0 < 40
+    r = first.pipe("pull", "--remote", url, env={"PIPE_REMOTE_TIMEOUT": "soon"}, timeout=60)
+    assert r.code == 2 and "PIPE_REMOTE_TIMEOUT='soon' is not a number of seconds" in r.err, str(r)
+
+
+def test_an_sftp_server_blocked_on_a_fifo_times_out(tmp_path, sftp):
+    first, second = make_workspace(tmp_path / "first"), make_workspace(tmp_path / "second")
+    for ws in (first, second):
+        ws.pipe("remote", "add", "team", sftp.url("fifo-cache"), "--default", *sftp.options(), check=True)
+    outcomes(first)
+    push(first)
+    entry = Path(sftp.base) / "fifo-cache" / "actions" / _key(first, "train")[:2]
+    entry = entry / (_key(first, "train")[2:] + ".json")
+    _replace(entry, "fifo")  # sftp-server's open() of it waits for a writer forever
+    try:
+        r = second.pipe("run", "--json", env={"PIPE_REMOTE_TIMEOUT": "2"}, timeout=60)
+        assert r.code == 0 and "working locally" in r.err and "unreachable" in r.err, str(r)
+        assert second.read("build/score.txt") == first.read("build/score.txt")
+    finally:
+        try:  # let the server's blocked open() go
+            os.close(os.open(entry, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass

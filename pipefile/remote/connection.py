@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Optional
 
-from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options
+from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
 from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, RemoteError, classify_error
 from .urls import is_secret_option, url_secrets
@@ -107,9 +107,15 @@ class Connection:
         from fsspec.core import url_to_fs
 
         opts = dict(default_options(self.spec.scheme))
-        opts.update(self.spec.options)
+        for k, v in self.spec.options.items():
+            # A user's config_kwargs or client_kwargs adds to the defaults (their timeouts stay).
+            both = isinstance(v, dict) and isinstance(opts.get(k), dict)
+            opts[k] = {**opts[k], **v} if both else v
         try:
             fs, root = url_to_fs(self.spec.url, skip_instance_cache=True, **opts)
+            ftp = getattr(fs, "ftp", None)
+            if ftp is not None:  # sftp: a server that stops answering times out, as S3 and http do
+                ftp.get_channel().settimeout(stall_seconds())
         except ImportError as e:  # check_scheme said it is there; a broken install is still possible
             raise RemoteError(
                 f"{self.spec.describe()}: its fsspec implementation does not import ({e})",
@@ -187,7 +193,12 @@ class Connection:
     def _call(self, doing: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except FileNotFoundError:
+        except FileNotFoundError as e:
+            # fsspec's http says "not found" for a server that timed out or dropped the
+            # connection: that remote is unreachable, not empty.
+            cause = e.__cause__
+            if cause is not None and classify_error(cause) in (UNREACHABLE, AUTH):
+                raise self.error(cause, doing) from None
             raise
         except RemoteError:
             raise

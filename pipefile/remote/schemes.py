@@ -60,18 +60,49 @@ def check_scheme(spec: RemoteSpec) -> None:
         )
 
 
+STALL_ENV = "PIPE_REMOTE_TIMEOUT"
+STALL_SECONDS = 60.0
+
+
+def stall_seconds() -> float:
+    """How long a remote may send nothing, once connected, before it counts as unreachable
+    ($PIPE_REMOTE_TIMEOUT, else 60 s): a server that accepts and then stalls (or an sftp
+    server blocked on a FIFO) must not hang pipe."""
+    import os
+
+    text = os.environ.get(STALL_ENV, "").strip()
+    if not text:
+        return STALL_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise RemoteConfigError(
+            f"{STALL_ENV}={text!r} is not a number of seconds",
+            hint=f"set it to a positive number (default {STALL_SECONDS:g}), or unset it",
+        )
+    return value
+
+
 def default_options(scheme: str) -> dict:
-    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
+    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes;
+    one that stops sending fails after stall_seconds()."""
     if scheme in ("s3", "s3a"):
         return {
             "config_kwargs": {
                 "connect_timeout": 5,
-                "read_timeout": 60,
+                "read_timeout": stall_seconds(),
                 "retries": {"max_attempts": 2, "mode": "standard"},
             }
         }
     if scheme in ("sftp", "ssh"):
         return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
+    if scheme in ("http", "https"):
+        import aiohttp  # (installed: check_scheme said so; fsspec's http imports it anyway)
+
+        # aiohttp's own default waits 5 minutes for a whole request, and 30 s to connect.
+        return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(sock_connect=5, sock_read=stall_seconds())}}
     return {}
 
 

@@ -130,7 +130,7 @@ class Remote(Connection):
             try:
                 if sizes is None or d not in sizes:
                     return not self._call("checking its objects", self.fs().exists, self.object_path(d))
-                info = self._call("checking its objects", self.fs().info, self.object_path(d))
+                info = self._call("checking its objects", _info, self.fs(), self.object_path(d))
             except FileNotFoundError:
                 return True
             return info.get("type") != "file" or info.get("size") != sizes[d]
@@ -346,6 +346,13 @@ def _valid_artifact_record(rec) -> bool:
         and 0 <= size < 1 << 62
         and all(t is None or (isinstance(t, str) and len(t) < 4096) for t in text)
     )
+
+
+def _info(fs, path: str) -> dict:
+    try:
+        return fs.info(path)
+    except NotADirectoryError:  # a file where a folder of the path is: nothing there (as exists says)
+        raise FileNotFoundError(path) from None
 
 
 def _check_size(f, limit: Optional[int], digest: str) -> None:
