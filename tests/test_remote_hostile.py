@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import servers
 import xxhash
-from test_remote import make_workspace, outcomes, push, remote_objects, sftp  # noqa: F401 - a fixture
+from test_remote import make_workspace, outcomes, push, remote_objects
+from test_remote import sftp as sftp  # noqa: F401 - the fixture, used by name
 from workspace_repo import Repo
 
 ALL = ("prepare", "train", "evaluate")
@@ -87,7 +88,9 @@ def test_a_damaged_entry_costs_only_its_step_and_the_next_push_replaces_it(tmp_p
 
     r = first.pipe("push", "--json", timeout=60)
     if how == "folder":  # a folder cannot be replaced by a file: that entry alone fails, named
-        assert r.code == 1 and r.json["entries"] == 0 and any(_key(first, "train")[:12] in e for e in r.json["errors"]), str(r)
+        assert (
+            r.code == 1 and r.json["entries"] == 0 and any(_key(first, "train")[:12] in e for e in r.json["errors"])
+        ), str(r)
         assert _entry(cache, first, "train").is_dir()
         return
     assert r.code == 0 and r.json["entries"] == 1, str(r)
@@ -162,6 +165,12 @@ def test_a_fifo_in_place_of_the_layout_marker_or_a_record_never_hangs(tmp_path):
         os.mkfifo(cache / rel)
     r = second.pipe("pull", "--json", "--all-jobs", timeout=60)
     assert r.code == 0 and r.json["entries"] == 3, str(r)
+
+    (cache / "pipe-remote.json").write_text("[" * 100000 + "]" * 100000)  # (was exit 70: RecursionError)
+    for args in (("pull",), ("push",)):
+        r = second.pipe(*args, timeout=60)
+        assert r.code == 1 and "layout marker pipe-remote.json is not one pipe writes" in r.err, str(r)
+        assert "hint:" in r.err and "internal error" not in r.err, str(r)
 
     _replace(cache / "pipe-remote.json", "fifo")
     third = make_workspace(tmp_path / "third")

@@ -20,7 +20,6 @@ from ..errors import PipefileError
 from .transfer import CORRUPT, Progress, RemoteError, Transfer
 from .transport import Remote
 
-
 # A folder manifest is read whole into memory; pipe writes about 70 bytes a name, so this is
 # millions of names in one folder. Past it, a remote's manifest is refused before it can
 # fill the disk (its size is not listed anywhere, unlike a file's).

@@ -79,7 +79,12 @@ class Remote(Connection):
         try:
             v = json.loads(data).get("v")
         except (ValueError, AttributeError, RecursionError):
-            v = None
+            raise RemoteError(
+                f"{self.spec.describe()}: its layout marker {MARKER} is not one pipe writes ({data[:40]!r})",
+                CORRUPT,
+                hint=f'if it holds what pipe pushed, write {{"v": {REMOTE_VERSION}, "layout": "pipefile-remote"}} '
+                f"into {MARKER} there (or remove it: the next push writes it)",
+            ) from None
         if v != REMOTE_VERSION:
             raise RemoteError(
                 f"{self.spec.describe()} has layout version {v!r}, which this pipe does not read ({REMOTE_VERSION})",
@@ -110,7 +115,9 @@ class Remote(Connection):
     def read_entry(self, key: str) -> Optional[bytes]:
         """The entry's bytes, or None if the remote has none (or a malformed one)."""
         try:
-            data = self.read_small(self.entry_path(key), f"reading run-cache entry {key[:12]}", f"run-cache entry {key[:12]}")
+            data = self.read_small(
+                self.entry_path(key), f"reading run-cache entry {key[:12]}", f"run-cache entry {key[:12]}"
+            )
         except (FileNotFoundError, Unreadable):
             return None  # (a damaged entry is a miss for its key alone: the remote stays in use)
         try:
