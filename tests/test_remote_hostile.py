@@ -241,3 +241,22 @@ def test_an_sftp_server_blocked_on_a_fifo_times_out(tmp_path, sftp):
             os.close(os.open(entry, os.O_WRONLY | os.O_NONBLOCK))
         except OSError:
             pass
+
+
+# --- credentials ---------------------------------------------------------------------------
+@pytest.mark.parametrize("ch", ["/", "?", "#"])
+def test_a_password_written_raw_with_a_url_delimiter_is_never_shown(tmp_path, ch):
+    """urllib ends the host at '/', '?' or '#': `me:Se/cretXYZ@host` has no password for it,
+    so the password was printed (whole, or the part before the delimiter) and could be
+    committed."""
+    ws = make_workspace(tmp_path / "ws")
+    url = f"sftp://me:Se{ch}cretXYZ@127.0.0.1:9/cache"
+    r = ws.pipe("remote", "add", "pw", url)
+    assert r.code == 2 and "carries a password" in r.err and not (ws.root / ".pipe-remotes.yaml").exists(), str(r)
+    seen = [r, ws.pipe("remote", "add", "pw", url, "--local"), ws.pipe("remote", "list")]
+    for args in (("push", "--remote", "pw"), ("pull", "--remote", url), ("run", "--remote", url)):
+        r = ws.pipe(*args)
+        assert r.code == 2 and "percent-encode" in r.err and "me:***@127.0.0.1:9/cache" in r.err, str(r)
+        seen.append(r)
+    for r in seen:
+        assert "cretXYZ" not in r.out + r.err and f"Se{ch}" not in r.out + r.err, str(r)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 # importlib.util, urllib.parse and difflib are imported where used (start-up: see urls.py).
 from .spec import MissingExtra, RemoteConfigError, RemoteSpec
+from .urls import raw_password
 
 # scheme -> (python module it needs, the pip line that installs it, pipefile's extra)
 SCHEMES = {
@@ -51,6 +52,11 @@ def check_scheme(spec: RemoteSpec) -> None:
             f"{spec.describe()}: an s3:// URL names a bucket, never credentials",
             hint="write s3://BUCKET/PREFIX and put the key in AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials)",
+        )
+    if raw_password(spec.url):  # "me:se/cret@host": the host would be "me" and its port "se"
+        raise RemoteConfigError(
+            f"{spec.describe()}: the password in its URL holds '/', '?' or '#', which end a URL's host",
+            hint="percent-encode them in the URL (/ as %2F, ? as %3F, # as %23), or use a key: -o key_filename=PATH",
         )
     module, pip_line, extra = SCHEMES[s]
     if module and importlib.util.find_spec(module) is None:
