@@ -260,3 +260,42 @@ def test_a_password_written_raw_with_a_url_delimiter_is_never_shown(tmp_path, ch
         seen.append(r)
     for r in seen:
         assert "cretXYZ" not in r.out + r.err and f"Se{ch}" not in r.out + r.err, str(r)
+
+
+# --- a step left on the remote ---------------------------------------------------------------
+def test_a_step_left_on_the_remote_that_cannot_be_brought_names_the_fix(tmp_path):
+    """report reads side and model; `pipe run report model` leaves side on the remote. When
+    model's restore fails (it runs instead) and side's objects are damaged too, report cannot
+    run on side's content: it fails saying how to get side here, and that works."""
+    text = """
+        version: 1
+        steps:
+          side:
+            command: python -c "open('build/side.txt', 'w').write('side v2')"
+            outputs: {side: build/side.txt}
+          model:
+            command: python -c "import os; open('build/model.txt', 'w').write(os.urandom(8).hex())"
+            outputs: {model: build/model.txt}
+          report:
+            command: cat build/side.txt build/model.txt > build/report.txt
+            inputs: {side: "${{steps.side.outputs.side}}", model: "${{steps.model.outputs.model}}"}
+            outputs: {report: build/report.txt}
+        """
+    a, b = Repo(tmp_path / "a"), Repo(tmp_path / "b")
+    cache = tmp_path / "cache"
+    for ws in (a, b):
+        ws.root.mkdir()
+        ws.pipefile(text)
+        ws.write("build/.keep", "")
+        ws.pipe("remote", "add", "team", str(cache), "--default", check=True)
+    outcomes(a)
+    push(a)
+    for f in ("build/model.txt", "build/side.txt"):
+        path = remote_objects(str(cache))[xxhash.xxh3_128_hexdigest(a.read(f).encode())]
+        os.chmod(path, 0o644)
+        Path(path).write_text("damaged")
+    r = b.pipe("run", "report", "model")
+    assert r.code == 1 and "could not be brought" in r.err and "pipe run side" in r.err, str(r)
+    assert b.pipe("run", "side").code == 0
+    assert b.pipe("run", "report", "model").code == 0
+    assert b.read("build/report.txt") == "side v2" + b.read("build/model.txt")
