@@ -251,13 +251,22 @@ def test_a_password_written_raw_with_a_url_delimiter_is_never_shown(tmp_path, ch
     committed."""
     ws = make_workspace(tmp_path / "ws")
     url = f"sftp://me:Se{ch}cretXYZ@127.0.0.1:9/cache"
-    r = ws.pipe("remote", "add", "pw", url)
-    assert r.code == 2 and "carries a password" in r.err and not (ws.root / ".pipe-remotes.yaml").exists(), str(r)
-    seen = [r, ws.pipe("remote", "add", "pw", url, "--local"), ws.pipe("remote", "list")]
-    for args in (("push", "--remote", "pw"), ("pull", "--remote", url), ("run", "--remote", url)):
+    seen = []
+    for args in (
+        ("remote", "add", "pw", url),
+        ("remote", "add", "pw", url, "--local"),
+        ("push", "--remote", url),
+        ("pull", "--remote", url),
+        ("run", "--remote", url),
+    ):
         r = ws.pipe(*args)
         assert r.code == 2 and "percent-encode" in r.err and "me:***@127.0.0.1:9/cache" in r.err, str(r)
         seen.append(r)
+    assert not (ws.root / ".pipe-remotes.yaml").exists()
+    # Written by hand into the local file: listed and used, never shown.
+    ws.write(".pipe/remotes.yaml", f"version: 1\nremotes:\n  pw: {{url: '{url}'}}\n")
+    seen += [ws.pipe("remote", "list"), ws.pipe("push", "--remote", "pw")]
+    assert seen[-1].code == 2 and "percent-encode" in seen[-1].err, str(seen[-1])
     for r in seen:
         assert "cretXYZ" not in r.out + r.err and f"Se{ch}" not in r.out + r.err, str(r)
 

@@ -53,11 +53,7 @@ def check_scheme(spec: RemoteSpec) -> None:
             hint="write s3://BUCKET/PREFIX and put the key in AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials)",
         )
-    if raw_password(spec.url):  # "me:se/cret@host": the host would be "me" and its port "se"
-        raise RemoteConfigError(
-            f"{spec.describe()}: the password in its URL holds '/', '?' or '#', which end a URL's host",
-            hint="percent-encode them in the URL (/ as %2F, ? as %3F, # as %23), or use a key: -o key_filename=PATH",
-        )
+    _refuse_raw_password(spec)
     module, pip_line, extra = SCHEMES[s]
     if module and importlib.util.find_spec(module) is None:
         raise MissingExtra(
@@ -89,6 +85,68 @@ def stall_seconds() -> float:
             hint=f"set it to a positive number (default {STALL_SECONDS:g}), or unset it",
         )
     return value
+
+
+def _refuse_raw_password(spec: RemoteSpec) -> None:
+    if raw_password(spec.url):  # "me:se/cret@host": the host would be "me" and its port "se"
+        raise RemoteConfigError(
+            f"{spec.describe()}: the password in its URL holds '/', '?' or '#', which end a URL's host",
+            hint="percent-encode them in the URL (/ as %2F, ? as %3F, # as %23), or use a key: -o key_filename=PATH",
+        )
+
+
+_NEEDS_BUCKET = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+_NEEDS_HOST = frozenset({"sftp", "ssh", "http", "https"})
+
+
+def check_location(spec: RemoteSpec) -> None:
+    """A URL that names no place is refused before anything is sent: `file://` alone would
+    write into the folder pipe runs in, `sftp://` without a host failed deep in paramiko."""
+    url = spec.url
+    if "://" not in url:
+        return
+    import urllib.parse
+
+    _refuse_raw_password(spec)  # (before urllib takes its password for a port)
+    s = spec.scheme
+    try:  # (the URL is never echoed: it may hold a password)
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:  # (its text may quote the netloc, password and all)
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} cannot be read as a URL (an unclosed '[', a port that is not a number?)",
+            hint=f"write it as {s}://{_EXAMPLE.get(s, 'HOST/PATH')}",
+        ) from None
+    if s in ("file", "local"):
+        missing = "path" if not (parts.netloc or parts.path) else None
+    elif s in _NEEDS_BUCKET:
+        missing = "bucket or container" if not parts.netloc else None
+    elif s in _NEEDS_HOST:
+        missing = "host" if not parts.hostname else None
+    else:
+        missing = None
+    if missing:
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} names no {missing}",
+            hint=f"write it as {s}://{_EXAMPLE.get(s, 'HOST/PATH')}",
+        )
+
+
+_EXAMPLE = {
+    "file": "/absolute/path",
+    "local": "/absolute/path",
+    "s3": "bucket/prefix",
+    "s3a": "bucket/prefix",
+    "gs": "bucket/prefix",
+    "gcs": "bucket/prefix",
+    "az": "container/prefix",
+    "abfs": "container/prefix",
+    "abfss": "container/prefix",
+    "sftp": "user@host/path",
+    "ssh": "user@host/path",
+    "http": "host/path",
+    "https": "host/path",
+}
 
 
 def default_options(scheme: str) -> dict:
