@@ -182,6 +182,25 @@ def test_a_fifo_in_place_of_the_layout_marker_or_a_record_never_hangs(tmp_path):
         assert r.code == 1 and "pipe-remote.json is a FIFO" in r.err and "hint:" in r.err, str(r)
 
 
+def test_a_fifo_in_place_of_a_version_number_fails_that_claim_not_the_push(tmp_path):
+    ws = Repo(tmp_path / "ws")
+    ws.root.mkdir()
+    ws.pipefile("""
+        version: 1
+        steps:
+          train:
+            command: mkdir -p ${{outputs.model}} && echo weights > ${{outputs.model}}/w
+            outputs: {model: {path: build/model, name: model}}
+        """)
+    outcomes(ws)
+    cache = tmp_path / "cache"
+    (cache / "versions" / "model").mkdir(parents=True)
+    os.mkfifo(cache / "versions" / "model" / "1.json")
+    r = ws.pipe("push", "--json", "--remote", str(cache), timeout=60)
+    assert r.code == 1 and r.json["entries"] == 1 and r.json["artifacts"] == 1, str(r)
+    assert any("version 1 of model is a FIFO" in e for e in r.json["errors"]), str(r)
+
+
 # --- a remote that stops answering ---------------------------------------------------------
 @pytest.fixture
 def stalled():

@@ -168,8 +168,8 @@ class Connection:
             kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
             raise Unreadable(
                 f"{self.spec.describe()}: {what} is {kind} ({local}); refused",
-                hint=f"pipe never writes one there: remove {local}, then push from a workspace that has "
-                "it: pipe push --repair",
+                hint=f"pipe never writes one there: remove {local}, then push again from a workspace "
+                "that has it (pipe push --repair, for an object)",
             )
         return os.fdopen(fd, "rb")
 
@@ -186,7 +186,7 @@ class Connection:
         if len(data) > limit:
             raise Unreadable(
                 f"{self.spec.describe()}: {what} is larger than {limit} bytes, which pipe never writes; refused",
-                hint="remove it on the remote, then push from a workspace that has it: pipe push --repair",
+                hint="remove it on the remote, then push again from a workspace that has it",
             )
         return data
 
