@@ -34,8 +34,10 @@ def split_host(value: str) -> tuple:
         rest = ":" + rest
     else:
         name, rest = value, ""
-    if rest.startswith(":") and rest[1:].isdigit():
-        return name, int(rest[1:])
+    port = rest[1:]
+    # (str.isdigit() takes '²', which int() refuses, and int() refuses 5000 digits: a 500 each)
+    if rest.startswith(":") and port.isascii() and port.isdigit() and len(port) <= 5:
+        return name, int(port)
     return name, None if not rest else -1
 
 
