@@ -91,9 +91,19 @@ def parse_param_overrides(
             continue
         value = convert_param_text(text, param.type)
         if value is None:
+            shown = pair if len(pair) <= 80 else f"{pair[:60]}... ({len(text)} characters)"
+            t = text.strip()
+            if len(t) > numbers.MAX_INT_CHARS and numbers.kind(t) == numbers.INT:  # more digits than pipe reads
+                found.append(
+                    PipefileError(
+                        f"-p {shown}: a number of more than {numbers.MAX_INT_CHARS} characters, more than pipe reads",
+                        hint="write a smaller number",
+                    )
+                )
+                continue
             found.append(
                 PipefileError(
-                    f"-p {pair}: param '{name}' is {a(param.type)}, and {text!r} is not",
+                    f"-p {shown}: param '{name}' is {a(param.type)}, and {text!r} is not",
                     param.loc,  # where the type comes from
                     _type_hint(param, text),
                 )
