@@ -352,6 +352,8 @@ def test_a_number_of_thousands_of_digits_is_not_a_param_value_nor_a_crash(typ):
 
 
 def test_a_param_given_thousands_of_digits_is_bad_usage_with_a_bounded_message(repo):
-    repo.pipefile("version: 1\nparams:\n  n: {type: integer, default: 1}\nsteps:\n  a: {command: 'echo ${{params.n}}'}\n")
+    repo.pipefile(
+        "version: 1\nparams:\n  n: {type: integer, default: 1}\nsteps:\n  a: {command: 'echo ${{params.n}}'}\n"
+    )
     r = repo.pipe("run", "-p", "n=" + "9" * 5000)
     assert r.code == 2 and "more than pipe reads" in r.err and len(r.err) < 400, str(r)[:500]
