@@ -53,16 +53,17 @@ def parse_size(value: Any) -> Optional[int]:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return int(value) if value >= 0 else None
-    if not isinstance(value, str):
+        size = float(value)
+    elif isinstance(value, str) and (m := _SIZE_RE.match(value)):
+        unit = (m.group(2) or "").upper()
+        if unit not in _SIZE_UNITS:
+            return None
+        size = float(m.group(1)) * _SIZE_UNITS[unit]
+    else:
         return None
-    m = _SIZE_RE.match(value)
-    if not m:
-        return None
-    unit = (m.group(2) or "").upper()
-    if unit not in _SIZE_UNITS:
-        return None
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    # (1e400GB is inf, which int() refuses: inf and nan are no size; a finite one past any
+    # machine's is, and the scheduler says it does not fit)
+    return int(size) if 0 <= size < math.inf else None
 
 
 def parse_param_overrides(
