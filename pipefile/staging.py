@@ -242,6 +242,7 @@ class Staged:
         self._cleared: set = set()  # outputs whose workspace path this task now owns
         self._beside: list = []  # (folder, journal entry) made next to outputs on other file systems
         self._own_stage: Optional[str] = None  # a container task's staging folder (mounted read-write)
+        self._new: list = []  # notes of outputs that had no previous content (`_note_new`)
 
     def _abs(self, rel: str) -> str:
         return os.path.join(self.staging.root, rel)
@@ -287,6 +288,11 @@ class Staged:
                 aside = os.path.join(aside_dir, "x")
                 os.replace(ws_path, aside)
                 self._aside[oname] = aside
+            else:
+                # Nothing there: whatever appears at the path is this task's, unfinished until
+                # collected. Noted before the task starts, so that a run killed meanwhile has it
+                # removed by recovery, not kept (and saved) as if it were the user's.
+                self._new.append(_note_new(area, out.path))
             self._cleared.add(oname)
             if not os.path.isdir(os.path.dirname(st_path)):  # (each task: a step may have removed it)
                 os.makedirs(os.path.dirname(st_path), exist_ok=True)
@@ -371,6 +377,11 @@ class Staged:
         self._clean()
 
     def _clean(self) -> None:
+        for note in self._new:  # the output is in place, or was removed: recovery has nothing to do
+            try:
+                os.unlink(note)
+            except OSError:
+                pass
         for p in self.paths.values():
             try:
                 remove_path(p)  # only left there on failure: on success it was moved into place
@@ -446,13 +457,25 @@ def _beside_folder(entry: str) -> Optional[str]:
     return folder
 
 
+def _note_new(area: str, rel: str) -> str:
+    """Note in `area` that the output at `rel` had no previous content (`new-*`, holding `rel`)."""
+    note = os.path.join(area, f"new-{os.urandom(4).hex()}")
+    with open(note, "w") as f:
+        f.write(rel)
+    return note
+
+
 def _put_back(ws: Workspace, area: str) -> None:
-    """Move each `prev-*/x` in `area` back to its origin."""
+    """Move each `prev-*/x` in `area` back to its origin; remove what a killed task began
+    where nothing was (`new-*`)."""
     try:
         entries = list(os.scandir(area))
     except (FileNotFoundError, NotADirectoryError):
         return
     for e in entries:
+        if e.name.startswith("new-"):
+            _remove_unfinished(ws, e.path)
+            continue
         if not e.name.startswith("prev-"):
             continue
         try:
@@ -470,3 +493,16 @@ def _put_back(ws: Workspace, area: str) -> None:
                 os.replace(moved, origin)
         except OSError:
             pass  # the store holds the previous content; the next run restores it
+
+
+def _remove_unfinished(ws: Workspace, note: str) -> None:
+    """Remove the output a killed task began where there was nothing before (as a failed
+    task's is): it is no one's content, and kept it would be saved as a hand edit."""
+    try:
+        with open(note) as f:
+            rel = f.read()
+        if rel and not forbidden_landing(ws.root, rel, landing(ws.root, rel), [ws.store_root]):
+            remove_path(os.path.join(ws.root, rel))
+        os.unlink(note)
+    except OSError:
+        pass  # left as it is: the next run saves it before replacing it, as any unknown content
