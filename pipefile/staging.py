@@ -23,7 +23,8 @@ before it is made, so that recovery finds it on any file system:
 
 Each area that holds moved-aside content (`.pipe/scratch`, a beside folder) keeps one
 `prev-XXXX/` per output: `x` is the content, `origin` its workspace path (written before
-the move). Recovery moves every `x` back to its origin.
+the move), and one `new-XXXX` file (the output's path) per output that had no content before:
+recovery moves every `x` back to its origin, and removes what a `new-` file names.
 
 Invariant: nothing is moved or written at an output path whose real location changed during
 the run (a link a step made) or lies in pipe's own state (`Landings.check`).
@@ -242,7 +243,7 @@ class Staged:
         self._cleared: set = set()  # outputs whose workspace path this task now owns
         self._beside: list = []  # (folder, journal entry) made next to outputs on other file systems
         self._own_stage: Optional[str] = None  # a container task's staging folder (mounted read-write)
-        self._new: list = []  # notes of outputs that had no previous content (`_note_new`)
+        self._new: list = []  # notes (new-*) of outputs that had no previous content
 
     def _abs(self, rel: str) -> str:
         return os.path.join(self.staging.root, rel)
@@ -292,7 +293,10 @@ class Staged:
                 # Nothing there: whatever appears at the path is this task's, unfinished until
                 # collected. Noted before the task starts, so that a run killed meanwhile has it
                 # removed by recovery, not kept (and saved) as if it were the user's.
-                self._new.append(_note_new(area, out.path))
+                note = os.path.join(area, f"new-{os.urandom(4).hex()}")
+                with open(note, "w") as f:
+                    f.write(out.path)
+                self._new.append(note)
             self._cleared.add(oname)
             if not os.path.isdir(os.path.dirname(st_path)):  # (each task: a step may have removed it)
                 os.makedirs(os.path.dirname(st_path), exist_ok=True)
@@ -457,14 +461,6 @@ def _beside_folder(entry: str) -> Optional[str]:
     return folder
 
 
-def _note_new(area: str, rel: str) -> str:
-    """Note in `area` that the output at `rel` had no previous content (`new-*`, holding `rel`)."""
-    note = os.path.join(area, f"new-{os.urandom(4).hex()}")
-    with open(note, "w") as f:
-        f.write(rel)
-    return note
-
-
 def _put_back(ws: Workspace, area: str) -> None:
     """Move each `prev-*/x` in `area` back to its origin; remove what a killed task began
     where nothing was (`new-*`)."""
@@ -473,36 +469,24 @@ def _put_back(ws: Workspace, area: str) -> None:
     except (FileNotFoundError, NotADirectoryError):
         return
     for e in entries:
-        if e.name.startswith("new-"):
-            _remove_unfinished(ws, e.path)
-            continue
-        if not e.name.startswith("prev-"):
+        new = e.name.startswith("new-")  # (a file holding the output's path)
+        if not new and not e.name.startswith("prev-"):
             continue
         try:
-            with open(os.path.join(e.path, "origin")) as f:
+            with open(e.path if new else os.path.join(e.path, "origin")) as f:
                 rel = f.read()
             origin = os.path.join(ws.root, rel)
             moved = os.path.join(e.path, "x")
             # Never through a link (made by a step of that run) into pipe's own state; the
             # store holds that content, and the next run restores it once the link is gone.
-            if forbidden_landing(ws.root, rel, landing(ws.root, rel), [ws.store_root]):
+            if not rel or forbidden_landing(ws.root, rel, landing(ws.root, rel), [ws.store_root]):
                 continue
-            if os.path.lexists(moved):
+            if new:  # what the task began where nothing was: no one's, never saved as a hand edit
+                remove_path(origin)
+                os.unlink(e.path)
+            elif os.path.lexists(moved):
                 remove_path(origin)
                 os.makedirs(os.path.dirname(origin), exist_ok=True)
                 os.replace(moved, origin)
         except OSError:
             pass  # the store holds the previous content; the next run restores it
-
-
-def _remove_unfinished(ws: Workspace, note: str) -> None:
-    """Remove the output a killed task began where there was nothing before (as a failed
-    task's is): it is no one's content, and kept it would be saved as a hand edit."""
-    try:
-        with open(note) as f:
-            rel = f.read()
-        if rel and not forbidden_landing(ws.root, rel, landing(ws.root, rel), [ws.store_root]):
-            remove_path(os.path.join(ws.root, rel))
-        os.unlink(note)
-    except OSError:
-        pass  # left as it is: the next run saves it before replacing it, as any unknown content
