@@ -93,3 +93,68 @@ def test_an_output_a_killed_step_began_where_nothing_was_is_removed_not_saved(re
     assert "saved the previous content" not in r.out + r.err, str(r)
     assert repo.pipe("recover").out.strip() == "nothing was saved in this workspace"
     assert repo.states() == {"s": "fresh"}
+
+
+def test_gc_waiting_for_a_run_keeps_what_a_new_workspace_of_the_store_made_meanwhile(tmp_path):
+    store = str(tmp_path / "store")
+    env = {"PIPE_STORE_DIR": store}
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        root.mkdir()
+    # A's run holds A's lock until `go` exists, so the gc started in A waits.
+    (a / "Pipefile").write_text(
+        'version: 1\nsteps:\n  s: {command: "touch started; while [ ! -e go ]; do sleep 0.05; done; echo a > a.txt",'
+        " outputs: {o: a.txt}}\n"
+    )
+    (b / "Pipefile").write_text(
+        'version: 1\nsteps:\n  m: {command: "echo model-b > m.txt", outputs: {o: {path: m.txt, name: model}}}\n'
+    )
+    run_a = _start(a, "run", env=env)
+    _wait_for(a / "started", run_a)
+    gc = _start(a, "gc", env=env)
+    deadline = time.time() + 30
+    err = b""
+    while b"waiting for another pipe process" not in err:  # gc has listed the store's workspaces
+        assert time.time() < deadline and gc.poll() is None
+        err += gc.stderr.buffer.read1(100) if hasattr(gc.stderr, "buffer") else b""
+    # Meanwhile a workspace new to the store runs for the first time, and makes a version.
+    r = subprocess.run(PIPE + ["run"], cwd=b, env=_env(env), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    (a / "go").write_text("")
+    for p in (run_a, gc):
+        out, rest = p.communicate(timeout=60)
+        assert p.returncode == 0, (out, rest)
+    # What B made is still in the store: its job's Pipefile snapshot and its artifact version.
+    out = tmp_path / "got.txt"
+    r = subprocess.run(
+        PIPE + ["artifacts", "get", "model:1", "-o", str(out)], cwd=b, env=_env(env), capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        PIPE + ["clone", "last", "-o", str(tmp_path / "c")], cwd=b, env=_env(env), capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_workspace_new_to_the_store_writes_nothing_while_a_gc_of_the_store_decides(tmp_path):
+    import fcntl
+
+    store = tmp_path / "store"
+    (store / "workspaces").mkdir(parents=True)
+    b = tmp_path / "b"
+    b.mkdir()
+    (b / "Pipefile").write_text('version: 1\nsteps:\n  s: {command: "echo b > b.txt", outputs: {o: b.txt}}\n')
+    # What a `pipe gc` of another workspace holds while it decides and deletes.
+    fd = os.open(store / "workspaces" / ".gc-lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        p = _start(b, "run", env={"PIPE_STORE_DIR": str(store)})
+        time.sleep(1.0)
+        assert p.poll() is None  # noted in the store, and waiting
+        assert not (store / "objects").exists() or not any((store / "objects").iterdir())
+        assert not (b / "b.txt").exists()
+    finally:
+        os.close(fd)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert (b / "b.txt").read_text() == "b\n"
