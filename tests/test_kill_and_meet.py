@@ -158,3 +158,26 @@ def test_a_workspace_new_to_the_store_writes_nothing_while_a_gc_of_the_store_dec
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
     assert (b / "b.txt").read_text() == "b\n"
+
+
+def test_a_killed_runs_job_is_interrupted_even_when_its_pid_is_taken_again(repo):
+    import sqlite3
+
+    repo.pipefile(
+        'version: 1\nsteps:\n  s: {command: "touch started; while [ ! -e go ]; do sleep 0.05; done; echo s > s.txt",'
+        " outputs: {o: s.txt}}\n"
+    )
+    p = _start(repo.root, "run")
+    _wait_for(repo.root / "started", p)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.communicate()
+    # Pids are reused: another process (this one, here) now has the dead pipe's.
+    db = sqlite3.connect(repo.root / ".pipe" / "jobs.db")
+    db.execute("UPDATE jobs SET pid=? WHERE id=1", (os.getpid(),))
+    db.commit()
+    db.close()
+    assert repo.pipe("jobs", "show", "1", "--json").json["status"] == "running"  # (what the pid alone says)
+    repo.write("go", "")
+    assert repo.outcomes() == {"s": "ran"}
+    # The next run, holding the workspace, knows the killed run's job ended.
+    assert repo.pipe("jobs", "show", "1", "--json").json["status"] == "interrupted"

@@ -169,6 +169,10 @@ class Workspace:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+        # Each run is named JOB-UID: its job ended with it. Said in the job database, not left to
+        # whether its pid is alive (pids are reused: the job would read as running for ever).
+        with disk_errors(self.jobs.path):
+            self.jobs.cut_off([int(r.split("-", 1)[0]) for r in runs if r.split("-", 1)[0].isdigit()])
         for r in runs:
             self.end_run(r)
 
