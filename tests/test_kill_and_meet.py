@@ -181,3 +181,50 @@ def test_a_killed_runs_job_is_interrupted_even_when_its_pid_is_taken_again(repo)
     assert repo.outcomes() == {"s": "ran"}
     # The next run, holding the workspace, knows the killed run's job ended.
     assert repo.pipe("jobs", "show", "1", "--json").json["status"] == "interrupted"
+
+
+def _processes_naming(text: str) -> list:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():  # (a zombie's is empty)
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def test_the_build_tools_of_a_killed_run_are_stopped_by_the_next_run(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        environments:
+          v: {type: venv}
+        steps:
+          s: {command: 'python -c "print(1)" > ${{outputs.o}}', outputs: {o: s.txt}, environment: v}
+          t: {command: 'echo t > ${{outputs.o}}', outputs: {o: t.txt}}
+        """
+    )
+    builds = str(repo.root / ".pipe" / "store" / "envs" / "builds")
+    p = _start(repo.root, "run", "s")
+    deadline = time.time() + 30
+    while not _processes_naming(builds):  # the build's tool (python -m venv) is under way
+        assert time.time() < deadline and p.poll() is None
+        time.sleep(0.05)
+    os.killpg(p.pid, signal.SIGKILL)  # pipe's group: the tool runs in a group of its own
+    p.communicate()
+    left = _processes_naming(builds)
+    try:
+        assert left  # the tool lives on (it would finish its build, seconds later, for no one)
+        assert repo.outcomes("t") == {"t": "ran"}  # its recovery stops what the killed run left
+        deadline = time.time() + 0.5
+        while _processes_naming(builds) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not _processes_naming(builds)
+    finally:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
