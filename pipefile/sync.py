@@ -106,7 +106,11 @@ def push(
         if data is None:
             report.skipped.append((k[:12], "no run-cache entry here (collected by gc?)"))
             continue
-        outs = parse_entry(k, data)
+        try:
+            outs = parse_entry(k, data)
+        except ValueError:  # damaged here (edited by hand, cut short): never sent
+            report.skipped.append((k[:12], "its run-cache entry here is damaged"))
+            continue
         if not all(ws.store.complete(d) for d in outs.values()):
             report.skipped.append((k[:12], "its outputs are no longer complete in the local store"))
             continue

@@ -196,3 +196,52 @@ def test_the_group_and_shared_options_import_no_store_loader_or_session():
     # what `pipe --help` and every command module's import pay before a command runs
     _, modules = _modules_after("import sys, pipefile.cli.app, pipefile.cli.options, pipefile.cli.guard")
     assert _loaded(modules, HEAVY_FOR_THE_GROUP) == []
+
+
+# Whole numbers that only Python uses (a count, a slice): any size is fine. Any other must be
+# bounded, or a number past SQLite's INTEGER stops the command with an internal error.
+UNBOUNDED_IS_FINE = {
+    ("gc", "keep_last"),
+    ("jobs", "limit"),
+    ("metrics history", "limit"),
+    ("pull", "transfers"),
+    ("push", "transfers"),
+    ("run", "jobs"),
+    ("serve", "max_queue"),
+    ("serve", "workers"),
+}
+
+
+def _int_params(cmd, path: str):
+    for p in cmd.params:
+        t = p.type
+        if isinstance(t, click.types.IntParamType) and not (isinstance(t, click.IntRange) and t.max is not None):
+            yield path, p.name
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            yield from _int_params(sub, f"{path} {name}")
+
+
+def test_every_unbounded_whole_number_parameter_is_one_only_python_uses():
+    found = set()
+    for name, module in app.LAZY_COMMANDS.items():
+        for v in vars(importlib.import_module(f"pipefile.cli.{module}")).values():
+            if isinstance(v, click.Command) and v.name == name:
+                found |= set(_int_params(v, name))
+    assert found == UNBOUNDED_IS_FINE
+
+
+def test_a_deployment_number_past_what_sqlite_stores_is_bad_usage(tmp_path):
+    (tmp_path / "Pipefile").write_text("version: 1\nsteps:\n  a:\n    command: echo a\n")
+    huge = "99999999999999999999"
+    for args in (
+        ["endpoints", "disable", "e", huge],  # was: exit 70, OverflowError
+        ["endpoints", "set-default", "e", huge],
+        ["deployments", "disable", "d", huge],
+        ["deployments", "set-default", "d", huge],
+        ["endpoints", "disable", "e", "0"],
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "pipefile", *args], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+        assert r.returncode == 2 and "is not in the range" in r.stderr, (args, r.stderr)

@@ -111,7 +111,7 @@ def parse_entry(key: str, data: bytes) -> dict:
         if not isinstance(entry, dict) or entry.get("v") != ACTION_CACHE_VERSION or entry.get("key") != key:
             raise ValueError("not an entry for this key")
         raw = entry["outputs"]
-        if not isinstance(raw, dict) or not raw:
+        if not isinstance(raw, dict):  # ({} is a step that declares none: the planner matches the names)
             raise ValueError("malformed entry: no outputs")
         outs = {}
         for n, d in raw.items():

@@ -10,7 +10,7 @@ import click
 from ..jobdb.online import OnlineStore
 from ..report import text as report  # report.dump_json
 from .guard import guard
-from .options import CONTEXT, file_option, open_workspace
+from .options import CONTEXT, NUMBER, file_option, open_workspace
 
 
 def _when(t) -> str:
@@ -125,7 +125,7 @@ def deployments_show(name, pipefile, as_json):
 
 @deployments.command("set-default", context_settings=CONTEXT)
 @click.argument("name")
-@click.argument("version", type=int)
+@click.argument("version", type=NUMBER)
 @file_option
 @guard
 def deployments_set_default(name, version, pipefile):
@@ -140,7 +140,7 @@ def deployments_set_default(name, version, pipefile):
 
 @deployments.command("disable", context_settings=CONTEXT)
 @click.argument("name")
-@click.argument("version", type=int)
+@click.argument("version", type=NUMBER)
 @file_option
 @guard
 def deployments_disable(name, version, pipefile):

@@ -18,6 +18,9 @@ from .remote_choice import chosen_remote, echo_notes, resolve_remote  # noqa: F4
 # every command module's import) declares these options without paying for either.
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# A deployment's number or version: whole, from 1, and no larger than SQLite stores (a bigger
+# one was an internal error, OverflowError, not "no such deployment").
+NUMBER = click.IntRange(1, (1 << 63) - 1)
 
 
 def table_option(opt: flags.Opt, **overrides):

@@ -14,7 +14,7 @@ from ..jobdb.serving import ServeStore
 from ..load import find_pipefile, parse_size
 from ..report import text as report  # report.dump_json
 from .guard import guard
-from .options import CONTEXT, file_option, open_workspace, positive_duration
+from .options import CONTEXT, NUMBER, file_option, open_workspace, positive_duration
 
 
 def _size_option(text: str, what: str) -> int:
@@ -153,7 +153,7 @@ def endpoints_show(name, pipefile, as_json):
 
 @endpoints.command("set-default", context_settings=CONTEXT)
 @click.argument("name")
-@click.argument("number", type=int)
+@click.argument("number", type=NUMBER)
 @file_option
 @guard
 def endpoints_set_default(name, number, pipefile):
@@ -168,7 +168,7 @@ def endpoints_set_default(name, number, pipefile):
 
 @endpoints.command("disable", context_settings=CONTEXT)
 @click.argument("name")
-@click.argument("number", type=int)
+@click.argument("number", type=NUMBER)
 @file_option
 @guard
 def endpoints_disable(name, number, pipefile):
@@ -276,7 +276,7 @@ def serve(
     metavar="NAME=PATH",
     help="A data input: a file or folder to upload, artifact:NAME:VERSION or job:JOB/OUTPUT (repeatable).",
 )
-@click.option("--deployment", type=int, help="Invoke this deployment (default: the endpoint's default).")
+@click.option("--deployment", type=NUMBER, help="Invoke this deployment (default: the endpoint's default).")
 @click.option("--wait", is_flag=True, help="Wait for the job to end, printing its steps as they finish.")
 @click.option(
     "--out",

@@ -31,7 +31,7 @@ from typing import Optional
 
 from .. import lazyre
 from ..errors import PipefileError, SourceLoc, did_you_mean
-from .schemes import SCHEMES, check_scheme
+from .schemes import SCHEMES, check_location, check_scheme
 from .spec import MissingExtra, RemoteConfig, RemoteConfigError, RemoteSpec
 from .urls import is_secret_option, looks_like_url, machine_local_options, scheme_of, scrub_url, url_secrets
 
@@ -106,7 +106,10 @@ def _odd_value(value, depth: int = 0) -> Optional[str]:
     return f"holds a {type(value).__name__} ({str(value)[:40]})"
 
 
-def _read(path: str) -> dict:
+def _read(path: str, unchecked: Optional[str] = None) -> dict:
+    """The file's content, every remote's entry checked but `unchecked`'s ("*": none): a remote
+    whose entry is broken can still be removed, or replaced with `pipe remote add --force`, as
+    the errors about it say."""
     from ..load import yamlsafe
 
     display = _display(path)
@@ -156,8 +159,15 @@ def _read(path: str) -> dict:
     if not isinstance(remotes, dict):
         raise bad("'remotes' must be a mapping of name -> {url: ...}", "remotes")
     for name, r in remotes.items():
-        if not isinstance(r, dict) or not isinstance(r.get("url"), str) or not r["url"]:
-            raise bad(f"remote '{name}' needs a 'url' (a string)", "remotes", name)
+        if unchecked == "*" or str(name) == unchecked:
+            continue
+        if not isinstance(r, dict) or not isinstance(r.get("url"), str) or not r["url"].strip():
+            raise bad(
+                f"remote '{name}' needs a 'url' (a string)",
+                "remotes",
+                name,
+                hint=f"fix the file, or replace the remote: pipe remote add {name} URL --force",
+            )
         options = r.get("options", {}) or {}
         if not isinstance(options, dict):
             raise bad(f"the options of remote '{name}' must be a mapping", "remotes", name, "options")
@@ -233,8 +243,14 @@ def add(
     shared, local_path = _paths(root)
     path = local_path if local else shared
     spec = RemoteSpec(name, url, options, os.path.relpath(path, root))
+    if not url.strip():
+        raise RemoteConfigError(
+            f"the URL of remote '{name}' is empty",
+            hint="give where the remote is: a path, s3://bucket/prefix, sftp://user@host/path, ...",
+        )
     if scheme_of(url) not in SCHEMES:
         check_scheme(spec)  # raises with a did-you-mean
+    check_location(spec)
     if url_secrets(url) and not local:
         raise RemoteConfigError(
             f"the URL of remote '{name}' carries a password or token ({spec.shown})",
@@ -248,7 +264,7 @@ def add(
             hint="credentials never go into the committed .pipe-remotes.yaml: use the "
             "environment (AWS_*, ...), ~/.aws, ssh keys, or add it with --local",
         )
-    data = _read(path)
+    data = _read(path, unchecked=name if replace else None)
     remotes = dict(data.get("remotes") or {})
     if name in remotes and not replace:
         raise RemoteConfigError(
@@ -273,9 +289,11 @@ def add(
 def remove(root: str, name: str) -> list:
     """Remove `name` from both files; returns the files it was removed from."""
     removed = []
+    known: list = []
     for path in _paths(root):
-        data = _read(path)
+        data = _read(path, unchecked="*")
         remotes = dict(data.get("remotes") or {})
+        known += [str(n) for n in remotes]
         if name not in remotes:
             continue
         del remotes[name]
@@ -286,7 +304,6 @@ def remove(root: str, name: str) -> list:
         _write(path, out)
         removed.append(os.path.relpath(path, root))
     if not removed:
-        known = list(load(root).remotes)
         raise RemoteConfigError(
             f"no remote '{name}'",
             hint=did_you_mean(name, known, "remote")
@@ -324,6 +341,7 @@ def resolve(root: str, wanted: Optional[str]) -> Optional[RemoteSpec]:
             or "add it: pipe remote add NAME URL (or give a URL)",
         )
     check_scheme(spec)
+    check_location(spec)
     if spec.scheme == "file" and "://" not in spec.url:
         path = os.path.expanduser(spec.url)
         spec = RemoteSpec(spec.name, os.path.normpath(os.path.join(root, path)), spec.options, spec.source)

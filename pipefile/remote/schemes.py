@@ -60,6 +60,59 @@ def check_scheme(spec: RemoteSpec) -> None:
         )
 
 
+_NEEDS_BUCKET = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss"})
+_NEEDS_HOST = frozenset({"sftp", "ssh", "http", "https"})
+
+
+def check_location(spec: RemoteSpec) -> None:
+    """A URL that names no place is refused before anything is sent: `file://` alone would
+    write into the folder pipe runs in, `sftp://` without a host failed deep in paramiko."""
+    url = spec.url
+    if "://" not in url:
+        return
+    import urllib.parse
+
+    s = spec.scheme
+    try:  # (the URL is never echoed: it may hold a password)
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:  # (its text may quote the netloc, password and all)
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} cannot be read as a URL (an unclosed '[', a port that is not a number?)",
+            hint=f"write it as {s}://{_EXAMPLE.get(s, 'HOST/PATH')}",
+        ) from None
+    if s in ("file", "local"):
+        missing = "path" if not (parts.netloc or parts.path) else None
+    elif s in _NEEDS_BUCKET:
+        missing = "bucket or container" if not parts.netloc else None
+    elif s in _NEEDS_HOST:
+        missing = "host" if not parts.hostname else None
+    else:
+        missing = None
+    if missing:
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} names no {missing}",
+            hint=f"write it as {s}://{_EXAMPLE.get(s, 'HOST/PATH')}",
+        )
+
+
+_EXAMPLE = {
+    "file": "/absolute/path",
+    "local": "/absolute/path",
+    "s3": "bucket/prefix",
+    "s3a": "bucket/prefix",
+    "gs": "bucket/prefix",
+    "gcs": "bucket/prefix",
+    "az": "container/prefix",
+    "abfs": "container/prefix",
+    "abfss": "container/prefix",
+    "sftp": "user@host/path",
+    "ssh": "user@host/path",
+    "http": "host/path",
+    "https": "host/path",
+}
+
+
 def default_options(scheme: str) -> dict:
     """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
     if scheme in ("s3", "s3a"):

@@ -1,0 +1,119 @@
+"""Remotes at their edges: a step that declares no outputs, a run-cache entry damaged here, a
+remotes file whose entry is broken. Each was an exit 70 or a dead end (the error's own fix
+refused) before."""
+
+from __future__ import annotations
+
+import os
+
+from workspace_repo import Repo
+
+PIPEFILE = """
+version: 1
+steps:
+  make:
+    command: python -c "open('${{outputs.out}}', 'w').write('made\\\\n')"
+    outputs: {out: build/out.txt}
+  check:
+    command: python -c "assert open('${{inputs.made}}').read() == 'made\\\\n'" && echo checked >> checks.log
+    inputs: {made: "${{steps.make.outputs.out}}"}
+"""
+
+
+def workspace(root, remote) -> Repo:
+    root.mkdir(parents=True)
+    repo = Repo(root)
+    repo.pipefile(PIPEFILE)
+    repo.pipe("remote", "add", "team", str(remote), "--default", check=True)
+    return repo
+
+
+def test_a_step_without_outputs_is_pushed_and_not_run_again_elsewhere(tmp_path):
+    first = workspace(tmp_path / "first", tmp_path / "cache")
+    second = workspace(tmp_path / "second", tmp_path / "cache")
+    first.pipe("run", check=True)
+    r = first.pipe("push", "--json")
+    assert r.code == 0 and "internal error" not in r.err, str(r)  # was: exit 70, "malformed entry: no outputs"
+    assert r.json["entries"] == 2 and r.json["ok"], r.json
+    r = second.pipe("run", "--json")
+    assert r.code == 0, str(r)
+    assert {s["name"]: s["outcome"] for s in r.json["steps"]} == {"make": "restored", "check": "fresh"}, r.json
+    assert not second.exists("checks.log")  # its command never ran here
+    r = second.pipe("pull", "--all-jobs", "--json")
+    assert r.code == 0 and r.json["ok"], str(r)
+
+
+def test_a_run_cache_entry_damaged_here_is_skipped_by_push_with_why(tmp_path):
+    first = workspace(tmp_path / "first", tmp_path / "cache")
+    first.pipe("run", check=True)
+    key = {s["name"]: s["key"] for s in first.pipe("status", "--json").json["steps"]}["make"]
+    entry = first.root / ".pipe" / "store" / "actions" / key[:2] / (key[2:] + ".json")
+    os.chmod(entry, 0o644)
+    with open(entry, "w") as f:
+        f.write('{"v": 1, "key": "' + key + '", "outputs": {"out": {"kind": "file"}}}')
+    r = first.pipe("push", "--json")
+    assert r.code == 0 and "internal error" not in r.err, str(r)
+    assert [x["what"] for x in r.json["skipped"] if "damaged" in x["why"]] == [key[:12]], r.json
+    assert not os.path.exists(tmp_path / "cache" / "actions" / key[:2] / (key[2:] + ".json"))
+
+
+BROKEN = "version: 1\nremotes:\n  team:\n    url: ''\n  other:\n    url: /somewhere\n"
+
+
+def test_a_broken_remote_entry_can_be_replaced_or_removed_as_the_error_says(tmp_path):
+    repo = Repo(tmp_path)
+    repo.pipefile(PIPEFILE)
+    r = repo.pipe("remote", "add", "team", "")
+    assert r.code == 2 and "URL of remote 'team' is empty" in r.err, str(r)
+    r = repo.pipe("remote", "add", "team", "   ")
+    assert r.code == 2 and "is empty" in r.err, str(r)
+    assert not repo.exists(".pipe-remotes.yaml")
+
+    repo.write(".pipe-remotes.yaml", BROKEN)
+    r = repo.pipe("remote", "list")
+    assert r.code == 2 and ".pipe-remotes.yaml:3:" in r.err and "pipe remote add team URL --force" in r.err, str(r)
+    r = repo.pipe("remote", "add", "third", "/x")  # the file's other faults still stop a write
+    assert r.code == 2 and "remote 'team' needs a 'url'" in r.err, str(r)
+    r = repo.pipe("remote", "add", "team", str(tmp_path / "cache"), "--force")
+    assert r.code == 0, str(r)
+    r = repo.pipe("remote", "list", "--json")
+    assert r.code == 0 and {x["name"] for x in r.json["remotes"]} == {"team", "other"}, str(r)
+
+    repo.write(".pipe-remotes.yaml", BROKEN)
+    r = repo.pipe("remote", "remove", "team")
+    assert r.code == 0, str(r)
+    r = repo.pipe("remote", "list", "--json")
+    assert r.code == 0 and [x["name"] for x in r.json["remotes"]] == ["other"], str(r)
+    repo.write(".pipe-remotes.yaml", BROKEN)
+    r = repo.pipe("remote", "remove", "tema")
+    assert r.code == 2 and "did you mean 'team'" in r.err, str(r)
+
+
+def test_a_url_that_names_no_place_is_refused_before_anything_is_written(tmp_path):
+    repo = Repo(tmp_path)
+    repo.pipefile(PIPEFILE)
+    repo.pipe("run", check=True)
+    for url, what in (
+        ("file://", "names no path"),  # was: pushed into the folder pipe ran in
+        ("s3://", "names no bucket"),
+        ("s3:///prefix", "names no bucket"),
+        ("sftp://", "names no host"),  # was: "connecting failed (TypeError: ...)"
+        ("ssh://:22/x", "names no host"),
+        ("http://", "names no host"),
+        ("http://[::1", "cannot be read as a URL"),  # was: "carries a password or token"
+        ("sftp://me:hunter2secret@host:port/x", "cannot be read as a URL"),
+    ):
+        r = repo.pipe("remote", "add", "team", url, "--local")
+        assert r.code == 2 and what in r.err and "hint: write it as" in r.err, (url, str(r))
+        assert "hunter2secret" not in r.out + r.err
+        r = repo.pipe("push", "--remote", url)
+        assert r.code == 2 and what in r.err, (url, str(r))
+    assert sorted(os.listdir(tmp_path)) == [".pipe", "Pipefile", "build", "checks.log"]
+    for url in (
+        "file:///" + str(tmp_path / "cache").lstrip("/"),
+        "sftp://me@host/x",
+        "s3://bucket",
+        "http://127.0.0.1:9/x",
+    ):
+        r = repo.pipe("remote", "add", "ok", url, "--local", "--force")
+        assert r.code == 0, (url, str(r))
