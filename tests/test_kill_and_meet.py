@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -228,3 +229,30 @@ def test_the_build_tools_of_a_killed_run_are_stopped_by_the_next_run(repo):
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
+
+
+def test_a_restore_killed_on_another_file_system_leaves_nothing_beside_the_output(repo, tmp_path):
+    from test_faults import tmpfs
+
+    with tmpfs(tmp_path / "m", "64m") as mnt:
+        os.symlink(mnt, repo.root / "build")
+        repo.pipefile(
+            """
+            version: 1
+            steps:
+              many:
+                command: python -c "[open(f'${{outputs.d}}/{i}', 'w').write(str(i)) for i in range(500)]"
+                outputs: {d: build/dir/}
+            """
+        )
+        assert repo.outcomes() == {"many": "ran"}
+        shutil.rmtree(mnt / "dir")
+        p = _start(repo.root, "run")  # restores build/dir: its content is built beside it, then renamed
+        deadline = time.time() + 30
+        while not [n for n in os.listdir(mnt) if n.startswith(".pipe")]:
+            assert time.time() < deadline and p.poll() is None
+            time.sleep(0.001)
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        assert repo.outcomes() == {"many": "restored"}
+        assert os.listdir(mnt) == ["dir"] and len(os.listdir(mnt / "dir")) == 500
