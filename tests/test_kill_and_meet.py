@@ -256,3 +256,35 @@ def test_a_restore_killed_on_another_file_system_leaves_nothing_beside_the_outpu
         p.communicate()
         assert repo.outcomes() == {"many": "restored"}
         assert os.listdir(mnt) == ["dir"] and len(os.listdir(mnt / "dir")) == 500
+
+
+def test_publish_stores_nothing_while_a_gc_holds_the_workspace(repo):
+    import fcntl
+
+    repo.write("models/model.txt", "m")
+    repo.pipefile(
+        """\
+        steps:
+          a:
+            command: cat ${{inputs.m}} > ${{outputs.o}}
+            inputs: {m: models/model.txt}
+            outputs: {o: {path: out.txt, output: true}}
+        """
+    )
+    repo.pipe("status", check=True)
+    (repo.root / ".pipe").mkdir(exist_ok=True)
+    # What `pipe gc` holds while it decides and deletes: the snapshot publish stores (the
+    # Pipefile, models/model.txt), named by no job, would be deleted under it.
+    fd = os.open(repo.root / ".pipe" / "serve-gate", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        p = _start(repo.root, "publish", "--endpoint", "sc")
+        time.sleep(1.0)
+        assert p.poll() is None, p.communicate()
+        objects = repo.root / ".pipe" / "store" / "objects"
+        assert not objects.exists() or not any(objects.iterdir())
+    finally:
+        os.close(fd)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert "published endpoint 'sc' deployment 1" in out
