@@ -288,3 +288,27 @@ def test_publish_stores_nothing_while_a_gc_holds_the_workspace(repo):
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
     assert "published endpoint 'sc' deployment 1" in out
+
+
+def test_a_version_a_killed_run_was_materialising_is_removed_by_the_next_run(repo):
+    (repo.root / "data").mkdir()
+    for i in range(1000):
+        (repo.root / "data" / str(i)).write_text(str(i))
+    repo.pipefile("version: 1\nsteps: {}\n")
+    repo.pipe("asset", "add", "data", "--name", "ds", check=True)
+    shutil.rmtree(repo.root / "data")
+    repo.pipefile(
+        "version: 1\nsteps:\n  use: {command: 'ls ${{inputs.d}} | wc -l > ${{outputs.o}}',"
+        ' inputs: {d: "${{artifacts.ds}}"}, outputs: {o: n.txt}}\n'
+    )
+    p = _start(repo.root, "run")
+    versions = repo.root / ".pipe" / "artifacts" / "ds"
+    deadline = time.time() + 30
+    while not (versions.exists() and [n for n in os.listdir(versions) if n.startswith(".tmp-")]):
+        assert time.time() < deadline and p.poll() is None, p.communicate()
+        time.sleep(0.001)
+    os.killpg(p.pid, signal.SIGKILL)  # while ds:1 is copied out of the store, read-only
+    p.communicate()
+    assert repo.outcomes() == {"use": "ran"}
+    assert repo.read("n.txt").strip() == "1000"
+    assert os.listdir(versions) == ["1"]  # the killed run's partial copy is gone
