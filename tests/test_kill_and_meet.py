@@ -312,3 +312,33 @@ def test_a_version_a_killed_run_was_materialising_is_removed_by_the_next_run(rep
     assert repo.outcomes() == {"use": "ran"}
     assert repo.read("n.txt").strip() == "1000"
     assert os.listdir(versions) == ["1"]  # the killed run's partial copy is gone
+
+
+def test_envs_prune_waits_for_a_run_whose_steps_use_an_environment(repo):
+    # train.yml's step runs in a venv (no requirements: built offline) until `go` exists; the
+    # Pipefile, which `pipe envs prune` reads, declares no environment: to it, that build is unused.
+    repo.write(
+        "train.yml",
+        """\
+        version: 1
+        environments:
+          v: {type: venv}
+        steps:
+          t:
+            command: 'touch started; while [ ! -e go ]; do sleep 0.05; done; python -c "import sys; print(sys.prefix)" > ${{outputs.o}}'
+            outputs: {o: t.txt}
+            environment: v
+        """,
+    )
+    repo.pipefile("version: 1\nsteps:\n  p: {command: 'echo p > ${{outputs.o}}', outputs: {o: p.txt}}\n")
+    run = _start(repo.root, "run", "-f", "train.yml")
+    _wait_for(repo.root / "started", run, seconds=120)
+    prune = _start(repo.root, "envs", "prune")
+    time.sleep(1.0)
+    (repo.root / "go").write_text("")
+    for p in (run, prune):
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, (out, err)
+    assert "waiting for another pipe process" in err and "removed 1 unused environment build(s)" in out
+    # The step ran in its environment to the end: it was not removed under it.
+    assert "/.pipe/store/envs/builds/venv-" in repo.read("t.txt")
