@@ -347,3 +347,21 @@ def test_a_hostile_metrics_file_is_a_warning_not_a_crash(repo):
     assert code == 0, err
     assert "metrics file 'build/m.json' is nested too deeply" in err, err
     assert "metrics file 'build/m.yaml' is not usable YAML" in err, err
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "/dev/null", "/proc", "FIFO", "LONG"])
+def test_a_store_dir_pipe_cannot_use_is_a_user_error_about_the_variable(repo, tmp_path, where):
+    """PIPE_STORE_DIR naming a file, a device, /proc or a name too long was exit 70, or said
+    `rm /etc/passwd` (its hint for a file in place of a folder of pipe's own)."""
+    if where == "FIFO":
+        where = str(tmp_path / "fifo")
+        os.mkfifo(where)
+    elif where == "LONG":
+        where = str(tmp_path / ("x" * 300))
+    repo.pipefile("version: 1\nsteps:\n  s:\n    command: echo hi > ${{outputs.o}}\n    outputs: {o: out.txt}\n")
+    for command in ("run", "status", "jobs", "gc"):  # (status alone, before .pipe exists, makes nothing)
+        r = repo.pipe(command, env=dict(os.environ, PIPE_STORE_DIR=where))
+        assert r.code == 2 and "internal error" not in r.err, str(r)
+        assert r.err.startswith(f"error: PIPE_STORE_DIR={where}"[:60]) and "unset it" in r.err, str(r)
+        assert "rm " not in r.err, str(r)
+    assert not repo.exists("out.txt")

@@ -40,7 +40,9 @@ def fail(e: BaseException) -> None:
 
         traceback.print_exc()
     else:
-        echo(f"internal error: {e!r} (run with --debug for the traceback)", err=True)
+        what = repr(e)  # (bounded: an error may quote a whole record)
+        what = what if len(what) <= 600 else what[:600] + " ..."
+        echo(f"internal error: {what} (run with --debug for the traceback)", err=True)
     sys.exit(ExitCode.INTERNAL_ERROR)
 
 

@@ -37,7 +37,7 @@ from ..cache.action_cache import ActionCache
 from ..cache.content_store import ContentStore
 from ..cache.registry import register_workspace
 from ..jobdb.jobs import JobStore
-from .lock import ServeGate, WorkspaceLock, disk_errors
+from .lock import DiskError, ServeGate, WorkspaceLock, disk_errors, is_disk_error
 from .state import WorkspaceState
 
 STATE_DIR = ".pipe"
@@ -55,6 +55,16 @@ def read_origin(state_dir: str) -> Optional[dict]:
     except (OSError, ValueError):
         return None  # unreadable: an ordinary workspace with its own store
     return origin if isinstance(origin, dict) and origin.get("v") == CLONE_VERSION else None
+
+
+def unusable_store_dir(path: str, e: OSError) -> DiskError:
+    """The user's error of a PIPE_STORE_DIR pipe cannot make its store in (a file, /dev/null,
+    /proc, a name too long): the fix is the variable, not what it names (never `rm` it)."""
+    return DiskError(
+        f"PIPE_STORE_DIR={path[:200]}: pipe cannot keep its store there ({e.strerror or e})",
+        hint="set PIPE_STORE_DIR to a folder pipe may make and write (a new one, or one it made), or unset "
+        "it to keep the store in .pipe/store",
+    )
 
 
 class Workspace:
@@ -88,9 +98,15 @@ class Workspace:
         if home is not None:
             store_root = home.store_root
         self.store_root = os.path.abspath(store_root or os.path.join(self.dir, "store"))
+        chosen = home is None and os.environ.get("PIPE_STORE_DIR")
         with disk_errors(self.store_root):
-            self.store = ContentStore(self.store_root, create)
-            self.actions = ActionCache(self.store_root, create)
+            try:
+                self.store = ContentStore(self.store_root, create)
+                self.actions = ActionCache(self.store_root, create)
+            except OSError as e:
+                if chosen and not is_disk_error(e):
+                    raise unusable_store_dir(self.store_root, e) from None
+                raise
         state_path = os.path.join(self.dir, "state.db")
         with disk_errors(state_path):
             self.state = WorkspaceState(state_path if create else ":memory:")
