@@ -23,8 +23,8 @@ before it is made, so that recovery finds it on any file system:
 
 Each area that holds moved-aside content (`.pipe/scratch`, a beside folder) keeps one
 `prev-XXXX/` per output: `x` is the content, `origin` its workspace path (written before
-the move), and one `new-XXXX` file (the output's path) per output that had no content before:
-recovery moves every `x` back to its origin, and removes what a `new-` file names.
+the move), and one `new-XXXX` link (to the output's path) per output that had no content before:
+recovery moves every `x` back to its origin, and removes what a `new-` link names.
 
 Invariant: nothing is moved or written at an output path whose real location changed during
 the run (a link a step made) or lies in pipe's own state (`Landings.check`).
@@ -294,9 +294,11 @@ class Staged:
                 # collected. Noted before the task starts, so that a run killed meanwhile has it
                 # removed by recovery, not kept (and saved) as if it were the user's.
                 note = os.path.join(area, f"new-{os.urandom(4).hex()}")
-                with open(note, "w") as f:
-                    f.write(out.path)
-                self._new.append(note)
+                try:
+                    os.symlink(out.path, note)  # (one call, whole or absent: a link holding the path)
+                    self._new.append(note)
+                except OSError:
+                    pass  # (a file system without links, beside the output: no note, as before)
             self._cleared.add(oname)
             if not os.path.isdir(os.path.dirname(st_path)):  # (each task: a step may have removed it)
                 os.makedirs(os.path.dirname(st_path), exist_ok=True)
@@ -469,12 +471,15 @@ def _put_back(ws: Workspace, area: str) -> None:
     except (FileNotFoundError, NotADirectoryError):
         return
     for e in entries:
-        new = e.name.startswith("new-")  # (a file holding the output's path)
+        new = e.name.startswith("new-")  # (a link to the output's path)
         if not new and not e.name.startswith("prev-"):
             continue
         try:
-            with open(e.path if new else os.path.join(e.path, "origin")) as f:
-                rel = f.read()
+            if new:
+                rel = os.readlink(e.path)
+            else:
+                with open(os.path.join(e.path, "origin")) as f:
+                    rel = f.read()
             origin = os.path.join(ws.root, rel)
             moved = os.path.join(e.path, "x")
             # Never through a link (made by a step of that run) into pipe's own state; the
