@@ -14,17 +14,9 @@ from workspace_repo import PIPE
 CHAIN = """\
 version: 1
 steps:
-  a:
-    command: "python -c \\"import os; os.makedirs('a', exist_ok=True); [open(f'a/{i}.txt','w').write(str(i)*20000) for i in range(300)]\\""
-    outputs: {out: a}
-  b:
-    command: "cat a/*.txt > b.txt"
-    inputs: {a: a}
-    outputs: {out: b.txt}
-  c:
-    command: "wc -c b.txt > c.txt"
-    inputs: {b: b.txt}
-    outputs: {out: c.txt}
+  a: {command: "echo a > a.txt", outputs: {out: a.txt}}
+  b: {command: "cat a.txt > b.txt", inputs: {a: a.txt}, outputs: {out: b.txt}}
+  c: {command: "cat b.txt > c.txt", inputs: {b: b.txt}, outputs: {out: c.txt}}
 """
 
 
@@ -47,7 +39,8 @@ def _start(root, *args, env=None):
     )
 
 
-def test_two_runs_started_at_once_in_a_new_workspace(repo):
+def test_three_runs_started_at_once_in_a_new_workspace(repo):
+    # They make .pipe/ and its databases together; then each waits for the workspace in turn.
     repo.pipefile(CHAIN)
     ps = [_start(repo.root, "run") for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in ps]
