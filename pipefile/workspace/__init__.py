@@ -188,7 +188,8 @@ class Workspace:
         # Each run is named JOB-UID: its job ended with it. Said in the job database, not left to
         # whether its pid is alive (pids are reused: the job would read as running for ever).
         with disk_errors(self.jobs.path):
-            self.jobs.cut_off([int(r.split("-", 1)[0]) for r in runs if r.split("-", 1)[0].isdigit()])
+            ids = [r.split("-", 1)[0] for r in runs]
+            self.jobs.cut_off([int(i) for i in ids if i.isascii() and i.isdigit()])
         for r in runs:
             self.end_run(r)
 
