@@ -30,7 +30,8 @@ def raw_password(url: str) -> str:
     end = min([rest.find(c) for c in "/?#" if c in rest] or [len(rest)])
     if "@" in rest[:end] or "@" not in rest[end:] or ":" not in rest[:end]:
         return ""  # no userinfo, or one that urllib parses itself
-    if rest[:end].rsplit(":", 1)[1].isdigit():
+    port = rest[:end].rsplit(":", 1)[1]
+    if port.isascii() and port.isdigit():
         return ""  # a host and its port
     return rest.rsplit("@", 1)[0].split(":", 1)[1]
 
