@@ -335,3 +335,25 @@ def test_envs_prune_waits_for_a_run_whose_steps_use_an_environment(repo):
     assert "waiting for another pipe process" in err and "removed 1 unused environment build(s)" in out
     # The step ran in its environment to the end: it was not removed under it.
     assert "/.pipe/store/envs/builds/venv-" in repo.read("t.txt")
+
+
+def test_a_clone_killed_half_way_leaves_nothing_that_the_next_clone_keeps(repo, tmp_path):
+    (repo.root / "data").mkdir()
+    for i in range(1000):
+        (repo.root / "data" / str(i)).write_text(str(i))
+    repo.pipefile(
+        "version: 1\nsteps:\n  n: {command: 'ls data | wc -l > ${{outputs.o}}', inputs: {d: data}, outputs: {o: n.txt}}\n"
+    )
+    repo.pipe("run", check=True)
+    into = tmp_path / "clones"
+    into.mkdir()
+    p = _start(repo.root, "clone", "last", "-o", str(into / "one"))
+    deadline = time.time() + 30
+    while not [n for n in os.listdir(into) if n.startswith(".pipe-clone-")]:
+        assert time.time() < deadline and p.poll() is None, p.communicate()
+        time.sleep(0.001)
+    os.killpg(p.pid, signal.SIGKILL)  # while the data is copied into the half-built clone
+    p.communicate()
+    r = repo.pipe("clone", "last", "-o", str(into / "two"))
+    assert r.code == 0, str(r)
+    assert os.listdir(into) == ["two"]  # the killed clone's half-built folder is gone
