@@ -147,10 +147,31 @@ def materialize_bound(ws: Workspace, hasher: Hasher, artifacts) -> None:
     """With the workspace held: every resolved version (graph.ResolvedArtifact) readable in
     place, as recorded; one missing, or changed where it is materialised, is put back (a
     stat each when all is well)."""
+    _remove_unfinished(ws)
     for art in artifacts:
         d = hasher.digest(art.path, data_only=True)  # (a FIFO there: put back, never read)
         if d is None or d.kind != art.kind or d.digest != art.digest:
             materialize_version(ws, ws.jobs.artifact(art.name, art.version), replace=True)
+
+
+def _remove_unfinished(ws: Workspace) -> None:
+    """With the workspace held: remove the versions a killed pipe was materialising (the
+    `.tmp-*` folders beside them, each a partial copy of a version, read-only)."""
+    top = os.path.join(ws.dir, ARTIFACTS_DIR)
+    try:
+        names = os.listdir(top)
+    except OSError:
+        return  # (none materialised in this workspace: one failed stat)
+    for name in names:
+        try:
+            left = [e.path for e in os.scandir(os.path.join(top, name)) if e.name.startswith(".tmp-")]
+        except OSError:
+            continue
+        for path in left:
+            try:
+                remove_read_only(path)
+            except OSError:
+                pass  # tried again by the next run
 
 
 def _artifact_rel(name: str, version: int) -> str:

@@ -141,6 +141,15 @@ class JobStore(ArtifactIndex, TrialStops):
             self.db.execute("ROLLBACK")
             raise
 
+    def cut_off(self, job_ids: list) -> None:
+        """The jobs of runs killed meanwhile (their pipe died: kill -9, a crash) are interrupted,
+        if they still read as running; a served job's is the server's to say."""
+        if job_ids:
+            self.db.executemany(
+                "UPDATE jobs SET status=? WHERE id=? AND status=? AND state IS NULL",
+                [(JobStatus.INTERRUPTED, i, JobStatus.RUNNING) for i in job_ids],
+            )
+
     def record_metrics(self, job_id: int, step: str, values: dict) -> None:
         self.db.executemany(
             "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)", [(job_id, step, k, float(v)) for k, v in values.items()]

@@ -112,6 +112,7 @@ class Workspace:
             self.state = WorkspaceState(state_path if create else ":memory:")
         self.lock = WorkspaceLock(os.path.join(self.dir, "lock"))
         self.serve_gate = ServeGate(self.dir)  # served jobs and uploads against pipe gc
+        self.gc_hold: Optional[int] = None  # `pipe gc`: the store's gc lock (cache/registry.py)
         self.stage_dir = os.path.join(self.dir, "stage")
         self.scratch = os.path.join(self.dir, "scratch")
         self.jobs_dir = os.path.join(self.dir, "jobs") if home is None else home.jobs_dir
@@ -184,6 +185,11 @@ class Workspace:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+        # Each run is named JOB-UID: its job ended with it. Said in the job database, not left to
+        # whether its pid is alive (pids are reused: the job would read as running for ever).
+        with disk_errors(self.jobs.path):
+            ids = [r.split("-", 1)[0] for r in runs]
+            self.jobs.cut_off([int(i) for i in ids if i.isascii() and i.isdigit()])
         for r in runs:
             self.end_run(r)
 
@@ -214,6 +220,9 @@ class Workspace:
         no-op record is written there: nothing can change between the run and it)."""
         self.state.close()
         self.jobs.close()
+        if self.gc_hold is not None:
+            os.close(self.gc_hold)
+            self.gc_hold = None
         self.serve_gate.release()
         try:
             if before_release is not None and self.lock.fd is not None:
