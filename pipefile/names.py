@@ -66,7 +66,7 @@ def shlex_quote(path: str) -> str:
     return shlex.quote(path)
 
 
-def not_utf8(path: str, what: str = "", loc=None):
+def not_utf8(path: str, what: str = "", loc=None, hint: str = ""):
     """The error for `path`, whose name (or a folder's on the way) is not UTF-8: bad input, exit 2.
     `what` says what the path is to pipe (an input, the workspace), when that helps."""
     from .errors import PipefileError
@@ -75,7 +75,7 @@ def not_utf8(path: str, what: str = "", loc=None):
     return PipefileError(
         f"{head}'{shown(_first_bad(path))}' has a name that is not UTF-8; pipe keeps file names as UTF-8 text",
         loc,
-        hint=_rename_hint(path),
+        hint=hint or _rename_hint(path),
     )
 
 
