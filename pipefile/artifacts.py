@@ -264,7 +264,9 @@ def add_asset(ws: Workspace, path: str, name: str) -> tuple:
         )
     ap = os.path.abspath(path)
     if not os.path.exists(ap):
-        raise PipefileError(f"there is no file or folder at '{names.shown(path)}'", hint="give the path of the data to add")
+        raise PipefileError(
+            f"there is no file or folder at '{names.shown(path)}'", hint="give the path of the data to add"
+        )
     if not names.is_utf8(ap):  # (its path is kept in the job database, as UTF-8 text)
         raise names.not_utf8(ap, "the asset's data")
     inside = os.path.relpath(ap, ws.root)

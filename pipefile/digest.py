@@ -25,9 +25,9 @@ from typing import Any, Callable, Iterator, Optional
 
 import xxhash
 
+from . import names
 from .filehash import RACY_COARSE_NS as _RACY_COARSE_NS
 from .filehash import RACY_NS as _RACY_NS  # noqa: F401 (the rule's constants, read here by tests)
-from . import names
 from .filehash import SMALL, hash_file, racy, racy_stat, read_chunks, small_file_digest  # noqa: F401 (read_chunks used through this module too)
 from .lazyclass import dataclass
 
@@ -434,7 +434,7 @@ class Hasher:
         return digest, total
 
     def _tree(self, rel: str, sub: str, tree: Tree, seen: set, top: Optional[tuple] = None) -> tuple:
-        ident, items = self._scan(rel, seen, top and top[0])
+        ident, items = self._scan(rel, seen, top[0] if top else None)
         entries = []
         total = 0
         for e in items:
@@ -445,8 +445,8 @@ class Hasher:
                     raise FileNotFoundError(e.path)  # kept as the dangling link it is
                 st = e.stat()  # follows links: a linked file counts as its content
             except FileNotFoundError:
-                target = os.readlink(e.path)
-                entries.append([e.name, E_LINK, hash_bytes(names.target_bytes(crel, target, top and top[0])), 0])
+                target = names.checked_target(crel, os.readlink(e.path), top[0] if top else None)
+                entries.append([e.name, E_LINK, hash_bytes(target.encode()), 0])
                 tree.links.append((csub, target))
                 continue
             if statmod.S_ISDIR(st.st_mode):

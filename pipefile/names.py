@@ -6,7 +6,7 @@ Every record pipe keeps of a name (tree manifests, the stat cache, keys, the job
 UTF-8, so such a name is refused with an error that shows it escaped and says how to rename it,
 rather than failing later inside one of those records.
 
-Standard library only, and cheap where names are all ASCII (the no-op's listing path).
+Standard library (and errors.py, for the errors), and cheap where names are all ASCII (the no-op's listing path).
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ def shown(path: str) -> str:
     """`path` as printable text: a byte that is not UTF-8 written as \\xNN."""
     if path.isascii():
         return path
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # (a surrogate no file system name gives: from JSON, say)
+        return path.encode("utf-8", "backslashreplace").decode()
 
 
 def is_utf8(name: str) -> bool:
@@ -132,8 +135,8 @@ def encoded(listing: str, folder: str) -> bytes:
     raise AssertionError("a listing that is UTF-8 failed to encode")  # (never: each part was checked)
 
 
-def target_bytes(path: str, target: str, output: Optional[str] = None) -> bytes:
-    """A link's target as UTF-8, or the error naming the link."""
+def checked_target(path: str, target: str, output: Optional[str] = None) -> str:
+    """A link's target, when it is UTF-8; else the error naming the link."""
     if target.isascii() or is_utf8(target):
-        return target.encode()
+        return target
     raise link_not_utf8(path, target, output)

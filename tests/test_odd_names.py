@@ -77,7 +77,10 @@ steps:
     "make, shown",
     [
         (lambda root: (root / "data" / BAD).write_text("x"), f"'data/{SHOWN}'"),
-        (lambda root: (root / "data" / "sub" / os.fsdecode(b"d\xe9j\xe0")).mkdir(parents=True), "'data/sub/d\\xe9j\\xe0'"),
+        (
+            lambda root: (root / "data" / "sub" / os.fsdecode(b"d\xe9j\xe0")).mkdir(parents=True),
+            "'data/sub/d\\xe9j\\xe0'",
+        ),
         (lambda root: os.symlink(os.fsdecode(b"bad\xfftarget"), root / "data" / "l"), "'data/l' -> 'bad\\xfftarget'"),
         (lambda root: (root / "src" / BAD).write_text("x"), f"'src/{SHOWN}'"),
     ],

@@ -273,7 +273,9 @@ class JobStore(ArtifactIndex, TrialStops):
             raise PipefileError(f"'{ref}' matches several jobs ({ids})", hint="give more characters, or the id")
         known = [str(r[0]) for r in self.db.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 50")]
         known += [r[0] for r in self.db.execute("SELECT uid FROM jobs ORDER BY id DESC LIMIT 50")]
-        raise PipefileError(f"no job '{names.shown(ref)}'", hint=did_you_mean(ref, known, "job") or "`pipe jobs` lists the jobs")
+        raise PipefileError(
+            f"no job '{names.shown(ref)}'", hint=did_you_mean(ref, known, "job") or "`pipe jobs` lists the jobs"
+        )
 
     def steps(self, job_id: int) -> list:
         rows = self.db.execute("SELECT * FROM job_steps WHERE job_id=? ORDER BY finished, step", (job_id,))
