@@ -55,6 +55,16 @@ def test_an_output_folder_holding_such_a_name_fails_the_step_and_keeps_nothing(r
     assert r.code == 0 and "internal error" not in r.err, str(r)
 
 
+def test_such_a_name_put_in_an_output_folder_by_hand_is_never_deleted(repo):
+    """pipe saves an output's previous content before replacing it and cannot save that name."""
+    repo.pipefile(OUTPUT_STEP.format(command=json.dumps("mkdir -p out && echo a > out/a.txt")))
+    repo.pipe("run", check=True)
+    _make(repo, "out/" + BAD, "mine")
+    for args in (("status",), ("run",), ("run", "--force")):
+        _refused(repo.pipe(*args), 2, f"'out/{SHOWN}'")
+    assert repo.read("out/" + BAD) == "mine"
+
+
 def test_an_output_folder_holding_a_link_to_such_a_name_fails_the_step(repo):
     cmd = "python3 -c \"import os; os.symlink(b'bad\\\\xfftarget', b'out/l')\""
     repo.pipefile(OUTPUT_STEP.format(command=json.dumps(cmd)))
