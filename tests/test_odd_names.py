@@ -213,3 +213,30 @@ def test_a_stored_folder_naming_a_file_in_text_that_is_not_utf8_is_never_restore
         store.materialize(PathDigest(TREE, tree, 1), str(tmp_path / "dest"), str(tmp_path / "scratch"))
     assert not os.path.lexists(tmp_path / "dest")
     shutil.rmtree(tmp_path / "store")
+
+
+def test_a_path_that_is_not_utf8_is_printed_back_as_its_bytes(repo):
+    """Where pipe accepts such a path (`pipe recover -o`: the user's file, never recorded), it
+    prints it as the bytes it came as, even where Python would refuse to (a strict stdout, as
+    under en_US.UTF-8): it was exit 70 on the way out, after the work was done."""
+    import re
+    import subprocess
+    import sys
+
+    repo.pipefile(OUTPUT_STEP.format(command=json.dumps("mkdir -p out && echo a > out/a.txt")))
+    repo.pipe("run", check=True)
+    _make(repo, "out/a.txt", "mine")
+    saved = re.search(r"pipe recover (\w+) -o PATH", repo.pipe("run", check=True).err)
+    assert saved, "no saved content"
+    env = dict(os.environ, PYTHONIOENCODING="utf-8:strict", PIPE_PLAIN="1")
+    dest = os.fsdecode(b"rec\xffx")
+    p = subprocess.run(
+        [sys.executable, "-m", "pipefile", "recover", saved.group(1), "-o", dest],
+        cwd=repo.root,
+        capture_output=True,
+        env=env,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert b"rec\xffx" in p.stdout
+    assert (repo.root / dest / "a.txt").read_text() == "mine"
