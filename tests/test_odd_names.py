@@ -240,3 +240,30 @@ def test_a_path_that_is_not_utf8_is_printed_back_as_its_bytes(repo):
     assert p.returncode == 0, p.stderr
     assert b"rec\xffx" in p.stdout
     assert (repo.root / dest / "a.txt").read_text() == "mine"
+
+
+def test_a_served_upload_holding_such_a_name_is_refused(repo):
+    """A folder sent to `pipe serve` as a tar whose member names are not UTF-8 (a tar made on
+    another system): refused as the upload's fault, never a server error."""
+    import io
+    import tarfile
+
+    from serve_site import Server, make_endpoints, require_serve_deps, token, upload
+
+    require_serve_deps()
+    make_endpoints(repo)
+    tok = token(repo, "--scope", "admin")
+    server = Server(repo.root)
+    try:
+        c = server.client(tok)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", encoding="utf-8", errors="surrogateescape") as tf:
+            info = tarfile.TarInfo(BAD)
+            info.size = 1
+            tf.addfile(info, io.BytesIO(b"x"))
+        r = upload(c, buf.getvalue(), "application/x-tar")
+        assert 400 <= r.status_code < 500, r.text
+        assert "not UTF-8" in r.json()["error"]["message"], r.text
+        assert c.get("/v1/health").status_code == 200
+    finally:
+        server.stop()

@@ -32,6 +32,7 @@ import tempfile
 import zipfile
 import zlib
 
+from .. import names
 from ..digest import FILE, TREE, Hasher, StatCache, hash_file
 from ..lazyclass import dataclass
 
@@ -62,6 +63,12 @@ class Received:
 
 def _member_path(name: str) -> str:
     """The member's path inside the folder, or an UploadError: never absolute, never up."""
+    if not names.is_utf8(name):  # (a tar made on another system: pipe keeps names as UTF-8 text)
+        raise UploadError(
+            f"archive member '{names.shown(name)}' has a name that is not UTF-8",
+            400,
+            "rename it to UTF-8 before archiving (convmv -f latin1 -t utf8 -r --notest FOLDER)",
+        )
     if "\\" in name:
         name = name.replace("\\", "/")  # zip files written on Windows
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
