@@ -265,5 +265,14 @@ def test_a_served_upload_holding_such_a_name_is_refused(repo):
         assert 400 <= r.status_code < 500, r.text
         assert "not UTF-8" in r.json()["error"]["message"], r.text
         assert c.get("/v1/health").status_code == 200
+        # pipe invoke refuses such a folder before sending it, and such a param value.
+        _make(repo, "imgs/a.txt")
+        _make(repo, "imgs/" + BAD)
+        env = {"PIPE_TOKEN": tok}
+        r = repo.pipe("invoke", "count", "-i", "images=imgs", "--url", server.url, env=env)
+        _refused(r, 2, SHOWN)
+        odd = os.fsdecode(b"x\xffy")
+        r = repo.pipe("invoke", "score", "-i", "data=imgs/a.txt", "-p", f"label={odd}", "--url", server.url, env=env)
+        _refused(r, 2, "x\\xffy")
     finally:
         server.stop()
