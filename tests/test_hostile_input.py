@@ -365,3 +365,38 @@ def test_a_store_dir_pipe_cannot_use_is_a_user_error_about_the_variable(repo, tm
         assert r.err.startswith(f"error: PIPE_STORE_DIR={where}"[:60]) and "unset it" in r.err, str(r)
         assert "rm " not in r.err, str(r)
     assert not repo.exists("out.txt")
+
+
+def test_a_std_reference_with_a_digit_that_is_not_ascii_is_refused_located(repo):
+    """str.isdigit() takes '²', which int() refuses: `std/split_data@²` was exit 70."""
+    repo.pipefile("version: 1\nsteps:\n  a:\n    component: std/split_data@\u00b2\n")
+    code, err = pipe(repo, "validate")
+    assert_refused(code, err, "Pipefile:4:", "is not a std component reference")
+
+
+# Where a text's digits come from the world (a file, a header, an argument): isdigit() alone
+# takes '²' and '٣', which int() refuses. These read digits the kernel or a tool wrote.
+_DIGITS_FROM_THE_SYSTEM = {"workspace/__init__.py", "envs/gpus.py"}
+
+
+def test_every_isdigit_before_an_int_also_asks_for_ascii():
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pipefile")
+    loose = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, root)
+            with open(path, encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    code = line.split("#", 1)[0]
+                    mention = "str.isdigit()" in code  # (a docstring saying why)
+                    if (
+                        ".isdigit()" in code
+                        and not mention
+                        and "isascii" not in code
+                        and rel not in _DIGITS_FROM_THE_SYSTEM
+                    ):
+                        loose.append(f"{rel}:{n}: {line.strip()}")
+    assert not loose, "\n".join(loose)

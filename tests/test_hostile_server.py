@@ -426,6 +426,9 @@ def test_truncated_oversized_and_hostile_folders_leave_nothing(repo, servers, tm
         # tarfile reads a chain of extended headers by recursion: a crash (exit 70), not a refusal.
         "headers in a row": (lambda h: send(h, 200, pax_chain(1000) + good), "in a row"),
         "sparse": (lambda h: send(h, 200, sparse_member() + good), "not a file or folder"),
+        # Names no file system holds: one over 255 bytes, a path past PATH_MAX of short ones.
+        "long name": (lambda h: send(h, 200, tar_of([("n" * 300, b"0123456789")])), "at most 255"),
+        "deep path": (lambda h: send(h, 200, tar_of([("/".join(["abcdefgh"] * 600), b"0123456789")])), "too long"),
     }
     for what, (answer, expect) in cases.items():
         hostile.routes[route] = answer

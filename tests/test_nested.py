@@ -816,3 +816,25 @@ def test_a_pipefile_component_inside_a_pipefile_component_runs_in_its_folder_and
         "mid/sub/Pipefile:fast": ["top/s/a"],
         "sub/Pipefile:fast": ["other/a"],
     }
+
+
+def test_an_inner_step_that_does_not_load_is_the_only_error_not_its_outputs(repo):
+    """An inner step whose component is not defined was followed by two errors that were not
+    so: its pipeline's output 'bound to no inner step's output' (it was, by that step), and a
+    reader's 'pipeline component has no output 'm'' with the hint 'known output names: 'm''."""
+    repo.pipefile("""\
+        components:
+          p:
+            type: pipeline
+            outputs: {m: uri_file}
+            steps:
+              fit: {component: nosuch, outputs: {model: "${{parent.outputs.m}}"}}
+        steps:
+          a: {component: p, outputs: {m: build/m.txt}}
+          b: {command: "cat ${{inputs.i}} > ${{outputs.o}}", inputs: {i: "${{steps.a.outputs.m}}"}, outputs: {o: b.txt}}
+        """)
+    r = repo.pipe("validate")
+    assert r.code == 2, str(r)
+    assert "component 'nosuch', which is not defined" in r.err, str(r)
+    assert "bound to no inner step" not in r.err and "has no output" not in r.err, str(r)
+    assert "1 error" in r.err or len([x for x in r.err.splitlines() if x.startswith("Pipefile:")]) == 1, str(r)

@@ -144,10 +144,14 @@ def test_a_foreign_origin_and_a_bad_host_are_refused(start, wine):
         ).status_code
         == 200
     )
-    for host in ("evil.example", f"evil.example:{ui.port}", f"127.0.0.1:{ui.port + 1}", "127.0.0.1"):
+    odd = (b"127.0.0.1:\xb2", "127.0.0.1:" + "9" * 5000)  # ('²' read as Latin-1, 5000 digits: a 500 each)
+    for host in ("evil.example", f"evil.example:{ui.port}", f"127.0.0.1:{ui.port + 1}", "127.0.0.1", *odd):
         r = ui.get("/api/pipeline", headers={"Host": host})
         assert r.status_code == 403, host
         assert "host" in r.json()["error"]["message"]
+    for host in odd:
+        r = ui.get("/api/pipeline", headers={"Host": host, "Origin": ui.base})
+        assert r.status_code == 403, host
 
 
 def test_a_host_that_is_not_loopback_needs_allow_remote(wine):

@@ -1,4 +1,4 @@
-"""The `pipe` group: global flags (-C, --debug, --version), SIGTERM as an interruption, and
+"""The `pipe` group: global flags (-C, --debug, --version), SIGTERM and SIGHUP as an interruption, and
 the table of which module holds which command. A command's module is imported only when
 that command is asked for (or for its own --help): `pipe run` and `pipe status` do not pay
 for loading the rest of the CLI, and `pipe --help` lists the commands from COMMAND_SUMMARIES."""
@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import importlib
 import os
-import signal
 
 import click
 
 from .. import VERSION_MESSAGE, __version__
-from .guard import State
+from .guard import State, stop_on_signals
 from .options import CONTEXT
 
 # command -> module of pipefile.cli that defines it, as a top-level click command of that name
@@ -141,10 +140,6 @@ class CommandGroup(click.Group):
                 formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in rows])
 
 
-def _sigterm(signum, frame):
-    raise KeyboardInterrupt
-
-
 @click.group(cls=CommandGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="pipe", message=VERSION_MESSAGE)
 @click.option(
@@ -156,4 +151,4 @@ def main(directory, debug):
     State.debug = debug
     if directory:
         os.chdir(directory)
-    signal.signal(signal.SIGTERM, _sigterm)
+    stop_on_signals()

@@ -101,7 +101,6 @@ def run(argv: list, values: dict) -> None:
             recording = noop_trace.Recording(argv)
 
     import gc
-    import signal
 
     # Importing the command's modules makes no garbage worth a collection: the cyclic GC's
     # passes over the new modules' objects are ~1.5% of a no-op's start-up.
@@ -109,7 +108,7 @@ def run(argv: list, values: dict) -> None:
     gc.disable()
     try:
         from .console import UsageProblem
-        from .guard import State, guard
+        from .guard import State, guard, stop_on_signals
 
         if argv[0] == "run":
             from .run_action import run_command as command
@@ -119,7 +118,7 @@ def run(argv: list, values: dict) -> None:
         if enabled:
             gc.enable()
     State.debug = False
-    signal.signal(signal.SIGTERM, _sigterm)
+    stop_on_signals()
 
     if recording is not None:
         recording.start()
@@ -133,10 +132,6 @@ def run(argv: list, values: dict) -> None:
         if recording is not None:
             recording.stop()
     sys.exit(0)
-
-
-def _sigterm(signum, frame):
-    raise KeyboardInterrupt
 
 
 def _show_usage_error(argv: list, message: str) -> None:

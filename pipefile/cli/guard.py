@@ -6,8 +6,10 @@ is loaded, and a `UsageProblem` becomes click's UsageError inside a click comman
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import stat
 import sys
 
 from ..errors import PipefileError, PipefileErrors
@@ -40,8 +42,38 @@ def fail(e: BaseException) -> None:
 
         traceback.print_exc()
     else:
-        echo(f"internal error: {e!r} (run with --debug for the traceback)", err=True)
+        what = repr(e)  # (bounded: an error may quote a whole record)
+        what = what if len(what) <= 600 else what[:600] + " ..."
+        echo(f"internal error: {what} (run with --debug for the traceback)", err=True)
     sys.exit(ExitCode.INTERNAL_ERROR)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _hung_up(signum, frame):
+    # The terminal is gone: what pipe prints from now on (the interruption's report) goes
+    # nowhere, instead of failing with EIO half-way through stopping the steps.
+    null = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):  # (a file or a pipe it writes to stays: only the terminal went away)
+        with contextlib.suppress(OSError):
+            if stat.S_ISCHR(os.fstat(fd).st_mode):  # (isatty says no once it has hung up)
+                os.dup2(null, fd)
+    os.close(null)
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """SIGTERM (kill, CI cancelling a job, docker stop) and SIGHUP (the terminal or the ssh
+    session closed) stop a command as Ctrl-C does: running steps are stopped and rolled back,
+    the job is recorded interrupted. SIGHUP ended pipe at once, its steps' commands running on
+    without it. A signal ignored when pipe started (`nohup pipe run`) stays ignored."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:
+        signal.signal(signal.SIGHUP, _hung_up)
 
 
 def guard(fn):

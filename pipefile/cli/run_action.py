@@ -14,7 +14,7 @@ from ..errors import PipefileError, did_you_mean, raise_all
 from ..executors.choice import choose
 from ..remote import config as remotes_mod
 from ..report import run as run_report
-from ..report.text import dump_json, write_json_file
+from ..report.text import dump_json, unbroken_output, write_json_file
 from ..session import RunRequest, Session, load
 from .console import UsageProblem, echo
 from .remote_choice import chosen_remote, echo_notes
@@ -45,6 +45,7 @@ def run_command(
     store=None,
 ):
     """`pipe run TARGETS`, its options as keywords (the dests of cli/flags.py and cli/run.py)."""
+    unbroken_output()  # (`pipe run | head`: the run goes on to its end, its output nowhere)
     # A map's tasks known up to date need no node, unless a task is named or forced.
     settle = not force and not ci and summary_path is None and not any("[" in t for t in targets)
     graph = load(pipefile, params, keep=not dry_run, settle=settle)

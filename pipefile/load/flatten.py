@@ -86,6 +86,8 @@ def _outward(b: Binding, exports: dict, uses: dict, reader: str, errors: list) -
         what = f"step '{reader}' reads {b.ref}.outputs.{b.output}"
         if b.ref != use.name:
             errors.append(PipefileError(f"{what}, but '{use.name}' is a pipeline step, not a step with tasks", b.loc))
+        elif b.output in use.pipeline.outputs:
+            pass  # declared but bound by no inner step: said once, at the component
         else:
             outs = use.pipeline.outputs
             errors.append(

@@ -199,11 +199,14 @@ class Pipelines:
         raw = r.mapping(fields["steps"][1], f"steps of {what}")
         if not raw and len(r.errors) == before:
             r.error(fields["steps"][1], f"{what} has no steps", "add at least one step")
+        unread = False  # an inner step with errors of its own: what it binds is unknown
         for key, kn, vn in raw:
             if r.name_ok(key, kn, "step"):
                 got = self.read_step(parser, key, kn, vn, inner=True)
                 if got is not None:
                     steps[key] = got
+                else:
+                    unread = True
         stand_ins = {k: _stand_in(s) if isinstance(s, PipelineUse) else s for k, s in steps.items()}
         bad = set()
         for e in check_step_references(stand_ins, parser.declared_outputs):
@@ -213,7 +216,7 @@ class Pipelines:
         if bad:  # said once, here: not again for each use
             steps = {k: _without(s, bad) for k, s in steps.items()}
         for oname, odecl in outputs.items():
-            if oname not in parser.binds:
+            if oname not in parser.binds and not unread:
                 r.error_at(
                     odecl.loc,
                     f"output '{oname}' of {what} is bound to no inner step's output",

@@ -130,7 +130,7 @@ class Library:
         (without a location: the caller's) when there is none."""
         m = _REF_RE.fullmatch(text)
         name, major = (m.group(1), m.group(2)) if m else ("", None)
-        if not name or not NAME_RE.fullmatch(name) or (major is not None and not major.isdigit()):
+        if not name or not NAME_RE.fullmatch(name) or (major is not None and not (major.isascii() and major.isdigit())):
             raise PipefileError(
                 f"'{text}' is not a std component reference",
                 hint="write std/NAME or std/NAME@MAJOR, e.g. std/split_data@1",

@@ -68,6 +68,6 @@ def reason_json(r: Reason) -> dict:
         d["old"] = r.old
     if r.new is not None:
         d["new"] = r.new
-    if r.kind == STOPPED_BEFORE and str(r.new).isdigit():
+    if r.kind == STOPPED_BEFORE and str(r.new).isascii() and str(r.new).isdigit():
         d["job"] = int(r.new)
     return d

@@ -22,6 +22,51 @@ def is_terminal(stream) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+class Unbroken:
+    """A text stream whose reader may go away (`pipe run | head`, a terminal closed): once a
+    write fails so (a broken pipe, EIO), the rest goes to /dev/null and the work goes on. A
+    run stopped half-way by its own output (exit 0, the steps after it never run) would be
+    worse than a run nobody watches to the end."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return self._inner.write(text)
+        except OSError as e:
+            self._gone(e)
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except OSError as e:
+            self._gone(e)
+
+    def _gone(self, e: OSError) -> None:
+        import errno
+
+        if not isinstance(e, BrokenPipeError) and e.errno != errno.EIO:
+            raise e
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, self._inner.fileno())  # (what the stream still holds flushes there too)
+        finally:
+            os.close(null)
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+
+def unbroken_output() -> None:
+    """stdout and stderr as Unbroken streams (once: wrapping twice changes nothing)."""
+    if not isinstance(sys.stdout, Unbroken):
+        sys.stdout = Unbroken(sys.stdout)
+    if not isinstance(sys.stderr, Unbroken):
+        sys.stderr = Unbroken(sys.stderr)
+
+
 def console(stream):
     from rich.console import Console
 

@@ -196,7 +196,7 @@ def _receive_file(r, f, o: "_Output", what: str) -> None:
     """The body of a file output into f: exactly the size the job gives, or refused."""
     announced = r.headers.get("content-length")
     if announced is not None and r.headers.get("content-encoding", "identity") == "identity":
-        if not announced.isdigit() or int(announced) != o.size:
+        if not (announced.isascii() and announced.isdigit() and len(announced) <= 20) or int(announced) != o.size:
             raise PipefileError(
                 f"{what}: the server announces {announced[:40]} bytes, and the job says {o.size}; "
                 f"refused, nothing of it was kept",

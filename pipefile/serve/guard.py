@@ -40,12 +40,18 @@ def _hostname(value: str) -> str:
 
 
 def _port(value: str) -> Optional[int]:
-    """The port of a Host header value, or None when it names none."""
+    """The port of a Host header value, or None when it names none; ValueError for a port
+    that is not 1 to 5 ASCII digits (str.isdigit() takes '²', which int() refuses)."""
     value = value.strip()
     tail = value[value.index("]") + 1 :] if value.startswith("[") and "]" in value else value
-    if tail.count(":") == 1 and tail.rsplit(":", 1)[1].isdigit():
-        return int(tail.rsplit(":", 1)[1])
-    return None
+    if tail.count(":") != 1:
+        return None
+    port = tail.rsplit(":", 1)[1]
+    if not port:
+        return None  # "host:" names no port
+    if not (port.isascii() and port.isdigit() and len(port) <= 5):
+        raise ValueError(port)
+    return int(port)
 
 
 def _same_origin(origin: str, host: str) -> bool:
@@ -124,6 +130,15 @@ class RequestGuard:
                 403,
                 f"host '{headers.get('host', '')}' is not served here",
                 "start pipe serve with --allow-host NAME to accept it",
+            )
+        try:
+            _port(headers.get("host", ""))
+        except ValueError:
+            return await self._refuse(
+                send,
+                400,
+                f"the Host header '{headers.get('host', '')[:80]}' names no valid port",
+                "send Host: NAME or NAME:PORT, PORT a number up to 65535",
             )
         origin = headers.get("origin")
         if origin is not None and not _same_origin(origin, headers.get("host", "")):

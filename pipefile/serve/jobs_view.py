@@ -135,6 +135,35 @@ def read_log(path: str, offset: int, most: int) -> bytes:
         return b""
 
 
+def log_chunks(path: str, most: int) -> tuple:
+    """(size, chunks) of the log as it is now, at most `most` bytes, read 1 MiB at a time as
+    they are sent: a reader of a large log holds one chunk in memory, not the log (nothing,
+    for a log not written yet or one that is not a regular file)."""
+    from ..filehash import NotARegularFile, open_regular
+
+    try:
+        f = open_regular(path)
+    except (FileNotFoundError, NotADirectoryError, NotARegularFile):
+        return 0, iter(())
+    try:
+        size = min(os.fstat(f.fileno()).st_size, most)
+    except OSError:
+        f.close()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        with f:
+            left = size
+            while left > 0:
+                b = f.read(min(left, 1 << 20))
+                if not b:
+                    return
+                left -= len(b)
+                yield b
+
+    return size, chunks()
+
+
 @dataclass
 class OutputContent:
     """An output to send: a file (`size` bytes) or a folder (a tar stream of unknown length)."""
@@ -197,38 +226,29 @@ def _file_chunks(path: str) -> Iterator[bytes]:
             yield b
 
 
-class _Chunks:
-    """A write-only file for tarfile's stream mode, read out between members."""
-
-    def __init__(self):
-        self.parts: list = []
-
-    def write(self, b) -> int:
-        self.parts.append(bytes(b))
-        return len(b)
-
-    def take(self) -> bytes:
-        out = b"".join(self.parts)
-        self.parts = []
-        return out
-
-
-def _tar_stream(store, digest: str):
-    buf = _Chunks()
-    with tarfile.open(fileobj=buf, mode="w|", format=tarfile.PAX_FORMAT) as tf:
-        for rel, kind, d, size in store.walk(digest):
-            info = tarfile.TarInfo(rel)
-            info.mtime = 0
-            if kind == E_TREE:
-                info.type, info.mode = tarfile.DIRTYPE, 0o755
-                tf.addfile(info)
-            elif kind == E_LINK:
-                continue  # a link that pointed nowhere: nothing to send
-            else:
-                info.size, info.mode = size, 0o755 if kind == E_EXEC else 0o644
-                with open(store.path(d), "rb") as f:
-                    tf.addfile(info, f)
-            data = buf.take()
-            if data:
-                yield data
-    yield buf.take()
+def _tar_stream(store, digest: str) -> Iterator[bytes]:
+    """The folder as a PAX tar stream, each file's data read 1 MiB at a time as it is sent:
+    a large file in a folder output is never held in memory (tarfile's own stream writer
+    copies a member whole before the caller can take it)."""
+    for rel, kind, d, size in store.walk(digest):
+        info = tarfile.TarInfo(rel)
+        info.mtime = 0
+        if kind == E_TREE:
+            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            yield info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+            continue
+        if kind == E_LINK:
+            continue  # a link that pointed nowhere: nothing to send
+        info.size, info.mode = size, 0o755 if kind == E_EXEC else 0o644
+        yield info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        left = size
+        with open(store.path(d), "rb") as f:
+            while left > 0:
+                b = f.read(min(left, 1 << 20))
+                if not b:
+                    raise OSError(f"stored content {d[:12]} is shorter than its record")  # ends the stream
+                left -= len(b)
+                yield b
+        if size % tarfile.BLOCKSIZE:
+            yield tarfile.NUL * (tarfile.BLOCKSIZE - size % tarfile.BLOCKSIZE)
+    yield tarfile.NUL * (2 * tarfile.BLOCKSIZE)  # the end-of-archive marker

@@ -29,6 +29,7 @@ from .refusals import CannotServe, Conflict, Forbidden, Invalid, NotFound
 
 MAX_INT = 2**63  # integers past 64 bits are refused, as for batch endpoints' params
 _SHOWN = 10  # column names an error lists at most
+SCRATCH_PREFIX = ".online-"  # a model being loaded, under .pipe/ (a restarted server removes any left)
 
 
 class Loaded:
@@ -82,7 +83,7 @@ def _load(home: Home, dep: OnlineDeployment):
             f"{dep.digest[:12]}) is no longer complete in the store",
             f"run the step that made {dep.model_ref} again, then `pipe deploy {dep.name} --model ...`",
         )
-    scratch = tempfile.mkdtemp(prefix=".online-", dir=home.dir)
+    scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=home.dir)
     try:
         folder = os.path.join(scratch, "model")
         home.store.materialize(content, folder, scratch)

@@ -16,6 +16,8 @@ from .home import Home
 from .refusals import Forbidden
 from .uploads import Received, store_upload
 
+SCRATCH = os.path.join("serve", "uploads")  # uploads being received, under .pipe/ (emptied at server start)
+
 
 def need_uploader(tok: Token, asking: bool = False) -> None:
     """Sending (or, `asking`, asking about) uploads needs an invoke or admin token."""
@@ -29,7 +31,7 @@ def need_uploader(tok: Token, asking: bool = False) -> None:
 
 def receive_into(home: Home) -> tuple:
     """(scratch folder, (fd, path) of a new file in it) for an upload's bytes as they arrive."""
-    scratch = os.path.join(home.dir, "serve", "uploads")
+    scratch = os.path.join(home.dir, SCRATCH)
     os.makedirs(scratch, exist_ok=True)
     return scratch, tempfile.mkstemp(dir=scratch, prefix="recv-")
 

@@ -135,7 +135,7 @@ def _job_id(client: Client, text: str) -> int:
         if not isinstance(jobs[0], dict) or not isinstance(jobs[0].get("id"), int):
             raise PipefileError(f"the served jobs are of the wrong shape: {str(jobs[0])[:200]}")
         return jobs[0]["id"]
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise PipefileError(
             f"JOB {printable(text)!r}: a served job is named by its number (or last)",
             hint="pipe invoke prints it: `job 2 (queued): ...`",

@@ -18,6 +18,7 @@ import threading
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
 from ..workspace import STATE_DIR, Workspace
+from . import online, receiving, submission
 from .app import ServeConfig, create_app
 from .guard import RequestGuard
 from .worker import WORK_DIR, Limits, WorkerPool
@@ -108,6 +109,14 @@ def recover(root: str) -> tuple:
         import shutil
 
         shutil.rmtree(os.path.join(ws.dir, WORK_DIR), ignore_errors=True)
+        # What a server killed mid-request left half written (an upload's bytes, up to
+        # --max-upload, and the folder it unpacked to; a plan's or a model's scratch):
+        # nothing names it, and with the lock held no other server is writing there.
+        for scratch in (receiving.SCRATCH, submission.SCRATCH):
+            shutil.rmtree(os.path.join(ws.dir, scratch), ignore_errors=True)
+        for name in os.listdir(ws.dir):
+            if name.startswith(online.SCRATCH_PREFIX):
+                shutil.rmtree(os.path.join(ws.dir, name), ignore_errors=True)
         return cut, serve.queued_count()
     finally:
         ws.close()

@@ -29,6 +29,8 @@ from .jobs_view import job_json, outputs_stored
 from .refusals import BadRequest, Busy, Conflict, Forbidden, Invalid
 from .worker import token_actions
 
+SCRATCH = os.path.join("serve", "plan")  # plans being made, under .pipe/ (emptied at server start)
+
 
 @dataclass
 class Invocation:
@@ -85,6 +87,38 @@ def _submit(
             f"use a token with scope invoke:{endpoint} (pipe token create --scope invoke:{endpoint})",
         )
     ep = find_endpoint(home, endpoint)
+    if key is not None and (not key or len(key) > 200):
+        raise BadRequest("Idempotency-Key must be 1 to 200 characters")
+    if len(json.dumps(body.tags)) > 4096:
+        raise Invalid("tags are over 4 KB", field="tags")
+    sent = {"endpoint": endpoint, "inputs": body.inputs, "tags": body.tags, "force_rerun": body.force_rerun}
+    asked = number  # None: the default, whichever it is when the request comes
+
+    def answer_key(prior, recorded: Optional[dict]) -> Submitted:
+        if recorded is None:  # keyed before requests were recorded with their key: the job's own
+            recorded = {
+                "endpoint": prior.endpoint,
+                "deployment": prior.deployment,
+                **{k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")},
+            }
+        # A retry that asks for the default deployment is the same request even if the default
+        # changed since: it gets the job the first one started, on the deployment it ran.
+        same = {k: v for k, v in recorded.items() if k != "deployment"} == sent and (
+            asked is None or recorded.get("deployment") == asked
+        )
+        if not same:
+            raise Conflict(
+                f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
+                "use a new key for a new request",
+            )
+        return Submitted(job_json(home, prior, reused=False), under_way=False)
+
+    # Before the deployment is resolved and the inputs checked: a retry gets its job even if
+    # the default changed, its deployment was disabled or gc forgot an upload since.
+    if key is not None:
+        found = home.serve.by_idempotency_key(tok.id, key)
+        if found is not None:
+            return answer_key(*found)
     if number is None:
         number = ep.default_deployment
         if number is None:
@@ -99,36 +133,7 @@ def _submit(
             if ep.default_deployment
             else "publish the pipeline again",
         )
-    if key is not None and (not key or len(key) > 200):
-        raise BadRequest("Idempotency-Key must be 1 to 200 characters")
-    if len(json.dumps(body.tags)) > 4096:
-        raise Invalid("tags are over 4 KB", field="tags")
-    summary = {
-        "endpoint": endpoint,
-        "deployment": dep.number,
-        "inputs": body.inputs,
-        "tags": body.tags,
-        "force_rerun": body.force_rerun,
-    }
-
-    def answer_key(prior, recorded: Optional[dict]) -> Submitted:
-        if recorded is None:  # keyed before requests were recorded with their key: the job's own
-            recorded = {
-                "endpoint": prior.endpoint,
-                "deployment": prior.deployment,
-                **{k: prior.request.get(k) for k in ("inputs", "tags", "force_rerun")},
-            }
-        if recorded != summary:
-            raise Conflict(
-                f"Idempotency-Key '{key}' was used for another request (job {prior.id})",
-                "use a new key for a new request",
-            )
-        return Submitted(job_json(home, prior, reused=False), under_way=False)
-
-    if key is not None:  # before the inputs are checked: a retry gets its job even if gc forgot an upload since
-        found = home.serve.by_idempotency_key(tok.id, key)
-        if found is not None:
-            return answer_key(*found)
+    summary = dict(sent, deployment=dep.number)
     checked = _check_inputs(home, tok, dep, body)
     request = {
         "inputs": body.inputs,
@@ -195,7 +200,7 @@ def plan(home: Home, tok: Token, endpoint: str, body: Invocation) -> dict:
         raise Conflict(f"endpoint '{endpoint}' has no enabled deployment")
     dep = find_deployment(home, endpoint, ep.default_deployment)
     checked = _check_inputs(home, tok, dep, body)
-    base = os.path.join(home.dir, "serve", "plan")
+    base = os.path.join(home.dir, SCRATCH)
     os.makedirs(base, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=base)
     jws = None

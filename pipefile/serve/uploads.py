@@ -20,6 +20,7 @@ zipfile parses it.
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
 import lzma
 import os
@@ -42,6 +43,7 @@ MAX_HEADER_CHAIN = 8  # extended headers in a row before a member (pax, long nam
 TAR_SLACK = 1 << 20  # decompressed tar bytes allowed besides the members' data: the first headers...
 MEMBER_SLACK = 64 << 10  # ...and per member (its header, a pax header, padding); as pipe invoke allows
 MAX_CENTRAL_DIRECTORY = 64 << 20  # a zip's member list (100000 members with long names fit)
+NAME_MAX = 255  # bytes in one file name, on every common file system
 
 
 class UploadError(Exception):
@@ -83,6 +85,22 @@ def _member_path(name: str) -> str:
             f"archive member '{name}' reaches outside the folder ('..')",
             400,
             "archive the folder with relative paths inside it",
+        )
+    try:
+        too_long = [p for p in parts if len(p.encode("utf-8")) > NAME_MAX]
+    except UnicodeEncodeError:  # a tar's raw name bytes that are not UTF-8: no digest can name them
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise UploadError(
+            f"archive member '{shown}' has a name that is not valid UTF-8",
+            400,
+            "rename the file to a UTF-8 name, or archive the folder where names are UTF-8",
+        ) from None
+    if too_long:
+        raise UploadError(
+            f"archive member '{name[:80]}...' has a name of {len(too_long[0].encode())} bytes; "
+            f"a file system takes at most {NAME_MAX}",
+            400,
+            "shorten the file's name",
         )
     if not parts:
         return ""
@@ -365,6 +383,12 @@ def _unpack_zip(path: str, dest: str, max_unpacked: int) -> None:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as e:
         raise UploadError(f"not a readable zip archive ({e})") from None
+    except UnicodeDecodeError:  # a member flagged UTF-8 whose name is not
+        raise UploadError(
+            "the zip archive has a member whose name is flagged UTF-8 but is not valid UTF-8",
+            400,
+            "rename the file to a UTF-8 name and archive the folder again",
+        ) from None
     with zf:
         infos = zf.infolist()
         if len(infos) > MAX_MEMBERS:
@@ -453,6 +477,16 @@ def store_upload(ws, received_path: str, kind: str, scratch: str, max_unpacked: 
             (_unpack_tar if kind == "tar" else _unpack_zip)(received_path, root, max_unpacked)
         except (tarfile.TarError, EOFError, zlib.error) as e:  # truncated or corrupt past the headers
             raise UploadError(f"the {kind} archive cannot be read ({e})", 400) from None
+        except OSError as e:
+            if e.errno != errno.ENAMETOOLONG:
+                raise
+            # each name fits (_member_path), but the whole path is past what the system takes
+            where = os.path.relpath(e.filename, root) if isinstance(e.filename, str) else "a member"
+            raise UploadError(
+                f"archive member '{where[:80]}...' has a path too long for the server's file system",
+                400,
+                "archive the folder with shorter paths (fewer or shorter folder names)",
+            ) from None
         tree = Hasher(tmp, StatCache()).tree("x")
         ws.store.put_tree(tree, root)
         return Received(TREE, tree.digest, tree.size)

@@ -34,8 +34,10 @@ def split_host(value: str) -> tuple:
         rest = ":" + rest
     else:
         name, rest = value, ""
-    if rest.startswith(":") and rest[1:].isdigit():
-        return name, int(rest[1:])
+    port = rest[1:]
+    # (str.isdigit() takes '²', which int() refuses, and int() refuses 5000 digits: a 500 each)
+    if rest.startswith(":") and port.isascii() and port.isdigit() and len(port) <= 5:
+        return name, int(port)
     return name, None if not rest else -1
 
 
@@ -119,7 +121,7 @@ class UiGuard:
                     "open the URL with ?token= that pipe ui printed, or send Authorization: Bearer TOKEN",
                 )
         length = headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY:
+        if not (length.isascii() and length.isdigit()) or len(length) > 12 or int(length) > MAX_BODY:
             return await self._refuse(send, 413, f"the request body is over {MAX_BODY >> 20} MiB", "send less")
         # The body (small here) is read whole and counted whatever its transfer encoding, so
         # that one over the cap is refused before a framework that parses it sees it.

@@ -120,7 +120,7 @@ class WorkspaceState:
             db.execute("INSERT OR REPLACE INTO meta VALUES('state_version', ?)", (str(STATE_VERSION),))
         elif row[0] != str(STATE_VERSION):
             db.close()
-            if row[0].isdigit() and int(row[0]) > STATE_VERSION:
+            if row[0].isascii() and row[0].isdigit() and int(row[0][:20]) > STATE_VERSION:
                 from ..errors import PipefileError
 
                 raise PipefileError(

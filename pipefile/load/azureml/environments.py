@@ -103,7 +103,9 @@ def conda_packages(conda: dict) -> tuple:
             if name.lower() in _CONDA_TOOLS:
                 continue
             version = version.lstrip("=")
-            out.append(f"{name}=={version}" if version and version[0].isdigit() else name + version)
+            out.append(
+                f"{name}=={version}" if version and version[0].isascii() and version[0].isdigit() else name + version
+            )
     return tuple(out)
 
 

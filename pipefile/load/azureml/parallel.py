@@ -138,7 +138,7 @@ class _Settings:
         v = self.get(key)
         if v is None:
             return default
-        if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        if isinstance(v, str) and v.strip().lstrip("-").isascii() and v.strip().lstrip("-").isdigit():
             v = int(v)
         if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
             raise PipefileError(f"{key} of {self.what} must be a whole number of at least {minimum}", self.at(key))

@@ -201,4 +201,4 @@ class Resolver:
 
 def _version_order(v: str) -> tuple:
     parts = re.split(r"[.\-]", v)
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+    return tuple((0, int(p), "") if p.isascii() and p.isdigit() and len(p) < 100 else (1, 0, p) for p in parts)

@@ -10,19 +10,36 @@ import time
 from typing import Optional
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...jobdb.records import TERMINAL
 from ...jobdb.tokens import Token
 from .. import jobs_view, submission
 from ..access import visible_job
 from ..guard import API
+from ..refusals import BadRequest
 from .context import Context
 from .models import MAX_ID, JobId, JobRequest, Number
 
 
 def _invocation(body: JobRequest) -> submission.Invocation:
     return submission.Invocation(body.inputs, body.tags, body.force_rerun)
+
+
+def _last_event_id(value: str) -> int:
+    """The sequence number a reconnecting client names in Last-Event-ID (0: none). Only
+    ASCII digits up to MAX_ID: str.isdigit() also takes '²', which int() refuses, and a
+    longer number overflows SQLite; either was a 500."""
+    value = value.strip()
+    if not value:
+        return 0
+    if not (value.isascii() and value.isdigit() and len(value) <= 16 and int(value) <= MAX_ID):
+        raise BadRequest(
+            f"Last-Event-ID {value[:40]!r} is not an event id (a number from 0 to {MAX_ID})",
+            "send the id of the last event received, or no Last-Event-ID to start from the first",
+            "Last-Event-ID",
+        )
+    return int(value)
 
 
 def router(ctx: Context) -> APIRouter:
@@ -110,9 +127,7 @@ def router(ctx: Context) -> APIRouter:
     ):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, visible, job_id, tok)
-        last_id = request.headers.get("last-event-id", "")
-        if last_id.isdigit():
-            after = max(after, int(last_id))
+        after = max(after, _last_event_id(request.headers.get("last-event-id", "")))
 
         def fetch(since):
             return jobs_view.events_since(ctx.home(), job_id, since)
@@ -158,13 +173,18 @@ def router(ctx: Context) -> APIRouter:
         job = await loop.run_in_executor(None, visible, job_id, tok)
         path = await loop.run_in_executor(None, lambda: jobs_view.log_path(ctx.home(), job, step))
         if not follow:
-            return Response(jobs_view.read_log(path, 0, config.max_log), media_type="text/plain; charset=utf-8")
+            # Streamed from the file (its size now, up to --max-log): never the whole log in
+            # memory nor read on the event loop, however many clients read a large one.
+            size, chunks = await loop.run_in_executor(None, jobs_view.log_chunks, path, config.max_log)
+            return StreamingResponse(
+                chunks, media_type="text/plain; charset=utf-8", headers={"Content-Length": str(size)}
+            )
 
         async def stream():
             offset = 0
             while True:
                 state = (await loop.run_in_executor(None, current, job_id)).state
-                data = jobs_view.read_log(path, offset, 1 << 20)
+                data = await loop.run_in_executor(None, jobs_view.read_log, path, offset, 1 << 20)
                 if data:
                     offset += len(data)
                     yield data

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -21,6 +22,10 @@ def router(ctx: Context) -> APIRouter:
     r = APIRouter()
     auth = ctx.auth
     config = ctx.config
+    # Unpacking and hashing an upload takes seconds: on threads of its own, so that many
+    # uploads at once wait for each other, not for every request that reads a job (those
+    # run on the event loop's default executor, CPUs + 4 threads).
+    unpacking = ThreadPoolExecutor(max_workers=max(2, (os.cpu_count() or 1) // 2), thread_name_prefix="upload")
 
     @r.post(
         f"{API}/uploads",
@@ -54,7 +59,7 @@ def router(ctx: Context) -> APIRouter:
                         )
                     f.write(chunk)
             got = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: receiving.keep(ctx.home(), tok, tmp, what, scratch, config.max_unpacked)
+                unpacking, lambda: receiving.keep(ctx.home(), tok, tmp, what, scratch, config.max_unpacked)
             )
         finally:
             try:
