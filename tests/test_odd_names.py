@@ -263,7 +263,7 @@ def test_a_served_upload_holding_such_a_name_is_refused(repo):
             tf.addfile(info, io.BytesIO(b"x"))
         r = upload(c, buf.getvalue(), "application/x-tar")
         assert 400 <= r.status_code < 500, r.text
-        assert "not UTF-8" in r.json()["error"]["message"], r.text
+        assert "not valid UTF-8" in r.json()["error"]["message"], r.text
         assert c.get("/v1/health").status_code == 200
         # pipe invoke refuses such a folder before sending it, and such a param value.
         _make(repo, "imgs/a.txt")

@@ -65,11 +65,13 @@ class Received:
 
 def _member_path(name: str) -> str:
     """The member's path inside the folder, or an UploadError: never absolute, never up."""
-    if not names.is_utf8(name):  # (a tar made on another system: pipe keeps names as UTF-8 text)
+    if not names.is_utf8(name):  # a tar's raw name bytes that are not UTF-8: no digest can name them
+        # (checked first: every message below quotes the name, and an answer is UTF-8 JSON)
         raise UploadError(
-            f"archive member '{names.shown(name)}' has a name that is not UTF-8",
+            f"archive member '{names.shown(name)}' has a name that is not valid UTF-8",
             400,
-            "rename it to UTF-8 before archiving (convmv -f latin1 -t utf8 -r --notest FOLDER)",
+            "rename the file to a UTF-8 name (convmv -f latin1 -t utf8 -r --notest FOLDER), or archive "
+            "the folder where names are UTF-8",
         )
     if "\\" in name:
         name = name.replace("\\", "/")  # zip files written on Windows
@@ -86,15 +88,7 @@ def _member_path(name: str) -> str:
             400,
             "archive the folder with relative paths inside it",
         )
-    try:
-        too_long = [p for p in parts if len(p.encode("utf-8")) > NAME_MAX]
-    except UnicodeEncodeError:  # a tar's raw name bytes that are not UTF-8: no digest can name them
-        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise UploadError(
-            f"archive member '{shown}' has a name that is not valid UTF-8",
-            400,
-            "rename the file to a UTF-8 name, or archive the folder where names are UTF-8",
-        ) from None
+    too_long = [p for p in parts if len(p.encode("utf-8")) > NAME_MAX]
     if too_long:
         raise UploadError(
             f"archive member '{name[:80]}...' has a name of {len(too_long[0].encode())} bytes; "
