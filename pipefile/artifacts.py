@@ -16,7 +16,7 @@ from typing import Optional
 
 from . import graph as graph_mod
 from . import load as loader
-from . import spec
+from . import names, spec
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache
 from .errors import PipefileError
 from .workspace import STATE_DIR, Workspace
@@ -285,7 +285,11 @@ def add_asset(ws: Workspace, path: str, name: str) -> tuple:
         )
     ap = os.path.abspath(path)
     if not os.path.exists(ap):
-        raise PipefileError(f"there is no file or folder at '{path}'", hint="give the path of the data to add")
+        raise PipefileError(
+            f"there is no file or folder at '{names.shown(path)}'", hint="give the path of the data to add"
+        )
+    if not names.is_utf8(ap):  # (its path is kept in the job database, as UTF-8 text)
+        raise names.not_utf8(ap, "the asset's data")
     inside = os.path.relpath(ap, ws.root)
     if inside == STATE_DIR or inside.startswith(STATE_DIR + os.sep):
         raise PipefileError(f"'{path}' is inside {STATE_DIR}/, pipe's own state", hint="add data from elsewhere")

@@ -36,7 +36,7 @@ from typing import Any, Optional
 import yaml
 
 from . import load as loader
-from . import spec
+from . import names, spec
 from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .jobdb.records import Job
@@ -113,6 +113,8 @@ def inside_repository(ws: Workspace, dest: str) -> Optional[str]:
 
 
 def check_dest(dest: str) -> None:
+    if not names.is_utf8(os.path.abspath(dest)):  # (it becomes a workspace: refused before writing it)
+        raise names.not_utf8(os.path.abspath(dest), "the clone's folder", hint="give -o a folder whose path is UTF-8")
     if os.path.lexists(dest):
         if not os.path.isdir(dest) or os.path.islink(dest):
             raise PipefileError(

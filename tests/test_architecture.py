@@ -20,6 +20,7 @@ LAYERS = {
     "noop_trace": 0,
     "noop_touch": 0,  # a touch answered by the no-op record: standard library, and xxhash when needed
     "filehash": 0,
+    "names": 0,  # names that are not UTF-8: standard library (and errors)
     "printable": 0,
     "shellquote": 0,
     "tracking": 0,

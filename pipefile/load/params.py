@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any, Iterable, Mapping, Optional
 
-from .. import lazyre, spec
+from .. import lazyre, names, spec
 from ..errors import PipefileError, did_you_mean, raise_all
 from ..spec import MISSING
 from . import numbers
@@ -76,6 +76,15 @@ def parse_param_overrides(
     for pair in pairs:
         if "=" not in pair:
             found.append(PipefileError(f"-p {pair}: expected name=value", hint="e.g. -p lr=0.01"))
+            continue
+        if not names.is_utf8(pair):  # (a value goes into keys and the job database: UTF-8 text)
+            found.append(
+                PipefileError(
+                    f"-p {names.shown(pair)}: is not UTF-8 text (a byte of it is not UTF-8)",
+                    hint="give the param in UTF-8; a path whose name is not UTF-8: rename it first "
+                    "(convmv -f latin1 -t utf8 -r --notest FOLDER)",
+                )
+            )
             continue
         name, text = pair.split("=", 1)
         name = name.strip()

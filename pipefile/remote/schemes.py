@@ -6,6 +6,7 @@ that make an unreachable one fail in seconds, and where each looks for credentia
 from __future__ import annotations
 
 # importlib.util, urllib.parse and difflib are imported where used (start-up: see urls.py).
+from .. import names
 from .spec import MissingExtra, RemoteConfigError, RemoteSpec
 from .urls import raw_password
 
@@ -103,6 +104,11 @@ def check_location(spec: RemoteSpec) -> None:
     """A URL that names no place is refused before anything is sent: `file://` alone would
     write into the folder pipe runs in, `sftp://` without a host failed deep in paramiko."""
     url = spec.url
+    if not url.isascii() and not names.is_utf8(url):  # (kept in .pipe-remotes.yaml, UTF-8 text)
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} is not UTF-8 text (a folder name in it that is not UTF-8?)",
+            hint="rename that folder to UTF-8 (convmv -f latin1 -t utf8 -r --notest FOLDER) and give its new path",
+        )
     if "://" not in url:
         return
     import urllib.parse

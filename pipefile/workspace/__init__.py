@@ -33,6 +33,7 @@ import signal
 import time
 from typing import Optional
 
+from .. import names
 from ..cache.action_cache import ActionCache
 from ..cache.content_store import ContentStore
 from ..cache.registry import register_workspace
@@ -80,6 +81,9 @@ class Workspace:
 
         `home`: the working folder of a served job (serve/) uses the store, the action
         cache, the job database and the job logs of the workspace that serves it."""
+        full = os.path.abspath(root)
+        if not full.isascii() and not names.is_utf8(full):  # (in the store's register, jobs, keys)
+            raise names.not_utf8(full, "the workspace")
         self.root = root
         self.dir = os.path.join(root, STATE_DIR)
         exists = os.path.isdir(self.dir)
