@@ -16,7 +16,7 @@ from typing import Optional
 
 from . import graph as graph_mod
 from . import load as loader
-from . import spec
+from . import names, spec
 from .digest import FILE, TREE, Hasher, PathDigest, StatCache
 from .errors import PipefileError
 from .workspace import STATE_DIR, Workspace
@@ -147,10 +147,31 @@ def materialize_bound(ws: Workspace, hasher: Hasher, artifacts) -> None:
     """With the workspace held: every resolved version (graph.ResolvedArtifact) readable in
     place, as recorded; one missing, or changed where it is materialised, is put back (a
     stat each when all is well)."""
+    _remove_unfinished(ws)
     for art in artifacts:
         d = hasher.digest(art.path, data_only=True)  # (a FIFO there: put back, never read)
         if d is None or d.kind != art.kind or d.digest != art.digest:
             materialize_version(ws, ws.jobs.artifact(art.name, art.version), replace=True)
+
+
+def _remove_unfinished(ws: Workspace) -> None:
+    """With the workspace held: remove the versions a killed pipe was materialising (the
+    `.tmp-*` folders beside them, each a partial copy of a version, read-only)."""
+    top = os.path.join(ws.dir, ARTIFACTS_DIR)
+    try:
+        names = os.listdir(top)
+    except OSError:
+        return  # (none materialised in this workspace: one failed stat)
+    for name in names:
+        try:
+            left = [e.path for e in os.scandir(os.path.join(top, name)) if e.name.startswith(".tmp-")]
+        except OSError:
+            continue
+        for path in left:
+            try:
+                remove_read_only(path)
+            except OSError:
+                pass  # tried again by the next run
 
 
 def _artifact_rel(name: str, version: int) -> str:
@@ -264,7 +285,11 @@ def add_asset(ws: Workspace, path: str, name: str) -> tuple:
         )
     ap = os.path.abspath(path)
     if not os.path.exists(ap):
-        raise PipefileError(f"there is no file or folder at '{path}'", hint="give the path of the data to add")
+        raise PipefileError(
+            f"there is no file or folder at '{names.shown(path)}'", hint="give the path of the data to add"
+        )
+    if not names.is_utf8(ap):  # (its path is kept in the job database, as UTF-8 text)
+        raise names.not_utf8(ap, "the asset's data")
     inside = os.path.relpath(ap, ws.root)
     if inside == STATE_DIR or inside.startswith(STATE_DIR + os.sep):
         raise PipefileError(f"'{path}' is inside {STATE_DIR}/, pipe's own state", hint="add data from elsewhere")

@@ -44,7 +44,8 @@ def run_after_bringing(
                     outcome=Outcome.FAILED,
                     error=(
                         f"cannot run: the outputs of '{dep}' could not be brought from remote "
-                        f"'{dep_decision.remote}' ({r.error})"
+                        f"'{dep_decision.remote}' ({r.error}); run that step here first (`pipe run {dep}` "
+                        f"runs it when its restore fails), then this one again"
                     ),
                 )
             entry.here = True

@@ -18,24 +18,25 @@ What a clone holds (see docs/store.md):
 
 The clone is built in a temporary folder beside the destination and renamed into
 place, so a failure never leaves half a clone, and it never writes into a folder that
-holds anything.
+holds anything; the folder of a clone killed half way is removed by the next clone into
+the same place (`_start_build`).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shlex
 import shutil
-import tempfile
 from dataclasses import field
 from typing import Any, Optional
 
 import yaml
 
 from . import load as loader
-from . import spec
+from . import names, spec
 from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .jobdb.records import Job
@@ -112,6 +113,8 @@ def inside_repository(ws: Workspace, dest: str) -> Optional[str]:
 
 
 def check_dest(dest: str) -> None:
+    if not names.is_utf8(os.path.abspath(dest)):  # (it becomes a workspace: refused before writing it)
+        raise names.not_utf8(os.path.abspath(dest), "the clone's folder", hint="give -o a folder whose path is UTF-8")
     if os.path.lexists(dest):
         if not os.path.isdir(dest) or os.path.islink(dest):
             raise PipefileError(
@@ -150,7 +153,7 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
         )
     parent = os.path.dirname(dest)
     os.makedirs(parent, exist_ok=True)
-    build = tempfile.mkdtemp(dir=parent, prefix=".pipe-clone-")
+    build, held = _start_build(parent)
     umask = os.umask(0)
     os.umask(umask)
     try:
@@ -183,6 +186,8 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
+    finally:
+        _end_build(build, held)
     clone = Workspace(dest, create=True)  # registers the clone in the shared store
     try:
         for v in ws.jobs.artifacts():
@@ -191,6 +196,62 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
     finally:
         clone.close()
     return result
+
+
+# --- the folder a clone is built in ----------------------------------------------------------
+_BUILDING = ".pipe-clone-"
+
+
+def _start_build(parent: str) -> tuple:
+    """(folder, fd): a new folder beside the destination to build the clone in. Its lock file
+    (FOLDER.lock, made first, flocked while the clone is built, removed after the folder is
+    renamed or removed) tells a later clone into `parent` that one without a live holder is a
+    killed clone's: that one removes it."""
+    _remove_killed(parent)
+    while True:
+        build = os.path.join(parent, _BUILDING + os.urandom(4).hex())
+        try:
+            fd = os.open(build + ".lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+            break
+        except FileExistsError:
+            continue
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        os.mkdir(build, 0o700)
+    except BaseException:
+        _end_build(build, fd)
+        raise
+    return build, fd
+
+
+def _end_build(build: str, fd: int) -> None:
+    try:
+        os.unlink(build + ".lock")
+    except OSError:
+        pass
+    os.close(fd)
+
+
+def _remove_killed(parent: str) -> None:
+    """Remove what clones killed half way (kill -9) left in `parent`: each folder whose lock
+    no one holds, and the lock. A clone under way holds its lock: left alone."""
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith(_BUILDING) and n.endswith(".lock")]
+    except OSError:
+        return
+    for name in names:
+        lock = os.path.join(parent, name)
+        try:
+            fd = os.open(lock, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # a clone under way
+            continue
+        shutil.rmtree(lock[: -len(".lock")], ignore_errors=True)
+        _end_build(lock[: -len(".lock")], fd)
 
 
 # --- the Pipefile and its params -------------------------------------------------------------

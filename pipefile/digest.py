@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator, Optional
 
 import xxhash
 
+from . import names
 from .filehash import RACY_COARSE_NS as _RACY_COARSE_NS
 from .filehash import RACY_NS as _RACY_NS  # noqa: F401 (the rule's constants, read here by tests)
 from .filehash import SMALL, hash_file, racy, racy_stat, read_chunks, small_file_digest  # noqa: F401 (read_chunks used through this module too)
@@ -364,13 +365,14 @@ class Hasher:
         seen.add(ident)
         return ident
 
-    def _scan(self, rel: str, seen: set) -> tuple:
+    def _scan(self, rel: str, seen: set, output: Optional[str] = None) -> tuple:
         """(identity of the folder, its entries sorted by name, ignored ones left out)."""
         ap = self.abspath(rel)
         ident = self._enter(rel, os.stat(ap), seen)
         with os.scandir(ap) as it:
             items = _content_entries(it)
         items.sort(key=lambda e: e.name)
+        names.check([e.name for e in items], rel, output)  # (before any is recorded under its name)
         return ident, items
 
     def _folder_digest(self, rel: str, seen: set) -> tuple:
@@ -415,7 +417,7 @@ class Hasher:
             subs.append((name, sub))
         seen.discard(ident)
         listing.sort()  # any fixed order will do: names are unique
-        sig = hash_bytes("\0".join(listing).encode())  # names hold no NUL (nor "/")
+        sig = hash_bytes(names.encoded("\0".join(listing), rel))  # names hold no NUL (nor "/"); not UTF-8: refused
         hit = self.cache.folder(rel, sig, newest, changed)
         if hit is not None:
             return hit
@@ -432,7 +434,7 @@ class Hasher:
         return digest, total
 
     def _tree(self, rel: str, sub: str, tree: Tree, seen: set, top: Optional[tuple] = None) -> tuple:
-        ident, items = self._scan(rel, seen)
+        ident, items = self._scan(rel, seen, top[0] if top else None)
         entries = []
         total = 0
         for e in items:
@@ -443,7 +445,7 @@ class Hasher:
                     raise FileNotFoundError(e.path)  # kept as the dangling link it is
                 st = e.stat()  # follows links: a linked file counts as its content
             except FileNotFoundError:
-                target = os.readlink(e.path)
+                target = names.checked_target(crel, os.readlink(e.path), top[0] if top else None)
                 entries.append([e.name, E_LINK, hash_bytes(target.encode()), 0])
                 tree.links.append((csub, target))
                 continue

@@ -11,6 +11,11 @@ import sys
 
 
 def main() -> None:
+    out = sys.stdout
+    if out is not None and getattr(out, "errors", None) == "strict":
+        # A path given on the command line whose name is not UTF-8 is printed back as the bytes
+        # it came as (as Python does in the C locale), not an internal error on the way out.
+        out.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     try:
         argv = sys.argv[1:]
         if argv == ["--version"]:

@@ -12,7 +12,7 @@ import os
 import shlex
 from typing import Optional
 
-from . import spec, template
+from . import names, spec, template
 from .errors import PipefileError
 from .spec import BIND_ASSET, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT
 
@@ -88,6 +88,10 @@ def foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: 
                 )
             )
         return None if check_exists else []
+    bad = names.first_bad([n for n, _ in entries])  # (each becomes a path in a key, a label: UTF-8)
+    if bad is not None:
+        errors.append(names.not_utf8(f"{folder}/{bad}", f"foreach of step '{st.name}' maps over an item:", b.loc))
+        return None
     # (no entries: an empty map, see `empty_map`)
     return [(f"{folder}/{n}", spec.URI_FOLDER if is_dir else spec.URI_FILE) for n, is_dir in entries]
 

@@ -24,7 +24,8 @@ before it is made, so that recovery finds it on any file system:
 
 Each area that holds moved-aside content (`.pipe/scratch`, a beside folder) keeps one
 `prev-XXXX/` per output: `x` is the content, `origin` its workspace path (written before
-the move). Recovery moves every `x` back to its origin.
+the move), and one `new-XXXX` link (to the output's path) per output that had no content before:
+recovery moves every `x` back to its origin, and removes what a `new-` link names.
 
 Invariant: nothing is moved or written at an output path whose real location changed during
 the run (a link a step made) or lies in pipe's own state (`Landings.check`).
@@ -254,6 +255,7 @@ class Staged:
         self._cleared: set = set()  # outputs whose workspace path this task now owns
         self._beside: list = []  # (folder, journal entry) made next to outputs on other file systems
         self._own_stage: Optional[str] = None  # a container task's staging folder (mounted read-write)
+        self._new: list = []  # notes (new-*) of outputs that had no previous content
 
     def _abs(self, rel: str) -> str:
         return os.path.join(self.staging.root, rel)
@@ -299,6 +301,16 @@ class Staged:
                 aside = os.path.join(aside_dir, "x")
                 os.replace(ws_path, aside)
                 self._aside[oname] = aside
+            else:
+                # Nothing there: whatever appears at the path is this task's, unfinished until
+                # collected. Noted before the task starts, so that a run killed meanwhile has it
+                # removed by recovery, not kept (and saved) as if it were the user's.
+                note = os.path.join(area, f"new-{os.urandom(4).hex()}")
+                try:
+                    os.symlink(out.path, note)  # (one call, whole or absent: a link holding the path)
+                    self._new.append(note)
+                except OSError:
+                    pass  # (a file system without links, beside the output: no note, as before)
             self._cleared.add(oname)
             if not os.path.isdir(os.path.dirname(st_path)):  # (each task: a step may have removed it)
                 os.makedirs(os.path.dirname(st_path), exist_ok=True)
@@ -383,6 +395,11 @@ class Staged:
         self._clean()
 
     def _clean(self) -> None:
+        for note in self._new:  # the output is in place, or was removed: recovery has nothing to do
+            try:
+                os.unlink(note)
+            except OSError:
+                pass
         for p in self.paths.values():
             try:
                 remove_path(p)  # only left there on failure: on success it was moved into place
@@ -459,24 +476,32 @@ def _beside_folder(entry: str) -> Optional[str]:
 
 
 def _put_back(ws: Workspace, area: str) -> None:
-    """Move each `prev-*/x` in `area` back to its origin."""
+    """Move each `prev-*/x` in `area` back to its origin; remove what a killed task began
+    where nothing was (`new-*`)."""
     try:
         entries = list(os.scandir(area))
     except (FileNotFoundError, NotADirectoryError):
         return
     for e in entries:
-        if not e.name.startswith("prev-"):
+        new = e.name.startswith("new-")  # (a link to the output's path)
+        if not new and not e.name.startswith("prev-"):
             continue
         try:
-            with open(os.path.join(e.path, "origin")) as f:
-                rel = f.read()
+            if new:
+                rel = os.readlink(e.path)
+            else:
+                with open(os.path.join(e.path, "origin")) as f:
+                    rel = f.read()
             origin = os.path.join(ws.root, rel)
             moved = os.path.join(e.path, "x")
             # Never through a link (made by a step of that run) into pipe's own state; the
             # store holds that content, and the next run restores it once the link is gone.
-            if forbidden_landing(ws.root, rel, landing(ws.root, rel), [ws.store_root]):
+            if not rel or forbidden_landing(ws.root, rel, landing(ws.root, rel), [ws.store_root]):
                 continue
-            if os.path.lexists(moved):
+            if new:  # what the task began where nothing was: no one's, never saved as a hand edit
+                remove_path(origin)
+                os.unlink(e.path)
+            elif os.path.lexists(moved):
                 remove_path(origin)
                 os.makedirs(os.path.dirname(origin), exist_ok=True)
                 os.replace(moved, origin)

@@ -92,9 +92,12 @@ def push(
     versions: Iterable = (),
     progress: Optional[Progress] = None,
     report: Optional[SyncReport] = None,
+    repair: bool = False,
 ) -> SyncReport:
     """Upload the entries for `keys` and the artifact `versions` (jobdb.artifacts.ArtifactVersion)
-    that the remote lacks, with every object they need."""
+    that the remote lacks, with every object they need. `repair`: the objects of the entries
+    the remote has are checked too (else they are taken to be there: a push of what is
+    pushed already costs one read per entry, not one per object)."""
     from .digest import PathDigest
 
     report = report or SyncReport("push", remote.name)
@@ -138,8 +141,8 @@ def push(
             on_remote.append(v)
             continue
         arts.append((v, closure(ws.store, content)))
-    wanted = [d for k in todo for d in local[k][1]] + [d for _, objs in arts for d in objs]
-    missing = remote.missing_objects(wanted)
+    wanted = [d for k in (local if repair else todo) for d in local[k][1]] + [d for _, objs in arts for d in objs]
+    missing = remote.missing_objects(wanted, _local_sizes(ws, wanted))
     t = remote.upload(ws.store, sorted(missing), progress)
     report.objects += len(t.moved)
     report.nbytes += t.nbytes
@@ -177,6 +180,19 @@ def push(
 
     version_numbers.register(ws, remote, on_remote, report)
     return report
+
+
+def _local_sizes(ws: Workspace, digests: list) -> dict:
+    """digest -> its size in the local store: a remote copy of another size is replaced."""
+    import os
+
+    out = {}
+    for d in digests:
+        try:
+            out[d] = os.path.getsize(ws.store.path(d))
+        except OSError:
+            pass  # (the upload reports it missing)
+    return out
 
 
 # --- pull -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ LAYERS = {
     "noop_touch": 0,  # a touch answered by the no-op record: standard library, and xxhash when needed
     "filehash": 0,
     "filenames": 0,  # task names as file names, bounded: standard library only (tracking.py uses it)
+    "names": 0,  # names that are not UTF-8: standard library (and errors)
     "printable": 0,
     "shellquote": 0,
     "tracking": 0,

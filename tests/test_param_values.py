@@ -341,3 +341,35 @@ def test_invoke_refuses_a_param_outside_its_enum():
         parse_inputs(None, schema, ["model=rigde"], [])
     assert "-p model=rigde" in e.value.message and "not one of its enum values" in e.value.message
     assert "did you mean 'ridge'?" in e.value.hint and "ridge, lasso" in e.value.hint
+
+
+@pytest.mark.parametrize("typ", ["integer", "number"])
+def test_a_number_of_thousands_of_digits_is_not_a_param_value_nor_a_crash(typ):
+    """int() refuses 4300 digits with a ValueError: `-p n=<5000 nines>` was exit 70."""
+    assert convert_param_text("9" * 5000, typ) is None
+    assert convert_param_text("9" * 65, typ) is None
+    assert convert_param_text("9" * 64, typ) == (int("9" * 64) if typ == "integer" else float("9" * 64))
+
+
+def test_a_param_given_thousands_of_digits_is_bad_usage_with_a_bounded_message(repo):
+    repo.pipefile(
+        "version: 1\nparams:\n  n: {type: integer, default: 1}\nsteps:\n  a: {command: 'echo ${{params.n}}'}\n"
+    )
+    r = repo.pipe("run", "-p", "n=" + "9" * 5000)
+    assert r.code == 2 and "more than pipe reads" in r.err and len(r.err) < 400, str(r)[:500]
+
+
+@pytest.mark.parametrize(
+    "resources, message",
+    [
+        ("{cpus: .nan}", "cpus of step 'a' must be a positive number"),  # was: accepted
+        ("{cpus: .inf}", "cpus of step 'a' must be a positive number"),  # was: accepted
+        ("{memory: 1e400GB}", "memory of step 'a' is not a size"),  # was: exit 70 (OverflowError)
+        ("{memory: 1e300GB}", "memory of step 'a' is not a size"),  # (a finite number, an infinite size)
+        ("{custom: {nodes: .nan}}", "custom resource 'nodes' of step 'a' must be a positive number"),
+    ],
+)
+def test_a_resource_that_is_no_finite_number_is_refused_located(repo, resources, message):
+    repo.pipefile(f"version: 1\nsteps:\n  a:\n    command: echo hi\n    resources: {resources}\n")
+    r = repo.pipe("validate")
+    assert r.code == 2 and message in r.err and r.err.startswith("Pipefile:5:"), str(r)

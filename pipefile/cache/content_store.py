@@ -29,6 +29,7 @@ from typing import Optional
 
 import xxhash
 
+from .. import names
 from ..digest import (
     E_EXEC,
     E_FILE,
@@ -371,7 +372,7 @@ _HEX = frozenset("0123456789abcdef")
 
 def safe_manifest_entry(e) -> bool:
     """A tree manifest entry as pipe writes it: [name, kind, digest, size] with a plain name
-    (no '/', not '.' or '..'), so that it cannot write outside its folder."""
+    (no '/', not '.' or '..', UTF-8), so that it cannot write outside its folder."""
     if not (isinstance(e, list) and len(e) == 4 and type(e[3]) is int and 0 <= e[3] < 1 << 62):
         return False
     name, kind, digest, _size = e
@@ -380,6 +381,7 @@ def safe_manifest_entry(e) -> bool:
         and name not in ("", ".", "..")
         and "/" not in name
         and "\0" not in name
+        and names.is_utf8(name)  # (JSON can escape a lone surrogate: a name pipe refuses to store)
         and kind in (E_FILE, E_EXEC, E_TREE, E_LINK)
         and isinstance(digest, str)
         and len(digest) == 32

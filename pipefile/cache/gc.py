@@ -45,7 +45,7 @@ from ..errors import PipefileError
 from ..filehash import open_regular
 from ..lazyclass import dataclass
 from .action_cache import ACTION_CACHE_VERSION, HELD
-from .registry import registered_workspaces
+from .registry import hold_for_gc, registered_workspaces
 
 _HEX = frozenset("0123456789abcdef")
 # The served-job states (jobdb/records.py) of a job that has not ended.
@@ -351,14 +351,34 @@ def apply(ws, p: GcPlan) -> None:
 
 def lock_all(ws, open_other: Callable, on_wait=None) -> list:
     """Take the lock of `ws` and of every other live workspace using its store, in a
-    stable order (two gcs never deadlock). Returns the others, opened and locked; a
-    registration whose workspace is gone is dropped."""
-    others = {}
-    me = os.path.realpath(ws.root)
+    stable order (two gcs never deadlock), then the store's gc lock (`ws.gc_hold`, let go
+    as `ws` is closed). Returns the others, opened and locked; a registration whose
+    workspace is gone is dropped. A workspace noted in the store while the locks were
+    awaited (new to it, and running already) is waited for too: all are let go and taken
+    again, with it."""
+    while True:
+        others = _lock_listed(ws, open_other, on_wait)
+        try:
+            hold = hold_for_gc(ws.store_root)
+            locked = {os.path.realpath(w.root) for w in [ws] + others}
+            if hold is None or _listed(ws) <= locked:
+                ws.gc_hold = hold
+                return others
+            os.close(hold)
+        except BaseException:
+            _let_go(ws, others)
+            raise
+        _let_go(ws, others)
+
+
+def _listed(ws) -> set:
+    """The real paths of the live workspaces the store lists (`ws` among them); a registration
+    whose workspace is gone is dropped."""
+    live = {os.path.realpath(ws.root)}
     for reg_file, root in registered_workspaces(ws.store_root):
         # (A record that holds no absolute path, a damaged one, names no workspace: dropped.)
         real = os.path.realpath(root) if os.path.isabs(root) and "\0" not in root else None
-        if real == me or real in others:
+        if real in live:
             continue
         if real is None or not os.path.isdir(os.path.join(real, ".pipe")):
             try:
@@ -366,8 +386,13 @@ def lock_all(ws, open_other: Callable, on_wait=None) -> list:
             except OSError:
                 pass
             continue
-        others[real] = None
-    order = sorted([me] + list(others))
+        live.add(real)
+    return live
+
+
+def _lock_listed(ws, open_other: Callable, on_wait) -> list:
+    me = os.path.realpath(ws.root)
+    order = sorted(_listed(ws))
     opened = []
     try:
         for root in order:
@@ -382,12 +407,16 @@ def lock_all(ws, open_other: Callable, on_wait=None) -> list:
         for w in sorted([ws] + opened, key=lambda w: os.path.realpath(w.root)):
             w.serve_gate.exclusive(on_wait)
     except BaseException:
-        for o in opened:
-            o.close()
-        ws.serve_gate.release()
-        ws.lock.release()
+        _let_go(ws, opened)
         raise
     return opened
+
+
+def _let_go(ws, others: list) -> None:
+    for o in others:
+        o.close()
+    ws.serve_gate.release()
+    ws.lock.release()
 
 
 # --- verify ------------------------------------------------------------------------------

@@ -3,11 +3,19 @@ path of one workspace (h: a digest of that path). `pipe gc` keeps what any regis
 workspace still needs; a workspace registers itself once, and after that costs a stat.
 
 Files are written to a temporary name and renamed into place: a reader sees a whole entry or
-none."""
+none.
+
+`workspaces/.gc-lock` (a flock) closes the race between a workspace new to the store and a
+`pipe gc` of another: gc holds it exclusively once it holds every listed workspace's lock, and
+lists them again; a new workspace, once noted, waits for it (shared) before it writes
+anything. So gc either lists the newcomer (and waits for its lock), or is over before the
+newcomer's first write."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+from typing import Optional
 
 from ..digest import hash_bytes
 from ..errors import PipefileError
@@ -15,6 +23,7 @@ from ..filehash import open_regular
 from .tempnames import exclusive_temp
 
 REGISTRY_DIR = "workspaces"
+GC_LOCK = ".gc-lock"  # (a dot name: never read as a workspace's record)
 
 
 def _registry_name(root: str) -> str:
@@ -34,7 +43,37 @@ def register_workspace(store_root: str, root: str) -> None:
             f.write(os.path.realpath(root) + "\n")
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only store: nothing is written there anyway
+        return  # a read-only store: nothing is written there anyway
+    # A gc that listed the workspaces before this one was noted must be over before this one
+    # writes (it would delete what it stores); a gc that starts later lists it.
+    fd = _open_gc_lock(reg)
+    if fd is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)
+        finally:
+            os.close(fd)
+
+
+def _open_gc_lock(reg: str) -> Optional[int]:
+    try:
+        return os.open(os.path.join(reg, GC_LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+
+
+def hold_for_gc(store_root: str) -> Optional[int]:
+    """For `pipe gc`, holding every listed workspace's lock: the store's gc lock, exclusive (its
+    fd, to close when gc is over; None where it cannot be made: a read-only store). No
+    workspace new to the store writes until it is closed; list the workspaces again after."""
+    reg = os.path.join(store_root, REGISTRY_DIR)
+    try:
+        os.makedirs(reg, exist_ok=True)
+    except OSError:
+        return None
+    fd = _open_gc_lock(reg)
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
 
 
 def registered_workspaces(store_root: str) -> list:

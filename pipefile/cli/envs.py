@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from .. import inventory
@@ -47,6 +49,9 @@ def prune(pipefile, dry_run, as_json):
     uses: neither this Pipefile's, nor those recorded by other workspaces sharing the store."""
     pipe = Session(load(pipefile), writable=False)
     try:
+        if not dry_run and os.path.isdir(pipe.ws.dir):
+            # A run of this workspace (of any Pipefile) uses its environments until it ends.
+            pipe.ws.lock.acquire(on_wait=lambda m: click.echo(m, err=True))
         removed, notes = inventory.prune(pipe, dry_run)
     finally:
         pipe.close()

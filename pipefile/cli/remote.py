@@ -124,12 +124,18 @@ def remote_remove(name, pipefile):
 @click.argument("steps", nargs=-1)
 @remote_option
 @click.option("--all-jobs", is_flag=True, help="Every step any job ran or restored here, and every artifact version.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Also check the objects of entries the remote already holds (one stat each) and upload "
+    "those it lacks or holds damaged (another size, not a file).",
+)
 @jobs_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @file_option
 @click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="Set a pipeline param.")
 @guard
-def push(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
+def push(steps, remote_name, all_jobs, repair, transfers, as_json, pipefile, params):
     """Upload the outputs and run-cache entries of STEPS (default: every step built
     here) that the remote lacks. Only missing objects move; rerun an interrupted push
     to finish it."""
@@ -146,7 +152,8 @@ def push(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
         if all_jobs:
             keys = list(dict.fromkeys(keys + ws.jobs.step_keys()))
             versions = ws.jobs.artifacts()
-        sync.push(ws, rem, keys, versions, report_remote.TransferProgress(rem.name, quiet=as_json), r)
+        progress = report_remote.TransferProgress(rem.name, quiet=as_json)
+        sync.push(ws, rem, keys, versions, progress, r, repair=repair)
     finally:
         rem.close()
         ws.close()

@@ -63,7 +63,14 @@ def publish(pipefile, endpoint, description, set_default, as_json):
     name = endpoint or _default_endpoint_name(path)
     ws = open_workspace(path, create=True)
     try:
-        dep, new = do_publish(ws, path, name, description, set_default)
+        # A writer of the store that holds no workspace lock, as an upload is: a `pipe gc`
+        # meanwhile would delete the snapshot before its deployment names it.
+        gate = ws.serve_gate.writer()  # (waits while a gc runs)
+        try:
+            dep, new = do_publish(ws, path, name, description, set_default)
+        finally:
+            if gate is not None:
+                gate.close()
         ep = ServeStore(ws.jobs).endpoint(name)
     finally:
         ws.close()

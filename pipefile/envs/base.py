@@ -7,10 +7,11 @@ Invariant: `identity()` is content, never a name, and computing it has no side e
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
-from typing import IO, Mapping, Optional, Protocol
+from typing import IO, Iterator, Mapping, Optional, Protocol
 
 from .. import spec
 from ..digest import Hasher, hash_json
@@ -58,6 +59,25 @@ class StepProcess(Protocol):
     def finish(self) -> bool:
         """After wait(): remove what the step left behind; True if something was still running."""
         ...
+
+
+_building = threading.local()  # .run_id: the run whose step this thread builds an environment for
+
+
+@contextlib.contextmanager
+def build_for_run(run_id: Optional[str]) -> Iterator[None]:
+    """What this thread builds is part of run `run_id`'s step: its tools carry that
+    PIPE_RUN_ID, so that the next run stops them if this pipe is killed, as it stops a
+    step's command (they run in a process group of their own, which a kill of pipe's misses)."""
+    _building.run_id = run_id
+    try:
+        yield
+    finally:
+        _building.run_id = None
+
+
+def building_for() -> Optional[str]:
+    return getattr(_building, "run_id", None)
 
 
 class LocalProcess:

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import IO, Optional
 
-from .base import EnvError, LocalProcess
+from .base import EnvError, LocalProcess, building_for
 
 
 def run_tool(
@@ -28,6 +28,9 @@ def run_tool(
     for a long install."""
     log.write(f"$ {' '.join(argv)}\n".encode())
     log.flush()
+    run_id = building_for()
+    if run_id:  # (the tool runs in a group of its own: the next run stops it if pipe is killed)
+        env = dict(os.environ if env is None else env, PIPE_RUN_ID=run_id)
     try:
         proc = LocalProcess(argv, env, cwd, log)  # the way a step's command is started, in its own group
     except EnvError as e:

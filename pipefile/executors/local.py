@@ -36,7 +36,7 @@ from ..errors import PipefileError
 from ..graph import Node, command_text, render_command
 from ..outcomes import Outcome, StepResult
 from ..rebuilder import Decision
-from ..staging import Landings, Staging, StepFailure
+from ..staging import Landings, Staging, StepFailure, drop_beside
 from ..workspace import Workspace
 from .follow import LogFollower
 from .literal import LiteralView
@@ -170,7 +170,8 @@ class LocalExecutor(ProcessRunning):
                 if have is not None and have.same_content(want):
                     continue
                 notes += self.staging.preserve(out.path)
-                written = self.ws.store.materialize(want, self.abspath(out.path), self.ws.scratch)
+                with self._scratch_for(node.name, out.path) as scratch:
+                    written = self.ws.store.materialize(want, self.abspath(out.path), scratch)
                 self._record_written(out.path, written)
         except StepFailure as f:  # a link sends an output where it must not go: running would not help
             return StepResult(
@@ -217,11 +218,28 @@ class LocalExecutor(ProcessRunning):
             notes = self.staging.preserve(rel)
             if not self.ws.store.complete(want):
                 return False, notes
-            written = self.ws.store.materialize(want, self.abspath(rel), self.ws.scratch)
+            with self._scratch_for("put-back", rel) as scratch:
+                written = self.ws.store.materialize(want, self.abspath(rel), scratch)
             self._record_written(rel, written)
             return True, notes
         except (StepFailure, StoreError, OSError, PipefileError):
             return False, []
+
+    @contextlib.contextmanager
+    def _scratch_for(self, step: str, rel: str):
+        """Where a restore of the output `rel` builds its content before renaming it into place:
+        the workspace's scratch, or on another file system a folder beside the output named in
+        the journal first, so that a run killed meanwhile leaves nothing there (`staging.recover`)."""
+        parent = os.path.dirname(self.abspath(rel))
+        os.makedirs(parent, exist_ok=True)
+        if os.stat(parent).st_dev == os.stat(self.ws.scratch).st_dev:
+            yield self.ws.scratch
+            return
+        folder, entry = self.staging.make_beside(step, parent)
+        try:
+            yield folder
+        finally:
+            drop_beside(folder, entry)
 
     def forget(self, key: str) -> None:
         self.ws.actions.forget(key)

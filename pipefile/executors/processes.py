@@ -15,6 +15,7 @@ from typing import Optional
 
 from .. import stopping
 from ..envs import EnvError, Environment, Launch
+from ..envs.base import build_for_run
 from ..errors import PipefileError
 from ..staging import StepFailure
 
@@ -143,7 +144,8 @@ class ProcessRunning:
             try:
                 # Building is part of the task: its output goes to the task's log, and a
                 # failed build fails the task (what it built is not kept).
-                env.prepare(log, self.cancelled)
+                with build_for_run(self._base_env.get("PIPE_RUN_ID")):
+                    env.prepare(log, self.cancelled)
             except EnvError as e:
                 raise StepFailure(failure_message(e)) from None
             if self.cancelled.is_set():

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from typing import Optional
 
-from .. import lazyre
+from .. import lazyre, names
 from ..errors import PipefileError, did_you_mean
 from ..outcomes import JobStatus
 from . import schema
@@ -141,6 +141,15 @@ class JobStore(ArtifactIndex, TrialStops):
             self.db.execute("ROLLBACK")
             raise
 
+    def cut_off(self, job_ids: list) -> None:
+        """The jobs of runs killed meanwhile (their pipe died: kill -9, a crash) are interrupted,
+        if they still read as running; a served job's is the server's to say."""
+        if job_ids:
+            self.db.executemany(
+                "UPDATE jobs SET status=? WHERE id=? AND status=? AND state IS NULL",
+                [(JobStatus.INTERRUPTED, i, JobStatus.RUNNING) for i in job_ids],
+            )
+
     def record_metrics(self, job_id: int, step: str, values: dict) -> None:
         self.db.executemany(
             "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)", [(job_id, step, k, float(v)) for k, v in values.items()]
@@ -263,7 +272,7 @@ class JobStore(ArtifactIndex, TrialStops):
         short_number = number and len(ref) < 4
         rows = (
             []
-            if short_number
+            if short_number or not ref.isascii()  # (uids are hex; one not UTF-8 cannot go to SQLite)
             else self.db.execute("SELECT * FROM jobs WHERE uid LIKE ?", (ref.lower() + "%",)).fetchall()
         )
         if len(rows) == 1:
@@ -273,7 +282,9 @@ class JobStore(ArtifactIndex, TrialStops):
             raise PipefileError(f"'{ref}' matches several jobs ({ids})", hint="give more characters, or the id")
         known = [str(r[0]) for r in self.db.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 50")]
         known += [r[0] for r in self.db.execute("SELECT uid FROM jobs ORDER BY id DESC LIMIT 50")]
-        raise PipefileError(f"no job '{ref}'", hint=did_you_mean(ref, known, "job") or "`pipe jobs` lists the jobs")
+        raise PipefileError(
+            f"no job '{names.shown(ref)}'", hint=did_you_mean(ref, known, "job") or "`pipe jobs` lists the jobs"
+        )
 
     def steps(self, job_id: int) -> list:
         rows = self.db.execute("SELECT * FROM job_steps WHERE job_id=? ORDER BY finished, step", (job_id,))

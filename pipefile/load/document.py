@@ -13,7 +13,7 @@ import gc
 import os
 from typing import Optional
 
-from .. import spec
+from .. import names, spec
 from ..errors import PipefileError, SourceLoc, raise_all
 from . import pymodule, yamlsafe
 
@@ -152,6 +152,8 @@ def _is_azureml(text: str) -> bool:
 def read_bytes(path: str) -> bytes:
     """The Pipefile's bytes: a regular file only, of bounded size (not /dev/zero, a FIFO)."""
     path = os.path.abspath(pymodule.split_ref(path)[0])  # (build.py:NAME: the module's file)
+    if not path.isascii() and not names.is_utf8(path):  # (its root is in every key and record)
+        raise names.not_utf8(path, "the Pipefile's path")
     try:
         data = yamlsafe.read_file(path)
     except FileNotFoundError:

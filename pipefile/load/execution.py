@@ -5,6 +5,7 @@ step's key: where and how often a step runs does not change what it makes."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Optional
 
 from .. import lazyre, spec
@@ -96,7 +97,7 @@ def load_custom_resources(r: NodeReader, node: Node, what: str) -> tuple:
                 f"custom resource name {name!r} of {what} is not usable",
                 "letters, digits, _ . : -; cpus, gpus and memory have keys of their own",
             )
-        elif isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        elif isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:  # (.nan, .inf too)
             r.error(
                 vn, f"custom resource '{name}' of {what} must be a positive number, not {v!r}", "e.g. special_node: 1"
             )

@@ -29,6 +29,9 @@ _FLOAT_RE = lazyre.Pattern(
 
 INT = "int"
 FLOAT = "float"
+# An integer written with more characters is not one pipe reads: past what a float holds, and
+# int() refuses 4300 digits (a ValueError, not "not a number").
+MAX_INT_CHARS = 64
 
 
 def kind(text: str) -> Optional[str]:
@@ -57,6 +60,8 @@ def parse(text: str) -> Union[int, float, None]:
     if k is None:
         return None
     if k == INT:
+        if len(t) > MAX_INT_CHARS:
+            return None
         t = yaml_int_text(t)
         sign = -1 if t[0] == "-" else 1
         body = t.lstrip("+-")

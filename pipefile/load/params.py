@@ -11,7 +11,7 @@ import math
 import re
 from typing import Any, Iterable, Mapping, Optional
 
-from .. import lazyre, spec
+from .. import lazyre, names, spec
 from ..errors import PipefileError, did_you_mean, raise_all
 from ..spec import MISSING
 from . import numbers
@@ -53,16 +53,17 @@ def parse_size(value: Any) -> Optional[int]:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return int(value) if value >= 0 else None
-    if not isinstance(value, str):
+        size = float(value)
+    elif isinstance(value, str) and (m := _SIZE_RE.match(value)):
+        unit = (m.group(2) or "").upper()
+        if unit not in _SIZE_UNITS:
+            return None
+        size = float(m.group(1)) * _SIZE_UNITS[unit]
+    else:
         return None
-    m = _SIZE_RE.match(value)
-    if not m:
-        return None
-    unit = (m.group(2) or "").upper()
-    if unit not in _SIZE_UNITS:
-        return None
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    # (1e400GB is inf, which int() refuses: inf and nan are no size; a finite one past any
+    # machine's is, and the scheduler says it does not fit)
+    return int(size) if 0 <= size < math.inf else None
 
 
 def parse_param_overrides(
@@ -75,6 +76,15 @@ def parse_param_overrides(
     for pair in pairs:
         if "=" not in pair:
             found.append(PipefileError(f"-p {pair}: expected name=value", hint="e.g. -p lr=0.01"))
+            continue
+        if not names.is_utf8(pair):  # (a value goes into keys and the job database: UTF-8 text)
+            found.append(
+                PipefileError(
+                    f"-p {names.shown(pair)}: is not UTF-8 text (a byte of it is not UTF-8)",
+                    hint="give the param in UTF-8; a path whose name is not UTF-8: rename it first "
+                    "(convmv -f latin1 -t utf8 -r --notest FOLDER)",
+                )
+            )
             continue
         name, text = pair.split("=", 1)
         name = name.strip()
@@ -91,9 +101,19 @@ def parse_param_overrides(
             continue
         value = convert_param_text(text, param.type)
         if value is None:
+            shown = pair if len(pair) <= 80 else f"{pair[:60]}... ({len(text)} characters)"
+            t = text.strip()
+            if len(t) > numbers.MAX_INT_CHARS and numbers.kind(t) == numbers.INT:  # more digits than pipe reads
+                found.append(
+                    PipefileError(
+                        f"-p {shown}: a number of more than {numbers.MAX_INT_CHARS} characters, more than pipe reads",
+                        hint="write a smaller number",
+                    )
+                )
+                continue
             found.append(
                 PipefileError(
-                    f"-p {pair}: param '{name}' is {a(param.type)}, and {text!r} is not",
+                    f"-p {shown}: param '{name}' is {a(param.type)}, and {text!r} is not",
                     param.loc,  # where the type comes from
                     _type_hint(param, text),
                 )

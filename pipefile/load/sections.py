@@ -8,6 +8,7 @@ Each parser takes a `NodeReader` and a section's node and returns what is valid 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 
 from .. import spec, template
@@ -439,7 +440,7 @@ def load_resources(r: NodeReader, node: Node, what: str) -> Resources:
             gpus = v
     if "cpus" in f:
         v = r.value(f["cpus"])
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:  # (.nan, .inf too)
             r.error(f["cpus"], f"cpus of {what} must be a positive number, not {v!r}")
         else:
             cpus = float(v)

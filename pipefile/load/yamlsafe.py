@@ -298,7 +298,7 @@ class _Composer:
                         tag = quoted
                 elif tag not in TAGS:
                     self.bad_tag(e)
-                if tag == _INT and len(e.value) > 64:  # past what a float holds; 4300 digits raise in int()
+                if tag == _INT and len(e.value) > num.MAX_INT_CHARS:  # (numbers.py says why)
                     self.fail(
                         e.start_mark,
                         f"the number {e.value[:20]}... has {len(e.value)} characters, more than pipe reads",

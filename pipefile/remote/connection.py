@@ -15,17 +15,30 @@ import concurrent.futures as cf
 import os
 import posixpath
 import secrets
+import stat
 import threading
 import time
 from typing import Optional
 
-from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options
+from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
-from .transfer import AUTH, FAILED, READ_ONLY, UNREACHABLE, RemoteError, classify_error
+from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, RemoteError, classify_error
 from .urls import is_secret_option, url_secrets
 
 DEFAULT_TRANSFERS = 8
 STALE_TMP_SECONDS = 24 * 3600
+# Entries, artifact and version records and the layout marker are a few KiB as pipe writes
+# them; one larger was not written by pipe, and is refused before it can fill the memory.
+MAX_RECORD = 16 << 20
+LOCAL_SCHEMES = ("file", "local")
+
+
+class Unreadable(RemoteError):
+    """One file of the remote's is not what pipe writes there (a FIFO, a device, a folder, a
+    record too large): that file is refused, the rest of the remote stays usable."""
+
+    def __init__(self, message: str, hint: Optional[str] = None):
+        super().__init__(message, CORRUPT, hint)
 
 
 def _secret_values(spec: RemoteSpec) -> list:
@@ -94,9 +107,15 @@ class Connection:
         from fsspec.core import url_to_fs
 
         opts = dict(default_options(self.spec.scheme))
-        opts.update(self.spec.options)
+        for k, v in self.spec.options.items():
+            # A user's config_kwargs or client_kwargs adds to the defaults (their timeouts stay).
+            both = isinstance(v, dict) and isinstance(opts.get(k), dict)
+            opts[k] = {**opts[k], **v} if both else v
         try:
             fs, root = url_to_fs(self.spec.url, skip_instance_cache=True, **opts)
+            ftp = getattr(fs, "ftp", None)
+            if ftp is not None:  # sftp: a server that stops answering times out, as S3 and http do
+                ftp.get_channel().settimeout(stall_seconds())
         except ImportError as e:  # check_scheme said it is there; a broken install is still possible
             raise RemoteError(
                 f"{self.spec.describe()}: its fsspec implementation does not import ({e})",
@@ -129,10 +148,57 @@ class Connection:
         self.fs()
         return posixpath.join(self.root, *parts) if self.root else posixpath.join(*parts)
 
+    def open_read(self, path: str, doing: str, what: str):
+        """One of the remote's files, opened for reading. On a folder remote it must be a
+        regular file: opening a FIFO would wait forever for a writer, and a device (a link
+        to /dev/zero) never ends; either is `Unreadable`, found without reading a byte."""
+        if self.spec.scheme not in LOCAL_SCHEMES:
+            return self._call(doing, self.fs().open, path, "rb")
+        local = self.fs()._strip_protocol(path)
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(local, flags)
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise self.error(e, doing) from None
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            os.close(fd)
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
+            raise Unreadable(
+                f"{self.spec.describe()}: {what} is {kind} ({local}); refused",
+                hint=f"pipe never writes one there: remove {local}, then push again from a workspace "
+                "that has it (pipe push --repair, for an object)",
+            )
+        return os.fdopen(fd, "rb")
+
+    def read_small(self, path: str, doing: str, what: str, limit: int = MAX_RECORD) -> bytes:
+        """A record's bytes (an entry, a marker, an artifact or version record), read whole
+        up to `limit`: one larger, or a file that is no regular file, is `Unreadable`."""
+        with self.open_read(path, doing, what) as f:
+            try:
+                data = f.read(limit + 1)
+            except (FileNotFoundError, RemoteError):
+                raise
+            except Exception as e:  # noqa: BLE001 - a transport error mid-read
+                raise self.error(e, doing) from None
+        if len(data) > limit:
+            raise Unreadable(
+                f"{self.spec.describe()}: {what} is larger than {limit} bytes, which pipe never writes; refused",
+                hint="remove it on the remote, then push again from a workspace that has it",
+            )
+        return data
+
     def _call(self, doing: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except FileNotFoundError:
+        except FileNotFoundError as e:
+            # fsspec's http says "not found" for a server that timed out or dropped the
+            # connection: that remote is unreachable, not empty.
+            cause = e.__cause__
+            if cause is not None and classify_error(cause) in (UNREACHABLE, AUTH):
+                raise self.error(cause, doing) from None
             raise
         except RemoteError:
             raise
@@ -196,7 +262,16 @@ class Connection:
         self.makedirs(self.path("tmp"))
         tmp = self.path("tmp", f"{posixpath.basename(path)}.{secrets.token_hex(6)}")
         self._call(doing, fs.pipe_file, tmp, data)
-        self._call(doing, fs.mv, tmp, path)
+        self.rename(tmp, path, doing)
+
+    def rename(self, tmp: str, path: str, doing: str) -> None:
+        """A finished upload into place, replacing what is there. On a folder remote a plain
+        rename: fsspec's move would put it inside a folder found in its place."""
+        if self.spec.scheme not in LOCAL_SCHEMES:
+            self._call(doing, self.fs().mv, tmp, path)
+            return
+        strip = self.fs()._strip_protocol
+        self._call(doing, os.replace, strip(tmp), strip(path))
 
     def sweep_tmp(self, older_than_s: float = STALE_TMP_SECONDS) -> int:
         """Delete temp uploads left by pushes killed long ago (others may be uploading now)."""

@@ -33,6 +33,7 @@ import re
 import secrets
 from typing import Optional
 
+from .connection import Unreadable
 from .transport import REMOTE_VERSION, Remote, _valid_artifact_record
 
 _NUMBER_FILE = re.compile(r"[1-9][0-9]{0,17}\.json")  # as a Pipefile may name a version: 18 digits
@@ -67,8 +68,8 @@ def registered(remote: Remote) -> dict:
 
     def read(p):
         try:
-            return json.loads(remote._call("reading an artifact version", remote.fs().cat_file, p))
-        except (FileNotFoundError, ValueError, RecursionError):
+            return json.loads(remote.read_small(p, "reading an artifact version", "an artifact version record"))
+        except (FileNotFoundError, Unreadable, ValueError, RecursionError):
             return None
 
     out: dict = {}
@@ -82,7 +83,9 @@ def registered(remote: Remote) -> dict:
 
 def read_one(remote: Remote, name: str, version: int) -> Optional[dict]:
     try:
-        data = remote._call("reading an artifact version", remote.fs().cat_file, record_path(remote, name, version))
+        data = remote.read_small(
+            record_path(remote, name, version), "reading an artifact version", f"version {version} of {name}"
+        )
     except FileNotFoundError:
         return None
     try:
@@ -181,7 +184,7 @@ def _claim_put(remote: Remote, path: str, data: bytes, name: str, version: int) 
             raise
         return False
     try:
-        back = remote._call("reading an artifact version", fs.cat_file, path)
+        back = remote.read_small(path, "reading an artifact version", "an artifact version record")
     except FileNotFoundError:
         back = b""
     return back == data

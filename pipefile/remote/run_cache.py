@@ -20,6 +20,11 @@ from ..errors import PipefileError
 from .transfer import CORRUPT, Progress, RemoteError, Transfer
 from .transport import Remote
 
+# A folder manifest is read whole into memory; pipe writes about 70 bytes a name, so this is
+# millions of names in one folder. Past it, a remote's manifest is refused before it can
+# fill the disk (its size is not listed anywhere, unlike a file's).
+MAX_MANIFEST = 256 << 20
+
 
 class RemoteRunCache:
     """The remote's run cache as a read-only lookup for the planner: listed once (on the first
@@ -125,7 +130,7 @@ def fetch_contents(
         level = {m: ds - seen.get(m, set()) for m, ds in level.items() if ds - seen.get(m, set())}
         for m, ds in level.items():
             seen.setdefault(m, set()).update(ds)
-        t = remote.download(store, list(level), None, "download")
+        t = remote.download(store, list(level), None, "download", limits=dict.fromkeys(level, MAX_MANIFEST))
         total.merge(t)
         if t.failed:
             return total

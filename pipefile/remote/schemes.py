@@ -6,7 +6,9 @@ that make an unreachable one fail in seconds, and where each looks for credentia
 from __future__ import annotations
 
 # importlib.util, urllib.parse and difflib are imported where used (start-up: see urls.py).
+from .. import names
 from .spec import MissingExtra, RemoteConfigError, RemoteSpec
+from .urls import raw_password
 
 # scheme -> (python module it needs, the pip line that installs it, pipefile's extra)
 SCHEMES = {
@@ -52,11 +54,45 @@ def check_scheme(spec: RemoteSpec) -> None:
             hint="write s3://BUCKET/PREFIX and put the key in AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE / ~/.aws/credentials)",
         )
+    _refuse_raw_password(spec)
     module, pip_line, extra = SCHEMES[s]
     if module and importlib.util.find_spec(module) is None:
         raise MissingExtra(
             f"{spec.describe()} needs the '{module}' package for {s}:// URLs, and it is not installed",
             hint=f"install it: {pip_line}   (or pipefile's extra: pip install 'pipefile[{extra}]')",
+        )
+
+
+STALL_ENV = "PIPE_REMOTE_TIMEOUT"
+STALL_SECONDS = 60.0
+
+
+def stall_seconds() -> float:
+    """How long a remote may send nothing, once connected, before it counts as unreachable
+    ($PIPE_REMOTE_TIMEOUT, else 60 s): a server that accepts and then stalls (or an sftp
+    server blocked on a FIFO) must not hang pipe."""
+    import os
+
+    text = os.environ.get(STALL_ENV, "").strip()
+    if not text:
+        return STALL_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise RemoteConfigError(
+            f"{STALL_ENV}={text!r} is not a number of seconds",
+            hint=f"set it to a positive number (default {STALL_SECONDS:g}), or unset it",
+        )
+    return value
+
+
+def _refuse_raw_password(spec: RemoteSpec) -> None:
+    if raw_password(spec.url):  # "me:se/cret@host": the host would be "me" and its port "se"
+        raise RemoteConfigError(
+            f"{spec.describe()}: the password in its URL holds '/', '?' or '#', which end a URL's host",
+            hint="percent-encode them in the URL (/ as %2F, ? as %3F, # as %23), or use a key: -o key_filename=PATH",
         )
 
 
@@ -68,10 +104,16 @@ def check_location(spec: RemoteSpec) -> None:
     """A URL that names no place is refused before anything is sent: `file://` alone would
     write into the folder pipe runs in, `sftp://` without a host failed deep in paramiko."""
     url = spec.url
+    if not url.isascii() and not names.is_utf8(url):  # (kept in .pipe-remotes.yaml, UTF-8 text)
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} is not UTF-8 text (a folder name in it that is not UTF-8?)",
+            hint="rename that folder to UTF-8 (convmv -f latin1 -t utf8 -r --notest FOLDER) and give its new path",
+        )
     if "://" not in url:
         return
     import urllib.parse
 
+    _refuse_raw_password(spec)  # (before urllib takes its password for a port)
     s = spec.scheme
     try:  # (the URL is never echoed: it may hold a password)
         parts = urllib.parse.urlsplit(url)
@@ -114,17 +156,23 @@ _EXAMPLE = {
 
 
 def default_options(scheme: str) -> dict:
-    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes."""
+    """Short timeouts and few retries: an unreachable remote must fail in seconds, not minutes;
+    one that stops sending fails after stall_seconds()."""
     if scheme in ("s3", "s3a"):
         return {
             "config_kwargs": {
                 "connect_timeout": 5,
-                "read_timeout": 60,
+                "read_timeout": stall_seconds(),
                 "retries": {"max_attempts": 2, "mode": "standard"},
             }
         }
     if scheme in ("sftp", "ssh"):
         return {"timeout": 10, "banner_timeout": 10, "auth_timeout": 15}
+    if scheme in ("http", "https"):
+        import aiohttp  # (installed: check_scheme said so; fsspec's http imports it anyway)
+
+        # aiohttp's own default waits 5 minutes for a whole request, and 30 s to connect.
+        return {"client_kwargs": {"timeout": aiohttp.ClientTimeout(sock_connect=5, sock_read=stall_seconds())}}
     return {}
 
 

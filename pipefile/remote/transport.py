@@ -41,7 +41,7 @@ from typing import Callable, Iterable, Optional
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, DigestMismatch
 from ..digest import FILE, TREE
-from .connection import DEFAULT_TRANSFERS, Connection
+from .connection import DEFAULT_TRANSFERS, Connection, Unreadable
 from .spec import RemoteSpec
 from .transfer import CORRUPT, FAILED, Progress, RemoteError, Transfer
 
@@ -70,17 +70,21 @@ class Remote(Connection):
         refuses a remote written by a newer pipe."""
         if self._checked:
             return
-        fs = self.fs()
         try:
-            data = self._call("reading its layout", fs.cat_file, self.path(MARKER))
+            data = self.read_small(self.path(MARKER), "reading its layout", f"its layout marker {MARKER}")
         except FileNotFoundError:
             self._checked = True
             self.empty = True  # nothing pushed there yet, or a wrong URL: callers may say so
             return
         try:
             v = json.loads(data).get("v")
-        except (ValueError, AttributeError):
-            v = None
+        except (ValueError, AttributeError, RecursionError):
+            raise RemoteError(
+                f"{self.spec.describe()}: its layout marker {MARKER} is not one pipe writes ({data[:40]!r})",
+                CORRUPT,
+                hint=f'if it holds what pipe pushed, write {{"v": {REMOTE_VERSION}, "layout": "pipefile-remote"}} '
+                f"into {MARKER} there (or remove it: the next push writes it)",
+            ) from None
         if v != REMOTE_VERSION:
             raise RemoteError(
                 f"{self.spec.describe()} has layout version {v!r}, which this pipe does not read ({REMOTE_VERSION})",
@@ -111,24 +115,32 @@ class Remote(Connection):
     def read_entry(self, key: str) -> Optional[bytes]:
         """The entry's bytes, or None if the remote has none (or a malformed one)."""
         try:
-            data = self._call(f"reading run-cache entry {key[:12]}", self.fs().cat_file, self.entry_path(key))
-        except FileNotFoundError:
-            return None
+            data = self.read_small(
+                self.entry_path(key), f"reading run-cache entry {key[:12]}", f"run-cache entry {key[:12]}"
+            )
+        except (FileNotFoundError, Unreadable):
+            return None  # (a damaged entry is a miss for its key alone: the remote stays in use)
         try:
             parse_entry(key, data)
         except ValueError:
             return None
         return data
 
-    def missing_objects(self, digests: Iterable[str]) -> set:
-        """Those of `digests` the remote lacks (checked in parallel)."""
+    def missing_objects(self, digests: Iterable[str], sizes: Optional[dict] = None) -> set:
+        """Those of `digests` the remote lacks (checked in parallel). With `sizes` (digest ->
+        its size here), one there of another size or no regular file counts as missing too
+        (a copy cut short, something put there by hand), so a push replaces it; the check
+        costs what looking for it does (one stat or HEAD)."""
         digests = list(dict.fromkeys(digests))
 
         def lacks(d: str) -> bool:
             try:
-                return not self._call("checking its objects", self.fs().exists, self.object_path(d))
+                if sizes is None or d not in sizes:
+                    return not self._call("checking its objects", self.fs().exists, self.object_path(d))
+                info = self._call("checking its objects", _info, self.fs(), self.object_path(d))
             except FileNotFoundError:
                 return True
+            return info.get("type") != "file" or info.get("size") != sizes[d]
 
         return {d for d, missing in zip(digests, self._map(lacks, digests)) if missing}
 
@@ -155,8 +167,10 @@ class Remote(Connection):
 
         def one(d: str) -> None:
             try:
-                with self._call(f"downloading object {d[:12]}", self.fs().open, self.object_path(d), "rb") as f:
-                    n = store.put_verified(_read_chunks(f, progress, (limits or {}).get(d), d), d)
+                limit = (limits or {}).get(d)
+                with self.open_read(self.object_path(d), f"downloading object {d[:12]}", f"object {d[:12]}") as f:
+                    _check_size(f, limit, d)
+                    n = store.put_verified(_read_chunks(f, progress, limit, d), d)
                 result.add(d, n)
             except FileNotFoundError:
                 result.fail(
@@ -164,7 +178,7 @@ class Remote(Connection):
                     RemoteError(
                         f"{self.spec.describe()} lacks object {d[:12]}",
                         FAILED,
-                        hint="push it again from a workspace that has it",
+                        hint="push it again from a workspace that has it: pipe push --repair",
                     ),
                 )
             except DigestMismatch as e:
@@ -174,7 +188,7 @@ class Remote(Connection):
                         f"{self.spec.describe()}: object {d[:12]} does not match its name ({e.message}); "
                         f"refused, nothing restored from it",
                         CORRUPT,
-                        hint=f"delete objects/{d[:2]}/{d[2:]} on the remote and push it again from a good copy",
+                        hint="push it again from a workspace with a good copy: pipe push --repair",
                     ),
                 )
             except RemoteError as e:
@@ -233,7 +247,7 @@ class Remote(Connection):
                     self.makedirs(posixpath.dirname(final))
                     tmp = self.path("tmp", f"{d}.{secrets.token_hex(6)}")
                     self._call(f"uploading object {d[:12]}", fs.put_file, local, tmp)
-                    self._call(f"renaming object {d[:12]} into place", fs.mv, tmp, final)
+                    self.rename(tmp, final, f"renaming object {d[:12]} into place")
                 result.add(d, sizes[d])
                 progress.advance(sizes[d])
             except FileNotFoundError as e:
@@ -260,7 +274,7 @@ class Remote(Connection):
         self.check()
         fs = self.fs()
         try:
-            self._call("reading its layout", fs.cat_file, self.path(MARKER))
+            self.read_small(self.path(MARKER), "reading its layout", f"its layout marker {MARKER}")
             self.sweep_tmp()
             return
         except FileNotFoundError:
@@ -298,8 +312,8 @@ class Remote(Connection):
 
         def read(p):
             try:
-                return json.loads(self._call("reading an artifact record", self.fs().cat_file, p))
-            except (FileNotFoundError, ValueError, RecursionError):
+                return json.loads(self.read_small(p, "reading an artifact record", "an artifact record"))
+            except (FileNotFoundError, Unreadable, ValueError, RecursionError):
                 return None
 
         return [rec for rec in self._map(read, paths) if _valid_artifact_record(rec)]
@@ -339,6 +353,26 @@ def _valid_artifact_record(rec) -> bool:
         and 0 <= size < 1 << 62
         and all(t is None or (isinstance(t, str) and len(t) < 4096) for t in text)
     )
+
+
+def _info(fs, path: str) -> dict:
+    try:
+        return fs.info(path)
+    except NotADirectoryError:  # a file where a folder of the path is: nothing there (as exists says)
+        raise FileNotFoundError(path) from None
+
+
+def _check_size(f, limit: Optional[int], digest: str) -> None:
+    """A local file's size is known before its first byte: one past its limit is refused
+    at once (a sparse file cannot make pipe copy gigabytes only to drop them)."""
+    if limit is None or not hasattr(f, "fileno"):
+        return
+    try:
+        size = os.fstat(f.fileno()).st_size
+    except (OSError, ValueError, AttributeError):
+        return  # (not a local file: the limit is checked as the bytes arrive)
+    if size > limit:
+        raise DigestMismatch(f"content named {digest[:12]} is larger than the {limit} bytes it was listed with")
 
 
 def _read_chunks(f, progress: Progress, limit: Optional[int] = None, digest: str = ""):

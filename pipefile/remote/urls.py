@@ -19,10 +19,31 @@ def looks_like_url(text: str) -> bool:
     return "://" in text or text.startswith(("/", "./", "../", "~"))
 
 
+def raw_password(url: str) -> str:
+    """A password written raw with '/', '?' or '#' in it (`sftp://me:se/cret@host/path`):
+    urllib ends the host at that character and finds no password, so it must be found by
+    the '@' after it, and the "port" urllib sees then is no number. (`host:22/a@b` is a
+    port and a path with '@' in it.)"""
+    if "://" not in url:
+        return ""
+    rest = url.split("://", 1)[1]
+    end = min([rest.find(c) for c in "/?#" if c in rest] or [len(rest)])
+    if "@" in rest[:end] or "@" not in rest[end:] or ":" not in rest[:end]:
+        return ""  # no userinfo, or one that urllib parses itself
+    port = rest[:end].rsplit(":", 1)[1]
+    if port.isascii() and port.isdigit():
+        return ""  # a host and its port
+    return rest.rsplit("@", 1)[0].split(":", 1)[1]
+
+
 def scrub_url(url: str) -> str:
     """The URL without a password or query string (tokens live there), for messages."""
     if "://" not in url:
         return url
+    raw = raw_password(url)
+    if raw:
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://{rest.split(':', 1)[0]}:***@{rest.rsplit('@', 1)[1]}"
     import urllib.parse
 
     try:
@@ -53,6 +74,9 @@ def url_secrets(url: str) -> list:
             out.append(urllib.parse.unquote(parts.password))
             out.append(urllib.parse.quote(urllib.parse.unquote(parts.password), safe=""))
         out += [v for _, v in urllib.parse.parse_qsl(parts.query) if len(v) >= 4]
+        raw = raw_password(url)
+        if raw:
+            out += [raw, urllib.parse.unquote(raw)]
     return out
 
 

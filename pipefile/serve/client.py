@@ -27,6 +27,7 @@ from typing import Callable, Optional
 from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, StatCache, hash_file
 from ..errors import PipefileError
 from ..load import convert_param_text, enum_hint, type_example, with_article
+from ..names import is_utf8, shown
 from ..printable import printable
 from .answers import MAX_ANSWER, MAX_ERROR_BODY, Answer, brief_repr, parse_json, read_answer
 
@@ -415,6 +416,10 @@ def parse_inputs(client: Client, schema: dict, params, data) -> dict:
 
     inputs: dict = {}
     for pair, what in [(p, "-p") for p in params] + [(d, "-i") for d in data]:
+        if what == "-p" and not is_utf8(pair):  # (sent as JSON text: UTF-8)
+            raise PipefileError(
+                f"-p {shown(pair)}: is not UTF-8 text (a byte of it is not UTF-8)", hint="give the param in UTF-8"
+            )
         if "=" not in pair:
             raise PipefileError(f"{what} {pair}: expected NAME=VALUE")
         name, text = pair.split("=", 1)

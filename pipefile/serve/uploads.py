@@ -33,6 +33,7 @@ import tempfile
 import zipfile
 import zlib
 
+from .. import names
 from ..digest import FILE, TREE, Hasher, StatCache, hash_file
 from ..lazyclass import dataclass
 
@@ -64,6 +65,14 @@ class Received:
 
 def _member_path(name: str) -> str:
     """The member's path inside the folder, or an UploadError: never absolute, never up."""
+    if not names.is_utf8(name):  # a tar's raw name bytes that are not UTF-8: no digest can name them
+        # (checked first: every message below quotes the name, and an answer is UTF-8 JSON)
+        raise UploadError(
+            f"archive member '{names.shown(name)}' has a name that is not valid UTF-8",
+            400,
+            "rename the file to a UTF-8 name (convmv -f latin1 -t utf8 -r --notest FOLDER), or archive "
+            "the folder where names are UTF-8",
+        )
     if "\\" in name:
         name = name.replace("\\", "/")  # zip files written on Windows
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
@@ -79,15 +88,7 @@ def _member_path(name: str) -> str:
             400,
             "archive the folder with relative paths inside it",
         )
-    try:
-        too_long = [p for p in parts if len(p.encode("utf-8")) > NAME_MAX]
-    except UnicodeEncodeError:  # a tar's raw name bytes that are not UTF-8: no digest can name them
-        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise UploadError(
-            f"archive member '{shown}' has a name that is not valid UTF-8",
-            400,
-            "rename the file to a UTF-8 name, or archive the folder where names are UTF-8",
-        ) from None
+    too_long = [p for p in parts if len(p.encode("utf-8")) > NAME_MAX]
     if too_long:
         raise UploadError(
             f"archive member '{name[:80]}...' has a name of {len(too_long[0].encode())} bytes; "

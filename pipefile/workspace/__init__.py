@@ -33,6 +33,7 @@ import signal
 import time
 from typing import Optional
 
+from .. import names
 from ..cache.action_cache import ActionCache
 from ..cache.content_store import ContentStore
 from ..cache.registry import register_workspace
@@ -80,6 +81,9 @@ class Workspace:
 
         `home`: the working folder of a served job (serve/) uses the store, the action
         cache, the job database and the job logs of the workspace that serves it."""
+        full = os.path.abspath(root)
+        if not full.isascii() and not names.is_utf8(full):  # (in the store's register, jobs, keys)
+            raise names.not_utf8(full, "the workspace")
         self.root = root
         self.dir = os.path.join(root, STATE_DIR)
         exists = os.path.isdir(self.dir)
@@ -112,6 +116,7 @@ class Workspace:
             self.state = WorkspaceState(state_path if create else ":memory:")
         self.lock = WorkspaceLock(os.path.join(self.dir, "lock"))
         self.serve_gate = ServeGate(self.dir)  # served jobs and uploads against pipe gc
+        self.gc_hold: Optional[int] = None  # `pipe gc`: the store's gc lock (cache/registry.py)
         self.stage_dir = os.path.join(self.dir, "stage")
         self.scratch = os.path.join(self.dir, "scratch")
         self.jobs_dir = os.path.join(self.dir, "jobs") if home is None else home.jobs_dir
@@ -184,6 +189,11 @@ class Workspace:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+        # Each run is named JOB-UID: its job ended with it. Said in the job database, not left to
+        # whether its pid is alive (pids are reused: the job would read as running for ever).
+        with disk_errors(self.jobs.path):
+            ids = [r.split("-", 1)[0] for r in runs]
+            self.jobs.cut_off([int(i) for i in ids if i.isascii() and i.isdigit()])
         for r in runs:
             self.end_run(r)
 
@@ -214,6 +224,9 @@ class Workspace:
         no-op record is written there: nothing can change between the run and it)."""
         self.state.close()
         self.jobs.close()
+        if self.gc_hold is not None:
+            os.close(self.gc_hold)
+            self.gc_hold = None
         self.serve_gate.release()
         try:
             if before_release is not None and self.lock.fd is not None:

@@ -17,6 +17,7 @@ import os
 import stat as statmod
 from typing import IO, Optional
 
+from ... import names
 from ...digest import IGNORED_NAMES, IGNORED_SUFFIXES, hash_json
 from ...load.dockerignore import decided_above, excluded, read_patterns
 from .daemon import sdk
@@ -92,6 +93,8 @@ def _walk(hasher, build: str, sub: str, patterns: list, entries: list) -> None:
     for e in items:
         rel = f"{sub}/{e.name}" if sub else e.name
         out = excluded(patterns, rel)
+        if not out and not names.is_utf8(rel):  # (sent to the build, and in the environment's identity)
+            raise names.not_utf8(os.path.join(build, rel), "in the build context,")
         if e.is_symlink():  # the build is sent the link itself, not what it points to (nor a loop)
             if not out:
                 entries.append([rel, "l", os.readlink(e.path)])
