@@ -60,6 +60,20 @@ def _leaf(name: str, suffix: str) -> str:
     return prefix + mark + tail
 
 
+def stage_leaf(task: str, output: str, base: str) -> str:
+    """The staging name of `task`'s output `output` whose file is `base`: TASK.OUTPUT.BASE
+    (flat; the extension kept for tools that care), bounded."""
+    dot = base.rfind(".")
+    ext = base[dot:] if dot > 0 else ""
+    return file_name(f"{task}.{output}.{base[: len(base) - len(ext)]}", ext)
+
+
+def beside_name(prefix: str, step: str, token: str) -> str:
+    """A beside folder's name, PREFIX STEP-TOKEN: the step's name only for whoever looks (an
+    inner step's '/' is no folder here; a long name is shortened, the token keeps it distinct)."""
+    return file_name(prefix + step.replace("/", "%2F"), f"-{token}")
+
+
 def long_part(path: str) -> Optional[str]:
     """A part of workspace path `path` ('/' between parts) longer than a file name can be, or
     None: such a path can never be written or read."""

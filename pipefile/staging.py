@@ -13,8 +13,7 @@ For each output of a task that runs (`Staged`):
 
 Staging and moving aside stay on the output's own file system (renames, never copies):
 `.pipe/stage/STEP.OUTPUT.NAME` and `.pipe/scratch` when that is the workspace's, else a
-folder `.pipe-STEP-XXXXXXXX` made beside the output (each name bounded to 255 bytes by
-filenames.file_name: a long task, output or file name is shortened). Such a folder is named in a journal
+folder `.pipe-STEP-XXXXXXXX` made beside the output (names bounded: filenames.py). Such a folder is named in a journal
 before it is made, so that recovery finds it on any file system:
 
     .pipe/beside/<token>   {"v": BESIDE_VERSION, "folder": "/absolute/path/.pipe-STEP-<token>"}
@@ -43,7 +42,7 @@ from typing import Optional
 from . import spec
 from .cache.content_store import remove_path, replace_path
 from .digest import FILE, Hasher
-from .filenames import file_name
+from .filenames import beside_name, file_name, stage_leaf
 from .graph import Node
 from .landing import first_link, forbidden_landing, landing
 from .workspace import Workspace
@@ -146,9 +145,7 @@ class Staging:
         """A new folder in `parent` (the output's own file system), named in the journal
         first: (folder, journal entry)."""
         token = os.urandom(4).hex()  # (what secrets.token_hex does, without importing hashlib at start-up)
-        # The step's name only for whoever looks: a nested one's '/' is no folder here, and
-        # a long one is shortened (the token keeps it distinct).
-        folder = os.path.join(parent, file_name(_BESIDE_PREFIX + step.replace("/", "%2F"), f"-{token}"))
+        folder = os.path.join(parent, beside_name(_BESIDE_PREFIX, step, token))
         jdir = self._journal_dir()
         os.makedirs(jdir, exist_ok=True)
         entry = os.path.join(jdir, token)
@@ -161,14 +158,6 @@ class Staging:
         _fsync_dir(jdir)
         os.mkdir(folder, 0o700)
         return folder, entry
-
-
-def stage_leaf(task: str, output: str, base: str) -> str:
-    """The staging name of `task`'s output `output` whose file is `base`: TASK.OUTPUT.BASE,
-    bounded (file_name: a long task, output or file name is shortened, the extension kept)."""
-    dot = base.rfind(".")
-    ext = base[dot:] if dot > 0 else ""
-    return file_name(f"{task}.{output}.{base[: len(base) - len(ext)]}", ext)
 
 
 def drop_beside(folder: str, entry: str) -> None:

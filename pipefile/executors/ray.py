@@ -33,11 +33,12 @@ from ..digest import TREE, PathDigest
 from ..envs import Environment
 from ..errors import PipefileError
 from ..expand_map import BATCH_ROOT
+from ..filenames import stage_leaf
 from ..graph import Node, render_command
 from ..outcomes import StepResult
 from ..rebuilder import Decision
 from ..remote.run_cache import closure
-from ..staging import StepFailure, stage_leaf
+from ..staging import StepFailure
 from .local import LocalExecutor, input_changed
 from .ray_cluster import GONE_HINT, ClusterGone, RayCluster  # noqa: F401 - RayCluster: the session's
 
