@@ -14,6 +14,7 @@ from typing import Optional
 
 from . import names, spec, template
 from .errors import PipefileError
+from .filenames import file_name
 from .spec import BIND_ASSET, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT
 
 # Where the session links a batch's items (below the workspace's .pipe/): the folder a
@@ -22,7 +23,7 @@ BATCH_ROOT = ".pipe/batches"
 
 
 def batch_folder(step: str, label: str) -> str:
-    return f"{BATCH_ROOT}/{step}/{label}"
+    return f"{BATCH_ROOT}/{file_name(step)}/{label}"  # (bounded: a long step name)
 
 
 def task_read(pf: spec.Pipefile, st: spec.Step) -> bool:

@@ -15,6 +15,7 @@ import os
 from typing import Optional
 
 from .artifacts import remove_read_only
+from .filenames import file_name
 from .outcomes import Outcome, StepResult
 
 
@@ -92,8 +93,9 @@ def link_batches(root: str, groups: dict, batch_root: str) -> None:
     for group in groups.values():
         if not group.batches:
             continue
-        wanted_steps.add(group.name)
-        step_dir = os.path.join(base, group.name)
+        folder = file_name(group.name)  # (bounded: a long step name; expand_map.batch_folder agrees)
+        wanted_steps.add(folder)
+        step_dir = os.path.join(base, folder)
         for label, members in zip(group.labels, group.batches):
             _sync_folder(root, os.path.join(step_dir, label), members)
         _remove_others(step_dir, set(group.labels))

@@ -36,6 +36,7 @@ from typing import Optional
 
 from .digest import hash_json
 from .filehash import racy_stat
+from .filenames import file_name
 from .outcomes import Outcome
 
 VERSION = 1
@@ -52,7 +53,7 @@ _NONE = (frozenset(), "", "")
 
 
 def _path(root: str, step: str) -> str:
-    return os.path.join(root, RECORD_DIR, f"{step}.json")
+    return os.path.join(root, RECORD_DIR, file_name(step, ".json"))  # (bounded: a long step name)
 
 
 def _read(root: str, step: str) -> Optional[dict]:

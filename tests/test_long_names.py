@@ -324,3 +324,33 @@ def test_an_inner_step_whose_output_is_on_another_file_system(repo: Repo):
         assert r.code == 0, r
         assert repo.read("build/result.txt").strip() == "2"
         assert [e for e in os.listdir(repo.root / "build") if e.startswith(".pipe-")] == []
+
+
+def test_long_named_map_steps_keep_their_record_and_batch_folders(repo: Repo):
+    """`.pipe/maps/STEP.json` and `.pipe/batches/STEP/` of a step named with 300 characters."""
+    mapped, batched = "f" * 300, "g" * 300
+    for n in ("a", "b"):
+        repo.write(f"data/{n}", n)
+    repo.pipefile(
+        f"""\
+        version: 1
+        steps:
+          {mapped}:
+            foreach: ${{{{inputs.items}}}}
+            inputs: {{items: data/}}
+            command: cp ${{{{inputs.items}}}} ${{{{outputs.o}}}}
+            outputs: {{o: build/m/}}
+          {batched}:
+            foreach: {{over: "${{{{inputs.items}}}}", batch_size: 1}}
+            inputs: {{items: data/}}
+            command: ls ${{{{inputs.items}}}} > ${{{{outputs.o}}}}
+            outputs: {{o: build/b/}}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, r
+    assert len(os.listdir(repo.root / ".pipe" / "maps")) == 1  # the map record was written
+    repo.write("data/c", "c")
+    ran = {n for n, o in repo.outcomes().items() if o == "ran"}
+    assert ran == {f"{mapped}[c]", f"{batched}[batch-3]"}
+    assert repo.read("build/m/c") == "c" and repo.read("build/b/batch-3").split() == ["c"]
