@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 
+from ..filenames import file_name
 from ..lazyclass import dataclass
 
 ARTIFACTS = "artifacts"  # the reserved output that keeps ./outputs and ./logs
@@ -57,7 +58,7 @@ class WorkDir:
 def make(pipe_dir: str, run_id: str, step: str, root: str, code: str) -> WorkDir:
     """A fresh working directory for `step`: a copy of `code` (workspace-relative; "" for
     none) with empty ./outputs and ./logs."""
-    top = os.path.join(pipe_dir, "tmp", "azureml", run_id or "run", step)
+    top = os.path.join(pipe_dir, "tmp", "azureml", run_id or "run", file_name(step))  # (bounded: a long name)
     shutil.rmtree(top, ignore_errors=True)
     os.makedirs(top)
     cwd = os.path.join(top, "code")
