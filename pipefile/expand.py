@@ -131,7 +131,7 @@ def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=Non
             rendered = {n: paths[k] for n, paths in group.per_task.items()}
             task = _task(st, label, dict(values), group.batches[k] if group.batches else (), rendered)
             if not errors:  # (one such error per run is enough: the rest are alike)
-                errors += outpaths.long_path_errors(task)
+                errors += outpaths.long_path_errors(task, st.expand.kind)
             if group.search == "bayesian":  # a round's trials are proposed once the round before ends
                 task = dataclasses.replace(task, after=bayesian_after(group, k))
             steps[task.name] = task

@@ -82,7 +82,7 @@ def per_task_paths(st: spec.Step, labels, combos, errors: list, spell) -> Option
     return {n: tuple(r[n] for r in rendered) for n in tpls}
 
 
-def long_path_errors(task: spec.Step) -> list:
+def long_path_errors(task: spec.Step, kind: str) -> list:
     """A task's output whose path (rendered from its inputs, or its entry in the declared
     folder, named by its label) has a part no file system takes: the user's to shorten."""
     for oname, o in task.outputs.items():
@@ -95,8 +95,13 @@ def long_path_errors(task: spec.Step) -> list:
                     f"task '{task.name}' would write output '{oname}' at a path with a part of {n} bytes "
                     f"('{shown}'), longer than a file name can be ({MAX_BYTES} bytes)",
                     o.loc,
-                    "shorten the values, or name the output path with the inputs that tell the tasks "
-                    "apart (e.g. out/${{inputs.seed}}.txt)",
+                    "shorten the values that name the task"
+                    + (
+                        ", or name the output path with the inputs that tell the tasks apart "
+                        "(e.g. out/${{inputs.seed}}.txt)"
+                        if kind != spec.EXPAND_FOREACH
+                        else ""
+                    ),
                 )
             ]
     return []

@@ -354,3 +354,22 @@ def test_long_named_map_steps_keep_their_record_and_batch_folders(repo: Repo):
     ran = {n for n, o in repo.outcomes().items() if o == "ran"}
     assert ran == {f"{mapped}[c]", f"{batched}[batch-3]"}
     assert repo.read("build/m/c") == "c" and repo.read("build/b/batch-3").split() == ["c"]
+
+
+def test_a_map_over_a_list_param_whose_value_is_too_long_for_a_file_name(repo: Repo):
+    repo.pipefile(
+        """\
+        version: 1
+        params: {cities: {type: list, default: [paris]}}
+        steps:
+          visit:
+            foreach: ${{inputs.c}}
+            inputs: {c: "${{params.cities}}"}
+            command: echo ${{inputs.c}} > ${{outputs.o}}
+            outputs: {o: build/cities/}
+        """
+    )
+    r = repo.pipe("run", "-p", "cities=" + "n" * 300 + ",rome")
+    assert r.code == 2, r
+    assert "Pipefile:8:" in r.err and "255 bytes" in r.err and "hint: shorten the values" in r.err, r.err
+    assert repo.pipe("run", "-p", "cities=" + "n" * 200 + ",rome").code == 0
