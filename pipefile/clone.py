@@ -152,8 +152,14 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
             f"outside), or add it to .gitignore"
         )
     parent = os.path.dirname(dest)
-    os.makedirs(parent, exist_ok=True)
-    build, held = _start_build(parent)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        build, held = _start_build(parent)
+    except OSError as e:  # (a file on the way, /proc, no permission: the user's to fix)
+        raise PipefileError(
+            f"cannot write the clone at {dest}: {e.filename or parent}: {e.strerror or e}",
+            hint="give -o a folder that can be made and written",
+        ) from None
     umask = os.umask(0)
     os.umask(umask)
     try:

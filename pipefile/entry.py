@@ -10,7 +10,25 @@ are built from; any other command line goes to click)."""
 import sys
 
 
+def _closed_standard_streams() -> None:
+    """A standard stream closed when pipe started (`pipe run >&-`, some service managers) is
+    /dev/null from here on: Python leaves it None (every line printed was an internal error),
+    and the next file opened would take its number (a step's command writing "stdout" into
+    it)."""
+    import os
+
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        if getattr(sys, name) is None:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, mode, closefd=False))
+
+
 def main() -> None:
+    if sys.stdout is None or sys.stderr is None or sys.stdin is None:
+        _closed_standard_streams()
     out = sys.stdout
     if out is not None and getattr(out, "errors", None) == "strict":
         # A path given on the command line whose name is not UTF-8 is printed back as the bytes

@@ -151,6 +151,10 @@ def test_clone_refuses_a_non_empty_folder_and_leaves_it_alone(repo):
     f.write_text("x")
     r = repo.pipe("clone", "1", "-o", str(f))
     assert r.code == 2, r
+    # Where no folder can be made: a file on the way, /proc (was exit 70, from makedirs)
+    for where in (str(f / "sub"), "/proc/pipe-clone-here"):
+        r = repo.pipe("clone", "1", "-o", where)
+        assert r.code == 2 and "internal error" not in r.err and "cannot write the clone" in r.err, r
 
 
 def test_clone_of_an_unknown_job_suggests_one(repo):

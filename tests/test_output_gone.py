@@ -120,3 +120,20 @@ def test_nohup_keeps_sighup_ignored(tmp_path):
     assert p.wait(timeout=60) == 0
     assert repo.read("out.txt") == "done\n"
     assert json.loads(repo.pipe("jobs", "show", "last", "--json").out)["status"] == "succeeded"
+
+
+def test_a_run_started_with_its_stdout_or_stdin_closed_runs_and_exits_as_its_steps_say(tmp_path):
+    """Python leaves a standard stream closed at start None: `pipe run >&-` ended with exit 120
+    (the summary printed to None), `pipe status >&-` with 70."""
+    repo = Repo(tmp_path)
+    repo.pipefile(CHAIN)
+    cmd = " ".join(PIPE)
+    r = subprocess.run(["bash", "-c", f"{cmd} run -j1 >&- 2>/dev/null"], cwd=tmp_path, env=_env(), timeout=120)
+    assert r.returncode == 0 and all(repo.exists(f"o{i}.txt") for i in range(5))
+    r = subprocess.run(["bash", "-c", f"{cmd} status >&- 2>/dev/null"], cwd=tmp_path, env=_env(), timeout=120)
+    assert r.returncode == 0
+    r = subprocess.run(
+        ["bash", "-c", f"{cmd} run --force -j1 <&- >/dev/null 2>&1"], cwd=tmp_path, env=_env(), timeout=120
+    )
+    assert r.returncode == 0
+    assert _last_job(repo)["status"] == "succeeded"

@@ -155,3 +155,12 @@ def test_help_pages_ship_inside_the_package():
     docs = Path(pipefile.__file__).parent / "docs"
     assert (docs / "pipefile.md").is_file()
     assert sorted(p.name for p in docs.glob("*.md")) == sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+
+
+@pytest.mark.parametrize("where", ["", "/proc", "/proc/new", "a_file/sub"])
+def test_init_where_no_project_can_be_written_is_bad_usage(tmp_path, where):
+    """Each was exit 70 (FileNotFoundError, NotADirectoryError from makedirs or the first write)."""
+    (tmp_path / "a_file").write_text("x")
+    r = pipe_in(tmp_path, "init", where)
+    assert r.returncode == 2 and "internal error" not in r.stderr, r.stderr
+    assert "hint:" in r.stderr and "pipe init my-project" in r.stderr, r.stderr

@@ -7,6 +7,7 @@ import os
 import click
 
 from .. import scaffold
+from ..errors import PipefileError
 from ..load import DEFAULT_NAMES
 from .guard import guard
 from .options import CONTEXT
@@ -35,8 +36,17 @@ def init(directory, template_name, list_templates, force):
         said = scaffold.refresh_gitignore(directory)
         click.echo(f".gitignore {said}: pipe's block lists .pipe/ and the Pipefile's outputs")
         return
-    os.makedirs(directory, exist_ok=True)
-    written = scaffold.init(directory, template_name or scaffold.DEFAULT_TEMPLATE, force=force)
+    if not directory:
+        raise PipefileError("pipe init was given an empty folder name", hint="e.g. pipe init my-project")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        written = scaffold.init(directory, template_name or scaffold.DEFAULT_TEMPLATE, force=force)
+    except OSError as e:  # (a file on its way, /proc, no permission: the user's to fix, not a bug)
+        where = e.filename if isinstance(e.filename, str) else directory
+        raise PipefileError(
+            f"cannot write the project into {directory!r} ({where}: {e.strerror or e})",
+            hint="give a folder pipe can make or write, e.g. pipe init my-project",
+        ) from None
     where = "" if os.path.abspath(directory) == os.getcwd() else f" in {directory}"
     click.echo(f"wrote{where} ({written.template.name} template):")
     for rel in written.files:

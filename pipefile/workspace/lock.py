@@ -88,7 +88,47 @@ def disk_errors(path: str) -> Iterator[None]:
             raise disk_error(e, path) from None
         if isinstance(e, sqlite3.OperationalError) and os.path.isdir(path):
             raise folder_in_place(path) from None  # (SQLite: "unable to open database file")
+        cannot = cannot_write(path, e)
+        if cannot is not None:
+            raise cannot from None
         raise
+
+
+_NOT_WRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def cannot_write(path: str, e: BaseException) -> Optional[DiskError]:
+    """The user error for pipe's own files on a read-only file system (a checkout mounted
+    read-only) or in a folder this user may not write, or None when it is neither. SQLite
+    says only "unable to open database file" (or "readonly database") for both."""
+    if isinstance(e, OSError):
+        if e.errno not in _NOT_WRITABLE:
+            return None
+    elif not isinstance(e, sqlite3.OperationalError) or not any(
+        w in str(e).lower() for w in ("unable to open database file", "readonly database")
+    ):
+        return None
+    folder = path
+    while folder and not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    folder = folder or "."
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return None
+    if read_only:
+        return DiskError(
+            f"{path}: the file system that holds it is read-only, and pipe keeps its records there; "
+            "nothing was changed",
+            hint="run pipe where the workspace can be written (mount it read-write, or copy it); "
+            "`pipe validate` and `pipe dag` write nothing",
+        )
+    if not os.access(folder, os.W_OK):
+        return DiskError(
+            f"{path}: this user may not write {folder}, where pipe keeps its records; nothing was changed",
+            hint=f"run pipe as the user who owns the workspace, or give this one write access: ls -ld {folder}",
+        )
+    return None
 
 
 def folder_in_place(path: str) -> DiskError:
