@@ -616,3 +616,43 @@ def test_delete_step_takes_the_comments_indented_into_it():
 def test_a_nul_character_is_refused():
     e = refused(BASIC, [{"op": "set", "step": "train", "field": "description", "value": "a\0b"}])
     assert "NUL" in e.message
+
+
+NESTED_SAME_NAME = """\
+version: 1
+components:
+  train:
+    type: pipeline
+    inputs: {data: uri_file}
+    outputs: {model: uri_file}
+    steps:
+      prep:
+        command: cp ${{inputs.raw}} ${{outputs.clean}}
+        inputs: {raw: "${{parent.inputs.data}}"}
+        outputs: {clean: }
+      fit:
+        command: cp ${{inputs.clean}} ${{outputs.model}}
+        inputs:
+          clean: ${{steps.prep.outputs.clean}}
+        outputs: {model: "${{parent.outputs.model}}"}
+steps:
+  prep:
+    command: cp data.csv ${{outputs.o}}
+    outputs: {o: build/d.csv}
+  small:
+    component: train
+    inputs: {data: "${{steps.prep.outputs.o}}"}
+    outputs: {model: build/small.txt}
+"""
+
+
+def test_rename_leaves_an_inner_step_of_a_pipeline_component_that_shares_the_name():
+    # `steps.prep` inside components: is the component's own inner step, not the Pipefile's
+    edited = apply_edits(NESTED_SAME_NAME, [{"op": "rename_step", "name": "prep", "to": "load"}])
+    assert "clean: ${{steps.prep.outputs.clean}}" in edited.text
+    assert changed_lines(NESTED_SAME_NAME, edited.text) == [
+        "-  prep:\n",
+        "+  load:\n",
+        '-    inputs: {data: "${{steps.prep.outputs.o}}"}\n',
+        '+    inputs: {data: "${{steps.load.outputs.o}}"}\n',
+    ]

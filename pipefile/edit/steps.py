@@ -288,10 +288,14 @@ def rename_step(ed: Editor, op: dict) -> None:
     to = _free_name(ed, op, "to")
     ed.doc.splice(k.vstart, k.end, render.key(to))
     pattern = _refs(name)
+    # `steps.NAME` under components: names an inner step of a pipeline component (its own
+    # steps, which may share the name), never this one: left as it is.
+    _, inner = ed.root().get("components")
+    skip = (inner.start, inner.end) if inner is not None else (0, 0)
     for n in ed.root().walk():
-        if n.kind == SCALAR and pattern.search(n.value):
+        if n.kind == SCALAR and pattern.search(n.value) and not skip[0] <= n.start < skip[1]:
             ed.doc.splice(n.vstart, n.cend, pattern.sub(lambda m: m.group(1) + to, ed.text[n.vstart : n.cend]))
-    ed.data = _renamed(ed.data, pattern, to)
+    ed.data = {k: (v if k == "components" else _renamed(v, pattern, to)) for k, v in ed.data.items()}
     ed.data["steps"] = {(to if s == name else s): body for s, body in ed.data["steps"].items()}
 
 
