@@ -792,3 +792,47 @@ def test_compare_shows_an_unbound_optional_input_as_no_value():
     assert _value({"path": "a.csv", "kind": "file", "digest": "d1"}) == "d1"
     assert _value({"value": 0.7}) == 0.7
     assert _value({"none": True}) is None
+
+
+@needs_editor
+def test_a_save_through_a_symlinked_pipefile_keeps_the_link_and_the_mode(start, tmp_path):
+    real = tmp_path / "shared"
+    real.mkdir()
+    (real / "Pipefile").write_text("version: 1\nparams:\n  seed: 1\nsteps:\n  a: {command: 'echo ${{params.seed}}'}\n")
+    os.chmod(real / "Pipefile", 0o640)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    os.symlink(real / "Pipefile", ws / "Pipefile")
+    ui = start(ws)
+    doc = ui.get("/api/pipeline").json()
+    saved = ui.post("/api/save", {"base": doc["digest"], "operations": [{"op": "set_param", "name": "seed", "value": 2}]})
+    assert saved.status_code == 200, saved.text
+    assert os.path.islink(ws / "Pipefile") and os.readlink(ws / "Pipefile") == str(real / "Pipefile")
+    assert "  seed: 2\n" in (real / "Pipefile").read_text()
+    assert os.stat(real / "Pipefile").st_mode & 0o777 == 0o640
+    assert sorted(os.listdir(ws)) == ["Pipefile"] and sorted(os.listdir(real)) == ["Pipefile"]  # no temp file left
+    assert ui.get("/api/pipeline").json()["digest"] == saved.json()["digest"]
+
+
+@needs_editor
+def test_saves_from_one_base_at_once_write_one_and_refuse_the_others(start, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    # enough steps that applying an edit takes a while: the saves overlap
+    steps = "".join(f"  s{i}:\n    command: echo {i} > ${{{{outputs.o}}}}\n    outputs: {{o: build/{i}.txt}}\n" for i in range(300))
+    params = "".join(f"  p{i}: 0\n" for i in range(8))
+    (tmp_path / "Pipefile").write_text(f"version: 1\nparams:\n{params}steps:\n{steps}")
+    ui = start(tmp_path)
+    doc = ui.get("/api/pipeline").json()
+
+    def save(i):
+        ops = [{"op": "set_param", "name": f"p{i}", "value": 1}]
+        return ui.post("/api/save", {"base": doc["digest"], "operations": ops})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(save, range(8)))
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200] + [409] * 7, [a.text[:200] for a in answers]
+    won = next(i for i, a in enumerate(answers) if a.status_code == 200)
+    text = (tmp_path / "Pipefile").read_text()
+    assert [p for p in range(8) if f"  p{p}: 1\n" in text] == [won]  # the file says what the 200 said

@@ -145,23 +145,33 @@ def _preview(path: str, base: Optional[str], operations: list, base_text: Option
     }
 
 
+# One save at a time: two saves from one base must not both pass the base check and the
+# second silently drop the first's edit (the second gets the 409 instead).
+_SAVING = threading.Lock()
+
+
 def save(path: str, base: Optional[str], operations: list, base_text: Optional[str] = None) -> dict:
     """Writes the edited Pipefile (atomically, its mode kept); a no-op writes nothing."""
-    data = _read(path)
-    _check_base(path, data, base, base_text)
-    text = data.decode("utf-8")
-    edited = _apply(path, text, operations)
-    if not edited.changed or edited.text == text:
-        return {"digest": file_digest(data), "diff": "", "changed": False}
-    new = edited.text.encode("utf-8")
-    write_atomic(path, new)
-    return {"digest": file_digest(new), "diff": edited.diff, "changed": True}
+    with _SAVING:
+        data = _read(path)
+        _check_base(path, data, base, base_text)
+        text = data.decode("utf-8")
+        edited = _apply(path, text, operations)
+        if not edited.changed or edited.text == text:
+            return {"digest": file_digest(data), "diff": "", "changed": False}
+        new = edited.text.encode("utf-8")
+        # (an editor's save while the edit was applied: checked again just before the rename)
+        write_atomic(path, new, unchanged=lambda: _check_base(path, _read(path), file_digest(data), text))
+        return {"digest": file_digest(new), "diff": edited.diff, "changed": True}
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """A temp file beside it, then a rename: a reader sees the old file or the new, whole."""
+def write_atomic(path: str, data: bytes, unchanged=None) -> None:
+    """A temp file beside it, then a rename: a reader sees the old file or the new, whole.
+    A Pipefile that is a symbolic link is written through it (the file it names is
+    replaced, the link stays). `unchanged`: called just before the rename, to refuse it."""
+    path = os.path.realpath(path)
     mode = os.stat(path).st_mode & 0o7777
-    folder = os.path.dirname(os.path.abspath(path))
+    folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".pipefile-ui-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -169,6 +179,8 @@ def write_atomic(path: str, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
+        if unchanged is not None:
+            unchanged()
         os.replace(tmp, path)
     except BaseException:
         try:
