@@ -656,3 +656,17 @@ def test_rename_leaves_an_inner_step_of_a_pipeline_component_that_shares_the_nam
         '-    inputs: {data: "${{steps.prep.outputs.o}}"}\n',
         '+    inputs: {data: "${{steps.load.outputs.o}}"}\n',
     ]
+
+
+@pytest.mark.parametrize("op", ["set_param", "set", "add_step"])
+def test_a_value_nested_past_what_the_loader_reads_is_refused_not_a_crash(op):
+    deep: object = 1
+    for _ in range(900):  # past Python's recursion limit for any walk of it
+        deep = [deep]
+    ops = {
+        "set_param": {"op": "set_param", "name": "lr", "value": deep},
+        "set": {"op": "set", "step": "train", "field": "description", "value": deep},
+        "add_step": {"op": "add_step", "name": "x", "command": "true", "inputs": {"v": deep}},
+    }
+    e = refused(BASIC, [{"op": "set_param", "name": "lr", "value": 0.5}, ops[op]])
+    assert e.index == 1 and "nested more than" in e.message and e.hint

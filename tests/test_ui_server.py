@@ -836,3 +836,17 @@ def test_saves_from_one_base_at_once_write_one_and_refuse_the_others(start, tmp_
     won = next(i for i, a in enumerate(answers) if a.status_code == 200)
     text = (tmp_path / "Pipefile").read_text()
     assert [p for p in range(8) if f"  p{p}: 1\n" in text] == [won]  # the file says what the 200 said
+
+
+@needs_editor
+def test_an_operation_nested_too_deep_is_a_422_and_the_server_goes_on(start, wine):
+    ui = start(wine.root)
+    doc = ui.get("/api/pipeline").json()
+    deep: object = 1
+    for _ in range(900):
+        deep = [deep]
+    for route in ("/api/preview", "/api/save"):
+        r = ui.post(route, {"base": doc["digest"], "operations": [{"op": "set_param", "name": "seed", "value": deep}]})
+        assert r.status_code == 422, r.text[:300]
+        assert "nested more than" in r.json()["error"]["message"] and r.json()["operation"] == 0
+    assert ui.get("/api/pipeline").json()["digest"] == doc["digest"]

@@ -57,6 +57,7 @@ def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
         raise EditError("the operations must be a list", SourceLoc(path), 'send [{"op": ...}, ...]')
     if not operations:
         return Edited(text, "", False)
+    _check_depth(operations, path)
     # A large Pipefile's trees are hundreds of thousands of objects; the cyclic GC would walk
     # them over and over while they are built (quadratic time), as in load/document.py.
     enabled = gc.isenabled()
@@ -168,6 +169,30 @@ def _op_keys(operations: list) -> Optional[tuple]:
         return tuple(json.dumps(op, sort_keys=True, allow_nan=True) for op in operations)
     except (TypeError, ValueError):
         return None
+
+
+# A value nested deeper than the loader reads (yamlsafe.MAX_DEPTH, with room for where it
+# is written) could not be saved anyway, and the walks of a value recurse.
+_MAX_VALUE_DEPTH = yamlsafe.MAX_DEPTH - 10
+
+
+def _check_depth(operations: list, path: str) -> None:
+    """Refuse an operation whose JSON is nested too deep, before anything walks it."""
+    todo = [(i, op, 0) for i, op in enumerate(operations)]
+    while todo:
+        i, value, depth = todo.pop()
+        if depth > _MAX_VALUE_DEPTH:
+            op = operations[i]
+            err = EditError(
+                f"a value is nested more than {_MAX_VALUE_DEPTH} lists or mappings deep",
+                SourceLoc(path),
+                "a Pipefile's YAML is read to a depth of %d: give a flatter value" % yamlsafe.MAX_DEPTH,
+            )
+            raise err.at(i, str(op.get("op") if isinstance(op, dict) else None))
+        if isinstance(value, dict):
+            todo += [(i, v, depth + 1) for v in value.values()]
+        elif isinstance(value, list):
+            todo += [(i, v, depth + 1) for v in value]
 
 
 def _has_nul(value: Any) -> bool:
