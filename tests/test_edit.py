@@ -670,3 +670,31 @@ def test_a_value_nested_past_what_the_loader_reads_is_refused_not_a_crash(op):
     }
     e = refused(BASIC, [{"op": "set_param", "name": "lr", "value": 0.5}, ops[op]])
     assert e.index == 1 and "nested more than" in e.message and e.hint
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "add_step", "name": "n" * 2000, "command": "true"},
+        {"op": "set_param", "name": "n" * 2000, "value": 1},
+        {"op": "set_param", "name": "table", "value": {"n" * 2000: 1}},
+        {"op": "set", "step": "train", "field": "inputs." + "n" * 2000, "value": 1},
+        {"op": "rename_step", "name": "prepare", "to": "n" * 2000},
+    ],
+)
+def test_a_name_longer_than_a_yaml_key_can_be_is_refused_by_name(op):
+    # (YAML reads a plain key to 1024 characters: the edit could not read back)
+    e = refused(BASIC, [op])
+    assert "2000 characters long" in e.message and "1000" in e.hint and "bug" not in e.message
+
+
+@pytest.mark.parametrize("value", ["\ud800", "a\udcffb", {"\udfff": 1}])
+def test_text_with_a_lone_surrogate_is_refused_by_what_it_is(value):
+    e = refused(BASIC, [{"op": "set_param", "name": "tag", "value": value}])
+    assert "lone surrogate" in e.message and "bug" not in e.message
+
+
+@pytest.mark.parametrize("name", [["set_param"], {"op": 1}, 5, None])
+def test_an_operation_named_by_something_else_than_text_is_refused(name):
+    e = refused(BASIC, [{"op": name, "name": "lr", "value": 1}])
+    assert "unknown operation" in e.message and "set_param" in e.hint

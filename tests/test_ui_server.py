@@ -850,3 +850,30 @@ def test_an_operation_nested_too_deep_is_a_422_and_the_server_goes_on(start, win
         assert r.status_code == 422, r.text[:300]
         assert "nested more than" in r.json()["error"]["message"] and r.json()["operation"] == 0
     assert ui.get("/api/pipeline").json()["digest"] == doc["digest"]
+
+
+@needs_editor
+def test_odd_requests_and_a_file_that_is_not_utf8_are_refused_not_a_500(start, wine):
+    ui = start(wine.root)
+    doc = ui.get("/api/pipeline").json()
+    raw = {"content-type": "application/json"}
+    odd = [
+        '{"base": "%s", "operations": [{"op": ["set_param"], "name": "seed", "value": 1}]}',
+        '{"base": "%s", "operations": [{"op": "set_param", "name": "seed2", "value": "\\ud800"}]}',
+        '{"base": "%s", "operations": [{"op": "add_step", "name": "' + "n" * 2000 + '", "command": "true"}]}',
+    ]
+    for route in ("/api/preview", "/api/save"):
+        for body in odd:
+            r = ui.http.post(route, content=body % doc["digest"], headers=raw)
+            assert r.status_code == 422, r.text[:300]
+            assert r.json()["error"]["hint"] and "bug" not in r.json()["error"]["message"]
+    assert (wine.root / "Pipefile").read_text() == doc["text"]
+    latin1 = doc["text"].replace("version: 1", "version: 1\n# caf\xe9").encode("latin-1")
+    (wine.root / "Pipefile").write_bytes(latin1)
+    for route in ("/api/preview", "/api/save"):
+        r = ui.post(route, {"operations": [{"op": "set_param", "name": "seed", "value": 1}]})
+        assert r.status_code == 400, r.text[:300]
+        err = r.json()["error"]
+        assert "not UTF-8" in err["message"] and err["file"] == "Pipefile" and err["hint"]
+        assert err["line"] == latin1[: latin1.index(b"caf")].count(b"\n") + 1
+    assert (wine.root / "Pipefile").read_bytes() == latin1

@@ -57,7 +57,7 @@ def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
         raise EditError("the operations must be a list", SourceLoc(path), 'send [{"op": ...}, ...]')
     if not operations:
         return Edited(text, "", False)
-    _check_depth(operations, path)
+    _check_values(operations, path)
     # A large Pipefile's trees are hundreds of thousands of objects; the cyclic GC would walk
     # them over and over while they are built (quadratic time), as in load/document.py.
     enabled = gc.isenabled()
@@ -108,7 +108,7 @@ def _apply_all(text: str, operations: list, path: str) -> Edited:
             continue
         name = op.get("op") if isinstance(op, dict) else None
         try:
-            if name not in OPERATIONS:
+            if not isinstance(name, str) or name not in OPERATIONS:  # (a list is no key of it)
                 raise EditError(
                     f"unknown operation {name!r}" if isinstance(op, dict) else "an operation must be an object",
                     SourceLoc(path),
@@ -176,23 +176,42 @@ def _op_keys(operations: list) -> Optional[tuple]:
 _MAX_VALUE_DEPTH = yamlsafe.MAX_DEPTH - 10
 
 
-def _check_depth(operations: list, path: str) -> None:
-    """Refuse an operation whose JSON is nested too deep, before anything walks it."""
+def _check_values(operations: list, path: str) -> None:
+    """Refuse an operation whose JSON is nested too deep (before anything walks it), or
+    holds text that cannot be written as UTF-8."""
     todo = [(i, op, 0) for i, op in enumerate(operations)]
     while todo:
         i, value, depth = todo.pop()
         if depth > _MAX_VALUE_DEPTH:
-            op = operations[i]
             err = EditError(
                 f"a value is nested more than {_MAX_VALUE_DEPTH} lists or mappings deep",
                 SourceLoc(path),
                 "a Pipefile's YAML is read to a depth of %d: give a flatter value" % yamlsafe.MAX_DEPTH,
             )
-            raise err.at(i, str(op.get("op") if isinstance(op, dict) else None))
+            raise err.at(i, _op_name(operations[i]))
+        if isinstance(value, str) and not _utf8(value):
+            raise EditError(
+                "a value holds a lone surrogate (\\ud800 to \\udfff), which is no character of UTF-8 text",
+                SourceLoc(path),
+                "send text whose \\u escapes are whole characters (a pair for one past \\uffff)",
+            ).at(i, _op_name(operations[i]))
         if isinstance(value, dict):
+            todo += [(i, k, depth + 1) for k in value]
             todo += [(i, v, depth + 1) for v in value.values()]
         elif isinstance(value, list):
             todo += [(i, v, depth + 1) for v in value]
+
+
+def _op_name(op: Any) -> str:
+    return str(op.get("op") if isinstance(op, dict) else None)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _has_nul(value: Any) -> bool:

@@ -117,9 +117,22 @@ def _escape(c: str) -> str:
     return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
 
 
+# YAML reads a key written without `? ` only up to 1024 characters (PyYAML's simple key):
+# a longer one would not read back, so it is refused by name.
+MAX_KEY = 1000
+
+
 def key(name: str) -> str:
     """A mapping key (names are plain words; anything else is quoted)."""
-    return scalar(name, flow=True)
+    text = scalar(name, flow=True)
+    if len(text) > MAX_KEY:
+        from .errors import EditError
+
+        raise EditError(
+            f"the name '{str(name)[:40]}...' is {len(str(name))} characters long, longer than a Pipefile key can be",
+            hint=f"use a name of at most {MAX_KEY} characters",
+        )
+    return text
 
 
 def block(mapping: dict, indent: int, unit: int, quote: str, binding_quote: str) -> list:

@@ -47,6 +47,18 @@ def _read(path: str) -> bytes:
     return loader.read_bytes(path)
 
 
+def _decoded(path: str, data: bytes) -> str:
+    """The file's text, line ends as they are; a file that is not UTF-8 is the loader's
+    located error (a 400), not an exception of the server."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        from ..load import yamlsafe
+
+        yamlsafe.decode(data, _display(path))  # raises, naming the line and the byte
+        raise
+
+
 def _display(path: str) -> str:
     return os.path.basename(path)
 
@@ -124,7 +136,7 @@ def preview(path: str, base: Optional[str], operations: list, base_text: Optiona
 def _preview(path: str, base: Optional[str], operations: list, base_text: Optional[str], graphs) -> dict:
     data = _read(path)
     _check_base(path, data, base, base_text)
-    text = data.decode("utf-8")
+    text = _decoded(path, data)
     edited = _apply(path, text, operations)
     digest = file_digest(edited.text.encode("utf-8"))
     built: list = []
@@ -155,7 +167,7 @@ def save(path: str, base: Optional[str], operations: list, base_text: Optional[s
     with _SAVING:
         data = _read(path)
         _check_base(path, data, base, base_text)
-        text = data.decode("utf-8")
+        text = _decoded(path, data)
         edited = _apply(path, text, operations)
         if not edited.changed or edited.text == text:
             return {"digest": file_digest(data), "diff": "", "changed": False}
