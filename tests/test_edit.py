@@ -698,3 +698,15 @@ def test_text_with_a_lone_surrogate_is_refused_by_what_it_is(value):
 def test_an_operation_named_by_something_else_than_text_is_refused(name):
     e = refused(BASIC, [{"op": name, "name": "lr", "value": 1}])
     assert "unknown operation" in e.message and "set_param" in e.hint
+
+
+def test_an_operation_list_too_much_work_for_one_request_is_refused_without_the_work():
+    # each operation reads the whole text back: 10,000 steps added one by one to a growing
+    # text is quadratic (half an hour); refused once the reading passes the bound
+    big = [{"op": "add_step", "name": f"b{i}", "command": "echo " + "x" * 5000} for i in range(300)]
+    small = [{"op": "add_step", "name": f"s{i}", "command": "echo"} for i in range(9700)]
+    e = refused(BASIC, big + small)
+    assert 100 < e.index < 300 and "too much work for one request" in e.message and "fewer operations" in e.hint
+    # a long list of operations that keep the text small is still applied
+    edited = apply_edits(BASIC, [{"op": "set_param", "name": "epochs", "value": i} for i in range(10_000)])
+    assert "  epochs: 9999\n" in edited.text

@@ -877,3 +877,16 @@ def test_odd_requests_and_a_file_that_is_not_utf8_are_refused_not_a_500(start, w
         assert "not UTF-8" in err["message"] and err["file"] == "Pipefile" and err["hint"]
         assert err["line"] == latin1[: latin1.index(b"caf")].count(b"\n") + 1
     assert (wine.root / "Pipefile").read_bytes() == latin1
+
+
+@needs_editor
+def test_ten_thousand_operations_are_refused_as_too_much_work_not_a_busy_server(start, wine):
+    ui = start(wine.root)
+    doc = ui.get("/api/pipeline").json()
+    big = [{"op": "add_step", "name": f"b{i}", "command": "echo " + "x" * 5000} for i in range(300)]
+    small = [{"op": "add_step", "name": f"s{i}", "command": "echo"} for i in range(9700)]
+    r = ui.post("/api/save", {"base": doc["digest"], "operations": big + small})
+    assert r.status_code == 422, r.text[:300]
+    assert "too much work" in r.json()["error"]["message"] and 100 < r.json()["operation"] < 300
+    assert (wine.root / "Pipefile").read_text() == doc["text"]
+    assert ui.get("/api/pipeline").status_code == 200

@@ -93,6 +93,13 @@ def _unix(text: str) -> tuple:
     return bom, lf[len(bom) :]
 
 
+# Each operation reads the whole text back (its check), so a long list on a growing text is
+# quadratic: 10,000 added steps would keep the server busy for half an hour. The bound is
+# on what is read (about a minute on a slow machine); a draft the page grows applies only
+# its new operations (parsed.PREFIXES), so it counts only those.
+MAX_READ = 64_000_000
+
+
 def _apply_all(text: str, operations: list, path: str) -> Edited:
     bom, lf = _unix(text)
     keys = _op_keys(operations)
@@ -103,11 +110,20 @@ def _apply_all(text: str, operations: list, path: str) -> Edited:
     if not done:
         data = _load(lf, path)
         current = lf
+    read = 0  # characters read back so far: each operation reads the whole text
     for i, op in enumerate(operations):
         if i < done:
             continue
         name = op.get("op") if isinstance(op, dict) else None
         try:
+            read += len(current)
+            if read > MAX_READ:
+                raise EditError(
+                    f"{len(operations) - i} more operations are too much work for one request: each reads the "
+                    f"whole Pipefile back ({len(current):,} characters now), past {MAX_READ:,} characters in all",
+                    SourceLoc(path),
+                    "send fewer operations at a time (save a part, then the rest on the saved file)",
+                )
             if not isinstance(name, str) or name not in OPERATIONS:  # (a list is no key of it)
                 raise EditError(
                     f"unknown operation {name!r}" if isinstance(op, dict) else "an operation must be an object",
