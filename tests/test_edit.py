@@ -607,7 +607,8 @@ def test_add_step_checks_the_component_and_its_inputs():
 
 def test_delete_step_takes_the_comments_indented_into_it():
     text = read("01_block_comments.Pipefile")
-    unread = [{"op": "set", "step": "evaluate", "field": "inputs.model", "value": "build/model/"}]
+    # (a path train does not write: its own, build/model/, would still read it)
+    unread = [{"op": "set", "step": "evaluate", "field": "inputs.model", "value": "models/given/"}]
     edited = apply_edits(text, unread + [{"op": "delete_step", "name": "train"}])
     assert "# end of train" not in edited.text and "# Fit the model" not in edited.text
     assert "  # Score it.\n  evaluate:\n" in edited.text and "\n\n\n" not in edited.text
@@ -710,3 +711,36 @@ def test_an_operation_list_too_much_work_for_one_request_is_refused_without_the_
     # a long list of operations that keep the text small is still applied
     edited = apply_edits(BASIC, [{"op": "set_param", "name": "epochs", "value": i} for i in range(10_000)])
     assert "  epochs: 9999\n" in edited.text
+
+
+PLAIN_PATHS = """\
+version: 1
+steps:
+  prepare:
+    command: python prep.py
+    outputs: {clean: build/clean.csv, models: {path: build/models/}}
+  train:
+    command: python train.py build/clean.csv
+    inputs: {data: ./build/clean.csv}
+  use:
+    command: cat build/models/m.bin
+    inputs: {m: {type: uri_file, path: build/models/m.bin}}
+  lists:
+    command: ls build
+    code: [build]
+  other:
+    command: ls data
+    inputs: {d: data/raw.csv, n: 3}
+"""
+
+
+@pytest.mark.parametrize("reader", ["train", "use", "lists"])
+def test_a_step_read_by_a_plain_path_is_not_deleted(reader):
+    # pipe links steps by paths too (the path itself, inside an output folder, a folder
+    # holding an output): deleting prepare would leave them reading what nothing makes
+    others = [s for s in ("train", "use", "lists") if s != reader]
+    text = apply_edits(PLAIN_PATHS, [{"op": "delete_step", "name": s} for s in others]).text
+    e = refused(text, [{"op": "delete_step", "name": "prepare"}])
+    assert f"read by step '{reader}'" in e.message and "other" not in e.message
+    # a step that reads no path of it is deleted as before
+    assert "  other:" not in apply_edits(PLAIN_PATHS, [{"op": "delete_step", "name": "other"}]).text

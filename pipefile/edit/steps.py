@@ -8,6 +8,7 @@ a step still reads the one deleted, and a connection that would close a cycle is
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Any, Iterator
 
@@ -46,8 +47,41 @@ def _reads(ed: Editor) -> dict:
 
 
 def readers(ed: Editor, name: str) -> list:
-    """The other steps that read step `name`'s outputs."""
-    return [s for s, read in _reads(ed).items() if s != name and name in read]
+    """The other steps that read step `name`'s outputs: by `${{steps.NAME...}}`, or by a
+    plain path that is one of its output paths, lies inside one or holds one (as pipe links
+    steps: docs/pipefile.md, "How steps are linked")."""
+    steps = ed.data.get("steps") or {}
+    made = _plain_paths((steps.get(name) or {}).get("outputs"))
+    return [
+        s
+        for s, read in _reads(ed).items()
+        if s != name and (name in read or (made and _by_path(steps.get(s), made)))
+    ]
+
+
+def _plain_paths(section: Any) -> list:
+    """The literal paths of an inputs/outputs mapping or a code list (a `path:` of the long
+    form too), normalised; bindings and values that are not text left out."""
+    if isinstance(section, dict):
+        values = [v.get("path") if isinstance(v, dict) else v for v in section.values()]
+    else:
+        values = section if isinstance(section, list) else [section]
+    out = []
+    for v in values:
+        if isinstance(v, str) and v.strip() and "${{" not in v:
+            p = posixpath.normpath(v.strip())
+            out.append("" if p == "." else p)
+    return out
+
+
+def _by_path(body: Any, made: list) -> bool:
+    if not isinstance(body, dict):
+        return False
+    for p in _plain_paths(body.get("inputs")) + _plain_paths(body.get("code")):
+        for o in made:
+            if p == o or p.startswith(o + "/") or o.startswith(p + "/") or not p:
+                return True
+    return False
 
 
 def _upstream(ed: Editor, name: str) -> set:
