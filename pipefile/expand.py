@@ -364,7 +364,14 @@ def label_of(combo: tuple) -> str:
 
 def _label_value(v) -> str:
     text = template.format_value(v)
-    return text.replace("%", "%25").replace("/", "%2F").replace("]", "%5D").replace(",", "%2C") or "''"
+    text = text.replace("%", "%25").replace("/", "%2F").replace("]", "%5D").replace(",", "%2C")
+    return _WHOLE.get(text, text)
+
+
+# A label is a file name (a gathered entry, a part of a rendered output path): no value may
+# spell the folder itself or its parent, nor the mark of the empty value ('%' is escaped
+# first, so these spellings are no other value's).
+_WHOLE = {"": "''", "''": "%27%27", ".": "%2E", "..": "%2E%2E"}
 
 
 def sweep_trials(e: spec.Expansion) -> list:
