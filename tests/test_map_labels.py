@@ -56,12 +56,16 @@ def test_a_matrix_value_never_climbs_out_of_a_rendered_output_path(repo):
             matrix:
               v: ["a", "..", ".", "", "''"]
             inputs: {v: {type: string}}
-            command: printf '%s' "${{inputs.v}}" > ${{outputs.m}}
-            outputs: {m: "build/x/${{inputs.v}}/m.txt"}
+            command: printf '%s' "${{inputs.v}}" > ${{outputs.m}}; printf '%s' "${{inputs.v}}" > ${{outputs.n}}
+            outputs: {m: "build/x/${{inputs.v}}/m.txt", n: "build/y/n-${{inputs.v}}.txt"}
         """
     )
-    assert ran(repo.outcomes()) == {"t[v=a]", "t[v=%2E%2E]", "t[v=%2E]", "t[v='']", "t[v=%27%27]"}
-    assert sorted(os.listdir(repo.root / "build")) == ["x"]
+    assert ran(repo.outcomes()) == {"t[v=a]", "t[v=..]", "t[v=.]", "t[v='']", "t[v=%27%27]"}
+    assert sorted(os.listdir(repo.root / "build")) == ["x", "y"]
+    # inside a part of the path, a dot is only a dot (names as before)
+    assert sorted(os.listdir(repo.root / "build/y")) == sorted(
+        ["n-a.txt", "n-...txt", "n-..txt", "n-''.txt", "n-%27%27.txt"]
+    )
     assert sorted(os.listdir(repo.root / "build/x")) == sorted(["a", "%2E%2E", "%2E", "''", "%27%27"])
     assert repo.read("build/x/%2E%2E/m.txt") == ".."
     assert repo.read("build/x/%27%27/m.txt") == "''"
