@@ -805,7 +805,9 @@ def test_a_save_through_a_symlinked_pipefile_keeps_the_link_and_the_mode(start, 
     os.symlink(real / "Pipefile", ws / "Pipefile")
     ui = start(ws)
     doc = ui.get("/api/pipeline").json()
-    saved = ui.post("/api/save", {"base": doc["digest"], "operations": [{"op": "set_param", "name": "seed", "value": 2}]})
+    saved = ui.post(
+        "/api/save", {"base": doc["digest"], "operations": [{"op": "set_param", "name": "seed", "value": 2}]}
+    )
     assert saved.status_code == 200, saved.text
     assert os.path.islink(ws / "Pipefile") and os.readlink(ws / "Pipefile") == str(real / "Pipefile")
     assert "  seed: 2\n" in (real / "Pipefile").read_text()
@@ -819,7 +821,9 @@ def test_saves_from_one_base_at_once_write_one_and_refuse_the_others(start, tmp_
     from concurrent.futures import ThreadPoolExecutor
 
     # enough steps that applying an edit takes a while: the saves overlap
-    steps = "".join(f"  s{i}:\n    command: echo {i} > ${{{{outputs.o}}}}\n    outputs: {{o: build/{i}.txt}}\n" for i in range(300))
+    steps = "".join(
+        f"  s{i}:\n    command: echo {i} > ${{{{outputs.o}}}}\n    outputs: {{o: build/{i}.txt}}\n" for i in range(300)
+    )
     params = "".join(f"  p{i}: 0\n" for i in range(8))
     (tmp_path / "Pipefile").write_text(f"version: 1\nparams:\n{params}steps:\n{steps}")
     ui = start(tmp_path)

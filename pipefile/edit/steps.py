@@ -53,9 +53,7 @@ def readers(ed: Editor, name: str) -> list:
     steps = ed.data.get("steps") or {}
     made = _plain_paths((steps.get(name) or {}).get("outputs"))
     return [
-        s
-        for s, read in _reads(ed).items()
-        if s != name and (name in read or (made and _by_path(steps.get(s), made)))
+        s for s, read in _reads(ed).items() if s != name and (name in read or (made and _by_path(steps.get(s), made)))
     ]
 
 
