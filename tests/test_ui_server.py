@@ -894,3 +894,27 @@ def test_ten_thousand_operations_are_refused_as_too_much_work_not_a_busy_server(
     assert "too much work" in r.json()["error"]["message"] and 100 < r.json()["operation"] < 300
     assert (wine.root / "Pipefile").read_text() == doc["text"]
     assert ui.get("/api/pipeline").status_code == 200
+
+
+@needs_editor
+def test_a_pipefile_on_a_read_only_file_system_is_a_400_naming_it_and_nothing_changes(start, tmp_path):
+    from test_faults import tmpfs
+
+    with tmpfs(tmp_path / "m", "4m") as mnt:
+        (mnt / "Pipefile").write_text(
+            "version: 1\nparams:\n  seed: 1\nsteps:\n  a: {command: 'echo ${{params.seed}}'}\n"
+        )
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        ws = tmp_path / "ws"
+        ws.mkdir()
+        os.symlink(mnt / "Pipefile", ws / "Pipefile")
+        ui = start(ws)
+        doc = ui.get("/api/pipeline").json()
+        ops = [{"op": "set_param", "name": "seed", "value": 2}]
+        r = ui.post("/api/save", {"base": doc["digest"], "operations": ops})
+        assert r.status_code == 400, r.text[:300]
+        err = r.json()["error"]
+        assert "cannot be written" in err["message"] and "Read-only" in err["message"] and str(mnt) in err["hint"]
+        assert (mnt / "Pipefile").read_text() == doc["text"]
+        assert ui.post("/api/preview", {"base": doc["digest"], "operations": ops}).status_code == 200
+        ui.close()

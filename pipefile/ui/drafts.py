@@ -173,7 +173,14 @@ def save(path: str, base: Optional[str], operations: list, base_text: Optional[s
             return {"digest": file_digest(data), "diff": "", "changed": False}
         new = edited.text.encode("utf-8")
         # (an editor's save while the edit was applied: checked again just before the rename)
-        write_atomic(path, new, unchanged=lambda: _check_base(path, _read(path), file_digest(data), text))
+        try:
+            write_atomic(path, new, unchanged=lambda: _check_base(path, _read(path), file_digest(data), text))
+        except OSError as e:  # (a read-only file system, a folder it may not write, a full disk)
+            where = os.path.dirname(os.path.realpath(path))
+            raise PipefileError(
+                f"{_display(path)} cannot be written: {e.strerror or e} (nothing was changed)",
+                hint=f"make {where} writable by this user (a temporary file is written there, then renamed)",
+            ) from None
         return {"digest": file_digest(new), "diff": edited.diff, "changed": True}
 
 
