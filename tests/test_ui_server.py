@@ -918,3 +918,20 @@ def test_a_pipefile_on_a_read_only_file_system_is_a_400_naming_it_and_nothing_ch
         assert (mnt / "Pipefile").read_text() == doc["text"]
         assert ui.post("/api/preview", {"base": doc["digest"], "operations": ops}).status_code == 200
         ui.close()
+
+
+def test_a_preview_s_path_inside_a_file_or_outside_a_folder_is_a_404(start, tmp_path):
+    (tmp_path / "Pipefile").write_text(
+        "version: 1\nsteps:\n  a:\n    command: mkdir -p ${{outputs.d}} && echo 1 > ${{outputs.d}}/x.txt"
+        " && echo 2 > ${{outputs.f}}\n    outputs: {d: build/d, f: build/f.txt}\n"
+    )
+    ui = start(tmp_path)
+    started = ui.post("/api/run", {})
+    assert started.status_code == 202, started.text
+    assert wait_run(ui, started.json()["run"])["exit_code"] == 0
+    base = "/api/jobs/last/steps/a/outputs"
+    assert ui.get(f"{base}/d/preview", params={"path": "x.txt"}).json()["text"] == "1\n"
+    for out, sub in (("f", "x"), ("f", "../../etc/passwd"), ("d", "../../../etc/passwd"), ("d", "/etc/passwd")):
+        r = ui.get(f"{base}/{out}/preview", params={"path": sub})
+        assert r.status_code == 404, (out, sub, r.text[:300])
+        assert r.json()["error"]["hint"]

@@ -61,6 +61,12 @@ def preview_output(ws, job, step: str, name: str, sub: Optional[str] = None) -> 
     base = {"output": name, "path": label, "size": size, "digest": digest}
     if not digest:
         raise Refusal(404, f"output '{name}' of task '{step}' has no recorded content", "it did not end well")
+    if sub and kind == FILE:  # (a file's digest is no folder to walk)
+        raise Refusal(
+            404,
+            f"output '{name}' of task '{step}' is a file, so it has no entry '{sub}'",
+            "leave out ?path= for a file",
+        )
     if sub:
         kind, digest, size = _entry(ws, digest, sub.strip("/"))
         label = sub
