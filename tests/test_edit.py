@@ -678,7 +678,7 @@ def test_a_value_nested_past_what_the_loader_reads_is_refused_not_a_crash(op):
     [
         {"op": "add_step", "name": "n" * 2000, "command": "true"},
         {"op": "set_param", "name": "n" * 2000, "value": 1},
-        {"op": "set_param", "name": "table", "value": {"n" * 2000: 1}},
+        {"op": "add_step", "name": "x", "command": "true", "outputs": {"n" * 2000: "build/x"}},
         {"op": "set", "step": "train", "field": "inputs." + "n" * 2000, "value": 1},
         {"op": "rename_step", "name": "prepare", "to": "n" * 2000},
     ],
@@ -744,3 +744,37 @@ def test_a_step_read_by_a_plain_path_is_not_deleted(reader):
     assert f"read by step '{reader}'" in e.message and "other" not in e.message
     # a step that reads no path of it is deleted as before
     assert "  other:" not in apply_edits(PLAIN_PATHS, [{"op": "delete_step", "name": "other"}]).text
+
+
+EVERY_TYPE = """\
+version: 1
+params:
+  n: {type: number, default: 0.5}
+  i: {type: integer, default: 3}
+  s: {type: string, default: "x"}
+  b: {type: boolean, default: false}
+  l: {type: list, default: [a, b]}
+  e: {type: string, enum: [red, green], default: red}
+  short_s: hello
+  short_l: [1, 2]
+steps:
+  a:
+    command: echo ${{params.n}} ${{params.i}} ${{params.s}} ${{params.b}} ${{params.e}} ${{params.short_s}}
+"""
+
+
+@pytest.mark.parametrize("name", ["l", "short_l"])
+@pytest.mark.parametrize("value", ["a", 0.7, True, ""])
+def test_a_list_param_takes_only_a_list(name, value):
+    # (the loader read `l: {type: list, default: 0.7}` as 'required and has no value')
+    e = refused(EVERY_TYPE, [{"op": "set_param", "name": name, "value": value}])
+    assert f"param '{name}' is a list" in e.message and "[" in e.hint
+    edited = apply_edits(EVERY_TYPE, [{"op": "set_param", "name": name, "value": ["x", "y"]}])
+    assert yamlsafe.load(edited.text, "Pipefile")["params"][name] in ({"type": "list", "default": ["x", "y"]}, ["x", "y"])
+
+
+@pytest.mark.parametrize("name", ["n", "i", "s", "b", "l", "e", "short_s", "short_l", "new"])
+def test_no_param_takes_a_mapping_as_its_value(name):
+    # (a mapping under a param's name reads as its long form: {a: 1} was 'unknown key a')
+    e = refused(EVERY_TYPE, [{"op": "set_param", "name": name, "value": {"a": 1}}])
+    assert "cannot take a mapping" in e.message and "list" in e.hint

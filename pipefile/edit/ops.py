@@ -77,11 +77,17 @@ def type_of(value: Any) -> str | None:
         return spec.NUMBER
     if isinstance(value, str):
         return spec.STRING
+    if isinstance(value, list):
+        return spec.LIST
     return None
 
 
 def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
     """`value` as a value of type `typ` (text converted as `-p` does); refused if it is not one."""
+    if typ == spec.LIST:  # (a list param: a foreach maps over it; a single value is no list)
+        if not isinstance(value, list):
+            raise ed.fail(node, f"{what} is a list, and {value!r} is not", 'give a list: ["a", "b"]')
+        return value
     if typ not in VALUE_TYPES:
         return value
     got = value
@@ -109,6 +115,11 @@ def set_param(ed: Editor, op: dict) -> None:
     name = name_arg(op, "name", "param")
     value = value_arg(op)
     what = f"param '{name}'"
+    if isinstance(value, dict):  # (written as a param's value, a mapping reads as its long form)
+        raise EditError(
+            f"{what} cannot take a mapping as its value ({value!r})",
+            hint="give text, a number, a boolean or a list",
+        )
     k, v = ed.find(["params", name])
     params = ed.data.get("params") if isinstance(ed.data, dict) else None
     current = params.get(name) if isinstance(params, dict) else None
