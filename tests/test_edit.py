@@ -770,7 +770,10 @@ def test_a_list_param_takes_only_a_list(name, value):
     e = refused(EVERY_TYPE, [{"op": "set_param", "name": name, "value": value}])
     assert f"param '{name}' is a list" in e.message and "[" in e.hint
     edited = apply_edits(EVERY_TYPE, [{"op": "set_param", "name": name, "value": ["x", "y"]}])
-    assert yamlsafe.load(edited.text, "Pipefile")["params"][name] in ({"type": "list", "default": ["x", "y"]}, ["x", "y"])
+    assert yamlsafe.load(edited.text, "Pipefile")["params"][name] in (
+        {"type": "list", "default": ["x", "y"]},
+        ["x", "y"],
+    )
 
 
 @pytest.mark.parametrize("name", ["n", "i", "s", "b", "l", "e", "short_s", "short_l", "new"])
