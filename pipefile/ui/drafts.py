@@ -189,7 +189,8 @@ def write_atomic(path: str, data: bytes, unchanged=None) -> None:
     A Pipefile that is a symbolic link is written through it (the file it names is
     replaced, the link stays). `unchanged`: called just before the rename, to refuse it."""
     path = os.path.realpath(path)
-    mode = os.stat(path).st_mode & 0o7777
+    st = os.stat(path)
+    mode = st.st_mode & 0o7777
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".pipefile-ui-", suffix=".tmp")
     try:
@@ -197,6 +198,11 @@ def write_atomic(path: str, data: bytes, unchanged=None) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+            try:  # (a server run as another user, root: the file stays its owner's)
+                os.chown(tmp, st.st_uid, st.st_gid)
+            except OSError:
+                pass  # (only root may give a file away: the user's own file needs none)
         os.chmod(tmp, mode)
         if unchanged is not None:
             unchanged()
