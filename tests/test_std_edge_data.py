@@ -101,7 +101,10 @@ def test_a_constant_column_normalizes_to_zero_not_nan(repo):
     repo.write("data/t.csv", "a,b\n5,1\n5,2\n5,3\n")
     for method in ("zscore", "minmax"):
         run = step(
-            repo, "normalize_data", {"data": "data/t.csv", "method": method}, {"data": "n.parquet", "transform": "t.json"}
+            repo,
+            "normalize_data",
+            {"data": "data/t.csv", "method": method},
+            {"data": "n.parquet", "transform": "t.json"},
         )
         assert run.code == 0, str(run)
         assert pd.read_parquet(repo.root / "n.parquet")["a"].tolist() == [0.0, 0.0, 0.0]
@@ -132,7 +135,9 @@ def test_a_spread_wider_than_a_float_is_refused_by_column(repo):
 @pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1])
 def test_a_split_fraction_out_of_range_is_refused(repo, fraction):
     repo.write("data/t.csv", "a\n1\n2\n3\n4\n")
-    run = step(repo, "split_data", {"data": "data/t.csv", "fraction": fraction}, {"train": "a.parquet", "test": "b.parquet"})
+    run = step(
+        repo, "split_data", {"data": "data/t.csv", "fraction": fraction}, {"train": "a.parquet", "test": "b.parquet"}
+    )
     refused(run, "fraction:", "is not between 0 and 1")
 
 
@@ -140,7 +145,9 @@ def test_a_split_keeps_every_row_once(repo):
     repo.write("data/t.csv", "a\n" + "".join(f"{i}\n" for i in range(7)))
     run = step(repo, "split_data", {"data": "data/t.csv", "fraction": 0.5}, {"train": "a.parquet", "test": "b.parquet"})
     assert run.code == 0, str(run)
-    rows = pd.read_parquet(repo.root / "a.parquet")["a"].tolist() + pd.read_parquet(repo.root / "b.parquet")["a"].tolist()
+    rows = (
+        pd.read_parquet(repo.root / "a.parquet")["a"].tolist() + pd.read_parquet(repo.root / "b.parquet")["a"].tolist()
+    )
     assert sorted(rows) == list(range(7))
 
 
@@ -162,7 +169,9 @@ def test_a_stratify_column_with_missing_values_is_refused_by_name(repo):
 def test_a_missing_key_matches_nothing(repo, how):
     parquet(repo, "l.parquet", pd.DataFrame({"k": [1.0, None, 2.0], "a": [10, 20, 30]}))
     parquet(repo, "r.parquet", pd.DataFrame({"k": [None, 2.0], "b": [5, 6]}))
-    run = step(repo, "join_data", {"left": "l.parquet", "right": "r.parquet", "keys": "k", "how": how}, {"joined": "j.parquet"})
+    run = step(
+        repo, "join_data", {"left": "l.parquet", "right": "r.parquet", "keys": "k", "how": how}, {"joined": "j.parquet"}
+    )
     assert run.code == 0, str(run)
     got = pd.read_parquet(repo.root / "j.parquet")
     # the left row of no key never gets the right row of no key's b
@@ -204,6 +213,7 @@ def model_folder(repo, pkl: bytes | None) -> str:
         (pickle.dumps({"a": 1}), "m/model.pkl holds a dict, not a fitted model"),
         (None, "is not a model folder (no model.pkl)"),
     ],
+    ids=["not-a-pickle", "a-dict", "no-pkl"],
 )
 def test_a_model_folder_without_a_model_is_refused_by_file(repo, pkl, words):
     repo.write("data/t.csv", "a\n1\n")

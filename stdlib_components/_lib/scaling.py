@@ -52,9 +52,12 @@ def fit(frame, columns: list[str], method: str) -> dict[str, Any]:
 
 
 def _center_scale(values, method: str) -> tuple[float, float]:
-    if method == "zscore":
-        return float(values.mean()), float(values.std(ddof=0))
-    return float(values.min()), float(values.max() - values.min())
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is seen in the result, not told
+        if method == "zscore":
+            return float(values.mean()), float(values.std(ddof=0))
+        return float(values.min()), float(values.max() - values.min())
 
 
 def apply(frame, transform: dict[str, Any]):
