@@ -220,3 +220,27 @@ def test_a_model_folder_without_a_model_is_refused_by_file(repo, pkl, words):
     model = model_folder(repo, pkl)
     run = step(repo, "score_model", {"model": model, "data": "data/t.csv"}, {"scored": "s.parquet"})
     refused(run, words, "bind the `model` output of std/train_model")
+
+
+# -- evaluation and cross-validation -------------------------------------------------------------
+
+
+def test_a_scored_table_with_missing_predictions_is_refused_by_column(repo):
+    parquet(repo, "s.parquet", pd.DataFrame({"target": [1.0, 2.0, 3.0], "prediction": [1.0, None, 3.0]}))
+    run = step(repo, "evaluate_model", {"scored": "s.parquet"}, {"metrics": "m.json", "report": "r.png"})
+    refused(run, "scored: column 'prediction' has 1 missing value(s)", "prediction.notna()")
+
+
+def test_cross_validation_whose_fold_keeps_one_class_names_the_fold_not_the_label(repo):
+    # two classes in the table, but the rare one (one row) cannot be in every fold's training rows
+    repo.write("data/t.csv", "a,target\n1,0\n2,0\n3,0\n4,1\n")
+    run = step(
+        repo,
+        "cross_validate",
+        {"data": "data/t.csv", "model": "logistic_regression", "folds": 3},
+        {"metrics": "m.json"},
+    )
+    text = refused(
+        run, "leaves its training rows one class only", "the rarest class, 1, has 1 row(s)", "give fewer folds"
+    )
+    assert "has one class only" not in text
