@@ -289,7 +289,7 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
         else:
             combos = [((e.over, item),) for item in items]
             if items and items[0][1] == VALUE_ITEM:  # a list param's values
-                labels = [_label_value(v) for v, _kind in items]
+                labels = [outpaths.file_part(_label_value(v)) for v, _kind in items]  # (entry names)
             else:
                 cut = len(items[0][0]) - len(items[0][0].rsplit("/", 1)[-1]) if items else 0  # (all in one folder)
                 labels = [path[cut:] for path, _kind in items]
@@ -364,7 +364,10 @@ def label_of(combo: tuple) -> str:
 
 def _label_value(v) -> str:
     text = template.format_value(v)
-    return text.replace("%", "%25").replace("/", "%2F").replace("]", "%5D").replace(",", "%2C") or "''"
+    text = text.replace("%", "%25").replace("/", "%2F").replace("]", "%5D").replace(",", "%2C")
+    # the empty value's mark, and a value that is that mark spelt otherwise ('%' is escaped
+    # first: no other value's spelling), so that two values never share a label
+    return {"": "''", "''": "%27%27"}.get(text, text)
 
 
 def sweep_trials(e: spec.Expansion) -> list:

@@ -42,7 +42,15 @@ def input_names(tpl: str) -> list:
 def render(tpl: str, values: Mapping, spell) -> str:
     """The template with each input written as `spell(value)` (the label's spelling)."""
     parts = parts_of(tpl) or ()
-    return "".join(p if isinstance(p, str) else spell(values[p.name]) for p in parts)
+    path = "".join(p if isinstance(p, str) else spell(values[p.name]) for p in parts)
+    return "/".join(file_part(x) for x in path.split("/"))
+
+
+def file_part(text: str) -> str:
+    """A value's spelling where it is a whole part of a path: '.' and '..' would be the
+    folder itself or its parent (a task writing outside its place), so they are spelt
+    %2E (a value's own '%' is escaped: no other value is spelt so)."""
+    return {".": "%2E", "..": "%2E%2E"}.get(text, text)
 
 
 def clash_errors(st: spec.Step, labels: tuple, rendered: list) -> list:

@@ -56,6 +56,8 @@ _LOADER_SOURCES = (
     "outpaths.py",
     "digest.py",
     "filehash.py",
+    "names.py",
+    "filenames.py",
     "lazyclass.py",
     "lazyre.py",
     "outcomes.py",

@@ -122,9 +122,30 @@ def _objective(root: str, group, label: str, metric: str) -> tuple:
             return None, f"its metrics file '{rel}' {e}"
         if metric in values and math.isfinite(values[metric]):
             return values[metric], ""
+        written = _written_as(os.path.join(root, rel), metric)
+        if written:  # there, but not a number one can rank (NaN, inf, a string ...)
+            return None, f"its metrics file '{rel}' gives '{metric}' as {written}, not a finite number"
         seen.extend(values)
     have = ", ".join(sorted(seen)[:8]) or "no numbers"
     return None, f"its metrics ({', '.join(files)}) have no '{metric}' (they have: {have})"
+
+
+def _written_as(path: str, metric: str) -> str:
+    """How a metrics file spells `metric` (JSON, shortened) where it is there but not among
+    its finite numbers; '' where it is not there at all."""
+    import json
+
+    from .load import yamlsafe
+
+    try:
+        text = yamlsafe.read_file(path).decode("utf-8")
+        data = json.loads(text) if path.endswith(".json") else yamlsafe.load(text, path)
+        for part in metric.split("."):  # (nested keys joined by '.', as flatten names them)
+            data = data[part] if isinstance(data, dict) else data[int(part)]
+        shown = json.dumps(data)
+    except Exception:  # noqa: BLE001 - unreadable, not there, not JSON-able: nothing to show
+        return ""
+    return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
 def objective_errors(graph) -> list:

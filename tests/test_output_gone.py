@@ -70,6 +70,7 @@ def _start_in_terminal(repo: Repo) -> tuple:
     """`pipe run` on a terminal of its own (a session: SIGHUP reaches it when it closes)."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: exec at once
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)  # (a test run under nohup, as CI's may be)
         os.chdir(repo.root)
         os.execvpe(PIPE[0], PIPE + ["run"], _env())
     deadline = time.monotonic() + 60

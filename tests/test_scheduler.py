@@ -262,7 +262,8 @@ def test_outputs_left_on_a_remote_are_brought_in_for_a_step_that_must_run(graph)
     summary = _execute(graph, ex, plan, jobs=1, keep_going=True)
     assert summary.results["b"].outcome == Outcome.FAILED
     assert summary.results["b"].error == (
-        "cannot run: the outputs of 'a' could not be brought from remote 'origin' (bring of a failed)"
+        "cannot run: the outputs of 'a' could not be brought from remote 'origin' (bring of a failed); "
+        "run that step here first (`pipe run a` runs it when its restore fails), then this one again"
     )
     assert ("run", "b") not in ex.calls
 

@@ -116,9 +116,10 @@ def run_command(
         if reporter:
             reporter.close()
         session.close()
-    if graph.groups and not dry_run and record.exit_code == 0:
+    if graph.groups and not dry_run and record.exit_code in (0, 1):
         # A sweep's objective is read from each trial's metrics: one that lacks it is a
-        # mistake in the Pipefile, said now rather than when someone looks for the best.
+        # mistake in the Pipefile, said now rather than when someone looks for the best
+        # (also when the run failed for it: the task that picks the best trial fails on it).
         from ..sweeps import objective_errors
 
         raise_all(objective_errors(graph))
