@@ -51,6 +51,11 @@ def split_names(text: str | None) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def warn(component: str, message: str) -> None:
+    """A note on stderr (the step's log) about a result that is legal but rarely meant."""
+    print(f"warning: {_where(component)}: {message}", file=sys.stderr)
+
+
 def run_main(component: str, main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
     """Run a component's `main`, turning a ComponentError into a located message and exit 2."""
     try:

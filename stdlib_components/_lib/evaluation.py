@@ -45,6 +45,14 @@ def check_scored(frame, label: str) -> None:
             f"label: column {label!r} has {gaps} missing value(s) in the scored table",
             "drop those rows before scoring, e.g. with std/clean_missing_data (strategy: drop_rows)",
         )
+    gaps = int(frame[PREDICTION].isna().sum())
+    if gaps:
+        # a scored table of one's own may hold rows its model left unscored: sklearn's metrics
+        # would stop on "Input contains NaN", naming neither the column nor the rows
+        raise ComponentError(
+            f"scored: column {PREDICTION!r} has {gaps} missing value(s)",
+            "score every row, or drop the unscored ones (std/filter_rows, expression: prediction.notna())",
+        )
 
 
 def _number(value: float) -> float | None:

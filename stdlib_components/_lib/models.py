@@ -59,6 +59,11 @@ def save_model(folder: str | os.PathLike, estimator: Any, info: ModelInfo) -> No
 
 
 def read_model_info(folder: str | os.PathLike) -> ModelInfo:
+    if not Path(folder).is_dir():
+        raise ComponentError(
+            f"model: {folder} is not a model folder (a model is a folder holding model.json and model.pkl)",
+            "bind the `model` output of std/train_model",
+        )
     path = Path(folder) / "model.json"
     try:
         raw = json.loads(path.read_text())
@@ -81,8 +86,25 @@ def read_model_info(folder: str | os.PathLike) -> ModelInfo:
 def load_model(folder: str | os.PathLike) -> Model:
     """The model in `folder`. Unpickling runs code: load only models you or your pipeline made."""
     info = read_model_info(folder)
-    with open(Path(folder) / "model.pkl", "rb") as f:
-        estimator = pickle.load(f)
+    path = Path(folder) / "model.pkl"
+    try:
+        with open(path, "rb") as f:
+            estimator = pickle.load(f)
+    except FileNotFoundError:
+        raise ComponentError(
+            f"model: {folder} is not a model folder (no model.pkl)", "bind the `model` output of std/train_model"
+        ) from None
+    except Exception as err:  # unpickling runs the file's own code: whatever it raises, the file is at fault
+        raise ComponentError(
+            f"model: {path} does not load as a pickled model: {type(err).__name__}: {err}",
+            "bind the `model` output of std/train_model; a model pickled with other library versions loads "
+            "with those (model.json's library_versions names them)",
+        ) from None
+    if not callable(getattr(estimator, "predict", None)):
+        raise ComponentError(
+            f"model: {path} holds a {type(estimator).__name__}, not a fitted model (it has no predict)",
+            "bind the `model` output of std/train_model",
+        )
     return Model(info, estimator)
 
 

@@ -9,6 +9,7 @@ set is scaled with the numbers learnt from the training set (never its own).
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -35,12 +36,28 @@ def fit(frame, columns: list[str], method: str) -> dict[str, Any]:
                 f"columns: column {name!r} has no values to learn a scaling from",
                 f"leave {name!r} out of `columns`, or clean it first (std/clean_missing_data)",
             )
-        if method == "zscore":
-            center, scale = float(values.mean()), float(values.std(ddof=0))
-        else:
-            center, scale = float(values.min()), float(values.max() - values.min())
+        center, scale = _center_scale(values, method)
+        if not (math.isfinite(center) and math.isfinite(scale)):
+            # values near the float limit overflow a sum or a square: again on values divided by
+            # the largest magnitude, multiplied back (only then, so usual fits keep their bits)
+            size = float(values.abs().max())
+            center, scale = (size * v for v in _center_scale(values / size, method))
+        if not (math.isfinite(center) and math.isfinite(scale)):
+            raise ComponentError(
+                f"columns: column {name!r} spreads wider than a float can hold, so no scaling fits it",
+                f"filter out its extreme rows first (std/filter_rows), or leave {name!r} out of `columns`",
+            )
         fitted[name] = {"center": center, "scale": scale if scale > 0 else 1.0}
     return {"format": TRANSFORM_FORMAT, "format_version": 1, "method": method, "columns": fitted}
+
+
+def _center_scale(values, method: str) -> tuple[float, float]:
+    import numpy as np
+
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is seen in the result, not told
+        if method == "zscore":
+            return float(values.mean()), float(values.std(ddof=0))
+        return float(values.min()), float(values.max() - values.min())
 
 
 def apply(frame, transform: dict[str, Any]):

@@ -39,15 +39,54 @@ def _read_one(path: Path, fmt: str, param: str):
     kind = table_format(path, fmt)
     try:
         if kind == "parquet":
+            _check_unique_names(path, param)
             return pd.read_parquet(path)
         if kind == "jsonl":
             return pd.read_json(path, lines=True)
-        return pd.read_csv(path)
+        return pd.read_csv(path, sep=_csv_delimiter(path))
+    except UnicodeDecodeError as err:
+        raise ComponentError(
+            f"{param}: {path} is not UTF-8 text (it holds the byte {err.object[err.start : err.start + 1]!r}); "
+            "another encoding (Latin-1, Windows-1252 ...) cannot be told apart safely",
+            "save the file as UTF-8 (a spreadsheet's 'CSV UTF-8'), or convert it: iconv -f latin1 -t utf-8",
+        ) from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
         raise ComponentError(
             f"{param}: {path} could not be read as {kind}: {err}",
             "give the right `format`, or check the file",
         ) from None
+
+
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def _csv_delimiter(path: Path) -> str:
+    """`,` unless the header line holds no comma but `;`, a tab or `|` (a spreadsheet in a
+    locale whose decimal mark is a comma writes `;`): read with the comma, such a file would
+    be one column of whole lines."""
+    with open(path, "rb") as f:
+        header = f.readline(1 << 16)
+    if b"," in header:
+        return ","
+    counts = {d: header.count(d.encode()) for d in _OTHER_DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def _check_unique_names(path: Path, param: str) -> None:
+    """Parquet may hold two columns of one name; pandas cannot read them by name: say which."""
+    import pyarrow.parquet as pq
+
+    try:
+        names = pq.read_schema(path).names
+    except Exception:  # not Parquet after all: read_parquet's own error says so
+        return
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ComponentError(
+            f"{param}: {path} has more than one column named {', '.join(map(repr, twice))}",
+            "give each column its own name where the file is written",
+        )
 
 
 def _check_same_columns(files: list[Path], frames: list, param: str) -> None:

@@ -63,6 +63,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     per_fold = []
     for train_rows, test_rows in _splitter(kind.task, args.folds, args.seed, frame, args.label):
         train, test = frame.iloc[train_rows], frame.iloc[test_rows]
+        if kind.task == CLASSIFICATION and train[args.label].nunique() < 2:
+            # the table has two classes (checked above), but a class too rare to stratify by may
+            # all fall in one fold, leaving the others one class to learn: say that, not "one class"
+            counts = frame[args.label].value_counts()
+            rare = counts.index[-1].item() if hasattr(counts.index[-1], "item") else counts.index[-1]  # not np.int64(1)
+            raise ComponentError(
+                f"folds: fold {len(per_fold) + 1} of {args.folds} leaves its training rows one class only "
+                f"(the rarest class, {rare!r}, has {int(counts.iloc[-1])} row(s))",
+                "give fewer folds, or more rows of the rare classes",
+            )
         estimator, info = fit_model(train, algorithm, args.label, args.features, hyperparameters, args.seed, warn=False)
         scored = score_frame(Model(info, estimator), test)
         per_fold.append(scalar_metrics(evaluate(scored, args.label, kind.task)))

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 
 from .._lib.columns import named_columns
-from .._lib.errors import ComponentError, did_you_mean, run_main
+from .._lib.errors import ComponentError, did_you_mean, run_main, warn
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/join_data@1"
@@ -47,12 +47,49 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{right_param}: key {lk!r} holds {left[lk].dtype} on the left but {right[rk].dtype} on the right",
                 "give both tables the same type for the key (e.g. numbers in both)",
             )
+    # pandas pairs a missing key with a missing key; a missing value is no value, so such a row
+    # matches nothing (as in SQL): a guard key, unique to each such row, keeps it apart
+    guard = "__pipe_join_guard"
+    while guard in left.columns or guard in right.columns:
+        guard += "_"
+    lguard = _guard(left, left_keys, -1)
+    rguard = _guard(right, right_keys, 1)
     try:
-        joined = left.merge(right, how=args.how, left_on=left_keys, right_on=right_keys, suffixes=("", "_right"))
+        joined = left.assign(**{guard: lguard}).merge(
+            right.assign(**{guard: rguard}),
+            how=args.how,
+            left_on=[*left_keys, guard],
+            right_on=[*right_keys, guard],
+            suffixes=("", "_right"),
+        )
     except (ValueError, TypeError) as err:  # pandas' words name the columns that do not fit
         raise ComponentError(f"keys: the tables cannot be joined on them: {err}") from None
+    joined = joined.drop(columns=[guard])
+    _warn_many_to_many(left, right, left_keys, right_keys, lguard, rguard)
     write_table(joined, args.joined)
     print(f"{len(left)} x {len(right)} rows joined ({args.how}) into {len(joined)}")
+
+
+def _guard(frame, keys: list[str], sign: int):
+    """0 where every key has a value; else a number of this row alone (left negative, right positive)."""
+    import numpy as np
+
+    missing = frame[keys].isna().any(axis=1).to_numpy()
+    return np.where(missing, sign * (np.arange(len(frame)) + 1), 0)
+
+
+def _warn_many_to_many(left, right, left_keys, right_keys, lguard, rguard) -> None:
+    """A key repeated on both sides pairs its rows every way: legal, but say so, as it is rarely meant."""
+    lk = left.loc[lguard == 0, left_keys].value_counts()
+    rk = right.loc[rguard == 0, right_keys].value_counts()
+    both = sorted(set(lk[lk.gt(1)].index) & set(rk[rk.gt(1)].index), key=str)
+    if len(both):
+        shown = ", ".join(repr(k[0] if len(k) == 1 else k) for k in both[:5])
+        warn(
+            COMPONENT,
+            f"keys: {len(both)} key value(s) repeat in both tables ({shown}), so their "
+            "rows are paired every way (many-to-many); make a key unique on one side if that is not meant",
+        )
 
 
 if __name__ == "__main__":

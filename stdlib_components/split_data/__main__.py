@@ -36,6 +36,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.stratify_column:
         check_columns(frame.columns, [args.stratify_column], "stratify_column")
         stratify = frame[args.stratify_column]
+        if stratify.isna().any():
+            # sklearn's words ("Input y contains NaN") name neither the column nor the fix
+            raise ComponentError(
+                f"stratify_column: column {args.stratify_column!r} has {int(stratify.isna().sum())} missing "
+                "value(s), which belong to no class",
+                "drop or fill those rows first (std/clean_missing_data), or leave out stratify_column",
+            )
     try:
         train, test = train_test_split(
             frame, train_size=args.fraction, random_state=args.seed, shuffle=True, stratify=stratify

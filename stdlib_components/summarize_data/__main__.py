@@ -24,9 +24,23 @@ def _finite(column):
     return values[values.astype("float64").abs() != float("inf")]
 
 
+def _comparable(column):
+    """Lists and records (a nested Parquet or JSON column) as text: they cannot be counted as they are."""
+    if column.dtype != object:
+        return column
+    return column.map(lambda v: v if v is None or isinstance(v, (str, int, float, bool)) else _text(v))
+
+
+def _text(value) -> str:
+    tolist = getattr(value, "tolist", None)  # Parquet lists come back as numpy arrays
+    return str(tolist() if callable(tolist) else value)
+
+
 def describe(column) -> dict[str, Any]:
+    kind = str(column.dtype)
+    column = _comparable(column)
     stats: dict[str, Any] = {
-        "type": str(column.dtype),
+        "type": kind,
         "count": int(column.notna().sum()),
         "missing": int(column.isna().sum()),
         "distinct": int(column.nunique(dropna=True)),
@@ -65,7 +79,7 @@ def draw(frame, columns: list[str], path: str) -> list[str]:
     for ax in axes.flat[len(shown) :]:
         ax.axis("off")
     for ax, name in zip(axes.flat, shown):
-        column = frame[name].dropna()
+        column = _comparable(frame[name]).dropna()
         if is_numeric(column):
             column = _finite(column).astype("float64")  # a histogram needs a finite range
         if is_numeric(column) and len(column):
