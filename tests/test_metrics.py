@@ -389,3 +389,14 @@ def test_text_chart_shapes():
     assert "(newest" in many.splitlines()[0] and all(len(line) <= 60 for line in many.splitlines())
     assert "job 200" in many.splitlines()[-1]
     assert report_metrics.text_chart([1], [float("nan")], "m") == ""
+
+
+def test_whole_numbers_are_shown_in_full_not_in_six_digits():
+    """A seed or a count (a param, a metric) read 2.02312e+07 for 20231207 in every table."""
+    from pipefile.report.metrics import fmt_change, fmt_number
+
+    assert fmt_number(20231207) == "20231207" and fmt_number(-42) == "-42"
+    assert fmt_number(0.15000000000000002) == "0.15" and fmt_number(1234567.0) == "1.23457e+06"
+    assert fmt_number(10**20) == "1e+20"  # past what reads as a whole number at a glance
+    assert fmt_change(100, 20231207) == "+20231107 (+20231107.0%)"
+    assert fmt_change(0.5, 0.75) == "+0.25 (+50.0%)"
