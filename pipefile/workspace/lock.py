@@ -36,13 +36,18 @@ def is_disk_error(e: BaseException) -> bool:
     return isinstance(e, OSError) and e.errno in _FULL_ERRNOS
 
 
-def _no_space(path: Optional[str]) -> bool:
-    """Whether the file system that holds `path` has (next to) no room left."""
+def _holding_folder(path: Optional[str]) -> str:
+    """The nearest existing folder at or above `path` (whose file system would hold it)."""
     folder = path or "."
     while folder and not os.path.isdir(folder):
         folder = os.path.dirname(folder)
+    return folder or "."
+
+
+def _no_space(path: Optional[str]) -> bool:
+    """Whether the file system that holds `path` has (next to) no room left."""
     try:
-        st = os.statvfs(folder or ".")
+        st = os.statvfs(_holding_folder(path))
     except OSError:
         return False
     return st.f_bavail * st.f_frsize < 1 << 20
@@ -108,10 +113,7 @@ def cannot_write(path: str, e: BaseException) -> Optional[DiskError]:
         w in str(e).lower() for w in ("unable to open database file", "readonly database")
     ):
         return None
-    folder = path
-    while folder and not os.path.isdir(folder):
-        folder = os.path.dirname(folder)
-    folder = folder or "."
+    folder = _holding_folder(path)
     try:
         read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
     except OSError:
