@@ -494,10 +494,9 @@ def test_a_pulled_folder_with_unsafe_names_or_links_never_enters_the_run_cache(f
         second.pipe("run", "--no-remote", check=True)  # the local run cache holds nothing unsafe
 
 
-def test_a_step_left_on_the_remote_is_brought_back_when_a_fallback_makes_its_reader_run(tmp_path):
-    """report reads side and model; `pipe run report model` leaves side on the remote. When
-    model's restore fails and its rerun makes other bytes (training is rarely bit-exact),
-    report must run: on side's remote content, never on a stale side.txt in the workspace."""
+def side_model_report(tmp_path) -> tuple:
+    """Two workspaces, a and b, of side -> report <- model sharing the remote `cache`, a's
+    built and pushed: (a, b, cache)."""
     text = """
         version: 1
         steps:
@@ -521,6 +520,14 @@ def test_a_step_left_on_the_remote_is_brought_back_when_a_fallback_makes_its_rea
         ws.pipe("remote", "add", "team", str(cache), "--default", check=True)
     outcomes(a)
     push(a)
+    return a, b, cache
+
+
+def test_a_step_left_on_the_remote_is_brought_back_when_a_fallback_makes_its_reader_run(tmp_path):
+    """report reads side and model; `pipe run report model` leaves side on the remote. When
+    model's restore fails and its rerun makes other bytes (training is rarely bit-exact),
+    report must run: on side's remote content, never on a stale side.txt in the workspace."""
+    a, b, cache = side_model_report(tmp_path)
     model = xxhash.xxh3_128_hexdigest(a.read("build/model.txt").encode())
     path = remote_objects(str(cache))[model]
     os.chmod(path, 0o644)

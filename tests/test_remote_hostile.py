@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import servers
 import xxhash
-from test_remote import make_workspace, outcomes, push, remote_objects
+from test_remote import make_workspace, outcomes, push, remote_objects, side_model_report
 from test_remote import sftp as sftp  # noqa: F401 - the fixture, used by name
 from workspace_repo import Repo
 
@@ -295,29 +295,7 @@ def test_a_step_left_on_the_remote_that_cannot_be_brought_names_the_fix(tmp_path
     """report reads side and model; `pipe run report model` leaves side on the remote. When
     model's restore fails (it runs instead) and side's objects are damaged too, report cannot
     run on side's content: it fails saying how to get side here, and that works."""
-    text = """
-        version: 1
-        steps:
-          side:
-            command: python -c "open('build/side.txt', 'w').write('side v2')"
-            outputs: {side: build/side.txt}
-          model:
-            command: python -c "import os; open('build/model.txt', 'w').write(os.urandom(8).hex())"
-            outputs: {model: build/model.txt}
-          report:
-            command: cat build/side.txt build/model.txt > build/report.txt
-            inputs: {side: "${{steps.side.outputs.side}}", model: "${{steps.model.outputs.model}}"}
-            outputs: {report: build/report.txt}
-        """
-    a, b = Repo(tmp_path / "a"), Repo(tmp_path / "b")
-    cache = tmp_path / "cache"
-    for ws in (a, b):
-        ws.root.mkdir()
-        ws.pipefile(text)
-        ws.write("build/.keep", "")
-        ws.pipe("remote", "add", "team", str(cache), "--default", check=True)
-    outcomes(a)
-    push(a)
+    a, b, cache = side_model_report(tmp_path)
     for f in ("build/model.txt", "build/side.txt"):
         path = remote_objects(str(cache))[xxhash.xxh3_128_hexdigest(a.read(f).encode())]
         os.chmod(path, 0o644)
