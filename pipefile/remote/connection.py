@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Optional
 
+from ..filehash import NotARegularFile, open_regular
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
 from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, RemoteError, classify_error
@@ -155,23 +156,23 @@ class Connection:
         if self.spec.scheme not in LOCAL_SCHEMES:
             return self._call(doing, self.fs().open, path, "rb")
         local = self.fs()._strip_protocol(path)
-        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            fd = os.open(local, flags)
+            return open_regular(local)
         except FileNotFoundError:
             raise
-        except OSError as e:
-            raise self.error(e, doing) from None
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            os.close(fd)
+        except NotARegularFile:
+            try:
+                mode = os.stat(local).st_mode  # (only to name what is there)
+            except OSError:
+                mode = 0
             kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file"
             raise Unreadable(
                 f"{self.spec.describe()}: {what} is {kind} ({local}); refused",
                 hint=f"pipe never writes one there: remove {local}, then push again from a workspace "
                 "that has it (pipe push --repair, for an object)",
-            )
-        return os.fdopen(fd, "rb")
+            ) from None
+        except OSError as e:
+            raise self.error(e, doing) from None
 
     def read_small(self, path: str, doing: str, what: str, limit: int = MAX_RECORD) -> bytes:
         """A record's bytes (an entry, a marker, an artifact or version record), read whole
