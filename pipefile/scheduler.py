@@ -428,7 +428,7 @@ class Scheduler:
             # Cancelled before waiting for a worker's turn under way, which may take long (an
             # input hashed, a remote asked): what it still starts does not start (cancel()).
             self.executor.cancel()
-            self.events.message("interrupted: stopping running steps (Ctrl-C again to kill them)...")
+            self.events.message("interrupted: stopping running steps (Ctrl-C or the signal again kills them)...")
             while True:
                 try:
                     turns.stop_workers()

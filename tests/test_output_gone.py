@@ -138,3 +138,20 @@ def test_a_run_started_with_its_stdout_or_stdin_closed_runs_and_exits_as_its_ste
     )
     assert r.returncode == 0
     assert _last_job(repo)["status"] == "succeeded"
+
+
+def test_a_run_whose_stderr_or_stdout_is_open_read_only_runs_and_exits_as_its_steps_say(tmp_path):
+    """`pipe run 2>&-` from a shell script on the way (pyenv's shim) left fd 2 holding that
+    script, read-only, and Python took it for stderr: every message failed (EBADF) and the run
+    ended `interrupted` with exit 1. `2<FILE` gives the same state without the shim."""
+    repo = Repo(tmp_path)
+    repo.pipefile(CHAIN)
+    cmd = " ".join(PIPE)
+    r = subprocess.run(["bash", "-c", f"{cmd} run -j1 2<Pipefile"], cwd=tmp_path, env=_env(), timeout=120)
+    assert r.returncode == 0 and all(repo.exists(f"o{i}.txt") for i in range(5))
+    assert _last_job(repo)["status"] == "succeeded"
+    r = subprocess.run(["bash", "-c", f"{cmd} run --force -j1 1<Pipefile"], cwd=tmp_path, env=_env(), timeout=120)
+    assert r.returncode == 0
+    assert _last_job(repo)["status"] == "succeeded"
+    r = subprocess.run(["bash", "-c", f"{cmd} status 1<Pipefile 2<Pipefile"], cwd=tmp_path, env=_env(), timeout=120)
+    assert r.returncode == 0
