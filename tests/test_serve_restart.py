@@ -154,6 +154,52 @@ def test_queue_depth_holds_under_concurrent_submissions_and_sigterm_keeps_the_qu
         server.stop(signal.SIGKILL)
 
 
+STUBBORN = """\
+name: stubborn
+params:
+  marker: {type: string, default: /dev/null}
+steps:
+  wait:
+    command: trap '' INT; sleep 120 & echo $! > ${{params.marker}}; wait; echo done > ${{outputs.out}}
+    outputs:
+      out: {path: build/stubborn.txt, output: true}
+"""
+
+
+def test_a_client_following_a_job_the_server_stops_is_told_it_ended_interrupted(ws, tmp_path):
+    """The server sets its stop before it interrupts the running job: a job that took a moment
+    to end (a step that ignores SIGINT is stopped by SIGTERM 5 s later) had its event stream
+    closed at the next poll, without the `end` its client waits for."""
+    import httpx
+
+    repo, tok = ws
+    repo.write("Pipefile.stubborn", STUBBORN, dedent=False)
+    repo.pipe("publish", "-f", "Pipefile.stubborn", check=True)
+    server = Server(repo.root, "--workers", "1")
+    try:
+        c = server.client(tok)
+        job = c.post("/v1/endpoints/stubborn/jobs", json={"inputs": {"marker": str(tmp_path / "s.pid")}}).json()
+        wait_state(c, job["id"], ("running",))
+        wait_file(tmp_path / "s.pid")
+        seen: list = []
+
+        def follow():
+            with (
+                httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {tok}"}, timeout=30) as cl,
+                cl.stream("GET", f"/v1/jobs/{job['id']}/events") as r,
+            ):
+                seen.extend(line for line in r.iter_lines() if line.startswith(("event:", "data:")))
+
+        follower = threading.Thread(target=follow)
+        follower.start()
+        time.sleep(0.5)
+        assert server.stop() == 0
+        follower.join(30)
+        assert seen[-2:] == ["event: end", 'data: {"state": "interrupted"}'], seen
+    finally:
+        server.stop(signal.SIGKILL)
+
+
 UPPER = """\
 name: upper
 assets:

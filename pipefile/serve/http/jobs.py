@@ -14,12 +14,17 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ...jobdb.records import TERMINAL
 from ...jobdb.tokens import Token
+from ...outcomes import JobState
 from .. import jobs_view, submission
 from ..access import visible_job
 from ..guard import API
 from ..refusals import BadRequest
 from .context import Context
 from .models import MAX_ID, JobId, JobRequest, Number
+
+# A job in these states when the server stops is stopped by it and ends `interrupted` within
+# uvicorn's grace period (or goes back to the queue): its event stream waits for that.
+STOPPED_BY_THE_SERVER = (JobState.PREPARING, JobState.RUNNING, JobState.FINALIZING)
 
 
 def _invocation(body: JobRequest) -> submission.Invocation:
@@ -151,8 +156,13 @@ def router(ctx: Context) -> APIRouter:
                 if state in TERMINAL:
                     yield f"event: end\ndata: {json.dumps({'state': state})}\n\n"
                     return
-                if ctx.stopping() or await request.is_disconnected():
-                    return  # the server stops: the client reconnects later (Last-Event-ID)
+                if await request.is_disconnected():
+                    return
+                if ctx.stopping() and state not in STOPPED_BY_THE_SERVER:
+                    # The server stops: the client reconnects later (Last-Event-ID). A job the
+                    # server is stopping is followed to its end first (the stop is set before
+                    # the job is interrupted): its client learns it ended `interrupted`.
+                    return
                 await asyncio.sleep(0.2)
                 quiet = 0.0 if events else quiet + 0.2
                 if quiet >= 15:
