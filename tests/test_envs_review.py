@@ -10,6 +10,8 @@ import hashlib
 import zipfile
 from pathlib import Path
 
+import pytest
+
 
 def _wheel(path: Path, value: str) -> None:
     """A minimal pure-Python wheel of package `foo` 1.0 whose foo.VALUE is `value`."""
@@ -72,3 +74,49 @@ def test_a_package_folder_is_keyed_by_its_content_not_by_what_building_it_writes
     assert _identity(repo, "v") == first
     repo.write("pkg/foo/__init__.py", "VALUE = 2\n")
     assert _identity(repo, "v") != first
+
+
+def test_the_build_context_identity_covers_every_file_the_sdk_sends(tmp_path):
+    # Was: a backslash read as an escape (the SDK, which sends the build, reads it as itself),
+    # and a folder skipped whole where the SDK still sends what is in it ('!a' after 'a/**'):
+    # files the build sees left out of the identity, so editing them rebuilt nothing: stale.
+    # And `**/a` followed into 'x/a/...' where the SDK does not look (a rebuild for nothing).
+    sdk = pytest.importorskip("docker.utils.build")
+    from pipefile.digest import Hasher
+    from pipefile.envs.docker.context import identity_digest
+
+    files = ["Dockerfile", "x y/f", "x\\ y/g", "a/data", "a/sub/f", "b/a/f", "b/a/d.py", "c/keep/f"]
+    cases = [["x\\ y"], ["a/**", "!a", "**/a"], ["**/a", "!**/d.py"], ["*", "!Dockerfile", "!**/keep"]]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text(f)
+    for patterns in cases:
+        (tmp_path / ".dockerignore").write_text("\n".join(patterns) + "\n")
+        sent = set(sdk.exclude_paths(str(tmp_path), list(patterns), "Dockerfile"))
+        base = identity_digest(Hasher(str(tmp_path)), ".")
+        for f in files:
+            (tmp_path / f).write_text(f + " changed")
+            changed = identity_digest(Hasher(str(tmp_path)), ".") != base
+            assert changed == (f in sent), (patterns, f, sorted(sent))
+            (tmp_path / f).write_text(f)
+
+
+def test_an_output_in_a_dockerignored_folder_the_sdk_never_enters_loads(repo):
+    # Was: the check matched the output's own path only, so `!**/keep` seemed to bring
+    # out/keep back into the context; the SDK never looks inside out/ (no `!` line starts
+    # with it), so the output is not sent, and the Pipefile was refused (exit 2) for nothing.
+    repo.write("Dockerfile", "FROM scratch\n")
+    repo.write(".dockerignore", "out\n!**/keep\n")
+    repo.pipefile("""
+        environments:
+          img: {type: docker, build: .}
+        steps:
+          a: {command: 'echo > ${{outputs.o}}', outputs: {o: out/keep}}
+          b: {command: 'true', environment: img}
+    """)
+    r = repo.pipe("validate")
+    assert r.code == 0, str(r)
+    sdk = pytest.importorskip("docker.utils.build")
+    (repo.root / "out").mkdir()
+    (repo.root / "out/keep").write_text("x")
+    assert "out/keep" not in sdk.exclude_paths(str(repo.root), ["out", "!**/keep"], "Dockerfile")
