@@ -120,3 +120,24 @@ def test_an_output_in_a_dockerignored_folder_the_sdk_never_enters_loads(repo):
     (repo.root / "out").mkdir()
     (repo.root / "out/keep").write_text("x")
     assert "out/keep" not in sdk.exclude_paths(str(repo.root), ["out", "!**/keep"], "Dockerfile")
+
+
+def test_a_venv_whose_python_is_gone_is_built_again_not_reused(repo):
+    # Was: a published venv was trusted for ever; once the Python it links to was removed (or
+    # upgraded in place), every step in it failed, run after run, with nothing to say why.
+    repo.pipefile("""
+        environments:
+          v: {type: venv}
+        steps:
+          a: {command: 'python -c "import sys; print(sys.prefix)" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: v}
+    """)
+    assert repo.outcomes(timeout=300) == {"a": "ran"}
+    prefix = Path(repo.read("out/a.txt").strip())
+    for exe in (prefix / "bin").glob("python*"):
+        exe.unlink()  # (what removing the Python it was made from leaves: links to nothing)
+        exe.symlink_to("/nonexistent/python3")
+    (row,) = repo.pipe("envs", "--json", check=True).json["environments"]
+    assert row["built"] is False
+    assert repo.outcomes("--force", timeout=300) == {"a": "ran"}
+    assert "is broken" in (repo.root / ".pipe/jobs/2/a.log").read_text()
+    assert Path(repo.read("out/a.txt").strip()) != prefix and not prefix.exists()

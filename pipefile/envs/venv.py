@@ -250,12 +250,25 @@ class VenvEnvironment(CachedEnvironment):
                 return
             build_id = self.build_id()
             path = self.cache.lookup(build_id)
-            if path is None:
+            if path is None or not _runs(path):
                 with build_lock(self.cache, build_id, log, cancelled, f"venv environment '{self.name}'"):
                     path = self.cache.lookup(build_id)  # someone else may have built it meanwhile
+                    if path is not None and not _runs(path):
+                        # Its interpreter is gone (the Python it was made from was removed, or
+                        # upgraded in place): every step would fail in it until it was rebuilt.
+                        log.write(
+                            f"pipe: venv environment '{self.name}' is broken ({_bin(path)}/python is missing "
+                            "or points at a Python that is gone): building it again\n".encode()
+                        )
+                        self.cache.unpublish(build_id)
+                        path = None
                     if path is None:
                         path = self._build(build_id, log, cancelled)
             self.path = path
+
+    def built(self) -> bool:
+        path = self.cache.lookup(self.build_id())
+        return path is not None and _runs(path)
 
     def _build(self, build_id: str, log: IO[bytes], cancelled: threading.Event) -> str:
         what = f"building venv environment '{self.name}'"
@@ -318,6 +331,11 @@ class VenvEnvironment(CachedEnvironment):
         env["VIRTUAL_ENV"] = self.path or ""
         env["PATH"] = _bin(self.path or "") + os.pathsep + env.get("PATH", os.defpath)
         return env
+
+
+def _runs(path: str) -> bool:
+    """Whether a built venv still has its interpreter (a link to the Python it was made from)."""
+    return os.path.exists(os.path.join(_bin(path), "python"))
 
 
 def _tool_env() -> dict:
