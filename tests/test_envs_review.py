@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import sys
 import zipfile
 from pathlib import Path
 
@@ -141,3 +143,21 @@ def test_a_venv_whose_python_is_gone_is_built_again_not_reused(repo):
     assert repo.outcomes("--force", timeout=300) == {"a": "ran"}
     assert "is broken" in (repo.root / ".pipe/jobs/2/a.log").read_text()
     assert Path(repo.read("out/a.txt").strip()) != prefix and not prefix.exists()
+
+
+def test_the_std_environment_runs_with_an_interpreter_whose_path_holds_shell_characters(repo, tmp_path):
+    # Was: the `python` shim of the std environment named the interpreter inside double
+    # quotes, so a `$` or a `"` in its path was read by the shell: exit 127, "not found".
+    std = pytest.importorskip("pipefile.envs.std")
+    if std.missing(std.installed()):
+        pytest.skip("this interpreter lacks the std requirements: the std environment would be a venv")
+    odd = tmp_path / 'py$HOME "x"'
+    odd.mkdir()
+    (odd / "python").symlink_to(os.path.realpath(sys.executable))
+    repo.pipefile("""
+        steps:
+          a: {command: 'python -c "import sys; print(sys.executable)" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: std}
+    """)
+    r = repo.pipe("run", python=str(odd / "python"))
+    assert r.code == 0, str(r)
+    assert repo.read("out/a.txt").strip() == str(odd / "python")
