@@ -8,11 +8,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
 import pytest
+from workspace_repo import PIPE
 
 
 def _wheel(path: Path, value: str) -> None:
@@ -161,3 +164,80 @@ def test_the_std_environment_runs_with_an_interpreter_whose_path_holds_shell_cha
     r = repo.pipe("run", python=str(odd / "python"))
     assert r.code == 0, str(r)
     assert repo.read("out/a.txt").strip() == str(odd / "python")
+
+
+_PROXY = """
+import socket, sys, threading
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1])
+srv.listen(64)
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    c, _ = srv.accept()
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(sys.argv[2])
+    threading.Thread(target=pump, args=(c, u), daemon=True).start()
+    threading.Thread(target=pump, args=(u, c), daemon=True).start()
+"""
+
+
+def test_a_docker_daemon_that_goes_away_mid_step_fails_the_step_instead_of_hanging(repo, tmp_path):
+    # Was: waiting for the container retried at once, for ever, on every error: with the daemon
+    # gone, pipe spun at full CPU and not even Ctrl-C or SIGTERM ended it.
+    from envsupport import busybox_rootfs, docker_client, need
+
+    client = docker_client()
+    sock = "/var/run/docker.sock"
+    need(os.path.exists(sock) and not os.environ.get("DOCKER_HOST"), "the daemon is not at its local socket")
+    image = f"pipefile-test/busybox-review:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    step = f"gone{os.getpid()}"
+    # The daemon this pipe talks to is a forwarder to the real one, killed while the step runs.
+    front = str(tmp_path / "d.sock")
+    proxy = subprocess.Popen([sys.executable, "-c", _PROXY, front, sock])
+    try:
+        for _ in range(50):
+            if os.path.exists(front):
+                break
+            time.sleep(0.1)
+        repo.pipefile(f"""
+            environments:
+              bb: {{type: docker, image: "{image}"}}
+            steps:
+              {step}: {{command: 'sleep 60; echo > ${{{{outputs.o}}}}', outputs: {{o: out/s.txt}}, environment: bb}}
+        """)
+        env = dict(os.environ, PIPE_PLAIN="1", DOCKER_HOST=f"unix://{front}")
+        env.pop("PIPE_STORE_DIR", None)
+        p = subprocess.Popen(PIPE + ["run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not client.containers.list(filters={"label": f"org.pipefile.step={step}"}):
+            assert time.monotonic() < deadline and p.poll() is None, "the step's container never ran"
+            time.sleep(0.2)
+        proxy.kill()
+        proxy.wait()
+        try:
+            p.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise AssertionError("pipe hung once the daemon was gone") from None
+        assert p.returncode == 1
+        assert "Docker daemon has not answered" in (repo.root / f".pipe/jobs/1/{step}.log").read_text()
+    finally:
+        proxy.kill()
+        for c in client.containers.list(all=True, filters={"label": f"org.pipefile.step={step}"}):
+            c.remove(force=True)
+        client.images.remove(image, force=True)
