@@ -241,3 +241,23 @@ def test_a_docker_daemon_that_goes_away_mid_step_fails_the_step_instead_of_hangi
         for c in client.containers.list(all=True, filters={"label": f"org.pipefile.step={step}"}):
             c.remove(force=True)
         client.images.remove(image, force=True)
+
+
+def test_a_step_asking_for_a_gpu_is_told_what_nvidia_smi_said(repo, tmp_path, monkeypatch):
+    # Was: "no GPU was found (neither NVML nor nvidia-smi sees one)" whatever nvidia-smi said,
+    # so a driver that does not answer read as a machine without GPUs.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"  # a fake nvidia-smi (no GPU here): the driver's usual complaint
+    fake.write_text(
+        "#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the driver.'\nexit 9\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.delenv("PIPE_GPUS", raising=False)
+    repo.pipefile("""
+        steps:
+          a: {command: 'true', resources: {gpus: 1}}
+    """)
+    r = repo.pipe("run", env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:" in r.err and "exited with status 9: NVIDIA-SMI has failed" in r.err, str(r)
