@@ -261,3 +261,19 @@ def test_a_step_asking_for_a_gpu_is_told_what_nvidia_smi_said(repo, tmp_path, mo
     r = repo.pipe("run", env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
     assert r.code == 2, str(r)
     assert "Pipefile:3:" in r.err and "exited with status 9: NVIDIA-SMI has failed" in r.err, str(r)
+
+
+def test_a_dockerignore_that_is_not_utf8_is_an_error_naming_it(repo):
+    # Was: the identity and the load check read no patterns at all (the whole folder counted),
+    # while the build failed on it with "'utf-8' codec can't decode byte 0xff": exit 1, no file named.
+    repo.write("img/Dockerfile", "FROM scratch\n")
+    (repo.root / "img/.dockerignore").write_bytes(b"data\n\xff\xfe\n")
+    repo.pipefile("""
+        environments:
+          img: {type: docker, build: img}
+        steps:
+          b: {command: 'true', environment: img}
+    """)
+    r = repo.pipe("validate")
+    assert r.code == 2, str(r)
+    assert "img/.dockerignore is not UTF-8 text" in r.err and "save it as UTF-8" in r.err, str(r)

@@ -18,12 +18,20 @@ import re
 
 
 def read_patterns(path: str) -> list:
-    """The lines of a .dockerignore file (none if it cannot be read), comments left out."""
+    """The lines of a .dockerignore file (none if it cannot be read), comments left out.
+    One that is not UTF-8 is an error: its lines cannot be known, and neither can the context."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         return []
+    except UnicodeDecodeError as e:
+        from ..errors import PipefileError
+
+        raise PipefileError(
+            f"{path} is not UTF-8 text (byte {e.start}): its patterns, and so the Docker build context, cannot be read",
+            hint="save it as UTF-8",
+        ) from None
     return [x for x in (line.strip() for line in lines) if x and not x.startswith("#")]
 
 

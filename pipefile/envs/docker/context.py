@@ -27,13 +27,8 @@ _PIPE_PATTERNS = [".pipe", "**/.pipe"]
 
 
 def ignore_patterns(folder: str) -> list:
-    """The folder's .dockerignore lines, read as the Docker SDK reads them."""
-    try:
-        with open(os.path.join(folder, ".dockerignore"), encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
-    return [x for x in (line.strip() for line in lines) if x and not x.startswith("#")]
+    """The folder's .dockerignore lines, read as the Docker SDK reads them (and as the identity does)."""
+    return read_patterns(os.path.join(folder, ".dockerignore"))
 
 
 def context_paths(folder: str, dockerfile: str = "") -> list:
