@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from .envs import gpus as gpus_mod
 from .errors import PipefileError, raise_all
 from .rebuilder import Verdict
 
@@ -61,7 +62,7 @@ class Leases:
                 errors.append(
                     PipefileError(
                         f"step '{name}' asks for {_n(r.gpus, 'GPU')}, but no GPU was found on this machine "
-                        f"(neither NVML nor nvidia-smi sees one)",
+                        f"({gpus_mod.why_none()})",
                         loc,
                         "run it where there is an NVIDIA GPU and driver, or name the devices with --gpus 0,1 or "
                         "PIPE_GPUS=0,1",

@@ -134,13 +134,16 @@ class EnvCache:
         return out
 
     def remove(self, build_id: str) -> None:
-        """Unpublish first (so no one starts using it), then delete the folder."""
         with self.lock(build_id):
-            path = self.lookup(build_id)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.dir, build_id))
-            if path:
-                shutil.rmtree(path, ignore_errors=True)
+            self.unpublish(build_id)
+
+    def unpublish(self, build_id: str) -> None:
+        """Unpublish first (so no one starts using it), then delete the folder (lock held)."""
+        path = self.lookup(build_id)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.dir, build_id))
+        if path:
+            shutil.rmtree(path, ignore_errors=True)
 
     def unfinished(self) -> list:
         """Build folders that no symlink points at (failed or interrupted builds)."""

@@ -50,26 +50,50 @@ def _nvml() -> Optional[list]:
             pass
 
 
+# Why the last detection found no GPU, where nvidia-smi said more than nothing (a driver that
+# does not answer): the error that a step asking for GPUs gets names it.
+_why_none: Optional[str] = None
+_SMI_TIMEOUT = 30
+
+
+def why_none() -> str:
+    """What the last detection that found no GPU ran into, for the error of a step that asks for one."""
+    return _why_none or "neither NVML nor nvidia-smi sees one"
+
+
 def _nvidia_smi() -> list:
     import shutil  # here, not at the top: a no-op run writes nothing (start-up)
     import subprocess
 
+    global _why_none
+    _why_none = None
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return []
     try:
         p = subprocess.run(
-            [exe, "--query-gpu=index,name", "--format=csv,noheader"], capture_output=True, text=True, timeout=30
+            [exe, "--query-gpu=index,name", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=_SMI_TIMEOUT,
         )
-    except (OSError, subprocess.SubprocessError):
+    except subprocess.TimeoutExpired:
+        _why_none = f"{exe} did not answer within {_SMI_TIMEOUT} s: is the NVIDIA driver hung?"
+        return []
+    except (OSError, subprocess.SubprocessError) as e:
+        _why_none = f"{exe} could not be run: {e}"
         return []
     if p.returncode != 0:
+        said = next((x.strip() for x in (p.stdout + "\n" + p.stderr).splitlines() if x.strip()), "")
+        _why_none = f"{exe} exited with status {p.returncode}" + (f": {said[:200]}" if said else "")
         return []
     out = []
     for line in p.stdout.splitlines():
         idx, _, name = line.partition(",")
         if idx.strip().isdigit():
             out.append(Gpu(idx.strip(), name.strip() or "unknown"))
+    if not out and p.stdout.strip():
+        _why_none = f"{exe} printed no GPU: {p.stdout.strip().splitlines()[0][:200]}"
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -156,7 +157,8 @@ class StdEnvironment(Environment):
         Made in a temporary folder and renamed into place: never seen half-made."""
         python, lib = self._python(), self.library()
         top = os.path.join(self.store_root, ENVS_DIR, SHIMS_DIR)
-        final = os.path.join(top, hash_json({"python": python, "library": lib})[:24])
+        # (v: shims before 2 did not quote the path; a broken one must not be found again)
+        final = os.path.join(top, hash_json({"python": python, "library": lib, "v": 2})[:24])
         if os.path.isdir(final):
             return final
         os.makedirs(top, exist_ok=True)
@@ -168,7 +170,8 @@ class StdEnvironment(Environment):
                 path = os.path.join(tmp, "bin", name)
                 with open(path, "w") as f:
                     # A script, not a link: a venv's interpreter finds its packages by where it is called from.
-                    f.write(f'#!/bin/sh\nexec "{python}" "$@"\n')
+                    # (quoted: an interpreter's path may hold `$`, quotes or spaces)
+                    f.write(f'#!/bin/sh\nexec {shlex.quote(python)} "$@"\n')
                 os.chmod(path, 0o755)
             os.symlink(lib, os.path.join(tmp, "lib", "stdlib_components"))
             try:

@@ -1,8 +1,9 @@
 """venv environments: a Python virtual environment built from requirements.
 
 Identity (what the step key holds): the content of the requirements file (and of
-the files it names with -r/-c), the package list, the Python version asked for (or the major.minor of the Python
-running pipe) and the platform. It is computed from the Pipefile and the file's
+the files it names with -r/-c, and of the wheels and package folders it installs from
+by path), the package list, the Python version asked for (or the major.minor of the
+Python running pipe) and the platform. It is computed from the Pipefile and the file's
 digest, without resolving anything, so `pipe status` stays cheap and offline.
 Pin versions (`six==1.16.0`, or a lock file) for builds that do not drift: what an
 unpinned requirement resolved to is recorded (`pip freeze`) in the build's
@@ -24,7 +25,7 @@ import threading
 from typing import IO, Mapping, Optional
 
 from .. import spec
-from ..digest import hash_bytes
+from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, hash_bytes, hash_json
 from .base import EnvError, Launch
 from .build import build_lock, run_tool
 from .cache import CachedEnvironment
@@ -43,6 +44,75 @@ def _file_digest(hasher, root: str, rel: str) -> Optional[str]:
             return hash_bytes(f.read())
     except OSError:
         return None
+
+
+# A line that makes pip look for packages in a folder: -f DIR, --find-links=DIR.
+_FIND_LINKS_RE = re.compile(r"\s*(?:-f|--find-links)(?:\s*=\s*|\s+)?(\S+)")
+_ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", ".tar")
+# What building a package folder writes into it (setuptools: build/, dist/, NAME.egg-info):
+# not its content, or the first build would change the identity and the next run rebuild.
+_BUILD_LEFTOVERS = ("build", "dist")
+
+
+def _local_target(req: str) -> Optional[str]:
+    """The path a requirement (a line of a requirements file, or a `packages:` entry) installs
+    from or looks in (a wheel, an sdist, a package folder, a --find-links folder); None for
+    a name (`six==1.16.0`), a remote URL, another option, or an editable install (-e: installed
+    in place, its edits are live, seen by the steps as a local step sees its code)."""
+    req = re.split(r"\s+#", req.strip(), maxsplit=1)[0].strip()
+    m = _FIND_LINKS_RE.match(req)
+    if m:
+        target = m.group(1)
+    elif not req or req.startswith("-"):
+        return None
+    else:
+        name, at, url = req.partition(" @ ")
+        words = (url if at else name).split(";")[0].split()
+        target = words[0] if words else ""
+    if target.startswith("file:"):
+        from urllib.parse import unquote, urlparse
+
+        target = unquote(urlparse(target).path)
+    elif "://" in target:
+        return None
+    target = re.sub(r"\[[^\]]*\]$", "", target)  # extras: ./pkg[cli]
+    looks_like_path = target.startswith((".", "/", "~")) or "/" in target or target.endswith(_ARCHIVES)
+    return os.path.expanduser(target) if target and looks_like_path else None
+
+
+def _folder_digest(hasher, root: str, rel: str) -> str:
+    """The content of a package folder, less what building it writes into it (see above).
+    In the workspace, a folder with no .egg-info directly in it is taken whole, by its digest
+    through the stat cache (as an input folder is); outside, every file is read."""
+    top = os.path.join(root, rel)
+    inside = not rel.startswith(".." + os.sep)
+    entries = []
+    for dirpath, dirs, files in os.walk(top):
+        sub = os.path.relpath(dirpath, top)
+        walk_into = []
+        for d in sorted(dirs):
+            if d in IGNORED_NAMES or d.endswith(".egg-info") or (sub == "." and d in _BUILD_LEFTOVERS):
+                continue
+            ap = os.path.join(dirpath, d)
+            if inside and not _holds_egg_info(ap):
+                got = hasher.digest(os.path.relpath(ap, root))
+                entries.append([os.path.normpath(os.path.join(sub, d)), "t", got.digest if got else None])
+            else:
+                walk_into.append(d)
+        dirs[:] = walk_into
+        for f in sorted(files):
+            if f in IGNORED_NAMES or f.endswith(IGNORED_SUFFIXES):
+                continue
+            ws_rel = os.path.relpath(os.path.join(dirpath, f), root)
+            entries.append([os.path.normpath(os.path.join(sub, f)), "f", _file_digest(hasher, root, ws_rel)])
+    return hash_json(entries)
+
+
+def _holds_egg_info(folder: str) -> bool:
+    try:
+        return any(n.endswith(".egg-info") for n in os.listdir(folder))
+    except OSError:
+        return False
 
 
 def platform_tag() -> str:
@@ -70,7 +140,39 @@ class VenvEnvironment(CachedEnvironment):
         included = self._included(self.spec.requirements, set()) if req else []
         if included:  # only then: the identity of a file without -r/-c lines stays what it was
             ident["included"] = included
+        # Wheels, sdists and package folders named by path: their content is what is installed
+        # (a wheel rebuilt under the same name must rebuild the venv and rerun its steps).
+        local = self._local_sources(included)
+        if local:  # (only then, as above: identities without them stay what they were)
+            ident["local"] = local
         return ident
+
+    def _local_sources(self, included: list) -> list:
+        """[[path, digest]] of what the requirements install from a path (None: not there)."""
+        lines = list(self.spec.packages)
+        for rel in [self.spec.requirements] + [inc for inc, _ in included] if self.spec.requirements else []:
+            try:
+                with open(os.path.join(self.root, rel), encoding="utf-8", errors="replace") as f:
+                    lines += f.read().splitlines()
+            except OSError:
+                continue
+        out = []
+        for line in lines:
+            target = _local_target(line)
+            if target is None:
+                continue
+            # pip reads such a path from its working folder, which is the workspace's (as -e, -f)
+            inc = os.path.relpath(os.path.normpath(os.path.join(self.root, target)), self.root)
+            if any(inc == seen for seen, _ in out):
+                continue
+            ap = os.path.normpath(os.path.join(self.root, inc))
+            if os.path.isdir(ap):
+                if os.path.commonpath([ap, os.path.abspath(self.root)]) == ap:
+                    continue  # (a folder holding the workspace holds the steps' own outputs too)
+                out.append([inc, _folder_digest(self.hasher, self.root, inc)])
+            else:
+                out.append([inc, _file_digest(self.hasher, self.root, inc)])
+        return out
 
     def _included(self, rel: str, seen: set) -> list:
         """[[path, digest]] of the files a requirements file pulls in with -r/-c, recursively
@@ -148,12 +250,25 @@ class VenvEnvironment(CachedEnvironment):
                 return
             build_id = self.build_id()
             path = self.cache.lookup(build_id)
-            if path is None:
+            if path is None or not _runs(path):
                 with build_lock(self.cache, build_id, log, cancelled, f"venv environment '{self.name}'"):
                     path = self.cache.lookup(build_id)  # someone else may have built it meanwhile
+                    if path is not None and not _runs(path):
+                        # Its interpreter is gone (the Python it was made from was removed, or
+                        # upgraded in place): every step would fail in it until it was rebuilt.
+                        log.write(
+                            f"pipe: venv environment '{self.name}' is broken ({_bin(path)}/python is missing "
+                            "or points at a Python that is gone): building it again\n".encode()
+                        )
+                        self.cache.unpublish(build_id)
+                        path = None
                     if path is None:
                         path = self._build(build_id, log, cancelled)
             self.path = path
+
+    def built(self) -> bool:
+        path = self.cache.lookup(self.build_id())
+        return path is not None and _runs(path)
 
     def _build(self, build_id: str, log: IO[bytes], cancelled: threading.Event) -> str:
         what = f"building venv environment '{self.name}'"
@@ -216,6 +331,11 @@ class VenvEnvironment(CachedEnvironment):
         env["VIRTUAL_ENV"] = self.path or ""
         env["PATH"] = _bin(self.path or "") + os.pathsep + env.get("PATH", os.defpath)
         return env
+
+
+def _runs(path: str) -> bool:
+    """Whether a built venv still has its interpreter (a link to the Python it was made from)."""
+    return os.path.exists(os.path.join(_bin(path), "python"))
 
 
 def _tool_env() -> dict:

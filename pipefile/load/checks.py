@@ -229,7 +229,7 @@ def check_build_contexts(
 
     Only the declared paths are matched against the .dockerignore patterns: no walk of the
     workspace (this runs at every load, and again on a spec from the spec cache)."""
-    from .dockerignore import excluded, read_patterns
+    from .dockerignore import left_out, read_patterns
 
     used = {st.environment for st in steps.values()}
     builds = [e for n, e in environments.items() if n in used and e.type == spec.ENV_DOCKER and e.build]
@@ -256,7 +256,7 @@ def check_build_contexts(
                 rel = path if folder == "." else path[len(folder) + 1 :] if path.startswith(folder + "/") else None
                 if rel is None or rel.split("/", 1)[0] == ".pipe":
                     continue
-                if rel not in always and excluded(patterns, rel):
+                if rel not in always and left_out(patterns, rel):
                     continue
                 errors.append(
                     PipefileError(

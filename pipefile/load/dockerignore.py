@@ -1,11 +1,14 @@
-"""`.dockerignore` patterns, matched as Docker matches them, without the Docker SDK: the
-loader checks declared output paths against them (checks.check_build_contexts), and a
-Pipefile without Docker environments must load where the SDK is not installed.
+"""`.dockerignore` patterns, matched as the Docker SDK matches them (it is what sends a
+build its context), without importing it: the loader checks declared output paths against
+them (checks.check_build_contexts), and a Pipefile without Docker environments must load
+where the SDK is not installed.
 
-Docker's rules: a pattern is a cleaned path relative to the folder (a leading `/` or `./`
-means nothing); `*` and `?` stay within one path component, `**` spans any number of them;
-a pattern that matches a folder leaves out everything under it; a `!` line brings back what
-it matches; the last matching line wins.
+The SDK's rules: a pattern is a cleaned path relative to the folder (a leading `/` or `./`
+means nothing, `..` takes away the component before it); `*` and `?` stay within one path
+component, `**` spans any number of them; a backslash is a plain character (no escapes); a
+pattern that matches a folder leaves out everything under it; a `!` line brings back what it
+matches; the last matching line wins. A folder left out is not even entered unless a `!`
+line starts with its path (`entered`): what lies below it is not sent, whatever matches it.
 """
 
 from __future__ import annotations
@@ -15,12 +18,20 @@ import re
 
 
 def read_patterns(path: str) -> list:
-    """The lines of a .dockerignore file (none if it cannot be read), comments left out."""
+    """The lines of a .dockerignore file (none if it cannot be read), comments left out.
+    One that is not UTF-8 is an error: its lines cannot be known, and neither can the context."""
     try:
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
-    except (OSError, UnicodeDecodeError):
+    except OSError:
         return []
+    except UnicodeDecodeError as e:
+        from ..errors import PipefileError
+
+        raise PipefileError(
+            f"{path} is not UTF-8 text (byte {e.start}): its patterns, and so the Docker build context, cannot be read",
+            hint="save it as UTF-8",
+        ) from None
     return [x for x in (line.strip() for line in lines) if x and not x.startswith("#")]
 
 
@@ -46,6 +57,17 @@ def excluded(patterns: list, rel: str) -> bool:
     return out
 
 
+def left_out(patterns: list, rel: str) -> bool:
+    """Whether the build is not sent path `rel`: the patterns leave it out, or a folder above
+    it that the SDK does not enter (`entered`)."""
+    parts = rel.split("/")
+    for k in range(1, len(parts)):
+        folder = "/".join(parts[:k])
+        if excluded(patterns, folder) and not entered(patterns, folder):
+            return True
+    return excluded(patterns, rel)
+
+
 def decided_above(patterns: list, folder: str, left_out: bool) -> bool:
     """Whether every path inside `folder` (relative, '/'-separated) is left out or kept just
     as `folder` itself is (`left_out`): no pattern that could change that reaches below it
@@ -56,10 +78,12 @@ def decided_above(patterns: list, folder: str, left_out: bool) -> bool:
     for line in patterns:
         negative = line.startswith("!")
         text = _clean(line[1:] if negative else line)
+        if "**" in text:
+            # (may reach any depth; and, of either sign, match a folder but not what is in it:
+            # the SDK matches a path's folders only by as many components as the pattern has)
+            return False
         if not text or negative != left_out:
             continue
-        if "**" in text:
-            return False  # (may reach any depth)
         pieces = text.split("/")
         # A pattern no deeper than `folder` decides its paths by `folder` or a folder above.
         if len(pieces) > depth and all(_pattern(pc).match(name) for pc, name in zip(pieces, parts)):
@@ -67,9 +91,22 @@ def decided_above(patterns: list, folder: str, left_out: bool) -> bool:
     return True
 
 
+def entered(patterns: list, folder: str) -> bool:
+    """Whether the SDK looks inside `folder`, which the patterns leave out: only when a `!`
+    line's cleaned text starts with its path (`!data/keep`, for `data`)."""
+    return any(line.startswith("!") and _clean(line[1:]).startswith(folder) for line in patterns)
+
+
 def _clean(text: str) -> str:
-    text = posixpath.normpath(text.strip()).lstrip("/")
-    return "" if text == "." else text
+    """As the SDK cleans a pattern: no empty or `.` components, `..` takes the one before."""
+    parts: list = []
+    for part in text.strip().split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part and part != ".":
+            parts.append(part)
+    return "/".join(parts)
 
 
 _CACHE: dict = {}
@@ -83,35 +120,39 @@ def _pattern(text: str) -> "re.Pattern[str]":
 
 
 def _translate(text: str) -> str:
+    """A pattern as the SDK's fnmatch translates it (no escapes: a backslash is itself)."""
     out, i, n = [], 0, len(text)
     while i < n:
         c = text[i]
+        i += 1
         if c == "*":
-            if text.startswith("**", i):
-                i += 2
-                if text.startswith("/", i):
+            if i < n and text[i] == "*":
+                i += 1
+                if i < n and text[i] == "/":
                     i += 1
-                    out.append("(?:.*/)?")  # `**/`: any number of folders, none too
-                else:
-                    out.append(".*")
-                continue
-            out.append("[^/]*")
+                out.append(".*" if i >= n else "(?:.*/)?")  # `**` spans folders, none too
+            else:
+                out.append("[^/]*")
         elif c == "?":
             out.append("[^/]")
-        elif c == "\\" and i + 1 < n:
-            i += 1
-            out.append(re.escape(text[i]))
         elif c == "[":
-            end = text.find("]", i + 1)
-            if end < 0:
-                out.append(re.escape(c))
+            j = i
+            if j < n and text[j] == "!":
+                j += 1
+            if j < n and text[j] == "]":
+                j += 1
+            while j < n and text[j] != "]":
+                j += 1
+            if j >= n:
+                out.append("\\[")
             else:
-                body = text[i + 1 : end]
-                if body.startswith(("!", "^")):
+                body = text[i:j].replace("\\", "\\\\")
+                i = j + 1
+                if body[0] == "!":
                     body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = end
+                elif body[0] == "^":
+                    body = "\\" + body
+                out.append("[" + body + "]")
         else:
             out.append(re.escape(c))
-        i += 1
     return "".join(out)

@@ -4,8 +4,10 @@ end), labelled with its run and step so that a later run removes those a killed 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
 from typing import IO, Optional
 
 from ... import spec
@@ -90,6 +92,13 @@ def start_container(image_id: Optional[str], env_spec: spec.EnvSpec, root: str, 
     return proc
 
 
+# How long the daemon may not answer before a step's container is given up: its state can no
+# longer be known, and waiting for it would hang pipe (Ctrl-C included) for as long as it is gone.
+DAEMON_GONE_SECONDS = 20.0
+# The exit status of a step whose daemon went away (as `docker run`'s when the daemon fails).
+DAEMON_GONE_STATUS = 125
+
+
 class ContainerProcess:
     """A running container, driven like a process: wait, poll, signal, and removed at the end."""
 
@@ -98,6 +107,34 @@ class ContainerProcess:
         self.log = log
         self.rc: Optional[int] = None
         self._logs: Optional[threading.Thread] = None
+        self._silent_since: Optional[float] = None  # when the daemon stopped answering
+
+    def _daemon_gone(self, error: Exception) -> bool:
+        """After a failed call: whether the daemon has not answered for DAEMON_GONE_SECONDS
+        (then the step ends with DAEMON_GONE_STATUS, its log saying why)."""
+        docker = sdk()
+        try:
+            self.container.reload()
+            self._silent_since = None  # it answers (the call failed for another reason: a read timeout)
+            return False
+        except docker.errors.NotFound:
+            self._silent_since = None  # it answers: the container is gone (the caller's next call says so)
+            return False
+        except Exception:  # noqa: BLE001 - not answering
+            pass
+        now = time.monotonic()
+        if self._silent_since is None:
+            self._silent_since = now
+        if now - self._silent_since < DAEMON_GONE_SECONDS:
+            return False
+        self.rc = DAEMON_GONE_STATUS
+        with contextlib.suppress(Exception):
+            self.log.write(
+                f"pipe: the Docker daemon has not answered for {DAEMON_GONE_SECONDS:.0f} s ({error}): the step "
+                "is given up; its container, if it still runs, is the daemon's\n".encode("utf-8", "replace")
+            )
+            self.log.flush()
+        return True
 
     def follow(self) -> None:
         def copy():
@@ -118,8 +155,9 @@ class ContainerProcess:
                 self.rc = int(self.container.wait(timeout=3600)["StatusCode"])
             except docker.errors.NotFound:
                 self.rc = 137  # removed under us (a later run cleaning up after a killed pipe)
-            except Exception:  # noqa: BLE001 - a read timeout: keep waiting
-                continue
+            except Exception as e:  # noqa: BLE001 - a read timeout (keep waiting), or no daemon
+                if not self._daemon_gone(e):
+                    time.sleep(0.5 if self._silent_since is not None else 0)
         if self._logs is not None:
             self._logs.join(timeout=10)
         return self.rc
@@ -127,10 +165,14 @@ class ContainerProcess:
     def poll(self) -> Optional[int]:
         if self.rc is not None:
             return self.rc
+        docker = sdk()
         try:
             self.container.reload()
-        except Exception:  # noqa: BLE001
-            return 137
+        except docker.errors.NotFound:
+            return 137  # removed under us
+        except Exception as e:  # noqa: BLE001 - the daemon does not answer: running, until it is given up
+            return self.rc if self._daemon_gone(e) else None
+        self._silent_since = None
         return (
             None
             if self.container.status in ("created", "running", "restarting")

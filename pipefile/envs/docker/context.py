@@ -19,7 +19,7 @@ from typing import IO, Optional
 
 from ... import names
 from ...digest import IGNORED_NAMES, IGNORED_SUFFIXES, hash_json
-from ...load.dockerignore import decided_above, excluded, read_patterns
+from ...load.dockerignore import decided_above, entered, excluded, read_patterns
 from .daemon import sdk
 
 # Left out wherever they lie in the folder (a `build: .` holds the workspace's own).
@@ -27,13 +27,8 @@ _PIPE_PATTERNS = [".pipe", "**/.pipe"]
 
 
 def ignore_patterns(folder: str) -> list:
-    """The folder's .dockerignore lines, read as the Docker SDK reads them."""
-    try:
-        with open(os.path.join(folder, ".dockerignore"), encoding="utf-8") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
-    return [x for x in (line.strip() for line in lines) if x and not x.startswith("#")]
+    """The folder's .dockerignore lines, read as the Docker SDK reads them (and as the identity does)."""
+    return read_patterns(os.path.join(folder, ".dockerignore"))
 
 
 def context_paths(folder: str, dockerfile: str = "") -> list:
@@ -105,11 +100,13 @@ def _walk(hasher, build: str, sub: str, patterns: list, entries: list) -> None:
             continue
         ws_rel = os.path.normpath(os.path.join(build, rel))
         if statmod.S_ISDIR(st.st_mode):
-            if not decided_above(patterns, rel, out):
-                if not out:
-                    entries.append([rel, "d"])
+            if out:
+                if entered(patterns, rel):  # (else the SDK does not look inside: nothing there is sent)
+                    _walk(hasher, build, rel, patterns, entries)
+            elif not decided_above(patterns, rel, out):
+                entries.append([rel, "d"])
                 _walk(hasher, build, rel, patterns, entries)
-            elif not out:
+            else:
                 d = hasher.digest(ws_rel)
                 if d is not None:
                     entries.append([rel, "t", d.digest])

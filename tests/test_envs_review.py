@@ -1,0 +1,279 @@
+"""Step environments under review: faults found by trying them, one test each.
+
+Real `pipe` runs in temporary workspaces; venvs are built offline (a wheel made here).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from workspace_repo import PIPE
+
+
+def _wheel(path: Path, value: str) -> None:
+    """A minimal pure-Python wheel of package `foo` 1.0 whose foo.VALUE is `value`."""
+    files = {
+        "foo.py": f"VALUE = {value!r}\n",
+        "foo-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n",
+        "foo-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = []
+    with zipfile.ZipFile(path, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+            h = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+            record.append(f"{name},sha256={h},{len(text)}")
+        z.writestr("foo-1.0.dist-info/RECORD", "\n".join(record + ["foo-1.0.dist-info/RECORD,,"]) + "\n")
+
+
+def _identity(repo, name: str) -> str:
+    rows = repo.pipe("envs", "--json", check=True).json["environments"]
+    return next(r["identity"] for r in rows if r["name"] == name)
+
+
+def test_a_wheel_named_by_path_is_part_of_the_venv_identity(repo):
+    # Was: only the requirements file's text was keyed, so a wheel rebuilt under the same
+    # name left the venv (and the steps' outputs) as they were: stale.
+    _wheel(repo.root / "wheels/foo-1.0-py3-none-any.whl", "one")
+    repo.write("req.txt", "./wheels/foo-1.0-py3-none-any.whl  # built here\n")
+    repo.pipefile("""
+        environments:
+          v: {type: venv, requirements: req.txt}
+        steps:
+          a: {command: 'python -c "import foo; print(foo.VALUE)" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: v}
+    """)
+    assert repo.outcomes(timeout=300) == {"a": "ran"}
+    assert repo.read("out/a.txt").strip() == "one"
+    assert repo.outcomes() == {"a": "fresh"}
+    _wheel(repo.root / "wheels/foo-1.0-py3-none-any.whl", "two")
+    st = {s["name"]: s for s in repo.pipe("status", "--json").json["steps"]}
+    assert [r["kind"] for r in st["a"]["reasons"]] == ["env_changed"], st["a"]
+    assert repo.outcomes(timeout=300) == {"a": "ran"}
+    assert repo.read("out/a.txt").strip() == "two"
+
+
+def test_a_package_folder_is_keyed_by_its_content_not_by_what_building_it_writes(repo):
+    repo.write("pkg/foo/__init__.py", "VALUE = 1\n")
+    repo.write("pkg/pyproject.toml", "[project]\nname = 'foo'\nversion = '1.0'\n")
+    repo.pipefile("""
+        environments:
+          v: {type: venv, packages: ["./pkg", "-e ./editable", "six==1.16.0"]}
+        steps:
+          a: {command: 'true', environment: v}
+    """)
+    first = _identity(repo, "v")
+    # What setuptools leaves in a package folder when pip builds it: not content.
+    repo.write("pkg/build/lib/foo/__init__.py", "VALUE = 1\n")
+    repo.write("pkg/foo.egg-info/PKG-INFO", "Name: foo\n")
+    # An editable folder is installed in place: its edits are live, no rebuild is due.
+    repo.write("editable/mod.py", "X = 2\n")
+    assert _identity(repo, "v") == first
+    repo.write("pkg/foo/__init__.py", "VALUE = 2\n")
+    assert _identity(repo, "v") != first
+
+
+def test_the_build_context_identity_covers_every_file_the_sdk_sends(tmp_path):
+    # Was: a backslash read as an escape (the SDK, which sends the build, reads it as itself),
+    # and a folder skipped whole where the SDK still sends what is in it ('!a' after 'a/**'):
+    # files the build sees left out of the identity, so editing them rebuilt nothing: stale.
+    # And `**/a` followed into 'x/a/...' where the SDK does not look (a rebuild for nothing).
+    sdk = pytest.importorskip("docker.utils.build")
+    from pipefile.digest import Hasher
+    from pipefile.envs.docker.context import identity_digest
+
+    files = ["Dockerfile", "x y/f", "x\\ y/g", "a/data", "a/sub/f", "b/a/f", "b/a/d.py", "c/keep/f"]
+    cases = [["x\\ y"], ["a/**", "!a", "**/a"], ["**/a", "!**/d.py"], ["*", "!Dockerfile", "!**/keep"]]
+    for f in files:
+        (tmp_path / f).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / f).write_text(f)
+    for patterns in cases:
+        (tmp_path / ".dockerignore").write_text("\n".join(patterns) + "\n")
+        sent = set(sdk.exclude_paths(str(tmp_path), list(patterns), "Dockerfile"))
+        base = identity_digest(Hasher(str(tmp_path)), ".")
+        for f in files:
+            (tmp_path / f).write_text(f + " changed")
+            changed = identity_digest(Hasher(str(tmp_path)), ".") != base
+            assert changed == (f in sent), (patterns, f, sorted(sent))
+            (tmp_path / f).write_text(f)
+
+
+def test_an_output_in_a_dockerignored_folder_the_sdk_never_enters_loads(repo):
+    # Was: the check matched the output's own path only, so `!**/keep` seemed to bring
+    # out/keep back into the context; the SDK never looks inside out/ (no `!` line starts
+    # with it), so the output is not sent, and the Pipefile was refused (exit 2) for nothing.
+    repo.write("Dockerfile", "FROM scratch\n")
+    repo.write(".dockerignore", "out\n!**/keep\n")
+    repo.pipefile("""
+        environments:
+          img: {type: docker, build: .}
+        steps:
+          a: {command: 'echo > ${{outputs.o}}', outputs: {o: out/keep}}
+          b: {command: 'true', environment: img}
+    """)
+    r = repo.pipe("validate")
+    assert r.code == 0, str(r)
+    sdk = pytest.importorskip("docker.utils.build")
+    (repo.root / "out").mkdir()
+    (repo.root / "out/keep").write_text("x")
+    assert "out/keep" not in sdk.exclude_paths(str(repo.root), ["out", "!**/keep"], "Dockerfile")
+
+
+def test_a_venv_whose_python_is_gone_is_built_again_not_reused(repo):
+    # Was: a published venv was trusted for ever; once the Python it links to was removed (or
+    # upgraded in place), every step in it failed, run after run, with nothing to say why.
+    repo.pipefile("""
+        environments:
+          v: {type: venv}
+        steps:
+          a: {command: 'python -c "import sys; print(sys.prefix)" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: v}
+    """)
+    assert repo.outcomes(timeout=300) == {"a": "ran"}
+    prefix = Path(repo.read("out/a.txt").strip())
+    for exe in (prefix / "bin").glob("python*"):
+        exe.unlink()  # (what removing the Python it was made from leaves: links to nothing)
+        exe.symlink_to("/nonexistent/python3")
+    (row,) = repo.pipe("envs", "--json", check=True).json["environments"]
+    assert row["built"] is False
+    assert repo.outcomes("--force", timeout=300) == {"a": "ran"}
+    assert "is broken" in (repo.root / ".pipe/jobs/2/a.log").read_text()
+    assert Path(repo.read("out/a.txt").strip()) != prefix and not prefix.exists()
+
+
+def test_the_std_environment_runs_with_an_interpreter_whose_path_holds_shell_characters(repo, tmp_path):
+    # Was: the `python` shim of the std environment named the interpreter inside double
+    # quotes, so a `$` or a `"` in its path was read by the shell: exit 127, "not found".
+    std = pytest.importorskip("pipefile.envs.std")
+    if std.missing(std.installed()):
+        pytest.skip("this interpreter lacks the std requirements: the std environment would be a venv")
+    odd = tmp_path / 'py$HOME "x"'
+    odd.mkdir()
+    (odd / "python").symlink_to(os.path.realpath(sys.executable))
+    repo.pipefile("""
+        steps:
+          a: {command: 'python -c "import sys; print(sys.executable)" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: std}
+    """)
+    r = repo.pipe("run", python=str(odd / "python"))
+    assert r.code == 0, str(r)
+    assert repo.read("out/a.txt").strip() == str(odd / "python")
+
+
+_PROXY = """
+import socket, sys, threading
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1])
+srv.listen(64)
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    c, _ = srv.accept()
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(sys.argv[2])
+    threading.Thread(target=pump, args=(c, u), daemon=True).start()
+    threading.Thread(target=pump, args=(u, c), daemon=True).start()
+"""
+
+
+def test_a_docker_daemon_that_goes_away_mid_step_fails_the_step_instead_of_hanging(repo, tmp_path):
+    # Was: waiting for the container retried at once, for ever, on every error: with the daemon
+    # gone, pipe spun at full CPU and not even Ctrl-C or SIGTERM ended it.
+    from envsupport import busybox_rootfs, docker_client, need
+
+    client = docker_client()
+    sock = "/var/run/docker.sock"
+    need(os.path.exists(sock) and not os.environ.get("DOCKER_HOST"), "the daemon is not at its local socket")
+    image = f"pipefile-test/busybox-review:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    step = f"gone{os.getpid()}"
+    # The daemon this pipe talks to is a forwarder to the real one, killed while the step runs.
+    front = str(tmp_path / "d.sock")
+    proxy = subprocess.Popen([sys.executable, "-c", _PROXY, front, sock])
+    try:
+        for _ in range(50):
+            if os.path.exists(front):
+                break
+            time.sleep(0.1)
+        repo.pipefile(f"""
+            environments:
+              bb: {{type: docker, image: "{image}"}}
+            steps:
+              {step}: {{command: 'sleep 60; echo > ${{{{outputs.o}}}}', outputs: {{o: out/s.txt}}, environment: bb}}
+        """)
+        env = dict(os.environ, PIPE_PLAIN="1", DOCKER_HOST=f"unix://{front}")
+        env.pop("PIPE_STORE_DIR", None)
+        p = subprocess.Popen(PIPE + ["run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not client.containers.list(filters={"label": f"org.pipefile.step={step}"}):
+            assert time.monotonic() < deadline and p.poll() is None, "the step's container never ran"
+            time.sleep(0.2)
+        proxy.kill()
+        proxy.wait()
+        try:
+            p.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise AssertionError("pipe hung once the daemon was gone") from None
+        assert p.returncode == 1
+        assert "Docker daemon has not answered" in (repo.root / f".pipe/jobs/1/{step}.log").read_text()
+    finally:
+        proxy.kill()
+        for c in client.containers.list(all=True, filters={"label": f"org.pipefile.step={step}"}):
+            c.remove(force=True)
+        client.images.remove(image, force=True)
+
+
+def test_a_step_asking_for_a_gpu_is_told_what_nvidia_smi_said(repo, tmp_path, monkeypatch):
+    # Was: "no GPU was found (neither NVML nor nvidia-smi sees one)" whatever nvidia-smi said,
+    # so a driver that does not answer read as a machine without GPUs.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"  # a fake nvidia-smi (no GPU here): the driver's usual complaint
+    fake.write_text(
+        "#!/bin/sh\necho 'NVIDIA-SMI has failed because it could not communicate with the driver.'\nexit 9\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.delenv("PIPE_GPUS", raising=False)
+    repo.pipefile("""
+        steps:
+          a: {command: 'true', resources: {gpus: 1}}
+    """)
+    r = repo.pipe("run", env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:" in r.err and "exited with status 9: NVIDIA-SMI has failed" in r.err, str(r)
+
+
+def test_a_dockerignore_that_is_not_utf8_is_an_error_naming_it(repo):
+    # Was: the identity and the load check read no patterns at all (the whole folder counted),
+    # while the build failed on it with "'utf-8' codec can't decode byte 0xff": exit 1, no file named.
+    repo.write("img/Dockerfile", "FROM scratch\n")
+    (repo.root / "img/.dockerignore").write_bytes(b"data\n\xff\xfe\n")
+    repo.pipefile("""
+        environments:
+          img: {type: docker, build: img}
+        steps:
+          b: {command: 'true', environment: img}
+    """)
+    r = repo.pipe("validate")
+    assert r.code == 2, str(r)
+    assert "img/.dockerignore is not UTF-8 text" in r.err and "save it as UTF-8" in r.err, str(r)
