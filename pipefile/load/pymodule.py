@@ -89,14 +89,16 @@ def run_module(path: str, name: str) -> tuple:
     display = display_path(path)
     if not os.path.isfile(path):
         raise PipefileError(f"{display}: no such file", SourceLoc(display), "check the -f argument")
-    folder = os.path.dirname(os.path.abspath(path))
+    # (absolute before the chdir below: `-f sub/build.py` names a file from here, not from sub/)
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
     error: Optional[PipefileError]
     old = os.getcwd()
     sys.path.insert(0, folder)
     try:
         os.chdir(folder)
         with contextlib.redirect_stdout(sys.stderr):
-            namespace = runpy.run_path(os.path.abspath(path), run_name="__pipe_module__")
+            namespace = runpy.run_path(path, run_name="__pipe_module__")
     except PipefileError as e:
         raise _relocated(e) from None
     except (KeyboardInterrupt, GeneratorExit):
