@@ -37,3 +37,21 @@ def test_a_module_in_another_folder_is_read_from_where_f_names_it(repo: Repo):
     assert again.code == 0 and "up to date" in again.out + again.err, str(again)
     exported = repo.pipe("export", "proj/build.py")
     assert exported.code == 0 and "component: copy" in exported.out, str(exported)
+
+
+def test_errors_of_a_module_in_another_folder_name_files_from_the_current_one(repo: Repo):
+    # the loader wrote the files of errors raised while the module ran (and the frame a
+    # crash names) relative to the module's folder, not to where pipe was run
+    repo.write("proj/data/x.csv", "a\n")
+    repo.write("proj/helper.py", "def boom():\n    raise ValueError('bad value')\n")
+    repo.write("proj/crash.py", "import helper\n\nhelper.boom()\n")
+    crash = repo.pipe("status", "-f", "proj/crash.py")
+    assert crash.code == 2 and crash.err.startswith("proj/helper.py:2: running proj/crash.py failed"), str(crash)
+    assert "(at proj/helper.py:2 in boom" in crash.err, str(crash)
+    repo.write("proj/c.yaml", "inputs: {data: uri_fil}\noutputs: {out: uri_file}\ncommand: cp ${{inputs.data}} x\n")
+    repo.write("proj/bad.py", "from pipefile import dsl\n\nc = dsl.load_component('c.yaml')\n")
+    bad = repo.pipe("status", "-f", "proj/bad.py")
+    assert bad.code == 2 and bad.err.startswith("proj/c.yaml:1:"), str(bad)
+    repo.write("proj/build.py", CHAIN.replace("b = copy(data=a.outputs.out)", "b = copy(data=a.outputs.oops)"))
+    wrong = repo.pipe("status", "-f", "proj/build.py")
+    assert wrong.code == 2 and wrong.err.startswith("proj/build.py:14: component 'copy' has no output"), str(wrong)

@@ -42,7 +42,8 @@ def is_dsl(obj: Any) -> bool:
 
 
 def _where(tb, folder: str) -> tuple:
-    """(the SourceLoc of the deepest frame in the module's folder, else the deepest, the last frame's text)."""
+    """(the SourceLoc of the deepest frame in the module's folder, else None: the module
+    itself, the last frame's text)."""
     import traceback  # (only on this error's path: start-up)
 
     frames = traceback.extract_tb(tb)
@@ -50,11 +51,11 @@ def _where(tb, folder: str) -> tuple:
         return None, ""
     last = frames[-1]
     mine = [f for f in frames if os.path.isfile(f.filename) and os.path.abspath(f.filename).startswith(folder + os.sep)]
-    at = mine[-1] if mine else last
-    shown = f"{display_path(os.path.abspath(last.filename))}:{last.lineno} in {last.name}"
+    file = last.filename if last.filename.startswith("<") else display_path(os.path.abspath(last.filename))
+    shown = f"{file}:{last.lineno} in {last.name}"
     if last.line:
         shown += f": {last.line.strip()}"
-    return SourceLoc(os.path.abspath(at.filename), at.lineno or 0), shown
+    return (SourceLoc(os.path.abspath(mine[-1].filename), mine[-1].lineno or 0) if mine else None), shown
 
 
 def _failure(e: BaseException, display: str, folder: str) -> PipefileError:
@@ -92,36 +93,39 @@ def run_module(path: str, name: str) -> tuple:
     # (absolute before the chdir below: `-f sub/build.py` names a file from here, not from sub/)
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
-    error: Optional[PipefileError]
+    caught: Optional[BaseException] = None
     old = os.getcwd()
     sys.path.insert(0, folder)
     try:
         os.chdir(folder)
         with contextlib.redirect_stdout(sys.stderr):
             namespace = runpy.run_path(path, run_name="__pipe_module__")
-    except PipefileError as e:
-        raise _relocated(e) from None
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 - the user's module: whatever it raises (SystemExit too) is theirs
-        error = _failure(e, display, folder)
-    else:
-        error = None
+        caught = e
     finally:
         os.chdir(old)
         with contextlib.suppress(ValueError):
             sys.path.remove(folder)
-    if error is not None:
-        raise _relocated(error)
+    if caught is not None:  # (written once back in the caller's folder, as its other messages are)
+        if isinstance(caught, PipefileError):
+            raise _relocated(caught, folder) from None
+        raise _relocated(_failure(caught, display, folder)) from None
     others = {k: v for k, v in namespace.items() if not k.startswith("_")}
     return namespace.get(name), others
 
 
-def _relocated(e: PipefileError) -> PipefileError:
-    """A DSL error raised from the module's folder, its file written from the caller's folder."""
-    place = getattr(e, "place", None)
-    if place:
-        e.loc = SourceLoc(display_path(place[0]), place[1])
+def _relocated(e: PipefileError, folder: Optional[str] = None) -> PipefileError:
+    """A DSL error raised from the module's folder, its file written from the caller's folder;
+    `folder`: where the module ran, which a relative file of an error raised there is read from."""
+    for one in getattr(e, "errors", None) or [e]:
+        place = getattr(one, "place", None)
+        if place:
+            one.loc = SourceLoc(display_path(place[0]), place[1])
+        elif folder and one.loc is not None and one.loc.file and not os.path.isabs(one.loc.file):
+            at = display_path(os.path.join(folder, one.loc.file))
+            one.loc = SourceLoc(at, one.loc.line, one.loc.column)
     return e
 
 
