@@ -55,3 +55,18 @@ def test_errors_of_a_module_in_another_folder_name_files_from_the_current_one(re
     repo.write("proj/build.py", CHAIN.replace("b = copy(data=a.outputs.out)", "b = copy(data=a.outputs.oops)"))
     wrong = repo.pipe("status", "-f", "proj/build.py")
     assert wrong.code == 2 and wrong.err.startswith("proj/build.py:14: component 'copy' has no output"), str(wrong)
+
+
+def test_a_component_file_that_is_not_yaml_is_refused_at_its_line(repo: Repo):
+    # PyYAML's error escaped load_component: "running build.py failed: ParserError" at the
+    # call, with PyYAML's own frame named as where it happened
+    repo.write("comp.yaml", "name: copy\ninputs: [data\noutputs: {out: uri_file}\ncommand: cp a b\n")
+    repo.write("build.py", "from pipefile import dsl\n\ncopy = dsl.load_component('comp.yaml')\n")
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2, str(r)
+    assert r.err.startswith("comp.yaml:3: load_component('comp.yaml'): invalid YAML"), str(r)
+    assert "ParserError" not in r.err and "running build.py failed" not in r.err, str(r)
+    repo.write("folder/x", "")
+    repo.write("build.py", "from pipefile import dsl\n\ncopy = dsl.load_component('folder')\n")
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and r.err.startswith("build.py:3: load_component('folder'): "), str(r)
