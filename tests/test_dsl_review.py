@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+import time
+
 from workspace_repo import Repo
 
 CHAIN = """\
@@ -70,3 +75,70 @@ def test_a_component_file_that_is_not_yaml_is_refused_at_its_line(repo: Repo):
     repo.write("build.py", "from pipefile import dsl\n\ncopy = dsl.load_component('folder')\n")
     r = repo.pipe("status", "-f", "build.py")
     assert r.code == 2 and r.err.startswith("build.py:3: load_component('folder'): "), str(r)
+
+
+MODULE_READING_A_SIBLING = """\
+from pipefile import dsl
+import settings
+
+copy = dsl.command(
+    name="copy",
+    command="cp ${{inputs.data}} ${{outputs.out}}",
+    inputs={"data": "uri_file", "n": "integer"},
+    outputs={"out": "uri_file"},
+)
+
+
+@dsl.pipeline
+def chain(n: int = settings.N):
+    copy(data="x.csv", n=n)
+
+
+pipeline = chain()
+"""
+
+
+def test_a_process_that_loads_a_module_again_reads_its_edited_siblings(tmp_path, monkeypatch):
+    # pipe ui loads `-f build.py` in one process again and again: the sibling module that
+    # build.py imports stayed in sys.modules, so an edit of it was never seen there (its
+    # params, its components: stale), where a new process sees it
+    from pipefile.load import pymodule
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "settings.py").write_text("N = 1\n")
+    (tmp_path / "build.py").write_text(MODULE_READING_A_SIBLING)
+    assert pymodule.pipeline_object("build.py")[0].params == {"n": ("integer", 1)}
+    (tmp_path / "settings.py").write_text("N = 22\n")  # (another size: no stale bytecode)
+    assert pymodule.pipeline_object("build.py")[0].params == {"n": ("integer", 22)}
+    assert "settings" not in sys.modules
+
+
+def test_modules_loaded_from_two_threads_each_run_in_their_own_folder(tmp_path, monkeypatch):
+    # the loader moves into the module's folder (the process's working folder): a second
+    # thread's load (pipe ui serves from a thread pool) moved it back while the first module
+    # still read a file of its own folder
+    from pipefile.load import pymodule
+
+    monkeypatch.chdir(tmp_path)
+    slow, fast = tmp_path / "slow", tmp_path / "fast"
+    for folder in (slow, fast):
+        folder.mkdir()
+        (folder / "x.csv").write_text("a\n")
+    (slow / "settings.py").write_text("import time\n\ntime.sleep(1)\nwith open('x.csv') as f:\n    N = len(f.read())\n")
+    (slow / "build.py").write_text(MODULE_READING_A_SIBLING)
+    (fast / "build.py").write_text(MODULE_READING_A_SIBLING.replace("import settings", "").replace("settings.N", "3"))
+    got: dict = {}
+
+    def load(name: str) -> None:
+        try:
+            got[name] = pymodule.pipeline_object(f"{name}/build.py")[0].params
+        except Exception as e:  # noqa: BLE001 - the test reports it
+            got[name] = e
+
+    first = threading.Thread(target=load, args=("slow",))
+    first.start()
+    time.sleep(0.3)
+    load("fast")
+    first.join()
+    assert got == {"slow": {"n": ("integer", 2)}, "fast": {"n": ("integer", 3)}}, got
+    assert os.getcwd() == str(tmp_path)

@@ -10,13 +10,17 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any, Optional
+import threading
+from typing import Any, Iterator, Optional
 
 from .. import lazyre
 from ..errors import PipefileError, SourceLoc
 
 DEFAULT_OBJECT = "pipeline"
 _REF_RE = lazyre.Pattern(r"(.+\.py):([A-Za-z_][A-Za-z0-9_]*)")
+# The user's code runs in its folder (the working folder, sys.path, stdout are the process's):
+# one module at a time in a process that loads from several threads (pipe ui).
+_RUNNING = threading.RLock()
 
 
 def display_path(path: str) -> str:
@@ -85,6 +89,11 @@ def run_module(path: str, name: str) -> tuple:
     """(the object `name` of the module at `path`, the module's other top-level names). The
     module runs in its own folder (relative paths in it are read from there), with that folder
     on sys.path; what it prints goes to stderr (stdout may carry --json)."""
+    with _RUNNING:  # (the path too is read from the working folder, which another load moves)
+        return _run(path, name)
+
+
+def _run(path: str, name: str) -> tuple:
     import runpy
 
     display = display_path(path)
@@ -94,26 +103,58 @@ def run_module(path: str, name: str) -> tuple:
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
     caught: Optional[BaseException] = None
-    old = os.getcwd()
-    sys.path.insert(0, folder)
     try:
-        os.chdir(folder)
-        with contextlib.redirect_stdout(sys.stderr):
+        with _in_folder(folder):
             namespace = runpy.run_path(path, run_name="__pipe_module__")
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 - the user's module: whatever it raises (SystemExit too) is theirs
         caught = e
-    finally:
-        os.chdir(old)
-        with contextlib.suppress(ValueError):
-            sys.path.remove(folder)
     if caught is not None:  # (written once back in the caller's folder, as its other messages are)
         if isinstance(caught, PipefileError):
             raise _relocated(caught, folder) from None
         raise _relocated(_failure(caught, display, folder)) from None
-    others = {k: v for k, v in namespace.items() if not k.startswith("_")}
-    return namespace.get(name), others
+    return namespace.get(name), {k: v for k, v in namespace.items() if not k.startswith("_")}
+
+
+@contextlib.contextmanager
+def _in_folder(folder: str) -> Iterator[None]:
+    """The user's code runs in its folder, which is first on sys.path, printing to stderr.
+    The modules it imported from that folder are forgotten after: a process that loads the
+    module again (pipe ui) reads them again, as a new process does, never an edited one's
+    old code."""
+    with _RUNNING:
+        before = set(sys.modules)
+        old = os.getcwd()
+        sys.path.insert(0, folder)
+        try:
+            os.chdir(folder)
+            with contextlib.redirect_stdout(sys.stderr):
+                yield
+        finally:
+            os.chdir(old)
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
+            _forget(set(sys.modules) - before, before, folder)
+
+
+def _forget(new: set, before: set, folder: str) -> None:
+    """Drop the modules of `new` imported from `folder` (a module there, or a package there
+    and its submodules); a package imported before stays (pipefile's own, whatever the folder)."""
+    tops = {n.partition(".")[0] for n in new} - before
+    gone = {t for t in tops if _imported_from(sys.modules.get(t), folder)}
+    for name in new:
+        if name.partition(".")[0] in gone:
+            sys.modules.pop(name, None)
+
+
+def _imported_from(module: Any, folder: str) -> bool:
+    """Whether a top-level module is a file in `folder`, or a package there."""
+    paths = list(getattr(module, "__path__", None) or [])
+    if paths:
+        return any(os.path.dirname(os.path.abspath(p)) == folder for p in paths)
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and os.path.dirname(os.path.abspath(file)) == folder
 
 
 def _relocated(e: PipefileError, folder: Optional[str] = None) -> PipefileError:
@@ -132,6 +173,11 @@ def _relocated(e: PipefileError, folder: Optional[str] = None) -> PipefileError:
 def pipeline_object(path: str) -> tuple:
     """(the pipeline object of `build.py[:NAME]`, its file, its name); a located error when
     the module defines none, naming what it does define."""
+    with _RUNNING:  # (its relative paths are read from the working folder, which another load moves)
+        return _pipeline_object(path)
+
+
+def _pipeline_object(path: str) -> tuple:
     file, name = split_ref(path)
     obj, others = run_module(file, name)
     if obj is not None and hasattr(obj, "__wrapped__") and callable(obj) and not is_dsl(obj):
@@ -166,22 +212,25 @@ def _call(func, file: str):
     """A @dsl.pipeline function the module did not call, called with its defaults."""
     if not _is_pipeline_function(func):
         return func
+    folder = os.path.dirname(os.path.abspath(file))
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # (as the module's own prints)
+        with _in_folder(folder):  # (as the module's own code ran)
             return func()
     except PipefileError as e:
-        raise _relocated(e) from None
+        raise _relocated(e, folder) from None
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 - the user's pipeline function
-        raise _relocated(_failure(e, display_path(file), os.path.dirname(os.path.abspath(file)))) from None
+        raise _relocated(_failure(e, display_path(file), folder)) from None
 
 
 def dsl_text(obj: Any, file: str) -> tuple:
     """(the Pipefile text of a pipefile.dsl pipeline, line -> the SourceLoc of the Python
     that made it): the text is read as a Pipefile is, its errors placed in the module."""
     try:
-        text, places = obj.__pipefile_yaml__(os.path.dirname(os.path.abspath(file)))
+        with _RUNNING:  # (`file` is read from the working folder, which another load moves)
+            root = os.path.dirname(os.path.abspath(file))
+        text, places = obj.__pipefile_yaml__(root)
     except PipefileError as e:
         raise _relocated(e) from None
     return text, _placer(places)
