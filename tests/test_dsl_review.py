@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
+from pathlib import Path
 
 from workspace_repo import Repo
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHAIN = """\
 from pipefile import dsl
@@ -142,3 +146,30 @@ def test_modules_loaded_from_two_threads_each_run_in_their_own_folder(tmp_path, 
     first.join()
     assert got == {"slow": {"n": ("integer", 2)}, "fast": {"n": ("integer", 3)}}, got
     assert os.getcwd() == str(tmp_path)
+
+
+def _python_blocks(doc: str) -> list:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "docs" / doc).read_text(), re.S)
+
+
+def test_the_pipeline_component_example_of_the_docs_loads_with_their_components(repo: Repo):
+    # docs/dsl.md named its pipeline component "train", as its command_component `train`
+    # it calls: the example refused itself ("two different components are named 'train'")
+    blocks = _python_blocks("dsl.md")
+    prep = next(b for b in blocks if b.startswith("prep = dsl.command("))
+    train = next(b for b in blocks if b.startswith('@dsl.command_component(name="train"'))
+    nested = next(b for b in blocks if "def train_pipe" in b)
+    report = (
+        'report = dsl.command(name="report", command="cat ${{inputs.model}}/* > ${{outputs.r}}", '
+        'inputs={"model": "uri_folder"}, outputs={"r": "uri_file"})\n'
+    )
+    repo.write("comps.py", "from pipefile import dsl\n\n" + train, dedent=False)
+    repo.write(
+        "build.py",
+        "from comps import train\n\nfrom pipefile import dsl\n\n" + prep + report + nested + "\npipeline = main()\n",
+        dedent=False,
+    )
+    for rel in ("src/prepare.py", "src/helpers.py", "envs/prep.txt", "data/wine.csv"):
+        repo.write(rel, "")
+    r = repo.pipe("validate", "-f", "build.py")
+    assert r.code == 0 and "5 steps" in r.out + r.err, str(r)
