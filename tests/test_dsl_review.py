@@ -173,3 +173,16 @@ def test_the_pipeline_component_example_of_the_docs_loads_with_their_components(
         repo.write(rel, "")
     r = repo.pipe("validate", "-f", "build.py")
     assert r.code == 0 and "5 steps" in r.out + r.err, str(r)
+
+
+def test_two_steps_named_alike_are_placed_at_both_python_lines(repo: Repo):
+    # the loader's "appears twice ... (first at line N)" named a line of the Pipefile text
+    # the module stands for, which the user never sees, instead of the first call's line
+    repo.write("data/x.csv", "a\n")
+    repo.write(
+        "build.py",
+        CHAIN.replace("b = copy(data=a.outputs.out)\n", 'b = copy(data=a.outputs.out)\n    a.name = b.name = "same"\n'),
+    )
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2, str(r)
+    assert r.err.startswith("build.py:14: 'same' appears twice in steps (first at build.py:13)"), str(r)
