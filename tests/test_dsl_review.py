@@ -186,3 +186,17 @@ def test_two_steps_named_alike_are_placed_at_both_python_lines(repo: Repo):
     r = repo.pipe("status", "-f", "build.py")
     assert r.code == 2, str(r)
     assert r.err.startswith("build.py:14: 'same' appears twice in steps (first at build.py:13)"), str(r)
+
+
+def test_a_pipeline_function_takes_its_arguments_by_position_too(repo: Repo):
+    # wine(0.2) failed with Python's own TypeError about PipelineFunction.__call__ (as "running
+    # build.py failed"), where a Python function (and azure.ai.ml's pipelines) take it
+    repo.write("data/x.csv", "a\n")
+    repo.write("build.py", CHAIN.replace("pipeline = chain()", "pipeline = chain(5)"))
+    repo.write("many.py", CHAIN.replace("pipeline = chain()", "pipeline = chain(1, 'x.csv', 3)"))
+    assert repo.pipe("validate", "-f", "build.py").code == 0
+    exported = repo.pipe("export", "build.py")
+    assert "n:\n    type: integer\n    default: 5\n" in exported.out, str(exported)
+    r = repo.pipe("validate", "-f", "many.py")
+    assert r.code == 2 and r.err.startswith("many.py:17: pipeline 'chain': too many positional arguments"), str(r)
+    assert "PipelineFunction" not in r.err, str(r)

@@ -109,10 +109,17 @@ class PipelineFunction:
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 
-    def __call__(self, **given) -> Any:  # a Pipeline; inside another pipeline, its step (a Node)
+    def __call__(self, *args, **given) -> Any:  # a Pipeline; inside another pipeline, its step (a Node)
         place = caller()
         p = Pipeline(self.name, self.description, definition(self.func), self.environments, self.keep_going)
         sig = inspect.signature(self.func)
+        if args:  # (as a function's: by position, then by name)
+            try:
+                given = dict(sig.bind_partial(*args, **given).arguments)
+            except TypeError as e:
+                raise DslError(
+                    f"pipeline '{self.name}': {e}", place, f"give its parameters by name: {self._usage(sig)}"
+                ) from None
         for name in given:
             if name not in sig.parameters:
                 raise DslError(
@@ -158,6 +165,9 @@ class PipelineFunction:
             raise DslError(f"pipeline '{self.name}' calls no component", p.place, "call at least one component in it")
         outputs = pipeline_outputs(self.name, returned, p, p.place)
         return add_node(PipelineComponent(p, ports, outputs, p.place), bindings, place)
+
+    def _usage(self, sig: inspect.Signature) -> str:
+        return f"{self.func.__name__}({', '.join(f'{n}=...' for n in list(sig.parameters)[:3])})"
 
     def _parameter(self, p: Pipeline, param: inspect.Parameter, hint: Any, given: dict, place: Place):
         where = p.place if param.name not in given else place
