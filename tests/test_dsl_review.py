@@ -200,3 +200,17 @@ def test_a_pipeline_function_takes_its_arguments_by_position_too(repo: Repo):
     r = repo.pipe("validate", "-f", "many.py")
     assert r.code == 2 and r.err.startswith("many.py:17: pipeline 'chain': too many positional arguments"), str(r)
     assert "PipelineFunction" not in r.err, str(r)
+
+
+def test_a_bad_output_path_is_placed_where_it_was_set(repo: Repo):
+    # `node.outputs.X.path = ...` (docs/dsl.md: output paths) was placed at the call that made
+    # the node, lines away from the assignment that holds the mistake
+    repo.write("data/x.csv", "a\n")
+    repo.write("build.py", CHAIN.replace("    b = copy(", '    a.outputs.out.path = "../out"\n    b = copy('))
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and r.err.startswith("build.py:14: output 'out' of step 'a': '../out' is outside"), str(r)
+    repo.write(
+        "build.py", CHAIN.replace("    b = copy(", '    a.outputs.out = dsl.Output(path="build/b/out")\n    b = copy(')
+    )
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and "'build/b/out' is produced by two steps: 'a' (build.py:14) and 'b'" in r.err, str(r)
