@@ -214,3 +214,24 @@ def test_a_bad_output_path_is_placed_where_it_was_set(repo: Repo):
     )
     r = repo.pipe("status", "-f", "build.py")
     assert r.code == 2 and "'build/b/out' is produced by two steps: 'a' (build.py:14) and 'b'" in r.err, str(r)
+
+
+def test_a_command_component_in_a_package_runs_with_its_relative_imports(repo: Repo):
+    # the step ran the component's module as a loose file (runpy.run_path), so a module of a
+    # package that the pipeline had imported fine failed at run time: "attempted relative
+    # import with no known parent package"
+    repo.write("pkg/__init__.py", "")
+    repo.write("pkg/util.py", "def twice(s):\n    return s + s\n")
+    repo.write(
+        "pkg/steps.py",
+        "from pipefile import dsl\n\nfrom .util import twice\n\n\n@dsl.command_component\n"
+        "def double(msg: str, out: dsl.Output(type='uri_file') = None):\n"
+        "    open(out, 'w').write(twice(msg))\n",
+    )
+    repo.write(
+        "build.py",
+        "from pkg.steps import double\n\nfrom pipefile import dsl\n\n\n@dsl.pipeline\n"
+        "def p():\n    a = double(msg='hi')\n\n\npipeline = p()\n",
+    )
+    assert repo.outcomes("-f", "build.py") == {"a": "ran"}
+    assert repo.read("build/a/out") == "hihi"

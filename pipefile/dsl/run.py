@@ -7,6 +7,7 @@ Exit status: what the function raises fails the step (its traceback in the step'
 
 from __future__ import annotations
 
+import importlib
 import os
 import runpy
 import sys
@@ -22,13 +23,30 @@ def _value(text: str, typ: str):
     return text
 
 
+def _module(file: str) -> dict:
+    """The namespace of the module at `file`. A module of a package inside the workspace (the
+    working folder) is imported by its dotted name, as the pipeline's module imported it, so
+    its relative imports (`from .util import x`) work; any other runs as a file, its folder
+    first on sys.path."""
+    folder = os.path.dirname(os.path.abspath(file))
+    parts = [os.path.splitext(os.path.basename(file))[0]]
+    here = os.getcwd()
+    while folder != here and os.path.isfile(os.path.join(folder, "__init__.py")):
+        parts.insert(0, os.path.basename(folder))
+        folder = os.path.dirname(folder)
+    if len(parts) > 1 and all(p.isidentifier() for p in parts):
+        sys.path.insert(0, folder)
+        return vars(importlib.import_module(".".join(parts)))
+    sys.path.insert(0, os.path.dirname(os.path.abspath(file)))
+    return runpy.run_path(file, run_name="__pipe_dsl_step__")
+
+
 def main(argv: list) -> int:
     if not argv or ":" not in argv[0] or len(argv[1:]) % 2:
         print("usage: python -m pipefile.dsl.run FILE.py:FUNCTION [--NAME VALUE]...", file=sys.stderr)
         return 2
     file, _, qualname = argv[0].rpartition(":")
-    sys.path.insert(0, os.path.dirname(os.path.abspath(file)))
-    namespace = runpy.run_path(file, run_name="__pipe_dsl_step__")
+    namespace = _module(file)
     target = namespace.get(qualname.split(".")[0])
     for part in qualname.split(".")[1:]:
         target = getattr(target, part, None)
