@@ -235,3 +235,17 @@ def test_a_command_component_in_a_package_runs_with_its_relative_imports(repo: R
     )
     assert repo.outcomes("-f", "build.py") == {"a": "ran"}
     assert repo.read("build/a/out") == "hihi"
+
+
+def test_a_sibling_module_edited_within_its_second_is_read_again(repo: Repo):
+    # Python trusts a module's bytecode (__pycache__) while its source keeps its size and its
+    # mtime in whole seconds: settings.py edited to N = 7 within the second the N = 1 version
+    # was written (made certain here with one mtime) built the pipeline of N = 1
+    repo.write("x.csv", "a\n")
+    repo.write("build.py", MODULE_READING_A_SIBLING)
+    env = {"PYTHONDONTWRITEBYTECODE": ""}  # (bytecode written, as a user's Python does)
+    for n in (1, 7):
+        settings = repo.write("settings.py", f"N = {n}\n")
+        os.utime(settings, (1_700_000_000, 1_700_000_000))
+        exported = repo.pipe("export", "build.py", env=env)
+        assert f"n:\n    type: integer\n    default: {n}\n" in exported.out, str(exported)

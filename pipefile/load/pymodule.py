@@ -8,6 +8,7 @@ DSL (which sits above it)."""
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import os
 import sys
 import threading
@@ -127,6 +128,10 @@ def _in_folder(folder: str) -> Iterator[None]:
         before = set(sys.modules)
         old = os.getcwd()
         sys.path.insert(0, folder)
+        finder = _FromSource(folder)
+        path_finder = importlib.machinery.PathFinder
+        at = next((i for i, f in enumerate(sys.meta_path) if f is path_finder), len(sys.meta_path))
+        sys.meta_path.insert(at, finder)
         try:
             os.chdir(folder)
             with contextlib.redirect_stdout(sys.stderr):
@@ -135,7 +140,42 @@ def _in_folder(folder: str) -> Iterator[None]:
             os.chdir(old)
             with contextlib.suppress(ValueError):
                 sys.path.remove(folder)
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(finder)
             _forget(set(sys.modules) - before, before, folder)
+
+
+class _SourceOnly(importlib.machinery.SourceFileLoader):
+    """Loads a module from its source, never from __pycache__: bytecode is trusted while the
+    source keeps its size and its mtime in whole seconds, so an edit of the same size within
+    the second that wrote it (N = 1 -> N = 7) ran the old code: a stale pipeline."""
+
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+
+class _FromSource:
+    """A finder before PathFinder while the user's code runs: the modules it finds in the
+    user's folder (a file there, a package there and its submodules) load with _SourceOnly."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader or not spec.origin:
+            return spec
+        top = name.partition(".")[0]
+        if top != name:  # (a submodule: of a package of the folder?)
+            mine = _imported_from(sys.modules.get(top), self.folder)
+        elif spec.submodule_search_locations:
+            mine = any(os.path.dirname(os.path.abspath(p)) == self.folder for p in spec.submodule_search_locations)
+        else:
+            mine = os.path.dirname(os.path.abspath(spec.origin)) == self.folder
+        if mine:
+            spec.loader = _SourceOnly(name, spec.origin)
+        return spec
 
 
 def _forget(new: set, before: set, folder: str) -> None:
