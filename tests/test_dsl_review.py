@@ -249,3 +249,25 @@ def test_a_sibling_module_edited_within_its_second_is_read_again(repo: Repo):
         os.utime(settings, (1_700_000_000, 1_700_000_000))
         exported = repo.pipe("export", "build.py", env=env)
         assert f"n:\n    type: integer\n    default: {n}\n" in exported.out, str(exported)
+
+
+def test_a_command_component_edited_within_its_second_runs_its_new_code(repo: Repo):
+    # the step imports a package's module (above): from bytecode that Python trusts on size
+    # and whole-second mtime, so an edit of one character within that second reran the step
+    # (its key holds the file's content) with the old code, its output kept as the new one's
+    repo.write("pkg/__init__.py", "")
+    steps = (
+        "from pipefile import dsl\n\n\n@dsl.command_component\n"
+        "def say(out: dsl.Output(type='uri_file') = None):\n    open(out, 'w').write('{}')\n"
+    )
+    repo.write(
+        "build.py",
+        "from pkg.steps import say\n\nfrom pipefile import dsl\n\n\n@dsl.pipeline\n"
+        "def p():\n    a = say()\n\n\npipeline = p()\n",
+    )
+    env = {"PYTHONDONTWRITEBYTECODE": ""}  # (bytecode written, as a user's Python does)
+    for word in ("one", "two"):
+        module = repo.write("pkg/steps.py", steps.format(word))
+        os.utime(module, (1_700_000_000, 1_700_000_000))
+        assert repo.pipe("run", "-f", "build.py", env=env).code == 0
+        assert repo.read("build/a/out") == word

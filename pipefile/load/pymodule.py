@@ -128,21 +128,30 @@ def _in_folder(folder: str) -> Iterator[None]:
         before = set(sys.modules)
         old = os.getcwd()
         sys.path.insert(0, folder)
-        finder = _FromSource(folder)
-        path_finder = importlib.machinery.PathFinder
-        at = next((i for i, f in enumerate(sys.meta_path) if f is path_finder), len(sys.meta_path))
-        sys.meta_path.insert(at, finder)
         try:
             os.chdir(folder)
-            with contextlib.redirect_stdout(sys.stderr):
+            with contextlib.redirect_stdout(sys.stderr), modules_from_source(folder):
                 yield
         finally:
             os.chdir(old)
             with contextlib.suppress(ValueError):
                 sys.path.remove(folder)
+            _forget(set(sys.modules) - before, before, folder)
+
+
+@contextlib.contextmanager
+def modules_from_source(*folders: str) -> Iterator[None]:
+    """Meanwhile, the modules of these folders load from their source (_SourceOnly): the
+    loader's run of the user's module, and a command_component's step (dsl/run.py)."""
+    finders = [_FromSource(os.path.abspath(f)) for f in folders]
+    at = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder), len(sys.meta_path))
+    sys.meta_path[at:at] = finders
+    try:
+        yield
+    finally:
+        for finder in finders:
             with contextlib.suppress(ValueError):
                 sys.meta_path.remove(finder)
-            _forget(set(sys.modules) - before, before, folder)
 
 
 class _SourceOnly(importlib.machinery.SourceFileLoader):
