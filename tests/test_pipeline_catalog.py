@@ -51,3 +51,16 @@ def test_a_broken_component_beside_good_ones_is_listed_with_its_errors(repo):
     assert "warning" not in good.err, good.err
     bad = repo.pipe("components", "show", "bad", check=True)
     assert "of component 'bad'" in bad.err and "worse" not in bad.err, bad.err
+
+
+def test_a_pipefile_that_does_not_load_leaves_the_std_library_listed(repo):
+    # a workspace whose Pipefile is not YAML (or a DSL module that crashes) made `pipe
+    # components list` fail, though the std library it lists outside a workspace was there
+    repo.pipefile("steps: [\n")
+    listed = repo.pipe("components", "list", "--json")
+    assert listed.code == 0, str(listed)
+    assert listed.json["components"] and all(c["source"] == "std" for c in listed.json["components"])
+    assert listed.err.startswith("warning: Pipefile:") and "left out until it loads" in listed.err, listed.err
+    assert repo.pipe("components", "show", "std/split_data@1").code == 0
+    missing = repo.pipe("components", "list", "-f", "nothing.yml")
+    assert missing.code == 2 and "no such file" in missing.err, str(missing)

@@ -14,17 +14,27 @@ def _pipefile(path, name=None):
     or None outside a workspace when no -f names one. The errors of its components (of the
     one `name` names) are warnings on stderr: a component is shown as far as it loads, and
     one with a bad input or none at all must not pass for a whole one."""
+    import os
     import re
 
     from .. import load
     from ..errors import PipefileError
+    from ..load import pymodule
 
     if path is None:
         try:
             path = load.find_pipefile(".")
         except PipefileError:  # no Pipefile here (nor above): the std library alone
             return None
-    pf, errors = load.load_lenient(path)
+    try:
+        pf, errors = load.load_lenient(path)
+    except PipefileError as e:  # (not YAML, a module that crashes ...): the std library stays listed
+        file = pymodule.split_ref(path)[0] if pymodule.is_module_ref(path) else path
+        if not os.path.isfile(file):  # (-f naming nothing: bad usage, as for every command)
+            raise
+        left_out = "its own components are left out until it loads (pipe validate)"
+        echo_notes([(e.loc, e.message, f"{e.hint}; {left_out}" if e.hint else left_out)], "warning")
+        return None
     about = re.compile(r"(^|of )component '" + (re.escape(name) + "'" if name else ""))
     echo_notes([(e.loc, e.message, e.hint) for e in errors if about.search(e.message)], "warning")
     return pf

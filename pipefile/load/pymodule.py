@@ -99,7 +99,7 @@ def _run(path: str, name: str) -> tuple:
 
     display = display_path(path)
     if not os.path.isfile(path):
-        raise PipefileError(f"{display}: no such file", SourceLoc(display), "check the -f argument")
+        raise PipefileError("no such file", SourceLoc(display), "check the -f argument")
     # (absolute before the chdir below: `-f sub/build.py` names a file from here, not from sub/)
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
