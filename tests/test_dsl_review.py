@@ -271,3 +271,18 @@ def test_a_command_component_edited_within_its_second_runs_its_new_code(repo: Re
         os.utime(module, (1_700_000_000, 1_700_000_000))
         assert repo.pipe("run", "-f", "build.py", env=env).code == 0
         assert repo.read("build/a/out") == word
+
+
+def test_export_over_a_folder_is_refused_and_over_a_file_replaces_it_whole(repo: Repo):
+    # `pipe export build.py -o FOLDER --force` was an internal error (exit 70, IsADirectoryError),
+    # and --force wrote the Pipefile in place (a full disk or a kill midway left it cut short):
+    # it is now written beside it and renamed over it
+    repo.write("data/x.csv", "a\n")
+    repo.write("build.py", CHAIN)
+    (repo.root / "out").mkdir()
+    folder = repo.pipe("export", "build.py", "-o", "out", "--force")
+    assert folder.code == 2 and "out is a folder" in folder.err, str(folder)
+    repo.write("Pipefile", "old\n")
+    done = repo.pipe("export", "build.py", "-o", "Pipefile", "--force")
+    assert done.code == 0 and repo.read("Pipefile").startswith("# Written by `pipe export build.py`"), str(done)
+    assert sorted(p.name for p in repo.root.iterdir()) == ["Pipefile", "build.py", "data", "out"]
