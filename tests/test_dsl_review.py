@@ -286,3 +286,22 @@ def test_export_over_a_folder_is_refused_and_over_a_file_replaces_it_whole(repo:
     done = repo.pipe("export", "build.py", "-o", "Pipefile", "--force")
     assert done.code == 0 and repo.read("Pipefile").startswith("# Written by `pipe export build.py`"), str(done)
     assert sorted(p.name for p in repo.root.iterdir()) == ["Pipefile", "build.py", "data", "out"]
+
+
+def test_a_component_file_naming_a_path_above_it_is_told_why(repo: Repo):
+    # docs/dsl.md said a loaded component's code paths are rebased onto the workspace (inside
+    # it), yet one above the component file's folder (../src/x.sh, inside the workspace) is
+    # refused, with a Pipefile's words: "outside the workspace (the Pipefile's folder)"
+    repo.write("src/x.sh", "cp $1 $2\n")
+    repo.write(
+        "components/copy.yaml",
+        "inputs: {data: uri_file}\noutputs: {out: uri_file}\ncode: [../src/x.sh]\n"
+        "command: sh src/x.sh ${{inputs.data}} ${{outputs.out}}\n",
+    )
+    repo.write("build.py", "from pipefile import dsl\n\ncopy = dsl.load_component('components/copy.yaml')\n")
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2, str(r)
+    assert r.err.startswith(
+        "components/copy.yaml:3:8: code of component 'copy': '../src/x.sh' is outside the component"
+    ), str(r)
+    assert "Pipefile's folder" not in r.err and "put the file beside" in r.err, str(r)

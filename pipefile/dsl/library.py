@@ -192,6 +192,13 @@ def _from_file(path: str, source: str, place: Place) -> Component:
         root.end_mark,
     )
     comp = sections.load_component(r, str(name), fields.get("name", (root,))[0], body, {}, {})
+    for e in r.errors:  # (the loader's words are a Pipefile's: here the file's folder is the component's)
+        if "is outside the workspace (the Pipefile's folder)" in e.message:
+            e.message = e.message.replace("the workspace (the Pipefile's folder)", "the component file's folder")
+            e.hint = (
+                "a component file's paths are read from its folder and lie below it: "
+                "put the file beside (or above) what it names"
+            )
     raise_all(r.errors)
     if comp is None:  # (never without an error)
         raise DslError(f"load_component({source!r}): no component could be read", place)
