@@ -305,3 +305,19 @@ def test_a_component_file_naming_a_path_above_it_is_told_why(repo: Repo):
         "components/copy.yaml:3:8: code of component 'copy': '../src/x.sh' is outside the component"
     ), str(r)
     assert "Pipefile's folder" not in r.err and "put the file beside" in r.err, str(r)
+
+
+def test_a_keyword_catch_all_is_named_with_its_two_stars(repo: Repo):
+    # `def p(**kw)` was refused as "*kw cannot be a param", a parameter the user never wrote
+    repo.write(
+        "build.py",
+        "from pipefile import dsl\n\n\n@dsl.pipeline\ndef p(**options):\n    pass\n\n\npipeline = p()\n",
+    )
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and r.err.startswith("build.py:4: pipeline 'p': **options cannot be a param"), str(r)
+    repo.write(
+        "build.py",
+        "from pipefile import dsl\n\n\n@dsl.command_component\ndef c(*args, out: dsl.Output = None):\n    pass\n",
+    )
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and "command_component 'c': *args cannot be a port" in r.err, str(r)

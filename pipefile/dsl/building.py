@@ -172,7 +172,7 @@ class PipelineFunction:
     def _parameter(self, p: Pipeline, param: inspect.Parameter, hint: Any, given: dict, place: Place):
         where = p.place if param.name not in given else place
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise DslError(f"pipeline '{self.name}': *{param.name} cannot be a param", p.place, "name each param")
+            raise DslError(f"pipeline '{self.name}': {param} cannot be a param", p.place, "name each param")
         value = given.get(param.name, param.default)
         typ, _, marker = type_of_annotation(hint) if hint is not None else (None, False, None)
         if isinstance(value, Input) or marker is Input or isinstance(marker, Input):
