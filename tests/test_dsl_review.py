@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -321,3 +323,20 @@ def test_a_keyword_catch_all_is_named_with_its_two_stars(repo: Repo):
     )
     r = repo.pipe("status", "-f", "build.py")
     assert r.code == 2 and "command_component 'c': *args cannot be a port" in r.err, str(r)
+
+
+def test_a_pipeline_builds_under_a_profiler_and_its_steps_keep_their_names(repo: Repo):
+    # the steps were named by swapping sys.setprofile for the pipeline function's run: a
+    # profiler the user ran (python -m cProfile -m pipefile ...) was switched off, and putting
+    # cProfile's back failed: "TypeError: 'Profile' object is not callable", exit 2
+    repo.write("data/x.csv", "a\n")
+    repo.write("build.py", CHAIN)
+    p = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", os.devnull, "-m", "pipefile", "status", "--json", "-f", "build.py"],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert p.returncode == 0, p.stderr
+    assert [s["name"] for s in json.loads(p.stdout)["steps"]] == ["a", "b"]

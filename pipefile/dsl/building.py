@@ -22,6 +22,8 @@ from .ports import Input, a_type, fits, type_of_annotation, type_of_value
 from .where import DslError, Place, caller, definition
 
 _building: list = []  # the pipelines being built (innermost last)
+# id of a pipeline being built -> [its function's code, the frame running it once a call found it]
+_frames: dict = {}
 
 
 def add_node(component, bindings: dict, place: Place) -> Node:
@@ -44,7 +46,20 @@ def add_node(component, bindings: dict, place: Place) -> Node:
         checked[name] = _checked(component, port, value, place)
     node = Node(component, checked, place)
     _building[-1].nodes.append(node)
+    _find_frame(_frames.get(id(_building[-1])))
     return node
+
+
+def _find_frame(entry) -> None:
+    """Keep the frame of the pipeline function (the caller's, or one of its callers'): its
+    locals, read once it returns, name the steps. (A frame, not sys.setprofile: that replaced
+    a profiler the user ran, and restoring cProfile's failed.)"""
+    if entry is None or entry[1] is not None:
+        return
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code is not entry[0]:
+        frame = frame.f_back
+    entry[1] = frame
 
 
 def _checked(component, port, value: Any, place: Place) -> Any:
@@ -142,21 +157,15 @@ class PipelineFunction:
             for param in sig.parameters.values():
                 args[param.name] = self._parameter(p, param, hints.get(param.name), given, place)
         _building.append(p)
-        captured: dict = {}
-        code = self.func.__code__
-
-        def watch(frame, event, arg):
-            if event == "return" and frame.f_code is code:
-                captured.update(frame.f_locals)
-
-        old = sys.getprofile()
-        sys.setprofile(watch)
+        entry = _frames[id(p)] = [self.func.__code__, None]
         try:
             returned = self.func(**args)
         finally:
-            sys.setprofile(old)
             _building.pop()
-        _name_nodes(p.nodes, captured)
+            del _frames[id(p)]
+        frame = entry[1]
+        _name_nodes(p.nodes, dict(frame.f_locals) if frame is not None else {})
+        del frame, entry  # (the frame holds the function's locals: not kept past the naming)
         if not inner:
             return p
         from .nested import PipelineComponent, pipeline_outputs
