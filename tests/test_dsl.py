@@ -206,11 +206,13 @@ def test_a_module_without_a_pipeline_names_what_it_defines(repo):
 
 def test_a_loader_error_points_at_the_python_call(dsl_repo):
     r = dsl_repo
-    # two steps writing one path: the graph's error is placed at the second call's line
+    # two steps writing one path: the graph's error is placed at the line that set the second
+    # step's path (the first step's: its call)
     body = "    a = double(data=data)\n    b = double(data=data)\n    b.outputs.out = 'build/a/out'\n"
     r.write("build.py", BUILD.split("    d = double")[0] + body + "\n\npipeline = demo()\n")
     got = r.pipe("validate", "-f", "build.py")
-    assert got.code == 2 and "produced by two steps" in got.err and "build.py:15" in got.err, str(got)
+    assert got.code == 2 and "produced by two steps" in got.err, str(got)
+    assert got.err.startswith("build.py:16:") and "'a' (build.py:14)" in got.err, str(got)
 
 
 def test_the_dsl_wine_example_runs_and_matches_its_export(tmp_path):

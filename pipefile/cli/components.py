@@ -6,21 +6,37 @@ from __future__ import annotations
 import click
 
 from .guard import guard
-from .options import CONTEXT, file_option
+from .options import CONTEXT, echo_notes, file_option
 
 
-def _pipefile(path):
+def _pipefile(path, name=None):
     """The Pipefile's spec (its valid part: a step with errors does not hide the components),
-    or None outside a workspace when no -f names one."""
+    or None outside a workspace when no -f names one. The errors of its components (of the
+    one `name` names) are warnings on stderr: a component is shown as far as it loads, and
+    one with a bad input or none at all must not pass for a whole one."""
+    import os
+    import re
+
     from .. import load
     from ..errors import PipefileError
+    from ..load import pymodule
 
     if path is None:
         try:
             path = load.find_pipefile(".")
         except PipefileError:  # no Pipefile here (nor above): the std library alone
             return None
-    pf, _errors = load.load_lenient(path)
+    try:
+        pf, errors = load.load_lenient(path)
+    except PipefileError as e:  # (not YAML, a module that crashes ...): the std library stays listed
+        file = pymodule.split_ref(path)[0] if pymodule.is_module_ref(path) else path
+        if not os.path.isfile(file):  # (-f naming nothing: bad usage, as for every command)
+            raise
+        left_out = "its own components are left out until it loads (pipe validate)"
+        echo_notes([(e.loc, e.message, f"{e.hint}; {left_out}" if e.hint else left_out)], "warning")
+        return None
+    about = re.compile(r"(^|of )component '" + (re.escape(name) + "'" if name else ""))
+    echo_notes([(e.loc, e.message, e.hint) for e in errors if about.search(e.message)], "warning")
     return pf
 
 
@@ -58,7 +74,7 @@ def show(name, pipefile, as_json):
     from ..report import components as report
     from ..report.text import dump_json
 
-    info = catalog.find(_pipefile(pipefile), name)
+    info = catalog.find(_pipefile(pipefile, name), name)
     example = catalog.example_step(info)
     if as_json:
         dump_json(dict(info, example=example))

@@ -5,6 +5,7 @@ group in `app`, so nothing here imports a command."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -134,11 +135,33 @@ def write_pipefile(text: str, output: str, force: bool, steps: int) -> None:
     if output == "-":
         click.echo(text, nl=False)
         return
+    if os.path.isdir(output):
+        raise PipefileError(f"{output} is a folder", hint="-o names the file to write, e.g. -o Pipefile")
     if os.path.exists(output) and not force:
         raise PipefileError(f"{output} exists", hint="choose another -o FILE, or pass --force to overwrite it")
-    with open(output, "w") as f:
-        f.write(text)
+    _replace(os.path.realpath(output), text.encode("utf-8"), output)
     click.echo(f"wrote {output} ({steps} steps); run it with `pipe run -f {output}`", err=True)
+
+
+def _replace(path: str, data: bytes, shown: str) -> None:
+    """`path` holds `data`, or what it held before: written beside it, then renamed over it
+    (a full disk or a kill midway never leaves a Pipefile cut short)."""
+    import secrets
+
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise PipefileError(
+            f"{shown}: cannot write it: {e.strerror or e}", hint="check the folder's permissions and free space"
+        ) from None
 
 
 def workspace_root(pipefile) -> str:

@@ -22,6 +22,8 @@ from .ports import Input, a_type, fits, type_of_annotation, type_of_value
 from .where import DslError, Place, caller, definition
 
 _building: list = []  # the pipelines being built (innermost last)
+# id of a pipeline being built -> [its function's code, the frame running it once a call found it]
+_frames: dict = {}
 
 
 def add_node(component, bindings: dict, place: Place) -> Node:
@@ -44,7 +46,20 @@ def add_node(component, bindings: dict, place: Place) -> Node:
         checked[name] = _checked(component, port, value, place)
     node = Node(component, checked, place)
     _building[-1].nodes.append(node)
+    _find_frame(_frames.get(id(_building[-1])))
     return node
+
+
+def _find_frame(entry) -> None:
+    """Keep the frame of the pipeline function (the caller's, or one of its callers'): its
+    locals, read once it returns, name the steps. (A frame, not sys.setprofile: that replaced
+    a profiler the user ran, and restoring cProfile's failed.)"""
+    if entry is None or entry[1] is not None:
+        return
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code is not entry[0]:
+        frame = frame.f_back
+    entry[1] = frame
 
 
 def _checked(component, port, value: Any, place: Place) -> Any:
@@ -109,10 +124,17 @@ class PipelineFunction:
         self.__doc__ = func.__doc__
         self.__wrapped__ = func
 
-    def __call__(self, **given) -> Any:  # a Pipeline; inside another pipeline, its step (a Node)
+    def __call__(self, *args, **given) -> Any:  # a Pipeline; inside another pipeline, its step (a Node)
         place = caller()
         p = Pipeline(self.name, self.description, definition(self.func), self.environments, self.keep_going)
         sig = inspect.signature(self.func)
+        if args:  # (as a function's: by position, then by name)
+            try:
+                given = dict(sig.bind_partial(*args, **given).arguments)
+            except TypeError as e:
+                raise DslError(
+                    f"pipeline '{self.name}': {e}", place, f"give its parameters by name: {self._usage(sig)}"
+                ) from None
         for name in given:
             if name not in sig.parameters:
                 raise DslError(
@@ -135,21 +157,15 @@ class PipelineFunction:
             for param in sig.parameters.values():
                 args[param.name] = self._parameter(p, param, hints.get(param.name), given, place)
         _building.append(p)
-        captured: dict = {}
-        code = self.func.__code__
-
-        def watch(frame, event, arg):
-            if event == "return" and frame.f_code is code:
-                captured.update(frame.f_locals)
-
-        old = sys.getprofile()
-        sys.setprofile(watch)
+        entry = _frames[id(p)] = [self.func.__code__, None]
         try:
             returned = self.func(**args)
         finally:
-            sys.setprofile(old)
             _building.pop()
-        _name_nodes(p.nodes, captured)
+            del _frames[id(p)]
+        frame = entry[1]
+        _name_nodes(p.nodes, dict(frame.f_locals) if frame is not None else {})
+        del frame, entry  # (the frame holds the function's locals: not kept past the naming)
         if not inner:
             return p
         from .nested import PipelineComponent, pipeline_outputs
@@ -159,10 +175,13 @@ class PipelineFunction:
         outputs = pipeline_outputs(self.name, returned, p, p.place)
         return add_node(PipelineComponent(p, ports, outputs, p.place), bindings, place)
 
+    def _usage(self, sig: inspect.Signature) -> str:
+        return f"{self.func.__name__}({', '.join(f'{n}=...' for n in list(sig.parameters)[:3])})"
+
     def _parameter(self, p: Pipeline, param: inspect.Parameter, hint: Any, given: dict, place: Place):
         where = p.place if param.name not in given else place
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise DslError(f"pipeline '{self.name}': *{param.name} cannot be a param", p.place, "name each param")
+            raise DslError(f"pipeline '{self.name}': {param} cannot be a param", p.place, "name each param")
         value = given.get(param.name, param.default)
         typ, _, marker = type_of_annotation(hint) if hint is not None else (None, False, None)
         if isinstance(value, Input) or marker is Input or isinstance(marker, Input):

@@ -238,7 +238,7 @@ class FunctionComponent(_Declared):
 
     def _port(self, p: inspect.Parameter, hint: Any, what: str, place: Place) -> None:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            raise DslError(f"{what}: *{p.name} cannot be a port", place, "name each input and output")
+            raise DslError(f"{what}: {p} cannot be a port", place, "name each input and output")
         default = p.default
         typ, optional, marker = type_of_annotation(hint) if hint is not inspect.Parameter.empty else (None, False, None)
         if isinstance(default, (Input, Output)):

@@ -203,7 +203,13 @@ def document(p: Pipeline, root: str) -> tuple:
         )
     doc.head("steps", p.place)
     for node in p.nodes:
-        doc.add({node.name: _step(node, root)}, node.place, 2)
+        step = _step(node, root)
+        outputs = step.pop("outputs", None)
+        doc.add({node.name: step}, node.place, 2)
+        if outputs:  # (a line each: a path set by `node.outputs.X.path = ...` is placed there)
+            doc.head("    outputs", node.place)
+            for name, path in outputs.items():
+                doc.add({name: path}, node.path_places.get(name, node.place), 6)
         if node.expansion is not None:
             key, value, place = node.expansion
             doc.add({key: value}, place, 4)

@@ -165,8 +165,21 @@ def _from_file(path: str, source: str, place: Place) -> Component:
         ) from None
     except OSError as e:
         raise DslError(f"load_component({source!r}): cannot read {path}: {e.strerror or e}", place) from None
+    except PipefileError as e:  # (a folder, a FIFO, not UTF-8 ...: at the call, not without a place)
+        raise DslError(f"load_component({source!r}): {e.message}", place, e.hint) from None
     r = reader.NodeReader(text, path)
-    root = yamlsafe.compose(text, r.display, forbid_nul=True, numbers=True)
+    try:
+        root = yamlsafe.compose(text, r.display, forbid_nul=True, numbers=True)
+    except reader.yaml.YAMLError as e:  # (PyYAML's own error would surface as the module's crash)
+        problem = " ".join(filter(None, [getattr(e, "context", None), getattr(e, "problem", None)])) or str(e)
+        mark = getattr(e, "problem_mark", None)
+        if mark is None or "end of stream" in problem:  # (an unclosed bracket: where it opens)
+            mark = getattr(e, "context_mark", None) or mark
+        raise DslError(
+            f"load_component({source!r}): invalid YAML: {problem}",
+            (os.path.abspath(path), mark.line + 1 if mark else 0),
+            "fix the component file (it holds the keys of a Pipefile component)",
+        ) from None
     if root is None or not reader.is_mapping(root):
         raise DslError(f"load_component({source!r}): {path} is not a component (a mapping)", place)
     fields = {k: (kn, vn) for k, kn, vn in r.mapping(root, "the component", LIBRARY_COMPONENT_KEYS)}
@@ -179,6 +192,13 @@ def _from_file(path: str, source: str, place: Place) -> Component:
         root.end_mark,
     )
     comp = sections.load_component(r, str(name), fields.get("name", (root,))[0], body, {}, {})
+    for e in r.errors:  # (the loader's words are a Pipefile's: here the file's folder is the component's)
+        if "is outside the workspace (the Pipefile's folder)" in e.message:
+            e.message = e.message.replace("the workspace (the Pipefile's folder)", "the component file's folder")
+            e.hint = (
+                "a component file's paths are read from its folder and lie below it: "
+                "put the file beside (or above) what it names"
+            )
     raise_all(r.errors)
     if comp is None:  # (never without an error)
         raise DslError(f"load_component({source!r}): no component could be read", place)

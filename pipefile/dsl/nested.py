@@ -82,7 +82,7 @@ def pipeline_ports(fn_name: str, sig: inspect.Signature, hints: dict, given: dic
     for param in sig.parameters.values():
         name = param.name
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise DslError(f"pipeline '{fn_name}': *{name} cannot be an input", place, "name each input")
+            raise DslError(f"pipeline '{fn_name}': {param} cannot be an input", place, "name each input")
         hint = hints.get(name)
         typ, optional, marker = type_of_annotation(hint) if hint is not None else (None, False, None)
         default = param.default

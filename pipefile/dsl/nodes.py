@@ -93,6 +93,7 @@ class Node:
         self.place = place
         self.name: Optional[str] = None  # set to name the step yourself
         self.paths: dict = {n: p.path for n, p in component.outputs.items() if p.path}
+        self.path_places: dict = {}  # output -> where its path was set (its errors point there)
         self.expansion: Optional[tuple] = None  # (key, value, place)
 
     @property
@@ -118,6 +119,7 @@ class Node:
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
             raise DslError(f"the path of output '{output}' must be a workspace path, not {path!r}", place)
         self.paths[output] = os.fspath(path).replace(os.sep, "/")
+        self.path_places[output] = place
 
     def _expand(self, key: str, value: Any, place: Place) -> Node:
         if self.expansion is not None:

@@ -7,6 +7,7 @@ Exit status: what the function raises fails the step (its traceback in the step'
 
 from __future__ import annotations
 
+import importlib
 import os
 import runpy
 import sys
@@ -22,13 +23,41 @@ def _value(text: str, typ: str):
     return text
 
 
+def _place(file: str) -> tuple:
+    """(the folder to put first on sys.path, the module's dotted name or None). A module of a
+    package inside the workspace (the working folder) is imported by its dotted name, as the
+    pipeline's module imported it, so its relative imports (`from .util import x`) work; any
+    other runs as a file (None), its folder first on sys.path."""
+    folder = os.path.dirname(os.path.abspath(file))
+    parts = [os.path.splitext(os.path.basename(file))[0]]
+    here = os.getcwd()
+    while folder != here and os.path.isfile(os.path.join(folder, "__init__.py")):
+        parts.insert(0, os.path.basename(folder))
+        folder = os.path.dirname(folder)
+    if len(parts) > 1 and all(p.isidentifier() for p in parts):
+        return folder, ".".join(parts)
+    return os.path.dirname(os.path.abspath(file)), None
+
+
 def main(argv: list) -> int:
     if not argv or ":" not in argv[0] or len(argv[1:]) % 2:
         print("usage: python -m pipefile.dsl.run FILE.py:FUNCTION [--NAME VALUE]...", file=sys.stderr)
         return 2
+    from ..load.pymodule import modules_from_source
+
     file, _, qualname = argv[0].rpartition(":")
-    sys.path.insert(0, os.path.dirname(os.path.abspath(file)))
-    namespace = runpy.run_path(file, run_name="__pipe_dsl_step__")
+    folder, dotted = _place(file)
+    sys.path.insert(0, folder)
+    # (the workspace's modules from their source: their bytecode may predate an edit of the
+    # same size within its second, while the step's key holds the edit)
+    with modules_from_source(os.getcwd(), folder):
+        namespace = (
+            vars(importlib.import_module(dotted)) if dotted else runpy.run_path(file, run_name="__pipe_dsl_step__")
+        )
+        return _call(namespace, file, qualname, argv[1:])
+
+
+def _call(namespace: dict, file: str, qualname: str, args: list) -> int:
     target = namespace.get(qualname.split(".")[0])
     for part in qualname.split(".")[1:]:
         target = getattr(target, part, None)
@@ -37,7 +66,7 @@ def main(argv: list) -> int:
         print(f"{file} has no @command_component {qualname}", file=sys.stderr)
         return 2
     kwargs = {}
-    for flag, text in zip(argv[1::2], argv[2::2]):
+    for flag, text in zip(args[::2], args[1::2]):
         name = flag[2:]
         if name in target.outputs:
             folder = text if target.outputs[name].type == "uri_folder" else os.path.dirname(text)

@@ -8,15 +8,20 @@ DSL (which sits above it)."""
 from __future__ import annotations
 
 import contextlib
+import importlib.machinery
 import os
 import sys
-from typing import Any, Optional
+import threading
+from typing import Any, Iterator, Optional
 
 from .. import lazyre
 from ..errors import PipefileError, SourceLoc
 
 DEFAULT_OBJECT = "pipeline"
 _REF_RE = lazyre.Pattern(r"(.+\.py):([A-Za-z_][A-Za-z0-9_]*)")
+# The user's code runs in its folder (the working folder, sys.path, stdout are the process's):
+# one module at a time in a process that loads from several threads (pipe ui).
+_RUNNING = threading.RLock()
 
 
 def display_path(path: str) -> str:
@@ -42,7 +47,8 @@ def is_dsl(obj: Any) -> bool:
 
 
 def _where(tb, folder: str) -> tuple:
-    """(the SourceLoc of the deepest frame in the module's folder, else the deepest, the last frame's text)."""
+    """(the SourceLoc of the deepest frame in the module's folder, else None: the module
+    itself, the last frame's text)."""
     import traceback  # (only on this error's path: start-up)
 
     frames = traceback.extract_tb(tb)
@@ -50,11 +56,11 @@ def _where(tb, folder: str) -> tuple:
         return None, ""
     last = frames[-1]
     mine = [f for f in frames if os.path.isfile(f.filename) and os.path.abspath(f.filename).startswith(folder + os.sep)]
-    at = mine[-1] if mine else last
-    shown = f"{display_path(os.path.abspath(last.filename))}:{last.lineno} in {last.name}"
+    file = last.filename if last.filename.startswith("<") else display_path(os.path.abspath(last.filename))
+    shown = f"{file}:{last.lineno} in {last.name}"
     if last.line:
         shown += f": {last.line.strip()}"
-    return SourceLoc(os.path.abspath(at.filename), at.lineno or 0), shown
+    return (SourceLoc(os.path.abspath(mine[-1].filename), mine[-1].lineno or 0) if mine else None), shown
 
 
 def _failure(e: BaseException, display: str, folder: str) -> PipefileError:
@@ -84,48 +90,143 @@ def run_module(path: str, name: str) -> tuple:
     """(the object `name` of the module at `path`, the module's other top-level names). The
     module runs in its own folder (relative paths in it are read from there), with that folder
     on sys.path; what it prints goes to stderr (stdout may carry --json)."""
+    with _RUNNING:  # (the path too is read from the working folder, which another load moves)
+        return _run(path, name)
+
+
+def _run(path: str, name: str) -> tuple:
     import runpy
 
     display = display_path(path)
     if not os.path.isfile(path):
-        raise PipefileError(f"{display}: no such file", SourceLoc(display), "check the -f argument")
-    folder = os.path.dirname(os.path.abspath(path))
-    error: Optional[PipefileError]
-    old = os.getcwd()
-    sys.path.insert(0, folder)
+        raise PipefileError("no such file", SourceLoc(display), "check the -f argument")
+    # (absolute before the chdir below: `-f sub/build.py` names a file from here, not from sub/)
+    path = os.path.abspath(path)
+    folder = os.path.dirname(path)
+    caught: Optional[BaseException] = None
     try:
-        os.chdir(folder)
-        with contextlib.redirect_stdout(sys.stderr):
-            namespace = runpy.run_path(os.path.abspath(path), run_name="__pipe_module__")
-    except PipefileError as e:
-        raise _relocated(e) from None
+        with _in_folder(folder):
+            namespace = runpy.run_path(path, run_name="__pipe_module__")
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 - the user's module: whatever it raises (SystemExit too) is theirs
-        error = _failure(e, display, folder)
-    else:
-        error = None
+        caught = e
+    if caught is not None:  # (written once back in the caller's folder, as its other messages are)
+        if isinstance(caught, PipefileError):
+            raise _relocated(caught, folder) from None
+        raise _relocated(_failure(caught, display, folder)) from None
+    return namespace.get(name), {k: v for k, v in namespace.items() if not k.startswith("_")}
+
+
+@contextlib.contextmanager
+def _in_folder(folder: str) -> Iterator[None]:
+    """The user's code runs in its folder, which is first on sys.path, printing to stderr.
+    The modules it imported from that folder are forgotten after: a process that loads the
+    module again (pipe ui) reads them again, as a new process does, never an edited one's
+    old code."""
+    with _RUNNING:
+        before = set(sys.modules)
+        old = os.getcwd()
+        sys.path.insert(0, folder)
+        try:
+            os.chdir(folder)
+            with contextlib.redirect_stdout(sys.stderr), modules_from_source(folder):
+                yield
+        finally:
+            os.chdir(old)
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
+            _forget(set(sys.modules) - before, before, folder)
+
+
+@contextlib.contextmanager
+def modules_from_source(*folders: str) -> Iterator[None]:
+    """Meanwhile, the modules of these folders load from their source (_SourceOnly): the
+    loader's run of the user's module, and a command_component's step (dsl/run.py)."""
+    finders = [_FromSource(os.path.abspath(f)) for f in folders]
+    at = next((i for i, f in enumerate(sys.meta_path) if f is importlib.machinery.PathFinder), len(sys.meta_path))
+    sys.meta_path[at:at] = finders
+    try:
+        yield
     finally:
-        os.chdir(old)
-        with contextlib.suppress(ValueError):
-            sys.path.remove(folder)
-    if error is not None:
-        raise _relocated(error)
-    others = {k: v for k, v in namespace.items() if not k.startswith("_")}
-    return namespace.get(name), others
+        for finder in finders:
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(finder)
 
 
-def _relocated(e: PipefileError) -> PipefileError:
-    """A DSL error raised from the module's folder, its file written from the caller's folder."""
-    place = getattr(e, "place", None)
-    if place:
-        e.loc = SourceLoc(display_path(place[0]), place[1])
+class _SourceOnly(importlib.machinery.SourceFileLoader):
+    """Loads a module from its source, never from __pycache__: bytecode is trusted while the
+    source keeps its size and its mtime in whole seconds, so an edit of the same size within
+    the second that wrote it (N = 1 -> N = 7) ran the old code: a stale pipeline."""
+
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+
+class _FromSource:
+    """A finder before PathFinder while the user's code runs: the modules it finds in the
+    user's folder (a file there, a package there and its submodules) load with _SourceOnly."""
+
+    def __init__(self, folder: str):
+        self.folder = folder
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or type(spec.loader) is not importlib.machinery.SourceFileLoader or not spec.origin:
+            return spec
+        top = name.partition(".")[0]
+        if top != name:  # (a submodule: of a package of the folder?)
+            mine = _imported_from(sys.modules.get(top), self.folder)
+        elif spec.submodule_search_locations:
+            mine = any(os.path.dirname(os.path.abspath(p)) == self.folder for p in spec.submodule_search_locations)
+        else:
+            mine = os.path.dirname(os.path.abspath(spec.origin)) == self.folder
+        if mine:
+            spec.loader = _SourceOnly(name, spec.origin)
+        return spec
+
+
+def _forget(new: set, before: set, folder: str) -> None:
+    """Drop the modules of `new` imported from `folder` (a module there, or a package there
+    and its submodules); a package imported before stays (pipefile's own, whatever the folder)."""
+    tops = {n.partition(".")[0] for n in new} - before
+    gone = {t for t in tops if _imported_from(sys.modules.get(t), folder)}
+    for name in new:
+        if name.partition(".")[0] in gone:
+            sys.modules.pop(name, None)
+
+
+def _imported_from(module: Any, folder: str) -> bool:
+    """Whether a top-level module is a file in `folder`, or a package there."""
+    paths = list(getattr(module, "__path__", None) or [])
+    if paths:
+        return any(os.path.dirname(os.path.abspath(p)) == folder for p in paths)
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and os.path.dirname(os.path.abspath(file)) == folder
+
+
+def _relocated(e: PipefileError, folder: Optional[str] = None) -> PipefileError:
+    """A DSL error raised from the module's folder, its file written from the caller's folder;
+    `folder`: where the module ran, which a relative file of an error raised there is read from."""
+    for one in getattr(e, "errors", None) or [e]:
+        place = getattr(one, "place", None)
+        if place:
+            one.loc = SourceLoc(display_path(place[0]), place[1])
+        elif folder and one.loc is not None and one.loc.file and not os.path.isabs(one.loc.file):
+            at = display_path(os.path.join(folder, one.loc.file))
+            one.loc = SourceLoc(at, one.loc.line, one.loc.column)
     return e
 
 
 def pipeline_object(path: str) -> tuple:
     """(the pipeline object of `build.py[:NAME]`, its file, its name); a located error when
     the module defines none, naming what it does define."""
+    with _RUNNING:  # (its relative paths are read from the working folder, which another load moves)
+        return _pipeline_object(path)
+
+
+def _pipeline_object(path: str) -> tuple:
     file, name = split_ref(path)
     obj, others = run_module(file, name)
     if obj is not None and hasattr(obj, "__wrapped__") and callable(obj) and not is_dsl(obj):
@@ -160,22 +261,25 @@ def _call(func, file: str):
     """A @dsl.pipeline function the module did not call, called with its defaults."""
     if not _is_pipeline_function(func):
         return func
+    folder = os.path.dirname(os.path.abspath(file))
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # (as the module's own prints)
+        with _in_folder(folder):  # (as the module's own code ran)
             return func()
     except PipefileError as e:
-        raise _relocated(e) from None
+        raise _relocated(e, folder) from None
     except (KeyboardInterrupt, GeneratorExit):
         raise
     except BaseException as e:  # noqa: BLE001 - the user's pipeline function
-        raise _relocated(_failure(e, display_path(file), os.path.dirname(os.path.abspath(file)))) from None
+        raise _relocated(_failure(e, display_path(file), folder)) from None
 
 
 def dsl_text(obj: Any, file: str) -> tuple:
     """(the Pipefile text of a pipefile.dsl pipeline, line -> the SourceLoc of the Python
     that made it): the text is read as a Pipefile is, its errors placed in the module."""
     try:
-        text, places = obj.__pipefile_yaml__(os.path.dirname(os.path.abspath(file)))
+        with _RUNNING:  # (`file` is read from the working folder, which another load moves)
+            root = os.path.dirname(os.path.abspath(file))
+        text, places = obj.__pipefile_yaml__(root)
     except PipefileError as e:
         raise _relocated(e) from None
     return text, _placer(places)

@@ -190,11 +190,9 @@ class NodeReader:
             if i < merged and last[key] != i:
                 continue  # merged in, and overridden
             if key in seen:
-                self.error(
-                    knode,
-                    f"'{key}' appears twice in {what} (first at line {seen[key].start_mark.line + 1})",
-                    "remove or rename one of them",
-                )
+                # (text written for a DSL module: its own line numbers mean nothing to the user)
+                first = f"line {seen[key].start_mark.line + 1}" if self.relocate is None else self.loc(seen[key])
+                self.error(knode, f"'{key}' appears twice in {what} (first at {first})", "remove or rename one of them")
                 continue
             seen[key] = knode
             if keys is not None and key not in keys:
