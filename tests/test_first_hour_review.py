@@ -51,3 +51,55 @@ def test_a_badly_indented_pipefile_gets_a_hint_that_names_the_indentation(tmp_pa
     assert "Pipefile:" in r.stderr and "invalid YAML" in r.stderr, r.stderr
     hints = [line for line in r.stderr.splitlines() if line.startswith("  hint: ")]
     assert hints and hint in hints[0], r.stderr
+
+
+def _commands_in(text: str) -> list[list[str]]:
+    """The `pipe ...` commands a template's README or Pipefile shows (indented lines and
+    `pipe ...` in backquotes), as argv lists without the comments."""
+    import re
+    import shlex
+
+    found = [m.group(1) for m in re.finditer(r"^ {4}(pipe [^#\n]*)", text, re.M)]
+    found += re.findall(r"`(pipe [^`]*)`", text)
+    return [shlex.split(c)[1:] for c in found]
+
+
+@pytest.mark.parametrize("template", ["minimal", "sklearn", "std"])
+def test_every_command_a_template_shows_names_a_command_that_runs(tmp_path, template):
+    """`pipe metrics` is a group: alone it prints its usage and exits 2, so a README that
+    shows it sends a new user's second command into an error."""
+    import click
+
+    from pipefile.cli.app import main
+
+    r = pipe_in(tmp_path, "init", "demo", "--template", template)
+    assert r.returncode == 0, r.stderr
+    texts = [(tmp_path / "demo" / name).read_text() for name in ("README.md", "Pipefile")]
+    commands = [c for text in texts for c in _commands_in(text)]
+    assert commands
+    ctx = click.Context(main)
+    for argv in commands:
+        command, words = main, list(argv)
+        while isinstance(command, click.Group):
+            name = next((w for w in words if not w.startswith("-")), None)
+            if name is None and command.invoke_without_command:
+                break  # a group that answers alone (`pipe artifacts` lists them)
+            assert name is not None, f"`pipe {' '.join(argv)}` names a group, not a command: it only prints usage"
+            command = command.get_command(ctx, name)
+            assert command is not None, f"`pipe {' '.join(argv)}`: no command {name!r}"
+            words = words[words.index(name) + 1 :]
+
+
+def test_the_sklearn_readme_runs_as_written(tmp_path):
+    """Each command of the sklearn template's README, in order, after `pipe init`: exit 0."""
+    import importlib.util
+    import re
+    import shlex
+
+    if importlib.util.find_spec("sklearn") is None:
+        pytest.skip("needs scikit-learn")
+    pipe_in(tmp_path, "init", "demo", "--template", "sklearn")
+    readme = (tmp_path / "demo" / "README.md").read_text()
+    for line in re.findall(r"^ {4}(pipe [^#\n]*)", readme, re.M):
+        r = pipe_in(tmp_path / "demo", *shlex.split(line)[1:])
+        assert r.returncode == 0, f"{line}: exit {r.returncode}\n{r.stdout}{r.stderr}"
