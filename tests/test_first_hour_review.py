@@ -130,3 +130,15 @@ def test_the_pipefile_keys_the_glossary_names_exist():
     shown = re.findall(r"`([a-z_]+): [^`]+`", (root / "docs/concepts.md").read_text())
     assert shown
     assert [k for k in shown if k not in keys] == []
+
+
+def test_a_step_that_writes_no_output_is_told_where_to_write_it(tmp_path):
+    """A first step often writes somewhere else than its output; the failure named the
+    output only, not where the command must write it."""
+    (tmp_path / "Pipefile").write_text(
+        "version: 1\nsteps:\n  b:\n    command: echo done > elsewhere.txt\n    outputs: {p: build/p.txt}\n"
+    )
+    r = pipe_in(tmp_path, "run")
+    assert r.returncode == 1, r.stderr
+    assert "did not write its output 'p' ('build/p.txt')" in r.stderr, r.stderr
+    assert "must write it at ${{outputs.p}} (or at 'build/p.txt')" in r.stderr, r.stderr
