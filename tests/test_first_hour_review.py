@@ -142,3 +142,17 @@ def test_a_step_that_writes_no_output_is_told_where_to_write_it(tmp_path):
     assert r.returncode == 1, r.stderr
     assert "did not write its output 'p' ('build/p.txt')" in r.stderr, r.stderr
     assert "must write it at ${{outputs.p}} (or at 'build/p.txt')" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("name", ["my project!", "data $HOME", "-odd"])
+def test_the_next_command_pipe_init_prints_runs_when_pasted(tmp_path, name):
+    """`pipe init "my project!"` printed `next: cd my project! && pipe run`, which a shell
+    reads as other words: the folder is quoted now."""
+    r = pipe_in(tmp_path, "init", "--", name)
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if x.startswith("next: "))[len("next: ") :]
+    assert line.endswith(" && pipe run"), line
+    cd = line[: -len(" && pipe run")] + " && pwd"
+    shown = subprocess.run(["sh", "-c", cd], cwd=tmp_path, capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert Path(shown.stdout.strip()) == (tmp_path / name).resolve()
