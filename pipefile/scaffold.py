@@ -203,6 +203,24 @@ def ignored_paths(pipefile_path: str) -> list[str]:
     return lines
 
 
+def _block_span(text: str) -> Optional[tuple[int, int]]:
+    """Where pipe's block is in a .gitignore: the last start marker line followed, with no
+    marker between, by an end marker line (from the start of the first to the end of the
+    second, its newline excluded); None if there is none. A lone marker (the other one
+    deleted by hand) is not a block: what follows it is the user's, never replaced."""
+    span, start, pos = None, None, 0
+    for line in text.splitlines(keepends=True):
+        bare = line.strip()
+        if bare == BLOCK_START:
+            start = pos
+        elif bare == BLOCK_END and start is not None:
+            span, start = (start, pos + len(line.rstrip("\r\n"))), None
+        elif bare == BLOCK_END:
+            start = None
+        pos += len(line)
+    return span
+
+
 def refresh_gitignore(root: str) -> str:
     """Write (or replace) pipe's block in root/.gitignore; say what happened."""
     from .load import find_pipefile
@@ -217,11 +235,9 @@ def refresh_gitignore(root: str) -> str:
         old = None
     if old is None:
         new, said = block, "created"
-    elif BLOCK_START in old and BLOCK_END in old:
-        start = old.index(BLOCK_START)
-        end = old.index(BLOCK_END, start) + len(BLOCK_END)
-        rest = old[end:]
-        new = old[:start] + block.rstrip("\n") + rest
+    elif span := _block_span(old):
+        start, end = span
+        new = old[:start] + block.rstrip("\n") + old[end:]
         said = "unchanged" if new == old else "updated"
     else:
         new = old + ("" if not old or old.endswith("\n") else "\n") + ("\n" if old else "") + block

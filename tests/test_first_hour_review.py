@@ -156,3 +156,36 @@ def test_the_next_command_pipe_init_prints_runs_when_pasted(tmp_path, name):
     shown = subprocess.run(["sh", "-c", cd], cwd=tmp_path, capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
     assert Path(shown.stdout.strip()) == (tmp_path / name).resolve()
+
+
+def test_a_gitignore_whose_end_marker_was_deleted_keeps_the_users_lines(tmp_path):
+    """With pipe's end marker deleted by hand and lines of the user's added below, the first
+    refresh appended a new block and the second replaced everything from the orphan start
+    marker to the new end marker: the user's lines (a secrets file among them) were gone."""
+    assert pipe_in(tmp_path, "init").returncode == 0
+    gi = tmp_path / ".gitignore"
+    kept = [line for line in gi.read_text().splitlines() if not line.startswith("# <<< pipe")]
+    gi.write_text("\n".join(kept + ["my-secret.env", "*.log"]) + "\n")
+    for _ in range(3):
+        r = pipe_in(tmp_path, "init")
+        assert r.returncode == 0, r.stderr
+        text = gi.read_text()
+        assert "my-secret.env\n" in text and "*.log\n" in text, text
+    # the refreshes settle: one well-formed block, refreshed in place, nothing more appended
+    assert text.count("# <<< pipe") == 1, text
+    assert "unchanged" in pipe_in(tmp_path, "init").stdout
+
+
+def test_a_gitignore_with_its_markers_swapped_is_refreshed_not_a_crash(tmp_path):
+    """The end marker above the start marker (lines moved by hand) was exit 70, an internal
+    error (ValueError: substring not found); now a block is added once, the lines kept."""
+    assert pipe_in(tmp_path, "init").returncode == 0
+    gi = tmp_path / ".gitignore"
+    lines = gi.read_text().splitlines()
+    gi.write_text("\n".join([lines[-1], "mine", lines[0]]) + "\n")  # end marker, a line, start marker
+    r = pipe_in(tmp_path, "init")
+    assert r.returncode == 0, r.stderr
+    once = gi.read_text()
+    assert "mine\n" in once and "/.pipe/\n" in once
+    assert pipe_in(tmp_path, "init").returncode == 0
+    assert gi.read_text() == once
