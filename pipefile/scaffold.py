@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -222,27 +223,61 @@ def _block_span(text: str) -> Optional[tuple[int, int]]:
 
 
 def refresh_gitignore(root: str) -> str:
-    """Write (or replace) pipe's block in root/.gitignore; say what happened."""
+    """Write (or replace) pipe's block in root/.gitignore; say what happened. The user's lines
+    are kept byte for byte (any encoding, CRLF line ends), and the file is replaced whole
+    (a temporary file renamed over it), so a crash cannot leave it cut short."""
     from .load import find_pipefile
 
     lines = ignored_paths(find_pipefile(root))
-    block = "\n".join([BLOCK_START, *lines, BLOCK_END]) + "\n"
-    path = os.path.join(root, ".gitignore")
+    path = os.path.realpath(os.path.join(root, ".gitignore"))  # a link: its file is refreshed
+    from .filehash import open_regular
+
     try:
-        with open(path, encoding="utf-8") as f:
-            old = f.read()
+        with open_regular(path) as f:  # a FIFO or device there is refused, never waited on
+            old: Optional[str] = f.read().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         old = None
+    except OSError as e:
+        raise _gitignore_error(root, e) from None
+    eol = "\r\n" if old and "\r\n" in old else "\n"
+    block = eol.join([BLOCK_START, *lines, BLOCK_END]) + eol
     if old is None:
         new, said = block, "created"
     elif span := _block_span(old):
         start, end = span
-        new = old[:start] + block.rstrip("\n") + old[end:]
+        new = old[:start] + block[: -len(eol)] + old[end:]
         said = "unchanged" if new == old else "updated"
     else:
-        new = old + ("" if not old or old.endswith("\n") else "\n") + ("\n" if old else "") + block
+        new = old + ("" if not old or old.endswith("\n") else eol) + (eol if old else "") + block
         said = "updated"
     if new != old:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(new)
+        try:
+            _replace(path, new.encode("utf-8", "surrogateescape"))
+        except OSError as e:
+            raise _gitignore_error(root, e) from None
     return said
+
+
+def _replace(path: str, data: bytes) -> None:
+    tmp = f"{path}.pipe-{os.getpid()}.tmp"
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _gitignore_error(root: str, e: OSError) -> PipefileError:
+    shown = os.path.join(root, ".gitignore")
+    return PipefileError(
+        f"cannot refresh pipe's block in {shown} ({e.strerror or e})",
+        hint="make it a regular file you can write (or remove it), then run `pipe init` again",
+    )

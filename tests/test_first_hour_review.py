@@ -189,3 +189,28 @@ def test_a_gitignore_with_its_markers_swapped_is_refreshed_not_a_crash(tmp_path)
     assert "mine\n" in once and "/.pipe/\n" in once
     assert pipe_in(tmp_path, "init").returncode == 0
     assert gi.read_text() == once
+
+
+def test_a_gitignore_not_in_utf8_with_crlf_lines_is_kept_byte_for_byte(tmp_path):
+    """A .gitignore saved in Latin-1 was exit 70 (UnicodeDecodeError); one with CRLF line ends
+    had every line rewritten with LF. Now the user's bytes stay, and the block uses CRLF too."""
+    assert pipe_in(tmp_path, "init").returncode == 0
+    mine = b"caf\xe9.txt\r\n*.log\r\n"
+    (tmp_path / ".gitignore").write_bytes(mine)
+    r = pipe_in(tmp_path, "init")
+    assert r.returncode == 0, r.stderr
+    data = (tmp_path / ".gitignore").read_bytes()
+    assert data.startswith(mine) and b"\r\n/.pipe/\r\n" in data and b"\n" not in data.replace(b"\r\n", b""), data
+    assert "unchanged" in pipe_in(tmp_path, "init").stdout
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_gitignore_that_is_no_file_is_bad_input_not_a_bug(tmp_path, kind):
+    """A folder named .gitignore was exit 70 (IsADirectoryError); a FIFO hung pipe init."""
+    assert pipe_in(tmp_path, "init").returncode == 0
+    gi = tmp_path / ".gitignore"
+    gi.unlink()
+    gi.mkdir() if kind == "folder" else os.mkfifo(gi)
+    r = pipe_in(tmp_path, "init", timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert ".gitignore" in r.stderr and "hint: " in r.stderr, r.stderr
