@@ -198,7 +198,7 @@ def ignored_paths(pipefile_path: str) -> list[str]:
             path = out.path.strip("/")
             if not path:
                 continue
-            line = "/" + path + ("/" if out.type == "uri_folder" else "")
+            line = "/" + _literal(path) + ("/" if out.type == "uri_folder" else "")
             if line not in lines:
                 lines.append(line)
     return lines
@@ -220,6 +220,15 @@ def _block_span(text: str) -> Optional[tuple[int, int]]:
             start = None
         pos += len(line)
     return span
+
+
+def _literal(path: str) -> str:
+    """`path` as a .gitignore pattern that matches it alone: git reads `*`, `?`, `[` and `\\`
+    as a glob (`build/m[v1].txt` would match build/m1.txt and not itself; `x*y` would hide
+    other files from git), and drops trailing spaces; a backslash makes each literal."""
+    escaped = re.sub(r"([\\*?\[])", r"\\\1", path)
+    stripped = escaped.rstrip(" ")
+    return stripped + "\\ " * (len(escaped) - len(stripped))
 
 
 def refresh_gitignore(root: str) -> str:

@@ -214,3 +214,21 @@ def test_a_gitignore_that_is_no_file_is_bad_input_not_a_bug(tmp_path, kind):
     r = pipe_in(tmp_path, "init", timeout=60)
     assert r.returncode == 2, r.stderr
     assert ".gitignore" in r.stderr and "hint: " in r.stderr, r.stderr
+
+
+def test_the_gitignore_block_names_outputs_with_glob_characters_literally(tmp_path):
+    """An output `build/m[v1].txt` was listed as the glob it reads as: git matched build/m1.txt
+    and not the output (committed by accident); `build/x*y.txt` hid every build/x...y.txt,
+    sources included. The block escapes them, so each line is the output and nothing else."""
+    (tmp_path / "Pipefile").write_text(
+        "version: 1\nsteps:\n  a:\n    command: echo > ${{outputs.a}}; echo > ${{outputs.b}}\n"
+        '    outputs: {a: "build/m[v1].txt", b: "build/x*y.txt"}\n'
+    )
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    assert pipe_in(tmp_path, "run").returncode == 0
+    assert pipe_in(tmp_path, "init").returncode == 0
+    (tmp_path / "build/m1.txt").write_text("mine\n")
+    (tmp_path / "build/xsecret-y.txt").write_text("mine\n")
+    paths = ["build/m[v1].txt", "build/x*y.txt", "build/m1.txt", "build/xsecret-y.txt"]
+    r = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=tmp_path, capture_output=True, text=True)
+    assert r.stdout.splitlines() == ["build/m[v1].txt", "build/x*y.txt"], r.stdout
