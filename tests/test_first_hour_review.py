@@ -232,3 +232,13 @@ def test_the_gitignore_block_names_outputs_with_glob_characters_literally(tmp_pa
     paths = ["build/m[v1].txt", "build/x*y.txt", "build/m1.txt", "build/xsecret-y.txt"]
     r = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=tmp_path, capture_output=True, text=True)
     assert r.stdout.splitlines() == ["build/m[v1].txt", "build/x*y.txt"], r.stdout
+
+
+def test_a_number_in_an_argv_command_gets_the_quote_as_its_fix(tmp_path):
+    """`command: [python, train.py, --epochs, 10]` is refused (10 is a number to YAML); the
+    message gave no hint, though docs/pipefile.md's table says the fix is to quote it."""
+    (tmp_path / "Pipefile").write_text("steps:\n  a:\n    command: [python, train.py, --epochs, 10]\n")
+    r = pipe_in(tmp_path, "validate")
+    assert r.returncode == 2, r.stderr
+    assert "Pipefile:3:43: each argument of the command of step 'a' must be a string, not '10'" in r.stderr
+    assert 'hint: quote it: "10"' in r.stderr, r.stderr
