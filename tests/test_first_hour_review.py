@@ -242,3 +242,26 @@ def test_a_number_in_an_argv_command_gets_the_quote_as_its_fix(tmp_path):
     assert r.returncode == 2, r.stderr
     assert "Pipefile:3:43: each argument of the command of step 'a' must be a string, not '10'" in r.stderr
     assert 'hint: quote it: "10"' in r.stderr, r.stderr
+
+
+def test_a_script_the_command_runs_but_code_does_not_list_is_warned_about(tmp_path):
+    """A first Pipefile often runs `python src/x.py` without `code: [src/x.py]`: an edit to the
+    script then leaves the output stale (`pipe status`: fresh), and nothing said so."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/x.py").write_text("print('v1')\n")
+    (tmp_path / "src/y.py").write_text("print('v1')\n")
+    (tmp_path / "Pipefile").write_text(
+        "steps:\n"
+        "  a:\n    command: python src/x.py > ${{outputs.o}}\n    outputs: {o: build/a.txt}\n"
+        # declared: no warning (code:, a folder of code, an input)
+        "  b:\n    command: python3 src/y.py > ${{outputs.o}}\n    outputs: {o: build/b.txt}\n    code: [src]\n"
+        "  c:\n    command: [python, src/y.py, '${{inputs.s}}']\n    inputs: {s: src/y.py}\n    outputs: {o: build/c.txt}\n"
+    )
+    r = pipe_in(tmp_path, "validate")
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [
+        "warning: Pipefile:3:14: step 'a' runs 'src/x.py', which is not in its code: an edit to it will not "
+        "rerun the step"
+    ], r.stderr
+    assert "hint: add it to the step: code: [src/x.py]" in r.stderr

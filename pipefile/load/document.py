@@ -197,7 +197,13 @@ def read_text(
     `relocate`: line -> the SourceLoc that line stands for (a DSL pipeline's Python), or None.
     `stack`: the Pipefiles that use this one as a component, outermost first.
     `composed`: (a text, its node tree as `_compose` makes it), not composed again if it is this text."""
-    from .checks import check_artifact_names, check_build_contexts, check_endpoint_names, check_step_references
+    from .checks import (
+        check_artifact_names,
+        check_build_contexts,
+        check_endpoint_names,
+        check_step_references,
+        undeclared_scripts,
+    )
     from .environments import builtin_std, load_environments
     from .execution import load_settings
     from .fields import TOP_KEYS
@@ -258,6 +264,7 @@ def read_text(
     r.errors += check_artifact_names(steps, assets)
     r.errors += check_endpoint_names(steps, assets, params)
     r.errors += check_build_contexts(steps, environments, os.path.dirname(path))
+    r.warnings += undeclared_scripts(steps, assets)
     return spec.Pipefile(
         path=path,
         root=os.path.dirname(path),
