@@ -265,3 +265,16 @@ def test_a_script_the_command_runs_but_code_does_not_list_is_warned_about(tmp_pa
         "rerun the step"
     ], r.stderr
     assert "hint: add it to the step: code: [src/x.py]" in r.stderr
+
+
+def test_an_imported_azure_ml_step_that_runs_in_its_code_folder_is_not_warned_about(tmp_path):
+    """`render: azureml` steps run with their code folder as working directory: `python
+    train.py` there is the code folder's train.py, which `code:` covers."""
+    import shutil
+
+    src = Path(__file__).resolve().parent / "azureml_fixtures" / "sklearn"
+    shutil.copytree(src, tmp_path / "p")
+    assert pipe_in(tmp_path / "p", "import", "azureml", "pipeline.yml", "-o", "Pipefile").returncode == 0
+    r = pipe_in(tmp_path / "p", "validate")
+    assert r.returncode == 0, r.stderr
+    assert "which is not in its code" not in r.stderr, r.stderr

@@ -284,8 +284,8 @@ def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset]) -
     the step's key, so an edit to it would leave the output stale without a word."""
     found = []
     for step in steps.values():
-        if step.library is not None:
-            continue  # a std component: its code is part of its key already
+        if step.library is not None or step.render:
+            continue  # a std component (its code is in its key); an Azure ML node (runs in its code folder)
         if isinstance(step.command, str):
             try:
                 words = shlex.split(step.command)
