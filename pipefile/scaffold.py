@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -197,36 +198,95 @@ def ignored_paths(pipefile_path: str) -> list[str]:
             path = out.path.strip("/")
             if not path:
                 continue
-            line = "/" + path + ("/" if out.type == "uri_folder" else "")
+            line = "/" + _literal(path) + ("/" if out.type == "uri_folder" else "")
             if line not in lines:
                 lines.append(line)
     return lines
 
 
+def _block_span(text: str) -> Optional[tuple[int, int]]:
+    """Where pipe's block is in a .gitignore: the last start marker line followed, with no
+    marker between, by an end marker line (from the start of the first to the end of the
+    second, its newline excluded); None if there is none. A lone marker (the other one
+    deleted by hand) is not a block: what follows it is the user's, never replaced."""
+    span, start, pos = None, None, 0
+    for line in text.splitlines(keepends=True):
+        bare = line.strip()
+        if bare == BLOCK_START:
+            start = pos
+        elif bare == BLOCK_END and start is not None:
+            span, start = (start, pos + len(line.rstrip("\r\n"))), None
+        elif bare == BLOCK_END:
+            start = None
+        pos += len(line)
+    return span
+
+
+def _literal(path: str) -> str:
+    """`path` as a .gitignore pattern that matches it alone: git reads `*`, `?`, `[` and `\\`
+    as a glob (`build/m[v1].txt` would match build/m1.txt and not itself; `x*y` would hide
+    other files from git), and drops trailing spaces; a backslash makes each literal."""
+    escaped = re.sub(r"([\\*?\[])", r"\\\1", path)
+    stripped = escaped.rstrip(" ")
+    return stripped + "\\ " * (len(escaped) - len(stripped))
+
+
 def refresh_gitignore(root: str) -> str:
-    """Write (or replace) pipe's block in root/.gitignore; say what happened."""
+    """Write (or replace) pipe's block in root/.gitignore; say what happened. The user's lines
+    are kept byte for byte (any encoding, CRLF line ends), and the file is replaced whole
+    (a temporary file renamed over it), so a crash cannot leave it cut short."""
     from .load import find_pipefile
 
     lines = ignored_paths(find_pipefile(root))
-    block = "\n".join([BLOCK_START, *lines, BLOCK_END]) + "\n"
-    path = os.path.join(root, ".gitignore")
+    path = os.path.realpath(os.path.join(root, ".gitignore"))  # a link: its file is refreshed
+    from .filehash import open_regular
+
     try:
-        with open(path, encoding="utf-8") as f:
-            old = f.read()
+        with open_regular(path) as f:  # a FIFO or device there is refused, never waited on
+            old: Optional[str] = f.read().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         old = None
+    except OSError as e:
+        raise _gitignore_error(root, e) from None
+    eol = "\r\n" if old and "\r\n" in old else "\n"
+    block = eol.join([BLOCK_START, *lines, BLOCK_END]) + eol
     if old is None:
         new, said = block, "created"
-    elif BLOCK_START in old and BLOCK_END in old:
-        start = old.index(BLOCK_START)
-        end = old.index(BLOCK_END, start) + len(BLOCK_END)
-        rest = old[end:]
-        new = old[:start] + block.rstrip("\n") + rest
+    elif span := _block_span(old):
+        start, end = span
+        new = old[:start] + block[: -len(eol)] + old[end:]
         said = "unchanged" if new == old else "updated"
     else:
-        new = old + ("" if not old or old.endswith("\n") else "\n") + ("\n" if old else "") + block
+        new = old + ("" if not old or old.endswith("\n") else eol) + (eol if old else "") + block
         said = "updated"
     if new != old:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(new)
+        try:
+            _replace(path, new.encode("utf-8", "surrogateescape"))
+        except OSError as e:
+            raise _gitignore_error(root, e) from None
     return said
+
+
+def _replace(path: str, data: bytes) -> None:
+    tmp = f"{path}.pipe-{os.getpid()}.tmp"
+    try:
+        with open(tmp, "xb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:
+            pass
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def _gitignore_error(root: str, e: OSError) -> PipefileError:
+    shown = os.path.join(root, ".gitignore")
+    return PipefileError(
+        f"cannot refresh pipe's block in {shown} ({e.strerror or e})",
+        hint="make it a regular file you can write (or remove it), then run `pipe init` again",
+    )

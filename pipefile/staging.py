@@ -335,7 +335,8 @@ class Staged:
             if in_stage:
                 replace_path(st_path, ws_path, os.path.dirname(st_path))
             elif not os.path.lexists(ws_path):
-                raise StepFailure(f"did not write its output '{oname}' ('{out.path}')")
+                where = f"the command must write it at ${{{{outputs.{oname}}}}} (or at '{out.path}')"
+                raise StepFailure(f"did not write its output '{oname}' ('{out.path}'): {where}")
             if in_stage and staged is not None and not statmod.S_ISLNK(staged.st_mode):
                 is_dir = statmod.S_ISDIR(staged.st_mode)  # (what was staged is what is there now)
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 
 import click
 
@@ -60,5 +61,7 @@ def init(directory, template_name, list_templates, force):
             f"note: pre-commit reads .pre-commit-config.yaml at the top of the repository ({written.nested_in}): "
             "move the hooks written here into it (they run pipe -C on this folder)"
         )
-    go = "" if not where else f"cd {directory} && "
+    # Quoted, so that the line can be pasted into a shell as it is (a name with a space, `!`, `$`).
+    folder = directory if not directory.startswith("-") else os.path.join(".", directory)
+    go = "" if not where else f"cd {shlex.quote(folder)} && "
     click.echo(f"next: {go}pipe run")

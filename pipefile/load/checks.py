@@ -9,11 +9,14 @@ at the spec objects' positions.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 from typing import Mapping, Optional
 
 from .. import spec
 from ..errors import PipefileError, SourceLoc, did_you_mean
 from ..spec import BIND_ARTIFACT, BIND_STEP_OUTPUT, Asset, Param, Step
+from .paths import normalize_path
 from .phrases import a, value_hint
 
 
@@ -268,3 +271,48 @@ def check_build_contexts(
                     )
                 )
     return errors
+
+
+# A command word that runs the next word as a script, and the suffixes of scripts.
+_RUNNER = re.compile(r"(python[0-9.]*|Rscript|bash|sh|zsh|node|julia|perl|ruby)")
+_SCRIPT_SUFFIXES = (".py", ".R", ".r", ".sh", ".js", ".jl", ".pl", ".rb")
+
+
+def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset]) -> list:
+    """Warnings (loc, message, hint) for a step whose command runs a script of the workspace
+    (`python src/train.py`) that is neither in its code: nor an input: its content is not in
+    the step's key, so an edit to it would leave the output stale without a word."""
+    found = []
+    for step in steps.values():
+        if step.library is not None or step.render:
+            continue  # a std component (its code is in its key); an Azure ML node (runs in its code folder)
+        if isinstance(step.command, str):
+            try:
+                words = shlex.split(step.command)
+            except ValueError:
+                continue
+        else:
+            words = list(step.command)
+        declared = [c.path for c in step.code] + [o.path for o in step.outputs.values()]
+        for b in step.inputs.values():
+            if b.kind == spec.BIND_PATH:
+                declared.append(b.ref)
+            elif b.kind == spec.BIND_ASSET and b.ref in assets:
+                declared.append(assets[b.ref].path)
+        for before, word in zip(words, words[1:]):
+            if not _RUNNER.fullmatch(os.path.basename(before)) or "${{" in word or word.startswith("-"):
+                continue
+            path, problem = normalize_path(word)
+            if problem or not path or not path.endswith(_SCRIPT_SUFFIXES):
+                continue
+            if any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared):
+                continue
+            found.append(
+                (
+                    step.command_loc if step.command_loc.file else step.loc,
+                    f"step '{step.name}' runs '{path}', which is not in its code: an edit to it will not "
+                    "rerun the step",
+                    f"add it to the step: code: [{path}]",
+                )
+            )
+    return found

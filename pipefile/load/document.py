@@ -197,7 +197,13 @@ def read_text(
     `relocate`: line -> the SourceLoc that line stands for (a DSL pipeline's Python), or None.
     `stack`: the Pipefiles that use this one as a component, outermost first.
     `composed`: (a text, its node tree as `_compose` makes it), not composed again if it is this text."""
-    from .checks import check_artifact_names, check_build_contexts, check_endpoint_names, check_step_references
+    from .checks import (
+        check_artifact_names,
+        check_build_contexts,
+        check_endpoint_names,
+        check_step_references,
+        undeclared_scripts,
+    )
     from .environments import builtin_std, load_environments
     from .execution import load_settings
     from .fields import TOP_KEYS
@@ -258,6 +264,7 @@ def read_text(
     r.errors += check_artifact_names(steps, assets)
     r.errors += check_endpoint_names(steps, assets, params)
     r.errors += check_build_contexts(steps, environments, os.path.dirname(path))
+    r.warnings += undeclared_scripts(steps, assets)
     return spec.Pipefile(
         path=path,
         root=os.path.dirname(path),
@@ -314,6 +321,20 @@ def _colon_in_value(text: str, line: int) -> bool:
     return bool(sep) and ":" in value
 
 
+# What libyaml (and PyYAML) say when a line is indented out of step with its neighbours.
+_INDENT_PROBLEMS = (
+    "did not find expected key",
+    "did not find expected '-' indicator",
+    "expected <block end>",
+    "mapping values are not allowed",
+)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    return lines[line][column : column + 1] if line < len(lines) else ""
+
+
 def _compose(r):
     """The YAML node tree of the text (`r` a reader.NodeReader); raises a located PipefileError for
     broken YAML or an empty file."""
@@ -336,6 +357,14 @@ def _compose(r):
             hint = (
                 "a ': ' inside an unquoted value starts a mapping: write the value as a block "
                 "(`command: >-`, the text on the next line, indented)"
+            )
+        elif mark and ("tab" in problem or _char_at(r.text, mark.line, mark.column) == "\t"):
+            hint = "YAML indents with spaces only: replace the tab with spaces"
+        elif mark and any(p in problem for p in _INDENT_PROBLEMS):
+            # libyaml's words for a key out of line with those beside it say nothing of indentation.
+            hint = (
+                f"check the indentation of line {mark.line + 1}: the keys of one mapping start in the "
+                "same column (a step's `command:`, `inputs:` and `outputs:` line up), indented with spaces"
             )
         raise PipefileError(f"invalid YAML: {problem}", loc, hint) from None
     except yaml.YAMLError as e:

@@ -20,7 +20,7 @@ from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEY
 from .numbers import looks_numeric
 from .params import parse_size
 from .phrases import a
-from .reader import NodeReader, is_mapping, is_scalar, is_sequence
+from .reader import NodeReader, is_mapping, is_scalar, is_sequence, kind
 
 if TYPE_CHECKING:
     from yaml import Node
@@ -333,10 +333,15 @@ def load_command(r: NodeReader, node: Node, what: str) -> Optional[Command]:
     if is_sequence(node):
         parts = []
         for item in node.value:
-            s = r.string(item, f"each argument of the command of {what}") if is_scalar(item) else None
-            if s is None:
-                if not is_scalar(item):
-                    r.error(item, f"each argument of the command of {what} must be a string")
+            s = r.value(item) if is_scalar(item) else None
+            if not isinstance(s, str):
+                # `[python, train.py, --epochs, 10]`: YAML reads 10 as a number, not text.
+                quote = is_scalar(item) and s is not None
+                r.error(
+                    item,
+                    f"each argument of the command of {what} must be a string, not {kind(item)}",
+                    f'quote it: "{item.value}"' if quote else "give each argument as text",
+                )
                 return None
             parts.append(s)
         if not parts:
