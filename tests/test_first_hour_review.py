@@ -278,3 +278,22 @@ def test_an_imported_azure_ml_step_that_runs_in_its_code_folder_is_not_warned_ab
     r = pipe_in(tmp_path / "p", "validate")
     assert r.returncode == 0, r.stderr
     assert "which is not in its code" not in r.stderr, r.stderr
+
+
+def test_a_script_of_a_pipefile_used_as_a_component_is_read_from_its_folder(tmp_path):
+    """The inner steps of `component: ./train/Pipefile` run in train/ (their `workdir`), so
+    `python prep.py` there is train/prep.py, which its `code: [prep.py]` covers: no warning.
+    One that its code does not cover is named by its workspace path."""
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train/prep.py").write_text("print('v1')\n")
+    (tmp_path / "train/other.py").write_text("print('v1')\n")
+    (tmp_path / "train/Pipefile").write_text(
+        "steps:\n"
+        "  prep:\n    command: python prep.py > ${{outputs.o}}\n    outputs: {o: build/p.txt}\n    code: [prep.py]\n"
+        "  other:\n    command: python other.py > ${{outputs.o}}\n    outputs: {o: build/o.txt}\n"
+    )
+    (tmp_path / "Pipefile").write_text("steps:\n  t:\n    component: ./train/Pipefile\n")
+    r = pipe_in(tmp_path, "validate")
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "which is not in its code" in line]
+    assert len(warnings) == 1 and "runs 'train/other.py'" in warnings[0], r.stderr
