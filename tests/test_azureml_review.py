@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from workspace_repo import Repo
 
 FIXTURES = Path(__file__).parent / "azureml_fixtures"
@@ -59,3 +60,29 @@ def test_a_workspace_whose_path_has_a_space_gives_each_path_as_one_word(tmp_path
     r = repo.pipe("status", "-f", "pipeline.yml")
     assert r.code == 0 and "fresh" in r.out, str(r)
     assert not list(Path(tmp_path / "t").iterdir())
+
+
+@pytest.mark.parametrize("size", ["-3", "0", "2.5", '"abc"', '"10kb"', "true"])
+def test_a_bad_mini_batch_size_of_a_file_list_is_refused_at_its_line(repo, size):
+    # -3 split the files into no mini-batch at all (the step "succeeded" with an empty
+    # output); "abc" or "10kb" (a size, for tables only) failed in the driver with a traceback.
+    _fixture(repo, "parallel")
+    text = repo.read("pipeline.yml")
+    assert 'mini_batch_size: "2"' in text
+    repo.write("pipeline.yml", text.replace('mini_batch_size: "2"', f"mini_batch_size: {size}"), dedent=False)
+    r = _pipe(repo, "run", "-f", "pipeline.yml", "count_words")
+    assert r.code == 2, str(r)
+    assert "pipeline.yml:19:22: mini_batch_size of parallel job 'count_words' must be a whole number" in r.err, r.err
+    assert "hint: mini_batch_size: 10" in r.err
+
+
+def test_a_tabular_mini_batch_size_is_a_size_or_a_count(repo):
+    _fixture(repo, "parallel")
+    text = repo.read("pipeline.yml")
+    repo.write("pipeline.yml", text.replace('mini_batch_size: "12b"', 'mini_batch_size: "-1kb"'), dedent=False)
+    r = _pipe(repo, "validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "or a size such as 10kb or 1mb (tabular data), not '-1kb'" in r.err, str(r)
+    for good in ('"12b"', "10kb", "3"):
+        repo.write("pipeline.yml", text.replace('mini_batch_size: "12b"', f"mini_batch_size: {good}"), dedent=False)
+        r = _pipe(repo, "validate", "-f", "pipeline.yml")
+        assert r.code == 0, str(r)
