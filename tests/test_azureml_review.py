@@ -86,3 +86,29 @@ def test_a_tabular_mini_batch_size_is_a_size_or_a_count(repo):
         repo.write("pipeline.yml", text.replace('mini_batch_size: "12b"', f"mini_batch_size: {good}"), dedent=False)
         r = _pipe(repo, "validate", "-f", "pipeline.yml")
         assert r.code == 0, str(r)
+
+
+_UNIFORM_X = "        type: uniform\n        min_value: 0\n        max_value: 4\n"
+
+
+@pytest.mark.parametrize(
+    ("bounds", "says"),
+    [
+        ("type: loguniform|min_value: 0|max_value: 1000", "exp(0) to exp(1000) is past what a float holds"),
+        ("type: loguniform|min_value: -1000|max_value: 1", "exp(-1000) to exp(1) is past what a float holds"),
+        ("type: uniform|min_value: .nan|max_value: 4", "min_value and max_value must be finite numbers"),
+        ("type: uniform|min_value: -.inf|max_value: 4", "min_value and max_value must be finite numbers"),
+    ],
+)
+def test_a_sweep_bound_no_float_holds_is_refused_at_its_line(repo, bounds, says):
+    # loguniform's bounds are exponents: exp(1000) was an internal error (exit 70); a .nan
+    # bound passed the `min < max` check and every trial was given nan.
+    _fixture(repo, "sweep")
+    text = repo.read("pipeline.yml")
+    assert _UNIFORM_X in text
+    written = "".join(f"        {line}\n" for line in bounds.split("|"))
+    repo.write("pipeline.yml", text.replace(_UNIFORM_X, written), dedent=False)
+    r = _pipe(repo, "validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert "pipeline.yml:19:9: search_space of sweep job 'tune': 'x': " in r.err and says in r.err, r.err
+    assert "internal error" not in r.err
