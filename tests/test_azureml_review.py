@@ -112,3 +112,30 @@ def test_a_sweep_bound_no_float_holds_is_refused_at_its_line(repo, bounds, says)
     assert r.code == 2, str(r)
     assert "pipeline.yml:19:9: search_space of sweep job 'tune': 'x': " in r.err and says in r.err, r.err
     assert "internal error" not in r.err
+
+
+def test_a_missing_component_or_conda_file_is_reported_at_the_line_naming_it(repo):
+    # The error named the missing file alone: which of the pipeline's lines names it was left
+    # to guess (a component used by several jobs, a conda file of an inline environment).
+    repo.write(
+        "pipeline.yml",
+        """\
+        type: pipeline
+        jobs:
+          a:
+            component: ./components/trian.yml
+          b:
+            command: echo hi
+            environment:
+              image: python:3.11
+              conda_file: ./conda.yml
+          c:
+            component: ./components
+        """,
+    )
+    (repo.root / "components").mkdir()
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert "pipeline.yml:4:16: components/trian.yml: no such file" in r.err, r.err
+    assert "pipeline.yml:9:19: conda.yml: no such file" in r.err, r.err
+    assert "pipeline.yml:11:16: " in r.err and "components: is a directory" in r.err, r.err

@@ -337,7 +337,8 @@ class CommandNodes:
 
         def read_conda(raw: str, where) -> Any:
             base = getattr(where, "file", comp_file)
-            return yamlfile.read(os.path.normpath(os.path.join(os.path.dirname(base), raw)), self.sources)
+            path = os.path.normpath(os.path.join(os.path.dirname(base), raw))
+            return yamlfile.read(path, self.sources, where.at("conda_file") if isinstance(where, Map) else loc)
 
         env = envs.choose(
             text, definition, self.options.envs == "docker", loc, read_conda, self.options.envs == "conda"

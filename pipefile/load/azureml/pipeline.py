@@ -315,7 +315,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             )
         ref = comp[len("file:") :] if comp.startswith("file:") else comp
         path = os.path.normpath(os.path.join(os.path.dirname(file), ref))
-        data = yamlfile.read(path, self.sources)
+        data = yamlfile.read(path, self.sources, job.at(key))
         if not isinstance(data, Map):
             raise PipefileError(
                 f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at(key)
