@@ -139,3 +139,48 @@ def test_a_missing_component_or_conda_file_is_reported_at_the_line_naming_it(rep
     assert "pipeline.yml:4:16: components/trian.yml: no such file" in r.err, r.err
     assert "pipeline.yml:9:19: conda.yml: no such file" in r.err, r.err
     assert "pipeline.yml:11:16: " in r.err and "components: is a directory" in r.err, r.err
+
+
+def test_a_conda_files_pip_requirements_file_is_the_venvs_and_keyed(repo):
+    # `- -r requirements.txt` under pip: was dropped without a word: the venv lacked what it
+    # lists, and an edit of it rebuilt nothing (its content was in no key).
+    repo.write("env/requirements.txt", "six\n")
+    repo.write(
+        "env/conda.yml",
+        """\
+        name: x
+        dependencies:
+          - python=3.11
+          - pip:
+            - -r requirements.txt
+            - pyyaml
+        """,
+    )
+    repo.write(
+        "pipeline.yml",
+        """\
+        type: pipeline
+        jobs:
+          a:
+            command: python -c "import six"
+            environment:
+              image: python:3.11
+              conda_file: ./env/conda.yml
+        """,
+    )
+
+    def env() -> dict:
+        r = repo.pipe("envs", "-f", "pipeline.yml", "--json")
+        assert r.code == 0, str(r)
+        return r.json["environments"][0]
+
+    first = env()
+    assert "-r env/requirements.txt" in first["detail"] and "pyyaml" in first["detail"], first
+    # the Pipefile written from it has the same environment (the same identity, so keys)
+    r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    assert "requirements: env/requirements.txt" in repo.read("Pipefile")
+    r = repo.pipe("envs", "--json")
+    assert r.code == 0 and r.json["environments"][0]["identity"] == first["identity"], str(r)
+    repo.write("env/requirements.txt", "six==1.16.0\n")
+    assert env()["identity"] != first["identity"]

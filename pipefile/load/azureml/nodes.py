@@ -345,6 +345,14 @@ class CommandNodes:
         )
         if env.file:
             env = spec.EnvSpec(env.name, env.type, file=self.workspace_path(env.file, loc, "conda_file:"), loc=loc)
+        if env.requirements:  # (a conda file's `-r requirements.txt`)
+            env = spec.EnvSpec(
+                env.name,
+                env.type,
+                packages=env.packages,
+                requirements=self.workspace_path(env.requirements, loc, "conda_file's -r"),
+                loc=loc,
+            )
         if env.build:
             env = spec.EnvSpec(env.name, env.type, build=self.workspace_path(env.build, loc, "build:"), loc=loc)
         return self._add_env(env)
