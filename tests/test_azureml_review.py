@@ -184,3 +184,25 @@ def test_a_conda_files_pip_requirements_file_is_the_venvs_and_keyed(repo):
     assert r.code == 0 and r.json["environments"][0]["identity"] == first["identity"], str(r)
     repo.write("env/requirements.txt", "six==1.16.0\n")
     assert env()["identity"] != first["identity"]
+
+
+def test_a_new_version_of_a_latest_component_is_seen_at_once(repo):
+    # docs/azureml.md said, under "Not done", that a new YAML of a higher version is seen
+    # only once the pipeline file changes; "Reuse" (and the code) say at once: this keeps it.
+    repo.write("src/c.py", "import sys\nopen(sys.argv[1] + '/v.txt', 'w').write(sys.argv[2])\n")
+    component = """\
+    name: writer
+    version: {v}
+    outputs:
+      o: {{type: uri_folder}}
+    code: ../src
+    command: python c.py ${{{{outputs.o}}}} v{v}
+    """
+    repo.write("components/v1.yml", component.format(v=1))
+    repo.write("pipeline.yml", "type: pipeline\njobs:\n  w:\n    component: azureml:writer@latest\n", dedent=False)
+    assert repo.pipe("run", "-f", "pipeline.yml").code == 0
+    assert repo.read(".azureml-outputs/pipeline/w/o/v.txt") == "v1"
+    repo.write("components/v2.yml", component.format(v=2))
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert repo.read(".azureml-outputs/pipeline/w/o/v.txt") == "v2"
