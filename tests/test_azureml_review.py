@@ -206,3 +206,19 @@ def test_a_new_version_of_a_latest_component_is_seen_at_once(repo):
     r = repo.pipe("run", "-f", "pipeline.yml")
     assert r.code == 0, str(r)
     assert repo.read(".azureml-outputs/pipeline/w/o/v.txt") == "v2"
+
+
+def test_a_job_with_an_error_is_not_also_said_to_be_missing_by_what_reads_it(repo):
+    # A job that failed to load was also "there is no job 'tune' here" at each job reading
+    # its outputs: a second, false error (the job is there; its own error says what is wrong).
+    _fixture(repo, "sweep")
+    text = repo.read("pipeline.yml")
+    repo.write("pipeline.yml", text.replace("primary_metric: loss", "primary_metrik: loss"), dedent=False)
+    r = _pipe(repo, "validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert "sweep job 'tune' has no objective.primary_metric" in r.err, r.err
+    assert "there is no job" not in r.err and "errors." not in r.err, r.err
+    # a job that is truly not there is still named so
+    repo.write("pipeline.yml", text.replace("parent.jobs.tune.", "parent.jobs.tun."), dedent=False)
+    r = _pipe(repo, "validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "there is no job 'tun' here" in r.err, str(r)

@@ -50,6 +50,10 @@ _SETTINGS = {"continue_on_step_failure", "force_rerun"}
 _JOB_REF = re.compile(r"^\s*\$\{\{\s*parent\.jobs\.([A-Za-z_][\w\-]*)\.outputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
 
 
+class _ReadsFailedJob(PipefileError):
+    """A binding to a job whose own error is reported already: no second error for it."""
+
+
 def looks_like(text: str) -> bool:
     """An Azure ML pipeline job: `type: pipeline` and `jobs:` at its top level."""
     return bool(re.search(r"(?m)^type:\s*['\"]?pipeline['\"]?\s*(#.*)?$", text) and re.search(r"(?m)^jobs:", text))
@@ -114,6 +118,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         self._limits: dict = {}  # (node, input) -> the component's declaration of it
         self._env_map: Any = {}
         self._opened: list = [path]  # the pipeline files being read, outermost first (no loops)
+        self.failed: set = set()  # node paths whose error is reported (what reads them is not)
 
     # --- the whole file --------------------------------------------------------------------
     def read(self, text: str) -> tuple:
@@ -139,6 +144,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         for d in self.drafts.values():
             try:
                 steps[d.name] = self._step(d)
+            except _ReadsFailedJob:
+                continue
             except PipefileError as e:
                 self.errors.append(e)
         if not steps and not self.errors:
@@ -293,6 +300,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                 self.job(node, job, prefix, scope, file)
             except PipefileError as e:
                 self.errors.append(e)
+                self.failed.add(node)
 
     def component_of(self, job, file: str, key: str = "component") -> tuple:
         """(the component's values, the file they were read from): the job itself when inline.
@@ -414,6 +422,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             if target is None:
                 raise PipefileError(f"pipeline job '{node}' has no output '{ref.output}'", ref.loc)
             return self._resolve(target, seen)
+        if node in self.failed:  # (its error says what is wrong; "no job" would be false)
+            raise _ReadsFailedJob(f"job '{node}' has an error", ref.loc)
         known = [
             n.rsplit("/", 1)[-1]
             for n in list(self.drafts) + list(self.exports)
