@@ -222,3 +222,22 @@ def test_a_job_with_an_error_is_not_also_said_to_be_missing_by_what_reads_it(rep
     repo.write("pipeline.yml", text.replace("parent.jobs.tune.", "parent.jobs.tun."), dedent=False)
     r = _pipe(repo, "validate", "-f", "pipeline.yml")
     assert r.code == 2 and "there is no job 'tun' here" in r.err, str(r)
+
+
+def test_pipeline_components_nested_thousands_deep_are_refused_not_a_crash(repo):
+    # Each level of nesting was a recursion of the reader: 3000 levels were an internal
+    # error (RecursionError, exit 70). Past 100 levels it is refused at the job's line.
+    depth = 3000
+    for i in range(depth):
+        inner = (
+            f"  n:\n    type: pipeline\n    component: ./c{i + 1}.yml\n"
+            if i < depth - 1
+            else "  leaf:\n    command: echo hi\n"
+        )
+        repo.write(f"c{i}.yml", "type: pipeline\njobs:\n" + inner, dedent=False)
+    repo.write(
+        "pipeline.yml", "type: pipeline\njobs:\n  top:\n    type: pipeline\n    component: ./c0.yml\n", dedent=False
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)[:2000]
+    assert "c99.yml:4:5: pipeline job 'top/n/" in r.err and "nests pipeline components more than 100 deep" in r.err

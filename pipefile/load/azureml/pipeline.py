@@ -47,6 +47,7 @@ _TOP = {"$schema", "type", "jobs", "inputs", "outputs", "settings", "display_nam
 _JOB = {"type", "component", "command", "code", "environment", "inputs", "outputs", "limits", "display_name"}
 _JOB |= {"description", "name", "settings", "is_deterministic", "$schema", "version", "jobs"}
 _SETTINGS = {"continue_on_step_failure", "force_rerun"}
+_MAX_NESTING = 100  # pipeline components inside each other (each level is a recursion of the reader)
 _JOB_REF = re.compile(r"^\s*\$\{\{\s*parent\.jobs\.([A-Za-z_][\w\-]*)\.outputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
 
 
@@ -349,6 +350,12 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                     f"pipeline component {display_path(comp_file)} uses itself (through job '{node}')",
                     job.loc,
                     "a pipeline component cannot contain itself, even indirectly",
+                )
+            if len(self._opened) > _MAX_NESTING:  # (deeper, the reader ran out of stack: exit 70)
+                raise PipefileError(
+                    f"pipeline job '{node}' nests pipeline components more than {_MAX_NESTING} deep",
+                    job.loc,
+                    "flatten the pipeline: put the jobs of inner pipeline components in the outer one",
                 )
             inner = {}
             for iname, d in decls.items():
