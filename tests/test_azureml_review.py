@@ -241,3 +241,23 @@ def test_pipeline_components_nested_thousands_deep_are_refused_not_a_crash(repo)
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2, str(r)[:2000]
     assert "c99.yml:4:5: pipeline job 'top/n/" in r.err and "nests pipeline components more than 100 deep" in r.err
+
+
+@pytest.mark.parametrize(
+    ("conda", "says"),
+    [
+        ("dependencies: 5\n", "conda.yml:1:15: conda_file: dependencies must be a list"),
+        ("dependencies:\n  - pip:\n      pandas: 1\n", "conda.yml:3:7: conda_file: pip must be a list of requirements"),
+    ],
+)
+def test_a_conda_file_of_the_wrong_shape_is_refused_at_its_line_not_a_crash(repo, conda, says):
+    # (both were an internal error, exit 70: TypeError: 'int' object is not iterable)
+    repo.write("conda.yml", conda, dedent=False)
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\njobs:\n  a:\n    command: echo\n"
+        "    environment: {image: 'python:3.11', conda_file: ./conda.yml}\n",
+        dedent=False,
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and says in r.err and "internal error" not in r.err, str(r)

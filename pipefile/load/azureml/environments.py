@@ -124,6 +124,22 @@ def pip_requirement_files(conda: dict) -> list:
     return out
 
 
+def _check_conda(conda: dict, loc) -> None:
+    """The shapes conda_packages reads: a list of dependencies, a `pip:` a list (other shapes
+    were an internal error, exit 70)."""
+    deps = conda.get("dependencies") or []
+    if not isinstance(deps, list):
+        raise PipefileError(
+            "conda_file: dependencies must be a list",
+            conda.at("dependencies") if isinstance(conda, Map) else loc,
+            "dependencies: [python=3.10, pip, {pip: [pandas]}]",
+        )
+    for dep in deps:
+        if isinstance(dep, dict) and not isinstance(dep.get("pip") or [], list):
+            where = dep.at("pip") if isinstance(dep, Map) and dep.file else loc
+            raise PipefileError("conda_file: pip must be a list of requirements", where, "- pip: [pandas==2.2.2]")
+
+
 def from_map(name: str, value, loc) -> spec.EnvSpec:
     """An environment map entry as an EnvSpec; `local` -> ENV_LOCAL (no environment)."""
     if value == "local" or value is None:
@@ -174,6 +190,7 @@ def choose(
         conda = read_conda(conda_file, definition) if isinstance(conda_file, str) else conda_file
         if not isinstance(conda, dict):
             raise PipefileError("conda_file: not a conda environment file (a mapping)", loc)
+        _check_conda(conda, loc)
         # `- -r requirements.txt` under pip: was dropped: the venv lacked its packages, and
         # an edit of it rebuilt nothing. The venv's requirements file now (its content keyed).
         reqs = pip_requirement_files(conda)
