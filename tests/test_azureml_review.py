@@ -261,3 +261,15 @@ def test_a_conda_file_of_the_wrong_shape_is_refused_at_its_line_not_a_crash(repo
     )
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2 and says in r.err and "internal error" not in r.err, str(r)
+
+
+@pytest.mark.parametrize("limits", ["{timeout: -5}", "{timeout: 0}", '{timeout: "1h"}', "7"])
+def test_a_timeout_that_is_no_number_of_seconds_is_refused_not_dropped(repo, limits):
+    # limits.timeout: -5 (or 0, "1h", limits: 7) was ignored without a word: the node ran
+    # with no time limit at all, where Azure refuses the job.
+    repo.write(
+        "pipeline.yml", f"type: pipeline\njobs:\n  a:\n    command: echo hi\n    limits: {limits}\n", dedent=False
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert "pipeline.yml:5:" in r.err and "job 'a': limits" in r.err and "limits: {timeout: 3600}" in r.err, r.err

@@ -94,6 +94,26 @@ class Draft:
     expand: Optional[spec.Expansion] = None  # a sweep job's trials (sweep.py)
 
 
+def _timeout(job, node: str) -> Optional[float]:
+    """`limits.timeout` in seconds. A value of another kind (-5, 0, "1h", limits: 7) was
+    ignored without a word: the node ran with no limit at all."""
+    limits = job.get("limits")
+    if limits is None:
+        return None
+    if not isinstance(limits, Map):
+        raise PipefileError(f"job '{node}': limits must be a mapping", job.at("limits"), "limits: {timeout: 3600}")
+    v = limits.get("timeout")
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+        raise PipefileError(
+            f"job '{node}': limits.timeout must be a number of seconds above 0, not {v!r}",
+            limits.at("timeout"),
+            "limits: {timeout: 3600} (an hour)",
+        )
+    return float(v)
+
+
 class CommandNodes:
     """The methods of `pipeline.Importer` that read one command node (and its environment)."""
 
@@ -233,8 +253,7 @@ class CommandNodes:
             code = (
                 spec.CodeRef(self.workspace_path(local, comp.at("code"), f"code of job '{node}'"), comp.at("code")),
             )
-        limits = job.get("limits") or {}
-        timeout = limits.get("timeout") if isinstance(limits, Map) else None
+        timeout = _timeout(job, node)
         self.drafts[node] = Draft(
             name=node,
             command=cmd,
@@ -247,7 +266,7 @@ class CommandNodes:
             loc=job.loc,
             command_loc=cloc,
             always=self.force or comp.get("is_deterministic") is False or job.get("is_deterministic") is False,
-            timeout=float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None,
+            timeout=timeout,
             description=str(comp.get("description") or ""),
             metrics=metrics,
         )
