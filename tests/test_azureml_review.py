@@ -273,3 +273,40 @@ def test_a_timeout_that_is_no_number_of_seconds_is_refused_not_dropped(repo, lim
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2, str(r)
     assert "pipeline.yml:5:" in r.err and "job 'a': limits" in r.err and "limits: {timeout: 3600}" in r.err, r.err
+
+
+@pytest.mark.parametrize(
+    ("bound", "says", "fix"),
+    [
+        ('"3"', "input 'n' of job 'a' is integer, not '3'", "hint: write a whole number, without quotes: 3"),
+        (
+            "30",
+            "input 'n' of job 'a': 30 is above its max 10",
+            "hint: bind a value of at most 10 (the component's max:)",
+        ),
+        ("0", "input 'n' of job 'a': 0 is below its min 1", "hint: bind a value of at least 1 (the component's min:)"),
+        (
+            "4",
+            "input 'n' of job 'a': 4 is not one of [1, 2, 3, 5, 10]",
+            "hint: bind one of the enum's values (the component's enum:)",
+        ),
+    ],
+)
+def test_a_literal_the_component_refuses_is_reported_with_the_fix(repo, bound, says, fix):
+    # (these errors named the line and the fault but gave no fix, as every error must)
+    repo.write(
+        "c.yml",
+        """\
+        inputs:
+          n: {type: integer, min: 1, max: 10, enum: [1, 2, 3, 5, 10]}
+        command: echo ${{inputs.n}}
+        """,
+    )
+    repo.write(
+        "pipeline.yml",
+        f"type: pipeline\njobs:\n  a:\n    component: ./c.yml\n    inputs:\n      n: {bound}\n",
+        dedent=False,
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert f"pipeline.yml:6:10: {says}\n  {fix}" in r.err, r.err

@@ -94,6 +94,13 @@ class Draft:
     expand: Optional[spec.Expansion] = None  # a sweep job's trials (sweep.py)
 
 
+_TYPE_HINTS = {  # (what a literal of the type looks like, for an error's fix)
+    spec.INTEGER: "write a whole number, without quotes: 3",
+    spec.NUMBER: "write a number, without quotes: 0.01",
+    spec.BOOLEAN: "write true or false, without quotes",
+}
+
+
 def _timeout(job, node: str) -> Optional[float]:
     """`limits.timeout` in seconds. A value of another kind (-5, 0, "1h", limits: 7) was
     ignored without a word: the node ran with no limit at all."""
@@ -180,10 +187,17 @@ class CommandNodes:
         what = f"input '{iname}' of job '{node}'"
         if decl.type in spec.VALUE_TYPES and not spec.value_fits(value, decl.type):
             if not (decl.type == spec.STRING or (decl.type == spec.NUMBER and isinstance(value, int))):
-                self.errors.append(PipefileError(f"{what} is {decl.type}, not {value!r}", loc))
+                hint = _TYPE_HINTS.get(decl.type, "")
+                self.errors.append(PipefileError(f"{what} is {decl.type}, not {value!r}", loc, hint))
                 return
         if isinstance(d.get("enum"), list) and value not in d["enum"]:
-            self.errors.append(PipefileError(f"{what}: {value!r} is not one of {list(d['enum'])}", loc))
+            self.errors.append(
+                PipefileError(
+                    f"{what}: {value!r} is not one of {list(d['enum'])}",
+                    loc,
+                    "bind one of the enum's values (the component's enum:)",
+                )
+            )
         for key, bad in (("min", lambda lim: value < lim), ("max", lambda lim: value > lim)):
             lim = d.get(key)
             if not isinstance(lim, (int, float)) or isinstance(lim, bool):
@@ -191,7 +205,9 @@ class CommandNodes:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and bad(lim):
                 self.errors.append(
                     PipefileError(
-                        f"{what}: {value!r} is {'below' if key == 'min' else 'above'} its {key} {d[key]}", loc
+                        f"{what}: {value!r} is {'below' if key == 'min' else 'above'} its {key} {d[key]}",
+                        loc,
+                        f"bind a value of at {'least' if key == 'min' else 'most'} {d[key]} (the component's {key}:)",
                     )
                 )
 
