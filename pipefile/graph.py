@@ -82,6 +82,9 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
     outputs = output_paths or None  # None: the outputs' workspace paths (node.outputs[name].path)
     azure = node.step.render == spec.RENDER_AZUREML
     fmt = str if azure else template.format_value
+    # Azure's values go in as they are, but a path is pipe's, not the author's: one with a
+    # space (a workspace in "My Projects") is quoted, or the command reads two words.
+    path_text = template.PathText if azure else str
 
     workdir = node.step.workdir
 
@@ -96,17 +99,17 @@ def render_command(node: "Node", output_paths: Optional[Mapping[str, str]] = Non
             if inp is None or inp.kind == IN_NONE:
                 return None
             if input_paths and ref.name in input_paths:
-                return input_paths[ref.name]
-            return place(inp.path) if inp.kind == IN_PATH else fmt(inp.value)
+                return path_text(input_paths[ref.name])
+            return path_text(place(inp.path)) if inp.kind == IN_PATH else fmt(inp.value)
         if ref.scope == "outputs":
-            return place(outputs[ref.name] if outputs is not None else node.step.outputs[ref.name].path)
+            return path_text(place(outputs[ref.name] if outputs is not None else node.step.outputs[ref.name].path))
         if ref.scope == "params":
             return fmt(graph_params[ref.name])
         return None  # rejected by the loader
 
     cmd = node.step.command
     if isinstance(cmd, str):
-        return template.render_text(cmd, lookup, quote=not azure) or ""
+        return template.render_text(cmd, lookup, quote=not azure, quote_paths=azure) or ""
     argv = []
     for part in cmd:
         text = template.render_text(part, lookup, quote=False)

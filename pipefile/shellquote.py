@@ -45,6 +45,20 @@ def write(value: str, context: str) -> str:
     return shlex.quote(value)
 
 
+# What a word may hold unquoted: shlex's safe characters, and letters of any script (a
+# non-ASCII folder name is one word to the shell).
+_SAFE_WORD = lazyre.Pattern(r"[\w@%+=:,./-]*")
+
+
+def write_path(value: str, context: str) -> str:
+    """A path written for `context` only where the shell would not read it back as it is:
+    a path of safe characters is left unchanged (so the commands, and the keys, of paths
+    that never needed it do not change)."""
+    if context == UNQUOTED and _SAFE_WORD.fullmatch(value):
+        return value
+    return write(value, context)
+
+
 _PLAIN = lazyre.Pattern(r"[^'\"\\`#<\n]*")  # text without a quote, escape, comment or here-document
 
 

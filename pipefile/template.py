@@ -187,10 +187,18 @@ def _contexts_of(text: str) -> tuple:
     return quote_contexts(parse_cached(text))
 
 
-def render_text(text: str, lookup: Lookup, quote: bool) -> Optional[str]:
+class PathText(str):
+    """A path a lookup gives where values are written as they are (an Azure ML command,
+    quote=False): still written so the shell reads one word back when it needs it (a space
+    in the workspace's path), and left as it is otherwise, as Azure's own paths always are."""
+
+
+def render_text(text: str, lookup: Lookup, quote: bool, quote_paths: bool = False) -> Optional[str]:
     """`render(parse_cached(text), lookup, quote)`, the quoting contexts found by the text
-    (a str keeps its hash; the parsed parts' is computed again on every lookup)."""
-    return _render(parse_cached(text), lookup, _contexts_of(text) if quote else None)
+    (a str keeps its hash; the parsed parts' is computed again on every lookup).
+    `quote_paths`: without `quote`, a `PathText` value is still written for its place."""
+    contexts = _contexts_of(text) if quote or quote_paths else None
+    return _render(parse_cached(text), lookup, contexts, only_paths=not quote)
 
 
 def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
@@ -202,11 +210,16 @@ def render(parts: tuple, lookup: Lookup, quote: bool) -> Optional[str]:
     return _render(parts, lookup, quote_contexts(parts) if quote else None)
 
 
-def _render(parts: tuple, lookup: Lookup, contexts: Optional[tuple]) -> Optional[str]:
+def _render(parts: tuple, lookup: Lookup, contexts: Optional[tuple], only_paths: bool = False) -> Optional[str]:
     places = iter(contexts) if contexts is not None else None
 
     def q(value: str) -> str:
-        return shellquote.write(value, next(places)) if places is not None else value
+        if places is None:
+            return value
+        place = next(places)  # (taken for every value: the places after it stay in step)
+        if only_paths:
+            return shellquote.write_path(value, place) if isinstance(value, PathText) else value
+        return shellquote.write(value, place)
 
     out: list[str] = []
     dropped = False

@@ -109,6 +109,37 @@ def conda_packages(conda: dict) -> tuple:
     return tuple(out)
 
 
+_PIP_REQUIREMENT = re.compile(r"^(?:-r(?:\s+|\s*=\s*|(?=[^\s=-]))|--requirement(?:\s+|\s*=\s*))(\S.*?)\s*$")
+
+
+def pip_requirement_files(conda: dict) -> list:
+    """The files a conda file's `pip:` list pulls in (`-r requirements.txt`), as written."""
+    out = []
+    for dep in conda.get("dependencies") or ():
+        if isinstance(dep, dict):
+            for p in dep.get("pip") or ():
+                m = _PIP_REQUIREMENT.match(str(p).strip())
+                if m:
+                    out.append(m.group(1))
+    return out
+
+
+def _check_conda(conda: dict, loc) -> None:
+    """The shapes conda_packages reads: a list of dependencies, a `pip:` a list (other shapes
+    were an internal error, exit 70)."""
+    deps = conda.get("dependencies") or []
+    if not isinstance(deps, list):
+        raise PipefileError(
+            "conda_file: dependencies must be a list",
+            conda.at("dependencies") if isinstance(conda, Map) else loc,
+            "dependencies: [python=3.10, pip, {pip: [pandas]}]",
+        )
+    for dep in deps:
+        if isinstance(dep, dict) and not isinstance(dep.get("pip") or [], list):
+            where = dep.at("pip") if isinstance(dep, Map) and dep.file else loc
+            raise PipefileError("conda_file: pip must be a list of requirements", where, "- pip: [pandas==2.2.2]")
+
+
 def from_map(name: str, value, loc) -> spec.EnvSpec:
     """An environment map entry as an EnvSpec; `local` -> ENV_LOCAL (no environment)."""
     if value == "local" or value is None:
@@ -159,7 +190,20 @@ def choose(
         conda = read_conda(conda_file, definition) if isinstance(conda_file, str) else conda_file
         if not isinstance(conda, dict):
             raise PipefileError("conda_file: not a conda environment file (a mapping)", loc)
-        return spec.EnvSpec(name, spec.ENV_VENV, packages=conda_packages(conda), loc=loc)
+        _check_conda(conda, loc)
+        # `- -r requirements.txt` under pip: was dropped: the venv lacked its packages, and
+        # an edit of it rebuilt nothing. The venv's requirements file now (its content keyed).
+        reqs = pip_requirement_files(conda)
+        if len(reqs) > 1:
+            raise PipefileError(
+                f"conda_file: its pip list reads {len(reqs)} requirements files ({', '.join(reqs)}); "
+                "pipe's venv takes one",
+                loc,
+                "list the packages of all but one in the conda file's pip: list, or -r one file that -r's the others",
+            )
+        where = os.path.dirname(getattr(conda, "file", "") or getattr(definition, "file", ""))
+        requirements = os.path.normpath(os.path.join(where, reqs[0])) if reqs else ""
+        return spec.EnvSpec(name, spec.ENV_VENV, packages=conda_packages(conda), requirements=requirements, loc=loc)
     image = definition.get("image")
     if use_docker and isinstance(image, str) and image:
         return spec.EnvSpec(name, spec.ENV_DOCKER, image=image, loc=loc)

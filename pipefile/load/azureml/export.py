@@ -44,6 +44,8 @@ def _environment(env: spec.EnvSpec) -> dict:
     if env.type == spec.ENV_VENV:
         if env.python:
             out["python"] = env.python
+        if env.requirements:  # (a conda file's `-r FILE`)
+            out["requirements"] = env.requirements
         out["packages"] = list(env.packages)
     elif env.type == spec.ENV_CONDA:
         out["file"] = env.file

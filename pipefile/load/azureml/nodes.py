@@ -94,6 +94,33 @@ class Draft:
     expand: Optional[spec.Expansion] = None  # a sweep job's trials (sweep.py)
 
 
+_TYPE_HINTS = {  # (what a literal of the type looks like, for an error's fix)
+    spec.INTEGER: "write a whole number, without quotes: 3",
+    spec.NUMBER: "write a number, without quotes: 0.01",
+    spec.BOOLEAN: "write true or false, without quotes",
+}
+
+
+def _timeout(job, node: str) -> Optional[float]:
+    """`limits.timeout` in seconds. A value of another kind (-5, 0, "1h", limits: 7) was
+    ignored without a word: the node ran with no limit at all."""
+    limits = job.get("limits")
+    if limits is None:
+        return None
+    if not isinstance(limits, Map):
+        raise PipefileError(f"job '{node}': limits must be a mapping", job.at("limits"), "limits: {timeout: 3600}")
+    v = limits.get("timeout")
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < float("inf"):
+        raise PipefileError(
+            f"job '{node}': limits.timeout must be a number of seconds above 0, not {v!r}",
+            limits.at("timeout"),
+            "limits: {timeout: 3600} (an hour)",
+        )
+    return float(v)
+
+
 class CommandNodes:
     """The methods of `pipeline.Importer` that read one command node (and its environment)."""
 
@@ -160,10 +187,17 @@ class CommandNodes:
         what = f"input '{iname}' of job '{node}'"
         if decl.type in spec.VALUE_TYPES and not spec.value_fits(value, decl.type):
             if not (decl.type == spec.STRING or (decl.type == spec.NUMBER and isinstance(value, int))):
-                self.errors.append(PipefileError(f"{what} is {decl.type}, not {value!r}", loc))
+                hint = _TYPE_HINTS.get(decl.type, "")
+                self.errors.append(PipefileError(f"{what} is {decl.type}, not {value!r}", loc, hint))
                 return
         if isinstance(d.get("enum"), list) and value not in d["enum"]:
-            self.errors.append(PipefileError(f"{what}: {value!r} is not one of {list(d['enum'])}", loc))
+            self.errors.append(
+                PipefileError(
+                    f"{what}: {value!r} is not one of {list(d['enum'])}",
+                    loc,
+                    "bind one of the enum's values (the component's enum:)",
+                )
+            )
         for key, bad in (("min", lambda lim: value < lim), ("max", lambda lim: value > lim)):
             lim = d.get(key)
             if not isinstance(lim, (int, float)) or isinstance(lim, bool):
@@ -171,7 +205,9 @@ class CommandNodes:
             if isinstance(value, (int, float)) and not isinstance(value, bool) and bad(lim):
                 self.errors.append(
                     PipefileError(
-                        f"{what}: {value!r} is {'below' if key == 'min' else 'above'} its {key} {d[key]}", loc
+                        f"{what}: {value!r} is {'below' if key == 'min' else 'above'} its {key} {d[key]}",
+                        loc,
+                        f"bind a value of at {'least' if key == 'min' else 'most'} {d[key]} (the component's {key}:)",
                     )
                 )
 
@@ -233,8 +269,7 @@ class CommandNodes:
             code = (
                 spec.CodeRef(self.workspace_path(local, comp.at("code"), f"code of job '{node}'"), comp.at("code")),
             )
-        limits = job.get("limits") or {}
-        timeout = limits.get("timeout") if isinstance(limits, Map) else None
+        timeout = _timeout(job, node)
         self.drafts[node] = Draft(
             name=node,
             command=cmd,
@@ -247,7 +282,7 @@ class CommandNodes:
             loc=job.loc,
             command_loc=cloc,
             always=self.force or comp.get("is_deterministic") is False or job.get("is_deterministic") is False,
-            timeout=float(timeout) if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) else None,
+            timeout=timeout,
             description=str(comp.get("description") or ""),
             metrics=metrics,
         )
@@ -337,13 +372,22 @@ class CommandNodes:
 
         def read_conda(raw: str, where) -> Any:
             base = getattr(where, "file", comp_file)
-            return yamlfile.read(os.path.normpath(os.path.join(os.path.dirname(base), raw)), self.sources)
+            path = os.path.normpath(os.path.join(os.path.dirname(base), raw))
+            return yamlfile.read(path, self.sources, where.at("conda_file") if isinstance(where, Map) else loc)
 
         env = envs.choose(
             text, definition, self.options.envs == "docker", loc, read_conda, self.options.envs == "conda"
         )
         if env.file:
             env = spec.EnvSpec(env.name, env.type, file=self.workspace_path(env.file, loc, "conda_file:"), loc=loc)
+        if env.requirements:  # (a conda file's `-r requirements.txt`)
+            env = spec.EnvSpec(
+                env.name,
+                env.type,
+                packages=env.packages,
+                requirements=self.workspace_path(env.requirements, loc, "conda_file's -r"),
+                loc=loc,
+            )
         if env.build:
             env = spec.EnvSpec(env.name, env.type, build=self.workspace_path(env.build, loc, "build:"), loc=loc)
         return self._add_env(env)

@@ -27,6 +27,7 @@ _TASK_KEYS = {"type", "code", "entry_script", "environment", "program_arguments"
 _TASK_KEYS |= {"environment_variables"}
 _INPUT = re.compile(r"^\s*\$\{\{\s*inputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
 _OUTPUT = re.compile(r"^\s*\$\{\{\s*outputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
+_BATCH_SIZE = re.compile(r"(\d{1,15})\s*([kmg]b?|b)?")  # 10, "10", 10kb, 1mb, 12b
 _DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "prs_driver.py")
 
 
@@ -92,7 +93,7 @@ class ParallelNodes(JobNodes):
         cfg = {
             "entry": task["entry_script"],
             "kind": "mltable" if kind == "mltable" else "files",
-            "mini_batch_size": setting.get("mini_batch_size"),
+            "mini_batch_size": setting.batch_size(kind == "mltable"),
             "error_threshold": setting.number("mini_batch_error_threshold", -1),
             "max_retries": setting.number("retry_settings.max_retries", 3, minimum=0),
             "timeout": setting.number("retry_settings.timeout", 0, minimum=0),
@@ -133,6 +134,25 @@ class _Settings:
     def at(self, key: str):
         m, k = self._where(key)
         return m.at(k) if m is not None else self.job.loc
+
+    def batch_size(self, tabular: bool):
+        """`mini_batch_size` as written (it is part of the node's key), once checked: a number
+        of files, or for an MLTable also a size (10kb, 1mb). Checked here, at its line: the
+        driver would split by a bad one (into no mini-batch at all for -3) or fail with a traceback."""
+        v = self.get("mini_batch_size")
+        if v is None:
+            return v
+        text = str(v).strip().lower() if not isinstance(v, bool) else ""
+        m = _BATCH_SIZE.fullmatch(text)
+        if m is None or int(m.group(1)) < 1 or (m.group(2) and not tabular):
+            raise PipefileError(
+                f"mini_batch_size of {self.what} must be a whole number of files of at least 1"
+                + (", or a size such as 10kb or 1mb (tabular data)" if tabular else "")
+                + f", not {v!r}",
+                self.at("mini_batch_size"),
+                "mini_batch_size: 10" + (" (files), or mini_batch_size: 1mb (rows of a table)" if tabular else ""),
+            )
+        return v
 
     def number(self, key: str, default: int, minimum: int = -1) -> int:
         v = self.get(key)

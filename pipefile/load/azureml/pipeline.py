@@ -47,7 +47,12 @@ _TOP = {"$schema", "type", "jobs", "inputs", "outputs", "settings", "display_nam
 _JOB = {"type", "component", "command", "code", "environment", "inputs", "outputs", "limits", "display_name"}
 _JOB |= {"description", "name", "settings", "is_deterministic", "$schema", "version", "jobs"}
 _SETTINGS = {"continue_on_step_failure", "force_rerun"}
+_MAX_NESTING = 100  # pipeline components inside each other (each level is a recursion of the reader)
 _JOB_REF = re.compile(r"^\s*\$\{\{\s*parent\.jobs\.([A-Za-z_][\w\-]*)\.outputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
+
+
+class _ReadsFailedJob(PipefileError):
+    """A binding to a job whose own error is reported already: no second error for it."""
 
 
 def looks_like(text: str) -> bool:
@@ -114,6 +119,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         self._limits: dict = {}  # (node, input) -> the component's declaration of it
         self._env_map: Any = {}
         self._opened: list = [path]  # the pipeline files being read, outermost first (no loops)
+        self.failed: set = set()  # node paths whose error is reported (what reads them is not)
 
     # --- the whole file --------------------------------------------------------------------
     def read(self, text: str) -> tuple:
@@ -139,6 +145,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         for d in self.drafts.values():
             try:
                 steps[d.name] = self._step(d)
+            except _ReadsFailedJob:
+                continue
             except PipefileError as e:
                 self.errors.append(e)
         if not steps and not self.errors:
@@ -293,6 +301,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                 self.job(node, job, prefix, scope, file)
             except PipefileError as e:
                 self.errors.append(e)
+                self.failed.add(node)
 
     def component_of(self, job, file: str, key: str = "component") -> tuple:
         """(the component's values, the file they were read from): the job itself when inline.
@@ -315,7 +324,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             )
         ref = comp[len("file:") :] if comp.startswith("file:") else comp
         path = os.path.normpath(os.path.join(os.path.dirname(file), ref))
-        data = yamlfile.read(path, self.sources)
+        data = yamlfile.read(path, self.sources, job.at(key))
         if not isinstance(data, Map):
             raise PipefileError(
                 f"{display_path(path)}: not a component (a mapping with command: or jobs:)", job.at(key)
@@ -341,6 +350,12 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                     f"pipeline component {display_path(comp_file)} uses itself (through job '{node}')",
                     job.loc,
                     "a pipeline component cannot contain itself, even indirectly",
+                )
+            if len(self._opened) > _MAX_NESTING:  # (deeper, the reader ran out of stack: exit 70)
+                raise PipefileError(
+                    f"pipeline job '{node}' nests pipeline components more than {_MAX_NESTING} deep",
+                    job.loc,
+                    "flatten the pipeline: put the jobs of inner pipeline components in the outer one",
                 )
             inner = {}
             for iname, d in decls.items():
@@ -414,6 +429,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             if target is None:
                 raise PipefileError(f"pipeline job '{node}' has no output '{ref.output}'", ref.loc)
             return self._resolve(target, seen)
+        if node in self.failed:  # (its error says what is wrong; "no job" would be false)
+            raise _ReadsFailedJob(f"job '{node}' has an error", ref.loc)
         known = [
             n.rsplit("/", 1)[-1]
             for n in list(self.drafts) + list(self.exports)

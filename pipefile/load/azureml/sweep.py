@@ -208,8 +208,9 @@ def _distribution(name: str, kind: str, d, what: str) -> tuple:
                 )
         return "choice", tuple(values)
     nums = [d[k] for k in _DISTRIBUTIONS[kind]]
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in nums):
-        raise PipefileError(f"{where}: {' and '.join(_DISTRIBUTIONS[kind])} must be numbers", d.loc)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in nums):
+        # (.nan passed `lo >= hi` and every trial sampled nan)
+        raise PipefileError(f"{where}: {' and '.join(_DISTRIBUTIONS[kind])} must be finite numbers", d.loc)
     if kind == "randint":  # Azure: a whole number in [0, upper)
         if not isinstance(nums[0], int) or nums[0] < 2:
             raise PipefileError(f"{where}: upper must be a whole number of at least 2", d.at("upper"))
@@ -218,7 +219,18 @@ def _distribution(name: str, kind: str, d, what: str) -> tuple:
     if lo >= hi:
         raise PipefileError(f"{where}: min_value must be below max_value", d.loc)
     if kind == "loguniform":  # Azure's bounds are exponents: exp(uniform(min_value, max_value))
-        return "loguniform", (math.exp(lo), math.exp(hi))
+        try:
+            bounds = (math.exp(lo), math.exp(hi))
+        except OverflowError:
+            bounds = (0.0, math.inf)
+        if not (0 < bounds[0] < bounds[1] < math.inf):  # (exp(1000) was an internal error, exit 70)
+            raise PipefileError(
+                f"{where}: loguniform samples exp(x) for x between min_value and max_value, and "
+                f"exp({lo}) to exp({hi}) is past what a float holds",
+                d.loc,
+                "the bounds are exponents: min_value: -9.2, max_value: -2.3 is 0.0001 to 0.1",
+            )
+        return "loguniform", bounds
     return "uniform", (lo, hi)
 
 

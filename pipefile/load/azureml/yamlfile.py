@@ -5,7 +5,7 @@ items, so every message of the importer names the file and line."""
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Optional
 
 from ...digest import hash_bytes
 from ...errors import PipefileError, SourceLoc
@@ -67,20 +67,25 @@ def _convert(node, display: str, path: str, scalar) -> Any:
     return scalar(node)
 
 
-def read(path: str, sources: dict) -> Any:
+def read(path: str, sources: dict, at: Optional[SourceLoc] = None) -> Any:
     """The values of the YAML file at `path` (absolute); its digest is noted in `sources`
-    (absolute path -> digest: what the spec cache checks)."""
+    (absolute path -> digest: what the spec cache checks). `at`: where a YAML names the file,
+    the place of an error in opening it (a missing component is found at the line naming it)."""
     display = display_path(path)
     try:
         data = yamlsafe.read_file(path)
     except FileNotFoundError:
         raise PipefileError(
-            f"{display}: no such file", hint="check the path (relative to the YAML naming it)"
+            f"{display}: no such file", at, hint="check the path (relative to the YAML naming it)"
         ) from None
     except IsADirectoryError:
-        raise PipefileError(f"{display}: is a directory, not a YAML file") from None
+        raise PipefileError(f"{display}: is a directory, not a YAML file", at) from None
     except OSError as e:
-        raise PipefileError(f"{display}: cannot read: {e.strerror or e}") from None
+        raise PipefileError(f"{display}: cannot read: {e.strerror or e}", at) from None
+    except PipefileError as e:  # (yamlsafe's refusals: a folder, a FIFO ...)
+        if e.loc is None and at is not None:
+            e.loc = at
+        raise
     sources[os.path.abspath(path)] = hash_bytes(data)
     return parse(yamlsafe.decode(data, display), path)
 

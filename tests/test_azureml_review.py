@@ -1,0 +1,312 @@
+"""Azure ML pipelines run here (docs/azureml.md): faults found in review, each kept fixed.
+Real `pipe` runs in temporary workspaces; no mocks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from workspace_repo import Repo
+
+FIXTURES = Path(__file__).parent / "azureml_fixtures"
+
+
+def _fixture(repo, name: str) -> None:
+    shutil.copytree(FIXTURES / name, repo.root, dirs_exist_ok=True)
+
+
+def _pipe(repo, *args):
+    """`pipe ARGS` with the fixture's environment map (every environment -> this interpreter)."""
+    return repo.pipe(*args, env={"PIPE_AZUREML_ENV_MAP": str(repo.root / "envmap.yml")})
+
+
+_COPY = """\
+import sys
+with open(sys.argv[1]) as f:
+    text = f.read()
+with open(sys.argv[2] + "/copy.txt", "w") as f:
+    f.write(text)
+"""
+
+_COPY_PIPELINE = """\
+type: pipeline
+inputs:
+  data: {type: uri_file, path: ./data/in.txt}
+jobs:
+  copy:
+    code: ./src
+    command: python copy.py ${{inputs.data}} ${{outputs.out}}
+    inputs:
+      data: ${{parent.inputs.data}}
+    outputs:
+      out: {type: uri_folder}
+"""
+
+
+def test_a_workspace_whose_path_has_a_space_gives_each_path_as_one_word(tmp_path):
+    # Azure's own paths never hold a space; a local workspace may ("My Projects"): the
+    # absolute paths pipe writes into the command must still reach the script whole.
+    (tmp_path / "t").mkdir()  # where the first word of a split path would point
+    repo = Repo(tmp_path / "my projects")
+    repo.root.mkdir()
+    repo.write("src/copy.py", _COPY)
+    repo.write("data/in.txt", "hello\n")
+    repo.write("pipeline.yml", _COPY_PIPELINE)
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert repo.read(".azureml-outputs/pipeline/copy/out/copy.txt") == "hello\n"
+    # a path without such characters is written as before: the step's key is unchanged
+    r = repo.pipe("status", "-f", "pipeline.yml")
+    assert r.code == 0 and "fresh" in r.out, str(r)
+    assert not list(Path(tmp_path / "t").iterdir())
+
+
+@pytest.mark.parametrize("size", ["-3", "0", "2.5", '"abc"', '"10kb"', "true"])
+def test_a_bad_mini_batch_size_of_a_file_list_is_refused_at_its_line(repo, size):
+    # -3 split the files into no mini-batch at all (the step "succeeded" with an empty
+    # output); "abc" or "10kb" (a size, for tables only) failed in the driver with a traceback.
+    _fixture(repo, "parallel")
+    text = repo.read("pipeline.yml")
+    assert 'mini_batch_size: "2"' in text
+    repo.write("pipeline.yml", text.replace('mini_batch_size: "2"', f"mini_batch_size: {size}"), dedent=False)
+    r = _pipe(repo, "run", "-f", "pipeline.yml", "count_words")
+    assert r.code == 2, str(r)
+    assert "pipeline.yml:19:22: mini_batch_size of parallel job 'count_words' must be a whole number" in r.err, r.err
+    assert "hint: mini_batch_size: 10" in r.err
+
+
+def test_a_tabular_mini_batch_size_is_a_size_or_a_count(repo):
+    _fixture(repo, "parallel")
+    text = repo.read("pipeline.yml")
+    repo.write("pipeline.yml", text.replace('mini_batch_size: "12b"', 'mini_batch_size: "-1kb"'), dedent=False)
+    r = _pipe(repo, "validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "or a size such as 10kb or 1mb (tabular data), not '-1kb'" in r.err, str(r)
+    for good in ('"12b"', "10kb", "3"):
+        repo.write("pipeline.yml", text.replace('mini_batch_size: "12b"', f"mini_batch_size: {good}"), dedent=False)
+        r = _pipe(repo, "validate", "-f", "pipeline.yml")
+        assert r.code == 0, str(r)
+
+
+_UNIFORM_X = "        type: uniform\n        min_value: 0\n        max_value: 4\n"
+
+
+@pytest.mark.parametrize(
+    ("bounds", "says"),
+    [
+        ("type: loguniform|min_value: 0|max_value: 1000", "exp(0) to exp(1000) is past what a float holds"),
+        ("type: loguniform|min_value: -1000|max_value: 1", "exp(-1000) to exp(1) is past what a float holds"),
+        ("type: uniform|min_value: .nan|max_value: 4", "min_value and max_value must be finite numbers"),
+        ("type: uniform|min_value: -.inf|max_value: 4", "min_value and max_value must be finite numbers"),
+    ],
+)
+def test_a_sweep_bound_no_float_holds_is_refused_at_its_line(repo, bounds, says):
+    # loguniform's bounds are exponents: exp(1000) was an internal error (exit 70); a .nan
+    # bound passed the `min < max` check and every trial was given nan.
+    _fixture(repo, "sweep")
+    text = repo.read("pipeline.yml")
+    assert _UNIFORM_X in text
+    written = "".join(f"        {line}\n" for line in bounds.split("|"))
+    repo.write("pipeline.yml", text.replace(_UNIFORM_X, written), dedent=False)
+    r = _pipe(repo, "validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert "pipeline.yml:19:9: search_space of sweep job 'tune': 'x': " in r.err and says in r.err, r.err
+    assert "internal error" not in r.err
+
+
+def test_a_missing_component_or_conda_file_is_reported_at_the_line_naming_it(repo):
+    # The error named the missing file alone: which of the pipeline's lines names it was left
+    # to guess (a component used by several jobs, a conda file of an inline environment).
+    repo.write(
+        "pipeline.yml",
+        """\
+        type: pipeline
+        jobs:
+          a:
+            component: ./components/trian.yml
+          b:
+            command: echo hi
+            environment:
+              image: python:3.11
+              conda_file: ./conda.yml
+          c:
+            component: ./components
+        """,
+    )
+    (repo.root / "components").mkdir()
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert "pipeline.yml:4:16: components/trian.yml: no such file" in r.err, r.err
+    assert "pipeline.yml:9:19: conda.yml: no such file" in r.err, r.err
+    assert "pipeline.yml:11:16: " in r.err and "components: is a directory" in r.err, r.err
+
+
+def test_a_conda_files_pip_requirements_file_is_the_venvs_and_keyed(repo):
+    # `- -r requirements.txt` under pip: was dropped without a word: the venv lacked what it
+    # lists, and an edit of it rebuilt nothing (its content was in no key).
+    repo.write("env/requirements.txt", "six\n")
+    repo.write(
+        "env/conda.yml",
+        """\
+        name: x
+        dependencies:
+          - python=3.11
+          - pip:
+            - -r requirements.txt
+            - pyyaml
+        """,
+    )
+    repo.write(
+        "pipeline.yml",
+        """\
+        type: pipeline
+        jobs:
+          a:
+            command: python -c "import six"
+            environment:
+              image: python:3.11
+              conda_file: ./env/conda.yml
+        """,
+    )
+
+    def env() -> dict:
+        r = repo.pipe("envs", "-f", "pipeline.yml", "--json")
+        assert r.code == 0, str(r)
+        return r.json["environments"][0]
+
+    first = env()
+    assert "-r env/requirements.txt" in first["detail"] and "pyyaml" in first["detail"], first
+    # the Pipefile written from it has the same environment (the same identity, so keys)
+    r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    assert "requirements: env/requirements.txt" in repo.read("Pipefile")
+    r = repo.pipe("envs", "--json")
+    assert r.code == 0 and r.json["environments"][0]["identity"] == first["identity"], str(r)
+    repo.write("env/requirements.txt", "six==1.16.0\n")
+    assert env()["identity"] != first["identity"]
+
+
+def test_a_new_version_of_a_latest_component_is_seen_at_once(repo):
+    # docs/azureml.md said, under "Not done", that a new YAML of a higher version is seen
+    # only once the pipeline file changes; "Reuse" (and the code) say at once: this keeps it.
+    repo.write("src/c.py", "import sys\nopen(sys.argv[1] + '/v.txt', 'w').write(sys.argv[2])\n")
+    component = """\
+    name: writer
+    version: {v}
+    outputs:
+      o: {{type: uri_folder}}
+    code: ../src
+    command: python c.py ${{{{outputs.o}}}} v{v}
+    """
+    repo.write("components/v1.yml", component.format(v=1))
+    repo.write("pipeline.yml", "type: pipeline\njobs:\n  w:\n    component: azureml:writer@latest\n", dedent=False)
+    assert repo.pipe("run", "-f", "pipeline.yml").code == 0
+    assert repo.read(".azureml-outputs/pipeline/w/o/v.txt") == "v1"
+    repo.write("components/v2.yml", component.format(v=2))
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert repo.read(".azureml-outputs/pipeline/w/o/v.txt") == "v2"
+
+
+def test_a_job_with_an_error_is_not_also_said_to_be_missing_by_what_reads_it(repo):
+    # A job that failed to load was also "there is no job 'tune' here" at each job reading
+    # its outputs: a second, false error (the job is there; its own error says what is wrong).
+    _fixture(repo, "sweep")
+    text = repo.read("pipeline.yml")
+    repo.write("pipeline.yml", text.replace("primary_metric: loss", "primary_metrik: loss"), dedent=False)
+    r = _pipe(repo, "validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert "sweep job 'tune' has no objective.primary_metric" in r.err, r.err
+    assert "there is no job" not in r.err and "errors." not in r.err, r.err
+    # a job that is truly not there is still named so
+    repo.write("pipeline.yml", text.replace("parent.jobs.tune.", "parent.jobs.tun."), dedent=False)
+    r = _pipe(repo, "validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "there is no job 'tun' here" in r.err, str(r)
+
+
+def test_pipeline_components_nested_thousands_deep_are_refused_not_a_crash(repo):
+    # Each level of nesting was a recursion of the reader: 3000 levels were an internal
+    # error (RecursionError, exit 70). Past 100 levels it is refused at the job's line.
+    depth = 3000
+    for i in range(depth):
+        inner = (
+            f"  n:\n    type: pipeline\n    component: ./c{i + 1}.yml\n"
+            if i < depth - 1
+            else "  leaf:\n    command: echo hi\n"
+        )
+        repo.write(f"c{i}.yml", "type: pipeline\njobs:\n" + inner, dedent=False)
+    repo.write(
+        "pipeline.yml", "type: pipeline\njobs:\n  top:\n    type: pipeline\n    component: ./c0.yml\n", dedent=False
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)[:2000]
+    assert "c99.yml:4:5: pipeline job 'top/n/" in r.err and "nests pipeline components more than 100 deep" in r.err
+
+
+@pytest.mark.parametrize(
+    ("conda", "says"),
+    [
+        ("dependencies: 5\n", "conda.yml:1:15: conda_file: dependencies must be a list"),
+        ("dependencies:\n  - pip:\n      pandas: 1\n", "conda.yml:3:7: conda_file: pip must be a list of requirements"),
+    ],
+)
+def test_a_conda_file_of_the_wrong_shape_is_refused_at_its_line_not_a_crash(repo, conda, says):
+    # (both were an internal error, exit 70: TypeError: 'int' object is not iterable)
+    repo.write("conda.yml", conda, dedent=False)
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\njobs:\n  a:\n    command: echo\n"
+        "    environment: {image: 'python:3.11', conda_file: ./conda.yml}\n",
+        dedent=False,
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and says in r.err and "internal error" not in r.err, str(r)
+
+
+@pytest.mark.parametrize("limits", ["{timeout: -5}", "{timeout: 0}", '{timeout: "1h"}', "7"])
+def test_a_timeout_that_is_no_number_of_seconds_is_refused_not_dropped(repo, limits):
+    # limits.timeout: -5 (or 0, "1h", limits: 7) was ignored without a word: the node ran
+    # with no time limit at all, where Azure refuses the job.
+    repo.write(
+        "pipeline.yml", f"type: pipeline\njobs:\n  a:\n    command: echo hi\n    limits: {limits}\n", dedent=False
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert "pipeline.yml:5:" in r.err and "job 'a': limits" in r.err and "limits: {timeout: 3600}" in r.err, r.err
+
+
+@pytest.mark.parametrize(
+    ("bound", "says", "fix"),
+    [
+        ('"3"', "input 'n' of job 'a' is integer, not '3'", "hint: write a whole number, without quotes: 3"),
+        (
+            "30",
+            "input 'n' of job 'a': 30 is above its max 10",
+            "hint: bind a value of at most 10 (the component's max:)",
+        ),
+        ("0", "input 'n' of job 'a': 0 is below its min 1", "hint: bind a value of at least 1 (the component's min:)"),
+        (
+            "4",
+            "input 'n' of job 'a': 4 is not one of [1, 2, 3, 5, 10]",
+            "hint: bind one of the enum's values (the component's enum:)",
+        ),
+    ],
+)
+def test_a_literal_the_component_refuses_is_reported_with_the_fix(repo, bound, says, fix):
+    # (these errors named the line and the fault but gave no fix, as every error must)
+    repo.write(
+        "c.yml",
+        """\
+        inputs:
+          n: {type: integer, min: 1, max: 10, enum: [1, 2, 3, 5, 10]}
+        command: echo ${{inputs.n}}
+        """,
+    )
+    repo.write(
+        "pipeline.yml",
+        f"type: pipeline\njobs:\n  a:\n    component: ./c.yml\n    inputs:\n      n: {bound}\n",
+        dedent=False,
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert f"pipeline.yml:6:10: {says}\n  {fix}" in r.err, r.err
