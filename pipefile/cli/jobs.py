@@ -96,11 +96,10 @@ def logs(job, step, pipefile, follow, as_json, url, token):
             return
         names = [step] if step else steps
         for n in names:
-            text = _read(os.path.join(log_dir, log_file(n)))
             if step is None:
                 click.echo(f"==> {n} <==")
-            click.echo(text, nl=False)
-            if step is None and text and not text.endswith("\n"):
+            ended = _print_log(os.path.join(log_dir, log_file(n)))
+            if step is None and not ended:
                 click.echo()
     finally:
         ws.close()
@@ -152,11 +151,46 @@ def _read(path: str) -> str:
         return ""
 
 
+_PIECE = 1 << 20  # a log can be gigabytes: it is printed a megabyte at a time
+
+
+def _print_log(path: str) -> bool:
+    """Print the log at `path` as it reads (never whole in memory); whether what was printed
+    ended a line (also when nothing was: an empty or missing log)."""
+    import codecs
+
+    from ..filehash import NotARegularFile, open_regular
+
+    try:
+        f = open_regular(path)  # (a FIFO or a link to /dev/zero there: no log, never read)
+    except (FileNotFoundError, NotADirectoryError, NotARegularFile):
+        return True
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")  # (a character cut between pieces stays whole)
+    ended = True
+    rest = b""
+    with f:
+        while True:
+            piece = f.read(_PIECE)
+            data = rest + piece
+            # whole lines where there are some: a colour code is never cut between two echoes
+            cut = data.rfind(b"\n") + 1 if piece else len(data)
+            data, rest = (data[:cut], data[cut:]) if cut else (data, b"")
+            text = decoder.decode(data, final=not piece)
+            if text:
+                click.echo(text, nl=False)
+                ended = text.endswith("\n")
+            if not piece:
+                return ended
+
+
 def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
     """Print new log lines as they come, until the job is over and nothing more arrives."""
+    import codecs
+
     from ..filehash import NotARegularFile, open_regular
 
     offsets: dict = {}
+    decoders: dict = {}
     current = None
     while True:
         running = ws.jobs.get(job_id).status == JobStatus.RUNNING
@@ -176,19 +210,24 @@ def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
         for n in names:
             path = os.path.join(log_dir, log_file(n))
             try:
-                with open_regular(path) as f:
-                    f.seek(offsets.get(n, 0))
-                    data = f.read()
+                f = open_regular(path)
             except (FileNotFoundError, NotADirectoryError, NotARegularFile):
                 continue
-            if data:
-                if step is None and current != n:
-                    sys.stdout.write(f"==> {n} <==\n")
-                    current = n
-                sys.stdout.write(data.decode("utf-8", "replace"))
-                sys.stdout.flush()
-                offsets[n] = offsets.get(n, 0) + len(data)
-                wrote = True
+            with f:
+                f.seek(offsets.get(n, 0))
+                while True:  # what is new, a piece at a time (the first look may find gigabytes)
+                    data = f.read(_PIECE)
+                    if not data:
+                        break
+                    if step is None and current != n:
+                        sys.stdout.write(f"==> {n} <==\n")
+                        current = n
+                    if n not in decoders:  # (a character the writer has not finished waits for its end)
+                        decoders[n] = codecs.getincrementaldecoder("utf-8")("replace")
+                    sys.stdout.write(decoders[n].decode(data))
+                    sys.stdout.flush()
+                    offsets[n] = offsets.get(n, 0) + len(data)
+                    wrote = True
         if not running and not wrote:
             return
         time.sleep(0.2)

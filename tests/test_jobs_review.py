@@ -1,0 +1,57 @@
+"""Review of jobs, logs and their commands as a demanding user meets them: huge logs, odd
+names, odd arguments. Real processes and files throughout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from workspace_repo import PIPE, Repo
+
+BIG = 32_000_000  # bytes of log: far more than pipe itself needs to print it
+
+
+def _max_rss_mib(cmd: list, cwd) -> tuple:
+    """(exit status, peak resident memory in MiB) of `cmd`, its output thrown away: measured
+    by a parent of its own, so that no earlier child of the test counts."""
+    code = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)"
+    )
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", code, *cmd], cwd=cwd, env=env, capture_output=True, text=True)
+    rc, mib = out.stdout.split()
+    return int(rc), int(mib)
+
+
+def test_pipe_logs_prints_a_huge_log_without_holding_it(repo: Repo):
+    # `pipe logs` read the whole log into memory, decoded it into a second copy and handed
+    # that to click (a third): a log of gigabytes took gigabytes. It is printed a piece at a
+    # time now, plainly, with --follow and for every step alike.
+    repo.pipefile(
+        f"""\
+        version: 1
+        steps:
+          chatty:
+            command: yes 'one line of a long training log' | head -c {BIG}; echo done > ${{{{outputs.o}}}}
+            outputs: {{o: o.txt}}
+        """
+    )
+    repo.pipe("run", check=True)
+    assert os.path.getsize(repo.root / ".pipe/jobs/1/chatty.log") == BIG
+    for args in (["logs", "last"], ["logs", "last", "chatty"], ["logs", "1", "chatty", "--follow"]):
+        rc, mib = _max_rss_mib(PIPE + args, repo.root)
+        assert rc == 0 and mib < 60, (args, rc, mib)
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    with open(repo.root / "printed", "wb") as out:
+        subprocess.run(PIPE + ["logs", "last"], cwd=repo.root, env=env, stdout=out, check=True)
+    header = b"==> chatty <==\n"
+    assert os.path.getsize(repo.root / "printed") == len(header) + BIG  # every byte, once
+    with open(repo.root / "printed", "rb") as f:
+        assert f.read(len(header) + 32) == header + b"one line of a long training log\n"
+        f.seek(-32, os.SEEK_END)
+        assert f.read() == b"one line of a long training log\n"
