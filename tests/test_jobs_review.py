@@ -55,3 +55,30 @@ def test_pipe_logs_prints_a_huge_log_without_holding_it(repo: Repo):
         assert f.read(len(header) + 32) == header + b"one line of a long training log\n"
         f.seek(-32, os.SEEK_END)
         assert f.read() == b"one line of a long training log\n"
+
+
+def test_pipe_logs_heads_each_log_with_its_step_name_escaped(repo: Repo):
+    # A task's name holds its matrix values as written: `pipe logs` headed its log with the
+    # name raw, so a newline in a value split the header over two lines (forging a line of
+    # output) and an escape sequence drove the terminal (--follow) or was cut out of the name
+    # (click strips colour codes when the output is not a terminal): `m[x=clear]`.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          m:
+            matrix:
+              x: ["\\e[2Jclear", "a\\nb"]
+            inputs:
+              x: {type: string}
+            command: echo hello > ${{outputs.o}}/f; echo said
+            outputs:
+              o: out/
+        """
+    )
+    repo.pipe("run", check=True)
+    for args in (["logs", "last"], ["logs", "1", "--follow"]):
+        out = repo.pipe(*args, check=True).out
+        heads = [line for line in out.splitlines() if line.startswith("==>")]
+        assert sorted(heads) == ["==> m[x=\\x1b[2Jclear] <==", "==> m[x=a\\nb] <=="], (args, out)
+        assert "\x1b" not in out and out.count("said\n") == 2, (args, out)

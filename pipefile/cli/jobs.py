@@ -10,6 +10,7 @@ import click
 
 from ..filenames import log_file, name_of
 from ..outcomes import JobStatus
+from ..printable import printable
 from ..report import jobs as report_jobs
 from ..report.text import dump_json
 from ..workspace import Workspace
@@ -96,8 +97,8 @@ def logs(job, step, pipefile, follow, as_json, url, token):
             return
         names = [step] if step else steps
         for n in names:
-            if step is None:
-                click.echo(f"==> {n} <==")
+            if step is None:  # (a task's name holds its values: an escape or a newline among them)
+                click.echo(f"==> {printable(n)} <==")
             ended = _print_log(os.path.join(log_dir, log_file(n)))
             if step is None and not ended:
                 click.echo()
@@ -220,7 +221,7 @@ def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
                     if not data:
                         break
                     if step is None and current != n:
-                        sys.stdout.write(f"==> {n} <==\n")
+                        sys.stdout.write(f"==> {printable(n)} <==\n")
                         current = n
                     if n not in decoders:  # (a character the writer has not finished waits for its end)
                         decoders[n] = codecs.getincrementaldecoder("utf-8")("replace")
