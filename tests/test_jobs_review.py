@@ -82,3 +82,23 @@ def test_pipe_logs_heads_each_log_with_its_step_name_escaped(repo: Repo):
         heads = [line for line in out.splitlines() if line.startswith("==>")]
         assert sorted(heads) == ["==> m[x=\\x1b[2Jclear] <==", "==> m[x=a\\nb] <=="], (args, out)
         assert "\x1b" not in out and out.count("said\n") == 2, (args, out)
+
+
+def test_pipe_jobs_refuses_a_negative_count(repo: Repo):
+    # `pipe jobs -n -1` was read as a Python slice: every job but the oldest, as if that were
+    # what was asked. A count is 0 (all) or more, as for `pipe metrics history -n`.
+    repo.pipefile(
+        """\
+        version: 1
+        params: {n: 1}
+        steps:
+          s:
+            command: echo ${{params.n}} > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    repo.pipe("run", "-p", "n=2", check=True)
+    r = repo.pipe("jobs", "-n", "-1")
+    assert r.code == 2 and "-1 is not in the range x>=0" in r.err, str(r)
+    assert [j["id"] for j in repo.pipe("jobs", "-n", "0", "--json", check=True).json["jobs"]] == [2, 1]

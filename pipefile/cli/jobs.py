@@ -22,7 +22,7 @@ from .options import CONTEXT, file_option, open_workspace
 @file_option
 @click.option("-e", "--experiment", help="Only jobs of this experiment.")
 @click.option("-s", "--status", type=click.Choice([s.value for s in JobStatus]), help="Only jobs with this status.")
-@click.option("-n", "--limit", type=int, default=20, show_default=True, help="How many (0: all).")
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=20, show_default=True, help="How many (0: all).")
 @click.option("--all", "show_all", is_flag=True, help="Also the jobs in which nothing ran or was restored.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @click.pass_context
