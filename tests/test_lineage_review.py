@@ -51,3 +51,34 @@ def test_lineage_json_writes_a_shared_step_once(repo: Repo):
     # (s2 meets s0 first: every other step i meets step i-2 again.) The text says the same:
     text = repo.pipe("lineage", f"b/{n - 1}", check=True).out
     assert text.count(", ran\n") == n and text.count(": shown above") == n - 3, text
+
+
+def test_lineage_of_a_long_chain_stops_deep_down_instead_of_crashing(repo: Repo):
+    # Each step is a few frames of recursion while the tree is built and levels of nesting in
+    # the JSON: a chain of 350 steps ended `pipe lineage --json` with a RecursionError (exit
+    # 70), 500 the text too. The tree now stops 100 steps deep, at a data node that says
+    # which step made it and how to go on ("cut": true in JSON).
+    n = 360
+    lines = ["version: 1", "steps:", "  s0: {command: 'echo 0 > ${{outputs.o}}', outputs: {o: b/0}}"]
+    for i in range(1, n):
+        lines += [
+            f"  s{i}:",
+            f"    command: echo {i} > ${{{{outputs.o}}}}",
+            f'    inputs: {{a: "${{{{steps.s{i - 1}.outputs.o}}}}"}}',
+            f"    outputs: {{o: b/{i}}}",
+        ]
+    repo.pipefile("\n".join(lines) + "\n")
+    repo.pipe("run", check=True, timeout=300)
+    tree = repo.pipe("lineage", f"b/{n - 1}", "--json", check=True).json
+    steps = _steps(tree, [])
+    assert [s["step"] for s in steps] == [f"s{i}" for i in range(n - 1, n - 101, -1)]
+    cut = steps[-1]["inputs"]["a"]
+    assert cut["cut"] is True and cut["path"] == f"b/{n - 101}" and cut["produced_by"] is None
+    assert f"`pipe lineage b/{n - 101}` goes on from here" in cut["note"]
+    text = repo.pipe("lineage", f"b/{n - 1}", check=True).out
+    assert text.count(", ran\n") == 100
+    assert f"b/{n - 101}" in text and f"made by step 's{n - 101}' in job 1; the lineage stops 100 steps deep" in text
+    rest = repo.pipe("lineage", f"b/{n - 101}", "--json", check=True).json  # and it does go on
+    assert rest["produced_by"]["step"] == f"s{n - 101}"
+    for fmt in ("mermaid", "dot"):
+        assert repo.pipe("lineage", f"b/{n - 1}", "--format", fmt).code == 0

@@ -123,6 +123,9 @@ def lineage_text(tree: dict) -> str:
     def data(d: dict, prefix: str, tail: str) -> None:
         # prefix: what goes before this node's own line; tail: before its children
         s = d.get("produced_by")
+        if d.get("cut"):
+            out.append(prefix + _data_label(d) + f"  ({d['note']})")
+            return
         if s is None:
             what = "source asset" if d.get("asset") else "source"
             note = f"  ({what}" + (f"; {d['note']}" if d.get("note") else "") + ")"
