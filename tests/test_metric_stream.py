@@ -224,3 +224,29 @@ def test_a_stream_that_is_no_regular_file_or_one_endless_line_is_read_bounded(re
     assert "step 'long': 1 line(s) of the metrics stream are not a metric point" in p.stderr, p.stderr
     curve = repo.pipe("metrics", "curve", "last", "long.v", "--json", check=True).json
     assert [p["value"] for p in curve["points"]] == [1.0, 2.0]
+
+
+def test_curve_errors_name_series_escaped(repo: Repo):
+    # A series' name is whatever the step wrote: the hints of `pipe metrics curve` listed
+    # them raw, so a newline in one forged a line of the error output (the colour code was
+    # escaped by the error printer; the newline it keeps, for hints of several lines).
+    repo.write(
+        "w.sh",
+        """printf '%s\\n' '{"name": "a\\nfake: row.loss", "value": 1}' '{"name": "b.loss", "value": 2}' >> "$PIPE_METRICS_STREAM"\necho ok > $1\n""",
+    )
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s:
+            command: sh w.sh ${{outputs.o}}
+            code: [w.sh]
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    assert "s.a\nfake: row.loss" in repo.pipe("metrics", "show", "--json", check=True).json["jobs"][0]["metrics"]
+    for name in ("loss", "los"):
+        r = repo.pipe("metrics", "curve", "last", name)
+        assert r.code == 2 and "s.a\\nfake: row.loss" in r.err, str(r)
+        assert not any(line.startswith("fake") for line in r.err.splitlines()), str(r)
