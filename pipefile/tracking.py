@@ -113,6 +113,7 @@ def read_stream(path: str) -> tuple[dict, list]:
 
 
 _INT64 = 1 << 63  # a step is kept in an SQLite INTEGER
+_LATEST = _INT64 / 1000  # seconds: MLflow keeps a point's time in milliseconds, in 64 bits
 
 
 def _point(raw: bytes):
@@ -140,6 +141,6 @@ def _point(raw: bytes):
         when = float(stamp) if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) else None
     except OverflowError:
         when = None
-    if when is not None and not math.isfinite(when):
-        when = None
+    if when is not None and not (math.isfinite(when) and abs(when) < _LATEST):
+        when = None  # (a time no one can mean, which MLflow's milliseconds in 64 bits cannot hold)
     return name, number, step, when

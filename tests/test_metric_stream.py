@@ -250,3 +250,35 @@ def test_curve_errors_name_series_escaped(repo: Repo):
         r = repo.pipe("metrics", "curve", "last", name)
         assert r.code == 2 and "s.a\\nfake: row.loss" in r.err, str(r)
         assert not any(line.startswith("fake") for line in r.err.splitlines()), str(r)
+
+
+def test_a_point_time_past_64_bit_milliseconds_is_dropped_and_mlflow_logs_the_job(repo: Repo, tmp_path):
+    # A point's "time" of 1e300 was kept as it was; MLflow takes times in milliseconds in
+    # 64 bits, so logging the job failed whole ("Python int too large to convert to SQLite
+    # INTEGER"): no run, no metrics, for one odd point. Such a time is read as none.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracking = pytest.importorskip("mlflow.tracking", reason="mlflow is not installed")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s:
+            command: >-
+              printf '%s\\n' '{"name": "loss", "value": 1, "time": 1e300}' '{"name": "loss", "value": 2}'
+              >> "$PIPE_METRICS_STREAM"; echo ok > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    r = repo.pipe("run", env={"MLFLOW_TRACKING_URI": uri})
+    assert r.code == 0 and "could not log" not in r.err, str(r)
+    curve = repo.pipe("metrics", "curve", "last", "s.loss", "--json", check=True).json
+    assert [(p["value"], p["time"]) for p in curve["points"]] == [(1.0, None), (2.0, None)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = tracking.MlflowClient(tracking_uri=uri)
+        exp = client.get_experiment_by_name(curve["job"]["experiment"])
+        (run,) = client.search_runs([exp.experiment_id])
+        history = client.get_metric_history(run.info.run_id, "s.loss")
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 2.0)]
