@@ -268,10 +268,22 @@ def get_artifact(ws: Workspace, v, dest: str) -> None:
             hint="choose another path with -o, or move the existing one away first",
         )
     content = stored_content(ws, v)
-    dest = os.path.abspath(dest)
-    parent = os.path.dirname(dest)
-    os.makedirs(parent, exist_ok=True)
-    ws.store.materialize(content, dest, parent)
+    if dest.endswith(("/", os.sep)) and v.kind != "tree":  # (abspath drops the slash: a file would be written)
+        raise PipefileError(
+            f"'{names.shown(dest)}' names a folder (it ends in '/'), and {v.ref} is a file; nothing was written",
+            hint="give the path of the file to write, e.g. " + names.shown(os.path.join(dest, v.name)),
+        )
+    where = os.path.abspath(dest)
+    parent = os.path.dirname(where)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        ws.store.materialize(content, where, parent)
+    except OSError as e:  # a file on the way, /proc, no permission, a full disk: the user's to fix
+        at = f" ({names.shown(e.filename)})" if isinstance(e.filename, str) else ""
+        raise PipefileError(
+            f"cannot write {v.ref} at '{names.shown(dest)}': {e.strerror or e}{at}; nothing was written there",
+            hint="give -o a path in a folder that can be made and written",
+        ) from None
 
 
 def add_asset(ws: Workspace, path: str, name: str) -> tuple:

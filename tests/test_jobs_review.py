@@ -102,3 +102,27 @@ def test_pipe_jobs_refuses_a_negative_count(repo: Repo):
     r = repo.pipe("jobs", "-n", "-1")
     assert r.code == 2 and "-1 is not in the range x>=0" in r.err, str(r)
     assert [j["id"] for j in repo.pipe("jobs", "-n", "0", "--json", check=True).json["jobs"]] == [2, 1]
+
+
+def test_artifacts_get_to_a_path_that_cannot_be_written_is_exit_2(repo: Repo):
+    # `pipe artifacts get -o` under a file, in /proc or /sys ended in a traceback's exit 70
+    # (FileExistsError, FileNotFoundError, PermissionError); `-o new/` for a file version
+    # wrote a file named `new` (the slash dropped), exit 0.
+    repo.write("d.txt", "data\n")
+    repo.pipefile(
+        """\
+        steps:
+          s:
+            command: echo ok > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    assert repo.pipe("asset", "add", "d.txt", "--name", "data").code == 0
+    for dest in ("Pipefile/x", "/proc/pipe-test/x"):
+        r = repo.pipe("artifacts", "get", "data:1", "-o", dest)
+        assert r.code == 2 and f"cannot write data:1 at '{dest}'" in r.err and "hint:" in r.err, str(r)
+    r = repo.pipe("artifacts", "get", "data:1", "-o", "new/")
+    assert r.code == 2 and "'new/' names a folder" in r.err and "new/data" in r.err, str(r)
+    assert not repo.exists("new")
+    assert repo.pipe("artifacts", "get", "data:1", "-o", "new/d.txt", check=True).code == 0
+    assert (repo.root / "new/d.txt").read_text() == "data\n"
