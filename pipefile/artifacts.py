@@ -12,6 +12,7 @@ into place, so a reader never sees one half-written.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Optional
 
 from . import graph as graph_mod
@@ -302,6 +303,13 @@ def add_asset(ws: Workspace, path: str, name: str) -> tuple:
         )
     if not names.is_utf8(ap):  # (its path is kept in the job database, as UTF-8 text)
         raise names.not_utf8(ap, "the asset's data")
+    mode = os.stat(ap).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # (hashing /dev/zero never ends; a FIFO waits for a writer)
+        what = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise PipefileError(
+            f"'{names.shown(path)}' is {what}, not a file or a folder; nothing was added",
+            hint="give the path of a file or a folder of data (copy what it gives into a file first)",
+        )
     inside = os.path.relpath(ap, ws.root)
     if inside == STATE_DIR or inside.startswith(STATE_DIR + os.sep):
         raise PipefileError(f"'{path}' is inside {STATE_DIR}/, pipe's own state", hint="add data from elsewhere")

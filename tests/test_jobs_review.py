@@ -126,3 +126,19 @@ def test_artifacts_get_to_a_path_that_cannot_be_written_is_exit_2(repo: Repo):
     assert not repo.exists("new")
     assert repo.pipe("artifacts", "get", "data:1", "-o", "new/d.txt", check=True).code == 0
     assert (repo.root / "new/d.txt").read_text() == "data\n"
+
+
+def test_asset_add_of_a_device_or_a_fifo_is_refused_not_read_for_ever(repo: Repo, tmp_path):
+    # `pipe asset add /dev/zero` hashed without end (and a link to it the same); a FIFO
+    # waited for a writer for ever. An asset is a file or a folder: anything else is exit 2.
+    repo.pipefile("version: 1\nsteps: {}\n")
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink("/dev/zero", tmp_path / "zero")
+    for path, what in (
+        ("/dev/zero", "a device"),
+        (str(tmp_path / "zero"), "a device"),
+        (str(tmp_path / "fifo"), "a FIFO"),
+    ):
+        r = repo.pipe("asset", "add", path, "--name", "data", timeout=30)
+        assert r.code == 2 and f"is {what}, not a file or a folder" in r.err and "hint:" in r.err, str(r)
+    assert "no artifacts yet" in repo.pipe("artifacts", check=True).out
