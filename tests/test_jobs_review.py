@@ -142,3 +142,24 @@ def test_asset_add_of_a_device_or_a_fifo_is_refused_not_read_for_ever(repo: Repo
         r = repo.pipe("asset", "add", path, "--name", "data", timeout=30)
         assert r.code == 2 and f"is {what}, not a file or a folder" in r.err and "hint:" in r.err, str(r)
     assert "no artifacts yet" in repo.pipe("artifacts", check=True).out
+
+
+def test_pipe_logs_reads_only_the_jobs_own_log_folder(repo: Repo, tmp_path):
+    # STEP was joined to the job's log folder as it was: `pipe logs 1 /abs/x` (or enough
+    # `../`) printed any x.log on the machine as if it were the job's log, exit 0.
+    (tmp_path / "elsewhere.log").write_text("not a log of this job\n")
+    repo.pipefile(
+        """\
+        steps:
+          s:
+            command: echo said; echo ok > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    up = "../" * (len((repo.root / ".pipe/jobs/1").parts) - 1)
+    for step in (str(tmp_path / "elsewhere"), up + str(tmp_path / "elsewhere").lstrip("/")):
+        for extra in ([], ["--json"], ["--follow"]):
+            r = repo.pipe("logs", "1", step, *extra)
+            assert r.code == 2 and "has no step" in r.err and "not a log" not in r.out, (extra, str(r))
+    assert repo.pipe("logs", "1", "s", check=True).out == "said\n"

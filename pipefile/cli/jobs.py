@@ -84,7 +84,7 @@ def logs(job, step, pipefile, follow, as_json, url, token):
         j = _with_logs(ws, ws.jobs.resolve(job), job, step)
         steps = [s.step for s in ws.jobs.steps(j.id)]
         log_dir = ws.job_dir(j.id)
-        if step is not None and step not in steps and not os.path.exists(os.path.join(log_dir, log_file(step))):
+        if step is not None and step not in steps and not _log_in(log_dir, step):
             from ..errors import PipefileError, did_you_mean
 
             raise PipefileError(f"job {j.id} has no step '{step}'", hint=did_you_mean(step, steps, "step"))
@@ -104,6 +104,13 @@ def logs(job, step, pipefile, follow, as_json, url, token):
                 click.echo()
     finally:
         ws.close()
+
+
+def _log_in(log_dir: str, step: str) -> bool:
+    """Whether the job's log folder holds a log for `step` (a step not recorded in its job: a
+    nested step's, STEP/INNER.log). Only inside it: `pipe logs 1 /tmp/x` printed /tmp/x.log."""
+    path = os.path.realpath(os.path.join(log_dir, log_file(step)))
+    return path.startswith(os.path.realpath(log_dir) + os.sep) and os.path.exists(path)
 
 
 def _with_logs(ws: Workspace, j, ref: str, step):
