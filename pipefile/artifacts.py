@@ -12,6 +12,7 @@ into place, so a reader never sees one half-written.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Optional
 
 from . import graph as graph_mod
@@ -268,10 +269,22 @@ def get_artifact(ws: Workspace, v, dest: str) -> None:
             hint="choose another path with -o, or move the existing one away first",
         )
     content = stored_content(ws, v)
-    dest = os.path.abspath(dest)
-    parent = os.path.dirname(dest)
-    os.makedirs(parent, exist_ok=True)
-    ws.store.materialize(content, dest, parent)
+    if dest.endswith(("/", os.sep)) and v.kind != "tree":  # (abspath drops the slash: a file would be written)
+        raise PipefileError(
+            f"'{names.shown(dest)}' names a folder (it ends in '/'), and {v.ref} is a file; nothing was written",
+            hint="give the path of the file to write, e.g. " + names.shown(os.path.join(dest, v.name)),
+        )
+    where = os.path.abspath(dest)
+    parent = os.path.dirname(where)
+    try:
+        os.makedirs(parent, exist_ok=True)
+        ws.store.materialize(content, where, parent)
+    except OSError as e:  # a file on the way, /proc, no permission, a full disk: the user's to fix
+        at = f" ({names.shown(e.filename)})" if isinstance(e.filename, str) else ""
+        raise PipefileError(
+            f"cannot write {v.ref} at '{names.shown(dest)}': {e.strerror or e}{at}; nothing was written there",
+            hint="give -o a path in a folder that can be made and written",
+        ) from None
 
 
 def add_asset(ws: Workspace, path: str, name: str) -> tuple:
@@ -290,6 +303,13 @@ def add_asset(ws: Workspace, path: str, name: str) -> tuple:
         )
     if not names.is_utf8(ap):  # (its path is kept in the job database, as UTF-8 text)
         raise names.not_utf8(ap, "the asset's data")
+    mode = os.stat(ap).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # (hashing /dev/zero never ends; a FIFO waits for a writer)
+        what = "a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        raise PipefileError(
+            f"'{names.shown(path)}' is {what}, not a file or a folder; nothing was added",
+            hint="give the path of a file or a folder of data (copy what it gives into a file first)",
+        )
     inside = os.path.relpath(ap, ws.root)
     if inside == STATE_DIR or inside.startswith(STATE_DIR + os.sep):
         raise PipefileError(f"'{path}' is inside {STATE_DIR}/, pipe's own state", hint="add data from elsewhere")

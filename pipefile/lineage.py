@@ -14,7 +14,7 @@ version when one was recorded at that path, else a plain file or folder.
 
 The result is plain data (dicts, ready for JSON): a *data* node
     {"type": "data", "path", "kind", "digest", "size", "artifacts": ["model:3"],
-     "source": bool, "asset": bool, "produced_by": step node | None, "note": str?}
+     "source": bool, "asset": bool, "produced_by": step node | None, "note": str?, "cut": true?}
 and a *step* node
     {"type": "step", "job", "job_uid", "experiment", "git", "step", "outcome", "key",
      "command", "env", "params", "code": {path: {kind, digest}},
@@ -79,6 +79,9 @@ def action_manifest(actions) -> Callable:
             return None
 
     return manifest_of
+
+
+MAX_DEPTH = 100  # steps from the node asked about: deeper, a data node is cut ("cut": true, "note")
 
 
 class Lineage:
@@ -314,7 +317,16 @@ class Lineage:
             if not size and rec is not None:
                 size = _output_of(rec, digest, path).get("size", 0)
             node["size"] = size
-        if rec is not None and (rec.job_id, rec.step) not in self._building:
+        if rec is not None and (rec.job_id, rec.step) not in self._building and len(self._building) >= MAX_DEPTH:
+            # A chain hundreds of steps long: each step is a few frames of recursion here and
+            # levels of nesting in the JSON (past Python's limit: a RecursionError, exit 70).
+            node["source"] = False
+            node["cut"] = True
+            node["note"] = (
+                f"made by step '{rec.step}' in job {rec.job_id}; the lineage stops {MAX_DEPTH} steps deep"
+                + (f": `pipe lineage {path}` goes on from here" if path else "")
+            )
+        elif rec is not None and (rec.job_id, rec.step) not in self._building:
             node["produced_by"] = self._step(rec)
             node["source"] = False
         elif node["artifacts"] and all(not v.step for v in versions if v.ref in node["artifacts"]):

@@ -63,42 +63,84 @@ def log_metric(name: str, value: float, step: int | None = None) -> None:
 def read_stream(path: str) -> tuple[dict, list]:
     """({name: [(step, value, time), ...]}, warnings) from a stream file; a missing file is
     no series. Lines that are not a JSON object with a string name and a finite number value
-    are skipped (counted in one warning); a point without a step gets its count so far."""
+    are skipped (counted in one warning); a point without a step (or with one that is no
+    64-bit integer) gets its count so far.
+
+    The step wrote the file and may have put anything there: a line is read at most MAX_LINE
+    bytes at a time (a line of gigabytes, or a link to /dev/zero, never fills the memory), and
+    a FIFO or a device in its place is never read (opening a FIFO waits for a writer)."""
+    from .filehash import NotARegularFile, open_regular  # (here: a step importing log_metric skips xxhash)
+
     series: dict = {}
     bad = 0
     dropped = 0
     warnings: list = []
     try:
-        f = open(path, "rb")
+        f = open_regular(path)
     except FileNotFoundError:
         return series, warnings
+    except NotARegularFile:
+        return series, ["the metrics stream is not a regular file; not read"]
+    except OSError as e:
+        return series, [f"the metrics stream cannot be read ({e.strerror or e}); not read"]
     with f:
         total = 0
-        for raw in f:
+        while True:
+            raw = f.readline(MAX_LINE + 1)
+            if not raw:
+                break
             if len(raw) > MAX_LINE:
                 bad += 1
+                while raw and not raw.endswith(b"\n"):  # the rest of the long line, a piece at a time
+                    raw = f.readline(MAX_LINE)
                 continue
-            try:
-                point = json.loads(raw)
-                name, value = point["name"], point["value"]
-                ok = isinstance(name, str) and name and isinstance(value, (int, float)) and not isinstance(value, bool)
-            except (ValueError, TypeError, KeyError):
-                ok = False
-            if not ok or not math.isfinite(float(value)):
+            point = _point(raw)
+            if point is None:
                 bad += 1
                 continue
             if total >= MAX_POINTS:
                 dropped += 1
                 continue
+            name, value, step, stamp = point
             points = series.setdefault(name, [])
-            step = point.get("step")
-            if not isinstance(step, int) or isinstance(step, bool):
-                step = len(points)
-            stamp = point.get("time")
-            points.append((step, float(value), float(stamp) if isinstance(stamp, (int, float)) else None))
+            points.append((len(points) if step is None else step, value, stamp))
             total += 1
     if bad:
         warnings.append(f"{bad} line(s) of the metrics stream are not a metric point; left out")
     if dropped:
         warnings.append(f"the metrics stream has more than {MAX_POINTS} points; {dropped} left out")
     return series, warnings
+
+
+_INT64 = 1 << 63  # a step is kept in an SQLite INTEGER
+_LATEST = _INT64 / 1000  # seconds: MLflow keeps a point's time in milliseconds, in 64 bits
+
+
+def _point(raw: bytes):
+    """(name, value, step or None, time or None) of one line, or None when it is no point.
+    Numbers come from JSON, so they may be anything: an integer of 400 digits is no float
+    (OverflowError), nor a step SQLite can hold."""
+    try:
+        point = json.loads(raw)
+        name, value = point["name"], point["value"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    if not isinstance(name, str) or not name or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    if not math.isfinite(number):
+        return None
+    step = point.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or not -_INT64 <= step < _INT64:
+        step = None
+    stamp = point.get("time")
+    try:
+        when = float(stamp) if isinstance(stamp, (int, float)) and not isinstance(stamp, bool) else None
+    except OverflowError:
+        when = None
+    if when is not None and not (math.isfinite(when) and abs(when) < _LATEST):
+        when = None  # (a time no one can mean, which MLflow's milliseconds in 64 bits cannot hold)
+    return name, number, step, when

@@ -140,3 +140,145 @@ def test_a_fresh_step_carries_the_series_of_the_job_that_ran_it(repo: Repo):
     curve = repo.pipe("metrics", "curve", "last", "train.loss", "--json", check=True).json
     assert curve["job"]["id"] == 2 and len(curve["points"]) == 4
     assert repo.pipe("metrics", "show", "--json", check=True).json["jobs"][0]["metrics"]["train.loss"] == 0.25
+
+
+def test_numbers_past_a_float_or_an_sqlite_integer_are_left_out_not_a_crash(repo: Repo):
+    # A step writes the stream, so its numbers are anything JSON can say: a value of 400
+    # digits was float()ed unguarded (OverflowError, exit 70 after the step had run), a step
+    # of 30 digits reached SQLite (OverflowError, exit 70), a time of 400 digits the same.
+    huge = "1" + "0" * 400
+    lines = [
+        f'{{"name": "v", "value": {huge}}}',
+        '{"name": "v", "value": 1, "step": 1000000000000000000000000000000}',
+        f'{{"name": "v", "value": 2, "step": 5, "time": {huge}}}',
+        '{"name": "v", "value": 3, "step": 6, "time": Infinity}',
+    ]
+    repo.write("w.sh", "".join(f"echo '{line}' >> \"$PIPE_METRICS_STREAM\"\n" for line in lines) + "echo ok > $1\n")
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s:
+            command: sh w.sh ${{outputs.o}}
+            code: [w.sh]
+            outputs: {o: o.txt}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert "1 line(s) of the metrics stream are not a metric point" in r.err, str(r)
+    curve = repo.pipe("metrics", "curve", "last", "s.v", "--json", check=True).json
+    # the step no SQLite integer holds: the count so far, as for a step that is no integer
+    assert [(p["step"], p["value"], p["time"]) for p in curve["points"]] == [
+        (0, 1.0, None),
+        (5, 2.0, None),
+        (6, 3.0, None),
+    ]
+    assert repo.pipe("metrics", "show", "--json", check=True).json["jobs"][0]["metrics"] == {"s.v": 3.0}
+
+
+def test_a_stream_that_is_no_regular_file_or_one_endless_line_is_read_bounded(repo: Repo):
+    # The stream file is the step's to write: a link to /dev/zero was read as one line
+    # without end (memory until MemoryError, exit 70); a FIFO left there was opened and
+    # waited on for a writer for ever; a line of megabytes was read whole before being
+    # refused. Each is now left out with a warning, the points around a long line kept.
+    repo.write(
+        "w.sh",
+        """\
+        case $1 in
+          zero) rm -f "$PIPE_METRICS_STREAM"; ln -s /dev/zero "$PIPE_METRICS_STREAM";;
+          fifo) rm -f "$PIPE_METRICS_STREAM"; mkfifo "$PIPE_METRICS_STREAM";;
+          long) echo '{"name": "v", "value": 1}' >> "$PIPE_METRICS_STREAM"
+                head -c 30000000 /dev/zero | tr '\\0' x >> "$PIPE_METRICS_STREAM"
+                printf '\\n{"name": "v", "value": 2}\\n' >> "$PIPE_METRICS_STREAM";;
+        esac
+        echo ok > $2
+        """,
+    )
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          zero:
+            command: sh w.sh zero ${{outputs.o}}
+            code: [w.sh]
+            outputs: {o: zero.txt}
+          fifo:
+            command: sh w.sh fifo ${{outputs.o}}
+            code: [w.sh]
+            outputs: {o: fifo.txt}
+          long:
+            command: sh w.sh long ${{outputs.o}}
+            code: [w.sh]
+            outputs: {o: long.txt}
+        """
+    )
+    # (a bound on memory: the old reader fails here with MemoryError instead of taking the machine's)
+    limit = "import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)); "
+    code = limit + "import sys, runpy; sys.argv = ['pipe', 'run']; runpy.run_module('pipefile', run_name='__main__')"
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    p = subprocess.run([sys.executable, "-c", code], cwd=repo.root, env=env, capture_output=True, text=True, timeout=90)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.count("the metrics stream is not a regular file; not read") == 2, p.stderr
+    assert "step 'long': 1 line(s) of the metrics stream are not a metric point" in p.stderr, p.stderr
+    curve = repo.pipe("metrics", "curve", "last", "long.v", "--json", check=True).json
+    assert [p["value"] for p in curve["points"]] == [1.0, 2.0]
+
+
+def test_curve_errors_name_series_escaped(repo: Repo):
+    # A series' name is whatever the step wrote: the hints of `pipe metrics curve` listed
+    # them raw, so a newline in one forged a line of the error output (the colour code was
+    # escaped by the error printer; the newline it keeps, for hints of several lines).
+    repo.write(
+        "w.sh",
+        """printf '%s\\n' '{"name": "a\\nfake: row.loss", "value": 1}' '{"name": "b.loss", "value": 2}' >> "$PIPE_METRICS_STREAM"\necho ok > $1\n""",
+    )
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s:
+            command: sh w.sh ${{outputs.o}}
+            code: [w.sh]
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    assert "s.a\nfake: row.loss" in repo.pipe("metrics", "show", "--json", check=True).json["jobs"][0]["metrics"]
+    for name in ("loss", "los"):
+        r = repo.pipe("metrics", "curve", "last", name)
+        assert r.code == 2 and "s.a\\nfake: row.loss" in r.err, str(r)
+        assert not any(line.startswith("fake") for line in r.err.splitlines()), str(r)
+
+
+def test_a_point_time_past_64_bit_milliseconds_is_dropped_and_mlflow_logs_the_job(repo: Repo, tmp_path):
+    # A point's "time" of 1e300 was kept as it was; MLflow takes times in milliseconds in
+    # 64 bits, so logging the job failed whole ("Python int too large to convert to SQLite
+    # INTEGER"): no run, no metrics, for one odd point. Such a time is read as none.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tracking = pytest.importorskip("mlflow.tracking", reason="mlflow is not installed")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s:
+            command: >-
+              printf '%s\\n' '{"name": "loss", "value": 1, "time": 1e300}' '{"name": "loss", "value": 2}'
+              >> "$PIPE_METRICS_STREAM"; echo ok > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    r = repo.pipe("run", env={"MLFLOW_TRACKING_URI": uri})
+    assert r.code == 0 and "could not log" not in r.err, str(r)
+    curve = repo.pipe("metrics", "curve", "last", "s.loss", "--json", check=True).json
+    assert [(p["value"], p["time"]) for p in curve["points"]] == [(1.0, None), (2.0, None)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = tracking.MlflowClient(tracking_uri=uri)
+        exp = client.get_experiment_by_name(curve["job"]["experiment"])
+        (run,) = client.search_runs([exp.experiment_id])
+        history = client.get_metric_history(run.info.run_id, "s.loss")
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 2.0)]

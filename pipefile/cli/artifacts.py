@@ -208,7 +208,7 @@ def lineage(target, pipefile, as_json, fmt):
     finally:
         ws.close()
     if as_json:
-        dump_json(tree)
+        dump_json(report_artifacts.lineage_json(tree))
     else:
         click.echo(report_artifacts.render_lineage(tree, fmt), nl=False)
 

@@ -10,6 +10,7 @@ import click
 
 from ..filenames import log_file, name_of
 from ..outcomes import JobStatus
+from ..printable import printable
 from ..report import jobs as report_jobs
 from ..report.text import dump_json
 from ..workspace import Workspace
@@ -21,7 +22,7 @@ from .options import CONTEXT, file_option, open_workspace
 @file_option
 @click.option("-e", "--experiment", help="Only jobs of this experiment.")
 @click.option("-s", "--status", type=click.Choice([s.value for s in JobStatus]), help="Only jobs with this status.")
-@click.option("-n", "--limit", type=int, default=20, show_default=True, help="How many (0: all).")
+@click.option("-n", "--limit", type=click.IntRange(min=0), default=20, show_default=True, help="How many (0: all).")
 @click.option("--all", "show_all", is_flag=True, help="Also the jobs in which nothing ran or was restored.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 @click.pass_context
@@ -83,7 +84,7 @@ def logs(job, step, pipefile, follow, as_json, url, token):
         j = _with_logs(ws, ws.jobs.resolve(job), job, step)
         steps = [s.step for s in ws.jobs.steps(j.id)]
         log_dir = ws.job_dir(j.id)
-        if step is not None and step not in steps and not os.path.exists(os.path.join(log_dir, log_file(step))):
+        if step is not None and step not in steps and not _log_in(log_dir, step):
             from ..errors import PipefileError, did_you_mean
 
             raise PipefileError(f"job {j.id} has no step '{step}'", hint=did_you_mean(step, steps, "step"))
@@ -96,14 +97,20 @@ def logs(job, step, pipefile, follow, as_json, url, token):
             return
         names = [step] if step else steps
         for n in names:
-            text = _read(os.path.join(log_dir, log_file(n)))
-            if step is None:
-                click.echo(f"==> {n} <==")
-            click.echo(text, nl=False)
-            if step is None and text and not text.endswith("\n"):
+            if step is None:  # (a task's name holds its values: an escape or a newline among them)
+                click.echo(f"==> {printable(n)} <==")
+            ended = _print_log(os.path.join(log_dir, log_file(n)))
+            if step is None and not ended:
                 click.echo()
     finally:
         ws.close()
+
+
+def _log_in(log_dir: str, step: str) -> bool:
+    """Whether the job's log folder holds a log for `step` (a step not recorded in its job: a
+    nested step's, STEP/INNER.log). Only inside it: `pipe logs 1 /tmp/x` printed /tmp/x.log."""
+    path = os.path.realpath(os.path.join(log_dir, log_file(step)))
+    return path.startswith(os.path.realpath(log_dir) + os.sep) and os.path.exists(path)
 
 
 def _with_logs(ws: Workspace, j, ref: str, step):
@@ -152,11 +159,46 @@ def _read(path: str) -> str:
         return ""
 
 
+_PIECE = 1 << 20  # a log can be gigabytes: it is printed a megabyte at a time
+
+
+def _print_log(path: str) -> bool:
+    """Print the log at `path` as it reads (never whole in memory); whether what was printed
+    ended a line (also when nothing was: an empty or missing log)."""
+    import codecs
+
+    from ..filehash import NotARegularFile, open_regular
+
+    try:
+        f = open_regular(path)  # (a FIFO or a link to /dev/zero there: no log, never read)
+    except (FileNotFoundError, NotADirectoryError, NotARegularFile):
+        return True
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")  # (a character cut between pieces stays whole)
+    ended = True
+    rest = b""
+    with f:
+        while True:
+            piece = f.read(_PIECE)
+            data = rest + piece
+            # whole lines where there are some: a colour code is never cut between two echoes
+            cut = data.rfind(b"\n") + 1 if piece else len(data)
+            data, rest = (data[:cut], data[cut:]) if cut else (data, b"")
+            text = decoder.decode(data, final=not piece)
+            if text:
+                click.echo(text, nl=False)
+                ended = text.endswith("\n")
+            if not piece:
+                return ended
+
+
 def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
     """Print new log lines as they come, until the job is over and nothing more arrives."""
+    import codecs
+
     from ..filehash import NotARegularFile, open_regular
 
     offsets: dict = {}
+    decoders: dict = {}
     current = None
     while True:
         running = ws.jobs.get(job_id).status == JobStatus.RUNNING
@@ -176,19 +218,24 @@ def _follow(ws: Workspace, job_id: int, log_dir: str, step) -> None:
         for n in names:
             path = os.path.join(log_dir, log_file(n))
             try:
-                with open_regular(path) as f:
-                    f.seek(offsets.get(n, 0))
-                    data = f.read()
+                f = open_regular(path)
             except (FileNotFoundError, NotADirectoryError, NotARegularFile):
                 continue
-            if data:
-                if step is None and current != n:
-                    sys.stdout.write(f"==> {n} <==\n")
-                    current = n
-                sys.stdout.write(data.decode("utf-8", "replace"))
-                sys.stdout.flush()
-                offsets[n] = offsets.get(n, 0) + len(data)
-                wrote = True
+            with f:
+                f.seek(offsets.get(n, 0))
+                while True:  # what is new, a piece at a time (the first look may find gigabytes)
+                    data = f.read(_PIECE)
+                    if not data:
+                        break
+                    if step is None and current != n:
+                        sys.stdout.write(f"==> {printable(n)} <==\n")
+                        current = n
+                    if n not in decoders:  # (a character the writer has not finished waits for its end)
+                        decoders[n] = codecs.getincrementaldecoder("utf-8")("replace")
+                    sys.stdout.write(decoders[n].decode(data))
+                    sys.stdout.flush()
+                    offsets[n] = offsets.get(n, 0) + len(data)
+                    wrote = True
         if not running and not wrote:
             return
         time.sleep(0.2)

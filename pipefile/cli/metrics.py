@@ -175,11 +175,15 @@ def _series_name(name: str, job, series: dict, azureml: bool = False) -> str:
             f"job {job.id} has no streamed metrics",
             hint="a step streams them with pipefile.log_metric(name, value, step=N) (`pipe help metrics`)",
         )
+    # (a series' name is whatever the step wrote: a newline in one must not forge a line of the hint)
     if ends:
-        raise PipefileError(f"'{name}' is ambiguous in job {job.id}", hint=f"one of: {', '.join(sorted(ends))}")
+        raise PipefileError(
+            f"'{printable(name)}' is ambiguous in job {job.id}",
+            hint=f"one of: {', '.join(printable(e) for e in sorted(ends))}",
+        )
     raise PipefileError(
         f"job {job.id} has no streamed metric '{printable(name)}'",
-        hint=did_you_mean(name, list(series), "series") or f"its series: {', '.join(sorted(series))}",
+        hint=printable(did_you_mean(name, list(series), "series") or f"its series: {', '.join(sorted(series))}"),
     )
 
 

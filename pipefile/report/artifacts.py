@@ -123,6 +123,9 @@ def lineage_text(tree: dict) -> str:
     def data(d: dict, prefix: str, tail: str) -> None:
         # prefix: what goes before this node's own line; tail: before its children
         s = d.get("produced_by")
+        if d.get("cut"):
+            out.append(prefix + _data_label(d) + f"  ({d['note']})")
+            return
         if s is None:
             what = "source asset" if d.get("asset") else "source"
             note = f"  ({what}" + (f"; {d['note']}" if d.get("note") else "") + ")"
@@ -167,6 +170,28 @@ def lineage_text(tree: dict) -> str:
 
     data(tree, "", "")
     return "\n".join(printable(line) for line in out) + "\n"  # paths, names, commands: from records
+
+
+def lineage_json(tree: dict) -> dict:
+    """The tree as `--json` prints it. A step that made several inputs of the tree (a
+    diamond: two steps read one step's output) is one node shared by them all: written out
+    at each place, a ladder of 30 such steps printed 2**30 nodes. It is written in full where
+    it comes first (as json.dumps walks it) and later as `"shown_above": true` with no
+    inputs, as the text says `shown above`."""
+    shown: set = set()
+
+    def data(d: dict) -> dict:
+        s = d.get("produced_by")
+        return d if s is None else dict(d, produced_by=step(s))
+
+    def step(s: dict) -> dict:
+        if id(s) in shown:
+            return dict(s, inputs={}, shown_above=True)
+        shown.add(id(s))
+        inputs = {n: data(i) if i.get("type") == "data" else i for n, i in s["inputs"].items()}
+        return dict(s, inputs=inputs)
+
+    return data(tree)
 
 
 def _graph(tree: dict):

@@ -191,8 +191,10 @@ def _tail(ws, job: Job, step) -> Optional[LogTail]:
         return LogTail(step.step, [], False, rel) if step.error else None
     lines = data.decode("utf-8", "replace").splitlines()
     cut = end > TAIL_BYTES
-    if cut and lines:
+    if cut and len(lines) > 1:
         lines = lines[1:]  # the first line read may start mid-line
+    elif cut and lines:  # one line longer than all that is read: its end is where the error is
+        lines = ["…" + lines[0]]
     if len(lines) > TAIL_LINES:
         lines, cut = lines[-TAIL_LINES:], True
     return LogTail(step.step, [printable(line) for line in lines], cut, rel)

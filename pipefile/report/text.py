@@ -159,6 +159,11 @@ def write_text_file(path: str, text: str, what: str = "the file") -> None:
     from ..errors import PipefileError
 
     shown = printable(path)
+    if path.endswith(("/", os.sep)):  # (abspath would drop the slash: 'r.md/' became a file r.md)
+        raise PipefileError(
+            f"'{shown}' names a folder (it ends in '/'); {what} is written only to a file",
+            hint="give the path of a file: to write it in that folder, add its name after the '/'",
+        )
     target = os.path.abspath(path)
     try:
         st = os.lstat(target)

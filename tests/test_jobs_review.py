@@ -1,0 +1,165 @@
+"""Review of jobs, logs and their commands as a demanding user meets them: huge logs, odd
+names, odd arguments. Real processes and files throughout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from workspace_repo import PIPE, Repo
+
+BIG = 32_000_000  # bytes of log: far more than pipe itself needs to print it
+
+
+def _max_rss_mib(cmd: list, cwd) -> tuple:
+    """(exit status, peak resident memory in MiB) of `cmd`, its output thrown away: measured
+    by a parent of its own, so that no earlier child of the test counts."""
+    code = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)"
+    )
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    out = subprocess.run([sys.executable, "-c", code, *cmd], cwd=cwd, env=env, capture_output=True, text=True)
+    rc, mib = out.stdout.split()
+    return int(rc), int(mib)
+
+
+def test_pipe_logs_prints_a_huge_log_without_holding_it(repo: Repo):
+    # `pipe logs` read the whole log into memory, decoded it into a second copy and handed
+    # that to click (a third): a log of gigabytes took gigabytes. It is printed a piece at a
+    # time now, plainly, with --follow and for every step alike.
+    repo.pipefile(
+        f"""\
+        version: 1
+        steps:
+          chatty:
+            command: yes 'one line of a long training log' | head -c {BIG}; echo done > ${{{{outputs.o}}}}
+            outputs: {{o: o.txt}}
+        """
+    )
+    repo.pipe("run", check=True)
+    assert os.path.getsize(repo.root / ".pipe/jobs/1/chatty.log") == BIG
+    for args in (["logs", "last"], ["logs", "last", "chatty"], ["logs", "1", "chatty", "--follow"]):
+        rc, mib = _max_rss_mib(PIPE + args, repo.root)
+        assert rc == 0 and mib < 60, (args, rc, mib)
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    with open(repo.root / "printed", "wb") as out:
+        subprocess.run(PIPE + ["logs", "last"], cwd=repo.root, env=env, stdout=out, check=True)
+    header = b"==> chatty <==\n"
+    assert os.path.getsize(repo.root / "printed") == len(header) + BIG  # every byte, once
+    with open(repo.root / "printed", "rb") as f:
+        assert f.read(len(header) + 32) == header + b"one line of a long training log\n"
+        f.seek(-32, os.SEEK_END)
+        assert f.read() == b"one line of a long training log\n"
+
+
+def test_pipe_logs_heads_each_log_with_its_step_name_escaped(repo: Repo):
+    # A task's name holds its matrix values as written: `pipe logs` headed its log with the
+    # name raw, so a newline in a value split the header over two lines (forging a line of
+    # output) and an escape sequence drove the terminal (--follow) or was cut out of the name
+    # (click strips colour codes when the output is not a terminal): `m[x=clear]`.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          m:
+            matrix:
+              x: ["\\e[2Jclear", "a\\nb"]
+            inputs:
+              x: {type: string}
+            command: echo hello > ${{outputs.o}}/f; echo said
+            outputs:
+              o: out/
+        """
+    )
+    repo.pipe("run", check=True)
+    for args in (["logs", "last"], ["logs", "1", "--follow"]):
+        out = repo.pipe(*args, check=True).out
+        heads = [line for line in out.splitlines() if line.startswith("==>")]
+        assert sorted(heads) == ["==> m[x=\\x1b[2Jclear] <==", "==> m[x=a\\nb] <=="], (args, out)
+        assert "\x1b" not in out and out.count("said\n") == 2, (args, out)
+
+
+def test_pipe_jobs_refuses_a_negative_count(repo: Repo):
+    # `pipe jobs -n -1` was read as a Python slice: every job but the oldest, as if that were
+    # what was asked. A count is 0 (all) or more, as for `pipe metrics history -n`.
+    repo.pipefile(
+        """\
+        version: 1
+        params: {n: 1}
+        steps:
+          s:
+            command: echo ${{params.n}} > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    repo.pipe("run", "-p", "n=2", check=True)
+    r = repo.pipe("jobs", "-n", "-1")
+    assert r.code == 2 and "-1 is not in the range x>=0" in r.err, str(r)
+    assert [j["id"] for j in repo.pipe("jobs", "-n", "0", "--json", check=True).json["jobs"]] == [2, 1]
+
+
+def test_artifacts_get_to_a_path_that_cannot_be_written_is_exit_2(repo: Repo):
+    # `pipe artifacts get -o` under a file, in /proc or /sys ended in a traceback's exit 70
+    # (FileExistsError, FileNotFoundError, PermissionError); `-o new/` for a file version
+    # wrote a file named `new` (the slash dropped), exit 0.
+    repo.write("d.txt", "data\n")
+    repo.pipefile(
+        """\
+        steps:
+          s:
+            command: echo ok > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    assert repo.pipe("asset", "add", "d.txt", "--name", "data").code == 0
+    for dest in ("Pipefile/x", "/proc/pipe-test/x"):
+        r = repo.pipe("artifacts", "get", "data:1", "-o", dest)
+        assert r.code == 2 and f"cannot write data:1 at '{dest}'" in r.err and "hint:" in r.err, str(r)
+    r = repo.pipe("artifacts", "get", "data:1", "-o", "new/")
+    assert r.code == 2 and "'new/' names a folder" in r.err and "new/data" in r.err, str(r)
+    assert not repo.exists("new")
+    assert repo.pipe("artifacts", "get", "data:1", "-o", "new/d.txt", check=True).code == 0
+    assert (repo.root / "new/d.txt").read_text() == "data\n"
+
+
+def test_asset_add_of_a_device_or_a_fifo_is_refused_not_read_for_ever(repo: Repo, tmp_path):
+    # `pipe asset add /dev/zero` hashed without end (and a link to it the same); a FIFO
+    # waited for a writer for ever. An asset is a file or a folder: anything else is exit 2.
+    repo.pipefile("version: 1\nsteps: {}\n")
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink("/dev/zero", tmp_path / "zero")
+    for path, what in (
+        ("/dev/zero", "a device"),
+        (str(tmp_path / "zero"), "a device"),
+        (str(tmp_path / "fifo"), "a FIFO"),
+    ):
+        r = repo.pipe("asset", "add", path, "--name", "data", timeout=30)
+        assert r.code == 2 and f"is {what}, not a file or a folder" in r.err and "hint:" in r.err, str(r)
+    assert "no artifacts yet" in repo.pipe("artifacts", check=True).out
+
+
+def test_pipe_logs_reads_only_the_jobs_own_log_folder(repo: Repo, tmp_path):
+    # STEP was joined to the job's log folder as it was: `pipe logs 1 /abs/x` (or enough
+    # `../`) printed any x.log on the machine as if it were the job's log, exit 0.
+    (tmp_path / "elsewhere.log").write_text("not a log of this job\n")
+    repo.pipefile(
+        """\
+        steps:
+          s:
+            command: echo said; echo ok > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    up = "../" * (len((repo.root / ".pipe/jobs/1").parts) - 1)
+    for step in (str(tmp_path / "elsewhere"), up + str(tmp_path / "elsewhere").lstrip("/")):
+        for extra in ([], ["--json"], ["--follow"]):
+            r = repo.pipe("logs", "1", step, *extra)
+            assert r.code == 2 and "has no step" in r.err and "not a log" not in r.out, (extra, str(r))
+    assert repo.pipe("logs", "1", "s", check=True).out == "said\n"

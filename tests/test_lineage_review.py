@@ -1,0 +1,84 @@
+"""`pipe lineage` of pipelines shaped as real ones grow: steps that read one step's output
+by two ways (diamonds), one after another, and long chains. Real runs, the real CLI."""
+
+from __future__ import annotations
+
+from workspace_repo import Repo
+
+
+def _ladder(n: int) -> str:
+    """Step i reads the outputs of steps i-1 and i-2: every step but the last two is shared."""
+    lines = [
+        "version: 1",
+        "steps:",
+        "  s0: {command: 'echo 0 > ${{outputs.o}}', outputs: {o: b/0}}",
+        "  s1: {command: 'echo 1 > ${{outputs.o}}', outputs: {o: b/1}}",
+    ]
+    for i in range(2, n):
+        lines += [
+            f"  s{i}:",
+            f"    command: cat ${{{{inputs.a}}}} ${{{{inputs.b}}}} | head -c 50 > ${{{{outputs.o}}}}; echo {i} >> ${{{{outputs.o}}}}",
+            f'    inputs: {{a: "${{{{steps.s{i - 1}.outputs.o}}}}", b: "${{{{steps.s{i - 2}.outputs.o}}}}"}}',
+            f"    outputs: {{o: b/{i}}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _steps(node: dict, out: list) -> list:
+    s = node.get("produced_by")
+    if s is not None:
+        out.append(s)
+        for inp in s["inputs"].values():
+            if inp.get("type") == "data":
+                _steps(inp, out)
+    return out
+
+
+def test_lineage_json_writes_a_shared_step_once(repo: Repo):
+    # A step whose output two later steps read was written out in full under each of them:
+    # the --json of a ladder of n steps held fib(n) step nodes (20 steps: 59 MB; 35: no end
+    # in sight), while the text said `shown above`. Now it is written once in full, and
+    # where it comes again with "shown_above": true and no inputs.
+    n = 18
+    repo.pipefile(_ladder(n))
+    repo.pipe("run", check=True)
+    tree = repo.pipe("lineage", f"b/{n - 1}", "--json", check=True).json
+    steps = _steps(tree, [])
+    full = [s["step"] for s in steps if not s.get("shown_above")]
+    assert sorted(full) == sorted(f"s{i}" for i in range(n)), full  # each step once in full
+    again = [s for s in steps if s.get("shown_above")]
+    assert len(again) == n - 3 and all(s["inputs"] == {} and s["command"] for s in again)
+    # (s2 meets s0 first: every other step i meets step i-2 again.) The text says the same:
+    text = repo.pipe("lineage", f"b/{n - 1}", check=True).out
+    assert text.count(", ran\n") == n and text.count(": shown above") == n - 3, text
+
+
+def test_lineage_of_a_long_chain_stops_deep_down_instead_of_crashing(repo: Repo):
+    # Each step is a few frames of recursion while the tree is built and levels of nesting in
+    # the JSON: a chain of 350 steps ended `pipe lineage --json` with a RecursionError (exit
+    # 70), 500 the text too. The tree now stops 100 steps deep, at a data node that says
+    # which step made it and how to go on ("cut": true in JSON).
+    n = 360
+    lines = ["version: 1", "steps:", "  s0: {command: 'echo 0 > ${{outputs.o}}', outputs: {o: b/0}}"]
+    for i in range(1, n):
+        lines += [
+            f"  s{i}:",
+            f"    command: echo {i} > ${{{{outputs.o}}}}",
+            f'    inputs: {{a: "${{{{steps.s{i - 1}.outputs.o}}}}"}}',
+            f"    outputs: {{o: b/{i}}}",
+        ]
+    repo.pipefile("\n".join(lines) + "\n")
+    repo.pipe("run", check=True, timeout=300)
+    tree = repo.pipe("lineage", f"b/{n - 1}", "--json", check=True).json
+    steps = _steps(tree, [])
+    assert [s["step"] for s in steps] == [f"s{i}" for i in range(n - 1, n - 101, -1)]
+    cut = steps[-1]["inputs"]["a"]
+    assert cut["cut"] is True and cut["path"] == f"b/{n - 101}" and cut["produced_by"] is None
+    assert f"`pipe lineage b/{n - 101}` goes on from here" in cut["note"]
+    text = repo.pipe("lineage", f"b/{n - 1}", check=True).out
+    assert text.count(", ran\n") == 100
+    assert f"b/{n - 101}" in text and f"made by step 's{n - 101}' in job 1; the lineage stops 100 steps deep" in text
+    rest = repo.pipe("lineage", f"b/{n - 101}", "--json", check=True).json  # and it does go on
+    assert rest["produced_by"]["step"] == f"s{n - 101}"
+    for fmt in ("mermaid", "dot"):
+        assert repo.pipe("lineage", f"b/{n - 1}", "--format", fmt).code == 0

@@ -1,0 +1,42 @@
+"""`pipe report` of failed steps as they really fail: the page must show where the error is."""
+
+from __future__ import annotations
+
+from workspace_repo import Repo
+
+
+def test_a_failed_steps_last_line_longer_than_the_tail_read_is_shown(repo: Repo):
+    # The page reads a log's last 64 KiB and dropped the first line read (it may start
+    # mid-line): a step whose last line is longer than that (a dump, a progress bar without
+    # carriage returns) showed "the last 0 lines" and none of its error. Its end is shown.
+    repo.pipefile(
+        """\
+        steps:
+          s:
+            command: python3 -c "import sys; print('x' * 100000 + ' ValueError the real error'); sys.exit(1)"
+            outputs: {o: o.txt}
+        """
+    )
+    assert repo.pipe("run").code == 1
+    html = repo.pipe("report", "last", "-o", "-", check=True).out
+    assert "x ValueError the real error" in html
+    md = repo.pipe("report", "last", "--format", "markdown", "-o", "-", check=True).out
+    assert "the last 0 lines" not in md and "x ValueError the real error" in md, md[-500:]
+
+
+def test_an_output_path_ending_in_a_slash_is_refused_not_written_as_a_file(repo: Repo):
+    # `-o r.md/` names a folder; the slash was dropped and an HTML page written to a file
+    # named r.md (the format read from a name that did not end in .md), exit 0.
+    repo.pipefile(
+        """\
+        steps:
+          s:
+            command: echo ok > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    for out in ("r.md/", "new/"):
+        r = repo.pipe("report", "last", "-o", out)
+        assert r.code == 2 and f"'{out}' names a folder" in r.err and "hint:" in r.err, str(r)
+        assert not repo.exists(out.rstrip("/")), out
