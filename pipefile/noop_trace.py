@@ -354,17 +354,29 @@ class _Tee:
     `timed`: something was written from another thread than the main one (rich's live view
     redrawn by its timer, a step's line as it came): what is shown depends on timing."""
 
+    # A no-op prints a line or a few: past this much the text is not kept and no record is
+    # written (a run whose step printed a gigabyte held a gigabyte, and twice that to join it).
+    MOST_KEPT = 1 << 20
+
     def __init__(self, stream) -> None:
         self.stream = stream
         self.parts: list = []
         self.bypassed = stream is None
         self.timed = False
+        self._kept = 0
         self._main = _thread.get_ident()
 
     def write(self, text: str) -> int:
-        if _thread.get_ident() != self._main:
-            self.timed = True
-        self.parts.append(text)
+        if not (self.timed or self.bypassed):  # (either: no record, so nothing to keep)
+            self._kept += len(text)
+            if _thread.get_ident() != self._main:
+                self.timed = True
+                self.parts = []
+            elif self._kept > self.MOST_KEPT:
+                self.bypassed = True
+                self.parts = []
+            else:
+                self.parts.append(text)
         return self.stream.write(text)
 
     def __getattr__(self, name: str):

@@ -21,7 +21,7 @@ import time
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from workspace_repo import PIPE, Repo, noop_record_job
+from workspace_repo import PIPE, REPO_ROOT, Repo, noop_record_job
 
 PIPELINE = """\
 version: 1
@@ -523,3 +523,35 @@ def test_a_run_no_record_can_come_of_is_not_traced_past_its_start(tmp_path, monk
     assert not traced_after_start(mapped)
     assert traced_after_start(plain)
     assert noop_trace.ACTIVE is None
+
+
+def test_a_run_whose_step_prints_much_does_not_keep_what_it_printed(tmp_path):
+    """A run traced for the record kept every line it printed, to replay it as a no-op's
+    answer: a step printing 48 MB took the run ~170 MB. Past 1 MiB (or a line written from
+    another thread than the main one) nothing is kept: such a run is no no-op anyway."""
+    repo = Repo(tmp_path)
+    repo.pipefile(
+        """\
+        steps:
+          loud:
+            command: yes 0123456789012345678901234567890123456789012345678901234567890123 | head -c 50331648; echo > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    measure = (
+        "import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    r = subprocess.run(
+        ["python3", "-c", measure, *PIPE, "run", "-j1"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout) < 80_000, f"peak {int(r.stdout) // 1024} MiB"  # (KiB: ~30 MiB, 160 before)
+    assert "1 fresh" in repo.pipe("run").err
