@@ -20,7 +20,27 @@ from typing import Optional
 from ..errors import PipefileError
 
 _WATCH_EVERY = 1.0  # seconds between two knocks on the head's port
-_GONE_AFTER = float(os.environ.get("PIPE_RAY_GONE_AFTER", "5"))  # seconds the head may stay shut
+GONE_ENV = "PIPE_RAY_GONE_AFTER"
+GONE_AFTER = 5.0  # seconds the head may stay shut, unless GONE_ENV says
+
+
+def gone_after() -> float:
+    """The seconds the head's port may stay shut before the cluster counts as gone: read
+    when the run's cluster is made, so a bad value is a usage error before anything starts
+    (not an internal error at import)."""
+    text = os.environ.get(GONE_ENV, "").strip()
+    if not text:
+        return GONE_AFTER
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise PipefileError(
+            f"{GONE_ENV}={text!r} is not a number of seconds",
+            hint=f"set it to a positive number (default {GONE_AFTER:g}), or unset it",
+        )
+    return value
 
 
 class Pump:
@@ -120,6 +140,7 @@ class RayCluster:
         self._lock = threading.Lock()
         self._error: Optional[PipefileError] = None
         self._closing = threading.Event()
+        self.gone_after = gone_after()
 
     def connect(self) -> None:
         """Reach the cluster (once); raises PipefileError when it cannot be used."""
@@ -176,12 +197,12 @@ class RayCluster:
 
     def confirm_gone(self) -> Optional[str]:
         """After a task was lost: the cluster's "went away" message if its head stays shut for
-        the watcher's _GONE_AFTER seconds (Ray may report the dead node first), else None: a
+        the watcher's `gone_after` seconds (Ray may report the dead node first), else None: a
         worker died and the cluster is there, worth another try."""
         head = getattr(self, "_head", None)
         if head is None:
             return self.gone
-        deadline = time.monotonic() + _GONE_AFTER + 1.0
+        deadline = time.monotonic() + self.gone_after + 1.0
         while time.monotonic() < deadline:
             if self.gone is not None:
                 return self.gone
@@ -190,11 +211,11 @@ class RayCluster:
                 return None
             except OSError:
                 time.sleep(0.5)
-        self.gone = self.gone or f"the Ray cluster went away: its head at {head} has not answered for {_GONE_AFTER:g}s"
+        self.gone = self.gone or self._gone_message(head)
         return self.gone
 
     def _watch(self, head: str) -> None:
-        """Mark the cluster gone once its head's port has stayed shut for _GONE_AFTER seconds."""
+        """Mark the cluster gone once its head's port has stayed shut for `gone_after` seconds."""
         shut_since = None
         while not self._closing.wait(_WATCH_EVERY):
             try:
@@ -203,9 +224,12 @@ class RayCluster:
             except OSError:
                 now = time.monotonic()
                 shut_since = shut_since or now
-                if now - shut_since >= _GONE_AFTER:
-                    self.gone = f"the Ray cluster went away: its head at {head} has not answered for {_GONE_AFTER:g}s"
+                if now - shut_since >= self.gone_after:
+                    self.gone = self._gone_message(head)
                     return
+
+    def _gone_message(self, head: str) -> str:
+        return f"the Ray cluster went away: its head at {head} has not answered for {self.gone_after:g}s"
 
     def _open_store(self) -> None:
         from ..remote.config import RemoteSpec
