@@ -38,3 +38,43 @@ def test_a_bad_gone_after_variable_is_a_usage_error_not_an_internal_one(tmp_path
         assert "positive number" in got.err
     got = r.pipe("run", "--executor", "ray", "--address", "127.0.0.1:1", env={"PIPE_RAY_GONE_AFTER": "2.5"})
     assert got.code == 0, str(got)
+
+
+def test_an_address_where_something_else_listens_is_refused_at_once(tmp_path):
+    """The dashboard's port (an HTTP server), or a port that accepts and says nothing: the
+    knock on the port passed, and ray.init waited there for minutes, saying nothing."""
+    import http.server
+    import socket
+    import threading
+    import time
+
+    from servers import need
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        need(False, "ray is not installed (pip install 'pipefile[ray]')")
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    http_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=http_server.serve_forever, daemon=True).start()
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    r = _repo(tmp_path / "ws")
+    try:
+        for port in (http_server.server_address[1], silent.getsockname()[1]):
+            t0 = time.monotonic()
+            got = r.pipe("run", "--executor", "ray", "--address", f"127.0.0.1:{port}", timeout=90)
+            assert got.code == 2, str(got)
+            assert f"cannot reach the Ray cluster at 127.0.0.1:{port}" in got.err, str(got)
+            assert "does not answer as a Ray head does" in got.err and "6379" in got.err, str(got)
+            assert time.monotonic() - t0 < 30
+            assert not r.exists("a.txt")
+    finally:
+        http_server.shutdown()
+        http_server.server_close()
+        silent.close()

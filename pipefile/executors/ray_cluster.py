@@ -171,13 +171,14 @@ class RayCluster:
         quiet = {"log_to_driver": False, "logging_level": "warning"}
         if self.address:
             try:
-                probe(self.address)  # Ray itself would try for minutes
+                probe(self.address, head=True)  # Ray itself would try for minutes
                 ray.init(address=self.address, **quiet)
             except (OSError, RuntimeError, ValueError) as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise PipefileError(
                     f"cannot reach the Ray cluster at {self.address}: {first}",
-                    hint="check --address (or RAY_ADDRESS, settings: executor: address), and `ray status` there",
+                    hint="check --address (or RAY_ADDRESS, settings: executor: address): the head's HOST:PORT, the "
+                    "port `ray start --head --port` names (6379 by default); and `ray status` there",
                 ) from None
         else:
             try:
@@ -290,8 +291,14 @@ def _gcs_address(ray) -> str:
         return ""
 
 
-def probe(address: str, seconds: float = 5.0) -> None:
-    """Raise OSError unless something listens at the address's host:port."""
+# An HTTP/2 client's first bytes: its preface and an empty SETTINGS frame.
+_H2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def probe(address: str, seconds: float = 5.0, head: bool = False) -> None:
+    """Raise OSError unless something listens at the address's host:port. `head`: and it
+    answers as a Ray head's GCS (a gRPC server) does: ray.init, given the port of something
+    else (the dashboard's, 8265), waits on it for minutes, saying nothing."""
     hostport = address.split("://", 1)[-1]
     if address == "auto" or ":" not in hostport:
         return
@@ -300,5 +307,21 @@ def probe(address: str, seconds: float = 5.0) -> None:
         port_n = int(port)
     except ValueError:
         return
-    with socket.create_connection((host.strip("[]"), port_n), timeout=seconds):
-        pass
+    with socket.create_connection((host.strip("[]"), port_n), timeout=seconds) as sock:
+        if not head or "://" in address or os.environ.get("RAY_USE_TLS", "0") not in ("", "0"):
+            return  # (a ray:// client address, or TLS: not plain gRPC, not checked)
+        try:
+            sock.sendall(_H2_HELLO)
+            got = b""
+            while len(got) < 9:  # the server's first frame's header: SETTINGS is type 4
+                more = sock.recv(9 - len(got))
+                if not more:
+                    break
+                got += more
+        except OSError:
+            got = b""
+        if len(got) < 9 or got[3] != 4:
+            raise OSError(
+                f"something listens at port {port_n} but does not answer as a Ray head does (it is the "
+                "port of something else: the dashboard's?)"
+            )
