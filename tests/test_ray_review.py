@@ -78,3 +78,81 @@ def test_an_address_where_something_else_listens_is_refused_at_once(tmp_path):
         http_server.shutdown()
         http_server.server_close()
         silent.close()
+
+
+@pytest.fixture(scope="module")
+def head():
+    """A one-node cluster on loopback (2 CPUs, no GPU, no custom resource), stopped by its
+    own folder (never `ray stop`, which stops every cluster of the machine)."""
+    import os
+    import shutil
+    import tempfile
+
+    from servers import free_port, need
+
+    from benchmarks import raylocal
+
+    need(shutil.which("ray") is not None, "ray is not installed (pip install 'pipefile[ray]')")
+    temp = tempfile.mkdtemp(prefix="prr", dir="/tmp")
+    env = dict(os.environ, **raylocal.RAY_ENV)
+    try:
+        address = raylocal.start_node(temp, env, 2, head_port=free_port(), node_dir=os.path.join(temp, "node"))
+        yield {"address": address, "env": env, "temp": temp}
+    finally:
+        raylocal.stop(temp)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _on(head: dict, tmp_path: Path) -> list:
+    return ["--executor", "ray", "--address", head["address"], "--store", str(tmp_path / "shared")]
+
+
+def test_sigterm_stops_the_steps_on_the_cluster_as_ctrl_c_does(head, tmp_path):
+    """ray.init put its own SIGTERM handler in (sys.exit(15)): `kill` of a run on the cluster
+    ended pipe with exit 15, the job not recorded interrupted, instead of as Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pidfile = tmp_path / "step.pid"
+    r = _repo(
+        tmp_path / "ws",
+        f"""
+        steps:
+          long:
+            command: echo $$ > {pidfile}; sleep 120; echo never > ${{{{outputs.o}}}}
+            outputs: {{o: out.txt}}
+        """,
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-m", "pipefile", "run", *_on(head, tmp_path)],
+        cwd=r.root,
+        env=dict(head["env"], PIPE_PLAIN="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        end = time.monotonic() + 120
+        while not (pidfile.exists() and pidfile.read_text().strip()) and time.monotonic() < end:
+            time.sleep(0.1)
+        pid = int(pidfile.read_text())
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, f"exit {p.returncode}\n{out}\n{err}"
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the step's process outlived SIGTERM")
+    assert not r.exists("out.txt")
+    jobs = r.pipe("jobs", "show", "1", "--json", check=True).json
+    assert jobs["status"] == "interrupted", jobs

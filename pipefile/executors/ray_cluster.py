@@ -11,6 +11,7 @@ hanging and dying uncommitted.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import tempfile
 import threading
@@ -168,6 +169,27 @@ class RayCluster:
             ) from None
         from .ray_worker import run_step
 
+        # ray.init puts its own SIGTERM handler in (sys.exit(15)): pipe would end without
+        # stopping its steps on the cluster nor recording the job interrupted. Pipe's own
+        # (cli/guard: as Ctrl-C) is put back.
+        main = threading.current_thread() is threading.main_thread()
+        before = signal.getsignal(signal.SIGTERM) if main else None
+        try:
+            self._init(ray)
+        finally:
+            if before is not None:
+                signal.signal(signal.SIGTERM, before)
+        self.ray = ray
+        self.task = ray.remote(num_returns="streaming", max_retries=0)(run_step)
+        self.pump = Pump(ray)
+        self._open_store()
+        if not self._started:  # (an instance of this run's own goes only with it)
+            head = self.address if self.address and self.address != "auto" else _gcs_address(ray)
+            if head:
+                self._head = head
+                threading.Thread(target=self._watch, args=(head,), name="pipe-ray-head", daemon=True).start()
+
+    def _init(self, ray) -> None:
         quiet = {"log_to_driver": False, "logging_level": "warning"}
         if self.address:
             try:
@@ -186,15 +208,6 @@ class RayCluster:
             except ConnectionError:
                 ray.init(address="local", include_dashboard=False, **quiet)
                 self._started = True
-        self.ray = ray
-        self.task = ray.remote(num_returns="streaming", max_retries=0)(run_step)
-        self.pump = Pump(ray)
-        self._open_store()
-        if not self._started:  # (an instance of this run's own goes only with it)
-            head = self.address if self.address and self.address != "auto" else _gcs_address(ray)
-            if head:
-                self._head = head
-                threading.Thread(target=self._watch, args=(head,), name="pipe-ray-head", daemon=True).start()
 
     def confirm_gone(self) -> Optional[str]:
         """After a task was lost: the cluster's "went away" message if its head stays shut for
