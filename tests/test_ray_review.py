@@ -156,3 +156,33 @@ def test_sigterm_stops_the_steps_on_the_cluster_as_ctrl_c_does(head, tmp_path):
     assert not r.exists("out.txt")
     jobs = r.pipe("jobs", "show", "1", "--json", check=True).json
     assert jobs["status"] == "interrupted", jobs
+
+
+def test_a_request_no_node_can_hold_fails_clearly_instead_of_hanging(head, tmp_path):
+    """Ray keeps such a task pending forever: the run hung, silently."""
+    r = _repo(
+        tmp_path / "ws",
+        """
+        steps:
+          typo:
+            command: echo x > ${{outputs.o}}
+            resources: {custom: {nosuch_node: 1}}
+            outputs: {o: typo.txt}
+          gpu:
+            command: echo x > ${{outputs.o}}
+            resources: {gpus: 1}
+            outputs: {o: gpu.txt}
+          fine:
+            command: echo ok > ${{outputs.o}}
+            outputs: {o: fine.txt}
+        """,
+    )
+    env = dict(head["env"], PIPE_RAY_UNPLACED_AFTER="3")
+    got = r.pipe("run", "-k", *_on(head, tmp_path), env=env, timeout=150)
+    assert got.code == 1, str(got)
+    assert "no node of the Ray cluster can run it: it asks for CPU 1, nosuch_node 1" in got.err, str(got)
+    assert "it asks for CPU 1, GPU 1" in got.err, str(got)
+    assert "PIPE_RAY_UNPLACED_AFTER" in got.err
+    assert r.read("fine.txt") == "ok\n"
+    assert not r.exists("typo.txt") and not r.exists("gpu.txt")
+    assert "waiting up to 3s for one to join" in r.read(".pipe/jobs/1/typo.log")

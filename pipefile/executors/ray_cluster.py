@@ -23,23 +23,35 @@ from ..errors import PipefileError
 _WATCH_EVERY = 1.0  # seconds between two knocks on the head's port
 GONE_ENV = "PIPE_RAY_GONE_AFTER"
 GONE_AFTER = 5.0  # seconds the head may stay shut, unless GONE_ENV says
+UNPLACED_ENV = "PIPE_RAY_UNPLACED_AFTER"
+# Seconds a step whose request no live node can hold waits for one to join (an autoscaler
+# may be adding it) before it fails, unless UNPLACED_ENV says.
+UNPLACED_AFTER = 300.0
 
 
 def gone_after() -> float:
-    """The seconds the head's port may stay shut before the cluster counts as gone: read
-    when the run's cluster is made, so a bad value is a usage error before anything starts
-    (not an internal error at import)."""
-    text = os.environ.get(GONE_ENV, "").strip()
+    """The seconds the head's port may stay shut before the cluster counts as gone."""
+    return _seconds(GONE_ENV, GONE_AFTER)
+
+
+def unplaced_after() -> float:
+    return _seconds(UNPLACED_ENV, UNPLACED_AFTER)
+
+
+def _seconds(name: str, default: float) -> float:
+    """A number of seconds from variable `name`: read when the run's cluster is made, so a
+    bad value is a usage error before anything starts (not an internal error at import)."""
+    text = os.environ.get(name, "").strip()
     if not text:
-        return GONE_AFTER
+        return default
     try:
         value = float(text)
     except ValueError:
         value = -1.0
     if not 0 < value < 1e6:
         raise PipefileError(
-            f"{GONE_ENV}={text!r} is not a number of seconds",
-            hint=f"set it to a positive number (default {GONE_AFTER:g}), or unset it",
+            f"{name}={text!r} is not a number of seconds",
+            hint=f"set it to a positive number (default {default:g}), or unset it",
         )
     return value
 
@@ -114,6 +126,59 @@ class Pump:
             q.put(item)
 
 
+class Unplaceable(Exception):
+    """No live node could hold a task's request, for the cluster's `unplaced_after` seconds."""
+
+
+class Placement:
+    """Watches a submitted task that has not started: Ray keeps one that no node can hold
+    pending, silently and forever (a typo in a custom resource, a GPU on a cluster without
+    one), and the run would hang. It stays submitted meanwhile (an autoscaler adds nodes for
+    what pending tasks ask), and the wait is said in the step's log (so on the terminal)."""
+
+    def __init__(self, cluster: RayCluster, options: dict, log):
+        want = {"CPU": options["num_cpus"], "GPU": options["num_gpus"], "memory": options.get("memory", 0)}
+        want.update(options.get("resources") or {})
+        self.want = {k: v for k, v in want.items() if v}
+        self.placeable = not self.want
+        self.cluster = cluster
+        self.log = log
+        self.start = time.monotonic()
+        self.next = self.start + 1.0  # (a task that starts at once, most, never costs a look)
+        self.told = False
+
+    def check(self) -> None:
+        """Look (once a second) whether a live node could hold the request; raise
+        Unplaceable when none could for the cluster's `unplaced_after` seconds."""
+        now = time.monotonic()
+        if self.placeable or now < self.next:
+            return
+        self.next = now + 1.0
+        try:
+            have = self.cluster.unplaceable(self.want)
+        except Exception:  # noqa: BLE001 - the head not answering: the watcher tells that; look again later
+            return
+        if have is None:
+            self.placeable = True  # (busy nodes: it waits its turn, as Ray decides)
+            return
+        asked = ", ".join(f"{k} {v:g}" for k, v in self.want.items())
+        limit = self.cluster.unplaced_after
+        if not self.told:
+            self.told = True
+            self.log.write(
+                f"[pipe] no live node of the Ray cluster has what it asks for ({asked}; nodes: {have}): "
+                f"waiting up to {limit:g}s for one to join\n".encode()
+            )
+            self.log.flush()
+        if now - self.start >= limit:
+            raise Unplaceable(
+                f"no node of the Ray cluster can run it: it asks for {asked} (its resources:) and the live "
+                f"nodes have {have}, and none that could joined within {limit:g}s: add a node that has them "
+                "(ray start --num-gpus N, --resources '{\"NAME\": N}') or ask for less; on a cluster that "
+                f"adds nodes as it goes, set {UNPLACED_ENV} to the seconds that takes"
+            )
+
+
 class ClusterGone(Exception):
     """The cluster's head stopped answering: not worth trying again in this run."""
 
@@ -142,6 +207,7 @@ class RayCluster:
         self._error: Optional[PipefileError] = None
         self._closing = threading.Event()
         self.gone_after = gone_after()
+        self.unplaced_after = unplaced_after()
 
     def connect(self) -> None:
         """Reach the cluster (once); raises PipefileError when it cannot be used."""
@@ -208,6 +274,22 @@ class RayCluster:
             except ConnectionError:
                 ray.init(address="local", include_dashboard=False, **quiet)
                 self._started = True
+
+    def unplaceable(self, want: dict) -> Optional[str]:
+        """None when a live node has in all (free or not) every resource of `want` (Ray's
+        names: CPU, GPU, memory, custom ones -> amounts), else what the live nodes have of
+        them, for the message."""
+        nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+        for n in nodes:
+            have = n.get("Resources") or {}
+            if all(have.get(k, 0) + 1e-9 >= v for k, v in want.items()):
+                return None
+        shown = []
+        for n in nodes[:4]:
+            have = n.get("Resources") or {}
+            shown.append(f"{n.get('NodeManagerHostname', '?')}: " + ", ".join(f"{k} {have.get(k, 0):g}" for k in want))
+        more = f" (and {len(nodes) - 4} more)" if len(nodes) > 4 else ""
+        return "; ".join(shown) + more if shown else "no live node"
 
     def confirm_gone(self) -> Optional[str]:
         """After a task was lost: the cluster's "went away" message if its head stays shut for
