@@ -186,3 +186,58 @@ def test_a_request_no_node_can_hold_fails_clearly_instead_of_hanging(head, tmp_p
     assert r.read("fine.txt") == "ok\n"
     assert not r.exists("typo.txt") and not r.exists("gpu.txt")
     assert "waiting up to 3s for one to join" in r.read(".pipe/jobs/1/typo.log")
+
+
+def _peak_kb(r: Repo, args: list, env: dict) -> tuple:
+    """(exit code, the highest resident size of `pipe ARGS` in KB): a wrapper waits for it,
+    its output thrown away (a flood of log would fill the test's memory instead)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, subprocess, sys\n"
+        "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
+        "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    )
+    e = dict(os.environ, **env, PIPE_PLAIN="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code, sys.executable, "-m", "pipefile", *args],
+        cwd=r.root,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    rc, kb = out.stdout.split()
+    return int(rc), int(kb)
+
+
+def test_a_flood_of_log_comes_back_in_bounded_pieces(head, tmp_path):
+    """The worker sent all the log a command wrote between two looks (and all it wrote
+    after the last one) as one piece: 400 MB printed at once was one 400 MB object, in the
+    worker's memory, the object store's and the caller's."""
+    size = 400_000_000
+    small = _repo(tmp_path / "small", ONE_STEP)
+    rc, base = _peak_kb(small, ["run", *_on(head, tmp_path)], head["env"])
+    assert rc == 0
+    r = _repo(
+        tmp_path / "ws",
+        f"""
+        steps:
+          loud:
+            command: head -c {size} /dev/zero; echo done > ${{{{outputs.o}}}}
+            outputs: {{o: loud.txt}}
+        """,
+    )
+    rc, peak = _peak_kb(r, ["run", *_on(head, tmp_path)], head["env"])
+    assert rc == 0
+    assert r.read("loud.txt") == "done\n"
+    assert os_size(r.root / ".pipe" / "jobs" / "1" / "loud.log") == size  # all of it, in order
+    # KB: one piece at a time (and the object store's pages read), not the 400 MB at once
+    # (about 780 MB more than the one-line run before the fix; about 110 MB after).
+    assert peak - base < 300_000, (base, peak)
+
+
+def os_size(p: Path) -> int:
+    return p.stat().st_size
