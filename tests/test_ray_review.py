@@ -241,3 +241,37 @@ def test_a_flood_of_log_comes_back_in_bounded_pieces(head, tmp_path):
 
 def os_size(p: Path) -> int:
     return p.stat().st_size
+
+
+EMPTY_FOLDERS = """
+steps:
+  mk:
+    command: mkdir -p ${{outputs.d}}
+    outputs: {d: {type: uri_folder, path: out/d}}
+  use:
+    command: ls ${{inputs.d}} | wc -l > ${{outputs.o}}
+    inputs: {d: "${{steps.mk.outputs.d}}"}
+    outputs: {o: out/n.txt}
+  last:
+    command: "true"
+    outputs: {e: {type: uri_folder, path: out/empty}}
+"""
+
+
+def test_an_empty_folder_output_is_an_output_on_the_cluster_as_locally(head, tmp_path):
+    """A folder output the command left empty is a good output locally; on the cluster, one
+    left on the shared store (read only by a step there) failed `did not write its output`."""
+    local = _repo(tmp_path / "local", EMPTY_FOLDERS)
+    want = local.pipe("run", "--json")
+    assert want.code == 0, str(want)
+    r = _repo(tmp_path / "ws", EMPTY_FOLDERS)
+    got = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"])
+    assert got.code == 0, str(got)
+    assert {s["name"]: s["outcome"] for s in got.json["steps"]} == {"mk": "ran", "use": "ran", "last": "ran"}
+    assert r.read("out/n.txt") == local.read("out/n.txt") == "0\n"
+    assert (r.root / "out" / "empty").is_dir()
+    # Committed: a second run runs nothing; `mk`'s folder comes back when asked for.
+    again = r.pipe("run", "--json", "mk", *_on(head, tmp_path), env=head["env"])
+    assert again.code == 0, str(again)
+    assert {s["name"]: s["outcome"] for s in again.json["steps"]}["mk"] in ("restored", "fresh"), str(again)
+    assert (r.root / "out" / "d").is_dir()

@@ -433,13 +433,17 @@ def _collect(work: str, hasher: Hasher, store: ContentStore, outputs: list) -> d
     from ..remote.run_cache import closure
 
     out = {}
-    for oname, stage_rel, ws_rel, _typ in outputs:
+    for oname, stage_rel, ws_rel, typ in outputs:
         got = {"objects": []}
         for which, rel in (("stage", stage_rel), ("ws", ws_rel)):
             ap = os.path.join(work, rel)
             if not _has_content(ap):
-                got[which] = None
-                continue
+                # A folder output left empty is an empty folder, as locally (its staging
+                # folder, made before the command, is what the step made).
+                empty = which == "stage" and typ == spec.URI_FOLDER and os.path.isdir(ap)
+                if not (empty and not _has_content(os.path.join(work, ws_rel))):
+                    got[which] = None
+                    continue
             if os.path.isdir(ap):
                 tree = hasher.tree(rel, contained=True)
                 store.put_tree(tree, ap, durable=False)
