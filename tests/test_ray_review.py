@@ -96,8 +96,16 @@ def head():
     temp = tempfile.mkdtemp(prefix="prr", dir="/tmp")
     env = dict(os.environ, **raylocal.RAY_ENV)
     try:
-        address = raylocal.start_node(temp, env, 2, head_port=free_port(), node_dir=os.path.join(temp, "node"))
-        yield {"address": address, "env": env, "temp": temp}
+        client = free_port()  # (Ray Client's, not the default 10001 another cluster may hold)
+        address = raylocal.start_node(
+            temp,
+            env,
+            2,
+            head_port=free_port(),
+            node_dir=os.path.join(temp, "node"),
+            extra=("--ray-client-server-port", str(client)),
+        )
+        yield {"address": address, "env": env, "temp": temp, "client": f"ray://127.0.0.1:{client}"}
     finally:
         raylocal.stop(temp)
         shutil.rmtree(temp, ignore_errors=True)
@@ -275,3 +283,16 @@ def test_an_empty_folder_output_is_an_output_on_the_cluster_as_locally(head, tmp
     assert again.code == 0, str(again)
     assert {s["name"]: s["outcome"] for s in again.json["steps"]}["mk"] in ("restored", "fresh"), str(again)
     assert (r.root / "out" / "d").is_dir()
+
+
+def test_a_ray_client_or_dashboard_address_is_refused_naming_the_head_address(head, tmp_path):
+    """A ray:// address (Ray Client) failed each step with `internal error: RuntimeError
+    ('Streaming ... not supported when using Ray Client')`; an http:// one was Ray's to
+    interpret."""
+    r = _repo(tmp_path / "ws")
+    for address in (head["client"], "http://" + head["address"]):
+        got = r.pipe("run", "--executor", "ray", "--address", address, env=head["env"], timeout=90)
+        assert got.code == 2, str(got)
+        assert f"cannot run steps on the Ray cluster at {address}" in got.err, str(got)
+        assert "HOST:PORT" in got.err and "6379" in got.err, str(got)
+        assert not r.exists("a.txt")

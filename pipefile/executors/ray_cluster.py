@@ -257,6 +257,13 @@ class RayCluster:
 
     def _init(self, ray) -> None:
         quiet = {"log_to_driver": False, "logging_level": "warning"}
+        if "://" in self.address:  # Ray Client (ray://) streams no results; http:// is the dashboard's
+            raise PipefileError(
+                f"cannot run steps on the Ray cluster at {self.address}: pipe connects to a head directly, "
+                "not through Ray Client (ray://) nor the dashboard (http://)",
+                hint="give --address (or RAY_ADDRESS, settings: executor: address) as the head's HOST:PORT, the "
+                "port `ray start --head --port` names (6379 by default)",
+            )
         if self.address:
             try:
                 probe(self.address, head=True)  # Ray itself would try for minutes
