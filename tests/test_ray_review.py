@@ -296,3 +296,16 @@ def test_a_ray_client_or_dashboard_address_is_refused_naming_the_head_address(he
         assert f"cannot run steps on the Ray cluster at {address}" in got.err, str(got)
         assert "HOST:PORT" in got.err and "6379" in got.err, str(got)
         assert not r.exists("a.txt")
+
+
+def test_a_store_folder_that_cannot_be_made_is_a_clear_error(head, tmp_path):
+    """--store naming a folder that cannot be made (under /proc) ended the run with exit 70
+    (FileNotFoundError from making the store's layout)."""
+    r = _repo(tmp_path / "ws")
+    got = r.pipe(
+        "run", "--executor", "ray", "--address", head["address"], "--store", "/proc/nope/store", env=head["env"]
+    )
+    assert got.code == 2, str(got)
+    assert "cannot use the shared store" in got.err and "/proc/nope" in got.err, str(got)
+    assert "--store" in got.err and "internal error" not in got.err
+    assert not r.exists("a.txt")

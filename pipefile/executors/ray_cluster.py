@@ -358,7 +358,14 @@ class RayCluster:
                 )
             self.store_spec = spec
         self.remote = Remote(spec)
-        self.remote.ensure_layout()
+        try:
+            self.remote.ensure_layout()
+        except OSError as e:  # (a folder that cannot be made there: /proc/..., no permission)
+            raise PipefileError(
+                f"cannot use the shared store {spec.describe()}: {e.strerror or e}: {e.filename or spec.url}",
+                hint="pass --store (or PIPE_RAY_STORE) as a folder this machine and every node can write, or a "
+                "remote's name or URL (pipe remote add NAME s3://...)",
+            ) from None
 
     def close(self) -> None:
         self._closing.set()
