@@ -235,9 +235,9 @@ class RayCluster:
             ) from None
         from .ray_worker import run_step
 
-        # ray.init puts its own SIGTERM handler in (sys.exit(15)): pipe would end without
-        # stopping its steps on the cluster nor recording the job interrupted. Pipe's own
-        # (cli/guard: as Ctrl-C) is put back.
+        # ray.init puts its own SIGTERM handling in (the process aborts, Ray's core printing a
+        # stack): pipe would end without stopping its steps on the cluster nor recording the
+        # job interrupted. Pipe's own (cli/guard: as Ctrl-C) is put back.
         main = threading.current_thread() is threading.main_thread()
         before = signal.getsignal(signal.SIGTERM) if main else None
         try:
