@@ -56,7 +56,9 @@ def start_node(
 
 
 def own_pids(temp: str) -> list:
-    """The processes of the cluster whose temp folder is `temp` (each names its session folder)."""
+    """The processes of the cluster whose temp folder is `temp`: each names its session
+    folder on its command line, or (the dashboard and runtime-env agents, which retitle
+    themselves `ray::...`) holds its log files there open."""
     out = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
@@ -65,9 +67,23 @@ def own_pids(temp: str) -> list:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 if temp.encode() in f.read():
                     out.append(int(pid))
+                    continue
+            if _holds_open(pid, temp):
+                out.append(int(pid))
         except OSError:
             continue
     return out
+
+
+def _holds_open(pid: str, temp: str) -> bool:
+    fds = f"/proc/{pid}/fd"
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)).startswith(temp + "/"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def stop(temp: str) -> None:

@@ -309,3 +309,45 @@ def test_a_store_folder_that_cannot_be_made_is_a_clear_error(head, tmp_path):
     assert "cannot use the shared store" in got.err and "/proc/nope" in got.err, str(got)
     assert "--store" in got.err and "internal error" not in got.err
     assert not r.exists("a.txt")
+
+
+def _holding(temp: str) -> list:
+    """Live processes with a file under `temp` open (what a stopped cluster must not leave)."""
+    import os
+
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except OSError:
+            continue
+        if any(link.startswith(temp + "/") for link in links):
+            out.append(int(pid))
+    return out
+
+
+def test_stopping_a_test_cluster_leaves_none_of_its_processes():
+    """benchmarks/raylocal.stop found a cluster's processes by their command line, and the
+    dashboard and runtime-env agents retitle themselves (`ray::DashboardAgent`): each test
+    module left them running (they ignore SIGTERM)."""
+    import os
+    import shutil
+    import signal
+    import tempfile
+
+    from servers import free_port, need
+
+    from benchmarks import raylocal
+
+    need(shutil.which("ray") is not None, "ray is not installed (pip install 'pipefile[ray]')")
+    temp = tempfile.mkdtemp(prefix="prs", dir="/tmp")
+    env = dict(os.environ, **raylocal.RAY_ENV)
+    try:
+        raylocal.start_node(temp, env, 1, head_port=free_port())
+        raylocal.stop(temp)
+        left = _holding(temp)
+        assert left == [], [open(f"/proc/{p}/cmdline", "rb").read()[:80] for p in left]
+    finally:
+        for pid in _holding(temp):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)
