@@ -57,18 +57,19 @@ def start_node(
 
 def own_pids(temp: str) -> list:
     """The processes of the cluster whose temp folder is `temp`: each names its session
-    folder on its command line, or (the dashboard and runtime-env agents, which retitle
-    themselves `ray::...`) holds its log files there open."""
+    folder on its command line, or is one of Ray's (the agents retitle themselves
+    `ray::...`; Ray Client's server names only the address) holding its log files there
+    open. (A driver connected to it holds files there too: it is not the cluster's.)"""
     out = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if temp.encode() in f.read():
-                    out.append(int(pid))
-                    continue
-            if _holds_open(pid, temp):
+                cmdline = f.read()
+            if temp.encode() in cmdline:
+                out.append(int(pid))
+            elif (cmdline.startswith(b"ray::") or b"ray.util.client.server" in cmdline) and _holds_open(pid, temp):
                 out.append(int(pid))
         except OSError:
             continue

@@ -318,6 +318,9 @@ def _holding(temp: str) -> list:
     out = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if not f.read():  # (exiting: its files are being closed)
+                    continue
             links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
         except OSError:
             continue
@@ -334,6 +337,7 @@ def test_stopping_a_test_cluster_leaves_none_of_its_processes():
     import shutil
     import signal
     import tempfile
+    import time
 
     from servers import free_port, need
 
@@ -345,8 +349,11 @@ def test_stopping_a_test_cluster_leaves_none_of_its_processes():
     try:
         raylocal.start_node(temp, env, 1, head_port=free_port())
         raylocal.stop(temp)
+        end = time.monotonic() + 10
+        while _holding(temp) and time.monotonic() < end:  # (those killed take a moment to go)
+            time.sleep(0.2)
         left = _holding(temp)
-        assert left == [], [open(f"/proc/{p}/cmdline", "rb").read()[:80] for p in left]
+        assert left == [], [Path(f"/proc/{p}/cmdline").read_bytes()[:80] for p in left]
     finally:
         for pid in _holding(temp):
             os.kill(pid, signal.SIGKILL)
