@@ -56,18 +56,35 @@ def start_node(
 
 
 def own_pids(temp: str) -> list:
-    """The processes of the cluster whose temp folder is `temp` (each names its session folder)."""
+    """The processes of the cluster whose temp folder is `temp`: each names its session
+    folder on its command line, or is one of Ray's (the agents retitle themselves
+    `ray::...`; Ray Client's server names only the address) holding its log files there
+    open. (A driver connected to it holds files there too: it is not the cluster's.)"""
     out = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit() or int(pid) == os.getpid():
             continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if temp.encode() in f.read():
-                    out.append(int(pid))
+                cmdline = f.read()
+            if temp.encode() in cmdline:
+                out.append(int(pid))
+            elif (cmdline.startswith(b"ray::") or b"ray.util.client.server" in cmdline) and _holds_open(pid, temp):
+                out.append(int(pid))
         except OSError:
             continue
     return out
+
+
+def _holds_open(pid: str, temp: str) -> bool:
+    fds = f"/proc/{pid}/fd"
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)).startswith(temp + "/"):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def stop(temp: str) -> None:

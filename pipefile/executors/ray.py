@@ -40,7 +40,7 @@ from ..rebuilder import Decision
 from ..remote.run_cache import closure
 from ..staging import StepFailure
 from .local import LocalExecutor, input_changed
-from .ray_cluster import GONE_HINT, ClusterGone, RayCluster  # noqa: F401 - RayCluster: the session's
+from .ray_cluster import GONE_HINT, ClusterGone, Placement, RayCluster, Unplaceable  # noqa: F401 - RayCluster: the session's
 
 DEFAULT_RETRIES = 1
 INLINE_BYTES = 256 * 1024  # outputs this small in all come back with the task's result
@@ -62,6 +62,7 @@ class RayExecutor(LocalExecutor):
         self._held_objects: dict = {}  # step -> the objects those outputs are made of
         self._kept: dict = {}  # content digest of an output left on the store -> its objects
         self._tasks: dict = {}  # a resource request -> the Ray task with those options
+        self._placeable: set = set()  # resource requests a live node was seen to hold
         self._on_store: set = set()  # objects known to be on the shared store
         self._store_lock = threading.Lock()
         self._ran: dict = {}  # step -> (worker record, {output: expected PathDigest})
@@ -249,12 +250,16 @@ class RayExecutor(LocalExecutor):
             task = self._tasks[key] = self.cluster.task.options(**options)
         gen = task.remote(payload)
         pieces = self.cluster.pump.add(gen)
+        # (Submitted first: an autoscaler adds nodes for what pending tasks ask.)
+        placing = None if key in self._placeable else Placement(self.cluster, options, log)
         try:
-            return self._follow(gen, pieces, log)
+            return self._follow(gen, pieces, log, placing)
         finally:
+            if placing is not None and placing.placeable:
+                self._placeable.add(key)
             self.cluster.pump.drop(gen)
 
-    def _follow(self, gen, pieces, log) -> dict:
+    def _follow(self, gen, pieces, log, placing: Optional[Placement] = None) -> dict:
         import queue
 
         ray = self.cluster.ray
@@ -269,7 +274,16 @@ class RayExecutor(LocalExecutor):
                 try:
                     tag, got = pieces.get(timeout=0.1)
                 except queue.Empty:
+                    if placing is not None and not placing.placeable:
+                        try:
+                            placing.check()
+                        except Unplaceable as e:
+                            self.cluster.pump.drop(gen)
+                            self._cancel_task(gen)
+                            raise StepFailure(str(e)) from None
                     continue
+                if placing is not None:  # (it started: a node holds it)
+                    placing.placeable = True
                 if tag == "end":
                     raise _Lost("its Ray task ended without a result")
                 if tag == "error":

@@ -11,6 +11,7 @@ hanging and dying uncommitted.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import tempfile
 import threading
@@ -20,7 +21,39 @@ from typing import Optional
 from ..errors import PipefileError
 
 _WATCH_EVERY = 1.0  # seconds between two knocks on the head's port
-_GONE_AFTER = float(os.environ.get("PIPE_RAY_GONE_AFTER", "5"))  # seconds the head may stay shut
+GONE_ENV = "PIPE_RAY_GONE_AFTER"
+GONE_AFTER = 5.0  # seconds the head may stay shut, unless GONE_ENV says
+UNPLACED_ENV = "PIPE_RAY_UNPLACED_AFTER"
+# Seconds a step whose request no live node can hold waits for one to join (an autoscaler
+# may be adding it) before it fails, unless UNPLACED_ENV says.
+UNPLACED_AFTER = 300.0
+
+
+def gone_after() -> float:
+    """The seconds the head's port may stay shut before the cluster counts as gone."""
+    return _seconds(GONE_ENV, GONE_AFTER)
+
+
+def unplaced_after() -> float:
+    return _seconds(UNPLACED_ENV, UNPLACED_AFTER)
+
+
+def _seconds(name: str, default: float) -> float:
+    """A number of seconds from variable `name`: read when the run's cluster is made, so a
+    bad value is a usage error before anything starts (not an internal error at import)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise PipefileError(
+            f"{name}={text!r} is not a number of seconds",
+            hint=f"set it to a positive number (default {default:g}), or unset it",
+        )
+    return value
 
 
 class Pump:
@@ -93,6 +126,59 @@ class Pump:
             q.put(item)
 
 
+class Unplaceable(Exception):
+    """No live node could hold a task's request, for the cluster's `unplaced_after` seconds."""
+
+
+class Placement:
+    """Watches a submitted task that has not started: Ray keeps one that no node can hold
+    pending, silently and forever (a typo in a custom resource, a GPU on a cluster without
+    one), and the run would hang. It stays submitted meanwhile (an autoscaler adds nodes for
+    what pending tasks ask), and the wait is said in the step's log (so on the terminal)."""
+
+    def __init__(self, cluster: RayCluster, options: dict, log):
+        want = {"CPU": options["num_cpus"], "GPU": options["num_gpus"], "memory": options.get("memory", 0)}
+        want.update(options.get("resources") or {})
+        self.want = {k: v for k, v in want.items() if v}
+        self.placeable = not self.want
+        self.cluster = cluster
+        self.log = log
+        self.start = time.monotonic()
+        self.next = self.start + 1.0  # (a task that starts at once, most, never costs a look)
+        self.told = False
+
+    def check(self) -> None:
+        """Look (once a second) whether a live node could hold the request; raise
+        Unplaceable when none could for the cluster's `unplaced_after` seconds."""
+        now = time.monotonic()
+        if self.placeable or now < self.next:
+            return
+        self.next = now + 1.0
+        try:
+            have = self.cluster.unplaceable(self.want)
+        except Exception:  # noqa: BLE001 - the head not answering: the watcher tells that; look again later
+            return
+        if have is None:
+            self.placeable = True  # (busy nodes: it waits its turn, as Ray decides)
+            return
+        asked = ", ".join(f"{k} {v:g}" for k, v in self.want.items())
+        limit = self.cluster.unplaced_after
+        if not self.told:
+            self.told = True
+            self.log.write(
+                f"[pipe] no live node of the Ray cluster has what it asks for ({asked}; nodes: {have}): "
+                f"waiting up to {limit:g}s for one to join\n".encode()
+            )
+            self.log.flush()
+        if now - self.start >= limit:
+            raise Unplaceable(
+                f"no node of the Ray cluster can run it: it asks for {asked} (its resources:) and the live "
+                f"nodes have {have}, and none that could joined within {limit:g}s: add a node that has them "
+                "(ray start --num-gpus N, --resources '{\"NAME\": N}') or ask for less; on a cluster that "
+                f"adds nodes as it goes, set {UNPLACED_ENV} to the seconds that takes"
+            )
+
+
 class ClusterGone(Exception):
     """The cluster's head stopped answering: not worth trying again in this run."""
 
@@ -120,6 +206,8 @@ class RayCluster:
         self._lock = threading.Lock()
         self._error: Optional[PipefileError] = None
         self._closing = threading.Event()
+        self.gone_after = gone_after()
+        self.unplaced_after = unplaced_after()
 
     def connect(self) -> None:
         """Reach the cluster (once); raises PipefileError when it cannot be used."""
@@ -147,23 +235,16 @@ class RayCluster:
             ) from None
         from .ray_worker import run_step
 
-        quiet = {"log_to_driver": False, "logging_level": "warning"}
-        if self.address:
-            try:
-                probe(self.address)  # Ray itself would try for minutes
-                ray.init(address=self.address, **quiet)
-            except (OSError, RuntimeError, ValueError) as e:
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise PipefileError(
-                    f"cannot reach the Ray cluster at {self.address}: {first}",
-                    hint="check --address (or RAY_ADDRESS, settings: executor: address), and `ray status` there",
-                ) from None
-        else:
-            try:
-                ray.init(address="auto", **quiet)  # a cluster running on this machine
-            except ConnectionError:
-                ray.init(address="local", include_dashboard=False, **quiet)
-                self._started = True
+        # ray.init puts its own SIGTERM handling in (the process aborts, Ray's core printing a
+        # stack): pipe would end without stopping its steps on the cluster nor recording the
+        # job interrupted. Pipe's own (cli/guard: as Ctrl-C) is put back.
+        main = threading.current_thread() is threading.main_thread()
+        before = signal.getsignal(signal.SIGTERM) if main else None
+        try:
+            self._init(ray)
+        finally:
+            if before is not None:
+                signal.signal(signal.SIGTERM, before)
         self.ray = ray
         self.task = ray.remote(num_returns="streaming", max_retries=0)(run_step)
         self.pump = Pump(ray)
@@ -174,14 +255,57 @@ class RayCluster:
                 self._head = head
                 threading.Thread(target=self._watch, args=(head,), name="pipe-ray-head", daemon=True).start()
 
+    def _init(self, ray) -> None:
+        quiet = {"log_to_driver": False, "logging_level": "warning"}
+        if "://" in self.address:  # Ray Client (ray://) streams no results; http:// is the dashboard's
+            raise PipefileError(
+                f"cannot run steps on the Ray cluster at {self.address}: pipe connects to a head directly, "
+                "not through Ray Client (ray://) nor the dashboard (http://)",
+                hint="give --address (or RAY_ADDRESS, settings: executor: address) as the head's HOST:PORT, the "
+                "port `ray start --head --port` names (6379 by default)",
+            )
+        if self.address:
+            try:
+                probe(self.address, head=True)  # Ray itself would try for minutes
+                ray.init(address=self.address, **quiet)
+            except (OSError, RuntimeError, ValueError) as e:
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise PipefileError(
+                    f"cannot reach the Ray cluster at {self.address}: {first}",
+                    hint="check --address (or RAY_ADDRESS, settings: executor: address): the head's HOST:PORT, the "
+                    "port `ray start --head --port` names (6379 by default); and `ray status` there",
+                ) from None
+        else:
+            try:
+                ray.init(address="auto", **quiet)  # a cluster running on this machine
+            except ConnectionError:
+                ray.init(address="local", include_dashboard=False, **quiet)
+                self._started = True
+
+    def unplaceable(self, want: dict) -> Optional[str]:
+        """None when a live node has in all (free or not) every resource of `want` (Ray's
+        names: CPU, GPU, memory, custom ones -> amounts), else what the live nodes have of
+        them, for the message."""
+        nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+        for n in nodes:
+            have = n.get("Resources") or {}
+            if all(have.get(k, 0) + 1e-9 >= v for k, v in want.items()):
+                return None
+        shown = []
+        for n in nodes[:4]:
+            have = n.get("Resources") or {}
+            shown.append(f"{n.get('NodeManagerHostname', '?')}: " + ", ".join(f"{k} {have.get(k, 0):g}" for k in want))
+        more = f" (and {len(nodes) - 4} more)" if len(nodes) > 4 else ""
+        return "; ".join(shown) + more if shown else "no live node"
+
     def confirm_gone(self) -> Optional[str]:
         """After a task was lost: the cluster's "went away" message if its head stays shut for
-        the watcher's _GONE_AFTER seconds (Ray may report the dead node first), else None: a
+        the watcher's `gone_after` seconds (Ray may report the dead node first), else None: a
         worker died and the cluster is there, worth another try."""
         head = getattr(self, "_head", None)
         if head is None:
             return self.gone
-        deadline = time.monotonic() + _GONE_AFTER + 1.0
+        deadline = time.monotonic() + self.gone_after + 1.0
         while time.monotonic() < deadline:
             if self.gone is not None:
                 return self.gone
@@ -190,11 +314,11 @@ class RayCluster:
                 return None
             except OSError:
                 time.sleep(0.5)
-        self.gone = self.gone or f"the Ray cluster went away: its head at {head} has not answered for {_GONE_AFTER:g}s"
+        self.gone = self.gone or self._gone_message(head)
         return self.gone
 
     def _watch(self, head: str) -> None:
-        """Mark the cluster gone once its head's port has stayed shut for _GONE_AFTER seconds."""
+        """Mark the cluster gone once its head's port has stayed shut for `gone_after` seconds."""
         shut_since = None
         while not self._closing.wait(_WATCH_EVERY):
             try:
@@ -203,9 +327,12 @@ class RayCluster:
             except OSError:
                 now = time.monotonic()
                 shut_since = shut_since or now
-                if now - shut_since >= _GONE_AFTER:
-                    self.gone = f"the Ray cluster went away: its head at {head} has not answered for {_GONE_AFTER:g}s"
+                if now - shut_since >= self.gone_after:
+                    self.gone = self._gone_message(head)
                     return
+
+    def _gone_message(self, head: str) -> str:
+        return f"the Ray cluster went away: its head at {head} has not answered for {self.gone_after:g}s"
 
     def _open_store(self) -> None:
         from ..remote.config import RemoteSpec
@@ -231,7 +358,14 @@ class RayCluster:
                 )
             self.store_spec = spec
         self.remote = Remote(spec)
-        self.remote.ensure_layout()
+        try:
+            self.remote.ensure_layout()
+        except OSError as e:  # (a folder that cannot be made there: /proc/..., no permission)
+            raise PipefileError(
+                f"cannot use the shared store {spec.describe()}: {e.strerror or e}: {e.filename or spec.url}",
+                hint="pass --store (or PIPE_RAY_STORE) as a folder this machine and every node can write, or a "
+                "remote's name or URL (pipe remote add NAME s3://...)",
+            ) from None
 
     def close(self) -> None:
         self._closing.set()
@@ -266,8 +400,14 @@ def _gcs_address(ray) -> str:
         return ""
 
 
-def probe(address: str, seconds: float = 5.0) -> None:
-    """Raise OSError unless something listens at the address's host:port."""
+# An HTTP/2 client's first bytes: its preface and an empty SETTINGS frame.
+_H2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def probe(address: str, seconds: float = 5.0, head: bool = False) -> None:
+    """Raise OSError unless something listens at the address's host:port. `head`: and it
+    answers as a Ray head's GCS (a gRPC server) does: ray.init, given the port of something
+    else (the dashboard's, 8265), waits on it for minutes, saying nothing."""
     hostport = address.split("://", 1)[-1]
     if address == "auto" or ":" not in hostport:
         return
@@ -276,5 +416,21 @@ def probe(address: str, seconds: float = 5.0) -> None:
         port_n = int(port)
     except ValueError:
         return
-    with socket.create_connection((host.strip("[]"), port_n), timeout=seconds):
-        pass
+    with socket.create_connection((host.strip("[]"), port_n), timeout=seconds) as sock:
+        if not head or "://" in address or os.environ.get("RAY_USE_TLS", "0") not in ("", "0"):
+            return  # (a ray:// client address, or TLS: not plain gRPC, not checked)
+        try:
+            sock.sendall(_H2_HELLO)
+            got = b""
+            while len(got) < 9:  # the server's first frame's header: SETTINGS is type 4
+                more = sock.recv(9 - len(got))
+                if not more:
+                    break
+                got += more
+        except OSError:
+            got = b""
+        if len(got) < 9 or got[3] != 4:
+            raise OSError(
+                f"something listens at port {port_n} but does not answer as a Ray head does (it is the "
+                "port of something else: the dashboard's?)"
+            )

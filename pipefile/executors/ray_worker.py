@@ -49,6 +49,10 @@ _swept = False  # this worker process has removed what dead workers left in _DON
 _node_dir: Optional[str] = None
 _here: Optional[dict] = None  # this worker's node and host
 _LOG_EVERY = 0.2  # seconds between two pieces of log sent back
+# The most one piece of log holds: a command that prints fast (hundreds of MB between two
+# looks) must not make one object of it all, in the worker's memory, the object store's and
+# the caller's.
+_LOG_PIECE = 4 * 1024 * 1024
 _state_lock = threading.Lock()
 _stores: dict = {}  # node folder -> ContentStore
 _remotes: dict = {}  # (url, options) -> Remote
@@ -234,7 +238,8 @@ def run_step(payload: dict):
                     f"{payload['env_identity']} as planned (another platform or interpreter)"
                 )
             log.flush()
-            return (yield ("done", dict(where, log=_unsent(log_path, sent), **_fail(msg))))
+            yield from _unsent(log_path, sent)
+            return (yield ("done", dict(where, **_fail(msg))))
         if env_spec is None:  # (nothing to prepare: no thread for the many trivial steps)
             env.prepare(log, cancelled)
         else:  # a venv or an image built here can take minutes: the output streams back
@@ -276,29 +281,30 @@ def run_step(payload: dict):
             time.sleep(wait)
             wait = min(wait * 2, longest)
             if time.monotonic() - last >= _LOG_EVERY:
-                chunk = tail.read()
-                sent += len(chunk)
-                if chunk:
+                for chunk in _pieces(tail):
+                    sent += len(chunk)
                     yield ("log", chunk)
                 last = time.monotonic()
         if not timed_out:
             rc = proc.wait()  # (a container's: its last lines are copied into the log first)
         proc.finish()
-        rest = tail.read()
+        for chunk in _pieces(tail):
+            sent += len(chunk)
+            yield ("log", chunk)
         proc = None
         if view is not None and rc == 0:
             notes = view.land()
         if timed_out:
             from .processes import timeout_message
 
-            return (yield ("done", dict(where, rc=rc, log=rest, error=timeout_message(timeout))))
+            return (yield ("done", dict(where, rc=rc, error=timeout_message(timeout))))
         if rc != 0:
-            return (yield ("done", dict(where, rc=rc, log=rest, error=None)))
+            return (yield ("done", dict(where, rc=rc, error=None)))
         outputs = _collect(work, hasher, store, payload["outputs"])
         objects = list(dict.fromkeys(d for o in outputs.values() for d in o["objects"]))
         blobs = _inline(store, objects, payload.get("inline", 0))
         if blobs is not None:  # small, and wanted by the caller: back with the result, one trip
-            yield ("done", dict(where, rc=0, log=rest, error=None, outputs=outputs, blobs=blobs, notes=notes))
+            yield ("done", dict(where, rc=0, error=None, outputs=outputs, blobs=blobs, notes=notes))
             return
         remote = remote or _remote(payload["store"])
         missing = remote.missing_objects(objects)
@@ -306,17 +312,18 @@ def run_step(payload: dict):
             t = remote.upload(store, sorted(missing))
             if t.failed:
                 msg = f"could not upload its outputs: {t.failed[0][1].render()}"
-                return (yield ("done", dict(where, rc=0, log=rest, **_fail(msg, 0))))
+                return (yield ("done", dict(where, rc=0, **_fail(msg, 0))))
         yield (
             "done",
-            dict(where, rc=0, log=rest, error=None, outputs=outputs, seconds=time.monotonic() - t0, notes=notes),
+            dict(where, rc=0, error=None, outputs=outputs, seconds=time.monotonic() - t0, notes=notes),
         )
     except (PipefileError, EnvError, OSError) as e:
         msg = e.render() if isinstance(e, PipefileError) else f"{e.strerror or e}: {getattr(e, 'filename', '')}"
         # What the log holds (a failed image build's output) goes back with the failure.
         if log is not None and not log.closed:
             log.flush()
-        yield ("done", dict(where, log=_unsent(log_path, sent), **_fail(f"on node {where['host']}: {msg}")))
+        yield from _unsent(log_path, sent)
+        yield ("done", dict(where, **_fail(f"on node {where['host']}: {msg}")))
     finally:
         cancelled.set()
         # Cancelled (Ctrl-C, a timeout) or broken: the command's whole process group goes.
@@ -353,9 +360,7 @@ def _streaming(work, tail, cancelled: threading.Event):
     try:
         while t.is_alive():
             t.join(_LOG_EVERY)
-            chunk = tail.read()
-            if chunk:
-                yield chunk
+            yield from _pieces(tail)
     finally:
         if t.is_alive():  # the task is being torn down (cancelled): the work stops too
             cancelled.set()
@@ -363,13 +368,25 @@ def _streaming(work, tail, cancelled: threading.Event):
         raise failed[0]
 
 
-def _unsent(log_path: str, sent: int) -> bytes:
+def _pieces(f):
+    """What file `f` gained since it was last read, in pieces of at most _LOG_PIECE bytes."""
+    while True:
+        chunk = f.read(_LOG_PIECE)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _unsent(log_path: str, sent: int):
+    """("log", piece) for what the log holds past the `sent` bytes that went back already."""
     try:
-        with open(log_path, "rb") as f:
-            f.seek(sent)
-            return f.read()
+        f = open(log_path, "rb")  # noqa: SIM115 - closed below
     except OSError:
-        return b""
+        return
+    with f:
+        f.seek(sent)
+        for chunk in _pieces(f):
+            yield ("log", chunk)
 
 
 def _inline(store: ContentStore, objects: list, limit: int) -> Optional[dict]:
@@ -416,13 +433,17 @@ def _collect(work: str, hasher: Hasher, store: ContentStore, outputs: list) -> d
     from ..remote.run_cache import closure
 
     out = {}
-    for oname, stage_rel, ws_rel, _typ in outputs:
+    for oname, stage_rel, ws_rel, typ in outputs:
         got = {"objects": []}
         for which, rel in (("stage", stage_rel), ("ws", ws_rel)):
             ap = os.path.join(work, rel)
             if not _has_content(ap):
-                got[which] = None
-                continue
+                # A folder output left empty is an empty folder, as locally (its staging
+                # folder, made before the command, is what the step made).
+                empty = which == "stage" and typ == spec.URI_FOLDER and os.path.isdir(ap)
+                if not (empty and not _has_content(os.path.join(work, ws_rel))):
+                    got[which] = None
+                    continue
             if os.path.isdir(ap):
                 tree = hasher.tree(rel, contained=True)
                 store.put_tree(tree, ap, durable=False)
