@@ -344,18 +344,26 @@ def test_asset_add_waits_for_a_run_or_gc_holding_the_workspace(repo, tmp_path):
     (repo.root / ".pipe").mkdir()
     held = WorkspaceLock(str(repo.root / ".pipe" / "lock"))
     held.acquire(wait=False)
-    timer = threading.Timer(1.0, held.release)
-    timer.start()
+    # Released once it says it waits (a timer released it before a slow start asked).
+    p = subprocess.Popen(
+        PIPE + ["asset", "add", str(tmp_path / "raw.csv"), "--name", "raw"],
+        cwd=repo.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    guard = threading.Timer(90, p.kill)  # (a pipe that never says it waits: readline returns)
+    guard.start()
     try:
-        p = subprocess.run(
-            PIPE + ["asset", "add", str(tmp_path / "raw.csv"), "--name", "raw"],
-            cwd=repo.root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        assert p.stderr is not None
+        first = p.stderr.readline()
+        assert "waiting for another pipe process" in first, first
+        held.release()
+        out, err = p.communicate(timeout=60)
     finally:
-        timer.join()
-    assert p.returncode == 0, p.stderr
-    assert "waiting for another pipe process" in p.stderr
-    assert "added raw:1" in p.stdout
+        guard.cancel()
+        if p.poll() is None:
+            p.kill()
+        held.release()
+    assert p.returncode == 0, first + err
+    assert "added raw:1" in out
