@@ -34,23 +34,29 @@ def _steps(node: dict, out: list) -> list:
     return out
 
 
-def test_lineage_json_writes_a_shared_step_once(repo: Repo):
-    # A step whose output two later steps read was written out in full under each of them:
-    # the --json of a ladder of n steps held fib(n) step nodes (20 steps: 59 MB; 35: no end
-    # in sight), while the text said `shown above`. Now it is written once in full, and
-    # where it comes again with "shown_above": true and no inputs.
-    n = 18
+def test_lineage_json_writes_a_shared_step_in_full_until_the_tree_is_large(repo: Repo):
+    # A step whose output two later steps read is written out in full under each of them (the
+    # JSON consumers walk): so a ladder of n steps held fib(n) step nodes (20 steps: 59 MB; 35:
+    # no end in sight). Past 10,000 step nodes a step met again is written "shown_above": true
+    # with no inputs; one met for the first time is still whole.
+    n = 8
     repo.pipefile(_ladder(n))
     repo.pipe("run", check=True)
     tree = repo.pipe("lineage", f"b/{n - 1}", "--json", check=True).json
     steps = _steps(tree, [])
+    assert not any(s.get("shown_above") for s in steps) and len(steps) > 2 * n  # (each diamond whole)
+    n = 32
+    repo.pipefile(_ladder(n))
+    repo.pipe("run", check=True)
+    r = repo.pipe("lineage", f"b/{n - 1}", "--json", check=True, timeout=120)
+    steps = _steps(r.json, [])
     full = [s["step"] for s in steps if not s.get("shown_above")]
-    assert sorted(full) == sorted(f"s{i}" for i in range(n)), full  # each step once in full
+    assert set(full) == {f"s{i}" for i in range(n)} and len(full) <= 10_000 + n, len(full)
     again = [s for s in steps if s.get("shown_above")]
-    assert len(again) == n - 3 and all(s["inputs"] == {} and s["command"] for s in again)
-    # (s2 meets s0 first: every other step i meets step i-2 again.) The text says the same:
+    assert again and all(s["inputs"] == {} and s["command"] for s in again)
+    assert len(r.out) < 50_000_000
     text = repo.pipe("lineage", f"b/{n - 1}", check=True).out
-    assert text.count(", ran\n") == n and text.count(": shown above") == n - 3, text
+    assert text.count(", ran\n") == n, text
 
 
 def test_lineage_of_a_long_chain_stops_deep_down_instead_of_crashing(repo: Repo):

@@ -172,22 +172,30 @@ def lineage_text(tree: dict) -> str:
     return "\n".join(printable(line) for line in out) + "\n"  # paths, names, commands: from records
 
 
+# Step nodes `pipe lineage --json` writes out in full before a step met again is written as
+# `"shown_above"` (a few MB of JSON; every lineage that printed in reasonable time before fits).
+MOST_FULL_STEP_NODES = 10_000
+
+
 def lineage_json(tree: dict) -> dict:
     """The tree as `--json` prints it. A step that made several inputs of the tree (a
-    diamond: two steps read one step's output) is one node shared by them all: written out
-    at each place, a ladder of 30 such steps printed 2**30 nodes. It is written in full where
-    it comes first (as json.dumps walks it) and later as `"shown_above": true` with no
-    inputs, as the text says `shown above`."""
+    diamond: two steps read one step's output) is written out in full under each of them, as
+    it always was, until MOST_FULL_STEP_NODES step nodes are written: a ladder of 30 such steps
+    made 2**30 of them. Past that, a step met again (as json.dumps walks the tree) is written
+    as `"shown_above": true` with no inputs, as the text says `shown above`; one met for the
+    first time is always written in full."""
     shown: set = set()
+    written = [0]
 
     def data(d: dict) -> dict:
         s = d.get("produced_by")
         return d if s is None else dict(d, produced_by=step(s))
 
     def step(s: dict) -> dict:
-        if id(s) in shown:
+        if id(s) in shown and written[0] >= MOST_FULL_STEP_NODES:
             return dict(s, inputs={}, shown_above=True)
         shown.add(id(s))
+        written[0] += 1
         inputs = {n: data(i) if i.get("type") == "data" else i for n, i in s["inputs"].items()}
         return dict(s, inputs=inputs)
 
