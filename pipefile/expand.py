@@ -378,8 +378,9 @@ def sweep_trials(e: spec.Expansion) -> list:
         return [() for _ in range(e.trials)]  # proposed while the run goes (proposals.py)
     if e.search == "grid":
         names = [n for n, _, _ in e.space]
-        grid = [tuple(zip(names, vs)) for vs in itertools.product(*(vs for _, _, vs in e.space))]
-        return grid[: e.trials] if e.trials else grid
+        combos = itertools.product(*(vs for _, _, vs in e.space))
+        # (only the first `trials` are made: a grid far past them is never listed whole)
+        return [tuple(zip(names, vs)) for vs in itertools.islice(combos, e.trials or None)]
     out = []
     for k in range(1, e.trials + 1):
         rng = random.Random(f"pipe-sweep:{e.seed}:{k}")

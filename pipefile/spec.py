@@ -157,10 +157,23 @@ class Param:
     description: str = ""
     loc: SourceLoc = SourceLoc("")
     enum: tuple = ()  # `enum: [..]`: the only values it may take; () when any value of its type goes
+    limits: tuple = ()  # ParamLimit: what the component inputs it is bound to allow
 
     @property
     def required(self) -> bool:
         return self.default is MISSING
+
+
+@dataclass(frozen=True)
+class ParamLimit:
+    """What a component input bound to a param allows (Azure ML `enum:`, `min:`, `max:`): a
+    value from `-p` is held to it as a value written in the file is."""
+
+    what: str  # "input 'n' of job 'a'"
+    loc: SourceLoc  # where the component declares it
+    enum: tuple = ()
+    low: Optional[float] = None
+    high: Optional[float] = None
 
 
 @dataclass(frozen=True)

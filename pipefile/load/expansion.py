@@ -22,6 +22,7 @@ from ..errors import did_you_mean
 from ..spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
+from .task_limits import MAX_TASKS, refuse_too_many
 
 if TYPE_CHECKING:
     from yaml import Node
@@ -109,9 +110,10 @@ def _matrix(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.
                     r.error(
                         node, f"exclude: of {where} names '{axis}', which is not an axis", "name axes of the matrix"
                     )
-    return spec.Expansion(
+    e = spec.Expansion(
         spec.EXPAND_MATRIX, r.loc(knode), axes=tuple(axes), include=combos["include"], exclude=combos["exclude"]
     )
+    return None if refuse_too_many(r, knode, e, where, "") else e
 
 
 def _combinations(r: NodeReader, node: Node, what: str) -> tuple:
@@ -260,7 +262,7 @@ def _sweep(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.E
                 )
     if space is None:
         return None
-    return spec.Expansion(
+    e = spec.Expansion(
         spec.EXPAND_SWEEP,
         r.loc(knode),
         search=search,
@@ -273,6 +275,8 @@ def _sweep(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.E
         early_termination=early or (),
         objective_loc=r.loc(f["objective"]) if "objective" in f else None,
     )
+    at = f["trials"] if "trials" in f and (trials or 0) > MAX_TASKS else f.get("space", knode)
+    return None if refuse_too_many(r, at, e, where, "trials:") else e
 
 
 OPTUNA_EXTRA = "'pipefile[optuna]'"

@@ -119,7 +119,7 @@ def parse_param_overrides(
                 )
             )
             continue
-        refused = enum_refusal(param, value, f"-p {pair}: ")
+        refused = value_refusal(param, value, f"-p {pair}: ")
         if refused is not None:
             found.append(refused)
             continue
@@ -138,6 +138,37 @@ def enum_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[Pi
         param.loc,  # where the enum is declared
         enum_hint(value, param.enum),
     )
+
+
+def value_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[PipefileError]:
+    """The error for a value the param's own `enum:` refuses, or an input bound to it does (an
+    Azure ML component's `enum:`, `min:`, `max:`: the same value written in the file is refused
+    at load); None when every one allows it."""
+    refused = enum_refusal(param, value, prefix)
+    if refused is not None:
+        return refused
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    for lim in param.limits:
+        said = f"{prefix}param '{param.name}' is {value!r}"
+        if number and lim.low is not None and value < lim.low:
+            return PipefileError(
+                f"{said}, below the min {lim.low} of {lim.what}",
+                lim.loc,
+                f"give a value of at least {lim.low}: -p {param.name}={lim.low}",
+            )
+        if number and lim.high is not None and value > lim.high:
+            return PipefileError(
+                f"{said}, above the max {lim.high} of {lim.what}",
+                lim.loc,
+                f"give a value of at most {lim.high}: -p {param.name}={lim.high}",
+            )
+        if lim.enum and value not in lim.enum:
+            return PipefileError(
+                f"{said}, which {lim.what} does not take (its enum: {list(lim.enum)})",
+                lim.loc,
+                f"{enum_hint(value, lim.enum)} (e.g. -p {param.name}={lim.enum[0]})",
+            )
+    return None
 
 
 def enum_hint(value: Any, choices: Iterable) -> str:
@@ -218,7 +249,7 @@ def resolve_params(
                     )
                 )
                 continue
-            refused = enum_refusal(p, overrides[name])  # a served job's or a client's value, not only -p's
+            refused = value_refusal(p, overrides[name])  # a served job's or a client's value, not only -p's
             if refused is not None:
                 found.append(refused)
                 continue

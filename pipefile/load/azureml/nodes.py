@@ -4,6 +4,7 @@ use, and how), and the environment it runs in. A part of `pipeline.Importer`."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from typing import TYPE_CHECKING, Any, Optional
@@ -179,12 +180,13 @@ class CommandNodes:
 
     def _check_value(self, node: str, iname: str, b, decl, loc) -> None:
         value = b.value if isinstance(b, spec.Binding) and b.kind == spec.BIND_VALUE else None
-        if isinstance(b, spec.Binding) and b.kind == spec.BIND_PARAM:
-            value = self.params[b.ref].default
-        if value is None:
-            return
         d = self._limits.get((node, iname)) or {}
         what = f"input '{iname}' of job '{node}'"
+        if isinstance(b, spec.Binding) and b.kind == spec.BIND_PARAM:
+            value = self.params[b.ref].default
+            self._limit_param(b.ref, what, decl.loc, d)
+        if value is None:
+            return
         if decl.type in spec.VALUE_TYPES and not spec.value_fits(value, decl.type):
             if not (decl.type == spec.STRING or (decl.type == spec.NUMBER and isinstance(value, int))):
                 hint = _TYPE_HINTS.get(decl.type, "")
@@ -210,6 +212,19 @@ class CommandNodes:
                         f"bind a value of at {'least' if key == 'min' else 'most'} {d[key]} (the component's {key}:)",
                     )
                 )
+
+    def _limit_param(self, name: str, what: str, loc, d) -> None:
+        """Hold param `name` to the enum, min and max of the input it is bound to: a `-p`
+        value is checked against them as its default is (params.value_refusal)."""
+        enum = tuple(d["enum"]) if isinstance(d.get("enum"), list) else ()
+        low, high = (
+            d.get(k) if isinstance(d.get(k), (int, float)) and not isinstance(d.get(k), bool) else None
+            for k in ("min", "max")
+        )
+        if enum or low is not None or high is not None:
+            p = self.params[name]
+            limit = spec.ParamLimit(what, loc, enum, low, high)
+            self.params[name] = dataclasses.replace(p, limits=p.limits + (limit,))
 
     def _bind_outputs(self, node: str, job, prefix: str) -> list:
         """The names of `job`'s outputs bound to `${{parent.outputs.X}}`: they are X of the

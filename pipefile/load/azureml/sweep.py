@@ -16,6 +16,7 @@ from ... import spec
 from ...errors import PipefileError, did_you_mean
 from ..expansion import optuna_installed
 from ..reader import display_path
+from ..task_limits import MAX_TASKS, too_many_tasks
 from . import yamlfile
 from .nodes import JobNodes
 from .yamlfile import Map
@@ -82,16 +83,7 @@ class SweepNodes(JobNodes):
             self._warn(
                 job.at("early_termination"), f"early_termination of {what} is ignored here: every trial runs to its end"
             )
-        self.command(node, job, comp, comp_file, decls, binds, prefix)
-        draft = self.drafts[node]
-        if not draft.metrics:
-            raise PipefileError(
-                f"the trial of {what} declares an output named 'artifacts', where pipe keeps what it logs",
-                comp.loc,
-                "rename that output",
-            )
-        draft.timeout = _seconds(limits, "trial_timeout", what)  # (limits.timeout is the whole sweep's)
-        draft.expand = spec.Expansion(
+        expand = spec.Expansion(
             spec.EXPAND_SWEEP,
             job.at("search_space"),
             search=search,
@@ -102,6 +94,22 @@ class SweepNodes(JobNodes):
             objective_goal=goal,
             max_parallel=_count(limits, "max_concurrent_trials", what) or 0,
         )
+        refused = too_many_tasks(expand, what, "limits.max_total_trials:")
+        if refused is not None:  # (before its step is made: no trial of it is ever listed)
+            over = (trials or 0) > MAX_TASKS
+            raise PipefileError(
+                *refused[:1], limits.at("max_total_trials") if over else job.at("search_space"), refused[1]
+            )
+        self.command(node, job, comp, comp_file, decls, binds, prefix)
+        draft = self.drafts[node]
+        if not draft.metrics:
+            raise PipefileError(
+                f"the trial of {what} declares an output named 'artifacts', where pipe keeps what it logs",
+                comp.loc,
+                "rename that output",
+            )
+        draft.timeout = _seconds(limits, "trial_timeout", what)  # (limits.timeout is the whole sweep's)
+        draft.expand = expand
 
     def _search_space(self, job, decls: dict, what: str) -> list:
         sp = job.get("search_space")

@@ -1,0 +1,61 @@
+"""How many tasks a `matrix:` or `sweep:` step stands for, counted from its spec.Expansion
+without making them, and the bound past which the loader refuses it (the Pipefile's loader,
+load/expansion.py, and the Azure ML sweep job's, load/azureml/sweep.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Optional
+
+from .. import spec
+
+if TYPE_CHECKING:
+    from yaml import Node
+
+    from .reader import NodeReader
+
+# The most tasks a matrix or sweep step may stand for. Each task is a step to the planner: a
+# 10,000-trial sweep's `pipe status` takes ~1.7 s and 70 MB, 100,000 ~20 s and 0.5 GB, so
+# `trials: 100000000` ran for minutes and took gigabytes before saying anything. Past this
+# the count is refused at load, before a task is made (docs/pipefile.md, "Matrix, sweep").
+MAX_TASKS = 10_000
+
+
+def task_count(e: spec.Expansion) -> int:
+    """How many tasks a matrix or sweep makes, counted without making them (a matrix's before
+    its `exclude:`); 0 for a foreach (its items are on disk) or a sweep without a count."""
+    if e.kind == spec.EXPAND_MATRIX:
+        return (math.prod(len(vs) for _, vs in e.axes) if e.axes else 0) + len(e.include)
+    if e.kind == spec.EXPAND_SWEEP:
+        if e.search == "grid" and e.space:
+            grid = math.prod(len(vs) for _, _, vs in e.space)
+            return min(grid, e.trials) if e.trials else grid
+        return e.trials
+    return 0
+
+
+def too_many_tasks(e: spec.Expansion, what: str, count_key: str) -> Optional[tuple[str, str]]:
+    """(the error, its fix) when `e` makes more than MAX_TASKS tasks; None when it does not.
+    `count_key`: the key that sets the number of trials (trials:, limits.max_total_trials)."""
+    n = task_count(e)
+    if n <= MAX_TASKS:
+        return None
+    if e.kind == spec.EXPAND_MATRIX:
+        return (
+            f"{what} makes {n:,} combinations, more than the {MAX_TASKS:,} tasks a step may have",
+            "give the axes fewer values, or split the matrix over several steps",
+        )
+    if e.search == "grid" and (not e.trials or e.trials > MAX_TASKS):
+        fix = f"give the choices fewer values, or set {count_key} {MAX_TASKS} or fewer (the first ones of the grid)"
+    else:
+        fix = f"set {count_key} {MAX_TASKS} or fewer, or split the search into several sweeps"
+    return f"{what} makes {n:,} trials, more than the {MAX_TASKS:,} tasks a step may have", fix
+
+
+def refuse_too_many(r: NodeReader, node: Node, e: spec.Expansion, what: str, count_key: str) -> bool:
+    """Whether `e` makes too many tasks: if so, the error is given at `node`."""
+    refused = too_many_tasks(e, what, count_key)
+    if refused is not None:
+        r.error(node, *refused)
+    return refused is not None
