@@ -280,11 +280,15 @@ _SCRIPT_SUFFIXES = (".py", ".R", ".r", ".sh", ".js", ".jl", ".pl", ".rb")
 _MAY_RUN_A_SCRIPT = lazyre.Pattern(_RUNNERS + r"""\s+['"]?[^\s;&|'"]*\.(?:py|R|r|sh|js|jl|pl|rb)\b""")
 
 
-def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset]) -> list:
+def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset], root: Optional[str] = None) -> list:
     """Warnings (loc, message, hint) for a step whose command runs a script of the workspace
     (`python src/train.py`) that is neither in its code: nor an input: its content is not in
-    the step's key, so an edit to it would leave the output stale without a word."""
+    the step's key, so an edit to it would leave the output stale without a word.
+    With `root`, only a script that is a file of the workspace is named: a command that moves
+    first (`cd src && python train.py`) runs one pipe cannot place, and `code: [train.py]` would
+    be refused; a script another step writes is an input to bind, not code."""
     found = []
+    written = {o.path for st in steps.values() for o in st.outputs.values()}
     for step in steps.values():
         if step.library is not None or step.render:
             continue  # a std component (its code is in its key); an Azure ML node (runs in its code folder)
@@ -313,6 +317,10 @@ def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset]) -
             if problem or not path or not path.endswith(_SCRIPT_SUFFIXES):
                 continue  # (a nested Pipefile's command runs in its folder, `workdir`)
             if any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared):
+                continue
+            if any(path == w or path.startswith(w.rstrip("/") + "/") for w in written):
+                continue
+            if root is not None and not os.path.isfile(os.path.join(root, path)):
                 continue
             found.append(
                 (

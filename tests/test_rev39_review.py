@@ -1,0 +1,39 @@
+"""A review of the session's merged fixes: faults the fixes themselves brought in."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from workspace_repo import PIPE
+
+
+def pipe_in(cwd: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    return subprocess.run(PIPE + list(args), cwd=cwd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_the_undeclared_script_warning_names_only_a_script_code_can_hold(tmp_path):
+    """The warning's fix is `code: [PATH]`: a script another step writes (bound as its input)
+    is no code, and `cd src && python train.py` runs src/train.py, not a train.py of the
+    workspace's top (there is none): neither is warned about. One that is there still is."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/mk.py").write_text("import sys\nopen(sys.argv[1], 'w').write('print(1)')\n")
+    (tmp_path / "src/train.py").write_text("print(2)\n")
+    (tmp_path / "src/x.py").write_text("print(3)\n")
+    (tmp_path / "Pipefile").write_text(
+        "steps:\n"
+        "  gen:\n    command: python src/mk.py ${{outputs.s}}\n    code: [src/mk.py]\n"
+        "    outputs: {s: build/gen.py}\n"
+        "  use:\n    command: python build/gen.py > ${{outputs.o}}\n"
+        '    inputs: {s: "${{steps.gen.outputs.s}}"}\n    outputs: {o: build/o.txt}\n'
+        "  cdsrc:\n    command: cd src && python train.py > ../${{outputs.o}}\n    code: [src/train.py]\n"
+        "    outputs: {o: build/t.txt}\n"
+        "  plain:\n    command: python src/x.py > ${{outputs.o}}\n    outputs: {o: build/x.txt}\n"
+    )
+    r = pipe_in(tmp_path, "validate")
+    assert r.returncode == 0, r.stderr
+    warnings = [line for line in r.stderr.splitlines() if "which is not in its code" in line]
+    assert len(warnings) == 1 and "step 'plain' runs 'src/x.py'" in warnings[0], r.stderr
