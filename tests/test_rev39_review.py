@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 from workspace_repo import PIPE
@@ -37,3 +38,39 @@ def test_the_undeclared_script_warning_names_only_a_script_code_can_hold(tmp_pat
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if "which is not in its code" in line]
     assert len(warnings) == 1 and "step 'plain' runs 'src/x.py'" in warnings[0], r.stderr
+
+
+def test_a_wheel_outside_the_workspace_is_not_read_into_memory_at_every_load(tmp_path):
+    """The venv identity holds the content of the wheels its requirements name by path; one
+    outside the workspace (-f ../wheels) was read whole into memory at every `pipe status`
+    (a 300 MB wheel: 300 MB more). It is streamed through the stat cache as one inside."""
+    (tmp_path / "wheels").mkdir()
+    with open(tmp_path / "wheels/big-1.0-py3-none-any.whl", "wb") as f:
+        f.truncate(300 * 1024 * 1024)  # (sparse: costs no disk)
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "req.txt").write_text("-f ../wheels\nbig\n")
+    (ws / "Pipefile").write_text(
+        "environments:\n  e: {type: venv, requirements: req.txt}\n"
+        "steps:\n  a:\n    command: echo hi > ${{outputs.o}}\n    environment: e\n    outputs: {o: build/o.txt}\n"
+    )
+    # (the peak of pipe status alone: a wrapper that reports what its one child took)
+    measure = (
+        "import resource, subprocess, sys\n"
+        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "sys.stderr.write(r.stderr)\n"
+    )
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    r = subprocess.run(
+        [sys.executable, "-c", measure] + PIPE + ["status"],
+        cwd=ws,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    rc, peak_kib = (int(x) for x in r.stdout.split())
+    assert rc == 0, r.stderr
+    assert peak_kib < 200 * 1024, f"pipe status peaked at {peak_kib // 1024} MiB"
