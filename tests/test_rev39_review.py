@@ -109,3 +109,30 @@ def test_a_cold_load_splits_no_command_whose_scripts_are_all_in_its_code(tmp_pat
         "step 'odd' runs 'src/y.py', which is not in its code: an edit to it will not rerun the step"
     ]
     assert len(calls) <= 1, len(calls)
+
+
+def test_what_tools_keep_in_a_package_folder_is_not_part_of_the_venv_identity(repo):
+    """A package folder installed by path (`./pkg`, `../lib`) is keyed by its content; the
+    caches tools leave in it (running its tests, mypy, a venv of its own) are not content:
+    each changed the identity, so the venv was rebuilt and every step in it ran again."""
+    repo.write("pkg/foo/__init__.py", "VALUE = 1\n")
+    repo.write("pkg/pyproject.toml", "[project]\nname = 'foo'\nversion = '1.0'\n")
+    repo.pipefile("""
+        environments:
+          v: {type: venv, packages: ["./pkg"]}
+        steps:
+          a: {command: 'true', environment: v}
+    """)
+
+    def identity() -> str:
+        rows = repo.pipe("envs", "--json", check=True).json["environments"]
+        return next(r["identity"] for r in rows if r["name"] == "v")
+
+    first = identity()
+    repo.write("pkg/.pytest_cache/v/cache/lastfailed", "{}\n")
+    repo.write("pkg/.mypy_cache/3.11/foo.data.json", "{}\n")
+    repo.write("pkg/.venv/bin/activate", "# a venv of its own\n")
+    repo.write("pkg/node_modules/x/index.js", "\n")
+    assert identity() == first
+    repo.write("pkg/foo/__init__.py", "VALUE = 2\n")
+    assert identity() != first

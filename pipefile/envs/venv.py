@@ -58,6 +58,10 @@ _ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", "
 # What building a package folder writes into it (setuptools: build/, dist/, NAME.egg-info):
 # not its content, or the first build would change the identity and the next run rebuild.
 _BUILD_LEFTOVERS = ("build", "dist")
+# Nor what tools keep beside the code (.mypy_cache, .pytest_cache, .tox, .venv ...: a hidden
+# folder, never in what is built) or node_modules: running the package's tests or mypy in its
+# folder rebuilt the venv and reran every step in it.
+_TOOL_FOLDERS = ("node_modules",)
 
 
 def _local_target(req: str) -> Optional[str]:
@@ -98,6 +102,8 @@ def _folder_digest(hasher, root: str, rel: str) -> str:
         walk_into = []
         for d in sorted(dirs):
             if d in IGNORED_NAMES or d.endswith(".egg-info") or (sub == "." and d in _BUILD_LEFTOVERS):
+                continue
+            if d.startswith(".") or d in _TOOL_FOLDERS:  # (see above)
                 continue
             ap = os.path.join(dirpath, d)
             if inside and not _holds_egg_info(ap):
