@@ -136,3 +136,23 @@ def test_what_tools_keep_in_a_package_folder_is_not_part_of_the_venv_identity(re
     assert identity() == first
     repo.write("pkg/foo/__init__.py", "VALUE = 2\n")
     assert identity() != first
+
+
+def test_a_dockerignore_line_that_is_no_pattern_is_an_error_at_its_line(tmp_path):
+    """`[z-a]` (a range written backwards) in a build folder's .dockerignore was an internal
+    error (exit 70) at every load; it is refused at its line (exit 2). A `[` inside a class
+    (`[[:alpha:]]`, read by the SDK as a plain `[`) no longer prints Python's FutureWarning."""
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img/Dockerfile").write_text("FROM busybox\n")
+    (tmp_path / "img/.dockerignore").write_text("# data\n[[:alpha:]]x\n[z-a]\n")
+    (tmp_path / "Pipefile").write_text(
+        "environments:\n  d: {type: docker, build: img}\n"
+        "steps:\n  a:\n    command: echo hi > ${{outputs.o}}\n    environment: d\n    outputs: {o: build/o.txt}\n"
+    )
+    r = pipe_in(tmp_path, "validate")
+    assert r.returncode == 2, r.stderr
+    assert "img/.dockerignore:3: '[z-a]' is not a pattern Docker can read" in r.stderr, r.stderr
+    assert "FutureWarning" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    (tmp_path / "img/.dockerignore").write_text("[[:alpha:]]x\n")
+    r = pipe_in(tmp_path, "validate")
+    assert r.returncode == 0 and "FutureWarning" not in r.stderr, r.stderr
