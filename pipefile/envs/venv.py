@@ -19,13 +19,14 @@ import os
 import platform
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import threading
 from typing import IO, Mapping, Optional
 
 from .. import spec
-from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, hash_bytes, hash_json
+from ..digest import IGNORED_NAMES, IGNORED_SUFFIXES, hash_json
 from .base import EnvError, Launch
 from .build import build_lock, run_tool
 from .cache import CachedEnvironment
@@ -39,9 +40,14 @@ def _file_digest(hasher, root: str, rel: str) -> Optional[str]:
     if not rel.startswith(".." + os.sep) and rel != "..":
         d = hasher.digest(rel)
         return d.digest if d is not None else None
+    # Outside too through the stat cache, streamed: a wheel of gigabytes in ../wheels was read
+    # whole into memory at every load (pipe status, a no-op pipe run).
+    ap = os.path.join(root, rel)
     try:
-        with open(os.path.join(root, rel), "rb") as f:
-            return hash_bytes(f.read())
+        st = os.stat(ap)
+        if not stat.S_ISREG(st.st_mode):  # (a FIFO would wait for a writer for ever)
+            return None
+        return hasher.cache.file_digest(rel, ap, st)
     except OSError:
         return None
 
@@ -52,6 +58,10 @@ _ARCHIVES = (".whl", ".zip", ".tar.gz", ".tgz", ".tar.bz2", ".tbz", ".tar.xz", "
 # What building a package folder writes into it (setuptools: build/, dist/, NAME.egg-info):
 # not its content, or the first build would change the identity and the next run rebuild.
 _BUILD_LEFTOVERS = ("build", "dist")
+# Nor what tools keep beside the code (.mypy_cache, .pytest_cache, .tox, .venv ...: a hidden
+# folder, never in what is built) or node_modules: running the package's tests or mypy in its
+# folder rebuilt the venv and reran every step in it.
+_TOOL_FOLDERS = ("node_modules",)
 
 
 def _local_target(req: str) -> Optional[str]:
@@ -92,6 +102,8 @@ def _folder_digest(hasher, root: str, rel: str) -> str:
         walk_into = []
         for d in sorted(dirs):
             if d in IGNORED_NAMES or d.endswith(".egg-info") or (sub == "." and d in _BUILD_LEFTOVERS):
+                continue
+            if d.startswith(".") or d in _TOOL_FOLDERS:  # (see above)
                 continue
             ap = os.path.join(dirpath, d)
             if inside and not _holds_egg_info(ap):

@@ -277,20 +277,33 @@ _RUNNER = lazyre.Pattern(_RUNNERS)
 _SCRIPT_SUFFIXES = (".py", ".R", ".r", ".sh", ".js", ".jl", ".pl", ".rb")
 # A command that may run such a script, looked for before the shell-word split (~17 us a
 # command, 17 ms of a 1,000-step Pipefile's cold load), which most commands never need.
-_MAY_RUN_A_SCRIPT = lazyre.Pattern(_RUNNERS + r"""\s+['"]?[^\s;&|'"]*\.(?:py|R|r|sh|js|jl|pl|rb)\b""")
+_MAY_RUN_A_SCRIPT = lazyre.Pattern(_RUNNERS + r"""\s+['"]?([^\s;&|'"]*\.(?:py|R|r|sh|js|jl|pl|rb))\b""")
 
 
-def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset]) -> list:
+def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset], root: Optional[str] = None) -> list:
     """Warnings (loc, message, hint) for a step whose command runs a script of the workspace
     (`python src/train.py`) that is neither in its code: nor an input: its content is not in
-    the step's key, so an edit to it would leave the output stale without a word."""
+    the step's key, so an edit to it would leave the output stale without a word.
+    With `root`, only a script that is a file of the workspace is named: a command that moves
+    first (`cd src && python train.py`) runs one pipe cannot place, and `code: [train.py]` would
+    be refused; a script another step writes is an input to bind, not code."""
     found = []
+    written = {o.path for st in steps.values() for o in st.outputs.values()}
     for step in steps.values():
         if step.library is not None or step.render:
             continue  # a std component (its code is in its key); an Azure ML node (runs in its code folder)
         text = step.command if isinstance(step.command, str) else " ".join(step.command)
-        if not _MAY_RUN_A_SCRIPT.search(text):
+        seen = [m.group(1) for m in _MAY_RUN_A_SCRIPT.finditer(text)]
+        if not seen:
             continue
+        declared = [c.path for c in step.code] + [o.path for o in step.outputs.values()]
+        for b in step.inputs.values():
+            if b.kind == spec.BIND_PATH:
+                declared.append(b.ref)
+            elif b.kind == spec.BIND_ASSET and b.ref in assets:
+                declared.append(assets[b.ref].path)
+        if all(_covered(step.workdir, word, declared) for word in seen):
+            continue  # (the usual case, `code:` written: no shell-word split, ~15 us a command)
         if isinstance(step.command, str):
             import shlex  # (only here: a cold load of commands that run no script pays nothing)
 
@@ -300,12 +313,6 @@ def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset]) -
                 continue
         else:
             words = list(step.command)
-        declared = [c.path for c in step.code] + [o.path for o in step.outputs.values()]
-        for b in step.inputs.values():
-            if b.kind == spec.BIND_PATH:
-                declared.append(b.ref)
-            elif b.kind == spec.BIND_ASSET and b.ref in assets:
-                declared.append(assets[b.ref].path)
         for before, word in zip(words, words[1:]):
             if not _RUNNER.fullmatch(os.path.basename(before)) or "${{" in word or word.startswith("-"):
                 continue
@@ -313,6 +320,10 @@ def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset]) -
             if problem or not path or not path.endswith(_SCRIPT_SUFFIXES):
                 continue  # (a nested Pipefile's command runs in its folder, `workdir`)
             if any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared):
+                continue
+            if any(path == w or path.startswith(w.rstrip("/") + "/") for w in written):
+                continue
+            if root is not None and not os.path.isfile(os.path.join(root, path)):
                 continue
             found.append(
                 (
@@ -323,3 +334,11 @@ def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset]) -
                 )
             )
     return found
+
+
+def _covered(workdir: str, word: str, declared: list) -> bool:
+    """Whether the script `word` (as the command gives it) is one of, or under, `declared`."""
+    if "${{" in word:
+        return True
+    path, problem = normalize_path(os.path.join(workdir, word) if workdir else word)
+    return bool(problem) or not path or any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared)

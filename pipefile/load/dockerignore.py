@@ -32,7 +32,30 @@ def read_patterns(path: str) -> list:
             f"{path} is not UTF-8 text (byte {e.start}): its patterns, and so the Docker build context, cannot be read",
             hint="save it as UTF-8",
         ) from None
-    return [x for x in (line.strip() for line in lines) if x and not x.startswith("#")]
+    out = []
+    for n, raw in enumerate(lines, 1):
+        x = raw.strip()
+        if x and not x.startswith("#"):
+            _check(x, path, n)
+            out.append(x)
+    return out
+
+
+def _check(line: str, path: str, n: int) -> None:
+    """A line that is no pattern (`[z-a]`: a range backwards) is an error at its line: the SDK
+    fails the build on it, and matching it here was an internal error (exit 70) at load."""
+    text = _clean(line[1:] if line.startswith("!") else line)
+    try:
+        for piece in [text, *text.split("/")]:
+            _pattern(piece)
+    except re.error as e:
+        from ..errors import PipefileError, SourceLoc
+
+        raise PipefileError(
+            f"'{line}' is not a pattern Docker can read: {e}",
+            SourceLoc(path, n),
+            "fix or remove the line (a range in [ ] goes from low to high: [a-z])",
+        ) from None
 
 
 def excluded(patterns: list, rel: str) -> bool:
@@ -146,7 +169,9 @@ def _translate(text: str) -> str:
             if j >= n:
                 out.append("\\[")
             else:
-                body = text[i:j].replace("\\", "\\\\")
+                # (a `[`, `&`, `~` or `|` in it is a plain character: escaped, as Python's re may
+                # one day read it as a set operation, and warns of it on every load until then)
+                body = re.sub(r"([\\\[&~|])", r"\\\1", text[i:j])
                 i = j + 1
                 if body[0] == "!":
                     body = "^" + body[1:]

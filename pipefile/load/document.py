@@ -264,7 +264,7 @@ def read_text(
     r.errors += check_artifact_names(steps, assets)
     r.errors += check_endpoint_names(steps, assets, params)
     r.errors += check_build_contexts(steps, environments, os.path.dirname(path))
-    r.warnings += undeclared_scripts(steps, assets)
+    r.warnings += undeclared_scripts(steps, assets, os.path.dirname(path))
     return spec.Pipefile(
         path=path,
         root=os.path.dirname(path),
