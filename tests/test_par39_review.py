@@ -75,8 +75,8 @@ def _run_bounded(repo, *args):
     [
         (
             "    sweep:\n      trials: 100000000\n      space: {x: {uniform: [0, 1]}}\n    inputs: {x: {type: number}}\n",
-            "Pipefile:4:15: the sweep of step 't' makes 100,000,000 trials, more than the 10,000 tasks a step may have",
-            "hint: set trials: 10000 or fewer",
+            "Pipefile:4:15: the sweep of step 't' makes 100,000,000 trials, more than the 100,000 tasks a step may have",
+            "hint: set trials: 100000 or fewer",
         ),
         (
             "    matrix:\n"
@@ -84,7 +84,7 @@ def _run_bounded(repo, *args):
             + "    inputs: {"
             + ", ".join(f"{a}: {{type: integer}}" for a in "abcdefgh")
             + "}\n",
-            "Pipefile:3:5: the matrix of step 't' makes 100,000,000 combinations, more than the 10,000 tasks",
+            "Pipefile:3:5: the matrix of step 't' makes 100,000,000 combinations, more than the 100,000 tasks",
             "hint: give the axes fewer values, or split the matrix",
         ),
         (
@@ -94,7 +94,7 @@ def _run_bounded(repo, *args):
             + ", ".join(f"{a}: {{type: integer}}" for a in "abcdefgh")
             + "}\n",
             "Pipefile:5:14: the sweep of step 't' makes 100,000,000 trials",
-            "hint: give the choices fewer values, or set trials: 10000 or fewer",
+            "hint: give the choices fewer values, or set trials: 100000 or fewer",
         ),
     ],
 )
@@ -143,5 +143,5 @@ def test_an_azure_ml_sweep_of_astronomically_many_trials_is_refused_at_its_limit
     )
     code, err = _run_bounded(repo, "status", "-f", "pipeline.yml")
     assert code == 2, err
-    assert "pipeline.yml:9:32: sweep job 's' makes 100,000,000 trials, more than the 10,000" in err, err
-    assert "hint: set limits.max_total_trials: 10000 or fewer" in err, err
+    assert "pipeline.yml:9:32: sweep job 's' makes 100,000,000 trials, more than the 100,000" in err, err
+    assert "hint: set limits.max_total_trials: 100000 or fewer" in err, err

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 # 10,000-trial sweep's `pipe status` takes ~1.7 s and 70 MB, 100,000 ~20 s and 0.5 GB, so
 # `trials: 100000000` ran for minutes and took gigabytes before saying anything. Past this
 # the count is refused at load, before a task is made (docs/pipefile.md, "Matrix, sweep").
-MAX_TASKS = 10_000
+# (100,000, not less: a Pipefile that loaded before, however slowly, must still load.)
+MAX_TASKS = 100_000
 
 
 def task_count(e: spec.Expansion) -> int:
