@@ -340,3 +340,22 @@ def test_a_pipeline_builds_under_a_profiler_and_its_steps_keep_their_names(repo:
     )
     assert p.returncode == 0, p.stderr
     assert [s["name"] for s in json.loads(p.stdout)["steps"]] == ["a", "b"]
+
+
+def test_export_to_a_fifo_with_force_writes_through(repo: Repo):
+    # Writing beside the file and renaming over it (above) replaced a FIFO named by -o with a
+    # file (the reader at the FIFO waited for ever); `-o -` is stdout.
+    repo.write("data/x.csv", "a\n")
+    repo.write("build.py", CHAIN)
+    fifo = repo.root / "pipe.fifo"
+    os.mkfifo(fifo)
+    got: list = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_text()))
+    reader.start()
+    done = repo.pipe("export", "build.py", "-o", "pipe.fifo", "--force")
+    if not got:  # (unblock the reader: a run that replaced the FIFO never opened it)
+        with open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK) if fifo.is_fifo() else os.devnull, "w"):
+            pass
+    reader.join(60)
+    assert done.code == 0 and got and got[0].startswith("# Written by"), str(done)
+    assert fifo.is_fifo()

@@ -139,8 +139,21 @@ def write_pipefile(text: str, output: str, force: bool, steps: int) -> None:
         raise PipefileError(f"{output} is a folder", hint="-o names the file to write, e.g. -o Pipefile")
     if os.path.exists(output) and not force:
         raise PipefileError(f"{output} exists", hint="choose another -o FILE, or pass --force to overwrite it")
-    _replace(os.path.realpath(output), text.encode("utf-8"), output)
+    target = os.path.realpath(output)
+    if os.path.exists(target) and not os.path.isfile(target):
+        _write_through(target, text.encode("utf-8"), output)  # /dev/stdout, a FIFO: no file to replace
+    else:
+        _replace(target, text.encode("utf-8"), output)
     click.echo(f"wrote {output} ({steps} steps); run it with `pipe run -f {output}`", err=True)
+
+
+def _write_through(path: str, data: bytes, shown: str) -> None:
+    """Into what is there, as it is (a terminal, a pipe: `-o /dev/stdout --force`)."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise PipefileError(f"{shown}: cannot write it: {e.strerror or e}", hint="choose another -o FILE") from None
 
 
 def _replace(path: str, data: bytes, shown: str) -> None:
