@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 
 from ..outcomes import ExitCode
+from ..printable import printable
 from ..report.plan import render_status, status_json
 from ..report.text import dump_json
 from ..session import Session, load
@@ -57,7 +58,9 @@ def status_command(
     else:
         render_status(plan, stays_on_remote=stays, groups=graph.groups, tasks=tasks)
         if stale:
-            shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+            shown = ", ".join(printable(e) for e in stale[:3]) + (
+                f" and {len(stale) - 3} more" if len(stale) > 3 else ""
+            )
             echo(
                 f"pipe run will remove {len(stale)} gathered entr{'y' if len(stale) == 1 else 'ies'} "
                 f"of tasks that are gone ({shown}); what reads them then runs"

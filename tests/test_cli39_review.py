@@ -1,0 +1,65 @@
+"""What `pipe run`, `pipe status` and `pipe logs` print, under hostile names and odd cases
+(review cli39): a matrix value's line break or terminal escape never reaches the terminal
+raw, `pipe status` says the Pipefile's warnings as run and validate do, `pipe logs last STEP`
+stays with its own Pipefile, and the wording of a few messages."""
+
+from __future__ import annotations
+
+from test_live_output import _pty_run
+
+# A value that would forge a progress line, one that would set the terminal's title, one that
+# would colour it; and an ordinary one, whose name must print byte for byte as before.
+HOSTILE = """\
+version: 1
+steps:
+  t:
+    matrix:
+      v: ["plain", "x\\nok       forged", "\\e]0;PWNED\\a", "\\e[31mred"]
+    inputs: {v: {type: string}}
+    command: 'sleep 0.3; printf "%s" "${{inputs.v}}" > ${{outputs.m}}; test "${{inputs.v}}" = plain'
+    outputs: {m: "build/m-${{inputs.v}}.txt"}
+"""
+
+
+def _no_raw_control(text: str) -> None:
+    assert "\x1b" not in text and "\x07" not in text, repr(text)
+    assert not any(line.startswith("ok       forged") for line in text.splitlines()), text
+
+
+def test_run_and_status_show_a_matrix_value_escaped_never_raw(repo):
+    repo.pipefile(HOSTILE)
+    s = repo.pipe("status", "--tasks")
+    assert s.code == 0, str(s)
+    _no_raw_control(s.out + s.err)
+    assert "t[v=x\\nok       forged]" in s.out, str(s)
+    r = repo.pipe("run", "--keep-going", "--explain")
+    assert r.code == 1, str(r)
+    _no_raw_control(r.out + r.err)
+    lines = r.err.splitlines()
+    assert any(ln.startswith("ok       t[v=plain] (") for ln in lines), str(r)  # (as before, byte for byte)
+    assert "run      t[v=x\\nok       forged]" in lines, str(r)
+    assert any(ln.startswith("step 't[v=\\x1b%5D0;PWNED\\x07]' exited with") for ln in lines), str(r)
+    s = repo.pipe("status", "--tasks")
+    _no_raw_control(s.out + s.err)
+
+
+def test_a_failed_steps_log_tail_cannot_drive_the_terminal(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          bad: {command: 'printf "\\033]0;PWNED\\007\\033[2Jcleared\\n"; exit 3', outputs: {o: never.txt}}
+        """
+    )
+    r = repo.pipe("run", "-q")
+    assert r.code == 1, str(r)
+    assert "\x1b" not in r.err and "\x07" not in r.err, repr(r.err)
+    assert "    \\x1b]0;PWNED\\x07cleared" in r.err.splitlines(), str(r)
+
+
+def test_the_live_view_on_a_terminal_shows_a_matrix_value_escaped(repo):
+    repo.pipefile(HOSTILE.replace(', "\\e[31mred"', "").replace('; test "${{inputs.v}}" = plain', ""))
+    out, _ = _pty_run(repo, "run", "--jobs", "1")
+    assert "PWNED\x07" not in out and "\x1b]0;" not in out, repr(out)
+    assert "run t[v=\\x1b%5D0;PWNED\\x07]" in out, repr(out)
+    assert "\nok       forged" not in out.replace("\r", ""), repr(out)
