@@ -63,3 +63,23 @@ def test_the_live_view_on_a_terminal_shows_a_matrix_value_escaped(repo):
     assert "PWNED\x07" not in out and "\x1b]0;" not in out, repr(out)
     assert "run t[v=\\x1b%5D0;PWNED\\x07]" in out, repr(out)
     assert "\nok       forged" not in out.replace("\r", ""), repr(out)
+
+
+def test_status_says_the_pipefiles_warnings_on_stderr(repo):
+    repo.write("src/train.py", "print(1)\n")
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            command: python src/train.py > ${{outputs.o}}
+            outputs: {o: build/o.txt}
+        """
+    )
+    v = repo.pipe("validate")
+    assert "warning: Pipefile:4:" in v.err and "src/train.py" in v.err, str(v)
+    for args in (("status",), ("status", "--json"), ("status",)):  # (the second load: the spec cache's)
+        s = repo.pipe(*args)
+        assert s.code == 0, str(s)
+        assert "warning: Pipefile:4:" in s.err and "src/train.py" in s.err, str(s)
+        assert "warning" not in s.out, str(s)

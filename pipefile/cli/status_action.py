@@ -12,7 +12,7 @@ from ..report.plan import render_status, status_json
 from ..report.text import dump_json
 from ..session import Session, load
 from .console import echo
-from .remote_choice import chosen_remote
+from .remote_choice import chosen_remote, echo_notes
 
 
 def status_command(
@@ -28,6 +28,7 @@ def status_command(
 ):
     """`pipe status TARGETS`, its options as keywords (the dests of cli/flags.py and cli/plan.py)."""
     graph = load(pipefile, params, settle=not (tasks or as_json) and not any("[" in t for t in targets))
+    echo_notes(graph.pipefile.warnings, "warning")  # (as run and validate say them: on stderr)
     spec = chosen_remote(graph, remote_name, no_remote)
 
     def remote_failed(e) -> None:
