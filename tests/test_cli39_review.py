@@ -83,3 +83,42 @@ def test_status_says_the_pipefiles_warnings_on_stderr(repo):
         assert s.code == 0, str(s)
         assert "warning: Pipefile:4:" in s.err and "src/train.py" in s.err, str(s)
         assert "warning" not in s.out, str(s)
+
+
+def test_logs_last_step_after_a_no_op_stays_with_its_own_pipefile(repo):
+    # Job 1 of the Pipefile ran b, job 2 of other.pipe ran a, job 3 of the Pipefile ran
+    # nothing: `pipe logs last b` went to job 2 (the other Pipefile's) and said it has no b.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          b: {command: 'echo hello-b; echo b > ${{outputs.o}}', outputs: {o: b.txt}}
+        """
+    )
+    repo.write(
+        "other.pipe",
+        """\
+        version: 1
+        steps:
+          a: {command: 'echo hello-a; echo a > ${{outputs.o}}', outputs: {o: a.txt}}
+        """,
+    )
+    repo.pipe("run", check=True)
+    repo.pipe("run", "-f", "other.pipe", check=True)
+    repo.pipe("run", check=True)  # a no-op
+    for args in (("logs", "last", "b"), ("logs", "last")):
+        r = repo.pipe(*args)
+        assert r.code == 0 and "hello-b" in r.out and "hello-a" not in r.out, str(r)
+        assert "showing job 1, the last that ran something" in r.err, str(r)
+
+
+def test_an_unknown_job_is_answered_with_the_span_of_ids_not_a_list_of_ids_and_uids(repo):
+    repo.pipefile("version: 1\nsteps:\n  a: {command: 'echo a > ${{outputs.o}}', outputs: {o: a.txt}}\n")
+    for _ in range(3):
+        repo.pipe("run", "--force", check=True)
+    for args in (("logs", "99"), ("jobs", "show", "zz")):
+        r = repo.pipe(*args)
+        assert r.code == 2, str(r)
+        assert "the jobs here are 1 to 3" in r.err and "known job names" not in r.err, str(r)
+    r = repo.pipe("logs", "22")
+    assert r.code == 2 and "did you mean '2'?" in r.err, str(r)
