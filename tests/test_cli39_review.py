@@ -122,3 +122,26 @@ def test_an_unknown_job_is_answered_with_the_span_of_ids_not_a_list_of_ids_and_u
         assert "the jobs here are 1 to 3" in r.err and "known job names" not in r.err, str(r)
     r = repo.pipe("logs", "22")
     assert r.code == 2 and "did you mean '2'?" in r.err, str(r)
+
+
+def test_wording_of_the_status_summary_a_log_tail_of_one_line_and_a_param_without_a_name(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        params: {lr: {type: number, default: 1}}
+        steps:
+          a: {command: 'echo a > ${{outputs.o}}', outputs: {o: a.txt}}
+          b: {command: 'echo b > ${{outputs.o}}', outputs: {o: b.txt}}
+          bad: {command: 'echo "about to fail"; exit 3', outputs: {o: never.txt}}
+        """
+    )
+    r = repo.pipe("run", "-q", "--keep-going")
+    assert r.code == 1 and "(its last line below)" in r.err and "1 lines" not in r.err, str(r)
+    assert repo.pipe("status", "a", "b").out.splitlines()[-1] == "all 2 steps up to date"
+    assert repo.pipe("status", "a").out.splitlines()[-1] == "1 step up to date"
+    for pair in ("=3", " =3"):
+        s = repo.pipe("status", "-p", pair)
+        assert s.code == 2 and f"-p {pair}: expected name=value" in s.err and "no param ''" not in s.err, str(s)
+    s = repo.pipe("status", "-p", "x\nerror: forged=1")
+    assert s.code == 2 and "-p x\\nerror: forged=1: the Pipefile has no param 'x\\nerror: forged'" in s.err, str(s)
+    assert not any(line.startswith("error: forged") for line in s.err.splitlines()), str(s)

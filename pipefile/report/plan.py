@@ -176,7 +176,9 @@ def render_status(plan: Plan, stream=None, stays_on_remote=frozenset(), groups=N
 def _plan_summary(plan: Plan) -> str:
     stopped = plan.count(Verdict.STOPPED)
     if plan.up_to_date:
-        return f"all {len(plan.decisions)} step(s) up to date" + (f" ({stopped} stopped early)" if stopped else "")
+        n = len(plan.decisions)
+        said = "1 step up to date" if n == 1 else f"all {n} steps up to date"  # (not "1 step(s)")
+        return said + (f" ({stopped} stopped early)" if stopped else "")
     parts = [
         f"{plan.count(v)} {v.value}"
         for v in (Verdict.RUN, Verdict.PENDING, Verdict.RESTORE, Verdict.FRESH, Verdict.STOPPED)

@@ -280,7 +280,14 @@ def failure_text(result: StepResult, root: str) -> str:
         out += [f"           {printable(stage)} = {printable(path)}" for stage, path in result.staged]
     tail = log_tail(root, result.log)
     if result.log:
-        out.append(f"  log: {printable(result.log)}" + (f" (last {len(tail)} lines below)" if tail else " (empty)"))
+        out.append(
+            f"  log: {printable(result.log)}"
+            + (
+                (" (its last line below)" if len(tail) == 1 else f" (last {len(tail)} lines below)")
+                if tail
+                else " (empty)"
+            )
+        )
     out += [f"    {line}" for line in tail]
     return printable_lines("\n".join(out))  # (the name, error, command may quote values)
 
