@@ -145,3 +145,13 @@ def test_wording_of_the_status_summary_a_log_tail_of_one_line_and_a_param_withou
     s = repo.pipe("status", "-p", "x\nerror: forged=1")
     assert s.code == 2 and "-p x\\nerror: forged=1: the Pipefile has no param 'x\\nerror: forged'" in s.err, str(s)
     assert not any(line.startswith("error: forged") for line in s.err.splitlines()), str(s)
+
+
+def test_a_hint_listing_names_shows_a_task_name_escaped(repo):
+    # "known step names: ..." quoted a task's name raw: its value's line break forged a line.
+    repo.pipefile(HOSTILE)
+    repo.pipe("run", "--keep-going")
+    for args in (("status", "nosuch"), ("logs", "1", "nosuch")):
+        r = repo.pipe(*args)
+        assert r.code == 2 and "t[v=x\\nok       forged]" in r.err, str(r)
+        _no_raw_control(r.err)

@@ -87,7 +87,7 @@ def logs(job, step, pipefile, follow, as_json, url, token):
         if step is not None and step not in steps and not _log_in(log_dir, step):
             from ..errors import PipefileError, did_you_mean
 
-            raise PipefileError(f"job {j.id} has no step '{step}'", hint=did_you_mean(step, steps, "step"))
+            raise PipefileError(f"job {j.id} has no step '{printable(step)}'", hint=did_you_mean(step, steps, "step"))
         if as_json:
             names = [step] if step else steps
             dump_json({n: _read(os.path.join(log_dir, log_file(n))) for n in names})
