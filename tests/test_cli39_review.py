@@ -155,3 +155,14 @@ def test_a_hint_listing_names_shows_a_task_name_escaped(repo):
         r = repo.pipe(*args)
         assert r.code == 2 and "t[v=x\\nok       forged]" in r.err, str(r)
         _no_raw_control(r.err)
+
+
+def test_an_empty_job_is_refused_not_taken_for_the_only_job(repo):
+    # '' was a uid prefix of every job: with one job, `pipe logs ""` printed it, exit 0.
+    repo.pipefile("version: 1\nsteps:\n  a: {command: 'echo hi; echo a > ${{outputs.o}}', outputs: {o: a.txt}}\n")
+    repo.pipe("run", check=True)
+    for args in (("logs", ""), ("jobs", "show", " ")):
+        r = repo.pipe(*args)
+        assert r.code == 2 and "no job given (JOB is empty)" in r.err and "hi" not in r.out, str(r)
+    r = repo.pipe("logs", "7")
+    assert r.code == 2 and "the only job here is 1" in r.err, str(r)

@@ -249,6 +249,10 @@ class JobStore(ArtifactIndex, TrialStops):
     def resolve(self, ref: str) -> Job:
         """A job from an id, a unique prefix of its uid, `last` or `last~N`."""
         ref = ref.strip()
+        if not ref:  # (as a uid prefix, '' matched every job: the only one was taken without a word)
+            raise PipefileError(
+                "no job given (JOB is empty)", hint="name a job by its id, a prefix of its uid, or last"
+            )
         if ref == "last" or ref.startswith("last~"):
             # ASCII digits only ('²'.isdigit() is true, int('²') fails), and no more than SQLite's
             # integers hold: a larger N is simply further back than any job.
@@ -289,7 +293,13 @@ class JobStore(ArtifactIndex, TrialStops):
         known = [str(r[0]) for r in self.db.execute(f"SELECT {column} FROM jobs ORDER BY id DESC LIMIT 50")]
         close = did_you_mean(ref, known)
         low, high = self.db.execute("SELECT MIN(id), MAX(id) FROM jobs").fetchone()
-        span = f"the jobs here are {low} to {high}" if low is not None else "no job has run in this workspace yet"
+        span = (
+            "no job has run in this workspace yet"
+            if low is None
+            else f"the only job here is {low}"
+            if low == high
+            else f"the jobs here are {low} to {high}"
+        )
         raise PipefileError(
             f"no job '{names.shown(ref)}'",
             hint=(close + "; " if close and close.startswith("did you mean") else "")
