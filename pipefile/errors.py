@@ -82,11 +82,13 @@ def did_you_mean(word: str, choices: Iterable[str], what: str = "") -> str | Non
     choices = sorted(set(choices))
     # The word itself is no suggestion: where it is a choice, something else is wrong.
     close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
+    from .printable import printable  # (a choice may be a task's name: a value's line break in it forged a line)
+
     if close:
-        return f"did you mean '{close[0]}'?"
+        return f"did you mean '{printable(close[0])}'?"
     if not choices:
         return None
-    shown = ", ".join(f"'{c}'" for c in choices[:12])
+    shown = ", ".join(f"'{printable(c)}'" for c in choices[:12])
     more = ", ..." if len(choices) > 12 else ""
     return f"known {what + ' ' if what else ''}names: {shown}{more}"
 

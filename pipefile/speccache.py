@@ -57,6 +57,7 @@ _LOADER_SOURCES = (
     "digest.py",
     "filehash.py",
     "names.py",
+    "printable.py",
     "filenames.py",
     "lazyclass.py",
     "lazyre.py",

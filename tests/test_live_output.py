@@ -143,7 +143,7 @@ def test_a_failed_step_shows_its_lines_and_still_its_log_tail(repo):
     r = repo.pipe("run")
     assert r.code == 1, str(r)
     assert "bad | about to fail" in r.err.splitlines(), str(r)
-    assert "step 'bad' exited with status 3" in r.err and "(last 1 lines below)" in r.err, str(r)
+    assert "step 'bad' exited with status 3" in r.err and "(its last line below)" in r.err, str(r)
     assert "    about to fail" in r.err.splitlines(), str(r)
 
 

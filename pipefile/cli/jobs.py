@@ -87,7 +87,7 @@ def logs(job, step, pipefile, follow, as_json, url, token):
         if step is not None and step not in steps and not _log_in(log_dir, step):
             from ..errors import PipefileError, did_you_mean
 
-            raise PipefileError(f"job {j.id} has no step '{step}'", hint=did_you_mean(step, steps, "step"))
+            raise PipefileError(f"job {j.id} has no step '{printable(step)}'", hint=did_you_mean(step, steps, "step"))
         if as_json:
             names = [step] if step else steps
             dump_json({n: _read(os.path.join(log_dir, log_file(n))) for n in names})
@@ -119,7 +119,8 @@ def _with_logs(ws: Workspace, j, ref: str, step):
     its id is printed as it is, with a note pointing at the job before it that ran something."""
     if not j.noop:
         return j
-    worked = ws.jobs.last_with_work(before=j.id)
+    # Of the same Pipefile: another one's (-f) job has other steps, and its logs answer nothing asked.
+    worked = ws.jobs.last_with_work(before=j.id, pipefile=j.pipefile)
     where = f"job {worked.id} is the last before it that ran something" if worked else "no job before it ran anything"
     if ref.strip() == "last" and worked is not None:
         click.echo(
@@ -128,7 +129,7 @@ def _with_logs(ws: Workspace, j, ref: str, step):
             err=True,
         )
         return worked
-    if step is None:
+    if step is None or ref.strip() == "last":  # (else `pipe logs last STEP` printed nothing, silently)
         hint = f": `pipe logs {worked.id}`" if worked else ""
         click.echo(
             f"note: job {j.id} ran nothing (every step was fresh), so no step wrote a log; {where}{hint}", err=True

@@ -7,11 +7,12 @@ from __future__ import annotations
 import sys
 
 from ..outcomes import ExitCode
+from ..printable import printable
 from ..report.plan import render_status, status_json
 from ..report.text import dump_json
 from ..session import Session, load
 from .console import echo
-from .remote_choice import chosen_remote
+from .remote_choice import chosen_remote, echo_notes
 
 
 def status_command(
@@ -27,6 +28,7 @@ def status_command(
 ):
     """`pipe status TARGETS`, its options as keywords (the dests of cli/flags.py and cli/plan.py)."""
     graph = load(pipefile, params, settle=not (tasks or as_json) and not any("[" in t for t in targets))
+    echo_notes(graph.pipefile.warnings, "warning")  # (as run and validate say them: on stderr)
     spec = chosen_remote(graph, remote_name, no_remote)
 
     def remote_failed(e) -> None:
@@ -57,7 +59,9 @@ def status_command(
     else:
         render_status(plan, stays_on_remote=stays, groups=graph.groups, tasks=tasks)
         if stale:
-            shown = ", ".join(stale[:3]) + (f" and {len(stale) - 3} more" if len(stale) > 3 else "")
+            shown = ", ".join(printable(e) for e in stale[:3]) + (
+                f" and {len(stale) - 3} more" if len(stale) > 3 else ""
+            )
             echo(
                 f"pipe run will remove {len(stale)} gathered entr{'y' if len(stale) == 1 else 'ies'} "
                 f"of tasks that are gone ({shown}); what reads them then runs"

@@ -235,17 +235,24 @@ class JobStore(ArtifactIndex, TrialStops):
         """The ids of the jobs in which nothing ran, was restored or failed."""
         return {r[0] for r in self.db.execute("SELECT job_id FROM noop_jobs")}
 
-    def last_with_work(self, before: Optional[int] = None) -> Optional[Job]:
-        """The newest job (before job `before`) that ran, restored or failed something."""
+    def last_with_work(self, before: Optional[int] = None, pipefile: Optional[str] = None) -> Optional[Job]:
+        """The newest job (before job `before`; of the Pipefile `pipefile`, as jobs record it,
+        if given) that ran, restored or failed something."""
         row = self.db.execute(
-            "SELECT * FROM jobs WHERE id NOT IN (SELECT job_id FROM noop_jobs) AND id < ? ORDER BY id DESC LIMIT 1",
-            (MAX_ID if before is None else before,),
+            "SELECT * FROM jobs WHERE id NOT IN (SELECT job_id FROM noop_jobs) AND id < ? "
+            + ("AND pipefile = ? " if pipefile is not None else "")
+            + "ORDER BY id DESC LIMIT 1",
+            (MAX_ID if before is None else before,) + ((pipefile,) if pipefile is not None else ()),
         ).fetchone()
         return self._job(row) if row else None
 
     def resolve(self, ref: str) -> Job:
         """A job from an id, a unique prefix of its uid, `last` or `last~N`."""
         ref = ref.strip()
+        if not ref:  # (as a uid prefix, '' matched every job: the only one was taken without a word)
+            raise PipefileError(
+                "no job given (JOB is empty)", hint="name a job by its id, a prefix of its uid, or last"
+            )
         if ref == "last" or ref.startswith("last~"):
             # ASCII digits only ('²'.isdigit() is true, int('²') fails), and no more than SQLite's
             # integers hold: a larger N is simply further back than any job.
@@ -280,10 +287,23 @@ class JobStore(ArtifactIndex, TrialStops):
         if len(rows) > 1:
             ids = ", ".join(str(r[0]) for r in rows[:8])
             raise PipefileError(f"'{ref}' matches several jobs ({ids})", hint="give more characters, or the id")
-        known = [str(r[0]) for r in self.db.execute("SELECT id FROM jobs ORDER BY id DESC LIMIT 50")]
-        known += [r[0] for r in self.db.execute("SELECT uid FROM jobs ORDER BY id DESC LIMIT 50")]
+        # A close id for a number, a close uid otherwise: one list of both, sorted as text
+        # ('10' before '2', ids among uids), read as nothing a user could act on.
+        column = "id" if number else "uid"
+        known = [str(r[0]) for r in self.db.execute(f"SELECT {column} FROM jobs ORDER BY id DESC LIMIT 50")]
+        close = did_you_mean(ref, known)
+        low, high = self.db.execute("SELECT MIN(id), MAX(id) FROM jobs").fetchone()
+        span = (
+            "no job has run in this workspace yet"
+            if low is None
+            else f"the only job here is {low}"
+            if low == high
+            else f"the jobs here are {low} to {high}"
+        )
         raise PipefileError(
-            f"no job '{names.shown(ref)}'", hint=did_you_mean(ref, known, "job") or "`pipe jobs` lists the jobs"
+            f"no job '{names.shown(ref)}'",
+            hint=(close + "; " if close and close.startswith("did you mean") else "")
+            + f"{span}: name one by its id, a prefix of its uid, last or last~N (`pipe jobs --all` lists them)",
         )
 
     def steps(self, job_id: int) -> list:

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from .. import lazyre, names, spec
 from ..errors import PipefileError, did_you_mean, raise_all
+from ..printable import printable
 from ..spec import MISSING
 from . import numbers
 from .phrases import a
@@ -74,8 +75,8 @@ def parse_param_overrides(
     found: list[PipefileError] = errors if errors is not None else []
     out: dict = {}
     for pair in pairs:
-        if "=" not in pair:
-            found.append(PipefileError(f"-p {pair}: expected name=value", hint="e.g. -p lr=0.01"))
+        if "=" not in pair or not pair.split("=", 1)[0].strip():  # (`-p =3`: "no param ''" said nothing)
+            found.append(PipefileError(f"-p {printable(pair)}: expected name=value", hint="e.g. -p lr=0.01"))
             continue
         if not names.is_utf8(pair):  # (a value goes into keys and the job database: UTF-8 text)
             found.append(
@@ -92,7 +93,7 @@ def parse_param_overrides(
         if param is None:
             found.append(
                 PipefileError(
-                    f"-p {pair}: the Pipefile has no param '{name}'",
+                    f"-p {printable(pair)}: the Pipefile has no param '{printable(name)}'",  # (no forged line)
                     hint=did_you_mean(name, pf.params, "param")
                     if pf.params
                     else "declare it under params: in the Pipefile",
@@ -101,7 +102,7 @@ def parse_param_overrides(
             continue
         value = convert_param_text(text, param.type)
         if value is None:
-            shown = pair if len(pair) <= 80 else f"{pair[:60]}... ({len(text)} characters)"
+            shown = printable(pair if len(pair) <= 80 else f"{pair[:60]}... ({len(text)} characters)")
             t = text.strip()
             if len(t) > numbers.MAX_INT_CHARS and numbers.kind(t) == numbers.INT:  # more digits than pipe reads
                 found.append(
@@ -119,7 +120,7 @@ def parse_param_overrides(
                 )
             )
             continue
-        refused = value_refusal(param, value, f"-p {pair}: ")
+        refused = value_refusal(param, value, f"-p {printable(pair)}: ")
         if refused is not None:
             found.append(refused)
             continue

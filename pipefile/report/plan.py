@@ -9,6 +9,7 @@ import sys
 
 from ..outcomes import Outcome
 from ..planner import Plan
+from ..printable import printable
 from ..rebuilder import Decision, Verdict
 from .reasons import reason_json, reason_text
 from .text import console, is_terminal
@@ -147,7 +148,9 @@ def _collapse_waits(d: Decision, msgs: list, task_group: dict) -> list:
 def render_status(plan: Plan, stream=None, stays_on_remote=frozenset(), groups=None, tasks: bool = False) -> None:
     """`groups`: the expanded steps; their tasks show as one line each unless `tasks`."""
     stream = stream or sys.stdout
-    rows = _rows(plan, stays_on_remote, groups, tasks)
+    # A task's name and a reason may quote a matrix value or a param: one line each, no
+    # control character of theirs reaches the terminal (ordinary names print as they are).
+    rows = [(s, printable(n), [printable(m) for m in ms]) for s, n, ms in _rows(plan, stays_on_remote, groups, tasks)]
     width = max((len(n) for _, n, _ in rows), default=4)
     if is_terminal(stream):
         from rich.markup import escape
@@ -173,7 +176,9 @@ def render_status(plan: Plan, stream=None, stays_on_remote=frozenset(), groups=N
 def _plan_summary(plan: Plan) -> str:
     stopped = plan.count(Verdict.STOPPED)
     if plan.up_to_date:
-        return f"all {len(plan.decisions)} step(s) up to date" + (f" ({stopped} stopped early)" if stopped else "")
+        n = len(plan.decisions)
+        said = "1 step up to date" if n == 1 else f"all {n} steps up to date"  # (not "1 step(s)")
+        return said + (f" ({stopped} stopped early)" if stopped else "")
     parts = [
         f"{plan.count(v)} {v.value}"
         for v in (Verdict.RUN, Verdict.PENDING, Verdict.RESTORE, Verdict.FRESH, Verdict.STOPPED)

@@ -19,7 +19,7 @@ from typing import Optional
 from .. import lazyre
 from ..filehash import open_regular
 from ..outcomes import Outcome, StepResult
-from ..printable import printable
+from ..printable import printable, printable_lines
 from ..rebuilder import Decision, Verdict
 from ..scheduler import RunSummary
 from .plan import STATE_STYLE
@@ -110,7 +110,9 @@ class RunReporter:
             if grid is None:  # steps' rows in one grid (aligned), broken where a step's lines go
                 grid = Table.grid(padding=(0, 1))
                 parts.append(grid)
-            label = f"build env {escape(env)} [dim](for {escape(name)})[/]" if env else f"{verb} {escape(name)}"
+            # Names carry matrix values and labels: escaped (printable) before rich sees them.
+            shown, env = escape(printable(name)), env and escape(printable(env))
+            label = f"build env {env} [dim](for {shown})[/]" if env else f"{verb} {shown}"
             grid.add_row(Spinner("dots"), label, f"[dim]{format_seconds(now - t0)}[/]")
             if tail:
                 # Cut at the screen's edge: a wrapped line would throw the live view's redraw off.
@@ -122,6 +124,9 @@ class RunReporter:
     def _line(self, text: str, style: str = "") -> None:
         if self.quiet:
             return
+        # A name, reason or command may quote a value (a matrix value, a param): no control
+        # character of it reaches the terminal; the lines broken on purpose stay so.
+        text = printable_lines(text)
         if self.tty:
             from rich.markup import escape
 
@@ -149,7 +154,7 @@ class RunReporter:
                     tail = self.tails[step] = deque(maxlen=TAIL_LINES)
                 tail.append(text)
             return
-        who = f"env {env}" if env is not None else step
+        who = printable(f"env {env}" if env is not None else step)
         if self.tty:
             from rich.text import Text
 
@@ -187,10 +192,10 @@ class RunReporter:
         with self.lock:
             self.running[name] = (verb, time.monotonic())
         if not self.tty:
-            self._line(f"{verb:<8} {name}")
+            self._line(f"{verb:<8} {printable(name)}")
         if self.explain:
             for r in decision.reasons:
-                self._line(f"         {name}: {reason_text(r)}", "dim")
+                self._line(f"         {printable(name)}: {printable(reason_text(r))}", "dim")
 
     def finished(self, result: StepResult, decision: Optional[Decision]) -> None:
         with self.lock:
@@ -200,7 +205,7 @@ class RunReporter:
             self.building.pop(result.name, None)
             self.done += 1
         for note in result.notes:
-            self._line(f"note: {result.name}: {note}", "yellow")
+            self._line(printable(f"note: {result.name}: {note}"), "yellow")
         o = result.outcome
         if o == Outcome.FRESH and not (decision and decision.record):
             return
@@ -222,16 +227,17 @@ class RunReporter:
             f" ({format_seconds(result.seconds)}{gpus})" if o in (Outcome.RAN, Outcome.RESTORED, Outcome.FAILED) else ""
         )
         if o in (Outcome.SKIPPED, Outcome.STOPPED) and result.error:
-            extra = f" ({result.error})"
+            extra = f" ({printable(result.error)})"  # (it names the step that failed)
+        name = printable(result.name)
         if o == Outcome.WOULD_RUN and result.command:
-            extra = ": " + hanging(result.command, len(f"{label:<8} {result.name}: "))
-        self._line(f"{label:<8} {result.name}{extra}", STATE_STYLE.get(o, ""))
+            extra = ": " + hanging(result.command, len(f"{label:<8} {name}: "))
+        self._line(f"{label:<8} {name}{extra}", STATE_STYLE.get(o, ""))
 
 
 def hanging(text: str, indent: int) -> str:
     """A multi-line `text` (a command) whose lines after the first start `indent` columns in,
     under the first, not at the margin."""
-    first, *rest = text.rstrip("\n").split("\n")
+    first, *rest = text.rstrip("\n").expandtabs(4).split("\n")  # (a tab, escaped by _line, would read \t)
     return "\n".join([first] + [" " * indent + line if line else "" for line in rest])
 
 
@@ -246,7 +252,10 @@ def log_tail(root: str, log_rel: Optional[str], lines: int = LOG_TAIL_LINES) -> 
             data = f.read().decode("utf-8", "replace")
     except OSError:
         return []
-    return [ln if len(ln) <= LOG_LINE_MAX else ln[:LOG_LINE_MAX] + " [...]" for ln in data.splitlines()[-lines:]]
+    # shown as the live view shows a step's lines: its escapes cannot drive the terminal
+    return [
+        shown_line(ln if len(ln) <= LOG_LINE_MAX else ln[:LOG_LINE_MAX] + " [...]") for ln in data.splitlines()[-lines:]
+    ]
 
 
 def failure_text(result: StepResult, root: str) -> str:
@@ -257,22 +266,30 @@ def failure_text(result: StepResult, root: str) -> str:
         took += f" in env {result.environment}"
     if result.gpus:
         took += f" on GPU {','.join(result.gpus)}"
+    name = printable(result.name)  # (a matrix value's line break must not start a line)
     if err.startswith(("exited with", "was killed", "interrupted")):
-        head = f"step '{result.name}' {err} after {took}"
+        head = f"step '{name}' {err} after {took}"
     else:
-        head = f"step '{result.name}' failed after {took}: {err}"
+        head = f"step '{name}' failed after {took}: {err}"
     out = [head]
     if result.command:
         out.append("  command: " + hanging(result.command, len("  command: ")))
     if result.ran:
         # What really ran: ${{outputs.X}} pointed to staging paths, not to the outputs' own.
         out.append("  ran:     " + hanging(result.ran, len("  ran:     ")))
-        out += [f"           {stage} = {path}" for stage, path in result.staged]
+        out += [f"           {printable(stage)} = {printable(path)}" for stage, path in result.staged]
     tail = log_tail(root, result.log)
     if result.log:
-        out.append(f"  log: {result.log}" + (f" (last {len(tail)} lines below)" if tail else " (empty)"))
+        out.append(
+            f"  log: {printable(result.log)}"
+            + (
+                (" (its last line below)" if len(tail) == 1 else f" (last {len(tail)} lines below)")
+                if tail
+                else " (empty)"
+            )
+        )
     out += [f"    {line}" for line in tail]
-    return "\n".join(out)
+    return printable_lines("\n".join(out))  # (the name, error, command may quote values)
 
 
 # How the summary line says an outcome, where its JSON name is not a phrase.
