@@ -98,3 +98,24 @@ def raise_all(errors: list[PipefileError]) -> None:
         raise errors[0]
     if errors:
         raise PipefileErrors(errors)
+
+
+def seconds_from_env(name: str, default: float, error: type = PipefileError) -> float:
+    """A positive number of seconds from the environment variable `name` (`default` when it
+    is unset or blank), read when it is needed: anything else is `error` (a PipefileError
+    class) naming the variable and the fix, never an internal error at import."""
+    import os
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise error(
+            f"{name}={text!r} is not a number of seconds",
+            hint=f"set it to a positive number (default {default:g}), or unset it",
+        )
+    return value

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Optional
 
-from ..errors import PipefileError
+from ..errors import PipefileError, seconds_from_env
 
 _WATCH_EVERY = 1.0  # seconds between two knocks on the head's port
 GONE_ENV = "PIPE_RAY_GONE_AFTER"
@@ -39,21 +39,9 @@ def unplaced_after() -> float:
 
 
 def _seconds(name: str, default: float) -> float:
-    """A number of seconds from variable `name`: read when the run's cluster is made, so a
-    bad value is a usage error before anything starts (not an internal error at import)."""
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 1e6:
-        raise PipefileError(
-            f"{name}={text!r} is not a number of seconds",
-            hint=f"set it to a positive number (default {default:g}), or unset it",
-        )
-    return value
+    """Read when the run's cluster is made, so a bad value is a usage error before anything
+    starts (not an internal error at import)."""
+    return seconds_from_env(name, default)
 
 
 class Pump:

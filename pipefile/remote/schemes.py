@@ -7,6 +7,7 @@ from __future__ import annotations
 
 # importlib.util, urllib.parse and difflib are imported where used (start-up: see urls.py).
 from .. import names
+from ..errors import seconds_from_env
 from .spec import MissingExtra, RemoteConfigError, RemoteSpec
 from .urls import raw_password
 
@@ -71,21 +72,7 @@ def stall_seconds() -> float:
     """How long a remote may send nothing, once connected, before it counts as unreachable
     ($PIPE_REMOTE_TIMEOUT, else 60 s): a server that accepts and then stalls (or an sftp
     server blocked on a FIFO) must not hang pipe."""
-    import os
-
-    text = os.environ.get(STALL_ENV, "").strip()
-    if not text:
-        return STALL_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < 1e6:
-        raise RemoteConfigError(
-            f"{STALL_ENV}={text!r} is not a number of seconds",
-            hint=f"set it to a positive number (default {STALL_SECONDS:g}), or unset it",
-        )
-    return value
+    return seconds_from_env(STALL_ENV, STALL_SECONDS, RemoteConfigError)
 
 
 def _refuse_raw_password(spec: RemoteSpec) -> None:
