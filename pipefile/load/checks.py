@@ -316,12 +316,10 @@ def undeclared_scripts(steps: Mapping[str, Step], assets: Mapping[str, Asset], r
         for before, word in zip(words, words[1:]):
             if not _RUNNER.fullmatch(os.path.basename(before)) or "${{" in word or word.startswith("-"):
                 continue
-            path, problem = normalize_path(os.path.join(step.workdir, word) if step.workdir else word)
+            path, problem = _script_path(step.workdir, word)
             if problem or not path or not path.endswith(_SCRIPT_SUFFIXES):
-                continue  # (a nested Pipefile's command runs in its folder, `workdir`)
-            if any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared):
                 continue
-            if any(path == w or path.startswith(w.rstrip("/") + "/") for w in written):
+            if _under(path, declared) or _under(path, written):
                 continue
             if root is not None and not os.path.isfile(os.path.join(root, path)):
                 continue
@@ -340,5 +338,16 @@ def _covered(workdir: str, word: str, declared: list) -> bool:
     """Whether the script `word` (as the command gives it) is one of, or under, `declared`."""
     if "${{" in word:
         return True
-    path, problem = normalize_path(os.path.join(workdir, word) if workdir else word)
-    return bool(problem) or not path or any(path == d or path.startswith(d.rstrip("/") + "/") for d in declared)
+    path, problem = _script_path(workdir, word)
+    return bool(problem) or not path or _under(path, declared)
+
+
+def _script_path(workdir: str, word: str) -> tuple:
+    """(the workspace path of a script a command names, the problem with it): a nested
+    Pipefile's command runs in its folder, `workdir`."""
+    return normalize_path(os.path.join(workdir, word) if workdir else word)
+
+
+def _under(path: str, places) -> bool:
+    """Whether `path` is one of `places` or inside one of them."""
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in places)
