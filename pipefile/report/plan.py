@@ -161,7 +161,7 @@ def render_status(plan: Plan, stream=None, stays_on_remote=frozenset(), groups=N
             con.print(f"[{style}]{state:<8}[/] {escape(name)}")
             for m in msgs:
                 con.print(f"           [dim]{escape(m)}[/]")
-        con.print(_plan_summary(plan))
+        con.print(_plan_summary(plan, groups))
         return
     for state, name, msgs in rows:
         if msgs:
@@ -170,14 +170,19 @@ def render_status(plan: Plan, stream=None, stays_on_remote=frozenset(), groups=N
             stream.write(f"{state:<8} {name}\n")
         for m in msgs[1:]:
             stream.write(f"{'':<8} {'':<{width}}  {m}\n")
-    stream.write(_plan_summary(plan) + "\n")
+    stream.write(_plan_summary(plan, groups) + "\n")
 
 
-def _plan_summary(plan: Plan) -> str:
+def _plan_summary(plan: Plan, groups=None) -> str:
     stopped = plan.count(Verdict.STOPPED)
     if plan.up_to_date:
-        n = len(plan.decisions)
-        said = "1 step up to date" if n == 1 else f"all {n} steps up to date"  # (not "1 step(s)")
+        # A plan is of tasks: say so where a step stands for many (docs/concepts.md), counting a
+        # map's items settled by its record as its status line does.
+        expanded = [g for g in (groups or {}).values() if any(t.endswith("]") and t in plan.decisions for t in g.tasks)]
+        settled = sum(len(g.settled) for g in expanded if g.settled and f"{g.name}[{g.probe}]" in plan.decisions)
+        n = len(plan.decisions) + settled
+        noun = "task" if expanded else "step"
+        said = f"1 {noun} up to date" if n == 1 else f"all {n} {noun}s up to date"  # (not "1 step(s)")
         return said + (f" ({stopped} stopped early)" if stopped else "")
     parts = [
         f"{plan.count(v)} {v.value}"
