@@ -263,6 +263,25 @@ def test_a_step_asking_for_a_gpu_is_told_what_nvidia_smi_said(repo, tmp_path, mo
     assert "Pipefile:3:" in r.err and "exited with status 9: NVIDIA-SMI has failed" in r.err, str(r)
 
 
+def test_what_nvidia_smi_says_is_shown_escaped_in_any_encoding(repo, tmp_path, monkeypatch):
+    # Was: exit 70 (UnicodeDecodeError) on a byte that is not UTF-8, and a terminal escape in
+    # its message reached the terminal raw.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"  # a fake nvidia-smi (no GPU here)
+    fake.write_bytes(b"#!/bin/sh\nprintf '\\033]0;PWNED\\007bad \\377 driver\\n'\nexit 9\n")
+    fake.chmod(0o755)
+    monkeypatch.delenv("PIPE_GPUS", raising=False)
+    path = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    repo.pipefile("""
+        steps:
+          a: {command: 'true', resources: {gpus: 1}}
+    """)
+    r = repo.pipe("run", env=path)
+    assert r.code == 2, str(r)
+    assert "exited with status 9: \\x1b]0;PWNED\\x07bad \ufffd driver" in r.err and "\x1b" not in r.err, str(r)
+
+
 def test_a_dockerignore_that_is_not_utf8_is_an_error_naming_it(repo):
     # Was: the identity and the load check read no patterns at all (the whole folder counted),
     # while the build failed on it with "'utf-8' codec can't decode byte 0xff": exit 1, no file named.

@@ -17,6 +17,7 @@ from typing import Optional
 from .. import lazyre
 from ..errors import PipefileError
 from ..lazyclass import dataclass
+from ..printable import printable
 
 ENV_VAR = "PIPE_GPUS"
 _ID_RE = lazyre.Pattern(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
@@ -75,6 +76,7 @@ def _nvidia_smi() -> list:
             [exe, "--query-gpu=index,name", "--format=csv,noheader"],
             capture_output=True,
             text=True,
+            errors="replace",  # (a driver's message in another encoding is still worth showing)
             timeout=_SMI_TIMEOUT,
         )
     except subprocess.TimeoutExpired:
@@ -85,15 +87,15 @@ def _nvidia_smi() -> list:
         return []
     if p.returncode != 0:
         said = next((x.strip() for x in (p.stdout + "\n" + p.stderr).splitlines() if x.strip()), "")
-        _why_none = f"{exe} exited with status {p.returncode}" + (f": {said[:200]}" if said else "")
+        _why_none = f"{exe} exited with status {p.returncode}" + (f": {printable(said[:200])}" if said else "")
         return []
     out = []
     for line in p.stdout.splitlines():
         idx, _, name = line.partition(",")
         if idx.strip().isdigit():
-            out.append(Gpu(idx.strip(), name.strip() or "unknown"))
+            out.append(Gpu(idx.strip(), printable(name.strip()) or "unknown"))
     if not out and p.stdout.strip():
-        _why_none = f"{exe} printed no GPU: {p.stdout.strip().splitlines()[0][:200]}"
+        _why_none = f"{exe} printed no GPU: {printable(p.stdout.strip().splitlines()[0][:200])}"
     return out
 
 
