@@ -40,3 +40,13 @@ def test_an_output_path_ending_in_a_slash_is_refused_not_written_as_a_file(repo:
         r = repo.pipe("report", "last", "-o", out)
         assert r.code == 2 and f"'{out}' names a folder" in r.err and "hint:" in r.err, str(r)
         assert not repo.exists(out.rstrip("/")), out
+
+
+def test_artifact_sizes_are_in_the_units_of_every_other_command():
+    # Was: `pipe artifacts` said 1.5 KiB where gc, verify, push and envs say 1.5 KB.
+    from pipefile.report.artifacts import format_size
+    from pipefile.report.text import size
+
+    for n in (0, 999, 1500, 2_500_000, 7 * 10**9):
+        assert format_size(n) == size(n)
+    assert format_size(1500) == "1.5 KB" and format_size(None) == "0 B"
