@@ -12,11 +12,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import PipefileError
+from .wholefile import replace_whole
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 DEFAULT_TEMPLATE = "minimal"
@@ -261,27 +261,10 @@ def refresh_gitignore(root: str) -> str:
         said = "updated"
     if new != old:
         try:
-            _replace(path, new.encode("utf-8", "surrogateescape"))
+            replace_whole(path, new.encode("utf-8", "surrogateescape"))
         except OSError as e:
             raise _gitignore_error(root, e) from None
     return said
-
-
-def _replace(path: str, data: bytes) -> None:
-    tmp = f"{path}.pipe-{os.getpid()}.tmp"
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        except FileNotFoundError:
-            pass
-        os.replace(tmp, path)
-    finally:
-        if os.path.lexists(tmp):
-            os.unlink(tmp)
 
 
 def _gitignore_error(root: str, e: OSError) -> PipefileError:

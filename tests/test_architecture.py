@@ -23,6 +23,7 @@ LAYERS = {
     "filenames": 0,  # task names as file names, bounded: standard library only (tracking.py uses it)
     "names": 0,  # names that are not UTF-8: standard library (and errors)
     "printable": 0,
+    "wholefile": 0,  # a user's file written whole or not at all: standard library only
     "shellquote": 0,
     "tracking": 0,
     "stopping": 0,

@@ -5,7 +5,6 @@ group in `app`, so nothing here imports a command."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 
@@ -157,21 +156,13 @@ def _write_through(path: str, data: bytes, shown: str) -> None:
 
 
 def _replace(path: str, data: bytes, shown: str) -> None:
-    """`path` holds `data`, or what it held before: written beside it, then renamed over it
-    (a full disk or a kill midway never leaves a Pipefile cut short)."""
-    import secrets
+    """`path` holds `data`, or what it held before (a full disk or a kill midway never leaves a
+    Pipefile cut short)."""
+    from ..wholefile import replace_whole
 
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        replace_whole(path, data)
     except OSError as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise PipefileError(
             f"{shown}: cannot write it: {e.strerror or e}", hint="check the folder's permissions and free space"
         ) from None

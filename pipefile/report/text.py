@@ -126,6 +126,15 @@ def dump_json(obj, stream=None) -> None:
     stream.flush()
 
 
+def _ours(filename, target: str) -> bool:
+    """Whether an error's file is the one written or its temporary beside it (already named)."""
+    name = os.fsdecode(filename)
+    return name == target or (
+        os.path.dirname(name) == os.path.dirname(target)
+        and os.path.basename(name).startswith(f".{os.path.basename(target)}.")
+    )
+
+
 def _kind(mode: int) -> str:
     import stat
 
@@ -154,9 +163,9 @@ def write_text_file(path: str, text: str, what: str = "the file") -> None:
     folder, /dev/stdout, a link to nothing) is refused rather than renamed over. Missing
     folders on the way are made. Every failure is a PipefileError (exit 2) naming the path."""
     import stat
-    import tempfile
 
     from ..errors import PipefileError
+    from ..wholefile import replace_whole
 
     shown = printable(path)
     if path.endswith(("/", os.sep)):  # (abspath would drop the slash: 'r.md/' became a file r.md)
@@ -191,24 +200,11 @@ def write_text_file(path: str, text: str, what: str = "the file") -> None:
             f"'{shown}' is {_kind(st.st_mode)}; {what} is written only to a regular file, which it replaces whole",
             hint="choose the path of a file (it is made if missing)",
         )
-    parent = os.path.dirname(target)
-    tmp = None
     try:
-        os.makedirs(parent, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tmp-summary-")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # an ordinary file, as open() makes it, not mkstemp's private one
-        os.replace(tmp, target)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        replace_whole(target, text.encode("utf-8"))
     except OSError as e:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-        where = f" ({printable(e.filename)})" if getattr(e, "filename", None) and e.filename != tmp else ""
+        where = f" ({printable(e.filename)})" if getattr(e, "filename", None) and not _ours(e.filename, target) else ""
         raise PipefileError(
             f"cannot write '{shown}': {e.strerror or e}{where}; nothing was written there",
             hint="choose a file in a folder you can write to (and with space left)",
