@@ -55,7 +55,10 @@ def resolve_artifacts(pf, errors: list) -> dict:
                 out[key] = _resolved(ws, v)
             except PipefileError as e:
                 hint = e.hint
-                if "no artifact" in e.message and not ws.jobs.artifact_names():
+                made_here = _made_here(pf, b.ref) if "no artifact" in e.message else None
+                if made_here is not None:
+                    hint = made_here
+                elif "no artifact" in e.message and not ws.jobs.artifact_names():
                     hint = (
                         "no artifact has been stored in this workspace yet: name an output (name: ...) "
                         "and run it, or `pipe asset add PATH --name NAME`"
@@ -64,6 +67,30 @@ def resolve_artifacts(pf, errors: list) -> dict:
     finally:
         ws.close()
     return out
+
+
+def _made_here(pf, name: str):
+    """The hint for an artifact this Pipefile itself names that has no version yet: a binding
+    is resolved before the run that would make its first one, so it can never get there."""
+    import shlex
+
+    for a in pf.assets.values():
+        if a.artifact == name:
+            return (
+                f"'{name}' is the name of asset '{a.name}' here, whose first version a run makes "
+                f"only after its bindings are resolved: to read the asset's current data bind "
+                f"${{{{assets.{a.name}}}}}; to read stored versions, add the first one: "
+                f"pipe asset add {shlex.quote(a.path)} --name {name}"
+            )
+    for st in pf.steps.values():
+        for o in st.outputs.values():
+            if o.artifact == name:
+                return (
+                    f"'{name}' is output '{o.name}' of step '{st.name}' here and has no stored version "
+                    f"yet (none is made while this binding stops every run): bind "
+                    f"${{{{steps.{st.name}.outputs.{o.name}}}}} to read what the run makes"
+                )
+    return None
 
 
 def pin_artifacts(pf, errors: list) -> dict:

@@ -367,3 +367,34 @@ def test_asset_add_waits_for_a_run_or_gc_holding_the_workspace(repo, tmp_path):
         held.release()
     assert p.returncode == 0, first + err
     assert "added raw:1" in out
+
+
+def test_binding_an_artifact_this_pipefile_names_before_its_first_version_says_how(repo: Repo):
+    # Was: "no artifact has been stored in this workspace yet: name an output (name: ...) and run
+    # it": advice that cannot work, as the binding stops every run (no version is ever made).
+    repo.write("data/raw.txt", "a\n")
+    repo.pipefile("""
+        version: 1
+        assets:
+          raw: {path: data/raw.txt, name: rawdata}
+        steps:
+          a:
+            command: cat ${{inputs.r}} > ${{outputs.o}}
+            inputs: {r: "${{artifacts.rawdata}}"}
+            outputs: {o: out.txt}
+          b:
+            command: echo x > ${{outputs.o}}
+            outputs: {o: {path: m.txt, name: m}}
+          c:
+            command: cat ${{inputs.m}} > ${{outputs.o}}
+            inputs: {m: "${{artifacts.m:1}}"}
+            outputs: {o: c.txt}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert "bind ${{assets.raw}}" in r.err and "pipe asset add data/raw.txt --name rawdata" in r.err, str(r)
+    assert "'m' is output 'o' of step 'b' here" in r.err and "bind ${{steps.b.outputs.o}}" in r.err, str(r)
+    assert "name an output (name: ...) and run it" not in r.err, str(r)
+    # The way out the hint gives works: a first version added, the asset's binding resolves.
+    assert repo.pipe("asset", "add", "data/raw.txt", "--name", "rawdata").code == 0
+    assert "rawdata" not in repo.pipe("run").err
