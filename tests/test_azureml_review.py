@@ -310,3 +310,26 @@ def test_a_literal_the_component_refuses_is_reported_with_the_fix(repo, bound, s
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2, str(r)
     assert f"pipeline.yml:6:10: {says}\n  {fix}" in r.err, r.err
+
+
+def test_an_mltable_of_files_splits_by_a_size(repo):
+    # Was: the load took "10b" (a size is allowed for an MLTable), and the driver failed on it
+    # with a traceback (int('10b')) when the MLTable lists files with no table reader.
+    _fixture(repo, "parallel")
+    for i in range(1, 6):
+        repo.write(f"data/docstab/doc{i}.txt", " ".join(["w"] * i) + "\n")  # 2, 4, 6, 8, 10 bytes
+    repo.write("data/docstab/MLTable", "paths:\n  - pattern: ./*.txt\n")
+    text = repo.read("pipeline.yml")
+    text = text.replace(
+        "        type: uri_folder\n        path: ./data/docs", "        type: mltable\n        path: ./data/docstab"
+    )
+    text = text.replace(
+        "max_concurrency_per_instance: 2", "max_concurrency_per_instance: 1"
+    )  # (one process: calls count)
+    repo.write("pipeline.yml", text.replace('mini_batch_size: "2"', 'mini_batch_size: "10b"'), dedent=False)
+    r = _pipe(repo, "run", "-f", "pipeline.yml", "count_words")
+    assert r.code == 0, str(r)
+    lines = repo.read(".azureml-outputs/pipeline/count_words/counts/counts").splitlines()
+    # files in order, a batch closed once it holds 10 bytes: doc1-3 (12 bytes), then doc4-5
+    assert [ln.split()[0] for ln in lines] == [f"doc{i}.txt" for i in range(1, 6)], lines
+    assert [ln.rsplit("(call ", 1)[1] for ln in lines] == ["1)", "1)", "1)", "2)", "2)"], lines

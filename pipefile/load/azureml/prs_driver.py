@@ -74,8 +74,18 @@ def _batches(cfg, data):
     size = cfg.get("mini_batch_size")
     files, reader = _mltable(data) if cfg["kind"] == "mltable" else (_files(data), None)
     if reader is None:
-        n = int(size or 10)
-        return [files[i : i + n] for i in range(0, len(files), n)]
+        if str(size or 10).strip().isdigit():
+            n = int(size or 10)
+            return [files[i : i + n] for i in range(0, len(files), n)]
+        # An MLTable of files, split by a size (10kb): files in order, a batch closed once it holds that much.
+        limit, batches, batch, held = _bytes(size), [], [], 0
+        for f in files:
+            batch.append(f)
+            held += os.path.getsize(f)
+            if held >= limit:
+                batches.append(batch)
+                batch, held = [], 0
+        return batches + ([batch] if batch else [])
     df = _table(files, reader)
     total = sum(os.path.getsize(f) for f in files) or 1
     rows = max(1, int(len(df) * _bytes(size or "1mb") / total))
