@@ -8,7 +8,7 @@ import json
 import sys
 
 from ..printable import printable
-from .text import size, table, when
+from .text import mermaid_edge, mermaid_text, size, table, when
 
 KIND_TEXT = {"file": "file", "tree": "folder"}
 
@@ -252,7 +252,7 @@ def lineage_mermaid(tree: dict) -> str:
     datas, steps, edges = _graph(tree)
 
     def q(text: str) -> str:
-        return printable(text.replace('"', "#quot;").replace("\n", "<br/>"))
+        return "<br/>".join(mermaid_text(line) for line in text.split("\n"))
 
     lines = ["graph TD"]
     for i, d in datas.items():
@@ -261,7 +261,7 @@ def lineage_mermaid(tree: dict) -> str:
     for i, s in steps.items():
         lines.append(f'  {i}[["{q(_step_short(s))}"]]')
     for a, b, label in edges:
-        lines.append(f"  {a} -->|{q(label)}| {b}" if label else f"  {a} --> {b}")
+        lines.append(f"  {a} -->|{mermaid_edge(label)}| {b}" if label else f"  {a} --> {b}")
     return "\n".join(lines) + "\n"
 
 

@@ -6,6 +6,8 @@ import json
 
 from ..bindings import IN_PATH
 from ..graph import Graph
+from .text import mermaid_edge
+from .text import mermaid_text as mt
 
 
 def _dag_edges(graph: Graph):
@@ -73,14 +75,14 @@ def render_dag(graph: Graph, fmt: str = "text", expand: bool = False) -> str:
         ids = {n: f"s{i}" for i, n in enumerate(names)}
         lines = ["graph TD"]
         for n, i in ids.items():
-            lines.append(f'  {i}["{label(n)}"]')
+            lines.append(f'  {i}["{mt(label(n))}"]')
         for j, (p, users) in enumerate(sorted(sources.items())):
             label = asset_names.get(p, p)
-            lines.append(f'  d{j}[("{label}")]')
+            lines.append(f'  d{j}[("{mt(label)}")]')
             for u in users:
                 lines.append(f"  d{j} --> {ids[u]}")
         for a, b, label in edges:
-            lines.append(f"  {ids[a]} -->|{label}| {ids[b]}" if label else f"  {ids[a]} --> {ids[b]}")
+            lines.append(f"  {ids[a]} -->|{mermaid_edge(label)}| {ids[b]}" if label else f"  {ids[a]} --> {ids[b]}")
         return "\n".join(lines) + "\n"
     if fmt == "dot":
 
@@ -146,10 +148,10 @@ def _expanded(graph: Graph, fmt: str, names, edges, sources, asset_names, levels
         pad = "  " * depth
         for kind, n in inside.get(level, []):
             if kind == "step":
-                lines.append(f'{pad}{ids[n]}["{n}"]' if fmt == "mermaid" else f"{pad}{q(n)};")
+                lines.append(f'{pad}{ids[n]}["{mt(n)}"]' if fmt == "mermaid" else f"{pad}{q(n)};")
                 continue
             if fmt == "mermaid":
-                lines.append(f'{pad}subgraph {pids[n]}["{n} [pipeline]"]')
+                lines.append(f'{pad}subgraph {pids[n]}["{mt(n)} [pipeline]"]')
             else:
                 lines.append(f"{pad}subgraph {q('cluster_' + n)} {{")
                 lines.append(f"{pad}  label={q(n + ' [pipeline]')};")
@@ -160,14 +162,14 @@ def _expanded(graph: Graph, fmt: str, names, edges, sources, asset_names, levels
     for j, (p, users) in enumerate(sorted(sources.items())):
         name = asset_names.get(p, p)
         if fmt == "mermaid":
-            lines.append(f'  d{j}[("{name}")]')
+            lines.append(f'  d{j}[("{mt(name)}")]')
             lines += [f"  d{j} --> {ids[u]}" for u in users]
         else:
             lines.append(f"  {q('path:' + p)} [shape=ellipse, label={q(name)}];")
             lines += [f"  {q('path:' + p)} -> {q(u)};" for u in users]
     for a, b, label in edges:
         if fmt == "mermaid":
-            lines.append(f"  {ids[a]} -->|{label}| {ids[b]}" if label else f"  {ids[a]} --> {ids[b]}")
+            lines.append(f"  {ids[a]} -->|{mermaid_edge(label)}| {ids[b]}" if label else f"  {ids[a]} --> {ids[b]}")
         else:
             lines.append(f"  {q(a)} -> {q(b)}" + (f" [label={q(label)}]" if label else "") + ";")
     if fmt == "dot":

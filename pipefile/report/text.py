@@ -120,6 +120,29 @@ def size(n) -> str:
     return f"{n:.1f} TB"
 
 
+# What would end a Mermaid label or edge text, or be read as markup in it, as entity codes.
+_MERMAID = {"#": "#35;", '"': "#quot;", "|": "#124;", "<": "#lt;", ">": "#gt;"}
+
+
+def mermaid_text(text) -> str:
+    """A name inside a Mermaid label ("...") or edge text (|...|), rendered as written: a
+    quote, bar, '#' or angle bracket as its entity code, other unprintable characters
+    escaped; a name without them is unchanged."""
+    t = printable(text)
+    if not any(c in t for c in _MERMAID):
+        return t
+    return "".join(_MERMAID.get(c, c) for c in t)
+
+
+def mermaid_edge(text) -> str:
+    """An edge's text, between its bars: quoted (entity codes inside) unless it is of
+    letters, digits and `_ . / -` (a plain path prints as before)."""
+    t = printable(text)
+    if t and all(c.isalnum() or c in "_./-" for c in t):
+        return t
+    return f'"{mermaid_text(t)}"'
+
+
 def dump_json(obj, stream=None) -> None:
     stream = stream or sys.stdout
     stream.write(json.dumps(obj, indent=2) + "\n")
