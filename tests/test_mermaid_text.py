@@ -66,3 +66,21 @@ def test_dag_of_a_matrix_with_hostile_values_parses(repo):
     r = repo.pipe("lineage", "all.txt", "--format", "mermaid")
     assert r.code == 0, str(r)
     _parses(r.out)
+
+
+def test_dag_text_shows_a_value_with_a_line_break_or_escape_on_its_own_line(repo):
+    # Was: `pipe dag` printed a matrix value raw: a line break forged a row, an OSC
+    # sequence set the terminal's title.
+    repo.pipefile(r"""
+        version: 1
+        steps:
+          a:
+            matrix: {v: ["x\nfake    -> row", "\e]0;PWN\a"]}
+            inputs: {v: {type: string}}
+            command: printf '%s' '${{inputs.v}}' > ${{outputs.o}}
+            outputs: {o: "build/${{inputs.v}}.txt"}
+    """)
+    r = repo.pipe("dag")
+    assert r.code == 0, str(r)
+    assert "\x1b" not in r.out and "\x07" not in r.out and "\nfake" not in r.out, r.out
+    assert "a[v=x\\nfake    -> row]" in r.out.splitlines(), r.out

@@ -6,6 +6,7 @@ import json
 
 from ..bindings import IN_PATH
 from ..graph import Graph
+from ..printable import printable
 from .text import mermaid_edge
 from .text import mermaid_text as mt
 
@@ -124,7 +125,8 @@ def render_dag(graph: Graph, fmt: str = "text", expand: bool = False) -> str:
             outs = [p for p in outs if not p.startswith(".pipe/")]
         for p in outs:
             out.append(f"{pad}    -> {p}")
-    return "\n".join(out) + "\n"
+    # (a matrix value is any text: one line per entry, no terminal escape of its own)
+    return "\n".join(printable(line) for line in out) + "\n"
 
 
 def _expanded(graph: Graph, fmt: str, names, edges, sources, asset_names, levels) -> str:
