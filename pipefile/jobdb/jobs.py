@@ -20,6 +20,7 @@ from ..outcomes import JobStatus
 from . import schema
 from .artifacts import MAX_ID, ArtifactIndex
 from .busy import while_database_busy
+from .metric_sets import METRICS_OF_JOB, MetricSets
 from .records import Job, JobStep, job_from_row, step_from_row
 from .stops import TrialStops
 
@@ -27,7 +28,7 @@ _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=
 _NUMBER = lazyre.Pattern(r"[0-9]+")
 
 
-class JobStore(ArtifactIndex, TrialStops):
+class JobStore(ArtifactIndex, TrialStops, MetricSets):
     def __init__(self, path: str, create: bool = True):
         self.path = path
         if not create and not os.path.exists(path):
@@ -151,6 +152,8 @@ class JobStore(ArtifactIndex, TrialStops):
             )
 
     def record_metrics(self, job_id: int, step: str, values: dict) -> None:
+        """Values of the job's own (a streamed series' last value): a metrics file's are a
+        set (record_metric_set)."""
         self.db.executemany(
             "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)", [(job_id, step, k, float(v)) for k, v in values.items()]
         )
@@ -318,12 +321,9 @@ class JobStore(ArtifactIndex, TrialStops):
         )
 
     def metrics(self, job_id: int) -> dict:
-        return {
-            f"{step}.{name}" if step else name: value
-            for step, name, value in self.db.execute(
-                "SELECT step, name, value FROM metrics WHERE job_id=? ORDER BY step, name", (job_id,)
-            )
-        }
+        """{"STEP.NAME": value} of the job, sorted by step and name."""
+        rows = self.db.execute(METRICS_OF_JOB, (job_id,))
+        return {f"{step}.{name}" if step else name: value for step, name, value in rows}
 
     def _job_step(self, r) -> JobStep:
         return step_from_row(r)

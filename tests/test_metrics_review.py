@@ -1,0 +1,187 @@
+"""How a job's metrics are stored: a metrics file's values kept once per content, each job
+referring to them (jobdb/metric_sets.py), with every reader showing what it showed before."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+N = 20_000  # metric names in the big file: enough that copying them per job shows in jobs.db
+
+GEN = """\
+import json, sys
+n, lr, out = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+json.dump({"acc": 1 - lr, "per": {f"m{i}": i * lr for i in range(n)}}, open(out, "w"))
+"""
+
+PIPEFILE = """\
+name: big
+params:
+  lr: {type: number, default: 0.5}
+  n: {type: integer, default: %d}
+steps:
+  train:
+    command: python gen.py ${{params.n}} ${{params.lr}} ${{outputs.m}}
+    code: [gen.py]
+    outputs: {m: build/m.json}
+    metrics: [build/m.json]
+  after:
+    command: cp ${{inputs.m}} ${{outputs.c}}
+    inputs: {m: build/m.json}
+    outputs: {c: build/c.json}
+"""
+
+
+@pytest.fixture
+def big(repo):
+    repo.write("gen.py", GEN)
+    repo.pipefile(PIPEFILE % N)
+    return repo
+
+
+def _used_bytes(repo) -> int:
+    """What jobs.db holds (pages in use, the WAL's included): not the files' high-water marks."""
+    db = sqlite3.connect(repo.root / ".pipe" / "jobs.db")
+    try:
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        used = db.execute("PRAGMA page_count").fetchone()[0] - db.execute("PRAGMA freelist_count").fetchone()[0]
+        return used * size
+    finally:
+        db.close()
+
+
+def _metrics(repo, job: str = "last") -> dict:
+    r = repo.pipe("metrics", "show", job, "--json")
+    assert r.code == 0, str(r)
+    return r.json["jobs"][0]["metrics"]
+
+
+# Counts how often a run reads a metrics file (the normal path: the no-op record removed).
+_COUNTING = (
+    "import sys, pipefile.jobs as jobs\n"
+    "calls = []\n"
+    "real = jobs.read_metrics\n"
+    "jobs.read_metrics = lambda *a, **k: calls.append(a) or real(*a, **k)\n"
+    "sys.argv = ['pipe', 'run']\n"
+    "from pipefile.entry import main\n"
+    "try: main()\n"
+    "except SystemExit: pass\n"
+    "print('reads', len(calls))"
+)
+
+
+def _normal_run_reads(repo) -> int:
+    record = repo.root / ".pipe" / "noop"
+    if record.exists():
+        record.unlink()  # (else the no-op is answered from the record, which reads nothing either)
+    r = subprocess.run([sys.executable, "-c", _COUNTING], capture_output=True, text=True, cwd=repo.root)
+    assert "reads" in r.stdout, r.stdout + r.stderr
+    return int(r.stdout.split()[-1])
+
+
+def test_a_no_op_neither_reads_nor_copies_a_big_metrics_file(big):
+    # Every job of a step copied its metrics file's values into jobs.db, no-ops included: a
+    # file of 200,000 names added ~8.5 MB per `pipe run` that did nothing, and the no-op
+    # read and parsed the file each time (seconds). Now the values are kept once per content.
+    assert big.pipe("run").code == 0
+    first = _metrics(big)
+    assert len(first) == N + 1 and first["train.acc"] == 0.5 and first["train.per.m3"] == 1.5
+    before = _used_bytes(big)
+    assert _normal_run_reads(big) == 0  # a fresh step's file is not read again
+    for _ in range(2):  # the no-op record's path too
+        r = big.pipe("run")
+        assert r.code == 0 and "2 fresh" in r.err, str(r)
+    grown = _used_bytes(big) - before
+    assert grown < 64 * 1024, f"jobs.db grew by {grown} bytes over three no-ops"
+    for job in ("1", "2", "last"):
+        assert _metrics(big, job) == first
+    diff = big.pipe("metrics", "diff", "1", "last", "--json")
+    assert diff.code == 0, str(diff)
+    # New content is read (and kept) once more.
+    assert big.pipe("run", "-p", "lr=0.25").code == 0
+    assert _metrics(big)["train.per.m3"] == 0.75
+    assert _metrics(big, "1") == first
+
+
+def test_gc_drops_the_kept_metrics_only_dropped_jobs_used(big):
+    big.pipefile(PIPEFILE % 3)
+    for lr in ("0.5", "0.25", "0.25"):
+        assert big.pipe("run", "-p", f"lr={lr}").code == 0
+    assert _metrics(big, "1")["train.acc"] == 0.5
+    r = big.pipe("gc", "--keep-last", "1")
+    assert r.code == 0, str(r)
+    db = sqlite3.connect(big.root / ".pipe" / "jobs.db")
+    try:
+        values = {r[0] for r in db.execute("SELECT value FROM metric_values WHERE name='acc'")}
+    finally:
+        db.close()
+    assert values == {0.75}  # job 1's set (lr 0.5) went with it; the kept job's stays
+    assert _metrics(big)["train.acc"] == 0.75
+
+
+# The tables of revision 2.10 that hold metrics (the rest of its layout is today's).
+_OLD_METRICS = (
+    "CREATE TABLE metrics(job_id INTEGER, step TEXT, name TEXT, value REAL, PRIMARY KEY(job_id, step, name));"
+)
+
+
+def test_a_job_database_of_revision_2_10_is_read_and_written_as_before(big):
+    # A database written by the pipe before metric sets: each job's values in `metrics`.
+    big.pipefile(PIPEFILE % 3)
+    assert big.pipe("run").code == 0
+    shown = _metrics(big)
+    path = big.root / ".pipe" / "jobs.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "DROP TABLE step_metrics; DROP TABLE metric_values; DROP TABLE metric_sets; DROP TABLE metrics;"
+        + _OLD_METRICS
+        + "UPDATE meta SET v='2.10' WHERE k='schema_revision';"
+    )
+    db.executemany(
+        "INSERT INTO metrics VALUES(1, ?, ?, ?)",
+        [(k.split(".", 1)[0], k.split(".", 1)[1], v) for k, v in shown.items()],
+    )
+    db.commit()
+    db.close()
+    if os.path.exists(big.root / ".pipe" / "noop"):
+        os.unlink(big.root / ".pipe" / "noop")
+    assert _metrics(big, "1") == shown  # read as it was, the database upgraded on open
+    r = big.pipe("run")
+    assert r.code == 0 and "2 fresh" in r.err, str(r)
+    assert _metrics(big) == shown == _metrics(big, "1")
+    db = sqlite3.connect(path)
+    try:
+        assert db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == "2.11"
+    finally:
+        db.close()
+    jobs = big.pipe("jobs", "show", "1", "--json")
+    assert jobs.code == 0 and jobs.json["metrics"] == shown, str(jobs)
+
+
+def test_numbers_too_large_are_warned_again_by_a_job_that_reuses_the_kept_values(repo):
+    repo.write("w.py", "open('m.json', 'w').write('{\"ok\": 1, \"big\": 1' + '0' * 400 + '}')\n")
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          m:
+            command: python w.py
+            code: [w.py]
+            outputs: {m: m.json}
+            metrics: [m.json]
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    warning = "'big' is a number too large for a float; left out"
+    assert warning in r.err
+    assert _metrics(repo) == {"m.ok": 1.0}
+    if (repo.root / ".pipe" / "noop").exists():
+        os.unlink(repo.root / ".pipe" / "noop")  # (the record would print the text again)
+    r = repo.pipe("run")
+    assert r.code == 0 and "1 fresh" in r.err and warning in r.err, str(r)
+    assert _metrics(repo) == {"m.ok": 1.0}
