@@ -185,3 +185,33 @@ def test_numbers_too_large_are_warned_again_by_a_job_that_reuses_the_kept_values
     r = repo.pipe("run")
     assert r.code == 0 and "1 fresh" in r.err and warning in r.err, str(r)
     assert _metrics(repo) == {"m.ok": 1.0}
+
+
+def test_a_metric_name_with_a_lone_surrogate_is_kept_escaped_not_an_internal_error(repo):
+    # JSON may spell a name "\ud800", which Python reads as a lone surrogate that no UTF-8
+    # (so no SQLite text) holds: recording it, from a metrics file or a stream, was an
+    # internal error (exit 70) after the step had run, and the job read `interrupted`.
+    repo.write(
+        "w.py",
+        """\
+        import os
+        open("m.json", "w").write('{"ok": 1, "\\\\ud800file": 2}')
+        with open(os.environ["PIPE_METRICS_STREAM"], "a") as f:
+            f.write('{"name": "\\\\udc00loss", "value": 0.5}\\n{"name": "loss", "value": 0.25}\\n')
+        """,
+    )
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          m:
+            command: python w.py
+            code: [w.py]
+            outputs: {m: m.json}
+            metrics: [m.json]
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert _metrics(repo) == {"m.\\ud800file": 2.0, "m.\\udc00loss": 0.5, "m.loss": 0.25, "m.ok": 1.0}
+    assert repo.pipe("jobs", "show", "last", "--json").json["status"] == "succeeded"

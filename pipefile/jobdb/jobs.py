@@ -20,7 +20,7 @@ from ..outcomes import JobStatus
 from . import schema
 from .artifacts import MAX_ID, ArtifactIndex
 from .busy import while_database_busy
-from .metric_sets import METRICS_OF_JOB, MetricSets
+from .metric_sets import METRICS_OF_JOB, MetricSets, storable
 from .records import Job, JobStep, job_from_row, step_from_row
 from .stops import TrialStops
 
@@ -155,7 +155,8 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets):
         """Values of the job's own (a streamed series' last value): a metrics file's are a
         set (record_metric_set)."""
         self.db.executemany(
-            "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)", [(job_id, step, k, float(v)) for k, v in values.items()]
+            "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
+            [(job_id, step, storable(k), float(v)) for k, v in values.items()],
         )
 
     def record_series(self, job_id: int, step: str, series: dict) -> None:
@@ -164,7 +165,7 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets):
         self.db.executemany(
             "INSERT INTO metric_points VALUES(?,?,?,?,?,?,?)",
             [
-                (job_id, step, name, seq, x, value, stamp)
+                (job_id, step, storable(name), seq, x, value, stamp)
                 for name, points in series.items()
                 for seq, (x, value, stamp) in enumerate(points)
             ],

@@ -54,8 +54,7 @@ class MetricSets:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             if values is not None:
-                # (names are text the step wrote: one SQLite cannot store is left out)
-                rows = [(digest, k, float(v)) for k, v in values.items() if _storable(k)]
+                rows = [(digest, storable(k), float(v)) for k, v in values.items()]
                 new = self.db.execute(
                     "INSERT OR IGNORE INTO metric_sets(digest, skipped, created) VALUES(?,?,?)",
                     (digest, json.dumps([list(skipped[:5]), len(skipped)]), time.time()),
@@ -87,9 +86,12 @@ class MetricSets:
         return {r[0] for r in rows}
 
 
-def _storable(name: str) -> bool:
+def storable(name: str) -> str:
+    """A metric name as SQLite can store it: a name the step wrote with a lone surrogate
+    (JSON's "\\ud800", which no UTF-8 holds) spelled with that escape, as the file spells
+    it, rather than failing the run's record (it did: an internal error, exit 70)."""
     try:
         name.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate (JSON's "\ud800")
-        return False
-    return True
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return name
