@@ -215,3 +215,49 @@ def test_a_metric_name_with_a_lone_surrogate_is_kept_escaped_not_an_internal_err
     assert r.code == 0, str(r)
     assert _metrics(repo) == {"m.\\ud800file": 2.0, "m.\\udc00loss": 0.5, "m.loss": 0.25, "m.ok": 1.0}
     assert repo.pipe("jobs", "show", "last", "--json").json["status"] == "succeeded"
+
+
+# Peak memory of a `pipe` command, in KiB: VmHWM, its own (ru_maxrss keeps the parent's
+# across exec, and the test process is bigger than the command).
+_PEAK = (
+    "import sys\n"
+    "sys.argv = ['pipe'] + sys.argv[1:]\n"
+    "from pipefile.entry import main\n"
+    "try: main()\n"
+    "except SystemExit: pass\n"
+    "finally: print('peak', [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0], "
+    "file=sys.stderr)"
+)
+
+
+def _history(repo, *args) -> tuple:
+    r = subprocess.run(
+        [sys.executable, "-c", _PEAK, "metrics", "history", *args, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=repo.root,
+    )
+    peak = int(r.stderr.split("peak")[-1].split()[0])
+    return r.stdout, peak
+
+
+def test_metric_history_looks_up_one_metric_not_every_value_of_every_job(big):
+    # `pipe metrics history NAME` read every metric of every job of the experiment into
+    # memory to chart one: jobs of 200,000 metrics each took ~33 MB per job (10 jobs: 5.6 s,
+    # 333 MB). Now the one metric is looked up per job; memory does not grow with the jobs.
+    big.pipefile(PIPEFILE % 40_000)
+    assert big.pipe("run", "-p", "lr=0.5").code == 0
+    out, one_job = _history(big, "train.acc")
+    for lr in ("0.25", "0.125", "0.0625", "0.75"):
+        assert big.pipe("run", "-p", f"lr={lr}").code == 0
+    out, five_jobs = _history(big, "train.acc")
+    import json
+
+    assert [j["value"] for j in json.loads(out)["jobs"]] == [0.5, 0.75, 0.875, 0.9375, 0.25]
+    assert five_jobs - one_job < 12 * 1024, (one_job, five_jobs)
+    # Every job's value is the one `metrics show` gives it; an ending finds the full name.
+    shown = [_metrics(big, str(i))["train.per.m39999"] for i in range(1, 6)]
+    out, _ = _history(big, "per.m39999")
+    assert [j["value"] for j in json.loads(out)["jobs"]] == shown
+    r = big.pipe("metrics", "history", "m3999x")
+    assert r.code == 2 and "no metric 'm3999x'" in r.err, str(r)

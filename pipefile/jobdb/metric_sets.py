@@ -76,6 +76,49 @@ class MetricSets:
         for table in ("metric_values", "metric_sets"):
             self.db.execute(f"DELETE FROM {table} WHERE digest NOT IN (SELECT digest FROM step_metrics)")
 
+    def metric_names(self, job_ids: list) -> set:
+        """Every "STEP.NAME" the jobs `job_ids` recorded: each kept set read once, however
+        many jobs refer to it (`pipe metrics history` resolves a name among them)."""
+        refs: set = set()
+        names: set = set()
+        for job_id in job_ids:
+            refs.update(self.db.execute("SELECT step, digest FROM step_metrics WHERE job_id=?", (job_id,)))
+            names.update(
+                _full(s, n) for s, n in self.db.execute("SELECT step, name FROM metrics WHERE job_id=?", (job_id,))
+            )
+        for step, digest in refs:
+            names.update(
+                _full(step, n) for (n,) in self.db.execute("SELECT name FROM metric_values WHERE digest=?", (digest,))
+            )
+        return names
+
+    def metric_of_jobs(self, job_ids: list, full: str) -> dict:
+        """{job id: value} of the metric `full` ("STEP.NAME") for those of `job_ids` that
+        recorded it, as metrics() shows it: looked up by key, not every value of every job
+        read (a history over jobs of 200,000 metrics each held them all in memory)."""
+        # Each split of `full` at a dot is a (step, name) it may be (a name holds dots).
+        splits = [("", full)] + [(full[:i], full[i + 1 :]) for i, c in enumerate(full) if c == "."]
+        out = {}
+        for job_id in job_ids:
+            found = []  # (step, name, precedence, value), sorted as METRICS_OF_JOB orders them
+            for step, name in splits:
+                row = self.db.execute(
+                    "SELECT value FROM metrics WHERE job_id=? AND step=? AND name=?", (job_id, step, name)
+                ).fetchone()
+                if row is not None:
+                    found.append((step, name, -1, row[0]))
+                found.extend(
+                    (step, name, seq, value)
+                    for seq, value in self.db.execute(
+                        "SELECT r.seq, v.value FROM step_metrics r JOIN metric_values v "
+                        "ON v.digest = r.digest AND v.name = ?3 WHERE r.job_id = ?1 AND r.step = ?2",
+                        (job_id, step, name),
+                    )
+                )
+            if found:
+                out[job_id] = max(found)[3]
+        return out
+
     def metric_names_of_step(self, job_id: int, step: str) -> set:
         """The names step `step` of job `job_id` has recorded so far (its metrics files')."""
         rows = self.db.execute(
@@ -84,6 +127,10 @@ class MetricSets:
             (job_id, step),
         )
         return {r[0] for r in rows}
+
+
+def _full(step: str, name: str) -> str:
+    return f"{step}.{name}" if step else name
 
 
 def storable(name: str) -> str:
