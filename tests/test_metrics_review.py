@@ -261,3 +261,24 @@ def test_metric_history_looks_up_one_metric_not_every_value_of_every_job(big):
     assert [j["value"] for j in json.loads(out)["jobs"]] == shown
     r = big.pipe("metrics", "history", "m3999x")
     assert r.code == 2 and "no metric 'm3999x'" in r.err, str(r)
+
+
+def test_no_metrics_of_a_failed_step_says_it_failed_not_how_to_declare_them(repo):
+    # A step that wrote its metrics file and then failed records none (they are recorded
+    # when a step ends well): `metrics show` and `history` told the user to add the
+    # `metrics:` the step already has.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          m:
+            command: "echo '{\\"acc\\": 0.5}' > m.json && exit 3"
+            outputs: {m: m.json}
+            metrics: [m.json]
+        """
+    )
+    assert repo.pipe("run").code == 1
+    r = repo.pipe("metrics", "show")
+    assert r.code == 0 and "step 'm' failed" in r.out and "ends well" in r.out, str(r)
+    r = repo.pipe("metrics", "history", "acc")
+    assert r.code == 2 and "step 'm' failed" in r.err, str(r)
