@@ -154,22 +154,36 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets):
     def record_metrics(self, job_id: int, step: str, values: dict) -> None:
         """Values of the job's own (a streamed series' last value): a metrics file's are a
         set (record_metric_set)."""
-        self.db.executemany(
-            "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
-            [(job_id, step, storable(k), float(v)) for k, v in values.items()],
-        )
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
+                [(job_id, step, storable(k), float(v)) for k, v in values.items()],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def record_series(self, job_id: int, step: str, series: dict) -> None:
-        """{name: [(step, value, time), ...]} a step streamed, kept in order."""
-        self.db.execute("DELETE FROM metric_points WHERE job_id=? AND step=?", (job_id, step))
-        self.db.executemany(
-            "INSERT INTO metric_points VALUES(?,?,?,?,?,?,?)",
-            [
-                (job_id, step, storable(name), seq, x, value, stamp)
-                for name, points in series.items()
-                for seq, (x, value, stamp) in enumerate(points)
-            ],
-        )
+        """{name: [(step, value, time), ...]} a step streamed, kept in order, in one
+        transaction (row by row, autocommitted, 100,000 points took seconds, and a killed
+        run could leave half a series)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("DELETE FROM metric_points WHERE job_id=? AND step=?", (job_id, step))
+            self.db.executemany(
+                "INSERT INTO metric_points VALUES(?,?,?,?,?,?,?)",
+                [
+                    (job_id, step, storable(name), seq, x, value, stamp)
+                    for name, points in series.items()
+                    for seq, (x, value, stamp) in enumerate(points)
+                ],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     # --- reading ------------------------------------------------------------------------
     def any_series_before(self, job_id: int) -> bool:
