@@ -18,7 +18,7 @@ from .digest import FILE, Hasher
 from .graph import Graph, command_text
 from .jobdb.records import Job, JobStep
 from .keys import render_command
-from .metrics_files import MetricsError, read_metrics
+from .metrics_files import MetricsError, read_metrics, set_digest
 from .noop_record import GIT_STATUS, read_git_status
 from .outcomes import JobStatus, Outcome, StepResult
 from .printable import printable
@@ -360,24 +360,37 @@ class JobRecorder:
                         result.name,
                         oname,
                     )
-        for path in node.step.metrics:
-            skipped: list = []
-            try:
-                values = read_metrics(os.path.join(self.ws.root, path), skipped)
-            except MetricsError as e:
-                self.warnings.append(printable(f"step '{result.name}': metrics file '{path}' {e}"))
-                continue
+        for seq, path in enumerate(node.step.metrics):
+            # Named by the content of the output it is in: a set already kept (a fresh step's,
+            # a file written again the same) is not read, nor copied into this job.
+            digest = set_digest(self.ws.root, path, node.outputs, result.outputs)
+            with self._db:
+                kept = self.ws.jobs.metric_set(digest) if digest is not None else None
+            values = None
+            if kept is not None:
+                skipped, count = kept
+            else:
+                skipped = []
+                try:
+                    values = read_metrics(os.path.join(self.ws.root, path), skipped)
+                except MetricsError as e:
+                    self.warnings.append(printable(f"step '{result.name}': metrics file '{path}' {e}"))
+                    continue
+                count = len(skipped)
             for name in skipped[:5]:  # names the file chose: shown escaped
                 self.warnings.append(
                     f"step '{result.name}': metrics file '{path}': '{printable(name)}' is a number "
                     f"too large for a float; left out"
                 )
-            if len(skipped) > 5:
+            if count > 5:
                 self.warnings.append(
-                    f"step '{result.name}': metrics file '{path}': {len(skipped) - 5} more such numbers left out"
+                    f"step '{result.name}': metrics file '{path}': {count - 5} more such numbers left out"
                 )
             with self._db:
-                self.ws.jobs.record_metrics(self.job.id, result.name, values)
+                if digest is not None:
+                    self.ws.jobs.record_metric_set(self.job.id, result.name, seq, digest, values, skipped)
+                elif values:
+                    self.ws.jobs.record_metrics(self.job.id, result.name, values)
         return True
 
     def _record_stop(self, result: StepResult, decision: Optional[Decision]) -> None:
@@ -422,8 +435,7 @@ class JobRecorder:
         if not series:
             return
         with self._db:
-            recorded = self.ws.jobs.metrics(self.job.id)
-        from_files = {k.split(".", 1)[1] for k in recorded if k.startswith(result.name + ".")}
+            from_files = self.ws.jobs.metric_names_of_step(self.job.id, result.name)
         last = {name: points[-1][1] for name, points in series.items() if name not in from_files}
         with self._db:
             self.ws.jobs.record_series(self.job.id, result.name, series)

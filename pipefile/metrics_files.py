@@ -3,14 +3,24 @@
 What a step writes may be anything (a FIFO, a link to /dev/zero, a number of 400 digits,
 YAML nested past reason): each problem is a MetricsError the caller turns into a warning,
 never a failed run.
+
+What a file held is kept once per content (jobdb/metric_sets.py), named by `set_digest`: the
+file's path and the content of the output it is in, known without reading it, so that a
+fresh step's metrics cost no read of a file that may be huge.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
+import os
+import stat
+from typing import Mapping, Optional
 
 from .errors import PipefileError
+
+# Bump when what read_metrics makes of a file changes: values kept by an older reading of
+# the same content are then read again, not reused.
+READING = 1
 
 
 class MetricsError(ValueError):
@@ -74,3 +84,30 @@ def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
         return flatten(data, skipped=skipped)
     except RecursionError:  # JSON that json.loads read, nested deeper than flatten walks
         raise MetricsError("is nested too deeply to be read as metrics") from None
+
+
+def set_digest(root: str, path: str, outputs: Mapping, contents: Mapping) -> Optional[str]:
+    """The name of what the metrics file `path` (workspace-relative, under `root`) holds,
+    from the content of the step output it is in (`outputs`: name -> StepOutput, `contents`:
+    name -> digest.PathDigest), without reading it. None where that content does not pin
+    the file's: no output holds it, a name a folder's digest leaves out (__pycache__, .pyc),
+    or a link on the way (a folder's digest holds a link's target, not what it points at)."""
+    from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, TREE, hash_json
+
+    for name, out in outputs.items():
+        content = contents.get(name)
+        if content is None or not (path == out.path or path.startswith(out.path.rstrip("/") + "/")):
+            continue
+        inner = path[len(out.path.rstrip("/")) + 1 :].split("/") if path != out.path else []
+        if content.kind == TREE and any(p in IGNORED_NAMES or p.endswith(IGNORED_SUFFIXES) for p in inner):
+            return None
+        full = os.path.join(root, path)
+        try:
+            if not stat.S_ISREG(os.lstat(full).st_mode):
+                return None
+            if os.path.realpath(full) != os.path.join(os.path.realpath(root), path):
+                return None
+        except (OSError, ValueError):
+            return None
+        return hash_json(["metrics", READING, path, content.kind, content.digest])
+    return None

@@ -42,9 +42,10 @@ RACY_COARSE_NS = 2_000_000_000  # file systems with whole-second times
 OWN = ("jobs.db", "jobs.db-wal", "jobs.db-shm", "jobs.db-journal", "lock", RECORD, RECORD + ".tmp")
 OWN_DIRS = ("jobs",)
 # What a fresh step's job row may differ in from the recorded one, per table.
-# The tables a no-op job writes rows in (metrics: read from the steps' `metrics:` files, which
-# are traced); a row in any other (an artifact version, a series ...) and no record is kept.
-ROW_TABLES = ("jobs", "job_steps", "noop_jobs", "metrics")
+# The tables a no-op job writes rows in (step_metrics: its steps' references to their metrics
+# files' kept values, named by the traced outputs' content); a row in any other (an artifact
+# version, a series ...) and no record is kept.
+ROW_TABLES = ("jobs", "job_steps", "noop_jobs", "metrics", "step_metrics")
 JOB, UID, SECONDS = 0, 1, 2  # the blanks of the printed text
 # Modules whose code decides what a run does and prints: an edit in a development checkout
 # (same version number) is a different pipe.
@@ -367,7 +368,7 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
             )
             job_id = cur.lastrowid
             finished = 0.0
-            for table in ("job_steps", "metrics"):
+            for table in ("job_steps", "metrics", "step_metrics"):
                 cols, table_rows = rows.get(table, ((), ()))
                 for row in table_rows:
                     values = dict(zip(cols, row), job_id=job_id)

@@ -294,6 +294,7 @@ def test_schema_revision_is_bumped_with_the_schema():
         "2.8": "4a124f341e63307e",
         "2.9": "6d41abc91763c289",  # job_steps.worker
         "2.10": "d58d322ebd88fa83",  # trial_stops
+        "2.11": "5d144478d3d5703e",  # metric_sets, metric_values, step_metrics
     }
     assert known.get(schema.SCHEMA_REVISION) == xxhash.xxh3_64_hexdigest(text.encode()), (
         "the job database schema changed: bump SCHEMA_REVISION in pipefile/jobdb/schema.py and record "
@@ -401,7 +402,9 @@ def test_the_job_database_layout_is_unchanged_new_migrated_or_upgraded(demo):
     # 4fe8ac4df7c56e36).
     # 2.10 added trial_stops (2.9: new 6ee0d85970ac871d, upgraded d30a7d0094a6863d, migrated
     # 98e96a435809818a).
-    assert layouts == {"new": "dc7596a66a290eb7", "upgraded": "9bff5655210dd7a3", "migrated": "dbcc8ef5ce09c544"}, (
+    # 2.11 added metric_sets, metric_values and step_metrics (2.10: new dc7596a66a290eb7,
+    # upgraded 9bff5655210dd7a3, migrated dbcc8ef5ce09c544).
+    assert layouts == {"new": "83a21c02fc0497cb", "upgraded": "d1f2a0e1d5a0d1c6", "migrated": "acc4d7aa0e3696bd"}, (
         "the layout of jobs.db changed: that is a new SCHEMA_REVISION (or JOBS_VERSION), not a refactoring"
     )
 

@@ -310,6 +310,8 @@ def delete_jobs(ws, ids: list) -> None:
         for table, column in (
             ("job_steps", "job_id"),
             ("metrics", "job_id"),
+            ("step_metrics", "job_id"),
+            ("metric_points", "job_id"),
             ("job_events", "job_id"),
             ("idempotency_keys", "job_id"),
             ("noop_jobs", "job_id"),
@@ -317,6 +319,7 @@ def delete_jobs(ws, ids: list) -> None:
             ("jobs", "id"),
         ):
             db.executemany(f"DELETE FROM {table} WHERE {column}=?", [(i,) for i in ids])
+        ws.jobs.drop_unused_metric_sets()  # (the metrics files' values only these jobs used)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

@@ -88,12 +88,19 @@ def history(name, experiment, limit, png, pipefile, as_json):
             raise PipefileError(
                 f"no job in experiment '{experiment}'", hint=did_you_mean(experiment, known, "experiment")
             )
-        values = {j.id: ws.jobs.metrics(j.id) for j in jobs}
-        how = "" if any(values.values()) else report_metrics.recording_hint(ws, jobs[:1])
+        # One metric's values, looked up: not every value of every job (unbounded memory);
+        # every name read only when NAME is none of them (an ending, or a mistake).
+        ids = [j.id for j in jobs]
+        found, full = ws.jobs.metric_of_jobs(ids, name), name
+        if not found:
+            names = ws.jobs.metric_names(ids)
+            how = "" if names else report_metrics.recording_hint(ws, jobs[:1])
+            full = _metric_name(name, experiment, names, how)
+            found = ws.jobs.metric_of_jobs(ids, full)
+        values = {j: {full: v} for j, v in found.items()}
     finally:
         ws.close()
-    full = _metric_name(name, experiment, values, how)
-    points = report_metrics.history_points(jobs, values, full)
+    points = report_metrics.history_points([j for j in jobs if j.id in values], values, full)
     if limit:
         points = points[-limit:]
     if png:
@@ -229,10 +236,11 @@ def _unique(jobs: list) -> list:
     return out
 
 
-def _metric_name(name: str, experiment: str, values: dict, how: str = "") -> str:
-    """The full name of a metric of this experiment: exact, or the one name ending in `.NAME`.
-    how: how its steps record metrics (`recording_hint`), the hint when none did."""
-    known = sorted({n for per_job in values.values() for n in per_job})
+def _metric_name(name: str, experiment: str, names: set, how: str = "") -> str:
+    """The full name of a metric of this experiment (`names`: every one its jobs recorded):
+    exact, or the one name ending in `.NAME`. how: how its steps record metrics
+    (`recording_hint`), the hint when none did."""
+    known = sorted(names)
     if name in known:
         return name
     ends = [n for n in known if n.endswith("." + name)]

@@ -20,6 +20,7 @@ from ..outcomes import JobStatus
 from . import schema
 from .artifacts import MAX_ID, ArtifactIndex
 from .busy import while_database_busy
+from .metric_sets import METRICS_OF_JOB, MetricSets, storable
 from .records import Job, JobStep, job_from_row, step_from_row
 from .stops import TrialStops
 
@@ -27,7 +28,7 @@ _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=
 _NUMBER = lazyre.Pattern(r"[0-9]+")
 
 
-class JobStore(ArtifactIndex, TrialStops):
+class JobStore(ArtifactIndex, TrialStops, MetricSets):
     def __init__(self, path: str, create: bool = True):
         self.path = path
         if not create and not os.path.exists(path):
@@ -151,21 +152,38 @@ class JobStore(ArtifactIndex, TrialStops):
             )
 
     def record_metrics(self, job_id: int, step: str, values: dict) -> None:
-        self.db.executemany(
-            "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)", [(job_id, step, k, float(v)) for k, v in values.items()]
-        )
+        """Values of the job's own (a streamed series' last value): a metrics file's are a
+        set (record_metric_set)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
+                [(job_id, step, storable(k), float(v)) for k, v in values.items()],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def record_series(self, job_id: int, step: str, series: dict) -> None:
-        """{name: [(step, value, time), ...]} a step streamed, kept in order."""
-        self.db.execute("DELETE FROM metric_points WHERE job_id=? AND step=?", (job_id, step))
-        self.db.executemany(
-            "INSERT INTO metric_points VALUES(?,?,?,?,?,?,?)",
-            [
-                (job_id, step, name, seq, x, value, stamp)
-                for name, points in series.items()
-                for seq, (x, value, stamp) in enumerate(points)
-            ],
-        )
+        """{name: [(step, value, time), ...]} a step streamed, kept in order, in one
+        transaction (row by row, autocommitted, 100,000 points took seconds, and a killed
+        run could leave half a series)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("DELETE FROM metric_points WHERE job_id=? AND step=?", (job_id, step))
+            self.db.executemany(
+                "INSERT INTO metric_points VALUES(?,?,?,?,?,?,?)",
+                [
+                    (job_id, step, storable(name), seq, x, value, stamp)
+                    for name, points in series.items()
+                    for seq, (x, value, stamp) in enumerate(points)
+                ],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     # --- reading ------------------------------------------------------------------------
     def any_series_before(self, job_id: int) -> bool:
@@ -318,12 +336,9 @@ class JobStore(ArtifactIndex, TrialStops):
         )
 
     def metrics(self, job_id: int) -> dict:
-        return {
-            f"{step}.{name}" if step else name: value
-            for step, name, value in self.db.execute(
-                "SELECT step, name, value FROM metrics WHERE job_id=? ORDER BY step, name", (job_id,)
-            )
-        }
+        """{"STEP.NAME": value} of the job, sorted by step and name."""
+        rows = self.db.execute(METRICS_OF_JOB, (job_id,))
+        return {f"{step}.{name}" if step else name: value for step, name, value in rows}
 
     def _job_step(self, r) -> JobStep:
         return step_from_row(r)

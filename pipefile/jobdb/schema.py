@@ -32,6 +32,22 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                versioned named outputs and assets: a new version only for
                                new content (jobdb/artifacts.py)
     metrics(job_id, step, name, value)
+                               a job's own metric values: the last value of each series a
+                               step streamed, and (before revision 2.11) every value read
+                               from its steps' metrics files
+    metric_sets(digest, skipped, created)
+    metric_values(digest, name, value)
+                               what one metrics file held, kept once per content (2.11):
+                               digest = metrics_files.set_digest of the file's path and the
+                               content of the output it is in; skipped = JSON [names, count]
+                               of the numbers too large for a float (warned again by each
+                               job that uses the set). A file is read only when its content
+                               is new, and a job of a fresh step refers to the set, so a
+                               no-op neither reads nor copies a huge file's values
+    step_metrics(job_id, step, seq, digest)
+                               the sets each step of a job recorded, seq the order of its
+                               `metrics:` files (a later file's value wins); gc drops the
+                               sets no job refers to (2.11)
     metric_points(job_id, step, name, seq, x, value, time)
                                the series a step streamed while it ran (pipefile/tracking.py):
                                seq orders the points, x is the step's own step number (2.5)
@@ -116,7 +132,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.10"
+SCHEMA_REVISION = "2.11"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -157,6 +173,12 @@ CREATE TABLE IF NOT EXISTS metrics(
 CREATE TABLE IF NOT EXISTS metric_points(
   job_id INTEGER, step TEXT, name TEXT, seq INTEGER, x INTEGER, value REAL, time REAL,
   PRIMARY KEY(job_id, step, name, seq));
+CREATE TABLE IF NOT EXISTS metric_sets(digest TEXT PRIMARY KEY, skipped TEXT, created REAL);
+CREATE TABLE IF NOT EXISTS metric_values(
+  digest TEXT, name TEXT, value REAL, PRIMARY KEY(digest, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS step_metrics(
+  job_id INTEGER, step TEXT, seq INTEGER, digest TEXT, PRIMARY KEY(job_id, step, seq));
+CREATE INDEX IF NOT EXISTS step_metrics_by_digest ON step_metrics(digest);
 CREATE TABLE IF NOT EXISTS noop_jobs(job_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS artifact_numbers(name TEXT, version INTEGER, remote TEXT, PRIMARY KEY(name, version));
 CREATE TABLE IF NOT EXISTS trial_stops(

@@ -117,8 +117,20 @@ def is_azureml_job(ws, job) -> bool:
 
 
 def recording_hint(ws, jobs: list) -> str:
-    """How the steps of `jobs` record metrics, in the words of what they ran."""
-    return AZUREML_METRICS if any(is_azureml_job(ws, j) for j in jobs) else PIPEFILE_METRICS
+    """How the steps of `jobs` record metrics, in the words of what they ran; first, the
+    steps that failed in them (a step's metrics are recorded only when it ends well: a
+    step that wrote its file and then failed was told to declare what it declares)."""
+    how = AZUREML_METRICS if any(is_azureml_job(ws, j) for j in jobs) else PIPEFILE_METRICS
+    failed = sorted({s.step for j in jobs for s in ws.jobs.steps(j.id) if s.outcome == "failed"})
+    if not failed:
+        return how
+    shown = ", ".join(f"'{printable(n)}'" for n in failed[:5]) + (
+        f" and {len(failed) - 5} more" if len(failed) > 5 else ""
+    )
+    return (
+        f"step{'s' if len(failed) > 1 else ''} {shown} failed, and a step's metrics are recorded only when "
+        f"it ends well: fix {'them' if len(failed) > 1 else 'it'} and run again (otherwise, {how})"
+    )
 
 
 # --- pipe metrics show ---------------------------------------------------------------
