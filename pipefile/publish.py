@@ -85,6 +85,18 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
                 missing.append(PipefileError(f"code path '{c.path}' of step '{node.name}' does not exist", c.loc))
                 continue
             files[c.path] = d.to_json()
+    # What the job's loader and environments read besides the steps' inputs and code: the
+    # Pipefiles used as components and an imported pipeline's other files (the loader's
+    # `sources`), and the environments' requirements, conda and build files. Without them
+    # in the snapshot every job of the deployment fails to load, or to make its environment.
+    for rel in _pipeline_files(ws, pf, graph, hasher):
+        if rel in files:
+            continue
+        d = store_path(ws, hasher, rel)
+        if d is None:
+            missing.append(PipefileError(f"'{rel}', which the pipeline reads, does not exist", None))
+            continue
+        files[rel] = d.to_json()
     raise_all(missing)
 
     inputs: dict = {}
@@ -120,6 +132,38 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         "steps": list(graph.nodes),
         "artifacts": pins,
     }
+
+
+def _inside(pf, path: str) -> Optional[str]:
+    """`path` (absolute, or relative to the Pipefile's folder) relative to that folder, or
+    None when it lies outside it (a deployment's snapshot holds the workspace's files only;
+    a file outside is read where it is, as before)."""
+    rel = os.path.relpath(os.path.normpath(os.path.join(pf.root, path)), pf.root)
+    if rel == "." or rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+        return None
+    return rel.replace(os.sep, "/")
+
+
+def _pipeline_files(ws: Workspace, pf, graph, hasher) -> list:
+    """Workspace paths the job needs that are neither a step's input nor its code."""
+    out = [path for path, _digest in pf.sources]
+    used = {node.step.environment for node in graph.nodes.values() if node.step.environment}
+    for name in sorted(used):
+        env = pf.environments.get(name)
+        if env is None:
+            continue
+        if env.type == spec.ENV_VENV and env.requirements:
+            from .envs import make
+
+            ident = make(env, pf.root, hasher, ws.store_root).build_identity()
+            out.append(env.requirements)
+            # its -r/-c files and the wheels or folders it installs from by path
+            out += [rel for rel, digest in ident.get("included", []) + ident.get("local", []) if digest]
+        if env.type == spec.ENV_CONDA and env.file:
+            out.append(env.file)
+        if env.type == spec.ENV_DOCKER and env.build:
+            out.append(env.build)
+    return [rel for rel in (_inside(pf, p) for p in out) if rel is not None]
 
 
 def _made_by_steps(path: str, graph) -> bool:

@@ -1,0 +1,105 @@
+"""Batch endpoints and real-time deployments as a user finds them: what a deployment's
+snapshot must hold for its jobs to run, and how the server answers a model that fails.
+Real `pipe publish`, `pipe serve` and HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+from serve_site import Server, require_serve_deps, token, wait_job
+from workspace_repo import Repo
+
+TRAIN = """\
+name: train
+params:
+  k: 2
+steps:
+  fit:
+    command: echo "VERSION k=${{params.k}}" > ${{outputs.model}}
+    outputs:
+      model: {path: build/model.txt, output: true}
+"""
+
+USES_TRAIN = """\
+name: comp
+steps:
+  t:
+    component: ./train/Pipefile
+    outputs: {model: build/model.txt}
+  use:
+    command: cat ${{inputs.m}} > ${{outputs.o}}
+    inputs: {m: "${{steps.t.outputs.model}}"}
+    outputs:
+      o: {path: build/o.txt, output: true}
+"""
+
+IN_VENV = """\
+name: venvp
+environments:
+  e: {type: venv, requirements: envs/req.txt}
+steps:
+  s:
+    environment: e
+    command: python -c "print('in venv')" > ${{outputs.o}}
+    outputs:
+      o: {path: build/o.txt, output: true}
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    require_serve_deps()
+    root = tmp_path_factory.mktemp("endpoints_review") / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("train/Pipefile", TRAIN.replace("VERSION", "v1"), dedent=False)
+    repo.write("Pipefile", USES_TRAIN, dedent=False)
+    repo.write("Pipefile.venv", IN_VENV, dedent=False)
+    # a requirements file that pulls in another (-r): both are read to make the venv
+    repo.write("envs/req.txt", "-r base.txt\n", dedent=False)
+    repo.write("envs/base.txt", "# nothing to install\n", dedent=False)
+    tok = token(repo)
+    server = Server(root, "--workers", "2")
+    yield repo, server, tok
+    server.stop()
+
+
+def _invoke(server: Server, tok: str, endpoint: str) -> dict:
+    c = server.client(tok)
+    r = c.post(f"/v1/endpoints/{endpoint}/jobs", json={"inputs": {}, "force_rerun": True})
+    assert r.status_code in (200, 202), r.text
+    return wait_job(c, r.json()["id"], timeout=240)
+
+
+def _output(server: Server, tok: str, job: dict, name: str) -> str:
+    r = server.client(tok).get(f"/v1/jobs/{job['id']}/outputs/{name}")
+    assert r.status_code == 200, r.text
+    return r.text
+
+
+def test_a_pipefile_used_as_a_component_is_in_the_snapshot_and_its_edit_is_a_new_deployment(site):
+    # Before: the snapshot held the calling Pipefile only, so every job failed to load
+    # ("uses './train/Pipefile' as a component, but no such file exists"), and editing
+    # train/Pipefile published nothing new ("already holds this snapshot").
+    repo, server, tok = site
+    r = repo.pipe("publish", "--json", check=True)
+    assert r.json["number"] == 1 and r.json["new"]
+    job = _invoke(server, tok, "comp")
+    assert job["state"] == "completed", job
+    assert _output(server, tok, job, "o") == "v1 k=2\n"
+
+    repo.write("train/Pipefile", TRAIN.replace("VERSION", "v2"), dedent=False)
+    r = repo.pipe("publish", "--set-default", "--json", check=True)
+    assert r.json["number"] == 2 and r.json["new"], r.out
+    job = _invoke(server, tok, "comp")
+    assert job["state"] == "completed" and job["deployment"] == 2, job
+    assert _output(server, tok, job, "o") == "v2 k=2\n"  # the served pipeline is the edited one
+
+
+def test_an_environments_requirements_files_are_in_the_snapshot(site):
+    # Before: the job failed making its environment ("the requirements file 'envs/req.txt'
+    # of environment 'e' does not exist").
+    repo, server, tok = site
+    repo.pipe("publish", "-f", "Pipefile.venv", check=True)
+    job = _invoke(server, tok, "venvp")
+    assert job["state"] == "completed", job
+    assert _output(server, tok, job, "o") == "in venv\n"
