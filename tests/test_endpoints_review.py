@@ -103,3 +103,46 @@ def test_an_environments_requirements_files_are_in_the_snapshot(site):
     job = _invoke(server, tok, "venvp")
     assert job["state"] == "completed", job
     assert _output(server, tok, job, "o") == "in venv\n"
+
+
+MAKE_MODELS = """\
+import operator
+import pandas as pd
+from sklearn.dummy import DummyRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from stdlib_components._lib.models import ModelInfo, save_model
+
+# Loads, but fails on every row with a KeyError: it picks a column its rows never have.
+fails = Pipeline([("pick", FunctionTransformer(func=operator.itemgetter(["zz"]))), ("m", DummyRegressor())])
+fails.fit(pd.DataFrame({"a": [1.0, 2.0], "zz": [1.0, 2.0]}), [1.0, 2.0])
+save_model("models/fails", fails, ModelInfo("pipeline", "regression", "y", ["a"]))
+# Loads as a pickle, but is no model (no predict): refused when loaded
+save_model("models/no_predict", Pipeline([("t", FunctionTransformer())]), ModelInfo("p", "regression", "y", ["a"]))
+"""
+
+
+def test_a_model_that_fails_on_the_rows_is_answered_in_the_error_shape_naming_it(site):
+    # Before: a bare `500 Internal Server Error` (text/plain), nothing said, nothing logged.
+    pytest.importorskip("sklearn")
+    import subprocess
+    import sys
+
+    repo, server, tok = site
+    repo.write("make_models.py", MAKE_MODELS, dedent=False)
+    subprocess.run([sys.executable, "make_models.py"], cwd=repo.root, check=True, timeout=120)
+    for name in ("fails", "no_predict"):
+        repo.pipe("asset", "add", f"models/{name}", "--name", name, check=True)
+        repo.pipe("deploy", name, "--model", name, check=True)
+    c = server.client(tok)
+    r = c.post("/v1/online/fails/score", json={"rows": [{"a": 1.0}]})
+    assert r.status_code == 503, r.text
+    err = r.json()["error"]
+    assert "online deployment 'fails' version 1 (fails:1) failed scoring the rows: KeyError" in err["message"]
+    assert "pipe deploy fails" in err["hint"]
+
+    # A model that does not load names the artifact, never the server's scratch copy of it.
+    r = c.post("/v1/online/no_predict/score", json={"rows": [{"a": 1.0}]})
+    assert r.status_code == 503, r.text
+    message = r.json()["error"]["message"]
+    assert "no_predict:1/model.pkl" in message and ".online-" not in message and str(repo.root) not in message

@@ -90,9 +90,11 @@ def _load(home: Home, dep: OnlineDeployment):
         try:
             return load_model(folder)
         except Exception as e:  # unpickling runs the model's code: any error is the model's
+            # (its message may name the scratch copy, gone by now: name the artifact instead)
+            said = str(e).replace(folder + os.sep, f"{dep.model_ref}/").replace(scratch, dep.model_ref)
             raise CannotServe(
                 f"the model of online deployment '{dep.name}' version {dep.version} ({dep.model_ref}) "
-                f"does not load: {type(e).__name__}: {e}",
+                f"does not load: {type(e).__name__}: {said}",
                 "load it where it was trained, with the same library versions (its model.json names them)",
             ) from None
     finally:
@@ -234,6 +236,14 @@ def predict(loaded: Loaded, rows: list, dep: OnlineDeployment) -> dict:
         raise Invalid(
             _why_refused(frame, e), f"the model takes the columns: {', '.join(loaded.columns)}", "rows"
         ) from None
+    except Exception as e:  # the model's own code failed (it ran, as unpickling did): the
+        # server's to fix, answered in the error shape rather than a bare 500 with no word of it
+        raise CannotServe(
+            f"the model of online deployment '{dep.name}' version {dep.version} ({dep.model_ref}) "
+            f"failed scoring the rows: {type(e).__name__}: {_first_line(e)}",
+            "fix the model (score the same rows where it was trained to see its traceback), "
+            f"then deploy the new one: pipe deploy {dep.name} --model ARTIFACT[:VERSION]",
+        ) from None
     out: dict = {
         "name": dep.name,
         "version": dep.version,
@@ -253,6 +263,10 @@ def _finite(values: list) -> list:
     if any(isinstance(v, float) and not math.isfinite(v) for v in values):
         return [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
     return values
+
+
+def _first_line(e: BaseException) -> str:
+    return ((str(e).splitlines() or [""])[0])[:300]
 
 
 def _why_refused(frame, e: Exception) -> str:
