@@ -146,3 +146,16 @@ def test_a_model_that_fails_on_the_rows_is_answered_in_the_error_shape_naming_it
     assert r.status_code == 503, r.text
     message = r.json()["error"]["message"]
     assert "no_predict:1/model.pkl" in message and ".online-" not in message and str(repo.root) not in message
+
+
+@pytest.mark.parametrize("route", ["/v1/endpoints/comp/jobs", "/v1/online/fails/score"])
+def test_a_body_that_is_not_json_is_named_as_such(site, route):
+    # Before: `{"message": "11: JSON decode error", "field": "11"}`: a character's position
+    # given as the field at fault, and no word of the body.
+    _repo, server, tok = site
+    r = server.client(tok).post(route, content=b'{"inputs": ', headers={"Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert err["field"] == "body", err
+    assert err["message"].startswith("body: not valid JSON at character 11"), err
+    assert err["hint"]
