@@ -9,7 +9,8 @@ the deployment):
      "inputs": {name: {"kind": "param"|"asset", "type", "required", "default"?, "enum"?,
                        "description", "path"?}},
      "outputs": {name: {"step", "output", "path", "type", "description"}},
-     "steps": [names], "artifacts": {"NAME:VERSION|latest": version record}}
+     "steps": [names], "artifacts": {"NAME:VERSION|latest": version record},
+     "object"?: the object of a Python pipeline's module, when not `pipeline`}
 
 Params and `input: true` assets are the endpoint's inputs, `output: true` outputs its
 outputs; `${{artifacts...}}` bindings are pinned to the versions they read at publish
@@ -33,6 +34,7 @@ from .errors import PipefileError, did_you_mean, raise_all
 from .jobdb.serving import Deployment, ServeStore
 from .jobs import store_path
 from .lazyclass import dataclass
+from .load.pymodule import DEFAULT_OBJECT, is_module_ref, split_ref
 from .outcomes import JobState
 from .workspace import STATE_DIR, Workspace
 
@@ -58,6 +60,9 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     hasher = Hasher(pf.root, StatCache())
     files: dict = {}
     rel_pf = os.path.relpath(pf.path, pf.root).replace(os.sep, "/")
+    # A Python pipeline names one object of its module (`build.py:small`): a job must load
+    # that one, not the module's default `pipeline`.
+    obj = split_ref(pipefile_path)[1] if is_module_ref(pipefile_path) else DEFAULT_OBJECT
     files[rel_pf] = store_path(ws, hasher, rel_pf).to_json()
     missing = []
     for node in graph.nodes.values():
@@ -121,7 +126,7 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         for o in node.outputs.values():
             if o.output:
                 outputs[o.name] = {"step": node.name, "output": o.name, "path": o.path, "type": o.type}
-    return {
+    manifest = {
         "v": DEPLOYMENT_VERSION,
         "pipefile": rel_pf,
         "name": pf.name,
@@ -132,6 +137,9 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         "steps": list(graph.nodes),
         "artifacts": pins,
     }
+    if obj != DEFAULT_OBJECT:  # (only then: the snapshot of every other pipeline is unchanged)
+        manifest["object"] = obj
+    return manifest
 
 
 def _inside(pf, path: str) -> Optional[str]:
@@ -419,4 +427,5 @@ def lay_out(ws: Workspace, manifest: dict, assets: dict, dest: str) -> str:
     for name, content in assets.items():
         rel = manifest["inputs"][name]["path"]
         ws.store.materialize(PathDigest.from_json(content), os.path.join(dest, rel), scratch)
-    return os.path.join(dest, manifest["pipefile"])
+    path = os.path.join(dest, manifest["pipefile"])
+    return f"{path}:{manifest['object']}" if manifest.get("object") else path

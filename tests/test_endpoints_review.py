@@ -159,3 +159,40 @@ def test_a_body_that_is_not_json_is_named_as_such(site, route):
     assert err["field"] == "body", err
     assert err["message"].startswith("body: not valid JSON at character 11"), err
     assert err["hint"]
+
+
+TWO_PIPELINES = """\
+from pipefile import dsl
+
+say = dsl.command(name="say", command="echo ${{inputs.word}} > ${{outputs.o}}",
+                  inputs={"word": dsl.Input(type="string")}, outputs={"o": dsl.Output(type="uri_file")})
+
+
+@dsl.pipeline(name="first")
+def first():
+    one = say(word="one")
+
+
+@dsl.pipeline(name="second")
+def second():
+    two = say(word="two")
+
+
+pipeline = first()
+other = second()
+"""
+
+
+def test_a_python_pipeline_published_by_its_object_name_serves_that_object(site):
+    # Before: the snapshot named the module alone (build.py), so each job loaded its default
+    # object `pipeline`: another pipeline than the one published ran.
+    repo, server, tok = site
+    repo.write("build.py", TWO_PIPELINES, dedent=False)
+    repo.pipe("publish", "-f", "build.py:other", "--endpoint", "other", check=True)
+    job = _invoke(server, tok, "other")
+    assert job["state"] == "completed", job
+    assert [s["step"] for s in job["steps"]] == ["two"], job["steps"]
+    # the module's default object publishes as before, as its own endpoint
+    repo.pipe("publish", "-f", "build.py", "--endpoint", "first", check=True)
+    job = _invoke(server, tok, "first")
+    assert [s["step"] for s in job["steps"]] == ["one"], job["steps"]
