@@ -47,7 +47,8 @@ def _placeholder(typ: str):
 
 def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     """Check the pipeline and store everything a deployment of it needs."""
-    pf = loader.load(pipefile_path)
+    with _ModulesFound() as found:  # (a Python pipeline imports modules of its folder)
+        pf = loader.load(pipefile_path)
     errors: list = []
     pins = pin_artifacts(pf, errors)
     artifacts = resolve_artifacts(pf, errors)
@@ -94,7 +95,7 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     # Pipefiles used as components and an imported pipeline's other files (the loader's
     # `sources`), and the environments' requirements, conda and build files. Without them
     # in the snapshot every job of the deployment fails to load, or to make its environment.
-    for rel in _pipeline_files(ws, pf, graph, hasher):
+    for rel in _pipeline_files(ws, pf, graph, hasher) + _own_modules(pf, pipefile_path, found):
         if rel in files:
             continue
         d = store_path(ws, hasher, rel)
@@ -140,6 +141,50 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     if obj != DEFAULT_OBJECT:  # (only then: the snapshot of every other pipeline is unchanged)
         manifest["object"] = obj
     return manifest
+
+
+class _ModulesFound:
+    """The source files of the modules imported meanwhile (a Python pipeline's own modules,
+    `from helpers import X`: the module runs again in each job, which must find them). It
+    finds nothing itself: the import goes on to the finders after it."""
+
+    def __init__(self):
+        self.files: list = []
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.machinery
+
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(name, path)
+        except (ImportError, ValueError):
+            return None
+        if spec is not None and spec.origin and os.path.isfile(spec.origin):
+            self.files.append(spec.origin)
+        return None
+
+    def __enter__(self) -> list:
+        import sys
+
+        sys.meta_path.insert(0, self)
+        return self.files
+
+    def __exit__(self, *exc) -> None:
+        import sys
+
+        sys.meta_path.remove(self)
+
+
+def _own_modules(pf, pipefile_path: str, found: list) -> list:
+    """Of the modules a Python pipeline's load imported, those of the workspace (not of an
+    installed package, even one in a virtual environment inside it)."""
+    if not is_module_ref(pipefile_path):
+        return []
+    out = []
+    for rel in filter(None, (_inside(pf, f) for f in found)):
+        parts = rel.split("/")
+        if not any(p.startswith(".") or p in ("site-packages", "dist-packages") for p in parts[:-1]):
+            out.append(rel)
+    return out
 
 
 def _inside(pf, path: str) -> Optional[str]:

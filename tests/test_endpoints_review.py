@@ -196,3 +196,24 @@ def test_a_python_pipeline_published_by_its_object_name_serves_that_object(site)
     repo.pipe("publish", "-f", "build.py", "--endpoint", "first", check=True)
     job = _invoke(server, tok, "first")
     assert [s["step"] for s in job["steps"]] == ["one"], job["steps"]
+
+
+def test_the_modules_a_python_pipeline_imports_from_its_folder_are_in_the_snapshot(site):
+    # Before: only the pipeline's module was; a job imported `helpers` from the server's own
+    # folder (on its sys.path), the workspace as it is now: an edit made after publishing
+    # changed what the deployment ran, and a server started elsewhere failed to load it.
+    repo, server, tok = site
+    repo.write("helpers.py", 'WORD = "published"\n', dedent=False)
+    repo.write("words/__init__.py", "", dedent=False)
+    repo.write("words/more.py", 'SUFFIX = "-too"\n', dedent=False)
+    source = "from helpers import WORD\nfrom words.more import SUFFIX\n" + TWO_PIPELINES
+    source = source.replace('word="one"', "word=WORD + SUFFIX").replace("> ${{outputs.o}}", "| tee ${{outputs.o}}")
+    repo.write("helped.py", source, dedent=False)
+    repo.pipe("publish", "-f", "helped.py", "--endpoint", "helped", check=True)
+    repo.write("helpers.py", 'WORD = "edited-after"\n', dedent=False)
+    repo.write("words/more.py", 'SUFFIX = "-after"\n', dedent=False)
+    job = _invoke(server, tok, "helped")
+    assert job["state"] == "completed", job
+    log = server.client(tok).get(f"/v1/jobs/{job['id']}/logs/one")
+    assert log.status_code == 200, log.text
+    assert "published-too" in log.text and "after" not in log.text, log.text
