@@ -217,3 +217,14 @@ def test_the_modules_a_python_pipeline_imports_from_its_folder_are_in_the_snapsh
     log = server.client(tok).get(f"/v1/jobs/{job['id']}/logs/one")
     assert log.status_code == 200, log.text
     assert "published-too" in log.text and "after" not in log.text, log.text
+
+
+def test_a_long_pipefile_name_publishes_as_its_first_64_characters(tmp_path):
+    # Before: `pipe publish` without --endpoint refused it (exit 2) with a hint that named
+    # neither the limit nor --endpoint: the name was the user's Pipefile name, all letters.
+    repo = Repo(tmp_path)
+    repo.write("Pipefile", f"name: {'a' * 60}-{'b' * 20}\nsteps:\n  s:\n    command: echo hi\n", dedent=False)
+    r = repo.pipe("publish", "--json", check=True)
+    assert r.json["endpoint"] == "a" * 60 + "-bbb"
+    r = repo.pipe("publish", "--endpoint", "c" * 65)
+    assert r.code == 2 and "(at most 64)" in r.err, str(r)
