@@ -228,3 +228,42 @@ def test_a_long_pipefile_name_publishes_as_its_first_64_characters(tmp_path):
     assert r.json["endpoint"] == "a" * 60 + "-bbb"
     r = repo.pipe("publish", "--endpoint", "c" * 65)
     assert r.code == 2 and "(at most 64)" in r.err, str(r)
+
+
+def test_a_conda_file_and_a_docker_build_folder_are_in_the_snapshot(tmp_path):
+    # (Neither conda nor Docker is needed: publishing makes no environment.) Before, a job's
+    # folder had neither, so its environment could not be made.
+    from pipefile.jobdb.serving import ServeStore
+    from pipefile.workspace import Workspace
+
+    repo = Repo(tmp_path)
+    repo.write("envs/env.yml", "name: x\ndependencies: [python]\n", dedent=False)
+    repo.write("dock/Dockerfile", "FROM scratch\n", dedent=False)
+    repo.write(
+        "Pipefile",
+        """\
+name: envs
+environments:
+  c: {type: conda, file: envs/env.yml}
+  d: {type: docker, build: dock}
+steps:
+  a:
+    environment: c
+    command: echo a > ${{outputs.a}}
+    outputs:
+      a: {path: build/a.txt, output: true}
+  b:
+    environment: d
+    command: echo b > ${{outputs.b}}
+    outputs:
+      b: {path: build/b.txt, output: true}
+""",
+        dedent=False,
+    )
+    repo.pipe("publish", check=True)
+    ws = Workspace(str(tmp_path))
+    try:
+        files = ServeStore(ws.jobs).deployment("envs", 1).manifest["files"]
+    finally:
+        ws.close()
+    assert files["envs/env.yml"]["kind"] == "file" and files["dock"]["kind"] == "tree", files
