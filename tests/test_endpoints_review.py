@@ -267,3 +267,41 @@ steps:
     finally:
         ws.close()
     assert files["envs/env.yml"]["kind"] == "file" and files["dock"]["kind"] == "tree", files
+
+
+MAKE_CONSTANT_MODELS = """\
+from sklearn.dummy import DummyRegressor
+from stdlib_components._lib.models import ModelInfo, save_model
+
+for n in (1, 2, 3):
+    est = DummyRegressor(strategy="constant", constant=float(n)).fit([[0.0], [1.0]], [0.0, 1.0])
+    save_model(f"models/const{n}", est, ModelInfo("dummy", "regression", "y", ["a"]))
+"""
+
+
+def test_the_model_cache_keeps_the_models_used_most_recently_not_every_one(site):
+    # Before: every model a server ever scored with stayed in its memory for good (a model
+    # deployed each day: one more each day). Driven without HTTP, as test_online's cache test.
+    pytest.importorskip("sklearn")
+    import subprocess
+    import sys
+
+    from pipefile.jobdb.online import OnlineStore
+    from pipefile.serve.home import Home
+    from pipefile.serve.online import ModelCache
+
+    repo, _server, _tok = site
+    repo.write("make_constant_models.py", MAKE_CONSTANT_MODELS, dedent=False)
+    subprocess.run([sys.executable, "make_constant_models.py"], cwd=repo.root, check=True, timeout=120)
+    for n in (1, 2, 3):
+        repo.pipe("asset", "add", f"models/const{n}", "--name", f"const{n}", check=True)
+        repo.pipe("deploy", f"const{n}", "--model", f"const{n}", check=True)
+    home = Home(str(repo.root))
+    deps = [OnlineStore(home.jobs).deployment(f"const{n}") for n in (1, 2, 3)]
+    cache = ModelCache(limit=2)
+    first = [cache.get(home, d) for d in deps[:2]]
+    assert cache.get(home, deps[0]) is first[0]  # used again: the most recent now
+    cache.get(home, deps[2])  # a third: the least recently used (const2) goes
+    assert cache.get(home, deps[0]) is first[0]
+    assert cache.get(home, deps[1]) is not first[1]  # loaded again when asked again
+    assert cache.get(home, deps[1]).model.estimator.constant == 2.0
