@@ -305,3 +305,26 @@ def test_the_model_cache_keeps_the_models_used_most_recently_not_every_one(site)
     assert cache.get(home, deps[0]) is first[0]
     assert cache.get(home, deps[1]) is not first[1]  # loaded again when asked again
     assert cache.get(home, deps[1]).model.estimator.constant == 2.0
+
+
+def test_deploy_refuses_a_model_whose_feature_columns_name_one_twice(tmp_path):
+    # Before: it deployed, and every row sent was refused `422 rows[0]: ` (nothing said):
+    # a row, a JSON object, cannot hold a column twice.
+    pytest.importorskip("sklearn")
+    import subprocess
+    import sys
+
+    repo = Repo(tmp_path)
+    repo.write("Pipefile", "steps:\n  s:\n    command: echo hi\n", dedent=False)
+    repo.write(
+        "make.py",
+        "from sklearn.dummy import DummyRegressor\n"
+        "from stdlib_components._lib.models import ModelInfo, save_model\n"
+        "est = DummyRegressor().fit([[0.0, 0.0]], [1.0])\n"
+        'save_model("twice", est, ModelInfo("dummy", "regression", "y", ["a", "a"]))\n',
+        dedent=False,
+    )
+    subprocess.run([sys.executable, "make.py"], cwd=tmp_path, check=True, timeout=120)
+    repo.pipe("asset", "add", "twice", "--name", "twice", check=True)
+    r = repo.pipe("deploy", "twice", "--model", "twice")
+    assert r.code == 2 and "feature_columns names 'a' more than once" in r.err, str(r)
