@@ -205,12 +205,12 @@ def _pipeline_files(ws: Workspace, pf, graph, hasher) -> list:
         env = pf.environments.get(name)
         if env is None:
             continue
-        if env.type == spec.ENV_VENV and env.requirements:
+        if env.type == spec.ENV_VENV and (env.requirements or env.packages):
             from .envs import make
 
             ident = make(env, pf.root, hasher, ws.store_root).build_identity()
-            out.append(env.requirements)
-            # its -r/-c files and the wheels or folders it installs from by path
+            out += [env.requirements] if env.requirements else []
+            # its -r/-c files and the wheels or folders it (or `packages:`) installs from by path
             out += [rel for rel, digest in ident.get("included", []) + ident.get("local", []) if digest]
         if env.type == spec.ENV_CONDA and env.file:
             out.append(env.file)

@@ -328,3 +328,35 @@ def test_deploy_refuses_a_model_whose_feature_columns_name_one_twice(tmp_path):
     repo.pipe("asset", "add", "twice", "--name", "twice", check=True)
     r = repo.pipe("deploy", "twice", "--model", "twice")
     assert r.code == 2 and "feature_columns names 'a' more than once" in r.err, str(r)
+
+
+def test_a_folder_a_venvs_packages_install_by_path_is_in_the_snapshot(tmp_path):
+    # Before: only a venv with a requirements file had its local sources snapshotted; one
+    # with `packages: [./pkgs/mypkg]` alone had none, and its job could not make the venv.
+    from pipefile.jobdb.serving import ServeStore
+    from pipefile.workspace import Workspace
+
+    repo = Repo(tmp_path)
+    repo.write("pkgs/mypkg/pyproject.toml", '[project]\nname = "mypkg"\nversion = "0.1"\n', dedent=False)
+    repo.write(
+        "Pipefile",
+        """\
+name: pk
+environments:
+  e: {type: venv, packages: ["./pkgs/mypkg"]}
+steps:
+  s:
+    environment: e
+    command: echo hi > ${{outputs.o}}
+    outputs:
+      o: {path: build/o.txt, output: true}
+""",
+        dedent=False,
+    )
+    repo.pipe("publish", check=True)
+    ws = Workspace(str(tmp_path))
+    try:
+        files = ServeStore(ws.jobs).deployment("pk", 1).manifest["files"]
+    finally:
+        ws.close()
+    assert files.get("pkgs/mypkg", {}).get("kind") == "tree", files
