@@ -360,3 +360,29 @@ steps:
     finally:
         ws.close()
     assert files.get("pkgs/mypkg", {}).get("kind") == "tree", files
+
+
+def test_a_port_in_use_is_an_error_and_never_announced_as_serving(tmp_path):
+    # Before: `serving WS at http://127.0.0.1:PORT/v1` was printed, then the error.
+    import socket
+    import subprocess
+
+    from workspace_repo import PIPE
+
+    require_serve_deps()
+    repo = Repo(tmp_path)
+    repo.write("Pipefile", "steps:\n  s:\n    command: echo hi\n", dedent=False)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        p = subprocess.run(
+            PIPE + ["serve", "--port", str(port)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+    assert p.returncode == 2, p.stderr
+    assert f"could not listen on 127.0.0.1:{port}" in p.stderr and "serving" not in p.stderr, p.stderr
+
+
+def test_a_server_that_listens_says_so(site):
+    _repo, server, _tok = site
+    assert f"at http://127.0.0.1:{server.port}/v1" in server.output()
