@@ -36,6 +36,7 @@ from .jobs import store_path
 from .lazyclass import dataclass
 from .load.pymodule import DEFAULT_OBJECT, is_module_ref, split_ref
 from .outcomes import JobState
+from .snapshot_files import ModulesFound, own_modules, pipeline_files
 from .workspace import STATE_DIR, Workspace
 
 DEPLOYMENT_VERSION = 1
@@ -47,7 +48,7 @@ def _placeholder(typ: str):
 
 def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     """Check the pipeline and store everything a deployment of it needs."""
-    with _ModulesFound() as found:  # (a Python pipeline imports modules of its folder)
+    with ModulesFound() as found:  # (a Python pipeline imports modules of its folder)
         pf = loader.load(pipefile_path)
     errors: list = []
     pins = pin_artifacts(pf, errors)
@@ -95,7 +96,7 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     # Pipefiles used as components and an imported pipeline's other files (the loader's
     # `sources`), and the environments' requirements, conda and build files. Without them
     # in the snapshot every job of the deployment fails to load, or to make its environment.
-    for rel in _pipeline_files(ws, pf, graph, hasher) + _own_modules(pf, pipefile_path, found):
+    for rel in pipeline_files(ws, pf, graph, hasher) + own_modules(pf, pipefile_path, found):
         if rel in files:
             continue
         d = store_path(ws, hasher, rel)
@@ -141,82 +142,6 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     if obj != DEFAULT_OBJECT:  # (only then: the snapshot of every other pipeline is unchanged)
         manifest["object"] = obj
     return manifest
-
-
-class _ModulesFound:
-    """The source files of the modules imported meanwhile (a Python pipeline's own modules,
-    `from helpers import X`: the module runs again in each job, which must find them). It
-    finds nothing itself: the import goes on to the finders after it."""
-
-    def __init__(self):
-        self.files: list = []
-
-    def find_spec(self, name, path=None, target=None):
-        import importlib.machinery
-
-        try:
-            spec = importlib.machinery.PathFinder.find_spec(name, path)
-        except (ImportError, ValueError):
-            return None
-        if spec is not None and spec.origin and os.path.isfile(spec.origin):
-            self.files.append(spec.origin)
-        return None
-
-    def __enter__(self) -> list:
-        import sys
-
-        sys.meta_path.insert(0, self)
-        return self.files
-
-    def __exit__(self, *exc) -> None:
-        import sys
-
-        sys.meta_path.remove(self)
-
-
-def _own_modules(pf, pipefile_path: str, found: list) -> list:
-    """Of the modules a Python pipeline's load imported, those of the workspace (not of an
-    installed package, even one in a virtual environment inside it)."""
-    if not is_module_ref(pipefile_path):
-        return []
-    out = []
-    for rel in filter(None, (_inside(pf, f) for f in found)):
-        parts = rel.split("/")
-        if not any(p.startswith(".") or p in ("site-packages", "dist-packages") for p in parts[:-1]):
-            out.append(rel)
-    return out
-
-
-def _inside(pf, path: str) -> Optional[str]:
-    """`path` (absolute, or relative to the Pipefile's folder) relative to that folder, or
-    None when it lies outside it (a deployment's snapshot holds the workspace's files only;
-    a file outside is read where it is, as before)."""
-    rel = os.path.relpath(os.path.normpath(os.path.join(pf.root, path)), pf.root)
-    if rel == "." or rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
-        return None
-    return rel.replace(os.sep, "/")
-
-
-def _pipeline_files(ws: Workspace, pf, graph, hasher) -> list:
-    """Workspace paths the job needs that are neither a step's input nor its code."""
-    out = [path for path, _digest in pf.sources]
-    used = {node.step.environment for node in graph.nodes.values() if node.step.environment}
-    for name in sorted(used):
-        env = pf.environments.get(name)
-        if env is None:
-            continue
-        if env.type == spec.ENV_VENV and (env.requirements or env.packages):
-            from .envs import make
-
-            ident = make(env, pf.root, hasher, ws.store_root).build_identity()
-            out += [env.requirements] if env.requirements else []
-            # its -r/-c files and the wheels or folders it (or `packages:`) installs from by path
-            out += [rel for rel, digest in ident.get("included", []) + ident.get("local", []) if digest]
-        if env.type == spec.ENV_CONDA and env.file:
-            out.append(env.file)
-        if env.type == spec.ENV_DOCKER and env.build:
-            out.append(env.build)
-    return [rel for rel in (_inside(pf, p) for p in out) if rel is not None]
 
 
 def _made_by_steps(path: str, graph) -> bool:

@@ -386,3 +386,27 @@ def test_a_port_in_use_is_an_error_and_never_announced_as_serving(tmp_path):
 def test_a_server_that_listens_says_so(site):
     _repo, server, _tok = site
     assert f"at http://127.0.0.1:{server.port}/v1" in server.output()
+
+
+def test_a_component_file_a_python_pipeline_loads_is_in_the_snapshot(site):
+    # Before: dsl.load_component("comp/say.yaml") read a file the snapshot did not hold: a
+    # job failed to load the module (no such component file).
+    repo, server, tok = site
+    repo.write(
+        "comp/say.yaml",
+        "name: say\ninputs:\n  word: string\noutputs:\n  o: uri_file\n"
+        "command: echo ${{inputs.word}}-v1 | tee ${{outputs.o}}\n",
+        dedent=False,
+    )
+    repo.write(
+        "loads.py",
+        'from pipefile import dsl\nsay = dsl.load_component("comp/say.yaml")\n\n\n'
+        '@dsl.pipeline(name="loads")\ndef loads():\n    one = say(word="w")\n\n\npipeline = loads()\n',
+        dedent=False,
+    )
+    repo.pipe("publish", "-f", "loads.py", check=True)
+    repo.write("comp/say.yaml", repo.read("comp/say.yaml").replace("-v1", "-edited"), dedent=False)
+    job = _invoke(server, tok, "loads")
+    assert job["state"] == "completed", job
+    log = server.client(tok).get(f"/v1/jobs/{job['id']}/logs/one")
+    assert "w-v1" in log.text and "edited" not in log.text, log.text
