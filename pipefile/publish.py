@@ -97,7 +97,7 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     # `sources`), and the environments' requirements, conda and build files. Without them
     # in the snapshot every job of the deployment fails to load, or to make its environment.
     for rel in pipeline_files(ws, pf, graph, hasher) + own_modules(pf, pipefile_path, found):
-        if rel in files:
+        if rel in files or _made_by_steps(rel, graph):  # (a step's output is the job's to make)
             continue
         d = store_path(ws, hasher, rel)
         if d is None:
