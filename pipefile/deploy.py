@@ -66,6 +66,11 @@ def model_info(ws: Workspace, v) -> dict:
     columns = info.feature_columns
     if not isinstance(columns, list) or not columns or not all(isinstance(c, str) for c in columns):
         raise PipefileError(f"{v.ref}: model.json's feature_columns is not a list of column names", hint=how)
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:  # a row is an object: it cannot hold a column twice, so none would ever fit
+        raise PipefileError(
+            f"{v.ref}: model.json's feature_columns names {', '.join(map(repr, twice))} more than once", hint=how
+        )
     if info.task not in ("classification", "regression"):
         raise PipefileError(
             f"{v.ref}: model.json's task is {info.task!r}, not 'classification' or 'regression'", hint=how

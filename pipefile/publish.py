@@ -9,7 +9,8 @@ the deployment):
      "inputs": {name: {"kind": "param"|"asset", "type", "required", "default"?, "enum"?,
                        "description", "path"?}},
      "outputs": {name: {"step", "output", "path", "type", "description"}},
-     "steps": [names], "artifacts": {"NAME:VERSION|latest": version record}}
+     "steps": [names], "artifacts": {"NAME:VERSION|latest": version record},
+     "object"?: the object of a Python pipeline's module, when not `pipeline`}
 
 Params and `input: true` assets are the endpoint's inputs, `output: true` outputs its
 outputs; `${{artifacts...}}` bindings are pinned to the versions they read at publish
@@ -33,7 +34,9 @@ from .errors import PipefileError, did_you_mean, raise_all
 from .jobdb.serving import Deployment, ServeStore
 from .jobs import store_path
 from .lazyclass import dataclass
+from .load.pymodule import DEFAULT_OBJECT, is_module_ref, split_ref
 from .outcomes import JobState
+from .snapshot_files import ModulesFound, own_modules, pipeline_files
 from .workspace import STATE_DIR, Workspace
 
 DEPLOYMENT_VERSION = 1
@@ -45,7 +48,8 @@ def _placeholder(typ: str):
 
 def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     """Check the pipeline and store everything a deployment of it needs."""
-    pf = loader.load(pipefile_path)
+    with ModulesFound() as found:  # (a Python pipeline imports modules of its folder)
+        pf = loader.load(pipefile_path)
     errors: list = []
     pins = pin_artifacts(pf, errors)
     artifacts = resolve_artifacts(pf, errors)
@@ -58,6 +62,9 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     hasher = Hasher(pf.root, StatCache())
     files: dict = {}
     rel_pf = os.path.relpath(pf.path, pf.root).replace(os.sep, "/")
+    # A Python pipeline names one object of its module (`build.py:small`): a job must load
+    # that one, not the module's default `pipeline`.
+    obj = split_ref(pipefile_path)[1] if is_module_ref(pipefile_path) else DEFAULT_OBJECT
     files[rel_pf] = store_path(ws, hasher, rel_pf).to_json()
     missing = []
     for node in graph.nodes.values():
@@ -85,6 +92,18 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
                 missing.append(PipefileError(f"code path '{c.path}' of step '{node.name}' does not exist", c.loc))
                 continue
             files[c.path] = d.to_json()
+    # What the job's loader and environments read besides the steps' inputs and code: the
+    # Pipefiles used as components and an imported pipeline's other files (the loader's
+    # `sources`), and the environments' requirements, conda and build files. Without them
+    # in the snapshot every job of the deployment fails to load, or to make its environment.
+    for rel in pipeline_files(ws, pf, graph, hasher) + own_modules(pf, pipefile_path, found):
+        if rel in files or _made_by_steps(rel, graph):  # (a step's output is the job's to make)
+            continue
+        d = store_path(ws, hasher, rel)
+        if d is None:
+            missing.append(PipefileError(f"'{rel}', which the pipeline reads, does not exist", None))
+            continue
+        files[rel] = d.to_json()
     raise_all(missing)
 
     inputs: dict = {}
@@ -109,7 +128,7 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         for o in node.outputs.values():
             if o.output:
                 outputs[o.name] = {"step": node.name, "output": o.name, "path": o.path, "type": o.type}
-    return {
+    manifest = {
         "v": DEPLOYMENT_VERSION,
         "pipefile": rel_pf,
         "name": pf.name,
@@ -120,6 +139,9 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         "steps": list(graph.nodes),
         "artifacts": pins,
     }
+    if obj != DEFAULT_OBJECT:  # (only then: the snapshot of every other pipeline is unchanged)
+        manifest["object"] = obj
+    return manifest
 
 
 def _made_by_steps(path: str, graph) -> bool:
@@ -375,4 +397,5 @@ def lay_out(ws: Workspace, manifest: dict, assets: dict, dest: str) -> str:
     for name, content in assets.items():
         rel = manifest["inputs"][name]["path"]
         ws.store.materialize(PathDigest.from_json(content), os.path.join(dest, rel), scratch)
-    return os.path.join(dest, manifest["pipefile"])
+    path = os.path.join(dest, manifest["pipefile"])
+    return f"{path}:{manifest['object']}" if manifest.get("object") else path

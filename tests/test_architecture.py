@@ -64,6 +64,7 @@ LAYERS = {
     "report": 5,
     "inventory": 5,
     "publish": 5,
+    "snapshot_files": 5,  # what a deployment's snapshot holds besides steps' inputs and code
     "deploy": 5,
     "sync": 5,
     "version_numbers": 5,

@@ -35,7 +35,9 @@ def _default_endpoint_name(pipefile) -> str:
     pf = load(path)
     name = pf.name or os.path.basename(pf.root)
     name = re.sub(r"[^A-Za-z0-9_\-]", "-", name).strip("-") or "pipeline"
-    return name if re.match(r"[A-Za-z_]", name) else f"p-{name}"
+    name = name if re.match(r"[A-Za-z_]", name) else f"p-{name}"
+    # an endpoint name has at most 64 characters: a longer Pipefile name is cut, not refused
+    return name[:64].rstrip("-")
 
 
 @click.command(context_settings=CONTEXT)

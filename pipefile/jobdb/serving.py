@@ -106,7 +106,7 @@ class ServeStore(TokenIndex):
         if not valid_endpoint_name(endpoint):
             raise PipefileError(
                 f"'{endpoint}' is not a valid endpoint name",
-                hint="use letters, digits, '_' and '-', starting with a letter or '_'",
+                hint="use letters, digits, '_' and '-' (at most 64), starting with a letter or '_'",
             )
         now = time.time()
         with self._tx():

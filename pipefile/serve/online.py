@@ -6,9 +6,10 @@ named), made into a table and given to `score_frame` of stdlib_components/_lib/m
 the function std/score_model calls too: an online prediction is the batch one.
 
 A model is loaded once per server process and kept (`ModelCache`, keyed by the content
-digest the deployment pins), on the thread-pool thread that serves the request (never on
-the event loop: serve/http/online.py), and only one thread loads a given model. A model
-that fails to load is not kept: the next request tries again.
+digest the deployment pins; the MAX_MODELS used most recently), on the thread-pool thread
+that serves the request (never on the event loop: serve/http/online.py), and only one
+thread loads a given model. A model that fails to load is not kept: the next request
+tries again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from typing import Any, Optional
 
 from ..digest import PathDigest
@@ -45,25 +47,43 @@ class Loaded:
         self.classifier = model.info.task == "classification" and hasattr(est, "predict_proba")
 
 
-class ModelCache:
-    """digest -> Loaded, filled on first use and kept for the life of the server."""
+MAX_MODELS = 16  # models a server keeps in memory at most
 
-    def __init__(self):
-        self._models: dict = {}
+
+class ModelCache:
+    """digest -> Loaded, filled on first use and kept while it is among the `limit` models
+    used most recently: a server that lives through many deployments (a model retrained
+    and deployed each day) does not hold every one it ever scored with."""
+
+    def __init__(self, limit: int = MAX_MODELS):
+        self.limit = max(1, limit)
+        self._models: OrderedDict = OrderedDict()
         self._locks: dict = {}
         self._lock = threading.Lock()
 
     def get(self, home: Home, dep: OnlineDeployment) -> Loaded:
-        hit = self._models.get(dep.digest)
+        hit = self._recent(dep.digest)
         if hit is not None:
             return hit
         with self._lock:
             lock = self._locks.setdefault(dep.digest, threading.Lock())
         with lock:  # a second request for the same model waits for the first to load it
-            hit = self._models.get(dep.digest)
+            hit = self._recent(dep.digest)
             if hit is None:
-                hit = self._models[dep.digest] = Loaded(_load(home, dep))
+                hit = Loaded(_load(home, dep))
+                with self._lock:
+                    self._models[dep.digest] = hit
+                    while len(self._models) > self.limit:  # (a request scoring with it keeps its own reference)
+                        old, _ = self._models.popitem(last=False)
+                        self._locks.pop(old, None)
         return hit
+
+    def _recent(self, digest: str) -> Optional[Loaded]:
+        with self._lock:
+            hit = self._models.get(digest)
+            if hit is not None:
+                self._models.move_to_end(digest)
+            return hit
 
 
 def _load(home: Home, dep: OnlineDeployment):
@@ -90,9 +110,11 @@ def _load(home: Home, dep: OnlineDeployment):
         try:
             return load_model(folder)
         except Exception as e:  # unpickling runs the model's code: any error is the model's
+            # (its message may name the scratch copy, gone by now: name the artifact instead)
+            said = str(e).replace(folder + os.sep, f"{dep.model_ref}/").replace(scratch, dep.model_ref)
             raise CannotServe(
                 f"the model of online deployment '{dep.name}' version {dep.version} ({dep.model_ref}) "
-                f"does not load: {type(e).__name__}: {e}",
+                f"does not load: {type(e).__name__}: {said}",
                 "load it where it was trained, with the same library versions (its model.json names them)",
             ) from None
     finally:
@@ -234,6 +256,14 @@ def predict(loaded: Loaded, rows: list, dep: OnlineDeployment) -> dict:
         raise Invalid(
             _why_refused(frame, e), f"the model takes the columns: {', '.join(loaded.columns)}", "rows"
         ) from None
+    except Exception as e:  # the model's own code failed (it ran, as unpickling did): the
+        # server's to fix, answered in the error shape rather than a bare 500 with no word of it
+        raise CannotServe(
+            f"the model of online deployment '{dep.name}' version {dep.version} ({dep.model_ref}) "
+            f"failed scoring the rows: {type(e).__name__}: {_first_line(e)}",
+            "fix the model (score the same rows where it was trained to see its traceback), "
+            f"then deploy the new one: pipe deploy {dep.name} --model ARTIFACT[:VERSION]",
+        ) from None
     out: dict = {
         "name": dep.name,
         "version": dep.version,
@@ -253,6 +283,10 @@ def _finite(values: list) -> list:
     if any(isinstance(v, float) and not math.isfinite(v) for v in values):
         return [None if isinstance(v, float) and not math.isfinite(v) else v for v in values]
     return values
+
+
+def _first_line(e: BaseException) -> str:
+    return ((str(e).splitlines() or [""])[0])[:300]
 
 
 def _why_refused(frame, e: Exception) -> str:

@@ -155,12 +155,17 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                 "warning: listening on every network interface; requests are still refused unless their Host "
                 "is allowed (--allow-host)"
             )
-        log(
+        serving = (
             f"serving {os.path.basename(config.root)} at http://{_url_host(config.host)}:{config.port}/v1 "
             f"({config.workers} worker{'s' if config.workers != 1 else ''}); API: /v1/openapi.json"
         )
 
         class Server(uvicorn.Server):
+            async def startup(self, sockets=None):
+                await super().startup(sockets=sockets)
+                if self.started:  # (said once it listens: a port in use is an error, never "serving")
+                    log(serving)
+
             def handle_exit(self, sig, frame):
                 # SIGTERM / Ctrl-C: stop the jobs at once (they end interrupted), so that
                 # clients following them see that and the open streams end, instead of

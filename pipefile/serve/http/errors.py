@@ -79,8 +79,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, e: RequestValidationError):
         problems = e.errors()
-        where = [".".join(str(x) for x in p.get("loc", ())[1:]) or str(p.get("loc", ("body",))[0]) for p in problems]
-        message = "; ".join(f"{w}: {p.get('msg', 'invalid')}" for w, p in zip(where, problems)) or "invalid request"
+        where = [_where(p) for p in problems]
+        message = "; ".join(f"{w}: {_what(p)}" for w, p in zip(where, problems)) or "invalid request"
         return JSONResponse(
             error_body(message, "GET /v1/openapi.json describes every request", ",".join(dict.fromkeys(where))), 422
         )
@@ -94,3 +94,19 @@ def install(app: FastAPI) -> None:
             ),
             413,
         )
+
+
+def _where(problem: dict) -> str:
+    loc = problem.get("loc", ())
+    if problem.get("type") == "json_invalid":
+        return "body"  # its loc is ("body", the character's position): the body is at fault
+    return ".".join(str(x) for x in loc[1:]) or str(loc[0] if loc else "body")
+
+
+def _what(problem: dict) -> str:
+    if problem.get("type") == "json_invalid":
+        loc = problem.get("loc", ())
+        at = f" at character {loc[1]}" if len(loc) > 1 and isinstance(loc[1], int) else ""
+        why = (problem.get("ctx") or {}).get("error")
+        return f"not valid JSON{at}" + (f" ({why})" if why else "")
+    return str(problem.get("msg", "invalid"))

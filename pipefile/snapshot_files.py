@@ -1,0 +1,122 @@
+"""What a deployment's snapshot (publish.py) holds besides the steps' inputs and code: the
+files the job's loader and environments read. Without them a job of the deployment fails
+to load or to make its environment, or reads them from the server's folder as they are now
+(a stale deployment).
+
+- the loader's `sources` (the Pipefiles used as components, an imported pipeline's files);
+- the environments' requirements files (with their -r/-c files and the local paths they
+  install from), conda environment files and Docker build folders;
+- for a Python pipeline, the modules it imports and the files it reads from the workspace
+  while it is built (`ModulesFound`).
+
+Only paths inside the Pipefile's folder: a file outside is read where it is, as before.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from . import spec
+from .load.pymodule import is_module_ref
+from .workspace import Workspace
+
+
+class ModulesFound:
+    """The files read meanwhile: the source files of the modules imported (a Python
+    pipeline's own modules, `from helpers import X`) and the files it opened to read (a
+    component's YAML it loads, a config): the module runs again in each job, which must
+    find them. It finds nothing itself: an import goes on to the finders after it."""
+
+    active: Optional[list] = None  # the list the audit hook adds to, while one is recording
+    hooked = False
+
+    def __init__(self):
+        self.files: list = []
+
+    def find_spec(self, name, path=None, target=None):
+        import importlib.machinery
+
+        try:
+            found = importlib.machinery.PathFinder.find_spec(name, path)
+        except (ImportError, ValueError):
+            return None
+        if found is not None and found.origin and os.path.isfile(found.origin):
+            self.files.append(found.origin)
+        return None
+
+    @staticmethod
+    def _audit(event: str, args: tuple) -> None:
+        files = ModulesFound.active
+        if files is None or event != "open" or not isinstance(args[0], (str, bytes, os.PathLike)):
+            return
+        mode, flags = args[1], args[2]
+        if isinstance(mode, str) and any(c in mode for c in "wax+"):
+            return
+        if mode is None and isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            return
+        path = os.fsdecode(args[0])
+        files.append(os.path.abspath(path))
+
+    def __enter__(self) -> list:
+        import sys
+
+        if not ModulesFound.hooked:  # (an audit hook stays for the process: installed once)
+            sys.addaudithook(ModulesFound._audit)
+            ModulesFound.hooked = True
+        ModulesFound.active = self.files
+        sys.meta_path.insert(0, self)
+        return self.files
+
+    def __exit__(self, *exc) -> None:
+        import sys
+
+        ModulesFound.active = None
+        sys.meta_path.remove(self)
+
+
+def own_modules(pf, pipefile_path: str, found: list) -> list:
+    """Of the modules a Python pipeline's load imported, those of the workspace (not of an
+    installed package, even one in a virtual environment inside it)."""
+    if not is_module_ref(pipefile_path):
+        return []
+    out = []
+    for rel in filter(None, (inside(pf, f) for f in found)):
+        parts = rel.split("/")
+        if rel in out or not os.path.isfile(os.path.join(pf.root, rel)):
+            continue  # (a folder listed, a file looked for in vain, one the load removed)
+        if not any(p.startswith(".") or p in ("site-packages", "dist-packages", "__pycache__") for p in parts):
+            out.append(rel)
+    return out
+
+
+def inside(pf, path: str) -> Optional[str]:
+    """`path` (absolute, or relative to the Pipefile's folder) relative to that folder, or
+    None when it lies outside it (a deployment's snapshot holds the workspace's files only;
+    a file outside is read where it is, as before)."""
+    rel = os.path.relpath(os.path.normpath(os.path.join(pf.root, path)), pf.root)
+    if rel == "." or rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+        return None
+    return rel.replace(os.sep, "/")
+
+
+def pipeline_files(ws: Workspace, pf, graph, hasher) -> list:
+    """Workspace paths the job needs that are neither a step's input nor its code."""
+    out = [path for path, _digest in pf.sources]
+    used = {node.step.environment for node in graph.nodes.values() if node.step.environment}
+    for name in sorted(used):
+        env = pf.environments.get(name)
+        if env is None:
+            continue
+        if env.type == spec.ENV_VENV and (env.requirements or env.packages):
+            from .envs import make
+
+            ident = make(env, pf.root, hasher, ws.store_root).build_identity()
+            out += [env.requirements] if env.requirements else []
+            # its -r/-c files and the wheels or folders it (or `packages:`) installs from by path
+            out += [rel for rel, digest in ident.get("included", []) + ident.get("local", []) if digest]
+        if env.type == spec.ENV_CONDA and env.file:
+            out.append(env.file)
+        if env.type == spec.ENV_DOCKER and env.build:
+            out.append(env.build)
+    return [rel for rel in (inside(pf, p) for p in out) if rel is not None]
