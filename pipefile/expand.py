@@ -451,7 +451,8 @@ def read(path):
         data = data[part] if isinstance(data, dict) else data[int(part)]
     return float(data)
 values = {}
-for label in sorted(os.listdir(folder)):
+# In trial order (trial-2 before trial-10): a tie goes to the earlier trial, as `pipe sweep show` ranks
+for label in sorted(os.listdir(folder), key=lambda n: (len(n), n)):
     try:
         v = read(os.path.join(folder, label) + rest)
     except Exception as e:
@@ -460,7 +461,7 @@ for label in sorted(os.listdir(folder)):
         values[label] = v
 if not values:
     sys.exit(f"no trial has a value for {metric!r}")
-best = (max if goal == "maximize" else min)(sorted(values), key=values.get)
+best = (max if goal == "maximize" else min)(values, key=values.get)
 print(f"best trial: {best} ({metric} = {values[best]})")
 for src, dest in zip(pairs[::2], pairs[1::2]):
     entry = os.path.join(src, best)

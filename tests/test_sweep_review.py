@@ -1,0 +1,48 @@
+"""A sweep's run end to end through the real CLI: which trial `STEP.best` copies and which
+`pipe sweep show` names (they must agree), and what in a gathered folder is a trial."""
+
+from __future__ import annotations
+
+import json
+
+# Eleven trials; trial-2 and trial-10 tie on the best `acc` (2 sorts after 10 as text).
+TIED = """\
+version: 1
+steps:
+  train:
+    sweep:
+      search: grid
+      space:
+        k: {choice: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}
+      objective: {metric: acc, goal: GOAL}
+    inputs: {k: {type: integer}}
+    code: [w.py]
+    command: python3 w.py ${{inputs.k}} ${{outputs.metrics}}
+    outputs: {metrics: build/trials}
+    metrics: build/trials
+  use:
+    inputs: {m: "${{steps.train.best.outputs.metrics}}"}
+    command: cp ${{inputs.m}} ${{outputs.x}}
+    outputs: {x: build/best.json}
+"""
+
+TIED_WRITER = """\
+import json, sys
+k = int(sys.argv[1])
+best = 1 if "GOAL" == "maximize" else -1
+json.dump({"acc": best if k in (2, 10) else 0, "k": k}, open(sys.argv[2], "w"))
+"""
+
+
+def test_a_tie_goes_to_the_same_trial_in_best_and_in_sweep_show(repo):
+    for goal in ("maximize", "minimize"):
+        repo.pipefile(TIED.replace("GOAL", goal))
+        repo.write("w.py", TIED_WRITER.replace("GOAL", goal))
+        r = repo.pipe("run")
+        assert r.code == 0, str(r)
+        shown = repo.pipe("sweep", "show", "train", "--json")
+        assert shown.code == 0, str(shown)
+        assert shown.json["best"] == "train[trial-2]", shown.out
+        # (was: train.best took the first label sorted as text, trial-10, while `pipe sweep
+        # show` named trial-2: the reader got another trial than the one shown as best)
+        assert json.loads(repo.read("build/best.json"))["k"] == 2, (goal, str(r))
