@@ -452,7 +452,8 @@ def read(path):
     return float(data)
 values = {}
 # In trial order (trial-2 before trial-10): a tie goes to the earlier trial, as `pipe sweep show` ranks
-for label in sorted(os.listdir(folder), key=lambda n: (len(n), n)):
+# (a dotfile, Finder's .DS_Store, is no trial's entry: not removed as stale, not read here)
+for label in sorted((n for n in os.listdir(folder) if not n.startswith(".")), key=lambda n: (len(n), n)):
     try:
         v = read(os.path.join(folder, label) + rest)
     except Exception as e:

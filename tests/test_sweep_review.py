@@ -46,3 +46,14 @@ def test_a_tie_goes_to_the_same_trial_in_best_and_in_sweep_show(repo):
         # (was: train.best took the first label sorted as text, trial-10, while `pipe sweep
         # show` named trial-2: the reader got another trial than the one shown as best)
         assert json.loads(repo.read("build/best.json"))["k"] == 2, (goal, str(r))
+
+
+def test_a_dotfile_in_the_gathered_folder_is_no_trial_for_best(repo):
+    repo.pipefile(TIED.replace("GOAL", "maximize"))
+    repo.write("w.py", TIED_WRITER.replace("GOAL", "maximize"))
+    repo.pipe("run", check=True)
+    repo.write("build/trials/.DS_Store", "\0\0\0\1Bud1")  # (a file browser's, in the folder)
+    r = repo.pipe("run", "--force=train.best")
+    # (was: exit 1, "trial .DS_Store: no value for 'acc' in its metrics")
+    assert r.code == 0, str(r)
+    assert json.loads(repo.read("build/best.json"))["k"] == 2
