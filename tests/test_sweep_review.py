@@ -57,3 +57,49 @@ def test_a_dotfile_in_the_gathered_folder_is_no_trial_for_best(repo):
     # (was: exit 1, "trial .DS_Store: no value for 'acc' in its metrics")
     assert r.code == 0, str(r)
     assert json.loads(repo.read("build/best.json"))["k"] == 2
+
+
+FAILING = """\
+version: 1
+steps:
+  train:
+    sweep:
+      search: grid
+      space:
+        k: {choice: [1, 2, 3]}
+      objective: {metric: acc, goal: maximize}
+    inputs: {k: {type: integer}}
+    code: [w.py]
+    command: python3 w.py ${{inputs.k}} ${{outputs.metrics}}
+    outputs: {metrics: build/trials}
+    metrics: build/trials
+"""
+
+GOOD = 'import sys\nk = int(sys.argv[1])\nopen(sys.argv[2], "w").write(\'{"acc": %d}\' % (10 if k == 2 else k))\n'
+
+
+def test_a_trial_whose_last_run_failed_is_not_ranked_by_the_file_an_earlier_run_left(repo):
+    repo.pipefile(FAILING)
+    repo.write("w.py", GOOD)
+    repo.pipe("run", check=True)
+    assert repo.pipe("sweep", "show", "train", "--json").json["best"] == "train[trial-2]"
+    # The code changes and trial-2 now fails: its entry from the first run stays in the workspace
+    repo.write("w.py", "import sys\nif sys.argv[1] == '2': sys.exit('diverged')\n" + GOOD)
+    r = repo.pipe("run", "--keep-going")
+    assert r.code == 1, str(r)
+    assert repo.exists("build/trials/trial-2")
+    shown = repo.pipe("sweep", "show", "train", "--json").json
+    # (was: best train[trial-2], objective 10, from the first run's file)
+    assert shown["best"] == "train[trial-3]", shown
+    t2 = next(t for t in shown["trials"] if t["name"] == "train[trial-2]")
+    assert t2["objective"] is None and t2["failed"] is True, t2
+    assert "failed in job 2" in t2["failed_why"], t2
+    text = repo.pipe("sweep", "show", "train")
+    assert text.code == 0 and "best: train[trial-3]" in text.out, str(text)
+    assert "train[trial-2]: failed in job 2" in text.out, str(text)
+    # The code back as it was: trial-2 is fresh again (its entry is its result), best again
+    repo.write("w.py", GOOD)
+    repo.pipe("run", check=True)
+    shown = repo.pipe("sweep", "show", "train", "--json").json
+    assert shown["best"] == "train[trial-2]", shown
+    assert all("failed" not in t for t in shown["trials"]), shown

@@ -16,7 +16,9 @@ def render(v, stream=None) -> None:
     for t in v.trials:
         row = [t.label] + [format_value(t.inputs[n]) if n in t.inputs else "-" for n in names]
         if v.metric:
-            row.append((_stopped(t) if t.stopped else "-") if t.value is None else f"{t.value:g}")
+            row.append(
+                (_stopped(t) if t.stopped else "failed" if t.failed else "-") if t.value is None else f"{t.value:g}"
+            )
         rows.append(row)
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     for r in [head] + rows:
@@ -31,6 +33,8 @@ def render(v, stream=None) -> None:
     for t in v.trials:
         if t.stopped and t.value is None:
             stream.write(printable(f"{t.task}: {t.stopped}") + "\n")
+        elif t.failed:
+            stream.write(printable(f"{t.task}: {t.failed}") + "\n")
 
 
 def _stopped(t) -> str:
