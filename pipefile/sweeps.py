@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Mapping, Optional
+from typing import Collection, Mapping, Optional
 
 from . import spec
 from .errors import PipefileError, did_you_mean
@@ -158,14 +158,17 @@ def _written_as(path: str, metric: str) -> str:
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
-def objective_errors(graph) -> list:
-    """A located error per sweep whose objective metric a built trial does not write."""
+def objective_errors(graph, failed: Collection = ()) -> list:
+    """A located error per sweep whose objective metric a built trial does not write.
+    `failed`: the tasks the run failed, whose files (if any) an earlier run left."""
     errors = []
     for name, group in sweep_groups(graph).items():
         if not group.objective:
             continue
         metric = group.objective[0]
-        for label in group.labels:
+        for label, task in zip(group.labels, group.tasks):
+            if task in failed:
+                continue  # (the failure is said; its file is not its result)
             _value, problem = _objective(graph.pipefile.root, group, label, metric)
             if problem:
                 errors.append(

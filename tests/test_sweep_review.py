@@ -103,3 +103,18 @@ def test_a_trial_whose_last_run_failed_is_not_ranked_by_the_file_an_earlier_run_
     shown = repo.pipe("sweep", "show", "train", "--json").json
     assert shown["best"] == "train[trial-2]", shown
     assert all("failed" not in t for t in shown["trials"]), shown
+
+
+def test_a_trial_that_failed_is_no_objective_error_for_the_file_an_earlier_run_left(repo):
+    repo.pipefile(FAILING)
+    repo.write("w.py", GOOD)
+    repo.pipe("run", check=True)
+    # The objective renamed, the trials write it, but trial-2 now fails: its old file has `acc`
+    repo.pipefile(FAILING.replace("metric: acc", "metric: f1"))
+    repo.write("w.py", "import sys\nif sys.argv[1] == '2': sys.exit('diverged')\n" + GOOD.replace('"acc"', '"f1"'))
+    r = repo.pipe("run", "--keep-going")
+    # (was: exit 2, "the objective metric 'f1' ... is not known for train[trial-2]: its metrics
+    # ... have no 'f1' (they have: acc)", at the objective: a trial that failed, not a Pipefile mistake)
+    assert r.code == 1, str(r)
+    assert "not known for" not in r.err, r.err
+    assert "diverged" in r.err, r.err

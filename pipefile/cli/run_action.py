@@ -122,7 +122,8 @@ def run_command(
         # (also when the run failed for it: the task that picks the best trial fails on it).
         from ..sweeps import objective_errors
 
-        raise_all(objective_errors(graph))
+        failed = {n for n, r in record.summary.results.items() if r.outcome.value == "failed"}
+        raise_all(objective_errors(graph, failed))
     sys.exit(record.exit_code)
 
 
