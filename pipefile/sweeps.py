@@ -203,7 +203,8 @@ def view_json(v: SweepView) -> dict:
 def trial_ends(graph, step: str) -> tuple:
     """(stopped, failed) of sweep `step`'s trials: task -> why early termination stopped
     each one that stands stopped, and task -> why the newest job with a result for it
-    (fresh included: the last 50 jobs) failed it, for those whose last run failed.
+    (fresh included: the last 50 jobs) failed it, for those with a metrics file whose last
+    run failed.
 
     A failed trial's workspace entry, if any, is an earlier run's (a failed step leaves the
     outputs it had): ranking it would name as best a trial whose current code fails.
@@ -246,7 +247,14 @@ def trial_ends(graph, step: str) -> tuple:
                 if last is not None and last.outcome == "stopped":
                     out[task] = last.error or "stopped early"
         out.update(_stopped_in_jobs(jobs, unknown))
-        failed = _failed_in_jobs(jobs, set(group.tasks))
+        # (only trials with a file to rank: one never built is not looked for through 50 jobs)
+        root = graph.pipefile.root
+        built = {
+            t
+            for t, x in zip(group.tasks, group.labels)
+            if any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x))
+        }
+        failed = _failed_in_jobs(jobs, built)
     finally:
         session.close()
     return out, failed
