@@ -118,3 +118,31 @@ def test_a_trial_that_failed_is_no_objective_error_for_the_file_an_earlier_run_l
     assert r.code == 1, str(r)
     assert "not known for" not in r.err, r.err
     assert "diverged" in r.err, r.err
+
+
+def test_sweep_show_prints_a_choice_with_an_escape_or_a_line_break_escaped_on_its_row(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            sweep:
+              search: grid
+              space:
+                c: {choice: ["\\e[31mred", "line\\nbreak"]}
+              objective: {metric: acc, goal: minimize}
+            inputs: {c: {type: string}}
+            command: >-
+              echo '{"acc": 1}' > ${{outputs.m}}
+            outputs: {m: build/m}
+            metrics: build/m
+        """
+    )
+    repo.pipe("run", check=True)
+    out = repo.pipe("sweep", "show", "train", check=True).out
+    # (was: the raw ESC, which recolours the terminal, and a line break that made a row `break  1`)
+    assert "\x1b" not in out, repr(out)
+    lines = out.splitlines()
+    assert any(x.startswith("trial-1") and "\\x1b[31mred" in x for x in lines), out
+    assert any(x.startswith("trial-2") and "line\\nbreak" in x for x in lines), out
+    assert len(lines) == 4, out  # the head, two trials, best
