@@ -146,3 +146,30 @@ def test_sweep_show_prints_a_choice_with_an_escape_or_a_line_break_escaped_on_it
     assert any(x.startswith("trial-1") and "\\x1b[31mred" in x for x in lines), out
     assert any(x.startswith("trial-2") and "line\\nbreak" in x for x in lines), out
     assert len(lines) == 4, out  # the head, two trials, best
+
+
+def test_a_bayesian_sweep_output_path_that_uses_the_inputs_is_a_located_error(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            sweep:
+              search: bayesian
+              trials: 4
+              space:
+                k: {randint: [1, 100]}
+              objective: {metric: acc, goal: maximize}
+            inputs: {k: {type: integer}}
+            command: >-
+              echo '{"acc": ${{inputs.k}}}' > ${{outputs.m}}
+            outputs: {m: "build/m-${{inputs.k}}.json"}
+            metrics: "build/m-${{inputs.k}}.json"
+        """
+    )
+    for cmd in ("run", "status", "validate"):
+        r = repo.pipe(cmd)
+        # (was: exit 70, "internal error: KeyError('k')": its values are not known when paths are made)
+        assert r.code == 2, (cmd, str(r))
+        assert "Pipefile:13:" in r.err and "bayesian sweep proposes" in r.err, (cmd, r.err)
+        assert "hint: write a path without inputs" in r.err, r.err
