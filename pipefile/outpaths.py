@@ -209,8 +209,10 @@ def gathered_wanted(steps: Mapping, groups: Mapping) -> list:
 
 
 def stale_rendered(root: str, groups: Mapping, records: Mapping) -> list:
-    """Per-task output paths that a task now gone wrote (from the workspace's step records),
-    still there and written by no task of today: removed as a gathered folder's stale entries are."""
+    """Per-task output paths that a task now gone wrote, or a task of today that now renders
+    them elsewhere (a sweep's trial-K given other values: its label stays, its path moves),
+    from the workspace's step records, still there and written by no task of today: removed
+    as a gathered folder's stale entries are."""
     import os
 
     current = {p for g in groups.values() for paths in g.per_task.values() for p in paths}
@@ -218,9 +220,9 @@ def stale_rendered(root: str, groups: Mapping, records: Mapping) -> list:
     for g in groups.values():
         if not g.per_task:
             continue
-        tasks, prefix = set(g.tasks), g.name + "["
+        prefix = g.name + "["
         for name, rec in records.items():
-            if not name.startswith(prefix) or name in tasks:
+            if not name.startswith(prefix):
                 continue
             for oname, orec in rec.outputs.items():
                 path = orec.path

@@ -173,3 +173,31 @@ def test_a_bayesian_sweep_output_path_that_uses_the_inputs_is_a_located_error(re
         assert r.code == 2, (cmd, str(r))
         assert "Pipefile:13:" in r.err and "bayesian sweep proposes" in r.err, (cmd, r.err)
         assert "hint: write a path without inputs" in r.err, r.err
+
+
+def test_a_trial_whose_rendered_path_moves_leaves_no_file_behind(repo):
+    text = """\
+        version: 1
+        steps:
+          train:
+            sweep:
+              search: grid
+              space:
+                k: {choice: [1, 2, 3]}
+              objective: {metric: acc, goal: maximize}
+            inputs: {k: {type: integer}}
+            command: >-
+              echo '{"acc": ${{inputs.k}}}' > ${{outputs.m}}
+            outputs: {m: "build/m-${{inputs.k}}.json"}
+            metrics: "build/m-${{inputs.k}}.json"
+        """
+    repo.pipefile(text)
+    repo.pipe("run", check=True)
+    # trial-2 is now k=3: its old path build/m-2.json is written by no task of today
+    repo.pipefile(text.replace("[1, 2, 3]", "[1, 3]"))
+    r = repo.pipe("status", "--json")
+    assert r.code == 0, str(r)
+    assert r.json.get("stale_entries") == ["build/m-2.json"], r.out
+    repo.pipe("run", check=True)
+    # (was: left there, a k=2 result no trial has any more, never named by pipe status)
+    assert sorted(p.name for p in (repo.root / "build").iterdir()) == ["m-1.json", "m-3.json"]
