@@ -201,3 +201,42 @@ def test_a_trial_whose_rendered_path_moves_leaves_no_file_behind(repo):
     repo.pipe("run", check=True)
     # (was: left there, a k=2 result no trial has any more, never named by pipe status)
     assert sorted(p.name for p in (repo.root / "build").iterdir()) == ["m-1.json", "m-3.json"]
+
+
+def test_median_stopping_reads_each_finished_trials_curve_once(tmp_path, monkeypatch):
+    import os
+    import types
+
+    from pipefile import stopping, tracking
+    from pipefile.filenames import log_file
+
+    tasks = [f"train[trial-{k}]" for k in range(1, 101)]
+
+    def write(task, points):
+        with open(tracking.stream_path(os.path.join(tmp_path, log_file(task))), "a") as f:
+            for s, v in points:
+                f.write(json.dumps({"name": "loss", "value": v, "step": s, "time": 0}) + "\n")
+
+    for k, t in enumerate(tasks[1:], 2):  # 99 finished trials, 20 steps each
+        write(t, [(s, k + 1 / (s + 1)) for s in range(20)])
+    group = types.SimpleNamespace(
+        sweep=types.SimpleNamespace(early_termination=("median_stopping", 1, 0)),
+        objective=("loss", "minimize"),
+        tasks=tuple(tasks),
+    )
+    judge = stopping.Stopping({"train": group})
+    reads = []
+    real = tracking.read_stream
+    # (a spy: the real reader, counted)
+    monkeypatch.setattr(tracking, "read_stream", lambda path: reads.append(path) or real(path))
+    for s in range(20):  # trial-1, the best, reports a step at a time and is looked at after each
+        write(tasks[0], [(s, 1 / (s + 1))])
+        assert judge.judge(tasks[0], str(tmp_path)) is None
+    # (was: every finished trial's whole stream read again at each step judged: 20 x 99 reads)
+    assert len(reads) <= 20 + 99 + 5, len(reads)
+    # A trial worse than the median is still stopped, with the others' curves up to the step.
+    write(tasks[0], [(20, 500.0)])
+    write(tasks[1], [(20, 2.0)])
+    stop = judge.judge(tasks[0], str(tmp_path))
+    assert stop is not None and stop["evidence"]["step"] == 20, stop
+    assert stop["evidence"]["others"] == {tasks[1]: [[s, 2 + 1 / (s + 1)] for s in range(20)] + [[20, 2.0]]}
