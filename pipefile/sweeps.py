@@ -158,17 +158,18 @@ def _written_as(path: str, metric: str) -> str:
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
-def objective_errors(graph, failed: Collection = ()) -> list:
+def objective_errors(graph, built: Optional[Collection] = None) -> list:
     """A located error per sweep whose objective metric a built trial does not write.
-    `failed`: the tasks the run failed, whose files (if any) an earlier run left."""
+    `built`: the trials whose files are the run's results (ran, restored or fresh): one it
+    failed, or did not run though it is out of date, has a file an earlier run left."""
     errors = []
     for name, group in sweep_groups(graph).items():
         if not group.objective:
             continue
         metric = group.objective[0]
         for label, task in zip(group.labels, group.tasks):
-            if task in failed:
-                continue  # (the failure is said; its file is not its result)
+            if built is not None and task not in built:
+                continue  # (its file is not its result: a failure is said, a rerun writes anew)
             _value, problem = _objective(graph.pipefile.root, group, label, metric)
             if problem:
                 errors.append(

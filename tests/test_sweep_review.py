@@ -240,3 +240,25 @@ def test_median_stopping_reads_each_finished_trials_curve_once(tmp_path, monkeyp
     stop = judge.judge(tasks[0], str(tmp_path))
     assert stop is not None and stop["evidence"]["step"] == 20, stop
     assert stop["evidence"]["others"] == {tasks[1]: [[s, 2 + 1 / (s + 1)] for s in range(20)] + [[20, 2.0]]}
+
+
+def test_a_run_of_another_step_reads_no_objective_of_trials_out_of_date(repo):
+    text = "version: 1\nsteps:\n  prep: {command: echo hi > build/prep.txt, outputs: {o: build/prep.txt}}\n"
+    repo.pipefile(text + FAILING.split("steps:\n", 1)[1])
+    repo.write("w.py", GOOD)
+    repo.pipe("run", check=True)
+    # The objective renamed with the code that writes it: the trials are out of date, not run yet
+    repo.pipefile(text + FAILING.split("steps:\n", 1)[1].replace("metric: acc", "metric: f1"))
+    repo.write("w.py", GOOD.replace('"acc"', '"f1"'))
+    r = repo.pipe("run", "prep")
+    # (was: exit 2, "the objective metric 'f1' ... is not known for train[trial-1]", read from
+    # the files of trials this run neither ran nor found fresh)
+    assert r.code == 0, str(r)
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    # Still said for a trial the run found fresh whose file lacks the metric
+    repo.pipefile(text + FAILING.split("steps:\n", 1)[1].replace("metric: acc", "metric: auc"))
+    r = repo.pipe("run", "prep")
+    assert r.code == 0, str(r)  # (the trials are not part of this run)
+    r = repo.pipe("run")
+    assert r.code == 2 and "is not known for train[trial-1]" in r.err, str(r)
