@@ -191,7 +191,8 @@ def view_json(v: SweepView) -> dict:
         "objective": {"metric": v.metric, "goal": v.goal} if v.metric else None,
         "best": v.best.task if v.best else None,
         "trials": [
-            {"name": t.task, "label": t.label, "inputs": t.inputs, "objective": t.value}
+            {"name": t.task, "label": t.label, "inputs": {n: _json_value(v) for n, v in t.inputs.items()}}
+            | {"objective": t.value}
             | ({"problem": t.problem} if t.problem else {})
             | ({"stopped": True, "stopped_why": t.stopped} if t.stopped else {})
             | ({"stop": {k: v for k, v in t.stop.items() if k != "why"}} if t.stop else {})
@@ -199,6 +200,12 @@ def view_json(v: SweepView) -> dict:
             for t in v.trials
         ],
     }
+
+
+def _json_value(v):
+    """An input's value as JSON has it: a choice of .inf or .nan as text ("inf", "nan"), as
+    the designer's previews show one (JSON has no such number: `Infinity` is no JSON)."""
+    return str(v) if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def trial_ends(graph, step: str) -> tuple:

@@ -262,3 +262,32 @@ def test_a_run_of_another_step_reads_no_objective_of_trials_out_of_date(repo):
     assert r.code == 0, str(r)  # (the trials are not part of this run)
     r = repo.pipe("run")
     assert r.code == 2 and "is not known for train[trial-1]" in r.err, str(r)
+
+
+def test_sweep_show_json_is_json_with_an_infinite_choice(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            sweep:
+              search: grid
+              space:
+                clip: {choice: [.inf, 1]}
+              objective: {metric: acc, goal: minimize}
+            inputs: {clip: {type: number}}
+            command: >-
+              echo '{"acc": 1}' > ${{outputs.m}}
+            outputs: {m: build/m}
+            metrics: build/m
+        """
+    )
+    repo.pipe("run", check=True)
+    out = repo.pipe("sweep", "show", "train", "--json", check=True).out
+
+    def no_constant(name):
+        raise ValueError(f"{name} is not JSON")
+
+    # (was: "clip": Infinity, which a strict JSON reader (jq, JSON.parse) refuses)
+    got = json.loads(out, parse_constant=no_constant)
+    assert [t["inputs"]["clip"] for t in got["trials"]] == ["inf", 1.0], got
