@@ -16,7 +16,7 @@ from typing import Collection, Mapping, Optional
 from . import spec
 from .errors import PipefileError, did_you_mean
 from .lazyclass import dataclass
-from .metrics_files import MetricsError, read_metrics
+from .metrics_files import MetricsError, read_metrics, value_at
 
 
 @dataclass(frozen=True)
@@ -150,9 +150,7 @@ def _written_as(path: str, metric: str) -> str:
     try:
         text = yamlsafe.read_file(path).decode("utf-8")
         data = json.loads(text) if path.endswith(".json") else yamlsafe.load(text, path)
-        for part in metric.split("."):  # (nested keys joined by '.', as flatten names them)
-            data = data[part] if isinstance(data, dict) else data[int(part)]
-        shown = json.dumps(data)
+        shown = json.dumps(value_at(data, metric))
     except Exception:  # noqa: BLE001 - unreadable, not there, not JSON-able: nothing to show
         return ""
     return shown if len(shown) <= 40 else shown[:37] + "..."

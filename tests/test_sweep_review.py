@@ -291,3 +291,41 @@ def test_sweep_show_json_is_json_with_an_infinite_choice(repo):
     # (was: "clip": Infinity, which a strict JSON reader (jq, JSON.parse) refuses)
     got = json.loads(out, parse_constant=no_constant)
     assert [t["inputs"]["clip"] for t in got["trials"]] == ["inf", 1.0], got
+
+
+def test_an_objective_whose_key_holds_a_dot_is_read_alike_by_best_show_and_bayesian(repo):
+    # {"val.acc": ...}: flattened it is named val.acc, as {"val": {"acc": ...}} is
+    repo.pipefile(TIED.replace("GOAL", "maximize").replace("metric: acc", "metric: val.acc"))
+    repo.write("w.py", TIED_WRITER.replace("GOAL", "maximize").replace('"acc"', '"val.acc"'))
+    r = repo.pipe("run")
+    # (was: train.best failed, "no value for 'val.acc' in its metrics (KeyError: 'val')",
+    # while pipe sweep show ranked the same files)
+    assert r.code == 0, str(r)
+    assert json.loads(repo.read("build/best.json"))["k"] == 2
+    assert repo.pipe("sweep", "show", "train", "--json").json["best"] == "train[trial-2]"
+    # A bayesian sweep tells the sampler each trial's value (was: None, as if every trial failed)
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            sweep:
+              search: bayesian
+              trials: 3
+              space:
+                k: {randint: [1, 9]}
+              objective: {metric: val.acc, goal: maximize}
+            inputs: {k: {type: integer}}
+            code: [w.py]
+            command: python3 w.py ${{inputs.k}} ${{outputs.metrics}}
+            outputs: {metrics: build/bayes}
+            metrics: build/bayes
+        """
+    )
+    repo.pipe("run", check=True)
+    told = [
+        o
+        for p in (repo.root / ".pipe/cache/proposals").iterdir()
+        for _inputs, o in json.loads(p.read_text())["given"]["history"]
+    ]
+    assert told and all(o is not None for o in told), told
