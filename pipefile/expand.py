@@ -430,45 +430,9 @@ def stale_entries(root: str, groups: Mapping[str, Group], records: Optional[Mapp
 
 
 # The task STEP.best: after every trial, copies the best trial's entry of each output to
-# `<declared path>.best`. Its key holds the gathered folders it reads (every trial's outputs
-# and metrics), so it runs again when any trial's result changes, and only then.
-_PICK = """\
-import json, math, os, shutil, sys
-metric, goal, folder, rest = sys.argv[1:5]
-pairs = sys.argv[5:]
-def read(path):
-    text = open(path, encoding="utf-8").read()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        # YAML only through pipe's bounded reader (an alias bomb must not hang the pick)
-        try:
-            from pipefile.load import yamlsafe
-        except ImportError:
-            raise ValueError("not JSON, and YAML needs pipefile importable by python3: write the metrics as JSON")
-        data = yamlsafe.load(text, path)
-    for part in metric.split("."):
-        data = data[part] if isinstance(data, dict) else data[int(part)]
-    return float(data)
-values = {}
-for label in sorted(os.listdir(folder)):
-    try:
-        v = read(os.path.join(folder, label) + rest)
-    except Exception as e:
-        sys.exit(f"trial {label}: no value for {metric!r} in its metrics ({type(e).__name__}: {e})")
-    if math.isfinite(v):
-        values[label] = v
-if not values:
-    sys.exit(f"no trial has a value for {metric!r}")
-best = (max if goal == "maximize" else min)(sorted(values), key=values.get)
-print(f"best trial: {best} ({metric} = {values[best]})")
-for src, dest in zip(pairs[::2], pairs[1::2]):
-    entry = os.path.join(src, best)
-    if os.path.isdir(entry):
-        shutil.copytree(entry, dest, dirs_exist_ok=True)
-    else:
-        shutil.copyfile(entry, dest)
-"""
+# `<declared path>.best` (its script: outpaths.PICK_BEST). Its key holds the gathered folders
+# it reads (every trial's outputs and metrics), so it runs again when any trial's result
+# changes, and only then.
 
 
 def best_step(st: spec.Step, group: Group) -> spec.Step:
@@ -479,7 +443,7 @@ def best_step(st: spec.Step, group: Group) -> spec.Step:
     home = next(o for o in st.outputs.values() if m == o.path or m.startswith(o.path + "/"))
     rest = m[len(home.path) :]
     inputs, outputs = {}, {}
-    argv = ["python3", "-c", _PICK, metric, goal, "${{inputs.g_%s}}" % home.name, rest]
+    argv = ["python3", "-c", outpaths.PICK_BEST, metric, goal, "${{inputs.g_%s}}" % home.name, rest]
     for o in st.outputs.values():
         if o.name in group.per_task:  # each trial's own path: read from its gathered folder
             src, dest = outpaths.gathered_path(st.name, o.name), outpaths.best_path(st.name, o.name, o.template)

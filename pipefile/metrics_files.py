@@ -27,6 +27,28 @@ class MetricsError(ValueError):
     pass
 
 
+def value_at(data, metric: str):
+    """The value that `flatten` names `metric` in `data`: keys joined by '.' ({"val": {"acc":
+    1}}), a key that holds a '.' itself ({"val.acc": 1}), list indices; KeyError if none.
+    (outpaths.PICK_BEST, STEP.best's script, has a copy: it runs in a python3 of its own.)"""
+
+    def walk(node, rest: list):
+        if not rest:
+            return node
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        keys = {str(k): v for k, v in items}
+        for i in range(len(rest), 0, -1):  # (the longest key first)
+            name = ".".join(rest[:i])
+            if name in keys:
+                try:
+                    return walk(keys[name], rest[i:])
+                except LookupError:
+                    continue
+        raise KeyError(".".join(rest))
+
+    return walk(data, metric.split("."))
+
+
 def flatten(obj, prefix: str = "", skipped: Optional[list] = None) -> dict:
     """{"a": {"b": 1}} -> {"a.b": 1}; numbers and booleans kept, anything else dropped.
 

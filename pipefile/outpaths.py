@@ -209,8 +209,10 @@ def gathered_wanted(steps: Mapping, groups: Mapping) -> list:
 
 
 def stale_rendered(root: str, groups: Mapping, records: Mapping) -> list:
-    """Per-task output paths that a task now gone wrote (from the workspace's step records),
-    still there and written by no task of today: removed as a gathered folder's stale entries are."""
+    """Per-task output paths that a task now gone wrote, or a task of today that now renders
+    them elsewhere (a sweep's trial-K given other values: its label stays, its path moves),
+    from the workspace's step records, still there and written by no task of today: removed
+    as a gathered folder's stale entries are."""
     import os
 
     current = {p for g in groups.values() for paths in g.per_task.values() for p in paths}
@@ -218,9 +220,9 @@ def stale_rendered(root: str, groups: Mapping, records: Mapping) -> list:
     for g in groups.values():
         if not g.per_task:
             continue
-        tasks, prefix = set(g.tasks), g.name + "["
+        prefix = g.name + "["
         for name, rec in records.items():
-            if not name.startswith(prefix) or name in tasks:
+            if not name.startswith(prefix):
                 continue
             for oname, orec in rec.outputs.items():
                 path = orec.path
@@ -232,6 +234,60 @@ def stale_rendered(root: str, groups: Mapping, records: Mapping) -> list:
 def per_task_records(ws, groups: Mapping) -> Optional[Mapping]:
     """The workspace's step records, where some step has per-task output paths (else None)."""
     return ws.state.steps() if any(g.per_task for g in groups.values()) else None
+
+
+# The script of the task STEP.best (expand.best_step): picks the trial with the best objective
+# among the entries of the gathered metrics folder and copies its entry of each output.
+PICK_BEST = """\
+import json, math, os, shutil, sys
+metric, goal, folder, rest = sys.argv[1:5]
+pairs = sys.argv[5:]
+def read(path):
+    text = open(path, encoding="utf-8").read()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        # YAML only through pipe's bounded reader (an alias bomb must not hang the pick)
+        try:
+            from pipefile.load import yamlsafe
+        except ImportError:
+            raise ValueError("not JSON, and YAML needs pipefile importable by python3: write the metrics as JSON")
+        data = yamlsafe.load(text, path)
+    return float(value_at(data, metric.split(".")))
+def value_at(node, rest):
+    # as metrics_files.value_at: nested keys joined by '.', a key holding a '.', list indices
+    if not rest:
+        return node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    keys = {str(k): v for k, v in items}
+    for i in range(len(rest), 0, -1):  # (the longest key first)
+        if ".".join(rest[:i]) in keys:
+            try:
+                return value_at(keys[".".join(rest[:i])], rest[i:])
+            except LookupError:
+                continue
+    raise KeyError(".".join(rest))
+values = {}
+# In trial order (trial-2 before trial-10): a tie goes to the earlier trial, as `pipe sweep show` ranks
+# (a dotfile, Finder's .DS_Store, is no trial's entry: not removed as stale, not read here)
+for label in sorted((n for n in os.listdir(folder) if not n.startswith(".")), key=lambda n: (len(n), n)):
+    try:
+        v = read(os.path.join(folder, label) + rest)
+    except Exception as e:
+        sys.exit(f"trial {label}: no value for {metric!r} in its metrics ({type(e).__name__}: {e})")
+    if math.isfinite(v):
+        values[label] = v
+if not values:
+    sys.exit(f"no trial has a value for {metric!r}")
+best = (max if goal == "maximize" else min)(values, key=values.get)
+print(f"best trial: {best} ({metric} = {values[best]})")
+for src, dest in zip(pairs[::2], pairs[1::2]):
+    entry = os.path.join(src, best)
+    if os.path.isdir(entry):
+        shutil.copytree(entry, dest, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(entry, dest)
+"""
 
 
 def best_path(step: str, output: str, tpl: str) -> str:

@@ -186,6 +186,8 @@ def _history_entry(graph: Graph, group, task: str, upstream: Mapping) -> tuple:
 
 def objective_value(root: str, group, label: str) -> Optional[float]:
     """The objective a trial's metrics file holds in the workspace; None when it has none."""
+    from .metrics_files import value_at
+
     metric = group.objective[0] if group.objective else ""
     for rel in group.task_metrics(label):
         path = os.path.join(root, rel)
@@ -198,9 +200,7 @@ def objective_value(root: str, group, label: str) -> Optional[float]:
                 from .load import yamlsafe
 
                 data = yamlsafe.load(text, path)
-            for part in metric.split("."):
-                data = data[part] if isinstance(data, dict) else data[int(part)]
-            value = float(data)
+            value = float(value_at(data, metric))
         except Exception:  # noqa: BLE001 - missing, unreadable, bad JSON/YAML, no such key: no objective
             continue  # (`pipe sweep show` and the objective error of `pipe run` say what is wrong)
         if math.isfinite(value):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Mapping, Optional
+from typing import Collection, Mapping, Optional
 
 from . import spec
 from .errors import PipefileError, did_you_mean
 from .lazyclass import dataclass
-from .metrics_files import MetricsError, read_metrics
+from .metrics_files import MetricsError, read_metrics, value_at
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Trial:
     problem: str = ""  # why the value is missing, when its file says so
     stopped: str = ""  # why early termination stopped it, when its last run was stopped
     stop: Optional[dict] = None  # the kept stop in force: job, policy, step, value, median, detail
+    failed: str = ""  # why its last run failed, when it did (what its file holds is older)
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,10 @@ def sweep_groups(graph) -> dict:
     return {n: g for n, g in graph.groups.items() if g.kind == spec.EXPAND_SWEEP}
 
 
-def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
+def view(graph, step: str, stopped: Optional[dict] = None, failed: Optional[dict] = None) -> SweepView:
     """The trials of sweep `step`, best first. `stopped`: task -> why early termination
-    stopped it (a sentence), or the stop itself (`kept_stops`)."""
+    stopped it (a sentence), or the stop itself; `failed`: task -> why its last run failed
+    (both from `trial_ends`)."""
     groups = sweep_groups(graph)
     group = groups.get(step)
     if group is None:
@@ -58,11 +60,14 @@ def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
             hint=did_you_mean(step, groups, "sweep") if groups else "no step of this Pipefile has a sweep:",
         )
     metric, goal = group.objective or ("", "")
+    failed = failed or {}
     if group.search == "bayesian":
-        _proposed_as_built(graph, group)
+        _proposed_as_built(graph, group, failed)
     trials = []
     for label, task, values in zip(group.labels, group.tasks, group.values):
         value, problem = _objective(graph.pipefile.root, group, label, metric) if metric else (None, "")
+        if task in failed:  # its file, if any, is an earlier run's: not this trial's result
+            value, problem = None, ""
         node = graph.nodes.get(task)
         # As the trial's command gets them (a number input's 1 is 1.0).
         names = [n for n, _ in values] or [n for n in group.sweep.names if task not in graph.proposed]
@@ -71,7 +76,9 @@ def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
             inputs = {n: node.inputs[n].value for n in names if n in node.inputs}
         why = (stopped or {}).get(task, "") if value is None else ""
         stop = why if isinstance(why, dict) else None
-        trials.append(Trial(label, task, inputs, value, problem, stop["why"] if stop else why, stop))
+        trials.append(
+            Trial(label, task, inputs, value, problem, stop["why"] if stop else why, stop, failed.get(task, ""))
+        )
     sign = -1.0 if goal == "maximize" else 1.0
 
     def rank(i: int) -> tuple:  # the best first, trials without a value last, each in its order
@@ -82,7 +89,7 @@ def view(graph, step: str, stopped: Optional[dict] = None) -> SweepView:
     return SweepView(step, group.search, metric, goal, tuple(trials[i] for i in order))
 
 
-def _proposed_as_built(graph, group) -> None:
+def _proposed_as_built(graph, group, failed: Mapping) -> None:
     """Each bayesian trial's inputs as the last run proposed them, from the trials before it
     as the workspace has them: a trial with no entry before the last one built ended without
     a result (failed or stopped); the rounds after the last one built are not proposed."""
@@ -94,7 +101,10 @@ def _proposed_as_built(graph, group) -> None:
 
     root = graph.pipefile.root
     kept = ProposalStore(os.path.join(root, STATE_DIR, "cache", "proposals"), writable=False)
-    built = [any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x)) for x in group.labels]
+    built = [
+        t not in failed and any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x))
+        for x, t in zip(group.labels, group.tasks)
+    ]
     last = max((i for i, b in enumerate(built) if b), default=-1)
     size = round_size(group.sweep)
     there: dict = {}
@@ -140,22 +150,24 @@ def _written_as(path: str, metric: str) -> str:
     try:
         text = yamlsafe.read_file(path).decode("utf-8")
         data = json.loads(text) if path.endswith(".json") else yamlsafe.load(text, path)
-        for part in metric.split("."):  # (nested keys joined by '.', as flatten names them)
-            data = data[part] if isinstance(data, dict) else data[int(part)]
-        shown = json.dumps(data)
+        shown = json.dumps(value_at(data, metric))
     except Exception:  # noqa: BLE001 - unreadable, not there, not JSON-able: nothing to show
         return ""
     return shown if len(shown) <= 40 else shown[:37] + "..."
 
 
-def objective_errors(graph) -> list:
-    """A located error per sweep whose objective metric a built trial does not write."""
+def objective_errors(graph, built: Optional[Collection] = None) -> list:
+    """A located error per sweep whose objective metric a built trial does not write.
+    `built`: the trials whose files are the run's results (ran, restored or fresh): one it
+    failed, or did not run though it is out of date, has a file an earlier run left."""
     errors = []
     for name, group in sweep_groups(graph).items():
         if not group.objective:
             continue
         metric = group.objective[0]
-        for label in group.labels:
+        for label, task in zip(group.labels, group.tasks):
+            if built is not None and task not in built:
+                continue  # (its file is not its result: a failure is said, a rerun writes anew)
             _value, problem = _objective(graph.pipefile.root, group, label, metric)
             if problem:
                 errors.append(
@@ -177,17 +189,31 @@ def view_json(v: SweepView) -> dict:
         "objective": {"metric": v.metric, "goal": v.goal} if v.metric else None,
         "best": v.best.task if v.best else None,
         "trials": [
-            {"name": t.task, "label": t.label, "inputs": t.inputs, "objective": t.value}
+            {"name": t.task, "label": t.label, "inputs": {n: _json_value(v) for n, v in t.inputs.items()}}
+            | {"objective": t.value}
             | ({"problem": t.problem} if t.problem else {})
             | ({"stopped": True, "stopped_why": t.stopped} if t.stopped else {})
             | ({"stop": {k: v for k, v in t.stop.items() if k != "why"}} if t.stop else {})
+            | ({"failed": True, "failed_why": t.failed} if t.failed else {})
             for t in v.trials
         ],
     }
 
 
-def kept_stops(graph, step: str) -> dict:
-    """task -> why early termination stopped each trial of sweep `step` that stands stopped.
+def _json_value(v):
+    """An input's value as JSON has it: a choice of .inf or .nan as text ("inf", "nan"), as
+    the designer's previews show one (JSON has no such number: `Infinity` is no JSON)."""
+    return str(v) if isinstance(v, float) and not math.isfinite(v) else v
+
+
+def trial_ends(graph, step: str) -> tuple:
+    """(stopped, failed) of sweep `step`'s trials: task -> why early termination stopped
+    each one that stands stopped, and task -> why the newest job with a result for it
+    (fresh included: the last 50 jobs) failed it, for those with a metrics file whose last
+    run failed.
+
+    A failed trial's workspace entry, if any, is an earlier run's (a failed step leaves the
+    outputs it had): ranking it would name as best a trial whose current code fails.
 
     With a policy (`early_termination:`), the trials are planned as `pipe status` plans them:
     one the next run keeps stopped gets its kept stop (the job database's `trial_stops`, for
@@ -200,7 +226,7 @@ def kept_stops(graph, step: str) -> dict:
 
     group = graph.groups.get(step)
     if group is None or not os.path.isdir(os.path.join(graph.pipefile.root, STATE_DIR)):
-        return {}
+        return {}, {}
     from .session import Session
     from .stopping import policy_of
 
@@ -227,9 +253,17 @@ def kept_stops(graph, step: str) -> dict:
                 if last is not None and last.outcome == "stopped":
                     out[task] = last.error or "stopped early"
         out.update(_stopped_in_jobs(jobs, unknown))
+        # (only trials with a file to rank: one never built is not looked for through 50 jobs)
+        root = graph.pipefile.root
+        built = {
+            t
+            for t, x in zip(group.tasks, group.labels)
+            if any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x))
+        }
+        failed = _failed_in_jobs(jobs, built)
     finally:
         session.close()
-    return out
+    return out, failed
 
 
 _RESULTS = ("ran", "restored", "stopped", "failed")  # (not fresh: that repeats a result)
@@ -249,6 +283,26 @@ def _kept(stop: Optional[dict], group) -> dict:
         "median": evidence.get("median"),
         "detail": stop["detail"],
     }
+
+
+def _failed_in_jobs(jobs, tasks: set) -> dict:
+    """task -> why, for the trials whose newest result in the last 50 jobs (no-op jobs too: a
+    fresh trial stands built) is a failure."""
+    last: dict = {}
+    for job in jobs.jobs(limit=50):
+        for s in jobs.steps(job.id):
+            if s.step in tasks and s.step not in last and s.outcome in _ENDS:
+                last[s.step] = s
+        if len(last) == len(tasks):
+            break
+    return {
+        t: f"failed in job {s.job_id}" + (f": {s.error}" if s.error else "")
+        for t, s in last.items()
+        if s.outcome in ("failed", "restore-failed")
+    }
+
+
+_ENDS = ("ran", "restored", "fresh", "stopped", "failed", "restore-failed")
 
 
 def _stopped_in_jobs(jobs, tasks: set) -> dict:

@@ -122,7 +122,9 @@ def run_command(
         # (also when the run failed for it: the task that picks the best trial fails on it).
         from ..sweeps import objective_errors
 
-        raise_all(objective_errors(graph))
+        done = ("ran", "restored", "fresh")
+        built = {n for n, r in record.summary.results.items() if r.outcome.value in done}
+        raise_all(objective_errors(graph, built))
     sys.exit(record.exit_code)
 
 

@@ -27,10 +27,10 @@ def show(step, pipefile, params, as_json):
 
     The objective is read from each trial's metrics file in the workspace (what the last
     run left); a trial not built yet shows '-'."""
-    from ..sweeps import kept_stops, view, view_json
+    from ..sweeps import trial_ends, view, view_json
 
     graph = load(pipefile, params)
-    v = view(graph, step, kept_stops(graph, step))
+    v = view(graph, step, *trial_ends(graph, step))
     if as_json:
         dump_json(view_json(v))
     else:

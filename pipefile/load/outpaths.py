@@ -44,6 +44,15 @@ def check_output_templates(r, st: spec.Step, expansion: Optional[spec.Expansion]
                 else "only a matrix or sweep step's output path can use its inputs; " + hint,
             )
             continue
+        if expansion.kind == spec.EXPAND_SWEEP and expansion.search == "bayesian":
+            # (its trials' values are proposed as the run goes: no path can be made before)
+            r.error_at(
+                out.loc,
+                f"output '{out.name}' of {what} uses the inputs, which its bayesian sweep proposes "
+                "only as the run goes: no trial's path is known before",
+                "write a path without inputs, e.g. build/trials: each trial writes its own entry below it",
+            )
+            continue
         for name in input_names(out.template):
             if name not in expansion.names:
                 r.error_at(

@@ -11,12 +11,15 @@ from ..template import format_value
 def render(v, stream=None) -> None:
     stream = stream or sys.stdout
     names = list(dict.fromkeys(n for t in v.trials for n in t.inputs))  # (a trial not proposed yet has none)
-    head = ["trial"] + names + ([f"{v.metric} ({v.goal})"] if v.metric else [])
+    head = ["trial"] + [printable(n) for n in names] + ([printable(f"{v.metric} ({v.goal})")] if v.metric else [])
     rows = []
     for t in v.trials:
-        row = [t.label] + [format_value(t.inputs[n]) if n in t.inputs else "-" for n in names]
+        # (a choice may be any string: an escape or a line break would redraw or forge a row)
+        row = [t.label] + [printable(format_value(t.inputs[n])) if n in t.inputs else "-" for n in names]
         if v.metric:
-            row.append((_stopped(t) if t.stopped else "-") if t.value is None else f"{t.value:g}")
+            row.append(
+                (_stopped(t) if t.stopped else "failed" if t.failed else "-") if t.value is None else f"{t.value:g}"
+            )
         rows.append(row)
     widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
     for r in [head] + rows:
@@ -27,10 +30,12 @@ def render(v, stream=None) -> None:
         stream.write("best: not known yet (no trial has written its objective): run the sweep\n")
     for t in v.trials:
         if t.problem:
-            stream.write(f"warning: {t.task}: {t.problem}\n")
+            stream.write(printable(f"warning: {t.task}: {t.problem}") + "\n")
     for t in v.trials:
         if t.stopped and t.value is None:
             stream.write(printable(f"{t.task}: {t.stopped}") + "\n")
+        elif t.failed:
+            stream.write(printable(f"{t.task}: {t.failed}") + "\n")
 
 
 def _stopped(t) -> str:
