@@ -56,7 +56,7 @@ def show(job, pipefile, as_json):
     try:
         j = ws.jobs.resolve(job)
         steps = ws.jobs.steps(j.id)
-        metrics = ws.jobs.metrics(j.id)
+        metrics = ws.jobs.metrics(j.id) if as_json else None  # (the text shows none: not read)
     finally:
         ws.close()
     if as_json:
