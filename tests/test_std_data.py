@@ -500,6 +500,33 @@ def test_filter_rows_refuses_a_bad_expression_naming_it(people, tmp_path, expres
     assert not (tmp_path / "f").exists()
 
 
+@pytest.mark.parametrize(
+    "call_it",
+    [
+        "age.to_csv({path!r}) is None",
+        "(age.to_pickle)({path!r}) is None",  # parentheses around the method: still a call of it
+        "age.agg('to_csv', {path!r}) is None",  # a method run by its name
+        'name == "`" or age.to_json({path!r}) is None',  # a backtick in text hides nothing
+    ],
+)
+def test_filter_rows_refuses_a_method_that_writes_a_file_and_writes_none(people, tmp_path, call_it):
+    # pandas' python engine calls any method of a column: an expression passed through from an
+    # endpoint's caller could write any file the step's user may write
+    target = tmp_path / "written.csv"
+    err = refused(
+        "filter_rows", "--data", people, "--expression", call_it.format(path=str(target)), "--filtered", tmp_path / "f"
+    )
+    assert err.message.startswith("expression:") and "not one of the methods a filter may call" in err.message
+    assert not target.exists() and not (tmp_path / "f").exists()
+
+
+def test_filter_rows_still_calls_the_methods_of_a_filter(people, tmp_path):
+    out = tmp_path / "f"
+    expression = 'name.str.startswith("b") & age.isna() | id.isin([1, 5]) & score.between(0, 4)'
+    call("filter_rows", "--data", people, "--expression", expression, "--filtered", out)
+    assert table(out)["id"].tolist() == [1, 2]
+
+
 # --- apply_sql -------------------------------------------------------------------------------
 
 
