@@ -413,6 +413,37 @@ def test_evaluate_model_refuses_a_table_without_predictions_and_an_unknown_task(
     assert not (tmp_path / "m.json").exists()
 
 
+def test_a_classifier_fitted_on_a_float_label_is_evaluated_on_an_int_one_as_sklearn_would(tmp_path):
+    # a label cleaned (mean fill) on the training rows only is 0.0/1.0 there and 0/1 in the test
+    # rows: the classes are one, and were compared as the texts "1" and "1.0" (accuracy 0)
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    floats = _dataset(tmp_path, "breast_cancer", rows=200, labels={0: 0.0, 1: 1.0})
+    model = _train(floats, tmp_path / "model", "random_forest_classifier", "--hyperparameters", '{"n_estimators": 10}')
+    (tmp_path / "int").mkdir()
+    ints = _dataset(tmp_path / "int", "breast_cancer", rows=200)
+    scored, metrics = tmp_path / "scored.parquet", tmp_path / "m.json"
+    score_model(["--model", str(model), "--data", str(ints), "--scored", str(scored)])
+    evaluate_model(
+        ["--scored", str(scored), "--label", "target", "--metrics", str(metrics), "--report", str(tmp_path / "r.png")]
+    )
+    values, table = json.loads(metrics.read_text()), pd.read_parquet(scored)
+    assert table["target"].dtype == "int64" and table["prediction"].dtype == "float64"
+    assert values["accuracy"] == pytest.approx(accuracy_score(table["target"], table["prediction"].astype(int)))
+    assert values["accuracy"] > 0.9 and values["confusion_matrix"]["labels"] == [0.0, 1.0]
+    assert values["auc"] == pytest.approx(roc_auc_score(table["target"], table["probability_1.0"]))
+
+
+def test_classification_metrics_of_numbers_with_fractions_are_refused_by_name(tmp_path, diabetes):
+    model = _train(diabetes, tmp_path / "model", "ridge")
+    scored = tmp_path / "scored.parquet"
+    score_model(["--model", str(model), "--data", str(diabetes), "--scored", str(scored)])
+    argv = ["--scored", str(scored), "--label", "target", "--task", "classification"]
+    argv += ["--metrics", str(tmp_path / "m.json"), "--report", str(tmp_path / "r.png")]
+    _refused(evaluate_model, argv, "task: column", "not classes", "task: regression")  # was sklearn's ValueError
+    assert not (tmp_path / "m.json").exists()
+
+
 # ---- cross_validate
 
 
