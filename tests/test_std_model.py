@@ -444,6 +444,36 @@ def test_classification_metrics_of_numbers_with_fractions_are_refused_by_name(tm
     assert not (tmp_path / "m.json").exists()
 
 
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_numpy_cannot_take_is_refused_as_seed(tmp_path, iris, seed):
+    # sklearn's words named random_state, which the user did not write, as a bad hyperparameter
+    from stdlib_components.split_data.__main__ import main as split_data
+
+    train = ["--data", str(iris), "--label", "target", "--algorithm", "decision_tree_classifier", "--seed", seed]
+    for main, argv in (
+        (train_model, [*train, "--model", str(tmp_path / "model")]),
+        (cross_validate, [*train, "--folds", "3", "--metrics", str(tmp_path / "cv.json")]),
+        (
+            split_data,
+            [
+                "--data",
+                str(iris),
+                "--fraction",
+                "0.5",
+                "--seed",
+                seed,
+                "--train",
+                str(tmp_path / "a"),
+                "--test",
+                str(tmp_path / "b"),
+            ],
+        ),
+    ):
+        err = _refused(main, argv, f"seed: {seed} is not between 0 and 4294967295")
+        assert "hyperparameters" not in err.message and "fraction" not in str(err.hint)
+    assert not list(tmp_path.glob("[mcab]*"))
+
+
 # ---- cross_validate
 
 

@@ -51,6 +51,18 @@ def split_names(text: str | None) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+SEED_MAX = 2**32 - 1  # numpy's RandomState, which scikit-learn seeds, takes no more
+
+
+def check_seed(seed: int, param: str = "seed") -> None:
+    """Refuse a seed numpy cannot take, by its param: scikit-learn's own words would name
+    `random_state`, which the user did not write (and which train_model refuses in hyperparameters)."""
+    if not 0 <= seed <= SEED_MAX:
+        raise ComponentError(
+            f"{param}: {seed} is not between 0 and {SEED_MAX}", f"give a {param} in that range, e.g. 0"
+        )
+
+
 def warn(component: str, message: str) -> None:
     """A note on stderr (the step's log) about a result that is legal but rarely meant."""
     print(f"warning: {_where(component)}: {message}", file=sys.stderr)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
-from .errors import ComponentError, check_columns, did_you_mean, split_names
+from .errors import ComponentError, check_columns, check_seed, did_you_mean, split_names
 from .models import ModelInfo
 
 CLASSIFICATION = "classification"
@@ -221,6 +221,8 @@ def check_label(frame, label: str, task: str, model: str, warn: bool = True) -> 
 def check_inputs(frame, model: str, label: str, features: str | None, hyperparameters: dict[str, Any], seed, warn=True):
     """Everything about a fit that can be refused by name before fitting: the estimator and its columns."""
     kind = model_kind(model)
+    if seed is not None:
+        check_seed(seed)
     if len(frame) == 0:
         raise ComponentError("data: the table has no rows", "give a table with rows to learn from")
     columns = feature_columns(frame, label, features)
