@@ -622,6 +622,17 @@ def test_convert_format_writes_each_format_and_reads_back_the_same_rows(people, 
 # --- summarize_data --------------------------------------------------------------------------
 
 
+def test_summarize_data_draws_dollar_signs_in_names_and_values_as_they_are(tmp_path):
+    # matplotlib reads the text between two `$` as TeX: a name or value that is no TeX there
+    # ("cost_$ / rev_$") failed the plot with a traceback
+    path = tmp_path / "prices.parquet"
+    pd.DataFrame({"cost_$ / rev_$": [1.0, 2.0], "band": ["$x_$", r"$\frac{$"]}).to_parquet(path)
+    stats, png = tmp_path / "s.json", tmp_path / "p.png"
+    call("summarize_data", "--data", path, "--statistics", stats, "--plot", png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(stats.read_text())["plotted_columns"] == ["cost_$ / rev_$", "band"]
+
+
 def test_summarize_data_writes_statistics_and_a_png(people, tmp_path):
     stats_path, png = tmp_path / "s.json", tmp_path / "p.png"
     call("summarize_data", "--data", people, "--statistics", stats_path, "--plot", png)

@@ -474,6 +474,19 @@ def test_a_seed_numpy_cannot_take_is_refused_as_seed(tmp_path, iris, seed):
     assert not list(tmp_path.glob("[mcab]*"))
 
 
+@pytest.mark.parametrize(
+    "truth, guess", [(["$x_$", "b", "b"], ["$x_$", "b", "$x_$"]), ([1.0, 2.0, 3.0], [1.5, 2.0, 2.5])]
+)
+def test_evaluate_model_draws_a_label_and_classes_with_dollar_signs_as_they_are(tmp_path, truth, guess):
+    # two `$` in the label's name or a class were read by matplotlib as TeX, and failed the report
+    scored = tmp_path / "scored.parquet"
+    pd.DataFrame({"cost_$ / rev_$": truth, "prediction": guess}).to_parquet(scored)
+    report = tmp_path / "r.png"
+    argv = ["--scored", str(scored), "--label", "cost_$ / rev_$", "--metrics", str(tmp_path / "m.json")]
+    evaluate_model([*argv, "--report", str(report)])
+    assert report.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # ---- cross_validate
 
 

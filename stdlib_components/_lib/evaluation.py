@@ -160,6 +160,11 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "rows"}
 
 
+def _drawn(text: str) -> str:
+    """`text` as matplotlib shows it literally: two `$` in a label or class would be read as TeX."""
+    return text.replace("$", r"\$")
+
+
 def write_report(frame, label: str, metrics: dict[str, Any], path) -> None:
     """A PNG: predicted against residual for regression, the confusion matrix for classification."""
     import matplotlib
@@ -173,11 +178,11 @@ def write_report(frame, label: str, metrics: dict[str, Any], path) -> None:
         ax.scatter(frame[PREDICTION], residual, s=12, alpha=0.7)
         ax.axhline(0, color="grey", linewidth=1)
         ax.set_xlabel("prediction")
-        ax.set_ylabel(f"residual ({label} - prediction)")
+        ax.set_ylabel(_drawn(f"residual ({label} - prediction)"))
         ax.set_title(f"Residuals (r2 {metrics['r2'] if metrics['r2'] is None else round(metrics['r2'], 3)})")
     else:
         cm = metrics["confusion_matrix"]
-        labels = [str(v) for v in cm["labels"]]
+        labels = [_drawn(str(v)) for v in cm["labels"]]
         ax.imshow(cm["matrix"], cmap="Blues")
         ax.set_xticks(range(len(labels)), labels)
         ax.set_yticks(range(len(labels)), labels)
