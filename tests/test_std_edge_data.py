@@ -244,3 +244,23 @@ def test_cross_validation_whose_fold_keeps_one_class_names_the_fold_not_the_labe
         run, "leaves its training rows one class only", "the rarest class, 1, has 1 row(s)", "give fewer folds"
     )
     assert "has one class only" not in text
+
+
+# -- string params that start with a dash ---------------------------------------------------
+
+
+def test_a_string_param_that_starts_with_a_dash_reaches_the_component(repo):
+    # the command passes `--value -n/a`: argparse read '-n/a' as an option and failed the step
+    # with a usage error that no quoting in the Pipefile could avoid
+    data = parquet(repo, "data/t.parquet", pd.DataFrame({"a": [1.0, -2.0, 3.0], "b": ["x", None, "z"]}))
+    run = step(
+        repo,
+        "clean_missing_data",
+        {"data": data, "columns": "b", "strategy": "constant", "value": "-n/a"},
+        {"data": "build/c.parquet", "report": "build/r.json"},
+    )
+    assert run.code == 0, str(run)
+    assert pd.read_parquet(repo.root / "build/c.parquet")["b"].tolist() == ["x", "-n/a", "z"]
+    run = step(repo, "filter_rows", {"data": data, "expression": "-a<0"}, {"filtered": "build/f.parquet"})
+    assert run.code == 0, str(run)
+    assert pd.read_parquet(repo.root / "build/f.parquet")["a"].tolist() == [1.0, 3.0]
