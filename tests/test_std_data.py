@@ -300,6 +300,18 @@ def test_clean_missing_data_reads_a_constant_as_the_columns_kind(tmp_path):
         assert err.message == says and f"leave {column!r} out" in err.hint
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", "1e400"])
+def test_clean_missing_data_refuses_a_constant_that_is_no_finite_number(tmp_path, value):
+    # float() takes these: "nan" filled nothing (the gaps stayed and the step succeeded), "inf"
+    # filled a value the report wrote as null
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"n": [1.0, None, 2.0]}).to_parquet(path)
+    err = refused("clean_missing_data", "--data", path, "--strategy", "constant", f"--value={value}",
+                  "--cleaned", tmp_path / "c", "--report", tmp_path / "r")  # fmt: skip
+    assert err.message == f"value: {value!r} is not a finite number, and column 'n' holds numbers"
+    assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
+
+
 def test_clean_missing_data_refuses_a_fill_the_column_cannot_hold(tmp_path):
     path = tmp_path / "t.parquet"
     pd.DataFrame({"n": pd.array([1, 2, None], dtype="Int64")}).to_parquet(path)
