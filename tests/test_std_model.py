@@ -487,6 +487,18 @@ def test_evaluate_model_draws_a_label_and_classes_with_dollar_signs_as_they_are(
     assert report.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_more_neighbours_than_rows_is_refused_at_the_fit_not_when_scoring(tmp_path, iris):
+    # sklearn fits KNeighbors on fewer rows than n_neighbors: the model was written, and scoring
+    # it (or each fold of cross_validate) failed blaming the rows scored
+    knn = ["--data", str(iris), "--label", "target", "--algorithm", "knn_classifier"]
+    argv = [*knn, "--hyperparameters", '{"n_neighbors": 151}', "--model", str(tmp_path / "model")]
+    _refused(train_model, argv, "hyperparameters: n_neighbors 151 is more than the 150 rows to fit on")
+    assert not (tmp_path / "model").exists()
+    argv = [*knn, "--hyperparameters", '{"n_neighbors": 140}', "--folds", "5", "--metrics", str(tmp_path / "cv.json")]
+    _refused(cross_validate, argv, "hyperparameters: n_neighbors 140 is more than the 120 rows to fit on")
+    _train(iris, tmp_path / "ok", "knn_classifier", "--hyperparameters", '{"n_neighbors": 150}')
+
+
 # ---- cross_validate
 
 

@@ -236,6 +236,13 @@ def fit_model(frame, model: str, label: str, features: str | None, hyperparamete
     """Fit `model` on `frame`: the fitted estimator and its ModelInfo."""
     kind = model_kind(model)
     estimator, columns = check_inputs(frame, model, label, features, hyperparameters, seed, warn)
+    neighbours = estimator.get_params().get("n_neighbors")
+    if isinstance(neighbours, int) and neighbours > len(frame):
+        # sklearn fits it, and only scoring fails, blaming the rows scored (a fold's, in cross_validate)
+        raise ComponentError(
+            f"hyperparameters: n_neighbors {neighbours} is more than the {len(frame)} rows to fit on",
+            f"give n_neighbors {len(frame)} or fewer (the default is 5)",
+        )
     try:
         estimator.fit(frame[columns], frame[label])
     except ValueError as err:
