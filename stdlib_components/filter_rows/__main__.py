@@ -28,27 +28,69 @@ _METHODS = frozenset(
 )
 
 
-def _called_methods(expression: str) -> list[str] | None:
-    """The names of the methods `expression` calls, read as pandas reads it: [] where pandas
-    will refuse it (and say why in its words), None where it cannot be read here at all."""
+_LOCAL = "__pd_eval_local_"  # what pandas makes of `@name`
+
+
+def _parsed(expression: str):
+    """The syntax trees of the expression's lines as pandas itself reads them (it evaluates each
+    non-blank line apart, in order), and whether they are exactly those. None for the trees
+    where a line does not parse: pandas may have run the lines before it by then."""
     import ast
 
+    lines = [line.strip() for line in expression.splitlines() if line.strip()]
     try:
         from pandas.core.computation.expr import _preparse  # the very text pandas parses
-    except ImportError:  # a pandas without it: read backticked names as it would, and refuse
-        source, unreadable = _BACKTICKED.sub("column", expression), None  # what does not parse
+    except ImportError:  # a pandas without it: backticked names read as it would, roughly
+        sources, exact = [_BACKTICKED.sub("column", line) for line in lines], False
     else:
         try:
-            source, unreadable = _preparse(expression), []
-        except Exception:  # its tokenizer's error: pandas raises it again, located
-            return []
+            sources, exact = [_preparse(line) for line in lines], True
+        except Exception:  # its tokenizer's error: judged as text that does not parse
+            return None, True
     try:
-        tree = ast.parse(source)
+        return [ast.parse(source) for source in sources], exact
     except SyntaxError:
-        return unreadable
-    return [
-        node.func.attr for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-    ]
+        return None, exact
+
+
+def _check_reach(expression: str) -> None:
+    """Refuse what reaches past the table: `@name` (this script's variables), names with `__`
+    (Python's internals) and methods other than a filter's. An endpoint may pass `expression`
+    through from its caller. Text in quotes is data, not a name: "a@b.com" is no variable."""
+    import ast
+
+    trees, exact = _parsed(expression)
+    if not exact:  # the text could not be read as pandas reads it: judge the raw text
+        if "@" in expression:
+            raise ComponentError(
+                "expression: `@` (a Python variable) is not allowed here", "compare with a literal value"
+            )
+        if "__" in expression:
+            raise ComponentError("expression: names with `__` are not allowed here", "compare columns with values")
+    if trees is None:
+        if exact and len(expression.strip().splitlines()) == 1:
+            return  # pandas parses this very line, fails before running anything, and says why
+        raise ComponentError(
+            f"expression: {expression!r} cannot be evaluated: SyntaxError: it is not a valid expression",
+            "write a pandas query expression over the columns; put a name with spaces in backticks",
+        )
+    nodes = [node for tree in trees for node in ast.walk(tree)]
+    for node in nodes:  # names first: `__import__(...).system()` is told as the `__` it is
+        name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None) or getattr(node, "arg", None)
+        if isinstance(name, str) and name.startswith(_LOCAL):
+            raise ComponentError(
+                "expression: `@` (a Python variable) is not allowed here", "compare with a literal value"
+            )
+        if isinstance(name, str) and "__" in name:
+            raise ComponentError("expression: names with `__` are not allowed here", "compare columns with values")
+    for node in nodes:
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr not in _METHODS:
+            raise ComponentError(
+                f"expression: {expression!r} cannot be evaluated here: it calls `.{node.func.attr}()`, "
+                "which is not one of the methods a filter may call",
+                "compare columns with values; the methods allowed include isin, between, isna, notna, "
+                "str.contains, str.startswith, str.len and dt.strftime",
+            )
 
 
 def keep(frame, expression: str):
@@ -57,27 +99,7 @@ def keep(frame, expression: str):
 
     if not expression.strip():
         raise ComponentError("expression: it is empty", 'give a condition on the columns, e.g. expression: "age >= 18"')
-    if "__" in expression:
-        # dunder attributes are the way out of an expression to Python's internals: an endpoint
-        # may pass `expression` through from a caller, so refuse them outright
-        raise ComponentError("expression: names with `__` are not allowed here", "compare columns with values")
-    if "@" in expression:
-        # `@name` reads this script's variables: nothing a pipeline should reach
-        raise ComponentError("expression: `@` (a Python variable) is not allowed here", "compare with a literal value")
-    called = _called_methods(expression)
-    if called is None:
-        raise ComponentError(
-            f"expression: {expression!r} cannot be evaluated: SyntaxError: it is not a valid expression",
-            "write a pandas query expression over the columns; put a name with spaces in backticks",
-        )
-    for name in called:
-        if name not in _METHODS:
-            raise ComponentError(
-                f"expression: {expression!r} cannot be evaluated here: it calls `.{name}()`, "
-                "which is not one of the methods a filter may call",
-                "compare columns with values; the methods allowed include isin, between, isna, notna, "
-                "str.contains, str.startswith, str.len and dt.strftime",
-            )
+    _check_reach(expression)
     try:
         mask = frame.eval(expression, engine="python")
     except Exception as err:  # the expression is the user's: any failure of it is bad input, not a bug
