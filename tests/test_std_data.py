@@ -456,6 +456,18 @@ def test_join_data_joins_each_way_and_suffixes_shared_columns(people, tmp_path):
     assert table(out)[["id", "person", "team"]].values.tolist() == [[3, 3, "q"]]
 
 
+@pytest.mark.parametrize("left_extra, right_extra", [({"x_right": [5, 6]}, {}), ({}, {"x_right": [5, 6]})])
+def test_join_data_refuses_a_suffix_that_makes_a_name_twice_naming_the_column(tmp_path, left_extra, right_extra):
+    # pandas' words blamed `keys` ("cannot be joined on them: Passing 'suffixes' which cause
+    # duplicate columns"), with no fix
+    left, right = tmp_path / "l.parquet", tmp_path / "r.parquet"
+    pd.DataFrame({"k": [1, 2], "x": [1, 2], **left_extra}).to_parquet(left)
+    pd.DataFrame({"k": [1, 2], "x": [3, 4], **right_extra}).to_parquet(right)
+    err = refused("join_data", "--left", left, "--right", right, "--keys", "k", "--joined", tmp_path / "j")
+    assert err.message.startswith("right: its column 'x', which the left table has too, would be named 'x_right'")
+    assert "rename" in err.hint and not (tmp_path / "j").exists()
+
+
 def test_join_data_bad_inputs(people, tmp_path):
     right = tmp_path / "right.csv"
     pd.DataFrame({"ID": [1], "idx": ["one"], "team": ["x"]}).to_csv(right, index=False)
