@@ -52,6 +52,16 @@ def test_a_csv_with_another_delimiter_is_read_as_its_columns(repo, sep):
     assert list(got.columns) == ["a", "b c", "target"] and got.iloc[0].tolist() == [1, 2, 0]
 
 
+def test_a_semicolon_csv_with_decimal_commas_is_read_as_numbers(repo):
+    # a spreadsheet that writes `;` writes 1,5 for 1.5: the column was text, which no model takes
+    repo.write("data/t.csv", "price;n;city\n1,5;2;Oslo\n-2,25;3;Bergen\n;4;Oslo\n")
+    run = step(repo, "import_data", {"source": "data/t.csv"}, {"data": "build/t.parquet"})
+    assert run.code == 0, str(run)
+    got = pd.read_parquet(repo.root / "build/t.parquet")
+    assert got["price"].dtype == "float64" and got["price"].tolist()[:2] == [1.5, -2.25] and got["price"].isna()[2]
+    assert got["n"].tolist() == [2, 3, 4] and got["city"].tolist() == ["Oslo", "Bergen", "Oslo"]
+
+
 def test_a_comma_csv_with_semicolons_in_its_text_stays_comma_separated(repo):
     repo.write("data/t.csv", 'a,note\n1,"x; y"\n')
     run = step(repo, "import_data", {"source": "data/t.csv"}, {"data": "build/t.parquet"})
