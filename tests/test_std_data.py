@@ -300,6 +300,18 @@ def test_clean_missing_data_reads_a_constant_as_the_columns_kind(tmp_path):
         assert err.message == says and f"leave {column!r} out" in err.hint
 
 
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-Infinity", "1e400"])
+def test_clean_missing_data_refuses_a_constant_that_is_no_finite_number(tmp_path, value):
+    # float() takes these: "nan" filled nothing (the gaps stayed and the step succeeded), "inf"
+    # filled a value the report wrote as null
+    path = tmp_path / "t.parquet"
+    pd.DataFrame({"n": [1.0, None, 2.0]}).to_parquet(path)
+    err = refused("clean_missing_data", "--data", path, "--strategy", "constant", f"--value={value}",
+                  "--cleaned", tmp_path / "c", "--report", tmp_path / "r")  # fmt: skip
+    assert err.message == f"value: {value!r} is not a finite number, and column 'n' holds numbers"
+    assert not (tmp_path / "c").exists() and not (tmp_path / "r").exists()
+
+
 def test_clean_missing_data_refuses_a_fill_the_column_cannot_hold(tmp_path):
     path = tmp_path / "t.parquet"
     pd.DataFrame({"n": pd.array([1, 2, None], dtype="Int64")}).to_parquet(path)
@@ -444,6 +456,18 @@ def test_join_data_joins_each_way_and_suffixes_shared_columns(people, tmp_path):
     assert table(out)[["id", "person", "team"]].values.tolist() == [[3, 3, "q"]]
 
 
+@pytest.mark.parametrize("left_extra, right_extra", [({"x_right": [5, 6]}, {}), ({}, {"x_right": [5, 6]})])
+def test_join_data_refuses_a_suffix_that_makes_a_name_twice_naming_the_column(tmp_path, left_extra, right_extra):
+    # pandas' words blamed `keys` ("cannot be joined on them: Passing 'suffixes' which cause
+    # duplicate columns"), with no fix
+    left, right = tmp_path / "l.parquet", tmp_path / "r.parquet"
+    pd.DataFrame({"k": [1, 2], "x": [1, 2], **left_extra}).to_parquet(left)
+    pd.DataFrame({"k": [1, 2], "x": [3, 4], **right_extra}).to_parquet(right)
+    err = refused("join_data", "--left", left, "--right", right, "--keys", "k", "--joined", tmp_path / "j")
+    assert err.message.startswith("right: its column 'x', which the left table has too, would be named 'x_right'")
+    assert "rename" in err.hint and not (tmp_path / "j").exists()
+
+
 def test_join_data_bad_inputs(people, tmp_path):
     right = tmp_path / "right.csv"
     pd.DataFrame({"ID": [1], "idx": ["one"], "team": ["x"]}).to_csv(right, index=False)
@@ -498,6 +522,53 @@ def test_filter_rows_refuses_a_bad_expression_naming_it(people, tmp_path, expres
     if "'agge'" in says:
         assert "'age'" in err.hint
     assert not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize(
+    "call_it",
+    [
+        "age.to_csv({path!r}) is None",
+        "(age.to_pickle)({path!r}) is None",  # parentheses around the method: still a call of it
+        "age.agg('to_csv', {path!r}) is None",  # a method run by its name
+        'name == "`" or age.to_json({path!r}) is None',  # a backtick in text hides nothing
+        "age.to_csv({path!r})\n)",  # pandas runs each line apart: the first ran before the second failed
+    ],
+)
+def test_filter_rows_refuses_a_method_that_writes_a_file_and_writes_none(people, tmp_path, call_it):
+    # pandas' python engine calls any method of a column: an expression passed through from an
+    # endpoint's caller could write any file the step's user may write
+    target = tmp_path / "written.csv"
+    err = refused(
+        "filter_rows", "--data", people, "--expression", call_it.format(path=str(target)), "--filtered", tmp_path / "f"
+    )
+    assert err.message.startswith(f"expression: {call_it.format(path=str(target))!r} cannot be evaluated")
+    assert not target.exists() and not (tmp_path / "f").exists()
+
+
+def test_filter_rows_reads_an_at_sign_or_double_underscore_in_quotes_as_text(tmp_path):
+    # `@name` and `__` are refused as names; in quoted text they are data (an e-mail address)
+    path, out = tmp_path / "mail.parquet", tmp_path / "f"
+    pd.DataFrame({"email": ["ann@x.org", "bob@y.org", "__init__"], "n": [1, 2, 3]}).to_parquet(path)
+    call(
+        "filter_rows",
+        "--data",
+        path,
+        "--expression",
+        'email.str.endswith("@x.org") | (email == "__init__")',
+        "--filtered",
+        out,
+    )
+    assert table(out)["n"].tolist() == [1, 3]
+    for expression, says in [("n > @n", "`@` (a Python variable)"), ("n.__class__ == 1", "names with `__`")]:
+        err = refused("filter_rows", "--data", path, "--expression", expression, "--filtered", tmp_path / "g")
+        assert says in err.message
+
+
+def test_filter_rows_still_calls_the_methods_of_a_filter(people, tmp_path):
+    out = tmp_path / "f"
+    expression = 'name.str.startswith("b") & age.isna() | id.isin([1, 5]) & score.between(0, 4)'
+    call("filter_rows", "--data", people, "--expression", expression, "--filtered", out)
+    assert table(out)["id"].tolist() == [1, 2]
 
 
 # --- apply_sql -------------------------------------------------------------------------------
@@ -593,6 +664,17 @@ def test_convert_format_writes_each_format_and_reads_back_the_same_rows(people, 
 
 
 # --- summarize_data --------------------------------------------------------------------------
+
+
+def test_summarize_data_draws_dollar_signs_in_names_and_values_as_they_are(tmp_path):
+    # matplotlib reads the text between two `$` as TeX: a name or value that is no TeX there
+    # ("cost_$ / rev_$") failed the plot with a traceback
+    path = tmp_path / "prices.parquet"
+    pd.DataFrame({"cost_$ / rev_$": [1.0, 2.0], "band": ["$x_$", r"$\frac{$"]}).to_parquet(path)
+    stats, png = tmp_path / "s.json", tmp_path / "p.png"
+    call("summarize_data", "--data", path, "--statistics", stats, "--plot", png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads(stats.read_text())["plotted_columns"] == ["cost_$ / rev_$", "band"]
 
 
 def test_summarize_data_writes_statistics_and_a_png(people, tmp_path):

@@ -52,6 +52,16 @@ def test_a_csv_with_another_delimiter_is_read_as_its_columns(repo, sep):
     assert list(got.columns) == ["a", "b c", "target"] and got.iloc[0].tolist() == [1, 2, 0]
 
 
+def test_a_semicolon_csv_with_decimal_commas_is_read_as_numbers(repo):
+    # a spreadsheet that writes `;` writes 1,5 for 1.5: the column was text, which no model takes
+    repo.write("data/t.csv", "price;n;city\n1,5;2;Oslo\n-2,25;3;Bergen\n;4;Oslo\n")
+    run = step(repo, "import_data", {"source": "data/t.csv"}, {"data": "build/t.parquet"})
+    assert run.code == 0, str(run)
+    got = pd.read_parquet(repo.root / "build/t.parquet")
+    assert got["price"].dtype == "float64" and got["price"].tolist()[:2] == [1.5, -2.25] and got["price"].isna()[2]
+    assert got["n"].tolist() == [2, 3, 4] and got["city"].tolist() == ["Oslo", "Bergen", "Oslo"]
+
+
 def test_a_comma_csv_with_semicolons_in_its_text_stays_comma_separated(repo):
     repo.write("data/t.csv", 'a,note\n1,"x; y"\n')
     run = step(repo, "import_data", {"source": "data/t.csv"}, {"data": "build/t.parquet"})
@@ -244,3 +254,23 @@ def test_cross_validation_whose_fold_keeps_one_class_names_the_fold_not_the_labe
         run, "leaves its training rows one class only", "the rarest class, 1, has 1 row(s)", "give fewer folds"
     )
     assert "has one class only" not in text
+
+
+# -- string params that start with a dash ---------------------------------------------------
+
+
+def test_a_string_param_that_starts_with_a_dash_reaches_the_component(repo):
+    # the command passes `--value -n/a`: argparse read '-n/a' as an option and failed the step
+    # with a usage error that no quoting in the Pipefile could avoid
+    data = parquet(repo, "data/t.parquet", pd.DataFrame({"a": [1.0, -2.0, 3.0], "b": ["x", None, "z"]}))
+    run = step(
+        repo,
+        "clean_missing_data",
+        {"data": data, "columns": "b", "strategy": "constant", "value": "-n/a"},
+        {"data": "build/c.parquet", "report": "build/r.json"},
+    )
+    assert run.code == 0, str(run)
+    assert pd.read_parquet(repo.root / "build/c.parquet")["b"].tolist() == ["x", "-n/a", "z"]
+    run = step(repo, "filter_rows", {"data": data, "expression": "-a<0"}, {"filtered": "build/f.parquet"})
+    assert run.code == 0, str(run)
+    assert pd.read_parquet(repo.root / "build/f.parquet")["a"].tolist() == [1.0, 3.0]

@@ -413,6 +413,92 @@ def test_evaluate_model_refuses_a_table_without_predictions_and_an_unknown_task(
     assert not (tmp_path / "m.json").exists()
 
 
+def test_a_classifier_fitted_on_a_float_label_is_evaluated_on_an_int_one_as_sklearn_would(tmp_path):
+    # a label cleaned (mean fill) on the training rows only is 0.0/1.0 there and 0/1 in the test
+    # rows: the classes are one, and were compared as the texts "1" and "1.0" (accuracy 0)
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    floats = _dataset(tmp_path, "breast_cancer", rows=200, labels={0: 0.0, 1: 1.0})
+    model = _train(floats, tmp_path / "model", "random_forest_classifier", "--hyperparameters", '{"n_estimators": 10}')
+    (tmp_path / "int").mkdir()
+    ints = _dataset(tmp_path / "int", "breast_cancer", rows=200)
+    scored, metrics = tmp_path / "scored.parquet", tmp_path / "m.json"
+    score_model(["--model", str(model), "--data", str(ints), "--scored", str(scored)])
+    evaluate_model(
+        ["--scored", str(scored), "--label", "target", "--metrics", str(metrics), "--report", str(tmp_path / "r.png")]
+    )
+    values, table = json.loads(metrics.read_text()), pd.read_parquet(scored)
+    assert table["target"].dtype == "int64" and table["prediction"].dtype == "float64"
+    assert values["accuracy"] == pytest.approx(accuracy_score(table["target"], table["prediction"].astype(int)))
+    assert values["accuracy"] > 0.9 and values["confusion_matrix"]["labels"] == [0.0, 1.0]
+    assert values["auc"] == pytest.approx(roc_auc_score(table["target"], table["probability_1.0"]))
+
+
+def test_classification_metrics_of_numbers_with_fractions_are_refused_by_name(tmp_path, diabetes):
+    model = _train(diabetes, tmp_path / "model", "ridge")
+    scored = tmp_path / "scored.parquet"
+    score_model(["--model", str(model), "--data", str(diabetes), "--scored", str(scored)])
+    argv = ["--scored", str(scored), "--label", "target", "--task", "classification"]
+    argv += ["--metrics", str(tmp_path / "m.json"), "--report", str(tmp_path / "r.png")]
+    _refused(evaluate_model, argv, "task: column", "not classes", "task: regression")  # was sklearn's ValueError
+    assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_numpy_cannot_take_is_refused_as_seed(tmp_path, iris, seed):
+    # sklearn's words named random_state, which the user did not write, as a bad hyperparameter
+    from stdlib_components.split_data.__main__ import main as split_data
+
+    train = ["--data", str(iris), "--label", "target", "--algorithm", "decision_tree_classifier", "--seed", seed]
+    for main, argv in (
+        (train_model, [*train, "--model", str(tmp_path / "model")]),
+        (cross_validate, [*train, "--folds", "3", "--metrics", str(tmp_path / "cv.json")]),
+        (
+            split_data,
+            [
+                "--data",
+                str(iris),
+                "--fraction",
+                "0.5",
+                "--seed",
+                seed,
+                "--train",
+                str(tmp_path / "a"),
+                "--test",
+                str(tmp_path / "b"),
+            ],
+        ),
+    ):
+        err = _refused(main, argv, f"seed: {seed} is not between 0 and 4294967295")
+        assert "hyperparameters" not in err.message and "fraction" not in str(err.hint)
+    assert not list(tmp_path.glob("[mcab]*"))
+
+
+@pytest.mark.parametrize(
+    "truth, guess", [(["$x_$", "b", "b"], ["$x_$", "b", "$x_$"]), ([1.0, 2.0, 3.0], [1.5, 2.0, 2.5])]
+)
+def test_evaluate_model_draws_a_label_and_classes_with_dollar_signs_as_they_are(tmp_path, truth, guess):
+    # two `$` in the label's name or a class were read by matplotlib as TeX, and failed the report
+    scored = tmp_path / "scored.parquet"
+    pd.DataFrame({"cost_$ / rev_$": truth, "prediction": guess}).to_parquet(scored)
+    report = tmp_path / "r.png"
+    argv = ["--scored", str(scored), "--label", "cost_$ / rev_$", "--metrics", str(tmp_path / "m.json")]
+    evaluate_model([*argv, "--report", str(report)])
+    assert report.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_more_neighbours_than_rows_is_refused_at_the_fit_not_when_scoring(tmp_path, iris):
+    # sklearn fits KNeighbors on fewer rows than n_neighbors: the model was written, and scoring
+    # it (or each fold of cross_validate) failed blaming the rows scored
+    knn = ["--data", str(iris), "--label", "target", "--algorithm", "knn_classifier"]
+    argv = [*knn, "--hyperparameters", '{"n_neighbors": 151}', "--model", str(tmp_path / "model")]
+    _refused(train_model, argv, "hyperparameters: n_neighbors 151 is more than the 150 rows to fit on")
+    assert not (tmp_path / "model").exists()
+    argv = [*knn, "--hyperparameters", '{"n_neighbors": 140}', "--folds", "5", "--metrics", str(tmp_path / "cv.json")]
+    _refused(cross_validate, argv, "hyperparameters: n_neighbors 140 is more than the 120 rows to fit on")
+    _train(iris, tmp_path / "ok", "knn_classifier", "--hyperparameters", '{"n_neighbors": 150}')
+
+
 # ---- cross_validate
 
 

@@ -51,15 +51,44 @@ def split_names(text: str | None) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+SEED_MAX = 2**32 - 1  # numpy's RandomState, which scikit-learn seeds, takes no more
+
+
+def check_seed(seed: int, param: str = "seed") -> None:
+    """Refuse a seed numpy cannot take, by its param: scikit-learn's own words would name
+    `random_state`, which the user did not write (and which train_model refuses in hyperparameters)."""
+    if not 0 <= seed <= SEED_MAX:
+        raise ComponentError(
+            f"{param}: {seed} is not between 0 and {SEED_MAX}", f"give a {param} in that range, e.g. 0"
+        )
+
+
 def warn(component: str, message: str) -> None:
     """A note on stderr (the step's log) about a result that is legal but rarely meant."""
     print(f"warning: {_where(component)}: {message}", file=sys.stderr)
 
 
+def option_values(argv: Sequence[str]) -> list[str]:
+    """Each `--name value` as `--name=value`. A component's command gives every option a value,
+    and argparse reads a value that starts with `-` (a fill of `--`, an expression `-a<0`) as
+    the next option, failing the step with a usage error no quoting in the Pipefile can avoid."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and len(arg) > 2 and "=" not in arg and arg != "--help" and i + 1 < len(argv):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(arg)
+            i += 1
+    return out
+
+
 def run_main(component: str, main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
     """Run a component's `main`, turning a ComponentError into a located message and exit 2."""
     try:
-        main(argv)
+        main(option_values(sys.argv[1:] if argv is None else argv))
     except ComponentError as err:
         print(f"error: {_where(component)}: {err.message}", file=sys.stderr)
         if err.hint:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
-from .errors import ComponentError, check_columns, did_you_mean, split_names
+from .errors import ComponentError, check_columns, check_seed, did_you_mean, split_names
 from .models import ModelInfo
 
 CLASSIFICATION = "classification"
@@ -221,6 +221,8 @@ def check_label(frame, label: str, task: str, model: str, warn: bool = True) -> 
 def check_inputs(frame, model: str, label: str, features: str | None, hyperparameters: dict[str, Any], seed, warn=True):
     """Everything about a fit that can be refused by name before fitting: the estimator and its columns."""
     kind = model_kind(model)
+    if seed is not None:
+        check_seed(seed)
     if len(frame) == 0:
         raise ComponentError("data: the table has no rows", "give a table with rows to learn from")
     columns = feature_columns(frame, label, features)
@@ -234,6 +236,13 @@ def fit_model(frame, model: str, label: str, features: str | None, hyperparamete
     """Fit `model` on `frame`: the fitted estimator and its ModelInfo."""
     kind = model_kind(model)
     estimator, columns = check_inputs(frame, model, label, features, hyperparameters, seed, warn)
+    neighbours = estimator.get_params().get("n_neighbors")
+    if isinstance(neighbours, int) and neighbours > len(frame):
+        # sklearn fits it, and only scoring fails, blaming the rows scored (a fold's, in cross_validate)
+        raise ComponentError(
+            f"hyperparameters: n_neighbors {neighbours} is more than the {len(frame)} rows to fit on",
+            f"give n_neighbors {len(frame)} or fewer (the default is 5)",
+        )
     try:
         estimator.fit(frame[columns], frame[label])
     except ValueError as err:

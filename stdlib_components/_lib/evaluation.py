@@ -83,11 +83,15 @@ def regression_metrics(frame, label: str) -> dict[str, Any]:
 
 def classification_metrics(frame, label: str) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
+    from sklearn.utils.multiclass import type_of_target
 
-    truth, guess = frame[label], frame[PREDICTION]
-    if truth.dtype != guess.dtype:
-        # a CSV round trip can make 1 into "1" on one side only; compare as text then
-        truth, guess = truth.astype(str), guess.astype(str)
+    truth, guess = _comparable(frame[label], frame[PREDICTION])
+    for name, values in ((label, truth), (PREDICTION, guess)):
+        if type_of_target(values) == "continuous":  # sklearn's metrics would stop on "a mix of ..."
+            raise ComponentError(
+                f"task: column {name!r} holds numbers with fractions, not classes, so no classification metrics",
+                "give `task: regression` (or leave `task` out) for a model that predicts numbers",
+            )
     labels = sorted(set(truth.tolist()) | set(guess.tolist()), key=lambda v: (str(type(v)), v))
     precision, recall, f1, _ = precision_recall_fscore_support(
         truth, guess, labels=labels, average="macro", zero_division=0
@@ -106,6 +110,28 @@ def classification_metrics(frame, label: str) -> dict[str, Any]:
     matrix = confusion_matrix(truth, guess, labels=labels)
     out["confusion_matrix"] = {"labels": [_plain(v) for v in labels], "matrix": matrix.tolist()}
     return out
+
+
+def _comparable(truth, guess):
+    """The true and predicted classes in one type, so that equal classes compare equal."""
+    import pandas as pd
+
+    if truth.dtype == guess.dtype:
+        return truth, guess
+    numeric = pd.api.types.is_numeric_dtype
+    if numeric(truth) and numeric(guess):
+        # 1 and 1.0 are one class (a model fitted on a float label scoring an int one); as text
+        # they would be two, and every row wrong. The predictions are in the model's type, the
+        # type its probability_ columns are named in: read the truth so where nothing is lost.
+        try:
+            same = truth.astype(guess.dtype)
+        except (TypeError, ValueError):
+            same = None
+        if same is not None and bool((same == truth).all()):
+            return same, guess
+        return truth.astype("float64"), guess.astype("float64")
+    # a CSV round trip can make 1 into "1" on one side only; compare as text then
+    return truth.astype(str), guess.astype(str)
 
 
 def _binary_positive(frame, labels: list) -> Any:
@@ -134,6 +160,11 @@ def scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "rows"}
 
 
+def _drawn(text: str) -> str:
+    """`text` as matplotlib shows it literally: two `$` in a label or class would be read as TeX."""
+    return text.replace("$", r"\$")
+
+
 def write_report(frame, label: str, metrics: dict[str, Any], path) -> None:
     """A PNG: predicted against residual for regression, the confusion matrix for classification."""
     import matplotlib
@@ -147,11 +178,11 @@ def write_report(frame, label: str, metrics: dict[str, Any], path) -> None:
         ax.scatter(frame[PREDICTION], residual, s=12, alpha=0.7)
         ax.axhline(0, color="grey", linewidth=1)
         ax.set_xlabel("prediction")
-        ax.set_ylabel(f"residual ({label} - prediction)")
+        ax.set_ylabel(_drawn(f"residual ({label} - prediction)"))
         ax.set_title(f"Residuals (r2 {metrics['r2'] if metrics['r2'] is None else round(metrics['r2'], 3)})")
     else:
         cm = metrics["confusion_matrix"]
-        labels = [str(v) for v in cm["labels"]]
+        labels = [_drawn(str(v)) for v in cm["labels"]]
         ax.imshow(cm["matrix"], cmap="Blues")
         ax.set_xticks(range(len(labels)), labels)
         ax.set_yticks(range(len(labels)), labels)

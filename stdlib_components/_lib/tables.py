@@ -43,7 +43,9 @@ def _read_one(path: Path, fmt: str, param: str):
             return pd.read_parquet(path)
         if kind == "jsonl":
             return pd.read_json(path, lines=True)
-        return pd.read_csv(path, sep=_csv_delimiter(path))
+        sep = _csv_delimiter(path)
+        frame = pd.read_csv(path, sep=sep)
+        return _decimal_commas(frame) if sep == ";" else frame
     except UnicodeDecodeError as err:
         raise ComponentError(
             f"{param}: {path} is not UTF-8 text (it holds the byte {err.object[err.start : err.start + 1]!r}); "
@@ -71,6 +73,28 @@ def _csv_delimiter(path: Path) -> str:
     counts = {d: header.count(d.encode()) for d in _OTHER_DELIMITERS}
     best = max(counts, key=lambda d: counts[d])
     return best if counts[best] else ","
+
+
+_DECIMAL_COMMA = r"[+-]?\d+(,\d+)?"
+
+
+def _decimal_commas(frame):
+    """A `;` CSV comes from a locale whose decimal mark is the comma: a text column whose every
+    value is a number written so ("1,5"; at least one with the comma) is read as those numbers,
+    not left as text that no model or scaling takes."""
+    import pandas as pd
+
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        present = column.dropna()
+        if not len(present) or not all(isinstance(v, str) for v in present):
+            continue
+        text = present.astype(str).str.strip()
+        if text.str.fullmatch(_DECIMAL_COMMA).all() and text.str.contains(",", regex=False).any():
+            frame[name] = pd.to_numeric(column.str.strip().str.replace(",", ".", regex=False)).astype("float64")
+    return frame
 
 
 def _check_unique_names(path: Path, param: str) -> None:

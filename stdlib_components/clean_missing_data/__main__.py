@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -32,9 +33,15 @@ def _constant(column, name: str, value: str) -> Any:
         kind, holds, example = "true or false", "true/false values", "true"
     elif is_numeric(column):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             kind, holds, example = "a number", "numbers", "0"
+        else:
+            if math.isfinite(number):
+                return number
+            # "nan" would fill nothing (the gaps stay, the step succeeds), "inf" or "1e400" a
+            # value the report cannot write (JSON has no infinity)
+            kind, holds, example = "a finite number", "numbers", "0"
     elif pd.api.types.is_datetime64_any_dtype(column):
         try:
             if not _ISO_DATE.match(value.strip()):  # 12/01/2024 is December or January: ask for ISO

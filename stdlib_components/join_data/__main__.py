@@ -47,6 +47,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{right_param}: key {lk!r} holds {left[lk].dtype} on the left but {right[rk].dtype} on the right",
                 "give both tables the same type for the key (e.g. numbers in both)",
             )
+    _check_names(left, right, left_keys, right_keys)
     # pandas pairs a missing key with a missing key; a missing value is no value, so such a row
     # matches nothing (as in SQL): a guard key, unique to each such row, keeps it apart
     guard = "__pipe_join_guard"
@@ -68,6 +69,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     _warn_many_to_many(left, right, left_keys, right_keys, lguard, rguard)
     write_table(joined, args.joined)
     print(f"{len(left)} x {len(right)} rows joined ({args.how}) into {len(joined)}")
+
+
+def _check_names(left, right, left_keys: list[str], right_keys: list[str]) -> None:
+    """Refuse a join whose `_right` suffix would make a name twice: pandas' words ("Passing
+    'suffixes' which cause duplicate columns") named neither table nor the fix."""
+    shared_keys = {lk for lk, rk in zip(left_keys, right_keys) if lk == rk}  # kept once
+    left_names = [str(c) for c in left.columns]
+    overlap = set(left_names) & {str(c) for c in right.columns}
+    for name in (str(c) for c in right.columns):
+        if (
+            name in overlap
+            and name not in shared_keys
+            and f"{name}_right" in left_names + [str(c) for c in right.columns]
+        ):
+            raise ComponentError(
+                f"right: its column {name!r}, which the left table has too, would be named "
+                f"{name + '_right'!r}, a name a table has already",
+                f'rename one of the columns first (std/apply_sql: SELECT "{name}_right" AS other_name, ...)',
+            )
 
 
 def _guard(frame, keys: list[str], sign: int):

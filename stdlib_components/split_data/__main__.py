@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from .._lib.errors import ComponentError, check_columns, run_main
+from .._lib.errors import ComponentError, check_columns, check_seed, run_main
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/split_data@1"
@@ -26,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"fraction: {args.fraction} is not between 0 and 1",
             "give the share of rows for `train`, e.g. fraction: 0.7",
         )
+    check_seed(args.seed)
     frame = read_table(args.data)
     if len(frame) < 2:
         raise ComponentError(f"data: {len(frame)} row(s) cannot be split in two", "give a table with 2 rows or more")

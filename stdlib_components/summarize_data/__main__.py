@@ -66,6 +66,12 @@ def describe(column) -> dict[str, Any]:
     return stats
 
 
+def _drawn(text: str) -> str:
+    """`text` as matplotlib shows it literally: a name or value holding two `$` would be read as
+    TeX between them, and fail the plot where it is no TeX (`cost_$ / rev_$`)."""
+    return text.replace("$", r"\$")
+
+
 def draw(frame, columns: list[str], path: str) -> list[str]:
     import matplotlib
 
@@ -86,10 +92,10 @@ def draw(frame, columns: list[str], path: str) -> list[str]:
             ax.hist(column, bins=min(30, max(5, column.nunique())), color="#4878a8")
         elif len(column):
             counts = column.astype("string").value_counts().head(TOP_VALUES)
-            ax.barh([str(v)[:20] for v in counts.index][::-1], list(counts.values)[::-1], color="#a86848")
+            ax.barh([_drawn(str(v)[:20]) for v in counts.index][::-1], list(counts.values)[::-1], color="#a86848")
         else:
             ax.text(0.5, 0.5, "no values", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(str(name)[:40], fontsize=9)
+        ax.set_title(_drawn(str(name)[:40]), fontsize=9)
         ax.tick_params(labelsize=7)
     if not shown:
         axes.flat[0].text(0.5, 0.5, "no columns", ha="center", va="center")
