@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from test_ui_server import start  # noqa: F401 - the fixture
-from workspace_repo import Repo
+from workspace_repo import REPO_ROOT, Repo
 
 pytest.importorskip("httpx")
 
@@ -43,3 +46,58 @@ def test_previews_of_a_deeply_nested_json_and_a_csv_with_a_huge_field_are_text_n
     assert wide.status_code == 200, wide.text
     body = wide.json()
     assert body["kind"] == "text" and body["text"].startswith("a,b") and "field" in body["note"]
+
+
+AZUREML_PIPELINE = """\
+type: pipeline
+inputs:
+  n: 3
+jobs:
+  a:
+    type: command
+    command: echo ${{inputs.n}} > ${{outputs.o}}
+    inputs:
+      n: ${{parent.inputs.n}}
+    outputs:
+      o: {type: uri_file}
+    environment: azureml:sklearn-1.5:1
+"""
+
+
+def test_an_azureml_pipeline_job_is_shown_but_an_edit_of_it_is_refused_not_saved_as_ignored_keys(
+    start,  # noqa: F811
+    tmp_path,
+):
+    # The editor writes Pipefile keys: a param set on an Azure ML pipeline job was written as a
+    # top-level `params:` (which Azure ML and pipe ignore), the preview said nothing was wrong
+    # and the save "succeeded": the input stayed 3, the user's change lost, the file littered.
+    (tmp_path / "pipeline.yml").write_text(AZUREML_PIPELINE)
+    ui = start(tmp_path, "-f", "pipeline.yml")
+    doc = ui.get("/api/pipeline").json()
+    assert doc["ok"] and [p["name"] for p in doc["params"]] == ["n"]
+    ops = [{"op": "set_param", "name": "n", "value": 5}]
+    for route in ("/api/preview", "/api/save"):
+        r = ui.post(route, {"base": doc["digest"], "operations": ops})
+        assert r.status_code == 422, (route, r.text)
+        err = r.json()["error"]
+        assert "Azure ML pipeline job" in err["message"] and err["file"] == "pipeline.yml"
+        assert "pipe import azureml pipeline.yml" in err["hint"]
+    assert (tmp_path / "pipeline.yml").read_text() == AZUREML_PIPELINE
+    assert ui.post("/api/save", {"base": doc["digest"], "operations": []}).json()["changed"] is False
+
+
+def test_a_python_pipeline_is_shown_and_an_edit_says_it_is_python_not_broken_yaml(start, tmp_path):  # noqa: F811
+    # The edit read build.py as YAML: "the Pipefile is not valid YAML ... fix the file by hand".
+    root = tmp_path / "dsl"
+    shutil.copytree(Path(REPO_ROOT) / "examples" / "dsl-wine", root)
+    before = (root / "build.py").read_bytes()
+    ui = start(root, "-f", "build.py")
+    doc = ui.get("/api/pipeline").json()
+    assert doc["ok"], doc["errors"]
+    r = ui.post(
+        "/api/preview", {"base": doc["digest"], "operations": [{"op": "set_param", "name": "seed", "value": 9}]}
+    )
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert "written in Python" in err["message"] and "YAML" in err["message"] and "pipe export build.py" in err["hint"]
+    assert (root / "build.py").read_bytes() == before

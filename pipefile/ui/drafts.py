@@ -13,7 +13,7 @@ import tempfile
 import threading
 from typing import Optional
 
-from ..errors import PipefileError
+from ..errors import PipefileError, SourceLoc
 from .errors_view import Refusal, errors_json
 from .pipeline_view import file_digest, gc_paused
 
@@ -90,11 +90,41 @@ def _apply(path: str, text: str, operations: list):
     edit = _edit_module()
     if not isinstance(operations, list) or not all(isinstance(o, dict) for o in operations):
         raise Refusal(422, "'operations' must be a list of objects", "see the edit operations in docs/ui.md")
+    if operations:
+        _check_editable(path, text)
     try:
         return edit.apply_edits(text, operations, path=_display(path))
     except edit.EditError as e:
         extra = {"errors": errors_json(e), "operation": e.index}
         raise Refusal(422, e.message, e.hint, extra=extra, loc=e.loc) from None
+
+
+def _check_editable(path: str, text: str) -> None:
+    """The editor writes a Pipefile's keys: on an Azure ML pipeline job they would be keys
+    Azure ML ignores (a param set as `params:`, the edit lost), and a Python pipeline is
+    no YAML at all. Both are shown by the designer, and edited in their own files."""
+    from ..load import pymodule
+    from ..load.azureml.pipeline import looks_like
+
+    name = _display(path)
+    if pymodule.is_module_ref(path):
+        raise Refusal(
+            422,
+            f"{name} is a pipeline written in Python: the designer edits Pipefiles (YAML) only",
+            f"edit {name} in a text editor, or write it as a Pipefile (pipe export {name} -o Pipefile) and open that",
+            extra={"operation": None},
+            loc=SourceLoc(name),
+        )
+    if looks_like(text):
+        raise Refusal(
+            422,
+            f"{name} is an Azure ML pipeline job: the designer edits Pipefiles only (its edits would write "
+            "keys Azure ML ignores)",
+            f"edit {name} in a text editor, or write it as a Pipefile (pipe import azureml {name} -o Pipefile) "
+            "and open that",
+            extra={"operation": None},
+            loc=SourceLoc(name),
+        )
 
 
 def validate_text(path: str, text: str, built: Optional[list] = None, composed: Optional[tuple] = None) -> list:
