@@ -101,3 +101,48 @@ def test_a_python_pipeline_is_shown_and_an_edit_says_it_is_python_not_broken_yam
     err = r.json()["error"]
     assert "written in Python" in err["message"] and "YAML" in err["message"] and "pipe export build.py" in err["hint"]
     assert (root / "build.py").read_bytes() == before
+
+
+STEPS_PY = """\
+from pipefile import dsl
+
+
+@dsl.command_component
+def make(out: dsl.Output(type="uri_file")):
+    '''DESCRIPTION'''
+    open(out, "w").write("x")
+"""
+
+BUILD_PY = """\
+from steps import make
+
+from pipefile import dsl
+
+
+@dsl.pipeline(name="p")
+def pipeline():
+    make()
+"""
+
+
+def test_a_python_pipeline_s_graph_follows_a_change_of_a_module_it_imports(start, tmp_path):  # noqa: F811
+    # The graph was kept by build.py's bytes: a change of steps.py (which build.py imports)
+    # was not shown until pipe ui was restarted, though `pipe status` showed it at once.
+    (tmp_path / "steps.py").write_text(STEPS_PY.replace("DESCRIPTION", "writes x"))
+    (tmp_path / "build.py").write_text(BUILD_PY)
+    ui = start(tmp_path, "-f", "build.py")
+
+    def make_node():
+        doc = ui.get("/api/pipeline").json()
+        assert doc["ok"], doc["errors"]
+        return next(n for n in doc["graph"]["nodes"] if n["name"] == "make")
+
+    assert make_node()["description"] == "writes x"
+    (tmp_path / "steps.py").write_text(
+        STEPS_PY.replace("DESCRIPTION", "writes y").replace(
+            'out: dsl.Output(type="uri_file")', 'out: dsl.Output(type="uri_file"), more: dsl.Output(type="uri_file")'
+        )
+    )
+    node = make_node()
+    assert node["description"] == "writes y"
+    assert [o["name"] for o in node["outputs"]] == ["out", "more"]

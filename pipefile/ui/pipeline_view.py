@@ -312,8 +312,8 @@ def _edges(graph, task_of: dict, expansions: dict) -> list:
 class GraphCache:
     """The last graph built, kept by the Pipefile's bytes: a page reloaded after a run
     (the file unchanged) is not loaded again. As the spec cache does: never for a Pipefile
-    that binds artifact versions or maps a folder (those are read anew each time), and the
-    sources are checked again (a deleted input file shows)."""
+    that binds artifact versions or maps a folder (those are read anew each time), nor for
+    a Python pipeline, and the sources are checked again (a deleted input file shows)."""
 
     def __init__(self):
         self._kept: tuple = (None, None)  # (digest, graph), replaced whole: requests run on threads
@@ -321,8 +321,13 @@ class GraphCache:
 
     def get(self, path: str, digest: str):
         from .. import graph as graph_mod
+        from ..load.pymodule import is_module_ref
         from ..speccache import sources_unchanged
 
+        if is_module_ref(path):
+            # (a Python pipeline: what it builds is known only by running it, its imports
+            # included, and its file's bytes say nothing of those; as `pipe run`, never kept)
+            return load_graph(path)
         for key, graph in (self._kept, self._offered):
             if key == digest and graph is not None and sources_unchanged(graph.pipefile):
                 if not graph_mod.source_errors(graph):
