@@ -99,7 +99,11 @@ def test_a_python_pipeline_is_shown_and_an_edit_says_it_is_python_not_broken_yam
     )
     assert r.status_code == 422, r.text
     err = r.json()["error"]
-    assert "written in Python" in err["message"] and "YAML" in err["message"] and "pipe export build.py" in err["hint"]
+    assert (
+        "written in Python" in err["message"]
+        and "Pipefiles only" in err["message"]
+        and "pipe export build.py" in err["hint"]
+    )
     assert (root / "build.py").read_bytes() == before
 
 
@@ -146,3 +150,27 @@ def test_a_python_pipeline_s_graph_follows_a_change_of_a_module_it_imports(start
     node = make_node()
     assert node["description"] == "writes y"
     assert [o["name"] for o in node["outputs"]] == ["out", "more"]
+
+
+def test_a_job_of_a_python_pipeline_run_with_params_clones_to_a_409_with_the_command_not_a_500(start, tmp_path):  # noqa: F811
+    # The clone wrote the job's params into its snapshot as into a Pipefile's params: mapping:
+    # build.py's Python was parsed as YAML, and the request answered 500 with a traceback.
+    (tmp_path / "steps.py").write_text(STEPS_PY.replace("DESCRIPTION", "writes x"))
+    (tmp_path / "build.py").write_text(BUILD_PY.replace("def pipeline():", "def pipeline(n: int = 1):"))
+    repo = Repo(tmp_path)
+    repo.pipe("run", "-f", "build.py", "-p", "n=2", check=True)
+    ui = start(tmp_path, "-f", "build.py")
+    r = ui.post("/api/jobs/1/clone")
+    assert r.status_code == 409, r.text
+    err = r.json()["error"]
+    assert "written in Python" in err["message"] and "pipe run -f build.py -p n=2" in err["hint"]
+    # the same job cloned from a designer opened on a Pipefile of that workspace: a draft of
+    # the Pipefile (its param set to the job's), the job's Python text kept as it ran, said so
+    repo.pipefile("version: 1\nparams:\n  n: 1\nsteps:\n  s:\n    command: echo ${{params.n}}\n")
+    ui = start(tmp_path)
+    r = ui.post("/api/jobs/1/clone")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["draft"]["operations"] == [{"op": "set_param", "name": "n", "value": 2}]
+    assert body["draft"]["text"] == (tmp_path / "build.py").read_text() and body["lineage"]["params_set"] == []
+    assert any("build.py is a pipeline written in Python" in w for w in body["lineage"]["warnings"])
