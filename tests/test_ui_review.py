@@ -174,3 +174,25 @@ def test_a_job_of_a_python_pipeline_run_with_params_clones_to_a_409_with_the_com
     assert body["draft"]["operations"] == [{"op": "set_param", "name": "n", "value": 2}]
     assert body["draft"]["text"] == (tmp_path / "build.py").read_text() and body["lineage"]["params_set"] == []
     assert any("build.py is a pipeline written in Python" in w for w in body["lineage"]["warnings"])
+
+
+def test_an_azureml_pipeline_that_reads_above_its_folder_shows_and_finds_its_jobs(start, tmp_path):  # noqa: F811
+    # `pipe run -f pipes/pipeline.yml` records its jobs in the folder holding pipes/ and src/
+    # (the pipeline's `code: ../src`); pipe ui looked in pipes/: an empty jobs list, and a run
+    # started from the designer never found its job (null), so its page never opened.
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "hi.py").write_text('print("hi")\n')
+    pipes = tmp_path / "pipes"
+    pipes.mkdir()
+    (pipes / "pipeline.yml").write_text(
+        "type: pipeline\njobs:\n  a:\n    type: command\n    code: ../src\n"
+        "    command: python hi.py > ${{outputs.o}}\n    outputs:\n      o: {type: uri_file}\n"
+        "    environment: azureml:sklearn-1.5:1\n"
+    )
+    (pipes / "envmap.yml").write_text("azureml:sklearn-1.5:1: local\n")
+    Repo(pipes).pipe("run", "-f", "pipeline.yml", "--azureml-env-map", "envmap.yml", check=True)
+    ui = start(pipes, "-f", "pipeline.yml", "--azureml-env-map", "envmap.yml")
+    assert [j["id"] for j in ui.get("/api/jobs").json()["jobs"]] == [1]
+    started = ui.post("/api/run", {"force": True})
+    assert started.status_code == 202 and started.json()["job"] == 2, started.text
+    assert not (pipes / ".pipe").exists()
