@@ -196,3 +196,17 @@ def test_an_azureml_pipeline_that_reads_above_its_folder_shows_and_finds_its_job
     started = ui.post("/api/run", {"force": True})
     assert started.status_code == 202 and started.json()["job"] == 2, started.text
     assert not (pipes / ".pipe").exists()
+
+
+def test_pipe_ui_opens_a_named_pipeline_of_a_python_module_as_pipe_run_does(start, tmp_path):  # noqa: F811
+    # `pipe run -f build.py:other` runs the pipeline `other` of build.py (docs/dsl.md); pipe ui
+    # refused it: "there is no file 'build.py:other'" (exit 2).
+    (tmp_path / "steps.py").write_text(STEPS_PY.replace("DESCRIPTION", "writes x"))
+    other = '\n\n@dsl.pipeline(name="o")\ndef other():\n    make()\n    make()\n'
+    (tmp_path / "build.py").write_text(BUILD_PY + other)
+    ui = start(tmp_path, "-f", "build.py:other")
+    doc = ui.get("/api/pipeline").json()
+    assert doc["ok"], doc["errors"]
+    assert sorted(n["name"] for n in doc["graph"]["nodes"]) == ["make", "make_2"]
+    r = Repo(tmp_path).pipe("ui", "-f", "nothere.py:other", "--no-browser")
+    assert r.code == 2 and "there is no file 'nothere.py:other'" in r.err, str(r)
