@@ -210,3 +210,18 @@ def test_pipe_ui_opens_a_named_pipeline_of_a_python_module_as_pipe_run_does(star
     assert sorted(n["name"] for n in doc["graph"]["nodes"]) == ["make", "make_2"]
     r = Repo(tmp_path).pipe("ui", "-f", "nothere.py:other", "--no-browser")
     assert r.code == 2 and "there is no file 'nothere.py:other'" in r.err, str(r)
+
+
+def test_a_job_s_graph_shows_every_step_it_ran_after_its_python_pipeline_changed(start, tmp_path):  # noqa: F811
+    # A Python pipeline's snapshot cannot be loaded as it was (its module is run as it is now):
+    # the job page drew the pipeline of today, and a step the job ran that is gone from it
+    # was missing from the job's graph.
+    (tmp_path / "steps.py").write_text(STEPS_PY.replace("DESCRIPTION", "writes x"))
+    (tmp_path / "build.py").write_text(BUILD_PY.replace("    make()\n", "    make()\n    make()\n"))
+    repo = Repo(tmp_path)
+    repo.pipe("run", "-f", "build.py", check=True)
+    (tmp_path / "build.py").write_text(BUILD_PY)
+    ui = start(tmp_path, "-f", "build.py")
+    graph = ui.get("/api/jobs/1").json()["graph"]
+    states = {n["name"]: n["state"] for n in graph["nodes"]}
+    assert states == {"make": "ran", "make_2": "ran"}, states

@@ -118,9 +118,12 @@ def job_graph(ws, job, steps: list, running: list) -> dict:
     outcome = {s.step: s for s in steps}
     live = {r["step"]: r for r in running}
     graph = _job_pipefile_graph(ws, job)
-    if graph is not None:
-        doc = graph_json(graph)
-    else:  # the steps it recorded, linked where one read a path another wrote
+    doc = graph_json(graph) if graph is not None else None
+    if doc is not None and not outcome.keys() <= {n["name"] for n in doc["nodes"]}:
+        # (built now, it lacks a step the job ran: a Python pipeline's module is run as it is
+        # today, a foreach maps the folder as it is today): the records are what the job did
+        doc = None
+    if doc is None:  # the steps it recorded, linked where one read a path another wrote
         doc = {"nodes": [], "edges": _record_edges(steps)}
         for s in steps:
             doc["nodes"].append(
