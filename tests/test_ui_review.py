@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,25 @@ def test_a_job_s_graph_shows_every_step_it_ran_after_its_python_pipeline_changed
     graph = ui.get("/api/jobs/1").json()["graph"]
     states = {n["name"]: n["state"] for n in graph["nodes"]}
     assert states == {"make": "ran", "make_2": "ran"}, states
+
+
+def test_the_runs_a_designer_keeps_are_bounded_oldest_finished_first(tmp_path, monkeypatch):
+    # Every run started from the designer was kept for the server's life with up to 1 MiB of
+    # its output and its stdout pipe open: memory and fds grew with each run. Real `pipe run`
+    # subprocesses, a small bound.
+    from pipefile.ui import runs
+    from pipefile.ui.home import WorkspacePerThread
+
+    monkeypatch.setattr(runs, "KEEP_DONE", 2, raising=False)
+    repo = Repo(tmp_path)
+    repo.pipefile("version: 1\nsteps:\n  a: {command: echo hi > a.txt, outputs: {o: a.txt}}\n")
+    kept = runs.Runs(str(tmp_path), WorkspacePerThread(str(tmp_path)))
+    started = []
+    for _ in range(4):
+        run = kept.start("Pipefile")
+        run.proc.wait(120)
+        while run.exit_code is None:  # (its reader thread sets it once the output is read)
+            time.sleep(0.02)
+        assert run.proc.stdout.closed  # (its pipe was left open: one fd more per run)
+        started.append(run.id)
+    assert [kept.get(r) is not None for r in started] == [False, False, True, True]

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from .. import drafts, library, neighbourhood, pipeline_view
 from ..errors_view import Refusal
-from ..runs import check_request, run_params
+from ..runs import KEEP_DONE, check_request, run_params
 from .context import UiContext
 
 
@@ -74,7 +74,11 @@ def router(ctx: UiContext) -> APIRouter:
     def get_run(run_id: str):
         found = ctx.runs.get(run_id)
         if found is None:
-            raise Refusal(404, f"no run '{run_id}' was started by this pipe ui", "POST /api/run starts one")
+            raise Refusal(
+                404,
+                f"no run '{run_id}' was started by this pipe ui (it keeps its last {KEEP_DONE} finished runs)",
+                "POST /api/run starts one; GET /api/jobs lists the jobs",
+            )
         return found.to_json()
 
     return r
