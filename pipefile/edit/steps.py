@@ -17,7 +17,17 @@ from ..load import stdlib
 from . import render
 from .editor import Editor
 from .errors import EditError
-from .ops import VALUE_TYPES, arg, component_inputs, is_binding, name_arg, set_input, set_param, typed
+from .ops import (
+    VALUE_TYPES,
+    arg,
+    component_inputs,
+    component_outputs,
+    is_binding,
+    name_arg,
+    set_input,
+    set_param,
+    typed,
+)
 from .tree import ALIAS, SCALAR, line_end, line_no, line_start
 
 
@@ -207,6 +217,11 @@ def add_step(ed: Editor, op: dict) -> None:
             raise EditError(f"the path of output '{k}' must be text, not {v!r}", hint="give a path: build/out.csv")
     if comp is not None:
         inputs = _component_inputs_checked(ed, comp, inputs)
+        # Every output of a component step needs a path (pipe validate refuses one without):
+        # one not given is written where validate's hint says, so a step dropped from the
+        # designer's library is whole at once.
+        declared = {o: outputs.get(o, f"build/{name}/{o}") for o in component_outputs(ed, comp)}
+        outputs = {**declared, **outputs}  # (in the component's order)
     if inputs:
         body["inputs"] = inputs
     if outputs:
