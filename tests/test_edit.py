@@ -628,6 +628,15 @@ def test_a_component_step_added_without_output_paths_gets_the_paths_validate_ask
     assert pf.steps["sp"].outputs["data"].path == "build/sp/data" and pf.steps["s"].outputs["p"].path == "out/p"
 
 
+def test_renaming_a_step_to_its_own_name_changes_nothing():
+    # It was refused as "there is a step 'prepare' already" (the properties' rename applied as
+    # it was shown): a no-op, as setting a value to what it is.
+    text = "version: 1\nsteps:\n  prepare:\n    command: echo hi\n"
+    edited = apply_edits(text, [{"op": "rename_step", "name": "prepare", "to": "prepare"}])
+    assert edited.text == text and not edited.changed
+    assert "no step 'nope'" in refused(text, [{"op": "rename_step", "name": "nope", "to": "nope"}]).message
+
+
 def test_delete_step_takes_the_comments_indented_into_it():
     text = read("01_block_comments.Pipefile")
     # (a path train does not write: its own, build/model/, would still read it)

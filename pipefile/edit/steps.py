@@ -332,6 +332,8 @@ def delete_step(ed: Editor, op: dict) -> None:
 def rename_step(ed: Editor, op: dict) -> None:
     name = arg(op, "name")
     k, _ = ed.step(name)
+    if op.get("to") == name:
+        return  # (renamed to its own name, as the page's rename field left as it was: nothing to do)
     to = _free_name(ed, op, "to")
     ed.doc.splice(k.vstart, k.end, render.key(to))
     pattern = _refs(name)
