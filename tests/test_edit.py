@@ -637,6 +637,17 @@ def test_renaming_a_step_to_its_own_name_changes_nothing():
     assert "no step 'nope'" in refused(text, [{"op": "rename_step", "name": "nope", "to": "nope"}]).message
 
 
+def test_a_step_added_goes_below_the_comments_indented_into_the_last_step():
+    # add_step wrote the new step between the last step's value and the comment lines indented
+    # into it (which delete_step counts as that step's): the comment then read as the new
+    # step's, and deleting the new step deleted the other step's comment with it.
+    text = "version: 1\nsteps:\n  a:\n    command: echo hi\n    # the end of a\n\n# final comment\n"
+    added = apply_edits(text, [{"op": "add_step", "name": "c", "command": "echo c"}])
+    assert added.text == text.replace("# the end of a\n", "# the end of a\n  c:\n    command: echo c\n")
+    gone = apply_edits(added.text, [{"op": "delete_step", "name": "c"}])
+    assert gone.text == text
+
+
 def test_delete_step_takes_the_comments_indented_into_it():
     text = read("01_block_comments.Pipefile")
     # (a path train does not write: its own, build/model/, would still read it)

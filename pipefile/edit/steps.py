@@ -235,7 +235,7 @@ def add_step(ed: Editor, op: dict) -> None:
         lines = ed.lines({name: body}, d.column(items[0][0]))
         if len(items) > 1 and _blank_before(ed, items[-1][0]):
             lines.insert(0, "")  # the file keeps a blank line between steps
-        d.insert_lines(d.stop(items[-1][1]), lines)
+        d.insert_lines(_step_end(ed, *items[-1]), lines)
     ed.data["steps"][name] = body
 
 
@@ -313,13 +313,7 @@ def delete_step(ed: Editor, op: dict) -> None:
     else:
         text = ed.text
         start = _comments_above(ed, k)
-        stop = ed.doc.stop(v)
-        col = ed.doc.column(k)
-        while stop < len(text):  # comment lines indented into the step, after its last value: its own
-            line = text[stop : line_end(text, stop)]
-            if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) <= col:
-                break
-            stop = line_end(text, stop)
+        stop = _step_end(ed, k, v)
         first = steps.pairs()[0][0] is k
         if start > 0 and not text[line_start(text, start - 1) : start].strip():
             start = line_start(text, start - 1)  # with the blank line that set it apart
@@ -327,6 +321,20 @@ def delete_step(ed: Editor, op: dict) -> None:
             stop = line_end(text, stop)
         ed.doc.remove_lines(start, stop)
     del ed.data["steps"][name]
+
+
+def _step_end(ed: Editor, k, v) -> int:
+    """Just past a block step's lines: its value, then the comment lines indented into the
+    step after its last value (its own: deleted with it, and a step added after it goes below them)."""
+    text = ed.text
+    stop = ed.doc.stop(v)
+    col = ed.doc.column(k)
+    while stop < len(text):
+        line = text[stop : line_end(text, stop)]
+        if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) <= col:
+            break
+        stop = line_end(text, stop)
+    return stop
 
 
 def rename_step(ed: Editor, op: dict) -> None:
