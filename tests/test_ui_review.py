@@ -248,3 +248,22 @@ def test_the_runs_a_designer_keeps_are_bounded_oldest_finished_first(tmp_path, m
         assert run.proc.stdout.closed  # (its pipe was left open: one fd more per run)
         started.append(run.id)
     assert [kept.get(r) is not None for r in started] == [False, False, True, True]
+
+
+def test_a_nan_param_is_answered_as_text_not_a_500_on_every_view(start, tmp_path):  # noqa: F811
+    # JSON has no NaN: a Pipefile param `x: .nan` (which pipe validate and run take) made
+    # GET /api/pipeline a 500 (the designer could not open), and the job recorded with it
+    # made the jobs list, the job and a comparison 500 too.
+    repo = Repo(tmp_path)
+    repo.pipefile(
+        "version: 1\nparams:\n  x: .nan\n  y: -.inf\nsteps:\n  a:\n"
+        "    command: echo ${{params.x}} ${{params.y}} > ${{outputs.o}}\n    outputs: {o: o.txt}\n"
+    )
+    repo.pipe("run", check=True)
+    ui = start(repo.root)
+    for path in ("/api/pipeline", "/api/jobs", "/api/jobs/1", "/api/compare?a=1&b=1", "/api/jobs/1/events"):
+        r = ui.get(path)
+        assert r.status_code == 200, (path, r.text)
+    params = {p["name"]: p for p in ui.get("/api/pipeline").json()["params"]}
+    assert params["x"]["default"] == "nan" and params["y"]["value"] == "-inf"
+    assert ui.get("/api/jobs/1").json()["params"] == {"x": "nan", "y": "-inf"}

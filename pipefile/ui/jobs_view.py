@@ -17,7 +17,7 @@ from .. import filenames
 from ..errors import PipefileError
 from ..outcomes import JobStatus
 from .errors_view import Refusal
-from .pipeline_view import graph_json, label_of
+from .pipeline_view import dumps, graph_json, label_of
 
 POLL = 0.2  # seconds between two looks at the database or a log file
 LOG_CHUNK = 64 * 1024
@@ -198,9 +198,7 @@ def _record_edges(steps: list) -> list:
 
 # --- following a job -----------------------------------------------------------------------------
 def sse(event: str, data) -> bytes:
-    import json
-
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    return f"event: {event}\ndata: {dumps(data)}\n\n".encode()
 
 
 def follow_events(homes: Callable, job_id: int, stop_after: float = 24 * 3600.0):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import json
+import math
 import os
 from typing import Any, Optional
 
@@ -307,6 +309,27 @@ def _edges(graph, task_of: dict, expansions: dict) -> list:
                 seen.add(key)
                 edges.append({"from": src, "from_port": None, "to": name, "to_port": None})
     return edges
+
+
+def dumps(doc: Any) -> str:
+    """The JSON text of an answer. JSON has no NaN or infinity, which a Pipefile can hold (a
+    param `x: .nan`) and a job can record: such a float is written as the text pipe prints
+    for it ("nan", "inf", "-inf"), as a previewed table's cell is, not a 500. The walk that
+    finds them is paid only by an answer that has one."""
+    try:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_finite(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
 
 
 class GraphCache:

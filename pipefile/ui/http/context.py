@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import os
 
+from fastapi.responses import JSONResponse
+
 from ..home import WorkspacePerThread
-from ..pipeline_view import GraphCache
+from ..pipeline_view import GraphCache, dumps
 from ..runs import Runs
+
+
+class UiJSON(JSONResponse):
+    """Every JSON answer of the designer: a non-finite float is text (pipeline_view.dumps)."""
+
+    def render(self, content) -> bytes:
+        return dumps(content).encode("utf-8")
 
 
 def workspace_root(pipefile: str) -> str:
