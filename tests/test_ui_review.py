@@ -267,3 +267,18 @@ def test_a_nan_param_is_answered_as_text_not_a_500_on_every_view(start, tmp_path
     params = {p["name"]: p for p in ui.get("/api/pipeline").json()["params"]}
     assert params["x"]["default"] == "nan" and params["y"]["value"] == "-inf"
     assert ui.get("/api/jobs/1").json()["params"] == {"x": "nan", "y": "-inf"}
+
+
+def test_a_run_whose_command_line_is_too_long_to_start_is_a_400_not_a_500(start, tmp_path):  # noqa: F811
+    # A -p value of 200,000 characters (one argument past the kernel's 128 KiB, in a body
+    # under the 4 MiB cap): starting `pipe run` failed with E2BIG, uncaught, a 500 with a
+    # traceback. The same target named again is run once (its command line is shorter).
+    repo = Repo(tmp_path)
+    repo.pipefile("version: 1\nparams:\n  s: x\nsteps:\n  a:\n    command: echo a\n  b:\n    command: echo b\n")
+    ui = start(repo.root)
+    r = ui.post("/api/run", {"params": {"s": "y" * 200_000}})
+    assert r.status_code == 400, r.text[:300]
+    err = r.json()["error"]
+    assert "could not be started" in err["message"] and "fewer targets" in err["hint"]
+    once = ui.post("/api/run", {"targets": ["a", "a", "b"]})
+    assert once.status_code == 202 and once.json()["command"] == "pipe run -f Pipefile a b", once.text

@@ -33,7 +33,7 @@ def run_argv(pipefile: str, targets=(), params: Optional[dict] = None, force: bo
     argv = ["run", "-f", pipefile]
     for p in run_params(params):
         argv += ["-p", p]
-    argv += [str(t) for t in targets]
+    argv += list(dict.fromkeys(str(t) for t in targets))  # (a target named twice is run once anyway)
     if force:
         argv.append("--force")  # last: `--force WORD` would take the word as the step to force
     return argv
@@ -101,15 +101,21 @@ class Runs:
     def start(self, pipefile: str, targets=(), params=None, force: bool = False) -> Run:
         argv = run_argv(pipefile, targets, params, force)
         # This interpreter and its pipefile, whatever `pipe` on PATH is.
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pipefile", *argv],
-            cwd=self.root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=child_env(),
-        )
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pipefile", *argv],
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=child_env(),
+            )
+        except OSError as e:  # (E2BIG: more targets than a command line holds; no process, no memory)
+            raise PipefileError(
+                f"pipe run could not be started: {e.strerror or e}",
+                hint="name fewer targets (none runs the whole pipeline) or shorter -p values, or run it in a terminal",
+            ) from None
         run = Run(uuid.uuid4().hex[:12], argv, "pipe " + shlex.join(argv), proc, time.time(), output=bytearray())
         with self._lock:
             done = [r for r in self._runs.values() if r.exit_code is not None]
