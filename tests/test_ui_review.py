@@ -282,3 +282,26 @@ def test_a_run_whose_command_line_is_too_long_to_start_is_a_400_not_a_500(start,
     assert "could not be started" in err["message"] and "fewer targets" in err["hint"]
     once = ui.post("/api/run", {"targets": ["a", "a", "b"]})
     assert once.status_code == 202 and once.json()["command"] == "pipe run -f Pipefile a b", once.text
+
+
+SLOW_STEP = (
+    "version: 1\nsteps:\n  slow:\n"
+    '    command: python -c "import time; [print(i, flush=True) or time.sleep(0.2) for i in range(300)]"\n'
+)
+
+
+def test_a_log_asked_for_a_task_name_with_a_nul_is_a_404_not_a_500(start, tmp_path):  # noqa: F811
+    # While a job runs, any task name is taken (its log may not exist yet): one with a NUL
+    # reached os.path.realpath, whose ValueError was a 500 with a traceback.
+    repo = Repo(tmp_path)
+    repo.pipefile(SLOW_STEP)
+    ui = start(repo.root)
+    job = ui.post("/api/run", {}).json()["job"]
+    assert job is not None
+    try:
+        for follow in ("0", "1"):
+            r = ui.get(f"/api/jobs/{job}/steps/a%00b/log", params={"follow": follow})
+            assert r.status_code == 404, r.text[:300]
+            assert "has no task" in r.json()["error"]["message"]
+    finally:
+        ui.post(f"/api/jobs/{job}/cancel")

@@ -231,8 +231,9 @@ def log_path(ws, job, step: str) -> str:
     once the job is over, for one that is no step of it (while it runs, a step that has
     not started yet has no log: following it waits for it)."""
     folder = os.path.realpath(ws.job_dir(job.id))
-    path = os.path.realpath(os.path.join(folder, filenames.log_file(step)))
     recorded = {s.step for s in ws.jobs.steps(job.id)}
+    # (a NUL is in no task's name, and no path may hold one: realpath raises ValueError)
+    path = "" if "\0" in step else os.path.realpath(os.path.join(folder, filenames.log_file(step)))
     known = step in recorded or os.path.isfile(path) or job.status == JobStatus.RUNNING
     if not path.startswith(folder + os.sep) or not known:
         from ..errors import did_you_mean
