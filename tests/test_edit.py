@@ -605,6 +605,49 @@ def test_add_step_checks_the_component_and_its_inputs():
     )
 
 
+def test_a_component_step_added_without_output_paths_gets_the_paths_validate_asks_for(tmp_path):
+    # The designer's library drops a component as add_step with outputs {}: the step was
+    # written without them, and `pipe validate` refused it ("does not say where to write
+    # output ...") until each path was typed in by hand. Given ones are kept.
+    from pipefile.load import loads
+
+    text = (
+        "version: 1\ncomponents:\n  c:\n    command: echo > ${{outputs.o}} && mkdir -p ${{outputs.p}}\n"
+        "    outputs: {o: uri_file, p: {type: uri_folder}}\nsteps:\n  a:\n    command: echo hi\n"
+    )
+    ops = [
+        {"op": "add_step", "name": "sp", "component": "std/sample_data@1", "inputs": {}, "outputs": {}},
+        {"op": "add_step", "name": "s", "component": "c", "outputs": {"p": "out/p"}},
+    ]
+    edited = apply_edits(text, ops)
+    assert edited.text.endswith(
+        "  sp:\n    component: std/sample_data@1\n    outputs:\n      data: build/sp/data\n"
+        "  s:\n    component: c\n    outputs:\n      o: build/s/o\n      p: out/p\n"
+    ), edited.text
+    pf = loads(edited.text, str(tmp_path / "Pipefile"))
+    assert pf.steps["sp"].outputs["data"].path == "build/sp/data" and pf.steps["s"].outputs["p"].path == "out/p"
+
+
+def test_renaming_a_step_to_its_own_name_changes_nothing():
+    # It was refused as "there is a step 'prepare' already" (the properties' rename applied as
+    # it was shown): a no-op, as setting a value to what it is.
+    text = "version: 1\nsteps:\n  prepare:\n    command: echo hi\n"
+    edited = apply_edits(text, [{"op": "rename_step", "name": "prepare", "to": "prepare"}])
+    assert edited.text == text and not edited.changed
+    assert "no step 'nope'" in refused(text, [{"op": "rename_step", "name": "nope", "to": "nope"}]).message
+
+
+def test_a_step_added_goes_below_the_comments_indented_into_the_last_step():
+    # add_step wrote the new step between the last step's value and the comment lines indented
+    # into it (which delete_step counts as that step's): the comment then read as the new
+    # step's, and deleting the new step deleted the other step's comment with it.
+    text = "version: 1\nsteps:\n  a:\n    command: echo hi\n    # the end of a\n\n# final comment\n"
+    added = apply_edits(text, [{"op": "add_step", "name": "c", "command": "echo c"}])
+    assert added.text == text.replace("# the end of a\n", "# the end of a\n  c:\n    command: echo c\n")
+    gone = apply_edits(added.text, [{"op": "delete_step", "name": "c"}])
+    assert gone.text == text
+
+
 def test_delete_step_takes_the_comments_indented_into_it():
     text = read("01_block_comments.Pipefile")
     # (a path train does not write: its own, build/model/, would still read it)

@@ -221,6 +221,34 @@ def test_a_save_over_a_file_changed_on_disk_shows_the_disk_diff_and_reloads(page
     expect(page.locator("[data-testid=draft-count]")).to_have_text("saved")
 
 
+def test_two_tabs_editing_one_file_each_get_their_own_draft_back_on_a_reload(page, ws):
+    # The draft was kept in localStorage alone, shared by every tab: a tab reloaded got the
+    # draft the other tab wrote last (its own edit gone, the other's shown as its own).
+    laid_out(page)
+    other = page.context.new_page()
+    other.goto(page.url)
+    laid_out(other)
+    page.click("[data-testid=params]")
+    page.fill("[data-testid=param-lr]", "0.02")
+    expect(page.locator("[data-testid=draft-count]")).to_have_text("1 unsaved change")
+    other.click("[data-testid=params]")
+    other.fill("[data-testid=param-epochs]", "5")
+    expect(other.locator("[data-testid=draft-count]")).to_have_text("1 unsaved change")
+    for tab, mine, theirs in ((page, ("lr", "0.02"), ("epochs", "2")), (other, ("epochs", "5"), ("lr", "0.01"))):
+        tab.reload()
+        laid_out(tab)
+        expect(tab.locator("[data-testid=draft-count]")).to_have_text("1 unsaved change")
+        if not tab.locator("[data-testid=param-lr]").is_visible():
+            tab.click("[data-testid=params]")
+        expect(tab.locator(f"[data-testid=param-{mine[0]}]")).to_have_value(mine[1])
+        expect(tab.locator(f"[data-testid=param-{theirs[0]}]")).to_have_value(theirs[1])
+    # a tab opened now gets the draft written last, as before
+    third = page.context.new_page()
+    third.goto(page.url)
+    laid_out(third)
+    expect(third.locator("[data-testid=draft-count]")).to_have_text("1 unsaved change")
+
+
 def test_run_and_watch_a_step_go_green_then_read_its_log(page, ws):
     laid_out(page)
     page.click("[data-testid=run]")

@@ -28,11 +28,12 @@ def ui(pipefile, host, port, no_browser, allow_remote, token):
     that does not load is still shown, with its errors."""
     from ..errors import PipefileError
     from ..load import find_pipefile
+    from ..load.pymodule import split_ref
     from ..ui.server import check_host, serve
 
     check_host(host, allow_remote)  # before anything else: a refused address is bad usage
     if pipefile is None:
         pipefile = find_pipefile(".")
-    elif not os.path.isfile(pipefile):
+    elif not os.path.isfile(split_ref(pipefile)[0]):  # (build.py:NAME names a pipeline in build.py)
         raise PipefileError(f"there is no file '{pipefile}'", hint="-f names the Pipefile to open")
     serve(pipefile, host, port, token, allow_remote, open_browser=not no_browser)

@@ -282,6 +282,20 @@ def component_inputs(ed: Editor, comp: Any) -> dict | None:
     return out
 
 
+def component_outputs(ed: Editor, comp: Any) -> list:
+    """The output names a step's component (the Pipefile's own, or a std one) declares; [] when
+    there is no such component (add_step has refused it then)."""
+    if isinstance(comp, str) and stdlib.is_std_ref(comp):
+        try:
+            return list(stdlib.library().resolve(comp).component.outputs)
+        except PipefileError:
+            return []
+    comps = ed.data.get("components")
+    found = comps.get(comp) if isinstance(comp, str) and isinstance(comps, dict) else None
+    outputs = found.get("outputs") if isinstance(found, dict) else None
+    return [k for k in outputs if isinstance(k, str)] if isinstance(outputs, dict) else []
+
+
 def set_input(ed: Editor, step: str, name: str, value: Any, params: bool = False) -> None:
     sk, sv = ed.step(step)
     data = ed.data["steps"][step]

@@ -17,7 +17,17 @@ from ..load import stdlib
 from . import render
 from .editor import Editor
 from .errors import EditError
-from .ops import VALUE_TYPES, arg, component_inputs, is_binding, name_arg, set_input, set_param, typed
+from .ops import (
+    VALUE_TYPES,
+    arg,
+    component_inputs,
+    component_outputs,
+    is_binding,
+    name_arg,
+    set_input,
+    set_param,
+    typed,
+)
 from .tree import ALIAS, SCALAR, line_end, line_no, line_start
 
 
@@ -207,6 +217,11 @@ def add_step(ed: Editor, op: dict) -> None:
             raise EditError(f"the path of output '{k}' must be text, not {v!r}", hint="give a path: build/out.csv")
     if comp is not None:
         inputs = _component_inputs_checked(ed, comp, inputs)
+        # Every output of a component step needs a path (pipe validate refuses one without):
+        # one not given is written where validate's hint says, so a step dropped from the
+        # designer's library is whole at once.
+        declared = {o: outputs.get(o, f"build/{name}/{o}") for o in component_outputs(ed, comp)}
+        outputs = {**declared, **outputs}  # (in the component's order)
     if inputs:
         body["inputs"] = inputs
     if outputs:
@@ -220,7 +235,7 @@ def add_step(ed: Editor, op: dict) -> None:
         lines = ed.lines({name: body}, d.column(items[0][0]))
         if len(items) > 1 and _blank_before(ed, items[-1][0]):
             lines.insert(0, "")  # the file keeps a blank line between steps
-        d.insert_lines(d.stop(items[-1][1]), lines)
+        d.insert_lines(_step_end(ed, *items[-1]), lines)
     ed.data["steps"][name] = body
 
 
@@ -298,13 +313,7 @@ def delete_step(ed: Editor, op: dict) -> None:
     else:
         text = ed.text
         start = _comments_above(ed, k)
-        stop = ed.doc.stop(v)
-        col = ed.doc.column(k)
-        while stop < len(text):  # comment lines indented into the step, after its last value: its own
-            line = text[stop : line_end(text, stop)]
-            if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) <= col:
-                break
-            stop = line_end(text, stop)
+        stop = _step_end(ed, k, v)
         first = steps.pairs()[0][0] is k
         if start > 0 and not text[line_start(text, start - 1) : start].strip():
             start = line_start(text, start - 1)  # with the blank line that set it apart
@@ -314,9 +323,25 @@ def delete_step(ed: Editor, op: dict) -> None:
     del ed.data["steps"][name]
 
 
+def _step_end(ed: Editor, k, v) -> int:
+    """Just past a block step's lines: its value, then the comment lines indented into the
+    step after its last value (its own: deleted with it, and a step added after it goes below them)."""
+    text = ed.text
+    stop = ed.doc.stop(v)
+    col = ed.doc.column(k)
+    while stop < len(text):
+        line = text[stop : line_end(text, stop)]
+        if not line.lstrip().startswith("#") or len(line) - len(line.lstrip()) <= col:
+            break
+        stop = line_end(text, stop)
+    return stop
+
+
 def rename_step(ed: Editor, op: dict) -> None:
     name = arg(op, "name")
     k, _ = ed.step(name)
+    if op.get("to") == name:
+        return  # (renamed to its own name, as the page's rename field left as it was: nothing to do)
     to = _free_name(ed, op, "to")
     ed.doc.splice(k.vstart, k.end, render.key(to))
     pattern = _refs(name)

@@ -20,7 +20,7 @@ from ..errors import PipefileError
 from .errors_view import Refusal, body_of, error_body
 from .guard import COOKIE, token_matches
 from .http import jobs, pipeline
-from .http.context import UiContext
+from .http.context import UiContext, UiJSON
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
@@ -33,7 +33,14 @@ NOT_BUILT = """<!doctype html><html><head><meta charset="utf-8"><title>pipe ui</
 
 
 def create_app(ctx: UiContext) -> FastAPI:
-    app = FastAPI(title="pipe ui", version=__version__, docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="pipe ui",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        default_response_class=UiJSON,
+    )
     _install_errors(app)
     app.include_router(pipeline.router(ctx))
     app.include_router(jobs.router(ctx))

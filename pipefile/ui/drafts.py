@@ -13,7 +13,7 @@ import tempfile
 import threading
 from typing import Optional
 
-from ..errors import PipefileError
+from ..errors import PipefileError, SourceLoc
 from .errors_view import Refusal, errors_json
 from .pipeline_view import file_digest, gc_paused
 
@@ -90,11 +90,49 @@ def _apply(path: str, text: str, operations: list):
     edit = _edit_module()
     if not isinstance(operations, list) or not all(isinstance(o, dict) for o in operations):
         raise Refusal(422, "'operations' must be a list of objects", "see the edit operations in docs/ui.md")
+    if operations:
+        _check_editable(path, text)
     try:
         return edit.apply_edits(text, operations, path=_display(path))
     except edit.EditError as e:
         extra = {"errors": errors_json(e), "operation": e.index}
         raise Refusal(422, e.message, e.hint, extra=extra, loc=e.loc) from None
+
+
+_PYTHON = "a pipeline written in Python"
+_AZUREML = "an Azure ML pipeline job"
+
+
+def _foreign(path: str, text: str) -> Optional[str]:
+    """What the pipeline file at `path` is when it is no Pipefile the editor may write: the
+    editor writes a Pipefile's keys, which on an Azure ML pipeline job would be keys Azure ML
+    ignores (a param set as `params:`, the edit lost), and a Python pipeline is no YAML."""
+    from ..load import pymodule
+    from ..load.azureml.pipeline import looks_like
+
+    if pymodule.is_module_ref(path):
+        return _PYTHON
+    return _AZUREML if looks_like(text) else None
+
+
+def _instead(name: str, kind: str) -> str:
+    how = f"pipe export {name}" if kind == _PYTHON else f"pipe import azureml {name}"
+    return f"edit {name} in a text editor, or write it as a Pipefile ({how} -o Pipefile) and open that"
+
+
+def _check_editable(path: str, text: str) -> None:
+    """Both kinds of _foreign are shown and run by the designer, and edited in their own files."""
+    kind = _foreign(path, text)
+    if kind is not None:
+        name = _display(path)
+        raise Refusal(
+            422,
+            f"{name} is {kind}: the designer edits Pipefiles only"
+            + (" (its edits would write keys Azure ML ignores)" if kind == _AZUREML else ""),
+            _instead(name, kind),
+            extra={"operation": None},
+            loc=SourceLoc(name),
+        )
 
 
 def validate_text(path: str, text: str, built: Optional[list] = None, composed: Optional[tuple] = None) -> list:
@@ -230,6 +268,7 @@ def clone_draft(ws, job, pipefile: str) -> dict:
             f"job {job.id}'s Pipefile snapshot is no longer in the store",
             "it was deleted (pipe gc); that job cannot be cloned",
         )
+    _check_clonable(job, pipefile)
     text = ws.store.read(job.pipefile_digest).decode("utf-8", "replace")
     where = os.path.join(ws.root, job.pipefile)
     warnings: list = []
@@ -239,9 +278,13 @@ def clone_draft(ws, job, pipefile: str) -> dict:
         return p.default is spec.MISSING or canonical_json(p.default) != canonical_json(value)
 
     changed = {n: job.params[n] for n, p in pf.params.items() if n in job.params and differs(p, job.params[n])}
+    pins = clone.artifact_pins(ws, job, pf, warnings)
+    kind = _foreign(where, text)
+    if kind is not None and (changed or pins):  # (no Pipefile's params: mapping to write them in)
+        warnings.append(f"{job.pipefile} is {kind}: the draft's text is the job's as it ran, its params not written in")
+        changed, pins = {}, {}
     if changed:
         text = clone.set_param_defaults(text, changed)
-    pins = clone.artifact_pins(ws, job, pf, warnings)
     if pins:
         text = clone.pin_artifacts(text, pins)
     operations = []
@@ -269,6 +312,30 @@ def clone_draft(ws, job, pipefile: str) -> dict:
             "warnings": warnings,
         },
     }
+
+
+def _check_clonable(job, pipefile: str) -> None:
+    """A clone is a draft of the open pipeline (its params set to the job's): refused, with
+    how to run the job's params instead, when the editor may not write that file."""
+    try:
+        current = _decoded(pipefile, _read(pipefile))
+    except (PipefileError, UnicodeDecodeError):
+        return  # (the draft's preview says what is wrong with the file)
+    kind = _foreign(pipefile, current)
+    if kind is None:
+        return
+    import shlex
+
+    from .runs import run_argv
+
+    name = _display(pipefile)
+    again = "pipe " + shlex.join(run_argv(name, (), dict(sorted(job.params.items()))))
+    raise Refusal(
+        409,
+        f"job {job.id} cannot be cloned to a draft: {name} is {kind}, which the designer does not edit",
+        f"run with the job's params again (`{again}`), or {_instead(name, kind)}",
+        loc=SourceLoc(name),
+    )
 
 
 def file_digest_of(path: str) -> Optional[str]:

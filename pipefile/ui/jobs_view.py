@@ -17,7 +17,7 @@ from .. import filenames
 from ..errors import PipefileError
 from ..outcomes import JobStatus
 from .errors_view import Refusal
-from .pipeline_view import graph_json, label_of
+from .pipeline_view import dumps, graph_json, label_of
 
 POLL = 0.2  # seconds between two looks at the database or a log file
 LOG_CHUNK = 64 * 1024
@@ -118,9 +118,12 @@ def job_graph(ws, job, steps: list, running: list) -> dict:
     outcome = {s.step: s for s in steps}
     live = {r["step"]: r for r in running}
     graph = _job_pipefile_graph(ws, job)
-    if graph is not None:
-        doc = graph_json(graph)
-    else:  # the steps it recorded, linked where one read a path another wrote
+    doc = graph_json(graph) if graph is not None else None
+    if doc is not None and not outcome.keys() <= {n["name"] for n in doc["nodes"]}:
+        # (built now, it lacks a step the job ran: a Python pipeline's module is run as it is
+        # today, a foreach maps the folder as it is today): the records are what the job did
+        doc = None
+    if doc is None:  # the steps it recorded, linked where one read a path another wrote
         doc = {"nodes": [], "edges": _record_edges(steps)}
         for s in steps:
             doc["nodes"].append(
@@ -195,9 +198,7 @@ def _record_edges(steps: list) -> list:
 
 # --- following a job -----------------------------------------------------------------------------
 def sse(event: str, data) -> bytes:
-    import json
-
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+    return f"event: {event}\ndata: {dumps(data)}\n\n".encode()
 
 
 def follow_events(homes: Callable, job_id: int, stop_after: float = 24 * 3600.0):
@@ -230,8 +231,9 @@ def log_path(ws, job, step: str) -> str:
     once the job is over, for one that is no step of it (while it runs, a step that has
     not started yet has no log: following it waits for it)."""
     folder = os.path.realpath(ws.job_dir(job.id))
-    path = os.path.realpath(os.path.join(folder, filenames.log_file(step)))
     recorded = {s.step for s in ws.jobs.steps(job.id)}
+    # (a NUL is in no task's name, and no path may hold one: realpath raises ValueError)
+    path = "" if "\0" in step else os.path.realpath(os.path.join(folder, filenames.log_file(step)))
     known = step in recorded or os.path.isfile(path) or job.status == JobStatus.RUNNING
     if not path.startswith(folder + os.sep) or not known:
         from ..errors import did_you_mean

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import json
+import math
 import os
 from typing import Any, Optional
 
@@ -309,11 +311,32 @@ def _edges(graph, task_of: dict, expansions: dict) -> list:
     return edges
 
 
+def dumps(doc: Any) -> str:
+    """The JSON text of an answer. JSON has no NaN or infinity, which a Pipefile can hold (a
+    param `x: .nan`) and a job can record: such a float is written as the text pipe prints
+    for it ("nan", "inf", "-inf"), as a previewed table's cell is, not a 500. The walk that
+    finds them is paid only by an answer that has one."""
+    try:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        return json.dumps(_finite(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _finite(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
 class GraphCache:
     """The last graph built, kept by the Pipefile's bytes: a page reloaded after a run
     (the file unchanged) is not loaded again. As the spec cache does: never for a Pipefile
-    that binds artifact versions or maps a folder (those are read anew each time), and the
-    sources are checked again (a deleted input file shows)."""
+    that binds artifact versions or maps a folder (those are read anew each time), nor for
+    a Python pipeline, and the sources are checked again (a deleted input file shows)."""
 
     def __init__(self):
         self._kept: tuple = (None, None)  # (digest, graph), replaced whole: requests run on threads
@@ -321,8 +344,13 @@ class GraphCache:
 
     def get(self, path: str, digest: str):
         from .. import graph as graph_mod
+        from ..load.pymodule import is_module_ref
         from ..speccache import sources_unchanged
 
+        if is_module_ref(path):
+            # (a Python pipeline: what it builds is known only by running it, its imports
+            # included, and its file's bytes say nothing of those; as `pipe run`, never kept)
+            return load_graph(path)
         for key, graph in (self._kept, self._offered):
             if key == digest and graph is not None and sources_unchanged(graph.pipefile):
                 if not graph_mod.source_errors(graph):

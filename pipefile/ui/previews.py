@@ -101,7 +101,7 @@ def preview_file(path: str, name: str, size: int) -> dict:
             "data_url": f"data:{_IMAGES[ext]};base64,{base64.b64encode(data).decode()}",
         }
     if ext in (".csv", ".tsv"):
-        return _csv(path, "\t" if ext == ".tsv" else ",")
+        return _csv(path, "\t" if ext == ".tsv" else ",", size)
     if ext in (".parquet", ".pq"):
         return _parquet(path)
     head = _head(path, TEXT_MAX)
@@ -109,7 +109,7 @@ def preview_file(path: str, name: str, size: int) -> dict:
     if ext == ".json" and not truncated:
         try:
             return {"kind": "json", "text": json.dumps(json.loads(head), indent=2, ensure_ascii=False)}
-        except ValueError:
+        except (ValueError, RecursionError):  # (JSON nested thousands deep: shown as text)
             pass
     if ext in _TEXT or ext == ".json" or _looks_like_text(head):
         return {"kind": "text", "text": head.decode("utf-8", "replace"), "truncated": truncated}
@@ -131,12 +131,16 @@ def _looks_like_text(data: bytes) -> bool:
     return True
 
 
-def _csv(path: str, delimiter: str) -> dict:
+def _csv(path: str, delimiter: str, size: int) -> dict:
     head = _head(path, TEXT_MAX)
     text = head.decode("utf-8", "replace")
     if len(head) == TEXT_MAX:  # the last line may be cut
         text = text[: text.rfind("\n") + 1]
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as e:  # (a field past the csv module's 128 KiB limit): shown as text
+        text = head.decode("utf-8", "replace")
+        return {"kind": "text", "text": text, "truncated": size > TEXT_MAX, "note": f"not read as a table ({e})"}
     columns, body = (rows[0], rows[1:]) if rows else ([], [])
     return {
         "kind": "table",

@@ -19,6 +19,7 @@ from ..errors import PipefileError
 from ..lazyclass import dataclass
 
 MAX_OUTPUT = 1 << 20
+KEEP_DONE = 64  # finished runs kept (each with up to MAX_OUTPUT bytes): their jobs are in the job database
 CANCEL_GRACE = 10.0  # seconds between the interrupt (as Ctrl-C) and a kill
 
 
@@ -32,7 +33,7 @@ def run_argv(pipefile: str, targets=(), params: Optional[dict] = None, force: bo
     argv = ["run", "-f", pipefile]
     for p in run_params(params):
         argv += ["-p", p]
-    argv += [str(t) for t in targets]
+    argv += list(dict.fromkeys(str(t) for t in targets))  # (a target named twice is run once anyway)
     if force:
         argv.append("--force")  # last: `--force WORD` would take the word as the step to force
     return argv
@@ -100,17 +101,26 @@ class Runs:
     def start(self, pipefile: str, targets=(), params=None, force: bool = False) -> Run:
         argv = run_argv(pipefile, targets, params, force)
         # This interpreter and its pipefile, whatever `pipe` on PATH is.
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pipefile", *argv],
-            cwd=self.root,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=child_env(),
-        )
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "pipefile", *argv],
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=child_env(),
+            )
+        except OSError as e:  # (E2BIG: more targets than a command line holds; no process, no memory)
+            raise PipefileError(
+                f"pipe run could not be started: {e.strerror or e}",
+                hint="name fewer targets (none runs the whole pipeline) or shorter -p values, or run it in a terminal",
+            ) from None
         run = Run(uuid.uuid4().hex[:12], argv, "pipe " + shlex.join(argv), proc, time.time(), output=bytearray())
         with self._lock:
+            done = [r for r in self._runs.values() if r.exit_code is not None]
+            for old in done[: max(0, len(done) - KEEP_DONE + 1)]:  # (oldest first: dicts keep order)
+                del self._runs[old.id]
             self._runs[run.id] = run
         threading.Thread(target=self._read, args=(run,), name=f"ui-run-{run.id}", daemon=True).start()
         threading.Thread(target=self._find_job, args=(run,), name=f"ui-job-{run.id}", daemon=True).start()
@@ -132,10 +142,11 @@ class Runs:
 
     def _read(self, run: Run) -> None:
         assert run.proc.stdout is not None
-        for chunk in iter(lambda: run.proc.stdout.read1(65536), b""):
-            run.output += chunk
-            if len(run.output) > MAX_OUTPUT:
-                del run.output[: len(run.output) - MAX_OUTPUT]
+        with run.proc.stdout:  # (closed at its end: else one pipe per run stays open for the server's life)
+            for chunk in iter(lambda: run.proc.stdout.read1(65536), b""):
+                run.output += chunk
+                if len(run.output) > MAX_OUTPUT:
+                    del run.output[: len(run.output) - MAX_OUTPUT]
         run.exit_code = run.proc.wait()
 
     def _find_job(self, run: Run) -> None:

@@ -4,15 +4,37 @@ from __future__ import annotations
 
 import os
 
+from fastapi.responses import JSONResponse
+
 from ..home import WorkspacePerThread
-from ..pipeline_view import GraphCache
+from ..pipeline_view import GraphCache, dumps
 from ..runs import Runs
+
+
+class UiJSON(JSONResponse):
+    """Every JSON answer of the designer: a non-finite float is text (pipeline_view.dumps)."""
+
+    def render(self, content) -> bytes:
+        return dumps(content).encode("utf-8")
+
+
+def workspace_root(pipefile: str) -> str:
+    """The workspace `pipe run -f` gives this file: its folder, or for an Azure ML pipeline
+    that reads files above it (`code: ../src`) the folder holding all of them, where its jobs
+    are recorded (else the jobs list would be empty and a run's job never found)."""
+    from ...errors import PipefileError
+    from ...load.azureml import workspace_of
+
+    try:
+        return workspace_of(pipefile) or os.path.dirname(pipefile)
+    except PipefileError:  # (a pipeline that does not load: shown with its errors, from its folder)
+        return os.path.dirname(pipefile)
 
 
 class UiContext:
     def __init__(self, pipefile: str, token: str):
         self.pipefile = os.path.abspath(pipefile)
-        self.root = os.path.dirname(self.pipefile)
+        self.root = workspace_root(self.pipefile)
         self.token = token
         self.homes = WorkspacePerThread(self.root)
         self.runs = Runs(self.root, self.homes)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Optional
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from .. import drafts, library, neighbourhood, pipeline_view
 from ..errors_view import Refusal
-from ..runs import check_request, run_params
-from .context import UiContext
+from ..runs import KEEP_DONE, check_request, run_params
+from .context import UiContext, UiJSON
 
 
 class EditBody(BaseModel):
@@ -25,10 +24,10 @@ class RunBody(BaseModel):
     force: bool = False
 
 
-def _json(doc: dict) -> JSONResponse:
+def _json(doc: dict) -> UiJSON:
     """The answer written as it is: its values are plain JSON already, and FastAPI's own
     encoding walks every value of a 10,000-step graph in Python (seconds)."""
-    return JSONResponse(doc)
+    return UiJSON(doc)
 
 
 def router(ctx: UiContext) -> APIRouter:
@@ -74,7 +73,11 @@ def router(ctx: UiContext) -> APIRouter:
     def get_run(run_id: str):
         found = ctx.runs.get(run_id)
         if found is None:
-            raise Refusal(404, f"no run '{run_id}' was started by this pipe ui", "POST /api/run starts one")
+            raise Refusal(
+                404,
+                f"no run '{run_id}' was started by this pipe ui (it keeps its last {KEEP_DONE} finished runs)",
+                "POST /api/run starts one; GET /api/jobs lists the jobs",
+            )
         return found.to_json()
 
     return r
