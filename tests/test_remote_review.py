@@ -1,0 +1,68 @@
+"""Remotes reviewed as a user meets them: a push beside a `pipe gc`, ... Each test failed
+before its fix."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+from workspace_repo import PIPE, Repo
+
+MANY = """
+version: 1
+params: {v: 1}
+steps:
+  many:
+    command: >-
+      python -c "import os; v=${{params.v}}; os.makedirs('${{outputs.out}}', exist_ok=True);
+      [open('${{outputs.out}}/%d' % i, 'wb').write(os.urandom(20000)) for i in range(400)]"
+    outputs: {out: build/many}
+"""
+
+
+def _objects(remote) -> int:
+    return sum(len(files) for _, _, files in os.walk(remote / "objects"))
+
+
+def test_gc_waits_for_a_push_under_way_instead_of_deleting_what_it_sends(tmp_path):
+    repo = Repo(tmp_path / "ws")
+    (tmp_path / "ws").mkdir()
+    repo.pipefile(MANY)
+    remote = tmp_path / "cache"
+    repo.pipe("remote", "add", "team", str(remote), "--default", check=True)
+    repo.pipe("run", "-p", "v=1", check=True)
+    repo.pipe("run", "-p", "v=2", check=True)  # job 1's build is now only in its job's records
+    push = subprocess.Popen(
+        PIPE + ["push", "--all-jobs", "-j", "1", "--json"], cwd=repo.root, stdout=subprocess.PIPE, text=True
+    )
+    gc = None
+    try:
+        deadline = time.monotonic() + 60
+        while _objects(remote) < 1 and push.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(push.pid, signal.SIGSTOP)  # the push is under way, and stays so
+        assert _objects(remote) < 800, "the push ended before it could be paused: machine too fast for this test"
+        gc = subprocess.Popen(PIPE + ["gc", "--keep-last", "1", "--json"], cwd=repo.root, stdout=subprocess.PIPE)
+        time.sleep(3)
+        waited = gc.poll() is None  # was: gc deleted job 1's objects at once, under the push
+        os.kill(push.pid, signal.SIGCONT)
+        out, _ = push.communicate(timeout=120)
+        gc.communicate(timeout=120)
+    finally:
+        for p in (push, gc):
+            if p is not None and p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+                p.wait()
+    assert waited, "pipe gc did not wait for the push under way"
+    assert push.returncode == 0, out
+    assert gc.returncode == 0
+    # Both builds reached the remote whole: a second workspace restores job 1's.
+    other = Repo(tmp_path / "other")
+    (tmp_path / "other").mkdir()
+    other.pipefile(MANY)
+    other.pipe("remote", "add", "team", str(remote), "--default", check=True)
+    assert other.outcomes("-p", "v=1") == {"many": "restored"}
+    assert len(os.listdir(other.root / "build" / "many")) == 400
