@@ -153,6 +153,10 @@ class Connection:
         """One of the remote's files, opened for reading. On a folder remote it must be a
         regular file: opening a FIFO would wait forever for a writer, and a device (a link
         to /dev/zero) never ends; either is `Unreadable`, found without reading a byte."""
+        if self.read_only:
+            # http: one streamed GET. fsspec's default reads by ranges, which a plain static
+            # server (python -m http.server) does not answer: objects past ~6 MiB failed to restore.
+            return self._call(doing, self.fs().open, path, "rb", block_size=0)
         if self.spec.scheme not in LOCAL_SCHEMES:
             return self._call(doing, self.fs().open, path, "rb")
         local = self.fs()._strip_protocol(path)
