@@ -111,3 +111,32 @@ def test_an_http_remote_without_range_requests_restores_objects_of_16_mib(tmp_pa
         assert (second.root / "build" / "big.bin").read_bytes() == (first.root / "build" / "big.bin").read_bytes()
     finally:
         servers.stop(server)
+
+
+def _file_size_limit(nbytes: int):
+    def limit() -> None:  # (in the child: a disk that fills past `nbytes` in any one file)
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails (EFBIG), as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, nbytes))
+
+    return limit
+
+
+def test_an_upload_that_fails_midway_leaves_no_temp_file_filling_the_remote(tmp_path):
+    cache = tmp_path / "cache"
+    repo = _workspace(tmp_path / "ws", BIG, str(cache))
+    repo.pipe("run", check=True)
+    r = subprocess.run(
+        PIPE + ["push", "--json"],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        preexec_fn=_file_size_limit(8 << 20),
+        timeout=120,
+    )
+    assert r.returncode == 1 and "uploading object" in r.stderr, r.stderr
+    # was: the 8 MiB cut short stayed in tmp/ for a day, keeping a full disk full
+    assert os.listdir(cache / "tmp") == []
+    r = repo.pipe("push", "--json")  # room again: the push completes
+    assert r.code == 0 and r.json["objects"] == 1, str(r)

@@ -12,13 +12,14 @@ What pipe keeps on a remote, and how it is checked, is `transport.Remote`, built
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import os
 import posixpath
 import secrets
 import stat
 import threading
 import time
-from typing import Optional
+from typing import Iterator, Optional
 
 from ..filehash import NotARegularFile, open_regular
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
@@ -266,8 +267,23 @@ class Connection:
         self.makedirs(posixpath.dirname(path))
         self.makedirs(self.path("tmp"))
         tmp = self.path("tmp", f"{posixpath.basename(path)}.{secrets.token_hex(6)}")
-        self._call(doing, fs.pipe_file, tmp, data)
-        self.rename(tmp, path, doing)
+        with self.dropped_on_failure(tmp):
+            self._call(doing, fs.pipe_file, tmp, data)
+            self.rename(tmp, path, doing)
+
+    @contextlib.contextmanager
+    def dropped_on_failure(self, tmp: str) -> Iterator[None]:
+        """A temp upload that failed (a full disk, a dropped connection) is deleted at once: left
+        for the day-old sweep, a cut-short copy kept the remote's disk full, so the pushes after
+        it failed too, the small entries of objects already there among them."""
+        try:
+            yield
+        except Exception:  # (Ctrl-C: left to the sweep, not waited on over a dying connection)
+            try:
+                self.fs().rm_file(tmp)
+            except Exception:  # noqa: BLE001 - not made, or the remote is gone: the sweep takes it
+                pass
+            raise
 
     def rename(self, tmp: str, path: str, doing: str) -> None:
         """A finished upload into place, replacing what is there. On a folder remote a plain

@@ -246,8 +246,9 @@ class Remote(Connection):
                 else:
                     self.makedirs(posixpath.dirname(final))
                     tmp = self.path("tmp", f"{d}.{secrets.token_hex(6)}")
-                    self._call(f"uploading object {d[:12]}", fs.put_file, local, tmp)
-                    self.rename(tmp, final, f"renaming object {d[:12]} into place")
+                    with self.dropped_on_failure(tmp):
+                        self._call(f"uploading object {d[:12]}", fs.put_file, local, tmp)
+                        self.rename(tmp, final, f"renaming object {d[:12]} into place")
                 result.add(d, sizes[d])
                 progress.advance(sizes[d])
             except FileNotFoundError as e:
