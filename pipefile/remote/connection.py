@@ -182,13 +182,32 @@ class Connection:
     def read_small(self, path: str, doing: str, what: str, limit: int = MAX_RECORD) -> bytes:
         """A record's bytes (an entry, a marker, an artifact or version record), read whole
         up to `limit`: one larger, or a file that is no regular file, is `Unreadable`."""
+        # A streamed read (http) returns what has arrived, so it is read to its end; a whole
+        # record has PIPE_REMOTE_TIMEOUT to arrive: a server that drips a byte now and then
+        # would otherwise hold pipe for days before the size limit stops it.
+        deadline = time.monotonic() + stall_seconds()
+        parts: list = []
+        n = 0
         with self.open_read(path, doing, what) as f:
             try:
-                data = f.read(limit + 1)
+                while n <= limit:
+                    part = f.read(limit + 1 - n)
+                    if not part:
+                        break
+                    parts.append(part)
+                    n += len(part)
+                    if time.monotonic() > deadline:
+                        raise RemoteError(
+                            f"{self.spec.describe()} is too slow while {doing}: {what} did not arrive "
+                            f"whole within {stall_seconds():g} s",
+                            UNREACHABLE,
+                            hint="check the network and the server; a slow link may raise PIPE_REMOTE_TIMEOUT",
+                        )
             except (FileNotFoundError, RemoteError):
                 raise
             except Exception as e:  # noqa: BLE001 - a transport error mid-read
                 raise self.error(e, doing) from None
+        data = b"".join(parts)
         if len(data) > limit:
             raise Unreadable(
                 f"{self.spec.describe()}: {what} is larger than {limit} bytes, which pipe never writes; refused",
