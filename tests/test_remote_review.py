@@ -213,3 +213,52 @@ def test_an_http_remote_that_drips_a_record_times_out(tmp_path):
         assert time.monotonic() - start < 30
     finally:
         servers.stop(server)
+
+
+# A static server over a folder remote whose host goes away after `n` answers: what comes
+# later is accepted and never answered (a dropped network, not a refused connection).
+DIES_SERVER = """
+import functools, http.server, socketserver, sys, threading, time
+root, port, n = sys.argv[1], int(sys.argv[2]), [int(sys.argv[3])]
+lock = threading.Lock()
+class H(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+    def handle_one_request(self):
+        with lock:
+            n[0] -= 1
+            gone = n[0] < 0
+        if gone:
+            time.sleep(3600)
+        return super().handle_one_request()
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+S(("127.0.0.1", port), functools.partial(H, directory=root)).serve_forever()
+"""
+
+
+def test_a_pull_from_a_remote_gone_midway_gives_up_instead_of_timing_out_per_object(tmp_path):
+    servers.need(importlib.util.find_spec("aiohttp") is not None, "aiohttp (fsspec's http) not installed")
+    cache = tmp_path / "cache"
+    first = _workspace(tmp_path / "first", MANY, str(cache))
+    first.pipe("run", check=True)
+    first.pipe("push", check=True)
+    script = tmp_path / "dies.py"
+    script.write_text(DIES_SERVER)
+    port = servers.free_port()
+    server = subprocess.Popen([sys.executable, str(script), str(cache), str(port), "30"])
+    try:
+        servers.wait_for_port(port, server, "the test's http server")
+        second = _workspace(tmp_path / "second", MANY, f"http://127.0.0.1:{port}")
+        start = time.monotonic()
+        r = second.pipe("pull", "--json", env={"PIPE_REMOTE_TIMEOUT": "1"}, timeout=300)
+        took = time.monotonic() - start
+        assert r.code == 1 and not r.json["ok"], str(r)
+        # was: each of the ~370 objects left waited its own timeout, 8 at a time (about 50 s
+        # here, an hour with the default timeout), and each printed its own error
+        assert took < 25, took
+        assert len(r.json["errors"]) <= 12 and "the others were not tried" in r.err, str(r)
+    finally:
+        servers.stop(server)
+    r = second.pipe("verify")
+    assert r.code == 0, str(r)

@@ -33,6 +33,7 @@ STALE_TMP_SECONDS = 24 * 3600
 # them; one larger was not written by pipe, and is refused before it can fill the memory.
 MAX_RECORD = 16 << 20
 LOCAL_SCHEMES = ("file", "local")
+GIVE_UP = 3  # transfers unreachable in a row after which the remote counts as gone (went_down)
 
 
 class Unreadable(RemoteError):
@@ -72,6 +73,8 @@ class Connection:
         self.root = ""
         self._made: set = set()  # folders known to exist on the remote
         self._pool: Optional[cf.ThreadPoolExecutor] = None  # one pool: its threads keep their connections
+        self.down: Optional[RemoteError] = None  # set by went_down(): the transfers after it are not tried
+        self._failing = 0  # transfers failed unreachable in a row
 
     def scrub(self, text: str) -> str:
         for s in self._secrets:
@@ -248,6 +251,23 @@ class Connection:
             for f in futs:
                 f.cancel()  # Ctrl-C: what finished stays
             raise
+
+    def went_down(self, e: Optional[RemoteError]) -> None:
+        """Note how one transfer ended (None: it worked). A remote that went away mid-transfer
+        answered each of the rest only after its timeout, one batch of threads at a time (an
+        hour for a few thousand objects); after GIVE_UP unreachable in a row, the rest fail at
+        once with `down`. One such failure alone (a dropped connection) stops nothing."""
+        with self._lock:
+            if e is None:
+                self._failing = 0
+            elif e.kind in (UNREACHABLE, AUTH) and self.down is None:
+                self._failing += 1
+                if self._failing >= GIVE_UP:
+                    self.down = RemoteError(
+                        f"{e.message}; {GIVE_UP} transfers failed in a row, so the others were not tried",
+                        e.kind,
+                        e.hint,
+                    )
 
     def makedirs(self, path: str) -> None:
         """Make a folder and its parents; another thread or pusher making it at the same

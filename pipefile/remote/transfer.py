@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import field
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import PipefileError
 from ..lazyclass import dataclass
@@ -85,15 +85,25 @@ class Transfer:
     nbytes: int = 0
     failed: list = field(default_factory=list)  # (digest, RemoteError)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    on_end: Optional[Callable] = field(default=None, repr=False)  # told of each: None (moved) or its error
 
     def add(self, digest: str, n: int) -> None:
         with self._lock:
             self.moved.append(digest)
             self.nbytes += n
+        if self.on_end is not None:
+            self.on_end(None)
 
     def fail(self, digest: str, e: RemoteError) -> None:
         with self._lock:
             self.failed.append((digest, e))
+        if self.on_end is not None:
+            self.on_end(e)
+
+    def errors(self) -> list:
+        """The errors of what failed, each once (the transfers not tried after the remote went
+        away share one)."""
+        return list({id(e): e for _, e in self.failed}.values())
 
     def merge(self, other: "Transfer") -> None:
         self.moved += other.moved

@@ -162,10 +162,13 @@ class Remote(Connection):
         Returns what moved and what failed; a corrupt object is never stored."""
         todo = [d for d in dict.fromkeys(digests) if not store.has(d)]
         progress = progress or Progress()
-        result = Transfer()
+        result = Transfer(on_end=self.went_down)
         progress.begin(verb, len(todo), sum((sizes or {}).get(d, 0) for d in todo))
 
         def one(d: str) -> None:
+            if self.down is not None:
+                result.fail(d, self.down)
+                return
             try:
                 limit = (limits or {}).get(d)
                 with self.open_read(self.object_path(d), f"downloading object {d[:12]}", f"object {d[:12]}") as f:
@@ -214,12 +217,15 @@ class Remote(Connection):
             except OSError:
                 sizes[d] = 0
         progress = progress or Progress()
-        result = Transfer()
+        result = Transfer(on_end=self.went_down)
         progress.begin("upload", len(todo), sum(sizes.values()))
 
         def one(d: str) -> None:
             from ..digest import hash_file
 
+            if self.down is not None:
+                result.fail(d, self.down)
+                return
             local = store.path(d)
             try:
                 got = hash_file(local)
