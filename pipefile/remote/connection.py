@@ -36,6 +36,53 @@ LOCAL_SCHEMES = ("file", "local")
 GIVE_UP = 3  # transfers unreachable in a row after which the remote counts as gone (went_down)
 
 
+SFTP_SCHEMES = ("sftp", "ssh")
+SFTP_WINDOW = 4 << 20  # bytes asked for at once
+SFTP_REQUEST = 32 << 10  # paramiko's largest read request
+
+
+class _SftpReader:
+    """An sftp file read a window at a time, the window's requests sent at once (readv).
+    paramiko's own read sends one 32 KiB request and waits for its answer before the next:
+    about 4 MB/s even on this machine, 17x slower than a push of the same bytes. A window
+    bounds the memory (paramiko's prefetch would hold whatever pipe has not read yet).
+
+    Reads stop at the size the file had when opened: a file that grows is cut there (its
+    digest then says it is wrong), and a FIFO (size 0) is never waited on."""
+
+    def __init__(self, f):
+        self._f = f
+        self._size = f.stat().st_size
+        self._pos = 0  # of the next window
+        self._buf = b""
+        self._off = 0  # in _buf
+
+    def read(self, n: int = -1) -> bytes:
+        if self._off >= len(self._buf):
+            want = min(SFTP_WINDOW, self._size - self._pos)
+            if want <= 0:
+                return b""
+            chunks = [(self._pos + i, min(SFTP_REQUEST, want - i)) for i in range(0, want, SFTP_REQUEST)]
+            self._buf, self._off = b"".join(self._f.readv(chunks)), 0
+            if not self._buf:
+                self._pos = self._size
+                return b""
+            self._pos += len(self._buf)
+        end = len(self._buf) if n < 0 else self._off + n
+        out = self._buf[self._off : end]
+        self._off += len(out)
+        return out
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class Unreadable(RemoteError):
     """One file of the remote's is not what pipe writes there (a FIFO, a device, a folder, a
     record too large): that file is refused, the rest of the remote stays usable."""
@@ -161,6 +208,13 @@ class Connection:
             # http: one streamed GET. fsspec's default reads by ranges, which a plain static
             # server (python -m http.server) does not answer: objects past ~6 MiB failed to restore.
             return self._call(doing, self.fs().open, path, "rb", block_size=0)
+        if self.spec.scheme in SFTP_SCHEMES:
+            f = self._call(doing, self.fs().open, path, "rb")
+            try:
+                return _SftpReader(f)
+            except Exception as e:  # noqa: BLE001 - its stat failed: the connection went
+                f.close()
+                raise self.error(e, doing) from None
         if self.spec.scheme not in LOCAL_SCHEMES:
             return self._call(doing, self.fs().open, path, "rb")
         local = self.fs()._strip_protocol(path)
