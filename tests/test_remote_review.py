@@ -281,3 +281,16 @@ def test_an_sftp_download_is_as_quick_as_the_upload_of_the_same_bytes(tmp_path, 
     # was: one 32 KiB request per round trip, about 4 MB/s here: 10 s down for 1 s up
     assert down < max(3 * up, 4.0), (down, up)
     assert (second.root / "build" / "big.bin").read_bytes() == (first.root / "build" / "big.bin").read_bytes()
+
+
+def test_a_remote_name_from_a_committed_file_never_drives_the_terminal(tmp_path):
+    cache = tmp_path / "cache"
+    repo = Repo(tmp_path)
+    repo.pipefile(BIG)
+    # a cloned repository's remotes file, not written by `pipe remote add` (which refuses such a name)
+    repo.write(".pipe-remotes.yaml", f'version: 1\ndefault: "t\\e[31mx"\nremotes:\n  "t\\e[31mx": {{url: {cache}}}\n')
+    repo.pipe("run", check=True)
+    for r in (repo.pipe("push"), repo.pipe("pull"), repo.pipe("pull", "--all-jobs")):
+        assert r.code == 0, str(r)
+        # was: "pushed ... to 't<ESC>[31mx'": the rest of the terminal red, or worse
+        assert "\x1b" not in r.out + r.err and "t\\x1b[31mx" in r.out + r.err, str(r)

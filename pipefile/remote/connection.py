@@ -22,6 +22,7 @@ import time
 from typing import Iterator, Optional
 
 from ..filehash import NotARegularFile, open_regular
+from ..printable import printable
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
 from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, RemoteError, classify_error
@@ -109,7 +110,8 @@ class Connection:
     def __init__(self, spec: RemoteSpec, transfers: int = DEFAULT_TRANSFERS):
         check_scheme(spec)
         self.spec = spec
-        self.name = spec.name
+        # (a name from a committed remotes file is printed in every summary: no terminal escapes)
+        self.name = printable(spec.name)
         self.transfers = max(1, transfers)
         self.read_only = spec.scheme in READ_ONLY_SCHEMES
         self.atomic_put = spec.scheme in ATOMIC_PUT_SCHEMES
