@@ -294,3 +294,29 @@ def test_a_remote_name_from_a_committed_file_never_drives_the_terminal(tmp_path)
         assert r.code == 0, str(r)
         # was: "pushed ... to 't<ESC>[31mx'": the rest of the terminal red, or worse
         assert "\x1b" not in r.out + r.err and "t\\x1b[31mx" in r.out + r.err, str(r)
+
+
+MEGS = MANY.replace("range(400)", "range(60)").replace("os.urandom(20000)", "os.urandom(1 << 20)")
+
+
+def test_a_full_local_disk_stops_a_pull_at_once_and_says_whose_disk(tmp_path):
+    cache = tmp_path / "cache"
+    first = _workspace(tmp_path / "first", MEGS, str(cache))
+    first.pipe("run", check=True)
+    first.pipe("push", check=True)
+    second = _workspace(tmp_path / "second", MEGS, str(cache))
+    second.pipe("status", check=True)  # (its .pipe made before the limit)
+    r = subprocess.run(
+        PIPE + ["pull", "--json"],
+        cwd=second.root,
+        capture_output=True,
+        text=True,
+        preexec_fn=_file_size_limit(512 << 10),  # no object of 1 MiB fits: a full disk
+        timeout=120,
+    )
+    assert r.returncode == 1, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    # was: one error per object (60), each blaming the remote ("remote ...: downloading object failed")
+    assert 0 < len(errors) <= 12, errors
+    assert all("the local store" in e and "cannot take object" in e for e in errors), errors
+    assert second.pipe("verify").code == 0

@@ -25,7 +25,7 @@ from ..filehash import NotARegularFile, open_regular
 from ..printable import printable
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
-from .transfer import AUTH, CORRUPT, FAILED, READ_ONLY, UNREACHABLE, RemoteError, classify_error
+from .transfer import AUTH, CORRUPT, FAILED, NO_SPACE, READ_ONLY, UNREACHABLE, RemoteError, classify_error
 from .urls import is_secret_option, url_secrets
 
 DEFAULT_TRANSFERS = 8
@@ -151,6 +151,12 @@ class Connection:
                 f"{where} is unreachable while {doing} ({detail})",
                 UNREACHABLE,
                 hint="check the URL, the network and that the server runs: pipe remote list",
+            )
+        if kind == NO_SPACE:  # (raised here by the remote's side: a local one is said by its caller)
+            return RemoteError(
+                f"{where}: {doing} failed: the remote's disk is full ({detail})",
+                NO_SPACE,
+                hint="free some space there (or ask whoever runs it), then push again: only what is missing moves",
             )
         return RemoteError(f"{where}: {doing} failed ({detail})", FAILED)
 
@@ -316,7 +322,7 @@ class Connection:
         with self._lock:
             if e is None:
                 self._failing = 0
-            elif e.kind in (UNREACHABLE, AUTH) and self.down is None:
+            elif e.kind in (UNREACHABLE, AUTH, NO_SPACE) and self.down is None:
                 self._failing += 1
                 if self._failing >= GIVE_UP:
                     self.down = RemoteError(

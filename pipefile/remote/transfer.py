@@ -4,6 +4,7 @@ transfers moved or failed to."""
 
 from __future__ import annotations
 
+import errno
 import threading
 from dataclasses import field
 from typing import Callable, Optional
@@ -13,6 +14,8 @@ from ..lazyclass import dataclass
 from ..outcomes import ExitCode
 
 UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt", "read-only", "failed"
+NO_SPACE = "no-space"  # a disk that is full (or takes no file that large): each transfer after fails alike
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class RemoteError(PipefileError):
@@ -72,6 +75,8 @@ def classify_error(e: BaseException) -> str:
         )
     ):
         return UNREACHABLE
+    if isinstance(e, OSError) and e.errno in NO_SPACE_ERRNOS:
+        return NO_SPACE
     if isinstance(e, OSError) and e.errno is not None and not isinstance(e, FileNotFoundError):
         return UNREACHABLE if e.errno in (101, 104, 110, 111, 113, -2, -3, -5) else FAILED
     return FAILED

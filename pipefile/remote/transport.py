@@ -39,11 +39,11 @@ import secrets
 from typing import Callable, Iterable, Optional
 
 from ..cache.action_cache import parse_entry
-from ..cache.content_store import ContentStore, DigestMismatch
+from ..cache.content_store import ContentStore, DigestMismatch, StoreError
 from ..digest import FILE, TREE
 from .connection import DEFAULT_TRANSFERS, Connection, Unreadable
 from .spec import RemoteSpec
-from .transfer import CORRUPT, FAILED, Progress, RemoteError, Transfer
+from .transfer import CORRUPT, FAILED, NO_SPACE, NO_SPACE_ERRNOS, Progress, RemoteError, Transfer
 
 REMOTE_VERSION = 1
 MARKER = "pipe-remote.json"
@@ -196,6 +196,21 @@ class Remote(Connection):
                 )
             except RemoteError as e:
                 result.fail(d, e)
+            except OSError as e:
+                if e.errno not in NO_SPACE_ERRNOS:  # (reading never fails so: this is the local write)
+                    result.fail(d, self.error(e, f"downloading object {d[:12]}"))
+                    return
+                result.fail(
+                    d,
+                    RemoteError(
+                        f"the local store ({store.root}) cannot take object {d[:12]} from {self.spec.describe()}: "
+                        f"{e.strerror or e}",
+                        NO_SPACE,
+                        hint="free some space on that disk (pipe gc deletes what nothing kept needs), then try again",
+                    ),
+                )
+            except StoreError as e:  # (the local store's own words: full while storing it)
+                result.fail(d, RemoteError(e.message, NO_SPACE if "no space" in e.message else FAILED, e.hint))
             except Exception as e:  # noqa: BLE001 - a transport error mid-stream
                 result.fail(d, self.error(e, f"downloading object {d[:12]}"))
 
