@@ -320,3 +320,14 @@ def test_a_full_local_disk_stops_a_pull_at_once_and_says_whose_disk(tmp_path):
     assert 0 < len(errors) <= 12, errors
     assert all("the local store" in e and "cannot take object" in e for e in errors), errors
     assert second.pipe("verify").code == 0
+
+
+def test_an_sftp_user_written_percent_encoded_logs_in(tmp_path, sftp):
+    # As a user such as me@corp must be written (me%40corp), and a password with '/' (%2F).
+    user = "".join(f"%{b:02X}" for b in sftp.user.encode())
+    url = sftp.url("encoded-cache").replace(f"//{sftp.user}@", f"//{user}@", 1)
+    repo = _workspace(tmp_path / "ws", BIG, url, *sftp.options())
+    repo.pipe("run", check=True)
+    r = repo.pipe("push")
+    # was: the user went to ssh still encoded: "could not authenticate"
+    assert r.code == 0, str(r)

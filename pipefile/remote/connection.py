@@ -26,7 +26,7 @@ from ..printable import printable
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
 from .transfer import AUTH, CORRUPT, FAILED, NO_SPACE, READ_ONLY, UNREACHABLE, RemoteError, classify_error
-from .urls import is_secret_option, url_secrets
+from .urls import is_secret_option, sftp_credentials, url_secrets
 
 DEFAULT_TRANSFERS = 8
 STALE_TMP_SECONDS = 24 * 3600
@@ -171,8 +171,12 @@ class Connection:
             # A user's config_kwargs or client_kwargs adds to the defaults (their timeouts stay).
             both = isinstance(v, dict) and isinstance(opts.get(k), dict)
             opts[k] = {**opts[k], **v} if both else v
+        url = self.spec.url
+        if self.spec.scheme in SFTP_SCHEMES:
+            url, found = sftp_credentials(url)
+            opts = {**found, **opts}  # (an -o username=... of the user's wins)
         try:
-            fs, root = url_to_fs(self.spec.url, skip_instance_cache=True, **opts)
+            fs, root = url_to_fs(url, skip_instance_cache=True, **opts)
             ftp = getattr(fs, "ftp", None)
             if ftp is not None:  # sftp: a server that stops answering times out, as S3 and http do
                 ftp.get_channel().settimeout(stall_seconds())
