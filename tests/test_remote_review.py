@@ -279,7 +279,7 @@ def test_an_sftp_download_is_as_quick_as_the_upload_of_the_same_bytes(tmp_path, 
     assert second.outcomes() == {"big": "restored"}
     down = time.monotonic() - start
     # was: one 32 KiB request per round trip, about 4 MB/s here: 10 s down for 1 s up
-    assert down < max(3 * up, 4.0), (down, up)
+    assert down < max(4 * up, 6.0), (down, up)
     assert (second.root / "build" / "big.bin").read_bytes() == (first.root / "build" / "big.bin").read_bytes()
 
 
