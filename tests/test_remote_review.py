@@ -331,3 +331,38 @@ def test_an_sftp_user_written_percent_encoded_logs_in(tmp_path, sftp):
     r = repo.pipe("push")
     # was: the user went to ssh still encoded: "could not authenticate"
     assert r.code == 0, str(r)
+
+
+STATUS_SERVER = """
+import http.server, socketserver, sys
+code, port = int(sys.argv[1]), int(sys.argv[2])
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_HEAD(self):
+        self.send_response(code); self.send_header("Content-Length", "0"); self.end_headers()
+    do_GET = do_HEAD
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+S(("127.0.0.1", port), H).serve_forever()
+"""
+
+
+def test_an_http_remote_answering_an_error_status_is_not_taken_for_an_empty_one(tmp_path):
+    servers.need(importlib.util.find_spec("aiohttp") is not None, "aiohttp (fsspec's http) not installed")
+    script = tmp_path / "status.py"
+    script.write_text(STATUS_SERVER)
+    for code, said in ((401, "could not authenticate"), (500, "is unreachable"), (429, "is unreachable")):
+        port = servers.free_port()
+        server = subprocess.Popen([sys.executable, str(script), str(code), str(port)])
+        try:
+            servers.wait_for_port(port, server, "the test's http server")
+            repo = _workspace(tmp_path / str(code), BIG, f"http://127.0.0.1:{port}")
+            # was: "holds nothing pushed by pipe", exit 0; a run redid everything with no warning
+            r = repo.pipe("pull")
+            assert r.code == 1 and said in r.err and f"{code}" in r.err, str(r)
+            r = repo.pipe("run")
+            assert r.code == 0 and "warning:" in r.err and said in r.err, str(r)
+        finally:
+            servers.stop(server)

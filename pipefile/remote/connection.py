@@ -25,7 +25,7 @@ from ..filehash import NotARegularFile, open_regular
 from ..printable import printable
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
-from .transfer import AUTH, CORRUPT, FAILED, NO_SPACE, READ_ONLY, UNREACHABLE, RemoteError, classify_error
+from .transfer import AUTH, CORRUPT, FAILED, NO_SPACE, READ_ONLY, UNREACHABLE, RemoteError, classify_error, http_status
 from .urls import is_secret_option, sftp_credentials, url_secrets
 
 DEFAULT_TRANSFERS = 8
@@ -290,8 +290,12 @@ class Connection:
         except FileNotFoundError as e:
             # fsspec's http says "not found" for a server that timed out or dropped the
             # connection: that remote is unreachable, not empty.
+            # Nor is one that answered anything but "not found": a 401, a 500, a 429 was taken
+            # for an empty remote, and every step ran again with no warning.
             cause = e.__cause__
-            if cause is not None and classify_error(cause) in (UNREACHABLE, AUTH):
+            if cause is not None and (
+                classify_error(cause) in (UNREACHABLE, AUTH) or http_status(cause) not in (None, 404, 410)
+            ):
                 raise self.error(cause, doing) from None
             raise
         except RemoteError:

@@ -41,9 +41,20 @@ class Progress:
         pass
 
 
+def http_status(e: BaseException) -> Optional[int]:
+    """The HTTP status of an error that is an answer (aiohttp's ClientResponseError), else None."""
+    status = getattr(e, "status", None)
+    return status if type(status) is int and 100 <= status < 600 else None
+
+
 def classify_error(e: BaseException) -> str:
     name = type(e).__name__
     text = str(e)
+    status = http_status(e)
+    if status in (401, 403, 407):
+        return AUTH
+    if status is not None and (status in (408, 429) or status >= 500):
+        return UNREACHABLE  # (the server is failing or busy: later, or elsewhere, it may answer)
     if (
         isinstance(e, PermissionError)
         or "Authentication" in name
