@@ -366,3 +366,43 @@ def test_an_http_remote_answering_an_error_status_is_not_taken_for_an_empty_one(
             assert r.code == 0 and "warning:" in r.err and said in r.err, str(r)
         finally:
             servers.stop(server)
+
+
+def test_ctrl_c_stops_a_pull_stalled_on_a_remote_at_once(tmp_path):
+    servers.need(importlib.util.find_spec("aiohttp") is not None, "aiohttp (fsspec's http) not installed")
+    cache = tmp_path / "cache"
+    first = _workspace(tmp_path / "first", MANY, str(cache))
+    first.pipe("run", check=True)
+    first.pipe("push", check=True)
+    script = tmp_path / "dies.py"
+    script.write_text(DIES_SERVER)
+    port = servers.free_port()
+    server = subprocess.Popen([sys.executable, str(script), str(cache), str(port), "30"])
+    pull = None
+    try:
+        servers.wait_for_port(port, server, "the test's http server")
+        second = _workspace(tmp_path / "second", MANY, f"http://127.0.0.1:{port}")
+        env = {k: v for k, v in os.environ.items() if k != "PIPE_REMOTE_TIMEOUT"}  # (the default: 60 s)
+        pull = subprocess.Popen(
+            PIPE + ["pull"],
+            cwd=second.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        time.sleep(4)  # its transfers are stalled now (the server answered 30 requests)
+        pull.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        try:
+            pull.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        # was: the stalled transfers were waited for, their whole timeout (a minute or more)
+        assert pull.returncode == 130 and time.monotonic() - start < 20, pull.returncode
+    finally:
+        if pull is not None and pull.poll() is None:
+            pull.kill()
+            pull.wait()
+        servers.stop(server)
+    assert second.pipe("verify").code == 0

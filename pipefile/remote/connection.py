@@ -15,6 +15,7 @@ import concurrent.futures as cf
 import contextlib
 import os
 import posixpath
+import queue
 import secrets
 import stat
 import threading
@@ -84,6 +85,62 @@ class _SftpReader:
         self.close()
 
 
+class _Pool:
+    """The transfer threads, which keep their connections (thread-local), as daemons: a Ctrl-C
+    does not wait for the transfers under way. A stalled one holds its thread for
+    PIPE_REMOTE_TIMEOUT, and concurrent.futures joins its threads before the process may exit:
+    a Ctrl-C took a minute or more. What a thread left at exit is what a kill leaves: a temp
+    file, never half an object."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn, item) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        self._queue.put((fut, fn, item))
+        with self._lock:
+            if len(self._threads) < self._size:
+                t = threading.Thread(target=self._work, name=f"remote-{len(self._threads)}", daemon=True)
+                t.start()
+                self._threads.append(t)
+        return fut
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            fut, fn, item = job
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(item)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller, as a pool does
+                fut.set_exception(e)
+            else:
+                fut.set_result(result)
+
+    def shutdown(self, wait: bool) -> None:
+        """Cancel what has not started; with `wait`, let what has finish."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                job[0].cancel()
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for t in threads:
+                t.join()
+
+
 class Unreadable(RemoteError):
     """One file of the remote's is not what pipe writes there (a FIFO, a device, a folder, a
     record too large): that file is refused, the rest of the remote stays usable."""
@@ -121,7 +178,8 @@ class Connection:
         self._secrets = _secret_values(spec)
         self.root = ""
         self._made: set = set()  # folders known to exist on the remote
-        self._pool: Optional[cf.ThreadPoolExecutor] = None  # one pool: its threads keep their connections
+        self._pool: Optional[_Pool] = None  # one pool: its threads keep their connections
+        self._interrupted = False  # a Ctrl-C met in _map: close() does not wait for the transfers under way
         self.down: Optional[RemoteError] = None  # set by went_down(): the transfers after it are not tried
         self._failing = 0  # transfers failed unreachable in a row
 
@@ -197,7 +255,7 @@ class Connection:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=not self._interrupted)
         with self._lock:
             opened, self._opened = self._opened, []
         for fs in opened:
@@ -304,10 +362,10 @@ class Connection:
             raise self.error(e, doing) from None
 
     # --- parallel transfers and whole writes ------------------------------------------------
-    def _workers(self) -> cf.ThreadPoolExecutor:
+    def _workers(self) -> "_Pool":
         with self._lock:
             if self._pool is None:
-                self._pool = cf.ThreadPoolExecutor(self.transfers, thread_name_prefix="remote")
+                self._pool = _Pool(self.transfers)
             return self._pool
 
     def _map(self, fn, items: list) -> list:
@@ -317,9 +375,11 @@ class Connection:
         futs = [self._workers().submit(fn, x) for x in items]
         try:
             return [f.result() for f in futs]
-        except BaseException:
+        except BaseException as e:
             for f in futs:
                 f.cancel()  # Ctrl-C: what finished stays
+            if not isinstance(e, Exception):
+                self._interrupted = True
             raise
 
     def went_down(self, e: Optional[RemoteError]) -> None:
