@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import servers
 from test_remote import sftp as sftp  # noqa: F401 - the fixture, used by name
 from workspace_repo import PIPE, Repo
@@ -368,7 +369,8 @@ def test_an_http_remote_answering_an_error_status_is_not_taken_for_an_empty_one(
             servers.stop(server)
 
 
-def test_ctrl_c_stops_a_pull_stalled_on_a_remote_at_once(tmp_path):
+@pytest.mark.parametrize("command", ["pull", "run"])
+def test_ctrl_c_stops_a_pull_or_a_restore_stalled_on_a_remote_at_once(tmp_path, command):
     servers.need(importlib.util.find_spec("aiohttp") is not None, "aiohttp (fsspec's http) not installed")
     cache = tmp_path / "cache"
     first = _workspace(tmp_path / "first", MANY, str(cache))
@@ -384,7 +386,7 @@ def test_ctrl_c_stops_a_pull_stalled_on_a_remote_at_once(tmp_path):
         second = _workspace(tmp_path / "second", MANY, f"http://127.0.0.1:{port}")
         env = {k: v for k, v in os.environ.items() if k != "PIPE_REMOTE_TIMEOUT"}  # (the default: 60 s)
         pull = subprocess.Popen(
-            PIPE + ["pull"],
+            PIPE + [command],
             cwd=second.root,
             env=env,
             stdout=subprocess.DEVNULL,

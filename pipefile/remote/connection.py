@@ -86,11 +86,9 @@ class _SftpReader:
 
 
 class _Pool:
-    """The transfer threads, which keep their connections (thread-local), as daemons: a Ctrl-C
-    does not wait for the transfers under way. A stalled one holds its thread for
-    PIPE_REMOTE_TIMEOUT, and concurrent.futures joins its threads before the process may exit:
-    a Ctrl-C took a minute or more. What a thread left at exit is what a kill leaves: a temp
-    file, never half an object."""
+    """The transfer threads (each keeps its connection), as daemons: concurrent.futures joins its
+    threads before exit, so a Ctrl-C waited for stalled transfers, a minute or more. What one
+    leaves at exit is what a kill leaves: a temp file, never half an object."""
 
     def __init__(self, size: int):
         self._size = size
@@ -374,6 +372,13 @@ class Connection:
             return [fn(x) for x in items]
         futs = [self._workers().submit(fn, x) for x in items]
         try:
+            for f in futs:
+                while not self._interrupted:  # (cancel(), from another thread: not waited for)
+                    with contextlib.suppress(cf.TimeoutError):
+                        f.result(timeout=0.2)
+                        break
+            if self._interrupted:
+                raise self.down or RemoteError(f"{self.spec.describe()}: transfers stopped (interrupted)")
             return [f.result() for f in futs]
         except BaseException as e:
             for f in futs:
@@ -381,6 +386,13 @@ class Connection:
             if not isinstance(e, Exception):
                 self._interrupted = True
             raise
+
+    def cancel(self) -> None:
+        """Ctrl-C in a run: the transfers under way are not waited for, none starts after."""
+        self._interrupted = True
+        with self._lock:
+            if self.down is None:
+                self.down = RemoteError(f"{self.spec.describe()}: transfers stopped (interrupted)", FAILED)
 
     def went_down(self, e: Optional[RemoteError]) -> None:
         """Note how one transfer ended (None: it worked). A remote that went away mid-transfer
