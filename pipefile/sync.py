@@ -147,7 +147,7 @@ def push(
     report.objects += len(t.moved)
     report.nbytes += t.nbytes
     failed = {d for d, _ in t.failed}
-    report.errors += [e for _, e in t.failed]
+    report.errors += t.errors()
     for k in todo:
         if failed.intersection(local[k][1]):
             continue  # an entry never goes up before all of its objects
@@ -230,7 +230,7 @@ def _fetch_entries(ws: Workspace, remote: Remote, wanted: dict, progress, report
     t = fetch_contents(remote, ws.store, contents, progress)
     report.objects += len(t.moved)
     report.nbytes += t.nbytes
-    report.errors += [e for _, e in t.failed]
+    report.errors += t.errors()
     failed = {d for d, _ in t.failed}
     for k, data in entries.items():
         if _usable(ws, wanted[k].values(), failed):
@@ -279,7 +279,7 @@ def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None)
     extra = fetch_contents(remote, ws.store, [c for _, c in arts], progress)
     report.objects += len(extra.moved)
     report.nbytes += extra.nbytes
-    report.errors += [e for _, e in extra.failed]
+    report.errors += extra.errors()
     failed = {d for d, _ in extra.failed}
     for rec, content in arts:
         if not _usable(ws, [content], failed):

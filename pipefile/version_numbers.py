@@ -109,7 +109,7 @@ def adopt(ws, remote, report, progress=None, fetch: bool = True) -> None:
         t = fetch_contents(remote, ws.store, missing, progress)
         report.objects += len(t.moved)
         report.nbytes += t.nbytes
-        report.errors += [e for _, e in t.failed]
+        report.errors += t.errors()
     for name in sorted(held):
         try:
             _adopt_name(ws, remote, name, held[name], contents, report)

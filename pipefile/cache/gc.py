@@ -29,7 +29,8 @@ Order, so that a crash at any point leaves a consistent store: job records first
 then run-cache entries (and the folders that held them are synced), then objects.
 A cache entry therefore never points at a deleted object. Everything runs with the
 lock of every workspace that uses the store held, so no run writes meanwhile, and with
-each workspace's ServeGate held, so no served job or upload of a `pipe serve` does.
+each workspace's ServeGate held, so no served job or upload of a `pipe serve` does, and
+no `pipe push` sends (it waits for gc, and gc for it).
 """
 
 from __future__ import annotations

@@ -145,7 +145,9 @@ def push(steps, remote_name, all_jobs, repair, transfers, as_json, pipefile, par
     root = graph.pipefile.root
     rem = open_remote(root, remote_name, transfers)
     ws = Workspace(root, create=False)
+    gate = None
     try:
+        gate = _hold_off_gc(ws)
         r = sync.SyncReport("push", rem.name)
         keys = sync.step_keys(ws, steps, r, graph.nodes)
         versions = []
@@ -155,6 +157,8 @@ def push(steps, remote_name, all_jobs, repair, transfers, as_json, pipefile, par
         progress = report_remote.TransferProgress(rem.name, quiet=as_json)
         sync.push(ws, rem, keys, versions, progress, r, repair=repair)
     finally:
+        if gate is not None:
+            gate.close()
         rem.close()
         ws.close()
     _finish(r, as_json)
@@ -209,6 +213,22 @@ def pull(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
     finally:
         session.close()
     _finish(r, as_json)
+
+
+def _hold_off_gc(ws: Workspace):
+    """A push holds no workspace lock (it only reads, and may go on beside a run), so a `pipe gc`
+    meanwhile (--keep-last, or --all-jobs's older builds) deleted what it was sending: the push
+    failed halfway and those builds were lost to the team. It enters as the store's writers do
+    (workspace/lock.py ServeGate): gc waits for it, and it waits for a gc under way. None where
+    the gate cannot be made (a read-only workspace: no gc runs from it either)."""
+    try:
+        gate = ws.serve_gate.writer(wait=False)
+        if gate is None:
+            click.echo("waiting for pipe gc to finish (it may delete what this push sends)...", err=True)
+            gate = ws.serve_gate.writer()
+    except OSError:
+        return None
+    return gate
 
 
 def _note_empty(rem: Remote) -> None:

@@ -107,6 +107,13 @@ class LocalExecutor(ProcessRunning):
         ws.note_run(run_id)
         ws.store.start_background_sync()
 
+    def cancel(self, hard: bool = False) -> None:
+        """Ctrl-C: the processes (ProcessRunning), and a restore's downloads, which stop at
+        once rather than after a stalled remote's timeout."""
+        super().cancel(hard)
+        if self.fetcher is not None:
+            self.fetcher.cancel()
+
     def close(self) -> None:
         """The run is over: no task of it can still be running. Returns once every output
         it stored is on disk."""

@@ -86,6 +86,9 @@ class RemoteFetcher:
         self._lock = threading.Lock()
         self.seconds = 0.0
 
+    def cancel(self) -> None:
+        self.remote.cancel()
+
     def needs(self, outputs: dict) -> bool:
         return not all(self.store.complete(d) for d in outputs.values())
 

@@ -10,6 +10,7 @@ from typing import Optional
 
 from ..errors import PipefileError
 from ..lazyclass import dataclass
+from ..printable import printable
 from .urls import scheme_of, scrub_url
 
 
@@ -37,7 +38,8 @@ class RemoteSpec:
         return scrub_url(self.url)
 
     def describe(self) -> str:
-        return f"remote '{self.name}' ({self.shown})" if self.name != self.shown else f"remote {self.shown}"
+        name = printable(self.name)  # (from a committed file: printed, never a terminal escape)
+        return f"remote '{name}' ({self.shown})" if name != self.shown else f"remote {self.shown}"
 
 
 @dataclass

@@ -4,15 +4,18 @@ transfers moved or failed to."""
 
 from __future__ import annotations
 
+import errno
 import threading
 from dataclasses import field
-from typing import Optional
+from typing import Callable, Optional
 
 from ..errors import PipefileError
 from ..lazyclass import dataclass
 from ..outcomes import ExitCode
 
 UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt", "read-only", "failed"
+NO_SPACE = "no-space"  # a disk that is full (or takes no file that large): each transfer after fails alike
+NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class RemoteError(PipefileError):
@@ -38,9 +41,20 @@ class Progress:
         pass
 
 
+def http_status(e: BaseException) -> Optional[int]:
+    """The HTTP status of an error that is an answer (aiohttp's ClientResponseError), else None."""
+    status = getattr(e, "status", None)
+    return status if type(status) is int and 100 <= status < 600 else None
+
+
 def classify_error(e: BaseException) -> str:
     name = type(e).__name__
     text = str(e)
+    status = http_status(e)
+    if status in (401, 403, 407):
+        return AUTH
+    if status is not None and (status in (408, 429) or status >= 500):
+        return UNREACHABLE  # (the server is failing or busy: later, or elsewhere, it may answer)
     if (
         isinstance(e, PermissionError)
         or "Authentication" in name
@@ -72,6 +86,8 @@ def classify_error(e: BaseException) -> str:
         )
     ):
         return UNREACHABLE
+    if isinstance(e, OSError) and e.errno in NO_SPACE_ERRNOS:
+        return NO_SPACE
     if isinstance(e, OSError) and e.errno is not None and not isinstance(e, FileNotFoundError):
         return UNREACHABLE if e.errno in (101, 104, 110, 111, 113, -2, -3, -5) else FAILED
     return FAILED
@@ -85,15 +101,25 @@ class Transfer:
     nbytes: int = 0
     failed: list = field(default_factory=list)  # (digest, RemoteError)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    on_end: Optional[Callable] = field(default=None, repr=False)  # told of each: None (moved) or its error
 
     def add(self, digest: str, n: int) -> None:
         with self._lock:
             self.moved.append(digest)
             self.nbytes += n
+        if self.on_end is not None:
+            self.on_end(None)
 
     def fail(self, digest: str, e: RemoteError) -> None:
         with self._lock:
             self.failed.append((digest, e))
+        if self.on_end is not None:
+            self.on_end(e)
+
+    def errors(self) -> list:
+        """The errors of what failed, each once (the transfers not tried after the remote went
+        away share one)."""
+        return list({id(e): e for _, e in self.failed}.values())
 
     def merge(self, other: "Transfer") -> None:
         self.moved += other.moved

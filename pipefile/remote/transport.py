@@ -39,11 +39,11 @@ import secrets
 from typing import Callable, Iterable, Optional
 
 from ..cache.action_cache import parse_entry
-from ..cache.content_store import ContentStore, DigestMismatch
+from ..cache.content_store import ContentStore, DigestMismatch, StoreError
 from ..digest import FILE, TREE
 from .connection import DEFAULT_TRANSFERS, Connection, Unreadable
 from .spec import RemoteSpec
-from .transfer import CORRUPT, FAILED, Progress, RemoteError, Transfer
+from .transfer import CORRUPT, FAILED, NO_SPACE, NO_SPACE_ERRNOS, Progress, RemoteError, Transfer
 
 REMOTE_VERSION = 1
 MARKER = "pipe-remote.json"
@@ -162,10 +162,13 @@ class Remote(Connection):
         Returns what moved and what failed; a corrupt object is never stored."""
         todo = [d for d in dict.fromkeys(digests) if not store.has(d)]
         progress = progress or Progress()
-        result = Transfer()
+        result = Transfer(on_end=self.went_down)
         progress.begin(verb, len(todo), sum((sizes or {}).get(d, 0) for d in todo))
 
         def one(d: str) -> None:
+            if self.down is not None:
+                result.fail(d, self.down)
+                return
             try:
                 limit = (limits or {}).get(d)
                 with self.open_read(self.object_path(d), f"downloading object {d[:12]}", f"object {d[:12]}") as f:
@@ -193,6 +196,21 @@ class Remote(Connection):
                 )
             except RemoteError as e:
                 result.fail(d, e)
+            except OSError as e:
+                if e.errno not in NO_SPACE_ERRNOS:  # (reading never fails so: this is the local write)
+                    result.fail(d, self.error(e, f"downloading object {d[:12]}"))
+                    return
+                result.fail(
+                    d,
+                    RemoteError(
+                        f"the local store ({store.root}) cannot take object {d[:12]} from {self.spec.describe()}: "
+                        f"{e.strerror or e}",
+                        NO_SPACE,
+                        hint="free some space on that disk (pipe gc deletes what nothing kept needs), then try again",
+                    ),
+                )
+            except StoreError as e:  # (the local store's own words: full while storing it)
+                result.fail(d, RemoteError(e.message, NO_SPACE if "no space" in e.message else FAILED, e.hint))
             except Exception as e:  # noqa: BLE001 - a transport error mid-stream
                 result.fail(d, self.error(e, f"downloading object {d[:12]}"))
 
@@ -214,12 +232,15 @@ class Remote(Connection):
             except OSError:
                 sizes[d] = 0
         progress = progress or Progress()
-        result = Transfer()
+        result = Transfer(on_end=self.went_down)
         progress.begin("upload", len(todo), sum(sizes.values()))
 
         def one(d: str) -> None:
             from ..digest import hash_file
 
+            if self.down is not None:
+                result.fail(d, self.down)
+                return
             local = store.path(d)
             try:
                 got = hash_file(local)
@@ -246,8 +267,9 @@ class Remote(Connection):
                 else:
                     self.makedirs(posixpath.dirname(final))
                     tmp = self.path("tmp", f"{d}.{secrets.token_hex(6)}")
-                    self._call(f"uploading object {d[:12]}", fs.put_file, local, tmp)
-                    self.rename(tmp, final, f"renaming object {d[:12]} into place")
+                    with self.dropped_on_failure(tmp):
+                        self._call(f"uploading object {d[:12]}", fs.put_file, local, tmp)
+                        self.rename(tmp, final, f"renaming object {d[:12]} into place")
                 result.add(d, sizes[d])
                 progress.advance(sizes[d])
             except FileNotFoundError as e:

@@ -104,3 +104,20 @@ def machine_local_options(options: dict) -> list:
         if k.endswith(("filename", "_file", "_path", "_dir")) or k in _MACHINE_KEYS or pathlike:
             out.append(key)
     return out
+
+
+def sftp_credentials(url: str) -> tuple:
+    """(the URL without its user and password, {username, password} decoded). fsspec's sftp
+    hands them to ssh as written, still percent-encoded: `me%40corp` or a password with `%2F`
+    (as the docs tell one to write '@' and '/') could never log in."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, {}
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user, colon, password = userinfo.partition(":")
+    found = {"username": urllib.parse.unquote(user)} if user else {}
+    if colon:
+        found["password"] = urllib.parse.unquote(password)
+    return urllib.parse.urlunsplit(parts._replace(netloc=host)), found

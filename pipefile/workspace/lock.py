@@ -267,7 +267,7 @@ class ServeGate:
                 (self.gate_path, "waiting for another pipe gc..."),
                 (
                     self.writers_path,
-                    "waiting for the served jobs and uploads under way to finish (no new one starts meanwhile)...",
+                    "waiting for the served jobs, uploads and pushes under way (no new one starts meanwhile)...",
                 ),
             ):
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
