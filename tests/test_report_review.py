@@ -50,3 +50,28 @@ def test_artifact_sizes_are_in_the_units_of_every_other_command():
     for n in (0, 999, 1500, 2_500_000, 7 * 10**9):
         assert format_size(n) == size(n)
     assert format_size(1500) == "1.5 KB" and format_size(None) == "0 B"
+
+
+def test_json_output_is_json_for_a_param_that_is_not_a_finite_number(repo):
+    # Was: `pipe jobs show --json` wrote NaN and Infinity (json.dumps' default), which JSON
+    # parsers refuse; such a number is its text now, as the designer and sweep show write it.
+    import json
+
+    def strict(text: str):
+        def refuse(name):
+            raise ValueError(f"not JSON: {name}")
+
+        return json.loads(text, parse_constant=refuse)
+
+    repo.pipefile("""
+        version: 1
+        params: {x: .nan, y: .inf}
+        steps:
+          a: {command: 'echo ${{params.x}} > ${{outputs.o}}', outputs: {o: a.txt}}
+    """)
+    assert repo.pipe("run").code == 0
+    assert repo.pipe("run", "-p", "x=1").code == 0
+    shown = strict(repo.pipe("jobs", "show", "1", "--json").out)
+    assert shown["params"] == {"x": "nan", "y": "inf"}, shown
+    diff = strict(repo.pipe("params", "diff", "1", "2", "--json").out)
+    assert {d["name"]: d["a"] for d in diff["diff"]} == {"x": "nan", "y": "inf"}, diff

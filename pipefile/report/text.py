@@ -144,9 +144,28 @@ def mermaid_edge(text) -> str:
 
 
 def dump_json(obj, stream=None) -> None:
+    """`obj` as JSON: a number JSON has no word for (a param or metric of .nan or .inf) as
+    its text, "nan" or "inf" (json's NaN and Infinity are no JSON: consumers refuse them)."""
     stream = stream or sys.stdout
-    stream.write(json.dumps(obj, indent=2) + "\n")
+    try:
+        text = json.dumps(obj, indent=2, allow_nan=False)
+    except ValueError:  # (the walk below only when there is such a number)
+        text = json.dumps(finite(obj), indent=2, allow_nan=False)
+    stream.write(text + "\n")
     stream.flush()
+
+
+def finite(v):
+    """`v` with every float that is not finite as its text ("nan", "inf", "-inf")."""
+    import math
+
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    if isinstance(v, dict):
+        return {k: finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [finite(x) for x in v]
+    return v
 
 
 def _ours(filename, target: str) -> bool:

@@ -12,7 +12,6 @@ import contextlib
 import gc
 import hashlib
 import json
-import math
 import os
 from typing import Any, Optional
 
@@ -319,17 +318,9 @@ def dumps(doc: Any) -> str:
     try:
         return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except ValueError:
-        return json.dumps(_finite(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        from ..report.text import finite
 
-
-def _finite(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return str(v)
-    if isinstance(v, dict):
-        return {k: _finite(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_finite(x) for x in v]
-    return v
+        return json.dumps(finite(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 class GraphCache:
