@@ -300,3 +300,47 @@ def test_clone_defaults_to_a_folder_outside_the_git_repository(repo):
     r = ml.pipe("clone", "1", "-o", "inside")
     assert r.code == 0 and (ml.root / "inside" / "Pipefile").is_file(), str(r)
     assert f"warning: the clone is inside the git repository {repo.root}" in r.err, str(r)
+
+
+def test_clone_of_a_python_pipeline_brings_the_modules_it_imports(repo, tmp_path):
+    # Was: the clone held build.py alone, so loading it failed at `from steps import copy`
+    # (ModuleNotFoundError) and nothing was cloned.
+    repo.write(
+        "steps.py",
+        """
+from pipefile import dsl
+
+
+@dsl.command_component
+def copy(data: dsl.Input(type="uri_file"), out: dsl.Output(type="uri_file")):
+    import shutil
+
+    shutil.copy(data, out)
+""",
+    )
+    repo.write(
+        "build.py",
+        """
+from steps import copy
+
+from pipefile import dsl
+
+
+@dsl.pipeline(name="py")
+def py():
+    copy(data=dsl.Input(type="uri_file", path="data/in.txt"))
+
+
+pipeline = py
+""",
+    )
+    repo.write("data/in.txt", "hello\\n")
+    r = repo.pipe("run", "-f", "build.py")
+    assert r.code == 0, str(r)
+    dest = tmp_path / "the-clone"
+    r = repo.pipe("clone", "-f", "build.py", "last", "-o", str(dest))
+    assert r.code == 0, str(r)
+    assert (dest / "steps.py").read_text() == repo.read("steps.py")
+    clone = Repo(dest)
+    r = clone.pipe("run", "-f", "build.py")
+    assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)
