@@ -297,3 +297,32 @@ def test_a_script_of_a_pipefile_used_as_a_component_is_read_from_its_folder(tmp_
     assert r.returncode == 0, r.stderr
     warnings = [line for line in r.stderr.splitlines() if "which is not in its code" in line]
     assert len(warnings) == 1 and "runs 'train/other.py'" in warnings[0], r.stderr
+
+
+@pytest.mark.parametrize(
+    "old, new, hint",
+    [
+        # an unclosed [ in a step that holds no expression (the file has others)
+        (
+            "    outputs: {o: build/o.txt}",
+            "    outputs: [build/o.txt\n    x: 1",
+            "the [ opened at line 5 is not closed",
+        ),
+        # an expression unquoted in a flow mapping: the hint that fits it, as before
+        (
+            '    inputs: {i: "${{steps.prepare.outputs.o}}"}',
+            "    inputs: {i: ${{steps.prepare.outputs.o}}}",
+            "quote expressions",
+        ),
+    ],
+    ids=["unclosed-bracket", "unquoted-expression"],
+)
+def test_a_broken_flow_gets_the_hint_of_what_broke_it(tmp_path, old, new, hint):
+    # Was: any flow error in a file holding a `${{` anywhere got "quote expressions", even an
+    # unclosed [ with no expression near it.
+    assert old in PIPEFILE
+    (tmp_path / "Pipefile").write_text(PIPEFILE.replace(old, new))
+    r = pipe_in(tmp_path, "validate")
+    assert r.returncode == 2 and "invalid YAML" in r.stderr, r.stderr
+    hints = [line for line in r.stderr.splitlines() if line.startswith("  hint: ")]
+    assert hints and hint in hints[0], r.stderr

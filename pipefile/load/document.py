@@ -350,8 +350,17 @@ def _compose(r):
         loc = SourceLoc(r.display, mark.line + 1, mark.column + 1) if mark else SourceLoc(r.display)
         problem = " ".join(filter(None, [e.context, e.problem]))
         hint = None
-        if "${{" in r.text and "flow" in problem:
-            hint = 'inside a flow mapping {...}, quote expressions: {raw: "${{assets.raw}}"}'
+        if "flow" in problem:
+            # The flow ({...} or [...]) that broke: from where it opens to where it broke.
+            marks = [m.line for m in (e.context_mark, e.problem_mark) if m is not None]
+            span = r.text.splitlines()[min(marks) : max(marks) + 1] if marks else []
+            if any("${{" in line for line in span):
+                hint = 'inside a flow mapping {...}, quote expressions: {raw: "${{assets.raw}}"}'
+            elif e.context_mark is not None:
+                hint = (
+                    f"the {'[' if 'sequence' in problem else '{'} opened at line {e.context_mark.line + 1} is not "
+                    "closed where YAML expects: close it, or quote a value that starts with [ or {"
+                )
         elif "mapping values are not allowed" in problem and mark and _colon_in_value(r.text, mark.line):
             # A command with ': ' in it (JSON, a Python dict, "echo a: b").
             hint = (
