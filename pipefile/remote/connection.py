@@ -35,6 +35,7 @@ STALE_TMP_SECONDS = 24 * 3600
 # them; one larger was not written by pipe, and is refused before it can fill the memory.
 MAX_RECORD = 16 << 20
 LOCAL_SCHEMES = ("file", "local")
+_NETWORK_HINT = "check the URL, the network and that the server runs: pipe remote list"
 GIVE_UP = 3  # transfers unreachable in a row after which the remote counts as gone (went_down)
 
 
@@ -203,11 +204,9 @@ class Connection:
                 f"{where} could not authenticate while {doing} ({detail})", AUTH, hint=auth_hint(self.spec.scheme)
             )
         if kind == UNREACHABLE:
-            return RemoteError(
-                f"{where} is unreachable while {doing} ({detail})",
-                UNREACHABLE,
-                hint="check the URL, the network and that the server runs: pipe remote list",
-            )
+            err = RemoteError(f"{where} is unreachable while {doing} ({detail})", UNREACHABLE, _NETWORK_HINT)
+            err.answered = http_status(e) is not None  # (a busy server's 503, 429: see went_down)
+            return err
         if kind == NO_SPACE:  # (raised here by the remote's side: a local one is said by its caller)
             return RemoteError(
                 f"{where}: {doing} failed: the remote's disk is full ({detail})",
@@ -402,7 +401,8 @@ class Connection:
         with self._lock:
             if e is None:
                 self._failing = 0
-            elif e.kind in (UNREACHABLE, AUTH, NO_SPACE) and self.down is None:
+            elif e.kind in (UNREACHABLE, AUTH, NO_SPACE) and self.down is None and not e.answered:
+                # (not a server's "busy" (503, 429): it answers the next as fast, it is no timeout)
                 self._failing += 1
                 if self._failing >= GIVE_UP:
                     self.down = RemoteError(
