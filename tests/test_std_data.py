@@ -749,3 +749,17 @@ def test_errors_in_a_real_process_are_located_and_exit_2(people, tmp_path, monke
         assert "Traceback" not in p.stderr and not out.exists()
     p = run("join_data", "--left", people)  # a missing flag: argparse's usage error, also exit 2
     assert p.returncode == 2 and "the following arguments are required" in p.stderr
+
+
+def test_filter_rows_takes_a_column_named_with_a_double_underscore(tmp_path):
+    # scikit-learn's ColumnTransformer names its columns `num__age`: a column, no internal
+    path, out = tmp_path / "t.parquet", tmp_path / "f"
+    pd.DataFrame({"num__age": [1, 5], "cat__x y": [0, 1], "__class__": [1, 2]}).to_parquet(path)
+    call("filter_rows", "--data", path, "--expression", "num__age > 2", "--filtered", out)
+    assert table(out)["num__age"].tolist() == [5]
+    call("filter_rows", "--data", path, "--expression", "`cat__x y` == 0", "--filtered", out)
+    assert table(out)["num__age"].tolist() == [1]
+    # a name of Python's own stays refused, even where a column is so named
+    for expression in ("__class__ > 1", "num__age.__class__ == 1", "__import__('os') == 1"):
+        err = refused("filter_rows", "--data", path, "--expression", expression, "--filtered", tmp_path / "g")
+        assert "names with `__`" in err.message, expression
