@@ -459,3 +459,25 @@ def test_a_pull_from_a_remote_briefly_busy_moves_every_object_it_answered(tmp_pa
     finally:
         servers.stop(server)
     assert second.outcomes() == {"many": "restored"}
+
+
+def test_a_pull_from_a_remote_busy_for_good_still_gives_up(tmp_path):
+    servers.need(importlib.util.find_spec("aiohttp") is not None, "aiohttp (fsspec's http) not installed")
+    cache = tmp_path / "cache"
+    first = _workspace(tmp_path / "first", MANY, str(cache))
+    first.pipe("run", check=True)
+    first.pipe("push", check=True)
+    script = tmp_path / "busy.py"
+    script.write_text(BUSY_SERVER)
+    port = servers.free_port()
+    server = subprocess.Popen([sys.executable, str(script), str(cache), str(port), "100000"])
+    try:
+        servers.wait_for_port(port, server, "the test's http server")
+        second = _workspace(tmp_path / "second", MANY, f"http://127.0.0.1:{port}")
+        r = second.pipe("pull", "--json", timeout=300)
+        assert r.code == 1 and not r.json["ok"], str(r)
+        # a longer run of "busy" answers than a moment's load: the rest are not tried, and the
+        # ~400 objects are not each said apart
+        assert "the others were not tried" in r.err and len(r.json["errors"]) <= 60, str(r)
+    finally:
+        servers.stop(server)
