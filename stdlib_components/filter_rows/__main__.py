@@ -23,8 +23,8 @@ _METHODS = frozenset(
     " add sub mul div truediv floordiv mod pow"
     " contains startswith endswith match fullmatch len lower upper casefold strip lstrip rstrip"
     " isdigit isalpha isnumeric isalnum isdecimal isspace islower isupper istitle slice get find rfind"
-    " replace zfill pad center ljust rjust title capitalize swapcase split normalize"
-    " floor ceil strftime day_name month_name tz_localize tz_convert total_seconds isocalendar".split()
+    " replace zfill pad center ljust rjust title capitalize swapcase split rsplit normalize removeprefix removesuffix"
+    " floor ceil strftime day_name month_name tz_localize tz_convert total_seconds isocalendar to_period".split()
 )
 
 
