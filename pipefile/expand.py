@@ -27,7 +27,7 @@ import dataclasses
 import itertools
 import os
 import random
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from . import outpaths, spec, template
 from .errors import PipefileError, raise_all
@@ -412,10 +412,13 @@ def _draw(rng: random.Random, kind: str, vs: tuple):
     return float(f"{rng.uniform(vs[0], vs[1]):.6g}")  # (6 digits: a readable, stable value)
 
 
-def stale_entries(root: str, groups: Mapping[str, Group], records: Optional[Mapping] = None) -> list:
+def stale_entries(
+    root: str, groups: Mapping[str, Group], records: Optional[Mapping] = None, made: Optional[Callable] = None
+) -> list:
     """Workspace paths of entries in gathered folders whose task is gone; with the workspace's
-    step `records`, also the per-task output paths such a task wrote (load/outpaths.py)."""
-    out = outpaths.stale_rendered(root, groups, records) if records else []
+    step `records`, also the per-task output paths such a task wrote (load/outpaths.py) that
+    no step of today writes (`made`: not the graph's `is_source`)."""
+    out = outpaths.stale_rendered(root, groups, records, made) if records else []
     for g in groups.values():
         if g.pending:
             continue  # (its items are not known yet)

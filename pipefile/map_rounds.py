@@ -53,7 +53,8 @@ class MapRounds:
         from .expand import stale_entries
         from .outpaths import per_task_records
 
-        for rel in stale_entries(self.root, self.graph.groups, per_task_records(self.ws, self.graph.groups)):
+        records = per_task_records(self.ws, self.graph.groups)
+        for rel in stale_entries(self.root, self.graph.groups, records, lambda p: not self.graph.is_source(p)):
             artifacts_mod.remove_read_only(os.path.join(self.root, rel))
         from .expand_map import BATCH_ROOT
         from .mapruns import link_batches

@@ -15,7 +15,7 @@ The loader's side (which paths may be templates, located errors) is load/outpath
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from . import spec, template
 from .errors import PipefileError
@@ -208,11 +208,12 @@ def gathered_wanted(steps: Mapping, groups: Mapping) -> list:
     )
 
 
-def stale_rendered(root: str, groups: Mapping, records: Mapping) -> list:
+def stale_rendered(root: str, groups: Mapping, records: Mapping, made: Optional[Callable] = None) -> list:
     """Per-task output paths that a task now gone wrote, or a task of today that now renders
     them elsewhere (a sweep's trial-K given other values: its label stays, its path moves),
     from the workspace's step records, still there and written by no task of today: removed
-    as a gathered folder's stale entries are."""
+    as a gathered folder's stale entries are. `made(path)`: whether a step of today writes
+    the path, inside it or around it (another step may write a path a gone task wrote)."""
     import os
 
     current = {p for g in groups.values() for paths in g.per_task.values() for p in paths}
@@ -227,7 +228,8 @@ def stale_rendered(root: str, groups: Mapping, records: Mapping) -> list:
             for oname, orec in rec.outputs.items():
                 path = orec.path
                 if oname in g.per_task and path not in current and os.path.lexists(os.path.join(root, path)):
-                    out.append(path)
+                    if made is None or not made(path):
+                        out.append(path)
     return out
 
 

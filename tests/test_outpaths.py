@@ -170,3 +170,29 @@ def test_the_best_trial_of_a_sweep_with_per_task_paths_is_read_and_follows_new_t
     assert ran(repo.outcomes()) == {"train[trial-4]", "train.gathered", "train.best", "use"}
     assert repo.read("build/best.txt") == "model x=1.0\n"
     assert ran(repo.outcomes()) == set()
+
+
+MOVED = """\
+    version: 1
+    steps:
+      m:
+        matrix: {x: [2]}
+        inputs: {x: {type: number}}
+        command: echo m > ${{outputs.o}}
+        outputs: {o: "build/a-${{inputs.x}}.txt"}
+      p:
+        command: echo plain > ${{outputs.o}}
+        outputs: {o: build/a-1.txt}
+"""
+
+
+def test_a_path_a_gone_task_wrote_is_kept_when_another_step_writes_it_now(repo):
+    repo.pipefile(MOVED.replace("[2]", "[1]").split("      p:")[0])
+    repo.outcomes()
+    repo.pipefile(MOVED)  # m[x=1] is gone; p now writes its old path
+    assert ran(repo.outcomes()) == {"m[x=2]", "p"}
+    r = repo.pipe("status", "--json")
+    # was: every run removed p's output as the gone task's stale entry, and restored it
+    assert "build/a-1.txt" not in r.json.get("stale_entries", []), str(r)
+    assert repo.outcomes() == {"m[x=2]": "fresh", "p": "fresh"}
+    assert repo.read("build/a-1.txt") == "plain\n"

@@ -749,3 +749,31 @@ def test_errors_in_a_real_process_are_located_and_exit_2(people, tmp_path, monke
         assert "Traceback" not in p.stderr and not out.exists()
     p = run("join_data", "--left", people)  # a missing flag: argparse's usage error, also exit 2
     assert p.returncode == 2 and "the following arguments are required" in p.stderr
+
+
+def test_filter_rows_takes_a_column_named_with_a_double_underscore(tmp_path):
+    # scikit-learn's ColumnTransformer names its columns `num__age`: a column, no internal
+    path, out = tmp_path / "t.parquet", tmp_path / "f"
+    pd.DataFrame({"num__age": [1, 5], "cat__x y": [0, 1], "__class__": [1, 2]}).to_parquet(path)
+    call("filter_rows", "--data", path, "--expression", "num__age > 2", "--filtered", out)
+    assert table(out)["num__age"].tolist() == [5]
+    call("filter_rows", "--data", path, "--expression", "`cat__x y` == 0", "--filtered", out)
+    assert table(out)["num__age"].tolist() == [1]
+    # a name of Python's own stays refused, even where a column is so named
+    for expression in ("__class__ > 1", "num__age.__class__ == 1", "__import__('os') == 1"):
+        err = refused("filter_rows", "--data", path, "--expression", expression, "--filtered", tmp_path / "g")
+        assert "names with `__`" in err.message, expression
+
+
+def test_filter_rows_calls_the_text_and_date_methods_filters_use(tmp_path):
+    path, out = tmp_path / "t.parquet", tmp_path / "f"
+    frame = pd.DataFrame({"sku": ["EU-1", "US-2"], "d": pd.to_datetime(["2020-01-05", "2020-02-05"]), "n": [1, 2]})
+    frame.to_parquet(path)
+    for expression in (
+        'sku.str.removeprefix("EU-") == "1"',  # was: refused, not "one of the methods a filter may call"
+        'sku.str.removesuffix("-1") == "EU"',
+        'sku.str.rsplit("-").str.get(0) == "EU"',
+        'd.dt.to_period("M").dt.month == 1',
+    ):
+        call("filter_rows", "--data", path, "--expression", expression, "--filtered", out)
+        assert table(out)["n"].tolist() == [1], expression

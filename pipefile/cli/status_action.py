@@ -50,7 +50,7 @@ def status_command(
     if graph.groups:
         from ..expand import stale_entries
 
-        stale = stale_entries(graph.pipefile.root, graph.groups, records)
+        stale = stale_entries(graph.pipefile.root, graph.groups, records, lambda p: not graph.is_source(p))
     if as_json:
         doc = status_json(plan, stays, graph.groups)
         if stale:

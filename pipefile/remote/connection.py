@@ -35,7 +35,9 @@ STALE_TMP_SECONDS = 24 * 3600
 # them; one larger was not written by pipe, and is refused before it can fill the memory.
 MAX_RECORD = 16 << 20
 LOCAL_SCHEMES = ("file", "local")
+_NETWORK_HINT = "check the URL, the network and that the server runs: pipe remote list"
 GIVE_UP = 3  # transfers unreachable in a row after which the remote counts as gone (went_down)
+GIVE_UP_BUSY = 32  # ... answered "busy" (503, 429) in a row: a moment's load is not a remote gone
 
 
 SFTP_SCHEMES = ("sftp", "ssh")
@@ -179,7 +181,7 @@ class Connection:
         self._pool: Optional[_Pool] = None  # one pool: its threads keep their connections
         self._interrupted = False  # a Ctrl-C met in _map: close() does not wait for the transfers under way
         self.down: Optional[RemoteError] = None  # set by went_down(): the transfers after it are not tried
-        self._failing = 0  # transfers failed unreachable in a row
+        self._failing = [0, 0]  # transfers failed unreachable in a row: silent ones, answered ones
 
     def scrub(self, text: str) -> str:
         for s in self._secrets:
@@ -203,11 +205,9 @@ class Connection:
                 f"{where} could not authenticate while {doing} ({detail})", AUTH, hint=auth_hint(self.spec.scheme)
             )
         if kind == UNREACHABLE:
-            return RemoteError(
-                f"{where} is unreachable while {doing} ({detail})",
-                UNREACHABLE,
-                hint="check the URL, the network and that the server runs: pipe remote list",
-            )
+            err = RemoteError(f"{where} is unreachable while {doing} ({detail})", UNREACHABLE, _NETWORK_HINT)
+            err.answered = http_status(e) is not None  # (a busy server's 503, 429: see went_down)
+            return err
         if kind == NO_SPACE:  # (raised here by the remote's side: a local one is said by its caller)
             return RemoteError(
                 f"{where}: {doing} failed: the remote's disk is full ({detail})",
@@ -401,12 +401,12 @@ class Connection:
         once with `down`. One such failure alone (a dropped connection) stops nothing."""
         with self._lock:
             if e is None:
-                self._failing = 0
+                self._failing = [0, 0]
             elif e.kind in (UNREACHABLE, AUTH, NO_SPACE) and self.down is None:
-                self._failing += 1
-                if self._failing >= GIVE_UP:
+                count = self._failing[e.answered] = self._failing[e.answered] + 1
+                if count >= (GIVE_UP_BUSY if e.answered else GIVE_UP):
                     self.down = RemoteError(
-                        f"{e.message}; {GIVE_UP} transfers failed in a row, so the others were not tried",
+                        f"{e.message}; {count} transfers failed in a row, so the others were not tried",
                         e.kind,
                         e.hint,
                     )

@@ -26,6 +26,7 @@ class RemoteError(PipefileError):
     def __init__(self, message: str, kind: str = FAILED, hint: Optional[str] = None):
         super().__init__(message, None, hint)
         self.kind = kind
+        self.answered = False  # an UNREACHABLE the server said itself (an HTTP 5xx, 408, 429)
 
 
 class Progress:

@@ -23,8 +23,8 @@ _METHODS = frozenset(
     " add sub mul div truediv floordiv mod pow"
     " contains startswith endswith match fullmatch len lower upper casefold strip lstrip rstrip"
     " isdigit isalpha isnumeric isalnum isdecimal isspace islower isupper istitle slice get find rfind"
-    " replace zfill pad center ljust rjust title capitalize swapcase split normalize"
-    " floor ceil strftime day_name month_name tz_localize tz_convert total_seconds isocalendar".split()
+    " replace zfill pad center ljust rjust title capitalize swapcase split rsplit normalize removeprefix removesuffix"
+    " floor ceil strftime day_name month_name tz_localize tz_convert total_seconds isocalendar to_period".split()
 )
 
 
@@ -53,12 +53,30 @@ def _parsed(expression: str):
         return None, exact
 
 
-def _check_reach(expression: str) -> None:
+def _column_names(columns) -> set:
+    """The names the table's columns have in a parsed expression: as written, and as pandas
+    spells a backticked one (`a b` is BACKTICK_QUOTED_STRING_a_b)."""
+    names = {str(c) for c in columns}
+    try:
+        from pandas.core.computation.parsing import clean_column_name
+    except ImportError:
+        return names
+    for c in list(names):
+        try:
+            names.add(clean_column_name(c))
+        except Exception:  # noqa: BLE001 - a name pandas cannot tokenize is no name in the tree either
+            pass
+    return names
+
+
+def _check_reach(expression: str, columns=()) -> None:
     """Refuse what reaches past the table: `@name` (this script's variables), names with `__`
     (Python's internals) and methods other than a filter's. An endpoint may pass `expression`
-    through from its caller. Text in quotes is data, not a name: "a@b.com" is no variable."""
+    through from its caller. Text in quotes is data, not a name: "a@b.com" is no variable;
+    a column of the table is no internal, `__` or not (scikit-learn names its columns `num__age`)."""
     import ast
 
+    own = _column_names(columns)
     trees, exact = _parsed(expression)
     if not exact:  # the text could not be read as pandas reads it: judge the raw text
         if "@" in expression:
@@ -81,7 +99,8 @@ def _check_reach(expression: str) -> None:
             raise ComponentError(
                 "expression: `@` (a Python variable) is not allowed here", "compare with a literal value"
             )
-        if isinstance(name, str) and "__" in name:
+        column = isinstance(node, ast.Name) and name in own and not (name[:2] == name[-2:] == "__")
+        if isinstance(name, str) and "__" in name and not column:
             raise ComponentError("expression: names with `__` are not allowed here", "compare columns with values")
     for node in nodes:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr not in _METHODS:
@@ -99,7 +118,7 @@ def keep(frame, expression: str):
 
     if not expression.strip():
         raise ComponentError("expression: it is empty", 'give a condition on the columns, e.g. expression: "age >= 18"')
-    _check_reach(expression)
+    _check_reach(expression, frame.columns)
     try:
         mask = frame.eval(expression, engine="python")
     except Exception as err:  # the expression is the user's: any failure of it is bad input, not a bug
