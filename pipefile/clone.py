@@ -306,20 +306,12 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
 
 
 def _copy_read_files(ws: Workspace, job: Job, build: str) -> None:
-    """An imported pipeline (docs/azureml.md) is read from more files than the one the job's
-    snapshot holds (its components, environment and data definitions), and a Python pipeline
-    (docs/dsl.md) imports its folder's modules: the original workspace's copies of those inside
-    it go into the clone too (as they are now: the job's snapshot holds only the one file)."""
-    from .snapshot_files import ModulesFound, own_modules
+    """The files an imported pipeline (docs/azureml.md) or a Python one (docs/dsl.md) is read
+    from besides the job's snapshot: the original workspace's copies inside it, as they are now."""
+    from .snapshot_files import files_read
 
-    original = os.path.join(ws.root, job.pipefile)
-    with ModulesFound() as found:  # (a Python pipeline imports modules of its folder: `from features import X`)
-        pf, _errors = loader.load_lenient(original)
     root = os.path.realpath(ws.root)
-    read = [source for source, _digest in pf.sources] + [
-        os.path.join(pf.root, m) for m in own_modules(pf, original, found)
-    ]
-    for source in read:
+    for source in files_read(os.path.join(ws.root, job.pipefile)):
         rel = os.path.relpath(os.path.realpath(source), root)
         if rel.startswith("..") or rel == job.pipefile or os.path.lexists(os.path.join(build, rel)):
             continue

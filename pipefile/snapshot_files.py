@@ -120,3 +120,13 @@ def pipeline_files(ws: Workspace, pf, graph, hasher) -> list:
         if env.type == spec.ENV_DOCKER and env.build:
             out.append(env.build)
     return [rel for rel in (inside(pf, p) for p in out) if rel is not None]
+
+
+def files_read(path: str) -> list:
+    """The files the pipeline at `path` is read from (the loader's sources) and, for a Python
+    pipeline, the modules of its folder it imports: what a copy of it needs besides itself."""
+    from . import load as loader
+
+    with ModulesFound() as found:
+        pf, _errors = loader.load_lenient(path)
+    return [source for source, _digest in pf.sources] + [os.path.join(pf.root, m) for m in own_modules(pf, path, found)]
