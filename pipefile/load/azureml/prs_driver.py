@@ -74,7 +74,8 @@ def _batches(cfg, data):
     size = cfg.get("mini_batch_size")
     files, reader = _mltable(data) if cfg["kind"] == "mltable" else (_files(data), None)
     if reader is None:
-        if str(size or 10).strip().isdigit():
+        text = str(size or 10).strip()
+        if text.isascii() and text.isdigit():
             n = int(size or 10)
             return [files[i : i + n] for i in range(0, len(files), n)]
         # An MLTable of files, split by a size (10kb): files in order, a batch closed once it holds that much.
