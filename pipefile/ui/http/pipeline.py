@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
@@ -21,7 +21,7 @@ class EditBody(BaseModel):
 class RunBody(BaseModel):
     targets: list = Field(default_factory=list)
     params: dict = Field(default_factory=dict)
-    force: bool = False
+    force: Any = False  # (checked by check_request: a model's bool would take "yes" or 1 as true)
 
 
 def _json(doc: dict) -> UiJSON:
