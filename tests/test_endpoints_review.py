@@ -159,6 +159,9 @@ def test_a_body_that_is_not_json_is_named_as_such(site, route):
     assert err["field"] == "body", err
     assert err["message"].startswith("body: not valid JSON at character 11"), err
     assert err["hint"]
+    # A body that is not UTF-8 is FastAPI's 400: it said "There was an error parsing the body", no hint.
+    r = server.client(tok).post(route, content=b'{"inputs": "\xff"}', headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "UTF-8 JSON" in r.json()["error"]["hint"], r.text
 
 
 TWO_PIPELINES = """\

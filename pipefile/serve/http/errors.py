@@ -70,7 +70,11 @@ def install(app: FastAPI) -> None:
     # shape) in the same error shape as every other answer.
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request, e: StarletteHTTPException):
-        hint = {404: "GET /v1/openapi.json lists the routes", 405: "GET /v1/openapi.json lists the methods"}
+        hint = {
+            400: "send the body as UTF-8 JSON (Content-Type: application/json); GET /v1/openapi.json describes it",
+            404: "GET /v1/openapi.json lists the routes",
+            405: "GET /v1/openapi.json lists the methods",
+        }
         message = e.detail if isinstance(e.detail, str) else "the request was refused"
         return JSONResponse(
             error_body(message, hint.get(e.status_code)), e.status_code, headers=getattr(e, "headers", None)
