@@ -12,11 +12,15 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+from typing import Callable, Optional
 
 
-def replace_whole(path: str, data: bytes) -> None:
-    """`path` holds `data`, or what it held before. A file replaced keeps its permissions; a
-    new one gets an ordinary file's (0o666 less the umask). Raises OSError."""
+def replace_whole(path: str, data: bytes, before_rename: Optional[Callable[[], None]] = None) -> None:
+    """`path` holds `data`, or what it held before. A file replaced keeps its permissions and
+    its owner (where this process may give it: root serving another user's workspace); a new
+    one gets an ordinary file's mode (0o666 less the umask). `before_rename`: called last, to
+    refuse the write by raising (the designer's check that no one saved meanwhile). Raises
+    OSError."""
     tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -25,9 +29,18 @@ def replace_whole(path: str, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         try:
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+            st = os.stat(path)
         except FileNotFoundError:
-            pass  # (a new file: open() made it as any other)
+            st = None  # (a new file: open() made it as any other)
+        if st is not None:
+            if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                try:
+                    os.chown(tmp, st.st_uid, st.st_gid)
+                except OSError:
+                    pass  # (only root may give a file away: the user's own file needs none)
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, path)
     except BaseException:
         try:

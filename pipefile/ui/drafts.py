@@ -9,7 +9,6 @@ validate` would (nothing written), and an atomic write that keeps the file's mod
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from typing import Optional
 
@@ -223,34 +222,12 @@ def save(path: str, base: Optional[str], operations: list, base_text: Optional[s
 
 
 def write_atomic(path: str, data: bytes, unchanged=None) -> None:
-    """A temp file beside it, then a rename: a reader sees the old file or the new, whole.
-    A Pipefile that is a symbolic link is written through it (the file it names is
-    replaced, the link stays). `unchanged`: called just before the rename, to refuse it."""
-    path = os.path.realpath(path)
-    st = os.stat(path)
-    mode = st.st_mode & 0o7777
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".pipefile-ui-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-            try:  # (a server run as another user, root: the file stays its owner's)
-                os.chown(tmp, st.st_uid, st.st_gid)
-            except OSError:
-                pass  # (only root may give a file away: the user's own file needs none)
-        os.chmod(tmp, mode)
-        if unchanged is not None:
-            unchanged()
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """A reader sees the old file or the new, whole (wholefile.replace_whole). A Pipefile that
+    is a symbolic link is written through it (the file it names is replaced, the link stays).
+    `unchanged`: called just before the rename, to refuse it."""
+    from ..wholefile import replace_whole
+
+    replace_whole(os.path.realpath(path), data, before_rename=unchanged)
 
 
 def clone_draft(ws, job, pipefile: str) -> dict:
