@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from typing import Iterable, Mapping, Optional
 
 from . import noop_trace, spec
@@ -157,23 +158,62 @@ def forbidden_landing(
     if os.path.islink(leaf):
         targets.append(os.path.realpath(leaf))
     for t in targets:
-        if t.startswith(root_real + os.sep):  # the usual case: inside the workspace
-            inner = t[len(root_real) + 1 :].split(os.sep)
-            if inner[0] == STATE_DIR and inner[1:2] in ([NESTED], [GATHERED]) and len(inner) > 2:
-                inner = inner[2:]  # pipe's place for the outputs of a pipeline's inner steps
-            elif inner[0] == STATE_DIR:
-                return f"it is inside {STATE_DIR}/, which belongs to pipe"
-        elif _under(root_real, t):
-            return f"'{t}' is the workspace or a folder around it"
-        else:
-            common = os.path.commonpath([t, root_real])
-            inner = os.path.relpath(t, common).split(os.sep)
-        if STATE_DIR in inner:
-            return f"it is inside another workspace's {STATE_DIR}/ folder ('{t}')"
-        for f in forbidden:
-            if _under(t, f):
-                return f"it is inside pipe's store ('{f}')"
+        why = _refused_target(t, root_real, forbidden)
+        if why is not None:
+            return why
     return None
+
+
+def _refused_target(t: str, root_real: str, forbidden: Iterable[str]) -> Optional[str]:
+    """Why nothing may be written at the real path `t` (forbidden_landing); string work only."""
+    if t.startswith(root_real + os.sep):  # the usual case: inside the workspace
+        inner = t[len(root_real) + 1 :].split(os.sep)
+        if inner[0] == STATE_DIR and inner[1:2] in ([NESTED], [GATHERED]) and len(inner) > 2:
+            inner = inner[2:]  # pipe's place for the outputs of a pipeline's inner steps
+        elif inner[0] == STATE_DIR:
+            return f"it is inside {STATE_DIR}/, which belongs to pipe"
+    elif _under(root_real, t):
+        return f"'{t}' is the workspace or a folder around it"
+    else:
+        common = os.path.commonpath([t, root_real])
+        inner = os.path.relpath(t, common).split(os.sep)
+    if STATE_DIR in inner:
+        return f"it is inside another workspace's {STATE_DIR}/ folder ('{t}')"
+    for f in forbidden:
+        if _under(t, f):
+            return f"it is inside pipe's store ('{f}')"
+    return None
+
+
+def lands_plainly(root: str, root_real: str, rel: str, planned: Optional[str], allowed: dict, forbidden) -> bool:
+    """Whether output `rel`, which landed at `planned` when the run began, still lands there
+    with no link on its way (nor at it), and may be written there: forbidden_landing's answer
+    for the usual case, in string work and one lstat per part. `allowed` (path -> bool) keeps
+    what was worked out for a path (what lands where it says: only the string work)."""
+    plain = root_real + os.sep + rel
+    if planned != plain or link_on_the_way(root, rel):
+        return False
+    if rel not in allowed:
+        allowed[rel] = _refused_target(plain, root_real, forbidden) is None
+    return allowed[rel]
+
+
+def link_on_the_way(root: str, rel: str) -> bool:
+    """Whether a folder on the way to workspace path `rel`, or `rel` itself, is a symbolic
+    link now (True too where that cannot be told): one lstat per part, up to the first that
+    is not there (nothing below it is either)."""
+    ap = root
+    for part in rel.split("/"):
+        ap = ap + os.sep + part
+        try:
+            mode = os.lstat(ap).st_mode
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return True
+        if stat.S_ISLNK(mode):
+            return True
+    return False
 
 
 def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden: Iterable[str] = ()) -> list:

@@ -44,7 +44,8 @@ from .cache.content_store import remove_path, replace_path
 from .digest import FILE, Hasher
 from .filenames import beside_name, file_name, stage_leaf
 from .graph import Node
-from .landing import first_link, forbidden_landing, landing
+from .landing import first_link, forbidden_landing, landing, lands_plainly
+from .wholefile import sync_folder
 from .workspace import Workspace
 from .workspace.lock import disk_errors
 
@@ -74,6 +75,7 @@ class Landings:
         self._lock = threading.Lock()
         self._root_real = os.path.realpath(root)
         self._store_real = [os.path.realpath(store_root)]
+        self._plain_allowed: dict = {}  # (lands_plainly's memo)
 
     def _planned_landings(self) -> dict:
         """Taken when the first task starts, not before: a no-op costs nothing (the links were
@@ -88,7 +90,9 @@ class Landings:
         """Refuse to write output `path` if a link on the way now sends it elsewhere than when
         the run began, or into pipe's own state. Called right before anything is moved or
         written there."""
-        planned = self._planned_landings().get(path)
+        planned = (self._planned if self._planned is not None else self._planned_landings()).get(path)
+        if lands_plainly(self.root, self._root_real, path, planned, self._plain_allowed, self._store_real):
+            return  # (the usual case: no link on its way then or now, and allowed)
         now = landing(self.root, path, {"": self._root_real})
         why = forbidden_landing(self.root, path, now, self._store_real, self._root_real)
         if why is None and (planned is None or now == planned):
@@ -155,7 +159,7 @@ class Staging:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, entry)
-        _fsync_dir(jdir)
+        sync_folder(jdir)
         os.mkdir(folder, 0o700)
         return folder, entry
 
@@ -170,19 +174,6 @@ def drop_beside(folder: str, entry: str) -> None:
             os.unlink(entry)
         except FileNotFoundError:
             pass
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems refuse to sync a folder: the rename is still atomic
-    finally:
-        os.close(fd)
 
 
 def _lstat(path: str) -> Optional[os.stat_result]:

@@ -48,3 +48,18 @@ def replace_whole(path: str, data: bytes, before_rename: Optional[Callable[[], N
         except OSError:
             pass
         raise
+
+
+def sync_folder(path: str) -> None:
+    """Flush a folder's entries (a rename, a removal in it) to the disk; a file system that
+    refuses to sync a folder is left to its own order (the rename itself is still atomic)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

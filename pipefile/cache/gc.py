@@ -45,6 +45,7 @@ from ..digest import E_TREE, TREE, hash_file, parse_manifest
 from ..errors import PipefileError
 from ..filehash import open_regular
 from ..lazyclass import dataclass
+from ..wholefile import sync_folder
 from .action_cache import ACTION_CACHE_VERSION, HELD
 from .registry import hold_for_gc, registered_workspaces
 
@@ -288,19 +289,6 @@ def _held(path: str) -> bool:
         return False
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def delete_jobs(ws, ids: list) -> None:
     """Delete job records (steps, metrics) and logs; artifact versions stay."""
     if not ids:
@@ -345,7 +333,7 @@ def apply(ws, p: GcPlan) -> None:
         except FileNotFoundError:
             pass
     for d in sorted(dirs):
-        _fsync_dir(d)  # the entries are gone for good before any object they named goes
+        sync_folder(d)  # the entries are gone for good before any object they named goes
     for _digest, path, _size in p.delete_objects:
         try:
             os.unlink(path)
