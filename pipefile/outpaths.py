@@ -272,7 +272,9 @@ def value_at(node, rest):
 values = {}
 # In trial order (trial-2 before trial-10): a tie goes to the earlier trial, as `pipe sweep show` ranks
 # (a dotfile, Finder's .DS_Store, is no trial's entry: not removed as stale, not read here)
-for label in sorted((n for n in os.listdir(folder) if not n.startswith(".")), key=lambda n: (len(n), n)):
+# (no folder: no trial has an entry, each failed or was stopped early)
+names = os.listdir(folder) if os.path.isdir(folder) else []
+for label in sorted((n for n in names if not n.startswith(".")), key=lambda n: (len(n), n)):
     try:
         v = read(os.path.join(folder, label) + rest)
     except Exception as e:
@@ -280,7 +282,9 @@ for label in sorted((n for n in os.listdir(folder) if not n.startswith(".")), ke
     if math.isfinite(v):
         values[label] = v
 if not values:
-    sys.exit(f"no trial has a value for {metric!r}")
+    sys.exit(f"no trial has a value for {metric!r} (each failed or was stopped early, or none ran)")
+# What was picked from, in the job's log of this task (a failed or stopped trial has no entry)
+print(f"considered {len(values)} trials: {', '.join(values)}")
 best = (max if goal == "maximize" else min)(values, key=values.get)
 print(f"best trial: {best} ({metric} = {values[best]})")
 for src, dest in zip(pairs[::2], pairs[1::2]):

@@ -209,8 +209,8 @@ def _json_value(v):
 def trial_ends(graph, step: str) -> tuple:
     """(stopped, failed) of sweep `step`'s trials: task -> why early termination stopped
     each one that stands stopped, and task -> why the newest job with a result for it
-    (fresh included: the last 50 jobs) failed it, for those with a metrics file whose last
-    run failed.
+    (fresh included: the last 50 jobs) failed it, for each trial whose last run failed (with
+    a metrics file an earlier run left or none).
 
     A failed trial's workspace entry, if any, is an earlier run's (a failed step leaves the
     outputs it had): ranking it would name as best a trial whose current code fails.
@@ -253,14 +253,9 @@ def trial_ends(graph, step: str) -> tuple:
                 if last is not None and last.outcome == "stopped":
                     out[task] = last.error or "stopped early"
         out.update(_stopped_in_jobs(jobs, unknown))
-        # (only trials with a file to rank: one never built is not looked for through 50 jobs)
-        root = graph.pipefile.root
-        built = {
-            t
-            for t, x in zip(group.tasks, group.labels)
-            if any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x))
-        }
-        failed = _failed_in_jobs(jobs, built)
+        # Every trial, with a file to rank or not: one that failed in its first run, or whose
+        # entry a keep-going run took out of the folders for STEP.best, is shown failed too
+        failed = _failed_in_jobs(jobs, set(group.tasks))
     finally:
         session.close()
     return out, failed

@@ -1,0 +1,124 @@
+"""A sweep some of whose trials fail, through the real CLI: with --keep-going `STEP.best` (and
+what reads it) picks among the trials that succeeded, as `pipe sweep show` names; without it a
+failure stops the run as before."""
+
+from __future__ import annotations
+
+import json
+
+SWEEP = """\
+version: 1
+steps:
+  train:
+    sweep:
+      search: grid
+      space:
+        k: {choice: [1, 2, 3]}
+      objective: {metric: acc, goal: maximize}
+    inputs: {k: {type: integer}}
+    code: [w.py]
+    command: python3 w.py ${{inputs.k}} ${{outputs.metrics}}
+    outputs: {metrics: build/trials}
+    metrics: build/trials
+  use:
+    inputs: {m: "${{steps.train.best.outputs.metrics}}"}
+    command: cp ${{inputs.m}} ${{outputs.x}}
+    outputs: {x: build/best.json}
+"""
+
+# trial-3 is the best (acc 10) when it succeeds; $FAIL names the trials that fail (a flaky
+# failure: their keys stay the same from one run to the next)
+WRITER = """\
+import os, sys
+k = int(sys.argv[1])
+if str(k) in os.environ.get("FAIL", "").split(","):
+    sys.exit(f"diverged {k}")
+open(sys.argv[2], "w").write('{"acc": %d, "k": %d}' % (10 if k == 3 else k, k))
+"""
+
+
+def _setup(repo) -> None:
+    repo.pipefile(SWEEP)
+    repo.write("w.py", WRITER)
+
+
+def _show(repo) -> dict:
+    r = repo.pipe("sweep", "show", "train", "--json")
+    assert r.code == 0, str(r)
+    return r.json
+
+
+def _outcomes(repo, *args, env=None, expect=0) -> dict:
+    r = repo.pipe("run", "--json", *args, env=env)
+    assert r.code == expect, str(r)
+    return {s["name"]: s for s in r.json["steps"]}
+
+
+def test_keep_going_picks_the_best_of_the_trials_that_succeeded_and_again_once_one_succeeds(repo):
+    _setup(repo)
+    r = repo.pipe("run", "--keep-going", env={"FAIL": "3"})
+    # (was: exit 1 with train.best and use skipped, "'train[trial-3]' did not succeed")
+    assert r.code == 1, str(r)
+    assert "FAILED   train[trial-3]" in r.err, str(r)
+    assert "ok       train.best" in r.err and "ok       use" in r.err, str(r)
+    assert "left out, failed: train[trial-3]" in r.err, str(r)  # the warning names it
+    assert json.loads(repo.read("build/best.json"))["k"] == 2
+    shown = _show(repo)
+    assert shown["best"] == "train[trial-2]", shown  # the same trial as train.best
+    t3 = next(t for t in shown["trials"] if t["name"] == "train[trial-3]")
+    # (was: no "failed" for a trial that failed in its first run: it had no file)
+    assert t3["failed"] is True and "failed in job 1" in t3["failed_why"], t3
+    # The job records what was considered: train.best's log in job 1
+    log = repo.read(".pipe/jobs/1/train.best.log")
+    assert "considered 2 trials: trial-1, trial-2" in log, log
+    # Unchanged and still failing: trial-3 runs again, train.best and use stay as they are
+    steps = _outcomes(repo, "--keep-going", env={"FAIL": "3"}, expect=1)
+    assert steps["train[trial-3]"]["outcome"] == "failed"
+    assert steps["train.best"]["outcome"] == "fresh" and steps["use"]["outcome"] == "fresh", steps
+    # trial-3 now succeeds: train.best must pick again (it wins), and so runs use
+    steps = _outcomes(repo)
+    assert steps["train[trial-3]"]["outcome"] == "ran"
+    assert steps["train.best"]["outcome"] == "ran" and steps["use"]["outcome"] == "ran", steps
+    assert json.loads(repo.read("build/best.json"))["k"] == 3
+    assert _show(repo)["best"] == "train[trial-3]"
+    # ... and after that nothing runs
+    steps = _outcomes(repo)
+    assert {s["outcome"] for s in steps.values()} == {"fresh"}, steps
+
+
+def test_a_trial_failing_on_rerun_leaves_out_the_result_an_earlier_run_left(repo):
+    _setup(repo)
+    repo.pipe("run", check=True)
+    assert json.loads(repo.read("build/best.json"))["k"] == 3
+    # trial-3 runs again (same key) and fails: its entry in build/trials is the earlier run's
+    r = repo.pipe("run", "--keep-going", "--force=train[trial-3]", env={"FAIL": "3"})
+    assert r.code == 1, str(r)
+    # (an entry left in the folder would make train.best read trial-3 as if it had succeeded)
+    assert not repo.exists("build/trials/trial-3")
+    assert json.loads(repo.read("build/best.json"))["k"] == 2, str(r)
+    assert _show(repo)["best"] == "train[trial-2]"
+    # The failure passes: its result is back (restored from the cache), and best with it
+    steps = _outcomes(repo)
+    assert steps["train[trial-3]"]["outcome"] in ("restored", "ran"), steps
+    assert steps["train.best"]["outcome"] in ("restored", "ran"), steps  # (picked so before: cached)
+    assert json.loads(repo.read("build/best.json"))["k"] == 3
+    assert _show(repo)["best"] == "train[trial-3]"
+
+
+def test_without_keep_going_a_failed_trial_still_stops_the_run(repo):
+    _setup(repo)
+    steps = _outcomes(repo, env={"FAIL": "3"}, expect=1)
+    assert steps["train[trial-3]"]["outcome"] == "failed"
+    assert steps["train.best"]["outcome"] == "skipped" and steps["use"]["outcome"] == "skipped", steps
+    assert not repo.exists("build/best.json")
+
+
+def test_every_trial_failed_fails_best_saying_so(repo):
+    _setup(repo)
+    steps = _outcomes(repo, "--keep-going", env={"FAIL": "1,2,3"}, expect=1)
+    best = steps["train.best"]
+    # (was: skipped, "'train[trial-1]' did not succeed")
+    assert best["outcome"] == "failed", best
+    assert "every trial of sweep 'train' failed (train[trial-1], train[trial-2], train[trial-3])" in best["error"]
+    assert steps["use"]["outcome"] == "skipped"
+    assert _show(repo)["best"] is None
