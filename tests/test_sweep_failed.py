@@ -1,10 +1,11 @@
 """A sweep some of whose trials fail, through the real CLI: with --keep-going `STEP.best` (and
 what reads it) picks among the trials that succeeded, as `pipe sweep show` names; without it a
-failure stops the run as before."""
+failure stops the run as before; and what `STEP.best` reads of a trial is bounded."""
 
 from __future__ import annotations
 
 import json
+import os
 
 SWEEP = """\
 version: 1
@@ -122,3 +123,22 @@ def test_every_trial_failed_fails_best_saying_so(repo):
     assert "every trial of sweep 'train' failed (train[trial-1], train[trial-2], train[trial-3])" in best["error"]
     assert steps["use"]["outcome"] == "skipped"
     assert _show(repo)["best"] is None
+
+
+def test_best_reads_no_more_of_a_trial_s_metrics_file_than_pipe_reads_of_one(repo):
+    _setup(repo)
+    # trial-2 writes a metrics file of 65 MiB (valid JSON: read whole, it would be parsed)
+    repo.write(
+        "w.py",
+        WRITER.replace(
+            "open(sys.argv[2]",
+            "if k == 2:\n    open(sys.argv[2], 'w').write('{\"acc\": 2, \"pad\": \"' + 'x' * (65 << 20) + '\"}')\n"
+            "    sys.exit(0)\nopen(sys.argv[2]",
+        ),
+    )
+    steps = _outcomes(repo, "--keep-going", expect=2)
+    # (was: train.best read all 65 MiB and went on: a 2 GB file was read whole)
+    assert steps["train.best"]["outcome"] == "failed", steps["train.best"]
+    log = repo.read(steps["train.best"]["log"])
+    assert "trial trial-2: its metrics file 'build/trials/trial-2' is larger than 64 MiB" in log, log
+    assert os.path.getsize(repo.root / "build/trials/trial-2") > 64 << 20
