@@ -142,3 +142,14 @@ def test_best_reads_no_more_of_a_trial_s_metrics_file_than_pipe_reads_of_one(rep
     log = repo.read(steps["train.best"]["log"])
     assert "trial trial-2: its metrics file 'build/trials/trial-2' is larger than 64 MiB" in log, log
     assert os.path.getsize(repo.root / "build/trials/trial-2") > 64 << 20
+
+
+def test_sweep_show_says_there_is_no_best_when_every_trial_failed_not_to_run_the_sweep(repo):
+    _setup(repo)
+    assert repo.pipe("run", "--keep-going", env={"FAIL": "1,2,3"}).code == 1
+    r = repo.pipe("sweep", "show", "train")
+    assert r.code == 0, str(r)
+    # (was: "best: not known yet (no trial has written its objective): run the sweep", as if
+    # none had run: each one ran and failed, as the lines below it say)
+    assert "best: none (every trial failed or was stopped early" in r.out, r.out
+    assert "train[trial-1]: failed in job 1" in r.out, r.out
