@@ -89,7 +89,9 @@ class MapPolicy:
         return group
 
     def _sweep_after(self, result: StepResult) -> StepResult:
-        group = self._picking(result.name) if result.outcome == Outcome.FAILED else None
+        # (not one Ctrl-C stopped: the run ends there, and the workspace keeps what it had)
+        gave_up = result.outcome == Outcome.FAILED and not (result.error or "").startswith("interrupted")
+        group = self._picking(result.name) if gave_up else None
         if group is not None:
             # Its entries leave the declared folders (an earlier run's, kept by the failure):
             # STEP.best reads the trials that succeeded, and its key, the folders' content,

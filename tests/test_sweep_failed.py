@@ -153,3 +153,47 @@ def test_sweep_show_says_there_is_no_best_when_every_trial_failed_not_to_run_the
     # none had run: each one ran and failed, as the lines below it say)
     assert "best: none (every trial failed or was stopped early" in r.out, r.out
     assert "train[trial-1]: failed in job 1" in r.out, r.out
+
+
+SLOW_LINES = """k = int(sys.argv[1])
+if str(k) == os.environ.get("SLOW"):
+    import time
+    time.sleep(60)
+"""
+
+
+def test_ctrl_c_in_a_keep_going_run_keeps_the_entry_of_the_trial_it_stopped(repo, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _setup(repo)
+    # $SLOW names a trial that takes a minute (Ctrl-C comes while it runs)
+    repo.write("w.py", WRITER.replace("k = int(sys.argv[1])\n", SLOW_LINES))
+    repo.pipe("run", check=True)
+    env = dict(os.environ, PIPE_PLAIN="1", SLOW="3")
+    env.pop("PIPE_STORE_DIR", None)
+    started = tmp_path / "out.txt"
+    with open(started, "w") as out:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "pipefile", "run", "--keep-going", "--force=train[trial-3]"],
+            cwd=repo.root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "run      train[trial-3]" not in started.read_text() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)  # (its command under way)
+            os.killpg(p.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
+            assert p.wait(timeout=60) == 130, started.read_text()
+        finally:
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+    # (a trial Ctrl-C stopped is no failed trial to leave out: the run ends, the workspace keeps
+    # what it had, the earlier run's result of the same key included)
+    assert json.loads(repo.read("build/trials/trial-3"))["k"] == 3, started.read_text()
