@@ -96,9 +96,13 @@ class MapPolicy:
             # Its entries leave the declared folders (an earlier run's, kept by the failure):
             # STEP.best reads the trials that succeeded, and its key, the folders' content,
             # changes with them (the trial succeeding later makes it pick again).
+            try:
+                for out in self.graph.nodes[result.name].outputs.values():
+                    remove_read_only(os.path.join(self.graph.pipefile.root, out.path))
+            except OSError as e:  # (an entry left would be read as its result: STEP.best waits for it)
+                why = f"not left out of {group.name}.best: its earlier entry could not be removed ({e})"
+                return dataclasses.replace(result, notes=list(result.notes) + [why])
             self.left_out.setdefault(group.name, {})[result.name] = None
-            for out in self.graph.nodes[result.name].outputs.values():
-                remove_read_only(os.path.join(self.graph.pipefile.root, out.path))
             return result
         group = self._best_of(result.name)
         left = self.left_out.get(group.name) if group is not None else None

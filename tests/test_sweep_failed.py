@@ -197,3 +197,27 @@ def test_ctrl_c_in_a_keep_going_run_keeps_the_entry_of_the_trial_it_stopped(repo
     # (a trial Ctrl-C stopped is no failed trial to leave out: the run ends, the workspace keeps
     # what it had, the earlier run's result of the same key included)
     assert json.loads(repo.read("build/trials/trial-3"))["k"] == 3, started.read_text()
+
+
+def test_a_failed_trial_whose_entry_cannot_be_removed_holds_best_back_without_an_internal_error(repo):
+    import shutil
+    import subprocess
+
+    _setup(repo)
+    repo.pipe("run", check=True)
+    entry = str(repo.root / "build/trials/trial-3")
+    # An entry nothing may remove (root's chattr +i; here only where the file system has it)
+    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", entry], capture_output=True).returncode:
+        import pytest
+
+        pytest.skip("needs chattr +i (root, a file system with immutable files)")
+    try:
+        r = repo.pipe("run", "--keep-going", "--force=train[trial-3]", env={"FAIL": "3"})
+    finally:
+        subprocess.run(["chattr", "-i", entry], check=True)
+    # (was: exit 70, "internal error: PermissionError(1, 'Operation not permitted')")
+    assert r.code == 1, str(r)
+    assert "FAILED   train[trial-3]" in r.err, str(r)
+    assert "note: train[trial-3]: not left out of train.best: its earlier entry could not be removed" in r.err
+    # its entry, still there, would be read as its result: train.best does not go on
+    assert "skipped  train.best ('train[trial-3]' did not succeed)" in r.err, str(r)
