@@ -221,3 +221,51 @@ def test_a_failed_trial_whose_entry_cannot_be_removed_holds_best_back_without_an
     assert "note: train[trial-3]: not left out of train.best: its earlier entry could not be removed" in r.err
     # its entry, still there, would be read as its result: train.best does not go on
     assert "skipped  train.best ('train[trial-3]' did not succeed)" in r.err, str(r)
+
+
+BAYESIAN = """\
+version: 1
+steps:
+  train:
+    sweep:
+      search: bayesian
+      trials: 3
+      seed: 3
+      space:
+        x: {uniform: [0, 1]}
+      objective: {metric: acc, goal: maximize}
+    inputs: {x: {type: number}}
+    code: [w.py]
+    command: python3 w.py ${{inputs.x}} ${{outputs.metrics}}
+    outputs: {metrics: build/trials}
+    metrics: build/trials
+"""
+
+# $FAILX: the inputs (as the command gets them) of the trials that fail
+BAYESIAN_WRITER = """\
+import os, sys
+if sys.argv[1] in os.environ.get("FAILX", "").split(","):
+    sys.exit("diverged")
+open(sys.argv[2], "w").write('{"acc": %s}' % sys.argv[1])
+"""
+
+
+def test_sweep_show_gives_the_inputs_a_failed_bayesian_trial_of_the_last_round_ran_with(repo):
+    import pytest
+
+    pytest.importorskip("optuna")
+    repo.pipefile(BAYESIAN)
+    repo.write("w.py", BAYESIAN_WRITER)
+    repo.pipe("run", check=True)  # (what trial-3 is proposed, seed 3: the same again below)
+    x3 = next(t for t in _show(repo)["trials"] if t["name"] == "train[trial-3]")["inputs"]["x"]
+    # Again from scratch, with trial-3 (one round of its own, the last) failing
+    import shutil
+
+    shutil.rmtree(repo.root / ".pipe")
+    shutil.rmtree(repo.root / "build")
+    r = repo.pipe("run", env={"FAILX": repr(float(x3))})
+    assert r.code == 1 and "FAILED   train[trial-3]" in r.err, str(r)
+    t3 = next(t for t in _show(repo)["trials"] if t["name"] == "train[trial-3]")
+    # (was: "inputs": {} and `-` in the table: a round proposed only after the last trial built)
+    assert t3["failed"] is True and t3["inputs"] == {"x": x3}, t3
+    assert f"trial-3  {x3:g}" in repo.pipe("sweep", "show", "train").out
