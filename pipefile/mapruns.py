@@ -119,9 +119,10 @@ class MapPolicy:
             )
         if not result.ok:
             return result
+        # (the trials stopped early are left out too, as in any run: only the failed ones are news)
         note = (
-            f"picked among the {len(group.tasks) - len(failed)} of {len(group.tasks)} trials of '{group.name}' "
-            f"that did not fail (keep-going); left out, failed: {named}"
+            f"picked among the trials of '{group.name}' that succeeded (keep-going); left out "
+            f"{len(failed)} of {len(group.tasks)}, which failed: {named}"
         )
         return dataclasses.replace(result, notes=list(result.notes) + [note])
 

@@ -62,7 +62,7 @@ def test_keep_going_picks_the_best_of_the_trials_that_succeeded_and_again_once_o
     assert r.code == 1, str(r)
     assert "FAILED   train[trial-3]" in r.err, str(r)
     assert "ok       train.best" in r.err and "ok       use" in r.err, str(r)
-    assert "left out, failed: train[trial-3]" in r.err, str(r)  # the warning names it
+    assert "left out 1 of 3, which failed: train[trial-3]" in r.err, str(r)  # the warning names it
     assert json.loads(repo.read("build/best.json"))["k"] == 2
     shown = _show(repo)
     assert shown["best"] == "train[trial-2]", shown  # the same trial as train.best
