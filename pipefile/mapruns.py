@@ -4,6 +4,10 @@ parallel job: a failed item's task runs again (`retries`), failed items up to
 steps reading it go on with the items that succeeded), and a batch's items are linked into
 the folder its command reads.
 
+And a sweep's failed trials in a keep-going run, as Azure's sweep picks the best of the
+trials that finished: each still fails the run, but its entries leave the declared folders
+and `STEP.best` (and what reads it) goes on with the trials that succeeded.
+
 `MapPolicy` is asked by the scheduler about each failed task; `link_batches` is called by
 the session (under the workspace lock) before it plans a run.
 """
@@ -20,12 +24,15 @@ from .outcomes import Outcome, StepResult
 
 
 class MapPolicy:
-    """Retries and tolerated failures of the tasks of `foreach:` steps, for one run."""
+    """Retries and tolerated failures of the tasks of `foreach:` steps, and the failed trials
+    `STEP.best` leaves out (keep-going), for one run."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, keep_going: bool = False):
         self.graph = graph
+        self.keep_going = keep_going
         self.tries: dict = {}  # task -> failed tries so far
         self.failed: dict = {}  # foreach step -> its tasks that failed for good, in order
+        self.left_out: dict = {}  # sweep -> {trial: None} of those that failed, in order (keep-going)
 
     def _group(self, name: str):
         groups = self.graph.groups
@@ -56,7 +63,9 @@ class MapPolicy:
             said = "each failed" if result.outcome == Outcome.FAILED else f"{tries} failed first"
             result = dataclasses.replace(result, notes=[f"tried {tries + 1} times ({said})"] + list(result.notes))
         group = self._group(result.name)
-        if group is None or result.outcome != Outcome.FAILED:
+        if group is None:
+            return self._sweep_after(result)
+        if result.outcome != Outcome.FAILED:
             return result
         failed = self.failed.setdefault(group.name, [])
         failed.append(result.name)
@@ -67,6 +76,75 @@ class MapPolicy:
         allowed = "any number" if group.error_threshold == -1 else str(group.error_threshold)
         note = f"failed, within the error_threshold of '{group.name}' ({len(failed)} of {allowed} allowed)"
         return dataclasses.replace(result, tolerated=True, notes=list(result.notes) + [note])
+
+    # --- a sweep's failed trials, left out of STEP.best ---------------------------------------
+    def _picking(self, name: str):
+        """The sweep whose STEP.best picks among task `name` (a trial of it), in a keep-going
+        run; None otherwise. (A sweep with per-task output paths gathers them in a task of
+        its own, which a failed trial still stops: not here.)"""
+        node = self.graph.nodes.get(name) if self.keep_going else None
+        group = (self.graph.groups or {}).get(node.step.group) if node is not None and node.step.group else None
+        if group is None or group.kind != "sweep" or group.per_task or f"{group.name}.best" not in self.graph.nodes:
+            return None
+        return group
+
+    def _sweep_after(self, result: StepResult) -> StepResult:
+        # (not one Ctrl-C stopped: the run ends there, and the workspace keeps what it had)
+        gave_up = result.outcome == Outcome.FAILED and not (result.error or "").startswith("interrupted")
+        group = self._picking(result.name) if gave_up else None
+        if group is not None:
+            # Its entries leave the declared folders (an earlier run's, kept by the failure):
+            # STEP.best reads the trials that succeeded, and its key, the folders' content,
+            # changes with them (the trial succeeding later makes it pick again).
+            try:
+                for out in self.graph.nodes[result.name].outputs.values():
+                    remove_read_only(os.path.join(self.graph.pipefile.root, out.path))
+            except OSError as e:  # (an entry left would be read as its result: STEP.best waits for it)
+                why = f"not left out of {group.name}.best: its earlier entry could not be removed ({e})"
+                return dataclasses.replace(result, notes=list(result.notes) + [why])
+            self.left_out.setdefault(group.name, {})[result.name] = None
+            return result
+        group = self._best_of(result.name)
+        left = self.left_out.get(group.name) if group is not None else None
+        if not left:
+            return result
+        failed = [t for t in group.tasks if t in left]  # (in trial order, as they ended is by chance)
+        named = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+        if result.outcome == Outcome.SKIPPED and len(failed) == len(group.tasks):
+            return dataclasses.replace(
+                result,
+                outcome=Outcome.FAILED,
+                error=f"every trial of sweep '{group.name}' failed ({named}): there is no best trial to pick; "
+                "fix what made them fail (their errors above, `pipe logs`) and run again",
+            )
+        if not result.ok:
+            return result
+        # (the trials stopped early are left out too, as in any run: only the failed ones are news)
+        note = (
+            f"picked among the trials of '{group.name}' that succeeded (keep-going); left out "
+            f"{len(failed)} of {len(group.tasks)}, which failed: {named}"
+        )
+        return dataclasses.replace(result, notes=list(result.notes) + [note])
+
+    def _best_of(self, name: str):
+        """The sweep whose best trial task `name` (STEP.best) picks; None for any other task."""
+        base, dot, tail = name.rpartition(".")
+        group = (self.graph.groups or {}).get(base) if dot and tail == "best" else None
+        return group if group is not None and group.kind == "sweep" else None
+
+    def spares(self, reader: str, dep: str) -> bool:
+        """Whether `reader` goes on although `dep` failed: STEP.best, of a trial left out of it,
+        while some trial of the sweep was not (every one failed: it fails, saying so)."""
+        node = self.graph.nodes.get(dep)
+        left = self.left_out.get(node.step.group) if node is not None and node.step.group else None
+        if not left or dep not in left or reader != f"{node.step.group}.best":
+            return False
+        return len(left) < len(self.graph.groups[node.step.group].tasks)
+
+    def is_left_out(self, name: str) -> bool:
+        """Whether failed trial `name` is left out of its STEP.best (its readers ended without it)."""
+        node = self.graph.nodes.get(name)
+        return node is not None and bool(node.step.group) and name in self.left_out.get(node.step.group, ())
 
     def untolerated(self, results: dict) -> None:
         """At the end: a step whose failures went past its threshold fails with every one of them."""

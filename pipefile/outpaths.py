@@ -241,11 +241,32 @@ def per_task_records(ws, groups: Mapping) -> Optional[Mapping]:
 # The script of the task STEP.best (expand.best_step): picks the trial with the best objective
 # among the entries of the gathered metrics folder and copies its entry of each output.
 PICK_BEST = """\
-import json, math, os, shutil, sys
+import json, math, os, shutil, stat, sys
 metric, goal, folder, rest = sys.argv[1:5]
 pairs = sys.argv[5:]
+LIMIT = 64 << 20  # as pipe reads a metrics file (load.yamlsafe.MAX_FILE_BYTES): a trial's 2 GB file is not read
+class Refused(Exception):
+    pass
+def read_bounded(path):
+    # O_NONBLOCK: a FIFO left as the file must not hang the pick waiting for a writer
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Refused(f"its metrics file {path!r} is not a regular file")
+        chunks, size = [], 0
+        while size <= LIMIT:
+            chunk = os.read(fd, min(1 << 20, LIMIT + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > LIMIT:
+            raise Refused(f"its metrics file {path!r} is larger than {LIMIT >> 20} MiB, the most pipe reads of one")
+        return b"".join(chunks).decode("utf-8")
+    finally:
+        os.close(fd)
 def read(path):
-    text = open(path, encoding="utf-8").read()
+    text = read_bounded(path)
     try:
         data = json.loads(text)
     except ValueError:
@@ -272,15 +293,21 @@ def value_at(node, rest):
 values = {}
 # In trial order (trial-2 before trial-10): a tie goes to the earlier trial, as `pipe sweep show` ranks
 # (a dotfile, Finder's .DS_Store, is no trial's entry: not removed as stale, not read here)
-for label in sorted((n for n in os.listdir(folder) if not n.startswith(".")), key=lambda n: (len(n), n)):
+# (no folder: no trial has an entry, each failed or was stopped early)
+names = os.listdir(folder) if os.path.isdir(folder) else []
+for label in sorted((n for n in names if not n.startswith(".")), key=lambda n: (len(n), n)):
     try:
         v = read(os.path.join(folder, label) + rest)
+    except Refused as e:
+        sys.exit(f"trial {label}: {e}: keep the metrics file to numbers, and write large results to another output")
     except Exception as e:
         sys.exit(f"trial {label}: no value for {metric!r} in its metrics ({type(e).__name__}: {e})")
     if math.isfinite(v):
         values[label] = v
 if not values:
-    sys.exit(f"no trial has a value for {metric!r}")
+    sys.exit(f"no trial has a value for {metric!r} (each failed or was stopped early, or none ran)")
+# What was picked from, in the job's log of this task (a failed or stopped trial has no entry)
+print(f"considered {len(values)} trials: {', '.join(values)}")
 best = (max if goal == "maximize" else min)(values, key=values.get)
 print(f"best trial: {best} ({metric} = {values[best]})")
 for src, dest in zip(pairs[::2], pairs[1::2]):

@@ -126,7 +126,7 @@ class Scheduler:
         left: dict = {}  # step -> bringing.Left: its outputs stayed on the remote
 
         watch = OverwriteWatch(self, results, decisions)
-        maps = MapPolicy(self.graph)  # a foreach's retries and error_threshold
+        maps = MapPolicy(self.graph, self.keep_going)  # a foreach's retries and error_threshold, a sweep's left out
         records = self._records = PendingRecords(
             self.graph, self.state, lambda: self.planner.hasher.cache.take_dirty(), self.events.message
         )
@@ -186,8 +186,8 @@ class Scheduler:
                 records.add(name, decision, result.outputs)
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
-            elif result.tolerated:
-                upstream[name] = Upstream({}, True)  # readers of the gathered folder go on without it
+            elif result.tolerated or maps.is_left_out(name):
+                upstream[name] = Upstream({}, True)  # readers of the gathered folder (or STEP.best) go on without it
             elif result.outcome == Outcome.STOPPED or (
                 result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and name in self.graph.followed
             ):
@@ -205,7 +205,7 @@ class Scheduler:
             after = self.graph.nodes[name].step.after  # (run after, not read: not a failure of its own)
             for d in self.graph.nodes[name].deps:
                 r = results.get(d)
-                if r is not None and not r.ok and not r.tolerated and d not in after:
+                if r is not None and not r.ok and not r.tolerated and d not in after and not maps.spares(name, d):
                     return d
             return None
 

@@ -62,7 +62,7 @@ def view(graph, step: str, stopped: Optional[dict] = None, failed: Optional[dict
     metric, goal = group.objective or ("", "")
     failed = failed or {}
     if group.search == "bayesian":
-        _proposed_as_built(graph, group, failed)
+        _proposed_as_built(graph, group, failed, stopped or {})
     trials = []
     for label, task, values in zip(group.labels, group.tasks, group.values):
         value, problem = _objective(graph.pipefile.root, group, label, metric) if metric else (None, "")
@@ -89,10 +89,10 @@ def view(graph, step: str, stopped: Optional[dict] = None, failed: Optional[dict
     return SweepView(step, group.search, metric, goal, tuple(trials[i] for i in order))
 
 
-def _proposed_as_built(graph, group, failed: Mapping) -> None:
+def _proposed_as_built(graph, group, failed: Mapping, stopped: Mapping) -> None:
     """Each bayesian trial's inputs as the last run proposed them, from the trials before it
-    as the workspace has them: a trial with no entry before the last one built ended without
-    a result (failed or stopped); the rounds after the last one built are not proposed."""
+    as the workspace has them: a trial with no entry before the last one that ended (built,
+    failed or stopped) ended without a result; the rounds after that one are not proposed."""
     from .cache.proposal_store import ProposalStore
     from .expand import round_size
     from .planner import Upstream
@@ -105,7 +105,9 @@ def _proposed_as_built(graph, group, failed: Mapping) -> None:
         t not in failed and any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x))
         for x, t in zip(group.labels, group.tasks)
     ]
-    last = max((i for i, b in enumerate(built) if b), default=-1)
+    # (a round whose trials all failed was proposed all the same: they ran with its inputs)
+    over = [b or t in failed or t in stopped for b, t in zip(built, group.tasks)]
+    last = max((i for i, e in enumerate(over) if e), default=-1)
     size = round_size(group.sweep)
     there: dict = {}
     for i, task in enumerate(group.tasks):
@@ -209,8 +211,8 @@ def _json_value(v):
 def trial_ends(graph, step: str) -> tuple:
     """(stopped, failed) of sweep `step`'s trials: task -> why early termination stopped
     each one that stands stopped, and task -> why the newest job with a result for it
-    (fresh included: the last 50 jobs) failed it, for those with a metrics file whose last
-    run failed.
+    (fresh included: the last 50 jobs) failed it, for each trial whose last run failed (with
+    a metrics file an earlier run left or none).
 
     A failed trial's workspace entry, if any, is an earlier run's (a failed step leaves the
     outputs it had): ranking it would name as best a trial whose current code fails.
@@ -253,14 +255,9 @@ def trial_ends(graph, step: str) -> tuple:
                 if last is not None and last.outcome == "stopped":
                     out[task] = last.error or "stopped early"
         out.update(_stopped_in_jobs(jobs, unknown))
-        # (only trials with a file to rank: one never built is not looked for through 50 jobs)
-        root = graph.pipefile.root
-        built = {
-            t
-            for t, x in zip(group.tasks, group.labels)
-            if any(os.path.exists(os.path.join(root, p)) for p in group.task_metrics(x))
-        }
-        failed = _failed_in_jobs(jobs, built)
+        # Every trial, with a file to rank or not: one that failed in its first run, or whose
+        # entry a keep-going run took out of the folders for STEP.best, is shown failed too
+        failed = _failed_in_jobs(jobs, set(group.tasks))
     finally:
         session.close()
     return out, failed

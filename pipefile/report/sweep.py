@@ -26,6 +26,9 @@ def render(v, stream=None) -> None:
         stream.write("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
     if v.best is not None:
         stream.write(f"best: {v.best.task}\n")
+    elif v.metric and v.trials and all(t.failed or t.stopped for t in v.trials):
+        # (running the sweep again is no fix: each one ended, without a result)
+        stream.write("best: none (every trial failed or was stopped early, as said below)\n")
     elif v.metric:
         stream.write("best: not known yet (no trial has written its objective): run the sweep\n")
     for t in v.trials:
