@@ -233,3 +233,30 @@ def test_a_killed_writer_leaves_no_half_reference(repo: Repo):
         assert db.execute("SELECT COUNT(*) FROM metric_points WHERE job_id <> 1").fetchone()[0] == 0
     finally:
         db.close()
+
+
+def test_a_name_with_a_lone_surrogate_and_its_escaped_spelling_are_one_series(repo: Repo):
+    # The database spells "\ud800" (no UTF-8 holds it) as its escape: a stream naming both
+    # it and the escape itself became two series of one stored name, and the record failed
+    # on the primary key (IntegrityError, exit 70, after the step had run).
+    repo.write(
+        "w.sh",
+        """\
+        printf '%s\\n' '{"name": "\\ud800", "value": 1}' '{"name": "\\\\ud800", "value": 2}' >> "$PIPE_METRICS_STREAM"
+        echo ok > $1
+        """,
+    )
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s:
+            command: sh w.sh ${{outputs.o}}
+            code: [w.sh]
+            outputs: {o: o.txt}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    curve = repo.pipe("metrics", "curve", "last", "s.\\ud800", "--json", check=True).json
+    assert [(p["step"], p["value"]) for p in curve["points"]] == [(0, 1.0), (1, 2.0)]
