@@ -35,6 +35,16 @@ _SERIES_OF_JOB = (
 )
 
 
+_LAST_POINTS = (
+    "WITH RECURSIVE n(name) AS ("
+    "SELECT MIN(name) FROM metric_points WHERE job_id = ?1 AND step = ?2 "
+    "UNION ALL SELECT (SELECT MIN(p.name) FROM metric_points p WHERE p.job_id = ?1 AND p.step = ?2 "
+    "AND p.name > n.name) FROM n WHERE n.name IS NOT NULL) "
+    "SELECT n.name, (SELECT p.value FROM metric_points p WHERE p.job_id = ?1 AND p.step = ?2 "
+    "AND p.name = n.name ORDER BY p.seq DESC LIMIT 1) FROM n WHERE n.name IS NOT NULL"
+)
+
+
 class StreamedSeries:
     """The streamed series of the database `self.db` (set by the class that mixes it in)."""
 
@@ -118,11 +128,11 @@ class StreamedSeries:
 
     def last_points(self, owner: int, step: str) -> dict:
         """{name: last value} of each series `step` of job `owner` streamed, without reading
-        the points before (SQLite gives the row of the MAX)."""
-        rows = self.db.execute(
-            "SELECT name, value, MAX(seq) FROM metric_points WHERE job_id=? AND step=? GROUP BY name", (owner, step)
-        )
-        return {name: value for name, value, _ in rows}
+        the points before: each name found by one probe of the primary key (job_id, step,
+        name, seq) past the one before, its last point by one more (a GROUP BY read every
+        point: ~11 ms a step of 100,000, in every no-op that refers to it)."""
+        rows = self.db.execute(_LAST_POINTS, (owner, step))
+        return {name: value for name, value in rows}
 
     def series_of_key(self, step: str, key: str, before: int, outcome: str = "ran") -> dict:
         """{name: points} that `step` streamed in the newest earlier job that ran it with `key`
