@@ -20,21 +20,20 @@ from typing import Optional
 
 from .metric_sets import storable
 
-# Every point of a job's series: its own (the steps it streamed) and its references'
-# (the steps it got from the job that streamed them), in step, name and point order. A step
-# with a reference reads the owner's points only (it holds none of its own after 2.12; a
-# copy made before stays where no reference is).
-_SERIES_OF_JOB = (
-    "SELECT step, name, x, value, time FROM ("
-    "SELECT p.step AS step, p.name AS name, p.seq AS seq, p.x AS x, p.value AS value, p.time AS time "
-    "FROM metric_points p WHERE p.job_id = ?1 "
-    "AND NOT EXISTS (SELECT 1 FROM step_series r WHERE r.job_id = ?1 AND r.step = p.step) "
-    "UNION ALL SELECT p.step, p.name, p.seq, p.x, p.value, p.time FROM step_series r "
-    "JOIN metric_points p ON p.job_id = r.source_job AND p.step = r.step WHERE r.job_id = ?1"
-    ") ORDER BY step, name, seq"
+# The steps of a job's own points, and the names of one step's, each found by one probe of
+# the primary key (job_id, step, name, seq) past the one before: not every point read.
+_STEPS = (
+    "WITH RECURSIVE s(step) AS ("
+    "SELECT MIN(step) FROM metric_points WHERE job_id = ?1 "
+    "UNION ALL SELECT (SELECT MIN(p.step) FROM metric_points p WHERE p.job_id = ?1 AND p.step > s.step) "
+    "FROM s WHERE s.step IS NOT NULL) SELECT step FROM s WHERE step IS NOT NULL"
 )
-
-
+_NAMES = (
+    "WITH RECURSIVE n(name) AS ("
+    "SELECT MIN(name) FROM metric_points WHERE job_id = ?1 AND step = ?2 "
+    "UNION ALL SELECT (SELECT MIN(p.name) FROM metric_points p WHERE p.job_id = ?1 AND p.step = ?2 "
+    "AND p.name > n.name) FROM n WHERE n.name IS NOT NULL) SELECT name FROM n WHERE name IS NOT NULL"
+)
 _LAST_POINTS = (
     "WITH RECURSIVE n(name) AS ("
     "SELECT MIN(name) FROM metric_points WHERE job_id = ?1 AND step = ?2 "
@@ -142,11 +141,56 @@ class StreamedSeries:
 
     def series(self, job_id: int) -> dict:
         """{"STEP.NAME": [(step, value, time), ...]} of every series the job's steps streamed
-        or got from the job that streamed them."""
+        or got from the job that streamed them, in step and name order. A step with a
+        reference reads the owner's points (a copy made before 2.12 stays its own)."""
+        refs = dict(self.db.execute("SELECT step, source_job FROM step_series WHERE job_id=?", (job_id,)))
+        parts: dict = {}
+        for step, name, x, value, stamp in self.db.execute(
+            "SELECT step, name, x, value, time FROM metric_points WHERE job_id=? ORDER BY step, name, seq",
+            (job_id,),
+        ):
+            if step not in refs:
+                parts.setdefault((step, name), []).append((x, value, stamp))
+        for step, owner in refs.items():
+            for name, points in self.series_of_step(owner, step).items():
+                parts[(step, name)] = points
+        return self._by_full_name(parts)
+
+    @staticmethod
+    def _by_full_name(parts: dict) -> dict:
+        # (sorted as SQLite sorts the text: UTF-8 keeps the order of code points; a STEP.NAME
+        # two (step, name) pairs spell is their points one after the other, as it always was)
         out: dict = {}
-        for step, name, x, value, stamp in self.db.execute(_SERIES_OF_JOB, (job_id,)):
-            out.setdefault(f"{step}.{name}", []).append((x, value, stamp))
+        for step, name in sorted(parts):
+            out.setdefault(f"{step}.{name}", []).extend(parts[(step, name)])
         return out
+
+    def series_names(self, job_id: int) -> dict:
+        """{"STEP.NAME": [(step, name), ...]} of the job's series, without reading a point:
+        what `pipe metrics curve` resolves a name among before it reads the one it shows."""
+        refs = dict(self.db.execute("SELECT step, source_job FROM step_series WHERE job_id=?", (job_id,)))
+        owners = {step: job_id for (step,) in self.db.execute(_STEPS, (job_id,)) if step not in refs}
+        owners.update(refs)
+        pairs = [(step, name) for step, owner in owners.items() for (name,) in self.db.execute(_NAMES, (owner, step))]
+        out: dict = {}
+        for step, name in sorted(pairs):
+            out.setdefault(f"{step}.{name}", []).append((step, name))
+        return out
+
+    def series_points(self, job_id: int, pairs: list) -> list:
+        """The points of the series `pairs` (an entry of series_names) of job `job_id`."""
+        points: list = []
+        for step, name in pairs:
+            ref = self.db.execute(
+                "SELECT source_job FROM step_series WHERE job_id=? AND step=?", (job_id, step)
+            ).fetchone()
+            points.extend(
+                self.db.execute(
+                    "SELECT x, value, time FROM metric_points WHERE job_id=? AND step=? AND name=? ORDER BY seq",
+                    (job_id if ref is None else ref[0], step, name),
+                ).fetchall()
+            )
+        return points
 
     def drop_series_of(self, job_ids: list) -> None:
         """Inside the caller's transaction, as gc deletes the jobs `job_ids`: their references,
