@@ -408,8 +408,13 @@ class JobRecorder:
             series, notes = tracking.read_stream(tracking.stream_path(os.path.join(self.ws.root, result.log)))
             self.warnings.extend(f"step '{result.name}': {n}" for n in notes)
         elif key is not None:
+            # Stayed stopped: a reference to the curve of the job that stopped it (the curve
+            # only: its last point is no result of the trial's).
             with self._db:
-                series = self.ws.jobs.series_of_key(result.name, key, before=self.job.id, outcome=Outcome.STOPPED)
+                owner = self.ws.jobs.series_owner(result.name, key, before=self.job.id, outcome=Outcome.STOPPED)
+                if owner is not None:
+                    self.ws.jobs.refer_series(self.job.id, result.name, owner, {})
+            return
         else:
             series = {}
         if series:  # (the curve only: its last point is no result of the trial's)
@@ -420,7 +425,8 @@ class JobRecorder:
         """The series the step streamed while it ran, and each one's last value as a metric
         of the step (a `metrics:` file naming the same metric wins). A step that was fresh or
         restored gets the series of the job that ran it with the same key, as it gets its
-        metrics files: each job has the full picture."""
+        metrics files: each job has the full picture, by a reference to that job's points
+        (jobdb/series.py), not a copy of them."""
         series: dict = {}
         if result.outcome == Outcome.RAN and result.log:
             path = tracking.stream_path(os.path.join(self.ws.root, result.log))
@@ -430,8 +436,16 @@ class JobRecorder:
             with self._db:  # reads too: the writer thread may be inside a transaction on it
                 if self._series_before is None:  # (most histories have none: one query, not two per step)
                     self._series_before = self.ws.jobs.any_series_before(self.job.id)
-                if self._series_before:
-                    series = self.ws.jobs.series_of_key(result.name, decision.key.digest, before=self.job.id)
+                if not self._series_before:
+                    return
+                owner = self.ws.jobs.series_owner(result.name, decision.key.digest, before=self.job.id)
+                if owner is None:
+                    return
+                from_files = self.ws.jobs.metric_names_of_step(self.job.id, result.name)
+                last = self.ws.jobs.last_points(owner, result.name)
+                last = {name: value for name, value in last.items() if name not in from_files}
+                self.ws.jobs.refer_series(self.job.id, result.name, owner, last)
+            return
         if not series:
             return
         with self._db:

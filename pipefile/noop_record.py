@@ -43,9 +43,11 @@ OWN = ("jobs.db", "jobs.db-wal", "jobs.db-shm", "jobs.db-journal", "lock", RECOR
 OWN_DIRS = ("jobs",)
 # What a fresh step's job row may differ in from the recorded one, per table.
 # The tables a no-op job writes rows in (step_metrics: its steps' references to their metrics
-# files' kept values, named by the traced outputs' content); a row in any other (an artifact
-# version, a series ...) and no record is kept.
-ROW_TABLES = ("jobs", "job_steps", "noop_jobs", "metrics", "step_metrics")
+# files' kept values, named by the traced outputs' content; step_series: to the series of the
+# jobs that ran its steps, which only a run under the workspace lock changes, and taking the
+# lock drops the record); a row in any other (an artifact version, a copied series ...) and no
+# record is kept.
+ROW_TABLES = ("jobs", "job_steps", "noop_jobs", "metrics", "step_metrics", "step_series")
 JOB, UID, SECONDS = 0, 1, 2  # the blanks of the printed text
 # Modules whose code decides what a run does and prints: an edit in a development checkout
 # (same version number) is a different pipe.
@@ -349,10 +351,8 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
             if names and artifact_state(db, names) != versions:
                 # A version the run found is gone, or renumbered: the normal path would record one.
                 raise LookupError("artifact versions changed")
-            if db.execute("SELECT 1 FROM metric_points LIMIT 1").fetchone() is not None:
-                # A job streamed a series: each fresh step would get the series of the job that
-                # ran it (jobs.JobRecorder), which the record does not hold.
-                raise LookupError("series to copy")
+            # (A fresh step's series is a step_series row of the record's, naming the job that
+            # streamed it: the same job the normal path would name, as no job has run since.)
             started = time.time()
             uid = os.urandom(4).hex()
             cols, (row,) = rows["jobs"]
@@ -368,7 +368,7 @@ def _write_job(state_dir: str, rows: dict, commit, dirty) -> tuple:
             )
             job_id = cur.lastrowid
             finished = 0.0
-            for table in ("job_steps", "metrics", "step_metrics"):
+            for table in ("job_steps", "metrics", "step_metrics", "step_series"):
                 cols, table_rows = rows.get(table, ((), ()))
                 for row in table_rows:
                     values = dict(zip(cols, row), job_id=job_id)

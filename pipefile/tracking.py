@@ -128,6 +128,13 @@ def _point(raw: bytes):
     if not isinstance(name, str) or not name or not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
     try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800"), which no UTF-8 holds, spelled with its escape as the
+        # job database keeps it (jobdb/metric_sets.py storable): here, so that it and a name
+        # spelled that way already are one series, not two that met in the database (exit 70).
+        name = name.encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
         number = float(value)
     except OverflowError:
         return None

@@ -155,7 +155,9 @@ def test_a_job_database_of_revision_2_10_is_read_and_written_as_before(big):
     assert _metrics(big) == shown == _metrics(big, "1")
     db = sqlite3.connect(path)
     try:
-        assert db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == "2.11"
+        from pipefile.jobdb.schema import SCHEMA_REVISION  # (upgraded to the current one)
+
+        assert db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()[0] == SCHEMA_REVISION
     finally:
         db.close()
     jobs = big.pipe("jobs", "show", "1", "--json")

@@ -86,7 +86,8 @@ def _job_rows(repo: Repo, job_id: int) -> dict:
     db = sqlite3.connect(repo.root / ".pipe" / "jobs.db")
     try:
         out = {}
-        for table in ("jobs", "job_steps", "noop_jobs", "metrics", "metric_points", "artifacts"):
+        tables = ("jobs", "job_steps", "noop_jobs", "metrics", "metric_points", "step_metrics", "step_series")
+        for table in tables + ("artifacts",):
             key = "id" if table == "jobs" else "job_id"
             cur = db.execute(f"SELECT * FROM {table} WHERE {key}=? ORDER BY 1", (job_id,))
             names = [d[0] for d in cur.description]
@@ -555,3 +556,25 @@ def test_a_run_whose_step_prints_much_does_not_keep_what_it_printed(tmp_path):
     assert r.returncode == 0, r.stderr
     assert int(r.stdout) < 80_000, f"peak {int(r.stdout) // 1024} MiB"  # (KiB: ~30 MiB, 160 before)
     assert "1 fresh" in repo.pipe("run").err
+
+
+def test_a_no_op_of_steps_that_streamed_series_is_answered_with_the_normal_paths_rows(repo: Repo):
+    # The record declined whenever any job had streamed a series ("series to copy": each fresh
+    # step got a copy of its points). A fresh step now refers to the job that streamed them
+    # (step_series, schema 2.12): the record holds those rows, and writes what the normal path
+    # writes, the references and the last values.
+    repo.write(
+        "s.sh",
+        'printf \'%s\\n\' \'{"name": "loss", "value": 2}\' \'{"name": "loss", "value": 1}\' >> "$PIPE_METRICS_STREAM"\n',
+    )
+    repo.pipefile(
+        PIPELINE.replace('command: "cat prep.txt > model.txt"', 'command: "sh s.sh && cat prep.txt > model.txt"')
+    )
+    repo.write("data/in.txt", "hello\n")
+    repo.write("src/train.py", "print('train')\n")
+    repo.pipe("run", check=True)
+    _settle(repo)
+    assert _same_as_normal(repo)
+    rows = _job_rows(repo, _last_job(repo))
+    assert [(r["step"], r["source_job"]) for r in rows["step_series"]] == [("train", 1)]
+    assert rows["metric_points"] == [] and {"step": "train", "name": "loss", "value": 1.0} in rows["metrics"]

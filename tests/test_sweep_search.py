@@ -9,6 +9,7 @@ processes; grid and random sweeps are in test_compose.py, bad input in test_vali
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 
 import pytest
@@ -423,6 +424,14 @@ def test_an_unchanged_rerun_after_stops_runs_nothing_and_says_why(repo):
         curve = repo.pipe("metrics", "curve", job, "train[trial-3].loss", "--json", check=True).json
         assert [p["step"] for p in curve["points"]] == [0, 1, 2], curve
         assert curve["points"][0]["value"] == pytest.approx(3 + 1.0)
+    # ... kept once: job 2 refers to job 1's points (schema 2.12), it holds no copy.
+    db = sqlite3.connect(repo.root / ".pipe/jobs.db")
+    try:
+        assert db.execute("SELECT COUNT(*) FROM metric_points WHERE job_id = 2").fetchone()[0] == 0
+        refs = db.execute("SELECT step, source_job FROM step_series WHERE job_id = 2 ORDER BY step").fetchall()
+        assert refs == [(f"train[trial-{i}]", 1) for i in (1, 2, 3, 4)], refs  # fresh or stayed stopped
+    finally:
+        db.close()
     # The stop is kept with its evidence: the curves of the trials it was judged against.
     from pipefile.jobdb.jobs import JobStore
 

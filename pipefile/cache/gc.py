@@ -296,11 +296,12 @@ def delete_jobs(ws, ids: list) -> None:
     db = ws.jobs.db
     db.execute("BEGIN IMMEDIATE")
     try:
+        # (their series' points stay while a kept job refers to them: jobdb/series.py)
+        ws.jobs.drop_series_of(ids)
         for table, column in (
             ("job_steps", "job_id"),
             ("metrics", "job_id"),
             ("step_metrics", "job_id"),
-            ("metric_points", "job_id"),
             ("job_events", "job_id"),
             ("idempotency_keys", "job_id"),
             ("noop_jobs", "job_id"),

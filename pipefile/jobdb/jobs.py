@@ -22,13 +22,14 @@ from .artifacts import MAX_ID, ArtifactIndex
 from .busy import while_database_busy
 from .metric_sets import METRICS_OF_JOB, MetricSets, storable
 from .records import Job, JobStep, job_from_row, step_from_row
+from .series import StreamedSeries
 from .stops import TrialStops
 
 _SORTED_JSON = json.JSONEncoder(sort_keys=True)  # what json.dumps(x, sort_keys=True) writes
 _NUMBER = lazyre.Pattern(r"[0-9]+")
 
 
-class JobStore(ArtifactIndex, TrialStops, MetricSets):
+class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
     def __init__(self, path: str, create: bool = True):
         self.path = path
         if not create and not os.path.exists(path):
@@ -165,61 +166,7 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets):
             self.db.execute("ROLLBACK")
             raise
 
-    def record_series(self, job_id: int, step: str, series: dict) -> None:
-        """{name: [(step, value, time), ...]} a step streamed, kept in order, in one
-        transaction (row by row, autocommitted, 100,000 points took seconds, and a killed
-        run could leave half a series)."""
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            self.db.execute("DELETE FROM metric_points WHERE job_id=? AND step=?", (job_id, step))
-            self.db.executemany(
-                "INSERT INTO metric_points VALUES(?,?,?,?,?,?,?)",
-                [
-                    (job_id, step, storable(name), seq, x, value, stamp)
-                    for name, points in series.items()
-                    for seq, (x, value, stamp) in enumerate(points)
-                ],
-            )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-
     # --- reading ------------------------------------------------------------------------
-    def any_series_before(self, job_id: int) -> bool:
-        """Whether any job before `job_id` streamed a series (one step of the primary key):
-        where none did, a run's fresh steps need not look for the job that ran each of them."""
-        return self.db.execute("SELECT 1 FROM metric_points WHERE job_id<? LIMIT 1", (job_id,)).fetchone() is not None
-
-    def series_of_key(self, step: str, key: str, before: int, outcome: str = "ran") -> dict:
-        """{name: points} that `step` streamed in the newest earlier job that ran it with `key`
-        (outcome "stopped": that stopped it, or where it stayed stopped, a copy of that curve)."""
-        row = self.db.execute(
-            "SELECT MAX(job_id) FROM job_steps WHERE step=? AND key=? AND outcome=? AND job_id<?",
-            (step, key, outcome, before),
-        ).fetchone()
-        if not row or row[0] is None:
-            return {}
-        out: dict = {}
-        # This step's points only (the primary key leads with job_id, step): not the whole
-        # job's, read again for each of its steps.
-        for name, x, value, stamp in self.db.execute(
-            "SELECT name, x, value, time FROM metric_points WHERE job_id=? AND step=? ORDER BY name, seq",
-            (row[0], step),
-        ):
-            out.setdefault(name, []).append((x, value, stamp))
-        return out
-
-    def series(self, job_id: int) -> dict:
-        """{"STEP.NAME": [(step, value, time), ...]} of every series the job's steps streamed."""
-        out: dict = {}
-        for step, name, x, value, stamp in self.db.execute(
-            "SELECT step, name, x, value, time FROM metric_points WHERE job_id=? ORDER BY step, name, seq",
-            (job_id,),
-        ):
-            out.setdefault(f"{step}.{name}", []).append((x, value, stamp))
-        return out
-
     def _job(self, row, noop: Optional[set] = None) -> Job:
         job = job_from_row(row)
         if noop is None:

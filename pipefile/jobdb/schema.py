@@ -50,7 +50,21 @@ One SQLite database, `.pipe/jobs.db` (JOBS_VERSION 2), in WAL mode:
                                sets no job refers to (2.11)
     metric_points(job_id, step, name, seq, x, value, time)
                                the series a step streamed while it ran (pipefile/tracking.py):
-                               seq orders the points, x is the step's own step number (2.5)
+                               seq orders the points, x is the step's own step number (2.5);
+                               kept once, under the job that streamed it (its owner): from
+                               2.12 a later job gets no copy but a step_series row
+    step_series(job_id, step, source_job)
+                               the series a step of a job has without having streamed them
+                               (fresh, restored or stayed stopped): the points of source_job's
+                               step, always their owner, never another reference; the last
+                               values are still the job's own `metrics` rows (jobdb/series.py,
+                               revision 2.12). gc keeps an owner's points while a kept job
+                               refers to them, even once the owner's record is gone, and drops
+                               them with the last reference. Copies made before 2.12 stay
+                               where they are (a job's own points, read as before). A pipe
+                               older than 2.12 sees no series in a job that refers to one
+                               (as one older than 2.11 sees no metrics file's values), and
+                               its gc drops the points of the owners it deletes
     artifact_numbers(name, version, remote)
                                the artifact versions whose number a remote's register holds
                                for this content (remote: the remote's URL, without
@@ -132,7 +146,7 @@ JOBS_VERSION = 2
 # Bump when a table, index or column is added (in JOBS_DDL, SERVING_DDL, add_step_columns
 # or upgrade_schema): a database stamped with this revision skips creating them on open,
 # so a run does not pay for the whole schema every time. tests/test_jobs.py keeps it honest.
-SCHEMA_REVISION = "2.11"
+SCHEMA_REVISION = "2.12"
 
 # Columns added by version 2, in table order (a migrated table appends them in this order).
 _V2_JOB_COLUMNS = (
@@ -179,6 +193,9 @@ CREATE TABLE IF NOT EXISTS metric_values(
 CREATE TABLE IF NOT EXISTS step_metrics(
   job_id INTEGER, step TEXT, seq INTEGER, digest TEXT, PRIMARY KEY(job_id, step, seq));
 CREATE INDEX IF NOT EXISTS step_metrics_by_digest ON step_metrics(digest);
+CREATE TABLE IF NOT EXISTS step_series(
+  job_id INTEGER, step TEXT, source_job INTEGER, PRIMARY KEY(job_id, step)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS step_series_by_source ON step_series(source_job, step);
 CREATE TABLE IF NOT EXISTS noop_jobs(job_id INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS artifact_numbers(name TEXT, version INTEGER, remote TEXT, PRIMARY KEY(name, version));
 CREATE TABLE IF NOT EXISTS trial_stops(
