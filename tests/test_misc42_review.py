@@ -38,3 +38,46 @@ def test_a_ray_store_that_is_a_plain_file_is_bad_input(repo: Repo):
     assert got.code == 2, str(got)
     assert f"{repo.root / 'plain'} is a file, not a folder" in got.err, str(got)
     assert not repo.exists("a.txt")
+
+
+REFUSED_OUTPUTS = """
+steps:
+  c:
+    command: mkfifo ${{outputs.o}}
+    outputs: {o: fifo.txt}
+  e:
+    command: ln -s /etc/passwd ${{outputs.o}}
+    outputs: {o: oute.txt}
+  f:
+    command: mkdir -p ${{outputs.o}} && ln -s ../../../x ${{outputs.o}}/y
+    outputs: {o: outf}
+"""
+
+
+def _failures(err: str) -> dict:
+    """{step: its failure's line and hint}, less what differs by executor (times, the node)."""
+    import re
+
+    out = {}
+    for m in re.finditer(r"step '(\w)' failed after [\d.]+s: (?:on node [^:]+: )?(.*)\n  hint: (.*)", err):
+        out[m.group(1)] = (m.group(2), m.group(3))
+    return out
+
+
+@pytest.mark.xdist_group("ray")
+def test_the_ray_executor_names_a_refused_output_as_the_local_one_does(tmp_path):
+    """The Ray worker hashed the staging path and named it (output '.pipe/stage/e.o.oute.txt'
+    is itself a symbolic link), a path the user never wrote; and a FIFO output was 'did not
+    write its output', not refused as one."""
+    pytest.importorskip("ray")
+    runs = {}
+    for executor in ("local", "ray"):
+        r = Repo(tmp_path / executor)
+        r.root.mkdir()
+        r.pipefile(REFUSED_OUTPUTS)
+        got = r.pipe("run", "-k", "--executor", executor, timeout=120)
+        assert got.code == 1, str(got)
+        assert ".pipe/stage" not in "".join(f"{m}{h}" for m, h in _failures(got.err).values()), str(got)
+        runs[executor] = _failures(got.err)
+    assert set(runs["local"]) == {"c", "e", "f"}, runs
+    assert runs["ray"] == runs["local"]
