@@ -81,3 +81,48 @@ def test_the_ray_executor_names_a_refused_output_as_the_local_one_does(tmp_path)
         runs[executor] = _failures(got.err)
     assert set(runs["local"]) == {"c", "e", "f"}, runs
     assert runs["ray"] == runs["local"]
+
+
+_ENUM_PIPELINE = """\
+type: pipeline
+inputs:
+  mode:
+    type: string
+    default: {default}
+    enum: [a, b]
+jobs:
+  j:
+    command: echo ${{{{inputs.m}}}} > ${{{{outputs.o}}}}
+    inputs:
+      m: ${{{{parent.inputs.mode}}}}
+    outputs:
+      o: {{type: uri_file}}
+"""
+
+
+def test_an_azureml_pipeline_input_is_held_to_its_enum(repo: Repo):
+    """A pipeline-level input's enum: was ignored (a component input's is checked): default c
+    of enum [a, b] ran, and so did -p mode=zz."""
+    repo.write("pipeline.yml", _ENUM_PIPELINE.format(default="c"), dedent=False)
+    for cmd in ("validate", "run"):
+        got = repo.pipe(cmd, "-f", "pipeline.yml")
+        assert got.code == 2, str(got)
+        assert "pipeline.yml:5:14: pipeline input 'mode' is 'c', which is not one of its enum values ['a', 'b']" in (
+            got.err
+        ), str(got)
+        assert "hint: give a default from the enum, or add 'c' to the enum (at line 6)" in got.err, str(got)
+    assert not repo.exists(".azureml-outputs")
+    repo.write("pipeline.yml", _ENUM_PIPELINE.format(default="a"), dedent=False)
+    got = repo.pipe("run", "-f", "pipeline.yml", "-p", "mode=zz")
+    assert got.code == 2, str(got)
+    assert "pipeline.yml:4:5: -p mode=zz: param 'mode' is 'zz', which is not one of its enum values" in got.err
+    assert "hint: give one of: a, b" in got.err, str(got)
+    repo.pipe("run", "-f", "pipeline.yml", "-p", "mode=b", check=True)
+    assert repo.read(".azureml-outputs/pipeline/j/o/o").strip() == "b"
+
+
+def test_an_azureml_pipeline_input_enum_that_is_no_list_is_refused(repo: Repo):
+    repo.write("pipeline.yml", _ENUM_PIPELINE.format(default="a").replace("[a, b]", "a"), dedent=False)
+    got = repo.pipe("validate", "-f", "pipeline.yml")
+    assert got.code == 2, str(got)
+    assert "pipeline.yml:6:11: pipeline input 'mode': enum must be a non-empty list" in got.err, str(got)
