@@ -126,3 +126,48 @@ def test_an_azureml_pipeline_input_enum_that_is_no_list_is_refused(repo: Repo):
     got = repo.pipe("validate", "-f", "pipeline.yml")
     assert got.code == 2, str(got)
     assert "pipeline.yml:6:11: pipeline input 'mode': enum must be a non-empty list" in got.err, str(got)
+
+
+_MAP = """\
+version: 1
+params:
+  cities: {type: list, default: [a, b, c, d, e]}
+steps:
+  each:
+    foreach: ${{inputs.d}}
+    inputs: {d: data}
+    command: cp ${{inputs.d}} ${{outputs.out}}
+    outputs: {out: build/out/}
+  city:
+    foreach: ${{inputs.c}}
+    inputs: {c: "${{params.cities}}"}
+    command: echo ${{inputs.c}} > ${{outputs.out}}
+    outputs: {out: build/cities/}
+"""
+
+
+def test_a_map_of_more_items_than_its_limit_is_refused_located_before_planning(repo: Repo):
+    """A foreach listed and planned every item however many (a folder of millions planned
+    until memory ran out). The limit (500,000 tasks; PIPE_FOREACH_MAX_TASKS sets another:
+    4 here, so the test need not make half a million files) is on tasks: batch_size fits."""
+    repo.pipefile(_MAP)
+    for i in range(6):
+        repo.write(f"data/f{i}.txt", f"{i}\n")
+    small = {"PIPE_FOREACH_MAX_TASKS": "4"}
+    got = repo.pipe("run", env=small)
+    assert got.code == 2, str(got)
+    assert (
+        "Pipefile:6:5: foreach of step 'each' maps over 6 items (the entries of 'data'): 6 tasks, more than the 4 "
+        "a map may make" in got.err
+    ), str(got)
+    assert "batch_size: 2 makes 4 tasks or fewer" in got.err, str(got)
+    assert "Pipefile:11:5: foreach of step 'city' maps over 5 items (the values of list param 'cities')" in got.err
+    assert "hint: split the list into several list params" in got.err, str(got)
+    assert not repo.exists("build")
+    got = repo.pipe("run", env={"PIPE_FOREACH_MAX_TASKS": "many"})
+    assert got.code == 2 and "PIPE_FOREACH_MAX_TASKS='many' is not a number of tasks" in got.err, str(got)
+    batched = _MAP.replace("foreach: ${{inputs.d}}", "foreach: {over: '${{inputs.d}}', batch_size: 2}")
+    repo.pipefile(batched.replace("[a, b, c, d, e]", "[a, b, c, d]").replace("cp ${{inputs.d}}", "cp -r ${{inputs.d}}"))
+    repo.pipe("run", env=small, check=True)  # 3 batches, 4 values
+    assert len(list((repo.root / "build/out").iterdir())) == 3
+    repo.pipe("run", check=True)  # the default limit
