@@ -171,3 +171,102 @@ def test_a_map_of_more_items_than_its_limit_is_refused_located_before_planning(r
     repo.pipe("run", env=small, check=True)  # 3 batches, 4 values
     assert len(list((repo.root / "build/out").iterdir())) == 3
     repo.pipe("run", check=True)  # the default limit
+
+
+_ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+
+
+def _apply_sql(tmp_path, sql: str, *more: str):
+    import os
+    import subprocess
+    import sys
+
+    from workspace_repo import REPO_ROOT
+
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    t1 = tmp_path / "t1.csv"
+    t1.write_text("a\n1\n2\n")
+    cmd = [sys.executable, "-m", "stdlib_components.apply_sql", "--t1", str(t1), "--query", sql]
+    cmd += ["--result", str(tmp_path / "r"), *more]
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("sql", "more", "says"),
+    [
+        # counts for ever in SQLite: only the clock stops it
+        (_ENDLESS + "SELECT count(*) FROM c", ["--timeout-seconds", "1"], "query: stopped after 1 s (timeout_seconds)"),
+        # sorts for ever in SQLite's heap (or its temp files)
+        (_ENDLESS + "SELECT x FROM c ORDER BY -x", ["--memory-mb", "20"], "more than 20 MB (memory_mb)"),
+        # rows faster than the clock: measured as they are fetched
+        (_ENDLESS + "SELECT x FROM c", ["--memory-mb", "20"], "more than 20 MB (memory_mb)"),
+    ],
+)
+def test_apply_sql_stops_an_endless_query_with_the_fix(tmp_path, sql, more, says):
+    """A recursive CTE without a stop ran for ever (or until memory ran out)."""
+    import time
+
+    t0 = time.monotonic()
+    got = _apply_sql(tmp_path, sql, *more)
+    assert got.returncode == 2, got.stderr
+    assert says in got.stderr and "WHERE n < 1000" in got.stderr, got.stderr
+    assert time.monotonic() - t0 < 60
+    assert not (tmp_path / "r").exists()
+
+
+def test_apply_sql_holds_sqlite_to_its_memory_while_the_clock_runs(tmp_path):
+    """group_concat of an endless CTE grew one value in SQLite's heap toward 1 GB; held to
+    memory_mb, SQLite stops growing it (and says so only at the end), so the clock stops it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from workspace_repo import REPO_ROOT
+
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    t1 = tmp_path / "t1.csv"
+    t1.write_text("a\n1\n")
+    sql = _ENDLESS + "SELECT length(group_concat(x)) FROM c"
+    args = ["--t1", str(t1), "--query", sql, "--result", str(tmp_path / "r"), "--memory-mb", "20"]
+    # The peak memory of that process alone: a child of a process of its own.
+    probe = (
+        "import json, resource, subprocess, sys; "
+        "p = subprocess.run([sys.executable, '-m', 'stdlib_components.apply_sql', *sys.argv[1:]], capture_output=True,"
+        " text=True); "
+        "print(json.dumps([p.returncode, p.stderr, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss]))"
+    )
+    env = dict(os.environ, PYTHONPATH=REPO_ROOT)
+    out = subprocess.run(
+        [sys.executable, "-c", probe, *args, "--timeout-seconds", "6"], capture_output=True, text=True, env=env
+    )
+    rc, err, peak_kb = json.loads(out.stdout)
+    assert rc == 2 and "query: stopped after 6 s (timeout_seconds)" in err, (out.stdout, out.stderr)
+    # (pandas and pyarrow: ~130 MB here; unbounded, the value grew ~45 MB a second, to 1 GB)
+    assert peak_kb < 200_000, peak_kb
+
+
+def test_apply_sql_bounds_are_params_of_the_component(repo: Repo):
+    """timeout_seconds and memory_mb are the component's inputs (documented, defaulted); a
+    bounded query runs within them; a bound that is no positive number is refused."""
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    repo.write("t1.csv", "a\n1\n2\n")
+    step = """\
+        steps:
+          q:
+            component: std/apply_sql@1
+            inputs: {t1: t1.csv, query: "%s"%s}
+            outputs: {result: r.parquet}
+        """
+    repo.pipefile(step % (_ENDLESS + "SELECT count(*) FROM c", ", timeout_seconds: 1"))
+    got = repo.pipe("run")
+    assert got.code == 1 and "query: stopped after 1 s (timeout_seconds)" in got.err, str(got)
+    repo.pipefile(step % (_ENDLESS.replace("FROM c)", "FROM c WHERE x < 1000)") + "SELECT count(*) AS n FROM c", ""))
+    repo.pipe("run", check=True)
+    repo.pipefile(step % ("SELECT 1", ", memory_mb: 0"))
+    got = repo.pipe("run")
+    assert got.code == 1 and "memory_mb: 0 is not a positive number" in got.err, str(got)
