@@ -270,3 +270,96 @@ def test_apply_sql_bounds_are_params_of_the_component(repo: Repo):
     repo.pipefile(step % ("SELECT 1", ", memory_mb: 0"))
     got = repo.pipe("run")
     assert got.code == 1 and "memory_mb: 0 is not a positive number" in got.err, str(got)
+
+
+def test_the_designer_says_a_run_waits_for_the_workspace_lock_and_who_holds_it(tmp_path):
+    """A run started from the page while another pipe held the workspace had no job, and the
+    page gave up after 150 s without a word; GET /api/runs/ID now says it waits, and for
+    which process, for as long as it does."""
+    import os
+    import signal
+    import time
+
+    pytest.importorskip("httpx")
+    pytest.importorskip("fastapi")
+    from test_ui_server import Ui, wait_run
+
+    repo = Repo(tmp_path / "ws")
+    repo.root.mkdir()
+    repo.pipefile(ONE_STEP)
+    repo.pipe("run", check=True)  # (.pipe/ made)
+    holder = _hold_workspace(repo.root)
+    ui = None
+    try:
+        ui = Ui(repo.root)
+        started = ui.post("/api/run", {"force": True}).json()
+        assert started["job"] is None, started
+        said = f"waiting for another pipe process (pid {holder.pid}) to finish in this workspace"
+        assert said in (started["waiting"] or ""), started
+        assert started["holder_pid"] == holder.pid
+        time.sleep(1)
+        doc = ui.get(f"/api/runs/{started['run']}").json()
+        assert doc["state"] == "running" and doc["job"] is None and said in doc["waiting"], doc
+        assert doc["holder_pid"] == holder.pid and doc["seconds"] >= 1, doc
+        os.kill(holder.pid, signal.SIGTERM)
+        holder.wait(10)
+        done = wait_run(ui, started["run"], 60)
+        assert done["exit_code"] == 0 and isinstance(done["job"], int), done
+        assert done["waiting"] is None and done["holder_pid"] is None, done
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        holder.stdout.close()
+        if ui is not None:
+            ui.close()
+
+
+def _hold_workspace(root):
+    """Another pipe process holding the workspace: the same flock, its pid in the file."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time; fd = os.open('.pipe/lock', os.O_RDWR | os.O_CREAT); "
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.pwrite(fd, b'%d\\n' % os.getpid(), 0); "
+            "print('held', flush=True); time.sleep(600)",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_the_designer_page_keeps_saying_a_run_waits_for_the_workspace(repo: Repo, opened):
+    """The page polled for a job 600 times (150 s), then stopped without a word; it now shows
+    what the run waits for, and goes to the job once it begins."""
+    import os
+    import re
+    import signal
+
+    from playwright.sync_api import expect
+
+    repo.pipefile(ONE_STEP)
+    repo.pipe("run", check=True)
+    holder = _hold_workspace(repo.root)
+    try:
+        page = opened()
+        page.wait_for_selector("[data-testid=canvas][data-laid-out='1']")
+        page.click("[data-testid=run]")
+        banner = page.locator("[data-testid=run-started]")
+        expect(banner).to_contain_text(f"waiting for another pipe process (pid {holder.pid})", timeout=30_000)
+        expect(banner).to_contain_text(re.compile(r"\(([3-9]|\d\d+) s so far\)"), timeout=30_000)  # still saying it
+        os.kill(holder.pid, signal.SIGTERM)
+        holder.wait(10)
+        page.wait_for_url(re.compile(r"#/jobs/[^/]+$"), timeout=60_000)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        holder.stdout.close()
