@@ -40,6 +40,8 @@ VALUE_ITEM = "value"  # the kind of a foreach item that is a list param's value
 # The most tasks one map may make (docs/pipefile.md). Planning holds ~5 KB a task (first
 # plan, measured: 40,000 items, 236 MB), so this is ~2.5 GB; benchmarks/foreach.py maps
 # 100,000. Without it a folder of millions was listed and planned until memory ran out.
+# (Above a matrix's or sweep's 100,000, load/task_limits.py: a map's unchanged items are
+# settled by a stat on a no-op, not planned, so a folder that big stays quick to rerun.)
 MAX_TASKS = 500_000
 MAX_TASKS_ENV = "PIPE_FOREACH_MAX_TASKS"
 
