@@ -3,6 +3,8 @@ that names a plain file, and the others of the same batch."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from workspace_repo import Repo
 
@@ -363,3 +365,46 @@ def test_the_designer_page_keeps_saying_a_run_waits_for_the_workspace(repo: Repo
             holder.kill()
             holder.wait()
         holder.stdout.close()
+
+
+HELD = """
+steps:
+  folder_as_file:
+    command: mkdir -p ${{outputs.o}} && echo x > ${{outputs.o}}/f
+    outputs: {o: {type: uri_file, path: a.txt}}
+  file_as_folder:
+    command: rm -rf ${{outputs.o}}; echo x > ${{outputs.o}}
+    outputs: {o: {type: uri_folder, path: outb}}
+  twice:
+    command: echo a > ${{outputs.o}}; echo b > c.txt
+    outputs: {o: c.txt}
+  reader:
+    command: cat ${{inputs.a}}/f ${{inputs.b}} ${{inputs.c}} > ${{outputs.o}}
+    inputs: {a: "${{steps.folder_as_file.outputs.o}}", b: "${{steps.file_as_folder.outputs.o}}",
+             c: "${{steps.twice.outputs.o}}"}
+    outputs: {o: r.txt}
+"""
+
+
+@pytest.mark.xdist_group("ray")
+def test_an_output_left_on_the_ray_store_is_checked_as_one_that_lands(tmp_path):
+    """An output only cluster steps read stays on the shared store, and was committed as the
+    worker found it: a uri_file written as a folder, a uri_folder written as a file, an output
+    written twice all succeeded (the local executor, and Ray for one that lands, refuse them)."""
+    pytest.importorskip("ray")
+    runs = {}
+    for executor in ("local", "ray"):
+        r = Repo(tmp_path / executor)
+        r.root.mkdir()
+        r.pipefile(HELD)
+        (r.root / "store").mkdir()
+        more = ("--executor", "ray", "--store", "./store") if executor == "ray" else ("--executor", "local")
+        got = r.pipe("run", "-k", *more, "reader", timeout=120)
+        assert got.code == 1, str(got)
+        assert "outputs left on the shared store" not in got.err or executor == "ray"
+        runs[executor] = {
+            m.group(1): m.group(2)
+            for m in re.finditer(r"step '(\w+)' failed after [\d.]+s: (?:on node [^:]+: )?(.*)", got.err)
+        }
+    assert set(runs["local"]) == {"folder_as_file", "file_as_folder", "twice"}, runs
+    assert runs["ray"] == runs["local"]
