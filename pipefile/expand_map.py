@@ -37,6 +37,45 @@ def task_read(pf: spec.Pipefile, st: spec.Step) -> bool:
 
 
 VALUE_ITEM = "value"  # the kind of a foreach item that is a list param's value
+# The most tasks one map may make (docs/pipefile.md). Planning holds ~5 KB a task (first
+# plan, measured: 40,000 items, 236 MB), so this is ~2.5 GB; benchmarks/foreach.py maps
+# 100,000. Without it a folder of millions was listed and planned until memory ran out.
+# (Above a matrix's or sweep's 100,000, load/task_limits.py: a map's unchanged items are
+# settled by a stat on a no-op, not planned, so a folder that big stays quick to rerun.)
+MAX_TASKS = 500_000
+MAX_TASKS_ENV = "PIPE_FOREACH_MAX_TASKS"
+
+
+def max_tasks() -> int:
+    """MAX_TASKS, or PIPE_FOREACH_MAX_TASKS (a bigger machine may plan more); read when a map
+    is listed, so a bad value is a usage error naming it."""
+    text = os.environ.get(MAX_TASKS_ENV, "").strip()
+    if not text:
+        return MAX_TASKS
+    if not (text.isascii() and text.isdigit() and 0 < int(text) < 10**12):
+        raise PipefileError(
+            f"{MAX_TASKS_ENV}={text[:40]!r} is not a number of tasks",
+            hint=f"set it to a whole number above 0 (default {MAX_TASKS}), or unset it",
+        )
+    return int(text)
+
+
+def _too_many(st: spec.Step, count: int, what: str, limit: int, values: bool = False) -> PipefileError:
+    per = st.expand.batch_size or 1
+    tasks = -(-count // per)
+    batch = f" in batches of {per}" if per > 1 else ""
+    fix = (
+        "split the list into several list params (a step mapping each)"
+        if values
+        else "split the items into several folders (a step for each), or give batch_size: N so that one task "
+        f"takes N items (batch_size: {-(-count // limit)} makes {limit:,} tasks or fewer)"
+    )
+    return PipefileError(
+        f"foreach of step '{st.name}' maps over {count:,} items{batch} ({what}): {tasks:,} tasks, more than "
+        f"the {limit:,} a map may make",
+        st.expand.loc,
+        f"{fix}; or raise {MAX_TASKS_ENV}",
+    )
 
 
 def foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: list, params) -> Optional[list]:
@@ -64,12 +103,19 @@ def foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: 
         )
         return None
     ap = os.path.join(pf.root, folder)
+    # (a map over 100,000 items pays every step of this: no match where all match)
+    match = (lambda n: True) if e.glob == "*" else (lambda n: fnmatch.fnmatch(n, e.glob))
+    cap = max_tasks() * (e.batch_size or 1)
+    count = 0
+    found = []
     try:
         with os.scandir(ap) as it:
-            found = [(d.name, d.is_dir()) for d in it]
-        # (a map over 100,000 items pays every step of this: no match where all match)
-        match = (lambda n: True) if e.glob == "*" else (lambda n: fnmatch.fnmatch(n, e.glob))
-        entries = sorted(x for x in found if x[0][0] != "." and match(x[0]))
+            for d in it:
+                if d.name[0] != "." and match(d.name):
+                    count += 1  # (counted to the end, to say how many; kept only up to the cap)
+                    if count <= cap:
+                        found.append((d.name, d.is_dir()))
+        entries = sorted(found)
     except NotADirectoryError:
         errors.append(
             PipefileError(
@@ -89,6 +135,16 @@ def foreach_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: 
                 )
             )
         return None if check_exists else []
+    if count > cap:
+        errors.append(
+            _too_many(
+                st,
+                count,
+                f"the entries of '{folder}'" + ("" if e.glob == "*" else f" matching {e.glob}"),
+                cap // (e.batch_size or 1),
+            )
+        )
+        return None
     bad = names.first_bad([n for n, _ in entries])  # (each becomes a path in a key, a label: UTF-8)
     if bad is not None:
         errors.append(names.not_utf8(f"{folder}/{bad}", f"foreach of step '{st.name}' maps over an item:", b.loc))
@@ -120,8 +176,12 @@ def _list_items(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: li
             )
         )
         return None
-    values = params.get(name, p.default)
-    return [(v, VALUE_ITEM) for v in values or ()]
+    values = params.get(name, p.default) or ()
+    limit = max_tasks()
+    if len(values) > limit:
+        errors.append(_too_many(st, len(values), f"the values of list param '{name}'", limit, values=True))
+        return None
+    return [(v, VALUE_ITEM) for v in values]
 
 
 def list_param_errors(pf: spec.Pipefile) -> list:

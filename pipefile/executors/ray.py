@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Optional
 
-from .. import tracking
+from .. import spec, tracking
 from ..bindings import IN_PATH, IN_VALUE
 from ..digest import TREE, PathDigest
 from ..envs import Environment
@@ -358,10 +358,7 @@ class RayExecutor(LocalExecutor):
         held, objects = {}, []
         for oname in node.outputs:
             got = outputs.get(oname) or {}
-            content = got.get("stage") or got.get("ws")
-            if content is None:
-                raise StepFailure(f"did not write its output '{oname}' ('{node.outputs[oname].path}')")
-            held[oname] = PathDigest.from_json(content)
+            held[oname] = _checked(node, oname, got)
             objects += got["objects"]
             with self._store_lock:  # what a later step of this run reads from there
                 self._kept[held[oname].digest] = list(got["objects"])
@@ -455,3 +452,26 @@ def _environment_files(env: Environment) -> list:
         # (An absolute source is the node's own: it must be there.)
         out += [m.source for m in s.mounts if not os.path.isabs(m.source) and not m.source.startswith("..")]
     return out
+
+
+def _checked(node: Node, oname: str, got: dict) -> PathDigest:
+    """What a step left on the store for output `oname`, held to what staging.collect checks
+    of one that lands here (written once, a file or a folder as declared): unchecked, a
+    uri_file written as a folder was committed."""
+    out = node.outputs[oname]
+    if got.get("stage") and got.get("ws"):
+        raise StepFailure(
+            f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; write it once"
+        )
+    content = got.get("stage") or got.get("ws")
+    if content is None:
+        raise StepFailure(f"did not write its output '{oname}' ('{out.path}')")
+    d = PathDigest.from_json(content)
+    if out.type == spec.URI_FILE and d.kind == TREE:
+        raise StepFailure(
+            f"wrote a folder where a file was declared: output '{oname}' ('{out.path}') is a uri_file; write a "
+            "file there, or declare the output a uri_folder"
+        )
+    if out.type == spec.URI_FOLDER and d.kind != TREE:
+        raise StepFailure(f"wrote a file at '{out.path}', but output '{oname}' is a uri_folder")
+    return d

@@ -444,23 +444,33 @@ def _collect(work: str, hasher: Hasher, store: ContentStore, outputs: list) -> d
                 if not (empty and not _has_content(os.path.join(work, ws_rel))):
                     got[which] = None
                     continue
-            if os.path.isdir(ap):
-                tree = hasher.tree(rel, contained=True)
-                store.put_tree(tree, ap, durable=False)
-                d = PathDigest(TREE, tree.digest, tree.size)
-            else:
-                d = hasher.digest(rel, contained=True)
-                store.put_file(ap, d.digest, durable=False)
+            try:
+                d = _stored(hasher, store, rel, ap)
+            except PipefileError as e:  # named as the user wrote it (locally the stage is moved there first)
+                named = [t.replace(stage_rel, ws_rel) if t else t for t in (e.message, e.hint)]
+                raise PipefileError(named[0] or "", e.loc, named[1]) from None
             got[which] = d.to_json()
             got["objects"] += closure(store, d)
         out[oname] = got
     return out
 
 
+def _stored(hasher: Hasher, store: ContentStore, rel: str, ap: str) -> PathDigest:
+    if os.path.isdir(ap):
+        tree = hasher.tree(rel, contained=True)
+        store.put_tree(tree, ap, durable=False)
+        return PathDigest(TREE, tree.digest, tree.size)
+    d = hasher.digest(rel, contained=True)  # (a FIFO or a device is refused here, named)
+    store.put_file(ap, d.digest, durable=False)
+    return d
+
+
 def _has_content(ap: str) -> bool:
-    if os.path.islink(ap) or os.path.isfile(ap):
-        return True
-    return os.path.isdir(ap) and bool(os.listdir(ap))
+    """Something is there, as staging.collect sees it: a folder with an entry, or anything
+    else (a FIFO too: refused by its digest, not taken for an output never written)."""
+    if os.path.isdir(ap) and not os.path.islink(ap):
+        return bool(os.listdir(ap))
+    return os.path.lexists(ap)
 
 
 def _link_batches(work: str, batches) -> None:

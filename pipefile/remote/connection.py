@@ -1,10 +1,9 @@
-"""One connection to a remote's file system through fsspec, shared by threads (each opens
-its own), and the rules every use of it keeps: every transport error becomes a
-`RemoteError` of a kind the caller can act on, its text scrubbed of the URL's secrets, the
-remote's secret options and the cloud secret variables; a small file is written whole or
-not at all (one PUT on an object store, a temp file renamed into place elsewhere, in the
-remote's tmp/ folder, swept of what killed writers left); parallel transfers share one
-pool whose threads keep their connections.
+"""One connection to a remote's file system through fsspec, shared by threads (each opens its
+own), and the rules every use of it keeps: every transport error becomes a `RemoteError` of a
+kind the caller can act on, its text scrubbed of the URL's secrets, the remote's secret options
+and the cloud secret variables; a small file is written whole or not at all (one PUT on an object
+store, a temp file renamed into place elsewhere, in the remote's tmp/ folder, swept of what
+killed writers left); parallel transfers share one pool whose threads keep their connections.
 
 What pipe keeps on a remote, and how it is checked, is `transport.Remote`, built on this.
 """
@@ -24,6 +23,7 @@ from typing import Iterator, Optional
 
 from ..filehash import NotARegularFile, open_regular
 from ..printable import printable
+from . import transfer
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
 from .transfer import AUTH, CORRUPT, FAILED, NO_SPACE, READ_ONLY, UNREACHABLE, RemoteError, classify_error, http_status
@@ -38,7 +38,6 @@ LOCAL_SCHEMES = ("file", "local")
 _NETWORK_HINT = "check the URL, the network and that the server runs: pipe remote list"
 GIVE_UP = 3  # transfers unreachable in a row after which the remote counts as gone (went_down)
 GIVE_UP_BUSY = 32  # ... answered "busy" (503, 429) in a row: a moment's load is not a remote gone
-
 
 SFTP_SCHEMES = ("sftp", "ssh")
 SFTP_WINDOW = 4 << 20  # bytes asked for at once
@@ -194,6 +193,8 @@ class Connection:
         kind = classify_error(e)
         detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
         where = self.spec.describe()
+        if isinstance(e, NotADirectoryError) and self.spec.scheme in LOCAL_SCHEMES:  # a wrong path: exit 2
+            return transfer.not_a_folder(where, e)
         if kind == AUTH and self.spec.scheme in ("file", "local"):  # a folder's permissions, not credentials
             return RemoteError(
                 f"{where}: {doing} failed: permission denied ({detail})",

@@ -5,6 +5,7 @@ transfers moved or failed to."""
 from __future__ import annotations
 
 import errno
+import os
 import threading
 from dataclasses import field
 from typing import Callable, Optional
@@ -27,6 +28,25 @@ class RemoteError(PipefileError):
         super().__init__(message, None, hint)
         self.kind = kind
         self.answered = False  # an UNREACHABLE the server said itself (an HTTP 5xx, 408, 429)
+
+
+class NotAFolder(RemoteError):
+    """A local remote (or Ray store) whose path runs through a plain file: the URL is wrong,
+    bad input (exit 2), not a transfer that failed."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+def not_a_folder(where: str, e: OSError) -> NotAFolder:
+    """The error of a local remote whose path (or a folder on its way) is a file: names that
+    file, found by walking up from what the OS refused."""
+    path = str(e.filename or "")
+    while path and not os.path.lexists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    return NotAFolder(
+        f"{where}: {path or 'its path'} is a file, not a folder: a remote (or a Ray store) on this machine is a folder",
+        hint="name a folder there (a new one, or one pipe pushed to), e.g. pipe remote add NAME /path/to/folder",
+    )
 
 
 class Progress:

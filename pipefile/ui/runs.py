@@ -6,6 +6,7 @@ is the subprocess's)."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -19,6 +20,9 @@ from ..errors import PipefileError
 from ..lazyclass import dataclass
 
 MAX_OUTPUT = 1 << 20
+# What `pipe run` says while another pipe process holds the workspace (workspace/lock.py):
+# its job begins only once it has the lock, so until then this line is all there is to show.
+_WAITING = re.compile(rb"waiting for another pipe process(?: \(pid (\d+)\))?[^\n]*")
 KEEP_DONE = 64  # finished runs kept (each with up to MAX_OUTPUT bytes): their jobs are in the job database
 CANCEL_GRACE = 10.0  # seconds between the interrupt (as Ctrl-C) and a kill
 
@@ -78,7 +82,20 @@ class Run:
     exit_code: Optional[int] = None
     cancelled: bool = False
 
+    def waiting(self) -> tuple:
+        """(what it says, the holder's pid or None) while the run waits for the workspace
+        lock (no job yet); (None, None) otherwise."""
+        if self.exit_code is not None or self.job is not None:
+            return None, None
+        said = list(_WAITING.finditer(bytes(self.output or b"")))
+        if not said:
+            return None, None
+        found = said[-1]
+        pid = found.group(1)
+        return found.group(0).decode("utf-8", "replace").strip(), int(pid) if pid else None
+
     def to_json(self) -> dict:
+        waiting, holder = self.waiting()
         return {
             "run": self.id,
             "state": "running" if self.exit_code is None else "done",
@@ -86,6 +103,9 @@ class Run:
             "job": self.job,
             "command": self.command,
             "output": bytes(self.output or b"").decode("utf-8", "replace"),
+            "waiting": waiting,  # "waiting for another pipe process (pid N) ...": no job until it ends
+            "holder_pid": holder,
+            "seconds": round(time.time() - self.started, 1),
         }
 
 

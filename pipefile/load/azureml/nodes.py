@@ -36,6 +36,30 @@ PORT_TYPES: dict[Any, str] = {
 }
 
 
+def input_enum(v: Map, value, name: str, errors: list) -> tuple:
+    """The `enum:` of the pipeline's literal input `name` (its `-p` values are held to it as
+    its default is, params.value_refusal); () when there is none. What is wrong is added to
+    `errors`, located, as a component input's enum is checked against what is bound."""
+    if "enum" not in v:
+        return ()
+    choices = v["enum"]
+    if not isinstance(choices, list) or not choices:
+        errors.append(
+            PipefileError(f"pipeline input '{name}': enum must be a non-empty list", v.at("enum"), "e.g. enum: [a, b]")
+        )
+        return ()
+    if value not in choices:
+        key = "default" if "default" in v else "value"
+        errors.append(
+            PipefileError(
+                f"pipeline input '{name}' is {value!r}, which is not one of its enum values {choices}",
+                v.at(key),
+                f"give a {key} from the enum, or add {value!r} to the enum (at line {v.at('enum').line})",
+            )
+        )
+    return tuple(choices)
+
+
 def typed(value, typ: str):
     """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False')."""
     if not isinstance(value, str):

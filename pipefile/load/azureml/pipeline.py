@@ -19,7 +19,7 @@ from ..paths import normalize_path
 from ..reader import NAME_RE, display_path
 from . import options as opts
 from . import yamlfile
-from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef
+from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef, input_enum
 from .parallel import ParallelNodes
 from .resolve import Resolver, parse_name
 from .sweep import SweepNodes
@@ -220,7 +220,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                 scope[name] = None
                 continue
             typ = PORT_TYPES.get(v.get("type")) if isinstance(v, Map) else None
-            self.params[name] = spec.Param(name, typ or spec.type_of_value(value), value, loc=loc)
+            choices = input_enum(v, value, name, self.errors) if isinstance(v, Map) else ()
+            self.params[name] = spec.Param(name, typ or spec.type_of_value(value), value, loc=loc, enum=choices)
             scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
         return scope
 

@@ -67,7 +67,8 @@ def router(ctx: UiContext) -> APIRouter:
         graph.select(body.targets)
         started = ctx.runs.start(ctx.display, body.targets, body.params, body.force)
         job = ctx.runs.wait_for_job(started, 5.0)
-        return {"job": job, "run": started.id, "command": started.command}
+        waiting, holder = started.waiting()  # (no job yet: another pipe holds the workspace)
+        return {"job": job, "run": started.id, "command": started.command, "waiting": waiting, "holder_pid": holder}
 
     @r.get("/runs/{run_id}")
     def get_run(run_id: str):

@@ -203,23 +203,36 @@ export function PipelineView() {
     }
   };
 
+  // Set while this page is shown: a run's poll stops when the user leaves it.
+  const shown = useRef(true);
+  useEffect(() => {
+    shown.current = true;
+    return () => {
+      shown.current = false;
+    };
+  }, []);
   const startRun = async () => {
     if (!pipe) return;
     try {
-      const r = await post<{ job: string | number | null; run: string; command: string }>("api/run", runChoice);
+      const r = await post<{ job: string | number | null; run: string; command: string; waiting?: string | null }>("api/run", runChoice);
       setRunOpen(false);
-      setRunning({ command: r.command });
+      setRunning({ command: r.command, output: r.waiting ?? undefined });
       let job = r.job;
-      for (let i = 0; job == null && i < 600; i++) {
+      // Its job begins once it holds the workspace: while another pipe holds it (for minutes,
+      // perhaps), the run says so, and the page keeps saying it until the job begins or the run ends.
+      while (job == null && shown.current) {
         await new Promise((res) => setTimeout(res, 250));
-        const s = await get<{ state: string; exit_code: number | null; job: string | number | null; output: string }>(`api/runs/${enc(r.run)}`);
+        const s = await get<{ state: string; exit_code: number | null; job: string | number | null; output: string; waiting?: string | null; seconds?: number }>(
+          `api/runs/${enc(r.run)}`,
+        );
         job = s.job;
         if (job == null && s.state === "done") {
           setRunning({ command: r.command, output: s.output || `exit code ${s.exit_code}` });
           return;
         }
+        if (job == null && s.waiting) setRunning({ command: r.command, output: `${s.waiting} (${Math.round(s.seconds ?? 0)} s so far)` });
       }
-      if (job != null) go(`/jobs/${enc(String(job))}`);
+      if (job != null && shown.current) go(`/jobs/${enc(String(job))}`);
     } catch (e) {
       setNotice(errorText(e));
     }
