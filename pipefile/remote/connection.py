@@ -39,7 +39,7 @@ _NETWORK_HINT = "check the URL, the network and that the server runs: pipe remot
 GIVE_UP = 3  # transfers unreachable in a row after which the remote counts as gone (went_down)
 GIVE_UP_BUSY = 32  # ... answered "busy" (503, 429) in a row: a moment's load is not a remote gone
 
-
+_UNSIZED = 1 << 62  # an http GET's size, only to skip fsspec's HEAD (a streamed read ignores it)
 SFTP_SCHEMES = ("sftp", "ssh")
 SFTP_WINDOW = 4 << 20  # bytes asked for at once
 SFTP_REQUEST = 32 << 10  # paramiko's largest read request
@@ -273,9 +273,9 @@ class Connection:
         regular file: opening a FIFO would wait forever for a writer, and a device (a link
         to /dev/zero) never ends; either is `Unreadable`, found without reading a byte."""
         if self.read_only:
-            # http: one streamed GET. fsspec's default reads by ranges, which a plain static
-            # server (python -m http.server) does not answer: objects past ~6 MiB failed to restore.
-            return self._call(doing, self.fs().open, path, "rb", block_size=0)
+            # http: one streamed GET (fsspec's reads by ranges fail on a plain static server).
+            # A size given skips fsspec's HEAD before it: the GET's 404 says "absent" itself.
+            return self._call(doing, self.fs().open, path, "rb", block_size=0, size=_UNSIZED)
         if self.spec.scheme in SFTP_SCHEMES:
             f = self._call(doing, self.fs().open, path, "rb")
             try:
@@ -344,10 +344,9 @@ class Connection:
         try:
             return fn(*args, **kwargs)
         except FileNotFoundError as e:
-            # fsspec's http says "not found" for a server that timed out or dropped the
-            # connection: that remote is unreachable, not empty.
-            # Nor is one that answered anything but "not found": a 401, a 500, a 429 was taken
-            # for an empty remote, and every step ran again with no warning.
+            # fsspec's http says "not found" for a server that timed out, dropped the connection
+            # or answered anything but "not found" (a 401, 500, 429): that remote is unreachable
+            # or refusing, not empty (taken for empty, every step ran again with no warning).
             cause = e.__cause__
             if cause is not None and (
                 classify_error(cause) in (UNREACHABLE, AUTH) or http_status(cause) not in (None, 404, 410)
@@ -357,6 +356,8 @@ class Connection:
         except RemoteError:
             raise
         except Exception as e:  # noqa: BLE001 - every transport error becomes a RemoteError
+            if http_status(e) == 410:  # "gone": absent, as it was when a HEAD answered it
+                raise FileNotFoundError(str(e)) from None
             raise self.error(e, doing) from None
 
     # --- parallel transfers and whole writes ------------------------------------------------
