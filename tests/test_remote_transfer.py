@@ -134,3 +134,16 @@ def test_an_http_remote_answering_gone_for_what_it_lacks_is_an_empty_remote(tmp_
     repo = _workspace(tmp_path / "ws", SMALL, url)
     r = repo.pipe("pull")
     assert r.code == 0 and "holds nothing pushed by pipe" in r.out + r.err, str(r)
+
+
+@pytest.mark.parametrize("command", ["pull", "run"])
+def test_an_http_remote_that_redirects_to_itself_stops_with_an_error_that_names_the_fix(tmp_path, http_server, command):
+    url, requests = http_server("loop", tmp_path)
+    repo = _workspace(tmp_path / "ws", SMALL, url)
+    r = repo.pipe(command, timeout=60)
+    # as for any remote that cannot be used: pull fails (1), a run warns and works locally
+    assert r.code == (1 if command == "pull" else 0), str(r)
+    # was: "reading its layout failed (TooManyRedirects: 0, message='', url=...)", no hint
+    assert f"remote 'team' ({url})" in r.err and "redirected it 10 times in a loop" in r.err, str(r)
+    assert "hint: check the remote's URL" in r.err and "Traceback" not in r.err, str(r)
+    assert len(requests()) <= 20, requests()  # (aiohttp's limit: it stops after 10)

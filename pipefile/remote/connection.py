@@ -24,10 +24,11 @@ from typing import Iterator, Optional
 
 from ..filehash import NotARegularFile, open_regular
 from ..printable import printable
+from . import transfer as moving
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
 from .transfer import AUTH, CORRUPT, FAILED, NO_SPACE, READ_ONLY, UNREACHABLE, RemoteError, classify_error, http_status
-from .urls import is_secret_option, sftp_credentials, url_secrets
+from .urls import known_secrets, sftp_credentials
 
 DEFAULT_TRANSFERS = 8
 STALE_TMP_SECONDS = 24 * 3600
@@ -149,18 +150,6 @@ class Unreadable(RemoteError):
         super().__init__(message, CORRUPT, hint)
 
 
-def _secret_values(spec: RemoteSpec) -> list:
-    vals = url_secrets(spec.url)
-    for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"):
-        v = os.environ.get(var)
-        if v and len(v) >= 4:
-            vals.append(v)
-    for k, v in spec.options.items():
-        if is_secret_option(k) and isinstance(v, str) and len(v) >= 4:
-            vals.append(v)
-    return vals
-
-
 class Connection:
     """A remote's file system, opened lazily; safe to use from several threads (one connection each)."""
 
@@ -175,7 +164,7 @@ class Connection:
         self._local = threading.local()
         self._opened: list = []
         self._lock = threading.Lock()
-        self._secrets = _secret_values(spec)
+        self._secrets = known_secrets(spec.url, spec.options)
         self.root = ""
         self._made: set = set()  # folders known to exist on the remote
         self._pool: Optional[_Pool] = None  # one pool: its threads keep their connections
@@ -214,6 +203,8 @@ class Connection:
                 NO_SPACE,
                 hint="free some space there (or ask whoever runs it), then push again: only what is missing moves",
             )
+        if why := moving.redirect_trouble(e):
+            return RemoteError(f"{where}: {doing} failed: {self.scrub(why)}", FAILED, moving.REDIRECT_HINT)
         return RemoteError(f"{where}: {doing} failed ({detail})", FAILED)
 
     def fs(self):
