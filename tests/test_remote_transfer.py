@@ -5,11 +5,14 @@ Each test failed before its fix."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 
 import pytest
 import servers
+from test_remote import s3 as s3  # noqa: F401 - the fixtures, used by name
+from test_remote import sftp as sftp  # noqa: F401
 from workspace_repo import Repo
 
 SMALL = """
@@ -99,11 +102,11 @@ def http_server(tmp_path):
             servers.stop(proc)
 
 
-def _workspace(root, pipefile: str, remote: str) -> Repo:
+def _workspace(root, pipefile: str, remote: str, *options: str) -> Repo:
     root.mkdir(parents=True)
     repo = Repo(root)
     repo.pipefile(pipefile)
-    repo.pipe("remote", "add", "team", remote, "--default", check=True)
+    repo.pipe("remote", "add", "team", remote, "--default", *options, check=True)
     return repo
 
 
@@ -147,3 +150,118 @@ def test_an_http_remote_that_redirects_to_itself_stops_with_an_error_that_names_
     assert f"remote 'team' ({url})" in r.err and "redirected it 10 times in a loop" in r.err, str(r)
     assert "hint: check the remote's URL" in r.err and "Traceback" not in r.err, str(r)
     assert len(requests()) <= 20, requests()  # (aiohttp's limit: it stops after 10)
+
+
+# --- pushes -----------------------------------------------------------------------------------
+BIG = """
+version: 1
+steps:
+  big:
+    command: python -c "import os; open('${{outputs.out}}', 'wb').write(os.urandom(48 << 20))"
+    outputs: {out: build/big.bin}
+"""
+
+# `pipe ARGS...` in this process, then what it read (/proc/self/io's rchar: every byte read
+# by a read call of any of its threads, page cache or not) on stderr's last line.
+COUNTING = """
+import atexit, os, sys
+def said():
+    io = dict(line.split(": ") for line in open("/proc/self/io").read().splitlines())
+    sys.stderr.write("\\nrchar=" + io["rchar"] + "\\n")
+atexit.register(said)
+sys.argv = ["pipe"] + sys.argv[1:]
+import runpy
+runpy.run_module("pipefile", run_name="__main__")
+"""
+
+
+def _bytes_read(repo: Repo, tmp_path, *args: str, env=None) -> int:
+    script = tmp_path / "counting.py"
+    script.write_text(COUNTING)
+    r = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    return int(r.stderr.strip().splitlines()[-1].split("=")[1])
+
+
+def _store_object(repo: Repo, size: int):
+    """The local store's file of the one object of `size` bytes."""
+    found = [p for p in (repo.root / ".pipe").rglob("*") if p.is_file() and p.stat().st_size == size]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_a_push_reads_each_object_once(tmp_path):
+    servers.need(os.path.exists("/proc/self/io"), "no /proc/self/io (Linux's count of the bytes a process reads)")
+    repo = _workspace(tmp_path / "ws", BIG, str(tmp_path / "cache"))
+    repo.pipe("run", check=True)
+    nbytes = _bytes_read(repo, tmp_path, "push")
+    # was: 2 x 48 MiB (each object hashed, then copied: read twice)
+    assert nbytes < (48 << 20) * 1.25, nbytes
+    other = _workspace(tmp_path / "other", BIG, str(tmp_path / "cache"))
+    assert other.outcomes() == {"big": "restored"}
+    assert (other.root / "build/big.bin").read_bytes() == (repo.root / "build/big.bin").read_bytes()
+
+
+def _rot(path) -> None:
+    """One bit of a local object flipped, its size kept: as a failing disk does."""
+    os.chmod(path, 0o644)
+    with open(path, "r+b") as f:
+        f.seek(12345)
+        b = f.read(1)
+        f.seek(12345)
+        f.write(bytes([b[0] ^ 1]))
+
+
+def test_a_rotten_local_object_is_never_committed_on_a_folder_remote(tmp_path):
+    cache = tmp_path / "cache"
+    repo = _workspace(tmp_path / "ws", BIG, str(cache))
+    repo.pipe("run", check=True)
+    _rot(_store_object(repo, 48 << 20))
+    r = repo.pipe("push", "--json")
+    assert r.code == 1 and "is corrupt" in r.err and "did not upload it" in r.err, str(r)
+    assert [p for p in (cache / "objects").rglob("*") if p.is_file() and p.stat().st_size == 48 << 20] == []
+    assert os.listdir(cache / "tmp") == []  # (the temp upload went with it)
+    assert r.json["entries"] == 0, str(r)  # (an entry only after all of its objects)
+
+
+def test_a_rotten_local_object_is_never_committed_over_sftp(tmp_path, sftp):
+    repo = _workspace(tmp_path / "ws", BIG, sftp.url("rotten"), *sftp.options())
+    repo.pipe("run", check=True)
+    _rot(_store_object(repo, 48 << 20))
+    r = repo.pipe("push", "--json")
+    assert r.code == 1 and "is corrupt" in r.err and "did not upload it" in r.err, str(r)
+    root = os.path.join(sftp.base, "rotten")
+    assert [f for _, _, fs in os.walk(os.path.join(root, "objects")) for f in fs] == []
+    assert os.listdir(os.path.join(root, "tmp")) == []
+
+
+def test_an_sftp_push_sends_each_object_whole_and_reads_it_once(tmp_path, sftp):
+    repo = _workspace(tmp_path / "ws", BIG, sftp.url("once"), *sftp.options())
+    repo.pipe("run", check=True)
+    assert _bytes_read(repo, tmp_path, "push") < (48 << 20) * 1.25
+    other = _workspace(tmp_path / "other", BIG, sftp.url("once"), *sftp.options())
+    assert other.outcomes() == {"big": "restored"}
+    assert (other.root / "build/big.bin").read_bytes() == (repo.root / "build/big.bin").read_bytes()
+
+
+@pytest.mark.parametrize("mib", [48, 120])  # one PUT; a multipart upload (s3fs: past 50 MiB)
+def test_a_rotten_local_object_is_never_committed_on_s3(tmp_path, s3, mib):
+    repo = _workspace(tmp_path / "ws", BIG.replace("48 << 20", f"{mib} << 20"), "s3://pipe-cache/rotten", *s3.options())
+    repo.pipe("run", check=True)
+    _rot(_store_object(repo, mib << 20))
+    env = s3.env()
+    r = repo.pipe("push", "--json", env=env)
+    assert r.code == 1 and "is corrupt" in r.err and "did not upload it" in r.err, str(r)
+    # the bucket holds the layout marker alone: no object, no multipart upload left open
+    import s3fs
+
+    fs = s3fs.S3FileSystem(key=s3.key, secret=s3.secret, client_kwargs={"endpoint_url": s3.endpoint})
+    assert [p for p in fs.find("pipe-cache/rotten") if "/objects/" in p] == []
+    assert fs.list_multipart_uploads("pipe-cache") == []
