@@ -4,16 +4,19 @@ Each test failed before its fix."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import servers
 from test_remote import s3 as s3  # noqa: F401 - the fixtures, used by name
 from test_remote import sftp as sftp  # noqa: F401
-from workspace_repo import Repo
+from workspace_repo import PIPE, Repo
 
 SMALL = """
 version: 1
@@ -265,3 +268,31 @@ def test_a_rotten_local_object_is_never_committed_on_s3(tmp_path, s3, mib):
     fs = s3fs.S3FileSystem(key=s3.key, secret=s3.secret, client_kwargs={"endpoint_url": s3.endpoint})
     assert [p for p in fs.find("pipe-cache/rotten") if "/objects/" in p] == []
     assert fs.list_multipart_uploads("pipe-cache") == []
+
+
+@pytest.mark.parametrize("command", ["pull", "run"])
+def test_ctrl_c_stops_a_restore_from_a_server_that_drips_at_once(tmp_path, http_server, command):
+    first, cache = _pushed(tmp_path)
+    url, _ = http_server("slow", cache)  # (a byte a second: no timeout ever fires)
+    second = _workspace(tmp_path / "second", SMALL, url)
+    p = subprocess.Popen(
+        PIPE + [command],
+        cwd=second.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        time.sleep(4)  # reading the folder's listing, a byte a second
+        p.send_signal(signal.SIGINT)
+        start = time.monotonic()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            p.wait(timeout=30)
+        # was (run): the restore of one object was read in the run's restore thread itself,
+        # which no Ctrl-C reaches: the run waited for the whole object, minutes
+        assert p.returncode == 130 and time.monotonic() - start < 10, p.returncode
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert second.pipe("verify").code == 0

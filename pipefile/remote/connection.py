@@ -360,7 +360,10 @@ class Connection:
 
     def _map(self, fn, items: list) -> list:
         """fn over items on the transfer threads (callers are never transfer threads themselves)."""
-        if len(items) <= 1 or self.transfers == 1:
+        # Inline only where a Ctrl-C interrupts the wait itself (the main thread): a run's restore
+        # thread waits here, polling for cancel(), not in a read a dripping server keeps alive.
+        main = threading.current_thread() is threading.main_thread()
+        if not items or main and (len(items) == 1 or self.transfers == 1):
             return [fn(x) for x in items]
         futs = [self._workers().submit(fn, x) for x in items]
         try:
