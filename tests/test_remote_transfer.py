@@ -296,3 +296,18 @@ def test_ctrl_c_stops_a_restore_from_a_server_that_drips_at_once(tmp_path, http_
             p.kill()
             p.wait()
     assert second.pipe("verify").code == 0
+
+
+def test_a_server_that_hangs_up_midway_is_unreachable_and_the_next_pull_completes(tmp_path, http_server):
+    first, cache = _pushed(tmp_path)
+    url, _ = http_server("cut", cache)  # (each object: half its bytes, then the connection closes)
+    second = _workspace(tmp_path / "second", SMALL, url)
+    r = second.pipe("pull", "--json")
+    # was: "downloading object ... failed (ClientPayloadError: ...)", no hint: a fault of the
+    # remote's data, not the dropped connection it is
+    assert r.code == 1 and "is unreachable while downloading object" in r.err, str(r)
+    assert "hint: check the URL, the network" in r.err, str(r)
+    assert second.pipe("verify").code == 0  # nothing half-stored
+    url, _ = http_server("serve", cache)
+    r = second.pipe("pull", "--json", "--remote", url)
+    assert r.code == 0 and r.json["objects"] == 41, str(r)

@@ -84,6 +84,7 @@ def classify_error(e: BaseException) -> str:
             "EndpointConnection",
             "ClientOSError",
             "ServerDisconnected",
+            "ClientPayloadError",  # (aiohttp: the connection closed before the body's end)
         )
     ):
         return UNREACHABLE
