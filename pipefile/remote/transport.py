@@ -296,8 +296,9 @@ class Remote(Connection):
         f = self._call(doing, self.fs().open, dest, "wb")
         h = xxhash.xxh3_128()
         n = 0
+        pipelined = hasattr(f, "set_pipelined")
         try:
-            if hasattr(f, "set_pipelined"):
+            if pipelined:
                 f.set_pipelined(True)  # (paramiko: each write not waited for, as its own put does)
             while chunk := _read_local(src, digest):
                 h.update(chunk)
@@ -317,6 +318,17 @@ class Remote(Connection):
                     f.closed = True  # so that nothing (its __del__ either) commits what was written
             raise
         self._call(doing, f.close)
+        if pipelined:
+            # paramiko drops the answers to pipelined writes (a server's "disk full" among them):
+            # the size written is checked instead, as its own put does, before the rename.
+            kept = self._call(doing, _info, self.fs(), dest).get("size")
+            if kept != n:
+                raise RemoteError(
+                    f"{self.spec.describe()}: {doing} failed: it kept {kept} of its {n} bytes "
+                    "(its disk full, or a quota?)",
+                    NO_SPACE,
+                    hint="free some space there (or ask whoever runs it), then push again: only what is missing moves",
+                )
         return n
 
     def _run_all(self, fn: Callable, items: list) -> None:
