@@ -344,3 +344,29 @@ def test_an_sftp_server_whose_disk_fills_during_an_upload_never_gets_the_object_
         assert os.listdir(os.path.join(root, "tmp")) == []
     finally:
         servers.stop(proc)
+
+
+DANGLING = """
+version: 1
+steps:
+  linked:
+    command: mkdir -p build/linked && echo a > build/linked/a.txt && ln -s nowhere build/linked/dangling
+    outputs: {out: build/linked}
+"""
+
+
+def test_a_remote_object_for_a_link_is_bounded_as_a_path_is(tmp_path):
+    first, cache = _pushed(tmp_path, DANGLING)
+    whole = _workspace(tmp_path / "whole", DANGLING, str(cache))
+    assert whole.outcomes() == {"linked": "restored"}
+    assert os.readlink(whole.root / "build/linked/dangling") == "nowhere"
+    target = next(p for p in (cache / "objects").rglob("*") if p.is_file() and p.stat().st_size == len("nowhere"))
+    os.chmod(target, 0o644)
+    with open(target, "r+b") as f:
+        f.truncate(256 << 20)  # (sparse: a remote sending endless bytes for the link)
+    second = _workspace(tmp_path / "second", DANGLING, str(cache))
+    r = second.pipe("pull", "--json")
+    # was: a link's object had no limit at all: its 256 MiB were copied into the local
+    # store before its digest refused them (an endless one from a server filled the disk)
+    assert r.code == 1 and "larger than the 65536 bytes it was listed with" in r.err, str(r)
+    assert second.pipe("verify").code == 0
