@@ -132,6 +132,8 @@ def test_a_pull_from_an_http_remote_sends_one_get_per_object_and_no_head(tmp_pat
     assert [x for x in sent if not x.startswith("GET ")] == [], sent
     objects = [x for x in sent if x.startswith("GET /objects/")]
     assert len(objects) == len(set(objects)) == 41, sent
+    # was also: the run-cache entry read twice (by the plan, then again to store it)
+    assert len(sent) == 41 + 2, [x for x in sent if x not in objects]  # (the layout marker, the entry)
     assert second.outcomes() == {"many": "restored"}
 
 
