@@ -29,7 +29,8 @@ steps:
 """
 
 # A server over a folder remote that writes each request's method and path to a log, and in
-# other modes misbehaves: "loop" answers every request 302 to itself, "gone" answers 410 for
+# other modes misbehaves: "loop" answers every request 302 to itself ("badurl": to a URL
+# that cannot be one), "gone" answers 410 for
 # what is missing, "cut" sends half of each object it promised and hangs up, "huge" promises a
 # body of 2**62 bytes and sends its bytes then zeros, "slow" sends a byte a second.
 SERVER = """
@@ -53,6 +54,8 @@ class H(http.server.BaseHTTPRequestHandler):
             f.write(f"{self.command} {self.path}\\n")
         if mode == "loop":
             return self.empty(302, Location=self.path)
+        if mode == "badurl":
+            return self.empty(302, Location="http://[::1")
         p = os.path.join(root, self.path.lstrip("/"))
         if not os.path.isfile(p):
             return self.empty(410 if mode == "gone" else 404)
@@ -119,6 +122,16 @@ def _pushed(tmp_path, pipefile: str = SMALL):
     first.pipe("run", check=True)
     first.pipe("push", check=True)
     return first, cache
+
+
+def test_an_http_remote_that_redirects_to_no_url_says_where_it_was_sent(tmp_path, http_server):
+    url, _ = http_server("badurl", tmp_path)
+    repo = _workspace(tmp_path / "ws", SMALL, url)
+    r = repo.pipe("pull")
+    # was: "... to http://[::1 - Server attempted redirecting to a location that does not look
+    # like a URL, which is no http(s) URL pipe can follow"
+    assert r.code == 1 and "the server redirected it to http://[::1, which is no http(s) URL" in r.err, str(r)
+    assert "hint: check the remote's URL" in r.err, str(r)
 
 
 def test_a_pull_from_an_http_remote_sends_one_get_per_object_and_no_head(tmp_path, http_server):

@@ -110,7 +110,7 @@ def redirect_trouble(e: BaseException) -> Optional[str]:
         loop = " in a loop" if len(set(seen)) < len(seen) else ""
         return f"the server redirected it {len(seen)} times{loop}, and pipe stopped following"
     if "Redirect" in name:
-        return f"the server redirected it to {e}, which is no http(s) URL pipe can follow"
+        return f"the server redirected it to {getattr(e, 'url', e)!s}, which is no http(s) URL pipe can follow"
     return None
 
 
