@@ -12,7 +12,7 @@ entry is written locally. Artifact versions travel with --all-jobs.
 from __future__ import annotations
 
 from dataclasses import field
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from .cache.action_cache import parse_entry
 from .errors import PipefileError, did_you_mean
@@ -197,10 +197,16 @@ def _local_sizes(ws: Workspace, digests: list) -> dict:
 
 # --- pull -----------------------------------------------------------------------------------
 def pull_plan(
-    ws: Workspace, remote: Remote, plan, progress: Optional[Progress] = None, report: Optional[SyncReport] = None
+    ws: Workspace,
+    remote: Remote,
+    plan,
+    progress: Optional[Progress] = None,
+    report: Optional[SyncReport] = None,
+    planned: Optional[Callable[[str], Optional[bytes]]] = None,
 ) -> SyncReport:
     """Fetch what the remote has for the plan's RESTORE-from-remote decisions; then take the
-    remote's version numbers for the content that is here (version_numbers.adopt)."""
+    remote's version numbers for the content that is here (version_numbers.adopt).
+    `planned`: the entries the plan was decided on (RemoteRunCache.entry), not asked for again."""
     report = report or SyncReport("pull", remote.name)
     wanted = {}
     for name, d in plan.decisions.items():
@@ -210,7 +216,7 @@ def pull_plan(
             report.already += 1  # in the local store already (an earlier pull, another run)
         elif d.verdict in (Verdict.RUN, Verdict.PENDING):
             report.must_run.append(name)
-    _fetch_entries(ws, remote, {k: outs for k, (_, outs) in wanted.items()}, progress, report)
+    _fetch_entries(ws, remote, {k: outs for k, (_, outs) in wanted.items()}, progress, report, planned)
     from . import version_numbers
 
     try:
@@ -220,10 +226,12 @@ def pull_plan(
     return report
 
 
-def _fetch_entries(ws: Workspace, remote: Remote, wanted: dict, progress, report: SyncReport) -> SyncReport:
+def _fetch_entries(
+    ws: Workspace, remote: Remote, wanted: dict, progress, report: SyncReport, planned=None
+) -> SyncReport:
     entries = {}
     for k in wanted:
-        data = remote.read_entry(k)
+        data = (planned and planned(k)) or remote.read_entry(k)  # (was: each read twice, one GET a step)
         if data is not None:
             entries[k] = data
     contents = [d for k in entries for d in wanted[k].values()]

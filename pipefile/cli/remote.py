@@ -208,7 +208,7 @@ def pull(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
         if session.remote_problems:
             raise session.remote_problems[0]
         progress = report_remote.TransferProgress(session.remote.name, quiet=as_json)
-        r = sync.pull_plan(session.ws, session.remote, plan, progress)
+        r = sync.pull_plan(session.ws, session.remote, plan, progress, planned=session.remote_cache.entry)
         _note_empty(session.remote)
     finally:
         session.close()

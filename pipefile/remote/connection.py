@@ -23,11 +23,11 @@ from typing import Iterator, Optional
 
 from ..filehash import NotARegularFile, open_regular
 from ..printable import printable
-from . import transfer
+from . import transfer as moving
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
 from .transfer import AUTH, CORRUPT, FAILED, NO_SPACE, READ_ONLY, UNREACHABLE, RemoteError, classify_error, http_status
-from .urls import is_secret_option, sftp_credentials, url_secrets
+from .urls import known_secrets, sftp_credentials
 
 DEFAULT_TRANSFERS = 8
 STALE_TMP_SECONDS = 24 * 3600
@@ -39,6 +39,7 @@ _NETWORK_HINT = "check the URL, the network and that the server runs: pipe remot
 GIVE_UP = 3  # transfers unreachable in a row after which the remote counts as gone (went_down)
 GIVE_UP_BUSY = 32  # ... answered "busy" (503, 429) in a row: a moment's load is not a remote gone
 
+_UNSIZED = 1 << 62  # an http GET's size, only to skip fsspec's HEAD (a streamed read ignores it)
 SFTP_SCHEMES = ("sftp", "ssh")
 SFTP_WINDOW = 4 << 20  # bytes asked for at once
 SFTP_REQUEST = 32 << 10  # paramiko's largest read request
@@ -148,18 +149,6 @@ class Unreadable(RemoteError):
         super().__init__(message, CORRUPT, hint)
 
 
-def _secret_values(spec: RemoteSpec) -> list:
-    vals = url_secrets(spec.url)
-    for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"):
-        v = os.environ.get(var)
-        if v and len(v) >= 4:
-            vals.append(v)
-    for k, v in spec.options.items():
-        if is_secret_option(k) and isinstance(v, str) and len(v) >= 4:
-            vals.append(v)
-    return vals
-
-
 class Connection:
     """A remote's file system, opened lazily; safe to use from several threads (one connection each)."""
 
@@ -174,7 +163,7 @@ class Connection:
         self._local = threading.local()
         self._opened: list = []
         self._lock = threading.Lock()
-        self._secrets = _secret_values(spec)
+        self._secrets = known_secrets(spec.url, spec.options)
         self.root = ""
         self._made: set = set()  # folders known to exist on the remote
         self._pool: Optional[_Pool] = None  # one pool: its threads keep their connections
@@ -194,7 +183,7 @@ class Connection:
         detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
         where = self.spec.describe()
         if isinstance(e, NotADirectoryError) and self.spec.scheme in LOCAL_SCHEMES:  # a wrong path: exit 2
-            return transfer.not_a_folder(where, e)
+            return moving.not_a_folder(where, e)
         if kind == AUTH and self.spec.scheme in ("file", "local"):  # a folder's permissions, not credentials
             return RemoteError(
                 f"{where}: {doing} failed: permission denied ({detail})",
@@ -215,6 +204,8 @@ class Connection:
                 NO_SPACE,
                 hint="free some space there (or ask whoever runs it), then push again: only what is missing moves",
             )
+        if why := moving.redirect_trouble(e):
+            return RemoteError(f"{where}: {doing} failed: {self.scrub(why)}", FAILED, moving.REDIRECT_HINT)
         return RemoteError(f"{where}: {doing} failed ({detail})", FAILED)
 
     def fs(self):
@@ -274,9 +265,9 @@ class Connection:
         regular file: opening a FIFO would wait forever for a writer, and a device (a link
         to /dev/zero) never ends; either is `Unreadable`, found without reading a byte."""
         if self.read_only:
-            # http: one streamed GET. fsspec's default reads by ranges, which a plain static
-            # server (python -m http.server) does not answer: objects past ~6 MiB failed to restore.
-            return self._call(doing, self.fs().open, path, "rb", block_size=0)
+            # http: one streamed GET (fsspec's reads by ranges fail on a plain static server).
+            # A size given skips fsspec's HEAD before it: the GET's 404 says "absent" itself.
+            return self._call(doing, self.fs().open, path, "rb", block_size=0, size=_UNSIZED)
         if self.spec.scheme in SFTP_SCHEMES:
             f = self._call(doing, self.fs().open, path, "rb")
             try:
@@ -345,10 +336,9 @@ class Connection:
         try:
             return fn(*args, **kwargs)
         except FileNotFoundError as e:
-            # fsspec's http says "not found" for a server that timed out or dropped the
-            # connection: that remote is unreachable, not empty.
-            # Nor is one that answered anything but "not found": a 401, a 500, a 429 was taken
-            # for an empty remote, and every step ran again with no warning.
+            # fsspec's http says "not found" for a server that timed out, dropped the connection
+            # or answered anything but "not found" (a 401, 500, 429): that remote is unreachable
+            # or refusing, not empty (taken for empty, every step ran again with no warning).
             cause = e.__cause__
             if cause is not None and (
                 classify_error(cause) in (UNREACHABLE, AUTH) or http_status(cause) not in (None, 404, 410)
@@ -358,6 +348,8 @@ class Connection:
         except RemoteError:
             raise
         except Exception as e:  # noqa: BLE001 - every transport error becomes a RemoteError
+            if http_status(e) == 410:  # "gone": absent, as it was when a HEAD answered it
+                raise FileNotFoundError(str(e)) from None
             raise self.error(e, doing) from None
 
     # --- parallel transfers and whole writes ------------------------------------------------
@@ -369,7 +361,10 @@ class Connection:
 
     def _map(self, fn, items: list) -> list:
         """fn over items on the transfer threads (callers are never transfer threads themselves)."""
-        if len(items) <= 1 or self.transfers == 1:
+        # Inline only where a Ctrl-C interrupts the wait itself (the main thread): a run's restore
+        # thread waits here, polling for cancel(), not in a read a dripping server keeps alive.
+        main = threading.current_thread() is threading.main_thread()
+        if not items or main and (len(items) == 1 or self.transfers == 1):
             return [fn(x) for x in items]
         futs = [self._workers().submit(fn, x) for x in items]
         try:

@@ -24,6 +24,9 @@ from .transport import Remote
 # millions of names in one folder. Past it, a remote's manifest is refused before it can
 # fill the disk (its size is not listed anywhere, unlike a file's).
 MAX_MANIFEST = 256 << 20
+# A link's target (the text of a link that pointed nowhere) is no longer than a path: PATH_MAX
+# is 4096 on Linux. Its size is listed nowhere either, so this bounds it instead.
+MAX_LINK = 64 << 10
 
 
 class RemoteRunCache:
@@ -159,8 +162,10 @@ def fetch_contents(
                     else:
                         limits[child] = max(size, limits.get(child, 0))
         level = nxt
-    # A digest that is also a link's target has no listed size: not limited.
-    limits = {d: n for d, n in limits.items() if d not in links}
+    # A link's target has no listed size: bounded as a path is (was: not at all, so a remote
+    # could send endless bytes for one), or as the largest file of the same digest.
+    for d in links:
+        limits[d] = max(limits.get(d, 0), MAX_LINK)
     total.merge(remote.download(store, files, progress, "download", sizes, limits))
     for d, depths in links.items():
         if store.has(d) and not link_stays_inside(store.read(d), min(depths)):

@@ -104,6 +104,7 @@ def classify_error(e: BaseException) -> str:
             "EndpointConnection",
             "ClientOSError",
             "ServerDisconnected",
+            "ClientPayloadError",  # (aiohttp: the connection closed before the body's end)
         )
     ):
         return UNREACHABLE
@@ -112,6 +113,25 @@ def classify_error(e: BaseException) -> str:
     if isinstance(e, OSError) and e.errno is not None and not isinstance(e, FileNotFoundError):
         return UNREACHABLE if e.errno in (101, 104, 110, 111, 113, -2, -3, -5) else FAILED
     return FAILED
+
+
+REDIRECT_HINT = (
+    "check the remote's URL (pipe remote list): curl -IL URL shows where the server sends it; "
+    "give the URL it should end at: pipe remote add NAME URL --force"
+)
+
+
+def redirect_trouble(e: BaseException) -> Optional[str]:
+    """Why the http client stopped following the server's redirects (a loop, a chain past
+    aiohttp's limit of 10, a Location that is no http URL), or None for another error."""
+    name = type(e).__name__
+    if name == "TooManyRedirects":
+        seen = [str(getattr(r, "url", "")) for r in getattr(e, "history", None) or ()]
+        loop = " in a loop" if len(set(seen)) < len(seen) else ""
+        return f"the server redirected it {len(seen)} times{loop}, and pipe stopped following"
+    if "Redirect" in name:
+        return f"the server redirected it to {getattr(e, 'url', e)!s}, which is no http(s) URL pipe can follow"
+    return None
 
 
 @dataclass

@@ -21,6 +21,7 @@ Invariants, kept by every writer:
   never an entry pointing at nothing.
 - Every downloaded object is hashed as it arrives and enters the local store only if it
   matches its name; a mismatch is refused and reported (`RemoteError`, kind "corrupt").
+  Every uploaded one is hashed as it is sent, and committed only if it matches (`_send`).
 
 Credentials are never printed: messages carry the scrubbed URL, and every error text
 from a transport is scrubbed of the URL's secrets and the AWS secret variables.
@@ -31,6 +32,7 @@ threads, mapping its errors and writing a file whole are its `connection.Connect
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import posixpath
@@ -38,9 +40,12 @@ import re
 import secrets
 from typing import Callable, Iterable, Optional
 
+import xxhash
+
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, DigestMismatch, StoreError
 from ..digest import FILE, TREE
+from ..filehash import open_regular
 from .connection import DEFAULT_TRANSFERS, Connection, Unreadable
 from .spec import RemoteSpec
 from .transfer import CORRUPT, FAILED, NO_SPACE, NO_SPACE_ERRNOS, Progress, RemoteError, Transfer
@@ -222,7 +227,8 @@ class Remote(Connection):
 
     def upload(self, store: ContentStore, digests: Iterable[str], progress: Optional[Progress] = None) -> "Transfer":
         """Put the given objects (all present in `store`) on the remote; callers pass only the
-        missing ones. Each is hashed before it leaves, so a rotten local copy never spreads."""
+        missing ones. Each is hashed as it is sent, and one whose bytes do not match its name is
+        never committed there (`_send`), so a rotten local copy never spreads."""
         self.require_writable()
         todo = list(dict.fromkeys(digests))
         sizes = {}
@@ -236,46 +242,40 @@ class Remote(Connection):
         progress.begin("upload", len(todo), sum(sizes.values()))
 
         def one(d: str) -> None:
-            from ..digest import hash_file
-
             if self.down is not None:
                 result.fail(d, self.down)
                 return
-            local = store.path(d)
+            final = self.object_path(d)
             try:
-                got = hash_file(local)
+                src = open_regular(store.path(d))
             except OSError as e:
-                result.fail(d, RemoteError(f"object {d[:12]} is missing from the local store ({e.strerror})"))
+                result.fail(d, RemoteError(f"object {d[:12]} is missing from the local store ({e.strerror or e})"))
                 return
-            if got != d:
+            try:
+                with src:
+                    if self.atomic_put:
+                        n = self._send(src, d, final, progress)
+                    else:
+                        self.makedirs(posixpath.dirname(final))
+                        tmp = self.path("tmp", f"{d}.{secrets.token_hex(6)}")
+                        with self.dropped_on_failure(tmp):
+                            n = self._send(src, d, tmp, progress)
+                            self.rename(tmp, final, f"renaming object {d[:12]} into place")
+                result.add(d, n)
+            except DigestMismatch as e:
                 where = store.quarantine(d)
                 result.fail(
                     d,
                     RemoteError(
-                        f"local object {d[:12]} is corrupt (hashes to {got[:12]}); moved it to "
-                        f"{where} and did not upload it",
+                        f"local object {d[:12]} is corrupt ({e.message}); moved it to {where} and did not upload it",
                         CORRUPT,
                         hint="run the step that made it again, then push",
                     ),
                 )
-                return
-            fs = self.fs()
-            final = self.object_path(d)
-            try:
-                if self.atomic_put:
-                    self._call(f"uploading object {d[:12]}", fs.put_file, local, final)
-                else:
-                    self.makedirs(posixpath.dirname(final))
-                    tmp = self.path("tmp", f"{d}.{secrets.token_hex(6)}")
-                    with self.dropped_on_failure(tmp):
-                        self._call(f"uploading object {d[:12]}", fs.put_file, local, tmp)
-                        self.rename(tmp, final, f"renaming object {d[:12]} into place")
-                result.add(d, sizes[d])
-                progress.advance(sizes[d])
-            except FileNotFoundError as e:
-                result.fail(d, self.error(OSError(2, str(e)), f"uploading object {d[:12]}"))
             except RemoteError as e:
                 result.fail(d, e)
+            except FileNotFoundError as e:  # (on the remote: a folder of its path went meanwhile)
+                result.fail(d, self.error(OSError(2, str(e)), f"uploading object {d[:12]}"))
 
         if not self.atomic_put and todo:
             self.makedirs(self.path("tmp"))
@@ -285,6 +285,51 @@ class Remote(Connection):
         finally:
             progress.end()
         return result
+
+    def _send(self, src, digest: str, dest: str, progress: Progress) -> int:
+        """The local copy `src` of object `digest` written at `dest`, read once: hashed as it
+        is sent (a hash first, then a copy, read every pushed byte twice). One that does not
+        hash to its name raises DigestMismatch before the upload is committed: an object
+        store's file commits on close (one PUT, or the multipart's completion), so it is
+        discarded instead; a temp file on a file system is dropped by the caller."""
+        doing = f"uploading object {digest[:12]}"
+        f = self._call(doing, self.fs().open, dest, "wb")
+        h = xxhash.xxh3_128()
+        n = 0
+        pipelined = hasattr(f, "set_pipelined")
+        try:
+            if pipelined:
+                f.set_pipelined(True)  # (paramiko: each write not waited for, as its own put does)
+            while chunk := _read_local(src, digest):
+                h.update(chunk)
+                n += len(chunk)
+                self._call(doing, f.write, chunk)
+                progress.advance(len(chunk))
+            if h.hexdigest() != digest:
+                raise DigestMismatch(f"its {n} bytes hash to {h.hexdigest()[:12]}")
+        except BaseException:
+            if not self.atomic_put:
+                with contextlib.suppress(Exception):
+                    f.close()
+            else:
+                with contextlib.suppress(Exception):
+                    f.discard()  # (s3fs: aborts a multipart upload under way)
+                with contextlib.suppress(Exception):
+                    f.closed = True  # so that nothing (its __del__ either) commits what was written
+            raise
+        self._call(doing, f.close)
+        if pipelined:
+            # paramiko drops the answers to pipelined writes (a server's "disk full" among them):
+            # the size written is checked instead, as its own put does, before the rename.
+            kept = self._call(doing, _info, self.fs(), dest).get("size")
+            if kept != n:
+                raise RemoteError(
+                    f"{self.spec.describe()}: {doing} failed: it kept {kept} of its {n} bytes "
+                    "(its disk full, or a quota?)",
+                    NO_SPACE,
+                    hint="free some space there (or ask whoever runs it), then push again: only what is missing moves",
+                )
+        return n
 
     def _run_all(self, fn: Callable, items: list) -> None:
         self._map(fn, items)
@@ -395,6 +440,13 @@ def _check_size(f, limit: Optional[int], digest: str) -> None:
         return  # (not a local file: the limit is checked as the bytes arrive)
     if size > limit:
         raise DigestMismatch(f"content named {digest[:12]} is larger than the {limit} bytes it was listed with")
+
+
+def _read_local(src, digest: str) -> bytes:
+    try:
+        return src.read(_CHUNK)
+    except OSError as e:  # (a local disk's error: not the remote's)
+        raise RemoteError(f"local object {digest[:12]} could not be read ({e.strerror or e})") from None
 
 
 def _read_chunks(f, progress: Progress, limit: Optional[int] = None, digest: str = ""):

@@ -7,6 +7,7 @@ have no remote, so the start-up does not pay for it.
 
 from __future__ import annotations
 
+import os
 import re
 
 
@@ -121,3 +122,17 @@ def sftp_credentials(url: str) -> tuple:
     if colon:
         found["password"] = urllib.parse.unquote(password)
     return urllib.parse.urlunsplit(parts._replace(netloc=host)), found
+
+
+def known_secrets(url: str, options: dict) -> list:
+    """Every text pipe knows to be a secret of a remote's (its URL's, its options', the cloud
+    secret variables'): scrubbed from whatever a transport says."""
+    vals = url_secrets(url)
+    for var in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN"):
+        v = os.environ.get(var)
+        if v and len(v) >= 4:
+            vals.append(v)
+    for k, v in options.items():
+        if is_secret_option(k) and isinstance(v, str) and len(v) >= 4:
+            vals.append(v)
+    return vals
