@@ -29,6 +29,9 @@ NESTED_DIR = ".pipe/nested"  # (load/flatten.py: where inner outputs without a p
 
 KEY_VERSION = 1
 LOCAL_ENV_IDENTITY = "local"
+# The content given for an input a sweep's gathered task leaves out (a trial stopped early, or
+# failed in a keep-going run): its key names the entry left out, with no digest to check or ship.
+LEFT_OUT = PathDigest("left_out", "", 0)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ def key_manifest(
     for name, inp in node.inputs.items():
         if inp.kind == IN_PATH:
             d = inputs[inp.path]
+            if d is LEFT_OUT:
+                ins[name] = {"path": inp.path, "left_out": True}
+                continue
             ins[name] = {"path": inp.path, "kind": d.kind, "digest": d.digest}
             if d.executable:
                 ins[name]["exec"] = True

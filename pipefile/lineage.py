@@ -18,7 +18,7 @@ The result is plain data (dicts, ready for JSON): a *data* node
 and a *step* node
     {"type": "step", "job", "job_uid", "experiment", "git", "step", "outcome", "key",
      "command", "env", "params", "code": {path: {kind, digest}},
-     "inputs": {name: data node | {"value": V, "param"?: P} | {"none": true}}}
+     "inputs": {name: data node | {"value": V, "param"?: P} | {"none": true} | {"path": P, "left_out": true}}}
 Content addressing makes the graph acyclic; a step met twice is the same dict object
 (renderers show it once).
 """
@@ -393,6 +393,8 @@ class Lineage:
                     )
                 elif inp.get("none"):
                     node["inputs"][name] = {"none": True}
+                elif inp.get("left_out"):  # a sweep trial a gathering left out (stopped early, or failed)
+                    node["inputs"][name] = {"path": inp.get("path", ""), "left_out": True}
                 else:
                     node["inputs"][name] = {k: inp[k] for k in ("value", "param") if k in inp}
         finally:

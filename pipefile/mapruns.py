@@ -80,11 +80,11 @@ class MapPolicy:
     # --- a sweep's failed trials, left out of STEP.best ---------------------------------------
     def _picking(self, name: str):
         """The sweep whose STEP.best picks among task `name` (a trial of it), in a keep-going
-        run; None otherwise. (A sweep with per-task output paths gathers them in a task of
-        its own, which a failed trial still stops: not here.)"""
+        run; None otherwise. (A sweep with per-task output paths: its task STEP.gathered,
+        which STEP.best reads, gathers the trials that succeeded.)"""
         node = self.graph.nodes.get(name) if self.keep_going else None
         group = (self.graph.groups or {}).get(node.step.group) if node is not None and node.step.group else None
-        if group is None or group.kind != "sweep" or group.per_task or f"{group.name}.best" not in self.graph.nodes:
+        if group is None or group.kind != "sweep" or f"{group.name}.best" not in self.graph.nodes:
             return None
         return group
 
@@ -133,11 +133,12 @@ class MapPolicy:
         return group if group is not None and group.kind == "sweep" else None
 
     def spares(self, reader: str, dep: str) -> bool:
-        """Whether `reader` goes on although `dep` failed: STEP.best, of a trial left out of it,
-        while some trial of the sweep was not (every one failed: it fails, saying so)."""
+        """Whether `reader` goes on although `dep` failed: STEP.best (or STEP.gathered, which it
+        reads, of per-task output paths), of a trial left out of it, while some trial of the
+        sweep was not (every one failed: STEP.best fails, saying so)."""
         node = self.graph.nodes.get(dep)
         left = self.left_out.get(node.step.group) if node is not None and node.step.group else None
-        if not left or dep not in left or reader != f"{node.step.group}.best":
+        if not left or dep not in left or reader not in (f"{node.step.group}.best", f"{node.step.group}.gathered"):
             return False
         return len(left) < len(self.graph.groups[node.step.group].tasks)
 

@@ -26,10 +26,11 @@ from typing import Mapping, Optional
 from .digest import Hasher, PathDigest
 from .errors import PipefileError
 from .graph import Graph, Node
-from .keys import LOCAL_ENV_IDENTITY, step_key
+from .keys import LEFT_OUT, LOCAL_ENV_IDENTITY, step_key
 from .lazyclass import dataclass
 from .rebuilder import (
     MISSING_INPUT,
+    NOT_MADE,
     PROPOSED,
     STOPPED_BEFORE,
     UPSTREAM,
@@ -48,6 +49,7 @@ class Upstream:
 
     outputs: Optional[Mapping[str, PathDigest]]  # None: unknown until it has run
     in_workspace: bool  # False while a restore is still to happen
+    ended: str = ""  # outputs {}: the outcome it ended with, without them ("stopped", "failed")
 
 
 @dataclass(frozen=True, eq=False)  # (never compared: equality would only cost start-up)
@@ -148,7 +150,7 @@ class Planner:
                 elif d.verdict == Verdict.STOPPED:
                     # It ends with no outputs, as when it was stopped; an entry still at its path
                     # (of other inputs) is removed first: a reader of the folder waits for that.
-                    upstream[name] = Upstream({}, not self._holds_entries(name))
+                    upstream[name] = Upstream({}, not self._holds_entries(name), "stopped")
                 else:
                     upstream[name] = Upstream(None, False)
         finally:
@@ -223,8 +225,18 @@ class Planner:
             if exact and exact[0] in upstream:
                 outputs = upstream[exact[0]].outputs
                 assert outputs is not None  # its producer is a dep, and no dep is waiting (above)
-                if exact[1] not in outputs:  # a sweep trial stopped early: it has none
-                    return Decision(name, Verdict.RUN, None, (Reason(MISSING_INPUT, path),))
+                if exact[1] not in outputs:  # a sweep trial stopped early (or failed, left out): it has none
+                    there = os.path.lexists(os.path.join(self.graph.pipefile.root, path))
+                    if not upstream[exact[0]].in_workspace:  # (its old entry is removed first)
+                        not_there.append(exact[0])
+                    elif self._gathers(name, exact[0]) and not there:
+                        digests[path] = LEFT_OUT  # gathered without it: its key says so
+                    else:
+                        ended = upstream[exact[0]].ended
+                        how = {"stopped": "was stopped early", "": "ended without it"}.get(ended, ended)
+                        how += " (and a file an earlier run left there could not be removed)" if there else ""
+                        return Decision(name, Verdict.RUN, None, (Reason(NOT_MADE, path, exact[0], how),))
+                    continue
                 digests[path] = outputs[exact[1]]
                 continue
             # A path inside (or around) an output can only be digested once it is in place.
@@ -256,6 +268,15 @@ class Planner:
         if cached is None:
             return self._stopped_before(node, key) or first
         return decide(name, Observation(key, prior, current, paths, cached, forced, source))
+
+    def _gathers(self, name: str, trial: str) -> bool:
+        """Whether `name` is the task gathering the per-task outputs of sweep trial `trial`
+        (outpaths.gather_step), which goes on without the trials that ended without them."""
+        from .outpaths import GATHER_SUFFIX  # (here: only when a trial ended without outputs; start-up)
+
+        group = self.graph.nodes[trial].step.group
+        kind = self.graph.groups[group].kind if group and group in (self.graph.groups or {}) else ""
+        return kind == "sweep" and name == group + GATHER_SUFFIX
 
     def _holds_entries(self, name: str) -> bool:
         root = self.graph.pipefile.root

@@ -49,6 +49,9 @@ OUTPUT_MODIFIED = "output_modified"
 UPSTREAM = "upstream"
 PROPOSED = "proposed"  # its inputs are proposed once the tasks before it end (a bayesian trial)
 MISSING_INPUT = "missing_input"
+# An input a task of this run ended without (a sweep trial stopped early, or failed): subject
+# the path, old the task, new how it ended.
+NOT_MADE = "input_not_made"
 # A trial stopped before: subject the policy, old the judgement, new the job that stopped it.
 STOPPED_BEFORE = "stopped_before"
 CACHED = "cached"
@@ -149,9 +152,21 @@ def decide(step: str, obs: Observation) -> Decision:
     return Decision(step, Verdict.RUN, key, tuple(reasons))
 
 
+def not_made_text(r: Reason) -> str:
+    """The sentence of a NOT_MADE reason: which task, why, and what to do."""
+    sweep = str(r.old).rpartition("[")[0] or "STEP"  # (a task is STEP[LABEL])
+    return (
+        f"input '{r.subject}' was not made: '{r.old}' {r.new}, so it has no output; read the trials "
+        f"that finished through ${{{{steps.{sweep}.outputs.NAME}}}} or ${{{{steps.{sweep}.best.outputs.NAME}}}}, "
+        f"which leave it out, or run it again (pipe run --force='{r.old}')"
+    )
+
+
 def _fmt_input(d: Optional[dict]) -> Optional[str]:
     if d is None:
         return None
+    if d.get("left_out"):
+        return "(left out)"
     if "digest" in d:
         return d["digest"][:10] + ("/" if d.get("kind") == "tree" else "")
     if d.get("none"):

@@ -187,12 +187,12 @@ class Scheduler:
             if result.ok and result.outputs is not None:
                 upstream[name] = Upstream(result.outputs, result.outcome != Outcome.LEFT_ON_REMOTE)
             elif result.tolerated or maps.is_left_out(name):
-                upstream[name] = Upstream({}, True)  # readers of the gathered folder (or STEP.best) go on without it
+                upstream[name] = Upstream({}, True, "failed")  # readers of the gathered folder (or STEP.best) go on
             elif result.outcome == Outcome.STOPPED or (
                 result.outcome in (Outcome.FAILED, Outcome.SKIPPED) and name in self.graph.followed
             ):
                 # Ended without outputs: what runs after it (a bayesian sweep's later rounds) goes on.
-                upstream[name] = Upstream({}, True)
+                upstream[name] = Upstream({}, True, result.outcome.value)
             else:
                 upstream[name] = Upstream(None, False)
             for dep in self.graph.dependents.get(name, ()):

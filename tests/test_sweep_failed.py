@@ -269,3 +269,107 @@ def test_sweep_show_gives_the_inputs_a_failed_bayesian_trial_of_the_last_round_r
     # (was: "inputs": {} and `-` in the table: a round proposed only after the last trial built)
     assert t3["failed"] is True and t3["inputs"] == {"x": x3}, t3
     assert f"trial-3  {x3:g}" in repo.pipe("sweep", "show", "train").out
+
+
+# A sweep whose output path uses the inputs (gathered by the task train.gathered), with early
+# termination: trials one at a time, x = 2, 1, 3; trial-3's curve is worse than the median
+# at step 2 and it is stopped. $FAIL names the values whose trials fail; $GOOD the value
+# whose trial reports a low curve (not stopped) and ends with the best loss.
+PER_TRIAL = """\
+version: 1
+steps:
+  train:
+    sweep:
+      search: grid
+      max_parallel: 1
+      space:
+        x: {choice: [2, 1, 3]}
+      objective: {metric: loss, goal: minimize}
+      early_termination: {policy: median_stopping, evaluation_interval: 1, delay_evaluation: 2}
+    inputs: {x: {type: integer}}
+    code: [w.py]
+    command: python3 w.py ${{inputs.x}} ${{outputs.metrics}}
+    outputs: {metrics: "build/m-${{inputs.x}}.json"}
+    metrics: "build/m-${{inputs.x}}.json"
+  pick:
+    inputs: {m: "${{steps.train.best.outputs.metrics}}"}
+    command: cp ${{inputs.m}} ${{outputs.o}}
+    outputs: {o: build/best.json}
+"""
+
+PER_TRIAL_WRITER = """\
+import json, os, sys, time
+from pipefile import log_metric
+x = int(sys.argv[1])
+good = str(x) == os.environ.get("GOOD")
+for s in range(3):
+    log_metric("loss", (0 if good else x) + 1 / (s + 1), step=s)
+time.sleep(1.5)  # (judged at step 2 while it waits)
+if str(x) in os.environ.get("FAIL", "").split(","):
+    sys.exit(f"diverged {x}")
+json.dump({"loss": 0 if good else x, "x": x}, open(sys.argv[2], "w"))
+"""
+
+
+def _per_trial(repo, extra: str = "") -> None:
+    repo.pipefile(PER_TRIAL + extra)
+    repo.write("w.py", PER_TRIAL_WRITER)
+
+
+def test_a_step_reading_a_stopped_trial_s_own_output_is_told_it_was_stopped(repo):
+    _per_trial(
+        repo,
+        '  one:\n    inputs: {m: "${{steps.train[trial-3].outputs.metrics}}"}\n'
+        "    command: cp ${{inputs.m}} ${{outputs.o}}\n    outputs: {o: build/one.json}\n",
+    )
+    steps = _outcomes(repo, "--keep-going", expect=1)
+    assert steps["train[trial-3]"]["outcome"] == "stopped", steps
+    err = steps["one"]["error"]
+    # (was: "input 'build/m-3.json' does not exist (and no step produces it)": a trial does)
+    assert "input 'build/m-3.json' was not made: 'train[trial-3]' was stopped early, so it has no output" in err
+    assert "pipe run --force='train[trial-3]'" in err, err
+
+
+def test_per_trial_paths_a_stopped_trial_is_left_out_of_the_gathered_folder_and_best(repo):
+    _per_trial(repo)
+    steps = _outcomes(repo)
+    assert steps["train[trial-3]"]["outcome"] == "stopped", steps
+    # (was: train.gathered failed, "input 'build/m-3.json' does not exist", best and pick skipped)
+    assert steps["train.gathered"]["outcome"] == "ran" and steps["pick"]["outcome"] == "ran", steps
+    assert sorted(os.listdir(repo.root / ".pipe/gathered/train/metrics")) == ["trial-1", "trial-2"]
+    assert json.loads(repo.read("build/best.json"))["x"] == 1
+    # Its lineage says which trial was left out (its input in the key has no content)
+    r = repo.pipe("lineage", "build/best.json")
+    assert r.code == 0 and "metrics/trial-3: build/m-3.json (left out: the trial ended without it)" in r.out, str(r)
+    # Unchanged: nothing runs (trial-3 stays stopped, the gathering without it is fresh)
+    steps = _outcomes(repo)
+    assert {s["outcome"] for s in steps.values()} == {"fresh", "stopped"}, steps
+    # trial-3 runs again and finishes (the best now): the gathering's key changed, it re-gathers
+    steps = _outcomes(repo, "--force=train[trial-3]", env={"GOOD": "3"})
+    assert steps["train[trial-3]"]["outcome"] == "ran", steps
+    assert steps["train.gathered"]["outcome"] == "ran" and steps["pick"]["outcome"] == "ran", steps
+    assert sorted(os.listdir(repo.root / ".pipe/gathered/train/metrics")) == ["trial-1", "trial-2", "trial-3"]
+    assert json.loads(repo.read("build/best.json"))["x"] == 3
+    steps = _outcomes(repo)
+    assert {s["outcome"] for s in steps.values()} == {"fresh"}, steps
+
+
+def test_per_trial_paths_keep_going_leaves_a_failed_trial_out_and_still_fails_the_run(repo):
+    _per_trial(repo)
+    # Without --keep-going the failure stops the run: nothing gathered
+    steps = _outcomes(repo, env={"FAIL": "2"}, expect=1)
+    assert steps["train[trial-1]"]["outcome"] == "failed", steps
+    assert steps["train.gathered"]["outcome"] == "skipped" and steps["pick"]["outcome"] == "skipped", steps
+    r = repo.pipe("run", "--keep-going", env={"FAIL": "1"})
+    # (was: train.gathered failed on the failed trial's path; best and pick never ran)
+    assert r.code == 1, str(r)
+    assert "FAILED   train[trial-2]" in r.err and "ok       pick" in r.err, str(r)
+    assert "left out 1 of 3, which failed: train[trial-2]" in r.err, str(r)
+    assert sorted(os.listdir(repo.root / ".pipe/gathered/train/metrics")) == ["trial-1"]
+    assert json.loads(repo.read("build/best.json"))["x"] == 2
+    # It succeeds later: re-gathered, picked again; then a no-op
+    steps = _outcomes(repo)
+    assert steps["train[trial-2]"]["outcome"] == "ran" and steps["train.gathered"]["outcome"] == "ran", steps
+    assert json.loads(repo.read("build/best.json"))["x"] == 1
+    steps = _outcomes(repo)
+    assert {s["outcome"] for s in steps.values()} == {"fresh", "stopped"}, steps

@@ -35,7 +35,7 @@ from ..envs.gpus import model_of
 from ..errors import PipefileError
 from ..graph import Node, command_text, render_command
 from ..outcomes import Outcome, StepResult
-from ..rebuilder import Decision
+from ..rebuilder import NOT_MADE, Decision, not_made_text
 from ..staging import Landings, Staging, StepFailure, drop_beside
 from ..workspace import Workspace
 from .follow import LogFollower
@@ -304,7 +304,10 @@ class LocalExecutor(ProcessRunning):
                 raise StepFailure(
                     "cannot run: "
                     + "; ".join(
-                        f"input '{r.subject}' does not exist (and no step produces it)" for r in decision.reasons
+                        not_made_text(r)
+                        if r.kind == NOT_MADE
+                        else f"input '{r.subject}' does not exist (and no step produces it)"
+                        for r in decision.reasons
                     )
                 )
             if self.cancelled.is_set():

@@ -106,6 +106,8 @@ def _data_label(d: dict) -> str:
 def _value_text(v: dict) -> str:
     if v.get("none"):
         return "(no value)"
+    if v.get("left_out"):
+        return f"{v.get('path', '')} (left out: the trial ended without it)"
     text = json.dumps(v.get("value"))
     return text + (f" (param {v['param']})" if v.get("param") else "")
 

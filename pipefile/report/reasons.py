@@ -15,6 +15,7 @@ from ..rebuilder import (
     INPUT_CHANGED,
     MISSING_INPUT,
     NEVER_BUILT,
+    NOT_MADE,
     OUTPUT_MISSING,
     OUTPUT_MODIFIED,
     OUTPUTS_CHANGED,
@@ -23,6 +24,7 @@ from ..rebuilder import (
     STOPPED_BEFORE,
     UPSTREAM,
     Reason,
+    not_made_text,
 )
 
 # kind -> the sentence; {s}: the subject, {arrow}: ": OLD -> NEW" when either is known
@@ -51,6 +53,8 @@ def reason_text(r: Reason) -> str:
         if r.subject:
             return f"built before with the same key, on remote '{r.subject}': download and restore"
         return "built before with the same key: restore from the store"
+    if r.kind == NOT_MADE:
+        return not_made_text(r)
     if r.kind == STOPPED_BEFORE:
         return f"stopped by {r.subject} in job {r.new}: {r.old} (--force runs it again)"
     template = _TEXT.get(r.kind)
