@@ -36,10 +36,12 @@ PORT_TYPES: dict[Any, str] = {
 }
 
 
-def input_enum(v: Map, value, name: str, errors: list) -> tuple:
+def input_enum(v: Map, value, name: str, errors: list, typ: Optional[str] = None) -> tuple:
     """The `enum:` of the pipeline's literal input `name` (its `-p` values are held to it as
     its default is, params.value_refusal); () when there is none. What is wrong is added to
-    `errors`, located, as a component input's enum is checked against what is bound."""
+    `errors`, located, as a component input's enum is checked against what is bound. The
+    default and the values are compared as the input's type `typ` reads them: azure-ai-ml
+    writes a default as text (default: '1' of an integer input is 1, in enum [1, 2])."""
     if "enum" not in v:
         return ()
     choices = v["enum"]
@@ -48,6 +50,10 @@ def input_enum(v: Map, value, name: str, errors: list) -> tuple:
             PipefileError(f"pipeline input '{name}': enum must be a non-empty list", v.at("enum"), "e.g. enum: [a, b]")
         )
         return ()
+    if typ is not None:
+        # (as -p reads a value of that type: the enum holds what it is compared with)
+        choices = [typed(c, typ) for c in choices]
+        value = typed(value, typ)
     if value not in choices:
         key = "default" if "default" in v else "value"
         errors.append(

@@ -220,7 +220,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                 scope[name] = None
                 continue
             typ = PORT_TYPES.get(v.get("type")) if isinstance(v, Map) else None
-            choices = input_enum(v, value, name, self.errors) if isinstance(v, Map) else ()
+            choices = input_enum(v, value, name, self.errors, typ) if isinstance(v, Map) else ()
             self.params[name] = spec.Param(name, typ or spec.type_of_value(value), value, loc=loc, enum=choices)
             scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
         return scope
