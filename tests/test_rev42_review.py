@@ -48,3 +48,36 @@ def test_an_azureml_pipeline_input_enum_takes_a_default_written_as_text(repo: Re
         got = repo.pipe("run", "-f", "pipeline.yml", "-p", "mode=3")
         assert got.code == 2, str(got)
         assert "-p mode=3: param 'mode' is 3, which is not one of its enum values" in got.err, str(got)
+
+
+_STREAMS = """\
+import json, os, sys
+with open(os.environ["PIPE_METRICS_STREAM"], "a") as f:
+    for i in range(5):
+        f.write(json.dumps({"name": "loss", "value": 1 / (i + 1), "step": i}) + "\\n")
+open(sys.argv[1], "w").write("ok\\n")
+"""
+
+
+def test_a_noop_after_gc_deleted_the_job_that_ran_a_step_keeps_its_series(repo: Repo):
+    """gc --keep-last deleted the job that streamed step a's series, and kept a job that
+    refers to it (a fresh a): the next no-op looked only for a job that ran a with its key,
+    found none, and recorded a without its series or its last value ('job N has no
+    streamed metrics'). It finds the points through the kept job that refers to them."""
+    repo.write("gen.py", _STREAMS)
+    body = "version: 1\nsteps:\n  a:\n    command: python3 gen.py ${{outputs.o}}\n    code: [gen.py]\n    outputs: {o: a.txt}\n"
+    repo.pipefile(body)
+    repo.pipe("run", check=True)  # job 1 runs a: the owner of its points
+    repo.pipe("run", check=True)  # job 2: a fresh, a reference
+    repo.pipefile(body + "  b:\n    command: echo b > ${{outputs.o}}\n    outputs: {o: b.txt}\n")
+    repo.pipe("run", check=True)  # job 3 runs b, a fresh: a reference
+    repo.pipe("gc", "--keep-last", "1", check=True)  # jobs 1 and 2 go; job 3's reference keeps the points
+    for job in ("3", "4", "5"):
+        if job != "3":
+            repo.pipe("run", check=True)  # a no-op (the second one may be answered by its record)
+        got = repo.pipe("metrics", "curve", job, "loss", "--json")
+        assert got.code == 0, str(got)
+        assert [p["value"] for p in got.json["points"]] == [1.0, 0.5, 1 / 3, 0.25, 0.2], got.json
+        shown = repo.pipe("metrics", "show", job, "--json")
+        assert shown.code == 0, str(shown)
+        assert "0.2" in shown.out and "a.loss" in shown.out, str(shown)

@@ -170,12 +170,16 @@ def test_gc_keeps_the_points_a_kept_job_refers_to_and_drops_them_with_the_last(r
     assert _curve(repo, "2", "a.loss") == before  # its series of a stays for job 2
     assert _count(repo, "SELECT COUNT(*) FROM metric_points WHERE job_id = 1 AND step = 'b'") == 0
     repo.write("data.txt", "3\n")
-    assert repo.outcomes() == {"a": "fresh", "b": "ran"}  # job 3: nothing ran a with its key now
+    # job 3: the job that ran a is gone, job 2's reference leads to its points (it had none)
+    assert repo.outcomes() == {"a": "fresh", "b": "ran"}
+    assert _curve(repo, "3", "a.loss") == before
+    assert repo.outcomes("--force=a") == {"a": "ran", "b": "fresh"}  # job 4 owns a's points now
     r = repo.pipe("gc", "--keep-last", "1")
     assert r.code == 0, str(r)
-    # job 2 went, the last job referring to job 1's points of a: they go too
+    # jobs 2 and 3 went, the last jobs referring to job 1's points of a: they go too (job 3's
+    # of b stay: job 4 refers to them, its only reference)
     assert _count(repo, "SELECT COUNT(*) FROM metric_points WHERE job_id < 3") == 0
-    assert _count(repo, "SELECT COUNT(*) FROM step_series") == 0
+    assert _db(repo).execute("SELECT job_id, step, source_job FROM step_series").fetchall() == [(4, "b", 3)]
 
 
 def test_a_revision_2_11_database_is_upgraded_and_its_copies_read_as_before(tmp_path):

@@ -43,6 +43,15 @@ _LAST_POINTS = (
     "AND p.name = n.name ORDER BY p.seq DESC LIMIT 1) FROM n WHERE n.name IS NOT NULL"
 )
 
+# The newest job before ?3 in which step ?1 had key ?2 and a series it did not stream: a
+# reference to the owner's points, or a copy of them made before 2.12 (primary-key probes).
+_KEPT_SERIES = (
+    "SELECT j.job_id FROM job_steps j WHERE j.step = ?1 AND j.key = ?2 AND j.job_id < ?3 "
+    "AND (EXISTS (SELECT 1 FROM step_series s WHERE s.job_id = j.job_id AND s.step = ?1) "
+    "OR EXISTS (SELECT 1 FROM metric_points p WHERE p.job_id = j.job_id AND p.step = ?1)) "
+    "ORDER BY j.job_id DESC LIMIT 1"
+)
+
 
 class StreamedSeries:
     """The streamed series of the database `self.db` (set by the class that mixes it in)."""
@@ -102,6 +111,11 @@ class StreamedSeries:
             "SELECT MAX(job_id) FROM job_steps WHERE step=? AND key=? AND outcome=? AND job_id<?",
             (step, key, outcome, before),
         ).fetchone()
+        if (not row or row[0] is None) and outcome == "ran":
+            # The job that ran it is gone (gc --keep-last), its points kept for a kept job that
+            # refers to them (or holds a copy, before 2.12): that job leads to them. (Without
+            # this a no-op after the gc lost the step's series and its last values.)
+            row = self.db.execute(_KEPT_SERIES, (step, key, before)).fetchone()
         if not row or row[0] is None:
             return None
         return self._owner(row[0], step)
