@@ -34,6 +34,7 @@ from .rebuilder import (
     PROPOSED,
     STOPPED_BEFORE,
     UPSTREAM,
+    WITHIN_THRESHOLD,
     Decision,
     Observation,
     Prior,
@@ -234,6 +235,8 @@ class Planner:
                     else:
                         ended = upstream[exact[0]].ended
                         how = {"stopped": "was stopped early", "": "ended without it"}.get(ended, ended)
+                        if ended == "failed" and not self._in_sweep(exact[0]):  # (a map's item: no trials, no best)
+                            how = f"failed, {WITHIN_THRESHOLD} of '{self.graph.nodes[exact[0]].step.group}'"
                         how += " (and a file an earlier run left there could not be removed)" if there else ""
                         return Decision(name, Verdict.RUN, None, (Reason(NOT_MADE, path, exact[0], how),))
                     continue
@@ -268,6 +271,10 @@ class Planner:
         if cached is None:
             return self._stopped_before(node, key) or first
         return decide(name, Observation(key, prior, current, paths, cached, forced, source))
+
+    def _in_sweep(self, task: str) -> bool:
+        group = self.graph.nodes[task].step.group
+        return bool(group) and group in (self.graph.groups or {}) and self.graph.groups[group].kind == "sweep"
 
     def _gathers(self, name: str, trial: str) -> bool:
         """Whether `name` is the task gathering the per-task outputs of sweep trial `trial`

@@ -52,6 +52,8 @@ MISSING_INPUT = "missing_input"
 # An input a task of this run ended without (a sweep trial stopped early, or failed): subject
 # the path, old the task, new how it ended.
 NOT_MADE = "input_not_made"
+# How a foreach item's task ended that the step's error_threshold let fail (NOT_MADE's new)
+WITHIN_THRESHOLD = "within the error_threshold"
 # A trial stopped before: subject the policy, old the judgement, new the job that stopped it.
 STOPPED_BEFORE = "stopped_before"
 CACHED = "cached"
@@ -155,6 +157,12 @@ def decide(step: str, obs: Observation) -> Decision:
 def not_made_text(r: Reason) -> str:
     """The sentence of a NOT_MADE reason: which task, why, and what to do."""
     sweep = str(r.old).rpartition("[")[0] or "STEP"  # (a task is STEP[LABEL])
+    if WITHIN_THRESHOLD in str(r.new):  # a foreach's item: it has no trials, no best
+        return (
+            f"input '{r.subject}' was not made: '{r.old}' {r.new}, so it has no output; read the items "
+            f"that succeeded through ${{{{steps.{sweep}.outputs.NAME}}}}, which leaves it out, or fix the "
+            f"item (its error: pipe logs last '{r.old}') and run again"
+        )
     return (
         f"input '{r.subject}' was not made: '{r.old}' {r.new}, so it has no output; read the trials "
         f"that finished through ${{{{steps.{sweep}.outputs.NAME}}}} or ${{{{steps.{sweep}.best.outputs.NAME}}}}, "

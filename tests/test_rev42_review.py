@@ -81,3 +81,35 @@ def test_a_noop_after_gc_deleted_the_job_that_ran_a_step_keeps_its_series(repo: 
         shown = repo.pipe("metrics", "show", job, "--json")
         assert shown.code == 0, str(shown)
         assert "0.2" in shown.out and "a.loss" in shown.out, str(shown)
+
+
+_MAP_READ_BY_NAME = """\
+version: 1
+steps:
+  each:
+    foreach:
+      over: ${{inputs.d}}
+      error_threshold: 1
+    inputs: {d: {type: uri_folder, path: data}}
+    command: sh -c 'test "$(cat $0)" != b && cp $0 $1' ${{inputs.d}} ${{outputs.out}}
+    outputs: {out: build/out/}
+  one:
+    inputs: {x: build/out/b}
+    command: cp ${{inputs.x}} ${{outputs.o}}
+    outputs: {o: one.txt}
+"""
+
+
+def test_a_step_reading_a_map_item_its_threshold_let_fail_is_told_of_the_map_not_of_a_sweep(repo: Repo):
+    """A foreach item's task that failed within error_threshold, read by name: the message
+    (c9c112b) pointed at trials and ${{steps.each.best.outputs.NAME}}, which a map has not."""
+    for item in "abc":
+        repo.write(f"data/{item}", item + "\n")
+    repo.pipefile(_MAP_READ_BY_NAME)
+    got = repo.pipe("run")
+    assert got.code == 1, str(got)
+    assert (
+        "cannot run: input 'build/out/b' was not made: 'each[b]' failed, within the error_threshold of 'each', "
+        "so it has no output; read the items that succeeded through ${{steps.each.outputs.NAME}}"
+    ) in got.err, str(got)
+    assert ".best" not in got.err and "trials" not in got.err, str(got)
