@@ -43,15 +43,12 @@ _LAST_POINTS = (
     "AND p.name = n.name ORDER BY p.seq DESC LIMIT 1) FROM n WHERE n.name IS NOT NULL"
 )
 
-# The newest job before ?3 in which step ?1 had key ?2 and a series it did not stream: a
-# reference to the owner's points, or a copy of them made before 2.12 (primary-key probes);
-# not one where it stayed stopped (that curve is no finished run's).
+# The newest job before ?3 in which step ?1 had key ?2 and was fresh or restored: its
+# reference to the owner's points, or its copy of them made before 2.12, leads to them (one
+# probe of job_steps_by_key for each outcome: not every job of that key).
 _KEPT_SERIES = (
-    "SELECT j.job_id FROM job_steps j WHERE j.step = ?1 AND j.key = ?2 AND j.job_id < ?3 "
-    "AND j.outcome != 'stopped' "
-    "AND (EXISTS (SELECT 1 FROM step_series s WHERE s.job_id = j.job_id AND s.step = ?1) "
-    "OR EXISTS (SELECT 1 FROM metric_points p WHERE p.job_id = j.job_id AND p.step = ?1)) "
-    "ORDER BY j.job_id DESC LIMIT 1"
+    "SELECT MAX(job_id) FROM job_steps WHERE step = ?1 AND key = ?2 AND job_id < ?3 "
+    "AND outcome IN ('fresh', 'restored', 'on-remote')"
 )
 
 
