@@ -666,3 +666,19 @@ def test_a_prediction_read_off_the_probabilities_is_what_predict_says(make, data
     info = ModelInfo("x", "classification", "target", features, classes=list(est.classes_))
     scored = score_frame(Model(info, est), frame)
     assert (scored["prediction"].to_numpy() == est.predict(frame[features])).all()
+
+
+def test_scoring_rows_that_hold_a_prediction_column_is_refused_not_overwritten(tmp_path, iris):
+    """A table scored before has `prediction` (and `probability_<class>`): scoring it again
+    replaced those columns without a word; it is refused, naming them and the fix."""
+    model = _train(iris, tmp_path / "model", "logistic_regression")
+    scored, again = tmp_path / "scored.parquet", tmp_path / "again.parquet"
+    score_model(["--model", str(model), "--data", str(iris), "--scored", str(scored)])
+    _refused(
+        score_model,
+        ["--model", str(model), "--data", str(scored), "--scored", str(again)],
+        "'prediction'",
+        "'probability_setosa'",
+        "select_columns",
+    )
+    assert not again.exists()
