@@ -305,3 +305,12 @@ def test_a_log_asked_for_a_task_name_with_a_nul_is_a_404_not_a_500(start, tmp_pa
             assert "has no task" in r.json()["error"]["message"]
     finally:
         ui.post(f"/api/jobs/{job}/cancel")
+
+
+def test_compare_shows_a_left_out_trial_input_as_said_not_as_its_record():
+    """A sweep's gathered task records a trial it went on without as {"path", "left_out"}
+    (keys.LEFT_OUT): the comparison shows "(left out)", not the record (nor a digest)."""
+    from pipefile.ui.compare import _value
+
+    assert _value({"path": "build/m-3.json", "left_out": True}) == "(left out)"
+    assert _value({"path": "x", "kind": "file", "digest": "ab"}) == "ab"

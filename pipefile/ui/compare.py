@@ -14,6 +14,8 @@ def _value(d: Any) -> Any:
     if isinstance(d, dict):
         if d.get("none") is True:
             return None
+        if d.get("left_out") is True:  # (a trial a sweep's gathered task went on without)
+            return "(left out)"
         if "digest" in d:
             return d["digest"]
         if "value" in d:
