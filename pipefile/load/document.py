@@ -113,7 +113,7 @@ def load_lenient(
     if data is None:
         data = read_bytes(path)
     text = yamlsafe.decode(data, display_path(path))
-    if "jobs:" in text and _is_azureml(text):  # an Azure ML pipeline job: read by its importer into the same spec
+    if "type:" in text and _is_azureml(text):  # an Azure ML job: read by its importer into the same spec
         from . import azureml
 
         return azureml.load_lenient(path, text)
