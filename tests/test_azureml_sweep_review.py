@@ -129,3 +129,46 @@ def test_azure_ml_itself_reads_the_standalone_jobs_as_jobs(repo):
     code = "from azure.ai.ml import load_job; print(type(load_job('job.yml')).__name__, type(load_job('sweep.yml')).__name__)"
     r = subprocess.run([py, "-c", code], cwd=repo.root, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and r.stdout.split() == ["Command", "SweepJob"], r.stderr
+
+
+_CASED = """\
+type: pipeline
+jobs:
+  s:
+    type: sweep
+    trial:
+      type: command
+      inputs: {x: {type: number}, k: {type: string}, n: {type: integer}}
+      command: echo ${{inputs.x}} ${{inputs.k}} ${{inputs.n}}
+    search_space:
+      x: {type: LogUniform, min_value: -4, max_value: 0}
+      k: {type: Choice, values: [a, b]}
+      n: {type: RandInt, upper: 5}
+    sampling_algorithm: {type: Random, seed: 2}
+    objective: {primary_metric: acc, goal: Minimize}
+    limits: {max_total_trials: 3}
+"""
+
+
+@pytest.mark.parametrize(
+    "text,steps",
+    [
+        (_CASED, 3),
+        (  # a grid, named as the Python SDK's enums spell it
+            _CASED.replace("{type: LogUniform, min_value: -4, max_value: 0}", "{type: CHOICE, values: [1, 2]}")
+            .replace("{type: RandInt, upper: 5}", "{type: Choice, values: [3]}")
+            .replace("{type: Random, seed: 2}", "Grid")
+            .replace("    limits: {max_total_trials: 3}\n", ""),
+            4,
+        ),
+    ],
+    ids=["random", "grid"],
+)
+def test_sweep_names_are_read_in_any_case_as_azure_reads_them(repo, text, steps):
+    # azure-ai-ml lowers a distribution's type and snake-cases the goal and the algorithm:
+    # `type: Choice`, `goal: Minimize`, `sampling_algorithm: Grid` are Azure's; pipe refused them
+    repo.write("pipeline.yml", text, dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 0 and f"ok ({steps} steps" in r.out, str(r)
+    r = repo.pipe("status", "-f", "pipeline.yml", "--json")
+    assert r.code == 0 and len(r.json["steps"]) == steps, str(r)

@@ -128,7 +128,7 @@ class SweepNodes(JobNodes):
                     loc,
                     did_you_mean(name, decls, "input"),
                 )
-            kind = d.get("type") if isinstance(d, Map) else None
+            kind = _lower(d.get("type")) if isinstance(d, Map) else None
             if kind in _NOT_YET:
                 raise PipefileError(
                     f"search_space of {what}: '{name}' is sampled from a '{kind}' distribution, "
@@ -156,6 +156,7 @@ class SweepNodes(JobNodes):
                 if k not in ("type", "seed"):
                     self._warn(alg.at(k), f"sampling_algorithm of {what}: '{k}' is ignored here")
             alg = alg.get("type")
+        alg = _lower(alg)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise PipefileError(f"the seed of {what} must be a whole number", loc)
         if alg == "bayesian" and optuna_installed():
@@ -187,12 +188,17 @@ class SweepNodes(JobNodes):
                 job.at("objective") if "objective" in job else job.loc,
                 "add objective: {primary_metric: NAME, goal: maximize} (NAME: a metric each trial logs to MLflow)",
             )
-        goal = obj.get("goal", "maximize")
+        goal = _lower(obj.get("goal", "maximize"))
         if goal not in ("maximize", "minimize"):
             raise PipefileError(
                 f"objective.goal of {what}: unknown '{goal}'", obj.at("goal"), "use maximize or minimize"
             )
         return obj["primary_metric"], goal
+
+
+def _lower(v):
+    """Azure reads these names in any case (`type: Choice`, `goal: Maximize`, `Grid`)."""
+    return v.lower() if isinstance(v, str) else v
 
 
 def _distribution(name: str, kind: str, d, what: str) -> tuple:
