@@ -8,6 +8,11 @@ import subprocess
 
 import pytest
 
+try:  # the designer's fixture; its module skips itself without the UI's packages
+    from test_ui_server import start  # noqa: F401
+except pytest.skip.Exception:
+    start = None
+
 _TRIAL_PY = """\
 import os, sys
 import mlflow
@@ -172,3 +177,21 @@ def test_sweep_names_are_read_in_any_case_as_azure_reads_them(repo, text, steps)
     assert r.code == 0 and f"ok ({steps} steps" in r.out, str(r)
     r = repo.pipe("status", "-f", "pipeline.yml", "--json")
     assert r.code == 0 and len(r.json["steps"]) == steps, str(r)
+
+
+def test_the_designer_shows_a_standalone_sweep_job_and_refuses_an_edit_of_it(repo, request):
+    # (its file is Azure's: an edit would write Pipefile keys into it, which Azure ignores)
+    if start is None:
+        pytest.skip("the designer needs httpx, fastapi and uvicorn")
+    ui_of = request.getfixturevalue("start")
+    _standalone(repo)
+    ui = ui_of(repo.root, "-f", "sweep.yml", "--azureml-env-map", "envmap.yml")
+    doc = ui.get("/api/pipeline").json()
+    assert doc["ok"] and [p["name"] for p in doc["params"]] == ["scale"], doc
+    ops = [{"op": "set_param", "name": "scale", "value": 5}]
+    r = ui.post("/api/save", {"base": doc["digest"], "operations": ops})
+    assert r.status_code == 422, r.text
+    err = r.json()["error"]
+    assert "Azure ML" in err["message"] and err["file"] == "sweep.yml", err
+    assert "pipe import azureml sweep.yml" in err["hint"], err
+    assert repo.read("sweep.yml") == _SWEEP_JOB
