@@ -195,3 +195,13 @@ def test_the_designer_shows_a_standalone_sweep_job_and_refuses_an_edit_of_it(rep
     assert "Azure ML" in err["message"] and err["file"] == "sweep.yml", err
     assert "pipe import azureml sweep.yml" in err["hint"], err
     assert repo.read("sweep.yml") == _SWEEP_JOB
+
+
+def test_p_on_a_path_input_says_it_is_an_asset_at_its_line(repo):
+    # `-p data=./other` on a pipeline's uri_folder input said "the Pipefile has no param
+    # 'data'" and listed the others, as if it were a typo
+    _standalone(repo)
+    r = _pipe(repo, "run", "-f", "job.yml", "-p", "data=./other")
+    assert r.code == 2, str(r)
+    assert "job.yml:6:9: -p data=./other: 'data' is an asset (a path), not a param" in r.err, r.err
+    assert "has no param" not in r.err, r.err
