@@ -205,3 +205,66 @@ def test_p_on_a_path_input_says_it_is_an_asset_at_its_line(repo):
     assert r.code == 2, str(r)
     assert "job.yml:6:9: -p data=./other: 'data' is an asset (a path), not a param" in r.err, r.err
     assert "has no param" not in r.err, r.err
+
+
+_ODD = """\
+type: pipeline
+jobs:
+  s:
+    type: sweep
+    trial:
+      inputs: {x: {type: number}}
+      command: echo ${{inputs.x}}
+    search_space: {x: SPACE}
+    sampling_algorithm: ALG
+    objective: OBJ
+    limits: LIMITS
+"""
+
+
+@pytest.mark.parametrize(
+    "space,alg,obj,limits,says",
+    [
+        (  # an internal error (exit 70): unhashable type 'Seq'
+            "{type: [choice], values: [1]}",
+            "random",
+            "{primary_metric: acc}",
+            "{max_total_trials: 2}",
+            "pipeline.yml:8:30: search_space of sweep job 's': 'x' needs a type:",
+        ),
+        (  # .nan and .inf passed `v <= 0`: every trial ran without a limit
+            "{type: uniform, min_value: 0, max_value: 1}",
+            "random",
+            "{primary_metric: acc}",
+            "{max_total_trials: 2, trial_timeout: .nan}",
+            "pipeline.yml:11:50: limits.trial_timeout of sweep job 's' must be a number of seconds above 0, not nan",
+        ),
+        (
+            "{type: uniform, min_value: 0, max_value: 1}",
+            "random",
+            "{primary_metric: acc}",
+            "{max_total_trials: 2, trial_timeout: .inf}",
+            "must be a number of seconds above 0, not inf",
+        ),
+        (  # an empty metric ran, and no best trial was ever asked of it
+            "{type: uniform, min_value: 0, max_value: 1}",
+            "random",
+            "{primary_metric: ''}",
+            "{max_total_trials: 2}",
+            "pipeline.yml:10:16: sweep job 's' has no objective.primary_metric",
+        ),
+        (  # said "unknown 'None'"
+            "{type: uniform, min_value: 0, max_value: 1}",
+            "{seed: 3}",
+            "{primary_metric: acc}",
+            "{max_total_trials: 2}",
+            "pipeline.yml:9:25: sampling_algorithm of sweep job 's': no type:",
+        ),
+    ],
+    ids=["type-list", "timeout-nan", "timeout-inf", "metric-empty", "algorithm-no-type"],
+)
+def test_odd_sweep_values_are_refused_at_their_line(repo, space, alg, obj, limits, says):
+    text = _ODD.replace("SPACE", space).replace("ALG", alg).replace("OBJ", obj).replace("LIMITS", limits)
+    repo.write("pipeline.yml", text, dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and says in r.err, str(r)

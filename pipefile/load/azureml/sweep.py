@@ -129,6 +129,7 @@ class SweepNodes(JobNodes):
                     did_you_mean(name, decls, "input"),
                 )
             kind = _lower(d.get("type")) if isinstance(d, Map) else None
+            kind = kind if isinstance(kind, str) else None  # (type: [choice] was an internal error)
             if kind in _NOT_YET:
                 raise PipefileError(
                     f"search_space of {what}: '{name}' is sampled from a '{kind}' distribution, "
@@ -169,7 +170,8 @@ class SweepNodes(JobNodes):
             )
             alg = "random"
         if alg not in ("random", "grid"):
-            raise PipefileError(f"sampling_algorithm of {what}: unknown '{alg}'", loc, "use random, grid or bayesian")
+            said = f"unknown '{alg}'" if alg is not None else "no type:"
+            raise PipefileError(f"sampling_algorithm of {what}: {said}", loc, "use random, grid or bayesian")
         if alg == "grid":
             for name, kind, _args in space:
                 if kind != "choice":
@@ -182,7 +184,7 @@ class SweepNodes(JobNodes):
 
     def _objective(self, job, what: str) -> tuple:
         obj = job.get("objective")
-        if not isinstance(obj, Map) or not isinstance(obj.get("primary_metric"), str):
+        if not isinstance(obj, Map) or not isinstance(obj.get("primary_metric"), str) or not obj["primary_metric"]:
             raise PipefileError(
                 f"{what} has no objective.primary_metric",
                 job.at("objective") if "objective" in job else job.loc,
@@ -261,6 +263,8 @@ def _seconds(limits, key: str, what: str) -> Optional[float]:
     v = limits.get(key)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-        raise PipefileError(f"limits.{key} of {what} must be a number of seconds", limits.at(key))
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:  # (.nan, .inf ran unlimited)
+        raise PipefileError(
+            f"limits.{key} of {what} must be a number of seconds above 0, not {v!r}", limits.at(key), f"{key}: 3600"
+        )
     return float(v)
