@@ -268,3 +268,14 @@ def test_odd_sweep_values_are_refused_at_their_line(repo, space, alg, obj, limit
     repo.write("pipeline.yml", text, dedent=False)
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2 and says in r.err, str(r)
+
+
+def test_a_standalone_trial_reading_a_name_the_search_space_lacks_says_so(repo):
+    # it said "the command reads ${{inputs.w}}, which its component does not declare":
+    # neither what was written nor where it is defined
+    _standalone(repo)
+    repo.write("sweep.yml", _SWEEP_JOB.replace("${{search_space.kind}}", "${{search_space.knd}}"), dedent=False)
+    r = _pipe(repo, "validate", "-f", "sweep.yml")
+    assert r.code == 2, str(r)
+    said = "sweep.yml:5:12: the trial's command reads ${{search_space.knd}}, which the search_space does not define"
+    assert said in r.err and "did you mean 'kind'" in r.err, r.err

@@ -14,7 +14,7 @@ import os
 import re
 from typing import Any
 
-from ...errors import PipefileError
+from ...errors import PipefileError, did_you_mean
 from .yamlfile import Map, empty
 
 JOB_TYPES = ("command", "sweep")
@@ -87,6 +87,13 @@ def _trial(sweep: Map, trial: Map, inputs: Map) -> Map:
     if isinstance(outputs, Map):  # declared where the sweep binds them; trials write them
         comp["outputs"], comp.locs["outputs"] = outputs, sweep.at("outputs")
     if isinstance(comp.get("command"), str):
+        for m in _SEARCH_SPACE.finditer(comp["command"]):
+            if m.group(1) not in space:  # (said as what it is, not as the input it is read as)
+                raise PipefileError(
+                    f"the trial's command reads {m.group(0)}, which the search_space does not define",
+                    trial.at("command"),
+                    did_you_mean(m.group(1), space, "search space") or "add it under search_space:",
+                )
         comp["command"] = _SEARCH_SPACE.sub(lambda m: "${{inputs.%s}}" % m.group(1), comp["command"])
     return comp
 
