@@ -279,3 +279,12 @@ def test_a_standalone_trial_reading_a_name_the_search_space_lacks_says_so(repo):
     assert r.code == 2, str(r)
     said = "sweep.yml:5:12: the trial's command reads ${{search_space.knd}}, which the search_space does not define"
     assert said in r.err and "did you mean 'kind'" in r.err, r.err
+
+
+def test_an_input_bound_and_sampled_too_is_said_to_be_the_sampled_one(repo):
+    # the binding was dropped without a word: `x: 0.5` read as used, each trial got a sample
+    text = _CASED.replace("    search_space:\n", "    inputs:\n      x: 0.5\n    search_space:\n")
+    repo.write("pipeline.yml", text, dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert "pipeline.yml:10:10: input 'x' of sweep job 's' is set by its search_space, trial by trial" in r.err, r.err

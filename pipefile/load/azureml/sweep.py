@@ -59,6 +59,13 @@ class SweepNodes(JobNodes):
         binds = self.bind_inputs(node, job, decls, prefix, scope, file)
         space = self._search_space(job, decls, what)
         for name, _kind, _args in space:  # the search space sets it, trial by trial
+            if name in binds:  # (dropped without a word, the value bound looked used)
+                self._warn(
+                    job["inputs"].at(name),
+                    f"input '{name}' of {what} is set by its search_space, trial by trial: "
+                    "the value bound here is not used",
+                    "bind it here or sample it in search_space, not both",
+                )
             binds[name] = spec.Binding(spec.BIND_NONE, job["search_space"].at(name))
         search, seed = self._sampling(job, space, what)
         metric, goal = self._objective(job, what)
