@@ -288,3 +288,43 @@ def test_an_input_bound_and_sampled_too_is_said_to_be_the_sampled_one(repo):
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 0, str(r)
     assert "pipeline.yml:10:10: input 'x' of sweep job 's' is set by its search_space, trial by trial" in r.err, r.err
+
+
+_ONE_INPUT = """\
+type: pipeline
+inputs:
+  v: VALUE
+jobs:
+  a:
+    command: echo ${{inputs.v}}
+    inputs:
+      v: ${{parent.inputs.v}}
+"""
+
+
+@pytest.mark.parametrize(
+    "value,says",
+    [
+        ("{type: integer, default: 2.5}", "pipeline.yml:3:31: pipeline input 'v' is integer, not 2.5"),
+        ("{type: weird, default: 1}", "pipeline.yml:3:13: pipeline input 'v': unknown type 'weird'"),
+        ("[1, 2]", "pipeline.yml:3:6: pipeline input 'v': a list or mapping is not a value"),
+    ],
+    ids=["integer-2.5", "unknown-type", "list"],
+)
+def test_a_pipeline_input_azure_refuses_is_refused_at_its_line(repo, value, says):
+    # each ran (2.5 given to an integer, 'weird' read as the value's type), or, for a list,
+    # said to need a Pipefile's foreach; azure-ai-ml refuses each
+    repo.write("pipeline.yml", _ONE_INPUT.replace("VALUE", value), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and says in r.err, str(r)
+
+
+def test_pipeline_inputs_azure_ml_writes_as_text_still_load(repo):
+    # (azure-ai-ml writes a pipeline's defaults as text: '1.5', 'False'; they are not refused)
+    text = _ONE_INPUT.replace("VALUE", "{type: number, default: '1.5'}")
+    text = text.replace(
+        "inputs:\n  v:", "inputs:\n  f: {type: boolean, default: 'False'}\n  s: {type: string, default: 5}\n  v:"
+    )
+    repo.write("pipeline.yml", text, dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)

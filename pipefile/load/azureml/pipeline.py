@@ -19,7 +19,7 @@ from ..paths import normalize_path
 from ..reader import NAME_RE, display_path
 from . import options as opts
 from . import standalone, yamlfile
-from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef, input_enum
+from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef, input_enum, input_type
 from .parallel import ParallelNodes
 from .resolve import Resolver, parse_name
 from .standalone import looks_like
@@ -217,7 +217,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             if value is None:
                 scope[name] = None
                 continue
-            typ = PORT_TYPES.get(v.get("type")) if isinstance(v, Map) else None
+            typ = input_type(v, value, name, loc, self.errors)
             choices = input_enum(v, value, name, self.errors) if isinstance(v, Map) else ()
             self.params[name] = spec.Param(name, typ or spec.type_of_value(value), value, loc=loc, enum=choices)
             scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
