@@ -328,3 +328,32 @@ def test_pipeline_inputs_azure_ml_writes_as_text_still_load(repo):
     repo.write("pipeline.yml", text, dedent=False)
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 0, str(r)
+
+
+_PARALLEL = """\
+type: pipeline
+jobs:
+  p:
+    type: parallel
+    inputs:
+      d: {type: uri_folder, path: ./data}
+    input_data: ${{inputs.d}}
+    retry_settings: RETRY
+    task:
+      code: ./src
+      entry_script: e.py
+"""
+
+
+def test_retry_settings_of_another_shape_are_not_read_as_none(repo):
+    # `retry_settings: 3` and a misspelt key were read as no settings at all (3 retries, no
+    # timeout), without a word
+    repo.write("src/e.py", "def init():\n    pass\n\n\ndef run(batch):\n    return batch\n", dedent=False)
+    repo.write("data/a.txt", "a\n", dedent=False)
+    repo.write("pipeline.yml", _PARALLEL.replace("RETRY", "3"), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "pipeline.yml:8:21: retry_settings of parallel job 'p' must be a mapping" in r.err, str(r)
+    repo.write("pipeline.yml", _PARALLEL.replace("RETRY", "{max_retry: 1}"), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 0 and r.err.count("unknown key 'max_retry' is ignored") == 1, str(r)
+    assert "did you mean 'max_retries'" in r.err, str(r)
