@@ -357,3 +357,21 @@ def test_retry_settings_of_another_shape_are_not_read_as_none(repo):
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 0 and r.err.count("unknown key 'max_retry' is ignored") == 1, str(r)
     assert "did you mean 'max_retries'" in r.err, str(r)
+
+
+def test_a_search_space_over_a_path_input_is_refused_not_run_on_text(repo):
+    # each trial got the path as text ('./a'): relative to no folder it failed, and its
+    # content was no input of the trial, so a change to it would rerun nothing
+    repo.write("a/f", "1\n", dedent=False)
+    text = _ODD.replace("{x: {type: number}}", "{x: {type: uri_folder}}").replace(
+        "echo ${{inputs.x}}", "cat ${{inputs.x}}/f"
+    )
+    text = (
+        text.replace("SPACE", "{type: choice, values: [./a]}")
+        .replace("ALG", "grid")
+        .replace("OBJ", "{primary_metric: acc}")
+    )
+    repo.write("pipeline.yml", text.replace("    limits: LIMITS\n", ""), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert "pipeline.yml:8:23: search_space of sweep job 's': 'x' is a path input of its trial" in r.err, r.err

@@ -135,6 +135,12 @@ class SweepNodes(JobNodes):
                     loc,
                     did_you_mean(name, decls, "input"),
                 )
+            if decls[name].type in spec.PATH_TYPES:  # (a path as text: not read, so never rerun on a change)
+                raise PipefileError(
+                    f"search_space of {what}: '{name}' is a path input of its trial; a search space samples values",
+                    loc,
+                    "declare it a string input and choose the path from it in the trial",
+                )
             kind = _lower(d.get("type")) if isinstance(d, Map) else None
             kind = kind if isinstance(kind, str) else None  # (type: [choice] was an internal error)
             if kind in _NOT_YET:
