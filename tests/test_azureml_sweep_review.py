@@ -375,3 +375,11 @@ def test_a_search_space_over_a_path_input_is_refused_not_run_on_text(repo):
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2, str(r)
     assert "pipeline.yml:8:23: search_space of sweep job 's': 'x' is a path input of its trial" in r.err, r.err
+
+
+def test_the_no_pipefile_hint_names_the_pipeline_before_a_component_read_as_a_job(repo):
+    # a command component without $schema reads as a standalone job: the hint named it first
+    repo.write("a_train.yml", "type: command\ncommand: echo hi\n", dedent=False)
+    repo.write("pipeline.yml", "type: pipeline\njobs:\n  a:\n    component: ./a_train.yml\n", dedent=False)
+    r = repo.pipe("run")
+    assert r.code == 2 and "pass it with -f pipeline.yml" in r.err, str(r)

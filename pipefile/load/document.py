@@ -67,9 +67,9 @@ def _azureml_pipelines_in(folder: str, most: int = 50) -> list:
                 head = f.read(1 << 16).decode("utf-8", errors="replace")
         except OSError:
             continue
-        if _is_azureml(head):
-            found.append(name)
-    return found
+        if _is_azureml(head):  # pipelines first: a component file may read as a standalone job
+            found.append(("\njobs:" not in "\n" + head, name))
+    return [name for _, name in sorted(found)]
 
 
 def _pipefile_in(folder: str, odd_too: bool) -> Optional[str]:
