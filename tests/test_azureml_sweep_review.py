@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -383,3 +385,22 @@ def test_the_no_pipefile_hint_names_the_pipeline_before_a_component_read_as_a_jo
     repo.write("pipeline.yml", "type: pipeline\njobs:\n  a:\n    component: ./a_train.yml\n", dedent=False)
     r = repo.pipe("run")
     assert r.code == 2 and "pass it with -f pipeline.yml" in r.err, str(r)
+
+
+def test_loading_a_pipefile_does_not_import_the_azure_ml_importer(repo):
+    # (b4db438 looked for a top-level `type:` with the importer itself: every Pipefile that
+    # declares a type paid for importing it, 30 ms a load)
+    repo.write(
+        "Pipefile",
+        "version: 1\nparams:\n  n: {type: integer, default: 1}\nsteps:\n  a:\n    command: echo ${{params.n}}\n",
+        dedent=False,
+    )
+    code = (
+        "import sys; from pipefile.load import document; document.load('Pipefile'); "
+        "print('pipefile.load.azureml' in sys.modules)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo.root, capture_output=True, text=True, env=env, timeout=120
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr
