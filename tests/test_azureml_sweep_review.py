@@ -404,3 +404,41 @@ def test_loading_a_pipefile_does_not_import_the_azure_ml_importer(repo):
         [sys.executable, "-c", code], cwd=repo.root, capture_output=True, text=True, env=env, timeout=120
     )
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr
+
+
+_REGISTERED = """\
+type: pipeline
+jobs:
+  t:
+    type: sweep
+    trial: REF
+    search_space: {x: {type: choice, values: [1]}}
+    sampling_algorithm: grid
+    objective: {primary_metric: acc}
+"""
+
+
+@pytest.mark.parametrize(
+    "ref,says,hint",
+    [
+        (
+            "azureml:toy:3",
+            "pipeline.yml:5:12: component 'azureml:toy:3': the local YAMLs define version 1, 2 of 'toy', not 3",
+            "name one of them (azureml:toy:2), or azureml:toy@latest",
+        ),
+        ("azureml:tyo@latest", "component 'azureml:tyo@latest' is not defined by any local YAML", "did you mean 'toy'"),
+    ],
+    ids=["version", "name"],
+)
+def test_a_registered_component_not_found_says_what_is_there(repo, ref, says, hint):
+    # both said only "not defined by any local YAML (looked for `name: toy` ...)", though
+    # a YAML of that name was there (another version), or one of a name a letter apart
+    for v in (1, 2):
+        repo.write(
+            f"toy{v}.yml",
+            f"name: toy\nversion: {v}\ninputs: {{x: {{type: number}}}}\ncommand: echo ${{{{inputs.x}}}}\n",
+            dedent=False,
+        )
+    repo.write("pipeline.yml", _REGISTERED.replace("REF", ref), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and says in r.err and hint in r.err, str(r)
