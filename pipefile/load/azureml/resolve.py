@@ -166,14 +166,14 @@ class Resolver:
             )
         if not found:
             known = [n for n, es in self.index().items() if any(e[1] in kinds for e in es)]
-            hint = hint or did_you_mean(name, known, "name")
+            near = did_you_mean(name, known, "name") if known else None
             raise PipefileError(
                 f"{what} '{ref}' is not defined by any local YAML (looked for `name: {name}` in "
                 f"{os.path.relpath(self.root)} and the --azureml-assets folders)",
                 loc,
                 hint
-                or "write its YAML next to the pipeline (or pass --azureml-assets DIR), "
-                "or map it in --azureml-map FILE",
+                or (f"{near} Or " if near else "")
+                + "write its YAML next to the pipeline (or pass --azureml-assets DIR), or map it in --azureml-map FILE",
             )
         found.sort(key=lambda e: _version_order(e[0]))
         path = found[-1][2]
