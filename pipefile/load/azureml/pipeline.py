@@ -425,6 +425,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             return node, ref.output
         if node in self.exports:
             target = self.exports[node].get(ref.output)
+            if target is None and any(f.startswith(node + "/") for f in self.failed):  # (said there)
+                raise _ReadsFailedJob(f"a job of '{node}' has an error", ref.loc)
             if target is None:
                 raise PipefileError(f"pipeline job '{node}' has no output '{ref.output}'", ref.loc)
             return self._resolve(target, seen)
