@@ -31,8 +31,9 @@ def azureml(source, output, force):
     text = data.decode("utf-8", errors="replace")
     if not looks_like(text):
         raise PipefileError(
-            f"{source}: not an Azure ML pipeline job (no `type: pipeline` with `jobs:` at its top level)",
-            hint="give the pipeline job's YAML (the file you pass to `az ml job create --file`)",
+            f"{source}: not an Azure ML job (at its top level no `type: pipeline` with `jobs:`, "
+            "nor `type: command` or `type: sweep`)",
+            hint="give the job's YAML (the file you pass to `az ml job create --file`)",
         )
     pf, errors = load_lenient(os.path.abspath(source), text)
     echo_notes(pf.warnings, "warning")

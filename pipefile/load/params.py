@@ -90,6 +90,16 @@ def parse_param_overrides(
         name, text = pair.split("=", 1)
         name = name.strip()
         param = pf.params.get(name)
+        asset = pf.assets.get(name) if param is None else None
+        if asset is not None:  # (an Azure ML pipeline's path input is one: it read as a typo)
+            found.append(
+                PipefileError(
+                    f"-p {printable(pair)}: '{printable(name)}' is an asset (a path), not a param: -p sets params only",
+                    asset.loc,
+                    "change its path: where it is declared",
+                )
+            )
+            continue
         if param is None:
             found.append(
                 PipefileError(

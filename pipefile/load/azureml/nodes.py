@@ -66,6 +66,30 @@ def input_enum(v: Map, value, name: str, errors: list, typ: Optional[str] = None
     return tuple(choices)
 
 
+def input_type(v, value, name: str, loc, errors: list) -> Optional[str]:
+    """The type of the pipeline's literal input `name` (None: as its value reads). A type
+    Azure does not know, a default of another type, and a list or mapping (no value of an
+    input) are added to `errors`, located: they ran as given (a list said to need a foreach)."""
+    if isinstance(value, (list, dict)):
+        errors.append(
+            PipefileError(f"pipeline input '{name}': a list or mapping is not a value", loc, "give a literal")
+        )
+        return None
+    t = v.get("type") if isinstance(v, Map) else None
+    if t is None:
+        return None
+    if t not in PORT_TYPES:
+        hint = did_you_mean(str(t), PORT_TYPES, "type")
+        errors.append(PipefileError(f"pipeline input '{name}': unknown type {t!r}", v.at("type"), hint))
+        return None
+    typ = PORT_TYPES[t]
+    fits = spec.value_fits(typed(value, typ), typ) or typ == spec.STRING or typ in spec.PATH_TYPES
+    if not fits:  # (as a component input's literal is checked: an int is a number, anything a string)
+        key = "default" if "default" in v else "value"
+        errors.append(PipefileError(f"pipeline input '{name}' is {typ}, not {value!r}", v.at(key), _TYPE_HINTS[typ]))
+    return typ
+
+
 def typed(value, typ: str):
     """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False')."""
     if not isinstance(value, str):

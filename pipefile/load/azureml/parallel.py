@@ -72,6 +72,15 @@ class ParallelNodes(JobNodes):
                 "use type: run_function with an entry_script that has init() and run(mini_batch)",
             )
         setting = _Settings(job, comp, what)
+        for m in (job,) if comp is job else (job, comp):  # (retry_settings: 3 read as none: 3 retries)
+            retry = m.get("retry_settings")
+            if retry is not None and not isinstance(retry, Map):
+                raise PipefileError(
+                    f"retry_settings of {what} must be a mapping",
+                    m.at("retry_settings"),
+                    "retry_settings: {max_retries: 3, timeout: 60}",
+                )
+            self._check_keys(retry, {"max_retries", "timeout"}, f"retry_settings of {what}")
         data = setting.get("input_data")
         m = _INPUT.match(data) if isinstance(data, str) else None
         if m is None or m.group(1) not in decls:

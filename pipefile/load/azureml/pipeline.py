@@ -18,10 +18,11 @@ from ...errors import PipefileError, SourceLoc, did_you_mean
 from ..paths import normalize_path
 from ..reader import NAME_RE, display_path
 from . import options as opts
-from . import yamlfile
-from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef, input_enum
+from . import standalone, yamlfile
+from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef, input_enum, input_type
 from .parallel import ParallelNodes
 from .resolve import Resolver, parse_name
+from .standalone import looks_like
 from .sweep import SweepNodes
 from .uses import PipelineNode, pipeline_uses
 from .yamlfile import Map
@@ -53,11 +54,6 @@ _JOB_REF = re.compile(r"^\s*\$\{\{\s*parent\.jobs\.([A-Za-z_][\w\-]*)\.outputs\.
 
 class _ReadsFailedJob(PipefileError):
     """A binding to a job whose own error is reported already: no second error for it."""
-
-
-def looks_like(text: str) -> bool:
-    """An Azure ML pipeline job: `type: pipeline` and `jobs:` at its top level."""
-    return bool(re.search(r"(?m)^type:\s*['\"]?pipeline['\"]?\s*(#.*)?$", text) and re.search(r"(?m)^jobs:", text))
 
 
 def load_lenient(path: str, text: str) -> tuple:
@@ -132,6 +128,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
 
     def load(self, text: str) -> spec.Pipefile:
         top = yamlfile.parse(text, self.path)
+        if standalone.is_job(top):  # (`az ml job create -f job.yml`: a pipeline of that one job)
+            top = standalone.as_pipeline(top, self.path)
         self._env_map = self._read_env_map()
         self._check_keys(top, _TOP, "the pipeline")
         settings = top.get("settings") or {}
@@ -219,7 +217,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             if value is None:
                 scope[name] = None
                 continue
-            typ = PORT_TYPES.get(v.get("type")) if isinstance(v, Map) else None
+            typ = input_type(v, value, name, loc, self.errors)
             choices = input_enum(v, value, name, self.errors, typ) if isinstance(v, Map) else ()
             self.params[name] = spec.Param(name, typ or spec.type_of_value(value), value, loc=loc, enum=choices)
             scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
@@ -427,6 +425,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             return node, ref.output
         if node in self.exports:
             target = self.exports[node].get(ref.output)
+            if target is None and any(f.startswith(node + "/") for f in self.failed):  # (said there)
+                raise _ReadsFailedJob(f"a job of '{node}' has an error", ref.loc)
             if target is None:
                 raise PipefileError(f"pipeline job '{node}' has no output '{ref.output}'", ref.loc)
             return self._resolve(target, seen)

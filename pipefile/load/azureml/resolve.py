@@ -13,7 +13,7 @@ import re
 import time
 from typing import Optional
 
-from ...errors import PipefileError, SourceLoc
+from ...errors import PipefileError, SourceLoc, did_you_mean
 from ...filehash import racy_stat
 from ...noop_trace import scandir_names
 from . import yamlfile
@@ -155,16 +155,25 @@ class Resolver:
         """(absolute path of the YAML defining `azureml:NAME...`, its values)."""
         name, version = parse_name(ref) or ("", "")
         found = [e for e in self.index().get(name, []) if e[1] in kinds]
+        versions = sorted({str(e[0]) for e in found}, key=_version_order)
         if version not in ("latest", ""):
             found = [e for e in found if e[0] == version]
+        if not found and versions:  # (said as if no YAML had the name: the version is what is missing)
+            raise PipefileError(
+                f"{what} '{ref}': the local YAMLs define version {', '.join(versions)} of '{name}', not {version}",
+                loc,
+                f"name one of them (azureml:{name}:{versions[-1]}), or azureml:{name}@latest",
+            )
         if not found:
+            known = [n for n, es in self.index().items() if any(e[1] in kinds for e in es)]
+            near = did_you_mean(name, known, "name") if known else None
             raise PipefileError(
                 f"{what} '{ref}' is not defined by any local YAML (looked for `name: {name}` in "
                 f"{os.path.relpath(self.root)} and the --azureml-assets folders)",
                 loc,
                 hint
-                or "write its YAML next to the pipeline (or pass --azureml-assets DIR), "
-                "or map it in --azureml-map FILE",
+                or (f"{near} Or " if near else "")
+                + "write its YAML next to the pipeline (or pass --azureml-assets DIR), or map it in --azureml-map FILE",
             )
         found.sort(key=lambda e: _version_order(e[0]))
         path = found[-1][2]

@@ -59,6 +59,13 @@ class SweepNodes(JobNodes):
         binds = self.bind_inputs(node, job, decls, prefix, scope, file)
         space = self._search_space(job, decls, what)
         for name, _kind, _args in space:  # the search space sets it, trial by trial
+            if name in binds:  # (dropped without a word, the value bound looked used)
+                self._warn(
+                    job["inputs"].at(name),
+                    f"input '{name}' of {what} is set by its search_space, trial by trial: "
+                    "the value bound here is not used",
+                    "bind it here or sample it in search_space, not both",
+                )
             binds[name] = spec.Binding(spec.BIND_NONE, job["search_space"].at(name))
         search, seed = self._sampling(job, space, what)
         metric, goal = self._objective(job, what)
@@ -128,7 +135,14 @@ class SweepNodes(JobNodes):
                     loc,
                     did_you_mean(name, decls, "input"),
                 )
-            kind = d.get("type") if isinstance(d, Map) else None
+            if decls[name].type in spec.PATH_TYPES:  # (a path as text: not read, so never rerun on a change)
+                raise PipefileError(
+                    f"search_space of {what}: '{name}' is a path input of its trial; a search space samples values",
+                    loc,
+                    "declare it a string input and choose the path from it in the trial",
+                )
+            kind = _lower(d.get("type")) if isinstance(d, Map) else None
+            kind = kind if isinstance(kind, str) else None  # (type: [choice] was an internal error)
             if kind in _NOT_YET:
                 raise PipefileError(
                     f"search_space of {what}: '{name}' is sampled from a '{kind}' distribution, "
@@ -156,6 +170,7 @@ class SweepNodes(JobNodes):
                 if k not in ("type", "seed"):
                     self._warn(alg.at(k), f"sampling_algorithm of {what}: '{k}' is ignored here")
             alg = alg.get("type")
+        alg = _lower(alg)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise PipefileError(f"the seed of {what} must be a whole number", loc)
         if alg == "bayesian" and optuna_installed():
@@ -168,7 +183,8 @@ class SweepNodes(JobNodes):
             )
             alg = "random"
         if alg not in ("random", "grid"):
-            raise PipefileError(f"sampling_algorithm of {what}: unknown '{alg}'", loc, "use random, grid or bayesian")
+            said = f"unknown '{alg}'" if alg is not None else "no type:"
+            raise PipefileError(f"sampling_algorithm of {what}: {said}", loc, "use random, grid or bayesian")
         if alg == "grid":
             for name, kind, _args in space:
                 if kind != "choice":
@@ -181,18 +197,23 @@ class SweepNodes(JobNodes):
 
     def _objective(self, job, what: str) -> tuple:
         obj = job.get("objective")
-        if not isinstance(obj, Map) or not isinstance(obj.get("primary_metric"), str):
+        if not isinstance(obj, Map) or not isinstance(obj.get("primary_metric"), str) or not obj["primary_metric"]:
             raise PipefileError(
                 f"{what} has no objective.primary_metric",
                 job.at("objective") if "objective" in job else job.loc,
                 "add objective: {primary_metric: NAME, goal: maximize} (NAME: a metric each trial logs to MLflow)",
             )
-        goal = obj.get("goal", "maximize")
+        goal = _lower(obj.get("goal", "maximize"))
         if goal not in ("maximize", "minimize"):
             raise PipefileError(
                 f"objective.goal of {what}: unknown '{goal}'", obj.at("goal"), "use maximize or minimize"
             )
         return obj["primary_metric"], goal
+
+
+def _lower(v):
+    """Azure reads these names in any case (`type: Choice`, `goal: Maximize`, `Grid`)."""
+    return v.lower() if isinstance(v, str) else v
 
 
 def _distribution(name: str, kind: str, d, what: str) -> tuple:
@@ -255,6 +276,8 @@ def _seconds(limits, key: str, what: str) -> Optional[float]:
     v = limits.get(key)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-        raise PipefileError(f"limits.{key} of {what} must be a number of seconds", limits.at(key))
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:  # (.nan, .inf ran unlimited)
+        raise PipefileError(
+            f"limits.{key} of {what} must be a number of seconds above 0, not {v!r}", limits.at(key), f"{key}: 3600"
+        )
     return float(v)
