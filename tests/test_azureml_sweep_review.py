@@ -195,6 +195,7 @@ def test_the_designer_shows_a_standalone_sweep_job_and_refuses_an_edit_of_it(rep
     assert r.status_code == 422, r.text
     err = r.json()["error"]
     assert "Azure ML" in err["message"] and err["file"] == "sweep.yml", err
+    assert "sweep.yml is an Azure ML job:" in err["message"], err  # (a job on its own: no pipeline job)
     assert "pipe import azureml sweep.yml" in err["hint"], err
     assert repo.read("sweep.yml") == _SWEEP_JOB
 
@@ -463,3 +464,13 @@ def test_a_failed_job_inside_a_pipeline_job_is_not_also_said_to_lack_its_output(
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2 and "inner.yml:7:12: component 'azureml:tyo@latest' is not defined" in r.err, str(r)
     assert "has no output" not in r.err, r.err
+
+
+@pytest.mark.parametrize("upper,code", [("5.0", 0), ("5.5", 2)])
+def test_a_randint_upper_written_as_a_whole_float_is_taken(repo, upper, code):
+    # azure-ai-ml takes `upper: 5.0`; it was refused ("upper must be a whole number"); 5.5 still is
+    repo.write("pipeline.yml", _CASED.replace("upper: 5}", f"upper: {upper}}}"), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == code, str(r)
+    if code:
+        assert "upper must be a whole number of at least 2" in r.err, r.err

@@ -241,6 +241,8 @@ def _distribution(name: str, kind: str, d, what: str) -> tuple:
         # (.nan passed `lo >= hi` and every trial sampled nan)
         raise PipefileError(f"{where}: {' and '.join(_DISTRIBUTIONS[kind])} must be finite numbers", d.loc)
     if kind == "randint":  # Azure: a whole number in [0, upper)
+        if isinstance(nums[0], float) and nums[0].is_integer():
+            nums[0] = int(nums[0])  # (upper: 5.0, as azure-ai-ml takes it)
         if not isinstance(nums[0], int) or nums[0] < 2:
             raise PipefileError(f"{where}: upper must be a whole number of at least 2", d.at("upper"))
         return "randint", (0, nums[0] - 1)
