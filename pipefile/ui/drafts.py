@@ -100,6 +100,7 @@ def _apply(path: str, text: str, operations: list):
 
 _PYTHON = "a pipeline written in Python"
 _AZUREML = "an Azure ML pipeline job"
+_AZUREML_JOB = "an Azure ML job"  # (a command or sweep job on its own: load/azureml/standalone.py)
 
 
 def _foreign(path: str, text: str) -> Optional[str]:
@@ -111,7 +112,9 @@ def _foreign(path: str, text: str) -> Optional[str]:
 
     if pymodule.is_module_ref(path):
         return _PYTHON
-    return _AZUREML if looks_like(text) else None
+    if not looks_like(text):
+        return None
+    return _AZUREML if "\njobs:" in "\n" + text else _AZUREML_JOB
 
 
 def _instead(name: str, kind: str) -> str:
@@ -127,7 +130,7 @@ def _check_editable(path: str, text: str) -> None:
         raise Refusal(
             422,
             f"{name} is {kind}: the designer edits Pipefiles only"
-            + (" (its edits would write keys Azure ML ignores)" if kind == _AZUREML else ""),
+            + (" (its edits would write keys Azure ML ignores)" if kind in (_AZUREML, _AZUREML_JOB) else ""),
             _instead(name, kind),
             extra={"operation": None},
             loc=SourceLoc(name),
