@@ -176,6 +176,24 @@ def drop_beside(folder: str, entry: str) -> None:
             pass
 
 
+def written_twice(oname: str, out) -> StepFailure:
+    """Output `oname` (spec output `out`) written both at its staging path and at its own."""
+    return StepFailure(f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; write it once")
+
+
+def check_written_kind(oname: str, out, is_dir: bool, where: Optional[str] = None) -> None:
+    """Refuse a folder written for a uri_file output or a file for a uri_folder (`where`: the
+    folder written, looked into only then, to say whether it is empty)."""
+    if out.type == spec.URI_FILE and is_dir:
+        empty = where is not None and not _has_content(where)
+        raise StepFailure(
+            f"wrote {'an empty folder' if empty else 'a folder'} where a file was declared: output '{oname}' "
+            f"('{out.path}') is a uri_file; write a file there, or declare the output a uri_folder"
+        )
+    if out.type == spec.URI_FOLDER and not is_dir:
+        raise StepFailure(f"wrote a file at '{out.path}', but output '{oname}' is a uri_folder")
+
+
 def _lstat(path: str) -> Optional[os.stat_result]:
     try:
         return os.lstat(path)
@@ -317,9 +335,7 @@ class Staged:
             in_stage = staged is not None and _has_content(st_path, staged)
             in_ws = _has_content(ws_path)
             if in_stage and in_ws:
-                raise StepFailure(
-                    f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; write it once"
-                )
+                raise written_twice(oname, out)
             empty_folder = staged is not None and statmod.S_ISDIR(staged.st_mode)
             if not in_stage and out.type != spec.URI_FOLDER and not in_ws and empty_folder:
                 in_stage = True  # an empty folder is something written: said below, not "did not write"
@@ -332,14 +348,7 @@ class Staged:
                 is_dir = statmod.S_ISDIR(staged.st_mode)  # (what was staged is what is there now)
             else:
                 is_dir = os.path.isdir(ws_path)
-            if out.type == spec.URI_FILE and is_dir:
-                empty = "an empty folder" if not _has_content(ws_path) else "a folder"
-                raise StepFailure(
-                    f"wrote {empty} where a file was declared: output '{oname}' ('{out.path}') is a "
-                    f"uri_file; write a file there, or declare the output a uri_folder"
-                )
-            if out.type == spec.URI_FOLDER and not is_dir:
-                raise StepFailure(f"wrote a file at '{out.path}', but output '{oname}' is a uri_folder")
+            check_written_kind(oname, out, is_dir, ws_path)
 
     def done(self) -> None:
         """The outputs are committed: what was moved aside, and the staging, go."""

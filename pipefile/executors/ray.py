@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Optional
 
-from .. import spec, tracking
+from .. import tracking
 from ..bindings import IN_PATH, IN_VALUE
 from ..digest import TREE, PathDigest
 from ..envs import Environment
@@ -38,7 +38,7 @@ from ..graph import Node, render_command
 from ..outcomes import StepResult
 from ..rebuilder import Decision
 from ..remote.run_cache import closure
-from ..staging import StepFailure
+from ..staging import StepFailure, check_written_kind, written_twice
 from .local import LocalExecutor, input_changed
 from .ray_cluster import GONE_HINT, ClusterGone, Placement, RayCluster, Unplaceable  # noqa: F401 - RayCluster: the session's
 
@@ -460,18 +460,10 @@ def _checked(node: Node, oname: str, got: dict) -> PathDigest:
     uri_file written as a folder was committed."""
     out = node.outputs[oname]
     if got.get("stage") and got.get("ws"):
-        raise StepFailure(
-            f"wrote output '{oname}' twice: at ${{{{outputs.{oname}}}}} and at '{out.path}'; write it once"
-        )
+        raise written_twice(oname, out)
     content = got.get("stage") or got.get("ws")
     if content is None:
         raise StepFailure(f"did not write its output '{oname}' ('{out.path}')")
     d = PathDigest.from_json(content)
-    if out.type == spec.URI_FILE and d.kind == TREE:
-        raise StepFailure(
-            f"wrote a folder where a file was declared: output '{oname}' ('{out.path}') is a uri_file; write a "
-            "file there, or declare the output a uri_folder"
-        )
-    if out.type == spec.URI_FOLDER and d.kind != TREE:
-        raise StepFailure(f"wrote a file at '{out.path}', but output '{oname}' is a uri_folder")
+    check_written_kind(oname, out, d.kind == TREE)
     return d
