@@ -386,3 +386,98 @@ def test_environments_declared_on_a_component_or_the_pipeline(repo):
     assert repo.read("build/hi/o") == "hello\n" and repo.read("build/bye/o") == "bye\n"
     text = repo.pipe("export", "build.py", check=True).out
     assert "environments:" in text and "shared:" in text and "environment: hi" in text
+
+
+FEATURES = """\
+import os
+import json
+from pipefile import dsl
+import helpers
+from pkg.sub import tool
+
+
+@dsl.command_component
+def feat(data: dsl.Input(type="uri_file"), out: dsl.Output(type="uri_file") = None):
+    from lazy import late  # (an import inside the function: it runs only in the step)
+
+    rows = open(data).read().splitlines()
+    with open(out, "w") as f:
+        f.write("\\n".join(helpers.mark(tool.shout(late(r))) for r in rows) + "\\n")
+"""
+
+IMPORTING_BUILD = """\
+from pipefile import dsl
+from features import feat
+
+
+@dsl.pipeline(name="imports")
+def imports(data=dsl.Input(type="uri_file", path="data/x.csv")):
+    feat(data=data)
+
+
+pipeline = imports()
+"""
+
+
+def test_the_workspace_modules_a_command_component_imports_are_in_its_key(repo):
+    """An edit of a helper the component's module imports (directly, through a package, or
+    from inside the function) reruns its step: before, only the module's own file was in the
+    key and the step stayed fresh on the old output."""
+    r = repo
+    r.write("data/x.csv", "a\nb\n")
+    r.write("features.py", FEATURES)
+    r.write("helpers.py", "from util import star\n\n\ndef mark(s):\n    return star(s) + '!'\n")
+    r.write("util.py", "def star(s):\n    return '*' + s\n")
+    r.write("pkg/__init__.py", "")
+    r.write("pkg/sub/__init__.py", "")
+    r.write("pkg/sub/tool.py", "def shout(s):\n    return s.upper()\n")
+    r.write("lazy.py", "def late(s):\n    return s + s\n")
+    r.write("unrelated.py", "X = 1\n")
+    r.write("build.py", IMPORTING_BUILD)
+    assert r.outcomes("-f", "build.py") == {"feat": "ran"}
+    assert r.read("build/feat/out") == "*AA!\n*BB!\n"
+    exported = r.pipe("export", "build.py", check=True).out
+    for path in ("helpers.py", "util.py", "pkg/__init__.py", "pkg/sub/__init__.py", "pkg/sub/tool.py", "lazy.py"):
+        assert path in exported, path
+    assert "unrelated.py" not in exported and "json" not in exported.split("code:")[1].split("command:")[0]
+    edits = {
+        "util.py": "def star(s):\n    return '+' + s\n",  # imported by a helper, not by the module
+        "pkg/sub/tool.py": "def shout(s):\n    return s.lower()\n",
+        "lazy.py": "def late(s):\n    return s\n",  # imported inside the function only
+        "pkg/__init__.py": "# a package's __init__ runs on the way\n",
+    }
+    expected = ["+AA!\n+BB!\n", "+aa!\n+bb!\n", "+a!\n+b!\n", "+a!\n+b!\n"]
+    for (path, text), out in zip(edits.items(), expected):
+        r.write(path, text)
+        assert r.outcomes("-f", "build.py") == {"feat": "ran"}, path
+        assert r.read("build/feat/out") == out, path
+    r.write("unrelated.py", "X = 2\n")
+    assert r.outcomes("-f", "build.py") == {"feat": "fresh"}
+
+
+def test_a_packaged_component_module_keys_its_relative_imports_and_package(repo):
+    r = repo
+    r.write("data/x.csv", "a\n")
+    r.write("lib/__init__.py", "")
+    r.write("lib/util.py", "def twice(s):\n    return s * 2\n")
+    r.write(
+        "lib/steps.py",
+        "from pipefile import dsl\nfrom .util import twice\nfrom . import extra\n\n\n"
+        "@dsl.command_component\n"
+        "def tw(data: dsl.Input(type='uri_file'), out: dsl.Output(type='uri_file') = None):\n"
+        "    open(out, 'w').write(twice(open(data).read()) + extra.TAIL)\n",
+    )
+    r.write("lib/extra.py", "TAIL = '.'\n")
+    r.write(
+        "build.py",
+        "from pipefile import dsl\nfrom lib.steps import tw\n\n\n@dsl.pipeline(name='p')\n"
+        "def p(data=dsl.Input(type='uri_file', path='data/x.csv')):\n    tw(data=data)\n\n\npipeline = p()\n",
+    )
+    assert r.outcomes("-f", "build.py") == {"tw": "ran"}
+    assert r.read("build/tw/out") == "a\na\n."
+    r.write("lib/extra.py", "TAIL = '!'\n")
+    assert r.outcomes("-f", "build.py") == {"tw": "ran"}
+    r.write("lib/util.py", "def twice(s):\n    return s * 3\n")
+    assert r.outcomes("-f", "build.py") == {"tw": "ran"}
+    assert r.read("build/tw/out") == "a\na\na\n!"
+    assert r.outcomes("-f", "build.py") == {"tw": "fresh"}

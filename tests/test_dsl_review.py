@@ -171,7 +171,7 @@ def test_the_pipeline_component_example_of_the_docs_loads_with_their_components(
         "from comps import train\n\nfrom pipefile import dsl\n\n" + prep + report + nested + "\npipeline = main()\n",
         dedent=False,
     )
-    for rel in ("src/prepare.py", "src/helpers.py", "envs/prep.txt", "data/wine.csv"):
+    for rel in ("src/prepare.py", "configs/train.yaml", "envs/prep.txt", "data/wine.csv"):
         repo.write(rel, "")
     r = repo.pipe("validate", "-f", "build.py")
     assert r.code == 0 and "5 steps" in r.out + r.err, str(r)

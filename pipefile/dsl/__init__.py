@@ -23,6 +23,7 @@ Modules:
   document     a pipeline -> the Pipefile's text, each line with its place in the user's code
   where        locations in the user's code; DslError
   run          what a command_component's step runs (python -m pipefile.dsl.run)
+  imports      the workspace modules a command_component's module imports (in its step's key)
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from .. import spec
 from ..errors import did_you_mean
-from . import building
+from . import building, imports
 from .ports import Input, InputPort, Output, a_type, type_of_annotation, type_of_value
 from .where import DslError, Place, caller, definition, inside
 
@@ -217,6 +217,7 @@ class FunctionComponent(_Declared):
         self.func = func
         self.name = name or func.__name__
         self.file = os.path.abspath(inspect.getsourcefile(func) or func.__code__.co_filename)
+        self._imported: Optional[tuple] = None  # (root, its imports' paths): found once per root
         place = definition(func)
         what = f"command_component '{self.name}'"
         if "<locals>" in func.__qualname__:
@@ -271,6 +272,21 @@ class FunctionComponent(_Declared):
             "move its module into the pipeline's folder (its file is part of the step's key)",
         )
 
+    def imported(self, root: str) -> list:
+        """The workspace modules its module imports (dsl/imports.py), relative to `root`:
+        in its step's key beside the module, so an edit of a helper reruns the step."""
+        if self._imported is None or self._imported[0] != root:
+            try:
+                found = imports.workspace_imports(self.file, root)
+            except imports.TooManyModules as e:
+                raise DslError(
+                    f"command_component '{self.name}': {e.message}",
+                    self.place,
+                    "define the function in a module that imports less of the workspace",
+                ) from None
+            self._imported = (root, [os.path.relpath(f, root).replace(os.sep, "/") for f in found])
+        return self._imported[1]
+
     def body(self, root: str) -> dict:
         module = self.module_path(root)
         words = [RUNNER, f"{module}:{self.func.__qualname__}"]
@@ -278,7 +294,8 @@ class FunctionComponent(_Declared):
             arg = f"--{n} ${{{{inputs.{n}}}}}"
             words.append(f"$[[{arg}]]" if p.optional and p.default is spec.MISSING else arg)
         words += [f"--{n} ${{{{outputs.{n}}}}}" for n in self.outputs]
-        return self._body(" ".join(words), [module] + self.code)
+        code = [module] + [f for f in self.imported(root) if f not in self.code] + self.code
+        return self._body(" ".join(words), code)
 
 
 def command_component(

@@ -23,30 +23,15 @@ def _value(text: str, typ: str):
     return text
 
 
-def _place(file: str) -> tuple:
-    """(the folder to put first on sys.path, the module's dotted name or None). A module of a
-    package inside the workspace (the working folder) is imported by its dotted name, as the
-    pipeline's module imported it, so its relative imports (`from .util import x`) work; any
-    other runs as a file (None), its folder first on sys.path."""
-    folder = os.path.dirname(os.path.abspath(file))
-    parts = [os.path.splitext(os.path.basename(file))[0]]
-    here = os.getcwd()
-    while folder != here and os.path.isfile(os.path.join(folder, "__init__.py")):
-        parts.insert(0, os.path.basename(folder))
-        folder = os.path.dirname(folder)
-    if len(parts) > 1 and all(p.isidentifier() for p in parts):
-        return folder, ".".join(parts)
-    return os.path.dirname(os.path.abspath(file)), None
-
-
 def main(argv: list) -> int:
     if not argv or ":" not in argv[0] or len(argv[1:]) % 2:
         print("usage: python -m pipefile.dsl.run FILE.py:FUNCTION [--NAME VALUE]...", file=sys.stderr)
         return 2
     from ..load.pymodule import modules_from_source
+    from .imports import step_path
 
     file, _, qualname = argv[0].rpartition(":")
-    folder, dotted = _place(file)
+    folder, dotted = step_path(file, os.getcwd())
     sys.path.insert(0, folder)
     # (the workspace's modules from their source: their bytecode may predate an edit of the
     # same size within its second, while the step's key holds the edit)
