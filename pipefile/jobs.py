@@ -452,9 +452,7 @@ class JobRecorder:
             from_files = self.ws.jobs.metric_names_of_step(self.job.id, result.name)
         last = {name: points[-1][1] for name, points in series.items() if name not in from_files}
         with self._db:
-            self.ws.jobs.record_series(self.job.id, result.name, series)
-            if last:
-                self.ws.jobs.record_metrics(self.job.id, result.name, last)
+            self.ws.jobs.record_series(self.job.id, result.name, series, last)
 
 
 class Fanout:

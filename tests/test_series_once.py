@@ -357,3 +357,23 @@ def test_a_curve_reads_the_points_of_the_series_it_shows_only(repo: Repo):
     shown, _ = _curve_peak_kb(repo.root, "2", "x")
     assert shown["points"] == small_only["points"] and shown["job"]["id"] == 2
     assert len(_curve_peak_kb(repo.root, "2", "big3.loss")[0]["points"]) == 100_000
+
+
+def test_a_series_and_the_metrics_it_ends_in_are_written_together(tmp_path):
+    # A step's streamed points and its last values (its metrics) were two transactions: a run
+    # killed between them kept a series whose job shows no metric. One transaction now: both
+    # or neither (a failure inside it, here a value that is no number, keeps neither).
+    from pipefile.jobdb.jobs import JobStore
+
+    store = JobStore(str(tmp_path / "jobs.db"))
+    try:
+        points = [(i, float(i), None) for i in range(5)]
+        with pytest.raises(ValueError):
+            store.record_series(1, "t", {"loss": points}, {"loss": "not a number"})
+        assert store.series_of_step(1, "t") == {}
+        store.record_series(1, "t", {"loss": points}, {"loss": 4.0})
+        assert list(store.series_of_step(1, "t")) == ["loss"]
+        rows = store.db.execute("SELECT name, value FROM metrics WHERE job_id=1 AND step='t'").fetchall()
+        assert rows == [("loss", 4.0)]
+    finally:
+        store.close()

@@ -57,10 +57,11 @@ class StreamedSeries:
 
     db: sqlite3.Connection
 
-    def record_series(self, job_id: int, step: str, series: dict) -> None:
+    def record_series(self, job_id: int, step: str, series: dict, last: Optional[dict] = None) -> None:
         """{name: [(step, value, time), ...]} step `step` of job `job_id` streamed, kept in
-        order under the job's own id, in one transaction (row by row, autocommitted, 100,000
-        points took seconds, and a killed run could leave half a series)."""
+        order under the job's own id, and `last` ({name: value}) as its own metrics, in one
+        transaction (row by row, autocommitted, 100,000 points took seconds, and a killed run
+        could leave half a series, or a series without the metrics it ends in)."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("DELETE FROM step_series WHERE job_id=? AND step=?", (job_id, step))
@@ -73,6 +74,11 @@ class StreamedSeries:
                     for seq, (x, value, stamp) in enumerate(points)
                 ],
             )
+            if last:
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
+                    [(job_id, step, storable(k), float(v)) for k, v in last.items()],
+                )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
