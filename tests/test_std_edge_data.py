@@ -62,6 +62,17 @@ def test_a_semicolon_csv_with_decimal_commas_is_read_as_numbers(repo):
     assert got["n"].tolist() == [2, 3, 4] and got["city"].tolist() == ["Oslo", "Bergen", "Oslo"]
 
 
+def test_a_semicolon_csv_column_of_codes_with_leading_zeros_stays_text(repo):
+    # 01,02 is no number a spreadsheet writes (it writes 1,02): codes such as a day and month
+    # were read as 1.02, 3.04 ... and the text was lost
+    repo.write("data/t.csv", "code;price\n01,02;0,5\n03,04;10\n")
+    run = step(repo, "import_data", {"source": "data/t.csv"}, {"data": "build/t.parquet"})
+    assert run.code == 0, str(run)
+    got = pd.read_parquet(repo.root / "build/t.parquet")
+    assert got["code"].tolist() == ["01,02", "03,04"]
+    assert got["price"].dtype == "float64" and got["price"].tolist() == [0.5, 10.0]
+
+
 def test_a_comma_csv_with_semicolons_in_its_text_stays_comma_separated(repo):
     repo.write("data/t.csv", 'a,note\n1,"x; y"\n')
     run = step(repo, "import_data", {"source": "data/t.csv"}, {"data": "build/t.parquet"})

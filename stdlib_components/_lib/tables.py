@@ -75,7 +75,9 @@ def _csv_delimiter(path: Path) -> str:
     return best if counts[best] else ","
 
 
-_DECIMAL_COMMA = r"[+-]?\d+(,\d+)?"
+# No leading zero before another digit: a spreadsheet writes 1,5 and 0,5, never 01,5; a column
+# such as 01,02 holds codes (a date's day and month, an article number) and stays text.
+_DECIMAL_COMMA = r"[+-]?(0|[1-9]\d*)(,\d+)?"
 
 
 def _decimal_commas(frame):
