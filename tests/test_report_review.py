@@ -75,3 +75,36 @@ def test_json_output_is_json_for_a_param_that_is_not_a_finite_number(repo):
     assert shown["params"] == {"x": "nan", "y": "inf"}, shown
     diff = strict(repo.pipe("params", "diff", "1", "2", "--json").out)
     assert {d["name"]: d["a"] for d in diff["diff"]} == {"x": "nan", "y": "inf"}, diff
+
+
+def test_a_job_with_many_metrics_and_steps_makes_a_page_that_opens(repo: Repo):
+    # 200,000 metrics made a 47 MB page (3 s and 400 MB to write) and a Markdown comment far
+    # past what a pull request takes. Each table shows its first rows (HTML 2,000, Markdown
+    # 200), a failed step always among them, and says how many it left out and what lists them.
+    repo.write(
+        "gen.py",
+        "import json, sys\n"
+        "json.dump({f'm{i:05d}': i * float(sys.argv[2]) for i in range(5000)}, open(sys.argv[1], 'w'))\n",
+    )
+    steps = "\n".join(
+        f"  s{i}:\n    command: {'exit 3' if i == 2400 else 'touch ${{outputs.o}}'}\n    outputs: {{o: build/s{i}}}"
+        for i in range(2500)
+    )
+    repo.write(
+        "Pipefile",
+        "version: 1\nparams: {f: 0.5}\nsteps:\n"
+        "  m:\n    command: python3 gen.py ${{outputs.m}} ${{params.f}}\n    code: [gen.py]\n"
+        "    outputs: {m: build/m.json}\n    metrics: [build/m.json]\n" + steps + "\n",
+    )
+    assert repo.pipe("run", "--keep-going", "-q").code == 1
+    assert repo.pipe("run", "--keep-going", "-q", "-p", "f=0.25").code == 1
+    html = repo.pipe("report", "last", "-o", "-", check=True).out
+    assert len(html) < 2_000_000, len(html)
+    assert "3,000 more metrics are left out of this page: `pipe metrics show 2 --json` lists them all" in html
+    assert "2,999 more changed metrics are left out of this page: `pipe metrics diff 1 2` lists them all" in html
+    assert "501 more steps are left out of this page: `pipe jobs show 2` lists them all" in html
+    assert '<tr data-row="s2400"><td class="mono">s2400</td><td>failed</td>' in html  # (past the first 2,000)
+    md = repo.pipe("report", "last", "--format", "markdown", "-o", "-", check=True).out
+    assert len(md) < 65_536, len(md)
+    assert "4,800 more metrics are left out of this page: `pipe metrics show 2 --json` lists them all" in md
+    assert "| s2400 | failed |" in md

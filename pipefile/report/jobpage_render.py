@@ -26,6 +26,11 @@ from .text import format_seconds, plural, when
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates", "report")
 MAX_CHARTS = 12  # each chart is tens of kilobytes: a page with hundreds would not open
+# Rows a table shows: 200,000 metrics made a 47 MB page (3 s, 400 MB to write) that a browser
+# barely opens, and a pull-request comment takes 65,536 characters. What is left out is
+# counted under the table, with the command that lists it all.
+MOST_ROWS = {"html": 2000, "markdown": 200}
+_NOT_OK = ("failed", "stopped", "skipped", "interrupted")
 NO_MATPLOTLIB = "charts are left out: matplotlib is not installed (pip install 'pipefile[plots]')"
 
 
@@ -48,11 +53,22 @@ def render(page, fmt: str) -> str:
         keep_trailing_newline=True,
         finalize=_md_value if markdown else _html_value,
     )
-    values = view(page)
+    values = view(page, MOST_ROWS["markdown" if markdown else "html"])
     if markdown:
-        values["graph"] = Raw(mermaid(page.steps, page.edges))
+        values["graph"] = Raw(
+            mermaid(page.steps, page.edges)
+            if len(page.steps) <= MOST_ROWS["markdown"]
+            # (GitHub draws no Mermaid block past ~50,000 characters, nor a comment past 65,536)
+            else f"the graph of {len(page.steps):,} steps is left out of Markdown: "
+            f"`pipe report {page.job.id}` writes the HTML page with it"
+        )
         values["tails"] = [dict(t, block=Raw(fenced(t["lines"]))) for t in values["tails"]]
         values["charts"], values["charts_note"] = [], _markdown_charts_note(page)
+        # (the notes of what is left out hold a command in backticks and numbers, written here)
+        values["left"] = {k: Raw(v) for k, v in values["left"].items()}
+        if values["change"] is not None:
+            for k in ("steps_left", "metrics_left"):
+                values["change"][k] = Raw(values["change"][k])
     else:
         values["graph"] = Markup(jobpage_svg.render_svg(page.steps, page.edges))
         values["charts"], note = charts(page)
@@ -61,7 +77,23 @@ def render(page, fmt: str) -> str:
 
 
 # --- what the templates show -------------------------------------------------------------
-def view(page) -> dict:
+def first_rows(rows: list, most: int, keep=None) -> tuple:
+    """(at most `most` of `rows`, in their order, how many were left out); with `keep`, the
+    rows it holds true for come first among those shown (a failed step of a large job)."""
+    if len(rows) <= most:
+        return rows, 0
+    if keep is None:
+        return rows[:most], len(rows) - most
+    wanted = [i for i, r in enumerate(rows) if keep(r)][:most]
+    chosen = set(wanted)
+    for i in range(len(rows)):
+        if len(chosen) >= most:
+            break
+        chosen.add(i)
+    return [r for i, r in enumerate(rows) if i in chosen], len(rows) - len(chosen)
+
+
+def view(page, most: int = MOST_ROWS["html"]) -> dict:
     job = page.job
     longest = max((s.seconds or 0.0 for s in page.steps), default=0.0) or 1.0
     meta = [
@@ -84,6 +116,14 @@ def view(page) -> dict:
     counts: dict = {}
     for s in page.steps:
         counts[s.outcome] = counts.get(s.outcome, 0) + 1
+    steps, steps_left = first_rows(list(page.steps), most, keep=lambda s: s.outcome in _NOT_OK)
+    metrics, metrics_left = first_rows(list(page.metrics.items()), most)
+    series, series_left = first_rows(sorted(page.series.items()), most)
+    left = {
+        "steps": (steps_left, f"`pipe jobs show {job.id}` lists them all"),
+        "metrics": (metrics_left, f"`pipe metrics show {job.id} --json` lists them all"),
+        "series": (series_left, f"`pipe metrics curve {job.id} NAME` shows one"),
+    }
     return {
         "title": f"job {job.id} ({job.uid})",
         "job": {"id": job.id, "uid": job.uid, "status": job.status, "experiment": job.experiment},
@@ -100,13 +140,14 @@ def view(page) -> dict:
                 "environment": s.environment or "local",
                 "error": printable_lines(s.error).split("\n") if s.error else [],
             }
-            for s in page.steps
+            for s in steps
         ],
         "params": [(k, value_text(v)) for k, v in sorted(page.job.params.items())],
-        "metrics": [(k, fmt_number(v)) for k, v in page.metrics.items()],
+        "metrics": [(k, fmt_number(v)) for k, v in metrics],
         "metrics_azureml": page.azureml,
-        "series": [_series_row(name, points) for name, points in sorted(page.series.items())],
-        "change": _change_view(page.change),
+        "series": [_series_row(name, points) for name, points in series],
+        "change": _change_view(page.change, most, job.id),
+        "left": {what: _left_note(n, what, how) for what, (n, how) in left.items()},
         "tails": [{"step": t.step, "lines": t.lines, "cut": t.cut, "path": t.path} for t in page.tails],
         "notes": list(page.notes),
         "generated": f"pipe {__version__}, {when(time.time())}",
@@ -134,19 +175,29 @@ def _series_row(name: str, points: list) -> dict:
     }
 
 
-def _change_view(change):
+def _left_note(count: int, what: str, how: str) -> str:
+    return f"{count:,} more {what} are left out of this page: {how}" if count else ""
+
+
+def _change_view(change, most: int, job_id: int):
     if change is None:
         return None
     prev = change.previous
+    steps, steps_left = first_rows(list(change.steps), most)
+    metrics, metrics_left = first_rows(list(change.metrics), most)
     return {
         "previous": f"job {prev.id} ({prev.uid}, {prev.status}, {when(prev.started)})",
         "previous_id": prev.id,
         "params": [(r["name"], _cell(r["a"]), _cell(r["b"])) for r in change.params],
-        "steps": [(n, a or "(not in it)", b or "(not in it)") for n, a, b in change.steps],
-        "metrics": [
-            (r["name"], fmt_number(r["a"]), fmt_number(r["b"]), fmt_change(r["a"], r["b"])) for r in change.metrics
-        ],
+        "steps": [(n, a or "(not in it)", b or "(not in it)") for n, a, b in steps],
+        "metrics": [(r["name"], fmt_number(r["a"]), fmt_number(r["b"]), fmt_change(r["a"], r["b"])) for r in metrics],
         "same_metrics": change.same_metrics,
+        "steps_left": _left_note(
+            steps_left, "changed steps", f"`pipe jobs show {prev.id}` and `pipe jobs show {job_id}` list every step"
+        ),
+        "metrics_left": _left_note(
+            metrics_left, "changed metrics", f"`pipe metrics diff {prev.id} {job_id}` lists them all"
+        ),
     }
 
 
