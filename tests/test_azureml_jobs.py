@@ -241,6 +241,20 @@ def test_parallel_job_refusals_name_the_place_and_the_fix(repo):
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2 and "parallel job 'p' has no task.entry_script" in r.err, str(r)
     assert "init() and run(mini_batch)" in r.err or "entry_script: score.py" in r.err
+    # an entry script outside the task's code folder: not in the step's key (edits of it would
+    # not rerun the step), and Azure ML reads it from that folder
+    for entry in ("../x.py", "/tmp/x.py", "sub/../../x.py"):
+        repo.write(
+            "pipeline.yml",
+            text.replace("inputs.dd", "inputs.d").replace("{code: .}", f"{{code: ., entry_script: '{entry}'}}"),
+            dedent=False,
+        )
+        r = repo.pipe("validate", "-f", "pipeline.yml")
+        assert (
+            r.code == 2
+            and f"task.entry_script of parallel job 'p' is '{entry}', which is not inside its code folder" in r.err
+        ), str(r)
+        assert "pipeline.yml:8:35:" in r.err and "move the script into the task's code folder" in r.err
     # a prompt flow as a parallel component: said as such, not as a missing entry script
     repo.write("flow/flow.dag.yaml", "inputs: {text: {type: string}}\nnodes: []\n")
     repo.write("pipeline.yml", "type: pipeline\njobs:\n  p:\n    type: parallel\n    component: ./flow/flow.dag.yaml\n")

@@ -71,6 +71,16 @@ class ParallelNodes(JobNodes):
                 task.at("type"),
                 "use type: run_function with an entry_script that has init() and run(mini_batch)",
             )
+        entry = task["entry_script"]
+        parts = entry.replace("\\", "/").split("/")
+        if entry.startswith(("/", "\\")) or (len(entry) > 1 and entry[1] == ":") or ".." in parts:
+            # (Azure ML reads it from the task's code folder, and only that folder is in the
+            # step's key here: a script elsewhere would be edited without rerunning the step)
+            raise PipefileError(
+                f"task.entry_script of {what} is {entry!r}, which is not inside its code folder",
+                task.at("entry_script"),
+                "move the script into the task's code folder (task.code) and name it from there",
+            )
         setting = _Settings(job, comp, what)
         for m in (job,) if comp is job else (job, comp):  # (retry_settings: 3 read as none: 3 retries)
             retry = m.get("retry_settings")
