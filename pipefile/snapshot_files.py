@@ -9,7 +9,10 @@ to load or to make its environment, or reads them from the server's folder as th
 - for a Python pipeline, the modules it imports and the files it reads from the workspace
   while it is built (`ModulesFound`).
 
-Only paths inside the Pipefile's folder: a file outside is read where it is, as before.
+Only paths inside the Pipefile's folder: a file outside is read where it is, as before. A
+Python pipeline whose load reads files outside (`read_from_outside`) is loaded once more from
+a copy of its snapshot when it is published (publish.check_copy_loads), and refused if that
+fails: a module found relative to its own, which no job would find.
 """
 
 from __future__ import annotations
@@ -130,3 +133,27 @@ def files_read(path: str) -> list:
     with ModulesFound() as found:
         pf, _errors = loader.load_lenient(path)
     return [source for source, _digest in pf.sources] + [os.path.join(pf.root, m) for m in own_modules(pf, path, found)]
+
+
+def read_from_outside(pf, found: list) -> list:
+    """Of the files a Python pipeline's load read (`ModulesFound`), those outside the
+    workspace that are none of Python's or pipe's own (its library, site-packages, the
+    system's): a module or file found relative to the pipeline's module, which a job, running
+    the snapshot's copy in a folder of its own, may not find."""
+    import site
+    import sys
+
+    import stdlib_components
+
+    ours = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    ours |= set(site.getsitepackages()) | {site.getusersitepackages()}
+    ours |= {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}  # pipefile's own checkout
+    ours |= {os.path.dirname(os.path.abspath(p)) for p in stdlib_components.__path__}
+    ours |= {"/dev", "/proc", "/sys", "/etc", "/usr", "/lib", "/opt/conda"}
+    roots = tuple(os.path.join(os.path.normpath(r), "") for r in ours if r)
+    out: list = []
+    for f in found:
+        path = os.path.normpath(f)
+        if inside(pf, path) is None and not path.startswith(roots) and path not in out and os.path.isfile(path):
+            out.append(path)
+    return out

@@ -79,3 +79,71 @@ def test_a_deploy_killed_while_it_reads_the_model_leaves_a_folder_the_next_deplo
     # Once no one holds it (its deploy died too), the next deploy removes it.
     repo.pipe("deploy", "small", "--model", "small", check=True)
     assert _leftovers(repo) == []
+
+
+OUTSIDE = """\
+import os
+import sys
+
+sys.path.insert(0, SHARED)
+from helpers import WORD
+
+from pipefile import dsl
+
+say = dsl.command(name="say", command="echo ${{inputs.word}} | tee ${{outputs.o}}",
+                  inputs={"word": dsl.Input(type="string")}, outputs={"o": dsl.Output(type="uri_file")})
+
+
+@dsl.pipeline(name="outside")
+def outside():
+    one = say(word=WORD)
+
+
+pipeline = outside()
+"""
+
+
+def test_a_python_pipeline_importing_a_module_from_outside_the_workspace_is_refused_where_no_job_finds_it(tmp_path):
+    # Before: `pipe publish -f build.py` took the snapshot (files inside the workspace only)
+    # and said nothing; every job of the deployment then failed to load:
+    # "ModuleNotFoundError: No module named 'helpers'".
+    from serve_site import Server, require_serve_deps, token, wait_job
+
+    require_serve_deps()
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "helpers.py").write_text('WORD = "from-shared"\n')
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", "steps: {}\n", dedent=False)
+    # Found relative to the module (the usual way): a job runs the snapshot's copy elsewhere.
+    relative = 'os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared")'
+    repo.write("build.py", OUTSIDE.replace("SHARED", relative), dedent=False)
+    r = repo.pipe("publish", "-f", "build.py", "--endpoint", "rel")
+    assert r.code == 2, str(r)
+    assert "build.py" in r.err and str(tmp_path / "shared" / "helpers.py") in r.err, r.err
+    assert "No module named 'helpers'" in r.err and "move what it reads into the workspace" in r.err, r.err
+    assert "endpoint 'rel'" not in repo.pipe("endpoints").out
+    # Found by an absolute path, it is found by the jobs too: published, and it runs.
+    repo.write("build.py", OUTSIDE.replace("SHARED", repr(str(tmp_path / "shared"))), dedent=False)
+    repo.pipe("publish", "-f", "build.py", "--endpoint", "abs", check=True)
+    # Moved into the workspace, the relative import publishes (the snapshot holds it) and runs.
+    # (another module name: the server keeps a module imported from outside its job's folder
+    # for the process, as Python keeps an installed package)
+    repo.write("words.py", 'WORD = "from-workspace"\n', dedent=False)
+    inside = OUTSIDE.replace("SHARED", "os.path.dirname(os.path.abspath(__file__))").replace("helpers", "words")
+    repo.write("build.py", inside, dedent=False)
+    repo.pipe("publish", "-f", "build.py", "--endpoint", "inside", check=True)
+    tok = token(repo)
+    server = Server(root, "--workers", "1")
+    try:
+        c = server.client(tok)
+        for endpoint, word in (("abs", "from-shared"), ("inside", "from-workspace")):
+            r = c.post(f"/v1/endpoints/{endpoint}/jobs", json={"inputs": {}})
+            assert r.status_code in (200, 202), r.text
+            job = wait_job(c, r.json()["id"], timeout=120)
+            assert job["state"] == "completed", job
+            log = c.get(f"/v1/jobs/{job['id']}/logs/one")
+            assert log.status_code == 200 and word in log.text, (log.text, job["steps"])
+    finally:
+        server.stop()
