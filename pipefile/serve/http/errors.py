@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from ..guard import BodyTooLarge, error_body
 from ..refusals import (
@@ -87,6 +88,18 @@ def install(app: FastAPI) -> None:
         message = "; ".join(f"{w}: {_what(p)}" for w, p in zip(where, problems)) or "invalid request"
         return JSONResponse(
             error_body(message, "GET /v1/openapi.json describes every request", ",".join(dict.fromkeys(where))), 422
+        )
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request, e):
+        # The client hung up before its body was all sent (an upload cut off): its route has
+        # removed what it received; no one reads this answer, and it is no fault of the
+        # server's to log with a traceback.
+        return JSONResponse(
+            error_body(
+                "the client closed the connection before the request body was complete", "send the request again"
+            ),
+            400,
         )
 
     @app.exception_handler(BodyTooLarge)
