@@ -64,3 +64,66 @@ def test_a_client_hanging_up_mid_body_leaves_nothing_and_no_traceback(site, rout
     time.sleep(0.5)
     logged = server.output()[len(before) :]
     assert "Traceback" not in logged and "Exception in ASGI" not in logged, logged
+
+
+@pytest.fixture(scope="module")
+def impatient(tmp_path_factory):
+    require_serve_deps()
+    root = tmp_path_factory.mktemp("impatient") / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", SCORE, dedent=False)
+    repo.write("src/score.py", SCORE_PY, dedent=False)
+    repo.pipe("publish", check=True)
+    server = Server(root, "--workers", "1", "--idle-timeout", "1s")
+    yield repo, server, token(repo, "--scope", "admin")
+    server.stop()
+
+
+def _answer(s: socket.socket) -> bytes:
+    data = b""
+    while True:
+        got = s.recv(65536)
+        if not got:
+            return data  # the server closed the connection after its answer
+        data += got
+
+
+@pytest.mark.parametrize("route", ["/v1/uploads", "/v1/endpoints/score/jobs"])
+def test_a_body_shorter_than_its_content_length_is_a_408_not_a_connection_held_for_ever(impatient, route):
+    # Before: the server waited for the rest for as long as the client kept the connection
+    # open (no answer, ever), holding the connection and, for an upload, a file of what came.
+    repo, server, tok = impatient
+    before = server.output()
+    s = _send(server, tok, f"POST {route}", b'{"inputs": ' + b" " * 1000)
+    started = time.monotonic()
+    try:
+        answer = _answer(s)
+    finally:
+        s.close()
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:300]
+    assert b"nothing came for 1 seconds" in answer and time.monotonic() - started < 15, answer
+    assert _scratch(repo) == []
+    logged = server.output()[len(before) :]
+    assert "Traceback" not in logged, logged
+
+
+def test_a_slow_upload_that_keeps_sending_is_taken(impatient):
+    # The timeout is of silence, not of the whole body: a byte every 0.3 s is slow but alive.
+    repo, server, tok = impatient
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+    try:
+        s.sendall(
+            (
+                f"POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAuthorization: Bearer {tok}\r\n"
+                "Content-Length: 6\r\nConnection: close\r\n\r\n"
+            ).encode()
+        )
+        for byte in b"abcdef":
+            time.sleep(0.3)
+            s.sendall(bytes([byte]))
+        answer = _answer(s)
+    finally:
+        s.close()
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
+    assert b'"size":6' in answer, answer

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from ..guard import BodyTooLarge, error_body
+from ..guard import IDLE_HINT, IDLE_MESSAGE, BodyIdle, BodyTooLarge, error_body
 from ..refusals import (
     BadRequest,
     Busy,
@@ -58,7 +58,7 @@ def headers_of(e: Refused):
     return None
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, idle_timeout: float = 60.0) -> None:
     @app.exception_handler(Refused)
     async def _refused(request, e: Refused):
         return JSONResponse(error_body(e.message, e.hint, e.field), status_of(e), headers=headers_of(e))
@@ -101,6 +101,12 @@ def install(app: FastAPI) -> None:
             ),
             400,
         )
+
+    @app.exception_handler(BodyIdle)
+    async def _idle(request, e):
+        # (the connection closed: the rest of the body, should it come, is no next request)
+        message = IDLE_MESSAGE.format(f"{idle_timeout:g}")
+        return JSONResponse(error_body(message, IDLE_HINT), 408, headers={"Connection": "close"})
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(request, e):
