@@ -36,7 +36,7 @@ from .jobs import store_path
 from .lazyclass import dataclass
 from .load.pymodule import DEFAULT_OBJECT, is_module_ref, split_ref
 from .outcomes import JobState
-from .snapshot_files import ModulesFound, own_modules, pipeline_files, read_from_outside
+from .snapshot_files import ModulesFound, env_files_outside, own_modules, pipeline_files, read_from_outside
 from .workspace import STATE_DIR, Workspace
 
 DEPLOYMENT_VERSION = 1
@@ -104,6 +104,7 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
             missing.append(PipefileError(f"'{rel}', which the pipeline reads, does not exist", None))
             continue
         files[rel] = d.to_json()
+    missing += env_files_outside(pf, graph)
     raise_all(missing)
 
     inputs: dict = {}

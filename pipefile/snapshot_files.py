@@ -157,3 +157,53 @@ def read_from_outside(pf, found: list) -> list:
         if inside(pf, path) is None and not path.startswith(roots) and path not in out and os.path.isfile(path):
             out.append(path)
     return out
+
+
+def env_files_outside(pf, graph) -> list:
+    """Errors for what a used venv environment installs from, or pulls in with -r/-c, by a
+    relative path that leads outside the workspace: the snapshot cannot hold it, and a job,
+    which makes the environment from the snapshot's copy in a folder of its own, would not
+    find it there. An absolute path is read where it is, by the jobs too."""
+    from .envs.venv import _INCLUDE_RE, _local_target
+    from .errors import PipefileError
+
+    used = {node.step.environment for node in graph.nodes.values() if node.step.environment}
+    errors: list = []
+    for name in sorted(used):
+        env = pf.environments.get(name)
+        if env is None or env.type != spec.ENV_VENV:
+            continue
+        found: list = [("packages", p, pf.root) for p in env.packages]  # (pip reads them from the workspace)
+        todo = [env.requirements] if env.requirements and inside(pf, env.requirements) else []
+        seen: set = set()
+        while todo:
+            rel = todo.pop()
+            seen.add(rel)
+            try:
+                with open(os.path.join(pf.root, rel), encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue  # (a missing file is the environment's own error)
+            for line in lines:
+                m = _INCLUDE_RE.match(line)
+                if m and "://" not in m.group(1):  # -r/-c: relative to the file that names it
+                    found.append((rel, m.group(1), os.path.dirname(os.path.join(pf.root, rel))))
+                    inc = inside(pf, os.path.join(os.path.dirname(os.path.join(pf.root, rel)), m.group(1)))
+                    if inc is not None and inc not in seen:
+                        todo.append(inc)
+                elif (target := _local_target(line)) is not None:
+                    found.append((rel, target, pf.root))
+        for where, target, base in found:
+            if os.path.isabs(target) or inside(pf, os.path.join(base, target)) is not None:
+                continue
+            errors.append(
+                PipefileError(
+                    f"environment '{name}': {where} names '{target}', outside the workspace (the Pipefile's "
+                    f"folder); a deployment's snapshot holds the workspace's files only, so its jobs could "
+                    f"not make the environment",
+                    env.loc,
+                    "move it into the workspace and name it from there, or name it by its absolute path "
+                    "(each job then reads it where it is, as it is then)",
+                )
+            )
+    return errors

@@ -147,3 +147,44 @@ def test_a_python_pipeline_importing_a_module_from_outside_the_workspace_is_refu
             assert log.status_code == 200 and word in log.text, (log.text, job["steps"])
     finally:
         server.stop()
+
+
+IN_VENV = """\
+name: venvp
+environments:
+  e: {type: venv, requirements: envs/req.txt, packages: PACKAGES}
+steps:
+  s:
+    environment: e
+    command: python -c "print('in venv')" > ${{outputs.o}}
+    outputs:
+      o: {path: build/o.txt, output: true}
+"""
+
+
+def test_a_venv_pulling_in_a_file_outside_the_workspace_by_a_relative_path_is_refused_at_publish(tmp_path):
+    # Before: published; the snapshot held envs/req.txt but not the ../shared/base.txt it
+    # pulls in with -r, and every job failed: "building venv environment 'e': python exited
+    # with status 1".
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "base.txt").write_text("# nothing to install\n")
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", IN_VENV.replace("PACKAGES", "[]"), dedent=False)
+    repo.write("envs/req.txt", "-r ../../shared/base.txt\n", dedent=False)
+    r = repo.pipe("publish")
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:" in r.err and "envs/req.txt names '../../shared/base.txt', outside the workspace" in r.err, (
+        r.err
+    )
+    assert "hint: move it into the workspace" in r.err, r.err
+    # what `packages:` installs from by a relative path, likewise
+    repo.write("envs/req.txt", "# nothing\n", dedent=False)
+    repo.write("Pipefile", IN_VENV.replace("PACKAGES", "[../shared/pkg]"), dedent=False)
+    r = repo.pipe("publish")
+    assert r.code == 2 and "packages names '../shared/pkg', outside the workspace" in r.err, str(r)
+    # By its absolute path, each job finds it where it is: published.
+    repo.write("Pipefile", IN_VENV.replace("PACKAGES", "[]"), dedent=False)
+    repo.write("envs/req.txt", f"-r {tmp_path / 'shared' / 'base.txt'}\n", dedent=False)
+    repo.pipe("publish", check=True)
