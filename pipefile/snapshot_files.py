@@ -191,7 +191,7 @@ def env_files_outside(pf, graph) -> list:
                     inc = inside(pf, os.path.join(os.path.dirname(os.path.join(pf.root, rel)), m.group(1)))
                     if inc is not None and inc not in seen:
                         todo.append(inc)
-                elif (target := _local_target(line)) is not None:
+                elif (target := _local_target(line) or _editable_path(line)) is not None:
                     found.append((rel, target, pf.root))
         for where, target, base in found:
             if os.path.isabs(target) or inside(pf, os.path.join(base, target)) is not None:
@@ -207,3 +207,13 @@ def env_files_outside(pf, graph) -> list:
                 )
             )
     return errors
+
+
+def _editable_path(line: str) -> Optional[str]:
+    """The folder of `-e PATH` (an editable install, from pip's working folder, the job's), or None."""
+    import re
+
+    m = re.match(r"\s*(?:-e|--editable)(?:\s*=\s*|\s+)(\S+)", line)
+    if m is None or "://" in m.group(1) or m.group(1).startswith(("git+", "hg+", "svn+", "bzr+")):
+        return None
+    return os.path.expanduser(m.group(1))

@@ -179,7 +179,10 @@ def test_a_venv_pulling_in_a_file_outside_the_workspace_by_a_relative_path_is_re
         r.err
     )
     assert "hint: move it into the workspace" in r.err, r.err
-    # what `packages:` installs from by a relative path, likewise
+    # an editable install from there, and what `packages:` installs from by a relative path, likewise
+    repo.write("envs/req.txt", "-e ../shared/pkg\n", dedent=False)
+    r = repo.pipe("publish")
+    assert r.code == 2 and "envs/req.txt names '../shared/pkg', outside the workspace" in r.err, str(r)
     repo.write("envs/req.txt", "# nothing\n", dedent=False)
     repo.write("Pipefile", IN_VENV.replace("PACKAGES", "[../shared/pkg]"), dedent=False)
     r = repo.pipe("publish")
