@@ -4,12 +4,16 @@ client is gone), leaves nothing half written, and no traceback in the server's l
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import socket
+import subprocess
+import tarfile
 import time
 
 import pytest
-from serve_site import SCORE, SCORE_PY, Server, require_serve_deps, token
+from serve_site import SCORE, SCORE_PY, Server, require_serve_deps, token, upload
 from workspace_repo import Repo
 
 
@@ -127,3 +131,56 @@ def test_a_slow_upload_that_keeps_sending_is_taken(impatient):
         s.close()
     assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
     assert b'"size":6' in answer, answer
+
+
+@contextlib.contextmanager
+def _tmpfs(mnt, size: str):
+    """A small real file system, to fill up (needs root, as CI has)."""
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_an_upload_the_servers_disk_cannot_hold_is_a_507_that_keeps_nothing(tmp_path):
+    # Before: 500 Internal Server Error, and the store's "no space left" error with its
+    # traceback in the server's log.
+    require_serve_deps()
+    with _tmpfs(tmp_path / "disk", "6m") as mnt:
+        root = mnt / "ws"
+        root.mkdir()
+        repo = Repo(root)
+        repo.write("Pipefile", SCORE, dedent=False)
+        repo.write("src/score.py", SCORE_PY, dedent=False)
+        repo.pipe("publish", check=True)
+        tok = token(repo, "--scope", "admin")
+        server = Server(root, "--workers", "1")
+        try:
+            c = server.client(tok)
+            tar = io.BytesIO()
+            with tarfile.open(fileobj=tar, mode="w") as tf:
+                for i in range(2):  # fits as received; not once unpacked and stored too
+                    data = os.urandom(1_200_000)
+                    info = tarfile.TarInfo(f"f{i}")
+                    info.size = len(data)
+                    tf.addfile(info, io.BytesIO(data))
+            for body, kind in (
+                (os.urandom(8 << 20), "application/octet-stream"),
+                (tar.getvalue(), "application/x-tar"),
+            ):
+                r = upload(c, body, kind)
+                assert r.status_code == 507, (r.status_code, r.text)
+                err = r.json()["error"]
+                assert "no space left to store the upload; nothing of it was kept" in err["message"], err
+                assert err["hint"], err
+                assert _scratch(repo) == []
+                assert os.listdir(root / ".pipe" / "store" / "tmp") == []
+            r = upload(c, b"1\n2\n")  # what fits is still taken
+            assert r.status_code == 201, r.text
+            assert "Traceback" not in server.output(), server.output()
+        finally:
+            server.stop()

@@ -20,6 +20,7 @@ from ..refusals import (
     Forbidden,
     Gone,
     Invalid,
+    NoSpace,
     NotFound,
     Refused,
     TooLarge,
@@ -40,6 +41,7 @@ STATUS = {
     Busy: 429,
     Unavailable: 503,
     CannotServe: 503,
+    NoSpace: 507,
 }
 
 
