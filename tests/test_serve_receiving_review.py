@@ -146,6 +146,13 @@ def _tmpfs(mnt, size: str):
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+class _Server(Server):
+    def __init__(self, root, log_dir, *args: str):
+        self.root, self.args, self.env, self.clients = root, args, None, []
+        self.log_path = log_dir / f"serve-{time.monotonic_ns()}.log"
+        self.start()
+
+
 def test_an_upload_the_servers_disk_cannot_hold_is_a_507_that_keeps_nothing(tmp_path):
     # Before: 500 Internal Server Error, and the store's "no space left" error with its
     # traceback in the server's log.
@@ -158,7 +165,7 @@ def test_an_upload_the_servers_disk_cannot_hold_is_a_507_that_keeps_nothing(tmp_
         repo.write("src/score.py", SCORE_PY, dedent=False)
         repo.pipe("publish", check=True)
         tok = token(repo, "--scope", "admin")
-        server = Server(root, "--workers", "1")
+        server = _Server(root, tmp_path, "--workers", "1")  # (its log off the small disk)
         try:
             c = server.client(tok)
             tar = io.BytesIO()
@@ -181,6 +188,18 @@ def test_an_upload_the_servers_disk_cannot_hold_is_a_507_that_keeps_nothing(tmp_
                 assert os.listdir(root / ".pipe" / "store" / "tmp") == []
             r = upload(c, b"1\n2\n")  # what fits is still taken
             assert r.status_code == 201, r.text
+            data = r.json()["digest"]
+            # A job asked for once the disk is full: 507 too (SQLite's "database or disk is
+            # full" was a 500), and it is not recorded.
+            with open(mnt / "filler", "wb", buffering=0) as f:
+                with contextlib.suppress(OSError):
+                    while True:
+                        f.write(b"\0" * 4096)
+            r = c.post("/v1/endpoints/score/jobs", json={"inputs": {"data": {"upload": data}}})
+            assert r.status_code == 507, (r.status_code, r.text)
+            assert "no space left on its disk" in r.json()["error"]["message"], r.text
+            os.unlink(mnt / "filler")
+            assert c.get("/v1/jobs").json()["jobs"] == []
             assert "Traceback" not in server.output(), server.output()
         finally:
             server.stop()

@@ -5,6 +5,8 @@ wrong shape, a body over the limit)."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -12,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from ..guard import IDLE_HINT, IDLE_MESSAGE, BodyIdle, BodyTooLarge, error_body
+from ..receiving import disk_full
 from ..refusals import (
     BadRequest,
     Busy,
@@ -103,6 +106,22 @@ def install(app: FastAPI, idle_timeout: float = 60.0) -> None:
             ),
             400,
         )
+
+    async def _disk(request, e: Exception):
+        # A full disk met while recording a job (SQLite's "database or disk is full") or
+        # writing its scratch: the server's condition, named, not a 500 with a traceback.
+        if not disk_full(e):
+            raise e
+        return JSONResponse(
+            error_body(
+                "the server has no space left on its disk for this request; nothing of it was kept",
+                "send it again once the server's disk has room (its operator frees some: pipe gc)",
+            ),
+            507,
+        )
+
+    app.add_exception_handler(OSError, _disk)
+    app.add_exception_handler(sqlite3.Error, _disk)
 
     @app.exception_handler(BodyIdle)
     async def _idle(request, e):
