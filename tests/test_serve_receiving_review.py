@@ -203,3 +203,24 @@ def test_an_upload_the_servers_disk_cannot_hold_is_a_507_that_keeps_nothing(tmp_
             assert "Traceback" not in server.output(), server.output()
         finally:
             server.stop()
+
+
+def test_a_chunked_upload_over_the_limit_is_told_the_limit_as_one_with_a_content_length_is(tmp_path):
+    # Before: "the request body is over the server's limit", no number, when the body came
+    # chunked (counted as it arrived); with a Content-Length it said the limit.
+    require_serve_deps()
+    repo = Repo(tmp_path)
+    repo.write("Pipefile", SCORE, dedent=False)
+    repo.write("src/score.py", SCORE_PY, dedent=False)
+    tok = token(repo, "--scope", "admin")
+    server = Server(tmp_path, "--max-upload", "1KiB")
+    try:
+        c = server.client(tok)
+        r = c.post("/v1/uploads", content=iter([b"x" * 800, b"x" * 800]))  # an iterator: sent chunked
+        assert r.status_code == 413, r.text
+        assert r.json()["error"]["message"] == "the request body is over the limit of 1024 bytes", r.text
+        r = c.post("/v1/uploads", content=b"x" * 1600)
+        assert r.status_code == 413 and r.json()["error"]["message"].endswith("limit of 1024 bytes"), r.text
+        assert _scratch(repo) == []
+    finally:
+        server.stop()

@@ -30,7 +30,13 @@ def error_body(message: str, hint: Optional[str] = None, field: str = "") -> dic
 
 
 class BodyTooLarge(Exception):
-    pass
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.limit = limit
+
+
+TOO_LARGE_MESSAGE = "the request body is over the limit of {} bytes"
+TOO_LARGE_HINT = "send less, or raise the server's --max-upload / --max-body"
 
 
 class BodyIdle(Exception):
@@ -182,8 +188,8 @@ class RequestGuard:
                 return await self._refuse(
                     send,
                     413,
-                    f"the request body is over the limit of {limit} bytes",
-                    "send less, or raise the server's --max-upload / --max-body",
+                    TOO_LARGE_MESSAGE.format(limit),
+                    TOO_LARGE_HINT,
                 )
         if not is_upload:
             # A body of this size is read whole here, counted as it arrives whatever the
@@ -197,8 +203,8 @@ class RequestGuard:
                 return await self._refuse(
                     send,
                     413,
-                    f"the request body is over the limit of {limit} bytes",
-                    "send less, or raise the server's --max-upload / --max-body",
+                    TOO_LARGE_MESSAGE.format(limit),
+                    TOO_LARGE_HINT,
                 )
             receive = self._replay(body, rest, receive)
         seen = 0
@@ -213,7 +219,7 @@ class RequestGuard:
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(limit)
                 body_done = body_done or not msg.get("more_body", False)
             else:
                 body_done = True
@@ -235,6 +241,6 @@ class RequestGuard:
                 await self._refuse(
                     send,
                     413,
-                    f"the request body is over the limit of {limit} bytes",
-                    "send less, or raise the server's --max-upload / --max-body",
+                    TOO_LARGE_MESSAGE.format(limit),
+                    TOO_LARGE_HINT,
                 )

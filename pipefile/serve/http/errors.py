@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from ..guard import IDLE_HINT, IDLE_MESSAGE, BodyIdle, BodyTooLarge, error_body
+from ..guard import IDLE_HINT, IDLE_MESSAGE, TOO_LARGE_HINT, TOO_LARGE_MESSAGE, BodyIdle, BodyTooLarge, error_body
 from ..receiving import disk_full
 from ..refusals import (
     BadRequest,
@@ -130,14 +130,9 @@ def install(app: FastAPI, idle_timeout: float = 60.0) -> None:
         return JSONResponse(error_body(message, IDLE_HINT), 408, headers={"Connection": "close"})
 
     @app.exception_handler(BodyTooLarge)
-    async def _too_large(request, e):
-        return JSONResponse(
-            error_body(
-                "the request body is over the server's limit",
-                "send less, or raise the server's --max-upload / --max-body",
-            ),
-            413,
-        )
+    async def _too_large(request, e: BodyTooLarge):
+        # (a chunked upload counted past its limit: the same words as one whose Content-Length is)
+        return JSONResponse(error_body(TOO_LARGE_MESSAGE.format(e.limit), TOO_LARGE_HINT), 413)
 
 
 def _where(problem: dict) -> str:
