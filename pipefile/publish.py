@@ -36,7 +36,14 @@ from .jobs import store_path
 from .lazyclass import dataclass
 from .load.pymodule import DEFAULT_OBJECT, is_module_ref, split_ref
 from .outcomes import JobState
-from .snapshot_files import ModulesFound, env_files_outside, own_modules, pipeline_files, read_from_outside
+from .snapshot_files import (
+    ModulesFound,
+    env_files_outside,
+    inside,
+    own_modules,
+    pipeline_files,
+    read_from_outside,
+)
 from .workspace import STATE_DIR, Workspace
 
 DEPLOYMENT_VERSION = 1
@@ -144,7 +151,11 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         manifest["object"] = obj
     outside = read_from_outside(pf, found) if is_module_ref(pipefile_path) else []
     if outside:  # (only then: a job of this deployment may not find what it reads)
-        check_copy_loads(ws, manifest, outside)
+        # What the load reads is all the check needs (not the steps' data, which may be large).
+        loaded = {rel_pf, *own_modules(pf, pipefile_path, found)}
+        loaded |= {rel for rel in (inside(pf, p) for p, _digest in pf.sources) if rel is not None}
+        trial = dict(manifest, files={rel: c for rel, c in files.items() if rel in loaded})
+        check_copy_loads(ws, trial, outside)
     return manifest
 
 
