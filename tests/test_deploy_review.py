@@ -23,11 +23,10 @@ MODEL = dict(
 )
 
 
-def _model_folder(repo: Repo, rel: str, padding: int = 0) -> None:
-    # A long `notes` field (a key pipe does not read) makes model.json slow to copy and parse.
+def _model_folder(repo: Repo, rel: str) -> None:
     os.makedirs(repo.root / rel)
     with open(repo.root / rel / "model.json", "w") as f:
-        json.dump(dict(MODEL, notes="x" * padding), f)
+        json.dump(MODEL, f)
     (repo.root / rel / "model.pkl").write_bytes(b"not read by pipe deploy")
 
 
@@ -38,16 +37,30 @@ def _leftovers(repo: Repo) -> list:
 def test_a_deploy_killed_while_it_reads_the_model_leaves_a_folder_the_next_deploy_removes(tmp_path):
     # Before: `pipe deploy` read model.json in .pipe/.deploy-RANDOM and removed it after; a
     # deploy killed (kill -9) meanwhile left it there for ever: nothing removed it.
+    from pipefile.digest import hash_file
+    from pipefile.workspace import Workspace
+
     repo = Repo(tmp_path)
     repo.write("Pipefile", "steps: {}\n", dedent=False)
-    _model_folder(repo, "models/big", padding=96 << 20)
+    _model_folder(repo, "models/stuck")
     _model_folder(repo, "models/small")
-    repo.pipe("asset", "add", "models/big", "--name", "big", check=True)
+    (repo.root / "models/small/model.json").write_text(json.dumps(dict(MODEL, label="z")))  # another object
+    repo.pipe("asset", "add", "models/stuck", "--name", "stuck", check=True)
     repo.pipe("asset", "add", "models/small", "--name", "small", check=True)
+    # The store's copy of stuck's model.json made a FIFO: the deploy, reading it into its
+    # folder, waits there (for a writer that never comes) until it is killed.
+    ws = Workspace(str(tmp_path))
+    try:
+        obj = ws.store.path(hash_file(str(repo.root / "models/stuck/model.json")))
+    finally:
+        ws.close()
+    os.chmod(os.path.dirname(obj), 0o755)
+    os.unlink(obj)
+    os.mkfifo(obj)
     env = dict(os.environ, PIPE_PLAIN="1")
     env.pop("PIPE_STORE_DIR", None)
     proc = subprocess.Popen(
-        PIPE + ["deploy", "big", "--model", "big"],
+        PIPE + ["deploy", "stuck", "--model", "stuck"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -57,7 +70,7 @@ def test_a_deploy_killed_while_it_reads_the_model_leaves_a_folder_the_next_deplo
         deadline = time.monotonic() + 60
         while not _leftovers(repo):  # its folder is there: the deploy is reading the model
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.001)
+            time.sleep(0.01)
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.kill()
