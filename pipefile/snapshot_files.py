@@ -141,15 +141,18 @@ def read_from_outside(pf, found: list) -> list:
     system's): a module or file found relative to the pipeline's module, which a job, running
     the snapshot's copy in a folder of its own, may not find."""
     import site
-    import sys
+    import sysconfig
 
     import stdlib_components
 
-    ours = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    ours |= set(site.getsitepackages()) | {site.getusersitepackages()}
-    ours |= {os.path.dirname(os.path.dirname(os.path.abspath(__file__)))}  # pipefile's own checkout
-    ours |= {os.path.dirname(os.path.abspath(p)) for p in stdlib_components.__path__}
-    ours |= {"/dev", "/proc", "/sys", "/etc", "/usr", "/lib", "/opt/conda"}
+    # Python's library and packages, by their folders (not by prefix: a workspace may lie
+    # under /usr, as /usr/src/app), pipe's own packages, and the system's pseudo-files.
+    # Another file outside costs a load check (publish.check_copy_loads), never a refusal.
+    paths = sysconfig.get_paths()
+    ours = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    ours |= {os.path.dirname(os.__file__)} | set(site.getsitepackages()) | {site.getusersitepackages()}
+    ours |= {os.path.dirname(os.path.abspath(__file__))} | {os.path.abspath(p) for p in stdlib_components.__path__}
+    ours |= {"/dev", "/proc", "/sys", "/etc"}
     roots = tuple(os.path.join(os.path.normpath(r), "") for r in ours if r)
     out: list = []
     for f in found:
