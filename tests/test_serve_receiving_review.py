@@ -198,6 +198,9 @@ def test_an_upload_the_servers_disk_cannot_hold_is_a_507_that_keeps_nothing(tmp_
             r = c.post("/v1/endpoints/score/jobs", json={"inputs": {"data": {"upload": data}}})
             assert r.status_code == 507, (r.status_code, r.text)
             assert "no space left on its disk" in r.json()["error"]["message"], r.text
+            # and a plan (it lays the deployment out to plan it): it was a 422, as if the request were wrong
+            r = c.post("/v1/endpoints/score/plan", json={"inputs": {"data": {"upload": data}}})
+            assert r.status_code == 507, (r.status_code, r.text)
             os.unlink(mnt / "filler")
             assert c.get("/v1/jobs").json()["jobs"] == []
             assert "Traceback" not in server.output(), server.output()

@@ -61,8 +61,8 @@ def disk_full(e: BaseException) -> bool:
     return isinstance(e, DiskError) or is_disk_error(e) or (e.__context__ is not None and is_disk_error(e.__context__))
 
 
-def no_space() -> NoSpace:
+def no_space(what: str = "the upload") -> NoSpace:
     return NoSpace(
-        "the server has no space left to store the upload; nothing of it was kept",
+        f"the server has no space left to store {what}; nothing of it was kept",
         "send it again once the server's disk has room (its operator frees some: pipe gc --uploads-older-than 30d)",
     )
