@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import socket
 import subprocess
 import tarfile
@@ -14,7 +15,7 @@ import time
 
 import pytest
 from serve_site import SCORE, SCORE_PY, Server, require_serve_deps, token, upload
-from workspace_repo import Repo
+from workspace_repo import PIPE, Repo
 
 
 @pytest.fixture(scope="module")
@@ -225,5 +226,70 @@ def test_a_chunked_upload_over_the_limit_is_told_the_limit_as_one_with_a_content
         r = c.post("/v1/uploads", content=b"x" * 1600)
         assert r.status_code == 413 and r.json()["error"]["message"].endswith("limit of 1024 bytes"), r.text
         assert _scratch(repo) == []
+    finally:
+        server.stop()
+
+
+BIG_FILE = """\
+name: bigfile
+params:
+  size: 1
+steps:
+  make:
+    command: head -c ${{params.size}} /dev/zero > ${{outputs.blob}}
+    outputs:
+      blob: {path: build/blob.bin, output: true}
+"""
+
+
+def test_a_download_killed_half_way_leaves_a_part_file_the_next_download_removes(tmp_path):
+    # Before: `pipe invoke --out DIR` killed (kill -9) while an output arrived left its
+    # .blob.bin.RANDOM.part in DIR for ever: nothing removed it.
+    require_serve_deps()
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", BIG_FILE, dedent=False)
+    repo.pipe("publish", check=True)
+    tok = token(repo, "--scope", "admin")
+    server = Server(root, "--workers", "1")
+    out = tmp_path / "out"
+    env = dict(os.environ, PIPE_PLAIN="1", PIPE_TOKEN=tok)
+    args = ["invoke", "bigfile", "--url", server.url, "-p", f"size={64 << 20}", "--out", str(out)]
+    try:
+        proc = subprocess.Popen(PIPE + args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stopped = False
+        try:
+            deadline = time.monotonic() + 120
+            while not (out.is_dir() and [n for n in os.listdir(out) if n.endswith(".part")]):
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+                time.sleep(0.005)
+            # The server stopped mid-stream: the client waits for the rest until it is killed.
+            os.killpg(server.proc.pid, signal.SIGSTOP)
+            stopped = True
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+        finally:
+            proc.kill()
+            proc.communicate()
+            if stopped:
+                os.killpg(server.proc.pid, signal.SIGCONT)
+        parts = [n for n in os.listdir(out) if n.endswith(".part")]
+        assert parts and not (out / "blob.bin").exists(), os.listdir(out)
+        # A part file a download on another machine writes (its pid none of this one's; it
+        # holds the lock): left alone. The killed one's: removed by the next download.
+        held = out / ".blob.bin.pipe-999999999-x.part"
+        held.write_bytes(b"")
+        fd = os.open(held, os.O_RDONLY)
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            r = subprocess.run(PIPE + args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+        finally:
+            os.close(fd)
+        assert sorted(os.listdir(out)) == sorted(["blob.bin", held.name]), os.listdir(out)
+        assert (out / "blob.bin").stat().st_size == 64 << 20
     finally:
         server.stop()
