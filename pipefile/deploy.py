@@ -9,6 +9,7 @@ bytes whatever the artifact's newer versions hold; `pipe gc` keeps them.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -23,6 +24,67 @@ from .lineage import parse_ref
 from .workspace import Workspace
 
 MODEL_FILES = ("model.json", "model.pkl")
+SCRATCH_PREFIX = ".deploy-"  # + PID-: a deploy's folder under .pipe/, flocked while it reads model.json
+LEGACY_SCRATCH_AGE = 3600  # seconds: a folder of an older pipe (no pid in its name) is this old before it goes
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def remove_dead_scratch(state_dir: str) -> list:
+    """Remove the folders deploys killed half way (kill -9, a crash) left in `state_dir`;
+    returns their paths. One is a dead deploy's when the process its name gives is gone
+    and no one holds its lock; a live deploy's is left alone (its pid is alive, and it
+    holds the lock from just after it made the folder until it removes it)."""
+    import time
+
+    removed = []
+    try:
+        entries = [e for e in os.scandir(state_dir) if e.name.startswith(SCRATCH_PREFIX)]
+    except OSError:
+        return removed
+    for e in entries:
+        owner = e.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
+        if owner.isascii() and owner.isdigit():
+            if int(owner) == os.getpid() or _alive(int(owner)):
+                continue
+        else:  # an older pipe's (.deploy-RANDOM): its deploy took seconds; an hour old, it is dead
+            try:
+                if time.time() - e.stat(follow_symlinks=False).st_mtime < LEGACY_SCRATCH_AGE:
+                    continue
+            except OSError:
+                continue
+        try:
+            fd = os.open(e.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # gone meanwhile, or not a folder: not ours to remove
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # held: a deploy (of another machine sharing the folder) uses it
+            shutil.rmtree(e.path, ignore_errors=True)
+            removed.append(e.path)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _scratch(ws: Workspace) -> tuple:
+    """(folder, fd holding its lock): a new folder under .pipe/ named after this process.
+    The leftovers of dead deploys go first: nothing else would ever remove them."""
+    remove_dead_scratch(ws.dir)
+    path = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=ws.dir)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return path, fd
 
 
 def model_info(ws: Workspace, v) -> dict:
@@ -46,7 +108,7 @@ def model_info(ws: Workspace, v) -> dict:
             hint=f"{how} (it holds model.json, of the {MODEL_FORMAT} format, and model.pkl)",
         )
     # read_model_info reads a folder: give it model.json alone (the estimator may be large).
-    scratch = tempfile.mkdtemp(prefix=".deploy-", dir=os.path.join(ws.root, ".pipe"))
+    scratch, held = _scratch(ws)
     try:
         with open(os.path.join(scratch, "model.json"), "wb") as f:
             f.write(ws.store.read(entries["model.json"]))
@@ -58,6 +120,7 @@ def model_info(ws: Workspace, v) -> dict:
             raise PipefileError(f"{v.ref}: {message}", hint=e.hint or how) from None
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        os.close(held)
     if not isinstance(info.format_version, int) or info.format_version > FORMAT_VERSION:
         raise PipefileError(
             f"{v.ref}: model.json has format version {info.format_version!r}; this pipe reads {FORMAT_VERSION}",

@@ -36,7 +36,14 @@ from .jobs import store_path
 from .lazyclass import dataclass
 from .load.pymodule import DEFAULT_OBJECT, is_module_ref, split_ref
 from .outcomes import JobState
-from .snapshot_files import ModulesFound, own_modules, pipeline_files
+from .snapshot_files import (
+    ModulesFound,
+    env_files_outside,
+    inside,
+    own_modules,
+    pipeline_files,
+    read_from_outside,
+)
 from .workspace import STATE_DIR, Workspace
 
 DEPLOYMENT_VERSION = 1
@@ -104,6 +111,7 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
             missing.append(PipefileError(f"'{rel}', which the pipeline reads, does not exist", None))
             continue
         files[rel] = d.to_json()
+    missing += env_files_outside(pf, graph)
     raise_all(missing)
 
     inputs: dict = {}
@@ -141,6 +149,13 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
     }
     if obj != DEFAULT_OBJECT:  # (only then: the snapshot of every other pipeline is unchanged)
         manifest["object"] = obj
+    outside = read_from_outside(pf, found) if is_module_ref(pipefile_path) else []
+    if outside:  # (only then: a job of this deployment may not find what it reads)
+        # What the load reads is all the check needs (not the steps' data, which may be large).
+        loaded = {rel_pf, *own_modules(pf, pipefile_path, found)}
+        loaded |= {rel for rel in (inside(pf, p) for p, _digest in pf.sources) if rel is not None}
+        trial = dict(manifest, files={rel: c for rel, c in files.items() if rel in loaded})
+        check_copy_loads(ws, trial, outside)
     return manifest
 
 
@@ -165,6 +180,57 @@ def publish(
             serve.set_default(endpoint, existing[-1].number)
         return existing[-1], False
     return serve.publish(endpoint, digest, manifest, description, set_default), True
+
+
+_TRIAL = """\
+import sys
+from pipefile import load
+from pipefile.errors import PipefileError
+try:
+    load.load(sys.argv[1])
+except PipefileError as e:
+    sys.stderr.write(e.render())
+    sys.exit(3)
+"""
+
+
+def check_copy_loads(ws: Workspace, manifest: dict, outside: list) -> None:
+    """Load the snapshot's copy of a Python pipeline in a folder of its own, in a fresh
+    interpreter (as a job will, with nothing of the workspace on its path), when its load
+    read files outside the workspace (`outside`): a copy that fails to load is refused now,
+    naming those files, instead of every job of the deployment failing."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    # (The system's temporary folder: a publish killed meanwhile leaves nothing in the workspace.)
+    tmp = tempfile.mkdtemp(prefix="pipe-publish-check-")
+    try:
+        path = lay_out(ws, manifest, {}, tmp)
+        env = dict(os.environ)
+        # this pipe's own code, whatever copy of pipefile the interpreter would find first
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        r = subprocess.run(
+            [sys.executable, "-c", _TRIAL, path], cwd=tmp, env=env, capture_output=True, text=True, errors="replace"
+        )
+        if r.returncode == 0:
+            return
+        # its message, not its hint (the fix is the one below)
+        lines = [line for line in r.stderr.strip().splitlines() if not line.lstrip().startswith("hint:")]
+        why = (" ".join(lines) or f"exit status {r.returncode}").replace(tmp + os.sep, "")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rel = manifest["pipefile"]
+    files = ", ".join(outside[:5]) + (f" and {len(outside) - 5} more" if len(outside) > 5 else "")
+    raise PipefileError(
+        f"{rel}: a job could not load the published copy of this pipeline, which reads {files} "
+        f"from outside the workspace (the Pipefile's folder, all a deployment's snapshot holds); "
+        f"loaded from the snapshot, it fails: {why}",
+        hint="move what it reads into the workspace and import or read it from there (a deployment "
+        "then pins it), or install it as a package where pipe serve runs",
+    )
 
 
 # --- requests ---------------------------------------------------------------------------

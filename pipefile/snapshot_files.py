@@ -9,7 +9,10 @@ to load or to make its environment, or reads them from the server's folder as th
 - for a Python pipeline, the modules it imports and the files it reads from the workspace
   while it is built (`ModulesFound`).
 
-Only paths inside the Pipefile's folder: a file outside is read where it is, as before.
+Only paths inside the Pipefile's folder: a file outside is read where it is, as before. A
+Python pipeline whose load reads files outside (`read_from_outside`) is loaded once more from
+a copy of its snapshot when it is published (publish.check_copy_loads), and refused if that
+fails: a module found relative to its own, which no job would find.
 """
 
 from __future__ import annotations
@@ -130,3 +133,90 @@ def files_read(path: str) -> list:
     with ModulesFound() as found:
         pf, _errors = loader.load_lenient(path)
     return [source for source, _digest in pf.sources] + [os.path.join(pf.root, m) for m in own_modules(pf, path, found)]
+
+
+def read_from_outside(pf, found: list) -> list:
+    """Of the files a Python pipeline's load read (`ModulesFound`), those outside the
+    workspace that are none of Python's or pipe's own (its library, site-packages, the
+    system's): a module or file found relative to the pipeline's module, which a job, running
+    the snapshot's copy in a folder of its own, may not find."""
+    import site
+    import sysconfig
+
+    import stdlib_components
+
+    # Python's library and packages, by their folders (not by prefix: a workspace may lie
+    # under /usr, as /usr/src/app), pipe's own packages, and the system's pseudo-files.
+    # Another file outside costs a load check (publish.check_copy_loads), never a refusal.
+    paths = sysconfig.get_paths()
+    ours = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    ours |= {os.path.dirname(os.__file__)} | set(site.getsitepackages()) | {site.getusersitepackages()}
+    ours |= {os.path.dirname(os.path.abspath(__file__))} | {os.path.abspath(p) for p in stdlib_components.__path__}
+    ours |= {"/dev", "/proc", "/sys", "/etc"}
+    roots = tuple(os.path.join(os.path.normpath(r), "") for r in ours if r)
+    out: list = []
+    for f in found:
+        path = os.path.normpath(f)
+        if inside(pf, path) is None and not path.startswith(roots) and path not in out and os.path.isfile(path):
+            out.append(path)
+    return out
+
+
+def env_files_outside(pf, graph) -> list:
+    """Errors for what a used venv environment installs from, or pulls in with -r/-c, by a
+    relative path that leads outside the workspace: the snapshot cannot hold it, and a job,
+    which makes the environment from the snapshot's copy in a folder of its own, would not
+    find it there. An absolute path is read where it is, by the jobs too."""
+    from .envs.venv import _INCLUDE_RE, _local_target
+    from .errors import PipefileError
+
+    used = {node.step.environment for node in graph.nodes.values() if node.step.environment}
+    errors: list = []
+    for name in sorted(used):
+        env = pf.environments.get(name)
+        if env is None or env.type != spec.ENV_VENV:
+            continue
+        found: list = [("packages", p, pf.root) for p in env.packages]  # (pip reads them from the workspace)
+        todo = [env.requirements] if env.requirements and inside(pf, env.requirements) else []
+        seen: set = set()
+        while todo:
+            rel = todo.pop()
+            seen.add(rel)
+            try:
+                with open(os.path.join(pf.root, rel), encoding="utf-8", errors="replace") as f:
+                    lines = f.read().splitlines()
+            except OSError:
+                continue  # (a missing file is the environment's own error)
+            for line in lines:
+                m = _INCLUDE_RE.match(line)
+                if m and "://" not in m.group(1):  # -r/-c: relative to the file that names it
+                    found.append((rel, m.group(1), os.path.dirname(os.path.join(pf.root, rel))))
+                    inc = inside(pf, os.path.join(os.path.dirname(os.path.join(pf.root, rel)), m.group(1)))
+                    if inc is not None and inc not in seen:
+                        todo.append(inc)
+                elif (target := _local_target(line) or _editable_path(line)) is not None:
+                    found.append((rel, target, pf.root))
+        for where, target, base in found:
+            if os.path.isabs(target) or inside(pf, os.path.join(base, target)) is not None:
+                continue
+            errors.append(
+                PipefileError(
+                    f"environment '{name}': {where} names '{target}', outside the workspace (the Pipefile's "
+                    f"folder); a deployment's snapshot holds the workspace's files only, so its jobs could "
+                    f"not make the environment",
+                    env.loc,
+                    "move it into the workspace and name it from there, or name it by its absolute path "
+                    "(each job then reads it where it is, as it is then)",
+                )
+            )
+    return errors
+
+
+def _editable_path(line: str) -> Optional[str]:
+    """The folder of `-e PATH` (an editable install, from pip's working folder, the job's), or None."""
+    import re
+
+    m = re.match(r"\s*(?:-e|--editable)(?:\s*=\s*|\s+)(\S+)", line)
+    if m is None or "://" in m.group(1) or m.group(1).startswith(("git+", "hg+", "svn+", "bzr+")):
+        return None
+    return os.path.expanduser(m.group(1))

@@ -228,6 +228,12 @@ def endpoints_disable(name, number, pipefile):
 )
 @click.option("--job-timeout", default="24h", show_default=True, help="Wall time after which a job fails.")
 @click.option(
+    "--idle-timeout",
+    default="60s",
+    show_default=True,
+    help="Time a request body may send nothing before it is refused (408).",
+)
+@click.option(
     "--pass-env",
     multiple=True,
     metavar="NAME",
@@ -246,6 +252,7 @@ def serve(
     max_queue,
     max_log,
     job_timeout,
+    idle_timeout,
     pass_env,
 ):
     """Serve this workspace's endpoints over REST (under /v1; OpenAPI at /v1/openapi.json)."""
@@ -269,6 +276,7 @@ def serve(
         max_queue=max_queue,
         max_log=_size_option(max_log, "--max-log"),
         job_timeout=positive_duration(job_timeout, "--job-timeout"),
+        idle_timeout=positive_duration(idle_timeout, "--idle-timeout"),
         pass_env=list(pass_env),
     )
     run_server(config, log=lambda m: click.echo(m, err=True))

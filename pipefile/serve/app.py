@@ -38,6 +38,7 @@ class ServeConfig(BaseModel):
     max_queue: int = 100
     max_log: int = 100 * 2**20
     job_timeout: float = 3600.0
+    idle_timeout: float = 60.0  # seconds a request body may send nothing (guard.py)
     pass_env: list = []
 
 
@@ -66,7 +67,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
             "made with `pipe deploy` (`pipe help endpoints`)."
         ),
     )
-    errors.install(app)
+    errors.install(app, config.idle_timeout)
     # In this order: it is the order of the paths in the OpenAPI document.
     for routes in (endpoints, uploads, jobs, online):
         app.include_router(routes.router(ctx))

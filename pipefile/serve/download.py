@@ -5,11 +5,14 @@ outputs (names, kinds, sizes, digests, URLs) is checked before anything is writt
 name must be one plain path component; each output goes to a fresh temporary name inside
 --out (so nothing planted there is written through) and is renamed to its own name only
 once complete, its size and (files) digest checked; a folder arrives as a tar archive and
-is unpacked with the member checks the server applies to uploads.
+is unpacked with the member checks the server applies to uploads. A temporary name holds the
+process's id and is locked while in use: what a download killed half way (kill -9) left is
+removed by the next one into the same folder.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import tarfile
@@ -25,6 +28,7 @@ NAME_MAX_BYTES = 200  # an output's name; with its extension and a temporary suf
 TREE_SLACK = 1 << 20  # tar bytes allowed besides file content: the first headers...
 MEMBER_SLACK = 64 << 10  # ...and per member (its header, a pax header, padding)
 TRAILER_MAX = 1 << 20  # bytes after the archive's end (tar pads to 10 KiB records)
+PART = re.compile(r"\..*\.pipe-(\d+)-[^/]*\.part")  # .NAME.pipe-PID-RANDOM.part: a download's temporary name
 
 
 @dataclass
@@ -52,6 +56,7 @@ def download_outputs(client, job: dict, out_dir: str) -> list:
         ) from None
     # Writes go to the real folder, each to one name directly inside it.
     real_out = os.path.realpath(out_dir)
+    remove_dead_parts(real_out)
     for o in outputs:
         if os.path.lexists(os.path.join(real_out, o.filename)):
             raise PipefileError(
@@ -113,8 +118,8 @@ def _fetch(client, o: _Output, real_out: str, shown: str) -> None:
     dest = os.path.join(real_out, o.filename)
     if os.path.realpath(os.path.dirname(dest)) != real_out:  # a name that is no plain component slipped by
         raise PipefileError(f"{what}: '{shown}' is not inside the --out folder")
-    prefix, suffix = f".{o.filename[:40]}.", ".part"
-    fd = tmp = None
+    prefix, suffix = f".{o.filename[:40]}.pipe-{os.getpid()}-", ".part"
+    fd = tmp = held = None
     try:
         # A fresh name of its own (O_EXCL), so nothing planted in --out is written through.
         if o.kind == FILE:
@@ -123,6 +128,8 @@ def _fetch(client, o: _Output, real_out: str, shown: str) -> None:
         else:
             tmp = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=real_out)
             os.chmod(tmp, 0o777 & ~_umask())
+        held = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW)  # locked while in use: see remove_dead_parts
+        fcntl.flock(held, fcntl.LOCK_EX)
         with client.stream(o.url, what) as r:
             if o.kind == FILE:
                 with os.fdopen(fd, "wb") as f:
@@ -151,6 +158,47 @@ def _fetch(client, o: _Output, real_out: str, shown: str) -> None:
             os.close(fd)
         if tmp is not None:
             _remove(tmp)
+        if held is not None:
+            os.close(held)
+
+
+def remove_dead_parts(folder: str) -> list:
+    """Remove the temporary files and folders downloads killed half way left in `folder`;
+    returns their names. One is a dead download's when the process its name gives is gone
+    and no one holds its lock; never through a link (opened O_NOFOLLOW)."""
+    removed = []
+    try:
+        entries = [e for e in os.scandir(folder) if PART.fullmatch(e.name)]
+    except OSError:
+        return removed
+    for e in entries:
+        pid = int(PART.fullmatch(e.name).group(1))  # type: ignore[union-attr]
+        if pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue  # a link, or gone meanwhile
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # held: a download (of another machine sharing the folder) is writing it
+            _remove(e.path)
+            removed.append(e.name)
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 def _safe_ext(ext: str) -> bool:

@@ -4,12 +4,15 @@ It refuses a Host header that is not on the allowlist and an Origin header of an
 origin but the server itself (DNS rebinding and cross-site requests: a web page must
 not reach a server on localhost through the victim's browser), and caps request bodies, with or without Content-Length
 (uploads have their own, larger cap): an upload is counted as it streams through, any other body
-(at most --max-body) is read whole first, so that going over answers 413 however it was sent. Pure
-ASGI, so uploads stay streamed.
+(at most --max-body) is read whole first, so that going over answers 413 however it was sent. A
+body that stops coming (nothing for --idle-timeout seconds: a client that sent a Content-Length
+larger than its body, or hangs) is answered 408 and the connection closed, so that such clients
+never hold a connection and a half-received upload for ever. Pure ASGI, so uploads stay streamed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Optional
 from urllib.parse import urlsplit
@@ -27,7 +30,29 @@ def error_body(message: str, hint: Optional[str] = None, field: str = "") -> dic
 
 
 class BodyTooLarge(Exception):
-    pass
+    def __init__(self, limit: int):
+        super().__init__(limit)
+        self.limit = limit
+
+
+TOO_LARGE_MESSAGE = "the request body is over the limit of {} bytes"
+TOO_LARGE_HINT = "send less, or raise the server's --max-upload / --max-body"
+
+
+class BodyIdle(Exception):
+    """The client sent nothing of its request body for the idle timeout."""
+
+
+IDLE_MESSAGE = "the request body stopped arriving: nothing came for {} seconds"
+IDLE_HINT = "send the whole body, as long as its Content-Length says, without pausing"
+
+
+async def _body_part(receive, idle: float) -> dict:
+    """The next message of a request whose body is still coming; BodyIdle after `idle` seconds of nothing."""
+    try:
+        return await asyncio.wait_for(receive(), idle)
+    except asyncio.TimeoutError:
+        raise BodyIdle() from None
 
 
 def _hostname(value: str) -> str:
@@ -74,30 +99,33 @@ def _same_origin(origin: str, host: str) -> bool:
 class RequestGuard:
     """Host allowlist, foreign Origin refusal, body caps (pure ASGI: streams untouched)."""
 
-    def __init__(self, app, allowed_hosts: set, max_body: int, max_upload: int):
+    def __init__(self, app, allowed_hosts: set, max_body: int, max_upload: int, idle_timeout: float = 60.0):
         self.app = app
         self.allowed = allowed_hosts
         self.max_body = max_body
         self.max_upload = max_upload
+        self.idle = idle_timeout
 
-    async def _refuse(self, send, status: int, message: str, hint: str = "") -> None:
+    async def _refuse(self, send, status: int, message: str, hint: str = "", close: bool = False) -> None:
         body = json.dumps(error_body(message, hint)).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                # (closed: the rest of an unread body must not be read as the next request)
+                "headers": headers + ([(b"connection", b"close")] if close else []),
             }
         )
         await send({"type": "http.response.body", "body": body})
 
     @staticmethod
-    async def _read_body(receive, limit: int):
+    async def _read_body(receive, limit: int, idle: float):
         """(the body, None) once all of it came; (b"", the disconnect message) if the client
-        went away first; (None, None) as soon as it passes `limit` bytes."""
+        went away first; (None, None) as soon as it passes `limit` bytes; BodyIdle."""
         parts, size = [], 0
         while True:
-            msg = await receive()
+            msg = await _body_part(receive, idle)
             if msg["type"] != "http.request":
                 return b"", msg
             chunk = msg.get("body", b"")
@@ -160,32 +188,41 @@ class RequestGuard:
                 return await self._refuse(
                     send,
                     413,
-                    f"the request body is over the limit of {limit} bytes",
-                    "send less, or raise the server's --max-upload / --max-body",
+                    TOO_LARGE_MESSAGE.format(limit),
+                    TOO_LARGE_HINT,
                 )
         if not is_upload:
             # A body of this size is read whole here, counted as it arrives whatever the
             # transfer encoding, and refused before the app sees it: a framework that parses
             # the body itself would turn the error raised while reading into a 400.
-            body, rest = await self._read_body(receive, limit)
+            try:
+                body, rest = await self._read_body(receive, limit, self.idle)
+            except BodyIdle:
+                return await self._refuse(send, 408, IDLE_MESSAGE.format(f"{self.idle:g}"), IDLE_HINT, close=True)
             if body is None:
                 return await self._refuse(
                     send,
                     413,
-                    f"the request body is over the limit of {limit} bytes",
-                    "send less, or raise the server's --max-upload / --max-body",
+                    TOO_LARGE_MESSAGE.format(limit),
+                    TOO_LARGE_HINT,
                 )
             receive = self._replay(body, rest, receive)
         seen = 0
         started = False
+        # An upload's body is still to come; any other was read whole above. Once a body is
+        # all in, a receive waits for the client to go away (a followed log): never timed.
+        body_done = not is_upload
 
         async def counted_receive():
-            nonlocal seen
-            msg = await receive()
+            nonlocal seen, body_done
+            msg = await (receive() if body_done else _body_part(receive, self.idle))
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge()
+                    raise BodyTooLarge(limit)
+                body_done = body_done or not msg.get("more_body", False)
+            else:
+                body_done = True
             return msg
 
         async def tracked_send(msg):
@@ -196,11 +233,14 @@ class RequestGuard:
 
         try:
             await self.app(scope, counted_receive, tracked_send)
+        except BodyIdle:  # (the app answers it itself: serve/http/errors.py; this when it did not)
+            if not started:
+                await self._refuse(send, 408, IDLE_MESSAGE.format(f"{self.idle:g}"), IDLE_HINT, close=True)
         except BodyTooLarge:
             if not started:
                 await self._refuse(
                     send,
                     413,
-                    f"the request body is over the limit of {limit} bytes",
-                    "send less, or raise the server's --max-upload / --max-body",
+                    TOO_LARGE_MESSAGE.format(limit),
+                    TOO_LARGE_HINT,
                 )

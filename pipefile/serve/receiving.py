@@ -13,7 +13,7 @@ from ..digest import PathDigest
 from ..jobdb.tokens import Token
 from .access import upload_view, writer_hold
 from .home import Home
-from .refusals import Forbidden
+from .refusals import Forbidden, NoSpace
 from .uploads import Received, store_upload
 
 SCRATCH = os.path.join("serve", "uploads")  # uploads being received, under .pipe/ (emptied at server start)
@@ -51,3 +51,18 @@ def known_upload(home: Home, tok: Token, digest: str) -> Optional[tuple]:
     if up is None or not home.store.complete(PathDigest(up[0], digest, up[1])):
         return None
     return up
+
+
+def disk_full(e: BaseException) -> bool:
+    """Whether `e` is a full disk (an OSError, SQLite's "disk is full"), or pipe's own error
+    raised for one (the store's: its OSError is the context it was raised in)."""
+    from ..workspace.lock import DiskError, is_disk_error
+
+    return isinstance(e, DiskError) or is_disk_error(e) or (e.__context__ is not None and is_disk_error(e.__context__))
+
+
+def no_space(what: str = "the upload") -> NoSpace:
+    return NoSpace(
+        f"the server has no space left to store {what}; nothing of it was kept",
+        "send it again once the server's disk has room (its operator frees some: pipe gc --uploads-older-than 30d)",
+    )

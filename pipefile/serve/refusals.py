@@ -52,6 +52,10 @@ class Invalid(Refused):
     """The request is well formed but its content is wrong (inputs, tags)."""
 
 
+class NoSpace(Refused):
+    """The server's disk is full: what the request sent could not be kept (HTTP 507)."""
+
+
 class CannotServe(Refused):
     """What the request names exists but the server cannot use it (a model that does not
     load, a library the server lacks): the fix is the server's, not the client's."""

@@ -149,7 +149,7 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
             config.root, config.workers, Limits(config.job_timeout, config.max_log, slots), config.pass_env
         )
         app = create_app(config, pool)
-        guarded = RequestGuard(app, allowed_hosts(config), config.max_body, config.max_upload)
+        guarded = RequestGuard(app, allowed_hosts(config), config.max_body, config.max_upload, config.idle_timeout)
         if config.host in ("0.0.0.0", "::"):
             log(
                 "warning: listening on every network interface; requests are still refused unless their Host "

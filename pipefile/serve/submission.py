@@ -26,6 +26,7 @@ from .access import artifact_view, may_read, upload_view, writer_hold
 from .endpoints_view import find_deployment, find_endpoint
 from .home import Home
 from .jobs_view import job_json, outputs_stored
+from .receiving import disk_full, no_space
 from .refusals import BadRequest, Busy, Conflict, Forbidden, Invalid
 from .worker import token_actions
 
@@ -215,7 +216,11 @@ def plan(home: Home, tok: Token, endpoint: str, body: Invocation) -> dict:
             result = status_json(pipe.plan((), True if body.force_rerun else frozenset()))
         finally:
             pipe.close()
-    except PipefileError as e:
+    except (PipefileError, OSError) as e:
+        if disk_full(e):  # (laying the deployment out: the server's disk, not the request)
+            raise no_space("the plan") from None
+        if not isinstance(e, PipefileError):
+            raise
         raise Invalid(e.render()) from None
     finally:
         if jws is not None:

@@ -5,12 +5,16 @@ wrong shape, a body over the limit)."""
 
 from __future__ import annotations
 
+import sqlite3
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from ..guard import BodyTooLarge, error_body
+from ..guard import IDLE_HINT, IDLE_MESSAGE, TOO_LARGE_HINT, TOO_LARGE_MESSAGE, BodyIdle, BodyTooLarge, error_body
+from ..receiving import disk_full
 from ..refusals import (
     BadRequest,
     Busy,
@@ -19,6 +23,7 @@ from ..refusals import (
     Forbidden,
     Gone,
     Invalid,
+    NoSpace,
     NotFound,
     Refused,
     TooLarge,
@@ -39,6 +44,7 @@ STATUS = {
     Busy: 429,
     Unavailable: 503,
     CannotServe: 503,
+    NoSpace: 507,
 }
 
 
@@ -57,7 +63,7 @@ def headers_of(e: Refused):
     return None
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, idle_timeout: float = 60.0) -> None:
     @app.exception_handler(Refused)
     async def _refused(request, e: Refused):
         return JSONResponse(error_body(e.message, e.hint, e.field), status_of(e), headers=headers_of(e))
@@ -89,15 +95,44 @@ def install(app: FastAPI) -> None:
             error_body(message, "GET /v1/openapi.json describes every request", ",".join(dict.fromkeys(where))), 422
         )
 
-    @app.exception_handler(BodyTooLarge)
-    async def _too_large(request, e):
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request, e):
+        # The client hung up before its body was all sent (an upload cut off): its route has
+        # removed what it received; no one reads this answer, and it is no fault of the
+        # server's to log with a traceback.
         return JSONResponse(
             error_body(
-                "the request body is over the server's limit",
-                "send less, or raise the server's --max-upload / --max-body",
+                "the client closed the connection before the request body was complete", "send the request again"
             ),
-            413,
+            400,
         )
+
+    async def _disk(request, e: Exception):
+        # A full disk met while recording a job (SQLite's "database or disk is full") or
+        # writing its scratch: the server's condition, named, not a 500 with a traceback.
+        if not disk_full(e):
+            raise e
+        return JSONResponse(
+            error_body(
+                "the server has no space left on its disk for this request; nothing of it was kept",
+                "send it again once the server's disk has room (its operator frees some: pipe gc)",
+            ),
+            507,
+        )
+
+    app.add_exception_handler(OSError, _disk)
+    app.add_exception_handler(sqlite3.Error, _disk)
+
+    @app.exception_handler(BodyIdle)
+    async def _idle(request, e):
+        # (the connection closed: the rest of the body, should it come, is no next request)
+        message = IDLE_MESSAGE.format(f"{idle_timeout:g}")
+        return JSONResponse(error_body(message, IDLE_HINT), 408, headers={"Connection": "close"})
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request, e: BodyTooLarge):
+        # (a chunked upload counted past its limit: the same words as one whose Content-Length is)
+        return JSONResponse(error_body(TOO_LARGE_MESSAGE.format(e.limit), TOO_LARGE_HINT), 413)
 
 
 def _where(problem: dict) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
+from ...errors import PipefileError
 from ...jobdb.tokens import Token
 from .. import receiving
 from ..guard import API
@@ -61,6 +63,10 @@ def router(ctx: Context) -> APIRouter:
             got = await asyncio.get_running_loop().run_in_executor(
                 unpacking, lambda: receiving.keep(ctx.home(), tok, tmp, what, scratch, config.max_unpacked)
             )
+        except (OSError, sqlite3.Error, PipefileError) as e:
+            if not receiving.disk_full(e):
+                raise
+            raise receiving.no_space() from None  # (a 507 naming it, not a 500 with a traceback)
         finally:
             try:
                 os.unlink(tmp)
