@@ -167,7 +167,7 @@ def env_files_outside(pf, graph) -> list:
     relative path that leads outside the workspace: the snapshot cannot hold it, and a job,
     which makes the environment from the snapshot's copy in a folder of its own, would not
     find it there. An absolute path is read where it is, by the jobs too."""
-    from .envs.venv import _INCLUDE_RE, _local_target
+    from .envs.venv import INCLUDE_RE, local_target
     from .errors import PipefileError
 
     used = {node.step.environment for node in graph.nodes.values() if node.step.environment}
@@ -188,13 +188,13 @@ def env_files_outside(pf, graph) -> list:
             except OSError:
                 continue  # (a missing file is the environment's own error)
             for line in lines:
-                m = _INCLUDE_RE.match(line)
+                m = INCLUDE_RE.match(line)
                 if m and "://" not in m.group(1):  # -r/-c: relative to the file that names it
                     found.append((rel, m.group(1), os.path.dirname(os.path.join(pf.root, rel))))
                     inc = inside(pf, os.path.join(os.path.dirname(os.path.join(pf.root, rel)), m.group(1)))
                     if inc is not None and inc not in seen:
                         todo.append(inc)
-                elif (target := _local_target(line) or _editable_path(line)) is not None:
+                elif (target := local_target(line) or _editable_path(line)) is not None:
                     found.append((rel, target, pf.root))
         for where, target, base in found:
             if os.path.isabs(target) or inside(pf, os.path.join(base, target)) is not None:

@@ -32,7 +32,7 @@ from .build import build_lock, run_tool
 from .cache import CachedEnvironment
 
 # A line of a requirements file that names another one: -r FILE, -c FILE, --requirement=FILE...
-_INCLUDE_RE = re.compile(r"\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)?(\S+)")
+INCLUDE_RE = re.compile(r"\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)?(\S+)")
 
 
 def _file_digest(hasher, root: str, rel: str) -> Optional[str]:
@@ -64,7 +64,7 @@ _BUILD_LEFTOVERS = ("build", "dist")
 _TOOL_FOLDERS = ("node_modules",)
 
 
-def _local_target(req: str) -> Optional[str]:
+def local_target(req: str) -> Optional[str]:
     """The path a requirement (a line of a requirements file, or a `packages:` entry) installs
     from or looks in (a wheel, an sdist, a package folder, a --find-links folder); None for
     a name (`six==1.16.0`), a remote URL, another option, or an editable install (-e: installed
@@ -170,7 +170,7 @@ class VenvEnvironment(CachedEnvironment):
                 continue
         out = []
         for line in lines:
-            target = _local_target(line)
+            target = local_target(line)
             if target is None:
                 continue
             # pip reads such a path from its working folder, which is the workspace's (as -e, -f)
@@ -197,7 +197,7 @@ class VenvEnvironment(CachedEnvironment):
             return []
         out = []
         for line in lines:
-            m = _INCLUDE_RE.match(line)
+            m = INCLUDE_RE.match(line)
             if not m or "://" in m.group(1):
                 continue
             target = os.path.normpath(os.path.join(os.path.dirname(os.path.join(self.root, rel)), m.group(1)))
