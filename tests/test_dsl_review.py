@@ -359,3 +359,44 @@ def test_export_to_a_fifo_with_force_writes_through(repo: Repo):
     reader.join(60)
     assert done.code == 0 and got and got[0].startswith("# Written by"), str(done)
     assert fifo.is_fifo()
+
+
+def test_a_module_from_outside_the_folder_is_read_again_by_the_next_load(tmp_path):
+    # A long-lived process (pipe serve, pipe ui) loads Python pipelines again and again: a
+    # module the pipeline imported from a folder it put on sys.path (../shared) was kept from
+    # the first load, so the next one got its old code however the file had changed, and each
+    # load left its folder on sys.path. Both go after each load now, as a new process has it.
+    import sys
+
+    from pipefile.load.pymodule import run_module
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "pipe_shared_helper.py").write_text("VALUE = 1\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "build.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(shared)!r})\nimport pipe_shared_helper\nVALUE = pipe_shared_helper.VALUE\n"
+    )
+    path_before = list(sys.path)
+    try:
+        assert run_module(str(work / "build.py"), "VALUE")[0] == 1
+        assert sys.path == path_before and "pipe_shared_helper" not in sys.modules
+        (shared / "pipe_shared_helper.py").write_text("VALUE = 22\n")
+        assert run_module(str(work / "build.py"), "VALUE")[0] == 22
+        # the interpreter's own modules stay (imported once, as by any process), and so does
+        # an installed package found through PYTHONPATH (HPC modules put torch there)
+        installed = tmp_path / "apps" / "lib" / "python3" / "site-packages"
+        installed.mkdir(parents=True)
+        (installed / "pipe_installed_pkg.py").write_text("X = 1\n")
+        (work / "build.py").write_text(
+            f"import sys\nsys.path.insert(0, {str(installed)!r})\nimport json\nimport xxhash\n"
+            "import pipe_installed_pkg\nVALUE = 3\n"
+        )
+        sys.modules.pop("xxhash", None)
+        assert run_module(str(work / "build.py"), "VALUE")[0] == 3
+        assert "xxhash" in sys.modules and "pipe_installed_pkg" in sys.modules
+    finally:
+        sys.path[:] = path_before
+        sys.modules.pop("pipe_shared_helper", None)
+        sys.modules.pop("pipe_installed_pkg", None)

@@ -127,6 +127,7 @@ def _in_folder(folder: str) -> Iterator[None]:
     with _RUNNING:
         before = set(sys.modules)
         old = os.getcwd()
+        path_before = list(sys.path)
         sys.path.insert(0, folder)
         try:
             os.chdir(folder)
@@ -134,8 +135,9 @@ def _in_folder(folder: str) -> Iterator[None]:
                 yield
         finally:
             os.chdir(old)
-            with contextlib.suppress(ValueError):
-                sys.path.remove(folder)
+            # (what the module put on sys.path goes too: a long-lived process, pipe serve,
+            # loading deployment after deployment, would search each one's folders after)
+            sys.path[:] = path_before
             _forget(set(sys.modules) - before, before, folder)
 
 
@@ -188,13 +190,51 @@ class _FromSource:
 
 
 def _forget(new: set, before: set, folder: str) -> None:
-    """Drop the modules of `new` imported from `folder` (a module there, or a package there
-    and its submodules); a package imported before stays (pipefile's own, whatever the folder)."""
+    """Drop the modules of `new` that are the user's code: imported from `folder` (a module
+    there, or a package there and its submodules), or from any other folder that is not the
+    interpreter's own (a module of ../shared the pipeline put on sys.path). Kept: a package
+    imported before (pipefile's own, whatever the folder), the standard library and installed
+    packages (a C extension is not imported twice). pipe serve loads one deployment after
+    another in one process: a module of the same name kept from the first was what the next
+    one got, however its file had changed since."""
     tops = {n.partition(".")[0] for n in new} - before
-    gone = {t for t in tops if _imported_from(sys.modules.get(t), folder)}
+    gone = {t for t in tops if _imported_from(sys.modules.get(t), folder) or _users_elsewhere(sys.modules.get(t))}
     for name in new:
         if name.partition(".")[0] in gone:
             sys.modules.pop(name, None)
+
+
+def _interpreter_folders() -> tuple:
+    import site
+
+    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    try:
+        folders |= set(site.getsitepackages()) | {site.getusersitepackages()}
+    except AttributeError:  # (a virtualenv's old site module)
+        pass
+    return tuple(os.path.join(os.path.realpath(f), "") for f in folders if f)
+
+
+def _users_elsewhere(module: Any) -> bool:
+    """Whether a top-level module is a source file (or a package of them) outside the
+    interpreter's folders: user code, read again by a new process, so by a new load too."""
+    if module is None or module.__name__ in _OWN_PACKAGES:
+        return False
+    paths = list(getattr(module, "__path__", None) or [])
+    file = getattr(module, "__file__", None)
+    if not paths and not (isinstance(file, str) and file.endswith(".py")):
+        return False  # (built in, frozen, or an extension module)
+    ours = _interpreter_folders()
+    where = [os.path.realpath(p) for p in paths] or [os.path.realpath(file)]  # type: ignore[arg-type]
+    # (an installed package found through PYTHONPATH, as HPC modules put torch there, is not
+    # the user's code: importing such a package twice in one process can break it)
+    return not any(w.startswith(ours) or _INSTALLED.search(w) for w in where)
+
+
+_INSTALLED = lazyre.Pattern(r"[/\\](site|dist)-packages([/\\]|$)")
+
+
+_OWN_PACKAGES = ("pipefile", "stdlib_components")
 
 
 def _imported_from(module: Any, folder: str) -> bool:
