@@ -79,3 +79,22 @@ def test_relative_links_resolve(page: Path) -> None:
         elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
             broken.append(f"{target}: {dest.name} has no heading with that anchor")
     assert not broken, f"{page.relative_to(ROOT)}: " + "; ".join(broken)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_table_rows_have_the_header_columns(page: Path) -> None:
+    """A `|` in a table cell, even inside `code`, ends the cell on GitHub unless written `\\|`:
+    the row then spills into a column the header does not have and reads wrong."""
+    text = _FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), page.read_text(encoding="utf-8"))
+    columns = None
+    bad = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.startswith("|"):
+            columns = None
+            continue
+        cells = len(re.split(r"(?<!\\)\|", line.strip().removeprefix("|").removesuffix("|")))
+        if columns is None:
+            columns = cells
+        elif cells != columns:
+            bad.append(f"line {n}: {cells} cells under a header of {columns} (write a | in a cell as \\|)")
+    assert not bad, f"{page.relative_to(ROOT)}: " + "; ".join(bad)
