@@ -81,3 +81,12 @@ def test_empty_map_status_line_is_the_one_pipefile_md_quotes(tmp_path: Path) -> 
     out = repo.pipe("status").out
     quoted = m.group(1).replace("STEP", "score").split()
     assert any(line.split() == quoted for line in out.splitlines()), out
+
+
+def test_jobs_md_names_the_current_database_versions() -> None:
+    from pipefile.jobdb.schema import JOBS_VERSION, SCHEMA_REVISION
+
+    text = (DOCS / "jobs.md").read_text(encoding="utf-8")
+    m = re.search(r"`jobs_version` \(now (\d+)\) and a `schema_revision` \(now ([\d.]+)[,:;)]", text)
+    assert m, "jobs.md no longer says which versions jobs.db is at"
+    assert (int(m.group(1)), m.group(2)) == (JOBS_VERSION, SCHEMA_REVISION)
