@@ -104,3 +104,26 @@ def test_readme_first_look_runs_as_shown(tmp_path: Path) -> None:
     assert repo.read("build/model/lr") == "0.01"
     assert repo.pipe("status").code == 0
     assert repo.pipe("dag", "--format", "mermaid").out.startswith("graph")
+
+
+@pytest.mark.parametrize(
+    "page,line,body",
+    pipefile_blocks(),
+    ids=lambda v: str(v) if isinstance(v, (int, str)) and len(str(v)) < 30 else "",
+)
+def test_docs_pipefile_blocks_pass_the_editor_schema(page: str, line: int, body: str) -> None:
+    """pipefile.md says the JSON Schema checks the file's shape: a Pipefile the docs show (and
+    pipe loads) must not be underlined as wrong in the editor."""
+    import json
+
+    import jsonschema
+    import yaml
+
+    if _fragment(page, body):
+        pytest.skip(f"{page}:{line}: a fragment")
+    schema = json.loads((ROOT / "pipefile/schema/pipefile.schema.json").read_text(encoding="utf-8"))
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(body))
+    ]
+    assert not errors, f"docs/{page}:{line}: the editor schema rejects the example: {errors}"
