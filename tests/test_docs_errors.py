@@ -13,13 +13,13 @@ from workspace_repo import Repo, validation_errors
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
-def documented_messages() -> list[tuple[str, re.Pattern]]:
-    """Each `message` of the tables under "## Error messages", as a pattern: a quoted
+def documented_messages(page: str = "pipefile.md", heading: str = "## Error messages") -> list[tuple[str, re.Pattern]]:
+    """Each `message` of the tables under `heading` of `page`, as a pattern: a quoted
     placeholder ('S') stands for any quoted name, a bare one (X, T, N, PAIR) for any text,
     `...` for the rest."""
-    text = (DOCS / "pipefile.md").read_text(encoding="utf-8")
+    text = (DOCS / page).read_text(encoding="utf-8")
     out = []
-    for line in text[text.index("## Error messages") :].splitlines():
+    for line in text[text.index(heading) :].splitlines():
         if not line.startswith("| "):
             continue
         cell = re.split(r"(?<!\\)\|", line)[1]
@@ -86,3 +86,25 @@ def test_a_timed_out_steps_message_is_in_the_docs_table(tmp_path: Path) -> None:
     assert r.code == 1, str(r)
     said = next(line for line in r.err.splitlines() if "timed out" in line)
     assert any(rx.fullmatch(said) for _, rx in documented_messages()), said
+
+
+def test_reading_the_latest_of_an_artifact_this_pipefile_makes_is_in_artifacts_md(tmp_path: Path) -> None:
+    repo = Repo(tmp_path)
+    repo.write("data/raw.csv", "x\n")
+    repo.pipefile(
+        """\
+        steps:
+          train:
+            command: cp data/raw.csv ${{outputs.model}}
+            outputs: {model: {path: build/model, name: model}}
+          evaluate:
+            command: cat ${{inputs.model}} > ${{outputs.report}}
+            inputs: {model: "${{artifacts.model}}"}
+            outputs: {report: build/report.txt}
+        """
+    )
+    errors = validation_errors(tmp_path)
+    assert [e.message for e in errors if "latest" in e.message], errors
+    rows = documented_messages("artifacts.md", "## Bad input")
+    for e in errors:
+        assert any(rx.search(e.message) for _, rx in rows), f"artifacts.md's Bad input has no row for {e.message!r}"
