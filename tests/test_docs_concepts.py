@@ -90,3 +90,14 @@ def test_jobs_md_names_the_current_database_versions() -> None:
     m = re.search(r"`jobs_version` \(now (\d+)\) and a `schema_revision` \(now ([\d.]+)[,:;)]", text)
     assert m, "jobs.md no longer says which versions jobs.db is at"
     assert (int(m.group(1)), m.group(2)) == (JOBS_VERSION, SCHEMA_REVISION)
+
+
+def test_glossary_says_where_the_cli_calls_value_inputs_params(tmp_path: Path) -> None:
+    """`pipe components show` heads a component's value-typed inputs `params:` (and its JSON
+    key is `params`), a second use of the glossary's word: the glossary must say so."""
+    r = Repo(tmp_path).pipe("components", "show", "std/split_data")
+    assert r.code == 0, str(r)
+    headings = set(re.findall(r"^(\w+):$", r.out, re.M))
+    assert "params" in headings
+    row = (DOCS / "concepts.md").read_text(encoding="utf-8").split("| **param** |")[1].split("\n")[0]
+    assert "`pipe components show`" in row and "`params`" in row, row
