@@ -22,7 +22,6 @@ _FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
 _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _LINK = re.compile(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_HTML_ANCHOR = re.compile(r"<a\s+(?:name|id)=\"([^\"]+)\"")
 
 
 def _prose(text: str) -> str:
@@ -40,6 +39,8 @@ def github_slug(heading: str) -> str:
 
 
 def anchors(page: Path) -> set[str]:
+    """The anchors of a page's headings. Only headings: `pipe help TOPIC` prints a page as its
+    markdown, where an HTML anchor would show as a tag."""
     text = page.read_text(encoding="utf-8")
     seen: dict[str, int] = {}
     out: set[str] = set()
@@ -51,7 +52,6 @@ def anchors(page: Path) -> set[str]:
             seen[slug] = n + 1
             # A repeated heading gets -1, -2 ... as on GitHub.
             out.add(slug if n == 0 else f"{slug}-{n}")
-    out.update(_HTML_ANCHOR.findall(text))
     return out
 
 
