@@ -3,6 +3,7 @@ that no longer loads is the first thing a new user copies and the first error th
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -127,3 +128,24 @@ def test_docs_pipefile_blocks_pass_the_editor_schema(page: str, line: int, body:
         for e in jsonschema.Draft202012Validator(schema).iter_errors(yaml.safe_load(body))
     ]
     assert not errors, f"docs/{page}:{line}: the editor schema rejects the example: {errors}"
+
+
+def test_the_variables_a_command_gets_are_the_ones_pipefile_md_lists(tmp_path: Path) -> None:
+    text = (ROOT / "docs/pipefile.md").read_text(encoding="utf-8")
+    m = re.search(r"with the\s+environment of `pipe` plus (.*?)\.\n", text, re.S)
+    assert m, "pipefile.md no longer says which variables a command gets"
+    listed = set(re.findall(r"`([A-Z_]+)(?:=[^`]*)?`", m.group(1)))
+    repo = Repo(tmp_path)
+    repo.pipefile(
+        """\
+        steps:
+          a:
+            command: env | sed 's/=.*//' | grep -E '^(PIPE_|PYTHONUNBUFFERED$|CUDA_VISIBLE_DEVICES$)' | sort > ${{outputs.o}}
+            outputs: {o: build/names.txt}
+        """
+    )
+    # What pipe itself was started with passes through (PIPE_PLAIN is the test harness's).
+    outer = {k for k in os.environ if k.startswith("PIPE_")} | {"PIPE_PLAIN"}
+    assert repo.outcomes() == {"a": "ran"}
+    given = set(repo.read("build/names.txt").split()) - outer
+    assert given <= listed, f"a command gets {sorted(given - listed)}, which pipefile.md does not list"
