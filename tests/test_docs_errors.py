@@ -108,3 +108,24 @@ def test_reading_the_latest_of_an_artifact_this_pipefile_makes_is_in_artifacts_m
     rows = documented_messages("artifacts.md", "## Bad input")
     for e in errors:
         assert any(rx.search(e.message) for _, rx in rows), f"artifacts.md's Bad input has no row for {e.message!r}"
+
+
+def test_the_variables_pipe_sets_cannot_be_set_by_an_environment(tmp_path: Path) -> None:
+    """pipefile.md lists what pipe sets for every command; environments.md says an `env:`
+    cannot set them. Each is refused at load, at its line (exit 2), never left to the run:
+    PIPE_METRICS_STREAM was accepted, and the step then failed with an internal error."""
+    text = (DOCS / "pipefile.md").read_text(encoding="utf-8")
+    m = re.search(r"with the\s+environment of `pipe` plus (.*?)\.\n", text, re.S)
+    assert m
+    # PYTHONUNBUFFERED is pipe's default only ("unless set"): an environment may set it.
+    names = set(re.findall(r"`([A-Z_]+)`", m.group(1))) - {"PYTHONUNBUFFERED"}
+    assert {"PIPE_STEP", "PIPE_METRICS_STREAM"} <= names
+    for name in sorted(names):
+        (tmp_path / "Pipefile").write_text(
+            f"environments:\n  e: {{type: local, env: {{{name}: x}}}}\nsteps:\n  a: {{command: echo, environment: e}}\n"
+        )
+        errors = validation_errors(tmp_path)
+        assert any(f"sets {name}, which pipe sets for every step" in e.message for e in errors), (name, errors)
+    repo = Repo(tmp_path)
+    r = repo.pipe("run")
+    assert r.code == 2 and "internal error" not in r.err, str(r)
