@@ -150,3 +150,15 @@ def test_std_component_yaml_keys() -> None:
     assert extra
     assert set(_CODE.findall(m.group(1))) | set(extra.groups()) == set(fields.COMPONENT_KEYS)
     assert set(fields.LIBRARY_COMPONENT_KEYS) - set(fields.COMPONENT_KEYS) == {"name", "version"}
+
+
+def test_every_std_component_is_in_both_references() -> None:
+    """components.md's Reference tables and std-components.md's headings name every component
+    the std library has: one missing is a block a reader never learns of."""
+    library = Path(__file__).resolve().parent.parent / "stdlib_components"
+    names = {p.parent.name for p in library.glob("*/component.yaml")}
+    assert names
+    in_tables = set(re.findall(r"^\| \[`std/(\w+)@\d+`\]", section("components.md", "Reference"), re.M))
+    headings = set(re.findall(r"^### `std/(\w+)@\d+`", (DOCS / "std-components.md").read_text(encoding="utf-8"), re.M))
+    assert names - in_tables == set(), "components.md's Reference leaves out these std components"
+    assert names - headings == set(), "std-components.md has no section for these std components"
