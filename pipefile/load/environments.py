@@ -39,6 +39,8 @@ def load_environments(r: NodeReader, node: Node) -> dict[str, EnvSpec]:
         env = load_environment(r, key, knode, vnode)
         if env is not None:
             out[key] = env
+        else:
+            r.broken.add(("environment", key))
     return out
 
 
@@ -227,6 +229,8 @@ def environment_ref(r: NodeReader, node: Node, what: str, environments: Mapping[
         return None
     if name in (spec.ENV_LOCAL, spec.ENV_STD) or name in environments:
         return name  # (std, unless the Pipefile defines its own: the built-in one, see builtin_std)
+    if ("environment", name) in r.broken:
+        return None  # declared, with its own error
     known = list(environments) + [spec.ENV_LOCAL, spec.ENV_STD]
     r.error(
         node,

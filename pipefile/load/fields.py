@@ -86,5 +86,6 @@ ENVIRONMENT_TYPE_KEYS = {
     spec.ENV_DOCKER: ("env", "image", "build", "dockerfile", "network", "mounts"),
 }
 DOCKER_NETWORKS = ("none", "bridge", "host")
-# Set by pipe for every step; an environment cannot override them.
-RESERVED_ENV_VARS = ("PIPE_STEP", "PIPE_RUN_ID", "CUDA_VISIBLE_DEVICES")
+# Set by pipe for every step; an environment cannot override them (one that tried made the
+# step fail with an internal error: its env and pipe's were merged as keyword arguments).
+RESERVED_ENV_VARS = ("PIPE_STEP", "PIPE_RUN_ID", "CUDA_VISIBLE_DEVICES", "PIPE_METRICS_STREAM")

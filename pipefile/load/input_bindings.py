@@ -136,6 +136,8 @@ class InputBindingReader:
 
     def _undefined(self, node: Node, iname: str, what: str, kind: str, name: str, known: Mapping) -> None:
         """An input bound to an asset or param `name` that is not defined: an error, no binding."""
+        if (kind, name) in self.r.broken:
+            return  # declared, with its own error
         self.r.error(
             node,
             f"input '{iname}' of {what} uses {kind} '{name}', which is not defined",

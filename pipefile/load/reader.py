@@ -96,6 +96,9 @@ class NodeReader:
         self.warnings: list[tuple] = []  # (SourceLoc, message, hint): loads, but likely a mistake
         self._construct = _Constructor()
         self._good_names: set = set()  # names `name_ok` accepted
+        # (kind, name) of a param, asset or environment declared with an error already reported:
+        # a use of it is not also "not defined" (it is, only wrongly).
+        self.broken: set[tuple[str, str]] = set()
         self.relocate = None  # line -> SourceLoc, for text generated from another file
 
     def loc(self, node: Node, offset: int = 0) -> SourceLoc:

@@ -31,9 +31,11 @@ Command = Union[str, tuple[str, ...]]
 # --- params and assets --------------------------------------------------------------------
 def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
     out = {}
+    declared = []
     for key, knode, vnode in r.mapping(node, "params"):
         if not r.name_ok(key, knode, "param"):
             continue
+        declared.append(key)
         loc = r.loc(knode)
         if is_mapping(vnode):
             fields = r.fields(vnode, f"param '{key}'", PARAM_KEYS)
@@ -80,6 +82,7 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
             out[key] = Param(key, spec.LIST, tuple(v), "", loc)
         else:
             r.error(vnode, f"param '{key}' must be a value, a list or a mapping")
+    r.broken.update(("param", k) for k in declared if k not in out)
     return out
 
 
@@ -169,9 +172,11 @@ def coerce_default(r: NodeReader, default: Any, typ: str, node: Optional[Node], 
 
 def load_assets(r: NodeReader, node: Node) -> dict[str, spec.Asset]:
     out = {}
+    declared = []
     for key, knode, vnode in r.mapping(node, "assets"):
         if not r.name_ok(key, knode, "asset"):
             continue
+        declared.append(key)
         if is_scalar(vnode):
             p = r.path_value(vnode, f"asset '{key}'")
             if p:
@@ -188,6 +193,7 @@ def load_assets(r: NodeReader, node: Node) -> dict[str, spec.Asset]:
         is_input = r.flag(fields["input"], f"'input' of asset '{key}'") if "input" in fields else False
         if p:
             out[key] = spec.Asset(key, p, typ, desc, r.loc(knode), artifact or "", is_input)
+    r.broken.update(("asset", k) for k in declared if k not in out)
     return out
 
 
@@ -402,7 +408,7 @@ def check_command_refs(
                         ref.offset,
                     )
             elif ref.scope == "params":
-                if ref.name not in params:
+                if ref.name not in params and ("param", ref.name) not in r.broken:
                     r.error(
                         n,
                         f"the command of {what} uses {ref}, but there is no param '{ref.name}'",
