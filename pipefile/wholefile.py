@@ -10,7 +10,6 @@ cannot stays the caller's: this is only the write.
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from typing import Callable, Optional
 
@@ -21,7 +20,7 @@ def replace_whole(path: str, data: bytes, before_rename: Optional[Callable[[], N
     one gets an ordinary file's mode (0o666 less the umask). `before_rename`: called last, to
     refuse the write by raising (the designer's check that no one saved meanwhile). Raises
     OSError."""
-    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.urandom(4).hex()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
