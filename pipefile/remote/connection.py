@@ -23,6 +23,7 @@ from typing import Iterator, Optional
 
 from ..filehash import NotARegularFile, open_regular
 from ..printable import printable
+from . import folder, sftp
 from . import transfer as moving
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
@@ -41,50 +42,6 @@ GIVE_UP_BUSY = 32  # ... answered "busy" (503, 429) in a row: a moment's load is
 
 _UNSIZED = 1 << 62  # an http GET's size, only to skip fsspec's HEAD (a streamed read ignores it)
 SFTP_SCHEMES = ("sftp", "ssh")
-SFTP_WINDOW = 4 << 20  # bytes asked for at once
-SFTP_REQUEST = 32 << 10  # paramiko's largest read request
-
-
-class _SftpReader:
-    """An sftp file read a window at a time, the window's requests sent at once (readv).
-    paramiko's own read sends one 32 KiB request and waits for its answer before the next:
-    about 4 MB/s even on this machine, 17x slower than a push of the same bytes. A window
-    bounds the memory (paramiko's prefetch would hold whatever pipe has not read yet).
-
-    Reads stop at the size the file had when opened: a file that grows is cut there (its
-    digest then says it is wrong), and a FIFO (size 0) is never waited on."""
-
-    def __init__(self, f):
-        self._f = f
-        self._size = f.stat().st_size
-        self._pos = 0  # of the next window
-        self._buf = b""
-        self._off = 0  # in _buf
-
-    def read(self, n: int = -1) -> bytes:
-        if self._off >= len(self._buf):
-            want = min(SFTP_WINDOW, self._size - self._pos)
-            if want <= 0:
-                return b""
-            chunks = [(self._pos + i, min(SFTP_REQUEST, want - i)) for i in range(0, want, SFTP_REQUEST)]
-            self._buf, self._off = b"".join(self._f.readv(chunks)), 0
-            if not self._buf:
-                self._pos = self._size
-                return b""
-            self._pos += len(self._buf)
-        end = len(self._buf) if n < 0 else self._off + n
-        out = self._buf[self._off : end]
-        self._off += len(out)
-        return out
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class _Pool:
@@ -170,6 +127,8 @@ class Connection:
         self._interrupted = False  # a Ctrl-C met in _map: close() does not wait for the transfers under way
         self.down: Optional[RemoteError] = None  # set by went_down(): the transfers after it are not tried
         self._failing = [0, 0]  # transfers failed unreachable in a row: silent ones, answered ones
+        self._renamed_in: set = set()  # folder remote: folders renames changed, not yet synced
+        self._sftp_fsync = True  # until the server says it has no fsync@openssh.com
 
     def scrub(self, text: str) -> str:
         for s in self._secrets:
@@ -246,6 +205,8 @@ class Connection:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=not self._interrupted)
+        with contextlib.suppress(Exception):  # (what a push put there last: its entries)
+            self.sync_folders()
         with self._lock:
             opened, self._opened = self._opened, []
         for fs in opened:
@@ -271,7 +232,7 @@ class Connection:
         if self.spec.scheme in SFTP_SCHEMES:
             f = self._call(doing, self.fs().open, path, "rb")
             try:
-                return _SftpReader(f)
+                return sftp.SftpReader(f)
             except Exception as e:  # noqa: BLE001 - its stat failed: the connection went
                 f.close()
                 raise self.error(e, doing) from None
@@ -445,8 +406,27 @@ class Connection:
         self.makedirs(self.path("tmp"))
         tmp = self.path("tmp", f"{posixpath.basename(path)}.{secrets.token_hex(6)}")
         with self.dropped_on_failure(tmp):
-            self._call(doing, fs.pipe_file, tmp, data)
+            with self._call(doing, fs.open, tmp, "wb") as f:
+                self._call(doing, f.write, data)
+                self.sync_file(f, doing)
             self.rename(tmp, path, doing)
+
+    def sync_file(self, f, doing: str) -> None:
+        """A temp file's bytes onto the remote's disk, before its rename gives them a name that
+        a reader trusts (folder.py says why; SFTP's servers without fsync@openssh.com: as before)."""
+        if self.spec.scheme in LOCAL_SCHEMES:
+            self._call(doing, folder.sync_file, f)
+        elif self.spec.scheme in SFTP_SCHEMES and self._sftp_fsync:
+            if not self._call(doing, sftp.sync_file, f):
+                self._sftp_fsync = False
+
+    def sync_folders(self) -> None:
+        """The folders this connection's renames changed, each synced once (a folder remote):
+        called once a push's objects are in place, before the entries that name them go up."""
+        with self._lock:
+            folders, self._renamed_in = self._renamed_in, set()
+        if folders:
+            self._call("syncing its folders", folder.sync_folders, sorted(folders, key=len, reverse=True))
 
     @contextlib.contextmanager
     def dropped_on_failure(self, tmp: str) -> Iterator[None]:
@@ -470,6 +450,13 @@ class Connection:
             return
         strip = self.fs()._strip_protocol
         self._call(doing, os.replace, strip(tmp), strip(path))
+        # The folder now names it, and each folder above it that a makedirs may have made
+        # (objects/ab/ in objects/): up to the remote's own, whose parent it is not pipe's to sync.
+        top, up = strip(self.root) if self.root else "", os.path.dirname(strip(path))
+        with self._lock:
+            while up not in self._renamed_in and len(up) >= len(top) and up != os.path.dirname(up):
+                self._renamed_in.add(up)
+                up = os.path.dirname(up)
 
     def sweep_tmp(self, older_than_s: float = STALE_TMP_SECONDS) -> int:
         """Delete temp uploads left by pushes killed long ago (others may be uploading now)."""

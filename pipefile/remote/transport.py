@@ -282,6 +282,7 @@ class Remote(Connection):
             self.makedirs(self.path("objects"))  # the parents once, here: threads only make the leaves
         try:
             self._run_all(one, todo)
+            self.sync_folders()  # (the objects' names on the disk before any entry naming them)
         finally:
             progress.end()
         return result
@@ -307,6 +308,8 @@ class Remote(Connection):
                 progress.advance(len(chunk))
             if h.hexdigest() != digest:
                 raise DigestMismatch(f"its {n} bytes hash to {h.hexdigest()[:12]}")
+            if not self.atomic_put:
+                self.sync_file(f, doing)  # (on its disk before the rename names it)
         except BaseException:
             if not self.atomic_put:
                 with contextlib.suppress(Exception):

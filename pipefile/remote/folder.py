@@ -1,0 +1,41 @@
+"""What a remote that is a folder on this machine (a local disk, NFS, SMB, a USB disk) does
+with the OS itself rather than through fsspec: its writes made durable.
+
+A push's files survive a crash of the machine that holds them (a power cut, an NFS
+server or a USB disk gone mid-push). A file is renamed to its name only after its bytes are on
+that disk (fsync), so no name ever stands for no or half its content; the folders those renames
+changed are synced once per push, before the run-cache entries that name the objects go up
+(`Connection.sync_folders`). SFTP's counterpart is in `sftp`; object stores (S3, GCS, Azure)
+answer a PUT once it is stored."""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Iterable
+
+# A file system that syncs no folder (some FUSE and SMB mounts): its files were synced.
+_NO_FOLDER_FSYNC = (errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF)
+
+
+def sync_file(f) -> None:
+    """A local file open for writing (fsspec's LocalFileOpener passes these calls through)."""
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def sync_folders(folders: Iterable[str]) -> None:
+    """Each folder's entries (the names renames put there) onto its disk. A folder gone
+    meanwhile is skipped."""
+    for folder in folders:
+        try:
+            fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError:
+            continue
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            if e.errno not in _NO_FOLDER_FSYNC:
+                raise
+        finally:
+            os.close(fd)
