@@ -3,7 +3,7 @@ object's bytes are on its disk (fsync) before the rename that names it, and the 
 renames changed are synced before the run-cache entry that names the objects goes up. A power
 cut cannot be made here, so the order of the system calls is what is checked (strace, skipped
 where it is not installed or may not trace). Also: an object cut short on the remote is refused
-by a pull and replaced by a push."""
+by a pull and replaced by a push; a push checks a folder remote's objects a folder at a time."""
 
 from __future__ import annotations
 
@@ -168,3 +168,32 @@ def test_an_object_cut_short_on_a_folder_remote_is_refused_by_a_pull_and_replace
 
     r = built.pipe("push", "--repair", "--remote", remote)
     assert r.code == 0 and os.path.getsize(cut) == size, str(r)
+
+
+def test_a_push_checks_a_folder_remote_a_folder_at_a_time(built, tmp_path):
+    """What is there is listed once per objects/ab/ folder, not looked for with a stat per
+    object (a round trip each, on NFS): an object that is not there costs no call of its own."""
+    if STRACE is None:
+        pytest.skip("strace is not installed")
+    remote = str(tmp_path / "remote")
+    built.pipe("push", "--remote", remote, check=True)
+    sub = os.path.join(remote, "objects")
+    for d, _s, files in os.walk(sub):  # (the objects gone, their folders kept; the entry too)
+        for f in files:
+            os.remove(os.path.join(d, f))
+    shutil.rmtree(os.path.join(remote, "actions"))
+    log = str(tmp_path / "strace.log")
+    r = subprocess.run(
+        [STRACE, "-f", "-qq", "-e", "trace=/stat", "-o", log, *PIPE, "push", "--remote", remote],
+        cwd=built.root,
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0 and "ptrace" in r.stderr:
+        pytest.skip("strace may not trace here")
+    assert r.returncode == 0, r.stderr
+    with open(log) as f:
+        lines = f.read().splitlines()
+    one_by_one = [line for line in lines if re.search(re.escape(sub) + r"/[0-9a-f]{2}/[0-9a-f]{30}\b", line)]
+    assert not one_by_one, f"{len(one_by_one)} objects looked for one by one: {one_by_one[:3]}"
+    assert sum(len(files) for _d, _s, files in os.walk(sub)) == 41

@@ -1,7 +1,8 @@
 """What a remote that is a folder on this machine (a local disk, NFS, SMB, a USB disk) does
-with the OS itself rather than through fsspec: its writes made durable.
+with the OS itself rather than through fsspec: writes made durable, objects listed a folder
+at a time.
 
-A push's files survive a crash of the machine that holds them (a power cut, an NFS
+Durable: a push's files survive a crash of the machine that holds them (a power cut, an NFS
 server or a USB disk gone mid-push). A file is renamed to its name only after its bytes are on
 that disk (fsync), so no name ever stands for no or half its content; the folders those renames
 changed are synced once per push, before the run-cache entries that name the objects go up
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from typing import Iterable
 
 # A file system that syncs no folder (some FUSE and SMB mounts): its files were synced.
@@ -39,3 +41,21 @@ def sync_folders(folders: Iterable[str]) -> None:
                 raise
         finally:
             os.close(fd)
+
+
+def names(folder: str) -> dict:
+    """A folder's entries by name, one listing (no stat of each)."""
+    try:
+        with os.scandir(folder) as it:
+            return {e.name: e for e in it}
+    except NotADirectoryError:  # (a file in its place: nothing there, as a stat of each said)
+        raise FileNotFoundError(folder) from None
+
+
+def regular_of(entry: os.DirEntry, size: int) -> bool:
+    """A listed entry is a regular file of `size` bytes (a link followed, as a reader's open does)."""
+    try:
+        st = entry.stat()
+    except OSError:  # (a link to nothing)
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size
