@@ -3,7 +3,8 @@ object's bytes are on its disk (fsync) before the rename that names it, and the 
 renames changed are synced before the run-cache entry that names the objects goes up. A power
 cut cannot be made here, so the order of the system calls is what is checked (strace, skipped
 where it is not installed or may not trace). Also: an object cut short on the remote is refused
-by a pull and replaced by a push; a push checks a folder remote's objects a folder at a time."""
+by a pull and replaced by a push; a push checks a folder remote's objects a folder at a time;
+`pipe remote add` refuses a path that is a file."""
 
 from __future__ import annotations
 
@@ -197,3 +198,24 @@ def test_a_push_checks_a_folder_remote_a_folder_at_a_time(built, tmp_path):
     one_by_one = [line for line in lines if re.search(re.escape(sub) + r"/[0-9a-f]{2}/[0-9a-f]{30}\b", line)]
     assert not one_by_one, f"{len(one_by_one)} objects looked for one by one: {one_by_one[:3]}"
     assert sum(len(files) for _d, _s, files in os.walk(sub)) == 41
+
+
+def test_remote_add_refuses_a_path_that_is_a_file_and_keeps_a_folder_not_made_yet(tmp_path):
+    repo = Repo(tmp_path / "ws")
+    repo.pipefile(PIPEFILE)
+    repo.write("notes.txt", "a file, not a folder\n")
+    file = os.path.join(repo.root, "notes.txt")
+    for url, names in (
+        ("notes.txt", f"{file} is a file:"),
+        ("notes.txt/cache", f"{file} is a file, so {file}/cache cannot be a folder"),
+        (f"file://{file}", f"{file} is a file:"),
+    ):
+        r = repo.pipe("remote", "add", "team", url)
+        assert r.code == 2, str(r)
+        assert f"remote 'team': {names}" in r.err and "hint: give a folder's path" in r.err, str(r)
+        assert "Traceback" not in r.err and not repo.exists(".pipe-remotes.yaml"), str(r)
+    # A folder that does not exist yet is taken as before (not made: the first push makes it).
+    r = repo.pipe("remote", "add", "team", "later/cache")
+    assert r.code == 0 and not repo.exists("later"), str(r)
+    r = repo.pipe("remote", "add", "here", ".")
+    assert r.code == 0, str(r)
