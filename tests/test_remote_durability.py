@@ -219,3 +219,21 @@ def test_remote_add_refuses_a_path_that_is_a_file_and_keeps_a_folder_not_made_ye
     assert r.code == 0 and not repo.exists("later"), str(r)
     r = repo.pipe("remote", "add", "here", ".")
     assert r.code == 0, str(r)
+
+
+def test_a_folder_where_a_remote_object_goes_is_named_with_its_fix(built, tmp_path):
+    remote = str(tmp_path / "remote")
+    built.pipe("push", "--remote", remote, check=True)
+    obj = max(
+        (os.path.join(d, f) for d, _s, files in os.walk(os.path.join(remote, "objects")) for f in files),
+        key=os.path.getsize,
+    )
+    os.remove(obj)
+    os.makedirs(obj)  # (another tool's doing: pipe never makes a folder there)
+    shutil.rmtree(os.path.join(remote, "actions"))
+    r = built.pipe("push", "--remote", remote)
+    assert r.code == 1, str(r)
+    assert f"{obj} is a folder, where pipe keeps a file" in r.err and f"hint: remove that folder (rm -r {obj})" in r.err
+    os.rmdir(obj)
+    r = built.pipe("push", "--remote", remote)
+    assert r.code == 0 and os.path.isfile(obj), str(r)

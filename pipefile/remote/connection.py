@@ -450,7 +450,18 @@ class Connection:
             self._call(doing, self.fs().mv, tmp, path)
             return
         strip = self.fs()._strip_protocol
-        self._call(doing, os.replace, strip(tmp), strip(path))
+        try:
+            os.replace(strip(tmp), strip(path))
+        except IsADirectoryError:  # (put there by hand or another tool: pipe never makes one)
+            raise RemoteError(
+                f"{self.spec.describe()}: {doing} failed: {strip(path)} is a folder, where pipe keeps a file",
+                FAILED,
+                hint=f"remove that folder (rm -r {strip(path)}), then push again",
+            ) from None
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise self.error(e, doing) from None
         # The folder now names it, and each folder above it that a makedirs may have made
         # (objects/ab/ in objects/): up to the remote's own, whose parent it is not pipe's to sync.
         top, up = strip(self.root) if self.root else "", os.path.dirname(strip(path))
