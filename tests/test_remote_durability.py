@@ -42,16 +42,14 @@ def built(tmp_path) -> Repo:
     return repo
 
 
-def _traced(log: str, cmd: list, **kw) -> subprocess.Popen:
+def _traced(log: str, cmd: list, trace: str = "fsync,fdatasync,rename,renameat,renameat2", **kw) -> subprocess.Popen:
     """`cmd` under strace -f, its fsyncs and renames written to `log` with the paths of the fds."""
     if STRACE is None:
         pytest.skip("strace is not installed")
     probe = subprocess.run([STRACE, "-f", "-o", os.devnull, "true"], capture_output=True)
     if probe.returncode != 0:
         pytest.skip(f"strace may not trace here: {probe.stderr.decode(errors='replace').strip()}")
-    return subprocess.Popen(
-        [STRACE, "-f", "-y", "-qq", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o", log, *cmd], **kw
-    )
+    return subprocess.Popen([STRACE, "-f", "-y", "-qq", "-e", f"trace={trace}", "-o", log, *cmd], **kw)
 
 
 def _calls(log: str) -> list:
@@ -237,3 +235,36 @@ def test_a_folder_where_a_remote_object_goes_is_named_with_its_fix(built, tmp_pa
     os.rmdir(obj)
     r = built.pipe("push", "--remote", remote)
     assert r.code == 0 and os.path.isfile(obj), str(r)
+
+
+NAMED = """
+version: 1
+steps:
+  train:
+    command: python -c "open('build/model.txt', 'w').write('weights\\\\n' * 20)"
+    outputs:
+      model: {path: build/model.txt, name: model}
+"""
+
+
+def test_a_version_number_claimed_on_a_folder_remote_is_synced_before_it_is_linked_to_its_name(tmp_path):
+    """versions/NAME/N.json is claimed once (a hard link that fails if it exists): a claim whose
+    bytes were not on the disk could stand, after a crash, empty and claimed for ever."""
+    repo = Repo(tmp_path / "ws")
+    repo.pipefile(NAMED)
+    repo.pipe("run", check=True)
+    remote = str(tmp_path / "remote")
+    log = str(tmp_path / "strace.log")
+    proc = _traced(log, [*PIPE, "push", "--remote", remote], cwd=repo.root, trace="fsync,link,linkat")
+    assert proc.wait(120) == 0
+    record = os.path.join(remote, "versions", "model", "1.json")
+    assert os.path.isfile(record)
+    calls = _calls(log)
+    linked = [(i, _quoted(a)) for i, (n, a) in enumerate(calls) if n in ("link", "linkat")]
+    linked = [(i, p[0]) for i, p in linked if p[-1] == record]
+    assert len(linked) == 1, calls
+    i, tmp = linked[0]
+    synced = [(j, m.group(1)) for j, (n, a) in enumerate(calls) if n == "fsync" and (m := re.search(r"<(.*)>", a))]
+    assert any(j < i and p == tmp for j, p in synced), f"{record} was linked before its bytes were synced"
+    folder = os.path.dirname(record)
+    assert any(j > i and p == folder for j, p in synced), f"{folder} was not synced after the claim"

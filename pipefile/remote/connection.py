@@ -14,7 +14,6 @@ import concurrent.futures as cf
 import contextlib
 import os
 import posixpath
-import queue
 import secrets
 import stat
 import threading
@@ -23,7 +22,7 @@ from typing import Iterator, Optional
 
 from ..filehash import NotARegularFile, open_regular
 from ..printable import printable
-from . import folder, sftp
+from . import folder, pool, sftp
 from . import transfer as moving
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
@@ -42,60 +41,6 @@ GIVE_UP_BUSY = 32  # ... answered "busy" (503, 429) in a row: a moment's load is
 
 _UNSIZED = 1 << 62  # an http GET's size, only to skip fsspec's HEAD (a streamed read ignores it)
 SFTP_SCHEMES = ("sftp", "ssh")
-
-
-class _Pool:
-    """The transfer threads (each keeps its connection), as daemons: concurrent.futures joins its
-    threads before exit, so a Ctrl-C waited for stalled transfers, a minute or more. What one
-    leaves at exit is what a kill leaves: a temp file, never half an object."""
-
-    def __init__(self, size: int):
-        self._size = size
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads: list = []
-        self._lock = threading.Lock()
-
-    def submit(self, fn, item) -> cf.Future:
-        fut: cf.Future = cf.Future()
-        self._queue.put((fut, fn, item))
-        with self._lock:
-            if len(self._threads) < self._size:
-                t = threading.Thread(target=self._work, name=f"remote-{len(self._threads)}", daemon=True)
-                t.start()
-                self._threads.append(t)
-        return fut
-
-    def _work(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            fut, fn, item = job
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                result = fn(item)
-            except BaseException as e:  # noqa: BLE001 - handed to the caller, as a pool does
-                fut.set_exception(e)
-            else:
-                fut.set_result(result)
-
-    def shutdown(self, wait: bool) -> None:
-        """Cancel what has not started; with `wait`, let what has finish."""
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                job[0].cancel()
-        with self._lock:
-            threads = list(self._threads)
-        for _ in threads:
-            self._queue.put(None)
-        if wait:
-            for t in threads:
-                t.join()
 
 
 class Unreadable(RemoteError):
@@ -123,7 +68,7 @@ class Connection:
         self._secrets = known_secrets(spec.url, spec.options)
         self.root = ""
         self._made: set = set()  # folders known to exist on the remote
-        self._pool: Optional[_Pool] = None  # one pool: its threads keep their connections
+        self._pool: Optional[pool.Pool] = None  # one pool: its threads keep their connections
         self._interrupted = False  # a Ctrl-C met in _map: close() does not wait for the transfers under way
         self.down: Optional[RemoteError] = None  # set by went_down(): the transfers after it are not tried
         self._failing = [0, 0]  # transfers failed unreachable in a row: silent ones, answered ones
@@ -204,9 +149,9 @@ class Connection:
         with contextlib.suppress(Exception):  # (what a push put there last: its entries)
             self.sync_folders()
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=not self._interrupted)
+            workers, self._pool = self._pool, None
+        if workers is not None:
+            workers.shutdown(wait=not self._interrupted)
         with self._lock:
             opened, self._opened = self._opened, []
         for fs in opened:
@@ -314,10 +259,10 @@ class Connection:
             raise self.error(e, doing) from None
 
     # --- parallel transfers and whole writes ------------------------------------------------
-    def _workers(self) -> "_Pool":
+    def _workers(self) -> pool.Pool:
         with self._lock:
             if self._pool is None:
-                self._pool = _Pool(self.transfers)
+                self._pool = pool.Pool(self.transfers)
             return self._pool
 
     def _map(self, fn, items: list) -> list:
@@ -406,10 +351,14 @@ class Connection:
         self.makedirs(self.path("tmp"))
         tmp = self.path("tmp", f"{posixpath.basename(path)}.{secrets.token_hex(6)}")
         with self.dropped_on_failure(tmp):
-            with self._call(doing, fs.open, tmp, "wb") as f:
-                self._call(doing, f.write, data)
-                self.sync_file(f, doing)
+            self.write_synced(tmp, data, doing)
             self.rename(tmp, path, doing)
+
+    def write_synced(self, path: str, data: bytes, doing: str) -> None:
+        """A temp file of `data` on a folder or SFTP remote, its bytes on the disk (`sync_file`)."""
+        with self._call(doing, self.fs().open, path, "wb") as f:
+            self._call(doing, f.write, data)
+            self.sync_file(f, doing)
 
     def sync_file(self, f, doing: str) -> None:
         """A temp file's bytes onto the remote's disk, before its rename gives them a name that
@@ -462,8 +411,15 @@ class Connection:
             raise
         except OSError as e:
             raise self.error(e, doing) from None
-        # The folder now names it, and each folder above it that a makedirs may have made
-        # (objects/ab/ in objects/): up to the remote's own, whose parent it is not pipe's to sync.
+        self.named_in(path)
+
+    def named_in(self, path: str) -> None:
+        """`path` was given its name on a folder remote (a rename, a link): its folder is synced
+        by the next sync_folders, and each folder above it that a makedirs may have made
+        (objects/ab/ in objects/), up to the remote's own, whose parent it is not pipe's to sync."""
+        if self.spec.scheme not in LOCAL_SCHEMES:
+            return
+        strip = self.fs()._strip_protocol
         top, up = strip(self.root) if self.root else "", os.path.dirname(strip(path))
         with self._lock:
             while up not in self._renamed_in and len(up) >= len(top) and up != os.path.dirname(up):
