@@ -217,6 +217,9 @@ def test_remote_add_refuses_a_path_that_is_a_file_and_keeps_a_folder_not_made_ye
     assert r.code == 0 and not repo.exists("later"), str(r)
     r = repo.pipe("remote", "add", "here", ".")
     assert r.code == 0, str(r)
+    os.symlink(str(tmp_path / "usb-not-mounted" / "cache"), os.path.join(repo.root, "usb"))
+    r = repo.pipe("remote", "add", "usb", "usb")  # (a link to a disk not mounted yet: taken, as before)
+    assert r.code == 0, str(r)
 
 
 def test_a_folder_where_a_remote_object_goes_is_named_with_its_fix(built, tmp_path):

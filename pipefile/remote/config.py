@@ -297,8 +297,8 @@ def _refuse_a_file(root: str, spec: RemoteSpec) -> None:
     there = path
     while not os.path.lexists(there) and os.path.dirname(there) != there:
         there = os.path.dirname(there)
-    if os.path.isdir(there) or not os.path.lexists(there):
-        return
+    if os.path.isdir(there) or not os.path.exists(there):
+        return  # (a link to nothing yet, a disk not mounted: taken, as before)
     what = "a file" if os.path.isfile(there) else "not a folder"
     on_way = "" if there == path else f", so {path} cannot be a folder"
     raise RemoteConfigError(
