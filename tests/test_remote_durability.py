@@ -271,3 +271,41 @@ def test_a_version_number_claimed_on_a_folder_remote_is_synced_before_it_is_link
     assert any(j < i and p == tmp for j, p in synced), f"{record} was linked before its bytes were synced"
     folder = os.path.dirname(record)
     assert any(j > i and p == folder for j, p in synced), f"{folder} was not synced after the claim"
+
+
+MANY_NAMED = "version: 1\nsteps:\n" + "".join(
+    f"""  s{i}:
+    command: python -c "open('build/m{i}.txt', 'w').write('{i}\\\\n')"
+    outputs:
+      m: {{path: build/m{i}.txt, name: m{i}}}
+"""
+    for i in range(6)
+)
+
+
+def test_a_push_looks_for_its_artifact_versions_in_parallel(tmp_path):
+    """Each version is looked for on the remote (a HEAD each on S3): on the transfer threads,
+    as objects and entries are, not one after another on the main thread."""
+    if STRACE is None:
+        pytest.skip("strace is not installed")
+    repo = Repo(tmp_path / "ws")
+    repo.pipefile(MANY_NAMED)
+    repo.pipe("run", check=True)
+    remote = str(tmp_path / "remote")
+    log = str(tmp_path / "strace.log")
+    r = subprocess.run(
+        [STRACE, "-f", "-qq", "-e", "trace=/stat", "-o", log, *PIPE, "push", "--remote", remote],
+        cwd=repo.root,
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0 and "ptrace" in r.stderr:
+        pytest.skip("strace may not trace here")
+    assert r.returncode == 0, r.stderr
+    with open(log) as f:
+        lines = f.read().splitlines()
+    main = lines[0].split()[0]
+    looked = [line.split()[0] for line in lines if os.path.join(remote, "artifacts") + "/m" in line]
+    assert len(looked) >= 6, lines[:5]
+    assert main not in looked, f"artifact versions looked for on the main thread ({looked})"
+    assert len(os.listdir(os.path.join(remote, "artifacts"))) == 6
