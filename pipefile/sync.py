@@ -147,7 +147,7 @@ def push(
             continue
         arts.append((v, closure(ws.store, content)))
     wanted = [d for k in (local if repair else todo) for d in local[k][1]] + [d for _, objs in arts for d in objs]
-    missing = remote.missing_objects(wanted, _local_sizes(ws, wanted))
+    missing = remote.missing_objects(wanted, _local_sizes(ws, wanted), verify=repair)
     t = remote.upload(ws.store, sorted(missing), progress)
     report.objects += len(t.moved)
     report.nbytes += t.nbytes

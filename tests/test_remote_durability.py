@@ -309,3 +309,23 @@ def test_a_push_looks_for_its_artifact_versions_in_parallel(tmp_path):
     assert len(looked) >= 6, lines[:5]
     assert main not in looked, f"artifact versions looked for on the main thread ({looked})"
     assert len(os.listdir(os.path.join(remote, "artifacts"))) == 6
+
+
+def test_push_repair_replaces_an_object_damaged_in_place_on_a_folder_remote(built, tmp_path):
+    """A restore refusing an object names `pipe push --repair` as the fix: on a folder remote
+    that fix must also find a copy whose bytes rotted with its size kept (zeros after a crash,
+    a bit flipped), not only one cut short."""
+    remote = str(tmp_path / "remote")
+    built.pipe("push", "--remote", remote, check=True)
+    obj = max(
+        (os.path.join(d, f) for d, _s, files in os.walk(os.path.join(remote, "objects")) for f in files),
+        key=os.path.getsize,
+    )
+    with open(obj, "rb") as f:
+        good = f.read()
+    with open(obj, "wb") as f:
+        f.write(b"\0" * len(good))
+    r = built.pipe("push", "--repair", "--remote", remote)
+    assert r.code == 0, str(r)
+    with open(obj, "rb") as f:
+        assert f.read() == good, "push --repair left the damaged copy"

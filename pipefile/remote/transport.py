@@ -132,15 +132,16 @@ class Remote(Connection):
             return None
         return data
 
-    def missing_objects(self, digests: Iterable[str], sizes: Optional[dict] = None) -> set:
+    def missing_objects(self, digests: Iterable[str], sizes: Optional[dict] = None, verify: bool = False) -> set:
         """Those of `digests` the remote lacks (checked in parallel). With `sizes` (digest ->
         its size here), one there of another size or no regular file counts as missing too
         (a copy cut short, something put there by hand), so a push replaces it; the check
         costs what looking for it does (one stat or HEAD; on a folder remote, one listing per
-        objects/ab/ folder and a stat of each object there whose size is given)."""
+        objects/ab/ folder and a stat of each object there whose size is given). `verify`
+        (push --repair): on a folder remote, one of the right size is hashed too."""
         digests = list(dict.fromkeys(digests))
         if self.spec.scheme in LOCAL_SCHEMES:
-            return self._missing_in_folders(digests, sizes)
+            return self._missing_in_folders(digests, sizes, verify)
 
         def lacks(d: str) -> bool:
             try:
@@ -153,7 +154,7 @@ class Remote(Connection):
 
         return {d for d, missing in zip(digests, self._map(lacks, digests)) if missing}
 
-    def _missing_in_folders(self, digests: list, sizes: Optional[dict]) -> set:
+    def _missing_in_folders(self, digests: list, sizes: Optional[dict], verify: bool = False) -> set:
         """missing_objects on a folder remote: one listing of each objects/ab/ folder, not one
         stat per object (a round trip each on NFS); a stat only for one there whose size is
         checked (following a link, as a reader's open does)."""
@@ -169,7 +170,11 @@ class Remote(Connection):
             except FileNotFoundError:  # (nothing there yet)
                 return ds
             return [
-                d for d in ds if (e := there.get(d[2:])) is None or d in sized and not folder.regular_of(e, sized[d])
+                d
+                for d in ds
+                if (e := there.get(d[2:])) is None
+                or d in sized
+                and not (folder.regular_of(e, sized[d]) and (not verify or folder.hashes_to(e.path, d)))
             ]
 
         return {d for ds in self._map(lacking, list(groups.values())) for d in ds}
