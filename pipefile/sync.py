@@ -132,17 +132,22 @@ def push(
     versions = list(versions) or [v for v in ws.jobs.artifacts() if (v.kind, v.digest) in built]
     arts = []
     on_remote = []  # versions whose content the remote has: their numbers are claimed last
+    complete = []
     for v in versions:
         content = PathDigest(v.kind, v.digest, v.size)
         if not ws.store.complete(content):
             report.skipped.append((v.ref, "its content is no longer complete in the local store"))
             continue
-        if remote.has_artifact(v.name, v.kind, v.digest):
+        complete.append((v, content))
+    # Looked for in parallel, as objects and entries are: one HEAD (a round trip) each on S3.
+    there = remote._map(lambda vc: remote.has_artifact(vc[0].name, vc[0].kind, vc[0].digest), complete)
+    for (v, content), found in zip(complete, there):
+        if found:
             on_remote.append(v)
             continue
         arts.append((v, closure(ws.store, content)))
     wanted = [d for k in (local if repair else todo) for d in local[k][1]] + [d for _, objs in arts for d in objs]
-    missing = remote.missing_objects(wanted, _local_sizes(ws, wanted))
+    missing = remote.missing_objects(wanted, _local_sizes(ws, wanted), verify=repair)
     t = remote.upload(ws.store, sorted(missing), progress)
     report.objects += len(t.moved)
     report.nbytes += t.nbytes

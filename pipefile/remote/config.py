@@ -251,6 +251,7 @@ def add(
     if scheme_of(url) not in SCHEMES:
         check_scheme(spec)  # raises with a did-you-mean
     check_location(spec)
+    _refuse_a_file(root, spec)
     if url_secrets(url) and not local:
         raise RemoteConfigError(
             f"the URL of remote '{name}' carries a password or token ({spec.shown})",
@@ -284,6 +285,27 @@ def add(
     out["remotes"] = remotes
     _write(path, out)
     return spec
+
+
+def _refuse_a_file(root: str, spec: RemoteSpec) -> None:
+    """A path remote that is (or runs through) a plain file: its first push or pull would fail,
+    so it is refused when added. A folder not made yet is fine (the first push makes it)."""
+    if spec.scheme not in ("file", "local"):
+        return
+    url = spec.url
+    path = os.path.normpath(url.split("://", 1)[1] if "://" in url else os.path.join(root, os.path.expanduser(url)))
+    there = path
+    while not os.path.lexists(there) and os.path.dirname(there) != there:
+        there = os.path.dirname(there)
+    if os.path.isdir(there) or not os.path.exists(there):
+        return  # (a link to nothing yet, a disk not mounted: taken, as before)
+    what = "a file" if os.path.isfile(there) else "not a folder"
+    on_way = "" if there == path else f", so {path} cannot be a folder"
+    raise RemoteConfigError(
+        f"remote '{spec.name}': {there} is {what}{on_way}: a remote on this machine is a folder",
+        hint="give a folder's path (a new one, made by the first push, or one pipe pushed to), "
+        f"e.g. pipe remote add {spec.name} /path/to/folder",
+    )
 
 
 def remove(root: str, name: str) -> list:

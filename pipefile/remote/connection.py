@@ -14,7 +14,6 @@ import concurrent.futures as cf
 import contextlib
 import os
 import posixpath
-import queue
 import secrets
 import stat
 import threading
@@ -23,6 +22,7 @@ from typing import Iterator, Optional
 
 from ..filehash import NotARegularFile, open_regular
 from ..printable import printable
+from . import folder, pool, sftp
 from . import transfer as moving
 from .schemes import ATOMIC_PUT_SCHEMES, READ_ONLY_SCHEMES, auth_hint, check_scheme, default_options, stall_seconds
 from .spec import RemoteSpec
@@ -41,104 +41,6 @@ GIVE_UP_BUSY = 32  # ... answered "busy" (503, 429) in a row: a moment's load is
 
 _UNSIZED = 1 << 62  # an http GET's size, only to skip fsspec's HEAD (a streamed read ignores it)
 SFTP_SCHEMES = ("sftp", "ssh")
-SFTP_WINDOW = 4 << 20  # bytes asked for at once
-SFTP_REQUEST = 32 << 10  # paramiko's largest read request
-
-
-class _SftpReader:
-    """An sftp file read a window at a time, the window's requests sent at once (readv).
-    paramiko's own read sends one 32 KiB request and waits for its answer before the next:
-    about 4 MB/s even on this machine, 17x slower than a push of the same bytes. A window
-    bounds the memory (paramiko's prefetch would hold whatever pipe has not read yet).
-
-    Reads stop at the size the file had when opened: a file that grows is cut there (its
-    digest then says it is wrong), and a FIFO (size 0) is never waited on."""
-
-    def __init__(self, f):
-        self._f = f
-        self._size = f.stat().st_size
-        self._pos = 0  # of the next window
-        self._buf = b""
-        self._off = 0  # in _buf
-
-    def read(self, n: int = -1) -> bytes:
-        if self._off >= len(self._buf):
-            want = min(SFTP_WINDOW, self._size - self._pos)
-            if want <= 0:
-                return b""
-            chunks = [(self._pos + i, min(SFTP_REQUEST, want - i)) for i in range(0, want, SFTP_REQUEST)]
-            self._buf, self._off = b"".join(self._f.readv(chunks)), 0
-            if not self._buf:
-                self._pos = self._size
-                return b""
-            self._pos += len(self._buf)
-        end = len(self._buf) if n < 0 else self._off + n
-        out = self._buf[self._off : end]
-        self._off += len(out)
-        return out
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-class _Pool:
-    """The transfer threads (each keeps its connection), as daemons: concurrent.futures joins its
-    threads before exit, so a Ctrl-C waited for stalled transfers, a minute or more. What one
-    leaves at exit is what a kill leaves: a temp file, never half an object."""
-
-    def __init__(self, size: int):
-        self._size = size
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads: list = []
-        self._lock = threading.Lock()
-
-    def submit(self, fn, item) -> cf.Future:
-        fut: cf.Future = cf.Future()
-        self._queue.put((fut, fn, item))
-        with self._lock:
-            if len(self._threads) < self._size:
-                t = threading.Thread(target=self._work, name=f"remote-{len(self._threads)}", daemon=True)
-                t.start()
-                self._threads.append(t)
-        return fut
-
-    def _work(self) -> None:
-        while True:
-            job = self._queue.get()
-            if job is None:
-                return
-            fut, fn, item = job
-            if not fut.set_running_or_notify_cancel():
-                continue
-            try:
-                result = fn(item)
-            except BaseException as e:  # noqa: BLE001 - handed to the caller, as a pool does
-                fut.set_exception(e)
-            else:
-                fut.set_result(result)
-
-    def shutdown(self, wait: bool) -> None:
-        """Cancel what has not started; with `wait`, let what has finish."""
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                job[0].cancel()
-        with self._lock:
-            threads = list(self._threads)
-        for _ in threads:
-            self._queue.put(None)
-        if wait:
-            for t in threads:
-                t.join()
 
 
 class Unreadable(RemoteError):
@@ -166,10 +68,12 @@ class Connection:
         self._secrets = known_secrets(spec.url, spec.options)
         self.root = ""
         self._made: set = set()  # folders known to exist on the remote
-        self._pool: Optional[_Pool] = None  # one pool: its threads keep their connections
+        self._pool: Optional[pool.Pool] = None  # one pool: its threads keep their connections
         self._interrupted = False  # a Ctrl-C met in _map: close() does not wait for the transfers under way
         self.down: Optional[RemoteError] = None  # set by went_down(): the transfers after it are not tried
         self._failing = [0, 0]  # transfers failed unreachable in a row: silent ones, answered ones
+        self._renamed_in: set = set()  # folder remote: folders renames changed, not yet synced
+        self._sftp_fsync = True  # until the server says it has no fsync@openssh.com
 
     def scrub(self, text: str) -> str:
         for s in self._secrets:
@@ -242,10 +146,12 @@ class Connection:
         return fs
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):  # (what a push put there last: its entries)
+            self.sync_folders()
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=not self._interrupted)
+            workers, self._pool = self._pool, None
+        if workers is not None:
+            workers.shutdown(wait=not self._interrupted)
         with self._lock:
             opened, self._opened = self._opened, []
         for fs in opened:
@@ -271,7 +177,7 @@ class Connection:
         if self.spec.scheme in SFTP_SCHEMES:
             f = self._call(doing, self.fs().open, path, "rb")
             try:
-                return _SftpReader(f)
+                return sftp.SftpReader(f)
             except Exception as e:  # noqa: BLE001 - its stat failed: the connection went
                 f.close()
                 raise self.error(e, doing) from None
@@ -353,10 +259,10 @@ class Connection:
             raise self.error(e, doing) from None
 
     # --- parallel transfers and whole writes ------------------------------------------------
-    def _workers(self) -> "_Pool":
+    def _workers(self) -> pool.Pool:
         with self._lock:
             if self._pool is None:
-                self._pool = _Pool(self.transfers)
+                self._pool = pool.Pool(self.transfers)
             return self._pool
 
     def _map(self, fn, items: list) -> list:
@@ -445,8 +351,32 @@ class Connection:
         self.makedirs(self.path("tmp"))
         tmp = self.path("tmp", f"{posixpath.basename(path)}.{secrets.token_hex(6)}")
         with self.dropped_on_failure(tmp):
-            self._call(doing, fs.pipe_file, tmp, data)
+            self.write_synced(tmp, data, doing)
             self.rename(tmp, path, doing)
+
+    def write_synced(self, path: str, data: bytes, doing: str) -> None:
+        """A temp file of `data` on a folder or SFTP remote, its bytes on the disk (`sync_file`)."""
+        with self._call(doing, self.fs().open, path, "wb") as f:
+            self._call(doing, f.write, data)
+            self.sync_file(f, doing)
+
+    def sync_file(self, f, doing: str) -> None:
+        """A temp file's bytes onto the remote's disk, before its rename gives them a name that
+        a reader trusts (folder.py says why; SFTP's servers without fsync@openssh.com: as before)."""
+        if self.spec.scheme in LOCAL_SCHEMES:
+            self._call(doing, folder.sync_file, f)
+        elif self.spec.scheme in SFTP_SCHEMES and self._sftp_fsync:
+            if not self._call(doing, sftp.sync_file, f):
+                self._sftp_fsync = False
+
+    def sync_folders(self) -> None:
+        """The folders this connection's renames changed, each synced once (a folder remote):
+        called once a push's objects are in place, before the entries that name them go up.
+        On the transfer threads: one after another, 256 objects/ab/ folders took 0.6 s here
+        (a disk flush each), at once 0.03 s."""
+        with self._lock:
+            folders, self._renamed_in = self._renamed_in, set()
+        self._map(lambda f: self._call("syncing its folders", folder.sync_folders, [f]), sorted(folders))
 
     @contextlib.contextmanager
     def dropped_on_failure(self, tmp: str) -> Iterator[None]:
@@ -469,7 +399,32 @@ class Connection:
             self._call(doing, self.fs().mv, tmp, path)
             return
         strip = self.fs()._strip_protocol
-        self._call(doing, os.replace, strip(tmp), strip(path))
+        try:
+            os.replace(strip(tmp), strip(path))
+        except IsADirectoryError:  # (put there by hand or another tool: pipe never makes one)
+            raise RemoteError(
+                f"{self.spec.describe()}: {doing} failed: {strip(path)} is a folder, where pipe keeps a file",
+                FAILED,
+                hint=f"remove that folder (rm -r {strip(path)}), then push again",
+            ) from None
+        except FileNotFoundError:
+            raise
+        except OSError as e:
+            raise self.error(e, doing) from None
+        self.named_in(path)
+
+    def named_in(self, path: str) -> None:
+        """`path` was given its name on a folder remote (a rename, a link): its folder is synced
+        by the next sync_folders, and each folder above it that a makedirs may have made
+        (objects/ab/ in objects/), up to the remote's own, whose parent it is not pipe's to sync."""
+        if self.spec.scheme not in LOCAL_SCHEMES:
+            return
+        strip = self.fs()._strip_protocol
+        top, up = strip(self.root) if self.root else "", os.path.dirname(strip(path))
+        with self._lock:
+            while up not in self._renamed_in and len(up) >= len(top) and up != os.path.dirname(up):
+                self._renamed_in.add(up)
+                up = os.path.dirname(up)
 
     def sweep_tmp(self, older_than_s: float = STALE_TMP_SECONDS) -> int:
         """Delete temp uploads left by pushes killed long ago (others may be uploading now)."""

@@ -9,7 +9,7 @@ Layout on the remote (beside those of transport.py; pipes that predate it ignore
 A number is claimed once, by the first push that writes its file, and never rewritten:
 the write is a create-if-absent. How each backend makes it one:
 
-- a path (local or network file system): the record is written to tmp/ and hard-linked to
+- a path (local or network file system): the record is written to tmp/, synced, and hard-linked to
   its name (link(2) fails if the name exists, so two pushes cannot both win), then the
   temp file goes; a file system without hard links falls back to O_CREAT|O_EXCL;
 - sftp: the record is written to tmp/ and renamed with SSH_FXP_RENAME, which (unlike the
@@ -128,11 +128,11 @@ def _tmp(remote: Remote, path: str) -> str:
 
 
 def _claim_path(remote: Remote, path: str, data: bytes) -> bool:
-    fs = remote.fs()
     tmp = _tmp(remote, path)
-    remote._call("writing an artifact version", fs.pipe_file, tmp, data)
+    remote.write_synced(tmp, data, "writing an artifact version")  # (on the disk before its name)
     try:
         os.link(tmp, path)
+        remote.named_in(path)
         return True
     except FileExistsError:
         return False
@@ -143,6 +143,9 @@ def _claim_path(remote: Remote, path: str, data: bytes) -> bool:
             return False
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        remote.named_in(path)
         return True
     finally:
         try:
@@ -154,7 +157,7 @@ def _claim_path(remote: Remote, path: str, data: bytes) -> bool:
 def _claim_sftp(remote: Remote, path: str, data: bytes) -> bool:
     fs = remote.fs()
     tmp = _tmp(remote, path)
-    remote._call("writing an artifact version", fs.pipe_file, tmp, data)
+    remote.write_synced(tmp, data, "writing an artifact version")
     try:
         fs.ftp.rename(tmp, path)  # SSH_FXP_RENAME: fails when `path` exists
         return True

@@ -46,7 +46,8 @@ from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, DigestMismatch, StoreError
 from ..digest import FILE, TREE
 from ..filehash import open_regular
-from .connection import DEFAULT_TRANSFERS, Connection, Unreadable
+from . import folder
+from .connection import DEFAULT_TRANSFERS, LOCAL_SCHEMES, Connection, Unreadable
 from .spec import RemoteSpec
 from .transfer import CORRUPT, FAILED, NO_SPACE, NO_SPACE_ERRNOS, Progress, RemoteError, Transfer
 
@@ -131,12 +132,16 @@ class Remote(Connection):
             return None
         return data
 
-    def missing_objects(self, digests: Iterable[str], sizes: Optional[dict] = None) -> set:
+    def missing_objects(self, digests: Iterable[str], sizes: Optional[dict] = None, verify: bool = False) -> set:
         """Those of `digests` the remote lacks (checked in parallel). With `sizes` (digest ->
         its size here), one there of another size or no regular file counts as missing too
         (a copy cut short, something put there by hand), so a push replaces it; the check
-        costs what looking for it does (one stat or HEAD)."""
+        costs what looking for it does (one stat or HEAD; on a folder remote, one listing per
+        objects/ab/ folder and a stat of each object there whose size is given). `verify`
+        (push --repair): on a folder remote, one of the right size is hashed too."""
         digests = list(dict.fromkeys(digests))
+        if self.spec.scheme in LOCAL_SCHEMES:
+            return self._missing_in_folders(digests, sizes, verify)
 
         def lacks(d: str) -> bool:
             try:
@@ -148,6 +153,31 @@ class Remote(Connection):
             return info.get("type") != "file" or info.get("size") != sizes[d]
 
         return {d for d, missing in zip(digests, self._map(lacks, digests)) if missing}
+
+    def _missing_in_folders(self, digests: list, sizes: Optional[dict], verify: bool = False) -> set:
+        """missing_objects on a folder remote: one listing of each objects/ab/ folder, not one
+        stat per object (a round trip each on NFS); a stat only for one there whose size is
+        checked (following a link, as a reader's open does)."""
+        strip = self.fs()._strip_protocol
+        sized = sizes or {}
+        groups: dict = {}
+        for d in digests:
+            groups.setdefault(d[:2], []).append(d)
+
+        def lacking(ds: list) -> list:
+            try:
+                there = self._call("checking its objects", folder.names, strip(self.path("objects", ds[0][:2])))
+            except FileNotFoundError:  # (nothing there yet)
+                return ds
+            return [
+                d
+                for d in ds
+                if (e := there.get(d[2:])) is None
+                or d in sized
+                and not (folder.regular_of(e, sized[d]) and (not verify or folder.hashes_to(e.path, d)))
+            ]
+
+        return {d for ds in self._map(lacking, list(groups.values())) for d in ds}
 
     # --- moving objects -------------------------------------------------------------------
     def download(
@@ -282,6 +312,7 @@ class Remote(Connection):
             self.makedirs(self.path("objects"))  # the parents once, here: threads only make the leaves
         try:
             self._run_all(one, todo)
+            self.sync_folders()  # (the objects' names on the disk before any entry naming them)
         finally:
             progress.end()
         return result
@@ -307,6 +338,8 @@ class Remote(Connection):
                 progress.advance(len(chunk))
             if h.hexdigest() != digest:
                 raise DigestMismatch(f"its {n} bytes hash to {h.hexdigest()[:12]}")
+            if not self.atomic_put:
+                self.sync_file(f, doing)  # (on its disk before the rename names it)
         except BaseException:
             if not self.atomic_put:
                 with contextlib.suppress(Exception):
