@@ -171,9 +171,15 @@ def test_an_object_cut_short_on_a_folder_remote_is_refused_by_a_pull_and_replace
 
 def test_a_push_checks_a_folder_remote_a_folder_at_a_time(built, tmp_path):
     """What is there is listed once per objects/ab/ folder, not looked for with a stat per
-    object (a round trip each, on NFS): an object that is not there costs no call of its own."""
+    object (a round trip each, on NFS): an object that is not there costs no call of its own.
+    A folder the push needs fewer than LIST_FROM objects of is not listed (a remote of millions
+    holds thousands of names in each): those few are stat'ed."""
+    from pipefile.remote.transport import LIST_FROM
+
     if STRACE is None:
         pytest.skip("strace is not installed")
+    built.write("gen.py", GEN.replace("range(40)", "range(3000)").replace("* (i + 1)", "* 2"))
+    built.pipe("run", check=True)
     remote = str(tmp_path / "remote")
     built.pipe("push", "--remote", remote, check=True)
     sub = os.path.join(remote, "objects")
@@ -193,9 +199,16 @@ def test_a_push_checks_a_folder_remote_a_folder_at_a_time(built, tmp_path):
     assert r.returncode == 0, r.stderr
     with open(log) as f:
         lines = f.read().splitlines()
-    one_by_one = [line for line in lines if re.search(re.escape(sub) + r"/[0-9a-f]{2}/[0-9a-f]{30}\b", line)]
-    assert not one_by_one, f"{len(one_by_one)} objects looked for one by one: {one_by_one[:3]}"
-    assert sum(len(files) for _d, _s, files in os.walk(sub)) == 41
+    stated = [m.group(1) for line in lines if (m := re.search(re.escape(sub) + r"/([0-9a-f]{2})/[0-9a-f]{30}\b", line))]
+    per_folder: dict = {}
+    for d, _s, files in os.walk(sub):
+        if files:
+            per_folder[os.path.basename(d)] = len(files)
+    listed = {k for k, n in per_folder.items() if n >= LIST_FROM}
+    assert len(listed) > 100 and sum(per_folder.values()) == 3001, per_folder
+    one_by_one = [k for k in stated if k in listed]
+    assert not one_by_one, f"{len(one_by_one)} objects of listed folders looked for one by one: {one_by_one[:3]}"
+    assert set(stated) == set(per_folder) - listed  # (the others: a stat each)
 
 
 def test_remote_add_refuses_a_path_that_is_a_file_and_keeps_a_folder_not_made_yet(tmp_path):

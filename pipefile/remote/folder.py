@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Iterable
+from typing import Iterable, Optional
 
 # A file system that syncs no folder (some FUSE and SMB mounts): its files were synced.
 _NO_FOLDER_FSYNC = (errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF)
@@ -76,3 +76,17 @@ def hashes_to(path: str, digest: str) -> bool:
     except OSError:
         return False
     return h.hexdigest() == digest
+
+
+def lacks(path: str, size: Optional[int], digest: Optional[str]) -> bool:
+    """Whether the object at `path` is missing, found by one stat: not there, or (given its
+    `size`) no regular file of that size, or (given its `digest` too) not hashing to it."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    if size is None:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+        return True
+    return digest is not None and not hashes_to(path, digest)

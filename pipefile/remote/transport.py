@@ -56,6 +56,12 @@ MARKER = "pipe-remote.json"
 _CHUNK = 1 << 20
 
 
+# Objects of one objects/ab/ folder a push must look for, from which the folder is listed
+# once rather than each object stat'ed: a remote of millions of objects holds thousands in
+# each folder, and a push of a few objects would read every name there.
+LIST_FROM = 8
+
+
 class Remote(Connection):
     """One remote: its layout on top of a `Connection`."""
 
@@ -165,8 +171,21 @@ class Remote(Connection):
             groups.setdefault(d[:2], []).append(d)
 
         def lacking(ds: list) -> list:
+            at = strip(self.path("objects", ds[0][:2]))
+            if len(ds) < LIST_FROM:  # (a few of a folder that may hold thousands: a stat each costs less)
+                return [
+                    d
+                    for d in ds
+                    if self._call(
+                        "checking its objects",
+                        folder.lacks,
+                        os.path.join(at, d[2:]),
+                        sized.get(d),
+                        d if verify else None,
+                    )
+                ]
             try:
-                there = self._call("checking its objects", folder.names, strip(self.path("objects", ds[0][:2])))
+                there = self._call("checking its objects", folder.names, at)
             except FileNotFoundError:  # (nothing there yet)
                 return ds
             return [
