@@ -246,11 +246,10 @@ class Scheduler:
             first = instead.pop(name, None)
             if first is not None and first.outcome == Outcome.FAILED:
                 first = None  # a retry of a foreach task (MapPolicy notes its tries)
-            if first is not None:
-                result = dataclasses.replace(
-                    result,
-                    notes=first.notes + [f"could not restore ({first.error}); ran the step instead"] + result.notes,
-                )
+            if first is not None:  # (its error on one line: a note is, and the hint had its own)
+                why = "; ".join(x.strip() for x in (first.error or "").splitlines())
+                notes = [f"could not restore ({why}); ran the step instead"]
+                result = dataclasses.replace(result, notes=first.notes + notes + result.notes)
             done(name, result, d)
 
         for n in names:

@@ -43,8 +43,9 @@ class FakeExecutor:
     "run", "restore" or "bring" (a restore with bring=True) (default: RAN / RESTORED). A step in `gates` waits for its event (or
     for cancel) before it answers."""
 
-    def __init__(self, script=None, delay: float = 0.0, gates=None):
+    def __init__(self, script=None, delay: float = 0.0, gates=None, errors=None):
         self.script = dict(script or {})
+        self.errors = dict(errors or {})  # (kind, step) -> its error's text, where not the default
         self.delay = delay
         self.gates = dict(gates or {})
         self.calls: list = []  # (kind, step), in the order they were asked
@@ -73,7 +74,7 @@ class FakeExecutor:
                 name=node.name,
                 outcome=outcome,
                 outputs=_content(node.name) if ok else None,
-                error=None if ok else f"{kind} of {node.name} failed",
+                error=None if ok else self.errors.get((kind, node.name), f"{kind} of {node.name} failed"),
                 notes=[f"{kind} note"],
             )
         finally:
@@ -222,6 +223,18 @@ def test_a_failed_restore_is_run_instead_by_the_scheduler(graph):
         "could not restore (restore of a failed); ran the step instead",
         "run note",
     ]
+
+
+def test_a_failed_restores_note_is_one_line_with_its_hint(graph):
+    # The note was the error as it is, hint on a line of its own: printed as one line, it
+    # showed a literal \n ("...refused\n  hint: push it again...").
+    error = "object 3f2a on the remote does not match its name: refused\n  hint: push it again with --repair"
+    ex = FakeExecutor(script={("restore", "a"): Outcome.RESTORE_FAILED}, errors={("restore", "a"): error})
+    summary = _execute(graph, ex, _plan(graph, {"a": Verdict.RESTORE}), jobs=1)
+    assert summary.results["a"].notes[1] == (
+        "could not restore (object 3f2a on the remote does not match its name: refused; "
+        "hint: push it again with --repair); ran the step instead"
+    )
 
 
 def test_a_failed_restore_of_a_step_that_needs_gpus_it_cannot_have_fails(graph, tmp_path):
