@@ -3,6 +3,7 @@ an existing workspace, and commands given bad input (exit 2 with the fix, never 
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import subprocess
@@ -49,3 +50,31 @@ def test_a_huge_jobs_runs_every_step_within_a_low_open_file_limit(repo):
     assert max(int(x) for x in repo.read("counts.txt").split()) <= 16
     # ... and says so, naming what to raise.
     assert "note: -j 100000: at most" in p.stderr and "ulimit -n" in p.stderr, p.stderr
+
+
+def test_init_inside_a_workspace_warns_that_the_new_pipefile_hides_the_outer_one(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          outer: {command: "echo o > o.txt", outputs: {o: o.txt}}
+        """
+    )
+    (repo.root / "sub").mkdir()
+    r = repo.pipe("init", "sub")
+    assert r.code == 0, str(r)
+    assert "warning: sub is inside the workspace of Pipefile" in r.err, str(r)
+    assert "pipe -C ." in r.err, str(r)
+    # What it warns of: from sub/, commands now find sub/Pipefile, not the outer one.
+    s = subprocess.run(PIPE + ["status", "--json"], cwd=repo.root / "sub", capture_output=True, text=True)
+    assert "outer" not in {x["name"] for x in json.loads(s.stdout)["steps"]}, s.stderr
+    # The top of another git repository below is another project: nothing to warn of.
+    (repo.root / "other").mkdir()
+    (repo.root / "other" / ".git").mkdir()
+    r = repo.pipe("init", "other")
+    assert r.code == 0 and "warning" not in r.err, str(r)
+
+
+def test_init_outside_any_workspace_says_nothing_of_one(repo):
+    r = repo.pipe("init", "fresh")
+    assert r.code == 0 and "warning" not in r.err, str(r)
