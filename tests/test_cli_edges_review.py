@@ -78,3 +78,21 @@ def test_init_inside_a_workspace_warns_that_the_new_pipefile_hides_the_outer_one
 def test_init_outside_any_workspace_says_nothing_of_one(repo):
     r = repo.pipe("init", "fresh")
     assert r.code == 0 and "warning" not in r.err, str(r)
+
+
+def test_a_history_command_given_a_missing_file_with_f_says_so_and_exits_2(repo):
+    # -f typo.yml was taken as its folder's workspace: "nothing yet", exit 0 (a CI `pipe verify
+    # -f typo.yml` passed), and `pipe token create -f typo` made .pipe/ and a token there.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {o: a.txt}}
+        """
+    )
+    for cmd in (["verify"], ["gc"], ["jobs"], ["artifacts"], ["remote", "list"], ["token", "create"]):
+        r = repo.pipe(*cmd, "-f", "typo.yml")
+        assert r.code == 2, f"{cmd}: {r}"
+        assert "typo.yml: no such file" in r.err and "check the -f argument" in r.err, f"{cmd}: {r}"
+    assert not repo.exists(".pipe")
+    assert repo.pipe("jobs", "-f", "Pipefile").code == 0

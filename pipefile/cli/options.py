@@ -173,11 +173,25 @@ def workspace_root(pipefile) -> str:
     from ..load import find_pipefile
 
     path = pipefile or find_pipefile(".")
+    if pipefile:
+        _check_named_file(pipefile)
     if pipefile:  # an Azure ML pipeline that reads files above its folder has its workspace there
         from ..load.azureml import workspace_of
 
         return workspace_of(os.path.abspath(path)) or os.path.dirname(os.path.abspath(path))
     return os.path.dirname(os.path.abspath(path))
+
+
+def _check_named_file(pipefile: str) -> None:
+    """-f names a file that is there: a typo in it was taken as its folder's workspace, so that
+    `pipe verify -f typo.yml` or `pipe jobs -f typo` said "nothing yet" and exited 0."""
+    from ..load.pymodule import split_ref
+
+    file = split_ref(pipefile)[0]  # (build.py:NAME: the module's file)
+    if not os.path.lexists(file):
+        raise PipefileError(
+            f"{file}: no such file", hint="check the -f argument: it names the Pipefile (or module) of the workspace"
+        )
 
 
 def open_workspace(pipefile, create: bool = False):
