@@ -96,3 +96,19 @@ def test_a_history_command_given_a_missing_file_with_f_says_so_and_exits_2(repo)
         assert "typo.yml: no such file" in r.err and "check the -f argument" in r.err, f"{cmd}: {r}"
     assert not repo.exists(".pipe")
     assert repo.pipe("jobs", "-f", "Pipefile").code == 0
+
+
+def test_gc_and_verify_json_print_json_before_anything_was_stored(repo):
+    # They printed "no .pipe/ here yet ..." on stdout, which a --json reader cannot parse.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {o: a.txt}}
+        """
+    )
+    g = repo.pipe("gc", "--json")
+    assert g.code == 0 and g.json["deleted"]["objects"] == 0 and g.json["dry_run"] is False, str(g)
+    v = repo.pipe("verify", "--json")
+    assert v.code == 0 and v.json == {"checked": 0, "bytes": 0, "corrupt": []}, str(v)
+    assert not repo.exists(".pipe")
