@@ -8,6 +8,7 @@ import os
 import resource
 import subprocess
 
+import pytest
 from workspace_repo import PIPE
 
 
@@ -112,3 +113,21 @@ def test_gc_and_verify_json_print_json_before_anything_was_stored(repo):
     v = repo.pipe("verify", "--json")
     assert v.code == 0 and v.json == {"checked": 0, "bytes": 0, "corrupt": []}, str(v)
     assert not repo.exists(".pipe")
+
+
+def test_serve_refuses_an_empty_host_and_a_missing_file_instead_of_serving(repo):
+    # `--host ""` listened on every interface (and printed http://:8080/v1); `-f typo` served
+    # an empty workspace in the typo's folder. Both are refused before anything listens.
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {o: a.txt}}
+        """
+    )
+    r = repo.pipe("serve", "--host", "", "--port", "1", timeout=30)
+    assert r.code == 2 and "--host is empty" in r.err and "0.0.0.0" in r.err, str(r)
+    r = repo.pipe("serve", "-f", "typo.yml", "--port", "1", timeout=30)
+    assert r.code == 2 and "typo.yml: no such file" in r.err, str(r)

@@ -174,7 +174,7 @@ def workspace_root(pipefile) -> str:
 
     path = pipefile or find_pipefile(".")
     if pipefile:
-        _check_named_file(pipefile)
+        check_named_file(pipefile)
     if pipefile:  # an Azure ML pipeline that reads files above its folder has its workspace there
         from ..load.azureml import workspace_of
 
@@ -182,7 +182,7 @@ def workspace_root(pipefile) -> str:
     return os.path.dirname(os.path.abspath(path))
 
 
-def _check_named_file(pipefile: str) -> None:
+def check_named_file(pipefile: str) -> None:
     """-f names a file that is there: a typo in it was taken as its folder's workspace, so that
     `pipe verify -f typo.yml` or `pipe jobs -f typo` said "nothing yet" and exited 0."""
     from ..load.pymodule import split_ref
