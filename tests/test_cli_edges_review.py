@@ -131,3 +131,29 @@ def test_serve_refuses_an_empty_host_and_a_missing_file_instead_of_serving(repo)
     assert r.code == 2 and "--host is empty" in r.err and "0.0.0.0" in r.err, str(r)
     r = repo.pipe("serve", "-f", "typo.yml", "--port", "1", timeout=30)
     assert r.code == 2 and "typo.yml: no such file" in r.err, str(r)
+
+
+def test_a_word_that_is_not_utf8_is_bad_input_never_an_internal_error(repo):
+    # Python keeps the bytes of a non-UTF-8 word as surrogates; stored (SQLite) or printed
+    # they raised UnicodeEncodeError: exit 70, "internal error".
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {o: a.txt}}
+        """
+    )
+    repo.pipe("run", check=True)
+    bad = "\udcff\udcfe"  # (the bytes 0xff 0xfe on the command line)
+    for cmd in (
+        ["run", "-e", bad],
+        ["metrics", "history", bad],
+        ["endpoints", "show", bad],
+        ["deployments", "show", bad],
+        ["token", "revoke", bad],
+        ["token", "create", "--name", bad],
+    ):
+        r = repo.pipe(*cmd)
+        assert r.code == 2, f"{cmd}: {r}"
+        assert "'\\xff\\xfe' (on the command line) is not UTF-8 text" in r.err and "hint:" in r.err, f"{cmd}: {r}"
+    assert "1 fresh" in repo.pipe("run", check=True).err  # the refused run left nothing behind

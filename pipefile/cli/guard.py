@@ -48,6 +48,20 @@ def fail(e: BaseException) -> None:
     sys.exit(ExitCode.INTERNAL_ERROR)
 
 
+def not_utf8(e: UnicodeEncodeError) -> PipefileError:
+    """A word of the command line (or of the environment) that is not UTF-8: Python keeps its
+    bytes as surrogates, which nothing stores or prints (SQLite, JSON, a terminal), and that
+    was an internal error wherever it got to. It is the user's to fix."""
+    text = e.object if isinstance(e.object, str) else ""
+    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:200]
+    where = "on the command line" if any(text and text in a for a in sys.argv) else "given to pipe"
+    return PipefileError(
+        f"'{shown}' ({where}) is not UTF-8 text",
+        hint="pipe keeps names, values and paths as UTF-8: write it in UTF-8 (a file's name: rename it, "
+        "e.g. convmv -f latin1 -t utf8 --notest FILE)",
+    )
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -95,6 +109,8 @@ def guard(fn):
 
             if is_disk_error(e):  # pipe's own files could not be written: the user's to fix, not a bug
                 e = disk_error(e)
+            elif isinstance(e, UnicodeEncodeError) and e.reason == "surrogates not allowed":
+                e = not_utf8(e)
             if State.debug and not isinstance(e, (PipefileError, KeyboardInterrupt)):
                 import traceback
 
