@@ -157,3 +157,21 @@ def test_a_word_that_is_not_utf8_is_bad_input_never_an_internal_error(repo):
         assert r.code == 2, f"{cmd}: {r}"
         assert "'\\xff\\xfe' (on the command line) is not UTF-8 text" in r.err and "hint:" in r.err, f"{cmd}: {r}"
     assert "1 fresh" in repo.pipe("run", check=True).err  # the refused run left nothing behind
+
+
+def test_a_file_named_pipe_where_the_state_folder_goes_is_said_by_every_reader(repo):
+    # pipe recover was an internal error (NotADirectoryError, exit 70); pipe jobs, gc and
+    # verify read the file as "nothing recorded yet" and exited 0.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {o: a.txt}}
+        """
+    )
+    repo.write(".pipe", "not a folder\n")
+    for cmd in (["recover", "abc"], ["recover"], ["jobs"], ["gc"], ["verify"], ["token", "list"]):
+        r = repo.pipe(*cmd)
+        assert r.code == 2, f"{cmd}: {r}"
+        assert ".pipe: pipe keeps a folder of its own there, and a file is in its place" in r.err, f"{cmd}: {r}"
+    assert repo.read(".pipe") == "not a folder\n"

@@ -196,9 +196,19 @@ def check_named_file(pipefile: str) -> None:
 
 def open_workspace(pipefile, create: bool = False):
     """The Workspace of the Pipefile given with -f."""
-    from ..workspace import Workspace
+    import errno
 
-    return Workspace(workspace_root(pipefile), create=create)
+    from ..workspace import STATE_DIR, Workspace
+    from ..workspace.lock import disk_errors
+
+    root = workspace_root(pipefile)
+    state = os.path.join(root, STATE_DIR)
+    if os.path.lexists(state) and not os.path.isdir(state):
+        # A file named .pipe: read as "nothing recorded yet" (pipe jobs, gc, verify said so and
+        # exited 0) or met later as an internal error (pipe recover). Said as a write says it.
+        with disk_errors(state):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), state)
+    return Workspace(root, create=create)
 
 
 MAX_DURATION = 36525 * 86400  # 100 years: past it a time stops being a date anything can store
