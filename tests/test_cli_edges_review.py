@@ -161,7 +161,8 @@ def test_a_word_that_is_not_utf8_is_bad_input_never_an_internal_error(repo):
 
 def test_a_file_named_pipe_where_the_state_folder_goes_is_said_by_every_reader(repo):
     # pipe recover was an internal error (NotADirectoryError, exit 70); pipe jobs, gc and
-    # verify read the file as "nothing recorded yet" and exited 0.
+    # verify read the file as "nothing recorded yet" and exited 0; pipe run and status said
+    # ".pipe/remotes.yaml: cannot be read ... fix or delete the file".
     repo.pipefile(
         """\
         version: 1
@@ -170,7 +171,7 @@ def test_a_file_named_pipe_where_the_state_folder_goes_is_said_by_every_reader(r
         """
     )
     repo.write(".pipe", "not a folder\n")
-    for cmd in (["recover", "abc"], ["recover"], ["jobs"], ["gc"], ["verify"], ["token", "list"]):
+    for cmd in (["recover", "abc"], ["recover"], ["jobs"], ["gc"], ["verify"], ["token", "list"], ["run"], ["status"]):
         r = repo.pipe(*cmd)
         assert r.code == 2, f"{cmd}: {r}"
         assert ".pipe: pipe keeps a folder of its own there, and a file is in its place" in r.err, f"{cmd}: {r}"

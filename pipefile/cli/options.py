@@ -12,7 +12,12 @@ import click
 
 from ..errors import PipefileError
 from . import flags
-from .remote_choice import chosen_remote, echo_notes, resolve_remote  # noqa: F401 - shared with the commands
+from .remote_choice import (  # noqa: F401 - shared with the commands
+    check_state_folder,
+    chosen_remote,
+    echo_notes,
+    resolve_remote,
+)
 
 # The loader and the store are imported by the functions that use them: `pipe --help` (and
 # every command module's import) declares these options without paying for either.
@@ -196,18 +201,12 @@ def check_named_file(pipefile: str) -> None:
 
 def open_workspace(pipefile, create: bool = False):
     """The Workspace of the Pipefile given with -f."""
-    import errno
-
-    from ..workspace import STATE_DIR, Workspace
-    from ..workspace.lock import disk_errors
+    from ..workspace import Workspace
 
     root = workspace_root(pipefile)
-    state = os.path.join(root, STATE_DIR)
-    if os.path.lexists(state) and not os.path.isdir(state):
-        # A file named .pipe: read as "nothing recorded yet" (pipe jobs, gc, verify said so and
-        # exited 0) or met later as an internal error (pipe recover). Said as a write says it.
-        with disk_errors(state):
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), state)
+    # (A file named .pipe was read as "nothing recorded yet": pipe jobs, gc, verify said so and
+    # exited 0; pipe recover met it as an internal error.)
+    check_state_folder(root)
     return Workspace(root, create=create)
 
 
