@@ -127,6 +127,11 @@ def init(root: str, name: str, force: bool = False) -> Written:
                 hint="run `pipe init` in an empty folder, or add --force to replace them "
                 "(in a folder with a Pipefile, `pipe init` alone refreshes .gitignore)",
             )
+    ignore = os.path.realpath(os.path.join(root, ".gitignore"))
+    if os.path.lexists(ignore) and not os.path.isfile(ignore):
+        # Refused before the first file is written: found after them, the command failed
+        # (exit 2) and left the template's files written all the same.
+        raise _gitignore_error(root, OSError(f"not a regular file: {ignore}"))
     import jinja2
 
     env = jinja2.Environment(

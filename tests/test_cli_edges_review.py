@@ -191,3 +191,12 @@ def test_push_and_pull_take_a_huge_jobs_as_at_most_256_transfers(repo, tmp_path)
     assert r.code == 0 and "at most 256 transfers" in r.err, str(r)
     r = repo.pipe("push", "--remote", "r", "-j", "3")
     assert r.code == 0 and "note:" not in r.err, str(r)
+
+
+def test_init_refused_for_its_gitignore_writes_nothing(repo):
+    # A folder named .gitignore was found after the Pipefile, code, data and pre-commit config
+    # were written: exit 2, and the project written all the same.
+    (repo.root / "p" / ".gitignore").mkdir(parents=True)
+    r = repo.pipe("init", "p")
+    assert r.code == 2 and "not a regular file" in r.err and "hint:" in r.err, str(r)
+    assert sorted(os.listdir(repo.root / "p")) == [".gitignore"]
