@@ -200,3 +200,29 @@ def test_init_refused_for_its_gitignore_writes_nothing(repo):
     r = repo.pipe("init", "p")
     assert r.code == 2 and "not a regular file" in r.err and "hint:" in r.err, str(r)
     assert sorted(os.listdir(repo.root / "p")) == [".gitignore"]
+
+
+def test_a_groups_f_and_json_reach_its_subcommand(repo):
+    # `pipe jobs -f OTHER show last` showed the job of the workspace found from here, and
+    # `pipe jobs --json show last` printed text: the group's options were dropped.
+    other = repo.root / "other"
+    other.mkdir()
+    (other / "Pipefile").write_text("version: 1\nname: theother\nsteps:\n  b: {command: 'echo b > b.txt'}\n")
+    repo.pipefile(
+        """\
+        version: 1
+        name: here
+        steps:
+          a: {command: "echo a > a.txt", outputs: {o: a.txt}}
+        """
+    )
+    repo.pipe("run", check=True)
+    repo.pipe("run", "-f", "other/Pipefile", check=True)
+    r = repo.pipe("jobs", "-f", "other/Pipefile", "show", "last")
+    assert r.code == 0 and "experiment theother" in r.out, str(r)
+    r = repo.pipe("jobs", "--json", "show", "last")
+    assert r.code == 0 and r.json["experiment"] == "here", str(r)
+    r = repo.pipe("jobs", "-f", "other/Pipefile", "--json", "show", "last")
+    assert r.code == 0 and r.json["experiment"] == "theother", str(r)
+    r = repo.pipe("endpoints", "--json", "show", "nope")
+    assert r.code == 2, str(r)

@@ -15,7 +15,7 @@ from ..report import jobs as report_jobs
 from ..report.text import dump_json
 from ..workspace import Workspace
 from .guard import guard
-from .options import CONTEXT, file_option, open_workspace
+from .options import CONTEXT, file_option, hand_down, open_workspace
 
 
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
@@ -31,6 +31,7 @@ def jobs(ctx, pipefile, experiment, status, limit, show_all, as_json):
     """List recent jobs (every `pipe run` is one), newest first; jobs in which nothing ran
     or was restored (every step fresh) are hidden unless --all."""
     if ctx.invoked_subcommand:
+        hand_down(ctx, pipefile=pipefile, as_json=as_json)
         return
     ws = open_workspace(pipefile)
     try:

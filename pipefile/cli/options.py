@@ -28,6 +28,15 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 NUMBER = click.IntRange(1, (1 << 63) - 1)
 
 
+def hand_down(ctx, **given) -> None:
+    """A group's -f and --json, written before its subcommand (`pipe jobs -f FILE show 3`,
+    `pipe endpoints --json show NAME`), are the subcommand's defaults: they were dropped, and
+    the subcommand read the Pipefile found from here (another workspace) or printed text."""
+    given = {k: v for k, v in given.items() if v}
+    if given and ctx.invoked_subcommand:
+        ctx.default_map = {ctx.invoked_subcommand: given}
+
+
 def table_option(opt: flags.Opt, **overrides):
     """The click option of an entry of cli/flags.py's table (the fast path reads the same entry)."""
     kind = opt.kind

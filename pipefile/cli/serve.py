@@ -14,7 +14,7 @@ from ..jobdb.serving import ServeStore
 from ..load import find_pipefile, parse_size
 from ..report import text as report  # report.dump_json
 from .guard import guard
-from .options import CONTEXT, NUMBER, check_named_file, file_option, open_workspace, positive_duration
+from .options import CONTEXT, NUMBER, check_named_file, file_option, hand_down, open_workspace, positive_duration
 
 
 def _size_option(text: str, what: str) -> int:
@@ -103,6 +103,7 @@ def publish(pipefile, endpoint, description, set_default, as_json):
 def endpoints(ctx, pipefile, as_json):
     """List the endpoints published from this workspace."""
     if ctx.invoked_subcommand:
+        hand_down(ctx, pipefile=pipefile, as_json=as_json)
         return
     ws = open_workspace(pipefile)
     try:
