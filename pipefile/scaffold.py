@@ -153,8 +153,10 @@ def init(root: str, name: str, force: bool = False) -> Written:
                 text = f.read()
             if source.endswith(".j2"):
                 text = env.from_string(text).render(values)
-        with open(target, "w", encoding="utf-8") as f:
-            f.write(text)
+        # Whole, and in place of what is there (--force): a link is replaced, never written
+        # through (that overwrote the file it pointed at, outside the project), and a kill
+        # midway leaves the old file or the new one.
+        replace_whole(target, text.encode("utf-8"))
         written.append(rel)
     top = _repo_top(root)
     return Written(root, t, written, refresh_gitignore(root), top if top != os.path.abspath(root) else None)

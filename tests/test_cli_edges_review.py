@@ -226,3 +226,16 @@ def test_a_groups_f_and_json_reach_its_subcommand(repo):
     assert r.code == 0 and r.json["experiment"] == "theother", str(r)
     r = repo.pipe("endpoints", "--json", "show", "nope")
     assert r.code == 2, str(r)
+
+
+def test_init_force_replaces_a_link_never_the_file_it_points_at(repo):
+    # --force wrote the template's data/words.txt through a link there, into a file outside
+    # the project: that file's content was lost.
+    (repo.root / "outside.txt").write_text("precious\n")
+    (repo.root / "p" / "data").mkdir(parents=True)
+    os.symlink("../../outside.txt", repo.root / "p" / "data" / "words.txt")
+    r = repo.pipe("init", "p", "--force")
+    assert r.code == 0, str(r)
+    assert repo.read("outside.txt") == "precious\n"
+    words = repo.root / "p" / "data" / "words.txt"
+    assert not words.is_symlink() and words.read_text()
