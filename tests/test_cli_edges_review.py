@@ -239,3 +239,20 @@ def test_init_force_replaces_a_link_never_the_file_it_points_at(repo):
     assert repo.read("outside.txt") == "precious\n"
     words = repo.root / "p" / "data" / "words.txt"
     assert not words.is_symlink() and words.read_text()
+
+
+def test_run_from_a_removed_folder_says_so_instead_of_an_internal_error(repo):
+    # Every relative path fails with FileNotFoundError there: it was exit 70.
+    env = dict(os.environ, PIPE_PLAIN="1")
+    for cmd in ("status", "run", "jobs", "validate"):
+        (repo.root / "gone").mkdir()
+        p = subprocess.run(
+            ["sh", "-c", f'cd gone && rmdir ../gone && exec "$0" -m pipefile {cmd}', PIPE[0]],
+            cwd=repo.root,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert p.returncode == 2, f"{cmd}: {p.stderr}"
+        assert "the current folder no longer exists" in p.stderr and 'cd "$PWD"' in p.stderr, f"{cmd}: {p.stderr}"

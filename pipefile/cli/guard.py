@@ -48,6 +48,16 @@ def fail(e: BaseException) -> None:
     sys.exit(ExitCode.INTERNAL_ERROR)
 
 
+def _cwd_gone() -> bool:
+    """Whether this process's current folder was deleted under it (pipe run in a folder that
+    `git checkout` or `rm -r` removed): every relative path fails, which was an internal error."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
 def not_utf8(e: UnicodeEncodeError) -> PipefileError:
     """A word of the command line (or of the environment) that is not UTF-8: Python keeps its
     bytes as surrogates, which nothing stores or prints (SQLite, JSON, a terminal), and that
@@ -111,6 +121,11 @@ def guard(fn):
                 e = disk_error(e)
             elif isinstance(e, UnicodeEncodeError) and e.reason == "surrogates not allowed":
                 e = not_utf8(e)
+            elif isinstance(e, FileNotFoundError) and _cwd_gone():
+                e = PipefileError(
+                    "the current folder no longer exists (it was removed, or replaced by another of its name)",
+                    hint='cd into it again (cd "$PWD"), or run pipe from an existing folder or with -C FOLDER',
+                )
             if State.debug and not isinstance(e, (PipefileError, KeyboardInterrupt)):
                 import traceback
 
