@@ -256,3 +256,21 @@ def test_run_from_a_removed_folder_says_so_instead_of_an_internal_error(repo):
         )
         assert p.returncode == 2, f"{cmd}: {p.stderr}"
         assert "the current folder no longer exists" in p.stderr and 'cd "$PWD"' in p.stderr, f"{cmd}: {p.stderr}"
+
+
+def test_a_nonsense_jobs_exits_2_naming_the_flag_and_the_fix(repo):
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {o: a.txt}}
+        """
+    )
+    for value in ("0", "-1", "abc", "", "1.5"):
+        r = repo.pipe("run", "-j", value)
+        assert r.code == 2, f"{value}: {r}"
+        assert "'-j' / '--jobs'" in r.err and "give a whole number from 1, e.g. -j 4" in r.err, f"{value}: {r}"
+    r = repo.pipe("push", "-j", "0")
+    assert r.code == 2 and "number of transfers at once" in r.err, str(r)
+    assert not repo.exists("a.txt")
+    assert repo.pipe("run", "-j", " 3").code == 0  # (as click's int() reads it, and the fast path)

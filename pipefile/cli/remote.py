@@ -15,7 +15,7 @@ from ..report.text import dump_json
 from ..session import Session, load
 from ..workspace import Workspace
 from .guard import guard
-from .options import CONTEXT, file_option, workspace_root
+from .options import CONTEXT, Count, file_option, workspace_root
 
 remote_option = click.option(
     "--remote",
@@ -45,7 +45,7 @@ jobs_option = click.option(
     "-j",
     "--jobs",
     "transfers",
-    type=click.IntRange(min=1),
+    type=Count("transfers"),
     default=8,
     show_default=True,
     callback=_at_most,
