@@ -274,3 +274,20 @@ def test_a_nonsense_jobs_exits_2_naming_the_flag_and_the_fix(repo):
     assert r.code == 2 and "number of transfers at once" in r.err, str(r)
     assert not repo.exists("a.txt")
     assert repo.pipe("run", "-j", " 3").code == 0  # (as click's int() reads it, and the fast path)
+
+
+def test_jobs_list_filters_before_show_are_refused_not_dropped(repo):
+    # `pipe jobs -e X show last` showed the last job of any experiment, -e dropped unsaid.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          a: {command: "echo a > a.txt", outputs: {o: a.txt}}
+        """
+    )
+    repo.pipe("run", check=True)
+    r = repo.pipe("jobs", "-e", "other", "show", "last")
+    assert r.code == 2 and "-e chooses which jobs `pipe jobs` lists" in r.err and "drop it" in r.err, str(r)
+    r = repo.pipe("jobs", "-n", "3", "--all", "show", "last")
+    assert r.code == 2 and "-n, --all choose" in r.err, str(r)
+    assert repo.pipe("jobs", "-e", "other").code == 0
