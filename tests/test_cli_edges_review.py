@@ -77,6 +77,7 @@ def test_init_inside_a_workspace_warns_that_the_new_pipefile_hides_the_outer_one
 
 
 def test_init_outside_any_workspace_says_nothing_of_one(repo):
+    (repo.root / ".git").mkdir()  # (the search stops here: a Pipefile above the test's folder is not looked at)
     r = repo.pipe("init", "fresh")
     assert r.code == 0 and "warning" not in r.err, str(r)
 
