@@ -32,7 +32,7 @@ def test_a_huge_jobs_runs_every_step_within_a_low_open_file_limit(repo):
 
     def low_limit() -> None:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        resource.setrlimit(resource.RLIMIT_NOFILE, (128, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128 if hard == resource.RLIM_INFINITY else min(128, hard), hard))
 
     env = dict(os.environ, PIPE_PLAIN="1")
     p = subprocess.run(
