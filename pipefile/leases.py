@@ -5,7 +5,10 @@ A task that runs costs a share of the CPUs (`resources.cpus`, at least `LEAST_CP
 for a GPU. GPUs are leased by device id: a task asking for N gets N free devices of the
 pool, never shared, for as long as it runs (the executor sets CUDA_VISIBLE_DEVICES to
 exactly those). A sweep's `max_parallel` caps how many of its tasks run at once. On a
-cluster that places tasks by their resources (Ray) only -j is counted here.
+cluster that places tasks by their resources (Ray) only -j is counted here. However large -j
+(or however small the steps' cpus), no more tasks run at once than the open-file limit
+leaves room for (`tasks_at_once`): each holds its log and its process's files open, and
+past the limit steps failed with "Too many open files".
 
 `Leases` is the scheduler's ledger for one `execute`: what is taken and what is free. What
 no schedule can meet (more GPUs or memory than the machine has) is an error before
@@ -22,6 +25,30 @@ from .errors import PipefileError, raise_all
 from .rebuilder import Verdict
 
 LEAST_CPU = 0.01  # the smallest share of a CPU a task is counted for
+# Files a running task holds open here (its log, the follower's reading of it, its process's
+# pidfd and pipes while it starts, a staged output): measured at about 3, counted high.
+FILES_PER_TASK = 4
+# Kept for pipe itself beyond what it has open when the run starts (the job database and its
+# journal, the state journal, a remote's connections, files hashed ahead).
+FILES_KEPT = 64
+
+
+def tasks_at_once() -> int:
+    """How many tasks may run at once within this process's open-file limit (RLIMIT_NOFILE's
+    soft limit, `ulimit -n`); at least 1, and no bound where there is no limit."""
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - no such limit here (Windows)
+        return 1 << 30
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        return 1 << 30
+    try:
+        open_now = len(os.listdir("/proc/self/fd"))
+    except OSError:  # pragma: no cover - no /proc (macOS): a process starts with few
+        open_now = 16
+    return max(1, (soft - open_now - FILES_KEPT) // FILES_PER_TASK)
 
 
 def machine_memory() -> int:
@@ -45,6 +72,8 @@ class Leases:
         self.used_cpu = 0.0
         self.used_mem = 0
         self.in_group: dict = {}  # expanded step with max_parallel -> how many of its tasks run now
+        self.at_once = tasks_at_once()
+        self.tasks = 0  # tasks that hold a lease now
 
     def check(self, decisions: dict) -> None:
         """Requests no schedule can meet, for the tasks that may run (restoring needs nothing)."""
@@ -104,8 +133,8 @@ class Leases:
 
     def saturated(self) -> bool:
         """No task that takes a share of the CPUs can start until one ends (each costs at
-        least LEAST_CPU)."""
-        return self.used_cpu + LEAST_CPU > self.jobs + 1e-9
+        least LEAST_CPU, and holds files open: tasks_at_once)."""
+        return self.used_cpu + LEAST_CPU > self.jobs + 1e-9 or self.tasks >= self.at_once
 
     def fits(self, cpu: float, mem: int, gpus: int, group, running: bool) -> bool:
         """Whether a task of this cost starts now; with nothing `running`, any CPU and memory
@@ -113,6 +142,8 @@ class Leases:
         if gpus > len(self.free_gpus):
             return False
         if running and (self.used_cpu + cpu > self.jobs + 1e-9 or (mem and self.used_mem + mem > self.memory)):
+            return False
+        if running and self.tasks >= self.at_once:
             return False
         return group is None or self.in_group.get(group.name, 0) < group.max_parallel
 
@@ -122,6 +153,7 @@ class Leases:
             self.in_group[group.name] = self.in_group.get(group.name, 0) + 1
         self.used_cpu += cpu
         self.used_mem += mem
+        self.tasks += 1
         lease = tuple(self.free_gpus[:gpus])
         del self.free_gpus[:gpus]
         return lease
@@ -129,6 +161,7 @@ class Leases:
     def give_back(self, cpu: float, mem: int, lease: tuple, group=None) -> None:
         self.used_cpu -= cpu
         self.used_mem -= mem
+        self.tasks -= 1
         self.free_gpus.extend(lease)
         self.free_gpus.sort(key=lambda g: self._gpu_order[g.id])
         if group is not None:

@@ -127,6 +127,11 @@ def init(root: str, name: str, force: bool = False) -> Written:
                 hint="run `pipe init` in an empty folder, or add --force to replace them "
                 "(in a folder with a Pipefile, `pipe init` alone refreshes .gitignore)",
             )
+    ignore = os.path.realpath(os.path.join(root, ".gitignore"))
+    if os.path.lexists(ignore) and not os.path.isfile(ignore):
+        # Refused before the first file is written: found after them, the command failed
+        # (exit 2) and left the template's files written all the same.
+        raise _gitignore_error(root, OSError(f"not a regular file: {ignore}"))
     import jinja2
 
     env = jinja2.Environment(
@@ -148,8 +153,10 @@ def init(root: str, name: str, force: bool = False) -> Written:
                 text = f.read()
             if source.endswith(".j2"):
                 text = env.from_string(text).render(values)
-        with open(target, "w", encoding="utf-8") as f:
-            f.write(text)
+        # Whole, and in place of what is there (--force): a link is replaced, never written
+        # through (that overwrote the file it pointed at, outside the project), and a kill
+        # midway leaves the old file or the new one.
+        replace_whole(target, text.encode("utf-8"))
         written.append(rel)
     top = _repo_top(root)
     return Written(root, t, written, refresh_gitignore(root), top if top != os.path.abspath(root) else None)

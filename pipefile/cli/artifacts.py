@@ -14,7 +14,7 @@ from ..report import artifacts as report_artifacts
 from ..report.text import dump_json
 from ..workspace import Workspace
 from .guard import guard
-from .options import CONTEXT, file_option, open_workspace
+from .options import CONTEXT, file_option, hand_down, open_workspace
 
 
 def _workspace(pipefile, create: bool = False) -> Workspace:
@@ -64,6 +64,7 @@ def _version(ws: Workspace, ref: str):
 def artifacts(ctx, pipefile, as_json):
     """List the versioned artifacts: outputs and assets with a `name:`, and `pipe asset add`."""
     if ctx.invoked_subcommand:
+        hand_down(ctx, pipefile=pipefile, as_json=as_json)
         return
     ws = _workspace(pipefile)
     try:

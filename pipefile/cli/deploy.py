@@ -10,7 +10,7 @@ import click
 from ..jobdb.online import OnlineStore
 from ..report import text as report  # report.dump_json
 from .guard import guard
-from .options import CONTEXT, NUMBER, file_option, open_workspace
+from .options import CONTEXT, NUMBER, file_option, hand_down, open_workspace
 
 
 def _when(t) -> str:
@@ -71,6 +71,7 @@ def deploy(name, model, pipefile, description, set_default, as_json):
 def deployments(ctx, pipefile, as_json):
     """List the real-time deployments of this workspace (pipe deploy)."""
     if ctx.invoked_subcommand:
+        hand_down(ctx, pipefile=pipefile, as_json=as_json)
         return
     ws = open_workspace(pipefile)
     try:

@@ -11,7 +11,7 @@ from ..report import envs as report_envs
 from ..report.text import dump_json
 from ..session import Session, load
 from .guard import guard
-from .options import CONTEXT, file_option
+from .options import CONTEXT, file_option, hand_down
 
 
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
@@ -23,6 +23,7 @@ def envs(ctx, pipefile, as_json):
     """List the Pipefile's environments: identity, built or not, size, the steps that use them;
     and the unused builds in the store."""
     if ctx.invoked_subcommand:
+        hand_down(ctx, pipefile=pipefile, as_json=as_json)
         return
     pipe = Session(load(pipefile), writable=False)
     try:

@@ -48,6 +48,30 @@ def fail(e: BaseException) -> None:
     sys.exit(ExitCode.INTERNAL_ERROR)
 
 
+def _cwd_gone() -> bool:
+    """Whether this process's current folder was deleted under it (pipe run in a folder that
+    `git checkout` or `rm -r` removed): every relative path fails, which was an internal error."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
+def not_utf8(e: UnicodeEncodeError) -> PipefileError:
+    """A word of the command line (or of the environment) that is not UTF-8: Python keeps its
+    bytes as surrogates, which nothing stores or prints (SQLite, JSON, a terminal), and that
+    was an internal error wherever it got to. It is the user's to fix."""
+    text = e.object if isinstance(e.object, str) else ""
+    shown = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:200]
+    where = "on the command line" if any(text and text in a for a in sys.argv) else "given to pipe"
+    return PipefileError(
+        f"'{shown}' ({where}) is not UTF-8 text",
+        hint="pipe keeps names, values and paths as UTF-8: write it in UTF-8 (a file's name: rename it, "
+        "e.g. convmv -f latin1 -t utf8 --notest FILE)",
+    )
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -95,6 +119,13 @@ def guard(fn):
 
             if is_disk_error(e):  # pipe's own files could not be written: the user's to fix, not a bug
                 e = disk_error(e)
+            elif isinstance(e, UnicodeEncodeError) and e.reason == "surrogates not allowed":
+                e = not_utf8(e)
+            elif isinstance(e, FileNotFoundError) and _cwd_gone():
+                e = PipefileError(
+                    "the current folder no longer exists (it was removed, or replaced by another of its name)",
+                    hint='cd into it again (cd "$PWD"), or run pipe from an existing folder or with -C FOLDER',
+                )
             if State.debug and not isinstance(e, (PipefileError, KeyboardInterrupt)):
                 import traceback
 

@@ -61,7 +61,36 @@ def init(directory, template_name, list_templates, force):
             f"note: pre-commit reads .pre-commit-config.yaml at the top of the repository ({written.nested_in}): "
             "move the hooks written here into it (they run pipe -C on this folder)"
         )
+    outer = _workspace_above(directory)
+    if outer:
+        # Commands find the nearest Pipefile: from here on this one hides the outer one
+        # (say it, rather than let `pipe run` here later run another pipeline unannounced).
+        here = os.path.relpath(os.path.abspath(directory))
+        here = "this folder" if here == "." else here
+        shown = os.path.relpath(outer)
+        click.echo(
+            f"warning: {here} is inside the workspace of {shown}: pipe commands run in {here} or below now use "
+            f"the Pipefile written here, not {shown}; reach that one with "
+            f"pipe -C {shlex.quote(os.path.dirname(shown) or '.')}, or remove this folder's Pipefile to go back",
+            err=True,
+        )
     # Quoted, so that the line can be pasted into a shell as it is (a name with a space, `!`, `$`).
     folder = directory if not directory.startswith("-") else os.path.join(".", directory)
     go = "" if not where else f"cd {shlex.quote(folder)} && "
     click.echo(f"next: {go}pipe run")
+
+
+def _workspace_above(directory: str) -> str:
+    """The Pipefile that commands run in `directory` found before `pipe init` wrote one there
+    (the nearest above, as load.find_pipefile looks); "" if none, or if `directory` is the
+    top of a git repository (what is above it is another project)."""
+    from ..load import find_pipefile
+
+    target = os.path.abspath(directory)
+    if os.path.lexists(os.path.join(target, ".git")):
+        return ""
+    try:
+        found = find_pipefile(os.path.dirname(target))
+    except PipefileError:
+        return ""
+    return found if os.path.isfile(found) else ""

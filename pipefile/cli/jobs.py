@@ -7,6 +7,7 @@ import sys
 import time
 
 import click
+from click.core import ParameterSource
 
 from ..filenames import log_file, name_of
 from ..outcomes import JobStatus
@@ -15,7 +16,7 @@ from ..report import jobs as report_jobs
 from ..report.text import dump_json
 from ..workspace import Workspace
 from .guard import guard
-from .options import CONTEXT, file_option, open_workspace
+from .options import CONTEXT, file_option, hand_down, open_workspace
 
 
 @click.group(context_settings=CONTEXT, invoke_without_command=True)
@@ -31,6 +32,17 @@ def jobs(ctx, pipefile, experiment, status, limit, show_all, as_json):
     """List recent jobs (every `pipe run` is one), newest first; jobs in which nothing ran
     or was restored (every step fresh) are hidden unless --all."""
     if ctx.invoked_subcommand:
+        # -e, -s, -n and --all choose which jobs the list shows: before a subcommand they
+        # were dropped without a word (`pipe jobs -e X show last` showed the last job of any).
+        listing = [p for p in ctx.command.params if p.name in ("experiment", "status", "limit", "show_all")]
+        given = [p.opts[0] for p in listing if ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+        if given:
+            many = len(given) > 1
+            raise click.UsageError(
+                f"{', '.join(given)} {'choose' if many else 'chooses'} which jobs `pipe jobs` lists; "
+                f"`pipe jobs {ctx.invoked_subcommand}` takes no such option: drop {'them' if many else 'it'}"
+            )
+        hand_down(ctx, pipefile=pipefile, as_json=as_json)
         return
     ws = open_workspace(pipefile)
     try:

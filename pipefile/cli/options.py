@@ -12,7 +12,12 @@ import click
 
 from ..errors import PipefileError
 from . import flags
-from .remote_choice import chosen_remote, echo_notes, resolve_remote  # noqa: F401 - shared with the commands
+from .remote_choice import (  # noqa: F401 - shared with the commands
+    check_state_folder,
+    chosen_remote,
+    echo_notes,
+    resolve_remote,
+)
 
 # The loader and the store are imported by the functions that use them: `pipe --help` (and
 # every command module's import) declares these options without paying for either.
@@ -21,6 +26,41 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # A deployment's number or version: whole, from 1, and no larger than SQLite stores (a bigger
 # one was an internal error, OverflowError, not "no such deployment").
 NUMBER = click.IntRange(1, (1 << 63) - 1)
+
+
+class Count(click.types.IntParamType):
+    """A whole number from 1 of `what` at once (-j): click's own words ("0 is not in the range
+    x>=1") named no fix. Takes what click's int() takes, as cli/fast.py expects."""
+
+    name = "integer"
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return value
+        try:
+            n = int(value)
+        except (TypeError, ValueError):
+            n = None
+        if n is None or n < 1:
+            flag = param.opts[0] if param is not None and param.opts else "-j"
+            self.fail(
+                f"{value!r} is not a number of {self.what} at once: give a whole number from 1, e.g. {flag} 4",
+                param,
+                ctx,
+            )
+        return n
+
+
+def hand_down(ctx, **given) -> None:
+    """A group's -f and --json, written before its subcommand (`pipe jobs -f FILE show 3`,
+    `pipe endpoints --json show NAME`), are the subcommand's defaults: they were dropped, and
+    the subcommand read the Pipefile found from here (another workspace) or printed text."""
+    given = {k: v for k, v in given.items() if v}
+    if given and ctx.invoked_subcommand:
+        ctx.default_map = {ctx.invoked_subcommand: given}
 
 
 def table_option(opt: flags.Opt, **overrides):
@@ -32,7 +72,7 @@ def table_option(opt: flags.Opt, **overrides):
     elif kind == flags.PATH:
         kw["type"] = click.Path(dir_okay=False)
     elif kind == flags.COUNT:
-        kw["type"] = click.IntRange(min=1)
+        kw["type"] = Count("steps")
     elif kind == flags.MULTI:
         kw["multiple"] = True
     kw = {k: v for k, v in kw.items() if v is not None}
@@ -173,6 +213,8 @@ def workspace_root(pipefile) -> str:
     from ..load import find_pipefile
 
     path = pipefile or find_pipefile(".")
+    if pipefile:
+        check_named_file(pipefile)
     if pipefile:  # an Azure ML pipeline that reads files above its folder has its workspace there
         from ..load.azureml import workspace_of
 
@@ -180,11 +222,27 @@ def workspace_root(pipefile) -> str:
     return os.path.dirname(os.path.abspath(path))
 
 
+def check_named_file(pipefile: str) -> None:
+    """-f names a file that is there: a typo in it was taken as its folder's workspace, so that
+    `pipe verify -f typo.yml` or `pipe jobs -f typo` said "nothing yet" and exited 0."""
+    from ..load.pymodule import split_ref
+
+    file = split_ref(pipefile)[0]  # (build.py:NAME: the module's file)
+    if not os.path.lexists(file):
+        raise PipefileError(
+            f"{file}: no such file", hint="check the -f argument: it names the Pipefile (or module) of the workspace"
+        )
+
+
 def open_workspace(pipefile, create: bool = False):
     """The Workspace of the Pipefile given with -f."""
     from ..workspace import Workspace
 
-    return Workspace(workspace_root(pipefile), create=create)
+    root = workspace_root(pipefile)
+    # (A file named .pipe was read as "nothing recorded yet": pipe jobs, gc, verify said so and
+    # exited 0; pipe recover met it as an internal error.)
+    check_state_folder(root)
+    return Workspace(root, create=create)
 
 
 MAX_DURATION = 36525 * 86400  # 100 years: past it a time stops being a date anything can store

@@ -19,6 +19,7 @@ def chosen_remote(graph, remote_name, no_remote: bool, required: bool = False):
         if remote_name is not None:
             raise UsageProblem("--no-remote cannot go with --remote")
         return None
+    check_state_folder(graph.pipefile.root)  # (else: ".pipe/remotes.yaml cannot be read")
     try:
         return resolve_remote(graph, remote_name)
     except remotes_mod.MissingExtra as e:
@@ -26,6 +27,23 @@ def chosen_remote(graph, remote_name, no_remote: bool, required: bool = False):
             raise
         echo(f"warning: {e.render()}\n  working locally (--no-remote hides this)", err=True)
         return None
+
+
+def check_state_folder(root: str) -> None:
+    """A file where the workspace's .pipe/ folder goes is said as such (exit 2), as a write
+    into it says it, rather than as whatever file under it a reader met first."""
+    import os
+
+    from ..workspace import STATE_DIR
+
+    state = os.path.join(root, STATE_DIR)
+    if os.path.lexists(state) and not os.path.isdir(state):
+        import errno
+
+        from ..workspace.lock import disk_errors
+
+        with disk_errors(state):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), state)
 
 
 def resolve_remote(graph, name):

@@ -76,6 +76,8 @@ def run_command(
         from .. import mlflow_log
 
         mlflow_log.check_installed()  # before the run (and before .pipe/ is made), not after hours of training
+    if jobs:
+        _say_when_files_limit_jobs(jobs, len(graph.nodes))
     choice = choose(graph.pipefile.executor, executor, address, store)
     request = RunRequest(
         tuple(targets),
@@ -178,6 +180,20 @@ def _render(record, root: str, as_json: bool, summary_path: Optional[str], dry_r
         )
         write_json_file(summary_path, doc)
         echo(f"summary: {os.path.relpath(summary_path)}", err=True)
+
+
+def _say_when_files_limit_jobs(jobs: int, steps: int) -> None:
+    """-j above what the open-file limit lets run at once (leases.tasks_at_once) is taken as
+    that many; said, so that a user who meant it knows what to raise."""
+    from ..leases import tasks_at_once
+
+    most = tasks_at_once()
+    if jobs > most and steps > most:
+        echo(
+            f"note: -j {jobs}: at most {most} steps run at once here, as each running step holds files "
+            "open and the open-file limit allows no more; raise it (ulimit -n) to run more",
+            err=True,
+        )
 
 
 def parse_force(values: Iterable[str]):

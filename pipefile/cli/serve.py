@@ -14,7 +14,7 @@ from ..jobdb.serving import ServeStore
 from ..load import find_pipefile, parse_size
 from ..report import text as report  # report.dump_json
 from .guard import guard
-from .options import CONTEXT, NUMBER, file_option, open_workspace, positive_duration
+from .options import CONTEXT, NUMBER, check_named_file, file_option, hand_down, open_workspace, positive_duration
 
 
 def _size_option(text: str, what: str) -> int:
@@ -103,6 +103,7 @@ def publish(pipefile, endpoint, description, set_default, as_json):
 def endpoints(ctx, pipefile, as_json):
     """List the endpoints published from this workspace."""
     if ctx.invoked_subcommand:
+        hand_down(ctx, pipefile=pipefile, as_json=as_json)
         return
     ws = open_workspace(pipefile)
     try:
@@ -263,6 +264,15 @@ def serve(
     from ..serve.app import ServeConfig
     from ..serve.server import serve as run_server
 
+    if not host.strip():
+        # (`--host "$HOST"` with HOST unset: an empty address listens on every interface)
+        raise PipefileError(
+            "--host is empty",
+            hint="give the address to listen on: 127.0.0.1 (this machine only, the default) "
+            "or 0.0.0.0 (every interface)",
+        )
+    if pipefile:
+        check_named_file(pipefile)  # (a typo served an empty workspace in its folder)
     path = pipefile or find_pipefile(".")
     config = ServeConfig(
         root=os.path.dirname(os.path.abspath(path)),

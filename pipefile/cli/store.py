@@ -59,7 +59,10 @@ def gc(pipefile, keep_last, uploads_age, dry_run, as_json):
     others: list = []
     try:
         if not os.path.isdir(ws.dir):
-            click.echo("no .pipe/ here yet: nothing to collect")
+            if as_json:  # (--json prints JSON, whatever there is: nothing deleted, nothing kept)
+                dump_json(dict(gc_mod.GcPlan().to_json(), dry_run=dry_run))
+            else:
+                click.echo("no .pipe/ here yet: nothing to collect")
             return
         others = gc_mod.lock_all(ws, lambda root: Workspace(root, create=False, register=False), _wait)
         plan = gc_mod.plan(ws, others, keep_last, uploads_before)
@@ -99,7 +102,10 @@ def verify(pipefile, as_json):
     ws = open_workspace(pipefile)
     try:
         if not os.path.isdir(ws.store.objects):
-            click.echo("no store here yet: nothing to verify")
+            if as_json:  # (--json prints JSON, whatever there is: nothing checked)
+                dump_json(gc_mod.VerifyReport().to_json())
+            else:
+                click.echo("no store here yet: nothing to verify")
             return
 
         def bad(digest, actual, where):
