@@ -174,7 +174,7 @@ def test_a_push_checks_a_folder_remote_a_folder_at_a_time(built, tmp_path):
     object (a round trip each, on NFS): an object that is not there costs no call of its own.
     A folder the push needs fewer than LIST_FROM objects of is not listed (a remote of millions
     holds thousands of names in each): those few are stat'ed."""
-    from pipefile.remote.transport import LIST_FROM
+    from pipefile.remote.folder import LIST_FROM
 
     if STRACE is None:
         pytest.skip("strace is not installed")

@@ -90,3 +90,28 @@ def lacks(path: str, size: Optional[int], digest: Optional[str]) -> bool:
     if not stat.S_ISREG(st.st_mode) or st.st_size != size:
         return True
     return digest is not None and not hashes_to(path, digest)
+
+
+# Objects of one objects/ab/ folder a push must look for, from which the folder is listed
+# once rather than each object stat'ed: a remote of millions of objects holds thousands in
+# each folder, and a push of a few objects would read every name there.
+LIST_FROM = 8
+
+
+def lacking_in(at: str, digests: list, sizes: dict, verify: bool) -> list:
+    """Of `digests` (objects of the folder `at`), those missing: absent, or of `sizes`' size
+    no regular file of it, or (`verify`) not hashing to their name. One listing of the folder
+    from LIST_FROM of them, a stat each below (a reader's open follows a link: so do both)."""
+    if len(digests) < LIST_FROM:
+        return [d for d in digests if lacks(os.path.join(at, d[2:]), sizes.get(d), d if verify else None)]
+    try:
+        there = names(at)
+    except FileNotFoundError:  # (nothing there yet)
+        return digests
+    return [
+        d
+        for d in digests
+        if (e := there.get(d[2:])) is None
+        or d in sizes
+        and not (regular_of(e, sizes[d]) and (not verify or hashes_to(e.path, d)))
+    ]

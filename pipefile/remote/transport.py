@@ -56,12 +56,6 @@ MARKER = "pipe-remote.json"
 _CHUNK = 1 << 20
 
 
-# Objects of one objects/ab/ folder a push must look for, from which the folder is listed
-# once rather than each object stat'ed: a remote of millions of objects holds thousands in
-# each folder, and a push of a few objects would read every name there.
-LIST_FROM = 8
-
-
 class Remote(Connection):
     """One remote: its layout on top of a `Connection`."""
 
@@ -161,9 +155,9 @@ class Remote(Connection):
         return {d for d, missing in zip(digests, self._map(lacks, digests)) if missing}
 
     def _missing_in_folders(self, digests: list, sizes: Optional[dict], verify: bool = False) -> set:
-        """missing_objects on a folder remote: one listing of each objects/ab/ folder, not one
-        stat per object (a round trip each on NFS); a stat only for one there whose size is
-        checked (following a link, as a reader's open does)."""
+        """missing_objects on a folder remote, a objects/ab/ folder at a time on the transfer
+        threads (folder.lacking_in: one listing of a folder it needs many objects of, not a
+        stat each, a round trip on NFS)."""
         strip = self.fs()._strip_protocol
         sized = sizes or {}
         groups: dict = {}
@@ -172,29 +166,7 @@ class Remote(Connection):
 
         def lacking(ds: list) -> list:
             at = strip(self.path("objects", ds[0][:2]))
-            if len(ds) < LIST_FROM:  # (a few of a folder that may hold thousands: a stat each costs less)
-                return [
-                    d
-                    for d in ds
-                    if self._call(
-                        "checking its objects",
-                        folder.lacks,
-                        os.path.join(at, d[2:]),
-                        sized.get(d),
-                        d if verify else None,
-                    )
-                ]
-            try:
-                there = self._call("checking its objects", folder.names, at)
-            except FileNotFoundError:  # (nothing there yet)
-                return ds
-            return [
-                d
-                for d in ds
-                if (e := there.get(d[2:])) is None
-                or d in sized
-                and not (folder.regular_of(e, sized[d]) and (not verify or folder.hashes_to(e.path, d)))
-            ]
+            return self._call("checking its objects", folder.lacking_in, at, ds, sized, verify)
 
         return {d for ds in self._map(lacking, list(groups.values())) for d in ds}
 
