@@ -159,3 +159,19 @@ def test_the_pre_commit_manifest_is_valid_for_pre_commit():
     assert hooks["pipe-check"]["always_run"] is True
     for h in hooks.values():
         _check_command(shlex.split(h["entry"]))
+
+
+@pytest.mark.parametrize("where", ["a-folder", "notes.txt/ci.json", "gone-link"])
+def test_a_summary_path_that_cannot_be_written_is_said_before_the_run(repo: Repo, where):
+    # It was said (exit 2) only once the whole run was over: hours of training, then the
+    # error. Now before anything runs; the step's command never started.
+    repo.pipefile(
+        "version: 1\nsteps:\n  s:\n    command: touch ran.txt && echo x > ${{outputs.o}}\n    outputs: {o: out.txt}\n"
+    )
+    os.makedirs(repo.root / "a-folder")
+    repo.write("notes.txt", "a file\n")
+    os.symlink(repo.root / "nowhere" / "x.json", repo.root / "gone-link")
+    r = repo.pipe("run", "--ci", "--summary", where)
+    assert r.code == 2, str(r)
+    assert where.rstrip("/") in r.err and "Traceback" not in r.err, str(r)
+    assert not (repo.root / "ran.txt").exists()

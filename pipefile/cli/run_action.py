@@ -14,7 +14,7 @@ from ..errors import PipefileError, did_you_mean, raise_all
 from ..executors.choice import choose
 from ..remote import config as remotes_mod
 from ..report import run as run_report
-from ..report.text import dump_json, unbroken_output, write_json_file
+from ..report.text import check_text_file, dump_json, unbroken_output, write_json_file
 from ..session import RunRequest, Session, load
 from .console import UsageProblem, echo
 from .remote_choice import chosen_remote, echo_notes
@@ -72,6 +72,8 @@ def run_command(
         raise UsageProblem("--push cannot go with --dry-run")
     if ci and summary_path is None:
         summary_path = os.path.join(root, run_report.CI_SUMMARY_FILE)
+    if summary_path:  # (said now, not once the whole run is over)
+        check_text_file(summary_path, "the summary")
     if to_mlflow and not dry_run:
         from .. import mlflow_log
 

@@ -204,10 +204,30 @@ def write_text_file(path: str, text: str, what: str = "the file") -> None:
     it names) may be there already; anything else (a device such as /dev/full, a FIFO, a
     folder, /dev/stdout, a link to nothing) is refused rather than renamed over. Missing
     folders on the way are made. Every failure is a PipefileError (exit 2) naming the path."""
+    from ..errors import PipefileError
+    from ..wholefile import replace_whole
+
+    shown = printable(path)
+    target = check_text_file(path, what)
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        replace_whole(target, text.encode("utf-8"))
+    except OSError as e:
+        where = f" ({printable(e.filename)})" if getattr(e, "filename", None) and not _ours(e.filename, target) else ""
+        raise PipefileError(
+            f"cannot write '{shown}': {e.strerror or e}{where}; nothing was written there",
+            hint="choose a file in a folder you can write to (and with space left)",
+        ) from None
+
+
+def check_text_file(path: str, what: str = "the file") -> str:
+    """The file `write_text_file(path)` would replace (a link's target), or the PipefileError
+    it would raise for what is there now (a folder, a device, a link to nothing, a file on the
+    way where a folder goes): called before long work whose end writes it (`pipe run
+    --summary`), so that a bad path is said before the run, not after it."""
     import stat
 
     from ..errors import PipefileError
-    from ..wholefile import replace_whole
 
     shown = printable(path)
     if path.endswith(("/", os.sep)):  # (abspath would drop the slash: 'r.md/' became a file r.md)
@@ -242,12 +262,13 @@ def write_text_file(path: str, text: str, what: str = "the file") -> None:
             f"'{shown}' is {_kind(st.st_mode)}; {what} is written only to a regular file, which it replaces whole",
             hint="choose the path of a file (it is made if missing)",
         )
-    try:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        replace_whole(target, text.encode("utf-8"))
-    except OSError as e:
-        where = f" ({printable(e.filename)})" if getattr(e, "filename", None) and not _ours(e.filename, target) else ""
+    folder = os.path.dirname(target)
+    while not os.path.lexists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)  # (the nearest that exists: the rest is made)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        why = "is not a folder" if not os.path.isdir(folder) else "is a folder this user cannot write to"
         raise PipefileError(
-            f"cannot write '{shown}': {e.strerror or e}{where}; nothing was written there",
+            f"cannot write '{shown}': {printable(folder)} {why}; nothing was written there",
             hint="choose a file in a folder you can write to (and with space left)",
-        ) from None
+        )
+    return target
