@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import spec
+from . import imports
 from .nodes import AssetRef, NodeOutput, ParamRef, ParentData, ParentParam
 from .where import DslError, Place, display
 
@@ -153,6 +154,11 @@ def _components(nodes: list):
 
 def document(p: Pipeline, root: str) -> tuple:
     """(the Pipefile's text, per line the place in the user's code it came from or None)."""
+    with imports.one_load():  # (its components share the walk of their module's imports)
+        return _document(p, root)
+
+
+def _document(p: Pipeline, root: str) -> tuple:
     doc = _Lines()
     doc.add({"version": spec.PIPEFILE_VERSION, "name": p.name}, p.place)
     if p.description:
