@@ -443,3 +443,42 @@ def test_the_components_of_one_module_read_its_imports_once_per_load(tmp_path):
     most, steps = map(int, done.stdout.split())
     assert steps == 20
     assert most == 1
+
+
+_LOAD_TWICE = """\
+import os, sys
+from pipefile.load.pymodule import run_module
+build = os.path.join(sys.argv[1], "build.py")
+first = run_module(build, "VALUE")[0]
+with open(sys.argv[2], "w") as f:
+    f.write("VALUE = 22\\n")
+print(first, run_module(build, "VALUE")[0])
+"""
+
+
+def test_a_module_outside_the_folder_is_read_again_even_with_the_workspace_under_pythons_prefix(tmp_path):
+    # Python's own modules were told apart by the interpreter's prefix: with the workspace
+    # under it (/usr/src/app with a system Python, whose prefix is /usr) a ../shared module
+    # counted as Python's, was kept by a long-lived process (pipe serve, pipe ui), and the
+    # next load got its old code. A virtual environment holding the workspace is that layout.
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(env)], check=True)
+    shared = env / "src" / "shared"
+    shared.mkdir(parents=True)
+    (shared / "pipe_shared_under_prefix.py").write_text("VALUE = 1\n")
+    work = env / "src" / "app"
+    work.mkdir()
+    (work / "build.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(shared)!r})\nimport pipe_shared_under_prefix\n"
+        "VALUE = pipe_shared_under_prefix.VALUE\n"
+    )
+    python = env / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-c", _LOAD_TWICE, str(work), str(shared / "pipe_shared_under_prefix.py")],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "22"]

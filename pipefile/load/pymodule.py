@@ -206,8 +206,13 @@ def _forget(new: set, before: set, folder: str) -> None:
 
 def _interpreter_folders() -> tuple:
     import site
+    import sysconfig
 
-    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    # By the library and package folders, not by the prefix: a workspace may lie under it
+    # (/usr/src/app with a system Python, prefix /usr), and its ../shared modules are the user's.
+    paths = sysconfig.get_paths()
+    folders = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    folders.add(os.path.dirname(os.__file__))
     try:
         folders |= set(site.getsitepackages()) | {site.getusersitepackages()}
     except AttributeError:  # (a virtualenv's old site module)
