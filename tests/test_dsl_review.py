@@ -482,3 +482,26 @@ def test_a_module_outside_the_folder_is_read_again_even_with_the_workspace_under
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["1", "22"]
+
+
+def test_a_pipeline_function_the_module_did_not_call_sees_what_the_module_imported(repo: Repo):
+    # `-f build.py:p` names a @dsl.pipeline function, called after the module ran. Each run
+    # forgot the modules of ../shared and put sys.path back, so a package of ../shared that
+    # imports a submodule when used (`from . import sub`) failed in the function: "No module
+    # named 'sharedpkg'", exit 2, where it loaded before. One load keeps both for its runs.
+    shared = repo.root.parent / "shared" / "sharedpkg"
+    shared.mkdir(parents=True)
+    (shared / "__init__.py").write_text("def steps(copy):\n    from . import sub\n\n    return sub.two(copy)\n")
+    (shared / "sub.py").write_text("def two(copy):\n    return copy(data='data/x.txt')\n")
+    repo.write("data/x.txt", "hi\n")
+    repo.write(
+        "build.py",
+        "import os\nimport sys\n\n"
+        "sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'shared'))\n"
+        "import sharedpkg\n\nfrom pipefile import dsl\n\n"
+        "copy = dsl.command(name='copy', command='cp ${{inputs.data}} ${{outputs.out}}',\n"
+        "    inputs={'data': 'uri_file'}, outputs={'out': dsl.Output(type='uri_file')})\n\n\n"
+        "@dsl.pipeline(name='p')\ndef p():\n    sharedpkg.steps(copy)\n",
+    )
+    assert repo.outcomes("-f", "build.py:p") == {"copy": "ran"}
+    assert repo.read("build/copy/out") == "hi\n"
