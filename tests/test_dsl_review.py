@@ -505,3 +505,29 @@ def test_a_pipeline_function_the_module_did_not_call_sees_what_the_module_import
     )
     assert repo.outcomes("-f", "build.py:p") == {"copy": "ran"}
     assert repo.read("build/copy/out") == "hi\n"
+
+
+def test_a_module_a_step_generates_is_not_in_the_key_of_the_component_importing_it(repo: Repo):
+    # A command_component importing a module that a step of the pipeline writes (gen/schema.py)
+    # had it in its key only when the file was there at load: the first run of a clean
+    # checkout keyed the step without it, the next with it, so the step ran again for nothing
+    # (and a remote's entries, keyed on a machine where it was there, never matched a fresh
+    # clone's). The step reads the file as its input: the output's own hash covers it.
+    repo.write(
+        "steps.py",
+        "from pipefile import dsl\n\n"
+        "gen = dsl.command(name='gen', command=\"echo 'X = 5' > ${{outputs.out}}\",\n"
+        "    outputs={'out': dsl.Output(type='uri_file')})\n\n\n"
+        "@dsl.command_component\n"
+        "def use(src: dsl.Input(type='uri_file'), out: dsl.Output(type='uri_file')):\n"
+        "    import gen.schema as s\n\n    open(out, 'w').write(str(s.X))\n",
+    )
+    repo.write(
+        "build.py",
+        "from pipefile import dsl\nimport steps\n\n\n@dsl.pipeline(name='p')\ndef p():\n"
+        "    g = steps.gen()\n    g.outputs.out.path = 'gen/schema.py'\n    steps.use(src=g.outputs.out)\n\n\n"
+        "pipeline = p()\n",
+    )
+    assert repo.outcomes("-f", "build.py") == {"g": "ran", "use": "ran"}
+    assert repo.read("build/use/out") == "5"
+    assert repo.outcomes("-f", "build.py") == {"g": "fresh", "use": "fresh"}

@@ -143,6 +143,37 @@ def inner_step(node, root: str, bound: dict) -> dict:
     return step
 
 
+def _made_paths(nodes: list) -> tuple:
+    """The paths the steps write (each a file or a folder), as they are written in a key's
+    `code`; a path made of a template, by its folder before the template ("" left out)."""
+    made = set()
+    for node in nodes:
+        for n in getattr(node.component, "outputs", {}) or {}:
+            path = node.paths.get(n) or f"{OUTPUT_ROOT}/{node.name}/{n}"
+            if not isinstance(path, str):
+                continue
+            if "${{" in path:
+                path = path.split("${{", 1)[0].rpartition("/")[0]
+            path = path.strip("/")
+            if path:
+                made.add(path)
+    return tuple(made)
+
+
+def _without_made(comp, body, made: tuple, root: str):
+    """A command_component's body without the imported modules a step of the pipeline
+    writes (a generated gen/schema.py): such a file is there or not when the pipeline loads
+    depending on whether that step ran yet, so the key differed between a clean checkout and
+    the next run, and the step ran again for nothing. The step reads it as an input anyway."""
+    imported = getattr(comp, "imported", None)
+    if body is None or imported is None or not made:
+        return body
+    gone = [f for f in imported(root) if any(f == m or f.startswith(m + "/") for m in made) and f not in comp.code]
+    if not gone:
+        return body
+    return dict(body, code=[c for c in body.get("code", []) if c not in gone])
+
+
 def _components(nodes: list):
     """Every component the steps use, with those inside pipeline components (first)."""
     for node in nodes:
@@ -197,7 +228,8 @@ def _document(p: Pipeline, root: str) -> tuple:
         doc.head("environments", p.place)
         for n, (e, place) in envs.items():
             doc.add({n: e}, place, 2)
-    bodies = [(c, c.body(root)) for c in components.values()]
+    made = _made_paths(p.nodes)
+    bodies = [(c, _without_made(c, c.body(root), made, root)) for c in components.values()]
     if any(b is not None for _, b in bodies):
         doc.head("components", p.place)
         for comp, body in bodies:
