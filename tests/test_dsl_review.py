@@ -531,3 +531,29 @@ def test_a_module_a_step_generates_is_not_in_the_key_of_the_component_importing_
     assert repo.outcomes("-f", "build.py") == {"g": "ran", "use": "ran"}
     assert repo.read("build/use/out") == "5"
     assert repo.outcomes("-f", "build.py") == {"g": "fresh", "use": "fresh"}
+
+
+def test_a_workspace_module_found_through_pythonpath_is_in_the_key(repo: Repo):
+    # A src/ layout: the package is found through PYTHONPATH=src (or an editable install of
+    # the workspace's own package), not from the module's folder. Only the module's folder and
+    # the workspace were searched, so an edit of src/mylib.py left the step fresh on its old
+    # output. What the step's Python finds inside the workspace is in the key now.
+    repo.write("src/mylib.py", "def mark(s):\n    return s + '!'\n")
+    repo.write(
+        "steps.py",
+        "from pipefile import dsl\n\n\n@dsl.command_component\n"
+        "def use(out: dsl.Output(type='uri_file')):\n    from mylib import mark\n\n"
+        "    open(out, 'w').write(mark('x'))\n",
+    )
+    repo.write(
+        "build.py",
+        "from pipefile import dsl\nimport steps\n\n\n@dsl.pipeline(name='p')\ndef p():\n    steps.use()\n\n\n"
+        "pipeline = p()\n",
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(repo.root / "src")])}
+    assert repo.outcomes("-f", "build.py", env=env) == {"use": "ran"}
+    assert repo.read("build/use/out") == "x!"
+    repo.write("src/mylib.py", "def mark(s):\n    return s + '?'\n")
+    assert repo.outcomes("-f", "build.py", env=env) == {"use": "ran"}
+    assert repo.read("build/use/out") == "x?"
+    assert repo.outcomes("-f", "build.py", env=env) == {"use": "fresh"}

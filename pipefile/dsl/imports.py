@@ -174,7 +174,42 @@ def _resolve(name: str, level: int, importer: str, roots: list, root: str) -> li
         found = _files_below(top, name.split("."), root)
         if found:
             return found
-    return []
+    return _found_elsewhere(name, root)
+
+
+def _found_elsewhere(name: str, root: str) -> list:
+    """A module of the workspace the step's Python finds as this one does, not from the
+    module's folder: through PYTHONPATH (src/) or an editable install of the workspace's
+    package (pip install -e . of a src layout). Looked up by its top-level name (found, never
+    imported), the rest below that package's folder."""
+    import importlib.util
+
+    top, _, rest = name.partition(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError, AttributeError):  # (a broken finder, an odd name)
+        return []
+    if spec is None:
+        return []
+    locations = list(spec.submodule_search_locations or [])
+    origin = spec.origin if isinstance(spec.origin, str) else ""
+    # (pipe's own working folder is on its sys.path, and is not the step's: what is found only
+    # there is no module the step imports, and would make the key depend on where pipe ran)
+    here = os.path.abspath(os.getcwd())
+    if os.path.dirname(os.path.abspath(locations[0] if locations else origin or here)) == here:
+        return []
+    if not locations:  # a module: its file, if it is the workspace's
+        return [origin] if origin.endswith(".py") and _below(os.path.abspath(origin), root) else []
+    found = []
+    for folder in locations:
+        folder = os.path.abspath(folder)
+        if not _below(folder, root):
+            continue
+        init = os.path.join(folder, "__init__.py")
+        found += [init] if os.path.isfile(init) else []
+        found += _files_below(folder, rest.split("."), root) if rest else []
+        break
+    return found
 
 
 def _files_below(base: str, parts: list, root: str) -> list:
