@@ -35,6 +35,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # another user's process
+    except OverflowError:
+        return True  # (no process has an id this large: a name pipe did not make, left alone)
     return True
 
 

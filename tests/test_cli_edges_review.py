@@ -242,6 +242,17 @@ def test_init_force_replaces_a_link_never_the_file_it_points_at(repo):
     assert not words.is_symlink() and words.read_text()
 
 
+def test_init_force_over_a_folder_names_the_file_not_a_temporary(repo):
+    # Since templates are replaced whole (written to a hidden temporary, then renamed), a
+    # folder where the Pipefile goes was told as "(p/.Pipefile.1a2b3c4d.tmp: Is a directory)":
+    # a name the user never made, and not the one to move away.
+    (repo.root / "p" / "Pipefile").mkdir(parents=True)
+    r = repo.pipe("init", "p", "--force")
+    assert r.code == 2, str(r)
+    assert "p/Pipefile: Is a directory" in r.err and ".tmp" not in r.err, r.err
+    assert sorted(os.listdir(repo.root / "p")) == ["Pipefile"]
+
+
 def test_run_from_a_removed_folder_says_so_instead_of_an_internal_error(repo):
     # Every relative path fails with FileNotFoundError there: it was exit 70.
     env = dict(os.environ, PIPE_PLAIN="1")

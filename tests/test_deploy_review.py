@@ -204,3 +204,16 @@ def test_a_venv_pulling_in_a_file_outside_the_workspace_by_a_relative_path_is_re
     repo.write("Pipefile", IN_VENV.replace("PACKAGES", "[]"), dedent=False)
     repo.write("envs/req.txt", f"-r {tmp_path / 'shared' / 'base.txt'}\n", dedent=False)
     repo.pipe("publish", check=True)
+
+
+def test_a_scratch_folder_naming_an_impossible_pid_is_left_alone_not_an_internal_error(tmp_path):
+    # A deploy first removes what dead deploys left in .pipe/ (.deploy-PID-RANDOM): a PID past
+    # what the OS can hold raised OverflowError from os.kill, an internal error (exit 70).
+    from pipefile.deploy import remove_dead_scratch
+
+    odd = tmp_path / ".deploy-99999999999999999999-a"
+    odd.mkdir()
+    dead = tmp_path / ".deploy-999999999-b"
+    dead.mkdir()
+    assert remove_dead_scratch(str(tmp_path)) == [str(dead)]
+    assert odd.is_dir()

@@ -400,3 +400,160 @@ def test_a_module_from_outside_the_folder_is_read_again_by_the_next_load(tmp_pat
         sys.path[:] = path_before
         sys.modules.pop("pipe_shared_helper", None)
         sys.modules.pop("pipe_installed_pkg", None)
+
+
+_COUNT_PARSES = """\
+import ast, collections, sys
+parsed = collections.Counter()
+real = ast.parse
+def counting(source, filename="<unknown>", *a, **k):
+    parsed[filename] += 1
+    return real(source, filename, *a, **k)
+ast.parse = counting  # (a spy: the real parse runs; only how often each file is read is kept)
+from pipefile.load.document import load_module
+pf, errors = load_module("build.py")
+assert not errors, errors
+print(max(n for f, n in parsed.items() if f.endswith(".py")), len(pf.steps))
+"""
+
+
+def test_the_components_of_one_module_read_its_imports_once_per_load(tmp_path):
+    # Each command_component walked its module's workspace imports on its own: 40 components
+    # of a module importing 300 modules made `pipe status` take 7.5 s (0.3 s before imports
+    # were followed). Each module is read once now, however many components share it.
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "__init__.py").write_text("")
+    for i in range(30):
+        (lib / f"m{i}.py").write_text(f"from lib import m{(i + 1) % 30}\n\n\ndef f(x):\n    return x\n")
+    comps = "".join(
+        f"\n\n@dsl.command_component\ndef c{k}(out: dsl.Output(type='uri_file')):\n    open(out, 'w').write('x')\n"
+        for k in range(20)
+    )
+    (tmp_path / "steps.py").write_text("from pipefile import dsl\nfrom lib import m0\n" + comps)
+    calls = "\n".join(f"    steps.c{k}()" for k in range(20))
+    (tmp_path / "build.py").write_text(
+        f"from pipefile import dsl\nimport steps\n\n\n@dsl.pipeline(name='p')\ndef p():\n{calls}\n\n\npipeline = p()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", _COUNT_PARSES], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    most, steps = map(int, done.stdout.split())
+    assert steps == 20
+    assert most == 1
+
+
+_LOAD_TWICE = """\
+import os, sys
+from pipefile.load.pymodule import run_module
+build = os.path.join(sys.argv[1], "build.py")
+first = run_module(build, "VALUE")[0]
+with open(sys.argv[2], "w") as f:
+    f.write("VALUE = 22\\n")
+print(first, run_module(build, "VALUE")[0])
+"""
+
+
+def test_a_module_outside_the_folder_is_read_again_even_with_the_workspace_under_pythons_prefix(tmp_path):
+    # Python's own modules were told apart by the interpreter's prefix: with the workspace
+    # under it (/usr/src/app with a system Python, whose prefix is /usr) a ../shared module
+    # counted as Python's, was kept by a long-lived process (pipe serve, pipe ui), and the
+    # next load got its old code. A virtual environment holding the workspace is that layout.
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(env)], check=True)
+    shared = env / "src" / "shared"
+    shared.mkdir(parents=True)
+    (shared / "pipe_shared_under_prefix.py").write_text("VALUE = 1\n")
+    work = env / "src" / "app"
+    work.mkdir()
+    (work / "build.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(shared)!r})\nimport pipe_shared_under_prefix\n"
+        "VALUE = pipe_shared_under_prefix.VALUE\n"
+    )
+    python = env / "bin" / "python"
+    done = subprocess.run(
+        [str(python), "-c", _LOAD_TWICE, str(work), str(shared / "pipe_shared_under_prefix.py")],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "22"]
+
+
+def test_a_pipeline_function_the_module_did_not_call_sees_what_the_module_imported(repo: Repo):
+    # `-f build.py:p` names a @dsl.pipeline function, called after the module ran. Each run
+    # forgot the modules of ../shared and put sys.path back, so a package of ../shared that
+    # imports a submodule when used (`from . import sub`) failed in the function: "No module
+    # named 'sharedpkg'", exit 2, where it loaded before. One load keeps both for its runs.
+    shared = repo.root.parent / "shared" / "sharedpkg"
+    shared.mkdir(parents=True)
+    (shared / "__init__.py").write_text("def steps(copy):\n    from . import sub\n\n    return sub.two(copy)\n")
+    (shared / "sub.py").write_text("def two(copy):\n    return copy(data='data/x.txt')\n")
+    repo.write("data/x.txt", "hi\n")
+    repo.write(
+        "build.py",
+        "import os\nimport sys\n\n"
+        "sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'shared'))\n"
+        "import sharedpkg\n\nfrom pipefile import dsl\n\n"
+        "copy = dsl.command(name='copy', command='cp ${{inputs.data}} ${{outputs.out}}',\n"
+        "    inputs={'data': 'uri_file'}, outputs={'out': dsl.Output(type='uri_file')})\n\n\n"
+        "@dsl.pipeline(name='p')\ndef p():\n    sharedpkg.steps(copy)\n",
+    )
+    assert repo.outcomes("-f", "build.py:p") == {"copy": "ran"}
+    assert repo.read("build/copy/out") == "hi\n"
+
+
+def test_a_module_a_step_generates_is_not_in_the_key_of_the_component_importing_it(repo: Repo):
+    # A command_component importing a module that a step of the pipeline writes (gen/schema.py)
+    # had it in its key only when the file was there at load: the first run of a clean
+    # checkout keyed the step without it, the next with it, so the step ran again for nothing
+    # (and a remote's entries, keyed on a machine where it was there, never matched a fresh
+    # clone's). The step reads the file as its input: the output's own hash covers it.
+    repo.write(
+        "steps.py",
+        "from pipefile import dsl\n\n"
+        "gen = dsl.command(name='gen', command=\"echo 'X = 5' > ${{outputs.out}}\",\n"
+        "    outputs={'out': dsl.Output(type='uri_file')})\n\n\n"
+        "@dsl.command_component\n"
+        "def use(src: dsl.Input(type='uri_file'), out: dsl.Output(type='uri_file')):\n"
+        "    import gen.schema as s\n\n    open(out, 'w').write(str(s.X))\n",
+    )
+    repo.write(
+        "build.py",
+        "from pipefile import dsl\nimport steps\n\n\n@dsl.pipeline(name='p')\ndef p():\n"
+        "    g = steps.gen()\n    g.outputs.out.path = 'gen/schema.py'\n    steps.use(src=g.outputs.out)\n\n\n"
+        "pipeline = p()\n",
+    )
+    assert repo.outcomes("-f", "build.py") == {"g": "ran", "use": "ran"}
+    assert repo.read("build/use/out") == "5"
+    assert repo.outcomes("-f", "build.py") == {"g": "fresh", "use": "fresh"}
+
+
+def test_a_workspace_module_found_through_pythonpath_is_in_the_key(repo: Repo):
+    # A src/ layout: the package is found through PYTHONPATH=src (or an editable install of
+    # the workspace's own package), not from the module's folder. Only the module's folder and
+    # the workspace were searched, so an edit of src/mylib.py left the step fresh on its old
+    # output. What the step's Python finds inside the workspace is in the key now.
+    repo.write("src/mylib.py", "def mark(s):\n    return s + '!'\n")
+    repo.write(
+        "steps.py",
+        "from pipefile import dsl\n\n\n@dsl.command_component\n"
+        "def use(out: dsl.Output(type='uri_file')):\n    from mylib import mark\n\n"
+        "    open(out, 'w').write(mark('x'))\n",
+    )
+    repo.write(
+        "build.py",
+        "from pipefile import dsl\nimport steps\n\n\n@dsl.pipeline(name='p')\ndef p():\n    steps.use()\n\n\n"
+        "pipeline = p()\n",
+    )
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(repo.root / "src")])}
+    assert repo.outcomes("-f", "build.py", env=env) == {"use": "ran"}
+    assert repo.read("build/use/out") == "x!"
+    repo.write("src/mylib.py", "def mark(s):\n    return s + '?'\n")
+    assert repo.outcomes("-f", "build.py", env=env) == {"use": "ran"}
+    assert repo.read("build/use/out") == "x?"
+    assert repo.outcomes("-f", "build.py", env=env) == {"use": "fresh"}

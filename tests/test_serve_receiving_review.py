@@ -293,3 +293,17 @@ def test_a_download_killed_half_way_leaves_a_part_file_the_next_download_removes
         assert (out / "blob.bin").stat().st_size == 64 << 20
     finally:
         server.stop()
+
+
+def test_a_part_file_naming_an_impossible_pid_is_left_alone_not_an_internal_error(tmp_path):
+    # The next download into --out looks at each .NAME.pipe-PID-RANDOM.part there: a PID past
+    # what the OS can hold (a name pipe never made) raised OverflowError from os.kill, so
+    # `pipe invoke --out DIR` was an internal error (exit 70) for a file of the user's folder.
+    from pipefile.serve.download import remove_dead_parts
+
+    odd = tmp_path / ".x.pipe-99999999999999999999-a.part"
+    odd.write_text("mine\n")
+    dead = tmp_path / ".x.pipe-999999999-b.part"  # (a dead download's: removed as before)
+    dead.write_text("")
+    assert remove_dead_parts(str(tmp_path)) == [dead.name]
+    assert odd.read_text() == "mine\n"

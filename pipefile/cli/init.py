@@ -43,7 +43,9 @@ def init(directory, template_name, list_templates, force):
         os.makedirs(directory, exist_ok=True)
         written = scaffold.init(directory, template_name or scaffold.DEFAULT_TEMPLATE, force=force)
     except OSError as e:  # (a file on its way, /proc, no permission: the user's to fix, not a bug)
-        where = e.filename if isinstance(e.filename, str) else directory
+        # (a file replaced whole fails at its rename, whose second name is the file's own: the
+        # first is a hidden temporary the user never made)
+        where = next((f for f in (e.filename2, e.filename) if isinstance(f, str)), directory)
         raise PipefileError(
             f"cannot write the project into {directory!r} ({where}: {e.strerror or e})",
             hint="give a folder pipe can make or write, e.g. pipe init my-project",

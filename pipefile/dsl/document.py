@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from .. import spec
+from . import imports
 from .nodes import AssetRef, NodeOutput, ParamRef, ParentData, ParentParam
 from .where import DslError, Place, display
 
@@ -142,6 +143,37 @@ def inner_step(node, root: str, bound: dict) -> dict:
     return step
 
 
+def _made_paths(nodes: list) -> tuple:
+    """The paths the steps write (each a file or a folder), as they are written in a key's
+    `code`; a path made of a template, by its folder before the template ("" left out)."""
+    made = set()
+    for node in nodes:
+        for n in getattr(node.component, "outputs", {}) or {}:
+            path = node.paths.get(n) or f"{OUTPUT_ROOT}/{node.name}/{n}"
+            if not isinstance(path, str):
+                continue
+            if "${{" in path:
+                path = path.split("${{", 1)[0].rpartition("/")[0]
+            path = path.strip("/")
+            if path:
+                made.add(path)
+    return tuple(made)
+
+
+def _without_made(comp, body, made: tuple, root: str):
+    """A command_component's body without the imported modules a step of the pipeline
+    writes (a generated gen/schema.py): such a file is there or not when the pipeline loads
+    depending on whether that step ran yet, so the key differed between a clean checkout and
+    the next run, and the step ran again for nothing. The step reads it as an input anyway."""
+    imported = getattr(comp, "imported", None)
+    if body is None or imported is None or not made:
+        return body
+    gone = [f for f in imported(root) if any(f == m or f.startswith(m + "/") for m in made) and f not in comp.code]
+    if not gone:
+        return body
+    return dict(body, code=[c for c in body.get("code", []) if c not in gone])
+
+
 def _components(nodes: list):
     """Every component the steps use, with those inside pipeline components (first)."""
     for node in nodes:
@@ -153,6 +185,11 @@ def _components(nodes: list):
 
 def document(p: Pipeline, root: str) -> tuple:
     """(the Pipefile's text, per line the place in the user's code it came from or None)."""
+    with imports.one_load():  # (its components share the walk of their module's imports)
+        return _document(p, root)
+
+
+def _document(p: Pipeline, root: str) -> tuple:
     doc = _Lines()
     doc.add({"version": spec.PIPEFILE_VERSION, "name": p.name}, p.place)
     if p.description:
@@ -191,7 +228,8 @@ def document(p: Pipeline, root: str) -> tuple:
         doc.head("environments", p.place)
         for n, (e, place) in envs.items():
             doc.add({n: e}, place, 2)
-    bodies = [(c, c.body(root)) for c in components.values()]
+    made = _made_paths(p.nodes)
+    bodies = [(c, _without_made(c, c.body(root), made, root)) for c in components.values()]
     if any(b is not None for _, b in bodies):
         doc.head("components", p.place)
         for comp, body in bodies:

@@ -121,13 +121,12 @@ def _run(path: str, name: str) -> tuple:
 @contextlib.contextmanager
 def _in_folder(folder: str) -> Iterator[None]:
     """The user's code runs in its folder, which is first on sys.path, printing to stderr.
-    The modules it imported from that folder are forgotten after: a process that loads the
-    module again (pipe ui) reads them again, as a new process does, never an edited one's
-    old code."""
-    with _RUNNING:
-        before = set(sys.modules)
+    The modules it imported from that folder are forgotten after (`_one_load`): a process that
+    loads the module again (pipe ui) reads them again, as a new process does, never an edited
+    one's old code."""
+    with _RUNNING, _one_load():
         old = os.getcwd()
-        path_before = list(sys.path)
+        _LOADING[-1].add(folder)
         sys.path.insert(0, folder)
         try:
             os.chdir(folder)
@@ -135,10 +134,33 @@ def _in_folder(folder: str) -> Iterator[None]:
                 yield
         finally:
             os.chdir(old)
-            # (what the module put on sys.path goes too: a long-lived process, pipe serve,
-            # loading deployment after deployment, would search each one's folders after)
+
+
+# The folders of the load under way (`_one_load`), while one is: under _RUNNING.
+_LOADING: list = []
+
+
+@contextlib.contextmanager
+def _one_load() -> Iterator[None]:
+    """One load may run the user's code twice (the module, then the @dsl.pipeline function it
+    did not call): the second run sees the modules and sys.path of the first, as one process
+    running the module would (a package of ../shared importing a submodule when used). When
+    the outermost ends, what the load put on sys.path goes and its modules are forgotten: a
+    long-lived process (pipe serve loading deployment after deployment) would search each
+    one's folders after, and get a module of the same name from the first."""
+    with _RUNNING:
+        if _LOADING:
+            yield
+            return
+        before = set(sys.modules)
+        path_before = list(sys.path)
+        _LOADING.append(set())
+        try:
+            yield
+        finally:
+            folders = _LOADING.pop()
             sys.path[:] = path_before
-            _forget(set(sys.modules) - before, before, folder)
+            _forget(set(sys.modules) - before, before, folders)
 
 
 @contextlib.contextmanager
@@ -189,8 +211,8 @@ class _FromSource:
         return spec
 
 
-def _forget(new: set, before: set, folder: str) -> None:
-    """Drop the modules of `new` that are the user's code: imported from `folder` (a module
+def _forget(new: set, before: set, folders: set) -> None:
+    """Drop the modules of `new` that are the user's code: imported from one of `folders` (a module
     there, or a package there and its submodules), or from any other folder that is not the
     interpreter's own (a module of ../shared the pipeline put on sys.path). Kept: a package
     imported before (pipefile's own, whatever the folder), the standard library and installed
@@ -198,7 +220,11 @@ def _forget(new: set, before: set, folder: str) -> None:
     another in one process: a module of the same name kept from the first was what the next
     one got, however its file had changed since."""
     tops = {n.partition(".")[0] for n in new} - before
-    gone = {t for t in tops if _imported_from(sys.modules.get(t), folder) or _users_elsewhere(sys.modules.get(t))}
+    gone = {
+        t
+        for t in tops
+        if any(_imported_from(sys.modules.get(t), f) for f in folders) or _users_elsewhere(sys.modules.get(t))
+    }
     for name in new:
         if name.partition(".")[0] in gone:
             sys.modules.pop(name, None)
@@ -206,8 +232,13 @@ def _forget(new: set, before: set, folder: str) -> None:
 
 def _interpreter_folders() -> tuple:
     import site
+    import sysconfig
 
-    folders = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    # By the library and package folders, not by the prefix: a workspace may lie under it
+    # (/usr/src/app with a system Python, prefix /usr), and its ../shared modules are the user's.
+    paths = sysconfig.get_paths()
+    folders = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    folders.add(os.path.dirname(os.__file__))
     try:
         folders |= set(site.getsitepackages()) | {site.getusersitepackages()}
     except AttributeError:  # (a virtualenv's old site module)
@@ -268,9 +299,10 @@ def pipeline_object(path: str) -> tuple:
 
 def _pipeline_object(path: str) -> tuple:
     file, name = split_ref(path)
-    obj, others = run_module(file, name)
-    if obj is not None and hasattr(obj, "__wrapped__") and callable(obj) and not is_dsl(obj):
-        obj = _call(obj, file)  # a @dsl.pipeline function not called: its defaults
+    with _one_load():  # (the function below runs with what the module imported)
+        obj, others = run_module(file, name)
+        if obj is not None and hasattr(obj, "__wrapped__") and callable(obj) and not is_dsl(obj):
+            obj = _call(obj, file)  # a @dsl.pipeline function not called: its defaults
     if obj is None or not (is_dsl(obj) or hasattr(obj, "_to_dict")):
         display = display_path(file)
         found = [k for k, v in others.items() if is_dsl(v) or hasattr(v, "_to_dict")]
