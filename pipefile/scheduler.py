@@ -247,7 +247,7 @@ class Scheduler:
             if first is not None and first.outcome == Outcome.FAILED:
                 first = None  # a retry of a foreach task (MapPolicy notes its tries)
             if first is not None:  # (its error on one line: a note is, and the hint had its own)
-                why = "; ".join(x.strip() for x in (first.error or "").splitlines())
+                why = "; ".join(x.strip() for x in (first.error or "").splitlines() if x.strip())
                 notes = [f"could not restore ({why}); ran the step instead"]
                 result = dataclasses.replace(result, notes=first.notes + notes + result.notes)
             done(name, result, d)

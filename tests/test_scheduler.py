@@ -228,7 +228,7 @@ def test_a_failed_restore_is_run_instead_by_the_scheduler(graph):
 def test_a_failed_restores_note_is_one_line_with_its_hint(graph):
     # The note was the error as it is, hint on a line of its own: printed as one line, it
     # showed a literal \n ("...refused\n  hint: push it again...").
-    error = "object 3f2a on the remote does not match its name: refused\n  hint: push it again with --repair"
+    error = "object 3f2a on the remote does not match its name: refused\n\n  hint: push it again with --repair"
     ex = FakeExecutor(script={("restore", "a"): Outcome.RESTORE_FAILED}, errors={("restore", "a"): error})
     summary = _execute(graph, ex, _plan(graph, {"a": Verdict.RESTORE}), jobs=1)
     assert summary.results["a"].notes[1] == (
