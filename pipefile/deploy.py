@@ -21,23 +21,12 @@ from .digest import TREE
 from .errors import PipefileError
 from .jobdb.online import OnlineDeployment, OnlineStore
 from .lineage import parse_ref
+from .pids import alive
 from .workspace import Workspace
 
 MODEL_FILES = ("model.json", "model.pkl")
 SCRATCH_PREFIX = ".deploy-"  # + PID-: a deploy's folder under .pipe/, flocked while it reads model.json
 LEGACY_SCRATCH_AGE = 3600  # seconds: a folder of an older pipe (no pid in its name) is this old before it goes
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    except OverflowError:
-        return True  # (no process has an id this large: a name pipe did not make, left alone)
-    return True
 
 
 def remove_dead_scratch(state_dir: str) -> list:
@@ -55,7 +44,7 @@ def remove_dead_scratch(state_dir: str) -> list:
     for e in entries:
         owner = e.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
         if owner.isascii() and owner.isdigit():
-            if int(owner) == os.getpid() or _alive(int(owner)):
+            if int(owner) == os.getpid() or alive(int(owner)):
                 continue
         else:  # an older pipe's (.deploy-RANDOM): its deploy took seconds; an hour old, it is dead
             try:

@@ -24,6 +24,7 @@ LAYERS = {
     "names": 0,  # names that are not UTF-8: standard library (and errors)
     "printable": 0,
     "wholefile": 0,  # a user's file written whole or not at all: standard library only
+    "pids": 0,  # whether a process id is alive (a leftover's owner): standard library only
     "shellquote": 0,
     "tracking": 0,
     "stopping": 0,

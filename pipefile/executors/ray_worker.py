@@ -40,6 +40,7 @@ from ..cache.content_store import ContentStore
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, Launch, make
 from ..errors import PipefileError
+from ..pids import alive
 
 _OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP [CONTAINER_ID]"
 # Finished tasks' folders wait here to be removed: out of `scratch/`, which every task lists
@@ -108,16 +109,6 @@ def _remote(store_spec):
         return _remotes[key]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
 def _reap(scratch_root: str) -> None:
     """Scratch folders of tasks whose worker process is gone: kill what they left running
     (their command's process group), then remove them."""
@@ -129,7 +120,7 @@ def _reap(scratch_root: str) -> None:
             pid, pgid = int(fields[0]), int(fields[1])
         except (OSError, ValueError, IndexError):
             continue
-        if _alive(pid):
+        if alive(pid):
             continue
         if pgid > 0:
             try:
@@ -156,7 +147,7 @@ def _sweep_done(done_root: str) -> None:
                 pid = int(f.read().split()[0])
         except (OSError, ValueError, IndexError):
             pid = 0
-        if pid == 0 or not _alive(pid):
+        if pid == 0 or not alive(pid):
             _remove_later(folder)
 
 

@@ -8,12 +8,12 @@ import each other: a ServeStore is handed the JobStore whose database it shares.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import field
 from typing import Optional
 
 from ..lazyclass import dataclass
 from ..outcomes import JobState, JobStatus
+from ..pids import alive
 
 # The words are outcomes.JobStatus (a job's `status`, what `pipe jobs` shows) and
 # outcomes.JobState (a served job's lifecycle, its `state`).
@@ -136,20 +136,6 @@ class JobStep:
         }
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return "\nState:\tZ" not in f.read()
-    except OSError:
-        return True
-
-
 def job_from_row(row) -> Job:
     """A `jobs` row (SELECT *) as a Job; one left running by a process that no longer
     exists reads as interrupted."""
@@ -182,7 +168,7 @@ def job_from_row(row) -> Job:
         error,
         queued,
     ) = row
-    if status == JobStatus.RUNNING and not _alive(pid):
+    if status == JobStatus.RUNNING and not alive(pid):
         status = JobStatus.INTERRUPTED
         if state is not None:
             state = JobState.INTERRUPTED

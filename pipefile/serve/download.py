@@ -22,6 +22,7 @@ from typing import Callable, Optional
 from ..digest import FILE, TREE, hash_file
 from ..errors import PipefileError
 from ..lazyclass import dataclass
+from ..pids import alive
 from .answers import body_chunks, brief_repr
 
 NAME_MAX_BYTES = 200  # an output's name; with its extension and a temporary suffix it stays under 255
@@ -173,7 +174,7 @@ def remove_dead_parts(folder: str) -> list:
         return removed
     for e in entries:
         pid = int(PART.fullmatch(e.name).group(1))  # type: ignore[union-attr]
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or alive(pid):
             continue
         try:
             fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW)
@@ -189,18 +190,6 @@ def remove_dead_parts(folder: str) -> list:
         finally:
             os.close(fd)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    except OverflowError:
-        return True  # (no process has an id this large: a name pipe did not make, left alone)
-    return True
 
 
 def _safe_ext(ext: str) -> bool:
