@@ -21,7 +21,7 @@ from .digest import TREE
 from .errors import PipefileError
 from .jobdb.online import OnlineDeployment, OnlineStore
 from .lineage import parse_ref
-from .pids import alive
+from .pids import remove_abandoned
 from .workspace import Workspace
 
 MODEL_FILES = ("model.json", "model.pkl")
@@ -43,28 +43,15 @@ def remove_dead_scratch(state_dir: str) -> list:
         return removed
     for e in entries:
         owner = e.name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
-        if owner.isascii() and owner.isdigit():
-            if int(owner) == os.getpid() or alive(int(owner)):
-                continue
-        else:  # an older pipe's (.deploy-RANDOM): its deploy took seconds; an hour old, it is dead
+        pid = int(owner) if owner.isascii() and owner.isdigit() else None
+        if pid is None:  # an older pipe's (.deploy-RANDOM): its deploy took seconds; an hour old, it is dead
             try:
                 if time.time() - e.stat(follow_symlinks=False).st_mtime < LEGACY_SCRATCH_AGE:
                     continue
             except OSError:
                 continue
-        try:
-            fd = os.open(e.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-        except OSError:
-            continue  # gone meanwhile, or not a folder: not ours to remove
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # held: a deploy (of another machine sharing the folder) uses it
-            shutil.rmtree(e.path, ignore_errors=True)
+        if remove_abandoned(e.path, pid, lambda p: shutil.rmtree(p, ignore_errors=True), os.O_DIRECTORY):
             removed.append(e.path)
-        finally:
-            os.close(fd)
     return removed
 
 

@@ -8,6 +8,7 @@ DSL (which sits above it)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.machinery
 import os
 import sys
@@ -230,7 +231,9 @@ def _forget(new: set, before: set, folders: set) -> None:
             sys.modules.pop(name, None)
 
 
+@functools.lru_cache(maxsize=1)
 def _interpreter_folders() -> tuple:
+    """(Once per process: they do not move, and each load asks for every module it made.)"""
     import site
     import sysconfig
 

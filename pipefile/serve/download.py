@@ -22,7 +22,7 @@ from typing import Callable, Optional
 from ..digest import FILE, TREE, hash_file
 from ..errors import PipefileError
 from ..lazyclass import dataclass
-from ..pids import alive
+from ..pids import remove_abandoned
 from .answers import body_chunks, brief_repr
 
 NAME_MAX_BYTES = 200  # an output's name; with its extension and a temporary suffix it stays under 255
@@ -174,21 +174,8 @@ def remove_dead_parts(folder: str) -> list:
         return removed
     for e in entries:
         pid = int(PART.fullmatch(e.name).group(1))  # type: ignore[union-attr]
-        if pid == os.getpid() or alive(pid):
-            continue
-        try:
-            fd = os.open(e.path, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue  # a link, or gone meanwhile
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # held: a download (of another machine sharing the folder) is writing it
-            _remove(e.path)
+        if remove_abandoned(e.path, pid, _remove):
             removed.append(e.name)
-        finally:
-            os.close(fd)
     return removed
 
 
