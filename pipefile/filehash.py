@@ -49,10 +49,11 @@ def read_chunks(f) -> Iterator:
         yield view[:n]
 
 
-def hash_file(path: str) -> str:
-    """Stream a file through xxh3-128."""
+def hash_file(path: str, regular_only: bool = False) -> str:
+    """Stream a file through xxh3-128. `regular_only`: a FIFO or a device there raises
+    NotARegularFile (see open_regular)."""
     h = xxhash.xxh3_128()
-    with open(path, "rb", buffering=0) as f:
+    with open_regular(path, buffering=0) if regular_only else open(path, "rb", buffering=0) as f:
         for chunk in read_chunks(f):
             h.update(chunk)
     return h.hexdigest()
@@ -73,17 +74,18 @@ class NotARegularFile(OSError):
     """What `open_regular` raises for a FIFO, a socket or a device (or a link to one)."""
 
 
-def open_regular(path: str):
+def open_regular(path: str, buffering: int = -1):
     """A binary file object for the regular file at `path` (links followed), for the files
-    pipe writes and reads back itself (a step's log): a FIFO or a device found there instead
-    raises NotARegularFile, never read (opening a FIFO waits for a writer; /dev/zero never ends)."""
+    pipe writes and reads back itself (a step's log, a stored object): a FIFO or a device found
+    there instead raises NotARegularFile, never read (opening a FIFO waits for a writer;
+    /dev/zero never ends). `buffering`: as open()'s (0: unbuffered, for `read_chunks`)."""
     # O_NONBLOCK: so that opening a FIFO returns at once and it can be refused
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     try:
         if not statmod.S_ISREG(os.fstat(fd).st_mode):
             raise NotARegularFile(f"not a regular file: {path}")
         os.set_blocking(fd, True)
-        return open(fd, "rb", closefd=True)
+        return open(fd, "rb", buffering=buffering, closefd=True)
     except BaseException:
         os.close(fd)
         raise

@@ -43,6 +43,7 @@ from ..digest import (
     read_chunks,
 )
 from ..errors import PipefileError
+from ..filehash import NotARegularFile, open_regular
 from .background_sync import BackgroundSync
 from .tempnames import exclusive_temp
 
@@ -87,7 +88,7 @@ def _reflink(src_fd: int, dst_fd: int) -> bool:
 def copy_file(src: str, dst_fd: int) -> str:
     """Copy `src` into the open file `dst_fd` and return the digest of what was written."""
     h = xxhash.xxh3_128()
-    with open(src, "rb", buffering=0) as f:
+    with open_regular(src, buffering=0) as f:  # (a FIFO put there by hand: refused, never waited on)
         if _reflink(f.fileno(), dst_fd):
             with open(dst_fd, "rb", buffering=0, closefd=False) as r:
                 r.seek(0)
@@ -262,10 +263,23 @@ class ContentStore:
 
     def read(self, digest: str) -> bytes:
         try:
-            with open(self.path(digest), "rb") as f:
+            with open_regular(self.path(digest)) as f:
                 return f.read()
         except FileNotFoundError:
             raise StoreError(f"object {digest[:12]} is missing from the store at {self.root}") from None
+        except NotARegularFile:
+            raise self._not_a_file(digest) from None
+
+    def _not_a_file(self, digest: str) -> CorruptObject:
+        """A FIFO, socket or device where an object should be (never made by pipe: put there by
+        hand): reading it would wait for ever or never end. Moved aside as a corrupt object is,
+        so the output is made again and the object stored again."""
+        where = self.quarantine(digest)
+        return CorruptObject(
+            f"object {digest[:12]} in the store is not a regular file; moved it to {where}",
+            hint="make that content again (run the step that made it, or add the asset again); "
+            "`pipe verify` checks the rest of the store",
+        )
 
     # --- reading back into the workspace -------------------------------------------------
     def complete(self, d: PathDigest) -> bool:
@@ -298,6 +312,9 @@ class ContentStore:
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
         try:
             got = copy_file(self.path(digest), fd)
+        except NotARegularFile:
+            os.unlink(dest)
+            raise self._not_a_file(digest) from None
         finally:
             os.close(fd)
         if got != digest:

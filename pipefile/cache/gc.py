@@ -43,7 +43,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from ..digest import E_TREE, TREE, hash_file, parse_manifest
 from ..errors import PipefileError
-from ..filehash import open_regular
+from ..filehash import NotARegularFile, open_regular
 from ..lazyclass import dataclass
 from ..wholefile import sync_folder
 from .action_cache import ACTION_CACHE_VERSION, HELD
@@ -434,9 +434,11 @@ def verify(store, on_bad: Optional[Callable] = None) -> VerifyReport:
     r = VerifyReport()
     for digest, path, size in objects(store):
         try:
-            actual = hash_file(path)
+            actual = hash_file(path, regular_only=True)  # (a FIFO put there by hand: never waited on)
         except FileNotFoundError:
             continue
+        except NotARegularFile:
+            actual = "not a regular file"
         except OSError as e:
             actual = f"unreadable ({e.strerror or e})"
         r.checked += 1

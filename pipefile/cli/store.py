@@ -110,9 +110,10 @@ def verify(pipefile, as_json):
 
         def bad(digest, actual, where):
             if not as_json:
+                # (`actual` is a digest, or what kept it from being read: "unreadable (...)", "not a regular file")
+                why = f"its content hashes to {actual[:12]}" if len(actual) == 32 else f"it is {actual}"
                 click.echo(
-                    f"object {digest[:12]} is corrupt (its content hashes to {actual[:12]}); "
-                    f"moved it to {os.path.relpath(where)}",
+                    f"object {digest[:12]} is corrupt ({why}); moved it to {os.path.relpath(where)}",
                     err=True,
                 )
 
