@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
 import pytest
 from workspace_repo import Repo
@@ -84,3 +85,38 @@ def test_deploy_of_a_model_whose_stored_file_is_a_fifo_is_refused_not_waited_on(
     r = repo.pipe("deploy", "m", "--model", "m", timeout=60)
     assert r.code == 2, str(r)
     assert "is not a regular file" in r.err and "hint:" in r.err and "Traceback" not in r.err, str(r)
+
+
+def test_a_served_outputs_download_refuses_a_fifo_object_instead_of_holding_its_thread(tmp_path):
+    # In process: the generators `pipe serve` streams a job's output with (a file; a folder's tar).
+    from pipefile.cache.content_store import ContentStore
+    from pipefile.digest import E_FILE, TREE_MAGIC, hash_bytes
+    from pipefile.filehash import NotARegularFile
+    from pipefile.serve.jobs_view import _file_chunks, _tar_stream
+
+    store = ContentStore(str(tmp_path / "store"))
+    inner = hash_bytes(b"inner\n")
+    store.put_bytes(b"inner\n")
+    manifest = TREE_MAGIC + json.dumps([["x.txt", E_FILE, inner, 6]]).encode()
+    folder = store.put_bytes(manifest)
+    os.unlink(store.path(inner))
+    os.mkfifo(store.path(inner))
+    for stream in (_file_chunks(store.path(inner)), _tar_stream(store, folder)):
+        assert isinstance(_within(10, lambda s=stream: list(s)), NotARegularFile)
+
+
+def _within(seconds: float, fn):
+    """What `fn()` raised, in a thread given `seconds` (before: it waited on the FIFO for ever)."""
+    raised: list = []
+
+    def run():
+        try:
+            fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            raised.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), "still waiting on the FIFO"
+    return raised[0] if raised else None

@@ -219,7 +219,9 @@ def _safe_name(name: str) -> str:
 
 
 def _file_chunks(path: str) -> Iterator[bytes]:
-    with open(path, "rb") as f:
+    from ..filehash import open_regular  # (a FIFO in the store: an error that ends the stream, never a wait)
+
+    with open_regular(path) as f:
         while True:
             b = f.read(1 << 20)
             if not b:
@@ -231,6 +233,8 @@ def _tar_stream(store, digest: str) -> Iterator[bytes]:
     """The folder as a PAX tar stream, each file's data read 1 MiB at a time as it is sent:
     a large file in a folder output is never held in memory (tarfile's own stream writer
     copies a member whole before the caller can take it)."""
+    from ..filehash import open_regular
+
     for rel, kind, d, size in store.walk(digest):
         info = tarfile.TarInfo(rel)
         info.mtime = 0
@@ -243,7 +247,7 @@ def _tar_stream(store, digest: str) -> Iterator[bytes]:
         info.size, info.mode = size, 0o755 if kind == E_EXEC else 0o644
         yield info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
         left = size
-        with open(store.path(d), "rb") as f:
+        with open_regular(store.path(d)) as f:
             while left > 0:
                 b = f.read(min(left, 1 << 20))
                 if not b:
