@@ -303,3 +303,18 @@ def test_jobs_list_filters_before_show_are_refused_not_dropped(repo):
     r = repo.pipe("jobs", "-n", "3", "--all", "show", "last")
     assert r.code == 2 and "-n, --all choose" in r.err, str(r)
     assert repo.pipe("jobs", "-e", "other").code == 0
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="Linux's /dev/full")
+@pytest.mark.parametrize("args", [["jobs", "--all"], ["jobs", "--all", "--json"], ["status"]])
+def test_output_sent_to_a_full_device_says_so_not_that_pipes_files_are_full(repo, args):
+    # Before: "no space left on the device to write pipe's files ... `pipe gc` frees what the
+    # store no longer needs": the store was fine; stdout was full.
+    repo.write("Pipefile", "steps:\n  a:\n    command: echo a > a.txt\n    outputs: {o: a.txt}\n", dedent=False)
+    repo.pipe("run", check=True)
+    env = dict(os.environ, PIPE_PLAIN="1")
+    with open("/dev/full", "w") as full:
+        p = subprocess.run(PIPE + args, cwd=repo.root, stdout=full, stderr=subprocess.PIPE, text=True, env=env)
+    assert p.returncode == 2, p.stderr
+    assert "pipe's output could not be written to its standard output (No space left on device)" in p.stderr
+    assert "pipe gc" not in p.stderr and "Traceback" not in p.stderr and "Exception ignored" not in p.stderr

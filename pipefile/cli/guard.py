@@ -72,6 +72,36 @@ def not_utf8(e: UnicodeEncodeError) -> PipefileError:
     )
 
 
+def _output_error(e: BaseException) -> PipefileError | None:
+    """The error for a full disk met writing pipe's standard output (`pipe jobs > /dev/full`, a
+    report redirected to a full disk elsewhere), or None where pipe's own files may be what
+    failed: it was told as those failing, with `pipe gc` to free room in the store."""
+    if not isinstance(e, OSError) or e.filename is not None:
+        return None
+    try:
+        out = os.fstat(1)
+        if stat.S_ISCHR(out.st_mode):
+            if out.st_rdev != os.makedev(1, 7):  # (/dev/full: the one device that is always full)
+                return None
+        elif not stat.S_ISREG(out.st_mode) or out.st_dev == os.stat(".").st_dev:
+            return None  # (the workspace's disk: its files may be what failed; that message says the same)
+        else:
+            room = os.fstatvfs(1)
+            if room.f_bavail * room.f_frsize >= 1 << 20:
+                return None
+    except OSError:
+        return None
+    # What is left goes nowhere: Python's own flush at exit would fail again, with a traceback.
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+    return PipefileError(
+        f"pipe's output could not be written to its standard output ({e.strerror or e})",
+        hint="send it where there is room (another disk, a pipe or the terminal), then run the command again",
+    )
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
@@ -118,7 +148,7 @@ def guard(fn):
             from ..workspace.lock import disk_error, is_disk_error  # only on this path: start-up pays nothing
 
             if is_disk_error(e):  # pipe's own files could not be written: the user's to fix, not a bug
-                e = disk_error(e)
+                e = _output_error(e) or disk_error(e)
             elif isinstance(e, UnicodeEncodeError) and e.reason == "surrogates not allowed":
                 e = not_utf8(e)
             elif isinstance(e, FileNotFoundError) and _cwd_gone():
