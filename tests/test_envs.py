@@ -288,6 +288,15 @@ def test_gpu_requests_that_cannot_be_met_are_errors_before_anything_runs_simulat
     assert {s["name"]: s.get("gpus") for s in r.json["steps"]} == {"ok": None, "big": ["4", "5", "6"]}
     r = repo.pipe("run", "--gpus", "0,,1")
     assert r.code == 2 and "--gpus: '' is not a GPU id" in r.err, str(r)
+    # Docker's `--gpus all`, or a typo, named one device CUDA never finds: the step ran on the CPU.
+    r = repo.pipe("run", "--gpus", "all")
+    assert r.code == 2 and "--gpus: 'all' is not a GPU id" in r.err and "leave --gpus out" in r.err, str(r)
+    r = repo.pipe("run", env={"PIPE_GPUS": "0,l"})
+    assert r.code == 2 and "PIPE_GPUS: 'l' is not a GPU id" in r.err and "nvidia-smi -L" in r.err, str(r)
+    uuid = "GPU-8f6a2c3e-1b2d-4c5e-9f0a-1b2c3d4e5f60"
+    r = repo.pipe("run", "--gpus", f"{uuid},MIG-5c2d,2", "--force", "--json")
+    assert r.code == 0, str(r)
+    assert {s["name"]: s.get("gpus") for s in r.json["steps"]}["big"] == [uuid, "MIG-5c2d", "2"]
 
 
 def test_a_memory_request_larger_than_the_machine_is_an_error(repo):

@@ -114,10 +114,18 @@ def parse(text: str, what: str) -> list:
     for part in text.split(","):
         gid, _, model = part.strip().partition(":")
         gid = gid.strip()
-        if not _ID_RE.fullmatch(gid):
+        if gid.lower() == "all":  # (Docker's word: here it named one device, "all", that CUDA never finds)
+            raise PipefileError(
+                f"{what}: 'all' is not a GPU id",
+                hint=f"leave {what} out to use every GPU detected, or list device ids, e.g. 0,1",
+            )
+        # An index, or a UUID as `nvidia-smi -L` lists them: anything else CUDA_VISIBLE_DEVICES
+        # takes as no device at all, and the step would run on the CPU without a word.
+        if not _ID_RE.fullmatch(gid) or not (gid.isdecimal() or gid.startswith(("GPU-", "MIG-"))):
             raise PipefileError(
                 f"{what}: '{part.strip()}' is not a GPU id",
-                hint="list device ids separated by commas, e.g. 0,1 (or none)",
+                hint="list device indexes separated by commas, e.g. 0,1, or their UUIDs (GPU-..., MIG-...: "
+                "nvidia-smi -L); or none",
             )
         if gid in seen:
             raise PipefileError(f"{what}: GPU {gid} is listed twice", hint="list each device once, e.g. 0,1")
