@@ -307,3 +307,92 @@ def test_a_part_file_naming_an_impossible_pid_is_left_alone_not_an_internal_erro
     dead.write_text("")
     assert remove_dead_parts(str(tmp_path)) == [dead.name]
     assert odd.read_text() == "mine\n"
+
+
+def _closed_by_server(socks: list) -> int:
+    """How many of `socks` the server has closed (a read gives end of file at once)."""
+    n = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            n += s.recv(1) == b""
+        except BlockingIOError:
+            pass  # open, nothing sent
+        except OSError:
+            n += 1  # reset
+    return n
+
+
+def _health_within(server: Server, seconds: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{server.url}/v1/health", timeout=2).status_code == 200:
+                return True
+        time.sleep(0.2)
+    return False
+
+
+def test_idle_connections_are_closed_and_never_leave_the_server_without_files(tmp_path):
+    # Before: connections that sent nothing were held for ever; 300 of them under `ulimit -n
+    # 256` left the server no file to accept with: it answered no one (not /v1/health) until
+    # the client went away. Now a connection on which no request begins for --idle-timeout is
+    # closed, and past --max-connections (default: 3/4 of the open-file limit) as it opens.
+    require_serve_deps()
+    import resource
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    Repo(root).write("Pipefile", "steps: {}\n", dedent=False)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))  # (the server inherits it)
+    try:
+        server = Server(root, "--idle-timeout", "2s")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    socks = []
+    try:
+        for _ in range(300):
+            with contextlib.suppress(OSError):
+                socks.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        # Those past the cap are closed as they open, the rest within two idle timeouts; the
+        # server answers meanwhile or after.
+        assert _health_within(server, 10), server.output()[-3000:]
+        deadline = time.monotonic() + 10
+        while _closed_by_server(socks) < len(socks):
+            assert time.monotonic() < deadline, f"{len(socks) - _closed_by_server(socks)} idle connections held"
+            time.sleep(0.2)
+        # A connection that sends its request's head a byte at a time, slower than the timeout allows.
+        slow = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        for byte in b"GET /v1/health HTTP/1.1\r\n":
+            try:
+                slow.sendall(bytes([byte]))
+            except OSError:
+                break  # closed: what should happen
+            time.sleep(0.2)
+        assert _closed_by_server([slow]) == 1
+        slow.close()
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+
+
+def test_max_connections_caps_what_the_server_holds(tmp_path):
+    require_serve_deps()
+    root = tmp_path / "ws"
+    root.mkdir()
+    Repo(root).write("Pipefile", "steps: {}\n", dedent=False)
+    server = Server(root, "--max-connections", "20")
+    socks = []
+    try:
+        socks = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(30)]
+        time.sleep(0.5)
+        assert _closed_by_server(socks) == 10
+    finally:
+        for s in socks:
+            s.close()
+    assert _health_within(server, 10)  # (once they went away: the cap counts what is open)
+    server.stop()

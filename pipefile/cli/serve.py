@@ -232,7 +232,15 @@ def endpoints_disable(name, number, pipefile):
     "--idle-timeout",
     default="60s",
     show_default=True,
-    help="Time a request body may send nothing before it is refused (408).",
+    help="Time a request body may send nothing before it is refused (408); a connection on which no request "
+    "begins for this long is closed.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Connections held at once; one more is closed as it opens. Default: 3/4 of the open-file limit.",
 )
 @click.option(
     "--pass-env",
@@ -254,6 +262,7 @@ def serve(
     max_log,
     job_timeout,
     idle_timeout,
+    max_connections,
     pass_env,
 ):
     """Serve this workspace's endpoints over REST (under /v1; OpenAPI at /v1/openapi.json)."""
@@ -287,6 +296,7 @@ def serve(
         max_log=_size_option(max_log, "--max-log"),
         job_timeout=positive_duration(job_timeout, "--job-timeout"),
         idle_timeout=positive_duration(idle_timeout, "--idle-timeout"),
+        max_connections=max_connections,
         pass_env=list(pass_env),
     )
     run_server(config, log=lambda m: click.echo(m, err=True))

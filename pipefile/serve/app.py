@@ -38,7 +38,8 @@ class ServeConfig(BaseModel):
     max_queue: int = 100
     max_log: int = 100 * 2**20
     job_timeout: float = 3600.0
-    idle_timeout: float = 60.0  # seconds a request body may send nothing (guard.py)
+    idle_timeout: float = 60.0  # seconds a request body may send nothing (guard.py); a request's head may take
+    max_connections: Optional[int] = None  # connections held at once (None: from the open-file limit: server.py)
     pass_env: list = []
 
 
