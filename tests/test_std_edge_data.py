@@ -285,3 +285,20 @@ def test_a_string_param_that_starts_with_a_dash_reaches_the_component(repo):
     run = step(repo, "filter_rows", {"data": data, "expression": "-a<0"}, {"filtered": "build/f.parquet"})
     assert run.code == 0, str(run)
     assert pd.read_parquet(repo.root / "build/f.parquet")["a"].tolist() == [1.0, 3.0]
+
+
+def test_a_string_param_of_exactly_two_dashes_reaches_the_component(repo):
+    # `--value=--`: Python 3.11's argparse drops a `--` from an option's values, so a fill value
+    # (or a column) named `--` arrived as no value: "columns: no column is named", or an empty fill.
+    data = parquet(repo, "data/t.parquet", pd.DataFrame({"--": [1.0, 2.0], "b": ["x", None]}))
+    run = step(
+        repo,
+        "clean_missing_data",
+        {"data": data, "columns": "b", "strategy": "constant", "value": "--"},
+        {"data": "build/c.parquet", "report": "build/r.json"},
+    )
+    assert run.code == 0, str(run)
+    assert pd.read_parquet(repo.root / "build/c.parquet")["b"].tolist() == ["x", "--"]
+    run = step(repo, "select_columns", {"data": data, "columns": "--"}, {"data": "build/s.parquet"})
+    assert run.code == 0, str(run)
+    assert list(pd.read_parquet(repo.root / "build/s.parquet").columns) == ["--"]

@@ -7,6 +7,7 @@ every output, keeps nothing that was half-written).
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import os
 import sys
@@ -83,6 +84,19 @@ def option_values(argv: Sequence[str]) -> list[str]:
             out.append(arg)
             i += 1
     return out
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, keeping an option's value of exactly `--`: Python 3.11's argparse
+    drops a `--` from every option's values, so a fill value or a column named `--` (given as
+    `--value=--`: `option_values`) arrived as no value at all."""
+
+    def _get_values(self, action, arg_strings):
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
 
 
 def run_main(component: str, main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:

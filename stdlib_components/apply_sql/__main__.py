@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 import sqlite3
@@ -10,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .._lib.errors import ComponentError, did_you_mean, run_main
+from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/apply_sql@1"
@@ -148,7 +147,7 @@ def query(tables: dict, sql: str, timeout_seconds: float = TIMEOUT_SECONDS, memo
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--t1", required=True)
     ap.add_argument("--t2")
     ap.add_argument("--t3")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 from .._lib import scaling
-from .._lib.errors import run_main
+from .._lib.errors import ArgumentParser, run_main
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/apply_transformation@1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--transform", required=True)
     ap.add_argument("--transformed", required=True)

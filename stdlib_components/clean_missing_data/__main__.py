@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 from collections.abc import Sequence
 from typing import Any
 
 from .._lib.columns import is_numeric, named_columns
-from .._lib.errors import ComponentError, did_you_mean, run_main
+from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main
 from .._lib.jsonfiles import plain, write_json
 from .._lib.tables import read_table, write_table
 
@@ -84,7 +83,7 @@ def _fill_value(frame, name: str, strategy: str, value: str | None) -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--columns")
     ap.add_argument("--strategy", default="drop_rows")

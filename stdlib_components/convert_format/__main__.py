@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
-from .._lib.errors import ComponentError, did_you_mean, run_main
+from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/convert_format@1"
@@ -13,7 +12,7 @@ TARGETS = ("csv", "parquet", "jsonl")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--format", default="csv")
     ap.add_argument("--converted", required=True)

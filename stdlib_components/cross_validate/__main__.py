@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._lib.errors import ComponentError, run_main
+from .._lib.errors import ArgumentParser, ComponentError, run_main
 from .._lib.estimators import (
     CLASSIFICATION,
     check_inputs,
@@ -34,7 +33,7 @@ def _splitter(task: str, folds: int, seed: int, frame, label: str):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--label", required=True)
     ap.add_argument("--model-name", help="the algorithm (the `model` param)")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._lib.errors import run_main
+from .._lib.errors import ArgumentParser, run_main
 from .._lib.evaluation import evaluate, write_report
 from .._lib.tables import read_table
 
@@ -15,7 +14,7 @@ COMPONENT = "std/evaluate_model@1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--scored", required=True)
     ap.add_argument("--label", required=True)
     ap.add_argument("--task", default="auto")

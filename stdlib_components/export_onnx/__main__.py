@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._lib.errors import ComponentError, run_main
+from .._lib.errors import ArgumentParser, ComponentError, run_main
 from .._lib.models import load_model
 
 COMPONENT = "std/export_onnx@1"
@@ -26,7 +25,7 @@ def _converter():
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--model", required=True)
     ap.add_argument("--opset", type=int)
     ap.add_argument("--onnx", required=True)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections.abc import Sequence
 
-from .._lib.errors import ComponentError, did_you_mean, run_main
+from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/filter_rows@1"
@@ -140,7 +139,7 @@ def keep(frame, expression: str):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--expression", required=True)
     ap.add_argument("--filtered", required=True)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from .._lib.errors import ComponentError, did_you_mean, run_main
+from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main
 from .._lib.tables import FORMATS, read_table, write_table
 
 COMPONENT = "std/import_data@1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--source")
     ap.add_argument("--source-folder")
     ap.add_argument("--format", default="auto")

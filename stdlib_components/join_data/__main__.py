@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 from .._lib.columns import named_columns
-from .._lib.errors import ComponentError, did_you_mean, run_main, warn
+from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main, warn
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/join_data@1"
@@ -14,7 +13,7 @@ HOWS = ("inner", "left", "right", "outer")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--left", required=True)
     ap.add_argument("--right", required=True)
     ap.add_argument("--keys", required=True)

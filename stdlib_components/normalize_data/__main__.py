@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 from .._lib import scaling
 from .._lib.columns import is_numeric, named_columns, require_numeric
-from .._lib.errors import ComponentError, did_you_mean, run_main
+from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/normalize_data@1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--columns")
     ap.add_argument("--exclude")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
-from .._lib.errors import ComponentError, did_you_mean, run_main
+from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main
 from .._lib.tables import write_table
 
 COMPONENT = "std/sample_data@1"
@@ -30,7 +29,7 @@ def load(name: str):
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--name", required=True)
     ap.add_argument("--data", required=True)
     args = ap.parse_args(argv)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
-from .._lib.errors import ComponentError, run_main
+from .._lib.errors import ArgumentParser, ComponentError, run_main
 from .._lib.models import load_model, score_frame
 from .._lib.tables import read_table, write_table
 
@@ -13,7 +12,7 @@ COMPONENT = "std/score_model@1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--scored", required=True)

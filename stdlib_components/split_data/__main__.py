@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
-from .._lib.errors import ComponentError, check_columns, check_seed, run_main
+from .._lib.errors import ArgumentParser, ComponentError, check_columns, check_seed, run_main
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/split_data@1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--fraction", type=float, required=True)
     ap.add_argument("--seed", type=int, required=True)

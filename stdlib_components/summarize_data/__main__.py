@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .._lib.columns import is_numeric, named_columns
-from .._lib.errors import run_main
+from .._lib.errors import ArgumentParser, run_main
 from .._lib.jsonfiles import write_json
 from .._lib.tables import read_table
 
@@ -107,7 +106,7 @@ def draw(frame, columns: list[str], path: str) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--columns")
     ap.add_argument("--statistics", required=True)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
-from .._lib.errors import run_main
+from .._lib.errors import ArgumentParser, run_main
 from .._lib.estimators import chosen_model, fit_model, model_kind, parse_hyperparameters
 from .._lib.models import save_model
 from .._lib.tables import read_table
@@ -14,7 +13,7 @@ COMPONENT = "std/train_model@1"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(prog=COMPONENT, description=__doc__)
+    ap = ArgumentParser(prog=COMPONENT, description=__doc__)
     ap.add_argument("--data", required=True)
     ap.add_argument("--label", required=True)
     ap.add_argument("--model-name", help="the algorithm (the `model` param)")
