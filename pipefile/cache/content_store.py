@@ -85,10 +85,12 @@ def _reflink(src_fd: int, dst_fd: int) -> bool:
         return False
 
 
-def copy_file(src: str, dst_fd: int) -> str:
-    """Copy `src` into the open file `dst_fd` and return the digest of what was written."""
+def copy_file(src: str, dst_fd: int, regular_only: bool = False) -> str:
+    """Copy `src` into the open file `dst_fd` and return the digest of what was written.
+    `regular_only`: a FIFO or a device at `src` raises NotARegularFile, never waited on (a
+    stored object: a step's output was checked to be a file when it was collected)."""
     h = xxhash.xxh3_128()
-    with open_regular(src, buffering=0) as f:  # (a FIFO put there by hand: refused, never waited on)
+    with open_regular(src, buffering=0) if regular_only else open(src, "rb", buffering=0) as f:
         if _reflink(f.fileno(), dst_fd):
             with open(dst_fd, "rb", buffering=0, closefd=False) as r:
                 r.seek(0)
@@ -311,7 +313,7 @@ class ContentStore:
     def _copy_out(self, digest: str, dest: str, executable: bool) -> None:
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755 if executable else 0o644)
         try:
-            got = copy_file(self.path(digest), fd)
+            got = copy_file(self.path(digest), fd, regular_only=True)
         except NotARegularFile:
             os.unlink(dest)
             raise self._not_a_file(digest) from None
