@@ -70,6 +70,8 @@ def _held_in_check(head_timeout: float, cap: int):
             self._watch = self.loop.call_later(head_timeout, self._check, self.cycle)
 
         def _check(self, cycle) -> None:
+            if self.transport.is_closing() or self.transport.get_protocol() is not self:
+                return  # (gone, or handed over: an upgrade to another protocol watches itself)
             if self.cycle is cycle and (cycle is None or cycle.response_complete):
                 self.transport.close()  # nothing began since it was armed, and nothing runs
             else:
