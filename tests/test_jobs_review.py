@@ -163,3 +163,84 @@ def test_pipe_logs_reads_only_the_jobs_own_log_folder(repo: Repo, tmp_path):
             r = repo.pipe("logs", "1", step, *extra)
             assert r.code == 2 and "has no step" in r.err and "not a log" not in r.out, (extra, str(r))
     assert repo.pipe("logs", "1", "s", check=True).out == "said\n"
+
+
+def _damage_tables(db_path, tables) -> None:
+    """Write garbage over the first page of each of `tables` in the SQLite file `db_path`
+    (its log folded in first), as a disk fault or a copy taken mid-write leaves it."""
+    import sqlite3
+
+    db = sqlite3.connect(db_path)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = db.execute("PRAGMA page_size").fetchone()[0]
+    pages = [
+        r[0]
+        for r in db.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name IN (%s)" % ",".join("?" * len(tables)), tables
+        )
+    ]
+    db.close()
+    with open(db_path, "r+b") as f:
+        for page in pages:
+            f.seek((page - 1) * size)
+            f.write(b"\xff" * 100)
+
+
+def test_a_damaged_job_database_is_named_with_its_fix_not_an_internal_error(repo: Repo):
+    # A jobs.db whose header is fine but whose pages are not (a disk fault, a copy taken while
+    # a run wrote it) got through the open: every command that then read a job ended in
+    # "internal error: DatabaseError('database disk image is malformed')", exit 70.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    _damage_tables(repo.root / ".pipe/jobs.db", ("jobs", "job_steps"))
+    for args in (["jobs"], ["jobs", "show", "last"], ["logs", "last"], ["lineage", "o.txt"], ["run"]):
+        r = repo.pipe(*args)
+        assert r.code == 2, (args, str(r))
+        assert "jobs.db is damaged (database disk image is malformed)" in r.err and ".recover" in r.err, str(r)
+        assert "internal error" not in r.err, str(r)
+
+
+def test_a_job_database_another_process_keeps_locked_is_a_clear_error(tmp_path, capsys):
+    # Another process holding a write transaction on jobs.db (sqlite3 left in BEGIN, a database
+    # browser) made a run wait 30 s, then end in "internal error: OperationalError('database
+    # is locked')", exit 70. The wait is cut short here (busy_timeout) to keep the test quick.
+    import pytest
+
+    from pipefile.cli.guard import guard
+    from pipefile.jobdb.jobs import JobStore
+
+    path = str(tmp_path / "jobs.db")
+    JobStore(path).close()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time; db = sqlite3.connect(sys.argv[1], isolation_level=None); "
+            "db.execute('BEGIN EXCLUSIVE'); db.execute('DELETE FROM noop_jobs'); print('held', flush=True); "
+            "time.sleep(60)",
+            path,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        store = JobStore(path)
+        store.db.execute("PRAGMA busy_timeout=100")
+        with pytest.raises(SystemExit) as exit_:
+            guard(lambda: store.begin("e", "Pipefile", "d", {}, {}, [], [], None, None, "me"))()
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2, err
+        assert f"{path} is locked: another process held a write on it" in err and "fuser" in err, err
+        store.close()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -19,7 +19,7 @@ from ..errors import PipefileError, did_you_mean
 from ..outcomes import JobStatus
 from . import schema
 from .artifacts import MAX_ID, ArtifactIndex
-from .busy import while_database_busy
+from .busy import opened, while_database_busy
 from .metric_sets import METRICS_OF_JOB, MetricSets, storable
 from .records import Job, JobStep, job_from_row, step_from_row
 from .series import StreamedSeries
@@ -36,6 +36,7 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
             self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         else:
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            opened(path)  # (named if SQLite later finds it damaged or locked)
         # another pipe may be creating or migrating it
         while_database_busy(lambda: schema.prepare(self.db, self.path))
 
