@@ -244,3 +244,63 @@ def test_a_job_database_another_process_keeps_locked_is_a_clear_error(tmp_path, 
     finally:
         holder.kill()
         holder.wait()
+        holder.stdout.close()
+
+
+def test_columns_a_newer_revision_appends_are_ignored_not_an_internal_error(repo: Repo):
+    # docs/jobs.md: the columns a newer schema revision adds are added in place, and pipes
+    # that predate them ignore them. They did not: a `jobs` row read whole (27 values) and
+    # rows inserted without column names (metrics, points, artifact versions) failed once a
+    # table had one more column: every command that read or recorded a job, exit 70.
+    import sqlite3
+
+    repo.write("data.txt", "d\n")
+    repo.pipefile(
+        """\
+        version: 1
+        params: {n: 1}
+        assets:
+          raw: {path: data.txt, name: raw}
+        steps:
+          s:
+            command: >-
+              echo '{"name": "loss", "value": ${{params.n}}}' >> "$PIPE_METRICS_STREAM";
+              echo '{"acc": ${{params.n}}}' > ${{outputs.m}}; cat ${{inputs.raw}} > ${{outputs.o}}
+            inputs: {raw: "${{assets.raw}}"}
+            outputs:
+              o: {path: o.txt, name: out}
+              m: m.json
+            metrics: [m.json]
+        """
+    )
+    repo.pipe("run", check=True)
+    db = sqlite3.connect(repo.root / ".pipe/jobs.db")
+    tables = [
+        r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'") if r[0] != "sqlite_sequence"
+    ]
+    for table in tables:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN later_{table} TEXT")
+    db.execute("UPDATE meta SET v='2.999' WHERE k='schema_revision'")  # (a newer pipe's stamp)
+    db.commit()
+    db.close()
+    repo.write("data.txt", "e\n")
+    r = repo.pipe("run", "-p", "n=2")
+    assert r.code == 0, str(r)
+    for args in (
+        ["jobs", "--json"],
+        ["jobs", "show", "last", "--json"],
+        ["metrics", "show", "1", "2", "--json"],
+        ["metrics", "curve", "last", "s.loss", "--json"],
+        ["artifacts", "show", "out", "--json"],
+        ["lineage", "out:2", "--json"],
+    ):
+        r = repo.pipe(*args)
+        assert r.code == 0 and "internal error" not in r.err, (args, str(r))
+    assert repo.pipe("metrics", "show", "last", "--json", check=True).json["jobs"][0]["metrics"] == {
+        "s.acc": 2.0,
+        "s.loss": 2.0,
+    }
+    assert [v["version"] for v in repo.pipe("artifacts", "show", "out", "--json", check=True).json["versions"]] == [
+        1,
+        2,
+    ]

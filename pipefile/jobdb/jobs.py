@@ -159,7 +159,7 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.executemany(
-                "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
+                "INSERT OR REPLACE INTO metrics(job_id, step, name, value) VALUES(?,?,?,?)",
                 [(job_id, step, storable(k), float(v)) for k, v in values.items()],
             )
             self.db.execute("COMMIT")
