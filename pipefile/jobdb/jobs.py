@@ -183,19 +183,62 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
         return self._job(row)
 
     def jobs(
-        self, experiment: Optional[str] = None, status: Optional[str] = None, limit: int = 0, work_only: bool = False
+        self,
+        experiment: Optional[str] = None,
+        status: Optional[str] = None,
+        limit: int = 0,
+        work_only: bool = False,
+        before: Optional[int] = None,
     ) -> list:
-        """Newest first; work_only: without the jobs in which nothing ran or was restored."""
-        noop = self.noop_ids()
-        rows = [self._job(r, noop) for r in self.db.execute("SELECT * FROM jobs ORDER BY id DESC")]
-        out = [
-            j
-            for j in rows
-            if (experiment is None or j.experiment == experiment)
-            and (status is None or j.status == status)
-            and not (work_only and j.id in noop)
-        ]
-        return out[:limit] if limit else out
+        """Newest first; work_only: without the jobs in which nothing ran or was restored;
+        before: only jobs older than that id. Filtered by SQLite and read only up to `limit`:
+        reading every job of a long history whole (twice for `pipe jobs`) took 0.7 s and
+        140 MB for 5,000 jobs, growing with the history however few were shown."""
+        where, args = self._job_filter(experiment, status, before)
+        if work_only:
+            where.append("n.job_id IS NULL")
+        rows = self.db.execute(
+            "SELECT j.*, n.job_id IS NOT NULL FROM jobs j LEFT JOIN noop_jobs n ON n.job_id = j.id"
+            + (" WHERE " + " AND ".join(where) if where else "")
+            + " ORDER BY j.id DESC",
+            args,
+        )
+        out = []
+        for r in rows:
+            job = job_from_row(r)
+            job.noop = bool(r[-1])
+            if status is not None and job.status != status:
+                continue  # (a running row whose process is gone reads interrupted)
+            out.append(job)
+            if limit and len(out) >= limit:
+                break
+        return out
+
+    @staticmethod
+    def _job_filter(experiment: Optional[str], status: Optional[str], before: Optional[int]) -> tuple:
+        """(SQL conditions on `jobs j`, their values) for jobs() and count_noop()."""
+        where: list = []
+        args: list = []
+        if experiment is not None:
+            where.append("COALESCE(j.experiment, '') = ?")
+            args.append(experiment)
+        if status is not None:
+            # A running job whose process is gone reads interrupted: its row still says running.
+            where.append("j.status IN (?, ?)" if status == JobStatus.INTERRUPTED else "j.status = ?")
+            args.extend([status, JobStatus.RUNNING] if status == JobStatus.INTERRUPTED else [status])
+        if before is not None:
+            where.append("j.id < ?")
+            args.append(min(before, MAX_ID))
+        return where, args
+
+    def count_noop(self, experiment: Optional[str] = None, status: Optional[str] = None) -> int:
+        """How many jobs jobs(experiment, status) lists that did no work (`pipe jobs` hides them)."""
+        where, args = self._job_filter(experiment, status, None)
+        return self.db.execute(
+            "SELECT COUNT(*) FROM jobs j JOIN noop_jobs n ON n.job_id = j.id"
+            + (" WHERE " + " AND ".join(where) if where else ""),
+            args,
+        ).fetchone()[0]
 
     def noop_ids(self) -> set:
         """The ids of the jobs in which nothing ran, was restored or failed."""
