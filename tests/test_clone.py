@@ -344,3 +344,40 @@ pipeline = py
     clone = Repo(dest)
     r = clone.pipe("run", "-f", "build.py")
     assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)
+
+
+def test_clone_of_a_python_pipeline_run_with_params_or_another_object(repo, tmp_path):
+    # A Python pipeline run with -p (or with a default other than the one in the file) was
+    # cloned by writing its params into the module's text read as YAML: a ScannerError, exit
+    # 70, and no clone. A job of `-f build.py:small` was cloned as build.py's `pipeline`. The
+    # params now go to the run command (-p), and the object the job ran is the one named.
+    repo.write(
+        "build.py",
+        """
+from pipefile import dsl
+
+
+@dsl.command_component
+def make(n: int, tag: str, out: dsl.Output(type="uri_file")):
+    open(out, "w").write(f"{n} {tag}")
+
+
+@dsl.pipeline(name="big")
+def pipeline(n: int = 3, tag: str = "a"):
+    make(n=n, tag=tag)
+
+
+@dsl.pipeline(name="small")
+def small(n: int = 1):
+    make(n=n, tag="small")
+""",
+    )
+    assert repo.pipe("run", "-f", "build.py", "-p", "n=5", "-p", "tag=1e3", check=True).code == 0
+    assert repo.pipe("run", "-f", "build.py:small", check=True).code == 0
+    for job, run in (("1", ["-f", "build.py", "-p", "n=5", "-p", "tag=1e3"]), ("2", ["-f", "build.py:small"])):
+        dest = tmp_path / f"clone-{job}"
+        r = repo.pipe("clone", "-f", "build.py", job, "-o", str(dest), "--json")
+        assert r.code == 0, str(r)
+        assert r.json["run"] == "pipe run " + " ".join(run), r.json
+        r = Repo(dest).pipe("run", *run)
+        assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)
