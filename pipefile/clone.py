@@ -268,8 +268,9 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
     os.makedirs(os.path.dirname(path), exist_ok=True)
     _copy_read_files(ws, job, build)
     _write(path, text)
-    # A Python pipeline (build.py[:NAME]) is no YAML to edit (it was read as one: exit 70): its
-    # params go to the run command (-p), and its latest artifact bindings stay as written.
+    # A Python pipeline (build.py[:NAME]) is no YAML to edit (it was read as one: exit 70), and an
+    # Azure ML one has no params: mapping (its params are its inputs): their params go to the run
+    # command (-p). A Python pipeline's latest artifact bindings stay as written.
     python = job.pipefile.endswith(".py")
     pf, _errors = loader.load_lenient(os.path.join(build, result.pipefile))
     changed = {
@@ -277,21 +278,21 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
         for n, p in pf.params.items()
         if n in job.params and (p.default is spec.MISSING or _same(p.default, job.params[n]) is False)
     }
-    if changed and python:
+    written = set_param_defaults(text, changed) if changed and not python else text
+    if changed and written == text:
         result.run_params = param_flags(changed)
-    elif changed:
-        text = set_param_defaults(text, changed)
+    text = written
     pins = {} if python else artifact_pins(ws, job, pf, result.warnings)
     if pins:
         text = pin_artifacts(text, pins)
     root_where = os.path.abspath(ws.root)
-    done = (["params set to that job's values"] if changed and not python else []) + (
+    done = (["params set to that job's values"] if changed and not result.run_params else []) + (
         ["artifacts pinned to the versions it read"] if pins else []
     )
-    if result.run_params:
-        done.append("run it with that job's params: " + result.run_command)
     header = f"# Cloned by `pipe clone` from job {job.id} ({job.uid}) of {root_where}"
     header += ("; " + "; ".join(done) + ".\n") if done else ".\n"
+    if result.run_params:  # (on a line of its own: a full stop after it would read as part of a value)
+        header += f"# Run it with that job's params: {result.run_command}\n"
     _write(path, header + text)
     pf, _errors = loader.load_lenient(os.path.join(build, result.pipefile))
     got = loader.resolve_params(pf, loader.parse_param_overrides(pf, result.run_params), [])
@@ -299,7 +300,8 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
     if canonical_json(got) != canonical_json(want):
         raise PipefileError(
             f"could not write job {job.id}'s params into the cloned {job.pipefile}",
-            hint=f"clone it, then run it with -p NAME=VALUE for each param of `pipe jobs show {job.id}`",
+            hint=f"nothing was cloned; `pipe jobs show {job.id}` lists its params, to give the pipeline with "
+            "-p NAME=VALUE",
         )
     for (step, iname), (name, version) in sorted(pins.items()):
         st = pf.steps.get(step)
@@ -309,7 +311,7 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
                 f"could not pin input '{iname}' of step '{step}' to {name}:{version} in the cloned {job.pipefile}",
                 hint=f"clone it, then bind ${{{{artifacts.{name}:{version}}}}} there by hand",
             )
-    result.params_set = [] if python else sorted(changed)
+    result.params_set = [] if result.run_params else sorted(changed)
     result.pinned = [f"{step}.{iname}={name}:{version}" for (step, iname), (name, version) in sorted(pins.items())]
 
 

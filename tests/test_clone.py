@@ -381,3 +381,22 @@ def small(n: int = 1):
         assert r.json["run"] == "pipe run " + " ".join(run), r.json
         r = Repo(dest).pipe("run", *run)
         assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)
+
+
+def test_clone_of_an_azure_ml_pipeline_run_with_params_gives_them_to_the_run_command(repo, tmp_path):
+    # An Azure ML pipeline's params are its `inputs:`: with no params: mapping to write a job's
+    # -p values into, the clone was refused ("could not write job 1's params", exit 2) with a
+    # hint to clone it first. Its run command now gives them, as for a Python pipeline.
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).parent / "azureml_fixtures" / "hello", repo.root, dirs_exist_ok=True)
+    env = {"PIPE_AZUREML_ENV_MAP": str(repo.root / "envmap.yml")}
+    assert repo.pipe("run", "-f", "pipeline.yml", "-p", "greeting=Bye", env=env).code == 0
+    dest = tmp_path / "copy"
+    r = repo.pipe("clone", "-f", "pipeline.yml", "last", "-o", str(dest), "--json", env=env)
+    assert r.code == 0, str(r)
+    assert r.json["run"] == "pipe run -f pipeline.yml -p greeting=Bye" and r.json["params_set"] == [], r.json
+    assert (dest / "pipeline.yml").read_text().splitlines()[1] == "# Run it with that job's params: " + r.json["run"]
+    r = Repo(dest).pipe("run", "-f", "pipeline.yml", "-p", "greeting=Bye", env=env)
+    assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)
