@@ -353,7 +353,7 @@ class Lineage:
         back (by its key: same definition, same inputs) to the job where it ran."""
         if rec.outcome == "ran" or not rec.key:
             return rec
-        same = [r for r in self.jobs.steps_with_key(rec.key) if r.step == rec.step and r.outcome == "ran"]
+        same = self.jobs.steps_with_key(rec.key, rec.step, "ran")
         earlier = [r for r in same if r.job_id <= rec.job_id]
         return (earlier or same or [rec])[0]
 

@@ -146,4 +146,34 @@ def test_lineage_of_a_recent_output_reads_the_recent_jobs_not_the_whole_history(
     assert node["produced_by"]["inputs"]["i"]["produced_by"]["step"] == "first", node
     # Reading the 100,000 rows took 1,000 of these (each lookup); the two lookups now take ~20.
     assert len(steps) < 300, len(steps)
+    # A later no-op: its fresh steps lead, by their key, to the job where they ran (that lookup
+    # read every step row too: the index by step and key answers it).
+    noop = store.begin("e", "Pipefile", "d", {}, {}, [], [], None, None, "me")
+    store.record_steps(
+        [
+            JobStep(noop.id, "first", "fresh", "k1", None, "make a", {}, made, 0.0, None, None, None, time.time()),
+            JobStep(
+                noop.id,
+                "second",
+                "fresh",
+                "k2",
+                None,
+                "make b",
+                {"i": {"path": "a.txt", "kind": "file", "digest": a, "size": 1}},
+                {"o": {"path": "b.txt", "kind": "file", "digest": b, "size": 1}},
+                0.0,
+                None,
+                None,
+                None,
+                time.time(),
+            ),
+        ]
+    )
+    steps.clear()
+    store.db.set_progress_handler(lambda: steps.append(1), 1000)
+    node = Lineage(store).of_output("b.txt", {"kind": "file", "digest": b, "size": 1})
+    store.db.set_progress_handler(None, 0)
+    assert (node["produced_by"]["job"], node["produced_by"]["outcome"]) == (job.id, "ran"), node
+    assert node["produced_by"]["inputs"]["i"]["produced_by"]["step"] == "first", node
+    assert len(steps) < 300, len(steps)
     store.close()

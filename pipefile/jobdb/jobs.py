@@ -397,10 +397,18 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
                     paths.add(o["path"])
         return sorted(paths)
 
-    def steps_with_key(self, key: str) -> list:
-        """Recorded steps with this step key (the same definition and inputs), newest job first."""
-        rows = self.db.execute("SELECT * FROM job_steps WHERE key=? ORDER BY job_id DESC, finished DESC", (key,))
-        return [self._job_step(r) for r in rows]
+    def steps_with_key(self, key: str, step: Optional[str] = None, outcome: Optional[str] = None) -> list:
+        """Recorded steps with this step key (the same definition and inputs), newest job first;
+        only those of step `step` that ended `outcome`, if given: then one range of the index
+        job_steps_by_key, not every step row (lineage asks it of each fresh or restored step)."""
+        if step is not None and outcome is not None:
+            rows = self.db.execute(
+                "SELECT * FROM job_steps WHERE step=? AND key=? AND outcome=? ORDER BY job_id DESC, finished DESC",
+                (step, key, outcome),
+            )
+        else:
+            rows = self.db.execute("SELECT * FROM job_steps WHERE key=? ORDER BY job_id DESC, finished DESC", (key,))
+        return [self._job_step(r) for r in rows if step is None or r[1] == step]
 
     def step_keys(self) -> list:
         """The step key of every step any job ran or restored (what `pipe push --all-jobs` sends)."""
