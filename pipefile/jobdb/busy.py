@@ -4,6 +4,7 @@ is damaged or stays locked (what the command-line guard shows instead of an inte
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 import time
 from typing import Callable, Optional, TypeVar
@@ -37,9 +38,17 @@ def opened(path: str) -> None:
         _OPENED.append(path)
 
 
+def _uri(path: str, mode: str) -> str:
+    """An SQLite URI of the file at `path` (a '?' or '#' in a folder's name quoted), opened in `mode`."""
+    import os
+    from urllib.parse import quote
+
+    return f"file:{quote(os.path.abspath(path))}?mode={mode}"
+
+
 def _damaged(path: str) -> bool:
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1)
+        db = sqlite3.connect(_uri(path, "ro"), uri=True, timeout=1)
         try:
             return db.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok"
         finally:
@@ -52,7 +61,7 @@ def _damaged(path: str) -> bool:
 
 def _locked(path: str) -> bool:
     try:
-        db = sqlite3.connect(path, timeout=0, isolation_level=None)
+        db = sqlite3.connect(_uri(path, "rw"), uri=True, timeout=0, isolation_level=None)  # (never made)
         try:
             db.execute("BEGIN IMMEDIATE")
             db.execute("ROLLBACK")
@@ -94,8 +103,8 @@ def database_error(e: BaseException) -> Optional[PipefileError]:
         hint = f"move {path} aside (with its -wal and -shm files): it is only a cache, rebuilt by the next run"
     else:
         hint = (
-            f"`sqlite3 {path} .recover | sqlite3 {path}.recovered` saves what can still be read; then move "
-            f"{path} and its -wal and -shm files aside (and the .recovered one into its place): pipe starts "
-            "a new history there; outputs and the store are not affected"
+            f"`sqlite3 {shlex.quote(path)} .recover | sqlite3 {shlex.quote(path + '.recovered')}` saves what can "
+            f"still be read; then move {path} and its -wal and -shm files aside, and the .recovered one into "
+            "its place (without one, pipe starts a new history); outputs and the store are not affected"
         )
     return PipefileError(f"{path} is damaged ({text})", hint=hint)
