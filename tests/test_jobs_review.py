@@ -358,3 +358,31 @@ def test_pipe_jobs_reads_only_the_jobs_it_shows_of_a_long_history(repo: Repo):
     assert repo.pipe("jobs", "-s", "running", "--json", check=True).json == {"jobs": [], "hidden": 0}
     got = repo.pipe("jobs", "--all", "-n", "5", "--json", check=True).json
     assert [j["noop"] for j in got["jobs"]] == [False, False, False, False, True] and got["hidden"] == 0
+
+
+def test_a_mistyped_uid_of_digits_only_gets_its_did_you_mean(repo: Repo):
+    # One uid in forty is all digits (8 hex digits, each 0-9 with chance 10/16). A mistyped one
+    # was looked up as a job id only: "no job '49552010'" without "did you mean '49552014'"
+    # (tests/test_metrics.py failed so, now and then).
+    import sqlite3
+
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          s:
+            command: echo hi > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    db = sqlite3.connect(repo.root / ".pipe/jobs.db")
+    db.execute("UPDATE jobs SET uid='49552014' WHERE id=1")
+    db.commit()
+    db.close()
+    for args in (["jobs", "show", "49552010"], ["metrics", "show", "49552010"]):
+        r = repo.pipe(*args)
+        assert r.code == 2 and "did you mean '49552014'" in r.err, str(r)
+    r = repo.pipe("jobs", "show", "3")  # a short number is an id: its hint names the ids
+    assert r.code == 2 and "the only job here is 1" in r.err, str(r)
+    assert repo.pipe("jobs", "show", "4955", "--json", check=True).json["id"] == 1  # (a prefix still finds it)

@@ -297,10 +297,14 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
             ids = ", ".join(str(r[0]) for r in rows[:8])
             raise PipefileError(f"'{ref}' matches several jobs ({ids})", hint="give more characters, or the id")
         # A close id for a number, a close uid otherwise: one list of both, sorted as text
-        # ('10' before '2', ids among uids), read as nothing a user could act on.
-        column = "id" if number else "uid"
-        known = [str(r[0]) for r in self.db.execute(f"SELECT {column} FROM jobs ORDER BY id DESC LIMIT 50")]
-        close = did_you_mean(ref, known)
+        # ('10' before '2', ids among uids), read as nothing a user could act on. A number of 4
+        # digits or more may be a uid (one in forty is all digits): its close uid first.
+        close = None
+        for column in ("uid", "id") if number and not short_number else ("id",) if number else ("uid",):
+            known = [str(r[0]) for r in self.db.execute(f"SELECT {column} FROM jobs ORDER BY id DESC LIMIT 50")]
+            close = did_you_mean(ref, known)
+            if close and close.startswith("did you mean"):
+                break
         low, high = self.db.execute("SELECT MIN(id), MAX(id) FROM jobs").fetchone()
         span = (
             "no job has run in this workspace yet"
