@@ -321,7 +321,7 @@ def add_asset(ws: Workspace, path: str, name: str) -> tuple:
     if not loader.valid_artifact_name(name):
         raise PipefileError(
             f"'{name}' is not a valid artifact name",
-            hint="use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_'",
+            hint=loader.ARTIFACT_NAME_HINT,
         )
     ap = os.path.abspath(path)
     if not os.path.exists(ap):

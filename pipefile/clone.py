@@ -33,15 +33,13 @@ import shutil
 from dataclasses import field
 from typing import Any, Optional
 
-import yaml
-
 from . import load as loader
 from . import names, spec
+from .clone_text import param_flags, pin_artifacts, set_param_defaults
 from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .jobdb.records import Job
 from .lazyclass import dataclass
-from .load import yamlsafe
 from .workspace import CLONE_FILE, CLONE_VERSION, STATE_DIR, Workspace
 
 
@@ -54,14 +52,16 @@ class CloneResult:
     sources: list = field(default_factory=list)  # (path, "store" | "copied" | "changed" | "missing")
     params_set: list = field(default_factory=list)  # params whose default now is the job's value
     pinned: list = field(default_factory=list)  # "STEP.INPUT=NAME:VERSION": latest bindings pinned
+    run_params: list = field(default_factory=list)  # "NAME=VALUE" for -p: a Python pipeline's params
     warnings: list = field(default_factory=list)
 
     @property
     def run_command(self) -> str:
         """The command that runs the clone, from inside it."""
+        flags = "".join(f" -p {shlex.quote(p)}" for p in self.run_params)
         if self.pipefile in loader.DEFAULT_NAMES:  # the clone holds no other Pipefile: found by name
-            return "pipe run"
-        return f"pipe run -f {shlex.quote(self.pipefile)}"
+            return "pipe run" + flags
+        return f"pipe run -f {shlex.quote(self.pipefile)}" + flags
 
     def to_json(self) -> dict:
         return {
@@ -74,6 +74,7 @@ class CloneResult:
             "sources": [{"path": p, "from": how} for p, how in self.sources],
             "params_set": self.params_set,
             "artifacts_pinned": self.pinned,
+            "run_params": self.run_params,
             "warnings": self.warnings,
         }
 
@@ -143,7 +144,7 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
                 f"job {job.id}'s snapshot of '{path}' is no longer in the store at {ws.store_root}",
                 hint="it was deleted (by `pipe gc --keep-last`, or by hand); that job cannot be cloned",
             )
-    result = CloneResult(job, dest, job.pipefile)
+    result = CloneResult(job, dest, job.pipefile + _pipeline_object(job))
     inside = inside_repository(ws, dest)
     if inside is not None:
         result.warnings.append(
@@ -267,31 +268,40 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
     os.makedirs(os.path.dirname(path), exist_ok=True)
     _copy_read_files(ws, job, build)
     _write(path, text)
-    pf, _errors = loader.load_lenient(path)
+    # A Python pipeline (build.py[:NAME]) is no YAML to edit (it was read as one: exit 70), and an
+    # Azure ML one has no params: mapping (its params are its inputs): their params go to the run
+    # command (-p). A Python pipeline's latest artifact bindings stay as written.
+    python = job.pipefile.endswith(".py")
+    pf, _errors = loader.load_lenient(os.path.join(build, result.pipefile))
     changed = {
         n: job.params[n]
         for n, p in pf.params.items()
         if n in job.params and (p.default is spec.MISSING or _same(p.default, job.params[n]) is False)
     }
-    if changed:
-        text = set_param_defaults(text, changed)
-    pins = artifact_pins(ws, job, pf, result.warnings)
+    written = set_param_defaults(text, changed) if changed and not python else text
+    if changed and written == text:
+        result.run_params = param_flags(changed)
+    text = written
+    pins = {} if python else artifact_pins(ws, job, pf, result.warnings)
     if pins:
         text = pin_artifacts(text, pins)
     root_where = os.path.abspath(ws.root)
-    done = (["params set to that job's values"] if changed else []) + (
+    done = (["params set to that job's values"] if changed and not result.run_params else []) + (
         ["artifacts pinned to the versions it read"] if pins else []
     )
     header = f"# Cloned by `pipe clone` from job {job.id} ({job.uid}) of {root_where}"
     header += ("; " + "; ".join(done) + ".\n") if done else ".\n"
+    if result.run_params:  # (on a line of its own: a full stop after it would read as part of a value)
+        header += f"# Run it with that job's params: {result.run_command}\n"
     _write(path, header + text)
-    pf, _errors = loader.load_lenient(path)
-    got = loader.resolve_params(pf, {}, [])
+    pf, _errors = loader.load_lenient(os.path.join(build, result.pipefile))
+    got = loader.resolve_params(pf, loader.parse_param_overrides(pf, result.run_params), [])
     want = {n: v for n, v in job.params.items() if n in pf.params}
     if canonical_json(got) != canonical_json(want):
         raise PipefileError(
             f"could not write job {job.id}'s params into the cloned {job.pipefile}",
-            hint=f"clone it, then run it with -p NAME=VALUE for each param of `pipe jobs show {job.id}`",
+            hint=f"nothing was cloned; `pipe jobs show {job.id}` lists its params, to give the pipeline with "
+            "-p NAME=VALUE",
         )
     for (step, iname), (name, version) in sorted(pins.items()):
         st = pf.steps.get(step)
@@ -301,8 +311,23 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
                 f"could not pin input '{iname}' of step '{step}' to {name}:{version} in the cloned {job.pipefile}",
                 hint=f"clone it, then bind ${{{{artifacts.{name}:{version}}}}} there by hand",
             )
-    result.params_set = sorted(changed)
+    result.params_set = [] if result.run_params else sorted(changed)
     result.pinned = [f"{step}.{iname}={name}:{version}" for (step, iname), (name, version) in sorted(pins.items())]
+
+
+def _pipeline_object(job: Job) -> str:
+    """ ":NAME" when the job ran the object NAME of its Python pipeline (`-f build.py:NAME`; the
+    record keeps the file, and the name only in the command line), else ""."""
+    args = list(job.argv)
+    for i, arg in enumerate(args):
+        if arg in ("-f", "--file"):
+            given = args[i + 1] if i + 1 < len(args) else ""
+        else:
+            given = arg[7:] if arg.startswith("--file=") else arg[2:] if arg.startswith("-f") else ""
+        path, _, name = given.rpartition(":")
+        if name and path.endswith(".py") and os.path.basename(path) == os.path.basename(job.pipefile):
+            return ":" + name
+    return ""
 
 
 def _copy_read_files(ws: Workspace, job: Job, build: str) -> None:
@@ -343,31 +368,6 @@ def artifact_pins(ws: Workspace, job: Job, pf: spec.Pipefile, warnings: list) ->
     return pins
 
 
-def _child(node, key: str):
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
-
-
-def pin_artifacts(text: str, pins: dict) -> str:
-    """The Pipefile text with each input of `pins` ({(step, input): (name, version)})
-    bound to ${{artifacts.NAME:VERSION}}; everything else stays as written."""
-    root = yamlsafe.compose(text, "Pipefile")
-    steps = _child(root, "steps")
-    edits = []
-    for (step, iname), (name, version) in pins.items():
-        node = _child(_child(_child(steps, step), "inputs"), iname)
-        if isinstance(node, yaml.MappingNode):
-            node = _child(node, "value")
-        if not isinstance(node, yaml.ScalarNode):
-            continue  # the check after reloading says so
-        new = _render("${{artifacts.%s:%d}}" % (name, version))
-        edits.append((node.start_mark.index, node.end_mark.index, new))
-    for start, end, new in sorted(edits, reverse=True):
-        text = text[:start] + new + text[end:]
-    return text
-
-
 def _same(a: Any, b: Any) -> bool:
     return canonical_json(a) == canonical_json(b)
 
@@ -375,53 +375,6 @@ def _same(a: Any, b: Any) -> bool:
 def _write(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-
-
-def _render(value: Any) -> str:
-    """A YAML scalar, valid in block and flow context alike, that a Pipefile reads back as
-    `value`: PyYAML writes by YAML 1.1, so text such as `1e-3` or `0o17`, which a Pipefile
-    reads as a number, is quoted."""
-    out = yaml.safe_dump([value], default_flow_style=True, width=1 << 30, allow_unicode=True).strip()
-    if isinstance(value, str) and yamlsafe.load(out, "value", numbers=True) != [value]:
-        out = yaml.safe_dump([value], default_flow_style=True, default_style='"', width=1 << 30, allow_unicode=True)
-        out = out.strip()
-    assert out.startswith("[") and out.endswith("]")
-    return out[1:-1]
-
-
-def set_param_defaults(text: str, values: dict) -> str:
-    """The Pipefile text with each param's default set to `values[param]`; everything
-    else (comments, layout, order) stays as written."""
-    root = yamlsafe.compose(text, "Pipefile")
-    if not isinstance(root, yaml.MappingNode):
-        return text
-    params = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "params"), None)
-    if not isinstance(params, yaml.MappingNode):
-        return text
-    edits = []  # (start, end, replacement): spans of the original text
-    for knode, vnode in params.value:
-        name = knode.value
-        if name not in values:
-            continue
-        new = _render(values[name])
-        if isinstance(vnode, yaml.ScalarNode):  # shorthand: NAME: DEFAULT
-            edits.append((vnode.start_mark.index, vnode.end_mark.index, new))
-            continue
-        if not isinstance(vnode, yaml.MappingNode):
-            continue
-        default = next((v for k, v in vnode.value if k.value == "default"), None)
-        if default is not None:
-            edits.append((default.start_mark.index, default.end_mark.index, new))
-        elif vnode.flow_style or not vnode.value:
-            at = text.index("{", vnode.start_mark.index) + 1
-            edits.append((at, at, f"default: {new}, " if vnode.value else f"default: {new}"))
-        else:
-            first = vnode.value[0][0].start_mark
-            line_start = first.index - first.column
-            edits.append((line_start, line_start, " " * first.column + f"default: {new}\n"))
-    for start, end, new in sorted(edits, reverse=True):
-        text = text[:start] + new + text[end:]
-    return text
 
 
 # --- source data -----------------------------------------------------------------------------

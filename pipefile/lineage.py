@@ -210,10 +210,10 @@ class Lineage:
         """Lineage of a workspace path: by its current content when it exists (`content`:
         {kind, digest, size}), else by the newest record of that path."""
         if content is not None:
-            recs = [r for r in self.jobs.steps_with_output(content["digest"], path)]
-            if not recs:
-                recs = self.jobs.steps_with_output(content["digest"])
-            if not recs:
+            rec = self.jobs.newest_step_with_output(content["digest"], path) or self.jobs.newest_step_with_output(
+                content["digest"]
+            )
+            if rec is None:
                 versions = self.jobs.versions_of(content["digest"])
                 here = [v for v in versions if v.path == path]
                 if here:
@@ -224,18 +224,17 @@ class Lineage:
                         f"; {node['note']}" if node.get("note") else ""
                     )
                     return node
-                recorded = self.jobs.steps_with_output(path=path)
-                if recorded:
+                recorded = self.jobs.newest_step_with_output(path=path)
+                if recorded is not None:
                     raise PipefileError(
                         f"'{path}' holds content that no recorded job produced (it was changed after job "
-                        f"{recorded[0].job_id} wrote it)",
+                        f"{recorded.job_id} wrote it)",
                         hint="run `pipe run` to rebuild it, or ask for a stored version: pipe lineage NAME:VERSION",
                     )
                 raise PipefileError(
                     f"no recorded job produced '{path}'",
                     hint=self._path_hint(path) or "lineage covers outputs of `pipe run` and artifacts",
                 )
-            rec = recs[0]
             return self._data(
                 path, content["kind"], content["digest"], content.get("size", 0), rec.job_id, producer=rec
             )
@@ -266,6 +265,12 @@ class Lineage:
         return self._job_cache[job_id]
 
     def _producer(self, digest: str, context_job: Optional[int], path: str = "") -> Optional[JobStep]:
+        if context_job is not None and path:
+            # Most often a step of the same job wrote it there: the answer below, found among that
+            # job's rows alone instead of every step row of the history.
+            for r in self.jobs.steps_with_output(digest, path, (context_job, context_job + 1)):
+                if r.outcome not in ("failed", "skipped"):
+                    return r
         recs = [r for r in self.jobs.steps_with_output(digest) if r.outcome not in ("failed", "skipped")]
         if not recs:
             return None
@@ -348,7 +353,7 @@ class Lineage:
         back (by its key: same definition, same inputs) to the job where it ran."""
         if rec.outcome == "ran" or not rec.key:
             return rec
-        same = [r for r in self.jobs.steps_with_key(rec.key) if r.step == rec.step and r.outcome == "ran"]
+        same = self.jobs.steps_with_key(rec.key, rec.step, "ran")
         earlier = [r for r in same if r.job_id <= rec.job_id]
         return (earlier or same or [rec])[0]
 

@@ -43,6 +43,7 @@ LAYERS = {
     "edit": 1,
     "keys": 2,
     "metrics_files": 2,  # a step's metrics files, read as flat numbers (load.yamlsafe for YAML)
+    "clone_text": 2,  # a cloned job's Pipefile text: params as defaults, bindings pinned (load.yamlsafe)
     "cache": 2,
     "workspace": 2,
     "remote": 2,

@@ -398,3 +398,39 @@ def test_binding_an_artifact_this_pipefile_names_before_its_first_version_says_h
     # The way out the hint gives works: a first version added, the asset's binding resolves.
     assert repo.pipe("asset", "add", "data/raw.txt", "--name", "rawdata").code == 0
     assert "rawdata" not in repo.pipe("run").err
+
+
+def test_an_artifact_name_too_long_for_a_file_name_is_refused_where_it_is_given(repo):
+    # A name of 300 characters was accepted (`pipe asset add --name`, an output's `name:`), and
+    # every run that then bound it failed at .pipe/artifacts/NAME (a file name past 255 bytes):
+    # "internal error: OSError(36, 'File name too long')", exit 70. Names are at most 200 long.
+    repo.write("f.txt", "hi\n")
+    repo.pipefile("version: 1\nsteps: {}\n")
+    long, ok = "a" * 201, "b" * 200
+    r = repo.pipe("asset", "add", "f.txt", "--name", long)
+    assert r.code == 2 and "at most 200 characters" in r.err, str(r)
+    repo.pipefile(
+        f"""\
+        version: 1
+        steps:
+          s:
+            command: cat f.txt > ${{{{outputs.o}}}}
+            outputs:
+              o: {{path: o.txt, name: {long}}}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 2 and "Pipefile:6:" in r.err and "at most 200 characters" in r.err, str(r)
+    assert repo.pipe("asset", "add", "f.txt", "--name", ok).code == 0
+    repo.pipefile(
+        f"""\
+        version: 1
+        steps:
+          s:
+            command: cat ${{{{inputs.x}}}} > ${{{{outputs.o}}}}
+            inputs: {{x: "${{{{artifacts.{ok}:1}}}}"}}
+            outputs: {{o: o.txt}}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0 and repo.read("o.txt") == "hi\n", str(r)

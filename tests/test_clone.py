@@ -344,3 +344,59 @@ pipeline = py
     clone = Repo(dest)
     r = clone.pipe("run", "-f", "build.py")
     assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)
+
+
+def test_clone_of_a_python_pipeline_run_with_params_or_another_object(repo, tmp_path):
+    # A Python pipeline run with -p (or with a default other than the one in the file) was
+    # cloned by writing its params into the module's text read as YAML: a ScannerError, exit
+    # 70, and no clone. A job of `-f build.py:small` was cloned as build.py's `pipeline`. The
+    # params now go to the run command (-p), and the object the job ran is the one named.
+    repo.write(
+        "build.py",
+        """
+from pipefile import dsl
+
+
+@dsl.command_component
+def make(n: int, tag: str, out: dsl.Output(type="uri_file")):
+    open(out, "w").write(f"{n} {tag}")
+
+
+@dsl.pipeline(name="big")
+def pipeline(n: int = 3, tag: str = "a"):
+    make(n=n, tag=tag)
+
+
+@dsl.pipeline(name="small")
+def small(n: int = 1):
+    make(n=n, tag="small")
+""",
+    )
+    assert repo.pipe("run", "-f", "build.py", "-p", "n=5", "-p", "tag=1e3", check=True).code == 0
+    assert repo.pipe("run", "-f", "build.py:small", check=True).code == 0
+    for job, run in (("1", ["-f", "build.py", "-p", "n=5", "-p", "tag=1e3"]), ("2", ["-f", "build.py:small"])):
+        dest = tmp_path / f"clone-{job}"
+        r = repo.pipe("clone", "-f", "build.py", job, "-o", str(dest), "--json")
+        assert r.code == 0, str(r)
+        assert r.json["run"] == "pipe run " + " ".join(run), r.json
+        r = Repo(dest).pipe("run", *run)
+        assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)
+
+
+def test_clone_of_an_azure_ml_pipeline_run_with_params_gives_them_to_the_run_command(repo, tmp_path):
+    # An Azure ML pipeline's params are its `inputs:`: with no params: mapping to write a job's
+    # -p values into, the clone was refused ("could not write job 1's params", exit 2) with a
+    # hint to clone it first. Its run command now gives them, as for a Python pipeline.
+    import shutil
+    from pathlib import Path
+
+    shutil.copytree(Path(__file__).parent / "azureml_fixtures" / "hello", repo.root, dirs_exist_ok=True)
+    env = {"PIPE_AZUREML_ENV_MAP": str(repo.root / "envmap.yml")}
+    assert repo.pipe("run", "-f", "pipeline.yml", "-p", "greeting=Bye", env=env).code == 0
+    dest = tmp_path / "copy"
+    r = repo.pipe("clone", "-f", "pipeline.yml", "last", "-o", str(dest), "--json", env=env)
+    assert r.code == 0, str(r)
+    assert r.json["run"] == "pipe run -f pipeline.yml -p greeting=Bye" and r.json["params_set"] == [], r.json
+    assert (dest / "pipeline.yml").read_text().splitlines()[1] == "# Run it with that job's params: " + r.json["run"]
+    r = Repo(dest).pipe("run", "-f", "pipeline.yml", "-p", "greeting=Bye", env=env)
+    assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipefile import clone
+from pipefile import clone_text
 from pipefile.load import convert_param_text, loads, quoted_placeholders, yamlsafe
 
 
@@ -177,14 +177,14 @@ def test_clone_writes_text_that_a_pipefile_reads_back_as_text(value):
     # `pipe clone` sets param defaults in the Pipefile's text: a value must come back as written
     if "\0" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
         return
-    rendered = clone._render(value)
+    rendered = clone_text.render(value)
     assert yamlsafe.load(f"a: {rendered}", "x", numbers=True) == {"a": value}
 
 
 def test_clone_writes_numbers_as_numbers():
     for value in (0.001, 5, -2.5e3, True):
-        assert yamlsafe.load(f"a: {clone._render(value)}", "x", numbers=True) == {"a": value}
-    assert math.isclose(yamlsafe.load(f"a: {clone._render(1e-5)}", "x", numbers=True)["a"], 1e-5)
+        assert yamlsafe.load(f"a: {clone_text.render(value)}", "x", numbers=True) == {"a": value}
+    assert math.isclose(yamlsafe.load(f"a: {clone_text.render(1e-5)}", "x", numbers=True)["a"], 1e-5)
 
 
 # --- end to end: what the CLI says ---------------------------------------------------------

@@ -225,7 +225,7 @@ def _lineage(ws: Workspace, target: str) -> dict:
             f"'{target}' lies outside the workspace {ws.root}",
             hint="give an output path of this workspace, or an artifact NAME[:VERSION]",
         )
-    if not os.path.lexists(ap) and "/" not in target and not ws.jobs.steps_with_output(path=rel):
+    if not os.path.lexists(ap) and "/" not in target and ws.jobs.newest_step_with_output(path=rel) is None:
         choices = ws.jobs.artifact_names() + ws.jobs.output_paths()
         raise PipefileError(
             f"no artifact or output '{target}'",

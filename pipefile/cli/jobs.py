@@ -47,7 +47,7 @@ def jobs(ctx, pipefile, experiment, status, limit, show_all, as_json):
     ws = open_workspace(pipefile)
     try:
         found = ws.jobs.jobs(experiment, status, limit, work_only=not show_all)
-        hidden = 0 if show_all else sum(1 for j in ws.jobs.jobs(experiment, status) if j.noop)
+        hidden = 0 if show_all else ws.jobs.count_noop(experiment, status)
         counts = {j.id: ws.jobs.outcome_counts(j.id) for j in found}
     finally:
         ws.close()

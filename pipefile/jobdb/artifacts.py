@@ -114,11 +114,15 @@ class ArtifactIndex:
                 ).fetchone()[0]
                 version = (top or 0) + 1
                 self.db.execute(
-                    "INSERT INTO artifacts VALUES(?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO artifacts(name, version, kind, digest, size, job_id, step, output, path, created)"
+                    " VALUES(?,?,?,?,?,?,?,?,?,?)",
                     (name, version, kind, digest, size, job_id, step, output, path, time.time()),
                 )
                 if maker is not None:
-                    self.db.execute("INSERT OR IGNORE INTO artifact_producers VALUES(?,?,?)", (name, version, maker))
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO artifact_producers(name, version, token_id) VALUES(?,?,?)",
+                        (name, version, maker),
+                    )
             else:
                 version = row[0]
             self.db.execute("COMMIT")
@@ -192,14 +196,14 @@ class ArtifactIndex:
                 f"artifact '{name}' has no version {version} that this token may use",
                 hint=f"its versions this token may use: {'..., ' if len(seen) > 12 else ''}{shown}",
             )
-        return ArtifactVersion(*row)
+        return ArtifactVersion(*row[:10])
 
     def artifacts(self, name: Optional[str] = None) -> list:
         q = "SELECT * FROM artifacts" + (" WHERE name=?" if name else "") + " ORDER BY name, version"
-        return [ArtifactVersion(*r) for r in self.db.execute(q, (name,) if name else ())]
+        return [ArtifactVersion(*r[:10]) for r in self.db.execute(q, (name,) if name else ())]
 
     def versions_of(self, digest: str) -> list:
-        return [ArtifactVersion(*r) for r in self.db.execute("SELECT * FROM artifacts WHERE digest=?", (digest,))]
+        return [ArtifactVersion(*r[:10]) for r in self.db.execute("SELECT * FROM artifacts WHERE digest=?", (digest,))]
 
     # --- queries for artifacts and lineage ----------------------------------------------------
     def artifact_names(self) -> list:
@@ -212,7 +216,7 @@ class ArtifactIndex:
             "SELECT a.*, c.n FROM artifacts a JOIN (SELECT name, MAX(version) AS top, COUNT(*) AS n "
             "FROM artifacts GROUP BY name) c ON a.name = c.name AND a.version = c.top ORDER BY a.name"
         )
-        return [(ArtifactVersion(*r[:10]), r[10]) for r in rows]
+        return [(ArtifactVersion(*r[:10]), r[-1]) for r in rows]
 
     def find_version(self, name: str, kind: str, digest: str) -> Optional[ArtifactVersion]:
         """The version of `name` that holds this content, if there is one (no error)."""
@@ -220,7 +224,7 @@ class ArtifactIndex:
             "SELECT * FROM artifacts WHERE name=? AND digest=? AND kind=? ORDER BY version LIMIT 1",
             (name, digest, kind),
         ).fetchone()
-        return ArtifactVersion(*row) if row else None
+        return ArtifactVersion(*row[:10]) if row else None
 
     # --- numbers agreed with a remote (version_numbers.py) ------------------------------------
     def with_registration(self, versions: list) -> list:
@@ -234,7 +238,9 @@ class ArtifactIndex:
         return self.db.execute("SELECT 1 FROM artifact_numbers LIMIT 1").fetchone() is not None
 
     def mark_registered(self, name: str, version: int, remote: str) -> None:
-        self.db.execute("INSERT OR REPLACE INTO artifact_numbers VALUES(?,?,?)", (name, version, remote))
+        self.db.execute(
+            "INSERT OR REPLACE INTO artifact_numbers(name, version, remote) VALUES(?,?,?)", (name, version, remote)
+        )
 
     def renumber(self, name: str, moves: dict, added: list, remote: str, registered: list) -> None:
         """In one transaction: local versions of `name` move to new numbers ({old: new}), the
@@ -256,7 +262,8 @@ class ArtifactIndex:
                     self.db.execute(f"UPDATE {table} SET version=? WHERE name=? AND version=?", (new, name, -old))
             for rec in added:
                 self.db.execute(
-                    "INSERT INTO artifacts VALUES(?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO artifacts(name, version, kind, digest, size, job_id, step, output, path, created)"
+                    " VALUES(?,?,?,?,?,?,?,?,?,?)",
                     (
                         name,
                         rec["version"],
@@ -271,7 +278,10 @@ class ArtifactIndex:
                     ),
                 )
             for version in registered:
-                self.db.execute("INSERT OR REPLACE INTO artifact_numbers VALUES(?,?,?)", (name, version, remote))
+                self.db.execute(
+                    "INSERT OR REPLACE INTO artifact_numbers(name, version, remote) VALUES(?,?,?)",
+                    (name, version, remote),
+                )
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")

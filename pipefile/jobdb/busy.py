@@ -1,13 +1,21 @@
 """Waiting out another pipe at a SQLite database it is creating or migrating (the job
-database here, the workspace state in workspace/state.py)."""
+database here, the workspace state in workspace/state.py), and the user error for one that
+is damaged or stays locked (what the command-line guard shows instead of an internal error)."""
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 import time
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
+
+from ..errors import PipefileError, WorkspaceBusy
 
 T = TypeVar("T")
+
+# The databases this process opened, in order: the one to name when SQLite says only that "the
+# database" is damaged or locked.
+_OPENED: list = []
 
 
 def while_database_busy(attempt: Callable[[], T], seconds: float = 30.0) -> T:
@@ -22,3 +30,81 @@ def while_database_busy(attempt: Callable[[], T], seconds: float = 30.0) -> T:
             if time.monotonic() > deadline or not any(w in str(e) for w in ("locked", "busy")):
                 raise
             time.sleep(0.05)
+
+
+def opened(path: str) -> None:
+    """Note that this process uses the database at `path` (see database_error)."""
+    if path not in _OPENED:
+        _OPENED.append(path)
+
+
+def _uri(path: str, mode: str) -> str:
+    """An SQLite URI of the file at `path` (a '?' or '#' in a folder's name quoted), opened in `mode`."""
+    import os
+    from urllib.parse import quote
+
+    return f"file:{quote(os.path.abspath(path))}?mode={mode}"
+
+
+def _damaged(path: str) -> bool:
+    try:
+        db = sqlite3.connect(_uri(path, "ro"), uri=True, timeout=1)
+        try:
+            return db.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok"
+        finally:
+            db.close()
+    except sqlite3.OperationalError:
+        return False  # (locked or unreadable: not known to be damaged)
+    except sqlite3.DatabaseError:
+        return True
+
+
+def _locked(path: str) -> bool:
+    try:
+        db = sqlite3.connect(_uri(path, "rw"), uri=True, timeout=0, isolation_level=None)  # (never made)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("ROLLBACK")
+            return False
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as e:
+        return "locked" in str(e) or "busy" in str(e)
+
+
+def database_error(e: BaseException) -> Optional[PipefileError]:
+    """The user error for `e` if it is SQLite saying that a database pipe uses is damaged
+    (a disk fault, a copy taken while it was written, bytes written into it) or stayed locked
+    past the wait (another process holding a write transaction open): neither is a bug of
+    pipe's, and both were an internal error (exit 70). None for any other error."""
+    if not isinstance(e, sqlite3.DatabaseError):
+        return None
+    text = str(e)
+    if isinstance(e, sqlite3.OperationalError):
+        if "locked" not in text and "busy" not in text:
+            return None
+        path = next((p for p in reversed(_OPENED) if _locked(p)), None)
+        what = path or "a database pipe keeps in .pipe/"
+        return WorkspaceBusy(
+            f"{what} is locked: another process held a write on it for more than 30 seconds ({text})",
+            hint="another pipe, or a tool with it open (sqlite3, a database browser), holds a transaction "
+            f"on it: let it end, or close it (`fuser {path or '.pipe/*.db'}` names the process); then run again",
+        )
+    if "malformed" not in text and "not a database" not in text and "corrupt" not in text:
+        return None
+    path = next((p for p in reversed(_OPENED) if _damaged(p)), None)
+    if path is None:
+        return PipefileError(
+            f"a database pipe keeps in .pipe/ is damaged ({text})",
+            hint="`sqlite3 .pipe/jobs.db 'PRAGMA quick_check'` (and .pipe/state.db) says which: "
+            "move that one aside (with its -wal and -shm files)",
+        )
+    if path.endswith("state.db"):
+        hint = f"move {path} aside (with its -wal and -shm files): it is only a cache, rebuilt by the next run"
+    else:
+        hint = (
+            f"`sqlite3 {shlex.quote(path)} .recover | sqlite3 {shlex.quote(path + '.recovered')}` saves what can "
+            f"still be read; then move {path} and its -wal and -shm files aside, and the .recovered one into "
+            "its place (without one, pipe starts a new history); outputs and the store are not affected"
+        )
+    return PipefileError(f"{path} is damaged ({text})", hint=hint)

@@ -60,7 +60,7 @@ class MetricSets:
                     (digest, json.dumps([list(skipped[:5]), len(skipped)]), time.time()),
                 ).rowcount
                 if new:
-                    self.db.executemany("INSERT OR REPLACE INTO metric_values VALUES(?,?,?)", rows)
+                    self.db.executemany("INSERT OR REPLACE INTO metric_values(digest, name, value) VALUES(?,?,?)", rows)
             self.db.execute(
                 "INSERT OR REPLACE INTO step_metrics(job_id, step, seq, digest) VALUES(?,?,?,?)",
                 (job_id, step, seq, digest),

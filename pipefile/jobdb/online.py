@@ -110,11 +110,15 @@ class OnlineStore:
         try:
             row = self.db.execute("SELECT default_version FROM online_endpoints WHERE name=?", (name,)).fetchone()
             if row is None:
-                self.db.execute("INSERT INTO online_endpoints VALUES(?,?,?)", (name, None, now))
+                self.db.execute(
+                    "INSERT INTO online_endpoints(name, default_version, created) VALUES(?,?,?)", (name, None, now)
+                )
             top = self.db.execute("SELECT MAX(version) FROM online_deployments WHERE name=?", (name,)).fetchone()[0]
             version = (top or 0) + 1
             self.db.execute(
-                "INSERT INTO online_deployments VALUES(?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO online_deployments(name, version, artifact, artifact_version, kind, digest, size, "
+                "model, description, disabled, created)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     name,
                     version,

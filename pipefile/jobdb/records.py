@@ -167,7 +167,7 @@ def job_from_row(row) -> Job:
         idempotency_key,
         error,
         queued,
-    ) = row
+    ) = row[:27]  # (columns a newer revision appends are not this pipe's to read)
     if status == JobStatus.RUNNING and not alive(pid):
         status = JobStatus.INTERRUPTED
         if state is not None:

@@ -270,16 +270,24 @@ def prepare(db: sqlite3.Connection, path: str) -> None:
     db.execute("PRAGMA synchronous=NORMAL")
     if row is not None and int(row[0]) == JOBS_VERSION:
         stamp = db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()
-        if stamp is not None and stamp[0] == SCHEMA_REVISION:
-            return
+        if stamp is not None and (stamp[0] == SCHEMA_REVISION or _newer(stamp[0])):
+            return  # (a newer revision holds every table of this one: upgrading it again lowered its stamp)
     if row is not None and int(row[0]) < JOBS_VERSION:
         _migrate(db)
     db.executescript(JOBS_DDL + SERVING_DDL)
     add_step_columns(db)
     upgrade_schema(db)
     if row is None:
-        db.execute("INSERT OR REPLACE INTO meta VALUES('jobs_version', ?)", (str(JOBS_VERSION),))
-    db.execute("INSERT OR REPLACE INTO meta VALUES('schema_revision', ?)", (SCHEMA_REVISION,))
+        db.execute("INSERT OR REPLACE INTO meta(k, v) VALUES('jobs_version', ?)", (str(JOBS_VERSION),))
+    db.execute("INSERT OR REPLACE INTO meta(k, v) VALUES('schema_revision', ?)", (SCHEMA_REVISION,))
+
+
+def _newer(revision) -> bool:
+    """Whether the stamp `revision` ("2.13") is a later revision than this pipe's."""
+    try:
+        return tuple(int(p) for p in str(revision).split(".")) > tuple(int(p) for p in SCHEMA_REVISION.split("."))
+    except ValueError:
+        return False
 
 
 def add_step_columns(db: sqlite3.Connection) -> None:

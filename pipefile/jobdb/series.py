@@ -67,7 +67,7 @@ class StreamedSeries:
             self.db.execute("DELETE FROM step_series WHERE job_id=? AND step=?", (job_id, step))
             self.db.execute("DELETE FROM metric_points WHERE job_id=? AND step=?", (job_id, step))
             self.db.executemany(
-                "INSERT INTO metric_points VALUES(?,?,?,?,?,?,?)",
+                "INSERT INTO metric_points(job_id, step, name, seq, x, value, time) VALUES(?,?,?,?,?,?,?)",
                 [
                     (job_id, step, storable(name), seq, x, value, stamp)
                     for name, points in series.items()
@@ -76,7 +76,7 @@ class StreamedSeries:
             )
             if last:
                 self.db.executemany(
-                    "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
+                    "INSERT OR REPLACE INTO metrics(job_id, step, name, value) VALUES(?,?,?,?)",
                     [(job_id, step, storable(k), float(v)) for k, v in last.items()],
                 )
             self.db.execute("COMMIT")
@@ -95,7 +95,7 @@ class StreamedSeries:
                 "INSERT OR REPLACE INTO step_series(job_id, step, source_job) VALUES(?,?,?)", (job_id, step, owner)
             )
             self.db.executemany(
-                "INSERT OR REPLACE INTO metrics VALUES(?,?,?,?)",
+                "INSERT OR REPLACE INTO metrics(job_id, step, name, value) VALUES(?,?,?,?)",
                 [(job_id, step, storable(k), float(v)) for k, v in last.items()],
             )
             self.db.execute("COMMIT")

@@ -95,10 +95,10 @@ class ServeStore(TokenIndex):
                 f"no endpoint '{name}'",
                 hint=did_you_mean(name, names, "endpoint") or "publish one with `pipe publish --endpoint NAME`",
             )
-        return Endpoint(*row)
+        return Endpoint(*row[:4])
 
     def endpoints(self) -> list:
-        return [Endpoint(*r) for r in self.db.execute("SELECT * FROM endpoints ORDER BY name")]
+        return [Endpoint(*r[:4]) for r in self.db.execute("SELECT * FROM endpoints ORDER BY name")]
 
     def publish(self, endpoint: str, digest: str, manifest: dict, description: str, set_default: bool) -> Deployment:
         """A new deployment numbered after the last one; the endpoint is created on first
@@ -112,11 +112,15 @@ class ServeStore(TokenIndex):
         with self._tx():
             row = self.db.execute("SELECT default_deployment FROM endpoints WHERE name=?", (endpoint,)).fetchone()
             if row is None:
-                self.db.execute("INSERT INTO endpoints VALUES(?,?,?,?)", (endpoint, description, None, now))
+                self.db.execute(
+                    "INSERT INTO endpoints(name, description, default_deployment, created) VALUES(?,?,?,?)",
+                    (endpoint, description, None, now),
+                )
             top = self.db.execute("SELECT MAX(number) FROM deployments WHERE endpoint=?", (endpoint,)).fetchone()[0]
             number = (top or 0) + 1
             self.db.execute(
-                "INSERT INTO deployments VALUES(?,?,?,?,?,?,?)",
+                "INSERT INTO deployments(endpoint, number, digest, manifest, description, disabled, created)"
+                " VALUES(?,?,?,?,?,?,?)",
                 (endpoint, number, digest, json.dumps(manifest, sort_keys=True), description, 0, now),
             )
             if row is None or row[0] is None or set_default:
@@ -181,11 +185,14 @@ class ServeStore(TokenIndex):
         last uploaded (what `pipe gc --uploads-older-than` goes by)."""
         with self._tx():
             self.db.execute(
-                "INSERT INTO uploads VALUES(?,?,?,?) ON CONFLICT(digest) DO UPDATE SET created=excluded.created",
+                "INSERT INTO uploads(digest, kind, size, created)"
+                " VALUES(?,?,?,?) ON CONFLICT(digest) DO UPDATE SET created=excluded.created",
                 (digest, kind, size, time.time()),
             )
             if token_id is not None:
-                self.db.execute("INSERT OR IGNORE INTO upload_senders VALUES(?,?)", (digest, token_id))
+                self.db.execute(
+                    "INSERT OR IGNORE INTO upload_senders(digest, token_id) VALUES(?,?)", (digest, token_id)
+                )
 
     def upload(self, digest: str, token_id: Optional[str] = None) -> Optional[tuple]:
         """(kind, size) of an upload, or None; with `token_id`, only one that token sent."""
@@ -209,7 +216,7 @@ class ServeStore(TokenIndex):
     def note_producer(self, key: str, token_id: str) -> None:
         """A served job of `token_id` is about to write the action-cache entry `key`:
         recorded first, so that no other token ever sees the entry unattributed."""
-        self.db.execute("INSERT OR IGNORE INTO action_producers VALUES(?,?)", (key, token_id))
+        self.db.execute("INSERT OR IGNORE INTO action_producers(key, token_id) VALUES(?,?)", (key, token_id))
 
     def entry_is_public(self, key: str) -> bool:
         """Whether every token may use this entry: no token's job made it (the owner's own
@@ -355,7 +362,8 @@ class ServeStore(TokenIndex):
     def _event(self, job_id: int, kind: str, data: dict) -> None:
         # One statement: the next sequence number and the row together, whoever else writes.
         self.db.execute(
-            "INSERT INTO job_events SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM job_events WHERE job_id=?",
+            "INSERT INTO job_events(job_id, seq, time, kind, data)"
+            " SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ? FROM job_events WHERE job_id=?",
             (job_id, time.time(), kind, json.dumps(data, sort_keys=True), job_id),
         )
 
@@ -399,7 +407,7 @@ class ServeStore(TokenIndex):
 
     def _remember_key(self, token_id, key, job_id, request) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO idempotency_keys VALUES(?,?,?,?,?)",
+            "INSERT OR IGNORE INTO idempotency_keys(token_id, key, job_id, request, created) VALUES(?,?,?,?,?)",
             (token_id or "", key, job_id, json.dumps(request, sort_keys=True) if request else None, time.time()),
         )
 

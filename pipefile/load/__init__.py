@@ -50,6 +50,7 @@ _WHERE = {
     "path_hint": "paths",
     "with_article": "phrases",
     "valid_artifact_name": "reader",
+    "ARTIFACT_NAME_HINT": "reader",
 }
 _ORIGINAL_NAME = {"with_article": "a"}
 
@@ -91,6 +92,7 @@ def _keep(name: str, module):
 
 
 __all__ = [
+    "ARTIFACT_NAME_HINT",
     "DEFAULT_NAMES",
     "STATE_DIR",
     "check_build_contexts",

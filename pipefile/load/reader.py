@@ -22,7 +22,12 @@ if TYPE_CHECKING:
     from yaml import Node
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-ARTIFACT_NAME_RE = lazyre.Pattern(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+# At most 200 characters: a version is kept at .pipe/artifacts/NAME/VERSION, and a longer name
+# (past a file name's 255 bytes) was accepted, then failed every run that bound it (exit 70).
+ARTIFACT_NAME_RE = lazyre.Pattern(r"[A-Za-z_][A-Za-z0-9_.\-]{0,199}")
+ARTIFACT_NAME_HINT = (
+    "use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_', at most 200 characters"
+)
 _MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
 # The keys PyYAML's constructor rewrites a mapping for (SafeConstructor.flatten_mapping).
@@ -264,7 +269,7 @@ class NodeReader:
             self.error(
                 node,
                 f"'{n}' is not a valid artifact name for {what}",
-                "use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_'",
+                ARTIFACT_NAME_HINT,
             )
             return None
         return n

@@ -204,10 +204,8 @@ def _tail(ws, job: Job, step) -> Optional[LogTail]:
 def previous_job(ws, job: Job) -> Optional[Job]:
     """The newest earlier job of the same experiment that did work (a no-op repeats the one
     before it, as `pipe metrics history` counts them)."""
-    for j in ws.jobs.jobs(job.experiment, work_only=True):
-        if j.id < job.id:
-            return j
-    return None
+    found = ws.jobs.jobs(job.experiment, limit=1, work_only=True, before=job.id)
+    return found[0] if found else None
 
 
 def _change(ws, job: Job, steps: list, metrics: dict) -> Optional[Change]:

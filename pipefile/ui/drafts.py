@@ -238,7 +238,7 @@ def clone_draft(ws, job, pipefile: str) -> dict:
     the params' defaults and its `${{artifacts.NAME}}` bindings pinned to the versions it
     read (as `pipe clone` writes it); `operations`: the set_param edits that give the
     current Pipefile the job's params. Nothing is written."""
-    from .. import clone, spec
+    from .. import clone, clone_text, spec
     from .. import load as loader
     from ..digest import canonical_json
 
@@ -264,9 +264,9 @@ def clone_draft(ws, job, pipefile: str) -> dict:
         warnings.append(f"{job.pipefile} is {kind}: the draft's text is the job's as it ran, its params not written in")
         changed, pins = {}, {}
     if changed:
-        text = clone.set_param_defaults(text, changed)
+        text = clone_text.set_param_defaults(text, changed)
     if pins:
-        text = clone.pin_artifacts(text, pins)
+        text = clone_text.pin_artifacts(text, pins)
     operations = []
     try:
         now, _errors = loader.load_lenient(pipefile)

@@ -32,7 +32,7 @@ import time
 from typing import Mapping, Optional
 
 from ..digest import PathDigest, StatCache
-from ..jobdb.busy import while_database_busy
+from ..jobdb.busy import opened, while_database_busy
 from ..lazyclass import dataclass
 
 STATE_VERSION = 2
@@ -92,6 +92,7 @@ class StepRecord:
 class WorkspaceState:
     def __init__(self, path: str):
         self.path = path
+        opened(path)  # (named if SQLite later finds it damaged or locked)
         self.db = self._open()
 
     def _connect(self) -> tuple:

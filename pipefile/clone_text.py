@@ -1,0 +1,92 @@
+"""The text of the Pipefile a clone writes (clone.py; the designer's drafts, ui/drafts.py):
+the job's params set as the params' defaults and each latest artifact binding pinned to the
+version the job read, by editing spans of the YAML text, so that comments, layout and order
+stay as written. A Python pipeline (docs/dsl.md) has no YAML to edit: its params are given to
+the run command as `-p NAME=VALUE` (param_flags).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .load import yamlsafe
+
+
+def render(value: Any) -> str:
+    """A YAML scalar, valid in block and flow context alike, that a Pipefile reads back as
+    `value`: PyYAML writes by YAML 1.1, so text such as `1e-3` or `0o17`, which a Pipefile
+    reads as a number, is quoted."""
+    out = yaml.safe_dump([value], default_flow_style=True, width=1 << 30, allow_unicode=True).strip()
+    if isinstance(value, str) and yamlsafe.load(out, "value", numbers=True) != [value]:
+        out = yaml.safe_dump([value], default_flow_style=True, default_style='"', width=1 << 30, allow_unicode=True)
+        out = out.strip()
+    assert out.startswith("[") and out.endswith("]")
+    return out[1:-1]
+
+
+def set_param_defaults(text: str, values: dict) -> str:
+    """The Pipefile text with each param's default set to `values[param]`; everything
+    else (comments, layout, order) stays as written."""
+    root = yamlsafe.compose(text, "Pipefile")
+    if not isinstance(root, yaml.MappingNode):
+        return text
+    params = next((v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == "params"), None)
+    if not isinstance(params, yaml.MappingNode):
+        return text
+    edits = []  # (start, end, replacement): spans of the original text
+    for knode, vnode in params.value:
+        name = knode.value
+        if name not in values:
+            continue
+        new = render(values[name])
+        if isinstance(vnode, yaml.ScalarNode):  # shorthand: NAME: DEFAULT
+            edits.append((vnode.start_mark.index, vnode.end_mark.index, new))
+            continue
+        if not isinstance(vnode, yaml.MappingNode):
+            continue
+        default = next((v for k, v in vnode.value if k.value == "default"), None)
+        if default is not None:
+            edits.append((default.start_mark.index, default.end_mark.index, new))
+        elif vnode.flow_style or not vnode.value:
+            at = text.index("{", vnode.start_mark.index) + 1
+            edits.append((at, at, f"default: {new}, " if vnode.value else f"default: {new}"))
+        else:
+            first = vnode.value[0][0].start_mark
+            line_start = first.index - first.column
+            edits.append((line_start, line_start, " " * first.column + f"default: {new}\n"))
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return text
+
+
+def _child(node, key: str):
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+
+
+def pin_artifacts(text: str, pins: dict) -> str:
+    """The Pipefile text with each input of `pins` ({(step, input): (name, version)})
+    bound to ${{artifacts.NAME:VERSION}}; everything else stays as written."""
+    root = yamlsafe.compose(text, "Pipefile")
+    steps = _child(root, "steps")
+    edits = []
+    for (step, iname), (name, version) in pins.items():
+        node = _child(_child(_child(steps, step), "inputs"), iname)
+        if isinstance(node, yaml.MappingNode):
+            node = _child(node, "value")
+        if not isinstance(node, yaml.ScalarNode):
+            continue  # the check after reloading says so
+        new = render("${{artifacts.%s:%d}}" % (name, version))
+        edits.append((node.start_mark.index, node.end_mark.index, new))
+    for start, end, new in sorted(edits, reverse=True):
+        text = text[:start] + new + text[end:]
+    return text
+
+
+def param_flags(values: dict) -> list:
+    """`NAME=VALUE` for `pipe run -p` of each of `values` ({param: value}), as -p reads it
+    back by the param's type: text as it is, a number or a boolean as YAML writes it."""
+    return [f"{name}={value if isinstance(value, str) else render(value)}" for name, value in sorted(values.items())]
