@@ -21,6 +21,12 @@ from .pipeline_view import dumps, graph_json, label_of
 
 POLL = 0.2  # seconds between two looks at the database or a log file
 LOG_CHUNK = 64 * 1024
+# What a follower sends of the log already written when it starts: its last FOLLOW_BYTES, at
+# most FOLLOW_LINES lines (a 50 MB log sent whole, one event a line, took a minute and froze
+# the page). The rest is named in a first line; GET .../log (no follow) or the file has it.
+FOLLOW_BYTES = 1 << 20
+FOLLOW_LINES = 10_000
+LINE_MAX = 64 * 1024  # a longer line is sent in pieces (a log with no newline is never held whole)
 # A group's or job graph's state: that of its most urgent member.
 _OUTCOME_ORDER = ("failed", "running", "pending", "ran", "restored", "fresh", "stopped", "skipped")
 
@@ -258,23 +264,34 @@ def read_log(path: str, limit: int = 4 * 2**20) -> str:
 
 def follow_log(homes: Callable, job_id: int, step: str, path: str):
     """`event: line` per line of the log as it grows, then `event: end` once the step is
-    over (recorded, or the job ended) and nothing more came."""
+    over (recorded, or the job ended) and nothing more came. A log already long when it is
+    first seen is followed from its tail (_tail_start), after a line that says so."""
     from ..filehash import NotARegularFile, open_regular
 
-    offset, partial = 0, b""
+    offset, partial, started = 0, b"", False  # started: the log was seen (its tail taken)
     while True:
         ws = homes()
         over = ws.jobs.get(job_id).status != JobStatus.RUNNING or ws.jobs.step_record(job_id, step) is not None
-        data = b""
+        data, note = b"", None
         try:
             with open_regular(path) as f:
+                if not started:
+                    started, offset = True, _tail_start(f)
+                    if offset:
+                        shown = os.path.relpath(path, os.path.realpath(ws.root))
+                        note = f"[pipe ui: the first {_size(offset)} of this log are not shown: {shown} has it whole]"
                 f.seek(offset)
                 data = f.read(LOG_CHUNK)
         except (FileNotFoundError, NotADirectoryError, NotARegularFile):
             pass
+        if note:
+            yield sse("line", {"text": note})
         offset += len(data)
         lines = (partial + data).split(b"\n")
         partial = lines.pop()
+        if len(partial) >= LINE_MAX:
+            lines.append(partial)
+            partial = b""
         for line in lines:
             yield sse("line", {"text": line.decode("utf-8", "replace")})
         if not data and over:
@@ -285,3 +302,26 @@ def follow_log(homes: Callable, job_id: int, step: str, path: str):
         if not data:
             yield b": waiting\n\n"
             time.sleep(POLL)
+
+
+def _tail_start(f) -> int:
+    """Where following the open log `f` begins: 0, or for a log over FOLLOW_BYTES or
+    FOLLOW_LINES lines the start of its last lines within both."""
+    size = os.fstat(f.fileno()).st_size
+    start = max(0, size - FOLLOW_BYTES)
+    f.seek(start)
+    tail = f.read(size - start)
+    cut = 0
+    if start:  # (the first line of the tail is a part of one: begin after it, if another follows)
+        cut = tail.find(b"\n") + 1
+    ends = tail.count(b"\n", cut)
+    if ends > FOLLOW_LINES:  # (after the newline FOLLOW_LINES + 1 from the end)
+        pos = len(tail)
+        for _ in range(FOLLOW_LINES + 1):
+            pos = tail.rindex(b"\n", cut, pos)
+        cut = pos + 1
+    return start + cut
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"

@@ -1,0 +1,69 @@
+"""The designer at scale and under hostile input, reviewed as a user drives it: real `pipe
+run` jobs, a real `pipe ui` on 127.0.0.1 (test_ui_server's `Ui`), what the page is sent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_ui_server import start  # noqa: F401 - the fixture
+from workspace_repo import Repo
+
+from pipefile.ui import jobs_view
+
+pytest.importorskip("httpx")
+
+
+def _events(text: str) -> list:
+    """(event, data) of an event stream's text."""
+    out = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":"))
+        if "event" in fields:
+            out.append((fields["event"], json.loads(fields["data"])))
+    return out
+
+
+BIG_LOGS = """\
+version: 1
+steps:
+  lines:
+    command: python -c "import sys; sys.stdout.write(''.join('line %06d of a long log\\\\n' % i for i in range(200000)))"
+  oneline:
+    command: python -c "import sys; sys.stdout.write('x' * 3000000)"
+"""
+
+
+def test_a_long_log_is_followed_from_its_tail_with_a_note_not_sent_whole(start, tmp_path):  # noqa: F811
+    # The page follows every log it opens (?follow=1), and the follower sent the whole file
+    # from its first byte, one event a line: a 47 MB log was 68 MB of events over a minute
+    # and froze the page. A log with no newline was held whole in memory and sent as one line.
+    repo = Repo(tmp_path)
+    repo.pipefile(BIG_LOGS)
+    assert repo.pipe("run").code == 0
+    ui = start(repo.root)
+    r = ui.get("/api/jobs/1/steps/lines/log", params={"follow": "1"})
+    assert r.status_code == 200
+    assert len(r.content) < 2 * 2**20  # (6 MB of log: 9 MB of events before)
+    events = _events(r.text)
+    lines = [d["text"] for e, d in events if e == "line"]
+    assert events[-1][0] == "end"
+    assert len(lines) == jobs_view.FOLLOW_LINES + 1  # the note, then the last lines, whole
+    assert lines[0].startswith("[pipe ui: the first ") and ".pipe/jobs/1/lines.log has it whole" in lines[0]
+    assert lines[1] == f"line {200000 - jobs_view.FOLLOW_LINES:06d} of a long log"
+    assert lines[-1] == "line 199999 of a long log"
+
+    r = ui.get("/api/jobs/1/steps/oneline/log", params={"follow": "1"})
+    pieces = [d["text"] for e, d in _events(r.text) if e == "line"]
+    assert pieces[0].startswith("[pipe ui: the first ")
+    assert all(len(p) <= jobs_view.LINE_MAX for p in pieces[1:])
+    assert "".join(pieces[1:]) == "x" * jobs_view.FOLLOW_BYTES  # the tail, in pieces
+
+
+def test_a_short_log_is_followed_whole_without_a_note(start, tmp_path):  # noqa: F811
+    repo = Repo(tmp_path)
+    repo.pipefile("version: 1\nsteps:\n  a:\n    command: python -c \"print('one'); print('two')\"\n")
+    assert repo.pipe("run").code == 0
+    ui = start(repo.root)
+    r = ui.get("/api/jobs/1/steps/a/log", params={"follow": "1"})
+    assert [d["text"] for e, d in _events(r.text) if e == "line"] == ["one", "two"]
