@@ -67,3 +67,47 @@ def test_a_short_log_is_followed_whole_without_a_note(start, tmp_path):  # noqa:
     ui = start(repo.root)
     r = ui.get("/api/jobs/1/steps/a/log", params={"follow": "1"})
     assert [d["text"] for e, d in _events(r.text) if e == "line"] == ["one", "two"]
+
+
+def _copy_job(db_path, copies: int) -> None:
+    """The job database's job 1 (and its steps) copied as jobs 2..copies+1: a long history
+    without running thousands of jobs."""
+    import sqlite3
+
+    db = sqlite3.connect(db_path)
+    job = db.execute("SELECT * FROM jobs WHERE id=1").fetchone()
+    steps = db.execute("SELECT * FROM job_steps WHERE job_id=1").fetchall()
+    for i in range(2, copies + 2):
+        db.execute(f"INSERT INTO jobs VALUES ({','.join('?' * len(job))})", (i, f"{i:08x}", *job[2:]))
+        for s in steps:
+            db.execute(f"INSERT INTO job_steps VALUES ({','.join('?' * len(s))})", (i, *s[1:]))
+    db.commit()
+    db.close()
+
+
+def test_the_newest_jobs_of_a_long_history_are_read_without_reading_every_job(tmp_path, monkeypatch):
+    # A run the designer starts looks for its job in the newest 20, every 50 ms, and the job
+    # list asks for the newest 50: each read every job of the database first (43 ms each
+    # with 5,000 jobs: half a core while a run waited for the workspace).
+    from pipefile.jobdb import jobs as jobs_mod
+    from pipefile.ui.home import WorkspacePerThread
+
+    repo = Repo(tmp_path)
+    repo.pipefile("version: 1\nsteps:\n  a: {command: 'echo a > ${{outputs.o}}', outputs: {o: a.txt}}\n")
+    assert repo.pipe("run").code == 0
+    _copy_job(tmp_path / ".pipe" / "jobs.db", 4999)
+    store = WorkspacePerThread(str(tmp_path))().jobs
+    every = store.jobs()
+    assert len(every) == 5000 and every[0].id == 5000
+    read = []
+    real = jobs_mod.job_from_row
+
+    def counted(row):  # (the real conversion, counted: no mock)
+        read.append(row)
+        return real(row)
+
+    monkeypatch.setattr(jobs_mod, "job_from_row", counted)
+    newest = store.jobs(limit=20)
+    assert [j.id for j in newest] == [j.id for j in every[:20]]
+    assert len(read) == 20
+    assert [j.id for j in store.jobs(status="succeeded", limit=3)] == [5000, 4999, 4998]

@@ -186,15 +186,24 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
     ) -> list:
         """Newest first; work_only: without the jobs in which nothing ran or was restored."""
         noop = self.noop_ids()
-        rows = [self._job(r, noop) for r in self.db.execute("SELECT * FROM jobs ORDER BY id DESC")]
-        out = [
-            j
-            for j in rows
-            if (experiment is None or j.experiment == experiment)
-            and (status is None or j.status == status)
-            and not (work_only and j.id in noop)
-        ]
-        return out[:limit] if limit else out
+        out: list = []
+        # Read newest first only until `limit` match: the designer asks for its newest 20
+        # every 50 ms while a run starts, and read whole, 5,000 jobs took 43 ms each time.
+        rows = self.db.execute("SELECT * FROM jobs ORDER BY id DESC")
+        try:
+            for r in rows:
+                j = self._job(r, noop)
+                if (
+                    (experiment is None or j.experiment == experiment)
+                    and (status is None or j.status == status)
+                    and not (work_only and j.id in noop)
+                ):
+                    out.append(j)
+                    if limit and len(out) >= limit:
+                        break
+        finally:
+            rows.close()  # (a statement left unfinished would keep its read open)
+        return out
 
     def noop_ids(self) -> set:
         """The ids of the jobs in which nothing ran, was restored or failed."""
