@@ -111,3 +111,20 @@ def test_the_newest_jobs_of_a_long_history_are_read_without_reading_every_job(tm
     assert [j.id for j in newest] == [j.id for j in every[:20]]
     assert len(read) == 20
     assert [j.id for j in store.jobs(status="succeeded", limit=3)] == [5000, 4999, 4998]
+
+
+@pytest.mark.parametrize("header", ["c0" + "".join(f",c{i}" for i in range(1, 60000)), "x," * 500000])
+def test_a_csv_whose_first_line_is_over_the_preview_s_read_is_text_not_an_empty_table(tmp_path, header):
+    # 100,000 columns (or a file with no newline): no whole line in the 256 KiB read, and the
+    # preview was a table of no columns and no rows, as if the file were empty.
+    from pipefile.ui import previews
+
+    f = tmp_path / "wide.csv"
+    f.write_text(header + "\n" + "1," * 10 + "\n")
+    got = previews.preview_file(str(f), "wide.csv", f.stat().st_size)
+    assert got["kind"] == "text" and got["truncated"] is True
+    assert got["text"] == header[: previews.TEXT_MAX]
+    assert "over 256 KiB" in got["note"]
+    small = tmp_path / "small.csv"
+    small.write_text("a,b\n1,2\n")
+    assert previews.preview_file(str(small), "small.csv", 8)["rows"] == [["1", "2"]]

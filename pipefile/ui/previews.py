@@ -136,6 +136,10 @@ def _csv(path: str, delimiter: str, size: int) -> dict:
     text = head.decode("utf-8", "replace")
     if len(head) == TEXT_MAX:  # the last line may be cut
         text = text[: text.rfind("\n") + 1]
+        if not text:  # (no whole line in TEXT_MAX: its header alone is longer) shown as text, not an empty table
+            text = head.decode("utf-8", "replace")
+            note = f"its first line is over {TEXT_MAX // 1024} KiB: not read as a table"
+            return {"kind": "text", "text": text, "truncated": size > TEXT_MAX, "note": note}
     try:
         rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as e:  # (a field past the csv module's 128 KiB limit): shown as text
