@@ -104,3 +104,50 @@ def test_the_job_list_s_experiment_and_status_filters_show_exactly_the_matching_
     pg.select_option("[data-testid=filter-experiment]", "")
     pg.select_option("[data-testid=filter-status]", "")
     assert sorted(settled(pg, expected())) == sorted(expected())
+
+
+MANY_THEN_SLOW = """\
+steps:
+  fit:
+    command: echo ${{inputs.a}} > ${{outputs.o}}
+    matrix: {a: [%s]}
+    inputs: {a: {type: number}}
+    outputs: {o: build/fit}
+  slow:
+    command: touch started && sleep 120 && ls ${{inputs.i}} > ${{outputs.o}}
+    inputs: {i: "${{steps.fit.outputs.o}}"}
+    outputs: {o: build/slow.txt}
+"""
+
+
+def test_a_running_job_s_page_loads_the_job_once_for_a_burst_of_step_events(opened, repo):
+    # The page reloaded the whole job for each step event: opened on a running job whose
+    # 1,500 tasks had ended, the stream's 1,500 events were 1,500 loads of 1.4 MB (20 s of
+    # server CPU); here 300 tasks were 300 loads. Now a burst is one load, then one more.
+    repo.pipefile(MANY_THEN_SLOW % ", ".join(str(i) for i in range(300)))
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    run = subprocess.Popen(
+        PIPE + ["run"],
+        cwd=repo.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while not (repo.root / "started").exists():
+            assert time.time() < deadline and run.poll() is None, "the slow step never started"
+            time.sleep(0.1)
+        pg = opened()
+        loads: list = []
+        pg.on("request", lambda r: loads.append(r.url) if r.url.endswith("/api/jobs/1") else None)
+        pg.goto(pg.url.split("#")[0] + "#/jobs/1")
+        pg.wait_for_selector("[data-testid=job-page][data-status=running]")
+        pg.wait_for_selector("[data-row='fit[a=299]']")
+        pg.wait_for_timeout(3000)  # the stream's 300 step events and a poll or two
+        assert len(loads) <= 6, f"{len(loads)} loads of the job"
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()

@@ -1,7 +1,7 @@
 // One job: its graph coloured by outcome as it runs (server-sent events), durations, a
 // timeline, each step's log streamed, output previews, metrics and params; cancel, clone.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { enc, errorText, get, post } from "../lib/api";
+import { coalesced, enc, errorText, get, post } from "../lib/api";
 import { readEvents } from "../lib/sse";
 import { formatSeconds, timelineBars } from "../lib/timeline";
 import { visibleGraph } from "../lib/graphModel";
@@ -170,7 +170,8 @@ export function JobPage({ id }: { id: string }) {
   const [tab, setTab] = useState<"graph" | "timeline">("graph");
   const [notice, setNotice] = useState<string | null>(null);
 
-  const load = useCallback(() => get<Job>(`api/jobs/${enc(id)}`).then(setJob, (e) => setError(errorText(e))), [id]);
+  // one load at a time: every step event asks for one, and they come by the thousand
+  const load = useMemo(() => coalesced(() => get<Job>(`api/jobs/${enc(id)}`).then(setJob, (e) => setError(errorText(e)))), [id]);
   useEffect(() => {
     load();
   }, [load]);
