@@ -20,7 +20,6 @@ from .errors_view import Refusal
 from .pipeline_view import dumps, graph_json, label_of
 
 POLL = 0.2  # seconds between two looks at the database or a log file
-LOG_CHUNK = 64 * 1024
 # What a follower sends of the log already written when it starts: its last FOLLOW_BYTES, at
 # most FOLLOW_LINES lines (a 50 MB log sent whole, one event a line, took a minute and froze
 # the page). The rest is named in a first line; GET .../log (no follow) or the file has it.
@@ -265,40 +264,50 @@ def read_log(path: str, limit: int = 4 * 2**20) -> str:
 def follow_log(homes: Callable, job_id: int, step: str, path: str):
     """`event: line` per line of the log as it grows, then `event: end` once the step is
     over (recorded, or the job ended) and nothing more came. A log already long when it is
-    first seen is followed from its tail (_tail_start), after a line that says so."""
+    first seen, or one that grew more than FOLLOW_BYTES past what was sent, goes on from its
+    tail (_tail_start) after a line that says what was left out. Each round's lines are sent
+    as one write (one a line kept up with 10,000 lines a second: a chatty step's log fell
+    minutes behind)."""
     from ..filehash import NotARegularFile, open_regular
 
     offset, partial, started = 0, b"", False  # started: the log was seen (its tail taken)
     while True:
         ws = homes()
         over = ws.jobs.get(job_id).status != JobStatus.RUNNING or ws.jobs.step_record(job_id, step) is not None
-        data, note = b"", None
+        data, out = b"", []
         try:
             with open_regular(path) as f:
-                if not started:
-                    started, offset = True, _tail_start(f)
-                    if offset:
+                if not started or os.fstat(f.fileno()).st_size - offset > FOLLOW_BYTES:
+                    started, start = True, _tail_start(f)
+                    if start > offset:
                         shown = os.path.relpath(path, os.path.realpath(ws.root))
-                        note = f"[pipe ui: the first {_size(offset)} of this log are not shown: {shown} has it whole]"
+                        left = _size(start - offset + len(partial))
+                        out.append(
+                            sse("line", {"text": f"[pipe ui: {left} of this log not shown here: {shown} has it whole]"})
+                        )
+                        offset, partial = start, b""
                 f.seek(offset)
-                data = f.read(LOG_CHUNK)
+                data = f.read(FOLLOW_BYTES)
         except (FileNotFoundError, NotADirectoryError, NotARegularFile):
             pass
-        if note:
-            yield sse("line", {"text": note})
         offset += len(data)
         lines = (partial + data).split(b"\n")
         partial = lines.pop()
-        if len(partial) >= LINE_MAX:
+        if not data and over and partial:
             lines.append(partial)
             partial = b""
+        while len(partial) >= LINE_MAX:  # (a line that long is sent in pieces, never held whole)
+            lines.append(partial[:LINE_MAX])
+            partial = partial[LINE_MAX:]
         for line in lines:
-            yield sse("line", {"text": line.decode("utf-8", "replace")})
+            for at in range(0, max(len(line), 1), LINE_MAX):
+                out.append(sse("line", {"text": line[at : at + LINE_MAX].decode("utf-8", "replace")}))
         if not data and over:
-            if partial:
-                yield sse("line", {"text": partial.decode("utf-8", "replace")})
-            yield sse("end", {"job": job_id, "step": step})
+            out.append(sse("end", {"job": job_id, "step": step}))
+            yield b"".join(out)
             return
+        if out:
+            yield b"".join(out)
         if not data:
             yield b": waiting\n\n"
             time.sleep(POLL)
