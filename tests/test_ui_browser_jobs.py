@@ -151,3 +151,51 @@ def test_a_running_job_s_page_loads_the_job_once_for_a_burst_of_step_events(open
     finally:
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
+
+
+CHATTY = """\
+steps:
+  chatty:
+    command: touch waiting && while [ ! -e go ]; do sleep 0.05; done && python -c "import sys; sys.stdout.write(''.join('line %06d of a chatty step\\\\n' % i for i in range(200000)))" && sleep 120
+"""
+
+
+def test_a_chatty_step_s_log_keeps_the_page_responsive_and_shows_its_newest_lines(opened, repo):
+    # The log panel added each line to a copy of all the lines before it, one render a line:
+    # a step printing 30,000 lines a second froze the page for tens of seconds at a time
+    # (heap past 300 MB). Now it renders in batches and keeps the newest 20,000 lines.
+    repo.pipefile(CHATTY)
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    run = subprocess.Popen(
+        PIPE + ["run"],
+        cwd=repo.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while not (repo.root / "waiting").exists():
+            assert time.time() < deadline and run.poll() is None, "the step never started"
+            time.sleep(0.1)
+        pg = opened()
+        pg.goto(pg.url.split("#")[0] + "#/jobs/1")
+        pg.click("[data-row=chatty]")
+        pg.wait_for_selector("[data-testid=log]")
+        (repo.root / "go").write_text("")  # printed while the page follows the log
+        last = "line 199999 of a chatty step"
+        pg.wait_for_function(
+            f"() => (document.querySelector('[data-testid=log]')?.textContent ?? '').endsWith({last!r})"
+        )
+        text = pg.inner_text("[data-testid=log]")
+        lines = text.split("\n")
+        assert len(lines) <= 20_001, len(lines)
+        assert lines[0].startswith("[") and "not shown here" in lines[0], lines[0]
+        t0 = time.monotonic()
+        pg.evaluate("1")
+        assert time.monotonic() - t0 < 2  # (the page answers: it is not busy with the log)
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()

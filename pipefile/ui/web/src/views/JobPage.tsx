@@ -3,6 +3,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { coalesced, enc, errorText, get, post } from "../lib/api";
 import { readEvents } from "../lib/sse";
+import { appendLines, MAX_LOG_LINES, noLines, type LogLines } from "../lib/logLines";
 import { formatSeconds, timelineBars } from "../lib/timeline";
 import { visibleGraph } from "../lib/graphModel";
 import { lineageKey, loadDraft, saveDraft } from "../lib/draftStore";
@@ -124,39 +125,60 @@ function OutputPreview({ url, name }: { url: string; name: string }) {
 }
 
 function Log({ job, step, live }: { job: string; step: string; live: boolean }) {
-  const [lines, setLines] = useState<string[]>([]);
+  const [log, setLog] = useState<LogLines>(noLines);
   const [err, setErr] = useState<string | null>(null);
   const box = useRef<HTMLPreElement>(null);
   useEffect(() => {
     const ctl = new AbortController();
-    setLines([]);
+    setLog(noLines);
     setErr(null);
+    // lines are shown in batches (one render per 100 ms, not one per line), the newest
+    // MAX_LOG_LINES kept: a step printing thousands of lines a second froze the page
+    let pending: string[] = [];
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const flush = () => {
+      timer = null;
+      const add = pending;
+      pending = [];
+      setLog((l) => appendLines(l, add));
+    };
     const url = `api/jobs/${enc(job)}/steps/${enc(step)}/log?follow=1`;
     readEvents(
       url,
       (ev) => {
         if (ev.event !== "line") return;
+        let t: string;
         try {
-          const t = JSON.parse(ev.data).text as string;
-          setLines((l) => [...l, t.replace(/\n$/, "")]);
+          t = (JSON.parse(ev.data).text as string).replace(/\n$/, "");
         } catch {
-          setLines((l) => [...l, ev.data]);
+          t = ev.data;
         }
+        pending.push(t);
+        if (timer === null) timer = setTimeout(flush, 100);
       },
       ctl.signal,
-    ).catch((e) => {
-      if (!ctl.signal.aborted) setErr(errorText(e));
-    });
-    return () => ctl.abort();
+    )
+      .then(() => {
+        if (timer !== null) clearTimeout(timer);
+        if (!ctl.signal.aborted) flush();
+      })
+      .catch((e) => {
+        if (!ctl.signal.aborted) setErr(errorText(e));
+      });
+    return () => {
+      ctl.abort();
+      if (timer !== null) clearTimeout(timer);
+    };
   }, [job, step, live]);
   useEffect(() => {
     if (box.current) box.current.scrollTop = box.current.scrollHeight;
-  }, [lines]);
+  }, [log]);
   return (
     <div>
       {err && <div className="error small">{err}</div>}
       <pre className="log" data-testid="log" ref={box}>
-        {lines.join("\n")}
+        {log.dropped > 0 && `[${log.dropped} earlier lines not shown here: the page keeps the last ${MAX_LOG_LINES}]\n`}
+        {log.lines.join("\n")}
       </pre>
     </div>
   );
