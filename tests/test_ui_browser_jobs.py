@@ -199,3 +199,29 @@ def test_a_chatty_step_s_log_keeps_the_page_responsive_and_shows_its_newest_line
     finally:
         os.killpg(run.pid, signal.SIGKILL)
         run.wait()
+
+
+def test_a_long_history_s_list_says_older_jobs_are_not_shown_and_offers_every_experiment(opened, repo):
+    # With 5,000 jobs the page lists the newest 500 and said nothing of the rest, and its
+    # experiment filter offered only the experiments of those 500: an experiment whose jobs
+    # were all older could not be chosen.
+    import sqlite3
+
+    repo.pipefile(PIPEFILE)
+    repo.pipe("run", "-e", "old-study", check=True)
+    db = sqlite3.connect(repo.root / ".pipe" / "jobs.db")
+    job = db.execute("SELECT * FROM jobs WHERE id=1").fetchone()
+    for i in range(2, 601):
+        db.execute(f"INSERT INTO jobs VALUES ({','.join('?' * len(job))})", (i, f"{i:08x}", "recent", *job[3:]))
+    db.commit()
+    db.close()
+    pg = opened()
+    pg.click("text=Jobs")
+    pg.wait_for_selector("[data-testid=jobs-page] [data-job]")
+    assert len(shown(pg)) == 500
+    assert "the newest 500 jobs are shown" in pg.inner_text("[data-testid=jobs-more]")
+    offered = pg.eval_on_selector_all("[data-testid=filter-experiment] option", "os => os.map(o => o.value)")
+    assert "old-study" in offered, offered
+    pg.select_option("[data-testid=filter-experiment]", "old-study")
+    assert settled(pg, ["1"]) == ["1"]
+    assert pg.locator("[data-testid=jobs-more]").count() == 0

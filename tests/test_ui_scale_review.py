@@ -228,3 +228,27 @@ def test_a_log_that_grows_faster_than_it_is_sent_goes_on_from_its_tail(start, tm
     # all of it, or (when it fell behind) its tail after a line saying what was left out
     assert all(x.startswith("epoch ") or "not shown here" in x for x in lines)
     assert took < 30, f"{took:.0f} s (89 s before)"
+
+
+def test_the_jobs_list_says_when_older_jobs_match_and_names_every_experiment(start, tmp_path):  # noqa: F811
+    # /api/jobs answered the newest `limit` jobs and nothing of the others: the page could not
+    # say its list was cut, nor offer an experiment whose jobs were all older.
+    import sqlite3
+
+    repo = Repo(tmp_path)
+    repo.pipefile("version: 1\nsteps:\n  a: {command: 'echo a > ${{outputs.o}}', outputs: {o: a.txt}}\n")
+    assert repo.pipe("run", "-e", "old-study").code == 0
+    _copy_job(tmp_path / ".pipe" / "jobs.db", 60)
+    db = sqlite3.connect(tmp_path / ".pipe" / "jobs.db")
+    db.execute("UPDATE jobs SET experiment='recent' WHERE id > 1")
+    db.commit()
+    db.close()
+    ui = start(repo.root)
+    got = ui.get("/api/jobs", params={"limit": 50}).json()
+    assert len(got["jobs"]) == 50 and got["more"] is True
+    assert got["experiments"] == ["old-study", "recent"]
+    assert ui.get("/api/jobs", params={"limit": 61}).json()["more"] is False
+    assert ui.get("/api/jobs", params={"limit": 0}).json()["more"] is False  # 0: all of them
+    assert len(ui.get("/api/jobs", params={"limit": 0}).json()["jobs"]) == 61
+    only = ui.get("/api/jobs", params={"experiment": "old-study", "limit": 50}).json()
+    assert [j["id"] for j in only["jobs"]] == [1] and only["more"] is False

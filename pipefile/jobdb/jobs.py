@@ -205,6 +205,13 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
             rows.close()  # (a statement left unfinished would keep its read open)
         return out
 
+    def experiments(self) -> list:
+        """Every experiment a job was recorded in, sorted."""
+        return [
+            r[0]
+            for r in self.db.execute("SELECT DISTINCT experiment FROM jobs WHERE experiment IS NOT NULL ORDER BY 1")
+        ]
+
     def noop_ids(self) -> set:
         """The ids of the jobs in which nothing ran, was restored or failed."""
         return {r[0] for r in self.db.execute("SELECT job_id FROM noop_jobs")}

@@ -32,12 +32,17 @@ _OUTCOME_ORDER = ("failed", "running", "pending", "ran", "restored", "fresh", "s
 
 def list_jobs(jobs, experiment: Optional[str], status: Optional[str], limit: int) -> dict:
     """Every job, no-op ones too (each says `noop`), newest first, as `pipe jobs --all --json`."""
-    found = jobs.jobs(experiment or None, status or None, max(0, limit))
+    limit = max(0, limit)
+    found = jobs.jobs(experiment or None, status or None, limit + 1 if limit else 0)
+    more = bool(limit) and len(found) > limit  # (one more asked for: is the list cut?)
     return {
-        "jobs": [dict(j.to_json(), steps=jobs.outcome_counts(j.id)) for j in found],
+        "jobs": [dict(j.to_json(), steps=jobs.outcome_counts(j.id)) for j in found[: limit or None]],
         "hidden": 0,
         # the words a job's status can be: the page's status filter offers these
         "statuses": [str(s.value) for s in JobStatus],
+        # older jobs match too (the list is the newest `limit`); every experiment, for the filter
+        "more": more,
+        "experiments": jobs.experiments(),
     }
 
 
