@@ -225,3 +225,27 @@ def test_a_long_history_s_list_says_older_jobs_are_not_shown_and_offers_every_ex
     pg.select_option("[data-testid=filter-experiment]", "old-study")
     assert settled(pg, ["1"]) == ["1"]
     assert pg.locator("[data-testid=jobs-more]").count() == 0
+
+
+OUTPUTS = """\
+steps:
+  make:
+    command: >-
+      python -c "import os; open('${{outputs.table}}', 'w').write('a,b\\\\n' + ''.join('%d,%d\\\\n' % (i, i) for i in range(80)));
+      open('${{outputs.text}}', 'w').write('x' * 300000); open('${{outputs.picture}}', 'wb').write(os.urandom(3000000))"
+    outputs: {table: build/t.csv, text: build/big.txt, picture: build/p.png}
+"""
+
+
+def test_an_output_preview_says_what_it_leaves_out_and_why(opened, repo):
+    # The server says a preview is cut (`truncated`) and why a file is not shown as its kind
+    # (`note`: an image over 2 MiB, Parquet without pyarrow), and the page showed neither: the
+    # first 50 rows looked like the whole table, 256 KiB like the whole text.
+    repo.pipefile(OUTPUTS)
+    repo.pipe("run", check=True)
+    pg = opened()
+    pg.goto(pg.url.split("#")[0] + "#/jobs/1")
+    pg.click("[data-row=make]")
+    assert pg.inner_text("[data-testid=preview-note-table]") == "only the first 50 rows of 464 bytes shown"
+    assert pg.inner_text("[data-testid=preview-note-text]") == "only the start of 293.0 KiB shown"
+    assert "over 2 MiB" in pg.inner_text("[data-testid=preview-note-picture]")

@@ -74,7 +74,27 @@ interface PreviewData {
   rows?: unknown[][] | Record<string, unknown>[];
   entries?: unknown[];
   text?: string;
-  data_url?: string;
+  data_url?: string | null;
+  note?: string;
+  truncated?: boolean;
+  size?: number;
+}
+
+/** What a preview leaves out, said under it: a table's first rows, a text's first 256 KiB, a
+ * folder's first entries, and the server's note on why a file is not shown as its kind. */
+function previewLimits(p: PreviewData): string[] {
+  const out: string[] = [];
+  if (p.truncated) {
+    const size = p.size != null ? ` of ${formatBytes(p.size)}` : "";
+    const part = p.kind === "table" ? `the first ${p.rows?.length ?? 0} rows` : p.kind === "folder" ? `the first ${p.entries?.length ?? 0} entries` : "the start";
+    out.push(`only ${part}${size} shown`);
+  }
+  if (p.note) out.push(p.note);
+  return out;
+}
+
+function formatBytes(n: number): string {
+  return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} bytes`;
 }
 
 function OutputPreview({ url, name }: { url: string; name: string }) {
@@ -120,6 +140,11 @@ function OutputPreview({ url, name }: { url: string; name: string }) {
         output <b>{name}</b> {p?.kind}
       </div>
       {body}
+      {p && previewLimits(p).length > 0 && (
+        <div className="muted small" data-testid={`preview-note-${name}`}>
+          {previewLimits(p).join("; ")}
+        </div>
+      )}
     </div>
   );
 }
