@@ -252,3 +252,23 @@ def test_the_jobs_list_says_when_older_jobs_match_and_names_every_experiment(sta
     assert len(ui.get("/api/jobs", params={"limit": 0}).json()["jobs"]) == 61
     only = ui.get("/api/jobs", params={"experiment": "old-study", "limit": 50}).json()
     assert [j["id"] for j in only["jobs"]] == [1] and only["more"] is False
+
+
+def test_a_preview_of_a_file_that_is_not_utf8_says_so(tmp_path):
+    # Latin-1 text and a UTF-16 CSV were shown full of U+FFFD, as if the file were broken,
+    # with nothing saying why.
+    from pipefile.ui import previews
+
+    latin = tmp_path / "notes.txt"
+    latin.write_bytes("café naïve\n".encode("latin-1"))
+    got = previews.preview_file(str(latin), "notes.txt", latin.stat().st_size)
+    assert got["kind"] == "text" and got["note"] == previews.NOT_UTF8
+    wide = tmp_path / "t.csv"
+    wide.write_bytes("a,b\n1,2\n".encode("utf-16"))
+    assert previews.preview_file(str(wide), "t.csv", wide.stat().st_size)["note"] == previews.NOT_UTF8
+    fine = tmp_path / "ok.txt"
+    fine.write_text("a" + "é" * (previews.TEXT_MAX // 2 + 1))  # (cut inside a character: still UTF-8)
+    assert "note" not in previews.preview_file(str(fine), "ok.txt", fine.stat().st_size)
+    csv = tmp_path / "ok.csv"
+    csv.write_text("a,b\né,2\n")
+    assert "note" not in previews.preview_file(str(csv), "ok.csv", csv.stat().st_size)
