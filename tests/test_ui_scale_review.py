@@ -272,3 +272,11 @@ def test_a_preview_of_a_file_that_is_not_utf8_says_so(tmp_path):
     csv = tmp_path / "ok.csv"
     csv.write_text("a,b\né,2\n")
     assert "note" not in previews.preview_file(str(csv), "ok.csv", csv.stat().st_size)
+
+
+def test_pipe_ui_on_a_device_says_it_is_no_regular_file_not_that_there_is_none(tmp_path):
+    repo = Repo(tmp_path)
+    r = repo.pipe("ui", "--no-browser", "-f", "/dev/null")
+    assert r.code == 2 and "'/dev/null' is not a regular file" in r.err, str(r)
+    r = repo.pipe("ui", "--no-browser", "-f", "nosuch")
+    assert r.code == 2 and "there is no file 'nosuch'" in r.err, str(r)
