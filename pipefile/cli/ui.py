@@ -35,5 +35,7 @@ def ui(pipefile, host, port, no_browser, allow_remote, token):
     if pipefile is None:
         pipefile = find_pipefile(".")
     elif not os.path.isfile(split_ref(pipefile)[0]):  # (build.py:NAME names a pipeline in build.py)
+        if os.path.exists(split_ref(pipefile)[0]):  # (/dev/null, a FIFO: "no file" was wrong)
+            raise PipefileError(f"'{pipefile}' is not a regular file", hint="-f names the Pipefile to open")
         raise PipefileError(f"there is no file '{pipefile}'", hint="-f names the Pipefile to open")
     serve(pipefile, host, port, token, allow_remote, open_browser=not no_browser)

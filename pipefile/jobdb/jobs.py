@@ -204,14 +204,17 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
             args,
         )
         out = []
-        for r in rows:
-            job = job_from_row(r)
-            job.noop = bool(r[-1])
-            if status is not None and job.status != status:
-                continue  # (a running row whose process is gone reads interrupted)
-            out.append(job)
-            if limit and len(out) >= limit:
-                break
+        try:
+            for r in rows:
+                job = job_from_row(r)
+                job.noop = bool(r[-1])
+                if status is not None and job.status != status:
+                    continue  # (a running row whose process is gone reads interrupted)
+                out.append(job)
+                if limit and len(out) >= limit:
+                    break
+        finally:
+            rows.close()  # (a statement left unfinished would keep its read open)
         return out
 
     @staticmethod
@@ -239,6 +242,13 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
             + (" WHERE " + " AND ".join(where) if where else ""),
             args,
         ).fetchone()[0]
+
+    def experiments(self) -> list:
+        """Every experiment a job was recorded in, sorted."""
+        return [
+            r[0]
+            for r in self.db.execute("SELECT DISTINCT experiment FROM jobs WHERE experiment IS NOT NULL ORDER BY 1")
+        ]
 
     def noop_ids(self) -> set:
         """The ids of the jobs in which nothing ran, was restored or failed."""

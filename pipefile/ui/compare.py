@@ -23,6 +23,17 @@ def _value(d: Any) -> Any:
     return d
 
 
+def _step_of(key: str, names: set):
+    """The step of a metric's `STEP.NAME` key: the longest step name before one of its dots
+    (a task's name has dots), looked up at each dot, not by trying every step (6,400 tasks'
+    metrics took 5 s)."""
+    dot = len(key)
+    while (dot := key.rfind(".", 0, dot)) >= 0:
+        if key[:dot] in names:
+            return key[:dot]
+    return None
+
+
 def compare_jobs(ws, a, b) -> dict:
     """`a`, `b`: jobdb Jobs of the workspace `ws`."""
     sa = {s.step: s for s in ws.jobs.steps(a.id)}
@@ -50,8 +61,8 @@ def compare_jobs(ws, a, b) -> dict:
         if sa[step].environment or sb[step].environment:
             add("environment", step, "name", sa[step].environment, sb[step].environment)
     ma, mb = ws.jobs.metrics(a.id), ws.jobs.metrics(b.id)
-    names = sorted(set(sa) | set(sb), key=len, reverse=True)  # a task's name has dots: longest first
+    names = set(sa) | set(sb)
     for key in sorted(set(ma) | set(mb)):
-        step = next((n for n in names if key.startswith(n + ".")), None)
+        step = _step_of(key, names)
         add("metric", step, key[len(step) + 1 :] if step else key, ma.get(key), mb.get(key))
     return {"a": a.to_json(), "b": b.to_json(), "steps": steps, "properties": props}

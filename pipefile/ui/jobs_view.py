@@ -20,19 +20,29 @@ from .errors_view import Refusal
 from .pipeline_view import dumps, graph_json, label_of
 
 POLL = 0.2  # seconds between two looks at the database or a log file
-LOG_CHUNK = 64 * 1024
+# What a follower sends of the log already written when it starts: its last FOLLOW_BYTES, at
+# most FOLLOW_LINES lines (a 50 MB log sent whole, one event a line, took a minute and froze
+# the page). The rest is named in a first line; GET .../log (no follow) or the file has it.
+FOLLOW_BYTES = 1 << 20
+FOLLOW_LINES = 10_000
+LINE_MAX = 64 * 1024  # a longer line is sent in pieces (a log with no newline is never held whole)
 # A group's or job graph's state: that of its most urgent member.
 _OUTCOME_ORDER = ("failed", "running", "pending", "ran", "restored", "fresh", "stopped", "skipped")
 
 
 def list_jobs(jobs, experiment: Optional[str], status: Optional[str], limit: int) -> dict:
     """Every job, no-op ones too (each says `noop`), newest first, as `pipe jobs --all --json`."""
-    found = jobs.jobs(experiment or None, status or None, max(0, limit))
+    limit = max(0, limit)
+    found = jobs.jobs(experiment or None, status or None, limit + 1 if limit else 0)
+    more = bool(limit) and len(found) > limit  # (one more asked for: is the list cut?)
     return {
-        "jobs": [dict(j.to_json(), steps=jobs.outcome_counts(j.id)) for j in found],
+        "jobs": [dict(j.to_json(), steps=jobs.outcome_counts(j.id)) for j in found[: limit or None]],
         "hidden": 0,
         # the words a job's status can be: the page's status filter offers these
         "statuses": [str(s.value) for s in JobStatus],
+        # older jobs match too (the list is the newest `limit`); every experiment, for the filter
+        "more": more,
+        "experiments": jobs.experiments(),
     }
 
 
@@ -258,30 +268,74 @@ def read_log(path: str, limit: int = 4 * 2**20) -> str:
 
 def follow_log(homes: Callable, job_id: int, step: str, path: str):
     """`event: line` per line of the log as it grows, then `event: end` once the step is
-    over (recorded, or the job ended) and nothing more came."""
+    over (recorded, or the job ended) and nothing more came. A log already long when it is
+    first seen, or one that grew more than FOLLOW_BYTES past what was sent, goes on from its
+    tail (_tail_start) after a line that says what was left out. Each round's lines are sent
+    as one write (one a line kept up with 10,000 lines a second: a chatty step's log fell
+    minutes behind)."""
     from ..filehash import NotARegularFile, open_regular
 
-    offset, partial = 0, b""
+    offset, partial, started = 0, b"", False  # started: the log was seen (its tail taken)
     while True:
         ws = homes()
         over = ws.jobs.get(job_id).status != JobStatus.RUNNING or ws.jobs.step_record(job_id, step) is not None
-        data = b""
+        data, out = b"", []
         try:
             with open_regular(path) as f:
+                if not started or os.fstat(f.fileno()).st_size - offset > FOLLOW_BYTES:
+                    started, start = True, _tail_start(f)
+                    if start > offset:
+                        shown = os.path.relpath(path, os.path.realpath(ws.root))
+                        left = _size(start - offset + len(partial))
+                        out.append(
+                            sse("line", {"text": f"[pipe ui: {left} of this log not shown here: {shown} has it whole]"})
+                        )
+                        offset, partial = start, b""
                 f.seek(offset)
-                data = f.read(LOG_CHUNK)
+                data = f.read(FOLLOW_BYTES)
         except (FileNotFoundError, NotADirectoryError, NotARegularFile):
             pass
         offset += len(data)
         lines = (partial + data).split(b"\n")
         partial = lines.pop()
+        if not data and over and partial:
+            lines.append(partial)
+            partial = b""
+        while len(partial) >= LINE_MAX:  # (a line that long is sent in pieces, never held whole)
+            lines.append(partial[:LINE_MAX])
+            partial = partial[LINE_MAX:]
         for line in lines:
-            yield sse("line", {"text": line.decode("utf-8", "replace")})
+            for at in range(0, max(len(line), 1), LINE_MAX):
+                out.append(sse("line", {"text": line[at : at + LINE_MAX].decode("utf-8", "replace")}))
         if not data and over:
-            if partial:
-                yield sse("line", {"text": partial.decode("utf-8", "replace")})
-            yield sse("end", {"job": job_id, "step": step})
+            out.append(sse("end", {"job": job_id, "step": step}))
+            yield b"".join(out)
             return
+        if out:
+            yield b"".join(out)
         if not data:
             yield b": waiting\n\n"
             time.sleep(POLL)
+
+
+def _tail_start(f) -> int:
+    """Where following the open log `f` begins: 0, or for a log over FOLLOW_BYTES or
+    FOLLOW_LINES lines the start of its last lines within both."""
+    size = os.fstat(f.fileno()).st_size
+    start = max(0, size - FOLLOW_BYTES)
+    f.seek(start)
+    tail = f.read(size - start)
+    cut = 0
+    if start:  # (the first line of the tail is a part of one: begin after it, if another follows)
+        cut = tail.find(b"\n") + 1
+    ends = tail.count(b"\n", cut)
+    if ends > FOLLOW_LINES:  # (after the newline FOLLOW_LINES + 1 from the end)
+        pos = len(tail)
+        for _ in range(FOLLOW_LINES + 1):
+            pos = tail.rindex(b"\n", cut, pos)
+        cut = pos + 1
+    return start + cut
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} bytes"

@@ -112,13 +112,27 @@ def preview_file(path: str, name: str, size: int) -> dict:
         except (ValueError, RecursionError):  # (JSON nested thousands deep: shown as text)
             pass
     if ext in _TEXT or ext == ".json" or _looks_like_text(head):
-        return {"kind": "text", "text": head.decode("utf-8", "replace"), "truncated": truncated}
+        shown = {"kind": "text", "text": head.decode("utf-8", "replace"), "truncated": truncated}
+        return dict(shown, note=NOT_UTF8) if not _utf8(head, truncated) else shown
     return {"kind": "binary"}
 
 
 def _head(path: str, n: int) -> bytes:
     with open(path, "rb") as f:
         return f.read(n)
+
+
+# (a Latin-1 or UTF-16 file showed as text or a table full of U+FFFD, and nothing said why)
+NOT_UTF8 = "not UTF-8: what is not is shown as \ufffd"
+
+
+def _utf8(data: bytes, cut: bool) -> bool:
+    """Whether `data` is UTF-8 (`cut`: it may end inside a character)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return cut and e.start >= len(data) - 3 and e.reason == "unexpected end of data"
+    return True
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -136,18 +150,23 @@ def _csv(path: str, delimiter: str, size: int) -> dict:
     text = head.decode("utf-8", "replace")
     if len(head) == TEXT_MAX:  # the last line may be cut
         text = text[: text.rfind("\n") + 1]
+        if not text:  # (no whole line in TEXT_MAX: its header alone is longer) shown as text, not an empty table
+            text = head.decode("utf-8", "replace")
+            note = f"its first line is over {TEXT_MAX // 1024} KiB: not read as a table"
+            return {"kind": "text", "text": text, "truncated": size > TEXT_MAX, "note": note}
     try:
         rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     except csv.Error as e:  # (a field past the csv module's 128 KiB limit): shown as text
         text = head.decode("utf-8", "replace")
         return {"kind": "text", "text": text, "truncated": size > TEXT_MAX, "note": f"not read as a table ({e})"}
     columns, body = (rows[0], rows[1:]) if rows else ([], [])
-    return {
+    table = {
         "kind": "table",
         "columns": columns,
         "rows": body[:ROWS],
         "truncated": len(body) > ROWS or len(head) == TEXT_MAX,
     }
+    return dict(table, note=NOT_UTF8) if not _utf8(head, len(head) == TEXT_MAX) else table
 
 
 def _cell(v):

@@ -45,3 +45,27 @@ export function errorText(e: unknown): string {
 }
 
 export const enc = encodeURIComponent;
+
+/** `fn` run at most once at a time: a call while it runs asks for one more run after it
+ * (however many calls came), so a burst of calls is two runs, the last seeing every change.
+ * (A running job's page was sent one step event per task ended, each a reload of the whole
+ * job: opened after 1,500 tasks, 1,500 loads of 1.4 MB in 20 s.) */
+export function coalesced(fn: () => Promise<unknown>): () => void {
+  let busy = false;
+  let again = false;
+  const run = (): void => {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    again = false;
+    fn()
+      .catch(() => undefined)
+      .finally(() => {
+        busy = false;
+        if (again) run();
+      });
+  };
+  return run;
+}

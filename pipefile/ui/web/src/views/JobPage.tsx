@@ -1,8 +1,9 @@
 // One job: its graph coloured by outcome as it runs (server-sent events), durations, a
 // timeline, each step's log streamed, output previews, metrics and params; cancel, clone.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { enc, errorText, get, post } from "../lib/api";
+import { coalesced, enc, errorText, get, post } from "../lib/api";
 import { readEvents } from "../lib/sse";
+import { appendLines, MAX_LOG_LINES, noLines, type LogLines } from "../lib/logLines";
 import { formatSeconds, timelineBars } from "../lib/timeline";
 import { visibleGraph } from "../lib/graphModel";
 import { lineageKey, loadDraft, saveDraft } from "../lib/draftStore";
@@ -73,7 +74,27 @@ interface PreviewData {
   rows?: unknown[][] | Record<string, unknown>[];
   entries?: unknown[];
   text?: string;
-  data_url?: string;
+  data_url?: string | null;
+  note?: string;
+  truncated?: boolean;
+  size?: number;
+}
+
+/** What a preview leaves out, said under it: a table's first rows, a text's first 256 KiB, a
+ * folder's first entries, and the server's note on why a file is not shown as its kind. */
+function previewLimits(p: PreviewData): string[] {
+  const out: string[] = [];
+  if (p.truncated) {
+    const size = p.size != null ? ` of ${formatBytes(p.size)}` : "";
+    const part = p.kind === "table" ? `the first ${p.rows?.length ?? 0} rows` : p.kind === "folder" ? `the first ${p.entries?.length ?? 0} entries` : "the start";
+    out.push(`only ${part}${size} shown`);
+  }
+  if (p.note) out.push(p.note);
+  return out;
+}
+
+function formatBytes(n: number): string {
+  return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} bytes`;
 }
 
 function OutputPreview({ url, name }: { url: string; name: string }) {
@@ -119,44 +140,70 @@ function OutputPreview({ url, name }: { url: string; name: string }) {
         output <b>{name}</b> {p?.kind}
       </div>
       {body}
+      {p && previewLimits(p).length > 0 && (
+        <div className="muted small" data-testid={`preview-note-${name}`}>
+          {previewLimits(p).join("; ")}
+        </div>
+      )}
     </div>
   );
 }
 
 function Log({ job, step, live }: { job: string; step: string; live: boolean }) {
-  const [lines, setLines] = useState<string[]>([]);
+  const [log, setLog] = useState<LogLines>(noLines);
   const [err, setErr] = useState<string | null>(null);
   const box = useRef<HTMLPreElement>(null);
   useEffect(() => {
     const ctl = new AbortController();
-    setLines([]);
+    setLog(noLines);
     setErr(null);
+    // lines are shown in batches (one render per 100 ms, not one per line), the newest
+    // MAX_LOG_LINES kept: a step printing thousands of lines a second froze the page
+    let pending: string[] = [];
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const flush = () => {
+      timer = null;
+      const add = pending;
+      pending = [];
+      setLog((l) => appendLines(l, add));
+    };
     const url = `api/jobs/${enc(job)}/steps/${enc(step)}/log?follow=1`;
     readEvents(
       url,
       (ev) => {
         if (ev.event !== "line") return;
+        let t: string;
         try {
-          const t = JSON.parse(ev.data).text as string;
-          setLines((l) => [...l, t.replace(/\n$/, "")]);
+          t = (JSON.parse(ev.data).text as string).replace(/\n$/, "");
         } catch {
-          setLines((l) => [...l, ev.data]);
+          t = ev.data;
         }
+        pending.push(t);
+        if (timer === null) timer = setTimeout(flush, 100);
       },
       ctl.signal,
-    ).catch((e) => {
-      if (!ctl.signal.aborted) setErr(errorText(e));
-    });
-    return () => ctl.abort();
+    )
+      .then(() => {
+        if (timer !== null) clearTimeout(timer);
+        if (!ctl.signal.aborted) flush();
+      })
+      .catch((e) => {
+        if (!ctl.signal.aborted) setErr(errorText(e));
+      });
+    return () => {
+      ctl.abort();
+      if (timer !== null) clearTimeout(timer);
+    };
   }, [job, step, live]);
   useEffect(() => {
     if (box.current) box.current.scrollTop = box.current.scrollHeight;
-  }, [lines]);
+  }, [log]);
   return (
     <div>
       {err && <div className="error small">{err}</div>}
       <pre className="log" data-testid="log" ref={box}>
-        {lines.join("\n")}
+        {log.dropped > 0 && `[${log.dropped} earlier lines not shown here: the page keeps the last ${MAX_LOG_LINES}]\n`}
+        {log.lines.join("\n")}
       </pre>
     </div>
   );
@@ -170,7 +217,8 @@ export function JobPage({ id }: { id: string }) {
   const [tab, setTab] = useState<"graph" | "timeline">("graph");
   const [notice, setNotice] = useState<string | null>(null);
 
-  const load = useCallback(() => get<Job>(`api/jobs/${enc(id)}`).then(setJob, (e) => setError(errorText(e))), [id]);
+  // one load at a time: every step event asks for one, and they come by the thousand
+  const load = useMemo(() => coalesced(() => get<Job>(`api/jobs/${enc(id)}`).then(setJob, (e) => setError(errorText(e)))), [id]);
   useEffect(() => {
     load();
   }, [load]);

@@ -16,6 +16,8 @@ interface JobRow {
 }
 
 // until the server says which words a status can be (`statuses` of /api/jobs: JobStatus)
+const LIMIT = 500; // jobs listed: the newest
+
 const STATUSES = ["queued", "running", "succeeded", "failed", "interrupted", "canceled"];
 
 export function JobsList() {
@@ -26,21 +28,24 @@ export function JobsList() {
   const [status, setStatus] = useState("");
   const [statuses, setStatuses] = useState<string[]>(STATUSES);
   const [picked, setPicked] = useState<string[]>([]);
+  const [more, setMore] = useState(false);
 
   useEffect(() => {
     // filters changed quickly: only the answer to the newest one is shown (an older answer
     // arriving last would list jobs the filters exclude)
     let live = true;
-    const q = `experiment=${enc(experiment)}&status=${enc(status)}&limit=500`;
-    get<{ jobs: JobRow[]; statuses?: string[] }>(`api/jobs?${q}`).then(
+    const q = `experiment=${enc(experiment)}&status=${enc(status)}&limit=${LIMIT}`;
+    get<{ jobs: JobRow[]; statuses?: string[]; more?: boolean; experiments?: string[] }>(`api/jobs?${q}`).then(
       (r) => {
         if (!live) return;
         setError(null);
         setJobs(r.jobs ?? []);
+        setMore(r.more === true);
         // the server's words, and any word a listed job has beside them (kept once seen)
         const seen = (r.jobs ?? []).map((j) => j.status).filter(Boolean);
         setStatuses((old) => [...new Set([...(r.statuses ?? STATUSES), ...old.filter((x) => !STATUSES.includes(x)), ...seen])]);
-        if (!experiment) setAll((a) => [...new Set([...a, ...(r.jobs ?? []).map((j) => j.experiment ?? "").filter(Boolean)])].sort());
+        // every experiment of the database (the server's), not only those of the newest jobs listed
+        setAll((a) => [...new Set([...a, ...(r.experiments ?? []), ...(r.jobs ?? []).map((j) => j.experiment ?? "").filter(Boolean)])].sort());
       },
       (e) => live && setError(errorText(e)),
     );
@@ -126,6 +131,11 @@ export function JobsList() {
           })}
         </tbody>
       </table>
+      {more && (
+        <div className="muted small" data-testid="jobs-more">
+          the newest {LIMIT} jobs{experiment || status ? " that match" : ""} are shown, older ones are not: choose an experiment or a status, or open a job by its number (#/jobs/ID; `pipe jobs --all -n 0` lists them all)
+        </div>
+      )}
     </div>
   );
 }
