@@ -358,3 +358,34 @@ def test_stopping_a_test_cluster_leaves_none_of_its_processes():
         for pid in _holding(temp):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+FOLDER_READ_ON_THE_CLUSTER = """
+steps:
+  many:
+    command: mkdir -p ${{outputs.d}}/sub && for i in 1 2 3; do echo $i > ${{outputs.d}}/sub/f$i.txt; done
+    outputs: {d: {type: uri_folder, path: out/many}}
+  use:
+    command: cat ${{inputs.d}}/sub/*.txt > ${{outputs.o}}
+    inputs: {d: "${{steps.many.outputs.d}}"}
+    outputs: {o: out/all.txt}
+"""
+
+
+def test_a_folder_output_left_on_the_store_is_read_by_the_next_step(head, tmp_path):
+    """Staging made an empty folder at the path of a folder output left on the shared
+    store, and it stayed there: the step of the run that read it hashed that empty folder
+    and failed `modified its own input 'out/many'` (only an empty folder output passed)."""
+    local = _repo(tmp_path / "local", FOLDER_READ_ON_THE_CLUSTER)
+    assert local.pipe("run").code == 0
+    r = _repo(tmp_path / "ws", FOLDER_READ_ON_THE_CLUSTER)
+    got = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"])
+    assert got.code == 0, str(got)
+    assert {s["name"]: s["outcome"] for s in got.json["steps"]} == {"many": "ran", "use": "ran"}
+    assert r.read("out/all.txt") == local.read("out/all.txt") == "1\n2\n3\n"
+    assert not r.exists("out/many")  # left on the store: nothing (not an empty folder) here
+    again = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"])
+    assert again.code == 0, str(again)
+    # Committed: nothing runs again, and the folder comes back from the store.
+    assert {s["outcome"] for s in again.json["steps"]} <= {"fresh", "restored"}, str(again)
+    assert r.read("out/many/sub/f2.txt") == "2\n"

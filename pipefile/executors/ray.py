@@ -22,12 +22,13 @@ first task must run: a run that only restores or finds everything fresh never co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from typing import Optional
 
-from .. import tracking
+from .. import spec, tracking
 from ..bindings import IN_PATH, IN_VALUE
 from ..digest import TREE, PathDigest
 from ..envs import Environment
@@ -386,6 +387,13 @@ class RayExecutor(LocalExecutor):
     def _collect(self, node: Node, staged) -> None:
         if node.name not in self._held:
             super()._collect(node, staged)
+            return
+        # Staging made an empty folder at each folder output's path; left there, a step of
+        # this run reading it hashed that empty folder and failed as if its input changed.
+        for out in node.outputs.values():
+            if out.type == spec.URI_FOLDER:
+                with contextlib.suppress(OSError):  # (not empty, or gone: not ours to remove)
+                    os.rmdir(self.abspath(out.path))
 
     def _commit_held(self, node: Node, decision: Decision, seconds: float) -> dict:
         """Commit by digest what stays on the shared store: once it is all there, the entry
