@@ -389,3 +389,47 @@ def test_a_folder_output_left_on_the_store_is_read_by_the_next_step(head, tmp_pa
     # Committed: nothing runs again, and the folder comes back from the store.
     assert {s["outcome"] for s in again.json["steps"]} <= {"fresh", "restored"}, str(again)
     assert r.read("out/many/sub/f2.txt") == "2\n"
+
+
+SERIES = """
+steps:
+  train:
+    sweep:
+      search: grid
+      max_parallel: 1
+      space:
+        x: {choice: [2, 1, 3, 4]}
+      objective: {metric: loss, goal: minimize}
+      early_termination: {policy: median_stopping, evaluation_interval: 1, delay_evaluation: 2}
+    inputs:
+      x: {type: number}
+    command: >-
+      python3 -c "import json, sys, time; from pipefile import log_metric; x = ${{inputs.x}};
+      [log_metric('loss', x + 1 / (s + 1), step=s) for s in range(3)]; time.sleep(3);
+      json.dump({'loss': x}, open(sys.argv[1], 'w'))" ${{outputs.metrics}}
+    outputs:
+      metrics: build/trials.json
+    metrics: build/trials.json
+"""
+
+
+def test_a_series_streamed_on_a_node_is_recorded_and_early_termination_judges_it(head, tmp_path):
+    """The worker ran the command without PIPE_METRICS_STREAM: `pipefile.log_metric` said
+    'not inside a pipe step' and recorded nothing, so the job had no series (`pipe metrics
+    curve`) and a sweep's early_termination never stopped a trial on the cluster (every
+    trial ran to its end). Now the stream comes back as it is written, beside the step's log:
+    the same outcomes and curves as a local run."""
+    local = _repo(tmp_path / "local", SERIES)
+    want = local.pipe("run", "--json")
+    assert want.code == 0, str(want)
+    r = _repo(tmp_path / "ws", SERIES)
+    got = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"], timeout=300)
+    assert got.code == 0, str(got)
+    outcomes = {s["name"]: s["outcome"] for s in got.json["steps"]}
+    assert outcomes == {s["name"]: s["outcome"] for s in want.json["steps"]}, str(got)
+    assert outcomes["train[trial-3]"] == outcomes["train[trial-4]"] == "stopped", str(got)
+    assert "not inside a pipe step" not in got.err
+    for repo in (r, local):
+        curve = repo.pipe("metrics", "curve", "1", "train[trial-1].loss", "--json", check=True).json
+        assert [(p["step"], p["value"]) for p in curve["points"]] == [(0, 3.0), (1, 2.5), (2, 2 + 1 / 3)]
+    assert sorted(p.name for p in (r.root / "build" / "trials.json").iterdir()) == ["trial-1", "trial-2"]

@@ -41,11 +41,14 @@ from ..rebuilder import Decision
 from ..remote.run_cache import closure
 from ..staging import StepFailure, check_written_kind, written_twice
 from .local import LocalExecutor, input_changed
+from .processes import Stopped
 from .ray_cluster import GONE_HINT, ClusterGone, Placement, RayCluster, Unplaceable  # noqa: F401 - RayCluster: the session's
+from .ray_stream import Appended
 
 DEFAULT_RETRIES = 1
 INLINE_BYTES = 256 * 1024  # outputs this small in all come back with the task's result
 _CANCEL_GRACE_SECONDS = 3.0
+_STOP_LOOK = 0.2  # how often a sweep trial under early termination is judged (as locally)
 
 
 class _Lost(Exception):
@@ -114,6 +117,7 @@ class RayExecutor(LocalExecutor):
             "context": context,  # a Docker `build:`'s build context, by digest
             "memory": node.step.resources.memory,  # (a container's limit, as locally)
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
+            "metrics": tracking.ENV in launch.env,  # its series come back as it writes them, beside its log
             "store": self.cluster.store_spec,
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
             # Outputs that land here come back with the result when small (not via the store).
@@ -124,12 +128,14 @@ class RayExecutor(LocalExecutor):
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
         # The log file grows as the pieces come back: followed like a local task's (the live
         # lines on the terminal, `pipe logs --follow`).
-        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
+        series = Appended(launch.env.get(tracking.ENV))
+        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log), series:
             if self.follower is not None:
                 self.follower.command_starts(name)
             for attempt in range(1, tries + 1):
                 try:
-                    done = self._submit(node, payload, log)
+                    series.restart()  # (an attempt's series is its own, as a local retry's is)
+                    done = self._submit(node, payload, log, series)
                     break
                 except ClusterGone as e:
                     # Not retried: the cluster is not coming back within this run.
@@ -236,7 +242,7 @@ class RayExecutor(LocalExecutor):
             objects += self._stored(ws_rel, content)
         return {"files": shipped, "dirs": dirs}, objects
 
-    def _submit(self, node: Node, payload: dict, log) -> dict:
+    def _submit(self, node: Node, payload: dict, log, series) -> dict:
         r = node.step.resources
         options = {"num_cpus": r.cpus, "num_gpus": r.gpus}
         if r.memory:
@@ -254,16 +260,22 @@ class RayExecutor(LocalExecutor):
         # (Submitted first: an autoscaler adds nodes for what pending tasks ask.)
         placing = None if key in self._placeable else Placement(self.cluster, options, log)
         try:
-            return self._follow(gen, pieces, log, placing)
+            return self._follow(node.name, gen, pieces, (log, series), placing)
         finally:
             if placing is not None and placing.placeable:
                 self._placeable.add(key)
             self.cluster.pump.drop(gen)
 
-    def _follow(self, gen, pieces, log, placing: Optional[Placement] = None) -> dict:
+    def _follow(self, name: str, gen, pieces, files: tuple, placing: Optional[Placement] = None) -> dict:
+        """The task's result; meanwhile its log and its metrics stream are appended to `files`
+        (the step's log, its series) as they come, and a sweep trial early termination judges
+        worse than the others is stopped (as locally, on the series it streamed)."""
         import queue
 
         ray = self.cluster.ray
+        log, series = files
+        judge = self.stopping if self.stopping is not None and self.stopping.watches(name) else None
+        look = time.monotonic() + _STOP_LOOK
         while True:
             if self.cancelled.is_set():
                 self.cluster.pump.drop(gen)
@@ -271,6 +283,13 @@ class RayExecutor(LocalExecutor):
                 raise StepFailure("interrupted")
             if self.cluster.gone is not None:
                 raise ClusterGone(self.cluster.gone)
+            if judge is not None and time.monotonic() >= look:
+                look = time.monotonic() + _STOP_LOOK
+                stop = judge.judge(name, self.log_dir)
+                if stop:
+                    self.cluster.pump.drop(gen)
+                    self._cancel_task(gen)
+                    raise Stopped(stop)
             try:
                 try:
                     tag, got = pieces.get(timeout=0.1)
@@ -305,6 +324,8 @@ class RayExecutor(LocalExecutor):
             if kind == "log":
                 log.write(data)
                 log.flush()
+            elif kind == "metrics":
+                series.write(data)
             else:
                 return data
 
