@@ -433,3 +433,30 @@ def test_a_series_streamed_on_a_node_is_recorded_and_early_termination_judges_it
         curve = repo.pipe("metrics", "curve", "1", "train[trial-1].loss", "--json", check=True).json
         assert [(p["step"], p["value"]) for p in curve["points"]] == [(0, 3.0), (1, 2.5), (2, 2 + 1 / 3)]
     assert sorted(p.name for p in (r.root / "build" / "trials.json").iterdir()) == ["trial-1", "trial-2"]
+
+
+METRICS_FILE_READ_ON_THE_CLUSTER = """
+steps:
+  train:
+    command: >-
+      echo model > ${{outputs.model}} && echo '{"acc": 0.9}' > ${{outputs.m}}
+    outputs: {model: out/model.bin, m: out/metrics.json}
+    metrics: [out/metrics.json]
+  use:
+    command: cat ${{inputs.model}} > ${{outputs.o}}
+    inputs: {model: "${{steps.train.outputs.model}}"}
+    outputs: {o: out/used.txt}
+"""
+
+
+def test_a_step_with_metrics_files_lands_them_so_the_job_records_them(head, tmp_path):
+    """A step with `metrics:` files that only cluster steps read had its outputs left on the
+    shared store: the job read its metrics files from the workspace, found nothing
+    ('metrics file ... cannot be read: No such file') and recorded none of them."""
+    r = _repo(tmp_path / "ws", METRICS_FILE_READ_ON_THE_CLUSTER)
+    got = r.pipe("run", *_on(head, tmp_path), env=head["env"])
+    assert got.code == 0, str(got)
+    assert "cannot be read" not in got.err, str(got)
+    shown = r.pipe("metrics", "show", "1", "--json", check=True).json
+    assert shown["jobs"][0]["metrics"] == {"train.acc": 0.9}, shown
+    assert r.read("out/metrics.json") == '{"acc": 0.9}\n'

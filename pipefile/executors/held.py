@@ -56,9 +56,9 @@ def note_store(pipe_dir: str, spec) -> None:
 
 def landing_steps(graph, plan, targets=()) -> Optional[set]:
     """The steps of `plan` whose outputs must be in the workspace after the run: those asked
-    for (by name or output path; with no targets, those no other step of the run reads), and
-    every step one of whose outputs another step reads by a path inside or around it (such a
-    path is hashed where it lies)."""
+    for (by name or output path; with no targets, those no other step of the run reads), those
+    with `metrics:` files (the job records them from here), and every step one of whose outputs
+    another step reads by a path inside or around it (such a path is hashed where it lies)."""
     names = set(plan.decisions)
     targets = list(targets)
     if targets:
@@ -67,6 +67,8 @@ def landing_steps(graph, plan, targets=()) -> Optional[set]:
         land = {n for n in names if not any(d in names for d in graph.dependents.get(n, ()))}
     for n in names:
         node = graph.nodes[n]
+        if node.step.metrics:  # the job reads its metrics files here when it ends
+            land.add(n)
         for path in node.read_paths():
             if path in graph.producers:
                 continue
