@@ -460,3 +460,33 @@ def test_a_step_with_metrics_files_lands_them_so_the_job_records_them(head, tmp_
     shown = r.pipe("metrics", "show", "1", "--json", check=True).json
     assert shown["jobs"][0]["metrics"] == {"train.acc": 0.9}, shown
     assert r.read("out/metrics.json") == '{"acc": 0.9}\n'
+
+
+def test_with_a_default_remote_other_than_the_store_every_output_lands(head, tmp_path):
+    """Outputs left on a --store are found by later runs through .pipe/ray-store only where
+    the workspace has no default remote (later runs consult that instead): with one, the
+    store's outputs were lost to them, and `pipe status` said `run` for those steps and the
+    next run ran them again with nothing changed."""
+    r = _repo(
+        tmp_path / "ws",
+        """
+        steps:
+          a:
+            command: echo A > ${{outputs.o}}
+            outputs: {o: a.txt}
+          b:
+            command: cat ${{inputs.x}} ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: "${{steps.a.outputs.o}}"}
+            outputs: {o: b.txt}
+        """,
+    )
+    r.pipe("remote", "add", "team", str(tmp_path / "team"), "--default", check=True)
+    got = r.pipe("run", *_on(head, tmp_path), env=head["env"])
+    assert got.code == 0, str(got)
+    status = r.pipe("status", env=head["env"])
+    assert status.code == 0 and "all 2 steps up to date" in status.out + status.err, str(status)
+    assert r.read("a.txt") == "A\n" and r.read("b.txt") == "A\nA\n"
+    r.write("b.txt", "edited\n")
+    again = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"])
+    assert again.code == 0, str(again)
+    assert {s["name"]: s["outcome"] for s in again.json["steps"]} == {"a": "fresh", "b": "restored"}, str(again)

@@ -373,8 +373,10 @@ class RayExecutor(LocalExecutor):
 
     # --- outputs left on the shared store (docs/distributed.md, "The data plane") -----------
     def _stays_on_store(self, node: Node) -> bool:
-        # A temporary store goes with the run: what is on it must land here.
-        return self.land is not None and node.name not in self.land and not self.cluster.temporary_store
+        # A temporary store goes with the run, and one later runs do not consult is lost to
+        # them (they would run its steps again): what is on either must land here.
+        c = self.cluster
+        return self.land is not None and node.name not in self.land and not c.temporary_store and c.later_runs_see_store
 
     def _hold(self, node: Node, outputs: dict, notes: list) -> None:
         held, objects = {}, []
