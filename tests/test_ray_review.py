@@ -490,3 +490,39 @@ def test_with_a_default_remote_other_than_the_store_every_output_lands(head, tmp
     again = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"])
     assert again.code == 0, str(again)
     assert {s["name"]: s["outcome"] for s in again.json["steps"]} == {"a": "fresh", "b": "restored"}, str(again)
+
+
+AZURE_STEP = """
+steps:
+  train:
+    render: azureml
+    code: [src]
+    command: python3 train.py ${{outputs.model}}
+    outputs:
+      model: {type: uri_folder, path: out/model}
+      artifacts: {type: uri_folder, path: out/artifacts}
+"""
+
+TRAIN = """
+import os, sys
+os.makedirs(sys.argv[1], exist_ok=True)
+open(os.path.join(sys.argv[1], "m.txt"), "w").write(os.path.basename(os.getcwd()) + "\\n")
+open("outputs/note.txt", "w").write("note\\n")
+"""
+
+
+def test_an_imported_azure_ml_step_runs_on_the_cluster_as_locally(head, tmp_path):
+    """An imported Azure ML step (render: azureml) runs in a fresh copy of its code with
+    ./outputs kept in its artifacts output; on the cluster it ran in the workspace's copy
+    (python: can't open file '.../ws/train.py', exit 1), the working folder made on the
+    caller, and the caller's empty ./outputs would have been moved over the node's."""
+    files = {}
+    for name, args in (("local", []), ("ws", _on(head, tmp_path))):
+        r = _repo(tmp_path / name, AZURE_STEP)
+        r.write("src/train.py", TRAIN)
+        got = r.pipe("run", *args, env=head["env"])
+        assert got.code == 0, str(got)
+        out = r.root / "out"
+        files[name] = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert files["ws"] == files["local"], files
+    assert files["ws"]["model/m.txt"] == b"code\n" and files["ws"]["artifacts/outputs/note.txt"] == b"note\n"

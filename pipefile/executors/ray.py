@@ -44,6 +44,7 @@ from .local import LocalExecutor, input_changed
 from .processes import Stopped
 from .ray_cluster import GONE_HINT, ClusterGone, Placement, RayCluster, Unplaceable  # noqa: F401 - RayCluster: the session's
 from .ray_stream import Appended
+from .workdir import ELSEWHERE
 
 DEFAULT_RETRIES = 1
 INLINE_BYTES = 256 * 1024  # outputs this small in all come back with the task's result
@@ -56,6 +57,8 @@ class _Lost(Exception):
 
 
 class RayExecutor(LocalExecutor):
+    _workdir_here = False
+
     def __init__(self, *args, cluster: RayCluster, land: Optional[set] = None, **kwargs):
         """`land`: the steps whose outputs must be in the workspace after the run
         (held.landing_steps); the others' stay on the shared store. None: every step's land."""
@@ -95,8 +98,8 @@ class RayExecutor(LocalExecutor):
         except PipefileError as e:
             raise StepFailure(e.render()) from None
         files, objects, context = self._ship(node, decision, env)
-        rel = {}
-        outs = []
+        azure = node.step.render == spec.RENDER_AZUREML
+        rel, outs = {}, []
         for oname, out in node.outputs.items():
             r = os.path.relpath(staged.paths[oname], self.root)
             if r.startswith(".."):  # staged beside an output on another file system: any path will do there
@@ -106,7 +109,9 @@ class RayExecutor(LocalExecutor):
         payload = {
             "step": name,
             "run_id": self.run_id,
-            "command": render_command(node, rel),
+            # An imported Azure ML step: paths absolute, run in a copy of its code (made on the node).
+            "command": render_command(node, rel, root=ELSEWHERE if azure else ""),
+            "azureml": (node.step.code[0].path if node.step.code else "") if azure else None,
             "files": files,
             "objects": objects,
             "outputs": outs,
@@ -267,9 +272,8 @@ class RayExecutor(LocalExecutor):
             self.cluster.pump.drop(gen)
 
     def _follow(self, name: str, gen, pieces, files: tuple, placing: Optional[Placement] = None) -> dict:
-        """The task's result; meanwhile its log and its metrics stream are appended to `files`
-        (the step's log, its series) as they come, and a sweep trial early termination judges
-        worse than the others is stopped (as locally, on the series it streamed)."""
+        """The task's result; meanwhile its log and metrics stream are appended to `files` (log,
+        series) as they come, and a sweep trial early termination judges worse is stopped."""
         import queue
 
         ray = self.cluster.ray
@@ -461,19 +465,15 @@ def _batches(node: Node) -> list:
     for iname, inp in node.inputs.items():
         if inp.kind != IN_VALUE or not isinstance(inp.value, str) or not inp.value.startswith(BATCH_ROOT + "/"):
             continue
-        members = [
-            (k[len(iname) + 1 :], m.path)
-            for k, m in node.inputs.items()
-            if k.startswith(iname + "/") and m.kind == IN_PATH
-        ]
+        pre = iname + "/"
+        members = [(k[len(pre) :], m.path) for k, m in node.inputs.items() if k.startswith(pre) and m.kind == IN_PATH]
         out.append((inp.value, members))
     return out
 
 
 def _environment_files(env: Environment) -> list:
     """The workspace files an environment is built from (a venv's requirements and what they
-    include, a conda file) or mounts (a Docker environment's mounts
-    from the workspace): the worker builds it from them."""
+    include, a conda file) or mounts (a Docker environment's from the workspace)."""
     s = env.spec
     # (A Docker `build:` folder travels as its build context instead: `_context`.)
     out = [p for p in (s.requirements, s.file) if p]

@@ -236,6 +236,14 @@ def run_step(payload: dict):
                 yield ("log", chunk)
         log.flush()
         cwd = _workdir(work, payload.get("workdir") or "")
+        wd = None
+        if payload.get("azureml") is not None:  # as locally: in a fresh copy of its code, paths absolute
+            from . import workdir
+
+            wd = workdir.make(scratch, payload["run_id"], payload["step"], work, payload["azureml"])
+            cwd, payload["step_env"] = wd.cwd, dict(payload["step_env"], **wd.env())
+            c, at = payload["command"], workdir.ELSEWHERE
+            payload["command"] = [a.replace(at, work) for a in c] if isinstance(c, list) else c.replace(at, work)
         if env.container:
             launch, view = ray_docker.launch(payload, work, os.path.join(scratch, "views"), cwd, log, _gpu_ids())
         else:
@@ -293,6 +301,9 @@ def run_step(payload: dict):
             return (yield ("done", dict(where, rc=rc, error=timeout_message(timeout))))
         if rc != 0:
             return (yield ("done", dict(where, rc=rc, error=None)))
+        for oname, stage_rel, _ws, _typ in payload["outputs"] if wd is not None else ():
+            if oname == "artifacts":  # (workdir.ARTIFACTS) ./outputs, ./logs and the MLflow metrics
+                wd.keep(os.path.join(work, stage_rel))
         outputs = _collect(work, hasher, store, payload["outputs"])
         objects = list(dict.fromkeys(d for o in outputs.values() for d in o["objects"]))
         blobs = _inline(store, objects, payload.get("inline", 0))
