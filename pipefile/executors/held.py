@@ -54,6 +54,12 @@ def note_store(pipe_dir: str, spec) -> None:
     os.replace(tmp, os.path.join(pipe_dir, RECORD))
 
 
+def final_steps(graph, plan) -> set:
+    """The steps of `plan` no other step of it reads: what a run with no targets asks for."""
+    names = set(plan.decisions)
+    return {n for n in names if not any(d in names for d in graph.dependents.get(n, ()))}
+
+
 def landing_steps(graph, plan, targets=()) -> Optional[set]:
     """The steps of `plan` whose outputs must be in the workspace after the run: those asked
     for (by name or output path; with no targets, those no other step of the run reads), those
@@ -64,7 +70,7 @@ def landing_steps(graph, plan, targets=()) -> Optional[set]:
     if targets:
         land = {n for t in targets for n in graph.resolve_targets(t)}
     else:
-        land = {n for n in names if not any(d in names for d in graph.dependents.get(n, ()))}
+        land = final_steps(graph, plan)
     for n in names:
         node = graph.nodes[n]
         if node.step.metrics:  # the job reads its metrics files here when it ends
