@@ -56,7 +56,12 @@ def ray_cluster(root: str, choice: ExecutorChoice):
     from .remote import config as remotes
 
     store = remotes.resolve(root, choice.store) if choice.store else None
-    default = None if store is not None else remotes.resolve(root, None)
+    try:
+        default = remotes.resolve(root, None)
+    except remotes.RemoteConfigError:
+        if store is None:
+            raise
+        default = None  # (the run says what is wrong with it, where it uses it)
     return RayCluster(choice.address, store, default)
 
 

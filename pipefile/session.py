@@ -367,7 +367,12 @@ class Session(MapRounds):
             from .remote.run_cache import RemoteFetcher
 
             self.fetcher = RemoteFetcher(self.remote_cache, self.ws.store, self.ws.actions)
-            leave = frozenset(left_on_remote(self.graph, plan, req.targets))
+            asked = req.targets
+            if cluster is not None and not asked:  # as a run on the cluster lands them: its final steps
+                from .executors.held import final_steps
+
+                asked = tuple(final_steps(self.graph, plan))
+            leave = frozenset(left_on_remote(self.graph, plan, asked))
         all_fresh = all(d.verdict == Verdict.FRESH for d in plan.decisions.values())
         if noop_trace.ACTIVE is not None and not all_fresh:
             noop_trace.ACTIVE.stop()  # no record comes of a run that does something: it is not traced

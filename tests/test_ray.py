@@ -134,15 +134,18 @@ def test_results_match_a_local_run_and_the_custom_resource_picks_the_node(cluste
     status = on_ray.pipe("status", check=True).out
     assert str(store) in status or "remote" in status, status
     # Committed here as a local run would: a second run runs nothing, without the cluster: the
-    # table is restored from the shared store, the rest is fresh.
+    # table stays on the shared store (not asked for: a run on the cluster asks for its final
+    # steps), the rest is fresh; asked for, the table is restored from there.
     r = on_ray.pipe("run", "--json", "--executor", "ray", "--address", "127.0.0.1:1", env=cluster["env"])
     assert r.code == 0, str(r)
     assert {s["name"]: s["outcome"] for s in r.json["steps"]} == {
-        "prep": "restored",
+        "prep": "on-remote",
         "report": "fresh",
         "big": "fresh",
         "pinned": "fresh",
     }, str(r)
+    r = on_ray.pipe("run", "--json", "prep", "--executor", "ray", "--address", "127.0.0.1:1", env=cluster["env"])
+    assert r.code == 0 and {s["name"]: s["outcome"] for s in r.json["steps"]} == {"prep": "restored"}, str(r)
     local = _workspace(tmp_path / "local")
     local.pipe("run", check=True)
     ray_files, local_files = _files(on_ray.root), _files(local.root)

@@ -358,3 +358,201 @@ def test_stopping_a_test_cluster_leaves_none_of_its_processes():
         for pid in _holding(temp):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+FOLDER_READ_ON_THE_CLUSTER = """
+steps:
+  many:
+    command: mkdir -p ${{outputs.d}}/sub && for i in 1 2 3; do echo $i > ${{outputs.d}}/sub/f$i.txt; done
+    outputs: {d: {type: uri_folder, path: out/many}}
+  use:
+    command: cat ${{inputs.d}}/sub/*.txt > ${{outputs.o}}
+    inputs: {d: "${{steps.many.outputs.d}}"}
+    outputs: {o: out/all.txt}
+"""
+
+
+def test_a_folder_output_left_on_the_store_is_read_by_the_next_step(head, tmp_path):
+    """Staging made an empty folder at the path of a folder output left on the shared
+    store, and it stayed there: the step of the run that read it hashed that empty folder
+    and failed `modified its own input 'out/many'` (only an empty folder output passed)."""
+    local = _repo(tmp_path / "local", FOLDER_READ_ON_THE_CLUSTER)
+    assert local.pipe("run").code == 0
+    r = _repo(tmp_path / "ws", FOLDER_READ_ON_THE_CLUSTER)
+    got = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"])
+    assert got.code == 0, str(got)
+    assert {s["name"]: s["outcome"] for s in got.json["steps"]} == {"many": "ran", "use": "ran"}
+    assert r.read("out/all.txt") == local.read("out/all.txt") == "1\n2\n3\n"
+    assert not r.exists("out/many")  # left on the store: nothing (not an empty folder) here
+    again = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"])
+    assert again.code == 0, str(again)
+    # Committed: nothing runs again; asked for, the folder comes back from the store.
+    assert {s["name"]: s["outcome"] for s in again.json["steps"]} == {"many": "on-remote", "use": "fresh"}, str(again)
+    back = r.pipe("run", "many", *_on(head, tmp_path), env=head["env"])
+    assert back.code == 0, str(back)
+    assert r.read("out/many/sub/f2.txt") == "2\n"
+
+
+SERIES = """
+steps:
+  train:
+    sweep:
+      search: grid
+      max_parallel: 1
+      space:
+        x: {choice: [2, 1, 3, 4]}
+      objective: {metric: loss, goal: minimize}
+      early_termination: {policy: median_stopping, evaluation_interval: 1, delay_evaluation: 2}
+    inputs:
+      x: {type: number}
+    command: >-
+      python3 -c "import json, sys, time; from pipefile import log_metric; x = ${{inputs.x}};
+      [log_metric('loss', x + 1 / (s + 1), step=s) for s in range(3)]; time.sleep(3);
+      json.dump({'loss': x}, open(sys.argv[1], 'w'))" ${{outputs.metrics}}
+    outputs:
+      metrics: build/trials.json
+    metrics: build/trials.json
+"""
+
+
+def test_a_series_streamed_on_a_node_is_recorded_and_early_termination_judges_it(head, tmp_path):
+    """The worker ran the command without PIPE_METRICS_STREAM: `pipefile.log_metric` said
+    'not inside a pipe step' and recorded nothing, so the job had no series (`pipe metrics
+    curve`) and a sweep's early_termination never stopped a trial on the cluster (every
+    trial ran to its end). Now the stream comes back as it is written, beside the step's log:
+    the same outcomes and curves as a local run."""
+    local = _repo(tmp_path / "local", SERIES)
+    want = local.pipe("run", "--json")
+    assert want.code == 0, str(want)
+    r = _repo(tmp_path / "ws", SERIES)
+    got = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"], timeout=300)
+    assert got.code == 0, str(got)
+    outcomes = {s["name"]: s["outcome"] for s in got.json["steps"]}
+    assert outcomes == {s["name"]: s["outcome"] for s in want.json["steps"]}, str(got)
+    assert outcomes["train[trial-3]"] == outcomes["train[trial-4]"] == "stopped", str(got)
+    assert "not inside a pipe step" not in got.err
+    for repo in (r, local):
+        curve = repo.pipe("metrics", "curve", "1", "train[trial-1].loss", "--json", check=True).json
+        assert [(p["step"], p["value"]) for p in curve["points"]] == [(0, 3.0), (1, 2.5), (2, 2 + 1 / 3)]
+    assert sorted(p.name for p in (r.root / "build" / "trials.json").iterdir()) == ["trial-1", "trial-2"]
+
+
+METRICS_FILE_READ_ON_THE_CLUSTER = """
+steps:
+  train:
+    command: >-
+      echo model > ${{outputs.model}} && echo '{"acc": 0.9}' > ${{outputs.m}}
+    outputs: {model: out/model.bin, m: out/metrics.json}
+    metrics: [out/metrics.json]
+  use:
+    command: cat ${{inputs.model}} > ${{outputs.o}}
+    inputs: {model: "${{steps.train.outputs.model}}"}
+    outputs: {o: out/used.txt}
+"""
+
+
+def test_a_step_with_metrics_files_lands_them_so_the_job_records_them(head, tmp_path):
+    """A step with `metrics:` files that only cluster steps read had its outputs left on the
+    shared store: the job read its metrics files from the workspace, found nothing
+    ('metrics file ... cannot be read: No such file') and recorded none of them."""
+    r = _repo(tmp_path / "ws", METRICS_FILE_READ_ON_THE_CLUSTER)
+    got = r.pipe("run", *_on(head, tmp_path), env=head["env"])
+    assert got.code == 0, str(got)
+    assert "cannot be read" not in got.err, str(got)
+    shown = r.pipe("metrics", "show", "1", "--json", check=True).json
+    assert shown["jobs"][0]["metrics"] == {"train.acc": 0.9}, shown
+    assert r.read("out/metrics.json") == '{"acc": 0.9}\n'
+
+
+def test_with_a_default_remote_other_than_the_store_every_output_lands(head, tmp_path):
+    """Outputs left on a --store are found by later runs through .pipe/ray-store only where
+    the workspace has no default remote (later runs consult that instead): with one, the
+    store's outputs were lost to them, and `pipe status` said `run` for those steps and the
+    next run ran them again with nothing changed."""
+    r = _repo(
+        tmp_path / "ws",
+        """
+        steps:
+          a:
+            command: echo A > ${{outputs.o}}
+            outputs: {o: a.txt}
+          b:
+            command: cat ${{inputs.x}} ${{inputs.x}} > ${{outputs.o}}
+            inputs: {x: "${{steps.a.outputs.o}}"}
+            outputs: {o: b.txt}
+        """,
+    )
+    r.pipe("remote", "add", "team", str(tmp_path / "team"), "--default", check=True)
+    got = r.pipe("run", *_on(head, tmp_path), env=head["env"])
+    assert got.code == 0, str(got)
+    status = r.pipe("status", env=head["env"])
+    assert status.code == 0 and "all 2 steps up to date" in status.out + status.err, str(status)
+    assert r.read("a.txt") == "A\n" and r.read("b.txt") == "A\nA\n"
+    r.write("b.txt", "edited\n")
+    again = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"])
+    assert again.code == 0, str(again)
+    assert {s["name"]: s["outcome"] for s in again.json["steps"]} == {"a": "fresh", "b": "restored"}, str(again)
+
+
+AZURE_STEP = """
+steps:
+  train:
+    render: azureml
+    code: [src]
+    command: python3 train.py ${{outputs.model}}
+    outputs:
+      model: {type: uri_folder, path: out/model}
+      artifacts: {type: uri_folder, path: out/artifacts}
+"""
+
+TRAIN = """
+import os, sys
+os.makedirs(sys.argv[1], exist_ok=True)
+open(os.path.join(sys.argv[1], "m.txt"), "w").write(os.path.basename(os.getcwd()) + "\\n")
+open("outputs/note.txt", "w").write("note\\n")
+"""
+
+
+def test_an_imported_azure_ml_step_runs_on_the_cluster_as_locally(head, tmp_path):
+    """An imported Azure ML step (render: azureml) runs in a fresh copy of its code with
+    ./outputs kept in its artifacts output; on the cluster it ran in the workspace's copy
+    (python: can't open file '.../ws/train.py', exit 1), the working folder made on the
+    caller, and the caller's empty ./outputs would have been moved over the node's."""
+    files = {}
+    for name, args in (("local", []), ("ws", _on(head, tmp_path))):
+        r = _repo(tmp_path / name, AZURE_STEP)
+        r.write("src/train.py", TRAIN)
+        got = r.pipe("run", *args, env=head["env"])
+        assert got.code == 0, str(got)
+        out = r.root / "out"
+        files[name] = {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert files["ws"] == files["local"], files
+    assert files["ws"]["model/m.txt"] == b"code\n" and files["ws"]["artifacts/outputs/note.txt"] == b"note\n"
+
+
+def test_an_unchanged_rerun_on_the_cluster_downloads_nothing_left_on_the_store(head, tmp_path):
+    """A run on the cluster with no targets lands its final steps' outputs and leaves the
+    others on the shared store; the next run with no targets asked for every step, so an
+    unchanged rerun downloaded all of those (hundreds of MB of intermediates, each time)."""
+    r = _repo(
+        tmp_path / "ws",
+        """
+        steps:
+          big:
+            command: head -c 3000000 /dev/urandom > ${{outputs.o}}
+            outputs: {o: big.bin}
+          use:
+            command: wc -c < ${{inputs.b}} > ${{outputs.o}}
+            inputs: {b: "${{steps.big.outputs.o}}"}
+            outputs: {o: use.txt}
+        """,
+    )
+    assert r.pipe("run", *_on(head, tmp_path), env=head["env"]).code == 0
+    assert not r.exists("big.bin") and r.read("use.txt").strip() == "3000000"
+    again = r.pipe("run", "--json", *_on(head, tmp_path), env=head["env"])
+    assert again.code == 0, str(again)
+    assert {s["name"]: s["outcome"] for s in again.json["steps"]} == {"big": "on-remote", "use": "fresh"}, str(again)
+    assert not r.exists("big.bin") and "downloaded " not in again.err.replace("not downloaded", "")
+    # Asked for, it comes back.
+    got = r.pipe("run", "big", *_on(head, tmp_path), env=head["env"])
+    assert got.code == 0 and (r.root / "big.bin").stat().st_size == 3000000, str(got)

@@ -54,19 +54,27 @@ def note_store(pipe_dir: str, spec) -> None:
     os.replace(tmp, os.path.join(pipe_dir, RECORD))
 
 
+def final_steps(graph, plan) -> set:
+    """The steps of `plan` no other step of it reads: what a run with no targets asks for."""
+    names = set(plan.decisions)
+    return {n for n in names if not any(d in names for d in graph.dependents.get(n, ()))}
+
+
 def landing_steps(graph, plan, targets=()) -> Optional[set]:
     """The steps of `plan` whose outputs must be in the workspace after the run: those asked
-    for (by name or output path; with no targets, those no other step of the run reads), and
-    every step one of whose outputs another step reads by a path inside or around it (such a
-    path is hashed where it lies)."""
+    for (by name or output path; with no targets, those no other step of the run reads), those
+    with `metrics:` files (the job records them from here), and every step one of whose outputs
+    another step reads by a path inside or around it (such a path is hashed where it lies)."""
     names = set(plan.decisions)
     targets = list(targets)
     if targets:
         land = {n for t in targets for n in graph.resolve_targets(t)}
     else:
-        land = {n for n in names if not any(d in names for d in graph.dependents.get(n, ()))}
+        land = final_steps(graph, plan)
     for n in names:
         node = graph.nodes[n]
+        if node.step.metrics:  # the job reads its metrics files here when it ends
+            land.add(n)
         for path in node.read_paths():
             if path in graph.producers:
                 continue

@@ -60,6 +60,10 @@ def input_changed(path: str) -> StepFailure:
 class LocalExecutor(ProcessRunning):
     """Runs tasks as local processes (or in their environment's) in the workspace root."""
 
+    # An imported Azure ML step's working folder (workdir.py) is made here; an executor that
+    # runs commands elsewhere makes it there.
+    _workdir_here = True
+
     def __init__(
         self,
         ws: Workspace,
@@ -316,7 +320,7 @@ class LocalExecutor(ProcessRunning):
             staged.prepare()
             stand_for = {n: os.path.relpath(p, self.root) for n, p in staged.paths.items()}
             cmd = render_command(node, stand_for, root=self.root if azure else "")
-            if azure:  # as on Azure: in a fresh copy of its code, paths absolute
+            if azure and self._workdir_here:  # as on Azure: in a fresh copy of its code, paths absolute
                 from . import workdir  # (here: it needs shutil, which a no-op run does not import)
 
                 code = node.step.code[0].path if node.step.code else ""

@@ -22,12 +22,13 @@ first task must run: a run that only restores or finds everything fresh never co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
 from typing import Optional
 
-from .. import tracking
+from .. import spec, tracking
 from ..bindings import IN_PATH, IN_VALUE
 from ..digest import TREE, PathDigest
 from ..envs import Environment
@@ -40,11 +41,15 @@ from ..rebuilder import Decision
 from ..remote.run_cache import closure
 from ..staging import StepFailure, check_written_kind, written_twice
 from .local import LocalExecutor, input_changed
+from .processes import Stopped
 from .ray_cluster import GONE_HINT, ClusterGone, Placement, RayCluster, Unplaceable  # noqa: F401 - RayCluster: the session's
+from .ray_stream import Appended
+from .workdir import ELSEWHERE
 
 DEFAULT_RETRIES = 1
 INLINE_BYTES = 256 * 1024  # outputs this small in all come back with the task's result
 _CANCEL_GRACE_SECONDS = 3.0
+_STOP_LOOK = 0.2  # how often a sweep trial under early termination is judged (as locally)
 
 
 class _Lost(Exception):
@@ -52,6 +57,8 @@ class _Lost(Exception):
 
 
 class RayExecutor(LocalExecutor):
+    _workdir_here = False
+
     def __init__(self, *args, cluster: RayCluster, land: Optional[set] = None, **kwargs):
         """`land`: the steps whose outputs must be in the workspace after the run
         (held.landing_steps); the others' stay on the shared store. None: every step's land."""
@@ -91,8 +98,8 @@ class RayExecutor(LocalExecutor):
         except PipefileError as e:
             raise StepFailure(e.render()) from None
         files, objects, context = self._ship(node, decision, env)
-        rel = {}
-        outs = []
+        azure = node.step.render == spec.RENDER_AZUREML
+        rel, outs = {}, []
         for oname, out in node.outputs.items():
             r = os.path.relpath(staged.paths[oname], self.root)
             if r.startswith(".."):  # staged beside an output on another file system: any path will do there
@@ -102,7 +109,9 @@ class RayExecutor(LocalExecutor):
         payload = {
             "step": name,
             "run_id": self.run_id,
-            "command": render_command(node, rel),
+            # An imported Azure ML step: paths absolute, run in a copy of its code (made on the node).
+            "command": render_command(node, rel, root=ELSEWHERE if azure else ""),
+            "azureml": (node.step.code[0].path if node.step.code else "") if azure else None,
             "files": files,
             "objects": objects,
             "outputs": outs,
@@ -113,6 +122,7 @@ class RayExecutor(LocalExecutor):
             "context": context,  # a Docker `build:`'s build context, by digest
             "memory": node.step.resources.memory,  # (a container's limit, as locally)
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
+            "metrics": tracking.ENV in launch.env,  # its series come back as it writes them, beside its log
             "store": self.cluster.store_spec,
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
             # Outputs that land here come back with the result when small (not via the store).
@@ -123,12 +133,14 @@ class RayExecutor(LocalExecutor):
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
         # The log file grows as the pieces come back: followed like a local task's (the live
         # lines on the terminal, `pipe logs --follow`).
-        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log):
+        series = Appended(launch.env.get(tracking.ENV))
+        with open(log_abs, "wb") as log, self._following(name, log_abs, env, log), series:
             if self.follower is not None:
                 self.follower.command_starts(name)
             for attempt in range(1, tries + 1):
                 try:
-                    done = self._submit(node, payload, log)
+                    series.restart()  # (an attempt's series is its own, as a local retry's is)
+                    done = self._submit(node, payload, log, series)
                     break
                 except ClusterGone as e:
                     # Not retried: the cluster is not coming back within this run.
@@ -235,7 +247,7 @@ class RayExecutor(LocalExecutor):
             objects += self._stored(ws_rel, content)
         return {"files": shipped, "dirs": dirs}, objects
 
-    def _submit(self, node: Node, payload: dict, log) -> dict:
+    def _submit(self, node: Node, payload: dict, log, series) -> dict:
         r = node.step.resources
         options = {"num_cpus": r.cpus, "num_gpus": r.gpus}
         if r.memory:
@@ -253,16 +265,21 @@ class RayExecutor(LocalExecutor):
         # (Submitted first: an autoscaler adds nodes for what pending tasks ask.)
         placing = None if key in self._placeable else Placement(self.cluster, options, log)
         try:
-            return self._follow(gen, pieces, log, placing)
+            return self._follow(node.name, gen, pieces, (log, series), placing)
         finally:
             if placing is not None and placing.placeable:
                 self._placeable.add(key)
             self.cluster.pump.drop(gen)
 
-    def _follow(self, gen, pieces, log, placing: Optional[Placement] = None) -> dict:
+    def _follow(self, name: str, gen, pieces, files: tuple, placing: Optional[Placement] = None) -> dict:
+        """The task's result; meanwhile its log and metrics stream are appended to `files` (log,
+        series) as they come, and a sweep trial early termination judges worse is stopped."""
         import queue
 
         ray = self.cluster.ray
+        log, series = files
+        judge = self.stopping if self.stopping is not None and self.stopping.watches(name) else None
+        look = time.monotonic() + _STOP_LOOK
         while True:
             if self.cancelled.is_set():
                 self.cluster.pump.drop(gen)
@@ -270,6 +287,13 @@ class RayExecutor(LocalExecutor):
                 raise StepFailure("interrupted")
             if self.cluster.gone is not None:
                 raise ClusterGone(self.cluster.gone)
+            if judge is not None and time.monotonic() >= look:
+                look = time.monotonic() + _STOP_LOOK
+                stop = judge.judge(name, self.log_dir)
+                if stop:
+                    self.cluster.pump.drop(gen)
+                    self._cancel_task(gen)
+                    raise Stopped(stop)
             try:
                 try:
                     tag, got = pieces.get(timeout=0.1)
@@ -304,6 +328,8 @@ class RayExecutor(LocalExecutor):
             if kind == "log":
                 log.write(data)
                 log.flush()
+            elif kind == "metrics":
+                series.write(data)
             else:
                 return data
 
@@ -351,8 +377,10 @@ class RayExecutor(LocalExecutor):
 
     # --- outputs left on the shared store (docs/distributed.md, "The data plane") -----------
     def _stays_on_store(self, node: Node) -> bool:
-        # A temporary store goes with the run: what is on it must land here.
-        return self.land is not None and node.name not in self.land and not self.cluster.temporary_store
+        # A temporary store goes with the run, and one later runs do not consult is lost to
+        # them (they would run its steps again): what is on either must land here.
+        c = self.cluster
+        return self.land is not None and node.name not in self.land and not c.temporary_store and c.later_runs_see_store
 
     def _hold(self, node: Node, outputs: dict, notes: list) -> None:
         held, objects = {}, []
@@ -386,6 +414,13 @@ class RayExecutor(LocalExecutor):
     def _collect(self, node: Node, staged) -> None:
         if node.name not in self._held:
             super()._collect(node, staged)
+            return
+        # Staging made an empty folder at each folder output's path; left there, a step of
+        # this run reading it hashed that empty folder and failed as if its input changed.
+        for out in node.outputs.values():
+            if out.type == spec.URI_FOLDER:
+                with contextlib.suppress(OSError):  # (not empty, or gone: not ours to remove)
+                    os.rmdir(self.abspath(out.path))
 
     def _commit_held(self, node: Node, decision: Decision, seconds: float) -> dict:
         """Commit by digest what stays on the shared store: once it is all there, the entry
@@ -430,19 +465,15 @@ def _batches(node: Node) -> list:
     for iname, inp in node.inputs.items():
         if inp.kind != IN_VALUE or not isinstance(inp.value, str) or not inp.value.startswith(BATCH_ROOT + "/"):
             continue
-        members = [
-            (k[len(iname) + 1 :], m.path)
-            for k, m in node.inputs.items()
-            if k.startswith(iname + "/") and m.kind == IN_PATH
-        ]
+        pre = iname + "/"
+        members = [(k[len(pre) :], m.path) for k, m in node.inputs.items() if k.startswith(pre) and m.kind == IN_PATH]
         out.append((inp.value, members))
     return out
 
 
 def _environment_files(env: Environment) -> list:
     """The workspace files an environment is built from (a venv's requirements and what they
-    include, a conda file) or mounts (a Docker environment's mounts
-    from the workspace): the worker builds it from them."""
+    include, a conda file) or mounts (a Docker environment's from the workspace)."""
     s = env.spec
     # (A Docker `build:` folder travels as its build context instead: `_context`.)
     out = [p for p in (s.requirements, s.file) if p]

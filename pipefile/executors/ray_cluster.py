@@ -178,11 +178,15 @@ class RayCluster:
         """`address`: the cluster ("" = one running on this machine, else a local instance
         started for the run and stopped after it); `store`: the shared store's RemoteSpec
         given for it; `default_store`: the workspace's default remote, used when no store
-        is given and the cluster has nodes other than this machine. With neither, a
+        is given and the cluster has nodes other than this machine (and what later runs
+        consult). With neither, a
         temporary folder, which only a cluster of this machine alone can share."""
         self.address = address
         self.store_spec = store
         self.default_store = default_store
+        # Outputs left on the store are restored by later runs only if they consult it: they
+        # consult the workspace's default remote where it has one (session.py), else the store.
+        self.later_runs_see_store = store is None or default_store is None or _same(store, default_store)
         self.ray = None
         self.task = None
         self.pump: Optional[Pump] = None
@@ -373,6 +377,10 @@ class RayCluster:
 
             shutil.rmtree(self._temp_store, ignore_errors=True)
             self._temp_store = None
+
+
+def _same(a, b) -> bool:
+    return a.url.rstrip("/") == b.url.rstrip("/")
 
 
 GONE_HINT = (

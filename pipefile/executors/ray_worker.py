@@ -11,7 +11,7 @@ and, on the node:
      in the node folder; a Docker image by the node's daemon, from the build context shipped
      by digest: executors/ray_docker.py), runs the command in the scratch folder (in a
      container, for a Docker environment), and yields its log as it grows, the build's
-     output before it (the caller appends it to the step's log file);
+     output before it (the caller appends it to the step's log file), and its metrics stream;
   3. hashes what the command wrote at the outputs' paths, puts it in the node's store,
      uploads what the shared store lacks, and yields the digests last.
 Nothing but digests comes back, and the bytes of small outputs the caller lands (`inline`:
@@ -35,12 +35,13 @@ import threading
 import time
 from typing import Optional
 
-from .. import spec
+from .. import spec, tracking
 from ..cache.content_store import ContentStore
 from ..digest import TREE, Hasher, PathDigest
 from ..envs import EnvError, Environment, Launch, make
 from ..errors import PipefileError
 from ..pids import alive
+from .ray_stream import EVERY, MetricsTail, pieces, streaming, unsent
 
 _OWNER = ".pipe-owner"  # in a scratch folder: "WORKER_PID PROCESS_GROUP [CONTAINER_ID]"
 # Finished tasks' folders wait here to be removed: out of `scratch/`, which every task lists
@@ -49,11 +50,6 @@ _DONE = "scratch-done"
 _swept = False  # this worker process has removed what dead workers left in _DONE
 _node_dir: Optional[str] = None
 _here: Optional[dict] = None  # this worker's node and host
-_LOG_EVERY = 0.2  # seconds between two pieces of log sent back
-# The most one piece of log holds: a command that prints fast (hundreds of MB between two
-# looks) must not make one object of it all, in the worker's memory, the object store's and
-# the caller's.
-_LOG_PIECE = 4 * 1024 * 1024
 _state_lock = threading.Lock()
 _stores: dict = {}  # node folder -> ContentStore
 _remotes: dict = {}  # (url, options) -> Remote
@@ -156,9 +152,9 @@ def _fail(message: str, rc: Optional[int] = None) -> dict:
 
 
 def run_step(payload: dict):
-    """The Ray task (a generator): yields ("log", bytes) while the command runs, then
-    ("done", result). A failure of the step is a result with "error"; an exception here
-    means the worker itself broke."""
+    """The Ray task (a generator): yields ("log", bytes) and ("metrics", bytes) (its metrics
+    stream, ray_stream.py) while the command runs, then ("done", result). A failure of the
+    step is a result with "error"; an exception here means the worker itself broke."""
     t0 = time.monotonic()
     folder = node_dir()
     scratch_root = os.path.join(folder, "scratch")
@@ -175,6 +171,7 @@ def run_step(payload: dict):
     notes: list = []
     log = tail = None
     cancelled = threading.Event()  # set when the task ends: an image build still going stops
+    stream = MetricsTail("")  # (none, but for a command run here that the caller follows the series of)
     try:
         with open(os.path.join(scratch, _OWNER), "w") as f:
             f.write(f"{os.getpid()} 0")
@@ -215,7 +212,7 @@ def run_step(payload: dict):
                 ray_docker.use_context(env, payload, os.path.join(scratch, "context"), tmp, store)
             ray_docker.check_daemon(env, where["host"])
             # A pull, and below an image build, can take minutes: their output streams back.
-            for chunk in _streaming(lambda: ray_docker.fetch(env, log), tail, cancelled):
+            for chunk in streaming(lambda: ray_docker.fetch(env, log), tail, cancelled):
                 sent += len(chunk)
                 yield ("log", chunk)
         else:
@@ -229,20 +226,31 @@ def run_step(payload: dict):
                     f"{payload['env_identity']} as planned (another platform or interpreter)"
                 )
             log.flush()
-            yield from _unsent(log_path, sent)
+            yield from unsent(log_path, sent)
             return (yield ("done", dict(where, **_fail(msg))))
         if env_spec is None:  # (nothing to prepare: no thread for the many trivial steps)
             env.prepare(log, cancelled)
         else:  # a venv or an image built here can take minutes: the output streams back
-            for chunk in _streaming(lambda: env.prepare(log, cancelled), tail, cancelled):
+            for chunk in streaming(lambda: env.prepare(log, cancelled), tail, cancelled):
                 sent += len(chunk)
                 yield ("log", chunk)
         log.flush()
         cwd = _workdir(work, payload.get("workdir") or "")
+        wd = None
+        if payload.get("azureml") is not None:  # as locally: in a fresh copy of its code, paths absolute
+            from . import workdir
+
+            wd = workdir.make(scratch, payload["run_id"], payload["step"], work, payload["azureml"])
+            cwd, payload["step_env"] = wd.cwd, dict(payload["step_env"], **wd.env())
+            c, at = payload["command"], workdir.ELSEWHERE
+            payload["command"] = [a.replace(at, work) for a in c] if isinstance(c, list) else c.replace(at, work)
         if env.container:
             launch, view = ray_docker.launch(payload, work, os.path.join(scratch, "views"), cwd, log, _gpu_ids())
         else:
             launch = Launch(payload["step"], payload["command"], dict(payload["step_env"]), cwd, log, payload["run_id"])
+            if payload.get("metrics"):  # the series it reports go back as it writes them, as its log does
+                stream = MetricsTail(os.path.join(scratch, "metrics.jsonl"))
+                launch.env[tracking.ENV] = stream.path
         base = dict(os.environ, PYTHONUNBUFFERED="1")
         proc = env.start(launch, base)
         container = getattr(getattr(proc, "container", None), "id", "")
@@ -271,17 +279,19 @@ def run_step(payload: dict):
                 break
             time.sleep(wait)
             wait = min(wait * 2, longest)
-            if time.monotonic() - last >= _LOG_EVERY:
-                for chunk in _pieces(tail):
+            if time.monotonic() - last >= EVERY:
+                for chunk in pieces(tail):
                     sent += len(chunk)
                     yield ("log", chunk)
+                yield from stream.pieces()
                 last = time.monotonic()
         if not timed_out:
             rc = proc.wait()  # (a container's: its last lines are copied into the log first)
         proc.finish()
-        for chunk in _pieces(tail):
+        for chunk in pieces(tail):
             sent += len(chunk)
             yield ("log", chunk)
+        yield from stream.pieces()
         proc = None
         if view is not None and rc == 0:
             notes = view.land()
@@ -291,6 +301,9 @@ def run_step(payload: dict):
             return (yield ("done", dict(where, rc=rc, error=timeout_message(timeout))))
         if rc != 0:
             return (yield ("done", dict(where, rc=rc, error=None)))
+        for oname, stage_rel, _ws, _typ in payload["outputs"] if wd is not None else ():
+            if oname == "artifacts":  # (workdir.ARTIFACTS) ./outputs, ./logs and the MLflow metrics
+                wd.keep(os.path.join(work, stage_rel))
         outputs = _collect(work, hasher, store, payload["outputs"])
         objects = list(dict.fromkeys(d for o in outputs.values() for d in o["objects"]))
         blobs = _inline(store, objects, payload.get("inline", 0))
@@ -313,7 +326,7 @@ def run_step(payload: dict):
         # What the log holds (a failed image build's output) goes back with the failure.
         if log is not None and not log.closed:
             log.flush()
-        yield from _unsent(log_path, sent)
+        yield from unsent(log_path, sent)
         yield ("done", dict(where, **_fail(f"on node {where['host']}: {msg}")))
     finally:
         cancelled.set()
@@ -325,6 +338,7 @@ def run_step(payload: dict):
             log.close()
         if tail is not None:
             tail.close()
+        stream.close()
         # Moved out at once (so `_reap` never takes it for a live task's), removed later.
         gone = os.path.join(folder, _DONE, os.path.basename(scratch))
         try:
@@ -332,52 +346,6 @@ def run_step(payload: dict):
             _remove_later(gone)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _streaming(work, tail, cancelled: threading.Event):
-    """Run `work` on a thread, yielding what the log gained every _LOG_EVERY seconds until it
-    ends (then its exception, if any, is raised here). The Ray task's thread stays free to be
-    cancelled; `cancelled` tells `work` to stop (an image build checks it)."""
-    failed: list = []
-
-    def run() -> None:
-        try:
-            work()
-        except BaseException as e:  # noqa: BLE001 - raised again on the task's thread
-            failed.append(e)
-
-    t = threading.Thread(target=run, name="pipe-prepare", daemon=True)
-    t.start()
-    try:
-        while t.is_alive():
-            t.join(_LOG_EVERY)
-            yield from _pieces(tail)
-    finally:
-        if t.is_alive():  # the task is being torn down (cancelled): the work stops too
-            cancelled.set()
-    if failed:
-        raise failed[0]
-
-
-def _pieces(f):
-    """What file `f` gained since it was last read, in pieces of at most _LOG_PIECE bytes."""
-    while True:
-        chunk = f.read(_LOG_PIECE)
-        if not chunk:
-            return
-        yield chunk
-
-
-def _unsent(log_path: str, sent: int):
-    """("log", piece) for what the log holds past the `sent` bytes that went back already."""
-    try:
-        f = open(log_path, "rb")  # noqa: SIM115 - closed below
-    except OSError:
-        return
-    with f:
-        f.seek(sent)
-        for chunk in _pieces(f):
-            yield ("log", chunk)
 
 
 def _inline(store: ContentStore, objects: list, limit: int) -> Optional[dict]:

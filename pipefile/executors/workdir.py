@@ -22,6 +22,9 @@ from ..filenames import file_name
 from ..lazyclass import dataclass
 
 ARTIFACTS = "artifacts"  # the reserved output that keeps ./outputs and ./logs
+# What a command rendered for another machine names the workspace by (its paths are absolute
+# as on Azure): replaced there by where the workspace's copy is (executors/ray_worker.py).
+ELSEWHERE = "/@pipe-workspace@"
 METRICS = "metrics.json"  # in it: the metrics logged to MLflow
 
 
