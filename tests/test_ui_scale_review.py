@@ -289,6 +289,8 @@ steps:
     command: python -c "import sys; sys.stdout.buffer.write(('\\\\u20ac' * 100000 + '\\\\n').encode())"
   widetail:
     command: python -c "import sys; sys.stdout.buffer.write(('\\\\u20ac' * 400000).encode())"
+  longlast:
+    command: python -c "import sys; sys.stdout.write('short\\\\n' + 'y' * 1500000 + '\\\\n')"
 """
 
 
@@ -310,3 +312,17 @@ def test_a_followed_log_s_long_line_is_cut_between_characters_not_inside_one(sta
     tail = "".join(pieces[1:])
     assert "\ufffd" not in tail and set(tail) == {"\u20ac"}
     assert len(tail.encode()) <= jobs_view.FOLLOW_BYTES
+
+
+def test_a_log_whose_last_line_is_over_the_tail_shows_that_line_s_end_not_nothing(start, tmp_path):  # noqa: F811
+    # A long log is followed from the first whole line of its last 1 MiB; where the only newline
+    # there was the one ending the log (a progress bar's \r-joined line, a long JSON), the page
+    # was sent the note that 1.5 MiB were left out and not one byte of the log.
+    repo = Repo(tmp_path)
+    repo.pipefile(WIDE_LOGS)
+    assert repo.pipe("run", "longlast").code == 0
+    ui = start(repo.root)
+    r = ui.get("/api/jobs/1/steps/longlast/log", params={"follow": "1"})
+    pieces = [d["text"] for e, d in _events(r.text) if e == "line"]
+    assert pieces[0].startswith("[pipe ui: ")
+    assert "".join(pieces[1:]) == "y" * (jobs_view.FOLLOW_BYTES - 1)  # (its newline the last byte)

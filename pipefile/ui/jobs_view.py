@@ -328,7 +328,9 @@ def _tail_start(f) -> int:
     tail = f.read(size - start)
     cut = 0
     if start:  # (the first line of the tail is a part of one: begin after it, if another follows)
-        cut = tail.find(b"\n") + 1 or _char_start(tail, 0, forward=True)
+        cut = tail.find(b"\n") + 1
+        if cut in (0, len(tail)):  # (none does: the tail is the end of one long line, shown from within it)
+            cut = _char_start(tail, 0, forward=True)
     ends = tail.count(b"\n", cut)
     if ends > FOLLOW_LINES:  # (after the newline FOLLOW_LINES + 1 from the end)
         pos = len(tail)
