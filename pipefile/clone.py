@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 from . import load as loader
 from . import names, spec
-from .clone_text import param_flags, pin_artifacts, set_param_defaults
+from .clone_text import comment, param_flags, pin_artifacts, set_param_defaults
 from .digest import IGNORED_NAMES, IGNORED_SUFFIXES, Hasher, PathDigest, canonical_json
 from .errors import PipefileError
 from .jobdb.records import Job
@@ -289,10 +289,10 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
     done = (["params set to that job's values"] if changed and not result.run_params else []) + (
         ["artifacts pinned to the versions it read"] if pins else []
     )
-    header = f"# Cloned by `pipe clone` from job {job.id} ({job.uid}) of {root_where}"
-    header += ("; " + "; ".join(done) + ".\n") if done else ".\n"
+    header = f"Cloned by `pipe clone` from job {job.id} ({job.uid}) of {root_where}"
+    header = comment(header + (("; " + "; ".join(done) + ".") if done else "."))
     if result.run_params:  # (on a line of its own: a full stop after it would read as part of a value)
-        header += f"# Run it with that job's params: {result.run_command}\n"
+        header += comment(f"Run it with that job's params: {result.run_command}")
     _write(path, header + text)
     pf, _errors = loader.load_lenient(os.path.join(build, result.pipefile))
     got = loader.resolve_params(pf, loader.parse_param_overrides(pf, result.run_params), [])

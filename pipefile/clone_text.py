@@ -7,6 +7,7 @@ the run command as `-p NAME=VALUE` (param_flags).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -90,3 +91,15 @@ def param_flags(values: dict) -> list:
     """`NAME=VALUE` for `pipe run -p` of each of `values` ({param: value}), as -p reads it
     back by the param's type: text as it is, a number or a boolean as YAML writes it."""
     return [f"{name}={value if isinstance(value, str) else render(value)}" for name, value in sorted(values.items())]
+
+
+# What ends a comment line in a Pipefile (YAML's line breaks) or a Python module, and what YAML
+# refuses anywhere in a file (control characters).
+_NOT_IN_A_COMMENT = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+def comment(text: str) -> str:
+    """`text` as one comment line of a cloned Pipefile or Python module: a line break in it (a
+    param's value, a folder's name) ended the comment and left the rest as YAML or code (the
+    clone failed to load); such characters are written escaped, as Python writes them."""
+    return "# " + _NOT_IN_A_COMMENT.sub(lambda m: repr(m.group())[1:-1], text) + "\n"

@@ -400,3 +400,34 @@ def test_clone_of_an_azure_ml_pipeline_run_with_params_gives_them_to_the_run_com
     assert (dest / "pipeline.yml").read_text().splitlines()[1] == "# Run it with that job's params: " + r.json["run"]
     r = Repo(dest).pipe("run", "-f", "pipeline.yml", "-p", "greeting=Bye", env=env)
     assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)
+
+
+def test_clone_of_a_python_pipeline_run_with_a_param_spanning_lines(repo, tmp_path):
+    # The run command the clone's first lines give (a Python pipeline's params go there) was
+    # written into a comment as it is: a value with a line break ended the comment, the rest of
+    # the value became a line of the module, and the clone failed (a SyntaxError in a temporary
+    # build.py that was then removed). The comment shows the break escaped (clone_text.comment).
+    repo.write(
+        "build.py",
+        """
+from pipefile import dsl
+
+
+@dsl.command_component
+def make(tag: str, out: dsl.Output(type="uri_file")):
+    open(out, "w").write(tag)
+
+
+@dsl.pipeline(name="big")
+def pipeline(tag: str = "a"):
+    make(tag=tag)
+""",
+    )
+    value = "x\nimport os\r\u2028\x01"
+    assert repo.pipe("run", "-f", "build.py", "-p", f"tag={value}", check=True).code == 0
+    dest = tmp_path / "clone"
+    r = repo.pipe("clone", "-f", "build.py", "1", "-o", str(dest), "--json")
+    assert r.code == 0, str(r)
+    assert r.json["run_params"] == [f"tag={value}"]
+    r = Repo(dest).pipe("run", "-f", "build.py", "-p", f"tag={value}")
+    assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)

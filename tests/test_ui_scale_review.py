@@ -280,3 +280,49 @@ def test_pipe_ui_on_a_device_says_it_is_no_regular_file_not_that_there_is_none(t
     assert r.code == 2 and "'/dev/null' is not a regular file" in r.err, str(r)
     r = repo.pipe("ui", "--no-browser", "-f", "nosuch")
     assert r.code == 2 and "there is no file 'nosuch'" in r.err, str(r)
+
+
+WIDE_LOGS = """\
+version: 1
+steps:
+  wide:
+    command: python -c "import sys; sys.stdout.buffer.write(('\\\\u20ac' * 100000 + '\\\\n').encode())"
+  widetail:
+    command: python -c "import sys; sys.stdout.buffer.write(('\\\\u20ac' * 400000).encode())"
+  longlast:
+    command: python -c "import sys; sys.stdout.write('short\\\\n' + 'y' * 1500000 + '\\\\n')"
+"""
+
+
+def test_a_followed_log_s_long_line_is_cut_between_characters_not_inside_one(start, tmp_path):  # noqa: F811
+    # A line over LINE_MAX is sent in pieces, and a long log's tail starts FOLLOW_BYTES from its
+    # end: both were cut at a byte count, inside a character of 3 bytes, and the page showed
+    # U+FFFD where the text had a euro sign.
+    repo = Repo(tmp_path)
+    repo.pipefile(WIDE_LOGS)
+    assert repo.pipe("run").code == 0
+    ui = start(repo.root)
+    r = ui.get("/api/jobs/1/steps/wide/log", params={"follow": "1"})
+    pieces = [d["text"] for e, d in _events(r.text) if e == "line"]
+    assert len(pieces) > 1 and all(len(p.encode()) <= jobs_view.LINE_MAX for p in pieces)
+    assert "".join(pieces) == "\u20ac" * 100000
+    r = ui.get("/api/jobs/1/steps/widetail/log", params={"follow": "1"})
+    pieces = [d["text"] for e, d in _events(r.text) if e == "line"]
+    assert pieces[0].startswith("[pipe ui: ")
+    tail = "".join(pieces[1:])
+    assert "\ufffd" not in tail and set(tail) == {"\u20ac"}
+    assert len(tail.encode()) <= jobs_view.FOLLOW_BYTES
+
+
+def test_a_log_whose_last_line_is_over_the_tail_shows_that_line_s_end_not_nothing(start, tmp_path):  # noqa: F811
+    # A long log is followed from the first whole line of its last 1 MiB; where the only newline
+    # there was the one ending the log (a progress bar's \r-joined line, a long JSON), the page
+    # was sent the note that 1.5 MiB were left out and not one byte of the log.
+    repo = Repo(tmp_path)
+    repo.pipefile(WIDE_LOGS)
+    assert repo.pipe("run", "longlast").code == 0
+    ui = start(repo.root)
+    r = ui.get("/api/jobs/1/steps/longlast/log", params={"follow": "1"})
+    pieces = [d["text"] for e, d in _events(r.text) if e == "line"]
+    assert pieces[0].startswith("[pipe ui: ")
+    assert "".join(pieces[1:]) == "y" * (jobs_view.FOLLOW_BYTES - 1)  # (its newline the last byte)

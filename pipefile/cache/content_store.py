@@ -272,6 +272,19 @@ class ContentStore:
         except NotARegularFile:
             raise self._not_a_file(digest) from None
 
+    def regular_path(self, digest: str) -> str:
+        """The path of object `digest` for a reader that opens it by path (a preview): checked
+        to be a regular file (links followed), as read() and materialize() check theirs; a FIFO
+        or device there is moved aside (CorruptObject) instead of waited on for ever."""
+        path = self.path(digest)
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:
+            raise StoreError(f"object {digest[:12]} is missing from the store at {self.root}") from None
+        if not statmod.S_ISREG(mode):
+            raise self._not_a_file(digest)
+        return path
+
     def _not_a_file(self, digest: str) -> CorruptObject:
         """A FIFO, socket or device where an object should be (never made by pipe: put there by
         hand): reading it would wait for ever or never end. Moved aside as a corrupt object is,

@@ -22,11 +22,12 @@ if TYPE_CHECKING:
     from yaml import Node
 
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
-# At most 200 characters: a version is kept at .pipe/artifacts/NAME/VERSION, and a longer name
+# At most 255 characters: a version is kept at .pipe/artifacts/NAME/VERSION, and a longer name
 # (past a file name's 255 bytes) was accepted, then failed every run that bound it (exit 70).
-ARTIFACT_NAME_RE = lazyre.Pattern(r"[A-Za-z_][A-Za-z0-9_.\-]{0,199}")
+# Every name of up to 255 worked, and is kept: a history may hold one.
+ARTIFACT_NAME_RE = lazyre.Pattern(r"[A-Za-z_][A-Za-z0-9_.\-]{0,254}")
 ARTIFACT_NAME_HINT = (
-    "use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_', at most 200 characters"
+    "use ASCII letters, digits, '_', '-' and '.', starting with a letter or '_', at most 255 characters"
 )
 _MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"

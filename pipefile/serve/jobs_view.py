@@ -192,10 +192,20 @@ def output_content(home: Home, tok: Token, job_id: int, name: str) -> OutputCont
     content = PathDigest(o["kind"], o["digest"], o["size"])
     if not store.complete(content):
         raise Gone(f"the content of output '{name}' is no longer in the store", "invoke again")
+    try:  # (checked before the answer begins: one found while it is sent could only cut it short)
+        for d in [content.digest] if content.kind == FILE else _file_objects(store, content.digest):
+            store.regular_path(d)  # (a FIFO put there by hand: moved aside, never waited on)
+    except PipefileError as e:
+        raise Gone(f"the content of output '{name}' is damaged: {e.message}", "invoke again") from None
     base = os.path.basename(find_deployment(home, job.endpoint, job.deployment).manifest["outputs"][name]["path"])
     if o["kind"] == FILE:
         return OutputContent(True, o["digest"], o["size"], _safe_name(base), _file_chunks(store.path(o["digest"])))
     return OutputContent(False, o["digest"], o["size"], f"{_safe_name(base)}.tar", _tar_stream(store, o["digest"]))
+
+
+def _file_objects(store, digest: str) -> list:
+    """The objects of the files in stored folder `digest`."""
+    return [d for _rel, kind, d, _size in store.walk(digest) if kind not in (E_TREE, E_LINK)]
 
 
 def cancel(home: Home, pool, tok: Token, job_id: int) -> dict:

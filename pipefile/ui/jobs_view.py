@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 from .. import filenames
 from ..errors import PipefileError
@@ -301,12 +301,13 @@ def follow_log(homes: Callable, job_id: int, step: str, path: str):
         if not data and over and partial:
             lines.append(partial)
             partial = b""
-        while len(partial) >= LINE_MAX:  # (a line that long is sent in pieces, never held whole)
-            lines.append(partial[:LINE_MAX])
-            partial = partial[LINE_MAX:]
+        while len(partial) > LINE_MAX:  # (a line that long is sent in pieces, never held whole)
+            cut = _char_start(partial, LINE_MAX)
+            lines.append(partial[:cut])
+            partial = partial[cut:]
         for line in lines:
-            for at in range(0, max(len(line), 1), LINE_MAX):
-                out.append(sse("line", {"text": line[at : at + LINE_MAX].decode("utf-8", "replace")}))
+            for piece in _pieces(line):
+                out.append(sse("line", {"text": piece.decode("utf-8", "replace")}))
         if not data and over:
             out.append(sse("end", {"job": job_id, "step": step}))
             yield b"".join(out)
@@ -328,6 +329,8 @@ def _tail_start(f) -> int:
     cut = 0
     if start:  # (the first line of the tail is a part of one: begin after it, if another follows)
         cut = tail.find(b"\n") + 1
+        if cut in (0, len(tail)):  # (none does: the tail is the end of one long line, shown from within it)
+            cut = _char_start(tail, 0, forward=True)
     ends = tail.count(b"\n", cut)
     if ends > FOLLOW_LINES:  # (after the newline FOLLOW_LINES + 1 from the end)
         pos = len(tail)
@@ -335,6 +338,27 @@ def _tail_start(f) -> int:
             pos = tail.rindex(b"\n", cut, pos)
         cut = pos + 1
     return start + cut
+
+
+def _pieces(line: bytes) -> Iterator[bytes]:
+    """`line` in pieces of at most LINE_MAX bytes, each cut between two UTF-8 characters."""
+    at = 0
+    while len(line) - at > LINE_MAX:
+        cut = _char_start(line, at + LINE_MAX)
+        yield line[at:cut]
+        at = cut
+    yield line[at:]
+
+
+def _char_start(data: bytes, at: int, forward: bool = False) -> int:
+    """`at`, or the start of the UTF-8 character it falls inside (up to 3 bytes before it, or
+    after it if `forward`): a cut there splits no character (each half showed U+FFFD). Bytes
+    that are not UTF-8 are cut at `at`."""
+    for step in range(4):
+        i = at + step if forward else at - step
+        if not 0 <= i < len(data) or data[i] & 0xC0 != 0x80:  # (not inside a character)
+            return max(0, min(i, len(data)))
+    return at
 
 
 def _size(n: int) -> str:

@@ -17,6 +17,7 @@ import os
 from typing import Optional
 
 from ..digest import E_EXEC, E_FILE, E_LINK, E_TREE, FILE
+from ..errors import PipefileError
 from .errors_view import Refusal
 
 ROWS = 50
@@ -75,7 +76,11 @@ def preview_output(ws, job, step: str, name: str, sub: Optional[str] = None) -> 
         raise Refusal(404, f"the content of output '{name}' is no longer in the store", "run the task again")
     if kind != FILE:
         return dict(base, **folder(ws, digest))
-    return dict(base, **preview_file(ws.store.path(digest), label, size))
+    try:
+        path = ws.store.regular_path(digest)
+    except PipefileError as e:  # (a FIFO put there by hand: opening it waited for ever; moved aside)
+        raise Refusal(409, e.message, e.hint) from None
+    return dict(base, **preview_file(path, label, size))
 
 
 def folder(ws, digest: str) -> dict:
