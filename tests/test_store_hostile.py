@@ -120,3 +120,23 @@ def _within(seconds: float, fn):
     t.join(seconds)
     assert not t.is_alive(), "still waiting on the FIFO"
     return raised[0] if raised else None
+
+
+def test_gc_dry_run_changes_nothing_even_where_a_folder_manifest_is_a_fifo(built: Repo):
+    # The marking reads every folder manifest a record names: one found to be a FIFO was moved
+    # to corrupt/ by `pipe gc --dry-run`, which promises to change nothing.
+    from pipefile.workspace import Workspace
+
+    ws = Workspace(str(built.root))
+    try:
+        job = ws.jobs.jobs(limit=1)[0]
+        folder = ws.jobs.step_record(job.id, "make").outputs["d"]["digest"]
+        obj = ws.store.path(folder)
+    finally:
+        ws.close()
+    os.chmod(os.path.dirname(obj), 0o755)
+    os.unlink(obj)
+    os.mkfifo(obj)
+    r = built.pipe("gc", "--dry-run", timeout=60)
+    assert r.code == 0, str(r)
+    assert os.path.exists(obj) and not os.path.isfile(obj), "the dry run moved the FIFO"

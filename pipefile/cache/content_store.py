@@ -263,13 +263,17 @@ class ContentStore:
             self.put_bytes(data, durable)
         return tree.digest
 
-    def read(self, digest: str) -> bytes:
+    def read(self, digest: str, set_aside: bool = True) -> bytes:
+        """The object's bytes. One that is not a regular file is moved to corrupt/ (CorruptObject);
+        `set_aside=False` (a reader that must change nothing: `pipe gc --dry-run`) leaves it."""
         try:
             with open_regular(self.path(digest)) as f:
                 return f.read()
         except FileNotFoundError:
             raise StoreError(f"object {digest[:12]} is missing from the store at {self.root}") from None
         except NotARegularFile:
+            if not set_aside:
+                raise StoreError(f"object {digest[:12]} in the store is not a regular file") from None
             raise self._not_a_file(digest) from None
 
     def regular_path(self, digest: str) -> str:

@@ -118,7 +118,7 @@ class Marker:
             return known
         ok = True
         try:
-            for _name, ekind, d, _size in parse_manifest(self.store.read(digest)):
+            for _name, ekind, d, _size in parse_manifest(self.store.read(digest, set_aside=False)):
                 if not (self.complete(TREE, d) if ekind == E_TREE else self.store.has(d)):
                     ok = False
                     break
@@ -137,7 +137,7 @@ class Marker:
         if kind != TREE or not self.store.has(digest):
             return
         try:
-            entries = parse_manifest(self.store.read(digest))
+            entries = parse_manifest(self.store.read(digest, set_aside=False))
         except (PipefileError, ValueError, TypeError):
             return  # a missing or broken manifest: nothing under it can be named
         for _name, ekind, d, _size in entries:
