@@ -3,6 +3,8 @@ by trying the real CLI, each checked with real `pipe` processes in a temporary w
 
 from __future__ import annotations
 
+import os
+
 
 def test_a_matrix_value_rendering_an_output_path_into_dot_pipe_is_refused_at_load(repo):
     # `outputs: {o: "${{inputs.v}}"}` with v = .pipe rendered pipe's own folder: the load let
@@ -49,3 +51,78 @@ def test_a_per_task_output_path_outside_the_workspace_says_so_not_that_inputs_ar
         assert r.code == 2, str(r)
         assert f"Pipefile:6:18: output 'o' of step 'w': '{path}' {said}" in r.err, str(r)
         assert "cannot use inputs" not in r.err, str(r)
+
+
+INNER = """\
+steps:
+  s:
+    command: cat ${{inputs.d}} > ${{outputs.o}}
+    inputs: {d: data.txt}
+    outputs: {o: {path: o.txt, output: true}}
+"""
+
+
+def _inner(repo, folder: str) -> None:
+    repo.write(f"{folder}/Pipefile", INNER)
+    repo.write(f"{folder}/data.txt", f"data of {folder}\n")
+
+
+def test_a_pipefile_component_named_through_a_folder_link_runs_from_its_real_folder(repo):
+    # component: ./ext/Pipefile with ext -> lib/sub: its commands ran in lib/sub, where the
+    # paths placed from ext (../.pipe/stage/...) lead elsewhere: "Directory nonexistent", exit 1.
+    _inner(repo, "lib/sub")
+    _inner(repo, "lib/third")
+    os.symlink("lib/sub", repo.root / "ext")
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            component: ./ext/Pipefile
+            outputs: {o: build/o.txt}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("build/o.txt") == "data of lib/sub\n"
+    # The link pointed elsewhere (a Pipefile of the same bytes): read from there, not the
+    # parsed spec of before.
+    os.unlink(repo.root / "ext")
+    os.symlink("lib/third", repo.root / "ext")
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("build/o.txt") == "data of lib/third\n"
+
+
+def test_a_pipefile_component_linked_from_outside_the_workspace_is_refused(repo, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "Pipefile").write_text(INNER)
+    (elsewhere / "data.txt").write_text("x\n")
+    os.symlink(elsewhere, repo.root / "ext")
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            component: ./ext/Pipefile
+        """
+    )
+    r = repo.pipe("status")
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:16: step 't' uses './ext/Pipefile', which is outside the workspace" in r.err, str(r)
+
+
+def test_the_spec_of_a_pipefile_named_through_a_link_stays_cached_until_the_link_moves(repo):
+    # The link is kept in the spec's sources as where it leads: unchanged, the cached spec is
+    # good (a no-op reads no Pipefile again); pointed elsewhere, it is not.
+    from pipefile import load as loader
+    from pipefile import speccache
+
+    _inner(repo, "lib/sub")
+    _inner(repo, "lib/third")
+    os.symlink("lib/sub", repo.root / "ext")
+    repo.pipefile("steps:\n  t:\n    component: ./ext/Pipefile\n")
+    pf, errors = loader.load_lenient(str(repo.root / "Pipefile"))
+    assert not errors
+    assert speccache.sources_unchanged(pf)
+    os.unlink(repo.root / "ext")
+    os.symlink("lib/third", repo.root / "ext")
+    assert not speccache.sources_unchanged(pf)

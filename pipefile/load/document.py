@@ -293,7 +293,7 @@ def _component_file(sources: dict, absent: set):
     `passed` over to find it in `absent`, which the spec cache checks): (the
     PipelineComponent, its errors, located in that file)."""
 
-    def read(path: str, stack: tuple, passed: tuple = ()) -> tuple:
+    def read(path: str, stack: tuple, passed: tuple = (), named: str = "") -> tuple:
         from ..digest import hash_bytes
         from .flatten import from_pipefile
         from .reader import display_path
@@ -304,6 +304,8 @@ def _component_file(sources: dict, absent: set):
         except PipefileError as e:
             return None, list(getattr(e, "errors", [e]))
         sources[path] = hash_bytes(data)
+        if named and named != path:  # (read through a link: one made to point elsewhere reads it again)
+            sources[named] = spec.REAL_PATH + os.path.realpath(named)
         sources.update(pf.sources)
         absent.update(passed, pf.absent)
         # Its paths relative to the Pipefile that uses it (stack[-1]), which places them in
