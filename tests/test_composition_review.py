@@ -126,3 +126,31 @@ def test_the_spec_of_a_pipefile_named_through_a_link_stays_cached_until_the_link
     os.unlink(repo.root / "ext")
     os.symlink("lib/third", repo.root / "ext")
     assert not speccache.sources_unchanged(pf)
+
+
+def test_a_batch_holding_a_relative_link_item_reads_the_file_it_leads_to(repo):
+    # A batch's folder held a hard link of the item's link itself: its relative target
+    # (../real/a.txt) led nowhere from .pipe/batches/STEP/batch-K, and the task failed.
+    repo.write("real/a.txt", "A\n")
+    repo.write("real/b.txt", "B\n")
+    repo.write("data/x.txt", "X\n")
+    os.symlink("../real/a.txt", repo.root / "data/y.txt")
+    repo.pipefile(
+        """\
+        steps:
+          m:
+            foreach: {over: "${{inputs.d}}", batch_size: 2}
+            inputs: {d: data/}
+            command: cat ${{inputs.d}}/x.txt ${{inputs.d}}/y.txt > ${{outputs.o}}
+            outputs: {o: build/o}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("build/o/batch-1") == "X\nA\n"
+    # The item's link pointed at another file: the batch runs again on it.
+    os.unlink(repo.root / "data/y.txt")
+    os.symlink("../real/b.txt", repo.root / "data/y.txt")
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("build/o/batch-1") == "X\nB\n"
