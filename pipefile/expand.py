@@ -295,11 +295,13 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
                 labels = [path[cut:] for path, _kind in items]
     if len(set(labels)) != len(labels):
         dup = next(x for x in labels if labels.count(x) > 1)
-        errors.append(
-            PipefileError(
-                f"step '{st.name}' has two tasks labelled '{dup}'", e.loc, "give each combination distinct values"
+        fix = "give each combination distinct values"
+        if e.kind == spec.EXPAND_FOREACH:  # (a list param's values: two spelt alike, 'a' twice or 3 and '3')
+            fix = (
+                f"list each value of param '{st.inputs[e.over].ref}' once (values spelt alike, as 3 and '3', "
+                "name one task)"
             )
-        )
+        errors.append(PipefileError(f"step '{st.name}' has two tasks labelled '{dup}'", e.loc, fix))
         return None
     objective = (e.objective_metric, e.objective_goal) if e.objective_metric else ()
     per_task = outpaths.per_task_paths(st, labels, combos, errors, _label_value)

@@ -154,3 +154,24 @@ def test_a_batch_holding_a_relative_link_item_reads_the_file_it_leads_to(repo):
     r = repo.pipe("run")
     assert r.code == 0, str(r)
     assert repo.read("build/o/batch-1") == "X\nB\n"
+
+
+def test_a_list_param_mapped_with_a_value_twice_names_the_param_in_its_fix(repo):
+    # The fix said "give each combination distinct values" (a matrix's words): a foreach over
+    # a list param has no combinations; the value twice is in the param.
+    repo.pipefile(
+        """\
+        params:
+          cities: {type: list, default: [a, b, a]}
+        steps:
+          m:
+            foreach: ${{inputs.c}}
+            inputs: {c: "${{params.cities}}"}
+            command: echo ${{inputs.c}} > ${{outputs.o}}
+            outputs: {o: build/o/}
+        """
+    )
+    r = repo.pipe("status")
+    assert r.code == 2, str(r)
+    assert "Pipefile:5:" in r.err and "two tasks labelled 'a'" in r.err, str(r)
+    assert "list each value of param 'cities' once" in r.err, str(r)
