@@ -175,3 +175,24 @@ def test_a_list_param_mapped_with_a_value_twice_names_the_param_in_its_fix(repo)
     assert r.code == 2, str(r)
     assert "Pipefile:5:" in r.err and "two tasks labelled 'a'" in r.err, str(r)
     assert "list each value of param 'cities' once" in r.err, str(r)
+
+
+def test_a_list_param_given_a_nul_in_a_json_value_is_a_usage_error(repo):
+    # -p 'c=["a\u0000b"]' (JSON can spell a NUL) reached the map's output path: exit 70,
+    # "internal error: ValueError('embedded null byte')". A string param's NUL was refused.
+    repo.pipefile(
+        """\
+        params:
+          c: {type: list, default: [a]}
+        steps:
+          m:
+            foreach: ${{inputs.c}}
+            inputs: {c: "${{params.c}}"}
+            command: echo ${{inputs.c}} > ${{outputs.o}}
+            outputs: {o: build/o/}
+        """
+    )
+    for cmd in ("run", "status"):
+        r = repo.pipe(cmd, "-p", 'c=["x", "a\\u0000b"]')
+        assert r.code == 2, str(r)
+        assert "param 'c' holds a NUL character" in r.err, str(r)

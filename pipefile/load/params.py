@@ -252,7 +252,8 @@ def resolve_params(
     found: list[PipefileError] = errors if errors is not None else []
     for name, p in pf.params.items():
         if name in overrides:
-            if isinstance(overrides[name], str) and "\0" in overrides[name]:
+            given = overrides[name]
+            if any(isinstance(x, str) and "\0" in x for x in (given if isinstance(given, (list, tuple)) else (given,))):
                 # It would end in a command, a path or an environment value, none of which can hold one.
                 found.append(
                     PipefileError(
