@@ -196,3 +196,27 @@ def test_a_list_param_given_a_nul_in_a_json_value_is_a_usage_error(repo):
         r = repo.pipe(cmd, "-p", 'c=["x", "a\\u0000b"]')
         assert r.code == 2, str(r)
         assert "param 'c' holds a NUL character" in r.err, str(r)
+
+
+def test_a_list_param_given_a_lone_surrogate_in_a_json_value_is_a_usage_error(repo):
+    # -p 'c=["\ud800"]' (a JSON escape of half a pair) ended in a traceback and exit 1: the
+    # error handler for names that are not UTF-8 could not print it either.
+    repo.pipefile(
+        """\
+        params:
+          c: {type: list, default: [a]}
+        steps:
+          m:
+            foreach: ${{inputs.c}}
+            inputs: {c: "${{params.c}}"}
+            command: echo ${{inputs.c}} > ${{outputs.o}}
+            outputs: {o: build/o/}
+        """
+    )
+    r = repo.pipe("run", "-p", 'c=["x", "\\ud800"]')
+    assert r.code == 2, str(r)
+    assert "param 'c' holds a lone surrogate" in r.err and "Traceback" not in r.err, str(r)
+    # A pair is a character: mapped as any value.
+    r = repo.pipe("run", "-p", 'c=["\\ud83d\\ude00"]')
+    assert r.code == 0, str(r)
+    assert repo.read("build/o/\U0001f600") == "\U0001f600\n"
