@@ -220,3 +220,40 @@ def test_a_list_param_given_a_lone_surrogate_in_a_json_value_is_a_usage_error(re
     r = repo.pipe("run", "-p", 'c=["\\ud83d\\ude00"]')
     assert r.code == 0, str(r)
     assert repo.read("build/o/\U0001f600") == "\U0001f600\n"
+
+
+def test_a_dsl_value_the_loader_refuses_while_reading_the_text_points_at_the_python_line(repo):
+    # A NUL (or a lone surrogate) in a DSL value is refused as the generated text is read,
+    # before its lines are placed: the error said build.py:21:9, a line of the generated
+    # Pipefile given with the module's name (build.py has 9 lines).
+    repo.write(
+        "comps.py",
+        """\
+        from pipefile import dsl
+
+
+        @dsl.command_component
+        def f(v: str = "a", out: dsl.Output(type="uri_file") = None):
+            open(out, "w").write(v)
+        """,
+    )
+    for value, said in (('"a\\0b"', "a NUL character"), ('"\\ud800"', "invalid YAML")):
+        repo.write(
+            "build.py",
+            f"""\
+            from comps import f
+
+            from pipefile import dsl
+
+
+            @dsl.pipeline(name="p")
+            def p():
+                t = f().matrix(v=[{value}, "ok"])
+
+
+            pipeline = p()
+            """,
+        )
+        r = repo.pipe("status", "-f", "build.py")
+        assert r.code == 2, str(r)
+        assert f"build.py:8: {said}" in r.err, str(r)

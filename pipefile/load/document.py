@@ -342,6 +342,17 @@ def _char_at(text: str, line: int, column: int) -> str:
 def _compose(r):
     """The YAML node tree of the text (`r` a reader.NodeReader); raises a located PipefileError for
     broken YAML or an empty file."""
+    try:
+        return _compose_text(r)
+    except PipefileError as e:
+        if r.relocate is not None and e.loc is not None and e.loc.line:
+            # Text a DSL pipeline wrote: its line in the module that made it (a line number of
+            # the text, given with the module's name, pointed at a line of other code or none).
+            e.loc = r.relocate(e.loc.line) or SourceLoc(e.loc.file)
+        raise
+
+
+def _compose_text(r):
     from . import reader
 
     yaml = reader.yaml
