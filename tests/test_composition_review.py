@@ -257,3 +257,29 @@ def test_a_dsl_value_the_loader_refuses_while_reading_the_text_points_at_the_pyt
         r = repo.pipe("status", "-f", "build.py")
         assert r.code == 2, str(r)
         assert f"build.py:8: {said}" in r.err, str(r)
+
+
+def test_a_task_named_with_the_axes_in_another_order_is_pointed_at_that_task(repo):
+    # 't[d=3,lr=0.1]' (axes out of order) got "did you mean 't[lr=0.1,d=5]'?", the nearest
+    # spelling: another task. Now the task it names, and why its spelling differs.
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            matrix: {lr: [0.1, 0.2], d: [3, 5]}
+            inputs: {lr: {type: number}, d: {type: integer}}
+            command: echo ${{inputs.lr}} ${{inputs.d}} > ${{outputs.o}}
+            outputs: {o: build/o}
+          u:
+            inputs: {x: "${{steps.t[d=3,lr=0.1].outputs.o}}"}
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            outputs: {o: build/u.txt}
+        """
+    )
+    r = repo.pipe("status")
+    assert r.code == 2, str(r)
+    assert "Pipefile:8:" in r.err and "did you mean 't[lr=0.1,d=3]'? (a task's label names the axes" in r.err, str(r)
+    repo.write("Pipefile", repo.read("Pipefile").replace("t[d=3,lr=0.1]", "t[lr=0.1,d=3]"))
+    r = repo.pipe("run", "t[d=3,lr=0.1]")
+    assert r.code == 2, str(r)
+    assert "did you mean 't[lr=0.1,d=3]'?" in r.err, str(r)
