@@ -283,3 +283,22 @@ def test_a_task_named_with_the_axes_in_another_order_is_pointed_at_that_task(rep
     r = repo.pipe("run", "t[d=3,lr=0.1]")
     assert r.code == 2, str(r)
     assert "did you mean 't[lr=0.1,d=3]'?" in r.err, str(r)
+
+
+def test_a_grid_sweep_choice_with_a_value_twice_is_refused_as_a_matrix_axis_is(repo):
+    # choice: [1, 2, 1] under search: grid made trial-1 and trial-3 of one combination (one
+    # ran, the other waited and was restored), while a matrix axis with a value twice is an
+    # error; with a path of the inputs it was "two tasks write one path", naming no value.
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            sweep: {search: grid, space: {lr: {choice: [1, 2, 1]}}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """
+    )
+    r = repo.pipe("status")
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:" in r.err and "choice of input 'lr' in the sweep of step 't' lists a value twice" in r.err
