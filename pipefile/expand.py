@@ -90,6 +90,15 @@ class Group:
             for m in self.metrics
         ]
 
+    def reordered(self, name: str) -> Optional[str]:
+        """The task `name` spells with the axes in another order (t[d=3,lr=0.1] for
+        t[lr=0.1,d=3]): the nearest spelling would be another task (d=5 for d=3)."""
+        step, bracket, rest = name.partition("[")
+        if step != self.name or not bracket or not rest.endswith("]"):
+            return None
+        parts = sorted(rest[:-1].split(","))  # (a value's ',' is spelt %2C: a part is an axis)
+        return next((t for t, label in zip(self.tasks, self.labels) if sorted(label.split(",")) == parts), None)
+
 
 def expanded(pf: spec.Pipefile) -> bool:
     return any(st.expand is not None for st in pf.steps.values())
@@ -253,7 +262,9 @@ def _rebind(iname: str, reader: spec.Step, b: Binding, group: Group, errors: lis
         PipefileError(
             f"input '{iname}' of step '{reader.name}' uses '{b.ref}', which is not a task of step '{group.name}'",
             b.loc,
-            did_you_mean(b.ref, group.tasks, "task") or f"its tasks: {', '.join(group.tasks[:5])}",
+            f"did you mean '{task}'? (a task's label names the axes in the matrix's order)"
+            if (task := group.reordered(b.ref))
+            else did_you_mean(b.ref, group.tasks, "task") or f"its tasks: {', '.join(group.tasks[:5])}",
         )
     )
     return None
@@ -295,11 +306,13 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
                 labels = [path[cut:] for path, _kind in items]
     if len(set(labels)) != len(labels):
         dup = next(x for x in labels if labels.count(x) > 1)
-        errors.append(
-            PipefileError(
-                f"step '{st.name}' has two tasks labelled '{dup}'", e.loc, "give each combination distinct values"
+        fix = "give each combination distinct values"
+        if e.kind == spec.EXPAND_FOREACH:  # (a list param's values: two spelt alike, 'a' twice or 3 and '3')
+            fix = (
+                f"list each value of param '{st.inputs[e.over].ref}' once (values spelt alike, as 3 and '3', "
+                "name one task)"
             )
-        )
+        errors.append(PipefileError(f"step '{st.name}' has two tasks labelled '{dup}'", e.loc, fix))
         return None
     objective = (e.objective_metric, e.objective_goal) if e.objective_metric else ()
     per_task = outpaths.per_task_paths(st, labels, combos, errors, _label_value)

@@ -158,10 +158,13 @@ class Graph:
         for t in targets:
             names = self.resolve_targets(t)
             if not names:
+                task = self._reordered(t)  # (the nearest spelling would be another task: d=5 for d=3)
                 errors.append(
                     PipefileError(
                         f"'{t}' is neither a step nor an output path of {self.pipefile.display_path}",
-                        hint=did_you_mean(t, list(self.nodes) + list(self.producers), "step and output"),
+                        hint=f"did you mean '{task}'? (a task's label names the axes in the matrix's order)"
+                        if task
+                        else did_you_mean(t, list(self.nodes) + list(self.producers), "step and output"),
                     )
                 )
                 continue
@@ -173,6 +176,11 @@ class Graph:
                     stack.extend(self.nodes[n].deps)
         raise_all(errors)
         return [n for n in self.nodes if n in wanted]
+
+    def _reordered(self, t: str) -> Optional[str]:
+        """The task `t` names with the axes in another order (expand.Group.reordered)."""
+        group = self.groups.get(t.partition("[")[0])
+        return group.reordered(t) if group is not None else None
 
     def resolve_targets(self, t: str) -> list:
         """The nodes a target names: a step (an expanded one: all its tasks), a task, or an

@@ -203,6 +203,10 @@ def link_member(src: str, dst: str) -> None:
     if os.path.isdir(src):
         os.symlink(os.path.relpath(src, os.path.dirname(dst)), dst)
         return
+    if os.path.islink(src) and os.path.exists(src):
+        # The file it leads to: link() makes a link of the link itself, whose relative
+        # target (../real/a.txt) leads nowhere from the batch's folder.
+        src = os.path.realpath(src)
     try:
         os.link(src, dst)
     except OSError:

@@ -76,6 +76,28 @@ def clash_errors(st: spec.Step, labels: tuple, rendered: list) -> list:
     return errors
 
 
+_STATE_DIR = ".pipe"  # pipe's own folder in the workspace (load.paths.STATE_DIR)
+
+
+def state_dir_errors(st: spec.Step, labels: tuple, rendered: list) -> list:
+    """A task whose rendered path is pipe's own .pipe/ or lies in it (a value `.pipe`): the
+    template's check saw only a sample value, and the run refused it late, exit 1, as a
+    step that wrote there."""
+    for label, paths in zip(labels, rendered):
+        for oname, path in paths.items():
+            if path == _STATE_DIR or path.startswith(_STATE_DIR + "/"):
+                return [
+                    PipefileError(
+                        f"task '{st.name}[{label}]' would write output '{oname}' at '{path}', inside "
+                        f"{_STATE_DIR}/, which belongs to pipe",
+                        st.outputs[oname].loc,
+                        "start the output path with a folder of your own (e.g. build/${{inputs.X}}), "
+                        f"or give the input another value than '{_STATE_DIR}'",
+                    )
+                ]
+    return []
+
+
 def per_task_paths(st: spec.Step, labels, combos, errors: list, spell) -> Optional[dict]:
     """{output: each task's rendered path, in task order} for the outputs of `st` whose path
     uses the inputs; None (and an error) when two tasks would write one path."""
@@ -83,6 +105,10 @@ def per_task_paths(st: spec.Step, labels, combos, errors: list, spell) -> Option
     if not tpls:
         return {}
     rendered = [{n: render(t, dict(combo), spell) for n, t in tpls.items()} for combo in combos]
+    inside = state_dir_errors(st, tuple(labels), rendered)
+    if inside:
+        errors.extend(inside)
+        return None
     clash = clash_errors(st, tuple(labels), rendered)
     if clash:
         errors.extend(clash)

@@ -14,6 +14,9 @@ from .errors import SourceLoc
 from .lazyclass import dataclass
 
 PIPEFILE_VERSION = 1
+# In Pipefile.sources, in place of a digest: the file (a nested Pipefile named through a
+# link) must still lead to this real path (speccache.sources_unchanged).
+REAL_PATH = "realpath:"
 
 # Port types, named as in Azure ML so component definitions read the same.
 URI_FILE = "uri_file"

@@ -344,6 +344,10 @@ def sources_unchanged(pf) -> bool:
         if not listed_unchanged(pf.listed):
             return False
     for path, digest in pf.sources:
+        if digest.startswith(spec.REAL_PATH):  # a nested Pipefile named through a link: where it leads
+            if os.path.realpath(path) != digest[len(spec.REAL_PATH) :]:
+                return False
+            continue
         try:
             with open(path, "rb") as f:
                 if hash_bytes(f.read()) != digest:

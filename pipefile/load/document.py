@@ -293,7 +293,7 @@ def _component_file(sources: dict, absent: set):
     `passed` over to find it in `absent`, which the spec cache checks): (the
     PipelineComponent, its errors, located in that file)."""
 
-    def read(path: str, stack: tuple, passed: tuple = ()) -> tuple:
+    def read(path: str, stack: tuple, passed: tuple = (), named: str = "") -> tuple:
         from ..digest import hash_bytes
         from .flatten import from_pipefile
         from .reader import display_path
@@ -304,6 +304,8 @@ def _component_file(sources: dict, absent: set):
         except PipefileError as e:
             return None, list(getattr(e, "errors", [e]))
         sources[path] = hash_bytes(data)
+        if named and named != path:  # (read through a link: one made to point elsewhere reads it again)
+            sources[named] = spec.REAL_PATH + os.path.realpath(named)
         sources.update(pf.sources)
         absent.update(passed, pf.absent)
         # Its paths relative to the Pipefile that uses it (stack[-1]), which places them in
@@ -340,6 +342,17 @@ def _char_at(text: str, line: int, column: int) -> str:
 def _compose(r):
     """The YAML node tree of the text (`r` a reader.NodeReader); raises a located PipefileError for
     broken YAML or an empty file."""
+    try:
+        return _compose_text(r)
+    except PipefileError as e:
+        if r.relocate is not None and e.loc is not None and e.loc.line:
+            # Text a DSL pipeline wrote: its line in the module that made it (a line number of
+            # the text, given with the module's name, pointed at a line of other code or none).
+            e.loc = r.relocate(e.loc.line) or SourceLoc(e.loc.file)
+        raise
+
+
+def _compose_text(r):
     from . import reader
 
     yaml = reader.yaml

@@ -347,6 +347,10 @@ def _space(r: NodeReader, node: Optional[Node], parent: Node, where: str, search
             if not values:
                 r.error(dv, f"choice of input '{name}' in {where} is empty", "list at least one value")
                 continue
+            if search == "grid" and len(set(map(repr, values))) != len(values):  # (as a matrix axis)
+                twice = f"choice of input '{name}' in {where} lists a value twice: two grid trials, one combination"
+                r.error(dv, twice, "list each value once")
+                continue
         else:
             if search == "grid":
                 r.error(dv, f"a grid search takes choice: lists only, not {kind}", "list the values: choice: [...]")

@@ -86,7 +86,8 @@ class Pipelines:
         pairs = components_node.value if declared and components_node is not None else ()
         self.raw = {str(k.value): (k, v) for k, v in pairs if is_scalar(k) and str(k.value) in declared}
         self.sections = sections  # (params, assets, environments, components) of the file
-        self.load_file = load_file  # (absolute path, stack, paths passed over) -> (PipelineComponent or None, errors)
+        # (absolute path, stack, paths passed over, the path as named) -> (PipelineComponent or None, errors)
+        self.load_file = load_file
         self.stack = stack + (os.path.abspath(r.path),)  # Pipefiles being read, outermost first
         self.done: dict = {}
         self.reading: list = []
@@ -149,9 +150,15 @@ class Pipelines:
                 "fix the path (relative to this Pipefile's folder), or name a component under components:",
             )
             return None
-        if not (path + os.sep).startswith(root + os.sep):
+        real_root, real_dir = os.path.realpath(root), os.path.realpath(os.path.dirname(path))
+        if not (path + os.sep).startswith(root + os.sep) or not (real_dir + os.sep).startswith(real_root + os.sep):
             r.error(node, f"{what} uses '{ref}', which is outside the workspace", "put that Pipefile inside it")
             return None
+        # Its commands run in its folder and its paths are placed from there: the folder as it
+        # is, not as a link names it (from a link `ext` -> `lib/sub`, a path `../x` placed from
+        # `ext` is read by the shell, in lib/sub, as lib/x).
+        named = path
+        path = os.path.normpath(os.path.join(root, os.path.relpath(real_dir, real_root), os.path.basename(path)))
         base = os.path.basename(path)
         if not os.path.isfile(path) or not (base.startswith("Pipefile") or base.endswith((".yaml", ".yml"))):
             r.error(
@@ -170,7 +177,7 @@ class Pipelines:
                 "a pipeline cannot contain itself: remove one of these uses",
             )
             return None
-        comp, errors = self.load_file(path, self.stack, passed)
+        comp, errors = self.load_file(path, self.stack, passed, named)
         r.errors.extend(errors)
         return comp
 

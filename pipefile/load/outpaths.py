@@ -27,6 +27,20 @@ def per_task_template(text: str) -> Optional[str]:
     return norm
 
 
+def template_path_problem(text: str) -> Optional[str]:
+    """What is wrong with the path a template of inputs only spells (outside the workspace,
+    absolute, inside .pipe/), for the error that says so; None when it is fine or not such a
+    template."""
+    parts = parts_of(text)
+    if parts is None:
+        return None
+    sample = "".join(p if isinstance(p, str) else "v" for p in parts)
+    ok, problem = normalize_path(sample)
+    if not problem:
+        return None if ok else "the path is empty"
+    return normalize_path(text)[1] or problem  # (the template as written, where it says the same)
+
+
 def check_output_templates(r, st: spec.Step, expansion: Optional[spec.Expansion], what: str) -> None:
     """A per-task path only on a matrix or sweep step, using only the inputs it sets."""
     for out in st.outputs.values():

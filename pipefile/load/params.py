@@ -241,6 +241,14 @@ def _list_text(t: str) -> Any:
     return tuple(x.strip() for x in t.split(",") if x.strip())
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def resolve_params(
     pf: spec.Pipefile, overrides: Mapping[str, Any], errors: Optional[list[PipefileError]] = None
 ) -> dict:
@@ -252,11 +260,20 @@ def resolve_params(
     found: list[PipefileError] = errors if errors is not None else []
     for name, p in pf.params.items():
         if name in overrides:
-            if isinstance(overrides[name], str) and "\0" in overrides[name]:
+            given = overrides[name]
+            if any(isinstance(x, str) and "\0" in x for x in (given if isinstance(given, (list, tuple)) else (given,))):
                 # It would end in a command, a path or an environment value, none of which can hold one.
                 found.append(
                     PipefileError(
                         f"the value of param '{name}' holds a NUL character (\\0)", hint="give a value without it"
+                    )
+                )
+                continue
+            if isinstance(given, (list, tuple)) and not all(_utf8(x) for x in given if isinstance(x, str)):
+                found.append(  # (JSON spells one, "\ud800": no file name, command or record holds it)
+                    PipefileError(
+                        f"the value of param '{name}' holds a lone surrogate (\\ud800-\\udfff), which is not text",
+                        hint="give a value without it (a character beyond U+FFFF is a pair, \\ud83d\\ude00, or itself)",
                     )
                 )
                 continue

@@ -32,7 +32,8 @@ from .execution import load_retries, load_timeout
 from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
 from .fields import RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
 from .input_bindings import InputBindingReader
-from .outpaths import check_output_templates, per_task_template
+from .outpaths import check_output_templates, per_task_template, template_path_problem
+from .paths import path_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .sections import Command, check_command_refs, load_code, load_command, load_key_includes, load_resources
 
@@ -399,6 +400,10 @@ class StepParser(InputBindingReader):
             tpl = per_task_template(pnode.value)
             if tpl is not None:  # checked against the step's expansion once the step is read
                 return StepOutput(name, tpl, typ, r.loc(pnode), artifact, is_output, template=tpl)
+            problem = template_path_problem(pnode.value)
+            if problem:  # (a per-task path, but not a workspace path: say why, not that it may not use inputs)
+                r.error(pnode, f"output '{name}' of {what}: {problem}", path_hint(pnode.value))
+                return None
             hint = "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv"
             if re.search(r"\$\{\{\s*(inputs|params)\.", pnode.value):  # a per-task path, as one would in a matrix
                 hint = (

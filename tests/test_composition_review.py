@@ -1,0 +1,304 @@
+"""Composition review (matrix, sweep, foreach, pipelines as components, the DSL): faults found
+by trying the real CLI, each checked with real `pipe` processes in a temporary workspace."""
+
+from __future__ import annotations
+
+import os
+
+
+def test_a_matrix_value_rendering_an_output_path_into_dot_pipe_is_refused_at_load(repo):
+    # `outputs: {o: "${{inputs.v}}"}` with v = .pipe rendered pipe's own folder: the load let
+    # it through (its check saw a sample value), and the run failed the task, exit 1, telling
+    # the user to remove a link. Now: exit 2 at the output's line, naming the task and why.
+    repo.pipefile(
+        """\
+        steps:
+          w:
+            matrix: {v: [ok, .pipe]}
+            inputs: {v: {type: string}}
+            command: echo x > ${{outputs.o}}
+            outputs: {o: "${{inputs.v}}"}
+        """
+    )
+    for cmd in ("status", "run"):
+        r = repo.pipe(cmd)
+        assert r.code == 2, str(r)
+        assert "Pipefile:6:" in r.err and "'w[v=.pipe]'" in r.err and "inside .pipe/" in r.err, str(r)
+    assert not repo.exists("ok")  # (nothing ran)
+    assert not (repo.root / ".pipe").is_file()
+
+
+def test_a_per_task_output_path_outside_the_workspace_says_so_not_that_inputs_are_refused(repo):
+    # A matrix output path of inputs that leaves the workspace (or lies in .pipe/) was told
+    # "must be a workspace path, not an expression ... an output path cannot use inputs (yet)":
+    # wrong (a matrix's can) and silent on what was wrong. Now: the path's own problem.
+    for path, said in (
+        ("../out-${{inputs.v}}", "is outside the workspace"),
+        ("/tmp/out-${{inputs.v}}", "is an absolute path"),
+        (".pipe/${{inputs.v}}", "is inside .pipe/"),
+    ):
+        repo.pipefile(
+            f"""\
+            steps:
+              w:
+                matrix: {{v: [x]}}
+                inputs: {{v: {{type: string}}}}
+                command: echo x > ${{{{outputs.o}}}}
+                outputs: {{o: "{path}"}}
+            """
+        )
+        r = repo.pipe("status")
+        assert r.code == 2, str(r)
+        assert f"Pipefile:6:18: output 'o' of step 'w': '{path}' {said}" in r.err, str(r)
+        assert "cannot use inputs" not in r.err, str(r)
+
+
+INNER = """\
+steps:
+  s:
+    command: cat ${{inputs.d}} > ${{outputs.o}}
+    inputs: {d: data.txt}
+    outputs: {o: {path: o.txt, output: true}}
+"""
+
+
+def _inner(repo, folder: str) -> None:
+    repo.write(f"{folder}/Pipefile", INNER)
+    repo.write(f"{folder}/data.txt", f"data of {folder}\n")
+
+
+def test_a_pipefile_component_named_through_a_folder_link_runs_from_its_real_folder(repo):
+    # component: ./ext/Pipefile with ext -> lib/sub: its commands ran in lib/sub, where the
+    # paths placed from ext (../.pipe/stage/...) lead elsewhere: "Directory nonexistent", exit 1.
+    _inner(repo, "lib/sub")
+    _inner(repo, "lib/third")
+    os.symlink("lib/sub", repo.root / "ext")
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            component: ./ext/Pipefile
+            outputs: {o: build/o.txt}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("build/o.txt") == "data of lib/sub\n"
+    # The link pointed elsewhere (a Pipefile of the same bytes): read from there, not the
+    # parsed spec of before.
+    os.unlink(repo.root / "ext")
+    os.symlink("lib/third", repo.root / "ext")
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("build/o.txt") == "data of lib/third\n"
+
+
+def test_a_pipefile_component_linked_from_outside_the_workspace_is_refused(repo, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "Pipefile").write_text(INNER)
+    (elsewhere / "data.txt").write_text("x\n")
+    os.symlink(elsewhere, repo.root / "ext")
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            component: ./ext/Pipefile
+        """
+    )
+    r = repo.pipe("status")
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:16: step 't' uses './ext/Pipefile', which is outside the workspace" in r.err, str(r)
+
+
+def test_the_spec_of_a_pipefile_named_through_a_link_stays_cached_until_the_link_moves(repo):
+    # The link is kept in the spec's sources as where it leads: unchanged, the cached spec is
+    # good (a no-op reads no Pipefile again); pointed elsewhere, it is not.
+    from pipefile import load as loader
+    from pipefile import speccache
+
+    _inner(repo, "lib/sub")
+    _inner(repo, "lib/third")
+    os.symlink("lib/sub", repo.root / "ext")
+    repo.pipefile("steps:\n  t:\n    component: ./ext/Pipefile\n")
+    pf, errors = loader.load_lenient(str(repo.root / "Pipefile"))
+    assert not errors
+    assert speccache.sources_unchanged(pf)
+    os.unlink(repo.root / "ext")
+    os.symlink("lib/third", repo.root / "ext")
+    assert not speccache.sources_unchanged(pf)
+
+
+def test_a_batch_holding_a_relative_link_item_reads_the_file_it_leads_to(repo):
+    # A batch's folder held a hard link of the item's link itself: its relative target
+    # (../real/a.txt) led nowhere from .pipe/batches/STEP/batch-K, and the task failed.
+    repo.write("real/a.txt", "A\n")
+    repo.write("real/b.txt", "B\n")
+    repo.write("data/x.txt", "X\n")
+    os.symlink("../real/a.txt", repo.root / "data/y.txt")
+    repo.pipefile(
+        """\
+        steps:
+          m:
+            foreach: {over: "${{inputs.d}}", batch_size: 2}
+            inputs: {d: data/}
+            command: cat ${{inputs.d}}/x.txt ${{inputs.d}}/y.txt > ${{outputs.o}}
+            outputs: {o: build/o}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("build/o/batch-1") == "X\nA\n"
+    # The item's link pointed at another file: the batch runs again on it.
+    os.unlink(repo.root / "data/y.txt")
+    os.symlink("../real/b.txt", repo.root / "data/y.txt")
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert repo.read("build/o/batch-1") == "X\nB\n"
+
+
+def test_a_list_param_mapped_with_a_value_twice_names_the_param_in_its_fix(repo):
+    # The fix said "give each combination distinct values" (a matrix's words): a foreach over
+    # a list param has no combinations; the value twice is in the param.
+    repo.pipefile(
+        """\
+        params:
+          cities: {type: list, default: [a, b, a]}
+        steps:
+          m:
+            foreach: ${{inputs.c}}
+            inputs: {c: "${{params.cities}}"}
+            command: echo ${{inputs.c}} > ${{outputs.o}}
+            outputs: {o: build/o/}
+        """
+    )
+    r = repo.pipe("status")
+    assert r.code == 2, str(r)
+    assert "Pipefile:5:" in r.err and "two tasks labelled 'a'" in r.err, str(r)
+    assert "list each value of param 'cities' once" in r.err, str(r)
+
+
+def test_a_list_param_given_a_nul_in_a_json_value_is_a_usage_error(repo):
+    # -p 'c=["a\u0000b"]' (JSON can spell a NUL) reached the map's output path: exit 70,
+    # "internal error: ValueError('embedded null byte')". A string param's NUL was refused.
+    repo.pipefile(
+        """\
+        params:
+          c: {type: list, default: [a]}
+        steps:
+          m:
+            foreach: ${{inputs.c}}
+            inputs: {c: "${{params.c}}"}
+            command: echo ${{inputs.c}} > ${{outputs.o}}
+            outputs: {o: build/o/}
+        """
+    )
+    for cmd in ("run", "status"):
+        r = repo.pipe(cmd, "-p", 'c=["x", "a\\u0000b"]')
+        assert r.code == 2, str(r)
+        assert "param 'c' holds a NUL character" in r.err, str(r)
+
+
+def test_a_list_param_given_a_lone_surrogate_in_a_json_value_is_a_usage_error(repo):
+    # -p 'c=["\ud800"]' (a JSON escape of half a pair) ended in a traceback and exit 1: the
+    # error handler for names that are not UTF-8 could not print it either.
+    repo.pipefile(
+        """\
+        params:
+          c: {type: list, default: [a]}
+        steps:
+          m:
+            foreach: ${{inputs.c}}
+            inputs: {c: "${{params.c}}"}
+            command: echo ${{inputs.c}} > ${{outputs.o}}
+            outputs: {o: build/o/}
+        """
+    )
+    r = repo.pipe("run", "-p", 'c=["x", "\\ud800"]')
+    assert r.code == 2, str(r)
+    assert "param 'c' holds a lone surrogate" in r.err and "Traceback" not in r.err, str(r)
+    # A pair is a character: mapped as any value.
+    r = repo.pipe("run", "-p", 'c=["\\ud83d\\ude00"]')
+    assert r.code == 0, str(r)
+    assert repo.read("build/o/\U0001f600") == "\U0001f600\n"
+
+
+def test_a_dsl_value_the_loader_refuses_while_reading_the_text_points_at_the_python_line(repo):
+    # A NUL (or a lone surrogate) in a DSL value is refused as the generated text is read,
+    # before its lines are placed: the error said build.py:21:9, a line of the generated
+    # Pipefile given with the module's name (build.py has 9 lines).
+    repo.write(
+        "comps.py",
+        """\
+        from pipefile import dsl
+
+
+        @dsl.command_component
+        def f(v: str = "a", out: dsl.Output(type="uri_file") = None):
+            open(out, "w").write(v)
+        """,
+    )
+    for value, said in (('"a\\0b"', "a NUL character"), ('"\\ud800"', "invalid YAML")):
+        repo.write(
+            "build.py",
+            f"""\
+            from comps import f
+
+            from pipefile import dsl
+
+
+            @dsl.pipeline(name="p")
+            def p():
+                t = f().matrix(v=[{value}, "ok"])
+
+
+            pipeline = p()
+            """,
+        )
+        r = repo.pipe("status", "-f", "build.py")
+        assert r.code == 2, str(r)
+        assert f"build.py:8: {said}" in r.err, str(r)
+
+
+def test_a_task_named_with_the_axes_in_another_order_is_pointed_at_that_task(repo):
+    # 't[d=3,lr=0.1]' (axes out of order) got "did you mean 't[lr=0.1,d=5]'?", the nearest
+    # spelling: another task. Now the task it names, and why its spelling differs.
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            matrix: {lr: [0.1, 0.2], d: [3, 5]}
+            inputs: {lr: {type: number}, d: {type: integer}}
+            command: echo ${{inputs.lr}} ${{inputs.d}} > ${{outputs.o}}
+            outputs: {o: build/o}
+          u:
+            inputs: {x: "${{steps.t[d=3,lr=0.1].outputs.o}}"}
+            command: cat ${{inputs.x}} > ${{outputs.o}}
+            outputs: {o: build/u.txt}
+        """
+    )
+    r = repo.pipe("status")
+    assert r.code == 2, str(r)
+    assert "Pipefile:8:" in r.err and "did you mean 't[lr=0.1,d=3]'? (a task's label names the axes" in r.err, str(r)
+    repo.write("Pipefile", repo.read("Pipefile").replace("t[d=3,lr=0.1]", "t[lr=0.1,d=3]"))
+    r = repo.pipe("run", "t[d=3,lr=0.1]")
+    assert r.code == 2, str(r)
+    assert "did you mean 't[lr=0.1,d=3]'?" in r.err, str(r)
+
+
+def test_a_grid_sweep_choice_with_a_value_twice_is_refused_as_a_matrix_axis_is(repo):
+    # choice: [1, 2, 1] under search: grid made trial-1 and trial-3 of one combination (one
+    # ran, the other waited and was restored), while a matrix axis with a value twice is an
+    # error; with a path of the inputs it was "two tasks write one path", naming no value.
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            sweep: {search: grid, space: {lr: {choice: [1, 2, 1]}}}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.o}}
+            outputs: {o: build/o}
+        """
+    )
+    r = repo.pipe("status")
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:" in r.err and "choice of input 'lr' in the sweep of step 't' lists a value twice" in r.err
