@@ -414,3 +414,18 @@ def test_max_parallel_limits_the_trials_running_at_once(repo, tmp_path):
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(pytest.main([__file__, "-q", "-n", "0"]))
+
+
+def test_an_exclude_naming_a_value_not_on_its_axis_is_refused(repo):
+    # A typo there (lr: 0.3 for 0.2) excluded nothing: the combination meant to be left out ran.
+    pad = " " * 10
+    text = matrix([0.1, 0.2], [3, 4]).replace(
+        f"{pad}depth: [3, 4]\n", f"{pad}depth: [3, 4]\n{pad}exclude: [{{lr: 0.3}}]\n"
+    )
+    repo.pipefile(text)
+    r = repo.pipe("validate")
+    assert r.code == 2, str(r)
+    assert "names lr: 0.3, not a value of that axis" in r.err and "use one of 0.1, 0.2" in r.err, str(r)
+    # 2 for 2.0 (an integer for a whole number), as the tasks read it: the same value.
+    repo.pipefile(text.replace("[0.1, 0.2]", "[1.0, 2.0]").replace("{lr: 0.3}", "{lr: 2}"))
+    assert repo.pipe("validate").code == 0

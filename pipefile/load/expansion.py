@@ -102,14 +102,15 @@ def _matrix(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.
     if not axes and not combos["include"] and not r.errors:
         r.error(node, f"{where} is empty", "give at least one axis with values, e.g. lr: [0.01, 0.1]")
         return None
-    names = {a for a, _ in axes}
-    for key in MATRIX_RESERVED:
-        for combo in combos[key]:
-            for axis, _ in combo:
-                if axis not in names and key == "exclude":
-                    r.error(
-                        node, f"exclude: of {where} names '{axis}', which is not an axis", "name axes of the matrix"
-                    )
+    on_axis, num = dict(axes), (int, float)
+    for axis, v in (pair for combo in combos["exclude"] for pair in combo):
+        if axis not in on_axis:
+            r.error(node, f"exclude: of {where} names '{axis}', which is not an axis", "name axes of the matrix")
+        elif not any(
+            x == v and (type(x) is type(v) or isinstance(x, num) and isinstance(v, num)) for x in on_axis[axis]
+        ):
+            shown = ", ".join(map(str, on_axis[axis]))  # (a typo there excluded nothing: its combination ran)
+            r.error(node, f"exclude: of {where} names {axis}: {v}, not a value of that axis", f"use one of {shown}")
     e = spec.Expansion(
         spec.EXPAND_MATRIX, r.loc(knode), axes=tuple(axes), include=combos["include"], exclude=combos["exclude"]
     )
