@@ -101,7 +101,7 @@ def test_a_standalone_sweep_job_samples_its_search_space_into_the_trial_command(
     # sweep's ${{inputs.X}}. pipe refused the file as a Pipefile.
     pytest.importorskip("mlflow")
     _standalone(repo)
-    trials = [f"sweep[trial-{k}]" for k in range(1, 5)]
+    trials = [f"sweep[trial-{k}]" for k in range(1, 5)] + ["sweep.best"]  # (the best: its own test)
     assert _outcomes(repo, "-f", "sweep.yml") == dict.fromkeys(trials, "ran")
     out = repo.root / ".azureml-outputs/sweep/sweep/result"
     got = sorted((out / f"trial-{k}/r.txt").read_text() for k in range(1, 5))
@@ -117,6 +117,27 @@ def test_a_standalone_sweep_job_samples_its_search_space_into_the_trial_command(
     assert r.code == 0, str(r)
     r = _pipe(repo, "status", "--json", "-p", "scale=5")
     assert r.code == 0 and {s["state"] for s in r.json["steps"]} == {"fresh"}, str(r)
+
+
+def test_a_standalone_sweep_jobs_outputs_are_its_best_trials(repo):
+    # On Azure a sweep job's outputs are its best trial's. Run on its own, nothing read them,
+    # so no task picked the best trial: `result` had only the trials' entries.
+    pytest.importorskip("mlflow")
+    _standalone(repo)
+    trials = {f"sweep[trial-{k}]": "ran" for k in range(1, 5)}
+    assert _outcomes(repo, "-f", "sweep.yml") == {**trials, "sweep.best": "ran"}
+    best = repo.root / ".azureml-outputs/sweep/sweep/result.best"
+    assert (best / "r.txt").read_text() == "0.2 b 2 3"  # trial-4: 0.2 * 3 * 2 + 1
+    assert _outcomes(repo, "-f", "sweep.yml") == dict.fromkeys([*trials, "sweep.best"], "fresh")
+    repo.write("data/a.txt", "1 2 3 4\n", dedent=False)  # every trial reruns, and the pick
+    assert _outcomes(repo, "-f", "sweep.yml") == {**trials, "sweep.best": "ran"}
+    assert (best / "r.txt").read_text() == "0.2 b 2 4"
+    # The Pipefile it exports gives the trials the same keys and says how to read the best.
+    r = _pipe(repo, "import", "azureml", "sweep.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    assert "${{steps.sweep.best.outputs.result}}" in repo.read("Pipefile"), repo.read("Pipefile")
+    r = _pipe(repo, "status", "--json")
+    assert r.code == 0 and {s["name"]: s["state"] for s in r.json["steps"]} == dict.fromkeys(trials, "fresh"), str(r)
 
 
 def test_a_standalone_sweep_refuses_a_search_space_named_as_an_input_at_its_line(repo):

@@ -72,6 +72,21 @@ def _sweep(e: spec.Expansion) -> dict:
     return out
 
 
+def best_notes(pf: spec.Pipefile, source: str) -> list:
+    """What a Pipefile written from a standalone sweep job lacks: a Pipefile picks a sweep's best
+    trial for a step that reads it only, where Azure gives it as the sweep job's outputs."""
+    notes = []
+    for st in pf.steps.values():
+        if st.expand is not None and st.expand.best:
+            out = next((o for o in st.outputs if o != "artifacts"), "artifacts")
+            notes.append(
+                f"{source} is a sweep job: on Azure its outputs are its best trial's, which\n"
+                f"`pipe run -f {source}` picks (the task {st.name}.best). In the Pipefile a step that\n"
+                f"reads ${{{{steps.{step_name(st.name)}.best.outputs.{out}}}}} gets it."
+            )
+    return notes
+
+
 def to_pipefile(pf: spec.Pipefile, source: str) -> str:
     """The text of the Pipefile for the imported pipeline `pf` (read from `source`)."""
     import yaml
@@ -134,6 +149,8 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
     doc["steps"] = steps
     source_name = os.path.basename(source)
     head = _PREFACE.format(source=source_name)
+    for note in best_notes(pf, source_name):
+        head += "".join(f"# {line}\n" for line in note.splitlines())
     if pf.warnings:
         head += "# Dropped (no meaning on this machine):\n"
         for loc, message, _hint in pf.warnings:

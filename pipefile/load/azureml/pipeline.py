@@ -130,6 +130,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         top = yamlfile.parse(text, self.path)
         if standalone.is_job(top):  # (`az ml job create -f job.yml`: a pipeline of that one job)
             top = standalone.as_pipeline(top, self.path)
+            self.alone = standalone.node_name(self.path)  # (its sweep's outputs: the best trial's)
         self._env_map = self._read_env_map()
         self._check_keys(top, _TOP, "the pipeline")
         settings = top.get("settings") or {}

@@ -34,6 +34,7 @@ class SweepNodes(JobNodes):
     """The methods of `pipeline.Importer` that read a sweep job."""
 
     drafts: dict
+    alone = ""  # the node of a standalone job (a file of one job, not a pipeline's): none
 
     def sweep_job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
         what = f"sweep job '{node}'"
@@ -100,6 +101,9 @@ class SweepNodes(JobNodes):
             objective_metric=metric,
             objective_goal=goal,
             max_parallel=_count(limits, "max_concurrent_trials", what) or 0,
+            # On Azure a sweep job's outputs are its best trial's: run on its own, nothing here
+            # reads them, so the best trial is picked for its own sake (the task NODE.best).
+            best=node == self.alone,
         )
         refused = too_many_tasks(expand, what, "limits.max_total_trials:")
         if refused is not None:  # (before its step is made: no trial of it is ever listed)
