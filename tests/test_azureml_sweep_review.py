@@ -495,3 +495,100 @@ def test_a_randint_upper_written_as_a_whole_float_is_taken(repo, upper, code):
     assert r.code == code, str(r)
     if code:
         assert "upper must be a whole number of at least 2" in r.err, r.err
+
+
+_TRIAL = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+type: command
+code: ./src
+inputs: {data: {type: uri_folder}, lr: {type: number}, kind: {type: string}, scale: {type: number}}
+outputs: {result: {type: uri_folder}}
+command: python t.py ${{inputs.data}} ${{inputs.lr}} ${{inputs.kind}} ${{inputs.scale}} ${{outputs.result}}
+environment: azureml:AzureML-sklearn-1.5@latest
+"""
+
+_TUNE = """\
+    type: sweep
+    trial: ./trial.yml
+    inputs:
+      data: ${{parent.inputs.d}}
+      scale: 2
+    outputs:
+      result: ${{parent.outputs.best}}
+    search_space:
+      lr: {type: choice, values: [0.1, 0.2]}
+      kind: {type: choice, values: [a, b]}
+    sampling_algorithm: grid
+    objective: {primary_metric: score, goal: maximize}
+    limits: {max_total_trials: 4}
+"""
+
+_PUBLISHED = (
+    """\
+type: pipeline
+inputs:
+  d: {type: uri_folder, path: ./data}
+outputs:
+  best: {type: uri_folder}
+jobs:
+  tune:
+"""
+    + _TUNE
+)
+
+_WRAPPED = (
+    """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineComponent.schema.json
+type: pipeline
+inputs: {d: {type: uri_folder}}
+outputs: {best: {type: uri_folder}}
+jobs:
+  tune:
+"""
+    + _TUNE
+)
+
+_OUTER = """\
+type: pipeline
+inputs:
+  d: {type: uri_folder, path: ./data}
+outputs:
+  best: {type: uri_folder}
+jobs:
+  inner:
+    type: pipeline
+    component: ./wrapped.yml
+    inputs: {d: "${{parent.inputs.d}}"}
+    outputs: {best: "${{parent.outputs.best}}"}
+"""
+
+
+@pytest.mark.parametrize(
+    "file,sweep,bound",
+    [
+        ("pipeline.yml", "tune", True),
+        ("outer.yml", "inner/tune", True),  # through a pipeline job's output
+        ("unbound.yml", "tune", False),  # nothing reads it, it is no output of the pipeline's
+    ],
+)
+def test_a_sweep_bound_to_the_pipelines_output_publishes_its_best_trial(repo, file, sweep, bound):
+    # A sweep job whose output is the pipeline job's (`${{parent.outputs.X}}`) gives, on Azure,
+    # its best trial's. Nothing here read it, so no task picked the best trial.
+    pytest.importorskip("mlflow")
+    _standalone(repo)
+    repo.write("trial.yml", _TRIAL, dedent=False)
+    repo.write("pipeline.yml", _PUBLISHED, dedent=False)
+    repo.write("wrapped.yml", _WRAPPED, dedent=False)
+    repo.write("outer.yml", _OUTER, dedent=False)
+    repo.write("unbound.yml", _PUBLISHED.replace("      result: ${{parent.outputs.best}}\n", ""), dedent=False)
+    trials = {f"{sweep}[trial-{k}]": "ran" for k in range(1, 5)}
+    best = {f"{sweep}.best": "ran"} if bound else {}
+    assert _outcomes(repo, "-f", file) == {**trials, **best}
+    stem = file.removesuffix(".yml")
+    picked = repo.root / f".azureml-outputs/{stem}/{sweep}/result.best/r.txt"
+    assert picked.exists() == bound
+    if bound:
+        assert picked.read_text() == "0.2 b 2 3"
+    assert set(_outcomes(repo, "-f", file).values()) == {"fresh"}
+    r = _pipe(repo, "import", "azureml", file, "-o", "Pipefile")
+    assert r.code == 0 and ("a step that reads ${{steps." in r.err) == bound, str(r)

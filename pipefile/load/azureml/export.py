@@ -73,14 +73,15 @@ def _sweep(e: spec.Expansion) -> dict:
 
 
 def best_notes(pf: spec.Pipefile, source: str) -> list:
-    """What a Pipefile written from a standalone sweep job lacks: a Pipefile picks a sweep's best
-    trial for a step that reads it only, where Azure gives it as the sweep job's outputs."""
+    """What a Pipefile written from a sweep job whose outputs are the job's own (a standalone
+    one, or bound to the pipeline's outputs) lacks: a Pipefile picks a sweep's best trial for a
+    step that reads it only, where Azure gives it as the sweep job's outputs."""
     notes = []
     for st in pf.steps.values():
         if st.expand is not None and st.expand.best:
             out = next((o for o in st.outputs if o != "artifacts"), "artifacts")
             notes.append(
-                f"{source} is a sweep job: on Azure its outputs are its best trial's, which\n"
+                f"The outputs of sweep job '{st.name}' are its best trial's on Azure, which\n"
                 f"`pipe run -f {source}` picks (the task {st.name}.best). In the Pipefile a step that\n"
                 f"reads ${{{{steps.{step_name(st.name)}.best.outputs.{out}}}}} gets it."
             )
