@@ -592,3 +592,33 @@ def test_a_sweep_bound_to_the_pipelines_output_publishes_its_best_trial(repo, fi
     assert set(_outcomes(repo, "-f", file).values()) == {"fresh"}
     r = _pipe(repo, "import", "azureml", file, "-o", "Pipefile")
     assert r.code == 0 and ("a step that reads ${{steps." in r.err) == bound, str(r)
+
+
+def test_the_export_of_a_whole_number_bound_to_a_number_input_keeps_its_key(repo):
+    # `x: 3` bound to a `number` input renders `3` (as Azure does); the exported Pipefile bound
+    # {value: 3} to a number input, which a Pipefile reads as 3.0: another command, another key,
+    # so everything built from the YAML ran again (a sweep's trials too).
+    _standalone(repo)
+    repo.write("comp.yml", "type: command\ninputs: {x: {type: number, default: 0.5}}\n", dedent=False)
+    repo.write("comp.yml", repo.read("comp.yml") + "outputs: {o: {type: uri_file}}\n", dedent=False)
+    repo.write("comp.yml", repo.read("comp.yml") + "command: echo ${{inputs.x}} > ${{outputs.o}}\n", dedent=False)
+    repo.write("p.yml", "type: pipeline\njobs:\n  b:\n    component: ./comp.yml\n    inputs: {x: 3}\n", dedent=False)
+    assert _outcomes(repo, "-f", "p.yml") == {"b": "ran"}
+    r = _pipe(repo, "import", "azureml", "p.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    r = _pipe(repo, "status", "--json")
+    assert r.code == 0 and [s["state"] for s in r.json["steps"]] == ["fresh"], str(r)
+    assert _outcomes(repo, "--force") == {"b": "ran"}  # (run by the Pipefile: the same text)
+    assert repo.read(".azureml-outputs/p/b/o/o") == "3\n"
+
+
+def test_the_export_of_a_sweep_with_a_whole_number_input_keeps_its_trials_keys(repo):
+    pytest.importorskip("mlflow")
+    _standalone(repo)
+    repo.write("trial.yml", _TRIAL, dedent=False)
+    repo.write("pipeline.yml", _PUBLISHED, dedent=False)  # (scale: 2, a number input of the trial)
+    assert set(_outcomes(repo, "-f", "pipeline.yml").values()) == {"ran"}
+    r = _pipe(repo, "import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    r = _pipe(repo, "status", "--json")
+    assert r.code == 0 and {s["state"] for s in r.json["steps"]} == {"fresh"}, str(r)

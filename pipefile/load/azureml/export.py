@@ -119,8 +119,11 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
                 bound = st.inputs.get(d.name)
                 if bound is not None and bound.kind == spec.BIND_STEP_OUTPUT and bound.type:
                     typ = bound.type  # (a folder input reading a file output is given the file)
+                whole = bound is not None and bound.kind == spec.BIND_VALUE and type(bound.value) is int
+                if typ == spec.NUMBER and whole:  # (a Pipefile's number input makes 2 2.0: another command and key)
+                    typ = spec.INTEGER
                 decl: dict = {"type": typ}
-                if d.default is not spec.MISSING:
+                if d.default is not spec.MISSING and not (whole and not spec.value_fits(d.default, typ)):
                     decl["default"] = d.default
                 if d.optional:
                     decl["optional"] = True
