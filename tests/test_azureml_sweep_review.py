@@ -622,3 +622,15 @@ def test_the_export_of_a_sweep_with_a_whole_number_input_keeps_its_trials_keys(r
     assert r.code == 0, str(r)
     r = _pipe(repo, "status", "--json")
     assert r.code == 0 and {s["state"] for s in r.json["steps"]} == {"fresh"}, str(r)
+
+
+def test_an_unquoted_reference_inside_braces_says_to_quote_it(repo):
+    # `inputs: {x: ${{parent.inputs.y}}}` is no YAML (the braces are YAML's), so Azure refuses
+    # it too; pipe said only "did not find expected ',' or '}'", with no fix.
+    text = "type: pipeline\ninputs: {y: 1}\njobs:\n  a:\n    command: echo ${{inputs.x}}\n"
+    repo.write("p.yml", text + "    inputs: {x: ${{parent.inputs.y}}}\n", dedent=False)
+    r = repo.pipe("validate", "-f", "p.yml")
+    assert r.code == 2 and "p.yml:6:18: invalid YAML" in r.err, str(r)
+    assert "hint: inside { } a ${{...}} must be quoted: {x: '${{parent.inputs.x}}'}" in r.err, str(r)
+    repo.write("p.yml", text + "    inputs: {x: '${{parent.inputs.y}}'}\n", dedent=False)
+    assert repo.pipe("validate", "-f", "p.yml").code == 0
