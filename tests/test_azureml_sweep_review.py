@@ -634,3 +634,12 @@ def test_an_unquoted_reference_inside_braces_says_to_quote_it(repo):
     assert "hint: inside { } a ${{...}} must be quoted: {x: '${{parent.inputs.x}}'}" in r.err, str(r)
     repo.write("p.yml", text + "    inputs: {x: '${{parent.inputs.y}}'}\n", dedent=False)
     assert repo.pipe("validate", "-f", "p.yml").code == 0
+
+
+def test_a_metric_no_trial_logged_is_said_at_the_objective(repo):
+    # The error pointed at the search space's first line, not at the objective that names the metric.
+    text = "type: sweep\ntrial:\n  command: echo ${{search_space.a}}\nsearch_space:\n"
+    text += "  a: {type: choice, values: [1, 2]}\nsampling_algorithm: grid\nobjective: {primary_metric: m}\n"
+    repo.write("t.yml", text, dedent=False)
+    r = repo.pipe("run", "-f", "t.yml")
+    assert r.code == 2 and "t.yml:7:12: the objective metric 'm' of sweep 't' is not known" in r.err, str(r)

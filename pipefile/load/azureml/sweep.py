@@ -103,6 +103,7 @@ class SweepNodes(JobNodes):
             objective_metric=metric,
             objective_goal=goal,
             max_parallel=_count(limits, "max_concurrent_trials", what) or 0,
+            objective_loc=job.at("objective"),  # (a metric no trial logged is said there)
         )
         refused = too_many_tasks(expand, what, "limits.max_total_trials:")
         if refused is not None:  # (before its step is made: no trial of it is ever listed)
