@@ -643,3 +643,11 @@ def test_a_metric_no_trial_logged_is_said_at_the_objective(repo):
     repo.write("t.yml", text, dedent=False)
     r = repo.pipe("run", "-f", "t.yml")
     assert r.code == 2 and "t.yml:7:12: the objective metric 'm' of sweep 't' is not known" in r.err, str(r)
+
+
+@pytest.mark.parametrize("command", ["12", "[python, x.py]", "{a: 1}"])
+def test_a_command_that_is_no_string_is_said_so_at_its_line(repo, command):
+    # (it was "job 't' has no command" at the file's first line, while the command is there)
+    repo.write("t.yml", f"type: command\ncommand: {command}\n", dedent=False)
+    r = repo.pipe("validate", "-f", "t.yml")
+    assert r.code == 2 and "t.yml:2:10: the command of job 't' must be a string" in r.err, str(r)
