@@ -651,3 +651,10 @@ def test_a_command_that_is_no_string_is_said_so_at_its_line(repo, command):
     repo.write("t.yml", f"type: command\ncommand: {command}\n", dedent=False)
     r = repo.pipe("validate", "-f", "t.yml")
     assert r.code == 2 and "t.yml:2:10: the command of job 't' must be a string" in r.err, str(r)
+
+
+def test_the_exports_note_gives_a_command_that_runs_for_a_file_named_with_a_space(repo):
+    _standalone(repo)
+    repo.write("my sweep.yml", _SWEEP_JOB, dedent=False)
+    r = _pipe(repo, "import", "azureml", "my sweep.yml", "-o", "Pipefile")
+    assert r.code == 0 and "`pipe run -f 'my sweep.yml'` picks (the task my_sweep.best)" in r.err, str(r)

@@ -10,6 +10,7 @@ datastores, ...) is listed in a comment at the top: it is what was dropped.
 from __future__ import annotations
 
 import os
+import shlex
 
 from ... import spec
 
@@ -82,7 +83,7 @@ def best_notes(pf: spec.Pipefile, source: str) -> list:
             out = next((o for o in st.outputs if o != "artifacts"), "artifacts")
             notes.append(
                 f"The outputs of sweep job '{st.name}' are its best trial's on Azure, which\n"
-                f"`pipe run -f {source}` picks (the task {st.name}.best). In the Pipefile a step that\n"
+                f"`pipe run -f {shlex.quote(source)}` picks (the task {st.name}.best). In the Pipefile a step that\n"
                 f"reads ${{{{steps.{step_name(st.name)}.best.outputs.{out}}}}} gets it."
             )
     return notes
