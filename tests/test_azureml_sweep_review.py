@@ -658,3 +658,18 @@ def test_the_exports_note_gives_a_command_that_runs_for_a_file_named_with_a_spac
     repo.write("my sweep.yml", _SWEEP_JOB, dedent=False)
     r = _pipe(repo, "import", "azureml", "my sweep.yml", "-o", "Pipefile")
     assert r.code == 0 and "`pipe run -f 'my sweep.yml'` picks (the task my_sweep.best)" in r.err, str(r)
+
+
+def test_a_sweeps_best_is_restored_with_its_trials_when_the_outputs_are_gone(repo):
+    # With the outputs deleted, the trials were restored from the store but STEP.best failed
+    # (exit 1): "input '.../result' does not exist (and no step produces it)", the folder its
+    # trials' entries were being restored into having been looked at before they were there.
+    pytest.importorskip("mlflow")
+    import shutil
+
+    _standalone(repo)
+    assert _outcomes(repo, "-f", "sweep.yml")["sweep.best"] == "ran"
+    shutil.rmtree(repo.root / ".azureml-outputs")
+    got = _outcomes(repo, "-f", "sweep.yml")
+    assert set(got.values()) == {"restored"} and len(got) == 5, got
+    assert repo.read(".azureml-outputs/sweep/sweep/result.best/r.txt") == "0.2 b 2 3"
