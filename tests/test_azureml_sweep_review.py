@@ -673,3 +673,13 @@ def test_a_sweeps_best_is_restored_with_its_trials_when_the_outputs_are_gone(rep
     got = _outcomes(repo, "-f", "sweep.yml")
     assert set(got.values()) == {"restored"} and len(got) == 5, got
     assert repo.read(".azureml-outputs/sweep/sweep/result.best/r.txt") == "0.2 b 2 3"
+
+
+def test_running_a_standalone_sweep_by_name_picks_its_best_trial_too(repo):
+    # `pipe run -f sweep.yml sweep` ran the trials only: the sweep job's outputs (its best
+    # trial's) were left unpicked, and `pipe status` then said the sweep was not up to date.
+    pytest.importorskip("mlflow")
+    _standalone(repo)
+    got = _outcomes(repo, "-f", "sweep.yml", "sweep")
+    assert got == {**{f"sweep[trial-{k}]": "ran" for k in range(1, 5)}, "sweep.best": "ran"}
+    assert _outcomes(repo, "-f", "sweep.yml", "sweep[trial-1]") == {"sweep[trial-1]": "fresh"}
