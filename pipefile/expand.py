@@ -151,7 +151,7 @@ def expand(pf: spec.Pipefile, check_exists: bool = True, settle=None, params=Non
         for st in steps.values()
         for b in st.inputs.values()
         if b.kind == BIND_STEP_OUTPUT and b.ref.endswith(".best")
-    }
+    } | {n for n, st in pf.steps.items() if st.expand is not None and st.expand.best}
     # (STEP.best reads a per-task output from its gathered folder)
     picked = {n for n in wanted if n in groups and groups[n].per_task and groups[n].objective}
     for name in sorted(set(outpaths.gathered_wanted(steps, groups)) | picked):

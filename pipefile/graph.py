@@ -190,9 +190,12 @@ class Graph:
             norm = os.path.normpath(os.path.join(self.here, t)).replace("\\", "/")
             group = next((g for g in self.groups.values() if norm in g.outputs.values()), None)
         if group is not None:
+            tasks = list(group.tasks)
+            if getattr(group.sweep, "best", False) and f"{group.name}.best" in self.nodes:
+                tasks.append(f"{group.name}.best")  # (its outputs are its best trial's: an Azure ML sweep job's)
             if group.settled:  # (settled tasks have no node: up to date, nothing to select)
-                return [x for x in group.tasks if x in self.nodes]
-            return list(group.tasks)
+                return [x for x in tasks if x in self.nodes]
+            return tasks
         name = self.resolve_target(t)
         return [name] if name is not None else []
 

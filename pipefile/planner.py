@@ -243,9 +243,12 @@ class Planner:
                 digests[path] = outputs[exact[1]]
                 continue
             # A path inside (or around) an output can only be digested once it is in place.
-            not_there += [
+            waiting = [
                 d for d in node.deps if d in upstream and not upstream[d].in_workspace and self._overlaps(path, d)
             ]
+            if waiting:  # (not digested now: a folder its entries restore into is not there yet)
+                not_there += waiting
+                continue
             d = self._digest(path)
             if d is None:
                 # Not an error for the whole plan: this step cannot run, the others can.

@@ -341,6 +341,9 @@ class Expansion:
     # sweep: early termination, (policy, evaluation_interval, delay_evaluation) or ()
     early_termination: tuple = ()
     objective_loc: Optional[SourceLoc] = None  # where `objective:` is written
+    # sweep: pick the best trial (the task STEP.best) though no step reads it: an Azure ML sweep
+    # job run on its own, whose outputs on Azure are its best trial's
+    best: bool = False
 
     @property
     def names(self) -> tuple:

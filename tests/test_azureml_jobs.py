@@ -134,8 +134,8 @@ def test_loguniform_bounds_are_exponents_and_a_trial_without_the_metric_is_locat
     repo.write("pipeline.yml", _sweep(space, extra), dedent=False)
     r = repo.pipe("run", "--json", "-f", "pipeline.yml")
     assert sorted(s["name"] for s in r.json["steps"]) == [f"s[trial-{k}]" for k in range(1, 7)]
-    # these trials log nothing to MLflow: the objective is unknown, said where the sweep is
-    assert r.code == 2 and "pipeline.yml:7:7: the objective metric 'acc' of sweep 's' is not known" in r.err, str(r)
+    # these trials log nothing to MLflow: the objective is unknown, said at the objective
+    assert r.code == 2 and "pipeline.yml:8:16: the objective metric 'acc' of sweep 's' is not known" in r.err, str(r)
     for k in range(1, 7):  # exp(-4.6) ~ 0.01 .. exp(0) = 1
         x = float(repo.read(f".azureml-outputs/pipeline/s/m/trial-{k}/x").split()[0])
         assert 0.0100 <= x <= 1.0, x

@@ -101,7 +101,7 @@ def test_a_standalone_sweep_job_samples_its_search_space_into_the_trial_command(
     # sweep's ${{inputs.X}}. pipe refused the file as a Pipefile.
     pytest.importorskip("mlflow")
     _standalone(repo)
-    trials = [f"sweep[trial-{k}]" for k in range(1, 5)]
+    trials = [f"sweep[trial-{k}]" for k in range(1, 5)] + ["sweep.best"]  # (the best: its own test)
     assert _outcomes(repo, "-f", "sweep.yml") == dict.fromkeys(trials, "ran")
     out = repo.root / ".azureml-outputs/sweep/sweep/result"
     got = sorted((out / f"trial-{k}/r.txt").read_text() for k in range(1, 5))
@@ -117,6 +117,27 @@ def test_a_standalone_sweep_job_samples_its_search_space_into_the_trial_command(
     assert r.code == 0, str(r)
     r = _pipe(repo, "status", "--json", "-p", "scale=5")
     assert r.code == 0 and {s["state"] for s in r.json["steps"]} == {"fresh"}, str(r)
+
+
+def test_a_standalone_sweep_jobs_outputs_are_its_best_trials(repo):
+    # On Azure a sweep job's outputs are its best trial's. Run on its own, nothing read them,
+    # so no task picked the best trial: `result` had only the trials' entries.
+    pytest.importorskip("mlflow")
+    _standalone(repo)
+    trials = {f"sweep[trial-{k}]": "ran" for k in range(1, 5)}
+    assert _outcomes(repo, "-f", "sweep.yml") == {**trials, "sweep.best": "ran"}
+    best = repo.root / ".azureml-outputs/sweep/sweep/result.best"
+    assert (best / "r.txt").read_text() == "0.2 b 2 3"  # trial-4: 0.2 * 3 * 2 + 1
+    assert _outcomes(repo, "-f", "sweep.yml") == dict.fromkeys([*trials, "sweep.best"], "fresh")
+    repo.write("data/a.txt", "1 2 3 4\n", dedent=False)  # every trial reruns, and the pick
+    assert _outcomes(repo, "-f", "sweep.yml") == {**trials, "sweep.best": "ran"}
+    assert (best / "r.txt").read_text() == "0.2 b 2 4"
+    # The Pipefile it exports gives the trials the same keys and says how to read the best.
+    r = _pipe(repo, "import", "azureml", "sweep.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    assert "${{steps.sweep.best.outputs.result}}" in repo.read("Pipefile"), repo.read("Pipefile")
+    r = _pipe(repo, "status", "--json")
+    assert r.code == 0 and {s["name"]: s["state"] for s in r.json["steps"]} == dict.fromkeys(trials, "fresh"), str(r)
 
 
 def test_a_standalone_sweep_refuses_a_search_space_named_as_an_input_at_its_line(repo):
@@ -474,3 +495,191 @@ def test_a_randint_upper_written_as_a_whole_float_is_taken(repo, upper, code):
     assert r.code == code, str(r)
     if code:
         assert "upper must be a whole number of at least 2" in r.err, r.err
+
+
+_TRIAL = """\
+$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json
+type: command
+code: ./src
+inputs: {data: {type: uri_folder}, lr: {type: number}, kind: {type: string}, scale: {type: number}}
+outputs: {result: {type: uri_folder}}
+command: python t.py ${{inputs.data}} ${{inputs.lr}} ${{inputs.kind}} ${{inputs.scale}} ${{outputs.result}}
+environment: azureml:AzureML-sklearn-1.5@latest
+"""
+
+_TUNE = """\
+    type: sweep
+    trial: ./trial.yml
+    inputs:
+      data: ${{parent.inputs.d}}
+      scale: 2
+    outputs:
+      result: ${{parent.outputs.best}}
+    search_space:
+      lr: {type: choice, values: [0.1, 0.2]}
+      kind: {type: choice, values: [a, b]}
+    sampling_algorithm: grid
+    objective: {primary_metric: score, goal: maximize}
+    limits: {max_total_trials: 4}
+"""
+
+_PUBLISHED = (
+    """\
+type: pipeline
+inputs:
+  d: {type: uri_folder, path: ./data}
+outputs:
+  best: {type: uri_folder}
+jobs:
+  tune:
+"""
+    + _TUNE
+)
+
+_WRAPPED = (
+    """\
+$schema: https://azuremlschemas.azureedge.net/latest/pipelineComponent.schema.json
+type: pipeline
+inputs: {d: {type: uri_folder}}
+outputs: {best: {type: uri_folder}}
+jobs:
+  tune:
+"""
+    + _TUNE
+)
+
+_OUTER = """\
+type: pipeline
+inputs:
+  d: {type: uri_folder, path: ./data}
+outputs:
+  best: {type: uri_folder}
+jobs:
+  inner:
+    type: pipeline
+    component: ./wrapped.yml
+    inputs: {d: "${{parent.inputs.d}}"}
+    outputs: {best: "${{parent.outputs.best}}"}
+"""
+
+
+@pytest.mark.parametrize(
+    "file,sweep,bound",
+    [
+        ("pipeline.yml", "tune", True),
+        ("outer.yml", "inner/tune", True),  # through a pipeline job's output
+        ("unbound.yml", "tune", False),  # nothing reads it, it is no output of the pipeline's
+    ],
+)
+def test_a_sweep_bound_to_the_pipelines_output_publishes_its_best_trial(repo, file, sweep, bound):
+    # A sweep job whose output is the pipeline job's (`${{parent.outputs.X}}`) gives, on Azure,
+    # its best trial's. Nothing here read it, so no task picked the best trial.
+    pytest.importorskip("mlflow")
+    _standalone(repo)
+    repo.write("trial.yml", _TRIAL, dedent=False)
+    repo.write("pipeline.yml", _PUBLISHED, dedent=False)
+    repo.write("wrapped.yml", _WRAPPED, dedent=False)
+    repo.write("outer.yml", _OUTER, dedent=False)
+    repo.write("unbound.yml", _PUBLISHED.replace("      result: ${{parent.outputs.best}}\n", ""), dedent=False)
+    trials = {f"{sweep}[trial-{k}]": "ran" for k in range(1, 5)}
+    best = {f"{sweep}.best": "ran"} if bound else {}
+    assert _outcomes(repo, "-f", file) == {**trials, **best}
+    stem = file.removesuffix(".yml")
+    picked = repo.root / f".azureml-outputs/{stem}/{sweep}/result.best/r.txt"
+    assert picked.exists() == bound
+    if bound:
+        assert picked.read_text() == "0.2 b 2 3"
+    assert set(_outcomes(repo, "-f", file).values()) == {"fresh"}
+    r = _pipe(repo, "import", "azureml", file, "-o", "Pipefile")
+    assert r.code == 0 and ("a step that reads ${{steps." in r.err) == bound, str(r)
+
+
+def test_the_export_of_a_whole_number_bound_to_a_number_input_keeps_its_key(repo):
+    # `x: 3` bound to a `number` input renders `3` (as Azure does); the exported Pipefile bound
+    # {value: 3} to a number input, which a Pipefile reads as 3.0: another command, another key,
+    # so everything built from the YAML ran again (a sweep's trials too).
+    _standalone(repo)
+    repo.write("comp.yml", "type: command\ninputs: {x: {type: number, default: 0.5}}\n", dedent=False)
+    repo.write("comp.yml", repo.read("comp.yml") + "outputs: {o: {type: uri_file}}\n", dedent=False)
+    repo.write("comp.yml", repo.read("comp.yml") + "command: echo ${{inputs.x}} > ${{outputs.o}}\n", dedent=False)
+    repo.write("p.yml", "type: pipeline\njobs:\n  b:\n    component: ./comp.yml\n    inputs: {x: 3}\n", dedent=False)
+    assert _outcomes(repo, "-f", "p.yml") == {"b": "ran"}
+    r = _pipe(repo, "import", "azureml", "p.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    r = _pipe(repo, "status", "--json")
+    assert r.code == 0 and [s["state"] for s in r.json["steps"]] == ["fresh"], str(r)
+    assert _outcomes(repo, "--force") == {"b": "ran"}  # (run by the Pipefile: the same text)
+    assert repo.read(".azureml-outputs/p/b/o/o") == "3\n"
+
+
+def test_the_export_of_a_sweep_with_a_whole_number_input_keeps_its_trials_keys(repo):
+    pytest.importorskip("mlflow")
+    _standalone(repo)
+    repo.write("trial.yml", _TRIAL, dedent=False)
+    repo.write("pipeline.yml", _PUBLISHED, dedent=False)  # (scale: 2, a number input of the trial)
+    assert set(_outcomes(repo, "-f", "pipeline.yml").values()) == {"ran"}
+    r = _pipe(repo, "import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    r = _pipe(repo, "status", "--json")
+    assert r.code == 0 and {s["state"] for s in r.json["steps"]} == {"fresh"}, str(r)
+
+
+def test_an_unquoted_reference_inside_braces_says_to_quote_it(repo):
+    # `inputs: {x: ${{parent.inputs.y}}}` is no YAML (the braces are YAML's), so Azure refuses
+    # it too; pipe said only "did not find expected ',' or '}'", with no fix.
+    text = "type: pipeline\ninputs: {y: 1}\njobs:\n  a:\n    command: echo ${{inputs.x}}\n"
+    repo.write("p.yml", text + "    inputs: {x: ${{parent.inputs.y}}}\n", dedent=False)
+    r = repo.pipe("validate", "-f", "p.yml")
+    assert r.code == 2 and "p.yml:6:18: invalid YAML" in r.err, str(r)
+    assert "hint: inside { } a ${{...}} must be quoted: {x: '${{parent.inputs.x}}'}" in r.err, str(r)
+    repo.write("p.yml", text + "    inputs: {x: '${{parent.inputs.y}}'}\n", dedent=False)
+    assert repo.pipe("validate", "-f", "p.yml").code == 0
+
+
+def test_a_metric_no_trial_logged_is_said_at_the_objective(repo):
+    # The error pointed at the search space's first line, not at the objective that names the metric.
+    text = "type: sweep\ntrial:\n  command: echo ${{search_space.a}}\nsearch_space:\n"
+    text += "  a: {type: choice, values: [1, 2]}\nsampling_algorithm: grid\nobjective: {primary_metric: m}\n"
+    repo.write("t.yml", text, dedent=False)
+    r = repo.pipe("run", "-f", "t.yml")
+    assert r.code == 2 and "t.yml:7:12: the objective metric 'm' of sweep 't' is not known" in r.err, str(r)
+
+
+@pytest.mark.parametrize("command", ["12", "[python, x.py]", "{a: 1}"])
+def test_a_command_that_is_no_string_is_said_so_at_its_line(repo, command):
+    # (it was "job 't' has no command" at the file's first line, while the command is there)
+    repo.write("t.yml", f"type: command\ncommand: {command}\n", dedent=False)
+    r = repo.pipe("validate", "-f", "t.yml")
+    assert r.code == 2 and "t.yml:2:10: the command of job 't' must be a string" in r.err, str(r)
+
+
+def test_the_exports_note_gives_a_command_that_runs_for_a_file_named_with_a_space(repo):
+    _standalone(repo)
+    repo.write("my sweep.yml", _SWEEP_JOB, dedent=False)
+    r = _pipe(repo, "import", "azureml", "my sweep.yml", "-o", "Pipefile")
+    assert r.code == 0 and "`pipe run -f 'my sweep.yml'` picks (the task my_sweep.best)" in r.err, str(r)
+
+
+def test_a_sweeps_best_is_restored_with_its_trials_when_the_outputs_are_gone(repo):
+    # With the outputs deleted, the trials were restored from the store but STEP.best failed
+    # (exit 1): "input '.../result' does not exist (and no step produces it)", the folder its
+    # trials' entries were being restored into having been looked at before they were there.
+    pytest.importorskip("mlflow")
+    import shutil
+
+    _standalone(repo)
+    assert _outcomes(repo, "-f", "sweep.yml")["sweep.best"] == "ran"
+    shutil.rmtree(repo.root / ".azureml-outputs")
+    got = _outcomes(repo, "-f", "sweep.yml")
+    assert set(got.values()) == {"restored"} and len(got) == 5, got
+    assert repo.read(".azureml-outputs/sweep/sweep/result.best/r.txt") == "0.2 b 2 3"
+
+
+def test_running_a_standalone_sweep_by_name_picks_its_best_trial_too(repo):
+    # `pipe run -f sweep.yml sweep` ran the trials only: the sweep job's outputs (its best
+    # trial's) were left unpicked, and `pipe status` then said the sweep was not up to date.
+    pytest.importorskip("mlflow")
+    _standalone(repo)
+    got = _outcomes(repo, "-f", "sweep.yml", "sweep")
+    assert got == {**{f"sweep[trial-{k}]": "ran" for k in range(1, 5)}, "sweep.best": "ran"}
+    assert _outcomes(repo, "-f", "sweep.yml", "sweep[trial-1]") == {"sweep[trial-1]": "fresh"}

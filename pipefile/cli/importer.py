@@ -40,6 +40,8 @@ def azureml(source, output, force):
     raise_all(errors)
     written = export.to_pipefile(pf, source)
     write_pipefile(written, output, force, len(pf.steps))
+    for note in export.best_notes(pf, os.path.basename(source)):
+        click.echo("note: " + note.replace("\n", " "), err=True)
 
 
 globals()["import"] = _import_group  # (the command's name is a keyword: app.py looks it up by name)

@@ -10,6 +10,7 @@ datastores, ...) is listed in a comment at the top: it is what was dropped.
 from __future__ import annotations
 
 import os
+import shlex
 
 from ... import spec
 
@@ -72,6 +73,22 @@ def _sweep(e: spec.Expansion) -> dict:
     return out
 
 
+def best_notes(pf: spec.Pipefile, source: str) -> list:
+    """What a Pipefile written from a sweep job whose outputs are the job's own (a standalone
+    one, or bound to the pipeline's outputs) lacks: a Pipefile picks a sweep's best trial for a
+    step that reads it only, where Azure gives it as the sweep job's outputs."""
+    notes = []
+    for st in pf.steps.values():
+        if st.expand is not None and st.expand.best:
+            out = next((o for o in st.outputs if o != "artifacts"), "artifacts")
+            notes.append(
+                f"The outputs of sweep job '{st.name}' are its best trial's on Azure, which\n"
+                f"`pipe run -f {shlex.quote(source)}` picks (the task {st.name}.best). In the Pipefile a step that\n"
+                f"reads ${{{{steps.{step_name(st.name)}.best.outputs.{out}}}}} gets it."
+            )
+    return notes
+
+
 def to_pipefile(pf: spec.Pipefile, source: str) -> str:
     """The text of the Pipefile for the imported pipeline `pf` (read from `source`)."""
     import yaml
@@ -103,8 +120,11 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
                 bound = st.inputs.get(d.name)
                 if bound is not None and bound.kind == spec.BIND_STEP_OUTPUT and bound.type:
                     typ = bound.type  # (a folder input reading a file output is given the file)
+                whole = bound is not None and bound.kind == spec.BIND_VALUE and type(bound.value) is int
+                if typ == spec.NUMBER and whole:  # (a Pipefile's number input makes 2 2.0: another command and key)
+                    typ = spec.INTEGER
                 decl: dict = {"type": typ}
-                if d.default is not spec.MISSING:
+                if d.default is not spec.MISSING and not (whole and not spec.value_fits(d.default, typ)):
                     decl["default"] = d.default
                 if d.optional:
                     decl["optional"] = True
@@ -134,6 +154,8 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
     doc["steps"] = steps
     source_name = os.path.basename(source)
     head = _PREFACE.format(source=source_name)
+    for note in best_notes(pf, source_name):
+        head += "".join(f"# {line}\n" for line in note.splitlines())
     if pf.warnings:
         head += "# Dropped (no meaning on this machine):\n"
         for loc, message, _hint in pf.warnings:

@@ -299,6 +299,8 @@ class CommandNodes:
     def command(self, node: str, job, comp, comp_file: str, decls: dict, binds: dict, prefix: str) -> None:
         cmd = comp.get("command")
         cloc = comp.at("command")
+        if cmd is not None and not isinstance(cmd, str):  # (`command: 12` was said to be missing)
+            raise PipefileError(f"the command of job '{node}' must be a string, not {cmd!r}", cloc, "command: a.sh")
         if not isinstance(cmd, str) or not cmd.strip():
             raise PipefileError(f"job '{node}' has no command", comp.loc, "give the component a command:")
         outs = comp.get("outputs")

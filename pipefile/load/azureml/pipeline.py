@@ -128,7 +128,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
 
     def load(self, text: str) -> spec.Pipefile:
         top = yamlfile.parse(text, self.path)
-        if standalone.is_job(top):  # (`az ml job create -f job.yml`: a pipeline of that one job)
+        alone = standalone.is_job(top)
+        if alone:  # (`az ml job create -f job.yml`: a pipeline of that one job)
             top = standalone.as_pipeline(top, self.path)
         self._env_map = self._read_env_map()
         self._check_keys(top, _TOP, "the pipeline")
@@ -139,6 +140,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         keep_going = bool(settings.get("continue_on_step_failure")) if isinstance(settings, Map) else False
         scope = self._top_inputs(top.get("inputs") or yamlfile.empty(), top)
         self.pipeline(top, "", scope, self.path)
+        self.pick_best(top, alone)  # (a sweep whose outputs are the pipeline's: its best trial's)
         steps = {}
         for d in self.drafts.values():
             try:

@@ -9,6 +9,7 @@ trial's, as on Azure. A part of `pipeline.Importer`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Optional
 
@@ -18,7 +19,7 @@ from ..expansion import optuna_installed
 from ..reader import display_path
 from ..task_limits import MAX_TASKS, too_many_tasks
 from . import yamlfile
-from .nodes import JobNodes
+from .nodes import JobNodes, JobRef
 from .yamlfile import Map
 
 SWEEP_KEYS = {"type", "trial", "inputs", "outputs", "search_space", "sampling_algorithm", "objective", "limits"}
@@ -34,6 +35,8 @@ class SweepNodes(JobNodes):
     """The methods of `pipeline.Importer` that read a sweep job."""
 
     drafts: dict
+    _bind_outputs: Any  # (nodes.CommandNodes')
+    _resolve: Any  # (pipeline.Importer's)
 
     def sweep_job(self, node: str, job, prefix: str, scope: dict, file: str) -> None:
         what = f"sweep job '{node}'"
@@ -100,6 +103,7 @@ class SweepNodes(JobNodes):
             objective_metric=metric,
             objective_goal=goal,
             max_parallel=_count(limits, "max_concurrent_trials", what) or 0,
+            objective_loc=job.at("objective"),  # (a metric no trial logged is said there)
         )
         refused = too_many_tasks(expand, what, "limits.max_total_trials:")
         if refused is not None:  # (before its step is made: no trial of it is ever listed)
@@ -117,6 +121,25 @@ class SweepNodes(JobNodes):
             )
         draft.timeout = _seconds(limits, "trial_timeout", what)  # (limits.timeout is the whole sweep's)
         draft.expand = expand
+
+    def pick_best(self, top, alone: bool) -> None:
+        """On Azure a sweep job's outputs are its best trial's. A job here reading one gets the
+        task SWEEP.best; so does a sweep whose outputs nothing here reads but are the pipeline
+        job's own: a standalone sweep job's (`alone`), or one bound to `${{parent.outputs.X}}`
+        at the top level, directly or through a pipeline job."""
+        jobs = top.get("jobs") if isinstance(top.get("jobs"), Map) else {}
+        for jname, job in jobs.items():
+            if not isinstance(job, Map):
+                continue
+            published = list(job.get("outputs") or ()) if alone else self._bind_outputs(jname, job, "")
+            for oname in published:
+                try:
+                    step, _out = self._resolve(JobRef("", jname, oname, job.loc))
+                except PipefileError:  # (said where it is read, or nothing reads it)
+                    continue
+                draft = self.drafts[step]
+                if draft.expand is not None and draft.expand.kind == spec.EXPAND_SWEEP:
+                    draft.expand = dataclasses.replace(draft.expand, best=True)
 
     def _search_space(self, job, decls: dict, what: str) -> list:
         sp = job.get("search_space")

@@ -99,7 +99,11 @@ def parse(text: str, path: str) -> Any:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         loc = SourceLoc(display, mark.line + 1, mark.column + 1) if mark else SourceLoc(display)
-        raise PipefileError(f"invalid YAML: {' '.join(filter(None, [e.context, e.problem]))}", loc) from None
+        line = text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else ""
+        hint = None
+        if "${{" in line and "{" in line.replace("${{", "").replace("}}", ""):  # (`{x: ${{...}}}`: YAML's braces)
+            hint = "inside { } a ${{...}} must be quoted: {x: '${{parent.inputs.x}}'}, or write a key a line"
+        raise PipefileError(f"invalid YAML: {' '.join(filter(None, [e.context, e.problem]))}", loc, hint) from None
     except yaml.YAMLError as e:
         raise PipefileError(f"invalid YAML: {e}", SourceLoc(display)) from None
     if root is None:
