@@ -241,14 +241,6 @@ def _list_text(t: str) -> Any:
     return tuple(x.strip() for x in t.split(",") if x.strip())
 
 
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 def resolve_params(
     pf: spec.Pipefile, overrides: Mapping[str, Any], errors: Optional[list[PipefileError]] = None
 ) -> dict:
@@ -269,7 +261,7 @@ def resolve_params(
                     )
                 )
                 continue
-            if isinstance(given, (list, tuple)) and not all(_utf8(x) for x in given if isinstance(x, str)):
+            if isinstance(given, (list, tuple)) and not all(names.is_utf8(x) for x in given if isinstance(x, str)):
                 found.append(  # (JSON spells one, "\ud800": no file name, command or record holds it)
                     PipefileError(
                         f"the value of param '{name}' holds a lone surrogate (\\ud800-\\udfff), which is not text",
