@@ -207,6 +207,7 @@ UNBOUNDED_IS_FINE = {
     ("pull", "transfers"),
     ("push", "transfers"),
     ("run", "jobs"),
+    ("serve", "max_connections"),
     ("serve", "max_queue"),
     ("serve", "workers"),
 }
