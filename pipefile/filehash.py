@@ -49,11 +49,16 @@ def read_chunks(f) -> Iterator:
         yield view[:n]
 
 
+def open_unbuffered(path: str, regular_only: bool = False):
+    """The file at `path`, binary and unbuffered (for `read_chunks`). `regular_only`: a FIFO or
+    a device there raises NotARegularFile (see open_regular) instead of being waited on."""
+    return open_regular(path, buffering=0) if regular_only else open(path, "rb", buffering=0)
+
+
 def hash_file(path: str, regular_only: bool = False) -> str:
-    """Stream a file through xxh3-128. `regular_only`: a FIFO or a device there raises
-    NotARegularFile (see open_regular)."""
+    """Stream a file through xxh3-128 (`regular_only`: see open_unbuffered)."""
     h = xxhash.xxh3_128()
-    with open_regular(path, buffering=0) if regular_only else open(path, "rb", buffering=0) as f:
+    with open_unbuffered(path, regular_only) as f:
         for chunk in read_chunks(f):
             h.update(chunk)
     return h.hexdigest()

@@ -43,7 +43,7 @@ from ..digest import (
     read_chunks,
 )
 from ..errors import PipefileError
-from ..filehash import NotARegularFile, open_regular
+from ..filehash import NotARegularFile, open_regular, open_unbuffered
 from .background_sync import BackgroundSync
 from .tempnames import exclusive_temp
 
@@ -90,7 +90,7 @@ def copy_file(src: str, dst_fd: int, regular_only: bool = False) -> str:
     `regular_only`: a FIFO or a device at `src` raises NotARegularFile, never waited on (a
     stored object: a step's output was checked to be a file when it was collected)."""
     h = xxhash.xxh3_128()
-    with open_regular(src, buffering=0) if regular_only else open(src, "rb", buffering=0) as f:
+    with open_unbuffered(src, regular_only) as f:
         if _reflink(f.fileno(), dst_fd):
             with open(dst_fd, "rb", buffering=0, closefd=False) as r:
                 r.seek(0)
