@@ -7,6 +7,7 @@ is taken from the file's suffix unless given; a file with no known suffix is sni
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .errors import ComponentError
@@ -65,9 +66,10 @@ _OTHER_DELIMITERS = (";", "\t", "|")
 def _csv_delimiter(path: Path) -> str:
     """`,` unless the header line holds no comma but `;`, a tab or `|` (a spreadsheet in a
     locale whose decimal mark is a comma writes `;`): read with the comma, such a file would
-    be one column of whole lines."""
+    be one column of whole lines. Quoted names are left out of the count: `"x,y";z` is a `;`
+    header whose first name holds a comma."""
     with open(path, "rb") as f:
-        header = f.readline(1 << 16)
+        header = re.sub(rb'"[^"]*"', b"", f.readline(1 << 16))  # ("" inside a name: two quoted runs)
     if b"," in header:
         return ","
     counts = {d: header.count(d.encode()) for d in _OTHER_DELIMITERS}
