@@ -332,6 +332,9 @@ def _train_argv(data: Path, tmp_path: Path, model: str = "ridge", label: str = "
         (["--hyperparameters", '{"zzz": 1}'], ["'zzz' is not a hyperparameter", "Ridge takes:", "alpha"]),
         (["--hyperparameters", '{"alpha": "big"}'], ["hyperparameters:", "'alpha' parameter of Ridge"]),
         (["--hyperparameters", '{"random_state": 3}'], ["random_state is set by the `seed` param"]),
+        # these trained, and model.json held `Infinity`, which is no JSON other readers take
+        (["--hyperparameters", '{"alpha": 1e400}'], ["hyperparameters: 1e400 is not a number JSON holds"]),
+        (["--hyperparameters", '{"alpha": Infinity}'], ["hyperparameters: Infinity is not a number", "finite"]),
         (["--features", "age,bmii"], ["features: column 'bmii' is not in the input", "did you mean 'bmi'?"]),
         (["--features", "age,target"], ["the label 'target' cannot also be a feature"]),
     ],
