@@ -91,6 +91,18 @@ def test_a_semicolon_csv_whose_header_quotes_a_comma_is_read_as_its_columns(repo
     assert got["x,y"].tolist() == [1.5, 2.5] and got["z"].tolist() == [2, 3]
 
 
+@pytest.mark.parametrize("name", ["data/t.jsonl", "data/t"])
+def test_a_json_lines_file_with_a_bom_is_read(repo, name):
+    # Notepad and PowerShell write a BOM: it was 'could not be read as jsonl: Expected object
+    # or value at position 0' (and a file without a suffix was sniffed as CSV)
+    (repo.root / "data").mkdir()
+    (repo.root / name).write_bytes(b'\xef\xbb\xbf{"a": 1, "b": "x"}\n{"a": 2, "b": "y"}\n')
+    run = step(repo, "import_data", {"source": name}, {"data": "build/t.parquet"})
+    assert run.code == 0, str(run)
+    got = pd.read_parquet(repo.root / "build/t.parquet")
+    assert got.to_dict("list") == {"a": [1, 2], "b": ["x", "y"]}
+
+
 def test_a_latin1_csv_is_refused_naming_the_file_and_the_fix(repo):
     (repo.root / "data").mkdir()
     (repo.root / "data/t.csv").write_bytes("name,n\ncafé,1\n".encode("latin-1"))

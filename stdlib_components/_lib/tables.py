@@ -19,6 +19,8 @@ _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "
 def _sniff(path: Path) -> str:
     with open(path, "rb") as f:
         head = f.read(4)
+        if head.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM: look past it
+            head = head[3:] + f.read(3)
     if head == b"PAR1":
         return "parquet"
     if head.lstrip()[:1] in (b"{",):
@@ -43,7 +45,8 @@ def _read_one(path: Path, fmt: str, param: str):
             _check_unique_names(path, param)
             return pd.read_parquet(path)
         if kind == "jsonl":
-            return pd.read_json(path, lines=True)
+            # -sig: a BOM (Notepad, PowerShell write one) was read as a bad first object
+            return pd.read_json(path, lines=True, encoding="utf-8-sig")
         sep = _csv_delimiter(path)
         frame = pd.read_csv(path, sep=sep)
         return _decimal_commas(frame) if sep == ";" else frame
