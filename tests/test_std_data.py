@@ -433,6 +433,19 @@ def test_apply_transformation_bad_inputs(people, tmp_path):
         tmp_path / "a",
     )
     assert err.message.startswith("transform:") and "normalize_data" in err.hint
+    # a transform of another format_version was applied as if it were version 1
+    newer = {**json.loads(fit.read_text()), "format_version": 2}
+    (tmp_path / "newer.json").write_text(json.dumps(newer))
+    err = refused(
+        "apply_transformation",
+        "--data",
+        people,
+        "--transform",
+        tmp_path / "newer.json",
+        "--transformed",
+        tmp_path / "a",
+    )
+    assert err.message.startswith("transform:") and "format_version 2; this pipe reads 1" in err.message
     assert not (tmp_path / "a").exists()
 
 
