@@ -642,6 +642,11 @@ def test_apply_sql_names_a_column_sqlite_cannot_take(tmp_path):
         "apply_sql", "--t1", people_path(tmp_path), "--t2", folded, "--query", "SELECT 1", "--result", tmp_path / "r"
     )
     assert err.message == "t2: the table cannot be loaded into SQLite: duplicate column name: A"
+    # the hint spoke of flat columns and case, neither of which was the matter
+    unnamed = tmp_path / "unnamed.parquet"
+    pd.DataFrame({"a": [1], "": [2]}).to_parquet(unnamed)
+    err = refused("apply_sql", "--t1", unnamed, "--query", "SELECT 1", "--result", tmp_path / "r")
+    assert "a column has an empty name" in err.message and "give every column a name" in err.hint
 
 
 def test_apply_sql_cannot_attach_a_database_file(people, tmp_path):
