@@ -433,6 +433,19 @@ def test_apply_transformation_bad_inputs(people, tmp_path):
         tmp_path / "a",
     )
     assert err.message.startswith("transform:") and "normalize_data" in err.hint
+    # a transform of another format_version was applied as if it were version 1
+    newer = {**json.loads(fit.read_text()), "format_version": 2}
+    (tmp_path / "newer.json").write_text(json.dumps(newer))
+    err = refused(
+        "apply_transformation",
+        "--data",
+        people,
+        "--transform",
+        tmp_path / "newer.json",
+        "--transformed",
+        tmp_path / "a",
+    )
+    assert err.message.startswith("transform:") and "format_version 2; this pipe reads 1" in err.message
     assert not (tmp_path / "a").exists()
 
 
@@ -629,6 +642,11 @@ def test_apply_sql_names_a_column_sqlite_cannot_take(tmp_path):
         "apply_sql", "--t1", people_path(tmp_path), "--t2", folded, "--query", "SELECT 1", "--result", tmp_path / "r"
     )
     assert err.message == "t2: the table cannot be loaded into SQLite: duplicate column name: A"
+    # the hint spoke of flat columns and case, neither of which was the matter
+    unnamed = tmp_path / "unnamed.parquet"
+    pd.DataFrame({"a": [1], "": [2]}).to_parquet(unnamed)
+    err = refused("apply_sql", "--t1", unnamed, "--query", "SELECT 1", "--result", tmp_path / "r")
+    assert "a column has an empty name" in err.message and "give every column a name" in err.hint
 
 
 def test_apply_sql_cannot_attach_a_database_file(people, tmp_path):

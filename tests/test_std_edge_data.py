@@ -80,6 +80,29 @@ def test_a_comma_csv_with_semicolons_in_its_text_stays_comma_separated(repo):
     assert pd.read_parquet(repo.root / "build/t.parquet")["note"].tolist() == ["x; y"]
 
 
+def test_a_semicolon_csv_whose_header_quotes_a_comma_is_read_as_its_columns(repo):
+    # the comma inside the quoted name made the file read as comma-separated: one column
+    # named 'x,y;z', the rows' text split at their decimal commas, and the step succeeded
+    repo.write("data/t.csv", '"x,y";z\n1,5;2\n2,5;3\n')
+    run = step(repo, "import_data", {"source": "data/t.csv"}, {"data": "build/t.parquet"})
+    assert run.code == 0, str(run)
+    got = pd.read_parquet(repo.root / "build/t.parquet")
+    assert list(got.columns) == ["x,y", "z"]
+    assert got["x,y"].tolist() == [1.5, 2.5] and got["z"].tolist() == [2, 3]
+
+
+@pytest.mark.parametrize("name", ["data/t.jsonl", "data/t"])
+def test_a_json_lines_file_with_a_bom_is_read(repo, name):
+    # Notepad and PowerShell write a BOM: it was 'could not be read as jsonl: Expected object
+    # or value at position 0' (and a file without a suffix was sniffed as CSV)
+    (repo.root / "data").mkdir()
+    (repo.root / name).write_bytes(b'\xef\xbb\xbf{"a": 1, "b": "x"}\n{"a": 2, "b": "y"}\n')
+    run = step(repo, "import_data", {"source": name}, {"data": "build/t.parquet"})
+    assert run.code == 0, str(run)
+    got = pd.read_parquet(repo.root / "build/t.parquet")
+    assert got.to_dict("list") == {"a": [1, 2], "b": ["x", "y"]}
+
+
 def test_a_latin1_csv_is_refused_naming_the_file_and_the_fix(repo):
     (repo.root / "data").mkdir()
     (repo.root / "data/t.csv").write_bytes("name,n\ncafé,1\n".encode("latin-1"))

@@ -163,6 +163,24 @@ def test_score_model_writes_what_score_frame_gives_for_the_same_rows(tmp_path, i
     pd.testing.assert_frame_equal(pd.read_parquet(scored), expected, check_dtype=False)
 
 
+@pytest.mark.parametrize("algorithm", ["logistic_regression", "ridge"])
+def test_scoring_no_rows_gives_no_rows_with_the_scored_columns(tmp_path, iris, diabetes, algorithm):
+    # scikit-learn refuses an empty array: the step failed ('Found array with 0 sample(s)',
+    # no hint) when a filter upstream kept no rows
+    data = iris if algorithm == "logistic_regression" else diabetes
+    model = _train(data, tmp_path / "model", algorithm)
+    empty = tmp_path / "empty.parquet"
+    pd.read_csv(data).iloc[:0].to_parquet(empty)
+    scored = tmp_path / "scored.parquet"
+    score_model(["--model", str(model), "--data", str(empty), "--scored", str(scored)])
+    got = pd.read_parquet(scored)
+    full = tmp_path / "full.parquet"
+    score_model(["--model", str(model), "--data", str(data), "--scored", str(full)])
+    want = pd.read_parquet(full)
+    assert len(got) == 0 and list(got.columns) == list(want.columns)
+    assert got.dtypes.tolist() == want.dtypes.tolist()
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_name_trains_and_scores(tmp_path, name):
     task = MODELS[name].task
@@ -314,6 +332,9 @@ def _train_argv(data: Path, tmp_path: Path, model: str = "ridge", label: str = "
         (["--hyperparameters", '{"zzz": 1}'], ["'zzz' is not a hyperparameter", "Ridge takes:", "alpha"]),
         (["--hyperparameters", '{"alpha": "big"}'], ["hyperparameters:", "'alpha' parameter of Ridge"]),
         (["--hyperparameters", '{"random_state": 3}'], ["random_state is set by the `seed` param"]),
+        # these trained, and model.json held `Infinity`, which is no JSON other readers take
+        (["--hyperparameters", '{"alpha": 1e400}'], ["hyperparameters: 1e400 is not a number JSON holds"]),
+        (["--hyperparameters", '{"alpha": Infinity}'], ["hyperparameters: Infinity is not a number", "finite"]),
         (["--features", "age,bmii"], ["features: column 'bmii' is not in the input", "did you mean 'bmi'?"]),
         (["--features", "age,target"], ["the label 'target' cannot also be a feature"]),
     ],

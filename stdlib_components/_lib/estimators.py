@@ -8,6 +8,7 @@ a cross-validated model is the model train_model would make on the same rows.
 from __future__ import annotations
 
 import json
+import math
 import platform
 import sys
 from dataclasses import dataclass
@@ -79,12 +80,27 @@ def model_kind(name: str, param: str = "model") -> ModelKind:
     return kind
 
 
+def _not_finite(token: str) -> float:
+    raise ComponentError(
+        f"hyperparameters: {token} is not a number JSON holds",
+        "give a finite number (the estimator's own setting for no limit, e.g. penalty: null, where it has one)",
+    )
+
+
+def _finite(token: str) -> float:
+    number = float(token)
+    return number if math.isfinite(number) else _not_finite(token)
+
+
 def parse_hyperparameters(text: str | None) -> dict[str, Any]:
     """The `hyperparameters` param: a JSON object (empty or absent: none)."""
     if text is None or not text.strip():
         return {}
     try:
-        value = json.loads(text)
+        # strict JSON has no NaN or infinity: Python's json reads `Infinity`, `NaN` and 1e400
+        # (as inf), and model.json, which repeats the hyperparameters, was then no JSON that
+        # other readers accept
+        value = json.loads(text, parse_constant=_not_finite, parse_float=_finite)
     except ValueError as err:
         raise ComponentError(
             f"hyperparameters: {text!r} is not valid JSON: {err}",

@@ -135,6 +135,8 @@ def score_frame(model: Model, frame):
     features = frame[model.info.feature_columns]
     out = frame.copy()
     est = model.estimator
+    if not len(frame):
+        return _no_rows(model, out)
     try:
         if model.info.task == "classification" and hasattr(est, "predict_proba"):
             proba = est.predict_proba(features)
@@ -152,6 +154,21 @@ def score_frame(model: Model, frame):
         # the estimator is the judge (a model folder of the user's own may take text columns);
         # its words are then made to name the columns at fault where they can be found
         raise _refusal(features, err) from None
+    return out
+
+
+def _no_rows(model: Model, out):
+    """No rows scored gives no rows with the columns scoring writes: scikit-learn refuses an
+    empty array, and a batch a filter emptied (no new rows today) is no error."""
+    import pandas as pd
+
+    est = model.estimator
+    classes = getattr(est, "classes_", None) if model.info.task == "classification" else None
+    # a column of the classes' type (text, numbers) as scoring rows would give, with no rows
+    kind = pd.Series(classes) if classes is not None else pd.Series([], dtype="float64")
+    out["prediction"] = kind.iloc[:0].set_axis(out.index)
+    for cls in classes if classes is not None and hasattr(est, "predict_proba") else ():
+        out[f"probability_{cls}"] = pd.Series([], dtype="float64", index=out.index)
     return out
 
 

@@ -18,6 +18,7 @@ from .errors import ComponentError, did_you_mean
 from .jsonfiles import read_json, write_json
 
 TRANSFORM_FORMAT = "pipefile-std-transform"
+FORMAT_VERSION = 1
 METHODS = ("zscore", "minmax")
 
 
@@ -48,7 +49,7 @@ def fit(frame, columns: list[str], method: str) -> dict[str, Any]:
                 f"filter out its extreme rows first (std/filter_rows), or leave {name!r} out of `columns`",
             )
         fitted[name] = {"center": center, "scale": scale if scale > 0 else 1.0}
-    return {"format": TRANSFORM_FORMAT, "format_version": 1, "method": method, "columns": fitted}
+    return {"format": TRANSFORM_FORMAT, "format_version": FORMAT_VERSION, "method": method, "columns": fitted}
 
 
 def _center_scale(values, method: str) -> tuple[float, float]:
@@ -78,6 +79,13 @@ def load(path: str | os.PathLike, param: str = "transform") -> dict[str, Any]:
         raise ComponentError(
             f"{param}: {path} is not a {TRANSFORM_FORMAT} file",
             "bind the `transform` output of std/normalize_data",
+        )
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        # a newer layout (other keys, another meaning of center/scale) would be misapplied unseen
+        raise ComponentError(
+            f"{param}: {path} has format_version {version!r}; this pipe reads {FORMAT_VERSION}",
+            "fit it again with std/normalize_data of this pipe, or upgrade pipe to the one that wrote it",
         )
     columns = raw.get("columns")
     ok = isinstance(columns, dict) and all(

@@ -7,6 +7,7 @@ is taken from the file's suffix unless given; a file with no known suffix is sni
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .errors import ComponentError
@@ -18,6 +19,8 @@ _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "
 def _sniff(path: Path) -> str:
     with open(path, "rb") as f:
         head = f.read(4)
+        if head.startswith(b"\xef\xbb\xbf"):  # a UTF-8 BOM: look past it
+            head = head[3:] + f.read(3)
     if head == b"PAR1":
         return "parquet"
     if head.lstrip()[:1] in (b"{",):
@@ -42,7 +45,8 @@ def _read_one(path: Path, fmt: str, param: str):
             _check_unique_names(path, param)
             return pd.read_parquet(path)
         if kind == "jsonl":
-            return pd.read_json(path, lines=True)
+            # -sig: a BOM (Notepad, PowerShell write one) was read as a bad first object
+            return pd.read_json(path, lines=True, encoding="utf-8-sig")
         sep = _csv_delimiter(path)
         frame = pd.read_csv(path, sep=sep)
         return _decimal_commas(frame) if sep == ";" else frame
@@ -65,9 +69,10 @@ _OTHER_DELIMITERS = (";", "\t", "|")
 def _csv_delimiter(path: Path) -> str:
     """`,` unless the header line holds no comma but `;`, a tab or `|` (a spreadsheet in a
     locale whose decimal mark is a comma writes `;`): read with the comma, such a file would
-    be one column of whole lines."""
+    be one column of whole lines. Quoted names are left out of the count: `"x,y";z` is a `;`
+    header whose first name holds a comma."""
     with open(path, "rb") as f:
-        header = f.readline(1 << 16)
+        header = re.sub(rb'"[^"]*"', b"", f.readline(1 << 16))  # ("" inside a name: two quoted runs)
     if b"," in header:
         return ","
     counts = {d: header.count(d.encode()) for d in _OTHER_DELIMITERS}

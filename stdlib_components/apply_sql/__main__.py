@@ -53,6 +53,11 @@ def _unloadable(name: str, frame, err: Exception) -> ComponentError:
     """Say which column SQLite could not take: a nested value (a list in JSON lines), or two
     names SQLite folds to one (`a` and `A`)."""
     cause = str(err.__cause__ or err)  # pandas wraps sqlite's words in "Execution failed"
+    if "" in [str(c) for c in frame.columns]:  # (Parquet and JSON lines may hold one)
+        return ComponentError(
+            f"{name}: the table cannot be loaded into SQLite: a column has an empty name ({cause})",
+            "give every column a name where the table is written",
+        )
     found = _PARAMETER.search(cause)
     if found and 0 < int(found.group(1)) <= len(frame.columns):
         column = frame.columns[int(found.group(1)) - 1]
