@@ -296,3 +296,35 @@ def test_a_dockerignore_that_is_not_utf8_is_an_error_naming_it(repo):
     r = repo.pipe("validate")
     assert r.code == 2, str(r)
     assert "img/.dockerignore is not UTF-8 text" in r.err and "save it as UTF-8" in r.err, str(r)
+
+
+def _two_fake_gpus(tmp_path) -> dict:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"  # a fake nvidia-smi (no GPU here): two devices
+    fake.write_text("#!/bin/sh\necho '0, Fake A100'\necho '1, Fake A100'\n")
+    fake.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_gpus_hidden_by_the_callers_cuda_visible_devices_are_not_handed_out(repo, tmp_path, monkeypatch):
+    # Was: detection (NVML, nvidia-smi) sees every device of the machine, so a pipe run with
+    # CUDA_VISIBLE_DEVICES=1 (inside a step that leased GPU 1, or told to keep off the others)
+    # handed GPU 0 to its steps: shared with whoever held it.
+    path = _two_fake_gpus(tmp_path)
+    monkeypatch.delenv("PIPE_GPUS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    repo.pipefile("""
+        steps:
+          a: {command: 'echo "$CUDA_VISIBLE_DEVICES" > ${{outputs.o}}', resources: {gpus: 1}, outputs: {o: a.txt}}
+          b: {command: 'true', resources: {gpus: 2}}
+    """)
+    r = repo.pipe("run", "a", env=dict(path, CUDA_VISIBLE_DEVICES="1"))
+    assert r.code == 0, str(r)
+    assert (repo.root / "a.txt").read_text().strip() == "1"
+    r = repo.pipe("run", "b", env=dict(path, CUDA_VISIBLE_DEVICES="1"))
+    assert r.code == 2 and "asks for 2 GPUs, but this machine has 1 (1)" in r.err, str(r)
+    r = repo.pipe("run", "b", env=dict(path, CUDA_VISIBLE_DEVICES="-1"))
+    assert r.code == 2 and "CUDA_VISIBLE_DEVICES='-1' hides the 2 detected" in r.err, str(r)
+    r = repo.pipe("run", "b", env=path)  # (unset: every device detected, as before)
+    assert r.code == 0, str(r)
