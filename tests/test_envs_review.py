@@ -328,3 +328,19 @@ def test_gpus_hidden_by_the_callers_cuda_visible_devices_are_not_handed_out(repo
     assert r.code == 2 and "CUDA_VISIBLE_DEVICES='-1' hides the 2 detected" in r.err, str(r)
     r = repo.pipe("run", "b", env=path)  # (unset: every device detected, as before)
     assert r.code == 0, str(r)
+
+
+def test_a_venv_python_path_that_is_no_python_says_so(repo):
+    # Was: `/bin/true -m venv DIR` exits 0 having made nothing, and the step failed with a bare
+    # "No such file or directory: .../bin/python", saying nothing of the python: it was given.
+    repo.pipefile("""
+        environments:
+          v: {type: venv, python: /bin/true}
+        steps:
+          a: {command: 'true', environment: v}
+    """)
+    r = repo.pipe("run", env={"PATH": "/usr/bin:/bin"})  # (no uv: `python -m venv`)
+    assert r.code == 1, str(r)
+    assert "making its venv with python '/bin/true' left no" in r.err, str(r)
+    assert "the path of a Python interpreter" in r.err, str(r)
+    assert not list((repo.root / ".pipe/store/envs/builds").iterdir())  # (nothing half-made kept)

@@ -303,11 +303,13 @@ class VenvEnvironment(CachedEnvironment):
                     self.root,
                     env,
                 )
+                self._check_made(path)
                 if reqs:
                     run_tool([uv, "pip", "install", "--python", py] + reqs, log, cancelled, what, self.root, env)
                 freeze = [uv, "pip", "freeze", "--python", py]
             else:
                 run_tool([self._interpreter(), "-m", "venv", path], log, cancelled, what, self.root, env)
+                self._check_made(path)
                 if reqs:
                     run_tool(
                         [py, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"] + reqs,
@@ -336,6 +338,18 @@ class VenvEnvironment(CachedEnvironment):
         except BaseException:
             shutil.rmtree(path, ignore_errors=True)  # nothing half-built is kept
             raise
+
+    def _check_made(self, path: str) -> None:
+        """After the venv was made: it has its interpreter. A `python:` path that is no Python
+        (/bin/true) exits 0 having made nothing, and the build failed later on a bare
+        "No such file or directory" naming the missing bin/python, not the Pipefile's line."""
+        if not _runs(path):
+            raise EnvError(
+                f"environment '{self.name}': making its venv with python '{self.spec.python or sys.executable}' "
+                f"left no {os.path.join(_bin(path), 'python')}",
+                self.spec.loc,
+                'give python: a Python version ("3.11") or the path of a Python interpreter',
+            )
 
     def process_env(self, base: Mapping[str, str], launch: Launch) -> dict:
         env = dict(base, **self.spec.env, **launch.env)
