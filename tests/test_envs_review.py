@@ -344,3 +344,20 @@ def test_a_venv_python_path_that_is_no_python_says_so(repo):
     assert "making its venv with python '/bin/true' left no" in r.err, str(r)
     assert "the path of a Python interpreter" in r.err, str(r)
     assert not list((repo.root / ".pipe/store/envs/builds").iterdir())  # (nothing half-made kept)
+
+
+def test_an_image_name_docker_cannot_read_gets_a_fix(repo):
+    # Was: "cannot look up image 'UPPER/Case:tag': ... invalid reference format: repository name
+    # must be lowercase" with no hint: the one error of the kind that said no fix.
+    from envsupport import docker_client
+
+    docker_client()  # (skips where no Docker daemon answers)
+    repo.pipefile("""
+        environments:
+          bad: {type: docker, image: "UPPER/Case:tag", network: none}
+        steps:
+          t: {command: 'true', environment: bad}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 2 and "Pipefile:3:" in r.err and "cannot look up image 'UPPER/Case:tag'" in r.err, str(r)
+    assert "hint: fix the image name" in r.err and "lowercase" in r.err, str(r)
