@@ -361,3 +361,22 @@ def test_an_image_name_docker_cannot_read_gets_a_fix(repo):
     r = repo.pipe("run")
     assert r.code == 2 and "Pipefile:3:" in r.err and "cannot look up image 'UPPER/Case:tag'" in r.err, str(r)
     assert "hint: fix the image name" in r.err and "lowercase" in r.err, str(r)
+
+
+def test_an_environment_variable_pipe_also_sets_for_the_step_is_no_internal_error(repo):
+    # Was: "internal error: TypeError(dict() got multiple values for keyword argument
+    # 'MLFLOW_TRACKING_URI')": a step rendered as on Azure ML is given one by pipe (where its
+    # metrics are gathered), and an environment setting it too could not start any such step.
+    repo.pipefile("""
+        environments:
+          e: {type: local, env: {MLFLOW_TRACKING_URI: "file:///nowhere", MINE: kept}}
+          v: {type: venv, env: {MLFLOW_TRACKING_URI: "file:///nowhere", MINE: kept}}
+        steps:
+          a: {command: 'echo "$MINE $MLFLOW_TRACKING_URI" > ${{outputs.o}}', render: azureml, environment: e, outputs: {o: a.txt}}
+          b: {command: 'echo "$MINE $MLFLOW_TRACKING_URI" > ${{outputs.o}}', render: azureml, environment: v, outputs: {o: b.txt}}
+    """)
+    r = repo.pipe("run", timeout=300)
+    assert r.code == 0, str(r)
+    for out in ("a.txt", "b.txt"):
+        mine, uri = repo.read(out).split()
+        assert mine == "kept" and uri.startswith("file://") and uri.endswith("/mlruns"), (out, uri)

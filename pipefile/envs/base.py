@@ -176,7 +176,9 @@ class Environment:
         return None
 
     def process_env(self, base: Mapping[str, str], launch: Launch) -> dict:
-        return dict(base, **self.spec.env, **launch.env)
+        # (merged, not passed as keywords: a name in both, MLFLOW_TRACKING_URI that a step rendered
+        # as on Azure ML is given, was a TypeError; pipe's value for the step wins)
+        return {**base, **self.spec.env, **launch.env}
 
     def argv(self, launch: Launch) -> list:
         return shell_argv(launch.command)

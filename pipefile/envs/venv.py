@@ -352,7 +352,7 @@ class VenvEnvironment(CachedEnvironment):
             )
 
     def process_env(self, base: Mapping[str, str], launch: Launch) -> dict:
-        env = dict(base, **self.spec.env, **launch.env)
+        env = {**base, **self.spec.env, **launch.env}  # (merged: see base.py)
         env.pop("PYTHONHOME", None)
         env["VIRTUAL_ENV"] = self.path or ""
         env["PATH"] = _bin(self.path or "") + os.pathsep + env.get("PATH", os.defpath)
