@@ -380,3 +380,23 @@ def test_an_environment_variable_pipe_also_sets_for_the_step_is_no_internal_erro
     for out in ("a.txt", "b.txt"):
         mine, uri = repo.read(out).split()
         assert mine == "kept" and uri.startswith("file://") and uri.endswith("/mlruns"), (out, uri)
+
+
+def test_a_fifo_as_a_requirements_file_is_an_error_not_a_hang(repo):
+    # Was: `pipe status` (and every run) hung for ever, reading a FIFO named as the requirements
+    # file or by one of its -r lines, waiting for a writer that never comes.
+    repo.pipefile("""
+        environments:
+          v: {type: venv, requirements: req.txt}
+        steps:
+          a: {command: 'true', environment: v}
+    """)
+    os.mkfifo(repo.root / "inc.txt")
+    repo.write("req.txt", "-r inc.txt\n")
+    r = repo.pipe("status", timeout=20)
+    assert r.code == 0 and "never built" in r.out, str(r)
+    (repo.root / "req.txt").unlink()
+    os.mkfifo(repo.root / "req.txt")
+    r = repo.pipe("status", timeout=20)
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:" in r.err and "requirements file 'req.txt' of environment 'v' is not a file" in r.err, str(r)

@@ -197,7 +197,14 @@ class Environment:
     # --- helpers for subclasses -------------------------------------------------------------
     def workspace_file(self, rel: str, what: str) -> dict:
         """{path, digest} of a file the spec names, or an EnvError at the spec's line."""
-        d = self.hasher.digest(rel)
+        # (data_only: a FIFO there is never opened, which would wait for a writer for ever)
+        d = self.hasher.digest(rel, data_only=True)
+        if d is None and os.path.exists(self.hasher.abspath(rel)):
+            raise EnvError(
+                f"{what} '{rel}' of environment '{self.name}' is not a file (a FIFO, socket or device)",
+                self.spec.loc,
+                "make it a regular file, or fix the path (relative to the Pipefile's folder)",
+            )
         if d is None:
             raise EnvError(
                 f"{what} '{rel}' of environment '{self.name}' does not exist",

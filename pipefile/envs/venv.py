@@ -38,7 +38,7 @@ INCLUDE_RE = re.compile(r"\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)
 def _file_digest(hasher, root: str, rel: str) -> Optional[str]:
     """The content digest of a file inside the workspace or outside it (None: not there)."""
     if not rel.startswith(".." + os.sep) and rel != "..":
-        d = hasher.digest(rel)
+        d = hasher.digest(rel, data_only=True)  # (a FIFO is not opened: see below)
         return d.digest if d is not None else None
     # Outside too through the stat cache, streamed: a wheel of gigabytes in ../wheels was read
     # whole into memory at every load (pipe status, a no-op pipe run).
@@ -163,11 +163,7 @@ class VenvEnvironment(CachedEnvironment):
         """[[path, digest]] of what the requirements install from a path (None: not there)."""
         lines = list(self.spec.packages)
         for rel in [self.spec.requirements] + [inc for inc, _ in included] if self.spec.requirements else []:
-            try:
-                with open(os.path.join(self.root, rel), encoding="utf-8", errors="replace") as f:
-                    lines += f.read().splitlines()
-            except OSError:
-                continue
+            lines += _lines(os.path.join(self.root, rel))
         out = []
         for line in lines:
             target = local_target(line)
@@ -190,11 +186,7 @@ class VenvEnvironment(CachedEnvironment):
         """[[path, digest]] of the files a requirements file pulls in with -r/-c, recursively
         (pip reads them relative to the file that names them): editing one reruns its steps too."""
         seen.add(rel)
-        try:
-            with open(os.path.join(self.root, rel), encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            return []
+        lines = _lines(os.path.join(self.root, rel))
         out = []
         for line in lines:
             m = INCLUDE_RE.match(line)
@@ -357,6 +349,18 @@ class VenvEnvironment(CachedEnvironment):
         env["VIRTUAL_ENV"] = self.path or ""
         env["PATH"] = _bin(self.path or "") + os.pathsep + env.get("PATH", os.defpath)
         return env
+
+
+def _lines(path: str) -> list:
+    """The lines of a requirements file; none if it is not a regular file (a FIFO named by
+    -r would wait for a writer for ever, in every `pipe status`) or cannot be read."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
 
 
 def _runs(path: str) -> bool:
