@@ -400,3 +400,18 @@ def test_a_fifo_as_a_requirements_file_is_an_error_not_a_hang(repo):
     r = repo.pipe("status", timeout=20)
     assert r.code == 2, str(r)
     assert "Pipefile:3:" in r.err and "requirements file 'req.txt' of environment 'v' is not a file" in r.err, str(r)
+
+
+def test_a_dockerignore_that_is_a_fifo_is_an_error_not_a_hang(repo):
+    # Was: every load (pipe validate, status, run) hung for ever opening it, waiting for a writer.
+    repo.write("img/Dockerfile", "FROM scratch\n")
+    os.mkfifo(repo.root / "img/.dockerignore")
+    repo.pipefile("""
+        environments:
+          img: {type: docker, build: img}
+        steps:
+          b: {command: 'true', environment: img}
+    """)
+    r = repo.pipe("validate", timeout=20)
+    assert r.code == 2, str(r)
+    assert "img/.dockerignore is not a file" in r.err and "make it a regular file" in r.err, str(r)
