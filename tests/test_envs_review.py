@@ -415,3 +415,20 @@ def test_a_dockerignore_that_is_a_fifo_is_an_error_not_a_hang(repo):
     r = repo.pipe("validate", timeout=20)
     assert r.code == 2, str(r)
     assert "img/.dockerignore is not a file" in r.err and "make it a regular file" in r.err, str(r)
+
+
+def test_a_dockerfile_that_is_a_fifo_is_an_error_not_a_hang(repo):
+    # Was: pipe run hung for ever before planning, opening it to find the images it builds FROM.
+    from envsupport import docker_client
+
+    docker_client()  # (skips where no Docker daemon answers)
+    (repo.root / "img").mkdir()
+    os.mkfifo(repo.root / "img/Dockerfile")
+    repo.pipefile("""
+        environments:
+          img: {type: docker, build: img}
+        steps:
+          b: {command: 'true', environment: img}
+    """)
+    r = repo.pipe("run", timeout=30)
+    assert r.code == 2 and "Pipefile:3:" in r.err and "which has no img/Dockerfile" in r.err, str(r)

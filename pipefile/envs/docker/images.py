@@ -45,6 +45,8 @@ def local_image_id(name: str, loc, env_name: str) -> Optional[str]:
 def from_images(dockerfile: str) -> list:
     """The images a Dockerfile builds FROM (not `scratch`, not earlier stages)."""
     try:
+        if not os.path.isfile(dockerfile):  # (a FIFO would wait for a writer for ever; the identity says it is missing)
+            return []
         with open(dockerfile, encoding="utf-8") as f:
             text = f.read()
     except OSError:
