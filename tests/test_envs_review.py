@@ -296,3 +296,139 @@ def test_a_dockerignore_that_is_not_utf8_is_an_error_naming_it(repo):
     r = repo.pipe("validate")
     assert r.code == 2, str(r)
     assert "img/.dockerignore is not UTF-8 text" in r.err and "save it as UTF-8" in r.err, str(r)
+
+
+def _two_fake_gpus(tmp_path) -> dict:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "nvidia-smi"  # a fake nvidia-smi (no GPU here): two devices
+    fake.write_text("#!/bin/sh\necho '0, Fake A100'\necho '1, Fake A100'\n")
+    fake.chmod(0o755)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+
+
+def test_gpus_hidden_by_the_callers_cuda_visible_devices_are_not_handed_out(repo, tmp_path, monkeypatch):
+    # Was: detection (NVML, nvidia-smi) sees every device of the machine, so a pipe run with
+    # CUDA_VISIBLE_DEVICES=1 (inside a step that leased GPU 1, or told to keep off the others)
+    # handed GPU 0 to its steps: shared with whoever held it.
+    path = _two_fake_gpus(tmp_path)
+    monkeypatch.delenv("PIPE_GPUS", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    repo.pipefile("""
+        steps:
+          a: {command: 'echo "$CUDA_VISIBLE_DEVICES" > ${{outputs.o}}', resources: {gpus: 1}, outputs: {o: a.txt}}
+          b: {command: 'true', resources: {gpus: 2}}
+    """)
+    r = repo.pipe("run", "a", env=dict(path, CUDA_VISIBLE_DEVICES="1"))
+    assert r.code == 0, str(r)
+    assert (repo.root / "a.txt").read_text().strip() == "1"
+    r = repo.pipe("run", "b", env=dict(path, CUDA_VISIBLE_DEVICES="1"))
+    assert r.code == 2 and "asks for 2 GPUs, but this machine has 1 (1)" in r.err, str(r)
+    r = repo.pipe("run", "b", env=dict(path, CUDA_VISIBLE_DEVICES="-1"))
+    assert r.code == 2 and "CUDA_VISIBLE_DEVICES='-1' hides the 2 detected" in r.err, str(r)
+    r = repo.pipe("run", "b", env=path)  # (unset: every device detected, as before)
+    assert r.code == 0, str(r)
+
+
+def test_a_venv_python_path_that_is_no_python_says_so(repo):
+    # Was: `/bin/true -m venv DIR` exits 0 having made nothing, and the step failed with a bare
+    # "No such file or directory: .../bin/python", saying nothing of the python: it was given.
+    repo.pipefile("""
+        environments:
+          v: {type: venv, python: /bin/true}
+        steps:
+          a: {command: 'true', environment: v}
+    """)
+    r = repo.pipe("run", env={"PATH": "/usr/bin:/bin"})  # (no uv: `python -m venv`)
+    assert r.code == 1, str(r)
+    assert "making its venv with python '/bin/true' left no" in r.err, str(r)
+    assert "the path of a Python interpreter" in r.err, str(r)
+    assert not list((repo.root / ".pipe/store/envs/builds").iterdir())  # (nothing half-made kept)
+
+
+def test_an_image_name_docker_cannot_read_gets_a_fix(repo):
+    # Was: "cannot look up image 'UPPER/Case:tag': ... invalid reference format: repository name
+    # must be lowercase" with no hint: the one error of the kind that said no fix.
+    from envsupport import docker_client
+
+    docker_client()  # (skips where no Docker daemon answers)
+    repo.pipefile("""
+        environments:
+          bad: {type: docker, image: "UPPER/Case:tag", network: none}
+        steps:
+          t: {command: 'true', environment: bad}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 2 and "Pipefile:3:" in r.err and "cannot look up image 'UPPER/Case:tag'" in r.err, str(r)
+    assert "hint: fix the image name" in r.err and "lowercase" in r.err, str(r)
+
+
+def test_an_environment_variable_pipe_also_sets_for_the_step_is_no_internal_error(repo):
+    # Was: "internal error: TypeError(dict() got multiple values for keyword argument
+    # 'MLFLOW_TRACKING_URI')": a step rendered as on Azure ML is given one by pipe (where its
+    # metrics are gathered), and an environment setting it too could not start any such step.
+    repo.pipefile("""
+        environments:
+          e: {type: local, env: {MLFLOW_TRACKING_URI: "file:///nowhere", MINE: kept}}
+          v: {type: venv, env: {MLFLOW_TRACKING_URI: "file:///nowhere", MINE: kept}}
+        steps:
+          a: {command: 'echo "$MINE $MLFLOW_TRACKING_URI" > ${{outputs.o}}', render: azureml, environment: e, outputs: {o: a.txt}}
+          b: {command: 'echo "$MINE $MLFLOW_TRACKING_URI" > ${{outputs.o}}', render: azureml, environment: v, outputs: {o: b.txt}}
+    """)
+    r = repo.pipe("run", timeout=300)
+    assert r.code == 0, str(r)
+    for out in ("a.txt", "b.txt"):
+        mine, uri = repo.read(out).split()
+        assert mine == "kept" and uri.startswith("file://") and uri.endswith("/mlruns"), (out, uri)
+
+
+def test_a_fifo_as_a_requirements_file_is_an_error_not_a_hang(repo):
+    # Was: `pipe status` (and every run) hung for ever, reading a FIFO named as the requirements
+    # file or by one of its -r lines, waiting for a writer that never comes.
+    repo.pipefile("""
+        environments:
+          v: {type: venv, requirements: req.txt}
+        steps:
+          a: {command: 'true', environment: v}
+    """)
+    os.mkfifo(repo.root / "inc.txt")
+    repo.write("req.txt", "-r inc.txt\n")
+    r = repo.pipe("status", timeout=20)
+    assert r.code == 0 and "never built" in r.out, str(r)
+    (repo.root / "req.txt").unlink()
+    os.mkfifo(repo.root / "req.txt")
+    r = repo.pipe("status", timeout=20)
+    assert r.code == 2, str(r)
+    assert "Pipefile:3:" in r.err and "requirements file 'req.txt' of environment 'v' is not a file" in r.err, str(r)
+
+
+def test_a_dockerignore_that_is_a_fifo_is_an_error_not_a_hang(repo):
+    # Was: every load (pipe validate, status, run) hung for ever opening it, waiting for a writer.
+    repo.write("img/Dockerfile", "FROM scratch\n")
+    os.mkfifo(repo.root / "img/.dockerignore")
+    repo.pipefile("""
+        environments:
+          img: {type: docker, build: img}
+        steps:
+          b: {command: 'true', environment: img}
+    """)
+    r = repo.pipe("validate", timeout=20)
+    assert r.code == 2, str(r)
+    assert "img/.dockerignore is not a file" in r.err and "make it a regular file" in r.err, str(r)
+
+
+def test_a_dockerfile_that_is_a_fifo_is_an_error_not_a_hang(repo):
+    # Was: pipe run hung for ever before planning, opening it to find the images it builds FROM.
+    from envsupport import docker_client
+
+    docker_client()  # (skips where no Docker daemon answers)
+    (repo.root / "img").mkdir()
+    os.mkfifo(repo.root / "img/Dockerfile")
+    repo.pipefile("""
+        environments:
+          img: {type: docker, build: img}
+        steps:
+          b: {command: 'true', environment: img}
+    """)
+    r = repo.pipe("run", timeout=30)
+    assert r.code == 2 and "Pipefile:3:" in r.err and "which has no img/Dockerfile" in r.err, str(r)

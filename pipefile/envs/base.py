@@ -176,7 +176,9 @@ class Environment:
         return None
 
     def process_env(self, base: Mapping[str, str], launch: Launch) -> dict:
-        return dict(base, **self.spec.env, **launch.env)
+        # (merged, not passed as keywords: a name in both, MLFLOW_TRACKING_URI that a step rendered
+        # as on Azure ML is given, was a TypeError; pipe's value for the step wins)
+        return {**base, **self.spec.env, **launch.env}
 
     def argv(self, launch: Launch) -> list:
         return shell_argv(launch.command)
@@ -195,7 +197,14 @@ class Environment:
     # --- helpers for subclasses -------------------------------------------------------------
     def workspace_file(self, rel: str, what: str) -> dict:
         """{path, digest} of a file the spec names, or an EnvError at the spec's line."""
-        d = self.hasher.digest(rel)
+        # (data_only: a FIFO there is never opened, which would wait for a writer for ever)
+        d = self.hasher.digest(rel, data_only=True)
+        if d is None and os.path.exists(self.hasher.abspath(rel)):
+            raise EnvError(
+                f"{what} '{rel}' of environment '{self.name}' is not a file (a FIFO, socket or device)",
+                self.spec.loc,
+                "make it a regular file, or fix the path (relative to the Pipefile's folder)",
+            )
         if d is None:
             raise EnvError(
                 f"{what} '{rel}' of environment '{self.name}' does not exist",

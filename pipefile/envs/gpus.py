@@ -2,6 +2,10 @@
 
     `pipe run --gpus 0,1`  >  PIPE_GPUS=0,1  >  NVML (pynvml, if installed)  >  nvidia-smi
 
+What is detected is narrowed to the CUDA_VISIBLE_DEVICES pipe itself runs with, when set (a
+pipe run inside a step that leased GPU 1, or by a user told to use GPUs 2,3): NVML and
+nvidia-smi see every device of the machine, and handing out the others would share them.
+
 An override is a comma-separated list of device ids (what CUDA_VISIBLE_DEVICES
 takes), each optionally with its model: `0:A100,1:A100`. `none` (or an empty
 value) means no GPU. An id's model comes from the override, else from detection,
@@ -20,6 +24,7 @@ from ..lazyclass import dataclass
 from ..printable import printable
 
 ENV_VAR = "PIPE_GPUS"
+VISIBLE_VAR = "CUDA_VISIBLE_DEVICES"
 _ID_RE = lazyre.Pattern(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 
 
@@ -141,11 +146,35 @@ def pool(override: Optional[str] = None) -> list:
     elif os.environ.get(ENV_VAR) is not None:
         wanted = parse(os.environ[ENV_VAR], ENV_VAR)
     else:
-        return detect()
+        found = detect()
+        visible = os.environ.get(VISIBLE_VAR)
+        return found if visible is None else _visible(found, visible)
     known = {}
     if any(model is None for _, model in wanted):
         known = {g.id: g.model for g in detect()}
     return [Gpu(gid, model or known.get(gid, "unknown")) for gid, model in wanted]
+
+
+def _visible(found: list, visible: str) -> list:
+    """The detected GPUs that CUDA_VISIBLE_DEVICES `visible` lets a process use, in its order.
+    As CUDA reads it: empty (or -1) is none, and the list ends at the first id that names no
+    device. A UUID (GPU-..., MIG-...) is taken as it is: detection lists indexes only."""
+    by_id = {g.id: g for g in found}
+    out: list = []
+    for part in visible.split(","):
+        gid = part.strip()
+        if gid in by_id:
+            got = by_id[gid]
+        elif _ID_RE.fullmatch(gid) and gid.startswith(("GPU-", "MIG-")) and found:
+            got = Gpu(gid)
+        else:
+            break
+        if got not in out:
+            out.append(got)
+    if found and not out:
+        global _why_none
+        _why_none = f"{VISIBLE_VAR}={printable(visible[:200])!r} hides the {len(found)} detected"
+    return out
 
 
 def model_of(gpus) -> str:

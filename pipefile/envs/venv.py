@@ -38,7 +38,7 @@ INCLUDE_RE = re.compile(r"\s*(?:-r|-c|--requirement|--constraint)(?:\s*=\s*|\s+)
 def _file_digest(hasher, root: str, rel: str) -> Optional[str]:
     """The content digest of a file inside the workspace or outside it (None: not there)."""
     if not rel.startswith(".." + os.sep) and rel != "..":
-        d = hasher.digest(rel)
+        d = hasher.digest(rel, data_only=True)  # (a FIFO is not opened: see below)
         return d.digest if d is not None else None
     # Outside too through the stat cache, streamed: a wheel of gigabytes in ../wheels was read
     # whole into memory at every load (pipe status, a no-op pipe run).
@@ -163,11 +163,7 @@ class VenvEnvironment(CachedEnvironment):
         """[[path, digest]] of what the requirements install from a path (None: not there)."""
         lines = list(self.spec.packages)
         for rel in [self.spec.requirements] + [inc for inc, _ in included] if self.spec.requirements else []:
-            try:
-                with open(os.path.join(self.root, rel), encoding="utf-8", errors="replace") as f:
-                    lines += f.read().splitlines()
-            except OSError:
-                continue
+            lines += _lines(os.path.join(self.root, rel))
         out = []
         for line in lines:
             target = local_target(line)
@@ -190,11 +186,7 @@ class VenvEnvironment(CachedEnvironment):
         """[[path, digest]] of the files a requirements file pulls in with -r/-c, recursively
         (pip reads them relative to the file that names them): editing one reruns its steps too."""
         seen.add(rel)
-        try:
-            with open(os.path.join(self.root, rel), encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines()
-        except OSError:
-            return []
+        lines = _lines(os.path.join(self.root, rel))
         out = []
         for line in lines:
             m = INCLUDE_RE.match(line)
@@ -303,11 +295,13 @@ class VenvEnvironment(CachedEnvironment):
                     self.root,
                     env,
                 )
+                self._check_made(path)
                 if reqs:
                     run_tool([uv, "pip", "install", "--python", py] + reqs, log, cancelled, what, self.root, env)
                 freeze = [uv, "pip", "freeze", "--python", py]
             else:
                 run_tool([self._interpreter(), "-m", "venv", path], log, cancelled, what, self.root, env)
+                self._check_made(path)
                 if reqs:
                     run_tool(
                         [py, "-m", "pip", "install", "--no-input", "--disable-pip-version-check"] + reqs,
@@ -337,12 +331,36 @@ class VenvEnvironment(CachedEnvironment):
             shutil.rmtree(path, ignore_errors=True)  # nothing half-built is kept
             raise
 
+    def _check_made(self, path: str) -> None:
+        """After the venv was made: it has its interpreter. A `python:` path that is no Python
+        (/bin/true) exits 0 having made nothing, and the build failed later on a bare
+        "No such file or directory" naming the missing bin/python, not the Pipefile's line."""
+        if not _runs(path):
+            raise EnvError(
+                f"environment '{self.name}': making its venv with python '{self.spec.python or sys.executable}' "
+                f"left no {os.path.join(_bin(path), 'python')}",
+                self.spec.loc,
+                'give python: a Python version ("3.11") or the path of a Python interpreter',
+            )
+
     def process_env(self, base: Mapping[str, str], launch: Launch) -> dict:
-        env = dict(base, **self.spec.env, **launch.env)
+        env = {**base, **self.spec.env, **launch.env}  # (merged: see base.py)
         env.pop("PYTHONHOME", None)
         env["VIRTUAL_ENV"] = self.path or ""
         env["PATH"] = _bin(self.path or "") + os.pathsep + env.get("PATH", os.defpath)
         return env
+
+
+def _lines(path: str) -> list:
+    """The lines of a requirements file; none if it is not a regular file (a FIFO named by
+    -r would wait for a writer for ever, in every `pipe status`) or cannot be read."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return []
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read().splitlines()
+    except OSError:
+        return []
 
 
 def _runs(path: str) -> bool:

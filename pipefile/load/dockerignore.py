@@ -13,6 +13,7 @@ line starts with its path (`entered`): what lies below it is not sent, whatever 
 
 from __future__ import annotations
 
+import os
 import posixpath
 import re
 
@@ -20,7 +21,18 @@ import re
 def read_patterns(path: str) -> list:
     """The lines of a .dockerignore file (none if it cannot be read), comments left out.
     One that is not UTF-8 is an error: its lines cannot be known, and neither can the context."""
+    import stat
+
     try:
+        # (a FIFO is never opened: it would wait for a writer for ever, at every load)
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            from ..errors import PipefileError
+
+            raise PipefileError(
+                f"{path} is not a file (a folder, FIFO, socket or device): its patterns, and so the Docker "
+                "build context, cannot be read",
+                hint="make it a regular file of patterns, or remove it",
+            )
         with open(path, encoding="utf-8") as f:
             lines = f.read().splitlines()
     except OSError:

@@ -34,12 +34,19 @@ def local_image_id(name: str, loc, env_name: str) -> Optional[str]:
     except docker.errors.ImageNotFound:
         return None
     except docker.errors.APIError as e:
-        raise EnvError(f"environment '{env_name}': cannot look up image '{name}': {e.explanation or e}", loc) from None
+        raise EnvError(
+            f"environment '{env_name}': cannot look up image '{name}': {e.explanation or e}",
+            loc,
+            "fix the image name: REPOSITORY[:TAG], the repository in lowercase (python:3.11-slim); "
+            "`docker image ls` lists the images here",
+        ) from None
 
 
 def from_images(dockerfile: str) -> list:
     """The images a Dockerfile builds FROM (not `scratch`, not earlier stages)."""
     try:
+        if not os.path.isfile(dockerfile):  # (a FIFO would wait for a writer for ever; the identity says it is missing)
+            return []
         with open(dockerfile, encoding="utf-8") as f:
             text = f.read()
     except OSError:
