@@ -130,12 +130,6 @@ def stop_on_signals() -> None:
         signal.signal(signal.SIGHUP, _hung_up)
 
 
-def _database_error(e: BaseException):
-    from ..jobdb.busy import database_error
-
-    return database_error(e)
-
-
 def guard(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -156,7 +150,9 @@ def guard(fn):
             if is_disk_error(e):  # pipe's own files could not be written: the user's to fix, not a bug
                 e = _output_error(e) or disk_error(e)
             elif type(e).__module__ == "sqlite3":  # a damaged or long-locked .pipe/*.db: the user's to fix
-                e = _database_error(e) or e
+                from ..jobdb.busy import database_error
+
+                e = database_error(e) or e
             elif isinstance(e, UnicodeEncodeError) and e.reason == "surrogates not allowed":
                 e = not_utf8(e)
             elif isinstance(e, FileNotFoundError) and _cwd_gone():
