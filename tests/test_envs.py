@@ -297,6 +297,13 @@ def test_gpu_requests_that_cannot_be_met_are_errors_before_anything_runs_simulat
     r = repo.pipe("run", "--gpus", f"{uuid},MIG-5c2d,2", "--force", "--json")
     assert r.code == 0, str(r)
     assert {s["name"]: s.get("gpus") for s in r.json["steps"]}["big"] == [uuid, "MIG-5c2d", "2"]
+    # Drivers before R470 list a MIG device as MIG-GPU-<uuid>/<instance>/<compute instance>.
+    old_mig = f"MIG-{uuid}/1/0"
+    r = repo.pipe("run", "--gpus", f"{old_mig},0,1", "--force", "--json")
+    assert r.code == 0, str(r)
+    assert {s["name"]: s.get("gpus") for s in r.json["steps"]}["big"] == [old_mig, "0", "1"]
+    r = repo.pipe("run", "--gpus", f"{old_mig}/2,0,1")
+    assert r.code == 2 and f"--gpus: '{old_mig}/2' is not a GPU id" in r.err, str(r)
 
 
 def test_a_memory_request_larger_than_the_machine_is_an_error(repo):

@@ -26,6 +26,13 @@ from ..printable import printable
 ENV_VAR = "PIPE_GPUS"
 VISIBLE_VAR = "CUDA_VISIBLE_DEVICES"
 _ID_RE = lazyre.Pattern(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+# Drivers before R470 list a MIG device as MIG-GPU-<its GPU's UUID>/<instance>/<compute instance>.
+_OLD_MIG_RE = lazyre.Pattern(r"MIG-GPU-[0-9A-Fa-f][0-9A-Fa-f\-]*/[0-9]+/[0-9]+")
+
+
+def _is_uuid(gid: str) -> bool:
+    """Whether `gid` is a device UUID as `nvidia-smi -L` lists it (GPU-..., MIG-...)."""
+    return bool(_ID_RE.fullmatch(gid) and gid.startswith(("GPU-", "MIG-"))) or bool(_OLD_MIG_RE.fullmatch(gid))
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,7 @@ def parse(text: str, what: str) -> list:
             )
         # An index, or a UUID as `nvidia-smi -L` lists them: anything else CUDA_VISIBLE_DEVICES
         # takes as no device at all, and the step would run on the CPU without a word.
-        if not _ID_RE.fullmatch(gid) or not (gid.isdecimal() or gid.startswith(("GPU-", "MIG-"))):
+        if not ((gid.isdecimal() and gid.isascii()) or _is_uuid(gid)):
             raise PipefileError(
                 f"{what}: '{part.strip()}' is not a GPU id",
                 hint="list device indexes separated by commas, e.g. 0,1, or their UUIDs (GPU-..., MIG-...: "
@@ -165,7 +172,7 @@ def _visible(found: list, visible: str) -> list:
         gid = part.strip()
         if gid in by_id:
             got = by_id[gid]
-        elif _ID_RE.fullmatch(gid) and gid.startswith(("GPU-", "MIG-")) and found:
+        elif _is_uuid(gid) and found:
             got = Gpu(gid)
         else:
             break
