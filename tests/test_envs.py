@@ -434,6 +434,35 @@ def test_files_a_requirements_file_includes_are_part_of_the_venv_identity(repo):
     assert third["a"] not in (first["a"], second["a"]) and third["b"] == first["b"]
 
 
+def test_an_interpreter_named_by_path_is_part_of_the_venv_identity(repo, tmp_path):
+    """A Python upgraded in place at the path `python:` names: the venv made with the old one
+    was kept, with every step it ran (checked on keys: nothing is built)."""
+    py = tmp_path / "py" / "python3"
+    py.parent.mkdir()
+    py.write_bytes(b"#!/bin/sh\n# python 3.10 stands here\n")
+    py.chmod(0o755)
+    repo.pipefile(f"""
+        environments:
+          pinned: {{type: venv, python: {py}}}
+          default: {{type: venv}}
+        steps:
+          a: {{command: 'echo a > ${{{{outputs.o}}}}', outputs: {{o: out/a.txt}}, environment: pinned}}
+          b: {{command: 'echo b > ${{{{outputs.o}}}}', outputs: {{o: out/b.txt}}, environment: default}}
+    """)
+
+    def keys():
+        r = repo.pipe("status", "--json")
+        assert r.code == 0, str(r)
+        return {s["name"]: s["key"] for s in r.json["steps"]}
+
+    first = keys()
+    assert keys() == first  # (stable while it stays)
+    py.write_bytes(b"#!/bin/sh\n# python 3.12 stands here now\n")  # replaced at the same path
+    second = keys()
+    assert second["a"] != first["a"] and second["b"] == first["b"]
+    assert keys() == second
+
+
 def test_a_venv_python_that_is_not_installed_is_an_error_before_anything_runs(repo):
     if shutil.which("uv"):
         pytest.skip("uv is on PATH: it would fetch the Python instead")

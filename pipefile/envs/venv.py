@@ -152,12 +152,28 @@ class VenvEnvironment(CachedEnvironment):
         included = self._included(self.spec.requirements, set()) if req else []
         if included:  # only then: the identity of a file without -r/-c lines stays what it was
             ident["included"] = included
+        if self.spec.python and "/" in self.spec.python:
+            # An interpreter named by path can be replaced at that path (a Python upgraded in
+            # place): its content is what builds the venv, or the old venv, made for the other
+            # Python, would be kept with the steps it ran. (Only then: others stay as they were.)
+            ident["interpreter"] = self._interpreter_digest()
         # Wheels, sdists and package folders named by path: their content is what is installed
         # (a wheel rebuilt under the same name must rebuild the venv and rerun its steps).
         local = self._local_sources(included)
         if local:  # (only then, as above: identities without them stay what they were)
             ident["local"] = local
         return ident
+
+    def _interpreter_digest(self) -> Optional[str]:
+        """The content digest of the interpreter `python:` names by path (None: not a file)."""
+        ap = os.path.realpath(os.path.join(self.root, self.spec.python))
+        try:
+            st = os.stat(ap)
+        except OSError:
+            return None
+        if not stat.S_ISREG(st.st_mode):  # (a FIFO would wait for a writer for ever)
+            return None
+        return self.hasher.cache.file_digest(ap, ap, st)
 
     def _local_sources(self, included: list) -> list:
         """[[path, digest]] of what the requirements install from a path (None: not there)."""
