@@ -463,6 +463,24 @@ def test_an_interpreter_named_by_path_is_part_of_the_venv_identity(repo, tmp_pat
     assert keys() == second
 
 
+def test_a_program_that_cannot_start_is_named_with_why_and_the_fix(repo):
+    # "Exec format error" alone: a script without its '#!' line, or a binary for another CPU.
+    if shutil.which("uv"):
+        pytest.skip("uv is on PATH: it starts the interpreter itself")
+    repo.write("tools/python", "print('no #! line')\n")
+    (repo.root / "tools/python").chmod(0o755)
+    repo.pipefile("""
+        environments:
+          e: {type: venv, python: ./tools/python}
+        steps:
+          a: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: e}
+    """)
+    r = repo.pipe("run")
+    assert r.code == 1, str(r)
+    assert "could not start './tools/python': Exec format error (it is not a program this machine can run: " in r.err
+    assert "a script needs a '#!' first line naming its interpreter" in r.err, str(r)
+
+
 def test_a_venv_python_that_is_not_installed_is_an_error_before_anything_runs(repo):
     if shutil.which("uv"):
         pytest.skip("uv is on PATH: it would fetch the Python instead")

@@ -8,6 +8,7 @@ Invariant: `identity()` is content, never a name, and computing it has no side e
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import threading
@@ -22,6 +23,19 @@ from ..lazyclass import dataclass
 
 class EnvError(PipefileError):
     """An environment that cannot be used: a missing tool or daemon, a failed build."""
+
+
+_START_HINTS = {
+    errno.ENOEXEC: "it is not a program this machine can run: a script needs a '#!' first line naming its "
+    "interpreter, a binary must be built for this system and CPU",
+    errno.EACCES: "make it executable (chmod +x), on a file system that allows running programs (not noexec)",
+    errno.ENOENT: "check the path; for a script, also the interpreter its '#!' line names",
+}
+
+
+def start_error(program: str, e: OSError) -> EnvError:
+    """Why `program` could not start, with what to do about it where the cause says."""
+    return EnvError(f"could not start {program!r}: {e.strerror}", hint=_START_HINTS.get(e.errno or 0))
 
 
 # Where a container sees the workspace a second time, read-only: the links of a literal view
@@ -97,7 +111,7 @@ class LocalProcess:
                 start_new_session=True,
             )
         except OSError as e:
-            raise EnvError(f"could not start {argv[0]!r}: {e.strerror}") from None
+            raise start_error(argv[0], e) from None
 
     def wait(self) -> int:
         return self.proc.wait()
@@ -191,7 +205,7 @@ class Environment:
             try:
                 return SpawnedProcess(argv, env, launch.log)
             except OSError as e:
-                raise EnvError(f"could not start {argv[0]!r}: {e.strerror}") from None
+                raise start_error(argv[0], e) from None
         return LocalProcess(argv, env, launch.cwd, launch.log)
 
     # --- helpers for subclasses -------------------------------------------------------------

@@ -34,7 +34,7 @@ def run_tool(
     try:
         proc = LocalProcess(argv, env, cwd, log)  # the way a step's command is started, in its own group
     except EnvError as e:
-        raise EnvError(f"{what}: {e.message}") from None
+        raise EnvError(f"{what}: {e.message}", e.loc, e.hint) from None
     sent_at = None
     while True:
         try:
