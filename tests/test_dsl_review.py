@@ -557,3 +557,27 @@ def test_a_workspace_module_found_through_pythonpath_is_in_the_key(repo: Repo):
     assert repo.outcomes("-f", "build.py", env=env) == {"use": "ran"}
     assert repo.read("build/use/out") == "x?"
     assert repo.outcomes("-f", "build.py", env=env) == {"use": "fresh"}
+
+
+def test_a_module_that_ends_the_process_while_loading_is_an_error_not_a_success(repo: Repo):
+    # os._exit in the module ran in pipe's process: pipe ended with the module's status, 0
+    # for os._exit(0), so `pipe run` in CI passed having run nothing
+    repo.write("proj/data/x.csv", "a\n")
+    repo.write("proj/helper.py", "import os\n\n\ndef leave():\n    os._exit(0)\n")
+    repo.write(
+        "proj/build.py",
+        CHAIN.replace("from pipefile import dsl\n", "from pipefile import dsl\nimport helper\n") + "\nhelper.leave()\n",
+    )
+    r = repo.pipe("run", "-f", "proj/build.py")
+    assert r.code == 2, str(r)
+    assert r.err.startswith(
+        "proj/helper.py:5: running proj/build.py failed: it called os._exit(0), which would end pipe"
+    ), str(r)
+    assert 'hint: end the process only when run as a script, under `if __name__ == "__main__":`' in r.err
+    assert not repo.exists("proj/build")
+    # What the module starts in a process of its own still ends as it asks.
+    repo.write(
+        "proj/build.py", CHAIN + "\nimport os\nif os.fork() == 0:\n    os._exit(7)\nassert os.wait()[1] >> 8 == 7\n"
+    )
+    r = repo.pipe("run", "-f", "proj/build.py")
+    assert r.code == 0 and repo.read("proj/build/b/out") == "a\n", str(r)

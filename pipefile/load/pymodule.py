@@ -47,12 +47,42 @@ def is_dsl(obj: Any) -> bool:
     return hasattr(obj, "__pipefile_yaml__")
 
 
+class ModuleExited(BaseException):
+    """The user's module called os._exit while pipe loaded it: that would end pipe itself, with
+    the module's exit status (0: a run that ran nothing, reported as a success)."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"it called os._exit({self.status}), which would end pipe itself"
+
+
+@contextlib.contextmanager
+def _exit_refused() -> Iterator[None]:
+    """While the user's code runs in this process, os._exit raises ModuleExited instead (a
+    process forked meanwhile still exits: the refusal is this process's alone)."""
+    real, pid = os._exit, os.getpid()
+
+    def refused(status: int) -> None:
+        if os.getpid() != pid:
+            real(status)
+        raise ModuleExited(status)
+
+    os._exit = refused  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        os._exit = real
+
+
 def _where(tb, folder: str) -> tuple:
     """(the SourceLoc of the deepest frame in the module's folder, else None: the module
     itself, the last frame's text)."""
     import traceback  # (only on this error's path: start-up)
 
-    frames = traceback.extract_tb(tb)
+    frames = [f for f in traceback.extract_tb(tb) if f.name != "refused" or f.filename != __file__]
     if not frames:
         return None, ""
     last = frames[-1]
@@ -77,10 +107,13 @@ def _failure(e: BaseException, display: str, folder: str) -> PipefileError:
     loc, last = _where(e.__traceback__, folder)
     if isinstance(e, SyntaxError) and e.filename and os.path.isfile(e.filename):
         loc, last = SourceLoc(os.path.abspath(e.filename), e.lineno or 0), ""
-    message = f"running {display} failed: {type(e).__name__}: {e}"
+    message = f"running {display} failed: " + (str(e) if isinstance(e, ModuleExited) else f"{type(e).__name__}: {e}")
     if last:
         message += f" (at {last})"
-    error = PipefileError(message, None, f"fix the module; `python {display}` shows the whole traceback")
+    hint = f"fix the module; `python {display}` shows the whole traceback"
+    if isinstance(e, ModuleExited):  # (its own run as a script keeps it: under `if __name__ == "__main__":`)
+        hint = 'end the process only when run as a script, under `if __name__ == "__main__":`'
+    error = PipefileError(message, None, hint)
     # where in the module, read back by _relocated from the caller's folder
     error.place = (loc.file, loc.line) if loc else None  # type: ignore[attr-defined]
     error.loc = SourceLoc(display)
@@ -131,7 +164,7 @@ def _in_folder(folder: str) -> Iterator[None]:
         sys.path.insert(0, folder)
         try:
             os.chdir(folder)
-            with contextlib.redirect_stdout(sys.stderr), modules_from_source(folder):
+            with contextlib.redirect_stdout(sys.stderr), modules_from_source(folder), _exit_refused():
                 yield
         finally:
             os.chdir(old)
