@@ -429,3 +429,29 @@ def test_an_exclude_naming_a_value_not_on_its_axis_is_refused(repo):
     # 2 for 2.0 (an integer for a whole number), as the tasks read it: the same value.
     repo.pipefile(text.replace("[0.1, 0.2]", "[1.0, 2.0]").replace("{lr: 0.3}", "{lr: 2}"))
     assert repo.pipe("validate").code == 0
+
+
+def test_a_folder_output_written_as_one_file_gets_a_note_with_the_fix(repo):
+    # `> ${{outputs.o}}` where the path ends with `/`: the shell's "Is a directory" was all the
+    # user saw, for a matrix step's every task (each task's entry is then a folder).
+    repo.pipefile("""
+        steps:
+          fit:
+            matrix: {a: [1, 2]}
+            inputs: {a: {type: integer}}
+            command: echo ${{inputs.a}} > ${{outputs.o}}
+            outputs: {o: build/fit/}
+          fine:
+            command: mkdir -p ${{outputs.o}} && cat ${{outputs.o}}
+            outputs: {o: build/fine/}
+    """)
+    r = repo.pipe("run", "-k")
+    assert r.code == 1, str(r)
+    note = (
+        "output 'o' is a folder (its path ends with '/', or its type is uri_folder), and the command left it empty: "
+        "write files inside it (${{outputs.o}}/NAME), or declare a file path (no '/')"
+    )
+    assert f"note: fit[a=1]: {note}" in r.out + r.err and f"note: fit[a=2]: {note}" in r.out + r.err, str(r)
+    # Another failure naming a folder ("Is a directory" from cat) whose output it did not write as
+    # a file: the note too (the output is empty), as it says what the output must hold.
+    assert "note: fine:" in r.out + r.err

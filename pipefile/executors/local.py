@@ -372,6 +372,7 @@ class LocalExecutor(ProcessRunning):
                         "in a container the workspace is read-only but for the step's declared outputs "
                         "(at ${{outputs.NAME}} or at their paths): write only those"
                     )
+                notes += _folder_written_as_a_file(node, staged.paths, log_abs)
                 raise StepFailure(how, rc)
             if view is not None:
                 notes += view.land()
@@ -474,3 +475,22 @@ class LocalExecutor(ProcessRunning):
                 outputs[oname] = d
         self.ws.actions.put(decision.key.digest, outputs, decision.key.manifest, seconds)
         return outputs
+
+
+def _folder_written_as_a_file(node: Node, staged: dict, log_abs: str) -> list:
+    """A note for a command that wrote a folder output as one file (`> ${{outputs.o}}`, where
+    the path ends with `/`: each task's entry a folder): the shell's "Is a directory" alone
+    does not say the fix."""
+    if not log_says(log_abs, b"Is a directory"):
+        return []
+    for oname, out in node.outputs.items():
+        try:
+            empty = out.type == spec.URI_FOLDER and oname in staged and not os.listdir(staged[oname])
+        except OSError:
+            continue
+        if empty:
+            return [
+                f"output '{oname}' is a folder (its path ends with '/', or its type is uri_folder), and the command "
+                f"left it empty: write files inside it (${{{{outputs.{oname}}}}}/NAME), or declare a file path (no '/')"
+            ]
+    return []
