@@ -322,6 +322,7 @@ def build(
     for st in pf.steps.values():
         inputs = {}
         deps: list = []
+        has_dep: set = set()  # (deps in order, looked up here: a gathering task reads thousands)
         used_params: dict = {}
         for iname, b in st.inputs.items():
             decl = st.input_decls.get(iname)
@@ -352,14 +353,15 @@ def build(
                             "a step cannot depend on what it writes; read the previous version from another path",
                         )
                     )
-                elif step_name not in deps:
+                elif step_name not in has_dep:
                     deps.append(step_name)
+                    has_dep.add(step_name)
                     edge_loc[(st.name, step_name)] = loc
             if not hits and path in bound:
                 check_kind(st.name, path, inputs, pf, errors, loc, bound[path] == TREE)
             elif not hits and check_exists:
                 check_source(st.name, path, loc, inputs, pf, producers, errors, entries)
-        deps += [a for a in st.after if a not in deps]  # ordering only (a bayesian trial's round)
+        deps += [a for a in st.after if a not in has_dep]  # ordering only (a bayesian trial's round)
         nodes[st.name] = Node(st, inputs, tuple(deps), used_params)
 
     if check_exists:

@@ -17,7 +17,7 @@ from .. import filenames
 from ..errors import PipefileError
 from ..outcomes import JobStatus
 from .errors_view import Refusal
-from .pipeline_view import dumps, graph_json, label_of
+from .pipeline_view import dumps, gc_paused, graph_json, keepable, label_of
 
 POLL = 0.2  # seconds between two looks at the database or a log file
 # What a follower sends of the log already written when it starts: its last FOLLOW_BYTES, at
@@ -91,6 +91,11 @@ def running_steps(ws, job, recorded: set) -> list:
 
 
 def show_job(ws, ref) -> dict:
+    with gc_paused():  # (a job of thousands of tasks: many objects made, none of them cycles)
+        return _show_job(ws, ref)
+
+
+def _show_job(ws, ref) -> dict:
     job = resolve(ws, ref)
     steps = ws.jobs.steps(job.id)
     doc = dict(job.to_json(), steps=[step_json(s) for s in steps], metrics=ws.jobs.metrics(job.id))
@@ -104,9 +109,11 @@ def show_job(ws, ref) -> dict:
 def _job_pipefile_graph(ws, job):
     """The graph of the job's Pipefile snapshot with its params, or None if it cannot be
     built now (snapshot gone, or it reads what no longer exists)."""
+    global _kept_job_graph
     from .. import artifacts
     from .. import graph as graph_mod
     from .. import load as loader
+    from ..speccache import sources_unchanged
 
     if not job.pipefile_digest or not ws.store.has(job.pipefile_digest):
         return None
@@ -117,9 +124,24 @@ def _job_pipefile_graph(ws, job):
         bound = artifacts.resolve_artifacts(pf, errors)
         if errors:
             return None
-        return graph_mod.build(pf, values, check_exists=False, artifacts=bound)
+        made_of = repr(sorted(values.items())), repr(sorted(map(repr, bound.items())))
+        key = (ws.root, job.pipefile, job.pipefile_digest, made_of)
+        kept_key, kept = _kept_job_graph
+        if kept_key == key and sources_unchanged(kept.pipefile):
+            return kept
+        graph = graph_mod.build(pf, values, check_exists=False, artifacts=bound)
+        _kept_job_graph = (key, graph) if keepable(graph) else (None, None)
+        return graph
     except (PipefileError, OSError, ValueError):
         return None
+
+
+# The last job graph built, by what built it: a running job's page reloads as its steps end,
+# and a job of thousands of tasks took about half a second of the server's time each time.
+# Kept as the pipeline's graph is (pipeline_view.GraphCache): while the files it read hold
+# what they held, never for one that binds artifact versions or maps a folder. Replaced
+# whole (requests run on threads).
+_kept_job_graph: tuple = (None, None)
 
 
 def job_graph(ws, job, steps: list, running: list) -> dict:

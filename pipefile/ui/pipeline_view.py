@@ -236,6 +236,8 @@ def _as_declared(node: dict, use) -> None:
 def parent_of(name: str):
     """`OUTER` of a nested step `OUTER/INNER` (the last `/` outside a task's `[...]`
     label, which may hold a path), or None."""
+    if "/" not in name:  # (most names: asked of every node of a big job, twice)
+        return None
     depth, cut = 0, -1
     for k, c in enumerate(name):
         if c == "[":
@@ -316,11 +318,22 @@ def dumps(doc: Any) -> str:
     for it ("nan", "inf", "-inf"), as a previewed table's cell is, not a 500. The walk that
     finds them is paid only by an answer that has one."""
     try:
-        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_encoded)
     except ValueError:
         from ..report.text import finite
 
-        return json.dumps(finite(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return json.dumps(finite(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_encoded)
+
+
+def _encoded(value: Any) -> Any:
+    """A value json cannot write (a set, a dataclass, a path) as FastAPI's encoding writes it:
+    answers skip that encoding (a walk of every value in Python), not what it gives."""
+    from fastapi.encoders import jsonable_encoder
+
+    out = jsonable_encoder(value)
+    if out is value:
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    return out
 
 
 class GraphCache:
@@ -348,7 +361,7 @@ class GraphCache:
                     self._kept = (key, graph)
                     return graph
         graph = load_graph(path)
-        self._kept = (digest, graph) if _keepable(graph) else (None, None)
+        self._kept = (digest, graph) if keepable(graph) else (None, None)
         return graph
 
     def valid(self, digest: str) -> bool:
@@ -367,11 +380,12 @@ class GraphCache:
         """The graph of a text with sha256 `digest`, built as `load_graph` builds it (an
         edit's preview validates its text so): when that text is saved, the page's reload
         draws it without loading a large Pipefile again."""
-        if _keepable(graph):
+        if keepable(graph):
             self._offered = (digest, graph)
 
 
-def _keepable(graph) -> bool:
+def keepable(graph) -> bool:
+    """Whether a graph may be kept and used again while its sources are unchanged."""
     mapped = any(g.kind == spec.EXPAND_FOREACH for g in graph.groups.values())
     return not graph.artifacts and not mapped
 
