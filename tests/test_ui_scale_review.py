@@ -362,3 +362,26 @@ def test_a_job_page_builds_its_graph_once_while_the_files_it_read_hold(tmp_path,
     again = jobs_view.show_job(ws, "1")
     assert len(built) == 2
     assert [n["name"] for n in again["graph"]["nodes"] if n["kind"] == "step"] == ["t/s"]  # (the job's records)
+
+
+def test_a_python_pipelines_job_graph_is_never_kept(tmp_path, monkeypatch):
+    # What it builds depends on the modules it imports, which no source lists: kept, an edit
+    # of one would show the job the graph of before.
+    from pipefile import graph as graph_mod
+    from pipefile.ui.home import WorkspacePerThread
+
+    repo = Repo(tmp_path)
+    repo.write(
+        "build.py",
+        "from pipefile import dsl\n\n"
+        "c = dsl.command(name='c', command='echo x > ${{outputs.o}}', outputs={'o': dsl.Output(type='uri_file')})\n\n\n"
+        "@dsl.pipeline(name='p')\ndef p():\n    c()\n\n\npipeline = p()\n",
+    )
+    assert repo.pipe("run", "-f", "build.py").code == 0
+    built = []
+    real = graph_mod.build
+    monkeypatch.setattr(graph_mod, "build", lambda *a, **k: built.append(1) or real(*a, **k))
+    ws = WorkspacePerThread(str(tmp_path))()
+    jobs_view.show_job(ws, "1")
+    jobs_view.show_job(ws, "1")
+    assert len(built) == 2

@@ -113,6 +113,7 @@ def _job_pipefile_graph(ws, job):
     from .. import artifacts
     from .. import graph as graph_mod
     from .. import load as loader
+    from ..load.pymodule import is_module_ref
     from ..speccache import sources_unchanged
 
     if not job.pipefile_digest or not ws.store.has(job.pipefile_digest):
@@ -130,7 +131,9 @@ def _job_pipefile_graph(ws, job):
         if kept_key == key and sources_unchanged(kept.pipefile):
             return kept
         graph = graph_mod.build(pf, values, check_exists=False, artifacts=bound)
-        _kept_job_graph = (key, graph) if keepable(graph) else (None, None)
+        # (a Python pipeline's graph depends on modules it imports, which no source lists: never kept)
+        kept_too = keepable(graph) and not is_module_ref(job.pipefile)
+        _kept_job_graph = (key, graph) if kept_too else (None, None)
         return graph
     except (PipefileError, OSError, ValueError):
         return None
