@@ -35,6 +35,7 @@ def _port(decl: spec.InputDecl) -> dict:
         "optional": decl.optional,
         "default": None if decl.default is MISSING else decl.default,
         "description": decl.description,
+        "enum": list(decl.enum) or None,
     }
 
 
@@ -133,7 +134,10 @@ def example_step(info: dict) -> str:
         where = f"data/{p['name']}" if p["default"] is None else p["default"]
         ins.append((p, where))
     for p in info["params"]:
-        ins.append((p, p["default"] if p["default"] is not None else _placeholder(p["type"])))
+        if p["default"] is not None:
+            ins.append((p, p["default"]))
+        else:  # (a placeholder it takes: the first of its enum when it has one)
+            ins.append((p, p["enum"][0] if p.get("enum") else _placeholder(p["type"])))
     if ins:
         lines.append("    inputs:")
         for p, value in ins:

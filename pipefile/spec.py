@@ -200,6 +200,7 @@ class InputDecl:
     optional: bool = False
     description: str = ""
     loc: SourceLoc = SourceLoc("")
+    enum: tuple = ()  # `enum: [..]` of a value input: the only values it takes; () when any of its type goes
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,7 @@ VALID = {
               data: {type: uri_file}
               lr: {type: number, default: 0.1}
               seed: {type: integer, optional: true}
+              solver: {type: string, default: adam, enum: [adam, sgd]}   # the only values it takes
             outputs:
               model: {type: uri_folder}
             code: [src/train.py]       # files/folders whose content is part of the step's key

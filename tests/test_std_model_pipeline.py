@@ -69,10 +69,11 @@ def test_the_chain_runs_records_the_evaluation_and_reruns_nothing(chain):
     assert set(chain.outcomes().values()) == {"fresh"}
 
 
-def test_an_unknown_algorithm_fails_its_step_by_name_and_keeps_nothing(chain):
-    run = chain.pipe("run", "score", "-p", "algorithm=rigde")  # cv would fail the same way
-    assert run.code == 1, run
-    assert "step 'train' (std/train_model@1): algorithm: 'rigde'" in run.err
+def test_an_unknown_algorithm_is_refused_by_name_before_anything_runs(chain):
+    # (it failed the train step after the steps before it ran: the component's enum refuses it now)
+    run = chain.pipe("run", "score", "-p", "algorithm=rigde")  # cv is refused the same way
+    assert run.code == 2, run
+    assert "-p algorithm=rigde: param 'algorithm' is 'rigde', which input" in run.err
     assert "did you mean 'ridge'?" in run.err
     assert not chain.exists("build/model") and not chain.exists("build/scored.parquet")
 

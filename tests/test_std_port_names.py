@@ -106,13 +106,15 @@ def test_train_models_param_is_model_and_algorithm_still_works(repo):
         )
         return repo.pipe("run")
 
+    # A name it does not know is refused at load, at the input's line (component enums), before
+    # anything runs: it failed the step after its upstream ran.
     run = train("model: rigde")
-    assert run.code == 1, run
-    assert "step 'train' (std/train_model@1): model: 'rigde' is not an algorithm" in run.err
+    assert run.code == 2, run
+    assert "Pipefile:5:34: input 'model' of step 'train' is 'rigde', which is not one of its enum values" in run.err
     assert "did you mean 'ridge'?" in run.err
 
     run = train("algorithm: rigde")  # the older name is told by its own name
-    assert "step 'train' (std/train_model@1): algorithm: 'rigde'" in run.err
+    assert run.code == 2 and "input 'algorithm' of step 'train' is 'rigde'" in run.err, run
 
     run = train("model: ridge, algorithm: lasso")
     assert run.code == 1, run

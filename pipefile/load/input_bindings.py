@@ -9,6 +9,7 @@ own inputs): it needs only the reader and the params and assets read before the 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import TYPE_CHECKING, Mapping, Optional
 
@@ -26,6 +27,7 @@ from ..spec import (
     InputDecl,
 )
 from .fields import BINDING_KEYS
+from .params import enum_hint
 from .paths import normalize_path, path_hint
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar
@@ -44,6 +46,33 @@ class InputBindingReader:
     assets: Mapping[str, spec.Asset]
 
     def load_binding(self, iname: str, node: Node, what: str, decl: Optional[InputDecl]) -> Optional[Binding]:
+        b = self._binding(iname, node, what, decl)
+        if b is not None and decl is not None and decl.enum:
+            self._held_to_enum(iname, node, what, decl, b)
+        return b
+
+    def _held_to_enum(self, iname: str, node: Node, what: str, decl: InputDecl, b: Binding) -> None:
+        """A value bound to an input with an `enum:` is one of its values: written here, or a
+        param's (its default now; a `-p` value when it is given: the param's limits)."""
+        if b.kind == BIND_VALUE and b.value not in decl.enum:
+            self.r.error(
+                node,
+                f"input '{iname}' of {what} is {b.value!r}, which is not one of its enum values",
+                enum_hint(b.value, decl.enum),
+            )
+        elif b.kind == BIND_PARAM and isinstance(self.params, dict) and b.ref in self.params:
+            param = self.params[b.ref]
+            if param.default is not spec.MISSING and param.default not in decl.enum:
+                self.r.error(
+                    node,
+                    f"input '{iname}' of {what} is bound to param '{b.ref}', whose default {param.default!r} "
+                    "is not one of the input's enum values",
+                    f"give param '{b.ref}' a default the input takes ({', '.join(str(v) for v in decl.enum)})",
+                )
+            limit = spec.ParamLimit(f"input '{iname}' of {what}", self.r.loc(node), decl.enum)  # (where it is bound)
+            self.params[b.ref] = dataclasses.replace(param, limits=param.limits + (limit,))
+
+    def _binding(self, iname: str, node: Node, what: str, decl: Optional[InputDecl]) -> Optional[Binding]:
         r = self.r
         dtype = decl.type if decl else None
         if is_mapping(node):

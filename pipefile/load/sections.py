@@ -86,13 +86,19 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
     return out
 
 
-def load_enum(r: NodeReader, node: Node, typ: str, key: str) -> tuple:
-    """`enum: [..]` of a param: a non-empty list of distinct values of its type; () when it is not one."""
-    what = f"enum of param '{key}'"
+def load_enum(r: NodeReader, node: Node, typ: str, key: str, owner: str = "") -> tuple:
+    """`enum: [..]` of a param (or of `owner`, a component's value input): a non-empty list of
+    distinct values of its type; () when it is not one."""
+    owner = owner or f"param '{key}'"
+    what = f"enum of {owner}"
     if typ == spec.LIST:
+        kind = "param" if owner.startswith("param ") else "input"
         r.error(
-            node, f"param '{key}' is a list, and a list param takes no enum", "remove enum:, or make it a string param"
+            node, f"{owner} is a list, and a list {kind} takes no enum", f"remove enum:, or make it a string {kind}"
         )
+        return ()
+    if typ in spec.PATH_TYPES:  # (a component's input that is a file or folder)
+        r.error(node, f"{owner} is {a(typ)} (a path), which takes no enum", "remove enum:, or make it a string input")
         return ()
     if not is_sequence(node) or not node.value:
         r.error(node, f"{what} must be a non-empty list of values", "e.g. enum: [ridge, lasso]")
@@ -330,7 +336,19 @@ def load_input_decl(r: NodeReader, name: str, knode: Node, vnode: Node, what: st
         if not isinstance(optional, bool):
             r.error(f["optional"], "optional must be true or false")
             optional = False
-    return InputDecl(name, t, default, optional, r.description(f), r.loc(knode))
+    choices: tuple = ()
+    if "enum" in f:
+        said = len(r.errors)
+        choices = load_enum(r, f["enum"], t, name, f"input '{name}' of {what}")
+        if len(r.errors) > said:
+            choices = ()  # (said: the values it holds would refuse good bindings as well)
+        if choices and default is not MISSING and default not in choices:
+            r.error(
+                f["default"],
+                f"default of input '{name}' of {what} is {default!r}, which is not one of its enum values",
+                f"give a default from enum: {enum_text(choices)}, or add {default!r} to the enum",
+            )
+    return InputDecl(name, t, default, optional, r.description(f), r.loc(knode), choices)
 
 
 # --- what components and steps share ------------------------------------------------------

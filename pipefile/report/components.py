@@ -15,6 +15,14 @@ def _default(port: dict) -> str:
     return f"= {port['default']!r}" if isinstance(port["default"], str) else f"= {port['default']}"
 
 
+def _described(port: dict) -> str:
+    """A port's description, and the values it takes when it has an enum."""
+    if not port.get("enum"):
+        return port["description"]
+    one_of = "one of: " + ", ".join(str(v) for v in port["enum"])
+    return f"{port['description']} ({one_of})" if port["description"] else one_of
+
+
 def _ports(ports: list) -> str:
     """'data: uri_file, fraction: number = 0.7, stratify_column?: string'"""
     out = []
@@ -60,7 +68,7 @@ def render_show(info: dict, example: str, stream=None) -> None:
     for title, ports in (("inputs", info["inputs"]), ("params", info["params"])):
         if ports:
             stream.write(f"\n{title}:\n")
-            rows = [["  " + p["name"], p["type"] or "path", _default(p), p["description"]] for p in ports]
+            rows = [["  " + p["name"], p["type"] or "path", _default(p), _described(p)] for p in ports]
             table(["  name", "type", "default", "description"], rows, None, stream)
     if info["outputs"]:
         stream.write("\noutputs:\n")

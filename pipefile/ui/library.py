@@ -19,6 +19,7 @@ def _port(p: dict) -> dict:
         "default": p.get("default"),
         "description": p.get("description") or None,
         "required": bool(p.get("required")),
+        "enum": p.get("enum") or None,  # (the properties panel offers them as a menu)
     }
 
 

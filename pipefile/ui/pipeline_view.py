@@ -13,7 +13,7 @@ import gc
 import hashlib
 import json
 import os
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .. import spec
 from ..errors import PipefileError
@@ -312,28 +312,18 @@ def _edges(graph, task_of: dict, expansions: dict) -> list:
     return edges
 
 
-def dumps(doc: Any) -> str:
+def dumps(doc: Any, default: Optional[Callable[[Any], Any]] = None) -> str:
     """The JSON text of an answer. JSON has no NaN or infinity, which a Pipefile can hold (a
     param `x: .nan`) and a job can record: such a float is written as the text pipe prints
     for it ("nan", "inf", "-inf"), as a previewed table's cell is, not a 500. The walk that
-    finds them is paid only by an answer that has one."""
+    finds them is paid only by an answer that has one. `default`: json.dumps's, for a value
+    json cannot write."""
     try:
-        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_encoded)
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=default)
     except ValueError:
         from ..report.text import finite
 
-        return json.dumps(finite(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_encoded)
-
-
-def _encoded(value: Any) -> Any:
-    """A value json cannot write (a set, a dataclass, a path) as FastAPI's encoding writes it:
-    answers skip that encoding (a walk of every value in Python), not what it gives."""
-    from fastapi.encoders import jsonable_encoder
-
-    out = jsonable_encoder(value)
-    if out is value:
-        raise TypeError(f"{type(value).__name__} is not JSON")
-    return out
+        return json.dumps(finite(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=default)
 
 
 class GraphCache:
