@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,43 @@ def test_an_undeclared_name_is_still_not_defined(tmp_path: Path) -> None:
     )
     messages = sorted(e.message for e in validation_errors(tmp_path))
     assert len(messages) == 3 and all("not defined" in m or "there is no" in m for m in messages), messages
+
+
+def _section(page: str, heading: str) -> str:
+    text = (Path(__file__).resolve().parent.parent / "docs" / page).read_text(encoding="utf-8")
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def test_every_field_of_a_jobs_json_is_named_in_jobs_md(tmp_path: Path) -> None:
+    """jobs.md's "What a job holds" left out `cloned_from`, `noop`, `metrics` (of `jobs show
+    --json`), each step's `finished`, the `size` of a code entry, and the outcomes `stopped`
+    and `on-remote`: a reader of the JSON met fields the page did not explain."""
+    from workspace_repo import Repo
+
+    held = _section("jobs.md", "## What a job holds")
+    words = set(re.findall(r"\b([a-z_]+)\b", held))
+    repo = Repo(tmp_path)
+    repo.pipefile(
+        """\
+        steps:
+          a:
+            command: >-
+              echo '{"loss": 1}' > ${{outputs.m}}
+            outputs: {m: build/m.json}
+            code: [run.sh]
+            metrics: [build/m.json]
+        """
+    )
+    repo.write("run.sh", "true\n")
+    assert repo.pipe("run").code == 0
+    job = repo.pipe("jobs", "show", "last", "--json").json
+    missing = sorted(k for k in job if f"`{k}`" not in held)
+    missing += sorted(f"steps[].{k}" for k in job["steps"][0] if f"`{k}`" not in held)
+    missing += sorted(f"code.{k}" for entry in job["code"].values() for k in entry if k not in words)
+    assert not missing, f"docs/jobs.md does not name {missing}"
+    from pipefile.outcomes import Outcome
+
+    recorded = set(Outcome) - {Outcome.WOULD_RUN, Outcome.WOULD_RESTORE, Outcome.RESTORE_FAILED}
+    assert not [o.value for o in recorded if f"`{o.value}`" not in held], "an outcome a job records is not in jobs.md"
