@@ -75,3 +75,48 @@ def test_every_field_of_a_jobs_json_is_named_in_jobs_md(tmp_path: Path) -> None:
 
     recorded = set(Outcome) - {Outcome.WOULD_RUN, Outcome.WOULD_RESTORE, Outcome.RESTORE_FAILED}
     assert not [o.value for o in recorded if f"`{o.value}`" not in held], "an outcome a job records is not in jobs.md"
+
+
+def test_every_key_of_a_lineage_json_is_named_in_artifacts_md(tmp_path: Path) -> None:
+    """artifacts.md's `--json` of `pipe lineage` named neither a step node's `finished` nor a
+    data node's `note`, nor what an input that is no data holds (`value` and `param`, `none`):
+    the tree of a step with a param input and an optional one showed keys the page did not."""
+    from workspace_repo import Repo
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "artifacts.md").read_text(encoding="utf-8")
+    described = page[page.index("- `--json` prints the tree") :]
+    described = described[: described.index("\n- `--format mermaid`")]
+    repo = Repo(tmp_path)
+    repo.pipefile(
+        """\
+        params: {lr: 0.1}
+        components:
+          c:
+            inputs: {data: uri_file, lr: number, seed: {type: integer, optional: true}}
+            outputs: {out: uri_file}
+            command: cat ${{inputs.data}} > ${{outputs.out}} $[[${{inputs.seed}}]]
+        steps:
+          a:
+            component: c
+            inputs: {data: data.txt, lr: "${{params.lr}}"}
+            outputs: {out: {path: build/out.txt, name: out}}
+            code: [data.txt]
+        """
+    )
+    repo.write("data.txt", "x\n")
+    assert repo.pipe("run").code == 0
+    keys: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                keys.add(k)
+                if k in ("inputs", "code"):  # keyed by the Pipefile's names and paths
+                    for child in v.values():
+                        walk(child)
+                elif k not in ("params", "git"):  # values, not shapes
+                    walk(v)
+
+    walk(repo.pipe("lineage", "out", "--json").json)
+    missing = sorted(k for k in keys if not re.search(rf"\b{k}\b", described))
+    assert not missing, f"docs/artifacts.md's --json of pipe lineage does not name {missing}"
