@@ -120,3 +120,19 @@ def test_every_key_of_a_lineage_json_is_named_in_artifacts_md(tmp_path: Path) ->
     walk(repo.pipe("lineage", "out", "--json").json)
     missing = sorted(k for k in keys if not re.search(rf"\b{k}\b", described))
     assert not missing, f"docs/artifacts.md's --json of pipe lineage does not name {missing}"
+
+
+def test_every_option_of_pipe_ui_is_in_ui_md_and_a_short_token_is_said() -> None:
+    """ui.md's table of `pipe ui`'s flags lacked the four `--azureml-*` options (the designer
+    of an Azure ML pipeline job needs them as `pipe run` does), and said nothing of what a
+    `--token` must be: `--token abc` was refused (exit 2) for a rule the page never gave."""
+    import click
+
+    from pipefile.cli.ui import ui
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "ui.md").read_text(encoding="utf-8")
+    table = _section("ui.md", "## Starting it")
+    flags = [o for p in ui.params if isinstance(p, click.Option) for o in p.opts if o.startswith("--")]
+    missing = [f for f in flags if f != "--help" and not re.search(rf"(?<![\w-]){f}(?![\w-])", table)]
+    assert not missing, f"docs/ui.md's table of pipe ui's flags lacks {missing}"
+    assert "at least 8 characters" in page
