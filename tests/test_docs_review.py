@@ -136,3 +136,60 @@ def test_every_option_of_pipe_ui_is_in_ui_md_and_a_short_token_is_said() -> None
     missing = [f for f in flags if f != "--help" and not re.search(rf"(?<![\w-]){f}(?![\w-])", table)]
     assert not missing, f"docs/ui.md's table of pipe ui's flags lacks {missing}"
     assert "at least 8 characters" in page
+
+
+def test_every_entry_of_a_workspaces_pipe_folder_is_in_store_md(tmp_path: Path) -> None:
+    """store.md says what `.pipe/` holds, yet its table named neither the workspace lock,
+    `running/`, `.gitignore`, `saved.log`, nor the folders a named artifact binding, a
+    pipeline component, a foreach (its map record, its batches) and a matrix whose paths use
+    its inputs leave there: a user looking in `.pipe/` met entries no page explained."""
+    from workspace_repo import Repo
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "store.md").read_text(encoding="utf-8")
+    table = text[text.index("| path |") :]
+    table = table[: table.index("\n\n")]
+    repo = Repo(tmp_path)
+    repo.write("items/a.txt", "a\n")
+    repo.write("items/b.txt", "b\n")
+    repo.pipefile(
+        """\
+        components:
+          pipe2:
+            type: pipeline
+            outputs: {o: uri_file}
+            steps:
+              inner: {command: "echo x > ${{outputs.o}}", outputs: {o: "${{parent.outputs.o}}"}}
+        steps:
+          named:
+            command: echo v > ${{outputs.o}}
+            outputs: {o: {path: build/v.txt, name: v}}
+          nested: {component: pipe2}
+          each:
+            foreach: ${{inputs.i}}
+            inputs: {i: items}
+            command: cat ${{inputs.i}} > ${{outputs.o}}
+            outputs: {o: build/each/}
+          batched:
+            foreach: {over: "${{inputs.i}}", batch_size: 1}
+            inputs: {i: items}
+            command: ls ${{inputs.i}} > ${{outputs.o}}
+            outputs: {o: build/batched/}
+          grid:
+            matrix: {n: [1, 2]}
+            inputs: {n: {type: integer}}
+            command: echo ${{inputs.n}} > ${{outputs.o}}
+            outputs: {o: "build/grid-${{inputs.n}}.txt"}
+          read:
+            command: ls ${{inputs.g}} ${{inputs.n}} ${{inputs.v}} > ${{outputs.o}}
+            inputs: {g: "${{steps.grid.outputs.o}}", n: "${{steps.nested.outputs.o}}", v: "${{artifacts.w:1}}"}
+            outputs: {o: build/read.txt}
+        """
+    )
+    repo.write("w.txt", "w\n")
+    assert repo.pipe("asset", "add", "w.txt", "--name", "w").code == 0
+    assert repo.pipe("run", "named").code == 0
+    repo.write("build/v.txt", "edited by hand\n")  # saved in the store before it is replaced
+    assert repo.pipe("run").code == 0, repo.pipe("run")
+    entries = [p.name for p in (tmp_path / ".pipe").iterdir()]
+    missing = sorted(e for e in entries if f"`.pipe/{e}" not in table)
+    assert not missing, f"docs/store.md's table of .pipe/ does not name {missing}"
