@@ -193,3 +193,77 @@ def test_every_entry_of_a_workspaces_pipe_folder_is_in_store_md(tmp_path: Path) 
     entries = [p.name for p in (tmp_path / ".pipe").iterdir()]
     missing = sorted(e for e in entries if f"`.pipe/{e}" not in table)
     assert not missing, f"docs/store.md's table of .pipe/ does not name {missing}"
+
+
+INCLUDE_LEAVES_OUT_DEPTH = """\
+components:
+  c:
+    inputs: {lr: number, depth: integer, k: {type: integer, default: 4}}
+    outputs: {o: uri_file}
+    command: echo ${{inputs.lr}} ${{inputs.depth}} ${{inputs.k}} > ${{outputs.o}}
+steps:
+  t:
+    matrix:
+      lr: [0.1]
+      depth: [3]
+      include: [{lr: 0.5}]
+"""
+
+
+@pytest.mark.parametrize(
+    "tail,where,says",
+    [
+        (  # an inline step: the axis used outside $[[ ]]
+            "    inputs: {lr: {type: number}, depth: {type: integer}}\n"
+            "    command: echo ${{inputs.lr}} --depth ${{inputs.depth}} > ${{outputs.o}}\n"
+            "    outputs: {o: build/t}\n",
+            13,
+            "is an axis of its matrix that an include: gives no value, but is used outside $[[ ... ]]",
+        ),
+        (  # a component's required input
+            "    component: c\n    outputs: {o: build/t}\n",
+            8,
+            "an include: of the matrix of step 't' gives no value for axis 'depth', a required input",
+        ),
+        (  # an output path of the axis (was an internal error: KeyError, exit 70)
+            "    inputs: {lr: {type: number}, depth: {type: integer}}\n"
+            "    command: echo $[[${{inputs.depth}}]] > ${{outputs.o}}\n"
+            "    outputs: {o: 'build/t-${{inputs.lr}}-${{inputs.depth}}.txt'}\n",
+            14,
+            "output 'o' of step 't' uses axis 'depth', which an include: of its matrix gives no value",
+        ),
+    ],
+    ids=["inline-command", "component-input", "output-path"],
+)
+def test_a_matrix_include_that_leaves_out_an_axis_the_task_needs_is_refused(
+    tmp_path: Path, tail: str, where: int, says: str
+) -> None:
+    """pipefile.md: `include:` adds a combination, every axis given. One that left an axis
+    out made a task whose input had no value: the command got `--depth ''` (a component's
+    required input too), and an output path of that axis was an internal error (exit 70).
+    Each is refused at load, located, with the fix."""
+    (tmp_path / "Pipefile").write_text(INCLUDE_LEAVES_OUT_DEPTH + tail)
+    errors = validation_errors(tmp_path)
+    assert [(e.loc.line if e.loc else None, says in e.message) for e in errors] == [(where, True)], [
+        str(e) for e in errors
+    ]
+    assert "include:" in (errors[0].hint or "")
+
+
+def test_a_matrix_include_may_leave_out_an_axis_that_can_have_no_value(tmp_path: Path) -> None:
+    """Left out where it may have no value (inside $[[ ]], or a component input with a
+    default), the included task runs as before: the block drops, the default applies."""
+    from workspace_repo import Repo
+
+    repo = Repo(tmp_path)
+    repo.pipefile(
+        INCLUDE_LEAVES_OUT_DEPTH.replace("depth: integer,", "depth: {type: integer, default: 9},")
+        + "    component: c\n    outputs: {o: build/t}\n"
+        + "  u:\n    matrix: {lr: [0.1], depth: [3], include: [{lr: 0.5}]}\n"
+        + "    inputs: {lr: {type: number}, depth: {type: integer}}\n"
+        + "    command: echo ${{inputs.lr}}$[[ --depth ${{inputs.depth}}]] > ${{outputs.o}}\n"
+        + "    outputs: {o: build/u}\n"
+    )
+    assert repo.pipe("run").code == 0
+    assert repo.read("build/t/lr=0.5") == "0.5 9 4\n"
+    assert repo.read("build/u/lr=0.5") == "0.5\n" and repo.read("build/u/lr=0.1,depth=3") == "0.1 --depth 3\n"

@@ -81,7 +81,8 @@ class StepParser(InputBindingReader):
             command, command_loc = comp.command, comp.command_loc
         else:
             given = expansion.names if expansion is not None else ()
-            got = self._command(what, fields["command"][1], inputs, outputs, attempted, declared, given)
+            left_out = expansion.left_out if expansion is not None else frozenset()
+            got = self._command(what, fields["command"][1], inputs, outputs, attempted, declared, given, left_out)
             if got is None:
                 return None
             command, command_loc = got
@@ -228,6 +229,14 @@ class StepParser(InputBindingReader):
             return inputs, inline_decls, attempted
         for iname, decl in decls.items():
             bound = inputs.get(iname)
+            if expansion is not None and iname in expansion.left_out and decl.default is MISSING and not decl.optional:
+                r.error_at(
+                    expansion.loc,
+                    f"an include: of the matrix of {what} gives no value for axis '{iname}', "
+                    f"a required input of component '{comp.name}'",
+                    f"give {iname} a value in each include: of the matrix",
+                )
+                continue
             if (bound is None and iname in attempted) or iname in given:
                 continue  # (an input the matrix or sweep sets is bound per task)
             unset = bound is None or bound.kind == BIND_NONE
@@ -248,6 +257,7 @@ class StepParser(InputBindingReader):
         attempted: set[str],
         declared: set[str],
         given: tuple = (),
+        left_out: frozenset = frozenset(),
     ) -> Optional[tuple[Command, SourceLoc]]:
         """The step's own command and where it is; None when it is unusable (reported)."""
         r = self.r
@@ -260,12 +270,21 @@ class StepParser(InputBindingReader):
         check_command_refs(r, cnode, command, what, known_inputs, known_outputs, self.params, in_component=False)
         for ref, optional in _all_refs(command):
             b = inputs.get(ref.name) if ref.scope == "inputs" else None
-            if b is not None and b.kind == BIND_NONE and not optional and ref.name not in given:
+            if b is None or b.kind != BIND_NONE or optional or (ref.name in given and ref.name not in left_out):
+                continue
+            if ref.name in left_out:  # an axis some include: leaves out: that task would render ''
                 r.error(
                     cnode,
-                    f"input '{ref.name}' of {what} has no value but is used outside $[[ ... ]]",
-                    f"give it a value, or wrap it: $[[--{ref.name} {ref}]]",
+                    f"input '{ref.name}' of {what} is an axis of its matrix that an include: gives no value, "
+                    "but is used outside $[[ ... ]]",
+                    f"give {ref.name} a value in each include: of the matrix, or wrap it: $[[--{ref.name} {ref}]]",
                 )
+                continue
+            r.error(
+                cnode,
+                f"input '{ref.name}' of {what} has no value but is used outside $[[ ... ]]",
+                f"give it a value, or wrap it: $[[--{ref.name} {ref}]]",
+            )
         return command, r.loc(cnode)
 
     def _running(self, fields: Fields, what: str) -> tuple:
