@@ -267,3 +267,25 @@ def test_a_matrix_include_may_leave_out_an_axis_that_can_have_no_value(tmp_path:
     assert repo.pipe("run").code == 0
     assert repo.read("build/t/lr=0.5") == "0.5 9 4\n"
     assert repo.read("build/u/lr=0.5") == "0.5\n" and repo.read("build/u/lr=0.1,depth=3") == "0.1 --depth 3\n"
+
+
+def test_the_keys_an_empty_value_is_an_empty_mapping_for_are_the_ones_pipefile_md_lists(tmp_path: Path) -> None:
+    """pipefile.md listed `params`, `assets`, `components`, `inputs`, `outputs`, `resources`;
+    `environments:` and `settings:` left empty load as well (an empty mapping), unlisted."""
+    text = (Path(__file__).resolve().parent.parent / "docs" / "pipefile.md").read_text(encoding="utf-8")
+    m = re.search(
+        r"An empty value \(`inputs:` with nothing after it\) counts as an empty mapping for (.*?)\.\n", text, re.S
+    )
+    assert m, "pipefile.md no longer says which keys take an empty value"
+    listed = set(re.findall(r"`([a-z_]+)`", m.group(1)))
+    step = "steps:\n  a:\n    command: echo hi\n"
+    accepted = set()
+    for key in ("params", "assets", "environments", "components", "settings"):
+        (tmp_path / "Pipefile").write_text(f"{key}:\n{step}")
+        if not validation_errors(tmp_path):
+            accepted.add(key)
+    for key in ("inputs", "outputs", "resources"):
+        (tmp_path / "Pipefile").write_text(f"{step}    {key}:\n")
+        if not validation_errors(tmp_path):
+            accepted.add(key)
+    assert accepted == listed
