@@ -289,3 +289,16 @@ def test_the_keys_an_empty_value_is_an_empty_mapping_for_are_the_ones_pipefile_m
         if not validation_errors(tmp_path):
             accepted.add(key)
     assert accepted == listed
+
+
+def test_report_md_says_how_every_outcome_a_job_records_is_drawn() -> None:
+    """report.md named five outcomes for the graph's colours; a sweep trial `stopped` early
+    and a step left `on-remote` are recorded too, and drawn in a colour the page did not say."""
+    from pipefile.outcomes import Outcome
+    from pipefile.report.jobpage_svg import COLOURS
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "report.md").read_text(encoding="utf-8")
+    graph = text[text.index("- **The graph**") : text.index("- **The job**")]
+    recorded = set(Outcome) - {Outcome.WOULD_RUN, Outcome.WOULD_RESTORE, Outcome.RESTORE_FAILED}
+    assert not [o.value for o in recorded if o.value not in graph], "an outcome's colour is not in report.md"
+    assert set(COLOURS) <= {o.value for o in recorded}
