@@ -302,3 +302,32 @@ def test_report_md_says_how_every_outcome_a_job_records_is_drawn() -> None:
     recorded = set(Outcome) - {Outcome.WOULD_RUN, Outcome.WOULD_RESTORE, Outcome.RESTORE_FAILED}
     assert not [o.value for o in recorded if o.value not in graph], "an outcome's colour is not in report.md"
     assert set(COLOURS) <= {o.value for o in recorded}
+
+
+@pytest.mark.parametrize(
+    "space,typ",
+    [("uniform: [1, 5]", "integer"), ("loguniform: [0.1, 5]", "boolean"), ("randint: [1, 5]", "string")],
+)
+def test_a_sweep_range_of_another_type_than_its_input_is_refused(tmp_path: Path, space: str, typ: str) -> None:
+    """pipefile.md: each input of space: is an input of the step declared by its type, as a
+    matrix axis, whose values must fit it. A choice: that did not fit was refused, but a range
+    was never checked: uniform gave an integer input 3.24561, randint a string input 2."""
+    (tmp_path / "Pipefile").write_text(
+        "steps:\n  s:\n"
+        f"    sweep: {{search: random, trials: 2, space: {{x: {{{space}}}}}}}\n"
+        f"    inputs: {{x: {{type: {typ}}}}}\n"
+        "    command: echo ${{inputs.x}} > ${{outputs.o}}\n    outputs: {o: build/s}\n"
+    )
+    errors = validation_errors(tmp_path)
+    assert len(errors) == 1 and errors[0].loc is not None and errors[0].loc.line == 3, [str(e) for e in errors]
+    assert "sweep input 'x' of step 's' draws" in errors[0].message and "but the input is a" in errors[0].message
+
+
+def test_a_sweep_range_that_fits_its_input_loads(tmp_path: Path) -> None:
+    (tmp_path / "Pipefile").write_text(
+        "steps:\n  s:\n"
+        "    sweep: {search: random, trials: 2, space: {x: {randint: [1, 5]}, y: {uniform: [0, 1]}, z: {randint: [1, 3]}}}\n"
+        "    inputs: {x: {type: integer}, y: {type: number}, z: {type: number}}\n"
+        "    command: echo ${{inputs.x}} ${{inputs.y}} ${{inputs.z}} > ${{outputs.o}}\n    outputs: {o: build/s}\n"
+    )
+    assert validation_errors(tmp_path) == []

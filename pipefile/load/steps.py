@@ -34,6 +34,7 @@ from .fields import RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
 from .input_bindings import InputBindingReader
 from .outpaths import check_output_templates, per_task_template, template_path_problem
 from .paths import path_hint
+from .phrases import a
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .sections import Command, check_command_refs, load_code, load_command, load_key_includes, load_resources
 
@@ -220,6 +221,7 @@ class StepParser(InputBindingReader):
                 inline_decls[iname] = InputDecl(iname, self.binding_type(b), MISSING, False, "", r.loc(ikn))
         if expansion is not None:
             check_expansion_inputs(r, what, comp, inputs, attempted, expansion, decls)
+            _check_sweep_ranges(r, what, comp, inputs, expansion, decls)
             if comp is not None:
                 # A component's input the expansion gives a value: bound per task.
                 for iname in given:
@@ -456,3 +458,22 @@ def _all_refs(command: Command) -> list[tuple[template.Ref, bool]]:
         except template.TemplateError:
             pass
     return out
+
+
+def _check_sweep_ranges(r: NodeReader, what: str, comp, inputs, expansion: spec.Expansion, decls) -> None:
+    """A sweep's uniform/loguniform draws numbers, its randint whole numbers: an input of
+    another type would get them all the same (3.24561 for an integer, 2 for a boolean)."""
+    for name, kind, _ in expansion.space if expansion.kind == spec.EXPAND_SWEEP else ():
+        decl = decls.get(name) if comp is not None else inputs.get(name)
+        typ = decl.type if decl is not None else None
+        drawn = spec.INTEGER if kind == "randint" else spec.NUMBER if kind != "choice" else None
+        if drawn is None or typ is None or typ == drawn or typ == spec.NUMBER:
+            continue
+        r.error_at(
+            expansion.loc,
+            f"sweep input '{name}' of {what} draws {'whole numbers' if drawn == spec.INTEGER else 'numbers'} "
+            f"({kind}), but the input is {a(typ)}",
+            "use randint: [LOW, HIGH] for an integer input"
+            if typ == spec.INTEGER
+            else f"list its values: {name}: {{choice: [...]}}, or declare the input {{type: {drawn}}}",
+        )
