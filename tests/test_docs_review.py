@@ -331,3 +331,22 @@ def test_a_sweep_range_that_fits_its_input_loads(tmp_path: Path) -> None:
         "    command: echo ${{inputs.x}} ${{inputs.y}} ${{inputs.z}} > ${{outputs.o}}\n    outputs: {o: build/s}\n"
     )
     assert validation_errors(tmp_path) == []
+
+
+def test_readme_names_what_ci_runs() -> None:
+    """README said CI (`.ci/run`) runs "exactly" `pip install -e '.[test]' && python -m pytest
+    -q`; it also sets up services and runs the linters and mypy first, which a contributor
+    whose push fails in CI needs to know to run them here."""
+    root = Path(__file__).resolve().parent.parent
+    readme = root.joinpath("README.md").read_text(encoding="utf-8")
+    said = readme[readme.index("CI (`.ci/run`)") : readme.index("## A first look")]
+    script = [
+        line.strip()
+        for line in root.joinpath(".ci/run").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith(("#", "set ", "cd ", "export ", "pip install"))
+    ]
+    for line in script:
+        command = line.split(" && ")[0].removeprefix("bash ")
+        assert command in said or command in readme[: readme.index("## A first look")], (
+            f"README does not say that .ci/run runs {command!r}"
+        )
