@@ -355,6 +355,13 @@ class Expansion:
             return tuple(n for n, _, _ in self.space)
         return (self.over,)
 
+    @property
+    def left_out(self) -> frozenset:
+        """The axes of a matrix that an `include:` combination gives no value (its task has none)."""
+        if self.kind != EXPAND_MATRIX:
+            return frozenset()
+        return frozenset(a for a, _ in self.axes for combo in self.include if a not in dict(combo))
+
 
 @dataclass(frozen=True)
 class Step:

@@ -288,10 +288,10 @@ class InnerStepParser(StepParser):
             return None
         return Binding(BIND_PARENT, r.loc(node), ref.sub, type=dtype or decl.type)
 
-    def _command(self, what, cnode, inputs, outputs, attempted, declared, given=()):
+    def _command(self, what, cnode, inputs, outputs, attempted, declared, given=(), left_out=frozenset()):
         """As a step's, and an input bound to an optional pipeline input without a default
         (which a use may leave unset) is used only inside $[[ ... ]]."""
-        got = super()._command(what, cnode, inputs, outputs, attempted, declared, given)
+        got = super()._command(what, cnode, inputs, outputs, attempted, declared, given, left_out)
         for ref, optional in _all_refs(got[0]) if got is not None else ():
             b = inputs.get(ref.name) if ref.scope == "inputs" else None
             decl = self.parent_inputs.get(b.ref) if b is not None and b.kind == BIND_PARENT else None

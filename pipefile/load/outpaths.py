@@ -77,3 +77,9 @@ def check_output_templates(r, st: spec.Step, expansion: Optional[spec.Expansion]
                     + ("matrix's axes" if expansion.kind == spec.EXPAND_MATRIX else "sweep's space")
                     + f": {', '.join(expansion.names)}",
                 )
+            elif name in expansion.left_out:  # (rendering it for that task had no value: a KeyError)
+                r.error_at(
+                    out.loc,
+                    f"output '{out.name}' of {what} uses axis '{name}', which an include: of its matrix gives no value",
+                    f"give {name} a value in each include: of the matrix",
+                )

@@ -34,6 +34,7 @@ from .fields import RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
 from .input_bindings import InputBindingReader
 from .outpaths import check_output_templates, per_task_template, template_path_problem
 from .paths import path_hint
+from .phrases import a
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .sections import Command, check_command_refs, load_code, load_command, load_key_includes, load_resources
 
@@ -81,7 +82,8 @@ class StepParser(InputBindingReader):
             command, command_loc = comp.command, comp.command_loc
         else:
             given = expansion.names if expansion is not None else ()
-            got = self._command(what, fields["command"][1], inputs, outputs, attempted, declared, given)
+            left_out = expansion.left_out if expansion is not None else frozenset()
+            got = self._command(what, fields["command"][1], inputs, outputs, attempted, declared, given, left_out)
             if got is None:
                 return None
             command, command_loc = got
@@ -219,6 +221,7 @@ class StepParser(InputBindingReader):
                 inline_decls[iname] = InputDecl(iname, self.binding_type(b), MISSING, False, "", r.loc(ikn))
         if expansion is not None:
             check_expansion_inputs(r, what, comp, inputs, attempted, expansion, decls)
+            _check_sweep_ranges(r, what, comp, inputs, expansion, decls)
             if comp is not None:
                 # A component's input the expansion gives a value: bound per task.
                 for iname in given:
@@ -228,6 +231,14 @@ class StepParser(InputBindingReader):
             return inputs, inline_decls, attempted
         for iname, decl in decls.items():
             bound = inputs.get(iname)
+            if expansion is not None and iname in expansion.left_out and decl.default is MISSING and not decl.optional:
+                r.error_at(
+                    expansion.loc,
+                    f"an include: of the matrix of {what} gives no value for axis '{iname}', "
+                    f"a required input of component '{comp.name}'",
+                    f"give {iname} a value in each include: of the matrix",
+                )
+                continue
             if (bound is None and iname in attempted) or iname in given:
                 continue  # (an input the matrix or sweep sets is bound per task)
             unset = bound is None or bound.kind == BIND_NONE
@@ -248,6 +259,7 @@ class StepParser(InputBindingReader):
         attempted: set[str],
         declared: set[str],
         given: tuple = (),
+        left_out: frozenset = frozenset(),
     ) -> Optional[tuple[Command, SourceLoc]]:
         """The step's own command and where it is; None when it is unusable (reported)."""
         r = self.r
@@ -260,12 +272,21 @@ class StepParser(InputBindingReader):
         check_command_refs(r, cnode, command, what, known_inputs, known_outputs, self.params, in_component=False)
         for ref, optional in _all_refs(command):
             b = inputs.get(ref.name) if ref.scope == "inputs" else None
-            if b is not None and b.kind == BIND_NONE and not optional and ref.name not in given:
+            if b is None or b.kind != BIND_NONE or optional or (ref.name in given and ref.name not in left_out):
+                continue
+            if ref.name in left_out:  # an axis some include: leaves out: that task would render ''
                 r.error(
                     cnode,
-                    f"input '{ref.name}' of {what} has no value but is used outside $[[ ... ]]",
-                    f"give it a value, or wrap it: $[[--{ref.name} {ref}]]",
+                    f"input '{ref.name}' of {what} is an axis of its matrix that an include: gives no value, "
+                    "but is used outside $[[ ... ]]",
+                    f"give {ref.name} a value in each include: of the matrix, or wrap it: $[[--{ref.name} {ref}]]",
                 )
+                continue
+            r.error(
+                cnode,
+                f"input '{ref.name}' of {what} has no value but is used outside $[[ ... ]]",
+                f"give it a value, or wrap it: $[[--{ref.name} {ref}]]",
+            )
         return command, r.loc(cnode)
 
     def _running(self, fields: Fields, what: str) -> tuple:
@@ -437,3 +458,22 @@ def _all_refs(command: Command) -> list[tuple[template.Ref, bool]]:
         except template.TemplateError:
             pass
     return out
+
+
+def _check_sweep_ranges(r: NodeReader, what: str, comp, inputs, expansion: spec.Expansion, decls) -> None:
+    """A sweep's uniform/loguniform draws numbers, its randint whole numbers: an input of
+    another type would get them all the same (3.24561 for an integer, 2 for a boolean)."""
+    for name, kind, _ in expansion.space if expansion.kind == spec.EXPAND_SWEEP else ():
+        decl = decls.get(name) if comp is not None else inputs.get(name)
+        typ = decl.type if decl is not None else None
+        drawn = spec.INTEGER if kind == "randint" else spec.NUMBER if kind != "choice" else None
+        if drawn is None or typ is None or typ == drawn or typ == spec.NUMBER:
+            continue
+        r.error_at(
+            expansion.loc,
+            f"sweep input '{name}' of {what} draws {'whole numbers' if drawn == spec.INTEGER else 'numbers'} "
+            f"({kind}), but the input is {a(typ)}",
+            "use randint: [LOW, HIGH] for an integer input"
+            if typ == spec.INTEGER
+            else f"list its values: {name}: {{choice: [...]}}, or declare the input {{type: {drawn}}}",
+        )
