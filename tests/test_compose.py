@@ -455,3 +455,17 @@ def test_a_folder_output_written_as_one_file_gets_a_note_with_the_fix(repo):
     # Another failure naming a folder ("Is a directory" from cat) whose output it did not write as
     # a file: the note too (the output is empty), as it says what the output must hold.
     assert "note: fine:" in r.out + r.err
+
+
+def test_an_empty_include_or_exclude_combination_is_refused(repo):
+    # `exclude: [{}]` excluded nothing and `include: [{}]` added nothing, without a word.
+    pad = " " * 10
+    for key in ("include", "exclude"):
+        repo.pipefile(
+            matrix([0.1, 0.2], [3, 4]).replace(f"{pad}depth: [3, 4]\n", f"{pad}depth: [3, 4]\n{pad}{key}: [{{}}]\n")
+        )
+        r = repo.pipe("validate")
+        assert r.code == 2, str(r)
+        assert (
+            f"each item of {key}: of the matrix of step 'train' must be a mapping of axis to value, not empty" in r.err
+        )

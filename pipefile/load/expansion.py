@@ -123,8 +123,8 @@ def _combinations(r: NodeReader, node: Node, what: str) -> tuple:
         return ()
     out = []
     for n in node.value:
-        if not is_mapping(n):
-            r.error(n, f"each item of {what} must be a mapping of axis to value", "write {AXIS: VALUE, ...}")
+        if not is_mapping(n) or not n.value:  # ({}: an include of no axis, an exclude of nothing)
+            r.error(n, f"each item of {what} must be a mapping of axis to value, not empty", "write {AXIS: VALUE, ...}")
             continue
         combo = []
         for key, _kn, vn in r.mapping(n, f"an item of {what}"):
