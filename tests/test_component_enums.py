@@ -220,3 +220,22 @@ def test_the_designers_library_offers_an_enums_values(tmp_path):
     assert ports["mode"]["enum"] == ["fast", "slow"] and ports["level"]["enum"] == [1, 2, 3]
     std = {p["name"]: p for p in items["std/train_model@1"]["params"]}
     assert "ridge" in std["model"]["enum"] and std["label"]["enum"] is None
+
+
+def test_a_matrix_or_sweep_value_outside_an_inputs_enum_is_refused(tmp_path):
+    # Each task is a step of its own: a value an axis gives it is held to the enum as one written.
+    text = PICK.replace(
+        '    inputs: {mode: "${{params.how}}", level: 2}', "    matrix: {level: [1, 4]}\n    inputs: {mode: fast}"
+    )
+    got = _errors(tmp_path, text)
+    assert got == [
+        (
+            "15:5",
+            "axis 'level' of step 'a' has the value 4, which is not one of the input's enum values",
+            "give one of: 1, 2, 3",
+        )
+    ], got
+    sweep = text.replace("matrix: {level: [1, 4]}", "sweep: {search: grid, space: {level: {choice: [2, 3]}}}")
+    assert _errors(tmp_path, sweep) == []
+    (got,) = _errors(tmp_path, sweep.replace("[2, 3]", "[2, 9]"))
+    assert got[1] == "sweep input 'level' of step 'a' has the value 9, which is not one of the input's enum values"
