@@ -333,3 +333,35 @@ def test_an_mltable_of_files_splits_by_a_size(repo):
     # files in order, a batch closed once it holds 10 bytes: doc1-3 (12 bytes), then doc4-5
     assert [ln.split()[0] for ln in lines] == [f"doc{i}.txt" for i in range(1, 6)], lines
     assert [ln.rsplit("(call ", 1)[1] for ln in lines] == ["1)", "1)", "1)", "2)", "2)"], lines
+
+
+_LIST_INPUTS = """\
+type: pipeline
+inputs:
+  lr: [1, 2]
+  kind: {type: string, default: [a, b], enum: [a, b]}
+jobs:
+  c:
+    component: ./c.yml
+    inputs:
+      x: ${{parent.inputs.lr}}
+      y: ${{parent.inputs.kind}}
+"""
+
+
+def test_a_pipeline_input_given_a_list_is_said_once(repo):
+    # Each such input was also said as a list param only a foreach maps over, outside its
+    # enum, and again at each job binding it ("is number, not [1, 2]"): 7 errors for 2.
+    repo.write("pipeline.yml", _LIST_INPUTS)
+    repo.write(
+        "c.yml",
+        "type: command\ninputs:\n  x: {type: number}\n  y: {type: string, enum: [a, b]}\n"
+        "command: echo ${{inputs.x}} ${{inputs.y}}\n",
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    lines = [line for line in r.err.splitlines() if line.startswith("pipeline.yml:")]
+    assert lines == [
+        "pipeline.yml:3:7: pipeline input 'lr': a list or mapping is not a value",
+        "pipeline.yml:4:9: pipeline input 'kind': a list or mapping is not a value",
+    ], r.err

@@ -36,60 +36,6 @@ PORT_TYPES: dict[Any, str] = {
 }
 
 
-def input_enum(v: Map, value, name: str, errors: list, typ: Optional[str] = None) -> tuple:
-    """The `enum:` of the pipeline's literal input `name` (its `-p` values are held to it as
-    its default is, params.value_refusal); () when there is none. What is wrong is added to
-    `errors`, located, as a component input's enum is checked against what is bound. The
-    default and the values are compared as the input's type `typ` reads them: azure-ai-ml
-    writes a default as text (default: '1' of an integer input is 1, in enum [1, 2])."""
-    if "enum" not in v:
-        return ()
-    choices = v["enum"]
-    if not isinstance(choices, list) or not choices:
-        errors.append(
-            PipefileError(f"pipeline input '{name}': enum must be a non-empty list", v.at("enum"), "e.g. enum: [a, b]")
-        )
-        return ()
-    if typ is not None:
-        # (as -p reads a value of that type: the enum holds what it is compared with)
-        choices = [typed(c, typ) for c in choices]
-        value = typed(value, typ)
-    if value not in choices:
-        key = "default" if "default" in v else "value"
-        errors.append(
-            PipefileError(
-                f"pipeline input '{name}' is {value!r}, which is not one of its enum values {choices}",
-                v.at(key),
-                f"give a {key} from the enum, or add {value!r} to the enum (at line {v.at('enum').line})",
-            )
-        )
-    return tuple(choices)
-
-
-def input_type(v, value, name: str, loc, errors: list) -> Optional[str]:
-    """The type of the pipeline's literal input `name` (None: as its value reads). A type
-    Azure does not know, a default of another type, and a list or mapping (no value of an
-    input) are added to `errors`, located: they ran as given (a list said to need a foreach)."""
-    if isinstance(value, (list, dict)):
-        errors.append(
-            PipefileError(f"pipeline input '{name}': a list or mapping is not a value", loc, "give a literal")
-        )
-        return None
-    t = v.get("type") if isinstance(v, Map) else None
-    if t is None:
-        return None
-    if t not in PORT_TYPES:
-        hint = did_you_mean(str(t), PORT_TYPES, "type")
-        errors.append(PipefileError(f"pipeline input '{name}': unknown type {t!r}", v.at("type"), hint))
-        return None
-    typ = PORT_TYPES[t]
-    fits = spec.value_fits(typed(value, typ), typ) or typ == spec.STRING or typ in spec.PATH_TYPES
-    if not fits:  # (as a component input's literal is checked: an int is a number, anything a string)
-        key = "default" if "default" in v else "value"
-        errors.append(PipefileError(f"pipeline input '{name}' is {typ}, not {value!r}", v.at(key), _TYPE_HINTS[typ]))
-    return typ
-
-
 def typed(value, typ: str):
     """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False')."""
     if not isinstance(value, str):
