@@ -58,14 +58,15 @@ def resolve_binding(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping
         return Input(iname, IN_PATH, path=out.path, type=out.type, loc=b.loc)
     if b.kind == BIND_PATH:
         return Input(iname, IN_PATH, path=b.ref, type=b.type, loc=b.loc)
-    if b.kind == BIND_PARAM:
+    if b.kind == BIND_PARAM and params[b.ref] is not None:
         v = params[b.ref]
         if dtype == spec.NUMBER and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         return Input(iname, IN_VALUE, value=v, param=b.ref, loc=b.loc)
     if b.kind == BIND_VALUE:
         return Input(iname, IN_VALUE, value=b.value, loc=b.loc)
-    assert b.kind == BIND_NONE
+    # (a param left None: an Azure ML pipeline input given no value, which -p may set, is unbound)
+    assert b.kind in (BIND_NONE, BIND_PARAM)
     if decl is not None and decl.default is not spec.MISSING:
         if decl.type in spec.PATH_TYPES:
             return Input(iname, IN_PATH, path=decl.default, type=decl.type, loc=b.loc)

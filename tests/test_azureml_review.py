@@ -365,3 +365,52 @@ def test_a_pipeline_input_given_a_list_is_said_once(repo):
         "pipeline.yml:3:7: pipeline input 'lr': a list or mapping is not a value",
         "pipeline.yml:4:9: pipeline input 'kind': a list or mapping is not a value",
     ], r.err
+
+
+_UNSET_INPUTS = """\
+type: pipeline
+inputs:
+  lr: {type: number, optional: true}
+  tag:
+  mode: {type: string, optional: true, enum: [fast, slow]}
+jobs:
+  c:
+    component: ./c.yml
+    inputs:
+      lr: ${{parent.inputs.lr}}
+      tag: ${{parent.inputs.tag}}
+      mode: ${{parent.inputs.mode}}
+"""
+
+_UNSET_COMPONENT = """\
+type: command
+inputs:
+  lr: {type: number, optional: true}
+  tag: {type: string, optional: true}
+  mode: {type: string, default: fast, enum: [fast, slow]}
+command: echo lr=$[[${{inputs.lr}}]] tag=$[[${{inputs.tag}}]] mode=${{inputs.mode}} > ${{outputs.o}}/o.txt
+outputs:
+  o: {type: uri_folder}
+"""
+
+
+def test_a_pipeline_input_with_no_value_is_set_with_p(repo):
+    # Azure takes such an input's value from `az ml job create --set inputs.lr=0.5`; here
+    # `-p lr=0.5` said "the Pipefile has no param 'lr'" (exit 2): it could not be set at all.
+    repo.write("pipeline.yml", _UNSET_INPUTS)
+    repo.write("c.yml", _UNSET_COMPONENT)
+    out = ".azureml-outputs/pipeline/c/o/o.txt"
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert repo.read(out) == "lr= tag= mode=fast\n"
+    r = repo.pipe("run", "-f", "pipeline.yml", "-p", "lr=0.5", "-p", "tag=v1", "-p", "mode=slow")
+    assert r.code == 0, str(r)
+    assert repo.read(out) == "lr=0.5 tag=v1 mode=slow\n"
+    # its type and enum hold a -p value as a default's would be held
+    r = repo.pipe("run", "-f", "pipeline.yml", "-p", "lr=abc")
+    assert r.code == 2 and "pipeline.yml:3:7: -p lr=abc: param 'lr' is a number" in r.err, str(r)
+    r = repo.pipe("run", "-f", "pipeline.yml", "-p", "mode=medium")
+    assert r.code == 2 and "pipeline.yml:5:9: -p mode=medium: param 'mode' is 'medium'" in r.err, str(r)
+    # unset again: the input is left out again
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0 and repo.read(out) == "lr= tag= mode=fast\n", str(r)

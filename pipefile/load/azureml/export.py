@@ -98,8 +98,12 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
         doc["description"] = pf.description
     if pf.keep_going:
         doc["keep_going"] = True
-    if pf.params:
-        doc["params"] = {p.name: {"type": p.type, "default": p.default} for p in pf.params.values()}
+    # A pipeline input with no value (a param -p may set) has no Pipefile form: left unbound, as before
+    unset = {p.name for p in pf.params.values() if p.default is None}
+    if len(pf.params) > len(unset):
+        doc["params"] = {
+            p.name: {"type": p.type, "default": p.default} for p in pf.params.values() if p.name not in unset
+        }
     if pf.assets:
         doc["assets"] = {
             a.name: ({"path": a.path, "type": a.type} if a.type else {"path": a.path}) for a in pf.assets.values()
@@ -145,7 +149,11 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
             step["metrics"] = list(st.metrics)
         if st.expand is not None:
             step["sweep"] = _sweep(st.expand)
-        inputs = {n: _binding(b) for n, b in st.inputs.items() if b.kind != spec.BIND_NONE}
+        inputs = {
+            n: _binding(b)
+            for n, b in st.inputs.items()
+            if b.kind != spec.BIND_NONE and not (b.kind == spec.BIND_PARAM and b.ref in unset)
+        }
         if inputs:
             step["inputs"] = inputs
         step["outputs"] = {o.name: {"path": o.path, "type": o.type} for o in st.outputs.values()}
@@ -156,9 +164,11 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
     head = _PREFACE.format(source=source_name)
     for note in best_notes(pf, source_name):
         head += "".join(f"# {line}\n" for line in note.splitlines())
-    if pf.warnings:
+    if pf.warnings or unset:
         head += "# Dropped (no meaning on this machine):\n"
         for loc, message, _hint in pf.warnings:
             head += f"#   {loc}: {message}\n"
+        for name in sorted(unset):
+            head += f"#   {pf.params[name].loc}: pipeline input '{name}' has no value: left unbound\n"
     body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
     return head + body

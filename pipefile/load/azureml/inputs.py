@@ -49,8 +49,8 @@ def top_inputs(imp, inputs, top) -> dict:
                 scope[name] = spec.Binding(spec.BIND_ASSET, loc, ref=name, type=b.type)
             continue
         value = v.get("default", v.get("value")) if isinstance(v, Map) else v
-        if value is None:
-            scope[name] = None
+        if value is None:  # (Azure takes its value from `--set inputs.NAME=...`): a param -p may set
+            _unset_param(imp, name, v, loc, scope)
             continue
         said = len(imp.errors)
         typ = input_type(v, value, name, loc, imp.errors)
@@ -61,6 +61,22 @@ def top_inputs(imp, inputs, top) -> dict:
         if len(imp.errors) == said:
             scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
     return scope
+
+
+def _unset_param(imp, name: str, v, loc, scope: dict) -> None:
+    """A literal input with no value: a param whose value is None (its bindings are unbound,
+    as they were) until `-p NAME=VALUE` gives one, of its `type:` (text when it has none)."""
+    t = v.get("type") if isinstance(v, Map) else None
+    if t is not None and t not in PORT_TYPES:
+        hint = did_you_mean(str(t), PORT_TYPES, "type")
+        imp.errors.append(PipefileError(f"pipeline input '{name}': unknown type {t!r}", v.at("type"), hint))
+        return
+    typ = PORT_TYPES[t] if t is not None else spec.STRING
+    said = len(imp.errors)
+    choices = input_enum(v, None, name, imp.errors, typ) if isinstance(v, Map) else ()
+    imp.params[name] = spec.Param(name, typ, None, loc=loc, enum=choices)
+    if len(imp.errors) == said:
+        scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
 
 
 def input_enum(v: Map, value, name: str, errors: list, typ: Optional[str] = None) -> tuple:
@@ -81,7 +97,7 @@ def input_enum(v: Map, value, name: str, errors: list, typ: Optional[str] = None
         # (as -p reads a value of that type: the enum holds what it is compared with)
         choices = [typed(c, typ) for c in choices]
         value = typed(value, typ)
-    if value not in choices:
+    if value is not None and value not in choices:
         key = "default" if "default" in v else "value"
         errors.append(
             PipefileError(
