@@ -414,3 +414,23 @@ def test_a_pipeline_input_with_no_value_is_set_with_p(repo):
     # unset again: the input is left out again
     r = repo.pipe("run", "-f", "pipeline.yml")
     assert r.code == 0 and repo.read(out) == "lr= tag= mode=fast\n", str(r)
+
+
+def test_the_export_of_an_input_left_unbound_loads_and_keeps_its_key(repo):
+    # An inline job's input that nothing binds (used in $[[ ]] only, as Azure allows) was
+    # exported as a required input of its component: the Pipefile refused its own step
+    # ("does not connect required input 'lr'", exit 2). So did one bound to a pipeline input
+    # with no value.
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\ninputs:\n  tag:\njobs:\n  t:\n"
+        "    command: echo lr=$[[${{inputs.lr}}]] tag=$[[${{inputs.tag}}]] > ${{outputs.o}}/o.txt\n"
+        "    inputs:\n      lr: {type: number}\n      tag: ${{parent.inputs.tag}}\n"
+        "    outputs:\n      o: {type: uri_folder}\n",
+    )
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0 and repo.read(".azureml-outputs/pipeline/t/o/o.txt") == "lr= tag=\n", str(r)
+    r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    r = repo.pipe("status", "--json")
+    assert r.code == 0 and [s["state"] for s in r.json["steps"]] == ["fresh"], str(r)

@@ -130,7 +130,14 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
                 decl: dict = {"type": typ}
                 if d.default is not spec.MISSING and not (whole and not spec.value_fits(d.default, typ)):
                     decl["default"] = d.default
-                if d.optional:
+                unbound = (
+                    bound is None
+                    or bound.kind == spec.BIND_NONE
+                    or (bound.kind == spec.BIND_PARAM and bound.ref in unset)
+                )
+                if d.optional or (unbound and "default" not in decl):
+                    # (an inline job's input left unbound is read in $[[ ]] only: a required one
+                    # made the Pipefile refuse its own step, "does not connect required input")
                     decl["optional"] = True
                 comp["inputs"][d.name] = decl
         comp["outputs"] = {o.name: {"type": o.type} for o in st.outputs.values()}
