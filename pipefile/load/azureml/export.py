@@ -119,6 +119,7 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
             comp["description"] = st.description
         if st.input_decls:
             comp["inputs"] = {}
+            sampled = {n for n, _kind, _args in st.expand.space} if st.expand is not None else set()
             for d in st.input_decls.values():
                 typ = d.type or spec.STRING  # (an unset input of an inline job: untyped)
                 bound = st.inputs.get(d.name)
@@ -134,7 +135,7 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
                     bound is None
                     or bound.kind == spec.BIND_NONE
                     or (bound.kind == spec.BIND_PARAM and bound.ref in unset)
-                )
+                ) and d.name not in sampled
                 if d.optional or (unbound and "default" not in decl):
                     # (an inline job's input left unbound is read in $[[ ]] only: a required one
                     # made the Pipefile refuse its own step, "does not connect required input")
