@@ -3,7 +3,9 @@ Real `pipe` runs in temporary workspaces; no mocks."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -434,3 +436,78 @@ def test_the_export_of_an_input_left_unbound_loads_and_keeps_its_key(repo):
     assert r.code == 0, str(r)
     r = repo.pipe("status", "--json")
     assert r.code == 0 and [s["state"] for s in r.json["steps"]] == ["fresh"], str(r)
+
+
+_NUMBERS_COMPONENT = """\
+type: command
+inputs:
+  d1: {type: number, default: 1}
+  d2: {type: number, default: 1e-5}
+  d3: {type: number, default: 2.50}
+  p1: {type: number}
+  p2: {type: number}
+  t1: {type: number}
+  w1: {type: number}
+  i1: {type: integer, default: 3}
+  b1: {type: boolean, default: true}
+command: echo ${{inputs.d1}} ${{inputs.d2}} ${{inputs.d3}} ${{inputs.p1}} ${{inputs.p2}} ${{inputs.t1}} ${{inputs.w1}} ${{inputs.i1}} ${{inputs.b1}}
+environment: azureml:AzureML-sklearn-1.5@latest
+"""
+
+_NUMBERS_PIPELINE = """\
+type: pipeline
+inputs:
+  whole: 1
+  small: 0.00001
+jobs:
+  j:
+    component: ./c.yml
+    inputs:
+      p1: ${{parent.inputs.whole}}
+      p2: ${{parent.inputs.small}}
+      t1: 1e-5
+      w1: 2
+"""
+
+# What Azure writes into the command: each input's literal as azure-ai-ml sends it (the
+# node's own, the pipeline input it binds, or the component's default, as it normalises it).
+_AZURE_TEXT = """\
+import json, re
+from azure.ai.ml import load_job
+job = load_job("pipeline.yml")
+rest = job._to_rest_object().as_dict()["properties"]
+node = job.jobs["j"]
+spec = node.component._to_rest_object().as_dict()["properties"]["componentSpec"]
+own = rest["jobs"]["j"]["inputs"]
+def text(name):
+    if name in own:
+        v = own[name]["value"]
+        m = re.fullmatch(r"\\$\\{\\{parent\\.inputs\\.(\\w+)\\}\\}", v)
+        return rest["inputs"][m.group(1)]["value"] if m else v
+    return spec["inputs"][name]["default"]
+print(re.sub(r"\\$\\{\\{inputs\\.(\\w+)\\}\\}", lambda m: text(m.group(1)), spec["command"]))
+"""
+
+
+def test_numbers_are_written_into_the_command_as_azure_writes_them(repo):
+    # A whole default of a number input is 1.0 on Azure (azure-ai-ml sends it as a float), was
+    # 1 here; a whole pipeline input bound to one is 1 there, was 1.0 here; and `1e-5` (text
+    # by YAML 1.1, as Azure reads it) for a number input runs there as 1e-5, was refused here.
+    repo.write("pipeline.yml", _NUMBERS_PIPELINE)
+    repo.write("c.yml", _NUMBERS_COMPONENT)
+    repo.write("envmap.yml", "azureml:AzureML-sklearn-1.5@latest: local\n")
+    expected = "echo 1.0 1e-05 2.5 1 1e-05 1e-5 2 3 True"
+    r = _pipe(repo, "run", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert f"j | {expected[5:]}" in r.err, str(r)
+    # the Pipefile pipe import azureml writes renders the same (its step is fresh)
+    r = _pipe(repo, "import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    r = _pipe(repo, "status", "--json")
+    assert r.code == 0 and [s["state"] for s in r.json["steps"]] == ["fresh"], str(r)
+    py = os.environ.get("PIPE_TEST_AZUREML_PYTHON")
+    if not py or not os.path.exists(py):
+        pytest.skip("azure-ai-ml is not installed (set PIPE_TEST_AZUREML_PYTHON): checked against pipe's text only")
+    azure = subprocess.run([py, "-c", _AZURE_TEXT], cwd=repo.root, capture_output=True, text=True, timeout=300)
+    assert azure.returncode == 0, azure.stderr
+    assert azure.stdout.strip() == expected, azure.stdout

@@ -89,6 +89,23 @@ def best_notes(pf: spec.Pipefile, source: str) -> list:
     return notes
 
 
+def _dumper():
+    import yaml
+
+    from ..numbers import kind
+
+    class Dumper(yaml.SafeDumper):
+        """Text a Pipefile would read as a number is quoted: PyYAML writes `1e-5` bare (no
+        number by YAML 1.1, as the Azure YAML read it), which a Pipefile reads as 1e-05."""
+
+    def text(dumper, value: str):
+        style = '"' if kind(value) is not None else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return Dumper
+
+
 def to_pipefile(pf: spec.Pipefile, source: str) -> str:
     """The text of the Pipefile for the imported pipeline `pf` (read from `source`)."""
     import yaml
@@ -128,6 +145,8 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
                 whole = bound is not None and bound.kind == spec.BIND_VALUE and type(bound.value) is int
                 if typ == spec.NUMBER and whole:  # (a Pipefile's number input makes 2 2.0: another command and key)
                     typ = spec.INTEGER
+                if typ in (spec.NUMBER, spec.INTEGER) and bound is not None and isinstance(bound.value, str):
+                    typ = spec.STRING  # (a number written as text, `1e-5`, is rendered as written)
                 decl: dict = {"type": typ}
                 if d.default is not spec.MISSING and not (whole and not spec.value_fits(d.default, typ)):
                     decl["default"] = d.default
@@ -178,5 +197,5 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
             head += f"#   {loc}: {message}\n"
         for name in sorted(unset):
             head += f"#   {pf.params[name].loc}: pipeline input '{name}' has no value: left unbound\n"
-    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+    body = yaml.dump(doc, Dumper=_dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
     return head + body

@@ -36,8 +36,22 @@ PORT_TYPES: dict[Any, str] = {
 }
 
 
+# A number with an exponent that YAML 1.1, as azure-ai-ml reads it, leaves as text (`1e-5`:
+# its floats need a dot and a signed exponent); Azure takes it for a number input as written.
+_EXPONENT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def number_text(value, typ) -> bool:
+    """Whether `value` is such a number, given to a number input (rendered as written:
+    `lr: 1e-5` is 1e-5 in the command). A quoted "0.5" stays refused: it is text."""
+    return typ == spec.NUMBER and isinstance(value, str) and _EXPONENT_TEXT.fullmatch(value) is not None
+
+
 def typed(value, typ: str):
-    """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False')."""
+    """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False'), and
+    a number input's whole default as a float (`default: 1` renders 1.0 on Azure)."""
+    if typ == spec.NUMBER and type(value) is int:
+        return float(value)
     if not isinstance(value, str):
         return value
     try:
@@ -188,7 +202,11 @@ class CommandNodes:
         if value is None:
             return
         if decl.type in spec.VALUE_TYPES and not spec.value_fits(value, decl.type):
-            if not (decl.type == spec.STRING or (decl.type == spec.NUMBER and isinstance(value, int))):
+            if not (
+                decl.type == spec.STRING
+                or (decl.type == spec.NUMBER and isinstance(value, int))
+                or number_text(value, decl.type)
+            ):
                 hint = _TYPE_HINTS.get(decl.type, "")
                 self.errors.append(PipefileError(f"{what} is {decl.type}, not {value!r}", loc, hint))
                 return
