@@ -511,3 +511,25 @@ def test_numbers_are_written_into_the_command_as_azure_writes_them(repo):
     azure = subprocess.run([py, "-c", _AZURE_TEXT], cwd=repo.root, capture_output=True, text=True, timeout=300)
     assert azure.returncode == 0, azure.stderr
     assert azure.stdout.strip() == expected, azure.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "type: pipeline\njobs:\n  a:\n    command: echo hi\n    outputs: [model]\n",
+            "pipeline.yml:5:14: job 'a': outputs must be a mapping of names to outputs",
+        ),
+        (
+            "type: pipeline\nsettings: [force_rerun]\njobs:\n  a:\n    command: echo hi\n",
+            "pipeline.yml:2:11: settings: must be a mapping",
+        ),
+    ],
+)
+def test_outputs_or_settings_that_are_no_mapping_are_refused_at_their_line(repo, text, says):
+    # Both were read as none at all, without a word (exit 0): the outputs the command was
+    # meant to write, and force_rerun or continue_on_step_failure, silently gone.
+    repo.write("pipeline.yml", text, dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and says in r.err, str(r)
+    assert "hint: " in r.err

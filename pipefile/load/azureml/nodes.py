@@ -267,6 +267,13 @@ class CommandNodes:
             raise PipefileError(f"the command of job '{node}' must be a string, not {cmd!r}", cloc, "command: a.sh")
         if not isinstance(cmd, str) or not cmd.strip():
             raise PipefileError(f"job '{node}' has no command", comp.loc, "give the component a command:")
+        for where in (comp, job):  # (a list was read as no outputs: what wrote them failed, or wrote nothing)
+            if where.get("outputs") is not None and not isinstance(where["outputs"], Map):
+                raise PipefileError(
+                    f"job '{node}': outputs must be a mapping of names to outputs",
+                    where.at("outputs"),
+                    "outputs: {model: {type: uri_folder}}",
+                )
         outs = comp.get("outputs")
         outputs = {}
         for oname, o in outs.items() if isinstance(outs, Map) else ():

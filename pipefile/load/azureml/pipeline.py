@@ -131,6 +131,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         self._env_map = self._read_env_map()
         self._check_keys(top, _TOP, "the pipeline")
         settings = top.get("settings") or {}
+        if not isinstance(settings, (Map, dict)):  # (a list was ignored: force_rerun and the rest with it)
+            raise PipefileError("settings: must be a mapping", top.at("settings"), "settings: {force_rerun: true}")
         if isinstance(settings, Map):
             self._check_keys(settings, _SETTINGS, "settings")
         self.force = bool(settings.get("force_rerun")) if isinstance(settings, Map) else False
