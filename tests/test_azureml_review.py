@@ -533,3 +533,21 @@ def test_outputs_or_settings_that_are_no_mapping_are_refused_at_their_line(repo,
     r = repo.pipe("validate", "-f", "pipeline.yml")
     assert r.code == 2 and says in r.err, str(r)
     assert "hint: " in r.err
+
+
+def test_booleans_written_as_text_are_read_as_azure_reads_them(repo):
+    # azure-ai-ml reads force_rerun: "false" (and "no", 0) as false; here bool("false") made
+    # every node run at every run. is_deterministic: "false" was the reverse: reused here.
+    text = "type: pipeline\nsettings:\n  force_rerun: {v}\njobs:\n  a:\n    command: echo hi\n{det}"
+    repo.write("pipeline.yml", text.format(v='"false"', det=""), dedent=False)
+    for want in ("ran", "fresh"):
+        r = repo.pipe("run", "--json", "-f", "pipeline.yml")
+        assert r.code == 0 and r.json["steps"][0]["outcome"] == want, str(r)
+    repo.write("pipeline.yml", text.format(v="no", det='    is_deterministic: "false"\n'), dedent=False)
+    r = repo.pipe("status", "-f", "pipeline.yml")
+    assert r.code == 0 and "always runs" in r.out, str(r)
+    repo.write("pipeline.yml", text.format(v="maybe", det=""), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "pipeline.yml:3:16: settings: force_rerun must be true or false, not 'maybe'" in r.err, str(
+        r
+    )

@@ -323,7 +323,9 @@ class CommandNodes:
             component=str(comp.get("name") or "") if comp is not job else "",
             loc=job.loc,
             command_loc=cloc,
-            always=self.force or comp.get("is_deterministic") is False or job.get("is_deterministic") is False,
+            always=self.force
+            or yamlfile.flag(comp, "is_deterministic", f"job '{node}'") is False
+            or yamlfile.flag(job, "is_deterministic", f"job '{node}'") is False,
             timeout=timeout,
             description=str(comp.get("description") or ""),
             metrics=metrics,

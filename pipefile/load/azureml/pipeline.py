@@ -135,8 +135,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
             raise PipefileError("settings: must be a mapping", top.at("settings"), "settings: {force_rerun: true}")
         if isinstance(settings, Map):
             self._check_keys(settings, _SETTINGS, "settings")
-        self.force = bool(settings.get("force_rerun")) if isinstance(settings, Map) else False
-        keep_going = bool(settings.get("continue_on_step_failure")) if isinstance(settings, Map) else False
+        self.force = bool(yamlfile.flag(settings, "force_rerun", "settings"))
+        keep_going = bool(yamlfile.flag(settings, "continue_on_step_failure", "settings"))
         scope = top_inputs(self, top.get("inputs") or yamlfile.empty(), top)
         self.pipeline(top, "", scope, self.path)
         self.pick_best(top, alone)  # (a sweep whose outputs are the pipeline's: its best trial's)
