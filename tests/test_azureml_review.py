@@ -551,3 +551,20 @@ def test_booleans_written_as_text_are_read_as_azure_reads_them(repo):
     assert r.code == 2 and "pipeline.yml:3:16: settings: force_rerun must be true or false, not 'maybe'" in r.err, str(
         r
     )
+
+
+def test_the_export_is_refused_outside_the_pipelines_workspace(repo):
+    # `pipe import azureml sub/pipeline.yml -o Pipefile` wrote a Pipefile whose paths are
+    # sub/'s into the folder above: it read none of them ("step 'copy' reads 'src', which
+    # does not exist", exit 2 at its first load).
+    repo.write("sub/src/copy.py", _COPY)
+    repo.write("sub/data/in.txt", "hello\n")
+    repo.write("sub/pipeline.yml", _COPY_PIPELINE)
+    r = repo.pipe("import", "azureml", "sub/pipeline.yml", "-o", "Pipefile")
+    assert r.code == 2, str(r)
+    assert "-o Pipefile: a Pipefile for this pipeline must be in its workspace, sub/" in r.err, r.err
+    assert "hint: -o sub/Pipefile" in r.err and not (repo.root / "Pipefile").exists()
+    r = repo.pipe("import", "azureml", "sub/pipeline.yml", "-o", "sub/Pipefile")
+    assert r.code == 0, str(r)
+    r = repo.pipe("run", "-f", "sub/Pipefile")
+    assert r.code == 0 and repo.read("sub/.azureml-outputs/pipeline/copy/out/copy.txt") == "hello\n", str(r)
