@@ -568,3 +568,17 @@ def test_the_export_is_refused_outside_the_pipelines_workspace(repo):
     assert r.code == 0, str(r)
     r = repo.pipe("run", "-f", "sub/Pipefile")
     assert r.code == 0 and repo.read("sub/.azureml-outputs/pipeline/copy/out/copy.txt") == "hello\n", str(r)
+
+
+def test_a_misspelt_key_of_a_pipeline_input_is_warned_at_its_line(repo):
+    # `defualt: 0.1` left the input with no value (its $[[ ]] dropped) without a word.
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\ninputs:\n  lr: {type: number, defualt: 0.1}\njobs:\n  a:\n"
+        "    command: echo $[[${{inputs.lr}}]]\n    inputs:\n      lr: ${{parent.inputs.lr}}\n",
+        dedent=False,
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert "warning: pipeline.yml:3:31: pipeline input 'lr': unknown key 'defualt' is ignored" in r.err, r.err
+    assert "hint: did you mean 'default'?" in r.err

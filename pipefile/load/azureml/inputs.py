@@ -18,6 +18,7 @@ class SaidAlready(PipefileError):
     it fails, but no second error is said for it."""
 
 
+_INPUT_KEYS = {"type", "default", "value", "path", "optional", "enum", "min", "max", "description", "mode"}
 # The scope's value of a pipeline input whose error is said: a job binding it fails quietly
 # (a second "is number, not [1, 2]" or "no input 'x'" at each binding said the same again).
 BROKEN = object()
@@ -35,6 +36,8 @@ def top_inputs(imp, inputs, top) -> dict:
         if not NAME_RE.fullmatch(name):
             imp.errors.append(PipefileError(f"'{name}' is not a valid input name", loc))
             continue
+        # (a typo, `defualt: 0.1`, left the input with no value without a word; Azure refuses it)
+        imp._check_keys(v, _INPUT_KEYS, f"pipeline input '{name}'")
         if isinstance(v, Map) and ("path" in v or PORT_TYPES.get(v.get("type")) in spec.PATH_TYPES):
             if "path" not in v:
                 scope[name] = None  # an optional path input left empty
