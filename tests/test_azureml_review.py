@@ -582,3 +582,10 @@ def test_a_misspelt_key_of_a_pipeline_input_is_warned_at_its_line(repo):
     assert r.code == 0, str(r)
     assert "warning: pipeline.yml:3:31: pipeline input 'lr': unknown key 'defualt' is ignored" in r.err, r.err
     assert "hint: did you mean 'default'?" in r.err
+
+
+def test_import_of_a_missing_file_says_what_to_give(repo):
+    # (its hint said to check the -f argument, which pipe import azureml has not)
+    r = repo.pipe("import", "azureml", "nope.yml", "-o", "Pipefile")
+    assert r.code == 2 and "nope.yml: no such file" in r.err, str(r)
+    assert "hint: give the path of the pipeline job's YAML" in r.err and "-f" not in r.err, r.err

@@ -27,6 +27,8 @@ def azureml(source, output, force):
     from ..load import document
     from ..load.azureml import export, load_lenient, looks_like
 
+    if not os.path.lexists(source):  # (read_bytes's hint speaks of -f, which this command has not)
+        raise PipefileError(f"{source}: no such file", hint="give the path of the pipeline job's YAML")
     data = document.read_bytes(source)
     text = data.decode("utf-8", errors="replace")
     if not looks_like(text):
