@@ -30,7 +30,9 @@ class Input:
     artifact: str = ""  # the artifact version it reads ("model:3"), if bound to ${{artifacts...}}
 
 
-def resolve_binding(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping) -> Input:
+def resolve_binding(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping, as_written: bool = False) -> Input:
+    """`as_written`: a param's value is taken as it is (an Azure ML step renders a whole
+    number given to a number input as 1, as Azure does), not as the input's type (1.0)."""
     dtype = decl.type if decl else None
     if b.kind == BIND_ARTIFACT:
         art = artifacts.get((b.ref, b.version))
@@ -58,14 +60,15 @@ def resolve_binding(iname, b: spec.Binding, pf, params, decl, artifacts: Mapping
         return Input(iname, IN_PATH, path=out.path, type=out.type, loc=b.loc)
     if b.kind == BIND_PATH:
         return Input(iname, IN_PATH, path=b.ref, type=b.type, loc=b.loc)
-    if b.kind == BIND_PARAM:
+    if b.kind == BIND_PARAM and params[b.ref] is not None:
         v = params[b.ref]
-        if dtype == spec.NUMBER and isinstance(v, int) and not isinstance(v, bool):
+        if dtype == spec.NUMBER and isinstance(v, int) and not isinstance(v, bool) and not as_written:
             v = float(v)
         return Input(iname, IN_VALUE, value=v, param=b.ref, loc=b.loc)
     if b.kind == BIND_VALUE:
         return Input(iname, IN_VALUE, value=b.value, loc=b.loc)
-    assert b.kind == BIND_NONE
+    # (a param left None: an Azure ML pipeline input given no value, which -p may set, is unbound)
+    assert b.kind in (BIND_NONE, BIND_PARAM)
     if decl is not None and decl.default is not spec.MISSING:
         if decl.type in spec.PATH_TYPES:
             return Input(iname, IN_PATH, path=decl.default, type=decl.type, loc=b.loc)

@@ -326,7 +326,7 @@ def build(
         used_params: dict = {}
         for iname, b in st.inputs.items():
             decl = st.input_decls.get(iname)
-            inp = resolve_binding(iname, b, pf, params, decl, artifacts)
+            inp = resolve_binding(iname, b, pf, params, decl, artifacts, st.render == spec.RENDER_AZUREML)
             if inp.param:
                 used_params[inp.param] = params[inp.param]
             inputs[iname] = inp

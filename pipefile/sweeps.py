@@ -251,7 +251,7 @@ def trial_ends(graph, step: str) -> tuple:
             elif d.verdict.value == "stopped":
                 out[task] = _kept(jobs.stop_of(d.key.digest, policy), group)
             else:
-                last = next((s for s in jobs.steps_with_key(d.key.digest) if s.outcome in _RESULTS), None)
+                last = _last_result(jobs, task, d.key.digest)
                 if last is not None and last.outcome == "stopped":
                     out[task] = last.error or "stopped early"
         out.update(_stopped_in_jobs(jobs, unknown))
@@ -264,6 +264,15 @@ def trial_ends(graph, step: str) -> tuple:
 
 
 _RESULTS = ("ran", "restored", "stopped", "failed")  # (not fresh: that repeats a result)
+
+
+def _last_result(jobs, task: str, key: str):
+    """The newest record of `task` with step key `key` that is a result, or None. Asked by
+    task and outcome, one range of the index job_steps_by_key each: by key alone it read
+    every step row of the history for each trial, and took a record of another step with
+    that key (a pipeline used twice shares its inner steps' keys) for this trial's."""
+    found = [rows[0] for o in _RESULTS if (rows := jobs.steps_with_key(key, task, o))]
+    return max(found, key=lambda s: (s.job_id, s.finished or 0), default=None)
 
 
 def _kept(stop: Optional[dict], group) -> dict:

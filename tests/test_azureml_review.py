@@ -3,7 +3,9 @@ Real `pipe` runs in temporary workspaces; no mocks."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -333,3 +335,257 @@ def test_an_mltable_of_files_splits_by_a_size(repo):
     # files in order, a batch closed once it holds 10 bytes: doc1-3 (12 bytes), then doc4-5
     assert [ln.split()[0] for ln in lines] == [f"doc{i}.txt" for i in range(1, 6)], lines
     assert [ln.rsplit("(call ", 1)[1] for ln in lines] == ["1)", "1)", "1)", "2)", "2)"], lines
+
+
+_LIST_INPUTS = """\
+type: pipeline
+inputs:
+  lr: [1, 2]
+  kind: {type: string, default: [a, b], enum: [a, b]}
+jobs:
+  c:
+    component: ./c.yml
+    inputs:
+      x: ${{parent.inputs.lr}}
+      y: ${{parent.inputs.kind}}
+"""
+
+
+def test_a_pipeline_input_given_a_list_is_said_once(repo):
+    # Each such input was also said as a list param only a foreach maps over, outside its
+    # enum, and again at each job binding it ("is number, not [1, 2]"): 7 errors for 2.
+    repo.write("pipeline.yml", _LIST_INPUTS)
+    repo.write(
+        "c.yml",
+        "type: command\ninputs:\n  x: {type: number}\n  y: {type: string, enum: [a, b]}\n"
+        "command: echo ${{inputs.x}} ${{inputs.y}}\n",
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    lines = [line for line in r.err.splitlines() if line.startswith("pipeline.yml:")]
+    assert lines == [
+        "pipeline.yml:3:7: pipeline input 'lr': a list or mapping is not a value",
+        "pipeline.yml:4:9: pipeline input 'kind': a list or mapping is not a value",
+    ], r.err
+
+
+_UNSET_INPUTS = """\
+type: pipeline
+inputs:
+  lr: {type: number, optional: true}
+  tag:
+  mode: {type: string, optional: true, enum: [fast, slow]}
+jobs:
+  c:
+    component: ./c.yml
+    inputs:
+      lr: ${{parent.inputs.lr}}
+      tag: ${{parent.inputs.tag}}
+      mode: ${{parent.inputs.mode}}
+"""
+
+_UNSET_COMPONENT = """\
+type: command
+inputs:
+  lr: {type: number, optional: true}
+  tag: {type: string, optional: true}
+  mode: {type: string, default: fast, enum: [fast, slow]}
+command: echo lr=$[[${{inputs.lr}}]] tag=$[[${{inputs.tag}}]] mode=${{inputs.mode}} > ${{outputs.o}}/o.txt
+outputs:
+  o: {type: uri_folder}
+"""
+
+
+def test_a_pipeline_input_with_no_value_is_set_with_p(repo):
+    # Azure takes such an input's value from `az ml job create --set inputs.lr=0.5`; here
+    # `-p lr=0.5` said "the Pipefile has no param 'lr'" (exit 2): it could not be set at all.
+    repo.write("pipeline.yml", _UNSET_INPUTS)
+    repo.write("c.yml", _UNSET_COMPONENT)
+    out = ".azureml-outputs/pipeline/c/o/o.txt"
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert repo.read(out) == "lr= tag= mode=fast\n"
+    r = repo.pipe("run", "-f", "pipeline.yml", "-p", "lr=0.5", "-p", "tag=v1", "-p", "mode=slow")
+    assert r.code == 0, str(r)
+    assert repo.read(out) == "lr=0.5 tag=v1 mode=slow\n"
+    # its type and enum hold a -p value as a default's would be held
+    r = repo.pipe("run", "-f", "pipeline.yml", "-p", "lr=abc")
+    assert r.code == 2 and "pipeline.yml:3:7: -p lr=abc: param 'lr' is a number" in r.err, str(r)
+    r = repo.pipe("run", "-f", "pipeline.yml", "-p", "mode=medium")
+    assert r.code == 2 and "pipeline.yml:5:9: -p mode=medium: param 'mode' is 'medium'" in r.err, str(r)
+    # unset again: the input is left out again
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0 and repo.read(out) == "lr= tag= mode=fast\n", str(r)
+
+
+def test_the_export_of_an_input_left_unbound_loads_and_keeps_its_key(repo):
+    # An inline job's input that nothing binds (used in $[[ ]] only, as Azure allows) was
+    # exported as a required input of its component: the Pipefile refused its own step
+    # ("does not connect required input 'lr'", exit 2). So did one bound to a pipeline input
+    # with no value.
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\ninputs:\n  tag:\njobs:\n  t:\n"
+        "    command: echo lr=$[[${{inputs.lr}}]] tag=$[[${{inputs.tag}}]] > ${{outputs.o}}/o.txt\n"
+        "    inputs:\n      lr: {type: number}\n      tag: ${{parent.inputs.tag}}\n"
+        "    outputs:\n      o: {type: uri_folder}\n",
+    )
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0 and repo.read(".azureml-outputs/pipeline/t/o/o.txt") == "lr= tag=\n", str(r)
+    r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    r = repo.pipe("status", "--json")
+    assert r.code == 0 and [s["state"] for s in r.json["steps"]] == ["fresh"], str(r)
+
+
+_NUMBERS_COMPONENT = """\
+type: command
+inputs:
+  d1: {type: number, default: 1}
+  d2: {type: number, default: 1e-5}
+  d3: {type: number, default: 2.50}
+  p1: {type: number}
+  p2: {type: number}
+  t1: {type: number}
+  w1: {type: number}
+  i1: {type: integer, default: 3}
+  b1: {type: boolean, default: true}
+command: echo ${{inputs.d1}} ${{inputs.d2}} ${{inputs.d3}} ${{inputs.p1}} ${{inputs.p2}} ${{inputs.t1}} ${{inputs.w1}} ${{inputs.i1}} ${{inputs.b1}}
+environment: azureml:AzureML-sklearn-1.5@latest
+"""
+
+_NUMBERS_PIPELINE = """\
+type: pipeline
+inputs:
+  whole: 1
+  small: 0.00001
+jobs:
+  j:
+    component: ./c.yml
+    inputs:
+      p1: ${{parent.inputs.whole}}
+      p2: ${{parent.inputs.small}}
+      t1: 1e-5
+      w1: 2
+"""
+
+# What Azure writes into the command: each input's literal as azure-ai-ml sends it (the
+# node's own, the pipeline input it binds, or the component's default, as it normalises it).
+_AZURE_TEXT = """\
+import json, re
+from azure.ai.ml import load_job
+job = load_job("pipeline.yml")
+rest = job._to_rest_object().as_dict()["properties"]
+node = job.jobs["j"]
+spec = node.component._to_rest_object().as_dict()["properties"]["componentSpec"]
+own = rest["jobs"]["j"]["inputs"]
+def text(name):
+    if name in own:
+        v = own[name]["value"]
+        m = re.fullmatch(r"\\$\\{\\{parent\\.inputs\\.(\\w+)\\}\\}", v)
+        return rest["inputs"][m.group(1)]["value"] if m else v
+    return spec["inputs"][name]["default"]
+print(re.sub(r"\\$\\{\\{inputs\\.(\\w+)\\}\\}", lambda m: text(m.group(1)), spec["command"]))
+"""
+
+
+def test_numbers_are_written_into_the_command_as_azure_writes_them(repo):
+    # A whole default of a number input is 1.0 on Azure (azure-ai-ml sends it as a float), was
+    # 1 here; a whole pipeline input bound to one is 1 there, was 1.0 here; and `1e-5` (text
+    # by YAML 1.1, as Azure reads it) for a number input runs there as 1e-5, was refused here.
+    repo.write("pipeline.yml", _NUMBERS_PIPELINE)
+    repo.write("c.yml", _NUMBERS_COMPONENT)
+    repo.write("envmap.yml", "azureml:AzureML-sklearn-1.5@latest: local\n")
+    expected = "echo 1.0 1e-05 2.5 1 1e-05 1e-5 2 3 True"
+    r = _pipe(repo, "run", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert f"j | {expected[5:]}" in r.err, str(r)
+    # the Pipefile pipe import azureml writes renders the same (its step is fresh)
+    r = _pipe(repo, "import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    r = _pipe(repo, "status", "--json")
+    assert r.code == 0 and [s["state"] for s in r.json["steps"]] == ["fresh"], str(r)
+    py = os.environ.get("PIPE_TEST_AZUREML_PYTHON")
+    if not py or not os.path.exists(py):
+        pytest.skip("azure-ai-ml is not installed (set PIPE_TEST_AZUREML_PYTHON): checked against pipe's text only")
+    azure = subprocess.run([py, "-c", _AZURE_TEXT], cwd=repo.root, capture_output=True, text=True, timeout=300)
+    assert azure.returncode == 0, azure.stderr
+    assert azure.stdout.strip() == expected, azure.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "type: pipeline\njobs:\n  a:\n    command: echo hi\n    outputs: [model]\n",
+            "pipeline.yml:5:14: job 'a': outputs must be a mapping of names to outputs",
+        ),
+        (
+            "type: pipeline\nsettings: [force_rerun]\njobs:\n  a:\n    command: echo hi\n",
+            "pipeline.yml:2:11: settings: must be a mapping",
+        ),
+    ],
+)
+def test_outputs_or_settings_that_are_no_mapping_are_refused_at_their_line(repo, text, says):
+    # Both were read as none at all, without a word (exit 0): the outputs the command was
+    # meant to write, and force_rerun or continue_on_step_failure, silently gone.
+    repo.write("pipeline.yml", text, dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and says in r.err, str(r)
+    assert "hint: " in r.err
+
+
+def test_booleans_written_as_text_are_read_as_azure_reads_them(repo):
+    # azure-ai-ml reads force_rerun: "false" (and "no", 0) as false; here bool("false") made
+    # every node run at every run. is_deterministic: "false" was the reverse: reused here.
+    text = "type: pipeline\nsettings:\n  force_rerun: {v}\njobs:\n  a:\n    command: echo hi\n{det}"
+    repo.write("pipeline.yml", text.format(v='"false"', det=""), dedent=False)
+    for want in ("ran", "fresh"):
+        r = repo.pipe("run", "--json", "-f", "pipeline.yml")
+        assert r.code == 0 and r.json["steps"][0]["outcome"] == want, str(r)
+    repo.write("pipeline.yml", text.format(v="no", det='    is_deterministic: "false"\n'), dedent=False)
+    r = repo.pipe("status", "-f", "pipeline.yml")
+    assert r.code == 0 and "always runs" in r.out, str(r)
+    repo.write("pipeline.yml", text.format(v="maybe", det=""), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2 and "pipeline.yml:3:16: settings: force_rerun must be true or false, not 'maybe'" in r.err, str(
+        r
+    )
+
+
+def test_the_export_is_refused_outside_the_pipelines_workspace(repo):
+    # `pipe import azureml sub/pipeline.yml -o Pipefile` wrote a Pipefile whose paths are
+    # sub/'s into the folder above: it read none of them ("step 'copy' reads 'src', which
+    # does not exist", exit 2 at its first load).
+    repo.write("sub/src/copy.py", _COPY)
+    repo.write("sub/data/in.txt", "hello\n")
+    repo.write("sub/pipeline.yml", _COPY_PIPELINE)
+    r = repo.pipe("import", "azureml", "sub/pipeline.yml", "-o", "Pipefile")
+    assert r.code == 2, str(r)
+    assert "-o Pipefile: a Pipefile for this pipeline must be in its workspace, sub/" in r.err, r.err
+    assert "hint: -o sub/Pipefile" in r.err and not (repo.root / "Pipefile").exists()
+    r = repo.pipe("import", "azureml", "sub/pipeline.yml", "-o", "sub/Pipefile")
+    assert r.code == 0, str(r)
+    r = repo.pipe("run", "-f", "sub/Pipefile")
+    assert r.code == 0 and repo.read("sub/.azureml-outputs/pipeline/copy/out/copy.txt") == "hello\n", str(r)
+
+
+def test_a_misspelt_key_of_a_pipeline_input_is_warned_at_its_line(repo):
+    # `defualt: 0.1` left the input with no value (its $[[ ]] dropped) without a word.
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\ninputs:\n  lr: {type: number, defualt: 0.1}\njobs:\n  a:\n"
+        "    command: echo $[[${{inputs.lr}}]]\n    inputs:\n      lr: ${{parent.inputs.lr}}\n",
+        dedent=False,
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)
+    assert "warning: pipeline.yml:3:31: pipeline input 'lr': unknown key 'defualt' is ignored" in r.err, r.err
+    assert "hint: did you mean 'default'?" in r.err
+
+
+def test_import_of_a_missing_file_says_what_to_give(repo):
+    # (its hint said to check the -f argument, which pipe import azureml has not)
+    r = repo.pipe("import", "azureml", "nope.yml", "-o", "Pipefile")
+    assert r.code == 2 and "nope.yml: no such file" in r.err, str(r)
+    assert "hint: give the path of the pipeline job's YAML" in r.err and "-f" not in r.err, r.err

@@ -683,3 +683,21 @@ def test_running_a_standalone_sweep_by_name_picks_its_best_trial_too(repo):
     got = _outcomes(repo, "-f", "sweep.yml", "sweep")
     assert got == {**{f"sweep[trial-{k}]": "ran" for k in range(1, 5)}, "sweep.best": "ran"}
     assert _outcomes(repo, "-f", "sweep.yml", "sweep[trial-1]") == {"sweep[trial-1]": "fresh"}
+
+
+@pytest.mark.parametrize("values, shown", [("[a, 3]", "'a'"), ("[1, true]", "True")])
+def test_a_choice_of_text_for_a_number_input_is_refused_at_its_line(repo, values, shown):
+    # float('a') in the expansion was an internal error (exit 70); true ran as 1.0.
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\njobs:\n  s:\n    type: sweep\n    trial:\n      type: command\n"
+        "      inputs: {x: {type: number}}\n      command: echo ${{inputs.x}}\n"
+        f"    search_space:\n      x: {{type: choice, values: {values}}}\n"
+        "    sampling_algorithm: grid\n    objective: {primary_metric: a, goal: minimize}\n",
+    )
+    r = repo.pipe("validate", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert (
+        f"pipeline.yml:10:33: search_space of sweep job 's': 'x' chooses {shown}, but the trial's input is number"
+        in r.err
+    )

@@ -373,3 +373,18 @@ def test_per_trial_paths_keep_going_leaves_a_failed_trial_out_and_still_fails_th
     assert json.loads(repo.read("build/best.json"))["x"] == 1
     steps = _outcomes(repo)
     assert {s["outcome"] for s in steps.values()} == {"fresh", "stopped"}, steps
+
+
+def test_sweep_show_takes_a_trials_stop_from_its_own_records_only(repo):
+    # trial_ends looked a trial's last result up by its key alone: every step row of the
+    # history read for each trial, and a record of another step with that key taken as this
+    # trial's. A sweep renamed (its trials' keys unchanged: they hold no step name) under
+    # another policy was shown stopped for its predecessor's stop, though it never ran.
+    _per_trial(repo)
+    assert _outcomes(repo)["train[trial-3]"]["outcome"] == "stopped"
+    text = repo.read("Pipefile").replace("  train:\n", "  tune:\n").replace("steps.train.best", "steps.tune.best")
+    repo.pipefile(text.replace("delay_evaluation: 2", "delay_evaluation: 5"))
+    r = repo.pipe("sweep", "show", "tune", "--json")
+    assert r.code == 0, str(r)
+    assert [t["name"] for t in r.json["trials"] if t.get("stopped")] == [], r.json
+    assert len(r.json["trials"]) == 3, r.json

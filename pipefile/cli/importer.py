@@ -27,6 +27,8 @@ def azureml(source, output, force):
     from ..load import document
     from ..load.azureml import export, load_lenient, looks_like
 
+    if not os.path.lexists(source):  # (read_bytes's hint speaks of -f, which this command has not)
+        raise PipefileError(f"{source}: no such file", hint="give the path of the pipeline job's YAML")
     data = document.read_bytes(source)
     text = data.decode("utf-8", errors="replace")
     if not looks_like(text):
@@ -38,10 +40,28 @@ def azureml(source, output, force):
     pf, errors = load_lenient(os.path.abspath(source), text)
     echo_notes(pf.warnings, "warning")
     raise_all(errors)
+    _check_output_folder(output, pf.root)
     written = export.to_pipefile(pf, source)
     write_pipefile(written, output, force, len(pf.steps))
     for note in export.best_notes(pf, os.path.basename(source)):
         click.echo("note: " + note.replace("\n", " "), err=True)
+
+
+def _check_output_folder(output: str, root: str) -> None:
+    """The Pipefile's paths are the workspace's (the pipeline's folder, or the folder above
+    that holds what it reads): written elsewhere, it read none of them (exit 2 at its load)."""
+    from ..errors import PipefileError
+
+    target = os.path.realpath(output) if output != "-" else ""
+    if not target or (os.path.exists(target) and not os.path.isfile(target)):
+        return  # (stdout, a FIFO: the text goes where the caller says)
+    if os.path.dirname(target) != os.path.realpath(root):
+        name = os.path.basename(output) or "Pipefile"
+        raise PipefileError(
+            f"-o {output}: a Pipefile for this pipeline must be in its workspace, {os.path.relpath(root)}/ "
+            "(its paths, code and outputs are written from there)",
+            hint=f"-o {os.path.join(os.path.relpath(root), name)}",
+        )
 
 
 globals()["import"] = _import_group  # (the command's name is a keyword: app.py looks it up by name)

@@ -89,6 +89,23 @@ def best_notes(pf: spec.Pipefile, source: str) -> list:
     return notes
 
 
+def _dumper():
+    import yaml
+
+    from ..numbers import kind
+
+    class Dumper(yaml.SafeDumper):
+        """Text a Pipefile would read as a number is quoted: PyYAML writes `1e-5` bare (no
+        number by YAML 1.1, as the Azure YAML read it), which a Pipefile reads as 1e-05."""
+
+    def text(dumper, value: str):
+        style = '"' if kind(value) is not None else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, text)
+    return Dumper
+
+
 def to_pipefile(pf: spec.Pipefile, source: str) -> str:
     """The text of the Pipefile for the imported pipeline `pf` (read from `source`)."""
     import yaml
@@ -98,8 +115,12 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
         doc["description"] = pf.description
     if pf.keep_going:
         doc["keep_going"] = True
-    if pf.params:
-        doc["params"] = {p.name: {"type": p.type, "default": p.default} for p in pf.params.values()}
+    # A pipeline input with no value (a param -p may set) has no Pipefile form: left unbound, as before
+    unset = {p.name for p in pf.params.values() if p.default is None}
+    if len(pf.params) > len(unset):
+        doc["params"] = {
+            p.name: {"type": p.type, "default": p.default} for p in pf.params.values() if p.name not in unset
+        }
     if pf.assets:
         doc["assets"] = {
             a.name: ({"path": a.path, "type": a.type} if a.type else {"path": a.path}) for a in pf.assets.values()
@@ -115,6 +136,7 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
             comp["description"] = st.description
         if st.input_decls:
             comp["inputs"] = {}
+            sampled = {n for n, _kind, _args in st.expand.space} if st.expand is not None else set()
             for d in st.input_decls.values():
                 typ = d.type or spec.STRING  # (an unset input of an inline job: untyped)
                 bound = st.inputs.get(d.name)
@@ -123,10 +145,19 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
                 whole = bound is not None and bound.kind == spec.BIND_VALUE and type(bound.value) is int
                 if typ == spec.NUMBER and whole:  # (a Pipefile's number input makes 2 2.0: another command and key)
                     typ = spec.INTEGER
+                if typ in (spec.NUMBER, spec.INTEGER) and bound is not None and isinstance(bound.value, str):
+                    typ = spec.STRING  # (a number written as text, `1e-5`, is rendered as written)
                 decl: dict = {"type": typ}
                 if d.default is not spec.MISSING and not (whole and not spec.value_fits(d.default, typ)):
                     decl["default"] = d.default
-                if d.optional:
+                unbound = (
+                    bound is None
+                    or bound.kind == spec.BIND_NONE
+                    or (bound.kind == spec.BIND_PARAM and bound.ref in unset)
+                ) and d.name not in sampled
+                if d.optional or (unbound and "default" not in decl):
+                    # (an inline job's input left unbound is read in $[[ ]] only: a required one
+                    # made the Pipefile refuse its own step, "does not connect required input")
                     decl["optional"] = True
                 comp["inputs"][d.name] = decl
         comp["outputs"] = {o.name: {"type": o.type} for o in st.outputs.values()}
@@ -145,7 +176,11 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
             step["metrics"] = list(st.metrics)
         if st.expand is not None:
             step["sweep"] = _sweep(st.expand)
-        inputs = {n: _binding(b) for n, b in st.inputs.items() if b.kind != spec.BIND_NONE}
+        inputs = {
+            n: _binding(b)
+            for n, b in st.inputs.items()
+            if b.kind != spec.BIND_NONE and not (b.kind == spec.BIND_PARAM and b.ref in unset)
+        }
         if inputs:
             step["inputs"] = inputs
         step["outputs"] = {o.name: {"path": o.path, "type": o.type} for o in st.outputs.values()}
@@ -156,9 +191,11 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
     head = _PREFACE.format(source=source_name)
     for note in best_notes(pf, source_name):
         head += "".join(f"# {line}\n" for line in note.splitlines())
-    if pf.warnings:
+    if pf.warnings or unset:
         head += "# Dropped (no meaning on this machine):\n"
         for loc, message, _hint in pf.warnings:
             head += f"#   {loc}: {message}\n"
-    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
+        for name in sorted(unset):
+            head += f"#   {pf.params[name].loc}: pipeline input '{name}' has no value: left unbound\n"
+    body = yaml.dump(doc, Dumper=_dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
     return head + body

@@ -36,62 +36,22 @@ PORT_TYPES: dict[Any, str] = {
 }
 
 
-def input_enum(v: Map, value, name: str, errors: list, typ: Optional[str] = None) -> tuple:
-    """The `enum:` of the pipeline's literal input `name` (its `-p` values are held to it as
-    its default is, params.value_refusal); () when there is none. What is wrong is added to
-    `errors`, located, as a component input's enum is checked against what is bound. The
-    default and the values are compared as the input's type `typ` reads them: azure-ai-ml
-    writes a default as text (default: '1' of an integer input is 1, in enum [1, 2])."""
-    if "enum" not in v:
-        return ()
-    choices = v["enum"]
-    if not isinstance(choices, list) or not choices:
-        errors.append(
-            PipefileError(f"pipeline input '{name}': enum must be a non-empty list", v.at("enum"), "e.g. enum: [a, b]")
-        )
-        return ()
-    if typ is not None:
-        # (as -p reads a value of that type: the enum holds what it is compared with)
-        choices = [typed(c, typ) for c in choices]
-        value = typed(value, typ)
-    if value not in choices:
-        key = "default" if "default" in v else "value"
-        errors.append(
-            PipefileError(
-                f"pipeline input '{name}' is {value!r}, which is not one of its enum values {choices}",
-                v.at(key),
-                f"give a {key} from the enum, or add {value!r} to the enum (at line {v.at('enum').line})",
-            )
-        )
-    return tuple(choices)
+# A number with an exponent that YAML 1.1, as azure-ai-ml reads it, leaves as text (`1e-5`:
+# its floats need a dot and a signed exponent); Azure takes it for a number input as written.
+_EXPONENT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
-def input_type(v, value, name: str, loc, errors: list) -> Optional[str]:
-    """The type of the pipeline's literal input `name` (None: as its value reads). A type
-    Azure does not know, a default of another type, and a list or mapping (no value of an
-    input) are added to `errors`, located: they ran as given (a list said to need a foreach)."""
-    if isinstance(value, (list, dict)):
-        errors.append(
-            PipefileError(f"pipeline input '{name}': a list or mapping is not a value", loc, "give a literal")
-        )
-        return None
-    t = v.get("type") if isinstance(v, Map) else None
-    if t is None:
-        return None
-    if t not in PORT_TYPES:
-        hint = did_you_mean(str(t), PORT_TYPES, "type")
-        errors.append(PipefileError(f"pipeline input '{name}': unknown type {t!r}", v.at("type"), hint))
-        return None
-    typ = PORT_TYPES[t]
-    fits = spec.value_fits(typed(value, typ), typ) or typ == spec.STRING or typ in spec.PATH_TYPES
-    if not fits:  # (as a component input's literal is checked: an int is a number, anything a string)
-        key = "default" if "default" in v else "value"
-        errors.append(PipefileError(f"pipeline input '{name}' is {typ}, not {value!r}", v.at(key), _TYPE_HINTS[typ]))
-    return typ
+def number_text(value, typ) -> bool:
+    """Whether `value` is such a number, given to a number input (rendered as written:
+    `lr: 1e-5` is 1e-5 in the command). A quoted "0.5" stays refused: it is text."""
+    return typ == spec.NUMBER and isinstance(value, str) and _EXPONENT_TEXT.fullmatch(value) is not None
 
 
 def typed(value, typ: str):
-    """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False')."""
+    """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False'), and
+    a number input's whole default as a float (`default: 1` renders 1.0 on Azure)."""
+    if typ == spec.NUMBER and type(value) is int:
+        return float(value)
     if not isinstance(value, str):
         return value
     try:
@@ -242,7 +202,11 @@ class CommandNodes:
         if value is None:
             return
         if decl.type in spec.VALUE_TYPES and not spec.value_fits(value, decl.type):
-            if not (decl.type == spec.STRING or (decl.type == spec.NUMBER and isinstance(value, int))):
+            if not (
+                decl.type == spec.STRING
+                or (decl.type == spec.NUMBER and isinstance(value, int))
+                or number_text(value, decl.type)
+            ):
                 hint = _TYPE_HINTS.get(decl.type, "")
                 self.errors.append(PipefileError(f"{what} is {decl.type}, not {value!r}", loc, hint))
                 return
@@ -303,6 +267,13 @@ class CommandNodes:
             raise PipefileError(f"the command of job '{node}' must be a string, not {cmd!r}", cloc, "command: a.sh")
         if not isinstance(cmd, str) or not cmd.strip():
             raise PipefileError(f"job '{node}' has no command", comp.loc, "give the component a command:")
+        for where in (comp, job):  # (a list was read as no outputs: what wrote them failed, or wrote nothing)
+            if where.get("outputs") is not None and not isinstance(where["outputs"], Map):
+                raise PipefileError(
+                    f"job '{node}': outputs must be a mapping of names to outputs",
+                    where.at("outputs"),
+                    "outputs: {model: {type: uri_folder}}",
+                )
         outs = comp.get("outputs")
         outputs = {}
         for oname, o in outs.items() if isinstance(outs, Map) else ():
@@ -352,7 +323,9 @@ class CommandNodes:
             component=str(comp.get("name") or "") if comp is not job else "",
             loc=job.loc,
             command_loc=cloc,
-            always=self.force or comp.get("is_deterministic") is False or job.get("is_deterministic") is False,
+            always=self.force
+            or yamlfile.flag(comp, "is_deterministic", f"job '{node}'") is False
+            or yamlfile.flag(job, "is_deterministic", f"job '{node}'") is False,
             timeout=timeout,
             description=str(comp.get("description") or ""),
             metrics=metrics,

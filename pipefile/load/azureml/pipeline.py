@@ -19,7 +19,8 @@ from ..paths import normalize_path
 from ..reader import NAME_RE, display_path
 from . import options as opts
 from . import standalone, yamlfile
-from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef, input_enum, input_type
+from .inputs import BROKEN, SaidAlready, top_inputs
+from .nodes import OUTPUT_ROOT, PORT_TYPES, REF, CommandNodes, Draft, JobRef
 from .parallel import ParallelNodes
 from .resolve import Resolver, parse_name
 from .standalone import looks_like
@@ -50,10 +51,6 @@ _JOB |= {"description", "name", "settings", "is_deterministic", "$schema", "vers
 _SETTINGS = {"continue_on_step_failure", "force_rerun"}
 _MAX_NESTING = 100  # pipeline components inside each other (each level is a recursion of the reader)
 _JOB_REF = re.compile(r"^\s*\$\{\{\s*parent\.jobs\.([A-Za-z_][\w\-]*)\.outputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
-
-
-class _ReadsFailedJob(PipefileError):
-    """A binding to a job whose own error is reported already: no second error for it."""
 
 
 def load_lenient(path: str, text: str) -> tuple:
@@ -134,18 +131,20 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         self._env_map = self._read_env_map()
         self._check_keys(top, _TOP, "the pipeline")
         settings = top.get("settings") or {}
+        if not isinstance(settings, (Map, dict)):  # (a list was ignored: force_rerun and the rest with it)
+            raise PipefileError("settings: must be a mapping", top.at("settings"), "settings: {force_rerun: true}")
         if isinstance(settings, Map):
             self._check_keys(settings, _SETTINGS, "settings")
-        self.force = bool(settings.get("force_rerun")) if isinstance(settings, Map) else False
-        keep_going = bool(settings.get("continue_on_step_failure")) if isinstance(settings, Map) else False
-        scope = self._top_inputs(top.get("inputs") or yamlfile.empty(), top)
+        self.force = bool(yamlfile.flag(settings, "force_rerun", "settings"))
+        keep_going = bool(yamlfile.flag(settings, "continue_on_step_failure", "settings"))
+        scope = top_inputs(self, top.get("inputs") or yamlfile.empty(), top)
         self.pipeline(top, "", scope, self.path)
         self.pick_best(top, alone)  # (a sweep whose outputs are the pipeline's: its best trial's)
         steps = {}
         for d in self.drafts.values():
             try:
                 steps[d.name] = self._step(d)
-            except _ReadsFailedJob:
+            except SaidAlready:
                 continue
             except PipefileError as e:
                 self.errors.append(e)
@@ -193,38 +192,6 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         return data
 
     # --- inputs ---------------------------------------------------------------------------
-    def _top_inputs(self, inputs, top) -> dict:
-        scope: dict = {}
-        if not isinstance(inputs, Map):
-            raise PipefileError("inputs: must be a mapping", top.at("inputs"))
-        for name, v in inputs.items():
-            loc = inputs.at(name)
-            if not NAME_RE.fullmatch(name):
-                self.errors.append(PipefileError(f"'{name}' is not a valid input name", loc))
-                continue
-            if isinstance(v, Map) and ("path" in v or PORT_TYPES.get(v.get("type")) in spec.PATH_TYPES):
-                if "path" not in v:
-                    scope[name] = None  # an optional path input left empty
-                    continue
-                try:
-                    b = self.bind(v, self.path, loc, {}, "", f"pipeline input '{name}'")
-                except PipefileError as e:
-                    self.errors.append(e)
-                    continue
-                if b is not None and b.kind == spec.BIND_PATH:
-                    self.assets[name] = spec.Asset(name, b.ref, b.type, loc=loc)
-                    scope[name] = spec.Binding(spec.BIND_ASSET, loc, ref=name, type=b.type)
-                continue
-            value = v.get("default", v.get("value")) if isinstance(v, Map) else v
-            if value is None:
-                scope[name] = None
-                continue
-            typ = input_type(v, value, name, loc, self.errors)
-            choices = input_enum(v, value, name, self.errors, typ) if isinstance(v, Map) else ()
-            self.params[name] = spec.Param(name, typ or spec.type_of_value(value), value, loc=loc, enum=choices)
-            scope[name] = spec.Binding(spec.BIND_PARAM, loc, ref=name)
-        return scope
-
     def bind(self, v, file: str, loc, scope: dict, node: str, what: str):
         """What a value written for an input binds: a spec.Binding, a JobRef, or None (unset)."""
         if isinstance(v, str) and "${{" in v:
@@ -236,6 +203,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                         loc,
                         did_you_mean(m.group(2), scope, "input"),
                     )
+                if scope[m.group(2)] is BROKEN:
+                    raise SaidAlready(f"{what}: pipeline input '{m.group(2)}' has an error", loc)
                 return scope[m.group(2)]
             m = _JOB_REF.match(v)
             if m:
@@ -300,6 +269,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                 if not isinstance(job, Map):
                     raise PipefileError(f"job '{node}' must be a mapping", jobs.at(jname))
                 self.job(node, job, prefix, scope, file)
+            except SaidAlready:
+                self.failed.add(node)
             except PipefileError as e:
                 self.errors.append(e)
                 self.failed.add(node)
@@ -428,12 +399,12 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         if node in self.exports:
             target = self.exports[node].get(ref.output)
             if target is None and any(f.startswith(node + "/") for f in self.failed):  # (said there)
-                raise _ReadsFailedJob(f"a job of '{node}' has an error", ref.loc)
+                raise SaidAlready(f"a job of '{node}' has an error", ref.loc)
             if target is None:
                 raise PipefileError(f"pipeline job '{node}' has no output '{ref.output}'", ref.loc)
             return self._resolve(target, seen)
         if node in self.failed:  # (its error says what is wrong; "no job" would be false)
-            raise _ReadsFailedJob(f"job '{node}' has an error", ref.loc)
+            raise SaidAlready(f"job '{node}' has an error", ref.loc)
         known = [
             n.rsplit("/", 1)[-1]
             for n in list(self.drafts) + list(self.exports)

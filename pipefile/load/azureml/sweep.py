@@ -179,7 +179,17 @@ class SweepNodes(JobNodes):
                     d.at("type") if isinstance(d, Map) and "type" in d else loc,
                     did_you_mean(str(kind), _DISTRIBUTIONS, "type"),
                 )
-            out.append((name, *_distribution(name, kind, d, what)))
+            dist = _distribution(name, kind, d, what)
+            typ = decls[name].type
+            if dist[0] == "choice" and typ in (spec.NUMBER, spec.INTEGER):
+                for v in dist[1]:  # (a text value of a number input was an internal error, exit 70)
+                    if not spec.value_fits(v, typ):
+                        raise PipefileError(
+                            f"search_space of {what}: '{name}' chooses {v!r}, but the trial's input is {typ}",
+                            d.at("values"),
+                            f"list values of type {typ}, or declare the input a string",
+                        )
+            out.append((name, *dist))
         return out
 
     def _sampling(self, job, space: list, what: str) -> tuple:

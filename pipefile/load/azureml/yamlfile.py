@@ -110,3 +110,21 @@ def parse(text: str, path: str) -> Any:
         raise PipefileError("the file is empty", SourceLoc(display))
     constructor = yaml.constructor.SafeConstructor()
     return _convert(root, display, os.path.abspath(path), constructor.construct_object)
+
+
+# What azure-ai-ml (marshmallow's Boolean) reads as true and as false: `force_rerun: "false"`
+# is false there, and was true here (every node ran at every run).
+_TRUE = {"t", "T", "true", "True", "TRUE", "on", "On", "ON", "y", "Y", "yes", "Yes", "YES", "1"}
+_FALSE = {"f", "F", "false", "False", "FALSE", "off", "Off", "OFF", "n", "N", "no", "No", "NO", "0"}
+
+
+def flag(m, key: str, what: str) -> Optional[bool]:
+    """The boolean `m[key]` as Azure reads it; None when it is absent or null."""
+    v = m.get(key) if isinstance(m, Map) else None
+    if v is None or isinstance(v, bool):
+        return v
+    if (isinstance(v, str) and v in _TRUE) or (type(v) in (int, float) and v == 1):
+        return True
+    if (isinstance(v, str) and v in _FALSE) or (type(v) in (int, float) and v == 0):
+        return False
+    raise PipefileError(f"{what}: {key} must be true or false, not {v!r}", m.at(key), f"{key}: true")
