@@ -305,3 +305,22 @@ def test_a_step_left_on_the_remote_that_cannot_be_brought_names_the_fix(tmp_path
     assert b.pipe("run", "side").code == 0
     assert b.pipe("run", "report", "model").code == 0
     assert b.read("build/report.txt") == "side v2" + b.read("build/model.txt")
+
+
+@pytest.mark.parametrize("how", ["fifo", "zero"])
+def test_a_local_object_that_is_no_file_is_set_aside_by_a_push_not_left_to_fail_each(tmp_path, how):
+    """Was: 'object ... is missing from the local store', no hint, the FIFO left in place, so
+    every push failed alike and `pipe run` (the step fresh) never stored it again."""
+    cache, first, second = _shared(tmp_path, "first", "second")
+    outcomes(first)
+    weights = xxhash.xxh3_128_hexdigest(first.read("build/model/weights.bin").encode())
+    _replace(first.root / ".pipe" / "store" / "objects" / weights[:2] / weights[2:], how)
+
+    r = first.pipe("push", "--json", timeout=60)
+    assert r.code == 1 and any(f"local object {weights[:12]} is not a regular file" in e for e in r.json["errors"])
+    assert not _object(cache, weights).exists() and (first.root / ".pipe" / "store" / "corrupt" / weights).exists()
+    r = first.pipe("push", timeout=60)  # the entry is skipped, saying how to store its outputs again
+    assert r.code == 0 and "pipe run train --force stores them again" in r.err + r.out, str(r)
+    assert first.pipe("run", "train", "--force", timeout=60).code == 0
+    assert first.pipe("push", timeout=60).code == 0
+    assert outcomes(second) == dict.fromkeys(ALL, "restored")
