@@ -3,6 +3,7 @@ plain static server, ... Each test failed before its fix."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -481,3 +482,25 @@ def test_a_pull_from_a_remote_busy_for_good_still_gives_up(tmp_path):
         assert "the others were not tried" in r.err and len(r.json["errors"]) <= 60, str(r)
     finally:
         servers.stop(server)
+
+
+def test_a_full_remote_disk_is_said_as_the_remotes_and_leaves_no_record_there(tmp_path):
+    """Was: closing the layout marker's temp file on a full remote flushed its bytes again, and
+    that bare error replaced the first: 'no space left on the device to write pipe's files ...
+    set PIPE_STORE_DIR' (the local disk's words), exit 2."""
+    from test_faults import tmpfs
+
+    repo = Repo(tmp_path / "ws")
+    repo.root.mkdir()
+    repo.pipefile(MANY.replace("range(400)", "range(3)"))
+    repo.pipe("run", check=True)
+    with tmpfs(tmp_path / "disk", "1m") as mnt:
+        with open(mnt / "fill", "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while f.write(b"x" * 4096):  # every block taken
+                pass
+        r = repo.pipe("push", "--remote", str(mnt / "cache"), timeout=120)
+        assert r.code == 1 and "the remote's disk is full" in r.err and "PIPE_STORE_DIR" not in r.err, str(r)
+        assert not (mnt / "cache" / "pipe-remote.json").exists() and not list((mnt / "cache" / "tmp").iterdir())
+        os.unlink(mnt / "fill")
+        r = repo.pipe("push", "--remote", str(mnt / "cache"), timeout=120)
+        assert r.code == 0 and (mnt / "cache" / "pipe-remote.json").exists(), str(r)

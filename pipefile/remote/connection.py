@@ -356,9 +356,17 @@ class Connection:
 
     def write_synced(self, path: str, data: bytes, doing: str) -> None:
         """A temp file of `data` on a folder or SFTP remote, its bytes on the disk (`sync_file`)."""
-        with self._call(doing, self.fs().open, path, "wb") as f:
+        f = self._call(doing, self.fs().open, path, "wb")
+        try:
             self._call(doing, f.write, data)
             self.sync_file(f, doing)
+        except BaseException:
+            # (closing flushes the buffered bytes, which fail again on a full disk: that bare
+            # OSError replaced the first error, said as the local disk's, exit 2)
+            with contextlib.suppress(Exception):
+                f.close()
+            raise
+        self._call(doing, f.close)
 
     def sync_file(self, f, doing: str) -> None:
         """A temp file's bytes onto the remote's disk, before its rename gives them a name that
