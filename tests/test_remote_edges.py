@@ -4,8 +4,12 @@ refused) before."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
+import pytest
+import servers
+from test_remote import make_workspace
 from workspace_repo import Repo
 
 PIPEFILE = """
@@ -117,3 +121,23 @@ def test_a_url_that_names_no_place_is_refused_before_anything_is_written(tmp_pat
     ):
         r = repo.pipe("remote", "add", "ok", url, "--local", "--force")
         assert r.code == 0, (url, str(r))
+
+
+@pytest.mark.parametrize(
+    "url, option, package",
+    [
+        ("s3://bucket/cache", "endpoint=http://127.0.0.1:9", "s3fs"),
+        ("sftp://me@127.0.0.1:9/cache", "prot=22", "paramiko"),
+        ("http://127.0.0.1:9/cache", "bogus=1", "aiohttp"),
+    ],
+)
+def test_an_option_the_file_system_does_not_take_is_bad_input_named_with_its_file(tmp_path, url, option, package):
+    """Was: exit 1, 'reading its layout failed (TypeError: ... unexpected keyword argument ...)',
+    no hint: a typo in a committed file read as a remote that failed."""
+    servers.need(importlib.util.find_spec(package) is not None, f"{package} not installed")
+    repo = make_workspace(tmp_path / "ws")
+    repo.pipe("remote", "add", "team", url, "-o", option, check=True)
+    name = option.split("=")[0]
+    r = repo.pipe("pull", "--remote", "team", timeout=60)
+    assert r.code == 2 and f"its option '{name}' (in .pipe-remotes.yaml) is not one" in r.err, str(r)
+    assert "hint: fix or remove it in .pipe-remotes.yaml" in r.err and "internal error" not in r.err, str(r)

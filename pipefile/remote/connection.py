@@ -88,6 +88,8 @@ class Connection:
         where = self.spec.describe()
         if isinstance(e, NotADirectoryError) and self.spec.scheme in LOCAL_SCHEMES:  # a wrong path: exit 2
             return moving.not_a_folder(where, e)
+        if isinstance(e, TypeError) and (bad := moving.bad_option(where, self.spec, e)):  # (was exit 1, no hint)
+            return bad
         if kind == AUTH and self.spec.scheme in ("file", "local"):  # a folder's permissions, not credentials
             return RemoteError(
                 f"{where}: {doing} failed: permission denied ({detail})",
