@@ -141,3 +141,17 @@ def test_an_option_the_file_system_does_not_take_is_bad_input_named_with_its_fil
     r = repo.pipe("pull", "--remote", "team", timeout=60)
     assert r.code == 2 and f"its option '{name}' (in .pipe-remotes.yaml) is not one" in r.err, str(r)
     assert "hint: fix or remove it in .pipe-remotes.yaml" in r.err and "internal error" not in r.err, str(r)
+
+
+def test_a_default_remote_that_is_not_defined_is_located_in_its_file(tmp_path):
+    """Was: 'the default remote ... is not defined', no file, no line, and (with no near name)
+    a hint that only listed the names: every run and status stopped on it."""
+    repo = workspace(tmp_path / "ws", tmp_path / "cache")
+    repo.write(".pipe-remotes.yaml", "version: 1\nremotes:\n  team: {url: ../cache}\ndefault: tem\n")
+    for args in (("run",), ("status",), ("push",)):
+        r = repo.pipe(*args)
+        assert r.code == 2 and ".pipe-remotes.yaml:4:1: the default remote 'tem' is not defined" in r.err, str(r)
+        assert "write a defined remote's name there" in r.err and "did you mean 'team'?" in r.err, str(r)
+    repo.write(".pipe/remotes.yaml", "version: 1\ndefault: other\n")  # (this workspace's file wins)
+    r = repo.pipe("pull")
+    assert r.code == 2 and os.path.join(".pipe", "remotes.yaml") + ":2:1: the default remote 'other'" in r.err, str(r)

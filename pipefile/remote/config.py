@@ -204,6 +204,7 @@ def load(root: str) -> RemoteConfig:
     """Both files merged; the cost when neither exists is two failed opens."""
     remotes: dict = {}
     default = None
+    default_file = ""
     for path in _paths(root):
         data = _read(path)
         for name, r in (data.get("remotes") or {}).items():
@@ -211,8 +212,8 @@ def load(root: str) -> RemoteConfig:
                 str(name), r["url"], dict(r.get("options") or {}), os.path.relpath(path, root)
             )
         if data.get("default"):
-            default = str(data["default"])
-    return RemoteConfig(remotes, default)
+            default, default_file = str(data["default"]), path
+    return RemoteConfig(remotes, default, default_file)
 
 
 def _write(path: str, data: dict) -> None:
@@ -334,6 +335,17 @@ def remove(root: str, name: str) -> list:
     return removed
 
 
+def _default_loc(path: str) -> Optional[SourceLoc]:
+    """Where `default:` is written in `path` (None if it cannot be read again)."""
+    from ..load import yamlsafe
+
+    try:
+        text = yamlsafe.decode(yamlsafe.read_file(path), _display(path))
+    except (OSError, PipefileError):
+        return None
+    return _where(text, _display(path), ("default",))
+
+
 def resolve(root: str, wanted: Optional[str]) -> Optional[RemoteSpec]:
     """The remote to use: `wanted` (a name, or a URL or path used as is), else the default,
     else None. A relative path is relative to the workspace root."""
@@ -349,7 +361,9 @@ def resolve(root: str, wanted: Optional[str]) -> Optional[RemoteSpec]:
         if cfg.default not in cfg.remotes:
             raise RemoteConfigError(
                 f"the default remote '{cfg.default}' is not defined",
-                hint=did_you_mean(cfg.default, list(cfg.remotes), "remote") or "pipe remote add NAME URL --default",
+                _default_loc(cfg.default_file),
+                hint=f"write a defined remote's name there, or add that one (pipe remote add {cfg.default} URL); "
+                + (did_you_mean(cfg.default, list(cfg.remotes), "remote") or "no remote is defined"),
             )
         spec = cfg.remotes[cfg.default]
     elif wanted in cfg.remotes:
