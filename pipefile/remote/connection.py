@@ -35,6 +35,9 @@ STALE_TMP_SECONDS = 24 * 3600
 # them; one larger was not written by pipe, and is refused before it can fill the memory.
 MAX_RECORD = 16 << 20
 LOCAL_SCHEMES = ("file", "local")
+# A transport's error text is quoted up to this: aiohttp quotes a bad answer's whole first line
+# (8 KiB of an object's bytes, from a server that sent more than its Content-Length).
+MAX_DETAIL = 600
 _NETWORK_HINT = "check the URL, the network and that the server runs: pipe remote list"
 GIVE_UP = 3  # transfers unreachable in a row after which the remote counts as gone (went_down)
 GIVE_UP_BUSY = 32  # ... answered "busy" (503, 429) in a row: a moment's load is not a remote gone
@@ -85,6 +88,8 @@ class Connection:
             return e
         kind = classify_error(e)
         detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
+        if len(detail) > MAX_DETAIL:  # (cut after scrubbing: no secret is cut in two and kept)
+            detail = detail[:MAX_DETAIL] + f"... ({len(detail) - MAX_DETAIL} more characters)"
         where = self.spec.describe()
         if isinstance(e, NotADirectoryError) and self.spec.scheme in LOCAL_SCHEMES:  # a wrong path: exit 2
             return moving.not_a_folder(where, e)
