@@ -324,3 +324,28 @@ def test_a_local_object_that_is_no_file_is_set_aside_by_a_push_not_left_to_fail_
     assert first.pipe("run", "train", "--force", timeout=60).code == 0
     assert first.pipe("push", timeout=60).code == 0
     assert outcomes(second) == dict.fromkeys(ALL, "restored")
+
+
+def test_a_fifo_in_place_of_an_object_the_background_sync_holds_is_no_hang(tmp_path):
+    """Was: the store's background fsync opened the FIFO for reading, which waits for a writer
+    for ever, and a run waits for that thread before it ends."""
+    import threading
+
+    from pipefile.cache.background_sync import BackgroundSync
+
+    sync = BackgroundSync()
+    kept, fifo = tmp_path / "kept", tmp_path / "fifo"
+    kept.write_bytes(b"x")
+    os.mkfifo(fifo)  # (as if put in place of an object after it was stored, before its fsync)
+    sync.add(str(fifo))
+    sync.add(str(kept))
+    done = threading.Event()
+
+    def wait():
+        sync.wait()
+        sync.close()
+        done.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    assert done.wait(10), "wait() did not return"
+    assert kept.exists() and not fifo.exists()  # (dropped, as an object whose fsync failed is)
