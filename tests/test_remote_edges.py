@@ -155,3 +155,22 @@ def test_a_default_remote_that_is_not_defined_is_located_in_its_file(tmp_path):
     repo.write(".pipe/remotes.yaml", "version: 1\ndefault: other\n")  # (this workspace's file wins)
     r = repo.pipe("pull")
     assert r.code == 2 and os.path.join(".pipe", "remotes.yaml") + ":2:1: the default remote 'other'" in r.err, str(r)
+
+
+def test_the_committed_remotes_file_is_readable_by_the_team_and_keeps_its_mode(tmp_path):
+    """Was: written through mkstemp, so `pipe remote add` made .pipe-remotes.yaml 0600 (and a
+    file made 0664 for a group went back to 0600 on each add): unreadable to the team's other
+    users of a shared checkout. This workspace's own file stays 0600 (it may hold a credential)."""
+    import stat
+
+    repo = workspace(tmp_path / "ws", tmp_path / "cache")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    mode = stat.S_IMODE(os.stat(repo.root / ".pipe-remotes.yaml").st_mode)
+    assert mode == 0o666 & ~umask, oct(mode)
+    os.chmod(repo.root / ".pipe-remotes.yaml", 0o664)
+    repo.pipe("remote", "add", "other", str(tmp_path / "other"), check=True)
+    repo.pipe("remote", "remove", "other", check=True)
+    assert stat.S_IMODE(os.stat(repo.root / ".pipe-remotes.yaml").st_mode) == 0o664
+    repo.pipe("remote", "add", "mine", str(tmp_path / "mine"), "--local", check=True)
+    assert stat.S_IMODE(os.stat(repo.root / ".pipe" / "remotes.yaml").st_mode) == 0o600

@@ -217,9 +217,11 @@ def load(root: str) -> RemoteConfig:
 
 
 def _write(path: str, data: dict) -> None:
-    import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
+    import io  # here, not at the top: a no-op run writes nothing (start-up)
 
     import yaml
+
+    from ..wholefile import replace_whole
 
     header = (
         "# pipe remotes: edit with `pipe remote add/remove`. "
@@ -227,11 +229,15 @@ def _write(path: str, data: dict) -> None:
         + "never put credentials here.\n"
     )
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-remotes-")
-    with os.fdopen(fd, "w") as f:
-        f.write(header)
-        yaml.safe_dump(data, f, sort_keys=False, default_flow_style=False)
-    os.replace(tmp, path)
+    out = io.StringIO(header)
+    out.seek(0, io.SEEK_END)
+    yaml.safe_dump(data, out, sort_keys=False, default_flow_style=False)
+    if os.path.basename(path) != SHARED_FILE and not os.path.lexists(path):
+        # (this workspace's file may hold a credential: it is made 0600, and keeps that mode)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    # (was mkstemp's file renamed in: the committed file made 0600, unreadable to the team's other
+    # users on a shared machine; replace_whole keeps the file's mode, or gives a new one the umask's)
+    replace_whole(path, out.getvalue().encode())
 
 
 def add(
