@@ -174,3 +174,16 @@ def test_the_committed_remotes_file_is_readable_by_the_team_and_keeps_its_mode(t
     assert stat.S_IMODE(os.stat(repo.root / ".pipe-remotes.yaml").st_mode) == 0o664
     repo.pipe("remote", "add", "mine", str(tmp_path / "mine"), "--local", check=True)
     assert stat.S_IMODE(os.stat(repo.root / ".pipe" / "remotes.yaml").st_mode) == 0o600
+
+
+def test_a_remotes_file_that_is_a_link_is_written_through(tmp_path):
+    """Was: `pipe remote add` renamed its new file over the link, so the file it shares (with other
+    checkouts) kept the old remotes and this checkout's link became a file of its own."""
+    repo = workspace(tmp_path / "ws", tmp_path / "cache")
+    shared = tmp_path / "shared-remotes.yaml"
+    os.replace(repo.root / ".pipe-remotes.yaml", shared)
+    os.symlink(shared, repo.root / ".pipe-remotes.yaml")
+    repo.pipe("remote", "add", "other", str(tmp_path / "other"), check=True)
+    assert os.path.islink(repo.root / ".pipe-remotes.yaml") and "other:" in shared.read_text()
+    repo.pipe("remote", "remove", "other", check=True)
+    assert os.path.islink(repo.root / ".pipe-remotes.yaml") and "other:" not in shared.read_text()

@@ -228,6 +228,10 @@ def _write(path: str, data: dict) -> None:
         + ("Commit this file; " if os.path.basename(path) == SHARED_FILE else "This workspace only; ")
         + "never put credentials here.\n"
     )
+    if os.path.islink(path) and os.path.isfile(path):
+        # A remotes file shared by a link (one file for several checkouts): written through, not
+        # replaced by a file of this checkout's own (a rename over the link does that)
+        path = os.path.realpath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     out = io.StringIO(header)
     out.seek(0, io.SEEK_END)
