@@ -187,3 +187,13 @@ def test_a_remotes_file_that_is_a_link_is_written_through(tmp_path):
     assert os.path.islink(repo.root / ".pipe-remotes.yaml") and "other:" in shared.read_text()
     repo.pipe("remote", "remove", "other", check=True)
     assert os.path.islink(repo.root / ".pipe-remotes.yaml") and "other:" not in shared.read_text()
+
+
+def test_an_option_without_a_usable_name_is_refused_when_added(tmp_path):
+    """Was: `-o =1` and `-o 'a b=1'` written to the committed file as they were (`? '' : 1`)."""
+    repo = workspace(tmp_path / "ws", tmp_path / "cache")
+    before = repo.read(".pipe-remotes.yaml")
+    for option in ("=1", "a b=1", " =x"):
+        r = repo.pipe("remote", "add", "other", str(tmp_path / "other"), "-o", option)
+        assert r.code == 2 and "is not an option name" in r.err and "hint:" in r.err, str(r)
+    assert repo.read(".pipe-remotes.yaml") == before

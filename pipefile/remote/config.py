@@ -405,6 +405,12 @@ def parse_options(items) -> dict:
         if "=" not in item:
             raise RemoteConfigError(f"option '{item}' is not KEY=VALUE", hint="e.g. -o endpoint_url=http://host:9000")
         k, v = item.split("=", 1)
+        if not k.strip().isidentifier():  # (was written to the file as is: '' or 'a b', never usable)
+            raise RemoteConfigError(
+                f"option '{item}': '{k.strip()}' is not an option name",
+                hint="storage options are fsspec's keyword arguments (letters, digits and '_'), "
+                "e.g. -o endpoint_url=http://host:9000",
+            )
         try:
             out[k.strip()] = yamlsafe.load(v, f"option {k.strip()}") if v else ""
         except yaml.YAMLError:
