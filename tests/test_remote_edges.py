@@ -197,3 +197,18 @@ def test_an_option_without_a_usable_name_is_refused_when_added(tmp_path):
         r = repo.pipe("remote", "add", "other", str(tmp_path / "other"), "-o", option)
         assert r.code == 2 and "is not an option name" in r.err and "hint:" in r.err, str(r)
     assert repo.read(".pipe-remotes.yaml") == before
+
+
+def test_an_unknown_key_in_a_remotes_file_is_refused_where_it_is_written(tmp_path):
+    """Was: ignored without a word, so `option:` (for `options:`) dropped a remote's endpoint_url
+    (it went to AWS instead) and `remote:` read as no remotes at all."""
+    repo = workspace(tmp_path / "ws", tmp_path / "cache")
+    repo.write(".pipe-remotes.yaml", "version: 1\nremotes:\n  team:\n    url: ../cache\n    option: {a: 1}\n")
+    r = repo.pipe("push")
+    assert r.code == 2 and ".pipe-remotes.yaml:5:5: remote 'team' has an unknown key 'option'" in r.err, str(r)
+    assert "did you mean 'options'?" in r.err, str(r)
+    assert repo.pipe("remote", "remove", "team").code == 0  # (its own broken entry: still removable)
+    repo.write(".pipe-remotes.yaml", "version: 1\ndefault: team\nremote:\n  team: {url: ../cache}\n")
+    r = repo.pipe("run")
+    assert r.code == 2 and ".pipe-remotes.yaml:3:1: unknown key 'remote'" in r.err, str(r)
+    assert "did you mean 'remotes'?" in r.err, str(r)

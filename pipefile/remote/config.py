@@ -106,6 +106,15 @@ def _odd_value(value, depth: int = 0) -> Optional[str]:
     return f"holds a {type(value).__name__} ({str(value)[:40]})"
 
 
+_TOP_KEYS = ("version", "default", "remotes")
+_REMOTE_KEYS = ("url", "options")
+
+
+def _unknown_hint(key, known: tuple) -> str:
+    near = did_you_mean(str(key), known)
+    return f"{near + ' ' if near and near.startswith('did') else ''}the keys are {', '.join(known)}: fix or remove it"
+
+
 def _read(path: str, unchecked: Optional[str] = None) -> dict:
     """The file's content, every remote's entry checked but `unchecked`'s ("*": none): a remote
     whose entry is broken can still be removed, or replaced with `pipe remote add --force`, as
@@ -152,6 +161,9 @@ def _read(path: str, unchecked: Optional[str] = None) -> dict:
             "version",
             hint="upgrade pipe, or rewrite the file with `pipe remote add`",
         )
+    for key in data:
+        if key not in _TOP_KEYS:  # (a typo, `remote:`, read as no remotes at all)
+            raise bad(f"unknown key '{str(key)[:80]}'", str(key), hint=_unknown_hint(key, _TOP_KEYS))
     default = data.get("default")
     if default is not None and not isinstance(default, (str, int)):
         raise bad("'default' must be the name of a remote", "default")
@@ -168,6 +180,15 @@ def _read(path: str, unchecked: Optional[str] = None) -> dict:
                 name,
                 hint=f"fix the file, or replace the remote: pipe remote add {name} URL --force",
             )
+        for key in r:
+            if key not in _REMOTE_KEYS:  # (a typo, `option:`, dropped the options without a word)
+                raise bad(
+                    f"remote '{name}' has an unknown key '{str(key)[:80]}'",
+                    "remotes",
+                    name,
+                    str(key),
+                    hint=_unknown_hint(key, _REMOTE_KEYS),
+                )
         options = r.get("options", {}) or {}
         if not isinstance(options, dict):
             raise bad(f"the options of remote '{name}' must be a mapping", "remotes", name, "options")
