@@ -104,6 +104,7 @@ def push(
     remote.ensure_layout()
     local: dict = {}  # key -> (entry bytes, objects)
     built: set = set()  # (kind, digest) of every output the pushed entries hold
+    by_key: dict = {}  # key -> its step here, read once a skipped entry needs it
     for k in dict.fromkeys(keys):
         data = ws.actions.read_raw(k)
         if data is None:
@@ -115,7 +116,12 @@ def push(
             report.skipped.append((k[:12], "its run-cache entry here is damaged"))
             continue
         if not all(ws.store.complete(d) for d in outs.values()):
-            report.skipped.append((k[:12], "its outputs are no longer complete in the local store"))
+            # (`pipe run` finds the step fresh from its workspace files: only --force stores them again)
+            if not by_key:
+                by_key = {rec.key: n for n, rec in ws.state.steps().items()} or {"": ""}
+            step = by_key.get(k, "STEP")
+            why = f"its outputs are no longer complete in the local store (pipe run {step} --force stores them again)"
+            report.skipped.append((k[:12], why))
             continue
         objs = []
         for d in outs.values():

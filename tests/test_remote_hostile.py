@@ -305,3 +305,47 @@ def test_a_step_left_on_the_remote_that_cannot_be_brought_names_the_fix(tmp_path
     assert b.pipe("run", "side").code == 0
     assert b.pipe("run", "report", "model").code == 0
     assert b.read("build/report.txt") == "side v2" + b.read("build/model.txt")
+
+
+@pytest.mark.parametrize("how", ["fifo", "zero"])
+def test_a_local_object_that_is_no_file_is_set_aside_by_a_push_not_left_to_fail_each(tmp_path, how):
+    """Was: 'object ... is missing from the local store', no hint, the FIFO left in place, so
+    every push failed alike and `pipe run` (the step fresh) never stored it again."""
+    cache, first, second = _shared(tmp_path, "first", "second")
+    outcomes(first)
+    weights = xxhash.xxh3_128_hexdigest(first.read("build/model/weights.bin").encode())
+    _replace(first.root / ".pipe" / "store" / "objects" / weights[:2] / weights[2:], how)
+
+    r = first.pipe("push", "--json", timeout=60)
+    assert r.code == 1 and any(f"local object {weights[:12]} is not a regular file" in e for e in r.json["errors"])
+    assert not _object(cache, weights).exists() and (first.root / ".pipe" / "store" / "corrupt" / weights).exists()
+    r = first.pipe("push", timeout=60)  # the entry is skipped, saying how to store its outputs again
+    assert r.code == 0 and "pipe run train --force stores them again" in r.err + r.out, str(r)
+    assert first.pipe("run", "train", "--force", timeout=60).code == 0
+    assert first.pipe("push", timeout=60).code == 0
+    assert outcomes(second) == dict.fromkeys(ALL, "restored")
+
+
+def test_a_fifo_in_place_of_an_object_the_background_sync_holds_is_no_hang(tmp_path):
+    """Was: the store's background fsync opened the FIFO for reading, which waits for a writer
+    for ever, and a run waits for that thread before it ends."""
+    import threading
+
+    from pipefile.cache.background_sync import BackgroundSync
+
+    sync = BackgroundSync()
+    kept, fifo = tmp_path / "kept", tmp_path / "fifo"
+    kept.write_bytes(b"x")
+    os.mkfifo(fifo)  # (as if put in place of an object after it was stored, before its fsync)
+    sync.add(str(fifo))
+    sync.add(str(kept))
+    done = threading.Event()
+
+    def wait():
+        sync.wait()
+        sync.close()
+        done.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    assert done.wait(10), "wait() did not return"
+    assert kept.exists() and not fifo.exists()  # (dropped, as an object whose fsync failed is)

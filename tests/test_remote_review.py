@@ -3,6 +3,7 @@ plain static server, ... Each test failed before its fix."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -145,7 +146,8 @@ def test_an_upload_that_fails_midway_leaves_no_temp_file_filling_the_remote(tmp_
 
 
 # A static server over a folder remote that sends each body in two halves, a moment apart (as
-# a slow link or a proxy does), or ("drip") a layout marker that never ends, a byte a second.
+# a slow link or a proxy does), or ("drip") a layout marker that never ends, a byte a second,
+# or ("long") objects with more bytes than their Content-Length.
 HALVES_SERVER = """
 import http.server, os, socketserver, sys, time
 mode, root, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -169,6 +171,9 @@ class H(http.server.BaseHTTPRequestHandler):
             return
         data = open(p, "rb").read()
         self.send_response(200); self.send_header("Content-Length", str(len(data))); self.end_headers()
+        if mode == "long" and "/objects/" in self.path:  # more than it said: the next answer's start
+            self.wfile.write(data + os.urandom(9000).replace(b"\\n", b"x"))
+            return
         if body:
             half = len(data) // 2
             self.wfile.write(data[:half]); self.wfile.flush(); time.sleep(0.3); self.wfile.write(data[half:])
@@ -479,5 +484,47 @@ def test_a_pull_from_a_remote_busy_for_good_still_gives_up(tmp_path):
         # a longer run of "busy" answers than a moment's load: the rest are not tried, and the
         # ~400 objects are not each said apart
         assert "the others were not tried" in r.err and len(r.json["errors"]) <= 60, str(r)
+    finally:
+        servers.stop(server)
+
+
+def test_a_full_remote_disk_is_said_as_the_remotes_and_leaves_no_record_there(tmp_path):
+    """Was: closing the layout marker's temp file on a full remote flushed its bytes again, and
+    that bare error replaced the first: 'no space left on the device to write pipe's files ...
+    set PIPE_STORE_DIR' (the local disk's words), exit 2."""
+    from test_faults import tmpfs
+
+    repo = Repo(tmp_path / "ws")
+    repo.root.mkdir()
+    repo.pipefile(MANY.replace("range(400)", "range(3)"))
+    repo.pipe("run", check=True)
+    with tmpfs(tmp_path / "disk", "1m") as mnt:
+        with open(mnt / "fill", "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while f.write(b"x" * 4096):  # every block taken
+                pass
+        r = repo.pipe("push", "--remote", str(mnt / "cache"), timeout=120)
+        assert r.code == 1 and "the remote's disk is full" in r.err and "PIPE_STORE_DIR" not in r.err, str(r)
+        assert not (mnt / "cache" / "pipe-remote.json").exists() and not list((mnt / "cache" / "tmp").iterdir())
+        os.unlink(mnt / "fill")
+        r = repo.pipe("push", "--remote", str(mnt / "cache"), timeout=120)
+        assert r.code == 0 and (mnt / "cache" / "pipe-remote.json").exists(), str(r)
+
+
+def test_an_http_remote_that_sends_more_than_it_said_is_reported_in_a_few_lines(tmp_path):
+    """Was: each object's error quoted aiohttp's 'Bad status line' whole, the next 8 KiB of the
+    server's bytes escaped (about 30,000 characters an error), in the pull's errors and the
+    run's notes."""
+    servers.need(importlib.util.find_spec("aiohttp") is not None, "aiohttp (fsspec's http) not installed")
+    cache = tmp_path / "cache"
+    first = _workspace(tmp_path / "first", MANY.replace("range(400)", "range(12)"), str(cache))
+    first.pipe("run", check=True)
+    first.pipe("push", check=True)
+    server, url = _halves_server(tmp_path, "long", cache)
+    try:
+        second = _workspace(tmp_path / "second", MANY.replace("range(400)", "range(12)"), url)
+        r = second.pipe("pull", "--json", "-j", "1", timeout=120)
+        assert r.code == 1 and r.json["errors"] and "internal error" not in r.err, str(r)[:3000]
+        assert max(len(e) for e in r.json["errors"]) < 1000, max(r.json["errors"], key=len)[:3000]
+        assert second.pipe("run", timeout=120).code == 0  # (it runs here instead)
     finally:
         servers.stop(server)

@@ -72,7 +72,9 @@ class BackgroundSync:
 
 def _sync_or_drop(path: str) -> None:
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # O_NONBLOCK: a FIFO put in the object's place meanwhile is opened at once, not waited on
+        # (the run waits for this thread); its fsync then fails and it is dropped as a bad object
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         try:
             os.fsync(fd)
         finally:

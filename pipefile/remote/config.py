@@ -106,6 +106,15 @@ def _odd_value(value, depth: int = 0) -> Optional[str]:
     return f"holds a {type(value).__name__} ({str(value)[:40]})"
 
 
+_TOP_KEYS = ("version", "default", "remotes")
+_REMOTE_KEYS = ("url", "options")
+
+
+def _unknown_hint(key, known: tuple) -> str:
+    near = did_you_mean(str(key), known)
+    return f"{near + ' ' if near and near.startswith('did') else ''}the keys are {', '.join(known)}: fix or remove it"
+
+
 def _read(path: str, unchecked: Optional[str] = None) -> dict:
     """The file's content, every remote's entry checked but `unchecked`'s ("*": none): a remote
     whose entry is broken can still be removed, or replaced with `pipe remote add --force`, as
@@ -152,6 +161,9 @@ def _read(path: str, unchecked: Optional[str] = None) -> dict:
             "version",
             hint="upgrade pipe, or rewrite the file with `pipe remote add`",
         )
+    for key in data:
+        if key not in _TOP_KEYS:  # (a typo, `remote:`, read as no remotes at all)
+            raise bad(f"unknown key '{str(key)[:80]}'", str(key), hint=_unknown_hint(key, _TOP_KEYS))
     default = data.get("default")
     if default is not None and not isinstance(default, (str, int)):
         raise bad("'default' must be the name of a remote", "default")
@@ -168,6 +180,15 @@ def _read(path: str, unchecked: Optional[str] = None) -> dict:
                 name,
                 hint=f"fix the file, or replace the remote: pipe remote add {name} URL --force",
             )
+        for key in r:
+            if key not in _REMOTE_KEYS:  # (a typo, `option:`, dropped the options without a word)
+                raise bad(
+                    f"remote '{name}' has an unknown key '{str(key)[:80]}'",
+                    "remotes",
+                    name,
+                    str(key),
+                    hint=_unknown_hint(key, _REMOTE_KEYS),
+                )
         options = r.get("options", {}) or {}
         if not isinstance(options, dict):
             raise bad(f"the options of remote '{name}' must be a mapping", "remotes", name, "options")
@@ -204,6 +225,7 @@ def load(root: str) -> RemoteConfig:
     """Both files merged; the cost when neither exists is two failed opens."""
     remotes: dict = {}
     default = None
+    default_file = ""
     for path in _paths(root):
         data = _read(path)
         for name, r in (data.get("remotes") or {}).items():
@@ -211,26 +233,36 @@ def load(root: str) -> RemoteConfig:
                 str(name), r["url"], dict(r.get("options") or {}), os.path.relpath(path, root)
             )
         if data.get("default"):
-            default = str(data["default"])
-    return RemoteConfig(remotes, default)
+            default, default_file = str(data["default"]), path
+    return RemoteConfig(remotes, default, default_file)
 
 
 def _write(path: str, data: dict) -> None:
-    import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
+    import io  # here, not at the top: a no-op run writes nothing (start-up)
 
     import yaml
+
+    from ..wholefile import replace_whole
 
     header = (
         "# pipe remotes: edit with `pipe remote add/remove`. "
         + ("Commit this file; " if os.path.basename(path) == SHARED_FILE else "This workspace only; ")
         + "never put credentials here.\n"
     )
+    if os.path.islink(path) and os.path.isfile(path):
+        # A remotes file shared by a link (one file for several checkouts): written through, not
+        # replaced by a file of this checkout's own (a rename over the link does that)
+        path = os.path.realpath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-remotes-")
-    with os.fdopen(fd, "w") as f:
-        f.write(header)
-        yaml.safe_dump(data, f, sort_keys=False, default_flow_style=False)
-    os.replace(tmp, path)
+    out = io.StringIO(header)
+    out.seek(0, io.SEEK_END)
+    yaml.safe_dump(data, out, sort_keys=False, default_flow_style=False)
+    if os.path.basename(path) != SHARED_FILE and not os.path.lexists(path):
+        # (this workspace's file may hold a credential: it is made 0600, and keeps that mode)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    # (was mkstemp's file renamed in: the committed file made 0600, unreadable to the team's other
+    # users on a shared machine; replace_whole keeps the file's mode, or gives a new one the umask's)
+    replace_whole(path, out.getvalue().encode())
 
 
 def add(
@@ -334,6 +366,17 @@ def remove(root: str, name: str) -> list:
     return removed
 
 
+def _default_loc(path: str) -> Optional[SourceLoc]:
+    """Where `default:` is written in `path` (None if it cannot be read again)."""
+    from ..load import yamlsafe
+
+    try:
+        text = yamlsafe.decode(yamlsafe.read_file(path), _display(path))
+    except (OSError, PipefileError):
+        return None
+    return _where(text, _display(path), ("default",))
+
+
 def resolve(root: str, wanted: Optional[str]) -> Optional[RemoteSpec]:
     """The remote to use: `wanted` (a name, or a URL or path used as is), else the default,
     else None. A relative path is relative to the workspace root."""
@@ -349,7 +392,9 @@ def resolve(root: str, wanted: Optional[str]) -> Optional[RemoteSpec]:
         if cfg.default not in cfg.remotes:
             raise RemoteConfigError(
                 f"the default remote '{cfg.default}' is not defined",
-                hint=did_you_mean(cfg.default, list(cfg.remotes), "remote") or "pipe remote add NAME URL --default",
+                _default_loc(cfg.default_file),
+                hint=f"write a defined remote's name there, or add that one (pipe remote add {cfg.default} URL); "
+                + (did_you_mean(cfg.default, list(cfg.remotes), "remote") or "no remote is defined"),
             )
         spec = cfg.remotes[cfg.default]
     elif wanted in cfg.remotes:
@@ -381,6 +426,12 @@ def parse_options(items) -> dict:
         if "=" not in item:
             raise RemoteConfigError(f"option '{item}' is not KEY=VALUE", hint="e.g. -o endpoint_url=http://host:9000")
         k, v = item.split("=", 1)
+        if not k.strip().isidentifier():  # (was written to the file as is: '' or 'a b', never usable)
+            raise RemoteConfigError(
+                f"option '{item}': '{k.strip()}' is not an option name",
+                hint="storage options are fsspec's keyword arguments (letters, digits and '_'), "
+                "e.g. -o endpoint_url=http://host:9000",
+            )
         try:
             out[k.strip()] = yamlsafe.load(v, f"option {k.strip()}") if v else ""
         except yaml.YAMLError:

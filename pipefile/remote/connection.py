@@ -35,6 +35,9 @@ STALE_TMP_SECONDS = 24 * 3600
 # them; one larger was not written by pipe, and is refused before it can fill the memory.
 MAX_RECORD = 16 << 20
 LOCAL_SCHEMES = ("file", "local")
+# A transport's error text is quoted up to this: aiohttp quotes a bad answer's whole first line
+# (8 KiB of an object's bytes, from a server that sent more than its Content-Length).
+MAX_DETAIL = 600
 _NETWORK_HINT = "check the URL, the network and that the server runs: pipe remote list"
 GIVE_UP = 3  # transfers unreachable in a row after which the remote counts as gone (went_down)
 GIVE_UP_BUSY = 32  # ... answered "busy" (503, 429) in a row: a moment's load is not a remote gone
@@ -85,9 +88,13 @@ class Connection:
             return e
         kind = classify_error(e)
         detail = self.scrub(f"{type(e).__name__}: {e}".strip().rstrip(":"))
+        if len(detail) > MAX_DETAIL:  # (cut after scrubbing: no secret is cut in two and kept)
+            detail = detail[:MAX_DETAIL] + f"... ({len(detail) - MAX_DETAIL} more characters)"
         where = self.spec.describe()
         if isinstance(e, NotADirectoryError) and self.spec.scheme in LOCAL_SCHEMES:  # a wrong path: exit 2
             return moving.not_a_folder(where, e)
+        if isinstance(e, TypeError) and (bad := moving.bad_option(where, self.spec, e)):  # (was exit 1, no hint)
+            return bad
         if kind == AUTH and self.spec.scheme in ("file", "local"):  # a folder's permissions, not credentials
             return RemoteError(
                 f"{where}: {doing} failed: permission denied ({detail})",
@@ -356,9 +363,17 @@ class Connection:
 
     def write_synced(self, path: str, data: bytes, doing: str) -> None:
         """A temp file of `data` on a folder or SFTP remote, its bytes on the disk (`sync_file`)."""
-        with self._call(doing, self.fs().open, path, "wb") as f:
+        f = self._call(doing, self.fs().open, path, "wb")
+        try:
             self._call(doing, f.write, data)
             self.sync_file(f, doing)
+        except BaseException:
+            # (closing flushes the buffered bytes, which fail again on a full disk: that bare
+            # OSError replaced the first error, said as the local disk's, exit 2)
+            with contextlib.suppress(Exception):
+                f.close()
+            raise
+        self._call(doing, f.close)
 
     def sync_file(self, f, doing: str) -> None:
         """A temp file's bytes onto the remote's disk, before its rename gives them a name that

@@ -46,3 +46,4 @@ class RemoteSpec:
 class RemoteConfig:
     remotes: dict  # name -> RemoteSpec, local file's winning
     default: Optional[str]
+    default_file: str = ""  # the file whose `default:` it is (its errors name it)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import threading
 from dataclasses import field
 from typing import Callable, Optional
@@ -13,6 +14,7 @@ from typing import Callable, Optional
 from ..errors import PipefileError
 from ..lazyclass import dataclass
 from ..outcomes import ExitCode
+from ..printable import printable
 
 UNREACHABLE, AUTH, CORRUPT, READ_ONLY, FAILED = "unreachable", "auth", "corrupt", "read-only", "failed"
 NO_SPACE = "no-space"  # a disk that is full (or takes no file that large): each transfer after fails alike
@@ -46,6 +48,39 @@ def not_a_folder(where: str, e: OSError) -> NotAFolder:
     return NotAFolder(
         f"{where}: {path or 'its path'} is a file, not a folder: a remote (or a Ray store) on this machine is a folder",
         hint="name a folder there (a new one, or one pipe pushed to), e.g. pipe remote add NAME /path/to/folder",
+    )
+
+
+class BadOption(RemoteError):
+    """A storage option the remote's fsspec implementation does not take (a typo such as
+    `endpoint` for `endpoint_url`): the configuration is wrong, bad input (exit 2)."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+_FILE_SYSTEMS = {
+    "s3": "s3fs.S3FileSystem",
+    "sftp": "fsspec's SFTPFileSystem: paramiko's SSHClient.connect",
+    "gs": "gcsfs.GCSFileSystem",
+    "az": "adlfs.AzureBlobFileSystem",
+    "http": "fsspec's HTTPFileSystem: aiohttp's ClientSession.request",
+}
+_FILE_SYSTEMS.update(ssh=_FILE_SYSTEMS["sftp"], s3a=_FILE_SYSTEMS["s3"], https=_FILE_SYSTEMS["http"])
+
+
+def bad_option(where: str, spec, e: TypeError) -> Optional[BadOption]:
+    """The error of a TypeError that names one of `spec`'s options as an unexpected keyword
+    argument (said when fsspec connects or first asks), else None."""
+    m = re.search(r"unexpected keyword argument '([^']*)'", str(e))
+    if m is None or m.group(1) not in spec.options:
+        return None
+    # (both from a committed file: printed, never a terminal escape)
+    name, remote, file = printable(m.group(1)), printable(spec.name), spec.source or "the command line"
+    return BadOption(
+        f"{where}: its option '{name}' (in {file}) is not one {spec.scheme}:// takes ({type(e).__name__}: {e!s:.300})",
+        hint=f"fix or remove it in {file} (or add the remote again: pipe remote add {remote} URL -o KEY=VALUE "
+        f"--force); a remote's options are the keyword arguments of its fsspec file system "
+        f"({_FILE_SYSTEMS.get(spec.scheme, spec.scheme)})",
     )
 
 

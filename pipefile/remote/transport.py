@@ -45,7 +45,7 @@ import xxhash
 from ..cache.action_cache import parse_entry
 from ..cache.content_store import ContentStore, DigestMismatch, StoreError
 from ..digest import FILE, TREE
-from ..filehash import open_regular
+from ..filehash import NotARegularFile, open_regular
 from . import folder
 from .connection import DEFAULT_TRANSFERS, LOCAL_SCHEMES, Connection, Unreadable
 from .spec import RemoteSpec
@@ -54,6 +54,7 @@ from .transfer import CORRUPT, FAILED, NO_SPACE, NO_SPACE_ERRNOS, Progress, Remo
 REMOTE_VERSION = 1
 MARKER = "pipe-remote.json"
 _CHUNK = 1 << 20
+_MAKE_AGAIN = "store it again: pipe run STEP --force (the step that made it), then push"
 
 
 class Remote(Connection):
@@ -270,7 +271,7 @@ class Remote(Connection):
             try:
                 src = open_regular(store.path(d))
             except OSError as e:
-                result.fail(d, RemoteError(f"object {d[:12]} is missing from the local store ({e.strerror or e})"))
+                result.fail(d, _unsendable(store, d, e))
                 return
             try:
                 with src:
@@ -290,7 +291,7 @@ class Remote(Connection):
                     RemoteError(
                         f"local object {d[:12]} is corrupt ({e.message}); moved it to {where} and did not upload it",
                         CORRUPT,
-                        hint="run the step that made it again, then push",
+                        hint=_MAKE_AGAIN,
                     ),
                 )
             except RemoteError as e:
@@ -464,6 +465,17 @@ def _check_size(f, limit: Optional[int], digest: str) -> None:
         return  # (not a local file: the limit is checked as the bytes arrive)
     if size > limit:
         raise DigestMismatch(f"content named {digest[:12]} is larger than the {limit} bytes it was listed with")
+
+
+def _unsendable(store: ContentStore, digest: str, e: OSError) -> RemoteError:
+    """A local object that cannot be opened to push. A FIFO, device or link to one (put there by
+    hand) is set aside as a corrupt one is, so the step's next run stores it again."""
+    if not isinstance(e, NotARegularFile):
+        return RemoteError(
+            f"object {digest[:12]} is missing from the local store ({e.strerror or e})", hint=_MAKE_AGAIN
+        )
+    where = store.quarantine(digest)
+    return RemoteError(f"local object {digest[:12]} is not a regular file; moved it to {where}", CORRUPT, _MAKE_AGAIN)
 
 
 def _read_local(src, digest: str) -> bytes:
