@@ -33,22 +33,34 @@ FILES_PER_TASK = 4
 FILES_KEPT = 64
 
 
-def tasks_at_once() -> int:
-    """How many tasks may run at once within this process's open-file limit (RLIMIT_NOFILE's
-    soft limit, `ulimit -n`); at least 1, and no bound where there is no limit."""
+def open_file_limit() -> Optional[int]:
+    """This process's open-file limit (RLIMIT_NOFILE's soft limit, `ulimit -n`), or None
+    where there is none."""
     try:
         import resource
 
         soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, OSError, ValueError):  # pragma: no cover - no such limit here (Windows)
-        return 1 << 30
+        return None
     if soft == resource.RLIM_INFINITY or soft <= 0:
-        return 1 << 30
+        return None
+    return soft
+
+
+def files_open_now() -> int:
     try:
-        open_now = len(os.listdir("/proc/self/fd"))
+        return len(os.listdir("/proc/self/fd"))
     except OSError:  # pragma: no cover - no /proc (macOS): a process starts with few
-        open_now = 16
-    return max(1, (soft - open_now - FILES_KEPT) // FILES_PER_TASK)
+        return 16
+
+
+def tasks_at_once() -> int:
+    """How many tasks may run at once within this process's open-file limit; at least 1,
+    and no bound where there is no limit."""
+    soft = open_file_limit()
+    if soft is None:
+        return 1 << 30
+    return max(1, (soft - files_open_now() - FILES_KEPT) // FILES_PER_TASK)
 
 
 def machine_memory() -> int:
