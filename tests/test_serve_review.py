@@ -345,3 +345,69 @@ def test_a_server_killed_mid_upload_leaves_nothing_of_it_after_a_restart(tmp_pat
         assert upload(c, b"0.5\n").status_code == 201  # and uploads go on as before
     finally:
         server.stop()
+
+
+def _wide(n: int) -> str:
+    """A pipeline of `n` steps that run at once (a hundredth of a CPU each), a few seconds each."""
+    steps = "".join(
+        f"  s{i}:\n"
+        f"    command: sleep 3 && echo {i} > ${{{{outputs.out{i}}}}}\n"
+        f"    resources: {{cpus: 0.01}}\n"
+        f"    outputs:\n      out{i}: {{path: build/s{i}.txt, output: true}}\n"
+        for i in range(n)
+    )
+    return f"name: wide\nsteps:\n{steps}"
+
+
+def test_a_jobs_steps_and_the_connections_together_stay_within_the_open_file_limit(tmp_path):
+    # Before: the server held up to 3/4 of the open-file limit in connections whatever else
+    # it had open, and each job ran as many steps at once as the limit left when it started,
+    # each counted alone: a job running while clients held connections went past the limit
+    # ("Too many open files": a step, the job database or accept failed). The server now
+    # shares the limit out: what it has open, each worker's job and its steps, and the
+    # connections it holds and accepts at once get the rest. (A small limit stands for a
+    # large machine's many steps.)
+    require_serve_deps()
+    import resource
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", _wide(8), dedent=False)
+    repo.pipe("publish", check=True)
+    tok = token(repo, "--scope", "admin")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(130, hard), hard))  # (the server inherits it)
+    try:
+        server = Server(root, "--workers", "1", "--idle-timeout", "20s")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    socks = []
+    try:
+        c = server.client(tok)
+        job = c.post("/v1/endpoints/wide/jobs", json={}).json()
+        deadline = time.monotonic() + 30
+        while not any(e.get("status") == "started" for e in _step_events(c, job["id"])):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        c.close()
+        for _ in range(150):  # connections the server holds while the steps run
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+            except OSError:
+                break
+        time.sleep(4)
+        for s in socks:
+            s.close()
+        done = wait_job(server.client(tok), job["id"], timeout=120)
+        assert done["state"] == "completed", (done, server.output()[-3000:])
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+    assert server.output().count("Too many open files") == 0, server.output()[-3000:]
+
+
+def _step_events(c, job_id: int) -> list:
+    r = c.get(f"/v1/jobs/{job_id}/events", params={"wait": 1})
+    return [e.get("data", e) for e in r.json()["events"]]

@@ -7,23 +7,26 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ..leases import files_open_now, open_file_limit
+from ..leases import FILES_KEPT, FILES_PER_TASK, files_open_now, open_file_limit
 
 BACKLOG = 2048  # uvicorn's default: where there is no open-file limit
+# Steps each job a server runs at once has room for at least, before connections get the rest.
+LEAST_TASKS = 4
 
 
-def connection_limits(max_connections: Optional[int] = None) -> tuple:
-    """(connections held at once, connections accepted at once) within the open-file limit.
-    Held: `max_connections`, or three quarters of what the limit leaves (the rest for the
-    store, the jobs' logs and their processes), at least 16. Accepted at once: asyncio takes
-    up to uvicorn's backlog from the queue in one go, each a file until the cap closes it, so
-    with the default backlog (2048) clients queued past the cap took the last files: accept
-    failed with "Too many open files", logged once per queued client. The backlog is kept to
-    half of what the limit leaves past the cap."""
+def connection_limits(max_connections: Optional[int] = None, runs: int = 0) -> tuple:
+    """(connections held at once, connections accepted at once) within the open-file limit,
+    `runs` jobs that run in this process at once (pipe serve's workers) each left room for
+    LEAST_TASKS steps (leases.share_open_files then gives them what the connections leave).
+    Held: `max_connections`, or three quarters of what the limit leaves, at least 16.
+    Accepted at once: asyncio takes up to uvicorn's backlog from the queue in one go, each a
+    file until the cap closes it, so with the default backlog (2048) clients queued past the
+    cap took the last files: accept failed with "Too many open files", logged once per queued
+    client. The backlog is kept to half of what the limit leaves past the cap."""
     soft = open_file_limit()
     if soft is None:
         return max_connections or 1 << 16, BACKLOG
-    room = soft - files_open_now()
+    room = soft - files_open_now() - runs * (FILES_KEPT + FILES_PER_TASK * LEAST_TASKS)
     cap = max_connections or max(16, room * 3 // 4)
     return cap, max(8, min(BACKLOG, (room - cap) // 2))
 

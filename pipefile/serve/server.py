@@ -17,6 +17,7 @@ import threading
 
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
+from ..leases import open_file_limit, share_open_files
 from ..workspace import STATE_DIR, Workspace
 from . import online, receiving, submission
 from .app import ServeConfig, create_app
@@ -144,6 +145,15 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                 )
         finally:
             ws.close()
+        # One budget of the open-file limit, shared out before any job starts: each worker's
+        # job and its steps, and the connections held and accepted at once.
+        cap, backlog = connection_limits(config.max_connections, config.workers)
+        if share_open_files(cap + backlog, config.workers) < 1:
+            log(
+                f"warning: the open-file limit (ulimit -n {open_file_limit()}) leaves the jobs too little room "
+                f"for their steps beside {cap} connections: steps may fail with 'Too many open files'; raise "
+                f"the limit{', or lower --max-connections' if config.max_connections else ''}"
+            )
         # The CPUs are shared out between the jobs that run at once.
         slots = max(1, (os.cpu_count() or 1) // config.workers)
         pool = WorkerPool(
@@ -174,7 +184,6 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                 threading.Thread(target=pool.stop, name="pool-stop", daemon=True).start()
                 super().handle_exit(sig, frame)
 
-        cap, backlog = connection_limits(config.max_connections)
         uv_config = uvicorn.Config(
             guarded,
             http=held_in_check(config.idle_timeout, cap),
