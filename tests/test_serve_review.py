@@ -411,3 +411,21 @@ def test_a_jobs_steps_and_the_connections_together_stay_within_the_open_file_lim
 def _step_events(c, job_id: int) -> list:
     r = c.get(f"/v1/jobs/{job_id}/events", params={"wait": 1})
     return [e.get("data", e) for e in r.json()["events"]]
+
+
+@pytest.mark.parametrize("route", ["/v1/endpoints/score/jobs", "/v1/online/score/score"])
+def test_a_json_body_sent_as_another_content_type_names_the_type(site, route):
+    # Before: `curl -d '{...}'` (form-encoded: curl's default) was answered "body: Input should
+    # be a valid dictionary or object to extract fields from", which says nothing of the cause.
+    repo, server, tok = site
+    c = server.client(tok)
+    for kind in ("application/x-www-form-urlencoded", "text/plain; charset=utf-8"):
+        r = c.post(route, content=b'{"inputs": {}, "rows": [{}]}', headers={"Content-Type": kind})
+        assert r.status_code == 422, r.text
+        err = r.json()["error"]
+        assert err["message"] == f"body: sent as Content-Type {kind!r}, not as JSON", err
+        assert "Content-Type: application/json" in err["hint"] and err["field"] == "body"
+    # JSON, and JSON of a +json type, are read as before (here: refused for what they hold)
+    for kind in ("application/json", "application/vnd.api+json"):
+        r = c.post(route, content=b"[1]", headers={"Content-Type": kind})
+        assert r.status_code == 422 and "Content-Type" not in r.json()["error"]["message"], r.text
