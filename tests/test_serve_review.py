@@ -429,3 +429,25 @@ def test_a_json_body_sent_as_another_content_type_names_the_type(site, route):
     for kind in ("application/json", "application/vnd.api+json"):
         r = c.post(route, content=b"[1]", headers={"Content-Type": kind})
         assert r.status_code == 422 and "Content-Type" not in r.json()["error"]["message"], r.text
+
+
+def test_an_out_folder_the_outputs_could_never_reach_is_refused_before_the_job_runs(site, tmp_path):
+    # Before: `--out ""` (`--out "$OUT"` with OUT unset) was taken as no --out: the job was
+    # submitted, nothing downloaded, exit 0; and an --out under a file was found out only
+    # once the job had run. Both are exit 2 now, naming the part at fault, with no job sent.
+    repo, server, tok = site
+    c = server.client(tok)
+    before = len(c.get("/v1/jobs", params={"limit": 1000}).json()["jobs"])
+    (tmp_path / "afile").write_text("x")
+    env = {"PIPE_TOKEN": tok, "PIPE_URL": server.url}
+    for out, message in (
+        ("", "error: --out is empty"),
+        (str(tmp_path / "afile" / "sub"), f"error: --out '{tmp_path}/afile/sub': '{tmp_path}/afile' is not a folder"),
+        ("/dev/null", "error: --out '/dev/null': '/dev/null' is not a folder"),
+    ):
+        r = repo.pipe("invoke", "slow", "-p", "seconds=0", "--out", out, env=env)
+        assert r.code == 2 and message in r.err, (out, str(r))
+    assert len(c.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]) == before
+    # a folder yet to be made, under ones that are not there yet either, is fine
+    r = repo.pipe("invoke", "slow", "-p", "seconds=0", "--out", str(tmp_path / "new" / "deep"), env=env)
+    assert r.code == 0 and (tmp_path / "new" / "deep" / "out.txt").read_text() == "done\n", str(r)
