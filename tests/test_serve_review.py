@@ -451,3 +451,56 @@ def test_an_out_folder_the_outputs_could_never_reach_is_refused_before_the_job_r
     # a folder yet to be made, under ones that are not there yet either, is fine
     r = repo.pipe("invoke", "slow", "-p", "seconds=0", "--out", str(tmp_path / "new" / "deep"), env=env)
     assert r.code == 0 and (tmp_path / "new" / "deep" / "out.txt").read_text() == "done\n", str(r)
+
+
+def test_clients_reading_a_log_slowly_never_leave_the_server_without_files(tmp_path):
+    # Before: the connection cap counted one file a connection, but a client reading a log
+    # (or an output) holds two while the answer streams (the socket and the file), and each
+    # request thread keeps the job database open: clients reading a large log slowly took the
+    # server past its open-file limit ("Too many open files": accept, the database, the log
+    # failed) though it held no more connections than its cap.
+    require_serve_deps()
+    import resource
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", SLOW, dedent=False)
+    repo.pipe("publish", check=True)
+    tok = token(repo, "--scope", "admin")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(200, hard), hard))  # (the server inherits it)
+    try:
+        server = Server(root, "--workers", "1", "--idle-timeout", "30s")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    socks = []
+    try:
+        c = server.client(tok)
+        job = c.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 0, "spam": 30_000_000}}).json()
+        assert wait_job(c, job["id"])["state"] == "completed"
+        c.close()
+        ask = (
+            f"GET /v1/jobs/{job['id']}/logs/wait HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Authorization: Bearer {tok}\r\n\r\n"
+        ).encode()
+        for _ in range(120):  # each asks for the 30 MB log and reads none of it
+            try:
+                s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.sendall(ask)
+                socks.append(s)
+            except OSError:
+                break
+        time.sleep(3)
+        for s in socks:
+            s.close()
+        socks = []
+        r = server.client(tok).get(f"/v1/jobs/{job['id']}")
+        assert r.status_code == 200, r.text
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+    logged = server.output()
+    assert logged.count("Too many open files") == 0 and logged.count("Traceback") == 0, logged[-3000:]

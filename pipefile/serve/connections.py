@@ -12,13 +12,19 @@ from ..leases import FILES_KEPT, FILES_PER_TASK, files_open_now, open_file_limit
 BACKLOG = 2048  # uvicorn's default: where there is no open-file limit
 # Steps each job a server runs at once has room for at least, before connections get the rest.
 LEAST_TASKS = 4
+# Files one connection may hold: its socket, and the file its answer streams (a log, an output).
+FILES_PER_CONNECTION = 2
+# Files the request threads keep (anyio's 40, each with the job database and its journal open).
+THREAD_FILES = 40 * 2
 
 
 def connection_limits(max_connections: Optional[int] = None, runs: int = 0) -> tuple:
     """(connections held at once, connections accepted at once) within the open-file limit,
-    `runs` jobs that run in this process at once (pipe serve's workers) each left room for
-    LEAST_TASKS steps (leases.share_open_files then gives them what the connections leave).
-    Held: `max_connections`, or three quarters of what the limit leaves, at least 16.
+    once the request threads' files are counted and `runs` jobs that run in this process at
+    once (pipe serve's workers) are each left room for LEAST_TASKS steps (leases.share_open_files
+    then gives them what the connections leave: `files_held`).
+    Held: `max_connections`, or three quarters of what the limit leaves, at FILES_PER_CONNECTION
+    each (a client reading a log slowly holds the log open too), at least 16.
     Accepted at once: asyncio takes up to uvicorn's backlog from the queue in one go, each a
     file until the cap closes it, so with the default backlog (2048) clients queued past the
     cap took the last files: accept failed with "Too many open files", logged once per queued
@@ -26,9 +32,14 @@ def connection_limits(max_connections: Optional[int] = None, runs: int = 0) -> t
     soft = open_file_limit()
     if soft is None:
         return max_connections or 1 << 16, BACKLOG
-    room = soft - files_open_now() - runs * (FILES_KEPT + FILES_PER_TASK * LEAST_TASKS)
-    cap = max_connections or max(16, room * 3 // 4)
-    return cap, max(8, min(BACKLOG, (room - cap) // 2))
+    room = soft - files_open_now() - THREAD_FILES - runs * (FILES_KEPT + FILES_PER_TASK * LEAST_TASKS)
+    cap = max_connections or max(16, room * 3 // 4 // FILES_PER_CONNECTION)
+    return cap, max(8, min(BACKLOG, (room - cap * FILES_PER_CONNECTION) // 2))
+
+
+def files_held(cap: int, backlog: int) -> int:
+    """Files the server may hold besides its jobs' with `cap` connections and `backlog`."""
+    return THREAD_FILES + cap * FILES_PER_CONNECTION + backlog
 
 
 def held_in_check(head_timeout: float, cap: int):

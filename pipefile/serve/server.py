@@ -21,7 +21,7 @@ from ..leases import open_file_limit, share_open_files
 from ..workspace import STATE_DIR, Workspace
 from . import online, receiving, submission
 from .app import ServeConfig, create_app
-from .connections import connection_limits, held_in_check
+from .connections import connection_limits, files_held, held_in_check
 from .guard import RequestGuard
 from .worker import WORK_DIR, Limits, WorkerPool
 
@@ -148,10 +148,10 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
         # One budget of the open-file limit, shared out before any job starts: each worker's
         # job and its steps, and the connections held and accepted at once.
         cap, backlog = connection_limits(config.max_connections, config.workers)
-        if share_open_files(cap + backlog, config.workers) < 1:
+        if share_open_files(files_held(cap, backlog), config.workers) < 1:
             log(
                 f"warning: the open-file limit (ulimit -n {open_file_limit()}) leaves the jobs too little room "
-                f"for their steps beside {cap} connections: steps may fail with 'Too many open files'; raise "
+                f"for their steps beside {cap} connections: steps may fail for want of files; raise "
                 f"the limit{', or lower --max-connections' if config.max_connections else ''}"
             )
         # The CPUs are shared out between the jobs that run at once.
