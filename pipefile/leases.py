@@ -33,22 +33,57 @@ FILES_PER_TASK = 4
 FILES_KEPT = 64
 
 
-def tasks_at_once() -> int:
-    """How many tasks may run at once within this process's open-file limit (RLIMIT_NOFILE's
-    soft limit, `ulimit -n`); at least 1, and no bound where there is no limit."""
+def open_file_limit() -> Optional[int]:
+    """This process's open-file limit (RLIMIT_NOFILE's soft limit, `ulimit -n`), or None
+    where there is none."""
     try:
         import resource
 
         soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     except (ImportError, OSError, ValueError):  # pragma: no cover - no such limit here (Windows)
-        return 1 << 30
+        return None
     if soft == resource.RLIM_INFINITY or soft <= 0:
-        return 1 << 30
+        return None
+    return soft
+
+
+def files_open_now() -> int:
     try:
-        open_now = len(os.listdir("/proc/self/fd"))
+        return len(os.listdir("/proc/self/fd"))
     except OSError:  # pragma: no cover - no /proc (macOS): a process starts with few
-        open_now = 16
-    return max(1, (soft - open_now - FILES_KEPT) // FILES_PER_TASK)
+        return 16
+
+
+# Tasks one run may hold at once, once a process that runs several at once beside files of
+# its own (pipe serve: its workers' jobs, its connections) has shared the limit out.
+_shared: Optional[int] = None
+
+
+def share_open_files(held_elsewhere: int, runs: int) -> int:
+    """Share this process's open-file limit out, once, before its runs start: `held_elsewhere`
+    files for what it holds besides them (pipe serve: the connections it holds and accepts at
+    once), and an equal part of the rest to each of the `runs` that may run at once. Each
+    counting what the limit left when it started, alone, they together went past it. Returns
+    the tasks one run may then hold at once (below 1: not even one fits)."""
+    global _shared
+    soft = open_file_limit()
+    if soft is None:
+        return 1 << 30
+    each = (soft - files_open_now() - held_elsewhere) // max(1, runs)
+    tasks = (each - FILES_KEPT) // FILES_PER_TASK
+    _shared = max(1, tasks)
+    return tasks
+
+
+def tasks_at_once() -> int:
+    """How many tasks may run at once within this process's open-file limit (or within this
+    run's share of it: share_open_files); at least 1, and no bound where there is no limit."""
+    if _shared is not None:
+        return _shared
+    soft = open_file_limit()
+    if soft is None:
+        return 1 << 30
+    return max(1, (soft - files_open_now() - FILES_KEPT) // FILES_PER_TASK)
 
 
 def machine_memory() -> int:

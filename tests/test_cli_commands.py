@@ -210,6 +210,7 @@ UNBOUNDED_IS_FINE = {
     ("serve", "max_connections"),
     ("serve", "max_queue"),
     ("serve", "workers"),
+    ("ui", "max_connections"),
 }
 
 

@@ -130,11 +130,12 @@ def _imports_of(path: Path) -> set:
 def test_only_the_http_layer_of_serve_imports_the_http_framework():
     """The logic a request triggers takes and returns plain data; FastAPI and Starlette are
     for the routers (serve/http/) and the app that assembles them (serve/app.py), uvicorn
-    for the process that runs it (serve/server.py)."""
+    for the process that runs it (serve/server.py, ui/server.py, and serve/connections.py,
+    the protocol both use to hold their connections in check)."""
     allowed = {
         "fastapi": ("pipefile.serve.http", "pipefile.serve.app", "pipefile.ui.http", "pipefile.ui.app"),
         "starlette": ("pipefile.serve.http", "pipefile.serve.app", "pipefile.ui.http", "pipefile.ui.app"),
-        "uvicorn": ("pipefile.serve.server", "pipefile.ui.server"),
+        "uvicorn": ("pipefile.serve.server", "pipefile.ui.server", "pipefile.serve.connections"),
     }
     bad = []
     for name, path in _modules().items():

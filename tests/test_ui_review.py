@@ -314,3 +314,108 @@ def test_compare_shows_a_left_out_trial_input_as_said_not_as_its_record():
 
     assert _value({"path": "build/m-3.json", "left_out": True}) == "(left out)"
     assert _value({"path": "x", "kind": "file", "digest": "ab"}) == "ab"
+
+
+def _ui_closed(socks: list) -> int:
+    """How many of `socks` the server has closed (a read gives end of file, or a reset, at once)."""
+
+    n = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            n += s.recv(1) == b""
+        except BlockingIOError:
+            pass  # open, nothing sent
+        except OSError:
+            n += 1
+    return n
+
+
+def _ui_answers_within(ui, seconds: float) -> bool:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if (
+                httpx.get(
+                    f"{ui.base}/api/pipeline", headers={"Authorization": f"Bearer {ui.token}"}, timeout=2
+                ).status_code
+                == 200
+            ):
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def _ui_under_limit(start, root, soft: int, *args):  # noqa: F811
+    import resource
+
+    old, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))  # (the server inherits it)
+    try:
+        return start(root, *args)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (old, hard))
+
+
+def test_idle_connections_never_leave_the_ui_without_files(start, tmp_path):  # noqa: F811
+    # Before: `pipe ui` (reachable from others with --allow-remote) held every connection
+    # that sent nothing for ever; 300 of them under `ulimit -n 256` left it no file to
+    # accept with, and it answered no one until they went away. It now caps them (default:
+    # 3/4 of the open-file limit) and closes those on which no request begins for
+    # --idle-timeout, as pipe serve does, with the same code.
+    import socket
+
+    repo = Repo(tmp_path)
+    repo.pipefile("steps: {}\n")
+    ui = _ui_under_limit(start, tmp_path, 256, "--idle-timeout", "2s")
+    socks = []
+    try:
+        for _ in range(300):
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", ui.port), timeout=5))
+            except OSError:
+                pass
+        # those past the cap are closed as they open, the rest within two idle timeouts;
+        # it answers meanwhile or after
+        assert _ui_answers_within(ui, 10)
+        deadline = time.monotonic() + 10
+        while _ui_closed(socks) < len(socks):
+            assert time.monotonic() < deadline, f"{len(socks) - _ui_closed(socks)} idle connections held"
+            time.sleep(0.2)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_the_ui_closes_connections_on_which_no_request_begins(start, tmp_path):  # noqa: F811
+    import socket
+
+    repo = Repo(tmp_path)
+    repo.pipefile("steps: {}\n")
+    ui = start(tmp_path, "--idle-timeout", "1s", "--max-connections", "20")
+    socks = [socket.create_connection(("127.0.0.1", ui.port), timeout=5) for _ in range(30)]
+    try:
+        time.sleep(0.5)
+        assert _ui_closed(socks) == 10  # past the cap: closed as they open
+        deadline = time.monotonic() + 10
+        while _ui_closed(socks) < len(socks):  # the rest: within two idle timeouts
+            assert time.monotonic() < deadline, f"{len(socks) - _ui_closed(socks)} idle connections held"
+            time.sleep(0.2)
+        # its head sent a byte at a time, slower than the timeout allows
+        slow = socket.create_connection(("127.0.0.1", ui.port), timeout=5)
+        for byte in b"GET /api/pipeline HTTP/1.1\r\n":
+            try:
+                slow.sendall(bytes([byte]))
+            except OSError:
+                break
+            time.sleep(0.2)
+        assert _ui_closed([slow]) == 1
+        slow.close()
+    finally:
+        for s in socks:
+            s.close()
+    assert _ui_answers_within(ui, 10)

@@ -333,9 +333,11 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
     """Run ENDPOINT on a `pipe serve` server with these inputs."""
     from ..printable import printable as pr
     from ..serve.client import Client, parse_inputs
-    from ..serve.download import download_outputs
+    from ..serve.download import check_out_folder, download_outputs
     from ..serve.remote_logs import failure_report, job_failed
 
+    if out_dir is not None:
+        check_out_folder(out_dir)  # before the job runs: never one whose outputs cannot be written
     client = Client(url, token, warn=lambda m: click.echo(m, err=True))
     try:
         ep = client.endpoint(endpoint)
@@ -348,7 +350,7 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
         job = client.submit(endpoint, deployment, inputs, force_rerun, idempotency_key)
         what = "reused job" if job.get("reused") else "job"
         click.echo(f"{what} {job['id']} ({pr(job['state'])}): {url.rstrip('/')}{pr(job.get('url', ''))}", err=True)
-        if wait or out_dir:
+        if wait or out_dir is not None:
 
             def show(e):  # what the server says, printed as text (no terminal escapes), missing parts as ?
                 d = e["data"]
@@ -370,7 +372,7 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
                 else job
             )
             failed = job_failed(job, url)
-            if failed is None and out_dir:
+            if failed is None and out_dir is not None:
                 for p in download_outputs(client, job, out_dir):
                     click.echo(f"wrote {pr(p)}", err=True)
             elif failed is not None:
@@ -379,7 +381,7 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
                     click.echo(line, err=True)
         if as_json:
             report.dump_json(job)
-        if (wait or out_dir) and job_failed(job, url) is not None:
+        if (wait or out_dir is not None) and job_failed(job, url) is not None:
             raise job_failed(job, url)
     finally:
         client.close()

@@ -42,6 +42,25 @@ class _Output:
     filename: str  # name + extension: one path component
 
 
+def check_out_folder(out_dir: str) -> None:
+    """Refuse an --out the outputs could never be written to, before the job is submitted
+    (it would run, and its outputs be refused after): an empty one (`--out "$OUT"` with OUT
+    unset was taken as no --out: nothing downloaded, exit 0), one that is (or lies under)
+    something other than a folder, or lies in a folder this user cannot write in."""
+    hint = "choose another --out folder"
+    if not out_dir:
+        raise PipefileError("--out is empty", hint="give the folder to download the outputs to")
+    path = os.path.normpath(out_dir)  # (what the user wrote, to name the part at fault)
+    while not os.path.lexists(path) and os.path.dirname(path) not in ("", path):
+        path = os.path.dirname(path)
+    if not os.path.lexists(path):
+        path = "."  # (a relative name none of whose folders exist: made in the current one)
+    if not os.path.isdir(path):
+        raise PipefileError(f"--out '{out_dir}': '{path}' is not a folder", hint=hint)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PipefileError(f"--out '{out_dir}': '{path}' is a folder this user cannot write in", hint=hint)
+
+
 def download_outputs(client, job: dict, out_dir: str) -> list:
     """Every output of a completed job into out_dir; returns the paths written.
 
@@ -49,6 +68,7 @@ def download_outputs(client, job: dict, out_dir: str) -> list:
     written; each output goes to a temporary name inside out_dir and is renamed to its
     own name once complete, so a failure leaves no partial output behind."""
     outputs = _plan(client, job)
+    check_out_folder(out_dir)  # (again: it may have changed while the job ran)
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:

@@ -14,13 +14,14 @@ import os
 import stat
 import sys
 import threading
-from typing import Any
 
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
+from ..leases import open_file_limit, share_open_files
 from ..workspace import STATE_DIR, Workspace
 from . import online, receiving, submission
 from .app import ServeConfig, create_app
+from .connections import connection_limits, files_held, held_in_check
 from .guard import RequestGuard
 from .worker import WORK_DIR, Limits, WorkerPool
 
@@ -32,57 +33,6 @@ def allowed_hosts(config: ServeConfig) -> set:
     if config.host not in ("0.0.0.0", "::", ""):
         hosts.add(config.host.lower())
     return hosts
-
-
-def connection_cap() -> int:
-    """Connections the server holds at once by default: three quarters of the open-file limit
-    (the rest for the store, the jobs' logs and their processes), at least 16."""
-    import resource
-
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY:
-        soft = 1 << 16
-    return max(16, soft * 3 // 4)
-
-
-def _held_in_check(head_timeout: float, cap: int):
-    """uvicorn's HTTP protocol, with two limits it lacks: a connection on which no request
-    began (its head, the request line and headers, all in) in the last `head_timeout` seconds
-    and none runs is closed (looked at every `head_timeout`); and a connection past the `cap`
-    one is closed as it opens. Without them a client opening connections and sending nothing (or a byte a
-    minute) held each for ever, until the server had no file left to accept with and answered
-    no one, not even /v1/health, until they went away."""
-    from uvicorn.protocols.http.auto import AutoHTTPProtocol
-
-    base: Any = AutoHTTPProtocol
-
-    class HeldInCheck(base):
-        _watch = None
-
-        def connection_made(self, transport) -> None:
-            super().connection_made(transport)
-            if len(self.connections) > cap:
-                transport.close()  # (uvicorn's connection_lost forgets it)
-                return
-            self._arm()
-
-        def _arm(self) -> None:
-            self._watch = self.loop.call_later(head_timeout, self._check, self.cycle)
-
-        def _check(self, cycle) -> None:
-            if self.transport.is_closing() or self.transport.get_protocol() is not self:
-                return  # (gone, or handed over: an upgrade to another protocol watches itself)
-            if self.cycle is cycle and (cycle is None or cycle.response_complete):
-                self.transport.close()  # nothing began since it was armed, and nothing runs
-            else:
-                self._arm()  # (a request running or begun: looked at again later)
-
-        def connection_lost(self, exc) -> None:
-            if self._watch is not None:
-                self._watch.cancel()
-            super().connection_lost(exc)
-
-    return HeldInCheck
 
 
 def _take_lock(root: str) -> int:
@@ -195,6 +145,15 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                 )
         finally:
             ws.close()
+        # One budget of the open-file limit, shared out before any job starts: each worker's
+        # job and its steps, and the connections held and accepted at once.
+        cap, backlog = connection_limits(config.max_connections, config.workers)
+        if share_open_files(files_held(cap, backlog), config.workers) < 1:
+            log(
+                f"warning: the open-file limit (ulimit -n {open_file_limit()}) leaves the jobs too little room "
+                f"for their steps beside {cap} connections: steps may fail for want of files; raise "
+                f"the limit{', or lower --max-connections' if config.max_connections else ''}"
+            )
         # The CPUs are shared out between the jobs that run at once.
         slots = max(1, (os.cpu_count() or 1) // config.workers)
         pool = WorkerPool(
@@ -225,10 +184,10 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
                 threading.Thread(target=pool.stop, name="pool-stop", daemon=True).start()
                 super().handle_exit(sig, frame)
 
-        cap = config.max_connections or connection_cap()
         uv_config = uvicorn.Config(
             guarded,
-            http=_held_in_check(config.idle_timeout, cap),
+            http=held_in_check(config.idle_timeout, cap),
+            backlog=backlog,
             host=config.host,
             port=config.port,
             log_level="warning",

@@ -78,11 +78,14 @@ def serve(
     token: Optional[str] = None,
     allow_remote: bool = False,
     open_browser: bool = True,
+    idle_timeout: float = 60.0,
+    max_connections: Optional[int] = None,
     say: Callable[[str], None] = lambda m: print(m, flush=True),
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
 ) -> None:
     import uvicorn
 
+    from ..serve.connections import connection_limits, held_in_check
     from .app import create_app
     from .http.context import UiContext
 
@@ -100,7 +103,19 @@ def serve(
         import webbrowser
 
         threading.Thread(target=webbrowser.open, args=(url,), name="ui-browser", daemon=True).start()
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", server_header=False, timeout_graceful_shutdown=3)
+    # Idle connections closed and their number capped, as pipe serve does: without it a
+    # client (--allow-remote) opening connections and sending nothing held each for ever,
+    # until the server had no file left to accept with.
+    cap, backlog = connection_limits(max_connections)
+    config = uvicorn.Config(
+        app,
+        http=held_in_check(idle_timeout, cap),
+        backlog=backlog,
+        log_level="warning",
+        lifespan="off",
+        server_header=False,
+        timeout_graceful_shutdown=3,
+    )
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

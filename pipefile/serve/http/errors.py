@@ -89,6 +89,19 @@ def install(app: FastAPI, idle_timeout: float = 60.0) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request, e: RequestValidationError):
         problems = e.errors()
+        sent_as = _not_json(request, problems)
+        if sent_as:
+            # FastAPI reads a body of another type as no JSON at all, and said only that the body
+            # "should be a valid dictionary": `curl -d '{...}'` (form-encoded) met that.
+            return JSONResponse(
+                error_body(
+                    f"body: sent as Content-Type {sent_as!r}, not as JSON",
+                    "send it with Content-Type: application/json (curl: -H 'Content-Type: application/json'); "
+                    "GET /v1/openapi.json describes every request",
+                    "body",
+                ),
+                422,
+            )
         where = [_where(p) for p in problems]
         message = "; ".join(f"{w}: {_what(p)}" for w, p in zip(where, problems)) or "invalid request"
         return JSONResponse(
@@ -133,6 +146,17 @@ def install(app: FastAPI, idle_timeout: float = 60.0) -> None:
     async def _too_large(request, e: BodyTooLarge):
         # (a chunked upload counted past its limit: the same words as one whose Content-Length is)
         return JSONResponse(error_body(TOO_LARGE_MESSAGE.format(e.limit), TOO_LARGE_HINT), 413)
+
+
+def _not_json(request, problems: list) -> str:
+    """The request's Content-Type when the body as a whole was refused and it is not JSON
+    (FastAPI parses only a JSON type, or none, as JSON), else ''."""
+    kind = request.headers.get("content-type", "")[:100]  # (named in the answer: bounded)
+    media = kind.split(";", 1)[0].strip().lower()
+    if not media or media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return ""
+    whole = any(tuple(p.get("loc", ())) == ("body",) for p in problems)
+    return kind if whole else ""
 
 
 def _where(problem: dict) -> str:
