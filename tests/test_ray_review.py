@@ -556,3 +556,75 @@ def test_an_unchanged_rerun_on_the_cluster_downloads_nothing_left_on_the_store(h
     # Asked for, it comes back.
     got = r.pipe("run", "big", *_on(head, tmp_path), env=head["env"])
     assert got.code == 0 and (r.root / "big.bin").stat().st_size == 3000000, str(got)
+
+
+@pytest.fixture(scope="module")
+def token_head():
+    """A one-node cluster on loopback that requires Ray's authentication token (newer Ray's
+    RAY_AUTH_MODE=token), its node manager on a known port (another of Ray's ports, no head)."""
+    import os
+    import shutil
+    import tempfile
+
+    from servers import free_port, need
+
+    from benchmarks import raylocal
+
+    need(shutil.which("ray") is not None, "ray is not installed (pip install 'pipefile[ray]')")
+    try:
+        from ray._raylet import AuthenticationTokenLoader  # noqa: F401
+    except ImportError:
+        need(False, "this Ray has no token authentication")
+    temp = tempfile.mkdtemp(prefix="prt", dir="/tmp")
+    token = "0123456789abcdef" * 4
+    # HOME: no ~/.ray/auth_token of the user's is read, nor one written by Ray.
+    env = dict(os.environ, **dict(raylocal.RAY_ENV, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, HOME=temp))
+    node_port = free_port()
+    try:
+        address = raylocal.start_node(
+            temp,
+            env,
+            1,
+            head_port=free_port(),
+            node_dir=os.path.join(temp, "node"),
+            extra=("--ray-client-server-port", str(free_port()), "--node-manager-port", str(node_port)),
+        )
+        yield {"address": address, "env": env, "token": token, "node_port": node_port, "home": temp}
+    finally:
+        raylocal.stop(temp)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_cluster_refusing_the_token_is_told_at_once_and_exit_2(token_head, tmp_path):
+    """A head that requires a token, given none, a wrong one, or one Ray does not send
+    (RAY_AUTH_MODE unset here): ray.init retried for about 20 s, printing a line of its own a
+    second, then pipe said `cannot reach the Ray cluster ... Failed to connect`, naming no
+    token; RAY_AUTH_MODE=token with no token at all was an internal error (exit 70). Another
+    of Ray's ports (a node manager's: gRPC, no head) took as long."""
+    import time
+
+    r = _repo(tmp_path / "ws")
+    args = ["run", "--executor", "ray", "--address", token_head["address"], "--store", str(tmp_path / "shared")]
+    # (no RAY_AUTH_*: what is asked of each case is set below; HOME has no token file)
+    base = {k: v for k, v in token_head["env"].items() if not k.startswith("RAY_AUTH")}
+    cases = [
+        ({"RAY_AUTH_MODE": "token"}, "authentication token"),  # (said by Ray, as it sees none)
+        ({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "f" * 64}, "refused the one given (from RAY_AUTH_TOKEN)"),
+        ({"RAY_AUTH_TOKEN": token_head["token"]}, "RAY_AUTH_MODE is not 'token' here"),
+        ({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(tmp_path / "none")}, "RAY_AUTH_TOKEN_PATH is set"),
+    ]
+    for extra, said in cases:
+        t0 = time.monotonic()
+        got = r.pipe(*args, env=dict(base, **extra), timeout=90)
+        took = time.monotonic() - t0
+        assert got.code == 2, f"{extra}: {got}"
+        assert said in got.err and "ray get-auth-token" in got.err, f"{extra}: {got}"
+        assert "gcs_client" not in got.err, f"{extra}: Ray's own retries were printed: {got}"
+        assert took < 15, f"{extra}: {took:.1f}s"
+        assert not r.exists("a.txt")
+    t0 = time.monotonic()
+    got = r.pipe("run", "--executor", "ray", "--address", f"127.0.0.1:{token_head['node_port']}", env=base, timeout=90)
+    assert got.code == 2 and "does not answer as a Ray head does" in got.err, str(got)
+    assert time.monotonic() - t0 < 15
+    got = r.pipe(*args, env=dict(base, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token_head["token"]), timeout=120)
+    assert got.code == 0 and r.read("a.txt") == "hi\n", str(got)
