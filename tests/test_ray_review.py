@@ -628,3 +628,15 @@ def test_a_cluster_refusing_the_token_is_told_at_once_and_exit_2(token_head, tmp
     assert time.monotonic() - t0 < 15
     got = r.pipe(*args, env=dict(base, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token_head["token"]), timeout=120)
     assert got.code == 0 and r.read("a.txt") == "hi\n", str(got)
+
+
+def test_a_token_file_here_leaves_a_cluster_without_tokens_working(head, tmp_path):
+    """The token check looked for a token file regardless of RAY_AUTH_MODE before ray.init;
+    Ray kept it loaded, and the driver's own server then refused every step's streamed result
+    from a cluster without tokens (`Missing authorization header`): the run hung."""
+    home = tmp_path / "home"
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text("0123456789abcdef" * 4)
+    r = _repo(tmp_path / "ws")
+    got = r.pipe("run", *_on(head, tmp_path), env=dict(head["env"], HOME=str(home)), timeout=90)
+    assert got.code == 0 and r.read("a.txt") == "hi\n", str(got)

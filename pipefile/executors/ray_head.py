@@ -73,7 +73,7 @@ def check_head(address: str, seconds: float = 5.0) -> None:
         import grpc
     except ImportError:  # (Ray without its gRPC: nothing to ask with)
         return
-    metadata, source = _token_metadata()
+    metadata = _token_metadata()
     channel = grpc.insecure_channel(address)
     try:
         call = channel.unary_unary(_GCS_CALL, request_serializer=None, response_deserializer=None)
@@ -83,35 +83,43 @@ def check_head(address: str, seconds: float = 5.0) -> None:
         if code == grpc.StatusCode.UNIMPLEMENTED:
             raise OSError(_not_a_head(int(address.rpartition(":")[2]))) from None
         if code == grpc.StatusCode.UNAUTHENTICATED:
-            raise _refused(address, source) from None
+            raise _refused(address, _token_source(bool(metadata))) from None
     finally:
         channel.close()
 
 
 def _token_metadata() -> tuple:
-    """(the gRPC metadata Ray's driver would send, where its token comes from: "" if it
-    sends none, else a phrase naming the source; "not sent" when one is found but
-    RAY_AUTH_MODE is not 'token', so Ray leaves it out)."""
+    """The gRPC metadata Ray's driver would send: its token, where RAY_AUTH_MODE=token."""
     try:
         from ray._raylet import AuthenticationTokenLoader
     except ImportError:  # an older Ray: no token authentication
-        return (), ""
+        return ()
     from ray.exceptions import AuthenticationError
 
-    loader = AuthenticationTokenLoader.instance()
     try:
-        headers = loader.get_token_for_http_header()
-        if not headers:
-            return (), ("not sent" if loader.has_token(ignore_auth_mode=True) else "")
+        return tuple(AuthenticationTokenLoader.instance().get_token_for_http_header().items())
     except AuthenticationError as e:  # RAY_AUTH_TOKEN_PATH unreadable, and the like
         raise auth_error(e) from None
+
+
+def _token_source(sent: bool) -> str:
+    """Where the token refused came from: "" when none was found, "not sent" when one is
+    found but RAY_AUTH_MODE is not 'token' (Ray leaves it out). Asked only once refused: a
+    token loaded regardless of the mode stays loaded, and the driver's own server then asks
+    the workers for it (a cluster without tokens: every step's result refused, the run hung)."""
+    if not sent:
+        from ray._raylet import AuthenticationTokenLoader
+
+        try:
+            found = AuthenticationTokenLoader.instance().has_token(ignore_auth_mode=True)
+        except Exception:  # noqa: BLE001 - an unreadable file: as none
+            found = False
+        return "not sent" if found else ""
     if os.environ.get("RAY_AUTH_TOKEN"):
-        source = "RAY_AUTH_TOKEN"
-    elif os.environ.get("RAY_AUTH_TOKEN_PATH"):
-        source = f"the file RAY_AUTH_TOKEN_PATH names, {os.environ['RAY_AUTH_TOKEN_PATH']}"
-    else:
-        source = "~/.ray/auth_token"
-    return tuple(headers.items()), source
+        return "RAY_AUTH_TOKEN"
+    if os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return f"the file RAY_AUTH_TOKEN_PATH names, {os.environ['RAY_AUTH_TOKEN_PATH']}"
+    return "~/.ray/auth_token"
 
 
 def _refused(address: str, source: str) -> PipefileError:
