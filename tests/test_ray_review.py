@@ -640,3 +640,77 @@ def test_a_token_file_here_leaves_a_cluster_without_tokens_working(head, tmp_pat
     r = _repo(tmp_path / "ws")
     got = r.pipe("run", *_on(head, tmp_path), env=dict(head["env"], HOME=str(home)), timeout=90)
     assert got.code == 0 and r.read("a.txt") == "hi\n", str(got)
+
+
+def _stop_while(r: Repo, args: list, env: dict, started, sig) -> tuple:
+    """Run `pipe run ARGS`, send `sig` once `started()` holds; (exit code, seconds it took to stop)."""
+    import subprocess
+    import sys
+    import time
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "pipefile", "run", *args],
+        cwd=r.root,
+        env=dict(env, PIPE_PLAIN="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        end = time.monotonic() + 240
+        while not started() and p.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert p.poll() is None, "the run ended before the transfer was seen"
+        p.send_signal(sig)
+        t0 = time.monotonic()
+        rc = p.wait(timeout=120)
+        return rc, time.monotonic() - t0
+    finally:
+        p.kill()
+
+
+def _files_in(folder: Path) -> list:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_ctrl_c_or_sigterm_mid_transfer_stops_at_once_leaving_no_object(head, tmp_path):
+    """Ctrl-C while a step's input was being uploaded to the shared store (or SIGTERM while
+    its output was being downloaded) waited for the transfer to end: gigabytes, half a
+    minute here, before the run stopped."""
+    import os
+    import signal
+
+    shared = tmp_path / "shared"
+    up = _repo(
+        tmp_path / "up",
+        """
+        steps:
+          a:
+            command: wc -c < ${{inputs.d}} > ${{outputs.o}}
+            inputs: {d: data.bin}
+            outputs: {o: a.txt}
+        """,
+    )
+    with open(up.root / "data.bin", "wb") as f:
+        f.truncate(2 << 30)  # (sparse here: only its copies cost)
+    rc, took = _stop_while(up, _on(head, tmp_path), head["env"], lambda: bool(_files_in(shared / "tmp")), signal.SIGINT)
+    assert rc == 130 and took < 10, (rc, took)
+    assert not _files_in(shared / "objects") and not _files_in(shared / "tmp")
+    assert not up.exists("a.txt")
+    assert up.pipe("jobs", "show", "1", "--json", check=True).json["status"] == "interrupted"
+
+    down = _repo(
+        tmp_path / "down",
+        """
+        steps:
+          a:
+            command: truncate -s 2G ${{outputs.o}}
+            outputs: {o: big.bin}
+        """,
+    )
+    tmp = down.root / ".pipe" / "store" / "tmp"
+    downloading = lambda: any(p.name.startswith("dl-") for p in _files_in(tmp))  # noqa: E731
+    rc, took = _stop_while(down, _on(head, tmp_path), head["env"], downloading, signal.SIGTERM)
+    assert rc == 130 and took < 10, (rc, took)
+    assert not down.exists("big.bin") and not _files_in(tmp)
+    assert not [p for p in _files_in(down.root / ".pipe" / "store" / "objects") if os.path.getsize(p) >= 1 << 30]
+    assert down.pipe("jobs", "show", "1", "--json", check=True).json["status"] == "interrupted"

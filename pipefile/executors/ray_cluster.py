@@ -168,6 +168,25 @@ class Placement:
             )
 
 
+def stops_when(cancelled: threading.Event):
+    """A transfer's progress that stops it, chunk by chunk, once `cancelled` is set (Ctrl-C,
+    SIGTERM): the upload of a step's inputs or the download of its outputs, gigabytes on a slow
+    store, was waited for to the end. What it stops leaves a temp file, never an object."""
+    from ..remote.transfer import Progress, RemoteError
+
+    class Stops(Progress):
+        def advance(self, nbytes: int) -> None:
+            if cancelled.is_set():
+                raise RemoteError("transfers stopped (interrupted)")
+
+    return Stops()
+
+
+def transfer_failed(doing: str, t, cancelled: threading.Event) -> str:
+    """Why a step failed when a transfer `t` (to or from the shared store) failed."""
+    return "interrupted" if cancelled.is_set() else f"could not {doing} the shared store: {t.failed[0][1].render()}"
+
+
 class ClusterGone(Exception):
     """The cluster's head stopped answering: not worth trying again in this run."""
 
