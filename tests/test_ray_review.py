@@ -714,3 +714,52 @@ def test_ctrl_c_or_sigterm_mid_transfer_stops_at_once_leaving_no_object(head, tm
     assert not down.exists("big.bin") and not _files_in(tmp)
     assert not [p for p in _files_in(down.root / ".pipe" / "store" / "objects") if os.path.getsize(p) >= 1 << 30]
     assert down.pipe("jobs", "show", "1", "--json", check=True).json["status"] == "interrupted"
+
+
+def test_a_dsl_step_imports_from_the_workspace_folders_on_pythonpath_on_the_cluster(head, tmp_path):
+    """A DSL step whose function imports a module of the workspace's `src/`, found here
+    through PYTHONPATH: the module travels with the step (its key holds it), but the node ran
+    the step with its own PYTHONPATH only: ModuleNotFoundError there, the step ok locally."""
+    import os
+
+    r = _repo(tmp_path / "ws", "")
+    (r.root / "Pipefile").unlink()
+    r.write("src/mylib.py", "def twice(x):\n    return 2 * x\n")
+    r.write("pipes/__init__.py", "")
+    r.write(
+        "pipes/steps.py",
+        """
+        from pipefile import dsl
+
+
+        @dsl.command_component
+        def make(out: dsl.Output(type="uri_file")):
+            from mylib import twice
+
+            with open(out, "w") as f:
+                f.write(f"{twice(21)}\\n")
+        """,
+    )
+    r.write(
+        "build.py",
+        """
+        from pipes.steps import make
+
+        from pipefile import dsl
+
+
+        @dsl.pipeline(name="p")
+        def p():
+            m = make()
+            m.outputs.out.path = "out.txt"
+
+
+        pipeline = p()
+        """,
+    )
+    env = dict(head["env"], PYTHONPATH=os.pathsep.join([head["env"].get("PYTHONPATH", ""), str(r.root / "src")]))
+    got = r.pipe("run", "-f", "build.py", *_on(head, tmp_path), env=env, timeout=120)
+    assert got.code == 0 and r.read("out.txt") == "42\n", str(got)
+    # The same key as a local run: nothing runs again here.
+    again = r.run_json("-f", "build.py", env=env)
+    assert [s["outcome"] for s in again["steps"]] == ["fresh"], again

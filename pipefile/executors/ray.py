@@ -16,9 +16,8 @@ again, up to the step's `retries:` (default 1); a command that exits non-zero ne
 Ctrl-C cancels the Ray task (its command's process group is killed on the worker); `timeout:`
 is timed on the worker, from the command's start, and stops the command there.
 
-Ray is imported, and the cluster reached (or a local instance started), only when the
-first task must run: a run that only restores or finds everything fresh never connects.
-"""
+Ray is imported, and the cluster reached (or a local instance started), only when the first
+task must run: a run that only restores or finds everything fresh never connects."""
 
 from __future__ import annotations
 
@@ -122,6 +121,7 @@ class RayExecutor(LocalExecutor):
             "context": context,  # a Docker `build:`'s build context, by digest
             "memory": node.step.resources.memory,  # (a container's limit, as locally)
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
+            "pythonpath": (self._base_env.get("PYTHONPATH", ""), self.root),  # (as the step's here: ray_worker)
             "metrics": tracking.ENV in launch.env,  # its series come back as it writes them, beside its log
             "store": self.cluster.store_spec,
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
