@@ -765,3 +765,25 @@ def test_a_dsl_step_imports_from_the_workspace_folders_on_pythonpath_on_the_clus
     # The same key as a local run: nothing runs again here.
     again = r.run_json("-f", "build.py", env=env)
     assert [s["outcome"] for s in again["steps"]] == ["fresh"], again
+
+
+def test_a_worker_whose_transfer_a_cancelled_task_interrupted_transfers_again(tmp_path):
+    """The worker process keeps its shared store's client for the tasks it runs; a task
+    cancelled mid-transfer (a sweep trial stopped early) left it interrupted, and each later
+    task on that worker failed with 'could not fetch its inputs: transfers stopped
+    (interrupted)'. (No cluster: the worker's own client cache, in this process.)"""
+    from pipefile.cache.content_store import ContentStore
+    from pipefile.executors import ray_worker
+    from pipefile.remote.config import RemoteSpec
+
+    spec = RemoteSpec("shared", str(tmp_path / "shared"))
+    first = ray_worker._remote(spec)
+    first.ensure_layout()
+    here = ContentStore(str(tmp_path / "here"))
+    digest = here.put_bytes(b"an input\n")
+    assert not first.upload(here, [digest]).failed
+    first.cancel()  # (as a cancelled task's interrupted transfer leaves it)
+    node = ContentStore(str(tmp_path / "node"))
+    got = ray_worker._remote(spec).download(node, [digest])
+    assert not got.failed, got.failed[0][1].render()
+    assert node.read(digest) == b"an input\n"

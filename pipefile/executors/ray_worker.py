@@ -100,7 +100,9 @@ def _remote(store_spec):
 
     key = (store_spec.url, repr(sorted(store_spec.options.items())))
     with _state_lock:
-        if key not in _remotes:
+        # One a cancelled task interrupted mid-transfer (a sweep trial stopped early, on this
+        # worker) refuses every transfer after: the worker's next task gets a fresh one.
+        if key not in _remotes or getattr(_remotes[key], "_interrupted", False):
             _remotes[key] = Remote(store_spec)
         return _remotes[key]
 
