@@ -556,3 +556,234 @@ def test_an_unchanged_rerun_on_the_cluster_downloads_nothing_left_on_the_store(h
     # Asked for, it comes back.
     got = r.pipe("run", "big", *_on(head, tmp_path), env=head["env"])
     assert got.code == 0 and (r.root / "big.bin").stat().st_size == 3000000, str(got)
+
+
+@pytest.fixture(scope="module")
+def token_head():
+    """A one-node cluster on loopback that requires Ray's authentication token (newer Ray's
+    RAY_AUTH_MODE=token), its node manager on a known port (another of Ray's ports, no head)."""
+    import os
+    import shutil
+    import tempfile
+
+    from servers import free_port, need
+
+    from benchmarks import raylocal
+
+    need(shutil.which("ray") is not None, "ray is not installed (pip install 'pipefile[ray]')")
+    try:
+        from ray._raylet import AuthenticationTokenLoader  # noqa: F401
+    except ImportError:
+        need(False, "this Ray has no token authentication")
+    temp = tempfile.mkdtemp(prefix="prt", dir="/tmp")
+    token = "0123456789abcdef" * 4
+    # HOME: no ~/.ray/auth_token of the user's is read, nor one written by Ray.
+    env = dict(os.environ, **dict(raylocal.RAY_ENV, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, HOME=temp))
+    node_port = free_port()
+    try:
+        address = raylocal.start_node(
+            temp,
+            env,
+            1,
+            head_port=free_port(),
+            node_dir=os.path.join(temp, "node"),
+            extra=("--ray-client-server-port", str(free_port()), "--node-manager-port", str(node_port)),
+        )
+        yield {"address": address, "env": env, "token": token, "node_port": node_port, "home": temp}
+    finally:
+        raylocal.stop(temp)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_cluster_refusing_the_token_is_told_at_once_and_exit_2(token_head, tmp_path):
+    """A head that requires a token, given none, a wrong one, or one Ray does not send
+    (RAY_AUTH_MODE unset here): ray.init retried for about 20 s, printing a line of its own a
+    second, then pipe said `cannot reach the Ray cluster ... Failed to connect`, naming no
+    token; RAY_AUTH_MODE=token with no token at all was an internal error (exit 70). Another
+    of Ray's ports (a node manager's: gRPC, no head) took as long."""
+    import time
+
+    r = _repo(tmp_path / "ws")
+    args = ["run", "--executor", "ray", "--address", token_head["address"], "--store", str(tmp_path / "shared")]
+    # (no RAY_AUTH_*: what is asked of each case is set below; HOME has no token file)
+    base = {k: v for k, v in token_head["env"].items() if not k.startswith("RAY_AUTH")}
+    cases = [
+        ({"RAY_AUTH_MODE": "token"}, "authentication token"),  # (said by Ray, as it sees none)
+        ({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "f" * 64}, "refused the one given (from RAY_AUTH_TOKEN)"),
+        ({"RAY_AUTH_TOKEN": token_head["token"]}, "RAY_AUTH_MODE is not 'token' here"),
+        ({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(tmp_path / "none")}, "RAY_AUTH_TOKEN_PATH is set"),
+    ]
+    for extra, said in cases:
+        t0 = time.monotonic()
+        got = r.pipe(*args, env=dict(base, **extra), timeout=90)
+        took = time.monotonic() - t0
+        assert got.code == 2, f"{extra}: {got}"
+        assert said in got.err and "ray get-auth-token" in got.err, f"{extra}: {got}"
+        assert "gcs_client" not in got.err, f"{extra}: Ray's own retries were printed: {got}"
+        assert took < 15, f"{extra}: {took:.1f}s"
+        assert not r.exists("a.txt")
+    t0 = time.monotonic()
+    got = r.pipe("run", "--executor", "ray", "--address", f"127.0.0.1:{token_head['node_port']}", env=base, timeout=90)
+    assert got.code == 2 and "does not answer as a Ray head does" in got.err, str(got)
+    assert time.monotonic() - t0 < 15
+    got = r.pipe(*args, env=dict(base, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token_head["token"]), timeout=120)
+    assert got.code == 0 and r.read("a.txt") == "hi\n", str(got)
+
+
+def test_a_token_file_here_leaves_a_cluster_without_tokens_working(head, tmp_path):
+    """The token check looked for a token file regardless of RAY_AUTH_MODE before ray.init;
+    Ray kept it loaded, and the driver's own server then refused every step's streamed result
+    from a cluster without tokens (`Missing authorization header`): the run hung."""
+    home = tmp_path / "home"
+    (home / ".ray").mkdir(parents=True)
+    (home / ".ray" / "auth_token").write_text("0123456789abcdef" * 4)
+    r = _repo(tmp_path / "ws")
+    got = r.pipe("run", *_on(head, tmp_path), env=dict(head["env"], HOME=str(home)), timeout=90)
+    assert got.code == 0 and r.read("a.txt") == "hi\n", str(got)
+
+
+def _stop_while(r: Repo, args: list, env: dict, started, sig) -> tuple:
+    """Run `pipe run ARGS`, send `sig` once `started()` holds; (exit code, seconds it took to stop)."""
+    import subprocess
+    import sys
+    import time
+
+    p = subprocess.Popen(
+        [sys.executable, "-m", "pipefile", "run", *args],
+        cwd=r.root,
+        env=dict(env, PIPE_PLAIN="1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        end = time.monotonic() + 240
+        while not started() and p.poll() is None and time.monotonic() < end:
+            time.sleep(0.05)
+        assert p.poll() is None, "the run ended before the transfer was seen"
+        p.send_signal(sig)
+        t0 = time.monotonic()
+        rc = p.wait(timeout=120)
+        return rc, time.monotonic() - t0
+    finally:
+        p.kill()
+
+
+def _files_in(folder: Path) -> list:
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def test_ctrl_c_or_sigterm_mid_transfer_stops_at_once_leaving_no_object(head, tmp_path):
+    """Ctrl-C while a step's input was being uploaded to the shared store (or SIGTERM while
+    its output was being downloaded) waited for the transfer to end: gigabytes, half a
+    minute here, before the run stopped."""
+    import os
+    import signal
+
+    shared = tmp_path / "shared"
+    up = _repo(
+        tmp_path / "up",
+        """
+        steps:
+          a:
+            command: wc -c < ${{inputs.d}} > ${{outputs.o}}
+            inputs: {d: data.bin}
+            outputs: {o: a.txt}
+        """,
+    )
+    with open(up.root / "data.bin", "wb") as f:
+        f.truncate(2 << 30)  # (sparse here: only its copies cost)
+    # (an object's temp file: not the store's layout file, written through tmp/ when it is made)
+    uploading = lambda: any(not p.name.startswith("pipe-remote") for p in _files_in(shared / "tmp"))  # noqa: E731
+    rc, took = _stop_while(up, _on(head, tmp_path), head["env"], uploading, signal.SIGINT)
+    assert rc == 130 and took < 10, (rc, took)
+    assert not _files_in(shared / "objects") and not _files_in(shared / "tmp")
+    assert not up.exists("a.txt")
+    assert up.pipe("jobs", "show", "1", "--json", check=True).json["status"] == "interrupted"
+
+    down = _repo(
+        tmp_path / "down",
+        """
+        steps:
+          a:
+            command: truncate -s 2G ${{outputs.o}}
+            outputs: {o: big.bin}
+        """,
+    )
+    tmp = down.root / ".pipe" / "store" / "tmp"
+    downloading = lambda: any(p.name.startswith("dl-") for p in _files_in(tmp))  # noqa: E731
+    rc, took = _stop_while(down, _on(head, tmp_path), head["env"], downloading, signal.SIGTERM)
+    assert rc == 130 and took < 10, (rc, took)
+    assert not down.exists("big.bin") and not _files_in(tmp)
+    assert not [p for p in _files_in(down.root / ".pipe" / "store" / "objects") if os.path.getsize(p) >= 1 << 30]
+    assert down.pipe("jobs", "show", "1", "--json", check=True).json["status"] == "interrupted"
+
+
+def test_a_dsl_step_imports_from_the_workspace_folders_on_pythonpath_on_the_cluster(head, tmp_path):
+    """A DSL step whose function imports a module of the workspace's `src/`, found here
+    through PYTHONPATH: the module travels with the step (its key holds it), but the node ran
+    the step with its own PYTHONPATH only: ModuleNotFoundError there, the step ok locally."""
+    import os
+
+    r = _repo(tmp_path / "ws", "")
+    (r.root / "Pipefile").unlink()
+    r.write("src/mylib.py", "def twice(x):\n    return 2 * x\n")
+    r.write("pipes/__init__.py", "")
+    r.write(
+        "pipes/steps.py",
+        """
+        from pipefile import dsl
+
+
+        @dsl.command_component
+        def make(out: dsl.Output(type="uri_file")):
+            from mylib import twice
+
+            with open(out, "w") as f:
+                f.write(f"{twice(21)}\\n")
+        """,
+    )
+    r.write(
+        "build.py",
+        """
+        from pipes.steps import make
+
+        from pipefile import dsl
+
+
+        @dsl.pipeline(name="p")
+        def p():
+            m = make()
+            m.outputs.out.path = "out.txt"
+
+
+        pipeline = p()
+        """,
+    )
+    env = dict(head["env"], PYTHONPATH=os.pathsep.join([head["env"].get("PYTHONPATH", ""), str(r.root / "src")]))
+    got = r.pipe("run", "-f", "build.py", *_on(head, tmp_path), env=env, timeout=120)
+    assert got.code == 0 and r.read("out.txt") == "42\n", str(got)
+    # The same key as a local run: nothing runs again here.
+    again = r.run_json("-f", "build.py", env=env)
+    assert [s["outcome"] for s in again["steps"]] == ["fresh"], again
+
+
+def test_a_worker_whose_transfer_a_cancelled_task_interrupted_transfers_again(tmp_path):
+    """The worker process keeps its shared store's client for the tasks it runs; a task
+    cancelled mid-transfer (a sweep trial stopped early) left it interrupted, and each later
+    task on that worker failed with 'could not fetch its inputs: transfers stopped
+    (interrupted)'. (No cluster: the worker's own client cache, in this process.)"""
+    from pipefile.cache.content_store import ContentStore
+    from pipefile.executors import ray_worker
+    from pipefile.remote.config import RemoteSpec
+
+    spec = RemoteSpec("shared", str(tmp_path / "shared"))
+    first = ray_worker._remote(spec)
+    first.ensure_layout()
+    here = ContentStore(str(tmp_path / "here"))
+    digest = here.put_bytes(b"an input\n")
+    assert not first.upload(here, [digest]).failed
+    first.cancel()  # (as a cancelled task's interrupted transfer leaves it)
+    node = ContentStore(str(tmp_path / "node"))
+    got = ray_worker._remote(spec).download(node, [digest])
+    assert not got.failed, got.failed[0][1].render()
+    assert node.read(digest) == b"an input\n"

@@ -16,9 +16,8 @@ again, up to the step's `retries:` (default 1); a command that exits non-zero ne
 Ctrl-C cancels the Ray task (its command's process group is killed on the worker); `timeout:`
 is timed on the worker, from the command's start, and stops the command there.
 
-Ray is imported, and the cluster reached (or a local instance started), only when the
-first task must run: a run that only restores or finds everything fresh never connects.
-"""
+Ray is imported, and the cluster reached (or a local instance started), only when the first
+task must run: a run that only restores or finds everything fresh never connects."""
 
 from __future__ import annotations
 
@@ -42,7 +41,7 @@ from ..remote.run_cache import closure
 from ..staging import StepFailure, check_written_kind, written_twice
 from .local import LocalExecutor, input_changed
 from .processes import Stopped
-from .ray_cluster import GONE_HINT, ClusterGone, Placement, RayCluster, Unplaceable  # noqa: F401 - RayCluster: the session's
+from .ray_cluster import GONE_HINT, ClusterGone, Placement, RayCluster, Unplaceable, stops_when, transfer_failed  # noqa: F401 - RayCluster: the session's
 from .ray_stream import Appended
 from .workdir import ELSEWHERE
 
@@ -122,6 +121,7 @@ class RayExecutor(LocalExecutor):
             "context": context,  # a Docker `build:`'s build context, by digest
             "memory": node.step.resources.memory,  # (a container's limit, as locally)
             "step_env": {k: v for k, v in launch.env.items() if k != tracking.ENV},
+            "pythonpath": (self._base_env.get("PYTHONPATH", ""), self.root),  # (as the step's here: ray_worker)
             "metrics": tracking.ENV in launch.env,  # its series come back as it writes them, beside its log
             "store": self.cluster.store_spec,
             "timeout": node.step.timeout,  # timed on the worker, from the command's start
@@ -201,9 +201,9 @@ class RayExecutor(LocalExecutor):
         if todo:
             missing = self.cluster.remote.missing_objects(todo)
             if missing:
-                t = self.cluster.remote.upload(self.ws.store, sorted(missing))
+                t = self.cluster.remote.upload(self.ws.store, sorted(missing), stops_when(self.cancelled))
                 if t.failed:
-                    raise StepFailure(f"could not upload its inputs to the shared store: {t.failed[0][1].render()}")
+                    raise StepFailure(transfer_failed("upload its inputs to", t, self.cancelled))
             with self._store_lock:
                 self._on_store.update(todo)
         return files, list(dict.fromkeys(objects)), context
@@ -364,9 +364,9 @@ class RayExecutor(LocalExecutor):
             except DigestMismatch as e:
                 raise StepFailure(f"an output's bytes from the worker do not match their digest ({e})") from None
         wanted = [d for d in wanted if d not in blobs]
-        t = self.cluster.remote.download(self.ws.store, wanted) if wanted else None
+        t = self.cluster.remote.download(self.ws.store, wanted, stops_when(self.cancelled)) if wanted else None
         if t is not None and t.failed:
-            raise StepFailure(f"could not download its outputs from the shared store: {t.failed[0][1].render()}")
+            raise StepFailure(transfer_failed("download its outputs from", t, self.cancelled))
         for oname, out in node.outputs.items():
             got = outputs.get(oname) or {}
             for which, dest in (("stage", staged.paths[oname]), ("ws", self.abspath(out.path))):

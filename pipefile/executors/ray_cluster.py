@@ -10,7 +10,7 @@ hanging and dying uncommitted.
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
 import socket
 import tempfile
@@ -19,6 +19,7 @@ import time
 from typing import Optional
 
 from ..errors import PipefileError, seconds_from_env
+from .ray_head import auth_error, auto_address, check_head, probe
 
 _WATCH_EVERY = 1.0  # seconds between two knocks on the head's port
 GONE_ENV = "PIPE_RAY_GONE_AFTER"
@@ -167,6 +168,25 @@ class Placement:
             )
 
 
+def stops_when(cancelled: threading.Event):
+    """A transfer's progress that stops it, chunk by chunk, once `cancelled` is set (Ctrl-C,
+    SIGTERM): the upload of a step's inputs or the download of its outputs, gigabytes on a slow
+    store, was waited for to the end. What it stops leaves a temp file, never an object."""
+    from ..remote.transfer import Progress, RemoteError
+
+    class Stops(Progress):
+        def advance(self, nbytes: int) -> None:
+            if cancelled.is_set():
+                raise RemoteError("transfers stopped (interrupted)")
+
+    return Stops()
+
+
+def transfer_failed(doing: str, t, cancelled: threading.Event) -> str:
+    """Why a step failed when a transfer `t` (to or from the shared store) failed."""
+    return "interrupted" if cancelled.is_set() else f"could not {doing} the shared store: {t.failed[0][1].render()}"
+
+
 class ClusterGone(Exception):
     """The cluster's head stopped answering: not worth trying again in this run."""
 
@@ -259,7 +279,10 @@ class RayCluster:
         if self.address:
             try:
                 probe(self.address, head=True)  # Ray itself would try for minutes
+                check_head(self.address)  # (a refused token: Ray's own retries tell nothing)
                 ray.init(address=self.address, **quiet)
+            except ray.exceptions.AuthenticationError as e:
+                raise auth_error(e) from None
             except (OSError, RuntimeError, ValueError) as e:
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise PipefileError(
@@ -268,10 +291,19 @@ class RayCluster:
                     "port `ray start --head --port` names (6379 by default); and `ray status` there",
                 ) from None
         else:
+            here = auto_address()
+            if here:  # a cluster running on this machine that refuses the token: said, not
+                with contextlib.suppress(OSError):  # passed over for a local instance after Ray's retries
+                    check_head(here)
             try:
                 ray.init(address="auto", **quiet)  # a cluster running on this machine
+            except ray.exceptions.AuthenticationError as e:
+                raise auth_error(e) from None
             except ConnectionError:
-                ray.init(address="local", include_dashboard=False, **quiet)
+                try:
+                    ray.init(address="local", include_dashboard=False, **quiet)
+                except ray.exceptions.AuthenticationError as e:
+                    raise auth_error(e) from None
                 self._started = True
 
     def unplaceable(self, want: dict) -> Optional[str]:
@@ -394,39 +426,3 @@ def _gcs_address(ray) -> str:
         return ray.get_runtime_context().gcs_address or ""
     except Exception:  # noqa: BLE001 - unwatched, as before
         return ""
-
-
-# An HTTP/2 client's first bytes: its preface and an empty SETTINGS frame.
-_H2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
-
-
-def probe(address: str, seconds: float = 5.0, head: bool = False) -> None:
-    """Raise OSError unless something listens at the address's host:port. `head`: and it
-    answers as a Ray head's GCS (a gRPC server) does: ray.init, given the port of something
-    else (the dashboard's, 8265), waits on it for minutes, saying nothing."""
-    hostport = address.split("://", 1)[-1]
-    if address == "auto" or ":" not in hostport:
-        return
-    host, _, port = hostport.rpartition(":")
-    try:
-        port_n = int(port)
-    except ValueError:
-        return
-    with socket.create_connection((host.strip("[]"), port_n), timeout=seconds) as sock:
-        if not head or "://" in address or os.environ.get("RAY_USE_TLS", "0") not in ("", "0"):
-            return  # (a ray:// client address, or TLS: not plain gRPC, not checked)
-        try:
-            sock.sendall(_H2_HELLO)
-            got = b""
-            while len(got) < 9:  # the server's first frame's header: SETTINGS is type 4
-                more = sock.recv(9 - len(got))
-                if not more:
-                    break
-                got += more
-        except OSError:
-            got = b""
-        if len(got) < 9 or got[3] != 4:
-            raise OSError(
-                f"something listens at port {port_n} but does not answer as a Ray head does (it is the "
-                "port of something else: the dashboard's?)"
-            )

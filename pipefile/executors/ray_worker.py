@@ -100,7 +100,9 @@ def _remote(store_spec):
 
     key = (store_spec.url, repr(sorted(store_spec.options.items())))
     with _state_lock:
-        if key not in _remotes:
+        # One a cancelled task interrupted mid-transfer (a sweep trial stopped early, on this
+        # worker) refuses every transfer after: the worker's next task gets a fresh one.
+        if key not in _remotes or getattr(_remotes[key], "_interrupted", False):
             _remotes[key] = Remote(store_spec)
         return _remotes[key]
 
@@ -252,6 +254,9 @@ def run_step(payload: dict):
                 stream = MetricsTail(os.path.join(scratch, "metrics.jsonl"))
                 launch.env[tracking.ENV] = stream.path
         base = dict(os.environ, PYTHONUNBUFFERED="1")
+        path = _pythonpath(work, payload.get("pythonpath") or ("", ""), base.get("PYTHONPATH", ""))
+        if path:
+            base["PYTHONPATH"] = path
         proc = env.start(launch, base)
         container = getattr(getattr(proc, "container", None), "id", "")
         with open(os.path.join(scratch, _OWNER), "w") as f:
@@ -346,6 +351,24 @@ def run_step(payload: dict):
             _remove_later(gone)
         except OSError:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _pythonpath(work: str, caller: tuple, node: str) -> str:
+    """The step's PYTHONPATH on the node, as the caller's PYTHONPATH is for it there (`caller`:
+    its value and the workspace's root there): its entries inside the workspace (a `src/`, a
+    DSL module's package root) in the copy, a relative one as it is (relative to the step's
+    folder, there as here), then the node's own (where pipefile is found). The caller's other
+    entries are that machine's, not the node's: left out."""
+    value, root = caller
+    mine = []
+    for entry in value.split(os.pathsep) if value else ():
+        if entry and not os.path.isabs(entry):
+            mine.append(entry)
+        elif entry:
+            rel = os.path.relpath(os.path.normpath(entry), root)
+            if not rel.startswith(".."):
+                mine.append(os.path.normpath(os.path.join(work, rel)))
+    return os.pathsep.join(mine + ([node] if node else []))
 
 
 def _inline(store: ContentStore, objects: list, limit: int) -> Optional[dict]:
