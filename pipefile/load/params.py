@@ -122,6 +122,16 @@ def parse_param_overrides(
                     )
                 )
                 continue
+            if param.type == spec.NUMBER and _not_finite(t):  # a number, but none a param holds
+                found.append(
+                    PipefileError(
+                        f"-p {shown}: param '{name}' is a number, and {text!r} is not a finite one "
+                        "(no nan, no infinity, nothing past about 1.8e308)",
+                        param.loc,
+                        "give a finite number, e.g. 0.01",
+                    )
+                )
+                continue
             found.append(
                 PipefileError(
                     f"-p {shown}: param '{name}' is {a(param.type)}, and {text!r} is not",
@@ -226,6 +236,15 @@ def convert_param_text(text: str, typ: str) -> Any:
             return False
         return None
     return text
+
+
+def _not_finite(t: str) -> bool:
+    """True for text that names nan or an infinity (`nan`, `.inf`, `-Infinity`) or a number
+    that overflows a float (`1e999`): Python's and YAML's spellings both."""
+    if t.lower().lstrip("+-").lstrip(".") in ("nan", "inf", "infinity"):
+        return True
+    v = numbers.parse(t)
+    return isinstance(v, float) and not math.isfinite(v)
 
 
 def _list_text(t: str) -> Any:
