@@ -148,6 +148,30 @@ def test_keep_last_reads_only_the_records_it_keeps(repo):
     assert repo.outcomes("-p", "a=2") == {"first": "ran", "second": "ran"}  # (its entries went with it)
 
 
+def test_keep_last_removes_the_log_folders_a_stopped_gc_left(repo):
+    """A gc killed after committing the records' deletion and before removing the folders
+    (rmdir is most of the time of a gc of 20,000 jobs) left .pipe/jobs/ID for good: the next
+    gc removed only the folders of the jobs it dropped itself. It removes those too now."""
+    import sqlite3
+
+    repo.pipefile(PIPEFILE)
+    for a in (1, 2, 3):
+        repo.outcomes("-p", f"a={a}")
+    db = sqlite3.connect(repo.root / ".pipe/jobs.db")  # (what the killed gc committed)
+    for table, column in (("job_steps", "job_id"), ("jobs", "id")):
+        db.execute(f"DELETE FROM {table} WHERE {column} = 1")
+    db.commit()
+    db.close()
+    os.mkdir(repo.root / ".pipe/jobs/99")  # (an id never handed out: not pipe's, left alone)
+    r = repo.pipe("gc", "--keep-last", "2", "--dry-run", "--json")
+    assert r.code == 0 and r.json["deleted"]["job_folders"] == [1] and r.json["deleted"]["jobs"] == [], r
+    assert (repo.root / ".pipe/jobs/1").is_dir()
+    r = repo.pipe("gc", "--keep-last", "2")
+    assert r.code == 0 and "0 jobs (records and logs), 1 leftover job log folder" in r.out, r
+    assert not (repo.root / ".pipe/jobs/1").exists()
+    assert (repo.root / ".pipe/jobs/2").is_dir() and (repo.root / ".pipe/jobs/99").is_dir()
+
+
 def test_keep_last_zero_keeps_the_current_workspace(repo):
     repo.pipefile(PIPEFILE)
     repo.outcomes("-p", "a=1")

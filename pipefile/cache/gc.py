@@ -159,6 +159,7 @@ class GcPlan:
     kept_entries: int = 0
     workspaces: list = field(default_factory=list)  # roots whose references were kept
     forget_uploads: list = field(default_factory=list)  # digests of this workspace's expired uploads
+    leftover_job_dirs: list = field(default_factory=list)  # ids of job folders whose record is gone
 
     @property
     def freed_bytes(self) -> int:
@@ -172,6 +173,7 @@ class GcPlan:
                 "cache_entries": len(self.prune_entries),
                 "jobs": list(self.drop_jobs),
                 "uploads": list(self.forget_uploads),
+                "job_folders": list(self.leftover_job_dirs),
             },
             "kept": {"objects": self.kept_objects, "bytes": self.kept_bytes, "cache_entries": self.kept_entries},
             "workspaces": self.workspaces,
@@ -254,6 +256,7 @@ def plan(ws, others: Iterable = (), keep_last: Optional[int] = None, uploads_bef
         kept_noops = {i for i, noop in jobs if noop and oldest is not None and i > oldest}
         keep_jobs = set(worked) | kept_noops | _not_ended(ws)
         p.drop_jobs = sorted(set(ordered) - keep_jobs)
+        p.leftover_job_dirs = _leftover_job_dirs(ws, set(ordered))
     p.forget_uploads = _mark_workspace(ws, marker, keys, keep_jobs, uploads_before)
     for o in others:
         _mark_workspace(o, marker, keys, None)
@@ -283,6 +286,20 @@ def _job_ids(ws) -> list:
         "SELECT j.id, n.job_id IS NOT NULL FROM jobs j LEFT JOIN noop_jobs n ON n.job_id = j.id ORDER BY j.id DESC"
     )
     return [(i, bool(noop)) for i, noop in rows]
+
+
+def _leftover_job_dirs(ws, recorded: set) -> list:
+    """Ids of the log folders (.pipe/jobs/ID) of jobs whose records are gone: a gc stopped
+    (killed, a full disk) after deleting the records and before their folders was never
+    finished by the next one. Only ids already handed out, and read with every lock held:
+    no run or served job is starting one."""
+    seq = ws.jobs.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
+    try:
+        names = os.listdir(ws.jobs_dir)
+    except OSError:
+        return []
+    ids = {int(n) for n in names if n.isascii() and n.isdigit() and n == str(int(n))}
+    return sorted(i for i in ids if i not in recorded and seq is not None and i <= seq[0])
 
 
 def _not_ended(ws) -> set:
@@ -337,6 +354,8 @@ def apply(ws, p: GcPlan) -> None:
     """Carry out a plan, in the crash-safe order: jobs and upload records, cache entries,
     objects."""
     delete_jobs(ws, p.drop_jobs)
+    for i in p.leftover_job_dirs:
+        shutil.rmtree(ws.job_dir(i), ignore_errors=True)
     if p.forget_uploads:
         from ..jobdb.serving import ServeStore
 

@@ -82,6 +82,8 @@ def gc(pipefile, keep_last, uploads_age, dry_run, as_json):
     ]
     if keep_last is not None:
         parts.append(plural(len(plan.drop_jobs), "job") + " (records and logs)")
+        if plan.leftover_job_dirs:  # (an earlier gc stopped before it removed them)
+            parts.append(plural(len(plan.leftover_job_dirs), "leftover job log folder"))
     if uploads_before is not None:
         parts.append(plural(len(plan.forget_uploads), "upload") + " (records)")
     click.echo(f"gc: {verb} {', '.join(parts)}; kept {plural(plan.kept_objects, 'object')} ({size(plan.kept_bytes)})")
