@@ -115,3 +115,34 @@ def test_did_you_mean_gives_difflibs_answer(word, choices):
     assert difflib.get_close_matches(word, _could_match(word, choices, 0.6), n=1, cutoff=0.6) == expected
     hint = did_you_mean(word, choices)
     assert (hint == f"did you mean '{expected[0]}'?") if expected else (hint is None or hint.startswith("known"))
+
+
+def test_lineage_of_a_fifo_or_a_device_answers_at_once(repo):
+    """`pipe lineage FIFO` waited for a writer for ever; a link to /dev/zero was read for ever."""
+    import os
+
+    repo.pipefile(CHAIN)
+    repo.pipe("run", check=True)
+    os.mkfifo(repo.root / "fifo")
+    os.symlink("/dev/zero", repo.root / "zero")
+    for name in ("fifo", "zero"):
+        r = repo.pipe("lineage", name, timeout=30)
+        assert r.code == 2 and f"error: '{name}' is not a file or folder (a FIFO, socket or device)" in r.err, r
+        assert "hint: give an output path" in r.err, r
+
+
+def test_lineage_of_the_workspace_or_pipes_own_folder_is_refused_unread(repo):
+    """'' read as '.', and '.' or '.pipe' hashed the whole workspace or store (10 s on a long
+    history) to say no job produced it: no step can write there, which is said at once."""
+    repo.pipefile(CHAIN)
+    repo.pipe("run", check=True)
+    for target, what in [
+        ("", "'' is empty"),
+        (".", "'.' is the workspace itself"),
+        (str(repo.root), "is the workspace itself"),
+        (".pipe", "'.pipe' is in .pipe/, pipe's own folder"),
+        ("./.pipe/jobs.db", "'./.pipe/jobs.db' is in .pipe/, pipe's own folder"),
+    ]:
+        r = repo.pipe("lineage", target)
+        assert r.code == 2 and what in r.err and "no step writes there" in r.err, (target, str(r))
+    assert repo.pipe("lineage", "b.txt").code == 0
