@@ -146,3 +146,19 @@ def test_lineage_of_the_workspace_or_pipes_own_folder_is_refused_unread(repo):
         r = repo.pipe("lineage", target)
         assert r.code == 2 and what in r.err and "no step writes there" in r.err, (target, str(r))
     assert repo.pipe("lineage", "b.txt").code == 0
+
+
+def test_a_bad_gpus_flag_is_bad_usage_where_no_step_asks_for_a_gpu(repo):
+    """--gpus was read only where a step asks for GPUs: `--gpus abc` ran (exit 0), as if right."""
+    repo.pipefile(CHAIN)
+    repo.pipe("run", check=True)
+    for argv in (
+        ["run", "--gpus", "abc"],
+        ["run", "--gpus=0,0"],
+        ["status", "--gpus", "x"],
+        ["run", "-n", "--gpus", "-1"],
+    ):
+        r = repo.pipe(*argv)
+        assert r.code == 2 and "error: --gpus: " in r.err and "hint: " in r.err, (argv, str(r))
+    for argv in (["run", "--gpus", "none"], ["run", "--gpus", "0,1"], ["status", "--gpus", "0"]):
+        assert repo.pipe(*argv).code == 0, argv
