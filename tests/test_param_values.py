@@ -398,3 +398,17 @@ def test_a_number_param_keeps_its_key_however_the_value_is_spelled(repo):
     r = repo.pipe("run", "-p", "lr=1e-999", check=True)  # (underflows to 0.0: a value, and a new one)
     assert "1 ran" in r.err and repo.read("o") == "0.0\n", str(r)
     assert "1 fresh" in repo.pipe("run", "-p", "lr=0", check=True).err
+
+
+@pytest.mark.parametrize("text", ["[1, NaN]", "[1e999]", "[-Infinity, 2]"])
+def test_a_list_param_refuses_a_json_list_holding_no_finite_number(repo, text):
+    """Python's json reads NaN, Infinity and 1e999 (inf): `-p 'sizes=[1, NaN]'` made a task
+    'a[nan]' while a number param refuses nan. Refused alike now, with the fix."""
+    repo.pipefile(
+        "version: 1\nparams:\n  s: {type: list, default: [1]}\nsteps:\n  a:\n"
+        "    inputs: {x: '${{params.s}}'}\n    foreach: ${{inputs.x}}\n    command: echo ${{inputs.x}}\n"
+    )
+    r = repo.pipe("run", "-p", f"s={text}")
+    assert r.code == 2 and f"param 's' is a list, and '{text}' holds a number that is not finite" in r.err, str(r)
+    assert r.err.startswith("Pipefile:3:3: ") and "hint: give finite numbers" in r.err, str(r)
+    assert repo.pipe("run", "-p", 's=[1, "nan"]').code == 0
