@@ -207,14 +207,18 @@ def test_gc_waits_for_a_running_pipe(repo):
     p = subprocess.Popen(
         PIPE + ["gc"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    err = ""
     try:
-        time.sleep(1.0)
+        # (read until gc says it waits: a fixed second was too short for its start on a busy machine)
+        deadline = time.monotonic() + 60
+        while "waiting for another pipe process" not in err:
+            assert time.monotonic() < deadline and p.poll() is None, (p.poll(), err)
+            err += p.stderr.readline()
         assert p.poll() is None  # still waiting for the lock
     finally:
         ws.close()  # releases the lock
-    out, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err
-    assert "waiting for another pipe process" in err
+    out, rest = p.communicate(timeout=60)
+    assert p.returncode == 0, err + rest
     assert "deleted 0 objects" in out
 
 
