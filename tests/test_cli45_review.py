@@ -162,3 +162,14 @@ def test_a_bad_gpus_flag_is_bad_usage_where_no_step_asks_for_a_gpu(repo):
         assert r.code == 2 and "error: --gpus: " in r.err and "hint: " in r.err, (argv, str(r))
     for argv in (["run", "--gpus", "none"], ["run", "--gpus", "0,1"], ["status", "--gpus", "0"]):
         assert repo.pipe(*argv).code == 0, argv
+
+
+def test_gc_names_its_flag_for_a_bad_uploads_age_and_refuses_an_empty_one(repo):
+    """`--uploads-older-than ''` was taken as no limit (exit 0, nothing said), and a bad value's
+    error did not name the flag it came from."""
+    repo.pipefile(CHAIN)
+    repo.pipe("run", check=True)
+    for value, what in [("", "'' is not a duration"), ("xyz", "'xyz' is not a duration")]:
+        r = repo.pipe("gc", "--dry-run", "--uploads-older-than", value)
+        assert r.code == 2 and f"error: --uploads-older-than {what}" in r.err and "hint: write e.g. 30d" in r.err, r
+    assert repo.pipe("gc", "--dry-run", "--uploads-older-than", "30d").code == 0
