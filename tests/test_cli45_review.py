@@ -173,3 +173,16 @@ def test_gc_names_its_flag_for_a_bad_uploads_age_and_refuses_an_empty_one(repo):
         r = repo.pipe("gc", "--dry-run", "--uploads-older-than", value)
         assert r.code == 2 and f"error: --uploads-older-than {what}" in r.err and "hint: write e.g. 30d" in r.err, r
     assert repo.pipe("gc", "--dry-run", "--uploads-older-than", "30d").code == 0
+
+
+def test_every_option_of_status_validate_dag_gc_and_lineage_says_what_it_does(repo):
+    """`pipe dag --help` listed --format with no text but its default."""
+    import re
+
+    for command in ("status", "validate", "dag", "gc", "lineage", "verify"):
+        r = repo.pipe(command, "--help")
+        assert r.code == 0, r
+        options = r.out.split("Options:", 1)[1]
+        # An option line whose text is only its bracketed default says nothing.
+        bare = re.findall(r"^  (-\S+(?: \S+)*)\s{2,}\[default: [^\]]*\]\s*$", options, re.M)
+        assert not bare, (command, bare)
