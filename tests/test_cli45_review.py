@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import resource
 import sqlite3
 import subprocess
@@ -177,8 +178,6 @@ def test_gc_names_its_flag_for_a_bad_uploads_age_and_refuses_an_empty_one(repo):
 
 def test_every_option_of_status_validate_dag_gc_and_lineage_says_what_it_does(repo):
     """`pipe dag --help` listed --format with no text but its default."""
-    import re
-
     for command in ("status", "validate", "dag", "gc", "lineage", "verify"):
         r = repo.pipe(command, "--help")
         assert r.code == 0, r
@@ -186,3 +185,36 @@ def test_every_option_of_status_validate_dag_gc_and_lineage_says_what_it_does(re
         # An option line whose text is only its bracketed default says nothing.
         bare = re.findall(r"^  (-\S+(?: \S+)*)\s{2,}\[default: [^\]]*\]\s*$", options, re.M)
         assert not bare, (command, bare)
+
+
+COPY = """\
+version: 1
+steps:
+  a:
+    command: echo 1 > in.txt
+    outputs: {o: in.txt}
+  b:
+    inputs: {x: "${{steps.a.outputs.o}}"}
+    command: cp ${{inputs.x}} out.txt
+    outputs: {o: out.txt}
+"""
+
+
+def test_lineage_graph_keeps_apart_two_paths_of_the_same_content(repo):
+    """Data nodes were keyed by digest: a step copying its input was drawn reading its own
+    output (d0 -> s1 and s1 -> d0), and the step that made the input pointed at the copy."""
+    repo.pipefile(COPY)
+    repo.pipe("run", check=True)
+    dot = repo.pipe("lineage", "out.txt", "--format", "dot", check=True).out
+    assert dot.count("shape=note") == 2, dot
+    ids = {
+        label.split("\\n")[0]: i
+        for i, label in re.findall(r'^  (\w+) \[shape=\w+(?:, style=\w+)?, label="([^"]*)"', dot, re.M)
+    }
+    assert {"out.txt", "in.txt", "a", "b"} <= set(ids), dot
+    edges = set(re.findall(r"^  (\w+) -> (\w+)", dot, re.M))
+    assert edges == {(ids["b"], ids["out.txt"]), (ids["a"], ids["in.txt"]), (ids["in.txt"], ids["b"])}, dot
+    mermaid = repo.pipe("lineage", "out.txt", "--format", "mermaid", check=True).out
+    assert len(re.findall(r'^  d\d+\["', mermaid, re.M)) == 2 and f"{ids['in.txt']} -->|x| {ids['b']}" in mermaid, (
+        mermaid
+    )
