@@ -81,7 +81,7 @@ def did_you_mean(word: str, choices: Iterable[str], what: str = "") -> str | Non
 
     choices = sorted(set(choices))
     # The word itself is no suggestion: where it is a choice, something else is wrong.
-    close = difflib.get_close_matches(word, [c for c in choices if c != word], n=1, cutoff=0.6)
+    close = difflib.get_close_matches(word, _could_match(word, choices, 0.6), n=1, cutoff=0.6)
     from .printable import printable  # (a choice may be a task's name: a value's line break in it forged a line)
 
     if close:
@@ -91,6 +91,24 @@ def did_you_mean(word: str, choices: Iterable[str], what: str = "") -> str | Non
     shown = ", ".join(f"'{printable(c)}'" for c in choices[:12])
     more = ", ..." if len(choices) > 12 else ""
     return f"known {what + ' ' if what else ''}names: {shown}{more}"
+
+
+def _could_match(word: str, choices: list, cutoff: float) -> list:
+    """The choices (not `word`) whose difflib quick_ratio against `word` reaches `cutoff`,
+    computed as difflib does (the same integer matches, the same float) but from counted
+    letters: get_close_matches then gives the same answer, and 20,000 output paths took it
+    0.6 s of quick_ratio in Python, letter by letter."""
+    from collections import Counter
+
+    counts = Counter(word)
+    out = []
+    for c in choices:
+        if c == word or 2.0 * min(len(c), len(word)) / (len(c) + len(word) or 1) < cutoff:
+            continue  # (difflib's real_quick_ratio bound: no count needed)
+        matches = sum(min(n, counts[ch]) for ch, n in Counter(c).items() if ch in counts)
+        if 2.0 * matches / (len(c) + len(word)) >= cutoff:
+            out.append(c)
+    return out
 
 
 def raise_all(errors: list[PipefileError]) -> None:

@@ -129,6 +129,49 @@ def test_keep_last_drops_old_jobs_and_their_cache_entries_but_keeps_artifact_ver
     assert repo.outcomes("-p", "a=3") == {"first": "restored", "second": "restored"}
 
 
+def test_keep_last_reads_only_the_records_it_keeps(repo):
+    """--keep-last chose by parsing every job record whole, twice (2.4 s of 20,000 jobs'
+    JSON for --keep-last 10): it reads ids to choose, and only the kept jobs' records. A
+    dropped record that no longer parses (as reading it would fail) shows it is not read."""
+    import sqlite3
+
+    repo.pipefile(PIPEFILE)
+    for a in (1, 2, 3):
+        repo.outcomes("-p", f"a={a}")
+    db = sqlite3.connect(repo.root / ".pipe/jobs.db")
+    db.execute("UPDATE jobs SET params = '{', code = '{' WHERE id = 1")
+    db.commit()
+    db.close()
+    r = repo.pipe("gc", "--keep-last", "1")
+    assert r.code == 0 and "2 jobs (records and logs)" in r.out, r
+    assert [j["id"] for j in repo.pipe("jobs", "--json").json["jobs"]] == [3]
+    assert repo.outcomes("-p", "a=2") == {"first": "ran", "second": "ran"}  # (its entries went with it)
+
+
+def test_keep_last_removes_the_log_folders_a_stopped_gc_left(repo):
+    """A gc killed after committing the records' deletion and before removing the folders
+    (rmdir is most of the time of a gc of 20,000 jobs) left .pipe/jobs/ID for good: the next
+    gc removed only the folders of the jobs it dropped itself. It removes those too now."""
+    import sqlite3
+
+    repo.pipefile(PIPEFILE)
+    for a in (1, 2, 3):
+        repo.outcomes("-p", f"a={a}")
+    db = sqlite3.connect(repo.root / ".pipe/jobs.db")  # (what the killed gc committed)
+    for table, column in (("job_steps", "job_id"), ("jobs", "id")):
+        db.execute(f"DELETE FROM {table} WHERE {column} = 1")
+    db.commit()
+    db.close()
+    os.mkdir(repo.root / ".pipe/jobs/99")  # (an id never handed out: not pipe's, left alone)
+    r = repo.pipe("gc", "--keep-last", "2", "--dry-run", "--json")
+    assert r.code == 0 and r.json["deleted"]["job_folders"] == [1] and r.json["deleted"]["jobs"] == [], r
+    assert (repo.root / ".pipe/jobs/1").is_dir()
+    r = repo.pipe("gc", "--keep-last", "2")
+    assert r.code == 0 and "0 jobs (records and logs), 1 leftover job log folder" in r.out, r
+    assert not (repo.root / ".pipe/jobs/1").exists()
+    assert (repo.root / ".pipe/jobs/2").is_dir() and (repo.root / ".pipe/jobs/99").is_dir()
+
+
 def test_keep_last_zero_keeps_the_current_workspace(repo):
     repo.pipefile(PIPEFILE)
     repo.outcomes("-p", "a=1")
@@ -164,14 +207,18 @@ def test_gc_waits_for_a_running_pipe(repo):
     p = subprocess.Popen(
         PIPE + ["gc"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    err = ""
     try:
-        time.sleep(1.0)
+        # (read until gc says it waits: a fixed second was too short for its start on a busy machine)
+        deadline = time.monotonic() + 60
+        while "waiting for another pipe process" not in err:
+            assert time.monotonic() < deadline and p.poll() is None, (p.poll(), err)
+            err += p.stderr.readline()
         assert p.poll() is None  # still waiting for the lock
     finally:
         ws.close()  # releases the lock
-    out, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err
-    assert "waiting for another pipe process" in err
+    out, rest = p.communicate(timeout=60)
+    assert p.returncode == 0, err + rest
     assert "deleted 0 objects" in out
 
 

@@ -373,3 +373,42 @@ def test_a_resource_that_is_no_finite_number_is_refused_located(repo, resources,
     repo.pipefile(f"version: 1\nsteps:\n  a:\n    command: echo hi\n    resources: {resources}\n")
     r = repo.pipe("validate")
     assert r.code == 2 and message in r.err and r.err.startswith("Pipefile:5:"), str(r)
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", ".nan", "inf", "-inf", ".inf", "-Infinity", "1e999", "-1e999"])
+def test_a_number_param_given_nan_or_infinity_says_so_and_the_fix(repo, text):
+    """It said "'.nan' is not [a number]", which it is: what was wrong is that it is not finite."""
+    repo.pipefile("version: 1\nparams:\n  lr: 0.1\nsteps:\n  a: {command: 'echo ${{params.lr}}'}\n")
+    r = repo.pipe("run", "-p", f"lr={text}")
+    assert (
+        r.code == 2 and f"Pipefile:3:3: -p lr={text}: param 'lr' is a number, and '{text}' is not a finite one" in r.err
+    )
+    assert "hint: give a finite number" in r.err and "Traceback" not in r.err, str(r)
+
+
+def test_a_number_param_keeps_its_key_however_the_value_is_spelled(repo):
+    """Never stale, never wasted: one value spelled many ways is one step key."""
+    repo.pipefile(
+        "version: 1\nparams:\n  lr: 0.1\nsteps:\n  a: {command: 'echo ${{params.lr}} > o', outputs: {o: o}}\n"
+    )
+    repo.pipe("run", "-p", "lr=1e308", check=True)
+    for same in ("1E308", "1.0e+308", "1_0e307"):
+        r = repo.pipe("run", "-p", f"lr={same}", check=True)
+        assert "1 fresh" in r.err, (same, str(r))
+    r = repo.pipe("run", "-p", "lr=1e-999", check=True)  # (underflows to 0.0: a value, and a new one)
+    assert "1 ran" in r.err and repo.read("o") == "0.0\n", str(r)
+    assert "1 fresh" in repo.pipe("run", "-p", "lr=0", check=True).err
+
+
+@pytest.mark.parametrize("text", ["[1, NaN]", "[1e999]", "[-Infinity, 2]"])
+def test_a_list_param_refuses_a_json_list_holding_no_finite_number(repo, text):
+    """Python's json reads NaN, Infinity and 1e999 (inf): `-p 'sizes=[1, NaN]'` made a task
+    'a[nan]' while a number param refuses nan. Refused alike now, with the fix."""
+    repo.pipefile(
+        "version: 1\nparams:\n  s: {type: list, default: [1]}\nsteps:\n  a:\n"
+        "    inputs: {x: '${{params.s}}'}\n    foreach: ${{inputs.x}}\n    command: echo ${{inputs.x}}\n"
+    )
+    r = repo.pipe("run", "-p", f"s={text}")
+    assert r.code == 2 and f"param 's' is a list, and '{text}' holds a number that is not finite" in r.err, str(r)
+    assert r.err.startswith("Pipefile:3:3: ") and "hint: give finite numbers" in r.err, str(r)
+    assert repo.pipe("run", "-p", 's=[1, "nan"]').code == 0

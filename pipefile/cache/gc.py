@@ -159,6 +159,7 @@ class GcPlan:
     kept_entries: int = 0
     workspaces: list = field(default_factory=list)  # roots whose references were kept
     forget_uploads: list = field(default_factory=list)  # digests of this workspace's expired uploads
+    leftover_job_dirs: list = field(default_factory=list)  # ids of job folders whose record is gone
 
     @property
     def freed_bytes(self) -> int:
@@ -172,6 +173,7 @@ class GcPlan:
                 "cache_entries": len(self.prune_entries),
                 "jobs": list(self.drop_jobs),
                 "uploads": list(self.forget_uploads),
+                "job_folders": list(self.leftover_job_dirs),
             },
             "kept": {"objects": self.kept_objects, "bytes": self.kept_bytes, "cache_entries": self.kept_entries},
             "workspaces": self.workspaces,
@@ -183,9 +185,8 @@ def _mark_workspace(
 ) -> list:
     """Mark what one workspace needs; collect the step keys its kept jobs and state use.
     Returns the digests of its uploads last received before `uploads_before` (not marked)."""
-    for job in ws.jobs.jobs():
-        if keep_jobs is not None and job.id not in keep_jobs:
-            continue
+    # Only the kept jobs' records are read whole (--keep-last 10 of 20,000 read every one, twice).
+    for job in ws.jobs.jobs() if keep_jobs is None else (ws.jobs.get(i) for i in sorted(keep_jobs, reverse=True)):
         marker.mark("file", job.pipefile_digest)
         # A served job's input data (uploads, artifact versions, other jobs' outputs): what
         # a queued job will be laid out from.
@@ -241,22 +242,21 @@ def plan(ws, others: Iterable = (), keep_last: Optional[int] = None, uploads_bef
     keys: set = set()
     keep_jobs = None
     if keep_last is not None:
-        jobs = ws.jobs.jobs()
-        ordered = [j.id for j in jobs]  # newest first
+        jobs = _job_ids(ws)
+        ordered = [i for i, _noop in jobs]  # newest first
         # Only jobs that did work count: N no-op runs must not push real ones out. No-op
         # jobs newer than the oldest job kept stay (they cost nothing: every key they name
         # is a kept job's or the workspace's current state).
-        working = [j.id for j in jobs if not j.noop]
+        working = [i for i, noop in jobs if not noop]
         worked = working[:keep_last]
         if len(working) <= keep_last:
             oldest = 0  # no working job goes, so no no-op job either
         else:
             oldest = min(worked) if worked else None  # (--keep-last 0: none is kept)
-        kept_noops = {j.id for j in jobs if j.noop and oldest is not None and j.id > oldest}
-        # A served job that has not ended (queued, or running in a `pipe serve`) is never
-        # dropped: the server still needs its record (its request, its queue place).
-        keep_jobs = set(worked) | kept_noops | {j.id for j in jobs if j.state and j.state in _NOT_ENDED}
+        kept_noops = {i for i, noop in jobs if noop and oldest is not None and i > oldest}
+        keep_jobs = set(worked) | kept_noops | _not_ended(ws)
         p.drop_jobs = sorted(set(ordered) - keep_jobs)
+        p.leftover_job_dirs = _leftover_job_dirs(ws, set(ordered))
     p.forget_uploads = _mark_workspace(ws, marker, keys, keep_jobs, uploads_before)
     for o in others:
         _mark_workspace(o, marker, keys, None)
@@ -277,6 +277,38 @@ def plan(ws, others: Iterable = (), keep_last: Optional[int] = None, uploads_bef
         else:
             p.delete_objects.append((digest, path, size))
     return p
+
+
+def _job_ids(ws) -> list:
+    """(id, did no work) of every job, newest first: what --keep-last chooses by, read
+    without parsing each record's JSON."""
+    rows = ws.jobs.db.execute(
+        "SELECT j.id, n.job_id IS NOT NULL FROM jobs j LEFT JOIN noop_jobs n ON n.job_id = j.id ORDER BY j.id DESC"
+    )
+    return [(i, bool(noop)) for i, noop in rows]
+
+
+def _leftover_job_dirs(ws, recorded: set) -> list:
+    """Ids of the log folders (.pipe/jobs/ID) of jobs whose records are gone: a gc stopped
+    (killed, a full disk) after deleting the records and before their folders was never
+    finished by the next one. Only ids already handed out, and read with every lock held:
+    no run or served job is starting one."""
+    seq = ws.jobs.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'jobs'").fetchone()
+    try:
+        names = os.listdir(ws.jobs_dir)
+    except OSError:
+        return []
+    ids = {int(n) for n in names if n.isascii() and n.isdigit() and n == str(int(n))}
+    return sorted(i for i in ids if i not in recorded and seq is not None and i <= seq[0])
+
+
+def _not_ended(ws) -> set:
+    """The served jobs that have not ended (queued, or running in a `pipe serve`): never
+    dropped, the server still needs their records (request, queue place). Read whole, as
+    jobs() reads them: one left running by a process that is gone has ended."""
+    marks = ",".join("?" * len(_NOT_ENDED))
+    ids = [i for (i,) in ws.jobs.db.execute(f"SELECT id FROM jobs WHERE state IN ({marks})", _NOT_ENDED)]
+    return {i for i in ids if ws.jobs.get(i).state in _NOT_ENDED}
 
 
 def _held(path: str) -> bool:
@@ -322,6 +354,8 @@ def apply(ws, p: GcPlan) -> None:
     """Carry out a plan, in the crash-safe order: jobs and upload records, cache entries,
     objects."""
     delete_jobs(ws, p.drop_jobs)
+    for i in p.leftover_job_dirs:
+        shutil.rmtree(ws.job_dir(i), ignore_errors=True)
     if p.forget_uploads:
         from ..jobdb.serving import ServeStore
 

@@ -10,6 +10,7 @@ from ..artifacts import add_asset, get_artifact
 from ..digest import Hasher
 from ..errors import PipefileError, did_you_mean
 from ..lineage import Lineage, action_manifest, looks_like_ref, parse_ref
+from ..printable import printable
 from ..report import artifacts as report_artifacts
 from ..report.text import dump_json
 from ..workspace import Workspace
@@ -225,6 +226,16 @@ def _lineage(ws: Workspace, target: str) -> dict:
             f"'{target}' lies outside the workspace {ws.root}",
             hint="give an output path of this workspace, or an artifact NAME[:VERSION]",
         )
+    # No step writes these, and reading them to say so hashed the whole workspace or store
+    # (`pipe lineage .pipe`: 10 s over a long history; `''` read as '.').
+    if not target or rel == "." or rel == ".pipe" or rel.startswith(".pipe/"):
+        what = (
+            "is empty" if not target else "is the workspace itself" if rel == "." else "is in .pipe/, pipe's own folder"
+        )
+        raise PipefileError(
+            f"'{printable(target)}' {what}: no step writes there",
+            hint="give an output path of this workspace, or an artifact NAME[:VERSION]",
+        )
     if not os.path.lexists(ap) and "/" not in target and ws.jobs.newest_step_with_output(path=rel) is None:
         choices = ws.jobs.artifact_names() + ws.jobs.output_paths()
         raise PipefileError(
@@ -235,7 +246,13 @@ def _lineage(ws: Workspace, target: str) -> dict:
         )
     content = None
     if os.path.lexists(ap):
-        d = Hasher(ws.root, ws.state.stat_cache()).digest(rel)
+        # (a FIFO waited for a writer for ever, a link to /dev/zero was read for ever)
+        d = Hasher(ws.root, ws.state.stat_cache()).digest(rel, data_only=True)
+        if d is None and os.path.exists(ap):
+            raise PipefileError(
+                f"'{printable(target)}' is not a file or folder (a FIFO, socket or device): no step writes one",
+                hint="give an output path of this workspace, or an artifact NAME[:VERSION]",
+            )
         if d is not None:
             content = {"kind": d.kind, "digest": d.digest, "size": d.size}
     return builder.of_output(rel, content)

@@ -69,7 +69,14 @@ def validate(pipefile, params):
 @file_option
 @azureml_options
 @param_option
-@click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "dot"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "mermaid", "dot"]),
+    default="text",
+    show_default=True,
+    help="How to draw it: text (each step with what it reads and writes), a Mermaid flowchart or a Graphviz graph.",
+)
 @click.option("--expand", is_flag=True, help="Draw the inner steps of pipeline steps (else one box each).")
 @guard
 def dag(pipefile, params, fmt, expand):

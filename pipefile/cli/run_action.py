@@ -46,6 +46,10 @@ def run_command(
 ):
     """`pipe run TARGETS`, its options as keywords (the dests of cli/flags.py and cli/run.py)."""
     unbroken_output()  # (`pipe run | head`: the run goes on to its end, its output nowhere)
+    if gpus is not None:  # (read where a step asks for GPUs: a typo was taken silently elsewhere)
+        from ..envs.gpus import parse as parse_gpus
+
+        parse_gpus(gpus, "--gpus")
     # A map's tasks known up to date need no node, unless a task is named or forced.
     settle = not force and not ci and summary_path is None and not any("[" in t for t in targets)
     graph = load(pipefile, params, keep=not dry_run, settle=settle)

@@ -27,6 +27,10 @@ def status_command(
     tasks=False,
 ):
     """`pipe status TARGETS`, its options as keywords (the dests of cli/flags.py and cli/plan.py)."""
+    if gpus is not None:  # (read where a step asks for GPUs: a typo was taken silently elsewhere)
+        from ..envs.gpus import parse as parse_gpus
+
+        parse_gpus(gpus, "--gpus")
     graph = load(pipefile, params, settle=not (tasks or as_json) and not any("[" in t for t in targets))
     echo_notes(graph.pipefile.warnings, "warning")  # (as run and validate say them: on stderr)
     spec = chosen_remote(graph, remote_name, no_remote)

@@ -54,7 +54,12 @@ def gc(pipefile, keep_last, uploads_age, dry_run, as_json):
     """
     from .options import parse_duration
 
-    uploads_before = time.time() - parse_duration(uploads_age) if uploads_age else None
+    uploads_before = None
+    if uploads_age is not None:  # ('' was taken for no limit, and a bad one was not named by its flag)
+        try:
+            uploads_before = time.time() - parse_duration(uploads_age)
+        except PipefileError as e:
+            raise PipefileError(f"--uploads-older-than {e.message}", hint=e.hint) from None
     ws = open_workspace(pipefile)
     others: list = []
     try:
@@ -82,6 +87,8 @@ def gc(pipefile, keep_last, uploads_age, dry_run, as_json):
     ]
     if keep_last is not None:
         parts.append(plural(len(plan.drop_jobs), "job") + " (records and logs)")
+        if plan.leftover_job_dirs:  # (an earlier gc stopped before it removed them)
+            parts.append(plural(len(plan.leftover_job_dirs), "leftover job log folder"))
     if uploads_before is not None:
         parts.append(plural(len(plan.forget_uploads), "upload") + " (records)")
     click.echo(f"gc: {verb} {', '.join(parts)}; kept {plural(plan.kept_objects, 'object')} ({size(plan.kept_bytes)})")

@@ -404,6 +404,14 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
 
     def output_paths(self) -> list:
         """Every output path any recorded step wrote, sorted (for did-you-mean hints)."""
+        try:  # SQLite reads the JSON: 20,000 jobs' rows parsed in Python took 1.5 s of a hint
+            rows = self.db.execute(
+                "SELECT DISTINCT e.value ->> 'path' FROM job_steps, json_each(job_steps.outputs) e "
+                "WHERE e.type = 'object' AND json_type(e.value, '$.path') = 'text'"
+            )
+            return sorted(p for (p,) in rows if p)
+        except sqlite3.OperationalError:  # an SQLite without JSON, a record that is no JSON: as before
+            pass
         paths: set = set()
         for (outputs,) in self.db.execute("SELECT DISTINCT outputs FROM job_steps"):
             for o in json.loads(outputs or "{}").values():

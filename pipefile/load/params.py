@@ -122,6 +122,26 @@ def parse_param_overrides(
                     )
                 )
                 continue
+            if param.type == spec.NUMBER and _not_finite(t):  # a number, but none a param holds
+                found.append(
+                    PipefileError(
+                        f"-p {shown}: param '{name}' is a number, and {text!r} is not a finite one "
+                        "(no nan, no infinity, nothing past about 1.8e308)",
+                        param.loc,
+                        "give a finite number, e.g. 0.01",
+                    )
+                )
+                continue
+            if param.type == spec.LIST and _not_finite_list(t):
+                found.append(
+                    PipefileError(
+                        f"-p {shown}: param '{name}' is a list, and {text!r} holds a number that is not "
+                        "finite (NaN, Infinity, or past about 1.8e308), which JSON has none of",
+                        param.loc,
+                        'give finite numbers, or the value as text: ["nan"]',
+                    )
+                )
+                continue
             found.append(
                 PipefileError(
                     f"-p {shown}: param '{name}' is {a(param.type)}, and {text!r} is not",
@@ -228,6 +248,30 @@ def convert_param_text(text: str, typ: str) -> Any:
     return text
 
 
+def _non_finite_items(v: Any) -> bool:
+    """True for a list holding NaN, an infinity or a number past a float (`[1e999]`): Python's
+    json reads them, strict JSON has none, and a number param refuses them."""
+    return isinstance(v, list) and any(isinstance(x, float) and not math.isfinite(x) for x in v)
+
+
+def _not_finite_list(t: str) -> bool:
+    import json
+
+    try:
+        return t.startswith("[") and _non_finite_items(json.loads(t))
+    except ValueError:
+        return False
+
+
+def _not_finite(t: str) -> bool:
+    """True for text that names nan or an infinity (`nan`, `.inf`, `-Infinity`) or a number
+    that overflows a float (`1e999`): Python's and YAML's spellings both."""
+    if t.lower().lstrip("+-").lstrip(".") in ("nan", "inf", "infinity"):
+        return True
+    v = numbers.parse(t)
+    return isinstance(v, float) and not math.isfinite(v)
+
+
 def _list_text(t: str) -> Any:
     """A list param's value: a JSON list (`["a", 2]`), else comma-separated text (`a,b`)."""
     if t.startswith("["):
@@ -237,7 +281,7 @@ def _list_text(t: str) -> Any:
             v = json.loads(t)
         except ValueError:
             return None
-        return tuple(v) if spec.value_fits(v, spec.LIST) else None
+        return tuple(v) if spec.value_fits(v, spec.LIST) and not _non_finite_items(v) else None
     return tuple(x.strip() for x in t.split(",") if x.strip())
 
 

@@ -204,7 +204,10 @@ def _graph(tree: dict):
     ids: dict = {}
 
     def did(d: dict) -> str:
-        k = ("d", d["digest"])
+        # Content alone is no node: a step that copies its input writes the same digest at
+        # another path, and the two were drawn as one, the step reading what it wrote.
+        made = d.get("produced_by") or {}
+        k = ("d", d["digest"], d.get("path"), made.get("workspace"), made.get("job"), made.get("step"))
         if k not in ids:
             ids[k] = f"d{len(ids)}"
             datas[ids[k]] = d
