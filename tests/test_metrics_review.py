@@ -313,3 +313,70 @@ def test_a_streamed_series_is_written_in_one_transaction(tmp_path):
     assert store.series(1)["m.loss"][-1] == points[-1]
     store.close()
     plain.close()
+
+
+# --- a metrics file's keys as the file writes them -------------------------------------------
+KEYS_PIPEFILE = """\
+name: keys
+steps:
+  train:
+    command: cp m.yaml ${{outputs.m}}
+    code: [m.yaml]
+    outputs: {m: build/m.yaml}
+    metrics: [build/m.yaml]
+"""
+
+
+def test_yaml_keys_are_recorded_as_the_file_writes_them(repo):
+    # YAML reads `null`, `true`, `1.5`, `0x10`, a date as None, True, 1.5, 16, a date: the
+    # metrics were recorded as train.None, train.True, train.16, and `~` silently replaced
+    # `null`, `yes` replaced `true` (both became the same key).
+    repo.write("m.yaml", "null: 1\n~: 2\ntrue: 3\nyes: 4\n1.5: 5\n0x10: 6\n2024-01-02: 7\nval: {1e3: 8}\n")
+    repo.pipefile(KEYS_PIPEFILE)
+    r = repo.pipe("run")
+    assert r.code == 0 and "warning" not in r.err, str(r)
+    assert _metrics(repo) == {
+        "train.null": 1,
+        "train.~": 2,
+        "train.true": 3,
+        "train.yes": 4,
+        "train.1.5": 5,
+        "train.0x10": 6,
+        "train.2024-01-02": 7,
+        "train.val.1e3": 8,
+    }
+    repo.write("m.yaml", '1: 5\n"1": 6\n')  # one key, read as text: refused, not one silently kept
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert "metrics file 'build/m.yaml' is not usable YAML: line 2: the key '1' is written twice" in r.err, r.err
+    assert _metrics(repo) == {}
+
+
+@pytest.mark.parametrize(
+    "name, text, said",
+    [
+        # `1` and `"1"` are one key once read as text: the later silently replaced the earlier
+        ("m.yaml", '1: 5\n"1": 6\n', "line 2: the key '1' is written twice in one mapping (also at line 1)"),
+        ("m.yaml", "a: 1\nb: 2\na: 3\n", "line 3: the key 'a' is written twice"),
+        ("m.json", '{"1": 5, "1": 6}', "writes the key '1' twice in one object"),
+        # two spellings of one flattened name
+        ("m.yaml", "a.b: 1\na:\n  b: 2\n", "names the metric 'a.b' twice (again at line 3)"),
+        ("m.json", '{"a": [1, 2], "a.1": 3}', "names the metric 'a.1' twice"),
+        # a key that is a mapping: the whole file was refused as 'while constructing a mapping'
+        ("m.yaml", "ok: 1\nnested:\n  ? {a: 1}\n  : 7\n", "line 3: a key that is a list or a mapping names nothing"),
+        # PyYAML's first line alone said where it was, not what was wrong
+        ("m.yaml", "x: [1\ny: 2\n", "line 2: did not find expected ',' or ']'"),
+    ],
+)
+def test_metric_names_that_collide_are_refused_with_the_line_and_the_fix(tmp_path, name, text, said):
+    from pipefile.metrics_files import MetricsError, read_metrics
+
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(MetricsError) as e:
+        read_metrics(str(path))
+    assert said in str(e.value), str(e.value)
+    # (a YAML merge key's values give way to the mapping's own, as YAML says: no collision)
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  x: 5\n")
+    assert read_metrics(str(path)) == {"base.x": 1, "base.y": 2, "m.x": 5, "m.y": 2}
