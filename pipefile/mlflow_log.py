@@ -81,6 +81,22 @@ def metric_key(name: str) -> str:
     return _BAD_KEY.sub("_", name)[:250]
 
 
+def mlflow_keys(names) -> dict:
+    """{name: its MLflow key}: `metric_key`'s, unless another name has that key too (`acc!`
+    and `acc?` are both `acc_`: MLflow would keep one value under it, the other silently
+    lost). Then each such name that metric_key changed gets '_' and 8 hex digits of its
+    digest after it: one key per name, the same in each job that has both."""
+    import hashlib
+    from collections import Counter
+
+    keys = {n: metric_key(n) for n in names}
+    count = Counter(keys.values())
+    for n, k in keys.items():
+        if count[k] > 1 and k != n:
+            keys[n] = k[:241] + "_" + hashlib.sha256(n.encode("utf-8", "backslashreplace")).hexdigest()[:8]
+    return keys
+
+
 def param_value(v) -> str:
     text = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
     return text if len(text) <= _PARAM_MAX else text[: _PARAM_MAX - 3] + "..."
@@ -103,8 +119,9 @@ def tags_of(job: Job, steps: list) -> dict:
         tags["pipe.git_dirty"] = str(bool(job.git_dirty)).lower()
     if job.cloned_from:
         tags["pipe.cloned_from"] = str(job.cloned_from)
+    step_keys = mlflow_keys(f"pipe.step.{s.step}" for s in steps)
     for s in steps:
-        tags[metric_key(f"pipe.step.{s.step}")] = s.outcome
+        tags[step_keys[f"pipe.step.{s.step}"]] = s.outcome
     return tags
 
 
@@ -169,20 +186,22 @@ def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> s
             artifacts = Path(own, "artifacts").as_uri() if own is not None else None
             run_id, logged_params = _run_for(client, job, artifacts)
             ms = int((job.ended or job.started) * 1000)
+            param_keys = mlflow_keys(job.params)
             params = [
-                Param(metric_key(k), param_value(v))
+                Param(param_keys[k], param_value(v))
                 for k, v in sorted(job.params.items())
-                if metric_key(k) not in logged_params
+                if param_keys[k] not in logged_params
             ]
-            values = [
-                Metric(metric_key(k), float(v), ms, 0)
-                for k, v in metrics.items()
-                if isinstance(v, (int, float)) and not math.isinf(v)
-            ]
-            # a streamed series point by point, each at its step (not also its last value at step 0)
             series = ws.jobs.series(job_id)
-            values = [m for m in values if m.key not in {metric_key(k) for k in series}] + [
-                Metric(metric_key(k), v, int(t * 1000) if t else ms, int(x))
+            keys = mlflow_keys(set(metrics) | set(series))  # (one key per name: none lost to another)
+            streamed = {keys[k] for k in series}
+            # a streamed series point by point, each at its step (not also its last value at step 0)
+            values = [
+                Metric(keys[k], float(v), ms, 0)
+                for k, v in metrics.items()
+                if isinstance(v, (int, float)) and not math.isinf(v) and keys[k] not in streamed
+            ] + [
+                Metric(keys[k], v, int(t * 1000) if t else ms, int(x))
                 for k, points in series.items()
                 for x, v, t in points
             ]

@@ -380,3 +380,23 @@ def test_metric_names_that_collide_are_refused_with_the_line_and_the_fix(tmp_pat
     path = tmp_path / "merge.yaml"
     path.write_text("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  x: 5\n")
     assert read_metrics(str(path)) == {"base.x": 1, "base.y": 2, "m.x": 5, "m.y": 2}
+
+
+def test_metrics_mlflow_would_log_under_one_key_are_logged_under_two(repo, tmp_path):
+    # `a!` and `a?` are both `train.a_` to MLflow: the run showed one value, the other lost.
+    import warnings
+
+    tracking = pytest.importorskip("mlflow.tracking", reason="mlflow is not installed (pip install 'pipefile[mlflow]')")
+    repo.write("m.json", '{"a!": 1, "a?": 2, "a_": 3, "b": 4}')
+    repo.pipefile(KEYS_PIPEFILE.replace("m.yaml", "m.json"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    r = repo.pipe("run", env={"MLFLOW_TRACKING_URI": uri})
+    assert r.code == 0 and "logged job 1 to MLflow" in r.err, str(r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = tracking.MlflowClient(tracking_uri=uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("keys").experiment_id])
+    logged = run.data.metrics
+    assert len(logged) == 4 and sorted(logged.values()) == [1, 2, 3, 4], logged
+    assert logged["train.a_"] == 3 and logged["train.b"] == 4  # (a name MLflow takes keeps its key)
+    assert {k[: len("train.a__")] for k, v in logged.items() if v in (1, 2)} == {"train.a__"}
