@@ -107,7 +107,8 @@ def load_data(text: str, path: str):
     from .load import yamlsafe
 
     if path.endswith(".json"):
-        return json.loads(text, object_pairs_hook=_unique_keys)
+        # (a BOM, which PowerShell and Notepad write before UTF-8, is no part of the JSON: YAML skips it too)
+        return json.loads(text.removeprefix("\ufeff"), object_pairs_hook=_unique_keys)
     try:
         return yamlsafe.load_written_keys(text, path)
     except PipefileError as e:

@@ -400,3 +400,14 @@ def test_metrics_mlflow_would_log_under_one_key_are_logged_under_two(repo, tmp_p
     assert len(logged) == 4 and sorted(logged.values()) == [1, 2, 3, 4], logged
     assert logged["train.a_"] == 3 and logged["train.b"] == 4  # (a name MLflow takes keeps its key)
     assert {k[: len("train.a__")] for k, v in logged.items() if v in (1, 2)} == {"train.a__"}
+
+
+def test_a_json_metrics_file_with_a_bom_is_read(tmp_path):
+    # PowerShell and Notepad write a UTF-8 BOM: the file was left out as 'Unexpected UTF-8 BOM'
+    # (a YAML one was read: PyYAML skips it).
+    from pipefile.metrics_files import read_metrics
+
+    for name, text in (("m.json", '{"acc": 0.9, "n": [1]}'), ("m.yaml", "acc: 0.9\nn: [1]\n")):
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+        assert read_metrics(str(path)) == {"acc": 0.9, "n.0": 1}, name
