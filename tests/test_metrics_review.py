@@ -411,3 +411,80 @@ def test_a_json_metrics_file_with_a_bom_is_read(tmp_path):
         path = tmp_path / name
         path.write_bytes(b"\xef\xbb\xbf" + text.encode())
         assert read_metrics(str(path)) == {"acc": 0.9, "n.0": 1}, name
+
+
+# --- a running trial's stream, looked at as it grows --------------------------------------
+def _early_group(tasks):
+    import types
+
+    return types.SimpleNamespace(
+        sweep=types.SimpleNamespace(early_termination=("median_stopping", 1, 0)),
+        objective=("loss", "minimize"),
+        tasks=tuple(tasks),
+    )
+
+
+def test_early_termination_reads_only_what_a_running_trials_stream_gained(tmp_path, monkeypatch):
+    # Each look (five a second, per running trial) parsed the trial's whole stream again: ~0.8 s
+    # a look at 100,000 points, the more the longer the trial ran.
+    import json
+
+    from pipefile import stopping, tracking
+    from pipefile.filenames import log_file
+
+    tasks = ["train[trial-1]", "train[trial-2]"]
+    paths = [tracking.stream_path(str(tmp_path / log_file(t))) for t in tasks]
+    n = 20_000
+    for path, worse in zip(paths, (0.0, 1.0)):
+        with open(path, "w") as f:
+            f.writelines(json.dumps({"name": "loss", "value": worse + 1 / (s + 1), "step": s}) + "\n" for s in range(n))
+    judge = stopping.Stopping({"train": _early_group(tasks)})
+    averages = stopping._running_averages([(s, 1 / (s + 1), None) for s in range(n + 20)])
+    parsed = []
+    real = tracking._point
+    monkeypatch.setattr(tracking, "_point", lambda raw: parsed.append(1) or real(raw))  # (a spy: counted)
+    assert judge.judge(tasks[0], str(tmp_path)) is None
+    assert judge.judge(tasks[1], str(tmp_path))["evidence"]["step"] == 0  # (worse from its first step)
+    for s in range(n, n + 20):  # both report a step, and each is looked at after it
+        for path, worse in zip(paths, (0.0, 1.0)):
+            with open(path, "a") as f:
+                f.write(json.dumps({"name": "loss", "value": worse + 1 / (s + 1), "step": s}) + "\n")
+        assert judge.judge(tasks[0], str(tmp_path)) is None
+        stop = judge.judge(tasks[1], str(tmp_path))
+        assert stop is not None and stop["evidence"]["step"] == s, stop
+        assert stop["evidence"]["median"] == averages[s]  # (trial-1's, the only other)
+    assert len(parsed) < 3 * n, len(parsed)  # (was: 20 x 2 x 2 x 20,000)
+
+
+def test_a_stream_read_as_it_grows_gives_what_reading_it_whole_gives(tmp_path):
+    from pipefile import stopping, tracking
+
+    path = tmp_path / "t.metrics.jsonl"
+    tail = tracking.StreamTail(str(path))
+    tail.read()  # (no file yet: no series)
+    path.write_bytes(b'{"name": "loss", "value": 3, "step": 0}\n{"name": "loss", "val')
+    tail.read()
+    assert tail.series == {"loss": [(0, 3, None)]} and tail.bad == 0  # (the torn line: not yet a line)
+    with open(path, "ab") as f:
+        f.write(b'ue": 2, "step": 1}\n' + b"x" * (tracking.MAX_LINE + 10))
+    tail.read()
+    with open(path, "ab") as f:
+        f.write(b'x\n{"name": "loss", "value": 1, "step": 0}\n')  # (a step again, out of order)
+    tail.read()
+    assert tail.series == tracking.read_stream(str(path))[0] == {"loss": [(0, 3, None), (1, 2, None), (0, 1, None)]}
+    assert tail.bad == 1 and tracking.read_stream(str(path))[1] == [
+        "1 line(s) of the metrics stream are not a metric point; left out"
+    ]
+    # Written anew (not appended to): read anew.
+    path.write_bytes(b'{"name": "acc", "value": 0.5}\n' * 3)
+    tail.read()
+    assert tail.series == {"acc": [(0, 0.5, None), (1, 0.5, None), (2, 0.5, None)]} and tail.bad == 0
+    # The running averages of a curve that grows, in order and out of it, are those of all its points.
+    policy = stopping._Policy(_early_group(["t"]))
+    stream = tracking.stream_path(str(tmp_path / "t.log"))
+    for steps in ([0, 1, 2], [3, 4], [2], [7, 5], [9]):
+        with open(stream, "a") as f:
+            f.writelines(f'{{"name": "loss", "value": {s * 1.5 + len(steps)}, "step": {s}}}\n' for s in steps)
+        averages, points = policy.streamed("t", str(tmp_path))
+        assert points == tracking.read_stream(stream)[0]["loss"]
+        assert averages == stopping._running_averages(points), steps
