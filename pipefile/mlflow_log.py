@@ -128,10 +128,31 @@ def tags_of(job: Job, steps: list) -> dict:
 # A tracking server that is down must not hold the prompt for minutes after the run
 # (MLflow retries 7 times with backoff by default); the user's own settings win.
 _HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",  # retries: one more ask, two in all (three at "2")
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
+
+
+def logging_note(ws: Workspace, job_id: int) -> str:
+    """What the user is told before pipe waits for MLflow: where, and for a tracking server,
+    how long at most it waits for one that does not answer (as _quiet sets it)."""
+    uri = uri_for(ws)
+    own = own_store(ws, uri)
+    if own is not None:
+        return f"logging job {job_id} to MLflow in pipe's own store {os.path.relpath(own)}/ ..."
+    if not uri.startswith(("http://", "https://")):
+        return f"logging job {job_id} to MLflow at {uri} ..."
+    tries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", _HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])
+    timeout = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", _HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+    try:
+        asks = f"{int(tries) + 1} tries"
+    except ValueError:
+        asks = "its tries"
+    return (
+        f"logging job {job_id} to MLflow at {uri} ... (the job is recorded; a server that does not answer is "
+        f"given up on after {asks} of {timeout} s)"
+    )
 
 
 @contextlib.contextmanager

@@ -488,3 +488,44 @@ def test_a_stream_read_as_it_grows_gives_what_reading_it_whole_gives(tmp_path):
         averages, points = policy.streamed("t", str(tmp_path))
         assert points == tracking.read_stream(stream)[0]["loss"]
         assert averages == stopping._running_averages(points), steps
+
+
+def test_a_tracking_server_that_does_not_answer_is_asked_twice_and_said_before_the_wait(repo):
+    # docs/metrics.md: "pipe asks an HTTP tracking server at most twice"; it asked three times
+    # (MLflow's retries count after the first ask), ~95 s with the 30 s timeout, and said
+    # nothing until then: the run's summary waited after the last step's line without a word.
+    import socket
+    import threading
+
+    pytest.importorskip("mlflow.tracking", reason="mlflow is not installed (pip install 'pipefile[mlflow]')")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    accepted: list = []
+    done = threading.Event()
+
+    def accept():  # takes each connection and never answers
+        while not done.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        repo.write("m.json", '{"acc": 1}')
+        repo.pipefile(KEYS_PIPEFILE.replace("m.yaml", "m.json"))
+        uri = f"http://127.0.0.1:{server.getsockname()[1]}"
+        r = repo.pipe("run", env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_TIMEOUT": "1"})
+    finally:
+        done.set()
+        thread.join()
+        for c in accepted:
+            c.close()
+        server.close()
+    assert r.code == 0 and f"warning: could not log job 1 to MLflow at {uri}" in r.err, str(r)
+    said = f"logging job 1 to MLflow at {uri} ... (the job is recorded; a server that does not answer is given up on"
+    assert said in r.err and r.err.index(said) < r.err.index("warning: could not log"), r.err
+    assert len(accepted) == 2, len(accepted)
