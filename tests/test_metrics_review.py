@@ -529,3 +529,28 @@ def test_a_tracking_server_that_does_not_answer_is_asked_twice_and_said_before_t
     said = f"logging job 1 to MLflow at {uri} ... (the job is recorded; a server that does not answer is given up on"
     assert said in r.err and r.err.index(said) < r.err.index("warning: could not log"), r.err
     assert len(accepted) == 2, len(accepted)
+
+
+def test_history_and_curve_chart_values_whose_range_no_float_holds(repo):
+    # 1e308 in one job and -1e308 in the next: their span is inf, each point's row NaN, and
+    # `pipe metrics history` died drawing the chart (internal error, exit 70); `curve` too.
+    repo.write(
+        "w.py",
+        "import json, os, sys\n"
+        "with open(os.environ['PIPE_METRICS_STREAM'], 'a') as f:\n"
+        "    for s, v in enumerate([1e308, -1e308, 0.0]):\n"
+        "        f.write(json.dumps({'name': 'loss', 'value': v, 'step': s}) + '\\n')\n"
+        "json.dump({'x': float(sys.argv[1])}, open(sys.argv[2], 'w'))\n",
+    )
+    repo.pipefile(
+        "name: wide\nparams:\n  x: {type: number, default: 1e308}\nsteps:\n  train:\n"
+        "    command: python w.py ${{params.x}} ${{outputs.m}}\n    code: [w.py]\n"
+        "    outputs: {m: build/m.json}\n    metrics: [build/m.json]\n"
+    )
+    for x in ("1e308", "-1e308"):
+        assert repo.pipe("run", "-p", f"x={x}").code == 0
+    for args in (("history", "x"), ("curve", "last", "loss")):
+        r = repo.pipe("metrics", *args)
+        assert r.code == 0, str(r)
+        chart = r.out[r.out.index("\n\n") :]
+        assert "1e+308" in chart and "-1e+308" in chart and chart.count("*") + chart.count("\u25cf") >= 2, r.out

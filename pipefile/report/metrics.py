@@ -299,9 +299,10 @@ def text_chart(
         note = f" (newest {fits} of {len(finite)} jobs)"
         finite = finite[-fits:]
         top, bottom = max(v for _, v in finite), min(v for _, v in finite)
-    span = top - bottom
+    # Halves: -1e308 to 1e308 spans more than a float holds (inf, then NaN rows: exit 70).
+    span = top / 2 - bottom / 2
     # the row of each point: 0 at the bottom; all on the middle row when the values are equal
-    at = [round((v - bottom) / span * (rows - 1)) if span else (rows - 1) // 2 for _, v in finite]
+    at = [round((v / 2 - bottom / 2) / span * (rows - 1)) if span else (rows - 1) // 2 for _, v in finite]
     dot, line = ("\u25cf", "\u2502") if unicode else ("*", "|")
     out = [printable(f"{title}{note}")]
     for r in range(rows - 1, -1, -1):
