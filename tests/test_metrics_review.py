@@ -554,3 +554,8 @@ def test_history_and_curve_chart_values_whose_range_no_float_holds(repo):
         assert r.code == 0, str(r)
         chart = r.out[r.out.index("\n\n") :]
         assert "1e+308" in chart and "-1e+308" in chart and chart.count("*") + chart.count("\u25cf") >= 2, r.out
+    pytest.importorskip("matplotlib", reason="--png needs matplotlib (pipefile[plots])")
+    for args in (("history", "x"), ("curve", "last", "loss")):  # (matplotlib: 'arange: cannot compute length')
+        r = repo.pipe("metrics", *args, "--png", "c.png")
+        assert r.code == 2 and "cannot draw 'c.png': the value 1e+308 is too large for a chart's axis" in r.err, str(r)
+        assert "hint: the table and the terminal chart show it" in r.err and not (repo.root / "c.png").exists()
