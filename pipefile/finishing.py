@@ -28,6 +28,13 @@ def finish_run(ws, remote, request, record, push_progress=None, say=None):
                 record.mlflow_store = mlflow_log.own_store(ws, mlflow_log.uri_for(ws))
             except PipefileError as e:
                 record.mlflow_error = e
+            except KeyboardInterrupt:
+                # Ctrl-C while MLflow is waited for gives up the logging only: the run is over,
+                # recorded, and its summary and exit status are its own (they were lost: exit 130)
+                record.mlflow_error = mlflow_log.MlflowLogError(
+                    f"logging job {record.job.id} to MLflow was interrupted (Ctrl-C)",
+                    hint="the job is recorded, and the exit status is the run's; it is not in MLflow",
+                )
     return record
 
 

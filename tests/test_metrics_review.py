@@ -559,3 +559,38 @@ def test_history_and_curve_chart_values_whose_range_no_float_holds(repo):
         r = repo.pipe("metrics", *args, "--png", "c.png")
         assert r.code == 2 and "cannot draw 'c.png': the value 1e+308 is too large for a chart's axis" in r.err, str(r)
         assert "hint: the table and the terminal chart show it" in r.err and not (repo.root / "c.png").exists()
+
+
+def test_ctrl_c_while_mlflow_is_waited_for_gives_up_the_logging_not_the_run(repo):
+    # The run was over and recorded as succeeded, but Ctrl-C during the wait for a tracking
+    # server ended pipe with 'interrupted', exit 130, and no summary.
+    import signal
+    import socket
+    import time
+
+    pytest.importorskip("mlflow.tracking", reason="mlflow is not installed (pip install 'pipefile[mlflow]')")
+    from workspace_repo import PIPE
+
+    server = socket.socket()  # listens, never accepts nor answers: the client waits for its timeout
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    repo.write("m.json", '{"acc": 1}')
+    repo.pipefile(KEYS_PIPEFILE.replace("m.yaml", "m.json"))
+    env = dict(os.environ, PIPE_PLAIN="1", MLFLOW_TRACKING_URI=f"http://127.0.0.1:{server.getsockname()[1]}")
+    env.pop("PIPE_STORE_DIR", None)
+    err = repo.root / "err.txt"
+    try:
+        with open(err, "w") as f:
+            proc = subprocess.Popen(PIPE + ["run"], cwd=repo.root, stdout=subprocess.DEVNULL, stderr=f, env=env)
+        deadline = time.monotonic() + 60
+        while "logging job 1 to MLflow" not in err.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # (inside the request)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    finally:
+        server.close()
+    said = err.read_text()
+    assert code == 0, said
+    assert "succeeded: 1 ran" in said and "warning: logging job 1 to MLflow was interrupted (Ctrl-C)" in said, said
+    assert "interrupted\n" not in said.replace("(Ctrl-C)", ""), said
