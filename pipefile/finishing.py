@@ -21,9 +21,9 @@ def finish_run(ws, remote, request, record, push_progress=None, say=None):
         from . import mlflow_log
 
         if mlflow_log.wanted(request.mlflow):
-            if say is not None:
-                say(mlflow_log.logging_note(ws, record.job.id))
             try:
+                if say is not None:
+                    say(mlflow_log.logging_note(ws, record.job.id))
                 record.mlflow_run = mlflow_log.log_job(ws, record.job.id)
                 record.mlflow_store = mlflow_log.own_store(ws, mlflow_log.uri_for(ws))
             except PipefileError as e:
