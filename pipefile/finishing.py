@@ -10,9 +10,11 @@ from .errors import PipefileError
 from .outcomes import Outcome
 
 
-def finish_run(ws, remote, request, record, push_progress=None):
+def finish_run(ws, remote, request, record, push_progress=None, say=None):
     """`record` (a session.RunRecord of the run `request` asked for, in `ws`) with what was
-    pushed to `remote` and the MLflow run it was logged as, or their errors."""
+    pushed to `remote` and the MLflow run it was logged as, or their errors. `say(text)`:
+    a note for the user before the wait for MLflow (a server that does not answer holds the
+    run's summary for as long as pipe waits for it)."""
     if request.push and remote is not None and not record.summary.interrupted:
         record.pushed = push_built(ws, remote, record.summary, push_progress)
     if record.job is not None:
@@ -20,10 +22,19 @@ def finish_run(ws, remote, request, record, push_progress=None):
 
         if mlflow_log.wanted(request.mlflow):
             try:
+                if say is not None:
+                    say(mlflow_log.logging_note(ws, record.job.id))
                 record.mlflow_run = mlflow_log.log_job(ws, record.job.id)
                 record.mlflow_store = mlflow_log.own_store(ws, mlflow_log.uri_for(ws))
             except PipefileError as e:
                 record.mlflow_error = e
+            except KeyboardInterrupt:
+                # Ctrl-C while MLflow is waited for gives up the logging only: the run is over,
+                # recorded, and its summary and exit status are its own (they were lost: exit 130)
+                record.mlflow_error = mlflow_log.MlflowLogError(
+                    f"logging job {record.job.id} to MLflow was interrupted (Ctrl-C)",
+                    hint="the job is recorded, and the exit status is the run's; it is not in MLflow",
+                )
     return record
 
 

@@ -20,7 +20,7 @@ from .errors import PipefileError
 
 # Bump when what read_metrics makes of a file changes: values kept by an older reading of
 # the same content are then read again, not reused.
-READING = 1
+READING = 2  # 2: YAML keys as the file writes them (`null`, `1.5`), not as Python prints them
 
 
 class MetricsError(ValueError):
@@ -49,18 +49,27 @@ def value_at(data, metric: str):
     return walk(data, metric.split("."))
 
 
-def flatten(obj, prefix: str = "", skipped: Optional[list] = None) -> dict:
+def flatten(obj, prefix: str = "", skipped: Optional[list] = None, out: Optional[dict] = None) -> dict:
     """{"a": {"b": 1}} -> {"a.b": 1}; numbers and booleans kept, anything else dropped.
 
     A number no float can hold (an integer of 400 digits) is left out too, its name added
-    to `skipped` for a warning: the step wrote it, it must not fail the run."""
-    out: dict = {}
+    to `skipped` for a warning: the step wrote it, it must not fail the run. Two keys that
+    name one metric ({"a.b": 1, "a": {"b": 2}}) are a MetricsError: the one would silently
+    replace the other."""
+    out = {} if out is None else out
     if isinstance(obj, dict):
         for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k), skipped))
+            name = f"{prefix}.{k}" if prefix else str(k)
+            if not isinstance(v, (dict, list)) and name in out:
+                line = getattr(k, "line", 0)
+                raise MetricsError(
+                    f"names the metric '{name}' twice{f' (again at line {line})' if line else ''}: the one would "
+                    f"silently replace the other; rename one of them"
+                )
+            flatten(v, name, skipped, out)
     elif isinstance(obj, list):
         for i, v in enumerate(obj):
-            out.update(flatten(v, f"{prefix}.{i}" if prefix else str(i), skipped))
+            flatten(v, f"{prefix}.{i}" if prefix else str(i), skipped, out)
     elif isinstance(obj, bool):
         out[prefix] = float(obj)
     elif isinstance(obj, (int, float)):
@@ -75,11 +84,41 @@ def flatten(obj, prefix: str = "", skipped: Optional[list] = None) -> dict:
     return out
 
 
+def _unique_keys(pairs: list) -> dict:
+    """A JSON object, refused where it writes one key twice (json.loads keeps the last)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise MetricsError(
+            f"writes the key '{twice}' twice in one object: the one would silently replace the other; "
+            f"rename or remove one of them"
+        )
+    return obj
+
+
+def load_data(text: str, path: str):
+    """What a metrics file holds: JSON when `path` ends in .json, else YAML, its keys as the
+    file writes them (YAML's `1.5`, `null`, `yes` as that text). Raises MetricsError (a key
+    written twice, or a key that is a list or a mapping, named with its line) and the
+    parsers' errors, as read_metrics words them."""
+    import json
+
+    from .load import yamlsafe
+
+    if path.endswith(".json"):
+        # (a BOM, which PowerShell and Notepad write before UTF-8, is no part of the JSON: YAML skips it too)
+        return json.loads(text.removeprefix("\ufeff"), object_pairs_hook=_unique_keys)
+    try:
+        return yamlsafe.load_written_keys(text, path)
+    except PipefileError as e:
+        line = f"line {e.loc.line}: " if e.loc is not None and e.loc.line else ""
+        raise MetricsError(f"is not usable YAML: {line}{e.message}{f'; {e.hint}' if e.hint else ''}") from None
+
+
 def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
     """Flattened numeric values of a JSON or YAML metrics file; the names of numbers too
     large for a float are added to `skipped`."""
-    import json
-
     from .load import yamlsafe
 
     try:
@@ -92,12 +131,12 @@ def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
     # (PyYAML is imported for a YAML file only: a no-op that reads JSON metrics skips it.)
     yaml_error = ValueError if path.endswith(".json") else yamlsafe.yaml_error()
     try:
-        data = json.loads(text) if path.endswith(".json") else yamlsafe.load(text, path)
+        data = load_data(text, path)
+    except MetricsError:
+        raise
     except (ValueError, yaml_error) as e:
         kind = "JSON" if path.endswith(".json") else "YAML"
-        raise MetricsError(f"is not valid {kind}: {str(e).splitlines()[0]}") from None
-    except PipefileError as e:  # YAML past the bounds of yamlsafe (aliases, depth)
-        raise MetricsError(f"is not usable YAML: {e.message}") from None
+        raise MetricsError(f"is not valid {kind}: {_parse_error(e)}") from None
     except RecursionError:  # JSON nested deeper than Python parses
         raise MetricsError("is nested too deeply to be read as metrics") from None
     if not isinstance(data, (dict, list)):
@@ -106,6 +145,15 @@ def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
         return flatten(data, skipped=skipped)
     except RecursionError:  # JSON that json.loads read, nested deeper than flatten walks
         raise MetricsError("is nested too deeply to be read as metrics") from None
+
+
+def _parse_error(e: Exception) -> str:
+    """A parser's error in one line: PyYAML's names the line and the problem (its first line
+    alone was its context: 'while parsing a block mapping')."""
+    mark, problem = getattr(e, "problem_mark", None), getattr(e, "problem", None)
+    if mark is not None and problem:
+        return f"line {mark.line + 1}: {problem}"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 def set_digest(root: str, path: str, outputs: Mapping, contents: Mapping) -> Optional[str]:

@@ -81,6 +81,22 @@ def metric_key(name: str) -> str:
     return _BAD_KEY.sub("_", name)[:250]
 
 
+def mlflow_keys(names) -> dict:
+    """{name: its MLflow key}: `metric_key`'s, unless another name has that key too (`acc!`
+    and `acc?` are both `acc_`: MLflow would keep one value under it, the other silently
+    lost). Then each such name that metric_key changed gets '_' and 8 hex digits of its
+    digest after it: one key per name, the same in each job that has both."""
+    import hashlib
+    from collections import Counter
+
+    keys = {n: metric_key(n) for n in names}
+    count = Counter(keys.values())
+    for n, k in keys.items():
+        if count[k] > 1 and k != n:
+            keys[n] = k[:241] + "_" + hashlib.sha256(n.encode("utf-8", "backslashreplace")).hexdigest()[:8]
+    return keys
+
+
 def param_value(v) -> str:
     text = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
     return text if len(text) <= _PARAM_MAX else text[: _PARAM_MAX - 3] + "..."
@@ -103,18 +119,40 @@ def tags_of(job: Job, steps: list) -> dict:
         tags["pipe.git_dirty"] = str(bool(job.git_dirty)).lower()
     if job.cloned_from:
         tags["pipe.cloned_from"] = str(job.cloned_from)
+    step_keys = mlflow_keys(f"pipe.step.{s.step}" for s in steps)
     for s in steps:
-        tags[metric_key(f"pipe.step.{s.step}")] = s.outcome
+        tags[step_keys[f"pipe.step.{s.step}"]] = s.outcome
     return tags
 
 
 # A tracking server that is down must not hold the prompt for minutes after the run
 # (MLflow retries 7 times with backoff by default); the user's own settings win.
 _HTTP_DEFAULTS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",  # retries: one more ask, two in all (three at "2")
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
+
+
+def logging_note(ws: Workspace, job_id: int) -> str:
+    """What the user is told before pipe waits for MLflow: where, and for a tracking server,
+    how long at most it waits for one that does not answer (as _quiet sets it)."""
+    uri = uri_for(ws)
+    own = own_store(ws, uri)
+    if own is not None:
+        return f"logging job {job_id} to MLflow in pipe's own store {os.path.relpath(own)}/ ..."
+    if not uri.startswith(("http://", "https://")):
+        return f"logging job {job_id} to MLflow at {uri} ..."
+    tries = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", _HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_MAX_RETRIES"])
+    timeout = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", _HTTP_DEFAULTS["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+    try:
+        asks = f"{int(tries) + 1} tries"
+    except ValueError:
+        asks = "its tries"
+    return (
+        f"logging job {job_id} to MLflow at {uri} ... (the job is recorded; a server that does not answer is "
+        f"given up on after {asks} of {timeout} s)"
+    )
 
 
 @contextlib.contextmanager
@@ -169,20 +207,22 @@ def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> s
             artifacts = Path(own, "artifacts").as_uri() if own is not None else None
             run_id, logged_params = _run_for(client, job, artifacts)
             ms = int((job.ended or job.started) * 1000)
+            param_keys = mlflow_keys(job.params)
             params = [
-                Param(metric_key(k), param_value(v))
+                Param(param_keys[k], param_value(v))
                 for k, v in sorted(job.params.items())
-                if metric_key(k) not in logged_params
+                if param_keys[k] not in logged_params
             ]
-            values = [
-                Metric(metric_key(k), float(v), ms, 0)
-                for k, v in metrics.items()
-                if isinstance(v, (int, float)) and not math.isinf(v)
-            ]
-            # a streamed series point by point, each at its step (not also its last value at step 0)
             series = ws.jobs.series(job_id)
-            values = [m for m in values if m.key not in {metric_key(k) for k in series}] + [
-                Metric(metric_key(k), v, int(t * 1000) if t else ms, int(x))
+            keys = mlflow_keys(set(metrics) | set(series))  # (one key per name: none lost to another)
+            streamed = {keys[k] for k in series}
+            # a streamed series point by point, each at its step (not also its last value at step 0)
+            values = [
+                Metric(keys[k], float(v), ms, 0)
+                for k, v in metrics.items()
+                if isinstance(v, (int, float)) and not math.isinf(v) and keys[k] not in streamed
+            ] + [
+                Metric(keys[k], v, int(t * 1000) if t else ms, int(x))
                 for k, points in series.items()
                 for x, v, t in points
             ]

@@ -186,7 +186,7 @@ def _history_entry(graph: Graph, group, task: str, upstream: Mapping) -> tuple:
 
 def objective_value(root: str, group, label: str) -> Optional[float]:
     """The objective a trial's metrics file holds in the workspace; None when it has none."""
-    from .metrics_files import value_at
+    from .metrics_files import load_data, value_at
 
     metric = group.objective[0] if group.objective else ""
     for rel in group.task_metrics(label):
@@ -194,12 +194,7 @@ def objective_value(root: str, group, label: str) -> Optional[float]:
         try:
             with open(path, "rb") as f:
                 text = f.read(1 << 20).decode("utf-8")
-            if path.endswith(".json"):
-                data = json.loads(text)
-            else:
-                from .load import yamlsafe
-
-                data = yamlsafe.load(text, path)
+            data = load_data(text, path)  # (keys as read_metrics reads them: YAML's `null` as that text)
             value = float(value_at(data, metric))
         except Exception:  # noqa: BLE001 - missing, unreadable, bad JSON/YAML, no such key: no objective
             continue  # (`pipe sweep show` and the objective error of `pipe run` say what is wrong)

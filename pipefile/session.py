@@ -446,11 +446,12 @@ class Session(MapRounds):
             self.remote_problems,
         )
 
-    def finish(self, record: RunRecord, push_progress=None) -> RunRecord:
+    def finish(self, record: RunRecord, push_progress=None, say=None) -> RunRecord:
         """After the run (its progress view closed): with --push, upload what it built, restored
         or found fresh (what the remote has is skipped; a failure is reported, not raised: the
-        run stands); log the job to MLflow when asked (a failure is a warning)."""
-        return finish_run(self.ws, self.remote, self.request, record, push_progress)
+        run stands); log the job to MLflow when asked (a failure is a warning; `say`: told
+        before, as the wait may be long)."""
+        return finish_run(self.ws, self.remote, self.request, record, push_progress, say)
 
     def _note_environments(self) -> None:
         """Write .pipe/environments.json: what this workspace's environments are now, so that

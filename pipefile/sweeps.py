@@ -148,10 +148,11 @@ def _written_as(path: str, metric: str) -> str:
     import json
 
     from .load import yamlsafe
+    from .metrics_files import load_data
 
     try:
         text = yamlsafe.read_file(path).decode("utf-8")
-        data = json.loads(text) if path.endswith(".json") else yamlsafe.load(text, path)
+        data = load_data(text, path)  # (keys as read_metrics reads them: YAML's `null` as that text)
         shown = json.dumps(value_at(data, metric))
     except Exception:  # noqa: BLE001 - unreadable, not there, not JSON-able: nothing to show
         return ""

@@ -313,3 +313,284 @@ def test_a_streamed_series_is_written_in_one_transaction(tmp_path):
     assert store.series(1)["m.loss"][-1] == points[-1]
     store.close()
     plain.close()
+
+
+# --- a metrics file's keys as the file writes them -------------------------------------------
+KEYS_PIPEFILE = """\
+name: keys
+steps:
+  train:
+    command: cp m.yaml ${{outputs.m}}
+    code: [m.yaml]
+    outputs: {m: build/m.yaml}
+    metrics: [build/m.yaml]
+"""
+
+
+def test_yaml_keys_are_recorded_as_the_file_writes_them(repo):
+    # YAML reads `null`, `true`, `1.5`, `0x10`, a date as None, True, 1.5, 16, a date: the
+    # metrics were recorded as train.None, train.True, train.16, and `~` silently replaced
+    # `null`, `yes` replaced `true` (both became the same key).
+    repo.write("m.yaml", "null: 1\n~: 2\ntrue: 3\nyes: 4\n1.5: 5\n0x10: 6\n2024-01-02: 7\nval: {1e3: 8}\n")
+    repo.pipefile(KEYS_PIPEFILE)
+    r = repo.pipe("run")
+    assert r.code == 0 and "warning" not in r.err, str(r)
+    assert _metrics(repo) == {
+        "train.null": 1,
+        "train.~": 2,
+        "train.true": 3,
+        "train.yes": 4,
+        "train.1.5": 5,
+        "train.0x10": 6,
+        "train.2024-01-02": 7,
+        "train.val.1e3": 8,
+    }
+    repo.write("m.yaml", '1: 5\n"1": 6\n')  # one key, read as text: refused, not one silently kept
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert "metrics file 'build/m.yaml' is not usable YAML: line 2: the key '1' is written twice" in r.err, r.err
+    assert _metrics(repo) == {}
+
+
+@pytest.mark.parametrize(
+    "name, text, said",
+    [
+        # `1` and `"1"` are one key once read as text: the later silently replaced the earlier
+        ("m.yaml", '1: 5\n"1": 6\n', "line 2: the key '1' is written twice in one mapping (also at line 1)"),
+        ("m.yaml", "a: 1\nb: 2\na: 3\n", "line 3: the key 'a' is written twice"),
+        ("m.json", '{"1": 5, "1": 6}', "writes the key '1' twice in one object"),
+        # two spellings of one flattened name
+        ("m.yaml", "a.b: 1\na:\n  b: 2\n", "names the metric 'a.b' twice (again at line 3)"),
+        ("m.json", '{"a": [1, 2], "a.1": 3}', "names the metric 'a.1' twice"),
+        # a key that is a mapping: the whole file was refused as 'while constructing a mapping'
+        ("m.yaml", "ok: 1\nnested:\n  ? {a: 1}\n  : 7\n", "line 3: a key that is a list or a mapping names nothing"),
+        # PyYAML's first line alone said where it was, not what was wrong
+        ("m.yaml", "x: [1\ny: 2\n", "line 2: did not find expected ',' or ']'"),
+    ],
+)
+def test_metric_names_that_collide_are_refused_with_the_line_and_the_fix(tmp_path, name, text, said):
+    from pipefile.metrics_files import MetricsError, read_metrics
+
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(MetricsError) as e:
+        read_metrics(str(path))
+    assert said in str(e.value), str(e.value)
+    # (a YAML merge key's values give way to the mapping's own, as YAML says: no collision)
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  x: 5\n")
+    assert read_metrics(str(path)) == {"base.x": 1, "base.y": 2, "m.x": 5, "m.y": 2}
+
+
+def test_metrics_mlflow_would_log_under_one_key_are_logged_under_two(repo, tmp_path):
+    # `a!` and `a?` are both `train.a_` to MLflow: the run showed one value, the other lost.
+    import warnings
+
+    tracking = pytest.importorskip("mlflow.tracking", reason="mlflow is not installed (pip install 'pipefile[mlflow]')")
+    repo.write("m.json", '{"a!": 1, "a?": 2, "a_": 3, "b": 4}')
+    repo.pipefile(KEYS_PIPEFILE.replace("m.yaml", "m.json"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    r = repo.pipe("run", env={"MLFLOW_TRACKING_URI": uri})
+    assert r.code == 0 and "logged job 1 to MLflow" in r.err, str(r)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client = tracking.MlflowClient(tracking_uri=uri)
+        (run,) = client.search_runs([client.get_experiment_by_name("keys").experiment_id])
+    logged = run.data.metrics
+    assert len(logged) == 4 and sorted(logged.values()) == [1, 2, 3, 4], logged
+    assert logged["train.a_"] == 3 and logged["train.b"] == 4  # (a name MLflow takes keeps its key)
+    assert {k[: len("train.a__")] for k, v in logged.items() if v in (1, 2)} == {"train.a__"}
+
+
+def test_a_json_metrics_file_with_a_bom_is_read(tmp_path):
+    # PowerShell and Notepad write a UTF-8 BOM: the file was left out as 'Unexpected UTF-8 BOM'
+    # (a YAML one was read: PyYAML skips it).
+    from pipefile.metrics_files import read_metrics
+
+    for name, text in (("m.json", '{"acc": 0.9, "n": [1]}'), ("m.yaml", "acc: 0.9\nn: [1]\n")):
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+        assert read_metrics(str(path)) == {"acc": 0.9, "n.0": 1}, name
+
+
+# --- a running trial's stream, looked at as it grows --------------------------------------
+def _early_group(tasks):
+    import types
+
+    return types.SimpleNamespace(
+        sweep=types.SimpleNamespace(early_termination=("median_stopping", 1, 0)),
+        objective=("loss", "minimize"),
+        tasks=tuple(tasks),
+    )
+
+
+def test_early_termination_reads_only_what_a_running_trials_stream_gained(tmp_path, monkeypatch):
+    # Each look (five a second, per running trial) parsed the trial's whole stream again: ~0.8 s
+    # a look at 100,000 points, the more the longer the trial ran.
+    import json
+
+    from pipefile import stopping, tracking
+    from pipefile.filenames import log_file
+
+    tasks = ["train[trial-1]", "train[trial-2]"]
+    paths = [tracking.stream_path(str(tmp_path / log_file(t))) for t in tasks]
+    n = 20_000
+    for path, worse in zip(paths, (0.0, 1.0)):
+        with open(path, "w") as f:
+            f.writelines(json.dumps({"name": "loss", "value": worse + 1 / (s + 1), "step": s}) + "\n" for s in range(n))
+    judge = stopping.Stopping({"train": _early_group(tasks)})
+    averages = stopping._running_averages([(s, 1 / (s + 1), None) for s in range(n + 20)])
+    parsed = []
+    real = tracking._point
+    monkeypatch.setattr(tracking, "_point", lambda raw: parsed.append(1) or real(raw))  # (a spy: counted)
+    assert judge.judge(tasks[0], str(tmp_path)) is None
+    assert judge.judge(tasks[1], str(tmp_path))["evidence"]["step"] == 0  # (worse from its first step)
+    for s in range(n, n + 20):  # both report a step, and each is looked at after it
+        for path, worse in zip(paths, (0.0, 1.0)):
+            with open(path, "a") as f:
+                f.write(json.dumps({"name": "loss", "value": worse + 1 / (s + 1), "step": s}) + "\n")
+        assert judge.judge(tasks[0], str(tmp_path)) is None
+        stop = judge.judge(tasks[1], str(tmp_path))
+        assert stop is not None and stop["evidence"]["step"] == s, stop
+        assert stop["evidence"]["median"] == averages[s]  # (trial-1's, the only other)
+    assert len(parsed) < 3 * n, len(parsed)  # (was: 20 x 2 x 2 x 20,000)
+
+
+def test_a_stream_read_as_it_grows_gives_what_reading_it_whole_gives(tmp_path):
+    from pipefile import stopping, tracking
+
+    path = tmp_path / "t.metrics.jsonl"
+    tail = tracking.StreamTail(str(path))
+    tail.read()  # (no file yet: no series)
+    path.write_bytes(b'{"name": "loss", "value": 3, "step": 0}\n{"name": "loss", "val')
+    tail.read()
+    assert tail.series == {"loss": [(0, 3, None)]} and tail.bad == 0  # (the torn line: not yet a line)
+    with open(path, "ab") as f:
+        f.write(b'ue": 2, "step": 1}\n' + b"x" * (tracking.MAX_LINE + 10))
+    tail.read()
+    with open(path, "ab") as f:
+        f.write(b'x\n{"name": "loss", "value": 1, "step": 0}\n')  # (a step again, out of order)
+    tail.read()
+    assert tail.series == tracking.read_stream(str(path))[0] == {"loss": [(0, 3, None), (1, 2, None), (0, 1, None)]}
+    assert tail.bad == 1 and tracking.read_stream(str(path))[1] == [
+        "1 line(s) of the metrics stream are not a metric point; left out"
+    ]
+    # Written anew (not appended to): read anew.
+    path.write_bytes(b'{"name": "acc", "value": 0.5}\n' * 3)
+    tail.read()
+    assert tail.series == {"acc": [(0, 0.5, None), (1, 0.5, None), (2, 0.5, None)]} and tail.bad == 0
+    # The running averages of a curve that grows, in order and out of it, are those of all its points.
+    policy = stopping._Policy(_early_group(["t"]))
+    stream = tracking.stream_path(str(tmp_path / "t.log"))
+    for steps in ([0, 1, 2], [3, 4], [2], [7, 5], [9]):
+        with open(stream, "a") as f:
+            f.writelines(f'{{"name": "loss", "value": {s * 1.5 + len(steps)}, "step": {s}}}\n' for s in steps)
+        averages, points = policy.streamed("t", str(tmp_path))
+        assert points == tracking.read_stream(stream)[0]["loss"]
+        assert averages == stopping._running_averages(points), steps
+
+
+def test_a_tracking_server_that_does_not_answer_is_asked_twice_and_said_before_the_wait(repo):
+    # docs/metrics.md: "pipe asks an HTTP tracking server at most twice"; it asked three times
+    # (MLflow's retries count after the first ask), ~95 s with the 30 s timeout, and said
+    # nothing until then: the run's summary waited after the last step's line without a word.
+    import socket
+    import threading
+
+    pytest.importorskip("mlflow.tracking", reason="mlflow is not installed (pip install 'pipefile[mlflow]')")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    server.settimeout(0.2)
+    accepted: list = []
+    done = threading.Event()
+
+    def accept():  # takes each connection and never answers
+        while not done.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        repo.write("m.json", '{"acc": 1}')
+        repo.pipefile(KEYS_PIPEFILE.replace("m.yaml", "m.json"))
+        uri = f"http://127.0.0.1:{server.getsockname()[1]}"
+        r = repo.pipe("run", env={"MLFLOW_TRACKING_URI": uri, "MLFLOW_HTTP_REQUEST_TIMEOUT": "1"})
+    finally:
+        done.set()
+        thread.join()
+        for c in accepted:
+            c.close()
+        server.close()
+    assert r.code == 0 and f"warning: could not log job 1 to MLflow at {uri}" in r.err, str(r)
+    said = f"logging job 1 to MLflow at {uri} ... (the job is recorded; a server that does not answer is given up on"
+    assert said in r.err and r.err.index(said) < r.err.index("warning: could not log"), r.err
+    assert len(accepted) == 2, len(accepted)
+
+
+def test_history_and_curve_chart_values_whose_range_no_float_holds(repo):
+    # 1e308 in one job and -1e308 in the next: their span is inf, each point's row NaN, and
+    # `pipe metrics history` died drawing the chart (internal error, exit 70); `curve` too.
+    repo.write(
+        "w.py",
+        "import json, os, sys\n"
+        "with open(os.environ['PIPE_METRICS_STREAM'], 'a') as f:\n"
+        "    for s, v in enumerate([1e308, -1e308, 0.0]):\n"
+        "        f.write(json.dumps({'name': 'loss', 'value': v, 'step': s}) + '\\n')\n"
+        "json.dump({'x': float(sys.argv[1])}, open(sys.argv[2], 'w'))\n",
+    )
+    repo.pipefile(
+        "name: wide\nparams:\n  x: {type: number, default: 1e308}\nsteps:\n  train:\n"
+        "    command: python w.py ${{params.x}} ${{outputs.m}}\n    code: [w.py]\n"
+        "    outputs: {m: build/m.json}\n    metrics: [build/m.json]\n"
+    )
+    for x in ("1e308", "-1e308"):
+        assert repo.pipe("run", "-p", f"x={x}").code == 0
+    for args in (("history", "x"), ("curve", "last", "loss")):
+        r = repo.pipe("metrics", *args)
+        assert r.code == 0, str(r)
+        chart = r.out[r.out.index("\n\n") :]
+        assert "1e+308" in chart and "-1e+308" in chart and chart.count("*") + chart.count("\u25cf") >= 2, r.out
+    pytest.importorskip("matplotlib", reason="--png needs matplotlib (pipefile[plots])")
+    for args in (("history", "x"), ("curve", "last", "loss")):  # (matplotlib: 'arange: cannot compute length')
+        r = repo.pipe("metrics", *args, "--png", "c.png")
+        assert r.code == 2 and "cannot draw 'c.png': the value 1e+308 is too large for a chart's axis" in r.err, str(r)
+        assert "hint: the table and the terminal chart show it" in r.err and not (repo.root / "c.png").exists()
+
+
+def test_ctrl_c_while_mlflow_is_waited_for_gives_up_the_logging_not_the_run(repo):
+    # The run was over and recorded as succeeded, but Ctrl-C during the wait for a tracking
+    # server ended pipe with 'interrupted', exit 130, and no summary.
+    import signal
+    import socket
+    import time
+
+    pytest.importorskip("mlflow.tracking", reason="mlflow is not installed (pip install 'pipefile[mlflow]')")
+    from workspace_repo import PIPE
+
+    server = socket.socket()  # takes the request, never answers: the client waits for its timeout
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    repo.write("m.json", '{"acc": 1}')
+    repo.pipefile(KEYS_PIPEFILE.replace("m.yaml", "m.json"))
+    env = dict(os.environ, PIPE_PLAIN="1", MLFLOW_TRACKING_URI=f"http://127.0.0.1:{server.getsockname()[1]}")
+    env.pop("PIPE_STORE_DIR", None)
+    err = repo.root / "err.txt"
+    try:
+        with open(err, "w") as f:
+            proc = subprocess.Popen(PIPE + ["run"], cwd=repo.root, stdout=subprocess.DEVNULL, stderr=f, env=env)
+        server.settimeout(90)
+        client = server.accept()[0]  # the request is made: pipe waits for its answer
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        client.close()
+        code = proc.wait(timeout=60)
+    finally:
+        server.close()
+    said = err.read_text()
+    assert code == 0, said
+    assert "succeeded: 1 ran" in said and "warning: logging job 1 to MLflow was interrupted (Ctrl-C)" in said, said
+    assert "interrupted\n" not in said.replace("(Ctrl-C)", ""), said

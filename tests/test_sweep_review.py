@@ -225,10 +225,12 @@ def test_median_stopping_reads_each_finished_trials_curve_once(tmp_path, monkeyp
         tasks=tuple(tasks),
     )
     judge = stopping.Stopping({"train": group})
+    from pipefile import filehash
+
     reads = []
-    real = tracking.read_stream
-    # (a spy: the real reader, counted)
-    monkeypatch.setattr(tracking, "read_stream", lambda path: reads.append(path) or real(path))
+    real = filehash.open_regular
+    # (a spy: the real opener of a stream file, counted)
+    monkeypatch.setattr(filehash, "open_regular", lambda path, *a: reads.append(path) or real(path, *a))
     for s in range(20):  # trial-1, the best, reports a step at a time and is looked at after each
         write(tasks[0], [(s, 1 / (s + 1))])
         assert judge.judge(tasks[0], str(tmp_path)) is None

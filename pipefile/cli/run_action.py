@@ -116,7 +116,7 @@ def run_command(
             from ..report import remote as report_remote
 
             progress = report_remote.TransferProgress(session.remote.name, plain=ci)
-        session.finish(record, progress)
+        session.finish(record, progress, say=lambda m: echo(m, err=True))
         # Rendered before the workspace is let go: the no-op record (noop_record.py), written
         # as it is, keeps this text.
         _render(record, root, as_json, summary_path, dry_run)

@@ -216,6 +216,71 @@ def _keeping_constructor() -> Any:
     return _KEEPING()
 
 
+class Key(str):
+    """A mapping key as `load_written_keys` reads it: the text the file wrote, and its line."""
+
+    line = 0
+
+
+def load_written_keys(text: str, display: str) -> Any:
+    """`load`, with every mapping key the text the file wrote: `1.5`, `null`, `yes`, `0x10`,
+    `2024-01-02` as such (`load` makes them 1.5, None, True, 16, a date, which name no metric
+    as the user wrote it, and `~` and `null`, or `1` and `"1"`, the same key: the later
+    silently kept). Each key is a `Key` holding its line. A key that is a list or a mapping,
+    or a mapping that writes one key twice, is a PipefileError located at it."""
+    node = compose(text, display)
+    if node is None:
+        return None
+    return _written_keys_constructor(display).construct_document(node)
+
+
+_WRITTEN: Any = None  # the constructor class of load_written_keys, made once PyYAML is imported
+
+
+def _written_keys_constructor(display: str) -> Any:
+    global _WRITTEN
+    if _WRITTEN is None:
+        base = _yaml.constructor.SafeConstructor
+        merge = _CORE + "merge"
+
+        class Written(base):  # type: ignore[misc,valid-type]
+            def construct_mapping(self, node, deep=False):
+                if not isinstance(node, _yaml.MappingNode):
+                    return base.construct_mapping(self, node, deep)  # (PyYAML's own error)
+                seen: dict = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == merge:  # (`<<: *base`: its keys give way to the mapping's own)
+                        continue
+                    mark = key_node.start_mark
+                    if not isinstance(key_node, _yaml.ScalarNode):
+                        raise PipefileError(
+                            "a key that is a list or a mapping names nothing",
+                            SourceLoc(self.display, mark.line + 1, mark.column + 1),
+                            "write the key as text",
+                        )
+                    first = seen.get(key_node.value)
+                    seen.setdefault(key_node.value, mark)
+                    if first is not None:  # (an alias of an earlier key too: the same key again)
+                        raise PipefileError(
+                            f"the key '{key_node.value}' is written twice in one mapping (also at line "
+                            f"{first.line + 1}): the one would silently replace the other",
+                            SourceLoc(self.display, mark.line + 1, mark.column + 1),
+                            "rename or remove one of them",
+                        )
+                self.flatten_mapping(node)
+                mapping = {}
+                for key_node, value_node in node.value:
+                    key = Key(key_node.value)
+                    key.line = key_node.start_mark.line + 1
+                    mapping[key] = self.construct_object(value_node, deep=deep)
+                return mapping
+
+        _WRITTEN = Written
+    constructor = _WRITTEN()
+    constructor.display = display
+    return constructor
+
+
 def _number_tag(tag: str, value: str) -> tuple:
     """The tag (and the text for PyYAML's constructor) of a plain scalar, numbers read as
     `load.numbers` reads them; other scalars keep what the YAML 1.1 resolver said."""

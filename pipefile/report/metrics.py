@@ -299,9 +299,10 @@ def text_chart(
         note = f" (newest {fits} of {len(finite)} jobs)"
         finite = finite[-fits:]
         top, bottom = max(v for _, v in finite), min(v for _, v in finite)
-    span = top - bottom
+    # Halves: -1e308 to 1e308 spans more than a float holds (inf, then NaN rows: exit 70).
+    span = top / 2 - bottom / 2
     # the row of each point: 0 at the bottom; all on the middle row when the values are equal
-    at = [round((v - bottom) / span * (rows - 1)) if span else (rows - 1) // 2 for _, v in finite]
+    at = [round((v / 2 - bottom / 2) / span * (rows - 1)) if span else (rows - 1) // 2 for _, v in finite]
     dot, line = ("\u25cf", "\u2502") if unicode else ("*", "|")
     out = [printable(f"{title}{note}")]
     for r in range(rows - 1, -1, -1):
@@ -340,6 +341,20 @@ def _literal(text: str) -> str:
     return printable(text).replace("$", r"\$")
 
 
+_DRAWN = 1e307  # matplotlib's axis limits and ticks overflow near float's largest (1.8e308)
+
+
+def _drawable(path: str, values: list) -> None:
+    """Refuses values matplotlib cannot draw an axis for (1e308 twice: 'arange: cannot compute
+    length', an internal error) before it draws anything."""
+    big = [v for v in values if _is_number(v) and math.isfinite(v) and abs(v) >= _DRAWN]
+    if big:
+        raise PipefileError(
+            f"cannot draw '{path}': the value {fmt_number(big[0])} is too large for a chart's axis (beyond {_DRAWN:g})",
+            hint="the table and the terminal chart show it (leave out --png), and --json gives every value",
+        )
+
+
 def _save(fig, path: str) -> None:
     fig.tight_layout()
     try:
@@ -353,6 +368,7 @@ def write_png(path: str, experiment: str, name: str, points: list) -> None:
     plt = _pyplot()
     ids = [j.id for j, _ in points]
     vals = [v for _, v in points]
+    _drawable(path, vals)
     xs = list(range(len(points)))
     fig, ax = plt.subplots(figsize=(max(6.0, min(11.0, 0.35 * len(points) + 4)), 4.2), dpi=150)
     try:
@@ -436,6 +452,7 @@ def render_curve(job, name: str, points: list, stream=None) -> None:
 def write_curve_png(path: str, job, name: str, points: list) -> None:
     """A line chart of one streamed series against its steps, saved as a PNG."""
     plt = _pyplot()
+    _drawable(path, [v for _, v, _ in points])
     fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=150)
     try:
         ax.plot([x for x, _, _ in points], [v for _, v, _ in points], color="#1f77b4", linewidth=1.8)
