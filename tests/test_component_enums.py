@@ -220,3 +220,119 @@ def test_the_designers_library_offers_an_enums_values(tmp_path):
     assert ports["mode"]["enum"] == ["fast", "slow"] and ports["level"]["enum"] == [1, 2, 3]
     std = {p["name"]: p for p in items["std/train_model@1"]["params"]}
     assert "ridge" in std["model"]["enum"] and std["label"]["enum"] is None
+
+
+NESTED = """\
+version: 1
+params:
+  how: {type: string, default: fast}
+components:
+  pick:
+    inputs:
+      mode: {type: string, enum: [fast, slow]}
+    outputs: {o: uri_file}
+    command: echo ${{inputs.mode}} > ${{outputs.o}}
+  wrap:
+    type: pipeline
+    inputs:
+      m: {type: string, default: fast}
+    outputs: {o: uri_file}
+    steps:
+      inner:
+        component: pick
+        inputs: {mode: "${{parent.inputs.m}}"}
+        outputs: {o: "${{parent.outputs.o}}"}
+steps:
+  a:
+    component: wrap
+    inputs: {m: slow}
+    outputs: {o: build/a.txt}
+  b:
+    component: wrap
+    inputs: {m: "${{params.how}}"}
+    outputs: {o: build/b.txt}
+"""
+
+
+@pytest.mark.parametrize(
+    "change, params, expected",
+    [
+        (
+            ("inputs: {m: slow}", "inputs: {m: turbo}"),
+            (),
+            [
+                (
+                    "23:17",
+                    "input 'm' of step 'a' is 'turbo', which is not one of its enum values",
+                    "give one of: fast, slow",
+                )
+            ],
+        ),
+        (
+            (),
+            ("how=zzz",),
+            [
+                (
+                    "27:17",
+                    "-p how=zzz: param 'how' is 'zzz', which input 'm' of step 'b' does not take (its enum: ['fast', 'slow'])",
+                    "give one of: fast, slow (e.g. -p how=fast)",
+                )
+            ],
+        ),
+        (
+            (
+                "default: fast}\n    outputs: {o: uri_file}\n    steps",
+                "default: medium}\n    outputs: {o: uri_file}\n    steps",
+            ),
+            (),
+            [
+                (
+                    "13:7",
+                    "default of input 'm' of pipeline component 'wrap' is 'medium', which input 'mode' of step 'inner' "
+                    "it is bound to does not take",
+                    "give a default from: fast, slow",
+                )
+            ],
+        ),
+    ],
+)
+def test_a_pipeline_components_input_is_held_to_the_enum_of_the_inner_input_it_feeds(
+    tmp_path, change, params, expected
+):
+    # Through ${{parent.inputs.m}} any value reached the inner step: the outer step's 'turbo',
+    # a -p value, the pipeline input's default all loaded, and the inner step ran with them.
+    text = NESTED.replace(*change) if change else NESTED
+    assert _errors(tmp_path, text, params) == expected
+    assert _errors(tmp_path, NESTED) == []
+
+
+def test_a_pipefile_used_as_a_component_holds_its_params_enums(tmp_path):
+    # A Pipefile's params are its inputs as a component: neither a param's own enum: nor that of
+    # a component input it is bound to held the value the using step gave.
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "Pipefile").write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            params:
+              how: {type: string, default: fast}
+              own: {type: string, default: x, enum: [x, y]}
+            components:
+              pick:
+                inputs: {mode: {type: string, enum: [fast, slow]}}
+                outputs: {o: uri_file}
+                command: echo ${{inputs.mode}} ${{params.own}} > ${{outputs.o}}
+            steps:
+              inner:
+                component: pick
+                inputs: {mode: "${{params.how}}"}
+                outputs: {o: out.txt}
+            """
+        )
+    )
+    use = "version: 1\nsteps:\n  a:\n    component: ./sub/Pipefile\n    inputs: {how: %s, own: %s}\n"
+    assert _errors(tmp_path, use % ("turbo", "zz")) == [
+        ("5:19", "input 'how' of step 'a' is 'turbo', which is not one of its enum values", "give one of: fast, slow"),
+        ("5:31", "input 'own' of step 'a' is 'zz', which is not one of its enum values", "give one of: x, y"),
+    ]
+    assert _errors(tmp_path, use % ("slow", "y")) == []

@@ -37,6 +37,7 @@ from ..spec import (
     PipelineUse,
 )
 from .checks import task_base
+from .params import narrowed_enum
 from .scoped_envs import scoped_environments
 
 NESTED_DIR = ".pipe/nested"  # where inner outputs that the caller gives no path land
@@ -203,7 +204,9 @@ def from_pipefile(pf: spec.Pipefile, root: str) -> tuple:
         return path if rel == "." or not path else posixpath.normpath(f"{rel}/{path}")
 
     errors: list = []
-    inputs = {n: spec.InputDecl(n, p.type, p.default, False, p.description, p.loc) for n, p in pf.params.items()}
+    inputs = {
+        n: spec.InputDecl(n, p.type, p.default, False, p.description, p.loc, _enum_of(p)) for n, p in pf.params.items()
+    }
     for a in pf.assets.values():
         if a.input:
             inputs[a.name] = spec.InputDecl(a.name, a.type, rebase(a.path), False, a.description, a.loc)
@@ -224,6 +227,17 @@ def from_pipefile(pf: spec.Pipefile, root: str) -> tuple:
         name, inputs, outputs, steps, binds, source=pf.path, description=pf.description, environments=envs.specs
     )
     return comp, errors
+
+
+def _enum_of(p: spec.Param) -> tuple:
+    """What a Pipefile's param takes as another's input: its enum:, narrowed by each one of an
+    input its steps bind it to (its limits), so the step using the file is refused at load as a
+    -p value is."""
+    out = tuple(p.enum)
+    for lim in p.limits:
+        if lim.enum:
+            out = narrowed_enum(out, lim.enum)
+    return out
 
 
 def _child_step(st: spec.Step, pf: spec.Pipefile, rebase, producers: dict, home: str) -> spec.Step:

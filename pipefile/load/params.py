@@ -182,6 +182,12 @@ def value_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[P
     return None
 
 
+def narrowed_enum(choices: tuple, held: Iterable) -> tuple:
+    """The values of `choices` (an enum; () takes any) that `held` (another enum it is bound to) takes too."""
+    held = tuple(held)
+    return tuple(v for v in choices if v in held) if choices else held
+
+
 def enum_hint(value: Any, choices: Iterable) -> str:
     """The hint for a value outside an enum: the close one, if any, and all the allowed ones."""
     choices = list(choices)
