@@ -336,3 +336,38 @@ def test_a_pipefile_used_as_a_component_holds_its_params_enums(tmp_path):
         ("5:31", "input 'own' of step 'a' is 'zz', which is not one of its enum values", "give one of: x, y"),
     ]
     assert _errors(tmp_path, use % ("slow", "y")) == []
+
+
+@pytest.mark.parametrize(
+    "expand, expected",
+    [
+        (
+            "matrix: {mode: [fast, turbo]}",
+            ("15:5", "axis 'mode' of step 'a' gives 'turbo', but the input takes only the values of its enum"),
+        ),
+        (
+            "matrix: {mode: [fast], level: [1, 3]}\n    inputs: {}",
+            None,
+        ),
+        (
+            "sweep: {search: random, trials: 2, space: {mode: {choice: [slow, quick]}}}",
+            ("15:5", "sweep input 'mode' of step 'a' gives 'quick', but the input takes only the values of its enum"),
+        ),
+        (
+            "sweep: {search: random, trials: 2, space: {level: {randint: [1, 9]}}}\n    inputs: {mode: fast}",
+            (
+                "15:5",
+                "sweep input 'level' of step 'a' draws from a range (randint), but the input takes only the "
+                "values of its enum",
+            ),
+        ),
+    ],
+)
+def test_a_matrix_or_sweep_over_an_enum_input_gives_only_its_values(tmp_path, expand, expected):
+    # An axis value outside the enum loaded, and its task ran with what the component refuses.
+    text = PICK.replace("level: {type: integer, enum", "level: {type: integer, default: 1, enum").replace(
+        '    inputs: {mode: "${{params.how}}", level: 2}\n', f"    {expand}\n"
+    )
+    text = text.replace("build/a.txt}", "build/a/}").replace("outputs: {o: uri_file}", "outputs: {o: uri_folder}")
+    got = _errors(tmp_path, text)
+    assert [e[:2] for e in got] == ([expected] if expected else []), got

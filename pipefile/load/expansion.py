@@ -454,7 +454,7 @@ def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansi
             )
             continue
         decl_type = decls[name].type if comp is not None else (inputs[name].type if name in inputs else None)
-        for value in _expansion_values(expansion, name):
+        for value in expansion_values(expansion, name):
             if decl_type is not None and not spec.value_fits(value, decl_type):
                 r.error_at(
                     expansion.loc,
@@ -473,7 +473,7 @@ def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansi
                 )
 
 
-def _expansion_values(expansion: spec.Expansion, name: str) -> list:
+def expansion_values(expansion: spec.Expansion, name: str) -> list:
     """The literal values an expansion gives input `name` (sweep ranges are checked as drawn)."""
     if expansion.kind == spec.EXPAND_MATRIX:
         values = [v for axis, vs in expansion.axes if axis == name for v in vs]
