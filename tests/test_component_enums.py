@@ -371,3 +371,21 @@ def test_a_matrix_or_sweep_over_an_enum_input_gives_only_its_values(tmp_path, ex
     text = text.replace("build/a.txt}", "build/a/}").replace("outputs: {o: uri_file}", "outputs: {o: uri_folder}")
     got = _errors(tmp_path, text)
     assert [e[:2] for e in got] == ([expected] if expected else []), got
+
+
+def test_a_published_params_schema_holds_the_enum_of_the_input_it_is_bound_to(tmp_path):
+    # A served job's params are checked against the deployment's schema (publish.check_request,
+    # a 400 naming the field): the schema had only a param's own enum:, so a value the bound
+    # input refuses was accepted there and the job failed at load, later, as -p's is refused now.
+    import json
+
+    repo = Repo(tmp_path)
+    repo.write(
+        "Pipefile",
+        PICK.replace("level: 2}", "level: 2}\n    outputs: {o: {path: build/a.txt, output: true}}").replace(
+            "    outputs: {o: build/a.txt}\n", ""
+        ),
+    )
+    r = repo.pipe("publish", "--json")
+    assert r.code == 0, str(r)
+    assert json.loads(r.out)["inputs"]["how"]["enum"] == ["fast", "slow"], r.out

@@ -37,7 +37,7 @@ from ..spec import (
     PipelineUse,
 )
 from .checks import task_base
-from .params import narrowed_enum
+from .params import held_enum
 from .scoped_envs import scoped_environments
 
 NESTED_DIR = ".pipe/nested"  # where inner outputs that the caller gives no path land
@@ -205,7 +205,7 @@ def from_pipefile(pf: spec.Pipefile, root: str) -> tuple:
 
     errors: list = []
     inputs = {
-        n: spec.InputDecl(n, p.type, p.default, False, p.description, p.loc, _enum_of(p)) for n, p in pf.params.items()
+        n: spec.InputDecl(n, p.type, p.default, False, p.description, p.loc, held_enum(p)) for n, p in pf.params.items()
     }
     for a in pf.assets.values():
         if a.input:
@@ -227,17 +227,6 @@ def from_pipefile(pf: spec.Pipefile, root: str) -> tuple:
         name, inputs, outputs, steps, binds, source=pf.path, description=pf.description, environments=envs.specs
     )
     return comp, errors
-
-
-def _enum_of(p: spec.Param) -> tuple:
-    """What a Pipefile's param takes as another's input: its enum:, narrowed by each one of an
-    input its steps bind it to (its limits), so the step using the file is refused at load as a
-    -p value is."""
-    out = tuple(p.enum)
-    for lim in p.limits:
-        if lim.enum:
-            out = narrowed_enum(out, lim.enum)
-    return out
 
 
 def _child_step(st: spec.Step, pf: spec.Pipefile, rebase, producers: dict, home: str) -> spec.Step:

@@ -188,6 +188,16 @@ def narrowed_enum(choices: tuple, held: Iterable) -> tuple:
     return tuple(v for v in choices if v in held) if choices else held
 
 
+def held_enum(param: spec.Param) -> tuple:
+    """The only values `param` takes (() for any): its enum:, narrowed by that of each input
+    with one that it is bound to (its limits), as a -p value is held."""
+    out = tuple(param.enum)
+    for lim in param.limits:
+        if lim.enum:
+            out = narrowed_enum(out, lim.enum)
+    return out
+
+
 def enum_hint(value: Any, choices: Iterable) -> str:
     """The hint for a value outside an enum: the close one, if any, and all the allowed ones."""
     choices = list(choices)
