@@ -455,3 +455,18 @@ def test_a_folder_output_written_as_one_file_gets_a_note_with_the_fix(repo):
     # Another failure naming a folder ("Is a directory" from cat) whose output it did not write as
     # a file: the note too (the output is empty), as it says what the output must hold.
     assert "note: fine:" in r.out + r.err
+
+
+def test_a_failure_on_another_folder_gets_no_folder_output_note(repo):
+    # `cat data/d` failing ("cat: data/d: Is a directory") before the step wrote its folder
+    # output: the note told the user to write files inside the output, not the real cause.
+    repo.pipefile("""
+        steps:
+          b:
+            command: cat data/d && touch ${{outputs.o}}/x
+            outputs: {o: build/b/}
+    """)
+    repo.write("data/d/keep", "")
+    r = repo.pipe("run")
+    assert r.code == 1 and "cat: data/d: Is a directory" in r.out + r.err, str(r)
+    assert "note: b:" not in r.out + r.err, str(r)
