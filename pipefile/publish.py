@@ -119,8 +119,9 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         entry = {"kind": "param", "type": p.type, "required": p.required, "description": p.description}
         if not p.required:
             entry["default"] = p.default
-        if p.enum:
-            entry["enum"] = list(p.enum)
+        held = loader.held_enum(p)  # (its own enum:, and that of each input it is bound to)
+        if held:
+            entry["enum"] = list(held)
         inputs[p.name] = entry
     for a in pf.assets.values():
         if a.input:

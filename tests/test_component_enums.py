@@ -222,20 +222,170 @@ def test_the_designers_library_offers_an_enums_values(tmp_path):
     assert "ridge" in std["model"]["enum"] and std["label"]["enum"] is None
 
 
-def test_a_matrix_or_sweep_value_outside_an_inputs_enum_is_refused(tmp_path):
-    # Each task is a step of its own: a value an axis gives it is held to the enum as one written.
-    text = PICK.replace(
-        '    inputs: {mode: "${{params.how}}", level: 2}', "    matrix: {level: [1, 4]}\n    inputs: {mode: fast}"
-    )
-    got = _errors(tmp_path, text)
-    assert got == [
+NESTED = """\
+version: 1
+params:
+  how: {type: string, default: fast}
+components:
+  pick:
+    inputs:
+      mode: {type: string, enum: [fast, slow]}
+    outputs: {o: uri_file}
+    command: echo ${{inputs.mode}} > ${{outputs.o}}
+  wrap:
+    type: pipeline
+    inputs:
+      m: {type: string, default: fast}
+    outputs: {o: uri_file}
+    steps:
+      inner:
+        component: pick
+        inputs: {mode: "${{parent.inputs.m}}"}
+        outputs: {o: "${{parent.outputs.o}}"}
+steps:
+  a:
+    component: wrap
+    inputs: {m: slow}
+    outputs: {o: build/a.txt}
+  b:
+    component: wrap
+    inputs: {m: "${{params.how}}"}
+    outputs: {o: build/b.txt}
+"""
+
+
+@pytest.mark.parametrize(
+    "change, params, expected",
+    [
         (
-            "15:5",
-            "axis 'level' of step 'a' has the value 4, which is not one of the input's enum values",
-            "give one of: 1, 2, 3",
+            ("inputs: {m: slow}", "inputs: {m: turbo}"),
+            (),
+            [
+                (
+                    "23:17",
+                    "input 'm' of step 'a' is 'turbo', which is not one of its enum values",
+                    "give one of: fast, slow",
+                )
+            ],
+        ),
+        (
+            (),
+            ("how=zzz",),
+            [
+                (
+                    "27:17",
+                    "-p how=zzz: param 'how' is 'zzz', which input 'm' of step 'b' does not take (its enum: ['fast', 'slow'])",
+                    "give one of: fast, slow (e.g. -p how=fast)",
+                )
+            ],
+        ),
+        (
+            (
+                "default: fast}\n    outputs: {o: uri_file}\n    steps",
+                "default: medium}\n    outputs: {o: uri_file}\n    steps",
+            ),
+            (),
+            [
+                (
+                    "13:7",
+                    "default of input 'm' of pipeline component 'wrap' is 'medium', which input 'mode' of step 'inner' "
+                    "it is bound to does not take",
+                    "give a default from: fast, slow",
+                )
+            ],
+        ),
+    ],
+)
+def test_a_pipeline_components_input_is_held_to_the_enum_of_the_inner_input_it_feeds(
+    tmp_path, change, params, expected
+):
+    # Through ${{parent.inputs.m}} any value reached the inner step: the outer step's 'turbo',
+    # a -p value, the pipeline input's default all loaded, and the inner step ran with them.
+    text = NESTED.replace(*change) if change else NESTED
+    assert _errors(tmp_path, text, params) == expected
+    assert _errors(tmp_path, NESTED) == []
+
+
+def test_a_pipefile_used_as_a_component_holds_its_params_enums(tmp_path):
+    # A Pipefile's params are its inputs as a component: neither a param's own enum: nor that of
+    # a component input it is bound to held the value the using step gave.
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "Pipefile").write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            params:
+              how: {type: string, default: fast}
+              own: {type: string, default: x, enum: [x, y]}
+            components:
+              pick:
+                inputs: {mode: {type: string, enum: [fast, slow]}}
+                outputs: {o: uri_file}
+                command: echo ${{inputs.mode}} ${{params.own}} > ${{outputs.o}}
+            steps:
+              inner:
+                component: pick
+                inputs: {mode: "${{params.how}}"}
+                outputs: {o: out.txt}
+            """
         )
-    ], got
-    sweep = text.replace("matrix: {level: [1, 4]}", "sweep: {search: grid, space: {level: {choice: [2, 3]}}}")
-    assert _errors(tmp_path, sweep) == []
-    (got,) = _errors(tmp_path, sweep.replace("[2, 3]", "[2, 9]"))
-    assert got[1] == "sweep input 'level' of step 'a' has the value 9, which is not one of the input's enum values"
+    )
+    use = "version: 1\nsteps:\n  a:\n    component: ./sub/Pipefile\n    inputs: {how: %s, own: %s}\n"
+    assert _errors(tmp_path, use % ("turbo", "zz")) == [
+        ("5:19", "input 'how' of step 'a' is 'turbo', which is not one of its enum values", "give one of: fast, slow"),
+        ("5:31", "input 'own' of step 'a' is 'zz', which is not one of its enum values", "give one of: x, y"),
+    ]
+    assert _errors(tmp_path, use % ("slow", "y")) == []
+
+
+@pytest.mark.parametrize(
+    "expand, expected",
+    [
+        (
+            "matrix: {mode: [fast, turbo]}",
+            ("15:5", "axis 'mode' of step 'a' gives 'turbo', but the input takes only the values of its enum"),
+        ),
+        (
+            "matrix: {mode: [fast], level: [1, 3]}\n    inputs: {}",
+            None,
+        ),
+        (
+            "sweep: {search: random, trials: 2, space: {mode: {choice: [slow, quick]}}}",
+            ("15:5", "sweep input 'mode' of step 'a' gives 'quick', but the input takes only the values of its enum"),
+        ),
+        (
+            "sweep: {search: random, trials: 2, space: {level: {randint: [1, 9]}}}\n    inputs: {mode: fast}",
+            (
+                "15:5",
+                "sweep input 'level' of step 'a' draws from a range (randint), but the input takes only the "
+                "values of its enum",
+            ),
+        ),
+    ],
+)
+def test_a_matrix_or_sweep_over_an_enum_input_gives_only_its_values(tmp_path, expand, expected):
+    # An axis value outside the enum loaded, and its task ran with what the component refuses.
+    text = PICK.replace("level: {type: integer, enum", "level: {type: integer, default: 1, enum").replace(
+        '    inputs: {mode: "${{params.how}}", level: 2}\n', f"    {expand}\n"
+    )
+    text = text.replace("build/a.txt}", "build/a/}").replace("outputs: {o: uri_file}", "outputs: {o: uri_folder}")
+    got = _errors(tmp_path, text)
+    assert [e[:2] for e in got] == ([expected] if expected else []), got
+
+
+def test_a_published_params_schema_holds_the_enum_of_the_input_it_is_bound_to(tmp_path):
+    # A served job's params are checked against the deployment's schema (publish.check_request,
+    # a 400 naming the field): the schema had only a param's own enum:, so a value the bound
+    # input refuses was accepted there and the job failed at load, later, as -p's is refused now.
+    import json
+
+    repo = Repo(tmp_path)
+    repo.write(
+        "Pipefile",
+        PICK.replace("level: 2}", "level: 2}\n    outputs: {o: {path: build/a.txt, output: true}}").replace(
+            "    outputs: {o: build/a.txt}\n", ""
+        ),
+    )
+    r = repo.pipe("publish", "--json")
+    assert r.code == 0, str(r)
+    assert json.loads(r.out)["inputs"]["how"]["enum"] == ["fast", "slow"], r.out

@@ -469,3 +469,18 @@ def test_an_empty_include_or_exclude_combination_is_refused(repo):
         assert (
             f"each item of {key}: of the matrix of step 'train' must be a mapping of axis to value, not empty" in r.err
         )
+
+
+def test_a_failure_on_another_folder_gets_no_folder_output_note(repo):
+    # `cat data/d` failing ("cat: data/d: Is a directory") before the step wrote its folder
+    # output: the note told the user to write files inside the output, not the real cause.
+    repo.pipefile("""
+        steps:
+          b:
+            command: cat data/d && touch ${{outputs.o}}/x
+            outputs: {o: build/b/}
+    """)
+    repo.write("data/d/keep", "")
+    r = repo.pipe("run")
+    assert r.code == 1 and "cat: data/d: Is a directory" in r.out + r.err, str(r)
+    assert "note: b:" not in r.out + r.err, str(r)

@@ -603,9 +603,9 @@ CASES = [
             ("epochs=1.5e+3", "epochs:", ["'1.5e+3'"], "type: number"),
             ("lr=fast", "lr:", ["-p lr=fast", "param 'lr'", "is a number", "'fast'"], "give a number"),
             ("lr=", "lr:", ["-p lr=", "param 'lr'", "number", "''"], "give a number"),
-            ("lr=inf", "lr:", ["'inf'"], "give a number"),
-            ("lr=.nan", "lr:", ["'.nan'"], "give a number"),
-            ("lr=1e999", "lr:", ["'1e999'"], "give a number"),
+            ("lr=inf", "lr:", ["'inf'"], "give a finite number"),
+            ("lr=.nan", "lr:", ["'.nan'"], "give a finite number"),
+            ("lr=1e999", "lr:", ["'1e999'"], "give a finite number"),
             ("lr=1:30", "lr:", ["'1:30'"], "give a number"),
             ("flag=maybe", "flag:", ["-p flag=maybe", "param 'flag'", "boolean", "'maybe'"], "true or false"),
         ]

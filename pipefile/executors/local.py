@@ -40,7 +40,7 @@ from ..staging import Landings, Staging, StepFailure, drop_beside
 from ..workspace import Workspace
 from .follow import LogFollower
 from .literal import LiteralView
-from .processes import ProcessRunning, Stopped, changed_at, failure_message, log_says, output_signature
+from .processes import ProcessRunning, Stopped, changed_at, failure_message, log_says, log_tail, output_signature
 
 # An output file up to this size is read once by the commit, hashed and stored from memory.
 SMALL_OUTPUT_BYTES = 1 << 16
@@ -481,11 +481,14 @@ def _folder_written_as_a_file(node: Node, staged: dict, log_abs: str) -> list:
     """A note for a command that wrote a folder output as one file (`> ${{outputs.o}}`, where
     the path ends with `/`: each task's entry a folder): the shell's "Is a directory" alone
     does not say the fix."""
-    if not log_says(log_abs, b"Is a directory"):
-        return []
-    for oname, out in node.outputs.items():
+    said = [line for line in log_tail(log_abs).splitlines() if b"Is a directory" in line]
+    for oname, out in node.outputs.items() if said else ():
+        ap = staged.get(oname) if out.type == spec.URI_FOLDER else None
+        # (only an error naming this output: `cat data/` failing on a folder of its own is not)
+        if ap is None or not any(os.path.basename(ap.rstrip("/")).encode() in line for line in said):
+            continue
         try:
-            empty = out.type == spec.URI_FOLDER and oname in staged and not os.listdir(staged[oname])
+            empty = not os.listdir(ap)
         except OSError:
             continue
         if empty:

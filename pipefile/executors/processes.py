@@ -33,12 +33,17 @@ class Stopped(StepFailure):
 
 def log_says(path: str, text: bytes, tail: int = 8192) -> bool:
     """Whether the end of a task's log holds `text`."""
+    return text in log_tail(path, tail)
+
+
+def log_tail(path: str, tail: int = 8192) -> bytes:
+    """The last `tail` bytes of a task's log (b"" when it cannot be read)."""
     try:
         with open(path, "rb") as f:
             f.seek(max(0, os.path.getsize(path) - tail))
-            return text in f.read()
+            return f.read()
     except OSError:
-        return False
+        return b""
 
 
 def output_signature(ap: str) -> Optional[int]:

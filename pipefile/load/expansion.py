@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Optional
 from .. import lazyre, spec
 from ..errors import did_you_mean
 from ..spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
-from .params import enum_hint
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .task_limits import MAX_TASKS, refuse_too_many
@@ -455,13 +454,13 @@ def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansi
             )
             continue
         decl_type = decls[name].type if comp is not None else (inputs[name].type if name in inputs else None)
-        allowed = decls[name].enum if comp is not None else ()  # (a component input's enum: holds each task)
-        for value in _expansion_values(expansion, name):
-            said = f"but the input is {a(decl_type)}" if decl_type and not spec.value_fits(value, decl_type) else ""
-            if said or (allowed and value not in allowed):
-                hint = value_hint(decl_type) if said and decl_type else enum_hint(value, allowed)
-                said = said or "which is not one of the input's enum values"
-                r.error_at(expansion.loc, f"{how} '{name}' of {what} has the value {value!r}, {said}", hint)
+        for value in expansion_values(expansion, name):
+            if decl_type is not None and not spec.value_fits(value, decl_type):
+                r.error_at(
+                    expansion.loc,
+                    f"{how} '{name}' of {what} has the value {value!r}, but the input is {a(decl_type)}",
+                    value_hint(decl_type),
+                )
                 break
     for combo in expansion.include:
         for name, _ in combo:
@@ -474,7 +473,7 @@ def check_expansion_inputs(r: NodeReader, what, comp, inputs, attempted, expansi
                 )
 
 
-def _expansion_values(expansion: spec.Expansion, name: str) -> list:
+def expansion_values(expansion: spec.Expansion, name: str) -> list:
     """The literal values an expansion gives input `name` (sweep ranges are checked as drawn)."""
     if expansion.kind == spec.EXPAND_MATRIX:
         values = [v for axis, vs in expansion.axes if axis == name for v in vs]

@@ -37,6 +37,7 @@ from ..spec import (
     PipelineUse,
 )
 from .checks import task_base
+from .params import held_enum
 from .scoped_envs import scoped_environments
 
 NESTED_DIR = ".pipe/nested"  # where inner outputs that the caller gives no path land
@@ -203,7 +204,9 @@ def from_pipefile(pf: spec.Pipefile, root: str) -> tuple:
         return path if rel == "." or not path else posixpath.normpath(f"{rel}/{path}")
 
     errors: list = []
-    inputs = {n: spec.InputDecl(n, p.type, p.default, False, p.description, p.loc) for n, p in pf.params.items()}
+    inputs = {
+        n: spec.InputDecl(n, p.type, p.default, False, p.description, p.loc, held_enum(p)) for n, p in pf.params.items()
+    }
     for a in pf.assets.values():
         if a.input:
             inputs[a.name] = spec.InputDecl(a.name, a.type, rebase(a.path), False, a.description, a.loc)

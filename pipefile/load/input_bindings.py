@@ -26,11 +26,13 @@ from ..spec import (
     Binding,
     InputDecl,
 )
+from .expansion import expansion_values
 from .fields import BINDING_KEYS
 from .params import enum_hint
 from .paths import normalize_path, path_hint
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar
+from .sections import enum_text
 
 if TYPE_CHECKING:
     from yaml import Node
@@ -237,3 +239,22 @@ class InputBindingReader:
         if b.kind == BIND_VALUE:
             return spec.type_of_value(b.value)
         return None  # a path (file or folder), or a step output resolved later
+
+
+def check_expansion_enums(r: NodeReader, what: str, comp, expansion: spec.Expansion, decls) -> None:
+    """A matrix axis or sweep input of a component's input with an `enum:` gives only its values
+    (a choice:, never a range): each task would run with what the component refuses."""
+    how = "axis" if expansion.kind == spec.EXPAND_MATRIX else "sweep input"
+    for name in expansion.names if comp is not None and expansion.kind != spec.EXPAND_FOREACH else ():
+        choices = decls[name].enum if name in decls else ()
+        ranged = [k for n, k, _ in expansion.space if n == name and k != "choice"]
+        bad = [v for v in expansion_values(expansion, name) if v not in choices]
+        if choices and (ranged or bad):
+            said = f"draws from a range ({ranged[0]})" if ranged else f"gives {bad[0]!r}"
+            r.error_at(
+                expansion.loc,
+                f"{how} '{name}' of {what} {said}, but the input takes only the values of its enum",
+                f"list them: {name}: {{choice: [{enum_text(choices)}]}}"
+                if ranged
+                else f"give only values of its enum: {enum_text(choices)}",
+            )

@@ -26,9 +26,10 @@ from ..errors import did_you_mean
 from ..spec import BIND_NONE, BIND_PARENT, MISSING, Binding, PipelineComponent, PipelineUse, StepOutput
 from .checks import check_step_references
 from .fields import PIPELINE_COMPONENT_KEYS, PIPELINE_STEP_KEYS
+from .params import narrowed_enum
 from .phrases import a
 from .reader import NodeReader, is_mapping, is_scalar
-from .sections import load_interface
+from .sections import enum_text, load_interface
 from .steps import StepParser, _all_refs
 
 if TYPE_CHECKING:
@@ -230,6 +231,7 @@ class Pipelines:
                     f"bind it on the inner step that writes it: outputs: {{NAME: ${{{{parent.outputs.{oname}}}}}}}",
                 )
         desc = r.value(fields["description"][1]) if "description" in fields else ""
+        inputs = parser.held_inputs(inputs)  # (a use's values are checked against its inner steps' enums)
         return PipelineComponent(name, inputs, outputs, steps, dict(parser.binds), r.loc(knode), str(desc or ""))
 
 
@@ -257,6 +259,41 @@ class InnerStepParser(StepParser):
         self.parent_inputs: Mapping[str, spec.InputDecl] = inputs
         self.parent_outputs: Mapping[str, spec.OutputDecl] = outputs
         self.binds: dict = {}  # its output -> (inner step, output)
+        self.held: dict = {}  # its input -> (the enum of the inner inputs bound to it, where, what)
+
+    def load_binding(self, iname, node, what, decl):
+        """As a step's, and a pipeline input bound to an input with an `enum:` takes only its
+        values: the step using the pipeline is held to them (held_inputs)."""
+        b = super().load_binding(iname, node, what, decl)
+        if b is not None and b.kind == BIND_PARENT and decl is not None and decl.enum:
+            before = self.held.get(b.ref, ((), None, ""))[0]
+            self.held[b.ref] = (narrowed_enum(before, decl.enum), self.r.loc(node), f"input '{iname}' of {what}")
+        return b
+
+    def held_inputs(self, inputs: dict) -> dict:
+        """The pipeline's inputs, each narrowed to the enum of the inner inputs bound to it."""
+        out = dict(inputs)
+        for name, (choices, loc, what) in self.held.items():
+            decl = out.get(name)
+            if decl is None:
+                continue
+            took = narrowed_enum(decl.enum, choices)
+            if not took:
+                self.r.error_at(
+                    loc,
+                    f"{what} takes only {enum_text(choices)}, none of which input '{name}' of {self.what} takes",
+                    "give the two the same values (enum:), or bind another input",
+                )
+                continue
+            if decl.default is not MISSING and decl.default not in took:
+                self.r.error_at(
+                    decl.loc,
+                    f"default of input '{name}' of {self.what} is {decl.default!r}, which {what} "
+                    "it is bound to does not take",
+                    f"give a default from: {enum_text(took)}",
+                )
+            out[name] = dataclasses.replace(decl, enum=took)
+        return out
 
     def binding_from_ref(self, iname, ref, node, what, dtype):
         if ref.scope != "parent":

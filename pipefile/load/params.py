@@ -202,6 +202,22 @@ def value_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[P
     return None
 
 
+def narrowed_enum(choices: tuple, held: Iterable) -> tuple:
+    """The values of `choices` (an enum; () takes any) that `held` (another enum it is bound to) takes too."""
+    held = tuple(held)
+    return tuple(v for v in choices if v in held) if choices else held
+
+
+def held_enum(param: spec.Param) -> tuple:
+    """The only values `param` takes (() for any): its enum:, narrowed by that of each input
+    with one that it is bound to (its limits), as a -p value is held."""
+    out = tuple(param.enum)
+    for lim in param.limits:
+        if lim.enum:
+            out = narrowed_enum(out, lim.enum)
+    return out
+
+
 def enum_hint(value: Any, choices: Iterable) -> str:
     """The hint for a value outside an enum: the close one, if any, and all the allowed ones."""
     choices = list(choices)

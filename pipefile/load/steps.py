@@ -31,7 +31,7 @@ from .environments import environment_ref
 from .execution import load_retries, load_timeout
 from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
 from .fields import RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
-from .input_bindings import InputBindingReader
+from .input_bindings import InputBindingReader, check_expansion_enums
 from .outpaths import check_output_templates, per_task_template, template_path_problem
 from .paths import path_hint
 from .phrases import a
@@ -222,6 +222,7 @@ class StepParser(InputBindingReader):
         if expansion is not None:
             check_expansion_inputs(r, what, comp, inputs, attempted, expansion, decls)
             _check_sweep_ranges(r, what, comp, inputs, expansion, decls)
+            check_expansion_enums(r, what, comp, expansion, decls)
             if comp is not None:
                 # A component's input the expansion gives a value: bound per task.
                 for iname in given:
