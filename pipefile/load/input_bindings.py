@@ -69,7 +69,7 @@ class InputBindingReader:
                     node,
                     f"input '{iname}' of {what} is bound to param '{b.ref}', whose default {param.default!r} "
                     "is not one of the input's enum values",
-                    f"give param '{b.ref}' a default the input takes ({', '.join(str(v) for v in decl.enum)})",
+                    f"give param '{b.ref}' a default the input takes ({enum_text(decl.enum)})",
                 )
             limit = spec.ParamLimit(f"input '{iname}' of {what}", self.r.loc(node), decl.enum)  # (where it is bound)
             self.params[b.ref] = dataclasses.replace(param, limits=param.limits + (limit,))
