@@ -187,7 +187,7 @@ class Graph:
         output path (an expanded step's gathered folder: all its tasks)."""
         group = self.groups.get(t)
         if group is None:
-            norm = os.path.normpath(os.path.join(self.here, t)).replace("\\", "/")
+            norm = self._as_output_path(t)
             group = next((g for g in self.groups.values() if norm in g.outputs.values()), None)
         if group is not None:
             tasks = list(group.tasks)
@@ -202,9 +202,18 @@ class Graph:
     def resolve_target(self, t: str) -> Optional[str]:
         if t in self.nodes:
             return t
-        norm = os.path.normpath(os.path.join(self.here, t)).replace("\\", "/")
-        hit = self.producers.get(norm)
+        hit = self.producers.get(self._as_output_path(t))
         return hit[0] if hit else None
+
+    def _as_output_path(self, t: str) -> str:
+        """A target path as outputs are written: from where pipe started, or the workspace (absolute)."""
+        if os.path.isabs(t):  # (through a link to the workspace too: the shell's $PWD keeps its name)
+            for resolve in (os.path.abspath, os.path.realpath):
+                rel = os.path.relpath(resolve(t), resolve(self.pipefile.root))
+                if rel != ".." and not rel.startswith(".." + os.sep):
+                    return rel.replace("\\", "/")
+            return t  # (outside the workspace: no output's)
+        return os.path.normpath(os.path.join(self.here, t)).replace("\\", "/")
 
     def downstream(self, names: Iterable[str]) -> set:
         out: set = set()

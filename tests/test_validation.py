@@ -2917,3 +2917,21 @@ def test_status_and_dag_also_validate(repo):
     for cmd in ("status", "dag"):
         r = repo.pipe(cmd)
         find_error(r, at(text, "bogus"), "unknown key 'bogus'")
+
+
+def test_an_absolute_target_inside_the_workspace_is_its_output(repo, tmp_path):
+    # `pipe run "$PWD/build/model.txt"` (an editor's or a script's path): refused as "neither a
+    # step nor an output path", with the relative spelling as the hint.
+    import os
+
+    repo.pipefile(SIMPLE)
+    repo.write("data/raw.csv", "x\n")
+    r = repo.pipe("run", str(repo.root / "build" / "clean.csv"), "--json")
+    assert r.code == 0, str(r)
+    assert [s["name"] for s in r.json["steps"]] == ["prepare"]
+    # Through a link to the workspace too (the shell's $PWD keeps the link's name).
+    os.symlink(repo.root, tmp_path / "ln")
+    r = repo.pipe("status", str(tmp_path / "ln" / "build" / "model.txt"), "--json")
+    assert r.code == 0 and [s["name"] for s in r.json["steps"]] == ["prepare", "fit"], str(r)
+    r = repo.pipe("run", str(tmp_path / "elsewhere.txt"))
+    find_error(r, None, "is neither a step nor an output path")
