@@ -47,6 +47,28 @@ def open_file_limit() -> Optional[int]:
     return soft
 
 
+# What a long-lived server (pipe serve, pipe ui) raises its open-file limit to, at most: the
+# connections it holds share that limit with its jobs' steps, and a soft limit of 1,024 (the
+# usual default) left it a few hundred. Not more: the steps it starts inherit the limit, and a
+# program using select() cannot watch a file numbered past 1,023 however many it may open.
+SERVER_FILES = 65536
+
+
+def raise_open_file_limit(to: int = SERVER_FILES) -> Optional[int]:
+    """Raise this process's soft open-file limit towards its hard one (at most `to`), as any
+    process may without privileges. Returns the soft limit now (None where there is none)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = to if hard == resource.RLIM_INFINITY else min(hard, to)
+        if soft != resource.RLIM_INFINITY and 0 < soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    except (ImportError, OSError, ValueError):  # pragma: no cover - no such limit (Windows), or refused
+        pass
+    return open_file_limit()
+
+
 def files_open_now() -> int:
     try:
         return len(os.listdir("/proc/self/fd"))

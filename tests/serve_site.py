@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from workspace_repo import PIPE, Repo
+from workspace_repo import PIPE, Repo, with_file_limit
 
 SERVE_DEPS = ("fastapi", "uvicorn", "httpx")
 
@@ -115,10 +115,12 @@ def free_port() -> int:
 class Server:
     """`pipe serve` in `root`, as a subprocess; `url` once it answers /v1/health."""
 
-    def __init__(self, root: Path, *args: str, env: dict | None = None):
+    def __init__(self, root: Path, *args: str, env: dict | None = None, files: int | tuple | None = None):
+        """`files`: the server's open-file limit (workspace_repo.with_file_limit)."""
         self.root = root
         self.args = args
         self.env = env
+        self.files = files
         self.log_path = root.parent / f"serve-{time.monotonic_ns()}.log"
         self.clients: list = []
         self.start()
@@ -134,7 +136,7 @@ class Server:
             self.url = f"http://127.0.0.1:{self.port}"
             self.log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(
-                PIPE + ["serve", "--port", str(self.port), *self.args],
+                with_file_limit(self.files) + PIPE + ["serve", "--port", str(self.port), *self.args],
                 cwd=self.root,
                 env=e,
                 stdout=self.log,

@@ -341,17 +341,10 @@ def test_idle_connections_are_closed_and_never_leave_the_server_without_files(tm
     # the client went away. Now a connection on which no request begins for --idle-timeout is
     # closed, and past --max-connections (default: 3/4 of the open-file limit) as it opens.
     require_serve_deps()
-    import resource
-
     root = tmp_path / "ws"
     root.mkdir()
     Repo(root).write("Pipefile", "steps: {}\n", dedent=False)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))  # (the server inherits it)
-    try:
-        server = Server(root, "--idle-timeout", "2s")
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    server = Server(root, "--idle-timeout", "2s", files=256)
     socks = []
     try:
         for _ in range(300):
@@ -399,3 +392,21 @@ def test_max_connections_caps_what_the_server_holds(tmp_path):
             s.close()
     assert _health_within(server, 10)  # (once they went away: the cap counts what is open)
     server.stop()
+
+
+def test_the_server_raises_its_open_file_limit(tmp_path):
+    # Before: `pipe serve` kept the soft open-file limit it was started with (often 1,024)
+    # though the hard one allowed more, and shares it out between its connections and its
+    # jobs' steps. It now raises the soft limit to the hard one (at most leases.SERVER_FILES);
+    # a hard limit set is kept.
+    require_serve_deps()
+    root = tmp_path / "ws"
+    root.mkdir()
+    Repo(root).write("Pipefile", "steps: {}\n", dedent=False)
+    server = Server(root, files=(256, 600))
+    try:
+        with open(f"/proc/{server.proc.pid}/limits") as f:
+            line = next(x for x in f if x.startswith("Max open files"))
+        assert line.split()[3:5] == ["600", "600"]
+    finally:
+        server.stop()

@@ -350,15 +350,23 @@ def _ui_answers_within(ui, seconds: float) -> bool:
     return False
 
 
-def _ui_under_limit(start, root, soft: int, *args):  # noqa: F811
-    import resource
+def _limits(pid: int) -> tuple:
+    """A process's open-file limit, (soft, hard), as /proc shows it."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError("no open-file limit in /proc")
 
-    old, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, hard), hard))  # (the server inherits it)
-    try:
-        return start(root, *args)
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (old, hard))
+
+def test_the_ui_raises_its_open_file_limit(start, tmp_path):  # noqa: F811
+    # Before: `pipe ui` kept the soft open-file limit it was started with (often 1,024) though
+    # the hard one allowed more, and its connection cap is a share of it. It now raises the
+    # soft limit to the hard one (at most leases.SERVER_FILES); a hard limit set is kept.
+    Repo(tmp_path).pipefile("steps: {}\n")
+    ui = start(tmp_path, files=(256, 512))
+    assert _limits(ui.proc.pid) == (512, 512)
 
 
 def test_idle_connections_never_leave_the_ui_without_files(start, tmp_path):  # noqa: F811
@@ -371,7 +379,7 @@ def test_idle_connections_never_leave_the_ui_without_files(start, tmp_path):  # 
 
     repo = Repo(tmp_path)
     repo.pipefile("steps: {}\n")
-    ui = _ui_under_limit(start, tmp_path, 256, "--idle-timeout", "2s")
+    ui = start(tmp_path, "--idle-timeout", "2s", files=256)
     socks = []
     try:
         for _ in range(300):

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from workspace_repo import PIPE, REPO_ROOT, Repo
+from workspace_repo import PIPE, REPO_ROOT, Repo, with_file_limit
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
@@ -29,12 +29,13 @@ URL_LINE = re.compile(r"^pipe ui: (http://127\.0\.0\.1:(\d+))/\?token=(\S+)$")
 class Ui:
     """A running `pipe ui` and an httpx client that carries its token."""
 
-    def __init__(self, root: Path, *args: str):
+    def __init__(self, root: Path, *args: str, files: int | tuple | None = None):
+        """`files`: the server's open-file limit (workspace_repo.with_file_limit)."""
         env = dict(os.environ, PIPE_PLAIN="1")
         env.pop("PIPE_UI_TOKEN", None)
         env.pop("PIPE_STORE_DIR", None)
         self.proc = subprocess.Popen(
-            PIPE + ["ui", "--no-browser", "--port", "0", *args],
+            with_file_limit(files) + PIPE + ["ui", "--no-browser", "--port", "0", *args],
             cwd=root,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -77,8 +78,8 @@ class Ui:
 def start():
     started = []
 
-    def _start(root, *args):
-        ui = Ui(Path(root), *args)
+    def _start(root, *args, files=None):
+        ui = Ui(Path(root), *args, files=files)
         started.append(ui)
         return ui
 

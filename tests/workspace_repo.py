@@ -18,6 +18,18 @@ from typing import Iterable
 
 PIPE = [sys.executable, "-m", "pipefile"]
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+
+
+def with_file_limit(files: int | tuple | None) -> list:
+    """The words that start a command with `files` as its open-file limit: one number for both
+    the soft and the hard limit (a server raises a soft limit alone, so a test of what it does
+    at the limit sets both), or (soft, hard)."""
+    if files is None:
+        return []
+    soft, hard = files if isinstance(files, tuple) else (files, files)
+    return ["prlimit", f"--nofile={soft}:{hard}", "--"]
+
+
 # Subprocesses run the code of this checkout, whatever copy of pipefile is installed.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO_ROOT, os.environ.get("PYTHONPATH")]))
 sys.path.insert(0, REPO_ROOT)

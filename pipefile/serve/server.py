@@ -17,7 +17,7 @@ import threading
 
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
-from ..leases import open_file_limit, share_open_files
+from ..leases import open_file_limit, raise_open_file_limit, share_open_files
 from ..workspace import STATE_DIR, Workspace
 from . import online, receiving, submission
 from .app import ServeConfig, create_app
@@ -147,6 +147,7 @@ def serve(config: ServeConfig, log=lambda m: print(m, file=sys.stderr, flush=Tru
             ws.close()
         # One budget of the open-file limit, shared out before any job starts: each worker's
         # job and its steps, and the connections held and accepted at once.
+        raise_open_file_limit()  # its share-out below is of the raised limit
         cap, backlog = connection_limits(config.max_connections, config.workers)
         if share_open_files(files_held(cap, backlog), config.workers) < 1:
             log(

@@ -85,6 +85,7 @@ def serve(
 ) -> None:
     import uvicorn
 
+    from ..leases import raise_open_file_limit
     from ..serve.connections import connection_limits, held_in_check
     from .app import create_app
     from .http.context import UiContext
@@ -106,6 +107,7 @@ def serve(
     # Idle connections closed and their number capped, as pipe serve does: without it a
     # client (--allow-remote) opening connections and sending nothing held each for ever,
     # until the server had no file left to accept with.
+    raise_open_file_limit()  # first: the cap below is a share of it
     cap, backlog = connection_limits(max_connections)
     config = uvicorn.Config(
         app,
