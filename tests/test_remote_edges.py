@@ -212,3 +212,26 @@ def test_an_unknown_key_in_a_remotes_file_is_refused_where_it_is_written(tmp_pat
     r = repo.pipe("run")
     assert r.code == 2 and ".pipe-remotes.yaml:3:1: unknown key 'remote'" in r.err, str(r)
     assert "did you mean 'remotes'?" in r.err, str(r)
+
+
+def test_a_file_url_names_its_path_decoded_and_never_another_host(tmp_path):
+    # Before: `file:///…/My%20Drive` pushed into a folder named "My%20Drive" (a file URL writes
+    # a space as %20: what a browser or Path.as_uri() gives), and `file://host/path` pushed
+    # into the relative folder host/path under the folder pipe ran in.
+    repo = Repo(tmp_path / "ws")
+    repo.pipefile(PIPEFILE)
+    repo.pipe("run", check=True)
+    there = tmp_path / "My Drive"
+    assert there.as_uri().endswith("/My%20Drive")
+    r = repo.pipe("push", "--remote", there.as_uri())
+    assert r.code == 0 and there.is_dir() and not (tmp_path / "My%20Drive").exists(), str(r)
+    repo.pipe("remote", "add", "team", there.as_uri(), check=True)
+    r = repo.pipe("pull", "--remote", "team")
+    assert r.code == 0 and "0 objects" in r.out + r.err, str(r)  # the same folder: nothing missing
+    r = repo.pipe("push", "--remote", f"file://localhost{there}")
+    assert r.code == 0, str(r)
+    r = repo.pipe("remote", "add", "other", "file://otherhost/srv/cache")
+    assert r.code == 2 and "names the host 'otherhost'" in r.err, str(r)
+    assert "hint: write it as file:///otherhost/srv/cache" in r.err, str(r)
+    r = repo.pipe("push", "--remote", "file://otherhost/srv/cache")
+    assert r.code == 2 and not repo.exists("otherhost"), str(r)

@@ -112,6 +112,15 @@ def check_location(spec: RemoteSpec) -> None:
         ) from None
     if s in ("file", "local"):
         missing = "path" if not (parts.netloc or parts.path) else None
+        if parts.netloc and parts.netloc.lower() != "localhost":
+            # `file://host/path` was read as the relative folder host/path, under the folder
+            # pipe ran in: a push wrote there.
+            raise RemoteConfigError(
+                f"the URL of {spec.describe()} names the host '{parts.netloc}': a {s}:// URL names a "
+                "path on this machine, after three slashes",
+                hint=f"write it as {s}:///{parts.netloc}{parts.path} (a folder here), or the path alone; "
+                "another machine's folder is reached by sftp://HOST/PATH",
+            )
     elif s in _NEEDS_BUCKET:
         missing = "bucket or container" if not parts.netloc else None
     elif s in _NEEDS_HOST:

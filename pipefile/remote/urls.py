@@ -16,6 +16,15 @@ def scheme_of(url: str) -> str:
     return m.group(1).lower() if m else "file"
 
 
+def local_path(url: str) -> str:
+    """The path a `file://` (or `local://`) URL names: its percent-escapes decoded, as a file
+    URL writes a space (`file:///mnt/My%20Drive`, what a browser or Path.as_uri() gives).
+    (schemes.check_location has refused one naming another host.)"""
+    import urllib.parse
+
+    return urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+
+
 def looks_like_url(text: str) -> bool:
     return "://" in text or text.startswith(("/", "./", "../", "~"))
 
