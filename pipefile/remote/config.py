@@ -33,7 +33,15 @@ from .. import lazyre
 from ..errors import PipefileError, SourceLoc, did_you_mean
 from .schemes import SCHEMES, check_location, check_scheme
 from .spec import MissingExtra, RemoteConfig, RemoteConfigError, RemoteSpec
-from .urls import is_secret_option, local_path, looks_like_url, machine_local_options, scheme_of, scrub_url, url_secrets
+from .urls import (
+    file_url_path,
+    is_secret_option,
+    looks_like_url,
+    machine_local_options,
+    scheme_of,
+    scrub_url,
+    url_secrets,
+)
 
 # What the commands read from this module as `remotes_mod.NAME`, though another module owns it.
 __all__ = [
@@ -325,7 +333,7 @@ def _refuse_a_file(root: str, spec: RemoteSpec) -> None:
     if spec.scheme not in ("file", "local"):
         return
     url = spec.url
-    path = os.path.normpath(local_path(url) if "://" in url else os.path.join(root, os.path.expanduser(url)))
+    path = os.path.normpath(file_url_path(url) if "://" in url else os.path.join(root, os.path.expanduser(url)))
     there = path
     while not os.path.lexists(there) and os.path.dirname(there) != there:
         there = os.path.dirname(there)
@@ -413,7 +421,7 @@ def resolve(root: str, wanted: Optional[str]) -> Optional[RemoteSpec]:
         path = os.path.expanduser(spec.url)
         spec = RemoteSpec(spec.name, os.path.normpath(os.path.join(root, path)), spec.options, spec.source)
     elif spec.scheme in ("file", "local"):
-        spec = RemoteSpec(spec.name, os.path.normpath(local_path(spec.url)), spec.options, spec.source)
+        spec = RemoteSpec(spec.name, os.path.normpath(file_url_path(spec.url)), spec.options, spec.source)
     return spec
 
 

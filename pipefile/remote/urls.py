@@ -16,7 +16,7 @@ def scheme_of(url: str) -> str:
     return m.group(1).lower() if m else "file"
 
 
-def local_path(url: str) -> str:
+def file_url_path(url: str) -> str:
     """The path a `file://` (or `local://`) URL names: its percent-escapes decoded, as a file
     URL writes a space (`file:///mnt/My%20Drive`, what a browser or Path.as_uri() gives).
     (schemes.check_location has refused one naming another host.)"""
