@@ -115,3 +115,19 @@ def test_a_process_waited_for_while_another_thread_polls_it_is_reaped_once(tmp_p
                 poller.join()
             assert proc.poll() == 3
             assert set(polled) <= {None, 3}
+
+
+def test_a_working_folder_that_is_gone_is_named_as_the_cause(tmp_path):
+    # Before: a command whose working folder was gone (the workspace moved or removed while
+    # pipe ran) failed with "could not start '/bin/sh': No such file or directory" and the
+    # hint to check the program's path and its '#!' line: both about the wrong thing.
+    from pipefile.envs.base import EnvError, LocalProcess
+
+    gone = str(tmp_path / "moved")
+    with open(tmp_path / "log", "wb") as log, pytest.raises(EnvError) as e:
+        LocalProcess(["/bin/sh", "-c", "true"], dict(os.environ), gone, log)
+    assert f"could not enter the folder it runs in, {gone} (No such file or directory)" in str(e.value)
+    assert "'#!'" not in str(e.value.hint) and "moved, removed" in str(e.value.hint)
+    with open(tmp_path / "log", "wb") as log, pytest.raises(EnvError) as e:  # the program itself: as before
+        LocalProcess([str(tmp_path / "nope.sh")], dict(os.environ), str(tmp_path), log)
+    assert "No such file or directory" in str(e.value) and "'#!'" in str(e.value.hint)

@@ -33,8 +33,13 @@ _START_HINTS = {
 }
 
 
-def start_error(program: str, e: OSError) -> EnvError:
+def start_error(program: str, e: OSError, cwd: str = "") -> EnvError:
     """Why `program` could not start, with what to do about it where the cause says."""
+    if cwd and e.filename == cwd:  # the folder it was to run in (Popen's chdir), not the program
+        return EnvError(
+            f"could not start {program!r}: could not enter the folder it runs in, {cwd} ({e.strerror})",
+            hint="was the workspace moved, removed or made unreadable while pipe ran? run again from where it is now",
+        )
     return EnvError(f"could not start {program!r}: {e.strerror}", hint=_START_HINTS.get(e.errno or 0))
 
 
@@ -111,7 +116,7 @@ class LocalProcess:
                 start_new_session=True,
             )
         except OSError as e:
-            raise start_error(argv[0], e) from None
+            raise start_error(argv[0], e, cwd) from None
 
     def wait(self) -> int:
         return self.proc.wait()
