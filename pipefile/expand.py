@@ -397,7 +397,7 @@ def sweep_trials(e: spec.Expansion) -> list:
     out = []
     for k in range(1, e.trials + 1):
         rng = random.Random(f"pipe-sweep:{e.seed}:{k}")
-        out.append(tuple((n, _draw(rng, kind, vs)) for n, kind, vs in e.space))
+        out.append(tuple((n, draw(rng, kind, vs)) for n, kind, vs in e.space))
     return out
 
 
@@ -413,16 +413,33 @@ def bayesian_after(group: Group, k: int) -> tuple:
     return tuple(group.tasks[max(0, start - size) : start])
 
 
-def _draw(rng: random.Random, kind: str, vs: tuple):
+# A sweep's distributions (load/sweep_space.py) that round each draw to a multiple of q.
+ROUNDED = ("quniform", "qloguniform", "qnormal", "qlognormal")
+MAX_EXPONENT = 709.0  # exp() past it overflows a float: a lognormal draw is kept below it
+
+
+def draw(rng: random.Random, kind: str, vs: tuple):
+    """One draw of a sweep input: floats kept to 6 significant digits (a readable, stable
+    value); a multiple of a whole q is an int (an integer input takes it)."""
     import math
 
     if kind == "choice":
         return vs[rng.randrange(len(vs))]
     if kind == "randint":
         return rng.randint(vs[0], vs[1])
-    if kind == "loguniform":
-        return float(f"{math.exp(rng.uniform(math.log(vs[0]), math.log(vs[1]))):.6g}")
-    return float(f"{rng.uniform(vs[0], vs[1]):.6g}")  # (6 digits: a readable, stable value)
+    if kind in ("uniform", "quniform"):
+        x = rng.uniform(vs[0], vs[1])
+    elif kind in ("loguniform", "qloguniform"):
+        x = math.exp(rng.uniform(math.log(vs[0]), math.log(vs[1])))
+    elif kind in ("normal", "qnormal"):
+        x = rng.gauss(vs[0], vs[1])
+    else:  # lognormal, qlognormal
+        x = math.exp(min(rng.gauss(vs[0], vs[1]), MAX_EXPONENT))
+    if kind not in ROUNDED:
+        return float(f"{x:.6g}")
+    q = vs[2]
+    steps = round(x / q)
+    return steps * q if isinstance(q, int) and not isinstance(q, bool) else float(f"{steps * q:.6g}")
 
 
 def stale_entries(

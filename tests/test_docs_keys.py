@@ -119,7 +119,10 @@ def test_sweep_foreach_and_early_termination_keys() -> None:
     assert set(train["sweep"]) == set(expansion.SWEEP_KEYS)
     assert set(train["sweep"]["objective"]) == set(expansion.OBJECTIVE_KEYS)
     assert set(train["sweep"]["early_termination"]) == set(expansion.EARLY_KEYS)
-    assert {d for space in train["sweep"]["space"].values() for d in space} == set(expansion.SWEEP_DISTRIBUTIONS)
+    spaces = [train["sweep"]["space"]] + [
+        b["space"] for b in yaml_blocks(sweep) if isinstance(b, dict) and "space" in b
+    ]
+    assert {d for space in spaces for dist in space.values() for d in dist} == set(expansion.SWEEP_DISTRIBUTIONS)
     long_form = [b for b in yaml_blocks(section("pipefile.md", "Foreach: a parallel map")) if "foreach" in b]
     assert [set(b["foreach"]) for b in long_form if isinstance(b["foreach"], dict)] == [set(expansion.FOREACH_KEYS)]
 

@@ -32,7 +32,7 @@ from .building import pipeline
 from .components import command, command_component
 from .document import Pipeline
 from .library import load_component
-from .nodes import choice, loguniform, randint, uniform
+from .nodes import choice, lognormal, loguniform, normal, qlognormal, qloguniform, qnormal, quniform, randint, uniform
 from .ports import Input, Output
 
 __all__ = [
@@ -43,8 +43,14 @@ __all__ = [
     "command",
     "command_component",
     "load_component",
+    "lognormal",
     "loguniform",
+    "normal",
     "pipeline",
+    "qlognormal",
+    "qloguniform",
+    "qnormal",
+    "quniform",
     "randint",
     "uniform",
 ]

@@ -235,3 +235,27 @@ def loguniform(low: float, high: float) -> dict:
 
 def randint(low: int, high: int) -> dict:
     return {"randint": [low, high]}
+
+
+def quniform(low: float, high: float, q: float) -> dict:
+    return {"quniform": [low, high, q]}
+
+
+def qloguniform(low: float, high: float, q: float) -> dict:
+    return {"qloguniform": [low, high, q]}
+
+
+def normal(mu: float, sigma: float) -> dict:
+    return {"normal": [mu, sigma]}
+
+
+def lognormal(mu: float, sigma: float) -> dict:
+    return {"lognormal": [mu, sigma]}
+
+
+def qnormal(mu: float, sigma: float, q: float) -> dict:
+    return {"qnormal": [mu, sigma, q]}
+
+
+def qlognormal(mu: float, sigma: float, q: float) -> dict:
+    return {"qlognormal": [mu, sigma, q]}

@@ -6,8 +6,8 @@ folder only when the graph is built).
     foreach: ${{inputs.NAME}}  or  {over: ${{inputs.NAME}}, glob: PATTERN, batch_size: N,
               error_threshold: N (-1: any), retries: N, max_parallel: N}
     sweep:   {search: grid | random | bayesian, trials: N, seed: N, max_parallel: N,
-              space: {INPUT: {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]}
-                             | {randint: [lo, hi]}},
+              space: {INPUT: {choice: [...]} | {uniform: [lo, hi]} | {randint: [lo, hi]} | ...
+                     (load/sweep_space.py)},
               objective: {metric: NAME, goal: maximize | minimize},
               early_termination: {policy: median_stopping, evaluation_interval: N,
                                   delay_evaluation: M}}
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Optional
 from .. import lazyre, spec
 from ..errors import did_you_mean
 from ..spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
+from . import sweep_space
 from .phrases import a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .task_limits import MAX_TASKS, refuse_too_many
@@ -32,7 +33,7 @@ MATRIX_RESERVED = ("include", "exclude")
 FOREACH_KEYS = ("over", "glob", "batch_size", "error_threshold", "retries", "max_parallel")
 SWEEP_KEYS = ("search", "trials", "seed", "space", "objective", "max_parallel", "early_termination")
 SWEEP_SEARCHES = ("grid", "random", "bayesian")
-SWEEP_DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+SWEEP_DISTRIBUTIONS = sweep_space.DISTRIBUTIONS
 OBJECTIVE_KEYS = ("metric", "goal")
 OBJECTIVE_GOALS = ("maximize", "minimize")
 _INPUT_REF = lazyre.Pattern(r"^\s*\$\{\{\s*inputs\.([A-Za-z_][A-Za-z0-9_\-]*)\s*\}\}\s*$")
@@ -64,20 +65,6 @@ def load_expansion(r: NodeReader, fields: dict, what: str) -> tuple[bool, Option
     return len(r.errors) == before, out if len(r.errors) == before else None
 
 
-def _scalar_values(r: NodeReader, node: Node, what: str) -> Optional[tuple]:
-    if not is_sequence(node):
-        r.error(node, f"{what} must be a list of values", "write [value, ...]")
-        return None
-    values = []
-    for n in node.value:
-        v = r.value(n) if is_scalar(n) else None
-        if v is None or not isinstance(v, (bool, int, float, str)):
-            r.error(n, f"each value of {what} must be a number, a string or a boolean")
-            return None
-        values.append(v)
-    return tuple(values)
-
-
 def _matrix(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.Expansion]:
     where = f"the matrix of {what}"
     items = r.mapping(node, where)
@@ -89,7 +76,7 @@ def _matrix(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.
             continue
         if not r.name_ok(key, kn, "matrix axis"):
             continue
-        values = _scalar_values(r, vn, f"axis '{key}' of {where}")
+        values = r.scalar_list(vn, f"axis '{key}' of {where}")
         if values is None:
             continue
         if not values:
@@ -251,7 +238,7 @@ def _sweep(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.E
     if "seed" in f:
         seed = _positive_int(r, f["seed"], f"seed of {where}", minimum=0) or 0
     max_parallel = _positive_int(r, f["max_parallel"], f"max_parallel of {where}") if "max_parallel" in f else 0
-    space = _space(r, f.get("space"), node, where, search)
+    space = sweep_space.read(r, f.get("space"), node, where, search)
     metric, goal = _objective(r, f.get("objective"), where)
     if not metric and "objective" not in f:
         for what_needs, given in (("a bayesian search", search == "bayesian"), ("early_termination", early)):
@@ -321,68 +308,6 @@ def _early_termination(r: NodeReader, node: Node, where: str) -> tuple:
     if interval is None or delay is None:
         return ()
     return (policy, interval, delay)
-
-
-def _space(r: NodeReader, node: Optional[Node], parent: Node, where: str, search: str) -> Optional[tuple]:
-    if node is None:
-        r.error(parent, f"{where} has no space:", "add space: {INPUT: {choice: [...]}}")
-        return None
-    out = []
-    items = r.mapping(node, f"the space of {where}")
-    if not items and is_mapping(node):
-        r.error(node, f"the space of {where} is empty", "add at least one input: {INPUT: {choice: [...]}}")
-        return None
-    for name, kn, vn in items:
-        if not r.name_ok(name, kn, "input"):
-            continue
-        dist = r.mapping(vn, f"the space of input '{name}' in {where}", SWEEP_DISTRIBUTIONS)
-        if len(dist) != 1:
-            if dist or is_mapping(vn):
-                r.error(vn, f"input '{name}' in {where} needs exactly one distribution", _DIST_HINT)
-            continue
-        kind, _dk, dv = dist[0]
-        values = _scalar_values(r, dv, f"{kind} of input '{name}' in {where}")
-        if values is None:
-            continue
-        if kind == "choice":
-            if not values:
-                r.error(dv, f"choice of input '{name}' in {where} is empty", "list at least one value")
-                continue
-            if search == "grid" and len(set(map(repr, values))) != len(values):  # (as a matrix axis)
-                twice = f"choice of input '{name}' in {where} lists a value twice: two grid trials, one combination"
-                r.error(dv, twice, "list each value once")
-                continue
-        else:
-            if search == "grid":
-                r.error(dv, f"a grid search takes choice: lists only, not {kind}", "list the values: choice: [...]")
-                continue
-            if not _range_ok(kind, values):
-                r.error(dv, f"{kind} of input '{name}' in {where} must be [low, high] with low < high", _range(kind))
-                continue
-        out.append((name, kind, values))
-    return tuple(out)
-
-
-_DIST_HINT = "write one of choice: [...], uniform: [lo, hi], loguniform: [lo, hi], randint: [lo, hi]"
-
-
-def _range(kind: str) -> str:
-    if kind == "randint":
-        return "write two whole numbers, e.g. randint: [1, 10]"
-    if kind == "loguniform":
-        return "write two numbers above 0, e.g. loguniform: [0.0001, 0.1]"
-    return "write two numbers, e.g. uniform: [0.0, 1.0]"
-
-
-def _range_ok(kind: str, values: tuple) -> bool:
-    if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
-        return False
-    lo, hi = values
-    if kind == "randint" and not (isinstance(lo, int) and isinstance(hi, int)):
-        return False
-    if kind == "loguniform" and lo <= 0:
-        return False
-    return lo < hi
 
 
 def _objective(r: NodeReader, node: Optional[Node], where: str) -> tuple[str, str]:

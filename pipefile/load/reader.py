@@ -289,6 +289,20 @@ class NodeReader:
             out.append(v.strip())
         return tuple(out)
 
+    def scalar_list(self, node: Node, what: str) -> Optional[tuple]:
+        """A list of numbers, strings and booleans (a matrix axis, a sweep's choice or range)."""
+        if not is_sequence(node):
+            self.error(node, f"{what} must be a list of values", "write [value, ...]")
+            return None
+        values = []
+        for n in node.value:
+            v = self.value(n) if is_scalar(n) else None
+            if v is None or not isinstance(v, (bool, int, float, str)):
+                self.error(n, f"each value of {what} must be a number, a string or a boolean")
+                return None
+            values.append(v)
+        return tuple(values)
+
     def description(self, fields: dict, default: str = "") -> str:
         """The `description:` among `fields` ({key: value node}) as text."""
         return str(self.value(fields["description"]) or "") if "description" in fields else default

@@ -37,6 +37,7 @@ from .paths import path_hint
 from .phrases import a
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .sections import Command, check_command_refs, load_code, load_command, load_key_includes, load_resources
+from .sweep_space import draws_whole
 
 if TYPE_CHECKING:
     from yaml import Node
@@ -462,19 +463,20 @@ def _all_refs(command: Command) -> list[tuple[template.Ref, bool]]:
 
 
 def _check_sweep_ranges(r: NodeReader, what: str, comp, inputs, expansion: spec.Expansion, decls) -> None:
-    """A sweep's uniform/loguniform draws numbers, its randint whole numbers: an input of
-    another type would get them all the same (3.24561 for an integer, 2 for a boolean)."""
-    for name, kind, _ in expansion.space if expansion.kind == spec.EXPAND_SWEEP else ():
+    """A sweep's uniform/loguniform draws numbers, its randint (and a multiple of a whole q)
+    whole numbers: an input of another type would get them all the same (3.24561 for an
+    integer, 2 for a boolean)."""
+    for name, kind, values in expansion.space if expansion.kind == spec.EXPAND_SWEEP else ():
         decl = decls.get(name) if comp is not None else inputs.get(name)
         typ = decl.type if decl is not None else None
-        drawn = spec.INTEGER if kind == "randint" else spec.NUMBER if kind != "choice" else None
+        drawn = spec.INTEGER if draws_whole(kind, values) else spec.NUMBER if kind != "choice" else None
         if drawn is None or typ is None or typ == drawn or typ == spec.NUMBER:
             continue
         r.error_at(
             expansion.loc,
             f"sweep input '{name}' of {what} draws {'whole numbers' if drawn == spec.INTEGER else 'numbers'} "
             f"({kind}), but the input is {a(typ)}",
-            "use randint: [LOW, HIGH] for an integer input"
+            "use randint: [LOW, HIGH], or a whole q (quniform: [LOW, HIGH, 1]), for an integer input"
             if typ == spec.INTEGER
             else f"list its values: {name}: {{choice: [...]}}, or declare the input {{type: {drawn}}}",
         )

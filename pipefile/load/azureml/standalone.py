@@ -112,10 +112,11 @@ def _type_of(v) -> str:
 
 def _sampled_type(d) -> str:
     kind = d.get("type") if isinstance(d, Map) else None
-    if kind == "randint":
-        return "integer"
+    q = d.get("q") if isinstance(d, Map) else None
+    if kind == "randint" or (isinstance(kind, str) and kind.startswith("q") and isinstance(q, int) and q is not True):
+        return "integer"  # (a multiple of a whole q is a whole number: expand.draw)
     if kind != "choice":
-        return "number"  # (uniform, loguniform; what is refused is said by sweep.py)
+        return "number"  # (uniform, loguniform, normal ...; what is refused is said by sweep.py)
     values = d.get("values") if isinstance(d.get("values"), list) else []
     types = {_type_of(v) for v in values}
     if types <= {"integer", "number"} and types:

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from ... import spec
 from ...errors import PipefileError, did_you_mean
+from .. import sweep_space
 from ..expansion import optuna_installed
 from ..reader import display_path
 from ..task_limits import MAX_TASKS, too_many_tasks
@@ -28,7 +29,9 @@ _LIMITS = {"max_total_trials", "max_concurrent_trials", "timeout", "trial_timeou
 # Azure's distributions that pipe samples: type -> the keys that give its arguments
 _DISTRIBUTIONS = {"choice": ("values",), "uniform": ("min_value", "max_value")}
 _DISTRIBUTIONS |= {"loguniform": ("min_value", "max_value"), "randint": ("upper",)}
-_NOT_YET = ("normal", "lognormal", "quniform", "qloguniform", "qnormal", "qlognormal")
+_DISTRIBUTIONS |= {"quniform": ("min_value", "max_value", "q"), "qloguniform": ("min_value", "max_value", "q")}
+_DISTRIBUTIONS |= {"normal": ("mu", "sigma"), "lognormal": ("mu", "sigma")}
+_DISTRIBUTIONS |= {"qnormal": ("mu", "sigma", "q"), "qlognormal": ("mu", "sigma", "q")}
 
 
 class SweepNodes(JobNodes):
@@ -166,13 +169,6 @@ class SweepNodes(JobNodes):
                 )
             kind = _lower(d.get("type")) if isinstance(d, Map) else None
             kind = kind if isinstance(kind, str) else None  # (type: [choice] was an internal error)
-            if kind in _NOT_YET:
-                raise PipefileError(
-                    f"search_space of {what}: '{name}' is sampled from a '{kind}' distribution, "
-                    "which pipe does not sample yet",
-                    d.at("type"),
-                    "use choice, uniform, loguniform or randint",
-                )
             if kind not in _DISTRIBUTIONS:
                 raise PipefileError(
                     f"search_space of {what}: '{name}' needs a type: of {', '.join(_DISTRIBUTIONS)}",
@@ -206,6 +202,15 @@ class SweepNodes(JobNodes):
         alg = _lower(alg)
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise PipefileError(f"the seed of {what} must be a whole number", loc)
+        if alg == "bayesian":
+            for name, kind, _args in space:
+                if kind not in sweep_space.BAYESIAN:  # (Azure's own bayesian takes choice, uniform, quniform)
+                    raise PipefileError(
+                        f"{what} is a bayesian search, but '{name}' is sampled from '{kind}', which it does not "
+                        "draw from here",
+                        job["search_space"].at(name),
+                        "use choice, uniform, loguniform or randint, or sampling_algorithm: random",
+                    )
         if alg == "bayesian" and optuna_installed():
             return "bayesian", seed  # (Optuna's TPE, in rounds of max_concurrent_trials)
         if alg == "bayesian":
@@ -279,23 +284,33 @@ def _distribution(name: str, kind: str, d, what: str) -> tuple:
         if not isinstance(nums[0], int) or nums[0] < 2:
             raise PipefileError(f"{where}: upper must be a whole number of at least 2", d.at("upper"))
         return "randint", (0, nums[0] - 1)
-    lo, hi = nums
+    if kind.endswith("normal"):  # normal, lognormal, qnormal, qlognormal: (mu, sigma[, q]) as Azure's
+        wrong = sweep_space.problem(kind, tuple(nums))
+        if wrong:
+            raise PipefileError(
+                f"{where} ({kind}) {wrong}", d.loc, f"a {kind} takes {' and '.join(_DISTRIBUTIONS[kind])}"
+            )
+        return kind, tuple(nums)
+    q = nums[2:]  # quniform, qloguniform: rounded to a multiple of q
+    if q and q[0] <= 0:
+        raise PipefileError(f"{where}: q must be above 0", d.at("q"))
+    lo, hi = nums[:2]
     if lo >= hi:
         raise PipefileError(f"{where}: min_value must be below max_value", d.loc)
-    if kind == "loguniform":  # Azure's bounds are exponents: exp(uniform(min_value, max_value))
+    if kind in ("loguniform", "qloguniform"):  # Azure's bounds are exponents: exp(uniform(min_value, max_value))
         try:
             bounds = (math.exp(lo), math.exp(hi))
         except OverflowError:
             bounds = (0.0, math.inf)
         if not (0 < bounds[0] < bounds[1] < math.inf):  # (exp(1000) was an internal error, exit 70)
             raise PipefileError(
-                f"{where}: loguniform samples exp(x) for x between min_value and max_value, and "
+                f"{where}: {kind} samples exp(x) for x between min_value and max_value, and "
                 f"exp({lo}) to exp({hi}) is past what a float holds",
                 d.loc,
                 "the bounds are exponents: min_value: -9.2, max_value: -2.3 is 0.0001 to 0.1",
             )
-        return "loguniform", bounds
-    return "uniform", (lo, hi)
+        return kind, bounds + tuple(q)
+    return kind, (lo, hi) + tuple(q)
 
 
 def _count(limits, key: str, what: str) -> Optional[int]:
