@@ -8,6 +8,7 @@ import { coerce, show } from "../lib/values";
 import { componentRef } from "../lib/draft";
 import { typeRefusal } from "../lib/portTypes";
 import { readOnlyNote } from "../lib/words";
+import { TypedInput } from "./TypedInput";
 
 function Field(p: {
   id: string;
@@ -40,12 +41,13 @@ function Field(p: {
     input = <input type="checkbox" checked={p.value === true} disabled={p.disabled} data-testid={`prop-${p.id}`} onChange={(e) => p.onChange(e.target.checked)} />;
   } else {
     input = (
-      <input
-        value={show(p.value)}
+      <TypedInput
+        value={p.value}
         disabled={p.disabled}
-        data-testid={`prop-${p.id}`}
+        testid={`prop-${p.id}`}
         placeholder={p.spec?.default !== undefined && p.spec?.default !== null ? `default ${show(p.spec.default)}` : p.spec?.optional ? "optional" : ""}
-        onChange={(e) => p.onChange(e.target.value === "" ? null : coerce(e.target.value, p.spec?.type, p.value))}
+        parse={(text) => (text === "" ? null : coerce(text, p.spec?.type, p.value))}
+        onValue={p.onChange}
       />
     );
   }
