@@ -91,3 +91,25 @@ def test_numbers_typed_key_by_key_are_saved_as_typed_and_a_boolean_param_can_be_
     type_into(pg, "[data-testid=param-lr]", "1e-3")
     pg.click("[data-testid=undo]")
     expect(pg.locator("[data-testid=param-lr]")).to_have_value("0.025")
+
+
+def test_a_hand_edit_under_unsaved_changes_offers_them_for_the_new_file_and_a_save_keeps_both(opened, ws):
+    # The save's preview met the file changed on disk and said only "reload the pipeline (your
+    # edits are kept as a draft)": a reload found no draft for the new file (drafts are kept
+    # per file digest), so the edits were gone; the dialog that moves them onto the new file
+    # came only when the disk changed between the preview and the confirmation.
+    pg = opened()
+    laid_out(pg)
+    pg.click("[data-testid=params]")
+    pg.fill("[data-testid=param-lr]", "0.5")
+    expect(pg.locator("[data-testid=draft-count]")).to_have_text("1 unsaved change")
+    ws.write("Pipefile", PIPEFILE.replace("  verbose: false", "  verbose: true   # by hand"), dedent=False)
+    pg.click("[data-testid=save]")
+    conflict = pg.locator("[data-testid=save-conflict]")
+    conflict.wait_for()
+    assert "+  verbose: true   # by hand" in conflict.locator("[data-testid=diff]").inner_text()
+    pg.click("[data-testid=conflict-reapply]")
+    expect(pg.locator("[data-testid=draft-count]")).to_have_text("1 unsaved change")
+    save(pg)
+    text = ws.read("Pipefile")
+    assert "  lr: 0.5        # learning rate\n" in text and "  verbose: true   # by hand\n" in text, text

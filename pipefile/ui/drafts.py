@@ -75,7 +75,7 @@ def _check_base(path: str, data: bytes, base: Optional[str], base_text: Optional
     raise Refusal(
         409,
         f"{_display(path)} changed on disk since the page loaded it",
-        "reload the pipeline (your edits are kept as a draft) and apply them again",
+        "your edits were not written: apply them to the file as it is now (the page offers to), or drop them",
         extra={
             "diff": diff_text(base_text or "", data.decode("utf-8", "replace"), _display(path))
             if base_text is not None

@@ -175,13 +175,22 @@ export function PipelineView() {
     if (op.op === "add_step") setSelected(op.name);
   };
 
+  // The file changed on disk under the draft: what changed, the view reloaded, and the draft
+  // offered to be applied to the new file (a reload alone would find no draft for its digest).
+  const conflicted = async (e: unknown, ops: Operation[]): Promise<boolean> => {
+    if (!(e instanceof HttpError && e.status === 409)) return false;
+    setConflict({ diff: String(e.body.diff ?? ""), message: errorText(e), ops });
+    await load();
+    return true;
+  };
   const startSave = async () => {
     if (!pipe) return;
+    const ops = draft.ops;
     try {
-      const r = await post<Preview>("api/preview", { base: pipe.digest, operations: draft.ops });
+      const r = await post<Preview>("api/preview", { base: pipe.digest, operations: ops });
       setSaving({ diff: r.diff ?? "", errors: r.errors ?? [], changed: r.changed });
     } catch (e) {
-      setNotice(errorText(e));
+      if (!(await conflicted(e, ops))) setNotice(errorText(e));
     }
   };
   const confirmSave = async () => {
@@ -196,10 +205,7 @@ export function PipelineView() {
       await load();
     } catch (e) {
       setSaving(null);
-      if (e instanceof HttpError && e.status === 409) {
-        setConflict({ diff: String(e.body.diff ?? ""), message: errorText(e), ops });
-        await load();
-      } else setNotice(errorText(e));
+      if (!(await conflicted(e, ops))) setNotice(errorText(e));
     }
   };
 
