@@ -113,3 +113,28 @@ def test_a_hand_edit_under_unsaved_changes_offers_them_for_the_new_file_and_a_sa
     save(pg)
     text = ws.read("Pipefile")
     assert "  lr: 0.5        # learning rate\n" in text and "  verbose: true   # by hand\n" in text, text
+
+
+def test_a_draft_that_would_not_load_is_not_written_until_it_does(opened, ws):
+    # A std component dropped in with its required input left unbound: the save showed the
+    # error and wrote the file anyway. pipe validate and pipe run then refused it, and the
+    # designer opened it as a file that does not load: nothing on the page could be edited,
+    # not even the input that would fix it.
+    pg = opened()
+    laid_out(pg)
+    pg.click("[data-testid=tab-library]")
+    pg.fill("[data-testid=library-search]", "split_data")
+    pg.click("[data-testid='add-std/split_data@1']")
+    pg.wait_for_selector("[data-step='split_data']")
+    pg.click("[data-testid=save]")
+    expect(pg.locator("[data-testid=save-errors]")).to_contain_text("required input 'data'")
+    expect(pg.locator("[data-testid=save-blocked]")).to_contain_text("would not load")
+    expect(pg.locator("[data-testid=save-confirm]")).to_be_disabled()
+    pg.keyboard.press("Escape")
+    pg.click(".modal-back", position={"x": 5, "y": 5})
+    assert ws.read("Pipefile") == PIPEFILE
+    pg.click("[data-step='split_data']")
+    pg.select_option("[data-testid=connect-from-data]", "prep.data")
+    save(pg)
+    assert ws.pipe("validate").code == 0
+    assert "split_data:" in ws.read("Pipefile")

@@ -398,7 +398,14 @@ export function PipelineView() {
         <Modal title={`save ${pipe.file}`} onClose={() => setSaving(null)} testid="save-preview">
           <Diff text={saving.diff} />
           <ErrorList errors={saving.errors} testid="save-errors" />
-          <button className="primary" data-testid="save-confirm" onClick={confirmSave}>
+          {/* written with these, the file would not load: pipe would refuse it, and this page could no longer edit it */}
+          {saving.errors.length > 0 && (
+            <p className="error" data-testid="save-blocked">
+              {pipe.file} would not load with {saving.errors.length === 1 ? "this error" : "these errors"} (pipe validate and pipe run would refuse it, and this page could not edit it): fix{" "}
+              {saving.errors.length === 1 ? "it" : "them"} first. Your changes are kept as they are.
+            </p>
+          )}
+          <button className="primary" data-testid="save-confirm" disabled={saving.changed && saving.errors.length > 0} onClick={confirmSave}>
             {saving.changed ? "write the file" : "nothing to write: close"}
           </button>
         </Modal>
