@@ -138,3 +138,30 @@ def test_a_draft_that_would_not_load_is_not_written_until_it_does(opened, ws):
     save(pg)
     assert ws.pipe("validate").code == 0
     assert "split_data:" in ws.read("Pipefile")
+
+
+def test_a_change_the_server_refuses_is_taken_back_and_said_not_shown_done(opened, ws):
+    # Deleting a step another reads, or renaming a step to a name taken: the server refused the
+    # operation, but the draft kept it and the canvas drew it done (the step gone; two steps
+    # of one name drawn as one), and every later change failed on it until an undo.
+    pg = opened()
+    laid_out(pg)
+    pg.click("[data-step='prep']")
+    pg.click("[data-testid=delete-step]")
+    expect(pg.locator("[data-testid=op-refused]")).to_contain_text("is read by step 'train'")
+    expect(pg.locator("[data-edge='prep->train']")).to_have_count(1)
+    expect(pg.locator("[data-testid=draft-count]")).to_have_text("saved")
+    pg.click("[data-step='train']")
+    pg.fill("[data-testid=rename-to]", "prep")
+    pg.click("[data-testid=rename-step]")
+    expect(pg.locator("[data-testid=op-refused]")).to_contain_text("there is a step 'prep' already")
+    expect(pg.locator("[data-step='train']")).to_have_count(1)
+    expect(pg.locator("[data-edge='prep->train']")).to_have_count(1)
+    expect(pg.locator("[data-testid=draft-count]")).to_have_text("saved")
+    # the next change is made and checked as usual
+    pg.fill("[data-testid=rename-to]", "fit")
+    pg.click("[data-testid=rename-step]")
+    expect(pg.locator("[data-testid=op-refused]")).to_have_count(0)
+    expect(pg.locator("[data-edge='prep->fit']")).to_have_count(1)
+    save(pg)
+    assert ws.pipe("validate").code == 0 and "  fit:\n" in ws.read("Pipefile")

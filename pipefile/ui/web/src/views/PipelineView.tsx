@@ -95,7 +95,14 @@ export function PipelineView() {
       }),
     [pipe],
   );
-  const addOp = useCallback((op: Operation, coalesce = false) => change((d) => push(d, op, coalesce)), [change]);
+  const [refused, setRefused] = useState<string | null>(null);
+  const addOp = useCallback(
+    (op: Operation, coalesce = false) => {
+      setRefused(null);
+      change((d) => push(d, op, coalesce));
+    },
+    [change],
+  );
 
   // the server validates the edited text: its errors go on the nodes they concern
   const previewSeq = useRef(0);
@@ -106,16 +113,31 @@ export function PipelineView() {
       return;
     }
     const seq = ++previewSeq.current;
+    const ops = draft.ops;
     const t = setTimeout(async () => {
       try {
-        const r = await post<Preview>("api/preview", { base: pipe.digest, operations: draft.ops });
+        const r = await post<Preview>("api/preview", { base: pipe.digest, operations: ops });
         if (seq === previewSeq.current) setChecked({ errors: r.errors ?? [], opError: null });
       } catch (e) {
-        if (seq === previewSeq.current) setChecked({ errors: [], opError: errorText(e) });
+        if (seq !== previewSeq.current) return;
+        // A change the server refuses (a step renamed to a name taken, a step deleted that
+        // others read) is taken back out of the draft: kept, the canvas showed it done (the
+        // other step gone) and no save could write the draft. A value being typed stays: the
+        // next key may make it right.
+        const at = e instanceof HttpError && e.status === 422 ? e.body.operation : null;
+        const op = typeof at === "number" && at === ops.length - 1 ? ops[at] : undefined;
+        if (op && op.op !== "set" && op.op !== "set_param") {
+          setRefused(errorText(e));
+          // (the properties followed the new name: back to the step that kept its own)
+          if (op.op === "rename_step") setSelected((sel) => (sel === op.to ? op.name : sel));
+          change((d) => (d.ops[d.ops.length - 1] === op ? { ops: d.ops.slice(0, -1), redo: d.redo } : d));
+          return;
+        }
+        setChecked({ errors: [], opError: errorText(e) });
       }
     }, 300);
     return () => clearTimeout(t);
-  }, [pipe, draft.ops]);
+  }, [pipe, draft.ops, change]);
 
   const errorsByStep = useMemo(() => {
     const m = new Map<string, string[]>();
@@ -322,6 +344,11 @@ export function PipelineView() {
             </div>
           )}
           {checked.opError && <div className="error banner" data-testid="op-error">{checked.opError}</div>}
+          {refused && (
+            <div className="error banner" data-testid="op-refused">
+              not done: {refused}
+            </div>
+          )}
           <ErrorList errors={checked.errors.filter((e) => !e.step)} testid="validation-errors" />
         </div>
         <div className={`side${big ? " wide" : ""}`}>
