@@ -165,3 +165,56 @@ def test_a_change_the_server_refuses_is_taken_back_and_said_not_shown_done(opene
     expect(pg.locator("[data-edge='prep->fit']")).to_have_count(1)
     save(pg)
     assert ws.pipe("validate").code == 0 and "  fit:\n" in ws.read("Pipefile")
+
+
+STEPS_PY = """\
+from pipefile import dsl
+
+
+@dsl.command_component
+def make(out: dsl.Output(type="uri_file"), seed: int = 7):
+    open(out, "w").write(str(seed))
+"""
+
+BUILD_PY = """\
+from steps import make
+
+from pipefile import dsl
+
+
+@dsl.pipeline(name="p")
+def pipeline(seed: int = 7):
+    make(seed=seed)
+"""
+
+
+def test_a_python_pipeline_opens_read_only_and_says_so_before_any_edit(opened, repo):
+    # Every field, rename, delete and save of a Python pipeline were offered as for a
+    # Pipefile; only after an edit did the preview say the designer does not edit Python.
+    repo.write("steps.py", STEPS_PY, dedent=False)
+    repo.write("build.py", BUILD_PY, dedent=False)
+    pg = opened("-f", "build.py")
+    laid_out(pg)
+    note = pg.locator("[data-testid=read-only]")
+    expect(note).to_contain_text("build.py is a pipeline written in Python")
+    expect(note).to_contain_text("pipe export build.py")
+    expect(pg.locator("[data-testid=save]")).to_be_disabled()
+    pg.click("[data-testid=params]")
+    expect(pg.locator("[data-testid=param-seed]")).to_be_disabled()
+    pg.click("[data-testid=params]")
+    pg.click("[data-step='make']")
+    expect(pg.locator("[data-testid=properties]")).to_be_visible()
+    expect(pg.locator("[data-testid=delete-step]")).to_have_count(0)
+    expect(pg.locator("[data-testid=rename-to]")).to_have_count(0)
+    base = pg.url.split("?")[0].rstrip("/")
+    assert pg.request.get(base + "/api/pipeline").json()["read_only"]["hint"].startswith("edit build.py")
+    # (the run is still offered: the designer shows and runs it)
+    expect(pg.locator("[data-testid=run]")).to_be_enabled()
+
+
+def test_a_pipefile_is_not_read_only(opened, ws):
+    pg = opened()
+    laid_out(pg)
+    expect(pg.locator("[data-testid=read-only]")).to_have_count(0)
+    base = pg.url.split("?")[0].rstrip("/")
+    assert pg.request.get(base + "/api/pipeline").json()["read_only"] is None

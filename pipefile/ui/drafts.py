@@ -122,6 +122,20 @@ def _instead(name: str, kind: str) -> str:
     return f"edit {name} in a text editor, or write it as a Pipefile ({how} -o Pipefile) and open that"
 
 
+def read_only(path: str, text: str) -> Optional[dict]:
+    """`GET /api/pipeline`'s `read_only`: why the designer does not edit this file (a Python
+    pipeline, an Azure ML job), as `{"message", "hint"}`, or None. Said when the page opens
+    it, so that no edit is made there first only to be refused."""
+    kind = _foreign(path, text)
+    if kind is None:
+        return None
+    name = _display(path)
+    return {
+        "message": f"{name} is {kind}: the designer shows and runs it, but edits Pipefiles only",
+        "hint": _instead(name, kind),
+    }
+
+
 def _check_editable(path: str, text: str) -> None:
     """Both kinds of _foreign are shown and run by the designer, and edited in their own files."""
     kind = _foreign(path, text)

@@ -76,7 +76,7 @@ export function PipelineView() {
       .catch((e) => setLibError(errorText(e)));
   }, [load]);
 
-  const readOnly = !pipe || !pipe.ok;
+  const readOnly = !pipe || !pipe.ok || !!pipe.read_only;
   const applied = useMemo(
     () => (pipe?.graph ? applyOps(pipe.graph, pipe.params ?? [], draft.ops, library) : null),
     [pipe, draft.ops, library],
@@ -177,8 +177,8 @@ export function PipelineView() {
   );
 
   const refusal = useCallback(
-    (from: string, fp: string, to: string, tp: string) => (readOnly ? "the Pipefile does not load: fix its errors first" : connectionRefusal(graph, from, fp, to, tp, idx)),
-    [graph, readOnly, idx],
+    (from: string, fp: string, to: string, tp: string) => (readOnly ? (pipe?.read_only?.message ?? "the Pipefile does not load: fix its errors first") : connectionRefusal(graph, from, fp, to, tp, idx)),
+    [graph, readOnly, idx, pipe],
   );
 
   const selectedInput = (): { step: string; input: string } | null => {
@@ -307,6 +307,12 @@ export function PipelineView() {
           ▶ run
         </button>
       </div>
+      {pipe.ok && pipe.read_only && (
+        <div className="read-only-note" data-testid="read-only">
+          <b>read only: {pipe.read_only.message}.</b>
+          {pipe.read_only.hint && <div className="hint">{pipe.read_only.hint}</div>}
+        </div>
+      )}
       {!pipe.ok && (
         <div className="load-errors" data-testid="load-errors">
           <b>{pipe.file} does not load: fix it, then reload. The canvas cannot be edited until it does.</b>
