@@ -202,6 +202,10 @@ def _preview(path: str, base: Optional[str], operations: list, base_text: Option
         errors = validate_text(path, edited.text, built, edited.composed)
     if graphs is not None and built and not errors:
         graphs.offer(digest, built[0])
+    if edited.changed:
+        # The page's next change is applied to this text: its editor tree read now, between
+        # the user's changes, rather than by that next preview (0.6 s of a 2,000-step file's).
+        prepare_in_background(path, edited.text)
     return {
         "diff": edited.diff,
         "text": edited.text,
