@@ -134,10 +134,12 @@ def test_a_draft_that_would_not_load_is_not_written_until_it_does(opened, ws):
     pg.click(".modal-back", position={"x": 5, "y": 5})
     assert ws.read("Pipefile") == PIPEFILE
     pg.click("[data-step='split_data']")
+    # (its outputs show the paths the save writes, not empty fields)
+    expect(pg.locator("[data-testid='prop-outputs.train.path']")).to_have_value("build/split_data/train")
     pg.select_option("[data-testid=connect-from-data]", "prep.data")
     save(pg)
     assert ws.pipe("validate").code == 0
-    assert "split_data:" in ws.read("Pipefile")
+    assert "split_data:" in ws.read("Pipefile") and "      train: build/split_data/train\n" in ws.read("Pipefile")
 
 
 def test_a_change_the_server_refuses_is_taken_back_and_said_not_shown_done(opened, ws):
