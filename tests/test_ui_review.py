@@ -452,3 +452,20 @@ def test_a_matrix_step_s_node_shows_its_axis_and_gathered_output_not_its_first_t
     task = nodes["train[lr=0.2]"]  # a task is still itself
     assert {i["name"]: i["binding"] for i in task["inputs"]}["lr"] == 0.2
     assert task["outputs"][0]["path"] == "build/model/lr=0.2"
+
+
+def test_a_foreach_step_s_node_lists_its_items_by_path(tmp_path):
+    # (a foreach item is kept as (path, type): the node listed "['data/im1.png', 'uri_file']")
+    from pipefile.ui import pipeline_view
+
+    (tmp_path / "data").mkdir()
+    for i in range(12):
+        (tmp_path / "data" / f"im{i:02}.png").write_text(str(i))
+    (tmp_path / "Pipefile").write_text(
+        "steps:\n  score:\n    foreach: ${{inputs.images}}\n    inputs: {images: data/}\n"
+        "    command: cat ${{inputs.images}} > ${{outputs.scores}}\n    outputs: {scores: build/scores/}\n"
+    )
+    nodes = {n["name"]: n for n in pipeline_view.pipeline_view(str(tmp_path / "Pipefile"))["graph"]["nodes"]}
+    binding = nodes["score"]["inputs"][0]["binding"]
+    assert binding.startswith("foreach: data/im00.png, data/im01.png,") and binding.endswith("... (12 values)"), binding
+    assert nodes["score"]["outputs"][0]["path"] == "build/scores"

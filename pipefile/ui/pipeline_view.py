@@ -222,6 +222,8 @@ def _group_as_declared(node: dict, g) -> None:
     seen: dict = {}
     for combo in g.values or ():
         for axis, value in combo:
+            if g.kind == "foreach" and isinstance(value, (tuple, list)) and value:  # (its path, its type)
+                value = value[0]
             seen.setdefault(axis, {}).setdefault(repr(value), value)
     for port in node.get("inputs") or ():
         values = seen.get(port["name"])
