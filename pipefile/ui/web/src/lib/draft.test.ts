@@ -120,6 +120,10 @@ describe("typed values", () => {
     expect(coerce("12", "string", null)).toBe("12");
     expect(coerce("false", null, null)).toBe(false);
     expect(show({ a: 1 })).toBe('{"a":1}');
+    // a list param's field shows JSON, and what is typed there is a list again (it was sent as text, always refused)
+    expect(coerce("[1, 2, 5]", "list", [1, 2, 3])).toEqual([1, 2, 5]);
+    expect(coerce('["a.txt"]', "list", ["b.txt"])).toEqual(["a.txt"]);
+    expect(coerce("[1, 2", "list", [1])).toBe("[1, 2");
     expect(show(null)).toBe("");
   });
 });
