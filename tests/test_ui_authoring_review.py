@@ -220,3 +220,18 @@ def test_a_pipefile_is_not_read_only(opened, ws):
     expect(pg.locator("[data-testid=read-only]")).to_have_count(0)
     base = pg.url.split("?")[0].rstrip("/")
     assert pg.request.get(base + "/api/pipeline").json()["read_only"] is None
+
+
+def test_a_step_name_the_rename_cannot_take_says_why(opened, ws):
+    # "my step" or "x.y" greyed the rename button out and said nothing: a new user was left
+    # to guess what a step name may be.
+    pg = opened()
+    laid_out(pg)
+    pg.click("[data-step='train']")
+    for bad in ("my step", "x.y", "9lives", "ü"):
+        pg.fill("[data-testid=rename-to]", bad)
+        expect(pg.locator("[data-testid=rename-step]")).to_be_disabled()
+        expect(pg.locator("[data-testid=rename-hint]")).to_contain_text("ASCII letters, digits, '_' and '-'")
+    pg.fill("[data-testid=rename-to]", "my-step_2")
+    expect(pg.locator("[data-testid=rename-hint]")).to_have_count(0)
+    expect(pg.locator("[data-testid=rename-step]")).to_be_enabled()

@@ -10,6 +10,8 @@ import { typeRefusal } from "../lib/portTypes";
 import { readOnlyNote } from "../lib/words";
 import { TypedInput } from "./TypedInput";
 
+const STEP_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
 function Field(p: {
   id: string;
   label: string;
@@ -229,12 +231,18 @@ export function Properties(p: {
             <button
               className="small"
               data-testid="rename-step"
-              disabled={rename === n.name || !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(rename)}
+              disabled={rename === n.name || !STEP_NAME.test(rename)}
               onClick={() => p.onOp({ op: "rename_step", name: n.name, to: rename })}
             >
               rename
             </button>
           </div>
+          {/* (the button is disabled: say why, as the server would) */}
+          {rename !== n.name && !STEP_NAME.test(rename) && (
+            <div className="muted small" data-testid="rename-hint">
+              a step name is ASCII letters, digits, '_' and '-', starting with a letter or '_'
+            </div>
+          )}
           <button className="danger" data-testid="delete-step" onClick={() => p.onOp({ op: "delete_step", name: n.name })}>
             delete step
           </button>
