@@ -427,3 +427,53 @@ def test_the_ui_closes_connections_on_which_no_request_begins(start, tmp_path): 
         for s in socks:
             s.close()
     assert _ui_answers_within(ui, 10)
+
+
+MATRIX_STEP = """\
+steps:
+  prep:
+    command: echo x > x.txt
+    outputs: {out: x.txt}
+  train:
+    matrix:
+      lr: [0.1, 0.2, 0.3]
+    inputs:
+      lr: {type: number}
+      x: ${{steps.prep.outputs.out}}
+    command: mkdir -p ${{outputs.model}} && echo ${{inputs.lr}} > ${{outputs.model}}/m.txt
+    outputs: {model: build/model/}
+"""
+
+
+def test_a_matrix_step_s_node_shows_its_axis_and_gathered_output_not_its_first_task_s(tmp_path):
+    # The group node was its first task's copy: its properties said lr 0.1 and the output
+    # build/model/lr=0.1, as if that were the step (whose lr takes three values, and whose
+    # output is the folder build/model gathering the three).
+    from pipefile.ui import pipeline_view
+
+    (tmp_path / "Pipefile").write_text(MATRIX_STEP)
+    nodes = {n["name"]: n for n in pipeline_view.pipeline_view(str(tmp_path / "Pipefile"))["graph"]["nodes"]}
+    group = nodes["train"]
+    bindings = {i["name"]: i["binding"] for i in group["inputs"]}
+    assert bindings == {"lr": "matrix: 0.1, 0.2, 0.3", "x": "${{steps.prep.outputs.out}}"}
+    assert [(o["name"], o["path"]) for o in group["outputs"]] == [("model", "build/model")]
+    task = nodes["train[lr=0.2]"]  # a task is still itself
+    assert {i["name"]: i["binding"] for i in task["inputs"]}["lr"] == 0.2
+    assert task["outputs"][0]["path"] == "build/model/lr=0.2"
+
+
+def test_a_foreach_step_s_node_lists_its_items_by_path(tmp_path):
+    # (a foreach item is kept as (path, type): the node listed "['data/im1.png', 'uri_file']")
+    from pipefile.ui import pipeline_view
+
+    (tmp_path / "data").mkdir()
+    for i in range(12):
+        (tmp_path / "data" / f"im{i:02}.png").write_text(str(i))
+    (tmp_path / "Pipefile").write_text(
+        "steps:\n  score:\n    foreach: ${{inputs.images}}\n    inputs: {images: data/}\n"
+        "    command: cat ${{inputs.images}} > ${{outputs.scores}}\n    outputs: {scores: build/scores/}\n"
+    )
+    nodes = {n["name"]: n for n in pipeline_view.pipeline_view(str(tmp_path / "Pipefile"))["graph"]["nodes"]}
+    binding = nodes["score"]["inputs"][0]["binding"]
+    assert binding.startswith("foreach: data/im00.png, data/im01.png,") and binding.endswith("... (12 values)"), binding
+    assert nodes["score"]["outputs"][0]["path"] == "build/scores"

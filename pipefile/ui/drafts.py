@@ -75,7 +75,7 @@ def _check_base(path: str, data: bytes, base: Optional[str], base_text: Optional
     raise Refusal(
         409,
         f"{_display(path)} changed on disk since the page loaded it",
-        "reload the pipeline (your edits are kept as a draft) and apply them again",
+        "your edits were not written: apply them to the file as it is now (the page offers to), or drop them",
         extra={
             "diff": diff_text(base_text or "", data.decode("utf-8", "replace"), _display(path))
             if base_text is not None
@@ -120,6 +120,20 @@ def _foreign(path: str, text: str) -> Optional[str]:
 def _instead(name: str, kind: str) -> str:
     how = f"pipe export {name}" if kind == _PYTHON else f"pipe import azureml {name}"
     return f"edit {name} in a text editor, or write it as a Pipefile ({how} -o Pipefile) and open that"
+
+
+def read_only(path: str, text: str) -> Optional[dict]:
+    """`GET /api/pipeline`'s `read_only`: why the designer does not edit this file (a Python
+    pipeline, an Azure ML job), as `{"message", "hint"}`, or None. Said when the page opens
+    it, so that no edit is made there first only to be refused."""
+    kind = _foreign(path, text)
+    if kind is None:
+        return None
+    name = _display(path)
+    return {
+        "message": f"{name} is {kind}: the designer shows and runs it, but edits Pipefiles only",
+        "hint": _instead(name, kind),
+    }
 
 
 def _check_editable(path: str, text: str) -> None:
@@ -188,6 +202,10 @@ def _preview(path: str, base: Optional[str], operations: list, base_text: Option
         errors = validate_text(path, edited.text, built, edited.composed)
     if graphs is not None and built and not errors:
         graphs.offer(digest, built[0])
+    if edited.changed:
+        # The page's next change is applied to this text: its editor tree read now, between
+        # the user's changes, rather than by that next preview (0.6 s of a 2,000-step file's).
+        prepare_in_background(path, edited.text)
     return {
         "diff": edited.diff,
         "text": edited.text,

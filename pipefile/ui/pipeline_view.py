@@ -200,6 +200,7 @@ def graph_json(graph, decisions: Optional[dict] = None) -> dict:
             kids = [nodes[t] for t in g.tasks if t in nodes]
             like = dict(kids[0]) if kids else None
             group = _container(gname, "group", kids, like)
+            _group_as_declared(group, g)
             group["line"] = g.loc.line if g.loc is not None and getattr(g.loc, "line", 0) else group["line"]
             out.append(group)
         out.append(n)
@@ -209,6 +210,30 @@ def graph_json(graph, decisions: Optional[dict] = None) -> dict:
             _as_declared(n, graph.pipefile.pipelines[n["name"]])
     edges = _edges(graph, task_of, expansions)
     return {"nodes": out, "edges": edges}
+
+
+_SHOWN_VALUES = 10  # an axis's values a group node lists (a foreach may have thousands)
+
+
+def _group_as_declared(node: dict, g) -> None:
+    """A group node shows its step, not its first task: an input its tasks vary (a matrix
+    axis, a sweep's search, a foreach item) as the values they take, an output as the path
+    its tasks' outputs are gathered in (not `build/model/lr=0.1`)."""
+    seen: dict = {}
+    for combo in g.values or ():
+        for axis, value in combo:
+            if g.kind == "foreach" and isinstance(value, (tuple, list)) and value:  # (its path, its type)
+                value = value[0]
+            seen.setdefault(axis, {}).setdefault(repr(value), value)
+    for port in node.get("inputs") or ():
+        values = seen.get(port["name"])
+        if values:
+            shown = ", ".join(str(_plain(v)) for v in list(values.values())[:_SHOWN_VALUES])
+            more = f", ... ({len(values)} values)" if len(values) > _SHOWN_VALUES else ""
+            port["binding"] = f"{g.kind}: {shown}{more}"
+    gathered = g.outputs or {}
+    node["outputs"] = [dict(o, path=gathered.get(o["name"], o["path"])) for o in node.get("outputs") or ()]
+    node["params"] = {k: v for k, v in (node.get("params") or {}).items() if k not in seen}
 
 
 def _as_declared(node: dict, use) -> None:

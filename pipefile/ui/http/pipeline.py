@@ -37,6 +37,7 @@ def router(ctx: UiContext) -> APIRouter:
     def get_pipeline(focus: Optional[str] = None, depth: Optional[str] = None):
         neighbourhood.depth_arg(depth)  # a bad depth is refused before any work
         doc = pipeline_view.pipeline_view(ctx.pipefile, ctx.graphs)
+        doc["read_only"] = drafts.read_only(ctx.pipefile, doc["text"])
         fresh = ctx.text_of(doc["digest"]) is None
         ctx.remember(doc["digest"], doc["text"])
         answer = _json(neighbourhood.focused(doc, focus, depth))

@@ -90,6 +90,12 @@ describe("the draft drawn on the graph", () => {
     const r2 = applyOps(r.graph, r.params, [{ op: "rename_step", name: "split", to: "cut" }, { op: "delete_step", name: "prep" }], lib);
     expect(r2.graph.edges.map((x) => `${x.from}->${x.to}`)).toEqual(["cut->train"]);
   });
+  it("a new step's outputs show the paths the server writes for them", () => {
+    // (they were shown empty, while the saved file had build/STEP/OUTPUT)
+    const add: Operation = { op: "add_step", name: "cut", component: "std/split_data@1", command: null, inputs: {}, outputs: { test: "t.csv" }, params: {} };
+    const r = applyOps(base, [], [add], lib);
+    expect(r.graph.nodes[2].outputs!.map((p) => `${p.name}=${p.path}`)).toEqual(["train=build/cut/train", "test=t.csv"]);
+  });
   it("disconnect and a binding set by hand", () => {
     const r = applyOps(base, [], [{ op: "set", step: "train", field: "inputs.data", value: "${{steps.prep.outputs.data}}" }], lib);
     expect(r.graph.edges.length).toBe(1);
@@ -114,6 +120,10 @@ describe("typed values", () => {
     expect(coerce("12", "string", null)).toBe("12");
     expect(coerce("false", null, null)).toBe(false);
     expect(show({ a: 1 })).toBe('{"a":1}');
+    // a list param's field shows JSON, and what is typed there is a list again (it was sent as text, always refused)
+    expect(coerce("[1, 2, 5]", "list", [1, 2, 3])).toEqual([1, 2, 5]);
+    expect(coerce('["a.txt"]', "list", ["b.txt"])).toEqual(["a.txt"]);
+    expect(coerce("[1, 2", "list", [1])).toBe("[1, 2");
     expect(show(null)).toBe("");
   });
 });

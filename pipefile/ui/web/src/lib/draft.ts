@@ -153,7 +153,8 @@ export function applyOps(
             optional: !!p.optional,
             binding: (op.inputs[p.name] as never) ?? null,
           })),
-          outputs: (item?.outputs ?? []).map((p) => ({ name: p.name, type: p.type, path: null })),
+          // where the server writes an output not given: build/STEP/OUTPUT (edit/steps.py), shown as it will be saved
+          outputs: (item?.outputs ?? []).map((p) => ({ name: p.name, type: p.type, path: typeof op.outputs[p.name] === "string" ? (op.outputs[p.name] as string) : `build/${op.name}/${p.name}` })),
           params: { ...op.params },
           environment: null,
           resources: {},

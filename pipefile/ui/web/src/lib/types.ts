@@ -69,6 +69,8 @@ export interface Pipeline {
   errors: LocatedError[];
   params: Param[];
   graph: Graph | null;
+  // why the designer does not edit this file (a Python pipeline, an Azure ML job), or null
+  read_only?: { message: string; hint?: string | null } | null;
 }
 export interface LibPort {
   name: string;

@@ -26,5 +26,5 @@ export function counts(n: GraphNode): string {
 export function readOnlyNote(kind: GraphNode["kind"]): string {
   return kind === "pipeline"
     ? "a pipeline's inner steps are edited in its pipeline component"
-    : "a group's tasks are edited through the step that declares them";
+    : "a matrix, sweep or foreach step is edited in the Pipefile's text, not here: its tasks are drawn from what it declares";
 }

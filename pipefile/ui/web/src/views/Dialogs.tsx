@@ -2,6 +2,7 @@
 import type { LocatedError, Param } from "../lib/types";
 import { coerce, show } from "../lib/values";
 import { runCommand } from "../lib/timeline";
+import { TypedInput } from "./TypedInput";
 
 export function Diff({ text }: { text: string }) {
   if (!text) return <div className="muted">no changes: saving writes nothing</div>;
@@ -64,8 +65,10 @@ export function ParamsPanel(p: { params: Param[]; readOnly: boolean; onSet: (nam
                 </option>
               ))}
             </select>
+          ) : x.type === "boolean" ? (
+            <input type="checkbox" checked={x.default === true} disabled={p.readOnly} data-testid={`param-${x.name}`} onChange={(e) => p.onSet(x.name, e.target.checked)} />
           ) : (
-            <input value={show(x.default)} disabled={p.readOnly} data-testid={`param-${x.name}`} onChange={(e) => p.onSet(x.name, coerce(e.target.value, x.type, x.default))} />
+            <TypedInput value={x.default} disabled={p.readOnly} testid={`param-${x.name}`} parse={(text) => coerce(text, x.type, x.default)} onValue={(v) => p.onSet(x.name, v)} />
           )}
           {x.description && <div className="muted small">{x.description}</div>}
         </div>

@@ -76,7 +76,7 @@ export function PipelineView() {
       .catch((e) => setLibError(errorText(e)));
   }, [load]);
 
-  const readOnly = !pipe || !pipe.ok;
+  const readOnly = !pipe || !pipe.ok || !!pipe.read_only;
   const applied = useMemo(
     () => (pipe?.graph ? applyOps(pipe.graph, pipe.params ?? [], draft.ops, library) : null),
     [pipe, draft.ops, library],
@@ -95,7 +95,14 @@ export function PipelineView() {
       }),
     [pipe],
   );
-  const addOp = useCallback((op: Operation, coalesce = false) => change((d) => push(d, op, coalesce)), [change]);
+  const [refused, setRefused] = useState<string | null>(null);
+  const addOp = useCallback(
+    (op: Operation, coalesce = false) => {
+      setRefused(null);
+      change((d) => push(d, op, coalesce));
+    },
+    [change],
+  );
 
   // the server validates the edited text: its errors go on the nodes they concern
   const previewSeq = useRef(0);
@@ -106,16 +113,31 @@ export function PipelineView() {
       return;
     }
     const seq = ++previewSeq.current;
+    const ops = draft.ops;
     const t = setTimeout(async () => {
       try {
-        const r = await post<Preview>("api/preview", { base: pipe.digest, operations: draft.ops });
+        const r = await post<Preview>("api/preview", { base: pipe.digest, operations: ops });
         if (seq === previewSeq.current) setChecked({ errors: r.errors ?? [], opError: null });
       } catch (e) {
-        if (seq === previewSeq.current) setChecked({ errors: [], opError: errorText(e) });
+        if (seq !== previewSeq.current) return;
+        // A change the server refuses (a step renamed to a name taken, a step deleted that
+        // others read) is taken back out of the draft: kept, the canvas showed it done (the
+        // other step gone) and no save could write the draft. A value being typed stays: the
+        // next key may make it right.
+        const at = e instanceof HttpError && e.status === 422 ? e.body.operation : null;
+        const op = typeof at === "number" && at === ops.length - 1 ? ops[at] : undefined;
+        if (op && op.op !== "set" && op.op !== "set_param") {
+          setRefused(errorText(e));
+          // (the properties followed the new name: back to the step that kept its own)
+          if (op.op === "rename_step") setSelected((sel) => (sel === op.to ? op.name : sel));
+          change((d) => (d.ops[d.ops.length - 1] === op ? { ops: d.ops.slice(0, -1), redo: d.redo } : d));
+          return;
+        }
+        setChecked({ errors: [], opError: errorText(e) });
       }
     }, 300);
     return () => clearTimeout(t);
-  }, [pipe, draft.ops]);
+  }, [pipe, draft.ops, change]);
 
   const errorsByStep = useMemo(() => {
     const m = new Map<string, string[]>();
@@ -155,8 +177,8 @@ export function PipelineView() {
   );
 
   const refusal = useCallback(
-    (from: string, fp: string, to: string, tp: string) => (readOnly ? "the Pipefile does not load: fix its errors first" : connectionRefusal(graph, from, fp, to, tp, idx)),
-    [graph, readOnly, idx],
+    (from: string, fp: string, to: string, tp: string) => (readOnly ? (pipe?.read_only?.message ?? "the Pipefile does not load: fix its errors first") : connectionRefusal(graph, from, fp, to, tp, idx)),
+    [graph, readOnly, idx, pipe],
   );
 
   const selectedInput = (): { step: string; input: string } | null => {
@@ -175,13 +197,22 @@ export function PipelineView() {
     if (op.op === "add_step") setSelected(op.name);
   };
 
+  // The file changed on disk under the draft: what changed, the view reloaded, and the draft
+  // offered to be applied to the new file (a reload alone would find no draft for its digest).
+  const conflicted = async (e: unknown, ops: Operation[]): Promise<boolean> => {
+    if (!(e instanceof HttpError && e.status === 409)) return false;
+    setConflict({ diff: String(e.body.diff ?? ""), message: errorText(e), ops });
+    await load();
+    return true;
+  };
   const startSave = async () => {
     if (!pipe) return;
+    const ops = draft.ops;
     try {
-      const r = await post<Preview>("api/preview", { base: pipe.digest, operations: draft.ops });
+      const r = await post<Preview>("api/preview", { base: pipe.digest, operations: ops });
       setSaving({ diff: r.diff ?? "", errors: r.errors ?? [], changed: r.changed });
     } catch (e) {
-      setNotice(errorText(e));
+      if (!(await conflicted(e, ops))) setNotice(errorText(e));
     }
   };
   const confirmSave = async () => {
@@ -196,10 +227,7 @@ export function PipelineView() {
       await load();
     } catch (e) {
       setSaving(null);
-      if (e instanceof HttpError && e.status === 409) {
-        setConflict({ diff: String(e.body.diff ?? ""), message: errorText(e), ops });
-        await load();
-      } else setNotice(errorText(e));
+      if (!(await conflicted(e, ops))) setNotice(errorText(e));
     }
   };
 
@@ -279,6 +307,12 @@ export function PipelineView() {
           ▶ run
         </button>
       </div>
+      {pipe.ok && pipe.read_only && (
+        <div className="read-only-note" data-testid="read-only">
+          <b>read only: {pipe.read_only.message}.</b>
+          {pipe.read_only.hint && <div className="hint">{pipe.read_only.hint}</div>}
+        </div>
+      )}
       {!pipe.ok && (
         <div className="load-errors" data-testid="load-errors">
           <b>{pipe.file} does not load: fix it, then reload. The canvas cannot be edited until it does.</b>
@@ -316,6 +350,11 @@ export function PipelineView() {
             </div>
           )}
           {checked.opError && <div className="error banner" data-testid="op-error">{checked.opError}</div>}
+          {refused && (
+            <div className="error banner" data-testid="op-refused">
+              not done: {refused}
+            </div>
+          )}
           <ErrorList errors={checked.errors.filter((e) => !e.step)} testid="validation-errors" />
         </div>
         <div className={`side${big ? " wide" : ""}`}>
@@ -392,7 +431,14 @@ export function PipelineView() {
         <Modal title={`save ${pipe.file}`} onClose={() => setSaving(null)} testid="save-preview">
           <Diff text={saving.diff} />
           <ErrorList errors={saving.errors} testid="save-errors" />
-          <button className="primary" data-testid="save-confirm" onClick={confirmSave}>
+          {/* written with these, the file would not load: pipe would refuse it, and this page could no longer edit it */}
+          {saving.errors.length > 0 && (
+            <p className="error" data-testid="save-blocked">
+              {pipe.file} would not load with {saving.errors.length === 1 ? "this error" : "these errors"} (pipe validate and pipe run would refuse it, and this page could not edit it): fix{" "}
+              {saving.errors.length === 1 ? "it" : "them"} first. Your changes are kept as they are.
+            </p>
+          )}
+          <button className="primary" data-testid="save-confirm" disabled={saving.changed && saving.errors.length > 0} onClick={confirmSave}>
             {saving.changed ? "write the file" : "nothing to write: close"}
           </button>
         </Modal>

@@ -8,6 +8,9 @@ import { coerce, show } from "../lib/values";
 import { componentRef } from "../lib/draft";
 import { typeRefusal } from "../lib/portTypes";
 import { readOnlyNote } from "../lib/words";
+import { TypedInput } from "./TypedInput";
+
+const STEP_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 function Field(p: {
   id: string;
@@ -40,12 +43,13 @@ function Field(p: {
     input = <input type="checkbox" checked={p.value === true} disabled={p.disabled} data-testid={`prop-${p.id}`} onChange={(e) => p.onChange(e.target.checked)} />;
   } else {
     input = (
-      <input
-        value={show(p.value)}
+      <TypedInput
+        value={p.value}
         disabled={p.disabled}
-        data-testid={`prop-${p.id}`}
+        testid={`prop-${p.id}`}
         placeholder={p.spec?.default !== undefined && p.spec?.default !== null ? `default ${show(p.spec.default)}` : p.spec?.optional ? "optional" : ""}
-        onChange={(e) => p.onChange(e.target.value === "" ? null : coerce(e.target.value, p.spec?.type, p.value))}
+        parse={(text) => (text === "" ? null : coerce(text, p.spec?.type, p.value))}
+        onValue={p.onChange}
       />
     );
   }
@@ -227,12 +231,18 @@ export function Properties(p: {
             <button
               className="small"
               data-testid="rename-step"
-              disabled={rename === n.name || !/^[A-Za-z_][A-Za-z0-9_-]*$/.test(rename)}
+              disabled={rename === n.name || !STEP_NAME.test(rename)}
               onClick={() => p.onOp({ op: "rename_step", name: n.name, to: rename })}
             >
               rename
             </button>
           </div>
+          {/* (the button is disabled: say why, as the server would) */}
+          {rename !== n.name && !STEP_NAME.test(rename) && (
+            <div className="muted small" data-testid="rename-hint">
+              a step name is ASCII letters, digits, '_' and '-', starting with a letter or '_'
+            </div>
+          )}
           <button className="danger" data-testid="delete-step" onClick={() => p.onOp({ op: "delete_step", name: n.name })}>
             delete step
           </button>
