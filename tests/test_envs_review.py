@@ -432,3 +432,119 @@ def test_a_dockerfile_that_is_a_fifo_is_an_error_not_a_hang(repo):
     """)
     r = repo.pipe("run", timeout=30)
     assert r.code == 2 and "Pipefile:3:" in r.err and "which has no img/Dockerfile" in r.err, str(r)
+
+
+def _real_socket():
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return host[len("unix://") :] if host.startswith("unix://") else None
+
+
+class _Daemon:
+    """The daemon a pipe talks to: a forwarder (at `front`) to the real one, stopped and started
+    again by the test as a daemon that goes away and comes back."""
+
+    def __init__(self, front: str, real: str):
+        self.front, self.real, self.proc = front, real, None
+
+    def up(self) -> None:
+        if os.path.exists(self.front):
+            os.unlink(self.front)
+        self.proc = subprocess.Popen([sys.executable, "-c", _PROXY, self.front, self.real])
+        for _ in range(50):
+            if os.path.exists(self.front):
+                return
+            time.sleep(0.1)
+
+    def down(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _left_containers_setup(repo, tmp_path):
+    from envsupport import busybox_rootfs, docker_client, need
+
+    client = docker_client()
+    real = _real_socket()
+    need(real is not None and os.path.exists(real), "the daemon is not at a local unix socket")
+    image = f"pipefile-test/busybox-left:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    step = f"left{os.getpid()}"
+    daemon = _Daemon(str(tmp_path / "d.sock"), real)
+    env = dict(os.environ, PIPE_PLAIN="1", DOCKER_HOST=f"unix://{daemon.front}")
+    env.pop("PIPE_STORE_DIR", None)
+
+    def pipefile(command):
+        repo.pipefile(f"""
+            environments:
+              bb: {{type: docker, image: "{image}"}}
+            steps:
+              {step}: {{command: '{command}', outputs: {{o: out/s.txt}}, environment: bb}}
+        """)
+
+    def ours(**kw):
+        return client.containers.list(filters={"label": f"org.pipefile.step={step}"}, **kw)
+
+    def start_pipe():
+        p = subprocess.Popen(PIPE + ["run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not ours():
+            assert time.monotonic() < deadline and p.poll() is None, "the step's container never ran"
+            time.sleep(0.2)
+        return p
+
+    def cleanup():
+        daemon.down()
+        for c in ours(all=True):
+            c.remove(force=True)
+        client.images.remove(image, force=True)
+
+    return daemon, env, pipefile, ours, start_pipe, cleanup
+
+
+def test_a_container_given_up_when_the_daemon_went_away_is_removed_by_the_next_run(repo, tmp_path):
+    # Was: the step was given up (status 125) and its container, which could not be removed
+    # then, was never removed: still running its command after the daemon came back, then
+    # kept for ever, as the run that left it had ended normally.
+    daemon, env, pipefile, ours, start_pipe, cleanup = _left_containers_setup(repo, tmp_path)
+    try:
+        daemon.up()
+        pipefile("sleep 120; echo > ${{outputs.o}}")
+        p = start_pipe()
+        daemon.down()
+        p.communicate(timeout=90)
+        assert p.returncode == 1
+        assert len(ours()) == 1  # still running: the daemon never heard of the step's end
+        daemon.up()
+        pipefile("echo done > ${{outputs.o}}")
+        r = subprocess.run(PIPE + ["run"], cwd=repo.root, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert ours(all=True) == []
+        assert not (repo.root / ".pipe/containers").exists()
+    finally:
+        cleanup()
+
+
+def test_containers_of_a_killed_pipe_are_removed_once_the_daemon_answers_again(repo, tmp_path):
+    # Was: the run after a kill -9 found no daemon, so removed no container, and let the
+    # killed run go all the same: its containers were never removed.
+    daemon, env, pipefile, ours, start_pipe, cleanup = _left_containers_setup(repo, tmp_path)
+    try:
+        daemon.up()
+        pipefile("sleep 120; echo > ${{outputs.o}}")
+        p = start_pipe()
+        p.kill()
+        p.communicate(timeout=30)
+        daemon.down()
+        r = subprocess.run(PIPE + ["run"], cwd=repo.root, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "cannot reach the Docker daemon" in r.stderr, r.stderr
+        assert len(ours(all=True)) == 1  # (its command was stopped by that run, as a local step's is)
+        daemon.up()
+        pipefile("echo done > ${{outputs.o}}")
+        r = subprocess.run(PIPE + ["run"], cwd=repo.root, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert ours(all=True) == []
+        assert not (repo.root / ".pipe/containers").exists()
+    finally:
+        cleanup()
