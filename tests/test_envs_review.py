@@ -548,3 +548,34 @@ def test_containers_of_a_killed_pipe_are_removed_once_the_daemon_answers_again(r
         assert not (repo.root / ".pipe/containers").exists()
     finally:
         cleanup()
+
+
+def test_a_pipefile_used_as_a_component_keeps_its_venv_and_reads_its_paths_from_its_folder(repo):
+    # Was: a component's environment held paths relative to the calling workspace in its
+    # identity (an interpreter's path, the -r files, a wheel by path; a docker mount's source
+    # too), so its steps had other keys than when that Pipefile runs on its own (environments.md
+    # says the identity is the same): a second venv built, every step run again. And pip ran
+    # in the calling workspace, where `./wheels/...` named by the component is not.
+    _wheel(repo.root / "train/wheels/foo-1.0-py3-none-any.whl", "inner")
+    repo.write("train/req.txt", "-r more.txt\n")
+    repo.write("train/more.txt", "./wheels/foo-1.0-py3-none-any.whl\n")
+    (repo.root / "train/bin").mkdir(parents=True)
+    os.symlink(sys.executable, repo.root / "train/bin/py")
+    repo.write(
+        "train/Pipefile",
+        """
+        environments:
+          v: {type: venv, requirements: req.txt, python: bin/py}
+        steps:
+          a: {command: 'python -c "import foo; print(foo.VALUE)" > ${{outputs.o}}', outputs: {o: {path: out/a.txt, output: true}}, environment: v}
+        """,
+    )
+    repo.pipefile("""
+        steps:
+          t: {component: ./train/Pipefile}
+    """)
+    alone = repo.pipe("-C", "train", "envs", "--json", check=True).json["environments"]
+    used = repo.pipe("envs", "--json", check=True).json["environments"]
+    assert [r["identity"] for r in used if r["name"] == "train/Pipefile:v"] == [alone[0]["identity"]]
+    r = repo.pipe("run", timeout=300)
+    assert r.code == 0, str(r)

@@ -209,6 +209,17 @@ class Environment:
         return LocalProcess(argv, env, launch.cwd, launch.log)
 
     # --- helpers for subclasses -------------------------------------------------------------
+    def as_written(self, path: str) -> str:
+        """A workspace path of the spec as its Pipefile wrote it (relative to the spec's home):
+        what an identity holds, so that a Pipefile used as a component keys its steps as when
+        it runs on its own."""
+        home = self.spec.home
+        return os.path.relpath(path, home) if home and not os.path.isabs(path) else path
+
+    def home_dir(self) -> str:
+        """The folder the spec's Pipefile is in (where its relative paths start)."""
+        return os.path.join(self.root, self.spec.home) if self.spec.home else self.root
+
     def workspace_file(self, rel: str, what: str) -> dict:
         """{path, digest} of a file the spec names, or an EnvError at the spec's line."""
         # (data_only: a FIFO there is never opened, which would wait for a writer for ever)

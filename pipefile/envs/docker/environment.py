@@ -101,7 +101,7 @@ class DockerEnvironment(Environment):
                     "build": self.build_identity(),
                     "env": dict(self.spec.env),
                     "network": self.spec.network,
-                    "mounts": [[m.source, m.target, m.read_only] for m in self.spec.mounts],
+                    "mounts": [[self.as_written(m.source), m.target, m.read_only] for m in self.spec.mounts],
                 }
             )
         return self._identity
