@@ -579,3 +579,36 @@ def test_a_pipefile_used_as_a_component_keeps_its_venv_and_reads_its_paths_from_
     assert [r["identity"] for r in used if r["name"] == "train/Pipefile:v"] == [alone[0]["identity"]]
     r = repo.pipe("run", timeout=300)
     assert r.code == 0, str(r)
+
+
+def test_a_damaged_environments_record_is_replaced_not_an_internal_error(repo, tmp_path):
+    # Was: .pipe/environments.json holding another shape (a list, a record that is no object,
+    # a build that is no string: a hand edit, a bad copy) made every run that used an
+    # environment, and `pipe envs prune` in any workspace sharing the store, exit 70.
+    store = str(tmp_path / "store")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "Pipefile").write_text("steps:\n  b: {command: 'true'}\n")
+    repo.pipefile("""
+        environments:
+          e: {type: local, env: {MODE: fast}}
+        steps:
+          a: {command: 'echo $MODE > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: e}
+    """)
+    env = {"PIPE_STORE_DIR": store}
+    assert repo.pipe("run", env=env).code == 0
+    record = repo.root / ".pipe/environments.json"
+    for damaged in ('{"v": 1, "environments": [1]}', '{"v": 1, "environments": {"e": {"build": [1]}, "f": 5}}', "[]"):
+        record.write_text(damaged)
+        r = subprocess.run(
+            PIPE + ["envs", "prune", "--dry-run"],
+            cwd=other,
+            env=dict(os.environ, PIPE_STORE_DIR=store, PIPE_PLAIN="1"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, (damaged, r.stderr)
+        r = repo.pipe("run", "--force", env=env)
+        assert r.code == 0, (damaged, str(r))
+        assert repo.read("out/a.txt") == "fast\n"
