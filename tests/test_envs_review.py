@@ -612,3 +612,21 @@ def test_a_damaged_environments_record_is_replaced_not_an_internal_error(repo, t
         r = repo.pipe("run", "--force", env=env)
         assert r.code == 0, (damaged, str(r))
         assert repo.read("out/a.txt") == "fast\n"
+
+
+def test_a_damaged_build_record_in_the_store_is_listed_not_an_internal_error(repo, tmp_path):
+    # Was: a build's pipe-env.json that is not an object (or whose fields are of other types)
+    # made `pipe envs` and `pipe envs prune` exit 70.
+    store = tmp_path / "store"
+    envs = store / "envs"
+    (envs / "builds/venv-0123.ab").mkdir(parents=True)
+    os.symlink("builds/venv-0123.ab", envs / "venv-0123")
+    repo.pipefile("steps:\n  a: {command: 'true'}\n")
+    env = {"PIPE_STORE_DIR": str(store)}
+    for damaged in ("[1]", '{"kind": 5, "name": [1], "created": "x"}'):
+        (envs / "builds/venv-0123.ab/pipe-env.json").write_text(damaged)
+        r = repo.pipe("envs", env=env)
+        assert r.code == 0 and "venv-0123" in r.out, (damaged, str(r))
+        r = repo.pipe("envs", "--json", env=env)
+        assert r.code == 0 and r.json["builds"][0]["type"] == "venv", (damaged, str(r))
+        assert repo.pipe("envs", "prune", "--dry-run", env=env).code == 0
