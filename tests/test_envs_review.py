@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -630,3 +631,27 @@ def test_a_damaged_build_record_in_the_store_is_listed_not_an_internal_error(rep
         r = repo.pipe("envs", "--json", env=env)
         assert r.code == 0 and r.json["builds"][0]["type"] == "venv", (damaged, str(r))
         assert repo.pipe("envs", "prune", "--dry-run", env=env).code == 0
+
+
+def test_an_environment_that_failed_to_build_is_not_built_again_for_each_step_of_the_run(repo):
+    # Was: each step that needed it built it again, and failed again: a pip resolution that
+    # fails after minutes cost that many minutes per step, with -k (docs: built once).
+    true = shutil.which("true")
+    repo.pipefile(f"""
+        environments:
+          v: {{type: venv, python: "{true}"}}
+        steps:
+          a: {{command: 'true', environment: v}}
+          b: {{command: 'true', environment: v}}
+          c: {{command: 'true', environment: v}}
+    """)
+    r = repo.pipe("run", "-k", "-j1", timeout=300)
+    assert r.code == 1, str(r)
+    logs = {s: (repo.root / f".pipe/jobs/1/{s}.log").read_text() for s in "abc"}
+    assert sum("building venv environment 'v'" in t for t in logs.values()) == 1, logs
+    built = next(s for s, t in logs.items() if "building venv environment 'v'" in t)
+    assert r.err.count("failed to build earlier in this run (its output is in") == 2, r.err
+    assert f"its output is in .pipe/jobs/1/{built}.log" in r.err
+    # The next run tries again.
+    r = repo.pipe("run", "-k", "-j1", timeout=300)
+    assert "building venv environment 'v'" in r.err

@@ -152,6 +152,7 @@ class Environment:
         self.hasher = hasher
         self._identity: Optional[str] = None
         self._lock = threading.Lock()
+        self._failed: Optional[tuple] = None  # (EnvError, the log it went to): see build_once
 
     # --- identity -------------------------------------------------------------------------
     def build_identity(self) -> Optional[dict]:
@@ -209,6 +210,33 @@ class Environment:
         return LocalProcess(argv, env, launch.cwd, launch.log)
 
     # --- helpers for subclasses -------------------------------------------------------------
+    @contextlib.contextmanager
+    def build_once(self, log: IO[bytes], cancelled: threading.Event) -> Iterator[None]:
+        """Around preparing it (its lock held): a build that failed is not tried again by each
+        step of the run that needs it (a pip resolution that fails after minutes, once per
+        step): they fail at once with its error, saying where its output is. The next run
+        (a new Environment) tries again."""
+        if self._failed is not None:
+            e, where = self._failed
+            log.write(f"pipe: {self.kind} environment '{self.name}' failed to build earlier in this run\n".encode())
+            why = e.message.replace(" (its output is in the step's log)", "")  # (that is another step's)
+            raise EnvError(
+                f"{self.kind} environment '{self.name}' failed to build earlier in this run (its output is in "
+                f"{where}): {why}",
+                e.loc,
+                e.hint,
+            )
+        try:
+            yield
+        except EnvError as e:
+            if not cancelled.is_set():  # (interrupted is no failure of the build)
+                name = getattr(log, "name", None)
+                where = (
+                    os.path.relpath(name, self.root) if isinstance(name, str) else "the log of the step that built it"
+                )
+                self._failed = (e, where)
+            raise
+
     def as_written(self, path: str) -> str:
         """A workspace path of the spec as its Pipefile wrote it (relative to the spec's home):
         what an identity holds, so that a Pipefile used as a component keys its steps as when

@@ -269,23 +269,28 @@ class VenvEnvironment(CachedEnvironment):
         with self._lock:
             if self.path:
                 return
-            build_id = self.build_id()
-            path = self.cache.lookup(build_id)
-            if path is None or not _runs(path):
-                with build_lock(self.cache, build_id, log, cancelled, f"venv environment '{self.name}'"):
-                    path = self.cache.lookup(build_id)  # someone else may have built it meanwhile
-                    if path is not None and not _runs(path):
-                        # Its interpreter is gone (the Python it was made from was removed, or
-                        # upgraded in place): every step would fail in it until it was rebuilt.
-                        log.write(
-                            f"pipe: venv environment '{self.name}' is broken ({_bin(path)}/python is missing "
-                            "or points at a Python that is gone): building it again\n".encode()
-                        )
-                        self.cache.unpublish(build_id)
-                        path = None
-                    if path is None:
-                        path = self._build(build_id, log, cancelled)
-            self.path = path
+            with self.build_once(log, cancelled):
+                self._prepare(log, cancelled)
+
+    def _prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
+        """What prepare() does, its lock held."""
+        build_id = self.build_id()
+        path = self.cache.lookup(build_id)
+        if path is None or not _runs(path):
+            with build_lock(self.cache, build_id, log, cancelled, f"venv environment '{self.name}'"):
+                path = self.cache.lookup(build_id)  # someone else may have built it meanwhile
+                if path is not None and not _runs(path):
+                    # Its interpreter is gone (the Python it was made from was removed, or
+                    # upgraded in place): every step would fail in it until it was rebuilt.
+                    log.write(
+                        f"pipe: venv environment '{self.name}' is broken ({_bin(path)}/python is missing "
+                        "or points at a Python that is gone): building it again\n".encode()
+                    )
+                    self.cache.unpublish(build_id)
+                    path = None
+                if path is None:
+                    path = self._build(build_id, log, cancelled)
+        self.path = path
 
     def built(self) -> bool:
         path = self.cache.lookup(self.build_id())
