@@ -655,3 +655,25 @@ def test_an_environment_that_failed_to_build_is_not_built_again_for_each_step_of
     # The next run tries again.
     r = repo.pipe("run", "-k", "-j1", timeout=300)
     assert "building venv environment 'v'" in r.err
+
+
+def test_a_dockerfile_outside_its_build_folder_is_said_to_be_so(repo):
+    # Was: "'../Dockerfile.gpu' is outside the workspace (the Pipefile's folder)" for a file
+    # that is in the workspace, beside the build folder; and an absolute path was "relative to
+    # the Pipefile's folder", where dockerfile: is relative to the build folder.
+    from workspace_repo import validation_errors
+
+    repo.write("envs/Dockerfile.gpu", "FROM scratch\n")
+    repo.write("envs/img/Dockerfile", "FROM scratch\n")
+    for df, said in [
+        ("../Dockerfile.gpu", "'../Dockerfile.gpu' is outside the build folder 'envs/img'"),
+        ("/abs/Dockerfile", "'/abs/Dockerfile' is an absolute path; it is relative to the build folder 'envs/img'"),
+    ]:
+        repo.pipefile(f"""
+            environments:
+              b: {{type: docker, build: envs/img, dockerfile: "{df}"}}
+            steps:
+              s: {{command: 'true', environment: b}}
+        """)
+        errors = validation_errors(repo.root)
+        assert [e.message for e in errors] == [f"dockerfile of environment 'b': {said}"], errors

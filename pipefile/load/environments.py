@@ -145,7 +145,13 @@ def _docker(r: NodeReader, f: dict[str, Node], dockerfile_key: Optional[Node], w
         if "dockerfile" in f:
             df = r.string(f["dockerfile"], f"dockerfile of {what}")
             p, problem = normalize_path(df) if df is not None else (None, None)
-            if problem:
+            if problem and df is not None and df.strip():
+                # (normalize_path speaks of the workspace; this path is inside the build folder)
+                where = f"the build folder '{kw['build'] or raw}'"
+                if df.strip().startswith("/"):
+                    problem = f"'{df}' is an absolute path; it is relative to {where}"
+                elif posixpath.normpath(df.strip()).split("/")[0] == "..":
+                    problem = f"'{df}' is outside {where}"
                 r.error(
                     f["dockerfile"],
                     f"dockerfile of {what}: {problem}",
