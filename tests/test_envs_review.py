@@ -506,8 +506,8 @@ def _left_containers_setup(repo, tmp_path):
 
 def test_a_container_given_up_when_the_daemon_went_away_is_removed_by_the_next_run(repo, tmp_path):
     # Was: the step was given up (status 125) and its container, which could not be removed
-    # then, was never removed: still running its command after the daemon came back, then
-    # kept for ever, as the run that left it had ended normally.
+    # then, was never removed: still running its command (writing in the step's mounts)
+    # after pipe had moved on, then kept for ever, as the run that left it had ended normally.
     daemon, env, pipefile, ours, start_pipe, cleanup = _left_containers_setup(repo, tmp_path)
     try:
         daemon.up()
@@ -516,7 +516,14 @@ def test_a_container_given_up_when_the_daemon_went_away_is_removed_by_the_next_r
         daemon.down()
         p.communicate(timeout=90)
         assert p.returncode == 1
-        assert len(ours()) == 1  # still running: the daemon never heard of the step's end
+        # Its command was stopped (it would write on in the step's mounts), though pipe could
+        # not tell the daemon, which keeps the container, exited, for the next run to remove.
+        deadline = time.monotonic() + 15
+        while ours() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ours() == [] and len(ours(all=True)) == 1
+        log = next((repo.root / ".pipe/jobs").glob("*/left*.log")).read_text()
+        assert "its command, still running, was stopped" in log, log
         daemon.up()
         pipefile("echo done > ${{outputs.o}}")
         r = subprocess.run(PIPE + ["run"], cwd=repo.root, env=env, capture_output=True, text=True, timeout=120)

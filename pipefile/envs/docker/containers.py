@@ -1,10 +1,12 @@
 """Running a step in a container: driven like a process (wait, poll, signal, removed at the
 end), labelled with its run and step so that a later run removes those a killed pipe left.
 
-A container that could not be removed when its step ended (the daemon had gone away: the
-step was given up) is noted in the workspace, `.pipe/containers/RUN_ID` (an empty file), and
-so are the runs of a killed pipe whose containers could not be removed at the next run (no
-daemon then): the next run that reaches the daemon removes them, and the notes.
+When the daemon has not answered for DAEMON_GONE_SECONDS, the step is given up and its
+command, if it runs on this machine, stopped (`_stop_local`). A container that could not be
+removed when its step ended (the daemon had gone away) is noted in the workspace,
+`.pipe/containers/RUN_ID` (an empty file), and so are the runs of a killed pipe whose
+containers could not be removed at the next run (no daemon then): the next run that reaches
+the daemon removes them, and the notes.
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ def start_container(image_id: Optional[str], env_spec: spec.EnvSpec, root: str, 
             env_spec.loc,
         ) from None
     proc = ContainerProcess(container, launch.log, os.path.join(root, STATE_DIR, LEFT_DIR, launch.run_id))
+    proc.marks = {f"PIPE_RUN_ID={launch.run_id}".encode(), f"PIPE_STEP={launch.step}".encode()}
     try:
         container.start()
     except docker.errors.DockerException as e:
@@ -113,6 +116,7 @@ class ContainerProcess:
         self.container = container
         self.log = log
         self.left_note = left_note  # written if the container cannot be removed (the module's docstring)
+        self.marks: set = set()  # the variables its processes carry (this run's and step's): _stop_local
         self.rc: Optional[int] = None
         self._logs: Optional[threading.Thread] = None
         self._silent_since: Optional[float] = None  # when the daemon stopped answering
@@ -136,10 +140,13 @@ class ContainerProcess:
         if now - self._silent_since < DAEMON_GONE_SECONDS:
             return False
         self.rc = DAEMON_GONE_STATUS
+        stopped = _stop_local(self.marks)
         with contextlib.suppress(Exception):
             self.log.write(
                 f"pipe: the Docker daemon has not answered for {DAEMON_GONE_SECONDS:.0f} s ({error}): the step "
-                "is given up; its container, if it still runs, is the daemon's\n".encode("utf-8", "replace")
+                f"is given up{'; its command, still running, was stopped' if stopped else ''}\n".encode(
+                    "utf-8", "replace"
+                )
             )
             self.log.flush()
         return True
@@ -203,6 +210,28 @@ class ContainerProcess:
             if self.left_note:
                 _note_left(self.left_note)
         return False
+
+
+def _stop_local(marks: set) -> int:
+    """SIGKILL the processes of this machine that carry every one of `marks` (a container's,
+    when its daemon is here: they show in /proc, with the variables pipe gave them); returns
+    how many. A container whose daemon went away runs on without it, and would go on writing
+    in the step's writable mounts (a folder output's path) behind pipe's back."""
+    if not marks:
+        return 0
+    import signal
+
+    n = 0
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()) if os.path.isdir("/proc") else ():
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = set(f.read().split(b"\0"))
+            if marks <= environ and int(pid) != os.getpid():
+                os.kill(int(pid), signal.SIGKILL)
+                n += 1
+        except (OSError, ValueError):
+            continue  # (gone meanwhile, or not ours to read)
+    return n
 
 
 def left_runs(state_dir: str) -> list:
