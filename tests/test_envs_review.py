@@ -684,3 +684,32 @@ def test_a_dockerfile_outside_its_build_folder_is_said_to_be_so(repo):
         """)
         errors = validation_errors(repo.root)
         assert [e.message for e in errors] == [f"dockerfile of environment 'b': {said}"], errors
+
+
+def test_requirements_edited_while_the_run_goes_on_are_not_built_under_the_old_key(repo):
+    # Was: the venv was built from the requirements as they were when a step first needed it,
+    # but the steps' keys held them as they were when the run planned them: the outputs of the
+    # edited requirements were recorded under the old key, and once the file was edited back,
+    # `pipe run` called them fresh: stale.
+    _wheel(repo.root / "wheels/one/foo-1.0-py3-none-any.whl", "one")
+    _wheel(repo.root / "wheels/two/foo-1.0-py3-none-any.whl", "two")
+    repo.write("req.txt", "./wheels/one/foo-1.0-py3-none-any.whl\n")
+    repo.pipefile("""
+        environments:
+          v: {type: venv, requirements: req.txt}
+        steps:
+          edit:
+            command: echo ./wheels/two/foo-1.0-py3-none-any.whl > req.txt && echo > ${{outputs.o}}
+            outputs: {o: out/edit.txt}
+          use:
+            command: python -c "import foo; print(foo.VALUE)" > ${{outputs.o}}
+            inputs: {e: out/edit.txt}
+            outputs: {o: out/use.txt}
+            environment: v
+    """)
+    r = repo.pipe("run", timeout=300)
+    assert r.code == 1 and "changed since this run planned its steps" in r.err, str(r)
+    repo.write("req.txt", "./wheels/one/foo-1.0-py3-none-any.whl\n")
+    r = repo.pipe("run", "use", timeout=300)
+    assert r.code == 0, str(r)
+    assert repo.read("out/use.txt").strip() == "one"

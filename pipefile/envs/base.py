@@ -161,12 +161,13 @@ class Environment:
 
     def identity(self) -> str:
         if self._identity is None:
-            built = self.build_identity()
-            if built is None and not self.spec.env:
-                self._identity = LOCAL_IDENTITY if self.kind == spec.ENV_LOCAL else self.kind
-            else:
-                self._identity = f"{self.kind}:{hash_json({'build': built, 'env': dict(self.spec.env)})}"
+            self._identity = self._identity_of(self.build_identity())
         return self._identity
+
+    def _identity_of(self, built: Optional[dict]) -> str:
+        if built is None and not self.spec.env:
+            return LOCAL_IDENTITY if self.kind == spec.ENV_LOCAL else self.kind
+        return f"{self.kind}:{hash_json({'build': built, 'env': dict(self.spec.env)})}"
 
     def build_id(self) -> str:
         """The name of the built thing in the cache: kind and digest of build_identity()."""

@@ -274,7 +274,12 @@ class VenvEnvironment(CachedEnvironment):
 
     def _prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
         """What prepare() does, its lock held."""
-        build_id = self.build_id()
+        ident = self.build_identity()
+        if self._identity is not None and self._identity_of(ident) != self._identity:
+            # The steps' keys hold what the files were when the run planned them: a venv of
+            # what they are now would be recorded under those keys (stale once edited back).
+            raise self._changed("since this run planned its steps")
+        build_id = f"{self.kind}-{hash_json(ident)}"
         path = self.cache.lookup(build_id)
         if path is None or not _runs(path):
             with build_lock(self.cache, build_id, log, cancelled, f"venv environment '{self.name}'"):
@@ -289,14 +294,21 @@ class VenvEnvironment(CachedEnvironment):
                     self.cache.unpublish(build_id)
                     path = None
                 if path is None:
-                    path = self._build(build_id, log, cancelled)
+                    path = self._build(build_id, log, cancelled, ident)
         self.path = path
+
+    def _changed(self, when: str) -> EnvError:
+        return EnvError(
+            f"what venv environment '{self.name}' is built from (its requirements, the files they name) changed {when}",
+            self.spec.loc,
+            "run again: its steps then run in a venv of what the files hold now",
+        )
 
     def built(self) -> bool:
         path = self.cache.lookup(self.build_id())
         return path is not None and _runs(path)
 
-    def _build(self, build_id: str, log: IO[bytes], cancelled: threading.Event) -> str:
+    def _build(self, build_id: str, log: IO[bytes], cancelled: threading.Event, ident: dict) -> str:
         what = f"building venv environment '{self.name}'"
         log.write(f"pipe: {what} ({self.describe()})\n".encode())
         path = self.cache.new_build(build_id)
@@ -344,10 +356,12 @@ class VenvEnvironment(CachedEnvironment):
             version = subprocess.run(
                 [py, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, env=env
             )
+            if self.build_identity() != ident:  # (pip read them meanwhile: the build is of neither)
+                raise self._changed("while it was built")
             meta = {
                 "kind": self.kind,
                 "name": self.name,
-                "spec": self.build_identity(),
+                "spec": ident,
                 "python": version.stdout.strip(),
                 "installer": "uv" if uv else "pip",
                 "resolved": resolved.stdout.splitlines(),
