@@ -713,3 +713,21 @@ def test_requirements_edited_while_the_run_goes_on_are_not_built_under_the_old_k
     r = repo.pipe("run", "use", timeout=300)
     assert r.code == 0, str(r)
     assert repo.read("out/use.txt").strip() == "one"
+
+
+def test_two_mounts_on_one_target_are_an_error_when_the_pipefile_loads(repo):
+    # Was: accepted by `pipe validate`; Docker refused the container only when a step started
+    # ("Duplicate mount point"), after the steps before it had run.
+    from workspace_repo import validation_errors
+
+    for mounts, said in [
+        ('["a:/data", "b:/data/"]', "mount 'b:/data/' of environment 'd': '/data' is mounted twice"),
+        ('["a:/"]', "mount 'a:/' of environment 'd': the target '/' is the container's own root"),
+    ]:
+        repo.pipefile(f"""
+            environments:
+              d: {{type: docker, image: busybox, mounts: {mounts}}}
+            steps:
+              s: {{command: 'true', environment: d}}
+        """)
+        assert [e.message for e in validation_errors(repo.root)] == [said]

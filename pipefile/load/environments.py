@@ -224,7 +224,17 @@ def load_mounts(r: NodeReader, node: Node, what: str) -> tuple[Mount, ...]:
                 )
                 continue
             src = p
-        out.append(Mount(src, posixpath.normpath(target), mode == "ro"))
+        target = posixpath.normpath(target)
+        if target == "/" or any(m.target == target for m in out):
+            # (Docker refuses the container then, only when a step starts: "Duplicate mount point")
+            r.error(
+                node,
+                f"mount '{item}' of {what}: "
+                + ("the target '/' is the container's own root" if target == "/" else f"'{target}' is mounted twice"),
+                "give each mount a target folder of its own, e.g. data:/data",
+            )
+            continue
+        out.append(Mount(src, target, mode == "ro"))
     return tuple(out)
 
 
