@@ -196,7 +196,7 @@ def load_env_vars(r: NodeReader, node: Node, what: str) -> dict[str, str]:
 
 
 def load_mounts(r: NodeReader, node: Node, what: str) -> tuple[Mount, ...]:
-    out = []
+    out: list[Mount] = []
     hint = "write SOURCE:TARGET[:ro|rw], e.g. data/big:/data (read-only unless :rw)"
     for item in r.string_list(node, f"mounts of {what}", hint):
         parts = item.split(":")
