@@ -195,11 +195,15 @@ class Session(MapRounds):
 
         self.ws.lock.acquire(on_wait=on_wait)
         stale_runs = self.ws.stale_runs()
-        if stale_runs and any(e.type == spec.ENV_DOCKER for e in self.graph.pipefile.environments.values()):
-            # Containers do not die with the pipe that started them: remove those of a killed run.
-            from .envs.docker import remove_containers
+        if not any(e.type == spec.ENV_DOCKER for e in self.graph.pipefile.environments.values()):
+            stale_runs = []
+        # Containers do not die with the pipe that started them: remove those of a killed run,
+        # and those left when the daemon went away (noted in .pipe/containers/: containers.py).
+        left = os.path.join(self.ws.dir, "containers")  # (containers.LEFT_DIR)
+        if stale_runs or os.path.isdir(left):
+            from .envs.docker.containers import left_runs, remove_containers
 
-            remove_containers(stale_runs)
+            remove_containers(sorted(set(stale_runs) | set(left_runs(self.ws.dir))), self.ws.dir)
         staging.recover(self.ws)
         self._remove_stale_entries()
         artifacts_mod.materialize_bound(self.ws, self.hasher, self.graph.artifacts.values())

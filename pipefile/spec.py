@@ -150,6 +150,10 @@ class EnvSpec:
     mounts: tuple = ()  # docker: tuple[Mount, ...]
     description: str = ""
     loc: SourceLoc = SourceLoc("")
+    # The folder (workspace path, "" = the workspace) of the Pipefile that declares it, one used
+    # as a component: its paths were written from there, pip runs there, and its identity holds
+    # them as written (the same key as when that Pipefile runs on its own).
+    home: str = ""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -432,3 +433,301 @@ def test_a_dockerfile_that_is_a_fifo_is_an_error_not_a_hang(repo):
     """)
     r = repo.pipe("run", timeout=30)
     assert r.code == 2 and "Pipefile:3:" in r.err and "which has no img/Dockerfile" in r.err, str(r)
+
+
+def _real_socket():
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    return host[len("unix://") :] if host.startswith("unix://") else None
+
+
+class _Daemon:
+    """The daemon a pipe talks to: a forwarder (at `front`) to the real one, stopped and started
+    again by the test as a daemon that goes away and comes back."""
+
+    def __init__(self, front: str, real: str):
+        self.front, self.real, self.proc = front, real, None
+
+    def up(self) -> None:
+        if os.path.exists(self.front):
+            os.unlink(self.front)
+        self.proc = subprocess.Popen([sys.executable, "-c", _PROXY, self.front, self.real])
+        for _ in range(50):
+            if os.path.exists(self.front):
+                return
+            time.sleep(0.1)
+
+    def down(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+def _left_containers_setup(repo, tmp_path):
+    from envsupport import busybox_rootfs, docker_client, need
+
+    client = docker_client()
+    real = _real_socket()
+    need(real is not None and os.path.exists(real), "the daemon is not at a local unix socket")
+    image = f"pipefile-test/busybox-left:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    step = f"left{os.getpid()}"
+    daemon = _Daemon(str(tmp_path / "d.sock"), real)
+    env = dict(os.environ, PIPE_PLAIN="1", DOCKER_HOST=f"unix://{daemon.front}")
+    env.pop("PIPE_STORE_DIR", None)
+
+    def pipefile(command):
+        repo.pipefile(f"""
+            environments:
+              bb: {{type: docker, image: "{image}"}}
+            steps:
+              {step}: {{command: '{command}', outputs: {{o: out/s.txt}}, environment: bb}}
+        """)
+
+    def ours(**kw):
+        return client.containers.list(filters={"label": f"org.pipefile.step={step}"}, **kw)
+
+    def start_pipe():
+        p = subprocess.Popen(PIPE + ["run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not ours():
+            assert time.monotonic() < deadline and p.poll() is None, "the step's container never ran"
+            time.sleep(0.2)
+        return p
+
+    def cleanup():
+        daemon.down()
+        for c in ours(all=True):
+            c.remove(force=True)
+        client.images.remove(image, force=True)
+
+    return daemon, env, pipefile, ours, start_pipe, cleanup
+
+
+def test_a_container_given_up_when_the_daemon_went_away_is_removed_by_the_next_run(repo, tmp_path):
+    # Was: the step was given up (status 125) and its container, which could not be removed
+    # then, was never removed: still running its command (writing in the step's mounts)
+    # after pipe had moved on, then kept for ever, as the run that left it had ended normally.
+    daemon, env, pipefile, ours, start_pipe, cleanup = _left_containers_setup(repo, tmp_path)
+    try:
+        daemon.up()
+        pipefile("sleep 120; echo > ${{outputs.o}}")
+        p = start_pipe()
+        daemon.down()
+        p.communicate(timeout=90)
+        assert p.returncode == 1
+        # Its command was stopped (it would write on in the step's mounts), though pipe could
+        # not tell the daemon, which keeps the container, exited, for the next run to remove.
+        deadline = time.monotonic() + 15
+        while ours() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert ours() == [] and len(ours(all=True)) == 1
+        log = next((repo.root / ".pipe/jobs").glob("*/left*.log")).read_text()
+        assert "its command, still running, was stopped" in log, log
+        daemon.up()
+        pipefile("echo done > ${{outputs.o}}")
+        r = subprocess.run(PIPE + ["run"], cwd=repo.root, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert ours(all=True) == []
+        assert not (repo.root / ".pipe/containers").exists()
+    finally:
+        cleanup()
+
+
+def test_containers_of_a_killed_pipe_are_removed_once_the_daemon_answers_again(repo, tmp_path):
+    # Was: the run after a kill -9 found no daemon, so removed no container, and let the
+    # killed run go all the same: its containers were never removed.
+    daemon, env, pipefile, ours, start_pipe, cleanup = _left_containers_setup(repo, tmp_path)
+    try:
+        daemon.up()
+        pipefile("sleep 120; echo > ${{outputs.o}}")
+        p = start_pipe()
+        p.kill()
+        p.communicate(timeout=30)
+        daemon.down()
+        r = subprocess.run(PIPE + ["run"], cwd=repo.root, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and "cannot reach the Docker daemon" in r.stderr, r.stderr
+        assert len(ours(all=True)) == 1  # (its command was stopped by that run, as a local step's is)
+        daemon.up()
+        pipefile("echo done > ${{outputs.o}}")
+        r = subprocess.run(PIPE + ["run"], cwd=repo.root, env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert ours(all=True) == []
+        assert not (repo.root / ".pipe/containers").exists()
+    finally:
+        cleanup()
+
+
+def test_a_pipefile_used_as_a_component_keeps_its_venv_and_reads_its_paths_from_its_folder(repo):
+    # Was: a component's environment held paths relative to the calling workspace in its
+    # identity (an interpreter's path, the -r files, a wheel by path; a docker mount's source
+    # too), so its steps had other keys than when that Pipefile runs on its own (environments.md
+    # says the identity is the same): a second venv built, every step run again. And pip ran
+    # in the calling workspace, where `./wheels/...` named by the component is not.
+    _wheel(repo.root / "train/wheels/foo-1.0-py3-none-any.whl", "inner")
+    repo.write("train/req.txt", "-r more.txt\n")
+    repo.write("train/more.txt", "./wheels/foo-1.0-py3-none-any.whl\n")
+    (repo.root / "train/bin").mkdir(parents=True)
+    os.symlink(sys.executable, repo.root / "train/bin/py")
+    repo.write(
+        "train/Pipefile",
+        """
+        environments:
+          v: {type: venv, requirements: req.txt, python: bin/py}
+        steps:
+          a: {command: 'python -c "import foo; print(foo.VALUE)" > ${{outputs.o}}', outputs: {o: {path: out/a.txt, output: true}}, environment: v}
+        """,
+    )
+    repo.pipefile("""
+        steps:
+          t: {component: ./train/Pipefile}
+    """)
+    alone = repo.pipe("-C", "train", "envs", "--json", check=True).json["environments"]
+    used = repo.pipe("envs", "--json", check=True).json["environments"]
+    assert [r["identity"] for r in used if r["name"] == "train/Pipefile:v"] == [alone[0]["identity"]]
+    r = repo.pipe("run", timeout=300)
+    assert r.code == 0, str(r)
+
+
+def test_a_damaged_environments_record_is_replaced_not_an_internal_error(repo, tmp_path):
+    # Was: .pipe/environments.json holding another shape (a list, a record that is no object,
+    # a build that is no string: a hand edit, a bad copy) made every run that used an
+    # environment, and `pipe envs prune` in any workspace sharing the store, exit 70.
+    store = str(tmp_path / "store")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "Pipefile").write_text("steps:\n  b: {command: 'true'}\n")
+    repo.pipefile("""
+        environments:
+          e: {type: local, env: {MODE: fast}}
+        steps:
+          a: {command: 'echo $MODE > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: e}
+    """)
+    env = {"PIPE_STORE_DIR": store}
+    assert repo.pipe("run", env=env).code == 0
+    record = repo.root / ".pipe/environments.json"
+    for damaged in ('{"v": 1, "environments": [1]}', '{"v": 1, "environments": {"e": {"build": [1]}, "f": 5}}', "[]"):
+        record.write_text(damaged)
+        r = subprocess.run(
+            PIPE + ["envs", "prune", "--dry-run"],
+            cwd=other,
+            env=dict(os.environ, PIPE_STORE_DIR=store, PIPE_PLAIN="1"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, (damaged, r.stderr)
+        r = repo.pipe("run", "--force", env=env)
+        assert r.code == 0, (damaged, str(r))
+        assert repo.read("out/a.txt") == "fast\n"
+
+
+def test_a_damaged_build_record_in_the_store_is_listed_not_an_internal_error(repo, tmp_path):
+    # Was: a build's pipe-env.json that is not an object (or whose fields are of other types)
+    # made `pipe envs` and `pipe envs prune` exit 70.
+    store = tmp_path / "store"
+    envs = store / "envs"
+    (envs / "builds/venv-0123.ab").mkdir(parents=True)
+    os.symlink("builds/venv-0123.ab", envs / "venv-0123")
+    repo.pipefile("steps:\n  a: {command: 'true'}\n")
+    env = {"PIPE_STORE_DIR": str(store)}
+    for damaged in ("[1]", '{"kind": 5, "name": [1], "created": "x"}'):
+        (envs / "builds/venv-0123.ab/pipe-env.json").write_text(damaged)
+        r = repo.pipe("envs", env=env)
+        assert r.code == 0 and "venv-0123" in r.out, (damaged, str(r))
+        r = repo.pipe("envs", "--json", env=env)
+        assert r.code == 0 and r.json["builds"][0]["type"] == "venv", (damaged, str(r))
+        assert repo.pipe("envs", "prune", "--dry-run", env=env).code == 0
+
+
+def test_an_environment_that_failed_to_build_is_not_built_again_for_each_step_of_the_run(repo):
+    # Was: each step that needed it built it again, and failed again: a pip resolution that
+    # fails after minutes cost that many minutes per step, with -k (docs: built once).
+    true = shutil.which("true")
+    repo.pipefile(f"""
+        environments:
+          v: {{type: venv, python: "{true}"}}
+        steps:
+          a: {{command: 'true', environment: v}}
+          b: {{command: 'true', environment: v}}
+          c: {{command: 'true', environment: v}}
+    """)
+    r = repo.pipe("run", "-k", "-j1", timeout=300)
+    assert r.code == 1, str(r)
+    logs = {s: (repo.root / f".pipe/jobs/1/{s}.log").read_text() for s in "abc"}
+    assert sum("building venv environment 'v'" in t for t in logs.values()) == 1, logs
+    built = next(s for s, t in logs.items() if "building venv environment 'v'" in t)
+    assert r.err.count("failed to build earlier in this run (its output is in") == 2, r.err
+    assert f"its output is in .pipe/jobs/1/{built}.log" in r.err
+    # The next run tries again.
+    r = repo.pipe("run", "-k", "-j1", timeout=300)
+    assert "building venv environment 'v'" in r.err
+
+
+def test_a_dockerfile_outside_its_build_folder_is_said_to_be_so(repo):
+    # Was: "'../Dockerfile.gpu' is outside the workspace (the Pipefile's folder)" for a file
+    # that is in the workspace, beside the build folder; and an absolute path was "relative to
+    # the Pipefile's folder", where dockerfile: is relative to the build folder.
+    from workspace_repo import validation_errors
+
+    repo.write("envs/Dockerfile.gpu", "FROM scratch\n")
+    repo.write("envs/img/Dockerfile", "FROM scratch\n")
+    for df, said in [
+        ("../Dockerfile.gpu", "'../Dockerfile.gpu' is outside the build folder 'envs/img'"),
+        ("/abs/Dockerfile", "'/abs/Dockerfile' is an absolute path; it is relative to the build folder 'envs/img'"),
+    ]:
+        repo.pipefile(f"""
+            environments:
+              b: {{type: docker, build: envs/img, dockerfile: "{df}"}}
+            steps:
+              s: {{command: 'true', environment: b}}
+        """)
+        errors = validation_errors(repo.root)
+        assert [e.message for e in errors] == [f"dockerfile of environment 'b': {said}"], errors
+
+
+def test_requirements_edited_while_the_run_goes_on_are_not_built_under_the_old_key(repo):
+    # Was: the venv was built from the requirements as they were when a step first needed it,
+    # but the steps' keys held them as they were when the run planned them: the outputs of the
+    # edited requirements were recorded under the old key, and once the file was edited back,
+    # `pipe run` called them fresh: stale.
+    _wheel(repo.root / "wheels/one/foo-1.0-py3-none-any.whl", "one")
+    _wheel(repo.root / "wheels/two/foo-1.0-py3-none-any.whl", "two")
+    repo.write("req.txt", "./wheels/one/foo-1.0-py3-none-any.whl\n")
+    repo.pipefile("""
+        environments:
+          v: {type: venv, requirements: req.txt}
+        steps:
+          edit:
+            command: echo ./wheels/two/foo-1.0-py3-none-any.whl > req.txt && echo > ${{outputs.o}}
+            outputs: {o: out/edit.txt}
+          use:
+            command: python -c "import foo; print(foo.VALUE)" > ${{outputs.o}}
+            inputs: {e: out/edit.txt}
+            outputs: {o: out/use.txt}
+            environment: v
+    """)
+    r = repo.pipe("run", timeout=300)
+    assert r.code == 1 and "changed since this run planned its steps" in r.err, str(r)
+    repo.write("req.txt", "./wheels/one/foo-1.0-py3-none-any.whl\n")
+    r = repo.pipe("run", "use", timeout=300)
+    assert r.code == 0, str(r)
+    assert repo.read("out/use.txt").strip() == "one"
+
+
+def test_two_mounts_on_one_target_are_an_error_when_the_pipefile_loads(repo):
+    # Was: accepted by `pipe validate`; Docker refused the container only when a step started
+    # ("Duplicate mount point"), after the steps before it had run.
+    from workspace_repo import validation_errors
+
+    for mounts, said in [
+        ('["a:/data", "b:/data/"]', "mount 'b:/data/' of environment 'd': '/data' is mounted twice"),
+        ('["a:/"]', "mount 'a:/' of environment 'd': the target '/' is the container's own root"),
+    ]:
+        repo.pipefile(f"""
+            environments:
+              d: {{type: docker, image: busybox, mounts: {mounts}}}
+            steps:
+              s: {{command: 'true', environment: d}}
+        """)
+        assert [e.message for e in validation_errors(repo.root)] == [said]

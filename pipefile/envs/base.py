@@ -157,6 +157,7 @@ class Environment:
         self.hasher = hasher
         self._identity: Optional[str] = None
         self._lock = threading.Lock()
+        self._failed: Optional[tuple] = None  # (EnvError, the log it went to): see build_once
 
     # --- identity -------------------------------------------------------------------------
     def build_identity(self) -> Optional[dict]:
@@ -165,12 +166,13 @@ class Environment:
 
     def identity(self) -> str:
         if self._identity is None:
-            built = self.build_identity()
-            if built is None and not self.spec.env:
-                self._identity = LOCAL_IDENTITY if self.kind == spec.ENV_LOCAL else self.kind
-            else:
-                self._identity = f"{self.kind}:{hash_json({'build': built, 'env': dict(self.spec.env)})}"
+            self._identity = self._identity_of(self.build_identity())
         return self._identity
+
+    def _identity_of(self, built: Optional[dict]) -> str:
+        if built is None and not self.spec.env:
+            return LOCAL_IDENTITY if self.kind == spec.ENV_LOCAL else self.kind
+        return f"{self.kind}:{hash_json({'build': built, 'env': dict(self.spec.env)})}"
 
     def build_id(self) -> str:
         """The name of the built thing in the cache: kind and digest of build_identity()."""
@@ -214,6 +216,44 @@ class Environment:
         return LocalProcess(argv, env, launch.cwd, launch.log)
 
     # --- helpers for subclasses -------------------------------------------------------------
+    @contextlib.contextmanager
+    def build_once(self, log: IO[bytes], cancelled: threading.Event) -> Iterator[None]:
+        """Around preparing it (its lock held): a build that failed is not tried again by each
+        step of the run that needs it (a pip resolution that fails after minutes, once per
+        step): they fail at once with its error, saying where its output is. The next run
+        (a new Environment) tries again."""
+        if self._failed is not None:
+            e, where = self._failed
+            log.write(f"pipe: {self.kind} environment '{self.name}' failed to build earlier in this run\n".encode())
+            why = e.message.replace(" (its output is in the step's log)", "")  # (that is another step's)
+            raise EnvError(
+                f"{self.kind} environment '{self.name}' failed to build earlier in this run (its output is in "
+                f"{where}): {why}",
+                e.loc,
+                e.hint,
+            )
+        try:
+            yield
+        except EnvError as e:
+            if not cancelled.is_set():  # (interrupted is no failure of the build)
+                name = getattr(log, "name", None)
+                where = (
+                    os.path.relpath(name, self.root) if isinstance(name, str) else "the log of the step that built it"
+                )
+                self._failed = (e, where)
+            raise
+
+    def as_written(self, path: str) -> str:
+        """A workspace path of the spec as its Pipefile wrote it (relative to the spec's home):
+        what an identity holds, so that a Pipefile used as a component keys its steps as when
+        it runs on its own."""
+        home = self.spec.home
+        return os.path.relpath(path, home) if home and not os.path.isabs(path) else path
+
+    def home_dir(self) -> str:
+        """The folder the spec's Pipefile is in (where its relative paths start)."""
+        return os.path.join(self.root, self.spec.home) if self.spec.home else self.root
+
     def workspace_file(self, rel: str, what: str) -> dict:
         """{path, digest} of a file the spec names, or an EnvError at the spec's line."""
         # (data_only: a FIFO there is never opened, which would wait for a writer for ever)

@@ -125,12 +125,7 @@ class EnvCache:
             path = self.lookup(n)
             if path is None:
                 continue
-            try:
-                with open(os.path.join(path, META_FILE)) as f:
-                    meta = json.load(f)
-            except (OSError, ValueError):
-                meta = {}
-            out.append((n, path, meta))
+            out.append((n, path, _read_meta(os.path.join(path, META_FILE))))
         return out
 
     def remove(self, build_id: str) -> None:
@@ -153,6 +148,20 @@ class EnvCache:
             return []
         live = {os.path.basename(p) for _, p, _ in self.entries()}
         return [os.path.join(self.builds, n) for n in names if n not in live]
+
+
+def _read_meta(path: str) -> dict:
+    """A build's pipe-env.json, less what is not of its shape (a damaged or hand-edited one
+    is shown as what it can tell, never an internal error)."""
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    want = {"kind": str, "name": str, "created": (int, float)}
+    return {k: v for k, v in meta.items() if k not in want or (isinstance(v, want[k]) and not isinstance(v, bool))}
 
 
 class CachedEnvironment(Environment):

@@ -61,15 +61,16 @@ class CondaEnvironment(CachedEnvironment):
         with self._lock:
             if self.path:
                 return
-            self.check()
-            build_id = self.build_id()
-            path = self.cache.lookup(build_id)
-            if path is None:
-                with build_lock(self.cache, build_id, log, cancelled, f"conda environment '{self.name}'"):
-                    path = self.cache.lookup(build_id)
-                    if path is None:
-                        path = self._build(build_id, log, cancelled)
-            self.path = path
+            with self.build_once(log, cancelled):
+                self.check()
+                build_id = self.build_id()
+                path = self.cache.lookup(build_id)
+                if path is None:
+                    with build_lock(self.cache, build_id, log, cancelled, f"conda environment '{self.name}'"):
+                        path = self.cache.lookup(build_id)
+                        if path is None:
+                            path = self._build(build_id, log, cancelled)
+                self.path = path
 
     def _build(self, build_id: str, log: IO[bytes], cancelled: threading.Event) -> str:
         what = f"creating conda environment '{self.name}'"

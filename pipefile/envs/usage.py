@@ -21,11 +21,7 @@ def write_environments(state_dir: str, envs: dict, keep=()) -> None:
     import tempfile  # here, not at the top: a no-op run writes nothing (start-up)
 
     path = os.path.join(state_dir, ENVIRONMENTS_FILE)
-    try:
-        with open(path) as f:
-            old = json.load(f).get("environments", {})
-    except (OSError, ValueError, AttributeError):
-        old = {}
+    old = read_environments(state_dir)
     envs = {**{k: v for k, v in old.items() if k in keep}, **envs}
     if old == envs:
         return
@@ -36,12 +32,17 @@ def write_environments(state_dir: str, envs: dict, keep=()) -> None:
 
 
 def read_environments(state_dir: str) -> dict:
+    """{name: record} as recorded; {} for a file that is not there or not of this shape (a
+    damaged or hand-edited one is replaced at the next run, never an internal error)."""
     try:
         with open(os.path.join(state_dir, ENVIRONMENTS_FILE)) as f:
             data = json.load(f)
-        return data.get("environments", {}) if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
+    envs = data.get("environments") if isinstance(data, dict) else None
+    if not isinstance(envs, dict):
+        return {}
+    return {k: v for k, v in envs.items() if isinstance(v, dict) and isinstance(v.get("build"), (str, type(None)))}
 
 
 def note_made(state_dir: str, made: dict, keep=()) -> None:

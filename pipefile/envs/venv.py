@@ -143,15 +143,16 @@ class VenvEnvironment(CachedEnvironment):
 
     def build_identity(self) -> dict:
         req = self.workspace_file(self.spec.requirements, "requirements file") if self.spec.requirements else None
+        python = self.python_version()
         ident = {
-            "python": self.python_version(),
+            "python": self.as_written(python) if "/" in python else python,
             "platform": platform_tag(),
             "requirements": req and {"digest": req["digest"]},
             "packages": list(self.spec.packages),
         }
         included = self._included(self.spec.requirements, set()) if req else []
         if included:  # only then: the identity of a file without -r/-c lines stays what it was
-            ident["included"] = included
+            ident["included"] = [[self.as_written(p), d] for p, d in included]
         if self.spec.python and "/" in self.spec.python:
             # An interpreter named by path can be replaced at that path (a Python upgraded in
             # place): its content is what builds the venv, or the old venv, made for the other
@@ -161,7 +162,7 @@ class VenvEnvironment(CachedEnvironment):
         # (a wheel rebuilt under the same name must rebuild the venv and rerun its steps).
         local = self._local_sources(included)
         if local:  # (only then, as above: identities without them stay what they were)
-            ident["local"] = local
+            ident["local"] = [[self.as_written(p), d] for p, d in local]
         return ident
 
     def _interpreter_digest(self) -> Optional[str]:
@@ -185,8 +186,8 @@ class VenvEnvironment(CachedEnvironment):
             target = local_target(line)
             if target is None:
                 continue
-            # pip reads such a path from its working folder, which is the workspace's (as -e, -f)
-            inc = os.path.relpath(os.path.normpath(os.path.join(self.root, target)), self.root)
+            # pip reads such a path from its working folder: the Pipefile's (as -e, -f)
+            inc = os.path.relpath(os.path.normpath(os.path.join(self.home_dir(), target)), self.root)
             if any(inc == seen for seen, _ in out):
                 continue
             ap = os.path.normpath(os.path.join(self.root, inc))
@@ -234,8 +235,8 @@ class VenvEnvironment(CachedEnvironment):
         if not want:
             return sys.executable
         if "/" in want:
-            if os.access(want, os.X_OK):
-                return want
+            if os.access(os.path.join(self.root, want), os.X_OK):
+                return self.as_written(want)  # (the tools run in the Pipefile's folder: home_dir)
             raise EnvError(
                 f"environment '{self.name}' asks for python '{want}', which is not an executable",
                 self.spec.loc,
@@ -268,29 +269,46 @@ class VenvEnvironment(CachedEnvironment):
         with self._lock:
             if self.path:
                 return
-            build_id = self.build_id()
-            path = self.cache.lookup(build_id)
-            if path is None or not _runs(path):
-                with build_lock(self.cache, build_id, log, cancelled, f"venv environment '{self.name}'"):
-                    path = self.cache.lookup(build_id)  # someone else may have built it meanwhile
-                    if path is not None and not _runs(path):
-                        # Its interpreter is gone (the Python it was made from was removed, or
-                        # upgraded in place): every step would fail in it until it was rebuilt.
-                        log.write(
-                            f"pipe: venv environment '{self.name}' is broken ({_bin(path)}/python is missing "
-                            "or points at a Python that is gone): building it again\n".encode()
-                        )
-                        self.cache.unpublish(build_id)
-                        path = None
-                    if path is None:
-                        path = self._build(build_id, log, cancelled)
-            self.path = path
+            with self.build_once(log, cancelled):
+                self._prepare(log, cancelled)
+
+    def _prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
+        """What prepare() does, its lock held."""
+        ident = self.build_identity()
+        if self._identity is not None and self._identity_of(ident) != self._identity:
+            # The steps' keys hold what the files were when the run planned them: a venv of
+            # what they are now would be recorded under those keys (stale once edited back).
+            raise self._changed("since this run planned its steps")
+        build_id = f"{self.kind}-{hash_json(ident)}"
+        path = self.cache.lookup(build_id)
+        if path is None or not _runs(path):
+            with build_lock(self.cache, build_id, log, cancelled, f"venv environment '{self.name}'"):
+                path = self.cache.lookup(build_id)  # someone else may have built it meanwhile
+                if path is not None and not _runs(path):
+                    # Its interpreter is gone (the Python it was made from was removed, or
+                    # upgraded in place): every step would fail in it until it was rebuilt.
+                    log.write(
+                        f"pipe: venv environment '{self.name}' is broken ({_bin(path)}/python is missing "
+                        "or points at a Python that is gone): building it again\n".encode()
+                    )
+                    self.cache.unpublish(build_id)
+                    path = None
+                if path is None:
+                    path = self._build(build_id, log, cancelled, ident)
+        self.path = path
+
+    def _changed(self, when: str) -> EnvError:
+        return EnvError(
+            f"what venv environment '{self.name}' is built from (its requirements, the files they name) changed {when}",
+            self.spec.loc,
+            "run again: its steps then run in a venv of what the files hold now",
+        )
 
     def built(self) -> bool:
         path = self.cache.lookup(self.build_id())
         return path is not None and _runs(path)
 
-    def _build(self, build_id: str, log: IO[bytes], cancelled: threading.Event) -> str:
+    def _build(self, build_id: str, log: IO[bytes], cancelled: threading.Event, ident: dict) -> str:
         what = f"building venv environment '{self.name}'"
         log.write(f"pipe: {what} ({self.describe()})\n".encode())
         path = self.cache.new_build(build_id)
@@ -301,22 +319,28 @@ class VenvEnvironment(CachedEnvironment):
             reqs += list(self.spec.packages)
             py = os.path.join(_bin(path), "python")
             env = _tool_env()
+            # Where pip reads the relative paths of the requirements (./pkg, -e, -f): the folder
+            # of the Pipefile that declares the environment, as when it runs on its own.
+            cwd = self.home_dir()
+            python = self.spec.python
+            if "/" in python:
+                python = os.path.join(self.root, python)  # (rebased: relative to the workspace)
             uv = shutil.which("uv")
             if uv:
                 run_tool(
-                    [uv, "venv", "--quiet", "--python", self.spec.python or sys.executable, path],
+                    [uv, "venv", "--quiet", "--python", python or sys.executable, path],
                     log,
                     cancelled,
                     what,
-                    self.root,
+                    cwd,
                     env,
                 )
                 self._check_made(path)
                 if reqs:
-                    run_tool([uv, "pip", "install", "--python", py] + reqs, log, cancelled, what, self.root, env)
+                    run_tool([uv, "pip", "install", "--python", py] + reqs, log, cancelled, what, cwd, env)
                 freeze = [uv, "pip", "freeze", "--python", py]
             else:
-                run_tool([self._interpreter(), "-m", "venv", path], log, cancelled, what, self.root, env)
+                run_tool([self._interpreter(), "-m", "venv", path], log, cancelled, what, cwd, env)
                 self._check_made(path)
                 if reqs:
                     run_tool(
@@ -324,18 +348,20 @@ class VenvEnvironment(CachedEnvironment):
                         log,
                         cancelled,
                         what,
-                        self.root,
+                        cwd,
                         env,
                     )
                 freeze = [py, "-m", "pip", "freeze", "--disable-pip-version-check"]
-            resolved = subprocess.run(freeze, capture_output=True, text=True, env=env, cwd=self.root)
+            resolved = subprocess.run(freeze, capture_output=True, text=True, env=env, cwd=cwd)
             version = subprocess.run(
                 [py, "-c", "import platform; print(platform.python_version())"], capture_output=True, text=True, env=env
             )
+            if self.build_identity() != ident:  # (pip read them meanwhile: the build is of neither)
+                raise self._changed("while it was built")
             meta = {
                 "kind": self.kind,
                 "name": self.name,
-                "spec": self.build_identity(),
+                "spec": ident,
                 "python": version.stdout.strip(),
                 "installer": "uv" if uv else "pip",
                 "resolved": resolved.stdout.splitlines(),

@@ -145,7 +145,13 @@ def _docker(r: NodeReader, f: dict[str, Node], dockerfile_key: Optional[Node], w
         if "dockerfile" in f:
             df = r.string(f["dockerfile"], f"dockerfile of {what}")
             p, problem = normalize_path(df) if df is not None else (None, None)
-            if problem:
+            if problem and df is not None and df.strip():
+                # (normalize_path speaks of the workspace; this path is inside the build folder)
+                where = f"the build folder '{kw['build'] or raw}'"
+                if df.strip().startswith("/"):
+                    problem = f"'{df}' is an absolute path; it is relative to {where}"
+                elif posixpath.normpath(df.strip()).split("/")[0] == "..":
+                    problem = f"'{df}' is outside {where}"
                 r.error(
                     f["dockerfile"],
                     f"dockerfile of {what}: {problem}",
@@ -190,7 +196,7 @@ def load_env_vars(r: NodeReader, node: Node, what: str) -> dict[str, str]:
 
 
 def load_mounts(r: NodeReader, node: Node, what: str) -> tuple[Mount, ...]:
-    out = []
+    out: list[Mount] = []
     hint = "write SOURCE:TARGET[:ro|rw], e.g. data/big:/data (read-only unless :rw)"
     for item in r.string_list(node, f"mounts of {what}", hint):
         parts = item.split(":")
@@ -218,7 +224,17 @@ def load_mounts(r: NodeReader, node: Node, what: str) -> tuple[Mount, ...]:
                 )
                 continue
             src = p
-        out.append(Mount(src, posixpath.normpath(target), mode == "ro"))
+        target = posixpath.normpath(target)
+        if target == "/" or any(m.target == target for m in out):
+            # (Docker refuses the container then, only when a step starts: "Duplicate mount point")
+            r.error(
+                node,
+                f"mount '{item}' of {what}: "
+                + ("the target '/' is the container's own root" if target == "/" else f"'{target}' is mounted twice"),
+                "give each mount a target folder of its own, e.g. data:/data",
+            )
+            continue
+        out.append(Mount(src, target, mode == "ro"))
     return tuple(out)
 
 

@@ -56,9 +56,11 @@ def _placed(env: spec.EnvSpec, name: str, rebase: Callable[[str], str]) -> spec.
     python = env.python
     if "/" in python and not posixpath.isabs(python):  # an interpreter by a relative path
         python = rebase(python)
+    home = rebase(env.home or ".")
     return dataclasses.replace(
         env,
         name=name,
+        home="" if home == "." else home,
         requirements=rebase(env.requirements),
         file=rebase(env.file),
         build=rebase(env.build),

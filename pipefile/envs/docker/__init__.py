@@ -18,7 +18,8 @@ output paths, executors/literal.py), the environment's variables, `network: none
 extra mounts, GPUs as device requests for exactly the leased ids, and the step's
 memory as a limit. Its output is streamed into the step's log. Containers carry
 the labels org.pipefile.run / org.pipefile.step; they are removed when the step ends,
-and a later run removes those of a pipe that was killed.
+and a later run removes those of a pipe that was killed, and those its daemon's going away
+left (noted in .pipe/containers/, containers.py).
 
 Modules: `context` (the build context: what the daemon is sent, and its digest),
 `environment` (DockerEnvironment: its identity, fetching what it needs before

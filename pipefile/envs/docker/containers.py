@@ -1,5 +1,12 @@
 """Running a step in a container: driven like a process (wait, poll, signal, removed at the
 end), labelled with its run and step so that a later run removes those a killed pipe left.
+
+When the daemon has not answered for DAEMON_GONE_SECONDS, the step is given up and its
+command, if it runs on this machine, stopped (`_stop_local`). A container that could not be
+removed when its step ended (the daemon had gone away) is noted in the workspace,
+`.pipe/containers/RUN_ID` (an empty file), and so are the runs of a killed pipe whose
+containers could not be removed at the next run (no daemon then): the next run that reaches
+the daemon removes them, and the notes.
 """
 
 from __future__ import annotations
@@ -11,11 +18,13 @@ import time
 from typing import IO, Optional
 
 from ... import spec
+from ...workspace import STATE_DIR
 from ..base import WORKSPACE_VIEW, EnvError, Launch, shell_argv
 from .daemon import client, sdk
 
 RUN_LABEL = "org.pipefile.run"
 STEP_LABEL = "org.pipefile.step"
+LEFT_DIR = "containers"  # in the workspace's .pipe/: the runs whose containers may be left
 
 
 def start_container(image_id: Optional[str], env_spec: spec.EnvSpec, root: str, launch: Launch) -> "ContainerProcess":
@@ -75,7 +84,8 @@ def start_container(image_id: Optional[str], env_spec: spec.EnvSpec, root: str, 
             f"could not create the container of step '{launch.step}': {getattr(e, 'explanation', None) or e}",
             env_spec.loc,
         ) from None
-    proc = ContainerProcess(container, launch.log)
+    proc = ContainerProcess(container, launch.log, os.path.join(root, STATE_DIR, LEFT_DIR, launch.run_id))
+    proc.marks = {f"PIPE_RUN_ID={launch.run_id}".encode(), f"PIPE_STEP={launch.step}".encode()}
     try:
         container.start()
     except docker.errors.DockerException as e:
@@ -102,9 +112,11 @@ DAEMON_GONE_STATUS = 125
 class ContainerProcess:
     """A running container, driven like a process: wait, poll, signal, and removed at the end."""
 
-    def __init__(self, container, log: IO[bytes]):
+    def __init__(self, container, log: IO[bytes], left_note: Optional[str] = None):
         self.container = container
         self.log = log
+        self.left_note = left_note  # written if the container cannot be removed (the module's docstring)
+        self.marks: set = set()  # the variables its processes carry (this run's and step's): _stop_local
         self.rc: Optional[int] = None
         self._logs: Optional[threading.Thread] = None
         self._silent_since: Optional[float] = None  # when the daemon stopped answering
@@ -128,10 +140,13 @@ class ContainerProcess:
         if now - self._silent_since < DAEMON_GONE_SECONDS:
             return False
         self.rc = DAEMON_GONE_STATUS
+        stopped = _stop_local(self.marks)
         with contextlib.suppress(Exception):
             self.log.write(
                 f"pipe: the Docker daemon has not answered for {DAEMON_GONE_SECONDS:.0f} s ({error}): the step "
-                "is given up; its container, if it still runs, is the daemon's\n".encode("utf-8", "replace")
+                f"is given up{'; its command, still running, was stopped' if stopped else ''}\n".encode(
+                    "utf-8", "replace"
+                )
             )
             self.log.flush()
         return True
@@ -186,29 +201,86 @@ class ContainerProcess:
             pass
 
     def finish(self) -> bool:
+        docker = sdk()
         try:
             self.container.remove(force=True)
-        except Exception:  # noqa: BLE001
+        except docker.errors.NotFound:
             pass
+        except Exception:  # noqa: BLE001 - no daemon: it may still run; the next run removes it
+            if self.left_note:
+                _note_left(self.left_note)
         return False
 
 
-def remove_containers(run_ids) -> int:
-    """Remove the containers of runs whose pipe died (their ids); returns how many."""
+def _stop_local(marks: set) -> int:
+    """SIGKILL the processes of this machine that carry every one of `marks` (a container's,
+    when its daemon is here: they show in /proc, with the variables pipe gave them); returns
+    how many. A container whose daemon went away runs on without it, and would go on writing
+    in the step's writable mounts (a folder output's path) behind pipe's back."""
+    if not marks:
+        return 0
+    import signal
+
+    n = 0
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()) if os.path.isdir("/proc") else ():
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = set(f.read().split(b"\0"))
+            if marks <= environ and int(pid) != os.getpid():
+                os.kill(int(pid), signal.SIGKILL)
+                n += 1
+        except (OSError, ValueError):
+            continue  # (gone meanwhile, or not ours to read)
+    return n
+
+
+def left_runs(state_dir: str) -> list:
+    """The runs noted in the workspace (`.pipe/` is state_dir) as having left containers."""
+    try:
+        return sorted(os.listdir(os.path.join(state_dir, LEFT_DIR)))
+    except OSError:
+        return []
+
+
+def remove_containers(run_ids, state_dir: Optional[str] = None) -> int:
+    """Remove the containers of runs whose pipe died or that were left when the daemon went
+    away (their ids); returns how many. With `state_dir` (the workspace's `.pipe/`, its lock
+    held), a run whose containers cannot be removed now (no daemon) is noted there, and the
+    note of one whose are gone is dropped."""
     run_ids = list(run_ids)
     if not run_ids:
         return 0
+    notes = os.path.join(state_dir, LEFT_DIR) if state_dir else None
     try:
         docker = sdk()
         c = client()
     except EnvError:
-        return 0  # no daemon: no containers either
+        # No daemon now: they may still be there (or running), for a later run to remove.
+        for rid in run_ids if notes else ():
+            _note_left(os.path.join(notes, rid))
+        return 0
     n = 0
     for rid in run_ids:
         try:
             for container in c.containers.list(all=True, filters={"label": f"{RUN_LABEL}={rid}"}):
-                container.remove(force=True)
+                with contextlib.suppress(docker.errors.NotFound):
+                    container.remove(force=True)
                 n += 1
-        except docker.errors.DockerException:
-            pass
+        except Exception:  # noqa: BLE001 - the daemon failed meanwhile: try again at the next run
+            if notes:
+                _note_left(os.path.join(notes, rid))
+            continue
+        if notes:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(notes, rid))
+    if notes:
+        with contextlib.suppress(OSError):
+            os.rmdir(notes)  # once empty: a run without notes does not reach for the daemon
     return n
+
+
+def _note_left(path: str) -> None:
+    with contextlib.suppress(OSError):  # (a full disk: the containers stay, as they did before)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a"):
+            pass

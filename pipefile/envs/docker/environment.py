@@ -101,7 +101,7 @@ class DockerEnvironment(Environment):
                     "build": self.build_identity(),
                     "env": dict(self.spec.env),
                     "network": self.spec.network,
-                    "mounts": [[m.source, m.target, m.read_only] for m in self.spec.mounts],
+                    "mounts": [[self.as_written(m.source), m.target, m.read_only] for m in self.spec.mounts],
                 }
             )
         return self._identity
@@ -177,41 +177,46 @@ class DockerEnvironment(Environment):
         with self._lock:
             if self.image_id:
                 return
-            if self.spec.image:
-                image_id = self._local_image_id(self.spec.image)
-                if image_id is None:
-                    raise EnvError(
-                        f"image '{self.spec.image}' of environment '{self.name}' is no longer on this machine",
-                        self.spec.loc,
-                        "pull or build it again, then rerun",
-                    )
-                want = self.build_identity().get("image")
-                if want and want != image_id:
-                    raise EnvError(
-                        f"image '{self.spec.image}' changed while pipe was running ({want[:19]} -> {image_id[:19]})",
-                        self.spec.loc,
-                        "rerun: the step's key follows the image",
-                    )
-                self.image_id = image_id
-                return
-            image = self._built_image()
-            if image is None:
-                with build_lock(
-                    self.cache,
-                    "docker-" + hash_json(self.build_identity()),
-                    log,
-                    cancelled,
-                    f"the image of environment '{self.name}'",
-                ):
-                    image = self._built_image()
-                    if image is None:
-                        labels = {
-                            BUILD_LABEL: hash_json(self.build_identity()),
-                            ENV_LABEL: self.name,
-                            STORE_LABEL: store_label(self.cache.dir),
-                        }
-                        image = build_image(self.spec, self.build_dir(), self.tag(), labels, log, cancelled)
-            self.image_id = image.id
+            with self.build_once(log, cancelled):
+                self._prepare(log, cancelled)
+
+    def _prepare(self, log: IO[bytes], cancelled: threading.Event) -> None:
+        """What prepare() does, its lock held."""
+        if self.spec.image:
+            image_id = self._local_image_id(self.spec.image)
+            if image_id is None:
+                raise EnvError(
+                    f"image '{self.spec.image}' of environment '{self.name}' is no longer on this machine",
+                    self.spec.loc,
+                    "pull or build it again, then rerun",
+                )
+            want = self.build_identity().get("image")
+            if want and want != image_id:
+                raise EnvError(
+                    f"image '{self.spec.image}' changed while pipe was running ({want[:19]} -> {image_id[:19]})",
+                    self.spec.loc,
+                    "rerun: the step's key follows the image",
+                )
+            self.image_id = image_id
+            return
+        image = self._built_image()
+        if image is None:
+            with build_lock(
+                self.cache,
+                "docker-" + hash_json(self.build_identity()),
+                log,
+                cancelled,
+                f"the image of environment '{self.name}'",
+            ):
+                image = self._built_image()
+                if image is None:
+                    labels = {
+                        BUILD_LABEL: hash_json(self.build_identity()),
+                        ENV_LABEL: self.name,
+                        STORE_LABEL: store_label(self.cache.dir),
+                    }
+                    image = build_image(self.spec, self.build_dir(), self.tag(), labels, log, cancelled)
+        self.image_id = image.id
 
     def start(self, launch: Launch, base_env: Mapping[str, str]) -> ContainerProcess:
         return start_container(self.image_id, self.spec, self.root, launch)
