@@ -386,3 +386,68 @@ def test_a_mistyped_uid_of_digits_only_gets_its_did_you_mean(repo: Repo):
     r = repo.pipe("jobs", "show", "3")  # a short number is an id: its hint names the ids
     assert r.code == 2 and "the only job here is 1" in r.err, str(r)
     assert repo.pipe("jobs", "show", "4955", "--json", check=True).json["id"] == 1  # (a prefix still finds it)
+
+
+def _two_jobs(repo: Repo) -> None:
+    repo.pipefile(
+        """\
+        version: 1
+        params: {lr: 0.1}
+        steps:
+          train:
+            command: echo ${{params.lr}} > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    repo.pipe("run", "-p", "lr=0.2", check=True)
+
+
+def _set(repo: Repo, sql: str, *args) -> None:
+    import sqlite3
+
+    db = sqlite3.connect(repo.root / ".pipe/jobs.db")
+    with db:
+        db.execute(sql, args)
+    db.close()
+
+
+def test_a_damaged_job_record_is_named_and_the_other_jobs_still_listed(repo: Repo):
+    # A job row whose JSON was cut short or edited by hand made `pipe jobs` an internal error
+    # (exit 70, a JSONDecodeError), and every job with it. The listing shows every job it can
+    # read (the damaged one too, as far as it reads), then names the record, the column and
+    # the fix, exit 2; a command about that one job says the same.
+    _two_jobs(repo)
+    _set(repo, "UPDATE jobs SET params=? WHERE id=1", '{"lr": 0.')
+    r = repo.pipe("jobs")
+    assert r.code == 2, str(r)
+    assert "internal error" not in r.err
+    ids = [line.split()[0] for line in r.out.splitlines()[1:]]
+    assert ids == ["2", "1"], r.out
+    assert "the record of job 1 is damaged: its `params` is not JSON" in r.err, r.err
+    assert "UPDATE jobs SET params=NULL WHERE id=1" in r.err, r.err
+    r = repo.pipe("jobs", "--json")
+    assert r.code == 2 and [j["id"] for j in r.json["jobs"]] == [2, 1], str(r)
+    assert "damaged" in r.json["jobs"][1] and "damaged" not in r.json["jobs"][0]
+    r = repo.pipe("jobs", "show", "1")
+    assert r.code == 2 and "the record of job 1 is damaged" in r.err, str(r)
+    assert repo.pipe("jobs", "show", "2").code == 0
+    # JSON of another shape (a list where a mapping belongs) is damage too, not a crash later
+    _set(repo, "UPDATE jobs SET params='[1]' WHERE id=1")
+    r = repo.pipe("jobs", "show", "1")
+    assert r.code == 2 and "is JSON, but not a mapping" in r.err, str(r)
+    # the hint's fix works: the job reads again, without its params
+    _set(repo, "UPDATE jobs SET params=NULL WHERE id=1")
+    assert repo.pipe("jobs").code == 0
+    assert repo.pipe("jobs", "show", "1").code == 0
+
+
+def test_a_damaged_step_record_is_named(repo: Repo):
+    # The same for a step's row: `pipe jobs show` and `pipe lineage` read its inputs and outputs.
+    _two_jobs(repo)
+    _set(repo, 'UPDATE job_steps SET outputs=\'{"o": {"path\' WHERE job_id=2')
+    r = repo.pipe("jobs", "show", "2")
+    assert r.code == 2, str(r)
+    assert "the record of step 'train' of job 2 is damaged: its `outputs` is not JSON" in r.err, r.err
+    assert "\"UPDATE job_steps SET outputs=NULL WHERE job_id=2 AND step='train'\"" in r.err, r.err
+    assert repo.pipe("jobs").code == 0  # (the listing reads no step's JSON)

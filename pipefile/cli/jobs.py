@@ -45,8 +45,9 @@ def jobs(ctx, pipefile, experiment, status, limit, show_all, as_json):
         hand_down(ctx, pipefile=pipefile, as_json=as_json)
         return
     ws = open_workspace(pipefile)
+    damaged: list = []  # (a record cut short or edited by hand: listed as far as it reads, then said)
     try:
-        found = ws.jobs.jobs(experiment, status, limit, work_only=not show_all)
+        found = ws.jobs.jobs(experiment, status, limit, work_only=not show_all, problems=damaged)
         hidden = 0 if show_all else ws.jobs.count_noop(experiment, status)
         counts = {j.id: ws.jobs.outcome_counts(j.id) for j in found}
     finally:
@@ -55,6 +56,8 @@ def jobs(ctx, pipefile, experiment, status, limit, show_all, as_json):
         dump_json({"jobs": [dict(j.to_json(), steps=counts[j.id]) for j in found], "hidden": hidden})
     else:
         report_jobs.render_jobs(found, counts, filtered=bool(experiment or status), hidden=hidden)
+    if damaged:
+        raise report_jobs.damaged_error(damaged)
 
 
 @jobs.command(context_settings=CONTEXT)

@@ -45,6 +45,23 @@ def render_jobs(jobs: list, counts: dict, stream=None, filtered: bool = False, h
     table(["id", "uid", "experiment", "status", "started", "took", "steps", "git", "user"], rows, styles, stream)
 
 
+def damaged_error(problems: list):
+    """One error for the damaged job records a listing met (each names its record and column;
+    the first's hint says how to mend it): the first few, and how many more."""
+    from ..errors import PipefileError
+
+    if len(problems) == 1:
+        return problems[0]
+    shown = problems[:5]
+    more = len(problems) - len(shown)
+    return PipefileError(
+        f"{len(problems)} job records are damaged (listed above with what could be read):\n  "
+        + "\n  ".join(p.message for p in shown)
+        + (f"\n  ... and {more} more" if more else ""),
+        hint=f"{shown[0].hint}; and the same for the others",
+    )
+
+
 def worker_text(worker) -> str:
     """Where a step ran, for a table cell: ray HOST (NODE...), or local."""
     if not worker or worker.get("executor") == "local":
