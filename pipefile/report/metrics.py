@@ -33,12 +33,18 @@ def fmt_number(v) -> str:
         return str(v)
     if math.isnan(v) or math.isinf(v):
         return str(v)
-    if isinstance(v, int) and abs(v) < _WHOLE:
-        return str(v)  # (a seed, a count, a size: 20231207 read as 2.02312e+07 was no help)
+    if _whole(v):
+        return str(int(v))  # (a seed, a count, a size: 20231207 read as 2.02312e+07 was no help)
     return f"{v:.6g}"
 
 
 _WHOLE = 10**16  # whole numbers below this are shown in full
+
+
+def _whole(v) -> bool:
+    """Whether `v` is a whole number shown in full: the job database keeps every metric as
+    a float, so the 20231207 a step wrote reads back as 20231207.0 (and 1.0 prints as 1 anyway)."""
+    return (isinstance(v, int) or (isinstance(v, float) and v.is_integer())) and abs(v) < _WHOLE
 
 
 def change(a, b) -> Optional[float]:
@@ -60,7 +66,7 @@ def fmt_change(a, b) -> str:
         return "" if a == b else "changed"
     if d == 0:
         return "0"
-    text = f"{d:+d}" if isinstance(d, int) and abs(d) < _WHOLE else f"{d:+.6g}"
+    text = f"{int(d):+d}" if _whole(d) else f"{d:+.6g}"
     if a != 0 and math.isfinite(d):
         text += f" ({d / abs(a) * 100:+.1f}%)"
     return text
