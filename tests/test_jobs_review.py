@@ -451,3 +451,46 @@ def test_a_damaged_step_record_is_named(repo: Repo):
     assert "the record of step 'train' of job 2 is damaged: its `outputs` is not JSON" in r.err, r.err
     assert "\"UPDATE job_steps SET outputs=NULL WHERE job_id=2 AND step='train'\"" in r.err, r.err
     assert repo.pipe("jobs").code == 0  # (the listing reads no step's JSON)
+
+
+_UNSET = """\
+type: pipeline
+inputs:
+  lr: {type: number, optional: true}
+  tag:
+jobs:
+  c:
+    component: ./c.yml
+    inputs:
+      lr: ${{parent.inputs.lr}}
+      tag: ${{parent.inputs.tag}}
+"""
+
+_UNSET_COMPONENT = """\
+type: command
+inputs:
+  lr: {type: number, optional: true}
+  tag: {type: string, optional: true}
+command: echo lr=$[[${{inputs.lr}}]] tag=$[[${{inputs.tag}}]] > ${{outputs.o}}/o.txt
+outputs:
+  o: {type: uri_folder}
+"""
+
+
+def test_a_param_with_no_value_is_said_so_never_none(repo: Repo):
+    # An Azure ML pipeline input given no value is a param whose value is None: `pipe jobs
+    # show` printed `lr=None` (Python's word), `pipe params diff` `-` as for a param the job
+    # has not got, and the job's HTML page `null`.
+    repo.write("pipeline.yml", _UNSET)
+    repo.write("c.yml", _UNSET_COMPONENT)
+    repo.pipe("run", "-f", "pipeline.yml", check=True)
+    repo.pipe("run", "-f", "pipeline.yml", "-p", "lr=0.5", "-p", "tag=a, b", check=True)
+    shown = repo.pipe("jobs", "show", "1", "-f", "pipeline.yml", check=True).out
+    assert "params: lr=(no value), tag=(no value)" in shown and "None" not in shown, shown
+    shown = repo.pipe("jobs", "show", "2", "-f", "pipeline.yml", check=True).out
+    assert 'params: lr=0.5, tag="a, b"' in shown, shown  # (text quoted: its comma is no new param)
+    diff = repo.pipe("params", "diff", "1", "2", "-f", "pipeline.yml", check=True).out
+    assert diff.splitlines()[1].split() == ["lr", "(no", "value)", "0.5", "changed"], diff
+    repo.pipe("report", "2", "-f", "pipeline.yml", "-o", "page.html", check=True)
+    page = repo.read("page.html")
+    assert "(no value)" in page and ">null<" not in page and ">None<" not in page

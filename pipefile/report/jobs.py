@@ -62,6 +62,15 @@ def damaged_error(problems: list):
     )
 
 
+def param_value(v) -> str:
+    """A param's value in `pipe jobs show`'s list: JSON as a Pipefile writes it (text quoted, so
+    that a comma in it is not read as the next param; true, not Python's True); an unset one
+    (an Azure ML input given no value) "(no value)", not Python's None."""
+    import json
+
+    return "(no value)" if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
+
+
 def worker_text(worker) -> str:
     """Where a step ran, for a table cell: ray HOST (NODE...), or local."""
     if not worker or worker.get("executor") == "local":
@@ -91,7 +100,7 @@ def render_job(job, steps: list, stream=None) -> None:
             + "\n"
         )
     if job.params:
-        put("  params: " + ", ".join(f"{k}={v!r}" for k, v in sorted(job.params.items())))
+        put("  params: " + ", ".join(f"{k}={param_value(v)}" for k, v in sorted(job.params.items())))
     rows, styles = [], []
     with_env = any(s.environment for s in steps)
     with_gpus = any(s.gpus for s in steps)
