@@ -294,17 +294,25 @@ def read_bounded(path):
     finally:
         os.close(fd)
 def read(path):
+    # As pipe reads a metrics file (metrics_files.load_data): JSON by its name, else YAML with
+    # its keys as written (`null:`, `yes:` name the metrics null and yes, not None and True)
     text = read_bounded(path)
+    text = text[1:] if text.startswith("\ufeff") else text
     try:
         data = json.loads(text)
     except ValueError:
+        if path.endswith(".json"):
+            raise
         # YAML only through pipe's bounded reader (an alias bomb must not hang the pick)
         try:
             from pipefile.load import yamlsafe
         except ImportError:
             raise ValueError("not JSON, and YAML needs pipefile importable by python3: write the metrics as JSON")
-        data = yamlsafe.load(text, path)
-    return float(value_at(data, metric.split(".")))
+        data = getattr(yamlsafe, "load_written_keys", yamlsafe.load)(text, path)
+    v = value_at(data, metric.split("."))
+    if not isinstance(v, (int, float)):  # (text, a list, null: no number, as pipe sweep show reads it)
+        raise ValueError(f"it is {json.dumps(v)[:40]}, not a number")
+    return float(v)
 def value_at(node, rest):
     # as metrics_files.value_at: nested keys joined by '.', a key holding a '.', list indices
     if not rest:

@@ -331,3 +331,38 @@ def test_an_objective_whose_key_holds_a_dot_is_read_alike_by_best_show_and_bayes
         for _inputs, o in json.loads(p.read_text())["given"]["history"]
     ]
     assert told and all(o is not None for o in told), told
+
+
+def test_best_reads_yaml_keys_and_values_as_sweep_show_does(repo):
+    # STEP.best read a trial's YAML with PyYAML's keys (None for `null:`, True for `yes:`)
+    # after metrics keys became the text a file writes: `pipe sweep show` ranked objective
+    # `val.null` while train.best failed, "no value for 'val.null' (KeyError)"; and it took a
+    # number written as text ("0.95") that sweep show does not count as one.
+    repo.pipefile(
+        TIED.replace("GOAL", "maximize")
+        .replace("metric: acc", "metric: val.null")
+        .replace("build/best.json", "build/best.yaml")
+    )
+    repo.write(
+        "w.py",
+        "import sys\nk = int(sys.argv[1])\n"
+        "open(sys.argv[2], 'w').write('val:\\n  null: %s\\n  yes: 1\\nk: %d\\n' % (1 if k in (2, 10) else 0, k))\n",
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert "k: 2\n" in repo.read("build/best.yaml")
+    assert repo.pipe("sweep", "show", "train", "--json").json["best"] == "train[trial-2]"
+    from pipefile.outpaths import PICK_BEST
+
+    folder = repo.root / "texts"
+    folder.mkdir()
+    (folder / "trial-1").write_text('{"acc": 0.5}')
+    (folder / "trial-2").write_text('{"acc": "0.95"}')
+    import subprocess
+    import sys
+
+    got = subprocess.run(
+        [sys.executable, "-c", PICK_BEST, "acc", "maximize", str(folder), ""], capture_output=True, text=True
+    )
+    assert got.returncode == 1 and "trial trial-2: no value for 'acc'" in got.stderr, got
+    assert '"0.95", not a number' in got.stderr, got.stderr
