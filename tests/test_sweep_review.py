@@ -366,3 +366,46 @@ def test_best_reads_yaml_keys_and_values_as_sweep_show_does(repo):
     )
     assert got.returncode == 1 and "trial trial-2: no value for 'acc'" in got.stderr, got
     assert '"0.95", not a number' in got.stderr, got.stderr
+
+
+def test_a_bayesian_sweep_is_told_what_sweep_show_ranks(repo):
+    # The sampler read a trial's objective by its own means: the first MiB only (a larger file
+    # was no JSON: told None, as if the trial failed, though sweep show ranked it) and a
+    # number written as text ("0.3") as a number (sweep show: "not a finite number").
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            sweep:
+              search: bayesian
+              trials: 2
+              space:
+                k: {randint: [1, 9]}
+              objective: {metric: acc, goal: maximize}
+            inputs: {k: {type: integer}}
+            code: [w.py]
+            command: python3 w.py ${{inputs.k}} ${{outputs.metrics}}
+            outputs: {metrics: build/bayes}
+            metrics: build/bayes
+        """
+    )
+    big = "{" + ", ".join(f'"pad{i}": {i}' for i in range(120_000)) + ', "acc": 0.5}'
+    repo.write("big.json", big)
+    repo.write("w.py", "import shutil, sys\nshutil.copyfile('big.json', sys.argv[2])\n")
+    repo.pipe("run", check=True)
+
+    def told() -> list:
+        return [
+            o
+            for p in (repo.root / ".pipe/cache/proposals").iterdir()
+            for _inputs, o in json.loads(p.read_text())["given"]["history"]
+        ]
+
+    assert told() == [0.5], told()  # (the first trial's, told when the second was proposed)
+    for p in (repo.root / ".pipe/cache/proposals").iterdir():
+        p.unlink()
+    repo.write("w.py", "import sys\nopen(sys.argv[2], 'w').write('{\"acc\": \"0.3\"}')\n")
+    r = repo.pipe("run")
+    assert r.code == 2 and "gives 'acc' as \"0.3\", not a finite number" in r.err, str(r)
+    assert told() == [None], told()
