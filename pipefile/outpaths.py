@@ -327,6 +327,7 @@ def value_at(node, rest):
                 continue
     raise KeyError(".".join(rest))
 values = {}
+nonfinite = []  # the trials that gave NaN or an infinity: they ran, and are no best
 # In trial order (trial-2 before trial-10): a tie goes to the earlier trial, as `pipe sweep show` ranks
 # (a dotfile, Finder's .DS_Store, is no trial's entry: not removed as stale, not read here)
 # (no folder: no trial has an entry, each failed or was stopped early)
@@ -340,6 +341,11 @@ for label in sorted((n for n in names if not n.startswith(".")), key=lambda n: (
         sys.exit(f"trial {label}: no value for {metric!r} in its metrics ({type(e).__name__}: {e})")
     if math.isfinite(v):
         values[label] = v
+    else:
+        nonfinite.append(f"{label} ({v})")
+if not values and nonfinite:
+    shown = ", ".join(nonfinite[:5]) + (" ..." if nonfinite[5:] else "")
+    sys.exit(f"no trial has a finite value for {metric!r}: {shown}; make each trial write it as a finite number")
 if not values:
     sys.exit(f"no trial has a value for {metric!r} (each failed or was stopped early, or none ran)")
 # What was picked from, in the job's log of this task (a failed or stopped trial has no entry)

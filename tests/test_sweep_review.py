@@ -409,3 +409,27 @@ def test_a_bayesian_sweep_is_told_what_sweep_show_ranks(repo):
     r = repo.pipe("run")
     assert r.code == 2 and "gives 'acc' as \"0.3\", not a finite number" in r.err, str(r)
     assert told() == [None], told()
+
+
+def test_sweep_show_says_why_no_trial_is_best_when_each_gave_nan_or_inf(repo):
+    # Each trial wrote NaN or an infinity: sweep show listed them as '-' (not built) and said
+    # "best: not known yet (no trial has written its objective): run the sweep", which is no
+    # fix; train.best said "each failed or was stopped early, or none ran", and none had.
+    repo.pipefile(TIED.replace("GOAL", "maximize").replace("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]", "[1, 2, 3]"))
+    repo.write(
+        "w.py",
+        "import sys\nk = sys.argv[1]\nopen(sys.argv[2], 'w').write('acc: %s\\n' % {'1': '.nan', '2': '.inf', '3': '-.inf'}[k])\n",
+    )
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert "no trial has a finite value for 'acc': trial-1 (nan), trial-2 (inf), trial-3 (-inf)" in r.err, r.err
+    out = repo.pipe("sweep", "show", "train", check=True).out
+    rows = [line.split(None, 2) for line in out.splitlines()[1:4]]
+    assert [row[2] for row in rows] == ["no number"] * 3, out
+    assert "best: none (no trial gives 'acc' as a finite number, as said below)" in out, out
+    assert "run the sweep" not in out
+    # a whole number reads in full (was 2.02312e+07)
+    repo.write("w.py", "import sys\nopen(sys.argv[2], 'w').write('acc: %d\\n' % (20231200 + int(sys.argv[1])))\n")
+    repo.pipe("run", check=True)
+    out = repo.pipe("sweep", "show", "train", check=True).out
+    assert out.splitlines()[1].split() == ["trial-3", "3", "20231203"], out
