@@ -494,3 +494,16 @@ def test_a_param_with_no_value_is_said_so_never_none(repo: Repo):
     repo.pipe("report", "2", "-f", "pipeline.yml", "-o", "page.html", check=True)
     page = repo.read("page.html")
     assert "(no value)" in page and ">null<" not in page and ">None<" not in page
+
+
+def test_a_param_set_twice_with_other_values_is_refused_naming_both(repo: Repo):
+    # `-p lr=0.1 -p lr=0.5` ran with 0.5 and recorded it, without a word: a script's default
+    # and the user's value on one command line, the one meant silently lost.
+    _two_jobs(repo)
+    for command in (("run",), ("status",), ("validate",)):
+        r = repo.pipe(*command, "-p", "lr=0.1", "-p", "lr=0.5")
+        assert r.code == 2, str(r)
+        assert "-p lr=0.5: param 'lr' is already set by -p lr=0.1" in r.err, r.err
+    assert [j["id"] for j in repo.pipe("jobs", "--all", "--json").json["jobs"]] == [2, 1]  # no job recorded
+    # the same value twice is no conflict
+    assert repo.pipe("run", "-p", "lr=0.5", "-p", "lr=.5").code == 0
