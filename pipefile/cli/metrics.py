@@ -145,17 +145,30 @@ def curve(job, name, png, pipefile, as_json):
         recorded = ws.jobs.series_names(found.id)
         series: dict = dict.fromkeys(recorded)
         azureml = not series and report_metrics.is_azureml_job(ws, found)
-        if found.status == "running":  # what running steps streamed so far, from their files
-            folder = ws.job_dir(found.id)
-            for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
-                if entry.endswith(".metrics.jsonl"):
-                    step = name_of(folder, entry[: -len(".metrics.jsonl")])
-                    for metric, points in tracking.read_stream(os.path.join(folder, entry))[0].items():
-                        series.setdefault(f"{step}.{metric}", points)
+        # What a step streamed and the job did not record, from its file: a running step's so
+        # far, and one that failed or was interrupted (Ctrl-C, kill -9) until then: the curve
+        # wanted most (a loss that diverged) was there while it ran and gone once it ended.
+        folder = ws.job_dir(found.id)
+        unrecorded: set = set()
+        recorded_steps = {step for pairs in recorded.values() for step, _ in pairs}
+        for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            if entry.endswith(".metrics.jsonl"):
+                step = name_of(folder, entry[: -len(".metrics.jsonl")])
+                if step in recorded_steps:
+                    continue  # (recorded as it ended: the file holds the same points)
+                for metric, points in tracking.read_stream(os.path.join(folder, entry))[0].items():
+                    if series.setdefault(f"{step}.{metric}", points) is points:
+                        unrecorded.add(f"{step}.{metric}")
         full = _series_name(name, found, series, azureml)
         points = ws.jobs.series_points(found.id, recorded[full]) if full in recorded else series[full]
     finally:
         ws.close()
+    if full in unrecorded and found.status != "running":
+        click.echo(
+            f"note: job {found.id} ({found.status}) recorded no series of this step, which did not end "
+            "well: these are the points it streamed until it ended",
+            err=True,
+        )
     if png:
         report_metrics.write_curve_png(png, found, full, points)
     if as_json:
