@@ -507,3 +507,31 @@ def test_a_param_set_twice_with_other_values_is_refused_naming_both(repo: Repo):
     assert [j["id"] for j in repo.pipe("jobs", "--all", "--json").json["jobs"]] == [2, 1]  # no job recorded
     # the same value twice is no conflict
     assert repo.pipe("run", "-p", "lr=0.5", "-p", "lr=.5").code == 0
+
+
+def test_a_read_only_jobs_db_is_said_not_an_internal_error(repo: Repo):
+    # jobs.db on a read-only mount (or a read-only file): the listing reads it, but `pipe run`
+    # was an internal error at its first record (OperationalError: attempt to write a readonly
+    # database, exit 70). As root only a read-only mount makes it so: one in a mount namespace
+    # of the command's own (skipped where this machine allows none).
+    import shutil
+
+    import pytest
+
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare here")
+    _two_jobs(repo)
+    db = str(repo.root / ".pipe/jobs.db")
+    script = (
+        f"mount --bind {db} {db} && mount -o remount,bind,ro {db} || exit 99; "
+        f"{sys.executable} -m pipefile jobs >/dev/null || exit 98; exec {sys.executable} -m pipefile run -p lr=0.7"
+    )
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    r = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=repo.root, env=env, capture_output=True, text=True)
+    if r.returncode == 99 or "unshare:" in r.stderr:
+        pytest.skip(f"no read-only mount here: {r.stderr.strip()[:200]}")
+    assert r.returncode == 2, r.stderr
+    assert f"{db} is read-only, and this command records in it" in r.stderr, r.stderr
+    assert "chmod u+w" in r.stderr and "nothing was changed" in r.stderr
+    assert repo.read("o.txt") == "0.2\n"  # nothing ran
