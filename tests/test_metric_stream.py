@@ -304,6 +304,9 @@ def test_the_curve_of_a_step_that_failed_or_was_killed_is_still_shown(repo: Repo
     assert r.code == 0, str(r)
     assert [p["value"] for p in r.json["points"]] == [1, 2, 3], r.out
     assert "note: job 1 (failed) recorded no series of this step, which did not end well" in r.err, r.err
+    # and the job's page has it (it read stream files of a running job only)
+    repo.pipe("report", "1", "-o", "page.md", "--format", "markdown", check=True)
+    assert "train.loss" in repo.read("page.md"), repo.read("page.md")
     # a step that ended well: its recorded series, no note
     repo.pipefile(
         """\
