@@ -535,3 +535,14 @@ def test_a_read_only_jobs_db_is_said_not_an_internal_error(repo: Repo):
     assert f"{db} is read-only, and this command records in it" in r.stderr, r.stderr
     assert "chmod u+w" in r.stderr and "nothing was changed" in r.stderr
     assert repo.read("o.txt") == "0.2\n"  # nothing ran
+
+
+def test_jobs_compare_names_the_commands_that_compare_jobs(repo: Repo):
+    # `pipe jobs compare 1 2` (or `jobs diff`, `metrics compare`) said only "No such command".
+    _two_jobs(repo)
+    for args in (("jobs", "compare", "1", "2"), ("jobs", "diff", "1", "2"), ("metrics", "compare", "1", "2")):
+        r = repo.pipe(*args)
+        assert r.code == 2, str(r)
+        assert "`pipe metrics diff JOB_A JOB_B`" in r.err and "`pipe params diff JOB_A JOB_B`" in r.err, r.err
+    assert "Did you mean 'show'?" in repo.pipe("jobs", "shwo").err  # (click's own, kept)
+    assert repo.pipe("metrics", "diff", "1", "2").code == 0

@@ -16,10 +16,11 @@ from ..report import jobs as report_jobs
 from ..report.text import dump_json
 from ..workspace import Workspace
 from .guard import guard
+from .metrics import CompareGroup
 from .options import CONTEXT, file_option, hand_down, open_workspace
 
 
-@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.group(cls=CompareGroup, context_settings=CONTEXT, invoke_without_command=True)
 @file_option
 @click.option("-e", "--experiment", help="Only jobs of this experiment.")
 @click.option("-s", "--status", type=click.Choice([s.value for s in JobStatus]), help="Only jobs with this status.")

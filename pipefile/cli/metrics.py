@@ -16,7 +16,21 @@ from .options import CONTEXT, file_option, open_workspace
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 
 
-@click.group(context_settings=CONTEXT)
+class CompareGroup(click.Group):
+    """A group whose `compare` or `diff` (what comparing two jobs is looked for as, and is
+    not) names the commands that do it, instead of click's bare "No such command"."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in ("compare", "diff") and args[0] not in self.commands:
+            raise click.UsageError(
+                f"No such command '{args[0]}': two jobs are compared by `pipe metrics diff JOB_A JOB_B` "
+                "(their metrics) and `pipe params diff JOB_A JOB_B` (their params)",
+                ctx,
+            )
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=CompareGroup, context_settings=CONTEXT)
 def metrics():
     """The metrics that steps recorded (`metrics: [FILE]`), per job and across jobs."""
 
