@@ -546,3 +546,52 @@ def test_jobs_compare_names_the_commands_that_compare_jobs(repo: Repo):
         assert "`pipe metrics diff JOB_A JOB_B`" in r.err and "`pipe params diff JOB_A JOB_B`" in r.err, r.err
     assert "Did you mean 'show'?" in repo.pipe("jobs", "shwo").err  # (click's own, kept)
     assert repo.pipe("metrics", "diff", "1", "2").code == 0
+
+
+def test_jobs_show_lists_the_step_running_and_the_one_a_kill_cut_off(repo: Repo):
+    # A step is recorded as it ends: `pipe jobs show` of a running job listed only the steps
+    # done, not the one running; after kill -9 of the pipe, nothing said which step it was in.
+    import signal
+    import time
+
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          fast:
+            command: echo a > ${{outputs.o}}
+            outputs: {o: a.txt}
+          slow:
+            inputs: {a: "${{steps.fast.outputs.o}}"}
+            command: >-
+              for i in $(seq 600); do [ -e go ] && break; sleep 0.1; done; cp ${{inputs.a}} ${{outputs.o}}
+            outputs: {o: b.txt}
+        """
+    )
+    env = dict(os.environ, PIPE_PLAIN="1")
+    env.pop("PIPE_STORE_DIR", None)
+    run = subprocess.Popen(PIPE + ["run"], cwd=repo.root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while not (repo.root / ".pipe/jobs/1/slow.log").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        r = repo.pipe("jobs", "show", "1")
+        rows = {line.split()[0]: line.split()[1] for line in r.out.splitlines()[4:]}
+        assert rows == {"fast": "ran", "slow": "running"}, r.out
+        assert r.out.rstrip().endswith(".pipe/jobs/1/slow.log")
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        r = repo.pipe("jobs", "show", "1")
+        rows = {line.split()[0]: line.split()[1] for line in r.out.splitlines()[4:]}
+        assert rows == {"fast": "ran", "slow": "interrupted"}, r.out
+        shown = repo.pipe("jobs", "show", "1", "--json").json
+        assert [s["step"] for s in shown["steps"]] == ["fast"]  # (the records as they are)
+        assert shown["unfinished"] == [{"step": "slow", "log": ".pipe/jobs/1/slow.log"}]
+    finally:
+        (repo.root / "go").touch()  # (the orphaned step ends)
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    repo.pipe("run", check=True)
+    r = repo.pipe("jobs", "show", "2", "--json")
+    assert "unfinished" not in r.json, r.out

@@ -10,7 +10,15 @@ from ..printable import printable, printable_lines
 from .text import format_seconds, table, when
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "interrupted": "yellow", "running": "cyan"}
-_OUTCOME_STYLE = {"ran": "yellow", "restored": "cyan", "fresh": "green", "failed": "bold red", "skipped": "dim"}
+_OUTCOME_STYLE = {
+    "ran": "yellow",
+    "restored": "cyan",
+    "fresh": "green",
+    "failed": "bold red",
+    "skipped": "dim",
+    "running": "cyan",
+    "interrupted": "yellow",
+}
 
 
 def duration(job) -> str:
@@ -79,7 +87,9 @@ def worker_text(worker) -> str:
     return printable(f"{worker.get('executor')} {worker.get('host') or '?'}" + (f" ({node})" if node else ""))
 
 
-def render_job(job, steps: list, stream=None) -> None:
+def render_job(job, steps: list, stream=None, unfinished: list = ()) -> None:
+    """`unfinished`: [{step, log}] of steps that started and have no record (cli/jobs.py):
+    running, or cut off with their job (interrupted)."""
     stream = stream or sys.stdout
 
     def put(line: str) -> None:  # a job's record holds text others chose (served params, names): escaped
@@ -122,6 +132,11 @@ def render_job(job, steps: list, stream=None) -> None:
             row.append(worker_text(s.worker))
         rows.append(row + [s.log or "-"])
         styles.append(_OUTCOME_STYLE.get(s.outcome))
+    gone = "running" if job.status == "running" else "interrupted"  # (no record: it never ended)
+    for u in unfinished:
+        extra = int(with_env) + int(with_gpus) + int(with_worker)
+        rows.append([u["step"], gone, "-", "-", "-"] + ["-"] * extra + [u["log"]])
+        styles.append(_OUTCOME_STYLE.get(gone))
     headers = (
         ["step", "outcome", "took", "exit", "key"]
         + (["env"] if with_env else [])
