@@ -395,8 +395,10 @@ def _two_jobs(repo: Repo) -> None:
         params: {lr: 0.1}
         steps:
           train:
-            command: echo ${{params.lr}} > ${{outputs.o}}
-            outputs: {o: o.txt}
+            command: >-
+              echo ${{params.lr}} > ${{outputs.o}}; echo "acc: ${{params.lr}}" > ${{outputs.m}}
+            outputs: {o: o.txt, m: m.yaml}
+            metrics: [m.yaml]
         """
     )
     repo.pipe("run", check=True)
@@ -432,6 +434,10 @@ def test_a_damaged_job_record_is_named_and_the_other_jobs_still_listed(repo: Rep
     r = repo.pipe("jobs", "show", "1")
     assert r.code == 2 and "the record of job 1 is damaged" in r.err, str(r)
     assert repo.pipe("jobs", "show", "2").code == 0
+    # a metric's history too: every job, then the error (it read every job whole, or failed)
+    r = repo.pipe("metrics", "history", "acc")
+    assert r.code == 2 and "the record of job 1 is damaged" in r.err, str(r)
+    assert [line.split()[0] for line in r.out.splitlines()[2:4]] == ["1", "2"], r.out
     # JSON of another shape (a list where a mapping belongs) is damage too, not a crash later
     _set(repo, "UPDATE jobs SET params='[1]' WHERE id=1")
     r = repo.pipe("jobs", "show", "1")

@@ -93,12 +93,15 @@ def history(name, experiment, limit, png, pipefile, as_json):
     (`acc`).
     """
     ws = open_workspace(pipefile)
+    damaged: list = []
     try:
         if experiment is None:
             experiment = ws.jobs.resolve("last").experiment
-        jobs = ws.jobs.jobs(experiment, work_only=True)  # a no-op job repeats a point: not one of its own
+        # (a no-op job repeats a point: not one of its own; a damaged record is shown as far as
+        # it reads, then said, as `pipe jobs` does)
+        jobs = ws.jobs.jobs(experiment, work_only=True, problems=damaged)
         if not jobs:
-            known = sorted({j.experiment for j in ws.jobs.jobs()})
+            known = ws.jobs.experiments()  # (their names only: not every job read whole)
             raise PipefileError(
                 f"no job in experiment '{experiment}'", hint=did_you_mean(experiment, known, "experiment")
             )
@@ -121,10 +124,14 @@ def history(name, experiment, limit, png, pipefile, as_json):
         report_metrics.write_png(png, experiment, full, points)
     if as_json:
         dump_json(dict(report_metrics.history_json(experiment, full, points), png=png))
-        return
-    report_metrics.render_history(experiment, full, points)
-    if png:
-        click.echo(f"wrote {png}", err=True)
+    else:
+        report_metrics.render_history(experiment, full, points)
+        if png:
+            click.echo(f"wrote {png}", err=True)
+    if damaged:
+        from ..report.jobs import damaged_error
+
+        raise damaged_error(damaged)
 
 
 @metrics.command(context_settings=CONTEXT)
