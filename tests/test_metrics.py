@@ -426,3 +426,23 @@ def test_a_whole_number_metric_reads_as_written_in_every_table(repo):
     assert "20231207" in diff and "+93" in diff and "e+0" not in diff, diff
     history = ok(repo.pipe("metrics", "history", "seed")).out
     assert "20231207" in history and "e+0" not in history, history
+
+
+def test_mlflow_leaves_out_a_param_with_no_value(repo, mlflow_store):
+    # An Azure ML pipeline input left unset is a param with no value: MLflow got "null" for
+    # it, a value the run seemed to have (compared with the other runs' numbers).
+    uri, client = mlflow_store
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\nname: unsetmlflow\ninputs:\n  lr: {type: number, optional: true}\n  k: 3\n"
+        "jobs:\n  c:\n    component: ./c.yml\n    inputs: {lr: '${{parent.inputs.lr}}', k: '${{parent.inputs.k}}'}\n",
+    )
+    repo.write(
+        "c.yml",
+        "type: command\ninputs:\n  lr: {type: number, optional: true}\n  k: {type: integer}\n"
+        "command: echo $[[${{inputs.lr}}]] ${{inputs.k}} > ${{outputs.o}}/o.txt\noutputs:\n  o: {type: uri_folder}\n",
+    )
+    run_ok(repo, "-f", "pipeline.yml", env={"MLFLOW_TRACKING_URI": uri})
+    run_ok(repo, "-f", "pipeline.yml", "-p", "lr=0.5", env={"MLFLOW_TRACKING_URI": uri})
+    runs = sorted(_runs(client, "unsetmlflow"), key=lambda r: r.data.tags["pipe.job_id"])
+    assert [r.data.params for r in runs] == [{"k": "3"}, {"k": "3", "lr": "0.5"}]
