@@ -84,14 +84,11 @@ class MetricSets:
         many jobs refer to it (`pipe metrics history` resolves a name among them)."""
         refs: set = set()
         names: set = set()
-        if len(job_ids) > _FEW_JOBS:  # (one pass of each table: not two statements per job)
-            ids = set(job_ids)
-            refs.update(
-                (s, d) for j, s, d in self.db.execute("SELECT job_id, step, digest FROM step_metrics") if j in ids
-            )
-            names.update(
-                _full(s, n) for j, s, n in self.db.execute("SELECT job_id, step, name FROM metrics") if j in ids
-            )
+        if len(job_ids) > _FEW_JOBS:  # (a statement per table and chunk of ids: not two per job)
+            for chunk, marks in _chunks(job_ids):
+                refs.update(self.db.execute(f"SELECT step, digest FROM step_metrics WHERE job_id IN ({marks})", chunk))
+                rows = self.db.execute(f"SELECT step, name FROM metrics WHERE job_id IN ({marks})", chunk)
+                names.update(_full(s, n) for s, n in rows)
             job_ids = []
         for job_id in job_ids:
             refs.update(self.db.execute("SELECT step, digest FROM step_metrics WHERE job_id=?", (job_id,)))
@@ -111,7 +108,7 @@ class MetricSets:
         # Each split of `full` at a dot is a (step, name) it may be (a name holds dots).
         splits = [("", full)] + [(full[:i], full[i + 1 :]) for i, c in enumerate(full) if c == "."]
         if len(job_ids) > _FEW_JOBS:
-            return self._metric_of_many(set(job_ids), splits)
+            return self._metric_of_many(list(dict.fromkeys(job_ids)), splits)
         out = {}
         for job_id in job_ids:
             found = []  # (step, name, precedence, value), sorted as METRICS_OF_JOB orders them
@@ -133,23 +130,25 @@ class MetricSets:
                 out[job_id] = max(found)[3]
         return out
 
-    def _metric_of_many(self, job_ids: set, splits: list) -> dict:
-        """metric_of_jobs for many jobs: each (step, name) asked once of every job (a few
-        statements), not twice per job and split (a history of 5,000 jobs made 20,000 and
-        took a second, growing with the history)."""
+    def _metric_of_many(self, job_ids: list, splits: list) -> dict:
+        """metric_of_jobs for many jobs: each (step, name) asked of a chunk of jobs at a time
+        (by the keys, as one job's), not twice per job and split (a history of 5,000 jobs made
+        20,000 statements and took a second, growing with the history)."""
         found: dict = {}  # job id -> [(step, name, precedence, value)], as metric_of_jobs sorts them
-        for step, name in splits:
-            rows = self.db.execute("SELECT job_id, value FROM metrics WHERE step=? AND name=?", (step, name))
-            for job_id, value in rows:
-                if job_id in job_ids:
+        for chunk, marks in _chunks(job_ids):
+            for step, name in splits:
+                rows = self.db.execute(
+                    f"SELECT job_id, value FROM metrics WHERE job_id IN ({marks}) AND step=? AND name=?",
+                    (*chunk, step, name),
+                )
+                for job_id, value in rows:
                     found.setdefault(job_id, []).append((step, name, -1, value))
-            rows = self.db.execute(
-                "SELECT r.job_id, r.seq, v.value FROM step_metrics r JOIN metric_values v "
-                "ON v.digest = r.digest AND v.name = ?2 WHERE r.step = ?1",
-                (step, name),
-            )
-            for job_id, seq, value in rows:
-                if job_id in job_ids:
+                rows = self.db.execute(
+                    "SELECT r.job_id, r.seq, v.value FROM step_metrics r JOIN metric_values v "
+                    f"ON v.digest = r.digest AND v.name = ? WHERE r.job_id IN ({marks}) AND r.step = ?",
+                    (name, *chunk, step),
+                )
+                for job_id, seq, value in rows:
                     found.setdefault(job_id, []).append((step, name, seq, value))
         return {job_id: max(values)[3] for job_id, values in found.items()}
 
@@ -161,6 +160,14 @@ class MetricSets:
             (job_id, step),
         )
         return {r[0] for r in rows}
+
+
+def _chunks(job_ids: list, size: int = 500):
+    """(ids, "?,?,...") of up to `size` of `job_ids` at a time: an IN list SQLite reads by the
+    key, within its limit on the values of one statement."""
+    for i in range(0, len(job_ids), size):
+        chunk = tuple(job_ids[i : i + size])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def _full(step: str, name: str) -> str:
