@@ -601,3 +601,13 @@ def test_jobs_show_lists_the_step_running_and_the_one_a_kill_cut_off(repo: Repo)
     repo.pipe("run", check=True)
     r = repo.pipe("jobs", "show", "2", "--json")
     assert "unfinished" not in r.json, r.out
+
+
+def test_jobs_show_of_a_record_without_a_pipefile_digest_prints_no_empty_brackets(repo: Repo):
+    # A record with no snapshot of its Pipefile (one written by an older pipe) printed
+    # `pipefile Pipefile ()`.
+    _two_jobs(repo)
+    _set(repo, "UPDATE jobs SET pipefile_digest=NULL, pipefile=NULL WHERE id=1")
+    r = repo.pipe("jobs", "show", "1")
+    assert r.code == 0 and "  pipefile -  git -" in r.out.splitlines(), r.out
+    assert "()" not in r.out

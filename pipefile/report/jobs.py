@@ -97,7 +97,8 @@ def render_job(job, steps: list, stream=None, unfinished: list = ()) -> None:
 
     put(f"job {job.id} ({job.uid})  experiment {job.experiment}  {job.status}")
     put(f"  started {when(job.started)}, took {duration(job)}, by {job.user}")
-    put(f"  pipefile {job.pipefile} ({job.pipefile_digest[:12]})  git {git_text(job)}")
+    digest = f" ({job.pipefile_digest[:12]})" if job.pipefile_digest else ""  # (none kept: no "()")
+    put(f"  pipefile {job.pipefile or '-'}{digest}  git {git_text(job)}")
     if job.cloned_from:
         put(f"  cloned from job {job.cloned_from}")
     if job.endpoint:
