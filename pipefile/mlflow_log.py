@@ -208,10 +208,12 @@ def log_job(ws: Workspace, job_id: int, tracking_uri: Optional[str] = None) -> s
             run_id, logged_params = _run_for(client, job, artifacts)
             ms = int((job.ended or job.started) * 1000)
             param_keys = mlflow_keys(job.params)
+            # (a param with no value, an Azure ML input left unset, is not logged: MLflow's
+            # "null" read as a value the run had, compared with the others' numbers)
             params = [
                 Param(param_keys[k], param_value(v))
                 for k, v in sorted(job.params.items())
-                if param_keys[k] not in logged_params
+                if param_keys[k] not in logged_params and v is not None
             ]
             series = ws.jobs.series(job_id)
             keys = mlflow_keys(set(metrics) | set(series))  # (one key per name: none lost to another)

@@ -294,17 +294,25 @@ def read_bounded(path):
     finally:
         os.close(fd)
 def read(path):
+    # As pipe reads a metrics file (metrics_files.load_data): JSON by its name, else YAML with
+    # its keys as written (`null:`, `yes:` name the metrics null and yes, not None and True)
     text = read_bounded(path)
+    text = text[1:] if text.startswith("\ufeff") else text
     try:
         data = json.loads(text)
     except ValueError:
+        if path.endswith(".json"):
+            raise
         # YAML only through pipe's bounded reader (an alias bomb must not hang the pick)
         try:
             from pipefile.load import yamlsafe
         except ImportError:
             raise ValueError("not JSON, and YAML needs pipefile importable by python3: write the metrics as JSON")
-        data = yamlsafe.load(text, path)
-    return float(value_at(data, metric.split(".")))
+        data = getattr(yamlsafe, "load_written_keys", yamlsafe.load)(text, path)
+    v = value_at(data, metric.split("."))
+    if not isinstance(v, (int, float)):  # (text, a list, null: no number, as pipe sweep show reads it)
+        raise ValueError(f"it is {json.dumps(v)[:40]}, not a number")
+    return float(v)
 def value_at(node, rest):
     # as metrics_files.value_at: nested keys joined by '.', a key holding a '.', list indices
     if not rest:
@@ -319,6 +327,7 @@ def value_at(node, rest):
                 continue
     raise KeyError(".".join(rest))
 values = {}
+nonfinite = []  # the trials that gave NaN or an infinity: they ran, and are no best
 # In trial order (trial-2 before trial-10): a tie goes to the earlier trial, as `pipe sweep show` ranks
 # (a dotfile, Finder's .DS_Store, is no trial's entry: not removed as stale, not read here)
 # (no folder: no trial has an entry, each failed or was stopped early)
@@ -332,6 +341,11 @@ for label in sorted((n for n in names if not n.startswith(".")), key=lambda n: (
         sys.exit(f"trial {label}: no value for {metric!r} in its metrics ({type(e).__name__}: {e})")
     if math.isfinite(v):
         values[label] = v
+    else:
+        nonfinite.append(f"{label} ({v})")
+if not values and nonfinite:
+    shown = ", ".join(nonfinite[:5]) + (" ..." if nonfinite[5:] else "")
+    sys.exit(f"no trial has a finite value for {metric!r}: {shown}; make each trial write it as a finite number")
 if not values:
     sys.exit(f"no trial has a value for {metric!r} (each failed or was stopped early, or none ran)")
 # What was picked from, in the job's log of this task (a failed or stopped trial has no entry)

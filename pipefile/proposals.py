@@ -186,16 +186,21 @@ def _history_entry(graph: Graph, group, task: str, upstream: Mapping) -> tuple:
 
 def objective_value(root: str, group, label: str) -> Optional[float]:
     """The objective a trial's metrics file holds in the workspace; None when it has none."""
+    from .load import yamlsafe
     from .metrics_files import load_data, value_at
 
     metric = group.objective[0] if group.objective else ""
     for rel in group.task_metrics(label):
         path = os.path.join(root, rel)
         try:
-            with open(path, "rb") as f:
-                text = f.read(1 << 20).decode("utf-8")
+            # Read as read_metrics reads it (what `pipe sweep show` ranks): the whole file up to its
+            # bound (the first MiB of a larger one was no JSON: no objective), a regular file only
+            text = yamlsafe.read_file(path).decode("utf-8")
             data = load_data(text, path)  # (keys as read_metrics reads them: YAML's `null` as that text)
-            value = float(value_at(data, metric))
+            found = value_at(data, metric)
+            if not isinstance(found, (int, float)):  # ("0.9" as text is no number to sweep show: nor here)
+                continue
+            value = float(found)  # (an integer of 400 digits: OverflowError, no objective)
         except Exception:  # noqa: BLE001 - missing, unreadable, bad JSON/YAML, no such key: no objective
             continue  # (`pipe sweep show` and the objective error of `pipe run` say what is wrong)
         if math.isfinite(value):

@@ -282,3 +282,42 @@ def test_a_point_time_past_64_bit_milliseconds_is_dropped_and_mlflow_logs_the_jo
         (run,) = client.search_runs([exp.experiment_id])
         history = client.get_metric_history(run.info.run_id, "s.loss")
     assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 2.0)]
+
+
+def test_the_curve_of_a_step_that_failed_or_was_killed_is_still_shown(repo: Repo):
+    # While the step ran, `pipe metrics curve` read its stream file; once it failed (or its
+    # pipe was killed: the job reads interrupted) the job had recorded no series and the curve
+    # was "job 1 has no streamed metrics": the loss that diverged, the one curve wanted most,
+    # gone from view though its points are in the job's folder.
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            command: >-
+              for i in 1 2 3; do echo "{\\"name\\": \\"loss\\", \\"value\\": $i}" >> "$PIPE_METRICS_STREAM"; done; exit 3
+            outputs: {o: build/o.txt}
+        """
+    )
+    assert repo.pipe("run").code == 1
+    r = repo.pipe("metrics", "curve", "last", "loss", "--json")
+    assert r.code == 0, str(r)
+    assert [p["value"] for p in r.json["points"]] == [1, 2, 3], r.out
+    assert "note: job 1 (failed) recorded no series of this step, which did not end well" in r.err, r.err
+    # and the job's page has it (it read stream files of a running job only)
+    repo.pipe("report", "1", "-o", "page.md", "--format", "markdown", check=True)
+    assert "train.loss" in repo.read("page.md"), repo.read("page.md")
+    # a step that ended well: its recorded series, no note
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            command: >-
+              echo '{"name": "loss", "value": 7}' >> "$PIPE_METRICS_STREAM"; touch ${{outputs.o}}
+            outputs: {o: build/o.txt}
+        """
+    )
+    repo.pipe("run", check=True)
+    r = repo.pipe("metrics", "curve", "last", "loss", "--json")
+    assert r.code == 0 and [p["value"] for p in r.json["points"]] == [7] and "note" not in r.err, str(r)

@@ -396,7 +396,53 @@ def test_whole_numbers_are_shown_in_full_not_in_six_digits():
     from pipefile.report.metrics import fmt_change, fmt_number
 
     assert fmt_number(20231207) == "20231207" and fmt_number(-42) == "-42"
-    assert fmt_number(0.15000000000000002) == "0.15" and fmt_number(1234567.0) == "1.23457e+06"
+    # (a float that is a whole number too: the job database keeps every metric as a float)
+    assert fmt_number(0.15000000000000002) == "0.15" and fmt_number(1234567.0) == "1234567"
+    assert fmt_number(1234567.5) == "1.23457e+06"
     assert fmt_number(10**20) == "1e+20"  # past what reads as a whole number at a glance
     assert fmt_change(100, 20231207) == "+20231107 (+20231107.0%)"
     assert fmt_change(0.5, 0.75) == "+0.25 (+50.0%)"
+
+
+def test_a_whole_number_metric_reads_as_written_in_every_table(repo):
+    # fmt_number showed an int in full, but the job database keeps metrics as floats: the
+    # 20231207 a step wrote read back as 20231207.0 and every table printed 2.02312e+07.
+    repo.pipefile(
+        """\
+        params: {seed: 20231207}
+        steps:
+          train:
+            command: >-
+              echo '{"seed": ${{params.seed}}, "rows": 1500000, "acc": 0.25}' > ${{outputs.m}}
+            outputs: {m: m.json}
+            metrics: [m.json]
+        """
+    )
+    run_ok(repo)
+    run_ok(repo, "-p", "seed=20231300")
+    show = ok(repo.pipe("metrics", "show")).out
+    assert "20231300" in show and "1500000" in show and "e+0" not in show, show
+    diff = ok(repo.pipe("metrics", "diff", "1", "2")).out
+    assert "20231207" in diff and "+93" in diff and "e+0" not in diff, diff
+    history = ok(repo.pipe("metrics", "history", "seed")).out
+    assert "20231207" in history and "e+0" not in history, history
+
+
+def test_mlflow_leaves_out_a_param_with_no_value(repo, mlflow_store):
+    # An Azure ML pipeline input left unset is a param with no value: MLflow got "null" for
+    # it, a value the run seemed to have (compared with the other runs' numbers).
+    uri, client = mlflow_store
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\nname: unsetmlflow\ninputs:\n  lr: {type: number, optional: true}\n  k: 3\n"
+        "jobs:\n  c:\n    component: ./c.yml\n    inputs: {lr: '${{parent.inputs.lr}}', k: '${{parent.inputs.k}}'}\n",
+    )
+    repo.write(
+        "c.yml",
+        "type: command\ninputs:\n  lr: {type: number, optional: true}\n  k: {type: integer}\n"
+        "command: echo $[[${{inputs.lr}}]] ${{inputs.k}} > ${{outputs.o}}/o.txt\noutputs:\n  o: {type: uri_folder}\n",
+    )
+    run_ok(repo, "-f", "pipeline.yml", env={"MLFLOW_TRACKING_URI": uri})
+    run_ok(repo, "-f", "pipeline.yml", "-p", "lr=0.5", env={"MLFLOW_TRACKING_URI": uri})
+    runs = sorted(_runs(client, "unsetmlflow"), key=lambda r: r.data.tags["pipe.job_id"])
+    assert [r.data.params for r in runs] == [{"k": "3"}, {"k": "3", "lr": "0.5"}]

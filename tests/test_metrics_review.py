@@ -594,3 +594,57 @@ def test_ctrl_c_while_mlflow_is_waited_for_gives_up_the_logging_not_the_run(repo
     assert code == 0, said
     assert "succeeded: 1 ran" in said and "warning: logging job 1 to MLflow was interrupted (Ctrl-C)" in said, said
     assert "interrupted\n" not in said.replace("(Ctrl-C)", ""), said
+
+
+def test_a_history_of_many_jobs_asks_each_name_once_not_each_job(repo):
+    # `pipe metrics history` looked a metric up job by job (two statements per job and per
+    # way of splitting its name into STEP.NAME), and resolving an ending (`acc`) read every
+    # job's names the same way: 5,000 jobs took seconds, growing with the history. Many jobs
+    # are now answered by one pass per split, with the same values.
+    repo.pipefile(
+        """\
+        params: {lr: 0.5}
+        steps:
+          train:
+            command: >-
+              echo '{"acc": ${{params.lr}}, "loss": {"val": 2}}' > ${{outputs.m}}
+            outputs: {m: build/m.json}
+            metrics: [build/m.json]
+        """
+    )
+    for lr in ("0.1", "0.2"):
+        assert repo.pipe("run", "-p", f"lr={lr}").code == 0
+    db = sqlite3.connect(repo.root / ".pipe/jobs.db")
+    cols = [r[1] for r in db.execute("PRAGMA table_info(jobs)")][1:]
+    with db:  # 200 more jobs like those two, as a long history has
+        for n in range(200):
+            src = 1 + n % 2
+            picked = ", ".join("lower(hex(randomblob(4)))" if c == "uid" else c for c in cols)
+            new = db.execute(
+                f"INSERT INTO jobs({', '.join(cols)}) SELECT {picked} FROM jobs WHERE id=?", (src,)
+            ).lastrowid
+            db.execute(
+                "INSERT INTO job_steps SELECT ?, step, outcome, key, env, command, inputs, outputs, seconds, "
+                "exit_code, log, error, finished, environment, gpus, gpu_model, worker FROM job_steps "
+                "WHERE job_id=?",
+                (new, src),
+            )
+            db.execute(
+                "INSERT INTO step_metrics SELECT ?, step, seq, digest FROM step_metrics WHERE job_id=?", (new, src)
+            )
+    db.close()
+    from pipefile.jobdb.jobs import JobStore
+
+    store = JobStore(str(repo.root / ".pipe/jobs.db"))
+    asked: list = []
+    store.db.set_trace_callback(asked.append)
+    ids = list(range(202, 0, -1))
+    values = store.metric_of_jobs(ids, "train.acc")
+    names = store.metric_names(ids)
+    store.db.set_trace_callback(None)
+    store.close()
+    assert values == {i: 0.1 if i % 2 else 0.2 for i in ids}
+    assert names == {"train.acc", "train.loss.val"}
+    assert len(asked) < 20, len(asked)  # (was 3 splits x 2 x 202 jobs, and 2 x 202 for the names)
+    r = repo.pipe("metrics", "history", "acc", "-n", "3", "--json")
+    assert r.code == 0 and [j["value"] for j in r.json["jobs"]] == [0.2, 0.1, 0.2], str(r)

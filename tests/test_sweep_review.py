@@ -331,3 +331,105 @@ def test_an_objective_whose_key_holds_a_dot_is_read_alike_by_best_show_and_bayes
         for _inputs, o in json.loads(p.read_text())["given"]["history"]
     ]
     assert told and all(o is not None for o in told), told
+
+
+def test_best_reads_yaml_keys_and_values_as_sweep_show_does(repo):
+    # STEP.best read a trial's YAML with PyYAML's keys (None for `null:`, True for `yes:`)
+    # after metrics keys became the text a file writes: `pipe sweep show` ranked objective
+    # `val.null` while train.best failed, "no value for 'val.null' (KeyError)"; and it took a
+    # number written as text ("0.95") that sweep show does not count as one.
+    repo.pipefile(
+        TIED.replace("GOAL", "maximize")
+        .replace("metric: acc", "metric: val.null")
+        .replace("build/best.json", "build/best.yaml")
+    )
+    repo.write(
+        "w.py",
+        "import sys\nk = int(sys.argv[1])\n"
+        "open(sys.argv[2], 'w').write('val:\\n  null: %s\\n  yes: 1\\nk: %d\\n' % (1 if k in (2, 10) else 0, k))\n",
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert "k: 2\n" in repo.read("build/best.yaml")
+    assert repo.pipe("sweep", "show", "train", "--json").json["best"] == "train[trial-2]"
+    from pipefile.outpaths import PICK_BEST
+
+    folder = repo.root / "texts"
+    folder.mkdir()
+    (folder / "trial-1").write_text('{"acc": 0.5}')
+    (folder / "trial-2").write_text('{"acc": "0.95"}')
+    import subprocess
+    import sys
+
+    got = subprocess.run(
+        [sys.executable, "-c", PICK_BEST, "acc", "maximize", str(folder), ""], capture_output=True, text=True
+    )
+    assert got.returncode == 1 and "trial trial-2: no value for 'acc'" in got.stderr, got
+    assert '"0.95", not a number' in got.stderr, got.stderr
+
+
+def test_a_bayesian_sweep_is_told_what_sweep_show_ranks(repo):
+    # The sampler read a trial's objective by its own means: the first MiB only (a larger file
+    # was no JSON: told None, as if the trial failed, though sweep show ranked it) and a
+    # number written as text ("0.3") as a number (sweep show: "not a finite number").
+    repo.pipefile(
+        """\
+        version: 1
+        steps:
+          train:
+            sweep:
+              search: bayesian
+              trials: 2
+              space:
+                k: {randint: [1, 9]}
+              objective: {metric: acc, goal: maximize}
+            inputs: {k: {type: integer}}
+            code: [w.py]
+            command: python3 w.py ${{inputs.k}} ${{outputs.metrics}}
+            outputs: {metrics: build/bayes}
+            metrics: build/bayes
+        """
+    )
+    big = "{" + ", ".join(f'"pad{i}": {i}' for i in range(120_000)) + ', "acc": 0.5}'
+    repo.write("big.json", big)
+    repo.write("w.py", "import shutil, sys\nshutil.copyfile('big.json', sys.argv[2])\n")
+    repo.pipe("run", check=True)
+
+    def told() -> list:
+        return [
+            o
+            for p in (repo.root / ".pipe/cache/proposals").iterdir()
+            for _inputs, o in json.loads(p.read_text())["given"]["history"]
+        ]
+
+    assert told() == [0.5], told()  # (the first trial's, told when the second was proposed)
+    for p in (repo.root / ".pipe/cache/proposals").iterdir():
+        p.unlink()
+    repo.write("w.py", "import sys\nopen(sys.argv[2], 'w').write('{\"acc\": \"0.3\"}')\n")
+    r = repo.pipe("run")
+    assert r.code == 2 and "gives 'acc' as \"0.3\", not a finite number" in r.err, str(r)
+    assert told() == [None], told()
+
+
+def test_sweep_show_says_why_no_trial_is_best_when_each_gave_nan_or_inf(repo):
+    # Each trial wrote NaN or an infinity: sweep show listed them as '-' (not built) and said
+    # "best: not known yet (no trial has written its objective): run the sweep", which is no
+    # fix; train.best said "each failed or was stopped early, or none ran", and none had.
+    repo.pipefile(TIED.replace("GOAL", "maximize").replace("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]", "[1, 2, 3]"))
+    repo.write(
+        "w.py",
+        "import sys\nk = sys.argv[1]\nopen(sys.argv[2], 'w').write('acc: %s\\n' % {'1': '.nan', '2': '.inf', '3': '-.inf'}[k])\n",
+    )
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert "no trial has a finite value for 'acc': trial-1 (nan), trial-2 (inf), trial-3 (-inf)" in r.err, r.err
+    out = repo.pipe("sweep", "show", "train", check=True).out
+    rows = [line.split(None, 2) for line in out.splitlines()[1:4]]
+    assert [row[2] for row in rows] == ["no number"] * 3, out
+    assert "best: none (no trial gives 'acc' as a finite number, as said below)" in out, out
+    assert "run the sweep" not in out
+    # a whole number reads in full (was 2.02312e+07)
+    repo.write("w.py", "import sys\nopen(sys.argv[2], 'w').write('acc: %d\\n' % (20231200 + int(sys.argv[1])))\n")
+    repo.pipe("run", check=True)
+    out = repo.pipe("sweep", "show", "train", check=True).out
+    assert out.splitlines()[1].split() == ["trial-3", "3", "20231203"], out

@@ -16,10 +16,11 @@ from ..report import jobs as report_jobs
 from ..report.text import dump_json
 from ..workspace import Workspace
 from .guard import guard
+from .metrics import CompareGroup
 from .options import CONTEXT, file_option, hand_down, open_workspace
 
 
-@click.group(context_settings=CONTEXT, invoke_without_command=True)
+@click.group(cls=CompareGroup, context_settings=CONTEXT, invoke_without_command=True)
 @file_option
 @click.option("-e", "--experiment", help="Only jobs of this experiment.")
 @click.option("-s", "--status", type=click.Choice([s.value for s in JobStatus]), help="Only jobs with this status.")
@@ -45,8 +46,9 @@ def jobs(ctx, pipefile, experiment, status, limit, show_all, as_json):
         hand_down(ctx, pipefile=pipefile, as_json=as_json)
         return
     ws = open_workspace(pipefile)
+    damaged: list = []  # (a record cut short or edited by hand: listed as far as it reads, then said)
     try:
-        found = ws.jobs.jobs(experiment, status, limit, work_only=not show_all)
+        found = ws.jobs.jobs(experiment, status, limit, work_only=not show_all, problems=damaged)
         hidden = 0 if show_all else ws.jobs.count_noop(experiment, status)
         counts = {j.id: ws.jobs.outcome_counts(j.id) for j in found}
     finally:
@@ -55,6 +57,8 @@ def jobs(ctx, pipefile, experiment, status, limit, show_all, as_json):
         dump_json({"jobs": [dict(j.to_json(), steps=counts[j.id]) for j in found], "hidden": hidden})
     else:
         report_jobs.render_jobs(found, counts, filtered=bool(experiment or status), hidden=hidden)
+    if damaged:
+        raise report_jobs.damaged_error(damaged)
 
 
 @jobs.command(context_settings=CONTEXT)
@@ -69,12 +73,33 @@ def show(job, pipefile, as_json):
         j = ws.jobs.resolve(job)
         steps = ws.jobs.steps(j.id)
         metrics = ws.jobs.metrics(j.id) if as_json else None  # (the text shows none: not read)
+        unfinished = _unfinished(ws, j, steps)
     finally:
         ws.close()
     if as_json:
-        dump_json(dict(j.to_json(), steps=[s.to_json() for s in steps], metrics=metrics))
+        extra = {"unfinished": unfinished} if unfinished else {}
+        dump_json(dict(j.to_json(), steps=[s.to_json() for s in steps], metrics=metrics, **extra))
     else:
-        report_jobs.render_job(j, steps)
+        report_jobs.render_job(j, steps, unfinished=unfinished)
+
+
+def _unfinished(ws: Workspace, job, steps: list) -> list:
+    """[{step, log}] of the steps of a running or interrupted job that started (each has its
+    log) and have no record: a step is recorded as it ends, so the one still running, or the
+    one a kill -9 cut off, was nowhere in `pipe jobs show`."""
+    if job.status not in (JobStatus.RUNNING, JobStatus.INTERRUPTED):
+        return []
+    log_dir = ws.job_dir(job.id)
+    recorded = {s.step for s in steps}
+    found = []
+    for d, _, files in os.walk(log_dir):  # (a nested step's log is in a folder: STEP/INNER.log)
+        for f in sorted(files):
+            if f.endswith(".log") and not f.startswith("."):  # (.ahead-*: a log made ahead of its step)
+                rel = os.path.relpath(os.path.join(d, f), log_dir)[:-4].replace(os.sep, "/")
+                step = name_of(log_dir, rel)
+                if step not in recorded:
+                    found.append({"step": step, "log": os.path.relpath(os.path.join(d, f), ws.root)})
+    return sorted(found, key=lambda u: u["step"])
 
 
 @click.command(context_settings=CONTEXT)

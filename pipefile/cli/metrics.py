@@ -16,7 +16,21 @@ from .options import CONTEXT, file_option, open_workspace
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
 
 
-@click.group(context_settings=CONTEXT)
+class CompareGroup(click.Group):
+    """A group whose `compare` or `diff` (what comparing two jobs is looked for as, and is
+    not) names the commands that do it, instead of click's bare "No such command"."""
+
+    def resolve_command(self, ctx, args):
+        if args and args[0] in ("compare", "diff") and args[0] not in self.commands:
+            raise click.UsageError(
+                f"No such command '{args[0]}': two jobs are compared by `pipe metrics diff JOB_A JOB_B` "
+                "(their metrics) and `pipe params diff JOB_A JOB_B` (their params)",
+                ctx,
+            )
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=CompareGroup, context_settings=CONTEXT)
 def metrics():
     """The metrics that steps recorded (`metrics: [FILE]`), per job and across jobs."""
 
@@ -79,12 +93,15 @@ def history(name, experiment, limit, png, pipefile, as_json):
     (`acc`).
     """
     ws = open_workspace(pipefile)
+    damaged: list = []
     try:
         if experiment is None:
             experiment = ws.jobs.resolve("last").experiment
-        jobs = ws.jobs.jobs(experiment, work_only=True)  # a no-op job repeats a point: not one of its own
+        # (a no-op job repeats a point: not one of its own; a damaged record is shown as far as
+        # it reads, then said, as `pipe jobs` does)
+        jobs = ws.jobs.jobs(experiment, work_only=True, problems=damaged)
         if not jobs:
-            known = sorted({j.experiment for j in ws.jobs.jobs()})
+            known = ws.jobs.experiments()  # (their names only: not every job read whole)
             raise PipefileError(
                 f"no job in experiment '{experiment}'", hint=did_you_mean(experiment, known, "experiment")
             )
@@ -107,10 +124,14 @@ def history(name, experiment, limit, png, pipefile, as_json):
         report_metrics.write_png(png, experiment, full, points)
     if as_json:
         dump_json(dict(report_metrics.history_json(experiment, full, points), png=png))
-        return
-    report_metrics.render_history(experiment, full, points)
-    if png:
-        click.echo(f"wrote {png}", err=True)
+    else:
+        report_metrics.render_history(experiment, full, points)
+        if png:
+            click.echo(f"wrote {png}", err=True)
+    if damaged:
+        from ..report.jobs import damaged_error
+
+        raise damaged_error(damaged)
 
 
 @metrics.command(context_settings=CONTEXT)
@@ -145,17 +166,30 @@ def curve(job, name, png, pipefile, as_json):
         recorded = ws.jobs.series_names(found.id)
         series: dict = dict.fromkeys(recorded)
         azureml = not series and report_metrics.is_azureml_job(ws, found)
-        if found.status == "running":  # what running steps streamed so far, from their files
-            folder = ws.job_dir(found.id)
-            for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
-                if entry.endswith(".metrics.jsonl"):
-                    step = name_of(folder, entry[: -len(".metrics.jsonl")])
-                    for metric, points in tracking.read_stream(os.path.join(folder, entry))[0].items():
-                        series.setdefault(f"{step}.{metric}", points)
+        # What a step streamed and the job did not record, from its file: a running step's so
+        # far, and one that failed or was interrupted (Ctrl-C, kill -9) until then: the curve
+        # wanted most (a loss that diverged) was there while it ran and gone once it ended.
+        folder = ws.job_dir(found.id)
+        unrecorded: set = set()
+        recorded_steps = {step for pairs in recorded.values() for step, _ in pairs}
+        for entry in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            if entry.endswith(".metrics.jsonl"):
+                step = name_of(folder, entry[: -len(".metrics.jsonl")])
+                if step in recorded_steps:
+                    continue  # (recorded as it ended: the file holds the same points)
+                for metric, points in tracking.read_stream(os.path.join(folder, entry))[0].items():
+                    if series.setdefault(f"{step}.{metric}", points) is points:
+                        unrecorded.add(f"{step}.{metric}")
         full = _series_name(name, found, series, azureml)
         points = ws.jobs.series_points(found.id, recorded[full]) if full in recorded else series[full]
     finally:
         ws.close()
+    if full in unrecorded and found.status != "running":
+        click.echo(
+            f"note: job {found.id} ({found.status}) recorded no series of this step, which did not end "
+            "well: these are the points it streamed until it ended",
+            err=True,
+        )
     if png:
         report_metrics.write_curve_png(png, found, full, points)
     if as_json:

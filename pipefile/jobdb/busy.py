@@ -80,6 +80,8 @@ def database_error(e: BaseException) -> Optional[PipefileError]:
     if not isinstance(e, sqlite3.DatabaseError):
         return None
     text = str(e)
+    if isinstance(e, sqlite3.OperationalError) and "readonly" in text:
+        return _read_only_error(text)
     if isinstance(e, sqlite3.OperationalError):
         if "locked" not in text and "busy" not in text:
             return None
@@ -108,3 +110,28 @@ def database_error(e: BaseException) -> Optional[PipefileError]:
             "its place (without one, pipe starts a new history); outputs and the store are not affected"
         )
     return PipefileError(f"{path} is damaged ({text})", hint=hint)
+
+
+def _read_only_error(text: str) -> PipefileError:
+    """SQLite refused a write to a database pipe opened (a read-only file, its folder or its
+    -wal file, or a read-only mount): `pipe run` was an internal error at its first record.
+    Nothing was written: SQLite refuses before it changes anything."""
+    import os
+
+    def writable(path: str) -> bool:
+        files = [path] + [p for p in (path + "-wal", path + "-shm") if os.path.exists(p)]
+        return all(os.access(p, os.W_OK) for p in files + [os.path.dirname(path) or "."])
+
+    path = next((p for p in reversed(_OPENED) if not writable(p)), None)
+    what = path or "a database pipe keeps in .pipe/"
+    return PipefileError(
+        f"{what} is read-only, and this command records in it ({text}); nothing was changed",
+        hint=(
+            f"make it and its folder writable (`chmod u+w {shlex.quote(path)} "
+            f"{shlex.quote(os.path.dirname(path) or '.')}`, and its -wal and -shm files)"
+            if path
+            else "make .pipe/ and its databases writable"
+        )
+        + ", or on a read-only mount run in a writable copy; what only reads the history (pipe jobs, "
+        "pipe metrics, pipe lineage) works as it is",
+    )

@@ -169,7 +169,7 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
 
     # --- reading ------------------------------------------------------------------------
     def _job(self, row, noop: Optional[set] = None) -> Job:
-        job = job_from_row(row)
+        job = job_from_row(row, self.path)
         if noop is None:
             job.noop = self.db.execute("SELECT 1 FROM noop_jobs WHERE job_id=?", (job.id,)).fetchone() is not None
         else:
@@ -189,9 +189,12 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
         limit: int = 0,
         work_only: bool = False,
         before: Optional[int] = None,
+        problems: Optional[list] = None,
     ) -> list:
         """Newest first; work_only: without the jobs in which nothing ran or was restored;
-        before: only jobs older than that id. Filtered by SQLite and read only up to `limit`:
+        before: only jobs older than that id; problems: a damaged record (a JSON column cut
+        short or edited by hand) is listed with what could be read, its error added there
+        (without, it is the error). Filtered by SQLite and read only up to `limit`:
         reading every job of a long history whole (twice for `pipe jobs`) took 0.7 s and
         140 MB for 5,000 jobs, growing with the history however few were shown."""
         where, args = self._job_filter(experiment, status, before)
@@ -206,7 +209,7 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
         out = []
         try:
             for r in rows:
-                job = job_from_row(r)
+                job = job_from_row(r, self.path, problems)
                 job.noop = bool(r[-1])
                 if status is not None and job.status != status:
                     continue  # (a running row whose process is gone reads interrupted)
@@ -346,7 +349,7 @@ class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
         return {f"{step}.{name}" if step else name: value for step, name, value in rows}
 
     def _job_step(self, r) -> JobStep:
-        return step_from_row(r)
+        return step_from_row(r, self.path)
 
     def step_record(self, job_id: int, step: str) -> Optional[JobStep]:
         """One step of one job, or None if it was not recorded."""

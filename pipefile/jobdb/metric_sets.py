@@ -28,6 +28,9 @@ METRICS_OF_JOB = (
 )
 
 
+_FEW_JOBS = 64  # metric_of_jobs looks each of this many jobs up by key; more, by one pass of each split
+
+
 class MetricSets:
     """The kept metrics files of the database `self.db` (set by the class that mixes it in)."""
 
@@ -81,6 +84,12 @@ class MetricSets:
         many jobs refer to it (`pipe metrics history` resolves a name among them)."""
         refs: set = set()
         names: set = set()
+        if len(job_ids) > _FEW_JOBS:  # (a statement per table and chunk of ids: not two per job)
+            for chunk, marks in _chunks(job_ids):
+                refs.update(self.db.execute(f"SELECT step, digest FROM step_metrics WHERE job_id IN ({marks})", chunk))
+                rows = self.db.execute(f"SELECT step, name FROM metrics WHERE job_id IN ({marks})", chunk)
+                names.update(_full(s, n) for s, n in rows)
+            job_ids = []
         for job_id in job_ids:
             refs.update(self.db.execute("SELECT step, digest FROM step_metrics WHERE job_id=?", (job_id,)))
             names.update(
@@ -98,6 +107,8 @@ class MetricSets:
         read (a history over jobs of 200,000 metrics each held them all in memory)."""
         # Each split of `full` at a dot is a (step, name) it may be (a name holds dots).
         splits = [("", full)] + [(full[:i], full[i + 1 :]) for i, c in enumerate(full) if c == "."]
+        if len(job_ids) > _FEW_JOBS:
+            return self._metric_of_many(list(dict.fromkeys(job_ids)), splits)
         out = {}
         for job_id in job_ids:
             found = []  # (step, name, precedence, value), sorted as METRICS_OF_JOB orders them
@@ -119,6 +130,28 @@ class MetricSets:
                 out[job_id] = max(found)[3]
         return out
 
+    def _metric_of_many(self, job_ids: list, splits: list) -> dict:
+        """metric_of_jobs for many jobs: each (step, name) asked of a chunk of jobs at a time
+        (by the keys, as one job's), not twice per job and split (a history of 5,000 jobs made
+        20,000 statements and took a second, growing with the history)."""
+        found: dict = {}  # job id -> [(step, name, precedence, value)], as metric_of_jobs sorts them
+        for chunk, marks in _chunks(job_ids):
+            for step, name in splits:
+                rows = self.db.execute(
+                    f"SELECT job_id, value FROM metrics WHERE job_id IN ({marks}) AND step=? AND name=?",
+                    (*chunk, step, name),
+                )
+                for job_id, value in rows:
+                    found.setdefault(job_id, []).append((step, name, -1, value))
+                rows = self.db.execute(
+                    "SELECT r.job_id, r.seq, v.value FROM step_metrics r JOIN metric_values v "
+                    f"ON v.digest = r.digest AND v.name = ? WHERE r.job_id IN ({marks}) AND r.step = ?",
+                    (name, *chunk, step),
+                )
+                for job_id, seq, value in rows:
+                    found.setdefault(job_id, []).append((step, name, seq, value))
+        return {job_id: max(values)[3] for job_id, values in found.items()}
+
     def metric_names_of_step(self, job_id: int, step: str) -> set:
         """The names step `step` of job `job_id` has recorded so far (its metrics files')."""
         rows = self.db.execute(
@@ -127,6 +160,14 @@ class MetricSets:
             (job_id, step),
         )
         return {r[0] for r in rows}
+
+
+def _chunks(job_ids: list, size: int = 500):
+    """(ids, "?,?,...") of up to `size` of `job_ids` at a time: an IN list SQLite reads by the
+    key, within its limit on the values of one statement."""
+    for i in range(0, len(job_ids), size):
+        chunk = tuple(job_ids[i : i + size])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def _full(step: str, name: str) -> str:

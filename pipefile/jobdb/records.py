@@ -8,9 +8,11 @@ import each other: a ServeStore is handed the JobStore whose database it shares.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import field
 from typing import Optional
 
+from ..errors import PipefileError
 from ..lazyclass import dataclass
 from ..outcomes import JobState, JobStatus
 from ..pids import alive
@@ -60,6 +62,7 @@ class Job:
     error: Optional[str] = None
     queued: Optional[float] = None
     noop: bool = False  # nothing ran, was restored or failed in it (jobdb/schema.py: noop_jobs)
+    damaged: list = field(default_factory=list)  # read leniently: what of its record could not be read
 
     def to_json(self) -> dict:
         out = {
@@ -80,6 +83,8 @@ class Job:
             "cloned_from": self.cloned_from,
             "noop": self.noop,
         }
+        if self.damaged:  # (only a listing reads a damaged record: what of it could not be read)
+            out["damaged"] = list(self.damaged)
         if self.endpoint:
             out.update(
                 endpoint=self.endpoint,
@@ -136,9 +141,46 @@ class JobStep:
         }
 
 
-def job_from_row(row) -> Job:
+def _decoded(text, kind: type, column: str, where: tuple, problems: Optional[list]):
+    """The JSON `column` holds (`text`), which must be a `kind`. A value cut short or edited by
+    hand (not JSON, or JSON of another shape) was an internal error wherever it was read: it is
+    an error naming the record, the column and the fix; or, with `problems` (a listing that
+    shows what it can), `kind`'s empty value, the problem added to `problems`."""
+    if not text:
+        return kind()
+    try:
+        value = json.loads(text)
+        why = "" if isinstance(value, kind) else f"is JSON, but not {'a mapping' if kind is dict else 'a list'}"
+    except (ValueError, RecursionError) as e:  # (a JSONDecodeError is a ValueError)
+        value, why = None, f"is not JSON ({e})"
+    if not why:
+        return value
+    db, table, who, condition = where
+    problem = PipefileError(
+        f"{db}: the record of {who} is damaged: its `{column}` {why}",
+        hint="the row was cut short or edited by hand: write its value back, or clear it (read as none from "
+        f"then on): sqlite3 {shlex.quote(db)} {_shell_text(f'UPDATE {table} SET {column}=NULL WHERE {condition}')}",
+    )
+    if problems is None:
+        raise problem
+    problems.append(problem)
+    return kind()
+
+
+def _shell_text(text: str) -> str:
+    """`text` as one word of a shell command: in double quotes where nothing in it is special
+    there (an SQL statement quotes its text in single quotes), else shell-quoted."""
+    return f'"{text}"' if not any(c in text for c in '"$`\\!') else shlex.quote(text)
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def job_from_row(row, db: str = ".pipe/jobs.db", problems: Optional[list] = None) -> Job:
     """A `jobs` row (SELECT *) as a Job; one left running by a process that no longer
-    exists reads as interrupted."""
+    exists reads as interrupted. A JSON column that cannot be read is an error naming it
+    (database `db`), or with `problems` an empty value, the error added there (Job.damaged)."""
     (
         id_,
         uid,
@@ -172,7 +214,13 @@ def job_from_row(row) -> Job:
         status = JobStatus.INTERRUPTED
         if state is not None:
             state = JobState.INTERRUPTED
-    return Job(
+    where = (db, "jobs", f"job {id_}", f"id={id_}")
+    found: list = []
+
+    def read(text, kind: type, column: str):
+        return _decoded(text, kind, column, where, found if problems is not None else None)
+
+    job = Job(
         id_,
         uid,
         experiment or "",
@@ -185,27 +233,33 @@ def job_from_row(row) -> Job:
         None if git_dirty is None else bool(git_dirty),
         pipefile or "",
         pipefile_digest or "",
-        json.loads(code or "{}"),
-        json.loads(params or "{}"),
-        json.loads(targets or "[]"),
-        json.loads(argv or "[]"),
+        read(code, dict, "code"),
+        read(params, dict, "params"),
+        read(targets, list, "targets"),
+        read(argv, list, "argv"),
         cloned_from,
         state,
         endpoint,
         deployment,
         deployment_digest,
         token_id,
-        json.loads(request or "{}"),
+        read(request, dict, "request"),
         request_digest,
         idempotency_key,
         error,
         queued,
     )
+    if problems is not None and found:
+        job.damaged = [p.message for p in found]
+        problems.extend(found)
+    return job
 
 
-def step_from_row(r) -> JobStep:
-    """A `job_steps` row (SELECT *) as a JobStep (a row without the newer columns reads None)."""
+def step_from_row(r, db: str = ".pipe/jobs.db") -> JobStep:
+    """A `job_steps` row (SELECT *) as a JobStep (a row without the newer columns reads None);
+    a JSON column that cannot be read is an error naming it (database `db`)."""
     extra = tuple(r[13:17]) + (None,) * (17 - len(r))
+    where = (db, "job_steps", f"step '{r[1]}' of job {r[0]}", f"job_id={r[0]} AND step={_sql_text(str(r[1]))}")
     return JobStep(
         r[0],
         r[1],
@@ -213,15 +267,15 @@ def step_from_row(r) -> JobStep:
         r[3],
         r[4],
         r[5],
-        json.loads(r[6] or "{}"),
-        json.loads(r[7] or "{}"),
+        _decoded(r[6], dict, "inputs", where, None),
+        _decoded(r[7], dict, "outputs", where, None),
         r[8] or 0.0,
         r[9],
         r[10],
         r[11],
         r[12],
         extra[0],
-        json.loads(extra[1] or "[]"),
+        _decoded(extra[1], list, "gpus", where, None),
         extra[2],
-        json.loads(extra[3]) if extra[3] else None,
+        _decoded(extra[3], dict, "worker", where, None) or None,
     )

@@ -432,7 +432,7 @@ class ServeStore(TokenIndex):
             args.append(token_id)
         q += " ORDER BY id DESC LIMIT ?"
         args.append(limit)
-        return [job_from_row(r) for r in self.db.execute(q, args)]
+        return [job_from_row(r, self.jobs.path) for r in self.db.execute(q, args)]
 
 
 class _Transaction:

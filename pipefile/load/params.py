@@ -74,6 +74,7 @@ def parse_param_overrides(
     unless `errors` is given to collect them."""
     found: list[PipefileError] = errors if errors is not None else []
     out: dict = {}
+    first: dict = {}  # name -> the -p that set it
     for pair in pairs:
         if "=" not in pair or not pair.split("=", 1)[0].strip():  # (`-p =3`: "no param ''" said nothing)
             found.append(PipefileError(f"-p {printable(pair)}: expected name=value", hint="e.g. -p lr=0.01"))
@@ -154,6 +155,17 @@ def parse_param_overrides(
         if refused is not None:
             found.append(refused)
             continue
+        if name in out and (out[name] != value or type(out[name]) is not type(value)):
+            # A scalar set twice: the last won without a word (a script's default and the
+            # user's value, both on one line); the same value twice is no conflict.
+            found.append(
+                PipefileError(
+                    f"-p {printable(pair)}: param '{printable(name)}' is already set by -p {printable(first[name])}",
+                    hint="give it once, with the value to run with",
+                )
+            )
+            continue
+        first.setdefault(name, pair)
         out[name] = value
     if errors is None:
         raise_all(found)

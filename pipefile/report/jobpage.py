@@ -19,7 +19,7 @@ from ..filehash import open_regular
 from ..filenames import log_file, name_of
 from ..jobdb.records import Job
 from ..lazyclass import dataclass
-from ..outcomes import JobStatus, Outcome
+from ..outcomes import Outcome
 from ..printable import printable
 from . import metrics as report_metrics
 
@@ -91,17 +91,21 @@ def gather(ws, ref: str) -> JobPage:
 
 
 def _series(ws, job: Job) -> dict:
-    """The job's streamed series; for a job still running, also what its running steps have
-    streamed so far (their stream files: the database has a step's points once it ends)."""
+    """The job's streamed series, and what the steps it recorded none of streamed (their
+    stream files: the database has a step's points once it ends well): a running step's so
+    far, and one that failed or was interrupted until then (as `pipe metrics curve`)."""
     series = ws.jobs.series(job.id)
     folder = ws.job_dir(job.id)
-    if job.status != JobStatus.RUNNING or not os.path.isdir(folder):
+    if not os.path.isdir(folder):
         return series
     from .. import tracking
 
+    recorded = {step for pairs in ws.jobs.series_names(job.id).values() for step, _ in pairs}
     for entry in sorted(os.listdir(folder)):
         if entry.endswith(".metrics.jsonl"):
             step = name_of(folder, entry[: -len(".metrics.jsonl")])
+            if step in recorded:
+                continue  # (the file holds the points recorded)
             for name, points in tracking.read_stream(os.path.join(folder, entry))[0].items():
                 series.setdefault(f"{step}.{name}", points)
     return series

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 import time
 
@@ -21,7 +20,7 @@ from .. import __version__
 from ..printable import printable, printable_lines
 from . import jobpage_svg
 from .jobs import duration
-from .metrics import fmt_change, fmt_number, write_curve_png
+from .metrics import fmt_change, fmt_number, param_text, side_text, write_curve_png
 from .text import format_seconds, plural, when
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "templates", "report")
@@ -156,11 +155,7 @@ def view(page, most: int = MOST_ROWS["html"]) -> dict:
 
 
 def value_text(v) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return fmt_number(v)
-    return json.dumps(v, sort_keys=True)
+    return param_text(v)  # (an unset param reads "(no value)", not JSON's null)
 
 
 def _series_row(name: str, points: list) -> dict:
@@ -188,7 +183,7 @@ def _change_view(change, most: int, job_id: int):
     return {
         "previous": f"job {prev.id} ({prev.uid}, {prev.status}, {when(prev.started)})",
         "previous_id": prev.id,
-        "params": [(r["name"], _cell(r["a"]), _cell(r["b"])) for r in change.params],
+        "params": [(r["name"], side_text(r, "a"), side_text(r, "b")) for r in change.params],
         "steps": [(n, a or "(not in it)", b or "(not in it)") for n, a, b in steps],
         "metrics": [(r["name"], fmt_number(r["a"]), fmt_number(r["b"]), fmt_change(r["a"], r["b"])) for r in metrics],
         "same_metrics": change.same_metrics,
@@ -199,10 +194,6 @@ def _change_view(change, most: int, job_id: int):
             metrics_left, "changed metrics", f"`pipe metrics diff {prev.id} {job_id}` lists them all"
         ),
     }
-
-
-def _cell(v) -> str:
-    return "-" if v is None else value_text(v)
 
 
 # --- charts ------------------------------------------------------------------------------

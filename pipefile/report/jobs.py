@@ -10,7 +10,15 @@ from ..printable import printable, printable_lines
 from .text import format_seconds, table, when
 
 _STATUS_STYLE = {"succeeded": "green", "failed": "bold red", "interrupted": "yellow", "running": "cyan"}
-_OUTCOME_STYLE = {"ran": "yellow", "restored": "cyan", "fresh": "green", "failed": "bold red", "skipped": "dim"}
+_OUTCOME_STYLE = {
+    "ran": "yellow",
+    "restored": "cyan",
+    "fresh": "green",
+    "failed": "bold red",
+    "skipped": "dim",
+    "running": "cyan",
+    "interrupted": "yellow",
+}
 
 
 def duration(job) -> str:
@@ -45,6 +53,32 @@ def render_jobs(jobs: list, counts: dict, stream=None, filtered: bool = False, h
     table(["id", "uid", "experiment", "status", "started", "took", "steps", "git", "user"], rows, styles, stream)
 
 
+def damaged_error(problems: list):
+    """One error for the damaged job records a listing met (each names its record and column;
+    the first's hint says how to mend it): the first few, and how many more."""
+    from ..errors import PipefileError
+
+    if len(problems) == 1:
+        return problems[0]
+    shown = problems[:5]
+    more = len(problems) - len(shown)
+    return PipefileError(
+        f"{len(problems)} job records are damaged (listed above with what could be read):\n  "
+        + "\n  ".join(p.message for p in shown)
+        + (f"\n  ... and {more} more" if more else ""),
+        hint=f"{shown[0].hint}; and the same for the others",
+    )
+
+
+def param_value(v) -> str:
+    """A param's value in `pipe jobs show`'s list: JSON as a Pipefile writes it (text quoted, so
+    that a comma in it is not read as the next param; true, not Python's True); an unset one
+    (an Azure ML input given no value) "(no value)", not Python's None."""
+    import json
+
+    return "(no value)" if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
+
+
 def worker_text(worker) -> str:
     """Where a step ran, for a table cell: ray HOST (NODE...), or local."""
     if not worker or worker.get("executor") == "local":
@@ -53,7 +87,9 @@ def worker_text(worker) -> str:
     return printable(f"{worker.get('executor')} {worker.get('host') or '?'}" + (f" ({node})" if node else ""))
 
 
-def render_job(job, steps: list, stream=None) -> None:
+def render_job(job, steps: list, stream=None, unfinished: list = ()) -> None:
+    """`unfinished`: [{step, log}] of steps that started and have no record (cli/jobs.py):
+    running, or cut off with their job (interrupted)."""
     stream = stream or sys.stdout
 
     def put(line: str) -> None:  # a job's record holds text others chose (served params, names): escaped
@@ -61,7 +97,8 @@ def render_job(job, steps: list, stream=None) -> None:
 
     put(f"job {job.id} ({job.uid})  experiment {job.experiment}  {job.status}")
     put(f"  started {when(job.started)}, took {duration(job)}, by {job.user}")
-    put(f"  pipefile {job.pipefile} ({job.pipefile_digest[:12]})  git {git_text(job)}")
+    digest = f" ({job.pipefile_digest[:12]})" if job.pipefile_digest else ""  # (none kept: no "()")
+    put(f"  pipefile {job.pipefile or '-'}{digest}  git {git_text(job)}")
     if job.cloned_from:
         put(f"  cloned from job {job.cloned_from}")
     if job.endpoint:
@@ -74,7 +111,7 @@ def render_job(job, steps: list, stream=None) -> None:
             + "\n"
         )
     if job.params:
-        put("  params: " + ", ".join(f"{k}={v!r}" for k, v in sorted(job.params.items())))
+        put("  params: " + ", ".join(f"{k}={param_value(v)}" for k, v in sorted(job.params.items())))
     rows, styles = [], []
     with_env = any(s.environment for s in steps)
     with_gpus = any(s.gpus for s in steps)
@@ -96,6 +133,11 @@ def render_job(job, steps: list, stream=None) -> None:
             row.append(worker_text(s.worker))
         rows.append(row + [s.log or "-"])
         styles.append(_OUTCOME_STYLE.get(s.outcome))
+    gone = "running" if job.status == "running" else "interrupted"  # (no record: it never ended)
+    for u in unfinished:
+        extra = int(with_env) + int(with_gpus) + int(with_worker)
+        rows.append([u["step"], gone, "-", "-", "-"] + ["-"] * extra + [u["log"]])
+        styles.append(_OUTCOME_STYLE.get(gone))
     headers = (
         ["step", "outcome", "took", "exit", "key"]
         + (["env"] if with_env else [])

@@ -33,12 +33,18 @@ def fmt_number(v) -> str:
         return str(v)
     if math.isnan(v) or math.isinf(v):
         return str(v)
-    if isinstance(v, int) and abs(v) < _WHOLE:
-        return str(v)  # (a seed, a count, a size: 20231207 read as 2.02312e+07 was no help)
+    if _whole(v):
+        return str(int(v))  # (a seed, a count, a size: 20231207 read as 2.02312e+07 was no help)
     return f"{v:.6g}"
 
 
 _WHOLE = 10**16  # whole numbers below this are shown in full
+
+
+def _whole(v) -> bool:
+    """Whether `v` is a whole number shown in full: the job database keeps every metric as
+    a float, so the 20231207 a step wrote reads back as 20231207.0 (and 1.0 prints as 1 anyway)."""
+    return (isinstance(v, int) or (isinstance(v, float) and v.is_integer())) and abs(v) < _WHOLE
 
 
 def change(a, b) -> Optional[float]:
@@ -60,7 +66,7 @@ def fmt_change(a, b) -> str:
         return "" if a == b else "changed"
     if d == 0:
         return "0"
-    text = f"{d:+d}" if isinstance(d, int) and abs(d) < _WHOLE else f"{d:+.6g}"
+    text = f"{int(d):+d}" if _whole(d) else f"{d:+.6g}"
     if a != 0 and math.isfinite(d):
         text += f" ({d / abs(a) * 100:+.1f}%)"
     return text
@@ -70,9 +76,13 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _param_text(v) -> str:
+NO_VALUE = "(no value)"  # a param that is there but unset (an Azure ML input given none): never "None"
+
+
+def param_text(v) -> str:
+    """A param's value in a table: text as it is, a number as fmt_number writes it."""
     if v is None:
-        return MISSING
+        return NO_VALUE
     if isinstance(v, str):
         return v
     if _is_number(v):
@@ -198,10 +208,17 @@ def render_diff(what: str, job_a, job_b, rows: list, stream=None, only_changed: 
     if not shown:
         stream.write(f"no {what} differs between job {job_a.id} and job {job_b.id}\n")
         return
-    text = fmt_number if what == "metric" else _param_text
-    cells = [[r["name"], text(r["a"]), text(r["b"]), _change_text(r, what)] for r in shown]
+    cells = [[r["name"], side_text(r, "a", what), side_text(r, "b", what), _change_text(r, what)] for r in shown]
     styles = [None if r["a"] == r["b"] else "yellow" for r in shown]
     table([what, f"job {job_a.id}", f"job {job_b.id}", "change"], cells, styles, stream)
+
+
+def side_text(row: dict, side: str, what: str = "param") -> str:
+    """One side ("a" or "b") of a diff_rows row: `-` where that job has no such name; a
+    param that it has with no value is said so, not shown as missing."""
+    if row["change"] == ("added" if side == "a" else "removed"):
+        return MISSING
+    return fmt_number(row[side]) if what == "metric" else param_text(row[side])
 
 
 def _change_text(row: dict, what: str) -> str:
@@ -243,7 +260,7 @@ def render_history(experiment: str, name: str, points: list, stream=None, chart:
     for j, v in points:
         rows.append(
             [j.id, j.uid, when(j.started), j.status, fmt_number(v), "" if prev is None else fmt_change(prev, v)]
-            + [_param_text(j.params.get(p)) for p in params]
+            + [param_text(j.params[p]) if p in j.params else MISSING for p in params]
         )
         styles.append(None if j.status == "succeeded" else "dim")
         prev = v
