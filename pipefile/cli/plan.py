@@ -55,7 +55,9 @@ def validate(pipefile, params):
     graph = load(pipefile, params)
     pf = graph.pipefile
     echo_notes(pf.warnings, "warning")
-    from ..load import quoted_placeholders
+    from ..load import overridden_params, quoted_placeholders
+
+    echo_notes(overridden_params(params), "warning")
 
     echo_notes(quoted_placeholders(pf), "info")
     counts = ", ".join(

@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 
 from ..errors import PipefileError, did_you_mean, raise_all
 from ..executors.choice import choose
+from ..load import overridden_params
 from ..remote import config as remotes_mod
 from ..report import run as run_report
 from ..report.text import check_text_file, dump_json, unbroken_output, write_json_file
@@ -54,6 +55,7 @@ def run_command(
     settle = not force and not ci and summary_path is None and not any("[" in t for t in targets)
     graph = load(pipefile, params, keep=not dry_run, settle=settle)
     echo_notes(graph.pipefile.warnings, "warning")
+    echo_notes(overridden_params(params), "warning")
     forced = parse_force(force)
     if forced is not True and graph.groups:
         # --force STEP of a matrix, sweep or foreach forces each of its tasks.

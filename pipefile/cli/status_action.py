@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 
+from ..load import overridden_params
 from ..outcomes import ExitCode
 from ..printable import printable
 from ..report.plan import render_status, status_json
@@ -33,6 +34,7 @@ def status_command(
         parse_gpus(gpus, "--gpus")
     graph = load(pipefile, params, settle=not (tasks or as_json) and not any("[" in t for t in targets))
     echo_notes(graph.pipefile.warnings, "warning")  # (as run and validate say them: on stderr)
+    echo_notes(overridden_params(params), "warning")
     spec = chosen_remote(graph, remote_name, no_remote)
 
     def remote_failed(e) -> None:

@@ -74,7 +74,6 @@ def parse_param_overrides(
     unless `errors` is given to collect them."""
     found: list[PipefileError] = errors if errors is not None else []
     out: dict = {}
-    first: dict = {}  # name -> the -p that set it
     for pair in pairs:
         if "=" not in pair or not pair.split("=", 1)[0].strip():  # (`-p =3`: "no param ''" said nothing)
             found.append(PipefileError(f"-p {printable(pair)}: expected name=value", hint="e.g. -p lr=0.01"))
@@ -155,21 +154,46 @@ def parse_param_overrides(
         if refused is not None:
             found.append(refused)
             continue
-        if name in out and (out[name] != value or type(out[name]) is not type(value)):
-            # A scalar set twice: the last won without a word (a script's default and the
-            # user's value, both on one line); the same value twice is no conflict.
-            found.append(
-                PipefileError(
-                    f"-p {printable(pair)}: param '{printable(name)}' is already set by -p {printable(first[name])}",
-                    hint="give it once, with the value to run with",
-                )
-            )
-            continue
-        first.setdefault(name, pair)
-        out[name] = value
+        out[name] = value  # (given twice: the last wins, as a script's default and the user's
+        # value on one line mean; overridden_params says so)
     if errors is None:
         raise_all(found)
     return out
+
+
+def overridden_params(pairs: Iterable[str]) -> list:
+    """(loc, message, hint) notes of each `-p NAME=VALUE` that replaces an earlier one of
+    another value (the last given wins: a script's default before the user's "$@"), for the
+    CLI to say: a value given and then silently not used was lost without a word."""
+    given: dict = {}
+    notes = []
+    for pair in pairs:
+        if "=" not in pair:
+            continue
+        name, text = pair.split("=", 1)
+        name, text = name.strip(), text.strip()
+        before = given.get(name)
+        if before is not None and not _same_text(before, text):
+            notes.append(
+                (
+                    None,
+                    f"-p {printable(name)}={printable(text)} replaces -p {printable(name)}={printable(before)} "
+                    "given before it: the last given is used",
+                    "give the param once if that was not meant",
+                )
+            )
+        given[name] = text
+    return notes
+
+
+def _same_text(a: str, b: str) -> bool:
+    """Whether two -p values are one value written two ways (0.5 and .5)."""
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
 
 
 def enum_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[PipefileError]:
