@@ -302,3 +302,29 @@ def test_a_grid_sweep_choice_with_a_value_twice_is_refused_as_a_matrix_axis_is(r
     r = repo.pipe("status")
     assert r.code == 2, str(r)
     assert "Pipefile:3:" in r.err and "choice of input 'lr' in the sweep of step 't' lists a value twice" in r.err
+
+
+def test_a_command_component_input_annotated_with_an_input_keeps_its_default(repo):
+    # `k: dsl.Input(type="integer", default=3)` as an annotation: its default was dropped (the
+    # input was required, and a call leaving it out refused); and `k=dsl.Input(type="integer")`
+    # as a default, with no default of its own, was refused as "the default ... is <MISSING>".
+    repo.write(
+        "build.py",
+        """\
+        from pipefile import dsl
+
+
+        @dsl.command_component
+        def twice(
+            k: dsl.Input(type="integer", default=3), j=dsl.Input(type="integer"), out: dsl.Output(type="uri_file") = None
+        ):
+            open(out, "w").write(str(2 * k + j))
+
+
+        @dsl.pipeline
+        def pipeline():
+            twice(j=1)
+        """,
+    )
+    ran = repo.pipe("run", "-f", "build.py")
+    assert ran.code == 0 and repo.read("build/twice/out") == "7", str(ran)

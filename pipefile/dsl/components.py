@@ -245,6 +245,10 @@ class FunctionComponent(_Declared):
         if isinstance(default, (Input, Output)):
             marker, typ = default, default.type
             default = default.default if isinstance(default, Input) else inspect.Parameter.empty
+        elif isinstance(marker, Input) and default is inspect.Parameter.empty and marker.default is not spec.MISSING:
+            default = marker.default  # `x: dsl.Input(type="integer", default=3)`: its default, as in command()
+        if default is spec.MISSING:
+            default = inspect.Parameter.empty
         if marker is Output or isinstance(marker, Output):
             self.outputs[p.name] = OutputPort(p.name, typ, getattr(marker, "path", None))
             return
