@@ -304,6 +304,65 @@ def test_a_grid_sweep_choice_with_a_value_twice_is_refused_as_a_matrix_axis_is(r
     assert "Pipefile:3:" in r.err and "choice of input 'lr' in the sweep of step 't' lists a value twice" in r.err
 
 
+ENUM_DSL = """\
+from pipefile import dsl
+
+prep = dsl.command(
+    name="prep",
+    command="echo ${{inputs.mode}} > ${{outputs.out}}",
+    inputs={"mode": dsl.Input(type="string", default="a", enum=["a", "b"])},
+    outputs={"out": dsl.Output(type="uri_file")},
+)
+
+
+@dsl.command_component
+def twice(k: dsl.Input(type="integer", default=3, enum=[1, 3]), out: dsl.Output(type="uri_file") = None):
+    open(out, "w").write(str(2 * k))
+
+
+@dsl.pipeline
+def pipeline(mode: str = "a"):
+    prep(mode=mode)
+    twice()
+    CALL
+"""
+
+
+def test_a_dsl_input_declares_an_enum_which_the_exported_pipefile_keeps(repo):
+    # A Pipefile's (and Azure ML's) component input has `enum:`; dsl.Input(enum=...) was a
+    # TypeError, so a DSL component could not say it. Now: it is the component's enum (in the
+    # exported Pipefile, which reads back with it), a literal outside it is refused at the call's
+    # line, and a -p value outside it at the param's.
+    repo.write("build.py", ENUM_DSL.replace("CALL", "pass"))
+    exported = repo.pipe("export", "build.py", "-o", "Pipefile")
+    assert exported.code == 0, str(exported)
+    text = repo.read("Pipefile")
+    assert "enum:\n        - a\n        - b" in text and "enum:\n        - 1\n        - 3" in text, text
+    ran = repo.pipe("run")
+    assert ran.code == 0 and repo.read("build/twice/out") == "6", str(ran)
+    refused = repo.pipe("status", "-p", "mode=z")  # (the Pipefile read back holds -p to it)
+    assert refused.code == 2 and "its enum" in refused.err, str(refused)
+    refused = repo.pipe("status", "-f", "build.py", "-p", "mode=z")
+    assert refused.code == 2 and "its enum" in refused.err, str(refused)
+    for call, line, said in (
+        ("prep(mode='c')", 20, "input 'mode' of component 'prep': 'c' is not one of its enum values"),
+        ("twice(k=2)", 20, "input 'k' of component 'twice': 2 is not one of its enum values"),
+    ):
+        repo.write("build.py", ENUM_DSL.replace("CALL", call))
+        r = repo.pipe("status", "-f", "build.py")
+        assert r.code == 2 and f"build.py:{line}: {said}" in r.err, str(r)
+    for bad, said in (
+        ('dsl.Input(type="string", default="c", enum=["a", "b"])', "the default 'c' is not one of its enum values"),
+        ('dsl.Input(type="uri_file", enum=["a"])', "a uri_file input (a path) takes no enum"),
+        ('dsl.Input(type="integer", enum=[1, "x"])', "enum holds 'x', which is not an integer"),
+        ('dsl.Input(type="string", enum=[])', "enum must be a non-empty list"),
+    ):
+        decl = 'dsl.Input(type="string", default="a", enum=["a", "b"])'
+        repo.write("build.py", ENUM_DSL.replace("CALL", "pass").replace(decl, bad))
+        r = repo.pipe("status", "-f", "build.py")
+        assert r.code == 2 and f"build.py:6: Input: {said}" in r.err, str(r)
+
+
 def test_a_command_component_input_annotated_with_an_input_keeps_its_default(repo):
     # `k: dsl.Input(type="integer", default=3)` as an annotation: its default was dropped (the
     # input was required, and a call leaving it out refused); and `k=dsl.Input(type="integer")`

@@ -109,6 +109,8 @@ def _checked(component, port, value: Any, place: Place) -> Any:
         raise DslError(f"{what}: {value!r} ({type(value).__name__}) cannot be bound", place, f"give {wants}")
     if not fits(value, port.type):
         raise DslError(f"{what} is {wants}, not {value!r}", place)
+    if port.enum and value not in port.enum:
+        raise DslError(f"{what}: {value!r} is not one of its enum values", place, f"give one of {list(port.enum)}")
     return value
 
 
