@@ -387,3 +387,40 @@ def test_a_command_component_input_annotated_with_an_input_keeps_its_default(rep
     )
     ran = repo.pipe("run", "-f", "build.py")
     assert ran.code == 0 and repo.read("build/twice/out") == "7", str(ran)
+
+
+def test_pipe_import_azureml_keeps_a_component_inputs_enum_in_the_pipefile_it_writes(repo):
+    # The Pipefile written from an Azure ML pipeline dropped its components' `enum:` (a Pipefile
+    # component input has one): -p k=4, refused by `pipe run -f pipeline.yml`, was taken by the
+    # Pipefile. Now the Pipefile holds the same enums, and refuses the same -p value.
+    repo.write(
+        "c.yml",
+        """\
+        inputs:
+          n: {type: integer, enum: [1, 2, 3]}
+          mode: {type: string, default: fast, enum: [fast, slow]}
+          r: {type: number, optional: true, enum: [0.5, 1]}
+        outputs:
+          o: {type: uri_file}
+        command: echo ${{inputs.n}} ${{inputs.mode}} $[[${{inputs.r}}]] > ${{outputs.o}}
+        """,
+    )
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\ninputs:\n  k: 2\njobs:\n  a:\n    component: ./c.yml\n    inputs:\n      n: ${{parent.inputs.k}}\n",
+        dedent=False,
+    )
+    ran = repo.pipe("run", "-f", "pipeline.yml")
+    assert ran.code == 0, str(ran)
+    wrote = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert wrote.code == 0, str(wrote)
+    text = repo.read("Pipefile")
+    assert (
+        "enum:\n        - 1\n        - 2\n        - 3\n" in text and "enum:\n        - fast\n        - slow\n" in text
+    ), text
+    assert "enum:\n        - 0.5\n        - 1.0\n" in text, text
+    fresh = repo.pipe("status")  # (the same keys: what the YAML built is fresh here)
+    assert fresh.code == 0 and "up to date" in fresh.out + fresh.err, str(fresh)
+    for source in ("pipeline.yml", "Pipefile"):
+        refused = repo.pipe("status", "-f", source, "-p", "k=4")
+        assert refused.code == 2 and "does not take (its enum: [1, 2, 3])" in refused.err, str(refused)

@@ -150,6 +150,13 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
                 decl: dict = {"type": typ}
                 if d.default is not spec.MISSING and not (whole and not spec.value_fits(d.default, typ)):
                     decl["default"] = d.default
+                choices = [float(c) if typ == spec.NUMBER else c for c in d.enum]
+                if (
+                    choices
+                    and all(spec.value_fits(c, typ) for c in choices)
+                    and decl.get("default", choices[0]) in choices
+                ):
+                    decl["enum"] = choices  # (the Pipefile refuses one of another type, or not holding its default)
                 unbound = (
                     bound is None
                     or bound.kind == spec.BIND_NONE
