@@ -424,3 +424,35 @@ def test_pipe_import_azureml_keeps_a_component_inputs_enum_in_the_pipefile_it_wr
     for source in ("pipeline.yml", "Pipefile"):
         refused = repo.pipe("status", "-f", source, "-p", "k=4")
         assert refused.code == 2 and "does not take (its enum: [1, 2, 3])" in refused.err, str(refused)
+
+
+def test_validate_counts_the_steps_declared_and_the_tasks_they_expand_into(repo):
+    # `pipe validate` said "5 steps" for a Pipefile of two steps (a matrix of 3, a sweep of 2):
+    # it counted tasks as steps. Now it says both.
+    repo.pipefile(
+        """\
+        components:
+          c:
+            inputs: {v: integer}
+            outputs: {o: uri_file}
+            command: echo ${{inputs.v}} > ${{outputs.o}}
+        steps:
+          a:
+            component: c
+            matrix: {v: [1, 2, 3]}
+            outputs: {o: "build/a${{inputs.v}}.txt"}
+          s:
+            component: c
+            sweep: {search: grid, space: {v: {choice: [1, 2]}}}
+            outputs: {o: "build/s${{inputs.v}}.txt"}
+          b:
+            component: c
+            inputs: {v: 1}
+            outputs: {o: build/b.txt}
+        """
+    )
+    r = repo.pipe("validate")
+    assert r.code == 0 and r.out.strip() == "Pipefile: ok (3 steps, 6 tasks, 0 params, 0 assets)", str(r)
+    repo.pipefile("steps:\n  b:\n    command: echo > ${{outputs.o}}\n    outputs: {o: build/b.txt}\n")
+    r = repo.pipe("validate")
+    assert r.code == 0 and r.out.strip() == "Pipefile: ok (1 step, 0 params, 0 assets)", str(r)

@@ -58,9 +58,12 @@ def validate(pipefile, params):
     from ..load import quoted_placeholders
 
     echo_notes(quoted_placeholders(pf), "info")
+    # the steps the file declares; the tasks a matrix, sweep or foreach expands them into as well
+    # when there are more (they were counted as "steps": 1 step of 3 tasks said "3 steps")
+    steps = len({st.group or name for name, st in pf.steps.items()})
+    tasks = [(len(graph.nodes), "task")] if len(graph.nodes) != steps else []
     counts = ", ".join(
-        plural(n, what)
-        for n, what in ((len(graph.nodes), "step"), (len(pf.params), "param"), (len(pf.assets), "asset"))
+        plural(n, what) for n, what in [(steps, "step"), *tasks, (len(pf.params), "param"), (len(pf.assets), "asset")]
     )
     click.echo(f"{pf.display_path}: ok ({counts})")
 
