@@ -453,6 +453,32 @@ def test_validate_counts_the_steps_declared_and_the_tasks_they_expand_into(repo)
     )
     r = repo.pipe("validate")
     assert r.code == 0 and r.out.strip() == "Pipefile: ok (3 steps, 6 tasks, 0 params, 0 assets)", str(r)
+    # a sweep's STEP.best and a pipeline step's inner steps are tasks of the step too
+    repo.pipefile(
+        """\
+        components:
+          tune:
+            type: pipeline
+            outputs: {best: uri_file}
+            steps:
+              s:
+                sweep: {search: grid, space: {v: {choice: [1, 2]}}, objective: {metric: loss, goal: minimize}}
+                inputs: {v: {type: integer}}
+                command: echo loss=${{inputs.v}} | tr = ':' > ${{outputs.m}}
+                outputs: {m: }
+                metrics: "@m"
+              pick:
+                inputs: {m: "${{steps.s.best.outputs.m}}"}
+                command: cp ${{inputs.m}} ${{outputs.o}}
+                outputs: {o: "${{parent.outputs.best}}"}
+        steps:
+          a:
+            component: tune
+            outputs: {best: build/a.json}
+        """
+    )
+    r = repo.pipe("validate")
+    assert r.code == 0 and r.out.strip() == "Pipefile: ok (1 step, 4 tasks, 0 params, 0 assets)", str(r)
     repo.pipefile("steps:\n  b:\n    command: echo > ${{outputs.o}}\n    outputs: {o: build/b.txt}\n")
     r = repo.pipe("validate")
     assert r.code == 0 and r.out.strip() == "Pipefile: ok (1 step, 0 params, 0 assets)", str(r)
