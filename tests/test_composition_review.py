@@ -482,3 +482,43 @@ def test_validate_counts_the_steps_declared_and_the_tasks_they_expand_into(repo)
     repo.pipefile("steps:\n  b:\n    command: echo > ${{outputs.o}}\n    outputs: {o: build/b.txt}\n")
     r = repo.pipe("validate")
     assert r.code == 0 and r.out.strip() == "Pipefile: ok (1 step, 0 params, 0 assets)", str(r)
+
+
+LITERAL_INPUTS = """\
+from pipefile import dsl
+
+leaf = dsl.command(
+    name="leaf",
+    command="echo ${{inputs.lr}} ${{inputs.mode}} > ${{outputs.o}}",
+    inputs={"lr": dsl.Input(type="number", default=0.1), "mode": dsl.Input(type="string", default="a")},
+    outputs={"o": dsl.Output(type="uri_file")},
+)
+
+
+@dsl.pipeline
+def inner(lr: dsl.Input(type="number", enum=[0.3, 0.5]) = 0.3, mode=dsl.Input(type="string", default="b")):
+    return {"o": leaf(lr=lr, mode=mode).outputs.o}
+
+
+@dsl.pipeline
+def pipeline(mode=dsl.Input(type="string", default="a", enum=["a", "c"]), lr: dsl.Input(type="number") = 0.5):
+    one = inner(mode=mode)
+    two = inner(lr=lr)
+    CALL
+"""
+
+
+def test_a_pipeline_parameter_declared_as_a_literal_input_is_a_param(repo):
+    # azure.ai.ml takes `lr=Input(type="number", default=0.1)` as a pipeline's literal input; the
+    # DSL took every Input as data: "pipeline input 'lr' has no path ... uri_file" at the top,
+    # "input 'lr' of component 'leaf' is a number, not data" in a pipeline used as a component.
+    # Now it is a param (an input of the pipeline component) with its type, default and enum.
+    repo.write("build.py", LITERAL_INPUTS.replace("CALL", "pass"))
+    ran = repo.pipe("run", "-f", "build.py", "-p", "mode=c")
+    assert ran.code == 0, str(ran)
+    assert repo.read("build/one/o") == "0.3 c\n" and repo.read("build/two/o") == "0.5 b\n"
+    refused = repo.pipe("status", "-f", "build.py", "-p", "mode=z")
+    assert refused.code == 2 and "-p mode=z" in refused.err and "enum" in refused.err, str(refused)
+    repo.write("build.py", LITERAL_INPUTS.replace("CALL", "inner(lr=0.7)"))
+    refused = repo.pipe("status", "-f", "build.py")
+    assert refused.code == 2 and "build.py:20: input 'lr' of component 'inner': 0.7 is not one of" in refused.err

@@ -186,6 +186,14 @@ class PipelineFunction:
             raise DslError(f"pipeline '{self.name}': {param} cannot be a param", p.place, "name each param")
         value = given.get(param.name, param.default)
         typ, _, marker = type_of_annotation(hint) if hint is not None else (None, False, None)
+        enum: tuple = ()
+        # `lr=dsl.Input(type="number", default=0.1)` (or as the annotation): a param, as
+        # azure.ai.ml takes a literal pipeline input; its data types alone are assets
+        literal = value if isinstance(value, Input) else marker if isinstance(marker, Input) else None
+        if literal is not None and literal.type in spec.VALUE_TYPES:
+            typ, enum, marker = literal.type, literal.enum, None
+            if value is literal or value is inspect.Parameter.empty:
+                value = literal.default if literal.default is not None else spec.MISSING
         if isinstance(value, Input) or marker is Input or isinstance(marker, Input):
             path = value.path if isinstance(value, Input) else None
             if path is None:
@@ -209,9 +217,17 @@ class PipelineFunction:
             )
         if value is not spec.MISSING and not spec.value_fits(value, typ):
             raise DslError(f"pipeline '{self.name}': param '{param.name}' is {a_type(typ)}, not {value!r}", where)
+        if enum and value is not spec.MISSING and value not in enum:
+            raise DslError(
+                f"pipeline '{self.name}': param '{param.name}' is {value!r}, not one of its enum values",
+                where,
+                f"give one of {list(enum)}",
+            )
         if typ == spec.NUMBER and value is not spec.MISSING:
             value = float(value)
         p.params[param.name] = (typ, value)
+        if enum:
+            p.param_enums[param.name] = enum
         return ParamRef(param.name, typ)
 
 
