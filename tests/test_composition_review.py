@@ -522,3 +522,33 @@ def test_a_pipeline_parameter_declared_as_a_literal_input_is_a_param(repo):
     repo.write("build.py", LITERAL_INPUTS.replace("CALL", "inner(lr=0.7)"))
     refused = repo.pipe("status", "-f", "build.py")
     assert refused.code == 2 and "build.py:20: input 'lr' of component 'inner': 0.7 is not one of" in refused.err
+
+
+def test_a_loaded_component_keeps_its_inputs_enum(repo):
+    # dsl.load_component of a component YAML (or a Pipefile's component) dropped its inputs'
+    # enum: the exported Pipefile's copy took any value, and so did `pipe run -f build.py`.
+    repo.write(
+        "comps/pick.yml",
+        """\
+        name: pick
+        inputs:
+          mode: {type: string, default: fast, enum: [fast, slow], description: how}
+          src: {type: uri_file, default: x.txt, description: what}
+        outputs: {o: uri_file}
+        command: cat ${{inputs.src}} > ${{outputs.o}} && echo ${{inputs.mode}} >> ${{outputs.o}}
+        """,
+    )
+    repo.write("comps/x.txt", "x\n")
+    build = (
+        "from pipefile import dsl\n\npick = dsl.load_component('comps/pick.yml')\n\n\n"
+        "@dsl.pipeline\ndef pipeline(mode: str = 'fast'):\n    pick(mode=mode)\n    CALL\n"
+    )
+    repo.write("build.py", build.replace("CALL", "pass"), dedent=False)
+    exported = repo.pipe("export", "build.py", "-o", "-")
+    assert exported.code == 0, str(exported)
+    assert "enum:\n        - fast\n        - slow" in exported.out and "description: what" in exported.out, exported.out
+    refused = repo.pipe("status", "-f", "build.py", "-p", "mode=medium")
+    assert refused.code == 2 and "its enum" in refused.err, str(refused)
+    repo.write("build.py", build.replace("CALL", "pick(mode='medium')"), dedent=False)
+    refused = repo.pipe("status", "-f", "build.py")
+    assert refused.code == 2 and "build.py:9: input 'mode' of component 'pick': 'medium' is not one" in refused.err
