@@ -552,3 +552,38 @@ def test_a_loaded_component_keeps_its_inputs_enum(repo):
     repo.write("build.py", build.replace("CALL", "pick(mode='medium')"), dedent=False)
     refused = repo.pipe("status", "-f", "build.py")
     assert refused.code == 2 and "build.py:9: input 'mode' of component 'pick': 'medium' is not one" in refused.err
+
+
+def test_a_matrix_whose_exclude_leaves_no_combination_is_a_located_error(repo):
+    # Every combination excluded: the load took the matrix for an empty map and failed on it,
+    # "internal error: KeyError('')", exit 70, from pipe run, status and validate alike.
+    repo.pipefile(
+        """\
+        steps:
+          a:
+            matrix: {v: [1, 2], exclude: [{v: 1}, {v: 2}]}
+            inputs: {v: {type: integer}}
+            command: echo ${{inputs.v}} > ${{outputs.o}}
+            outputs: {o: build/a}
+        """
+    )
+    for cmd in ("validate", "status", "run"):
+        r = repo.pipe(cmd)
+        assert r.code == 2, str(r)
+        assert "Pipefile:3:5: the matrix of step 'a' makes no tasks: its exclude: leaves no combination" in r.err
+        assert "hint: remove an entry of exclude:" in r.err, str(r)
+    repo.write(
+        "build.py",
+        """\
+        from pipefile import dsl
+
+        c = dsl.command(name="c", command="echo ${{inputs.v}} > ${{outputs.o}}", inputs={"v": int}, outputs={"o": None})
+
+
+        @dsl.pipeline
+        def pipeline():
+            c().matrix(v=[1], exclude=[{"v": 1}])
+        """,
+    )
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and "build.py:8: the matrix of step 'c' makes no tasks" in r.err, str(r)
