@@ -587,3 +587,36 @@ def test_a_matrix_whose_exclude_leaves_no_combination_is_a_located_error(repo):
     )
     r = repo.pipe("status", "-f", "build.py")
     assert r.code == 2 and "build.py:8: the matrix of step 'c' makes no tasks" in r.err, str(r)
+
+
+def test_a_dsl_pipeline_that_uses_itself_is_told_so_at_the_call(repo):
+    # A pipeline function calling itself (directly or through another) recursed until Python's
+    # limit: "RecursionError: maximum recursion depth exceeded (at .../inspect.py...)". A
+    # Pipefile's pipeline that uses itself is an error naming it; so is this now.
+    repo.write(
+        "build.py",
+        """\
+        from pipefile import dsl
+
+        leaf = dsl.command(name="leaf", command="echo > ${{outputs.o}}", outputs={"o": "uri_file"})
+
+
+        @dsl.pipeline
+        def a():
+            return {"o": b().outputs.o}
+
+
+        @dsl.pipeline
+        def b():
+            leaf()
+            return {"o": a().outputs.o}
+
+
+        @dsl.pipeline
+        def pipeline():
+            a()
+        """,
+    )
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and "build.py:14: pipeline 'a' uses itself" in r.err and "hint: " in r.err, str(r)
+    assert "RecursionError" not in r.err

@@ -128,6 +128,13 @@ class PipelineFunction:
 
     def __call__(self, *args, **given) -> Any:  # a Pipeline; inside another pipeline, its step (a Node)
         place = caller()
+        if any(entry[0] is self.func.__code__ for entry in _frames.values()):
+            # (called again while it builds: each call would build another, to Python's recursion limit)
+            raise DslError(
+                f"pipeline '{self.name}' uses itself (called inside its own function, directly or through another)",
+                place,
+                "a pipeline cannot contain itself: call another pipeline function here",
+            )
         p = Pipeline(self.name, self.description, definition(self.func), self.environments, self.keep_going)
         sig = inspect.signature(self.func)
         if args:  # (as a function's: by position, then by name)
