@@ -620,3 +620,24 @@ def test_a_dsl_pipeline_that_uses_itself_is_told_so_at_the_call(repo):
     r = repo.pipe("status", "-f", "build.py")
     assert r.code == 2 and "build.py:14: pipeline 'a' uses itself" in r.err and "hint: " in r.err, str(r)
     assert "RecursionError" not in r.err
+
+
+def test_a_dsl_sweep_given_a_list_is_told_the_dsl_fix(repo):
+    # `.sweep(lr=[0.1, 0.2])` got the Pipefile's message: "must be a mapping (key: value), not a
+    # list", hint "give each entry a name: {x0: 0.1}", a YAML fix that means nothing in Python.
+    repo.write(
+        "build.py",
+        """\
+        from pipefile import dsl
+
+        c = dsl.command(name="c", command="echo ${{inputs.lr}} > ${{outputs.o}}", inputs={"lr": float}, outputs={"o": None})
+
+
+        @dsl.pipeline
+        def pipeline():
+            c().sweep(lr=[0.1, 0.2], search="grid")
+        """,
+    )
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and "build.py:8: sweep input 'lr': [0.1, 0.2] is not a search space" in r.err, str(r)
+    assert "hint: write lr=dsl.choice(0.1, 0.2)" in r.err and "x0" not in r.err, str(r)

@@ -178,8 +178,16 @@ class Node:
         space = {**(space or {}), **space_inputs}
         if not space:
             raise DslError("sweep() needs a space", place, "e.g. .sweep(lr=dsl.choice(0.01, 0.1), trials=2)")
-        for name in space:
+        for name, sampled in space.items():
             self._axis(name, "sweep input", place)
+            if not isinstance(sampled, dict):  # (the Pipefile's message asked for `{x0: 0.1}`: a YAML fix)
+                values = ", ".join(map(repr, sampled)) if isinstance(sampled, (list, tuple)) else repr(sampled)
+                raise DslError(
+                    f"sweep input '{name}': {sampled!r} is not a search space",
+                    place,
+                    f"write {name}=dsl.choice({values}), or dsl.uniform(lo, hi), dsl.loguniform(lo, hi), "
+                    "dsl.randint(lo, hi)",
+                )
         value: dict = {"search": search}
         if trials is not None:
             value["trials"] = trials
