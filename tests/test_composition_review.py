@@ -641,3 +641,23 @@ def test_a_dsl_sweep_given_a_list_is_told_the_dsl_fix(repo):
     r = repo.pipe("status", "-f", "build.py")
     assert r.code == 2 and "build.py:8: sweep input 'lr': [0.1, 0.2] is not a search space" in r.err, str(r)
     assert "hint: write lr=dsl.choice(0.1, 0.2)" in r.err and "x0" not in r.err, str(r)
+
+
+def test_an_output_path_with_an_optional_block_is_not_told_inputs_cannot_be_used(repo):
+    # The hint said "an output path cannot use inputs or params (yet)", false since a matrix's
+    # and a sweep's may: a user who wrote $[[ ]] or a param in one was sent the wrong way.
+    for path in ("build/a$[[-${{inputs.v}}]].txt", "build/a-${{params.p}}.txt"):
+        repo.pipefile(
+            f"""\
+            params: {{p: {{type: string, default: x}}}}
+            steps:
+              a:
+                matrix: {{v: [1, 2]}}
+                inputs: {{v: {{type: integer}}}}
+                command: echo ${{{{inputs.v}}}} > ${{{{outputs.o}}}}
+                outputs: {{o: "{path}"}}
+            """
+        )
+        r = repo.pipe("validate")
+        assert r.code == 2 and "Pipefile:7:" in r.err and "(yet)" not in r.err, str(r)
+        assert "only the inputs a matrix or sweep sets may be used in an output path" in r.err, str(r)
