@@ -661,3 +661,53 @@ def test_an_output_path_with_an_optional_block_is_not_told_inputs_cannot_be_used
         r = repo.pipe("validate")
         assert r.code == 2 and "Pipefile:7:" in r.err and "(yet)" not in r.err, str(r)
         assert "only the inputs a matrix or sweep sets may be used in an output path" in r.err, str(r)
+
+
+def test_a_map_over_a_steps_folder_into_a_file_input_is_not_refused_as_a_type_mismatch(repo):
+    # A component whose input is one file (`item: uri_file`), mapped with foreach over another
+    # step's folder output: refused at load, "expects a uri_file, but output 'parts' ... is a
+    # uri_folder", though each task's input is one file of it (the same map over a workspace
+    # folder ran). The DSL refused the call before .foreach() could say so. Both map now; a
+    # folder bound to a file input with no map is still refused, at the call, with the fix.
+    repo.pipefile(
+        """\
+        components:
+          size:
+            inputs: {item: uri_file}
+            outputs: {n: uri_file}
+            command: wc -c < ${{inputs.item}} > ${{outputs.n}}
+        steps:
+          split:
+            command: mkdir -p ${{outputs.parts}} && echo a > ${{outputs.parts}}/p1 && echo bb > ${{outputs.parts}}/p2
+            outputs: {parts: build/parts/}
+          z:
+            component: size
+            foreach: ${{inputs.item}}
+            inputs: {item: "${{steps.split.outputs.parts}}"}
+            outputs: {n: build/n}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert [repo.read(f"build/n/p{i}").strip() for i in (1, 2)] == ["2", "3"]
+    build = """\
+        from pipefile import dsl
+
+        split = dsl.command(name="split", command="mkdir -p ${{outputs.parts}} && echo a > ${{outputs.parts}}/p1",
+                            outputs={"parts": "uri_folder"})
+        size = dsl.command(name="size", command="wc -c < ${{inputs.item}} > ${{outputs.n}}",
+                           inputs={"item": "uri_file"}, outputs={"n": "uri_file"})
+
+
+        @dsl.pipeline
+        def pipeline():
+            s = split()
+            z = size(item=s.outputs.parts)MAP
+        """
+    repo.write("build.py", build.replace("MAP", '.foreach("item")'))
+    r = repo.pipe("run", "-f", "build.py")
+    assert r.code == 0 and repo.read("build/z/n/p1").strip() == "2", str(r)
+    repo.write("build.py", build.replace("MAP", ""))
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and "build.py:12: input 'item' of component 'size' is a file (uri_file), but output" in r.err
+    assert 'hint: map over its entries: .foreach("item") after the call' in r.err, str(r)

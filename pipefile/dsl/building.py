@@ -34,7 +34,8 @@ def add_node(component, bindings: dict, place: Place) -> Node:
             place,
             "call components inside a function decorated with @dsl.pipeline",
         )
-    checked = {}
+    checked: dict = {}
+    deferred: dict = {}
     for name, value in bindings.items():
         port = component.inputs.get(name)
         if port is None:
@@ -43,8 +44,9 @@ def add_node(component, bindings: dict, place: Place) -> Node:
                 place,
                 did_you_mean(name, component.inputs, "input") or "it has no inputs",
             )
-        checked[name] = _checked(component, port, value, place)
+        checked[name] = _checked(component, port, value, place, deferred)
     node = Node(component, checked, place)
+    node.unless_mapped = deferred
     _building[-1].nodes.append(node)
     _find_frame(_frames.get(id(_building[-1])))
     return node
@@ -62,7 +64,7 @@ def _find_frame(entry) -> None:
     entry[1] = frame
 
 
-def _checked(component, port, value: Any, place: Place) -> Any:
+def _checked(component, port, value: Any, place: Place, deferred: dict) -> Any:
     what = f"input '{port.name}' of component '{component.name}'"
     wants = a_type(port.type)
     is_path = port.type in spec.PATH_TYPES
@@ -79,11 +81,17 @@ def _checked(component, port, value: Any, place: Place) -> Any:
         if not is_path:
             raise DslError(f"{what} is {wants}, not an output of a step", place)
         if value.type and value.type != port.type:
-            raise DslError(
+            error = DslError(
                 f"{what} is {wants}, but output '{value.name}' of '{value.node.component.name}' "
                 f"is {a_type(value.type)}",
                 place,
+                f'map over its entries: .foreach("{port.name}") after the call'
+                if value.type == spec.URI_FOLDER
+                else None,
             )
+            if value.type != spec.URI_FOLDER or port.type != spec.URI_FILE:
+                raise error
+            deferred[port.name] = error  # (a .foreach() after the call maps over the folder's files)
         return value
     if isinstance(value, ParamRef):
         if is_path:
@@ -172,6 +180,9 @@ class PipelineFunction:
         finally:
             _building.pop()
             del _frames[id(p)]
+        for node in p.nodes:  # (a folder bound to a file input, mapped over by no .foreach())
+            for error in node.unless_mapped.values():
+                raise error
         frame = entry[1]
         _name_nodes(p.nodes, dict(frame.f_locals) if frame is not None else {})
         del frame, entry  # (the frame holds the function's locals: not kept past the naming)

@@ -95,6 +95,9 @@ class Node:
         self.paths: dict = {n: p.path for n, p in component.outputs.items() if p.path}
         self.path_places: dict = {}  # output -> where its path was set (its errors point there)
         self.expansion: Optional[tuple] = None  # (key, value, place)
+        # input -> the DslError of a folder bound to a file input: raised once the pipeline
+        # function returns, unless a .foreach() of that input maps over the folder's entries
+        self.unless_mapped: dict = {}
 
     @property
     def outputs(self) -> NodeOutputs:
@@ -212,6 +215,7 @@ class Node:
                 did_you_mean(input, self.component.inputs, "input"),
             )
         over = f"${{{{inputs.{input}}}}}"
+        self.unless_mapped.pop(input, None)
         return self._expand("foreach", {"over": over, "glob": glob} if glob else over, place)
 
     def __repr__(self) -> str:
