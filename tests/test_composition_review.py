@@ -711,3 +711,22 @@ def test_a_map_over_a_steps_folder_into_a_file_input_is_not_refused_as_a_type_mi
     r = repo.pipe("status", "-f", "build.py")
     assert r.code == 2 and "build.py:12: input 'item' of component 'size' is a file (uri_file), but output" in r.err
     assert 'hint: map over its entries: .foreach("item") after the call' in r.err, str(r)
+
+
+def test_pipe_export_says_1_step_not_1_steps(repo):
+    # "wrote Pipefile (1 steps)": the count was pasted before a fixed plural
+    repo.write(
+        "build.py",
+        """\
+        from pipefile import dsl
+
+        c = dsl.command(name="c", command="echo > ${{outputs.o}}", outputs={"o": "uri_file"})
+
+
+        @dsl.pipeline
+        def pipeline():
+            c()
+        """,
+    )
+    r = repo.pipe("export", "build.py", "-o", "Pipefile")
+    assert r.code == 0 and "wrote Pipefile (1 step); run it with" in r.err, str(r)
