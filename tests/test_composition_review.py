@@ -730,3 +730,23 @@ def test_pipe_export_says_1_step_not_1_steps(repo):
     )
     r = repo.pipe("export", "build.py", "-o", "Pipefile")
     assert r.code == 0 and "wrote Pipefile (1 step); run it with" in r.err, str(r)
+
+
+def test_a_sweeps_refused_metrics_are_not_also_called_missing(repo):
+    # metrics: written but refused (a folder) gave a second error, "the sweep ... has an
+    # objective but the step has no metrics: add metrics: PATH", sending the user to add what
+    # is there. One error now, the one that says what is wrong with it; none written: that one.
+    step = """\
+        steps:
+          t:
+            sweep: {search: grid, space: {x: {choice: [1, 2]}}, objective: {metric: loss, goal: minimize}}
+            inputs: {x: {type: integer}}
+            command: echo loss=${{inputs.x}} > ${{outputs.m}}
+            outputs: {m: build/m/}
+        """
+    repo.pipefile(step.rstrip(" ") + "            metrics: build/m/\n")
+    r = repo.pipe("validate")
+    assert r.code == 2 and "is output 'm', a folder" in r.err and "has no metrics" not in r.err, str(r)
+    repo.pipefile(step)
+    r = repo.pipe("validate")
+    assert r.code == 2 and "has an objective ('loss') but the step has no metrics" in r.err, str(r)

@@ -90,7 +90,7 @@ class StepParser(InputBindingReader):
         st = self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
         check_output_templates(r, st, expansion, what)
         if expansion is not None:
-            check_expanded_step(r, st, expansion, what)
+            check_expanded_step(r, st, expansion, what, "metrics" in fields)
         return dataclasses.replace(st, expand=expansion) if expansion is not None else st
 
     # --- the parts of a step, in the order they are read ---------------------------------
