@@ -750,3 +750,27 @@ def test_a_sweeps_refused_metrics_are_not_also_called_missing(repo):
     repo.pipefile(step)
     r = repo.pipe("validate")
     assert r.code == 2 and "has an objective ('loss') but the step has no metrics" in r.err, str(r)
+
+
+def test_a_literal_input_params_enum_holds_the_value_the_pipeline_is_called_with(repo):
+    # `pipeline = main(mode="z")` for `mode=dsl.Input(type="string", enum=["a", "b"])`: the value
+    # given replaced the Input, and its enum with it (taken, and left out of the export).
+    build = """\
+        from pipefile import dsl
+
+        c = dsl.command(name="c", command="echo > ${{outputs.o}}", outputs={"o": "uri_file"})
+
+
+        @dsl.pipeline
+        def main(mode=dsl.Input(type="string", default="a", enum=["a", "b"])):
+            c()
+
+
+        pipeline = main(mode=MODE)
+        """
+    repo.write("build.py", build.replace("MODE", '"z"'))
+    r = repo.pipe("status", "-f", "build.py")
+    assert r.code == 2 and "build.py:11: pipeline 'main': param 'mode' is 'z', not one of its enum" in r.err, str(r)
+    repo.write("build.py", build.replace("MODE", '"b"'))
+    r = repo.pipe("export", "build.py", "-o", "-")
+    assert r.code == 0 and "default: b\n    enum:\n    - a\n    - b\n" in r.out, str(r)

@@ -207,7 +207,8 @@ class PipelineFunction:
         enum: tuple = ()
         # `lr=dsl.Input(type="number", default=0.1)` (or as the annotation): a param, as
         # azure.ai.ml takes a literal pipeline input; its data types alone are assets
-        literal = value if isinstance(value, Input) else marker if isinstance(marker, Input) else None
+        declared = [x for x in (value, param.default, marker) if isinstance(x, Input)]  # (a given value, then its own)
+        literal = declared[0] if declared else None
         if literal is not None and literal.type in spec.VALUE_TYPES:
             typ, enum, marker = literal.type, literal.enum, None
             if value is literal or value is inspect.Parameter.empty:
