@@ -774,3 +774,21 @@ def test_a_literal_input_params_enum_holds_the_value_the_pipeline_is_called_with
     repo.write("build.py", build.replace("MODE", '"b"'))
     r = repo.pipe("export", "build.py", "-o", "-")
     assert r.code == 0 and "default: b\n    enum:\n    - a\n    - b\n" in r.out, str(r)
+
+
+def test_pipe_import_azureml_keeps_the_enum_of_a_number_input_written_as_an_integer(repo):
+    # A number input bound to a whole literal is written `type: integer` (so its command is
+    # the same); its enum [1.0, 2.0] then did not fit that type and was dropped.
+    repo.write(
+        "c.yml",
+        "inputs:\n  n: {type: number, enum: [1, 2]}\noutputs:\n  o: {type: uri_file}\n"
+        "command: echo ${{inputs.n}} > ${{outputs.o}}\n",
+        dedent=False,
+    )
+    repo.write(
+        "pipeline.yml", "type: pipeline\njobs:\n  a:\n    component: ./c.yml\n    inputs:\n      n: 2\n", dedent=False
+    )
+    r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    assert "type: integer\n        enum:\n        - 1\n        - 2\n" in repo.read("Pipefile"), repo.read("Pipefile")
+    assert repo.pipe("validate").code == 0
