@@ -277,6 +277,15 @@ def _expand_step(pf: spec.Pipefile, st: spec.Step, check_exists: bool, errors: l
     if e.kind == spec.EXPAND_MATRIX:
         combos = matrix_combinations(e)
         labels = [label_of(c) for c in combos]
+        if not combos:  # (only an exclude: can do it; taken as an empty map, it was a KeyError, exit 70)
+            errors.append(
+                PipefileError(
+                    f"the matrix of step '{st.name}' makes no tasks: its exclude: leaves no combination",
+                    e.loc,
+                    "remove an entry of exclude:, or add a value to an axis (or a combination with include:)",
+                )
+            )
+            return None
     elif e.kind == spec.EXPAND_SWEEP:
         combos = sweep_trials(e)
         labels = [f"trial-{k}" for k in range(1, len(combos) + 1)]

@@ -5,7 +5,8 @@ A trial reports intermediate values of the objective metric through its metrics 
 (`pipefile.log_metric`, tracking.py). While it runs, the local executor asks `Stopping.why`
 now and then; at each evaluation step s of the trial (s >= M and s a multiple of N, s its
 latest reported step) its running average of the metric up to s is compared with the median
-of the running averages up to s of the other trials of this run that reported step s. Worse
+of the running averages up to s of the other trials of this run that reported step s (a
+failed one too, with what it reported before it failed: docs/pipefile.md says why). Worse
 (above it when minimizing, below when maximizing): the trial is stopped. It ends `stopped`
 (not a failure), its outputs are not kept, and it never wins `.best`.
 

@@ -197,7 +197,7 @@ def test_sweep_names_are_read_in_any_case_as_azure_reads_them(repo, text, steps)
     # `type: Choice`, `goal: Minimize`, `sampling_algorithm: Grid` are Azure's; pipe refused them
     repo.write("pipeline.yml", text, dedent=False)
     r = repo.pipe("validate", "-f", "pipeline.yml")
-    assert r.code == 0 and f"ok ({steps} steps" in r.out, str(r)
+    assert r.code == 0 and f"ok (1 step, {steps} tasks" in r.out, str(r)
     r = repo.pipe("status", "-f", "pipeline.yml", "--json")
     assert r.code == 0 and len(r.json["steps"]) == steps, str(r)
 

@@ -174,7 +174,7 @@ def test_the_pipeline_component_example_of_the_docs_loads_with_their_components(
     for rel in ("src/prepare.py", "configs/train.yaml", "envs/prep.txt", "data/wine.csv"):
         repo.write(rel, "")
     r = repo.pipe("validate", "-f", "build.py")
-    assert r.code == 0 and "5 steps" in r.out + r.err, str(r)
+    assert r.code == 0 and "ok (3 steps, 5 tasks" in r.out + r.err, str(r)
 
 
 def test_two_steps_named_alike_are_placed_at_both_python_lines(repo: Repo):

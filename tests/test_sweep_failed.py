@@ -388,3 +388,17 @@ def test_sweep_show_takes_a_trials_stop_from_its_own_records_only(repo):
     assert r.code == 0, str(r)
     assert [t["name"] for t in r.json["trials"] if t.get("stopped")] == [], r.json
     assert len(r.json["trials"]) == 3, r.json
+
+
+def test_a_failed_trial_counts_in_the_median_with_the_values_it_reported(repo):
+    # What a user expects, and docs/pipefile.md now says: a trial that failed is judged with
+    # the points it reported before it failed (its measurements at those steps; leaving it out
+    # would make a verdict depend on whether a look came before or after the failure). Trials
+    # x = 9 (fails after reporting ~9.6 at step 2), 1 (~1.6), 3 (~3.6): the median of the other
+    # two at step 2 is ~5.6, so trial-3 runs to its end; without the failed trial it was 1.6.
+    repo.pipefile(PER_TRIAL.replace("[2, 1, 3]", "[9, 1, 3]"))
+    repo.write("w.py", PER_TRIAL_WRITER)
+    steps = _outcomes(repo, "--keep-going", env={"FAIL": "9"}, expect=1)
+    assert steps["train[trial-1]"]["outcome"] == "failed", steps["train[trial-1]"]
+    assert steps["train[trial-3]"]["outcome"] == "ran", steps["train[trial-3]"]
+    assert repo.exists("build/m-3.json") and not repo.exists("build/m-9.json")

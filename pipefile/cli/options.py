@@ -183,7 +183,9 @@ def write_pipefile(text: str, output: str, force: bool, steps: int) -> None:
         _write_through(target, text.encode("utf-8"), output)  # /dev/stdout, a FIFO: no file to replace
     else:
         _replace(target, text.encode("utf-8"), output)
-    click.echo(f"wrote {output} ({steps} steps); run it with `pipe run -f {output}`", err=True)
+    from ..report.text import plural
+
+    click.echo(f"wrote {output} ({plural(steps, 'step')}); run it with `pipe run -f {output}`", err=True)
 
 
 def _write_through(path: str, data: bytes, shown: str) -> None:

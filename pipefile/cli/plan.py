@@ -4,6 +4,8 @@ read-only session: it plans as `pipe run` would)."""
 
 from __future__ import annotations
 
+import re
+
 import click
 
 from ..report.dag import render_dag
@@ -60,9 +62,14 @@ def validate(pipefile, params):
     echo_notes(overridden_params(params), "warning")
 
     echo_notes(quoted_placeholders(pf), "info")
+    # the steps the file declares; the tasks they expand into as well when there are more (a
+    # matrix's, a sweep's and its .best, a pipeline step's inner steps: they were counted as
+    # "steps", 1 step of 3 tasks said "3 steps"). A task is named after its step: STEP[..],
+    # STEP.best, STEP/INNER (a step's own name holds none of [ . /).
+    steps = len({re.split(r"[\[./]", name, maxsplit=1)[0] for name in pf.steps})
+    tasks = [(len(graph.nodes), "task")] if len(graph.nodes) != steps else []
     counts = ", ".join(
-        plural(n, what)
-        for n, what in ((len(graph.nodes), "step"), (len(pf.params), "param"), (len(pf.assets), "asset"))
+        plural(n, what) for n, what in [(steps, "step"), *tasks, (len(pf.params), "param"), (len(pf.assets), "asset")]
     )
     click.echo(f"{pf.display_path}: ok ({counts})")
 

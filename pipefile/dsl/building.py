@@ -34,7 +34,8 @@ def add_node(component, bindings: dict, place: Place) -> Node:
             place,
             "call components inside a function decorated with @dsl.pipeline",
         )
-    checked = {}
+    checked: dict = {}
+    deferred: dict = {}
     for name, value in bindings.items():
         port = component.inputs.get(name)
         if port is None:
@@ -43,8 +44,9 @@ def add_node(component, bindings: dict, place: Place) -> Node:
                 place,
                 did_you_mean(name, component.inputs, "input") or "it has no inputs",
             )
-        checked[name] = _checked(component, port, value, place)
+        checked[name] = _checked(component, port, value, place, deferred)
     node = Node(component, checked, place)
+    node.unless_mapped = deferred
     _building[-1].nodes.append(node)
     _find_frame(_frames.get(id(_building[-1])))
     return node
@@ -62,7 +64,7 @@ def _find_frame(entry) -> None:
     entry[1] = frame
 
 
-def _checked(component, port, value: Any, place: Place) -> Any:
+def _checked(component, port, value: Any, place: Place, deferred: dict) -> Any:
     what = f"input '{port.name}' of component '{component.name}'"
     wants = a_type(port.type)
     is_path = port.type in spec.PATH_TYPES
@@ -79,11 +81,17 @@ def _checked(component, port, value: Any, place: Place) -> Any:
         if not is_path:
             raise DslError(f"{what} is {wants}, not an output of a step", place)
         if value.type and value.type != port.type:
-            raise DslError(
+            error = DslError(
                 f"{what} is {wants}, but output '{value.name}' of '{value.node.component.name}' "
                 f"is {a_type(value.type)}",
                 place,
+                f'map over its entries: .foreach("{port.name}") after the call'
+                if value.type == spec.URI_FOLDER
+                else None,
             )
+            if value.type != spec.URI_FOLDER or port.type != spec.URI_FILE:
+                raise error
+            deferred[port.name] = error  # (a .foreach() after the call maps over the folder's files)
         return value
     if isinstance(value, ParamRef):
         if is_path:
@@ -109,6 +117,8 @@ def _checked(component, port, value: Any, place: Place) -> Any:
         raise DslError(f"{what}: {value!r} ({type(value).__name__}) cannot be bound", place, f"give {wants}")
     if not fits(value, port.type):
         raise DslError(f"{what} is {wants}, not {value!r}", place)
+    if port.enum and value not in port.enum:
+        raise DslError(f"{what}: {value!r} is not one of its enum values", place, f"give one of {list(port.enum)}")
     return value
 
 
@@ -126,6 +136,13 @@ class PipelineFunction:
 
     def __call__(self, *args, **given) -> Any:  # a Pipeline; inside another pipeline, its step (a Node)
         place = caller()
+        if any(entry[0] is self.func.__code__ for entry in _frames.values()):
+            # (called again while it builds: each call would build another, to Python's recursion limit)
+            raise DslError(
+                f"pipeline '{self.name}' uses itself (called inside its own function, directly or through another)",
+                place,
+                "a pipeline cannot contain itself: call another pipeline function here",
+            )
         p = Pipeline(self.name, self.description, definition(self.func), self.environments, self.keep_going)
         sig = inspect.signature(self.func)
         if args:  # (as a function's: by position, then by name)
@@ -163,6 +180,9 @@ class PipelineFunction:
         finally:
             _building.pop()
             del _frames[id(p)]
+        for node in p.nodes:  # (a folder bound to a file input, mapped over by no .foreach())
+            for error in node.unless_mapped.values():
+                raise error
         frame = entry[1]
         _name_nodes(p.nodes, dict(frame.f_locals) if frame is not None else {})
         del frame, entry  # (the frame holds the function's locals: not kept past the naming)
@@ -184,6 +204,15 @@ class PipelineFunction:
             raise DslError(f"pipeline '{self.name}': {param} cannot be a param", p.place, "name each param")
         value = given.get(param.name, param.default)
         typ, _, marker = type_of_annotation(hint) if hint is not None else (None, False, None)
+        enum: tuple = ()
+        # `lr=dsl.Input(type="number", default=0.1)` (or as the annotation): a param, as
+        # azure.ai.ml takes a literal pipeline input; its data types alone are assets
+        declared = [x for x in (value, param.default, marker) if isinstance(x, Input)]  # (a given value, then its own)
+        literal = declared[0] if declared else None
+        if literal is not None and literal.type in spec.VALUE_TYPES:
+            typ, enum, marker = literal.type, literal.enum, None
+            if value is literal or value is inspect.Parameter.empty:
+                value = literal.default if literal.default is not None else spec.MISSING
         if isinstance(value, Input) or marker is Input or isinstance(marker, Input):
             path = value.path if isinstance(value, Input) else None
             if path is None:
@@ -207,9 +236,17 @@ class PipelineFunction:
             )
         if value is not spec.MISSING and not spec.value_fits(value, typ):
             raise DslError(f"pipeline '{self.name}': param '{param.name}' is {a_type(typ)}, not {value!r}", where)
+        if enum and value is not spec.MISSING and value not in enum:
+            raise DslError(
+                f"pipeline '{self.name}': param '{param.name}' is {value!r}, not one of its enum values",
+                where,
+                f"give one of {list(enum)}",
+            )
         if typ == spec.NUMBER and value is not spec.MISSING:
             value = float(value)
         p.params[param.name] = (typ, value)
+        if enum:
+            p.param_enums[param.name] = enum
         return ParamRef(param.name, typ)
 
 

@@ -74,7 +74,7 @@ class Component:
 
 def _input_port(name: str, value: Any, what: str, place: Place) -> InputPort:
     if isinstance(value, Input):
-        return InputPort(name, value.type, value.default, value.optional, value.description)
+        return InputPort(name, value.type, value.default, value.optional, value.description, value.enum)
     if isinstance(value, str) and value in spec.INPUT_TYPES:
         return InputPort(name, value)
     if value in (bool, int, float, str):
@@ -245,6 +245,10 @@ class FunctionComponent(_Declared):
         if isinstance(default, (Input, Output)):
             marker, typ = default, default.type
             default = default.default if isinstance(default, Input) else inspect.Parameter.empty
+        elif isinstance(marker, Input) and default is inspect.Parameter.empty and marker.default is not spec.MISSING:
+            default = marker.default  # `x: dsl.Input(type="integer", default=3)`: its default, as in command()
+        if default is spec.MISSING:
+            default = inspect.Parameter.empty
         if marker is Output or isinstance(marker, Output):
             self.outputs[p.name] = OutputPort(p.name, typ, getattr(marker, "path", None))
             return
@@ -261,7 +265,14 @@ class FunctionComponent(_Declared):
         if default is not inspect.Parameter.empty and typ in spec.VALUE_TYPES and not spec.value_fits(default, typ):
             raise DslError(f"{what}: the default of '{p.name}' is {default!r}, not {a_type(typ)}", place)
         value = spec.MISSING if default is inspect.Parameter.empty else default
-        self.inputs[p.name] = InputPort(p.name, typ, value, optional)
+        enum = marker.enum if isinstance(marker, Input) else ()
+        if enum and value is not spec.MISSING and value not in enum:
+            raise DslError(
+                f"{what}: the default of '{p.name}' is {value!r}, not one of its enum values",
+                place,
+                f"give a default from {list(enum)}, or add {value!r} to the Input's enum",
+            )
+        self.inputs[p.name] = InputPort(p.name, typ, value, optional, enum=enum)
 
     def module_path(self, root: str) -> str:
         return inside(

@@ -74,6 +74,7 @@ class Pipeline:
         self.environments = environments
         self.keep_going = keep_going
         self.params: dict = {}  # name -> (type, default or MISSING)
+        self.param_enums: dict = {}  # name -> its enum (a param declared as a dsl.Input with one)
         self.assets: dict = {}  # name -> (type, path)
         self.nodes: list = []
 
@@ -200,6 +201,8 @@ def _document(p: Pipeline, root: str) -> tuple:
         doc.head("params", p.place)
         for name, (typ, default) in p.params.items():
             decl = {"type": typ} if default is spec.MISSING else {"type": typ, "default": default}
+            if p.param_enums.get(name):
+                decl["enum"] = list(p.param_enums[name])
             doc.add({name: decl}, p.place, 2)
     if p.assets:
         doc.head("assets", p.place)

@@ -25,7 +25,8 @@ class LoadedComponent(Component):
         self.src = src  # (folder its paths are relative to, what it came from) of a copied component
         self._envs = envs or {}
         self.inputs = {
-            n: InputPort(n, d.type or spec.STRING, d.default, d.optional, d.description) for n, d in comp.inputs.items()
+            n: InputPort(n, d.type or spec.STRING, d.default, d.optional, d.description, d.enum)
+            for n, d in comp.inputs.items()
         }
         self.outputs = {n: OutputPort(n, o.type, None, o.description) for n, o in comp.outputs.items()}
 
@@ -55,7 +56,9 @@ class LoadedComponent(Component):
             for n, d in c.inputs.items():
                 port = self.inputs[n]
                 if d.type in spec.PATH_TYPES and isinstance(d.default, str):
-                    port = InputPort(n, d.type, self._rebase(d.default, root, f"default of input '{n}'"), d.optional)
+                    port = InputPort(
+                        n, d.type, self._rebase(d.default, root, f"default of input '{n}'"), d.optional, d.description
+                    )
                 out["inputs"][n] = port.declaration()
         if self.outputs:
             out["outputs"] = {n: p.declaration() for n, p in self.outputs.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Iterator, Optional
 
+from .. import spec
 from .document import Pipeline, inner_step
 from .nodes import Node, NodeOutput, ParentData, ParentParam
 from .ports import Input, InputPort, type_of_annotation, type_of_value
@@ -86,6 +87,14 @@ def pipeline_ports(fn_name: str, sig: inspect.Signature, hints: dict, given: dic
         hint = hints.get(name)
         typ, optional, marker = type_of_annotation(hint) if hint is not None else (None, False, None)
         default = param.default
+        # a literal Input (`lr=dsl.Input(type="number", default=0.1)`): a value input, as a param is
+        literal = default if isinstance(default, Input) else marker if isinstance(marker, Input) else None
+        if literal is not None and literal.type in spec.VALUE_TYPES:
+            if default is literal or default is inspect.Parameter.empty:
+                default = literal.default if literal.default is not spec.MISSING else inspect.Parameter.empty
+            ports[name] = _literal_port(name, literal, default, optional)
+            args[name] = ParentParam(name, literal.type)
+            continue
         if isinstance(default, Input) or marker is Input or isinstance(marker, Input):
             dtype = default.type if isinstance(default, Input) else typ
             if isinstance(default, Input) and default.path is not None:
@@ -108,6 +117,13 @@ def pipeline_ports(fn_name: str, sig: inspect.Signature, hints: dict, given: dic
             ports[name] = InputPort(name, typ, optional=optional or (has_default and default is None))
         args[name] = ParentParam(name, typ)
     return ports, args, bindings
+
+
+def _literal_port(name: str, literal: Input, default: Any, optional: bool) -> InputPort:
+    optional = optional or literal.optional or default is None
+    if default is inspect.Parameter.empty or default is None:
+        return InputPort(name, literal.type, optional=optional, description=literal.description, enum=literal.enum)
+    return InputPort(name, literal.type, default, optional, literal.description, literal.enum)
 
 
 def pipeline_outputs(fn_name: str, returned: Any, sub: Pipeline, place: Place) -> dict:

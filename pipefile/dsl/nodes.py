@@ -95,6 +95,9 @@ class Node:
         self.paths: dict = {n: p.path for n, p in component.outputs.items() if p.path}
         self.path_places: dict = {}  # output -> where its path was set (its errors point there)
         self.expansion: Optional[tuple] = None  # (key, value, place)
+        # input -> the DslError of a folder bound to a file input: raised once the pipeline
+        # function returns, unless a .foreach() of that input maps over the folder's entries
+        self.unless_mapped: dict = {}
 
     @property
     def outputs(self) -> NodeOutputs:
@@ -178,8 +181,16 @@ class Node:
         space = {**(space or {}), **space_inputs}
         if not space:
             raise DslError("sweep() needs a space", place, "e.g. .sweep(lr=dsl.choice(0.01, 0.1), trials=2)")
-        for name in space:
+        for name, sampled in space.items():
             self._axis(name, "sweep input", place)
+            if not isinstance(sampled, dict):  # (the Pipefile's message asked for `{x0: 0.1}`: a YAML fix)
+                values = ", ".join(map(repr, sampled)) if isinstance(sampled, (list, tuple)) else repr(sampled)
+                raise DslError(
+                    f"sweep input '{name}': {sampled!r} is not a search space",
+                    place,
+                    f"write {name}=dsl.choice({values}), or dsl.uniform(lo, hi), dsl.loguniform(lo, hi), "
+                    "dsl.randint(lo, hi)",
+                )
         value: dict = {"search": search}
         if trials is not None:
             value["trials"] = trials
@@ -204,6 +215,7 @@ class Node:
                 did_you_mean(input, self.component.inputs, "input"),
             )
         over = f"${{{{inputs.{input}}}}}"
+        self.unless_mapped.pop(input, None)
         return self._expand("foreach", {"over": over, "glob": glob} if glob else over, place)
 
     def __repr__(self) -> str:

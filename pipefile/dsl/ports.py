@@ -25,6 +25,7 @@ class Input:
         default: Any = _NO_DEFAULT,
         optional: bool = False,
         description: str = "",
+        enum: Optional[Any] = None,
     ):
         self.place: Place = caller()
         if type not in spec.INPUT_TYPES:
@@ -40,9 +41,39 @@ class Input:
         self.default = path if path is not None else default
         self.optional = bool(optional)
         self.description = description
+        self.enum = _enum(enum, type, self.default, self.place)
 
     def __repr__(self) -> str:
         return f"Input(type={self.type!r}, path={self.path!r})"
+
+
+def _enum(enum: Any, typ: str, default: Any, place: Place) -> tuple:
+    """An Input's `enum=`, checked here (at the Input's line) as a Pipefile's `enum:` is read."""
+    if enum is None:
+        return ()
+    if typ not in spec.VALUE_TYPES:
+        raise DslError(f"Input: a {typ} input (a path) takes no enum", place, 'remove enum=, or make it type="string"')
+    if not isinstance(enum, (list, tuple)) or not enum:
+        raise DslError(
+            f"Input: enum must be a non-empty list of values, not {enum!r}", place, 'e.g. enum=["ridge", "lasso"]'
+        )
+    out: list = []
+    for v in enum:
+        if not spec.value_fits(v, typ):
+            raise DslError(
+                f"Input: enum holds {v!r}, which is not {a_type(typ)}", place, "give only values of its type"
+            )
+        v = float(v) if typ == spec.NUMBER else v
+        if v in out:
+            raise DslError(f"Input: enum holds {v!r} twice", place, "remove the repeated value")
+        out.append(v)
+    if default is not _NO_DEFAULT and default is not None and default not in out:
+        raise DslError(
+            f"Input: the default {default!r} is not one of its enum values",
+            place,
+            f"give a default from {out}, or add {default!r} to enum",
+        )
+    return tuple(out)
 
 
 class Output:
@@ -64,20 +95,29 @@ class Output:
 class InputPort:
     """A component's declared input."""
 
-    def __init__(self, name: str, type: str, default: Any = _NO_DEFAULT, optional: bool = False, description=""):  # noqa: A002
+    def __init__(
+        self,
+        name: str,
+        type: str,  # noqa: A002
+        default: Any = _NO_DEFAULT,
+        optional: bool = False,
+        description="",
+        enum: tuple = (),
+    ):
         self.name = name
         self.type = type
         self.default = default
         self.optional = optional
         self.description = description
+        self.enum = tuple(enum)
 
     @property
     def required(self) -> bool:
         return self.default is _NO_DEFAULT and not self.optional
 
     def declaration(self) -> Any:
-        """Its Pipefile form: `TYPE`, or `{type, default, optional, description}`."""
-        if self.default is _NO_DEFAULT and not self.optional and not self.description:
+        """Its Pipefile form: `TYPE`, or `{type, default, optional, description, enum}`."""
+        if self.default is _NO_DEFAULT and not self.optional and not self.description and not self.enum:
             return self.type
         out: dict = {"type": self.type}
         if self.default is not _NO_DEFAULT and self.default is not None:
@@ -86,6 +126,8 @@ class InputPort:
             out["optional"] = True
         if self.description:
             out["description"] = self.description
+        if self.enum:
+            out["enum"] = list(self.enum)
         return out
 
 

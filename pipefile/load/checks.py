@@ -65,6 +65,9 @@ def check_step_references(
                 )
                 continue
             dtype = b.type
+            e = st.expand
+            if e is not None and e.kind == spec.EXPAND_FOREACH and e.over == iname and out.type != spec.URI_FILE:
+                continue  # (a map's input is one entry of the folder: its type is the entry's, a file's too)
             if dtype is not None and (dtype not in spec.PATH_TYPES or not spec.type_fits(out.type, dtype)):
                 errors.append(
                     PipefileError(

@@ -406,8 +406,9 @@ def expansion_values(expansion: spec.Expansion, name: str) -> list:
     return [v for n, kind, vs in expansion.space if n == name and kind == "choice" for v in vs]
 
 
-def check_expanded_step(r: NodeReader, st, expansion: spec.Expansion, what: str) -> None:
-    """What an expanded step cannot have (yet), said where it is written."""
+def check_expanded_step(r: NodeReader, st, expansion: spec.Expansion, what: str, said_metrics: bool = False) -> None:
+    """What an expanded step cannot have (yet), said where it is written (`said_metrics`: it
+    writes `metrics:`; when st has none, they were refused, and that error says why)."""
     for out in st.outputs.values():
         if out.artifact or out.output:
             r.error_at(
@@ -416,7 +417,7 @@ def check_expanded_step(r: NodeReader, st, expansion: spec.Expansion, what: str)
                 f"which a step with {expansion.kind}: cannot have yet (it has one entry per task)",
                 "remove it here, and give it to a step that reads the gathered folder",
             )
-    if expansion.objective_metric and not st.metrics:
+    if expansion.objective_metric and not st.metrics and not said_metrics:
         r.error_at(
             expansion.loc,
             f"the sweep of {what} has an objective ('{expansion.objective_metric}') but the step has no metrics:",

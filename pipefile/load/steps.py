@@ -91,7 +91,7 @@ class StepParser(InputBindingReader):
         st = self._step(name, knode, what, fields, comp, command, command_loc, inputs, decls, outputs)
         check_output_templates(r, st, expansion, what)
         if expansion is not None:
-            check_expanded_step(r, st, expansion, what)
+            check_expanded_step(r, st, expansion, what, "metrics" in fields)
         return dataclasses.replace(st, expand=expansion) if expansion is not None else st
 
     # --- the parts of a step, in the order they are read ---------------------------------
@@ -429,9 +429,11 @@ class StepParser(InputBindingReader):
                 return None
             hint = "assets and other steps' outputs connect only to step inputs; write a path like build/out.csv"
             if re.search(r"\$\{\{\s*(inputs|params)\.", pnode.value):  # a per-task path, as one would in a matrix
+                # (it said inputs could not be used "(yet)": a matrix's or sweep's path may use them)
                 hint = (
-                    "an output path cannot use inputs or params (yet): on a matrix, sweep or foreach step each "
-                    "task writes its own entry below the declared path, named by its label: write e.g. build/model/"
+                    "only the inputs a matrix or sweep sets may be used in an output path, as they are "
+                    "(build/m-${{inputs.lr}}.txt): no params, no $[[ ]]; a foreach's tasks write their "
+                    "entries below the declared path (write e.g. build/model/)"
                 )
             r.error(pnode, f"output '{name}' of {what} must be a workspace path, not an expression", hint)
             return None

@@ -58,6 +58,14 @@ def _environment(env: spec.EnvSpec) -> dict:
     return out
 
 
+def _as_type(value, typ: str):
+    """An enum value of a number input as the type written for it: 1.0 of one made `integer`
+    (a whole literal bound to it) is 1, or the enum would not hold it and be dropped."""
+    if typ == spec.INTEGER and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return float(value) if typ == spec.NUMBER and spec.value_fits(value, typ) else value
+
+
 def _sweep(e: spec.Expansion) -> dict:
     """A sweep job's trials as a step's `sweep:` (the same trials, so the same keys)."""
     out: dict = {"search": e.search}
@@ -150,6 +158,13 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
                 decl: dict = {"type": typ}
                 if d.default is not spec.MISSING and not (whole and not spec.value_fits(d.default, typ)):
                     decl["default"] = d.default
+                choices = [_as_type(c, typ) for c in d.enum]
+                if (
+                    choices
+                    and all(spec.value_fits(c, typ) for c in choices)
+                    and decl.get("default", choices[0]) in choices
+                ):
+                    decl["enum"] = choices  # (the Pipefile refuses one of another type, or not holding its default)
                 unbound = (
                     bound is None
                     or bound.kind == spec.BIND_NONE

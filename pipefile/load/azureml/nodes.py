@@ -47,6 +47,17 @@ def number_text(value, typ) -> bool:
     return typ == spec.NUMBER and isinstance(value, str) and _EXPONENT_TEXT.fullmatch(value) is not None
 
 
+def _decl_enum(d, typ: str) -> tuple:
+    """A component input's `enum:`, each value as its type reads it: kept on the decl, so the
+    Pipefile `pipe import azureml` writes holds its steps (and -p) to it too. () when it has
+    none a Pipefile's enum could say (a path input's, or values not of its type)."""
+    choices = d.get("enum")
+    if typ not in spec.VALUE_TYPES or not isinstance(choices, list) or not choices:
+        return ()
+    out = tuple(typed(c, typ) for c in choices)
+    return out if all(spec.value_fits(c, typ) for c in out) and len(set(out)) == len(out) else ()
+
+
 def typed(value, typ: str):
     """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False'), and
     a number input's whole default as a float (`default: 1` renders 1.0 on Azure)."""
@@ -188,6 +199,7 @@ class CommandNodes:
                 bool(d.get("optional")),
                 str(d.get("description") or ""),
                 loc,
+                _decl_enum(d, PORT_TYPES[t]),
             )
             self._limits[(node, name)] = d  # enum, min, max: checked against what is bound
         return decls
