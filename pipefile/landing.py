@@ -255,19 +255,23 @@ def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden
     if not moved:
         return errors
     # Everything else the workspace holds that a redirected output could write over, as real paths.
-    places: list = []  # (real path, what)
+    places: list = []  # (real path, what, the workspace path a step reads there, or None)
     for path, (step, oname) in producers.items():
-        places.append((landing(root, path, memo), f"output '{oname}' of step '{step}' ('{path}')"))
+        places.append((landing(root, path, memo), f"output '{oname}' of step '{step}' ('{path}')", None))
     for node in nodes.values():
         for rel, _loc, what in node.reads():
-            places.append((os.path.realpath(os.path.join(root, rel)), f"{what} of step '{node.name}' ('{rel}')"))
+            places.append((os.path.realpath(os.path.join(root, rel)), f"{what} of step '{node.name}' ('{rel}')", rel))
     for asset in pf.assets.values():
-        places.append((os.path.realpath(os.path.join(root, asset.path)), f"asset '{asset.name}' ('{asset.path}')"))
-    places.append((os.path.realpath(pf.path), "the Pipefile"))
+        places.append(
+            (os.path.realpath(os.path.join(root, asset.path)), f"asset '{asset.name}' ('{asset.path}')", None)
+        )
+    places.append((os.path.realpath(pf.path), "the Pipefile", None))
     for path, real in moved.items():
         step, oname = producers[path]
         mine = f"output '{oname}' of step '{step}' ('{path}')"
-        for place, what in places:
+        for place, what, read in places:
+            if read is not None and (read == path or read.startswith(path + "/")):
+                continue  # a step that reads this output (or a file in it) by its own path: the link moves both
             if what != mine and (_under(place, real) or _under(real, place)):
                 errors.append(
                     _link_error(
