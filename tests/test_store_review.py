@@ -4,6 +4,7 @@ pull, a killed run, a full disk or a hand-made file in the store leaves behind."
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import xxhash
@@ -36,3 +37,30 @@ def test_pull_fetches_an_object_whose_local_copy_is_no_file(tmp_path, how):
     assert obj.is_file() and not obj.is_symlink(), "the object was not fetched"
     assert xxhash.xxh3_128_hexdigest(obj.read_bytes()) == weights
     assert outcomes(second) == dict.fromkeys(ALL, "restored")
+
+
+def test_part_files_of_the_older_download_layout_are_removed_once_a_day_old(tmp_path):
+    """Was: a `pipe invoke --out DIR` killed half way by a pipe before the PID was in the name
+    (.NAME.RANDOM.part) left its file or folder in DIR for ever: the cleanup matched only
+    .NAME.pipe-PID-RANDOM.part. Such a name holds no PID and its writer no lock, so only age
+    tells: a day old, it goes; a newer one, a link, or a name of another shape stays."""
+    from pipefile.serve.download import remove_dead_parts
+
+    old = time.time() - 2 * 24 * 3600
+    stale_file = tmp_path / ".model.bin.k2x9_q0a.part"
+    stale_file.write_bytes(b"half")
+    stale_dir = tmp_path / ".images.ab12cd34.part"
+    (stale_dir / "sub").mkdir(parents=True)
+    (stale_dir / "sub" / "a.png").write_bytes(b"x")
+    fresh = tmp_path / ".model.bin.zz99yy88.part"  # (an older pipe's download may be under way)
+    fresh.write_bytes(b"now")
+    mine = tmp_path / ".notes.part"  # (not a download's name)
+    mine.write_text("keep")
+    link = tmp_path / ".x.abcdefgh.part"
+    os.symlink(mine, link)
+    for p in (stale_file, stale_dir, mine):
+        os.utime(p, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+
+    assert sorted(remove_dead_parts(str(tmp_path))) == sorted([stale_file.name, stale_dir.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, mine.name, link.name])
