@@ -64,3 +64,48 @@ def test_part_files_of_the_older_download_layout_are_removed_once_a_day_old(tmp_
 
     assert sorted(remove_dead_parts(str(tmp_path))) == sorted([stale_file.name, stale_dir.name])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, mine.name, link.name])
+
+
+SAVES = """
+version: 1
+steps:
+  a:
+    command: python -c "import sys; open(sys.argv[1], 'w').write(open('in.txt').read())" ${{outputs.o}}
+    inputs: {i: in.txt}
+    outputs: {o: build/a.txt}
+"""
+
+
+def test_gc_dry_run_forgets_no_workspace_and_gc_names_those_it_forgets(tmp_path):
+    """Was: `pipe gc --dry-run` dropped the store's record of a workspace that was not where it
+    was noted (moved, or on a disk not mounted), so once it was back the next gc deleted what
+    only it kept (here a saved hand edit: `pipe recover` failed); and a real gc forgot it
+    without a word. A dry run forgets nothing and names what it would forget; gc names it."""
+    from workspace_repo import Repo
+
+    env = {"PIPE_STORE_DIR": str(tmp_path / "store")}
+    a, b = Repo(tmp_path / "a"), Repo(tmp_path / "b")
+    for ws in (a, b):
+        ws.root.mkdir()
+        ws.pipefile(SAVES)
+        ws.write("in.txt", ws.root.name)
+        assert ws.pipe("run", env=env).code == 0
+    a.write("build/a.txt", "a hand edit")
+    a.write("in.txt", "a2")
+    r = a.pipe("run", env=env)
+    assert r.code == 0 and "saved the previous content" in r.err, str(r)
+    saved = xxhash.xxh3_128_hexdigest(b"a hand edit")
+
+    away = tmp_path / "away"
+    os.rename(a.root, away)
+    r = b.pipe("gc", "--dry-run", env=env)
+    assert r.code == 0 and f"would forget workspace {a.root}" in r.err, str(r)
+    os.rename(away, a.root)
+    assert b.pipe("gc", env=env).code == 0
+    r = a.pipe("recover", saved[:12], "-o", "back.txt", env=env)
+    assert r.code == 0 and a.read("back.txt") == "a hand edit", str(r)
+
+    os.rename(a.root, away)
+    r = b.pipe("gc", "--json", env=env)
+    assert r.code == 0 and r.json["forgotten_workspaces"] == [str(a.root)], str(r)
+    assert b.pipe("gc", "--json", env=env).json["forgotten_workspaces"] == []
