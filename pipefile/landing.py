@@ -216,6 +216,20 @@ def link_on_the_way(root: str, rel: str) -> bool:
     return False
 
 
+def blocked_folder(root: str, oname: str, path: str) -> str:
+    """The failure of output `oname` ('path') whose folder cannot be made: a file (a FIFO, a
+    device) stands where it, or a folder on its way, should be. Names that part, and the fix."""
+    ap, rel = root, ""
+    for part in path.split("/")[:-1]:
+        ap, rel = os.path.join(ap, part), f"{rel}/{part}" if rel else part
+        if os.path.lexists(ap) and not os.path.isdir(ap):
+            break
+    return (
+        f"cannot make the folder of output '{oname}' ('{path}'): '{rel}' is a file, not a folder; "
+        f"move it away or remove it (pipe makes the folder), or declare the output elsewhere"
+    )
+
+
 def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden: Iterable[str] = ()) -> list:
     """Outputs that a symbolic link on the way sends somewhere they must not go.
 

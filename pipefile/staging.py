@@ -44,7 +44,7 @@ from .cache.content_store import remove_path, replace_path
 from .digest import FILE, Hasher
 from .filenames import beside_name, file_name, stage_leaf
 from .graph import Node
-from .landing import first_link, forbidden_landing, landing, lands_plainly
+from .landing import blocked_folder, first_link, forbidden_landing, landing, lands_plainly
 from .wholefile import sync_folder
 from .workspace import Workspace
 from .workspace.lock import disk_errors
@@ -276,11 +276,13 @@ class Staged:
             parent = os.path.dirname(ws_path) or st.root
             there = _stat(parent)  # (one stat where it is there, for both questions: makedirs takes three)
             if there is None or not statmod.S_ISDIR(there.st_mode):
-                os.makedirs(parent, exist_ok=True)
+                try:
+                    os.makedirs(parent, exist_ok=True)
+                except (FileExistsError, NotADirectoryError):  # (was the OS's words, naming no fix)
+                    raise StepFailure(blocked_folder(st.root, oname, out.path)) from None
                 there = None
             if _same_device(parent, ws.scratch, there):
-                # Flat and deterministic (a tool that records its output path writes the
-                # same bytes every run), keeping the name's extension for tools that care.
+                # Flat and deterministic (a tool that records it writes the same bytes), its extension kept.
                 leaf = stage_leaf(name, oname, os.path.basename(ws_path))
                 stage_dir = self._own_stage or ws.stage_dir
                 st_path, area = os.path.join(stage_dir, leaf), ws.scratch
@@ -369,9 +371,8 @@ class Staged:
             try:
                 self.staging.landings.check(out.path)
             except StepFailure:
-                # A link made meanwhile sends the path elsewhere (maybe into .pipe/): touch nothing
-                # there. The previous content was saved in the store before it was moved aside;
-                # the next run restores it once the link is gone.
+                # A link made meanwhile sends the path elsewhere (maybe into .pipe/): touch nothing there. The
+                # previous content was saved in the store before it was moved aside; the next run restores it.
                 if oname in self._aside:
                     shutil.rmtree(os.path.dirname(self._aside[oname]), ignore_errors=True)
                 continue

@@ -109,3 +109,22 @@ def test_gc_dry_run_forgets_no_workspace_and_gc_names_those_it_forgets(tmp_path)
     r = b.pipe("gc", "--json", env=env)
     assert r.code == 0 and r.json["forgotten_workspaces"] == [str(a.root)], str(r)
     assert b.pipe("gc", "--json", env=env).json["forgotten_workspaces"] == []
+
+
+@pytest.mark.parametrize("blocker", ["build", "build/sub"])
+def test_a_file_where_an_outputs_folder_goes_is_named_with_the_fix(repo, blocker):
+    """Was: 'step a failed: Not a directory: .../build/sub' (a file 'build' in the way: the
+    path named was not the one at fault) or 'File exists: .../build/sub' (a FIFO there), the
+    OS's words with no fix. The part that is no folder is named, and what to do."""
+    repo.pipefile("""
+        version: 1
+        steps:
+          a: {command: "echo hi > ${{outputs.o}}", outputs: {o: build/sub/a.txt}}
+    """)
+    (repo.root / os.path.dirname(blocker)).mkdir(exist_ok=True, parents=True)
+    os.mkfifo(repo.root / blocker)
+    r = repo.pipe("run", timeout=60)
+    assert r.code == 1, str(r)
+    assert f"'{blocker}' is a file, not a folder; move it away or remove it" in r.err, str(r)
+    os.unlink(repo.root / blocker)
+    assert repo.outcomes() == {"a": "ran"} and repo.read("build/sub/a.txt") == "hi\n"
