@@ -42,6 +42,7 @@ from typing import Optional
 from . import spec
 from .cache.content_store import remove_path, replace_path
 from .digest import FILE, Hasher
+from .filehash import open_regular
 from .filenames import beside_name, file_name, stage_leaf
 from .graph import Node
 from .landing import blocked_folder, first_link, forbidden_landing, landing, lands_plainly
@@ -202,8 +203,7 @@ def _lstat(path: str) -> Optional[os.stat_result]:
 
 
 def _has_content(path: str, st: Optional[os.stat_result] = None) -> bool:
-    """Whether something is at `path`: a file, a link, or a folder with an entry (`st`: its
-    lstat, when known)."""
+    """Whether something is at `path`: a file, a link, or a folder with an entry (`st`: its lstat, if known)."""
     if st is None:
         st = _lstat(path)
         if st is None:
@@ -452,7 +452,7 @@ def recover(ws: Workspace) -> None:
 def _beside_folder(entry: str) -> Optional[str]:
     """The folder a journal entry names; None if it names none of ours."""
     try:
-        with open(entry) as f:
+        with open_regular(entry) as f:  # (a FIFO there, never made by pipe: skipped, never waited on)
             data = json.load(f)
         folder = data["folder"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -481,8 +481,8 @@ def _put_back(ws: Workspace, area: str) -> None:
             if new:
                 rel = os.readlink(e.path)
             else:
-                with open(os.path.join(e.path, "origin")) as f:
-                    rel = f.read()
+                with open_regular(os.path.join(e.path, "origin")) as f:  # (a FIFO: never waited on)
+                    rel = os.fsdecode(f.read())
             origin = os.path.join(ws.root, rel)
             moved = os.path.join(e.path, "x")
             # Never through a link (made by a step of that run) into pipe's own state; the

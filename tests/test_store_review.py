@@ -128,3 +128,22 @@ def test_a_file_where_an_outputs_folder_goes_is_named_with_the_fix(repo, blocker
     assert f"'{blocker}' is a file, not a folder; move it away or remove it" in r.err, str(r)
     os.unlink(repo.root / blocker)
     assert repo.outcomes() == {"a": "ran"} and repo.read("build/sub/a.txt") == "hi\n"
+
+
+@pytest.mark.parametrize("where", [".pipe/beside/deadbeef", ".pipe/scratch/prev-x/origin"])
+def test_a_fifo_in_the_recovery_journal_is_no_hang(repo, where):
+    """Was: every `pipe run` hung for ever before planning: recovery after a killed run opened a
+    journal entry of a folder beside an output (.pipe/beside/TOKEN), or the note of where moved-
+    aside content came from (.pipe/scratch/prev-*/origin), with open(): a FIFO there waits for a
+    writer. Such an entry names nothing of pipe's: it goes, and the run goes on."""
+    repo.pipefile("""
+        version: 1
+        steps:
+          a: {command: "echo hi > ${{outputs.o}}", outputs: {o: a.txt}}
+    """)
+    assert repo.outcomes() == {"a": "ran"}
+    (repo.root / os.path.dirname(where)).mkdir(parents=True, exist_ok=True)
+    os.mkfifo(repo.root / where)
+    r = repo.pipe("run", "--json", timeout=45)
+    assert r.code == 0 and [s["outcome"] for s in r.json["steps"]] == ["fresh"], str(r)
+    assert not os.path.lexists(repo.root / where)
