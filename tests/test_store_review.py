@@ -147,3 +147,19 @@ def test_a_fifo_in_the_recovery_journal_is_no_hang(repo, where):
     r = repo.pipe("run", "--json", timeout=45)
     assert r.code == 0 and [s["outcome"] for s in r.json["steps"]] == ["fresh"], str(r)
     assert not os.path.lexists(repo.root / where)
+
+
+def test_a_fifo_as_the_clone_record_is_no_hang(repo):
+    """Was: every pipe command that opens the workspace (pipe run, a no-op too) hung for ever
+    reading .pipe/clone.json (which names a clone's original store) with open(): a FIFO there
+    waits for a writer. It is read as a regular file only; a FIFO is unreadable, as a damaged
+    record is: an ordinary workspace with its own store."""
+    repo.pipefile("""
+        version: 1
+        steps:
+          a: {command: "echo hi > ${{outputs.o}}", outputs: {o: a.txt}}
+    """)
+    assert repo.outcomes() == {"a": "ran"}
+    os.mkfifo(repo.root / ".pipe" / "clone.json")
+    r = repo.pipe("run", "--json", timeout=45)
+    assert r.code == 0 and [s["outcome"] for s in r.json["steps"]] == ["fresh"], str(r)

@@ -37,6 +37,7 @@ from .. import names
 from ..cache.action_cache import ActionCache
 from ..cache.content_store import ContentStore
 from ..cache.registry import register_workspace
+from ..filehash import open_regular
 from ..jobdb.jobs import JobStore
 from .lock import DiskError, ServeGate, WorkspaceLock, disk_errors, is_disk_error
 from .state import WorkspaceState
@@ -49,7 +50,7 @@ CLONE_VERSION = 1
 def read_origin(state_dir: str) -> Optional[dict]:
     """The clone.json of a workspace made by `pipe clone`, or None."""
     try:
-        with open(os.path.join(state_dir, CLONE_FILE)) as f:
+        with open_regular(os.path.join(state_dir, CLONE_FILE)) as f:  # (a FIFO: unreadable, never waited on)
             origin = json.load(f)
     except (FileNotFoundError, NotADirectoryError):
         return None
