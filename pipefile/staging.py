@@ -127,12 +127,12 @@ class Staging:
             return []
         if d is None or self.ws.store.complete(d):
             return []
+        self.ws.note_saved(rel, d)  # first: stored unnoted (a crash between), the next run would not note it
         ap = os.path.join(self.root, rel)
         if d.kind == FILE:
             self.ws.store.put_file(ap, d.digest)
         else:
             self.ws.store.put_tree(self.hasher.tree(rel), ap)
-        self.ws.note_saved(rel, d)
         return [
             f"saved the previous content of '{rel}' in the store before replacing it; "
             f"get it back with: pipe recover {d.digest[:12]} -o PATH"

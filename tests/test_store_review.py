@@ -163,3 +163,38 @@ def test_a_fifo_as_the_clone_record_is_no_hang(repo):
     os.mkfifo(repo.root / ".pipe" / "clone.json")
     r = repo.pipe("run", "--json", timeout=45)
     assert r.code == 0 and [s["outcome"] for s in r.json["steps"]] == ["fresh"], str(r)
+
+
+@pytest.mark.parametrize("what", ["fifo", "folder"])
+def test_saved_log_that_is_no_file_is_named_and_loses_no_hand_edit(repo, what):
+    """Was: a FIFO as .pipe/saved.log (the list of hand edits pipe saved before replacing them)
+    hung pipe gc, pipe recover, and a run that saved a hand edit (open() waits for a reader or a
+    writer); a folder there was an internal error. Now each says what is in the way and the fix
+    (exit 2; the run's step fails, the edit left in place); once it is gone the edit is saved and
+    listed. The note is written before the content is stored: stored but not noted (a crash, or
+    this failure between the two), the next run found it stored and did not note it, so
+    `pipe recover` never listed it and gc deleted it."""
+    repo.pipefile("""
+        version: 1
+        steps:
+          a: {command: "cat in.txt > ${{outputs.o}}", inputs: {i: in.txt}, outputs: {o: a.txt}}
+    """)
+    repo.write("in.txt", "1\n")
+    assert repo.outcomes() == {"a": "ran"}
+    log = repo.root / ".pipe" / "saved.log"
+    os.mkfifo(log) if what == "fifo" else log.mkdir()
+    for cmd in ("gc", "recover"):
+        r = repo.pipe(cmd, timeout=30)
+        assert r.code == 2 and "saved.log: pipe keeps a file of its own there" in r.err and "hint:" in r.err, str(r)
+    repo.write("a.txt", "a hand edit\n")
+    repo.write("in.txt", "2\n")
+    r = repo.pipe("run", timeout=30)
+    assert r.code == 1 and "saved.log: pipe keeps a file of its own there" in r.err, str(r)
+    assert repo.read("a.txt") == "a hand edit\n"
+    os.unlink(log) if what == "fifo" else log.rmdir()
+    assert repo.outcomes() == {"a": "ran"} and repo.read("a.txt") == "2\n"
+    edit = xxhash.xxh3_128_hexdigest(b"a hand edit\n")
+    assert edit[:12] in repo.pipe("recover").out
+    assert repo.pipe("gc").code == 0
+    r = repo.pipe("recover", edit[:12], "-o", "back.txt")
+    assert r.code == 0 and repo.read("back.txt") == "a hand edit\n", str(r)
