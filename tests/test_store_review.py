@@ -198,3 +198,24 @@ def test_saved_log_that_is_no_file_is_named_and_loses_no_hand_edit(repo, what):
     assert repo.pipe("gc").code == 0
     r = repo.pipe("recover", edit[:12], "-o", "back.txt")
     assert r.code == 0 and repo.read("back.txt") == "a hand edit\n", str(r)
+
+
+@pytest.mark.parametrize("name", ["state.db", "jobs.db"])
+def test_a_fifo_as_a_database_is_named_not_taken_for_a_failing_disk(repo, name):
+    """Was: 'cannot write .pipe/state.db: disk I/O error', hint 'check that disk (its health,
+    permissions and free space)': SQLite's words for a FIFO, which send the user to a sound
+    disk. What is in the way is named, with the fix (exit 2, as for a folder there)."""
+    repo.pipefile("""
+        version: 1
+        steps:
+          a: {command: "echo hi > ${{outputs.o}}", outputs: {o: a.txt}}
+    """)
+    assert repo.outcomes() == {"a": "ran"}
+    db = repo.root / ".pipe" / name
+    db.unlink()
+    os.mkfifo(db)
+    r = repo.pipe("run", timeout=30)
+    assert r.code == 2 and f"{name}: pipe keeps a file of its own there, and a FIFO is in its place" in r.err, str(r)
+    assert "check that disk" not in r.err
+    db.unlink()
+    assert repo.pipe("run", timeout=60).code == 0
