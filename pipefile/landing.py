@@ -216,6 +216,20 @@ def link_on_the_way(root: str, rel: str) -> bool:
     return False
 
 
+def blocked_folder(root: str, oname: str, path: str) -> str:
+    """The failure of output `oname` ('path') whose folder cannot be made: a file (a FIFO, a
+    device) stands where it, or a folder on its way, should be. Names that part, and the fix."""
+    ap, rel = root, ""
+    for part in path.split("/")[:-1]:
+        ap, rel = os.path.join(ap, part), f"{rel}/{part}" if rel else part
+        if os.path.lexists(ap) and not os.path.isdir(ap):
+            break
+    return (
+        f"cannot make the folder of output '{oname}' ('{path}'): '{rel}' is a file, not a folder; "
+        f"move it away or remove it (pipe makes the folder), or declare the output elsewhere"
+    )
+
+
 def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden: Iterable[str] = ()) -> list:
     """Outputs that a symbolic link on the way sends somewhere they must not go.
 
@@ -255,19 +269,23 @@ def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden
     if not moved:
         return errors
     # Everything else the workspace holds that a redirected output could write over, as real paths.
-    places: list = []  # (real path, what)
+    places: list = []  # (real path, what, the workspace path a step reads there, or None)
     for path, (step, oname) in producers.items():
-        places.append((landing(root, path, memo), f"output '{oname}' of step '{step}' ('{path}')"))
+        places.append((landing(root, path, memo), f"output '{oname}' of step '{step}' ('{path}')", None))
     for node in nodes.values():
         for rel, _loc, what in node.reads():
-            places.append((os.path.realpath(os.path.join(root, rel)), f"{what} of step '{node.name}' ('{rel}')"))
+            places.append((os.path.realpath(os.path.join(root, rel)), f"{what} of step '{node.name}' ('{rel}')", rel))
     for asset in pf.assets.values():
-        places.append((os.path.realpath(os.path.join(root, asset.path)), f"asset '{asset.name}' ('{asset.path}')"))
-    places.append((os.path.realpath(pf.path), "the Pipefile"))
+        places.append(
+            (os.path.realpath(os.path.join(root, asset.path)), f"asset '{asset.name}' ('{asset.path}')", None)
+        )
+    places.append((os.path.realpath(pf.path), "the Pipefile", None))
     for path, real in moved.items():
         step, oname = producers[path]
         mine = f"output '{oname}' of step '{step}' ('{path}')"
-        for place, what in places:
+        for place, what, read in places:
+            if read is not None and (read == path or read.startswith(path + "/")):
+                continue  # a step that reads this output (or a file in it) by its own path: the link moves both
             if what != mine and (_under(place, real) or _under(real, place)):
                 errors.append(
                     _link_error(

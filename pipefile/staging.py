@@ -42,9 +42,10 @@ from typing import Optional
 from . import spec
 from .cache.content_store import remove_path, replace_path
 from .digest import FILE, Hasher
+from .filehash import open_regular
 from .filenames import beside_name, file_name, stage_leaf
 from .graph import Node
-from .landing import first_link, forbidden_landing, landing, lands_plainly
+from .landing import blocked_folder, first_link, forbidden_landing, landing, lands_plainly
 from .wholefile import sync_folder
 from .workspace import Workspace
 from .workspace.lock import disk_errors
@@ -126,12 +127,12 @@ class Staging:
             return []
         if d is None or self.ws.store.complete(d):
             return []
+        self.ws.note_saved(rel, d)  # first: stored unnoted (a crash between), the next run would not note it
         ap = os.path.join(self.root, rel)
         if d.kind == FILE:
             self.ws.store.put_file(ap, d.digest)
         else:
             self.ws.store.put_tree(self.hasher.tree(rel), ap)
-        self.ws.note_saved(rel, d)
         return [
             f"saved the previous content of '{rel}' in the store before replacing it; "
             f"get it back with: pipe recover {d.digest[:12]} -o PATH"
@@ -202,8 +203,7 @@ def _lstat(path: str) -> Optional[os.stat_result]:
 
 
 def _has_content(path: str, st: Optional[os.stat_result] = None) -> bool:
-    """Whether something is at `path`: a file, a link, or a folder with an entry (`st`: its
-    lstat, when known)."""
+    """Whether something is at `path`: a file, a link, or a folder with an entry (`st`: its lstat, if known)."""
     if st is None:
         st = _lstat(path)
         if st is None:
@@ -276,11 +276,13 @@ class Staged:
             parent = os.path.dirname(ws_path) or st.root
             there = _stat(parent)  # (one stat where it is there, for both questions: makedirs takes three)
             if there is None or not statmod.S_ISDIR(there.st_mode):
-                os.makedirs(parent, exist_ok=True)
+                try:
+                    os.makedirs(parent, exist_ok=True)
+                except (FileExistsError, NotADirectoryError):  # (was the OS's words, naming no fix)
+                    raise StepFailure(blocked_folder(st.root, oname, out.path)) from None
                 there = None
             if _same_device(parent, ws.scratch, there):
-                # Flat and deterministic (a tool that records its output path writes the
-                # same bytes every run), keeping the name's extension for tools that care.
+                # Flat and deterministic (a tool that records it writes the same bytes), its extension kept.
                 leaf = stage_leaf(name, oname, os.path.basename(ws_path))
                 stage_dir = self._own_stage or ws.stage_dir
                 st_path, area = os.path.join(stage_dir, leaf), ws.scratch
@@ -369,9 +371,8 @@ class Staged:
             try:
                 self.staging.landings.check(out.path)
             except StepFailure:
-                # A link made meanwhile sends the path elsewhere (maybe into .pipe/): touch nothing
-                # there. The previous content was saved in the store before it was moved aside;
-                # the next run restores it once the link is gone.
+                # A link made meanwhile sends the path elsewhere (maybe into .pipe/): touch nothing there. The
+                # previous content was saved in the store before it was moved aside; the next run restores it.
                 if oname in self._aside:
                     shutil.rmtree(os.path.dirname(self._aside[oname]), ignore_errors=True)
                 continue
@@ -451,7 +452,7 @@ def recover(ws: Workspace) -> None:
 def _beside_folder(entry: str) -> Optional[str]:
     """The folder a journal entry names; None if it names none of ours."""
     try:
-        with open(entry) as f:
+        with open_regular(entry) as f:  # (a FIFO there, never made by pipe: skipped, never waited on)
             data = json.load(f)
         folder = data["folder"]
     except (OSError, ValueError, KeyError, TypeError):
@@ -480,8 +481,8 @@ def _put_back(ws: Workspace, area: str) -> None:
             if new:
                 rel = os.readlink(e.path)
             else:
-                with open(os.path.join(e.path, "origin")) as f:
-                    rel = f.read()
+                with open_regular(os.path.join(e.path, "origin")) as f:  # (a FIFO: never waited on)
+                    rel = os.fsdecode(f.read())
             origin = os.path.join(ws.root, rel)
             moved = os.path.join(e.path, "x")
             # Never through a link (made by a step of that run) into pipe's own state; the

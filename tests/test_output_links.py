@@ -272,3 +272,26 @@ def test_a_killed_run_is_never_rolled_back_through_a_link_it_made(repo):
     """)
     assert repo.outcomes() == {"s": "ran"}
     _history_intact(repo, 3)
+
+
+def test_a_scratch_disk_link_holds_outputs_that_later_steps_read(repo, tmp_path):
+    """Was: refused before the run (exit 2): 'output ... would be written at SCRATCH/x.txt
+    through the link build -> SCRATCH: that is input i of step b (build/x.txt)', when a step
+    read, by its own path, the output the link sends elsewhere: a scratch disk held only
+    outputs that nothing reads."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    os.symlink(scratch, repo.root / "build")
+    repo.pipefile("""
+        version: 1
+        steps:
+          a: {command: "echo A > ${{outputs.o}}", outputs: {o: build/x.txt}}
+          d: {command: "echo D > ${{outputs.o}}/f.txt", outputs: {o: build/d/}}
+          b:
+            command: "cat ${{inputs.i}} ${{inputs.j}}/f.txt > ${{outputs.o}}"
+            inputs: {i: "${{steps.a.outputs.o}}", j: "${{steps.d.outputs.o}}"}
+            outputs: {o: build/y.txt}
+    """)
+    assert repo.outcomes() == {"a": "ran", "d": "ran", "b": "ran"}
+    assert (scratch / "y.txt").read_text() == "A\nD\n"
+    assert repo.outcomes() == {"a": "fresh", "d": "fresh", "b": "fresh"}

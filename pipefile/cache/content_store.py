@@ -141,6 +141,21 @@ class ContentStore:
     def has(self, digest: str) -> bool:
         return os.path.exists(self.path(digest))
 
+    def has_regular(self, digest: str) -> bool:
+        """`has`, for a caller about to fetch what is missing (a pull): a FIFO, socket or device
+        there (never made by pipe) is moved aside and counts as missing, so it is fetched again
+        instead of counted present and left to fail the next restore. (`has` itself stays a
+        plain existence test: its many callers must not set anything aside.)"""
+        path = self.path(digest)
+        try:
+            if statmod.S_ISREG(os.stat(path).st_mode):
+                return True
+        except OSError:
+            if not os.path.lexists(path):
+                return False
+        self.quarantine(digest)
+        return False
+
     def sweep_tmp(self) -> None:
         """Remove temp files left by crashed writers long ago (others may be writing now)."""
         cutoff = time.time() - _STALE_TMP_SECONDS

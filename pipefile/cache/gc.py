@@ -158,6 +158,7 @@ class GcPlan:
     kept_bytes: int = 0
     kept_entries: int = 0
     workspaces: list = field(default_factory=list)  # roots whose references were kept
+    forgotten: list = field(default_factory=list)  # (registry file, root) of listed workspaces now gone
     forget_uploads: list = field(default_factory=list)  # digests of this workspace's expired uploads
     leftover_job_dirs: list = field(default_factory=list)  # ids of job folders whose record is gone
 
@@ -177,6 +178,7 @@ class GcPlan:
             },
             "kept": {"objects": self.kept_objects, "bytes": self.kept_bytes, "cache_entries": self.kept_entries},
             "workspaces": self.workspaces,
+            "forgotten_workspaces": [root for _reg, root in self.forgotten],
         }
 
 
@@ -237,7 +239,7 @@ def plan(ws, others: Iterable = (), keep_last: Optional[int] = None, uploads_bef
     the store, opened; all their jobs and uploads are kept. `uploads_before`: a time;
     this workspace's uploads last received before it are forgotten (their records go;
     their content too, unless something kept still reads it)."""
-    p = GcPlan(workspaces=[ws.root] + [o.root for o in others])
+    p = GcPlan(workspaces=[ws.root] + [o.root for o in others], forgotten=_gone(ws))
     marker = Marker(ws.store)
     keys: set = set()
     keep_jobs = None
@@ -374,6 +376,11 @@ def apply(ws, p: GcPlan) -> None:
             os.unlink(path)
         except FileNotFoundError:
             pass
+    for reg_file, _root in p.forgotten:
+        try:
+            os.unlink(reg_file)
+        except OSError:
+            pass
 
 
 def lock_all(ws, open_other: Callable, on_wait=None) -> list:
@@ -399,22 +406,28 @@ def lock_all(ws, open_other: Callable, on_wait=None) -> list:
 
 
 def _listed(ws) -> set:
-    """The real paths of the live workspaces the store lists (`ws` among them); a registration
-    whose workspace is gone is dropped."""
+    """The real paths of the live workspaces the store lists (`ws` among them); one that is
+    gone is left out (and its registration left for apply() to drop: a dry run changes nothing)."""
     live = {os.path.realpath(ws.root)}
-    for reg_file, root in registered_workspaces(ws.store_root):
-        # (A record that holds no absolute path, a damaged one, names no workspace: dropped.)
-        real = os.path.realpath(root) if os.path.isabs(root) and "\0" not in root else None
-        if real in live:
-            continue
-        if real is None or not os.path.isdir(os.path.join(real, ".pipe")):
-            try:
-                os.unlink(reg_file)  # that workspace was deleted
-            except OSError:
-                pass
-            continue
-        live.add(real)
+    for _reg_file, root in registered_workspaces(ws.store_root):
+        real = _live_root(root)
+        if real is not None:
+            live.add(real)
     return live
+
+
+def _live_root(root: str) -> Optional[str]:
+    """The real path of a registered workspace, or None if it is no longer there (a record that
+    holds no absolute path, a damaged one, names none)."""
+    real = os.path.realpath(root) if os.path.isabs(root) and "\0" not in root else None
+    if real is None or not os.path.isdir(os.path.join(real, ".pipe")):
+        return None
+    return real
+
+
+def _gone(ws) -> list:
+    """(registry file, root) of the workspaces the store lists that are no longer there."""
+    return [(reg, root) for reg, root in registered_workspaces(ws.store_root) if _live_root(root) is None]
 
 
 def _lock_listed(ws, open_other: Callable, on_wait) -> list:

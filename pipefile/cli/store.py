@@ -94,6 +94,14 @@ def gc(pipefile, keep_last, uploads_age, dry_run, as_json):
     click.echo(f"gc: {verb} {', '.join(parts)}; kept {plural(plan.kept_objects, 'object')} ({size(plan.kept_bytes)})")
     if len(plan.workspaces) > 1:
         click.echo(f"  the store is shared: kept what {len(plan.workspaces) - 1} other workspace(s) need too", err=True)
+    for _reg, root in plan.forgotten:
+        # Said, not silent: a workspace moved or on a disk not mounted loses what only it kept.
+        click.echo(
+            f"  {'would forget' if dry_run else 'forgot'} workspace {root}: it is no longer there, so what only it "
+            "needed (content `pipe recover` would give back, its jobs' snapshots) is not kept; a workspace "
+            "that was moved notes itself again at its next `pipe run`: run that before `pipe gc`",
+            err=True,
+        )
 
 
 @click.command(context_settings=CONTEXT)

@@ -187,7 +187,7 @@ class Remote(Connection):
         remote cannot fill the disk before its bytes are found not to match.
 
         Returns what moved and what failed; a corrupt object is never stored."""
-        todo = [d for d in dict.fromkeys(digests) if not store.has(d)]
+        todo = [d for d in dict.fromkeys(digests) if not store.has_regular(d)]
         progress = progress or Progress()
         result = Transfer(on_end=self.went_down)
         progress.begin(verb, len(todo), sum((sizes or {}).get(d, 0) for d in todo))

@@ -17,6 +17,7 @@ import os
 import re
 import tarfile
 import tempfile
+import time
 from typing import Callable, Optional
 
 from ..digest import FILE, TREE, hash_file
@@ -30,6 +31,10 @@ TREE_SLACK = 1 << 20  # tar bytes allowed besides file content: the first header
 MEMBER_SLACK = 64 << 10  # ...and per member (its header, a pax header, padding)
 TRAILER_MAX = 1 << 20  # bytes after the archive's end (tar pads to 10 KiB records)
 PART = re.compile(r"\..*\.pipe-(\d+)-[^/]*\.part")  # .NAME.pipe-PID-RANDOM.part: a download's temporary name
+# The name before that one (.NAME.RANDOM.part: tempfile's 8 letters), whose writer took no lock
+# and named no process: only its age tells that its download is over.
+OLD_PART = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
+OLD_PART_AGE = 24 * 3600
 
 
 @dataclass
@@ -195,6 +200,27 @@ def remove_dead_parts(folder: str) -> list:
     for e in entries:
         pid = int(PART.fullmatch(e.name).group(1))  # type: ignore[union-attr]
         if remove_abandoned(e.path, pid, _remove):
+            removed.append(e.name)
+    removed += _remove_old_layout_parts(folder)
+    return removed
+
+
+def _remove_old_layout_parts(folder: str) -> list:
+    """Those an older pipe invoke left (.NAME.RANDOM.part, no pid in the name): were kept for
+    ever. Removed once a day old (mtime: a download under way writes), never through a link."""
+    cutoff = time.time() - OLD_PART_AGE
+    removed = []
+    try:
+        entries = [e for e in os.scandir(folder) if OLD_PART.fullmatch(e.name) and not PART.fullmatch(e.name)]
+    except OSError:
+        return removed
+    for e in entries:
+        try:
+            if e.is_symlink() or e.stat(follow_symlinks=False).st_mtime >= cutoff:
+                continue
+        except OSError:
+            continue
+        if remove_abandoned(e.path, None, _remove):
             removed.append(e.name)
     return removed
 

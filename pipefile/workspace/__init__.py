@@ -27,9 +27,11 @@ cache it uses, the workspace state journal and the workspace lock, and where eac
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import stat
 import time
 from typing import Optional
 
@@ -37,6 +39,7 @@ from .. import names
 from ..cache.action_cache import ActionCache
 from ..cache.content_store import ContentStore
 from ..cache.registry import register_workspace
+from ..filehash import NotARegularFile, open_regular
 from ..jobdb.jobs import JobStore
 from .lock import DiskError, ServeGate, WorkspaceLock, disk_errors, is_disk_error
 from .state import WorkspaceState
@@ -49,7 +52,7 @@ CLONE_VERSION = 1
 def read_origin(state_dir: str) -> Optional[dict]:
     """The clone.json of a workspace made by `pipe clone`, or None."""
     try:
-        with open(os.path.join(state_dir, CLONE_FILE)) as f:
+        with open_regular(os.path.join(state_dir, CLONE_FILE)) as f:  # (a FIFO: unreadable, never waited on)
             origin = json.load(f)
     except (FileNotFoundError, NotADirectoryError):
         return None
@@ -204,17 +207,40 @@ class Workspace:
 
     def note_saved(self, rel: str, content) -> None:
         """Append to saved.log: time, path, kind, digest (tab-separated, one line each)."""
-        with open(self.saved_log, "a") as f:
-            f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{rel}\t{content.kind}\t{content.digest}\n")
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')}\t{rel}\t{content.kind}\t{content.digest}\n"
+        # O_NONBLOCK: a FIFO there (never pipe's) fails at once instead of waiting for a reader.
+        try:
+            fd = os.open(self.saved_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        except (IsADirectoryError, OSError) as e:
+            if isinstance(e, IsADirectoryError) or e.errno == errno.ENXIO:  # (a folder; a FIFO with no reader)
+                raise self._saved_log_in_the_way() from None
+            raise
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise self._saved_log_in_the_way()
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
 
     def saved(self) -> list:
         """[(time, path, kind, digest)] of everything saved, oldest first."""
         try:
-            with open(self.saved_log) as f:
-                rows = [line.rstrip("\n").split("\t") for line in f]
+            with open_regular(self.saved_log) as f:
+                rows = [line.split("\t") for line in f.read().decode("utf-8", "replace").splitlines()]
         except FileNotFoundError:
             return []
+        except (NotARegularFile, IsADirectoryError):
+            # (was: a FIFO waited on for ever) gc must not guess what is saved: it would delete it.
+            raise self._saved_log_in_the_way() from None
         return [tuple(r) for r in rows if len(r) == 4]
+
+    def _saved_log_in_the_way(self) -> DiskError:
+        return DiskError(
+            f"{self.saved_log}: pipe keeps a file of its own there (what it saved before replacing an output), "
+            "and something else is in its place; nothing was changed",
+            hint=f"move it away or remove it (`rm -r {self.saved_log}`): pipe makes the file again "
+            "(`pipe recover` then lists only what is saved after)",
+        )
 
     def job_dir(self, job_id: int) -> str:
         return os.path.join(self.jobs_dir, str(job_id))

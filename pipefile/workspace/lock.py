@@ -13,6 +13,7 @@ import errno
 import fcntl
 import os
 import sqlite3
+import stat
 import time
 from typing import Callable, Iterator, Optional
 
@@ -89,6 +90,12 @@ def disk_errors(path: str) -> Iterator[None]:
             hint=f"move that file away or remove it (`rm {where}`): pipe makes the folder again",
         ) from None
     except (sqlite3.OperationalError, OSError) as e:
+        odd = _no_file_at(path)
+        if odd is not None:  # (SQLite says "disk I/O error" of a FIFO: not the disk's fault)
+            raise DiskError(
+                f"{path}: pipe keeps a file of its own there, and {odd} is in its place; nothing was changed",
+                hint=f"move it away or remove it (`rm {path}`): pipe makes the file again",
+            ) from None
         if is_disk_error(e):
             raise disk_error(e, path) from None
         if isinstance(e, sqlite3.OperationalError) and os.path.isdir(path):
@@ -131,6 +138,18 @@ def cannot_write(path: str, e: BaseException) -> Optional[DiskError]:
             hint=f"run pipe as the user who owns the workspace, or give this one write access: ls -ld {folder}",
         )
     return None
+
+
+def _no_file_at(path: str) -> Optional[str]:
+    """What stands at `path` where a file should be, if it is a FIFO, a socket or a device."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device")):
+        if test(mode):
+            return what
+    return "a device" if stat.S_ISBLK(mode) else None
 
 
 def folder_in_place(path: str) -> DiskError:
