@@ -229,6 +229,12 @@ def endpoints_disable(name, number, pipefile):
 )
 @click.option("--job-timeout", default="24h", show_default=True, help="Wall time after which a job fails.")
 @click.option(
+    "--score-timeout",
+    default="30s",
+    show_default=True,
+    help="Time a real-time request's rows may take to score; past it the model's process is stopped (504).",
+)
+@click.option(
     "--idle-timeout",
     default="60s",
     show_default=True,
@@ -261,6 +267,7 @@ def serve(
     max_queue,
     max_log,
     job_timeout,
+    score_timeout,
     idle_timeout,
     max_connections,
     pass_env,
@@ -296,6 +303,7 @@ def serve(
         max_log=_size_option(max_log, "--max-log"),
         job_timeout=positive_duration(job_timeout, "--job-timeout"),
         idle_timeout=positive_duration(idle_timeout, "--idle-timeout"),
+        score_timeout=positive_duration(score_timeout, "--score-timeout"),
         max_connections=max_connections,
         pass_env=list(pass_env),
     )

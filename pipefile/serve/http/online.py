@@ -2,7 +2,8 @@
 what is deployed. The logic is serve/online.py's.
 
 Scoring is latency-bound: the token check, the lookup and the scoring (the first load of
-a model included) run together in one call on the thread pool, off the event loop; a
+a model included, in the model's own process: serve/scorer.py) run together in one call on
+the thread pool, off the event loop; a
 plain `def` route with the `ctx.auth` dependency would hop there twice, and each hop back
 to the event loop costs a wake-up of another thread."""
 
@@ -18,19 +19,20 @@ from ...jobdb.tokens import Token
 from .. import online
 from ..access import authenticate
 from ..guard import API
+from ..scorer import ScorerPool
 from .context import Context
 from .models import ScoreRequest, Version
 
 
-def router(ctx: Context) -> APIRouter:
+def router(ctx: Context, scorers: ScorerPool) -> APIRouter:
+    """`scorers`: the app's model processes (one pool per server, stopped with it)."""
     r = APIRouter()
     auth = ctx.auth
-    models = online.ModelCache()  # one per app, so one per server process
 
     def score_rows(creds: Optional[HTTPAuthorizationCredentials], name: str, version: Optional[int], rows: Any):
         home = ctx.home()  # this thread's
         tok = authenticate(home, creds.credentials if creds is not None else None)
-        return online.score(home, tok, models, name, version, rows)
+        return online.score(home, tok, scorers, name, version, rows)
 
     @r.get(f"{API}/online", tags=["online"])
     def list_online(tok: Token = Depends(auth)) -> dict:
