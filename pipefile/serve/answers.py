@@ -5,6 +5,9 @@ than any answer of `pipe serve` does, never parsed into a crash."""
 
 from __future__ import annotations
 
+import time
+from typing import Optional
+
 from ..errors import PipefileError
 
 MAX_ANSWER = 16 << 20  # a JSON answer (a job with its steps, a page of events) is far smaller
@@ -25,14 +28,23 @@ class Answer:
         return self.body.decode("utf-8", "replace")
 
 
-def read_answer(r, what: str, limit: int) -> Answer:
+def read_answer(r, what: str, limit: int, seconds: Optional[float] = None) -> Answer:
     """The streamed response `r` read into an Answer: an error's body cut at MAX_ERROR_BODY,
-    any other body refused past `limit` bytes (a server does not get to fill the memory)."""
+    any other body refused past `limit` bytes (a server does not get to fill the memory),
+    and past `seconds` from its start (nor to hold the command for ever, a byte at a time)."""
     error = r.status_code >= 300
     if error:
         limit = min(limit, MAX_ERROR_BODY)
+    deadline = None if seconds is None else time.monotonic() + seconds
     body = bytearray()
     for piece in body_chunks(r, what):
+        if deadline is not None and time.monotonic() > deadline:
+            raise PipefileError(
+                f"{what}: the server's answer did not arrive whole within {seconds:g}s "
+                f"({len(body)} bytes came); refused",
+                hint="the server is not answering as `pipe serve` does (it sends an answer at once); "
+                "run the command again",
+            )
         body += piece
         if len(body) > limit:
             if error:
