@@ -100,3 +100,21 @@ def test_a_server_that_says_nothing_is_named_slow_not_unreachable(client_of):
         client.endpoint("ep")
     assert refused.value.message == f"endpoint 'ep': {client.base} sent no answer within 1s"
     assert refused.value.hint == "the server is busy or stuck: run the command again later"
+
+
+@pytest.mark.parametrize("name", ["../score", "score/../../jobs/1", "sc ore", ""])
+def test_an_endpoint_name_that_is_none_is_refused_before_anything_is_sent(tmp_path, name):
+    # Before: the name went into the URL as it was: '../score' was answered "the server
+    # answered 404: Not Found" (the route /v1/score), nothing saying the name was at fault.
+    require_serve_deps()
+    from workspace_repo import Repo
+
+    server = Slow()
+    seen = []
+    server._answer = lambda conn: (seen.append(conn), conn.close())  # type: ignore[method-assign]
+    try:
+        r = Repo(tmp_path).pipe("invoke", name, "--url", server.url, "--token", "pipe_0123456789ab_x")
+    finally:
+        server.close()
+    assert r.code == 2 and f"error: '{name}' is not an endpoint name" in r.err, str(r)
+    assert "pipe endpoints" in r.err and seen == []

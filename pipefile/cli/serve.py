@@ -11,6 +11,7 @@ import click
 
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
+from ..jobdb.tokens import valid_endpoint_name
 from ..load import find_pipefile, parse_size
 from ..report import text as report  # report.dump_json
 from .guard import guard
@@ -344,6 +345,12 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
     from ..serve.download import check_out_folder, download_outputs
     from ..serve.remote_logs import failure_report, job_failed
 
+    if not valid_endpoint_name(endpoint):  # ('../score' went into the URL: a 404 of no route, the name unsaid)
+        raise PipefileError(
+            f"'{pr(endpoint)}' is not an endpoint name",
+            hint="an endpoint name is letters, digits, '_' and '-', starting with a letter or '_': "
+            "pipe endpoints (where the server runs) lists them",
+        )
     if out_dir is not None:
         check_out_folder(out_dir)  # before the job runs: never one whose outputs cannot be written
     client = Client(url, token, warn=lambda m: click.echo(m, err=True))
