@@ -193,3 +193,31 @@ def test_a_model_is_loaded_once_per_version_and_a_new_version_runs_its_own_code(
         assert len(first) == 1 and first < _scorer_pids(server.proc.pid)
     finally:
         server.stop()
+
+
+def test_requests_waiting_for_a_hung_model_hold_up_no_other_route(ws):
+    # Before: each request for the hung model waited for its turn on a thread of the pool that
+    # every route shares (40 threads): 100 of them left none, and listing jobs waited seconds.
+    import concurrent.futures as cf
+
+    _model(ws, 7, "models/m", "m")
+    ws.pipe("deploy", "hang", "--model", "m", check=True)
+    tok = token(ws, "--scope", "admin")
+    server = Server(ws.root, "--score-timeout", "6s")
+    try:
+        client = server.client(tok)
+        assert client.post("/v1/online/hang/score", json={"rows": [{"a": 1.0}]}).status_code == 200  # loaded
+
+        def hung(_):
+            return server.client(tok).post("/v1/online/hang/score", json={"rows": [{"a": 13.0}]}, timeout=60)
+
+        with cf.ThreadPoolExecutor(100) as pool:
+            answers = [pool.submit(hung, i) for i in range(100)]
+            time.sleep(2)
+            started = time.monotonic()
+            r = client.get("/v1/jobs")
+            took = time.monotonic() - started
+            assert r.status_code == 200 and took < 1.5, took
+            assert {a.result().status_code for a in answers} == {504}
+    finally:
+        server.stop()

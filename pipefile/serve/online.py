@@ -191,10 +191,13 @@ def show_name(home: Home, tok: Token, name: str) -> dict:
     }
 
 
-def score(home: Home, tok: Token, scorers, name: str, version: Optional[int], rows: Any) -> dict:
+def score(
+    home: Home, tok: Token, scorers, name: str, version: Optional[int], rows: Any, arrived: Optional[float] = None
+) -> dict:
     """`{"predictions": [...]}` for the rows (and `"probabilities"` for a classifier), scored
-    by the model's process of `scorers` (serve/scorer.py: ScorerPool)."""
-    return scorers.score(home, find(home, tok, name, version), rows)
+    by the model's process of `scorers` (serve/scorer.py: ScorerPool); `arrived`: when the
+    request came (time.monotonic()), if it waited before this."""
+    return scorers.score(home, find(home, tok, name, version), rows, arrived)
 
 
 def check_and_predict(loaded: Loaded, rows: Any, dep) -> dict:

@@ -145,11 +145,12 @@ class ScorerPool:
         self._lock = threading.Lock()
         self._closed = False
 
-    def score(self, home: Home, dep: OnlineDeployment, rows: Any) -> dict:
+    def score(self, home: Home, dep: OnlineDeployment, rows: Any, arrived: Optional[float] = None) -> dict:
+        """The rows scored by dep's model; `arrived`: when the request came (its wait counts)."""
         timeout = self.score_timeout
-        waited_from = time.monotonic()
+        waited_from = time.monotonic() if arrived is None else arrived
         p = self._process(dep.digest)
-        if not p.lock.acquire(timeout=timeout):
+        if not p.lock.acquire(timeout=max(0.0, timeout - (time.monotonic() - waited_from))):
             raise TimedOut(
                 f"{_where(dep)} was busy with other requests for longer than {_seconds(timeout)} (--score-timeout)",
                 "send fewer requests at once, or try again shortly",
