@@ -221,3 +221,27 @@ def test_requests_waiting_for_a_hung_model_hold_up_no_other_route(ws):
             assert {a.result().status_code for a in answers} == {504}
     finally:
         server.stop()
+
+
+def test_a_score_timeout_of_a_hundred_years_scores(ws):
+    # Before: --score-timeout 36500d (what a duration may be) overflowed poll()'s milliseconds
+    # and the lock's wait: every request was a 500, OverflowError. (ScorerPool without HTTP.)
+    from sklearn.dummy import DummyRegressor
+
+    from pipefile.jobdb.online import OnlineStore
+    from pipefile.serve.home import Home
+    from pipefile.serve.scorer import ScorerPool
+    from stdlib_components._lib.models import ModelInfo, save_model
+
+    est = DummyRegressor(strategy="constant", constant=7.0).fit([[0.0], [1.0]], [0.0, 1.0])
+    save_model(str(ws.root / "models" / "d"), est, ModelInfo("dummy", "regression", "y", ["a"]))
+    ws.pipe("asset", "add", "models/d", "--name", "d", check=True)
+    ws.pipe("deploy", "long", "--model", "d", check=True)
+    home = Home(str(ws.root))
+    pool = ScorerPool(score_timeout=36500 * 86400.0)
+    try:
+        dep = OnlineStore(home.jobs).deployment("long")
+        for _ in range(2):  # the first loads, the second waits its turn on the lock
+            assert pool.score(home, dep, [{"a": 1.0}])["predictions"] == [7.0]
+    finally:
+        pool.close()

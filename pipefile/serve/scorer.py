@@ -58,6 +58,18 @@ def _seconds(s: float) -> str:
     return f"{s:g}s"
 
 
+def _answered(conn, timeout: float) -> bool:
+    """Whether `conn` has something to read within `timeout` seconds, waited for an hour at a
+    time (a wait of --score-timeout 100d at once overflows poll's milliseconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if conn.poll(min(max(0.0, left), 3600.0)):
+            return True
+        if left <= 3600.0:
+            return False
+
+
 class _Process:
     """One model's process: the pipes to it, and the lock a request holds while using it."""
 
@@ -92,7 +104,7 @@ class _Process:
         assert proc is not None
         try:
             self.send_conn.send(message)
-            if not self.recv_conn.poll(max(0.0, timeout)):
+            if not _answered(self.recv_conn, timeout):
                 self.stop()
                 raise TimedOut(late, hint)
             answer = self.recv_conn.recv()
@@ -150,7 +162,7 @@ class ScorerPool:
         timeout = self.score_timeout
         waited_from = time.monotonic() if arrived is None else arrived
         p = self._process(dep.digest)
-        if not p.lock.acquire(timeout=max(0.0, timeout - (time.monotonic() - waited_from))):
+        if not p.lock.acquire(timeout=min(max(0.0, timeout - (time.monotonic() - waited_from)), threading.TIMEOUT_MAX)):
             raise TimedOut(
                 f"{_where(dep)} was busy with other requests for longer than {_seconds(timeout)} (--score-timeout)",
                 "send fewer requests at once, or try again shortly",
