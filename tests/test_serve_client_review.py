@@ -20,8 +20,8 @@ class Slow:
     """Answers every request after `silent` seconds of nothing, then its headers, then the
     body `drip` bytes at a time, one piece every `gap` seconds."""
 
-    def __init__(self, silent: float = 0.0, gap: float = 0.0, drip: int = len(BODY)):
-        self.silent, self.gap, self.drip = silent, gap, drip
+    def __init__(self, silent: float = 0.0, gap: float = 0.0, drip: int = len(BODY), body: bytes = BODY):
+        self.silent, self.gap, self.drip, self.body = silent, gap, drip, body
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.stop = threading.Event()
@@ -43,10 +43,10 @@ class Slow:
                     return
                 conn.sendall(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(BODY)
+                    b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(self.body)
                 )
-                for i in range(0, len(BODY), self.drip):
-                    conn.sendall(BODY[i : i + self.drip])
+                for i in range(0, len(self.body), self.drip):
+                    conn.sendall(self.body[i : i + self.drip])
                     if self.stop.wait(self.gap):
                         return
             except OSError:
@@ -82,9 +82,19 @@ def test_an_answer_sent_a_byte_at_a_time_is_refused_after_twice_the_timeout(clie
     with pytest.raises(PipefileError) as refused:
         client.endpoint("ep")
     took = time.monotonic() - started
-    assert refused.value.message.startswith("endpoint 'ep': the server's answer did not arrive whole within 3s (")
-    assert "refused" in refused.value.message and "run the command again" in refused.value.hint
+    assert refused.value.message.startswith("endpoint 'ep': the server's answer came too slowly (")
+    assert refused.value.message.endswith("s; an answer may take 3s and one more for every 16 KiB); refused"), (
+        refused.value.message
+    )
+    assert "run the command again" in refused.value.hint
     assert took < 8, took
+
+
+def test_a_large_answer_over_a_slow_link_is_read_whole(client_of):
+    # 240 KiB at 40 KiB/s: six seconds, past twice the timeout, but steadily above 16 KiB/s.
+    body = b'{"name": "ep", "inputs": {}, "pad": "' + b"x" * (240 << 10) + b'"}'
+    client = client_of(Slow(gap=0.2, drip=8 << 10, body=body), timeout=1)
+    assert client.endpoint("ep")["pad"] == "x" * (240 << 10)
 
 
 def test_an_answer_that_comes_at_once_after_a_wait_is_read(client_of):
