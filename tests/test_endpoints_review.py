@@ -291,7 +291,7 @@ def test_the_model_cache_keeps_the_models_used_most_recently_not_every_one(site)
 
     from pipefile.jobdb.online import OnlineStore
     from pipefile.serve.home import Home
-    from pipefile.serve.online import ModelCache
+    from pipefile.serve.scorer import ScorerPool
 
     repo, _server, _tok = site
     repo.write("make_constant_models.py", MAKE_CONSTANT_MODELS, dedent=False)
@@ -301,13 +301,20 @@ def test_the_model_cache_keeps_the_models_used_most_recently_not_every_one(site)
         repo.pipe("deploy", f"const{n}", "--model", f"const{n}", check=True)
     home = Home(str(repo.root))
     deps = [OnlineStore(home.jobs).deployment(f"const{n}") for n in (1, 2, 3)]
-    cache = ModelCache(limit=2)
-    first = [cache.get(home, d) for d in deps[:2]]
-    assert cache.get(home, deps[0]) is first[0]  # used again: the most recent now
-    cache.get(home, deps[2])  # a third: the least recently used (const2) goes
-    assert cache.get(home, deps[0]) is first[0]
-    assert cache.get(home, deps[1]) is not first[1]  # loaded again when asked again
-    assert cache.get(home, deps[1]).model.estimator.constant == 2.0
+    pool = ScorerPool(limit=2)  # (serve/scorer.py: a model's process holds it)
+    row = [{"a": 0.0}]
+    try:
+        for d in deps[:2]:
+            pool.score(home, d, row)
+        first = pool.pids()
+        pool.score(home, deps[0], row)  # used again: the most recent now
+        pool.score(home, deps[2], row)  # a third: the least recently used (const2) goes
+        assert set(pool.pids()) == {deps[0].digest, deps[2].digest}
+        assert pool.pids()[deps[0].digest] == first[deps[0].digest]
+        assert pool.score(home, deps[1], row)["predictions"] == [2.0]  # loaded again when asked again
+        assert pool.pids()[deps[1].digest] != first[deps[1].digest]
+    finally:
+        pool.close()
 
 
 def test_deploy_refuses_a_model_whose_feature_columns_name_one_twice(tmp_path):

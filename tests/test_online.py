@@ -350,26 +350,35 @@ def test_gc_keeps_a_deployed_model(site):
 
 
 def test_a_model_is_loaded_once_per_process_and_kept(site):
-    """The cache of serve/online.py, driven without HTTP: one load per digest, even when many
-    threads ask for it at once, and the same model for every version that pins those bytes."""
+    """The model processes of serve/scorer.py, driven without HTTP: one process (one load)
+    per digest, even when many threads ask for it at once, and the same one for every
+    version that pins those bytes."""
     import concurrent.futures as cf
 
     from pipefile.jobdb.online import OnlineStore
     from pipefile.serve.home import Home
-    from pipefile.serve.online import ModelCache
+    from pipefile.serve.scorer import ScorerPool
 
     repo, _server, _toks = site
-    cache = ModelCache()
+    pool = ScorerPool()
     home = Home(str(repo.root))
-    v1 = OnlineStore(home.jobs).deployment("iris", 1)
-    with cf.ThreadPoolExecutor(8) as pool:
-        got = list(pool.map(lambda _: cache.get(Home(str(repo.root)), v1), range(16)))
-    assert all(g is got[0] for g in got)
-    assert cache.get(home, v1) is got[0]
-    spare = [d for d in OnlineStore(home.jobs).deployments() if d.digest == v1.digest and d.name != "iris"]
-    for d in spare:  # another name serving the same bytes shares the loaded model
-        assert cache.get(home, d) is got[0]
-    assert cache.get(home, OnlineStore(home.jobs).deployment("iris", 2)) is not got[0]
+    store = OnlineStore(home.jobs)
+    v1 = store.deployment("iris", 1)
+    rows = _rows(repo, 2)
+    try:
+        with cf.ThreadPoolExecutor(8) as threads:
+            got = list(threads.map(lambda _: pool.score(Home(str(repo.root)), v1, rows), range(16)))
+        assert all(g == got[0] for g in got)
+        (pid,) = pool.pids().values()
+        spare = [d for d in store.deployments() if d.digest == v1.digest and d.name != "iris"]
+        for d in spare:  # another name serving the same bytes shares the loaded model
+            pool.score(home, d, rows)
+        assert list(pool.pids().values()) == [pid]
+        pool.score(home, store.deployment("iris", 2), rows)
+        assert len(pool.pids()) == 2 and pool.pids()[v1.digest] == pid
+    finally:
+        pool.close()
+    assert pool.pids() == {}
 
 
 MAKE_FOLDERS = """\

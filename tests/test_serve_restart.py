@@ -5,12 +5,26 @@ server per workspace, loopback by default."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import socket
 import threading
 import time
 
 import pytest
-from serve_site import Server, alive, make_endpoints, require_serve_deps, token, wait_file, wait_job, wait_state
+from serve_site import (
+    SCORE,
+    SCORE_PY,
+    Server,
+    alive,
+    make_endpoints,
+    require_serve_deps,
+    token,
+    upload,
+    wait_file,
+    wait_job,
+    wait_state,
+)
 from workspace_repo import Repo
 
 
@@ -335,3 +349,41 @@ def test_serve_in_a_new_workspace_and_on_a_busy_port(tmp_path):
         busy.listen()
         r = repo.pipe("serve", "--port", str(busy.getsockname()[1]), timeout=60)
     assert r.code == 2 and "could not listen" in r.err and "--port" in r.err, str(r)
+
+
+def test_a_server_killed_mid_upload_leaves_nothing_of_it_after_a_restart(tmp_path):
+    require_serve_deps()
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.write("Pipefile", SCORE, dedent=False)
+    repo.write("src/score.py", SCORE_PY, dedent=False)
+    repo.pipe("publish", check=True)
+    admin = token(repo, "--scope", "admin")
+    server = Server(root, "--workers", "1")
+    scratch = root / ".pipe" / "serve" / "uploads"
+    try:
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(
+                (
+                    f"POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}\r\n"
+                    "Content-Type: application/octet-stream\r\nContent-Length: 4000000\r\n\r\n"
+                ).encode()
+                + b"x" * 200_000
+            )
+            deadline = time.monotonic() + 20
+            while not any(p.stat().st_size for p in scratch.glob("recv-*")):
+                assert time.monotonic() < deadline, "the upload never reached the disk"
+                time.sleep(0.05)
+            server.stop(signal.SIGKILL)
+        # What a plan and a model load of the killed server would have left too.
+        (root / ".pipe" / "serve" / "plan" / "tmpx").mkdir(parents=True)
+        (root / ".pipe" / ".online-x" / "model").mkdir(parents=True)
+        server.start()
+        assert not scratch.exists() or os.listdir(scratch) == []
+        assert not (root / ".pipe" / "serve" / "plan").exists()
+        assert not (root / ".pipe" / ".online-x").exists()
+        c = server.client(admin)
+        assert upload(c, b"0.5\n").status_code == 201  # and uploads go on as before
+    finally:
+        server.stop()

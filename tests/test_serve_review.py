@@ -1,14 +1,14 @@
 """Probes of a real `pipe serve` on 127.0.0.1 as a careless or hostile client would drive
 it: request headers and archive member names the server cannot use are answered 4xx
-naming what is wrong (never a 500), and a server killed mid-upload leaves nothing of it
-behind once it is started again."""
+naming what is wrong (never a 500), and readers of large logs, outputs and archives cost
+the server bounded memory and never hold up the others. (The open-file limit:
+test_serve_files_review.py; a server killed mid-upload: test_serve_restart.py.)"""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import io
 import os
-import signal
 import socket
 import struct
 import tarfile
@@ -309,110 +309,6 @@ def test_a_retry_with_its_idempotency_key_gets_its_job_after_the_default_changed
     assert fresh.status_code == 202 and fresh.json()["deployment"] == 2
 
 
-def test_a_server_killed_mid_upload_leaves_nothing_of_it_after_a_restart(tmp_path):
-    require_serve_deps()
-    root = tmp_path / "ws"
-    root.mkdir()
-    repo = Repo(root)
-    repo.write("Pipefile", SCORE, dedent=False)
-    repo.write("src/score.py", SCORE_PY, dedent=False)
-    repo.pipe("publish", check=True)
-    admin = token(repo, "--scope", "admin")
-    server = Server(root, "--workers", "1")
-    scratch = root / ".pipe" / "serve" / "uploads"
-    try:
-        with socket.create_connection(("127.0.0.1", server.port)) as s:
-            s.sendall(
-                (
-                    f"POST /v1/uploads HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {admin}\r\n"
-                    "Content-Type: application/octet-stream\r\nContent-Length: 4000000\r\n\r\n"
-                ).encode()
-                + b"x" * 200_000
-            )
-            deadline = time.monotonic() + 20
-            while not any(p.stat().st_size for p in scratch.glob("recv-*")):
-                assert time.monotonic() < deadline, "the upload never reached the disk"
-                time.sleep(0.05)
-            server.stop(signal.SIGKILL)
-        # What a plan and a model load of the killed server would have left too.
-        (root / ".pipe" / "serve" / "plan" / "tmpx").mkdir(parents=True)
-        (root / ".pipe" / ".online-x" / "model").mkdir(parents=True)
-        server.start()
-        assert not scratch.exists() or os.listdir(scratch) == []
-        assert not (root / ".pipe" / "serve" / "plan").exists()
-        assert not (root / ".pipe" / ".online-x").exists()
-        c = server.client(admin)
-        assert upload(c, b"0.5\n").status_code == 201  # and uploads go on as before
-    finally:
-        server.stop()
-
-
-def _wide(n: int) -> str:
-    """A pipeline of `n` steps that run at once (a hundredth of a CPU each), a few seconds each."""
-    steps = "".join(
-        f"  s{i}:\n"
-        f"    command: sleep 3 && echo {i} > ${{{{outputs.out{i}}}}}\n"
-        f"    resources: {{cpus: 0.01}}\n"
-        f"    outputs:\n      out{i}: {{path: build/s{i}.txt, output: true}}\n"
-        for i in range(n)
-    )
-    return f"name: wide\nsteps:\n{steps}"
-
-
-def test_a_jobs_steps_and_the_connections_together_stay_within_the_open_file_limit(tmp_path):
-    # Before: the server held up to 3/4 of the open-file limit in connections whatever else
-    # it had open, and each job ran as many steps at once as the limit left when it started,
-    # each counted alone: a job running while clients held connections went past the limit
-    # ("Too many open files": a step, the job database or accept failed). The server now
-    # shares the limit out: what it has open, each worker's job and its steps, and the
-    # connections it holds and accepts at once get the rest. (A small limit stands for a
-    # large machine's many steps.)
-    require_serve_deps()
-    import resource
-
-    root = tmp_path / "ws"
-    root.mkdir()
-    repo = Repo(root)
-    repo.write("Pipefile", _wide(8), dedent=False)
-    repo.pipe("publish", check=True)
-    tok = token(repo, "--scope", "admin")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(130, hard), hard))  # (the server inherits it)
-    try:
-        server = Server(root, "--workers", "1", "--idle-timeout", "20s")
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    socks = []
-    try:
-        c = server.client(tok)
-        job = c.post("/v1/endpoints/wide/jobs", json={}).json()
-        deadline = time.monotonic() + 30
-        while not any(e.get("status") == "started" for e in _step_events(c, job["id"])):
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        c.close()
-        for _ in range(150):  # connections the server holds while the steps run
-            try:
-                socks.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
-            except OSError:
-                break
-        time.sleep(4)
-        for s in socks:
-            s.close()
-        done = wait_job(server.client(tok), job["id"], timeout=120)
-        assert done["state"] == "completed", (done, server.output()[-3000:])
-    finally:
-        for s in socks:
-            s.close()
-        server.stop()
-    assert server.output().count("Too many open files") == 0, server.output()[-3000:]
-
-
-def _step_events(c, job_id: int) -> list:
-    r = c.get(f"/v1/jobs/{job_id}/events", params={"wait": 1})
-    return [e.get("data", e) for e in r.json()["events"]]
-
-
 @pytest.mark.parametrize("route", ["/v1/endpoints/score/jobs", "/v1/online/score/score"])
 def test_a_json_body_sent_as_another_content_type_names_the_type(site, route):
     # Before: `curl -d '{...}'` (form-encoded: curl's default) was answered "body: Input should
@@ -451,56 +347,3 @@ def test_an_out_folder_the_outputs_could_never_reach_is_refused_before_the_job_r
     # a folder yet to be made, under ones that are not there yet either, is fine
     r = repo.pipe("invoke", "slow", "-p", "seconds=0", "--out", str(tmp_path / "new" / "deep"), env=env)
     assert r.code == 0 and (tmp_path / "new" / "deep" / "out.txt").read_text() == "done\n", str(r)
-
-
-def test_clients_reading_a_log_slowly_never_leave_the_server_without_files(tmp_path):
-    # Before: the connection cap counted one file a connection, but a client reading a log
-    # (or an output) holds two while the answer streams (the socket and the file), and each
-    # request thread keeps the job database open: clients reading a large log slowly took the
-    # server past its open-file limit ("Too many open files": accept, the database, the log
-    # failed) though it held no more connections than its cap.
-    require_serve_deps()
-    import resource
-
-    root = tmp_path / "ws"
-    root.mkdir()
-    repo = Repo(root)
-    repo.write("Pipefile", SLOW, dedent=False)
-    repo.pipe("publish", check=True)
-    tok = token(repo, "--scope", "admin")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(200, hard), hard))  # (the server inherits it)
-    try:
-        server = Server(root, "--workers", "1", "--idle-timeout", "30s")
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    socks = []
-    try:
-        c = server.client(tok)
-        job = c.post("/v1/endpoints/slow/jobs", json={"inputs": {"seconds": 0, "spam": 30_000_000}}).json()
-        assert wait_job(c, job["id"])["state"] == "completed"
-        c.close()
-        ask = (
-            f"GET /v1/jobs/{job['id']}/logs/wait HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Authorization: Bearer {tok}\r\n\r\n"
-        ).encode()
-        for _ in range(120):  # each asks for the 30 MB log and reads none of it
-            try:
-                s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-                s.sendall(ask)
-                socks.append(s)
-            except OSError:
-                break
-        time.sleep(3)
-        for s in socks:
-            s.close()
-        socks = []
-        r = server.client(tok).get(f"/v1/jobs/{job['id']}")
-        assert r.status_code == 200, r.text
-    finally:
-        for s in socks:
-            s.close()
-        server.stop()
-    logged = server.output()
-    assert logged.count("Too many open files") == 0 and logged.count("Traceback") == 0, logged[-3000:]

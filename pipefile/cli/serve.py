@@ -11,6 +11,7 @@ import click
 
 from ..errors import PipefileError
 from ..jobdb.serving import ServeStore
+from ..jobdb.tokens import valid_endpoint_name
 from ..load import find_pipefile, parse_size
 from ..report import text as report  # report.dump_json
 from .guard import guard
@@ -229,6 +230,12 @@ def endpoints_disable(name, number, pipefile):
 )
 @click.option("--job-timeout", default="24h", show_default=True, help="Wall time after which a job fails.")
 @click.option(
+    "--score-timeout",
+    default="30s",
+    show_default=True,
+    help="Time a real-time request's rows may take to score; past it the model's process is stopped (504).",
+)
+@click.option(
     "--idle-timeout",
     default="60s",
     show_default=True,
@@ -261,6 +268,7 @@ def serve(
     max_queue,
     max_log,
     job_timeout,
+    score_timeout,
     idle_timeout,
     max_connections,
     pass_env,
@@ -296,6 +304,7 @@ def serve(
         max_log=_size_option(max_log, "--max-log"),
         job_timeout=positive_duration(job_timeout, "--job-timeout"),
         idle_timeout=positive_duration(idle_timeout, "--idle-timeout"),
+        score_timeout=positive_duration(score_timeout, "--score-timeout"),
         max_connections=max_connections,
         pass_env=list(pass_env),
     )
@@ -336,6 +345,12 @@ def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_
     from ..serve.download import check_out_folder, download_outputs
     from ..serve.remote_logs import failure_report, job_failed
 
+    if not valid_endpoint_name(endpoint):  # ('../score' went into the URL: a 404 of no route, the name unsaid)
+        raise PipefileError(
+            f"'{pr(endpoint)}' is not an endpoint name",
+            hint="an endpoint name is letters, digits, '_' and '-', starting with a letter or '_': "
+            "pipe endpoints (where the server runs) lists them",
+        )
     if out_dir is not None:
         check_out_folder(out_dir)  # before the job runs: never one whose outputs cannot be written
     client = Client(url, token, warn=lambda m: click.echo(m, err=True))

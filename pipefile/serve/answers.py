@@ -5,11 +5,15 @@ than any answer of `pipe serve` does, never parsed into a crash."""
 
 from __future__ import annotations
 
+import time
+from typing import Optional
+
 from ..errors import PipefileError
 
 MAX_ANSWER = 16 << 20  # a JSON answer (a job with its steps, a page of events) is far smaller
 MAX_ERROR_BODY = 64 << 10  # of an error's body only the start is shown
 MAX_NESTING = 64  # JSON of pipe serve is a few levels deep; deeper is refused, never a crash
+SLOWEST_RATE = 16 << 10  # bytes a second an answer may come at, past its first seconds
 DECODED_PIECE = 1 << 16  # a compressed body is inflated this much at a time, never all at once
 
 
@@ -25,14 +29,25 @@ class Answer:
         return self.body.decode("utf-8", "replace")
 
 
-def read_answer(r, what: str, limit: int) -> Answer:
+def read_answer(r, what: str, limit: int, seconds: Optional[float] = None) -> Answer:
     """The streamed response `r` read into an Answer: an error's body cut at MAX_ERROR_BODY,
-    any other body refused past `limit` bytes (a server does not get to fill the memory)."""
+    any other body refused past `limit` bytes (a server does not get to fill the memory),
+    and once it has taken `seconds` plus one for every SLOWEST_RATE bytes come (nor to hold
+    the command for ever, a byte at a time; a large log over a slow link still comes)."""
     error = r.status_code >= 300
     if error:
         limit = min(limit, MAX_ERROR_BODY)
+    start = time.monotonic()
     body = bytearray()
     for piece in body_chunks(r, what):
+        took = time.monotonic() - start
+        if seconds is not None and took > seconds + len(body) / SLOWEST_RATE:
+            raise PipefileError(
+                f"{what}: the server's answer came too slowly ({len(body)} bytes in {took:.0f}s; an answer "
+                f"may take {seconds:g}s and one more for every {SLOWEST_RATE >> 10} KiB); refused",
+                hint="the server is not answering as `pipe serve` does (it sends an answer at once); "
+                "run the command again",
+            )
         body += piece
         if len(body) > limit:
             if error:

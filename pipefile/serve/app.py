@@ -23,6 +23,7 @@ from .. import __version__
 from .guard import API
 from .http import endpoints, errors, jobs, online, uploads
 from .http.context import Context
+from .scorer import ScorerPool
 from .worker import WorkerPool
 
 
@@ -41,10 +42,12 @@ class ServeConfig(BaseModel):
     idle_timeout: float = 60.0  # seconds a request body may send nothing (guard.py); a request's head may take
     max_connections: Optional[int] = None  # connections held at once (None: from the open-file limit: server.py)
     pass_env: list = []
+    score_timeout: float = 30.0  # seconds a real-time request's rows may take (serve/scorer.py)
 
 
 def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAPI:
     ctx = Context(config, pool)
+    scorers = ScorerPool(config.score_timeout)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -53,6 +56,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
         try:
             yield
         finally:
+            scorers.close()  # the models' processes end with the server
             if pool is not None:
                 await asyncio.get_running_loop().run_in_executor(None, pool.stop)
 
@@ -70,6 +74,7 @@ def create_app(config: ServeConfig, pool: Optional[WorkerPool] = None) -> FastAP
     )
     errors.install(app, config.idle_timeout)
     # In this order: it is the order of the paths in the OpenAPI document.
-    for routes in (endpoints, uploads, jobs, online):
+    for routes in (endpoints, uploads, jobs):
         app.include_router(routes.router(ctx))
+    app.include_router(online.router(ctx, scorers))
     return app

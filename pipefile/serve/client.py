@@ -89,6 +89,7 @@ class Client:
                 hint="give --token TOKEN or set PIPE_TOKEN (pipe token create makes one)",
             )
         self.base = url.rstrip("/")
+        self.timeout = timeout  # seconds the server may send nothing; an answer's body gets twice it in all
         self.origin = _server_origin(url)
         self._warn = warn or (lambda m: print(m, file=sys.stderr))
         self._warned = False
@@ -183,13 +184,18 @@ class Client:
             raise PipefileError(
                 f"{what}: the server redirects in a loop", hint="give --url the address the server answers on"
             ) from None
+        except httpx.ReadTimeout:  # (it was reached: "cannot reach" would send the user looking for it)
+            raise PipefileError(
+                f"{what}: {self.base} sent no answer within {self.timeout:g}s",
+                hint="the server is busy or stuck: run the command again later",
+            ) from None
         except httpx.HTTPError as e:
             raise PipefileError(
                 f"{what}: cannot reach {self.base} ({e})",
                 hint="is `pipe serve` running there? give its address with --url",
             ) from None
         try:
-            return read_answer(r, what, limit)
+            return read_answer(r, what, limit, 2 * self.timeout)
         except httpx.HTTPError as e:
             raise PipefileError(
                 f"{what}: the answer from {self.base} broke off ({e})", hint="run the command again"

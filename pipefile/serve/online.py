@@ -5,11 +5,10 @@ The rows are checked against the model's feature columns (missing and extra colu
 named), made into a table and given to `score_frame` of stdlib_components/_lib/models.py,
 the function std/score_model calls too: an online prediction is the batch one.
 
-A model is loaded once per server process and kept (`ModelCache`, keyed by the content
-digest the deployment pins; the MAX_MODELS used most recently), on the thread-pool thread
-that serves the request (never on the event loop: serve/http/online.py), and only one
-thread loads a given model. A model that fails to load is not kept: the next request
-tries again.
+The model is loaded and scored in a process of its own (serve/scorer.py), never in the
+server's: its code may hang, and only a process can be stopped. What that process runs is
+here (`load_folder`, `check_and_predict`); the server lays the model out for it
+(`materialize`).
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ import math
 import os
 import shutil
 import tempfile
-import threading
-from collections import OrderedDict
 from typing import Any, Optional
 
 from ..digest import PathDigest
@@ -47,55 +44,9 @@ class Loaded:
         self.classifier = model.info.task == "classification" and hasattr(est, "predict_proba")
 
 
-MAX_MODELS = 16  # models a server keeps in memory at most
-
-
-class ModelCache:
-    """digest -> Loaded, filled on first use and kept while it is among the `limit` models
-    used most recently: a server that lives through many deployments (a model retrained
-    and deployed each day) does not hold every one it ever scored with."""
-
-    def __init__(self, limit: int = MAX_MODELS):
-        self.limit = max(1, limit)
-        self._models: OrderedDict = OrderedDict()
-        self._locks: dict = {}
-        self._lock = threading.Lock()
-
-    def get(self, home: Home, dep: OnlineDeployment) -> Loaded:
-        hit = self._recent(dep.digest)
-        if hit is not None:
-            return hit
-        with self._lock:
-            lock = self._locks.setdefault(dep.digest, threading.Lock())
-        with lock:  # a second request for the same model waits for the first to load it
-            hit = self._recent(dep.digest)
-            if hit is None:
-                hit = Loaded(_load(home, dep))
-                with self._lock:
-                    self._models[dep.digest] = hit
-                    while len(self._models) > self.limit:  # (a request scoring with it keeps its own reference)
-                        old, _ = self._models.popitem(last=False)
-                        self._locks.pop(old, None)
-        return hit
-
-    def _recent(self, digest: str) -> Optional[Loaded]:
-        with self._lock:
-            hit = self._models.get(digest)
-            if hit is not None:
-                self._models.move_to_end(digest)
-            return hit
-
-
-def _load(home: Home, dep: OnlineDeployment):
-    try:
-        import pandas  # noqa: F401  (score_frame needs it: say so now, not mid-request)
-
-        from stdlib_components._lib.models import load_model
-    except ImportError as e:
-        raise CannotServe(
-            f"online deployment '{dep.name}' cannot be served: {e}",
-            "install what models need on the server: pip install 'pipefile[std]'",
-        ) from None
+def materialize(home: Home, dep: OnlineDeployment) -> str:
+    """A scratch folder under .pipe/ holding the model folder as `model/` (the caller removes
+    it): what a scorer process loads (serve/scorer.py)."""
     content = PathDigest(dep.kind, dep.digest, dep.size)
     if not home.store.complete(content):
         raise CannotServe(
@@ -105,20 +56,35 @@ def _load(home: Home, dep: OnlineDeployment):
         )
     scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=home.dir)
     try:
-        folder = os.path.join(scratch, "model")
-        home.store.materialize(content, folder, scratch)
-        try:
-            return load_model(folder)
-        except Exception as e:  # unpickling runs the model's code: any error is the model's
-            # (its message may name the scratch copy, gone by now: name the artifact instead)
-            said = str(e).replace(folder + os.sep, f"{dep.model_ref}/").replace(scratch, dep.model_ref)
-            raise CannotServe(
-                f"the model of online deployment '{dep.name}' version {dep.version} ({dep.model_ref}) "
-                f"does not load: {type(e).__name__}: {said}",
-                "load it where it was trained, with the same library versions (its model.json names them)",
-            ) from None
-    finally:
+        home.store.materialize(content, os.path.join(scratch, "model"), scratch)
+    except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    return scratch
+
+
+def load_folder(scratch: str, dep) -> Loaded:
+    """The model laid out by `materialize`, loaded (in a scorer process: its code runs)."""
+    try:
+        import pandas  # noqa: F401  (score_frame needs it: say so now, not mid-request)
+
+        from stdlib_components._lib.models import load_model
+    except ImportError as e:
+        raise CannotServe(
+            f"online deployment '{dep.name}' cannot be served: {e}",
+            "install what models need on the server: pip install 'pipefile[std]'",
+        ) from None
+    folder = os.path.join(scratch, "model")
+    try:
+        return Loaded(load_model(folder))
+    except Exception as e:  # unpickling runs the model's code: any error is the model's
+        # (its message may name the scratch copy, gone by now: name the artifact instead)
+        said = str(e).replace(folder + os.sep, f"{dep.model_ref}/").replace(scratch, dep.model_ref)
+        raise CannotServe(
+            f"the model of online deployment '{dep.name}' version {dep.version} ({dep.model_ref}) "
+            f"does not load: {type(e).__name__}: {said}",
+            "load it where it was trained, with the same library versions (its model.json names them)",
+        ) from None
 
 
 def _name(key: Any) -> str:
@@ -225,15 +191,22 @@ def show_name(home: Home, tok: Token, name: str) -> dict:
     }
 
 
-def score(home: Home, tok: Token, cache: ModelCache, name: str, version: Optional[int], rows: Any) -> dict:
-    """`{"predictions": [...]}` for the rows (and `"probabilities"` for a classifier)."""
-    dep = find(home, tok, name, version)
-    loaded = cache.get(home, dep)
+def score(
+    home: Home, tok: Token, scorers, name: str, version: Optional[int], rows: Any, arrived: Optional[float] = None
+) -> dict:
+    """`{"predictions": [...]}` for the rows (and `"probabilities"` for a classifier), scored
+    by the model's process of `scorers` (serve/scorer.py: ScorerPool); `arrived`: when the
+    request came (time.monotonic()), if it waited before this."""
+    return scorers.score(home, find(home, tok, name, version), rows, arrived)
+
+
+def check_and_predict(loaded: Loaded, rows: Any, dep) -> dict:
+    """What a scorer process does with a request's rows."""
     check_rows(rows, loaded.columns, loaded.numeric)
     return predict(loaded, rows, dep)
 
 
-def predict(loaded: Loaded, rows: list, dep: OnlineDeployment) -> dict:
+def predict(loaded: Loaded, rows: list, dep) -> dict:
     import pandas as pd
 
     from stdlib_components._lib.models import score_frame

@@ -61,6 +61,11 @@ class CannotServe(Refused):
     load, a library the server lacks): the fix is the server's, not the client's."""
 
 
+class TimedOut(Refused):
+    """The server gave up waiting on the request's own work (a real-time model's code that
+    ran past `--score-timeout`): HTTP 504."""
+
+
 class Busy(Refused):
     """Not now: try again after `retry_after` seconds (a full queue, a `pipe gc` under way)."""
 

@@ -23,7 +23,7 @@ import shutil
 import threading
 import time
 from dataclasses import field
-from typing import Optional
+from typing import Any, Callable, Optional
 
 from ..cache.action_cache import ActionCache, FilteredActionCache
 from ..errors import PipefileError
@@ -121,6 +121,42 @@ class _Events:
 
     def message(self, text) -> None:
         pass
+
+
+class _Abandoned(Exception):
+    """The job was stopped (canceled, timed out, the server stopping) while its pipeline loaded."""
+
+
+def _load_or_stop(r: _Running, load: Callable[[], Any], cleanup: Callable[[], Any]) -> Any:
+    """load() on a thread of its own, waited for until the job is stopped (then None). Loading a
+    Python pipeline runs the user's module, which may hang (a read that never returns): the job
+    stayed `preparing` for good, deaf to cancel and --job-timeout, and the worker with it. The
+    thread cannot be stopped; left to end by itself, it then runs `cleanup` (the job's folder)."""
+    done = threading.Event()
+    lock = threading.Lock()
+    box: dict = {"abandoned": False}
+
+    def run() -> None:
+        try:
+            box["graph"] = load()
+        except BaseException as e:  # noqa: BLE001 - handed to the worker, which reports it
+            box["error"] = e
+        finally:
+            with lock:
+                done.set()
+                if box["abandoned"]:
+                    cleanup()
+
+    threading.Thread(target=run, name=f"job-{r.job_id}-load", daemon=True).start()
+    while not done.wait(0.2):
+        if r.stop_state is not None:
+            with lock:
+                if not done.is_set():
+                    box["abandoned"] = True
+                    return None
+    if "error" in box:
+        raise box["error"]
+    return box["graph"]
 
 
 class WorkerPool:
@@ -223,7 +259,15 @@ class WorkerPool:
             pf_path = lay_out(home, dep.manifest, request.get("assets", {}), workdir)
             jws = Workspace(workdir, home=home)
             jws.actions = token_actions(jws.actions, serve, job.token_id)
-            graph = load_deployed(pf_path, request.get("params", {}), dep.manifest.get("artifacts", {}), jws)
+            load_ws = jws
+            graph = _load_or_stop(
+                r,
+                lambda: load_deployed(pf_path, request.get("params", {}), dep.manifest.get("artifacts", {}), load_ws),
+                lambda: (load_ws.close(), shutil.rmtree(workdir, ignore_errors=True)),
+            )
+            if graph is None:  # stopped while loading: the load's thread cleans up when it ends
+                jws = workdir = None
+                raise _Abandoned()
             pipe = Session(graph, workspace=jws)
             jws = None  # the session closes it
             try:
@@ -268,6 +312,8 @@ class WorkerPool:
                 ]
                 final = JobState.COMPLETED if not missing else JobState.FAILED
                 error = f"outputs not made: {', '.join(missing)}" if missing else None
+        except _Abandoned:
+            final, error = r.stop_state or JobState.FAILED, f"{r.stop_reason} (while its pipeline was loading)"
         except PipefileError as e:
             final, error = (r.stop_state, r.stop_reason) if r.stop_state else (JobState.FAILED, e.render())
         except Exception as e:  # noqa: BLE001 - one bad job must not take the worker down
@@ -277,7 +323,8 @@ class WorkerPool:
                 jws.close()
             with self._lock:
                 self._running.pop(job.id, None)
-            shutil.rmtree(workdir, ignore_errors=True)
+            if workdir is not None:
+                shutil.rmtree(workdir, ignore_errors=True)
         serve.set_state(job.id, final, error)
 
     # --- limits -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from ..refusals import (
     NoSpace,
     NotFound,
     Refused,
+    TimedOut,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -45,6 +46,7 @@ STATUS = {
     Unavailable: 503,
     CannotServe: 503,
     NoSpace: 507,
+    TimedOut: 504,
 }
 
 
