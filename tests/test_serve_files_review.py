@@ -32,20 +32,13 @@ def test_a_jobs_steps_and_the_connections_together_stay_within_the_open_file_lim
     # connections it holds and accepts at once get the rest. (A small limit stands for a
     # large machine's many steps.)
     require_serve_deps()
-    import resource
-
     root = tmp_path / "ws"
     root.mkdir()
     repo = Repo(root)
     repo.write("Pipefile", _wide(8), dedent=False)
     repo.pipe("publish", check=True)
     tok = token(repo, "--scope", "admin")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(130, hard), hard))  # (the server inherits it)
-    try:
-        server = Server(root, "--workers", "1", "--idle-timeout", "20s")
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    server = Server(root, "--workers", "1", "--idle-timeout", "20s", files=130)  # (soft and hard: it raises a soft one)
     socks = []
     try:
         c = server.client(tok)
@@ -84,20 +77,13 @@ def test_clients_reading_a_log_slowly_never_leave_the_server_without_files(tmp_p
     # server past its open-file limit ("Too many open files": accept, the database, the log
     # failed) though it held no more connections than its cap.
     require_serve_deps()
-    import resource
-
     root = tmp_path / "ws"
     root.mkdir()
     repo = Repo(root)
     repo.write("Pipefile", SLOW, dedent=False)
     repo.pipe("publish", check=True)
     tok = token(repo, "--scope", "admin")
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(200, hard), hard))  # (the server inherits it)
-    try:
-        server = Server(root, "--workers", "1", "--idle-timeout", "30s")
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    server = Server(root, "--workers", "1", "--idle-timeout", "30s", files=200)  # (soft and hard: it raises a soft one)
     socks = []
     try:
         c = server.client(tok)
