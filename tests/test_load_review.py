@@ -1,0 +1,88 @@
+"""A review of the loader against hostile and careless Pipefiles (load46): what it let through.
+
+Each test writes real files and loads them as `pipe validate` does (in process, through
+`validation_errors`), or runs the real `pipe` CLI where the run itself is the point.
+"""
+
+from __future__ import annotations
+
+from workspace_repo import validation_errors
+
+NESTED = """\
+steps:
+  s:
+    command: echo inner > ${{outputs.o}}
+    outputs:
+      o: {path: o.txt, output: true}
+"""
+
+
+def _messages(root) -> list:
+    return [(str(e.loc), e.message, e.hint) for e in validation_errors(root)]
+
+
+def test_an_output_may_not_replace_a_pipefile_used_as_a_component(repo):
+    # A step writing the folder (or the file) of a Pipefile another step uses as a component
+    # was accepted: the run rewrote the pipeline it was running (only the top Pipefile was
+    # guarded).
+    repo.write("sub/Pipefile", NESTED)
+    for out in ("sub", "sub/Pipefile"):
+        repo.pipefile(
+            f"""\
+            steps:
+              t:
+                component: ./sub
+                outputs: {{o: out.txt}}
+              w:
+                command: mkdir -p sub && echo x > ${{{{outputs.o}}}}
+                outputs: {{o: {out}}}
+            """
+        )
+        found = _messages(repo.root)
+        assert [m[0] for m in found] == ["Pipefile:7:18"], found
+        assert "would overwrite 'sub/Pipefile', a file the pipeline is read from" in found[0][1]
+        assert found[0][1].startswith("output 'o' of step 'w'")
+        assert found[0][2] == "write outputs somewhere else, e.g. build/"
+    r = repo.pipe("run")
+    assert r.code == 2, str(r)
+    assert repo.read("sub/Pipefile") == NESTED
+
+
+def test_an_output_may_not_write_where_a_components_pipefile_is_looked_for(repo):
+    # `component: ./sub` reads sub/Pipefile.yaml when there is no sub/Pipefile: a step writing
+    # sub/Pipefile changes which pipeline the next load reads.
+    repo.write("sub/Pipefile.yaml", NESTED)
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            component: ./sub
+            outputs: {o: out.txt}
+          w:
+            command: echo x > ${{outputs.o}}
+            outputs: {o: sub/Pipefile}
+        """
+    )
+    found = _messages(repo.root)
+    assert len(found) == 1, found
+    assert found[0][0] == "Pipefile:7:18"
+    assert "would write 'sub/Pipefile', where a component's Pipefile is looked for" in found[0][1]
+
+
+def test_the_top_pipefile_is_still_guarded(repo):
+    repo.pipefile(
+        """\
+        steps:
+          a:
+            command: echo x > ${{outputs.o}}
+            outputs: {o: Pipefile}
+        """
+    )
+    found = _messages(repo.root)
+    assert found == [
+        (
+            "Pipefile:4:18",
+            "output 'o' of step 'a' would overwrite the Pipefile",
+            "write outputs somewhere else, e.g. build/",
+        )
+    ]
