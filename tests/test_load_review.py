@@ -86,3 +86,29 @@ def test_the_top_pipefile_is_still_guarded(repo):
             "write outputs somewhere else, e.g. build/",
         )
     ]
+
+
+def test_an_empty_sweep_search_is_refused_located(repo):
+    # `search: ''` passed as "no search given" and reached the planner as a map of no items:
+    # KeyError, exit 70. It is an unknown search, as any other word.
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            sweep:
+              search: ''
+              trials: 2
+              space: {lr: {uniform: [0, 1]}}
+              objective: {metric: acc}
+            inputs: {lr: {type: number}}
+            command: echo ${{inputs.lr}} > ${{outputs.m}}
+            outputs: {m: build/m.json}
+            metrics: build/m.json
+        """
+    )
+    found = _messages(repo.root)
+    assert found == [("Pipefile:4:15", "unknown search '' in the sweep of step 't'", "use grid, random or bayesian")], (
+        found
+    )
+    r = repo.pipe("validate")
+    assert r.code == 2 and "internal error" not in r.err, str(r)

@@ -9,8 +9,7 @@ folder only when the graph is built).
               space: {INPUT: {choice: [...]} | {uniform: [lo, hi]} | {loguniform: [lo, hi]}
                              | {randint: [lo, hi]}},
               objective: {metric: NAME, goal: maximize | minimize},
-              early_termination: {policy: median_stopping, evaluation_interval: N,
-                                  delay_evaluation: M}}
+              early_termination: {policy: median_stopping, evaluation_interval: N, delay_evaluation: M}}
 """
 
 from __future__ import annotations
@@ -232,10 +231,12 @@ def _sweep(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.E
         return None
     search = "random"
     if "search" in f:
-        search = r.string(f["search"], f"search of {where}") or ""
-        if search and search not in SWEEP_SEARCHES:
-            r.error(f["search"], f"unknown search '{search}' in {where}", "use grid, random or bayesian")
+        written = r.string(f["search"], f"search of {where}")  # (None: reported)
+        if written is None or written not in SWEEP_SEARCHES:  # ('' too: it passed as none, a planner's KeyError)
+            if written is not None:
+                r.error(f["search"], f"unknown search '{written}' in {where}", "use grid, random or bayesian")
             return None
+        search = written
         if search == "bayesian" and not optuna_installed():
             r.error(
                 f["search"],
