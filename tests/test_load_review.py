@@ -6,6 +6,7 @@ Each test writes real files and loads them as `pipe validate` does (in process, 
 
 from __future__ import annotations
 
+import pytest
 from workspace_repo import validation_errors
 
 NESTED = """\
@@ -112,3 +113,67 @@ def test_an_empty_sweep_search_is_refused_located(repo):
     )
     r = repo.pipe("validate")
     assert r.code == 2 and "internal error" not in r.err, str(r)
+
+
+ONE = "steps:\n  a:\n    command: echo hi > ${{outputs.o}}\n    outputs: {o: o.txt}\n"
+PIPELINE = """\
+components:
+  p:
+    type: pipeline
+    outputs: {m: uri_file}
+    steps:
+      up:
+        command: echo > ${{outputs.o}}
+        outputs: {o: {type: uri_folder, path: "${{parent.outputs.m}}"}}
+steps:
+  top:
+    component: p
+    outputs: {m: "${{steps.x.outputs.y}}"}
+"""
+COMPONENT = """\
+components:
+  c:
+    command: echo > ${{outputs.o}}
+    inputs: {flag: {type: boolean, optional: maybe}}
+    outputs: {o: uri_file}
+steps:
+  a:
+    component: c
+    outputs: {o: {type: uri_folder, path: o.txt}}
+"""
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        (ONE + "    matrix: {lr: [[1]]}\n", "each value of"),
+        (ONE + "    matrix: {lr: [1], include: [{lr: [2]}]}\n", "the value of 'lr' in"),
+        (ONE + "    inputs: {x: [1, 2]}\n", "not a list"),
+        (ONE + "    inputs: {x: {type: string}}\n", "needs exactly one of path: or value:"),
+        (ONE + "    render: html\n", "render of step 'a' must be one of"),
+        (ONE + "    resources: {cpus: 0}\n", "cpus of step 'a'"),
+        ("name: [a, b]\n" + ONE, "must be a string, not a list"),
+        ("name: 5\n" + ONE, "must be a string, not '5'"),
+        ("name:\n" + ONE, "must be a string, not empty"),
+        (ONE.replace("outputs: {o: o.txt}", "outputs: {? [o] : o.txt}"), "must be plain names"),
+        (ONE + "    <<: [1]\n", "invalid merge key"),
+        (ONE.replace("echo hi > ${{outputs.o}}", "'   '"), "the command of step 'a' is empty"),
+        (ONE.replace("echo hi > ${{outputs.o}}", ""), "the command of step 'a' is empty"),
+        (ONE.replace("echo hi > ${{outputs.o}}", "[]"), "the command of step 'a' is empty"),
+        (ONE.replace("echo hi > ${{outputs.o}}", "{x: 1}"), "must be a string or a list of arguments"),
+        ("params:\n  p: [[1]]\n" + ONE, "is a list whose items are not all"),
+        (PIPELINE, "must be a workspace path, not an expression"),
+        (PIPELINE, "is a uri_folder, but output 'm' of pipeline component 'p' is a uri_file"),
+        (COMPONENT, "optional must be true or false"),
+        (COMPONENT, "is declared uri_file by its component, not uri_folder"),
+    ],
+)
+def test_every_loader_error_says_how_to_fix_it(tmp_path, text, fragment):
+    # These errors named the place and the problem, and no fix (no hint line at all); the
+    # contract is file:line, what is wrong, and the fix.
+    (tmp_path / "Pipefile").write_text(text)
+    found = [e for e in validation_errors(tmp_path) if fragment in e.message]
+    assert found, [e.message for e in validation_errors(tmp_path)]
+    for e in found:
+        assert e.loc is not None and e.loc.line, e.render()
+        assert e.hint, e.render()

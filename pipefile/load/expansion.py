@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Optional
 from .. import lazyre, spec
 from ..errors import did_you_mean
 from ..spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
-from .phrases import a, value_hint
+from .phrases import SCALAR_HINT, a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .task_limits import MAX_TASKS, refuse_too_many
 
@@ -71,7 +71,7 @@ def _scalar_values(r: NodeReader, node: Node, what: str) -> Optional[tuple]:
     for n in node.value:
         v = r.value(n) if is_scalar(n) else None
         if v is None or not isinstance(v, (bool, int, float, str)):
-            r.error(n, f"each value of {what} must be a number, a string or a boolean")
+            r.error(n, f"each value of {what} must be a number, a string or a boolean", SCALAR_HINT)
             return None
         values.append(v)
     return tuple(values)
@@ -129,7 +129,7 @@ def _combinations(r: NodeReader, node: Node, what: str) -> tuple:
         for key, _kn, vn in r.mapping(n, f"an item of {what}"):
             v = r.value(vn) if is_scalar(vn) else None
             if v is None or not isinstance(v, (bool, int, float, str)):
-                r.error(vn, f"the value of '{key}' in {what} must be a number, a string or a boolean")
+                r.error(vn, f"the value of '{key}' in {what} must be a number, a string or a boolean", SCALAR_HINT)
                 continue
             combo.append((key, v))
         if combo:

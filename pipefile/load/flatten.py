@@ -87,7 +87,13 @@ def _outward(b: Binding, exports: dict, uses: dict, reader: str, errors: list) -
     if b.ref != use.name or hit is None:
         what = f"step '{reader}' reads {b.ref}.outputs.{b.output}"
         if b.ref != use.name:
-            errors.append(PipefileError(f"{what}, but '{use.name}' is a pipeline step, not a step with tasks", b.loc))
+            errors.append(
+                PipefileError(
+                    f"{what}, but '{use.name}' is a pipeline step, not a step with tasks",
+                    b.loc,
+                    f"read ${{{{steps.{use.name}.outputs.{b.output}}}}}",
+                )
+            )
         elif b.output in use.pipeline.outputs:
             pass  # declared but bound by no inner step: said once, at the component
         else:

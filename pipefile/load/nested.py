@@ -423,6 +423,7 @@ class InnerStepParser(StepParser):
                 node,
                 f"output '{oname}' of step '{step}' is {a(typ)}, "
                 f"but output '{parent}' of {self.what} is {a(decl.type)}",
+                f"make the two types the same (type: {decl.type}), or bind another output",
             )
         else:
             self.binds[parent] = (step, oname)
@@ -488,7 +489,11 @@ def load_use(parser: StepParser, name: str, knode: Node, vnode: Node, comp: Pipe
             continue
         out = parser.load_step_output(oname, ovn, what, odecl.type)
         if out is not None and out.template:  # (a per-task path is a matrix or sweep step's only)
-            r.error_at(out.loc, f"output '{oname}' of {what} must be a workspace path, not an expression")
+            r.error_at(
+                out.loc,
+                f"output '{oname}' of {what} must be a workspace path, not an expression",
+                f"give it a path, e.g. build/{oname}",
+            )
         elif out is not None:
             outputs[oname] = out
     desc = r.value(fields["description"][1]) if "description" in fields else comp.description

@@ -174,7 +174,11 @@ class NodeReader:
             try:
                 self._construct.flatten_mapping(node)  # YAML merge keys: <<: *defaults
             except yaml.constructor.ConstructorError as e:
-                self.error(node, f"invalid merge key in {what}: {e.problem}")
+                self.error(
+                    node,
+                    f"invalid merge key in {what}: {e.problem}",
+                    "merge mappings only: <<: *NAME or <<: [*A, *B], each anchor (&NAME) on a mapping",
+                )
                 return []
             if len(node.value) != explicit:
                 # The pairs merged in come first: a key written here, or a later merged one, overrides them.
@@ -193,7 +197,7 @@ class NodeReader:
         scalar = yaml.ScalarNode
         for i, (knode, vnode) in enumerate(node.value):
             if not isinstance(knode, scalar):
-                self.error(knode, f"keys of {what} must be plain names")
+                self.error(knode, f"keys of {what} must be plain names", "write the key as text, NAME: VALUE")
                 continue
             key = str(knode.value)
             if i < merged and last[key] != i:
@@ -230,7 +234,7 @@ class NodeReader:
     def string(self, node: Node, what: str) -> Optional[str]:
         v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
         if not isinstance(v, str):
-            self.error(node, f"{what} must be a string, not {kind(node)}")
+            self.error(node, f"{what} must be a string, not {kind(node)}", _string_hint(node))
             return None
         return v
 
@@ -292,6 +296,15 @@ class NodeReader:
     def description(self, fields: dict, default: str = "") -> str:
         """The `description:` among `fields` ({key: value node}) as text."""
         return str(self.value(fields["description"]) or "") if "description" in fields else default
+
+
+def _string_hint(node: Node) -> str:
+    """How to write text where a number, a list, a mapping or nothing was."""
+    if not isinstance(node, yaml.ScalarNode):
+        return "write it as one line of text (quote it if it starts with [ or { or holds ': ')"
+    if node.tag.endswith(":null"):
+        return "write the text after the colon, or remove the key"
+    return f'quote it to make it text: "{node.value}"'
 
 
 def _named_hint(node: Node, what: str) -> Optional[str]:
