@@ -177,3 +177,27 @@ def test_every_loader_error_says_how_to_fix_it(tmp_path, text, fragment):
     for e in found:
         assert e.loc is not None and e.loc.line, e.render()
         assert e.hint, e.render()
+
+
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        ("- a\n- b\n", "a Pipefile is key: value lines, steps: among them"),
+        ("hello\n", "a Pipefile is key: value lines, steps: among them"),
+        ("steps: hello\n", "write NAME: VALUE lines under it, indented, or {NAME: VALUE}"),
+        (
+            "steps:\n  a: python train.py\n",
+            "write the step's keys on the lines under it, indented: command: python train.py",
+        ),
+        ("steps:\n  a:\n    command: x\n    outputs: 5\n", "write NAME: VALUE lines under it"),
+        ("steps:\n  a:\n    command: x\n    outputs: [build/x.txt]\n", "give each entry a name: {x: build/x.txt}"),
+    ],
+)
+def test_a_value_where_a_mapping_belongs_says_how_to_write_one(tmp_path, text, hint):
+    # Only a list got a hint (naming its entries), and a list at the top level got that one
+    # too: `- a` was to be written `{a: a}`. A value (`steps: hello`, `train: python x.py`)
+    # got none.
+    (tmp_path / "Pipefile").write_text(text)
+    (e,) = validation_errors(tmp_path)
+    assert "must be a mapping (key: value)" in e.message
+    assert hint in (e.hint or ""), e.render()

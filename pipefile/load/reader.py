@@ -160,7 +160,7 @@ class NodeReader:
         if not isinstance(node, yaml.MappingNode):
             if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
                 return []
-            self.error(node, f"{what} must be a mapping (key: value), not {kind(node)}", _named_hint(node, what))
+            self.error(node, f"{what} must be a mapping (key: value), not {kind(node)}", _mapping_hint(node, what))
             return []
         # Only a merge key (<<) or a value key (=) makes the constructor rewrite the mapping:
         # without one (nearly every mapping) there is nothing to flatten.
@@ -305,6 +305,18 @@ def _string_hint(node: Node) -> str:
     if node.tag.endswith(":null"):
         return "write the text after the colon, or remove the key"
     return f'quote it to make it text: "{node.value}"'
+
+
+def _mapping_hint(node: Node, what: str) -> str:
+    """How to write a mapping where a list or a value was (every such error had none but a list's)."""
+    if what == "the Pipefile":  # (a list there names no entries: `- a` is no step named a)
+        return "a Pipefile is key: value lines, steps: among them (`pipe help pipefile`; `pipe init` writes one)"
+    named = _named_hint(node, what)
+    if named:
+        return named
+    if what.startswith("step ") and isinstance(node, yaml.ScalarNode):  # (`train: python train.py`)
+        return f"write the step's keys on the lines under it, indented: command: {node.value}"
+    return "write NAME: VALUE lines under it, indented, or {NAME: VALUE}"
 
 
 def _named_hint(node: Node, what: str) -> Optional[str]:
