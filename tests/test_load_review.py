@@ -201,3 +201,25 @@ def test_a_value_where_a_mapping_belongs_says_how_to_write_one(tmp_path, text, h
     (e,) = validation_errors(tmp_path)
     assert "must be a mapping (key: value)" in e.message
     assert hint in (e.hint or ""), e.render()
+
+
+@pytest.mark.parametrize(
+    "text, hint",
+    [
+        ("steps:\n  a:\n    command: *nope\n", "define the anchor (&NAME)"),
+        ("steps:\n  a: &x {command: a}\n  b: &x {command: b}\n", "a name of its own"),
+        ("steps:\n  a: {command: a}\n---\nsteps: {}\n", "remove the '---' line"),
+        ('steps:\n  a:\n    command: "echo\n', "close the quote"),
+        ("steps:\n  a:\n    command: `echo`\n", "quote the value"),
+        ("steps:\n  a:\n    command: @echo\n", "quote the value"),
+        ('steps:\n  a: {command: "C:\\q"}\n', "write \\\\ for a backslash"),
+        ("%YAML 2.0\n---\nsteps:\n  a: {command: x}\n", "remove the %YAML line"),
+    ],
+)
+def test_a_yaml_syntax_error_says_how_to_fix_it(tmp_path, text, hint):
+    # Only flow brackets, ': ' in a value, tabs and indentation got a hint; these said what
+    # libyaml found and nothing more.
+    (tmp_path / "Pipefile").write_text(text)
+    (e,) = validation_errors(tmp_path)
+    assert e.message.startswith("invalid YAML: ") and e.loc.line, e.render()
+    assert hint in (e.hint or ""), e.render()

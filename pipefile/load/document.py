@@ -334,6 +334,18 @@ _INDENT_PROBLEMS = (
 )
 
 
+# The fix for the other syntax errors libyaml names (each said only what was wrong).
+_SYNTAX_HINTS = (
+    ("undefined alias", "define the anchor (&NAME) on a value above, or quote text that starts with *"),
+    ("duplicate anchor", "give each anchor (&NAME) a name of its own"),
+    ("single document", "a Pipefile is one YAML document: remove the '---' line and what follows it"),
+    ("end of stream", "close the quote or bracket that opens here"),
+    ("cannot start any token", "quote the value: a plain one cannot start with @, ` or %"),
+    ("escape", "in \"...\", \\ starts an escape (\\n, \\t, \\u00e9): write \\\\ for a backslash, or use '...'"),
+    ("incompatible YAML document", "remove the %YAML line"),
+)
+
+
 def _char_at(text: str, line: int, column: int) -> str:
     lines = text.splitlines()
     return lines[line][column : column + 1] if line < len(lines) else ""
@@ -390,6 +402,8 @@ def _compose_text(r):
                 f"check the indentation of line {mark.line + 1}: the keys of one mapping start in the "
                 "same column (a step's `command:`, `inputs:` and `outputs:` line up), indented with spaces"
             )
+        else:
+            hint = next((fix for words, fix in _SYNTAX_HINTS if words in problem), None)
         raise PipefileError(f"invalid YAML: {problem}", loc, hint) from None
     except yaml.YAMLError as e:
         raise PipefileError(f"invalid YAML: {e}", SourceLoc(r.display)) from None
