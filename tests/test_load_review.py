@@ -223,3 +223,12 @@ def test_a_yaml_syntax_error_says_how_to_fix_it(tmp_path, text, hint):
     (e,) = validation_errors(tmp_path)
     assert e.message.startswith("invalid YAML: ") and e.loc.line, e.render()
     assert hint in (e.hint or ""), e.render()
+
+
+def test_a_pipefile_link_that_loops_is_not_called_a_permission_problem(repo):
+    # `Pipefile -> Pipefile` (or a -> b -> a): the hint said to check the file's permissions.
+    (repo.root / "Pipefile").symlink_to("Pipefile")
+    r = repo.pipe("validate")
+    assert r.code == 2, str(r)
+    assert "cannot read: Too many levels of symbolic links" in r.err
+    assert "leads back to itself" in r.err and "permissions" not in r.err, str(r)

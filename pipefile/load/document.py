@@ -168,7 +168,12 @@ def read_bytes(path: str) -> bytes:
     except IsADirectoryError:
         raise PipefileError(f"{path}: is a directory, not a regular file", hint="give the Pipefile's path") from None
     except OSError as e:
-        raise PipefileError(f"{path}: cannot read: {e.strerror or e}", hint="check the file's permissions") from None
+        import errno  # (this error's path only)
+
+        hint = "check the file's permissions"
+        if e.errno == errno.ELOOP:  # (not a permission: `ln -s Pipefile Pipefile`, or links that lead round)
+            hint = "a link on the way leads back to itself: point it at the Pipefile, or replace it with the file"
+        raise PipefileError(f"{path}: cannot read: {e.strerror or e}", hint=hint) from None
     if _in_kernel_folder(os.path.dirname(path)):
         # (-f /dev/stdin < Pipefile: its folder, the workspace root, would be /dev)
         raise PipefileError(
