@@ -232,3 +232,44 @@ def test_a_pipefile_link_that_loops_is_not_called_a_permission_problem(repo):
     assert r.code == 2, str(r)
     assert "cannot read: Too many levels of symbolic links" in r.err
     assert "leads back to itself" in r.err and "permissions" not in r.err, str(r)
+
+
+def _pipefile_chain(root, n: int) -> None:
+    """n Pipefiles, each using the next as a component (d0/Pipefile, d0/d1/Pipefile, ...)."""
+    folder = root
+    for i in range(n - 1):
+        (folder / "Pipefile").write_text(f"steps:\n  s:\n    component: ./d{i}\n")
+        folder = folder / f"d{i}"
+        folder.mkdir()
+    (folder / "Pipefile").write_text("steps:\n  s:\n    command: echo\n")
+
+
+def _component_chain(n: int) -> str:
+    """A Pipefile of n `type: pipeline` components, each using the next."""
+    lines = ["components:"]
+    for i in range(n):
+        use = f"component: p{i + 1}" if i < n - 1 else "command: echo"
+        lines += [f"  p{i}:", "    type: pipeline", "    steps:", f"      s: {{{use}}}"]
+    return "\n".join(lines + ["steps:", "  top: {component: p0}", ""])
+
+
+def test_pipelines_nested_past_the_bound_are_refused_not_a_crash(tmp_path, repo):
+    # Reading a pipeline component recursed into the next: ~200 Pipefiles, or ~330 components
+    # of one file, each using the next, crashed the load with RecursionError (exit 70).
+    _pipefile_chain(tmp_path, 51)
+    assert validation_errors(tmp_path) == []  # (50 levels: the bound, allowed)
+    (tmp_path / "Pipefile").rename(tmp_path / "inner.yaml")
+    (tmp_path / "Pipefile").write_text("steps:\n  top:\n    component: ./inner.yaml\n")
+    (e,) = validation_errors(tmp_path)
+    assert "a pipeline nested 51 deep: pipelines used as components nest at most 50 deep" in e.message
+    assert e.loc.line == 3 and e.hint, e.render()
+
+    repo.pipefile(_component_chain(400))
+    r = repo.pipe("validate")
+    assert r.code == 2 and "internal error" not in r.err, str(r)
+    assert "nest at most 50 deep" in r.err
+    deep = tmp_path / "deep"
+    deep.mkdir()
+    _pipefile_chain(deep, 400)
+    r = repo.pipe("validate", "-f", str(deep / "Pipefile"))
+    assert r.code == 2 and "internal error" not in r.err, str(r)
