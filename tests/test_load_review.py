@@ -273,3 +273,25 @@ def test_pipelines_nested_past_the_bound_are_refused_not_a_crash(tmp_path, repo)
     _pipefile_chain(deep, 400)
     r = repo.pipe("validate", "-f", str(deep / "Pipefile"))
     assert r.code == 2 and "internal error" not in r.err, str(r)
+
+
+def test_an_output_may_not_reach_a_components_pipefile_through_a_link(repo):
+    # The same as above, through a link to its folder: the links check guarded the top
+    # Pipefile only.
+    repo.write("sub/Pipefile", NESTED)
+    (repo.root / "alias").symlink_to("sub")
+    repo.pipefile(
+        """\
+        steps:
+          t:
+            component: ./sub
+            outputs: {o: out.txt}
+          w:
+            command: echo x > ${{outputs.o}}
+            outputs: {o: alias/Pipefile}
+        """
+    )
+    found = _messages(repo.root)
+    assert len(found) == 1, found
+    assert found[0][0] == "Pipefile:7:18"
+    assert "through the link 'alias' -> 'sub': that is 'sub/Pipefile', a file the pipeline is read from" in found[0][1]
