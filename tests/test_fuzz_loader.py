@@ -371,3 +371,45 @@ def test_odd_values_in_every_place_of_an_expansion(tmp_path):
             load_graph(str(path), freeze=False)
         except PipefileError as e:
             e.render()
+
+
+# A Pipefile used as a component is read, then turned into one, even when it has errors of
+# its own: its odd values reach code the top Pipefile's do not (an undeclared param did, exit 70).
+_NESTED_SEED = """\
+params: {lr: 0.1, n: {type: integer, default: 3}}
+assets:
+  raw: {path: data/raw.csv, input: true}
+steps:
+  prep:
+    command: cp ${{inputs.raw}} ${{outputs.clean}} && echo ${{params.lr}}
+    inputs: {raw: "${{assets.raw}}", n: "${{params.n}}"}
+    outputs:
+      clean: {path: build/clean.csv, output: true}
+  fit:
+    command: [python, fit.py, "${{inputs.data}}", "${{outputs.model}}"]
+    code: [fit.py]
+    inputs: {data: "${{steps.prep.outputs.clean}}"}
+    outputs:
+      model: {path: build/model, type: uri_folder, output: true}
+"""
+_NESTED_ODD = [None, "", 0, True, [], {}, ["x"], "../x", "${{params.zz}}", "${{steps.zz.outputs.o}}", "${{assets.zz}}"]
+
+
+def test_odd_values_in_every_place_of_a_pipefile_used_as_a_component(tmp_path):
+    import copy
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "Pipefile").write_text(
+        "steps:\n  t:\n    component: ./sub\n    outputs: {model: build/m}\n"
+        "  after:\n    command: ls ${{inputs.m}}\n    inputs: {m: '${{steps.t.outputs.model}}'}\n"
+    )
+    data = yaml.safe_load(_NESTED_SEED)
+    for place in [p for p in _paths(data) if p]:
+        for odd in _NESTED_ODD:
+            d = copy.deepcopy(data)
+            _get(d, place[:-1])[place[-1]] = copy.deepcopy(odd)
+            (tmp_path / "sub" / "Pipefile").write_text(yaml.safe_dump(d, sort_keys=False, width=10**6))
+            try:
+                load_graph(str(tmp_path / "Pipefile"), freeze=False)
+            except PipefileError as e:
+                e.render()

@@ -295,3 +295,24 @@ def test_an_output_may_not_reach_a_components_pipefile_through_a_link(repo):
     assert len(found) == 1, found
     assert found[0][0] == "Pipefile:7:18"
     assert "through the link 'alias' -> 'sub': that is 'sub/Pipefile', a file the pipeline is read from" in found[0][1]
+
+
+def test_an_undeclared_param_in_a_pipefile_used_as_a_component_is_its_error(repo):
+    # The nested Pipefile's error was found, and then its partial spec was turned into a
+    # component reading pf.params[NAME] of the param it lacks: KeyError, exit 70.
+    repo.write(
+        "sub/Pipefile",
+        "steps:\n  s:\n    command: echo ${{params.x}} > ${{outputs.o}}\n"
+        "    outputs:\n      o: {path: o.txt, output: true}\n",
+    )
+    repo.pipefile("steps:\n  t:\n    component: ./sub\n    outputs: {o: out.txt}\n")
+    found = _messages(repo.root)
+    assert found == [
+        (
+            "sub/Pipefile:3:19",
+            "the command of step 's' uses ${{params.x}}, but there is no param 'x'",
+            "declare it under params: at the top of the Pipefile",
+        )
+    ], found
+    r = repo.pipe("validate")
+    assert r.code == 2 and "internal error" not in r.err, str(r)
