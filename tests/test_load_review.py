@@ -316,3 +316,22 @@ def test_an_undeclared_param_in_a_pipefile_used_as_a_component_is_its_error(repo
     ], found
     r = repo.pipe("validate")
     assert r.code == 2 and "internal error" not in r.err, str(r)
+
+
+def test_a_pipefile_used_by_many_steps_is_read_once(repo):
+    # Each use read and parsed the file again (2,000 uses: 2,000 parses) and reported its
+    # errors again, once per use.
+    repo.write("sub/Pipefile", "steps:\n  s:\n    command: echo ${{params.x}}\n")
+    repo.pipefile("steps:\n" + "".join(f"  t{i}:\n    component: ./sub\n" for i in range(3)))
+    found = _messages(repo.root)
+    assert [m[1] for m in found] == ["the command of step 's' uses ${{params.x}}, but there is no param 'x'"], found
+    repo.write(
+        "sub/Pipefile",
+        "steps:\n  s:\n    command: echo hi > ${{outputs.o}}\n    outputs:\n      o: {path: o.txt, output: true}\n",
+    )
+    repo.pipefile(
+        "steps:\n" + "".join(f"  t{i}:\n    component: ./sub\n    outputs: {{o: o{i}.txt}}\n" for i in range(3))
+    )
+    r = repo.pipe("run")
+    assert r.code == 0, str(r)
+    assert [repo.read(f"o{i}.txt") for i in range(3)] == ["hi\n"] * 3

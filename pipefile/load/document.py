@@ -296,26 +296,33 @@ def read_text(
 def _component_file(sources: dict, absent: set):
     """Reads another Pipefile used as a component (its bytes kept in `sources`, and the paths
     `passed` over to find it in `absent`, which the spec cache checks): (the
-    PipelineComponent, its errors, located in that file)."""
+    PipelineComponent, its errors, located in that file). A file used by several steps is read
+    once: each use read and parsed it again, and said its errors again."""
+    done: dict = {}  # (path, stack) -> the PipelineComponent or None: its errors were said with it
 
     def read(path: str, stack: tuple, passed: tuple = (), named: str = "") -> tuple:
         from ..digest import hash_bytes
         from .flatten import from_pipefile
         from .reader import display_path
 
+        if named and named != path:  # (read through a link: one made to point elsewhere reads it again)
+            sources[named] = spec.REAL_PATH + os.path.realpath(named)
+        absent.update(passed)
+        if (path, stack) in done:
+            return done[path, stack], []
+        done[path, stack] = None
         try:
             data = read_bytes(path)
             pf, errors = read_text(yamlsafe.decode(data, display_path(path)), path, stack=stack)
         except PipefileError as e:
             return None, list(getattr(e, "errors", [e]))
         sources[path] = hash_bytes(data)
-        if named and named != path:  # (read through a link: one made to point elsewhere reads it again)
-            sources[named] = spec.REAL_PATH + os.path.realpath(named)
         sources.update(pf.sources)
-        absent.update(passed, pf.absent)
+        absent.update(pf.absent)
         # Its paths relative to the Pipefile that uses it (stack[-1]), which places them in
         # turn when it is itself a component: each level rebases once.
         comp, more = from_pipefile(pf, os.path.dirname(stack[-1]))
+        done[path, stack] = comp
         return comp, errors + more
 
     return read
