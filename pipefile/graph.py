@@ -29,6 +29,7 @@ from .source_checks import (  # noqa: F401 - source_errors: used from here
     check_environment_sources,
     check_kind,
     check_source,
+    pipefile_overwrites,
     producer_of,
     reads_of,
     source_errors,
@@ -311,17 +312,7 @@ def build(
     for env in pf.environments.values():
         check_environment_sources(env, pf, producers, sorted_outputs, check_exists, errors)
 
-    own = os.path.relpath(pf.path, pf.root).replace(os.sep, "/")
-    for st in pf.steps.values():
-        for out in st.outputs.values():
-            if out.path == own or _inside(own, out.path):
-                errors.append(
-                    PipefileError(
-                        f"output '{out.name}' of step '{st.name}' would overwrite the Pipefile",
-                        out.loc,
-                        "write outputs somewhere else, e.g. build/",
-                    )
-                )
+    errors += pipefile_overwrites(pf, producers, sorted_outputs)
 
     nodes: dict = {}
     edge_loc: dict = {}  # (step, dep) -> where the step reads what dep writes

@@ -280,6 +280,10 @@ def link_errors(pf: spec.Pipefile, producers: Mapping, nodes: Mapping, forbidden
             (os.path.realpath(os.path.join(root, asset.path)), f"asset '{asset.name}' ('{asset.path}')", None)
         )
     places.append((os.path.realpath(pf.path), "the Pipefile", None))
+    for path, _ in pf.sources:  # (a Pipefile a step uses as a component: a run must not rewrite it either)
+        places.append(
+            (os.path.realpath(path), f"'{os.path.relpath(path, root)}', a file the pipeline is read from", None)
+        )
     for path, real in moved.items():
         step, oname = producers[path]
         mine = f"output '{oname}' of step '{step}' ('{path}')"

@@ -63,6 +63,34 @@ def source_errors(graph) -> list:
     return errors + link_errors(pf, graph.producers, graph.nodes)
 
 
+def pipefile_overwrites(pf, producers: dict, sorted_outputs: list) -> list:
+    """Outputs that would replace a file the pipeline is read from: the Pipefile, a Pipefile a
+    step uses as a component (`component: ./sub`, or the folder holding it), or a path where one
+    was looked for: a run would rewrite the pipeline it is running, and the next load read
+    another one."""
+    errors = []
+    read = [(pf.path, "")] + [(path, "read") for path, _ in pf.sources] + [(path, "looked") for path in pf.absent]
+    for path, how in read:
+        rel = os.path.relpath(path, pf.root).replace(os.sep, "/")
+        if rel == ".." or rel.startswith("../"):
+            continue  # (a std component, outside the workspace: no step writes there)
+        for step, out in producer_of(rel, producers, sorted_outputs):
+            if not how:
+                what = "overwrite the Pipefile"
+            elif how == "read":
+                what = f"overwrite '{rel}', a file the pipeline is read from (a Pipefile a step uses as a component)"
+            else:
+                what = f"write '{rel}', where a component's Pipefile is looked for (one written there is read instead)"
+            errors.append(
+                PipefileError(
+                    f"output '{out}' of step '{step}' would {what}",
+                    pf.steps[step].outputs[out].loc,
+                    "write outputs somewhere else, e.g. build/",
+                )
+            )
+    return errors
+
+
 def reads_of(inputs: Mapping[str, Input], code) -> list:
     """(path, where, what) of every path a step reads: its path inputs, then its code."""
     reads = [(i.path, i.loc, f"input '{i.name}'") for i in inputs.values() if i.kind == IN_PATH]

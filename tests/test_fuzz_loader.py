@@ -5,7 +5,9 @@ error"), and within a bound of time and memory.
 Seeds are Pipefile.example, the examples/ and the Pipefiles written by tests/test_validation.py.
 Mutations work on the YAML structure (swap a value's type, delete or duplicate a key, nest a
 value deeply, put odd scalars, unicode, NULs or huge numbers in it) and on the text (anchors
-and aliases, "billion laughs" fragments, deep flow nesting, stray bytes, truncation).
+and aliases, "billion laughs" fragments, deep flow nesting, stray bytes, truncation). Under a
+matrix, sweep or foreach, every place gets every odd value (not a sample: a value there
+reaches the planner).
 
 Budget: the profile "pipefile-fuzz" runs in well under a minute on two cores. For a longer
 hunt: PIPE_FUZZ_EXAMPLES=5000 python -m pytest -q tests/test_fuzz_loader.py
@@ -306,6 +308,10 @@ def test_mutated_pipefiles_through_the_cli(tmp_path_factory, text):
         # merge keys of merge keys: flattening them recursed once per link
         "version: 1\nsteps:\n  s0: &m0 {command: echo}\n"
         + "".join(f"  s{i}: &m{i} {{<<: *m{i - 1}, description: x}}\n" for i in range(1, 2000)),
+        # an empty search read as none: the sweep became a map of no items (KeyError, exit 70)
+        "version: 1\nsteps:\n  t:\n    sweep: {search: '', space: {lr: {uniform: [0, 1]}}, objective: {metric: acc}}\n"
+        "    inputs: {lr: {type: number}}\n    command: echo ${{inputs.lr}} > ${{outputs.m}}\n"
+        "    outputs: {m: build/m.json}\n    metrics: build/m.json\n",
     ],
     ids=[
         "deep-description",
@@ -317,7 +323,93 @@ def test_mutated_pipefiles_through_the_cli(tmp_path_factory, text):
         "5000-digits",
         "inf",
         "merge-chain",
+        "empty-search",
     ],
 )
 def test_known_hostile_inputs(tmp_path_factory, text):
     _load_in_process(_write(tmp_path_factory, text))
+
+
+# The keys whose values are read by the expansions (matrix, sweep, foreach): their odd values
+# reach the planner, past the loader (an empty `search:` did, as exit 70).
+_EXPANSIONS = ("matrix", "sweep", "foreach")
+_ODD_FIELD_VALUES = ["", None, 0, -1, 1.5, True, [], {}, ["x"], {"a": 1}, "x"]
+
+
+def _expansion_cases() -> list:
+    """Each seed with an expansion, one place under it replaced by one odd value: every place
+    and value, not a sample (a random walk over the whole file rarely lands there)."""
+    import copy
+
+    out = []
+    for seed in SEEDS:
+        data = yaml.safe_load(seed)
+        steps = data.get("steps") if isinstance(data, dict) else None
+        if not isinstance(steps, dict):
+            continue
+        for name, step in steps.items():
+            for key in _EXPANSIONS:
+                if not isinstance(step, dict) or key not in step:
+                    continue
+                for place in _paths(step[key]):
+                    for odd in _ODD_FIELD_VALUES:
+                        d = copy.deepcopy(data)
+                        at = d["steps"][name]
+                        path = (key,) + place
+                        _get(at, path[:-1])[path[-1]] = copy.deepcopy(odd)
+                        out.append(yaml.safe_dump(d, sort_keys=False, width=10**6))
+    return list(dict.fromkeys(out))
+
+
+def test_odd_values_in_every_place_of_an_expansion(tmp_path):
+    cases = _expansion_cases()
+    assert len(cases) > 100
+    path = tmp_path / "Pipefile"
+    for text in cases:
+        path.write_text(text)
+        try:
+            load_graph(str(path), freeze=False)
+        except PipefileError as e:
+            e.render()
+
+
+# A Pipefile used as a component is read, then turned into one, even when it has errors of
+# its own: its odd values reach code the top Pipefile's do not (an undeclared param did, exit 70).
+_NESTED_SEED = """\
+params: {lr: 0.1, n: {type: integer, default: 3}}
+assets:
+  raw: {path: data/raw.csv, input: true}
+steps:
+  prep:
+    command: cp ${{inputs.raw}} ${{outputs.clean}} && echo ${{params.lr}}
+    inputs: {raw: "${{assets.raw}}", n: "${{params.n}}"}
+    outputs:
+      clean: {path: build/clean.csv, output: true}
+  fit:
+    command: [python, fit.py, "${{inputs.data}}", "${{outputs.model}}"]
+    code: [fit.py]
+    inputs: {data: "${{steps.prep.outputs.clean}}"}
+    outputs:
+      model: {path: build/model, type: uri_folder, output: true}
+"""
+_NESTED_ODD = [None, "", 0, True, [], {}, ["x"], "../x", "${{params.zz}}", "${{steps.zz.outputs.o}}", "${{assets.zz}}"]
+
+
+def test_odd_values_in_every_place_of_a_pipefile_used_as_a_component(tmp_path):
+    import copy
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "Pipefile").write_text(
+        "steps:\n  t:\n    component: ./sub\n    outputs: {model: build/m}\n"
+        "  after:\n    command: ls ${{inputs.m}}\n    inputs: {m: '${{steps.t.outputs.model}}'}\n"
+    )
+    data = yaml.safe_load(_NESTED_SEED)
+    for place in [p for p in _paths(data) if p]:
+        for odd in _NESTED_ODD:
+            d = copy.deepcopy(data)
+            _get(d, place[:-1])[place[-1]] = copy.deepcopy(odd)
+            (tmp_path / "sub" / "Pipefile").write_text(yaml.safe_dump(d, sort_keys=False, width=10**6))
+            try:
+                load_graph(str(tmp_path / "Pipefile"), freeze=False)
+            except PipefileError as e:
+                e.render()

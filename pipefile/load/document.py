@@ -168,7 +168,12 @@ def read_bytes(path: str) -> bytes:
     except IsADirectoryError:
         raise PipefileError(f"{path}: is a directory, not a regular file", hint="give the Pipefile's path") from None
     except OSError as e:
-        raise PipefileError(f"{path}: cannot read: {e.strerror or e}", hint="check the file's permissions") from None
+        import errno  # (this error's path only)
+
+        hint = "check the file's permissions"
+        if e.errno == errno.ELOOP:  # (not a permission: `ln -s Pipefile Pipefile`, or links that lead round)
+            hint = "a link on the way leads back to itself: point it at the Pipefile, or replace it with the file"
+        raise PipefileError(f"{path}: cannot read: {e.strerror or e}", hint=hint) from None
     if _in_kernel_folder(os.path.dirname(path)):
         # (-f /dev/stdin < Pipefile: its folder, the workspace root, would be /dev)
         raise PipefileError(
@@ -291,26 +296,33 @@ def read_text(
 def _component_file(sources: dict, absent: set):
     """Reads another Pipefile used as a component (its bytes kept in `sources`, and the paths
     `passed` over to find it in `absent`, which the spec cache checks): (the
-    PipelineComponent, its errors, located in that file)."""
+    PipelineComponent, its errors, located in that file). A file used by several steps is read
+    once: each use read and parsed it again, and said its errors again."""
+    done: dict = {}  # (path, stack) -> the PipelineComponent or None: its errors were said with it
 
     def read(path: str, stack: tuple, passed: tuple = (), named: str = "") -> tuple:
         from ..digest import hash_bytes
         from .flatten import from_pipefile
         from .reader import display_path
 
+        if named and named != path:  # (read through a link: one made to point elsewhere reads it again)
+            sources[named] = spec.REAL_PATH + os.path.realpath(named)
+        absent.update(passed)
+        if (path, stack) in done:
+            return done[path, stack], []
+        done[path, stack] = None
         try:
             data = read_bytes(path)
             pf, errors = read_text(yamlsafe.decode(data, display_path(path)), path, stack=stack)
         except PipefileError as e:
             return None, list(getattr(e, "errors", [e]))
         sources[path] = hash_bytes(data)
-        if named and named != path:  # (read through a link: one made to point elsewhere reads it again)
-            sources[named] = spec.REAL_PATH + os.path.realpath(named)
         sources.update(pf.sources)
-        absent.update(passed, pf.absent)
+        absent.update(pf.absent)
         # Its paths relative to the Pipefile that uses it (stack[-1]), which places them in
         # turn when it is itself a component: each level rebases once.
         comp, more = from_pipefile(pf, os.path.dirname(stack[-1]))
+        done[path, stack] = comp
         return comp, errors + more
 
     return read
@@ -331,6 +343,18 @@ _INDENT_PROBLEMS = (
     "did not find expected '-' indicator",
     "expected <block end>",
     "mapping values are not allowed",
+)
+
+
+# The fix for the other syntax errors libyaml names (each said only what was wrong).
+_SYNTAX_HINTS = (
+    ("undefined alias", "define the anchor (&NAME) on a value above, or quote text that starts with *"),
+    ("duplicate anchor", "give each anchor (&NAME) a name of its own"),
+    ("single document", "a Pipefile is one YAML document: remove the '---' line and what follows it"),
+    ("end of stream", "close the quote or bracket that opens here"),
+    ("cannot start any token", "quote the value: a plain one cannot start with @, ` or %"),
+    ("escape", "in \"...\", \\ starts an escape (\\n, \\t, \\u00e9): write \\\\ for a backslash, or use '...'"),
+    ("incompatible YAML document", "remove the %YAML line"),
 )
 
 
@@ -390,6 +414,8 @@ def _compose_text(r):
                 f"check the indentation of line {mark.line + 1}: the keys of one mapping start in the "
                 "same column (a step's `command:`, `inputs:` and `outputs:` line up), indented with spaces"
             )
+        else:
+            hint = next((fix for words, fix in _SYNTAX_HINTS if words in problem), None)
         raise PipefileError(f"invalid YAML: {problem}", loc, hint) from None
     except yaml.YAMLError as e:
         raise PipefileError(f"invalid YAML: {e}", SourceLoc(r.display)) from None

@@ -9,8 +9,7 @@ folder only when the graph is built).
               space: {INPUT: {choice: [...]} | {uniform: [lo, hi]} | {randint: [lo, hi]} | ...
                      (load/sweep_space.py)},
               objective: {metric: NAME, goal: maximize | minimize},
-              early_termination: {policy: median_stopping, evaluation_interval: N,
-                                  delay_evaluation: M}}
+              early_termination: {policy: median_stopping, evaluation_interval: N, delay_evaluation: M}}
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from .. import lazyre, spec
 from ..errors import did_you_mean
 from ..spec import BIND_ASSET, BIND_NONE, BIND_PARAM, BIND_PATH, BIND_STEP_OUTPUT, Binding, InputDecl
 from . import sweep_space
-from .phrases import a, value_hint
+from .phrases import SCALAR_HINT, a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .task_limits import MAX_TASKS, refuse_too_many
 
@@ -117,7 +116,7 @@ def _combinations(r: NodeReader, node: Node, what: str) -> tuple:
         for key, _kn, vn in r.mapping(n, f"an item of {what}"):
             v = r.value(vn) if is_scalar(vn) else None
             if v is None or not isinstance(v, (bool, int, float, str)):
-                r.error(vn, f"the value of '{key}' in {what} must be a number, a string or a boolean")
+                r.error(vn, f"the value of '{key}' in {what} must be a number, a string or a boolean", SCALAR_HINT)
                 continue
             combo.append((key, v))
         if combo:
@@ -219,10 +218,12 @@ def _sweep(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec.E
         return None
     search = "random"
     if "search" in f:
-        search = r.string(f["search"], f"search of {where}") or ""
-        if search and search not in SWEEP_SEARCHES:
-            r.error(f["search"], f"unknown search '{search}' in {where}", "use grid, random or bayesian")
+        written = r.string(f["search"], f"search of {where}")  # (None: reported)
+        if written is None or written not in SWEEP_SEARCHES:  # ('' too: it passed as none, a planner's KeyError)
+            if written is not None:
+                r.error(f["search"], f"unknown search '{written}' in {where}", "use grid, random or bayesian")
             return None
+        search = written
         if search == "bayesian" and not optuna_installed():
             r.error(
                 f["search"],

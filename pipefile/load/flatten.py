@@ -87,7 +87,13 @@ def _outward(b: Binding, exports: dict, uses: dict, reader: str, errors: list) -
     if b.ref != use.name or hit is None:
         what = f"step '{reader}' reads {b.ref}.outputs.{b.output}"
         if b.ref != use.name:
-            errors.append(PipefileError(f"{what}, but '{use.name}' is a pipeline step, not a step with tasks", b.loc))
+            errors.append(
+                PipefileError(
+                    f"{what}, but '{use.name}' is a pipeline step, not a step with tasks",
+                    b.loc,
+                    f"read ${{{{steps.{use.name}.outputs.{b.output}}}}}",
+                )
+            )
         elif b.output in use.pipeline.outputs:
             pass  # declared but bound by no inner step: said once, at the component
         else:
@@ -255,7 +261,9 @@ def _child_step(st: spec.Step, pf: spec.Pipefile, rebase, producers: dict, home:
     texts = [command] if isinstance(command, str) else list(command)
     for text in texts:
         for m in _PARAM_REF.finditer(text):
-            param = pf.params[m.group(1)]
+            param = pf.params.get(m.group(1))
+            if param is None:  # (a param it does not declare: that file's own error, reported)
+                continue
             inputs[PARAM_INPUT + param.name] = Binding(BIND_PARENT, st.command_loc, param.name, type=param.type)
             decls[PARAM_INPUT + param.name] = spec.InputDecl(PARAM_INPUT + param.name, param.type, loc=param.loc)
     sub = lambda t: _PARAM_REF.sub(lambda m: "${{inputs." + PARAM_INPUT + m.group(1) + "}}", t)  # noqa: E731

@@ -30,7 +30,7 @@ from .expansion import expansion_values
 from .fields import BINDING_KEYS
 from .params import enum_hint
 from .paths import normalize_path, path_hint
-from .phrases import a, value_hint
+from .phrases import SCALAR_HINT, a, value_hint
 from .reader import NodeReader, is_mapping, is_scalar
 from .sections import enum_text
 
@@ -81,7 +81,11 @@ class InputBindingReader:
             return self._long_binding(iname, node, what, decl)
         loc = r.loc(node)
         if not is_scalar(node):
-            r.error(node, f"input '{iname}' of {what} must be a value, a path or ${{{{...}}}}, not a list")
+            r.error(
+                node,
+                f"input '{iname}' of {what} must be a value, a path or ${{{{...}}}}, not a list",
+                "bind one thing; for a task per item, bind a list param (${{params.NAME}}) and map it: foreach:",
+            )
             return None
         v = r.value(node)
         if v is None:
@@ -119,7 +123,7 @@ class InputBindingReader:
             return None
         if isinstance(v, (int, float, str, bool)):
             return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
-        r.error(node, f"input '{iname}' of {what} has a value of an unsupported kind: {v!r}")
+        r.error(node, f"input '{iname}' of {what} has a value of an unsupported kind: {v!r}", SCALAR_HINT)
         return None
 
     def _long_binding(self, iname: str, node: Node, what: str, decl: Optional[InputDecl]) -> Optional[Binding]:
@@ -129,7 +133,11 @@ class InputBindingReader:
         dtype = decl.type if decl else None
         f = r.fields(node, f"input '{iname}' of {what}", BINDING_KEYS)
         if ("path" in f) == ("value" in f):
-            r.error(node, f"input '{iname}' of {what} needs exactly one of path: or value:")
+            r.error(
+                node,
+                f"input '{iname}' of {what} needs exactly one of path: or value:",
+                "write {path: data/x.csv} for a file or folder, or {value: 5} for a value",
+            )
             return None
         if "type" in f:
             t = r.type_name(f["type"], spec.INPUT_TYPES, f"input '{iname}' of {what}")

@@ -1,18 +1,13 @@
 """Pipelines used as components: reading them (docs/pipefile.md#pipelines-as-components).
 
 A component is a pipeline when it says `type: pipeline` (its own `inputs`, `outputs` and
-`steps`), or when a step names another Pipefile (`component: ./train/Pipefile`). A step
-that uses one is read here into a `spec.PipelineUse`; flatten.py turns each use into its
-inner steps, `STEP/INNER`, ordinary steps for everything after the loader.
-
-Inside a pipeline component, `${{parent.inputs.X}}` binds an inner step's input to the
-pipeline's input X and `${{parent.outputs.X}}` (under an inner step's `outputs:`) makes that
-output the pipeline's output X; `${{steps.S.outputs.O}}` names a sibling inner step. Inner
-outputs have no path: each use places them (the store, or the caller's workspace path).
-
-Pipeline components are read on first use, so one may use another defined later in the
-file; a pipeline that uses itself (directly, through others, or through Pipefiles) is a
-located error naming the cycle.
+`steps`), or when a step names another Pipefile (`component: ./train/Pipefile`). A step using
+one is read here into a `spec.PipelineUse`; flatten.py turns it into its inner steps,
+`STEP/INNER`. Inside one, `${{parent.inputs.X}}` binds an inner step's input to the pipeline's
+input X, `${{parent.outputs.X}}` (an inner step's output) makes its output X, and inner outputs
+have no path (each use places them). Pipeline components are read on first use (one may use
+another defined later); one that uses itself (directly, through others or through Pipefiles)
+is a located error naming the cycle, and nesting is bounded (task_limits.MAX_NESTING).
 """
 
 from __future__ import annotations
@@ -31,6 +26,7 @@ from .phrases import a
 from .reader import NodeReader, is_mapping, is_scalar
 from .sections import enum_text, load_interface
 from .steps import StepParser, _all_refs
+from .task_limits import one_level_deeper
 
 if TYPE_CHECKING:
     from yaml import Node
@@ -114,6 +110,10 @@ class Pipelines:
         return load_use(parser, key, knode, vnode, comp, inner)
 
     def resolve(self, name: str, node: Node, what: str) -> Optional[PipelineComponent]:
+        with one_level_deeper(self.r, node, what, name) as allowed:
+            return self._resolve(name, node, what) if allowed else None
+
+    def _resolve(self, name: str, node: Node, what: str) -> Optional[PipelineComponent]:
         if is_file_ref(name):
             return self._file(name, node, what)
         if name in self.reading:
@@ -423,6 +423,7 @@ class InnerStepParser(StepParser):
                 node,
                 f"output '{oname}' of step '{step}' is {a(typ)}, "
                 f"but output '{parent}' of {self.what} is {a(decl.type)}",
+                f"make the two types the same (type: {decl.type}), or bind another output",
             )
         else:
             self.binds[parent] = (step, oname)
@@ -488,7 +489,11 @@ def load_use(parser: StepParser, name: str, knode: Node, vnode: Node, comp: Pipe
             continue
         out = parser.load_step_output(oname, ovn, what, odecl.type)
         if out is not None and out.template:  # (a per-task path is a matrix or sweep step's only)
-            r.error_at(out.loc, f"output '{oname}' of {what} must be a workspace path, not an expression")
+            r.error_at(
+                out.loc,
+                f"output '{oname}' of {what} must be a workspace path, not an expression",
+                f"give it a path, e.g. build/{oname}",
+            )
         elif out is not None:
             outputs[oname] = out
     desc = r.value(fields["description"][1]) if "description" in fields else comp.description

@@ -13,5 +13,11 @@ def a(word: str) -> str:
     return f"{article(word)} {word}"
 
 
+# For a value that must be one plain value (a matrix's, a param's) and was a list, mapping or nothing.
+SCALAR_HINT = "write one plain value: a number (0.01), text (adam) or true/false; quote text that is empty ('')"
+
+COMMAND_HINT = "write what it runs: command: python train.py, or a list of arguments: [python, train.py]"
+
+
 def value_hint(dtype: str) -> str:
     return f"bind {a(dtype)}: a literal value or ${{{{params.NAME}}}} of type {dtype}"

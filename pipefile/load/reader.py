@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Optional
 from .. import lazyre
 from ..errors import PipefileError, SourceLoc, did_you_mean
 from .paths import normalize_path, path_hint
+from .phrases import SCALAR_HINT
 
 if TYPE_CHECKING:
     from yaml import Node
@@ -160,7 +161,7 @@ class NodeReader:
         if not isinstance(node, yaml.MappingNode):
             if isinstance(node, yaml.ScalarNode) and node.value == "" and node.tag.endswith("null"):
                 return []
-            self.error(node, f"{what} must be a mapping (key: value), not {kind(node)}", _named_hint(node, what))
+            self.error(node, f"{what} must be a mapping (key: value), not {kind(node)}", _mapping_hint(node, what))
             return []
         # Only a merge key (<<) or a value key (=) makes the constructor rewrite the mapping:
         # without one (nearly every mapping) there is nothing to flatten.
@@ -174,7 +175,11 @@ class NodeReader:
             try:
                 self._construct.flatten_mapping(node)  # YAML merge keys: <<: *defaults
             except yaml.constructor.ConstructorError as e:
-                self.error(node, f"invalid merge key in {what}: {e.problem}")
+                self.error(
+                    node,
+                    f"invalid merge key in {what}: {e.problem}",
+                    "merge mappings only: <<: *NAME or <<: [*A, *B], each anchor (&NAME) on a mapping",
+                )
                 return []
             if len(node.value) != explicit:
                 # The pairs merged in come first: a key written here, or a later merged one, overrides them.
@@ -193,7 +198,7 @@ class NodeReader:
         scalar = yaml.ScalarNode
         for i, (knode, vnode) in enumerate(node.value):
             if not isinstance(knode, scalar):
-                self.error(knode, f"keys of {what} must be plain names")
+                self.error(knode, f"keys of {what} must be plain names", "write the key as text, NAME: VALUE")
                 continue
             key = str(knode.value)
             if i < merged and last[key] != i:
@@ -230,7 +235,7 @@ class NodeReader:
     def string(self, node: Node, what: str) -> Optional[str]:
         v = self.value(node) if isinstance(node, yaml.ScalarNode) else None
         if not isinstance(v, str):
-            self.error(node, f"{what} must be a string, not {kind(node)}")
+            self.error(node, f"{what} must be a string, not {kind(node)}", _string_hint(node))
             return None
         return v
 
@@ -298,7 +303,7 @@ class NodeReader:
         for n in node.value:
             v = self.value(n) if is_scalar(n) else None
             if v is None or not isinstance(v, (bool, int, float, str)):
-                self.error(n, f"each value of {what} must be a number, a string or a boolean")
+                self.error(n, f"each value of {what} must be a number, a string or a boolean", SCALAR_HINT)
                 return None
             values.append(v)
         return tuple(values)
@@ -306,6 +311,27 @@ class NodeReader:
     def description(self, fields: dict, default: str = "") -> str:
         """The `description:` among `fields` ({key: value node}) as text."""
         return str(self.value(fields["description"]) or "") if "description" in fields else default
+
+
+def _string_hint(node: Node) -> str:
+    """How to write text where a number, a list, a mapping or nothing was."""
+    if not isinstance(node, yaml.ScalarNode):
+        return "write it as one line of text (quote it if it starts with [ or { or holds ': ')"
+    if node.tag.endswith(":null"):
+        return "write the text after the colon, or remove the key"
+    return f'quote it to make it text: "{node.value}"'
+
+
+def _mapping_hint(node: Node, what: str) -> str:
+    """How to write a mapping where a list or a value was (every such error had none but a list's)."""
+    if what == "the Pipefile":  # (a list there names no entries: `- a` is no step named a)
+        return "a Pipefile is key: value lines, steps: among them (`pipe help pipefile`; `pipe init` writes one)"
+    named = _named_hint(node, what)
+    if named:
+        return named
+    if what.startswith("step ") and isinstance(node, yaml.ScalarNode):  # (`train: python train.py`)
+        return f"write the step's keys on the lines under it, indented: command: {node.value}"
+    return "write NAME: VALUE lines under it, indented, or {NAME: VALUE}"
 
 
 def _named_hint(node: Node, what: str) -> Optional[str]:

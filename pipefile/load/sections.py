@@ -19,7 +19,7 @@ from .execution import load_custom_resources
 from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEYS, PARAM_KEYS, RESOURCE_KEYS
 from .numbers import looks_numeric
 from .params import parse_size
-from .phrases import a
+from .phrases import COMMAND_HINT, SCALAR_HINT, a
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence, kind
 
 if TYPE_CHECKING:
@@ -70,18 +70,20 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
                 r.error(vnode, f"param '{key}' has no value", "give a default (lr: 0.01) or a type ({type: number})")
                 continue
             if not isinstance(v, (bool, int, float, str)):
-                r.error(vnode, f"param '{key}' must be a number, a string or a boolean, not {v!r}")
+                r.error(vnode, f"param '{key}' must be a number, a string or a boolean, not {v!r}", SCALAR_HINT)
                 continue
             _warn_quoted_number(r, key, vnode, f'{key}: {{type: string, default: "{vnode.value}"}}')
             out[key] = Param(key, spec.type_of_value(v), v, "", loc)
         elif is_sequence(vnode):  # a list param: what a foreach maps over
             v = r.value(vnode)
             if not spec.value_fits(v, spec.LIST):
-                r.error(vnode, f"param '{key}' is a list whose items are not all numbers, strings or booleans")
+                r.error(
+                    vnode, f"param '{key}' is a list whose items are not all numbers, strings or booleans", SCALAR_HINT
+                )
                 continue
             out[key] = Param(key, spec.LIST, tuple(v), "", loc)
         else:
-            r.error(vnode, f"param '{key}' must be a value, a list or a mapping")
+            r.error(vnode, f"param '{key}' must be a value, a list or a mapping", "e.g. lr: 0.01 or lr: {type: number}")
     r.broken.update(("param", k) for k in declared if k not in out)
     return out
 
@@ -334,7 +336,7 @@ def load_input_decl(r: NodeReader, name: str, knode: Node, vnode: Node, what: st
     if "optional" in f:
         optional = r.value(f["optional"])
         if not isinstance(optional, bool):
-            r.error(f["optional"], "optional must be true or false")
+            r.error(f["optional"], "optional must be true or false", "write true or false")
             optional = False
     choices: tuple = ()
     if "enum" in f:
@@ -369,14 +371,17 @@ def load_command(r: NodeReader, node: Node, what: str) -> Optional[Command]:
                 return None
             parts.append(s)
         if not parts:
-            r.error(node, f"the command of {what} is empty")
+            r.error(node, f"the command of {what} is empty", COMMAND_HINT)
             return None
         return tuple(parts)
     if is_scalar(node):
         v = r.value(node)
         if isinstance(v, str) and v.strip():
             return v
-    r.error(node, f"the command of {what} must be a string or a list of arguments")
+        if isinstance(v, str) or v is None:  # (blank: it is text, only empty)
+            r.error(node, f"the command of {what} is empty", COMMAND_HINT)
+            return None
+    r.error(node, f"the command of {what} must be a string or a list of arguments", COMMAND_HINT)
     return None
 
 
@@ -470,7 +475,7 @@ def load_resources(r: NodeReader, node: Node, what: str) -> Resources:
     if "cpus" in f:
         v = r.value(f["cpus"])
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < math.inf:  # (.nan, .inf too)
-            r.error(f["cpus"], f"cpus of {what} must be a positive number, not {v!r}")
+            r.error(f["cpus"], f"cpus of {what} must be a positive number, not {v!r}", "e.g. cpus: 2 (or 0.5)")
         else:
             cpus = float(v)
     if "memory" in f:

@@ -299,7 +299,11 @@ class StepParser(InputBindingReader):
         if "render" in fields:
             v = r.value(fields["render"][1])
             if v not in RENDER_MODES:
-                r.error(fields["render"][1], f"render of {what} must be one of {', '.join(RENDER_MODES)}, not {v!r}")
+                r.error(
+                    fields["render"][1],
+                    f"render of {what} must be one of {', '.join(RENDER_MODES)}, not {v!r}",
+                    f"write render: {RENDER_MODES[0]} (the default), or remove it",
+                )
             elif v == spec.RENDER_AZUREML:
                 render = v
         always = bool(r.flag(fields["always_run"][1], f"always_run of {what}")) if "always_run" in fields else False
@@ -413,7 +417,11 @@ class StepParser(InputBindingReader):
             if "type" in f:
                 t = r.type_name(f["type"], spec.OUTPUT_TYPES, f"output '{name}' of {what}")
                 if t and decl_type and t != decl_type:
-                    r.error(f["type"], f"output '{name}' of {what} is declared {decl_type} by its component, not {t}")
+                    r.error(
+                        f["type"],
+                        f"output '{name}' of {what} is declared {decl_type} by its component, not {t}",
+                        f"write type: {decl_type}, or leave type out (the component's is used)",
+                    )
                 typ = t or decl_type
             if "path" not in f:
                 r.error(vnode, f"output '{name}' of {what} has no path", f"add path: build/{name}")

@@ -1,12 +1,15 @@
 """How many tasks a `matrix:` or `sweep:` step stands for, counted from its spec.Expansion
 without making them, and the bound past which the loader refuses it (the Pipefile's loader,
-load/expansion.py, and the Azure ML sweep job's, load/azureml/sweep.py).
+load/expansion.py, and the Azure ML sweep job's, load/azureml/sweep.py); and how deep
+pipelines used as components may nest (load/nested.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import TYPE_CHECKING, Optional
+import threading
+from typing import TYPE_CHECKING, Iterator, Optional
 
 from .. import spec
 
@@ -21,6 +24,33 @@ if TYPE_CHECKING:
 # the count is refused at load, before a task is made (docs/pipefile.md, "Matrix, sweep").
 # (100,000, not less: a Pipefile that loaded before, however slowly, must still load.)
 MAX_TASKS = 100_000
+
+# The deepest pipelines used as components may nest. Reading one recurses into the next:
+# ~200 Pipefiles each using the next, or ~330 `type: pipeline` components in one file, crashed
+# the load (RecursionError, exit 70). No pipeline needs more than a few levels.
+MAX_NESTING = 50
+_reading = threading.local()  # .depth: the pipelines being read now (per thread: `pipe serve` loads side by side)
+
+
+@contextlib.contextmanager
+def one_level_deeper(r: NodeReader, node: Node, what: str, name: str) -> Iterator[bool]:
+    """Whether another pipeline may be read inside those being read (across Pipefiles): when
+    not, the error is given at `node` (where `what` uses `name`)."""
+    depth = getattr(_reading, "depth", 0)
+    if depth >= MAX_NESTING:
+        r.error(
+            node,
+            f"{what} uses '{name}', a pipeline nested {depth + 1} deep: pipelines used as components "
+            f"nest at most {MAX_NESTING} deep",
+            "use fewer levels: give a pipeline the inner one's steps instead of using it",
+        )
+        yield False
+        return
+    _reading.depth = depth + 1
+    try:
+        yield True
+    finally:
+        _reading.depth = depth
 
 
 def task_count(e: spec.Expansion) -> int:
