@@ -222,7 +222,7 @@ def _stop_local(marks: set) -> int:
     import signal
 
     n = 0
-    for pid in (p for p in os.listdir("/proc") if p.isdigit()) if os.path.isdir("/proc") else ():
+    for pid in (p for p in os.listdir("/proc") if p.isascii() and p.isdigit()) if os.path.isdir("/proc") else ():
         try:
             with open(f"/proc/{pid}/environ", "rb") as f:
                 environ = set(f.read().split(b"\0"))
