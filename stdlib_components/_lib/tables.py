@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from pathlib import Path
 
 from .errors import ComponentError
@@ -48,7 +49,19 @@ def _read_one(path: Path, fmt: str, param: str):
             # -sig: a BOM (Notepad, PowerShell write one) was read as a bad first object
             return pd.read_json(path, lines=True, encoding="utf-8-sig")
         sep = _csv_delimiter(path)
-        frame = pd.read_csv(path, sep=sep)
+        with warnings.catch_warnings():
+            # index_col=False: a first row longer than the header made pandas take the first
+            # column as the index, which write_table drops, every value shifted one column left.
+            # It still drops a longer row's extra values, with only this warning: refuse instead.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            try:
+                frame = pd.read_csv(path, sep=sep, index_col=False)
+            except pd.errors.ParserWarning:
+                raise _long_row(path, sep, param) from None
+            except pd.errors.ParserError as err:
+                if _LONG_ROW.search(str(err)):  # a later row longer than the first ones
+                    raise _long_row(path, sep, param) from None
+                raise
         return _decimal_commas(frame) if sep == ";" else frame
     except UnicodeDecodeError as err:
         raise ComponentError(
@@ -61,6 +74,29 @@ def _read_one(path: Path, fmt: str, param: str):
             f"{param}: {path} could not be read as {kind}: {err}",
             "give the right `format`, or check the file",
         ) from None
+
+
+_LONG_ROW = re.compile(r"Expected \d+ fields in line \d+, saw \d+")
+
+
+def _long_row(path: Path, sep: str, param: str) -> ComponentError:
+    """The error for a CSV row with more values than the header has names, at its line (read
+    again only on this path: pandas does not say which row)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = csv.reader(f, delimiter=sep)
+        header = next(rows, [])
+        for row in rows:
+            if len(row) > len(header) and any(v.strip() for v in row[len(header) :]):
+                where, count = f"{path}:{rows.line_num}", len(row)
+                break
+        else:
+            where, count = str(path), len(header) + 1
+    return ComponentError(
+        f"{param}: {where}: a row has {count} values but the header names {len(header)} columns",
+        "name every column in the header line, or remove the extra values (a stray delimiter)",
+    )
 
 
 _OTHER_DELIMITERS = (";", "\t", "|")
