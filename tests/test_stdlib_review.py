@@ -54,3 +54,25 @@ def test_a_row_with_more_values_than_the_header_is_refused_at_its_line(repo, tex
     run = step(repo, "select_columns", {"data": "data/t.csv", "columns": "a"}, {"data": "build/t.parquet"})
     refused(run, f"data: data/t.csv:{line}: a row has 3 values but the header names 2 columns", "hint: name every")
     assert not (repo.root / "build/t.parquet").exists()
+
+
+# -- JSON lines: one key twice in a record --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "record", ['{"a": 1, "b": 2, "a": 3}', '{"a": 1, "b": {"x": 1, "x": 2}}'], ids=["top", "nested"]
+)
+def test_a_json_lines_record_with_a_key_twice_is_refused_at_its_line(repo, record):
+    # the last value was kept and the first dropped, unseen
+    repo.write("data/t.jsonl", '{"a": 0, "b": 0}\n' + record + "\n")
+    run = step(repo, "import_data", {"source": "data/t.jsonl"}, {"data": "build/t.parquet"})
+    refused(run, "source: data/t.jsonl:2: a record gives the key", "twice", "hint: give each key once")
+    assert not (repo.root / "build/t.parquet").exists()
+
+
+def test_json_lines_with_a_bom_and_blank_lines_still_read(repo):
+    (repo.root / "data").mkdir()
+    (repo.root / "data/t.jsonl").write_bytes(b'\xef\xbb\xbf{"a": 1, "b": "x"}\n\n{"a": 2, "b": "y"}\n')
+    run = step(repo, "import_data", {"source": "data/t.jsonl"}, {"data": "build/t.parquet"})
+    assert run.code == 0, str(run)
+    assert pd.read_parquet(repo.root / "build/t.parquet").to_dict("list") == {"a": [1, 2], "b": ["x", "y"]}

@@ -46,6 +46,7 @@ def _read_one(path: Path, fmt: str, param: str):
             _check_unique_names(path, param)
             return pd.read_parquet(path)
         if kind == "jsonl":
+            _check_unique_keys(path, param)
             # -sig: a BOM (Notepad, PowerShell write one) was read as a bad first object
             return pd.read_json(path, lines=True, encoding="utf-8-sig")
         sep = _csv_delimiter(path)
@@ -154,6 +155,39 @@ def _check_unique_names(path: Path, param: str) -> None:
             f"{param}: {path} has more than one column named {', '.join(map(repr, twice))}",
             "give each column its own name where the file is written",
         )
+
+
+class _TwiceKey(Exception):
+    pass
+
+
+def _once_each(pairs: list) -> None:
+    if len(pairs) > 1 and len({k for k, _ in pairs}) != len(pairs):
+        seen: set = set()
+        raise _TwiceKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    # None: only the keys are checked here (pandas reads the values), and building no dict is faster
+
+
+def _check_unique_keys(path: Path, param: str) -> None:
+    """A JSON lines record that gives one key twice kept its last value, the other dropped
+    unseen (a writer's bug, or two sources merged): refuse it at its line. A line that is no
+    JSON is left to pandas' reading, which says so."""
+    import json
+
+    decode = json.JSONDecoder(object_pairs_hook=_once_each).decode  # one decoder: json.loads(hook=) makes one a line
+    with open(path, encoding="utf-8-sig") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                if line.strip():
+                    decode(line)
+            except _TwiceKey as twice:
+                raise ComponentError(
+                    f"{param}: {path}:{number}: a record gives the key {twice.args[0]!r} twice "
+                    "(which value counts cannot be told)",
+                    "give each key once in a record, where the file is written",
+                ) from None
+            except ValueError:
+                return
 
 
 def _check_same_columns(files: list[Path], frames: list, param: str) -> None:
