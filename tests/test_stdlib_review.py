@@ -76,3 +76,44 @@ def test_json_lines_with_a_bom_and_blank_lines_still_read(repo):
     run = step(repo, "import_data", {"source": "data/t.jsonl"}, {"data": "build/t.parquet"})
     assert run.code == 0, str(run)
     assert pd.read_parquet(repo.root / "build/t.parquet").to_dict("list") == {"a": [1, 2], "b": ["x", "y"]}
+
+
+# -- memory: JSON lines written a chunk at a time --------------------------------------------
+
+
+def _peak_rss(args: list, cwd) -> int:
+    """The peak resident memory, in bytes, of `python -m ARGS` run to its end in `cwd`."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    assert proc.returncode == 0, proc.returncode
+    return usage.ru_maxrss * 1024  # (Linux: KiB)
+
+
+def test_convert_format_to_json_lines_takes_no_more_memory_than_to_csv(tmp_path):
+    # pandas built the whole file's text in memory, 3 to 4 times its size, before writing a
+    # byte: a table that fit failed to write, with a traceback
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("ru_maxrss in KiB is Linux's")
+    n = 400_000
+    frame = pd.DataFrame({"a": range(n), "x": [i / 7 for i in range(n)], "s": [f"word{i % 997}" for i in range(n)]})
+    frame.to_parquet(tmp_path / "t.parquet", index=False)
+    peaks = {
+        fmt: _peak_rss(
+            ["stdlib_components.convert_format", "--data", "t.parquet", "--format", fmt, "--converted", f"o.{fmt}"],
+            tmp_path,
+        )
+        for fmt in ("csv", "jsonl")
+    }
+    size = (tmp_path / "o.jsonl").stat().st_size
+    assert peaks["jsonl"] - peaks["csv"] < size / 2, (peaks, size)
+    back = pd.read_json(tmp_path / "o.jsonl", lines=True)
+    assert len(back) == n and back["a"].iloc[-1] == n - 1 and back["s"].iloc[-1] == f"word{(n - 1) % 997}"

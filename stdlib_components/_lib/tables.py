@@ -249,6 +249,23 @@ def _unwritable(frame, err: Exception) -> ComponentError:
     return ComponentError(f"the table cannot be written as Parquet: {err}")
 
 
+JSONL_CHUNK_ROWS = 50_000
+
+
+def _write_jsonl(frame, path: Path) -> None:
+    """JSON lines, a chunk of rows at a time: pandas builds the whole file's text in memory
+    first, several times the table's own size (a table that fit failed to write, with a
+    traceback). Each chunk's text is what pandas writes for those rows."""
+    with open(path, "w", encoding="utf-8") as f:
+        for start in range(0, max(len(frame), 1), JSONL_CHUNK_ROWS):  # (no rows: what pandas writes for none)
+            text = frame.iloc[start : start + JSONL_CHUNK_ROWS].to_json(
+                orient="records",
+                lines=True,
+                date_format="iso",  # readable, not epoch numbers
+            )
+            f.write(text if text.endswith("\n") else text + "\n")
+
+
 def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
     """Write `frame` to `path` (Parquet unless asked otherwise), creating its folder."""
     p = Path(path)
@@ -264,6 +281,6 @@ def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
     elif fmt == "csv":
         frame.to_csv(p, index=False)
     elif fmt == "jsonl":
-        frame.to_json(p, orient="records", lines=True, date_format="iso")  # readable, not epoch numbers
+        _write_jsonl(frame, p)
     else:
         raise ComponentError(f"format: {fmt!r} is not one of csv, parquet, jsonl")
