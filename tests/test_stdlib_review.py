@@ -117,3 +117,61 @@ def test_convert_format_to_json_lines_takes_no_more_memory_than_to_csv(tmp_path)
     assert peaks["jsonl"] - peaks["csv"] < size / 2, (peaks, size)
     back = pd.read_json(tmp_path / "o.jsonl", lines=True)
     assert len(back) == n and back["a"].iloc[-1] == n - 1 and back["s"].iloc[-1] == f"word{(n - 1) % 997}"
+
+
+# -- memory: a table too big for the step's memory is said so, not a traceback ----------------
+
+_LIMITED = """\
+import resource, runpy, sys
+import numpy, pandas, pyarrow, pyarrow.parquet  # what a component imports, before the limit
+size = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (size + int(sys.argv[1]), resource.RLIM_INFINITY))
+sys.argv = sys.argv[2:]
+runpy.run_module(sys.argv[0], run_name="__main__")
+"""
+
+
+def _python(tmp_path, *args: str):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    return subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_a_table_bigger_than_the_memory_the_step_may_take_is_named_with_the_fix(tmp_path):
+    # pandas' CSV reader raised ENOMEM, reported as "could not be read as csv ... check the file"
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("VmSize is Linux's")
+    with open(tmp_path / "t.csv", "w") as f:
+        f.write("a,b,c\n")
+        f.writelines(f"{i},{i * 0.5},word{i}\n" for i in range(2_000_000))
+    size = (tmp_path / "t.csv").stat().st_size
+    run = _python(
+        tmp_path, "-c", _LIMITED, str(size // 3), "stdlib_components.select_columns",
+        "--data", "t.csv", "--columns", "a", "--mode", "include", "--selected", "o.parquet",
+    )  # fmt: skip
+    assert run.returncode == 2, (run.returncode, run.stderr[-2000:])
+    assert "Traceback" not in run.stderr, run.stderr
+    assert (
+        "error: std/select_columns@1: " in run.stderr
+        and "t.csv is too big to read into the memory it may take" in run.stderr
+    )
+    assert "hint: run the step where there is more memory" in run.stderr, run.stderr
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_a_component_that_runs_out_of_memory_says_so_and_exits_2(tmp_path):
+    code = (
+        "import numpy\n"
+        "from stdlib_components._lib.errors import run_main\n"
+        "run_main('std/x@1', lambda argv: numpy.empty(2**50, dtype='u1'))  # 1 PiB: more than any machine has\n"
+    )
+    run = _python(tmp_path, "-c", code)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert "error: std/x@1: the step ran out of the memory it may take" in run.stderr, run.stderr
+    assert "hint: run the step where there is more memory" in run.stderr, run.stderr

@@ -6,12 +6,13 @@ is taken from the file's suffix unless given; a file with no known suffix is sni
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import warnings
 from pathlib import Path
 
-from .errors import ComponentError
+from .errors import ComponentError, out_of_memory
 
 FORMATS = ("auto", "csv", "parquet", "jsonl")
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -71,6 +72,8 @@ def _read_one(path: Path, fmt: str, param: str):
             "save the file as UTF-8 (a spreadsheet's 'CSV UTF-8'), or convert it: iconv -f latin1 -t utf-8",
         ) from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
+        if isinstance(err, OSError) and err.errno == errno.ENOMEM:  # pandas' CSV reader: not the file's fault
+            raise out_of_memory(f"{param}: {path}") from None
         raise ComponentError(
             f"{param}: {path} could not be read as {kind}: {err}",
             "give the right `format`, or check the file",
