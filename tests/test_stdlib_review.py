@@ -175,3 +175,21 @@ def test_a_component_that_runs_out_of_memory_says_so_and_exits_2(tmp_path):
     assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
     assert "error: std/x@1: the step ran out of the memory it may take" in run.stderr, run.stderr
     assert "hint: run the step where there is more memory" in run.stderr, run.stderr
+
+
+# -- summarize_data: numbers numpy cannot bin ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["id,n\n100000000000000000,1\n100000000000000000,2\n", "big,n\n1e308,1\n-1e308,2\n", "big,n\n1e308,1\n1e308,2\n"],
+    ids=["constant-1e17", "range-overflows", "near-max"],
+)
+def test_summarize_draws_a_column_of_huge_numbers_or_says_it_cannot(repo, text):
+    # numpy's histogram refused them ("Too many bins for data range"): a traceback, no statistics
+    repo.write("data/t.csv", text)
+    run = step(repo, "summarize_data", {"data": "data/t.csv"}, {"statistics": "build/s.json", "plot": "build/p.png"})
+    assert run.code == 0, str(run)
+    stats = json.loads(repo.read("build/s.json"))
+    assert stats["rows"] == 2 and stats["plotted_columns"] == text.split("\n")[0].split(",")
+    assert repo.root.joinpath("build/p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
