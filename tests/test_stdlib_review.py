@@ -193,3 +193,23 @@ def test_summarize_draws_a_column_of_huge_numbers_or_says_it_cannot(repo, text):
     stats = json.loads(repo.read("build/s.json"))
     assert stats["rows"] == 2 and stats["plotted_columns"] == text.split("\n")[0].split(",")
     assert repo.root.joinpath("build/p.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- apply_sql: whole numbers beyond SQLite's 64-bit integers --------------------------------
+
+
+@pytest.mark.parametrize("big", ["99999999999999999999", "18446744073709551615"], ids=["object", "uint64"])
+def test_apply_sql_loads_a_whole_number_too_big_for_sqlite_as_its_digits(repo, big):
+    # to_sql failed with a traceback (OverflowError: Python int too large to convert to SQLite INTEGER)
+    repo.write("data/t.csv", f"id,n\n{big},1\n7,2\n")
+    run = step(
+        repo,
+        "apply_sql",
+        {"t1": "data/t.csv", "query": "SELECT id, n FROM t1 ORDER BY n"},
+        {"result": "build/r.parquet"},
+    )
+    assert run.code == 0, str(run)
+    assert (
+        "t1: column 'id' holds whole numbers beyond SQLite's 64-bit integers; it is loaded as text" in run.out + run.err
+    )
+    assert pd.read_parquet(repo.root / "build/r.parquet").to_dict("list") == {"id": [big, "7"], "n": [1, 2]}
