@@ -30,7 +30,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 
 def _where(component: str) -> str:
+    """'step NAME (COMPONENT)'; without a component (code shared by all): the step alone."""
     step = os.environ.get("PIPE_STEP")
+    if not component:
+        return f"step {step!r}" if step else "std component"
     return f"step {step!r} ({component})" if step else component
 
 

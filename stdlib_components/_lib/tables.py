@@ -12,7 +12,7 @@ import re
 import warnings
 from pathlib import Path
 
-from .errors import ComponentError, out_of_memory
+from .errors import ComponentError, out_of_memory, warn
 
 FORMATS = ("auto", "csv", "parquet", "jsonl")
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -64,7 +64,7 @@ def _read_one(path: Path, fmt: str, param: str):
                 if _LONG_ROW.search(str(err)):  # a later row longer than the first ones
                     raise _long_row(path, sep, param) from None
                 raise
-        return _decimal_commas(frame) if sep == ";" else frame
+        return _wide_integers(_decimal_commas(frame) if sep == ";" else frame, path, param)
     except UnicodeDecodeError as err:
         raise ComponentError(
             f"{param}: {path} is not UTF-8 text (it holds the byte {err.object[err.start : err.start + 1]!r}); "
@@ -81,6 +81,23 @@ def _read_one(path: Path, fmt: str, param: str):
 
 
 _LONG_ROW = re.compile(r"Expected \d+ fields in line \d+, saw \d+")
+
+
+def _wide_integers(frame, path: Path, param: str):
+    """A CSV column of whole numbers beyond 64 bits (a 20-digit id) is read by pandas as Python
+    ints, which no Parquet type holds: every std step writing it failed with a traceback. It is
+    read as text instead, every digit kept, with a warning naming it."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object or not any(isinstance(v, int) and not isinstance(v, bool) for v in column):
+            continue
+        frame[name] = [None if v is None or v != v else str(v) for v in column]  # (v != v: NaN)
+        warn(
+            "",
+            f"{param}: {path}: column {str(name)!r} holds whole numbers beyond 64 bits; "
+            "it is read as text, every digit kept",
+        )
+    return frame
 
 
 def _long_row(path: Path, sep: str, param: str) -> ComponentError:
