@@ -222,3 +222,31 @@ def test_apply_sql_loads_a_whole_number_too_big_for_sqlite_as_its_digits(repo, b
     # (past uint64 the reader already makes it text, with its own warning)
     assert "column 'id' holds whole numbers beyond " in run.out + run.err
     assert pd.read_parquet(repo.root / "build/r.parquet").to_dict("list") == {"id": [big, "7"], "n": [1, 2]}
+
+
+# -- models: infinite feature values are named ----------------------------------------------
+
+
+def test_training_and_scoring_on_infinite_values_name_the_column(repo):
+    # sklearn's "Input X contains infinity or a value too large" named no column
+    repo.write("data/ok.csv", "a,b,target\n1,2,0\n2,3,1\n3,1,0\n4,5,1\n")
+    repo.write("data/inf.csv", "a,b,target\n1,2,0\n2,-inf,1\n3,1,0\n4,5,1\n")
+    run = step(repo, "train_model", {"data": "data/inf.csv", "model": "ridge"}, {"model": "build/m"})
+    refused(run, "features: column(s) 'b' hold infinite values", "hint: filter those rows out first")
+    body = {
+        "version": 1,
+        "steps": {
+            "t": {
+                "component": "std/train_model@1",
+                "inputs": {"data": "data/ok.csv", "model": "random_forest_classifier"},
+                "outputs": {"model": "build/m"},
+            },
+            "s": {
+                "component": "std/score_model@1",
+                "inputs": {"model": "${{steps.t.outputs.model}}", "data": "data/inf.csv"},
+                "outputs": {"scored": "build/s.parquet"},
+            },
+        },
+    }
+    repo.pipefile(json.dumps(body))
+    refused(repo.pipe("run"), "column(s) 'b' hold infinite values", "hint: filter those rows out first")
