@@ -250,3 +250,14 @@ def test_training_and_scoring_on_infinite_values_name_the_column(repo):
     }
     repo.pipefile(json.dumps(body))
     refused(repo.pipe("run"), "column(s) 'b' hold infinite values", "hint: filter those rows out first")
+
+
+def test_a_filter_on_a_column_named_like_a_keyword_says_to_put_it_in_backticks(repo):
+    # the hint spoke of names with spaces; the column `class` (iris-like data has one) has none
+    repo.write("data/t.csv", "class,x\n1,a\n2,b\n")
+    run = step(repo, "filter_rows", {"data": "data/t.csv", "expression": "class == 1"}, {"filtered": "build/f.parquet"})
+    refused(run, "hint: column 'class' is named like a Python keyword: put it in backticks, `class`")
+    run = step(
+        repo, "filter_rows", {"data": "data/t.csv", "expression": "`class` == 1"}, {"filtered": "build/f.parquet"}
+    )
+    assert run.code == 0 and pd.read_parquet(repo.root / "build/f.parquet")["x"].tolist() == ["a"], str(run)
