@@ -261,3 +261,29 @@ def test_a_filter_on_a_column_named_like_a_keyword_says_to_put_it_in_backticks(r
         repo, "filter_rows", {"data": "data/t.csv", "expression": "`class` == 1"}, {"filtered": "build/f.parquet"}
     )
     assert run.code == 0 and pd.read_parquet(repo.root / "build/f.parquet")["x"].tolist() == ["a"], str(run)
+
+
+def test_apply_transformation_to_a_csv_of_no_rows_gives_no_rows(repo):
+    # a header-only CSV's columns have no type: they were refused as "not numeric (object)"
+    repo.write("data/fit.csv", "a,b\n1,2\n2,3\n3,1\n")
+    repo.write("data/none.csv", "a,b\n")
+    body = {
+        "version": 1,
+        "steps": {
+            "n": {
+                "component": "std/normalize_data@1",
+                "inputs": {"data": "data/fit.csv"},
+                "outputs": {"data": "build/n.parquet", "transform": "build/t.json"},
+            },
+            "s": {
+                "component": "std/apply_transformation@1",
+                "inputs": {"data": "data/none.csv", "transform": "${{steps.n.outputs.transform}}"},
+                "outputs": {"data": "build/o.parquet"},
+            },
+        },
+    }
+    repo.pipefile(json.dumps(body))
+    run = repo.pipe("run")
+    assert run.code == 0, str(run)
+    got = pd.read_parquet(repo.root / "build/o.parquet")
+    assert list(got.columns) == ["a", "b"] and len(got) == 0
