@@ -287,3 +287,16 @@ def test_apply_transformation_to_a_csv_of_no_rows_gives_no_rows(repo):
     assert run.code == 0, str(run)
     got = pd.read_parquet(repo.root / "build/o.parquet")
     assert list(got.columns) == ["a", "b"] and len(got) == 0
+
+
+def test_a_split_fraction_that_leaves_train_empty_is_told_in_the_components_words(repo):
+    # sklearn's words named test_size=None and train_size, which no Pipefile writes
+    repo.write("data/t.csv", "a\n1\n2\n3\n")
+    run = step(
+        repo,
+        "split_data",
+        {"data": "data/t.csv", "fraction": 0.3},
+        {"train": "build/a.parquet", "test": "build/b.parquet"},
+    )
+    text = refused(run, "fraction: 0.3 of 3 rows leaves `train` with no row", "hint: give a fraction of at least 1/3")
+    assert "train_size" not in text and "test_size" not in text, text
