@@ -147,6 +147,38 @@ def test_the_cli_refuses_before_anything_runs_and_shows_the_values(tmp_path):
     assert js["mode"]["enum"] == ["fast", "slow"] and js["level"]["enum"] == [1, 2, 3]
 
 
+FLAG = """\
+version: 1
+params:
+  fast: {type: boolean, default: false}
+components:
+  c:
+    inputs:
+      flag: {type: boolean, default: false, enum: [false], description: "a flag"}
+    outputs: {o: uri_file}
+    command: echo ${{inputs.flag}} > ${{outputs.o}}
+steps:
+  s: {component: c, inputs: {flag: "${{params.fast}}"}, outputs: {o: build/o.txt}}
+"""
+
+
+def test_a_boolean_enum_is_spelled_as_the_pipefile_spells_it(tmp_path):
+    # Python's True/False were shown, where the Pipefile (and -p) write true/false
+    repo = Repo(tmp_path)
+    repo.write("Pipefile", FLAG)
+    shown = repo.pipe("components", "show", "c")
+    assert shown.code == 0 and re.search(r"flag\s+boolean\s+= false\s+a flag \(one of: false\)", shown.out), str(shown)
+    r = repo.pipe("validate", "-p", "fast=true")
+    assert r.code == 2, str(r)
+    assert "param 'fast' is true, which input 'flag' of step 's' does not take (its enum: [false])" in r.err, r.err
+    assert "hint: give one of: false (e.g. -p fast=false)" in r.err, r.err
+    assert "True" not in r.err and "False" not in r.err, r.err
+    repo.write("Pipefile", FLAG.replace("default: false, enum", "default: true, enum"))
+    r = repo.pipe("validate")
+    assert r.code == 2 and "is true, which is not one of its enum values" in r.err, str(r)
+    assert "give a default from enum: false, or add true to the enum" in r.err, r.err
+
+
 STD = Path(__file__).resolve().parent.parent / "stdlib_components"
 
 

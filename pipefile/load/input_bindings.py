@@ -30,7 +30,7 @@ from .expansion import expansion_values
 from .fields import BINDING_KEYS
 from .params import enum_hint
 from .paths import normalize_path, path_hint
-from .phrases import SCALAR_HINT, a, value_hint
+from .phrases import SCALAR_HINT, a, quoted, value_hint
 from .reader import NodeReader, is_mapping, is_scalar
 from .sections import enum_text
 
@@ -59,7 +59,7 @@ class InputBindingReader:
         if b.kind == BIND_VALUE and b.value not in decl.enum:
             self.r.error(
                 node,
-                f"input '{iname}' of {what} is {b.value!r}, which is not one of its enum values",
+                f"input '{iname}' of {what} is {quoted(b.value)}, which is not one of its enum values",
                 enum_hint(b.value, decl.enum),
             )
         elif b.kind == BIND_PARAM and isinstance(self.params, dict) and b.ref in self.params:
@@ -67,7 +67,7 @@ class InputBindingReader:
             if param.default is not spec.MISSING and param.default not in decl.enum:
                 self.r.error(
                     node,
-                    f"input '{iname}' of {what} is bound to param '{b.ref}', whose default {param.default!r} "
+                    f"input '{iname}' of {what} is bound to param '{b.ref}', whose default {quoted(param.default)} "
                     "is not one of the input's enum values",
                     f"give param '{b.ref}' a default the input takes ({enum_text(decl.enum)})",
                 )

@@ -16,7 +16,7 @@ from ..errors import PipefileError, did_you_mean, raise_all
 from ..printable import printable
 from ..spec import MISSING
 from . import numbers
-from .phrases import a
+from .phrases import a, quoted, spelled
 
 _SIZE_RE = lazyre.Pattern(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([KMGTP]?i?B?)?\s*$", re.I)
 _SIZE_UNITS = {
@@ -201,7 +201,7 @@ def enum_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[Pi
     if not param.enum or value in param.enum:
         return None
     return PipefileError(
-        f"{prefix}param '{param.name}' is {value!r}, which is not one of its enum values",
+        f"{prefix}param '{param.name}' is {quoted(value)}, which is not one of its enum values",
         param.loc,  # where the enum is declared
         enum_hint(value, param.enum),
     )
@@ -216,7 +216,7 @@ def value_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[P
         return refused
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     for lim in param.limits:
-        said = f"{prefix}param '{param.name}' is {value!r}"
+        said = f"{prefix}param '{param.name}' is {quoted(value)}"
         if number and lim.low is not None and value < lim.low:
             return PipefileError(
                 f"{said}, below the min {lim.low} of {lim.what}",
@@ -231,9 +231,9 @@ def value_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[P
             )
         if lim.enum and value not in lim.enum:
             return PipefileError(
-                f"{said}, which {lim.what} does not take (its enum: {list(lim.enum)})",
+                f"{said}, which {lim.what} does not take (its enum: [{', '.join(map(quoted, lim.enum))}])",
                 lim.loc,
-                f"{enum_hint(value, lim.enum)} (e.g. -p {param.name}={lim.enum[0]})",
+                f"{enum_hint(value, lim.enum)} (e.g. -p {param.name}={spelled(lim.enum[0])})",
             )
     return None
 
@@ -259,7 +259,7 @@ def enum_hint(value: Any, choices: Iterable) -> str:
     choices = list(choices)
     close = did_you_mean(value, [c for c in choices if isinstance(c, str)]) if isinstance(value, str) else None
     near = f"{close} " if close and close.startswith("did you mean") else ""  # not its list of names
-    return near + "give one of: " + ", ".join(str(c) for c in choices)
+    return near + "give one of: " + ", ".join(spelled(c) for c in choices)
 
 
 def type_example(typ: str) -> str:

@@ -21,3 +21,13 @@ COMMAND_HINT = "write what it runs: command: python train.py, or a list of argum
 
 def value_hint(dtype: str) -> str:
     return f"bind {a(dtype)}: a literal value or ${{{{params.NAME}}}} of type {dtype}"
+
+
+def spelled(value) -> str:
+    """A value as a Pipefile spells it, in a message's list of values: `true`, not Python's `True`."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def quoted(value) -> str:
+    """A value named in a message: text quoted ('auto'), a boolean as the Pipefile spells it."""
+    return spelled(value) if isinstance(value, bool) else repr(value)

@@ -19,7 +19,7 @@ from .execution import load_custom_resources
 from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEYS, PARAM_KEYS, RESOURCE_KEYS
 from .numbers import looks_numeric
 from .params import parse_size
-from .phrases import COMMAND_HINT, SCALAR_HINT, a
+from .phrases import COMMAND_HINT, SCALAR_HINT, a, quoted, spelled
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence, kind
 
 if TYPE_CHECKING:
@@ -60,8 +60,8 @@ def load_params(r: NodeReader, node: Node) -> dict[str, Param]:
             if choices and default is not MISSING and default not in choices:
                 r.error(
                     dnode,
-                    f"default of param '{key}' is {default!r}, which is not one of its enum values",
-                    f"give a default from enum: {enum_text(choices)}, or add {default!r} to the enum",
+                    f"default of param '{key}' is {quoted(default)}, which is not one of its enum values",
+                    f"give a default from enum: {enum_text(choices)}, or add {quoted(default)} to the enum",
                 )
             out[key] = Param(key, typ, default, r.description(fields), loc, choices)
         elif is_scalar(vnode):
@@ -128,7 +128,7 @@ def load_enum(r: NodeReader, node: Node, typ: str, key: str, owner: str = "") ->
 
 def enum_text(choices) -> str:
     """The allowed values as a hint shows them: ridge, lasso."""
-    return ", ".join(str(c) for c in choices)
+    return ", ".join(spelled(c) for c in choices)
 
 
 def _written_number(node: Node) -> bool:
@@ -347,8 +347,8 @@ def load_input_decl(r: NodeReader, name: str, knode: Node, vnode: Node, what: st
         if choices and default is not MISSING and default not in choices:
             r.error(
                 f["default"],
-                f"default of input '{name}' of {what} is {default!r}, which is not one of its enum values",
-                f"give a default from enum: {enum_text(choices)}, or add {default!r} to the enum",
+                f"default of input '{name}' of {what} is {quoted(default)}, which is not one of its enum values",
+                f"give a default from enum: {enum_text(choices)}, or add {quoted(default)} to the enum",
             )
     return InputDecl(name, t, default, optional, r.description(f), r.loc(knode), choices)
 

@@ -7,19 +7,24 @@ import sys
 from .text import table
 
 
+def _word(value) -> str:
+    """A value as the Pipefile spells it: `true`, not Python's `True`."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
 def _default(port: dict) -> str:
     if port["required"]:
         return "required"
     if port["default"] is None:
         return "optional"
-    return f"= {port['default']!r}" if isinstance(port["default"], str) else f"= {port['default']}"
+    return f"= {port['default']!r}" if isinstance(port["default"], str) else f"= {_word(port['default'])}"
 
 
 def _described(port: dict) -> str:
     """A port's description, and the values it takes when it has an enum."""
     if not port.get("enum"):
         return port["description"]
-    one_of = "one of: " + ", ".join(str(v) for v in port["enum"])
+    one_of = "one of: " + ", ".join(_word(v) for v in port["enum"])
     return f"{port['description']} ({one_of})" if port["description"] else one_of
 
 

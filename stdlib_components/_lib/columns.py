@@ -29,3 +29,14 @@ def require_numeric(frame, columns: Sequence[str], param: str, why: str, hint: s
                 f"{param}: column {name!r} is not numeric ({frame[name].dtype}), so it cannot be {why}",
                 hint or f"leave {name!r} out of `{param}`",
             )
+
+
+def infinite_columns(frame, columns) -> list:
+    """The number columns of `columns` that hold inf or -inf."""
+    import numpy as np
+    import pandas as pd
+
+    def endless(series) -> bool:
+        return bool(np.isinf(series.to_numpy(dtype="float64", na_value=np.nan)).any())
+
+    return [c for c in columns if pd.api.types.is_float_dtype(frame[c]) and endless(frame[c])]

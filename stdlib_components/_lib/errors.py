@@ -30,7 +30,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
 
 
 def _where(component: str) -> str:
+    """'step NAME (COMPONENT)'; without a component (code shared by all): the step alone."""
     step = os.environ.get("PIPE_STEP")
+    if not component:
+        return f"step {step!r}" if step else "std component"
     return f"step {step!r} ({component})" if step else component
 
 
@@ -103,8 +106,24 @@ def run_main(component: str, main: Callable[[Sequence[str] | None], None], argv:
     """Run a component's `main`, turning a ComponentError into a located message and exit 2."""
     try:
         main(option_values(sys.argv[1:] if argv is None else argv))
-    except ComponentError as err:
-        print(f"error: {_where(component)}: {err.message}", file=sys.stderr)
-        if err.hint:
-            print(f"  hint: {err.hint}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except MemoryError:  # numpy's, pyarrow's and pandas' own are MemoryErrors too
+        err = out_of_memory()
+    except ComponentError as caught:
+        err = caught
+    else:
+        return
+    print(f"error: {_where(component)}: {err.message}", file=sys.stderr)
+    if err.hint:
+        print(f"  hint: {err.hint}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+
+def out_of_memory(what: str | None = None) -> ComponentError:
+    """A table too big for the memory the step may take (`what`: the one being read, if known):
+    a traceback said nothing of the fix."""
+    said = f"{what} is too big to read into" if what else "the step ran out of"
+    return ComponentError(
+        f"{said} the memory it may take (a std component holds each table whole)",
+        "run the step where there is more memory (a step's resources: {memory: 16GB}), "
+        "or give it a smaller table: split the input and run a step on each part",
+    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
+from .columns import infinite_columns
 from .errors import ComponentError, check_columns, check_seed, did_you_mean, split_names
 from .models import ModelInfo
 
@@ -180,6 +181,13 @@ def check_features(frame, columns: list[str], estimator) -> None:
         raise ComponentError(
             f"features: column(s) {', '.join(repr(c) for c in text)} are not numeric",
             "leave them out with std/select_columns (mode: exclude) or `features`, or encode them as numbers",
+        )
+    endless = infinite_columns(frame, columns)
+    if endless:
+        # sklearn's words ("Input X contains infinity") named no column
+        raise ComponentError(
+            f"features: column(s) {', '.join(repr(c) for c in endless)} hold infinite values, which no model fits",
+            "filter those rows out first (std/filter_rows), or leave the columns out of `features`",
         )
     gaps = [c for c in columns if frame[c].isna().any()]
     if gaps and not _allows_nan(estimator):

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .columns import infinite_columns
 from .errors import ComponentError
 
 MODEL_FORMAT = "pipefile-sklearn-model"
@@ -181,6 +182,13 @@ def _refusal(features, err: Exception) -> ScoringError:
         return ScoringError(
             f"data: the model cannot score these rows: column(s) {', '.join(map(repr, text))} are not numeric ({why})",
             "give numbers, as in the table the model was trained on",
+        )
+    endless = [str(c) for c in infinite_columns(features, features.columns)]
+    if endless:
+        names = ", ".join(map(repr, endless))
+        return ScoringError(
+            f"data: the model cannot score these rows: column(s) {names} hold infinite values ({why})",
+            "filter those rows out first (std/filter_rows)",
         )
     gaps = [str(c) for c in features.columns if features[c].isna().any()]
     if gaps:

@@ -107,9 +107,9 @@ def check_applicable(frame, transform: dict[str, Any], param: str = "data") -> N
                 f"did you mean {guess!r}? rename it back" if guess else "give a table with the columns it was fitted on"
             )
             raise ComponentError(f"{param}: column {name!r}, which the transform scales, is not in the table", hint)
-    require_numeric(
-        frame, list(transform["columns"]), param, "scaled", "give the column numbers, as in the table the fit came from"
-    )
+    # a column with no values (a CSV of no rows: its columns have no type) has nothing to refuse
+    held = [name for name in transform["columns"] if frame[name].notna().any()]
+    require_numeric(frame, held, param, "scaled", "give the column numbers, as in the table the fit came from")
 
 
 def _number(value: Any) -> bool:

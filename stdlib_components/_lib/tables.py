@@ -6,11 +6,13 @@ is taken from the file's suffix unless given; a file with no known suffix is sni
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import warnings
 from pathlib import Path
 
-from .errors import ComponentError
+from .errors import ComponentError, out_of_memory, warn
 
 FORMATS = ("auto", "csv", "parquet", "jsonl")
 _SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -45,11 +47,24 @@ def _read_one(path: Path, fmt: str, param: str):
             _check_unique_names(path, param)
             return pd.read_parquet(path)
         if kind == "jsonl":
+            _check_unique_keys(path, param)
             # -sig: a BOM (Notepad, PowerShell write one) was read as a bad first object
             return pd.read_json(path, lines=True, encoding="utf-8-sig")
         sep = _csv_delimiter(path)
-        frame = pd.read_csv(path, sep=sep)
-        return _decimal_commas(frame) if sep == ";" else frame
+        with warnings.catch_warnings():
+            # index_col=False: a first row longer than the header made pandas take the first
+            # column as the index, which write_table drops, every value shifted one column left.
+            # It still drops a longer row's extra values, with only this warning: refuse instead.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            try:
+                frame = pd.read_csv(path, sep=sep, index_col=False)
+            except pd.errors.ParserWarning:
+                raise _long_row(path, sep, param) from None
+            except pd.errors.ParserError as err:
+                if _LONG_ROW.search(str(err)):  # a later row longer than the first ones
+                    raise _long_row(path, sep, param) from None
+                raise
+        return _wide_integers(_decimal_commas(frame) if sep == ";" else frame, path, param)
     except UnicodeDecodeError as err:
         raise ComponentError(
             f"{param}: {path} is not UTF-8 text (it holds the byte {err.object[err.start : err.start + 1]!r}); "
@@ -57,10 +72,52 @@ def _read_one(path: Path, fmt: str, param: str):
             "save the file as UTF-8 (a spreadsheet's 'CSV UTF-8'), or convert it: iconv -f latin1 -t utf-8",
         ) from None
     except (ValueError, OSError, pd.errors.ParserError) as err:
+        if isinstance(err, OSError) and err.errno == errno.ENOMEM:  # pandas' CSV reader: not the file's fault
+            raise out_of_memory(f"{param}: {path}") from None
         raise ComponentError(
             f"{param}: {path} could not be read as {kind}: {err}",
             "give the right `format`, or check the file",
         ) from None
+
+
+_LONG_ROW = re.compile(r"Expected \d+ fields in line \d+, saw \d+")
+
+
+def _wide_integers(frame, path: Path, param: str):
+    """A CSV column of whole numbers beyond 64 bits (a 20-digit id) is read by pandas as Python
+    ints, which no Parquet type holds: every std step writing it failed with a traceback. It is
+    read as text instead, every digit kept, with a warning naming it."""
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype != object or not any(isinstance(v, int) and not isinstance(v, bool) for v in column):
+            continue
+        frame[name] = [None if v is None or v != v else str(v) for v in column]  # (v != v: NaN)
+        warn(
+            "",
+            f"{param}: {path}: column {str(name)!r} holds whole numbers beyond 64 bits; "
+            "it is read as text, every digit kept",
+        )
+    return frame
+
+
+def _long_row(path: Path, sep: str, param: str) -> ComponentError:
+    """The error for a CSV row with more values than the header has names, at its line (read
+    again only on this path: pandas does not say which row)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        rows = csv.reader(f, delimiter=sep)
+        header = next(rows, [])
+        for row in rows:
+            if len(row) > len(header) and any(v.strip() for v in row[len(header) :]):
+                where, count = f"{path}:{rows.line_num}", len(row)
+                break
+        else:
+            where, count = str(path), len(header) + 1
+    return ComponentError(
+        f"{param}: {where}: a row has {count} values but the header names {len(header)} columns",
+        "name every column in the header line, or remove the extra values (a stray delimiter)",
+    )
 
 
 _OTHER_DELIMITERS = (";", "\t", "|")
@@ -118,6 +175,39 @@ def _check_unique_names(path: Path, param: str) -> None:
             f"{param}: {path} has more than one column named {', '.join(map(repr, twice))}",
             "give each column its own name where the file is written",
         )
+
+
+class _TwiceKey(Exception):
+    pass
+
+
+def _once_each(pairs: list) -> None:
+    if len(pairs) > 1 and len({k for k, _ in pairs}) != len(pairs):
+        seen: set = set()
+        raise _TwiceKey(next(k for k, _ in pairs if k in seen or seen.add(k)))
+    # None: only the keys are checked here (pandas reads the values), and building no dict is faster
+
+
+def _check_unique_keys(path: Path, param: str) -> None:
+    """A JSON lines record that gives one key twice kept its last value, the other dropped
+    unseen (a writer's bug, or two sources merged): refuse it at its line. A line that is no
+    JSON is left to pandas' reading, which says so."""
+    import json
+
+    decode = json.JSONDecoder(object_pairs_hook=_once_each).decode  # one decoder: json.loads(hook=) makes one a line
+    with open(path, encoding="utf-8-sig") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                if line.strip():
+                    decode(line)
+            except _TwiceKey as twice:
+                raise ComponentError(
+                    f"{param}: {path}:{number}: a record gives the key {twice.args[0]!r} twice "
+                    "(which value counts cannot be told)",
+                    "give each key once in a record, where the file is written",
+                ) from None
+            except ValueError:
+                return
 
 
 def _check_same_columns(files: list[Path], frames: list, param: str) -> None:
@@ -179,6 +269,23 @@ def _unwritable(frame, err: Exception) -> ComponentError:
     return ComponentError(f"the table cannot be written as Parquet: {err}")
 
 
+JSONL_CHUNK_ROWS = 50_000
+
+
+def _write_jsonl(frame, path: Path) -> None:
+    """JSON lines, a chunk of rows at a time: pandas builds the whole file's text in memory
+    first, several times the table's own size (a table that fit failed to write, with a
+    traceback). Each chunk's text is what pandas writes for those rows."""
+    with open(path, "w", encoding="utf-8") as f:
+        for start in range(0, max(len(frame), 1), JSONL_CHUNK_ROWS):  # (no rows: what pandas writes for none)
+            text = frame.iloc[start : start + JSONL_CHUNK_ROWS].to_json(
+                orient="records",
+                lines=True,
+                date_format="iso",  # readable, not epoch numbers
+            )
+            f.write(text if text.endswith("\n") else text + "\n")
+
+
 def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
     """Write `frame` to `path` (Parquet unless asked otherwise), creating its folder."""
     p = Path(path)
@@ -194,6 +301,6 @@ def write_table(frame, path: str | os.PathLike, fmt: str = "parquet") -> None:
     elif fmt == "csv":
         frame.to_csv(p, index=False)
     elif fmt == "jsonl":
-        frame.to_json(p, orient="records", lines=True, date_format="iso")  # readable, not epoch numbers
+        _write_jsonl(frame, p)
     else:
         raise ComponentError(f"format: {fmt!r} is not one of csv, parquet, jsonl")

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main
+from .._lib.errors import ArgumentParser, ComponentError, did_you_mean, run_main, warn
 from .._lib.tables import read_table, write_table
 
 COMPONENT = "std/apply_sql@1"
@@ -68,6 +68,38 @@ def _unloadable(name: str, frame, err: Exception) -> ComponentError:
     )
 
 
+_INT64 = (-(2**63), 2**63 - 1)  # SQLite's INTEGER
+
+
+def _wide_integers_as_text(name: str, frame):
+    """`frame`, with each column of whole numbers beyond SQLite's 64-bit INTEGER (a CSV's
+    20-digit id; uint64 past 2**63) as their digits: to_sql failed on it with a traceback, and
+    as REAL they would lose digits. A warning names each such column."""
+    import pandas as pd
+
+    wide = []
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype == "uint64":
+            if len(values) and int(values.max()) > _INT64[1]:
+                wide.append(column)
+        elif values.dtype == object:
+            ints = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+            if any(not _INT64[0] <= v <= _INT64[1] for v in ints):
+                wide.append(column)
+    if not wide:
+        return frame
+    frame = frame.copy()
+    for column in wide:
+        frame[column] = [None if pd.isna(v) else str(v) for v in frame[column]]
+        warn(
+            COMPONENT,
+            f"{name}: column {str(column)!r} holds whole numbers beyond SQLite's 64-bit integers; "
+            "it is loaded as text, every digit kept (compare it with text: '12345678901234567890')",
+        )
+    return frame
+
+
 def _check_bounds(timeout_seconds: float, memory_mb: float) -> None:
     for name, value in (("timeout_seconds", timeout_seconds), ("memory_mb", memory_mb)):
         if not (math.isfinite(value) and value > 0):
@@ -115,8 +147,8 @@ def query(tables: dict, sql: str, timeout_seconds: float = TIMEOUT_SECONDS, memo
     try:
         for name, frame in tables.items():
             try:
-                frame.to_sql(name, conn, index=False)
-            except (sqlite3.Error, pd.errors.DatabaseError, ValueError, TypeError) as err:
+                _wide_integers_as_text(name, frame).to_sql(name, conn, index=False)
+            except (sqlite3.Error, pd.errors.DatabaseError, ValueError, TypeError, OverflowError) as err:
                 raise _unloadable(name, frame, err) from None
         # SQLite's own memory: the loaded tables' pages and memory_mb more (a PRAGMA, so before
         # the authorizer, which refuses the query's own).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Sequence
 
@@ -123,7 +124,11 @@ def keep(frame, expression: str):
     except Exception as err:  # the expression is the user's: any failure of it is bad input, not a bug
         hint = "write a pandas query expression over the columns; put a name with spaces in backticks"
         found = _UNDEFINED.search(str(err))
-        if found:
+        taken = [str(c) for c in frame.columns if keyword.iskeyword(str(c)) and re.search(rf"\b{c}\b", expression)]
+        if taken and "keyword" in str(err):  # pandas' words named neither the column nor the fix
+            word = taken[0]
+            hint = f"column {word!r} is named like a Python keyword: put it in backticks, `{word}`"
+        elif found:
             guess = did_you_mean(found.group(1), [str(c) for c in frame.columns])
             hint = f"did you mean {guess!r}?" if guess else f"the columns are: {', '.join(map(str, frame.columns))}"
             raise ComponentError(f"expression: {found.group(1)!r} is not a column", hint) from None

@@ -48,7 +48,16 @@ def main(argv: Sequence[str] | None = None) -> None:
             frame, train_size=args.fraction, random_state=args.seed, shuffle=True, stratify=stratify
         )
     except ValueError as err:
-        # sklearn's own words say which class is too small, or that a share rounds to no rows
+        empty = next((side for side in ("train", "test") if f"{side} set will be empty" in str(err)), None)
+        if empty:  # sklearn's words named its test_size and train_size, which the user did not write
+            rows = len(frame)
+            raise ComponentError(
+                f"fraction: {args.fraction:g} of {rows} rows leaves `{empty}` with no row",
+                f"give a fraction of at least 1/{rows} (train's share of the rows is rounded down), or more rows"
+                if empty == "train"
+                else "give a smaller fraction, or more rows",
+            ) from None
+        # sklearn's own words say which class is too small
         raise ComponentError(
             f"the rows cannot be split so: {err}", "change `fraction`, or drop `stratify_column`"
         ) from None

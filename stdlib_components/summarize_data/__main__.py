@@ -71,6 +71,27 @@ def _drawn(text: str) -> str:
     return text.replace("$", r"\$")
 
 
+_DRAWABLE = 1e306  # (1e307 draws; 1e308 and beyond fail in matplotlib's ticks)
+
+
+def _bins(column):
+    """How many bins, or their edges where numpy cannot make them (the step failed with a
+    traceback): one value too big to widen by numpy's 0.5 (a constant 1e17) is one bin, its
+    other edge the next float towards zero. None for values near the largest float (1e308),
+    whose axis matplotlib cannot tick (its margins overflow)."""
+    import numpy as np
+
+    count = min(30, max(5, column.nunique()))
+    low, high = float(column.min()), float(column.max())
+    if max(abs(low), abs(high)) > _DRAWABLE:
+        return None
+    try:
+        np.histogram_bin_edges(column, count)
+        return count
+    except ValueError:
+        return [np.nextafter(low, 0.0), low] if low > 0 else [low, np.nextafter(low, 0.0)]
+
+
 def draw(frame, columns: list[str], path: str) -> list[str]:
     import matplotlib
 
@@ -87,8 +108,11 @@ def draw(frame, columns: list[str], path: str) -> list[str]:
         column = _comparable(frame[name]).dropna()
         if is_numeric(column):
             column = _finite(column).astype("float64")  # a histogram needs a finite range
-        if is_numeric(column) and len(column):
-            ax.hist(column, bins=min(30, max(5, column.nunique())), color="#4878a8")
+        bins = _bins(column) if is_numeric(column) and len(column) else None
+        if bins is not None:
+            ax.hist(column, bins=bins, color="#4878a8")
+        elif is_numeric(column) and len(column):
+            ax.text(0.5, 0.5, "values too large\nto draw", ha="center", va="center", transform=ax.transAxes)
         elif len(column):
             counts = column.astype("string").value_counts().head(TOP_VALUES)
             ax.barh([_drawn(str(v)[:20]) for v in counts.index][::-1], list(counts.values)[::-1], color="#a86848")
