@@ -80,10 +80,10 @@ def _sweep(space: str = "      x: {type: uniform, min_value: 0, max_value: 1}\n"
 
 
 SWEEP_REFUSALS = [
-    (  # a distribution pipe does not sample
-        _sweep("      x: {type: normal, mu: 0, sigma: 1}\n", "    limits: {max_total_trials: 2}\n"),
-        "pipeline.yml:7:17: search_space of sweep job 's': 'x' is sampled from a 'normal' distribution",
-        "use choice, uniform, loguniform or randint",
+    (  # a normal of no spread (a normal is sampled since the sweep distributions were added)
+        _sweep("      x: {type: normal, mu: 0, sigma: 0}\n", "    limits: {max_total_trials: 2}\n"),
+        "pipeline.yml:7:10: search_space of sweep job 's': 'x' (normal) must be [mu, sigma] with sigma above 0",
+        "a normal takes mu and sigma",
     ),
     (  # a grid over a continuous range
         _sweep(extra="    sampling_algorithm: grid\n"),

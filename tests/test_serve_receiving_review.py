@@ -149,7 +149,7 @@ def _tmpfs(mnt, size: str):
 
 class _Server(Server):
     def __init__(self, root, log_dir, *args: str):
-        self.root, self.args, self.env, self.clients = root, args, None, []
+        self.root, self.args, self.env, self.files, self.clients = root, args, None, None, []
         self.log_path = log_dir / f"serve-{time.monotonic_ns()}.log"
         self.start()
 

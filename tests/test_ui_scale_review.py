@@ -104,9 +104,9 @@ def test_the_newest_jobs_of_a_long_history_are_read_without_reading_every_job(tm
     read = []
     real = jobs_mod.job_from_row
 
-    def counted(row):  # (the real conversion, counted: no mock)
+    def counted(row, *args, **kwargs):  # (the real conversion, counted: no mock)
         read.append(row)
-        return real(row)
+        return real(row, *args, **kwargs)
 
     monkeypatch.setattr(jobs_mod, "job_from_row", counted)
     newest = store.jobs(limit=20)

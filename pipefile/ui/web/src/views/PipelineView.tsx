@@ -38,7 +38,10 @@ export function PipelineView() {
   const [direction, setDirection] = useState<"RIGHT" | "DOWN">("RIGHT");
   const [side, setSide] = useState<"outline" | "library">("outline");
   const [saving, setSaving] = useState<Preview | null>(null);
-  const [conflict, setConflict] = useState<{ diff: string; message: string; ops: Operation[] } | null>(null);
+  // (ready: the view reloaded with the file as it is now; the draft is applied to that only)
+  const [conflict, setConflict] = useState<{ diff: string; message: string; ops: Operation[]; ready: boolean } | null>(
+    null,
+  );
   const [notice, setNotice] = useState<string | null>(null);
   const [runOpen, setRunOpen] = useState(false);
   const [runChoice, setRunChoice] = useState<RunChoice>({ targets: [], params: {}, force: false });
@@ -201,8 +204,11 @@ export function PipelineView() {
   // offered to be applied to the new file (a reload alone would find no draft for its digest).
   const conflicted = async (e: unknown, ops: Operation[]): Promise<boolean> => {
     if (!(e instanceof HttpError && e.status === 409)) return false;
-    setConflict({ diff: String(e.body.diff ?? ""), message: errorText(e), ops });
+    setConflict({ diff: String(e.body.diff ?? ""), message: errorText(e), ops, ready: false });
     await load();
+    // Offered once the view holds the new file: applied before, the reload that ended after it
+    // replaced the draft with the new file's (none), and the changes were gone.
+    setConflict((c) => (c && c.ops === ops ? { ...c, ready: true } : c));
     return true;
   };
   const startSave = async () => {
@@ -450,6 +456,7 @@ export function PipelineView() {
           <Diff text={conflict.diff} />
           <button
             data-testid="conflict-reapply"
+            disabled={!conflict.ready}
             onClick={() => {
               change(() => ({ ops: conflict.ops, redo: [] }));
               setConflict(null);
