@@ -154,8 +154,9 @@ def parse_param_overrides(
         if refused is not None:
             found.append(refused)
             continue
-        out[name] = value  # (given twice: the last wins, as a script's default and the user's
-        # value on one line mean; overridden_params says so)
+        # (given twice: the last wins, as a script's default before the user's value means it;
+        # overridden_params says so)
+        out[name] = value
     if errors is None:
         raise_all(found)
     return out
