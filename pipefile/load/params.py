@@ -110,7 +110,10 @@ def parse_param_overrides(
                 )
             )
             continue
-        value = convert_param_text(text, param.type)
+        # A Pipefile's default may be .inf or .nan (YAML reads them; job records, the designer and
+        # pipe serve write them as text), so -p reads them too: a value the file can hold is one
+        # -p can give, in YAML's spelling or Python's (`inf`, `-Infinity`, `nan`).
+        value = convert_param_text(text, param.type, finite=False)
         if value is None:
             shown = printable(pair if len(pair) <= 80 else f"{pair[:60]}... ({len(text)} characters)")
             t = text.strip()
@@ -119,26 +122,6 @@ def parse_param_overrides(
                     PipefileError(
                         f"-p {shown}: a number of more than {numbers.MAX_INT_CHARS} characters, more than pipe reads",
                         hint="write a smaller number",
-                    )
-                )
-                continue
-            if param.type == spec.NUMBER and _not_finite(t):  # a number, but none a param holds
-                found.append(
-                    PipefileError(
-                        f"-p {shown}: param '{name}' is a number, and {text!r} is not a finite one "
-                        "(no nan, no infinity, nothing past about 1.8e308)",
-                        param.loc,
-                        "give a finite number, e.g. 0.01",
-                    )
-                )
-                continue
-            if param.type == spec.LIST and _not_finite_list(t):
-                found.append(
-                    PipefileError(
-                        f"-p {shown}: param '{name}' is a list, and {text!r} holds a number that is not "
-                        "finite (NaN, Infinity, or past about 1.8e308), which JSON has none of",
-                        param.loc,
-                        'give finite numbers, or the value as text: ["nan"]',
                     )
                 )
                 continue
@@ -277,20 +260,24 @@ def _type_hint(param: spec.Param, text: str) -> str:
     return hint
 
 
-def convert_param_text(text: str, typ: str) -> Any:
+def convert_param_text(text: str, typ: str, finite: bool = True) -> Any:
     """The value of `text` as a param of type `typ`; None when it is not one. Numbers are
-    read as in a Pipefile (`load.numbers`): `1e-3`, `.5`, `1_000`, `0x1F`."""
+    read as in a Pipefile (`load.numbers`): `1e-3`, `.5`, `1_000`, `0x1F`. With `finite`
+    (a value sent as JSON, which has none), no nan or infinity; without it (-p, read as the
+    Pipefile's default is), `.inf`, `inf`, `-Infinity`, `.nan`, `nan` and `1e999` too."""
     t = text.strip()
     if typ in (spec.INTEGER, spec.NUMBER):
         v = numbers.parse(t)
         if typ == spec.INTEGER:
             return v if isinstance(v, int) else None
+        if v is None and not finite and t.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            return float(t)  # (Python's spellings, which YAML reads as text)
         try:
-            return float(v) if v is not None and math.isfinite(v) else None
+            return float(v) if v is not None and (not finite or math.isfinite(v)) else None
         except OverflowError:  # an integer past what a float holds
             return None
     if typ == spec.LIST:
-        return _list_text(t)
+        return _list_text(t, finite)
     if typ == spec.BOOLEAN:
         low = t.lower()
         if low in ("true", "yes", "on", "1"):
@@ -307,26 +294,9 @@ def _non_finite_items(v: Any) -> bool:
     return isinstance(v, list) and any(isinstance(x, float) and not math.isfinite(x) for x in v)
 
 
-def _not_finite_list(t: str) -> bool:
-    import json
-
-    try:
-        return t.startswith("[") and _non_finite_items(json.loads(t))
-    except ValueError:
-        return False
-
-
-def _not_finite(t: str) -> bool:
-    """True for text that names nan or an infinity (`nan`, `.inf`, `-Infinity`) or a number
-    that overflows a float (`1e999`): Python's and YAML's spellings both."""
-    if t.lower().lstrip("+-").lstrip(".") in ("nan", "inf", "infinity"):
-        return True
-    v = numbers.parse(t)
-    return isinstance(v, float) and not math.isfinite(v)
-
-
-def _list_text(t: str) -> Any:
-    """A list param's value: a JSON list (`["a", 2]`), else comma-separated text (`a,b`)."""
+def _list_text(t: str, finite: bool = True) -> Any:
+    """A list param's value: a JSON list (`["a", 2]`, and without `finite` `[1, Infinity]`, as
+    Python's json reads it), else comma-separated text (`a,b`)."""
     if t.startswith("["):
         import json
 
@@ -334,7 +304,7 @@ def _list_text(t: str) -> Any:
             v = json.loads(t)
         except ValueError:
             return None
-        return tuple(v) if spec.value_fits(v, spec.LIST) and not _non_finite_items(v) else None
+        return tuple(v) if spec.value_fits(v, spec.LIST) and not (finite and _non_finite_items(v)) else None
     return tuple(x.strip() for x in t.split(",") if x.strip())
 
 
