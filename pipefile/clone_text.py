@@ -27,6 +27,23 @@ def render(value: Any) -> str:
     return out[1:-1]
 
 
+def render_value(value: Any) -> str:
+    """`render`, and a list param's value as a flow list of such scalars: `[1, .inf, "1e-3"]`."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(render(x) for x in value) + "]"
+    return render(value)
+
+
+def _span(node, new: str) -> tuple:
+    """(start, end, new) replacing `node`'s own text with `new`. A block list's end mark lies past
+    the line break (and the next key's indentation) after its last item, which a replacement
+    would swallow; and its items may sit at its key's indentation (`default:` over `- 1`),
+    where a flow list is no value: the list replacing it is indented two more."""
+    if isinstance(node, yaml.SequenceNode) and not node.flow_style and node.value:
+        return node.start_mark.index, _span(node.value[-1], new)[1], "  " + new
+    return node.start_mark.index, node.end_mark.index, new
+
+
 def set_param_defaults(text: str, values: dict) -> str:
     """The Pipefile text with each param's default set to `values[param]`; everything
     else (comments, layout, order) stays as written."""
@@ -41,15 +58,15 @@ def set_param_defaults(text: str, values: dict) -> str:
         name = knode.value
         if name not in values:
             continue
-        new = render(values[name])
-        if isinstance(vnode, yaml.ScalarNode):  # shorthand: NAME: DEFAULT
-            edits.append((vnode.start_mark.index, vnode.end_mark.index, new))
+        new = render_value(values[name])
+        if isinstance(vnode, (yaml.ScalarNode, yaml.SequenceNode)):  # shorthand: NAME: DEFAULT (a list param's)
+            edits.append(_span(vnode, new))
             continue
         if not isinstance(vnode, yaml.MappingNode):
             continue
         default = next((v for k, v in vnode.value if k.value == "default"), None)
         if default is not None:
-            edits.append((default.start_mark.index, default.end_mark.index, new))
+            edits.append(_span(default, new))
         elif vnode.flow_style or not vnode.value:
             at = text.index("{", vnode.start_mark.index) + 1
             edits.append((at, at, f"default: {new}, " if vnode.value else f"default: {new}"))
@@ -89,8 +106,18 @@ def pin_artifacts(text: str, pins: dict) -> str:
 
 def param_flags(values: dict) -> list:
     """`NAME=VALUE` for `pipe run -p` of each of `values` ({param: value}), as -p reads it
-    back by the param's type: text as it is, a number or a boolean as YAML writes it."""
-    return [f"{name}={value if isinstance(value, str) else render(value)}" for name, value in sorted(values.items())]
+    back by the param's type: text as it is, a number or a boolean as YAML writes it, a list
+    as JSON (-p reads `[x, y]`, YAML's flow list, as no list)."""
+    return [f"{name}={_flag_value(value)}" for name, value in sorted(values.items())]
+
+
+def _flag_value(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        import json
+
+        # (nan and infinity as Python's json writes them, which -p reads back)
+        return json.dumps(list(value), ensure_ascii=False)
+    return value if isinstance(value, str) else render(value)
 
 
 # What ends a comment line in a Pipefile (YAML's line breaks) or a Python module, and what YAML

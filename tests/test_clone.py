@@ -431,3 +431,29 @@ def pipeline(tag: str = "a"):
     assert r.json["run_params"] == [f"tag={value}"]
     r = Repo(dest).pipe("run", "-f", "build.py", "-p", f"tag={value}")
     assert r.code == 0 and "restored" in r.err and " ran" not in r.err, str(r)
+
+
+def test_clone_of_a_job_run_with_a_list_param_sets_it_as_the_default(repo, tmp_path):
+    # A list param given with -p (sizes=x,y or a JSON list) made every clone of that job fail,
+    # exit 2: the shorthand `sizes: [1, 2]` (or a block list) was not edited, and the -p flag
+    # offered instead wrote YAML's `[x, y]`, which -p reads as no list. Now its default is set.
+    steps = "".join(
+        f"  {step}:\n    inputs: {{x: '${{{{params.{p}}}}}'}}\n    foreach: ${{{{inputs.x}}}}\n"
+        f"    command: echo ${{{{inputs.x}}}} ${{{{params.n}}}} > ${{{{outputs.o}}}}\n    outputs: {{o: build/{step}/}}\n"
+        for step, p in (("a", "sizes"), ("b", "more"), ("c", "long"))
+    )
+    repo.pipefile(
+        "version: 1\nparams:\n  sizes: [1, 2]\n  more:\n    - a\n    - b\n  long:\n    type: list\n"
+        "    default:\n    - 1e-3\n  n: 1  # kept\nsteps:\n" + steps
+    )
+    flags = ["-p", "sizes=x,y", "-p", 'more=["1e-3", "c d", 5]', "-p", "long=[1, Infinity]"]
+    repo.pipe("run", *flags, check=True)
+    r = repo.pipe("clone", "last", "-o", str(tmp_path / "c"))
+    assert r.code == 0, str(r)
+    text = (tmp_path / "c" / "Pipefile").read_text()
+    assert "sizes: [x, y]\n" in text and '  more:\n      ["1e-3", c d, 5]\n' in text
+    assert "  n: 1  # kept\n" in text and "    default:\n      [1, .inf]\n" in text, text
+    c = Repo(tmp_path / "c")
+    r = c.pipe("run", check=True)
+    assert "restored" in r.err and " ran" not in r.err, str(r)
+    assert c.read("build/a/x") == "x 1\n" and c.read("build/b/c d") == "c d 1\n" and c.read("build/c/inf") == "inf 1\n"
