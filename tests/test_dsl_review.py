@@ -581,3 +581,39 @@ def test_a_module_that_ends_the_process_while_loading_is_an_error_not_a_success(
     )
     r = repo.pipe("run", "-f", "proj/build.py")
     assert r.code == 0 and repo.read("proj/build/b/out") == "a\n", str(r)
+
+
+def test_a_loaded_component_runs_the_script_of_its_own_folder_from_a_module_two_folders_away(repo: Repo):
+    # `command: python score.py ...` in lib/steps/score/component.yaml, loaded by
+    # lib/steps/defs.py and used by build.py: its code: was rebased (lib/steps/score/score.py
+    # in the key) but its command was copied as written and ran in the workspace, so the step
+    # ran the workspace's own score.py (or failed: no such file) while its key named another.
+    repo.write(
+        "lib/steps/score/component.yaml",
+        "name: score\ninputs:\n  n: {type: integer, default: 3}\noutputs:\n  o: {type: uri_file}\n"
+        "code: [score.py, conf.txt]\n"
+        "command: python score.py ${{inputs.n}} 'conf.txt' ${{outputs.o}} && python -m json.tool /dev/null || true\n",
+    )
+    repo.write(
+        "lib/steps/score/score.py",
+        "import sys\nopen(sys.argv[3], 'w').write('score ' + sys.argv[1] + ' ' + open(sys.argv[2]).read())\n",
+    )
+    repo.write("lib/steps/score/conf.txt", "v1\n")
+    repo.write("score.py", "import sys\nopen(sys.argv[3], 'w').write('the wrong score.py\\n')\n")
+    repo.write("conf.txt", "the wrong conf\n")
+    repo.write("lib/__init__.py", "")
+    repo.write("lib/steps/__init__.py", "")
+    repo.write("lib/steps/defs.py", "from pipefile import dsl\n\nscore = dsl.load_component('score/component.yaml')\n")
+    repo.write(
+        "build.py",
+        "from lib.steps.defs import score\n\nfrom pipefile import dsl\n\n\n@dsl.pipeline(name='p')\n"
+        "def p(n: int = 4):\n    s = score(n=n)\n    s.outputs.o.path = 'build/o.txt'\n\n\npipeline = p()\n",
+    )
+    r = repo.pipe("run", "-f", "build.py")
+    assert r.code == 0 and repo.read("build/o.txt") == "score 4 v1\n", str(r)
+    assert "not in its code" not in r.err, str(r)
+    repo.write("lib/steps/score/conf.txt", "v2\n")  # (its own file: in its key, so the step reruns)
+    assert "1 ran" in repo.pipe("run", "-f", "build.py", check=True).err and repo.read("build/o.txt") == "score 4 v2\n"
+    exported = repo.pipe("export", "build.py", check=True).out
+    assert "python lib/steps/score/score.py ${{inputs.n}} lib/steps/score/conf.txt ${{outputs.o}}" in exported
+    assert "-m json.tool /dev/null" in exported  # (a module is no file of the folder)

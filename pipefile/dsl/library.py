@@ -7,9 +7,10 @@ A relative path is read from the folder of the file that calls `load_component`.
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
-from .. import spec
+from .. import lazyre, spec
 from ..errors import PipefileError
 from .components import Component, OutputPort
 from .ports import InputPort
@@ -78,11 +79,57 @@ class LoadedComponent(Component):
             out["key_includes"] = list(c.key_includes)
         if c.metrics:
             out["metrics"] = list(c.metrics)
-        out["command"] = c.command if isinstance(c.command, str) else list(c.command)
+        out["command"] = self._command(root)
         return out
+
+    def _command(self, root: str):
+        """The command with each word that names a file of the component's folder (`python
+        score.py`) rebased as its `code:` is: the command runs in the pipeline's workspace,
+        where `score.py` is another file, or none."""
+        c = self.component
+        folder = self.src[0]
+        if os.path.realpath(folder) == os.path.realpath(root):
+            return c.command if isinstance(c.command, str) else list(c.command)
+        code = [r.path for r in c.code]
+
+        def placed(word: str) -> Optional[str]:
+            if not word or word.startswith(("-", "/", "~")) or "${{" in word or "=" in word:
+                return None
+            path = os.path.normpath(word)
+            under_code = any(path == p or path.startswith(p.rstrip("/") + "/") for p in code)
+            if path.startswith("..") or not (under_code or os.path.isfile(os.path.join(folder, path))):
+                return None
+            return self._rebase(path, root, "file its command names")
+
+        if not isinstance(c.command, str):
+            words = list(c.command)
+            return [w if i and words[i - 1] == "-m" else placed(w) or w for i, w in enumerate(words)]
+        import shlex
+
+        tokens = [m.group(0) for m in _TOKEN.finditer(c.command)]
+        before = ""
+        for i, t in enumerate(tokens):
+            if t.isspace():
+                continue
+            before, after_m = t, before == "-m"  # (a module, imported from where it runs: no file)
+            joined = any(0 <= j < len(tokens) and not _BREAK.fullmatch(tokens[j]) for j in (i - 1, i + 1))
+            quoted = len(t) > 1 and t[0] == t[-1] and t[0] in "'\"" and not re.search(r"[$`\\]", t[1:-1])
+            if joined or after_m or not (quoted or _PLAIN.fullmatch(t)):
+                continue  # (part of a word with quotes or an expression, or no word)
+            new = placed(t[1:-1] if quoted else t)
+            if new is not None:
+                tokens[i] = shlex.quote(new)
+        return "".join(tokens)
 
     def environments(self, root: str) -> dict:
         return {n: _environment_body(e, lambda p, w: self._rebase(p, root, w)) for n, e in self._envs.items()}
+
+
+# A shell command's pieces: quoted text, an expression, a plain word (no quote, `$`, backslash
+# or operator in it), blanks, or one other character; a plain word between breaks is a word.
+_TOKEN = lazyre.Pattern(r"""'[^']*'?|"(?:\\.|[^"\\])*"?|\$\{\{.*?\}\}|[^\s'"`$\\;&|<>()]+|\s+|.""", re.S)
+_PLAIN = lazyre.Pattern(r"""[^\s'"`$\\;&|<>()]+""")
+_BREAK = lazyre.Pattern(r"\s+|[;&|<>()]")
 
 
 def _environment_body(e: spec.EnvSpec, rebase) -> dict:
