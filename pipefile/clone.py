@@ -170,6 +170,7 @@ def clone_job(ws: Workspace, ref: str, dest: Optional[str] = None) -> CloneResul
         for path, d in needed[1:]:
             ws.store.materialize(d, os.path.join(build, path), build)
             result.code.append(path)
+        _python_steps_changed(ws, job, build, result)
         state = os.path.join(build, STATE_DIR)
         os.makedirs(state, exist_ok=True)
         with open(os.path.join(state, ".gitignore"), "w") as f:
@@ -313,6 +314,48 @@ def _write_pipefile(ws: Workspace, job: Job, build: str, result: CloneResult) ->
             )
     result.params_set = [] if result.run_params else sorted(changed)
     result.pinned = [f"{step}.{iname}={name}:{version}" for (step, iname), (name, version) in sorted(pins.items())]
+
+
+def _python_steps_changed(ws: Workspace, job: Job, build: str, result: CloneResult) -> None:
+    """A Python pipeline's clone runs its module and the modules it imports as they are now (a
+    job keeps no copy of them): where they now build other commands than the job ran, the clone
+    would silently run those under the job's name. Say so, naming the steps."""
+    if not job.pipefile.endswith(".py"):
+        return
+    from . import graph as graph_mod
+
+    try:
+        pf, errors = loader.load_lenient(os.path.join(build, result.pipefile))
+        values = loader.resolve_params(pf, loader.parse_param_overrides(pf, result.run_params, errors), errors)
+        nodes = graph_mod.build(pf, values, check_exists=False).nodes if not errors else {}
+    except (PipefileError, OSError, ValueError):
+        nodes = {}
+    changed = ran_otherwise(nodes, ws.jobs.steps(job.id)) if nodes else []
+    if changed or not nodes:
+        now = "no pipeline they load" if not nodes else "other steps: " + "; ".join(changed[:3])
+        more = f"; and {len(changed) - 3} more" if len(changed) > 3 else ""
+        commit = f": check its files out at the job's commit ({job.git_commit[:12]})" if job.git_commit else ""
+        result.warnings.append(
+            f"job {job.id} ran a Python pipeline, whose modules are copied as they are now (a job keeps no "
+            f"copy of them), and they now build {now}{more}. The clone cannot run what job {job.id} ran{commit}"
+        )
+
+
+def ran_otherwise(nodes: dict, steps: list) -> list:
+    """Of a job's recorded `steps`, those the graph `nodes` built now runs another command
+    for (or has no step for), each said as "'STEP' ran `...`, the clone runs `...`"."""
+    from . import graph as graph_mod
+
+    changed = []
+    for s in steps:
+        node = nodes.get(s.step)
+        if node is None and s.step.split("[")[0] in nodes:
+            continue  # (a task of a map over a folder: made when it runs)
+        now = graph_mod.render_command(node) if node is not None else None
+        now = shlex.join(now) if isinstance(now, list) else now
+        if now != s.command:
+            changed.append(f"'{s.step}' ran `{s.command}`, " + (f"the clone runs `{now}`" if node else "now no step"))
+    return changed
 
 
 def _pipeline_object(job: Job) -> str:

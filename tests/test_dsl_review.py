@@ -617,3 +617,64 @@ def test_a_loaded_component_runs_the_script_of_its_own_folder_from_a_module_two_
     exported = repo.pipe("export", "build.py", check=True).out
     assert "python lib/steps/score/score.py ${{inputs.n}} lib/steps/score/conf.txt ${{outputs.o}}" in exported
     assert "-m json.tool /dev/null" in exported  # (a module is no file of the folder)
+
+
+STEPS_V = """\
+from pipefile import dsl
+
+make = dsl.command(name="make", command="echo VERSION > ${{outputs.o}}", outputs={"o": dsl.Output(type="uri_file")})
+"""
+BUILD_V = """\
+from steps import make
+
+from pipefile import dsl
+
+
+@dsl.pipeline(name="p")
+def p():
+    m = make()
+    m.outputs.o.path = "build/o.txt"
+
+
+pipeline = p()
+"""
+
+
+def test_a_clone_of_an_old_python_pipeline_job_says_it_cannot_run_what_the_job_ran(repo: Repo, tmp_path):
+    # A job keeps build.py, not the modules it imports: a clone of job 1, made after steps.py
+    # changed, ran job 2's command under job 1's name, without a word. Now the clone says which
+    # step would run what; a clone of a job whose modules are unchanged says nothing.
+    repo.write("steps.py", STEPS_V.replace("VERSION", "v1"))
+    repo.write("build.py", BUILD_V)
+    repo.pipe("run", "-f", "build.py", check=True)
+    repo.write("steps.py", STEPS_V.replace("VERSION", "v2"))
+    repo.pipe("run", "-f", "build.py", check=True)
+    r = repo.pipe("clone", "-f", "build.py", "1", "-o", str(tmp_path / "c1"))
+    assert r.code == 0 and "warning: job 1 ran a Python pipeline, whose modules are copied as they are now" in r.err
+    assert "'m' ran `echo v1 > build/o.txt`, the clone runs `echo v2 > build/o.txt`" in r.err, str(r)
+    assert "The clone cannot run what job 1 ran" in r.err, str(r)
+    r = repo.pipe("clone", "-f", "build.py", "2", "-o", str(tmp_path / "c2"))
+    assert r.code == 0 and "warning" not in r.err, str(r)
+
+
+def test_the_designer_draws_an_old_python_pipeline_job_from_its_records_not_todays_modules(repo: Repo, tmp_path):
+    # The job page drew the graph built from today's modules whenever its step names matched:
+    # job 1's step showed today's command, not the one it ran. Now such a job is drawn from
+    # what it recorded (as one whose steps are gone from today's pipeline already was).
+    pytest = __import__("pytest")
+    pytest.importorskip("httpx")
+    from test_ui_server import Ui  # (a real `pipe ui` process)
+
+    repo.write("steps.py", STEPS_V.replace("VERSION", "v1"))
+    repo.write("build.py", BUILD_V)
+    repo.pipe("run", "-f", "build.py", check=True)
+    repo.write("steps.py", STEPS_V.replace("VERSION", "v2"))
+    repo.pipe("run", "-f", "build.py", check=True)
+    ui = Ui(repo.root, "-f", "build.py")
+    try:
+        old = ui.get("/api/jobs/1").json()["graph"]["nodes"]
+        new = ui.get("/api/jobs/2").json()["graph"]["nodes"]
+    finally:
+        ui.close()
+    assert [n["name"] for n in old] == ["m"] and old[0]["component"] is None, old  # (from the records)
+    assert new[0]["component"] == "make", new  # (today's graph: what job 2 ran)

@@ -153,6 +153,11 @@ def job_graph(ws, job, steps: list, running: list) -> dict:
     outcome = {s.step: s for s in steps}
     live = {r["step"]: r for r in running}
     graph = _job_pipefile_graph(ws, job)
+    if graph is not None and job.pipefile.endswith(".py"):
+        from ..clone import ran_otherwise
+
+        if ran_otherwise(graph.nodes, steps):  # (its modules, as they are today, build other commands)
+            graph = None
     doc = graph_json(graph) if graph is not None else None
     if doc is not None and not outcome.keys() <= {n["name"] for n in doc["nodes"]}:
         # (built now, it lacks a step the job ran: a Python pipeline's module is run as it is
