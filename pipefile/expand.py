@@ -447,7 +447,8 @@ def draw(rng: random.Random, kind: str, vs: tuple):
     if kind not in ROUNDED:
         return float(f"{x:.6g}")
     q = vs[2]
-    steps = round(x / q)
+    ratio = x / q  # (past a float only for a draw past 8 sigma, which the load's bounds leave out)
+    steps = round(ratio if math.isfinite(ratio) else math.copysign(1e307, ratio))
     return steps * q if isinstance(q, int) and not isinstance(q, bool) else float(f"{steps * q:.6g}")
 
 

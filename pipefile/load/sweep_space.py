@@ -128,7 +128,9 @@ def problem(kind: str, values: tuple) -> str:
             return f"{shape} with sigma above 0"
         if kind.endswith("lognormal") and values[0] + 8 * values[1] > MAX_EXPONENT:
             return f"{shape}, its draws exp(x) within a float: mu + 8 sigma at most {MAX_EXPONENT:g}"
-        return ""
+        if not math.isfinite(abs(values[0]) + 8 * values[1]):  # (normal: [1e308, 1e308] drew inf)
+            return f"{shape}, its draws within a float: |mu| + 8 sigma at most about 1.8e308"
+        return _q_fits(kind, values)
     lo, hi = values[0], values[1]
     if kind == "randint" and not (isinstance(lo, int) and isinstance(hi, int)):
         return f"{shape}: whole numbers"
@@ -136,6 +138,26 @@ def problem(kind: str, values: tuple) -> str:
         return f"{shape} with low above 0"
     if lo >= hi:
         return f"{shape} with low < high"
+    return _q_fits(kind, values)
+
+
+def _q_fits(kind: str, values: tuple) -> str:
+    """What is wrong with a q form's q for its range ("" when nothing): a draw divided by a q
+    far smaller than it passes a float (`quniform: [0, 1e300, 1e-300]` stopped pipe, exit 70)."""
+    if kind not in ROUNDED:
+        return ""
+    a, b, q = values
+    if kind in ("quniform", "qloguniform"):
+        far = max(abs(a), abs(b))
+    elif kind == "qnormal":
+        far = abs(a) + 8 * b
+    else:
+        far = math.exp(min(a + 8 * b, MAX_EXPONENT))
+    if not math.isfinite(far / q):
+        return f"must be {_ARGUMENTS[kind]} with q not so small: its draws divided by q pass a float"
+    if kind in ("quniform", "qloguniform") and math.floor(b / q + 1e-9) < math.ceil(a / q - 1e-9):
+        # (quniform: [1, 2, 5] drew 0 every time: one value, outside the range)
+        return f"must be {_ARGUMENTS[kind]} with a multiple of q between low and high: every draw falls outside"
     return ""
 
 
