@@ -792,3 +792,51 @@ def test_pipe_import_azureml_keeps_the_enum_of_a_number_input_written_as_an_inte
     assert r.code == 0, str(r)
     assert "type: integer\n        enum:\n        - 1\n        - 2\n" in repo.read("Pipefile"), repo.read("Pipefile")
     assert repo.pipe("validate").code == 0
+
+
+def test_an_input_s_long_form_takes_a_boolean_value_as_the_docs_say(repo):
+    # `{value: true}` was refused with "a value must be a number, a string or a boolean": the
+    # check refused the boolean it named (docs/pipefile.md: a value is a number, a string or a
+    # boolean). The short form `flag: true` was taken all along.
+    repo.pipefile(
+        """\
+        steps:
+          m:
+            inputs: {f: {value: true}, g: {type: boolean, value: false}, h: true}
+            command: echo ${{inputs.f}} ${{inputs.g}} ${{inputs.h}} > ${{outputs.o}}
+            outputs: {o: o.txt}
+        """
+    )
+    r = repo.pipe("run")
+    assert r.code == 0 and repo.read("o.txt") == "true false true\n", str(r)
+    repo.pipefile(
+        """\
+        steps:
+          m:
+            inputs: {f: {value: [1]}}
+            command: echo ${{inputs.f}}
+        """
+    )
+    r = repo.pipe("validate")
+    assert r.code == 2 and "a value must be a number, a string or a boolean" in r.err, str(r)
+
+
+def test_a_path_input_given_as_value_is_told_to_write_path_not_to_bind_a_param(repo):
+    # `{type: uri_folder, value: data}` said "bind a uri_folder: a literal value or
+    # ${{params.NAME}} of type uri_folder": it was a literal value, and a param never feeds a
+    # path. Now it says that a path is written with path:.
+    repo.write("data/a.txt", "x")
+    repo.pipefile(
+        """\
+        steps:
+          m:
+            foreach: ${{inputs.f}}
+            inputs: {f: {type: uri_folder, value: data}}
+            command: cat ${{inputs.f}} > ${{outputs.o}}
+            outputs: {o: build/m/}
+        """
+    )
+    r = repo.pipe("validate")
+    assert r.code == 2 and "input 'f' of step 'm' is a uri_folder (a path), given as value: 'data'" in r.err, str(r)
+    assert "hint: write path: for a file or folder: {type: uri_folder, path: data}" in r.err, str(r)
+    assert "params.NAME" not in r.err, str(r)

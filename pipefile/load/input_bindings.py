@@ -161,14 +161,21 @@ class InputBindingReader:
             return Binding(BIND_PATH, loc, p, type=dtype)
         vnode = f["value"]
         v = r.value(vnode)
-        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        if not isinstance(v, (bool, int, float, str)):  # (a boolean is one: `{value: true}` was refused)
             r.error(
                 vnode,
                 f"input '{iname}' of {what}: a value must be a number, a string or a boolean",
                 "leave the input out (or write null) to give it no value",
             )
             return None
-        if dtype is not None and not spec.value_fits(v, dtype if dtype not in spec.PATH_TYPES else "x"):
+        if dtype in spec.PATH_TYPES:  # (the hint said "a literal value or a param", neither of which is a path)
+            r.error(
+                vnode,
+                f"input '{iname}' of {what} is {a(dtype)} (a path), given as value: {v!r}",
+                f"write path: for a file or folder: {{type: {dtype}, path: {v}}}",
+            )
+            return None
+        if dtype is not None and not spec.value_fits(v, dtype):
             r.error(vnode, f"input '{iname}' of {what} expects {a(dtype)}, not {v!r}", value_hint(dtype))
             return None
         return Binding(BIND_VALUE, loc, value=float(v) if dtype == spec.NUMBER else v)
