@@ -840,3 +840,21 @@ def test_a_path_input_given_as_value_is_told_to_write_path_not_to_bind_a_param(r
     assert r.code == 2 and "input 'f' of step 'm' is a uri_folder (a path), given as value: 'data'" in r.err, str(r)
     assert "hint: write path: for a file or folder: {type: uri_folder, path: data}" in r.err, str(r)
     assert "params.NAME" not in r.err, str(r)
+
+
+def test_an_empty_foreach_glob_is_told_empty_not_a_path(repo):
+    # `glob: ""` was told "must match names in the folder, not paths": it names no path.
+    repo.write("data/a.txt", "x")
+    repo.pipefile(
+        """\
+        steps:
+          m:
+            foreach: {over: "${{inputs.f}}", glob: ""}
+            inputs: {f: data}
+            command: cat ${{inputs.f}} > ${{outputs.o}}
+            outputs: {o: build/m/}
+        """
+    )
+    r = repo.pipe("validate")
+    assert r.code == 2 and "Pipefile:3:" in r.err and "glob of foreach of step 'm' is empty" in r.err, str(r)
+    assert "not paths" not in r.err and "or leave glob out" in r.err, str(r)

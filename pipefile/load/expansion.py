@@ -157,7 +157,10 @@ def _foreach(r: NodeReader, knode: Node, node: Node, what: str) -> Optional[spec
             g = r.string(f["glob"], f"glob of {where}")
             if g is None:
                 return None
-            if "/" in g or not g.strip():
+            if not g.strip():  # (it was told "must match names, not paths", which it is not)
+                r.error(f["glob"], f"glob of {where} is empty", "write a pattern, e.g. '*.csv', or leave glob out")
+                return None
+            if "/" in g:
                 r.error(f["glob"], f"glob of {where} must match names in the folder, not paths", "write e.g. '*.csv'")
                 return None
             glob = g
