@@ -731,3 +731,37 @@ def test_two_mounts_on_one_target_are_an_error_when_the_pipefile_loads(repo):
               s: {{command: 'true', environment: d}}
         """)
         assert [e.message for e in validation_errors(repo.root)] == [said]
+
+
+def test_a_run_of_another_pipefile_keeps_this_workspaces_records(repo, tmp_path):
+    # Was: `pipe run -f train.Pipefile` replaced .pipe/environments.json with its own
+    # environments only, and prune never read this workspace's record: `pipe envs prune`
+    # (of Pipefile) then removed the venv train.Pipefile's steps are built in.
+    repo.write("req.txt", "# nothing to install\n")
+    repo.pipefile("""
+        environments:
+          a: {type: venv}
+        steps:
+          s: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: a}
+    """)
+    repo.write(
+        "train.Pipefile",
+        """
+        environments:
+          b: {type: venv, requirements: req.txt}
+        steps:
+          t: {command: 'echo b > ${{outputs.o}}', outputs: {o: out/b.txt}, environment: b}
+        """,
+    )
+    assert repo.outcomes("-f", "train.Pipefile", timeout=300) == {"t": "ran"}
+    assert repo.outcomes(timeout=300) == {"s": "ran"}
+    builds = repo.pipe("envs", "--json", check=True).json["builds"]
+    assert len(builds) == 2 and all(b["used"] for b in builds), builds
+    r = repo.pipe("envs", "prune", check=True)
+    assert "no unused environment builds" in r.out, str(r)
+    assert repo.outcomes("-f", "train.Pipefile") == {"t": "fresh"}
+    # The other way round too, and the record of a Pipefile removed no longer keeps its build.
+    assert "no unused" in repo.pipe("envs", "prune", "-f", "train.Pipefile", check=True).out
+    (repo.root / "train.Pipefile").unlink()
+    r = repo.pipe("envs", "prune", check=True)
+    assert "removed 1 unused" in r.out and "(b," in r.out, str(r)
