@@ -765,3 +765,115 @@ def test_a_run_of_another_pipefile_keeps_this_workspaces_records(repo, tmp_path)
     (repo.root / "train.Pipefile").unlink()
     r = repo.pipe("envs", "prune", check=True)
     assert "removed 1 unused" in r.out and "(b," in r.out, str(r)
+
+
+# A forwarder that, on SIGUSR1, stops taking connections (its socket gone) while those it
+# has go on: a daemon shutting down, whose last answers reach the requests made before.
+_CLOSING_PROXY = """
+import os, signal, socket, sys, threading
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1])
+srv.listen(64)
+def close(*_):
+    os.unlink(sys.argv[1])
+    srv.close()
+signal.signal(signal.SIGUSR1, close)
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    try:
+        c, _ = srv.accept()
+    except OSError:
+        break
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(sys.argv[2])
+    threading.Thread(target=pump, args=(c, u), daemon=True).start()
+    threading.Thread(target=pump, args=(u, c), daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def test_a_docker_daemon_stopped_with_sigterm_is_said_not_read_as_the_steps_failure(repo, tmp_path):
+    # Was: a dockerd stopped with SIGTERM stops its containers first, so the step's command
+    # died of a SIGTERM it never got from pipe, and the step read "exited with status 143",
+    # its log empty: the command's own failure, to all appearances.
+    import signal as signals
+
+    from envsupport import busybox_rootfs, docker_client, need
+
+    client = docker_client()
+    real = _real_socket()
+    need(real is not None and os.path.exists(real), "the daemon is not at a local unix socket")
+    image = f"pipefile-test/busybox-term:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    step = f"term{os.getpid()}"
+    front = str(tmp_path / "d.sock")
+    proxy = subprocess.Popen([sys.executable, "-c", _CLOSING_PROXY, front, real])
+    try:
+        for _ in range(50):
+            if os.path.exists(front):
+                break
+            time.sleep(0.1)
+        repo.pipefile(f"""
+            environments:
+              bb: {{type: docker, image: "{image}"}}
+            steps:
+              {step}: {{command: 'sleep 60; echo > ${{{{outputs.o}}}}', outputs: {{o: out/s.txt}}, environment: bb}}
+        """)
+        env = dict(os.environ, PIPE_PLAIN="1", DOCKER_HOST=f"unix://{front}")
+        env.pop("PIPE_STORE_DIR", None)
+        p = subprocess.Popen(
+            PIPE + ["run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while not (running := client.containers.list(filters={"label": f"org.pipefile.step={step}"})):
+            assert time.monotonic() < deadline and p.poll() is None, "the step's container never ran"
+            time.sleep(0.2)
+        time.sleep(1.0)  # (pipe is waiting for it)
+        proxy.send_signal(signals.SIGUSR1)  # the daemon shuts down: no new connection...
+        time.sleep(0.2)
+        running[0].kill(signal="SIGTERM")  # ...and stops its containers
+        out, err = p.communicate(timeout=90)
+        assert p.returncode == 1, err
+        log = (repo.root / f".pipe/jobs/1/{step}.log").read_text()
+        assert "the Docker daemon went away while the step ran" in log, (log, out, err)
+        assert "exited with status 143" not in out + err, out + err
+    finally:
+        proxy.kill()
+        proxy.wait()
+        for c in client.containers.list(all=True, filters={"label": f"org.pipefile.step={step}"}):
+            c.remove(force=True)
+        client.images.remove(image, force=True)
+
+
+def test_a_step_that_ends_of_a_sigterm_while_the_daemon_answers_keeps_its_status(repo, tmp_path):
+    # The other side of the above: the daemon still answers, so 143 is the command's own.
+    from envsupport import busybox_rootfs, docker_client
+
+    client = docker_client()
+    image = f"pipefile-test/busybox-own:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    try:
+        repo.pipefile(f"""
+            environments:
+              bb: {{type: docker, image: "{image}"}}
+            steps:
+              a: {{command: 'kill -TERM $$', environment: bb}}
+        """)
+        r = repo.pipe("run", timeout=120)
+        assert r.code == 1 and "status 143" in r.out + r.err, str(r)
+        assert "went away" not in repo.read(".pipe/jobs/1/a.log")
+    finally:
+        client.images.remove(image, force=True)

@@ -20,7 +20,7 @@ from typing import IO, Optional
 from ... import spec
 from ...workspace import STATE_DIR
 from ..base import WORKSPACE_VIEW, EnvError, Launch, shell_argv
-from .daemon import client, sdk
+from .daemon import client, sdk, unix_socket_problem
 
 RUN_LABEL = "org.pipefile.run"
 STEP_LABEL = "org.pipefile.step"
@@ -120,6 +120,7 @@ class ContainerProcess:
         self.rc: Optional[int] = None
         self._logs: Optional[threading.Thread] = None
         self._silent_since: Optional[float] = None  # when the daemon stopped answering
+        self._signalled = False  # pipe signalled it (Ctrl-C, a timeout): its 143 is pipe's doing
 
     def _daemon_gone(self, error: Exception) -> bool:
         """After a failed call: whether the daemon has not answered for DAEMON_GONE_SECONDS
@@ -167,7 +168,7 @@ class ContainerProcess:
         docker = sdk()
         while self.rc is None:
             try:
-                self.rc = int(self.container.wait(timeout=3600)["StatusCode"])
+                self.rc = self._ended(int(self.container.wait(timeout=3600)["StatusCode"]))
             except docker.errors.NotFound:
                 self.rc = 137  # removed under us (a later run cleaning up after a killed pipe)
             except Exception as e:  # noqa: BLE001 - a read timeout (keep waiting), or no daemon
@@ -188,13 +189,36 @@ class ContainerProcess:
         except Exception as e:  # noqa: BLE001 - the daemon does not answer: running, until it is given up
             return self.rc if self._daemon_gone(e) else None
         self._silent_since = None
-        return (
-            None
-            if self.container.status in ("created", "running", "restarting")
-            else int(self.container.attrs["State"].get("ExitCode", 0))
-        )
+        if self.container.status in ("created", "running", "restarting"):
+            return None
+        self.rc = self._ended(int(self.container.attrs["State"].get("ExitCode", 0)))
+        return self.rc
+
+    def _ended(self, rc: int) -> int:
+        """The step's status, the container's being `rc`. A daemon stopped with SIGTERM (or
+        killed by systemd after it) first stops its containers: the command dies of a signal
+        that neither it nor pipe sent. When the daemon then no longer answers, that is said,
+        and the step ends as one whose daemon went away, not as the command's own failure."""
+        if self._signalled or rc not in (128 + 15, 128 + 9):
+            return rc
+        for attempt in range(2):
+            if attempt:
+                time.sleep(0.5)  # (the daemon may close its socket just after the containers stop)
+            if _answers(self.container):
+                continue
+            _stop_local(self.marks)  # (its processes, should any be left)
+            with contextlib.suppress(Exception):
+                self.log.write(
+                    f"pipe: the Docker daemon went away while the step ran: it stopped the step's container "
+                    f"(exit status {rc}, killed by a signal) and no longer answers; the step is given up. "
+                    f"Start the daemon again (docker info), then rerun\n".encode()
+                )
+                self.log.flush()
+            return DAEMON_GONE_STATUS
+        return rc
 
     def signal(self, sig: int) -> None:
+        self._signalled = True
         try:
             self.container.kill(signal=int(sig))
         except Exception:  # noqa: BLE001 - not running any more
@@ -210,6 +234,19 @@ class ContainerProcess:
             if self.left_note:
                 _note_left(self.left_note)
         return False
+
+
+def _answers(container) -> bool:
+    """Whether the daemon takes a new request (a unix socket: whether it takes a connection,
+    at once; else a ping)."""
+    problem = unix_socket_problem(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+    if problem is not None:
+        return False
+    try:
+        container.client.api.ping()
+    except Exception:  # noqa: BLE001 - any failure to answer
+        return False
+    return True
 
 
 def _stop_local(marks: set) -> int:
