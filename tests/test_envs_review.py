@@ -877,3 +877,63 @@ def test_a_step_that_ends_of_a_sigterm_while_the_daemon_answers_keeps_its_status
         assert "went away" not in repo.read(".pipe/jobs/1/a.log")
     finally:
         client.images.remove(image, force=True)
+
+
+def test_containers_of_a_served_job_whose_server_was_killed_are_removed_by_the_next_serve(tmp_path):
+    # Was: `pipe serve` killed with -9 while a job ran a docker step: the restart stopped the
+    # step's processes and removed the job's working folder, which held the only record of
+    # its run, so its container was never removed (exited, kept for ever).
+    import signal as signals
+
+    from envsupport import busybox_rootfs, docker_client
+    from serve_site import Server, require_serve_deps, token, wait_state
+    from workspace_repo import Repo
+
+    require_serve_deps()
+    client = docker_client()
+    image = f"pipefile-test/busybox-serve:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    step = f"served{os.getpid()}"
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.pipefile(f"""
+        name: boxed
+        environments:
+          bb: {{type: docker, image: "{image}", network: none}}
+        steps:
+          {step}:
+            command: sleep 120; echo done > ${{{{outputs.out}}}}
+            outputs:
+              out: {{path: build/out.txt, output: true}}
+            environment: bb
+    """)
+
+    def ours():
+        return client.containers.list(all=True, filters={"label": f"org.pipefile.step={step}"})
+
+    try:
+        repo.pipe("publish", check=True)
+        tok = token(repo, "--scope", "admin")
+        server = Server(repo.root)
+        try:
+            c = server.client(tok)
+            job = c.post("/v1/endpoints/boxed/jobs", json={}).json()
+            wait_state(c, job["id"], ("running",), timeout=60)
+            deadline = time.monotonic() + 60
+            while not ours():
+                assert time.monotonic() < deadline, "the step's container never ran"
+                time.sleep(0.2)
+            server.stop(signals.SIGKILL)
+            assert len(ours()) == 1
+            server.start()
+            deadline = time.monotonic() + 30
+            while ours() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert ours() == [], "the killed server's container was kept"
+        finally:
+            server.stop(signals.SIGKILL)
+    finally:
+        for k in ours():
+            k.remove(force=True)
+        client.images.remove(image, force=True)

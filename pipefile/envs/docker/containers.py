@@ -6,7 +6,9 @@ command, if it runs on this machine, stopped (`_stop_local`). A container that c
 removed when its step ended (the daemon had gone away) is noted in the workspace,
 `.pipe/containers/RUN_ID` (an empty file), and so are the runs of a killed pipe whose
 containers could not be removed at the next run (no daemon then): the next run that reaches
-the daemon removes them, and the notes.
+the daemon removes them, and the notes. A served job's notes, and the runs of a job whose
+`pipe serve` was killed, are noted in the serving workspace (`served_runs_ended`) before the
+job's folder goes.
 """
 
 from __future__ import annotations
@@ -314,6 +316,25 @@ def remove_containers(run_ids, state_dir: Optional[str] = None) -> int:
         with contextlib.suppress(OSError):
             os.rmdir(notes)  # once empty: a run without notes does not reach for the daemon
     return n
+
+
+def served_runs_ended(job_state_dir: str, home_state_dir: str, stale: bool = False) -> list:
+    """The runs of a served job's working folder (its `.pipe/` is job_state_dir) whose
+    containers may be left, noted in the serving workspace's (home_state_dir) before the
+    folder, the only other record of them, is removed: the next `pipe run` or `pipe serve`
+    there removes them. `stale`: the job's server was killed, so its runs marked in progress
+    (workspace/running/) may have left containers too. Returns those runs."""
+    import importlib.util
+
+    runs = set(left_runs(job_state_dir))
+    if stale:
+        with contextlib.suppress(OSError):
+            runs.update(os.listdir(os.path.join(job_state_dir, "running")))  # (Workspace.running_dir)
+    if importlib.util.find_spec("docker") is None:
+        return []  # (without the SDK no step ran in a container)
+    for rid in runs:
+        _note_left(os.path.join(home_state_dir, LEFT_DIR, rid))
+    return sorted(runs)
 
 
 def _note_left(path: str) -> None:
