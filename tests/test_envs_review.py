@@ -937,3 +937,49 @@ def test_containers_of_a_served_job_whose_server_was_killed_are_removed_by_the_n
         for k in ours():
             k.remove(force=True)
         client.images.remove(image, force=True)
+
+
+def test_a_build_context_link_pointed_elsewhere_at_the_same_content_rebuilds_the_image(repo, tmp_path):
+    # Was: the identity of a build: folder (one with no .dockerignore, or a folder that its
+    # .dockerignore keeps whole) counted a link as what it points to, while the build is sent
+    # the link itself: a link pointed at another file of the same content (here one outside
+    # the context, which the image cannot reach) kept the old image, and its steps fresh.
+    from envsupport import busybox_rootfs, docker_client
+
+    client = docker_client()
+    base = f"pipefile-test/busybox-link:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=base.split(":")[0], tag=base.split(":")[1])
+    outside = tmp_path / "outside.txt"
+    outside.write_text("hello\n")
+    try:
+        repo.write("img/Dockerfile", f"FROM {base}\nCOPY . /app\n")
+        repo.write("img/a.txt", "hello\n")
+        repo.write("img/sub/b.txt", "hello\n")
+        os.symlink("a.txt", repo.root / "img/cfg")
+        os.symlink("b.txt", repo.root / "img/sub/cfg")
+        repo.pipefile("""
+            environments:
+              img: {type: docker, build: img}
+            steps:
+              s: {command: 'cat /app/cfg /app/sub/cfg > ${{outputs.o}}', outputs: {o: out/s.txt}, environment: img}
+        """)
+        seen = {_identity(repo, "img")}
+        (repo.root / "img/cfg").unlink()
+        os.symlink(outside, repo.root / "img/cfg")  # the same content, out of the context
+        seen.add(_identity(repo, "img"))
+        assert len(seen) == 2, "a link pointed elsewhere left the image's identity as it was"
+        # A folder that the .dockerignore keeps whole: its links are keyed as links too.
+        repo.write("img/.dockerignore", "*.md\n")
+        seen.add(_identity(repo, "img"))
+        (repo.root / "img/sub/cfg").unlink()
+        os.symlink(outside, repo.root / "img/sub/cfg")
+        seen.add(_identity(repo, "img"))
+        assert len(seen) == 4, "a link in a folder kept whole left the image's identity as it was"
+        # A link renamed, or a second link to one target: both are what the build is sent.
+        os.rename(repo.root / "img/sub/cfg", repo.root / "img/sub/cfg2")
+        seen.add(_identity(repo, "img"))
+        os.symlink(outside, repo.root / "img/sub/cfg3")
+        seen.add(_identity(repo, "img"))
+        assert len(seen) == 6
+    finally:
+        client.images.remove(base, force=True)  # (nothing was built: identities only)
