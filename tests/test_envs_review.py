@@ -983,3 +983,29 @@ def test_a_build_context_link_pointed_elsewhere_at_the_same_content_rebuilds_the
         assert len(seen) == 6
     finally:
         client.images.remove(base, force=True)  # (nothing was built: identities only)
+
+
+def test_requirements_named_through_environment_variables_are_part_of_the_venv_identity(repo, tmp_path):
+    # Was: pip expands ${NAME} in requirements files, but the identity read `-r ${REQS}/more.txt`
+    # and `${WHEELS}/foo.whl` as they are written: the file and the wheel pip installs were not
+    # keyed, so a wheel rebuilt (or an included file edited) left the venv and its steps stale.
+    _wheel(tmp_path / "wheels/foo-1.0-py3-none-any.whl", "one")
+    (tmp_path / "reqs").mkdir()
+    (tmp_path / "reqs/more.txt").write_text("${WHEELS}/foo-1.0-py3-none-any.whl\n")
+    repo.write("req.txt", "-r ${REQS}/more.txt\n")
+    repo.pipefile("""
+        environments:
+          v: {type: venv, requirements: req.txt}
+        steps:
+          a: {command: 'python -c "import foo; print(foo.VALUE)" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: v}
+    """)
+    env = {"REQS": str(tmp_path / "reqs"), "WHEELS": str(tmp_path / "wheels")}
+    assert repo.outcomes(timeout=300, env=env) == {"a": "ran"}
+    assert repo.read("out/a.txt").strip() == "one"
+    assert repo.outcomes(env=env) == {"a": "fresh"}
+    _wheel(tmp_path / "wheels/foo-1.0-py3-none-any.whl", "two")
+    assert repo.outcomes(timeout=300, env=env) == {"a": "ran"}
+    assert repo.read("out/a.txt").strip() == "two"
+    (tmp_path / "reqs/more.txt").write_text("${WHEELS}/foo-1.0-py3-none-any.whl  # edited\n")
+    st = {s["name"]: s for s in repo.pipe("status", "--json", env=env).json["steps"]}
+    assert [r["kind"] for r in st["a"]["reasons"]] == ["env_changed"], st["a"]
