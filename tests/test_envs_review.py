@@ -1009,3 +1009,19 @@ def test_requirements_named_through_environment_variables_are_part_of_the_venv_i
     (tmp_path / "reqs/more.txt").write_text("${WHEELS}/foo-1.0-py3-none-any.whl  # edited\n")
     st = {s["name"]: s for s in repo.pipe("status", "--json", env=env).json["steps"]}
     assert [r["kind"] for r in st["a"]["reasons"]] == ["env_changed"], st["a"]
+
+
+def test_a_requirements_include_split_over_two_lines_is_part_of_the_venv_identity(repo):
+    # Was: pip joins a line ending with a backslash to the next one, but the identity read
+    # `-r \` and `  more.txt` apart: the included file was not keyed, its edits went unseen.
+    repo.write("req.txt", "-r \\\n    more.txt\n")
+    repo.write("more.txt", "# one\n")
+    repo.pipefile("""
+        environments:
+          v: {type: venv, requirements: req.txt}
+        steps:
+          a: {command: 'true', environment: v}
+    """)
+    before = _identity(repo, "v")
+    repo.write("more.txt", "# two\n")
+    assert _identity(repo, "v") != before

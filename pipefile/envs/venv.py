@@ -409,7 +409,18 @@ def _lines(path: str) -> list:
             lines = f.read().splitlines()
     except OSError:
         return []
-    return [_ENV_VAR_RE.sub(lambda m: os.environ.get(m.group(1), m.group(0)), line) for line in lines]
+    # As pip reads them: a line ending with a backslash goes on on the next (`-r \` then the
+    # file's name; a hash-pinned requirement and its --hash lines), a comment line does not.
+    joined, part = [], ""
+    for line in lines:
+        if line.endswith("\\") and not line.lstrip().startswith("#"):
+            part += line[:-1]
+            continue
+        joined.append(part + line)
+        part = ""
+    if part:
+        joined.append(part)
+    return [_ENV_VAR_RE.sub(lambda m: os.environ.get(m.group(1), m.group(0)), line) for line in joined]
 
 
 def _runs(path: str) -> bool:
