@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Optional
 from .cache.registry import registered_workspaces
 from .envs import EnvError
 from .envs.cache import EnvCache, dir_size
-from .envs.usage import read_environments
+from .envs.usage import recorded_builds
 from .errors import PipefileError
 from .lazyclass import dataclass
 from .workspace import STATE_DIR
@@ -116,11 +116,15 @@ def _kept(pipe: Session) -> dict:
                 keep.setdefault(env.build_id(), []).append(here)
         except PipefileError:
             pass
+    pf = pipe.graph.pipefile
+    # This workspace's other Pipefiles (`pipe run -f train.Pipefile`) by their record too.
+    for build in recorded_builds(pipe.ws.dir, skip=os.path.relpath(pf.path, pf.root)):
+        if here not in keep.get(build, []):
+            keep.setdefault(build, []).append(here)
     roots = {os.path.realpath(r) for _, r in registered_workspaces(pipe.ws.store_root)} - {here}
     for root in sorted(roots):
-        for rec in read_environments(os.path.join(root, STATE_DIR)).values():
-            if isinstance(rec, dict) and rec.get("build"):
-                keep.setdefault(rec["build"], []).append(root)
+        for build in sorted(recorded_builds(os.path.join(root, STATE_DIR))):
+            keep.setdefault(build, []).append(root)
     return keep
 
 

@@ -462,7 +462,8 @@ class Session(MapRounds):
         `pipe envs prune` (from any workspace sharing the store) keeps them."""
         from .envs.usage import note_made
 
-        note_made(self.ws.dir, self.envs.made, keep=self.graph.pipefile.environments)
+        pf = self.graph.pipefile
+        note_made(self.ws.dir, self.envs.made, keep=pf.environments, pipefile=os.path.relpath(pf.path, pf.root))
 
     def _redecider(self) -> "_Redecider":
         return _Redecider(self)

@@ -731,3 +731,297 @@ def test_two_mounts_on_one_target_are_an_error_when_the_pipefile_loads(repo):
               s: {{command: 'true', environment: d}}
         """)
         assert [e.message for e in validation_errors(repo.root)] == [said]
+
+
+def test_a_run_of_another_pipefile_keeps_this_workspaces_records(repo, tmp_path):
+    # Was: `pipe run -f train.Pipefile` replaced .pipe/environments.json with its own
+    # environments only, and prune never read this workspace's record: `pipe envs prune`
+    # (of Pipefile) then removed the venv train.Pipefile's steps are built in.
+    repo.write("req.txt", "# nothing to install\n")
+    repo.pipefile("""
+        environments:
+          a: {type: venv}
+        steps:
+          s: {command: 'echo a > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: a}
+    """)
+    repo.write(
+        "train.Pipefile",
+        """
+        environments:
+          b: {type: venv, requirements: req.txt}
+        steps:
+          t: {command: 'echo b > ${{outputs.o}}', outputs: {o: out/b.txt}, environment: b}
+        """,
+    )
+    assert repo.outcomes("-f", "train.Pipefile", timeout=300) == {"t": "ran"}
+    assert repo.outcomes(timeout=300) == {"s": "ran"}
+    builds = repo.pipe("envs", "--json", check=True).json["builds"]
+    assert len(builds) == 2 and all(b["used"] for b in builds), builds
+    r = repo.pipe("envs", "prune", check=True)
+    assert "no unused environment builds" in r.out, str(r)
+    assert repo.outcomes("-f", "train.Pipefile") == {"t": "fresh"}
+    # The other way round too, and the record of a Pipefile removed no longer keeps its build.
+    assert "no unused" in repo.pipe("envs", "prune", "-f", "train.Pipefile", check=True).out
+    (repo.root / "train.Pipefile").unlink()
+    r = repo.pipe("envs", "prune", check=True)
+    assert "removed 1 unused" in r.out and "(b," in r.out, str(r)
+
+
+# A forwarder that, on SIGUSR1, stops taking connections (its socket gone) while those it
+# has go on: a daemon shutting down, whose last answers reach the requests made before.
+_CLOSING_PROXY = """
+import os, signal, socket, sys, threading
+srv = socket.socket(socket.AF_UNIX)
+srv.bind(sys.argv[1])
+srv.listen(64)
+def close(*_):
+    os.unlink(sys.argv[1])
+    srv.close()
+signal.signal(signal.SIGUSR1, close)
+def pump(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+while True:
+    try:
+        c, _ = srv.accept()
+    except OSError:
+        break
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(sys.argv[2])
+    threading.Thread(target=pump, args=(c, u), daemon=True).start()
+    threading.Thread(target=pump, args=(u, c), daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def test_a_docker_daemon_stopped_with_sigterm_is_said_not_read_as_the_steps_failure(repo, tmp_path):
+    # Was: a dockerd stopped with SIGTERM stops its containers first, so the step's command
+    # died of a SIGTERM it never got from pipe, and the step read "exited with status 143",
+    # its log empty: the command's own failure, to all appearances.
+    import signal as signals
+
+    from envsupport import busybox_rootfs, docker_client, need
+
+    client = docker_client()
+    real = _real_socket()
+    need(real is not None and os.path.exists(real), "the daemon is not at a local unix socket")
+    image = f"pipefile-test/busybox-term:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    step = f"term{os.getpid()}"
+    front = str(tmp_path / "d.sock")
+    proxy = subprocess.Popen([sys.executable, "-c", _CLOSING_PROXY, front, real])
+    try:
+        for _ in range(50):
+            if os.path.exists(front):
+                break
+            time.sleep(0.1)
+        repo.pipefile(f"""
+            environments:
+              bb: {{type: docker, image: "{image}"}}
+            steps:
+              {step}: {{command: 'sleep 60; echo > ${{{{outputs.o}}}}', outputs: {{o: out/s.txt}}, environment: bb}}
+        """)
+        env = dict(os.environ, PIPE_PLAIN="1", DOCKER_HOST=f"unix://{front}")
+        env.pop("PIPE_STORE_DIR", None)
+        p = subprocess.Popen(
+            PIPE + ["run"], cwd=repo.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while not (running := client.containers.list(filters={"label": f"org.pipefile.step={step}"})):
+            assert time.monotonic() < deadline and p.poll() is None, "the step's container never ran"
+            time.sleep(0.2)
+        time.sleep(1.0)  # (pipe is waiting for it)
+        proxy.send_signal(signals.SIGUSR1)  # the daemon shuts down: no new connection...
+        time.sleep(0.2)
+        running[0].kill(signal="SIGTERM")  # ...and stops its containers
+        out, err = p.communicate(timeout=90)
+        assert p.returncode == 1, err
+        log = (repo.root / f".pipe/jobs/1/{step}.log").read_text()
+        assert "the Docker daemon went away while the step ran" in log, (log, out, err)
+        assert "exited with status 143" not in out + err, out + err
+    finally:
+        proxy.kill()
+        proxy.wait()
+        for c in client.containers.list(all=True, filters={"label": f"org.pipefile.step={step}"}):
+            c.remove(force=True)
+        client.images.remove(image, force=True)
+
+
+def test_a_step_that_ends_of_a_sigterm_while_the_daemon_answers_keeps_its_status(repo, tmp_path):
+    # The other side of the above: the daemon still answers, so 143 is the command's own.
+    from envsupport import busybox_rootfs, docker_client
+
+    client = docker_client()
+    image = f"pipefile-test/busybox-own:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    try:
+        repo.pipefile(f"""
+            environments:
+              bb: {{type: docker, image: "{image}"}}
+            steps:
+              a: {{command: 'kill -TERM $$', environment: bb}}
+        """)
+        r = repo.pipe("run", timeout=120)
+        assert r.code == 1 and "status 143" in r.out + r.err, str(r)
+        assert "went away" not in repo.read(".pipe/jobs/1/a.log")
+    finally:
+        client.images.remove(image, force=True)
+
+
+def test_containers_of_a_served_job_whose_server_was_killed_are_removed_by_the_next_serve(tmp_path):
+    # Was: `pipe serve` killed with -9 while a job ran a docker step: the restart stopped the
+    # step's processes and removed the job's working folder, which held the only record of
+    # its run, so its container was never removed (exited, kept for ever).
+    import signal as signals
+
+    from envsupport import busybox_rootfs, docker_client
+    from serve_site import Server, require_serve_deps, token, wait_state
+    from workspace_repo import Repo
+
+    require_serve_deps()
+    client = docker_client()
+    image = f"pipefile-test/busybox-serve:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=image.split(":")[0], tag=image.split(":")[1])
+    step = f"served{os.getpid()}"
+    root = tmp_path / "ws"
+    root.mkdir()
+    repo = Repo(root)
+    repo.pipefile(f"""
+        name: boxed
+        environments:
+          bb: {{type: docker, image: "{image}", network: none}}
+        steps:
+          {step}:
+            command: sleep 120; echo done > ${{{{outputs.out}}}}
+            outputs:
+              out: {{path: build/out.txt, output: true}}
+            environment: bb
+    """)
+
+    def ours():
+        return client.containers.list(all=True, filters={"label": f"org.pipefile.step={step}"})
+
+    try:
+        repo.pipe("publish", check=True)
+        tok = token(repo, "--scope", "admin")
+        server = Server(repo.root)
+        try:
+            c = server.client(tok)
+            job = c.post("/v1/endpoints/boxed/jobs", json={}).json()
+            wait_state(c, job["id"], ("running",), timeout=60)
+            deadline = time.monotonic() + 60
+            while not ours():
+                assert time.monotonic() < deadline, "the step's container never ran"
+                time.sleep(0.2)
+            server.stop(signals.SIGKILL)
+            assert len(ours()) == 1
+            server.start()
+            deadline = time.monotonic() + 30
+            while ours() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert ours() == [], "the killed server's container was kept"
+        finally:
+            server.stop(signals.SIGKILL)
+    finally:
+        for k in ours():
+            k.remove(force=True)
+        client.images.remove(image, force=True)
+
+
+def test_a_build_context_link_pointed_elsewhere_at_the_same_content_rebuilds_the_image(repo, tmp_path):
+    # Was: the identity of a build: folder (one with no .dockerignore, or a folder that its
+    # .dockerignore keeps whole) counted a link as what it points to, while the build is sent
+    # the link itself: a link pointed at another file of the same content (here one outside
+    # the context, which the image cannot reach) kept the old image, and its steps fresh.
+    from envsupport import busybox_rootfs, docker_client
+
+    client = docker_client()
+    base = f"pipefile-test/busybox-link:{os.getpid()}"
+    client.api.import_image_from_data(busybox_rootfs(), repository=base.split(":")[0], tag=base.split(":")[1])
+    outside = tmp_path / "outside.txt"
+    outside.write_text("hello\n")
+    try:
+        repo.write("img/Dockerfile", f"FROM {base}\nCOPY . /app\n")
+        repo.write("img/a.txt", "hello\n")
+        repo.write("img/sub/b.txt", "hello\n")
+        os.symlink("a.txt", repo.root / "img/cfg")
+        os.symlink("b.txt", repo.root / "img/sub/cfg")
+        repo.pipefile("""
+            environments:
+              img: {type: docker, build: img}
+            steps:
+              s: {command: 'cat /app/cfg /app/sub/cfg > ${{outputs.o}}', outputs: {o: out/s.txt}, environment: img}
+        """)
+        seen = {_identity(repo, "img")}
+        (repo.root / "img/cfg").unlink()
+        os.symlink(outside, repo.root / "img/cfg")  # the same content, out of the context
+        seen.add(_identity(repo, "img"))
+        assert len(seen) == 2, "a link pointed elsewhere left the image's identity as it was"
+        # A folder that the .dockerignore keeps whole: its links are keyed as links too.
+        repo.write("img/.dockerignore", "*.md\n")
+        seen.add(_identity(repo, "img"))
+        (repo.root / "img/sub/cfg").unlink()
+        os.symlink(outside, repo.root / "img/sub/cfg")
+        seen.add(_identity(repo, "img"))
+        assert len(seen) == 4, "a link in a folder kept whole left the image's identity as it was"
+        # A link renamed, or a second link to one target: both are what the build is sent.
+        os.rename(repo.root / "img/sub/cfg", repo.root / "img/sub/cfg2")
+        seen.add(_identity(repo, "img"))
+        os.symlink(outside, repo.root / "img/sub/cfg3")
+        seen.add(_identity(repo, "img"))
+        assert len(seen) == 6
+    finally:
+        client.images.remove(base, force=True)  # (nothing was built: identities only)
+
+
+def test_requirements_named_through_environment_variables_are_part_of_the_venv_identity(repo, tmp_path):
+    # Was: pip expands ${NAME} in requirements files, but the identity read `-r ${REQS}/more.txt`
+    # and `${WHEELS}/foo.whl` as they are written: the file and the wheel pip installs were not
+    # keyed, so a wheel rebuilt (or an included file edited) left the venv and its steps stale.
+    _wheel(tmp_path / "wheels/foo-1.0-py3-none-any.whl", "one")
+    (tmp_path / "reqs").mkdir()
+    (tmp_path / "reqs/more.txt").write_text("${WHEELS}/foo-1.0-py3-none-any.whl\n")
+    repo.write("req.txt", "-r ${REQS}/more.txt\n")
+    repo.pipefile("""
+        environments:
+          v: {type: venv, requirements: req.txt}
+        steps:
+          a: {command: 'python -c "import foo; print(foo.VALUE)" > ${{outputs.o}}', outputs: {o: out/a.txt}, environment: v}
+    """)
+    env = {"REQS": str(tmp_path / "reqs"), "WHEELS": str(tmp_path / "wheels")}
+    assert repo.outcomes(timeout=300, env=env) == {"a": "ran"}
+    assert repo.read("out/a.txt").strip() == "one"
+    assert repo.outcomes(env=env) == {"a": "fresh"}
+    _wheel(tmp_path / "wheels/foo-1.0-py3-none-any.whl", "two")
+    assert repo.outcomes(timeout=300, env=env) == {"a": "ran"}
+    assert repo.read("out/a.txt").strip() == "two"
+    (tmp_path / "reqs/more.txt").write_text("${WHEELS}/foo-1.0-py3-none-any.whl  # edited\n")
+    st = {s["name"]: s for s in repo.pipe("status", "--json", env=env).json["steps"]}
+    assert [r["kind"] for r in st["a"]["reasons"]] == ["env_changed"], st["a"]
+
+
+def test_a_requirements_include_split_over_two_lines_is_part_of_the_venv_identity(repo):
+    # Was: pip joins a line ending with a backslash to the next one, but the identity read
+    # `-r \` and `  more.txt` apart: the included file was not keyed, its edits went unseen.
+    repo.write("req.txt", "-r \\\n    more.txt\n")
+    repo.write("more.txt", "# one\n")
+    repo.pipefile("""
+        environments:
+          v: {type: venv, requirements: req.txt}
+        steps:
+          a: {command: 'true', environment: v}
+    """)
+    before = _identity(repo, "v")
+    repo.write("more.txt", "# two\n")
+    assert _identity(repo, "v") != before

@@ -393,16 +393,34 @@ class VenvEnvironment(CachedEnvironment):
         return env
 
 
+# pip expands ${NAME} (upper case, digits, _) in requirements files from its environment,
+# which is pipe's (_tool_env): `-r ${REQS}/base.txt` names the file pip reads.
+_ENV_VAR_RE = re.compile(r"\$\{([A-Z0-9_]+)\}")
+
+
 def _lines(path: str) -> list:
-    """The lines of a requirements file; none if it is not a regular file (a FIFO named by
-    -r would wait for a writer for ever, in every `pipe status`) or cannot be read."""
+    """The lines of a requirements file, ${NAME}s expanded as pip expands them; none if it is
+    not a regular file (a FIFO named by -r would wait for a writer for ever, in every
+    `pipe status`) or cannot be read."""
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
             return []
         with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().splitlines()
+            lines = f.read().splitlines()
     except OSError:
         return []
+    # As pip reads them: a line ending with a backslash goes on on the next (`-r \` then the
+    # file's name; a hash-pinned requirement and its --hash lines), a comment line does not.
+    joined, part = [], ""
+    for line in lines:
+        if line.endswith("\\") and not line.lstrip().startswith("#"):
+            part += line[:-1]
+            continue
+        joined.append(part + line)
+        part = ""
+    if part:
+        joined.append(part)
+    return [_ENV_VAR_RE.sub(lambda m: os.environ.get(m.group(1), m.group(0)), line) for line in joined]
 
 
 def _runs(path: str) -> bool:

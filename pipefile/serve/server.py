@@ -99,18 +99,24 @@ def recover(root: str) -> tuple:
     ws = Workspace(root)
     try:
         serve = ServeStore(ws.jobs)
+        from ..envs.docker.containers import left_runs, remove_containers, served_runs_ended
+
         cut = serve.interrupt_active()
         for job_id in cut:
             work = os.path.join(ws.dir, WORK_DIR, str(job_id))
             if os.path.isdir(os.path.join(work, STATE_DIR)):
                 jws = Workspace(work, home=ws)
                 try:
+                    # Their containers: noted here, before the markers that name their runs go.
+                    served_runs_ended(jws.dir, ws.dir, stale=True)
                     jws.stop_orphans()  # steps of a server killed with -9 must not write on
                 finally:
                     jws.close()
         import shutil
 
         shutil.rmtree(os.path.join(ws.dir, WORK_DIR), ignore_errors=True)
+        if left_runs(ws.dir):  # (no daemon: they stay noted, for the next run or serve)
+            remove_containers(left_runs(ws.dir), ws.dir)
         # What a server killed mid-request left half written (an upload's bytes, up to
         # --max-upload, and the folder it unpacked to; a plan's or a model's scratch):
         # nothing names it, and with the lock held no other server is writing there.

@@ -324,6 +324,11 @@ class WorkerPool:
             with self._lock:
                 self._running.pop(job.id, None)
             if workdir is not None:
+                # A container that could not be removed (its daemon went away) is noted in the
+                # job's folder: noted in the serving workspace instead, for a later run to remove.
+                from ..envs.docker.containers import served_runs_ended
+
+                served_runs_ended(os.path.join(workdir, STATE_DIR), home.dir)
                 shutil.rmtree(workdir, ignore_errors=True)
         serve.set_state(job.id, final, error)
 

@@ -6,7 +6,9 @@ command, if it runs on this machine, stopped (`_stop_local`). A container that c
 removed when its step ended (the daemon had gone away) is noted in the workspace,
 `.pipe/containers/RUN_ID` (an empty file), and so are the runs of a killed pipe whose
 containers could not be removed at the next run (no daemon then): the next run that reaches
-the daemon removes them, and the notes.
+the daemon removes them, and the notes. A served job's notes, and the runs of a job whose
+`pipe serve` was killed, are noted in the serving workspace (`served_runs_ended`) before the
+job's folder goes.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import IO, Optional
 from ... import spec
 from ...workspace import STATE_DIR
 from ..base import WORKSPACE_VIEW, EnvError, Launch, shell_argv
-from .daemon import client, sdk
+from .daemon import client, sdk, unix_socket_problem
 
 RUN_LABEL = "org.pipefile.run"
 STEP_LABEL = "org.pipefile.step"
@@ -120,6 +122,7 @@ class ContainerProcess:
         self.rc: Optional[int] = None
         self._logs: Optional[threading.Thread] = None
         self._silent_since: Optional[float] = None  # when the daemon stopped answering
+        self._signalled = False  # pipe signalled it (Ctrl-C, a timeout): its 143 is pipe's doing
 
     def _daemon_gone(self, error: Exception) -> bool:
         """After a failed call: whether the daemon has not answered for DAEMON_GONE_SECONDS
@@ -167,7 +170,7 @@ class ContainerProcess:
         docker = sdk()
         while self.rc is None:
             try:
-                self.rc = int(self.container.wait(timeout=3600)["StatusCode"])
+                self.rc = self._ended(int(self.container.wait(timeout=3600)["StatusCode"]))
             except docker.errors.NotFound:
                 self.rc = 137  # removed under us (a later run cleaning up after a killed pipe)
             except Exception as e:  # noqa: BLE001 - a read timeout (keep waiting), or no daemon
@@ -188,13 +191,36 @@ class ContainerProcess:
         except Exception as e:  # noqa: BLE001 - the daemon does not answer: running, until it is given up
             return self.rc if self._daemon_gone(e) else None
         self._silent_since = None
-        return (
-            None
-            if self.container.status in ("created", "running", "restarting")
-            else int(self.container.attrs["State"].get("ExitCode", 0))
-        )
+        if self.container.status in ("created", "running", "restarting"):
+            return None
+        self.rc = self._ended(int(self.container.attrs["State"].get("ExitCode", 0)))
+        return self.rc
+
+    def _ended(self, rc: int) -> int:
+        """The step's status, the container's being `rc`. A daemon stopped with SIGTERM (or
+        killed by systemd after it) first stops its containers: the command dies of a signal
+        that neither it nor pipe sent. When the daemon then no longer answers, that is said,
+        and the step ends as one whose daemon went away, not as the command's own failure."""
+        if self._signalled or rc not in (128 + 15, 128 + 9):
+            return rc
+        for attempt in range(2):
+            if attempt:
+                time.sleep(0.5)  # (the daemon may close its socket just after the containers stop)
+            if _answers(self.container):
+                continue
+            _stop_local(self.marks)  # (its processes, should any be left)
+            with contextlib.suppress(Exception):
+                self.log.write(
+                    f"pipe: the Docker daemon went away while the step ran: it stopped the step's container "
+                    f"(exit status {rc}, killed by a signal) and no longer answers; the step is given up. "
+                    f"Start the daemon again (docker info), then rerun\n".encode()
+                )
+                self.log.flush()
+            return DAEMON_GONE_STATUS
+        return rc
 
     def signal(self, sig: int) -> None:
+        self._signalled = True
         try:
             self.container.kill(signal=int(sig))
         except Exception:  # noqa: BLE001 - not running any more
@@ -210,6 +236,19 @@ class ContainerProcess:
             if self.left_note:
                 _note_left(self.left_note)
         return False
+
+
+def _answers(container) -> bool:
+    """Whether the daemon takes a new request (a unix socket: whether it takes a connection,
+    at once; else a ping)."""
+    problem = unix_socket_problem(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+    if problem is not None:
+        return False
+    try:
+        container.client.api.ping()
+    except Exception:  # noqa: BLE001 - any failure to answer
+        return False
+    return True
 
 
 def _stop_local(marks: set) -> int:
@@ -277,6 +316,25 @@ def remove_containers(run_ids, state_dir: Optional[str] = None) -> int:
         with contextlib.suppress(OSError):
             os.rmdir(notes)  # once empty: a run without notes does not reach for the daemon
     return n
+
+
+def served_runs_ended(job_state_dir: str, home_state_dir: str, stale: bool = False) -> list:
+    """The runs of a served job's working folder (its `.pipe/` is job_state_dir) whose
+    containers may be left, noted in the serving workspace's (home_state_dir) before the
+    folder, the only other record of them, is removed: the next `pipe run` or `pipe serve`
+    there removes them. `stale`: the job's server was killed, so its runs marked in progress
+    (workspace/running/) may have left containers too. Returns those runs."""
+    import importlib.util
+
+    runs = set(left_runs(job_state_dir))
+    if stale:
+        with contextlib.suppress(OSError):
+            runs.update(os.listdir(os.path.join(job_state_dir, "running")))  # (Workspace.running_dir)
+    if importlib.util.find_spec("docker") is None:
+        return []  # (without the SDK no step ran in a container)
+    for rid in runs:
+        _note_left(os.path.join(home_state_dir, LEFT_DIR, rid))
+    return sorted(runs)
 
 
 def _note_left(path: str) -> None:

@@ -13,6 +13,7 @@ neither reruns the environment's steps nor goes unseen by them (environments.md)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat as statmod
 from typing import IO, Optional
@@ -65,7 +66,8 @@ def identity_digest(hasher, build: str, dockerfile: str = "") -> Optional[str]:
     not entered, one they keep whole is taken by its digest (through the stat cache's folder
     listings, as an input folder is), and only the files of folders that patterns split are
     looked at one by one (a link there counts as the link, as the build is sent it; in a
-    folder taken whole, as what it points to, as in any folder's digest). As in a folder's
+    folder taken whole, as what it points to, as in any folder's digest, and as the link,
+    `links_under`). As in a folder's
     digest, caches and VCS folders (`.git`, `__pycache__`, `.pipe` ...) are not content."""
     folder = hasher.abspath(build)
     ignore = os.path.join(folder, ".dockerignore")
@@ -110,6 +112,35 @@ def _walk(hasher, build: str, sub: str, patterns: list, entries: list) -> None:
                 d = hasher.digest(ws_rel)
                 if d is not None:
                     entries.append([rel, "t", d.digest])
+                    links = links_under(e.path)
+                    if links:  # (only then: the keys of folders without links stay as they were)
+                        entries.append([rel, "L", links])
         elif statmod.S_ISREG(st.st_mode) and not out:
             digest = hasher.cache.file_digest(ws_rel, e.path, st)
             entries.append([rel, "x" if st.st_mode & 0o111 else "f", digest])
+
+
+def links_under(top: str) -> list:
+    """[[path, target]] of the symbolic links under folder `top` (paths relative to it),
+    sorted; not followed. The build is sent a link as the link itself, while a folder's
+    digest counts what a link points to: a link pointed elsewhere at the same content (or
+    out of the context) changes the image, so it must change the identity too."""
+    out = []
+    stack = [""]
+    while stack:
+        sub = stack.pop()
+        try:
+            it = os.scandir(os.path.join(top, sub) if sub else top)
+        except OSError:
+            continue  # (gone since listed, or not readable: the digest says so)
+        with it:
+            for e in it:
+                if e.name in IGNORED_NAMES or e.name.endswith(IGNORED_SUFFIXES):
+                    continue
+                rel = f"{sub}/{e.name}" if sub else e.name
+                if e.is_symlink():
+                    with contextlib.suppress(OSError):
+                        out.append([rel, os.readlink(e.path)])
+                elif e.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+    return sorted(out)

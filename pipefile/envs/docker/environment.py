@@ -16,7 +16,7 @@ from ..base import EnvError, Environment, Launch
 from ..build import build_lock
 from ..cache import EnvCache
 from .containers import ContainerProcess, start_container
-from .context import identity_digest
+from .context import identity_digest, links_under
 from .daemon import client, sdk
 from .images import (
     BUILD_LABEL,
@@ -78,6 +78,9 @@ class DockerEnvironment(Environment):
             if digest is None:  # no .dockerignore: the whole folder is the context
                 ctx = self.hasher.digest(self.spec.build)
                 digest = ctx.digest if ctx is not None and ctx.kind == "tree" else None
+                links = links_under(self.build_dir()) if digest is not None else []
+                if links:  # (the digest follows links; the build is sent them as links)
+                    digest = hash_json([digest, links])
         if digest is None:
             raise EnvError(
                 f"the build folder '{self.spec.build}' of environment '{self.name}' does not exist",
