@@ -176,7 +176,7 @@ class Workspace:
             return
         wanted = {f"PIPE_RUN_ID={r}".encode() for r in runs}
         try:
-            pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+            pids = [int(p) for p in os.listdir("/proc") if p.isascii() and p.isdigit()]
         except OSError:
             pids = []
         for pid in pids:
