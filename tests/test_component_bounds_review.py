@@ -338,3 +338,35 @@ def test_the_std_components_bounds_are_those_their_code_checks():
                 low, high = d.get("min", -math.inf), d.get("max", math.inf)
                 assert d.get("default") is None or low <= d["default"] <= high, (f, name)
     assert declared == expected
+
+
+def test_a_served_param_out_of_the_bounds_of_the_input_it_feeds_is_a_400(tmp_path):
+    # The deployment's schema had no bounds: a request with frac 1.5 was taken, and its job
+    # failed at load later, where `-p frac=1.5` is refused before anything runs.
+    from pipefile.jobdb.serving import ServeStore
+    from pipefile.publish import RequestError, check_request
+    from pipefile.workspace import Workspace
+
+    repo = Repo(tmp_path)
+    repo.write(
+        "Pipefile",
+        BOUNDED.replace("    outputs: {o: build/a.txt}\n", "    outputs: {o: {path: a.txt, output: true}}\n"),
+    )
+    r = repo.pipe("publish", "--endpoint", "b")
+    assert r.code == 0, str(r)
+    ws = Workspace(str(repo.root))
+    try:
+        serve = ServeStore(ws.jobs)
+        dep = serve.deployment("b", 1)
+        entry = dep.manifest["inputs"]["frac"]
+        assert (entry["min"], entry["max"]) == (0, 1), entry
+        with pytest.raises(RequestError) as e:
+            check_request(ws, serve, dep, {"frac": 1.5})
+        assert (e.value.message, e.value.hint, e.value.field) == (
+            "input 'frac' is 1.5, above its max 1",
+            "give a value from 0 to 1",
+            "inputs.frac",
+        )
+        assert check_request(ws, serve, dep, {"frac": 1}).params == {"frac": 1.0}
+    finally:
+        ws.close()
