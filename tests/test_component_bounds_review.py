@@ -370,3 +370,21 @@ def test_a_served_param_out_of_the_bounds_of_the_input_it_feeds_is_a_400(tmp_pat
         assert check_request(ws, serve, dep, {"frac": 1}).params == {"frac": 1.0}
     finally:
         ws.close()
+
+
+def test_pipe_import_azureml_keeps_a_component_inputs_min_and_max(tmp_path):
+    # The Pipefile written had no key for them: its -p values went unchecked, where the YAML
+    # (pipe run -f pipeline.yml) refuses them.
+    repo = Repo(tmp_path)
+    repo.write("c.yml", "inputs:\n  n: {type: integer, min: 1, max: 10, default: 3}\ncommand: echo ${{inputs.n}}\n")
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\ninputs:\n  k: 4\njobs:\n  a:\n    component: ./c.yml\n    inputs:\n      n: ${{parent.inputs.k}}\n",
+    )
+    r = repo.pipe("import", "azureml", "pipeline.yml", "-o", "Pipefile")
+    assert r.code == 0, str(r)
+    n = yaml.safe_load(repo.read("Pipefile"))["components"]["a"]["inputs"]["n"]
+    assert (n["min"], n["max"]) == (1, 10), n
+    r = repo.pipe("validate", "-p", "k=11")
+    assert r.code == 2 and "-p k=11: param 'k' is 11, above the max 10 of input 'n' of step 'a'" in r.err, str(r)
+    assert repo.pipe("validate", "-p", "k=10").code == 0
