@@ -338,3 +338,18 @@ def test_evaluate_model_refuses_text_classes_against_numbers_it_cannot_match(rep
         "give both one kind of value first",
     )
     assert not (repo.root / "build/m.json").exists()
+
+
+def test_evaluate_model_reads_a_regression_label_written_as_text_numbers(repo):
+    # "1.5" as text: regression was refused with "give task: classification", and classification
+    # with "give task: regression": no task gave an answer
+    (repo.root / "data").mkdir()
+    frame = pd.DataFrame({"target": ["1.5", "0.25", "2", "3"], "prediction": [1.5, 0.25, 2.5, 3.0]})
+    frame.to_parquet(repo.root / "data/scored.parquet")
+    run = step(
+        repo, "evaluate_model", {"scored": "data/scored.parquet"}, {"metrics": "build/m.json", "report": "build/r.png"}
+    )
+    assert run.code == 0, str(run)
+    metrics = json.loads((repo.root / "build/m.json").read_text())
+    assert metrics["task"] == "regression" and metrics["mae"] == 0.125, metrics
+    assert (repo.root / "build/r.png").stat().st_size > 0

@@ -62,15 +62,9 @@ def _number(value: float) -> float | None:
 
 
 def regression_metrics(frame, label: str) -> dict[str, Any]:
-    import pandas as pd
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-    if not pd.api.types.is_numeric_dtype(frame[label]) or not pd.api.types.is_numeric_dtype(frame[PREDICTION]):
-        raise ComponentError(
-            f"label: column {label!r} or {PREDICTION!r} is not numeric, so no regression metrics",
-            "give `task: classification` for classes",
-        )
-    truth, guess = frame[label], frame[PREDICTION]
+    truth, guess = (_as_numbers(frame[name], name, label) for name in (label, PREDICTION))
     r2 = r2_score(truth, guess) if len(frame) > 1 else math.nan
     return {
         "task": "regression",
@@ -79,6 +73,24 @@ def regression_metrics(frame, label: str) -> dict[str, Any]:
         "mae": _number(mean_absolute_error(truth, guess)),
         "rmse": _number(math.sqrt(mean_squared_error(truth, guess))),
     }
+
+
+def _as_numbers(column, name: str, label: str):
+    """A column of numbers, or of numbers written as text ("1.5": a CSV's quoted column, a
+    cast), read as numbers: refused, the hints sent regression to classification and back."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    as_numbers = pd.to_numeric(column, errors="coerce")
+    if as_numbers.isna().any():
+        raise ComponentError(
+            f"label: column {name!r} is not numeric, so no regression metrics (it holds text: {_some(column)})",
+            "give `task: classification` for classes"
+            if name == label
+            else "score with a model that predicts numbers, or give `task: classification`",
+        )
+    return as_numbers
 
 
 def classification_metrics(frame, label: str) -> dict[str, Any]:
@@ -199,8 +211,9 @@ def write_report(frame, label: str, metrics: dict[str, Any], path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     if metrics["task"] == "regression":
-        residual = frame[label] - frame[PREDICTION]
-        ax.scatter(frame[PREDICTION], residual, s=12, alpha=0.7)
+        truth, guess = (_as_numbers(frame[name], name, label) for name in (label, PREDICTION))
+        residual = truth - guess
+        ax.scatter(guess, residual, s=12, alpha=0.7)
         ax.axhline(0, color="grey", linewidth=1)
         ax.set_xlabel("prediction")
         ax.set_ylabel(_drawn(f"residual ({label} - prediction)"))
