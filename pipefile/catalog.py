@@ -7,7 +7,7 @@ JSON shape documented in docs/components.md (keys are only ever added):
     {"name", "ref", "source": "std" | "pipefile", "version", "description",
      "inputs": [PORT], "params": [PORT], "outputs": [OUTPUT], "metrics": [output names],
      "command"}
-    PORT   = {"name", "type", "required", "optional", "default", "description"}
+    PORT   = {"name", "type", "required", "optional", "default", "description", "enum", "min", "max"}
     OUTPUT = {"name", "type", "description"}
 
 `inputs` are the ports that take files and folders, `params` those that take values.
@@ -36,6 +36,8 @@ def _port(decl: spec.InputDecl) -> dict:
         "default": None if decl.default is MISSING else decl.default,
         "description": decl.description,
         "enum": list(decl.enum) or None,
+        "min": decl.low,  # `min:`/`max:` of a number or integer input (inclusive); None: no bound
+        "max": decl.high,
     }
 
 
@@ -120,8 +122,23 @@ def find(pf: Optional[spec.Pipefile], name: str) -> dict:
     return describe(found.component, SOURCE_STD, found.name, found.version)
 
 
-def _placeholder(typ: Optional[str]):
-    return {spec.INTEGER: 0, spec.NUMBER: 0.0, spec.BOOLEAN: False}.get(typ or "", "TEXT")
+def _placeholder(port: dict):
+    """A value the port takes: the first of its enum, else its type's plain value moved inside its bounds."""
+    if port.get("enum"):
+        return port["enum"][0]
+    value = {spec.INTEGER: 0, spec.NUMBER: 0.0, spec.BOOLEAN: False}.get(port["type"] or "", "TEXT")
+    low, high = port.get("min"), port.get("max")
+    if isinstance(value, str) or isinstance(value, bool):
+        return value
+    if low is not None and value < low:
+        value = low
+    elif high is not None and value > high:
+        value = high
+    if port["type"] == spec.INTEGER:  # (a bound written 0.5 of an integer input: the whole number inside)
+        import math
+
+        return math.ceil(value) if value == low else math.floor(value)
+    return float(value)
 
 
 def example_step(info: dict) -> str:
@@ -136,8 +153,8 @@ def example_step(info: dict) -> str:
     for p in info["params"]:
         if p["default"] is not None:
             ins.append((p, p["default"]))
-        else:  # (a placeholder it takes: the first of its enum when it has one)
-            ins.append((p, p["enum"][0] if p.get("enum") else _placeholder(p["type"])))
+        else:  # (a placeholder it takes: the first of its enum, or one inside its min:/max:)
+            ins.append((p, _placeholder(p)))
     if ins:
         lines.append("    inputs:")
         for p, value in ins:

@@ -6,7 +6,7 @@ writes a manifest (a canonical JSON object, itself in the store, whose digest na
 the deployment):
 
     {"v": DEPLOYMENT_VERSION, "pipefile": "Pipefile", "name": ..., "files": {path: content},
-     "inputs": {name: {"kind": "param"|"asset", "type", "required", "default"?, "enum"?,
+     "inputs": {name: {"kind": "param"|"asset", "type", "required", "default"?, "enum"?, "min"?, "max"?,
                        "description", "path"?}},
      "outputs": {name: {"step", "output", "path", "type", "description"}},
      "steps": [names], "artifacts": {"NAME:VERSION|latest": version record},
@@ -122,6 +122,11 @@ def snapshot_manifest(ws: Workspace, pipefile_path: str) -> dict:
         held = loader.held_enum(p)  # (its own enum:, and that of each input it is bound to)
         if held:
             entry["enum"] = list(held)
+        low, high = loader.held_bounds(p.limits)  # (the min: and max: of the inputs it is bound to)
+        if low is not None:
+            entry["min"] = low
+        if high is not None:
+            entry["max"] = high
         inputs[p.name] = entry
     for a in pf.assets.values():
         if a.input:
@@ -318,6 +323,16 @@ def check_request(
                     RequestError(
                         f"input '{name}' is {_short(v)}, which is not one of its enum values",
                         loader.enum_hint(v, choices),
+                        f"inputs.{name}",
+                    )
+                )
+                continue
+            why = loader.out_of_bounds(v, decl.get("min"), decl.get("max"))  # ("": inside, or no number)
+            if why:  # (a job given it would fail at load, after the request was taken: a 400, as -p's is refused)
+                errors.append(
+                    RequestError(
+                        f"input '{name}' is {_short(v)}, {why}",
+                        loader.bounds_hint(decl.get("min"), decl.get("max")),
                         f"inputs.{name}",
                     )
                 )

@@ -205,6 +205,8 @@ class InputDecl:
     description: str = ""
     loc: SourceLoc = SourceLoc("")
     enum: tuple = ()  # `enum: [..]` of a value input: the only values it takes; () when any of its type goes
+    low: Optional[float] = None  # `min:` of a number or integer input (inclusive, as Azure ML's); None: no bound
+    high: Optional[float] = None  # `max:`, the same
 
 
 @dataclass(frozen=True)

@@ -300,3 +300,56 @@ def test_a_split_fraction_that_leaves_train_empty_is_told_in_the_components_word
     )
     text = refused(run, "fraction: 0.3 of 3 rows leaves `train` with no row", "hint: give a fraction of at least 1/3")
     assert "train_size" not in text and "test_size" not in text, text
+
+
+@pytest.mark.parametrize(
+    "truth, predicted",
+    [
+        (["1", "0", "1", "0"], [1.0, 0.0, 1.0, 1.0]),  # text numbers against a float model's classes
+        ([1.0, 0.0, 1.0, 0.0], ["1", "0", "1", "1"]),  # and the other way
+    ],
+)
+def test_evaluate_model_counts_a_class_written_as_text_as_that_class(repo, truth, predicted):
+    # "1" and 1.0 were compared as text ("1" against "1.0"): every row counted wrong, accuracy 0
+    (repo.root / "data").mkdir()
+    pd.DataFrame({"target": truth, "prediction": predicted}).to_parquet(repo.root / "data/scored.parquet")
+    run = step(
+        repo,
+        "evaluate_model",
+        {"scored": "data/scored.parquet", "task": "classification"},
+        {"metrics": "build/m.json", "report": "build/r.png"},
+    )
+    assert run.code == 0, str(run)
+    metrics = json.loads((repo.root / "build/m.json").read_text())
+    assert metrics["accuracy"] == 0.75 and metrics["confusion_matrix"]["matrix"] == [[1, 1], [0, 2]], metrics
+
+
+def test_evaluate_model_refuses_text_classes_against_numbers_it_cannot_match(repo):
+    # "yes"/"no" against a model's 0/1 matched no row: accuracy 0, as if the model were always wrong
+    (repo.root / "data").mkdir()
+    frame = pd.DataFrame({"target": ["yes", "no", "yes", "no"], "prediction": [1, 0, 1, 1]})
+    frame.to_parquet(repo.root / "data/scored.parquet")
+    run = step(
+        repo, "evaluate_model", {"scored": "data/scored.parquet"}, {"metrics": "build/m.json", "report": "build/r.png"}
+    )
+    refused(
+        run,
+        "label: the classes are of two kinds, no class in both: 'target' text ('no', 'yes'), 'prediction' numbers (0, 1)",
+        "give both one kind of value first",
+    )
+    assert not (repo.root / "build/m.json").exists()
+
+
+def test_evaluate_model_reads_a_regression_label_written_as_text_numbers(repo):
+    # "1.5" as text: regression was refused with "give task: classification", and classification
+    # with "give task: regression": no task gave an answer
+    (repo.root / "data").mkdir()
+    frame = pd.DataFrame({"target": ["1.5", "0.25", "2", "3"], "prediction": [1.5, 0.25, 2.5, 3.0]})
+    frame.to_parquet(repo.root / "data/scored.parquet")
+    run = step(
+        repo, "evaluate_model", {"scored": "data/scored.parquet"}, {"metrics": "build/m.json", "report": "build/r.png"}
+    )
+    assert run.code == 0, str(run)
+    metrics = json.loads((repo.root / "build/m.json").read_text())
+    assert metrics["task"] == "regression" and metrics["mae"] == 0.125, metrics
+    assert (repo.root / "build/r.png").stat().st_size > 0

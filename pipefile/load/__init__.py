@@ -42,6 +42,9 @@ _WHERE = {
     "convert_param_text": "params",
     "enum_hint": "params",
     "held_enum": "params",
+    "held_bounds": "bounds",
+    "out_of_bounds": "bounds",
+    "bounds_hint": "bounds",
     "overridden_params": "params",
     "parse_param_overrides": "params",
     "parse_size": "params",
@@ -62,6 +65,10 @@ def __getattr__(name: str):
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     # (written out, not import_module: the import checks see each of these edges)
+    if module == "bounds":
+        from . import bounds
+
+        return _keep(name, bounds)
     if module == "checks":
         from . import checks
 
@@ -97,15 +104,18 @@ __all__ = [
     "ARTIFACT_NAME_HINT",
     "DEFAULT_NAMES",
     "STATE_DIR",
+    "bounds_hint",
     "check_build_contexts",
     "convert_param_text",
     "enum_hint",
     "find_pipefile",
+    "held_bounds",
     "held_enum",
     "load",
     "load_lenient",
     "loads",
     "normalize_path",
+    "out_of_bounds",
     "overridden_params",
     "parse_param_overrides",
     "parse_size",

@@ -38,7 +38,7 @@ PIPELINE_COMPONENT_KEYS = ("type", "description", "inputs", "outputs", "steps")
 PIPELINE_STEP_KEYS = ("description", "component", "inputs", "outputs")
 # A std component's component.yaml: a component's keys, plus its name and version.
 LIBRARY_COMPONENT_KEYS = ("name", "version") + COMPONENT_KEYS
-INPUT_DECL_KEYS = ("type", "default", "optional", "description", "enum")
+INPUT_DECL_KEYS = ("type", "default", "optional", "description", "enum", "min", "max")
 OUTPUT_DECL_KEYS = ("type", "description")
 STEP_KEYS = (
     "description",

@@ -36,6 +36,7 @@ from ..spec import (
     PipelineComponent,
     PipelineUse,
 )
+from .bounds import held_bounds
 from .checks import task_base
 from .params import held_enum
 from .scoped_envs import scoped_environments
@@ -211,7 +212,8 @@ def from_pipefile(pf: spec.Pipefile, root: str) -> tuple:
 
     errors: list = []
     inputs = {
-        n: spec.InputDecl(n, p.type, p.default, False, p.description, p.loc, held_enum(p)) for n, p in pf.params.items()
+        n: spec.InputDecl(n, p.type, p.default, False, p.description, p.loc, held_enum(p), *held_bounds(p.limits))
+        for n, p in pf.params.items()  # (held to the enum, min and max of each input they are bound to)
     }
     for a in pf.assets.values():
         if a.input:

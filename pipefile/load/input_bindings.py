@@ -26,6 +26,7 @@ from ..spec import (
     Binding,
     InputDecl,
 )
+from .bounds import bounds_hint, bounds_range, out_of_bounds
 from .expansion import expansion_values
 from .fields import BINDING_KEYS
 from .params import enum_hint
@@ -49,13 +50,35 @@ class InputBindingReader:
 
     def load_binding(self, iname: str, node: Node, what: str, decl: Optional[InputDecl]) -> Optional[Binding]:
         b = self._binding(iname, node, what, decl)
-        if b is not None and decl is not None and decl.enum:
+        if b is not None and decl is not None and (decl.enum or decl.low is not None or decl.high is not None):
             self._held_to_enum(iname, node, what, decl, b)
         return b
 
     def _held_to_enum(self, iname: str, node: Node, what: str, decl: InputDecl, b: Binding) -> None:
-        """A value bound to an input with an `enum:` is one of its values: written here, or a
-        param's (its default now; a `-p` value when it is given: the param's limits)."""
+        """A value bound to an input with an `enum:` (or `min:`/`max:`) is one it takes: written
+        here, or a param's (its default now; a `-p` value when it is given: the param's limits)."""
+        said = len(self.r.errors)
+        if b.kind == BIND_VALUE and (why := out_of_bounds(b.value, decl.low, decl.high)):
+            self.r.error(
+                node, f"input '{iname}' of {what} is {quoted(b.value)}, {why}", bounds_hint(decl.low, decl.high)
+            )
+        elif b.kind == BIND_PARAM and isinstance(self.params, dict) and b.ref in self.params:
+            param = self.params[b.ref]
+            if why := out_of_bounds(param.default, decl.low, decl.high):  # (MISSING is no number: "")
+                self.r.error_at(
+                    param.loc,  # where the value is written
+                    f"param '{b.ref}' is {quoted(param.default)}, {why.replace('its', 'the')} of input '{iname}' "
+                    f"of {what} (bound to it at line {self.r.loc(node).line})",
+                    f"give param '{b.ref}' a default {bounds_range(decl.low, decl.high)}",
+                )
+        if decl.enum and len(self.r.errors) == said:  # (out of bounds is out of the enum: said once)
+            self._in_enum(iname, node, what, decl, b)
+        if b.kind == BIND_PARAM and isinstance(self.params, dict) and b.ref in self.params:
+            param = self.params[b.ref]
+            limit = spec.ParamLimit(f"input '{iname}' of {what}", self.r.loc(node), decl.enum, decl.low, decl.high)
+            self.params[b.ref] = dataclasses.replace(param, limits=param.limits + (limit,))  # (where it is bound)
+
+    def _in_enum(self, iname: str, node: Node, what: str, decl: InputDecl, b: Binding) -> None:
         if b.kind == BIND_VALUE and b.value not in decl.enum:
             self.r.error(
                 node,
@@ -71,8 +94,6 @@ class InputBindingReader:
                     "is not one of the input's enum values",
                     f"give param '{b.ref}' a default the input takes ({enum_text(decl.enum)})",
                 )
-            limit = spec.ParamLimit(f"input '{iname}' of {what}", self.r.loc(node), decl.enum)  # (where it is bound)
-            self.params[b.ref] = dataclasses.replace(param, limits=param.limits + (limit,))
 
     def _binding(self, iname: str, node: Node, what: str, decl: Optional[InputDecl]) -> Optional[Binding]:
         r = self.r

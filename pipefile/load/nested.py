@@ -1,14 +1,12 @@
 """Pipelines used as components: reading them (docs/pipefile.md#pipelines-as-components).
 
-A component is a pipeline when it says `type: pipeline` (its own `inputs`, `outputs` and
-`steps`), or when a step names another Pipefile (`component: ./train/Pipefile`). A step using
-one is read here into a `spec.PipelineUse`; flatten.py turns it into its inner steps,
-`STEP/INNER`. Inside one, `${{parent.inputs.X}}` binds an inner step's input to the pipeline's
-input X, `${{parent.outputs.X}}` (an inner step's output) makes its output X, and inner outputs
-have no path (each use places them). Pipeline components are read on first use (one may use
-another defined later); one that uses itself (directly, through others or through Pipefiles)
-is a located error naming the cycle, and nesting is bounded (task_limits.MAX_NESTING).
-"""
+A component is a pipeline when it says `type: pipeline` (its own `inputs`, `outputs` and `steps`), or when a step
+names another Pipefile (`component: ./train/Pipefile`). A step using one is read here into a `spec.PipelineUse`;
+flatten.py turns it into its inner steps, `STEP/INNER`. Inside one, `${{parent.inputs.X}}` binds an inner step's
+input to the pipeline's input X, `${{parent.outputs.X}}` (an inner step's output) makes its output X, and inner
+outputs have no path (each use places them). Pipeline components are read on first use (one may use another defined
+later); one that uses itself (directly, through others or through Pipefiles) is a located error naming the cycle,
+and nesting is bounded (task_limits.MAX_NESTING)."""
 
 from __future__ import annotations
 
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Optional
 from .. import spec
 from ..errors import did_you_mean
 from ..spec import BIND_NONE, BIND_PARENT, MISSING, Binding, PipelineComponent, PipelineUse, StepOutput
+from .bounds import held_in_bounds
 from .checks import check_step_references
 from .fields import PIPELINE_COMPONENT_KEYS, PIPELINE_STEP_KEYS
 from .params import narrowed_enum
@@ -260,14 +259,16 @@ class InnerStepParser(StepParser):
         self.parent_outputs: Mapping[str, spec.OutputDecl] = outputs
         self.binds: dict = {}  # its output -> (inner step, output)
         self.held: dict = {}  # its input -> (the enum of the inner inputs bound to it, where, what)
+        self.bounded: list = []  # (its input, an inner input's decl bound to it, where, what)
 
     def load_binding(self, iname, node, what, decl):
-        """As a step's, and a pipeline input bound to an input with an `enum:` takes only its
-        values: the step using the pipeline is held to them (held_inputs)."""
+        """As a step's; a pipeline input bound to an input's `enum:`, `min:`, `max:` is held to them (held_inputs)."""
         b = super().load_binding(iname, node, what, decl)
-        if b is not None and b.kind == BIND_PARENT and decl is not None and decl.enum:
-            before = self.held.get(b.ref, ((), None, ""))[0]
-            self.held[b.ref] = (narrowed_enum(before, decl.enum), self.r.loc(node), f"input '{iname}' of {what}")
+        if b is not None and b.kind == BIND_PARENT and decl is not None:
+            self.bounded.append((b.ref, decl, self.r.loc(node), f"input '{iname}' of {what}"))  # (min:, max:)
+            if decl.enum:
+                before = self.held.get(b.ref, ((), None, ""))[0]
+                self.held[b.ref] = (narrowed_enum(before, decl.enum), self.r.loc(node), f"input '{iname}' of {what}")
         return b
 
     def held_inputs(self, inputs: dict) -> dict:
@@ -293,7 +294,7 @@ class InnerStepParser(StepParser):
                     f"give a default from: {enum_text(took)}",
                 )
             out[name] = dataclasses.replace(decl, enum=took)
-        return out
+        return held_in_bounds(self.r, out, self.bounded, self.what)
 
     def binding_from_ref(self, iname, ref, node, what, dtype):
         if ref.scope != "parent":
@@ -326,8 +327,7 @@ class InnerStepParser(StepParser):
         return Binding(BIND_PARENT, r.loc(node), ref.sub, type=dtype or decl.type)
 
     def _command(self, what, cnode, inputs, outputs, attempted, declared, given=(), left_out=frozenset()):
-        """As a step's, and an input bound to an optional pipeline input without a default
-        (which a use may leave unset) is used only inside $[[ ... ]]."""
+        """As a step's; an input bound to an optional pipeline input without a default is used only in $[[ ... ]]."""
         got = super()._command(what, cnode, inputs, outputs, attempted, declared, given, left_out)
         for ref, optional in _all_refs(got[0]) if got is not None else ():
             b = inputs.get(ref.name) if ref.scope == "inputs" else None

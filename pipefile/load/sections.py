@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Union
 from .. import spec, template
 from ..errors import did_you_mean
 from ..spec import MISSING, CodeRef, Component, InputDecl, OutputDecl, Param, Resources
+from .bounds import load_bounds
 from .environments import environment_ref
 from .execution import load_custom_resources
 from .fields import ASSET_KEYS, COMPONENT_KEYS, INPUT_DECL_KEYS, OUTPUT_DECL_KEYS, PARAM_KEYS, RESOURCE_KEYS
@@ -332,12 +333,10 @@ def load_input_decl(r: NodeReader, name: str, knode: Node, vnode: Node, what: st
                 default = p if p else MISSING
         else:
             default = coerce_default(r, raw, t, f["default"], f"input '{name}' of {what}")
-    optional = False
-    if "optional" in f:
-        optional = r.value(f["optional"])
-        if not isinstance(optional, bool):
-            r.error(f["optional"], "optional must be true or false", "write true or false")
-            optional = False
+    optional = r.value(f["optional"]) if "optional" in f else False
+    if not isinstance(optional, bool):
+        r.error(f["optional"], "optional must be true or false", "write true or false")
+        optional = False
     choices: tuple = ()
     if "enum" in f:
         said = len(r.errors)
@@ -350,7 +349,8 @@ def load_input_decl(r: NodeReader, name: str, knode: Node, vnode: Node, what: st
                 f"default of input '{name}' of {what} is {quoted(default)}, which is not one of its enum values",
                 f"give a default from enum: {enum_text(choices)}, or add {quoted(default)} to the enum",
             )
-    return InputDecl(name, t, default, optional, r.description(f), r.loc(knode), choices)
+    decl = InputDecl(name, t, default, optional, r.description(f), r.loc(knode), choices)
+    return load_bounds(r, f, t, name, what, decl)  # (min:, max:)
 
 
 # --- what components and steps share ------------------------------------------------------

@@ -27,6 +27,7 @@ from ..spec import (
     StepOutput,
 )
 from . import stdlib
+from .bounds import check_expansion_bounds
 from .environments import environment_ref
 from .execution import load_retries, load_timeout
 from .expansion import check_expanded_step, check_expansion_inputs, given_input, load_expansion
@@ -224,6 +225,7 @@ class StepParser(InputBindingReader):
             check_expansion_inputs(r, what, comp, inputs, attempted, expansion, decls)
             _check_sweep_ranges(r, what, comp, inputs, expansion, decls)
             check_expansion_enums(r, what, comp, expansion, decls)
+            check_expansion_bounds(r, what, comp, expansion, decls)
             if comp is not None:
                 # A component's input the expansion gives a value: bound per task.
                 for iname in given:

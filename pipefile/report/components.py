@@ -20,12 +20,22 @@ def _default(port: dict) -> str:
     return f"= {port['default']!r}" if isinstance(port["default"], str) else f"= {_word(port['default'])}"
 
 
+def _bounds(port: dict) -> str:
+    """'0 to 1', 'at least 2', 'at most 9': a number input's min:/max: ('' without)."""
+    low, high = port.get("min"), port.get("max")
+    if low is not None and high is not None:
+        return f"{_word(low)} to {_word(high)}"
+    if low is not None:
+        return f"at least {_word(low)}"
+    return f"at most {_word(high)}" if high is not None else ""
+
+
 def _described(port: dict) -> str:
-    """A port's description, and the values it takes when it has an enum."""
-    if not port.get("enum"):
+    """A port's description, and the values it takes when it has an enum or bounds."""
+    takes = "one of: " + ", ".join(_word(v) for v in port["enum"]) if port.get("enum") else _bounds(port)
+    if not takes:
         return port["description"]
-    one_of = "one of: " + ", ".join(_word(v) for v in port["enum"])
-    return f"{port['description']} ({one_of})" if port["description"] else one_of
+    return f"{port['description']} ({takes})" if port["description"] else takes
 
 
 def _ports(ports: list) -> str:

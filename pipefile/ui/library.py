@@ -20,6 +20,8 @@ def _port(p: dict) -> dict:
         "description": p.get("description") or None,
         "required": bool(p.get("required")),
         "enum": p.get("enum") or None,  # (the properties panel offers them as a menu)
+        "min": p.get("min"),  # a number input's inclusive bounds (None: none)
+        "max": p.get("max"),
     }
 
 

@@ -62,15 +62,9 @@ def _number(value: float) -> float | None:
 
 
 def regression_metrics(frame, label: str) -> dict[str, Any]:
-    import pandas as pd
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-    if not pd.api.types.is_numeric_dtype(frame[label]) or not pd.api.types.is_numeric_dtype(frame[PREDICTION]):
-        raise ComponentError(
-            f"label: column {label!r} or {PREDICTION!r} is not numeric, so no regression metrics",
-            "give `task: classification` for classes",
-        )
-    truth, guess = frame[label], frame[PREDICTION]
+    truth, guess = (_as_numbers(frame[name], name, label) for name in (label, PREDICTION))
     r2 = r2_score(truth, guess) if len(frame) > 1 else math.nan
     return {
         "task": "regression",
@@ -81,11 +75,29 @@ def regression_metrics(frame, label: str) -> dict[str, Any]:
     }
 
 
+def _as_numbers(column, name: str, label: str):
+    """A column of numbers, or of numbers written as text ("1.5": a CSV's quoted column, a
+    cast), read as numbers: refused, the hints sent regression to classification and back."""
+    import pandas as pd
+
+    if pd.api.types.is_numeric_dtype(column):
+        return column
+    as_numbers = pd.to_numeric(column, errors="coerce")
+    if as_numbers.isna().any():
+        raise ComponentError(
+            f"label: column {name!r} is not numeric, so no regression metrics (it holds text: {_some(column)})",
+            "give `task: classification` for classes"
+            if name == label
+            else "score with a model that predicts numbers, or give `task: classification`",
+        )
+    return as_numbers
+
+
 def classification_metrics(frame, label: str) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support, roc_auc_score
     from sklearn.utils.multiclass import type_of_target
 
-    truth, guess = _comparable(frame[label], frame[PREDICTION])
+    truth, guess = _comparable(frame[label], frame[PREDICTION], label)
     for name, values in ((label, truth), (PREDICTION, guess)):
         if type_of_target(values) == "continuous":  # sklearn's metrics would stop on "a mix of ..."
             raise ComponentError(
@@ -112,13 +124,32 @@ def classification_metrics(frame, label: str) -> dict[str, Any]:
     return out
 
 
-def _comparable(truth, guess):
+def _comparable(truth, guess, label: str):
     """The true and predicted classes in one type, so that equal classes compare equal."""
     import pandas as pd
 
     if truth.dtype == guess.dtype:
         return truth, guess
     numeric = pd.api.types.is_numeric_dtype
+    if numeric(truth) != numeric(guess):
+        # Numbers as text on one side ("1" against the model's 1.0: a CSV, a cast) are read as
+        # numbers: as text "1" and "1.0" were two classes, and every row counted wrong.
+        text_side = guess if numeric(truth) else truth
+        as_numbers = pd.to_numeric(text_side, errors="coerce")
+        if not as_numbers.isna().any():
+            truth, guess = (truth, as_numbers) if numeric(truth) else (as_numbers, guess)
+        elif not set(truth.astype(str)) & set(guess.astype(str)):
+            # text classes against numbers ("yes"/"no" against 0/1): no row can match, and an
+            # accuracy of 0 would read as a model that is always wrong
+            said = {label: truth, PREDICTION: guess}
+            kinds = ", ".join(f"{n!r} {'numbers' if numeric(v) else 'text'} ({_some(v)})" for n, v in said.items())
+            raise ComponentError(
+                f"label: the classes are of two kinds, no class in both: {kinds}",
+                "score with a model trained on this label (its predictions are its classes), "
+                "or give both one kind of value first (std/apply_transformation)",
+            )
+        else:
+            return truth.astype(str), guess.astype(str)
     if numeric(truth) and numeric(guess):
         # 1 and 1.0 are one class (a model fitted on a float label scoring an int one); as text
         # they would be two, and every row wrong. The predictions are in the model's type, the
@@ -132,6 +163,12 @@ def _comparable(truth, guess):
         return truth.astype("float64"), guess.astype("float64")
     # a CSV round trip can make 1 into "1" on one side only; compare as text then
     return truth.astype(str), guess.astype(str)
+
+
+def _some(column) -> str:
+    """A few of a column's distinct values, for a message: 'no', 'yes'."""
+    values = sorted({repr(v) if isinstance(v, str) else str(v) for v in column.head(1000)})
+    return ", ".join(values[:3]) + (", ..." if len(values) > 3 else "")
 
 
 def _binary_positive(frame, labels: list) -> Any:
@@ -174,8 +211,9 @@ def write_report(frame, label: str, metrics: dict[str, Any], path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 5), dpi=100)
     if metrics["task"] == "regression":
-        residual = frame[label] - frame[PREDICTION]
-        ax.scatter(frame[PREDICTION], residual, s=12, alpha=0.7)
+        truth, guess = (_as_numbers(frame[name], name, label) for name in (label, PREDICTION))
+        residual = truth - guess
+        ax.scatter(guess, residual, s=12, alpha=0.7)
         ax.axhline(0, color="grey", linewidth=1)
         ax.set_xlabel("prediction")
         ax.set_ylabel(_drawn(f"residual ({label} - prediction)"))

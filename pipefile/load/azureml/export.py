@@ -165,6 +165,8 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
                     and decl.get("default", choices[0]) in choices
                 ):
                     decl["enum"] = choices  # (the Pipefile refuses one of another type, or not holding its default)
+                if typ in (spec.NUMBER, spec.INTEGER) and _within(decl.get("default"), d.low, d.high):
+                    decl.update({k: v for k, v in (("min", d.low), ("max", d.high)) if v is not None})
                 unbound = (
                     bound is None
                     or bound.kind == spec.BIND_NONE
@@ -214,3 +216,10 @@ def to_pipefile(pf: spec.Pipefile, source: str) -> str:
             head += f"#   {pf.params[name].loc}: pipeline input '{name}' has no value: left unbound\n"
     body = yaml.dump(doc, Dumper=_dumper(), sort_keys=False, default_flow_style=False, allow_unicode=True, width=100)
     return head + body
+
+
+def _within(value, low, high) -> bool:
+    """Whether a default (None: none) is inside the bounds: the Pipefile refuses one outside them."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value is None
+    return (low is None or value >= low) and (high is None or value <= high)

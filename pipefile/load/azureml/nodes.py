@@ -47,6 +47,19 @@ def number_text(value, typ) -> bool:
     return typ == spec.NUMBER and isinstance(value, str) and _EXPONENT_TEXT.fullmatch(value) is not None
 
 
+def _decl_bounds(d, typ: str) -> tuple:
+    """(min, max) of a number or integer input, kept on the decl as its enum is (the Pipefile
+    `pipe import azureml` writes holds its steps, and -p, to them too); None where it has none
+    a Pipefile's min:/max: could say."""
+    if typ not in (spec.NUMBER, spec.INTEGER):
+        return None, None
+    low, high = (
+        d.get(k) if isinstance(d.get(k), (int, float)) and not isinstance(d.get(k), bool) else None
+        for k in ("min", "max")
+    )
+    return (None, None) if low is not None and high is not None and low > high else (low, high)
+
+
 def _decl_enum(d, typ: str) -> tuple:
     """A component input's `enum:`, each value as its type reads it: kept on the decl, so the
     Pipefile `pipe import azureml` writes holds its steps (and -p) to it too. () when it has
@@ -200,6 +213,7 @@ class CommandNodes:
                 str(d.get("description") or ""),
                 loc,
                 _decl_enum(d, PORT_TYPES[t]),
+                *_decl_bounds(d, PORT_TYPES[t]),
             )
             self._limits[(node, name)] = d  # enum, min, max: checked against what is bound
         return decls
