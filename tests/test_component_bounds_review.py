@@ -89,6 +89,27 @@ def test_values_inside_the_bounds_and_on_them_load(tmp_path):
             "-p frac=1.5: param 'frac' is 1.5, above the max 1 of input 'f' of step 'a'",
             "give a value of at most 1: -p frac=1",
         ),
+        (  # nan: below and above nothing, so held by no bounds (a default, -p, a value)
+            BOUNDED.replace("default: 0.5}\ncomponents", "default: .nan}\ncomponents"),
+            (),
+            "3:3",
+            "param 'frac' is nan, not a number, outside the bounds of input 'f' of step 'a' (bound to it at line 14)",
+            "give param 'frac' a default from 0 to 1",
+        ),
+        (
+            BOUNDED,
+            ("frac=nan",),
+            "14:17",
+            "-p frac=nan: param 'frac' is nan, not a number, which input 'f' of step 'a' does not take (its bounds: 0 to 1)",
+            "give a number from 0 to 1",
+        ),
+        (
+            BOUNDED.replace('f: "${{params.frac}}", n: 1', "f: .nan, n: 1"),
+            (),
+            "14:17",
+            "input 'f' of step 'a' is nan, not a number, outside the bounds",
+            "give a value from 0 to 1",
+        ),
         (  # the component's own default
             BOUNDED.replace("default: 0.5, min", "default: 2, min"),
             (),

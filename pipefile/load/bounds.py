@@ -59,6 +59,8 @@ def out_of_bounds(value: Any, low: Optional[float], high: Optional[float]) -> st
     """Why `value` is out of [low, high] ("below its min 0"); "" when it is inside, or not a number."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return ""
+    if value != value and (low is not None or high is not None):  # nan: below and above nothing
+        return "not a number, outside the bounds"
     if low is not None and value < low:
         return f"below its min {spelled(low)}"
     if high is not None and value > high:

@@ -16,6 +16,7 @@ from ..errors import PipefileError, did_you_mean, raise_all
 from ..printable import printable
 from ..spec import MISSING
 from . import numbers
+from .bounds import bounds_range, bounds_text
 from .phrases import a, quoted, spelled
 
 _SIZE_RE = lazyre.Pattern(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([KMGTP]?i?B?)?\s*$", re.I)
@@ -201,6 +202,12 @@ def value_refusal(param: spec.Param, value: Any, prefix: str = "") -> Optional[P
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     for lim in param.limits:
         said = f"{prefix}param '{param.name}' is {quoted(value)}"
+        if number and value != value and (lim.low is not None or lim.high is not None):
+            return PipefileError(  # (nan: below and above nothing, so held by no bounds)
+                f"{said}, not a number, which {lim.what} does not take (its bounds: {bounds_text(lim.low, lim.high)})",
+                lim.loc,
+                f"give a number {bounds_range(lim.low, lim.high)}",
+            )
         if number and lim.low is not None and value < lim.low:
             return PipefileError(
                 f"{said}, below the min {lim.low} of {lim.what}",
