@@ -787,3 +787,76 @@ def test_a_worker_whose_transfer_a_cancelled_task_interrupted_transfers_again(tm
     got = ray_worker._remote(spec).download(node, [digest])
     assert not got.failed, got.failed[0][1].render()
     assert node.read(digest) == b"an input\n"
+
+
+def test_a_retry_after_its_node_died_fails_clearly_when_no_node_left_can_hold_it(tmp_path):
+    """A step whose request only one node could hold, that node killed under it (kill -9 of
+    its raylet): the retry was submitted unwatched (its request had been placed once), and
+    Ray left it pending forever, the run hung. It is watched again, and fails once no live
+    node could hold it for PIPE_RAY_UNPLACED_AFTER seconds. Its own cluster (a node is killed)."""
+    import os
+    import shutil
+    import signal
+    import tempfile
+    import time
+
+    from servers import free_port, need
+    from workspace_repo import PIPE
+
+    from benchmarks import raylocal
+
+    need(shutil.which("ray") is not None, "ray is not installed (pip install 'pipefile[ray]')")
+    temp = tempfile.mkdtemp(prefix="prn", dir="/tmp")
+    env = dict(os.environ, **raylocal.RAY_ENV, PIPE_RAY_UNPLACED_AFTER="3", PIPE_PLAIN="1")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    r = _repo(
+        tmp_path / "ws",
+        f"""
+        steps:
+          there:
+            command: echo $PPID > {marks}/worker; echo $$ > {marks}/step; sleep 120; echo x > ${{{{outputs.o}}}}
+            outputs: {{o: there.txt}}
+            resources: {{custom: {{only_there: 1}}}}
+        """,
+    )
+    import subprocess
+
+    step = None
+    try:
+        address = raylocal.start_node(temp, env, 1, head_port=free_port(), node_dir=os.path.join(temp, "n1"))
+        raylocal.start_node(
+            temp, env, 1, address=address, resources={"only_there": 1}, node_dir=os.path.join(temp, "n2")
+        )
+        args = ["run", "--executor", "ray", "--address", address, "--store", str(tmp_path / "shared")]
+        p = subprocess.Popen(
+            PIPE + args, cwd=r.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            end = time.monotonic() + 180
+            while not (marks / "step").exists() or not (marks / "step").read_text().strip():
+                assert time.monotonic() < end and p.poll() is None, "the step never started"
+                time.sleep(0.1)
+            step = int((marks / "step").read_text())
+            worker = (marks / "worker").read_text().strip()
+            with open(f"/proc/{worker}/stat") as f:
+                raylet = int(f.read().rsplit(")", 1)[1].split()[1])  # (the worker's parent)
+            with open(f"/proc/{raylet}/cmdline", "rb") as f:
+                assert b"raylet" in f.read()
+            os.kill(raylet, signal.SIGKILL)
+            out, err = p.communicate(timeout=150)  # (hung before: Ray kept the retry pending)
+        finally:
+            p.kill()
+    finally:
+        raylocal.stop(temp)
+        if step is not None:
+            try:
+                os.killpg(step, signal.SIGKILL)  # (its worker died with the node: nothing reaps it)
+            except OSError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+    assert p.returncode == 1, err
+    assert "no node of the Ray cluster can run it" in err and "only_there 1" in err, err
+    log = r.read(".pipe/jobs/1/there.log")
+    assert "attempt 1 of 2: the executor failed under it" in log, log
+    assert not r.exists("there.txt")

@@ -66,7 +66,6 @@ class RayExecutor(LocalExecutor):
         self._held_objects: dict = {}  # step -> the objects those outputs are made of
         self._kept: dict = {}  # content digest of an output left on the store -> its objects
         self._tasks: dict = {}  # a resource request -> the Ray task with those options
-        self._placeable: set = set()  # resource requests a live node was seen to hold
         self._on_store: set = set()  # objects known to be on the shared store
         self._store_lock = threading.Lock()
         self._ran: dict = {}  # step -> (worker record, {output: expected PathDigest})
@@ -187,13 +186,12 @@ class RayExecutor(LocalExecutor):
             task = self._tasks[key] = self.cluster.task.options(**options)
         gen = task.remote(payload)
         pieces = self.cluster.pump.add(gen)
-        # (Submitted first: an autoscaler adds nodes for what pending tasks ask.)
-        placing = None if key in self._placeable else Placement(self.cluster, options, log)
+        # (Submitted first: an autoscaler adds nodes for what pending tasks ask.) Every task is
+        # watched until it starts: a request placed before may have had its only node die since.
+        placing = Placement(self.cluster, options, log)
         try:
             return self._follow(node.name, gen, pieces, (log, series), placing)
         finally:
-            if placing is not None and placing.placeable:
-                self._placeable.add(key)
             self.cluster.pump.drop(gen)
 
     def _follow(self, name: str, gen, pieces, files: tuple, placing: Optional[Placement] = None) -> dict:
