@@ -860,3 +860,31 @@ def test_a_retry_after_its_node_died_fails_clearly_when_no_node_left_can_hold_it
     log = r.read(".pipe/jobs/1/there.log")
     assert "attempt 1 of 2: the executor failed under it" in log, log
     assert not r.exists("there.txt")
+
+
+def test_ctrl_c_while_a_large_input_is_stored_here_stops_at_once_leaving_nothing(head, tmp_path):
+    """Before its upload, a step's input is copied into the content store here: Ctrl-C during
+    that copy (a gigabyte, over ten seconds on a slow disk) waited for it to end."""
+    import signal
+
+    r = _repo(
+        tmp_path / "ws",
+        """
+        steps:
+          a:
+            command: wc -c < ${{inputs.d}} > ${{outputs.o}}
+            inputs: {d: data.bin}
+            outputs: {o: a.txt}
+        """,
+    )
+    with open(r.root / "data.bin", "wb") as f:
+        f.truncate(1 << 30)  # (sparse here: only its copy costs)
+    tmp = r.root / ".pipe" / "store" / "tmp"
+    copying = lambda: any(p.name.startswith("obj-") and p.stat().st_size > 0 for p in _files_in(tmp))  # noqa: E731
+    rc, took = _stop_while(r, _on(head, tmp_path), head["env"], copying, signal.SIGINT)
+    assert rc == 130 and took < 5, (rc, took)
+    assert not _files_in(tmp), _files_in(tmp)
+    assert not [p for p in _files_in(r.root / ".pipe" / "store" / "objects") if p.stat().st_size >= 1 << 30]
+    assert not _files_in(tmp_path / "shared" / "objects")
+    assert not r.exists("a.txt")
+    assert r.pipe("jobs", "show", "1", "--json", check=True).json["status"] == "interrupted"

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from ..bindings import IN_PATH, IN_VALUE
+from ..cache.content_store import StoreError
 from ..digest import TREE, PathDigest
 from ..envs import Environment
 from ..expand_map import BATCH_ROOT
@@ -68,13 +69,20 @@ def _stored(ex: RayExecutor, rel: str, content: PathDigest) -> list:
         return kept
     if not store.complete(content):
         ap = ex.abspath(rel)
-        if content.kind == TREE:
-            tree = ex.hasher.tree(rel)
-            if tree.digest != content.digest:
-                raise StepFailure(f"input '{rel}' changed after the run was planned; run again")
-            store.put_tree(tree, ap, durable=False)
-        else:
-            store.put_file(ap, content.digest, durable=False)
+        # (Ctrl-C, SIGTERM: a copy of gigabytes stops at once, its temp file removed)
+        stop = ex.cancelled.is_set
+        try:
+            if content.kind == TREE:
+                tree = ex.hasher.tree(rel)
+                if tree.digest != content.digest:
+                    raise StepFailure(f"input '{rel}' changed after the run was planned; run again")
+                store.put_tree(tree, ap, durable=False, stop=stop)
+            else:
+                store.put_file(ap, content.digest, durable=False, stop=stop)
+        except StoreError:
+            if stop():
+                raise StepFailure("interrupted") from None
+            raise
     return closure(store, content)
 
 
