@@ -793,7 +793,9 @@ def test_a_retry_after_its_node_died_fails_clearly_when_no_node_left_can_hold_it
     """A step whose request only one node could hold, that node killed under it (kill -9 of
     its raylet): the retry was submitted unwatched (its request had been placed once), and
     Ray left it pending forever, the run hung. It is watched again, and fails once no live
-    node could hold it for PIPE_RAY_UNPLACED_AFTER seconds. Its own cluster (a node is killed)."""
+    node could hold it for PIPE_RAY_UNPLACED_AFTER seconds; --json's summary stays JSON. Its
+    own cluster (a node is killed)."""
+    import json
     import os
     import shutil
     import signal
@@ -828,7 +830,7 @@ def test_a_retry_after_its_node_died_fails_clearly_when_no_node_left_can_hold_it
         raylocal.start_node(
             temp, env, 1, address=address, resources={"only_there": 1}, node_dir=os.path.join(temp, "n2")
         )
-        args = ["run", "--executor", "ray", "--address", address, "--store", str(tmp_path / "shared")]
+        args = ["run", "--json", "--executor", "ray", "--address", address, "--store", str(tmp_path / "shared")]
         p = subprocess.Popen(
             PIPE + args, cwd=r.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -857,6 +859,9 @@ def test_a_retry_after_its_node_died_fails_clearly_when_no_node_left_can_hold_it
         shutil.rmtree(temp, ignore_errors=True)
     assert p.returncode == 1, err
     assert "no node of the Ray cluster can run it" in err and "only_there 1" in err, err
+    # What Ray's driver prints of the dead node (its raylet's last log lines) went to stdout,
+    # before the summary: --json's was no JSON any more.
+    assert json.loads(out)["steps"][0]["outcome"] == "failed", out[:2000]
     log = r.read(".pipe/jobs/1/there.log")
     assert "attempt 1 of 2: the executor failed under it" in log, log
     assert not r.exists("there.txt")

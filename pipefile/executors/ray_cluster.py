@@ -259,6 +259,7 @@ class RayCluster:
         # job interrupted. Pipe's own (cli/guard: as Ctrl-C) is put back.
         main = threading.current_thread() is threading.main_thread()
         before = signal.getsignal(signal.SIGTERM) if main else None
+        _cluster_news_to_stderr()
         try:
             self._init(ray)
         finally:
@@ -426,6 +427,25 @@ class RayCluster:
 
             shutil.rmtree(self._temp_store, ignore_errors=True)
             self._temp_store = None
+
+
+def _cluster_news_to_stderr() -> None:
+    """Ray's driver prints what the cluster reports (a node's raylet that died, with the last
+    20 lines of its log) on stdout, in the middle of pipe's output: `pipe run --json`'s
+    summary there was no JSON any more. Those lines go to stderr, with pipe's own messages."""
+    try:
+        from ray._private import worker
+    except ImportError:  # (another Ray's internals: left as they are)
+        return
+    show = getattr(worker, "print_to_stdstream", None)
+    if show is None or getattr(show, "pipe_stderr", False):
+        return
+
+    def to_stderr(data, *args, **kwargs):
+        return show(dict(data, is_err=True), *args, **kwargs)
+
+    to_stderr.pipe_stderr = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
 
 
 def _same(a, b) -> bool:
