@@ -893,3 +893,23 @@ def test_ctrl_c_while_a_large_input_is_stored_here_stops_at_once_leaving_nothing
     assert not _files_in(tmp_path / "shared" / "objects")
     assert not r.exists("a.txt")
     assert r.pipe("jobs", "show", "1", "--json", check=True).json["status"] == "interrupted"
+
+
+def test_a_node_whose_folder_cannot_be_made_fails_the_step_naming_it_and_the_fix(tmp_path, monkeypatch):
+    """A node whose PIPE_RAY_NODE_DIR cannot be made (a path under a file, a full or read-only
+    disk) failed every step with 'failed on the worker: NotADirectoryError: [Errno 20] Not a
+    directory: ...', naming neither the node, nor the variable, nor the fix. (No cluster: the
+    task's function, in this process, its node named as Ray would.)"""
+    from pipefile.executors import ray_worker
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("PIPE_RAY_NODE_DIR", str(blocker / "node"))
+    monkeypatch.setattr(ray_worker, "_node_dir", None)
+    monkeypatch.setattr(ray_worker, "_here", {"node": "n1", "host": "worker-7"})  # (Ray's runtime context)
+    kind, got = next(ray_worker.run_step({"step": "a"}))
+    assert kind == "done" and got["host"] == "worker-7", got
+    assert got["error"].startswith(
+        f"on node worker-7: cannot use the node's folder {blocker / 'node'} (PIPE_RAY_NODE_DIR)"
+    )
+    assert "Not a directory" in got["error"] and "a folder it can write" in got["error"], got["error"]
