@@ -787,3 +787,129 @@ def test_a_worker_whose_transfer_a_cancelled_task_interrupted_transfers_again(tm
     got = ray_worker._remote(spec).download(node, [digest])
     assert not got.failed, got.failed[0][1].render()
     assert node.read(digest) == b"an input\n"
+
+
+def test_a_retry_after_its_node_died_fails_clearly_when_no_node_left_can_hold_it(tmp_path):
+    """A step whose request only one node could hold, that node killed under it (kill -9 of
+    its raylet): the retry was submitted unwatched (its request had been placed once), and
+    Ray left it pending forever, the run hung. It is watched again, and fails once no live
+    node could hold it for PIPE_RAY_UNPLACED_AFTER seconds; --json's summary stays JSON. Its
+    own cluster (a node is killed)."""
+    import json
+    import os
+    import shutil
+    import signal
+    import tempfile
+    import time
+
+    from servers import free_port, need
+    from workspace_repo import PIPE
+
+    from benchmarks import raylocal
+
+    need(shutil.which("ray") is not None, "ray is not installed (pip install 'pipefile[ray]')")
+    temp = tempfile.mkdtemp(prefix="prn", dir="/tmp")
+    env = dict(os.environ, **raylocal.RAY_ENV, PIPE_RAY_UNPLACED_AFTER="3", PIPE_PLAIN="1")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    r = _repo(
+        tmp_path / "ws",
+        f"""
+        steps:
+          there:
+            command: echo $PPID > {marks}/worker; echo $$ > {marks}/step; sleep 120; echo x > ${{{{outputs.o}}}}
+            outputs: {{o: there.txt}}
+            resources: {{custom: {{only_there: 1}}}}
+        """,
+    )
+    import subprocess
+
+    step = None
+    try:
+        address = raylocal.start_node(temp, env, 1, head_port=free_port(), node_dir=os.path.join(temp, "n1"))
+        raylocal.start_node(
+            temp, env, 1, address=address, resources={"only_there": 1}, node_dir=os.path.join(temp, "n2")
+        )
+        args = ["run", "--json", "--executor", "ray", "--address", address, "--store", str(tmp_path / "shared")]
+        p = subprocess.Popen(
+            PIPE + args, cwd=r.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            end = time.monotonic() + 180
+            while not (marks / "step").exists() or not (marks / "step").read_text().strip():
+                assert time.monotonic() < end and p.poll() is None, "the step never started"
+                time.sleep(0.1)
+            step = int((marks / "step").read_text())
+            worker = (marks / "worker").read_text().strip()
+            with open(f"/proc/{worker}/stat") as f:
+                raylet = int(f.read().rsplit(")", 1)[1].split()[1])  # (the worker's parent)
+            with open(f"/proc/{raylet}/cmdline", "rb") as f:
+                assert b"raylet" in f.read()
+            os.kill(raylet, signal.SIGKILL)
+            out, err = p.communicate(timeout=150)  # (hung before: Ray kept the retry pending)
+        finally:
+            p.kill()
+    finally:
+        raylocal.stop(temp)
+        if step is not None:
+            try:
+                os.killpg(step, signal.SIGKILL)  # (its worker died with the node: nothing reaps it)
+            except OSError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+    assert p.returncode == 1, err
+    assert "no node of the Ray cluster can run it" in err and "only_there 1" in err, err
+    # What Ray's driver prints of the dead node (its raylet's last log lines) went to stdout,
+    # before the summary: --json's was no JSON any more.
+    assert json.loads(out)["steps"][0]["outcome"] == "failed", out[:2000]
+    log = r.read(".pipe/jobs/1/there.log")
+    assert "attempt 1 of 2: the executor failed under it" in log, log
+    assert not r.exists("there.txt")
+
+
+def test_ctrl_c_while_a_large_input_is_stored_here_stops_at_once_leaving_nothing(head, tmp_path):
+    """Before its upload, a step's input is copied into the content store here: Ctrl-C during
+    that copy (a gigabyte, over ten seconds on a slow disk) waited for it to end."""
+    import signal
+
+    r = _repo(
+        tmp_path / "ws",
+        """
+        steps:
+          a:
+            command: wc -c < ${{inputs.d}} > ${{outputs.o}}
+            inputs: {d: data.bin}
+            outputs: {o: a.txt}
+        """,
+    )
+    with open(r.root / "data.bin", "wb") as f:
+        f.truncate(1 << 30)  # (sparse here: only its copy costs)
+    tmp = r.root / ".pipe" / "store" / "tmp"
+    copying = lambda: any(p.name.startswith("obj-") and p.stat().st_size > 0 for p in _files_in(tmp))  # noqa: E731
+    rc, took = _stop_while(r, _on(head, tmp_path), head["env"], copying, signal.SIGINT)
+    assert rc == 130 and took < 5, (rc, took)
+    assert not _files_in(tmp), _files_in(tmp)
+    assert not [p for p in _files_in(r.root / ".pipe" / "store" / "objects") if p.stat().st_size >= 1 << 30]
+    assert not _files_in(tmp_path / "shared" / "objects")
+    assert not r.exists("a.txt")
+    assert r.pipe("jobs", "show", "1", "--json", check=True).json["status"] == "interrupted"
+
+
+def test_a_node_whose_folder_cannot_be_made_fails_the_step_naming_it_and_the_fix(tmp_path, monkeypatch):
+    """A node whose PIPE_RAY_NODE_DIR cannot be made (a path under a file, a full or read-only
+    disk) failed every step with 'failed on the worker: NotADirectoryError: [Errno 20] Not a
+    directory: ...', naming neither the node, nor the variable, nor the fix. (No cluster: the
+    task's function, in this process, its node named as Ray would.)"""
+    from pipefile.executors import ray_worker
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("PIPE_RAY_NODE_DIR", str(blocker / "node"))
+    monkeypatch.setattr(ray_worker, "_node_dir", None)
+    monkeypatch.setattr(ray_worker, "_here", {"node": "n1", "host": "worker-7"})  # (Ray's runtime context)
+    kind, got = next(ray_worker.run_step({"step": "a"}))
+    assert kind == "done" and got["host"] == "worker-7", got
+    assert got["error"].startswith(
+        f"on node worker-7: cannot use the node's folder {blocker / 'node'} (PIPE_RAY_NODE_DIR)"
+    )
+    assert "Not a directory" in got["error"] and "a folder it can write" in got["error"], got["error"]

@@ -25,7 +25,7 @@ import fcntl
 import os
 import stat as statmod
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import xxhash
 
@@ -68,6 +68,7 @@ class ContentChanged(StoreError):
     """A file changed while it was being stored."""
 
 
+Stop = Callable[[], bool]  # asked during a long copy: True stops it
 _NO_REFLINK = (errno.EOPNOTSUPP, errno.ENOTTY, errno.ENOSYS)
 _reflinks = True  # False once a file system said it cannot clone (asked again for nothing, each step)
 
@@ -85,24 +86,32 @@ def _reflink(src_fd: int, dst_fd: int) -> bool:
         return False
 
 
-def copy_file(src: str, dst_fd: int, regular_only: bool = False) -> str:
+def copy_file(src: str, dst_fd: int, regular_only: bool = False, stop: Optional[Stop] = None) -> str:
     """Copy `src` into the open file `dst_fd` and return the digest of what was written.
     `regular_only`: a FIFO or a device at `src` raises NotARegularFile, never waited on (a
-    stored object: a step's output was checked to be a file when it was collected)."""
+    stored object: a step's output was checked to be a file when it was collected). `stop`:
+    asked at each chunk; True raises InterruptedError (Ctrl-C during a copy of gigabytes)."""
     h = xxhash.xxh3_128()
     with open_unbuffered(src, regular_only) as f:
         if _reflink(f.fileno(), dst_fd):
             with open(dst_fd, "rb", buffering=0, closefd=False) as r:
                 r.seek(0)
                 for chunk in read_chunks(r):
+                    _stopped(stop)
                     h.update(chunk)
             return h.hexdigest()
         for chunk in read_chunks(f):
+            _stopped(stop)
             h.update(chunk)
             view = memoryview(chunk)
             while view:
                 view = view[os.write(dst_fd, view) :]
     return h.hexdigest()
+
+
+def _stopped(stop: Optional[Stop]) -> None:
+    if stop is not None and stop():
+        raise InterruptedError(errno.EINTR, "stopped (interrupted)")
 
 
 def _space_error(what: str, e: OSError) -> StoreError:
@@ -193,16 +202,19 @@ class ContentStore:
             sync.add(final)
         return digest
 
-    def put_file(self, src: str, expected: Optional[str] = None, durable: bool = True) -> str:
+    def put_file(
+        self, src: str, expected: Optional[str] = None, durable: bool = True, stop: Optional[Stop] = None
+    ) -> str:
         """Store a file's content; returns its digest. Skips the copy if `expected` is stored.
 
         durable=False: the content can be made again (a step's output), so during a run
-        its fsync may be left to the background thread."""
+        its fsync may be left to the background thread. `stop`: copy_file's (StoreError
+        when it stopped it; the temp file removed)."""
         if expected is not None and self.has(expected):
             return expected
         fd, tmp_path = exclusive_temp(self.tmp, "obj-")
         try:
-            digest = copy_file(src, fd)
+            digest = copy_file(src, fd, stop=stop)
         except OSError as e:
             os.close(fd)
             os.unlink(tmp_path)
@@ -268,10 +280,10 @@ class ContentStore:
             raise _space_error(f"storing object {expected[:12]}", e) from None
         return n
 
-    def put_tree(self, tree: Tree, abspath: str, durable: bool = True) -> str:
+    def put_tree(self, tree: Tree, abspath: str, durable: bool = True, stop: Optional[Stop] = None) -> str:
         """Store every file of a scanned folder, then its manifests (children first)."""
         for rel, digest, _size, _exe in tree.files:
-            self.put_file(os.path.join(abspath, rel), digest, durable)
+            self.put_file(os.path.join(abspath, rel), digest, durable, stop)
         for _rel, target in tree.links:
             self.put_bytes(target.encode(), durable)
         for data in tree.manifests.values():

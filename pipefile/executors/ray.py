@@ -28,20 +28,18 @@ import time
 from typing import Optional
 
 from .. import spec, tracking
-from ..bindings import IN_PATH, IN_VALUE
 from ..digest import TREE, PathDigest
 from ..envs import Environment
 from ..errors import PipefileError
-from ..expand_map import BATCH_ROOT
 from ..filenames import stage_leaf
 from ..graph import Node, render_command
 from ..outcomes import StepResult
 from ..rebuilder import Decision
-from ..remote.run_cache import closure
 from ..staging import StepFailure, check_written_kind, written_twice
 from .local import LocalExecutor, input_changed
 from .processes import Stopped
 from .ray_cluster import GONE_HINT, ClusterGone, Placement, RayCluster, Unplaceable, stops_when, transfer_failed  # noqa: F401 - RayCluster: the session's
+from .ray_ship import batches, ship
 from .ray_stream import Appended
 from .workdir import ELSEWHERE
 
@@ -68,7 +66,6 @@ class RayExecutor(LocalExecutor):
         self._held_objects: dict = {}  # step -> the objects those outputs are made of
         self._kept: dict = {}  # content digest of an output left on the store -> its objects
         self._tasks: dict = {}  # a resource request -> the Ray task with those options
-        self._placeable: set = set()  # resource requests a live node was seen to hold
         self._on_store: set = set()  # objects known to be on the shared store
         self._store_lock = threading.Lock()
         self._ran: dict = {}  # step -> (worker record, {output: expected PathDigest})
@@ -96,7 +93,7 @@ class RayExecutor(LocalExecutor):
             self.cluster.connect()
         except PipefileError as e:
             raise StepFailure(e.render()) from None
-        files, objects, context = self._ship(node, decision, env)
+        files, objects, context = ship(self, node, decision, env)
         azure = node.step.render == spec.RENDER_AZUREML
         rel, outs = {}, []
         for oname, out in node.outputs.items():
@@ -128,7 +125,7 @@ class RayExecutor(LocalExecutor):
             # Outputs that land here come back with the result when small (not via the store).
             "inline": 0 if self._stays_on_store(node) else INLINE_BYTES,
             "workdir": node.step.workdir,  # a Pipefile used as a component: its commands run in its folder
-            "batches": _batches(node),
+            "batches": batches(node),
         }
         tries = 1 + (DEFAULT_RETRIES if node.step.retries is None else node.step.retries)
         # The log file grows as the pieces come back: followed like a local task's (the live
@@ -174,79 +171,6 @@ class RayExecutor(LocalExecutor):
                 self._fetch_outputs(node, staged, done["outputs"], done.get("blobs") or {})
         return rc
 
-    def _ship(self, node: Node, decision: Decision, env: Environment) -> tuple:
-        """Put what the task reads on the shared store: ([(path, content)], [objects],
-        the build context of a Docker `build:` as {"files": [(path, content)], "dirs": [...]})."""
-        m = decision.key.manifest
-        wanted = {v["path"]: v for v in m["inputs"].values() if "digest" in v}
-        wanted.update(m["code"])
-        for rel in _environment_files(env):
-            d = self.hasher.digest(rel)
-            if d is not None:
-                wanted[rel] = {"kind": d.kind, "digest": d.digest, "exec": d.executable}
-        files, objects = [], []
-        for rel, v in sorted(wanted.items()):
-            content = PathDigest(v["kind"], v["digest"], 0, bool(v.get("exec")))
-            files.append((rel, content.to_json()))
-            objects += self._stored(rel, content)
-        context = None
-        if env.container and env.spec.build:
-            key = (env.name, env.identity())
-            if key not in self._contexts:
-                self._contexts[key] = self._context(env)
-            context, more = self._contexts[key]
-            objects += more
-        with self._store_lock:
-            todo = [d for d in dict.fromkeys(objects) if d not in self._on_store]
-        if todo:
-            missing = self.cluster.remote.missing_objects(todo)
-            if missing:
-                t = self.cluster.remote.upload(self.ws.store, sorted(missing), stops_when(self.cancelled))
-                if t.failed:
-                    raise StepFailure(transfer_failed("upload its inputs to", t, self.cancelled))
-            with self._store_lock:
-                self._on_store.update(todo)
-        return files, list(dict.fromkeys(objects)), context
-
-    def _stored(self, rel: str, content: PathDigest) -> list:
-        """The objects of workspace path `rel`'s `content`, put in the local content store."""
-        store = self.ws.store
-        kept = self._kept.get(content.digest)
-        if kept is not None and not store.complete(content):  # an upstream's, left on the store
-            return kept
-        if not store.complete(content):
-            ap = self.abspath(rel)
-            if content.kind == TREE:
-                tree = self.hasher.tree(rel)
-                if tree.digest != content.digest:
-                    raise StepFailure(f"input '{rel}' changed after the run was planned; run again")
-                store.put_tree(tree, ap, durable=False)
-            else:
-                store.put_file(ap, content.digest, durable=False)
-        return closure(store, content)
-
-    def _context(self, env) -> tuple:
-        """A Docker `build:` folder's build context, file by file, as the local build sends it
-        (envs/docker/context.py: .dockerignore honoured, `.pipe/` left out): the node builds
-        from exactly that, never from the whole folder. Each file is one object: an unchanged
-        one is already on the shared store."""
-        from ..envs.docker.context import context_paths, split
-
-        folder = env.build_dir()
-        files, dirs = split(folder, context_paths(folder, env.spec.dockerfile or ""))
-        shipped, objects = [], []
-        for rel in files:
-            ws_rel = os.path.normpath(os.path.join(env.spec.build, rel))
-            d = self.hasher.digest(ws_rel)
-            if d is None:  # (gone since it was listed)
-                raise StepFailure(
-                    f"the build folder of environment '{env.name}' changed while it was shipped; run again"
-                )
-            content = PathDigest(d.kind, d.digest, d.size, d.executable)
-            shipped.append((rel, content.to_json()))
-            objects += self._stored(ws_rel, content)
-        return {"files": shipped, "dirs": dirs}, objects
-
     def _submit(self, node: Node, payload: dict, log, series) -> dict:
         r = node.step.resources
         options = {"num_cpus": r.cpus, "num_gpus": r.gpus}
@@ -262,13 +186,12 @@ class RayExecutor(LocalExecutor):
             task = self._tasks[key] = self.cluster.task.options(**options)
         gen = task.remote(payload)
         pieces = self.cluster.pump.add(gen)
-        # (Submitted first: an autoscaler adds nodes for what pending tasks ask.)
-        placing = None if key in self._placeable else Placement(self.cluster, options, log)
+        # (Submitted first: an autoscaler adds nodes for what pending tasks ask.) Every task is
+        # watched until it starts: a request placed before may have had its only node die since.
+        placing = Placement(self.cluster, options, log)
         try:
             return self._follow(node.name, gen, pieces, (log, series), placing)
         finally:
-            if placing is not None and placing.placeable:
-                self._placeable.add(key)
             self.cluster.pump.drop(gen)
 
     def _follow(self, name: str, gen, pieces, files: tuple, placing: Optional[Placement] = None) -> dict:
@@ -455,34 +378,6 @@ class RayExecutor(LocalExecutor):
                     f"{have.digest[:12] if have else 'nothing'}); not committed"
                 )
         return super()._commit(node, decision, seconds)
-
-
-def _batches(node: Node) -> list:
-    """A foreach batch task's folders of links (locally made by the session under
-    .pipe/batches): [(folder, [(name, member path)])]. The members travel by digest like any
-    input (the key reads each one); the worker links them into the folder there."""
-    out = []
-    for iname, inp in node.inputs.items():
-        if inp.kind != IN_VALUE or not isinstance(inp.value, str) or not inp.value.startswith(BATCH_ROOT + "/"):
-            continue
-        pre = iname + "/"
-        members = [(k[len(pre) :], m.path) for k, m in node.inputs.items() if k.startswith(pre) and m.kind == IN_PATH]
-        out.append((inp.value, members))
-    return out
-
-
-def _environment_files(env: Environment) -> list:
-    """The workspace files an environment is built from (a venv's requirements and what they
-    include, a conda file) or mounts (a Docker environment's from the workspace)."""
-    s = env.spec
-    # (A Docker `build:` folder travels as its build context instead: `_context`.)
-    out = [p for p in (s.requirements, s.file) if p]
-    if s.requirements and hasattr(env, "_included"):
-        out += [p for p, _d in env._included(s.requirements, set())]
-    if env.container:
-        # (An absolute source is the node's own: it must be there.)
-        out += [m.source for m in s.mounts if not os.path.isabs(m.source) and not m.source.startswith("..")]
-    return out
 
 
 def _checked(node: Node, oname: str, got: dict) -> PathDigest:

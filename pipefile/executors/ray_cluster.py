@@ -129,11 +129,11 @@ class Placement:
         want = {"CPU": options["num_cpus"], "GPU": options["num_gpus"], "memory": options.get("memory", 0)}
         want.update(options.get("resources") or {})
         self.want = {k: v for k, v in want.items() if v}
-        self.placeable = not self.want
+        self.placeable = not self.want  # (True once it started: a node holds it)
         self.cluster = cluster
         self.log = log
-        self.start = time.monotonic()
-        self.next = self.start + 1.0  # (a task that starts at once, most, never costs a look)
+        self.since: Optional[float] = None  # since when no live node could hold it
+        self.next = time.monotonic() + 1.0  # (a task that starts at once, most, never costs a look)
         self.told = False
 
     def check(self) -> None:
@@ -148,8 +148,12 @@ class Placement:
         except Exception:  # noqa: BLE001 - the head not answering: the watcher tells that; look again later
             return
         if have is None:
-            self.placeable = True  # (busy nodes: it waits its turn, as Ray decides)
+            # A node could hold it (busy: it waits its turn, as Ray decides). Looked at again:
+            # that node may die before it starts it (its retry after the node died under it),
+            # and Ray would leave it pending forever.
+            self.since = None
             return
+        self.since = self.since or now
         asked = ", ".join(f"{k} {v:g}" for k, v in self.want.items())
         limit = self.cluster.unplaced_after
         if not self.told:
@@ -159,7 +163,7 @@ class Placement:
                 f"waiting up to {limit:g}s for one to join\n".encode()
             )
             self.log.flush()
-        if now - self.start >= limit:
+        if now - self.since >= limit:
             raise Unplaceable(
                 f"no node of the Ray cluster can run it: it asks for {asked} (its resources:) and the live "
                 f"nodes have {have}, and none that could joined within {limit:g}s: add a node that has them "
@@ -216,6 +220,9 @@ class RayCluster:
         self._started = False  # this run started the Ray instance: it stops it
         self._temp_store: Optional[str] = None
         self._lock = threading.Lock()
+        self._lock_nodes = threading.Lock()
+        self._nodes: list = []
+        self._nodes_at: Optional[float] = None
         self._error: Optional[PipefileError] = None
         self._closing = threading.Event()
         self.gone_after = gone_after()
@@ -252,6 +259,7 @@ class RayCluster:
         # job interrupted. Pipe's own (cli/guard: as Ctrl-C) is put back.
         main = threading.current_thread() is threading.main_thread()
         before = signal.getsignal(signal.SIGTERM) if main else None
+        _cluster_news_to_stderr()
         try:
             self._init(ray)
         finally:
@@ -310,7 +318,7 @@ class RayCluster:
         """None when a live node has in all (free or not) every resource of `want` (Ray's
         names: CPU, GPU, memory, custom ones -> amounts), else what the live nodes have of
         them, for the message."""
-        nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+        nodes = self._live_nodes()
         for n in nodes:
             have = n.get("Resources") or {}
             if all(have.get(k, 0) + 1e-9 >= v for k, v in want.items()):
@@ -321,6 +329,16 @@ class RayCluster:
             shown.append(f"{n.get('NodeManagerHostname', '?')}: " + ", ".join(f"{k} {have.get(k, 0):g}" for k in want))
         more = f" (and {len(nodes) - 4} more)" if len(nodes) > 4 else ""
         return "; ".join(shown) + more if shown else "no live node"
+
+    def _live_nodes(self) -> list:
+        """The cluster's live nodes, asked of the head at most once a second for all the tasks
+        watched (a sweep's trials waiting their turn each look once a second)."""
+        with self._lock_nodes:
+            now = time.monotonic()
+            if self._nodes_at is None or now - self._nodes_at >= _WATCH_EVERY:
+                self._nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+                self._nodes_at = now
+            return self._nodes
 
     def confirm_gone(self) -> Optional[str]:
         """After a task was lost: the cluster's "went away" message if its head stays shut for
@@ -409,6 +427,25 @@ class RayCluster:
 
             shutil.rmtree(self._temp_store, ignore_errors=True)
             self._temp_store = None
+
+
+def _cluster_news_to_stderr() -> None:
+    """Ray's driver prints what the cluster reports (a node's raylet that died, with the last
+    20 lines of its log) on stdout, in the middle of pipe's output: `pipe run --json`'s
+    summary there was no JSON any more. Those lines go to stderr, with pipe's own messages."""
+    try:
+        from ray._private import worker
+    except ImportError:  # (another Ray's internals: left as they are)
+        return
+    show = getattr(worker, "print_to_stdstream", None)
+    if show is None or getattr(show, "pipe_stderr", False):
+        return
+
+    def to_stderr(data, *args, **kwargs):
+        return show(dict(data, is_err=True), *args, **kwargs)
+
+    to_stderr.pipe_stderr = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
 
 
 def _same(a, b) -> bool:

@@ -56,10 +56,14 @@ _remotes: dict = {}  # (url, options) -> Remote
 _remover = None  # queue of scratch folders to remove (a worker process runs many tasks: one connection)
 
 
+def _node_dir_path() -> str:
+    return os.environ.get("PIPE_RAY_NODE_DIR") or os.path.join(tempfile.gettempdir(), f"pipe-ray-{os.getuid()}")
+
+
 def node_dir() -> str:
     global _node_dir
     if _node_dir is None:  # once per worker process: metadata work is what a trivial step costs
-        d = os.environ.get("PIPE_RAY_NODE_DIR") or os.path.join(tempfile.gettempdir(), f"pipe-ray-{os.getuid()}")
+        d = _node_dir_path()
         os.makedirs(os.path.join(d, "scratch"), exist_ok=True)
         os.makedirs(os.path.join(d, _DONE), exist_ok=True)
         _node_dir = d
@@ -149,6 +153,15 @@ def _sweep_done(done_root: str) -> None:
             _remove_later(folder)
 
 
+def _unusable_node_dir(e: OSError, host: str) -> str:
+    return (
+        f"on node {host}: cannot use the node's folder {_node_dir_path()} (PIPE_RAY_NODE_DIR): "
+        f"{e.strerror or e}{f': {e.filename}' if e.filename else ''}; give that node a folder it can write "
+        "(PIPE_RAY_NODE_DIR in the environment `ray start` runs in there, or unset it: <tmp>/pipe-ray-UID), "
+        "with room to spare"
+    )
+
+
 def _fail(message: str, rc: Optional[int] = None) -> dict:
     return {"error": message, "rc": rc}
 
@@ -158,13 +171,17 @@ def run_step(payload: dict):
     stream, ray_stream.py) while the command runs, then ("done", result). A failure of the
     step is a result with "error"; an exception here means the worker itself broke."""
     t0 = time.monotonic()
-    folder = node_dir()
-    scratch_root = os.path.join(folder, "scratch")
-    _reap(scratch_root)
-    _sweep_done(os.path.join(folder, _DONE))
-    store = _store(folder)
-    # (A/B: one name; only its start: a name of 60 characters fits a file name whatever they are)
-    scratch = tempfile.mkdtemp(dir=scratch_root, prefix=f"{payload['step'].replace('/', '_')[:60]}-")
+    try:
+        folder = node_dir()
+        scratch_root = os.path.join(folder, "scratch")
+        _reap(scratch_root)
+        _sweep_done(os.path.join(folder, _DONE))
+        store = _store(folder)
+        # (A/B: one name; only its start: a name of 60 characters fits a file name whatever they are)
+        scratch = tempfile.mkdtemp(dir=scratch_root, prefix=f"{payload['step'].replace('/', '_')[:60]}-")
+    except OSError as e:  # (it failed as 'NotADirectoryError: ...', naming neither the folder nor the node)
+        where = _where()
+        return (yield ("done", dict(where, **_fail(_unusable_node_dir(e, where["host"])))))
     work = os.path.join(scratch, "ws")
     log_path = os.path.join(scratch, "log")
     where = _where()
