@@ -477,3 +477,50 @@ def test_a_foreach_step_s_node_lists_its_items_by_path(tmp_path):
     binding = nodes["score"]["inputs"][0]["binding"]
     assert binding.startswith("foreach: data/im00.png, data/im01.png,") and binding.endswith("... (12 values)"), binding
     assert nodes["score"]["outputs"][0]["path"] == "build/scores"
+
+
+BIG = "1" * 65  # (an integer of more characters than the loader reads as a number)
+
+
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        ("NaN", "the value of param 'lr' is NaN"),
+        ("Infinity", "the value of param 'lr' is Infinity"),
+        ("-Infinity", "the value of param 'lr' is -Infinity"),
+        ("1e999", "the value of param 'lr' is Infinity"),
+        ("[1, NaN]", "the value of param 'lr' (its value[1]) is NaN"),
+        (BIG, "the value of param 'lr' is an integer of 65 digits"),
+    ],
+)
+def test_a_param_set_to_nan_infinity_or_a_too_long_integer_is_a_400_naming_it_nothing_written(
+    start,  # noqa: F811
+    tmp_path,
+    value,
+    said,
+):
+    # Python's JSON reads NaN and Infinity, which strict JSON has none of: set_param wrote
+    # `lr: .nan` (a param that `pipe run -p lr=nan` refuses), and a 65-digit integer came
+    # back as "a bug of pipe's editor" (the loader reads it as text).
+    repo = Repo(tmp_path)
+    text = "params:\n  lr: 0.01\nsteps:\n  a:\n    command: echo ${{params.lr}} > ${{outputs.o}}\n    outputs: {o: o.txt}\n"
+    repo.pipefile(text)
+    ui = start(repo.root)
+    body = '{"operations": [{"op": "set_param", "name": "lr", "value": %s}]}' % value
+    for route in ("/api/preview", "/api/save"):
+        r = ui.http.post(route, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (route, r.text)
+        doc = r.json()
+        assert said in doc["error"]["message"] and doc["error"]["hint"], doc
+        assert doc["operation"] == 0 and doc["error"]["file"] == "Pipefile"
+    assert (tmp_path / "Pipefile").read_text() == text
+    # a step's field too, and an added step's value, named by where it sits
+    bad = '{"operations": [{"op": "set", "step": "a", "field": "resources.cpus", "value": NaN}]}'
+    r = ui.http.post("/api/save", content=bad, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "resources.cpus of step 'a' is NaN" in r.json()["error"]["message"], r.text
+    bad = (
+        '{"operations": [{"op": "add_step", "name": "b", "step": {"command": "x", "resources": {"gpus": -Infinity}}}]}'
+    )
+    r = ui.http.post("/api/preview", content=bad, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "'step.resources.gpus' is -Infinity" in r.json()["error"]["message"], r.text
+    assert (tmp_path / "Pipefile").read_text() == text

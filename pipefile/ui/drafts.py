@@ -95,7 +95,9 @@ def _apply(path: str, text: str, operations: list):
         return edit.apply_edits(text, operations, path=_display(path))
     except edit.EditError as e:
         extra = {"errors": errors_json(e), "operation": e.index}
-        raise Refusal(422, e.message, e.hint, extra=extra, loc=e.loc) from None
+        # (a value that is no value, NaN say, is bad input, as it is given to POST /api/run)
+        status = 400 if isinstance(e, edit.BadValue) else 422
+        raise Refusal(status, e.message, e.hint, extra=extra, loc=e.loc) from None
 
 
 _PYTHON = "a pipeline written in Python"
