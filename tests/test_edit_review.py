@@ -1,0 +1,76 @@
+"""The Pipefile editor (pipefile/edit) reviewed as a designer's user drives it: edits applied
+to real Pipefiles, then `pipe validate` and `pipe run` on the result in a real workspace."""
+
+from __future__ import annotations
+
+from workspace_repo import Repo
+
+from pipefile.edit import apply_edits
+
+COPY = """\
+steps:
+  prep:
+    command: printf 'x' > ${{outputs.data}}
+    outputs:
+      data: out/data.txt
+  copy:
+    command: cp ${{inputs.d}} ${{outputs.o}} && touch ${{outputs.log}} ${{outputs.mine}}
+    inputs:
+      d: ${{steps.prep.outputs.data}}
+    outputs:
+      o: build/copy/o   # the copy
+      log: {path: build/copy/log, type: uri_file}
+      mine: results/mine.txt
+  lister:
+    command: cat ${{inputs.d}} > ${{outputs.listing}}
+    inputs:
+      d: ${{steps.copy.outputs.o}}
+    outputs: {listing: build/lister/listing}
+"""
+
+
+def test_a_renamed_step_s_default_outputs_follow_it_and_hand_written_ones_stay(tmp_path):
+    # A step added from the library gets build/STEP/OUTPUT (add_step); renamed, it kept
+    # build/OLD/OUTPUT: its files went to a folder named after a step that no longer is, and
+    # a step later given the old name wrote into the same folder. Now they follow the step
+    # (as in Azure's designer); a path written otherwise stays.
+    repo = Repo(tmp_path)
+    added = apply_edits(COPY, [{"op": "add_step", "name": "cut", "component": "std/split_data@1"}]).text
+    assert "train: build/cut/train" in added  # (the default a library step is given)
+    renamed = apply_edits(COPY, [{"op": "rename_step", "name": "copy", "to": "duplicate"}]).text
+    assert "      o: build/duplicate/o   # the copy\n" in renamed  # (its comment kept)
+    assert "log: {path: build/duplicate/log, type: uri_file}" in renamed
+    assert "mine: results/mine.txt" in renamed and "data: out/data.txt" in renamed
+    assert "build/copy" not in renamed and "${{steps.duplicate.outputs.o}}" in renamed
+    repo.pipefile(renamed)
+    repo.pipe("validate", check=True)
+    repo.pipe("run", check=True)
+    assert (tmp_path / "build/duplicate/o").read_text() == "x" and not (tmp_path / "build/copy").exists()
+    assert (tmp_path / "build/lister/listing").read_text() == "x"
+    # and back: the paths follow again, to the very text it was
+    assert apply_edits(renamed, [{"op": "rename_step", "name": "duplicate", "to": "copy"}]).text == COPY
+
+
+def test_a_renamed_step_s_outputs_stay_where_something_else_names_their_folder(tmp_path):
+    # A step that reads build/OLD/... by its plain path (as pipe links steps), or a folder
+    # another step already writes to under the new name: moving the outputs would break the
+    # link or mix two steps' files, so every path stays as written.
+    by_path = (
+        "steps:\n  copy:\n    command: echo > ${{outputs.o}}\n    outputs: {o: build/copy/o}\n"
+        "  reader:\n    command: cat ${{inputs.d}}\n    inputs: {d: ./build/copy/o}\n"
+    )
+    out = apply_edits(by_path, [{"op": "rename_step", "name": "copy", "to": "dup"}]).text
+    assert "outputs: {o: build/copy/o}" in out and "  dup:\n" in out
+    taken = (
+        "steps:\n  copy:\n    command: echo > ${{outputs.o}}\n    outputs: {o: build/copy/o}\n"
+        "  other:\n    command: echo > ${{outputs.o}}\n    outputs: {o: build/dup/o}\n"
+    )
+    out = apply_edits(taken, [{"op": "rename_step", "name": "copy", "to": "dup"}]).text
+    assert "outputs: {o: build/copy/o}" in out
+    # a name that only starts like it (copy_2's folder) is no mention of build/copy
+    prefixed = (
+        "steps:\n  copy:\n    command: echo > ${{outputs.o}}\n    outputs: {o: build/copy/o}\n"
+        "  copy_2:\n    command: echo > ${{outputs.o}}\n    outputs: {o: build/copy_2/o}\n"
+    )
+    out = apply_edits(prefixed, [{"op": "rename_step", "name": "copy", "to": "dup"}]).text
+    assert "outputs: {o: build/dup/o}" in out and "build/copy_2/o" in out
