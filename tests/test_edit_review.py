@@ -3,9 +3,10 @@ to real Pipefiles, then `pipe validate` and `pipe run` on the result in a real w
 
 from __future__ import annotations
 
+import pytest
 from workspace_repo import Repo
 
-from pipefile.edit import apply_edits
+from pipefile.edit import EditError, apply_edits
 
 COPY = """\
 steps:
@@ -74,3 +75,38 @@ def test_a_renamed_step_s_outputs_stay_where_something_else_names_their_folder(t
     )
     out = apply_edits(prefixed, [{"op": "rename_step", "name": "copy", "to": "dup"}]).text
     assert "outputs: {o: build/dup/o}" in out and "build/copy_2/o" in out
+
+
+MATRIX_BLOCK = """\
+steps:
+  train:
+    matrix:
+      lr:          # rates
+        - 0.01
+        - 0.1
+      depth: [3, 5]
+    inputs: {lr: {type: number}, depth: {type: integer}}
+    command: echo ${{inputs.lr}} ${{inputs.depth}} > ${{outputs.model}}
+    outputs: {model: build/model/}
+"""
+
+
+def test_a_matrix_axis_s_values_are_set_as_a_list_and_bad_ones_refused_by_name(tmp_path):
+    # `set` had no field for a matrix axis (the designer could only show its values).
+    edited = apply_edits(MATRIX_BLOCK, [{"op": "set", "step": "train", "field": "matrix.lr", "value": [0.5, 0.25]}])
+    assert "# rates" in edited.text and "depth: [3, 5]" in edited.text
+    repo = Repo(tmp_path)
+    repo.pipefile(edited.text)
+    repo.pipe("validate", check=True)
+    assert "lr: [0.5, 0.25]   # rates\n      depth: [3, 5]\n" in edited.text
+    for field, value, said in [
+        ("matrix.dpth", [1], "has no matrix axis 'dpth'"),
+        ("matrix.exclude", [1], "has no matrix axis 'exclude'"),
+        ("matrix.lr", [], "must be a list of values"),
+        ("matrix.lr", 0.5, "must be a list of values"),
+        ("matrix.lr", [0.5, 0.5], "holds 0.5 twice"),
+        ("matrix.lr", [[1]], "which is no axis value"),
+    ]:
+        with pytest.raises(EditError) as e:
+            apply_edits(MATRIX_BLOCK, [{"op": "set", "step": "train", "field": field, "value": value}])
+        assert said in e.value.message and e.value.loc.line == 2, (field, e.value.message)

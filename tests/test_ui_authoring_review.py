@@ -302,3 +302,40 @@ def test_the_properties_pane_covers_no_step_and_the_step_it_shows_stays_in_view(
         if _inside(pg, f"s{i}", "[data-testid=canvas]"):
             assert not _covered(pg, f"s{i}"), f"s{i} under the params pane"
     pg.click("[data-testid=properties-close]")  # (closed: the pane's buttons were reachable)
+
+
+MATRIX = """\
+steps:
+  train:
+    matrix:
+      lr: [0.01, 0.1]   # rates
+      depth: [3, 5]
+      exclude: [{lr: 0.1, depth: 5}]
+    inputs:
+      lr: {type: number}
+      depth: {type: integer}
+    command: echo ${{inputs.lr}} ${{inputs.depth}} > ${{outputs.model}}
+    outputs: {model: build/model/}
+"""
+
+
+def test_a_matrix_axis_s_values_are_edited_on_the_page_and_saved_as_a_list(opened, repo):
+    # A matrix step's values could only be read on the page (`matrix: 0.01, 0.1`): changing
+    # them meant the Pipefile's text. Its properties now edit each axis (set matrix.AXIS).
+    repo.pipefile(MATRIX)
+    pg = opened()
+    laid_out(pg)
+    pg.click("[data-step='train']")
+    expect(pg.locator("[data-testid=matrix-lr]")).to_have_value("0.01, 0.1")
+    type_into(pg, "[data-testid=matrix-lr]", "0.5, 0.05, 0.1")
+    expect(pg.locator("[data-testid=matrix-lr]")).to_have_value("0.5, 0.05, 0.1")
+    type_into(pg, "[data-testid=matrix-depth]", "3, 3")  # (a value twice: said, nothing sent)
+    expect(pg.locator("[data-testid=matrix-hint-depth]")).to_be_visible()
+    type_into(pg, "[data-testid=matrix-depth]", "3, 5, 7")
+    diff = save(pg)
+    assert "+      lr: [0.5, 0.05, 0.1]   # rates" in diff, diff
+    text = (repo.root / "Pipefile").read_text()
+    assert "lr: [0.5, 0.05, 0.1]   # rates\n      depth: [3, 5, 7]\n      exclude: [{lr: 0.1, depth: 5}]" in text
+    repo.pipe("validate", check=True)
+    # the saved file shows its 8 tasks (3 x 3, less the one excluded)
+    expect(pg.locator("[data-step='train']")).to_contain_text("8 tasks")

@@ -524,3 +524,26 @@ def test_a_param_set_to_nan_infinity_or_a_too_long_integer_is_a_400_naming_it_no
     r = ui.http.post("/api/preview", content=bad, headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and "'step.resources.gpus' is -Infinity" in r.json()["error"]["message"], r.text
     assert (tmp_path / "Pipefile").read_text() == text
+
+
+def test_a_matrix_group_node_carries_its_axes_values_as_written_and_set_edits_them(start, tmp_path):  # noqa: F811
+    # The group node showed its values only as text (`matrix: 0.01, 0.1`): the page had no
+    # values to edit. It carries them now, as the Pipefile writes them (not the combinations
+    # that include:/exclude: make), and `set matrix.AXIS` writes them.
+    repo = Repo(tmp_path)
+    text = (
+        "steps:\n  train:\n    matrix:\n      lr: [0.01, 0.1]\n      depth: [3, 5]\n"
+        "      include: [{lr: 0.5, depth: 9}]\n    inputs: {lr: {type: number}, depth: {type: integer}}\n"
+        "    command: echo ${{inputs.lr}} ${{inputs.depth}}\n"
+    )
+    repo.pipefile(text)
+    ui = start(repo.root)
+    doc = ui.get("/api/pipeline").json()
+    group = next(n for n in doc["graph"]["nodes"] if n["kind"] == "group")
+    assert group["matrix"] == {"lr": [0.01, 0.1], "depth": [3, 5]}
+    op = {"op": "set", "step": "train", "field": "matrix.depth", "value": [3, 5, 7]}
+    r = ui.post("/api/save", {"base": doc["digest"], "operations": [op]})
+    assert r.status_code == 200, r.text
+    assert "depth: [3, 5, 7]\n" in (tmp_path / "Pipefile").read_text()
+    r = ui.post("/api/preview", {"operations": [dict(op, field="matrix.dpth")]})
+    assert r.status_code == 422 and "did you mean 'depth'" in (r.json()["error"]["hint"] or ""), r.text

@@ -27,6 +27,7 @@ FIELD_FORMS = (
     "resources.KEY",
     "command",
     "description",
+    "matrix.AXIS",
 )
 RESOURCE_KEYS = ("cpus", "memory", "gpus")
 _BEFORE_STEPS = ("assets", "environments", "components", "steps")
@@ -232,11 +233,40 @@ def set_field(ed: Editor, op: dict) -> None:
             raise ed.fail(sk, f"the path of output '{parts[1]}' of {what} must be text", "give a path: build/out.csv")
         ed.put(keys, value, f"output '{parts[1]}' of {what}", keep=2)
         return
+    if head == "matrix" and len(parts) == 2:
+        set_axis(ed, step, parts[1], value)
+        return
     raise ed.fail(
         sk,
         f"unknown field '{field}' of {what}",
         (did_you_mean(field, _field_names(data), "field") or "") + "; fields: " + ", ".join(FIELD_FORMS),
     )
+
+
+def set_axis(ed: Editor, step: str, axis: str, value: Any) -> None:
+    """The values of a matrix axis the step declares: a list of distinct numbers, strings or
+    booleans (whether they fit the axis input's type, `pipe validate` says: the preview's errors)."""
+    sk, _ = ed.step(step)
+    matrix = ed.data["steps"][step].get("matrix")
+    what = f"matrix axis '{axis}' of step '{step}'"
+    if not isinstance(matrix, dict) or axis in ("include", "exclude") or axis not in matrix:
+        axes = [a for a in matrix if a not in ("include", "exclude")] if isinstance(matrix, dict) else []
+        raise ed.fail(
+            sk,
+            f"step '{step}' has no {what.split(' of ')[0]}",
+            did_you_mean(axis, axes, "axis") if axes else "only the values of an axis of its matrix: are set here",
+        )
+    if not isinstance(value, list) or not value:
+        raise ed.fail(sk, f"the {what} must be a list of values, not {value!r}", "give a list: [0.01, 0.1]")
+    seen: set = set()
+    for v in value:
+        if v is None or isinstance(v, (list, dict)):
+            raise ed.fail(sk, f"the {what} holds {v!r}, which is no axis value", "give numbers, strings or booleans")
+        key = (type(v).__name__, v)
+        if key in seen:
+            raise ed.fail(sk, f"the {what} holds {v!r} twice", "give each value once")
+        seen.add(key)
+    ed.put(["steps", step, "matrix", axis], value, what, keep=3)
 
 
 def _resource(ed: Editor, node: Any, key: str, value: Any, what: str) -> Any:

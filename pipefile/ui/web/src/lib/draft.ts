@@ -92,6 +92,8 @@ function setIn(node: GraphNode, field: string, value: unknown): GraphNode {
     n.resources = { ...(n.resources ?? {}) };
     if (value === null) delete n.resources[name];
     else n.resources[name] = value;
+  } else if (head === "matrix" && name !== undefined && Array.isArray(value)) {
+    n.matrix = { ...(n.matrix ?? {}), [name]: value };
   } else if (head === "environment") n.environment = value as string | null;
   else if (head === "description") n.description = value as string | null;
   return n;
