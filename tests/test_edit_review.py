@@ -110,3 +110,39 @@ def test_a_matrix_axis_s_values_are_set_as_a_list_and_bad_ones_refused_by_name(t
         with pytest.raises(EditError) as e:
             apply_edits(MATRIX_BLOCK, [{"op": "set", "step": "train", "field": field, "value": value}])
         assert said in e.value.message and e.value.loc.line == 2, (field, e.value.message)
+
+
+BARE = """\
+components:
+  noin:
+    command: echo > ${{outputs.o}}
+    outputs: {o: uri_file}
+steps:
+  prep:
+    command: echo > ${{outputs.data}}
+    outputs: {data: build/prep/data}
+  lone:
+    command: echo hi
+  made:
+    component: noin
+    outputs: {o: build/made/o}
+"""
+
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "promote", "step": "prep", "field": "outputs.data", "param": "p"},
+        {"op": "promote", "step": "lone", "field": "inputs.x", "param": "p"},
+        {"op": "connect", "from": {"step": "lone", "output": "o"}, "to": {"step": "prep", "input": "i"}},
+        {"op": "disconnect", "from": {"step": "prep", "output": "data"}, "to": {"step": "lone", "input": "i"}},
+        {"op": "set", "step": "made", "field": "inputs.x", "value": "1"},
+    ],
+)
+def test_a_refused_edit_on_a_step_with_nothing_to_suggest_still_says_the_fix(op):
+    # Where the step had no outputs or inputs to suggest from, the refusal came with no hint
+    # at all ("step 'prep' has no outputs.data to promote", and nothing on what to do).
+    with pytest.raises(EditError) as e:
+        apply_edits(BARE, [op])
+    assert e.value.hint, e.value.message
+    assert e.value.loc.line is not None

@@ -335,7 +335,7 @@ def set_input(ed: Editor, step: str, name: str, value: Any, params: bool = False
         raise ed.fail(
             sk,
             f"step '{step}' uses component '{data.get('component')}', which has no input '{name}'",
-            did_you_mean(name, decls, "input"),
+            did_you_mean(name, decls, "input") or f"component '{data.get('component')}' declares no inputs",
         )
     binding = isinstance(value, str) and value.lstrip().startswith("${{")
     if decls and value is not None and not binding and decls.get(name) in VALUE_TYPES:

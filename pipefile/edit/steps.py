@@ -121,7 +121,11 @@ def connect(ed: Editor, op: dict) -> None:
     ed.step(dst)
     outputs = (ed.data["steps"][src] or {}).get("outputs") or {}
     if isinstance(outputs, dict) and out not in outputs:
-        raise ed.fail(sk, f"step '{src}' has no output '{out}'", did_you_mean(out, outputs, "output"))
+        raise ed.fail(
+            sk,
+            f"step '{src}' has no output '{out}'",
+            did_you_mean(out, outputs, "output") or f"give step '{src}' the output first (outputs: {{{out}: PATH}})",
+        )
     if src == dst or dst in _upstream(ed, src):
         raise ed.fail(
             sk,
@@ -136,7 +140,12 @@ def disconnect(ed: Editor, op: dict) -> None:
     sk, sv = ed.step(dst)
     body = ed.data["steps"][dst] or {}
     if inp not in (body.get("inputs") or {}) and inp not in (body.get("params") or {}):
-        raise ed.fail(sk, f"input '{inp}' of step '{dst}' is not bound", did_you_mean(inp, body.get("inputs") or {}))
+        raise ed.fail(
+            sk,
+            f"input '{inp}' of step '{dst}' is not bound",
+            did_you_mean(inp, body.get("inputs") or {})
+            or f"step '{dst}' binds no inputs: there is nothing to disconnect",
+        )
     set_input(ed, dst, inp, None, params=inp not in (body.get("inputs") or {}))
 
 
@@ -163,7 +172,10 @@ def promote(ed: Editor, op: dict) -> None:
     values = body.get(section) or {}
     if head not in ("params", "inputs") or not name or name not in values:
         raise ed.fail(
-            sk, f"step '{step}' has no {field} to promote", did_you_mean(field, [f"inputs.{k}" for k in values])
+            sk,
+            f"step '{step}' has no {field} to promote",
+            (did_you_mean(field, [f"inputs.{k}" for k in values]) if head in ("params", "inputs") else None)
+            or "promote an input or param the step gives a value: inputs.NAME or params.NAME",
         )
     value = values[name]
     if isinstance(value, dict):
