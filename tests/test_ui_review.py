@@ -547,3 +547,37 @@ def test_a_matrix_group_node_carries_its_axes_values_as_written_and_set_edits_th
     assert "depth: [3, 5, 7]\n" in (tmp_path / "Pipefile").read_text()
     r = ui.post("/api/preview", {"operations": [dict(op, field="matrix.dpth")]})
     assert r.status_code == 422 and "did you mean 'depth'" in (r.json()["error"]["hint"] or ""), r.text
+
+
+def test_a_gc_pause_that_ends_on_one_thread_leaves_another_thread_s_pause_on():
+    # The designer pauses the cyclic GC while it loads a page's pipeline, and while it reads
+    # an edited text in the background: each pause turned the GC back on when it ended, also
+    # under another thread's pause still under way (a 10,000-step page load walked again).
+    import gc
+    import threading
+
+    from pipefile.edit import apply_edits
+    from pipefile.ui import pipeline_view
+
+    assert gc.isenabled()
+    began, release = threading.Event(), threading.Event()
+
+    def background():
+        with pipeline_view.gc_paused():
+            began.set()
+            release.wait(10)
+
+    t = threading.Thread(target=background)
+    t.start()
+    began.wait(10)
+    try:
+        with pipeline_view.gc_paused():  # (the page's load, begun while the other is paused)
+            release.set()
+            t.join(10)
+            assert not gc.isenabled()
+            apply_edits("steps:\n  a: {command: echo}\n", [{"op": "set_param", "name": "x", "value": 1}])
+            assert not gc.isenabled()  # (an edit's own pause ended inside: still off)
+    finally:
+        release.set()
+        t.join(10)
+    assert gc.isenabled()

@@ -9,7 +9,6 @@ edited with `\\n` line ends; a file written with `\\r\\n` gets them back, line b
 from __future__ import annotations
 
 import difflib
-import gc
 import json
 import math
 import re
@@ -20,6 +19,7 @@ from typing import Any, Callable, Optional
 from ..errors import PipefileError, SourceLoc
 from ..lazyclass import dataclass
 from ..load import numbers, yamlsafe
+from ..load.document import gc_paused
 from . import ops, parsed, render, steps
 from .diff import unified_diff
 from .editor import Editor
@@ -60,31 +60,23 @@ def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
         return Edited(text, "", False)
     _check_values(operations, path)
     # A large Pipefile's trees are hundreds of thousands of objects; the cyclic GC would walk
-    # them over and over while they are built (quadratic time), as in load/document.py.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # them over and over while they are built (quadratic time): paused as load/document.py
+    # does (counted: the designer edits and loads on several threads).
+    with gc_paused():
         return _apply_all(text, operations, path)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def prepare(text: str, path: str = "Pipefile") -> None:
     """Read `text` now as its first edit will (`parsed`: kept for it), so that the edit
     itself does not wait for it: the designer calls it when it shows a Pipefile. A text
     that cannot be edited is left to the edit to say so."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        lf = _unix(text)[1]
-        _load(lf, path)
-        parsed.tree(lf)
-    except Exception:  # noqa: BLE001 (the edit reports it, located)
-        pass
-    finally:
-        if enabled:
-            gc.enable()
+    with gc_paused():
+        try:
+            lf = _unix(text)[1]
+            _load(lf, path)
+            parsed.tree(lf)
+        except Exception:  # noqa: BLE001 (the edit reports it, located)
+            pass
 
 
 def _unix(text: str) -> tuple:
