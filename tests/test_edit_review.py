@@ -146,3 +146,18 @@ def test_a_refused_edit_on_a_step_with_nothing_to_suggest_still_says_the_fix(op)
         apply_edits(BARE, [op])
     assert e.value.hint, e.value.message
     assert e.value.loc.line is not None
+
+
+def test_a_refused_value_is_said_as_the_request_spelt_it_not_as_python_writes_it():
+    # The page and the API send JSON: "param 'lr' is a number, and True is not" named a value
+    # nobody sent (true), and a list's null was None.
+    text = "params:\n  lr: 0.01\nsteps:\n  a: {command: echo}\n"
+    with pytest.raises(EditError) as e:
+        apply_edits(text, [{"op": "set_param", "name": "lr", "value": True}])
+    assert "and true is not" in e.value.message
+    with pytest.raises(EditError) as e:
+        apply_edits(text, [{"op": "set", "step": "a", "field": "description", "value": [1, None]}])
+    assert "not [1, null]" in e.value.message
+    with pytest.raises(EditError) as e:
+        apply_edits(text, [{"op": "set_param", "name": "lr", "value": "x" * 500}])
+    assert "(502 characters)" in e.value.message and len(e.value.message) < 200

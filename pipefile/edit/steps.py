@@ -26,6 +26,7 @@ from .ops import (
     name_arg,
     set_input,
     set_param,
+    shown,
     typed,
 )
 from .tree import ALIAS, MAP, SCALAR, line_end, line_no, line_start
@@ -181,7 +182,9 @@ def promote(ed: Editor, op: dict) -> None:
     if isinstance(value, dict):
         value = value.get("value", value.get("path"))
     if value is None or is_binding(value) or isinstance(value, (dict, list)):
-        raise ed.fail(sk, f"{field} of step '{step}' is not a value to promote ({value!r})", "promote a literal value")
+        raise ed.fail(
+            sk, f"{field} of step '{step}' is not a value to promote ({shown(value)})", "promote a literal value"
+        )
     params = ed.data.get("params") or {}
     if param in params:
         current = params[param].get("default") if isinstance(params[param], dict) else params[param]
