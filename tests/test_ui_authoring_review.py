@@ -236,3 +236,106 @@ def test_a_step_name_the_rename_cannot_take_says_why(opened, ws):
     pg.fill("[data-testid=rename-to]", "my-step_2")
     expect(pg.locator("[data-testid=rename-hint]")).to_have_count(0)
     expect(pg.locator("[data-testid=rename-step]")).to_be_enabled()
+
+
+# A chain wide enough that, fitted to the canvas, its last steps sit at the right edge.
+CHAIN = "steps:\n" + "".join(
+    f"  s{i}:\n    command: echo {i} > ${{{{outputs.o}}}}{' ' + chr(38) + chr(38) + ' cat ${{inputs.i}}' if i else ''}\n"
+    + (f"    inputs:\n      i: ${{{{steps.s{i - 1}.outputs.o}}}}\n" if i else "")
+    + f"    outputs:\n      o: build/s{i}.txt\n"
+    for i in range(7)
+)
+
+
+def _covered(pg, step: str) -> bool:
+    """True when what is on top at the middle of the step's node is not the node (a pane over it)."""
+    return pg.evaluate(
+        """(name) => {
+            const el = document.querySelector(`[data-step='${name}']`);
+            const r = el.getBoundingClientRect();
+            const top = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+            return !(top && el.contains(top));
+        }""",
+        step,
+    )
+
+
+def _inside(pg, step: str, box: str) -> bool:
+    return pg.evaluate(
+        """([name, box]) => {
+            const r = document.querySelector(`[data-step='${name}']`).getBoundingClientRect();
+            const c = document.querySelector(box).getBoundingClientRect();
+            return r.left >= c.left - 1 && r.right <= c.right + 1 && r.top >= c.top - 1 && r.bottom <= c.bottom + 1;
+        }""",
+        [step, box],
+    )
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_the_properties_pane_covers_no_step_and_the_step_it_shows_stays_in_view(opened, repo, size):
+    # The properties pane lay over the right of the canvas: a step fitted there (the chain's
+    # last) was under it, and a click meant for it landed in the pane; the minimap too.
+    repo.pipefile(CHAIN)
+    pg = opened()
+    pg.set_viewport_size({"width": size[0], "height": size[1]})
+    pg.reload()
+    laid_out(pg)
+    last = "s6"
+    assert _inside(pg, last, "[data-testid=canvas]") and not _covered(pg, last)
+    pg.click(f"[data-step='{last}']")
+    expect(pg.locator("[data-testid=properties]")).to_be_visible()
+    time.sleep(0.5)  # (the canvas follows the pane on the next frames)
+    # the step whose properties are shown is whole in the canvas's visible part, on top
+    assert _inside(pg, last, "[data-testid=canvas]") and not _covered(pg, last)
+    for i in range(7):  # a step the canvas shows is never under the pane
+        if _inside(pg, f"s{i}", "[data-testid=canvas]"):
+            assert not _covered(pg, f"s{i}"), f"s{i}"
+    pg.click("[data-step='s0']")  # (another step, clicked with the pane open: reached)
+    pg.wait_for_timeout(500)
+    assert _inside(pg, "s0", "[data-testid=canvas]") and not _covered(pg, "s0")
+    # the params pane beside it too: it lay over the canvas (and the properties pane)
+    pg.click("[data-testid=params]")
+    expect(pg.locator("[data-testid=params-panel]")).to_be_visible()
+    pg.wait_for_timeout(500)
+    assert _inside(pg, "s0", "[data-testid=canvas]") and not _covered(pg, "s0")
+    for i in range(7):
+        if _inside(pg, f"s{i}", "[data-testid=canvas]"):
+            assert not _covered(pg, f"s{i}"), f"s{i} under the params pane"
+    pg.click("[data-testid=properties-close]")  # (closed: the pane's buttons were reachable)
+
+
+MATRIX = """\
+steps:
+  train:
+    matrix:
+      lr: [0.01, 0.1]   # rates
+      depth: [3, 5]
+      exclude: [{lr: 0.1, depth: 5}]
+    inputs:
+      lr: {type: number}
+      depth: {type: integer}
+    command: echo ${{inputs.lr}} ${{inputs.depth}} > ${{outputs.model}}
+    outputs: {model: build/model/}
+"""
+
+
+def test_a_matrix_axis_s_values_are_edited_on_the_page_and_saved_as_a_list(opened, repo):
+    # A matrix step's values could only be read on the page (`matrix: 0.01, 0.1`): changing
+    # them meant the Pipefile's text. Its properties now edit each axis (set matrix.AXIS).
+    repo.pipefile(MATRIX)
+    pg = opened()
+    laid_out(pg)
+    pg.click("[data-step='train']")
+    expect(pg.locator("[data-testid=matrix-lr]")).to_have_value("0.01, 0.1")
+    type_into(pg, "[data-testid=matrix-lr]", "0.5, 0.05, 0.1")
+    expect(pg.locator("[data-testid=matrix-lr]")).to_have_value("0.5, 0.05, 0.1")
+    type_into(pg, "[data-testid=matrix-depth]", "3, 3")  # (a value twice: said, nothing sent)
+    expect(pg.locator("[data-testid=matrix-hint-depth]")).to_be_visible()
+    type_into(pg, "[data-testid=matrix-depth]", "3, 5, 7")
+    diff = save(pg)
+    assert "+      lr: [0.5, 0.05, 0.1]   # rates" in diff, diff
+    text = (repo.root / "Pipefile").read_text()
+    assert "lr: [0.5, 0.05, 0.1]   # rates\n      depth: [3, 5, 7]\n      exclude: [{lr: 0.1, depth: 5}]" in text
+    repo.pipe("validate", check=True)
+    # the saved file shows its 8 tasks (3 x 3, less the one excluded)
+    expect(pg.locator("[data-step='train']")).to_contain_text("8 tasks")

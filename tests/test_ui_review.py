@@ -477,3 +477,107 @@ def test_a_foreach_step_s_node_lists_its_items_by_path(tmp_path):
     binding = nodes["score"]["inputs"][0]["binding"]
     assert binding.startswith("foreach: data/im00.png, data/im01.png,") and binding.endswith("... (12 values)"), binding
     assert nodes["score"]["outputs"][0]["path"] == "build/scores"
+
+
+BIG = "1" * 65  # (an integer of more characters than the loader reads as a number)
+
+
+@pytest.mark.parametrize(
+    "value, said",
+    [
+        ("NaN", "the value of param 'lr' is NaN"),
+        ("Infinity", "the value of param 'lr' is Infinity"),
+        ("-Infinity", "the value of param 'lr' is -Infinity"),
+        ("1e999", "the value of param 'lr' is Infinity"),
+        ("[1, NaN]", "the value of param 'lr' (its value[1]) is NaN"),
+        (BIG, "the value of param 'lr' is an integer of 65 digits"),
+    ],
+)
+def test_a_param_set_to_nan_infinity_or_a_too_long_integer_is_a_400_naming_it_nothing_written(
+    start,  # noqa: F811
+    tmp_path,
+    value,
+    said,
+):
+    # Python's JSON reads NaN and Infinity, which strict JSON has none of: set_param wrote
+    # `lr: .nan` (a param that `pipe run -p lr=nan` refuses), and a 65-digit integer came
+    # back as "a bug of pipe's editor" (the loader reads it as text).
+    repo = Repo(tmp_path)
+    text = "params:\n  lr: 0.01\nsteps:\n  a:\n    command: echo ${{params.lr}} > ${{outputs.o}}\n    outputs: {o: o.txt}\n"
+    repo.pipefile(text)
+    ui = start(repo.root)
+    body = '{"operations": [{"op": "set_param", "name": "lr", "value": %s}]}' % value
+    for route in ("/api/preview", "/api/save"):
+        r = ui.http.post(route, content=body, headers={"Content-Type": "application/json"})
+        assert r.status_code == 400, (route, r.text)
+        doc = r.json()
+        assert said in doc["error"]["message"] and doc["error"]["hint"], doc
+        assert doc["operation"] == 0 and doc["error"]["file"] == "Pipefile"
+    assert (tmp_path / "Pipefile").read_text() == text
+    # a step's field too, and an added step's value, named by where it sits
+    bad = '{"operations": [{"op": "set", "step": "a", "field": "resources.cpus", "value": NaN}]}'
+    r = ui.http.post("/api/save", content=bad, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "resources.cpus of step 'a' is NaN" in r.json()["error"]["message"], r.text
+    bad = (
+        '{"operations": [{"op": "add_step", "name": "b", "step": {"command": "x", "resources": {"gpus": -Infinity}}}]}'
+    )
+    r = ui.http.post("/api/preview", content=bad, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "'step.resources.gpus' is -Infinity" in r.json()["error"]["message"], r.text
+    assert (tmp_path / "Pipefile").read_text() == text
+
+
+def test_a_matrix_group_node_carries_its_axes_values_as_written_and_set_edits_them(start, tmp_path):  # noqa: F811
+    # The group node showed its values only as text (`matrix: 0.01, 0.1`): the page had no
+    # values to edit. It carries them now, as the Pipefile writes them (not the combinations
+    # that include:/exclude: make), and `set matrix.AXIS` writes them.
+    repo = Repo(tmp_path)
+    text = (
+        "steps:\n  train:\n    matrix:\n      lr: [0.01, 0.1]\n      depth: [3, 5]\n"
+        "      include: [{lr: 0.5, depth: 9}]\n    inputs: {lr: {type: number}, depth: {type: integer}}\n"
+        "    command: echo ${{inputs.lr}} ${{inputs.depth}}\n"
+    )
+    repo.pipefile(text)
+    ui = start(repo.root)
+    doc = ui.get("/api/pipeline").json()
+    group = next(n for n in doc["graph"]["nodes"] if n["kind"] == "group")
+    assert group["matrix"] == {"lr": [0.01, 0.1], "depth": [3, 5]}
+    op = {"op": "set", "step": "train", "field": "matrix.depth", "value": [3, 5, 7]}
+    r = ui.post("/api/save", {"base": doc["digest"], "operations": [op]})
+    assert r.status_code == 200, r.text
+    assert "depth: [3, 5, 7]\n" in (tmp_path / "Pipefile").read_text()
+    r = ui.post("/api/preview", {"operations": [dict(op, field="matrix.dpth")]})
+    assert r.status_code == 422 and "did you mean 'depth'" in (r.json()["error"]["hint"] or ""), r.text
+
+
+def test_a_gc_pause_that_ends_on_one_thread_leaves_another_thread_s_pause_on():
+    # The designer pauses the cyclic GC while it loads a page's pipeline, and while it reads
+    # an edited text in the background: each pause turned the GC back on when it ended, also
+    # under another thread's pause still under way (a 10,000-step page load walked again).
+    import gc
+    import threading
+
+    from pipefile.edit import apply_edits
+    from pipefile.ui import pipeline_view
+
+    assert gc.isenabled()
+    began, release = threading.Event(), threading.Event()
+
+    def background():
+        with pipeline_view.gc_paused():
+            began.set()
+            release.wait(10)
+
+    t = threading.Thread(target=background)
+    t.start()
+    began.wait(10)
+    try:
+        with pipeline_view.gc_paused():  # (the page's load, begun while the other is paused)
+            release.set()
+            t.join(10)
+            assert not gc.isenabled()
+            apply_edits("steps:\n  a: {command: echo}\n", [{"op": "set_param", "name": "x", "value": 1}])
+            assert not gc.isenabled()  # (an edit's own pause ended inside: still off)
+    finally:
+        release.set()
+        t.join(10)
+    assert gc.isenabled()

@@ -6,6 +6,6 @@ from __future__ import annotations
 
 from .apply import Edited, apply_edits, prepare
 from .diff import digest_of, unified_diff
-from .errors import EditError
+from .errors import BadValue, EditError
 
-__all__ = ["Edited", "EditError", "apply_edits", "digest_of", "prepare", "unified_diff"]
+__all__ = ["BadValue", "Edited", "EditError", "apply_edits", "digest_of", "prepare", "unified_diff"]

@@ -9,8 +9,8 @@ edited with `\\n` line ends; a file written with `\\r\\n` gets them back, line b
 from __future__ import annotations
 
 import difflib
-import gc
 import json
+import math
 import re
 from collections import Counter
 from dataclasses import field
@@ -18,11 +18,12 @@ from typing import Any, Callable, Optional
 
 from ..errors import PipefileError, SourceLoc
 from ..lazyclass import dataclass
-from ..load import yamlsafe
+from ..load import numbers, yamlsafe
+from ..load.document import gc_paused
 from . import ops, parsed, render, steps
 from .diff import unified_diff
 from .editor import Editor
-from .errors import EditError
+from .errors import BadValue, EditError
 
 OPERATIONS: dict[str, Callable[[Editor, dict], None]] = {
     "set_param": ops.set_param,
@@ -59,31 +60,23 @@ def apply_edits(text: str, operations: list, path: str = "Pipefile") -> Edited:
         return Edited(text, "", False)
     _check_values(operations, path)
     # A large Pipefile's trees are hundreds of thousands of objects; the cyclic GC would walk
-    # them over and over while they are built (quadratic time), as in load/document.py.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # them over and over while they are built (quadratic time): paused as load/document.py
+    # does (counted: the designer edits and loads on several threads).
+    with gc_paused():
         return _apply_all(text, operations, path)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def prepare(text: str, path: str = "Pipefile") -> None:
     """Read `text` now as its first edit will (`parsed`: kept for it), so that the edit
     itself does not wait for it: the designer calls it when it shows a Pipefile. A text
     that cannot be edited is left to the edit to say so."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        lf = _unix(text)[1]
-        _load(lf, path)
-        parsed.tree(lf)
-    except Exception:  # noqa: BLE001 (the edit reports it, located)
-        pass
-    finally:
-        if enabled:
-            gc.enable()
+    with gc_paused():
+        try:
+            lf = _unix(text)[1]
+            _load(lf, path)
+            parsed.tree(lf)
+        except Exception:  # noqa: BLE001 (the edit reports it, located)
+            pass
 
 
 def _unix(text: str) -> tuple:
@@ -193,11 +186,11 @@ _MAX_VALUE_DEPTH = yamlsafe.MAX_DEPTH - 10
 
 
 def _check_values(operations: list, path: str) -> None:
-    """Refuse an operation whose JSON is nested too deep (before anything walks it), or
-    holds text that cannot be written as UTF-8."""
-    todo = [(i, op, 0) for i, op in enumerate(operations)]
+    """Refuse an operation whose JSON is nested too deep (before anything walks it), holds
+    text that cannot be written as UTF-8, or a number no Pipefile reads back as one."""
+    todo = [(i, op, 0, "") for i, op in enumerate(operations)]
     while todo:
-        i, value, depth = todo.pop()
+        i, value, depth, where = todo.pop()
         if depth > _MAX_VALUE_DEPTH:
             err = EditError(
                 f"a value is nested more than {_MAX_VALUE_DEPTH} lists or mappings deep",
@@ -211,11 +204,49 @@ def _check_values(operations: list, path: str) -> None:
                 SourceLoc(path),
                 "send text whose \\u escapes are whole characters (a pair for one past \\uffff)",
             ).at(i, _op_name(operations[i]))
+        _check_number(value, where, path, i, operations)
         if isinstance(value, dict):
-            todo += [(i, k, depth + 1) for k in value]
-            todo += [(i, v, depth + 1) for v in value.values()]
+            todo += [(i, k, depth + 1, where) for k in value]
+            todo += [(i, v, depth + 1, _field(where, k)) for k, v in value.items()]
         elif isinstance(value, list):
-            todo += [(i, v, depth + 1) for v in value]
+            todo += [(i, v, depth + 1, f"{where}[{n}]") for n, v in enumerate(value)]
+
+
+def _field(where: str, key: Any) -> str:
+    return f"{where}.{key}" if where else str(key)
+
+
+def _subject(op: Any, where: str) -> str:
+    """The field `where` of `op` as a user knows it: the param or step field it sets."""
+    name, step, field = (op.get(k) if isinstance(op, dict) else None for k in ("name", "step", "field"))
+    if where.startswith("value") and op.get("op") == "set_param" and isinstance(name, str):
+        return f"the value of param '{name}'" + (f" (its {where})" if where != "value" else "")
+    if where.startswith("value") and isinstance(step, str) and isinstance(field, str):
+        return f"the value of {field} of step '{step}'" + (f" (its {where})" if where != "value" else "")
+    return f"'{where or 'value'}'"
+
+
+def _check_number(value: Any, where: str, path: str, i: int, operations: list) -> None:
+    """NaN and the infinities (which Python's JSON reads, and strict JSON has none of) are no
+    value a param, a resource or `-p` takes; an integer longer than the loader reads as one
+    would come back as text. Refused by the field that holds it, never written."""
+    if isinstance(value, float) and not math.isfinite(value):
+        shown = "NaN" if math.isnan(value) else ("-" if value < 0 else "") + "Infinity"
+        raise BadValue(
+            f"{_subject(operations[i], where)} is {shown}, which is no number a Pipefile value may hold "
+            "(JSON has no such number, and pipe run -p refuses it)",
+            SourceLoc(path),
+            "give a finite number, e.g. 0.01 (or text, in quotes, where a string is meant)",
+        ).at(i, _op_name(operations[i]))
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        digits = len(str(abs(value))) if value.bit_length() < 14000 else "thousands of"
+        if isinstance(digits, str) or digits + (value < 0) > numbers.MAX_INT_CHARS:
+            raise BadValue(
+                f"{_subject(operations[i], where)} is an integer of {digits} digits, more than pipe reads as a number "
+                f"({numbers.MAX_INT_CHARS} characters): it would read back as text",
+                SourceLoc(path),
+                "give a smaller number (for a number param, a float such as 1e70)",
+            ).at(i, _op_name(operations[i]))
 
 
 def _op_name(op: Any) -> str:

@@ -188,7 +188,10 @@ class Editor:
             self.doc.splice(v.vstart, v.cend, self.doc.value_text(value, self.doc.in_flow(v)))
         else:
             colon = self.after_colon(k)
-            self.doc.splice(colon, line_end(self.text, v.cend - 1) - 1, " " + self.doc.value_text(value, False))
+            # a comment on the key's line (`lr:   # rates`) stays, after the value now on it
+            rest = self.text[colon : line_end(self.text, colon)].strip()
+            note = "   " + rest if rest.startswith("#") else ""
+            self.doc.splice(colon, line_end(self.text, v.cend - 1) - 1, " " + self.doc.value_text(value, False) + note)
 
     def after_colon(self, k: Node) -> int:
         i = k.end

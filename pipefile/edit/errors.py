@@ -31,3 +31,9 @@ class EditError(PipefileError):
             self.message = f"operation {index + 1} ({op}): {self.message}"
             self.args = (self.message,)
         return self
+
+
+class BadValue(EditError):
+    """A value in an operation that no Pipefile value may be (NaN, an infinity, an integer
+    longer than the loader reads): bad input itself, whatever it is written into (the
+    designer answers it 400, as it does such a value given to a run)."""

@@ -27,6 +27,7 @@ FIELD_FORMS = (
     "resources.KEY",
     "command",
     "description",
+    "matrix.AXIS",
 )
 RESOURCE_KEYS = ("cpus", "memory", "gpus")
 _BEFORE_STEPS = ("assets", "environments", "components", "steps")
@@ -86,7 +87,7 @@ def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
     """`value` as a value of type `typ` (text converted as `-p` does); refused if it is not one."""
     if typ == spec.LIST:  # (a list param: a foreach maps over it; a single value is no list)
         if not isinstance(value, list):
-            raise ed.fail(node, f"{what} is a list, and {value!r} is not", 'give a list: ["a", "b"]')
+            raise ed.fail(node, f"{what} is a list, and {shown(value)} is not", 'give a list: ["a", "b"]')
         return value
     if typ not in VALUE_TYPES:
         return value
@@ -99,11 +100,24 @@ def typed(ed: Editor, node: Any, value: Any, typ: Any, what: str) -> Any:
         hint = type_example(typ)
         if typ == spec.INTEGER and isinstance(value, float) and what.startswith("param"):
             hint += "; for fractions, declare it a number: {type: number, default: ...}"
-        raise ed.fail(node, f"{what} is {_a(typ)}, and {value!r} is not", hint)
+        raise ed.fail(node, f"{what} is {_a(typ)}, and {shown(value)} is not", hint)
     return got
 
 
 VALUE_TYPES = (spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN)
+
+
+def shown(value: Any) -> str:
+    """A value in a message as the request spelt it (JSON: true, null, [1, "a"]), not as
+    Python writes it (True, None); text in single quotes, as the loader's messages write it.
+    Long ones cut."""
+    import json
+
+    try:
+        text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:60] + f"... ({len(text)} characters)"
 
 
 def _a(typ: str) -> str:
@@ -117,7 +131,7 @@ def set_param(ed: Editor, op: dict) -> None:
     what = f"param '{name}'"
     if isinstance(value, dict):  # (written as a param's value, a mapping reads as its long form)
         raise EditError(
-            f"{what} cannot take a mapping as its value ({value!r})",
+            f"{what} cannot take a mapping as its value ({shown(value)})",
             hint="give text, a number, a boolean or a list",
         )
     k, v = ed.find(["params", name])
@@ -164,7 +178,7 @@ def _in_enum(ed: Editor, node: Any, value: Any, choices: Any, what: str) -> None
     """A value outside the param's `enum:` is refused, naming the values it allows."""
     if isinstance(choices, list) and choices and value not in choices:
         allowed = ", ".join(str(c) for c in choices)
-        raise ed.fail(node, f"{what} is {value!r}, which is not one of its enum values", f"give one of: {allowed}")
+        raise ed.fail(node, f"{what} is {shown(value)}, which is not one of its enum values", f"give one of: {allowed}")
 
 
 def add_section(ed: Editor, key: str, value: dict) -> None:
@@ -211,7 +225,7 @@ def set_field(ed: Editor, op: dict) -> None:
                 "edit the component's command, or remove component: from the step",
             )
         if value is not None and head != "command" and not isinstance(value, str):
-            raise ed.fail(sk, f"the {head} of {what} must be text, not {value!r}", f"give the {head} as a string")
+            raise ed.fail(sk, f"the {head} of {what} must be text, not {shown(value)}", f"give the {head} as a string")
         ed.put(base + [head], value, f"the {head} of {what}", keep=2)
         return
     if head in ("inputs", "params") and len(parts) == 2 and NAME_RE.fullmatch(parts[1]):
@@ -232,11 +246,42 @@ def set_field(ed: Editor, op: dict) -> None:
             raise ed.fail(sk, f"the path of output '{parts[1]}' of {what} must be text", "give a path: build/out.csv")
         ed.put(keys, value, f"output '{parts[1]}' of {what}", keep=2)
         return
+    if head == "matrix" and len(parts) == 2:
+        set_axis(ed, step, parts[1], value)
+        return
     raise ed.fail(
         sk,
         f"unknown field '{field}' of {what}",
         (did_you_mean(field, _field_names(data), "field") or "") + "; fields: " + ", ".join(FIELD_FORMS),
     )
+
+
+def set_axis(ed: Editor, step: str, axis: str, value: Any) -> None:
+    """The values of a matrix axis the step declares: a list of distinct numbers, strings or
+    booleans (whether they fit the axis input's type, `pipe validate` says: the preview's errors)."""
+    sk, _ = ed.step(step)
+    matrix = ed.data["steps"][step].get("matrix")
+    what = f"matrix axis '{axis}' of step '{step}'"
+    if not isinstance(matrix, dict) or axis in ("include", "exclude") or axis not in matrix:
+        axes = [a for a in matrix if a not in ("include", "exclude")] if isinstance(matrix, dict) else []
+        raise ed.fail(
+            sk,
+            f"step '{step}' has no {what.split(' of ')[0]}",
+            did_you_mean(axis, axes, "axis") if axes else "only the values of an axis of its matrix: are set here",
+        )
+    if not isinstance(value, list) or not value:
+        raise ed.fail(sk, f"the {what} must be a list of values, not {shown(value)}", "give a list: [0.01, 0.1]")
+    seen: set = set()
+    for v in value:
+        if v is None or isinstance(v, (list, dict)):
+            raise ed.fail(
+                sk, f"the {what} holds {shown(v)}, which is no axis value", "give numbers, strings or booleans"
+            )
+        key = (type(v).__name__, v)
+        if key in seen:
+            raise ed.fail(sk, f"the {what} holds {shown(v)} twice", "give each value once")
+        seen.add(key)
+    ed.put(["steps", step, "matrix", axis], value, what, keep=3)
 
 
 def _resource(ed: Editor, node: Any, key: str, value: Any, what: str) -> Any:
@@ -246,7 +291,9 @@ def _resource(ed: Editor, node: Any, key: str, value: Any, what: str) -> Any:
     got = numbers.parse(value.strip()) if isinstance(value, str) else value
     if isinstance(got, bool) or not isinstance(got, (int, float)) or (key == "gpus" and not isinstance(got, int)):
         kind, example = ("a whole number", "1") if key == "gpus" else ("a number", "2 or 0.5")
-        raise ed.fail(node, f"resources.{key} of {what} must be {kind}, not {value!r}", f"give {kind}, e.g. {example}")
+        raise ed.fail(
+            node, f"resources.{key} of {what} must be {kind}, not {shown(value)}", f"give {kind}, e.g. {example}"
+        )
     return got
 
 
@@ -305,7 +352,7 @@ def set_input(ed: Editor, step: str, name: str, value: Any, params: bool = False
         raise ed.fail(
             sk,
             f"step '{step}' uses component '{data.get('component')}', which has no input '{name}'",
-            did_you_mean(name, decls, "input"),
+            did_you_mean(name, decls, "input") or f"component '{data.get('component')}' declares no inputs",
         )
     binding = isinstance(value, str) and value.lstrip().startswith("${{")
     if decls and value is not None and not binding and decls.get(name) in VALUE_TYPES:

@@ -26,9 +26,10 @@ from .ops import (
     name_arg,
     set_input,
     set_param,
+    shown,
     typed,
 )
-from .tree import ALIAS, SCALAR, line_end, line_no, line_start
+from .tree import ALIAS, MAP, SCALAR, line_end, line_no, line_start
 
 
 def _refs(old: str) -> re.Pattern:
@@ -121,7 +122,11 @@ def connect(ed: Editor, op: dict) -> None:
     ed.step(dst)
     outputs = (ed.data["steps"][src] or {}).get("outputs") or {}
     if isinstance(outputs, dict) and out not in outputs:
-        raise ed.fail(sk, f"step '{src}' has no output '{out}'", did_you_mean(out, outputs, "output"))
+        raise ed.fail(
+            sk,
+            f"step '{src}' has no output '{out}'",
+            did_you_mean(out, outputs, "output") or f"give step '{src}' the output first (outputs: {{{out}: PATH}})",
+        )
     if src == dst or dst in _upstream(ed, src):
         raise ed.fail(
             sk,
@@ -136,7 +141,12 @@ def disconnect(ed: Editor, op: dict) -> None:
     sk, sv = ed.step(dst)
     body = ed.data["steps"][dst] or {}
     if inp not in (body.get("inputs") or {}) and inp not in (body.get("params") or {}):
-        raise ed.fail(sk, f"input '{inp}' of step '{dst}' is not bound", did_you_mean(inp, body.get("inputs") or {}))
+        raise ed.fail(
+            sk,
+            f"input '{inp}' of step '{dst}' is not bound",
+            did_you_mean(inp, body.get("inputs") or {})
+            or f"step '{dst}' binds no inputs: there is nothing to disconnect",
+        )
     set_input(ed, dst, inp, None, params=inp not in (body.get("inputs") or {}))
 
 
@@ -163,13 +173,18 @@ def promote(ed: Editor, op: dict) -> None:
     values = body.get(section) or {}
     if head not in ("params", "inputs") or not name or name not in values:
         raise ed.fail(
-            sk, f"step '{step}' has no {field} to promote", did_you_mean(field, [f"inputs.{k}" for k in values])
+            sk,
+            f"step '{step}' has no {field} to promote",
+            (did_you_mean(field, [f"inputs.{k}" for k in values]) if head in ("params", "inputs") else None)
+            or "promote an input or param the step gives a value: inputs.NAME or params.NAME",
         )
     value = values[name]
     if isinstance(value, dict):
         value = value.get("value", value.get("path"))
     if value is None or is_binding(value) or isinstance(value, (dict, list)):
-        raise ed.fail(sk, f"{field} of step '{step}' is not a value to promote ({value!r})", "promote a literal value")
+        raise ed.fail(
+            sk, f"{field} of step '{step}' is not a value to promote ({shown(value)})", "promote a literal value"
+        )
     params = ed.data.get("params") or {}
     if param in params:
         current = params[param].get("default") if isinstance(params[param], dict) else params[param]
@@ -343,6 +358,7 @@ def rename_step(ed: Editor, op: dict) -> None:
     if op.get("to") == name:
         return  # (renamed to its own name, as the page's rename field left as it was: nothing to do)
     to = _free_name(ed, op, "to")
+    _move_default_outputs(ed, name, to)
     ed.doc.splice(k.vstart, k.end, render.key(to))
     pattern = _refs(name)
     # `steps.NAME` under components: names an inner step of a pipeline component (its own
@@ -354,6 +370,64 @@ def rename_step(ed: Editor, op: dict) -> None:
             ed.doc.splice(n.vstart, n.cend, pattern.sub(lambda m: m.group(1) + to, ed.text[n.vstart : n.cend]))
     ed.data = {k: (v if k == "components" else _renamed(v, pattern, to)) for k, v in ed.data.items()}
     ed.data["steps"] = {(to if s == name else s): body for s, body in ed.data["steps"].items()}
+
+
+def _mentions(name: str) -> re.Pattern:
+    # `build/NAME` as a whole step name (build/prep, build/prep/x; not build/prep2)
+    return re.compile(r"(?<![A-Za-z0-9_\-])build/" + re.escape(name) + r"(?![A-Za-z0-9_\-])")
+
+
+def _move_default_outputs(ed: Editor, name: str, to: str) -> None:
+    """A renamed step's outputs at the path the editor writes for them (build/OLD/OUTPUT, as
+    add_step and `pipe validate`'s hint do) follow it to build/NEW/OUTPUT: the outputs belong
+    to the step, as in Azure ML's designer, and a folder named after a step it no longer is
+    misleads. A path written otherwise is the user's and stays; so does every one when the
+    Pipefile names build/OLD anywhere else (a plain-path input, a command, the code: moving
+    it would break that link) or already names build/NEW."""
+    _, v = ed.step(name)
+    data = ed.data["steps"].get(name)
+    outputs = data.get("outputs") if isinstance(data, dict) else None
+    if v is None or v.kind != MAP or not isinstance(outputs, dict):
+        return
+    _, node = v.get("outputs")
+    if node is None or node.kind != MAP or (node.anchor and node.anchor in ed.used_anchors):
+        return
+    moves = []
+    for ok, ov in node.pairs():
+        out = ok.value if ok.kind == SCALAR else None
+        value = outputs.get(out) if isinstance(out, str) else None
+        keys = [out]
+        if ov.kind == MAP and isinstance(value, dict):
+            keys, (_, ov), value = [out, "path"], ov.get("path"), value.get("path")
+        if ov is None or ov.kind != SCALAR or (ov.anchor and ov.anchor in ed.used_anchors):
+            continue
+        if isinstance(value, str) and value.rstrip("/") == f"build/{name}/{out}":
+            moves.append((keys, ov, f"build/{to}/{out}" + value[len(value.rstrip("/")) :]))
+    if not moves:
+        return
+    old, new = _mentions(name), _mentions(to)
+    others = [t for t in _strings(_without(ed.data, name, [m[0] for m in moves])) if old.search(t)]
+    if others or any(new.search(t) for t in _strings(ed.data)):
+        return
+    for keys, ov, path in moves:
+        ed.doc.replace_scalar(ov, path)
+        where = outputs
+        for key in keys[:-1]:
+            where = where[key]
+        where[keys[-1]] = path
+
+
+def _without(data: dict, step: str, keys: list) -> dict:
+    """The Pipefile's data less the output paths of `step` at `keys` (what else names them)."""
+    body = dict(data["steps"][step])
+    outputs = render.unshared(body["outputs"])
+    for path in keys:
+        where = outputs
+        for key in path[:-1]:
+            where = where[key]
+        del where[path[-1]]
+    body["outputs"] = outputs
+    return {**data, "steps": {**data["steps"], step: body}}
 
 
 def _renamed(value: Any, pattern: re.Pattern, to: str) -> Any:

@@ -9,9 +9,11 @@ be read (no file, broken YAML, an empty file).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
-from typing import Optional
+import threading
+from typing import Iterator, Optional
 
 from .. import names, spec
 from ..errors import PipefileError, SourceLoc, raise_all
@@ -121,13 +123,31 @@ def load_lenient(
         return azureml.load_lenient(path, text)
     # The YAML node tree of a large Pipefile is hundreds of thousands of objects; the
     # cyclic GC would walk them over and over while they are built (quadratic time).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         return read_text(text, path, composed=composed)
+
+
+_PAUSES = threading.Lock()
+_paused = [0, False]  # [pauses under way, whether the GC was on when the first began]
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """The cyclic GC off while many objects that live on are made. Counted across threads:
+    the GC is one switch for the process, and a pause that ends must not turn it on under
+    another thread's (the designer loads, edits and plans on several at once)."""
+    with _PAUSES:
+        if _paused[0] == 0:
+            _paused[1] = gc.isenabled()
+            gc.disable()
+        _paused[0] += 1
+    try:
+        yield
     finally:
-        if enabled:
-            gc.enable()
+        with _PAUSES:
+            _paused[0] -= 1
+            if _paused[0] == 0 and _paused[1]:
+                gc.enable()
 
 
 def load_module(path: str) -> tuple[spec.Pipefile, list[PipefileError]]:

@@ -40,6 +40,31 @@ def prepare_in_background(path: str, text: str) -> None:
     threading.Thread(target=prepare, args=(text, _display(path)), name="pipe-ui-prepare", daemon=True).start()
 
 
+def with_matrix_values(doc: dict) -> None:
+    """Each matrix step's group node gets `matrix`: {axis: [value, ...]}, the values as the
+    Pipefile writes them (not its tasks' combinations, which include:/exclude: change): what
+    the properties pane edits (`set`, `matrix.AXIS`). Read as the editor reads the text (its
+    first edit reuses it); left out where the text does not read so."""
+    nodes = [n for n in (doc.get("graph") or {}).get("nodes") or () if n.get("kind") == "group"]
+    if not nodes or "matrix" not in doc.get("text", ""):
+        return
+    from ..edit import parsed
+    from ..load import yamlsafe
+
+    lf = doc["text"].replace("\r\n", "\n").replace("\r", "\n").removeprefix("\ufeff")  # (as edit/apply.py keys it)
+    try:
+        data = parsed.data(lf, lambda t: yamlsafe.load(t, doc["file"], numbers=True))
+    except Exception:  # noqa: BLE001 (an edit says what is wrong with the text, located)
+        return
+    steps = data.get("steps") if isinstance(data, dict) else None
+    for n in nodes:
+        body = steps.get(n["name"]) if isinstance(steps, dict) else None
+        matrix = body.get("matrix") if isinstance(body, dict) else None
+        if isinstance(matrix, dict):
+            axes = {a: v for a, v in matrix.items() if a not in ("include", "exclude") and isinstance(v, list)}
+            n["matrix"] = {str(a): [x for x in v if isinstance(x, (str, int, float, bool))] for a, v in axes.items()}
+
+
 def _read(path: str) -> bytes:
     from .. import load as loader
 
@@ -95,7 +120,9 @@ def _apply(path: str, text: str, operations: list):
         return edit.apply_edits(text, operations, path=_display(path))
     except edit.EditError as e:
         extra = {"errors": errors_json(e), "operation": e.index}
-        raise Refusal(422, e.message, e.hint, extra=extra, loc=e.loc) from None
+        # (a value that is no value, NaN say, is bad input, as it is given to POST /api/run)
+        status = 400 if isinstance(e, edit.BadValue) else 422
+        raise Refusal(status, e.message, e.hint, extra=extra, loc=e.loc) from None
 
 
 _PYTHON = "a pipeline written in Python"

@@ -8,8 +8,6 @@ A Pipefile that does not load is still answered: `ok: false`, its located errors
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
 import os
@@ -23,20 +21,17 @@ _PIPELINE = "pipeline"  # the kind of graph group a step using a pipeline compon
 _WORST = ("run", "pending", "restore", "fresh", "stopped", "unknown")  # a group's state: its most urgent task's
 
 
-@contextlib.contextmanager
 def gc_paused():
     """The cyclic GC off while a large Pipefile's objects are made (a page's pipeline, an
     edit's preview): with the trees this server keeps (graphs, the editor's readings) each
     collection walked hundreds of thousands of objects again and again (0.8 of a 10,000-step
     preview's 2.4 s of validation; 1.5 of a reload's 2 s after a few previews). What they
-    make lives on, or is let go by reference counts; the GC runs again after."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    make lives on, or is let go by reference counts; the GC runs again after. The loader's
+    pause, counted across the server's threads: one thread's end of it (an edit read in the
+    background) turned the GC on under another's page load."""
+    from ..load.document import gc_paused as paused
+
+    return paused()
 
 
 def file_digest(data: bytes) -> str:

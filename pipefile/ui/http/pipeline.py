@@ -38,6 +38,8 @@ def router(ctx: UiContext) -> APIRouter:
         neighbourhood.depth_arg(depth)  # a bad depth is refused before any work
         doc = pipeline_view.pipeline_view(ctx.pipefile, ctx.graphs)
         doc["read_only"] = drafts.read_only(ctx.pipefile, doc["text"])
+        if doc["ok"] and doc["read_only"] is None:
+            drafts.with_matrix_values(doc)
         fresh = ctx.text_of(doc["digest"]) is None
         ctx.remember(doc["digest"], doc["text"])
         answer = _json(neighbourhood.focused(doc, focus, depth))

@@ -96,6 +96,15 @@ describe("the draft drawn on the graph", () => {
     const r = applyOps(base, [], [add], lib);
     expect(r.graph.nodes[2].outputs!.map((p) => `${p.name}=${p.path}`)).toEqual(["train=build/cut/train", "test=t.csv"]);
   });
+  it("a renamed step's default output paths follow it, as the server writes them", () => {
+    const add: Operation = { op: "add_step", name: "cut", component: "std/split_data@1", command: null, inputs: {}, outputs: { test: "t.csv" }, params: {} };
+    const r = applyOps(base, [], [add, { op: "rename_step", name: "cut", to: "split2" }], lib);
+    expect(r.graph.nodes[2].outputs!.map((p) => `${p.name}=${p.path}`)).toEqual(["train=build/split2/train", "test=t.csv"]);
+    // another step reading build/cut/... by its path: they stay
+    const reads: Operation = { op: "set", step: "train", field: "inputs.data", value: "./build/cut/train" };
+    const r2 = applyOps(base, [], [add, reads, { op: "rename_step", name: "cut", to: "split2" }], lib);
+    expect(r2.graph.nodes[2].outputs!.map((p) => p.path)).toEqual(["build/cut/train", "t.csv"]);
+  });
   it("disconnect and a binding set by hand", () => {
     const r = applyOps(base, [], [{ op: "set", step: "train", field: "inputs.data", value: "${{steps.prep.outputs.data}}" }], lib);
     expect(r.graph.edges.length).toBe(1);

@@ -92,9 +92,32 @@ function setIn(node: GraphNode, field: string, value: unknown): GraphNode {
     n.resources = { ...(n.resources ?? {}) };
     if (value === null) delete n.resources[name];
     else n.resources[name] = value;
+  } else if (head === "matrix" && name !== undefined && Array.isArray(value)) {
+    n.matrix = { ...(n.matrix ?? {}), [name]: value };
   } else if (head === "environment") n.environment = value as string | null;
   else if (head === "description") n.description = value as string | null;
   return n;
+}
+
+/** A renamed step's outputs as the server writes them (edit/steps.py): one at build/OLD/OUTPUT
+ * follows it to build/NEW/OUTPUT, unless another step names build/OLD (a plain-path input) or
+ * any names build/NEW already; null when nothing moves. (A command naming them, which the page
+ * does not see, keeps them too: the saved file then shows them where they stay.) */
+function movedOutputs(g: Graph, from: string, to: string): GraphNode["outputs"] | null {
+  const node = g.nodes.find((n) => n.name === from);
+  if (!node?.outputs?.length) return null;
+  const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const names = (s: string) => new RegExp(`(?<![A-Za-z0-9_-])build/${esc(s)}(?![A-Za-z0-9_-])`);
+  const own = (o: { name: string; path?: string | null }) => typeof o.path === "string" && o.path.replace(/\/+$/, "") === `build/${from}/${o.name}`;
+  if (!node.outputs.some(own)) return null;
+  const texts: string[] = [];
+  for (const n of g.nodes) {
+    for (const p of n.inputs ?? []) if (typeof p.binding === "string") texts.push(p.binding);
+    for (const o of n.outputs ?? []) if (typeof o.path === "string" && !(n.name === from && own(o))) texts.push(o.path);
+  }
+  if (texts.some((t) => names(from).test(t))) return null;
+  if (g.nodes.some((n) => (n.outputs ?? []).some((o) => typeof o.path === "string" && names(to).test(o.path)))) return null;
+  return node.outputs.map((o) => (own(o) ? { ...o, path: `build/${to}/${o.name}${o.path!.slice(o.path!.replace(/\/+$/, "").length)}` } : o));
 }
 
 function rebindEdges(g: Graph, step: string, input: string, binding: unknown): Graph {
@@ -204,8 +227,9 @@ export function applyOps(
         break;
       case "rename_step": {
         const ren = (s: string) => (s === op.name ? op.to : s);
+        const moved = movedOutputs(graph, op.name, op.to);
         graph = {
-          nodes: graph.nodes.map((n) => (n.name === op.name ? { ...n, name: op.to, label: op.to } : n)),
+          nodes: graph.nodes.map((n) => (n.name === op.name ? { ...n, name: op.to, label: op.to, outputs: moved ?? n.outputs } : n)),
           edges: graph.edges.map((e) => ({ ...e, from: ren(e.from), to: ren(e.to) })),
         };
         reindex();

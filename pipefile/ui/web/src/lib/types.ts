@@ -31,6 +31,8 @@ export interface GraphNode {
   children?: string[] | null;
   group?: string | null;
   line?: number | null;
+  /** a matrix step's axes, their values as the Pipefile writes them (edited with `set matrix.AXIS`) */
+  matrix?: Record<string, unknown[]> | null;
   // job pages
   started?: number | null;
   seconds?: number | null;

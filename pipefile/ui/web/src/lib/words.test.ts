@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { counts, memberWord, plural, readOnlyNote } from "./words";
+import { axisValues, counts, memberWord, plural, readOnlyNote } from "./words";
 import type { GraphNode } from "./types";
 
 // docs/concepts.md: a step is a Pipefile entry, a task one unit of its expansion
@@ -19,5 +19,21 @@ describe("the words of a group's or pipeline's members", () => {
   it("a pipeline's note says where its steps are edited, not its tasks", () => {
     expect(readOnlyNote("pipeline")).not.toContain("task");
     expect(readOnlyNote("group")).toContain("tasks");
+  });
+});
+
+describe("a matrix axis's values typed as text", () => {
+  it("reads each value as the axis input's type, as typed", () => {
+    expect(axisValues("0.1, 0.2 ,1e-3", "number")).toEqual([0.1, 0.2, 0.001]);
+    expect(axisValues("3, 5", "integer")).toEqual([3, 5]);
+    expect(axisValues("true, false", "boolean")).toEqual([true, false]);
+    expect(axisValues("a, 1", "string")).toEqual(["a", "1"]);
+    expect(axisValues('["a,b", 2]', "string")).toEqual(["a,b", 2]);
+  });
+  it("sends nothing while the text is no list of distinct values", () => {
+    expect(axisValues("0.1,", "number")).toEqual([0.1]); // (typing the next one)
+    expect(axisValues("", "number")).toBeNull();
+    expect(axisValues("1, 1", "number")).toBeNull();
+    expect(axisValues("[1,", "number")).toBeNull();
   });
 });

@@ -100,9 +100,64 @@ function CanvasInner(p: CanvasProps) {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key]);
 
+  // Whether the view is still the fitted one (no pan or zoom by the user since the layout's fit):
+  // a canvas that changes size (the properties or params pane opened beside it, the window
+  // resized) is fitted again to what is visible, not left with its right part cut off.
+  const fitted = useRef(false);
+  const box = useRef<HTMLDivElement>(null);
+  const selectedNow = useRef(p.selected);
+  selectedNow.current = p.selected;
+  const fit = useCallback(() => {
+    fitted.current = true;
+    flow.fitView({ padding: 0.1, maxZoom: 1.2, duration: 0 });
+  }, [flow]);
+
   useEffect(() => {
-    if (laidOut) requestAnimationFrame(() => flow.fitView({ padding: 0.1, maxZoom: 1.2, duration: 0 }));
-  }, [laidOut, flow]);
+    if (laidOut) requestAnimationFrame(fit);
+  }, [laidOut, fit]);
+
+  // the selected step whole in the canvas's visible part: panned to (its zoom kept) when not
+  const reveal = useCallback(
+    (name: string) => {
+      const n = flow.getInternalNode(name);
+      const el = box.current;
+      if (!n || !el || !el.clientWidth) return;
+      const { x, y, zoom } = flow.getViewport();
+      const at = n.internals.positionAbsolute;
+      const w = n.measured.width ?? NODE_WIDTH;
+      const h = n.measured.height ?? 80;
+      const left = -x / zoom;
+      const top = -y / zoom;
+      if (at.x >= left && at.y >= top && at.x + w <= left + el.clientWidth / zoom && at.y + h <= top + el.clientHeight / zoom) return;
+      fitted.current = false;
+      flow.setCenter(at.x + w / 2, at.y + h / 2, { zoom, duration: 0 });
+    },
+    [flow],
+  );
+
+  useEffect(() => {
+    const el = box.current;
+    if (!el || typeof ResizeObserver === "undefined") return;
+    let size = `${el.clientWidth}x${el.clientHeight}`;
+    const seen = new ResizeObserver(() => {
+      const now = `${el.clientWidth}x${el.clientHeight}`;
+      if (now === size) return;
+      size = now;
+      // (on the next frame: React Flow takes the new size from its own observer first)
+      requestAnimationFrame(() => {
+        if (fitted.current) fit();
+        if (selectedNow.current) reveal(selectedNow.current);
+      });
+    });
+    seen.observe(el);
+    return () => seen.disconnect();
+  }, [fit, reveal]);
+
+  useEffect(() => {
+    // a step selected in the outline (or clicked at the edge) is brought into view; a fitted
+    // view shows every step, and is fitted again if the pane this opens narrows the canvas
+    if (p.selected && !fitted.current) requestAnimationFrame(() => p.selected && reveal(p.selected));
+  }, [p.selected, reveal]);
 
   // a member is drawn inside its frame once a layout has placed both (before: the grid, flat)
   const parentOf = useCallback(
@@ -231,6 +286,7 @@ function CanvasInner(p: CanvasProps) {
     if (target) {
       p.onSelect(target, "key");
       const at = pos(target);
+      fitted.current = false;
       flow.setCenter(at.x + NODE_WIDTH / 2, at.y + 40, { zoom: flow.getZoom(), duration: 0 });
     }
   };
@@ -240,6 +296,7 @@ function CanvasInner(p: CanvasProps) {
 
   return (
     <div
+      ref={box}
       className="canvas"
       tabIndex={0}
       data-testid="canvas"
@@ -287,6 +344,11 @@ function CanvasInner(p: CanvasProps) {
         onNodeClick={(_e, n) => p.onSelect(n.id)}
         onNodeDoubleClick={(_e, n) => p.onOpen?.(n.id)}
         onPaneClick={() => p.onSelect(null)}
+        onMove={(e) => {
+          // a pan or zoom of the user's (a programmatic move has no event; a click that moves
+          // nothing calls no onMove, where it does start one)
+          if (e) fitted.current = false;
+        }}
         onNodeMouseEnter={(e, n) => setHover({ name: n.id, x: e.clientX, y: e.clientY })}
         onNodeMouseLeave={() => setHover(null)}
         proOptions={{ hideAttribution: true }}

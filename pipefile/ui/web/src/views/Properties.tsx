@@ -1,16 +1,54 @@
 // The properties pane of one step: typed fields for its inputs and params (from its component's
 // declaration: defaults, optional, enums), output paths, environment, resources; promote, delete,
 // rename, focus. Every change is one draft operation.
-import { useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import type { Focus } from "../lib/graphModel";
 import type { GraphNode, LibPort, LibraryItem, Operation } from "../lib/types";
 import { coerce, show } from "../lib/values";
 import { componentRef } from "../lib/draft";
 import { typeRefusal } from "../lib/portTypes";
-import { readOnlyNote } from "../lib/words";
+import { axisValues, readOnlyNote } from "../lib/words";
 import { TypedInput } from "./TypedInput";
 
 const STEP_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** A matrix axis's values as one line of text; sent as a list once it reads as one (each key
+ * kept as typed: "0." is not shown back as "0"). */
+function AxisField(p: { axis: string; values: unknown[]; type?: string | null; disabled: boolean; onChange: (v: unknown[]) => void }) {
+  const shown = (vs: unknown[]) => (vs.every((v) => typeof v !== "string" || !v.includes(",")) ? vs.map(String).join(", ") : JSON.stringify(vs));
+  const [text, setText] = useState(() => shown(p.values));
+  // values changed from elsewhere (undo, redo, a reload) replace the text, as TypedInput does
+  const sent = useRef(JSON.stringify(p.values));
+  useEffect(() => {
+    if (JSON.stringify(p.values) !== sent.current) {
+      sent.current = JSON.stringify(p.values);
+      setText(shown(p.values));
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [p.values]);
+  const parsed = axisValues(text, p.type);
+  return (
+    <div className="field">
+      <label>
+        {p.axis} <span className="muted small">{p.type ?? ""}, values separated by commas</span>
+      </label>
+      <input
+        value={text}
+        disabled={p.disabled}
+        data-testid={`matrix-${p.axis}`}
+        onChange={(e) => {
+          setText(e.target.value);
+          const v = axisValues(e.target.value, p.type);
+          if (v) {
+            sent.current = JSON.stringify(v);
+            p.onChange(v);
+          }
+        }}
+      />
+      {!parsed && <div className="muted small" data-testid={`matrix-hint-${p.axis}`}>give one value or more, each once</div>}
+    </div>
+  );
+}
 
 function Field(p: {
   id: string;
@@ -141,7 +179,22 @@ export function Properties(p: {
           both
         </button>
       </div>
-      {ro && n.kind !== "step" && <p className="muted small">{readOnlyNote(n.kind)}</p>}
+      {ro && n.kind !== "step" && <p className="muted small">{readOnlyNote(n.kind, !!n.matrix && !p.readOnly)}</p>}
+      {n.matrix && Object.keys(n.matrix).length > 0 && (
+        <>
+          <h4>matrix</h4>
+          {Object.entries(n.matrix).map(([axis, values]) => (
+            <AxisField
+              key={axis}
+              axis={axis}
+              values={values}
+              type={(n.inputs ?? []).find((x) => x.name === axis)?.type}
+              disabled={p.readOnly}
+              onChange={(v) => set(`matrix.${axis}`, v)}
+            />
+          ))}
+        </>
+      )}
 
       <h4>inputs</h4>
       {(n.inputs ?? []).length === 0 && <div className="muted small">none</div>}
