@@ -15,3 +15,46 @@ def test_invoke_says_a_param_given_twice_is_the_last_one(repo: Repo):
     assert "warning: -p a=2 replaces -p a=1 given before it: the last given is used" in r.err, r.err
     r = repo.pipe("invoke", "score", "-p", "a=1", "-p", "a=1.0", "--url", "http://127.0.0.1:9", "--token", "t")
     assert "replaces" not in r.err, r.err  # (one value written two ways)
+
+
+SWEEP = """\
+version: 1
+steps:
+  train:
+    sweep:
+      search: grid
+      space:
+        k: {choice: [1, 2]}
+      objective: {metric: acc, goal: maximize}
+    inputs: {k: {type: integer}}
+    command: >-
+      python3 -c "import sys; open(sys.argv[1], 'w').write(sys.argv[2])" ${{outputs.metrics}} '{"METRIC": 1}'
+    outputs: {metrics: build/trials}
+    metrics: build/trials
+  use:
+    inputs: {m: "${{steps.train.best.outputs.metrics}}"}
+    command: cp ${{inputs.m}} ${{outputs.x}}
+    outputs: {x: build/best.json}
+"""
+
+
+def test_a_failed_best_task_names_its_script_once_not_its_hundred_lines_twice(repo: Repo):
+    # STEP.best runs pipe's own script as `python3 -c SCRIPT`: its failure printed the script's
+    # hundred lines as the command and again as what ran; `pipe lineage` of its output, one line
+    # of thousands of characters; `pipe run -n`, all of it.
+    repo.pipefile(SWEEP.replace("METRIC", "loss"))
+    r = repo.pipe("run")
+    assert "no value for 'acc'" in r.err and "internal error" not in r.err, str(r)
+    assert "sys.argv[1:5]" not in r.err, r.err
+    assert "  command: python3 -c <pipe's script that picks the best trial> acc maximize build/trials" in r.err, r.err
+    assert "  ran:     python3 -c <pipe's script that picks the best trial> acc maximize" in r.err, r.err
+    assert len(r.err.splitlines()) < 30, r.err
+    repo.pipefile(SWEEP.replace("METRIC", "acc"))
+    r = repo.pipe("run", "-n", "train.best")
+    assert r.code == 0 and "sys.argv[1:5]" not in r.err, str(r)
+    repo.pipe("run", check=True)
+    r = repo.pipe("lineage", "build/trials.best")
+    assert r.code == 0 and "command: python3 -c <pipe's script that picks the best trial> acc" in r.out, str(r)
+    assert "sys.argv" not in r.out and max(len(line) for line in r.out.splitlines()) < 200, r.out
+    r = repo.pipe("lineage", "build/trials.best", "--json")
+    assert "sys.argv[1:5]" in r.out  # (the record itself, as it ran)
