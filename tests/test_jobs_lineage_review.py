@@ -4,6 +4,8 @@ things. Real processes and files throughout."""
 
 from __future__ import annotations
 
+import os
+
 from workspace_repo import Repo
 
 
@@ -58,3 +60,41 @@ def test_a_failed_best_task_names_its_script_once_not_its_hundred_lines_twice(re
     assert "sys.argv" not in r.out and max(len(line) for line in r.out.splitlines()) < 200, r.out
     r = repo.pipe("lineage", "build/trials.best", "--json")
     assert "sys.argv[1:5]" in r.out  # (the record itself, as it ran)
+
+
+def _one_output(path: str) -> str:
+    return f'version: 1\nsteps:\n  s:\n    command: echo hi > ${{{{outputs.o}}}}\n    outputs: {{o: "{path}"}}\n'
+
+
+def test_an_output_in_git_pipe_or_at_the_pipefile_is_refused_at_its_line(repo: Repo):
+    # An output at .git (or inside it) was accepted: `pipe run` replaced git's own folder with
+    # the step's output, the repository's history with it. .pipe/ and the Pipefile were refused.
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(repo.root)], check=True)
+    for path, said in (
+        (".git", "'.git' is git's own folder: a run would replace what git keeps there"),
+        (".git/", "'.git' is git's own folder"),
+        ("build/../.git", "'.git' is git's own folder"),
+        (".git/hooks/pre-commit", "'.git/hooks/pre-commit' is inside .git/, git's own folder"),
+        ("sub/.git", "'sub/.git' is git's own folder"),
+        (".GIT/x", "'.GIT/x' is inside .GIT/, git's own folder"),
+        ("b/${{inputs.k}}/.git", "is git's own folder"),
+        (".pipe/x", "'.pipe/x' is inside .pipe/, which belongs to pipe"),
+        ("Pipefile", "output 'o' of step 's' would overwrite the Pipefile"),
+    ):
+        repo.pipefile(_one_output(path))
+        for command in ("validate", "run"):
+            r = repo.pipe(command)
+            assert r.code == 2 and "internal error" not in r.err, (path, str(r))
+            assert r.err.startswith("Pipefile:5:18: output 'o' of step 's'") and said in r.err, (path, r.err)
+            assert "hint: " in r.err, r.err
+    assert os.path.isdir(repo.root / ".git" / "objects")  # (nothing ran)
+    for path in (".gitignore", ".github/x", "build/git"):  # (only the folder itself is git's)
+        repo.pipefile(_one_output(path))
+        assert repo.pipe("run").code == 0, path
+    repo.pipefile(
+        "version: 1\nsteps:\n  s:\n    command: cat ${{inputs.h}} > ${{outputs.o}}\n"
+        "    inputs: {h: .git/HEAD}\n    outputs: {o: build/head}\n"
+    )
+    assert repo.pipe("run").code == 0 and repo.read("build/head").startswith("ref: ")  # (reading it is fine)
