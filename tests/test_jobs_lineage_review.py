@@ -98,3 +98,24 @@ def test_an_output_in_git_pipe_or_at_the_pipefile_is_refused_at_its_line(repo: R
         "    inputs: {h: .git/HEAD}\n    outputs: {o: build/head}\n"
     )
     assert repo.pipe("run").code == 0 and repo.read("build/head").startswith("ref: ")  # (reading it is fine)
+
+
+def test_each_bad_expression_of_a_command_is_said_once_at_its_place(repo: Repo):
+    # Only the first malformed ${{ }} of a command was reported: the next came out only once it
+    # was fixed, one load at a time.
+    repo.pipefile(
+        "version: 1\nparams: {a: 1}\nsteps:\n  s:\n"
+        "    command: echo ${{ params.a }} ${{ bogus }} ${{params.}} ${{ inputs }} $[[ ${{ inputs.x }} > ${{outputs.o}}\n"
+        "    outputs: {o: build/o}\n"
+    )
+    for _ in range(2):  # (and the same from the spec cache)
+        r = repo.pipe("validate")
+        assert r.code == 2 and "internal error" not in r.err, str(r)
+        lines = [line for line in r.err.splitlines() if line.startswith("Pipefile:")]
+        assert lines == [
+            "Pipefile:5:35: in the command of step 's': unknown expression '${{bogus}}'",
+            "Pipefile:5:48: in the command of step 's': malformed expression '${{params.}}'",
+            "Pipefile:5:61: in the command of step 's': malformed expression '${{inputs}}'",
+            "Pipefile:5:75: in the command of step 's': unclosed '$[['",
+        ], r.err
+        assert "hint: write it as ${{params.NAME}}" in r.err and r.err.rstrip().endswith("4 errors."), r.err
