@@ -119,3 +119,28 @@ def test_each_bad_expression_of_a_command_is_said_once_at_its_place(repo: Repo):
             "Pipefile:5:75: in the command of step 's': unclosed '$[['",
         ], r.err
         assert "hint: write it as ${{params.NAME}}" in r.err and r.err.rstrip().endswith("4 errors."), r.err
+
+
+def test_f_empty_a_folder_or_a_fifo_is_said_with_the_fix(repo: Repo):
+    # `pipe run -f ""` ran the Pipefile found from here (an empty -f was taken as none given);
+    # `-f FOLDER` was refused without naming the file to give; `pipe jobs -f FIFO` listed the
+    # jobs of the FIFO's folder, exit 0.
+    repo.pipefile(_one_output("build/o"))
+    (repo.root / "sub").mkdir()
+    (repo.root / "sub" / "Pipefile.yaml").write_text(_one_output("build/o"))
+    os.mkfifo(repo.root / "fifo")
+    for command in (["run"], ["validate"], ["status"], ["jobs"], ["jobs", "show", "last"], ["metrics", "show"]):
+        r = repo.pipe(*command, "-f", "")
+        assert r.code == 2 and "'' is an empty file name: give the Pipefile's path, e.g. -f Pipefile" in r.err, (
+            command,
+            str(r),
+        )
+        r = repo.pipe(*command, "-f", "sub")
+        assert r.code == 2 and "'sub' is a folder: give the Pipefile in it, e.g. -f sub/Pipefile.yaml" in r.err, (
+            command,
+            str(r),
+        )
+        r = repo.pipe(*command, "-f", "fifo")
+        assert r.code == 2 and "fifo: is a FIFO (named pipe), not a regular file" in r.err, (command, str(r))
+        assert "hint: " in r.err and "internal error" not in r.err, str(r)
+    assert not (repo.root / "build").exists()  # (nothing ran)
