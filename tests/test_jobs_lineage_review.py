@@ -144,3 +144,17 @@ def test_f_empty_a_folder_or_a_fifo_is_said_with_the_fix(repo: Repo):
         assert r.code == 2 and "fifo: is a FIFO (named pipe), not a regular file" in r.err, (command, str(r))
         assert "hint: " in r.err and "internal error" not in r.err, str(r)
     assert not (repo.root / "build").exists()  # (nothing ran)
+
+
+def test_lineage_of_a_sweeps_best_names_the_trials_not_a_source(repo: Repo):
+    # STEP.best reads the trials' folder whole, which no one step wrote: `pipe lineage` called it
+    # a source ("(source)", "source": true), as if it were data nobody made.
+    repo.pipefile(SWEEP.replace("METRIC", "acc"))
+    repo.pipe("run", check=True)
+    r = repo.pipe("lineage", "build/best.json")
+    assert r.code == 0, str(r)
+    line = next(x for x in r.out.splitlines() if "g_metrics: build/trials " in x)
+    assert line.endswith("(its entries made by steps 'train[trial-1]', 'train[trial-2]' in job 1)"), r.out
+    best = repo.pipe("lineage", "build/best.json", "--json").json["produced_by"]["inputs"]["m"]["produced_by"]
+    folder = best["inputs"]["g_metrics"]
+    assert folder["source"] is False and folder["produced_by"] is None and "train[trial-2]" in folder["note"]

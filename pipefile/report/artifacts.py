@@ -123,6 +123,9 @@ def lineage_text(tree: dict) -> str:
         if d.get("cut"):
             out.append(prefix + _data_label(d) + f"  ({d['note']})")
             return
+        if s is None and d.get("source") is False and d.get("note"):  # (a folder of tasks' entries)
+            out.append(prefix + _data_label(d) + f"  ({d['note']})")
+            return
         if s is None:
             what = "source asset" if d.get("asset") else "source"
             note = f"  ({what}" + (f"; {d['note']}" if d.get("note") else "") + ")"
