@@ -144,6 +144,8 @@ def test_f_empty_a_folder_or_a_fifo_is_said_with_the_fix(repo: Repo):
         assert r.code == 2 and "fifo: is a FIFO (named pipe), not a regular file" in r.err, (command, str(r))
         assert "hint: " in r.err and "internal error" not in r.err, str(r)
     assert not (repo.root / "build").exists()  # (nothing ran)
+    r = repo.pipe("run", "--summary", "sub")  # (another path option: no word of a Pipefile)
+    assert r.code == 2 and "'sub' is a directory" in r.err and "Pipefile" not in r.err, str(r)
 
 
 def test_lineage_of_a_sweeps_best_names_the_trials_not_a_source(repo: Repo):

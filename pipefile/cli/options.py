@@ -90,7 +90,7 @@ def table_option(opt: flags.Opt, **overrides):
     if kind == flags.FLAG:
         kw["is_flag"] = True
     elif kind == flags.PATH:
-        kw["type"] = PipefilePath()
+        kw["type"] = PipefilePath() if opt is flags.FILE else click.Path(dir_okay=False)
     elif kind == flags.COUNT:
         kw["type"] = Count("steps")
     elif kind == flags.MULTI:
