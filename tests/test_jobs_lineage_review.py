@@ -188,3 +188,20 @@ def test_a_metric_name_of_a_megabyte_is_left_out_with_a_warning(repo: Repo):
     r = repo.pipe("metrics", "diff", "1", "2")
     assert r.code == 0 and "x" * 250 in r.out, r.err
     assert max(len(line) for line in r.out.splitlines()) < 400 and time.monotonic() - start < 30
+
+
+def test_metrics_history_of_an_experiment_of_no_op_jobs_says_so(repo: Repo):
+    # `pipe run -e new` where everything is fresh: `pipe metrics history acc` (the last job's
+    # experiment) said "no job in experiment 'new'" and then listed 'new' among the known ones.
+    repo.pipefile(
+        "version: 1\nsteps:\n  s:\n    command: >-\n      echo '{\"acc\": 1}' > ${{outputs.m}}\n"
+        "    outputs: {m: build/m.json}\n    metrics: [build/m.json]\n"
+    )
+    repo.pipe("run", check=True)
+    repo.pipe("run", "-e", "new", check=True)
+    r = repo.pipe("metrics", "history", "acc")
+    assert r.code == 2 and "no job in experiment 'new' ran or restored a step" in r.err, str(r)
+    assert "hint: name an experiment whose jobs ran steps with -e" in r.err, r.err
+    r = repo.pipe("metrics", "history", "acc", "-e", "nwe")
+    assert r.code == 2 and "no job in experiment 'nwe'" in r.err and "'new'" in r.err, str(r)
+    assert repo.pipe("metrics", "history", "acc", "-e", "ws").code == 0
