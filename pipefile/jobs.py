@@ -18,7 +18,7 @@ from .digest import FILE, Hasher
 from .graph import Graph, command_text
 from .jobdb.records import Job, JobStep
 from .keys import render_command
-from .metrics_files import MetricsError, read_metrics, set_digest
+from .metrics_files import MAX_NAME, MetricsError, read_metrics, set_digest
 from .noop_record import GIT_STATUS, read_git_status
 from .outcomes import JobStatus, Outcome, StepResult
 from .printable import printable
@@ -370,13 +370,18 @@ class JobRecorder:
             if kept is not None:
                 skipped, count = kept
             else:
-                skipped = []
+                skipped, long_names = [], []
                 try:
-                    values = read_metrics(os.path.join(self.ws.root, path), skipped)
+                    values = read_metrics(os.path.join(self.ws.root, path), skipped, long_names)
                 except MetricsError as e:
                     self.warnings.append(printable(f"step '{result.name}': metrics file '{path}' {e}"))
                     continue
                 count = len(skipped)
+                if long_names:
+                    self.warnings.append(
+                        f"step '{result.name}': metrics file '{path}': {len(long_names)} metric name(s) longer than "
+                        f"{MAX_NAME} characters left out ('{printable(long_names[0][:40])}...'): shorten them"
+                    )
             for name in skipped[:5]:  # names the file chose: shown escaped
                 self.warnings.append(
                     f"step '{result.name}': metrics file '{path}': '{printable(name)}' is a number "

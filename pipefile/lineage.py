@@ -336,7 +336,26 @@ class Lineage:
             node["source"] = False
         elif node["artifacts"] and all(not v.step for v in versions if v.ref in node["artifacts"]):
             node["asset"] = True
+        elif rec is None and kind == "tree" and context_job is not None and path:
+            self._made_in_parts(node, path, context_job)
         return node
+
+    def _made_in_parts(self, node: dict, path: str, job_id: int) -> None:
+        """A folder no one step wrote whole, whose entries steps of the job wrote (a sweep's or a
+        matrix's tasks, each its own entry, read whole by STEP.best): said so, not "source"."""
+        makers = sorted(
+            {
+                r.step
+                for r in self.jobs.steps(job_id)
+                if r.outcome not in ("failed", "skipped")
+                and any(str(o.get("path", "")).startswith(path + "/") for o in r.outputs.values())
+            },
+            key=lambda n: (len(n), n),
+        )
+        if makers:
+            node["source"] = False
+            shown = ", ".join(f"'{m}'" for m in makers[:5]) + (f" and {len(makers) - 5} more" if makers[5:] else "")
+            node["note"] = f"its entries made by step{'s' if makers[1:] else ''} {shown} in job {job_id}"
 
     def _bound_version(self, path: str, digest: str) -> Optional[ArtifactVersion]:
         m = _BOUND.match(path or "")

@@ -20,7 +20,12 @@ from .errors import PipefileError
 
 # Bump when what read_metrics makes of a file changes: values kept by an older reading of
 # the same content are then read again, not reused.
-READING = 2  # 2: YAML keys as the file writes them (`null`, `1.5`), not as Python prints them
+READING = 3  # 2: YAML keys as the file writes them (`null`, `1.5`), not as Python prints them; 3: MAX_NAME
+
+
+# The longest metric name kept, as MLflow's: a name of a megabyte padded every row of
+# `pipe metrics diff` to its width (minutes, and gigabytes of blanks).
+MAX_NAME = 250
 
 
 class MetricsError(ValueError):
@@ -116,9 +121,10 @@ def load_data(text: str, path: str):
         raise MetricsError(f"is not usable YAML: {line}{e.message}{f'; {e.hint}' if e.hint else ''}") from None
 
 
-def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
+def read_metrics(path: str, skipped: Optional[list] = None, long_names: Optional[list] = None) -> dict:
     """Flattened numeric values of a JSON or YAML metrics file; the names of numbers too
-    large for a float are added to `skipped`."""
+    large for a float are added to `skipped`, and names longer than MAX_NAME, left out too,
+    to `long_names`."""
     from .load import yamlsafe
 
     try:
@@ -142,9 +148,14 @@ def read_metrics(path: str, skipped: Optional[list] = None) -> dict:
     if not isinstance(data, (dict, list)):
         raise MetricsError("holds no mapping of metric names to numbers")
     try:
-        return flatten(data, skipped=skipped)
+        values = flatten(data, skipped=skipped)
     except RecursionError:  # JSON that json.loads read, nested deeper than flatten walks
         raise MetricsError("is nested too deeply to be read as metrics") from None
+    for name in [n for n in values if len(n) > MAX_NAME]:
+        del values[name]
+        if long_names is not None:
+            long_names.append(name)
+    return values
 
 
 def _parse_error(e: Exception) -> str:

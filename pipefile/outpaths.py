@@ -369,3 +369,16 @@ def best_path(step: str, output: str, tpl: str) -> str:
     tail = tpl.rsplit("/", 1)[-1].rsplit("}}", 1)[-1]
     ext = "." + tail.rsplit(".", 1)[1] if "." in tail and tail.rsplit(".", 1)[1] else ""
     return gathered_path(step, output) + ".best" + ext
+
+
+def shown_command(command: str) -> str:
+    """`command` as a person reads it: the script of a task of pipe's own (STEP.best,
+    STEP.gathered, run as `python3 -c SCRIPT`) named, not printed: a failed STEP.best showed
+    its hundred lines twice (command and ran), and its lineage one line of thousands."""
+    import shlex
+
+    for script, what in ((PICK_BEST, "picks the best trial"), (_GATHER, "gathers each task's output")):
+        quoted = shlex.quote(script)
+        if quoted in command:
+            command = command.replace(quoted, f"<pipe's script that {what}>")
+    return command

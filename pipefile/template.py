@@ -86,42 +86,59 @@ def parse_ref(expr: str, offset: int = 0) -> Ref:
     return Ref(head, groups[0], (groups[1] or "") if len(groups) > 1 else "", offset, text)
 
 
-def _parse_refs(text: str, base: int) -> list:
+def _fail(errors: Optional[list], e: TemplateError) -> None:
+    """Raise `e`; or, where `errors` collects them (errors_of), note it and read on."""
+    if errors is None:
+        raise e
+    errors.append(e)
+
+
+def _parse_refs(text: str, base: int, errors: Optional[list] = None) -> list:
     parts: list = []
     pos = 0
     for m in _EXPR.finditer(text):
         if m.start() > pos:
             parts.append(text[pos : m.start()])
-        parts.append(parse_ref(m.group(1), base + m.start()))
+        try:
+            parts.append(parse_ref(m.group(1), base + m.start()))
+        except TemplateError as e:
+            _fail(errors, e)
+            parts.append(m.group(0))
         pos = m.end()
     rest = text[pos:]
     if "${{" in rest:
-        raise TemplateError("unclosed '${{'", base + pos + rest.index("${{"), "close it with '}}'")
+        _fail(errors, TemplateError("unclosed '${{'", base + pos + rest.index("${{"), "close it with '}}'"))
     if rest:
         parts.append(rest)
     return parts
 
 
-def parse(text: str) -> tuple:
-    """Parse a template into a tuple of str, Ref and OptionalBlock."""
+def parse(text: str, errors: Optional[list] = None) -> tuple:
+    """Parse a template into a tuple of str, Ref and OptionalBlock. Raises the first
+    TemplateError; or, given `errors`, notes each there and reads on."""
     parts: list = []
     pos = 0
     while True:
         start = text.find("$[[", pos)
         if start < 0:
-            parts.extend(_parse_refs(text[pos:], pos))
+            parts.extend(_parse_refs(text[pos:], pos, errors))
             break
-        parts.extend(_parse_refs(text[pos:start], pos))
+        parts.extend(_parse_refs(text[pos:start], pos, errors))
         end = text.find("]]", start + 3)
         if end < 0:
-            raise TemplateError("unclosed '$[['", start, "close the optional block with ']]'")
+            _fail(errors, TemplateError("unclosed '$[['", start, "close the optional block with ']]'"))
+            parts.extend(_parse_refs(text[start + 3 :], start + 3, errors))
+            break
         inner = text[start + 3 : end]
         if "$[[" in inner:
-            raise TemplateError("optional blocks '$[[ ]]' cannot be nested", start + 3 + inner.index("$[["))
-        block = _parse_refs(inner, start + 3)
-        if not any(isinstance(p, Ref) for p in block):
-            raise TemplateError(
-                "an optional block '$[[ ]]' must contain an input", start, "put an ${{inputs.NAME}} inside it"
+            _fail(errors, TemplateError("optional blocks '$[[ ]]' cannot be nested", start + 3 + inner.index("$[[")))
+        block = _parse_refs(inner, start + 3, errors)
+        if not any(isinstance(p, Ref) for p in block) and not (errors and "${{" in inner):
+            _fail(
+                errors,
+                TemplateError(
+                    "an optional block '$[[ ]]' must contain an input", start, "put an ${{inputs.NAME}} inside it"
+                ),
             )
         parts.append(OptionalBlock(tuple(block)))
         pos = end + 2
@@ -146,6 +163,20 @@ def refs_of(text: str) -> tuple:
     references and the graph's build reads its params from them (a tuple: callers share it).
     Raises TemplateError as `parse` does."""
     return tuple(refs(parse_cached(text)))
+
+
+def errors_of(text: str) -> list:
+    """Every TemplateError of `text`, in order, each once: `parse` stops at the first, and a
+    command with three bad expressions was fixed one load at a time."""
+    try:
+        parse_cached(text)
+        return []
+    except TemplateError:
+        pass
+    errors: list = []
+    parse(text, errors)
+    unique = {(e.offset, e.message): e for e in errors}
+    return [unique[k] for k in sorted(unique)]
 
 
 def refs(parts: tuple) -> list:

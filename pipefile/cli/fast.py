@@ -79,6 +79,8 @@ def _acceptable(kind: str, value: str) -> bool:
     if kind == flags.COUNT:
         return value.isascii() and value.isdigit() and int(value) >= 1  # (click's int() takes more: it goes to click)
     if kind == flags.PATH:  # click.Path(dir_okay=False): a folder, or a file it cannot read, is refused
+        if not value:
+            return False  # (options.PipefilePath refuses an empty name)
         try:
             st = os.stat(value)
         except (OSError, ValueError):

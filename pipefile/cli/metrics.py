@@ -102,6 +102,12 @@ def history(name, experiment, limit, png, pipefile, as_json):
         jobs = ws.jobs.jobs(experiment, work_only=True, problems=damaged)
         if not jobs:
             known = ws.jobs.experiments()  # (their names only: not every job read whole)
+            if experiment in known:  # (it said "no job in experiment 'X'", and then listed X as known)
+                raise PipefileError(
+                    f"no job in experiment '{experiment}' ran or restored a step: each found every step fresh, "
+                    "and a no-op job repeats the values before it, no point of its own",
+                    hint="name an experiment whose jobs ran steps with -e (`pipe jobs --all` lists them)",
+                )
             raise PipefileError(
                 f"no job in experiment '{experiment}'", hint=did_you_mean(experiment, known, "experiment")
             )

@@ -54,6 +54,26 @@ class Count(click.types.IntParamType):
         return n
 
 
+class PipefilePath(click.Path):
+    """-f: click.Path(dir_okay=False), saying the fix. `-f ""` was taken as no -f (the Pipefile
+    found from here ran), and a folder was refused without naming the file to give."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False)
+
+    def convert(self, value, param, ctx):
+        if value == "":
+            self.fail("'' is an empty file name: give the Pipefile's path, e.g. -f Pipefile", param, ctx)
+        if isinstance(value, str) and os.path.isdir(value):
+            from ..load.document import DEFAULT_NAMES
+
+            name = next((n for n in DEFAULT_NAMES if os.path.isfile(os.path.join(value, n))), DEFAULT_NAMES[0])
+            self.fail(
+                f"{value!r} is a folder: give the Pipefile in it, e.g. -f {os.path.join(value, name)}", param, ctx
+            )
+        return super().convert(value, param, ctx)
+
+
 def hand_down(ctx, **given) -> None:
     """A group's -f and --json, written before its subcommand (`pipe jobs -f FILE show 3`,
     `pipe endpoints --json show NAME`), are the subcommand's defaults: they were dropped, and
@@ -70,7 +90,7 @@ def table_option(opt: flags.Opt, **overrides):
     if kind == flags.FLAG:
         kw["is_flag"] = True
     elif kind == flags.PATH:
-        kw["type"] = click.Path(dir_okay=False)
+        kw["type"] = PipefilePath() if opt is flags.FILE else click.Path(dir_okay=False)
     elif kind == flags.COUNT:
         kw["type"] = Count("steps")
     elif kind == flags.MULTI:
@@ -233,6 +253,13 @@ def check_named_file(pipefile: str) -> None:
     if not os.path.lexists(file):
         raise PipefileError(
             f"{file}: no such file", hint="check the -f argument: it names the Pipefile (or module) of the workspace"
+        )
+    if os.path.exists(file) and not os.path.isfile(file):  # (a FIFO, a device: `pipe jobs -f` read its folder's)
+        from ..load.yamlsafe import file_kind
+
+        raise PipefileError(
+            f"{file}: is {file_kind(os.stat(file).st_mode)}, not a regular file",
+            hint="check the -f argument: it names the Pipefile (or module) of the workspace",
         )
 
 

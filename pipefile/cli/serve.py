@@ -340,11 +340,14 @@ def serve(
 @guard
 def invoke(endpoint, params, data, deployment, wait, out_dir, url, token, force_rerun, idempotency_key, as_json):
     """Run ENDPOINT on a `pipe serve` server with these inputs."""
+    from ..load import overridden_params
     from ..printable import printable as pr
     from ..serve.client import Client, parse_inputs
     from ..serve.download import check_out_folder, download_outputs
     from ..serve.remote_logs import failure_report, job_failed
+    from .remote_choice import echo_notes
 
+    echo_notes(overridden_params(params), "warning")  # (the last wins, as `pipe run` says: was silent)
     if not valid_endpoint_name(endpoint):  # ('../score' went into the URL: a 404 of no route, the name unsaid)
         raise PipefileError(
             f"'{pr(endpoint)}' is not an endpoint name",

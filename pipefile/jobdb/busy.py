@@ -46,6 +46,27 @@ def _uri(path: str, mode: str) -> str:
     return f"file:{quote(os.path.abspath(path))}?mode={mode}"
 
 
+def connect_read_only(path: str) -> sqlite3.Connection:
+    """The database at `path`, opened to read only: where pipe may not write (a read-only mount,
+    another user's folder). SQLite's read-only mode still makes the -shm file of a WAL database,
+    which a cleanly closed one has not and such a folder cannot take: then it is read as
+    immutable (on a read-only mount nothing can change it meanwhile)."""
+    try:
+        return _connect_now(path, "ro")
+    except sqlite3.OperationalError:
+        return _connect_now(path, "ro&immutable=1")
+
+
+def _connect_now(path: str, mode: str) -> sqlite3.Connection:
+    db = sqlite3.connect(_uri(path, mode), uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # (SQLite opens the file lazily)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
 def _damaged(path: str) -> bool:
     try:
         db = sqlite3.connect(_uri(path, "ro"), uri=True, timeout=1)

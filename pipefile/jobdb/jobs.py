@@ -19,7 +19,7 @@ from ..errors import PipefileError, did_you_mean
 from ..outcomes import JobStatus
 from . import schema
 from .artifacts import MAX_ID, ArtifactIndex
-from .busy import opened, while_database_busy
+from .busy import connect_read_only, opened, while_database_busy
 from .metric_sets import METRICS_OF_JOB, MetricSets, storable
 from .records import Job, JobStep, job_from_row, step_from_row
 from .series import StreamedSeries
@@ -30,10 +30,21 @@ _NUMBER = lazyre.Pattern(r"[0-9]+")
 
 
 class JobStore(ArtifactIndex, TrialStops, MetricSets, StreamedSeries):
-    def __init__(self, path: str, create: bool = True):
+    def __init__(self, path: str, create: bool = True, read_only: bool = False):
+        """read_only: `path` may not be written (a read-only mount): it is read as it is, and one
+        of an older layout is read from a copy in memory, brought up to date there."""
         self.path = path
         if not create and not os.path.exists(path):
             self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        elif read_only:
+            opened(path)
+            self.db = connect_read_only(path)
+            if schema.is_current(self.db):
+                return
+            copy = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            self.db.backup(copy)
+            self.db.close()
+            self.db = copy
         else:
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             opened(path)  # (named if SQLite later finds it damaged or locked)

@@ -282,6 +282,21 @@ def prepare(db: sqlite3.Connection, path: str) -> None:
     db.execute("INSERT OR REPLACE INTO meta(k, v) VALUES('schema_revision', ?)", (SCHEMA_REVISION,))
 
 
+def is_current(db: sqlite3.Connection) -> bool:
+    """Whether `db` holds every table and column this pipe reads (prepare would change nothing)."""
+    try:
+        version = db.execute("SELECT v FROM meta WHERE k='jobs_version'").fetchone()
+        stamp = db.execute("SELECT v FROM meta WHERE k='schema_revision'").fetchone()
+    except sqlite3.DatabaseError:
+        return False
+    return (
+        version is not None
+        and str(version[0]) == str(JOBS_VERSION)
+        and stamp is not None
+        and (stamp[0] == SCHEMA_REVISION or _newer(stamp[0]))
+    )
+
+
 def _newer(revision) -> bool:
     """Whether the stamp `revision` ("2.13") is a later revision than this pipe's."""
     try:

@@ -39,6 +39,24 @@ def normalize_path(raw: str) -> tuple[Optional[str], Optional[str]]:
     return p, None
 
 
+def refused_in_git(r, node, path: str, what: str) -> bool:
+    """Whether output `path` (normalised) is git's own `.git` folder or inside one, said as an
+    error of reader `r` at `node`: each run replaces an output whole, git's history with it. In
+    any case: git itself refuses `.GIT` in a tree, as a disk that ignores case makes it `.git`."""
+    parts = path.split("/")
+    at = next((i for i, q in enumerate(parts) if q.lower() == ".git"), None)
+    if at is None:
+        return False
+    problem = "is git's own folder" if at == len(parts) - 1 else f"is inside {parts[at]}/, git's own folder"
+    base = next((q for q in reversed(parts) if q.lower() != ".git"), "") or "out"
+    r.error(
+        node,
+        f"{what}: '{path}' {problem}: a run would replace what git keeps there",
+        f"choose a path outside .git/, e.g. build/{base}",
+    )
+    return True
+
+
 def too_long(path: str) -> Optional[str]:
     """What is wrong with `path` when one of its parts cannot be a file name, else None."""
     part = long_part(path)

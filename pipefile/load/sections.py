@@ -399,11 +399,10 @@ def check_command_refs(
     optional input of a component appears only inside $[[ ... ]]."""
     items = [(command, node)] if isinstance(command, str) else [(c, node.value[i]) for i, c in enumerate(command)]
     for text, n in items:
-        try:
-            found = template.refs_of(text)
-        except template.TemplateError as e:
+        bad = template.errors_of(text)  # (each, not only the first)
+        for e in bad:
             r.error(n, f"in the command of {what}: {e.message}", e.hint, e.offset)
-            continue
+        found = () if bad else template.refs_of(text)
         for ref, optional in found:
             if ref.scope == "inputs":
                 if ref.name not in inputs:

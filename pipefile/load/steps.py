@@ -34,7 +34,7 @@ from .expansion import check_expanded_step, check_expansion_inputs, given_input,
 from .fields import RENDER_MODES, STEP_KEYS, STEP_OUTPUT_KEYS
 from .input_bindings import InputBindingReader, check_expansion_enums
 from .outpaths import check_output_templates, per_task_template, template_path_problem
-from .paths import path_hint
+from .paths import path_hint, refused_in_git
 from .phrases import a
 from .reader import NodeReader, is_mapping, is_scalar, is_sequence
 from .sections import Command, check_command_refs, load_code, load_command, load_key_includes, load_resources
@@ -431,6 +431,8 @@ class StepParser(InputBindingReader):
             pnode = f["path"]
         if is_scalar(pnode) and isinstance(pnode.value, str) and "${{" in pnode.value:
             tpl = per_task_template(pnode.value)
+            if tpl is not None and refused_in_git(r, pnode, tpl, f"output '{name}' of {what}"):
+                return None
             if tpl is not None:  # checked against the step's expansion once the step is read
                 return StepOutput(name, tpl, typ, r.loc(pnode), artifact, is_output, template=tpl)
             problem = template_path_problem(pnode.value)
@@ -449,6 +451,8 @@ class StepParser(InputBindingReader):
             return None
         p = r.path_value(pnode, f"output '{name}' of {what}")
         if not p:
+            return None
+        if refused_in_git(r, pnode, p, f"output '{name}' of {what}"):  # (an input may read .git/HEAD)
             return None
         raw = r.value(pnode)
         if isinstance(raw, str) and raw.rstrip().endswith("/"):

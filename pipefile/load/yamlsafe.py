@@ -70,7 +70,7 @@ def read_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise PipefileError(
-                f"{path}: is {_file_kind(st.st_mode)}, not a regular file",
+                f"{path}: is {file_kind(st.st_mode)}, not a regular file",
                 hint="give the path of a file (a YAML text file)",
             )
         chunks, size = [], 0
@@ -90,7 +90,8 @@ def read_file(path: str, limit: int = MAX_FILE_BYTES) -> bytes:
         os.close(fd)
 
 
-def _file_kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What stands at a path of this st_mode, in words: "a FIFO (named pipe)", "a device"..."""
     if stat.S_ISDIR(mode):
         return "a directory"
     if stat.S_ISFIFO(mode):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..outpaths import shown_command
 from ..printable import printable
 from .text import mermaid_edge, mermaid_text, size, table, when
 
@@ -122,6 +123,9 @@ def lineage_text(tree: dict) -> str:
         if d.get("cut"):
             out.append(prefix + _data_label(d) + f"  ({d['note']})")
             return
+        if s is None and d.get("source") is False and d.get("note"):  # (a folder of tasks' entries)
+            out.append(prefix + _data_label(d) + f"  ({d['note']})")
+            return
         if s is None:
             what = "source asset" if d.get("asset") else "source"
             note = f"  ({what}" + (f"; {d['note']}" if d.get("note") else "") + ")"
@@ -142,7 +146,7 @@ def lineage_text(tree: dict) -> str:
         shown.add(id(s))
         out.append(f"{indent}└─ made by step '{s['step']}' in {job}, {s['outcome']}")
         body = indent + "   "
-        out.append(f"{body}command: {s.get('command') or '-'}")
+        out.append(f"{body}command: {shown_command(s.get('command') or '-')}")
         env = f"{body}env: {s.get('env') or '-'}"
         if s.get("key"):
             env += f"   key: {s['key'][:12]}"

@@ -19,6 +19,7 @@ from typing import Optional
 from .. import lazyre
 from ..filehash import open_regular
 from ..outcomes import Outcome, StepResult
+from ..outpaths import shown_command
 from ..printable import printable, printable_lines
 from ..rebuilder import Decision, Verdict
 from ..scheduler import RunSummary
@@ -230,7 +231,7 @@ class RunReporter:
             extra = f" ({printable(result.error)})"  # (it names the step that failed)
         name = printable(result.name)
         if o == Outcome.WOULD_RUN and result.command:
-            extra = ": " + hanging(result.command, len(f"{label:<8} {name}: "))
+            extra = ": " + hanging(shown_command(result.command), len(f"{label:<8} {name}: "))
         self._line(f"{label:<8} {name}{extra}", STATE_STYLE.get(o, ""))
 
 
@@ -273,10 +274,10 @@ def failure_text(result: StepResult, root: str) -> str:
         head = f"step '{name}' failed after {took}: {err}"
     out = [head]
     if result.command:
-        out.append("  command: " + hanging(result.command, len("  command: ")))
+        out.append("  command: " + hanging(shown_command(result.command), len("  command: ")))
     if result.ran:
         # What really ran: ${{outputs.X}} pointed to staging paths, not to the outputs' own.
-        out.append("  ran:     " + hanging(result.ran, len("  ran:     ")))
+        out.append("  ran:     " + hanging(shown_command(result.ran), len("  ran:     ")))
         out += [f"           {printable(stage)} = {printable(path)}" for stage, path in result.staged]
     tail = log_tail(root, result.log)
     if result.log:

@@ -71,6 +71,12 @@ def unusable_store_dir(path: str, e: OSError) -> DiskError:
     )
 
 
+def _may_write(state_dir: str) -> bool:
+    """Whether this process may write `.pipe/` and its databases (a read-only mount: no)."""
+    files = [os.path.join(state_dir, n) for n in ("state.db", "jobs.db")]
+    return all(os.access(p, os.W_OK) for p in [state_dir] + [f for f in files if os.path.exists(f)])
+
+
 class Workspace:
     """The `.pipe/` folder of one workspace root, opened."""
 
@@ -91,7 +97,10 @@ class Workspace:
         self.dir = os.path.join(root, STATE_DIR)
         exists = os.path.isdir(self.dir)
         self.origin = read_origin(self.dir) if exists else None
-        create = create or exists
+        # Opened to read (status, jobs, metrics) where it may not be written (a checkout or CI
+        # cache mounted read-only): read as it is; what writes still says why it cannot.
+        self.read_only = exists and not create and not _may_write(self.dir)
+        create = create or (exists and not self.read_only)
         if create:
             with disk_errors(self.dir):  # a full disk is the user's to fix, named, not a crash
                 os.makedirs(self.dir, exist_ok=True)
@@ -116,7 +125,11 @@ class Workspace:
                 raise
         state_path = os.path.join(self.dir, "state.db")
         with disk_errors(state_path):
-            self.state = WorkspaceState(state_path if create else ":memory:")
+            self.state = (
+                WorkspaceState(state_path, read_only=True)
+                if self.read_only
+                else WorkspaceState(state_path if create else ":memory:")
+            )
         self.lock = WorkspaceLock(os.path.join(self.dir, "lock"))
         self.serve_gate = ServeGate(self.dir)  # served jobs and uploads against pipe gc
         self.gc_hold: Optional[int] = None  # `pipe gc`: the store's gc lock (cache/registry.py)
@@ -127,7 +140,7 @@ class Workspace:
         jobs_path = os.path.join(self.dir, "jobs.db") if home is None else home.jobs.path
         try:
             with disk_errors(jobs_path):
-                self.jobs = JobStore(jobs_path, create)
+                self.jobs = JobStore(jobs_path, create, read_only=self.read_only and home is None)
             if create:
                 with disk_errors(self.dir):
                     for d in (self.scratch, self.jobs_dir, self.running_dir):

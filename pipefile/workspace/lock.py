@@ -130,7 +130,7 @@ def cannot_write(path: str, e: BaseException) -> Optional[DiskError]:
             f"{path}: the file system that holds it is read-only, and pipe keeps its records there; "
             "nothing was changed",
             hint="run pipe where the workspace can be written (mount it read-write, or copy it); "
-            "`pipe validate` and `pipe dag` write nothing",
+            "what only reads (pipe status, jobs, metrics, lineage, validate, dag) works as it is",
         )
     if not os.access(folder, os.W_OK):
         return DiskError(
@@ -182,6 +182,12 @@ class WorkspaceLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except IsADirectoryError:
             raise folder_in_place(self.path) from None
+        except OSError as e:
+            # (a workspace opened to read on a read-only mount, then asked to write: pipe gc)
+            cannot = cannot_write(self.path, e)
+            if cannot is None:
+                raise
+            raise cannot from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -32,7 +32,7 @@ import time
 from typing import Mapping, Optional
 
 from ..digest import PathDigest, StatCache
-from ..jobdb.busy import opened, while_database_busy
+from ..jobdb.busy import connect_read_only, opened, while_database_busy
 from ..lazyclass import dataclass
 
 STATE_VERSION = 2
@@ -90,10 +90,30 @@ class StepRecord:
 
 
 class WorkspaceState:
-    def __init__(self, path: str):
+    def __init__(self, path: str, read_only: bool = False):
+        """read_only: `path` may not be written (a read-only mount): read as it is, and one
+        missing, damaged or of another format reads as empty, left where it is."""
         self.path = path
         opened(path)  # (named if SQLite later finds it damaged or locked)
-        self.db = self._open()
+        self.db = self._open_read_only() if read_only else self._open()
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        if os.path.exists(self.path):
+            try:
+                db = connect_read_only(self.path)
+            except sqlite3.DatabaseError:
+                db = None
+            if db is not None:
+                try:
+                    row = db.execute("SELECT v FROM meta WHERE k='state_version'").fetchone()
+                except sqlite3.DatabaseError:
+                    row = None
+                if row is not None and row[0] == str(STATE_VERSION):
+                    return db
+                db.close()
+        empty = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        empty.executescript(_SCHEMA)
+        return empty
 
     def _connect(self) -> tuple:
         """(connection, version row); (None, None) when the file is not a database."""
