@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, Optional
 from ... import spec, template
 from ...errors import PipefileError, SourceLoc, did_you_mean
 from ...lazyclass import dataclass
+from . import decls as decl_checks
 from . import environments as envs
 from . import yamlfile
+from .decls import TYPE_HINTS as _TYPE_HINTS
 from .resolve import parse_name
 from .yamlfile import Map
 
@@ -35,6 +37,8 @@ PORT_TYPES: dict[Any, str] = {
     "boolean": spec.BOOLEAN,
 }
 
+
+_VALUE_PORTS = {t for t, typ in PORT_TYPES.items() if typ in spec.VALUE_TYPES}
 
 # A number with an exponent that YAML 1.1, as azure-ai-ml reads it, leaves as text (`1e-5`:
 # its floats need a dot and a signed exponent); Azure takes it for a number input as written.
@@ -120,13 +124,6 @@ class Draft:
     expand: Optional[spec.Expansion] = None  # a sweep job's trials (sweep.py)
 
 
-_TYPE_HINTS = {  # (what a literal of the type looks like, for an error's fix)
-    spec.INTEGER: "write a whole number, without quotes: 3",
-    spec.NUMBER: "write a number, without quotes: 0.01",
-    spec.BOOLEAN: "write true or false, without quotes",
-}
-
-
 def _timeout(job, node: str) -> Optional[float]:
     """`limits.timeout` in seconds. A value of another kind (-5, 0, "1h", limits: 7) was
     ignored without a word: the node ran with no limit at all."""
@@ -192,10 +189,12 @@ class CommandNodes:
                     d.at("type"),
                     did_you_mean(str(t), PORT_TYPES, "type"),
                 )
+            decl_checks.check(name, d, str(t), PORT_TYPES[t], self.errors)  # (what Azure refuses in it)
             decls[name] = spec.InputDecl(
                 name,
                 PORT_TYPES[t],
-                typed(d["default"], PORT_TYPES[t]) if "default" in d else spec.MISSING,
+                # (a path input's default is refused above: not read as a path too)
+                typed(d["default"], PORT_TYPES[t]) if "default" in d and t in _VALUE_PORTS else spec.MISSING,
                 bool(d.get("optional")),
                 str(d.get("description") or ""),
                 loc,

@@ -1,0 +1,128 @@
+"""What Azure ML refuses when a pipeline job is submitted (azure-ai-ml's own checks, offline),
+refused by pipe too, at its line, exit 2, saying what Azure requires: a pipeline that runs
+here must not be one Azure turns down. Real `pipe` runs in temporary workspaces; where
+azure-ai-ml is installed (PIPE_TEST_AZUREML_PYTHON) each case is also fed to it, to hold
+that Azure does refuse it."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+_COMPONENT = """\
+type: command
+name: c
+version: 1
+environment: azureml:AzureML-sklearn-1.5@latest
+command: echo ${{{{inputs.x}}}}
+inputs:
+  x: {decl}
+"""
+
+_PIPELINE = "type: pipeline\njobs:\n  a:\n    component: ./c.yml\n"
+
+# What azure-ai-ml says of the same file (a part of its message), to hold that it refuses it
+_AZURE_CHECK = """\
+import sys, warnings, logging
+warnings.filterwarnings("ignore"); logging.disable(logging.CRITICAL)
+from azure.ai.ml import load_component
+try:
+    load_component(sys.argv[1])
+except Exception as e:
+    print("refused:", e)
+else:
+    print("accepted")
+"""
+
+
+def _azure_says(repo, file: str) -> str:
+    py = os.environ.get("PIPE_TEST_AZUREML_PYTHON")
+    if not py or not os.path.exists(py):
+        pytest.skip("azure-ai-ml is not installed (set PIPE_TEST_AZUREML_PYTHON): checked against pipe only")
+    r = subprocess.run([py, "-c", _AZURE_CHECK, file], cwd=repo.root, capture_output=True, text=True, timeout=300)
+    return r.stdout
+
+
+@pytest.mark.parametrize(
+    ("decl", "says", "fix", "azure"),
+    [
+        (
+            "{type: integer, default: abc}",
+            "component input 'x' is integer, but its default is 'abc'",
+            "hint: write a whole number, without quotes: 3",
+            "cannot be parsed",
+        ),
+        (
+            "{type: boolean, default: maybe}",
+            "component input 'x' is boolean, but its default is 'maybe'",
+            "hint: write true or false, without quotes",
+            "only accept True/False",
+        ),
+        (
+            "{type: string, default: a, min: 1}",
+            "component input 'x' is string: it cannot have min:",
+            "hint: remove min: (Azure ML takes min and max on integer and number inputs only)",
+            "parameter 'min' should be None",
+        ),
+        (
+            "{type: number, default: 1, min: abc}",
+            "component input 'x': min must be a number, not 'abc'",
+            "hint: min: 10",
+            "could not convert",
+        ),
+        (
+            "{type: uri_folder, default: ./d}",
+            "component input 'x' is uri_folder: Azure ML takes no default for it",
+            "hint: bind it in the job's inputs: (x: {type: uri_folder, path: ./data}), or declare it optional: true",
+            "refused",
+        ),
+        (
+            "{type: string, default: '1', enum: [1, 2]}",
+            "component input 'x': enum value 1 is not text",
+            "hint: quote them, as Azure ML takes only text in a string input's enum: enum: ['1', '2']",
+            "Not a valid string",
+        ),
+        (  # (azure-ai-ml takes these offline; the default is what a run leaving x unbound uses)
+            "{type: integer, default: 20, min: 0, max: 10}",
+            "component input 'x': its default 20 is above its max 10",
+            "hint: give a default of at most 10, or change its max:",
+            None,
+        ),
+        (
+            "{type: string, default: c, enum: [a, b]}",
+            "component input 'x': its default 'c' is not one of ['a', 'b']",
+            "hint: give a default from the enum, or add 'c' to it (at line 7)",
+            None,
+        ),
+    ],
+    ids=["int-text", "bool-text", "min-on-string", "min-text", "path-default", "enum-numbers", "above-max", "enum"],
+)
+def test_a_component_input_azure_refuses_is_refused_at_its_line(repo, decl, says, fix, azure):
+    # Each ran here (exit 0, the default rendered as written), and the same pipeline was
+    # turned down by Azure ML when submitted.
+    repo.write("c.yml", _COMPONENT.format(decl=decl), dedent=False)
+    repo.write("pipeline.yml", _PIPELINE, dedent=False)
+    repo.write("envmap.yml", "azureml:AzureML-sklearn-1.5@latest: local\n")
+    env = {"PIPE_AZUREML_ENV_MAP": str(repo.root / "envmap.yml")}
+    for cmd in ("validate", "run"):
+        r = repo.pipe(cmd, "-f", "pipeline.yml", env=env)
+        assert r.code == 2, str(r)
+        assert re.search(rf"^c\.yml:7:\d+: {re.escape(says)}\n  {re.escape(fix)}$", r.err, re.M), r.err
+    assert not (repo.root / ".azureml-outputs").exists()
+    if azure is not None:
+        assert azure in _azure_says(repo, "c.yml")
+
+
+def test_a_component_input_azure_takes_still_runs(repo):
+    # (the checks above refuse no more than that: a numeric text default, as azure-ai-ml
+    # writes defaults, and a default inside its bounds and enum run)
+    decls = "{type: number, default: '0.5', min: 0, max: 1}\n  k: {type: string, default: b, enum: [a, b]}"
+    text = _COMPONENT.format(decl=decls).replace("${{inputs.x}}", "${{inputs.x}} ${{inputs.k}}")
+    repo.write("c.yml", text, dedent=False)
+    repo.write("pipeline.yml", _PIPELINE, dedent=False)
+    repo.write("envmap.yml", "azureml:AzureML-sklearn-1.5@latest: local\n")
+    r = repo.pipe("run", "-f", "pipeline.yml", env={"PIPE_AZUREML_ENV_MAP": str(repo.root / "envmap.yml")})
+    assert r.code == 0 and "a | 0.5 b" in r.err, str(r)
