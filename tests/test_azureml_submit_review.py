@@ -126,3 +126,51 @@ def test_a_component_input_azure_takes_still_runs(repo):
     repo.write("envmap.yml", "azureml:AzureML-sklearn-1.5@latest: local\n")
     r = repo.pipe("run", "-f", "pipeline.yml", env={"PIPE_AZUREML_ENV_MAP": str(repo.root / "envmap.yml")})
     assert r.code == 0 and "a | 0.5 b" in r.err, str(r)
+
+
+_INNER = """\
+type: pipeline
+outputs:
+  cleaned: {type: uri_folder}
+jobs:
+  clean:
+    command: echo hi > ${{outputs.out}}/hi.txt
+    outputs:
+      out: ${{parent.outputs.claned}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "says", "fix"),
+    [
+        (
+            "type: pipeline\njobs:\n  a:\n    command: echo hi > ${{outputs.o}}/o.txt\n    outputs:\n"
+            "      o: ${{parent.outputs.model}}\n",
+            "pipeline.yml:6:10: job 'a': output 'o' is bound to ${{parent.outputs.model}}, "
+            "which the pipeline does not declare",
+            "hint: declare it in the pipeline's outputs: (model: {type: uri_folder})",
+        ),
+        (
+            "type: pipeline\njobs:\n  prep:\n    type: pipeline\n    component: ./inner.yml\n",
+            "inner.yml:8:12: job 'prep/clean': output 'out' is bound to ${{parent.outputs.claned}}, "
+            "which the pipeline component of 'prep' does not declare",
+            "hint: did you mean 'cleaned'?",
+        ),
+    ],
+    ids=["top", "nested"],
+)
+def test_an_output_bound_to_a_pipeline_output_not_declared_is_refused(repo, pipeline, says, fix):
+    # Azure refuses it ("Failed to find top level definition for output binding"); here the
+    # job ran and its output landed where no pipeline output named it (a typo went unseen).
+    repo.write("pipeline.yml", pipeline, dedent=False)
+    repo.write("inner.yml", _INNER, dedent=False)
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert f"{says}\n  {fix}\n" in r.err and r.err.count("is bound to") == 1, r.err
+    assert not (repo.root / ".azureml-outputs").exists()
+    repo.write(
+        "pipeline.yml", pipeline.replace("model}}", "model}}\noutputs:\n  model: {type: uri_folder}"), dedent=False
+    )
+    repo.write("inner.yml", _INNER.replace("claned", "cleaned"), dedent=False)
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0, str(r)

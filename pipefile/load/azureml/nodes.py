@@ -160,6 +160,8 @@ class CommandNodes:
     force: bool
     _limits: dict
     _env_map: Any
+    declared_outputs: dict  # pipeline node path ("" the top) -> its `outputs:` (Importer.pipeline)
+    _said_outputs: set
 
     if TYPE_CHECKING:
 
@@ -264,12 +266,37 @@ class CommandNodes:
             text = v.get("path") if isinstance(v, Map) else v
             m = REF.match(text) if isinstance(text, str) else None
             if m and m.group(1) == "outputs":
+                if not self._declares_output(prefix, m.group(2), node, oname, outputs.at(oname)):
+                    bound.append(oname)  # (still the job's output: its command's use is no second error)
+                    continue
                 if prefix:
                     self.exports.setdefault(prefix, {})[m.group(2)] = JobRef(
                         prefix, node.rsplit("/", 1)[-1], oname, outputs.at(oname)
                     )
                 bound.append(oname)
         return bound
+
+    def _declares_output(self, prefix: str, name: str, node: str, oname: str, loc) -> bool:
+        """Whether the pipeline around `node` declares the output `name` bound to it: Azure
+        refuses a binding to one it does not ("Failed to find top level definition"), and
+        here the output was written where nothing could find it. Said once."""
+        declared = self.declared_outputs.get(prefix)
+        if isinstance(declared, Map) and name in declared:
+            return True
+        if (node, oname) not in self._said_outputs:
+            self._said_outputs.add((node, oname))
+            where = f"pipeline component of '{prefix}'" if prefix else "pipeline"
+            hint = did_you_mean(name, declared if isinstance(declared, Map) else (), "output")
+            hint = hint or f"declare it in the {where}'s outputs: ({name}: {{type: uri_folder}})"
+            self.errors.append(
+                PipefileError(
+                    f"job '{node}': output '{oname}' is bound to ${{{{parent.outputs.{name}}}}}, "
+                    f"which the {where} does not declare",
+                    loc,
+                    hint,
+                )
+            )
+        return False
 
     def command(self, node: str, job, comp, comp_file: str, decls: dict, binds: dict, prefix: str) -> None:
         cmd = comp.get("command")

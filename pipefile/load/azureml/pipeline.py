@@ -113,6 +113,8 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         self._env_map: Any = {}
         self._opened: list = [path]  # the pipeline files being read, outermost first (no loops)
         self.failed: set = set()  # node paths whose error is reported (what reads them is not)
+        self.declared_outputs: dict = {}  # pipeline node path -> its outputs: (a binding's check)
+        self._said_outputs: set = set()
 
     # --- the whole file --------------------------------------------------------------------
     def read(self, text: str) -> tuple:
@@ -257,6 +259,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
     # --- jobs -----------------------------------------------------------------------------
     def pipeline(self, container, prefix: str, scope: dict, file: str) -> None:
         jobs = container.get("jobs")
+        self.declared_outputs[prefix] = container.get("outputs")
         if not isinstance(jobs, Map) or not jobs:
             raise PipefileError("jobs: must be a mapping of job names to jobs", container.at("jobs"))
         for jname, job in jobs.items():
