@@ -174,3 +174,18 @@ def test_an_output_bound_to_a_pipeline_output_not_declared_is_refused(repo, pipe
     repo.write("inner.yml", _INNER.replace("claned", "cleaned"), dedent=False)
     r = repo.pipe("run", "-f", "pipeline.yml")
     assert r.code == 0, str(r)
+
+
+@pytest.mark.parametrize(("name", "fix"), [("prep-data", "prep_data"), ("Train", "train"), ("9x", "_9x")])
+def test_a_job_name_azure_refuses_is_refused_at_its_line(repo, name, fix):
+    # azure-ai-ml takes a node name of lower-case letters, digits and '_' only ("Pipeline node
+    # name should be a valid python identifier"); `prep-data` and `Train` ran here.
+    repo.write("pipeline.yml", f"type: pipeline\njobs:\n  ok:\n    command: echo ok\n  {name}:\n    command: echo hi\n")
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    says = f"pipeline.yml:6:5: '{name}' is not a job name Azure ML takes (lower-case letters, digits and '_', "
+    assert says in r.err and f"hint: rename it, e.g. {fix}\n" in r.err, r.err
+    # a standalone job is named after its file, which Azure does not name so: it still runs
+    repo.write("my-job.yml", "type: command\ncommand: echo alone\n")
+    r = repo.pipe("run", "-f", "my-job.yml")
+    assert r.code == 0 and "my-job | alone" in r.err, str(r)
