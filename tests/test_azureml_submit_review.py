@@ -189,3 +189,23 @@ def test_a_job_name_azure_refuses_is_refused_at_its_line(repo, name, fix):
     repo.write("my-job.yml", "type: command\ncommand: echo alone\n")
     r = repo.pipe("run", "-f", "my-job.yml")
     assert r.code == 0 and "my-job | alone" in r.err, str(r)
+
+
+def test_a_required_input_left_unbound_is_refused_even_inside_optional_brackets(repo):
+    # $[[ ]] drops only an optional input on Azure: a required one left unbound fails the job's
+    # validation ("Required input 'x' for component 'a' not provided"); here it was dropped
+    # and the job ran (exit 0).
+    decls = "{type: integer}\n  y: {type: integer, optional: true}"
+    text = _COMPONENT.format(decl=decls).replace("${{inputs.x}}", "$[[--x ${{inputs.x}}]] $[[--y ${{inputs.y}}]]")
+    repo.write("c.yml", text, dedent=False)
+    repo.write("pipeline.yml", _PIPELINE, dedent=False)
+    repo.write("envmap.yml", "azureml:AzureML-sklearn-1.5@latest: local\n")
+    env = {"PIPE_AZUREML_ENV_MAP": str(repo.root / "envmap.yml")}
+    r = repo.pipe("run", "-f", "pipeline.yml", env=env)
+    assert r.code == 2, str(r)
+    says = "c.yml:5:10: job 'a': input 'x' is required and not bound (Azure ML refuses the job: "
+    assert says in r.err and "hint: bind it in the job's inputs:, or declare it optional: true (at line 7)" in r.err
+    # bound, it runs; the optional one is still dropped
+    repo.write("pipeline.yml", _PIPELINE + "    inputs:\n      x: 3\n", dedent=False)
+    r = repo.pipe("run", "-f", "pipeline.yml", env=env)
+    assert r.code == 0 and "a | --x 3" in r.err, str(r)

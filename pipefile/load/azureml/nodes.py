@@ -385,6 +385,15 @@ class CommandNodes:
                         did_you_mean(ref.name, decls, "input"),
                     )
                 unset = ref.name not in binds and d.default is spec.MISSING
+                declared = (node, ref.name) in self._limits  # (by a component: an inline job's are its bindings)
+                if unset and optional and not d.optional and declared:  # ($[[ ]] drops it; Azure refuses the job)
+                    raise PipefileError(
+                        f"job '{node}': input '{ref.name}' is required and not bound "
+                        "(Azure ML refuses the job: only an optional input may be left out, even inside $[[ ]])",
+                        loc,
+                        "bind it in the job's inputs:, or declare it optional: true"
+                        + (f" (at line {d.loc.line})" if d.loc and d.loc.line else ""),
+                    )
                 if unset and not optional:
                     why = "optional" if d.optional else "required"
                     raise PipefileError(
