@@ -209,3 +209,46 @@ def test_a_required_input_left_unbound_is_refused_even_inside_optional_brackets(
     repo.write("pipeline.yml", _PIPELINE + "    inputs:\n      x: 3\n", dedent=False)
     r = repo.pipe("run", "-f", "pipeline.yml", env=env)
     assert r.code == 0 and "a | --x 3" in r.err, str(r)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "component", "says", "fix"),
+    [
+        (
+            "type: pipeline\njobs:\n  a:\n    command: echo ${{outputs.o}}\n    outputs:\n      o: {type: number}\n",
+            None,
+            "pipeline.yml:6:17: job 'a': output 'o': Azure ML takes no type 'number' for a job's output",
+            "hint: known type names: 'custom_model', 'mlflow_model', 'mltable', 'triton_model', 'uri_file', 'uri_folder'",
+        ),
+        (
+            _PIPELINE,
+            "command: echo ${{outputs.o}}\noutputs:\n  o: {type: uri_fold}\n",
+            "c.yml:3:13: job 'a': output 'o': Azure ML takes no type 'uri_fold' for an output",
+            "hint: did you mean 'uri_folder'?",
+        ),
+        (
+            _PIPELINE,
+            "command: echo ${{outputs.o}}\noutputs:\n  o: {type: uri_folder, mode: copy}\n",
+            "c.yml:3:31: job 'a': output 'o': Azure ML takes no mode 'copy'",
+            "hint: mode: one of rw_mount, upload, mount, direct",
+        ),
+    ],
+    ids=["job-output-number", "unknown-type", "unknown-mode"],
+)
+def test_an_output_type_or_mode_azure_refuses_is_refused_at_its_line(repo, pipeline, component, says, fix):
+    # Each was read as a uri_folder (its mode ignored) without a word, and the job ran;
+    # azure-ai-ml refuses each (type and mode are from closed sets).
+    repo.write("pipeline.yml", pipeline, dedent=False)
+    if component:
+        repo.write(
+            "c.yml",
+            "type: command\nname: c\nversion: 1\nenvironment: azureml:AzureML-sklearn-1.5@latest\n" + component,
+            dedent=False,
+        )
+        says = says.replace("c.yml:3:", "c.yml:7:")
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 2, str(r)
+    assert f"{says}\n  {fix}" in r.err and r.err.count("Azure ML takes no") == 1, r.err
+    assert not (repo.root / ".azureml-outputs").exists()
+    if component:
+        assert "refused" in _azure_says(repo, "c.yml")

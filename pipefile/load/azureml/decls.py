@@ -1,13 +1,15 @@
-"""A component input's declaration as Azure ML checks it (azure-ai-ml's `Input`): what it
-refuses when the job is submitted is refused here too, at its line, so a pipeline that runs
-here is not one Azure turns down. A part of `nodes.CommandNodes._decls`."""
+"""A component input's declaration, and a job's outputs, as Azure ML checks them (azure-ai-ml's
+`Input` and its output schema): what it refuses when the job is submitted is refused here too,
+at its line, so a pipeline that runs here is not one Azure turns down. A part of
+`nodes.CommandNodes` (`_decls`, `command`)."""
 
 from __future__ import annotations
 
 import math
 
 from ... import spec
-from ...errors import PipefileError
+from ...errors import PipefileError, did_you_mean
+from .yamlfile import Map
 
 TYPE_HINTS = {  # (what a literal of the type looks like, for an error's fix)
     spec.INTEGER: "write a whole number, without quotes: 3",
@@ -83,3 +85,31 @@ def check(name: str, d, t: str, typ: str, errors: list) -> None:
     if typ == spec.STRING and isinstance(enum, list) and enum and str(default) not in enum:
         hint = f"give a default from the enum, or add {str(default)!r} to it (at line {d.at('enum').line})"
         errors.append(PipefileError(f"{what}: its default {default!r} is not one of {enum}", d.at("default"), hint))
+
+
+_PATH_PORTS = ("uri_folder", "uri_file", "mltable", "mlflow_model", "custom_model", "triton_model")
+_OUTPUT_MODES = ("rw_mount", "upload", "mount", "direct")
+
+
+def check_outputs(node: str, outs, job_level: bool, errors: list) -> None:
+    """Add to `errors` each output of `outs` (a job's, `job_level`, or its component's) whose
+    type or mode Azure refuses: it was read as a uri_folder and its mode ignored, without a
+    word. A component may declare a value output (a control output); a job may not."""
+    allowed = _PATH_PORTS if job_level else _PATH_PORTS + ("number", "integer", "string", "boolean")
+    for oname, o in outs.items() if isinstance(outs, Map) else ():
+        if not isinstance(o, Map):
+            continue  # (a binding, or null: a uri_folder)
+        t, mode = o.get("type"), o.get("mode")
+        if t is not None and t not in allowed:
+            hint = did_you_mean(str(t), allowed, "type") or f"type: one of {', '.join(_PATH_PORTS)}"
+            whose = "a job's output" if job_level else "an output"
+            errors.append(
+                PipefileError(
+                    f"job '{node}': output '{oname}': Azure ML takes no type {t!r} for {whose}", o.at("type"), hint
+                )
+            )
+        if mode is not None and mode not in _OUTPUT_MODES:
+            hint = f"mode: one of {', '.join(_OUTPUT_MODES)} (here an output is a folder of this machine in any mode)"
+            errors.append(
+                PipefileError(f"job '{node}': output '{oname}': Azure ML takes no mode {mode!r}", o.at("mode"), hint)
+            )

@@ -312,6 +312,8 @@ class CommandNodes:
                     where.at("outputs"),
                     "outputs: {model: {type: uri_folder}}",
                 )
+        for where in (comp,) if comp is job else (comp, job):  # (an inline job is both: checked once)
+            decl_checks.check_outputs(node, where.get("outputs"), where is job, self.errors)
         outs = comp.get("outputs")
         outputs = {}
         for oname, o in outs.items() if isinstance(outs, Map) else ():
