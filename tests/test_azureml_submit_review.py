@@ -252,3 +252,44 @@ def test_an_output_type_or_mode_azure_refuses_is_refused_at_its_line(repo, pipel
     assert not (repo.root / ".azureml-outputs").exists()
     if component:
         assert "refused" in _azure_says(repo, "c.yml")
+
+
+@pytest.mark.parametrize(
+    ("text", "says", "fix"),
+    [
+        (
+            "type: spark\njobs:\n  a: {}\n",
+            "x.yml:1:7: a 'spark' job; pipe imports pipeline, command and sweep jobs",
+            "run it on Azure, or rewrite it as a command job",
+        ),
+        (
+            "type: pipeline\ndescription: d\n",
+            "x.yml:1:7: a pipeline job with no jobs:",
+            "add its jobs: {NAME: {command: ..., inputs: ...}}",
+        ),
+        (
+            "$schema: https://azuremlschemas.azureedge.net/latest/commandComponent.schema.json\ntype: command\n"
+            "command: echo\n",
+            "x.yml:1:10: a component, not a job (its $schema is a component's)",
+            "give the pipeline job that uses it (component: ./x.yml)",
+        ),
+        (
+            "- a\n- b\n",
+            "x.yml:1:1: not an Azure ML job (at its top level no `type: pipeline`",
+            "give the job's YAML (the file you pass to `az ml job create --file`)",
+        ),
+        (
+            "type: pipeline\njobs: []\n",
+            "x.yml:2:7: jobs: must be a mapping of job names to jobs",
+            "jobs: {NAME: {command: ..., inputs: ...}}",
+        ),
+    ],
+    ids=["spark", "no-jobs", "component", "list", "jobs-list"],
+)
+def test_pipe_import_azureml_says_what_the_file_is_at_its_line_with_the_fix(repo, text, says, fix):
+    # Each was "x.yml: not an Azure ML job (...)" with no line, whatever the file was (a spark
+    # job, a component, a pipeline missing its jobs), or a located error with no fix.
+    repo.write("x.yml", text, dedent=False)
+    r = repo.pipe("import", "azureml", "x.yml", "-o", "Pipefile")
+    assert r.code == 2 and not (repo.root / "Pipefile").exists(), str(r)
+    assert says in r.err and f"hint: {fix}" in r.err, r.err

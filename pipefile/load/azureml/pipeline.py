@@ -263,7 +263,11 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         jobs = container.get("jobs")
         self.declared_outputs[prefix] = container.get("outputs")
         if not isinstance(jobs, Map) or not jobs:
-            raise PipefileError("jobs: must be a mapping of job names to jobs", container.at("jobs"))
+            raise PipefileError(
+                "jobs: must be a mapping of job names to jobs",
+                container.at("jobs"),
+                "jobs: {NAME: {command: ..., inputs: ...}}",
+            )
         for jname, job in jobs.items():
             node = f"{prefix}/{jname}" if prefix else jname
             try:
