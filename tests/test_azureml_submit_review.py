@@ -293,3 +293,23 @@ def test_pipe_import_azureml_says_what_the_file_is_at_its_line_with_the_fix(repo
     r = repo.pipe("import", "azureml", "x.yml", "-o", "Pipefile")
     assert r.code == 2 and not (repo.root / "Pipefile").exists(), str(r)
     assert says in r.err and f"hint: {fix}" in r.err, r.err
+
+
+@pytest.mark.parametrize("written", ['"false"', "no", "off"])
+def test_optional_written_as_text_is_read_as_azure_reads_it(repo, written):
+    # `optional: "false"` (or YAML 1.1's `no`, as azure-ai-ml reads YAML) is false on Azure:
+    # the input is required. Here bool("false") made it optional: its $[[ ]] was dropped and
+    # the job ran, where Azure refuses it ("Required input 'x' for component 'a' not provided").
+    decl = f"{{type: string, optional: {written}}}"
+    text = _COMPONENT.format(decl=decl).replace("${{inputs.x}}", "$[[${{inputs.x}}]]")
+    repo.write("c.yml", text, dedent=False)
+    repo.write("pipeline.yml", _PIPELINE, dedent=False)
+    repo.write("envmap.yml", "azureml:AzureML-sklearn-1.5@latest: local\n")
+    env = {"PIPE_AZUREML_ENV_MAP": str(repo.root / "envmap.yml")}
+    r = repo.pipe("validate", "-f", "pipeline.yml", env=env)
+    assert r.code == 2 and "job 'a': input 'x' is required and not bound" in r.err, str(r)
+    repo.write("c.yml", text.replace(written, '"maybe"'), dedent=False)
+    r = repo.pipe("validate", "-f", "pipeline.yml", env=env)
+    assert r.code == 2 and "c.yml:7:" in r.err and "optional must be true or false, not 'maybe'" in r.err, str(r)
+    repo.write("c.yml", text.replace(written, '"yes"'), dedent=False)  # (true: it may be left out)
+    assert repo.pipe("run", "-f", "pipeline.yml", env=env).code == 0

@@ -197,7 +197,7 @@ class CommandNodes:
                 PORT_TYPES[t],
                 # (a path input's default is refused above: not read as a path too)
                 typed(d["default"], PORT_TYPES[t]) if "default" in d and t in _VALUE_PORTS else spec.MISSING,
-                bool(d.get("optional")),
+                bool(yamlfile.flag(d, "optional", f"component input '{name}'")),  # ("false" is false, as on Azure)
                 str(d.get("description") or ""),
                 loc,
                 _decl_enum(d, PORT_TYPES[t]),
