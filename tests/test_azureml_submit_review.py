@@ -97,8 +97,24 @@ def _azure_says(repo, file: str) -> str:
             "hint: give a default from the enum, or add 'c' to it (at line 7)",
             None,
         ),
+        (
+            "{type: string, default: a, enum: a}",
+            "component input 'x': enum must be a list, not 'a'",
+            "hint: enum: [a, b]",
+            "Not a valid list",
+        ),
     ],
-    ids=["int-text", "bool-text", "min-on-string", "min-text", "path-default", "enum-numbers", "above-max", "enum"],
+    ids=[
+        "int-text",
+        "bool-text",
+        "min-on-string",
+        "min-text",
+        "path-default",
+        "enum-numbers",
+        "above-max",
+        "enum",
+        "enum-text",
+    ],
 )
 def test_a_component_input_azure_refuses_is_refused_at_its_line(repo, decl, says, fix, azure):
     # Each ran here (exit 0, the default rendered as written), and the same pipeline was

@@ -57,6 +57,9 @@ def check(name: str, d, t: str, typ: str, errors: list) -> None:
         else:
             limits[key] = n
     enum = d.get("enum")
+    if typ == spec.STRING and enum is not None and not isinstance(enum, list):  # (it was ignored)
+        errors.append(PipefileError(f"{what}: enum must be a list, not {enum!r}", d.at("enum"), "enum: [a, b]"))
+        enum = None
     if typ == spec.STRING and isinstance(enum, list) and any(not isinstance(c, str) for c in enum):
         bad = next(c for c in enum if not isinstance(c, str))
         quoted = ", ".join(repr(str(c)) if not isinstance(c, str) else repr(c) for c in enum)
