@@ -215,7 +215,8 @@ def test_a_mapped_url_reads_the_local_copy(repo):
             "    command: cp ${{inputs.d}} ${{outputs.o}}/copy.csv\n    inputs:\n      d: ${{parent.inputs.d}}\n"
             "    outputs:\n      o: ${{parent.outputs.o}}\n",
             "  d:\n    type: uri_file\n    path: https://example.com/data/iris.csv\n",
-        ),
+        )
+        + "outputs:\n  o: {type: uri_folder}\n",  # (the pipeline output the job binds: Azure wants it declared)
         dedent=False,
     )
     r = repo.pipe("run", "-f", "pipeline.yml", "--azureml-map", "map.yml")

@@ -589,3 +589,24 @@ def test_import_of_a_missing_file_says_what_to_give(repo):
     r = repo.pipe("import", "azureml", "nope.yml", "-o", "Pipefile")
     assert r.code == 2 and "nope.yml: no such file" in r.err, str(r)
     assert "hint: give the path of the pipeline job's YAML" in r.err and "-f" not in r.err, r.err
+
+
+def test_a_code_folders_link_to_a_file_outside_it_is_read_by_the_run(repo):
+    # The working copy of code: kept a relative link as the link, which from the copy's place
+    # pointed at nothing: the run failed (FileNotFoundError) on a file the folder had. Azure
+    # uploads what the link points at; the step's key already held its content.
+    repo.write("shared/data.txt", "v1\n")
+    repo.write("src/run.py", "import sys\nopen(sys.argv[1] + '/o.txt', 'w').write(open('data.txt').read())\n")
+    os.symlink("../shared/data.txt", repo.root / "src" / "data.txt")
+    repo.write(
+        "pipeline.yml",
+        "type: pipeline\njobs:\n  a:\n    code: ./src\n    command: python run.py ${{outputs.o}}\n"
+        "    outputs:\n      o: {type: uri_folder}\n",
+        dedent=False,
+    )
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0 and repo.read(".azureml-outputs/pipeline/a/o/o.txt") == "v1\n", str(r)
+    repo.write("shared/data.txt", "v2\n")  # (what the link points at changed: the node reruns)
+    r = repo.pipe("run", "-f", "pipeline.yml")
+    assert r.code == 0 and repo.read(".azureml-outputs/pipeline/a/o/o.txt") == "v2\n", str(r)
+    assert os.path.islink(repo.root / "src" / "data.txt") and repo.read("shared/data.txt") == "v2\n"

@@ -32,11 +32,7 @@ def azureml(source, output, force):
     data = document.read_bytes(source)
     text = data.decode("utf-8", errors="replace")
     if not looks_like(text):
-        raise PipefileError(
-            f"{source}: not an Azure ML job (at its top level no `type: pipeline` with `jobs:`, "
-            "nor `type: command` or `type: sweep`)",
-            hint="give the job's YAML (the file you pass to `az ml job create --file`)",
-        )
+        raise _not_a_job(source, text)
     pf, errors = load_lenient(os.path.abspath(source), text)
     echo_notes(pf.warnings, "warning")
     raise_all(errors)
@@ -45,6 +41,44 @@ def azureml(source, output, force):
     write_pipefile(written, output, force, len(pf.steps))
     for note in export.best_notes(pf, os.path.basename(source)):
         click.echo("note: " + note.replace("\n", " "), err=True)
+
+
+def _not_a_job(source: str, text: str):
+    """Why `source` is no job pipe imports, at the line that says so: `type: spark`, a pipeline
+    with no `jobs:`, a component (each was one message, with no line, for any of them)."""
+    from ..errors import PipefileError, SourceLoc
+    from ..load.azureml import yamlfile
+    from ..load.reader import display_path
+
+    try:
+        top = yamlfile.parse(text, os.path.abspath(source))
+    except PipefileError as e:  # (not YAML: said at its line)
+        return e
+    kind = top.get("type") if isinstance(top, yamlfile.Map) else None
+    schema = str(top.get("$schema") or "") if isinstance(top, yamlfile.Map) else ""
+    if isinstance(top, yamlfile.Map) and "component" in schema.lower():
+        return PipefileError(
+            "a component, not a job (its $schema is a component's)",
+            top.at("$schema"),
+            "give the pipeline job that uses it (component: ./" + os.path.basename(source) + ")",
+        )
+    if kind == "pipeline":
+        return PipefileError(
+            "a pipeline job with no jobs:",
+            top.at("type"),
+            "add its jobs: {NAME: {command: ..., inputs: ...}}",
+        )
+    if isinstance(kind, str) and kind:
+        return PipefileError(
+            f"a '{kind}' job; pipe imports pipeline, command and sweep jobs",
+            top.at("type"),
+            "run it on Azure, or rewrite it as a command job",
+        )
+    return PipefileError(
+        "not an Azure ML job (at its top level no `type: pipeline` with `jobs:`, nor `type: command` or `type: sweep`)",
+        top.loc if isinstance(top, (yamlfile.Map, yamlfile.Seq)) else SourceLoc(display_path(source), 1),
+        "give the job's YAML (the file you pass to `az ml job create --file`)",
+    )
 
 
 def _check_output_folder(output: str, root: str) -> None:

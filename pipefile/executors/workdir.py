@@ -68,6 +68,7 @@ def make(pipe_dir: str, run_id: str, step: str, root: str, code: str) -> WorkDir
     src = os.path.join(root, code) if code else ""
     if src and os.path.isdir(src):
         shutil.copytree(src, cwd, symlinks=True)
+        _links_out(src, cwd)
     else:
         os.makedirs(cwd)
         if src and os.path.isfile(src):  # code: a single file
@@ -75,6 +76,27 @@ def make(pipe_dir: str, run_id: str, step: str, root: str, code: str) -> WorkDir
     for name in ("outputs", "logs"):
         os.makedirs(os.path.join(cwd, name), exist_ok=True)
     return WorkDir(top, cwd)
+
+
+def _links_out(src: str, cwd: str) -> None:
+    """A link of `src` to a file outside it (`data.csv -> ../../shared/data.csv`) was copied
+    as the link, which the copy's place left dangling: the run failed on a file it had.
+    Azure uploads what such a link points at (and the step's key holds its content): the
+    copy holds the file, and a link to a folder outside points at that folder itself."""
+    top = os.path.realpath(src)
+    for folder, dirs, files in os.walk(cwd):
+        for name in dirs + files:
+            here = os.path.join(folder, name)
+            if not os.path.islink(here):
+                continue
+            there = os.path.realpath(os.path.join(src, os.path.relpath(here, cwd)))
+            if there == top or there.startswith(top + os.sep) or not os.path.exists(there):
+                continue  # (inside: it resolves in the copy as it did; dangling: as it was)
+            os.unlink(here)
+            if os.path.isdir(there):
+                os.symlink(there, here)
+            else:
+                shutil.copy2(there, here)
 
 
 def logged_metrics(store: str) -> dict:

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any, Optional
 from ... import spec, template
 from ...errors import PipefileError, SourceLoc, did_you_mean
 from ...lazyclass import dataclass
+from . import decls as decl_checks
 from . import environments as envs
 from . import yamlfile
+from .decls import TYPE_HINTS as _TYPE_HINTS
 from .resolve import parse_name
 from .yamlfile import Map
 
@@ -35,6 +37,8 @@ PORT_TYPES: dict[Any, str] = {
     "boolean": spec.BOOLEAN,
 }
 
+
+_VALUE_PORTS = {t for t, typ in PORT_TYPES.items() if typ in spec.VALUE_TYPES}
 
 # A number with an exponent that YAML 1.1, as azure-ai-ml reads it, leaves as text (`1e-5`:
 # its floats need a dot and a signed exponent); Azure takes it for a number input as written.
@@ -133,13 +137,6 @@ class Draft:
     expand: Optional[spec.Expansion] = None  # a sweep job's trials (sweep.py)
 
 
-_TYPE_HINTS = {  # (what a literal of the type looks like, for an error's fix)
-    spec.INTEGER: "write a whole number, without quotes: 3",
-    spec.NUMBER: "write a number, without quotes: 0.01",
-    spec.BOOLEAN: "write true or false, without quotes",
-}
-
-
 def _timeout(job, node: str) -> Optional[float]:
     """`limits.timeout` in seconds. A value of another kind (-5, 0, "1h", limits: 7) was
     ignored without a word: the node ran with no limit at all."""
@@ -176,6 +173,8 @@ class CommandNodes:
     force: bool
     _limits: dict
     _env_map: Any
+    declared_outputs: dict  # pipeline node path ("" the top) -> its `outputs:` (Importer.pipeline)
+    _said_outputs: set
 
     if TYPE_CHECKING:
 
@@ -205,11 +204,13 @@ class CommandNodes:
                     d.at("type"),
                     did_you_mean(str(t), PORT_TYPES, "type"),
                 )
+            decl_checks.check(name, d, str(t), PORT_TYPES[t], self.errors)  # (what Azure refuses in it)
             decls[name] = spec.InputDecl(
                 name,
                 PORT_TYPES[t],
-                typed(d["default"], PORT_TYPES[t]) if "default" in d else spec.MISSING,
-                bool(d.get("optional")),
+                # (a path input's default is refused above: not read as a path too)
+                typed(d["default"], PORT_TYPES[t]) if "default" in d and t in _VALUE_PORTS else spec.MISSING,
+                bool(yamlfile.flag(d, "optional", f"component input '{name}'")),  # ("false" is false, as on Azure)
                 str(d.get("description") or ""),
                 loc,
                 _decl_enum(d, PORT_TYPES[t]),
@@ -279,12 +280,37 @@ class CommandNodes:
             text = v.get("path") if isinstance(v, Map) else v
             m = REF.match(text) if isinstance(text, str) else None
             if m and m.group(1) == "outputs":
+                if not self._declares_output(prefix, m.group(2), node, oname, outputs.at(oname)):
+                    bound.append(oname)  # (still the job's output: its command's use is no second error)
+                    continue
                 if prefix:
                     self.exports.setdefault(prefix, {})[m.group(2)] = JobRef(
                         prefix, node.rsplit("/", 1)[-1], oname, outputs.at(oname)
                     )
                 bound.append(oname)
         return bound
+
+    def _declares_output(self, prefix: str, name: str, node: str, oname: str, loc) -> bool:
+        """Whether the pipeline around `node` declares the output `name` bound to it: Azure
+        refuses a binding to one it does not ("Failed to find top level definition"), and
+        here the output was written where nothing could find it. Said once."""
+        declared = self.declared_outputs.get(prefix)
+        if isinstance(declared, Map) and name in declared:
+            return True
+        if (node, oname) not in self._said_outputs:
+            self._said_outputs.add((node, oname))
+            where = f"pipeline component of '{prefix}'" if prefix else "pipeline"
+            hint = did_you_mean(name, declared if isinstance(declared, Map) else (), "output")
+            hint = hint or f"declare it in the {where}'s outputs: ({name}: {{type: uri_folder}})"
+            self.errors.append(
+                PipefileError(
+                    f"job '{node}': output '{oname}' is bound to ${{{{parent.outputs.{name}}}}}, "
+                    f"which the {where} does not declare",
+                    loc,
+                    hint,
+                )
+            )
+        return False
 
     def command(self, node: str, job, comp, comp_file: str, decls: dict, binds: dict, prefix: str) -> None:
         cmd = comp.get("command")
@@ -300,6 +326,8 @@ class CommandNodes:
                     where.at("outputs"),
                     "outputs: {model: {type: uri_folder}}",
                 )
+        for where in (comp,) if comp is job else (comp, job):  # (an inline job is both: checked once)
+            decl_checks.check_outputs(node, where.get("outputs"), where is job, self.errors)
         outs = comp.get("outputs")
         outputs = {}
         for oname, o in outs.items() if isinstance(outs, Map) else ():
@@ -373,6 +401,15 @@ class CommandNodes:
                         did_you_mean(ref.name, decls, "input"),
                     )
                 unset = ref.name not in binds and d.default is spec.MISSING
+                declared = (node, ref.name) in self._limits  # (by a component: an inline job's are its bindings)
+                if unset and optional and not d.optional and declared:  # ($[[ ]] drops it; Azure refuses the job)
+                    raise PipefileError(
+                        f"job '{node}': input '{ref.name}' is required and not bound "
+                        "(Azure ML refuses the job: only an optional input may be left out, even inside $[[ ]])",
+                        loc,
+                        "bind it in the job's inputs:, or declare it optional: true"
+                        + (f" (at line {d.loc.line})" if d.loc and d.loc.line else ""),
+                    )
                 if unset and not optional:
                     why = "optional" if d.optional else "required"
                     raise PipefileError(

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from ... import spec
 from ...errors import PipefileError, SourceLoc, did_you_mean
 from ..paths import normalize_path
-from ..reader import NAME_RE, display_path
+from ..reader import display_path
 from . import options as opts
 from . import standalone, yamlfile
 from .inputs import BROKEN, SaidAlready, top_inputs
@@ -50,6 +50,7 @@ _JOB = {"type", "component", "command", "code", "environment", "inputs", "output
 _JOB |= {"description", "name", "settings", "is_deterministic", "$schema", "version", "jobs"}
 _SETTINGS = {"continue_on_step_failure", "force_rerun"}
 _MAX_NESTING = 100  # pipeline components inside each other (each level is a recursion of the reader)
+_NODE_NAME = re.compile(r"[a-z_][a-z0-9_]*")  # azure-ai-ml's is_valid_node_name
 _JOB_REF = re.compile(r"^\s*\$\{\{\s*parent\.jobs\.([A-Za-z_][\w\-]*)\.outputs\.([A-Za-z_][\w\-]*)\s*\}\}\s*$")
 
 
@@ -109,10 +110,13 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
         self.pipeline_nodes: dict = {}  # pipeline node path -> PipelineNode (uses.py)
         self.resolver = Resolver(os.path.dirname(path), self.options, self.sources)
         self.force = False
+        self.alone = False  # a command or sweep job on its own (standalone.py), not a pipeline
         self._limits: dict = {}  # (node, input) -> the component's declaration of it
         self._env_map: Any = {}
         self._opened: list = [path]  # the pipeline files being read, outermost first (no loops)
         self.failed: set = set()  # node paths whose error is reported (what reads them is not)
+        self.declared_outputs: dict = {}  # pipeline node path -> its outputs: (a binding's check)
+        self._said_outputs: set = set()
 
     # --- the whole file --------------------------------------------------------------------
     def read(self, text: str) -> tuple:
@@ -125,7 +129,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
 
     def load(self, text: str) -> spec.Pipefile:
         top = yamlfile.parse(text, self.path)
-        alone = standalone.is_job(top)
+        alone = self.alone = standalone.is_job(top)
         if alone:  # (`az ml job create -f job.yml`: a pipeline of that one job)
             top = standalone.as_pipeline(top, self.path)
         self._env_map = self._read_env_map()
@@ -257,14 +261,24 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
     # --- jobs -----------------------------------------------------------------------------
     def pipeline(self, container, prefix: str, scope: dict, file: str) -> None:
         jobs = container.get("jobs")
+        self.declared_outputs[prefix] = container.get("outputs")
         if not isinstance(jobs, Map) or not jobs:
-            raise PipefileError("jobs: must be a mapping of job names to jobs", container.at("jobs"))
+            raise PipefileError(
+                "jobs: must be a mapping of job names to jobs",
+                container.at("jobs"),
+                "jobs: {NAME: {command: ..., inputs: ...}}",
+            )
         for jname, job in jobs.items():
             node = f"{prefix}/{jname}" if prefix else jname
             try:
-                if not NAME_RE.fullmatch(jname):
+                if not _NODE_NAME.fullmatch(jname) and not (self.alone and not prefix):  # (alone: the file's)
+                    # (Azure refuses `prep-data` or `Train`: a job that ran here failed when submitted)
+                    fix = re.sub(r"\W", "_", jname.lower())
                     raise PipefileError(
-                        f"'{jname}' is not a valid job name", jobs.at(jname), "use letters, digits, '_' and '-'"
+                        f"'{jname}' is not a job name Azure ML takes (lower-case letters, digits and '_', "
+                        "not starting with a digit)",
+                        jobs.at(jname),
+                        f"rename it, e.g. {'_' + fix if fix[:1].isdigit() else fix}",
                     )
                 if not isinstance(job, Map):
                     raise PipefileError(f"job '{node}' must be a mapping", jobs.at(jname))
