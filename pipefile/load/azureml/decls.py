@@ -116,3 +116,46 @@ def check_outputs(node: str, outs, job_level: bool, errors: list) -> None:
             errors.append(
                 PipefileError(f"job '{node}': output '{oname}': Azure ML takes no mode {mode!r}", o.at("mode"), hint)
             )
+
+
+def decl_bounds(d, typ: str) -> tuple:
+    """(min, max) of a number or integer input, kept on the decl as its enum is (the Pipefile
+    `pipe import azureml` writes holds its steps, and -p, to them too); None where it has none
+    a Pipefile's min:/max: could say."""
+    if typ not in (spec.NUMBER, spec.INTEGER):
+        return None, None
+    low, high = (
+        d.get(k) if isinstance(d.get(k), (int, float)) and not isinstance(d.get(k), bool) else None
+        for k in ("min", "max")
+    )
+    return (None, None) if low is not None and high is not None and low > high else (low, high)
+
+
+def decl_enum(d, typ: str) -> tuple:
+    """A component input's `enum:`, each value as its type reads it: kept on the decl, so the
+    Pipefile `pipe import azureml` writes holds its steps (and -p) to it too. () when it has
+    none a Pipefile's enum could say (a path input's, or values not of its type)."""
+    choices = d.get("enum")
+    if typ not in spec.VALUE_TYPES or not isinstance(choices, list) or not choices:
+        return ()
+    out = tuple(typed(c, typ) for c in choices)
+    return out if all(spec.value_fits(c, typ) for c in out) and len(set(out)) == len(out) else ()
+
+
+def typed(value, typ: str):
+    """A default as its type reads it: azure-ai-ml writes them as text ('1.0', 'False'), and
+    a number input's whole default as a float (`default: 1` renders 1.0 on Azure)."""
+    if typ == spec.NUMBER and type(value) is int:
+        return float(value)
+    if not isinstance(value, str):
+        return value
+    try:
+        if typ == spec.BOOLEAN and value in ("True", "False", "true", "false"):
+            return value in ("True", "true")
+        if typ == spec.INTEGER:
+            return int(value)
+        if typ == spec.NUMBER:
+            return float(value)
+    except ValueError:
+        pass
+    return value
