@@ -29,8 +29,9 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from .. import lazyre
+from .. import lazyre, shellquote
 from ..errors import PipefileError, SourceLoc, did_you_mean
+from ..printable import printable
 from .schemes import SCHEMES, check_location, check_scheme
 from .spec import MissingExtra, RemoteConfig, RemoteConfigError, RemoteSpec
 from .urls import (
@@ -65,6 +66,7 @@ SHARED_FILE = ".pipe-remotes.yaml"
 LOCAL_FILE = os.path.join(".pipe", "remotes.yaml")
 
 _NAME = lazyre.Pattern(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_NAME_RULE = "use letters, digits, '_', '-' and '.', starting with a letter"
 
 
 def _display(path: str) -> str:
@@ -181,6 +183,20 @@ def _read(path: str, unchecked: Optional[str] = None) -> dict:
     for name, r in remotes.items():
         if unchecked == "*" or str(name) == unchecked:
             continue
+        if not _NAME.match(str(name)):
+            # (a hand-edited name `pipe remote add` refuses: "-x" reads as an option on every
+            # command line that names it, a terminal escape rewrites what `remote list` shows)
+            raise bad(
+                f"'{printable(str(name))[:80]}' is not a valid remote name",
+                "remotes",
+                name,
+                hint=f"rename it in the file ({_NAME_RULE}), or "
+                + (
+                    f"remove it: pipe remote remove -- {shellquote.write_path(str(name), shellquote.UNQUOTED)}"
+                    if str(name).isprintable()
+                    else "delete its entry"
+                ),
+            )
         if not isinstance(r, dict) or not isinstance(r.get("url"), str) or not r["url"].strip():
             raise bad(
                 f"remote '{name}' needs a 'url' (a string)",
@@ -277,9 +293,7 @@ def add(
     root: str, name: str, url: str, options: dict, make_default: bool, local: bool, replace: bool = False
 ) -> RemoteSpec:
     if not _NAME.match(name):
-        raise RemoteConfigError(
-            f"'{name}' is not a valid remote name", hint="use letters, digits, '_', '-' and '.', starting with a letter"
-        )
+        raise RemoteConfigError(f"'{name}' is not a valid remote name", hint=_NAME_RULE)
     shared, local_path = _paths(root)
     path = local_path if local else shared
     spec = RemoteSpec(name, url, options, os.path.relpath(path, root))
