@@ -45,3 +45,35 @@ def test_a_remote_name_that_add_refuses_is_refused_in_a_hand_edited_file_where_i
     repo.write(".pipe/remotes.yaml", f"version: 1\nremotes:\n  '9lives': {{url: {cache}}}\n")
     r = repo.pipe("remote", "list")
     assert r.code == 2 and ".pipe/remotes.yaml:3:3: '9lives' is not a valid remote name" in r.err, str(r)
+
+
+def test_a_file_url_whose_path_is_not_the_folder_it_seems_to_name_is_refused_everywhere(tmp_path):
+    """Was: `file:///…/run#2` and `file:///…/q?x=1` pushed into the folders `run` and `q` (urllib
+    drops a fragment and a query), `%FF` into a folder named U+FFFD, and `%00` was an exit 70.
+    Refused now when added, given (--remote), or read from the file, before anything is written."""
+    repo = _workspace(tmp_path / "ws")
+    repo.pipe("run", check=True)
+    for bad, says in (
+        ("run#2", "holds a '#'"),
+        ("q?x=1", "holds a '?'"),
+        ("%FF", "bytes that are not UTF-8"),
+        ("x%00y", "a NUL (%00)"),
+    ):
+        url = f"file://{tmp_path}/{bad}"
+        for args in (("remote", "add", "t", url), ("push", "--remote", url), ("pull", "--remote", url)):
+            r = repo.pipe(*args)
+            assert r.code == 2 and says in r.err and "hint:" in r.err, (args, str(r))
+        repo.write(".pipe-remotes.yaml", f"version: 1\ndefault: t\nremotes:\n  t: {{url: '{url}'}}\n")
+        for args in (("push",), ("run",), ("status",)):
+            r = repo.pipe(*args)
+            assert r.code == 2 and says in r.err, (args, str(r))
+        repo.write(".pipe-remotes.yaml", "version: 1\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]
+    # Escaped as Path.as_uri() escapes them, the same names are the folders they say.
+    there = tmp_path / "run#2 é"
+    assert "%23" in there.as_uri()
+    r = repo.pipe("push", "--remote", there.as_uri())
+    assert r.code == 0 and (there / "objects").is_dir(), str(r)
+    # A local:// URL is shown as written (was `local:/…`: read back, a relative path).
+    r = repo.pipe("push", "--remote", f"local://{tmp_path}/c")
+    assert r.code == 0 and f"'local://{tmp_path}/c'" in r.out + r.err, str(r)

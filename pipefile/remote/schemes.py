@@ -112,6 +112,7 @@ def check_location(spec: RemoteSpec) -> None:
         ) from None
     if s in ("file", "local"):
         missing = "path" if not (parts.netloc or parts.path) else None
+        _refuse_an_odd_file_url(spec, url, parts.path)
         if parts.netloc and parts.netloc.lower() != "localhost":
             # `file://host/path` was read as the relative folder host/path, under the folder
             # pipe ran in: a push wrote there.
@@ -131,6 +132,32 @@ def check_location(spec: RemoteSpec) -> None:
         raise RemoteConfigError(
             f"the URL of {spec.describe()} names no {missing}",
             hint=f"write it as {s}://{_EXAMPLE.get(s, 'HOST/PATH')}",
+        )
+
+
+def _refuse_an_odd_file_url(spec: RemoteSpec, url: str, path: str) -> None:
+    """A file URL whose path is not the folder it seems to name: a raw '?' or '#' starts a query
+    or a fragment, which urllib drops (`file:///data/run#2` pushed into /data/run); an escape of a
+    NUL was an exit 70, and one of bytes that are not UTF-8 became U+FFFD, another folder."""
+    import urllib.parse
+
+    s = spec.scheme
+    if "?" in url or "#" in url:
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} holds a '{'?' if '?' in url else '#'}', which ends a {s}:// URL's path "
+            "(what follows would be dropped, and another folder used)",
+            hint="percent-encode them in the URL (? as %3F, # as %23), or give the path alone",
+        )
+    raw = urllib.parse.unquote_to_bytes(path)
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = ""
+    if "\0" in decoded or raw and not decoded:
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} escapes "
+            + ("a NUL (%00), which no path holds" if b"\0" in raw else "bytes that are not UTF-8 text"),
+            hint="write the folder's name as UTF-8, percent-encoded as Path.as_uri() does, or give the path alone",
         )
 
 
