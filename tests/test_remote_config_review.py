@@ -1,9 +1,15 @@
-"""Remotes as their files and URLs declare them, reviewed through the real CLI: what a hand-edited
-remotes file may say, what a file:// URL names. Each test failed before its fix."""
+"""Remotes reviewed through the real CLI: what a hand-edited remotes file may say, what a file://
+URL names, how pull --all-jobs reads a remote. Each test failed before its fix."""
 
 from __future__ import annotations
 
-from workspace_repo import Repo
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+from workspace_repo import PIPE, Repo
 
 PIPEFILE = """
 version: 1
@@ -77,3 +83,33 @@ def test_a_file_url_whose_path_is_not_the_folder_it_seems_to_name_is_refused_eve
     # A local:// URL is shown as written (was `local:/…`: read back, a relative path).
     r = repo.pipe("push", "--remote", f"local://{tmp_path}/c")
     assert r.code == 0 and f"'local://{tmp_path}/c'" in r.out + r.err, str(r)
+
+
+def test_pull_all_jobs_reads_each_remote_entry_once_and_on_the_transfer_threads(tmp_path):
+    """Was: each entry read one at a time on the main thread, then read again: on an sftp or S3
+    remote, two round trips in a row per entry (a remote of thousands of runs: minutes). The
+    reads are traced on a folder remote (strace: which thread opens each entry file)."""
+    strace = shutil.which("strace")
+    if strace is None or subprocess.run([strace, "-f", "-o", os.devnull, "true"]).returncode != 0:
+        pytest.skip("strace is not installed, or may not trace here")
+    steps = "".join(f"  s{i}:\n    command: echo {i} > o{i}.txt\n    outputs: {{o: o{i}.txt}}\n" for i in range(40))
+    first, second = _workspace(tmp_path / "first"), _workspace(tmp_path / "second")
+    for repo in (first, second):
+        repo.pipefile("version: 1\nsteps:\n" + steps)
+    cache = tmp_path / "cache"
+    first.pipe("run", check=True)
+    first.pipe("push", "--remote", str(cache), check=True)
+    log = tmp_path / "trace"
+    cmd = [strace, "-f", "-qq", "-e", "trace=openat", "-o", str(log), *PIPE, "pull", "--all-jobs", "--remote"]
+    r = subprocess.run([*cmd, str(cache)], cwd=second.root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "pulled 40 run-cache entries" in r.stdout + r.stderr, r.stdout + r.stderr
+    opens = [
+        line.split()[0]
+        for line in log.read_text().splitlines()
+        if re.search(re.escape(f"{cache}/actions/") + r"../[0-9a-f]+\.json\"", line)
+    ]
+    assert len(opens) == 40, f"{len(opens)} reads of the remote's 40 entries"
+    assert len(set(opens)) > 1, "every entry read on one thread"
+    assert {s["name"]: s["outcome"] for s in second.pipe("run", "--json").json["steps"]} == dict.fromkeys(
+        (f"s{i}" for i in range(40)), "restored"
+    )
