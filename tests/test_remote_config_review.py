@@ -1,14 +1,18 @@
 """Remotes reviewed through the real CLI: what a hand-edited remotes file may say, what a file://
-URL names, how pull --all-jobs reads a remote. Each test failed before its fix."""
+URL names, an http remote whose URL carries a token, how pull --all-jobs reads a remote. Each
+test failed before its fix."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
+import servers
 from workspace_repo import PIPE, Repo
 
 PIPEFILE = """
@@ -113,3 +117,62 @@ def test_pull_all_jobs_reads_each_remote_entry_once_and_on_the_transfer_threads(
     assert {s["name"]: s["outcome"] for s in second.pipe("run", "--json").json["steps"]} == dict.fromkeys(
         (f"s{i}" for i in range(40)), "restored"
     )
+
+
+# A static host that serves a folder only to requests carrying its token in the query (as a
+# signed or token URL does), 403 otherwise; each request's path and query logged.
+TOKEN_SERVER = """
+import http.server, os, socketserver, sys, urllib.parse
+root, port, token, log = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        with open(log, "a") as f:
+            f.write(self.path + "\\n")
+        parts = urllib.parse.urlsplit(self.path)
+        p = os.path.join(root, parts.path.lstrip("/"))
+        if parts.query != "token=" + token:
+            code, data = 403, b""
+        elif not os.path.isfile(p):
+            code, data = 404, b""
+        else:
+            code, data = 200, open(p, "rb").read()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+S(("127.0.0.1", port), H).serve_forever()
+"""
+
+
+def test_an_http_remote_whose_url_carries_a_token_sends_it_with_every_request(tmp_path):
+    """Was: the paths were joined after the query (`/?token=T/pipe-remote.json`), so the server
+    never saw the token where it looks: every record and object was "absent", and pull said
+    the remote held nothing, exit 0."""
+    servers.need(importlib.util.find_spec("aiohttp") is not None, "aiohttp (fsspec's http) not installed")
+    first, second = _workspace(tmp_path / "first"), _workspace(tmp_path / "second")
+    cache = tmp_path / "cache"
+    first.pipe("run", check=True)
+    first.pipe("push", "--remote", str(cache), check=True)
+    (tmp_path / "server.py").write_text(TOKEN_SERVER)
+    port, log = servers.free_port(), tmp_path / "requests.log"
+    log.write_text("")
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "server.py"), str(cache), str(port), "s3cr3t", str(log)])
+    try:
+        servers.wait_for_port(port, proc, "the token server")
+        url = f"http://127.0.0.1:{port}/?token=s3cr3t"
+        r = second.pipe("remote", "add", "web", url, "--local", "--default")
+        assert r.code == 0, str(r)
+        r = second.pipe("pull")
+        assert r.code == 0 and "pulled 1 run-cache entry, 1 object" in r.out + r.err, str(r)
+        assert "s3cr3t" not in r.out + r.err
+        assert {s["name"]: s["outcome"] for s in second.pipe("run", "--json").json["steps"]} == {"make": "restored"}
+        assert second.read("build/out.txt") == "made\n"
+        sent = log.read_text().splitlines()
+        assert sent and all(line.endswith("?token=s3cr3t") for line in sent), sent
+    finally:
+        servers.stop(proc)
