@@ -176,3 +176,19 @@ def test_an_http_remote_whose_url_carries_a_token_sends_it_with_every_request(tm
         assert sent and all(line.endswith("?token=s3cr3t") for line in sent), sent
     finally:
         servers.stop(proc)
+
+
+def test_an_sftp_or_http_url_whose_path_a_query_or_fragment_ends_is_refused_when_given(tmp_path):
+    """Was: `sftp://host/srv/run#2` (or `?x=1`) was added, then every push failed, exit 1, with
+    "SSHClient.connect() got an unexpected keyword argument 'url_fragment'"; an http URL's
+    fragment is never sent, so every record was asked of the root: an empty remote, exit 0."""
+    repo = _workspace(tmp_path / "ws")
+    for url, says in (
+        ("sftp://me@127.0.0.1:9/srv/run#2", "holds a '#'"),
+        ("ssh://me@127.0.0.1:9/srv/q?x=1", "holds a '?'"),
+        ("http://127.0.0.1:9/cache#top", "holds a '#'"),
+    ):
+        for args in (("remote", "add", "t", url, "--local"), ("pull", "--remote", url)):
+            r = repo.pipe(*args)
+            assert r.code == 2 and says in r.err and "hint:" in r.err, (args, str(r))
+    assert not repo.exists(".pipe/remotes.yaml")

@@ -126,6 +126,7 @@ def check_location(spec: RemoteSpec) -> None:
         missing = "bucket or container" if not parts.netloc else None
     elif s in _NEEDS_HOST:
         missing = "host" if not parts.hostname else None
+        _refuse_a_dropped_part(spec, url)
     else:
         missing = None
     if missing:
@@ -133,6 +134,25 @@ def check_location(spec: RemoteSpec) -> None:
             f"the URL of {spec.describe()} names no {missing}",
             hint=f"write it as {s}://{_EXAMPLE.get(s, 'HOST/PATH')}",
         )
+
+
+def _refuse_a_dropped_part(spec: RemoteSpec, url: str) -> None:
+    """An sftp URL's '?' or '#', an http URL's '#': no part of the path, and never sent. sftp
+    failed at the first push (exit 1: fsspec handed `url_fragment` to paramiko), and an http
+    remote asked its root for every record (all "absent": an empty remote, exit 0). An http
+    URL's query is sent with each request (connection.py)."""
+    s = spec.scheme
+    odd = "#" if "#" in url else "?" if "?" in url and s in ("sftp", "ssh") else None
+    if odd is None:
+        return
+    if s in ("sftp", "ssh"):
+        hint = "an sftp:// URL's path is taken as written: a folder whose name holds '?' or '#' cannot be one"
+    else:
+        hint = "remove the fragment (a '#' in the path is written %23)"
+    raise RemoteConfigError(
+        f"the URL of {spec.describe()} holds a '{odd}', which ends the URL's path: what follows is never sent",
+        hint=hint,
+    )
 
 
 def _refuse_an_odd_file_url(spec: RemoteSpec, url: str, path: str) -> None:
