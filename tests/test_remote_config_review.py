@@ -192,3 +192,23 @@ def test_an_sftp_or_http_url_whose_path_a_query_or_fragment_ends_is_refused_when
             r = repo.pipe(*args)
             assert r.code == 2 and says in r.err and "hint:" in r.err, (args, str(r))
     assert not repo.exists(".pipe/remotes.yaml")
+
+
+def test_remote_add_local_in_a_fresh_clone_keeps_its_file_out_of_git(tmp_path):
+    """Was: `pipe remote add --local` made .pipe/ without the .gitignore a workspace writes there,
+    so `git status` offered .pipe/remotes.yaml (a token in a URL, a key's path) to `git add -A`."""
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    repo = _workspace(tmp_path / "ws")
+    subprocess.run(["git", "init", "-q"], cwd=repo.root, check=True)
+    repo.pipe("remote", "add", "web", "https://127.0.0.1:9/cache?token=s3cr3t", "--local", check=True)
+    assert repo.exists(".pipe/remotes.yaml")
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo.root, capture_output=True, text=True
+    ).stdout
+    assert ".pipe" not in status, status
+    repo.pipe("run", check=True)  # (the workspace it becomes keeps that .gitignore as it is)
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo.root, capture_output=True, text=True
+    ).stdout
+    assert ".pipe" not in status, status

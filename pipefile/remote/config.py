@@ -278,6 +278,8 @@ def _write(path: str, data: dict) -> None:
         # replaced by a file of this checkout's own (a rename over the link does that)
         path = os.path.realpath(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.basename(path) != SHARED_FILE:
+        _ignored_by_git(os.path.dirname(path))
     out = io.StringIO(header)
     out.seek(0, io.SEEK_END)
     yaml.safe_dump(data, out, sort_keys=False, default_flow_style=False)
@@ -287,6 +289,19 @@ def _write(path: str, data: dict) -> None:
     # (was mkstemp's file renamed in: the committed file made 0600, unreadable to the team's other
     # users on a shared machine; replace_whole keeps the file's mode, or gives a new one the umask's)
     replace_whole(path, out.getvalue().encode())
+
+
+# As workspace/__init__.py writes it (a layer beside this one): .pipe/ is never committed.
+_STATE_GITIGNORE = "# pipe's own state: never commit it\n*\n"
+
+
+def _ignored_by_git(folder: str) -> None:
+    """`pipe remote add --local` in a fresh clone made .pipe/ with no .gitignore: `git status`
+    offered .pipe/remotes.yaml (a token, a key's path) to the next `git add -A`."""
+    gi = os.path.join(folder, ".gitignore")
+    if not os.path.lexists(gi):
+        with open(gi, "w") as f:
+            f.write(_STATE_GITIGNORE)
 
 
 def add(
