@@ -212,3 +212,28 @@ def test_remote_add_local_in_a_fresh_clone_keeps_its_file_out_of_git(tmp_path):
         ["git", "status", "--porcelain", "--untracked-files=all"], cwd=repo.root, capture_output=True, text=True
     ).stdout
     assert ".pipe" not in status, status
+    # The committed file, a link to a team's file of another name: its folder is left as it is.
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "remotes.yaml").write_text("version: 1\n")
+    os.symlink(team / "remotes.yaml", repo.root / ".pipe-remotes.yaml")
+    repo.pipe("remote", "add", "shared", str(tmp_path / "cache"), check=True)
+    assert "shared" in (team / "remotes.yaml").read_text() and not (team / ".gitignore").exists()
+
+
+def test_remote_adds_and_removes_at_once_lose_none(tmp_path):
+    """Was: each `pipe remote add` read the file, added its remote and wrote the file whole, so of
+    several at once (a setup script's, CI's) some were lost while every one said "added"."""
+    repo = _workspace(tmp_path / "ws")
+    names = [f"r{i}" for i in range(8)]
+
+    def all_at_once(*args_of) -> None:
+        procs = [subprocess.Popen([*PIPE, *args], cwd=repo.root, stdout=subprocess.DEVNULL) for args in args_of]
+        assert [p.wait(timeout=120) for p in procs] == [0] * len(procs)
+
+    all_at_once(*(("remote", "add", n, str(tmp_path / n)) for n in names))
+    listed = {r["name"] for r in repo.pipe("remote", "list", "--json").json["remotes"]}
+    assert listed == set(names)
+    all_at_once(*(("remote", "remove", n) for n in names[:4]), ("remote", "add", "late", str(tmp_path / "late")))
+    listed = {r["name"] for r in repo.pipe("remote", "list", "--json").json["remotes"]}
+    assert listed == set(names[4:]) | {"late"}
