@@ -237,3 +237,16 @@ def test_remote_adds_and_removes_at_once_lose_none(tmp_path):
     all_at_once(*(("remote", "remove", n) for n in names[:4]), ("remote", "add", "late", str(tmp_path / "late")))
     listed = {r["name"] for r in repo.pipe("remote", "list", "--json").json["remotes"]}
     assert listed == set(names[4:]) | {"late"}
+
+
+def test_a_remote_url_from_a_committed_file_never_drives_the_terminal_nor_forges_a_line(tmp_path):
+    """Was: a URL holding an escape or a line break was printed as it is in every message naming
+    its remote (`remote 't' (/x\\nFORGED)`), and `pipe run`'s warning let its ESC through."""
+    repo = _workspace(tmp_path / "ws")
+    (tmp_path / "notes.txt").write_text("a file, where the remote's folder would be\n")
+    url = f"{tmp_path}/notes.txt/\\e[31mRED\\nFORGED"
+    repo.write(".pipe-remotes.yaml", f'version: 1\ndefault: t\nremotes:\n  t: {{url: "{url}"}}\n')
+    for args, code in ((("push",), 2), (("status",), 0), (("run",), 0)):
+        r = repo.pipe(*args)
+        assert r.code == code and "notes.txt is a file" in r.err, (args, str(r))
+        assert "\x1b" not in r.err and "\nFORGED" not in r.err and "\\x1b[31mRED\\nFORGED" in r.err, (args, str(r))
