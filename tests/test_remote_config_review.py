@@ -250,3 +250,11 @@ def test_a_remote_url_from_a_committed_file_never_drives_the_terminal_nor_forges
         r = repo.pipe(*args)
         assert r.code == code and "notes.txt is a file" in r.err, (args, str(r))
         assert "\x1b" not in r.err and "\nFORGED" not in r.err and "\\x1b[31mRED\\nFORGED" in r.err, (args, str(r))
+
+
+def test_a_file_url_written_with_a_tilde_is_told_to_give_the_path_alone(tmp_path):
+    """Was: `file://~/cache` was told to write `file:///~/cache`, the folder /~/cache."""
+    repo = _workspace(tmp_path / "ws")
+    r = repo.pipe("remote", "add", "t", "file://~/cache")
+    assert r.code == 2 and "hint: a file:// URL does not expand '~': give the path alone, ~/cache" in r.err, str(r)
+    assert "file:///~" not in r.err, str(r)

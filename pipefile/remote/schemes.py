@@ -119,7 +119,9 @@ def check_location(spec: RemoteSpec) -> None:
             raise RemoteConfigError(
                 f"the URL of {spec.describe()} names the host '{parts.netloc}': a {s}:// URL names a "
                 "path on this machine, after three slashes",
-                hint=f"write it as {s}:///{parts.netloc}{parts.path} (a folder here), or the path alone; "
+                hint=f"a {s}:// URL does not expand '~': give the path alone, {parts.netloc}{parts.path}"
+                if parts.netloc.startswith("~")  # (file:///~/cache, the hint was, is the folder /~/cache)
+                else f"write it as {s}:///{parts.netloc}{parts.path} (a folder here), or the path alone; "
                 "another machine's folder is reached by sftp://HOST/PATH",
             )
     elif s in _NEEDS_BUCKET:
