@@ -258,3 +258,16 @@ def test_a_file_url_written_with_a_tilde_is_told_to_give_the_path_alone(tmp_path
     r = repo.pipe("remote", "add", "t", "file://~/cache")
     assert r.code == 2 and "hint: a file:// URL does not expand '~': give the path alone, ~/cache" in r.err, str(r)
     assert "file:///~" not in r.err, str(r)
+
+
+def test_a_committed_default_that_this_workspaces_default_overrules_is_said_so_where(tmp_path):
+    """Was: `pipe remote add team URL --default` said "added ... as the default" while this
+    workspace's own file (.pipe/remotes.yaml) kept its default, which wins: pushes went on there."""
+    repo = _workspace(tmp_path / "ws")
+    repo.pipe("remote", "add", "mine", str(tmp_path / "mine"), "--local", "--default", check=True)
+    r = repo.pipe("remote", "add", "team", str(tmp_path / "team"), "--default")
+    assert r.code == 0, str(r)
+    assert "warning: .pipe/remotes.yaml:3:1: this workspace's default remote stays 'mine'" in r.err, str(r)
+    assert "hint: to use 'team' here, delete that line" in r.err, str(r)
+    r = repo.pipe("remote", "add", "other", str(tmp_path / "other"), "--local", "--default")
+    assert r.code == 0 and "warning" not in r.err, str(r)  # (this workspace's own: it is the default)

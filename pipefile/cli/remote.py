@@ -103,6 +103,9 @@ def remote_add(name, url, make_default, local, options, force, pipefile):
     machine = remotes_mod.machine_local_options(parsed)
     spec = remotes_mod.add(root, name, url, parsed, make_default, bool(machine) if local is None else local, force)
     click.echo(f"added {spec.describe()} to {spec.source}" + (" as the default" if make_default else ""))
+    overruled = remotes_mod.default_overruled(root, name) if make_default else None
+    if overruled is not None:  # (was: "as the default", while pushes went on to the other one)
+        click.echo(f"warning: {overruled.render()}", err=True)
     if machine and local is None:
         names = ", ".join(machine)
         click.echo(

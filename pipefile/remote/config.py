@@ -53,6 +53,7 @@ __all__ = [
     "RemoteSpec",
     "add",
     "check_scheme",
+    "default_overruled",
     "is_secret_option",
     "load",
     "machine_local_options",
@@ -359,6 +360,20 @@ def remove(root: str, name: str) -> list:
             or ("`pipe remote list` lists them" if known else "no remote is configured"),
         )
     return removed
+
+
+def default_overruled(root: str, name: str) -> Optional[RemoteConfigError]:
+    """Where `name`, just made the committed file's default, is not the default in this workspace
+    (this workspace's file sets another, and wins): said, located, rather than "the default"."""
+    cfg = load(root)
+    if cfg.default in (None, name):
+        return None
+    return RemoteConfigError(
+        f"this workspace's default remote stays '{printable(cfg.default)}', set here: it wins over "
+        f"the committed file's '{name}'",
+        _default_loc(cfg.default_file),
+        hint=f"to use '{name}' here, delete that line (or pass --remote {name})",
+    )
 
 
 def _default_loc(path: str) -> Optional[SourceLoc]:
