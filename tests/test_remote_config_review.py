@@ -271,3 +271,23 @@ def test_a_committed_default_that_this_workspaces_default_overrules_is_said_so_w
     assert "hint: to use 'team' here, delete that line" in r.err, str(r)
     r = repo.pipe("remote", "add", "other", str(tmp_path / "other"), "--local", "--default")
     assert r.code == 0 and "warning" not in r.err, str(r)  # (this workspace's own: it is the default)
+
+
+def test_a_file_where_the_state_folder_goes_is_said_as_such_by_the_remote_commands(tmp_path):
+    """Was: `pipe remote list/add/remove`, push and pull said "/…/.pipe/remotes.yaml: cannot be read:
+    [Errno 20] Not a directory ... fix or delete the file", a file that is not there."""
+    repo = _workspace(tmp_path / "ws")
+    repo.write(".pipe", "not a folder\n")
+    cache = str(tmp_path / "cache")
+    for args in (
+        ("remote", "list"),
+        ("remote", "add", "x", cache, "--local"),
+        ("remote", "remove", "x"),
+        ("push", "--remote", cache),
+        ("pull", "--remote", cache),
+        ("pull", "--all-jobs", "--remote", cache),
+    ):
+        r = repo.pipe(*args)
+        assert r.code == 2, (args, str(r))
+        assert ".pipe: pipe keeps a folder of its own there, and a file is in its place" in r.err, (args, str(r))
+    assert repo.read(".pipe") == "not a folder\n"
