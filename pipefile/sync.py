@@ -270,16 +270,13 @@ def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None)
             f"{remote.spec.describe()} cannot be listed, so --all-jobs cannot see what it holds",
             hint="pull named steps instead: pipe pull STEP...",
         )
-    wanted = {}
-    have = 0
-    for k in sorted(keys):
-        if ws.actions.get(k) is not None:
-            have += 1
-            continue
-        data = remote.read_entry(k)
-        if data is not None:
-            wanted[k] = parse_entry(k, data)
-    report.already += have
+    lacking = [k for k in sorted(keys) if ws.actions.get(k) is None]
+    report.already += len(keys) - len(lacking)
+    # On the transfer threads, each read once (was: one at a time, and each read again by
+    # _fetch_entries: two round trips per entry, in a row, on an sftp or S3 remote)
+    read = dict(zip(lacking, remote._map(remote.read_entry, lacking)))
+    entries = {k: data for k, data in read.items() if data is not None}
+    wanted = {k: parse_entry(k, data) for k, data in entries.items()}
     from .digest import PathDigest
 
     records = remote.list_artifacts()
@@ -287,7 +284,7 @@ def pull_all(ws: Workspace, remote: Remote, progress: Optional[Progress] = None)
     for rec in records:
         content = PathDigest(rec["kind"], rec["digest"], int(rec.get("size") or 0))
         arts.append((rec, content))
-    _fetch_entries(ws, remote, wanted, progress, report)
+    _fetch_entries(ws, remote, wanted, progress, report, entries.get)
     from . import version_numbers
 
     # The register's numbers first: the records below then find their content numbered.

@@ -16,6 +16,7 @@ from ..session import Session, load
 from ..workspace import Workspace
 from .guard import guard
 from .options import CONTEXT, Count, file_option, workspace_root
+from .remote_choice import check_state_folder
 
 remote_option = click.option(
     "--remote",
@@ -53,7 +54,16 @@ jobs_option = click.option(
 )
 
 
+def _root(pipefile) -> str:
+    """The workspace's folder; a file where its .pipe/ goes said as such (exit 2), as every
+    other reader says it, not as ".pipe/remotes.yaml cannot be read ... fix or delete the file"."""
+    root = workspace_root(pipefile)
+    check_state_folder(root)
+    return root
+
+
 def open_remote(root: str, name, transfers: int = 8) -> Remote:
+    check_state_folder(root)
     spec = remotes_mod.resolve(root, name)
     if spec is None:
         raise remotes_mod.RemoteConfigError(
@@ -98,11 +108,14 @@ def remote():
 @guard
 def remote_add(name, url, make_default, local, options, force, pipefile):
     """Add remote NAME at URL (a path, s3://bucket/prefix, sftp://user@host/path, ...)."""
-    root = workspace_root(pipefile)
+    root = _root(pipefile)
     parsed = remotes_mod.parse_options(options)
     machine = remotes_mod.machine_local_options(parsed)
     spec = remotes_mod.add(root, name, url, parsed, make_default, bool(machine) if local is None else local, force)
     click.echo(f"added {spec.describe()} to {spec.source}" + (" as the default" if make_default else ""))
+    overruled = remotes_mod.default_overruled(root, name) if make_default else None
+    if overruled is not None:  # (was: "as the default", while pushes went on to the other one)
+        click.echo(f"warning: {overruled.render()}", err=True)
     if machine and local is None:
         names = ", ".join(machine)
         click.echo(
@@ -128,7 +141,7 @@ def remote_add(name, url, make_default, local, options, force, pipefile):
 @guard
 def remote_list(as_json, pipefile):
     """List the remotes (* marks the default)."""
-    cfg = remotes_mod.load(workspace_root(pipefile))
+    cfg = remotes_mod.load(_root(pipefile))
     if as_json:
         dump_json(report_remote.remotes_json(cfg))
     else:
@@ -141,7 +154,7 @@ def remote_list(as_json, pipefile):
 @guard
 def remote_remove(name, pipefile):
     """Forget remote NAME (its content stays where it is)."""
-    files = remotes_mod.remove(workspace_root(pipefile), name)
+    files = remotes_mod.remove(_root(pipefile), name)
     click.echo(f"removed remote '{name}' from {', '.join(files)}")
 
 
@@ -207,7 +220,7 @@ def pull(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
     if steps and all_jobs:
         raise click.UsageError("give STEP names or --all-jobs, not both")
     if all_jobs:
-        root = workspace_root(pipefile)
+        root = _root(pipefile)
         rem = open_remote(root, remote_name, transfers)
         ws = Workspace(root, create=True)
         try:
@@ -221,6 +234,7 @@ def pull(steps, remote_name, all_jobs, transfers, as_json, pipefile, params):
         _finish(r, as_json)
         return
     graph = load(pipefile, params)
+    check_state_folder(graph.pipefile.root)
     spec = remotes_mod.resolve(graph.pipefile.root, remote_name)
     if spec is None:
         open_remote(graph.pipefile.root, None)  # raises: no remote

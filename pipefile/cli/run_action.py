@@ -101,7 +101,12 @@ def run_command(
     )
 
     def remote_failed(e) -> None:
-        echo(f"warning: {e.render()}\n  working locally: steps the remote may have will run here", err=True)
+        from ..printable import printable_lines  # (as guard.py prints an error: no terminal escape)
+
+        echo(
+            f"warning: {printable_lines(e.render())}\n  working locally: steps the remote may have will run here",
+            err=True,
+        )
 
     session = Session(graph, writable=not dry_run, remote=spec, gpus=gpus, on_remote_error=remote_failed)
     reporter = None

@@ -18,7 +18,7 @@ Credentials never live in either file: they come from where each transport looks
 (AWS_* variables and ~/.aws for s3, the ssh agent and ~/.ssh for sftp, ...). A URL
 with a password is refused, and URLs are scrubbed before they are shown (`urls`).
 
-This module reads, checks (every error located in the file) and writes the two files, and
+This module reads and checks (every error located in the file) the two files (`files` writes them), and
 resolves which remote a command uses; a remote itself is `spec.RemoteSpec`, and what each
 kind of URL needs is `schemes`. Nothing here imports yaml or urllib.parse until a file
 exists or a URL is given: every `pipe run` reads the remotes, and most have none.
@@ -29,8 +29,10 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from .. import lazyre
+from .. import lazyre, shellquote
 from ..errors import PipefileError, SourceLoc, did_you_mean
+from ..printable import printable
+from .files import LOCAL_FILE, SHARED_FILE, editing, write
 from .schemes import SCHEMES, check_location, check_scheme
 from .spec import MissingExtra, RemoteConfig, RemoteConfigError, RemoteSpec
 from .urls import (
@@ -51,6 +53,7 @@ __all__ = [
     "RemoteSpec",
     "add",
     "check_scheme",
+    "default_overruled",
     "is_secret_option",
     "load",
     "machine_local_options",
@@ -61,10 +64,9 @@ __all__ = [
 ]
 
 REMOTES_VERSION = 1
-SHARED_FILE = ".pipe-remotes.yaml"
-LOCAL_FILE = os.path.join(".pipe", "remotes.yaml")
 
 _NAME = lazyre.Pattern(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_NAME_RULE = "use letters, digits, '_', '-' and '.', starting with a letter"
 
 
 def _display(path: str) -> str:
@@ -181,6 +183,20 @@ def _read(path: str, unchecked: Optional[str] = None) -> dict:
     for name, r in remotes.items():
         if unchecked == "*" or str(name) == unchecked:
             continue
+        if not _NAME.match(str(name)):
+            # (a hand-edited name `pipe remote add` refuses: "-x" reads as an option on every
+            # command line that names it, a terminal escape rewrites what `remote list` shows)
+            raise bad(
+                f"'{printable(str(name))[:80]}' is not a valid remote name",
+                "remotes",
+                name,
+                hint=f"rename it in the file ({_NAME_RULE}), or "
+                + (
+                    f"remove it: pipe remote remove -- {shellquote.write_path(str(name), shellquote.UNQUOTED)}"
+                    if str(name).isprintable()
+                    else "delete its entry"
+                ),
+            )
         if not isinstance(r, dict) or not isinstance(r.get("url"), str) or not r["url"].strip():
             raise bad(
                 f"remote '{name}' needs a 'url' (a string)",
@@ -245,41 +261,11 @@ def load(root: str) -> RemoteConfig:
     return RemoteConfig(remotes, default, default_file)
 
 
-def _write(path: str, data: dict) -> None:
-    import io  # here, not at the top: a no-op run writes nothing (start-up)
-
-    import yaml
-
-    from ..wholefile import replace_whole
-
-    header = (
-        "# pipe remotes: edit with `pipe remote add/remove`. "
-        + ("Commit this file; " if os.path.basename(path) == SHARED_FILE else "This workspace only; ")
-        + "never put credentials here.\n"
-    )
-    if os.path.islink(path) and os.path.isfile(path):
-        # A remotes file shared by a link (one file for several checkouts): written through, not
-        # replaced by a file of this checkout's own (a rename over the link does that)
-        path = os.path.realpath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    out = io.StringIO(header)
-    out.seek(0, io.SEEK_END)
-    yaml.safe_dump(data, out, sort_keys=False, default_flow_style=False)
-    if os.path.basename(path) != SHARED_FILE and not os.path.lexists(path):
-        # (this workspace's file may hold a credential: it is made 0600, and keeps that mode)
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    # (was mkstemp's file renamed in: the committed file made 0600, unreadable to the team's other
-    # users on a shared machine; replace_whole keeps the file's mode, or gives a new one the umask's)
-    replace_whole(path, out.getvalue().encode())
-
-
 def add(
     root: str, name: str, url: str, options: dict, make_default: bool, local: bool, replace: bool = False
 ) -> RemoteSpec:
     if not _NAME.match(name):
-        raise RemoteConfigError(
-            f"'{name}' is not a valid remote name", hint="use letters, digits, '_', '-' and '.', starting with a letter"
-        )
+        raise RemoteConfigError(f"'{name}' is not a valid remote name", hint=_NAME_RULE)
     shared, local_path = _paths(root)
     path = local_path if local else shared
     spec = RemoteSpec(name, url, options, os.path.relpath(path, root))
@@ -305,25 +291,26 @@ def add(
             hint="credentials never go into the committed .pipe-remotes.yaml: use the "
             "environment (AWS_*, ...), ~/.aws, ssh keys, or add it with --local",
         )
-    data = _read(path, unchecked=name if replace else None)
-    remotes = dict(data.get("remotes") or {})
-    if name in remotes and not replace:
-        raise RemoteConfigError(
-            f"remote '{name}' already exists in {spec.source} ({scrub_url(remotes[name]['url'])})",
-            hint=f"remove it first (pipe remote remove {name}) or pass --force to replace it",
-        )
-    entry: dict = {"url": url}
-    if options:
-        entry["options"] = options
-    remotes[name] = entry
-    out: dict = {"version": REMOTES_VERSION}
-    default = data.get("default")
-    if make_default:
-        default = name
-    if default:
-        out["default"] = default
-    out["remotes"] = remotes
-    _write(path, out)
+    with editing(root):  # (read, changed and written by one command at a time)
+        data = _read(path, unchecked=name if replace else None)
+        remotes = dict(data.get("remotes") or {})
+        if name in remotes and not replace:
+            raise RemoteConfigError(
+                f"remote '{name}' already exists in {spec.source} ({scrub_url(remotes[name]['url'])})",
+                hint=f"remove it first (pipe remote remove {name}) or pass --force to replace it",
+            )
+        entry: dict = {"url": url}
+        if options:
+            entry["options"] = options
+        remotes[name] = entry
+        out: dict = {"version": REMOTES_VERSION}
+        default = data.get("default")
+        if make_default:
+            default = name
+        if default:
+            out["default"] = default
+        out["remotes"] = remotes
+        write(path, out)
     return spec
 
 
@@ -352,19 +339,20 @@ def remove(root: str, name: str) -> list:
     """Remove `name` from both files; returns the files it was removed from."""
     removed = []
     known: list = []
-    for path in _paths(root):
-        data = _read(path, unchecked="*")
-        remotes = dict(data.get("remotes") or {})
-        known += [str(n) for n in remotes]
-        if name not in remotes:
-            continue
-        del remotes[name]
-        out: dict = {"version": REMOTES_VERSION}
-        if data.get("default") and data.get("default") != name:
-            out["default"] = data["default"]
-        out["remotes"] = remotes
-        _write(path, out)
-        removed.append(os.path.relpath(path, root))
+    with editing(root):
+        for path in _paths(root):
+            data = _read(path, unchecked="*")
+            remotes = dict(data.get("remotes") or {})
+            known += [str(n) for n in remotes]
+            if name not in remotes:
+                continue
+            del remotes[name]
+            out: dict = {"version": REMOTES_VERSION}
+            if data.get("default") and data.get("default") != name:
+                out["default"] = data["default"]
+            out["remotes"] = remotes
+            write(path, out)
+            removed.append(os.path.relpath(path, root))
     if not removed:
         raise RemoteConfigError(
             f"no remote '{name}'",
@@ -372,6 +360,20 @@ def remove(root: str, name: str) -> list:
             or ("`pipe remote list` lists them" if known else "no remote is configured"),
         )
     return removed
+
+
+def default_overruled(root: str, name: str) -> Optional[RemoteConfigError]:
+    """Where `name`, just made the committed file's default, is not the default in this workspace
+    (this workspace's file sets another, and wins): said, located, rather than "the default"."""
+    cfg = load(root)
+    if cfg.default in (None, name):
+        return None
+    return RemoteConfigError(
+        f"this workspace's default remote stays '{printable(cfg.default)}', set here: it wins over "
+        f"the committed file's '{name}'",
+        _default_loc(cfg.default_file),
+        hint=f"to use '{name}' here, delete that line (or pass --remote {name})",
+    )
 
 
 def _default_loc(path: str) -> Optional[SourceLoc]:

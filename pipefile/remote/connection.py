@@ -70,6 +70,7 @@ class Connection:
         self._lock = threading.Lock()
         self._secrets = known_secrets(spec.url, spec.options)
         self.root = ""
+        self._query = ""  # http: the URL's query, sent with every request
         self._made: set = set()  # folders known to exist on the remote
         self._pool: Optional[pool.Pool] = None  # one pool: its threads keep their connections
         self._interrupted = False  # a Ctrl-C met in _map: close() does not wait for the transfers under way
@@ -146,6 +147,12 @@ class Connection:
             ) from None
         except Exception as e:  # noqa: BLE001 - connecting (sftp connects here): mapped to one error type
             raise self.error(e, "connecting") from None
+        if self.read_only and "?" in root:
+            # A query (the token a static host asks for, `?sig=...`) ends the URL: each request's
+            # path goes before it (was appended after it, `/cache?sig=x/objects/...`: every
+            # record and object "absent", an empty remote, exit 0)
+            root, _, query = root.partition("?")
+            self._query = "?" + query
         self.root = root.rstrip("/") if root not in ("/", "") else root
         self._local.fs = fs
         with self._lock:
@@ -171,7 +178,7 @@ class Connection:
 
     def path(self, *parts: str) -> str:
         self.fs()
-        return posixpath.join(self.root, *parts) if self.root else posixpath.join(*parts)
+        return (posixpath.join(self.root, *parts) if self.root else posixpath.join(*parts)) + self._query
 
     def open_read(self, path: str, doing: str, what: str):
         """One of the remote's files, opened for reading. On a folder remote it must be a

@@ -112,25 +112,74 @@ def check_location(spec: RemoteSpec) -> None:
         ) from None
     if s in ("file", "local"):
         missing = "path" if not (parts.netloc or parts.path) else None
+        _refuse_an_odd_file_url(spec, url, parts.path)
         if parts.netloc and parts.netloc.lower() != "localhost":
             # `file://host/path` was read as the relative folder host/path, under the folder
             # pipe ran in: a push wrote there.
             raise RemoteConfigError(
                 f"the URL of {spec.describe()} names the host '{parts.netloc}': a {s}:// URL names a "
                 "path on this machine, after three slashes",
-                hint=f"write it as {s}:///{parts.netloc}{parts.path} (a folder here), or the path alone; "
+                hint=f"a {s}:// URL does not expand '~': give the path alone, {parts.netloc}{parts.path}"
+                if parts.netloc.startswith("~")  # (file:///~/cache, the hint was, is the folder /~/cache)
+                else f"write it as {s}:///{parts.netloc}{parts.path} (a folder here), or the path alone; "
                 "another machine's folder is reached by sftp://HOST/PATH",
             )
     elif s in _NEEDS_BUCKET:
         missing = "bucket or container" if not parts.netloc else None
     elif s in _NEEDS_HOST:
         missing = "host" if not parts.hostname else None
+        _refuse_a_dropped_part(spec, url)
     else:
         missing = None
     if missing:
         raise RemoteConfigError(
             f"the URL of {spec.describe()} names no {missing}",
             hint=f"write it as {s}://{_EXAMPLE.get(s, 'HOST/PATH')}",
+        )
+
+
+def _refuse_a_dropped_part(spec: RemoteSpec, url: str) -> None:
+    """An sftp URL's '?' or '#', an http URL's '#': no part of the path, and never sent. sftp
+    failed at the first push (exit 1: fsspec handed `url_fragment` to paramiko), and an http
+    remote asked its root for every record (all "absent": an empty remote, exit 0). An http
+    URL's query is sent with each request (connection.py)."""
+    s = spec.scheme
+    odd = "#" if "#" in url else "?" if "?" in url and s in ("sftp", "ssh") else None
+    if odd is None:
+        return
+    if s in ("sftp", "ssh"):
+        hint = "an sftp:// URL's path is taken as written: a folder whose name holds '?' or '#' cannot be one"
+    else:
+        hint = "remove the fragment (a '#' in the path is written %23)"
+    raise RemoteConfigError(
+        f"the URL of {spec.describe()} holds a '{odd}', which ends the URL's path: what follows is never sent",
+        hint=hint,
+    )
+
+
+def _refuse_an_odd_file_url(spec: RemoteSpec, url: str, path: str) -> None:
+    """A file URL whose path is not the folder it seems to name: a raw '?' or '#' starts a query
+    or a fragment, which urllib drops (`file:///data/run#2` pushed into /data/run); an escape of a
+    NUL was an exit 70, and one of bytes that are not UTF-8 became U+FFFD, another folder."""
+    import urllib.parse
+
+    s = spec.scheme
+    if "?" in url or "#" in url:
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} holds a '{'?' if '?' in url else '#'}', which ends a {s}:// URL's path "
+            "(what follows would be dropped, and another folder used)",
+            hint="percent-encode them in the URL (? as %3F, # as %23), or give the path alone",
+        )
+    raw = urllib.parse.unquote_to_bytes(path)
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = ""
+    if "\0" in decoded or raw and not decoded:
+        raise RemoteConfigError(
+            f"the URL of {spec.describe()} escapes "
+            + ("a NUL (%00), which no path holds" if b"\0" in raw else "bytes that are not UTF-8 text"),
+            hint="write the folder's name as UTF-8, percent-encoded as Path.as_uri() does, or give the path alone",
         )
 
 

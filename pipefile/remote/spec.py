@@ -38,8 +38,9 @@ class RemoteSpec:
         return scrub_url(self.url)
 
     def describe(self) -> str:
-        name = printable(self.name)  # (from a committed file: printed, never a terminal escape)
-        return f"remote '{name}' ({self.shown})" if name != self.shown else f"remote {self.shown}"
+        # (both from a committed file: printed, never a terminal escape or a forged line)
+        name, shown = printable(self.name), printable(self.shown)
+        return f"remote '{name}' ({shown})" if name != shown else f"remote {shown}"
 
 
 @dataclass

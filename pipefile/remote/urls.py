@@ -66,6 +66,8 @@ def scrub_url(url: str) -> str:
         user = userinfo.split(":", 1)[0]
         netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
     query = "?***" if parts.query else ""
+    if not netloc:  # (urlunsplit writes `local:///x` as `local:/x`, read back as a relative path)
+        return f"{parts.scheme}://{parts.path}{query}"
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", "")) + query
 
 
