@@ -91,6 +91,9 @@ def serve(
     from .http.context import UiContext
 
     check_host(host, allow_remote)
+    # Before the socket is bound and the URL said: the connection cap below is a share of
+    # the raised limit, and whoever waits for the URL (a test, a script) sees the limit it runs with.
+    raise_open_file_limit()
     token = new_token(token)
     ctx = UiContext(pipefile, token)
     sock = bind(host, port)
@@ -107,7 +110,6 @@ def serve(
     # Idle connections closed and their number capped, as pipe serve does: without it a
     # client (--allow-remote) opening connections and sending nothing held each for ever,
     # until the server had no file left to accept with.
-    raise_open_file_limit()  # first: the cap below is a share of it
     cap, backlog = connection_limits(max_connections)
     config = uvicorn.Config(
         app,
