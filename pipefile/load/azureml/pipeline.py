@@ -278,7 +278,7 @@ class Importer(SweepNodes, ParallelNodes, CommandNodes):
                         f"'{jname}' is not a job name Azure ML takes (lower-case letters, digits and '_', "
                         "not starting with a digit)",
                         jobs.at(jname),
-                        f"rename it, e.g. {'_' + fix if fix[:1].isdigit() else fix}",
+                        f"rename it, e.g. {'_' + fix if fix[:1].isascii() and fix[:1].isdigit() else fix}",
                     )
                 if not isinstance(job, Map):
                     raise PipefileError(f"job '{node}' must be a mapping", jobs.at(jname))
