@@ -132,8 +132,8 @@ def other_value(value):
         return not value
     if isinstance(value, int):
         return value + 1
-    if isinstance(value, float):
-        return value * 2 + 0.5
+    if isinstance(value, float):  # (a fraction stays one: an input's min: 0, max: 1 holds it)
+        return value / 2 if 0 < value <= 1 else value * 2 + 0.5
     return f"{value}_2"
 
 

@@ -309,7 +309,9 @@ def test_a_version_a_killed_run_was_materialising_is_removed_by_the_next_run(rep
 
 def test_envs_prune_waits_for_a_run_whose_steps_use_an_environment(repo):
     # train.yml's step runs in a venv (no requirements: built offline) until `go` exists; the
-    # Pipefile, which `pipe envs prune` reads, declares no environment: to it, that build is unused.
+    # Pipefile, which `pipe envs prune` reads, declares no environment, and train.yml is removed
+    # while the run goes on (a Pipefile's record keeps its builds only while it exists): once the
+    # run is over, that build is unused.
     repo.write(
         "train.yml",
         """\
@@ -328,6 +330,7 @@ def test_envs_prune_waits_for_a_run_whose_steps_use_an_environment(repo):
     _wait_for(repo.root / "started", run, seconds=120)
     prune = _start(repo.root, "envs", "prune")
     time.sleep(1.0)
+    (repo.root / "train.yml").unlink()
     (repo.root / "go").write_text("")
     for p in (run, prune):
         out, err = p.communicate(timeout=60)

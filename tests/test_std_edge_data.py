@@ -176,13 +176,25 @@ def test_a_spread_wider_than_a_float_is_refused_by_column(repo):
 # -- split ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1])
-def test_a_split_fraction_out_of_range_is_refused(repo, fraction):
+@pytest.mark.parametrize("fraction", [0, 1])
+def test_a_split_fraction_on_its_bounds_is_refused_by_the_step(repo, fraction):
+    # (0 and 1 are inside the input's inclusive min: and max:, yet leave one side empty)
     repo.write("data/t.csv", "a\n1\n2\n3\n4\n")
     run = step(
         repo, "split_data", {"data": "data/t.csv", "fraction": fraction}, {"train": "a.parquet", "test": "b.parquet"}
     )
     refused(run, "fraction:", "is not between 0 and 1")
+
+
+@pytest.mark.parametrize("fraction, why", [(1.5, "above its max 1"), (-0.1, "below its min 0")])
+def test_a_split_fraction_out_of_its_bounds_is_refused_before_anything_runs(repo, fraction, why):
+    repo.write("data/t.csv", "a\n1\n2\n3\n4\n")
+    run = step(
+        repo, "split_data", {"data": "data/t.csv", "fraction": fraction}, {"train": "a.parquet", "test": "b.parquet"}
+    )
+    assert run.code == 2, str(run)
+    assert f"input 'fraction' of step 's' is {fraction}, {why}" in run.err, str(run)
+    assert not (repo.root / "a.parquet").exists()
 
 
 def test_a_split_keeps_every_row_once(repo):
